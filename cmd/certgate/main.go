@@ -1,0 +1,134 @@
+// Command certgate is an ACME gateway and certificate lifecycle manager:
+// an RFC 8555 ACME server with a built-in CA, in one binary.
+//
+//	certgate serve            run the server on embedded defaults
+//	certgate ca root          print the root CA certificate (PEM)
+//	certgate version          print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certgate:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "certgate",
+		Short:         "ACME gateway and certificate lifecycle manager",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServe(stderr), newVersion(), newCA())
+	return root
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the certgate version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "certgate", versionString())
+			return nil
+		},
+	}
+}
+
+func newServe(logOut io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the ACME server (embedded SQLite and built-in CA unless configured otherwise)",
+		Long: `Run the ACME server. With no configuration it creates ./certgate-data (SQLite
+database and built-in CA) and serves https://localhost:8443/acme/directory.
+
+Settings come from flags, then CERTGATE_* environment variables (e.g.
+CERTGATE_VA_HTTP_PORT), then the YAML file named by --config (keys are the
+flag names), then the defaults shown below.`,
+		Args: cobra.NoArgs,
+	}
+	resolve := config.ServeFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := resolve()
+		if err != nil {
+			return err
+		}
+		log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
+		if err != nil {
+			return err
+		}
+		return srv.Serve(cmd.Context())
+	}
+	return cmd
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newCA() *cobra.Command {
+	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA"}
+	var data string
+	root := &cobra.Command{
+		Use:   "root",
+		Short: "Print the root CA certificate (PEM) to stdout",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			pem, err := local.ReadRootPEM(server.CADir(data))
+			if err != nil {
+				return fmt.Errorf("%w (has `certgate serve --data %s` run once?)", err, data)
+			}
+			_, err = cmd.OutOrStdout().Write(pem)
+			return err
+		},
+	}
+	root.Flags().StringVar(&data, "data", "./certgate-data", "data directory of the server")
+	root.Flags().String("config", "", "YAML configuration file")
+	ca.AddCommand(root)
+	return ca
+}

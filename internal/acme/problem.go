@@ -1,0 +1,127 @@
+// Package acme holds the RFC 8555 wire objects (account, order, authorization,
+// challenge, identifier) and the problem document types of RFC 8555 §6.7.
+// It has no behaviour beyond shapes and small helpers, so every other package
+// can share it.
+package acme
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// ProblemType is an ACME error type URN (RFC 8555 §6.7), e.g.
+// "urn:ietf:params:acme:error:badNonce".
+type ProblemType string
+
+// ErrorNS is the namespace prefix of every ACME error type (RFC 8555 §6.7).
+const ErrorNS = "urn:ietf:params:acme:error:"
+
+// Problem types defined by RFC 8555 §6.7 and its extensions.
+const (
+	AccountDoesNotExist     ProblemType = ErrorNS + "accountDoesNotExist"
+	AlreadyRevoked          ProblemType = ErrorNS + "alreadyRevoked"
+	BadCSR                  ProblemType = ErrorNS + "badCSR"
+	BadNonce                ProblemType = ErrorNS + "badNonce"
+	BadPublicKey            ProblemType = ErrorNS + "badPublicKey"
+	BadRevocationReason     ProblemType = ErrorNS + "badRevocationReason"
+	BadSignatureAlgorithm   ProblemType = ErrorNS + "badSignatureAlgorithm"
+	CAA                     ProblemType = ErrorNS + "caa"
+	Compound                ProblemType = ErrorNS + "compound"
+	Connection              ProblemType = ErrorNS + "connection"
+	DNS                     ProblemType = ErrorNS + "dns"
+	ExternalAccountRequired ProblemType = ErrorNS + "externalAccountRequired"
+	IncorrectResponse       ProblemType = ErrorNS + "incorrectResponse"
+	InvalidContact          ProblemType = ErrorNS + "invalidContact"
+	Malformed               ProblemType = ErrorNS + "malformed"
+	OrderNotReady           ProblemType = ErrorNS + "orderNotReady"
+	RateLimited             ProblemType = ErrorNS + "rateLimited"
+	RejectedIdentifier      ProblemType = ErrorNS + "rejectedIdentifier"
+	ServerInternal          ProblemType = ErrorNS + "serverInternal"
+	TLS                     ProblemType = ErrorNS + "tls"
+	Unauthorized            ProblemType = ErrorNS + "unauthorized"
+	UnsupportedContact      ProblemType = ErrorNS + "unsupportedContact"
+	UnsupportedIdentifier   ProblemType = ErrorNS + "unsupportedIdentifier"
+	UserActionRequired      ProblemType = ErrorNS + "userActionRequired"
+)
+
+// defaultStatus maps each problem type to the HTTP status it is served with
+// unless the Problem sets one explicitly.
+var defaultStatus = map[ProblemType]int{
+	AccountDoesNotExist:     http.StatusBadRequest,
+	AlreadyRevoked:          http.StatusBadRequest,
+	BadCSR:                  http.StatusBadRequest,
+	BadNonce:                http.StatusBadRequest,
+	BadPublicKey:            http.StatusBadRequest,
+	BadRevocationReason:     http.StatusBadRequest,
+	BadSignatureAlgorithm:   http.StatusBadRequest,
+	CAA:                     http.StatusForbidden,
+	Compound:                http.StatusForbidden,
+	Connection:              http.StatusBadRequest,
+	DNS:                     http.StatusBadRequest,
+	ExternalAccountRequired: http.StatusUnauthorized,
+	IncorrectResponse:       http.StatusForbidden,
+	InvalidContact:          http.StatusBadRequest,
+	Malformed:               http.StatusBadRequest,
+	OrderNotReady:           http.StatusForbidden,
+	RateLimited:             http.StatusTooManyRequests,
+	RejectedIdentifier:      http.StatusBadRequest,
+	ServerInternal:          http.StatusInternalServerError,
+	TLS:                     http.StatusBadRequest,
+	Unauthorized:            http.StatusUnauthorized,
+	UnsupportedContact:      http.StatusBadRequest,
+	UnsupportedIdentifier:   http.StatusBadRequest,
+	UserActionRequired:      http.StatusForbidden,
+}
+
+// Problem is an RFC 7807/9457 problem document as used by ACME (RFC 8555
+// §6.7). It implements error, so internal code returns it like any error and
+// the front end renders it with errors.As.
+type Problem struct {
+	Type        ProblemType `json:"type"`
+	Detail      string      `json:"detail,omitempty"`
+	Status      int         `json:"status,omitempty"`
+	Instance    string      `json:"instance,omitempty"`
+	Identifier  *Identifier `json:"identifier,omitempty"`
+	Subproblems []Problem   `json:"subproblems,omitempty"`
+	Algorithms  []string    `json:"algorithms,omitempty"` // badSignatureAlgorithm, RFC 8555 §6.2
+	// Location, when set, is sent as the Location header (keyChange 409, RFC 8555 §7.3.5).
+	Location string `json:"-"`
+}
+
+// Error implements error.
+func (p *Problem) Error() string {
+	if p.Detail == "" {
+		return string(p.Type)
+	}
+	return fmt.Sprintf("%s: %s", p.Type, p.Detail)
+}
+
+// HTTPStatus returns the status code to serve p with: p.Status when set,
+// otherwise the default for its type, otherwise 400.
+func (p *Problem) HTTPStatus() int {
+	if p.Status != 0 {
+		return p.Status
+	}
+	if s, ok := defaultStatus[p.Type]; ok {
+		return s
+	}
+	return http.StatusBadRequest
+}
+
+// NewProblem returns a Problem of type t with a formatted detail and the
+// default HTTP status of t filled in.
+func NewProblem(t ProblemType, format string, args ...any) *Problem {
+	p := &Problem{Type: t, Detail: fmt.Sprintf(format, args...)}
+	p.Status = p.HTTPStatus()
+	return p
+}
+
+// AsProblem returns the *Problem inside err, if any.
+func AsProblem(err error) (*Problem, bool) {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p, true
+	}
+	return nil, false
+}

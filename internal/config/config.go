@@ -1,0 +1,186 @@
+// Package config defines certgate's settings and loads them from, in order
+// of precedence: command-line flags, CERTGATE_* environment variables, a
+// YAML file (--config), and built-in defaults. Every setting has one name
+// used in all three places: the flag "--va-http-port", the environment
+// variable CERTGATE_VA_HTTP_PORT and the YAML key "va-http-port".
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// Serve holds the settings of `certgate serve`.
+type Serve struct {
+	Data           string        // data directory (database, CA keys)
+	Listen         string        // HTTPS listen address, host:port
+	Hostname       string        // name clients use to reach the server
+	VAHTTPPort     int           // port http-01 validation connects to
+	VATLSPort      int           // port tls-alpn-01 validation connects to
+	VADNSResolver  string        // host:port of the DNS server validation uses; "" = system resolver
+	CertValidity   time.Duration // validity of issued certificates
+	ClientAuth     bool          // add the clientAuth EKU to issued leaves
+	AuthzReuse     time.Duration // reuse valid authorizations validated within this window; 0 disables
+	LogLevel       string        // debug | info | warn | error
+	LogFormat      string        // text | json
+	ShutdownGrace  time.Duration // how long shutdown waits for requests and validations
+	TermsOfService string        // directory meta.termsOfService
+	Website        string        // directory meta.website
+}
+
+// ServeFlags registers the serve settings on fs with their defaults and
+// returns a function that resolves them after fs.Parse: flags given on the
+// command line win, then CERTGATE_* variables, then the YAML file named by
+// --config (or CERTGATE_CONFIG), then defaults. Errors name the setting
+// and its source.
+func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
+	s := &Serve{}
+	fs.String("config", "", "YAML configuration file (keys are the flag names)")
+	fs.StringVar(&s.Data, "data", "./certgate-data", "data directory: SQLite database and CA keys")
+	fs.StringVar(&s.Listen, "listen", ":8443", "HTTPS listen address (plain HTTP on the same port serves only CRL and CA certificates)")
+	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
+	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
+	fs.IntVar(&s.VATLSPort, "va-tls-port", 443, "port that tls-alpn-01 validation connects to")
+	fs.StringVar(&s.VADNSResolver, "va-dns-resolver", "", "DNS server (host:port) for every validation lookup; empty uses the system resolver")
+	fs.Var(newDuration(&s.CertValidity, 90*24*time.Hour), "cert-validity", "validity of issued certificates (e.g. 90d, 2160h)")
+	fs.BoolVar(&s.ClientAuth, "client-auth", false, "add the clientAuth extended key usage to issued certificates")
+	fs.Var(newDuration(&s.AuthzReuse, 30*24*time.Hour), "authz-reuse", "reuse an account's valid authorizations validated within this window (0 disables)")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	fs.Var(newDuration(&s.ShutdownGrace, 30*time.Second), "shutdown-grace", "how long shutdown waits for in-flight requests and validations")
+	fs.StringVar(&s.TermsOfService, "terms-of-service", "", "terms of service URL shown in the ACME directory")
+	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
+	return func() (*Serve, error) {
+		if err := Resolve(fs); err != nil {
+			return nil, err
+		}
+		switch s.LogLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			return nil, fmt.Errorf("log-level: %q is not one of debug, info, warn, error", s.LogLevel)
+		}
+		if s.LogFormat != "text" && s.LogFormat != "json" {
+			return nil, fmt.Errorf("log-format: %q is not text or json", s.LogFormat)
+		}
+		for _, p := range []struct {
+			name string
+			v    int
+		}{{"va-http-port", s.VAHTTPPort}, {"va-tls-port", s.VATLSPort}} {
+			if p.v < 1 || p.v > 65535 {
+				return nil, fmt.Errorf("%s: %d is not a port number (1-65535)", p.name, p.v)
+			}
+		}
+		if s.CertValidity <= 0 {
+			return nil, fmt.Errorf("cert-validity: must be positive")
+		}
+		return s, nil
+	}
+}
+
+// EnvName is the environment variable for a flag: CERTGATE_ + upper case,
+// dashes as underscores.
+func EnvName(flag string) string {
+	return "CERTGATE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Resolve fills every flag of fs that was not set on the command line from
+// its CERTGATE_* variable, else from the YAML file named by the "config"
+// flag (or CERTGATE_CONFIG). Unknown YAML keys are errors.
+func Resolve(fs *pflag.FlagSet) error {
+	file := map[string]any{}
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = os.Getenv(EnvName("config"))
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &file); err != nil {
+			return fmt.Errorf("config file %s: %w", path, err)
+		}
+		for k := range file {
+			if f := fs.Lookup(k); f == nil || k == "config" {
+				return fmt.Errorf("config file %s: unknown setting %q", path, k)
+			}
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "config" {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, e)
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if e := f.Value.Set(fmt.Sprint(v)); e != nil {
+				err = fmt.Errorf("config file %s: %s: %w", path, f.Name, e)
+			}
+		}
+	})
+	return err
+}
+
+// duration is a pflag.Value accepting Go durations plus a "d" (24h) unit,
+// e.g. "90d", "36h", "1d12h".
+type duration struct{ p *time.Duration }
+
+func newDuration(p *time.Duration, def time.Duration) *duration {
+	*p = def
+	return &duration{p}
+}
+
+func (d *duration) String() string {
+	if d.p == nil {
+		return ""
+	}
+	if *d.p != 0 && *d.p%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(*d.p/(24*time.Hour)), 10) + "d"
+	}
+	return d.p.String()
+}
+
+func (d *duration) Type() string { return "duration" }
+
+func (d *duration) Set(s string) error {
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d.p = v
+	return nil
+}
+
+// ParseDuration parses a Go duration with an extra "d" unit of 24 hours
+// ("90d", "1d12h"). "0" is zero.
+func ParseDuration(s string) (time.Duration, error) {
+	var total time.Duration
+	rest := s
+	if i := strings.Index(rest, "d"); i > 0 {
+		days, err := strconv.Atoi(rest[:i])
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 36h, 1d12h)", s)
+		}
+		total = time.Duration(days) * 24 * time.Hour
+		rest = rest[i+1:]
+		if rest == "" {
+			return total, nil
+		}
+	}
+	v, err := time.ParseDuration(rest)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 36h, 1d12h)", s)
+	}
+	return total + v, nil
+}

@@ -1,0 +1,45 @@
+// Package issuer defines what certgate asks of a certificate authority: the
+// Issuer interface that the built-in CA and every connector implement, and
+// optional capabilities found by type assertion (CRL signing).
+package issuer
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"math/big"
+	"net"
+	"time"
+)
+
+// IssueRequest is one certificate to issue. Serial is chosen and reserved
+// by the caller before the call (so a crash can never reuse it); names are
+// exactly the SANs to include; times are UTC.
+type IssueRequest struct {
+	Serial      *big.Int
+	PublicKey   crypto.PublicKey
+	DNSNames    []string
+	IPAddresses []net.IP
+	NotBefore   time.Time
+	NotAfter    time.Time
+}
+
+// Issued is what an issuer returns: the leaf DER and the PEM chain served
+// to ACME clients (leaf first, then intermediates; RFC 8555 §7.4.2).
+type Issued struct {
+	DER      []byte
+	ChainPEM []byte
+}
+
+// Issuer signs certificates. Issue returns an error wrapping the cause when
+// the request is refused (e.g. a lint failure) or signing fails.
+type Issuer interface {
+	// Name is the stable issuer name stored with every certificate, e.g. "local".
+	Name() string
+	Issue(ctx context.Context, req IssueRequest) (*Issued, error)
+}
+
+// CRLSigner is implemented by issuers that sign their own CRLs (RFC 5280 §5).
+type CRLSigner interface {
+	SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error)
+}

@@ -1,0 +1,469 @@
+// Package local is certgate's built-in certificate authority: a two-level
+// hierarchy (an ECDSA P-384 root and an ECDSA P-256 intermediate) whose keys
+// live as PEM files in one directory. It signs TLS server leaves for the RA,
+// the HTTPS listener's own certificate and CRLs.
+//
+// A *CA is immutable once loaded and safe for concurrent use.
+package local
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// File names inside the CA directory. Certificates are PEM "CERTIFICATE"
+// blocks; keys are PEM "PRIVATE KEY" blocks holding PKCS#8 (RFC 5208) DER,
+// written with mode 0600 in a directory created with mode 0700.
+const (
+	RootCertFile         = "root.crt"
+	RootKeyFile          = "root.key"
+	IntermediateCertFile = "intermediate.crt"
+	IntermediateKeyFile  = "intermediate.key"
+)
+
+// Defaults applied by LoadOrCreate to zero Options fields.
+const (
+	// DefaultRootValidity is the validity of a newly created root: ~10 years.
+	DefaultRootValidity = 3653 * 24 * time.Hour
+	// DefaultIntermediateValidity is the validity of a newly created
+	// intermediate: ~5 years (clamped to the root's NotAfter).
+	DefaultIntermediateValidity = 1826 * 24 * time.Hour
+	// DefaultOrganization is the subject O= of the CA certificates.
+	DefaultOrganization = "certgate"
+)
+
+// Errors returned by this package; test with errors.Is.
+var (
+	// ErrPartialCA means the CA directory holds some but not all of the four
+	// CA files. LoadOrCreate never overwrites or completes such a directory.
+	ErrPartialCA = errors.New("local CA: directory is partially initialised")
+	// ErrInvalidCA means the CA files exist but are unusable (bad PEM, key
+	// not matching certificate, intermediate not signed by root, ...).
+	ErrInvalidCA = errors.New("local CA: invalid CA files")
+	// ErrInvalidRequest means a LeafRequest or CRL request was rejected by
+	// the CA's own checks before anything was signed.
+	ErrInvalidRequest = errors.New("local CA: invalid request")
+	// ErrLint means Options.LintBeforeSign was set and the pre-signed
+	// certificate failed certlint; the wrapped error is a
+	// *certlint.LintError naming the failing lints.
+	ErrLint = errors.New("local CA: certificate failed lint")
+)
+
+// Options configures LoadOrCreate. The zero value is usable.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RootValidity is the lifetime of a newly created root; 0 means
+	// DefaultRootValidity. Ignored when loading.
+	RootValidity time.Duration
+	// IntermediateValidity is the lifetime of a newly created intermediate;
+	// 0 means DefaultIntermediateValidity. Ignored when loading.
+	IntermediateValidity time.Duration
+	// Organization is the subject O= of newly created CA certificates; ""
+	// means DefaultOrganization. Ignored when loading.
+	Organization string
+	// LintBeforeSign makes SignLeaf first sign the to-be-signed certificate
+	// with a throwaway key under a copy of the intermediate, run
+	// certlint.Check on the result and refuse (ErrLint) on any finding
+	// before the real key is used (the idea of Boulder's linting signer).
+	LintBeforeSign bool
+	// IssuerURL and CRLURL are the defaults for LeafRequest fields left
+	// empty, and the URLs ServerCertificate uses. Lint-clean values are
+	// plain http:// URLs (see LeafRequest). "" means none.
+	IssuerURL, CRLURL string
+}
+
+// CA is a loaded built-in CA: root and intermediate certificates plus the
+// intermediate's signing key. The root key is only used at creation time
+// and is not kept in memory.
+type CA struct {
+	now               func() time.Time
+	issuerURL, crlURL string // defaults for LeafRequest
+	root              *x509.Certificate
+	inter             *x509.Certificate
+	interKey          crypto.Signer
+	rootPEM, interPEM []byte
+
+	// lint is non-nil when Options.LintBeforeSign is set.
+	lint *lintSigner
+}
+
+// lintSigner holds a throwaway key and a copy of the intermediate whose
+// public key is replaced by the throwaway one, so that certificates signed
+// with it have exactly the real TBS (issuer name, AKI, algorithm).
+type lintSigner struct {
+	key    crypto.Signer
+	issuer *x509.Certificate
+}
+
+// LoadOrCreate loads the CA from dir, or creates it when dir (or the
+// directory itself) holds none of the four CA files (RootCertFile,
+// RootKeyFile, IntermediateCertFile, IntermediateKeyFile).
+//
+// A new CA has a self-signed ECDSA P-384 root (ECDSA-SHA384, no path length
+// constraint) and an ECDSA P-256 intermediate signed by it (pathLen 0, EKU
+// serverAuth+clientAuth, certificate policy 2.23.140.1.2.1). Files are
+// created exclusively (O_EXCL), keys with mode 0600, dir with mode 0700.
+//
+// When only some files are present it returns an error wrapping
+// ErrPartialCA and touches nothing. Unparsable or inconsistent files give
+// an error wrapping ErrInvalidCA.
+func LoadOrCreate(dir string, opts Options) (*CA, error) {
+	opts = opts.withDefaults()
+	var present, missing []string
+	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			present = append(present, name)
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, name)
+		default:
+			return nil, fmt.Errorf("local CA: stat %s: %w", name, err)
+		}
+	}
+	var ca *CA
+	var err error
+	switch {
+	case len(missing) == 0:
+		ca, err = load(dir, opts)
+	case len(present) == 0:
+		ca, err = create(dir, opts)
+	default:
+		return nil, fmt.Errorf("%w: %s has %s but lacks %s; restore the missing files or empty the directory",
+			ErrPartialCA, dir, strings.Join(present, ", "), strings.Join(missing, ", "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	ca.now, ca.issuerURL, ca.crlURL = opts.Now, opts.IssuerURL, opts.CRLURL
+	if opts.LintBeforeSign {
+		if ca.lint, err = newLintSigner(ca.inter); err != nil {
+			return nil, err
+		}
+	}
+	return ca, nil
+}
+
+// ReadRootPEM returns the PEM contents of dir/root.crt (RootCertFile). If
+// the file does not exist the error wraps fs.ErrNotExist and says how to
+// create the CA.
+func ReadRootPEM(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, RootCertFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("local CA: no root certificate in %s (run certgate once to create the CA): %w", dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local CA: read root certificate: %w", err)
+	}
+	return b, nil
+}
+
+// Root returns the root certificate. The caller must not modify it.
+func (ca *CA) Root() *x509.Certificate { return ca.root }
+
+// Intermediate returns the issuing (intermediate) certificate. The caller
+// must not modify it.
+func (ca *CA) Intermediate() *x509.Certificate { return ca.inter }
+
+// RootPEM returns the root certificate as one PEM "CERTIFICATE" block (a
+// fresh copy).
+func (ca *CA) RootPEM() []byte { return bytes.Clone(ca.rootPEM) }
+
+// IntermediatePEM returns the intermediate certificate as one PEM
+// "CERTIFICATE" block (a fresh copy).
+func (ca *CA) IntermediatePEM() []byte { return bytes.Clone(ca.interPEM) }
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RootValidity <= 0 {
+		o.RootValidity = DefaultRootValidity
+	}
+	if o.IntermediateValidity <= 0 {
+		o.IntermediateValidity = DefaultIntermediateValidity
+	}
+	if o.Organization == "" {
+		o.Organization = DefaultOrganization
+	}
+	return o
+}
+
+func newLintSigner(inter *x509.Certificate) (*lintSigner, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: generate lint key: %w", err)
+	}
+	issuer := *inter // shallow copy: only PublicKey differs
+	issuer.PublicKey = key.Public()
+	return &lintSigner{key: key, issuer: &issuer}, nil
+}
+
+// create makes a new root and intermediate and writes them to dir.
+func create(dir string, opts Options) (*CA, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("local CA: create directory: %w", err)
+	}
+	// The directory will hold private keys: make it private even if it
+	// already existed.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("local CA: chmod directory: %w", err)
+	}
+	now := opts.Now().UTC().Truncate(time.Second)
+	notBefore := now.Add(-time.Hour) // tolerate clock skew of relying parties
+
+	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: generate root key: %w", err)
+	}
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: generate intermediate key: %w", err)
+	}
+	// A short random tag keeps the names of different installations apart
+	// in trust stores.
+	tag := make([]byte, 3)
+	if _, err := rand.Read(tag); err != nil {
+		return nil, fmt.Errorf("local CA: random: %w", err)
+	}
+	suffix := hex.EncodeToString(tag)
+
+	rootSerial, err := RandomSerial()
+	if err != nil {
+		return nil, err
+	}
+	rootTmpl := &x509.Certificate{
+		SerialNumber: rootSerial,
+		Subject: pkix.Name{
+			Organization: []string{opts.Organization},
+			CommonName:   opts.Organization + " Root CA " + suffix,
+		},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(opts.RootValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		SignatureAlgorithm:    x509.ECDSAWithSHA384,
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: sign root: %w", err)
+	}
+	root, err := x509.ParseCertificate(rootDER)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: parse new root: %w", err)
+	}
+
+	interSerial, err := RandomSerial()
+	if err != nil {
+		return nil, err
+	}
+	interNotAfter := notBefore.Add(opts.IntermediateValidity)
+	if interNotAfter.After(root.NotAfter) {
+		interNotAfter = root.NotAfter
+	}
+	interTmpl := &x509.Certificate{
+		SerialNumber: interSerial,
+		Subject: pkix.Name{
+			Organization: []string{opts.Organization},
+			CommonName:   opts.Organization + " Intermediate CA " + suffix,
+		},
+		NotBefore: notBefore,
+		NotAfter:  interNotAfter,
+		// digitalSignature lets the intermediate sign OCSP responses
+		// directly (RFC 6960 §4.2.2.2).
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		Policies:              []x509.OID{oidDomainValidated()},
+		SignatureAlgorithm:    x509.ECDSAWithSHA384,
+	}
+	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: sign intermediate: %w", err)
+	}
+	inter, err := x509.ParseCertificate(interDER)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: parse new intermediate: %w", err)
+	}
+
+	rootKeyPEM, err := keyPEM(rootKey)
+	if err != nil {
+		return nil, err
+	}
+	interKeyPEM, err := keyPEM(interKey)
+	if err != nil {
+		return nil, err
+	}
+	ca := &CA{
+		root:     root,
+		inter:    inter,
+		interKey: interKey,
+		rootPEM:  certPEM(rootDER),
+		interPEM: certPEM(interDER),
+	}
+	// Keys first: a crash after this leaves a partial directory, which the
+	// next start reports instead of silently minting a new CA.
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{RootKeyFile, rootKeyPEM, 0o600},
+		{IntermediateKeyFile, interKeyPEM, 0o600},
+		{RootCertFile, ca.rootPEM, 0o644},
+		{IntermediateCertFile, ca.interPEM, 0o644},
+	}
+	for _, f := range files {
+		if err := writeExclusive(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+			return nil, err
+		}
+	}
+	return ca, nil
+}
+
+// load reads and cross-checks the four CA files.
+func load(dir string, opts Options) (*CA, error) {
+	rootPEM, root, err := readCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	interPEM, inter, err := readCert(filepath.Join(dir, IntermediateCertFile))
+	if err != nil {
+		return nil, err
+	}
+	rootKey, err := readKey(filepath.Join(dir, RootKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	interKey, err := readKey(filepath.Join(dir, IntermediateKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if !publicKeysEqual(rootKey.Public(), root.PublicKey) {
+		return nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, RootKeyFile, RootCertFile)
+	}
+	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
+		return nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, IntermediateKeyFile, IntermediateCertFile)
+	}
+	if !root.IsCA || !inter.IsCA {
+		return nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
+	}
+	if err := inter.CheckSignatureFrom(root); err != nil {
+		return nil, fmt.Errorf("%w: intermediate is not signed by root: %w", ErrInvalidCA, err)
+	}
+	return &CA{
+		root:     root,
+		inter:    inter,
+		interKey: interKey,
+		rootPEM:  rootPEM,
+		interPEM: interPEM,
+	}, nil
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
+}
+
+func readCert(path string) ([]byte, *x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: read %s: %w", path, err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, nil, fmt.Errorf("%w: %s: no PEM CERTIFICATE block", ErrInvalidCA, path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrInvalidCA, path, err)
+	}
+	return certPEM(block.Bytes), c, nil
+}
+
+func readKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: read %s: %w", path, err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%w: %s: no PEM PRIVATE KEY (PKCS#8) block", ErrInvalidCA, path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidCA, path, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: key type %T cannot sign", ErrInvalidCA, path, k)
+	}
+	return s, nil
+}
+
+func keyPEM(k crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: marshal key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// writeExclusive creates path (failing if it exists), writes data, syncs.
+func writeExclusive(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("local CA: create %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("local CA: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("local CA: sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("local CA: close %s: %w", path, err)
+	}
+	return nil
+}
+
+// RandomSerial returns a positive serial number with 128 bits from
+// crypto/rand, well above the 64 bits of entropy CA/B BR §7.1 requires and
+// within the 20-octet limit of RFC 5280 §4.1.2.2.
+func RandomSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("local CA: random serial: %w", err)
+		}
+		if n := new(big.Int).SetBytes(b); n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package local
+
+import (
+	"context"
+	"crypto/x509"
+	"math/big"
+	"time"
+
+	"github.com/certgate/certgate/internal/issuer"
+)
+
+// Issuer adapts the built-in CA to the issuer.Issuer interface with the
+// TLS server leaf profile: SANs from the request, serverAuth EKU (plus
+// clientAuth when ClientAuth is set), AIA caIssuers IssuerURL and CRL
+// distribution point CRLURL.
+type Issuer struct {
+	CA         *CA
+	ClientAuth bool
+	IssuerURL  string
+	CRLURL     string
+}
+
+// Name implements issuer.Issuer; the built-in CA is "local".
+func (i *Issuer) Name() string { return "local" }
+
+// Issue implements issuer.Issuer by signing a leaf with the intermediate.
+func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
+	der, err := i.CA.SignLeaf(ctx, LeafRequest{Serial: req.Serial, PublicKey: req.PublicKey, DNSNames: req.DNSNames,
+		IPAddresses: req.IPAddresses, NotBefore: req.NotBefore, NotAfter: req.NotAfter, ClientAuth: i.ClientAuth,
+		IssuerURL: i.IssuerURL, CRLURL: i.CRLURL})
+	if err != nil {
+		return nil, err
+	}
+	return &issuer.Issued{DER: der, ChainPEM: i.CA.ChainPEM(der)}, nil
+}
+
+// SignCRL implements issuer.CRLSigner.
+func (i *Issuer) SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error) {
+	return i.CA.SignCRL(number, thisUpdate, nextUpdate, entries)
+}

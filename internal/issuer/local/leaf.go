@@ -1,0 +1,274 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"time"
+
+	"github.com/certgate/certgate/internal/certlint"
+)
+
+// oidDomainValidated returns the CA/B Forum reserved policy identifier for
+// domain-validated TLS certificates (BR §7.1.6.1): 2.23.140.1.2.1.
+func oidDomainValidated() x509.OID {
+	oid, err := x509.OIDFromInts([]uint64{2, 23, 140, 1, 2, 1})
+	if err != nil {
+		panic(err) // constant input: cannot happen
+	}
+	return oid
+}
+
+// maxCNLength is the upper bound of X520CommonName (RFC 5280 Appendix A.1,
+// ub-common-name = 64).
+const maxCNLength = 64
+
+// maxSerialOctets is the longest serial RFC 5280 §4.1.2.2 allows.
+const maxSerialOctets = 20
+
+// DefaultServerCertValidity is the validity ServerCertificate uses when
+// given 0: 90 days.
+const DefaultServerCertValidity = 90 * 24 * time.Hour
+
+// LeafRequest describes a TLS server certificate to sign. The caller (the
+// RA) has already validated the identifiers and the key against policy.
+type LeafRequest struct {
+	// Serial is chosen and reserved by the caller: positive, at most 20
+	// octets (RFC 5280 §4.1.2.2), with >= 64 bits from a CSPRNG (CA/B BR
+	// §7.1); see RandomSerial.
+	Serial *big.Int
+	// PublicKey is the subject key: *rsa.PublicKey (>= 2048 bits) or
+	// *ecdsa.PublicKey (P-256 or P-384). Other types are rejected.
+	PublicKey crypto.PublicKey
+	// DNSNames become SAN dNSName entries, in order; wildcards such as
+	// "*.example.test" are allowed; IP literals are rejected (use
+	// IPAddresses).
+	DNSNames []string
+	// IPAddresses become SAN iPAddress entries, in order.
+	IPAddresses []net.IP
+	// NotBefore and NotAfter are the validity bounds; both inclusive
+	// (RFC 5280 §4.1.2.5), NotAfter must be after NotBefore.
+	NotBefore, NotAfter time.Time
+	// ClientAuth adds the id-kp-clientAuth EKU besides id-kp-serverAuth.
+	ClientAuth bool
+	// IssuerURL is the AIA id-ad-caIssuers URL where the intermediate is
+	// served as DER (RFC 5280 §4.2.2.1); "" means Options.IssuerURL, and
+	// the extension is omitted when both are "". A lint-clean leaf needs
+	// one, and it must be http:// (BR §7.1.2.7.7; https is an error).
+	IssuerURL string
+	// CRLURL is the CRL distribution point (RFC 5280 §4.2.1.13); "" means
+	// Options.CRLURL, and the extension is omitted when both are "". A
+	// lint-clean leaf valid for more than 7 days needs one, and it must be
+	// http:// (BR §7.1.2.11.2; https is an error).
+	CRLURL string
+}
+
+// SignLeaf signs a TLS server certificate for req with the intermediate
+// and returns its DER.
+//
+// Profile (CA/B BR §7.1.2.7): v3; subject CN = first DNS name, else the
+// first IP in text form, and an empty subject (SAN marked critical) when
+// that is longer than 64 characters; SAN exactly req.DNSNames and
+// req.IPAddresses; keyUsage digitalSignature (+keyEncipherment for RSA
+// keys), critical; EKU serverAuth (+clientAuth); basicConstraints cA=FALSE,
+// critical; AKI; no SKI (BR §7.1.2.7.6: NOT RECOMMENDED for subscriber
+// certificates); AIA caIssuers and CRL DP when requested; certificate
+// policy 2.23.140.1.2.1; signed ECDSA-SHA256.
+//
+// Errors wrap ErrInvalidRequest for requests rejected up front, ErrLint
+// (with the *certlint.LintError) when Options.LintBeforeSign refused it,
+// or ctx.Err() when ctx is done before signing.
+func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	}
+	if req.IssuerURL == "" {
+		req.IssuerURL = ca.issuerURL
+	}
+	if req.CRLURL == "" {
+		req.CRLURL = ca.crlURL
+	}
+	tmpl, err := leafTemplate(req)
+	if err != nil {
+		return nil, err
+	}
+	var lintTBS []byte
+	if ca.lint != nil {
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.lint.issuer, req.PublicKey, ca.lint.key)
+		if err != nil {
+			return nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
+		}
+		if err := certlint.Check(der); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrLint, err)
+		}
+		pre, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("local CA: parse lint-signed leaf: %w", err)
+		}
+		lintTBS = pre.RawTBSCertificate
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, ca.interKey)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	}
+	if lintTBS != nil {
+		// What we linted must be exactly what we signed.
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("local CA: parse signed leaf: %w", err)
+		}
+		if !bytes.Equal(cert.RawTBSCertificate, lintTBS) {
+			return nil, fmt.Errorf("local CA: signed TBS differs from linted TBS for serial %x", req.Serial)
+		}
+	}
+	return der, nil
+}
+
+// leafTemplate validates req and builds the x509 template.
+func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
+	if req.Serial == nil || req.Serial.Sign() <= 0 {
+		return nil, fmt.Errorf("%w: serial must be positive", ErrInvalidRequest)
+	}
+	if b := req.Serial.Bytes(); len(b)+int(b[0]>>7) > maxSerialOctets {
+		// DER prepends 0x00 when the top bit is set.
+		return nil, fmt.Errorf("%w: serial longer than %d octets in DER", ErrInvalidRequest, maxSerialOctets)
+	}
+	ku := x509.KeyUsageDigitalSignature
+	switch k := req.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("%w: RSA key of %d bits, need >= 2048", ErrInvalidRequest, k.N.BitLen())
+		}
+		ku |= x509.KeyUsageKeyEncipherment
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return nil, fmt.Errorf("%w: ECDSA curve %s not allowed, need P-256 or P-384", ErrInvalidRequest, k.Curve.Params().Name)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unsupported public key type %T", ErrInvalidRequest, req.PublicKey)
+	}
+	if len(req.DNSNames) == 0 && len(req.IPAddresses) == 0 {
+		return nil, fmt.Errorf("%w: no DNS names or IP addresses", ErrInvalidRequest)
+	}
+	for _, name := range req.DNSNames {
+		if name == "" {
+			return nil, fmt.Errorf("%w: empty DNS name", ErrInvalidRequest)
+		}
+		if net.ParseIP(name) != nil {
+			return nil, fmt.Errorf("%w: DNS name %q is an IP literal", ErrInvalidRequest, name)
+		}
+	}
+	ips := make([]net.IP, len(req.IPAddresses))
+	for i, ip := range req.IPAddresses {
+		if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
+			return nil, fmt.Errorf("%w: malformed IP address %v", ErrInvalidRequest, ip)
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		ips[i] = ip
+	}
+	if req.NotBefore.IsZero() || !req.NotAfter.After(req.NotBefore) {
+		return nil, fmt.Errorf("%w: NotAfter (%v) must be after NotBefore (%v)", ErrInvalidRequest, req.NotAfter, req.NotBefore)
+	}
+
+	var cn string
+	switch {
+	case len(req.DNSNames) > 0:
+		cn = req.DNSNames[0]
+	default:
+		cn = ips[0].String() // RFC 5952 text form for IPv6
+	}
+	if len(cn) > maxCNLength {
+		cn = ""
+	}
+	ekus := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if req.ClientAuth {
+		ekus = append(ekus, x509.ExtKeyUsageClientAuth)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          req.Serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             req.NotBefore,
+		NotAfter:              req.NotAfter,
+		KeyUsage:              ku,
+		ExtKeyUsage:           ekus,
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		DNSNames:              req.DNSNames,
+		IPAddresses:           ips,
+		Policies:              []x509.OID{oidDomainValidated()},
+		SignatureAlgorithm:    x509.ECDSAWithSHA256,
+	}
+	if req.IssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{req.IssuerURL}
+	}
+	if req.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{req.CRLURL}
+	}
+	return tmpl, nil
+}
+
+// ChainPEM returns leafDER as a PEM "CERTIFICATE" block followed by the
+// intermediate's, the body of an RFC 8555 §7.4.2
+// application/pem-certificate-chain response. The root is not included.
+func (ca *CA) ChainPEM(leafDER []byte) []byte {
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
+	return append(out, ca.interPEM...)
+}
+
+// ServerCertificate issues a TLS server certificate for certgate's own
+// HTTPS listener: a fresh ECDSA P-256 key, the given names and IPs (at
+// least one), valid from one minute ago for validity (0 means
+// DefaultServerCertValidity), with Options.IssuerURL and Options.CRLURL,
+// signed like SignLeaf (including the lint when enabled). The returned tls.Certificate holds the leaf and the
+// intermediate, the key and the parsed Leaf.
+func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
+	if validity <= 0 {
+		validity = DefaultServerCertValidity
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("local CA: generate server key: %w", err)
+	}
+	serial, err := RandomSerial()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	notBefore := ca.now().UTC().Truncate(time.Second).Add(-time.Minute)
+	der, err := ca.SignLeaf(context.Background(), LeafRequest{
+		Serial:      serial,
+		PublicKey:   key.Public(),
+		DNSNames:    dnsNames,
+		IPAddresses: ips,
+		NotBefore:   notBefore,
+		// Validity is inclusive of NotAfter (RFC 5280 §4.1.2.5).
+		NotAfter: notBefore.Add(validity - time.Second),
+	})
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("local CA: server certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("local CA: parse server certificate: %w", err)
+	}
+	return tls.Certificate{
+		Certificate: [][]byte{der, ca.inter.Raw},
+		PrivateKey:  key,
+		Leaf:        leaf,
+	}, nil
+}

@@ -1,0 +1,305 @@
+package ra
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// CheckKey enforces the certificate key policy: RSA 2048–4096 bits (a
+// multiple of 8, public exponent 65537 or larger odd), ECDSA P-256 or
+// P-384. It returns a badCSR problem naming what is wrong.
+func CheckKey(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		n := k.N.BitLen()
+		if n < 2048 || n > 4096 || n%8 != 0 {
+			return acme.NewProblem(acme.BadCSR, "RSA keys must be 2048 to 4096 bits (a multiple of 8); got %d", n)
+		}
+		if k.E < 65537 || k.E%2 == 0 {
+			return acme.NewProblem(acme.BadCSR, "RSA public exponent must be odd and at least 65537")
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return acme.NewProblem(acme.BadCSR, "ECDSA keys must use P-256 or P-384")
+		}
+	default:
+		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got %T", pub)
+	}
+	return nil
+}
+
+// KeyType describes pub for the inventory, e.g. "ECDSA P-256", "RSA 2048".
+func KeyType(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	default:
+		return fmt.Sprintf("%T", pub)
+	}
+}
+
+// CheckCSR parses a finalize CSR (DER) and checks it against the order's
+// identifiers (RFC 8555 §7.4): valid self-signature, allowed key, not the
+// account key, SANs equal to the identifiers as a set (DNS names compared
+// case-insensitively), Subject CN absent or one of the identifiers, and no
+// e-mail or URI SANs. Errors are badCSR or badPublicKey problems.
+func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, acme.NewProblem(acme.BadCSR, "cannot parse the CSR: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's signature does not verify")
+	}
+	if err := CheckKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
+	if eq, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && accountKey != nil && eq.Equal(accountKey) {
+		return nil, acme.NewProblem(acme.BadPublicKey, "the certificate key must not be the account key")
+	}
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR may only request DNS names and IP addresses")
+	}
+	want := map[acme.Identifier]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	got := map[acme.Identifier]bool{}
+	for _, n := range csr.DNSNames {
+		got[acme.Identifier{Type: acme.IdentifierDNS, Value: strings.ToLower(n)}] = true
+	}
+	for _, ip := range csr.IPAddresses {
+		addr, _ := netip.AddrFromSlice(ip)
+		got[acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}] = true
+	}
+	if cn := csr.Subject.CommonName; cn != "" {
+		var cnID acme.Identifier
+		if addr, err := netip.ParseAddr(cn); err == nil {
+			cnID = acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}
+		} else {
+			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: strings.ToLower(cn)}
+		}
+		if !want[cnID] {
+			return nil, acme.NewProblem(acme.BadCSR, "the CSR's common name %q is not an identifier of the order", cn)
+		}
+		got[cnID] = true
+	}
+	var missing, extra []string
+	for id := range want {
+		if !got[id] {
+			missing = append(missing, id.Value)
+		}
+	}
+	for id := range got {
+		if !want[id] {
+			extra = append(extra, id.Value)
+		}
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		slices.Sort(missing)
+		slices.Sort(extra)
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's names must equal the order's identifiers (missing %v, not in the order %v)", missing, extra)
+	}
+	return csr, nil
+}
+
+// newSerial returns a positive random 159-bit serial (CA/B BR §7.1 asks for
+// at least 64 bits from a CSPRNG) and its lower-case hex form.
+func newSerial() (*big.Int, string) {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	b[0] &= 0x7f
+	if b[0] == 0 {
+		b[0] = 1
+	}
+	n := new(big.Int).SetBytes(b)
+	return n, n.Text(16)
+}
+
+// Finalize issues the certificate of order o for account a from the CSR
+// (DER) (RFC 8555 §7.4). The order must be ready; the conditional move
+// ready→processing makes concurrent finalizes issue at most once. The
+// serial is reserved before signing and the certificate is stored in the
+// same transaction that makes the order valid. It returns the order as
+// stored afterwards.
+func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, authzs []*store.Authorization, csrDER []byte, accountKey crypto.PublicKey) (*store.Order, error) {
+	now := r.now()
+	if st := OrderStatus(o, authzs, now); st != acme.StatusReady {
+		return nil, acme.NewProblem(acme.OrderNotReady, "the order is %s, not ready", st)
+	}
+	csr, err := CheckCSR(csrDER, o.Identifiers, accountKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, now); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
+		}
+		return nil, r.internal(ctx, "order finalization", err)
+	}
+	cert, err := r.issue(ctx, a, o, csr, now)
+	if err != nil {
+		p, ok := acme.AsProblem(err)
+		if !ok {
+			p = r.internal(ctx, "issuance", err).(*acme.Problem)
+		}
+		if serr := r.store.SetOrderStatus(ctx, o.ID, acme.StatusProcessing, acme.StatusInvalid, p, r.now()); serr != nil {
+			r.log.ErrorContext(ctx, "mark order invalid", "order", o.ID, "err", serr)
+		}
+		return nil, p
+	}
+	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now()); err != nil {
+		return nil, r.internal(ctx, "storing the certificate", err)
+	}
+	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
+	return r.store.GetOrder(ctx, o.ID)
+}
+
+func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, now time.Time) (*store.Certificate, error) {
+	serial, hexSerial := newSerial()
+	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
+		return nil, fmt.Errorf("reserve serial: %w", err)
+	}
+	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate)}
+	req.NotAfter = req.NotBefore.Add(r.cfg.CertValidity)
+	if !o.NotBefore.IsZero() {
+		req.NotBefore = o.NotBefore
+		req.NotAfter = o.NotBefore.Add(r.cfg.CertValidity)
+	}
+	if !o.NotAfter.IsZero() {
+		req.NotAfter = o.NotAfter
+	}
+	var sans []string
+	for _, id := range o.Identifiers {
+		sans = append(sans, id.Value)
+		if id.Type == acme.IdentifierIP {
+			req.IPAddresses = append(req.IPAddresses, net.ParseIP(id.Value))
+		} else {
+			req.DNSNames = append(req.DNSNames, id.Value)
+		}
+	}
+	out, err := r.issuer.Issue(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %s: %w", r.issuer.Name(), err)
+	}
+	leaf, err := x509.ParseCertificate(out.DER)
+	if err != nil {
+		return nil, fmt.Errorf("parse issued certificate: %w", err)
+	}
+	if leaf.SerialNumber.Cmp(serial) != 0 {
+		return nil, fmt.Errorf("issuer %s ignored the reserved serial", r.issuer.Name())
+	}
+	fp := sha256.Sum256(out.DER)
+	return &store.Certificate{Serial: hexSerial, Issuer: r.issuer.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
+		ChainPEM: string(out.ChainPEM), SANs: sans, KeyType: KeyType(csr.PublicKey), FingerprintSHA256: hex.EncodeToString(fp[:]),
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now()}, nil
+}
+
+// certIdentifiers returns the identifiers named by cert's SANs.
+func certIdentifiers(cert *x509.Certificate) []acme.Identifier {
+	var ids []acme.Identifier
+	for _, n := range cert.DNSNames {
+		id, _ := authzIdentifier(acme.Identifier{Type: acme.IdentifierDNS, Value: strings.ToLower(n)})
+		ids = append(ids, id)
+	}
+	for _, ip := range cert.IPAddresses {
+		addr, _ := netip.AddrFromSlice(ip)
+		ids = append(ids, acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()})
+	}
+	return ids
+}
+
+// allowedReasons are the RFC 5280 §5.3.1 reason codes a subscriber may give
+// (CA/B BR §7.2.2): unspecified, keyCompromise, affiliationChanged,
+// superseded, cessationOfOperation, privilegeWithdrawn.
+var allowedReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true, 9: true}
+
+// RevokeRequest is a checked revokeCert request (RFC 8555 §7.6): exactly
+// one of Account (kid-signed) or CertKey (jwk-signed) is set.
+type RevokeRequest struct {
+	CertDER []byte
+	Reason  *int
+	Account *store.Account
+	CertKey crypto.PublicKey
+}
+
+// Revoke revokes a certificate (RFC 8555 §7.6) when the requester is the
+// issuing account, an account holding valid authorizations for every name
+// in it, or proves possession of its key. Errors: malformed (unknown
+// certificate), unauthorized, badRevocationReason, alreadyRevoked.
+func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
+	reason := 0
+	if req.Reason != nil {
+		reason = *req.Reason
+	}
+	if !allowedReasons[reason] {
+		return acme.NewProblem(acme.BadRevocationReason, "reason %d is not accepted; use 0, 1, 3, 4, 5 or 9 (RFC 5280 §5.3.1)", reason)
+	}
+	cert, err := x509.ParseCertificate(req.CertDER)
+	if err != nil {
+		return acme.NewProblem(acme.Malformed, "cannot parse the certificate: %v", err)
+	}
+	rec, err := r.store.GetCertificate(ctx, cert.SerialNumber.Text(16))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(rec.DER, req.CertDER)) {
+		p := acme.NewProblem(acme.Malformed, "this server did not issue that certificate")
+		p.Status = 404
+		return p
+	}
+	if err != nil {
+		return r.internal(ctx, "certificate lookup", err)
+	}
+	switch {
+	case req.CertKey != nil:
+		eq, ok := req.CertKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !eq.Equal(cert.PublicKey) {
+			return acme.NewProblem(acme.Unauthorized, "the request is not signed by the certificate's key")
+		}
+	case req.Account != nil:
+		if rec.AccountID != req.Account.ID {
+			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, certIdentifiers(cert), r.now())
+			if err != nil {
+				return r.internal(ctx, "authorization lookup", err)
+			}
+			if !ok {
+				return acme.NewProblem(acme.Unauthorized, "the account neither issued this certificate nor holds authorizations for all its names")
+			}
+		}
+	default:
+		return acme.NewProblem(acme.Unauthorized, "revocation needs an account or the certificate key")
+	}
+	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, r.now()); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
+		}
+		return r.internal(ctx, "revocation", err)
+	}
+	r.crlMu.Lock()
+	r.crlCache = nil
+	r.crlMu.Unlock()
+	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason)
+	return nil
+}

@@ -1,0 +1,122 @@
+package ra
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// challengeTypes lists the challenges offered for an authorization: dns-01
+// only for wildcards (RFC 8555 §7.1.3), no dns-01 for IP identifiers
+// (RFC 8738 §7).
+func challengeTypes(id acme.Identifier, wildcard bool) []string {
+	switch {
+	case wildcard:
+		return []string{acme.ChallengeDNS01}
+	case id.Type == acme.IdentifierIP:
+		return []string{acme.ChallengeHTTP01, acme.ChallengeTLSALPN01}
+	default:
+		return []string{acme.ChallengeHTTP01, acme.ChallengeDNS01, acme.ChallengeTLSALPN01}
+	}
+}
+
+// NewOrder creates an order for account a (RFC 8555 §7.4). Identifiers are
+// normalised; a valid authorization of the same account for the same
+// identifier, validated within the reuse window and valid for at least
+// another day, is reused; otherwise a pending one is created with its
+// challenges. notBefore/notAfter, when given (RFC 3339), must lie within
+// the maximum validity.
+func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRequest) (*store.Order, error) {
+	ids, err := NormalizeIdentifiers(req.Identifiers)
+	if err != nil {
+		return nil, err
+	}
+	now := r.now()
+	o := &store.Order{ID: newID(), AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(r.cfg.OrderLifetime),
+		Identifiers: ids, CreatedAt: now, UpdatedAt: now}
+	if o.NotBefore, o.NotAfter, err = r.orderValidity(req, now); err != nil {
+		return nil, err
+	}
+	var fresh []*store.Authorization
+	for _, id := range ids {
+		aid, wildcard := authzIdentifier(id)
+		if r.cfg.AuthzReuse > 0 {
+			reused, err := r.store.FindValidAuthorization(ctx, a.ID, aid, wildcard, now.Add(24*time.Hour), now.Add(-r.cfg.AuthzReuse))
+			if err == nil {
+				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
+				continue
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return nil, r.internal(ctx, "authorization lookup", err)
+			}
+		}
+		az := &store.Authorization{ID: newID(), AccountID: a.ID, Identifier: aid, Wildcard: wildcard,
+			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now}
+		for _, typ := range challengeTypes(aid, wildcard) {
+			az.Challenges = append(az.Challenges, store.Challenge{ID: newID(), AuthzID: az.ID, Type: typ, Token: newToken(),
+				Status: acme.StatusPending, UpdatedAt: now})
+		}
+		fresh = append(fresh, az)
+		o.AuthzIDs = append(o.AuthzIDs, az.ID)
+	}
+	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
+		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
+	}
+	if err := r.store.CreateOrder(ctx, o, fresh); err != nil {
+		return nil, r.internal(ctx, "order creation", err)
+	}
+	return o, nil
+}
+
+func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time) (nb, na time.Time, err error) {
+	parse := func(field, s string) (time.Time, error) {
+		if s == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return time.Time{}, acme.NewProblem(acme.Malformed, "%s is not an RFC 3339 date-time: %q", field, s)
+		}
+		return t.UTC(), nil
+	}
+	if nb, err = parse("notBefore", req.NotBefore); err != nil {
+		return
+	}
+	if na, err = parse("notAfter", req.NotAfter); err != nil {
+		return
+	}
+	start, end := nb, na
+	if start.IsZero() {
+		start = now
+	}
+	if end.IsZero() {
+		end = start.Add(r.cfg.CertValidity)
+	}
+	switch {
+	case !end.After(start):
+		err = acme.NewProblem(acme.Malformed, "notAfter must be later than notBefore")
+	case end.Sub(start) > r.cfg.MaxCertValidity:
+		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s", r.cfg.MaxCertValidity)
+	case !end.After(now):
+		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
+	case start.After(now.Add(r.cfg.OrderLifetime)):
+		err = acme.NewProblem(acme.Malformed, "notBefore is too far in the future")
+	}
+	return
+}
+
+// DeactivateAuthorization deactivates a pending or valid authorization of
+// account a (RFC 8555 §7.5.2).
+func (r *RA) DeactivateAuthorization(ctx context.Context, a *store.Account, id string) (*store.Authorization, error) {
+	err := r.store.SetAuthorizationStatus(ctx, id, []string{acme.StatusPending, acme.StatusValid}, acme.StatusDeactivated)
+	if errors.Is(err, store.ErrStale) {
+		return nil, acme.NewProblem(acme.Malformed, "only pending or valid authorizations can be deactivated")
+	}
+	if err != nil {
+		return nil, r.internal(ctx, "authorization deactivation", err)
+	}
+	return r.store.GetAuthorization(ctx, id)
+}

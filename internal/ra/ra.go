@@ -1,0 +1,313 @@
+// Package ra is certgate's registration authority: the one place where the
+// ACME account, order, authorization and challenge state machines live
+// (RFC 8555 §7.1.6), with the checks that guard them. The front end (wfe)
+// translates HTTP and JWS to calls here and renders the results.
+package ra
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Store is what the RA needs from storage; *store.Store implements it.
+type Store interface {
+	CreateAccount(ctx context.Context, a *store.Account) error
+	GetAccount(ctx context.Context, id string) (*store.Account, error)
+	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
+	UpdateAccount(ctx context.Context, a *store.Account) error
+	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
+	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
+	GetOrder(ctx context.Context, id string) (*store.Order, error)
+	SetOrderStatus(ctx context.Context, id, from, to string, perr *acme.Problem, now time.Time) error
+	OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error)
+	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
+	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
+	FindValidAuthorization(ctx context.Context, accountID string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*store.Authorization, error)
+	ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error)
+	SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error
+	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
+	StartChallenge(ctx context.Context, id string, now time.Time) error
+	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
+	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
+	ProcessingChallenges(ctx context.Context) ([]string, error)
+	ReserveSerial(ctx context.Context, serial string, now time.Time) error
+	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
+	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
+}
+
+// Validator performs one validation attempt (see internal/va). It returns
+// nil on success or an *acme.Problem saying why the attempt failed.
+type Validator interface {
+	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
+}
+
+// Config holds the RA's policy knobs. Zero values take the defaults noted.
+type Config struct {
+	OrderLifetime        time.Duration // pending order lifetime; default 7 days
+	PendingAuthzLifetime time.Duration // default 7 days
+	ValidAuthzLifetime   time.Duration // how long a valid authorization stays valid; default 30 days
+	AuthzReuse           time.Duration // reuse valid authorizations validated within this window; 0 → default 30 days; negative disables
+	CertValidity         time.Duration // default 90 days
+	MaxCertValidity      time.Duration // longest notBefore..notAfter a newOrder may ask; default = CertValidity
+	Backdate             time.Duration // notBefore = now - Backdate (clock skew); default 1 minute
+	ValidationAttempts   int           // attempts before a challenge turns invalid (RFC 8555 §8.2); default 3
+	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
+	ValidationWorkers    int           // concurrent validations; default 32
+	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.OrderLifetime, 7*24*time.Hour)
+	def(&c.PendingAuthzLifetime, 7*24*time.Hour)
+	def(&c.ValidAuthzLifetime, 30*24*time.Hour)
+	def(&c.AuthzReuse, 30*24*time.Hour)
+	def(&c.CertValidity, 90*24*time.Hour)
+	def(&c.MaxCertValidity, c.CertValidity)
+	def(&c.Backdate, time.Minute)
+	def(&c.RetryDelay, time.Second)
+	def(&c.CRLValidity, 24*time.Hour)
+	if c.ValidationAttempts <= 0 {
+		c.ValidationAttempts = 3
+	}
+	if c.ValidationWorkers <= 0 {
+		c.ValidationWorkers = 32
+	}
+}
+
+// RA is the registration authority. Create it with New, call Start once,
+// and Shutdown to drain validations.
+type RA struct {
+	cfg    Config
+	store  Store
+	va     Validator
+	issuer issuer.Issuer
+	now    func() time.Time
+	log    *slog.Logger
+
+	sem       chan struct{}
+	wg        sync.WaitGroup
+	valCtx    context.Context
+	valCancel context.CancelFunc
+	closing   chan struct{}
+	closeOnce sync.Once
+
+	crlMu    sync.Mutex
+	crlCache []byte
+	crlUntil time.Time
+}
+
+// New returns an RA. now may be nil (time.Now).
+func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.Time, log *slog.Logger) *RA {
+	cfg.setDefaults()
+	if now == nil {
+		now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log,
+		sem: make(chan struct{}, cfg.ValidationWorkers), valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
+}
+
+// Now is the RA's clock (UTC).
+func (r *RA) Now() time.Time { return r.now() }
+
+// Config returns the effective configuration (defaults filled in).
+func (r *RA) Config() Config { return r.cfg }
+
+// Start resumes work a previous process left unfinished: challenges still
+// processing are validated again, and orders stuck in processing (a crash
+// between reserving a serial and storing the certificate) are made invalid
+// so the client can order again; their reserved serials are never reused.
+func (r *RA) Start(ctx context.Context) error {
+	ids, err := r.store.ProcessingChallenges(ctx)
+	if err != nil {
+		return fmt.Errorf("resume validations: %w", err)
+	}
+	for _, id := range ids {
+		r.enqueue(id)
+	}
+	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, r.now())
+	if err != nil {
+		return fmt.Errorf("find stuck orders: %w", err)
+	}
+	for _, id := range stuck {
+		p := acme.NewProblem(acme.ServerInternal, "issuance was interrupted; please create a new order")
+		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, r.now()); err != nil && !errors.Is(err, store.ErrStale) {
+			return fmt.Errorf("fail stuck order %s: %w", id, err)
+		}
+	}
+	if len(ids)+len(stuck) > 0 {
+		r.log.Info("resumed unfinished work", "validations", len(ids), "interrupted_orders", len(stuck))
+	}
+	return nil
+}
+
+// Shutdown stops accepting validations and waits for running ones to finish
+// until ctx is done; then it cancels them (they stay processing and are
+// resumed by the next Start).
+func (r *RA) Shutdown(ctx context.Context) {
+	r.closeOnce.Do(func() { close(r.closing) })
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.valCancel()
+		<-done
+	}
+	r.valCancel()
+}
+
+// newID returns a random URL-safe identifier (128 bits, 22 characters).
+func newID() string { return randomB64(16) }
+
+// newToken returns a challenge token: 256 random bits, base64url without
+// padding (43 characters; RFC 8555 §8.3 asks for at least 128 bits).
+func newToken() string { return randomB64(32) }
+
+func randomB64(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// internal logs err and returns a serverInternal problem without internals.
+func (r *RA) internal(ctx context.Context, what string, err error) error {
+	r.log.ErrorContext(ctx, what, "err", err)
+	return acme.NewProblem(acme.ServerInternal, "%s failed; the server log has details", what)
+}
+
+// ---- accounts (RFC 8555 §7.3) ----
+
+// CheckContacts validates account contact URLs (RFC 8555 §7.3): only
+// "mailto:" with a single plain address, no hfields. Errors are
+// invalidContact or unsupportedContact problems.
+func CheckContacts(contacts []string) error {
+	if len(contacts) > 10 {
+		return acme.NewProblem(acme.InvalidContact, "at most 10 contacts are accepted")
+	}
+	for _, c := range contacts {
+		scheme, addr, ok := strings.Cut(c, ":")
+		if !ok || !strings.EqualFold(scheme, "mailto") {
+			return acme.NewProblem(acme.UnsupportedContact, "contact %q: only mailto: contacts are supported", c)
+		}
+		if addr == "" || strings.ContainsAny(addr, "?,") {
+			return acme.NewProblem(acme.InvalidContact, "contact %q: one plain e-mail address without hfields is required", c)
+		}
+		parsed, err := mail.ParseAddress(addr)
+		if err != nil || parsed.Address != addr || parsed.Name != "" {
+			return acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
+		}
+		at := strings.LastIndex(addr, "@")
+		if at < 1 || checkDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
+			return acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
+		}
+	}
+	return nil
+}
+
+// NewAccount creates an account for the key with thumbprint tp and JSON
+// JWK, or returns the existing one (created=false) (RFC 8555 §7.3, §7.3.1).
+// With onlyReturnExisting and no account, accountDoesNotExist.
+func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (acct *store.Account, created bool, err error) {
+	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
+	if err == nil {
+		return existing, false, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, r.internal(ctx, "account lookup", err)
+	}
+	if req.OnlyReturnExisting {
+		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
+	}
+	if err := CheckContacts(req.Contact); err != nil {
+		return nil, false, err
+	}
+	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
+		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now()}
+	if err := r.store.CreateAccount(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) { // created concurrently with the same key
+			if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
+				return existing, false, nil
+			}
+		}
+		return nil, false, r.internal(ctx, "account creation", err)
+	}
+	r.log.InfoContext(ctx, "account created", "account", a.ID)
+	return a, true, nil
+}
+
+// UpdateAccount applies an account update or deactivation (RFC 8555
+// §7.3.2, §7.3.6) and returns the account as stored.
+func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.AccountUpdateRequest) (*store.Account, error) {
+	upd := *a
+	switch req.Status {
+	case "":
+	case acme.StatusDeactivated:
+		upd.Status = acme.StatusDeactivated
+	case acme.StatusValid:
+	default:
+		return nil, acme.NewProblem(acme.Malformed, "an account's status can only be changed to \"deactivated\"")
+	}
+	if req.Contact != nil {
+		if err := CheckContacts(*req.Contact); err != nil {
+			return nil, err
+		}
+		upd.Contact = *req.Contact
+	}
+	if err := r.store.UpdateAccount(ctx, &upd); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
+		}
+		return nil, r.internal(ctx, "account update", err)
+	}
+	return &upd, nil
+}
+
+// ChangeKey rolls account a over to the key with thumbprint newTP (RFC 8555
+// §7.3.5). When another account holds that key it returns a 409 problem
+// whose Location is that account's ID (the caller turns it into a URL).
+func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
+	if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
+		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
+		p.Status = 409
+		p.Location = other.ID
+		return p
+	}
+	err := r.store.ChangeAccountKey(ctx, a.ID, a.KeyThumbprint, newTP, newJWK)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrConflict):
+		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
+		p.Status = 409
+		if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
+			p.Location = other.ID
+		}
+		return p
+	case errors.Is(err, store.ErrStale):
+		return acme.NewProblem(acme.Unauthorized, "the account key changed concurrently or the account is not valid")
+	default:
+		return r.internal(ctx, "key change", err)
+	}
+}

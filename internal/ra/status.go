@@ -1,0 +1,69 @@
+package ra
+
+import (
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// AuthorizationStatus is the status served for a at now (RFC 8555 §7.1.6):
+// the stored status, except that a pending or valid authorization past its
+// expiry is "expired".
+func AuthorizationStatus(a *store.Authorization, now time.Time) string {
+	if (a.Status == acme.StatusPending || a.Status == acme.StatusValid) && !now.Before(a.Expires) {
+		return acme.StatusExpired
+	}
+	return a.Status
+}
+
+// OrderStatus is the status served for o at now, a pure function of its
+// stored stage, expiry and authorizations (RFC 8555 §7.1.6):
+//   - a stored valid, invalid or processing stage is final for this function;
+//   - a pending order past its expiry, or with any authorization invalid,
+//     deactivated, revoked or expired, is invalid;
+//   - a pending order whose authorizations are all valid is ready;
+//   - otherwise pending.
+func OrderStatus(o *store.Order, authzs []*store.Authorization, now time.Time) string {
+	if o.Status != acme.StatusPending {
+		return o.Status
+	}
+	if !now.Before(o.Expires) {
+		return acme.StatusInvalid
+	}
+	pending := false
+	for _, a := range authzs {
+		switch AuthorizationStatus(a, now) {
+		case acme.StatusValid:
+		case acme.StatusPending:
+			pending = true
+		default:
+			return acme.StatusInvalid
+		}
+	}
+	if pending {
+		return acme.StatusPending
+	}
+	return acme.StatusReady
+}
+
+// OrderError explains an invalid order: its stored error, or a problem
+// derived from why OrderStatus made it invalid. Nil for other statuses.
+func OrderError(o *store.Order, authzs []*store.Authorization, now time.Time) *acme.Problem {
+	if o.Error != nil {
+		return o.Error
+	}
+	if OrderStatus(o, authzs, now) != acme.StatusInvalid {
+		return nil
+	}
+	for _, a := range authzs {
+		switch st := AuthorizationStatus(a, now); st {
+		case acme.StatusInvalid, acme.StatusDeactivated, acme.StatusRevoked, acme.StatusExpired:
+			p := acme.NewProblem(acme.Unauthorized, "authorization for %s is %s", a.Identifier.Value, st)
+			id := a.Identifier
+			p.Identifier = &id
+			return p
+		}
+	}
+	return acme.NewProblem(acme.Malformed, "order expired before it was finalized")
+}

@@ -1,0 +1,147 @@
+package ra
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// KeyAuthorization is token || "." || base64url(JWK thumbprint) (RFC 8555 §8.1).
+func KeyAuthorization(token, thumbprint string) string {
+	return token + "." + thumbprint
+}
+
+// RespondChallenge is the client's signal that challenge c of
+// authorization az is ready (RFC 8555 §7.5.1). A pending challenge becomes
+// processing and is validated in the background; any other state is
+// answered as is (the request is idempotent). It returns the challenge as
+// stored afterwards.
+func (r *RA) RespondChallenge(ctx context.Context, az *store.Authorization, c *store.Challenge) (*store.Challenge, error) {
+	now := r.now()
+	if c.Status == acme.StatusPending {
+		if st := AuthorizationStatus(az, now); st != acme.StatusPending {
+			return nil, acme.NewProblem(acme.Malformed, "the authorization is %s; its challenges can no longer be answered", st)
+		}
+		err := r.store.StartChallenge(ctx, c.ID, now)
+		switch {
+		case err == nil:
+			r.enqueue(c.ID)
+		case errors.Is(err, store.ErrStale):
+			// Another challenge of this authorization, or a concurrent
+			// request, got there first; report the current state.
+		default:
+			return nil, r.internal(ctx, "challenge start", err)
+		}
+	}
+	cur, err := r.store.GetChallenge(ctx, c.ID)
+	if err != nil {
+		return nil, r.internal(ctx, "challenge lookup", err)
+	}
+	return cur, nil
+}
+
+// enqueue starts the background validation of a processing challenge,
+// bounded by the worker pool. Nothing is started once Shutdown began; the
+// challenge stays processing and the next Start resumes it.
+func (r *RA) enqueue(id string) {
+	select {
+	case <-r.closing:
+		return
+	default:
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case r.sem <- struct{}{}:
+		case <-r.valCtx.Done():
+			return
+		}
+		defer func() { <-r.sem }()
+		r.validate(r.valCtx, id)
+	}()
+}
+
+// validate runs the attempts of one challenge (RFC 8555 §8.2): up to
+// ValidationAttempts tries with doubling delays, then valid or invalid.
+func (r *RA) validate(ctx context.Context, id string) {
+	log := r.log.With("challenge", id)
+	c, err := r.store.GetChallenge(ctx, id)
+	if err != nil {
+		log.Error("validation: load challenge", "err", err)
+		return
+	}
+	az, err := r.store.GetAuthorization(ctx, c.AuthzID)
+	if err != nil {
+		log.Error("validation: load authorization", "err", err)
+		return
+	}
+	acct, err := r.store.GetAccount(ctx, az.AccountID)
+	if err != nil {
+		log.Error("validation: load account", "err", err)
+		return
+	}
+	keyAuth := KeyAuthorization(c.Token, acct.KeyThumbprint)
+	for attempt := c.Attempts; ; attempt++ {
+		if c.Status != acme.StatusProcessing {
+			return
+		}
+		start := time.Now()
+		verr := r.va.Validate(ctx, az.Identifier, c.Type, c.Token, keyAuth)
+		if ctx.Err() != nil {
+			return // shutting down: stays processing, resumed on restart
+		}
+		var prob *acme.Problem
+		if verr != nil {
+			var ok bool
+			if prob, ok = acme.AsProblem(verr); !ok {
+				log.Error("validation error", "err", verr)
+				prob = acme.NewProblem(acme.ServerInternal, "validation failed unexpectedly")
+			}
+			if prob.Identifier == nil {
+				id := az.Identifier
+				prob.Identifier = &id
+			}
+		}
+		now := r.now()
+		log.Info("validation attempt", "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
+			"ok", verr == nil, "ms", time.Since(start).Milliseconds(), "problem", problemType(prob))
+		if prob == nil || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
+			if prob == nil && AuthorizationStatus(az, now) != acme.StatusPending {
+				prob = acme.NewProblem(acme.Unauthorized, "the authorization expired during validation")
+			}
+			err := r.store.FinishChallenge(ctx, c, prob, now, now.Add(r.cfg.ValidAuthzLifetime))
+			if err != nil && !errors.Is(err, store.ErrStale) {
+				log.Error("validation: store result", "err", err)
+			}
+			return
+		}
+		if err := r.store.RecordAttempt(ctx, c.ID, prob, now); err != nil {
+			if !errors.Is(err, store.ErrStale) {
+				log.Error("validation: record attempt", "err", err)
+			}
+			return
+		}
+		t := time.NewTimer(r.cfg.RetryDelay << attempt)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if c, err = r.store.GetChallenge(ctx, id); err != nil {
+			log.Error("validation: reload challenge", "err", err)
+			return
+		}
+	}
+}
+
+func problemType(p *acme.Problem) string {
+	if p == nil {
+		return ""
+	}
+	return string(p.Type)
+}

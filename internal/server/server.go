@@ -1,0 +1,205 @@
+// Package server is certgate's composition root for `certgate serve`: it
+// opens the store, loads or creates the built-in CA, wires the validation
+// authority, registration authority and ACME front end, and serves HTTPS
+// (plus plain HTTP for CRL and CA certificates on the same port) until its
+// context ends, then shuts down gracefully. internal/testenv and cmd/certgate
+// both boot the server through it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/va"
+	"github.com/certgate/certgate/internal/wfe"
+)
+
+// Options adjusts a server beyond its configuration, for tests and tools.
+type Options struct {
+	// RA overrides RA settings that have no flag (zero fields keep defaults).
+	RA ra.Config
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Listener, when set, is used instead of listening on cfg.Listen.
+	Listener net.Listener
+	// OrdersPerPage overrides the orders list page size.
+	OrdersPerPage int
+}
+
+// Server is a running certgate instance.
+type Server struct {
+	cfg   *config.Serve
+	log   *slog.Logger
+	store *store.Store
+	ca    *local.CA
+	ra    *ra.RA
+	wfe   *wfe.WFE
+	ln    net.Listener
+
+	certMu  sync.Mutex
+	tlsCert *tls.Certificate
+	now     func() time.Time
+}
+
+// CADir is where the built-in CA's files live below the data directory.
+func CADir(data string) string { return filepath.Join(data, "ca") }
+
+// New prepares a server: creates the data directory, opens (and migrates)
+// the SQLite database, loads or creates the CA, and binds the listener.
+// It does not serve yet; call Serve.
+func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger) (*Server, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "certgate.db"))
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	defer func() {
+		if !ok {
+			ln.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	pkiBase := "http://" + net.JoinHostPort(cfg.Hostname, port)
+	ca, err := local.LoadOrCreate(CADir(cfg.Data), local.Options{Now: now, LintBeforeSign: true,
+		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath})
+	if err != nil {
+		return nil, fmt.Errorf("built-in CA: %w", err)
+	}
+	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver}, log.With("component", "va"))
+	if err != nil {
+		return nil, fmt.Errorf("validation: %w", err)
+	}
+	rcfg := opts.RA
+	rcfg.CertValidity = cfg.CertValidity
+	rcfg.AuthzReuse = cfg.AuthzReuse
+	if rcfg.AuthzReuse == 0 {
+		rcfg.AuthzReuse = -1
+	}
+	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
+	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
+	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage,
+		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log.With("component", "wfe"))
+	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now}
+	if _, err := s.certificate(nil); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// CA is the built-in CA.
+func (s *Server) CA() *local.CA { return s.ca }
+
+// Store is the server's storage (tests inspect it).
+func (s *Server) Store() *store.Store { return s.store }
+
+// certificate returns the HTTPS server certificate, renewing it from the
+// built-in CA when less than a third of its 90-day life is left. It covers
+// the configured hostname, localhost, 127.0.0.1 and ::1.
+func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	if c := s.tlsCert; c != nil && c.Leaf != nil && s.now().Before(c.Leaf.NotAfter.Add(-30*24*time.Hour)) {
+		return c, nil
+	}
+	names := []string{"localhost"}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	if ip := net.ParseIP(s.cfg.Hostname); ip != nil {
+		if !ip.IsLoopback() {
+			ips = append(ips, ip)
+		}
+	} else if s.cfg.Hostname != "localhost" {
+		names = append([]string{s.cfg.Hostname}, names...)
+	}
+	c, err := s.ca.ServerCertificate(names, ips, 90*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("server TLS certificate: %w", err)
+	}
+	s.tlsCert = &c
+	return &c, nil
+}
+
+// Serve serves until ctx is done, then shuts down gracefully: it stops
+// accepting, waits up to the shutdown grace period for in-flight requests
+// and validations, and closes the database. Validations cut short stay
+// processing and resume on the next start.
+func (s *Server) Serve(ctx context.Context) error {
+	defer s.store.Close()
+	if err := s.ra.Start(ctx); err != nil {
+		return err
+	}
+	split := newSplitListener(s.ln)
+	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	httpsSrv := &http.Server{Handler: s.wfe, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	errc := make(chan error, 2)
+	go func() { errc <- httpsSrv.Serve(tls.NewListener(split.tls, tlsCfg)) }()
+	go func() { errc <- plainSrv.Serve(split.plain) }()
+	s.log.Info("certgate serving", "listen", s.ln.Addr().String(), "directory", "https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory",
+		"data", s.cfg.Data)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	split.Close()
+	herr := errors.Join(httpsSrv.Shutdown(sctx), plainSrv.Shutdown(sctx))
+	s.ra.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return errors.Join(err, herr)
+}
+
+func (s *Server) port() string {
+	_, p, _ := net.SplitHostPort(s.ln.Addr().String())
+	return p
+}
+
+// plainHandler serves the CRL and CA certificates over plain HTTP and
+// points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME).
+func (s *Server) plainHandler() http.Handler {
+	m := http.NewServeMux()
+	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, "/healthz"} {
+		m.Handle("GET "+p, s.wfe)
+	}
+	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		http.Error(rw, "certgate serves ACME over HTTPS only: https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory", http.StatusBadRequest)
+	})
+	return m
+}
+

@@ -1,0 +1,609 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is the SQL implementation of certgate's storage. Writes go through
+// a single writer connection (SQLite allows one writer at a time); reads use
+// a pool. Safe for concurrent use.
+type Store struct {
+	w *sql.DB // writer
+	r *sql.DB // readers
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path with
+// WAL journaling and synchronous=NORMAL, applies the embedded migrations and
+// returns the Store. Errors are wrapped with the failing step.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := prov.Up(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("apply migrations: %w", err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	return &Store{w: w, r: r}, nil
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// ---- accounts ----
+
+// CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
+func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
+	contact, _ := json.Marshal(nonNil(a.Contact))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO accounts (id, key_thumbprint, jwk, status, contact, tos_agreed, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.KeyThumbprint, string(a.JWK), a.Status, string(contact), a.TOSAgreed, ts(a.CreatedAt))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("account key: %w", ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("insert account: %w", err)
+	}
+	return nil
+}
+
+const accountCols = `id, key_thumbprint, jwk, status, contact, tos_agreed, created_at`
+
+func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
+	var a Account
+	var jwk, contact string
+	var created int64
+	if err := row.Scan(&a.ID, &a.KeyThumbprint, &jwk, &a.Status, &contact, &a.TOSAgreed, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan account: %w", err)
+	}
+	a.JWK = []byte(jwk)
+	a.CreatedAt = fromTS(created)
+	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
+		return nil, fmt.Errorf("account contact: %w", err)
+	}
+	return &a, nil
+}
+
+// GetAccount returns the account with id, or ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, id string) (*Account, error) {
+	return scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+}
+
+// GetAccountByThumbprint returns the account whose key has the RFC 7638
+// thumbprint tp, or ErrNotFound.
+func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account, error) {
+	return scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE key_thumbprint = ?`, tp))
+}
+
+// UpdateAccount stores a's contact and status, only while the stored status
+// is "valid" (ErrStale otherwise).
+func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
+	contact, _ := json.Marshal(nonNil(a.Contact))
+	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`,
+		string(contact), a.Status, a.ID)
+	return checkOne(res, err, "update account")
+}
+
+// ChangeAccountKey replaces the key of account id, only if its current
+// thumbprint is oldTP. ErrConflict when newTP belongs to another account.
+func (s *Store) ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`,
+		newTP, string(jwk), id, oldTP)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("account key: %w", ErrConflict)
+	}
+	return checkOne(res, err, "change account key")
+}
+
+func checkOne(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("%s: %w", what, ErrStale)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ---- orders and authorizations ----
+
+// CreateOrder inserts o and the new authorizations (with their challenges)
+// in one transaction. o.AuthzIDs must already list every authorization of
+// the order, reused or new.
+func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error {
+	idents, _ := json.Marshal(o.Identifiers)
+	authzIDs, _ := json.Marshal(o.AuthzIDs)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, a := range newAuthzs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
+				ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt)); err != nil {
+				return fmt.Errorf("insert authorization: %w", err)
+			}
+			for _, c := range a.Challenges {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO challenges (id, authz_id, type, token, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+					c.ID, a.ID, c.Type, c.Token, c.Status, ts(c.UpdatedAt)); err != nil {
+					return fmt.Errorf("insert challenge: %w", err)
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
+			ts(o.NotBefore), ts(o.NotAfter), ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		return nil
+	})
+}
+
+const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, created_at, updated_at`
+
+func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
+	var o Order
+	var expires, nb, na, created, updated int64
+	var idents, authzIDs string
+	var perr, serial *string
+	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &created, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan order: %w", err)
+	}
+	o.Expires, o.NotBefore, o.NotAfter, o.CreatedAt, o.UpdatedAt = fromTS(expires), fromTS(nb), fromTS(na), fromTS(created), fromTS(updated)
+	if serial != nil {
+		o.CertSerial = *serial
+	}
+	if err := json.Unmarshal([]byte(idents), &o.Identifiers); err != nil {
+		return nil, fmt.Errorf("order identifiers: %w", err)
+	}
+	if err := json.Unmarshal([]byte(authzIDs), &o.AuthzIDs); err != nil {
+		return nil, fmt.Errorf("order authorizations: %w", err)
+	}
+	p, err := unmarshalProblem(perr)
+	if err != nil {
+		return nil, fmt.Errorf("order error: %w", err)
+	}
+	o.Error = p
+	return &o, nil
+}
+
+// GetOrder returns the order with id, or ErrNotFound.
+func (s *Store) GetOrder(ctx context.Context, id string) (*Order, error) {
+	return scanOrder(s.r.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+}
+
+// ListOrderIDs returns up to limit IDs of accountID's orders created at or
+// after the cursor position (created, id), oldest first, for keyset
+// pagination; notExpiredAfter filters out orders that expired before it.
+func (s *Store) ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, created_at FROM orders
+		WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) AND expires_at > ?
+		ORDER BY created_at, id LIMIT ?`, accountID, ts(afterCreated), ts(afterCreated), afterID, ts(notExpiredAfter), limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list orders: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	var created []time.Time
+	for rows.Next() {
+		var id string
+		var c int64
+		if err := rows.Scan(&id, &c); err != nil {
+			return nil, nil, fmt.Errorf("list orders: %w", err)
+		}
+		ids = append(ids, id)
+		created = append(created, fromTS(c))
+	}
+	return ids, created, rows.Err()
+}
+
+// SetOrderStatus moves order id from stored status from to to, also setting
+// its error (may be nil). ErrStale when the stored status is not from.
+func (s *Store) SetOrderStatus(ctx context.Context, id, from, to string, perr *acme.Problem, now time.Time) error {
+	pj, err := marshalProblem(perr)
+	if err != nil {
+		return fmt.Errorf("order error: %w", err)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+		to, pj, ts(now), id, from)
+	return checkOne(res, err, "set order status")
+}
+
+// OrdersInStatus returns the IDs of orders whose stored status is status
+// and that were last updated before before (e.g. processing orders left by
+// a crash).
+func (s *Store) OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error) {
+	return s.ids(ctx, `SELECT id FROM orders WHERE status = ? AND updated_at < ?`, status, ts(before))
+}
+
+func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+const authzCols = `id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at`
+
+func scanAuthz(row interface{ Scan(...any) error }) (*Authorization, error) {
+	var a Authorization
+	var exp, val, created int64
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard, &a.Status, &exp, &val, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan authorization: %w", err)
+	}
+	a.Expires, a.ValidatedAt, a.CreatedAt = fromTS(exp), fromTS(val), fromTS(created)
+	return &a, nil
+}
+
+const challengeCols = `id, authz_id, type, token, status, validated_at, error, attempts, updated_at`
+
+func scanChallenge(row interface{ Scan(...any) error }) (*Challenge, error) {
+	var c Challenge
+	var val, upd int64
+	var perr *string
+	if err := row.Scan(&c.ID, &c.AuthzID, &c.Type, &c.Token, &c.Status, &val, &perr, &c.Attempts, &upd); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan challenge: %w", err)
+	}
+	c.ValidatedAt, c.UpdatedAt = fromTS(val), fromTS(upd)
+	p, err := unmarshalProblem(perr)
+	if err != nil {
+		return nil, fmt.Errorf("challenge error: %w", err)
+	}
+	c.Error = p
+	return &c, nil
+}
+
+// GetAuthorization returns the authorization with id and its challenges
+// (ordered by type), or ErrNotFound.
+func (s *Store) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
+	a, err := scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE authz_id = ? ORDER BY type`, id)
+	if err != nil {
+		return nil, fmt.Errorf("challenges: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanChallenge(rows)
+		if err != nil {
+			return nil, err
+		}
+		a.Challenges = append(a.Challenges, *c)
+	}
+	return a, rows.Err()
+}
+
+// GetAuthorizations returns the authorizations with the given ids, in that
+// order, without challenges. ErrNotFound if any is missing.
+func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*Authorization, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("authorizations: %w", err)
+	}
+	defer rows.Close()
+	byID := make(map[string]*Authorization, len(ids))
+	for rows.Next() {
+		a, err := scanAuthz(rows)
+		if err != nil {
+			return nil, err
+		}
+		byID[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("authorizations: %w", err)
+	}
+	out := make([]*Authorization, len(ids))
+	for i, id := range ids {
+		a, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("authorization %s: %w", id, ErrNotFound)
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+// FindValidAuthorization returns the newest valid authorization of
+// accountID for the identifier (and wildcard flag) that expires after
+// minExpires and was validated after validatedAfter, or ErrNotFound.
+func (s *Store) FindValidAuthorization(ctx context.Context, accountID string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*Authorization, error) {
+	return scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
+		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ?
+		ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter)))
+}
+
+// ValidAuthorizationsFor reports whether accountID holds, for every
+// identifier in ids, a valid unexpired authorization at now (used to
+// authorize revocation, RFC 8555 §7.6).
+func (s *Store) ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error) {
+	for _, id := range ids {
+		var n int
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = 'valid' AND expires_at > ?`,
+			accountID, id.Type, id.Value, ts(now)).Scan(&n); err != nil {
+			return false, fmt.Errorf("authorizations: %w", err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// SetAuthorizationStatus moves authorization id from one of the stored
+// statuses in from to to. ErrStale when it is in none of them.
+func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error {
+	args := []any{to, id}
+	for _, f := range from {
+		args = append(args, f)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
+	return checkOne(res, err, "set authorization status")
+}
+
+// GetChallenge returns the challenge with id, or ErrNotFound.
+func (s *Store) GetChallenge(ctx context.Context, id string) (*Challenge, error) {
+	return scanChallenge(s.r.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+}
+
+// StartChallenge moves challenge id from pending to processing, only while
+// its authorization is pending. ErrStale otherwise (RFC 8555 §7.5.1).
+func (s *Store) StartChallenge(ctx context.Context, id string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
+		WHERE id = ? AND status = 'pending' AND authz_id IN (SELECT id FROM authorizations WHERE status = 'pending' AND expires_at > ?)`, ts(now), id, ts(now))
+	return checkOne(res, err, "start challenge")
+}
+
+// RecordAttempt counts one failed validation attempt of a processing
+// challenge and stores its last error, keeping it processing for a retry.
+func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error {
+	pj, err := marshalProblem(perr)
+	if err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
+	return checkOne(res, err, "record attempt")
+}
+
+// FinishChallenge ends a processing challenge: valid (perr nil) also makes
+// its authorization valid with expiry authzExpires; invalid makes the
+// authorization invalid. One transaction; ErrStale when the challenge is no
+// longer processing or the authorization no longer pending.
+func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Problem, now, authzExpires time.Time) error {
+	pj, err := marshalProblem(perr)
+	if err != nil {
+		return err
+	}
+	status := acme.StatusValid
+	if perr != nil {
+		status = acme.StatusInvalid
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
+			status, pj, ts(now), ts(now), c.ID)
+		if err := checkOne(res, err, "finish challenge"); err != nil {
+			return err
+		}
+		if perr == nil {
+			res, err = tx.ExecContext(ctx, `UPDATE authorizations SET status = 'valid', validated_at = ?, expires_at = ? WHERE id = ? AND status = 'pending'`,
+				ts(now), ts(authzExpires), c.AuthzID)
+		} else {
+			res, err = tx.ExecContext(ctx, `UPDATE authorizations SET status = 'invalid' WHERE id = ? AND status = 'pending'`, c.AuthzID)
+		}
+		return checkOne(res, err, "finish authorization")
+	})
+}
+
+// ProcessingChallenges returns the IDs of challenges left in processing
+// (to resume validation after a restart).
+func (s *Store) ProcessingChallenges(ctx context.Context) ([]string, error) {
+	return s.ids(ctx, `SELECT id FROM challenges WHERE status = 'processing'`)
+}
+
+// ---- serials and certificates ----
+
+// ReserveSerial records serial (lower-case hex) as used before anything is
+// signed with it. ErrConflict when it was reserved before.
+func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("serial %s: %w", serial, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("reserve serial: %w", err)
+	}
+	return nil
+}
+
+// FinishOrder stores c and moves its order from processing to valid in one
+// transaction, so an issued certificate is never without its record.
+func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
+	sans, _ := json.Marshal(nonNil(c.SANs))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
+			c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
+			return fmt.Errorf("insert certificate: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)
+		return checkOne(res, err, "finish order")
+	})
+}
+
+const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at`
+
+func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
+	var c Certificate
+	var orderID, accountID *string
+	var sans string
+	var nb, na, rev, created int64
+	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
+		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan certificate: %w", err)
+	}
+	if orderID != nil {
+		c.OrderID = *orderID
+	}
+	if accountID != nil {
+		c.AccountID = *accountID
+	}
+	c.NotBefore, c.NotAfter, c.RevokedAt, c.CreatedAt = fromTS(nb), fromTS(na), fromTS(rev), fromTS(created)
+	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
+		return nil, fmt.Errorf("certificate sans: %w", err)
+	}
+	return &c, nil
+}
+
+// GetCertificate returns the certificate with serial (lower-case hex), or ErrNotFound.
+func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate, error) {
+	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE serial = ?`, serial))
+}
+
+// RevokeCertificate marks a valid certificate revoked with an RFC 5280
+// reason code. ErrStale when it is not valid (already revoked).
+func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
+		ts(at), reason, serial)
+	return checkOne(res, err, "revoke certificate")
+}
+
+// RevokedEntry is one revoked certificate as listed on a CRL.
+type RevokedEntry struct {
+	Serial    string
+	RevokedAt time.Time
+	Reason    int
+}
+
+// RevokedCertificates lists issuer's revoked certificates that have not
+// expired before notAfter (expired ones may leave the CRL, RFC 5280 §3.3).
+func (s *Store) RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]RevokedEntry, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`,
+		issuer, ts(notAfter))
+	if err != nil {
+		return nil, fmt.Errorf("revoked certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []RevokedEntry
+	for rows.Next() {
+		var e RevokedEntry
+		var at int64
+		if err := rows.Scan(&e.Serial, &at, &e.Reason); err != nil {
+			return nil, fmt.Errorf("revoked certificates: %w", err)
+		}
+		e.RevokedAt = fromTS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// CountCertificates returns how many certificate records exist.
+func (s *Store) CountCertificates(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM certificates`).Scan(&n)
+	return n, err
+}

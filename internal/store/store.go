@@ -1,0 +1,135 @@
+// Package store persists certgate's state: ACME accounts, orders,
+// authorizations, challenges, reserved serials and issued certificates.
+// One schema serves every engine; migrations are embedded and applied on
+// open (goose). All times are UTC and stored as Unix nanoseconds.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// Sentinel errors returned (wrapped) by Store methods.
+var (
+	// ErrNotFound: the requested row does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a unique key (account key thumbprint, serial) is already taken.
+	ErrConflict = errors.New("store: conflict")
+	// ErrStale: a conditional update found the row in another state than required.
+	ErrStale = errors.New("store: state changed")
+)
+
+// Account is a stored ACME account (RFC 8555 §7.1.2).
+type Account struct {
+	ID            string
+	KeyThumbprint string // RFC 7638 SHA-256 thumbprint, base64url
+	JWK           []byte // public JWK as JSON
+	Status        string // valid | deactivated | revoked
+	Contact       []string
+	TOSAgreed     bool
+	CreatedAt     time.Time
+}
+
+// Order is a stored ACME order. Status holds only the stored stage
+// (pending, processing, valid, invalid); the status served to clients is
+// derived by the RA from this, the authorizations and the clock.
+type Order struct {
+	ID          string
+	AccountID   string
+	Status      string
+	Expires     time.Time
+	Identifiers []acme.Identifier
+	AuthzIDs    []string
+	NotBefore   time.Time // zero when not requested
+	NotAfter    time.Time // zero when not requested
+	Error       *acme.Problem
+	CertSerial  string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Authorization is a stored ACME authorization with its challenges.
+// Identifier.Value never carries the "*." prefix; Wildcard says whether
+// the order asked for the wildcard name (RFC 8555 §7.1.4).
+type Authorization struct {
+	ID          string
+	AccountID   string
+	Identifier  acme.Identifier
+	Wildcard    bool
+	Status      string // pending | valid | invalid | deactivated | revoked
+	Expires     time.Time
+	ValidatedAt time.Time
+	CreatedAt   time.Time
+	Challenges  []Challenge
+}
+
+// Challenge is a stored ACME challenge (RFC 8555 §7.1.5).
+type Challenge struct {
+	ID          string
+	AuthzID     string
+	Type        string
+	Token       string
+	Status      string // pending | processing | valid | invalid
+	ValidatedAt time.Time
+	Error       *acme.Problem
+	Attempts    int
+	UpdatedAt   time.Time
+}
+
+// Certificate is an issued certificate's record.
+type Certificate struct {
+	Serial            string // lower-case hex, no leading zeros
+	Issuer            string // issuer name, e.g. "local"
+	OrderID           string
+	AccountID         string
+	DER               []byte
+	ChainPEM          string // leaf then intermediates
+	SANs              []string
+	KeyType           string // e.g. "ECDSA P-256", "RSA 2048"
+	FingerprintSHA256 string // hex
+	NotBefore         time.Time
+	NotAfter          time.Time
+	Status            string // valid | revoked
+	RevokedAt         time.Time
+	RevocationReason  int // RFC 5280 §5.3.1 reason code
+	CreatedAt         time.Time
+}
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UTC().UnixNano()
+}
+
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func marshalProblem(p *acme.Problem) (any, error) {
+	if p == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func unmarshalProblem(s *string) (*acme.Problem, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	var p acme.Problem
+	if err := json.Unmarshal([]byte(*s), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}

@@ -1,0 +1,222 @@
+package va
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+const (
+	// maxRedirects is how many redirects http-01 follows (RFC 8555 §8.3
+	// says servers SHOULD follow redirects, §10.2 on their risks).
+	maxRedirects = 10
+	// maxBodyBytes caps the http-01 response body.
+	maxBodyBytes = 64 << 10
+	// excerptBytes is how much of a wrong body a problem detail quotes.
+	excerptBytes = 100
+	// userAgent identifies validation requests.
+	userAgent = "certgate-va (+https://github.com/certgate/certgate)"
+)
+
+// redirectError is a redirect the VA refuses to follow.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
+
+// validateHTTP01 implements RFC 8555 §8.3: GET
+// http://HOST:HTTPPort/.well-known/acme-challenge/TOKEN, connecting to the
+// identifier's resolved addresses (or the IP itself, RFC 8738 §4), with
+// "Host: HOST" (no port; IPv6 in brackets). The body, trailing whitespace
+// trimmed, must equal keyAuthorization.
+func (v *VA) validateHTTP01(ctx context.Context, t target, token, keyAuthorization string) error {
+	u := &url.URL{
+		Scheme: "http",
+		Host:   v.hostPort(t.host(), "http", ""),
+		Path:   "/.well-known/acme-challenge/" + token,
+	}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            v.dialForHTTP,
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // RFC 8555 §8.3: https redirect targets may not have a valid certificate yet; the body is the proof.
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 16 << 10,
+		ForceAttemptHTTP2:      false,
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, CheckRedirect: v.checkRedirect}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return failf(t.id, err, acme.Malformed, "cannot build challenge URL")
+	}
+	// Host without port: lego's challenge server accepts any Host that
+	// starts with the domain, certbot standalone does not check it, and
+	// name-based virtual hosts (nginx, Apache) match on the name alone.
+	req.Host = t.host()
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "*/*")
+
+	resp, err := client.Do(req)
+	if err != nil {
+		return httpFailure(t.id, u.String(), err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	final := resp.Request.URL.String()
+
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		return failf(t.id, err, acme.Connection, "fetching %s: reading response: %s", final, connDetail(err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return failf(t.id, nil, acme.IncorrectResponse, "invalid response from %s: HTTP %d, body %s",
+			final, resp.StatusCode, excerpt(body))
+	}
+	if len(body) > maxBodyBytes {
+		return failf(t.id, nil, acme.IncorrectResponse, "invalid response from %s: body larger than %d bytes", final, maxBodyBytes)
+	}
+	got := strings.TrimRight(string(body), " \t\r\n\v\f")
+	if got != keyAuthorization {
+		return failf(t.id, nil, acme.IncorrectResponse,
+			"the key authorization file from %s does not match this challenge: expected %q, got %s",
+			final, keyAuthorization, excerpt(body))
+	}
+	return nil
+}
+
+// hostPort returns host with the port to use for scheme: the configured
+// port when port is "", port itself otherwise; the default port of the
+// scheme (80/443) is left out so URLs stay canonical.
+func (v *VA) hostPort(host, scheme, port string) string {
+	if port == "" {
+		p := v.cfg.HTTPPort
+		if scheme == "https" {
+			p = v.cfg.TLSPort
+		}
+		port = strconv.Itoa(p)
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return host
+	}
+	return host + ":" + port
+}
+
+// checkRedirect vets and rewrites each redirect: http or https only, to
+// the configured port for the scheme (explicit other ports are refused),
+// at most maxRedirects, no loops. The Host header is the new host without
+// port, like the first request.
+func (v *VA) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return &redirectError{fmt.Sprintf("too many redirects (more than %d)", maxRedirects)}
+	}
+	u := req.URL
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return &redirectError{fmt.Sprintf("redirect to unsupported scheme %q (only http and https)", u.Scheme)}
+	}
+	hostname := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if hostname == "" {
+		return &redirectError{"redirect to a URL without a host"}
+	}
+	want := v.cfg.HTTPPort
+	if u.Scheme == "https" {
+		want = v.cfg.TLSPort
+	}
+	if p := u.Port(); p != "" && p != strconv.Itoa(want) {
+		return &redirectError{fmt.Sprintf("redirect to port %s refused (only %d for %s)", p, want, u.Scheme)}
+	}
+	host := hostname
+	if ip, err := netip.ParseAddr(hostname); err == nil && ip.Is6() {
+		host = "[" + hostname + "]"
+	}
+	u.Host = v.hostPort(host, u.Scheme, "")
+	u.User = nil
+	req.Host = host
+	for _, prev := range via {
+		if prev.URL.String() == u.String() {
+			return &redirectError{fmt.Sprintf("redirect loop at %s", u.Redacted())}
+		}
+	}
+	return nil
+}
+
+// dialForHTTP resolves the request host through the VA's Resolver and
+// connects to its addresses, IPv6 first, falling back to the next address
+// when a connection fails.
+func (v *VA) dialForHTTP(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip.Unmap()}
+	} else {
+		ips, err := v.resolver.LookupIPs(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		addrs = orderAddrs(ips)
+	}
+	return dialAny(ctx, addrs, port)
+}
+
+// httpFailure maps an http.Client error to a problem.
+func httpFailure(id acme.Identifier, first string, err error) error {
+	where := first
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		where = ue.URL
+	}
+	var re *redirectError
+	var le *LookupError
+	var de *dialError
+	var ne net.Error
+	switch {
+	case errors.As(err, &re):
+		return failf(id, err, acme.Connection, "fetching %s: %s", where, re.msg)
+	case errors.As(err, &le):
+		return failf(id, err, acme.DNS, "DNS problem: %s", le.Detail())
+	case errors.As(err, &de):
+		return failf(id, err, acme.Connection, "fetching %s: %s (%s)", where, connDetail(de.err), de.addr)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return failf(id, err, acme.Connection, "fetching %s: %s", where, connDetail(err))
+	case strings.HasPrefix(where, "https:"):
+		return failf(id, err, acme.TLS, "fetching %s: TLS error", where)
+	default:
+		return failf(id, err, acme.Connection, "fetching %s: %s", where, connDetail(err))
+	}
+}
+
+// excerpt quotes at most excerptBytes of b, valid UTF-8 only, so problem
+// details stay short and printable.
+func excerpt(b []byte) string {
+	b = bytes.TrimRight(b, " \t\r\n\v\f")
+	cut := len(b) > excerptBytes
+	if cut {
+		b = b[:excerptBytes]
+		for i := 0; i < utf8.UTFMax-1 && len(b) > 0 && !utf8.Valid(b); i++ {
+			b = b[:len(b)-1]
+		}
+	}
+	s := strconv.Quote(string(b))
+	if cut {
+		s += "..."
+	}
+	return s
+}

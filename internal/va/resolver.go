@@ -1,0 +1,310 @@
+package va
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Resolver is the DNS client every validation lookup goes through: A/AAAA
+// for http-01 and tls-alpn-01 (RFC 8555 §8.3, RFC 8737 §3) and TXT for
+// dns-01 (RFC 8555 §8.4). Names are given without a trailing dot.
+//
+// Errors are *LookupError; a name that exists but has no records of the
+// asked type is not an error for LookupTXT (it returns an empty slice).
+// Implementations are safe for concurrent use.
+type Resolver interface {
+	// LookupIPs returns the IPv4 and IPv6 addresses of name (A and AAAA
+	// records, CNAMEs followed). It fails when name has neither.
+	LookupIPs(ctx context.Context, name string) ([]netip.Addr, error)
+	// LookupTXT returns the TXT records at name, CNAME chains followed; the
+	// character-strings of one record are concatenated (RFC 7208 §3.3
+	// style), so each element of the result is one record.
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// maxCNAMEHops bounds how many CNAMEs a lookup follows before it gives up.
+const maxCNAMEHops = 10
+
+// defaultQueryTimeout is the per-query timeout when NewResolver is given 0.
+const defaultQueryTimeout = 5 * time.Second
+
+// LookupError is the error of a failed DNS lookup. Detail returns a message
+// that is safe to show to ACME clients (no resolver address, no internals).
+type LookupError struct {
+	Name string // queried name, no trailing dot
+	Type string // query type: "A", "AAAA", "A/AAAA", "TXT", ...
+	// Rcode is the DNS response code (RFC 1035 §4.1.1, e.g. dns.RcodeNameError
+	// for NXDOMAIN) when a response was received and was not NOERROR;
+	// -1 otherwise.
+	Rcode int
+	// Timeout is true when the lookup ran out of time.
+	Timeout bool
+	// Reason describes a failure that is not an rcode or timeout, e.g.
+	// "CNAME loop" or "no A or AAAA records".
+	Reason string
+	// Err is the underlying cause (network or parse error), may be nil.
+	Err error
+}
+
+// Detail returns a short description such as
+// "NXDOMAIN looking up A for example.com".
+func (e *LookupError) Detail() string {
+	var what string
+	switch {
+	case e.Rcode > 0:
+		what = dns.RcodeToString[e.Rcode]
+		if what == "" {
+			what = fmt.Sprintf("rcode %d", e.Rcode)
+		}
+	case e.Timeout:
+		what = "query timed out"
+	case e.Reason != "":
+		what = e.Reason
+	default:
+		what = "networking error"
+	}
+	return fmt.Sprintf("%s looking up %s for %s", what, e.Type, e.Name)
+}
+
+// Error implements error.
+func (e *LookupError) Error() string {
+	if e.Err != nil {
+		return e.Detail() + ": " + e.Err.Error()
+	}
+	return e.Detail()
+}
+
+// Unwrap returns the underlying cause.
+func (e *LookupError) Unwrap() error { return e.Err }
+
+// IsNotFound reports whether the name does not exist (NXDOMAIN).
+func (e *LookupError) IsNotFound() bool { return e.Rcode == dns.RcodeNameError }
+
+// NewResolver returns a Resolver. With server "" it uses the operating
+// system's resolver (Go's net.Resolver: /etc/hosts, /etc/resolv.conf).
+// Otherwise server is the "host:port" of a recursive DNS server that is
+// queried directly over UDP, retrying over TCP when the answer is truncated
+// (RFC 1035 §4.2, RFC 7766). queryTimeout bounds each query (0 means 5s);
+// the caller's context bounds the whole lookup.
+func NewResolver(server string, queryTimeout time.Duration) (Resolver, error) {
+	if queryTimeout <= 0 {
+		queryTimeout = defaultQueryTimeout
+	}
+	if server == "" {
+		return &systemResolver{r: &net.Resolver{}}, nil
+	}
+	if _, _, err := net.SplitHostPort(server); err != nil {
+		return nil, fmt.Errorf("va: DNS resolver %q is not host:port: %w", server, err)
+	}
+	return &dnsResolver{server: server, timeout: queryTimeout}, nil
+}
+
+// dnsResolver queries one recursive server with miekg/dns. Its query method
+// is generic over the record type so CAA (RFC 8659) can be added with the
+// same chain-following logic.
+type dnsResolver struct {
+	server  string
+	timeout time.Duration
+}
+
+// exchange sends one query, over UDP first and over TCP when the UDP answer
+// is truncated.
+func (r *dnsResolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false) // DNS flag day 2020 buffer size
+
+	qctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+
+	udp := &dns.Client{Net: "udp", Timeout: r.timeout}
+	resp, _, err := udp.ExchangeContext(qctx, m, r.server)
+	if err == nil && resp.Truncated {
+		tcp := &dns.Client{Net: "tcp", Timeout: r.timeout}
+		resp, _, err = tcp.ExchangeContext(qctx, m, r.server)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// query looks up name/qtype and follows CNAMEs (inside one answer and across
+// further queries) up to maxCNAMEHops. It returns the records of qtype owned
+// by the end of the chain; an empty result means NOERROR with no data.
+func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	typeName := dns.TypeToString[qtype]
+	fail := func(le LookupError) error {
+		le.Name, le.Type = name, typeName
+		if le.Rcode == 0 {
+			le.Rcode = -1
+		}
+		return &le
+	}
+	cur := strings.ToLower(dns.Fqdn(name))
+	seen := map[string]bool{cur: true}
+	hops := 0
+	for {
+		resp, err := r.exchange(ctx, cur, qtype)
+		if err != nil {
+			var ne net.Error
+			timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+			return nil, fail(LookupError{Timeout: timeout, Err: fmt.Errorf("query %s %s: %w", cur, typeName, err)})
+		}
+		if resp.Rcode != dns.RcodeSuccess {
+			return nil, fail(LookupError{Rcode: resp.Rcode})
+		}
+		// Walk the chain inside this answer.
+		for {
+			var next string
+			var found []dns.RR
+			for _, rr := range resp.Answer {
+				h := rr.Header()
+				if !strings.EqualFold(h.Name, cur) {
+					continue
+				}
+				if h.Rrtype == qtype {
+					found = append(found, rr)
+				} else if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+					next = strings.ToLower(c.Target)
+				}
+			}
+			if len(found) > 0 {
+				return found, nil
+			}
+			if next == "" {
+				if len(resp.Question) == 0 || strings.EqualFold(cur, resp.Question[0].Name) {
+					return nil, nil // NOERROR, no data
+				}
+				break // chain leaves this answer: ask for the target
+			}
+			hops++
+			if seen[next] {
+				return nil, fail(LookupError{Reason: "CNAME loop"})
+			}
+			if hops > maxCNAMEHops {
+				return nil, fail(LookupError{Reason: "too many CNAMEs"})
+			}
+			seen[next] = true
+			cur = next
+		}
+	}
+}
+
+// LookupIPs implements Resolver: A and AAAA are queried in parallel.
+func (r *dnsResolver) LookupIPs(ctx context.Context, name string) ([]netip.Addr, error) {
+	type result struct {
+		rrs []dns.RR
+		err error
+	}
+	var wg sync.WaitGroup
+	var res [2]result
+	for i, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rrs, err := r.query(ctx, name, qt)
+			res[i] = result{rrs, err}
+		}()
+	}
+	wg.Wait()
+	var addrs []netip.Addr
+	for _, x := range res {
+		for _, rr := range x.rrs {
+			switch v := rr.(type) {
+			case *dns.A:
+				if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+					addrs = append(addrs, a)
+				}
+			case *dns.AAAA:
+				if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+	}
+	if len(addrs) > 0 {
+		return addrs, nil
+	}
+	// Prefer the A error (it is the common case), then AAAA, then "no data".
+	for _, x := range res {
+		if x.err != nil {
+			return nil, x.err
+		}
+	}
+	return nil, &LookupError{Name: name, Type: "A/AAAA", Rcode: -1, Reason: "no A or AAAA records"}
+}
+
+// LookupTXT implements Resolver.
+func (r *dnsResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	rrs, err := r.query(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(rrs))
+	for _, rr := range rrs {
+		if t, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(t.Txt, ""))
+		}
+	}
+	return out, nil
+}
+
+// systemResolver uses Go's resolver (hosts file, resolv.conf). The upstream
+// recursive resolver follows CNAME chains; Go concatenates the strings of
+// one TXT record.
+type systemResolver struct {
+	r *net.Resolver
+}
+
+func systemError(name, typ string, err error) error {
+	le := &LookupError{Name: name, Type: typ, Rcode: -1, Err: err}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		switch {
+		case de.IsNotFound:
+			le.Rcode = dns.RcodeNameError
+		case de.IsTimeout:
+			le.Timeout = true
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		le.Timeout = true
+	}
+	return le
+}
+
+// LookupIPs implements Resolver.
+func (s *systemResolver) LookupIPs(ctx context.Context, name string) ([]netip.Addr, error) {
+	addrs, err := s.r.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return nil, systemError(name, "A/AAAA", err)
+	}
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	if len(addrs) == 0 {
+		return nil, &LookupError{Name: name, Type: "A/AAAA", Rcode: -1, Reason: "no A or AAAA records"}
+	}
+	return addrs, nil
+}
+
+// LookupTXT implements Resolver.
+func (s *systemResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	txts, err := s.r.LookupTXT(ctx, name)
+	if err != nil {
+		// Go reports NODATA as "not found" like NXDOMAIN and does not
+		// expose the rcode, so both surface as NXDOMAIN here.
+		return nil, systemError(name, "TXT", err)
+	}
+	return txts, nil
+}

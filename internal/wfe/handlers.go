@@ -1,0 +1,414 @@
+package wfe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// retryAfter is the polling hint, in seconds, sent with processing orders
+// and with challenges and authorizations still being validated.
+const retryAfter = "1"
+
+func (x *exchange) accountURL(id string) string { return x.base + accountPath + id }
+func (x *exchange) orderURL(id string) string   { return x.base + orderPath + id }
+func (x *exchange) authzURL(id string) string   { return x.base + authzPath + id }
+
+func (x *exchange) accountView(a *store.Account) acme.Account {
+	return acme.Account{Status: a.Status, Contact: a.Contact, TermsOfServiceAgreed: a.TOSAgreed, Orders: x.accountURL(a.ID) + "/orders"}
+}
+
+func ts(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
+}
+
+// ---- accounts ----
+
+func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
+	req, err := w.post(ctx, x, needJWK)
+	if err != nil {
+		return err
+	}
+	var nar acme.NewAccountRequest
+	if err := decodePayload(req.payload, &nar); err != nil {
+		return err
+	}
+	jwkJSON, err := req.jwk.MarshalJSON()
+	if err != nil {
+		return w.internal(ctx, "encode JWK", err)
+	}
+	acct, created, err := w.ra.NewAccount(ctx, req.thumbprint, jwkJSON, nar)
+	if err != nil {
+		return err
+	}
+	x.rw.Header().Set("Location", x.accountURL(acct.ID))
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	return writeJSON(x.rw, code, x.accountView(acct))
+}
+
+// account serves POST /acme/account/{id} (fetch, update, deactivate; RFC
+// 8555 §7.3.2, §7.3.6) and POST /acme/account/{id}/orders (§7.1.2.1).
+func (w *WFE) account(ctx context.Context, x *exchange) error {
+	rest := strings.TrimPrefix(x.r.URL.Path, accountPath)
+	id, sub, _ := strings.Cut(rest, "/")
+	req, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	if req.account.ID != id {
+		return acme.NewProblem(acme.Unauthorized, "the request is not signed by this account's key")
+	}
+	switch sub {
+	case "":
+	case "orders":
+		return w.ordersList(ctx, x, req)
+	default:
+		return w.notFound(ctx, x)
+	}
+	acct := req.account
+	if !req.postAsGet() {
+		var upd acme.AccountUpdateRequest
+		if err := decodePayload(req.payload, &upd); err != nil {
+			return err
+		}
+		if acct, err = w.ra.UpdateAccount(ctx, acct, upd); err != nil {
+			return err
+		}
+	}
+	x.rw.Header().Set("Location", x.accountURL(acct.ID))
+	return writeJSON(x.rw, http.StatusOK, x.accountView(acct))
+}
+
+func (w *WFE) ordersList(ctx context.Context, x *exchange, req *request) error {
+	if !req.postAsGet() {
+		return acme.NewProblem(acme.Malformed, "the orders list is fetched with POST-as-GET (empty payload)")
+	}
+	var after time.Time
+	var afterID string
+	if c := x.r.URL.Query().Get("cursor"); c != "" {
+		var ok bool
+		if after, afterID, ok = parseCursor(c); !ok {
+			return acme.NewProblem(acme.Malformed, "invalid cursor")
+		}
+	}
+	ids, created, err := w.store.ListOrderIDs(ctx, req.account.ID, after, afterID, w.ra.Now(), w.cfg.OrdersPerPage+1)
+	if err != nil {
+		return w.internal(ctx, "orders list", err)
+	}
+	list := acme.OrdersList{Orders: []string{}}
+	for i, id := range ids {
+		if i == w.cfg.OrdersPerPage {
+			next := x.accountURL(req.account.ID) + "/orders?cursor=" + newCursor(created[i-1], ids[i-1])
+			x.rw.Header().Add("Link", link(next, "next"))
+			break
+		}
+		list.Orders = append(list.Orders, x.orderURL(id))
+	}
+	return writeJSON(x.rw, http.StatusOK, list)
+}
+
+// keyChange rolls an account over to a new key (RFC 8555 §7.3.5).
+func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
+	outer, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	inner, err := w.verify(ctx, outer.payload, x.base, outer.url, innerJWKNo)
+	if err != nil {
+		if p, ok := acme.AsProblem(err); ok && p.Type == acme.Unauthorized {
+			return acme.NewProblem(acme.Malformed, "inner JWS: %s", p.Detail)
+		}
+		return err
+	}
+	var kc acme.KeyChangeInner
+	if err := decodePayload(inner.payload, &kc); err != nil {
+		return err
+	}
+	var acctURL string
+	if json.Unmarshal(kc.Account, &acctURL) != nil || acctURL != x.accountURL(outer.account.ID) {
+		return acme.NewProblem(acme.Malformed, "the inner payload's \"account\" must be the URL of the signing account")
+	}
+	var oldKey jose.JSONWebKey
+	if err := oldKey.UnmarshalJSON(kc.OldKey); err != nil {
+		return acme.NewProblem(acme.Malformed, "the inner payload's \"oldKey\" is not a JWK")
+	}
+	if tp, err := thumbprint(&oldKey); err != nil || tp != outer.thumbprint {
+		return acme.NewProblem(acme.Malformed, "\"oldKey\" is not the account's current key")
+	}
+	newJWK, err := inner.jwk.MarshalJSON()
+	if err != nil {
+		return w.internal(ctx, "encode JWK", err)
+	}
+	if err := w.ra.ChangeKey(ctx, outer.account, inner.thumbprint, newJWK); err != nil {
+		return err
+	}
+	acct, err := w.store.GetAccount(ctx, outer.account.ID)
+	if err != nil {
+		return w.internal(ctx, "account lookup", err)
+	}
+	x.rw.Header().Set("Location", x.accountURL(acct.ID))
+	return writeJSON(x.rw, http.StatusOK, x.accountView(acct))
+}
+
+// ---- orders ----
+
+func (x *exchange) orderView(o *store.Order, authzs []*store.Authorization, now time.Time) acme.Order {
+	v := acme.Order{Status: ra.OrderStatus(o, authzs, now), Expires: ts(o.Expires), Identifiers: o.Identifiers,
+		NotBefore: ts(o.NotBefore), NotAfter: ts(o.NotAfter), Error: ra.OrderError(o, authzs, now),
+		Finalize: x.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs))}
+	for i, id := range o.AuthzIDs {
+		v.Authorizations[i] = x.authzURL(id)
+	}
+	if o.CertSerial != "" {
+		v.Certificate = x.base + certPath + o.CertSerial
+	}
+	return v
+}
+
+func (w *WFE) writeOrder(ctx context.Context, x *exchange, o *store.Order, code int) error {
+	authzs, err := w.store.GetAuthorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		return w.internal(ctx, "authorizations lookup", err)
+	}
+	v := x.orderView(o, authzs, w.ra.Now())
+	if v.Status == acme.StatusProcessing {
+		x.rw.Header().Set("Retry-After", retryAfter)
+	}
+	x.rw.Header().Set("Location", x.orderURL(o.ID))
+	return writeJSON(x.rw, code, v)
+}
+
+func (w *WFE) newOrder(ctx context.Context, x *exchange) error {
+	req, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	var nor acme.NewOrderRequest
+	if err := decodePayload(req.payload, &nor); err != nil {
+		return err
+	}
+	o, err := w.ra.NewOrder(ctx, req.account, nor)
+	if err != nil {
+		return err
+	}
+	return w.writeOrder(ctx, x, o, http.StatusCreated)
+}
+
+// order serves POST /acme/order/{id} (POST-as-GET) and
+// POST /acme/order/{id}/finalize (RFC 8555 §7.4).
+func (w *WFE) order(ctx context.Context, x *exchange) error {
+	id, sub, _ := strings.Cut(strings.TrimPrefix(x.r.URL.Path, orderPath), "/")
+	if sub != "" && sub != "finalize" {
+		return w.notFound(ctx, x)
+	}
+	req, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	o, err := w.store.GetOrder(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && o.AccountID != req.account.ID) {
+		p := acme.NewProblem(acme.Malformed, "no such order")
+		p.Status = http.StatusNotFound
+		return p
+	}
+	if err != nil {
+		return w.internal(ctx, "order lookup", err)
+	}
+	if sub == "" {
+		if !req.postAsGet() {
+			return acme.NewProblem(acme.Malformed, "an order is fetched with POST-as-GET (empty payload)")
+		}
+		return w.writeOrder(ctx, x, o, http.StatusOK)
+	}
+	var fr acme.FinalizeRequest
+	if err := decodePayload(req.payload, &fr); err != nil {
+		return err
+	}
+	csr, err := decodeB64("csr", fr.CSR)
+	if err != nil {
+		p := err.(*acme.Problem)
+		p.Type = acme.BadCSR
+		return p
+	}
+	authzs, err := w.store.GetAuthorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		return w.internal(ctx, "authorizations lookup", err)
+	}
+	done, err := w.ra.Finalize(ctx, req.account, o, authzs, csr, req.jwk.Key)
+	if err != nil {
+		return err
+	}
+	return w.writeOrder(ctx, x, done, http.StatusOK)
+}
+
+// ---- authorizations and challenges ----
+
+func (x *exchange) challengeView(c *store.Challenge) acme.Challenge {
+	return acme.Challenge{Type: c.Type, URL: x.base + challengePath + c.ID, Status: c.Status, Validated: ts(c.ValidatedAt),
+		Error: c.Error, Token: c.Token}
+}
+
+func (x *exchange) authzView(a *store.Authorization, now time.Time) (acme.Authorization, bool) {
+	v := acme.Authorization{Identifier: a.Identifier, Status: ra.AuthorizationStatus(a, now), Expires: ts(a.Expires), Wildcard: a.Wildcard,
+		Challenges: []acme.Challenge{}}
+	busy := false
+	for i := range a.Challenges {
+		c := &a.Challenges[i]
+		// Once an authorization is valid, only the challenge that made it
+		// so is listed (RFC 8555 §7.1.4).
+		if v.Status == acme.StatusValid && c.Status != acme.StatusValid {
+			continue
+		}
+		busy = busy || c.Status == acme.StatusProcessing
+		v.Challenges = append(v.Challenges, x.challengeView(c))
+	}
+	return v, busy && v.Status == acme.StatusPending
+}
+
+func (w *WFE) loadAuthz(ctx context.Context, id string, acct *store.Account) (*store.Authorization, error) {
+	a, err := w.store.GetAuthorization(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.AccountID != acct.ID) {
+		p := acme.NewProblem(acme.Malformed, "no such authorization")
+		p.Status = http.StatusNotFound
+		return nil, p
+	}
+	if err != nil {
+		return nil, w.internal(ctx, "authorization lookup", err)
+	}
+	return a, nil
+}
+
+// authorization serves POST /acme/authz/{id}: POST-as-GET, or
+// {"status":"deactivated"} (RFC 8555 §7.5, §7.5.2).
+func (w *WFE) authorization(ctx context.Context, x *exchange) error {
+	req, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	a, err := w.loadAuthz(ctx, strings.TrimPrefix(x.r.URL.Path, authzPath), req.account)
+	if err != nil {
+		return err
+	}
+	if !req.postAsGet() {
+		var upd acme.AuthorizationUpdateRequest
+		if err := decodePayload(req.payload, &upd); err != nil {
+			return err
+		}
+		if upd.Status != acme.StatusDeactivated {
+			return acme.NewProblem(acme.Malformed, "an authorization can only be updated to {\"status\": \"deactivated\"}")
+		}
+		if a, err = w.ra.DeactivateAuthorization(ctx, req.account, a.ID); err != nil {
+			return err
+		}
+	}
+	v, busy := x.authzView(a, w.ra.Now())
+	if busy {
+		x.rw.Header().Set("Retry-After", retryAfter)
+	}
+	return writeJSON(x.rw, http.StatusOK, v)
+}
+
+// challenge serves POST /acme/chall/{id}: an empty JSON object ({}) asks
+// for validation, an empty payload fetches it (RFC 8555 §7.5.1).
+func (w *WFE) challenge(ctx context.Context, x *exchange) error {
+	req, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	c, err := w.store.GetChallenge(ctx, strings.TrimPrefix(x.r.URL.Path, challengePath))
+	if errors.Is(err, store.ErrNotFound) {
+		p := acme.NewProblem(acme.Malformed, "no such challenge")
+		p.Status = http.StatusNotFound
+		return p
+	}
+	if err != nil {
+		return w.internal(ctx, "challenge lookup", err)
+	}
+	a, err := w.loadAuthz(ctx, c.AuthzID, req.account)
+	if err != nil {
+		return err
+	}
+	if !req.postAsGet() {
+		var obj map[string]json.RawMessage
+		if err := decodePayload(req.payload, &obj); err != nil {
+			return err
+		}
+		if c, err = w.ra.RespondChallenge(ctx, a, c); err != nil {
+			return err
+		}
+	}
+	x.rw.Header().Add("Link", link(x.authzURL(a.ID), "up"))
+	if c.Status == acme.StatusPending || c.Status == acme.StatusProcessing {
+		x.rw.Header().Set("Retry-After", retryAfter)
+	}
+	return writeJSON(x.rw, http.StatusOK, x.challengeView(c))
+}
+
+// ---- certificates ----
+
+// certificate serves POST /acme/cert/{serial} as
+// application/pem-certificate-chain (RFC 8555 §7.4.2).
+func (w *WFE) certificate(ctx context.Context, x *exchange) error {
+	req, err := w.post(ctx, x, needKid)
+	if err != nil {
+		return err
+	}
+	if !req.postAsGet() {
+		return acme.NewProblem(acme.Malformed, "a certificate is fetched with POST-as-GET (empty payload)")
+	}
+	c, err := w.store.GetCertificate(ctx, strings.TrimPrefix(x.r.URL.Path, certPath))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.AccountID != req.account.ID) {
+		p := acme.NewProblem(acme.Malformed, "no such certificate")
+		p.Status = http.StatusNotFound
+		return p
+	}
+	if err != nil {
+		return w.internal(ctx, "certificate lookup", err)
+	}
+	x.rw.Header().Add("Link", link(x.base+IntermediatePath, "up"))
+	x.rw.Header().Set("Content-Type", "application/pem-certificate-chain")
+	x.rw.WriteHeader(http.StatusOK)
+	_, err = x.rw.Write([]byte(c.ChainPEM))
+	return err
+}
+
+// revokeCert revokes a certificate (RFC 8555 §7.6); signed either by an
+// account (kid) or by the certificate's key (jwk).
+func (w *WFE) revokeCert(ctx context.Context, x *exchange) error {
+	req, err := w.post(ctx, x, jwkOrKid)
+	if err != nil {
+		return err
+	}
+	var rr acme.RevocationRequest
+	if err := decodePayload(req.payload, &rr); err != nil {
+		return err
+	}
+	der, err := decodeB64("certificate", rr.Certificate)
+	if err != nil {
+		return err
+	}
+	rq := ra.RevokeRequest{CertDER: der, Reason: rr.Reason, Account: req.account}
+	if req.account == nil {
+		rq.CertKey = req.jwk.Key
+	}
+	if err := w.ra.Revoke(ctx, rq); err != nil {
+		return err
+	}
+	x.rw.WriteHeader(http.StatusOK)
+	return nil
+}

@@ -1,0 +1,273 @@
+package wfe
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// SignatureAlgorithms is the JWS "alg" allowlist for ACME requests (RFC 8555
+// §6.2). PS256 is deliberately absent: no widespread ACME client uses it and
+// Let's Encrypt does not accept it, so offering it would only widen the
+// attack surface. HS* and "none" are never accepted.
+var SignatureAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+
+func algNames() []string {
+	out := make([]string, len(SignatureAlgorithms))
+	for i, a := range SignatureAlgorithms {
+		out[i] = string(a)
+	}
+	return out
+}
+
+// flattened is the flattened JWS JSON serialization (RFC 7515 §7.2.2), the
+// only form ACME accepts (RFC 8555 §6.2).
+type flattened struct {
+	Protected  *string         `json:"protected"`
+	Payload    *string         `json:"payload"`
+	Signature  *string         `json:"signature"`
+	Header     json.RawMessage `json:"header"`
+	Signatures json.RawMessage `json:"signatures"`
+}
+
+// protectedHeader is what ACME requires in the JWS protected header.
+type protectedHeader struct {
+	Alg   string          `json:"alg"`
+	JWK   json.RawMessage `json:"jwk"`
+	Kid   string          `json:"kid"`
+	Nonce string          `json:"nonce"`
+	URL   *string         `json:"url"`
+}
+
+// keyMode says which key reference a request must carry (RFC 8555 §6.2).
+type keyMode int
+
+const (
+	needKid    keyMode = iota // all requests except below
+	needJWK                   // newAccount, inner keyChange
+	jwkOrKid                  // revokeCert
+	innerJWKNo                // inner keyChange JWS: jwk, no nonce
+)
+
+// request is a verified ACME POST.
+type request struct {
+	payload    []byte
+	jwk        *jose.JSONWebKey // the signing key
+	thumbprint string           // RFC 7638 thumbprint of jwk, base64url
+	account    *store.Account   // set for kid requests
+	url        string
+}
+
+func (r *request) postAsGet() bool { return len(r.payload) == 0 }
+
+// readBody enforces the media type (RFC 8555 §6.2: application/jose+json,
+// compared case-insensitively, parameters ignored) and the body limit.
+func (w *WFE) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/jose+json" {
+		p := acme.NewProblem(acme.Malformed, "Content-Type must be application/jose+json")
+		p.Status = http.StatusUnsupportedMediaType
+		return nil, p
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, w.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			p := acme.NewProblem(acme.Malformed, "request body exceeds %d bytes", w.cfg.MaxBodyBytes)
+			p.Status = http.StatusRequestEntityTooLarge
+			return nil, p
+		}
+		return nil, acme.NewProblem(acme.Malformed, "reading the request body failed")
+	}
+	return body, nil
+}
+
+// verify parses and checks a flattened JWS body (RFC 8555 §6.2–6.5): shape,
+// alg allowlist, key reference per mode, nonce (consumed even if a later
+// check fails), url equal to the request URL, signature; for kid it loads
+// the account, which must be valid.
+func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode keyMode) (*request, error) {
+	var f flattened
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&f); err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the body is not a JWS in flattened JSON serialization")
+	}
+	if dec.More() {
+		return nil, acme.NewProblem(acme.Malformed, "unexpected data after the JWS")
+	}
+	if f.Signatures != nil {
+		return nil, acme.NewProblem(acme.Malformed, "JWS general serialization (\"signatures\") is not allowed; use the flattened form")
+	}
+	if f.Header != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
+	}
+	if f.Protected == nil || f.Payload == nil || f.Signature == nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS needs \"protected\", \"payload\" and \"signature\"")
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(*f.Protected)
+	if err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not base64url")
+	}
+	var h protectedHeader
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not a JSON object")
+	}
+	if !validAlg(h.Alg) {
+		p := acme.NewProblem(acme.BadSignatureAlgorithm, "JWS algorithm %q is not supported", h.Alg)
+		p.Algorithms = algNames()
+		return nil, p
+	}
+	if mode != innerJWKNo {
+		if h.Nonce == "" {
+			return nil, acme.NewProblem(acme.BadNonce, "the JWS has no nonce")
+		}
+		if !w.nonces.Redeem(h.Nonce) {
+			return nil, acme.NewProblem(acme.BadNonce, "the nonce is unknown, expired or already used")
+		}
+	} else if h.Nonce != "" {
+		return nil, acme.NewProblem(acme.Malformed, "the inner keyChange JWS must not carry a nonce (RFC 8555 §7.3.5)")
+	}
+	if h.URL == nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header needs a \"url\"")
+	}
+	if *h.URL != url {
+		return nil, acme.NewProblem(acme.Unauthorized, "the JWS url %q does not match the request URL %q", *h.URL, url)
+	}
+	hasJWK, hasKid := len(h.JWK) > 0 && string(h.JWK) != "null", h.Kid != ""
+	if hasJWK == hasKid {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS must have exactly one of \"jwk\" and \"kid\"")
+	}
+	switch mode {
+	case needKid:
+		if !hasKid {
+			return nil, acme.NewProblem(acme.Malformed, "this request must be signed with the account key and identify it by \"kid\"")
+		}
+	case needJWK, innerJWKNo:
+		if !hasJWK {
+			return nil, acme.NewProblem(acme.Malformed, "this request must carry the public key in \"jwk\", not \"kid\"")
+		}
+	}
+	jws, err := jose.ParseSignedJSON(string(body), SignatureAlgorithms)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS cannot be parsed")
+	}
+	req := &request{url: url}
+	if hasJWK {
+		jwk := jws.Signatures[0].Protected.JSONWebKey
+		if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
+			return nil, acme.NewProblem(acme.Malformed, "the \"jwk\" is not a valid public key")
+		}
+		req.jwk = jwk
+	} else {
+		acct, jwk, err := w.accountByKid(ctx, base, h.Kid)
+		if err != nil {
+			return nil, err
+		}
+		req.account, req.jwk = acct, jwk
+	}
+	if err := checkAccountKey(req.jwk.Key, h.Alg); err != nil {
+		return nil, err
+	}
+	payload, err := jws.Verify(req.jwk)
+	if err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS signature does not verify")
+	}
+	tp, err := req.jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "cannot compute the key thumbprint")
+	}
+	req.thumbprint = base64.RawURLEncoding.EncodeToString(tp)
+	req.payload = payload
+	return req, nil
+}
+
+func validAlg(alg string) bool {
+	for _, a := range SignatureAlgorithms {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAccountKey enforces the key policy for JWS keys and that alg fits
+// the key type: RSA 2048–8192 bits with RS256, ECDSA P-256/384/521 with
+// ES256/384/512, Ed25519 with EdDSA. Errors are badPublicKey or
+// badSignatureAlgorithm.
+func checkAccountKey(key any, alg string) error {
+	mismatch := func() error {
+		p := acme.NewProblem(acme.BadSignatureAlgorithm, "JWS algorithm %q does not fit the key type", alg)
+		p.Algorithms = algNames()
+		return p
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 8192 {
+			return acme.NewProblem(acme.BadPublicKey, "RSA account keys must be 2048 to 8192 bits; got %d", n)
+		}
+		if alg != "RS256" {
+			return mismatch()
+		}
+	case *ecdsa.PublicKey:
+		want := map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[k.Curve.Params().Name]
+		if want == "" {
+			return acme.NewProblem(acme.BadPublicKey, "ECDSA account keys must use P-256, P-384 or P-521")
+		}
+		if alg != want {
+			return mismatch()
+		}
+	case ed25519.PublicKey:
+		if alg != "EdDSA" {
+			return mismatch()
+		}
+	default:
+		return acme.NewProblem(acme.BadPublicKey, "unsupported account key type")
+	}
+	return nil
+}
+
+// accountByKid resolves a "kid" account URL to a valid account and its key.
+func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Account, *jose.JSONWebKey, error) {
+	id, ok := strings.CutPrefix(kid, base+accountPath)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "\"kid\" is not an account URL of this server")
+	}
+	acct, err := w.store.GetAccount(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "no account exists at %q", kid)
+	}
+	if err != nil {
+		return nil, nil, w.internal(ctx, "account lookup", err)
+	}
+	if acct.Status != acme.StatusValid {
+		return nil, nil, acme.NewProblem(acme.Unauthorized, "the account is %s", acct.Status)
+	}
+	jwk, err := w.keys.parse(acct.JWK)
+	if err != nil {
+		return nil, nil, w.internal(ctx, "account key", err)
+	}
+	return acct, jwk, nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint of k, base64url.
+func thumbprint(k *jose.JSONWebKey) (string, error) {
+	tp, err := k.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
+}

@@ -1,0 +1,314 @@
+// Package wfe is certgate's ACME web front end (RFC 8555 §6–7): it routes
+// HTTP requests, verifies JWS (go-jose), manages nonces, sets the protocol
+// headers (Replay-Nonce, Link, Location, Retry-After) and renders problem
+// documents. All state changes are calls into the RA; the front end reads
+// storage directly only to render objects.
+package wfe
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// URL paths of the ACME resources, below the server's https://HOST base.
+const (
+	directoryPath  = "/acme/directory"
+	newNoncePath   = "/acme/new-nonce"
+	newAccountPath = "/acme/new-account"
+	newOrderPath   = "/acme/new-order"
+	revokeCertPath = "/acme/revoke-cert"
+	keyChangePath  = "/acme/key-change"
+	accountPath    = "/acme/account/"
+	orderPath      = "/acme/order/"
+	authzPath      = "/acme/authz/"
+	challengePath  = "/acme/chall/"
+	certPath       = "/acme/cert/"
+	// CRLPath serves the built-in issuer's CRL (DER, application/pkix-crl).
+	CRLPath = "/pki/crl"
+	// IntermediatePath serves the issuing CA certificate (DER, application/pkix-cert).
+	IntermediatePath = "/pki/intermediate.crt"
+	// RootPath serves the root CA certificate (PEM).
+	RootPath = "/pki/root.pem"
+)
+
+// Reader is the read-only storage the front end renders objects from.
+type Reader interface {
+	GetAccount(ctx context.Context, id string) (*store.Account, error)
+	GetOrder(ctx context.Context, id string) (*store.Order, error)
+	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
+	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
+	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
+	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error)
+}
+
+// Config holds the front end's settings.
+type Config struct {
+	TermsOfService string   // directory meta.termsOfService URL; "" omits it
+	Website        string   // directory meta.website
+	CAAIdentities  []string // directory meta.caaIdentities
+	MaxBodyBytes   int64    // request body limit in bytes; default 256 KiB
+	OrdersPerPage  int      // orders list page size (RFC 8555 §7.1.2.1); default 100
+	NonceLifetime  time.Duration
+	MaxNonces      int
+	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
+	IntermediateDER []byte
+	RootPEM         []byte
+}
+
+// WFE is the ACME HTTP handler. Create it with New.
+type WFE struct {
+	cfg    Config
+	ra     *ra.RA
+	store  Reader
+	nonces *NonceStore
+	keys   *keyCache
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns the front end as an http.Handler.
+func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 256 << 10
+	}
+	if cfg.OrdersPerPage <= 0 {
+		cfg.OrdersPerPage = 100
+	}
+	if cfg.NonceLifetime <= 0 {
+		cfg.NonceLifetime = time.Hour
+	}
+	if cfg.MaxNonces <= 0 {
+		cfg.MaxNonces = 1 << 17
+	}
+	w := &WFE{cfg: cfg, ra: r, store: st, nonces: NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now), keys: newKeyCache(1 << 14), log: log}
+	m := http.NewServeMux()
+	m.HandleFunc(directoryPath, w.handle(w.directory, http.MethodGet))
+	m.HandleFunc(newNoncePath, w.handle(w.newNonce, http.MethodGet, http.MethodHead))
+	m.HandleFunc(newAccountPath, w.handle(w.newAccount, http.MethodPost))
+	m.HandleFunc(newOrderPath, w.handle(w.newOrder, http.MethodPost))
+	m.HandleFunc(revokeCertPath, w.handle(w.revokeCert, http.MethodPost))
+	m.HandleFunc(keyChangePath, w.handle(w.keyChange, http.MethodPost))
+	m.HandleFunc(accountPath, w.handle(w.account, http.MethodPost))
+	m.HandleFunc(orderPath, w.handle(w.order, http.MethodPost))
+	m.HandleFunc(authzPath, w.handle(w.authorization, http.MethodPost))
+	m.HandleFunc(challengePath, w.handle(w.challenge, http.MethodPost))
+	m.HandleFunc(certPath, w.handle(w.certificate, http.MethodPost))
+	m.HandleFunc("/acme/", w.handle(w.notFound, http.MethodGet, http.MethodHead, http.MethodPost))
+	m.HandleFunc("GET "+CRLPath, w.crl)
+	m.HandleFunc("GET "+IntermediatePath, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/pkix-cert")
+		rw.Write(cfg.IntermediateDER)
+	})
+	m.HandleFunc("GET "+RootPath, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/x-pem-file")
+		rw.Write(cfg.RootPEM)
+	})
+	m.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(rw, "ok")
+	})
+	w.mux = m
+	return w
+}
+
+// ServeHTTP implements http.Handler, logging one event per request.
+func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: rw, status: 200}
+	w.mux.ServeHTTP(rec, r)
+	w.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
+		slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status  int
+	problem string
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// exchange is one ACME request being served.
+type exchange struct {
+	rw   http.ResponseWriter
+	r    *http.Request
+	base string // https://HOST
+}
+
+type handlerFunc func(ctx context.Context, x *exchange) error
+
+// handle wraps h with the headers every ACME response carries
+// (Replay-Nonce, Link rel="index"; RFC 8555 §6.5, §7.1) and the method
+// check (RFC 8555 §6.3: 405 for GET on POST-only resources).
+func (w *WFE) handle(h handlerFunc, methods ...string) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		x := &exchange{rw: rw, r: r, base: "https://" + r.Host}
+		rw.Header().Set("Replay-Nonce", w.nonces.Issue())
+		rw.Header().Set("Cache-Control", "no-store")
+		rw.Header().Add("Link", link(x.base+directoryPath, "index"))
+		allowed := false
+		for _, m := range methods {
+			allowed = allowed || r.Method == m
+		}
+		var err error
+		if !allowed {
+			rw.Header().Set("Allow", strings.Join(methods, ", "))
+			p := acme.NewProblem(acme.Malformed, "method %s is not allowed here; use %s (RFC 8555 §6.3)", r.Method, strings.Join(methods, " or "))
+			p.Status = http.StatusMethodNotAllowed
+			err = p
+		} else {
+			err = h(r.Context(), x)
+		}
+		if err != nil {
+			w.writeProblem(rw, r, err)
+		}
+	}
+}
+
+func link(url, rel string) string { return fmt.Sprintf("<%s>;rel=%q", url, rel) }
+
+func (w *WFE) internal(ctx context.Context, what string, err error) error {
+	w.log.ErrorContext(ctx, what, "err", err)
+	return acme.NewProblem(acme.ServerInternal, "%s failed; the server log has details", what)
+}
+
+// writeProblem renders err as an RFC 8555 §6.7 problem document; non-problem
+// errors become serverInternal without internals.
+func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
+	p, ok := acme.AsProblem(err)
+	if !ok {
+		p = w.internal(r.Context(), "request", err).(*acme.Problem)
+	}
+	out := *p
+	out.Status = p.HTTPStatus()
+	if out.Location != "" {
+		rw.Header().Set("Location", "https://"+r.Host+accountPath+out.Location)
+	}
+	if rec, ok := rw.(*statusRecorder); ok {
+		rec.problem = string(out.Type)
+	}
+	body, _ := json.Marshal(&out)
+	rw.Header().Set("Content-Type", "application/problem+json")
+	rw.WriteHeader(out.Status)
+	rw.Write(body)
+}
+
+// writeJSON sends v as JSON with status code.
+func writeJSON(rw http.ResponseWriter, code int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(code)
+	_, err = rw.Write(b)
+	return err
+}
+
+func (w *WFE) notFound(ctx context.Context, x *exchange) error {
+	p := acme.NewProblem(acme.Malformed, "no ACME resource at %s", x.r.URL.Path)
+	p.Status = http.StatusNotFound
+	return p
+}
+
+func (w *WFE) directory(ctx context.Context, x *exchange) error {
+	d := acme.Directory{
+		NewNonce: x.base + newNoncePath, NewAccount: x.base + newAccountPath, NewOrder: x.base + newOrderPath,
+		RevokeCert: x.base + revokeCertPath, KeyChange: x.base + keyChangePath,
+		Meta: &acme.DirectoryMeta{TermsOfService: w.cfg.TermsOfService, Website: w.cfg.Website, CAAIdentities: w.cfg.CAAIdentities},
+	}
+	return writeJSON(x.rw, http.StatusOK, d)
+}
+
+// newNonce answers HEAD with 200 and GET with 204 (RFC 8555 §7.2).
+func (w *WFE) newNonce(ctx context.Context, x *exchange) error {
+	if x.r.Method == http.MethodGet {
+		x.rw.WriteHeader(http.StatusNoContent)
+	} else {
+		x.rw.WriteHeader(http.StatusOK)
+	}
+	return nil
+}
+
+func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
+	der, err := w.ra.CRL(r.Context())
+	if err != nil {
+		w.log.ErrorContext(r.Context(), "crl", "err", err)
+		http.Error(rw, "CRL unavailable", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "application/pkix-crl")
+	rw.Header().Set("Cache-Control", "max-age=60")
+	rw.Write(der)
+}
+
+// post reads and verifies a JWS POST to this exchange's URL.
+func (w *WFE) post(ctx context.Context, x *exchange, mode keyMode) (*request, error) {
+	body, err := w.readBody(x.rw, x.r)
+	if err != nil {
+		return nil, err
+	}
+	return w.verify(ctx, body, x.base, x.base+x.r.URL.RequestURI(), mode)
+}
+
+// decodePayload decodes a JSON request payload strictly enough to catch
+// type errors; unknown fields are ignored (RFC 8555 §7.1 extensibility).
+func decodePayload(payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return acme.NewProblem(acme.Malformed, "the request payload is not valid JSON for this resource: %v", jsonErrText(err))
+	}
+	return nil
+}
+
+func jsonErrText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	}
+	return "syntax error"
+}
+
+func decodeB64(field, s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || s == "" {
+		return nil, acme.NewProblem(acme.Malformed, "%s must be unpadded base64url", field)
+	}
+	return b, nil
+}
+
+// newCursor encodes an orders-list position.
+func newCursor(created time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%s", created.UnixNano(), id)))
+}
+
+func parseCursor(s string) (time.Time, string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	ns, id, ok := strings.Cut(string(b), ".")
+	if !ok {
+		return time.Time{}, "", false
+	}
+	var n int64
+	if _, err := fmt.Sscan(ns, &n); err != nil {
+		return time.Time{}, "", false
+	}
+	return time.Unix(0, n).UTC(), id, true
+}
