@@ -1,0 +1,92 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("va-http-port: 1111\nva-tls-port: 2222\nhostname: from-file\ncert-validity: 30d\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CERTGATE_VA_TLS_PORT", "3333")
+	t.Setenv("CERTGATE_HOSTNAME", "from-env")
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	resolve := ServeFlags(fs)
+	if err := fs.Parse([]string{"--config", file, "--hostname", "from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Hostname != "from-flag" {
+		t.Errorf("hostname = %q, want the flag's value", s.Hostname)
+	}
+	if s.VATLSPort != 3333 {
+		t.Errorf("va-tls-port = %d, want the environment's 3333", s.VATLSPort)
+	}
+	if s.VAHTTPPort != 1111 {
+		t.Errorf("va-http-port = %d, want the file's 1111", s.VAHTTPPort)
+	}
+	if s.CertValidity != 30*24*time.Hour {
+		t.Errorf("cert-validity = %s, want 720h from the file", s.CertValidity)
+	}
+	if s.Listen != ":8443" || s.Data != "./certgate-data" {
+		t.Errorf("defaults: listen %q data %q", s.Listen, s.Data)
+	}
+}
+
+func TestBadInputsNameTheSetting(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "u.yaml")
+	os.WriteFile(unknown, []byte("va-http-prot: 80\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown yaml key", []string{"--config", unknown}, nil, `unknown setting "va-http-prot"`},
+		{"bad env value", nil, map[string]string{"CERTGATE_VA_HTTP_PORT": "eighty"}, "CERTGATE_VA_HTTP_PORT"},
+		{"port out of range", []string{"--va-tls-port", "70000"}, nil, "va-tls-port"},
+		{"bad duration", nil, map[string]string{"CERTGATE_CERT_VALIDITY": "90 days"}, "CERTGATE_CERT_VALIDITY"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "config file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			resolve := ServeFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			_, err := resolve()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour, "0": 0} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "-1d", "1x"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", bad)
+		}
+	}
+}

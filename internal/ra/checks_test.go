@@ -1,0 +1,148 @@
+package ra
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net"
+	"testing"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+func TestNormalizeIdentifiers(t *testing.T) {
+	ok := []struct {
+		in   acme.Identifier
+		want string
+	}{
+		{acme.Identifier{Type: "dns", Value: "WWW.Example.TEST"}, "www.example.test"},
+		{acme.Identifier{Type: "dns", Value: "*.example.test"}, "*.example.test"},
+		{acme.Identifier{Type: "dns", Value: "xn--bcher-kva.example"}, "xn--bcher-kva.example"},
+		{acme.Identifier{Type: "ip", Value: "127.0.0.1"}, "127.0.0.1"},
+		{acme.Identifier{Type: "ip", Value: "2001:DB8:0:0::1"}, "2001:db8::1"},
+		{acme.Identifier{Type: "ip", Value: "::ffff:10.0.0.1"}, "10.0.0.1"},
+	}
+	for _, tt := range ok {
+		got, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
+		if err != nil || len(got) != 1 || got[0].Value != tt.want {
+			t.Errorf("%v: got %v, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	bad := []struct {
+		in   acme.Identifier
+		want acme.ProblemType
+	}{
+		{acme.Identifier{Type: "email", Value: "a@b.c"}, acme.UnsupportedIdentifier},
+		{acme.Identifier{Type: "dns", Value: ""}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "a..b"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "-a.test"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "a.test."}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "*.*.a.test"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "a.*.test"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "*.test"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "exa mple.test"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "10.0.0.1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "999.1.1.1"}, acme.Malformed},
+		{acme.Identifier{Type: "ip", Value: "fe80::1%eth0"}, acme.Malformed},
+	}
+	for _, tt := range bad {
+		_, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
+		p, isP := acme.AsProblem(err)
+		if !isP || p.Type != tt.want || p.Identifier == nil {
+			t.Errorf("%v: got %v; want %s with the identifier", tt.in, err, tt.want)
+		}
+	}
+	got, err := NormalizeIdentifiers([]acme.Identifier{{Type: "dns", Value: "a.test"}, {Type: "dns", Value: "A.TEST"}})
+	if err != nil || len(got) != 1 {
+		t.Errorf("duplicates not merged: %v, %v", got, err)
+	}
+	_, err = NormalizeIdentifiers([]acme.Identifier{{Type: "dns", Value: "-x"}, {Type: "ip", Value: "x"}})
+	if p, _ := acme.AsProblem(err); p == nil || len(p.Subproblems) != 2 {
+		t.Errorf("two bad identifiers must give two subproblems: %v", err)
+	}
+	if _, err := NormalizeIdentifiers(nil); err == nil {
+		t.Error("no identifiers accepted")
+	}
+}
+
+func TestCheckContacts(t *testing.T) {
+	for _, c := range []string{"mailto:admin@example.com", "MAILTO:a.b+c@sub.example.org"} {
+		if err := CheckContacts([]string{c}); err != nil {
+			t.Errorf("%q refused: %v", c, err)
+		}
+	}
+	for c, want := range map[string]acme.ProblemType{
+		"tel:+15551234":                 acme.UnsupportedContact,
+		"https://example.com":           acme.UnsupportedContact,
+		"mailto:":                       acme.InvalidContact,
+		"mailto:a@b@c":                  acme.InvalidContact,
+		"mailto:x@example.com?subject=": acme.InvalidContact,
+		"mailto:a@example.com,b@e.com":  acme.InvalidContact,
+		"mailto:Name <a@example.com>":   acme.InvalidContact,
+		"mailto:a@localhost":            acme.InvalidContact,
+	} {
+		p, _ := acme.AsProblem(CheckContacts([]string{c}))
+		if p == nil || p.Type != want {
+			t.Errorf("%q: got %v, want %s", c, p, want)
+		}
+	}
+}
+
+func csr(t *testing.T, key crypto.Signer, cn string, dns []string, ips []net.IP) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func TestCheckCSR(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	acctKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ids := []acme.Identifier{{Type: "dns", Value: "a.example.test"}, {Type: "dns", Value: "*.example.test"}, {Type: "ip", Value: "::1"}}
+	tests := []struct {
+		name string
+		der  []byte
+		want acme.ProblemType // "" = accepted
+	}{
+		{"exact set, mixed case, no CN", csr(t, p256, "", []string{"A.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), ""},
+		{"CN among identifiers", csr(t, p256, "a.example.test", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), ""},
+		{"CN only carries a name", csr(t, p256, "a.example.test", []string{"*.example.test"}, []net.IP{net.ParseIP("::1")}), ""},
+		{"CN not an identifier", csr(t, p256, "b.example.test", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
+		{"missing name", csr(t, p256, "", []string{"a.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
+		{"extra name", csr(t, p256, "", []string{"a.example.test", "*.example.test", "c.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
+		{"missing IP", csr(t, p256, "", []string{"a.example.test", "*.example.test"}, nil), acme.BadCSR},
+		{"P-521 key", csr(t, p521, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
+		{"RSA 1024 key", csr(t, rsa1024, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
+		{"account key", csr(t, acctKey, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadPublicKey},
+		{"garbage", []byte{0x30, 0x03, 0x02, 0x01, 0x01}, acme.BadCSR},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := CheckCSR(tt.der, ids, acctKey.Public())
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			p, _ := acme.AsProblem(err)
+			if p == nil || p.Type != tt.want {
+				t.Fatalf("got %v, want %s", err, tt.want)
+			}
+		})
+	}
+	// A tampered signature.
+	der := csr(t, p256, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")})
+	der[len(der)-3] ^= 0xff
+	if p, _ := acme.AsProblem(func() error { _, err := CheckCSR(der, ids, nil); return err }()); p == nil || p.Type != acme.BadCSR {
+		t.Fatalf("tampered CSR: got %v, want badCSR", p)
+	}
+}

@@ -1,0 +1,208 @@
+// Package testenv boots a complete certgate server in-process on loopback
+// for integration tests: temp data directory, free ports, an in-process DNS
+// server (testdns) as the validation resolver, and challenge responders
+// for http-01 and tls-alpn-01 that tests fill in.
+package testenv
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/testenv/testdns"
+)
+
+// Env is a running in-process certgate with its test resolver and
+// challenge responders. All of it stops when the test ends.
+type Env struct {
+	Server       *server.Server
+	DNS          *testdns.Server
+	DirectoryURL string // https://localhost:PORT/acme/directory
+	BaseURL      string // https://localhost:PORT
+	Roots        *x509.CertPool
+	HTTPClient   *http.Client // trusts the built-in root
+	HTTPPort     int          // where http-01 validation connects (responder listens on 127.0.0.1 and ::1)
+	TLSPort      int          // where tls-alpn-01 validation connects
+	Config       *config.Serve
+
+	mu      sync.Mutex
+	http01  map[string]string          // token → key authorization
+	tlsalpn map[string]tls.Certificate // SNI → challenge certificate
+}
+
+// Options tunes the environment.
+type Options struct {
+	Server server.Options
+	// Log receives the server's logs; nil discards them.
+	Log io.Writer
+}
+
+// New starts an environment for t with default options.
+func New(t testing.TB) *Env { return NewWithOptions(t, Options{}) }
+
+// NewWithOptions starts an environment for t.
+func NewWithOptions(t testing.TB, o Options) *Env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dns, err := testdns.Start(ctx)
+	if err != nil {
+		t.Fatalf("testenv: dns: %v", err)
+	}
+	e := &Env{DNS: dns, http01: map[string]string{}, tlsalpn: map[string]tls.Certificate{}}
+	e.HTTPPort = e.startHTTP01(t)
+	e.TLSPort = e.startTLSALPN(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: listen: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	e.Config = &config.Serve{Data: t.TempDir(), Listen: ln.Addr().String(), Hostname: "localhost",
+		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
+		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second}
+	w := o.Log
+	if w == nil {
+		w = io.Discard
+	}
+	srvOpts := o.Server
+	srvOpts.Listener = ln
+	if srvOpts.RA.RetryDelay == 0 {
+		srvOpts.RA.RetryDelay = 50 * time.Millisecond
+	}
+	srv, err := server.New(ctx, e.Config, srvOpts, slog.New(slog.NewTextHandler(w, nil)))
+	if err != nil {
+		t.Fatalf("testenv: server: %v", err)
+	}
+	e.Server = srv
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("testenv: serve: %v", err)
+		}
+		dns.Close()
+	})
+	e.Roots = x509.NewCertPool()
+	e.Roots.AddCert(srv.CA().Root())
+	e.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.Roots}}}
+	e.BaseURL = "https://localhost:" + strconv.Itoa(port)
+	e.DirectoryURL = e.BaseURL + "/acme/directory"
+	return e
+}
+
+// SetHTTP01 makes the http-01 responder answer token with keyAuth.
+func (e *Env) SetHTTP01(token, keyAuth string) {
+	e.mu.Lock()
+	e.http01[token] = keyAuth
+	e.mu.Unlock()
+}
+
+func (e *Env) startHTTP01(t testing.TB) int {
+	h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+		e.mu.Lock()
+		ka, found := e.http01[token]
+		e.mu.Unlock()
+		if !ok || !found {
+			http.NotFound(rw, r)
+			return
+		}
+		io.WriteString(rw, ka)
+	})
+	ln4, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: http-01 listen: %v", err)
+	}
+	port := ln4.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln4)
+	if ln6, err := net.Listen("tcp", "[::1]:"+strconv.Itoa(port)); err == nil {
+		go srv.Serve(ln6)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return port
+}
+
+// SetTLSALPN01 makes the tls-alpn-01 responder answer SNI name (a DNS name,
+// or the reverse name of an IP; RFC 8738 §6) with a challenge certificate
+// for identifier (DNS name or IP text) carrying keyAuth's digest (RFC 8737 §3).
+func (e *Env) SetTLSALPN01(t testing.TB, sni, identifier, keyAuth string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte(keyAuth))
+	ext, _ := asn1.Marshal(digest[:])
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "acme challenge"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}, Critical: true, Value: ext}}}
+	if ip := net.ParseIP(identifier); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{identifier}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.tlsalpn[strings.ToLower(sni)] = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	e.mu.Unlock()
+}
+
+func (e *Env) startTLSALPN(t testing.TB) int {
+	cfg := &tls.Config{NextProtos: []string{"acme-tls/1"}, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		c, ok := e.tlsalpn[strings.ToLower(hello.ServerName)]
+		if !ok {
+			return nil, io.EOF
+		}
+		return &c, nil
+	}}
+	serve := func(ln net.Listener) {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				tc := tls.Server(c, cfg)
+				_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+				_ = tc.Handshake()
+				tc.Close()
+			}()
+		}
+	}
+	ln4, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: tls-alpn-01 listen: %v", err)
+	}
+	port := ln4.Addr().(*net.TCPAddr).Port
+	go serve(ln4)
+	t.Cleanup(func() { ln4.Close() })
+	if ln6, err := net.Listen("tcp", "[::1]:"+strconv.Itoa(port)); err == nil {
+		go serve(ln6)
+		t.Cleanup(func() { ln6.Close() })
+	}
+	return port
+}
