@@ -202,4 +202,3 @@ func (s *Server) plainHandler() http.Handler {
 	})
 	return m
 }
-
