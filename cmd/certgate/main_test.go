@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary compiles certgate once for the tests of this package.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "certgate")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	port := strconv.Itoa(freePort(t))
+	start := func() (*exec.Cmd, *bytes.Buffer) {
+		cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:"+port)
+		var logs bytes.Buffer
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &logs
+	}
+	cmd, logs := start()
+	defer cmd.Process.Kill()
+
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	waitHealthy := func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if resp, err := client.Get("https://127.0.0.1:" + port + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("server not healthy; logs:\n%s", logs)
+	}
+	waitHealthy()
+
+	for _, f := range []string{"certgate.db", "ca/root.key", "ca/intermediate.key", "ca/root.crt", "ca/intermediate.crt"} {
+		st, err := os.Stat(filepath.Join(data, f))
+		if err != nil {
+			t.Fatalf("first run did not create %s: %v", f, err)
+		}
+		if strings.HasSuffix(f, ".key") && st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	rootPEM, err := exec.Command(bin, "ca", "root", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("ca root: %v", err)
+	}
+	block, _ := pem.Decode(rootPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		t.Fatalf("ca root printed no certificate: %q", rootPEM)
+	}
+	root, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server certificate chains to that root and covers 127.0.0.1, ::1 and localhost.
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		conn, err := tls.Dial("tcp", "127.0.0.1:"+port, &tls.Config{RootCAs: pool, ServerName: host})
+		if err != nil {
+			t.Fatalf("TLS to %s with the root: %v", host, err)
+		}
+		leaf := conn.ConnectionState().PeerCertificates[0]
+		conn.Close()
+		if err := leaf.VerifyHostname("::1"); err != nil {
+			t.Errorf("server certificate does not cover ::1: %v", err)
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM; logs:\n%s", err, logs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not exit within 15s of SIGTERM")
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("no shutdown log line:\n%s", logs)
+	}
+
+	// A second run reuses the CA instead of creating another.
+	cmd2, logs2 := start()
+	defer cmd2.Process.Kill()
+	logs = logs2
+	waitHealthy()
+	again, err := exec.Command(bin, "ca", "root", "--data", data).Output()
+	if err != nil || !bytes.Equal(again, rootPEM) {
+		t.Fatalf("the root changed across restarts (err %v)", err)
+	}
+	cmd2.Process.Signal(syscall.SIGINT)
+	if err := cmd2.Wait(); err != nil {
+		t.Fatalf("serve exited with %v after SIGINT", err)
+	}
+}
+
+func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
+	bin := buildBinary(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"ca root without data", []string{"ca", "root", "--data", filepath.Join(t.TempDir(), "none")}, "has `certgate serve --data"},
+		{"unknown flag", []string{"serve", "--no-such-flag"}, "unknown flag"},
+		{"bad port", []string{"serve", "--va-http-port", "0"}, "va-http-port"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Stderr = &stderr
+			cmd.Dir = t.TempDir()
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+				t.Fatalf("exit: %v, want non-zero", err)
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "certgate: ") || !strings.Contains(msg, tt.want) {
+				t.Fatalf("stderr = %q, want one line starting \"certgate: \" mentioning %q", msg, tt.want)
+			}
+		})
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "certgate ") {
+		t.Fatalf("version: %q, %v", out, err)
+	}
+}
