@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The project's one test command:  ./scripts/test.sh
+#
+# Runs go vet, the gofmt check, staticcheck (when installed), the unit and
+# integration tests with -race, and the end-to-end tests that drive real
+# Debian ACME clients (certbot, lego, uacme, dehydrated, acme-tiny) against a
+# freshly built certgate. Every step runs; the script exits non-zero if any
+# failed and names the failures at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:$(go env GOPATH)/bin"
+
+failed=()
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- tools the end-to-end tests need: fail early and say what to install ---
+missing=()
+missing_pkgs=()
+for pair in certbot:certbot lego:lego uacme:uacme ualpn:uacme dehydrated:dehydrated \
+	acme-tiny:acme-tiny pebble-challtestsrv:pebble openssl:openssl curl:curl \
+	unshare:util-linux mount:mount; do
+	bin=${pair%%:*} pkg=${pair#*:}
+	if ! command -v "$bin" >/dev/null 2>&1; then
+		missing+=("$bin (Debian package: $pkg)")
+		case " ${missing_pkgs[*]-} " in *" $pkg "*) ;; *) missing_pkgs+=("$pkg") ;; esac
+	fi
+done
+if ((${#missing[@]})); then
+	echo "scripts/test.sh: the end-to-end tests need tools that are not installed:" >&2
+	printf '  %s\n' "${missing[@]}" >&2
+	echo "install them with: apt-get install ${missing_pkgs[*]}  (.ci/run does this)" >&2
+	exit 1
+fi
+
+step "go vet ./..."
+go vet ./... || failed+=("go vet")
+
+step "gofmt -l"
+mapfile -t gofiles < <(git ls-files -co --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
+if ((${#gofiles[@]})); then
+	unformatted=$(gofmt -l "${gofiles[@]}")
+	if [[ -n $unformatted ]]; then
+		echo "these files are not gofmt-formatted (run gofmt -w on them):"
+		printf '  %s\n' $unformatted
+		failed+=("gofmt")
+	fi
+fi
+
+step "staticcheck ./..."
+if command -v staticcheck >/dev/null 2>&1; then
+	staticcheck ./... || failed+=("staticcheck")
+else
+	echo "staticcheck not installed; skipped (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2; .ci/run does this)"
+fi
+
+step "go test -race (all packages but test/e2e)"
+mapfile -t pkgs < <(go list ./... | grep -v '/test/e2e$')
+if ((${#pkgs[@]})); then
+	go test -race -timeout 15m "${pkgs[@]}" || failed+=("go test -race")
+fi
+
+step "go test ./test/e2e/... (real ACME clients against certgate)"
+# -v lists every client subtest; the === RUN/PAUSE/CONT lines are noise.
+go test -count=1 -timeout 10m -v ./test/e2e/... 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT|NAME)'
+e2e_status=${PIPESTATUS[0]}
+if ((e2e_status != 0)); then failed+=("e2e tests"); fi
+
+echo
+if ((${#failed[@]})); then
+	echo "scripts/test.sh: FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "scripts/test.sh: all checks passed"

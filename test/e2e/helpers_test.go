@@ -1,0 +1,458 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clientTimeout bounds every client invocation so a hung client cannot stall
+// the whole suite.
+const clientTimeout = 2 * time.Minute
+
+// freePort returns a port that is free on 127.0.0.1 for both TCP and UDP.
+func freePort() (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port, nil
+	}
+	return 0, errors.New("no free loopback port")
+}
+
+var portMu sync.Mutex
+var portsHanded = map[int]bool{}
+
+// freePorts returns n distinct free ports, never handing out the same port
+// twice in this process so parallel tests cannot collide.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	var ports []int
+	for len(ports) < n {
+		p, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if portsHanded[p] {
+			continue
+		}
+		portsHanded[p] = true
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeScript(t *testing.T, path, body string) {
+	t.Helper()
+	writeFile(t, path, []byte(body))
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tailFile returns the last n lines of a file (or the read error).
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// logFileOnFailure adds the tail of a client's own log file to the test log
+// if the test fails.
+func logFileOnFailure(t *testing.T, path string, lines int) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s:\n%s", path, tailFile(path, lines))
+		}
+	})
+}
+
+// requireTool fails the test unless bin is in PATH, naming the Debian
+// package that provides it.
+func requireTool(t *testing.T, bin, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("%s not found in PATH: install the Debian package %q (apt-get install %s)", bin, debianPackage, debianPackage)
+	}
+	return p
+}
+
+// cmdSpec describes one client invocation.
+type cmdSpec struct {
+	Name string   // short label for logs
+	Args []string // argv, Args[0] is the program
+	Env  []string // added to the environment
+	Dir  string   // working directory
+}
+
+// run executes a client and returns its stdout. Its combined output is put
+// into the test log only if the command or the test fails.
+func run(t *testing.T, c cmdSpec) []byte {
+	t.Helper()
+	stdout, log, err := runErr(t, c)
+	if err != nil {
+		t.Fatalf("%s failed: %v\n$ %s\n%s", c.Name, err, showCmd(c), log)
+	}
+	return stdout
+}
+
+// runErr is run without failing the test on a non-zero exit.
+func runErr(t *testing.T, c cmdSpec) (stdout []byte, combined string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Dir = c.Dir
+	cmd.Stdin = nil
+	cmd.WaitDelay = 5 * time.Second
+	var out, all bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, &syncWriter{w: &all})
+	cmd.Stderr = &syncWriter{w: &all}
+	start := time.Now()
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %v: %w", clientTimeout, err)
+	}
+	combined = all.String()
+	label := fmt.Sprintf("%s (%.1fs)", c.Name, time.Since(start).Seconds())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output of %s:\n$ %s\n%s", label, showCmd(c), combined)
+		}
+	})
+	return out.Bytes(), combined, err
+}
+
+var syncMu sync.Mutex
+
+type syncWriter struct{ w io.Writer }
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	syncMu.Lock()
+	defer syncMu.Unlock()
+	return s.w.Write(p)
+}
+
+func showCmd(c cmdSpec) string {
+	var b strings.Builder
+	for _, e := range c.Env {
+		b.WriteString(e + " ")
+	}
+	b.WriteString(strings.Join(c.Args, " "))
+	return b.String()
+}
+
+// serveDir serves dir over plain HTTP on 127.0.0.1:port, as a web server
+// would serve /.well-known/acme-challenge/ for http-01. urlPrefix is
+// stripped before looking up files (use "" to serve dir as the web root).
+func serveDir(t *testing.T, port int, urlPrefix, dir string) {
+	t.Helper()
+	var mu sync.Mutex
+	var reqs []string
+	fs := http.StripPrefix(urlPrefix, http.FileServer(http.Dir(dir)))
+	srv := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			reqs = append(reqs, fmt.Sprintf("%s Host=%s %s from %s", r.Method, r.Host, r.URL.Path, r.RemoteAddr))
+			mu.Unlock()
+			fs.ServeHTTP(w, r)
+		}),
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("http-01 file server: %v", err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("http-01 file server on port %d saw %d requests:\n%s", port, len(reqs), strings.Join(reqs, "\n"))
+			mu.Unlock()
+		}
+	})
+}
+
+// parsePEMCerts parses every CERTIFICATE block in b.
+func parsePEMCerts(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no CERTIFICATE PEM block")
+	}
+	return certs, nil
+}
+
+func pemCerts(certs []*x509.Certificate) []byte {
+	var b []byte
+	for _, c := range certs {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return b
+}
+
+// issued is a certificate chain a client obtained, already checked.
+type issued struct {
+	Leaf  *x509.Certificate
+	Chain []*x509.Certificate // intermediates, leaf excluded
+	File  string              // where the client stored it
+}
+
+// checkIssued checks a PEM chain a client obtained: it holds the leaf and
+// its intermediate, `openssl verify` accepts it against the server's root,
+// Go's verifier accepts it for every name, the SANs are exactly wantSANs, and
+// the leaf passes the project's lints.
+func checkIssued(t *testing.T, s *acmeServer, chainFile string, wantSANs ...string) *issued {
+	t.Helper()
+	certs, err := parsePEMCerts(readFile(t, chainFile))
+	if err != nil {
+		t.Fatalf("%s: %v", chainFile, err)
+	}
+	if len(certs) < 2 {
+		t.Fatalf("%s holds %d certificate(s); want the leaf followed by its intermediate", chainFile, len(certs))
+	}
+	got := &issued{Leaf: certs[0], Chain: certs[1:], File: chainFile}
+	return checkLeaf(t, s, got, wantSANs...)
+}
+
+// checkLeafWithChain is checkIssued for clients that store the leaf and the
+// intermediates in separate files.
+func checkLeafWithChain(t *testing.T, s *acmeServer, leafFile, chainFile string, wantSANs ...string) *issued {
+	t.Helper()
+	leaf, err := parsePEMCerts(readFile(t, leafFile))
+	if err != nil {
+		t.Fatalf("%s: %v", leafFile, err)
+	}
+	chain, err := parsePEMCerts(readFile(t, chainFile))
+	if err != nil {
+		t.Fatalf("%s: %v", chainFile, err)
+	}
+	return checkLeaf(t, s, &issued{Leaf: leaf[0], Chain: chain, File: leafFile}, wantSANs...)
+}
+
+func checkLeaf(t *testing.T, s *acmeServer, got *issued, wantSANs ...string) *issued {
+	t.Helper()
+	dir := t.TempDir()
+	leafFile, untrusted := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "chain.pem")
+	writeFile(t, leafFile, pemCerts([]*x509.Certificate{got.Leaf}))
+	writeFile(t, untrusted, pemCerts(got.Chain))
+	out, log, err := runErr(t, cmdSpec{Name: "openssl verify", Args: []string{
+		"openssl", "verify", "-purpose", "sslserver", "-CAfile", s.RootFile, "-untrusted", untrusted, leafFile}})
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Fatalf("openssl verify of %s against the server root failed (%v):\n%s", got.File, err, log)
+	}
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(readFile(t, s.RootFile))
+	inter := x509.NewCertPool()
+	for _, c := range got.Chain {
+		inter.AddCert(c)
+	}
+	for _, name := range wantSANs {
+		if _, err := got.Leaf.Verify(x509.VerifyOptions{
+			DNSName: name, Roots: roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}); err != nil {
+			t.Errorf("%s: Go verification for %q: %v", got.File, name, err)
+		}
+	}
+
+	gotSANs := slices.Clone(got.Leaf.DNSNames)
+	want := slices.Clone(wantSANs)
+	slices.Sort(gotSANs)
+	slices.Sort(want)
+	if !slices.Equal(gotSANs, want) {
+		t.Errorf("%s: DNS SANs = %q, want %q", got.File, gotSANs, want)
+	}
+	if n := len(got.Leaf.IPAddresses) + len(got.Leaf.EmailAddresses) + len(got.Leaf.URIs); n != 0 {
+		t.Errorf("%s: leaf has %d unrequested IP/email/URI SANs", got.File, n)
+	}
+	lintLeaf(t, got.Leaf.Raw)
+	if t.Failed() {
+		t.FailNow()
+	}
+	return got
+}
+
+// assertRevoked checks that the server reports the certificate as revoked.
+// certgate: every CRL distribution point of the leaf that is on this machine
+// must list the serial (the CRL is polled for a while, as it may be
+// regenerated periodically). A certificate without a reachable CRL is only
+// checked by the client's exit status, which the caller already asserted.
+func assertRevoked(t *testing.T, s *acmeServer, cert *issued) {
+	t.Helper()
+	if s.Kind == "pebble" {
+		assertRevokedPebble(t, s, cert)
+		return
+	}
+	if len(cert.Leaf.CRLDistributionPoints) == 0 {
+		t.Logf("NOTE: %s has no CRL distribution point; revocation checked by the client's exit status only", cert.File)
+		return
+	}
+	checked := false
+	for _, u := range cert.Leaf.CRLDistributionPoints {
+		if !isLocalURL(u) {
+			t.Logf("NOTE: CRL %s is not on this machine; not fetched", u)
+			continue
+		}
+		checked = true
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			listed, thisUpdate, der, err := crlLists(s, u, cert)
+			if err != nil {
+				t.Fatalf("CRL %s: %v", u, err)
+			}
+			if listed {
+				lintCRL(t, u, der)
+				t.Logf("CRL %s (thisUpdate %s) lists serial %x", u, thisUpdate.Format(time.RFC3339), cert.Leaf.SerialNumber)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CRL %s (thisUpdate %s) does not list revoked serial %x", u, thisUpdate.Format(time.RFC3339), cert.Leaf.SerialNumber)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if !checked {
+		t.Logf("NOTE: no CRL of %s reachable; revocation checked by the client's exit status only", cert.File)
+	}
+}
+
+func isLocalURL(u string) bool {
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return false
+	}
+	host := u[i+3:]
+	if j := strings.IndexAny(host, "/?#"); j >= 0 {
+		host = host[:j]
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// crlLists fetches a CRL, checks its signature against the leaf's issuer and
+// reports whether it lists the leaf's serial.
+func crlLists(s *acmeServer, url string, cert *issued) (listed bool, thisUpdate time.Time, der []byte, err error) {
+	resp, err := s.client.Get(url) //nolint:noctx // bounded by the client timeout
+	if err != nil {
+		return false, time.Time{}, nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 10<<20))
+	if resp.StatusCode != http.StatusOK {
+		return false, time.Time{}, nil, fmt.Errorf("GET: %s\n%s", resp.Status, b)
+	}
+	if blk, _ := pem.Decode(b); blk != nil {
+		b = blk.Bytes
+	}
+	crl, err := x509.ParseRevocationList(b)
+	if err != nil {
+		return false, time.Time{}, nil, fmt.Errorf("parse: %v", err)
+	}
+	if len(cert.Chain) > 0 {
+		if err := crl.CheckSignatureFrom(cert.Chain[0]); err != nil {
+			return false, crl.ThisUpdate, nil, fmt.Errorf("not signed by the leaf's issuer %q: %v", cert.Chain[0].Subject, err)
+		}
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(cert.Leaf.SerialNumber) == 0 {
+			return true, crl.ThisUpdate, b, nil
+		}
+	}
+	return false, crl.ThisUpdate, b, nil
+}
+
+func assertRevokedPebble(t *testing.T, s *acmeServer, cert *issued) {
+	t.Helper()
+	url := fmt.Sprintf("https://%s/cert-status-by-serial/%x", s.mgmt, cert.Leaf.SerialNumber)
+	resp, err := s.client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var st struct{ Status string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &st) != nil {
+		t.Logf("NOTE: pebble %s: %s %s; revocation checked by exit status only", url, resp.Status, b)
+		return
+	}
+	if !strings.EqualFold(st.Status, "revoked") {
+		t.Fatalf("pebble reports status %q for revoked certificate %s", st.Status, cert.File)
+	}
+}

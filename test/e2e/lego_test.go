@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestLego drives Debian's lego 4.9.1 CLI through http-01 (EC and RSA
+// keys), tls-alpn-01, two SANs, renew, revoke and a dns-01 wildcard. The
+// subtests share one server and run in order: they share its validation
+// ports and lego's account.
+func TestLego(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "lego", "lego")
+	requireTool(t, "openssl", "openssl")
+	requireTool(t, "curl", "curl")
+	s := startServer(t)
+	path := filepath.Join(t.TempDir(), "lego")
+	env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
+	httpAddr := "127.0.0.1:" + strconv.Itoa(s.HTTPPort)
+	tlsAddr := "127.0.0.1:" + strconv.Itoa(s.TLSPort)
+
+	lego := func(t *testing.T, label string, args ...string) {
+		t.Helper()
+		run(t, cmdSpec{Name: "lego " + label, Env: env, Args: append([]string{
+			"lego", "--server", s.DirURL, "--path", path,
+			"--accept-tos", "--email", "e2e@example.test",
+		}, args...)})
+	}
+	certFile := func(name string) string {
+		return filepath.Join(path, "certificates", strings.ReplaceAll(name, "*", "_")+".crt")
+	}
+
+	var ec *issued
+	const ecName = "lego-ec.example.test"
+	ok := t.Run("http-01-ec256", func(t *testing.T) {
+		lego(t, "run http-01 ec256", "--key-type", "ec256", "--domains", ecName,
+			"--http", "--http.port", httpAddr, "run")
+		ec = checkIssued(t, s, certFile(ecName), ecName)
+		if k, ok := ec.Leaf.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+			t.Fatalf("leaf key is %T, want ECDSA P-256", ec.Leaf.PublicKey)
+		}
+	})
+
+	t.Run("http-01-rsa2048", func(t *testing.T) {
+		const name = "lego-rsa.example.test"
+		lego(t, "run http-01 rsa2048", "--key-type", "rsa2048", "--domains", name,
+			"--http", "--http.port", httpAddr, "run")
+		c := checkIssued(t, s, certFile(name), name)
+		if k, ok := c.Leaf.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 {
+			t.Fatalf("leaf key is %T, want RSA-2048", c.Leaf.PublicKey)
+		}
+	})
+
+	t.Run("tls-alpn-01", func(t *testing.T) {
+		const name = "lego-alpn.example.test"
+		lego(t, "run tls-alpn-01", "--key-type", "ec256", "--domains", name,
+			"--tls", "--tls.port", tlsAddr, "run")
+		checkIssued(t, s, certFile(name), name)
+	})
+
+	t.Run("two-sans", func(t *testing.T) {
+		names := []string{"lego-san-a.example.test", "lego-san-b.example.test"}
+		lego(t, "run two SANs", "--key-type", "ec256", "--domains", names[0], "--domains", names[1],
+			"--http", "--http.port", httpAddr, "run")
+		checkIssued(t, s, certFile(names[0]), names...)
+	})
+
+	if ok {
+		t.Run("renew", func(t *testing.T) {
+			// --days above the remaining validity forces a renewal.
+			days := int(ec.Leaf.NotAfter.Sub(ec.Leaf.NotBefore).Hours()/24) + 30
+			lego(t, "renew", "--key-type", "ec256", "--domains", ecName,
+				"--http", "--http.port", httpAddr,
+				"renew", "--days", strconv.Itoa(days), "--no-random-sleep")
+			renewed := checkIssued(t, s, certFile(ecName), ecName)
+			if renewed.Leaf.SerialNumber.Cmp(ec.Leaf.SerialNumber) == 0 {
+				t.Fatalf("lego renew (--days %d) left the certificate unchanged (serial %x)", days, ec.Leaf.SerialNumber)
+			}
+			ec = renewed
+		})
+
+		t.Run("revoke", func(t *testing.T) {
+			lego(t, "revoke", "--domains", ecName, "revoke", "--keep")
+			assertRevoked(t, s, ec)
+		})
+	}
+
+	t.Run("dns-01-wildcard", func(t *testing.T) {
+		names := []string{"*.x.example.test", "x.example.test"}
+		hook := filepath.Join(t.TempDir(), "dns-hook.sh")
+		// lego's exec provider calls: HOOK present|cleanup FQDN VALUE.
+		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
+set -e
+case "$1" in
+present) curl -fsS -d "{\"host\":\"$2\",\"value\":\"$3\"}" %[1]s/set-txt ;;
+cleanup) curl -fsS -d "{\"host\":\"$2\"}" %[1]s/clear-txt ;;
+*) echo "unknown action $1" >&2; exit 1 ;;
+esac
+`, dnsMgmtURL))
+		run(t, cmdSpec{Name: "lego run dns-01 wildcard", Env: append([]string{
+			"EXEC_PATH=" + hook,
+			"EXEC_PROPAGATION_TIMEOUT=30",
+			"EXEC_POLLING_INTERVAL=1",
+			"EXEC_SEQUENCE_INTERVAL=1",
+		}, env...), Args: []string{
+			"lego", "--server", s.DirURL, "--path", path,
+			"--accept-tos", "--email", "e2e@example.test",
+			"--key-type", "ec256", "--domains", names[0], "--domains", names[1],
+			"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp",
+			"run",
+		}})
+		checkIssued(t, s, certFile(names[0]), names...)
+	})
+
+	if t.Failed() {
+		entries, _ := os.ReadDir(filepath.Join(path, "certificates"))
+		for _, e := range entries {
+			t.Logf("lego certificates/: %s", e.Name())
+		}
+	}
+}
