@@ -68,7 +68,7 @@ var defaultStatus = map[ProblemType]int{
 	RejectedIdentifier:      http.StatusBadRequest,
 	ServerInternal:          http.StatusInternalServerError,
 	TLS:                     http.StatusBadRequest,
-	Unauthorized:            http.StatusUnauthorized,
+	Unauthorized:            http.StatusForbidden,
 	UnsupportedContact:      http.StatusBadRequest,
 	UnsupportedIdentifier:   http.StatusBadRequest,
 	UserActionRequired:      http.StatusForbidden,

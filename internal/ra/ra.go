@@ -232,6 +232,9 @@ func CheckContacts(contacts []string) error {
 func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (acct *store.Account, created bool, err error) {
 	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
 	if err == nil {
+		if existing.Status != acme.StatusValid {
+			return nil, false, AccountNotValid(existing)
+		}
 		return existing, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
@@ -255,6 +258,15 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 	}
 	r.log.InfoContext(ctx, "account created", "account", a.ID)
 	return a, true, nil
+}
+
+// AccountNotValid is the problem for a request authorized by the key of a
+// deactivated or revoked account (RFC 8555 §7.3.6: such requests MUST NOT be
+// accepted): unauthorized, served with HTTP 401.
+func AccountNotValid(a *store.Account) *acme.Problem {
+	p := acme.NewProblem(acme.Unauthorized, "the account is %s", a.Status)
+	p.Status = 401
+	return p
 }
 
 // UpdateAccount applies an account update or deactivation (RFC 8555

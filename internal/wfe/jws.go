@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -37,11 +38,7 @@ func algNames() []string {
 // flattened is the flattened JWS JSON serialization (RFC 7515 §7.2.2), the
 // only form ACME accepts (RFC 8555 §6.2).
 type flattened struct {
-	Protected  *string         `json:"protected"`
-	Payload    *string         `json:"payload"`
-	Signature  *string         `json:"signature"`
-	Header     json.RawMessage `json:"header"`
-	Signatures json.RawMessage `json:"signatures"`
+	Protected, Payload, Signature *string
 }
 
 // protectedHeader is what ACME requires in the JWS protected header.
@@ -51,6 +48,8 @@ type protectedHeader struct {
 	Kid   string          `json:"kid"`
 	Nonce string          `json:"nonce"`
 	URL   *string         `json:"url"`
+	B64   *bool           `json:"b64"`
+	Crit  json.RawMessage `json:"crit"`
 }
 
 // keyMode says which key reference a request must carry (RFC 8555 §6.2).
@@ -101,19 +100,38 @@ func (w *WFE) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) 
 // check fails), url equal to the request URL, signature; for kid it loads
 // the account, which must be valid.
 func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode keyMode) (*request, error) {
-	var f flattened
+	// Decode into a map first: encoding/json matches member names
+	// case-insensitively and keeps duplicates' last value, while go-jose
+	// does not, so "Protected" beside "protected" could smuggle an unsigned
+	// header past the signature check. Only the three exact names pass.
+	var members map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&f); err != nil {
+	if err := dec.Decode(&members); err != nil || members == nil {
 		return nil, acme.NewProblem(acme.Malformed, "the body is not a JWS in flattened JSON serialization")
 	}
 	if dec.More() {
 		return nil, acme.NewProblem(acme.Malformed, "unexpected data after the JWS")
 	}
-	if f.Signatures != nil {
-		return nil, acme.NewProblem(acme.Malformed, "JWS general serialization (\"signatures\") is not allowed; use the flattened form")
-	}
-	if f.Header != nil {
-		return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
+	var f flattened
+	for name, raw := range members {
+		var dst **string
+		switch name {
+		case "protected":
+			dst = &f.Protected
+		case "payload":
+			dst = &f.Payload
+		case "signature":
+			dst = &f.Signature
+		case "signatures":
+			return nil, acme.NewProblem(acme.Malformed, "JWS general serialization (\"signatures\") is not allowed; use the flattened form")
+		case "header":
+			return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
+		default:
+			return nil, acme.NewProblem(acme.Malformed, "unexpected JWS member %q", name)
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return nil, acme.NewProblem(acme.Malformed, "JWS member %q must be a string", name)
+		}
 	}
 	if f.Protected == nil || f.Payload == nil || f.Signature == nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS needs \"protected\", \"payload\" and \"signature\"")
@@ -126,11 +144,6 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not a JSON object")
 	}
-	if !validAlg(h.Alg) {
-		p := acme.NewProblem(acme.BadSignatureAlgorithm, "JWS algorithm %q is not supported", h.Alg)
-		p.Algorithms = algNames()
-		return nil, p
-	}
 	if mode != innerJWKNo {
 		if h.Nonce == "" {
 			return nil, acme.NewProblem(acme.BadNonce, "the JWS has no nonce")
@@ -140,6 +153,14 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		}
 	} else if h.Nonce != "" {
 		return nil, acme.NewProblem(acme.Malformed, "the inner keyChange JWS must not carry a nonce (RFC 8555 §7.3.5)")
+	}
+	if !validAlg(h.Alg) {
+		p := acme.NewProblem(acme.BadSignatureAlgorithm, "JWS algorithm %q is not supported", h.Alg)
+		p.Algorithms = algNames()
+		return nil, p
+	}
+	if h.B64 != nil || h.Crit != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS must not use \"b64\" or \"crit\" (RFC 8555 §6.2)")
 	}
 	if h.URL == nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header needs a \"url\"")
@@ -254,7 +275,7 @@ func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Accoun
 		return nil, nil, w.internal(ctx, "account lookup", err)
 	}
 	if acct.Status != acme.StatusValid {
-		return nil, nil, acme.NewProblem(acme.Unauthorized, "the account is %s", acct.Status)
+		return nil, nil, ra.AccountNotValid(acct)
 	}
 	jwk, err := w.keys.parse(acct.JWK)
 	if err != nil {
