@@ -290,7 +290,7 @@ func TestHostileRequests(t *testing.T) {
 		{name: "alg ES256 with an RSA jwk", status: 400, ptype: badSigAlg, check: hWantAlgorithms("none"), send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, s.rsa2048, `{}`, func(h map[string]any) { h["alg"] = "ES256" })
 		}},
-		{name: "alg RS256 with a P-256 kid account", status: 400, ptype: badSigAlg, send: func(t *testing.T, s *hState) *hResp {
+		{name: "alg RS256 with a P-256 kid account", status: 400, ptype: acme.Malformed /* supported alg, wrong key: not signed by the account key */, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["alg"] = "RS256" })
 		}},
 		{name: "RSA 1024 account key", status: 400, ptype: acme.BadPublicKey, send: func(t *testing.T, s *hState) *hResp {

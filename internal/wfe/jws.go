@@ -201,6 +201,11 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		req.account, req.jwk = acct, jwk
 	}
 	if err := checkAccountKey(req.jwk.Key, h.Alg); err != nil {
+		if p, ok := acme.AsProblem(err); ok && p.Type == acme.BadSignatureAlgorithm && req.account != nil {
+			// The alg is supported but does not fit the stored account key:
+			// the request was not signed by the account's key.
+			return nil, acme.NewProblem(acme.Malformed, "the JWS is not signed by the account's key")
+		}
 		return nil, err
 	}
 	payload, err := jws.Verify(req.jwk)
