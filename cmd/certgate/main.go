@@ -44,7 +44,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(stderr), newVersion(), newCA())
+	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
 	return root
 }
 
