@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/certgate/certgate/internal/loadgen"
+	"github.com/spf13/cobra"
+)
+
+// newBench is `certgate bench`, the load tools.
+func newBench() *cobra.Command {
+	bench := &cobra.Command{Use: "bench", Short: "Load tools: measure an ACME server"}
+	bench.AddCommand(newBenchACME())
+	return bench
+}
+
+// benchFlags are the settings of `certgate bench acme` that are not
+// loadgen.Config fields.
+type benchFlags struct {
+	ca      string        // PEM file of roots to trust
+	json    string        // JSON summary file, "-" for stdout
+	timeout time.Duration // bound of the whole run
+}
+
+func newBenchACME() *cobra.Command {
+	var cfg loadgen.Config
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "acme",
+		Short: "Run complete ACME issuance flows against a directory and report throughput and latency",
+		Long: `Run N complete ACME (RFC 8555) issuance flows with C concurrent workers and K
+accounts against a directory URL, and report throughput (flows/s), p50/p90/p99
+latency per step and overall, and errors grouped by ACME problem type.
+
+Each flow: newOrder for one unique name (f<run>-<n>.<domain>) → fetch the
+authorization → answer http-01 from the built-in responder (--http01-listen)
+→ accept the challenge → poll the authorization → finalize with a fresh key
+→ poll the order → download and parse the certificate chain. Polling honours
+Retry-After and otherwise backs off from 10 ms.
+
+The server must resolve every requested name to this machine and connect to
+the responder: for a local certgate, run a DNS server that answers all names
+with 127.0.0.1 (e.g. pebble-challtestsrv -defaultIPv4 127.0.0.1) and start it
+with --va-dns-resolver and --va-http-port. See docs/load-tool.md.
+
+Exits non-zero if the run cannot start or any flow fails.`,
+		Example: `  certgate bench acme -d https://localhost:8443/acme/directory --ca root.pem \
+      --http01-listen 127.0.0.1:5002 -n 300 -c 8 --json result.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchACME(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&cfg.DirectoryURL, "directory", "d", "https://localhost:8443/acme/directory", "ACME directory URL")
+	fl.IntVarP(&cfg.Flows, "flows", "n", 100, "number of issuance flows to run")
+	fl.IntVarP(&cfg.Concurrency, "concurrency", "c", 8, "flows in flight at once")
+	fl.IntVarP(&cfg.Accounts, "accounts", "k", 0, "accounts registered up front, used round-robin (0 = --concurrency)")
+	fl.StringVar(&cfg.Domain, "domain", "bench.test", "parent domain of the requested names")
+	fl.BoolVar(&cfg.ReuseNames, "reuse-names", false, "request the same names f<i>.<domain>, i < concurrency, in every run instead of unique ones")
+	fl.StringVar(&cfg.KeyType, "key-type", loadgen.KeyEC256, "certificate key type: ec256 or rsa2048 (a fresh key per flow)")
+	fl.StringVar(&f.ca, "ca", "", "PEM file of root certificates to trust for the server's TLS certificate (in addition to the system roots)")
+	fl.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server's TLS certificate (quick tries only)")
+	fl.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address(es) the http-01 responder listens on, comma-separated (e.g. 127.0.0.1:5002,[::1]:5002)")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "bound of the whole run; flows still running then count as failed")
+	fl.DurationVar(&cfg.FlowTimeout, "flow-timeout", time.Minute, "bound of one flow")
+	fl.BoolVar(&cfg.IgnoreRetryAfter, "ignore-retry-after", false, "poll from 10 ms on regardless of the server's Retry-After (shows when the server is done rather than what a polite client sees)")
+	fl.StringVar(&f.json, "json", "", `write a JSON summary to FILE ("-" for stdout; the text report then goes to stderr)`)
+	return cmd
+}
+
+func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Config, f benchFlags) error {
+	if cfg.Flows <= 0 || cfg.Concurrency <= 0 || cfg.Accounts < 0 {
+		return fmt.Errorf("--flows and --concurrency must be positive, --accounts not negative")
+	}
+	if f.timeout <= 0 {
+		return fmt.Errorf("--timeout must be positive")
+	}
+	if f.ca != "" {
+		pemBytes, err := os.ReadFile(f.ca)
+		if err != nil {
+			return fmt.Errorf("--ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return fmt.Errorf("--ca %s: no PEM certificate in it", f.ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if isTerminal(stderr) {
+		cfg.Progress = progressLine(stderr, cfg.Flows)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	sum, err := loadgen.Run(ctx, cfg)
+	if cfg.Progress != nil {
+		fmt.Fprint(stderr, "\r\033[K") // clear the progress line
+	}
+	if err != nil {
+		return err
+	}
+	report := stdout
+	if f.json == "-" {
+		report = stderr
+	}
+	if err := sum.WriteText(report); err != nil {
+		return err
+	}
+	if f.json != "" {
+		if err := writeJSON(f.json, stdout, sum); err != nil {
+			return err
+		}
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("%d of %d flows failed", sum.Failed, sum.Flows)
+	}
+	return nil
+}
+
+// writeJSON writes sum as indented JSON to the file name, or to stdout for "-".
+func writeJSON(name string, stdout io.Writer, sum *loadgen.Summary) error {
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if name == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine returns a loadgen progress callback that rewrites one line
+// on w: flows done of total, failures, and the rate since its first call
+// (when the flows start, after account registration).
+func progressLine(w io.Writer, total int) func(completed, failed int) {
+	var start time.Time
+	return func(completed, failed int) {
+		if start.IsZero() {
+			start = time.Now()
+		}
+		rate := float64(completed) / max(time.Since(start).Seconds(), 1e-9)
+		fmt.Fprintf(w, "\r\033[K%d/%d flows, %d failed, %.1f flows/s", completed+failed, total, failed, rate)
+	}
+}

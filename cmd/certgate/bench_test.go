@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/loadgen"
+	"github.com/certgate/certgate/internal/loadgen/loadgentest"
+)
+
+func TestBenchACME(t *testing.T) {
+	env := loadgentest.Start(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(root, env.RootPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range env.HTTP01Listeners {
+		l.Close() // the command listens itself
+	}
+	jsonFile := filepath.Join(dir, "summary.json")
+	var stdout, stderr bytes.Buffer
+	cmd := newRoot(&stdout, &stderr)
+	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--ca", root, "-n", "20", "-c", "4",
+		"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTP01Port), "--json", jsonFile, "--timeout", "2m"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("bench acme: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr (not a terminal) should be empty: %q", &stderr)
+	}
+	out := stdout.String()
+	for _, want := range []string{"20 completed, 0 failed of 20", "flows/s", "newOrder", "certificate fetch", "overall", "errors      none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s loadgen.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("JSON summary: %v\n%s", err, b)
+	}
+	if s.Completed != 20 || s.Failed != 0 || len(s.Errors) != 0 || s.FlowsPerSecond <= 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	for _, st := range append(s.Steps, s.Overall) {
+		if st.Count != 20 || st.P50 <= 0 || st.P50 > st.P90 || st.P90 > st.P99 {
+			t.Errorf("step %+v: want 20 samples and 0 < p50 ≤ p90 ≤ p99", st)
+		}
+	}
+	t.Logf("\n%s", out)
+}
+
+func TestBenchACMEJSONToStdout(t *testing.T) {
+	env := loadgentest.Start(t)
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := newRoot(&stdout, &stderr)
+	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "2", "-c", "2",
+		"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTP01Port), "--json", "-"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var s loadgen.Summary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil || s.Completed != 2 {
+		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, &stdout)
+	}
+	if !strings.Contains(stderr.String(), "flows/s") {
+		t.Errorf("text report should go to stderr with --json -: %q", &stderr)
+	}
+}
+
+func TestBenchACMEErrorsAreOneLine(t *testing.T) {
+	bin := buildBinary(t)
+	env := loadgentest.Start(t)
+	refused := "https://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/acme/directory"
+	root := filepath.Join(t.TempDir(), "root.pem")
+	if err := os.WriteFile(root, env.RootPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notDir := strings.TrimSuffix(env.DirectoryURL, "/acme/directory") + "/no/such/path"
+	tests := []struct {
+		name string
+		args []string
+		want string // whole message when it starts with "certgate:", else a part
+	}{
+		{"untrusted", []string{"-d", env.DirectoryURL},
+			"certgate: cannot fetch directory " + env.DirectoryURL + ": x509: certificate signed by unknown authority (use --ca FILE)"},
+		{"refused", []string{"-d", refused}, "cannot fetch directory " + refused + ": dial tcp"},
+		{"not a directory", []string{"-d", notDir, "--ca", root}, "cannot fetch directory " + notDir + ": "},
+		{"bad scheme", []string{"-d", "ftp://x/dir"}, "is not an http(s) URL"},
+		{"bad key type", []string{"--key-type", "ed25519"}, "key type"},
+		{"missing ca file", []string{"--ca", "/nonexistent/root.pem"}, "--ca"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, append([]string{"bench", "acme", "-n", "1", "--http01-listen", "127.0.0.1:0"}, tt.args...)...)
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+				t.Fatalf("exit: %v, want non-zero", err)
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "certgate: ") {
+				t.Fatalf("stderr = %q, want one line starting \"certgate: \"", msg)
+			}
+			if strings.HasPrefix(tt.want, "certgate:") && msg != tt.want || !strings.Contains(msg, tt.want) {
+				t.Fatalf("stderr = %q\nwant      %q", msg, tt.want)
+			}
+			t.Log(msg)
+		})
+	}
+}

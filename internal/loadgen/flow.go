@@ -1,0 +1,238 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/crypto/acme"
+)
+
+// Steps of a flow, in order, as named in summaries.
+const (
+	StepNewOrder        = "newOrder"
+	StepAuthzFetch      = "authz fetch"
+	StepChallengeAccept = "challenge accept"
+	StepValidationWait  = "validation wait"
+	StepFinalize        = "finalize" // finalize request plus polling the order until valid
+	StepCertFetch       = "certificate fetch"
+	StepOverall         = "overall"
+)
+
+// numSteps is the number of timed steps of a flow.
+const numSteps = 6
+
+// stepTimes holds one flow's duration per step, in StepNames order.
+type stepTimes [numSteps]time.Duration
+
+// StepNames returns the per-step names in flow order (without StepOverall).
+func StepNames() []string {
+	return []string{StepNewOrder, StepAuthzFetch, StepChallengeAccept, StepValidationWait, StepFinalize, StepCertFetch}
+}
+
+// flowError is a failed flow: the step it failed in and why.
+type flowError struct {
+	step string
+	err  error
+}
+
+func (e *flowError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *flowError) Unwrap() error { return e.err }
+
+// flow runs flow n and records its timings or its error.
+func (r *run) flow(ctx context.Context, n int) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.FlowTimeout)
+	defer cancel()
+	acct := r.accounts[n%len(r.accounts)]
+	name := r.cfg.name(n)
+	// The certificate key and CSR are made before the clock starts: they
+	// are client work, and RSA key generation would dominate the figures.
+	csr, certKey, err := newCSR(r.cfg.KeyType, name)
+	if err != nil {
+		r.stats.fail(errorKey(err), err)
+		return
+	}
+	var times stepTimes
+	start := time.Now()
+	err = r.issue(ctx, acct, name, csr, certKey, &times)
+	total := time.Since(start)
+	if err != nil {
+		r.stats.fail(errorKey(err), err)
+		return
+	}
+	r.stats.ok(&times, total)
+}
+
+// timed runs f and adds its duration to times[step].
+func timed(times *stepTimes, step int, f func() error) error {
+	t := time.Now()
+	err := f()
+	times[step] += time.Since(t)
+	if err != nil {
+		return &flowError{step: StepNames()[step], err: err}
+	}
+	return nil
+}
+
+// issue is the timed part of a flow.
+func (r *run) issue(ctx context.Context, acct *account, name string, csr []byte, certKey crypto.Signer, times *stepTimes) error {
+	c := acct.client
+	var order *acme.Order
+	if err := timed(times, 0, func() (err error) {
+		order, err = c.AuthorizeOrder(ctx, acme.DomainIDs(name))
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, u := range order.AuthzURLs {
+		if err := r.authorize(ctx, c, u, times); err != nil {
+			return err
+		}
+	}
+	var certURL string
+	if err := timed(times, 4, func() (err error) {
+		certURL, err = r.finalize(ctx, acct, order, csr)
+		return err
+	}); err != nil {
+		return err
+	}
+	return timed(times, 5, func() error {
+		chain, err := c.FetchCert(ctx, certURL, true)
+		if err != nil {
+			return err
+		}
+		return checkChain(chain, name, certKey.Public())
+	})
+}
+
+// authorize fetches one authorization and, unless it is already valid,
+// answers its http-01 challenge and polls it until valid.
+func (r *run) authorize(ctx context.Context, c *acme.Client, authzURL string, times *stepTimes) error {
+	var z *acme.Authorization
+	if err := timed(times, 1, func() (err error) {
+		z, err = c.GetAuthorization(ctx, authzURL)
+		return err
+	}); err != nil {
+		return err
+	}
+	if z.Status == acme.StatusValid {
+		return nil // reused authorization
+	}
+	var chal *acme.Challenge
+	for _, ch := range z.Challenges {
+		if ch.Type == "http-01" {
+			chal = ch
+		}
+	}
+	if chal == nil {
+		return &flowError{step: StepAuthzFetch, err: fmt.Errorf("authorization %s offers no http-01 challenge", authzURL)}
+	}
+	ka, err := c.HTTP01ChallengeResponse(chal.Token)
+	if err != nil {
+		return &flowError{step: StepChallengeAccept, err: err}
+	}
+	r.resp.set(chal.Token, ka)
+	defer r.resp.remove(chal.Token)
+
+	var wait time.Duration
+	if err := timed(times, 2, func() error {
+		rctx, hint := withCapture(ctx)
+		_, err := c.Accept(rctx, chal)
+		wait = r.firstDelay(hint)
+		return err
+	}); err != nil {
+		return err
+	}
+	return timed(times, 3, func() error {
+		return r.poll(ctx, wait, func(ctx context.Context) (bool, error) {
+			z, err := c.GetAuthorization(ctx, authzURL)
+			if err != nil {
+				return false, err
+			}
+			switch z.Status {
+			case acme.StatusValid:
+				return true, nil
+			case acme.StatusPending, acme.StatusProcessing:
+				return false, nil
+			}
+			return false, authzFailure(z)
+		})
+	})
+}
+
+// authzFailure is the error of an authorization that is neither valid nor
+// pending: its challenges' problems, as acme.WaitAuthorization reports them.
+func authzFailure(z *acme.Authorization) error {
+	e := &acme.AuthorizationError{URI: z.URI, Identifier: z.Identifier.Value}
+	for _, ch := range z.Challenges {
+		if ch.Error != nil {
+			e.Errors = append(e.Errors, ch.Error)
+		}
+	}
+	if len(e.Errors) == 0 {
+		e.Errors = append(e.Errors, fmt.Errorf("authorization is %s", z.Status))
+	}
+	return e
+}
+
+// newCSR makes a fresh key of keyType and a CSR for name signed with it.
+func newCSR(keyType, name string) ([]byte, crypto.Signer, error) {
+	var key crypto.Signer
+	var err error
+	switch keyType {
+	case KeyRSA2048:
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+	return der, key, err
+}
+
+// checkChain parses a downloaded chain and checks that its leaf is for
+// name and pub and is signed by the next certificate, when there is one.
+func checkChain(chain [][]byte, name string, pub crypto.PublicKey) error {
+	if len(chain) == 0 {
+		return errors.New("empty certificate chain")
+	}
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("certificate %d of the chain: %w", i, err)
+		}
+		certs[i] = c
+	}
+	leaf := certs[0]
+	if !slices.Contains(leaf.DNSNames, name) {
+		return fmt.Errorf("certificate is for %v, not %s", leaf.DNSNames, name)
+	}
+	want, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	got, err := x509.MarshalPKIXPublicKey(leaf.PublicKey)
+	if err != nil || !bytes.Equal(got, want) {
+		return errors.New("certificate public key is not the CSR's")
+	}
+	if len(certs) > 1 {
+		if err := leaf.CheckSignatureFrom(certs[1]); err != nil {
+			return fmt.Errorf("certificate is not signed by the next in the chain: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+// Package loadgen drives complete ACME (RFC 8555) issuance flows against a
+// directory URL and measures them: it is the engine of `certgate bench acme`.
+//
+// A run registers K accounts up front, then C workers each run flows until
+// N have been started. One flow is newOrder → fetch the authorization →
+// answer http-01 from the run's own responder → accept the challenge → poll
+// the authorization → finalize with a fresh certificate key → poll the
+// order → download and parse the certificate chain. Every step is timed;
+// the Summary has throughput, per-step and overall percentiles, and errors
+// grouped by ACME problem type.
+//
+// The ACME client is golang.org/x/crypto/acme, except for polling (a loop
+// that honours Retry-After and otherwise backs off from 10 ms, so that
+// sub-second server differences stay visible) and the finalize request
+// (acme.Client's CreateOrderCert polls a processing order with a fixed 1 s
+// pause, see finalize.go).
+package loadgen
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/acme"
+)
+
+// Key types of certificate keys (Config.KeyType).
+const (
+	KeyEC256   = "ec256"   // ECDSA P-256
+	KeyRSA2048 = "rsa2048" // RSA 2048 bits
+)
+
+// Config describes one run. Zero values take the defaults noted per field.
+type Config struct {
+	// DirectoryURL is the ACME directory, e.g. https://localhost:8443/acme/directory.
+	DirectoryURL string
+	// Flows is the number of issuance flows to run (N); default 100.
+	Flows int
+	// Concurrency is the number of flows in flight at once (C); default 8.
+	Concurrency int
+	// Accounts is the number of ACME accounts registered up front (K);
+	// flow n uses account n mod K. Default: Concurrency.
+	Accounts int
+	// Domain is the parent of the names requested; default "bench.test".
+	// Flow n of run R asks for f<R>-<n>.<Domain>.
+	Domain string
+	// ReuseNames makes flow n ask for f<n mod C>.<Domain> instead, the
+	// same C names in every run (for servers with few resolvable names).
+	ReuseNames bool
+	// KeyType is the certificate key type, KeyEC256 (default) or KeyRSA2048.
+	// A fresh key is generated for every flow, outside the timed steps.
+	KeyType string
+	// RootCAs are trusted for the server's TLS certificate; nil means the
+	// system roots. Ignored when HTTPClient is set.
+	RootCAs *x509.CertPool
+	// Insecure skips verification of the server's TLS certificate.
+	// Ignored when HTTPClient is set.
+	Insecure bool
+	// HTTPClient, when set, is used for every ACME request (its transport
+	// is wrapped to read Retry-After). Nil builds a keep-alive client.
+	HTTPClient *http.Client
+	// HTTP01Listen is a comma-separated list of addresses the http-01
+	// responder listens on; default ":80". Ignored when HTTP01Listeners is set.
+	HTTP01Listen string
+	// HTTP01Listeners, when set, are served by the http-01 responder
+	// instead of listening on HTTP01Listen. Run closes them.
+	HTTP01Listeners []net.Listener
+	// FlowTimeout bounds one flow; default 1 minute.
+	FlowTimeout time.Duration
+	// IgnoreRetryAfter makes polling ignore the server's Retry-After and
+	// always back off from 10 ms (measures how soon the server is done,
+	// rather than what a well-behaved client experiences).
+	IgnoreRetryAfter bool
+	// RunID names this run in the requested names; default 6 random hex digits.
+	RunID string
+	// UserAgent is sent with every request; default "certgate-bench".
+	UserAgent string
+	// Progress, when set, is called about every 200 ms and once at the end
+	// with the number of flows completed and failed so far.
+	Progress func(completed, failed int)
+}
+
+func (c *Config) setDefaults() error {
+	if c.DirectoryURL == "" {
+		return errors.New("no directory URL")
+	}
+	u, err := url.Parse(c.DirectoryURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("directory URL %q is not an http(s) URL", c.DirectoryURL)
+	}
+	if c.Flows <= 0 {
+		c.Flows = 100
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.Accounts <= 0 {
+		c.Accounts = c.Concurrency
+	}
+	if c.Domain == "" {
+		c.Domain = "bench.test"
+	}
+	c.Domain = strings.Trim(strings.ToLower(c.Domain), ".")
+	switch c.KeyType {
+	case "":
+		c.KeyType = KeyEC256
+	case KeyEC256, KeyRSA2048:
+	default:
+		return fmt.Errorf("key type %q: want %s or %s", c.KeyType, KeyEC256, KeyRSA2048)
+	}
+	if c.HTTP01Listen == "" {
+		c.HTTP01Listen = ":80"
+	}
+	if c.FlowTimeout <= 0 {
+		c.FlowTimeout = time.Minute
+	}
+	if c.RunID == "" {
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		c.RunID = fmt.Sprintf("%x", b)
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "certgate-bench"
+	}
+	return nil
+}
+
+// name is the identifier flow n asks for.
+func (c *Config) name(n int) string {
+	if c.ReuseNames {
+		return fmt.Sprintf("f%d.%s", n%c.Concurrency, c.Domain)
+	}
+	return fmt.Sprintf("f%s-%d.%s", c.RunID, n, c.Domain)
+}
+
+// DirectoryError is returned by Run when the directory cannot be fetched
+// or is not an ACME directory; its message is one line meant for users.
+type DirectoryError struct {
+	URL string
+	Err error
+}
+
+func (e *DirectoryError) Error() string {
+	msg := e.Err.Error()
+	var uerr *url.Error
+	if errors.As(e.Err, &uerr) {
+		msg = uerr.Err.Error() // drop `Get "URL":`, the URL is said once
+	}
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var problem *acme.Error
+	var syntax *json.SyntaxError
+	switch {
+	case errors.As(e.Err, &problem) && problem.ProblemType == "":
+		msg = fmt.Sprintf("HTTP %d %s (is this the directory URL?)", problem.StatusCode, http.StatusText(problem.StatusCode))
+	case errors.As(e.Err, &syntax):
+		msg = "not an ACME directory: " + syntax.Error()
+	case errors.As(e.Err, &unknown):
+		msg = unknown.Error() + " (use --ca FILE)"
+	case errors.As(e.Err, &hostname):
+		msg = hostname.Error()
+	case errors.As(e.Err, &invalid):
+		msg = invalid.Error() + " (use --ca FILE)"
+	}
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, msg)
+}
+
+func (e *DirectoryError) Unwrap() error { return e.Err }
+
+// account is one registered ACME account and its client.
+type account struct {
+	client *acme.Client
+	key    *ecdsa.PrivateKey
+	nonces *nonceStash // nonces for the requests loadgen signs itself (finalize)
+}
+
+// run is the state of one Run call; nothing in it outlives the call.
+type run struct {
+	cfg      Config
+	http     *http.Client
+	dir      acme.Directory
+	accounts []*account
+	resp     *responder
+	stats    *collector
+}
+
+// Run executes cfg and returns its summary. It fails as a whole (non-nil
+// error, nil summary) only when the run cannot start: bad configuration,
+// the directory cannot be fetched, the http-01 responder cannot listen or
+// an account cannot be registered. Failed flows are counted in the summary.
+// ctx bounds the whole run; flows cut short by it count as errors.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, stats: newCollector()}
+	r.http = r.httpClient()
+
+	// The directory first: a wrong URL or an untrusted certificate is the
+	// most common mistake and must be reported as such.
+	probe := r.newClient(nil)
+	dir, err := probe.Discover(ctx)
+	if err != nil {
+		return nil, &DirectoryError{URL: cfg.DirectoryURL, Err: err}
+	}
+	if dir.NonceURL == "" || dir.RegURL == "" {
+		return nil, &DirectoryError{URL: cfg.DirectoryURL, Err: errors.New("not an RFC 8555 directory (no newNonce or newAccount)")}
+	}
+	r.dir = dir
+
+	if r.resp, err = startResponder(cfg.HTTP01Listen, cfg.HTTP01Listeners); err != nil {
+		return nil, fmt.Errorf("http-01 responder: %w (use --http01-listen ADDR)", err)
+	}
+	defer r.resp.Close()
+
+	if err := r.register(ctx); err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	stopProgress := r.progress()
+	r.work(ctx)
+	elapsed := time.Since(start)
+	stopProgress()
+	return r.stats.summary(&r.cfg, elapsed), nil
+}
+
+// httpClient is the client for ACME requests: keep-alive with enough idle
+// connections for every worker, and Retry-After capture (transport.go).
+func (r *run) httpClient() *http.Client {
+	base := r.cfg.HTTPClient
+	if base == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 4 * (r.cfg.Concurrency + r.cfg.Accounts)
+		tr.MaxIdleConnsPerHost = tr.MaxIdleConns
+		tr.TLSClientConfig = &tls.Config{RootCAs: r.cfg.RootCAs, InsecureSkipVerify: r.cfg.Insecure}
+		base = &http.Client{Transport: tr, Timeout: r.cfg.FlowTimeout}
+	}
+	c := *base
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	c.Transport = &captureTransport{next: rt}
+	return &c
+}
+
+// newClient returns an acme.Client for key (nil for directory only) that
+// retries failed requests quickly (badNonce, 5xx), at most 5 times.
+func (r *run) newClient(key *ecdsa.PrivateKey) *acme.Client {
+	c := &acme.Client{DirectoryURL: r.cfg.DirectoryURL, HTTPClient: r.http, UserAgent: r.cfg.UserAgent,
+		RetryBackoff: func(n int, _ *http.Request, res *http.Response) time.Duration {
+			r.stats.retry()
+			if n > 5 {
+				return 0
+			}
+			if d, ok := parseRetryAfter(res.Header.Get("Retry-After"), time.Now()); ok && !r.cfg.IgnoreRetryAfter {
+				return d
+			}
+			return pollStart << (n - 1)
+		}}
+	if key != nil {
+		c.Key = key
+	}
+	return c
+}
+
+// register creates cfg.Accounts accounts, Concurrency at a time.
+func (r *run) register(ctx context.Context) error {
+	r.accounts = make([]*account, r.cfg.Accounts)
+	errs := make([]error, r.cfg.Accounts)
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range r.accounts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			c := r.newClient(key)
+			if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+				errs[i] = err
+				return
+			}
+			r.accounts[i] = &account{client: c, key: key, nonces: &nonceStash{}}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("cannot register account at %s: %s", r.dir.RegURL, oneLine(err))
+		}
+	}
+	return nil
+}
+
+// work runs the flows on Concurrency workers until all have run or ctx ends.
+func (r *run) work(ctx context.Context) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range next {
+				r.flow(ctx, n)
+			}
+		}()
+	}
+	for n := 0; n < r.cfg.Flows; n++ {
+		select {
+		case next <- n:
+		case <-ctx.Done():
+			// Flows never started count as failed by the context's error.
+			for ; n < r.cfg.Flows; n++ {
+				r.stats.fail(errorKey(ctx.Err()), ctx.Err())
+			}
+		}
+	}
+	close(next)
+	wg.Wait()
+}
+
+// progress calls cfg.Progress every 200 ms until the returned stop is called.
+func (r *run) progress() (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.cfg.Progress(r.stats.counts())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		r.cfg.Progress(r.stats.counts())
+	}
+}
+
+// oneLine is err's message on a single line.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }

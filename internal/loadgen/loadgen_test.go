@@ -1,0 +1,138 @@
+package loadgen_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/loadgen"
+	"github.com/certgate/certgate/internal/loadgen/loadgentest"
+)
+
+func TestRunCompletesFlows(t *testing.T) {
+	env := loadgentest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, kt := range []string{loadgen.KeyEC256, loadgen.KeyRSA2048} {
+		t.Run(kt, func(t *testing.T) {
+			n := 20
+			if kt == loadgen.KeyRSA2048 {
+				n = 4
+			}
+			lns := env.HTTP01Listeners
+			if kt == loadgen.KeyRSA2048 {
+				lns = nil // the first run closed them; listen on the port again
+			}
+			s, err := loadgen.Run(ctx, loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: n, Concurrency: 4,
+				Accounts: 3, KeyType: kt, RootCAs: env.Roots, HTTP01Listeners: lns,
+				HTTP01Listen: "127.0.0.1:" + itoa(env.HTTP01Port)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Completed != n || s.Failed != 0 || len(s.Errors) != 0 {
+				t.Fatalf("completed %d, failed %d, errors %+v", s.Completed, s.Failed, s.Errors)
+			}
+			checkSummary(t, s, n)
+		})
+	}
+}
+
+func checkSummary(t *testing.T, s *loadgen.Summary, n int) {
+	t.Helper()
+	if s.FlowsPerSecond <= 0 {
+		t.Errorf("flows/s = %v", s.FlowsPerSecond)
+	}
+	if len(s.Steps) != len(loadgen.StepNames()) {
+		t.Fatalf("%d steps, want %d", len(s.Steps), len(loadgen.StepNames()))
+	}
+	var sum float64
+	for _, st := range append(s.Steps, s.Overall) {
+		if st.Count != n {
+			t.Errorf("%s: count %d, want %d", st.Name, st.Count, n)
+		}
+		if !(st.P50 <= st.P90 && st.P90 <= st.P99 && st.P99 <= st.Max) {
+			t.Errorf("%s: percentiles out of order: %+v", st.Name, st)
+		}
+		if st.Name != loadgen.StepOverall {
+			sum += st.P50
+		}
+	}
+	if s.Overall.P50 <= 0 || s.Overall.Max < s.Steps[0].Max {
+		t.Errorf("overall %+v", s.Overall)
+	}
+	// The JSON summary round-trips.
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back loadgen.Summary
+	if err := json.Unmarshal(b, &back); err != nil || back.Completed != n || len(back.Steps) != len(s.Steps) {
+		t.Fatalf("JSON round trip: %v %+v", err, back)
+	}
+	var text strings.Builder
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"flows/s", "validation wait", "overall", "errors      none"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, text.String())
+		}
+	}
+	t.Logf("\n%s", text.String())
+}
+
+func TestRunUntrustedServer(t *testing.T) {
+	env := loadgentest.Start(t)
+	_, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: 1, HTTP01Listen: "127.0.0.1:0"})
+	var de *loadgen.DirectoryError
+	if !errors.As(err, &de) {
+		t.Fatalf("err = %v, want *DirectoryError", err)
+	}
+	want := "cannot fetch directory " + env.DirectoryURL + ": x509: certificate signed by unknown authority (use --ca FILE)"
+	if err.Error() != want {
+		t.Errorf("err = %q\nwant  %q", err, want)
+	}
+}
+
+func TestRunReportsProblems(t *testing.T) {
+	// A name the server refuses: every flow fails at newOrder with
+	// rejectedIdentifier (or malformed), grouped under one problem type.
+	env := loadgentest.Start(t)
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: 3, Concurrency: 2,
+		Domain: "bad_name", RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Completed != 0 || s.Failed != 3 || len(s.Errors) != 1 || s.Errors[0].Count != 3 ||
+		!strings.HasPrefix(s.Errors[0].Type, "urn:ietf:params:acme:error:") {
+		t.Fatalf("summary %+v", s)
+	}
+	t.Logf("%+v", s.Errors)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// BenchmarkFlows runs b.N complete flows (C=8, Retry-After ignored) against
+// an in-process certgate; with -cpuprofile it shows where the server's
+// (and the client's) CPU goes:
+//
+//	go test -run '^$' -bench Flows -benchtime 2000x -cpuprofile cpu.out ./internal/loadgen/
+//	go tool pprof -top -focus 'certgate/internal/(wfe|ra|store|va|issuer|server)' cpu.out
+func BenchmarkFlows(b *testing.B) {
+	env := loadgentest.Start(b)
+	b.ResetTimer()
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: b.N,
+		Concurrency: 8, RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners, IgnoreRetryAfter: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if s.Failed != 0 {
+		b.Fatalf("%d flows failed: %+v", s.Failed, s.Errors)
+	}
+	b.ReportMetric(s.FlowsPerSecond, "flows/s")
+	b.ReportMetric(s.Overall.P99, "p99-ms")
+}

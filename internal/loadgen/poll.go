@@ -1,0 +1,116 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Polling: the first poll waits pollStart (or the server's Retry-After),
+// each later one twice as long as the previous, at most pollMax — unless
+// the last response carried Retry-After, which is honoured as given.
+const (
+	pollStart = 10 * time.Millisecond
+	pollMax   = time.Second
+)
+
+// captureKey is the context key of a *capture.
+type captureKey struct{}
+
+// capture receives the Retry-After header of the responses to requests
+// made with its context. It is request-scoped: one flow, one call.
+type capture struct {
+	mu         sync.Mutex
+	retryAfter string
+}
+
+func (c *capture) get() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.retryAfter
+}
+
+// withCapture returns a context whose requests record their Retry-After in
+// the returned capture. acme.Client passes a call's context to every HTTP
+// request it makes for that call, so this sees headers it does not expose.
+func withCapture(ctx context.Context) (context.Context, *capture) {
+	c := &capture{}
+	return context.WithValue(ctx, captureKey{}, c), c
+}
+
+// captureTransport fills the *capture found in a request's context.
+type captureTransport struct{ next http.RoundTripper }
+
+func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.next.RoundTrip(req)
+	if c, ok := req.Context().Value(captureKey{}).(*capture); ok && res != nil {
+		c.mu.Lock()
+		c.retryAfter = res.Header.Get("Retry-After")
+		c.mu.Unlock()
+	}
+	return res, err
+}
+
+// parseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3: seconds or
+// an HTTP date, taken relative to now). ok is false when v is absent or
+// invalid.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}
+
+// delay is how long to wait before poll attempt n (0-based), given the
+// Retry-After of the previous response (hint, may be nil).
+func (r *run) delay(hint *capture, n int) time.Duration {
+	if hint != nil && !r.cfg.IgnoreRetryAfter {
+		if d, ok := parseRetryAfter(hint.get(), time.Now()); ok {
+			return d
+		}
+	}
+	if n > 10 {
+		return pollMax
+	}
+	return min(pollStart<<n, pollMax)
+}
+
+// firstDelay is the wait before the first poll after a request whose
+// response hint captured.
+func (r *run) firstDelay(hint *capture) time.Duration { return r.delay(hint, 0) }
+
+// poll waits first, then calls check until it reports done or fails,
+// waiting between calls as delay says. check must make its requests with
+// the context it is given (so their Retry-After is seen).
+func (r *run) poll(ctx context.Context, first time.Duration, check func(context.Context) (bool, error)) error {
+	wait := first
+	for n := 1; ; n++ {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		cctx, hint := withCapture(ctx)
+		done, err := check(cctx)
+		if err != nil || done {
+			return err
+		}
+		wait = r.delay(hint, n)
+	}
+}

@@ -1,0 +1,245 @@
+package loadgen
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/acme"
+)
+
+// Summary is the outcome of a run. Durations are milliseconds unless the
+// field name says otherwise; it marshals to the JSON of `--json`.
+type Summary struct {
+	Directory        string  `json:"directory"`
+	RunID            string  `json:"run_id"`
+	Flows            int     `json:"flows"`       // flows requested (N)
+	Completed        int     `json:"completed"`   // flows that got and parsed a certificate
+	Failed           int     `json:"failed"`      // flows that did not (including never started)
+	Concurrency      int     `json:"concurrency"` // C
+	Accounts         int     `json:"accounts"`    // K
+	KeyType          string  `json:"key_type"`
+	ReuseNames       bool    `json:"reuse_names"`
+	IgnoreRetryAfter bool    `json:"ignore_retry_after"`
+	DurationSeconds  float64 `json:"duration_seconds"` // wall time of the flows (not of account registration)
+	FlowsPerSecond   float64 `json:"flows_per_second"` // Completed / DurationSeconds
+	// Steps has one entry per step in flow order (see StepNames); a step
+	// skipped by a flow (e.g. a reused authorization) counts as 0 ms.
+	Steps []StepSummary `json:"steps"`
+	// Overall is the latency of whole completed flows.
+	Overall StepSummary `json:"overall"`
+	// Errors groups failed flows by ACME problem type (or by client-side
+	// cause and step), most frequent first.
+	Errors []ErrorGroup `json:"errors"`
+	// Retries counts requests repeated after badNonce or a 5xx response.
+	Retries int `json:"retries"`
+}
+
+// StepSummary is the latency distribution of one step over completed flows,
+// in milliseconds (nearest-rank percentiles).
+type StepSummary struct {
+	Name  string  `json:"name"`
+	Count int     `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+	Mean  float64 `json:"mean_ms"`
+}
+
+// ErrorGroup is a count of failed flows with the same cause.
+type ErrorGroup struct {
+	Type    string `json:"type"` // ACME problem type URN, or e.g. "timeout (validation wait)"
+	Count   int    `json:"count"`
+	Example string `json:"example"` // the first such error, one line
+}
+
+// collector accumulates the results of a run's flows.
+type collector struct {
+	mu        sync.Mutex
+	steps     [numSteps][]time.Duration
+	overall   []time.Duration
+	completed int
+	failed    int
+	errors    map[string]*ErrorGroup
+	retries   atomic.Int64
+}
+
+func newCollector() *collector { return &collector{errors: map[string]*ErrorGroup{}} }
+
+func (c *collector) ok(t *stepTimes, total time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, d := range t {
+		c.steps[i] = append(c.steps[i], d)
+	}
+	c.overall = append(c.overall, total)
+	c.completed++
+}
+
+func (c *collector) fail(key string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed++
+	g := c.errors[key]
+	if g == nil {
+		ex := oneLine(err)
+		if len(ex) > 300 {
+			ex = ex[:300] + "…"
+		}
+		g = &ErrorGroup{Type: key, Example: ex}
+		c.errors[key] = g
+	}
+	g.Count++
+}
+
+func (c *collector) retry() { c.retries.Add(1) }
+
+func (c *collector) counts() (completed, failed int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.completed, c.failed
+}
+
+func (c *collector) summary(cfg *Config, elapsed time.Duration) *Summary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &Summary{Directory: cfg.DirectoryURL, RunID: cfg.RunID, Flows: cfg.Flows, Completed: c.completed,
+		Failed: c.failed, Concurrency: cfg.Concurrency, Accounts: cfg.Accounts, KeyType: cfg.KeyType,
+		ReuseNames: cfg.ReuseNames, IgnoreRetryAfter: cfg.IgnoreRetryAfter,
+		DurationSeconds: elapsed.Seconds(), Retries: int(c.retries.Load()), Errors: []ErrorGroup{}}
+	if elapsed > 0 {
+		s.FlowsPerSecond = float64(c.completed) / elapsed.Seconds()
+	}
+	for i, name := range StepNames() {
+		s.Steps = append(s.Steps, distribution(name, c.steps[i]))
+	}
+	s.Overall = distribution(StepOverall, c.overall)
+	for _, g := range c.errors {
+		s.Errors = append(s.Errors, *g)
+	}
+	slices.SortFunc(s.Errors, func(a, b ErrorGroup) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Type, b.Type))
+	})
+	return s
+}
+
+// distribution summarises ds (which it sorts).
+func distribution(name string, ds []time.Duration) StepSummary {
+	s := StepSummary{Name: name, Count: len(ds)}
+	if len(ds) == 0 {
+		return s
+	}
+	slices.Sort(ds)
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	s.P50, s.P90, s.P99 = ms(percentile(ds, 50)), ms(percentile(ds, 90)), ms(percentile(ds, 99))
+	s.Max = ms(ds[len(ds)-1])
+	s.Mean = ms(sum / time.Duration(len(ds)))
+	return s
+}
+
+// percentile is the nearest-rank p-th percentile of sorted ds.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// ms converts d to milliseconds rounded to µs.
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// errorKey groups err: its ACME problem type when the server sent one,
+// otherwise a client-side cause and the step it happened in.
+func errorKey(err error) string {
+	step := ""
+	var fe *flowError
+	if errors.As(err, &fe) {
+		step = " (" + fe.step + ")"
+	}
+	var ae *acme.Error
+	var oe *acme.OrderError
+	var ze *acme.AuthorizationError
+	var ne net.Error
+	switch {
+	case errors.As(err, &oe) && oe.Problem != nil:
+		return problemType(oe.Problem)
+	case errors.As(err, &oe):
+		return "order " + oe.Status + step
+	case errors.As(err, &ze):
+		for _, e := range ze.Errors {
+			if errors.As(e, &ae) {
+				return problemType(ae)
+			}
+		}
+		return "authorization invalid" + step
+	case errors.As(err, &ae):
+		return problemType(ae)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout" + step
+	case errors.Is(err, context.Canceled):
+		return "canceled" + step
+	case errors.As(err, &ne):
+		return "network error" + step
+	}
+	return "client error" + step
+}
+
+func problemType(e *acme.Error) string {
+	if e.ProblemType != "" {
+		return e.ProblemType
+	}
+	return fmt.Sprintf("HTTP %d", e.StatusCode)
+}
+
+// WriteText writes the human-readable report of s to w.
+func (s *Summary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "directory   %s\n", s.Directory)
+	fmt.Fprintf(&b, "flows       %d completed, %d failed of %d in %.2fs (concurrency %d, %d accounts, %s keys",
+		s.Completed, s.Failed, s.Flows, s.DurationSeconds, s.Concurrency, s.Accounts, s.KeyType)
+	if s.ReuseNames {
+		b.WriteString(", reused names")
+	}
+	if s.IgnoreRetryAfter {
+		b.WriteString(", Retry-After ignored")
+	}
+	b.WriteString(")\n")
+	fmt.Fprintf(&b, "throughput  %.1f flows/s\n", s.FlowsPerSecond)
+	if s.Retries > 0 {
+		fmt.Fprintf(&b, "retries     %d requests repeated (badNonce or 5xx)\n", s.Retries)
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "step (ms)\tp50\tp90\tp99\tmax\tmean\t")
+	for _, st := range append(slices.Clip(s.Steps), s.Overall) {
+		if st.Count == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t\n", st.Name)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", st.Name, st.P50, st.P90, st.P99, st.Max, st.Mean)
+	}
+	tw.Flush()
+	b.WriteString("\n")
+	if len(s.Errors) == 0 {
+		b.WriteString("errors      none\n")
+	} else {
+		b.WriteString("errors\n")
+		for _, g := range s.Errors {
+			fmt.Fprintf(&b, "  %6d  %s\n          e.g. %s\n", g.Count, g.Type, g.Example)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
