@@ -68,6 +68,12 @@ type Config struct {
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
 	ValidationWorkers    int           // concurrent validations; default 32
 	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+	// ResultWait is how long a request about a challenge being validated
+	// (the challenge response, an authorization fetch) may wait for the
+	// result before answering "processing" with Retry-After. Retry-After
+	// only has whole seconds, so a short wait answers most clients at the
+	// right moment instead of a second later. Default 1s; negative disables.
+	ResultWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -85,6 +91,7 @@ func (c *Config) setDefaults() {
 	def(&c.Backdate, time.Minute)
 	def(&c.RetryDelay, time.Second)
 	def(&c.CRLValidity, 24*time.Hour)
+	def(&c.ResultWait, time.Second)
 	if c.ValidationAttempts <= 0 {
 		c.ValidationAttempts = 3
 	}
@@ -110,6 +117,9 @@ type RA struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 
+	waitMu  sync.Mutex
+	waiters map[string]chan struct{} // challenge ID → closed when its validation ends in this process
+
 	crlMu    sync.Mutex
 	crlCache []byte
 	crlUntil time.Time
@@ -123,7 +133,7 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log,
-		sem: make(chan struct{}, cfg.ValidationWorkers), valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
+		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
 // Now is the RA's clock (UTC).

@@ -52,9 +52,22 @@ func (r *RA) enqueue(id string) {
 		return
 	default:
 	}
+	r.waitMu.Lock()
+	if _, ok := r.waiters[id]; !ok {
+		r.waiters[id] = make(chan struct{})
+	}
+	r.waitMu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer func() {
+			r.waitMu.Lock()
+			if ch, ok := r.waiters[id]; ok {
+				close(ch)
+				delete(r.waiters, id)
+			}
+			r.waitMu.Unlock()
+		}()
 		select {
 		case r.sem <- struct{}{}:
 		case <-r.valCtx.Done():
@@ -63,6 +76,29 @@ func (r *RA) enqueue(id string) {
 		defer func() { <-r.sem }()
 		r.validate(r.valCtx, id)
 	}()
+}
+
+// WaitResult waits until the validation of challenge id running in this
+// process ends, the configured ResultWait passes, or ctx is done; it
+// returns at once when no validation of id runs here. Callers then read the
+// challenge's current state.
+func (r *RA) WaitResult(ctx context.Context, id string) {
+	if r.cfg.ResultWait <= 0 {
+		return
+	}
+	r.waitMu.Lock()
+	ch := r.waiters[id]
+	r.waitMu.Unlock()
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(r.cfg.ResultWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // validate runs the attempts of one challenge (RFC 8555 §8.2): up to

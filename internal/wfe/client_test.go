@@ -21,16 +21,21 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	cgacme "github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/testenv"
 	"golang.org/x/crypto/acme"
 )
 
 func TestACMEClient(t *testing.T) {
-	env := testenv.New(t)
+	// A retry delay longer than the RA's result wait (1s) keeps a failing
+	// challenge "processing" when its answer is sent, as a slow validation
+	// on a real network would.
+	env := testenv.NewWithOptions(t, testenv.Options{Server: server.Options{RA: ra.Config{RetryDelay: 2 * time.Second}}})
 
 	// ---- full issuance per challenge type ----
 

@@ -318,6 +318,17 @@ func (w *WFE) authorization(ctx context.Context, x *exchange) error {
 	}
 	v, busy := x.authzView(a, w.ra.Now())
 	if busy {
+		for _, c := range a.Challenges {
+			if c.Status == acme.StatusProcessing {
+				w.ra.WaitResult(ctx, c.ID)
+			}
+		}
+		if a, err = w.store.GetAuthorization(ctx, a.ID); err != nil {
+			return w.internal(ctx, "authorization lookup", err)
+		}
+		v, busy = x.authzView(a, w.ra.Now())
+	}
+	if busy {
 		x.rw.Header().Set("Retry-After", retryAfter)
 	}
 	return writeJSON(x.rw, http.StatusOK, v)
@@ -350,6 +361,12 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 		}
 		if c, err = w.ra.RespondChallenge(ctx, a, c); err != nil {
 			return err
+		}
+	}
+	if c.Status == acme.StatusProcessing {
+		w.ra.WaitResult(ctx, c.ID)
+		if c, err = w.store.GetChallenge(ctx, c.ID); err != nil {
+			return w.internal(ctx, "challenge lookup", err)
 		}
 	}
 	x.rw.Header().Add("Link", link(x.authzURL(a.ID), "up"))

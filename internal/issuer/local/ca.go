@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/certgate/certgate/internal/certlint"
 	"io/fs"
 	"math/big"
 	"os"
@@ -109,6 +110,7 @@ type CA struct {
 type lintSigner struct {
 	key    crypto.Signer
 	issuer *x509.Certificate
+	linter *certlint.Linter // skips certlint.PreIssuanceSkipped()
 }
 
 // LoadOrCreate loads the CA from dir, or creates it when dir (or the
@@ -212,7 +214,11 @@ func newLintSigner(inter *x509.Certificate) (*lintSigner, error) {
 	}
 	issuer := *inter // shallow copy: only PublicKey differs
 	issuer.PublicKey = key.Public()
-	return &lintSigner{key: key, issuer: &issuer}, nil
+	linter, err := certlint.NewPreIssuanceLinter()
+	if err != nil {
+		return nil, fmt.Errorf("local CA: %w", err)
+	}
+	return &lintSigner{key: key, issuer: &issuer, linter: linter}, nil
 }
 
 // create makes a new root and intermediate and writes them to dir.

@@ -16,8 +16,6 @@ import (
 	"math/big"
 	"net"
 	"time"
-
-	"github.com/certgate/certgate/internal/certlint"
 )
 
 // oidDomainValidated returns the CA/B Forum reserved policy identifier for
@@ -109,7 +107,7 @@ func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 		}
-		if err := certlint.Check(der); err != nil {
+		if err := ca.lint.linter.Check(der); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrLint, err)
 		}
 		pre, err := x509.ParseCertificate(der)
