@@ -25,8 +25,8 @@ var migrations embed.FS
 // a single writer connection (SQLite allows one writer at a time); reads use
 // a pool. Safe for concurrent use.
 type Store struct {
-	w *sql.DB // writer
-	r *sql.DB // readers
+	w *pool // writer
+	r *pool // readers
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path with
@@ -68,29 +68,33 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
 	r.SetMaxOpenConns(8)
-	return &Store{w: w, r: r}, nil
+	return &Store{w: newPool(w), r: newPool(r)}, nil
 }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.r.close(), s.w.close())
 }
 
 func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	var missing []string
+	if err := fn(txConn{tx: tx, p: s.w, missing: &missing}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	for _, q := range missing {
+		_, _ = s.w.stmt(ctx, q) // best effort: the next transaction uses it
 	}
 	return nil
 }
@@ -191,7 +195,7 @@ func nonNil(s []string) []string {
 func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error {
 	idents, _ := json.Marshal(o.Identifiers)
 	authzIDs, _ := json.Marshal(o.AuthzIDs)
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx txConn) error {
 		for _, a := range newAuthzs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
@@ -480,7 +484,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 	if perr != nil {
 		status = acme.StatusInvalid
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
 			status, pj, ts(now), ts(now), c.ID)
 		if err := checkOne(res, err, "finish challenge"); err != nil {
@@ -521,7 +525,7 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // transaction, so an issued certificate is never without its record.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
 	sans, _ := json.Marshal(nonNil(c.SANs))
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx txConn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
 			c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
