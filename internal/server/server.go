@@ -163,6 +163,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	httpsSrv := &http.Server{Handler: s.wfe, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	// Connections that never sent a request (a client's spare connection)
+	// would hold Shutdown for 5 s (net/http treats them as busy that long);
+	// they carry no request, so shutdown closes them at once.
+	var fresh sync.Map // net.Conn → struct{}, connections in StateNew
+	httpsSrv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			fresh.Store(c, struct{}{})
+		} else {
+			fresh.Delete(c)
+		}
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- httpsSrv.Serve(tls.NewListener(split.tls, tlsCfg)) }()
 	go func() { errc <- plainSrv.Serve(split.plain) }()
@@ -177,6 +188,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	split.Close()
+	fresh.Range(func(c, _ any) bool {
+		c.(net.Conn).Close()
+		return true
+	})
 	herr := errors.Join(httpsSrv.Shutdown(sctx), plainSrv.Shutdown(sctx))
 	s.ra.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {

@@ -25,14 +25,17 @@ func (p *pool) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if ok {
 		return st, nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if st, ok := p.stmts[q]; ok {
-		return st, nil
-	}
+	// Prepare without holding mu: preparing waits for a connection, which a
+	// transaction may hold while it looks up its own statements.
 	st, err := p.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if prev, ok := p.stmts[q]; ok {
+		st.Close()
+		return prev, nil
 	}
 	p.stmts[q] = st
 	return st, nil
