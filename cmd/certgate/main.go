@@ -27,6 +27,12 @@ var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal starts a graceful shutdown, restore the
+		// default handling so that a second Ctrl-C ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {
@@ -89,11 +95,18 @@ flag names), then the defaults shown below.`,
 			return err
 		}
 		log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
+			log.Warn("ignoring environment variable that names no setting", "variable", name)
+		}
 		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
 		if err != nil {
 			return err
 		}
-		return srv.Serve(cmd.Context())
+		if err := srv.Serve(cmd.Context()); err != nil {
+			return err
+		}
+		log.Info("stopped")
+		return nil
 	}
 	return cmd
 }
@@ -121,7 +134,7 @@ func newCA() *cobra.Command {
 			}
 			pem, err := local.ReadRootPEM(server.CADir(data))
 			if err != nil {
-				return fmt.Errorf("%w (has `certgate serve --data %s` run once?)", err, data)
+				return err
 			}
 			_, err = cmd.OutOrStdout().Write(pem)
 			return err

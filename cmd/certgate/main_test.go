@@ -106,6 +106,13 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 		}
 	}
 
+	// A second process on the same data directory is refused while the
+	// first runs (they would share one SQLite database and CA).
+	other := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	if out, err := other.CombinedOutput(); err == nil || !strings.Contains(string(out), "is in use by another certgate process") {
+		t.Fatalf("second serve on the same data: err %v, output %q", err, out)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -145,10 +152,11 @@ func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"ca root without data", []string{"ca", "root", "--data", filepath.Join(t.TempDir(), "none")}, "has `certgate serve --data"},
+		{"ca root without data", []string{"ca", "root", "--data", filepath.Join(t.TempDir(), "none")}, "`certgate serve` creates it on its first run"},
 		{"unknown flag", []string{"serve", "--no-such-flag"}, "unknown flag"},
 		{"bad port", []string{"serve", "--va-http-port", "0"}, "va-http-port"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"validity every certificate would fail lint on", []string{"serve", "--data", filepath.Join(t.TempDir(), "d"), "--listen", "127.0.0.1:0", "--cert-validity", "400d"}, "would fail the issuance lint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -79,8 +82,94 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if s.CertValidity <= 0 {
 			return nil, fmt.Errorf("cert-validity: must be positive")
 		}
+		if s.ShutdownGrace < 0 {
+			return nil, fmt.Errorf("shutdown-grace: must not be negative")
+		}
+		if s.AuthzReuse < 0 {
+			return nil, fmt.Errorf("authz-reuse: must not be negative (0 disables reuse)")
+		}
+		if strings.TrimSpace(s.Data) == "" {
+			return nil, fmt.Errorf("data: must name a directory")
+		}
+		if err := checkHostPort("listen", s.Listen); err != nil {
+			return nil, err
+		}
+		if s.VADNSResolver != "" {
+			if err := checkHostPort("va-dns-resolver", s.VADNSResolver); err != nil {
+				return nil, err
+			}
+		}
+		if err := checkHostname(s.Hostname); err != nil {
+			return nil, err
+		}
+		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}} {
+			if u.v == "" {
+				continue
+			}
+			if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+				return nil, fmt.Errorf("%s: %q is not an absolute http(s) URL", u.name, u.v)
+			}
+		}
 		return s, nil
 	}
+}
+
+// checkHostPort checks a host:port setting; the host may be empty (all
+// interfaces) only for listen addresses.
+func checkHostPort(name, v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		hint := ""
+		if _, err := strconv.Atoi(v); err == nil {
+			hint = fmt.Sprintf(" (did you mean \":%s\"?)", v)
+		}
+		return fmt.Errorf("%s: %q is not HOST:PORT%s", name, v, hint)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%s: %q has no valid port", name, v)
+	}
+	if host == "" && name != "listen" {
+		return fmt.Errorf("%s: %q needs a host", name, v)
+	}
+	return nil
+}
+
+// checkHostname accepts an IP address or an LDH DNS name (RFC 1123).
+func checkHostname(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	bad := h == "" || len(h) > 253 || strings.HasSuffix(h, ".")
+	for _, l := range strings.Split(h, ".") {
+		if bad {
+			break
+		}
+		bad = l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-'
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				bad = true
+			}
+		}
+	}
+	if bad {
+		return fmt.Errorf("hostname: %q is not a DNS name or IP address (give the name only, without scheme or port)", h)
+	}
+	return nil
+}
+
+// UnknownEnv returns the CERTGATE_* variables in environ that name no
+// setting of fs (likely typos), so the caller can warn about them.
+func UnknownEnv(fs *pflag.FlagSet, environ []string) []string {
+	known := map[string]bool{EnvName("config"): true}
+	fs.VisitAll(func(f *pflag.Flag) { known[EnvName(f.Name)] = true })
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "CERTGATE_") && !known[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // EnvName is the environment variable for a flag: CERTGATE_ + upper case,
@@ -91,8 +180,13 @@ func EnvName(flag string) string {
 
 // Resolve fills every flag of fs that was not set on the command line from
 // its CERTGATE_* variable, else from the YAML file named by the "config"
-// flag (or CERTGATE_CONFIG). Unknown YAML keys are errors.
+// flag (or CERTGATE_CONFIG). YAML keys that name no setting of `certgate
+// serve` are errors; serve settings that fs lacks are ignored, so every
+// command reads the server's file.
 func Resolve(fs *pflag.FlagSet) error {
+	serve := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	ServeFlags(serve)
+	known := func(k string) bool { return k != "config" && (fs.Lookup(k) != nil || serve.Lookup(k) != nil) }
 	file := map[string]any{}
 	path, _ := fs.GetString("config")
 	if path == "" {
@@ -104,10 +198,10 @@ func Resolve(fs *pflag.FlagSet) error {
 			return fmt.Errorf("config file: %w", err)
 		}
 		if err := yaml.Unmarshal(b, &file); err != nil {
-			return fmt.Errorf("config file %s: %w", path, err)
+			return fmt.Errorf("config file %s: not a YAML mapping of settings (%s)", path, strings.Join(strings.Fields(err.Error()), " "))
 		}
 		for k := range file {
-			if f := fs.Lookup(k); f == nil || k == "config" {
+			if !known(k) {
 				return fmt.Errorf("config file %s: unknown setting %q", path, k)
 			}
 		}
@@ -119,17 +213,31 @@ func Resolve(fs *pflag.FlagSet) error {
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
 			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, e)
+				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueError(f, e))
 			}
 			return
 		}
 		if v, ok := file[f.Name]; ok {
 			if e := f.Value.Set(fmt.Sprint(v)); e != nil {
-				err = fmt.Errorf("config file %s: %s: %w", path, f.Name, e)
+				err = fmt.Errorf("config file %s: %s: %s", path, f.Name, valueError(f, e))
 			}
 		}
 	})
 	return err
+}
+
+// valueError says what a setting expects instead of a parser's internals.
+func valueError(f *pflag.Flag, err error) string {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		switch f.Value.Type() {
+		case "bool":
+			return "want true or false"
+		case "int":
+			return "want a whole number"
+		}
+	}
+	return err.Error()
 }
 
 // duration is a pflag.Value accepting Go durations plus a "d" (24h) unit,
@@ -145,10 +253,15 @@ func (d *duration) String() string {
 	if d.p == nil {
 		return ""
 	}
-	if *d.p != 0 && *d.p%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(*d.p/(24*time.Hour)), 10) + "d"
+	return FormatDuration(*d.p)
+}
+
+// FormatDuration writes whole days as "90d", anything else as Go does.
+func FormatDuration(v time.Duration) string {
+	if v != 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}
-	return d.p.String()
+	return v.String()
 }
 
 func (d *duration) Type() string { return "duration" }

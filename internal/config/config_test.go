@@ -58,6 +58,14 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"port out of range", []string{"--va-tls-port", "70000"}, nil, "va-tls-port"},
 		{"bad duration", nil, map[string]string{"CERTGATE_CERT_VALIDITY": "90 days"}, "CERTGATE_CERT_VALIDITY"},
 		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "config file"},
+		{"empty data", []string{"--data", ""}, nil, "data: must name a directory"},
+		{"listen without colon", []string{"--listen", "9444"}, nil, `did you mean ":9444"`},
+		{"hostname with port", []string{"--hostname", "acme.example:8443"}, nil, "without scheme or port"},
+		{"hostname with space", []string{"--hostname", "bad host"}, nil, "is not a DNS name"},
+		{"resolver without port", []string{"--va-dns-resolver", "10.0.0.53"}, nil, "va-dns-resolver"},
+		{"terms not a URL", []string{"--terms-of-service", "notaurl"}, nil, "terms-of-service"},
+		{"negative grace", []string{"--shutdown-grace", "-1s"}, nil, "shutdown-grace"},
+		{"bool from env", nil, map[string]string{"CERTGATE_CLIENT_AUTH": "maybe"}, "want true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +96,31 @@ func TestParseDuration(t *testing.T) {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) succeeded", bad)
 		}
+	}
+}
+
+func TestOtherCommandsReadTheServeFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("data: /srv/certgate\nva-http-port: 8080\n"), 0o600)
+	fs := pflag.NewFlagSet("ca root", pflag.ContinueOnError)
+	data := fs.String("data", "./certgate-data", "")
+	fs.String("config", "", "")
+	if err := fs.Parse([]string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Resolve(fs); err != nil {
+		t.Fatalf("a serve setting this command lacks must be ignored: %v", err)
+	}
+	if *data != "/srv/certgate" {
+		t.Fatalf("data = %q, want the file's", *data)
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	ServeFlags(fs)
+	got := UnknownEnv(fs, []string{"CERTGATE_DATA=/x", "CERTGATE_DATTA=/x", "CERTGATE_CONFIG=c", "HOME=/root"})
+	if len(got) != 1 || got[0] != "CERTGATE_DATTA" {
+		t.Fatalf("UnknownEnv = %v, want [CERTGATE_DATTA]", got)
 	}
 }

@@ -166,6 +166,11 @@ func (r *RA) validate(ctx context.Context, id string) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-r.closing:
+			// Shutting down: no new attempt; the challenge stays processing
+			// and the next start resumes it.
+			t.Stop()
+			return
 		case <-t.C:
 		}
 		if c, err = r.store.GetChallenge(ctx, id); err != nil {

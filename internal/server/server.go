@@ -8,14 +8,19 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
@@ -48,6 +53,7 @@ type Server struct {
 	wfe   *wfe.WFE
 	ln    net.Listener
 
+	lock    *os.File // flock on the data directory, held while the server runs
 	certMu  sync.Mutex
 	tlsCert *tls.Certificate
 	now     func() time.Time
@@ -64,11 +70,20 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if now == nil {
 		now = time.Now
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "certgate.db"))
+	lock, err := lockDataDir(cfg.Data)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
+	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "certgate.db"))
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		if !ok {
 			st.Close()
@@ -92,6 +107,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("built-in CA: %w", err)
 	}
+	if err := preflight(ca, cfg, now()); err != nil {
+		return nil, err
+	}
 	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver}, log.With("component", "va"))
 	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
@@ -106,12 +124,54 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log.With("component", "wfe"))
-	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now}
+	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// lockDataDir creates dir and takes an exclusive flock on dir/certgate.lock,
+// so that two processes never share one SQLite database and CA directory.
+// Closing the returned file releases the lock (so does the process's death).
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(dir, "certgate.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another certgate process (lock %s held)", dir, path)
+	}
+	return f, nil
+}
+
+// preflight lints a sample of the certificates this configuration would
+// issue, without using the CA key, so that a setting every certificate
+// would fail on (e.g. a validity over the CA/B maximum) stops the start
+// instead of every finalize.
+func preflight(ca *local.CA, cfg *config.Serve, now time.Time) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("preflight key: %w", err)
+	}
+	serial, err := local.RandomSerial()
+	if err != nil {
+		return fmt.Errorf("preflight serial: %w", err)
+	}
+	nb := now.Add(-time.Minute)
+	err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
+		NotBefore: nb, NotAfter: nb.Add(cfg.CertValidity), ClientAuth: cfg.ClientAuth})
+	if err != nil {
+		return fmt.Errorf("certificates with cert-validity %s would fail the issuance lint, so none could be issued: %w",
+			config.FormatDuration(cfg.CertValidity), err)
+	}
+	return nil
 }
 
 // Addr is the address the server listens on.
@@ -154,6 +214,7 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // and validations, and closes the database. Validations cut short stay
 // processing and resume on the next start.
 func (s *Server) Serve(ctx context.Context) error {
+	defer s.lock.Close()
 	defer s.store.Close()
 	if err := s.ra.Start(ctx); err != nil {
 		return err

@@ -18,13 +18,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/certgate/certgate/internal/certlint"
 	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/certgate/certgate/internal/certlint"
 )
 
 // File names inside the CA directory. Certificates are PEM "CERTIFICATE"
@@ -168,10 +169,15 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 func ReadRootPEM(dir string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(dir, RootCertFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("local CA: no root certificate in %s (run certgate once to create the CA): %w", dir, err)
+		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data)", dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local CA: read root certificate: %w", err)
+	}
+	if blk, _ := pem.Decode(b); blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("local CA: %s is not a PEM certificate", filepath.Join(dir, RootCertFile))
+	} else if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		return nil, fmt.Errorf("local CA: %s: %w", filepath.Join(dir, RootCertFile), err)
 	}
 	return b, nil
 }

@@ -91,33 +91,12 @@ func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}
-	if req.IssuerURL == "" {
-		req.IssuerURL = ca.issuerURL
-	}
-	if req.CRLURL == "" {
-		req.CRLURL = ca.crlURL
-	}
-	tmpl, err := leafTemplate(req)
+	tmpl, lintTBS, err := ca.prepareLeaf(req, ca.lint != nil)
 	if err != nil {
 		return nil, err
 	}
-	var lintTBS []byte
-	if ca.lint != nil {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.lint.issuer, req.PublicKey, ca.lint.key)
-		if err != nil {
-			return nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
-		}
-		if err := ca.lint.linter.Check(der); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrLint, err)
-		}
-		pre, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("local CA: parse lint-signed leaf: %w", err)
-		}
-		lintTBS = pre.RawTBSCertificate
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("local CA: sign leaf: %w", err)
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, ca.interKey)
 	if err != nil {
@@ -269,4 +248,50 @@ func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.D
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}, nil
+}
+
+// prepareLeaf fills the request's URL defaults and builds the template; with
+// lint set it also signs the template with the throwaway lint key, lints the
+// result and returns its TBS (what the real signature must cover).
+func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte, error) {
+	if req.IssuerURL == "" {
+		req.IssuerURL = ca.issuerURL
+	}
+	if req.CRLURL == "" {
+		req.CRLURL = ca.crlURL
+	}
+	tmpl, err := leafTemplate(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !lint {
+		return tmpl, nil, nil
+	}
+	ls := ca.lint
+	if ls == nil {
+		if ls, err = newLintSigner(ca.inter); err != nil {
+			return nil, nil, err
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ls.issuer, req.PublicKey, ls.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
+	}
+	if err := ls.linter.Check(der); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrLint, err)
+	}
+	pre, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: parse lint-signed leaf: %w", err)
+	}
+	return tmpl, pre.RawTBSCertificate, nil
+}
+
+// CheckLeaf lints the certificate SignLeaf would issue for req without
+// signing it with the CA's key (a throwaway key signs the linted copy). It
+// lets a server refuse at start-up a profile (validity, EKUs) whose every
+// certificate would fail lint. Errors are as for SignLeaf.
+func (ca *CA) CheckLeaf(req LeafRequest) error {
+	_, _, err := ca.prepareLeaf(req, true)
+	return err
 }
