@@ -169,7 +169,7 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 func ReadRootPEM(dir string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(dir, RootCertFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data)", dir)
+		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data)%w", dir, errNotExistQuiet{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local CA: read root certificate: %w", err)
@@ -181,6 +181,12 @@ func ReadRootPEM(dir string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// errNotExistQuiet wraps fs.ErrNotExist without adding text to the message.
+type errNotExistQuiet struct{}
+
+func (errNotExistQuiet) Error() string { return "" }
+func (errNotExistQuiet) Unwrap() error { return fs.ErrNotExist }
 
 // Root returns the root certificate. The caller must not modify it.
 func (ca *CA) Root() *x509.Certificate { return ca.root }
