@@ -176,7 +176,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
 	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
-	return r.store.GetOrder(ctx, o.ID)
+	done := *o
+	done.Status, done.CertSerial, done.UpdatedAt = acme.StatusValid, cert.Serial, cert.CreatedAt
+	return &done, nil
 }
 
 func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, now time.Time) (*store.Certificate, error) {

@@ -29,6 +29,9 @@ func (r *RA) RespondChallenge(ctx context.Context, az *store.Authorization, c *s
 		switch {
 		case err == nil:
 			r.enqueue(c.ID)
+			started := *c
+			started.Status, started.UpdatedAt = acme.StatusProcessing, now
+			return &started, nil
 		case errors.Is(err, store.ErrStale):
 			// Another challenge of this authorization, or a concurrent
 			// request, got there first; report the current state.

@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
 	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
-	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage,
+	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
 	if _, err := s.certificate(nil); err != nil {

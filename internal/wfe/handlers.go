@@ -86,7 +86,9 @@ func (w *WFE) account(ctx context.Context, x *exchange) error {
 		if err := decodePayload(req.payload, &upd); err != nil {
 			return err
 		}
-		if acct, err = w.ra.UpdateAccount(ctx, acct, upd); err != nil {
+		acct, err = w.ra.UpdateAccount(ctx, acct, upd)
+		w.accounts.forget(id)
+		if err != nil {
 			return err
 		}
 	}
@@ -154,7 +156,9 @@ func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "encode JWK", err)
 	}
-	if err := w.ra.ChangeKey(ctx, outer.account, inner.thumbprint, newJWK); err != nil {
+	err = w.ra.ChangeKey(ctx, outer.account, inner.thumbprint, newJWK)
+	w.accounts.forget(outer.account.ID)
+	if err != nil {
 		return err
 	}
 	acct, err := w.store.GetAccount(ctx, outer.account.ID)
@@ -180,10 +184,13 @@ func (x *exchange) orderView(o *store.Order, authzs []*store.Authorization, now 
 	return v
 }
 
-func (w *WFE) writeOrder(ctx context.Context, x *exchange, o *store.Order, code int) error {
-	authzs, err := w.store.GetAuthorizations(ctx, o.AuthzIDs)
-	if err != nil {
-		return w.internal(ctx, "authorizations lookup", err)
+// writeOrder renders o; authzs are its authorizations, or nil to load them.
+func (w *WFE) writeOrder(ctx context.Context, x *exchange, o *store.Order, authzs []*store.Authorization, code int) error {
+	if authzs == nil {
+		var err error
+		if authzs, err = w.store.GetAuthorizations(ctx, o.AuthzIDs); err != nil {
+			return w.internal(ctx, "authorizations lookup", err)
+		}
 	}
 	v := x.orderView(o, authzs, w.ra.Now())
 	if v.Status == acme.StatusProcessing {
@@ -206,7 +213,7 @@ func (w *WFE) newOrder(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return err
 	}
-	return w.writeOrder(ctx, x, o, http.StatusCreated)
+	return w.writeOrder(ctx, x, o, nil, http.StatusCreated)
 }
 
 // order serves POST /acme/order/{id} (POST-as-GET) and
@@ -233,7 +240,7 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 		if !req.postAsGet() {
 			return acme.NewProblem(acme.Malformed, "an order is fetched with POST-as-GET (empty payload)")
 		}
-		return w.writeOrder(ctx, x, o, http.StatusOK)
+		return w.writeOrder(ctx, x, o, nil, http.StatusOK)
 	}
 	var fr acme.FinalizeRequest
 	if err := decodePayload(req.payload, &fr); err != nil {
@@ -253,7 +260,7 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return err
 	}
-	return w.writeOrder(ctx, x, done, http.StatusOK)
+	return w.writeOrder(ctx, x, done, authzs, http.StatusOK)
 }
 
 // ---- authorizations and challenges ----

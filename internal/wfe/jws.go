@@ -272,6 +272,9 @@ func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Accoun
 	if !ok || id == "" || strings.Contains(id, "/") {
 		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "\"kid\" is not an account URL of this server")
 	}
+	if acct, jwk, ok := w.accounts.get(id); ok && acct.Status == acme.StatusValid {
+		return acct, jwk, nil
+	}
 	acct, err := w.store.GetAccount(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "no account exists at %q", kid)
@@ -282,7 +285,7 @@ func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Accoun
 	if acct.Status != acme.StatusValid {
 		return nil, nil, ra.AccountNotValid(acct)
 	}
-	jwk, err := w.keys.parse(acct.JWK)
+	jwk, err := w.accounts.put(acct)
 	if err != nil {
 		return nil, nil, w.internal(ctx, "account key", err)
 	}

@@ -62,6 +62,11 @@ type Config struct {
 	OrdersPerPage  int      // orders list page size (RFC 8555 §7.1.2.1); default 100
 	NonceLifetime  time.Duration
 	MaxNonces      int
+	// AccountCacheTTL is how long an account looked up for a kid request
+	// is reused without asking the store: changes made through this
+	// process apply at once, changes by another node after at most this.
+	// Zero disables the cache.
+	AccountCacheTTL time.Duration
 	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
 	IntermediateDER []byte
 	RootPEM         []byte
@@ -69,13 +74,13 @@ type Config struct {
 
 // WFE is the ACME HTTP handler. Create it with New.
 type WFE struct {
-	cfg    Config
-	ra     *ra.RA
-	store  Reader
-	nonces *NonceStore
-	keys   *keyCache
-	log    *slog.Logger
-	mux    *http.ServeMux
+	cfg      Config
+	ra       *ra.RA
+	store    Reader
+	nonces   *NonceStore
+	accounts *accountCache
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // New returns the front end as an http.Handler.
@@ -92,7 +97,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	if cfg.MaxNonces <= 0 {
 		cfg.MaxNonces = 1 << 17
 	}
-	w := &WFE{cfg: cfg, ra: r, store: st, nonces: NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now), keys: newKeyCache(1 << 14), log: log}
+	w := &WFE{cfg: cfg, ra: r, store: st, nonces: NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now), accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
 	m := http.NewServeMux()
 	m.HandleFunc(directoryPath, w.handle(w.directory, http.MethodGet))
 	m.HandleFunc(newNoncePath, w.handle(w.newNonce, http.MethodGet, http.MethodHead))
