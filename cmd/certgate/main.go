@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
@@ -97,6 +98,18 @@ flag names), then the defaults shown below.`,
 		log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
 		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
 			log.Warn("ignoring environment variable that names no setting", "variable", name)
+		}
+		if path := os.Getenv("CERTGATE_CPUPROFILE"); path != "" {
+			// For performance work (docs/performance.md): profile the whole run.
+			f, err := os.Create(path)
+			if err != nil {
+				return fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
+			}
+			defer pprof.StopCPUProfile()
 		}
 		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
 		if err != nil {
