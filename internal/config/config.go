@@ -21,7 +21,8 @@ import (
 
 // Serve holds the settings of `certgate serve`.
 type Serve struct {
-	Data           string        // data directory (database, CA keys)
+	Data           string        // data directory (SQLite database by default, CA keys, lock file)
+	DB             string        // database: "" = SQLite at Data/certgate.db; postgres:// URL; else a SQLite file path
 	Listen         string        // HTTPS listen address, host:port
 	Hostname       string        // name clients use to reach the server
 	VAHTTPPort     int           // port http-01 validation connects to
@@ -46,6 +47,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	s := &Serve{}
 	fs.String("config", "", "YAML configuration file (keys are the flag names)")
 	fs.StringVar(&s.Data, "data", "./certgate-data", "data directory: SQLite database and CA keys")
+	fs.StringVar(&s.DB, "db", "", "database: empty uses SQLite at DATA/certgate.db; postgres://USER@HOST:PORT/DB?sslmode=disable uses PostgreSQL (nodes may share it); any other value is a SQLite file path")
 	fs.StringVar(&s.Listen, "listen", ":8443", "HTTPS listen address (plain HTTP on the same port serves only CRL and CA certificates)")
 	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
@@ -91,6 +93,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if strings.TrimSpace(s.Data) == "" {
 			return nil, fmt.Errorf("data: must name a directory")
 		}
+		if err := checkDB(s.DB); err != nil {
+			return nil, err
+		}
 		if err := checkHostPort("listen", s.Listen); err != nil {
 			return nil, err
 		}
@@ -130,6 +135,23 @@ func checkHostPort(name, v string) error {
 	}
 	if host == "" && name != "listen" {
 		return fmt.Errorf("%s: %q needs a host", name, v)
+	}
+	return nil
+}
+
+// checkDB accepts an empty value, a SQLite file path, or a postgres:// or
+// postgresql:// URL naming a host. Its errors never echo a password.
+func checkDB(v string) error {
+	l := strings.ToLower(v)
+	if !strings.HasPrefix(l, "postgres://") && !strings.HasPrefix(l, "postgresql://") {
+		if v != "" && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("db: must be empty, a SQLite file path or a postgres:// URL")
+		}
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("db: not a valid URL (want postgres://USER@HOST:PORT/DATABASE?sslmode=disable)")
 	}
 	return nil
 }

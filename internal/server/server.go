@@ -63,7 +63,8 @@ type Server struct {
 func CADir(data string) string { return filepath.Join(data, "ca") }
 
 // New prepares a server: creates the data directory, opens (and migrates)
-// the SQLite database, loads or creates the CA, and binds the listener.
+// the database (cfg.DB; by default SQLite in the data directory), loads or
+// creates the CA, and binds the listener.
 // It does not serve yet; call Serve.
 func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger) (*Server, error) {
 	now := opts.Now
@@ -80,7 +81,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 			lock.Close()
 		}
 	}()
-	st, err := store.OpenSQLite(ctx, filepath.Join(cfg.Data, "certgate.db"))
+	dsn := cfg.DB
+	if dsn == "" {
+		dsn = filepath.Join(cfg.Data, "certgate.db")
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}

@@ -3,101 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
-	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
-
-//go:embed migrations
-var migrations embed.FS
-
-// Store is the SQL implementation of certgate's storage. Writes go through
-// a single writer connection (SQLite allows one writer at a time); reads use
-// a pool. Safe for concurrent use.
-type Store struct {
-	w *pool // writer
-	r *pool // readers
-}
-
-// OpenSQLite opens (creating if needed) the SQLite database at path with
-// WAL journaling and synchronous=NORMAL, applies the embedded migrations and
-// returns the Store. Errors are wrapped with the failing step.
-func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create database directory: %w", err)
-	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	w, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := prov.Up(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("apply migrations: %w", err)
-	}
-	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite readers: %w", err)
-	}
-	r.SetMaxOpenConns(8)
-	return &Store{w: newPool(w), r: newPool(r)}, nil
-}
-
-// Close closes both connection pools.
-func (s *Store) Close() error {
-	return errors.Join(s.r.close(), s.w.close())
-}
-
-func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
-	tx, err := s.w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	var missing []string
-	if err := fn(txConn{tx: tx, p: s.w, missing: &missing}); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	for _, q := range missing {
-		_, _ = s.w.stmt(ctx, q) // best effort: the next transaction uses it
-	}
-	return nil
-}
 
 // ---- accounts ----
 
@@ -439,6 +352,9 @@ func (s *Store) ValidAuthorizationsFor(ctx context.Context, accountID string, id
 // SetAuthorizationStatus moves authorization id from one of the stored
 // statuses in from to to. ErrStale when it is in none of them.
 func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error {
+	if len(from) == 0 {
+		return fmt.Errorf("set authorization status: no source status: %w", ErrStale)
+	}
 	args := []any{to, id}
 	for _, f := range from {
 		args = append(args, f)
@@ -522,13 +438,19 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 }
 
 // FinishOrder stores c and moves its order from processing to valid in one
-// transaction, so an issued certificate is never without its record.
+// transaction, so an issued certificate is never without its record. The
+// serial must have been reserved (ReserveSerial). ErrConflict when a
+// certificate with that serial or fingerprint is already stored; ErrStale
+// when the order is not processing.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
 	sans, _ := json.Marshal(nonNil(c.SANs))
 	return s.tx(ctx, func(tx txConn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
 			c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
+			}
 			return fmt.Errorf("insert certificate: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)

@@ -4,19 +4,66 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 )
 
 // pool is a *sql.DB whose queries run as prepared statements, prepared once
 // per query text and reused (database/sql re-prepares them per connection
 // as needed). Parsing SQL on every call cost about a tenth of a flow's CPU.
+//
+// Queries are written once, with "?" placeholders; a pool for an engine
+// that numbers its parameters (PostgreSQL: $1, $2, ...) rewrites them when
+// it prepares or runs a statement, so this is the only place that knows.
 type pool struct {
-	db    *sql.DB
-	mu    sync.RWMutex
-	stmts map[string]*sql.Stmt
+	db     *sql.DB
+	dollar bool // rewrite "?" placeholders to $1..$n
+	mu     sync.RWMutex
+	stmts  map[string]*sql.Stmt
 }
 
-func newPool(db *sql.DB) *pool { return &pool{db: db, stmts: map[string]*sql.Stmt{}} }
+func newPool(db *sql.DB, dollar bool) *pool {
+	return &pool{db: db, dollar: dollar, stmts: map[string]*sql.Stmt{}}
+}
+
+// bind returns q in the engine's placeholder syntax.
+func (p *pool) bind(q string) string {
+	if !p.dollar {
+		return q
+	}
+	return rebindDollar(q)
+}
+
+// rebindDollar replaces each "?" placeholder of q by $1, $2, ... in order,
+// leaving question marks inside quoted literals and identifiers alone.
+func rebindDollar(q string) string {
+	if !strings.ContainsRune(q, '?') {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	var quote byte // ' or " while inside a quoted literal or identifier
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0 // a doubled quote re-enters on the next byte
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
 
 func (p *pool) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	p.mu.RLock()
@@ -27,7 +74,7 @@ func (p *pool) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	// Prepare without holding mu: preparing waits for a connection, which a
 	// transaction may hold while it looks up its own statements.
-	st, err := p.db.PrepareContext(ctx, q)
+	st, err := p.db.PrepareContext(ctx, p.bind(q))
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
@@ -101,7 +148,8 @@ func (p *pool) cached(q string) *sql.Stmt {
 // txConn runs a transaction's statements through the pool's prepared ones.
 // A statement not prepared yet runs unprepared and is noted in missing, to
 // be prepared after the transaction: preparing inside it would wait for a
-// second connection, which the single-writer pool does not have.
+// second connection, which the single-writer SQLite pool does not have (and
+// which a busy PostgreSQL pool may not have free either).
 type txConn struct {
 	tx      *sql.Tx
 	p       *pool
@@ -114,5 +162,5 @@ func (t txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	*t.missing = append(*t.missing, q)
-	return t.tx.ExecContext(ctx, q, args...)
+	return t.tx.ExecContext(ctx, t.p.bind(q), args...)
 }

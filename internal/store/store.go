@@ -1,7 +1,9 @@
 // Package store persists certgate's state: ACME accounts, orders,
 // authorizations, challenges, reserved serials and issued certificates.
-// One schema serves every engine; migrations are embedded and applied on
-// open (goose). All times are UTC and stored as Unix nanoseconds.
+// One schema and one Go code path serve both engines, SQLite (the embedded
+// default) and PostgreSQL (pgx, for several nodes sharing one database);
+// migrations are embedded per engine and applied on open (goose). All
+// times are UTC and stored as Unix nanoseconds.
 package store
 
 import (

@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Engine names, as returned by Store.Engine.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// DefaultPostgresConns is the size of a PostgreSQL store's connection pool
+// unless the DSN sets pool_max_conns.
+const DefaultPostgresConns = 16
+
+// Store is the SQL implementation of certgate's storage. On SQLite, writes
+// go through a single writer connection (SQLite allows one writer at a
+// time) and reads use a pool of read-only connections; on PostgreSQL one
+// pool serves both. Safe for concurrent use, and on PostgreSQL safe for
+// many processes sharing one database: every state change is a conditional
+// UPDATE or a unique INSERT, so concurrent callers cannot both win.
+type Store struct {
+	engine string
+	w      *pool // writer
+	r      *pool // readers; the same pool as w on PostgreSQL
+}
+
+// Open opens the database named by dsn, applies the embedded migrations
+// and returns the Store. A dsn starting with postgres:// or postgresql://
+// opens PostgreSQL (see OpenPostgres); anything else is the path of a
+// SQLite database file (see OpenSQLite).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if IsPostgresDSN(dsn) {
+		return OpenPostgres(ctx, dsn)
+	}
+	if strings.TrimSpace(dsn) == "" {
+		return nil, errors.New("open store: empty database name")
+	}
+	return OpenSQLite(ctx, dsn)
+}
+
+// IsPostgresDSN reports whether dsn names a PostgreSQL database (a
+// postgres:// or postgresql:// URL) rather than a SQLite file.
+func IsPostgresDSN(dsn string) bool {
+	d := strings.ToLower(dsn)
+	return strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://")
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path with
+// WAL journaling and synchronous=NORMAL, applies the embedded migrations and
+// returns the Store. Errors are wrapped with the failing step.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := migrate(ctx, w, EngineSQLite); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false)}, nil
+}
+
+// OpenPostgres connects to the PostgreSQL database named by dsn (a
+// postgres:// URL or a key=value connection string, as pgx accepts), applies
+// the embedded migrations under a session-level advisory lock, so that
+// several nodes starting at once migrate once, and returns the Store. The
+// pool holds up to DefaultPostgresConns connections; a pool_max_conns
+// parameter in a URL dsn changes that (it is not passed to the server).
+// Errors never contain the password.
+func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+	conns := DefaultPostgresConns
+	target := "PostgreSQL"
+	if u, err := url.Parse(dsn); err == nil && IsPostgresDSN(dsn) {
+		q := u.Query()
+		if v := q.Get("pool_max_conns"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("open postgres: pool_max_conns=%q is not a positive number", v)
+			}
+			conns = n
+			q.Del("pool_max_conns")
+			u.RawQuery = q.Encode()
+		}
+		dsn = u.String() // also lower-cases the scheme, as pgx expects
+		target = "PostgreSQL " + describeURL(u)
+	}
+	cfg, err := pgx.ParseConfig(dsn) // pgx redacts the password in its errors
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", target, err)
+	}
+	if err := migrate(ctx, db, EnginePostgres); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", target, err)
+	}
+	p := newPool(db, true)
+	return &Store{engine: EnginePostgres, w: p, r: p}, nil
+}
+
+// describeURL names a database URL's user, host and database, without
+// password or parameters (which may carry one), for error messages.
+func describeURL(u *url.URL) string {
+	d := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		d.User = url.User(u.User.Username())
+	}
+	return d.String()
+}
+
+// migrate applies the embedded migrations of engine to db with goose. On
+// PostgreSQL a session advisory lock serializes concurrent migrators; the
+// others wait (polling every second, up to 5 minutes) and then find
+// nothing left to apply.
+func migrate(ctx context.Context, db *sql.DB, engine string) error {
+	sub, err := fs.Sub(migrations, "migrations/"+engine)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if engine == EnginePostgres {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return fmt.Errorf("migrations lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	prov, err := goose.NewProvider(dialect, db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := prov.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Engine returns the database engine: EngineSQLite or EnginePostgres.
+func (s *Store) Engine() string { return s.engine }
+
+// Close closes the connection pools.
+func (s *Store) Close() error {
+	if s.r == s.w {
+		return s.w.close()
+	}
+	return errors.Join(s.r.close(), s.w.close())
+}
+
+// isUniqueViolation reports whether err is a unique-constraint violation:
+// SQLSTATE 23505 from PostgreSQL, or SQLite's constraint message.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505" // unique_violation
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// tx runs fn in a transaction on the writer pool and commits it if fn
+// returns nil. On SQLite the transaction takes the write lock at BEGIN
+// (_txlock=immediate); on PostgreSQL it runs at READ COMMITTED, where a
+// conditional UPDATE that waits for a concurrent one re-checks its WHERE
+// clause on the committed row, so the loser finds no row (ErrStale).
+func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
+	tx, err := s.w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	var missing []string
+	if err := fn(txConn{tx: tx, p: s.w, missing: &missing}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, q := range missing {
+		_, _ = s.w.stmt(ctx, q) // best effort: the next transaction uses it
+	}
+	return nil
+}

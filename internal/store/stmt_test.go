@@ -1,0 +1,45 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestRebindDollar(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`SELECT 1`, `SELECT 1`},
+		{`SELECT a FROM t WHERE id = ?`, `SELECT a FROM t WHERE id = $1`},
+		{`INSERT INTO t (a, b, c) VALUES (?, ?,?)`, `INSERT INTO t (a, b, c) VALUES ($1, $2,$3)`},
+		{`UPDATE t SET s = 'what?' WHERE id = ? AND s IN (?,?)`, `UPDATE t SET s = 'what?' WHERE id = $1 AND s IN ($2,$3)`},
+		{`SELECT "odd?col" FROM t WHERE x = 'it''s ?' AND y = ?`, `SELECT "odd?col" FROM t WHERE x = 'it''s ?' AND y = $1`},
+		{`SELECT ? ? ? ? ? ? ? ? ? ? ?`, `SELECT $1 $2 $3 $4 $5 $6 $7 $8 $9 $10 $11`},
+	} {
+		if got := rebindDollar(c.in); got != c.want {
+			t.Errorf("rebindDollar(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	p := &pool{dollar: false}
+	if got := p.bind(`a = ?`); got != `a = ?` {
+		t.Errorf("SQLite pool rewrote %q", got)
+	}
+}
+
+func TestIsUniqueViolation(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("UNIQUE constraint failed: serials.serial"), true},
+		{fmt.Errorf("insert: %w", &pgconn.PgError{Code: "23505"}), true},
+		{&pgconn.PgError{Code: "23503"}, false}, // foreign key
+		{errors.New("something else"), false},
+	} {
+		if got := isUniqueViolation(c.err); got != c.want {
+			t.Errorf("isUniqueViolation(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
