@@ -41,7 +41,10 @@ type Store interface {
 	StartChallenge(ctx context.Context, id string, now time.Time) error
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
-	ProcessingChallenges(ctx context.Context) ([]string, error)
+	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error
+	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
+	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
+	PruneNonces(ctx context.Context, now time.Time) (int64, error)
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
@@ -68,6 +71,21 @@ type Config struct {
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
 	ValidationWorkers    int           // concurrent validations; default 32
 	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+	// LeaseDuration is how long a node owns a challenge it validates before
+	// another node may take it over (renewed before every attempt); default 30s.
+	LeaseDuration time.Duration
+	// SweepInterval is how often a node looks for work left by dead nodes
+	// (expired validation leases, interrupted issuance) and prunes used
+	// nonces; default 10s.
+	SweepInterval time.Duration
+	// StuckAfter is how long an order may stay processing before the sweep
+	// makes it invalid (issuance takes milliseconds; a longer stay means
+	// the node died between reserving a serial and storing the
+	// certificate); default 1 minute.
+	StuckAfter time.Duration
+	// Retention is how long expired pending or invalid orders and
+	// authorizations are kept before the sweep deletes them; default 7 days.
+	Retention time.Duration
 	// ResultWait is how long a request about a challenge being validated
 	// (the challenge response, an authorization fetch) may wait for the
 	// result before answering "processing" with Retry-After. Retry-After
@@ -92,6 +110,10 @@ func (c *Config) setDefaults() {
 	def(&c.RetryDelay, time.Second)
 	def(&c.CRLValidity, 24*time.Hour)
 	def(&c.ResultWait, time.Second)
+	def(&c.LeaseDuration, 30*time.Second)
+	def(&c.SweepInterval, 10*time.Second)
+	def(&c.StuckAfter, time.Minute)
+	def(&c.Retention, 7*24*time.Hour)
 	if c.ValidationAttempts <= 0 {
 		c.ValidationAttempts = 3
 	}
@@ -109,6 +131,7 @@ type RA struct {
 	issuer issuer.Issuer
 	now    func() time.Time
 	log    *slog.Logger
+	node   string // this process's random ID, the owner of its validation leases
 
 	sem       chan struct{}
 	wg        sync.WaitGroup
@@ -132,7 +155,7 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log,
+	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(),
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
@@ -142,30 +165,68 @@ func (r *RA) Now() time.Time { return r.now() }
 // Config returns the effective configuration (defaults filled in).
 func (r *RA) Config() Config { return r.cfg }
 
-// Start resumes work a previous process left unfinished: challenges still
-// processing are validated again, and orders stuck in processing (a crash
-// between reserving a serial and storing the certificate) are made invalid
-// so the client can order again; their reserved serials are never reused.
+// Start resumes work that stopped or dead processes left unfinished (see
+// Sweep) and then sweeps every SweepInterval until Shutdown.
 func (r *RA) Start(ctx context.Context) error {
-	ids, err := r.store.ProcessingChallenges(ctx)
+	if err := r.Sweep(ctx); err != nil {
+		return err
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(r.cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.closing:
+				return
+			case <-t.C:
+				if err := r.Sweep(r.valCtx); err != nil && r.valCtx.Err() == nil {
+					r.log.Error("sweep", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Sweep does the cluster's housekeeping; every node runs it and each step
+// is safe to run concurrently:
+//   - challenges whose validation lease ran out (their node died or shut
+//     down) are validated again here (RFC 8555 §8.2);
+//   - orders left processing longer than StuckAfter (a node died between
+//     reserving a serial and storing the certificate) become invalid, so
+//     the client orders again; the reserved serial is never reused;
+//   - used-nonce records past their expiry and pending or invalid objects
+//     expired for longer than Retention are deleted.
+func (r *RA) Sweep(ctx context.Context) error {
+	now := r.now()
+	ids, err := r.store.ExpiredLeases(ctx, now, 1000)
 	if err != nil {
 		return fmt.Errorf("resume validations: %w", err)
 	}
 	for _, id := range ids {
 		r.enqueue(id)
 	}
-	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, r.now())
+	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, now.Add(-r.cfg.StuckAfter))
 	if err != nil {
 		return fmt.Errorf("find stuck orders: %w", err)
 	}
 	for _, id := range stuck {
 		p := acme.NewProblem(acme.ServerInternal, "issuance was interrupted; please create a new order")
-		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, r.now()); err != nil && !errors.Is(err, store.ErrStale) {
+		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, now); err != nil && !errors.Is(err, store.ErrStale) {
 			return fmt.Errorf("fail stuck order %s: %w", id, err)
 		}
 	}
-	if len(ids)+len(stuck) > 0 {
-		r.log.Info("resumed unfinished work", "validations", len(ids), "interrupted_orders", len(stuck))
+	if _, err := r.store.PruneNonces(ctx, now); err != nil {
+		return err
+	}
+	orders, authzs, err := r.store.DeleteStale(ctx, now.Add(-r.cfg.Retention))
+	if err != nil {
+		return err
+	}
+	if len(ids)+len(stuck) > 0 || orders+authzs > 0 {
+		r.log.Info("sweep", "resumed_validations", len(ids), "interrupted_orders", len(stuck), "deleted_orders", orders, "deleted_authorizations", authzs)
 	}
 	return nil
 }

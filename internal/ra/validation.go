@@ -56,9 +56,11 @@ func (r *RA) enqueue(id string) {
 	default:
 	}
 	r.waitMu.Lock()
-	if _, ok := r.waiters[id]; !ok {
-		r.waiters[id] = make(chan struct{})
+	if _, ok := r.waiters[id]; ok {
+		r.waitMu.Unlock()
+		return // already queued or running in this process
 	}
+	r.waiters[id] = make(chan struct{})
 	r.waitMu.Unlock()
 	r.wg.Add(1)
 	go func() {
@@ -124,9 +126,23 @@ func (r *RA) validate(ctx context.Context, id string) {
 		return
 	}
 	keyAuth := KeyAuthorization(c.Token, acct.KeyThumbprint)
+	defer func() {
+		// Hand the lease back at once if the challenge is still processing
+		// (shutdown), so that the next start or another node resumes it.
+		if err := r.store.LeaseChallenge(context.WithoutCancel(ctx), id, r.node, r.now(), time.Time{}); err != nil && !errors.Is(err, store.ErrStale) {
+			log.Error("validation: release lease", "err", err)
+		}
+	}()
 	for attempt := c.Attempts; ; attempt++ {
 		if c.Status != acme.StatusProcessing {
 			return
+		}
+		now := r.now()
+		if err := r.store.LeaseChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration)); err != nil {
+			if !errors.Is(err, store.ErrStale) {
+				log.Error("validation: lease", "err", err)
+			}
+			return // another node validates it, or it is finished
 		}
 		start := time.Now()
 		verr := r.va.Validate(ctx, az.Identifier, c.Type, c.Token, keyAuth)
@@ -145,7 +161,7 @@ func (r *RA) validate(ctx context.Context, id string) {
 				prob.Identifier = &id
 			}
 		}
-		now := r.now()
+		now = r.now()
 		log.Info("validation attempt", "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
 			"ok", verr == nil, "ms", time.Since(start).Milliseconds(), "problem", problemType(prob))
 		if prob == nil || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {

@@ -58,6 +58,10 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"ConcurrentUniqueInserts", testConcurrentUniqueInserts},
 		{"ConcurrentChallenge", testConcurrentChallenge},
 		{"IssuanceFlow", testIssuanceFlow},
+		{"Nonces", testNonces},
+		{"Settings", testSettings},
+		{"ChallengeLeases", testChallengeLeases},
+		{"DeleteStale", testDeleteStale},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -352,10 +356,10 @@ func testChallengeLifecycle(t *testing.T, e storetest.Engine) {
 	wantErr(t, "attempt on a pending challenge", s.RecordAttempt(ctx, "az1-http-01", nil, now), store.ErrStale)
 	must(t, s.StartChallenge(ctx, "az1-http-01", now))
 	wantErr(t, "second start", s.StartChallenge(ctx, "az1-http-01", now), store.ErrStale)
-	ids, err := s.ProcessingChallenges(ctx)
+	ids, err := s.ExpiredLeases(ctx, now, 10)
 	must(t, err)
 	if !reflect.DeepEqual(ids, []string{"az1-http-01"}) {
-		t.Fatalf("ProcessingChallenges = %v", ids)
+		t.Fatalf("a started, unleased challenge must be up for validation: ExpiredLeases = %v", ids)
 	}
 	p := &acme.Problem{Type: acme.Connection, Detail: "refused", Status: 400}
 	must(t, s.RecordAttempt(ctx, "az1-http-01", p, now.Add(time.Second)))
@@ -374,8 +378,8 @@ func testChallengeLifecycle(t *testing.T, e storetest.Engine) {
 		az.Challenges[0].Status != acme.StatusValid || !az.Challenges[0].ValidatedAt.Equal(done) || az.Challenges[0].Error != nil {
 		t.Fatalf("authorization after success = %+v", az)
 	}
-	if ids, _ := s.ProcessingChallenges(ctx); len(ids) != 0 {
-		t.Fatalf("ProcessingChallenges after finish = %v", ids)
+	if ids, _ := s.ExpiredLeases(ctx, now.Add(time.Hour), 10); len(ids) != 0 {
+		t.Fatalf("ExpiredLeases after finish = %v", ids)
 	}
 }
 

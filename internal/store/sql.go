@@ -416,11 +416,6 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 	})
 }
 
-// ProcessingChallenges returns the IDs of challenges left in processing
-// (to resume validation after a restart).
-func (s *Store) ProcessingChallenges(ctx context.Context) ([]string, error) {
-	return s.ids(ctx, `SELECT id FROM challenges WHERE status = 'processing'`)
-}
 
 // ---- serials and certificates ----
 

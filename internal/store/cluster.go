@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RecordNonce records nonce as redeemed until expires. ErrConflict when it
+// was redeemed before, by this node or another (RFC 8555 §6.5).
+func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("nonce: %w", ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("record nonce: %w", err)
+	}
+	return nil
+}
+
+// PruneNonces deletes redeemed-nonce records that expired before now and
+// returns how many it deleted.
+func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM used_nonces WHERE expires_at < ?`, ts(now))
+	if err != nil {
+		return 0, fmt.Errorf("prune nonces: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// GetSetting returns the cluster-wide setting name, or ErrNotFound.
+func (s *Store) GetSetting(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("setting %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// InitSetting sets name to value unless it is set already, and returns the
+// value in force afterwards (the first writer wins across nodes).
+func (s *Store) InitSetting(ctx context.Context, name, value string) (string, error) {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value)
+	if err != nil {
+		return "", fmt.Errorf("setting %s: %w", name, err)
+	}
+	return s.GetSetting(ctx, name)
+}
+
+// LeaseChallenge gives owner the lease on a processing challenge until
+// until, when nobody holds it, it ran out at now, or owner holds it already.
+// ErrStale otherwise (another node validates it, or it is no longer
+// processing).
+func (s *Store) LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
+		WHERE id = ? AND status = 'processing' AND (lease_owner = ? OR lease_until < ?)`, owner, ts(until), id, owner, ts(now))
+	return checkOne(res, err, "lease challenge")
+}
+
+// ExpiredLeases returns up to limit IDs of processing challenges whose
+// lease ran out before now (their node died or stopped), oldest first.
+func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return s.ids(ctx, `SELECT id FROM challenges WHERE status = 'processing' AND lease_until < ? ORDER BY lease_until LIMIT ?`, ts(now), limit)
+}
+
+// staleAuthz selects authorizations no kept order can need: pending or
+// invalid ones, and deactivated ones that were never valid (a deactivated
+// authorization that was valid may belong to a valid order).
+const staleAuthz = `(status IN ('pending', 'invalid') OR (status = 'deactivated' AND validated_at = 0)) AND expires_at < ?`
+
+// DeleteStale deletes what no client can use any more: orders whose stored
+// status is pending or invalid and that expired before cutoff, and
+// authorizations (see staleAuthz) that expired before cutoff, with their
+// challenges. Valid orders, valid authorizations
+// and certificates are kept (the inventory). It returns the number of
+// orders and authorizations deleted.
+func (s *Store) DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error) {
+	err = s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM orders WHERE status IN ('pending', 'invalid') AND expires_at < ?`, ts(cutoff))
+		if err != nil {
+			return fmt.Errorf("delete stale orders: %w", err)
+		}
+		orders, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM challenges WHERE authz_id IN
+			(SELECT id FROM authorizations WHERE `+staleAuthz+`)`, ts(cutoff)); err != nil {
+			return fmt.Errorf("delete stale challenges: %w", err)
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM authorizations WHERE `+staleAuthz, ts(cutoff))
+		if err != nil {
+			return fmt.Errorf("delete stale authorizations: %w", err)
+		}
+		authzs, _ = res.RowsAffected()
+		return nil
+	})
+	return orders, authzs, err
+}

@@ -1,0 +1,158 @@
+package store_test
+
+// Benchmarks of the storage writes of one issuance flow on SQLite (issue 3),
+// through the exported API only: per flow CreateOrder (1 authorization, 3
+// challenges), StartChallenge, FinishChallenge, SetOrderStatus
+// pending→processing, ReserveSerial and FinishOrder, for one account
+// created up front. Besides ns/op (one op = one flow) it reports the mean
+// time of each call (…-µs) and the database growth per flow (db-B/flow: the
+// main file after Close checkpointed the WAL).
+//
+//	go test -run '^$' -bench StoreFlow -benchmem ./internal/store/
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Sizes of a real ec256 flow's certificate: leaf DER and PEM chain (leaf
+// and P-256 intermediate) as certgate issues them.
+const (
+	benchDERSize   = 700
+	benchChainSize = 1900
+)
+
+var benchStepNames = [...]string{"createorder", "startchallenge", "finishchallenge", "setorderstatus", "reserveserial", "finishorder"}
+
+type benchStepTimes [len(benchStepNames)]atomic.Int64
+
+func (t *benchStepTimes) report(b *testing.B) {
+	for i, n := range benchStepNames {
+		b.ReportMetric(float64(t[i].Load())/float64(b.N)/1e3, n+"-µs")
+	}
+}
+
+func benchRandomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return fmt.Sprintf("%x", b)[:n]
+}
+
+// benchFlow runs the store calls of flow n for account acct.
+func benchFlow(ctx context.Context, st *store.Store, acct string, n int64, der []byte, chain string, times *benchStepTimes) error {
+	now := time.Now().UTC()
+	id := strconv.FormatInt(n, 36)
+	name := "f" + id + ".bench.test"
+	az := &store.Authorization{ID: "az" + id + benchRandomHex(12), AccountID: acct, Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: name},
+		Status: acme.StatusPending, Expires: now.Add(7 * 24 * time.Hour), CreatedAt: now}
+	for _, typ := range []string{acme.ChallengeHTTP01, acme.ChallengeDNS01, acme.ChallengeTLSALPN01} {
+		az.Challenges = append(az.Challenges, store.Challenge{ID: "ch" + id + typ[:3] + benchRandomHex(12), AuthzID: az.ID, Type: typ,
+			Token: benchRandomHex(43), Status: acme.StatusPending, UpdatedAt: now})
+	}
+	o := &store.Order{ID: "or" + id + benchRandomHex(12), AccountID: acct, Status: acme.StatusPending, Expires: now.Add(7 * 24 * time.Hour),
+		Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
+	serial := fmt.Sprintf("%x", n) + benchRandomHex(30)
+	steps := [...]func() error{
+		func() error { return st.CreateOrder(ctx, o, []*store.Authorization{az}) },
+		func() error { return st.StartChallenge(ctx, az.Challenges[0].ID, now) },
+		func() error {
+			return st.FinishChallenge(ctx, &az.Challenges[0], nil, now, now.Add(30*24*time.Hour))
+		},
+		func() error {
+			return st.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, now)
+		},
+		func() error { return st.ReserveSerial(ctx, serial, now) },
+		func() error {
+			return st.FinishOrder(ctx, o.ID, &store.Certificate{Serial: serial, Issuer: "local", OrderID: o.ID, AccountID: acct,
+				DER: der, ChainPEM: chain, SANs: []string{name}, KeyType: "ECDSA P-256", FingerprintSHA256: benchRandomHex(64),
+				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}, now)
+		},
+	}
+	for i, step := range steps {
+		t0 := time.Now()
+		if err := step(); err != nil {
+			return fmt.Errorf("%s: %w", benchStepNames[i], err)
+		}
+		times[i].Add(int64(time.Since(t0)))
+	}
+	return nil
+}
+
+func benchFileSize(b *testing.B, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func BenchmarkStoreFlowWrites(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := "sqlite"
+		if parallel {
+			name = "sqlite/parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			path := filepath.Join(b.TempDir(), "certgate.db")
+			st, err := store.OpenSQLite(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			acct := &store.Account{ID: "bench-account", KeyThumbprint: "bench-thumbprint",
+				JWK:    []byte(`{"crv":"P-256","kty":"EC","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`),
+				Status: acme.StatusValid, CreatedAt: time.Now().UTC()}
+			if err := st.CreateAccount(ctx, acct); err != nil {
+				b.Fatal(err)
+			}
+			if err := st.Close(); err != nil {
+				b.Fatal(err)
+			}
+			size0 := benchFileSize(b, path)
+			if st, err = store.OpenSQLite(ctx, path); err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			der := make([]byte, benchDERSize)
+			rand.Read(der)
+			chain := benchRandomHex(benchChainSize)
+			var times benchStepTimes
+			var seq atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := benchFlow(ctx, st, acct.ID, seq.Add(1), der, chain, &times); err != nil {
+							panic(err)
+						}
+					}
+				})
+			} else {
+				for i := 0; i < b.N; i++ {
+					if err := benchFlow(ctx, st, acct.ID, seq.Add(1), der, chain, &times); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+			if !parallel {
+				times.report(b) // wall time per call; with RunParallel it would overlap
+			}
+			if err := st.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(benchFileSize(b, path)-size0)/float64(b.N), "db-B/flow")
+		})
+	}
+}
