@@ -416,7 +416,6 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 	})
 }
 
-
 // ---- serials and certificates ----
 
 // ReserveSerial records serial (lower-case hex) as used before anything is
