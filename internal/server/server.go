@@ -12,6 +12,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,10 +108,44 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	pkiBase := "http://" + net.JoinHostPort(cfg.Hostname, port)
-	ca, err := local.LoadOrCreate(CADir(cfg.Data), local.Options{Now: now, LintBeforeSign: true,
+	// The database records the fingerprint of its CA's root (setting
+	// ca_root_sha256, first writer wins), so that a node sharing it never
+	// creates a second CA: a data directory without a CA is refused once the
+	// database has one, and a CA other than the database's is refused.
+	caDir := CADir(cfg.Data)
+	copyHint := "copy it from a node with: certgate ca export --data DIR | certgate ca import --data " + cfg.Data
+	caRoot, err := st.GetSetting(ctx, "ca_root_sha256")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("built-in CA: %w", err)
+	}
+	hadCA, err := local.Exists(caDir)
+	if err != nil {
+		return nil, fmt.Errorf("built-in CA: %w", err)
+	}
+	if caRoot != "" && !hadCA {
+		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
+	}
+	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true,
 		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath})
 	if err != nil {
 		return nil, fmt.Errorf("built-in CA: %w", err)
+	}
+	ours := local.Fingerprint(ca.Root())
+	if caRoot, err = st.InitSetting(ctx, "ca_root_sha256", ours); err != nil {
+		return nil, fmt.Errorf("built-in CA: %w", err)
+	}
+	if caRoot != ours {
+		if !hadCA {
+			// Another node starting at the same moment won the race; the CA
+			// made here has signed nothing, so remove it rather than leave a
+			// second CA behind.
+			for _, f := range []string{local.RootCertFile, local.IntermediateCertFile, local.RootKeyFile, local.IntermediateKeyFile} {
+				os.Remove(filepath.Join(caDir, f))
+			}
+			return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
+		}
+		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s holds another CA (root SHA-256 %s); "+
+			"a node must use the database's CA: move %s aside and %s", caRoot, caDir, ours, caDir, copyHint)
 	}
 	if err := preflight(ca, cfg, now()); err != nil {
 		return nil, err
@@ -127,7 +162,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
 	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
-	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second,
+	nonces, err := clusterNonces(ctx, st, now)
+	if err != nil {
+		return nil, err
+	}
+	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
 	if _, err := s.certificate(nil); err != nil {
@@ -135,6 +174,33 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	ok = true
 	return s, nil
+}
+
+// clusterNonces returns nonces that every node sharing st's database
+// accepts once (wfe.ClusterNonces), keyed by a secret created once in the
+// database; nil (the faster in-memory store) on SQLite, which serves one
+// process only.
+func clusterNonces(ctx context.Context, st *store.Store, now func() time.Time) (wfe.Nonces, error) {
+	if st.Engine() != store.EnginePostgres {
+		return nil, nil
+	}
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("nonce key: %w", err)
+	}
+	v, err := st.InitSetting(ctx, "nonce_hmac_key", base64.StdEncoding.EncodeToString(fresh))
+	if err != nil {
+		return nil, fmt.Errorf("nonce key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("nonce key in the database is damaged: %w", err)
+	}
+	n, err := wfe.NewClusterNonces(key, time.Hour, now, st)
+	if err != nil {
+		return nil, fmt.Errorf("nonce key: %w", err)
+	}
+	return n, nil
 }
 
 // lockDataDir creates dir and takes an exclusive flock on dir/certgate.lock,

@@ -148,7 +148,11 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		if h.Nonce == "" {
 			return nil, acme.NewProblem(acme.BadNonce, "the JWS has no nonce")
 		}
-		if !w.nonces.Redeem(h.Nonce) {
+		ok, err := w.nonces.Redeem(ctx, h.Nonce)
+		if err != nil {
+			return nil, w.internal(ctx, "nonce check", err)
+		}
+		if !ok {
 			return nil, acme.NewProblem(acme.BadNonce, "the nonce is unknown, expired or already used")
 		}
 	} else if h.Nonce != "" {

@@ -1,12 +1,28 @@
 package wfe
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/certgate/certgate/internal/store"
 )
+
+// Nonces issues and redeems the anti-replay nonces of RFC 8555 §6.5.
+type Nonces interface {
+	// Issue returns a fresh nonce.
+	Issue() string
+	// Redeem reports whether nonce is valid and unused, consuming it; the
+	// error is for failures to decide (e.g. the database is down).
+	Redeem(ctx context.Context, nonce string) (bool, error)
+}
 
 // NonceStore issues and redeems anti-replay nonces (RFC 8555 §6.5). Nonces
 // are 128-bit random values kept in memory for Lifetime; each is accepted
@@ -51,8 +67,12 @@ func (s *NonceStore) Issue() string {
 }
 
 // Redeem reports whether n was issued, has not expired and was not redeemed
-// before; it is consumed either way.
-func (s *NonceStore) Redeem(n string) bool {
+// before; it is consumed either way. It never fails.
+func (s *NonceStore) Redeem(_ context.Context, n string) (bool, error) {
+	return s.redeem(n), nil
+}
+
+func (s *NonceStore) redeem(n string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	exp, ok := s.live[n]
@@ -61,4 +81,70 @@ func (s *NonceStore) Redeem(n string) bool {
 	}
 	delete(s.live, n)
 	return s.now().Before(exp)
+}
+
+// NonceRecorder records redeemed nonces for the whole cluster; a second
+// record of the same nonce fails with an error wrapping store.ErrConflict.
+type NonceRecorder interface {
+	RecordNonce(ctx context.Context, nonce string, expires time.Time) error
+}
+
+// ClusterNonces are nonces any node of a cluster accepts exactly once. A
+// nonce is self-authenticating: 8 bytes of expiry (Unix seconds), 8 random
+// bytes and the first 16 bytes of their HMAC-SHA256 under a key shared
+// through the database, base64url (43 characters). Issuing one costs no
+// storage; redeeming one inserts it into the used-nonce table, whose
+// unique key makes a second redemption fail on every node. Expired
+// records are pruned by the RA's sweep.
+type ClusterNonces struct {
+	key      []byte
+	lifetime time.Duration
+	now      func() time.Time
+	rec      NonceRecorder
+}
+
+// NewClusterNonces returns cluster nonces signed with key (at least 32
+// bytes), valid for lifetime, recorded through rec.
+func NewClusterNonces(key []byte, lifetime time.Duration, now func() time.Time, rec NonceRecorder) (*ClusterNonces, error) {
+	if len(key) < 32 {
+		return nil, errors.New("nonce key must be at least 32 bytes")
+	}
+	return &ClusterNonces{key: key, lifetime: lifetime, now: now, rec: rec}, nil
+}
+
+func (c *ClusterNonces) mac(body []byte) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write(body)
+	return m.Sum(nil)[:16]
+}
+
+// Issue implements Nonces.
+func (c *ClusterNonces) Issue() string {
+	b := make([]byte, 32)
+	binary.BigEndian.PutUint64(b, uint64(c.now().Add(c.lifetime).Unix()))
+	if _, err := rand.Read(b[8:16]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	copy(b[16:], c.mac(b[:16]))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Redeem implements Nonces: the nonce must carry a valid MAC, must not
+// have expired, and must not have been recorded before by any node.
+func (c *ClusterNonces) Redeem(ctx context.Context, nonce string) (bool, error) {
+	b, err := base64.RawURLEncoding.DecodeString(nonce)
+	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], c.mac(b[:16])) {
+		return false, nil
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
+	if !c.now().Before(exp) {
+		return false, nil
+	}
+	if err := c.rec.RecordNonce(ctx, nonce, exp); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return false, nil
+		}
+		return false, fmt.Errorf("record nonce: %w", err)
+	}
+	return true, nil
 }

@@ -6,6 +6,7 @@ package wfe_test
 //	go test -run '^$' -bench Nonce -benchmem ./internal/wfe/
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func BenchmarkNonce(b *testing.B) {
 			}
 			b.StartTimer()
 			for _, v := range ns {
-				if !s.Redeem(v) {
+				if !redeemed(s, v) {
 					b.Fatal("issued nonce refused")
 				}
 			}
@@ -70,7 +71,7 @@ func BenchmarkNonce(b *testing.B) {
 		s := benchFullNonceStore()
 		b.ReportAllocs()
 		for b.Loop() {
-			if !s.Redeem(s.Issue()) {
+			if !redeemed(s, s.Issue()) {
 				b.Fatal("issued nonce refused")
 			}
 		}
@@ -81,7 +82,7 @@ func BenchmarkNonce(b *testing.B) {
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if !s.Redeem(s.Issue()) {
+				if !redeemed(s, s.Issue()) {
 					panic("issued nonce refused")
 				}
 			}
@@ -91,9 +92,15 @@ func BenchmarkNonce(b *testing.B) {
 		s := benchFullNonceStore()
 		b.ReportAllocs()
 		for b.Loop() {
-			if s.Redeem("AAAAAAAAAAAAAAAAAAAAAA") {
+			if redeemed(s, "AAAAAAAAAAAAAAAAAAAAAA") {
 				b.Fatal("unknown nonce accepted")
 			}
 		}
 	})
+}
+
+// redeemed is Redeem for the in-memory store, which never fails.
+func redeemed(s *wfe.NonceStore, n string) bool {
+	ok, _ := s.Redeem(context.Background(), n)
+	return ok
 }

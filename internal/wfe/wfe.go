@@ -62,6 +62,9 @@ type Config struct {
 	OrdersPerPage  int      // orders list page size (RFC 8555 §7.1.2.1); default 100
 	NonceLifetime  time.Duration
 	MaxNonces      int
+	// Nonces, when set, replaces the in-memory NonceStore (e.g. with
+	// ClusterNonces so that every node accepts every node's nonces).
+	Nonces Nonces
 	// AccountCacheTTL is how long an account looked up for a kid request
 	// is reused without asking the store: changes made through this
 	// process apply at once, changes by another node after at most this.
@@ -77,7 +80,7 @@ type WFE struct {
 	cfg      Config
 	ra       *ra.RA
 	store    Reader
-	nonces   *NonceStore
+	nonces   Nonces
 	accounts *accountCache
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -97,7 +100,10 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	if cfg.MaxNonces <= 0 {
 		cfg.MaxNonces = 1 << 17
 	}
-	w := &WFE{cfg: cfg, ra: r, store: st, nonces: NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now), accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
+	if cfg.Nonces == nil {
+		cfg.Nonces = NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now)
+	}
+	w := &WFE{cfg: cfg, ra: r, store: st, nonces: cfg.Nonces, accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
 	m := http.NewServeMux()
 	m.HandleFunc(directoryPath, w.handle(w.directory, http.MethodGet))
 	m.HandleFunc(newNoncePath, w.handle(w.newNonce, http.MethodGet, http.MethodHead))
