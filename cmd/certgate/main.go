@@ -18,7 +18,6 @@ import (
 	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
-	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -132,29 +131,4 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func newCA() *cobra.Command {
-	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA"}
-	var data string
-	root := &cobra.Command{
-		Use:   "root",
-		Short: "Print the root CA certificate (PEM) to stdout",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.Resolve(cmd.Flags()); err != nil {
-				return err
-			}
-			pem, err := local.ReadRootPEM(server.CADir(data))
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(pem)
-			return err
-		},
-	}
-	root.Flags().StringVar(&data, "data", "./certgate-data", "data directory of the server")
-	root.Flags().String("config", "", "YAML configuration file")
-	ca.AddCommand(root)
-	return ca
 }

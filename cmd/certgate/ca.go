@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/spf13/cobra"
+)
+
+// newCA is `certgate ca`: the built-in CA's root, and moving the CA between
+// nodes that share one database (docs/operations.md).
+func newCA() *cobra.Command {
+	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA, and copy it to other nodes"}
+	ca.AddCommand(newCARoot(), newCAExport(), newCAImport())
+	return ca
+}
+
+// dataFlags adds --data and --config, which every ca subcommand reads the
+// way `serve` does (flag, then CERTGATE_DATA, then the YAML file).
+func dataFlags(cmd *cobra.Command, data *string) {
+	cmd.Flags().StringVar(data, "data", "./certgate-data", "data directory of the server")
+	cmd.Flags().String("config", "", "YAML configuration file")
+}
+
+func newCARoot() *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "root",
+		Short: "Print the root CA certificate (PEM) to stdout",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			pem, err := local.ReadRootPEM(server.CADir(data))
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(pem)
+			return err
+		},
+	}
+	dataFlags(cmd, &data)
+	return cmd
+}
+
+func newCAExport() *cobra.Command {
+	var data, out string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the CA (root and intermediate, certificates and private keys) as one PEM bundle",
+		Long: `Write the built-in CA of the data directory as a PEM bundle: root certificate,
+root key, intermediate certificate, intermediate key (keys as PKCS#8). Give it
+to 'certgate ca import' on another node that shares the database:
+
+    certgate ca export --data DIR | ssh node2 certgate ca import --data DIR
+
+The bundle holds the CA's private keys: it goes to stdout, or with --out to a
+new file created with mode 0600 (an existing file is never overwritten).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			bundle, root, err := local.Export(server.CADir(data))
+			if err != nil {
+				return err
+			}
+			where := "stdout"
+			if out != "" {
+				where = out
+				if err := writeNew(out, bundle); err != nil {
+					return err
+				}
+			} else if _, err := cmd.OutOrStdout().Write(bundle); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: the bundle written to %s holds the CA's private keys (root SHA-256 %s); keep it secret and delete it after import\n",
+				where, local.Fingerprint(root))
+			return nil
+		},
+	}
+	dataFlags(cmd, &data)
+	cmd.Flags().StringVar(&out, "out", "", "write the bundle to this new file (mode 0600) instead of stdout")
+	return cmd
+}
+
+func newCAImport() *cobra.Command {
+	var data, in string
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Install a CA bundle from 'certgate ca export' into an empty data directory",
+		Long: `Read a bundle written by 'certgate ca export' (stdin, or --in FILE), check it
+as the server checks its CA files (each key matches its certificate, the
+intermediate is signed by the root), and write it to DATA/ca with the modes the
+server gives a new CA (directory 0700, keys 0600). It refuses when DATA/ca
+already holds a CA, and while a server runs on the data directory.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			var r io.Reader = cmd.InOrStdin()
+			name := "stdin"
+			if in != "" {
+				f, err := os.Open(in)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r, name = f, in
+			}
+			bundle, err := io.ReadAll(io.LimitReader(r, 1<<20+1))
+			if err != nil {
+				return fmt.Errorf("read bundle from %s: %w", name, err)
+			}
+			if len(bundle) == 0 {
+				return fmt.Errorf("no bundle on %s; give one from 'certgate ca export' (or --in FILE)", name)
+			}
+			unlock, err := lockData(data)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			root, err := local.Import(server.CADir(data), bundle)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported the CA with root SHA-256 %s (%s) into %s\n",
+				local.Fingerprint(root), root.Subject.CommonName, server.CADir(data))
+			return nil
+		},
+	}
+	dataFlags(cmd, &data)
+	cmd.Flags().StringVar(&in, "in", "", "read the bundle from this file instead of stdin")
+	return cmd
+}
+
+// writeNew creates path with mode 0600, failing if it exists, and writes
+// data; on a failure it removes what it created.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists; refusing to overwrite it (the bundle holds private keys: choose a new file)", path)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// lockData takes the lock `certgate serve` holds on DATA/certgate.lock, so
+// that an import never races a server starting on the same directory.
+func lockData(data string) (func(), error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(data, "certgate.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by a running certgate process (lock %s held); stop it before importing", data, path)
+	}
+	return func() { f.Close() }, nil
+}
