@@ -3,6 +3,8 @@
 //
 //	certgate serve            run the server on embedded defaults
 //	certgate ca root          print the root CA certificate (PEM)
+//	certgate ca export|import copy the CA to another node of a cluster
+//	certgate bench acme       run complete issuance flows against a server
 //	certgate version          print the version
 package main
 

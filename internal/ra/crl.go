@@ -6,15 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/certgate/certgate/internal/issuer"
 )
+
+// crlRefresh bounds how long a node serves a CRL it signed before signing a
+// new one, so that revocations made by other nodes appear within a minute.
+const crlRefresh = time.Minute
 
 // ErrNoCRL is returned by CRL when the issuer does not sign CRLs.
 var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 
 // CRL returns the current DER CRL of the issuer (RFC 5280 §5), regenerated
-// after each revocation and before the previous one's nextUpdate passes.
+// after each revocation through this node and at least every minute.
 // The CRL number is the signing time in Unix nanoseconds, so it grows
 // across restarts and nodes without shared state.
 func (r *RA) CRL(ctx context.Context) ([]byte, error) {
@@ -45,7 +50,8 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}
 	r.crlCache = der
-	// Refresh well before nextUpdate; revocations clear the cache at once.
-	r.crlUntil = now.Add(r.cfg.CRLValidity / 2)
+	// Revocations through this node clear the cache at once; those made on
+	// another node of a cluster show within crlRefresh.
+	r.crlUntil = now.Add(min(r.cfg.CRLValidity/2, crlRefresh))
 	return der, nil
 }

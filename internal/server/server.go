@@ -288,6 +288,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer s.lock.Close()
 	defer s.store.Close()
 	if err := s.ra.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	split := newSplitListener(s.ln)
