@@ -107,6 +107,7 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd := exec.Command(bin, append([]string{"bench", "acme", "-n", "1", "--http01-listen", "127.0.0.1:0"}, tt.args...)...)
+			cmd.Env = cleanEnv()
 			cmd.Stderr = &stderr
 			err := cmd.Run()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {

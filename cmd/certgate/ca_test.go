@@ -189,6 +189,7 @@ func TestCAExportImportCLI(t *testing.T) {
 	}
 	run := func(stdin []byte, args ...string) (string, string, error) {
 		cmd := exec.Command(bin, args...)
+		cmd.Env = cleanEnv()
 		cmd.Stdin = bytes.NewReader(stdin)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -162,6 +162,7 @@ func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = cleanEnv()
 			cmd.Stderr = &stderr
 			cmd.Dir = t.TempDir()
 			err := cmd.Run()
@@ -178,4 +179,17 @@ func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "certgate ") {
 		t.Fatalf("version: %q, %v", out, err)
 	}
+}
+
+// cleanEnv is the test process's environment without CERTGATE_* variables
+// (CI exports CERTGATE_TEST_POSTGRES, which serve would warn about), so
+// that assertions on a command's exact output see only what it says.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CERTGATE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
