@@ -161,6 +161,11 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		}
 		return nil, r.internal(ctx, "order finalization", err)
 	}
+	// From here on the order is processing: finish the issuance even if the
+	// client goes away, or a dropped connection would strand the order
+	// until the sweep and waste the signed certificate.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	cert, err := r.issue(ctx, a, o, csr, now)
 	if err != nil {
 		p, ok := acme.AsProblem(err)

@@ -86,6 +86,11 @@ type Config struct {
 	// Retention is how long expired pending or invalid orders and
 	// authorizations are kept before the sweep deletes them; default 7 days.
 	Retention time.Duration
+	// Exclusive says that no other process uses the same storage (SQLite,
+	// guarded by the data directory lock). Start then resumes every
+	// processing challenge and fails every processing order at once,
+	// without waiting for leases and StuckAfter to run out.
+	Exclusive bool
 	// ResultWait is how long a request about a challenge being validated
 	// (the challenge response, an authorization fetch) may wait for the
 	// result before answering "processing" with Retry-After. Retry-After
@@ -168,7 +173,7 @@ func (r *RA) Config() Config { return r.cfg }
 // Start resumes work that stopped or dead processes left unfinished (see
 // Sweep) and then sweeps every SweepInterval until Shutdown.
 func (r *RA) Start(ctx context.Context) error {
-	if err := r.Sweep(ctx); err != nil {
+	if err := r.sweep(ctx, r.cfg.Exclusive); err != nil {
 		return err
 	}
 	r.wg.Add(1)
@@ -199,16 +204,31 @@ func (r *RA) Start(ctx context.Context) error {
 //     the client orders again; the reserved serial is never reused;
 //   - used-nonce records past their expiry and pending or invalid objects
 //     expired for longer than Retention are deleted.
-func (r *RA) Sweep(ctx context.Context) error {
+func (r *RA) Sweep(ctx context.Context) error { return r.sweep(ctx, false) }
+
+// sweep is Sweep; with takeOver (a process that alone uses the storage,
+// starting) every lease and every processing order is left over from a
+// previous process, so none needs to run out first.
+func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 	now := r.now()
-	ids, err := r.store.ExpiredLeases(ctx, now, 1000)
+	leaseCutoff, stuckCutoff := now, now.Add(-r.cfg.StuckAfter)
+	if takeOver {
+		leaseCutoff, stuckCutoff = now.Add(365*24*time.Hour), now // beyond any lease
+	}
+	ids, err := r.store.ExpiredLeases(ctx, leaseCutoff, 1000)
 	if err != nil {
 		return fmt.Errorf("resume validations: %w", err)
 	}
 	for _, id := range ids {
+		if takeOver {
+			// Drop the dead process's lease so this one can take it.
+			if err := r.store.LeaseChallenge(ctx, id, "", leaseCutoff, time.Time{}); err != nil && !errors.Is(err, store.ErrStale) {
+				return fmt.Errorf("take over validation %s: %w", id, err)
+			}
+		}
 		r.enqueue(id)
 	}
-	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, now.Add(-r.cfg.StuckAfter))
+	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, stuckCutoff)
 	if err != nil {
 		return fmt.Errorf("find stuck orders: %w", err)
 	}

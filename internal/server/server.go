@@ -157,6 +157,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	rcfg := opts.RA
 	rcfg.CertValidity = cfg.CertValidity
 	rcfg.AuthzReuse = cfg.AuthzReuse
+	// SQLite serves this process alone (the data directory lock).
+	rcfg.Exclusive = st.Engine() == store.EngineSQLite
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
 	}

@@ -1,0 +1,80 @@
+package ra
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// cancellingIssuer cancels the request's context as it signs, as a client
+// that drops its connection mid-finalize does.
+type cancellingIssuer struct {
+	cancel context.CancelFunc
+	key    *ecdsa.PrivateKey
+}
+
+func (c cancellingIssuer) Name() string { return "test" }
+
+func (c cancellingIssuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
+	c.cancel()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: req.Serial, Subject: pkix.Name{CommonName: req.DNSNames[0]}, DNSNames: req.DNSNames,
+		NotBefore: req.NotBefore, NotAfter: req.NotAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, req.PublicKey, c.key)
+	if err != nil {
+		return nil, err
+	}
+	return &issuer.Issued{DER: der, ChainPEM: []byte("chain")}, nil
+}
+
+// TestFinalizeSurvivesClientDisconnect: once an order is processing, the
+// issuance finishes and is stored although the request's context ends.
+func TestFinalizeSurvivesClientDisconnect(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	acct := &store.Account{ID: "a", KeyThumbprint: "tp", JWK: []byte("{}"), Status: "valid", CreatedAt: now}
+	id := acme.Identifier{Type: "dns", Value: "x.example.test"}
+	az := &store.Authorization{ID: "z", AccountID: "a", Identifier: id, Status: "valid", Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
+	o := &store.Order{ID: "o", AccountID: "a", Status: "pending", Expires: now.Add(time.Hour), Identifiers: []acme.Identifier{id},
+		AuthzIDs: []string{"z"}, CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateOrder(ctx, o, []*store.Authorization{az}); err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	reqCtx, cancel := context.WithCancel(ctx)
+	r := New(Config{}, st, nopVA{}, cancellingIssuer{cancel: cancel, key: caKey}, nil, slog.New(slog.DiscardHandler))
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{id.Value}}, certKey)
+	done, err := r.Finalize(reqCtx, acct, o, []*store.Authorization{az}, der, nil)
+	if err != nil {
+		t.Fatalf("finalize failed after the client went away: %v", err)
+	}
+	stored, err := st.GetOrder(ctx, "o")
+	if err != nil || stored.Status != acme.StatusValid || stored.CertSerial != done.CertSerial {
+		t.Fatalf("order after finalize = %+v, %v; want valid with the certificate", stored, err)
+	}
+	if _, err := st.GetCertificate(ctx, done.CertSerial); err != nil {
+		t.Fatalf("certificate not stored: %v", err)
+	}
+}

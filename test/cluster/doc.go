@@ -1,0 +1,15 @@
+// Package cluster holds crash and multi-node tests of the certgate binary
+// (issue 4): three `certgate serve` processes on different loopback
+// addresses share one PostgreSQL database behind a round-robin TCP proxy
+// while an RFC 8555 client drives hundreds of issuance flows and one node
+// is killed with SIGKILL and restarted (TestClusterKillNode); and one node
+// on SQLite is killed under load and restarted (TestCrashSQLite). Both
+// check afterwards that every flow completed, that the database holds
+// exactly the certificates clients received, that no serial repeats, and
+// that no order is left processing.
+//
+// Run them with `go test ./test/cluster/`. TestClusterKillNode needs
+// PostgreSQL (see internal/store/storetest: CERTGATE_TEST_POSTGRES, default
+// postgres://postgres@127.0.0.1:5432/postgres); it fails, saying how to
+// start it, when the server is unreachable.
+package cluster
