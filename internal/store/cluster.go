@@ -10,8 +10,24 @@ import (
 
 // RecordNonce records nonce as redeemed until expires. ErrConflict when it
 // was redeemed before, by this node or another (RFC 8555 §6.5).
+//
+// On PostgreSQL the insert commits without waiting for the WAL flush
+// (synchronous_commit off for this transaction only): that cuts its cost
+// from ~1.4 ms to a fraction, and the only thing a database crash can lose
+// is the record of nonces redeemed in its last moments.
 func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+	var err error
+	if s.Engine() == EnginePostgres {
+		err = s.tx(ctx, func(tx txConn) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+			return err
+		})
+	} else {
+		_, err = s.w.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+	}
 	if isUniqueViolation(err) {
 		return fmt.Errorf("nonce: %w", ErrConflict)
 	}
