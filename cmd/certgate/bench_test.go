@@ -11,14 +11,14 @@ import (
 	"testing"
 
 	"github.com/certgate/certgate/internal/loadgen"
-	"github.com/certgate/certgate/internal/loadgen/loadgentest"
+	"github.com/certgate/certgate/internal/testenv"
 )
 
 func TestBenchACME(t *testing.T) {
-	env := loadgentest.Start(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root.pem")
-	if err := os.WriteFile(root, env.RootPEM, 0o644); err != nil {
+	if err := os.WriteFile(root, env.Server.CA().RootPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range env.HTTP01Listeners {
@@ -28,7 +28,7 @@ func TestBenchACME(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd := newRoot(&stdout, &stderr)
 	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--ca", root, "-n", "20", "-c", "4",
-		"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTP01Port), "--json", jsonFile, "--timeout", "2m"})
+		"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort), "--json", jsonFile, "--timeout", "2m"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("bench acme: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
 	}
@@ -61,14 +61,14 @@ func TestBenchACME(t *testing.T) {
 }
 
 func TestBenchACMEJSONToStdout(t *testing.T) {
-	env := loadgentest.Start(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	for _, l := range env.HTTP01Listeners {
 		l.Close()
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := newRoot(&stdout, &stderr)
 	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "2", "-c", "2",
-		"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTP01Port), "--json", "-"})
+		"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort), "--json", "-"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +83,10 @@ func TestBenchACMEJSONToStdout(t *testing.T) {
 
 func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 	bin := buildBinary(t)
-	env := loadgentest.Start(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	refused := "https://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/acme/directory"
 	root := filepath.Join(t.TempDir(), "root.pem")
-	if err := os.WriteFile(root, env.RootPEM, 0o644); err != nil {
+	if err := os.WriteFile(root, env.Server.CA().RootPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	notDir := strings.TrimSuffix(env.DirectoryURL, "/acme/directory") + "/no/such/path"

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/loadgen"
-	"github.com/certgate/certgate/internal/loadgen/loadgentest"
+	"github.com/certgate/certgate/internal/testenv"
 )
 
 func TestRunCompletesFlows(t *testing.T) {
-	env := loadgentest.Start(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, kt := range []string{loadgen.KeyEC256, loadgen.KeyRSA2048} {
@@ -29,7 +29,7 @@ func TestRunCompletesFlows(t *testing.T) {
 			}
 			s, err := loadgen.Run(ctx, loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: n, Concurrency: 4,
 				Accounts: 3, KeyType: kt, RootCAs: env.Roots, HTTP01Listeners: lns,
-				HTTP01Listen: "127.0.0.1:" + itoa(env.HTTP01Port)})
+				HTTP01Listen: "127.0.0.1:" + itoa(env.HTTPPort)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func checkSummary(t *testing.T, s *loadgen.Summary, n int) {
 }
 
 func TestRunUntrustedServer(t *testing.T) {
-	env := loadgentest.Start(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	_, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: 1, HTTP01Listen: "127.0.0.1:0"})
 	var de *loadgen.DirectoryError
 	if !errors.As(err, &de) {
@@ -101,7 +101,7 @@ func TestRunUntrustedServer(t *testing.T) {
 func TestRunReportsProblems(t *testing.T) {
 	// A name the server refuses: every flow fails at newOrder with
 	// rejectedIdentifier (or malformed), grouped under one problem type.
-	env := loadgentest.Start(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: 3, Concurrency: 2,
 		Domain: "bad_name", RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners})
 	if err != nil {
@@ -123,7 +123,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 //	go test -run '^$' -bench Flows -benchtime 2000x -cpuprofile cpu.out ./internal/loadgen/
 //	go tool pprof -top -focus 'certgate/internal/(wfe|ra|store|va|issuer|server)' cpu.out
 func BenchmarkFlows(b *testing.B) {
-	env := loadgentest.Start(b)
+	env := testenv.NewWithOptions(b, testenv.Options{OwnHTTP01: true})
 	b.ResetTimer()
 	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: b.N,
 		Concurrency: 8, RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners, IgnoreRetryAfter: true})

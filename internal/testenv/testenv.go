@@ -40,8 +40,12 @@ type Env struct {
 	Roots        *x509.CertPool
 	HTTPClient   *http.Client // trusts the built-in root
 	HTTPPort     int          // where http-01 validation connects (responder listens on 127.0.0.1 and ::1)
-	TLSPort      int          // where tls-alpn-01 validation connects
-	Config       *config.Serve
+	// HTTP01Listeners, with Options.OwnHTTP01, listen on HTTPPort
+	// (127.0.0.1, and ::1 when available) for the test's own http-01
+	// responder, which is expected to close them.
+	HTTP01Listeners []net.Listener
+	TLSPort         int // where tls-alpn-01 validation connects
+	Config          *config.Serve
 
 	mu      sync.Mutex
 	http01  map[string]string          // token → key authorization
@@ -53,6 +57,9 @@ type Options struct {
 	Server server.Options
 	// Log receives the server's logs; nil discards them.
 	Log io.Writer
+	// OwnHTTP01: the test answers http-01 itself (e.g. the load tool's
+	// responder) on Env.HTTP01Listeners; the environment runs none.
+	OwnHTTP01 bool
 }
 
 // New starts an environment for t with default options.
@@ -67,7 +74,16 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		t.Fatalf("testenv: dns: %v", err)
 	}
 	e := &Env{DNS: dns, http01: map[string]string{}, tlsalpn: map[string]tls.Certificate{}}
-	e.HTTPPort = e.startHTTP01(t)
+	if o.OwnHTTP01 {
+		e.HTTPPort, e.HTTP01Listeners = listenLoopback(t)
+		t.Cleanup(func() {
+			for _, l := range e.HTTP01Listeners {
+				l.Close() // in case the test never handed them over
+			}
+		})
+	} else {
+		e.HTTPPort = e.startHTTP01(t)
+	}
 	e.TLSPort = e.startTLSALPN(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,18 +143,29 @@ func (e *Env) startHTTP01(t testing.TB) int {
 		}
 		io.WriteString(rw, ka)
 	})
-	ln4, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: http-01 listen: %v", err)
-	}
-	port := ln4.Addr().(*net.TCPAddr).Port
+	port, lns := listenLoopback(t)
 	srv := &http.Server{Handler: h}
-	go srv.Serve(ln4)
-	if ln6, err := net.Listen("tcp", "[::1]:"+strconv.Itoa(port)); err == nil {
-		go srv.Serve(ln6)
+	for _, ln := range lns {
+		go srv.Serve(ln)
 	}
 	t.Cleanup(func() { srv.Close() })
 	return port
+}
+
+// listenLoopback listens on a free port of 127.0.0.1 and, when available,
+// the same port of ::1.
+func listenLoopback(t testing.TB) (int, []net.Listener) {
+	t.Helper()
+	ln4, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: listen: %v", err)
+	}
+	port := ln4.Addr().(*net.TCPAddr).Port
+	lns := []net.Listener{ln4}
+	if ln6, err := net.Listen("tcp", "[::1]:"+strconv.Itoa(port)); err == nil {
+		lns = append(lns, ln6)
+	}
+	return port, lns
 }
 
 // SetTLSALPN01 makes the tls-alpn-01 responder answer SNI name (a DNS name,
@@ -193,16 +220,10 @@ func (e *Env) startTLSALPN(t testing.TB) int {
 			}()
 		}
 	}
-	ln4, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: tls-alpn-01 listen: %v", err)
-	}
-	port := ln4.Addr().(*net.TCPAddr).Port
-	go serve(ln4)
-	t.Cleanup(func() { ln4.Close() })
-	if ln6, err := net.Listen("tcp", "[::1]:"+strconv.Itoa(port)); err == nil {
-		go serve(ln6)
-		t.Cleanup(func() { ln6.Close() })
+	port, lns := listenLoopback(t)
+	for _, ln := range lns {
+		go serve(ln)
+		t.Cleanup(func() { ln.Close() })
 	}
 	return port
 }
