@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/certgate/certgate/internal/loadgen"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv"
 )
 
@@ -122,5 +126,39 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 			}
 			t.Log(msg)
 		})
+	}
+}
+
+func TestBenchSeed(t *testing.T) {
+	data := t.TempDir()
+	var stderr strings.Builder
+	cmd := newRoot(io.Discard, &stderr)
+	cmd.SetArgs([]string{"bench", "seed", "--data", data, "--certificates", "250", "--accounts", "7", "--batch", "100"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "seeded 250 of 250 certificates") {
+		t.Errorf("no final progress line: %q", stderr.String())
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(data, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.CountCertificates(context.Background())
+	st.Close()
+	if err != nil || n != 250 {
+		t.Fatalf("%d certificates after seeding 250 (%v)", n, err)
+	}
+
+	// A running server (its lock) keeps seed out.
+	lock, err := server.LockDataDir(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	cmd = newRoot(io.Discard, io.Discard)
+	cmd.SetArgs([]string{"bench", "seed", "--data", data, "--certificates", "1"})
+	if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "in use by another certgate process") {
+		t.Fatalf("seed beside a server: %v", err)
 	}
 }

@@ -72,7 +72,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if now == nil {
 		now = time.Now
 	}
-	lock, err := lockDataDir(cfg.Data)
+	lock, err := LockDataDir(cfg.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +82,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 			lock.Close()
 		}
 	}()
-	dsn := cfg.DB
-	if dsn == "" {
-		dsn = filepath.Join(cfg.Data, "certgate.db")
-	}
-	st, err := store.Open(ctx, dsn)
+	st, err := store.Open(ctx, DSN(cfg.Data, cfg.DB))
 	if err != nil {
 		return nil, err
 	}
@@ -205,10 +201,19 @@ func clusterNonces(ctx context.Context, st *store.Store, now func() time.Time) (
 	return n, nil
 }
 
-// lockDataDir creates dir and takes an exclusive flock on dir/certgate.lock,
+// DSN is the database a server uses: db when set, else the SQLite file
+// certgate.db in the data directory.
+func DSN(data, db string) string {
+	if db != "" {
+		return db
+	}
+	return filepath.Join(data, "certgate.db")
+}
+
+// LockDataDir creates dir and takes an exclusive flock on dir/certgate.lock,
 // so that two processes never share one SQLite database and CA directory.
 // Closing the returned file releases the lock (so does the process's death).
-func lockDataDir(dir string) (*os.File, error) {
+func LockDataDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}

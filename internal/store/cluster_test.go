@@ -107,3 +107,32 @@ func testDeleteStale(t *testing.T, e storetest.Engine) {
 		t.Fatalf("certificate deleted: %v", err)
 	}
 }
+
+func testInsertIssued(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a := createAccount(t, s, "acct1")
+	rec := func(n string) store.IssuedRecord {
+		az := newAuthz(a.ID, "az"+n, n+".example.test", false, acme.ChallengeHTTP01)
+		az.Status = acme.StatusValid
+		c := newCert("5"+n, "ord"+n, a.ID)
+		o := &store.Order{ID: "ord" + n, AccountID: a.ID, Status: acme.StatusValid, Expires: now.Add(time.Hour),
+			Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{az.ID}, CertSerial: c.Serial, CreatedAt: now, UpdatedAt: now}
+		return store.IssuedRecord{Order: o, Authz: az, Cert: c}
+	}
+	must(t, s.InsertIssued(ctx, []store.IssuedRecord{rec("1"), rec("2")}))
+	o, err := s.GetOrder(ctx, "ord2")
+	must(t, err)
+	if o.Status != acme.StatusValid || o.CertSerial != "52" {
+		t.Fatalf("order = %+v", o)
+	}
+	if _, err := s.GetCertificate(ctx, "51"); err != nil {
+		t.Fatal(err)
+	}
+	dup := rec("3")
+	dup.Cert = newCert("51", "ord3", a.ID)
+	dup.Order.CertSerial = "51"
+	wantErr(t, "duplicate serial", s.InsertIssued(ctx, []store.IssuedRecord{rec("4"), dup}), store.ErrConflict)
+	_, err = s.GetOrder(ctx, "ord4")
+	wantErr(t, "record of a failed batch", err, store.ErrNotFound)
+}

@@ -62,6 +62,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"Settings", testSettings},
 		{"ChallengeLeases", testChallengeLeases},
 		{"DeleteStale", testDeleteStale},
+		{"InsertIssued", testInsertIssued},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// seedFlags are the settings of `certgate bench seed`.
+type seedFlags struct {
+	data, db           string
+	certificates, accs int
+	batch              int
+}
+
+func newBenchSeed() *cobra.Command {
+	var f seedFlags
+	cmd := &cobra.Command{
+		Use:   "seed",
+		Short: "Fill a stopped server's database with synthetic issued certificates (for load tests at scale)",
+		Long: `Write N synthetic issuance records — an account's valid order, its valid
+authorization and http-01 challenge, a reserved serial and a certificate row of
+realistic size (random DER and PEM, not a real certificate) — into the database
+of a server that is not running, so that load tests can measure throughput with
+a large inventory (docs/performance.md). Never run it on a production database.`,
+		Example: `  certgate bench seed --data ./bench-data --certificates 1000000`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := config.Resolve(cmd.Flags()); err != nil {
+				return err
+			}
+			return runSeed(cmd.Context(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "./certgate-data", "data directory of the server (its lock is taken while seeding)")
+	fl.StringVar(&f.db, "db", "", "database DSN when the server uses PostgreSQL")
+	fl.IntVar(&f.certificates, "certificates", 100000, "how many certificates to add")
+	fl.IntVar(&f.accs, "accounts", 1000, "how many accounts they are spread over")
+	fl.IntVar(&f.batch, "batch", 1000, "records per transaction")
+	fl.String("config", "", "YAML configuration file")
+	return cmd
+}
+
+func randB64(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
+	if f.certificates < 1 || f.accs < 1 || f.batch < 1 {
+		return fmt.Errorf("--certificates, --accounts and --batch must be positive")
+	}
+	lock, err := server.LockDataDir(f.data)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	st, err := store.Open(ctx, server.DSN(f.data, f.db))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	run := randB64(3)
+	accounts := make([]string, f.accs)
+	for i := range accounts {
+		accounts[i] = "seed-" + run + "-" + randB64(12)
+		a := &store.Account{ID: accounts[i], KeyThumbprint: randB64(32), JWK: []byte(`{"kty":"EC","crv":"P-256","x":"` + randB64(32) + `","y":"` + randB64(32) + `"}`),
+			Status: acme.StatusValid, Contact: []string{"mailto:seed@example.test"}, TOSAgreed: true, CreatedAt: now}
+		if err := st.CreateAccount(ctx, a); err != nil {
+			return err
+		}
+	}
+	chainPad := strings.Repeat("A", 1700)
+	start := time.Now()
+	for done := 0; done < f.certificates; {
+		n := min(f.batch, f.certificates-done)
+		recs := make([]store.IssuedRecord, n)
+		for i := range recs {
+			k := done + i
+			acct := accounts[k%len(accounts)]
+			name := fmt.Sprintf("s%d-%s.seed.test", k, run)
+			id := acme.Identifier{Type: acme.IdentifierDNS, Value: name}
+			issued := now.Add(-time.Duration(f.certificates-k) * time.Second)
+			azID, chID, oID := randB64(16), randB64(16), randB64(16)
+			serialBytes := make([]byte, 20)
+			rand.Read(serialBytes)
+			serialBytes[0] &= 0x7f
+			serialBytes[0] |= 0x01
+			serial := hex.EncodeToString(serialBytes)
+			der := make([]byte, 700)
+			rand.Read(der)
+			fp := sha256.Sum256(der)
+			recs[i] = store.IssuedRecord{
+				Authz: &store.Authorization{ID: azID, AccountID: acct, Identifier: id, Status: acme.StatusValid, Expires: issued.Add(30 * 24 * time.Hour),
+					ValidatedAt: issued, CreatedAt: issued, Challenges: []store.Challenge{{ID: chID, AuthzID: azID, Type: acme.ChallengeHTTP01,
+						Token: randB64(32), Status: acme.StatusValid, ValidatedAt: issued, UpdatedAt: issued}}},
+				Order: &store.Order{ID: oID, AccountID: acct, Status: acme.StatusValid, Expires: issued.Add(7 * 24 * time.Hour),
+					Identifiers: []acme.Identifier{id}, AuthzIDs: []string{azID}, CertSerial: serial, CreatedAt: issued, UpdatedAt: issued},
+				Cert: &store.Certificate{Serial: serial, Issuer: "local", OrderID: oID, AccountID: acct, DER: der,
+					ChainPEM: "-----BEGIN CERTIFICATE-----\n" + chainPad + "\n-----END CERTIFICATE-----\n", SANs: []string{name},
+					KeyType: "ECDSA P-256", FingerprintSHA256: hex.EncodeToString(fp[:]), NotBefore: issued, NotAfter: issued.Add(90 * 24 * time.Hour),
+					Status: acme.StatusValid, CreatedAt: issued},
+			}
+		}
+		if err := st.InsertIssued(ctx, recs); err != nil {
+			return err
+		}
+		done += n
+		if done%100000 == 0 || done == f.certificates {
+			fmt.Fprintf(progress, "seeded %d of %d certificates (%.0f/s)\n", done, f.certificates, float64(done)/time.Since(start).Seconds())
+		}
+	}
+	return nil
+}
