@@ -106,29 +106,61 @@ func nonNil(s []string) []string {
 // in one transaction. o.AuthzIDs must already list every authorization of
 // the order, reused or new.
 func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error {
-	idents, _ := json.Marshal(o.Identifiers)
-	authzIDs, _ := json.Marshal(o.AuthzIDs)
 	return s.tx(ctx, func(tx txConn) error {
 		for _, a := range newAuthzs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
-				ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt)); err != nil {
-				return fmt.Errorf("insert authorization: %w", err)
-			}
-			for _, c := range a.Challenges {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO challenges (id, authz_id, type, token, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-					c.ID, a.ID, c.Type, c.Token, c.Status, ts(c.UpdatedAt)); err != nil {
-					return fmt.Errorf("insert challenge: %w", err)
-				}
+			if err := insertAuthz(ctx, tx, a); err != nil {
+				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
-			ts(o.NotBefore), ts(o.NotAfter), ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
-			return fmt.Errorf("insert order: %w", err)
-		}
-		return nil
+		return insertOrder(ctx, tx, o)
 	})
+}
+
+// insertAuthz inserts a and its challenges.
+func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
+		ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt)); err != nil {
+		return fmt.Errorf("insert authorization: %w", err)
+	}
+	for _, c := range a.Challenges {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO challenges (id, authz_id, type, token, status, validated_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, a.ID, c.Type, c.Token, c.Status, ts(c.ValidatedAt), ts(c.UpdatedAt)); err != nil {
+			return fmt.Errorf("insert challenge: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertOrder inserts o (its cert_serial NULL when CertSerial is empty).
+func insertOrder(ctx context.Context, tx txConn, o *Order) error {
+	idents, _ := json.Marshal(o.Identifiers)
+	authzIDs, _ := json.Marshal(o.AuthzIDs)
+	var serial any
+	if o.CertSerial != "" {
+		serial = o.CertSerial
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
+		ts(o.NotBefore), ts(o.NotAfter), serial, ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	return nil
+}
+
+// insertCertificate inserts c; ErrConflict for a duplicate serial or
+// fingerprint.
+func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
+	sans, _ := json.Marshal(nonNil(c.SANs))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
+		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
+		}
+		return fmt.Errorf("insert certificate: %w", err)
+	}
+	return nil
 }
 
 const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, created_at, updated_at`
@@ -437,15 +469,9 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // certificate with that serial or fingerprint is already stored; ErrStale
 // when the order is not processing.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
-	sans, _ := json.Marshal(nonNil(c.SANs))
 	return s.tx(ctx, func(tx txConn) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
-			c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
-			}
-			return fmt.Errorf("insert certificate: %w", err)
+		if err := insertCertificate(ctx, tx, c); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)
 		return checkOne(res, err, "finish order")
