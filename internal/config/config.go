@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/certgate/certgate/internal/va"
 )
 
 // Serve holds the settings of `certgate serve`.
@@ -36,6 +39,12 @@ type Serve struct {
 	ShutdownGrace  time.Duration // how long shutdown waits for requests and validations
 	TermsOfService string        // directory meta.termsOfService
 	Website        string        // directory meta.website
+	// CAA (RFC 8659, RFC 8657).
+	CAAIdentities   []string      // issuer domain names naming this CA in CAA records; directory meta.caaIdentities
+	CAARecheckAfter time.Duration // finalize re-checks CAA for authorizations validated longer ago; 0 = always
+	// Address policy (internal/va/policy.go): networks http-01 and
+	// tls-alpn-01 never connect to; empty allows internal addresses.
+	VADenyNetworks []netip.Prefix
 }
 
 // ServeFlags registers the serve settings on fs with their defaults and
@@ -53,6 +62,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
 	fs.IntVar(&s.VATLSPort, "va-tls-port", 443, "port that tls-alpn-01 validation connects to")
 	fs.StringVar(&s.VADNSResolver, "va-dns-resolver", "", "DNS server (host:port) for every validation lookup; empty uses the system resolver")
+	var denyNetworks string
+	fs.StringVar(&denyNetworks, "va-deny-networks", "", "comma-separated networks http-01 and tls-alpn-01 never connect to, at any redirect hop: CIDRs, addresses, or private, loopback, link-local, ula; empty allows internal addresses (a public-facing CA should set "+va.PublicDenyNetworks+")")
 	fs.Var(newDuration(&s.CertValidity, 90*24*time.Hour), "cert-validity", "validity of issued certificates (e.g. 90d, 2160h)")
 	fs.BoolVar(&s.ClientAuth, "client-auth", false, "add the clientAuth extended key usage to issued certificates")
 	fs.Var(newDuration(&s.AuthzReuse, 30*24*time.Hour), "authz-reuse", "reuse an account's valid authorizations validated within this window (0 disables)")
@@ -61,6 +72,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.Var(newDuration(&s.ShutdownGrace, 30*time.Second), "shutdown-grace", "how long shutdown waits for in-flight requests and validations")
 	fs.StringVar(&s.TermsOfService, "terms-of-service", "", "terms of service URL shown in the ACME directory")
 	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
+	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")
+	fs.Var(newDuration(&s.CAARecheckAfter, 8*time.Hour), "caa-recheck-after", "finalize checks CAA again for authorizations validated longer ago than this (CA/B BR: 8h; 0 checks at every finalize)")
 	return func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
 			return nil, err
@@ -90,6 +103,14 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if s.AuthzReuse < 0 {
 			return nil, fmt.Errorf("authz-reuse: must not be negative (0 disables reuse)")
 		}
+		if s.CAARecheckAfter < 0 {
+			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 re-checks at every finalize)")
+		}
+		ids, err := checkCAAIdentities(s.CAAIdentities)
+		if err != nil {
+			return nil, err
+		}
+		s.CAAIdentities = ids
 		if strings.TrimSpace(s.Data) == "" {
 			return nil, fmt.Errorf("data: must name a directory")
 		}
@@ -104,6 +125,11 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 				return nil, err
 			}
 		}
+		deny, err := va.ParseDenyNetworks(denyNetworks)
+		if err != nil {
+			return nil, fmt.Errorf("va-deny-networks: %w", err)
+		}
+		s.VADenyNetworks = deny
 		if err := checkHostname(s.Hostname); err != nil {
 			return nil, err
 		}
@@ -154,6 +180,35 @@ func checkDB(v string) error {
 		return fmt.Errorf("db: not a valid URL (want postgres://USER@HOST:PORT/DATABASE?sslmode=disable)")
 	}
 	return nil
+}
+
+// checkCAAIdentities lower-cases the CAA identities and checks each is an
+// issuer domain name (RFC 8659 §4.2: LDH labels, no trailing dot),
+// dropping empty entries and duplicates.
+func checkCAAIdentities(ids []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		id = strings.ToLower(strings.TrimSpace(id))
+		if id == "" || seen[id] {
+			continue
+		}
+		bad := len(id) > 253
+		for _, l := range strings.Split(id, ".") {
+			bad = bad || l == "" || l[0] == '-' || l[len(l)-1] == '-'
+			for _, c := range l {
+				if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+					bad = true
+				}
+			}
+		}
+		if bad {
+			return nil, fmt.Errorf("caa-identities: %q is not a domain name (RFC 8659 §4.2; e.g. ca.example.com, no scheme, no trailing dot)", id)
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // checkHostname accepts an IP address or an LDH DNS name (RFC 1123).

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -155,6 +156,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, err
 	}
+	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
+		return nil, err
+	}
 	if err := r.store.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, now); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
@@ -184,6 +188,77 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	done := *o
 	done.Status, done.CertSerial, done.UpdatedAt = acme.StatusValid, cert.Serial, cert.CreatedAt
 	return &done, nil
+}
+
+// recheckCAA checks CAA again for the dns authorizations validated more
+// than CAARecheckAfter before now (CA/B BR §3.2.2.8), a few at a time. A
+// refusal is a caa problem (with subproblems when several names fail) and
+// refuses this finalize only: the order stays ready, so that the client
+// may fix its CAA records and finalize again, and every later attempt
+// checks again.
+func (r *RA) recheckCAA(ctx context.Context, accountID string, authzs []*store.Authorization, now time.Time) error {
+	var stale []*store.Authorization
+	for _, az := range authzs {
+		if az.Identifier.Type != acme.IdentifierDNS {
+			continue // CAA is for domain names only
+		}
+		if r.cfg.CAARecheckAfter >= 0 && now.Sub(az.ValidatedAt) <= r.cfg.CAARecheckAfter {
+			continue
+		}
+		stale = append(stale, az)
+	}
+	errs := make([]error, len(stale))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, az := range stale {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = r.recheckCAAOne(ctx, accountID, az)
+		}()
+	}
+	wg.Wait()
+	var probs []acme.Problem
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		p, ok := acme.AsProblem(err)
+		if !ok || p.Type != acme.CAA {
+			return err
+		}
+		probs = append(probs, *p)
+	}
+	switch len(probs) {
+	case 0:
+		return nil
+	case 1:
+		p := probs[0]
+		p.Detail = "CAA re-checked at finalize: " + p.Detail
+		return &p
+	default:
+		p := acme.NewProblem(acme.CAA, "CAA re-checked at finalize forbids issuance for %d identifiers", len(probs))
+		p.Subproblems = probs
+		return p
+	}
+}
+
+// recheckCAAOne checks CAA for az as it was checked when it was validated,
+// with the challenge type that validated it.
+func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Authorization) error {
+	full, err := r.store.GetAuthorization(ctx, az.ID) // GetAuthorizations omits challenges
+	if err != nil {
+		return r.internal(ctx, "authorization lookup", err)
+	}
+	method := "" // matches no validationmethods: refuse rather than guess
+	for _, c := range full.Challenges {
+		if c.Status == acme.StatusValid {
+			method = c.Type
+		}
+	}
+	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
 func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, now time.Time) (*store.Certificate, error) {

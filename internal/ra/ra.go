@@ -56,6 +56,11 @@ type Store interface {
 // nil on success or an *acme.Problem saying why the attempt failed.
 type Validator interface {
 	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
+	// CheckCAA checks the CAA records of id (RFC 8659, RFC 8657) for
+	// issuance to the account whose URL is one of accountURIs after
+	// validation with challenge type method. It returns nil when issuance
+	// may proceed, else an *acme.Problem of type caa.
+	CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error
 }
 
 // Config holds the RA's policy knobs. Zero values take the defaults noted.
@@ -97,6 +102,16 @@ type Config struct {
 	// only has whole seconds, so a short wait answers most clients at the
 	// right moment instead of a second later. Default 1s; negative disables.
 	ResultWait time.Duration
+	// CAARecheckAfter: finalize checks CAA again for every authorization
+	// validated longer ago than this (CA/B BR §3.2.2.8: CAA is checked
+	// within 8 hours before issuance). Default 8h; negative re-checks at
+	// every finalize.
+	CAARecheckAfter time.Duration
+	// AccountURIPrefixes are what an account's URL starts with, the
+	// account ID following: a CAA accounturi parameter (RFC 8657 §3)
+	// matches when it equals one of them + the account ID. Empty: no
+	// accounturi matches.
+	AccountURIPrefixes []string
 }
 
 func (c *Config) setDefaults() {
@@ -119,6 +134,7 @@ func (c *Config) setDefaults() {
 	def(&c.SweepInterval, 10*time.Second)
 	def(&c.StuckAfter, time.Minute)
 	def(&c.Retention, 7*24*time.Hour)
+	def(&c.CAARecheckAfter, 8*time.Hour)
 	if c.ValidationAttempts <= 0 {
 		c.ValidationAttempts = 3
 	}

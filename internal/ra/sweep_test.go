@@ -14,6 +14,7 @@ import (
 type nopVA struct{}
 
 func (nopVA) Validate(context.Context, acme.Identifier, string, string, string) error { return nil }
+func (nopVA) CheckCAA(context.Context, acme.Identifier, bool, string, []string) error { return nil }
 
 // TestExclusiveStartTakesOverAtOnce: a process that alone uses the storage
 // resumes a validation still leased by its dead predecessor and fails an

@@ -146,6 +146,14 @@ func (r *RA) validate(ctx context.Context, id string) {
 		}
 		start := time.Now()
 		verr := r.va.Validate(ctx, az.Identifier, c.Type, c.Token, keyAuth)
+		caaRefused := false
+		if verr == nil {
+			// Control is shown; CAA decides before the authorization turns
+			// valid (RFC 8659 §3, RFC 8657 needs the challenge type). A
+			// refusal is final, not retried.
+			verr = r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, c.Type, r.accountURIs(az.AccountID))
+			caaRefused = verr != nil
+		}
 		if ctx.Err() != nil {
 			return // shutting down: stays processing, resumed on restart
 		}
@@ -164,7 +172,7 @@ func (r *RA) validate(ctx context.Context, id string) {
 		now = r.now()
 		log.Info("validation attempt", "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
 			"ok", verr == nil, "ms", time.Since(start).Milliseconds(), "problem", problemType(prob))
-		if prob == nil || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
+		if prob == nil || caaRefused || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
 			if prob == nil && AuthorizationStatus(az, now) != acme.StatusPending {
 				prob = acme.NewProblem(acme.Unauthorized, "the authorization expired during validation")
 			}
@@ -204,4 +212,14 @@ func problemType(p *acme.Problem) string {
 		return ""
 	}
 	return string(p.Type)
+}
+
+// accountURIs returns the URLs of account id (Config.AccountURIPrefixes),
+// which CAA accounturi parameters are compared with (RFC 8657 §3).
+func (r *RA) accountURIs(id string) []string {
+	out := make([]string, 0, len(r.cfg.AccountURIPrefixes))
+	for _, p := range r.cfg.AccountURIPrefixes {
+		out = append(out, p+id)
+	}
+	return out
 }

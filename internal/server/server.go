@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -146,13 +147,29 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err := preflight(ca, cfg, now()); err != nil {
 		return nil, err
 	}
-	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver}, log.With("component", "va"))
+	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
+		CAAIdentities: cfg.CAAIdentities,
+		DenyNetworks:  cfg.VADenyNetworks, // address policy
+	}, log.With("component", "va"))
 	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
 	}
 	rcfg := opts.RA
 	rcfg.CertValidity = cfg.CertValidity
 	rcfg.AuthzReuse = cfg.AuthzReuse
+	// CAA: 0 in the configuration re-checks at every finalize (negative
+	// in ra.Config). accounturi (RFC 8657) is compared with the account
+	// URLs clients see at the configured hostname, with the listen port
+	// and without one (port 443, or a proxy on 443); the path is wfe's
+	// account path.
+	rcfg.CAARecheckAfter = cfg.CAARecheckAfter
+	if rcfg.CAARecheckAfter == 0 {
+		rcfg.CAARecheckAfter = -1
+	}
+	if len(rcfg.AccountURIPrefixes) == 0 {
+		rcfg.AccountURIPrefixes = []string{"https://" + net.JoinHostPort(cfg.Hostname, port) + "/acme/account/",
+			"https://" + hostForURL(cfg.Hostname) + "/acme/account/"}
+	}
 	// SQLite serves this process alone (the data directory lock).
 	rcfg.Exclusive = st.Engine() == store.EngineSQLite
 	if rcfg.AuthzReuse == 0 {
@@ -164,7 +181,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
+	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
 	if _, err := s.certificate(nil); err != nil {
@@ -172,6 +189,15 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	ok = true
 	return s, nil
+}
+
+// hostForURL is host as the host part of a URL without port: IPv6
+// addresses in brackets.
+func hostForURL(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 // clusterNonces returns nonces that every node sharing st's database

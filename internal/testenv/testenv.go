@@ -60,6 +60,8 @@ type Options struct {
 	// OwnHTTP01: the test answers http-01 itself (e.g. the load tool's
 	// responder) on Env.HTTP01Listeners; the environment runs none.
 	OwnHTTP01 bool
+	// CAAIdentities are the server's caa-identities (none by default).
+	CAAIdentities []string
 }
 
 // New starts an environment for t with default options.
@@ -92,7 +94,8 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	port := ln.Addr().(*net.TCPAddr).Port
 	e.Config = &config.Serve{Data: t.TempDir(), Listen: ln.Addr().String(), Hostname: "localhost",
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
-		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second}
+		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
+		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour}
 	w := o.Log
 	if w == nil {
 		w = io.Discard

@@ -30,16 +30,32 @@ const (
 	userAgent = "certgate-va (+https://github.com/certgate/certgate)"
 )
 
-// redirectError is a redirect the VA refuses to follow.
-type redirectError struct{ msg string }
+// redirectError is a redirect the VA refuses to follow: from is the URL
+// that redirected, msg says where to and why (client-safe, no userinfo).
+type redirectError struct{ from, msg string }
 
 func (e *redirectError) Error() string { return e.msg }
+
+// refuseRedirect builds the redirectError for the redirect to req.
+func refuseRedirect(req *http.Request, via []*http.Request, format string, args ...any) error {
+	target := *req.URL
+	target.User = nil
+	return &redirectError{
+		from: via[len(via)-1].URL.String(),
+		msg:  fmt.Sprintf("redirect to %s refused: ", target.String()) + fmt.Sprintf(format, args...),
+	}
+}
 
 // validateHTTP01 implements RFC 8555 §8.3: GET
 // http://HOST:HTTPPort/.well-known/acme-challenge/TOKEN, connecting to the
 // identifier's resolved addresses (or the IP itself, RFC 8738 §4), with
-// "Host: HOST" (no port; IPv6 in brackets). The body, trailing whitespace
-// trimmed, must equal keyAuthorization.
+// "Host: HOST" (no port, no trailing dot; IPv6 in brackets). The body,
+// trailing whitespace trimmed, must equal keyAuthorization.
+//
+// Redirects are followed per checkRedirect, https targets without
+// certificate verification; every connection of every hop goes through
+// dialForHTTP and so through the address policy. The body is read up to
+// maxBodyBytes, and the whole exchange is bounded by ctx.
 func (v *VA) validateHTTP01(ctx context.Context, t target, token, keyAuthorization string) error {
 	u := &url.URL{
 		Scheme: "http",
@@ -113,47 +129,82 @@ func (v *VA) hostPort(host, scheme, port string) string {
 	return host + ":" + port
 }
 
-// checkRedirect vets and rewrites each redirect: http or https only, to
-// the configured port for the scheme (explicit other ports are refused),
-// at most maxRedirects, no loops. The Host header is the new host without
-// port, like the first request.
+// checkRedirect vets and rewrites each redirect (RFC 8555 §8.3 and §10.4;
+// CA/B Forum BR 3.2.2.4.18/19: redirects only to http or https URLs on
+// ports 80 or 443):
+//   - at most maxRedirects;
+//   - status 301, 302, 307 or 308 (BR 3.2.2.4.18; Go would also follow
+//     303);
+//   - scheme http or https;
+//   - no userinfo (the client would send it as Basic credentials);
+//   - port absent, the scheme's standard port (80, 443) or the configured
+//     port for the scheme (HTTPPort, TLSPort; equal to 80 and 443 unless
+//     the VA runs on test ports); the request goes to the configured port;
+//   - an IP literal must be allowed by the address policy and carry no
+//     IPv6 zone (resolved names are checked when dialing);
+//   - no loops.
+//
+// The Host header is the new host without port or trailing dot, like the
+// first request.
 func (v *VA) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxRedirects {
-		return &redirectError{fmt.Sprintf("too many redirects (more than %d)", maxRedirects)}
+		return refuseRedirect(req, via, "too many redirects (more than %d)", maxRedirects)
+	}
+	if r := req.Response; r != nil {
+		switch r.StatusCode {
+		case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		default:
+			return refuseRedirect(req, via, "HTTP %d is not a redirect the CA/B Forum allows (only 301, 302, 307, 308)", r.StatusCode)
+		}
 	}
 	u := req.URL
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return &redirectError{fmt.Sprintf("redirect to unsupported scheme %q (only http and https)", u.Scheme)}
+		return refuseRedirect(req, via, "unsupported scheme %q (only http and https)", u.Scheme)
+	}
+	if u.User != nil {
+		return refuseRedirect(req, via, "URL has userinfo (user:password@)")
 	}
 	hostname := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if hostname == "" {
-		return &redirectError{"redirect to a URL without a host"}
+		return refuseRedirect(req, via, "URL has no host")
 	}
-	want := v.cfg.HTTPPort
+	want, std := v.cfg.HTTPPort, "80"
 	if u.Scheme == "https" {
-		want = v.cfg.TLSPort
+		want, std = v.cfg.TLSPort, "443"
 	}
-	if p := u.Port(); p != "" && p != strconv.Itoa(want) {
-		return &redirectError{fmt.Sprintf("redirect to port %s refused (only %d for %s)", p, want, u.Scheme)}
+	if p := u.Port(); p != "" && p != std && p != strconv.Itoa(want) {
+		allowed := std
+		if strconv.Itoa(want) != std {
+			allowed += " or " + strconv.Itoa(want)
+		}
+		return refuseRedirect(req, via, "port %s not allowed (%s redirects must use port %s)", p, u.Scheme, allowed)
 	}
 	host := hostname
-	if ip, err := netip.ParseAddr(hostname); err == nil && ip.Is6() {
-		host = "[" + hostname + "]"
+	if ip, err := netip.ParseAddr(hostname); err == nil {
+		if ip.Zone() != "" {
+			return refuseRedirect(req, via, "IPv6 address with a zone")
+		}
+		if err := v.policy.check(ip); err != nil {
+			return refuseRedirect(req, via, "%v", err)
+		}
+		if ip.Is6() {
+			host = "[" + hostname + "]"
+		}
 	}
 	u.Host = v.hostPort(host, u.Scheme, "")
-	u.User = nil
 	req.Host = host
 	for _, prev := range via {
 		if prev.URL.String() == u.String() {
-			return &redirectError{fmt.Sprintf("redirect loop at %s", u.Redacted())}
+			return refuseRedirect(req, via, "redirect loop")
 		}
 	}
 	return nil
 }
 
 // dialForHTTP resolves the request host through the VA's Resolver and
-// connects to its addresses, IPv6 first, falling back to the next address
-// when a connection fails.
+// connects to its addresses the address policy allows, IPv6 first, falling
+// back to the next address when a connection fails. It dials the checked
+// IP itself, so the name is resolved once per connection.
 func (v *VA) dialForHTTP(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -173,7 +224,7 @@ func (v *VA) dialForHTTP(ctx context.Context, network, addr string) (net.Conn, e
 		}
 		addrs = orderAddrs(ips)
 	}
-	return dialAny(ctx, addrs, port)
+	return dialAny(ctx, v.policy, addrs, port)
 }
 
 // httpFailure maps an http.Client error to a problem.
@@ -185,11 +236,14 @@ func httpFailure(id acme.Identifier, first string, err error) error {
 	}
 	var re *redirectError
 	var le *LookupError
+	var pe *deniedAddrError
 	var de *dialError
 	var ne net.Error
 	switch {
 	case errors.As(err, &re):
-		return failf(id, err, acme.Connection, "fetching %s: %s", where, re.msg)
+		return failf(id, err, acme.Connection, "fetching %s: %s", re.from, re.msg)
+	case errors.As(err, &pe):
+		return failf(id, err, acme.Connection, "fetching %s: %s", where, pe.Error())
 	case errors.As(err, &le):
 		return failf(id, err, acme.DNS, "DNS problem: %s", le.Detail())
 	case errors.As(err, &de):

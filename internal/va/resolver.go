@@ -28,6 +28,18 @@ type Resolver interface {
 	// character-strings of one record are concatenated (RFC 7208 §3.3
 	// style), so each element of the result is one record.
 	LookupTXT(ctx context.Context, name string) ([]string, error)
+	// LookupCAA returns the CAA records at name itself (RFC 8659 §3: no
+	// tree climbing here; CNAME chains followed). NOERROR without CAA
+	// records gives an empty slice; NXDOMAIN is a *LookupError for which
+	// IsNotFound is true.
+	LookupCAA(ctx context.Context, name string) ([]CAARecord, error)
+}
+
+// CAARecord is one CAA resource record (RFC 8659 §4.1).
+type CAARecord struct {
+	Flag  uint8  // bit 128 is the Issuer Critical flag
+	Tag   string // property tag as received, e.g. "issue"
+	Value string // property value, e.g. "ca.example; accounturi=..."
 }
 
 // maxCNAMEHops bounds how many CNAMEs a lookup follows before it gives up.
@@ -259,6 +271,25 @@ func (r *dnsResolver) LookupTXT(ctx context.Context, name string) ([]string, err
 	return out, nil
 }
 
+// LookupCAA implements Resolver.
+func (r *dnsResolver) LookupCAA(ctx context.Context, name string) ([]CAARecord, error) {
+	rrs, err := r.query(ctx, name, dns.TypeCAA)
+	if err != nil {
+		return nil, err
+	}
+	return caaRecords(rrs), nil
+}
+
+func caaRecords(rrs []dns.RR) []CAARecord {
+	out := make([]CAARecord, 0, len(rrs))
+	for _, rr := range rrs {
+		if c, ok := rr.(*dns.CAA); ok {
+			out = append(out, CAARecord{Flag: c.Flag, Tag: c.Tag, Value: c.Value})
+		}
+	}
+	return out
+}
+
 // systemResolver uses Go's resolver (hosts file, resolv.conf). The upstream
 // recursive resolver follows CNAME chains; Go concatenates the strings of
 // one TXT record.
@@ -308,3 +339,31 @@ func (s *systemResolver) LookupTXT(ctx context.Context, name string) ([]string, 
 	}
 	return txts, nil
 }
+
+// LookupCAA implements Resolver. Go's resolver cannot ask for CAA, so the
+// query goes with miekg/dns to the name servers of /etc/resolv.conf, in
+// order, moving to the next only when one does not answer.
+func (s *systemResolver) LookupCAA(ctx context.Context, name string) ([]CAARecord, error) {
+	conf, err := dns.ClientConfigFromFile(resolvConf)
+	if err != nil || len(conf.Servers) == 0 {
+		return nil, &LookupError{Name: name, Type: "CAA", Rcode: -1, Reason: "no DNS server configured", Err: err}
+	}
+	timeout := time.Duration(conf.Timeout) * time.Second
+	var last error
+	for _, srv := range conf.Servers {
+		r := &dnsResolver{server: net.JoinHostPort(srv, conf.Port), timeout: timeout}
+		rrs, err := r.query(ctx, name, dns.TypeCAA)
+		if err == nil {
+			return caaRecords(rrs), nil
+		}
+		last = err
+		var le *LookupError
+		if errors.As(err, &le) && (le.Rcode > 0 || le.Reason != "") || ctx.Err() != nil {
+			break // an answer (NXDOMAIN, SERVFAIL, CNAME loop): not a server outage
+		}
+	}
+	return nil, last
+}
+
+// resolvConf is the system resolver configuration LookupCAA reads.
+const resolvConf = "/etc/resolv.conf"

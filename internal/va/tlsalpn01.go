@@ -43,7 +43,8 @@ func ReverseName(ip string) (string, error) {
 // SNI = NAME (or the reverse name of the IP) must negotiate acme-tls/1 and
 // present a certificate with exactly one SAN, equal to the identifier, and
 // a critical acmeIdentifier extension holding SHA-256(keyAuthorization).
-// The certificate chain is not verified.
+// The certificate chain is not verified. The connection obeys the address
+// policy like http-01's (policy.go).
 func (v *VA) validateTLSALPN01(ctx context.Context, t target, keyAuthorization string) error {
 	sni := t.name
 	if t.isIP() {
@@ -56,9 +57,13 @@ func (v *VA) validateTLSALPN01(ctx context.Context, t target, keyAuthorization s
 	if err != nil {
 		return err
 	}
-	raw, err := dialAny(ctx, addrs, v.cfg.TLSPort)
+	raw, err := dialAny(ctx, v.policy, addrs, v.cfg.TLSPort)
 	if err != nil {
+		var pe *deniedAddrError
 		var de *dialError
+		if errors.As(err, &pe) {
+			return failf(t.id, err, acme.Connection, "connecting for tls-alpn-01: %s", pe.Error())
+		}
 		if errors.As(err, &de) {
 			return failf(t.id, err, acme.Connection, "connecting to %s for tls-alpn-01: %s", de.addr, connDetail(de.err))
 		}

@@ -43,6 +43,24 @@ type Config struct {
 	// Timeout bounds one validation attempt, DNS lookups included
 	// (default 10s).
 	Timeout time.Duration
+
+	// Address policy (see policy.go).
+	//
+	// DenyNetworks are the networks http-01 and tls-alpn-01 never connect
+	// to, checked on every address of every redirect hop at dial time, on
+	// top of the always-denied unspecified, broadcast, multicast and
+	// reserved ranges. Empty allows internal addresses, as a private CA
+	// wants; a public-facing CA should use
+	// ParseDenyNetworks(PublicDenyNetworks).
+	DenyNetworks []netip.Prefix
+
+	// CAA (RFC 8659, RFC 8657; see caa.go).
+	//
+	// CAAIdentities are the issuer domain names that name this CA in CAA
+	// issue and issuewild records, compared case-insensitively. Empty
+	// means no record can name this CA: CAA is still checked and any
+	// issue/issuewild restriction refuses issuance.
+	CAAIdentities []string
 }
 
 // VA performs challenge validations. It is safe for concurrent use and
@@ -51,6 +69,7 @@ type VA struct {
 	cfg      Config
 	resolver Resolver
 	log      *slog.Logger
+	policy   *addressPolicy
 }
 
 // New returns a VA for cfg. A nil logger discards log output. It fails when
@@ -70,6 +89,11 @@ func New(cfg Config, logger *slog.Logger) (*VA, error) {
 			return nil, fmt.Errorf("va: port %d out of range 1-65535", p)
 		}
 	}
+	deny, err := normalizePrefixes(cfg.DenyNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("va: deny networks: %w", err)
+	}
+	cfg.DenyNetworks = deny
 	r, err := NewResolver(cfg.DNSResolver, cfg.Timeout)
 	if err != nil {
 		return nil, err
@@ -77,7 +101,7 @@ func New(cfg Config, logger *slog.Logger) (*VA, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &VA{cfg: cfg, resolver: r, log: logger}, nil
+	return &VA{cfg: cfg, resolver: r, log: logger, policy: &addressPolicy{deny: deny}}, nil
 }
 
 // Resolver returns the resolver the VA uses for all its DNS lookups, so
@@ -95,7 +119,8 @@ func (v *VA) Resolver() Resolver { return v.resolver }
 //     or dns-01 for an ip identifier (RFC 8738 §7);
 //   - unsupportedIdentifier: identifier type other than dns or ip;
 //   - dns: NXDOMAIN, SERVFAIL, timeouts, CNAME loops, no addresses;
-//   - connection: TCP connect/read failures, timeouts, bad redirects;
+//   - connection: TCP connect/read failures, timeouts, bad redirects,
+//     addresses the address policy denies (policy.go);
 //   - tls: TLS handshake failures (tls-alpn-01, https redirects);
 //   - unauthorized: tls-alpn-01 server did not negotiate acme-tls/1;
 //   - incorrectResponse: the response did not prove control (wrong body,
@@ -311,11 +336,19 @@ type dialError struct {
 func (e *dialError) Error() string { return fmt.Sprintf("connect to %s: %v", e.addr, e.err) }
 func (e *dialError) Unwrap() error { return e.err }
 
-// dialAny connects to the first reachable of addrs on port, in order.
-func dialAny(ctx context.Context, addrs []netip.Addr, port int) (net.Conn, error) {
-	var d net.Dialer
-	var last error
+// dialAny connects to the first reachable of addrs on port, in order,
+// skipping the addresses policy denies (and checking again at connect
+// time). With no allowed address it returns the first *deniedAddrError.
+func dialAny(ctx context.Context, policy *addressPolicy, addrs []netip.Addr, port int) (net.Conn, error) {
+	d := net.Dialer{Control: policy.control}
+	var last, denied error
 	for _, a := range addrs {
+		if err := policy.check(a); err != nil {
+			if denied == nil {
+				denied = err
+			}
+			continue
+		}
 		ap := netip.AddrPortFrom(a, uint16(port)).String()
 		c, err := d.DialContext(ctx, "tcp", ap)
 		if err == nil {
@@ -325,6 +358,9 @@ func dialAny(ctx context.Context, addrs []netip.Addr, port int) (net.Conn, error
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if last == nil {
+		last = denied
 	}
 	if last == nil {
 		last = &dialError{err: errors.New("no addresses")}

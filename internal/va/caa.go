@@ -1,0 +1,353 @@
+package va
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// CAA property tags this CA understands (RFC 8659 §4.2-4.4).
+const (
+	caaIssue     = "issue"
+	caaIssueWild = "issuewild"
+	caaIODef     = "iodef"
+)
+
+// caaCritical is the Issuer Critical flag (RFC 8659 §4.1).
+const caaCritical = 128
+
+// maxCAAReasons bounds how many records a refusal's detail describes.
+const maxCAAReasons = 4
+
+// CheckCAA checks the CAA records of id (RFC 8659) for issuance by this CA
+// to the account whose URL is one of accountURIs, after control was shown
+// with challenge type method (RFC 8657). wildcard says the certificate will
+// name *.id.Value (id.Value itself has no "*." prefix).
+//
+// The relevant RRset is the first non-empty CAA RRset found from the name
+// up towards the root, the root excluded (RFC 8659 §3); a name that does
+// not exist (NXDOMAIN) counts as empty. For a wildcard, issuewild records
+// decide when there are any, else issue records (§4.3). Without such
+// records CAA does not restrict issuance. A record authorizes this CA when
+// its issuer domain name is one of Config.CAAIdentities (case-insensitive)
+// and its parameters allow the request: accounturi equal to the account's
+// URL (at most one accounturi per record), validationmethods listing
+// method (RFC 8657 §3, §4). Empty issuers (";"), malformed values, and
+// records whose parameters are not satisfied authorize no one. An unknown
+// property with the critical flag refuses issuance (§4.1); other unknown
+// properties and iodef are ignored.
+//
+// Any lookup failure other than NXDOMAIN (SERVFAIL, timeout, CNAME loop)
+// refuses issuance: a failed lookup is not an empty answer.
+//
+// ip identifiers always pass: CAA is defined for domain names only (RFC
+// 8659 §3 looks records up by name; RFC 8738 adds no CAA processing for
+// IP addresses).
+//
+// It returns nil when issuance may proceed, else an *acme.Problem of type
+// caa with Identifier set whose detail names the records and the name
+// where they were found.
+func (v *VA) CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error {
+	t, err := parseTarget(id)
+	if err != nil {
+		return err
+	}
+	if t.isIP() || isLocalhost(t.name) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	err = checkCAA(ctx, v.resolver, caaRequest{name: t.name, wildcard: wildcard, method: method,
+		accountURIs: accountURIs, identities: v.cfg.CAAIdentities})
+	if err != nil {
+		var p *acme.Problem
+		if !errors.As(err, &p) { // not reached: checkCAA returns problems
+			p = acme.NewProblem(acme.CAA, "CAA check failed")
+		}
+		p.Identifier = &id
+		v.log.Info("CAA check refused", "identifier", id.Value, "wildcard", wildcard, "challenge", method,
+			"detail", p.Detail, "err", err, "duration", time.Since(start))
+		return p
+	}
+	v.log.Debug("CAA check passed", "identifier", id.Value, "wildcard", wildcard, "challenge", method,
+		"duration", time.Since(start))
+	return nil
+}
+
+// isLocalhost reports whether name is "localhost" or below it. RFC 6761
+// §6.3 reserves these names for the local host: DNS servers answer them
+// with NXDOMAIN and they can hold no CAA records, so no query is sent.
+func isLocalhost(name string) bool {
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}
+
+// caaRequest is one CAA check.
+type caaRequest struct {
+	name        string // lower case, no "*.", no trailing dot
+	wildcard    bool
+	method      string   // challenge type used, e.g. "dns-01"
+	accountURIs []string // the requesting account's URLs
+	identities  []string // this CA's issuer domain names
+}
+
+// caaProblem is a caa problem with an internal cause for the log.
+type caaProblem struct {
+	prob  *acme.Problem
+	cause error
+}
+
+func (e *caaProblem) Error() string {
+	if e.cause == nil {
+		return e.prob.Error()
+	}
+	return e.prob.Error() + ": " + e.cause.Error()
+}
+
+func (e *caaProblem) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.prob}
+	}
+	return []error{e.prob, e.cause}
+}
+
+// checkCAA returns nil or a *caaProblem.
+func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
+	at, recs, err := relevantCAA(ctx, r, req.name)
+	if err != nil {
+		detail := "lookup failed"
+		var le *LookupError
+		if errors.As(err, &le) {
+			detail = le.Detail()
+		}
+		return &caaProblem{cause: err, prob: acme.NewProblem(acme.CAA,
+			"DNS problem while checking CAA: %s; issuance is refused while CAA records cannot be retrieved", detail)}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	reqName := req.name
+	if req.wildcard {
+		reqName = "*." + reqName
+	}
+	where := "CAA records at " + at
+	if at != req.name {
+		where += " (inherited by " + reqName + ")"
+	} else if req.wildcard {
+		where += " (for " + reqName + ")"
+	}
+	var issue, wild []CAARecord
+	for _, rec := range recs {
+		switch strings.ToLower(rec.Tag) {
+		case caaIssue:
+			issue = append(issue, rec)
+		case caaIssueWild:
+			wild = append(wild, rec)
+		case caaIODef:
+		default:
+			if rec.Flag&caaCritical != 0 {
+				return &caaProblem{prob: acme.NewProblem(acme.CAA,
+					"%s contain %s, an unknown property marked critical, so this CA must not issue (RFC 8659 §4.1)",
+					where, presentCAA(rec))}
+			}
+		}
+	}
+	set := issue
+	if req.wildcard && len(wild) > 0 {
+		set = wild
+	}
+	if len(set) == 0 {
+		return nil // only iodef, unknown, or (for a non-wildcard) issuewild properties
+	}
+	var reasons []string
+	for _, rec := range set {
+		reason := authorizes(rec, req)
+		if reason == "" {
+			return nil
+		}
+		if len(reasons) < maxCAAReasons {
+			reasons = append(reasons, presentCAA(rec)+": "+reason)
+		}
+	}
+	if n := len(set) - len(reasons); n > 0 {
+		reasons = append(reasons, fmt.Sprintf("and %d more", n))
+	}
+	who := "this CA (" + strings.Join(req.identities, ", ") + ")"
+	if len(req.identities) == 0 {
+		who = "this CA (it has no CAA identities configured)"
+	}
+	return &caaProblem{prob: acme.NewProblem(acme.CAA, "%s do not authorize %s to issue for %s: %s",
+		where, who, reqName, strings.Join(reasons, "; "))}
+}
+
+// relevantCAA returns the relevant RRset of name (RFC 8659 §3) and the
+// name it was found at; no records when the tree has none.
+func relevantCAA(ctx context.Context, r Resolver, name string) (string, []CAARecord, error) {
+	for cur := name; cur != ""; {
+		recs, err := r.LookupCAA(ctx, cur)
+		var le *LookupError
+		switch {
+		case err == nil && len(recs) > 0:
+			return cur, recs, nil
+		case err != nil && !(errors.As(err, &le) && le.IsNotFound()):
+			return cur, nil, err
+		}
+		_, parent, _ := strings.Cut(cur, ".")
+		cur = parent
+	}
+	return "", nil, nil
+}
+
+// presentCAA formats rec like a zone file: 0 issue "ca.example".
+func presentCAA(rec CAARecord) string {
+	return fmt.Sprintf("%d %s %q", rec.Flag, rec.Tag, rec.Value)
+}
+
+// authorizes returns "" when the issue or issuewild record rec authorizes
+// req, else why not.
+func authorizes(rec CAARecord, req caaRequest) string {
+	v, err := parseIssueValue(rec.Value)
+	if err != nil {
+		return "malformed (" + err.Error() + ")"
+	}
+	if v.issuer == "" {
+		return "no CA may issue"
+	}
+	ours := false
+	for _, id := range req.identities {
+		if strings.EqualFold(v.issuer, id) {
+			ours = true
+			break
+		}
+	}
+	if !ours {
+		return "names another CA"
+	}
+	var accountURIs, methods []string
+	for _, p := range v.params {
+		switch strings.ToLower(p.tag) {
+		case "accounturi":
+			accountURIs = append(accountURIs, p.value)
+		case "validationmethods":
+			methods = append(methods, p.value)
+		}
+	}
+	switch len(accountURIs) {
+	case 0:
+	case 1:
+		match := false
+		for _, u := range req.accountURIs {
+			if accountURIs[0] == u {
+				match = true
+				break
+			}
+		}
+		if !match {
+			return "accounturi is not this account's URL (RFC 8657 §3)"
+		}
+	default:
+		return "more than one accounturi parameter makes the record unusable (RFC 8657 §3)"
+	}
+	switch len(methods) {
+	case 0:
+	case 1:
+		allowed := false
+		for _, m := range strings.Split(methods[0], ",") {
+			if !isCAAToken(m, false) {
+				return fmt.Sprintf("malformed validationmethods %q", methods[0])
+			}
+			if strings.EqualFold(m, req.method) {
+				allowed = true
+			}
+		}
+		if !allowed {
+			return fmt.Sprintf("validationmethods does not allow %s (RFC 8657 §4)", req.method)
+		}
+	default:
+		return "more than one validationmethods parameter makes the record unusable"
+	}
+	return ""
+}
+
+// issueValue is a parsed issue/issuewild property value (RFC 8659 §4.2).
+type issueValue struct {
+	issuer string // issuer domain name; "" for none
+	params []caaParam
+}
+
+type caaParam struct{ tag, value string }
+
+// parseIssueValue parses
+//
+//	issue-value = *WSP [issuer-domain-name *WSP] [";" *WSP [parameters *WSP]]
+//	parameters  = (parameter *WSP ";" *WSP parameters) / parameter
+//	parameter   = tag *WSP "=" *WSP value
+//	value       = *(%x21-3A / %x3C-7E)
+//
+// tolerating one trailing ";" after the parameters, as written in the wild.
+func parseIssueValue(s string) (issueValue, error) {
+	var v issueValue
+	domain, rest, hasParams := strings.Cut(s, ";")
+	v.issuer = trimWSP(domain)
+	if v.issuer != "" && !isIssuerDomain(v.issuer) {
+		return v, fmt.Errorf("bad issuer domain name %q", v.issuer)
+	}
+	if !hasParams || trimWSP(rest) == "" {
+		return v, nil
+	}
+	parts := strings.Split(rest, ";")
+	for i, part := range parts {
+		part = trimWSP(part)
+		if part == "" {
+			if i == len(parts)-1 {
+				break
+			}
+			return v, errors.New("empty parameter")
+		}
+		tag, val, ok := strings.Cut(part, "=")
+		tag, val = trimWSP(tag), trimWSP(val)
+		if !ok || !isCAAToken(tag, true) {
+			return v, fmt.Errorf("bad parameter %q", part)
+		}
+		for j := 0; j < len(val); j++ {
+			if c := val[j]; c < 0x21 || c > 0x7e {
+				return v, fmt.Errorf("bad parameter value %q", val)
+			}
+		}
+		v.params = append(v.params, caaParam{tag: tag, value: val})
+	}
+	return v, nil
+}
+
+func trimWSP(s string) string { return strings.Trim(s, " \t") }
+
+// isIssuerDomain checks issuer-domain-name = label *("." label).
+func isIssuerDomain(s string) bool {
+	for _, l := range strings.Split(s, ".") {
+		if !isCAAToken(l, true) {
+			return false
+		}
+	}
+	return true
+}
+
+// isCAAToken checks (ALPHA / DIGIT) *( *("-") (ALPHA / DIGIT)), the form
+// of labels and parameter tags; with strict false, a validation method
+// label, 1*(ALPHA / DIGIT / "-") (RFC 8657 §4).
+func isCAAToken(s string, strict bool) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (c != '-' || strict && (i == 0 || i == len(s)-1)) {
+			return false
+		}
+	}
+	return true
+}
