@@ -17,14 +17,21 @@ step() { printf '\n==> %s\n' "$*"; }
 missing=()
 missing_pkgs=()
 for pair in certbot:certbot lego:lego uacme:uacme ualpn:uacme dehydrated:dehydrated \
-	acme-tiny:acme-tiny pebble-challtestsrv:pebble openssl:openssl curl:curl \
+	acme-tiny:acme-tiny pebble-challtestsrv:pebble named:bind9 openssl:openssl curl:curl \
 	unshare:util-linux mount:mount; do
 	bin=${pair%%:*} pkg=${pair#*:}
-	if ! command -v "$bin" >/dev/null 2>&1; then
+	# named is in /usr/sbin, which not every user has in PATH.
+	if ! command -v "$bin" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$bin ]]; then
 		missing+=("$bin (Debian package: $pkg)")
 		case " ${missing_pkgs[*]-} " in *" $pkg "*) ;; *) missing_pkgs+=("$pkg") ;; esac
 	fi
 done
+# certbot's RFC 2136 DNS plugin, imported with certbot's own interpreter.
+certbot_python=$(sed -n '1s/^#! *//p' "$(command -v certbot 2>/dev/null || echo /dev/null)" 2>/dev/null)
+if [[ -n $certbot_python ]] && ! $certbot_python -c 'import certbot_dns_rfc2136' >/dev/null 2>&1; then
+	missing+=("certbot's dns-rfc2136 plugin (Debian package: python3-certbot-dns-rfc2136)")
+	missing_pkgs+=(python3-certbot-dns-rfc2136)
+fi
 if ((${#missing[@]})); then
 	echo "scripts/test.sh: the end-to-end tests need tools that are not installed:" >&2
 	printf '  %s\n' "${missing[@]}" >&2

@@ -60,6 +60,13 @@ func startServer(t *testing.T) *acmeServer {
 
 func startCertgate(t *testing.T) *acmeServer {
 	t.Helper()
+	return startCertgateWithResolver(t, dnsAddr)
+}
+
+// startCertgateWithResolver starts certgate with resolver (host:port) as
+// the DNS server of every validation lookup.
+func startCertgateWithResolver(t *testing.T, resolver string) *acmeServer {
+	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	ports := freePorts(t, 3)
@@ -79,7 +86,7 @@ func startCertgate(t *testing.T) *acmeServer {
 		"--hostname", "localhost",
 		"--va-http-port", strconv.Itoa(s.HTTPPort),
 		"--va-tls-port", strconv.Itoa(s.TLSPort),
-		"--va-dns-resolver", dnsAddr,
+		"--va-dns-resolver", resolver,
 	}
 	exited := startDaemon(t, "certgate serve", s.LogFile, nil, certgateBin, args...)
 
