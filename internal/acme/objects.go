@@ -40,12 +40,14 @@ type Identifier struct {
 
 // Directory is the directory object (RFC 8555 §7.1.1).
 type Directory struct {
-	NewNonce   string         `json:"newNonce"`
-	NewAccount string         `json:"newAccount"`
-	NewOrder   string         `json:"newOrder"`
-	RevokeCert string         `json:"revokeCert"`
-	KeyChange  string         `json:"keyChange"`
-	Meta       *DirectoryMeta `json:"meta,omitempty"`
+	NewNonce   string `json:"newNonce"`
+	NewAccount string `json:"newAccount"`
+	NewOrder   string `json:"newOrder"`
+	RevokeCert string `json:"revokeCert"`
+	KeyChange  string `json:"keyChange"`
+	// RenewalInfo is the ACME Renewal Information base URL (RFC 9773 §3).
+	RenewalInfo string         `json:"renewalInfo,omitempty"`
+	Meta        *DirectoryMeta `json:"meta,omitempty"`
 }
 
 // DirectoryMeta is the directory "meta" member (RFC 8555 §7.1.1).
@@ -76,6 +78,7 @@ type Order struct {
 	Authorizations []string     `json:"authorizations"`
 	Finalize       string       `json:"finalize"`
 	Certificate    string       `json:"certificate,omitempty"`
+	Replaces       string       `json:"replaces,omitempty"` // RFC 9773 §5 CertID
 }
 
 // Authorization is the authorization object (RFC 8555 §7.1.4).
@@ -121,6 +124,21 @@ type NewOrderRequest struct {
 	Identifiers []Identifier `json:"identifiers"`
 	NotBefore   string       `json:"notBefore"`
 	NotAfter    string       `json:"notAfter"`
+	// Replaces is the CertID (RFC 9773 §4.1) of the certificate this
+	// order replaces, "" for none (RFC 9773 §5).
+	Replaces string `json:"replaces"`
+}
+
+// RenewalInfo is the body of a renewalInfo response (RFC 9773 §4.2).
+type RenewalInfo struct {
+	SuggestedWindow TimeWindow `json:"suggestedWindow"`
+	ExplanationURL  string     `json:"explanationURL,omitempty"`
+}
+
+// TimeWindow is RFC 9773's suggestedWindow: renew at a time in [Start, End].
+type TimeWindow struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // FinalizeRequest is the finalize payload (RFC 8555 §7.4): CSR is base64url DER.

@@ -20,6 +20,7 @@ const ErrorNS = "urn:ietf:params:acme:error:"
 // Problem types defined by RFC 8555 §6.7 and its extensions.
 const (
 	AccountDoesNotExist     ProblemType = ErrorNS + "accountDoesNotExist"
+	AlreadyReplaced         ProblemType = ErrorNS + "alreadyReplaced" // RFC 9773 §5
 	AlreadyRevoked          ProblemType = ErrorNS + "alreadyRevoked"
 	BadCSR                  ProblemType = ErrorNS + "badCSR"
 	BadNonce                ProblemType = ErrorNS + "badNonce"
@@ -49,6 +50,7 @@ const (
 // unless the Problem sets one explicitly.
 var defaultStatus = map[ProblemType]int{
 	AccountDoesNotExist:     http.StatusBadRequest,
+	AlreadyReplaced:         http.StatusConflict,
 	AlreadyRevoked:          http.StatusBadRequest,
 	BadCSR:                  http.StatusBadRequest,
 	BadNonce:                http.StatusBadRequest,

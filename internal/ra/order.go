@@ -28,7 +28,9 @@ func challengeTypes(id acme.Identifier, wildcard bool) []string {
 // identifier, validated within the reuse window and valid for at least
 // another day, is reused; otherwise a pending one is created with its
 // challenges. notBefore/notAfter, when given (RFC 3339), must lie within
-// the maximum validity.
+// the maximum validity. With "replaces" (RFC 9773 §5) the order claims
+// the named certificate, checked by checkReplaces; a certificate already
+// claimed by a live order is alreadyReplaced.
 func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRequest) (*store.Order, error) {
 	ids, err := NormalizeIdentifiers(req.Identifiers)
 	if err != nil {
@@ -39,6 +41,13 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		Identifiers: ids, CreatedAt: now, UpdatedAt: now}
 	if o.NotBefore, o.NotAfter, err = r.orderValidity(req, now); err != nil {
 		return nil, err
+	}
+	var replacedSerial, prevClaim string
+	if req.Replaces != "" {
+		if replacedSerial, prevClaim, err = r.checkReplaces(ctx, a, ids, req.Replaces); err != nil {
+			return nil, err
+		}
+		o.Replaces = req.Replaces
 	}
 	var fresh []*store.Authorization
 	for _, id := range ids {
@@ -65,7 +74,15 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
 		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
 	}
-	if err := r.store.CreateOrder(ctx, o, fresh); err != nil {
+	if o.Replaces != "" {
+		err = r.store.CreateReplacementOrder(ctx, o, fresh, replacedSerial, prevClaim)
+		if errors.Is(err, store.ErrStale) {
+			return nil, alreadyReplaced() // another order claimed it meanwhile
+		}
+	} else {
+		err = r.store.CreateOrder(ctx, o, fresh)
+	}
+	if err != nil {
 		return nil, r.internal(ctx, "order creation", err)
 	}
 	return o, nil

@@ -29,6 +29,7 @@ type Store interface {
 	UpdateAccount(ctx context.Context, a *store.Account) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
+	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
 	SetOrderStatus(ctx context.Context, id, from, to string, perr *acme.Problem, now time.Time) error
 	OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error)

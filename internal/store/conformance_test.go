@@ -63,6 +63,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"ChallengeLeases", testChallengeLeases},
 		{"DeleteStale", testDeleteStale},
 		{"InsertIssued", testInsertIssued},
+		{"Replacement", testReplacement},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

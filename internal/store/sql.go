@@ -136,13 +136,16 @@ func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
 func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 	idents, _ := json.Marshal(o.Identifiers)
 	authzIDs, _ := json.Marshal(o.AuthzIDs)
-	var serial any
+	var serial, replaces any
 	if o.CertSerial != "" {
 		serial = o.CertSerial
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
-		ts(o.NotBefore), ts(o.NotAfter), serial, ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
+	if o.Replaces != "" {
+		replaces = o.Replaces
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
+		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
@@ -163,14 +166,14 @@ func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
 	return nil
 }
 
-const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, created_at, updated_at`
+const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at`
 
 func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	var o Order
 	var expires, nb, na, created, updated int64
 	var idents, authzIDs string
-	var perr, serial *string
-	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &created, &updated); err != nil {
+	var perr, serial, replaces *string
+	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &replaces, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -179,6 +182,9 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	o.Expires, o.NotBefore, o.NotAfter, o.CreatedAt, o.UpdatedAt = fromTS(expires), fromTS(nb), fromTS(na), fromTS(created), fromTS(updated)
 	if serial != nil {
 		o.CertSerial = *serial
+	}
+	if replaces != nil {
+		o.Replaces = *replaces
 	}
 	if err := json.Unmarshal([]byte(idents), &o.Identifiers); err != nil {
 		return nil, fmt.Errorf("order identifiers: %w", err)
@@ -467,26 +473,34 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // transaction, so an issued certificate is never without its record. The
 // serial must have been reserved (ReserveSerial). ErrConflict when a
 // certificate with that serial or fingerprint is already stored; ErrStale
-// when the order is not processing.
+// when the order is not processing. A certificate the order replaces
+// (RFC 9773, claimed by CreateReplacementOrder) is marked replaced at now
+// in the same transaction.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
 	return s.tx(ctx, func(tx txConn) error {
 		if err := insertCertificate(ctx, tx, c); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)
-		return checkOne(res, err, "finish order")
+		if err := checkOne(res, err, "finish order"); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`, ts(now), orderID); err != nil {
+			return fmt.Errorf("mark replaced certificate: %w", err)
+		}
+		return nil
 	})
 }
 
-const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at`
+const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at`
 
 func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var c Certificate
-	var orderID, accountID *string
+	var orderID, accountID, replacedBy *string
 	var sans string
-	var nb, na, rev, created int64
+	var nb, na, rev, created, replacedAt int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
-		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created); err != nil {
+		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -498,7 +512,10 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	if accountID != nil {
 		c.AccountID = *accountID
 	}
-	c.NotBefore, c.NotAfter, c.RevokedAt, c.CreatedAt = fromTS(nb), fromTS(na), fromTS(rev), fromTS(created)
+	if replacedBy != nil {
+		c.ReplacedBy = *replacedBy
+	}
+	c.NotBefore, c.NotAfter, c.RevokedAt, c.CreatedAt, c.ReplacedAt = fromTS(nb), fromTS(na), fromTS(rev), fromTS(created), fromTS(replacedAt)
 	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
 		return nil, fmt.Errorf("certificate sans: %w", err)
 	}

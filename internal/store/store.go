@@ -49,8 +49,11 @@ type Order struct {
 	NotAfter    time.Time // zero when not requested
 	Error       *acme.Problem
 	CertSerial  string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Replaces is the RFC 9773 CertID of the certificate this order
+	// replaces ("" for none), as the newOrder request named it.
+	Replaces  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Authorization is a stored ACME authorization with its challenges.
@@ -98,6 +101,11 @@ type Certificate struct {
 	RevokedAt         time.Time
 	RevocationReason  int // RFC 5280 §5.3.1 reason code
 	CreatedAt         time.Time
+	// ReplacedBy is the ID of the order that names this certificate in
+	// its "replaces" field (RFC 9773 §5), "" when none does; ReplacedAt
+	// is when that order became valid (zero until then).
+	ReplacedBy string
+	ReplacedAt time.Time
 }
 
 func ts(t time.Time) int64 {

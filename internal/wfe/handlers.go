@@ -174,7 +174,7 @@ func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
 func (x *exchange) orderView(o *store.Order, authzs []*store.Authorization, now time.Time) acme.Order {
 	v := acme.Order{Status: ra.OrderStatus(o, authzs, now), Expires: ts(o.Expires), Identifiers: o.Identifiers,
 		NotBefore: ts(o.NotBefore), NotAfter: ts(o.NotAfter), Error: ra.OrderError(o, authzs, now),
-		Finalize: x.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs))}
+		Finalize: x.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs)), Replaces: o.Replaces}
 	for i, id := range o.AuthzIDs {
 		v.Authorizations[i] = x.authzURL(id)
 	}

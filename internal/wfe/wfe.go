@@ -73,6 +73,12 @@ type Config struct {
 	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
 	IntermediateDER []byte
 	RootPEM         []byte
+	// RenewalInfoRetryAfter is the Retry-After of renewalInfo responses
+	// (RFC 9773 §4.3); default 6 hours.
+	RenewalInfoRetryAfter time.Duration
+	// RenewalInfoExplanationURL, when set, is sent as explanationURL in
+	// every renewalInfo response (RFC 9773 §4.2).
+	RenewalInfoExplanationURL string
 }
 
 // WFE is the ACME HTTP handler. Create it with New.
@@ -100,6 +106,9 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	if cfg.MaxNonces <= 0 {
 		cfg.MaxNonces = 1 << 17
 	}
+	if cfg.RenewalInfoRetryAfter <= 0 {
+		cfg.RenewalInfoRetryAfter = defaultRenewalInfoRetryAfter
+	}
 	if cfg.Nonces == nil {
 		cfg.Nonces = NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now)
 	}
@@ -116,6 +125,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	m.HandleFunc(authzPath, w.handle(w.authorization, http.MethodPost))
 	m.HandleFunc(challengePath, w.handle(w.challenge, http.MethodPost))
 	m.HandleFunc(certPath, w.handle(w.certificate, http.MethodPost))
+	m.HandleFunc(renewalInfoPath, w.handle(w.renewalInfo, http.MethodGet, http.MethodHead))
 	m.HandleFunc("/acme/", w.handle(w.notFound, http.MethodGet, http.MethodHead, http.MethodPost))
 	m.HandleFunc("GET "+CRLPath, w.crl)
 	m.HandleFunc("GET "+IntermediatePath, func(rw http.ResponseWriter, r *http.Request) {
@@ -242,7 +252,8 @@ func (w *WFE) directory(ctx context.Context, x *exchange) error {
 	d := acme.Directory{
 		NewNonce: x.base + newNoncePath, NewAccount: x.base + newAccountPath, NewOrder: x.base + newOrderPath,
 		RevokeCert: x.base + revokeCertPath, KeyChange: x.base + keyChangePath,
-		Meta: &acme.DirectoryMeta{TermsOfService: w.cfg.TermsOfService, Website: w.cfg.Website, CAAIdentities: w.cfg.CAAIdentities},
+		RenewalInfo: x.base + strings.TrimSuffix(renewalInfoPath, "/"),
+		Meta:        &acme.DirectoryMeta{TermsOfService: w.cfg.TermsOfService, Website: w.cfg.Website, CAAIdentities: w.cfg.CAAIdentities},
 	}
 	return writeJSON(x.rw, http.StatusOK, d)
 }

@@ -1,0 +1,46 @@
+package ra
+
+import (
+	"encoding/base64"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+func TestParseCertID(t *testing.T) {
+	aki := base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3})
+	enc := func(b ...byte) string { return aki + "." + base64.RawURLEncoding.EncodeToString(b) }
+	for in, want := range map[string]string{
+		enc(0x01):             "1",
+		enc(0x00, 0x87, 0x65): "8765",
+		enc(0x7f, 0x00):       "7f00",
+	} {
+		id, err := ParseCertID(in)
+		if err != nil || id.Serial != want || string(id.AKI) != "\x01\x02\x03" {
+			t.Errorf("ParseCertID(%q) = %+v, %v; want serial %s", in, id, err, want)
+		}
+	}
+	for _, in := range []string{"", ".", aki, aki + ".", "." + aki, enc(0x80), enc(0x00, 0x01), enc(1) + ".x", "a+b." + aki, aki + "=.AQ", enc(make([]byte, 22)...)} {
+		_, err := ParseCertID(in)
+		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.Malformed {
+			t.Errorf("ParseCertID(%q) = %v, want malformed", in, err)
+		}
+	}
+}
+
+func TestSuggestedWindow(t *testing.T) {
+	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &store.Certificate{NotBefore: nb, NotAfter: nb.Add(90 * 24 * time.Hour), Status: acme.StatusValid}
+	now := nb.Add(time.Hour)
+	w := SuggestedWindow(c, now)
+	if !w.Start.Equal(nb.Add(60*24*time.Hour)) || !w.End.Equal(nb.Add(75*24*time.Hour)) {
+		t.Fatalf("90-day window = %v .. %v, want day 60 .. day 75", w.Start, w.End)
+	}
+	c.Status = acme.StatusRevoked
+	w = SuggestedWindow(c, now)
+	if !w.End.Equal(now) || !w.Start.Equal(now.Add(-RevokedWindowLead)) {
+		t.Fatalf("revoked window = %v .. %v, want %v .. %v", w.Start, w.End, now.Add(-RevokedWindowLead), now)
+	}
+}
