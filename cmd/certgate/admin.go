@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// storeOpts locates the database an administrative command works on: the
+// same --data, --db and --config settings as `certgate serve`, resolved the
+// same way (flag, then CERTGATE_* environment, then the YAML file).
+type storeOpts struct {
+	data string
+	db   string
+}
+
+// storeFlags adds --data, --db and --config to an administrative command.
+// Such commands work beside a running server: they do not take the data
+// directory's lock, and SQLite's WAL mode lets both write.
+func storeFlags(cmd *cobra.Command, o *storeOpts) {
+	cmd.Flags().StringVar(&o.data, "data", "./certgate-data", "data directory of the server")
+	cmd.Flags().StringVar(&o.db, "db", "", "PostgreSQL URL of the server's database (default: SQLite in the data directory)")
+	cmd.Flags().String("config", "", "YAML configuration file")
+}
+
+// openStore resolves the flags of cmd (see storeFlags) and opens the
+// server's database, applying pending migrations. The caller closes it.
+func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
+	if err := config.Resolve(cmd.Flags()); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, server.DSN(o.data, o.db))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return st, nil
+}
+
+// outputFormat is the --format flag of listing commands: "table" (aligned
+// columns for people), "json" (for scripts) or "csv".
+type outputFormat string
+
+// formatFlag adds --format with the given allowed values; the first is the default.
+func formatFlag(cmd *cobra.Command, f *outputFormat, allowed ...string) {
+	*f = outputFormat(allowed[0])
+	cmd.Flags().Var((*formatValue)(f), "format", "output format: "+strings.Join(allowed, "|"))
+	cmd.Flags().Lookup("format").NoOptDefVal = ""
+}
+
+type formatValue outputFormat
+
+func (v *formatValue) String() string { return string(*v) }
+func (v *formatValue) Type() string   { return "format" }
+func (v *formatValue) Set(s string) error {
+	switch s {
+	case "table", "json", "csv":
+		*v = formatValue(s)
+		return nil
+	}
+	return fmt.Errorf("must be table, json or csv, not %q", s)
+}
+
+// writeTable prints rows under header as aligned columns.
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
