@@ -23,6 +23,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -156,6 +157,13 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, err
 	}
+	prof, err := r.Profile(ctx, o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := prof.CheckKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
 	}
@@ -170,7 +178,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// until the sweep and waste the signed certificate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cert, err := r.issue(ctx, a, o, csr, now)
+	cert, err := r.issue(ctx, a, o, csr, prof, now)
 	if err != nil {
 		p, ok := acme.AsProblem(err)
 		if !ok {
@@ -261,19 +269,28 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
-func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, now time.Time) (*store.Certificate, error) {
+// issue reserves a serial and has the issuer sign the certificate of
+// order o under profile prof: the profile's validity (or the order's
+// notBefore/notAfter), never longer than its maximum, and its EKUs.
+func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, now time.Time) (*store.Certificate, error) {
 	serial, hexSerial := newSerial()
 	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
 		return nil, fmt.Errorf("reserve serial: %w", err)
 	}
-	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate)}
-	req.NotAfter = req.NotBefore.Add(r.cfg.CertValidity)
+	validity, maxValidity := time.Duration(prof.Validity), time.Duration(prof.MaxValidity)
+	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate),
+		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name}
+	req.NotAfter = req.NotBefore.Add(validity)
 	if !o.NotBefore.IsZero() {
 		req.NotBefore = o.NotBefore
-		req.NotAfter = o.NotBefore.Add(r.cfg.CertValidity)
+		req.NotAfter = o.NotBefore.Add(validity)
 	}
 	if !o.NotAfter.IsZero() {
 		req.NotAfter = o.NotAfter
+	}
+	if req.NotAfter.Sub(req.NotBefore) > maxValidity {
+		// The profile's maximum shrank after the order was created.
+		req.NotAfter = req.NotBefore.Add(maxValidity)
 	}
 	var sans []string
 	for _, id := range o.Identifiers {

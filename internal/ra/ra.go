@@ -18,6 +18,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -46,6 +47,8 @@ type Store interface {
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
+	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
+	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
@@ -113,6 +116,12 @@ type Config struct {
 	// matches when it equals one of them + the account ID. Empty: no
 	// accounturi matches.
 	AccountURIPrefixes []string
+	// Profiles resolves certificate profiles (internal/policy); nil: only
+	// the built-in default profile, from CertValidity and MaxCertValidity.
+	Profiles *policy.Registry
+	// ApprovalWebhook, when set, receives a JSON POST for every approval
+	// that is escalated (see Sweep).
+	ApprovalWebhook string
 }
 
 func (c *Config) setDefaults() {
@@ -152,8 +161,10 @@ type RA struct {
 	va     Validator
 	issuer issuer.Issuer
 	now    func() time.Time
-	log    *slog.Logger
-	node   string // this process's random ID, the owner of its validation leases
+	// profiles resolves order profiles (cfg.Profiles or the default only).
+	profiles *policy.Registry
+	log      *slog.Logger
+	node     string // this process's random ID, the owner of its validation leases
 
 	sem       chan struct{}
 	wg        sync.WaitGroup
@@ -176,8 +187,16 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 	if now == nil {
 		now = time.Now
 	}
+	profiles := cfg.Profiles
+	if profiles == nil {
+		var err error
+		profiles, err = policy.NewRegistry(emptyProfiles{}, DefaultProfile(cfg.CertValidity, cfg.MaxCertValidity, false), 0, now)
+		if err != nil {
+			panic(fmt.Sprintf("ra: default profile from the configuration: %v", err)) // validity <= 0 cannot pass setDefaults
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(),
+	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 

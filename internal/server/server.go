@@ -27,6 +27,7 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
@@ -175,6 +176,14 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
 	}
+	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), 0, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := preflightProfiles(ctx, ca, profiles, now(), log); err != nil {
+		return nil, err
+	}
+	rcfg.Profiles = profiles
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
 	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)
