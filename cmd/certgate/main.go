@@ -53,7 +53,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
-	root.AddCommand(newProfile(), newEAB())
+	root.AddCommand(newProfile(), newEAB(), newApproval())
 	return root
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ type Store interface {
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
 	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
+	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
@@ -119,9 +121,12 @@ type Config struct {
 	// Profiles resolves certificate profiles (internal/policy); nil: only
 	// the built-in default profile, from CertValidity and MaxCertValidity.
 	Profiles *policy.Registry
-	// ApprovalWebhook, when set, receives a JSON POST for every approval
-	// that is escalated (see Sweep).
+	// ApprovalWebhook, when set, receives a JSON POST (Escalation) for
+	// every approval that is escalated (see Sweep).
 	ApprovalWebhook string
+	// WebhookClient sends webhook requests; nil: http.DefaultClient with
+	// a 10 s timeout per request.
+	WebhookClient *http.Client
 }
 
 func (c *Config) setDefaults() {
@@ -273,6 +278,9 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, now); err != nil && !errors.Is(err, store.ErrStale) {
 			return fmt.Errorf("fail stuck order %s: %w", id, err)
 		}
+	}
+	if err := r.sweepApprovals(ctx); err != nil {
+		return err
 	}
 	if _, err := r.store.PruneNonces(ctx, now); err != nil {
 		return err

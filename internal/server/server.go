@@ -184,6 +184,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, err
 	}
 	rcfg.Profiles = profiles
+	if rcfg.ApprovalWebhook == "" {
+		rcfg.ApprovalWebhook = cfg.ApprovalWebhook
+	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
 	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -197,7 +198,10 @@ func (w *WFE) writeOrder(ctx context.Context, x *exchange, o *store.Order, authz
 		}
 	}
 	v := x.orderView(o, authzs, w.ra.Now())
-	if v.Status == acme.StatusProcessing {
+	switch {
+	case o.Status == store.OrderAwaitingApproval:
+		x.rw.Header().Set("Retry-After", strconv.Itoa(ra.ApprovalRetryAfter))
+	case v.Status == acme.StatusProcessing:
 		x.rw.Header().Set("Retry-After", retryAfter)
 	}
 	x.rw.Header().Set("Location", x.orderURL(o.ID))
@@ -246,6 +250,9 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 	if sub == "" {
 		if !req.postAsGet() {
 			return acme.NewProblem(acme.Malformed, "an order is fetched with POST-as-GET (empty payload)")
+		}
+		if o, err = w.ra.ResumeApproved(ctx, o); err != nil {
+			return err
 		}
 		return w.writeOrder(ctx, x, o, nil, http.StatusOK)
 	}
