@@ -44,6 +44,8 @@ type Options struct {
 	Listener net.Listener
 	// OrdersPerPage overrides the orders list page size.
 	OrdersPerPage int
+	// ProfileTTL is how long profile lookups are cached (0: 2 seconds).
+	ProfileTTL time.Duration
 }
 
 // Server is a running certgate instance.
@@ -176,7 +178,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
 	}
-	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), 0, now)
+	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), opts.ProfileTTL, now)
 	if err != nil {
 		return nil, err
 	}
