@@ -7,9 +7,9 @@ package wfe_test
 import (
 	"context"
 	"crypto"
-	"encoding/base64"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
