@@ -66,9 +66,9 @@ approval:
 		t.Errorf("updated profile %+v", p)
 	}
 	for _, args := range [][]string{
-		{"profile", "create", "web", "--validity", "90d"},                  // exists
-		{"profile", "create", "bad", "--eku", "timeStamping"},              // invalid EKU
-		{"profile", "create", "new-order"},                                 // reserved
+		{"profile", "create", "web", "--validity", "90d"},     // exists
+		{"profile", "create", "bad", "--eku", "timeStamping"}, // invalid EKU
+		{"profile", "create", "new-order"},                    // reserved
 		{"profile", "create", "big", "--validity", "90d", "--max-validity", "30d"},
 		{"profile", "update", "missing", "--validity", "1d"},
 		{"profile", "delete", "missing"},
