@@ -36,7 +36,10 @@ type FileResult struct {
 // are ignored), DER, or a DER PKCS#7 SignedData bundle (.p7b/.p7c). A file's
 // new certificates are stored in one transaction, with source "imported",
 // issuer set to the issuer DN, and the certificates of the same file that
-// issued it as its chain; certificates already in the inventory (same
+// issued it as its chain; a certificate whose serial is held by another
+// certificate already (serials are unique per issuer only) is keyed
+// "SERIAL-FINGERPRINT16" (its serial, a dash, the first 16 hex digits of its
+// fingerprint); certificates already in the inventory (same
 // SHA-256 fingerprint) are reported present. A file that cannot be read or
 // parsed, or holds a bad certificate, is reported in its FileResult and
 // nothing of it is stored; the other files are still imported. The error
@@ -106,7 +109,7 @@ func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certific
 	var res FileResult
 	now := s.now().UTC()
 	var recs []*store.Certificate
-	seen := map[string]bool{}
+	seen, usedSerials := map[string]bool{}, map[string]bool{}
 	for _, c := range certs {
 		r := Record(c, chainPEM(c, certs), store.SourceImported)
 		if seen[r.FingerprintSHA256] {
@@ -121,6 +124,22 @@ func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certific
 		case !errors.Is(err, store.ErrNotFound):
 			return res, fmt.Errorf("look up fingerprint: %w", err)
 		}
+		// Serials are unique per issuer, not across issuers: a certificate
+		// whose serial another one holds is keyed by serial-fingerprint.
+		taken := usedSerials[r.Serial]
+		if !taken {
+			_, err := s.st.GetCertificate(ctx, r.Serial)
+			switch {
+			case err == nil:
+				taken = true
+			case !errors.Is(err, store.ErrNotFound):
+				return res, fmt.Errorf("look up serial: %w", err)
+			}
+		}
+		if taken {
+			r.Serial += "-" + r.FingerprintSHA256[:16]
+		}
+		usedSerials[r.Serial] = true
 		r.CreatedAt = now
 		recs = append(recs, r)
 	}

@@ -205,3 +205,35 @@ func TestImportMixedDirectory(t *testing.T) {
 		t.Fatalf("%d certificates after importing again, want 6", n)
 	}
 }
+
+// TestImportSameSerialOtherIssuer: serials are unique per issuer only, so
+// a certificate from another issuer with a serial already stored is
+// imported under "SERIAL-FINGERPRINT16" and found by its serial.
+func TestImportSameSerialOtherIssuer(t *testing.T) {
+	p1, p2 := newTestPKI(t), newTestPKI(t) // both number from 0x1001
+	a, b := p1.leaf(0, "a.test"), p2.leaf(0, "b.test")
+	if a.SerialNumber.Cmp(b.SerialNumber) != 0 {
+		t.Fatal("test PKIs should reuse serials")
+	}
+	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	svc := inventory.New(st, func() time.Time { return now })
+	ctx := context.Background()
+	r1, err := svc.ImportCertificates(ctx, []*x509.Certificate{a, p1.inter})
+	must(t, err)
+	r2, err := svc.ImportCertificates(ctx, []*x509.Certificate{b, p2.inter})
+	must(t, err)
+	serial := a.SerialNumber.Text(16)
+	if len(r1.Imported) != 2 || len(r2.Imported) != 2 || r1.Imported[0] != serial || !strings.HasPrefix(r2.Imported[0], serial+"-") {
+		t.Fatalf("imports: %+v %+v", r1, r2)
+	}
+	got, err := svc.Get(ctx, r2.Imported[0])
+	must(t, err)
+	if got.Names[0] != "b.test" {
+		t.Fatalf("get %s: %+v", r2.Imported[0], got)
+	}
+	page, err := svc.List(ctx, inventory.Query{Serial: serial})
+	must(t, err)
+	if len(page.Items) != 2 {
+		t.Fatalf("serial %s lists %d certificates, want 2", serial, len(page.Items))
+	}
+}

@@ -264,8 +264,10 @@ func (s *Service) List(ctx context.Context, q Query) (*Page, error) {
 	return p, nil
 }
 
-// Get returns the certificate named by ref: a serial (hex, colons allowed)
-// or a SHA-256 fingerprint (64 hex digits). ErrNotFound when none matches.
+// Get returns the certificate named by ref: a serial (hex, colons allowed),
+// the key of an imported certificate whose serial was taken
+// ("SERIAL-FINGERPRINT16", see Import) or a SHA-256 fingerprint (64 hex
+// digits). ErrNotFound when none matches.
 func (s *Service) Get(ctx context.Context, ref string) (*Certificate, error) {
 	c, err := s.record(ctx, ref)
 	if err != nil {
@@ -281,6 +283,12 @@ func (s *Service) record(ctx context.Context, ref string) (*store.Certificate, e
 	var err error
 	if fp, ferr := NormalizeFingerprint(ref); ferr == nil {
 		c, err = s.st.GetCertificateByFingerprint(ctx, fp)
+	} else if serial, fp16, ok := strings.Cut(strings.ToLower(ref), "-"); ok {
+		// An imported certificate keyed SERIAL-FINGERPRINT16 (see Import).
+		if serial, err = NormalizeSerial(serial); err != nil {
+			return nil, err
+		}
+		c, err = s.st.GetCertificate(ctx, serial+"-"+fp16)
 	} else {
 		serial, serr := NormalizeSerial(ref)
 		if serr != nil {

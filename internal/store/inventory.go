@@ -120,7 +120,7 @@ type CertKey struct {
 type CertQuery struct {
 	Name        string            // a SAN equal to this lower-case name
 	Suffix      string            // a SAN ending with this lower-case suffix, e.g. ".example.com"
-	Serial      string            // lower-case hex
+	Serial      string            // lower-case hex; also finds imported certificates keyed SERIAL-FINGERPRINT16
 	Fingerprint string            // lower-case hex SHA-256 of the DER
 	Issuer      string            // issuer name ("local") or, for imported certificates, issuer DN
 	Profile     string            // profile name
@@ -214,7 +214,9 @@ func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certifi
 		}
 	}
 	if q.Serial != "" {
-		add(`c.serial = ?`, q.Serial)
+		// Imported certificates whose serial was taken are keyed
+		// "SERIAL-FINGERPRINT16" ('-' < '.' in byte order).
+		add(`(c.serial = ? OR (c.serial > ? AND c.serial < ?))`, q.Serial, q.Serial+"-", q.Serial+".")
 	}
 	if q.Fingerprint != "" {
 		add(`c.fingerprint_sha256 = ?`, q.Fingerprint)
