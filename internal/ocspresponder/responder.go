@@ -307,8 +307,14 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	if err != nil {
 		return nil, nil, err
 	}
-	// Backdate thisUpdate a little for clients whose clocks run behind.
+	// Backdate thisUpdate a little for clients whose clocks run behind,
+	// but never before the revocation it reports (RFC 6960 §4.2.2.1: the
+	// status must have been correct at thisUpdate). producedAt is the
+	// signing minute (x/crypto/ocsp truncates it).
 	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	if tmpl.Status == ocsp.Revoked && tmpl.RevokedAt.After(this) {
+		this = tmpl.RevokedAt
+	}
 	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash = this, this.Add(r.cfg.Validity), req.HashAlgorithm
 	resp, err := r.signer.SignOCSP(tmpl)
 	if err != nil {

@@ -227,6 +227,9 @@ func TestGoodThenRevoked(t *testing.T) {
 	if r.Status != ocsp.Revoked || r.RevocationReason != ocsp.KeyCompromise || !r.RevokedAt.Equal(at.Truncate(time.Second)) {
 		t.Fatalf("after the refresh interval: status %d reason %d at %v, want revoked (1) at %v", r.Status, r.RevocationReason, r.RevokedAt, at)
 	}
+	if r.ThisUpdate.Before(r.RevokedAt) {
+		t.Fatalf("thisUpdate %v before the revocation time %v", r.ThisUpdate, r.RevokedAt)
+	}
 }
 
 // ask POSTs a request about cert (CertID hash h) and returns the parsed
@@ -256,6 +259,9 @@ func TestInvalidate(t *testing.T) {
 		r := f.ask(t, cert, h)
 		if r.Status != ocsp.Revoked || r.RevocationReason != ocsp.Superseded {
 			t.Fatalf("%v after Invalidate: status %d reason %d, want revoked/superseded", h, r.Status, r.RevocationReason)
+		}
+		if !r.ThisUpdate.Equal(r.RevokedAt) {
+			t.Fatalf("revoked just now: thisUpdate %v, want the revocation time %v", r.ThisUpdate, r.RevokedAt)
 		}
 	}
 }
@@ -301,8 +307,12 @@ func TestGET(t *testing.T) {
 	}
 	// Unescaped "/" and "+" inside the base64 (as some clients send it)
 	// are neither path separators nor cleaned away.
-	for n := int64(1); ; n++ {
-		c := &x509.Certificate{SerialNumber: big.NewInt(n)}
+	for {
+		n, err := local.RandomSerial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &x509.Certificate{SerialNumber: n}
 		b64 := base64.StdEncoding.EncodeToString(request(t, c, f.ca.Intermediate(), crypto.SHA1))
 		if !strings.Contains(b64, "//") || !strings.Contains(b64, "+") {
 			continue

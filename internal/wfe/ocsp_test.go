@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"io"
-	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/testenv"
 	"github.com/certgate/certgate/internal/wfe"
 )
@@ -96,15 +96,19 @@ func TestOCSP(t *testing.T) {
 
 	// A base64 request with "//" in it reaches the responder on both
 	// sides instead of being cleaned and redirected by a mux.
-	for n := int64(1); ; n++ {
-		never := &x509.Certificate{SerialNumber: big.NewInt(n)}
+	for {
+		n, err := local.RandomSerial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		never := &x509.Certificate{SerialNumber: n}
 		der, _ := ocsp.CreateRequest(never, inter, nil)
 		if !strings.Contains(base64.StdEncoding.EncodeToString(der), "//") {
 			continue
 		}
 		for _, w := range []way{ways[2], {"HTTPS GET unescaped", env.HTTPClient, env.BaseURL, http.MethodGet, true}} {
 			if r := ocspAsk(t, w.client, w.base, w.method, w.raw, never, inter, crypto.SHA1); r.Status != ocsp.Unknown {
-				t.Errorf("%s, serial %d never issued: status %d, want unknown", w.name, n, r.Status)
+				t.Errorf("%s, serial %x never issued: status %d, want unknown", w.name, n, r.Status)
 			}
 		}
 		break
