@@ -402,6 +402,9 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	r.crlMu.Lock()
 	r.crlCache = nil
 	r.crlMu.Unlock()
+	if r.cfg.OnRevoke != nil {
+		r.cfg.OnRevoke(rec.Serial)
+	}
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason)
 	return nil
 }
