@@ -134,6 +134,13 @@ func TestProfileDirectories(t *testing.T) {
 	if r.problem().Type != cgacme.InvalidProfile {
 		t.Errorf("mismatched profile: %s", r)
 	}
+	// The "certgate" extension object is read: the default profile
+	// declares no attributes, so one is refused by name.
+	r = rc.post(d.NewOrder, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.test"}},
+		"certgate": map[string]any{"attributes": map[string]string{"billing_code": "X"}}})
+	if p := r.problem(); p.Type != cgacme.Malformed || !strings.Contains(p.Detail, "billing_code") {
+		t.Errorf("undeclared attribute: %s", r)
+	}
 	r = rc.post(env.BaseURL+"/acme/mtls/new-order", map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.svc.test"}}})
 	var ov struct{ Profile string }
 	rc.decode(r, http.StatusCreated, &ov)
