@@ -27,8 +27,8 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
-	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ocspresponder"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
