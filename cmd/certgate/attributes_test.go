@@ -79,6 +79,30 @@ func TestCustomAttributesEndToEnd(t *testing.T) {
 	}
 	leaf, _ := x509.ParseCertificate(chain[0])
 
+	// The account's own attributes override the EAB key's (set before the
+	// account's first request: the server caches accounts for 5 s).
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c2 := &acme.Client{Key: k2, DirectoryURL: env.BaseURL + "/acme/billing/directory", HTTPClient: env.HTTPClient}
+	acct, err := c2.Register(ctx, &acme.Account{ExternalAccountBinding: eab("--attr", "billing_code=CC-1234", "--attr", "owner=team-b")}, acme.AcceptTOS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acctID := acct.URI[strings.LastIndex(acct.URI, "/")+1:]
+	if _, _, err := runCLI(t, nil, "account", "set-attributes", acctID, "owner=team-c", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	o2, err := c2.AuthorizeOrder(ctx, acme.DomainIDs("api.corp.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr2, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"api.corp.test"}}, key)
+	if _, _, err := c2.CreateOrderCert(ctx, o2.FinalizeURL, csr2, true); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ := runCLI(t, nil, "cert", "list", "--data", data, "--attr", "owner=team-c", "--format", "json"); !strings.Contains(out, "api.corp.test") {
+		t.Errorf("account attribute owner=team-c not on the certificate:\n%s", out)
+	}
+
 	out, _, err := runCLI(t, nil, "cert", "list", "--data", data, "--attr", "billing_code=CC-1234", "--format", "json")
 	if err != nil {
 		t.Fatal(err)
