@@ -39,8 +39,17 @@ const EABKeySize = 64
 // allowlist, pre-authorization), and a single-use key is spent, in the
 // same transaction.
 func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
-	if _, err := r.store.GetAccountByThumbprint(ctx, tp); err == nil || req.OnlyReturnExisting || !errors.Is(err, store.ErrNotFound) {
-		return r.NewAccount(ctx, tp, jwk, req)
+	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
+	switch {
+	case err == nil:
+		if existing.Status != acme.StatusValid {
+			return nil, false, AccountNotValid(existing)
+		}
+		return existing, false, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, false, r.internal(ctx, "account lookup", err)
+	case req.OnlyReturnExisting:
+		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
 	p, err := r.Profile(ctx, profile)
 	if err != nil {
@@ -51,7 +60,7 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 			return nil, false, acme.NewProblem(acme.ExternalAccountRequired,
 				"profile %s requires an external account binding; ask the CA's administrator for an EAB key id and HMAC key", p.Name)
 		}
-		return r.NewAccount(ctx, tp, jwk, req)
+		return r.createAccount(ctx, tp, jwk, req)
 	}
 	k, err := r.verifyEAB(ctx, req.ExternalAccountBinding, url, tp)
 	if err != nil {

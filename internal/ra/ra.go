@@ -389,6 +389,11 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 	if req.OnlyReturnExisting {
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
+	return r.createAccount(ctx, tp, jwk, req)
+}
+
+// createAccount creates the account of a key that has none (NewAccount).
+func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	if err := CheckContacts(req.Contact); err != nil {
 		return nil, false, err
 	}
