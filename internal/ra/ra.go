@@ -47,9 +47,9 @@ type Store interface {
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
+	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
 }
 
@@ -113,6 +113,10 @@ type Config struct {
 	// matches when it equals one of them + the account ID. Empty: no
 	// accounturi matches.
 	AccountURIPrefixes []string
+	// Audit records issuance and revocation in the audit log, in the same
+	// transaction as the change (*audit.Log implements it); nil records
+	// nothing.
+	Audit Auditor
 }
 
 func (c *Config) setDefaults() {
