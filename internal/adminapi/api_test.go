@@ -151,8 +151,8 @@ func requests() map[string]request {
 
 // operation is one operation of the served OpenAPI document.
 type operation struct {
-	id, method, path, permission string
-	roles                        []string
+	id, method, path, permission, summary string
+	roles                                 []string
 }
 
 // loadDoc fetches the OpenAPI document, checks that it validates
@@ -183,7 +183,7 @@ func (f *fixture) loadDoc() (*openapi3.T, []operation) {
 					roles = append(roles, r.(string))
 				}
 			}
-			ops = append(ops, operation{op.OperationID, method, path, perm, roles})
+			ops = append(ops, operation{op.OperationID, method, path, perm, op.Summary, roles})
 		}
 	}
 	slices.SortFunc(ops, func(a, b operation) int { return strings.Compare(a.id, b.id) })
