@@ -56,6 +56,19 @@ func issueEvent(a *store.Account, c *store.Certificate) audit.Event {
 		ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, After: snapshotOf(c)}
 }
 
+// accountSnapshot is an ACME account as the audit log records it.
+type accountSnapshot struct {
+	ID      string   `json:"id"`
+	Status  string   `json:"status"`
+	Contact []string `json:"contact"`
+}
+
+// deactivateEvent is an account's own deactivation (RFC 8555 §7.3.6).
+func deactivateEvent(before, after *store.Account) audit.Event {
+	return audit.Event{Actor: audit.ACMEAccountActor(before.ID), Action: audit.ActionAccountDeactivate, ObjectType: audit.ObjectAccount,
+		ObjectID: before.ID, Before: accountSnapshot{before.ID, before.Status, before.Contact}, After: accountSnapshot{after.ID, after.Status, after.Contact}}
+}
+
 // revoke marks rec revoked with reason, audited as done by actor in the
 // same transaction, and drops the cached CRL. store.ErrStale when it is
 // already revoked.

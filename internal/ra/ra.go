@@ -26,7 +26,7 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *store.Account) error
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
-	UpdateAccount(ctx context.Context, a *store.Account) error
+	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
@@ -399,7 +399,15 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		}
 		upd.Contact = *req.Contact
 	}
-	if err := r.store.UpdateAccount(ctx, &upd); err != nil {
+	var events []*store.AuditAppend
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		ev, err := r.auditEvent(ctx, deactivateEvent(a, &upd))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = ev
+	}
+	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
 		}

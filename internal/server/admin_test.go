@@ -140,8 +140,17 @@ func TestAdminAPIOnHTTPSAndAuditedIssuance(t *testing.T) {
 		!strings.Contains(r.After, `"revocation_reason":1`) {
 		t.Fatalf("revocation event: %+v", r)
 	}
+	// The account deactivates itself (RFC 8555 §7.3.6).
+	if err := client.DeactivateReg(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = st.ListAudit(ctx, store.AuditFilter{ObjectType: audit.ObjectAccount})
+	if err != nil || len(evs) != 1 || evs[0].Action != audit.ActionAccountDeactivate || evs[0].Actor != "acme-account:"+accountID ||
+		!strings.Contains(evs[0].After, `"status":"deactivated"`) {
+		t.Fatalf("deactivation events: %v %+v", err, evs)
+	}
 	var res audit.VerifyResult
-	if st := get("/api/v1/audit/verify", tok, &res); st != 200 || !res.OK || res.Events != 3 {
+	if st := get("/api/v1/audit/verify", tok, &res); st != 200 || !res.OK || res.Events != 4 {
 		t.Fatalf("verify over the API: %d %+v", st, res)
 	}
 }

@@ -60,12 +60,27 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 }
 
 // UpdateAccount stores a's contact and status, only while the stored status
-// is "valid" (ErrStale otherwise).
-func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
+// is "valid" (ErrStale otherwise). Each of events (optional) is appended to
+// the audit log in the same transaction.
+func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
 	contact, _ := json.Marshal(nonNil(a.Contact))
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`,
-		string(contact), a.Status, a.ID)
-	return checkOne(res, err, "update account")
+	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		return checkOne(res, err, "update account")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		if err := checkOne(res, err, "update account"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ChangeAccountKey replaces the key of account id, only if its current
