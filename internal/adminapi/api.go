@@ -60,7 +60,7 @@ type API struct {
 
 // groups lists the endpoint groups; each registers its operations.
 func groups() []func(*API) {
-	return []func(*API){accountRoutes, orderRoutes, tokenRoutes, auditRoutes}
+	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, tokenRoutes, auditRoutes}
 }
 
 // New returns the handler serving the API under Prefix: give it every

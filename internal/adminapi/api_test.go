@@ -3,9 +3,19 @@ package adminapi
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +26,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/getkin/kin-openapi/openapi3"
@@ -40,7 +51,8 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	clock := func() time.Time { return f.now }
 	f.log = audit.New(st, clock)
 	f.toks = auth.NewTokens(st, f.log, clock)
-	h, mux := build(Deps{Store: st, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: nil})
+	r := ra.New(ra.Config{Audit: f.log}, st, nil, nil, clock, slog.New(slog.DiscardHandler))
+	h, mux := build(Deps{Store: st, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: r})
 	f.mux = mux
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
@@ -70,6 +82,36 @@ func (f *fixture) account() (string, string) {
 		f.t.Fatal(err)
 	}
 	return id, oid
+}
+
+// certificate stores an issued certificate (a real self-signed one) for a
+// new account's order and returns its record.
+func (f *fixture) certificate() *store.Certificate {
+	f.t.Helper()
+	ctx := context.Background()
+	acct, oid := f.account()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "a.example.com"}, DNSNames: []string{"a.example.com"},
+		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	c := &store.Certificate{Serial: serial.Text(16), Issuer: "local", OrderID: oid, AccountID: acct, DER: der,
+		ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), SANs: tmpl.DNSNames, KeyType: "ECDSA P-256",
+		FingerprintSHA256: hex.EncodeToString(sum[:]), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: "valid", CreatedAt: f.now}
+	if err := f.st.SetOrderStatus(ctx, oid, acme.StatusPending, acme.StatusProcessing, nil, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.st.ReserveSerial(ctx, c.Serial, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.st.FinishOrder(ctx, oid, c, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	return c
 }
 
 type response struct {
@@ -131,6 +173,15 @@ func requests() map[string]request {
 		"get-order": {func(f *fixture, _ auth.Role) (string, any) {
 			_, oid := f.account()
 			return "/api/v1/orders/" + oid, nil
+		}, 200},
+		"get-certificate": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/certificates/" + f.certificate().Serial, nil
+		}, 200},
+		"download-certificate": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/certificates/" + f.certificate().Serial + "/pem", nil
+		}, 200},
+		"revoke-certificate": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/certificates/" + f.certificate().Serial + "/revoke", map[string]int{"reason": 4}
 		}, 200},
 		"list-tokens": {fixed("/api/v1/tokens"), 200},
 		"create-token": {func(f *fixture, r auth.Role) (string, any) {

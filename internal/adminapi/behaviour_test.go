@@ -163,6 +163,38 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 					t.Fatalf("audit pages give seqs %v", seqs)
 				}
 			}
+			// Certificates: show, PEM, revoke (audited with the token as actor), conflicts.
+			c := f.certificate()
+			upper := strings.ToUpper("000" + c.Serial)
+			if v := decode[Certificate](t, f.do("GET", "/api/v1/certificates/"+upper, admin, nil)); v.Serial != c.Serial || v.Status != "valid" || v.RevokedAt != nil {
+				t.Errorf("certificate by upper-case, zero-padded serial: %+v", v)
+			}
+			r = f.do("GET", "/api/v1/certificates/"+c.Serial+"/pem", f.tokens[auth.RoleAuditor], nil)
+			if r.status != 200 || string(r.body) != c.ChainPEM || r.header.Get("Content-Type") != "application/pem-certificate-chain" {
+				t.Errorf("PEM download: %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
+			}
+			r = f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", f.tokens[auth.RoleOperator], map[string]int{"reason": 1})
+			if v := decode[Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason == nil || *v.RevocationReason != 1 {
+				t.Fatalf("revoke: %d %s", r.status, r.body)
+			}
+			if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1}), 409); err != nil {
+				t.Errorf("second revocation: %v", err)
+			}
+			if err := isProblem(f.do("POST", "/api/v1/certificates/"+f.certificate().Serial+"/revoke", admin, map[string]int{"reason": 2}), 422); err != nil {
+				t.Errorf("reason 2: %v", err)
+			}
+			for _, p := range []string{"/api/v1/certificates/abc", "/api/v1/certificates/abc/pem"} {
+				if err := isProblem(f.do("GET", p, admin, nil), 404); err != nil {
+					t.Errorf("GET %s: %v", p, err)
+				}
+			}
+			if err := isProblem(f.do("POST", "/api/v1/certificates/abc/revoke", admin, nil), 404); err != nil {
+				t.Errorf("revoke unknown: %v", err)
+			}
+			revs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?action=certificate.revoke", admin, nil)).Items
+			if len(revs) != 1 || revs[0].ObjectID != c.Serial || revs[0].Actor != "token:test-operator" {
+				t.Errorf("revocation events: %+v", revs)
+			}
 			if v := decode[struct{ OK bool }](t, f.do("GET", "/api/v1/audit/verify", admin, nil)); !v.OK {
 				t.Fatal("audit log does not verify")
 			}
