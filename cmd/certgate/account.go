@@ -59,7 +59,7 @@ func newAccountList() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			accts, err := st.ListAccounts(ctx, cursor, limit+1)
+			accts, err := st.ListAccounts(ctx, "", cursor, limit+1)
 			if err != nil {
 				return err
 			}

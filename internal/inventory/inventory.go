@@ -36,7 +36,7 @@ type Store interface {
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
 	InsertCertificates(ctx context.Context, certs []*store.Certificate) error
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, ev ...*store.AuditAppend) error
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
 }
 

@@ -28,7 +28,7 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *store.Account) error
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
-	UpdateAccount(ctx context.Context, a *store.Account) error
+	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
@@ -52,9 +52,9 @@ type Store interface {
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
+	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
 }
 
@@ -136,6 +136,10 @@ type Config struct {
 	// WebhookClient sends webhook requests; nil: http.DefaultClient with
 	// a 10 s timeout per request.
 	WebhookClient *http.Client
+	// Audit records issuance and revocation in the audit log, in the same
+	// transaction as the change (*audit.Log implements it); nil records
+	// nothing.
+	Audit Auditor
 }
 
 func (c *Config) setDefaults() {
@@ -438,7 +442,15 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		}
 		upd.Contact = *req.Contact
 	}
-	if err := r.store.UpdateAccount(ctx, &upd); err != nil {
+	var events []*store.AuditAppend
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		ev, err := r.auditEvent(ctx, deactivateEvent(a, &upd))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = ev
+	}
+	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
 		}
