@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -90,6 +91,9 @@ func newEABCreate() *cobra.Command {
 				k.Expires = now.Add(d)
 			}
 			if err := st.CreateEABKey(ctx, k); err != nil {
+				return err
+			}
+			if err := recordAudit(ctx, st, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, eabViewOf(k)); err != nil {
 				return err
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
@@ -195,12 +199,21 @@ func newEABRevoke() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			before, _ := st.GetEABKey(ctx, args[0])
 			switch err := st.RevokeEABKey(ctx, args[0]); {
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no EAB key %q", args[0])
 			case errors.Is(err, store.ErrStale):
 				return fmt.Errorf("EAB key %s is already revoked", args[0])
 			case err != nil:
+				return err
+			}
+			if before == nil {
+				before = &store.EABKey{KID: args[0]}
+			}
+			after := *before
+			after.Status = store.EABRevoked
+			if err := recordAudit(ctx, st, audit.ActionEABKeyRevoke, audit.ObjectEABKey, args[0], eabViewOf(before), eabViewOf(&after)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked EAB key %s\n", args[0])
