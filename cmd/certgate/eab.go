@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -74,21 +73,17 @@ func newEABCreate() *cobra.Command {
 				}
 				am[k] = v
 			}
-			if err := ra.CheckEABAttributes(p, am, allow); err != nil {
-				return err
-			}
-			now := time.Now().UTC()
-			k := &store.EABKey{KID: "kid-" + randB64(12), HMACKey: make([]byte, ra.EABKeySize), Profile: p.Name, Owner: owner,
-				Attributes: am, Allow: allow, SingleUse: singleUse, Status: store.EABActive, CreatedAt: now}
-			if _, err := rand.Read(k.HMACKey); err != nil {
-				return err
-			}
+			var ttl time.Duration
 			if expires != "" {
 				d, err := config.ParseDuration(expires)
 				if err != nil || d <= 0 {
 					return fmt.Errorf("--expires %q: use a positive duration such as 30d", expires)
 				}
-				k.Expires = now.Add(d)
+				ttl = d
+			}
+			k, err := ra.NewEABKey(p, ra.EABKeyRequest{Owner: owner, Attributes: am, Allow: allow, Expires: ttl, SingleUse: singleUse}, time.Now().UTC())
+			if err != nil {
+				return err
 			}
 			if err := st.CreateEABKey(ctx, k); err != nil {
 				return err
