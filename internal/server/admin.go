@@ -9,13 +9,14 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
 
 // newAdminAPI builds the admin API (docs/api.md) over the server's services.
 func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger) http.Handler {
-	return adminapi.New(adminapi.Deps{Store: st, Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
+	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
 		Log: l.With("component", "adminapi")})
 }
 
