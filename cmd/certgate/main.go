@@ -54,7 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
-	root.AddCommand(newCert())
+	root.AddCommand(newCert(), newAccount(), newReport())
 	return root
 }
 
