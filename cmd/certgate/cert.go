@@ -20,7 +20,7 @@ import (
 // newCert is `certgate cert`: the certificate inventory (docs/inventory.md).
 func newCert() *cobra.Command {
 	c := &cobra.Command{Use: "cert", Short: "List, show, export, revoke and import certificates of the inventory"}
-	c.AddCommand(newCertList(), newCertShow(), newCertExport(), newCertRevoke(), newCertImport())
+	c.AddCommand(newCertList(), newCertShow(), newCertExport(), newCertRevoke(), newCertImport(), newCertSuggestRenewal())
 	return c
 }
 

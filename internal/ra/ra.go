@@ -51,6 +51,7 @@ type Store interface {
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
+	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 
 // Validator performs one validation attempt (see internal/va). It returns
