@@ -18,6 +18,7 @@ import (
 func newAccount() *cobra.Command {
 	c := &cobra.Command{Use: "account", Short: "List, show and deactivate ACME accounts"}
 	c.AddCommand(newAccountList(), newAccountShow(), newAccountDeactivate())
+	c.AddCommand(newAccountSetAttributes())
 	return c
 }
 

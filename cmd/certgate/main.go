@@ -54,6 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
+	root.AddCommand(newProfile(), newEAB(), newApproval())
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newCert(), newAccount(), newReport())

@@ -29,6 +29,7 @@ import (
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ocspresponder"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
@@ -45,6 +46,8 @@ type Options struct {
 	Listener net.Listener
 	// OrdersPerPage overrides the orders list page size.
 	OrdersPerPage int
+	// ProfileTTL is how long profile lookups are cached (0: 2 seconds).
+	ProfileTTL time.Duration
 }
 
 // Server is a running certgate instance.
@@ -181,6 +184,17 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	rcfg.Exclusive = st.Engine() == store.EngineSQLite
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
+	}
+	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), opts.ProfileTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := preflightProfiles(ctx, ca, profiles, now(), log); err != nil {
+		return nil, err
+	}
+	rcfg.Profiles = profiles
+	if rcfg.ApprovalWebhook == "" {
+		rcfg.ApprovalWebhook = cfg.ApprovalWebhook
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath, OCSPURL: ocspURL}
 	rcfg.CRLRefresh = cfg.RevocationRefresh

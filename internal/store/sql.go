@@ -16,9 +16,7 @@ import (
 
 // CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	contact, _ := json.Marshal(nonNil(a.Contact))
-	_, err := s.w.ExecContext(ctx, `INSERT INTO accounts (id, key_thumbprint, jwk, status, contact, tos_agreed, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.KeyThumbprint, string(a.JWK), a.Status, string(contact), a.TOSAgreed, ts(a.CreatedAt))
+	_, err := s.w.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
 	}
@@ -28,13 +26,15 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 	return nil
 }
 
-const accountCols = `id, key_thumbprint, jwk, status, contact, tos_agreed, created_at`
+const accountCols = `id, key_thumbprint, jwk, status, contact, tos_agreed, created_at, eab_kid, attributes`
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var a Account
-	var jwk, contact string
+	var jwk, contact, attrs string
+	var eabKid *string
 	var created int64
-	if err := row.Scan(&a.ID, &a.KeyThumbprint, &jwk, &a.Status, &contact, &a.TOSAgreed, &created); err != nil {
+	err := row.Scan(&a.ID, &a.KeyThumbprint, &jwk, &a.Status, &contact, &a.TOSAgreed, &created, &eabKid, &attrs)
+	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -44,6 +44,12 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	a.CreatedAt = fromTS(created)
 	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
 		return nil, fmt.Errorf("account contact: %w", err)
+	}
+	if eabKid != nil {
+		a.EABKid = *eabKid
+	}
+	if a.Attributes, err = unmarshalAttributes(attrs); err != nil {
+		return nil, fmt.Errorf("account attributes: %w", err)
 	}
 	return &a, nil
 }
@@ -158,9 +164,9 @@ func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 	if o.Replaces != "" {
 		replaces = o.Replaces
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
-		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at, profile, attributes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
+		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt), o.Profile, marshalAttributes(o.Attributes)); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
@@ -194,14 +200,14 @@ func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
 	return insertInventoryRows(ctx, tx, c)
 }
 
-const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at`
+const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at, profile, attributes`
 
 func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	var o Order
 	var expires, nb, na, created, updated int64
-	var idents, authzIDs string
+	var idents, authzIDs, attrs string
 	var perr, serial, replaces *string
-	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &replaces, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &replaces, &created, &updated, &o.Profile, &attrs); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -225,6 +231,9 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 		return nil, fmt.Errorf("order error: %w", err)
 	}
 	o.Error = p
+	if o.Attributes, err = unmarshalAttributes(attrs); err != nil {
+		return nil, fmt.Errorf("order attributes: %w", err)
+	}
 	return &o, nil
 }
 
