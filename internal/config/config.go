@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/va"
 )
 
@@ -45,6 +46,8 @@ type Serve struct {
 	// Address policy (internal/va/policy.go): networks http-01 and
 	// tls-alpn-01 never connect to; empty allows internal addresses.
 	VADenyNetworks []netip.Prefix
+	// RateLimits (internal/ratelimit, docs/rate-limits.md).
+	RateLimits ratelimit.Config
 }
 
 // ServeFlags registers the serve settings on fs with their defaults and
@@ -74,8 +77,12 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
 	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")
 	fs.Var(newDuration(&s.CAARecheckAfter, 8*time.Hour), "caa-recheck-after", "finalize checks CAA again for authorizations validated longer ago than this (CA/B BR: 8h; 0 checks at every finalize)")
+	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	return func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
+			return nil, err
+		}
+		if err := checkRateLimits(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -113,6 +114,9 @@ type Config struct {
 	// matches when it equals one of them + the account ID. Empty: no
 	// accounturi matches.
 	AccountURIPrefixes []string
+	// RateLimits are the ACME rate limits (internal/ratelimit); they apply
+	// when the store implements ratelimit.Store. Zero rates disable.
+	RateLimits ratelimit.Config
 }
 
 func (c *Config) setDefaults() {
@@ -165,6 +169,8 @@ type RA struct {
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{} // challenge ID → closed when its validation ends in this process
 
+	limits *ratelimit.Limiter // nil: no rate limits
+
 	crlMu    sync.Mutex
 	crlCache []byte
 	crlUntil time.Time
@@ -177,7 +183,11 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(),
+	var limits *ratelimit.Limiter
+	if ls, ok := st.(ratelimit.Store); ok {
+		limits = ratelimit.New(cfg.RateLimits, ls, now)
+	}
+	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(),
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
@@ -256,6 +266,9 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		}
 	}
 	if _, err := r.store.PruneNonces(ctx, now); err != nil {
+		return err
+	}
+	if err := r.pruneRateBuckets(ctx, now); err != nil {
 		return err
 	}
 	orders, authzs, err := r.store.DeleteStale(ctx, now.Add(-r.cfg.Retention))
@@ -352,6 +365,9 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
 	if err := CheckContacts(req.Contact); err != nil {
+		return nil, false, err
+	}
+	if err := r.limitNewAccount(ctx); err != nil {
 		return nil, false, err
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,

@@ -180,6 +180,9 @@ func (r *RA) validate(ctx context.Context, id string) {
 			if err != nil && !errors.Is(err, store.ErrStale) {
 				log.Error("validation: store result", "err", err)
 			}
+			if err == nil && prob != nil {
+				r.chargeFailedValidation(ctx, az.AccountID)
+			}
 			return
 		}
 		if err := r.store.RecordAttempt(ctx, c.ID, prob, now); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
 	"github.com/certgate/certgate/internal/wfe"
@@ -169,6 +170,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if len(rcfg.AccountURIPrefixes) == 0 {
 		rcfg.AccountURIPrefixes = []string{"https://" + net.JoinHostPort(cfg.Hostname, port) + "/acme/account/",
 			"https://" + hostForURL(cfg.Hostname) + "/acme/account/"}
+	}
+	if rcfg.RateLimits == (ratelimit.Config{}) {
+		rcfg.RateLimits = cfg.RateLimits
 	}
 	// SQLite serves this process alone (the data directory lock).
 	rcfg.Exclusive = st.Engine() == store.EngineSQLite

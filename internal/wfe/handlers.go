@@ -49,7 +49,7 @@ func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "encode JWK", err)
 	}
-	acct, created, err := w.ra.NewAccount(ctx, req.thumbprint, jwkJSON, nar)
+	acct, created, err := w.ra.NewAccount(ra.WithClientAddr(ctx, x.r.RemoteAddr), req.thumbprint, jwkJSON, nar)
 	if err != nil {
 		return err
 	}
