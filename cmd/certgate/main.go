@@ -113,6 +113,9 @@ flag names), then the defaults shown below.`,
 			}
 			defer pprof.StopCPUProfile()
 		}
+		if cfg.Perspectives.Roles == config.RoleVA {
+			return server.ServePerspective(cmd.Context(), cfg, log)
+		}
 		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
 		if err != nil {
 			return err

@@ -48,6 +48,8 @@ type Serve struct {
 	VADenyNetworks []netip.Prefix
 	// RateLimits (internal/ratelimit, docs/rate-limits.md).
 	RateLimits ratelimit.Config
+	// Perspectives: multi-perspective validation (internal/va/mpic).
+	Perspectives Perspectives
 }
 
 // ServeFlags registers the serve settings on fs with their defaults and
@@ -78,11 +80,15 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")
 	fs.Var(newDuration(&s.CAARecheckAfter, 8*time.Hour), "caa-recheck-after", "finalize checks CAA again for authorizations validated longer ago than this (CA/B BR: 8h; 0 checks at every finalize)")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
+	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	return func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
 			return nil, err
 		}
 		if err := checkRateLimits(); err != nil {
+			return nil, err
+		}
+		if err := checkPerspectives(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {

@@ -180,7 +180,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		rcfg.AuthzReuse = -1
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
-	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
+	rv, err := corroborate(cfg, validator, now, log.With("component", "va"))
+	if err != nil {
+		return nil, err
+	}
+	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
 		return nil, err
