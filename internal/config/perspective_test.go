@@ -20,8 +20,9 @@ func resolveArgs(t *testing.T, args ...string) (*Serve, error) {
 	return resolve()
 }
 
-// TestRateLimitAndPerspectiveSettings: defaults, parsing, and one clear
-// error per inconsistent combination.
+// TestRateLimitAndPerspectiveSettings: rate limit, perspective and DNS
+// resolver settings: defaults, parsing, and one clear error per
+// inconsistent combination.
 func TestRateLimitAndPerspectiveSettings(t *testing.T) {
 	s, err := resolveArgs(t)
 	if err != nil {
@@ -39,6 +40,10 @@ func TestRateLimitAndPerspectiveSettings(t *testing.T) {
 	if s.RateLimits.NewOrdersPerAccount != (ratelimit.Rate{Count: 300, Period: 3 * time.Hour}) || s.RateLimits.NewAccountsPerIP.Enabled() ||
 		strings.Join(s.Perspectives.RemoteNames, ",") != "eu,us" || s.Perspectives.Unreachable != "ignore" {
 		t.Fatalf("parsed: %+v %+v", s.RateLimits, s.Perspectives)
+	}
+	if s, err = resolveArgs(t, "--va-dns-resolver", "127.0.0.1:53, [::1]:53", "--va-dnssec", "--va-dns-timeout", "2s"); err != nil ||
+		!s.VADNSSEC || s.VADNSTimeout != 2*time.Second || s.VADNSResolver != "127.0.0.1:53, [::1]:53" {
+		t.Fatalf("DNS settings: %+v %v", s, err)
 	}
 	if s, err = resolveArgs(t, "--roles", "va", "--perspective", "eu1", "--perspective-secret-file", "/s"); err != nil || s.Perspectives.Name != "eu1" {
 		t.Fatalf("perspective role: %+v %v", s, err)
@@ -59,6 +64,9 @@ func TestRateLimitAndPerspectiveSettings(t *testing.T) {
 		{[]string{"--perspectives", "eu=http://x:1", "--perspective-secret-file", "/s"}, "NAME=https://HOST:PORT"},
 		{[]string{"--perspectives", "eu=https://x:1", "--perspective-secret-file", "/s", "--perspective-unreachable", "maybe"}, "perspective-unreachable"},
 		{[]string{"--perspective-max-disagree", "-2"}, "perspective-max-disagree"},
+		{[]string{"--va-dnssec"}, "va-dnssec: needs va-dns-resolver"},
+		{[]string{"--va-dns-resolver", "127.0.0.1:53,10.0.0.53"}, "va-dns-resolver"},
+		{[]string{"--va-dns-timeout", "0s"}, "va-dns-timeout"},
 	} {
 		if _, err := resolveArgs(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)

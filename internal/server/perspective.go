@@ -59,6 +59,7 @@ func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) 
 		return err
 	}
 	v, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
+		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
 		CAAIdentities: cfg.CAAIdentities, DenyNetworks: cfg.VADenyNetworks}, log.With("component", "va"))
 	if err != nil {
 		return fmt.Errorf("validation: %w", err)
