@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -58,6 +59,21 @@ func KeyType(pub crypto.PublicKey) string {
 		return "ECDSA " + k.Curve.Params().Name
 	default:
 		return fmt.Sprintf("%T", pub)
+	}
+}
+
+// KeyBits returns the size of pub in bits (RSA modulus length, ECDSA
+// curve size, 256 for Ed25519), 0 for other key types.
+func KeyBits(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return k.N.BitLen()
+	case *ecdsa.PublicKey:
+		return k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		return 256
+	default:
+		return 0
 	}
 }
 
@@ -301,7 +317,11 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	fp := sha256.Sum256(out.DER)
 	return &store.Certificate{Serial: hexSerial, Issuer: r.issuer.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
 		ChainPEM: string(out.ChainPEM), SANs: sans, KeyType: KeyType(csr.PublicKey), FingerprintSHA256: hex.EncodeToString(fp[:]),
-		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now()}, nil
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now(),
+		// Inventory (docs/inventory.md): until profiles exist every order is
+		// issued under the default profile with no custom attributes.
+		Profile: store.DefaultProfile, Attributes: map[string]string{}, Source: store.SourceIssued,
+		KeyBits: KeyBits(leaf.PublicKey), SignatureAlgorithm: leaf.SignatureAlgorithm.String()}, nil
 }
 
 // certIdentifiers returns the identifiers named by cert's SANs.
@@ -385,6 +405,9 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	r.crlMu.Lock()
 	r.crlCache = nil
 	r.crlMu.Unlock()
+	if r.cfg.OnRevoke != nil {
+		r.cfg.OnRevoke(rec.Serial)
+	}
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason)
 	return nil
 }

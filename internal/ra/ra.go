@@ -78,6 +78,15 @@ type Config struct {
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
 	ValidationWorkers    int           // concurrent validations; default 32
 	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+	// CRLRefresh bounds how long a signed CRL is served before a new one
+	// is signed, so that revocations made by other nodes appear within it
+	// (revocations through this node clear it at once); default 1 minute,
+	// at most CRLValidity/2.
+	CRLRefresh time.Duration
+	// OnRevoke, when set, is called with the serial (lower-case hex) of
+	// every certificate revoked through this RA, after the revocation is
+	// stored (the OCSP responder drops its cached responses).
+	OnRevoke func(serial string)
 	// LeaseDuration is how long a node owns a challenge it validates before
 	// another node may take it over (renewed before every attempt); default 30s.
 	LeaseDuration time.Duration
@@ -134,6 +143,8 @@ func (c *Config) setDefaults() {
 	def(&c.Backdate, time.Minute)
 	def(&c.RetryDelay, time.Second)
 	def(&c.CRLValidity, 24*time.Hour)
+	def(&c.CRLRefresh, time.Minute)
+	c.CRLRefresh = min(c.CRLRefresh, c.CRLValidity/2)
 	def(&c.ResultWait, time.Second)
 	def(&c.LeaseDuration, 30*time.Second)
 	def(&c.SweepInterval, 10*time.Second)

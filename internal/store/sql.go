@@ -151,19 +151,32 @@ func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 	return nil
 }
 
-// insertCertificate inserts c; ErrConflict for a duplicate serial or
-// fingerprint.
+// insertCertificate inserts c with its inventory name and attribute rows
+// (inventory.go); ErrConflict for a duplicate serial or fingerprint. When
+// c.Replaces is empty, the certificate its order claimed (replaced_by, RFC
+// 9773) is recorded as the one it replaces.
 func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
 	sans, _ := json.Marshal(nonNil(c.SANs))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
-		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
+	attrs, _ := json.Marshal(nonNilMap(c.Attributes))
+	profile, source := c.Profile, c.Source
+	if profile == "" {
+		profile = DefaultProfile
+	}
+	if source == "" {
+		source = SourceIssued
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
+		profile, key_bits, signature_algorithm, source, attributes, replaces_serial)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)))`,
+		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, c.ChainPEM, string(sans), c.KeyType,
+		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
 		return fmt.Errorf("insert certificate: %w", err)
 	}
-	return nil
+	return insertInventoryRows(ctx, tx, c)
 }
 
 const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at`
@@ -492,15 +505,17 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	})
 }
 
-const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at`
+const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at,
+	profile, key_bits, signature_algorithm, source, attributes, replaces_serial`
 
 func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var c Certificate
-	var orderID, accountID, replacedBy *string
-	var sans string
+	var orderID, accountID, replacedBy, replaces *string
+	var sans, attrs string
 	var nb, na, rev, created, replacedAt int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
-		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt); err != nil {
+		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt,
+		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -514,6 +529,12 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	}
 	if replacedBy != nil {
 		c.ReplacedBy = *replacedBy
+	}
+	if replaces != nil {
+		c.Replaces = *replaces
+	}
+	if err := json.Unmarshal([]byte(attrs), &c.Attributes); err != nil {
+		return nil, fmt.Errorf("certificate attributes: %w", err)
 	}
 	c.NotBefore, c.NotAfter, c.RevokedAt, c.CreatedAt, c.ReplacedAt = fromTS(nb), fromTS(na), fromTS(rev), fromTS(created), fromTS(replacedAt)
 	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
