@@ -58,6 +58,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newRateLimit())
 	return root
 }
 
@@ -116,6 +117,9 @@ flag names), then the defaults shown below.`,
 				return fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
 			}
 			defer pprof.StopCPUProfile()
+		}
+		if cfg.Perspectives.Roles == config.RoleVA {
+			return server.ServePerspective(cmd.Context(), cfg, log)
 		}
 		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
 		if err != nil {

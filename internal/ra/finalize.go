@@ -184,6 +184,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
 	}
+	if err := r.limitCertificate(ctx, a, o); err != nil {
+		return nil, err
+	}
 	kt := policy.KeyTypeName(csr.PublicKey)
 	if need, why := prof.NeedsApproval(o.Identifiers, kt); need {
 		return r.requestApproval(ctx, a, o, csr, kt, why, now)
