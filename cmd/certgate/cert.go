@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +33,7 @@ func withInventory(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context
 		return err
 	}
 	defer st.Close()
-	return fn(ctx, inventory.New(st, nil))
+	return fn(ctx, inventory.New(st, nil).WithAudit(audit.New(st, nil), cliActor()))
 }
 
 // listFlags are the filters shared by `cert list` and the reports.

@@ -55,6 +55,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
 	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newToken(), newAudit())
+	root.AddCommand(newCert(), newAccount(), newReport())
 	return root
 }
 

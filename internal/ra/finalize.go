@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -197,7 +198,11 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		}
 		return nil, p
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now()); err != nil {
+	ev, err := r.auditEvent(ctx, issueEvent(a, cert))
+	if err != nil {
+		return nil, r.internal(ctx, "audit event", err)
+	}
+	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
 	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
@@ -393,18 +398,15 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	default:
 		return acme.NewProblem(acme.Unauthorized, "revocation needs an account or the certificate key")
 	}
-	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, r.now()); err != nil {
+	actor := "certificate-key"
+	if req.Account != nil {
+		actor = audit.ACMEAccountActor(req.Account.ID)
+	}
+	if err := r.revoke(ctx, rec, reason, actor); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
 		}
 		return r.internal(ctx, "revocation", err)
 	}
-	r.crlMu.Lock()
-	r.crlCache = nil
-	r.crlMu.Unlock()
-	if r.cfg.OnRevoke != nil {
-		r.cfg.OnRevoke(rec.Serial)
-	}
-	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason)
 	return nil
 }

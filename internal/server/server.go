@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ocspresponder"
@@ -54,6 +55,7 @@ type Server struct {
 	ca    *local.CA
 	ra    *ra.RA
 	wfe   *wfe.WFE
+	api   http.Handler // admin API under /api/v1 (admin.go)
 	ln    net.Listener
 
 	lock    *os.File // flock on the data directory, held while the server runs
@@ -192,6 +194,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		rcfg.OnRevoke = resp.Invalidate
 		ocspHandler = resp
 	}
+	auditLog := audit.New(st, now)
+	rcfg.Audit = auditLog
 	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
@@ -200,6 +204,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
+	s.api = newAdminAPI(st, r, auditLog, now, log)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
@@ -346,7 +351,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	split := newSplitListener(s.ln)
 	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	httpsSrv := &http.Server{Handler: s.wfe, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	httpsSrv := &http.Server{Handler: s.httpsHandler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	// Connections that never sent a request (a client's spare connection)
 	// would hold Shutdown for 5 s (net/http treats them as busy that long);

@@ -60,12 +60,27 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 }
 
 // UpdateAccount stores a's contact and status, only while the stored status
-// is "valid" (ErrStale otherwise).
-func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
+// is "valid" (ErrStale otherwise). Each of events (optional) is appended to
+// the audit log in the same transaction.
+func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
 	contact, _ := json.Marshal(nonNil(a.Contact))
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`,
-		string(contact), a.Status, a.ID)
-	return checkOne(res, err, "update account")
+	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		return checkOne(res, err, "update account")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		if err := checkOne(res, err, "update account"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ChangeAccountKey replaces the key of account id, only if its current
@@ -489,8 +504,16 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // when the order is not processing. A certificate the order replaces
 // (RFC 9773, claimed by CreateReplacementOrder) is marked replaced at now
 // in the same transaction.
-func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
+//
+// Each of events (optional) is appended to the audit log in the same
+// transaction.
+func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
 		if err := insertCertificate(ctx, tx, c); err != nil {
 			return err
 		}
@@ -549,11 +572,26 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 }
 
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280
-// reason code. ErrStale when it is not valid (already revoked).
-func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
-		ts(at), reason, serial)
-	return checkOne(res, err, "revoke certificate")
+// reason code. ErrStale when it is not valid (already revoked). Each of
+// events (optional) is appended to the audit log in the same transaction.
+func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
+	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, ts(at), reason, serial)
+		return checkOne(res, err, "revoke certificate")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
+		if err := checkOne(res, err, "revoke certificate"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // RevokedEntry is one revoked certificate as listed on a CRL.
