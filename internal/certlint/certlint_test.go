@@ -27,7 +27,7 @@ type pki struct {
 	cert *x509.Certificate
 }
 
-func newPKI(t *testing.T) pki {
+func newPKI(t testing.TB) pki {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,7 +53,7 @@ func newPKI(t *testing.T) pki {
 	return pki{key, cert}
 }
 
-func (p pki) leaf(t *testing.T, mutate func(*x509.Certificate)) []byte {
+func (p pki) leaf(t testing.TB, mutate func(*x509.Certificate)) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
