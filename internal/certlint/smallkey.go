@@ -61,9 +61,9 @@ func (t *smallKeyTable) at(i uint32) uint32 {
 	return binary.BigEndian.Uint32([]byte(t.prefix[4*i : 4*i+4]))
 }
 
-// find returns d in 1..2^smallKeyBits with d*G = ±pub, or 0.
-func (t *smallKeyTable) find(pub *ecdsa.PublicKey) uint32 {
-	x := pub.X.FillBytes(make([]byte, t.size))
+// find returns d in 1..2^smallKeyBits with d*G = ±P, or 0, where x is
+// the big-endian X coordinate of P.
+func (t *smallKeyTable) find(x []byte) uint32 {
 	want := binary.BigEndian.Uint32(x)
 	i, _ := slices.BinarySearchFunc(t.byX, want, func(e, w uint32) int { return cmp.Compare(t.at(e), w) })
 	// A four-octet prefix is only a candidate: confirm each by computing
@@ -114,7 +114,7 @@ func (s *smallKeys) table(c *zx509.Certificate) (*smallKeyTable, *ecdsa.PublicKe
 	case *ecdsa.PublicKey:
 		pub = k
 	}
-	if pub == nil || pub.X == nil || pub.Y == nil {
+	if pub == nil {
 		return nil, nil
 	}
 	switch pub.Curve {
@@ -127,11 +127,12 @@ func (s *smallKeys) table(c *zx509.Certificate) (*smallKeyTable, *ecdsa.PublicKe
 }
 
 // execute is smallKeyLint on c's key with table t.
-func (s *smallKeyTable) execute(pub *ecdsa.PublicKey) *lint.LintResult {
-	if _, err := pub.ECDH(); err != nil {
+func (t *smallKeyTable) execute(pub *ecdsa.PublicKey) *lint.LintResult {
+	point, err := pub.Bytes() // 0x04 || X || Y
+	if err != nil || len(point) != 1+2*t.size {
 		return &lint.LintResult{Status: lint.NA} // not a point on the curve
 	}
-	d := s.find(pub)
+	d := t.find(point[1 : 1+t.size])
 	if d == 0 {
 		return &lint.LintResult{Status: lint.Pass}
 	}
