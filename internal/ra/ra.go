@@ -243,7 +243,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 				return fmt.Errorf("take over validation %s: %w", id, err)
 			}
 		}
-		r.enqueue(id)
+		r.enqueue(id, nil)
 	}
 	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, stuckCutoff)
 	if err != nil {
