@@ -159,7 +159,10 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
 	}
-	if err := r.store.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, now); err != nil {
+	// The order moves to processing and the serial is reserved in one
+	// transaction, before anything is signed.
+	serial, hexSerial := newSerial()
+	if err := r.store.StartIssuance(ctx, o.ID, hexSerial, now); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}
@@ -170,7 +173,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// until the sweep and waste the signed certificate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cert, err := r.issue(ctx, a, o, csr, now)
+	cert, err := r.issue(ctx, a, o, csr, serial, hexSerial, now)
 	if err != nil {
 		p, ok := acme.AsProblem(err)
 		if !ok {
@@ -261,11 +264,9 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
-func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, now time.Time) (*store.Certificate, error) {
-	serial, hexSerial := newSerial()
-	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
-		return nil, fmt.Errorf("reserve serial: %w", err)
-	}
+// issue signs the certificate of o with serial, which StartIssuance has
+// reserved.
+func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
 	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate)}
 	req.NotAfter = req.NotBefore.Add(r.cfg.CertValidity)
 	if !o.NotBefore.IsZero() {

@@ -46,7 +46,7 @@ type Store interface {
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
-	ReserveSerial(ctx context.Context, serial string, now time.Time) error
+	StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
