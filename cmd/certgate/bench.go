@@ -16,7 +16,7 @@ import (
 // newBench is `certgate bench`, the load tools.
 func newBench() *cobra.Command {
 	bench := &cobra.Command{Use: "bench", Short: "Load tools: measure an ACME server"}
-	bench.AddCommand(newBenchACME(), newBenchSeed())
+	bench.AddCommand(newBenchACME(), newBenchSeed(), newBenchInventory())
 	return bench
 }
 

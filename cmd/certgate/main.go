@@ -53,6 +53,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
+	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newToken(), newAudit())
 	return root
 }
 

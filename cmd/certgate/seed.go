@@ -32,7 +32,9 @@ func newBenchSeed() *cobra.Command {
 		Short: "Fill a stopped server's database with synthetic issued certificates (for load tests at scale)",
 		Long: `Write N synthetic issuance records — an account's valid order, its valid
 authorization and http-01 challenge, a reserved serial and a certificate row of
-realistic size (random DER and PEM, not a real certificate) — into the database
+realistic size (random DER and PEM, not a real certificate) with its inventory
+rows (names under d0..d999.seed.test, attributes env and team, expiry spread
+over the next 89 days) — into the database
 of a server that is not running, so that load tests can measure throughput with
 a large inventory (docs/performance.md). Never run it on a production database.`,
 		Example: `  certgate bench seed --data ./bench-data --certificates 1000000`,
@@ -53,6 +55,8 @@ a large inventory (docs/performance.md). Never run it on a production database.`
 	fl.String("config", "", "YAML configuration file")
 	return cmd
 }
+
+var seedEnvs = []string{"prod", "staging", "dev"}
 
 func randB64(n int) string {
 	b := make([]byte, n)
@@ -95,9 +99,13 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 		for i := range recs {
 			k := done + i
 			acct := accounts[k%len(accounts)]
-			name := fmt.Sprintf("s%d-%s.seed.test", k, run)
+			// Inventory shape (docs/inventory.md): names under 1,000 domains
+			// (d0.seed.test ... d999.seed.test), notBefore spread over the
+			// last 89 days so that NotAfter (90 days) spreads over the next
+			// 89 days, and custom attributes env (3 values) and team (50).
+			name := fmt.Sprintf("s%d-%s.d%d.seed.test", k, run, k%1000)
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: name}
-			issued := now.Add(-time.Duration(f.certificates-k) * time.Second)
+			issued := now.Add(-time.Duration(float64(f.certificates-k) / float64(f.certificates) * float64(89*24*time.Hour)))
 			azID, chID, oID := randB64(16), randB64(16), randB64(16)
 			serialBytes := make([]byte, 20)
 			rand.Read(serialBytes)
@@ -116,7 +124,9 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 				Cert: &store.Certificate{Serial: serial, Issuer: "local", OrderID: oID, AccountID: acct, DER: der,
 					ChainPEM: "-----BEGIN CERTIFICATE-----\n" + chainPad + "\n-----END CERTIFICATE-----\n", SANs: []string{name},
 					KeyType: "ECDSA P-256", FingerprintSHA256: hex.EncodeToString(fp[:]), NotBefore: issued, NotAfter: issued.Add(90 * 24 * time.Hour),
-					Status: acme.StatusValid, CreatedAt: issued},
+					Status: acme.StatusValid, CreatedAt: issued, KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
+					Profile: store.DefaultProfile, Source: store.SourceIssued,
+					Attributes: map[string]string{"env": seedEnvs[k%len(seedEnvs)], "team": fmt.Sprintf("team%d", k%50)}},
 			}
 		}
 		if err := st.InsertIssued(ctx, recs); err != nil {

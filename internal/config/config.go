@@ -45,7 +45,17 @@ type Serve struct {
 	// Address policy (internal/va/policy.go): networks http-01 and
 	// tls-alpn-01 never connect to; empty allows internal addresses.
 	VADenyNetworks []netip.Prefix
+	// Revocation status: OCSP serves the OCSP responder (RFC 6960) at
+	// /pki/ocsp and names it in issued leaves' AIA; RevocationRefresh is
+	// how long a signed CRL or OCSP response is reused, the bound within
+	// which a revocation not made through this node shows.
+	OCSP              bool
+	RevocationRefresh time.Duration
 }
+
+// MaxRevocationRefresh is the longest revocation-refresh: half the 24-hour
+// validity of CRLs and OCSP responses.
+const MaxRevocationRefresh = 12 * time.Hour
 
 // ServeFlags registers the serve settings on fs with their defaults and
 // returns a function that resolves them after fs.Parse: flags given on the
@@ -74,6 +84,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
 	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")
 	fs.Var(newDuration(&s.CAARecheckAfter, 8*time.Hour), "caa-recheck-after", "finalize checks CAA again for authorizations validated longer ago than this (CA/B BR: 8h; 0 checks at every finalize)")
+	fs.BoolVar(&s.OCSP, "ocsp", true, "serve the OCSP responder (RFC 6960) at /pki/ocsp and name it in issued certificates (AIA); --ocsp=false turns both off")
+	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
 	return func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
 			return nil, err
@@ -102,6 +114,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		}
 		if s.AuthzReuse < 0 {
 			return nil, fmt.Errorf("authz-reuse: must not be negative (0 disables reuse)")
+		}
+		if s.RevocationRefresh <= 0 || s.RevocationRefresh > MaxRevocationRefresh {
+			return nil, fmt.Errorf("revocation-refresh: must be positive and at most %s (half the 24h validity of CRLs and OCSP responses)", FormatDuration(MaxRevocationRefresh))
 		}
 		if s.CAARecheckAfter < 0 {
 			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 re-checks at every finalize)")

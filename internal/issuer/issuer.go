@@ -1,6 +1,6 @@
 // Package issuer defines what certgate asks of a certificate authority: the
 // Issuer interface that the built-in CA and every connector implement, and
-// optional capabilities found by type assertion (CRL signing).
+// optional capabilities found by type assertion (CRL and OCSP signing).
 package issuer
 
 import (
@@ -10,6 +10,8 @@ import (
 	"math/big"
 	"net"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // IssueRequest is one certificate to issue. Serial is chosen and reserved
@@ -42,4 +44,17 @@ type Issuer interface {
 // CRLSigner is implemented by issuers that sign their own CRLs (RFC 5280 §5).
 type CRLSigner interface {
 	SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error)
+}
+
+// OCSPSigner is implemented by issuers that sign OCSP responses (RFC 6960)
+// about the certificates they issued.
+type OCSPSigner interface {
+	// OCSPIssuer is the CA certificate that issued the certificates the
+	// responses are about: requests are matched against its name and key
+	// hashes (RFC 6960 §4.1.1 CertID).
+	OCSPIssuer() *x509.Certificate
+	// SignOCSP signs one basic response from tmpl (SerialNumber, Status,
+	// RevokedAt, RevocationReason, ThisUpdate, NextUpdate, IssuerHash)
+	// and returns the DER OCSPResponse.
+	SignOCSP(tmpl ocsp.Response) ([]byte, error)
 }

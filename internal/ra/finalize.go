@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -58,6 +60,21 @@ func KeyType(pub crypto.PublicKey) string {
 		return "ECDSA " + k.Curve.Params().Name
 	default:
 		return fmt.Sprintf("%T", pub)
+	}
+}
+
+// KeyBits returns the size of pub in bits (RSA modulus length, ECDSA
+// curve size, 256 for Ed25519), 0 for other key types.
+func KeyBits(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return k.N.BitLen()
+	case *ecdsa.PublicKey:
+		return k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		return 256
+	default:
+		return 0
 	}
 }
 
@@ -184,7 +201,11 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		}
 		return nil, p
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now()); err != nil {
+	ev, err := r.auditEvent(ctx, issueEvent(a, cert))
+	if err != nil {
+		return nil, r.internal(ctx, "audit event", err)
+	}
+	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
 	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
@@ -299,7 +320,11 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	fp := sha256.Sum256(out.DER)
 	return &store.Certificate{Serial: hexSerial, Issuer: r.issuer.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
 		ChainPEM: string(out.ChainPEM), SANs: sans, KeyType: KeyType(csr.PublicKey), FingerprintSHA256: hex.EncodeToString(fp[:]),
-		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now()}, nil
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now(),
+		// Inventory (docs/inventory.md): until profiles exist every order is
+		// issued under the default profile with no custom attributes.
+		Profile: store.DefaultProfile, Attributes: map[string]string{}, Source: store.SourceIssued,
+		KeyBits: KeyBits(leaf.PublicKey), SignatureAlgorithm: leaf.SignatureAlgorithm.String()}, nil
 }
 
 // certIdentifiers returns the identifiers named by cert's SANs.
@@ -374,15 +399,15 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	default:
 		return acme.NewProblem(acme.Unauthorized, "revocation needs an account or the certificate key")
 	}
-	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, r.now()); err != nil {
+	actor := "certificate-key"
+	if req.Account != nil {
+		actor = audit.ACMEAccountActor(req.Account.ID)
+	}
+	if err := r.revoke(ctx, rec, reason, actor); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
 		}
 		return r.internal(ctx, "revocation", err)
 	}
-	r.crlMu.Lock()
-	r.crlCache = nil
-	r.crlMu.Unlock()
-	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason)
 	return nil
 }

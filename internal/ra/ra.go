@@ -26,7 +26,7 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *store.Account) error
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
-	UpdateAccount(ctx context.Context, a *store.Account) error
+	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
@@ -47,9 +47,9 @@ type Store interface {
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
 	StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error
-	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
+	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
 }
 
@@ -77,6 +77,15 @@ type Config struct {
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
 	ValidationWorkers    int           // concurrent validations; default 32
 	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+	// CRLRefresh bounds how long a signed CRL is served before a new one
+	// is signed, so that revocations made by other nodes appear within it
+	// (revocations through this node clear it at once); default 1 minute,
+	// at most CRLValidity/2.
+	CRLRefresh time.Duration
+	// OnRevoke, when set, is called with the serial (lower-case hex) of
+	// every certificate revoked through this RA, after the revocation is
+	// stored (the OCSP responder drops its cached responses).
+	OnRevoke func(serial string)
 	// LeaseDuration is how long a node owns a challenge it validates before
 	// another node may take it over (renewed before every attempt); default 30s.
 	LeaseDuration time.Duration
@@ -113,6 +122,10 @@ type Config struct {
 	// matches when it equals one of them + the account ID. Empty: no
 	// accounturi matches.
 	AccountURIPrefixes []string
+	// Audit records issuance and revocation in the audit log, in the same
+	// transaction as the change (*audit.Log implements it); nil records
+	// nothing.
+	Audit Auditor
 }
 
 func (c *Config) setDefaults() {
@@ -130,6 +143,8 @@ func (c *Config) setDefaults() {
 	def(&c.Backdate, time.Minute)
 	def(&c.RetryDelay, time.Second)
 	def(&c.CRLValidity, 24*time.Hour)
+	def(&c.CRLRefresh, time.Minute)
+	c.CRLRefresh = min(c.CRLRefresh, c.CRLValidity/2)
 	def(&c.ResultWait, time.Second)
 	def(&c.LeaseDuration, 30*time.Second)
 	def(&c.SweepInterval, 10*time.Second)
@@ -395,7 +410,15 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		}
 		upd.Contact = *req.Contact
 	}
-	if err := r.store.UpdateAccount(ctx, &upd); err != nil {
+	var events []*store.AuditAppend
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		ev, err := r.auditEvent(ctx, deactivateEvent(a, &upd))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = ev
+	}
+	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
 		}

@@ -138,7 +138,8 @@ func newCert(serial, orderID, accountID string) *store.Certificate {
 	return &store.Certificate{Serial: serial, Issuer: "local", OrderID: orderID, AccountID: accountID,
 		DER: []byte{0x30, 0x00, 0xff, 0x00, 0x7f, byte(len(serial))}, ChainPEM: "-----BEGIN CERTIFICATE-----\n" + serial + "\n",
 		SANs: []string{"a.example.test"}, KeyType: "ECDSA P-256", FingerprintSHA256: "fp-" + serial,
-		NotBefore: now, NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}
+		NotBefore: now, NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now,
+		Profile: store.DefaultProfile, Source: store.SourceIssued, Attributes: map[string]string{}}
 }
 
 // issue moves order orderID from pending to processing and finishes it

@@ -60,12 +60,27 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 }
 
 // UpdateAccount stores a's contact and status, only while the stored status
-// is "valid" (ErrStale otherwise).
-func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
+// is "valid" (ErrStale otherwise). Each of events (optional) is appended to
+// the audit log in the same transaction.
+func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
 	contact, _ := json.Marshal(nonNil(a.Contact))
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`,
-		string(contact), a.Status, a.ID)
-	return checkOne(res, err, "update account")
+	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		return checkOne(res, err, "update account")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		if err := checkOne(res, err, "update account"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ChangeAccountKey replaces the key of account id, only if its current
@@ -151,19 +166,32 @@ func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 	return nil
 }
 
-// insertCertificate inserts c; ErrConflict for a duplicate serial or
-// fingerprint.
+// insertCertificate inserts c with its inventory name and attribute rows
+// (inventory.go); ErrConflict for a duplicate serial or fingerprint. When
+// c.Replaces is empty, the certificate its order claimed (replaced_by, RFC
+// 9773) is recorded as the one it replaces.
 func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
 	sans, _ := json.Marshal(nonNil(c.SANs))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Serial, c.Issuer, c.OrderID, c.AccountID, c.DER, c.ChainPEM, string(sans), c.KeyType,
-		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt)); err != nil {
+	attrs, _ := json.Marshal(nonNilMap(c.Attributes))
+	profile, source := c.Profile, c.Source
+	if profile == "" {
+		profile = DefaultProfile
+	}
+	if source == "" {
+		source = SourceIssued
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
+		profile, key_bits, signature_algorithm, source, attributes, replaces_serial)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)))`,
+		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, c.ChainPEM, string(sans), c.KeyType,
+		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
 		return fmt.Errorf("insert certificate: %w", err)
 	}
-	return nil
+	return insertInventoryRows(ctx, tx, c)
 }
 
 const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at`
@@ -476,8 +504,16 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // when the order is not processing. A certificate the order replaces
 // (RFC 9773, claimed by CreateReplacementOrder) is marked replaced at now
 // in the same transaction.
-func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
+//
+// Each of events (optional) is appended to the audit log in the same
+// transaction.
+func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
 		if err := insertCertificate(ctx, tx, c); err != nil {
 			return err
 		}
@@ -492,15 +528,17 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	})
 }
 
-const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at`
+const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at,
+	profile, key_bits, signature_algorithm, source, attributes, replaces_serial`
 
 func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var c Certificate
-	var orderID, accountID, replacedBy *string
-	var sans string
+	var orderID, accountID, replacedBy, replaces *string
+	var sans, attrs string
 	var nb, na, rev, created, replacedAt int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
-		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt); err != nil {
+		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt,
+		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -515,6 +553,12 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	if replacedBy != nil {
 		c.ReplacedBy = *replacedBy
 	}
+	if replaces != nil {
+		c.Replaces = *replaces
+	}
+	if err := json.Unmarshal([]byte(attrs), &c.Attributes); err != nil {
+		return nil, fmt.Errorf("certificate attributes: %w", err)
+	}
 	c.NotBefore, c.NotAfter, c.RevokedAt, c.CreatedAt, c.ReplacedAt = fromTS(nb), fromTS(na), fromTS(rev), fromTS(created), fromTS(replacedAt)
 	if err := json.Unmarshal([]byte(sans), &c.SANs); err != nil {
 		return nil, fmt.Errorf("certificate sans: %w", err)
@@ -528,11 +572,26 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 }
 
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280
-// reason code. ErrStale when it is not valid (already revoked).
-func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
-		ts(at), reason, serial)
-	return checkOne(res, err, "revoke certificate")
+// reason code. ErrStale when it is not valid (already revoked). Each of
+// events (optional) is appended to the audit log in the same transaction.
+func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
+	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, ts(at), reason, serial)
+		return checkOne(res, err, "revoke certificate")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
+		if err := checkOne(res, err, "revoke certificate"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // RevokedEntry is one revoked certificate as listed on a CRL.

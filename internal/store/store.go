@@ -106,7 +106,39 @@ type Certificate struct {
 	// is when that order became valid (zero until then).
 	ReplacedBy string
 	ReplacedAt time.Time
+
+	// Inventory fields (docs/inventory.md).
+
+	// Profile names the certificate profile it was issued under
+	// (DefaultProfile when empty).
+	Profile string
+	// KeyBits is the public key size in bits (RSA modulus length, ECDSA
+	// curve size); 0 when unknown.
+	KeyBits int
+	// SignatureAlgorithm is the issuer's signature algorithm as
+	// crypto/x509 names it, e.g. "ECDSA-SHA256", "SHA1-RSA"; "" when unknown.
+	SignatureAlgorithm string
+	// Source is how the certificate entered the inventory: SourceIssued
+	// (default when empty), SourceImported or SourceDiscovered.
+	Source string
+	// Attributes are custom key/value attributes, written with the
+	// certificate (nil stores an empty set).
+	Attributes map[string]string
+	// Replaces is the serial of the certificate this one replaced (RFC 9773
+	// renewal), "" when none. FinishOrder fills it from the certificate its
+	// order claimed.
+	Replaces string
 }
+
+// Certificate sources (Certificate.Source).
+const (
+	SourceIssued     = "issued"
+	SourceImported   = "imported"
+	SourceDiscovered = "discovered"
+)
+
+// DefaultProfile is the profile recorded when none is given.
+const DefaultProfile = "default"
 
 func ts(t time.Time) int64 {
 	if t.IsZero() {

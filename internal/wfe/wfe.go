@@ -40,6 +40,9 @@ const (
 	IntermediatePath = "/pki/intermediate.crt"
 	// RootPath serves the root CA certificate (PEM).
 	RootPath = "/pki/root.pem"
+	// OCSPPath is the OCSP responder (RFC 6960 Appendix A.1): POST
+	// OCSPPath, GET OCSPPath/{base64 request}.
+	OCSPPath = "/pki/ocsp"
 )
 
 // Reader is the read-only storage the front end renders objects from.
@@ -79,6 +82,9 @@ type Config struct {
 	// RenewalInfoExplanationURL, when set, is sent as explanationURL in
 	// every renewalInfo response (RFC 9773 §4.2).
 	RenewalInfoExplanationURL string
+	// OCSP, when set, serves OCSPPath and everything below it (the
+	// OCSP responder); nil leaves those paths unserved (404).
+	OCSP http.Handler
 }
 
 // WFE is the ACME HTTP handler. Create it with New.
@@ -148,10 +154,22 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: rw, status: 200}
-	w.mux.ServeHTTP(rec, r)
+	if w.cfg.OCSP != nil && IsOCSPPath(r.URL.Path) {
+		// Not through the mux: it would clean (and redirect) the "//"
+		// that base64 GET requests may contain.
+		w.cfg.OCSP.ServeHTTP(rec, r)
+	} else {
+		w.mux.ServeHTTP(rec, r)
+	}
 	w.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
 		slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+}
+
+// IsOCSPPath reports whether the URL path p belongs to the OCSP
+// responder: OCSPPath or below it.
+func IsOCSPPath(p string) bool {
+	return p == OCSPPath || strings.HasPrefix(p, OCSPPath+"/")
 }
 
 type statusRecorder struct {
@@ -276,7 +294,8 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.Header().Set("Content-Type", "application/pkix-crl")
-	rw.Header().Set("Cache-Control", "max-age=60")
+	// HTTP caches may keep it as long as this node does, no longer.
+	rw.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", int(w.ra.Config().CRLRefresh/time.Second)))
 	rw.Write(der)
 }
 

@@ -75,6 +75,12 @@ type LeafRequest struct {
 	// lint-clean leaf valid for more than 7 days needs one, and it must be
 	// http:// (BR §7.1.2.11.2; https is an error).
 	CRLURL string
+	// OCSPURL is the AIA id-ad-ocsp responder URL (RFC 5280 §4.2.2.1,
+	// RFC 6960); "" omits it (there is no Options default, so the CA's
+	// own HTTPS certificate, which the responder does not know, never
+	// names it). Like the others it must be http:// to be lint-clean
+	// (BR §7.1.2.7.7).
+	OCSPURL string
 }
 
 // SignLeaf signs a TLS server certificate for req with the intermediate
@@ -86,7 +92,7 @@ type LeafRequest struct {
 // req.IPAddresses; keyUsage digitalSignature (+keyEncipherment for RSA
 // keys), critical; EKU serverAuth (+clientAuth); basicConstraints cA=FALSE,
 // critical; AKI; no SKI (BR §7.1.2.7.6: NOT RECOMMENDED for subscriber
-// certificates); AIA caIssuers and CRL DP when requested; certificate
+// certificates); AIA caIssuers, AIA OCSP and CRL DP when requested; certificate
 // policy 2.23.140.1.2.1; signed ECDSA-SHA256.
 //
 // Errors wrap ErrInvalidRequest for requests rejected up front, ErrLint
@@ -206,6 +212,9 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 	}
 	if req.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{req.CRLURL}
+	}
+	if req.OCSPURL != "" {
+		tmpl.OCSPServer = []string{req.OCSPURL}
 	}
 	return tmpl, nil
 }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// newAccount is `certgate account`: the ACME accounts of the server.
+func newAccount() *cobra.Command {
+	c := &cobra.Command{Use: "account", Short: "List, show and deactivate ACME accounts"}
+	c.AddCommand(newAccountList(), newAccountShow(), newAccountDeactivate())
+	return c
+}
+
+// accountView is an account as `account list|show --format json` prints it.
+type accountView struct {
+	ID           string    `json:"id"`
+	Status       string    `json:"status"`
+	Contact      []string  `json:"contact"`
+	TOSAgreed    bool      `json:"tos_agreed"`
+	CreatedAt    time.Time `json:"created_at"`
+	Thumbprint   string    `json:"key_thumbprint"`
+	Certificates *int      `json:"certificates,omitempty"`
+}
+
+func viewAccount(a *store.Account) accountView {
+	c := a.Contact
+	if c == nil {
+		c = []string{}
+	}
+	return accountView{ID: a.ID, Status: a.Status, Contact: c, TOSAgreed: a.TOSAgreed, CreatedAt: a.CreatedAt, Thumbprint: a.KeyThumbprint}
+}
+
+func newAccountList() *cobra.Command {
+	var o storeOpts
+	var format outputFormat
+	var limit int
+	var cursor string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List accounts by ID, a page at a time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 1000 {
+				return fmt.Errorf("--limit %d: must be 1 to 1000", limit)
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			accts, err := st.ListAccounts(ctx, "", cursor, limit+1)
+			if err != nil {
+				return err
+			}
+			next := ""
+			if len(accts) > limit {
+				accts = accts[:limit]
+				next = accts[limit-1].ID
+			}
+			views := make([]accountView, len(accts))
+			rows := make([][]string, len(accts))
+			for i, a := range accts {
+				views[i] = viewAccount(a)
+				rows[i] = []string{a.ID, a.Status, a.CreatedAt.Format(time.RFC3339), strings.Join(a.Contact, " ")}
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), struct {
+					Items      []accountView `json:"items"`
+					NextCursor string        `json:"next_cursor,omitempty"`
+				}{views, next})
+			}
+			if err := writeRows(cmd.OutOrStdout(), format, []string{"ID", "STATUS", "CREATED", "CONTACT"}, rows); err != nil {
+				return err
+			}
+			if next != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more accounts: add --cursor %s\n", next)
+			}
+			return nil
+		},
+	}
+	storeFlags(cmd, &o)
+	formatFlag(cmd, &format, "table", "csv", "json")
+	cmd.Flags().IntVar(&limit, "limit", 100, "page size, 1 to 1000")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after this account ID")
+	return cmd
+}
+
+// getAccount looks up account id, with a one-line error when it is missing.
+func getAccount(ctx context.Context, st *store.Store, id string) (*store.Account, error) {
+	a, err := st.GetAccount(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no account %q", id)
+	}
+	return a, err
+}
+
+func newAccountShow() *cobra.Command {
+	var o storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one account and how many certificates it holds",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			a, err := getAccount(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			n, err := st.CountAccountCertificates(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			v := viewAccount(a)
+			v.Certificates = &n
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, [][]string{
+				{"id", v.ID}, {"status", v.Status}, {"contact", strings.Join(v.Contact, ", ")},
+				{"terms agreed", strconv.FormatBool(v.TOSAgreed)}, {"created", v.CreatedAt.Format(time.RFC3339)},
+				{"key thumbprint", v.Thumbprint}, {"certificates", strconv.Itoa(n)},
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+func newAccountDeactivate() *cobra.Command {
+	var o storeOpts
+	cmd := &cobra.Command{
+		Use:   "deactivate ID",
+		Short: "Deactivate an account (RFC 8555 §7.3.6): it can no longer order or revoke",
+		Long: `Deactivate an ACME account, as the account holder can (RFC 8555 §7.3.6). The
+server then refuses the account's requests with an unauthorized problem
+(within 5 seconds: a running server trusts an account it looked up for that
+long). Its
+certificates stay valid; revoke them with "certgate cert revoke" if needed.
+Deactivation is final.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			a, err := getAccount(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			if a.Status != acme.StatusValid {
+				return fmt.Errorf("account %s is %s already", a.ID, a.Status)
+			}
+			a.Status = acme.StatusDeactivated
+			if err := st.UpdateAccount(ctx, a); err != nil {
+				if errors.Is(err, store.ErrStale) {
+					return fmt.Errorf("account %s changed meanwhile; it is no longer valid", a.ID)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deactivated account %s\n", a.ID)
+			return nil
+		},
+	}
+	storeFlags(cmd, &o)
+	return cmd
+}

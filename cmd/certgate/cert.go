@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/spf13/cobra"
+)
+
+// newCert is `certgate cert`: the certificate inventory (docs/inventory.md).
+func newCert() *cobra.Command {
+	c := &cobra.Command{Use: "cert", Short: "List, show, export, revoke and import certificates of the inventory"}
+	c.AddCommand(newCertList(), newCertShow(), newCertExport(), newCertRevoke(), newCertImport())
+	return c
+}
+
+// withInventory opens the server's database (see openStore) and runs fn
+// with an inventory service over it.
+func withInventory(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context, svc *inventory.Service) error) error {
+	ctx := cmd.Context()
+	st, err := openStore(ctx, cmd, o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, inventory.New(st, nil))
+}
+
+// listFlags are the filters shared by `cert list` and the reports.
+type listFlags struct {
+	name, suffix, serial, status, profile, issuer, source, sort, cursor string
+	attrs                                                               []string
+	expiring                                                            string
+	limit                                                               int
+}
+
+func (f *listFlags) add(cmd *cobra.Command, filters bool) {
+	fl := cmd.Flags()
+	if filters {
+		fl.StringVar(&f.name, "name", "", "a subject alternative name, exactly (case-insensitive)")
+		fl.StringVar(&f.suffix, "suffix", "", "names under a domain: example.com, .example.com or *.example.com")
+		fl.StringVar(&f.serial, "serial", "", "serial number (hex)")
+		fl.StringVar(&f.status, "status", "", "valid, revoked or expired")
+		fl.StringVar(&f.expiring, "expiring-within", "", "valid certificates expiring within this duration (e.g. 30d, 12h)")
+		fl.StringVar(&f.source, "source", "", "issued, imported or discovered")
+	}
+	fl.StringVar(&f.profile, "profile", "", "profile name")
+	fl.StringVar(&f.issuer, "issuer", "", `issuer name ("local") or issuer DN of imported certificates`)
+	fl.StringArrayVar(&f.attrs, "attr", nil, "custom attribute key=value (repeatable; all must match)")
+	fl.StringVar(&f.sort, "sort", "not_after", "not_after (soonest expiry first), -not_after or serial")
+	fl.IntVar(&f.limit, "limit", 100, "page size, 1 to 1000")
+	fl.StringVar(&f.cursor, "cursor", "", "continue after the page that printed this cursor")
+}
+
+func (f *listFlags) query() (inventory.Query, error) {
+	attrs, err := inventory.ParseAttributes(f.attrs)
+	if err != nil {
+		return inventory.Query{}, err
+	}
+	q := inventory.Query{Name: f.name, Suffix: f.suffix, Serial: f.serial, Status: f.status, Profile: f.profile,
+		Issuer: f.issuer, Source: f.source, Attributes: attrs, Sort: f.sort, Limit: f.limit, Cursor: f.cursor}
+	if f.expiring != "" {
+		if q.ExpiringWithin, err = inventory.ParseDuration(f.expiring); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+func newCertList() *cobra.Command {
+	var o storeOpts
+	var f listFlags
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List certificates, filtered, sorted and paginated",
+		Long: `List the certificates of the inventory, soonest expiry first, one page at a
+time (--limit, default 100). When more remain, the next page's --cursor is
+printed to stderr (table, csv) or as next_cursor (json).`,
+		Example: `  certgate cert list --suffix example.com --status valid
+  certgate cert list --expiring-within 30d --attr env=prod --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q, err := f.query()
+			if err != nil {
+				return err
+			}
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				p, err := svc.List(ctx, q)
+				if err != nil {
+					return err
+				}
+				return printPage(cmd, format, p)
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	f.add(cmd, true)
+	formatFlag(cmd, &format, "table", "csv", "json")
+	return cmd
+}
+
+// certRow is a certificate's line in tables and CSV.
+func certRow(c inventory.Certificate) []string {
+	names := strings.Join(c.Names, " ")
+	if len(c.Names) > 2 {
+		names = fmt.Sprintf("%s %s (+%d)", c.Names[0], c.Names[1], len(c.Names)-2)
+	}
+	return []string{c.Serial, c.Status, c.NotAfter.UTC().Format(time.RFC3339), c.Profile, c.KeyType, c.Source, c.Issuer, names}
+}
+
+var certHeader = []string{"SERIAL", "STATUS", "NOT AFTER", "PROFILE", "KEY", "SOURCE", "ISSUER", "NAMES"}
+
+// printPage prints a page of certificates in format; the next cursor goes
+// to stderr for table and csv output.
+func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page) error {
+	out := cmd.OutOrStdout()
+	if format == "json" {
+		return printJSON(out, p)
+	}
+	rows := make([][]string, len(p.Items))
+	for i, c := range p.Items {
+		rows[i] = certRow(c)
+	}
+	if err := writeRows(out, format, certHeader, rows); err != nil {
+		return err
+	}
+	if p.NextCursor != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "more certificates: add --cursor %s\n", p.NextCursor)
+	}
+	return nil
+}
+
+// writeRows prints rows as an aligned table or as CSV (header first).
+func writeRows(w io.Writer, format outputFormat, header []string, rows [][]string) error {
+	if format != "csv" {
+		return writeTable(w, header, rows)
+	}
+	cw := csv.NewWriter(w)
+	h := make([]string, len(header))
+	for i, s := range header {
+		h[i] = strings.ToLower(strings.ReplaceAll(s, " ", "_"))
+	}
+	_ = cw.Write(h)
+	_ = cw.WriteAll(rows)
+	return cw.Error()
+}
+
+func newCertShow() *cobra.Command {
+	var o storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "show SERIAL|FINGERPRINT",
+		Short: "Show one certificate's inventory record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				c, err := svc.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), c)
+				}
+				return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, certFields(c))
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+// certFields lists a certificate's fields for `cert show`.
+func certFields(c *inventory.Certificate) [][]string {
+	t := func(v time.Time) string { return v.UTC().Format(time.RFC3339) }
+	rows := [][]string{
+		{"serial", c.Serial}, {"status", c.Status}, {"names", strings.Join(c.Names, ", ")}, {"issuer", c.Issuer},
+		{"profile", c.Profile}, {"source", c.Source}, {"not before", t(c.NotBefore)}, {"not after", t(c.NotAfter)},
+		{"key", c.KeyType}, {"key bits", strconv.Itoa(c.KeyBits)}, {"signature", c.SignatureAlgorithm},
+		{"sha-256", c.FingerprintSHA256}, {"account", c.AccountID}, {"order", c.OrderID},
+		{"replaces", c.Replaces}, {"replaced by order", c.ReplacedBy}, {"recorded", t(c.CreatedAt)},
+	}
+	if c.RevokedAt != nil {
+		rows = append(rows, []string{"revoked", t(*c.RevokedAt)}, []string{"revocation reason", c.RevocationReason})
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
+		rows = append(rows, []string{"attribute " + k, c.Attributes[k]})
+	}
+	return rows
+}
+
+func newCertExport() *cobra.Command {
+	var o storeOpts
+	var chain bool
+	cmd := &cobra.Command{
+		Use:   "export SERIAL|FINGERPRINT",
+		Short: "Print a certificate as PEM (with --chain, followed by its intermediates)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				pem, err := svc.PEM(ctx, args[0], chain)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(pem)
+				return err
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().BoolVar(&chain, "chain", false, "append the chain stored with the certificate")
+	return cmd
+}
+
+func newCertRevoke() *cobra.Command {
+	var o storeOpts
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "revoke SERIAL|FINGERPRINT",
+		Short: "Revoke a certificate (the server's CRL lists it within a minute)",
+		Long: `Mark a certificate revoked in the database, as ACME revocation does. A running
+server re-signs its CRL at least every minute (sooner for revocations made
+through it), so the CRL lists the certificate within a minute.
+Reasons (RFC 5280 §5.3.1): unspecified, keyCompromise, cACompromise,
+affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn,
+aACompromise.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := inventory.ParseReason(reason)
+			if err != nil {
+				return err
+			}
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				c, err := svc.Revoke(ctx, args[0], code)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s)\n", c.Serial, c.RevocationReason)
+				return nil
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 revocation reason")
+	return cmd
+}
+
+func newCertImport() *cobra.Command {
+	var o storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "import FILE|DIR...",
+		Short: "Import existing certificates (PEM, DER, PKCS#7) into the inventory",
+		Long: `Import the certificates of each file, and of every file under each directory:
+PEM (certificates and PKCS7 blocks), DER, or DER PKCS#7 bundles (.p7b). Each
+file is stored in one transaction; certificates already present (same SHA-256
+fingerprint) are reported and skipped. A bad file is reported on one line and
+nothing of it is stored; the others are still imported. The exit status is
+non-zero when any file was rejected.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				res, err := svc.Import(ctx, args)
+				bad, imported, present := 0, 0, 0
+				for _, r := range res {
+					if r.Err != nil {
+						bad++
+					}
+					imported += len(r.Imported)
+					present += len(r.Present)
+				}
+				if format == "json" {
+					if perr := printJSON(cmd.OutOrStdout(), res); perr != nil {
+						return perr
+					}
+				} else {
+					for _, r := range res {
+						w := cmd.OutOrStdout()
+						if r.Err != nil {
+							w = cmd.ErrOrStderr()
+						}
+						fmt.Fprintln(w, r.Summary())
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%d certificates imported, %d already present, %d files rejected\n", imported, present, bad)
+				}
+				if err != nil {
+					return err
+				}
+				if bad > 0 {
+					return errors.New(plural(bad, "file was", "files were") + " rejected")
+				}
+				return nil
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// writeSelfSigned writes a self-signed certificate for names, valid for
+// days from now, as PEM to path; rsaBits > 0 uses an RSA key of that size.
+func writeSelfSigned(t *testing.T, path string, serial int64, days int, rsaBits int, names ...string) *x509.Certificate {
+	t.Helper()
+	var pub, priv any
+	if rsaBits > 0 {
+		k, err := rsa.GenerateKey(rand.Reader, rsaBits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, priv = &k.PublicKey, k
+	} else {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pub, priv = &k.PublicKey, k
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// TestCertCLI drives `certgate cert import|list|show|export|revoke` and
+// `certgate report` against a data directory's SQLite database.
+func TestCertCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	files := t.TempDir()
+	soon := writeSelfSigned(t, filepath.Join(files, "soon.pem"), 0x51, 10, 0, "soon.example.com")
+	writeSelfSigned(t, filepath.Join(files, "later.pem"), 0x52, 60, 0, "later.example.com", "www.later.example.com")
+	writeSelfSigned(t, filepath.Join(files, "weak.pem"), 0x53, 20, 1024, "legacy.example.org")
+	if err := os.WriteFile(filepath.Join(files, "junk.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	stdout, stderr, err := runCLI(t, nil, "cert", "import", "--data", data, files)
+	if err == nil || err.Error() != "1 file was rejected" {
+		t.Fatalf("import with one bad file: err %v", err)
+	}
+	if !strings.Contains(stdout, "3 certificates imported, 0 already present, 1 files rejected") ||
+		strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "junk.pem: truncated or malformed PEM block") {
+		t.Fatalf("import output:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	stdout, _, err = runCLI(t, nil, "cert", "import", "--data", data, filepath.Join(files, "soon.pem"))
+	if err != nil || !strings.Contains(stdout, "soon.pem: 0 imported, 1 already present") {
+		t.Fatalf("second import: %v\n%s", err, stdout)
+	}
+
+	// Table: aligned columns, soonest expiry first.
+	stdout, _, err = runCLI(t, nil, "cert", "list", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "SERIAL") || !strings.HasPrefix(lines[1], "51 ") ||
+		!strings.HasPrefix(lines[2], "53 ") || !strings.HasPrefix(lines[3], "52 ") {
+		t.Fatalf("cert list:\n%s", stdout)
+	}
+	col := strings.Index(lines[0], "STATUS")
+	for _, l := range lines[1:] {
+		if l[col:col+5] != "valid" {
+			t.Fatalf("STATUS column not aligned:\n%s", stdout)
+		}
+	}
+
+	// JSON with a page size of 2 and the cursor to the next page.
+	stdout, _, err = runCLI(t, nil, "cert", "list", "--data", data, "--suffix", "*.example.com", "--limit", "1", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page inventory.Page
+	if err := json.Unmarshal([]byte(stdout), &page); err != nil || len(page.Items) != 1 || page.Items[0].Serial != "51" || page.NextCursor == "" {
+		t.Fatalf("json page: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "cert", "list", "--data", data, "--suffix", "*.example.com", "--limit", "1", "--format", "json", "--cursor", page.NextCursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = inventory.Page{}
+	if err := json.Unmarshal([]byte(stdout), &page); err != nil || len(page.Items) != 1 || page.Items[0].Serial != "52" || page.NextCursor != "" {
+		t.Fatalf("second json page: %v\n%s", err, stdout)
+	}
+	// CSV.
+	stdout, _, err = runCLI(t, nil, "cert", "list", "--data", data, "--name", "LEGACY.example.org", "--format", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[0][0] != "serial" || recs[1][0] != "53" || recs[1][4] != "RSA 1024" {
+		t.Fatalf("csv: %v\n%s", err, stdout)
+	}
+
+	// show by fingerprint, export.
+	stdout, _, err = runCLI(t, nil, "cert", "show", "--data", data, fmt.Sprintf("%x", sha256.Sum256(soon.Raw)))
+	if err != nil || !strings.Contains(stdout, "soon.example.com") || !strings.Contains(stdout, "imported") {
+		t.Fatalf("cert show: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "cert", "export", "--data", data, "51")
+	if b, _ := pem.Decode([]byte(stdout)); err != nil || b == nil || string(b.Bytes) != string(soon.Raw) {
+		t.Fatalf("cert export: %v\n%s", err, stdout)
+	}
+
+	// Reports.
+	stdout, _, err = runCLI(t, nil, "report", "expiring", "--data", data, "--within", "30d")
+	if err != nil || strings.Count(stdout, "\n") != 3 || !strings.Contains(stdout, "soon.example.com") || strings.Contains(stdout, "later.example.com") {
+		t.Fatalf("report expiring: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "report", "weak-keys", "--data", data, "--format", "json")
+	if err != nil || !strings.Contains(stdout, `"serial": "53"`) || strings.Contains(stdout, `"serial": "51"`) {
+		t.Fatalf("report weak-keys: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "report", "issued", "--data", data, "--by", "issuer")
+	if err != nil || !strings.Contains(stdout, "CN=soon.example.com") {
+		t.Fatalf("report issued: %v\n%s", err, stdout)
+	}
+
+	// Revoke, then list by status.
+	stdout, _, err = runCLI(t, nil, "cert", "revoke", "--data", data, "51", "--reason", "keyCompromise")
+	if err != nil || stdout != "revoked 51 (keyCompromise)\n" {
+		t.Fatalf("cert revoke: %v %q", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "cert", "list", "--data", data, "--status", "revoked")
+	if err != nil || strings.Count(stdout, "\n") != 2 || !strings.Contains(stdout, "51 ") {
+		t.Fatalf("revoked list: %v\n%s", err, stdout)
+	}
+
+	// Errors: one line, non-nil error (main exits 1).
+	for _, args := range [][]string{
+		{"cert", "revoke", "--data", data, "51"},
+		{"cert", "show", "--data", data, "abcdef"},
+		{"cert", "list", "--data", data, "--status", "bogus"},
+		{"cert", "list", "--data", data, "--attr", "novalue"},
+		{"cert", "list", "--data", data, "--cursor", "garbage"},
+		{"cert", "revoke", "--data", data, "52", "--reason", "certificateHold"},
+		{"report", "issued", "--data", data, "--by", "color"},
+		{"report", "expiring", "--data", data, "--within", "soon"},
+	} {
+		_, _, err := runCLI(t, nil, args...)
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err %v, want one line", args, err)
+		}
+	}
+}
+
+// TestAccountCLI lists, shows and deactivates accounts.
+func TestAccountCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	st := storetest.OpenDSN(t, server.DSN(data, ""))
+	ctx := context.Background()
+	for i := range 3 {
+		id := fmt.Sprintf("acct%d", i)
+		if err := st.CreateAccount(ctx, &store.Account{ID: id, KeyThumbprint: "tp" + id, JWK: []byte(`{}`), Status: acme.StatusValid,
+			Contact: []string{"mailto:" + id + "@example.test"}, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, err := runCLI(t, nil, "account", "list", "--data", data, "--limit", "2")
+	if err != nil || strings.Count(stdout, "\n") != 3 || !strings.Contains(stdout, "acct1") || !strings.Contains(stderr, "--cursor acct1") {
+		t.Fatalf("account list: %v\n%s\n%s", err, stdout, stderr)
+	}
+	stdout, _, err = runCLI(t, nil, "account", "list", "--data", data, "--cursor", "acct1", "--format", "json")
+	if err != nil || !strings.Contains(stdout, `"id": "acct2"`) || strings.Contains(stdout, "acct1") {
+		t.Fatalf("account list page 2: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "account", "deactivate", "--data", data, "acct0")
+	if err != nil || stdout != "deactivated account acct0\n" {
+		t.Fatalf("deactivate: %v %q", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "account", "show", "--data", data, "acct0", "--format", "json")
+	if err != nil || !strings.Contains(stdout, `"status": "deactivated"`) || !strings.Contains(stdout, `"certificates": 0`) {
+		t.Fatalf("account show: %v\n%s", err, stdout)
+	}
+	if _, _, err := runCLI(t, nil, "account", "deactivate", "--data", data, "acct0"); err == nil || !strings.Contains(err.Error(), "deactivated already") {
+		t.Fatalf("second deactivation: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "account", "show", "--data", data, "nope"); err == nil || err.Error() != `no account "nope"` {
+		t.Fatalf("missing account: %v", err)
+	}
+}

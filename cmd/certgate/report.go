@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/spf13/cobra"
+)
+
+// newReport is `certgate report`: built-in inventory reports
+// (docs/inventory.md).
+func newReport() *cobra.Command {
+	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys"}
+	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys())
+	return c
+}
+
+func newReportExpiring() *cobra.Command {
+	var o storeOpts
+	var f listFlags
+	var format outputFormat
+	var within string
+	cmd := &cobra.Command{
+		Use:     "expiring",
+		Short:   "Valid certificates expiring within a duration, soonest first",
+		Example: `  certgate report expiring --within 30d --format csv`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := inventory.ParseDuration(within)
+			if err != nil {
+				return err
+			}
+			q, err := f.query()
+			if err != nil {
+				return err
+			}
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				p, err := svc.Expiring(ctx, d, q)
+				if err != nil {
+					return err
+				}
+				return printPage(cmd, format, p)
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	f.add(cmd, false)
+	cmd.Flags().StringVar(&within, "within", "30d", "expiry window (e.g. 30d, 2w, 12h)")
+	formatFlag(cmd, &format, "table", "csv", "json")
+	return cmd
+}
+
+func newReportIssued() *cobra.Command {
+	var o storeOpts
+	var format outputFormat
+	var by, since string
+	cmd := &cobra.Command{
+		Use:   "issued",
+		Short: "Count certificates by day, profile or issuer over a recent window",
+		Long: `Count the certificates whose validity began (notBefore) within --since,
+grouped by UTC day, profile or issuer. Imported certificates count too.`,
+		Example: `  certgate report issued --by day --since 7d`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := inventory.ParseDuration(since)
+			if err != nil {
+				return err
+			}
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				counts, err := svc.Issued(ctx, by, d)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), counts)
+				}
+				rows := make([][]string, len(counts))
+				for i, c := range counts {
+					rows[i] = []string{c.Key, strconv.Itoa(c.Count)}
+				}
+				return writeRows(cmd.OutOrStdout(), format, []string{map[string]string{"day": "DAY", "profile": "PROFILE", "issuer": "ISSUER"}[by], "CERTIFICATES"}, rows)
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().StringVar(&by, "by", "day", "group by day, profile or issuer")
+	cmd.Flags().StringVar(&since, "since", "30d", "window ending now (e.g. 30d)")
+	formatFlag(cmd, &format, "table", "csv", "json")
+	return cmd
+}
+
+func newReportWeakKeys() *cobra.Command {
+	var o storeOpts
+	var f listFlags
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "weak-keys",
+		Short: "Valid certificates with RSA keys under 2048 bits or SHA-1 signatures",
+		Long: `List the valid (unexpired, unrevoked) certificates with an RSA key under 2048
+bits or a SHA-1 (or MD5/MD2) signature. Certificates that violate their
+profile's current rules are not reported yet.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q, err := f.query()
+			if err != nil {
+				return err
+			}
+			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				p, err := svc.WeakKeys(ctx, q)
+				if err != nil {
+					return err
+				}
+				return printPage(cmd, format, p)
+			})
+		},
+	}
+	storeFlags(cmd, &o)
+	f.add(cmd, false)
+	formatFlag(cmd, &format, "table", "csv", "json")
+	return cmd
+}

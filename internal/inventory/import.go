@@ -1,0 +1,263 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/certgate/certgate/internal/store"
+	"github.com/smallstep/pkcs7"
+)
+
+// MaxImportFile is the largest file Import reads (bytes).
+const MaxImportFile = 16 << 20
+
+// FileResult is the outcome of importing one file. When Err is set the
+// file was rejected as a whole and nothing from it was stored.
+type FileResult struct {
+	Path     string   `json:"path"`
+	Imported []string `json:"imported"`        // serials of the certificates stored
+	Present  []string `json:"already_present"` // serials of certificates found by fingerprint
+	Err      error    `json:"-"`               // why the file was rejected
+	Error    string   `json:"error,omitempty"` // Err as text
+}
+
+// Import imports the certificates of each path: a file, or a directory
+// whose regular files are all imported (recursively, in lexical order).
+// Each file is PEM (CERTIFICATE and PKCS7 blocks; other blocks such as keys
+// are ignored), DER, or a DER PKCS#7 SignedData bundle (.p7b/.p7c). A file's
+// new certificates are stored in one transaction, with source "imported",
+// issuer set to the issuer DN, and the certificates of the same file that
+// issued it as its chain; a certificate whose serial is held by another
+// certificate already (serials are unique per issuer only) is keyed
+// "SERIAL-FINGERPRINT16" (its serial, a dash, the first 16 hex digits of its
+// fingerprint); certificates already in the inventory (same
+// SHA-256 fingerprint) are reported present. A file that cannot be read or
+// parsed, or holds a bad certificate, is reported in its FileResult and
+// nothing of it is stored; the other files are still imported. The error
+// return is for a path that cannot be walked or a cancelled context.
+func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, error) {
+	var out []FileResult
+	for _, root := range paths {
+		info, err := os.Stat(root)
+		if err != nil {
+			out = append(out, fail(root, err))
+			continue
+		}
+		if !info.IsDir() {
+			out = append(out, s.importFile(ctx, root))
+			continue
+		}
+		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				out = append(out, fail(p, err))
+				return nil
+			}
+			if d.Type().IsRegular() {
+				out = append(out, s.importFile(ctx, p))
+			}
+			return ctx.Err()
+		})
+		if err != nil {
+			return out, fmt.Errorf("import %s: %w", root, err)
+		}
+	}
+	return out, nil
+}
+
+func fail(path string, err error) FileResult {
+	return FileResult{Path: path, Err: err, Error: err.Error()}
+}
+
+func (s *Service) importFile(ctx context.Context, path string) FileResult {
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxImportFile+1))
+	if err != nil {
+		return fail(path, err)
+	}
+	if len(data) > MaxImportFile {
+		return fail(path, fmt.Errorf("larger than %d MiB", MaxImportFile>>20))
+	}
+	certs, err := ParseCertificates(data)
+	if err != nil {
+		return fail(path, err)
+	}
+	res, err := s.ImportCertificates(ctx, certs)
+	res.Path = path
+	if err != nil {
+		return fail(path, err)
+	}
+	return res
+}
+
+// ImportCertificates stores the certificates of one file (see Import) in
+// one transaction and reports which were new and which already present.
+// Nothing is stored when it returns an error.
+func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certificate) (FileResult, error) {
+	var res FileResult
+	now := s.now().UTC()
+	var recs []*store.Certificate
+	seen, usedSerials := map[string]bool{}, map[string]bool{}
+	for _, c := range certs {
+		r := Record(c, chainPEM(c, certs), store.SourceImported)
+		if seen[r.FingerprintSHA256] {
+			continue
+		}
+		seen[r.FingerprintSHA256] = true
+		old, err := s.st.GetCertificateByFingerprint(ctx, r.FingerprintSHA256)
+		switch {
+		case err == nil:
+			res.Present = append(res.Present, old.Serial)
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return res, fmt.Errorf("look up fingerprint: %w", err)
+		}
+		// Serials are unique per issuer, not across issuers: a certificate
+		// whose serial another one holds is keyed by serial-fingerprint.
+		taken := usedSerials[r.Serial]
+		if !taken {
+			_, err := s.st.GetCertificate(ctx, r.Serial)
+			switch {
+			case err == nil:
+				taken = true
+			case !errors.Is(err, store.ErrNotFound):
+				return res, fmt.Errorf("look up serial: %w", err)
+			}
+		}
+		if taken {
+			r.Serial += "-" + r.FingerprintSHA256[:16]
+		}
+		usedSerials[r.Serial] = true
+		r.CreatedAt = now
+		recs = append(recs, r)
+	}
+	if len(recs) > 0 {
+		if err := s.st.InsertCertificates(ctx, recs); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return res, fmt.Errorf("a certificate's serial is already taken by another certificate in the inventory (%w)", err)
+			}
+			return res, fmt.Errorf("store certificates: %w", err)
+		}
+	}
+	for _, r := range recs {
+		res.Imported = append(res.Imported, r.Serial)
+	}
+	return res, nil
+}
+
+// chainPEM returns leaf followed by the certificates of pool that issued
+// it, its issuer's issuer and so on (matching subject and issuer names, no
+// signature check), PEM-encoded.
+func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate) string {
+	var b bytes.Buffer
+	b.Write(encodePEM(leaf.Raw))
+	cur := leaf
+	used := map[*x509.Certificate]bool{leaf: true}
+	for range len(pool) {
+		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
+			break // self-signed: the chain ends here
+		}
+		var next *x509.Certificate
+		for _, c := range pool {
+			if !used[c] && bytes.Equal(c.RawSubject, cur.RawIssuer) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		used[next] = true
+		b.Write(encodePEM(next.Raw))
+		cur = next
+	}
+	return b.String()
+}
+
+// ParseCertificates parses a PEM, DER or DER PKCS#7 file into its
+// certificates. PEM files may hold CERTIFICATE, PKCS7 and CMS blocks (other
+// block types are skipped). Errors name what is wrong: no certificates,
+// a truncated PEM block, or the block that fails to parse.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		return parsePEM(data)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("empty file")
+	}
+	if c, err := x509.ParseCertificate(data); err == nil {
+		return []*x509.Certificate{c}, nil
+	} else if p7, p7err := pkcs7.Parse(data); p7err == nil {
+		if len(p7.Certificates) == 0 {
+			return nil, errors.New("PKCS#7 bundle holds no certificates")
+		}
+		return p7.Certificates, nil
+	} else if looksLikeCertificate(data) {
+		return nil, fmt.Errorf("bad DER certificate: %w", err)
+	}
+	return nil, errors.New("not a PEM, DER or PKCS#7 certificate file")
+}
+
+// looksLikeCertificate reports whether DER data starts like a certificate
+// (an ASN.1 SEQUENCE holding a SEQUENCE), to tell a damaged certificate
+// from a file of another kind.
+func looksLikeCertificate(data []byte) bool {
+	return len(data) > 4 && data[0] == 0x30 && (data[2] == 0x30 || data[3] == 0x30 || data[4] == 0x30)
+}
+
+func parsePEM(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := data
+	for n := 1; ; n++ {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		switch b.Type {
+		case "CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE":
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, err)
+			}
+			out = append(out, c)
+		case "PKCS7", "CMS":
+			p7, err := pkcs7.Parse(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("PEM block %d: bad PKCS#7 bundle: %w", n, err)
+			}
+			out = append(out, p7.Certificates...)
+		}
+	}
+	if bytes.Contains(rest, []byte("-----BEGIN ")) {
+		return nil, errors.New("truncated or malformed PEM block")
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no certificates in the PEM file")
+	}
+	return out, nil
+}
+
+// Summary is the one-line outcome of a file (for the CLI).
+func (r FileResult) Summary() string {
+	if r.Err != nil {
+		return r.Path + ": " + r.Err.Error()
+	}
+	parts := []string{fmt.Sprintf("%d imported", len(r.Imported))}
+	if len(r.Present) > 0 {
+		parts = append(parts, fmt.Sprintf("%d already present", len(r.Present)))
+	}
+	return r.Path + ": " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,379 @@
+// Package inventory is certgate's certificate inventory: every certificate
+// known to it — issued by one of its issuers, imported from files, or
+// (later) discovered on the network — searchable by name, serial,
+// fingerprint, issuer, profile, status, custom attribute and expiry, with
+// keyset pagination, reports, import and revocation. The CLI (`certgate
+// cert`, `certgate report`) and the admin API call the same Service.
+// docs/inventory.md describes the model.
+package inventory
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Errors returned (wrapped) by Service methods.
+var (
+	// ErrNotFound: no certificate has that serial or fingerprint.
+	ErrNotFound = errors.New("inventory: certificate not found")
+	// ErrInvalid: a query parameter, cursor or revocation reason is malformed.
+	ErrInvalid = errors.New("inventory: invalid request")
+	// ErrAlreadyRevoked: the certificate is revoked already.
+	ErrAlreadyRevoked = errors.New("inventory: certificate already revoked")
+)
+
+// Store is what the inventory needs from storage; *store.Store has it.
+type Store interface {
+	SearchCertificates(ctx context.Context, q store.CertQuery) ([]*store.Certificate, error)
+	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
+	InsertCertificates(ctx context.Context, certs []*store.Certificate) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, ev ...*store.AuditAppend) error
+	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
+}
+
+// Service answers inventory queries over a Store. Safe for concurrent use.
+type Service struct {
+	st  Store
+	now func() time.Time
+}
+
+// New returns a Service over st; now is the clock (time.Now when nil).
+func New(st Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{st: st, now: now}
+}
+
+// Certificate is the inventory's view of one certificate (JSON field names
+// are those of the CLI's --format json and of the admin API).
+type Certificate struct {
+	Serial             string            `json:"serial"` // lower-case hex
+	Issuer             string            `json:"issuer"` // issuer name, or issuer DN for imported certificates
+	Profile            string            `json:"profile"`
+	Source             string            `json:"source"` // issued | imported | discovered
+	Status             string            `json:"status"` // valid | revoked | expired, judged when read
+	Names              []string          `json:"names"`  // subject alternative names
+	KeyType            string            `json:"key_type"`
+	KeyBits            int               `json:"key_bits"`
+	SignatureAlgorithm string            `json:"signature_algorithm"`
+	FingerprintSHA256  string            `json:"fingerprint_sha256"` // lower-case hex of the DER
+	NotBefore          time.Time         `json:"not_before"`
+	NotAfter           time.Time         `json:"not_after"`
+	RevokedAt          *time.Time        `json:"revoked_at,omitempty"`
+	RevocationReason   string            `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 name
+	AccountID          string            `json:"account_id,omitempty"`
+	OrderID            string            `json:"order_id,omitempty"`
+	Replaces           string            `json:"replaces,omitempty"`    // serial of the certificate this one replaced
+	ReplacedBy         string            `json:"replaced_by,omitempty"` // ID of the order that replaces it (RFC 9773)
+	Attributes         map[string]string `json:"attributes"`
+	CreatedAt          time.Time         `json:"created_at"` // when the record was written
+}
+
+// view converts a stored record, judging its status at now.
+func view(c *store.Certificate, now time.Time) Certificate {
+	v := Certificate{Serial: c.Serial, Issuer: c.Issuer, Profile: c.Profile, Source: c.Source, Status: c.Status,
+		Names: c.SANs, KeyType: c.KeyType, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,
+		FingerprintSHA256: c.FingerprintSHA256, NotBefore: c.NotBefore, NotAfter: c.NotAfter, AccountID: c.AccountID,
+		OrderID: c.OrderID, Replaces: c.Replaces, ReplacedBy: c.ReplacedBy, Attributes: c.Attributes, CreatedAt: c.CreatedAt}
+	if v.Names == nil {
+		v.Names = []string{}
+	}
+	if v.Attributes == nil {
+		v.Attributes = map[string]string{}
+	}
+	if c.Status == store.StatusRevoked {
+		at := c.RevokedAt
+		v.RevokedAt = &at
+		v.RevocationReason = ReasonName(c.RevocationReason)
+	} else if !now.Before(c.NotAfter) {
+		v.Status = store.StatusExpired
+	}
+	return v
+}
+
+// Query selects and pages certificates. Empty fields do not filter.
+type Query struct {
+	Name        string            // exact SAN, case-insensitive
+	Suffix      string            // SANs under a domain: "example.com", ".example.com" and "*.example.com" all mean names ending in ".example.com"
+	Serial      string            // hex, colons and leading zeros allowed
+	Fingerprint string            // SHA-256 hex, colons allowed
+	Issuer      string            // issuer name ("local") or issuer DN of imported certificates
+	Profile     string            // profile name
+	Source      string            // issued | imported | discovered
+	Status      string            // valid | revoked | expired
+	Attributes  map[string]string // custom attributes, each key=value required
+	// ExpiringWithin selects valid certificates whose NotAfter is within
+	// this duration from now (0: no expiry filter).
+	ExpiringWithin time.Duration
+	// Weak selects RSA keys under 2048 bits and SHA-1/MD5 signatures.
+	Weak bool
+	// Sort is "not_after" (default: soonest expiry first, ties by serial),
+	// "-not_after" (latest first) or "serial".
+	Sort string
+	// Limit is the page size, 1..1000 (default 100).
+	Limit int
+	// Cursor is the NextCursor of the previous page ("" for the first).
+	Cursor string
+}
+
+// Page is one page of results; NextCursor is "" on the last page.
+type Page struct {
+	Items      []Certificate `json:"items"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// DefaultLimit is the page size when Query.Limit is 0.
+const DefaultLimit = 100
+
+// cursor is the opaque pagination token: the sort order and the sort key of
+// the last row returned, base64url-encoded JSON.
+type cursor struct {
+	Sort     string `json:"o"`
+	NotAfter int64  `json:"n"`
+	Serial   string `json:"s"`
+}
+
+func encodeCursor(sort string, c *store.Certificate) string {
+	b, _ := json.Marshal(cursor{Sort: sort, NotAfter: c.NotAfter.UnixNano(), Serial: c.Serial})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s, sort string) (*store.CertKey, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c cursor
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Serial == "" {
+		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	}
+	if c.Sort != sort {
+		return nil, fmt.Errorf("%w: the cursor belongs to a listing sorted by %q, not %q", ErrInvalid, c.Sort, sort)
+	}
+	return &store.CertKey{NotAfter: time.Unix(0, c.NotAfter).UTC(), Serial: c.Serial}, nil
+}
+
+// storeQuery validates q and translates it for the store (without paging).
+func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
+	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, Now: now, Attributes: q.Attributes}
+	if q.Name != "" {
+		sq.Name = NormalizeName(q.Name)
+	}
+	if q.Suffix != "" {
+		sfx, err := NormalizeSuffix(q.Suffix)
+		if err != nil {
+			return sq, err
+		}
+		sq.Suffix = sfx
+	}
+	if q.Serial != "" {
+		serial, err := NormalizeSerial(q.Serial)
+		if err != nil {
+			return sq, err
+		}
+		sq.Serial = serial
+	}
+	if q.Fingerprint != "" {
+		fp, err := NormalizeFingerprint(q.Fingerprint)
+		if err != nil {
+			return sq, err
+		}
+		sq.Fingerprint = fp
+	}
+	switch q.Source {
+	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered:
+	default:
+		return sq, fmt.Errorf("%w: source %q (issued, imported or discovered)", ErrInvalid, q.Source)
+	}
+	switch q.Status {
+	case "", store.StatusValid, store.StatusRevoked, store.StatusExpired:
+		sq.Status = q.Status
+	default:
+		return sq, fmt.Errorf("%w: status %q (valid, revoked or expired)", ErrInvalid, q.Status)
+	}
+	if q.ExpiringWithin < 0 {
+		return sq, fmt.Errorf("%w: negative expiry window", ErrInvalid)
+	}
+	if q.ExpiringWithin > 0 {
+		if sq.Status != "" && sq.Status != store.StatusValid {
+			return sq, fmt.Errorf("%w: an expiry window selects valid certificates, not %s ones", ErrInvalid, sq.Status)
+		}
+		sq.Status = store.StatusValid
+		sq.NotAfterFrom, sq.NotAfterTo = now, now.Add(q.ExpiringWithin)
+	}
+	switch q.Sort {
+	case "":
+		sq.Sort = store.SortNotAfter
+	case store.SortNotAfter, store.SortNotAfterDesc, store.SortSerial:
+		sq.Sort = q.Sort
+	default:
+		return sq, fmt.Errorf("%w: sort %q (not_after, -not_after or serial)", ErrInvalid, q.Sort)
+	}
+	for k := range q.Attributes {
+		if k == "" {
+			return sq, fmt.Errorf("%w: empty attribute key", ErrInvalid)
+		}
+	}
+	return sq, nil
+}
+
+// List returns one page of the certificates matching q, sorted and keyset-
+// paginated. Errors: ErrInvalid (wrapped) for a bad parameter or cursor,
+// or a storage error.
+func (s *Service) List(ctx context.Context, q Query) (*Page, error) {
+	now := s.now().UTC()
+	sq, err := s.storeQuery(q, now)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > 1000 {
+		return nil, fmt.Errorf("%w: limit %d (1 to 1000)", ErrInvalid, q.Limit)
+	}
+	if q.Cursor != "" {
+		if sq.After, err = decodeCursor(q.Cursor, sq.Sort); err != nil {
+			return nil, err
+		}
+	}
+	sq.Limit = limit + 1 // one more tells whether another page exists
+	rows, err := s.st.SearchCertificates(ctx, sq)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	p := &Page{Items: make([]Certificate, 0, min(len(rows), limit))}
+	for i, c := range rows {
+		if i == limit {
+			p.NextCursor = encodeCursor(sq.Sort, rows[i-1])
+			break
+		}
+		p.Items = append(p.Items, view(c, now))
+	}
+	return p, nil
+}
+
+// Get returns the certificate named by ref: a serial (hex, colons allowed),
+// the key of an imported certificate whose serial was taken
+// ("SERIAL-FINGERPRINT16", see Import) or a SHA-256 fingerprint (64 hex
+// digits). ErrNotFound when none matches.
+func (s *Service) Get(ctx context.Context, ref string) (*Certificate, error) {
+	c, err := s.record(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	v := view(c, s.now().UTC())
+	return &v, nil
+}
+
+// record looks up the stored record named by ref (see Get).
+func (s *Service) record(ctx context.Context, ref string) (*store.Certificate, error) {
+	var c *store.Certificate
+	var err error
+	if fp, ferr := NormalizeFingerprint(ref); ferr == nil {
+		c, err = s.st.GetCertificateByFingerprint(ctx, fp)
+	} else if serial, fp16, ok := strings.Cut(strings.ToLower(ref), "-"); ok {
+		// An imported certificate keyed SERIAL-FINGERPRINT16 (see Import).
+		if serial, err = NormalizeSerial(serial); err != nil {
+			return nil, err
+		}
+		c, err = s.st.GetCertificate(ctx, serial+"-"+fp16)
+	} else {
+		serial, serr := NormalizeSerial(ref)
+		if serr != nil {
+			return nil, serr
+		}
+		c, err = s.st.GetCertificate(ctx, serial)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get certificate: %w", err)
+	}
+	return c, nil
+}
+
+// PEM returns the certificate named by ref (see Get) PEM-encoded; with
+// chain, followed by the intermediates it was stored with (the stored
+// chain), else the leaf alone.
+func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, error) {
+	c, err := s.record(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if chain && c.ChainPEM != "" {
+		return []byte(c.ChainPEM), nil
+	}
+	return encodePEM(c.DER), nil
+}
+
+// Revoke marks the certificate named by ref revoked with an RFC 5280
+// §5.3.1 reason code, through the same store method as ACME revocation;
+// the CRL (and OCSP) of its issuer reflect it within their refresh
+// interval. ErrNotFound, ErrAlreadyRevoked, or ErrInvalid for a reason
+// code an administrator may not use (see ParseReason).
+func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certificate, error) {
+	if _, ok := reasonNames[reason]; !ok || reason == 6 || reason == 8 {
+		return nil, fmt.Errorf("%w: revocation reason %d", ErrInvalid, reason)
+	}
+	c, err := s.record(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	if err := s.st.RevokeCertificate(ctx, c.Serial, reason, now); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, fmt.Errorf("%w: %s", ErrAlreadyRevoked, c.Serial)
+		}
+		return nil, fmt.Errorf("revoke certificate: %w", err)
+	}
+	c.Status, c.RevokedAt, c.RevocationReason = store.StatusRevoked, now, reason
+	v := view(c, now)
+	return &v, nil
+}
+
+// reasonNames are the RFC 5280 §5.3.1 CRLReason names.
+var reasonNames = map[int]string{
+	0: "unspecified", 1: "keyCompromise", 2: "cACompromise", 3: "affiliationChanged", 4: "superseded",
+	5: "cessationOfOperation", 6: "certificateHold", 8: "removeFromCRL", 9: "privilegeWithdrawn", 10: "aACompromise",
+}
+
+// ReasonName returns the RFC 5280 §5.3.1 name of a reason code, or its
+// number for an unknown code.
+func ReasonName(code int) string {
+	if n, ok := reasonNames[code]; ok {
+		return n
+	}
+	return strconv.Itoa(code)
+}
+
+// ParseReason parses an RFC 5280 §5.3.1 reason given by name (e.g.
+// "keyCompromise", case-insensitive) or number. certificateHold (6) and
+// removeFromCRL (8) are refused: certgate's revocations are final.
+// ErrInvalid otherwise.
+func ParseReason(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if _, ok := reasonNames[n]; ok && n != 6 && n != 8 {
+			return n, nil
+		}
+		return 0, fmt.Errorf("%w: revocation reason %s", ErrInvalid, s)
+	}
+	for code, name := range reasonNames {
+		if strings.EqualFold(name, s) && code != 6 && code != 8 {
+			return code, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: revocation reason %q (unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise)", ErrInvalid, s)
+}

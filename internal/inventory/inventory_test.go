@@ -1,0 +1,164 @@
+package inventory_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fill stores n certificates c0..c(n-1) under example.com expiring one day
+// apart (two per day, so NotAfter ties), the first one already expired.
+func fill(t *testing.T, st *store.Store, n int) {
+	t.Helper()
+	var cs []*store.Certificate
+	for i := range n {
+		serial := fmt.Sprintf("%x", 0x100+i)
+		cs = append(cs, &store.Certificate{Serial: serial, Issuer: "local", DER: []byte("der" + serial), ChainPEM: "chain-" + serial,
+			SANs: []string{fmt.Sprintf("h%d.example.com", i)}, KeyType: "ECDSA P-256", KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
+			FingerprintSHA256: fmt.Sprintf("%064x", 0x100+i), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Duration(i/2)*24*time.Hour - time.Minute),
+			Status: store.StatusValid, CreatedAt: now, Source: store.SourceIssued})
+	}
+	must(t, st.InsertCertificates(context.Background(), cs))
+}
+
+func TestListPagesWithCursor(t *testing.T) {
+	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	fill(t, st, 9)
+	svc := inventory.New(st, func() time.Time { return now })
+	ctx := context.Background()
+	var got []string
+	cur := ""
+	for {
+		p, err := svc.List(ctx, inventory.Query{Suffix: "*.EXAMPLE.com", Limit: 4, Cursor: cur})
+		must(t, err)
+		for _, c := range p.Items {
+			got = append(got, c.Serial)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cur = p.NextCursor
+	}
+	if want := "100 101 102 103 104 105 106 107 108"; strings.Join(got, " ") != want {
+		t.Fatalf("pages = %v, want %s", got, want)
+	}
+	// A cursor only continues the listing order it came from.
+	p, err := svc.List(ctx, inventory.Query{Limit: 3})
+	must(t, err)
+	if _, err := svc.List(ctx, inventory.Query{Limit: 2, Sort: "serial", Cursor: p.NextCursor}); !errors.Is(err, inventory.ErrInvalid) {
+		t.Fatalf("cursor of another sort order: %v", err)
+	}
+	if _, err := svc.List(ctx, inventory.Query{Cursor: "%%%"}); !errors.Is(err, inventory.ErrInvalid) {
+		t.Fatalf("garbage cursor: %v", err)
+	}
+	if p.Items[1].Status != "expired" || p.Items[2].Status != "valid" {
+		t.Fatalf("statuses %s %s, want expired valid", p.Items[1].Status, p.Items[2].Status)
+	}
+}
+
+func TestGetRevokeExpiring(t *testing.T) {
+	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	fill(t, st, 9)
+	svc := inventory.New(st, func() time.Time { return now })
+	ctx := context.Background()
+	c, err := svc.Get(ctx, "01:03")
+	must(t, err)
+	byFP, err := svc.Get(ctx, strings.ToUpper(c.FingerprintSHA256))
+	must(t, err)
+	if c.Serial != "103" || byFP.Serial != "103" {
+		t.Fatalf("get by serial %s, by fingerprint %s", c.Serial, byFP.Serial)
+	}
+	if _, err := svc.Get(ctx, "dead"); !errors.Is(err, inventory.ErrNotFound) {
+		t.Fatalf("missing certificate: %v", err)
+	}
+	pem, err := svc.PEM(ctx, "103", false)
+	must(t, err)
+	if !strings.HasPrefix(string(pem), "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("PEM = %q", pem)
+	}
+	if chain, _ := svc.PEM(ctx, "103", true); string(chain) != "chain-103" {
+		t.Fatalf("chain = %q", chain)
+	}
+	r, err := svc.Revoke(ctx, "103", 1)
+	must(t, err)
+	if r.Status != "revoked" || r.RevocationReason != "keyCompromise" {
+		t.Fatalf("revoked = %+v", r)
+	}
+	if _, err := svc.Revoke(ctx, "103", 1); !errors.Is(err, inventory.ErrAlreadyRevoked) {
+		t.Fatalf("second revocation: %v", err)
+	}
+	if _, err := svc.Revoke(ctx, "104", 6); !errors.Is(err, inventory.ErrInvalid) {
+		t.Fatalf("certificateHold accepted: %v", err)
+	}
+	// Within 2 days: 102, 103 (revoked now) at 1d-1m, 104, 105 at 2d-1m;
+	// 100 and 101 expired a minute ago.
+	p, err := svc.Expiring(ctx, 48*time.Hour, inventory.Query{})
+	must(t, err)
+	var got []string
+	for _, c := range p.Items {
+		got = append(got, c.Serial)
+	}
+	if strings.Join(got, " ") != "102 104 105" {
+		t.Fatalf("expiring within 2 days = %v", got)
+	}
+	counts, err := svc.Issued(ctx, "issuer", 24*time.Hour)
+	must(t, err)
+	if len(counts) != 1 || counts[0] != (inventory.Count{Key: "local", Count: 9}) {
+		t.Fatalf("issued by issuer = %+v", counts)
+	}
+}
+
+func TestParsers(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "1.5d": 36 * time.Hour} {
+		if got, err := inventory.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1d", "3y"} {
+		if _, err := inventory.ParseDuration(bad); !errors.Is(err, inventory.ErrInvalid) {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+	for in, want := range map[string]string{"example.com": ".example.com", ".Example.com.": ".example.com", "*.example.com": ".example.com"} {
+		if got, err := inventory.NormalizeSuffix(in); err != nil || got != want {
+			t.Errorf("NormalizeSuffix(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := inventory.NormalizeSuffix("*."); err == nil {
+		t.Error("empty suffix accepted")
+	}
+	for in, want := range map[string]int{"keyCompromise": 1, "SUPERSEDED": 4, "0": 0, "aACompromise": 10} {
+		if got, err := inventory.ParseReason(in); err != nil || got != want {
+			t.Errorf("ParseReason(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"certificateHold", "6", "8", "7", "nope"} {
+		if _, err := inventory.ParseReason(bad); err == nil {
+			t.Errorf("ParseReason(%q) accepted", bad)
+		}
+	}
+	if m, err := inventory.ParseAttributes([]string{"env=prod", "note=a=b"}); err != nil || m["env"] != "prod" || m["note"] != "a=b" {
+		t.Errorf("ParseAttributes = %v, %v", m, err)
+	}
+	for _, bad := range [][]string{{"env"}, {"=x"}, {"a=1", "a=2"}} {
+		if _, err := inventory.ParseAttributes(bad); err == nil {
+			t.Errorf("ParseAttributes(%q) accepted", bad)
+		}
+	}
+}

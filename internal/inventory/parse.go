@@ -1,0 +1,100 @@
+package inventory
+
+import (
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// NormalizeName lower-cases a DNS name or IP address and drops a trailing
+// dot, as names are stored in the inventory.
+func NormalizeName(name string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
+}
+
+// NormalizeSuffix turns "example.com", ".example.com" or "*.example.com"
+// into ".example.com": the names under that domain. ErrInvalid for an
+// empty domain or one with non-ASCII characters (use the A-label).
+func NormalizeSuffix(s string) (string, error) {
+	d := strings.TrimPrefix(strings.TrimPrefix(NormalizeName(s), "*"), ".")
+	if d == "" {
+		return "", fmt.Errorf("%w: empty name suffix", ErrInvalid)
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x7f || d[i] < 0x20 {
+			return "", fmt.Errorf("%w: name suffix %q is not ASCII (use the A-label, xn--...)", ErrInvalid, s)
+		}
+	}
+	return "." + d, nil
+}
+
+// NormalizeSerial returns a serial number as stored: lower-case hex without
+// leading zeros. Colons and a 0x prefix are accepted. ErrInvalid otherwise.
+func NormalizeSerial(s string) (string, error) {
+	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	h = strings.TrimPrefix(h, "0x")
+	if h == "" || strings.Trim(h, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("%w: serial %q is not hexadecimal", ErrInvalid, s)
+	}
+	h = strings.TrimLeft(h, "0")
+	if h == "" {
+		h = "0"
+	}
+	return h, nil
+}
+
+// NormalizeFingerprint returns a SHA-256 fingerprint as stored: 64
+// lower-case hex digits (colons accepted). ErrInvalid otherwise.
+func NormalizeFingerprint(s string) (string, error) {
+	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+		return "", fmt.Errorf("%w: %q is not a SHA-256 fingerprint (64 hex digits)", ErrInvalid, s)
+	}
+	return h, nil
+}
+
+// ParseAttributes parses "key=value" pairs into a map. ErrInvalid for a
+// pair without "=" or with an empty key, or a key given twice.
+func ParseAttributes(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%w: attribute %q is not key=value", ErrInvalid, p)
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("%w: attribute %q given twice", ErrInvalid, k)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// ParseDuration parses a duration as time.ParseDuration does, plus a
+// number of days ("30d") or weeks ("2w"). ErrInvalid otherwise.
+func ParseDuration(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.ParseFloat(n, 64)
+			if err != nil || v < 0 || v > 100*365 {
+				return 0, fmt.Errorf("%w: duration %q", ErrInvalid, s)
+			}
+			return time.Duration(v * float64(unit)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%w: duration %q (e.g. 30d, 12h)", ErrInvalid, s)
+	}
+	return d, nil
+}
+
+func encodePEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -1,0 +1,110 @@
+package inventory
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Expiring returns one page of the valid certificates expiring within d
+// from now, soonest first (the "expiring soon" report). It is List with
+// ExpiringWithin set; other filters of q apply too.
+func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page, error) {
+	if d <= 0 {
+		return nil, fmt.Errorf("%w: the expiry window must be positive", ErrInvalid)
+	}
+	q.ExpiringWithin = d
+	return s.List(ctx, q)
+}
+
+// WeakKeys returns one page of the unexpired, unrevoked certificates with
+// an RSA key under 2048 bits or a SHA-1 (or MD5/MD2) signature. Keys that
+// violate their profile's current rules are not reported yet (profiles do
+// not exist yet).
+func (s *Service) WeakKeys(ctx context.Context, q Query) (*Page, error) {
+	q.Weak = true
+	if q.Status == "" {
+		q.Status = store.StatusValid
+	}
+	return s.List(ctx, q)
+}
+
+// Count is one group of the issued-certificates report.
+type Count struct {
+	Key   string `json:"key"` // day (YYYY-MM-DD, UTC), profile or issuer
+	Count int    `json:"count"`
+}
+
+// Issued counts the certificates whose validity began (NotBefore) in the
+// last since, grouped by "day", "profile" or "issuer" (all sources:
+// issued and imported). ErrInvalid for another grouping.
+func (s *Service) Issued(ctx context.Context, by string, since time.Duration) ([]Count, error) {
+	switch by {
+	case store.ByDay, store.ByProfile, store.ByIssuer:
+	default:
+		return nil, fmt.Errorf("%w: group by %q (day, profile or issuer)", ErrInvalid, by)
+	}
+	if since <= 0 {
+		return nil, fmt.Errorf("%w: the report window must be positive", ErrInvalid)
+	}
+	now := s.now().UTC()
+	rows, err := s.st.CountCertificatesBy(ctx, by, now.Add(-since), now.Add(time.Nanosecond))
+	if err != nil {
+		return nil, fmt.Errorf("issued report: %w", err)
+	}
+	out := make([]Count, len(rows))
+	for i, r := range rows {
+		out[i] = Count{Key: r.Key, Count: r.Count}
+	}
+	return out, nil
+}
+
+// KeyInfo describes a public key for the inventory: its type as the RA
+// names it ("RSA 2048", "ECDSA P-256", "Ed25519") and its size in bits.
+func KeyInfo(pub crypto.PublicKey) (keyType string, bits int) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen()), k.N.BitLen()
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name, k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		return "Ed25519", 256
+	default:
+		return fmt.Sprintf("%T", pub), 0
+	}
+}
+
+// Record builds the inventory record of a parsed certificate that did not
+// come from an ACME order: issuer is the issuer DN, names the DNS names
+// and IP addresses (the subject common name when there are none), status
+// valid, profile "default", the given source and chain (PEM, leaf first).
+// The caller sets CreatedAt.
+func Record(cert *x509.Certificate, chainPEM, source string) *store.Certificate {
+	fp := sha256.Sum256(cert.Raw)
+	var names []string
+	for _, n := range cert.DNSNames {
+		names = append(names, strings.ToLower(n))
+	}
+	for _, ip := range cert.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 && cert.Subject.CommonName != "" {
+		names = append(names, strings.ToLower(cert.Subject.CommonName))
+	}
+	kt, bits := KeyInfo(cert.PublicKey)
+	return &store.Certificate{Serial: cert.SerialNumber.Text(16), Issuer: cert.Issuer.String(),
+		DER: cert.Raw, ChainPEM: chainPEM, SANs: names, KeyType: kt, KeyBits: bits,
+		SignatureAlgorithm: cert.SignatureAlgorithm.String(), FingerprintSHA256: hex.EncodeToString(fp[:]),
+		NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC(), Status: store.StatusValid,
+		Profile: store.DefaultProfile, Source: source, Attributes: map[string]string{}}
+}

@@ -1,0 +1,364 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Certificate inventory queries (docs/inventory.md). Names are kept
+// lower-cased in certificate_names with a reversed copy, so that a suffix
+// search (".example.com") is a range scan of reversed_name; custom
+// attributes are kept in certificate_attributes for key=value search. Both
+// are written with the certificate row, in its transaction.
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// ReverseName returns name with its bytes in reverse order: the key of the
+// certificate_names.reversed_name index. Names are ASCII (DNS A-labels, IP
+// addresses) once lower-cased.
+func ReverseName(name string) string {
+	b := []byte(name)
+	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+		b[i], b[j] = b[j], b[i]
+	}
+	return string(b)
+}
+
+// insertInventoryRows writes the name and attribute rows of c.
+func insertInventoryRows(ctx context.Context, tx txConn, c *Certificate) error {
+	seen := make(map[string]bool, len(c.SANs))
+	for _, n := range c.SANs {
+		n = strings.ToLower(n)
+		if n == "" || seen[n] {
+			continue
+		}
+		seen[n] = true
+		if _, err := tx.ExecContext(ctx, `INSERT INTO certificate_names (serial, name, reversed_name) VALUES (?, ?, ?)`, c.Serial, n, ReverseName(n)); err != nil {
+			return fmt.Errorf("insert certificate name: %w", err)
+		}
+	}
+	keys := make([]string, 0, len(c.Attributes))
+	for k := range c.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO certificate_attributes (serial, key, value) VALUES (?, ?, ?)`, c.Serial, k, c.Attributes[k]); err != nil {
+			return fmt.Errorf("insert certificate attribute: %w", err)
+		}
+	}
+	return nil
+}
+
+// InsertCertificates stores certificates that were not issued through an
+// ACME order (imported or discovered ones), all in one transaction: either
+// every one is stored or none. Each one's serial is reserved too, so that
+// the built-in CA never reuses it. ErrConflict wraps a duplicate serial or
+// fingerprint.
+func (s *Store) InsertCertificates(ctx context.Context, certs []*Certificate) error {
+	return s.tx(ctx, func(tx txConn) error {
+		for _, c := range certs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, c.Serial, ts(c.CreatedAt)); err != nil {
+				if isUniqueViolation(err) {
+					return fmt.Errorf("serial %s: %w", c.Serial, ErrConflict)
+				}
+				return fmt.Errorf("insert serial: %w", err)
+			}
+			if err := insertCertificate(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetCertificateByFingerprint returns the certificate whose DER has the
+// lower-case hex SHA-256 fingerprint fp, or ErrNotFound.
+func (s *Store) GetCertificateByFingerprint(ctx context.Context, fp string) (*Certificate, error) {
+	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE fingerprint_sha256 = ?`, fp))
+}
+
+// Inventory sort orders (CertQuery.Sort).
+const (
+	SortNotAfter     = "not_after"  // soonest expiry first, then serial
+	SortNotAfterDesc = "-not_after" // latest expiry first, then serial descending
+	SortSerial       = "serial"     // by serial (lower-case hex, compared as text)
+)
+
+// Inventory statuses (CertQuery.Status). A stored "valid" certificate is
+// reported expired once now is past its NotAfter.
+const (
+	StatusValid   = "valid"
+	StatusRevoked = "revoked"
+	StatusExpired = "expired"
+)
+
+// CertKey is a position in a sorted certificate listing: the sort key of
+// the last certificate of a page. The next page starts after it.
+type CertKey struct {
+	NotAfter time.Time
+	Serial   string
+}
+
+// CertQuery selects certificates from the inventory. Empty fields do not
+// filter; all given filters must hold.
+type CertQuery struct {
+	Name        string            // a SAN equal to this lower-case name
+	Suffix      string            // a SAN ending with this lower-case suffix, e.g. ".example.com"
+	Serial      string            // lower-case hex; also finds imported certificates keyed SERIAL-FINGERPRINT16
+	Fingerprint string            // lower-case hex SHA-256 of the DER
+	Issuer      string            // issuer name ("local") or, for imported certificates, issuer DN
+	Profile     string            // profile name
+	Source      string            // issued | imported | discovered
+	Status      string            // StatusValid, StatusRevoked or StatusExpired, judged at Now
+	Attributes  map[string]string // custom attribute key = value, each one required
+	// NotAfterFrom and NotAfterTo bound NotAfter: NotAfterFrom < NotAfter <= NotAfterTo
+	// (zero: unbounded), e.g. "expiring within 30 days" is (now, now+30d].
+	NotAfterFrom, NotAfterTo time.Time
+	// Weak selects certificates with RSA keys under 2048 bits or a SHA-1
+	// (or MD5/MD2) signature.
+	Weak bool
+	Now  time.Time // the time status is judged at
+	Sort string    // SortNotAfter (default), SortNotAfterDesc or SortSerial
+	// After is the sort key of the last row of the previous page (nil for
+	// the first page): keyset pagination, never OFFSET.
+	After *CertKey
+	Limit int // rows to return, 1..1000
+}
+
+// setThreshold is how many matching name or attribute rows a set filter
+// may have for the query to start from that set (then sort the few
+// matches); above it the query walks the sort index and probes the set
+// for each row, which finds a first page quickly when matches are common.
+const setThreshold = 2000
+
+// suffixBounds returns the reversed_name range [lo, hi) of names ending
+// with suffix.
+func suffixBounds(suffix string) (lo, hi string) {
+	lo = ReverseName(suffix)
+	b := []byte(lo)
+	b[len(b)-1]++ // names are ASCII: no overflow past 0x7f
+	return lo, string(b)
+}
+
+// setFilter is one filter answered by the names or attributes table.
+type setFilter struct {
+	table, cond string
+	args        []any
+}
+
+// SearchCertificates returns up to q.Limit certificates matching q after
+// q.After in q.Sort order. Errors: a wrapped database error, or a
+// description of an invalid query (unknown sort or status, bad limit).
+func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certificate, error) {
+	if q.Limit < 1 || q.Limit > 1000 {
+		return nil, fmt.Errorf("search certificates: limit %d out of 1..1000", q.Limit)
+	}
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	var sets []setFilter
+	if q.Name != "" {
+		sets = append(sets, setFilter{"certificate_names", `name = ?`, []any{q.Name}})
+	}
+	if q.Suffix != "" {
+		lo, hi := suffixBounds(q.Suffix)
+		sets = append(sets, setFilter{"certificate_names", `reversed_name >= ? AND reversed_name < ?`, []any{lo, hi}})
+	}
+	keys := make([]string, 0, len(q.Attributes))
+	for k := range q.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		sets = append(sets, setFilter{"certificate_attributes", `key = ? AND value = ?`, []any{k, q.Attributes[k]}})
+	}
+	// Start from the smallest set if one is small; probe the others.
+	drive := -1
+	best := setThreshold + 1
+	for i, f := range sets {
+		var n int
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM `+f.table+` WHERE `+f.cond+` LIMIT `+fmt.Sprint(setThreshold+1)+`) x`, f.args...).Scan(&n); err != nil {
+			return nil, fmt.Errorf("search certificates: %w", err)
+		}
+		if n < best {
+			drive, best = i, n
+		}
+		if n == 0 {
+			return nil, nil
+		}
+	}
+	for i, f := range sets {
+		if i == drive {
+			add(`c.serial IN (SELECT serial FROM `+f.table+` WHERE `+f.cond+`)`, f.args...)
+		} else {
+			add(`EXISTS (SELECT 1 FROM `+f.table+` s WHERE s.serial = c.serial AND `+f.cond+`)`, f.args...)
+		}
+	}
+	if q.Serial != "" {
+		// Imported certificates whose serial was taken are keyed
+		// "SERIAL-FINGERPRINT16" ('-' < '.' in byte order).
+		add(`(c.serial = ? OR (c.serial > ? AND c.serial < ?))`, q.Serial, q.Serial+"-", q.Serial+".")
+	}
+	if q.Fingerprint != "" {
+		add(`c.fingerprint_sha256 = ?`, q.Fingerprint)
+	}
+	if q.Issuer != "" {
+		add(`c.issuer = ?`, q.Issuer)
+	}
+	if q.Profile != "" {
+		add(`c.profile = ?`, q.Profile)
+	}
+	if q.Source != "" {
+		add(`c.source = ?`, q.Source)
+	}
+	switch q.Status {
+	case "":
+	case StatusValid:
+		add(`c.status = 'valid' AND c.not_after > ?`, ts(q.Now))
+	case StatusExpired:
+		add(`c.status = 'valid' AND c.not_after <= ?`, ts(q.Now))
+	case StatusRevoked:
+		add(`c.status = 'revoked'`)
+	default:
+		return nil, fmt.Errorf("search certificates: unknown status %q (valid, revoked or expired)", q.Status)
+	}
+	if !q.NotAfterFrom.IsZero() {
+		add(`c.not_after > ?`, ts(q.NotAfterFrom))
+	}
+	if !q.NotAfterTo.IsZero() {
+		add(`c.not_after <= ?`, ts(q.NotAfterTo))
+	}
+	if q.Weak {
+		add(`((c.key_type LIKE 'RSA%' AND c.key_bits < 2048) OR c.signature_algorithm IN ('SHA1-RSA', 'ECDSA-SHA1', 'DSA-SHA1', 'MD5-RSA', 'MD2-RSA'))`)
+	}
+	var order string
+	switch q.Sort {
+	case "", SortNotAfter:
+		order = `c.not_after, c.serial`
+		if q.After != nil {
+			add(`(c.not_after, c.serial) > (?, ?)`, ts(q.After.NotAfter), q.After.Serial)
+		}
+	case SortNotAfterDesc:
+		order = `c.not_after DESC, c.serial DESC`
+		if q.After != nil {
+			add(`(c.not_after, c.serial) < (?, ?)`, ts(q.After.NotAfter), q.After.Serial)
+		}
+	case SortSerial:
+		order = `c.serial`
+		if q.After != nil {
+			add(`c.serial > ?`, q.After.Serial)
+		}
+	default:
+		return nil, fmt.Errorf("search certificates: unknown sort %q", q.Sort)
+	}
+	query := `SELECT ` + prefixCols("c.", certCols) + ` FROM certificates c`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY ` + order + ` LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []*Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search certificates: %w", err)
+	}
+	return out, nil
+}
+
+// prefixCols qualifies each column of a comma-separated list with prefix.
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// CountRow is one group of a certificate count report.
+type CountRow struct {
+	Key   string
+	Count int
+}
+
+// Report groupings (CountCertificatesBy).
+const (
+	ByDay     = "day"
+	ByProfile = "profile"
+	ByIssuer  = "issuer"
+)
+
+// CountCertificatesBy counts the certificates whose NotBefore lies in
+// [from, to), grouped by UTC day of NotBefore ("2006-01-02"), profile or
+// issuer, ordered by key.
+func (s *Store) CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]CountRow, error) {
+	var key string
+	switch by {
+	case ByDay:
+		key = `not_before / 86400000000000`
+	case ByProfile:
+		key = `profile`
+	case ByIssuer:
+		key = `issuer`
+	default:
+		return nil, fmt.Errorf("count certificates: unknown grouping %q (day, profile or issuer)", by)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, COUNT(*) FROM certificates WHERE not_before >= ? AND not_before < ? GROUP BY k ORDER BY k`, ts(from), ts(to))
+	if err != nil {
+		return nil, fmt.Errorf("count certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []CountRow
+	for rows.Next() {
+		var r CountRow
+		if by == ByDay {
+			var day int64
+			if err := rows.Scan(&day, &r.Count); err != nil {
+				return nil, fmt.Errorf("count certificates: %w", err)
+			}
+			r.Key = time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
+		} else if err := rows.Scan(&r.Key, &r.Count); err != nil {
+			return nil, fmt.Errorf("count certificates: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// CountAccountCertificates returns how many certificates account id holds.
+func (s *Store) CountAccountCertificates(ctx context.Context, id string) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM certificates WHERE account_id = ?`, id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count account certificates: %w", err)
+	}
+	return n, nil
+}
