@@ -35,13 +35,12 @@ func accountView(a *store.Account) Account {
 	return Account{ID: a.ID, Status: a.Status, Contact: c, TOSAgreed: a.TOSAgreed, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt}
 }
 
-// Page holds the cursor of the next page; "" on the last page.
-type Page struct {
+// NextPage holds the cursor of the next page; "" on the last page.
+type NextPage struct {
 	NextCursor string `json:"next_cursor" doc:"pass as cursor to get the next page; empty on the last page"`
 }
 
 type listAccountsIn struct {
-	Status string `query:"status" enum:"valid,deactivated,revoked" doc:"only accounts in this status"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
 }
@@ -49,7 +48,7 @@ type listAccountsIn struct {
 type accountsOut struct {
 	Body struct {
 		Items []Account `json:"items"`
-		Page
+		NextPage
 	}
 }
 
@@ -65,7 +64,7 @@ func accountRoutes(a *API) {
 	Register(a, auth.PermAccountsRead, huma.Operation{OperationID: "list-accounts", Method: http.MethodGet, Path: Prefix + "/accounts",
 		Summary: "List ACME accounts", Tags: []string{"accounts"}, Description: "Accounts ordered by ID, paginated by cursor."},
 		func(ctx context.Context, _ *auth.Principal, in *listAccountsIn) (*accountsOut, error) {
-			accts, err := a.d.Store.ListAccounts(ctx, in.Status, in.Cursor, in.Limit+1)
+			accts, err := a.d.Store.ListAccounts(ctx, in.Cursor, in.Limit+1)
 			if err != nil {
 				return nil, a.storeError(ctx, "accounts", err)
 			}

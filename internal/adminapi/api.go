@@ -23,6 +23,7 @@ import (
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -43,13 +44,14 @@ type Revoker interface {
 
 // Deps are the services the API works over.
 type Deps struct {
-	Store   *store.Store
-	Tokens  *auth.Tokens
-	Audit   *audit.Log
-	Revoker Revoker
-	Now     func() time.Time // nil: time.Now
-	Log     *slog.Logger     // nil: discard
-	Version string           // shown in the OpenAPI document
+	Store     *store.Store
+	Inventory *inventory.Service
+	Tokens    *auth.Tokens
+	Audit     *audit.Log
+	Revoker   Revoker
+	Now       func() time.Time // nil: time.Now
+	Log       *slog.Logger     // nil: discard
+	Version   string           // shown in the OpenAPI document
 	// DefaultProfile is the built-in default certificate profile (nil:
 	// ra.DefaultProfile with 90 days); LintProfile, when set, lints a
 	// profile's certificates before it is stored (server.LintProfile).
@@ -66,7 +68,7 @@ type API struct {
 
 // groups lists the endpoint groups; each registers its operations.
 func groups() []func(*API) {
-	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, tokenRoutes, auditRoutes, profileRoutes}
+	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes}
 }
 
 // New returns the handler serving the API under Prefix: give it every

@@ -3,13 +3,13 @@ package adminapi
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -26,6 +26,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
@@ -43,6 +44,11 @@ type fixture struct {
 	log    *audit.Log
 	now    time.Time
 	n      int // fixture counter
+	inv    *inventory.Service
+	// rsaBits > 0 makes certificate() use an RSA key of that size, and
+	// sigAlg its signature algorithm (0: default).
+	rsaBits int
+	sigAlg  x509.SignatureAlgorithm
 }
 
 func newFixture(t *testing.T, st *store.Store) *fixture {
@@ -52,7 +58,8 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	f.log = audit.New(st, clock)
 	f.toks = auth.NewTokens(st, f.log, clock)
 	r := ra.New(ra.Config{Audit: f.log}, st, nil, nil, clock, slog.New(slog.DiscardHandler))
-	h, mux := build(Deps{Store: st, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: r})
+	f.inv = inventory.New(st, clock)
+	h, mux := build(Deps{Store: st, Inventory: f.inv, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: r})
 	f.mux = mux
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
@@ -90,18 +97,25 @@ func (f *fixture) certificate() *store.Certificate {
 	f.t.Helper()
 	ctx := context.Background()
 	acct, oid := f.account()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var key crypto.Signer
+	if f.rsaBits > 0 {
+		key, _ = rsa.GenerateKey(rand.Reader, f.rsaBits)
+	} else {
+		key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "a.example.com"}, DNSNames: []string{"a.example.com"},
+	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: "a.example.com"}, DNSNames: []string{"a.example.com"},
 		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	sum := sha256.Sum256(der)
-	c := &store.Certificate{Serial: serial.Text(16), Issuer: "local", OrderID: oid, AccountID: acct, DER: der,
-		ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), SANs: tmpl.DNSNames, KeyType: "ECDSA P-256",
-		FingerprintSHA256: hex.EncodeToString(sum[:]), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: "valid", CreatedAt: f.now}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c := inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), store.SourceIssued)
+	c.Issuer, c.OrderID, c.AccountID, c.CreatedAt = "local", oid, acct, f.now
 	if err := f.st.SetOrderStatus(ctx, oid, acme.StatusPending, acme.StatusProcessing, nil, f.now); err != nil {
 		f.t.Fatal(err)
 	}
@@ -183,7 +197,14 @@ func requests() map[string]request {
 		"revoke-certificate": {func(f *fixture, _ auth.Role) (string, any) {
 			return "/api/v1/certificates/" + f.certificate().Serial + "/revoke", map[string]int{"reason": 4}
 		}, 200},
-		"list-tokens": {fixed("/api/v1/tokens"), 200},
+		"list-certificates": {func(f *fixture, _ auth.Role) (string, any) {
+			f.certificate()
+			return "/api/v1/certificates?suffix=example.com&status=valid&attr=env%3Dprod&limit=5", nil
+		}, 200},
+		"report-expiring":  {fixed("/api/v1/reports/expiring?within=90d"), 200},
+		"report-issued":    {fixed("/api/v1/reports/issued?by=issuer&since=7d"), 200},
+		"report-weak-keys": {fixed("/api/v1/reports/weak-keys"), 200},
+		"list-tokens":      {fixed("/api/v1/tokens"), 200},
 		"create-token": {func(f *fixture, r auth.Role) (string, any) {
 			return "/api/v1/tokens", map[string]string{"name": "made-by-" + string(r), "role": "auditor", "expires": "30d"}
 		}, 201},

@@ -2,12 +2,15 @@ package adminapi
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
@@ -163,18 +166,21 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 					t.Fatalf("audit pages give seqs %v", seqs)
 				}
 			}
-			// Certificates: show, PEM, revoke (audited with the token as actor), conflicts.
+			// Certificates: show (by serial in any case with leading zeros, by
+			// fingerprint), PEM, revoke (audited with the token as actor), conflicts.
 			c := f.certificate()
 			upper := strings.ToUpper("000" + c.Serial)
-			if v := decode[Certificate](t, f.do("GET", "/api/v1/certificates/"+upper, admin, nil)); v.Serial != c.Serial || v.Status != "valid" || v.RevokedAt != nil {
-				t.Errorf("certificate by upper-case, zero-padded serial: %+v", v)
+			for _, ref := range []string{upper, c.FingerprintSHA256} {
+				if v := decode[inventory.Certificate](t, f.do("GET", "/api/v1/certificates/"+ref, admin, nil)); v.Serial != c.Serial || v.Status != "valid" || v.RevokedAt != nil {
+					t.Errorf("certificate %s: %+v", ref, v)
+				}
 			}
 			r = f.do("GET", "/api/v1/certificates/"+c.Serial+"/pem", f.tokens[auth.RoleAuditor], nil)
 			if r.status != 200 || string(r.body) != c.ChainPEM || r.header.Get("Content-Type") != "application/pem-certificate-chain" {
 				t.Errorf("PEM download: %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
 			}
 			r = f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", f.tokens[auth.RoleOperator], map[string]int{"reason": 1})
-			if v := decode[Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason == nil || *v.RevocationReason != 1 {
+			if v := decode[inventory.Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason != "keyCompromise" {
 				t.Fatalf("revoke: %d %s", r.status, r.body)
 			}
 			if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1}), 409); err != nil {
@@ -194,6 +200,46 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 			revs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?action=certificate.revoke", admin, nil)).Items
 			if len(revs) != 1 || revs[0].ObjectID != c.Serial || revs[0].Actor != "token:test-operator" {
 				t.Errorf("revocation events: %+v", revs)
+			}
+
+			// Search: status filter, name suffix, pages by cursor; reports.
+			f.rsaBits, f.sigAlg = 1024, x509.SHA256WithRSA
+			weak := f.certificate()
+			f.rsaBits = 0
+			var serials []string
+			cursor = ""
+			for {
+				page := decode[inventory.Page](t, f.do("GET", "/api/v1/certificates?suffix=example.com&status=valid&limit=1&sort=serial&cursor="+cursor, admin, nil))
+				for _, v := range page.Items {
+					serials = append(serials, v.Serial)
+				}
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
+			if len(serials) != 2 || !slices.IsSorted(serials) || !slices.Contains(serials, weak.Serial) || slices.Contains(serials, c.Serial) {
+				t.Errorf("valid certificates by serial, one per page: %v (revoked %s)", serials, c.Serial)
+			}
+			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/certificates?suffix=other.org", admin, nil)); len(p.Items) != 0 {
+				t.Errorf("suffix other.org: %d certificates", len(p.Items))
+			}
+			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/weak-keys", admin, nil)); len(p.Items) != 1 || p.Items[0].Serial != weak.Serial {
+				t.Errorf("weak keys: %+v", p.Items)
+			}
+			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/expiring?within=91d", admin, nil)); len(p.Items) != 2 {
+				t.Errorf("expiring within 91d: %d certificates, want 2", len(p.Items))
+			}
+			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/expiring?within=89d", admin, nil)); len(p.Items) != 0 {
+				t.Errorf("expiring within 89d: %d certificates, want 0", len(p.Items))
+			}
+			issued := decode[struct{ Items []inventory.Count }](t, f.do("GET", "/api/v1/reports/issued?by=issuer&since=1d", admin, nil)).Items
+			if len(issued) != 1 || issued[0].Key != "local" || issued[0].Count != 3 {
+				t.Errorf("issued by issuer: %+v", issued)
+			}
+			for _, p := range []string{"/api/v1/reports/expiring?within=soon", "/api/v1/certificates?expiring_within=x", "/api/v1/certificates?attr=novalue"} {
+				if err := isProblem(f.do("GET", p, admin, nil), 422); err != nil {
+					t.Errorf("GET %s: %v", p, err)
+				}
 			}
 			if v := decode[struct{ OK bool }](t, f.do("GET", "/api/v1/audit/verify", admin, nil)); !v.OK {
 				t.Fatal("audit log does not verify")

@@ -63,7 +63,7 @@ type listOrdersIn struct {
 type ordersOut struct {
 	Body struct {
 		Items []Order `json:"items"`
-		Page
+		NextPage
 	}
 }
 

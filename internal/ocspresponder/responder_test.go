@@ -64,7 +64,7 @@ type fixture struct {
 	certs map[string]*x509.Certificate
 }
 
-func newFixture(t *testing.T, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{Now: clk.Now})
@@ -89,7 +89,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 }
 
 // issue signs a leaf with the CA and records it under issuer name iss.
-func (f *fixture) issue(t *testing.T, iss string) *x509.Certificate {
+func (f *fixture) issue(t testing.TB, iss string) *x509.Certificate {
 	t.Helper()
 	f.n++
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -125,7 +125,7 @@ func (f *fixture) issue(t *testing.T, iss string) *x509.Certificate {
 	return cert
 }
 
-func request(t *testing.T, cert, iss *x509.Certificate, h crypto.Hash) []byte {
+func request(t testing.TB, cert, iss *x509.Certificate, h crypto.Hash) []byte {
 	t.Helper()
 	der, err := ocsp.CreateRequest(cert, iss, &ocsp.RequestOptions{Hash: h})
 	if err != nil {
@@ -377,6 +377,21 @@ func TestMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A signed request (optionalSignature present; RFC 6960 §4.1.1).
+	var signed struct {
+		TBSRequest asn1.RawValue
+		Signature  asn1.RawValue
+	}
+	var unsigned struct{ TBSRequest asn1.RawValue }
+	if _, err := asn1.Unmarshal(good, &unsigned); err != nil {
+		t.Fatal(err)
+	}
+	signed.TBSRequest = unsigned.TBSRequest
+	signed.Signature = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}
+	signedDER, err := asn1.Marshal(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// An unsupported CertID hash (MD5's OID).
 	md5 := bytes.Replace(good, []byte{0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a}, []byte{0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1b}, 1)
 	if bytes.Equal(md5, good) {
@@ -388,6 +403,7 @@ func TestMalformed(t *testing.T) {
 		"truncated":         good[:len(good)-3],
 		"trailing data":     append(append([]byte{}, good...), 0),
 		"two certificates":  two,
+		"signed":            signedDER,
 		"unknown hash":      md5,
 		"over the size cap": bytes.Repeat([]byte{0x30}, maxRequestBytes+1),
 	} {
@@ -454,4 +470,31 @@ func TestNewRejectsBadPath(t *testing.T) {
 			t.Errorf("New accepted path %q", p)
 		}
 	}
+}
+
+// BenchmarkRespond measures one OCSP answer without HTTP: "cached" serves
+// a response signed earlier, "signed" reads the certificate from SQLite
+// and signs anew (the cache dropped before each request, as after a
+// revocation or once revocation-refresh has passed).
+func BenchmarkRespond(b *testing.B) {
+	f := newFixture(b, Config{Refresh: time.Hour})
+	cert := f.issue(b, "local")
+	der := request(b, cert, f.ca.Intermediate(), crypto.SHA1)
+	ctx := context.Background()
+	serial := cert.SerialNumber.Text(16)
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := f.resp.respond(ctx, der); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("signed", func(b *testing.B) {
+		for b.Loop() {
+			f.resp.Invalidate(serial)
+			if _, _, err := f.resp.respond(ctx, der); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

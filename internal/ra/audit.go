@@ -70,7 +70,7 @@ func deactivateEvent(before, after *store.Account) audit.Event {
 }
 
 // revoke marks rec revoked with reason, audited as done by actor in the
-// same transaction, and drops the cached CRL. store.ErrStale when it is
+// same transaction, drops the cached CRL and calls OnRevoke (OCSP). store.ErrStale when it is
 // already revoked.
 func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) error {
 	now := r.now()

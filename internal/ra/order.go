@@ -86,6 +86,9 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		fresh = append(fresh, az)
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
 	}
+	if err := r.limitNewOrder(ctx, a, ids, len(fresh), o.Replaces != ""); err != nil {
+		return nil, err
+	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
 		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -52,10 +53,12 @@ type Store interface {
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
+	StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
+	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 
 // Validator performs one validation attempt (see internal/va). It returns
@@ -140,6 +143,9 @@ type Config struct {
 	// transaction as the change (*audit.Log implements it); nil records
 	// nothing.
 	Audit Auditor
+	// RateLimits are the ACME rate limits (internal/ratelimit); they apply
+	// when the store implements ratelimit.Store. Zero rates disable.
+	RateLimits ratelimit.Config
 }
 
 func (c *Config) setDefaults() {
@@ -196,6 +202,8 @@ type RA struct {
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{} // challenge ID → closed when its validation ends in this process
 
+	limits *ratelimit.Limiter // nil: no rate limits
+
 	crlMu    sync.Mutex
 	crlCache []byte
 	crlUntil time.Time
@@ -216,7 +224,11 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
+	var limits *ratelimit.Limiter
+	if ls, ok := st.(ratelimit.Store); ok {
+		limits = ratelimit.New(cfg.RateLimits, ls, now)
+	}
+	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
@@ -282,7 +294,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 				return fmt.Errorf("take over validation %s: %w", id, err)
 			}
 		}
-		r.enqueue(id)
+		r.enqueue(id, nil)
 	}
 	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, stuckCutoff)
 	if err != nil {
@@ -298,6 +310,9 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		return err
 	}
 	if _, err := r.store.PruneNonces(ctx, now); err != nil {
+		return err
+	}
+	if err := r.pruneRateBuckets(ctx, now); err != nil {
 		return err
 	}
 	orders, authzs, err := r.store.DeleteStale(ctx, now.Add(-r.cfg.Retention))
@@ -399,6 +414,9 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 // createAccount creates the account of a key that has none (NewAccount).
 func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	if err := CheckContacts(req.Contact); err != nil {
+		return nil, false, err
+	}
+	if err := r.limitNewAccount(ctx); err != nil {
 		return nil, false, err
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,

@@ -9,6 +9,7 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -19,7 +20,7 @@ import (
 // Profiles created through it are linted with ca (LintProfile); profiles
 // is the server's registry, whose built-in default the API reports.
 func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA) http.Handler {
-	return adminapi.New(adminapi.Deps{Store: st, Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
+	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
 		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(),
 		LintProfile: func(p *policy.Profile) error { return LintProfile(ca, p, now()) }})
 }

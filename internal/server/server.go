@@ -31,6 +31,7 @@ import (
 	"github.com/certgate/certgate/internal/ocspresponder"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
 	"github.com/certgate/certgate/internal/wfe"
@@ -158,6 +159,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, err
 	}
 	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
+		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
 		CAAIdentities: cfg.CAAIdentities,
 		DenyNetworks:  cfg.VADenyNetworks, // address policy
 	}, log.With("component", "va"))
@@ -179,6 +181,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if len(rcfg.AccountURIPrefixes) == 0 {
 		rcfg.AccountURIPrefixes = []string{"https://" + net.JoinHostPort(cfg.Hostname, port) + "/acme/account/",
 			"https://" + hostForURL(cfg.Hostname) + "/acme/account/"}
+	}
+	if rcfg.RateLimits == (ratelimit.Config{}) {
+		rcfg.RateLimits = cfg.RateLimits
 	}
 	// SQLite serves this process alone (the data directory lock).
 	rcfg.Exclusive = st.Engine() == store.EngineSQLite
@@ -210,7 +215,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	auditLog := audit.New(st, now)
 	rcfg.Audit = auditLog
-	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
+	rv, err := corroborate(cfg, validator, now, log.With("component", "va"))
+	if err != nil {
+		return nil, err
+	}
+	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
 		return nil, err

@@ -6,26 +6,6 @@ import (
 	"time"
 )
 
-// ListAccounts returns up to limit accounts whose ID sorts after afterID,
-// ordered by ID (keyset pagination); status filters when not "".
-func (s *Store) ListAccounts(ctx context.Context, status, afterID string, limit int) ([]*Account, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id > ? AND (? = '' OR status = ?) ORDER BY id LIMIT ?`,
-		afterID, status, status, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []*Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
 // DeactivateAccount moves account id from valid to deactivated (RFC 8555
 // §7.3.6, done by an administrator) and appends ev (may be nil) in the same
 // transaction. ErrStale when the account is not valid.

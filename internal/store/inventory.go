@@ -354,6 +354,25 @@ func (s *Store) CountCertificatesBy(ctx context.Context, by string, from, to tim
 	return out, rows.Err()
 }
 
+// ListAccounts returns up to limit accounts with IDs after afterID, by ID
+// (keyset pagination).
+func (s *Store) ListAccounts(ctx context.Context, afterID string, limit int) ([]*Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []*Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
 // CountAccountCertificates returns how many certificates account id holds.
 func (s *Store) CountAccountCertificates(ctx context.Context, id string) (int, error) {
 	var n int

@@ -51,7 +51,7 @@ func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "encode JWK", err)
 	}
-	acct, created, err := w.ra.NewAccountIn(ctx, profileOf(x.r.URL.Path), x.base+x.r.URL.Path, req.thumbprint, jwkJSON, nar)
+	acct, created, err := w.ra.NewAccountIn(ra.WithClientAddr(ctx, x.r.RemoteAddr), profileOf(x.r.URL.Path), x.base+x.r.URL.Path, req.thumbprint, jwkJSON, nar)
 	if err != nil {
 		return err
 	}
@@ -380,7 +380,7 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 		if err := decodePayload(req.payload, &obj); err != nil {
 			return err
 		}
-		if c, err = w.ra.RespondChallenge(ctx, a, c); err != nil {
+		if c, err = w.ra.RespondChallenge(ctx, req.account, a, c); err != nil {
 			return err
 		}
 	}

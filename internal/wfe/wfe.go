@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -238,6 +239,12 @@ func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	out.Status = p.HTTPStatus()
 	if out.Location != "" {
 		rw.Header().Set("Location", "https://"+r.Host+accountPath+out.Location)
+	}
+	if out.RetryAfter > 0 {
+		rw.Header().Set("Retry-After", strconv.FormatInt(int64((out.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	if out.HelpURL != "" {
+		rw.Header().Add("Link", link(out.HelpURL, "help"))
 	}
 	if rec, ok := rw.(*statusRecorder); ok {
 		rec.problem = string(out.Type)
