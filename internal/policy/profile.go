@@ -12,6 +12,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -134,6 +135,11 @@ type Profile struct {
 	// at once, without a challenge, for accounts bound to an EAB key
 	// (private PKI, where the EAB key is the proof of control).
 	PreAuthorized []string `json:"preAuthorized,omitempty" yaml:"preAuthorized,omitempty"`
+	// SubjectFields are the subject attributes besides the common name
+	// that are copied from the CSR into the certificate: O, OU, C, ST, L
+	// (default none). CA/B rules forbid them in domain-validated TLS
+	// server certificates, so the lint refuses them with serverAuth.
+	SubjectFields []string `json:"subjectFields,omitempty" yaml:"subjectFields,omitempty"`
 	// RenewalWindow, when set, replaces the server's default ACME
 	// Renewal Information window (RFC 9773) of the profile's
 	// certificates.
@@ -157,6 +163,29 @@ func (w *RenewalWindow) For(notBefore, notAfter time.Time) (start, end time.Time
 	start = notBefore.Add(time.Duration(life * w.Start)).UTC().Truncate(time.Second)
 	end = notBefore.Add(time.Duration(life * w.End)).UTC().Truncate(time.Second)
 	return start, end
+}
+
+var subjectFieldNames = []string{"O", "OU", "C", "ST", "L"}
+
+// Subject returns the subject attributes of csrSubject that the profile
+// allows (SubjectFields), without a common name.
+func (p *Profile) Subject(csrSubject pkix.Name) pkix.Name {
+	var out pkix.Name
+	for _, f := range p.SubjectFields {
+		switch f {
+		case "O":
+			out.Organization = csrSubject.Organization
+		case "OU":
+			out.OrganizationalUnit = csrSubject.OrganizationalUnit
+		case "C":
+			out.Country = csrSubject.Country
+		case "ST":
+			out.Province = csrSubject.Province
+		case "L":
+			out.Locality = csrSubject.Locality
+		}
+	}
+	return out
 }
 
 // reservedNames are path segments below /acme/ that a profile name may not take.
@@ -234,6 +263,11 @@ func (p *Profile) Validate() error {
 	for _, c := range p.Challenges {
 		if c != acme.ChallengeHTTP01 && c != acme.ChallengeDNS01 && c != acme.ChallengeTLSALPN01 {
 			return fmt.Errorf("profile %s: challenge type %q (use http-01, dns-01, tls-alpn-01)", p.Name, c)
+		}
+	}
+	for _, f := range p.SubjectFields {
+		if !slices.Contains(subjectFieldNames, f) {
+			return fmt.Errorf("profile %s: subject field %q (use O, OU, C, ST, L)", p.Name, f)
 		}
 	}
 	if w := p.RenewalWindow; w != nil && !(w.Start > 0 && w.Start < w.End && w.End < 1) {

@@ -383,3 +383,33 @@ func TestProfileRenewalWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileSubjectFields: the subject attributes a profile allows are
+// copied from the CSR; others are dropped; the certificate passes zlint.
+func TestProfileSubjectFields(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "org", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		EKUs: []string{"clientAuth"}, SubjectFields: []string{"O", "OU"}})
+	ctx := context.Background()
+	a := e.account("org", nil, nil)
+	o, azs := e.readyOrder(a, "org", "svc.pre.test")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"svc.pre.test"},
+		Subject: pkix.Name{CommonName: "svc.pre.test", Organization: []string{"Example Corp"}, OrganizationalUnit: []string{"Payments"},
+			Country: []string{"DE"}}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := e.ra.Finalize(ctx, a, o, azs, der, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	c, _ := x509.ParseCertificate(rec.DER)
+	if !slices.Equal(c.Subject.Organization, []string{"Example Corp"}) || !slices.Equal(c.Subject.OrganizationalUnit, []string{"Payments"}) ||
+		len(c.Subject.Country) != 0 || c.Subject.CommonName != "svc.pre.test" {
+		t.Errorf("subject %v", c.Subject)
+	}
+	if err := certlint.Check(rec.DER); err != nil {
+		t.Errorf("zlint: %v", err)
+	}
+}
