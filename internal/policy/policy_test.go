@@ -86,6 +86,7 @@ func TestValidate(t *testing.T) {
 		"allow rule":     {Name: "a", Validity: 1, Allow: []string{"a.*.b"}},
 		"approval eku":   {Name: "a", Validity: 1, Approval: &Approval{EKUs: []string{"x"}}},
 		"renewal window": {Name: "a", Validity: 1, RenewalWindow: &RenewalWindow{Start: 0.8, End: 0.5}},
+		"subject field":  {Name: "a", Validity: 1, SubjectFields: []string{"CN"}},
 	} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, bad)
