@@ -5,6 +5,7 @@
 //	certgate ca root          print the root CA certificate (PEM)
 //	certgate ca export|import copy the CA to another node of a cluster
 //	certgate bench acme       run complete issuance flows against a server
+//	certgate cert suggest-renewal  move a certificate's ARI renewal window earlier
 //	certgate version          print the version
 package main
 
@@ -53,6 +54,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
+	root.AddCommand(newProfile(), newEAB(), newApproval())
+	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newRateLimit())
 	return root

@@ -35,6 +35,7 @@ const (
 	ExternalAccountRequired ProblemType = ErrorNS + "externalAccountRequired"
 	IncorrectResponse       ProblemType = ErrorNS + "incorrectResponse"
 	InvalidContact          ProblemType = ErrorNS + "invalidContact"
+	InvalidProfile          ProblemType = ErrorNS + "invalidProfile" // draft-ietf-acme-profiles §5
 	Malformed               ProblemType = ErrorNS + "malformed"
 	OrderNotReady           ProblemType = ErrorNS + "orderNotReady"
 	RateLimited             ProblemType = ErrorNS + "rateLimited"
@@ -65,6 +66,7 @@ var defaultStatus = map[ProblemType]int{
 	ExternalAccountRequired: http.StatusUnauthorized,
 	IncorrectResponse:       http.StatusForbidden,
 	InvalidContact:          http.StatusBadRequest,
+	InvalidProfile:          http.StatusBadRequest,
 	Malformed:               http.StatusBadRequest,
 	OrderNotReady:           http.StatusForbidden,
 	RateLimited:             http.StatusTooManyRequests,

@@ -48,6 +48,9 @@ type Serve struct {
 	// Address policy (internal/va/policy.go): networks http-01 and
 	// tls-alpn-01 never connect to; empty allows internal addresses.
 	VADenyNetworks []netip.Prefix
+	// ApprovalWebhook receives a JSON POST for every escalated approval
+	// (docs/profiles.md); "" sends none.
+	ApprovalWebhook string
 	// Revocation status: OCSP serves the OCSP responder (RFC 6960) at
 	// /pki/ocsp and names it in issued leaves' AIA; RevocationRefresh is
 	// how long a signed CRL or OCSP response is reused, the bound within
@@ -93,6 +96,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
 	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")
 	fs.Var(newDuration(&s.CAARecheckAfter, 8*time.Hour), "caa-recheck-after", "finalize checks CAA again for authorizations validated longer ago than this (CA/B BR: 8h; 0 checks at every finalize)")
+	fs.StringVar(&s.ApprovalWebhook, "approval-webhook", "", "URL that receives a JSON POST for every approval escalated after its profile's escalateAfter")
 	fs.BoolVar(&s.OCSP, "ocsp", true, "serve the OCSP responder (RFC 6960) at /pki/ocsp and name it in issued certificates (AIA); --ocsp=false turns both off")
 	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
@@ -171,7 +175,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if err := checkHostname(s.Hostname); err != nil {
 			return nil, err
 		}
-		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}} {
+		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}} {
 			if u.v == "" {
 				continue
 			}

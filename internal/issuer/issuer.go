@@ -24,6 +24,12 @@ type IssueRequest struct {
 	IPAddresses []net.IP
 	NotBefore   time.Time
 	NotAfter    time.Time
+	// ExtKeyUsages are the certificate's EKUs (RFC 5280 §4.2.1.12) as the
+	// profile gives them; empty: the issuer's default (serverAuth).
+	ExtKeyUsages []x509.ExtKeyUsage
+	// Profile is the name of the certificate profile (for issuers that
+	// map it to their own templates).
+	Profile string
 }
 
 // Issued is what an issuer returns: the leaf DER and the PEM chain served

@@ -377,6 +377,21 @@ func TestMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A signed request (optionalSignature present; RFC 6960 §4.1.1).
+	var signed struct {
+		TBSRequest asn1.RawValue
+		Signature  asn1.RawValue
+	}
+	var unsigned struct{ TBSRequest asn1.RawValue }
+	if _, err := asn1.Unmarshal(good, &unsigned); err != nil {
+		t.Fatal(err)
+	}
+	signed.TBSRequest = unsigned.TBSRequest
+	signed.Signature = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}
+	signedDER, err := asn1.Marshal(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// An unsupported CertID hash (MD5's OID).
 	md5 := bytes.Replace(good, []byte{0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a}, []byte{0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1b}, 1)
 	if bytes.Equal(md5, good) {
@@ -388,6 +403,7 @@ func TestMalformed(t *testing.T) {
 		"truncated":         good[:len(good)-3],
 		"trailing data":     append(append([]byte{}, good...), 0),
 		"two certificates":  two,
+		"signed":            signedDER,
 		"unknown hash":      md5,
 		"over the size cap": bytes.Repeat([]byte{0x30}, maxRequestBytes+1),
 	} {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -27,7 +29,7 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *store.Account) error
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
-	UpdateAccount(ctx context.Context, a *store.Account) error
+	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
@@ -47,11 +49,15 @@ type Store interface {
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
+	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
+	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
+	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
+	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
+	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 
 // Validator performs one validation attempt (see internal/va). It returns
@@ -123,6 +129,19 @@ type Config struct {
 	// matches when it equals one of them + the account ID. Empty: no
 	// accounturi matches.
 	AccountURIPrefixes []string
+	// Profiles resolves certificate profiles (internal/policy); nil: only
+	// the built-in default profile, from CertValidity and MaxCertValidity.
+	Profiles *policy.Registry
+	// ApprovalWebhook, when set, receives a JSON POST (Escalation) for
+	// every approval that is escalated (see Sweep).
+	ApprovalWebhook string
+	// WebhookClient sends webhook requests; nil: http.DefaultClient with
+	// a 10 s timeout per request.
+	WebhookClient *http.Client
+	// Audit records issuance and revocation in the audit log, in the same
+	// transaction as the change (*audit.Log implements it); nil records
+	// nothing.
+	Audit Auditor
 	// RateLimits are the ACME rate limits (internal/ratelimit); they apply
 	// when the store implements ratelimit.Store. Zero rates disable.
 	RateLimits ratelimit.Config
@@ -167,8 +186,10 @@ type RA struct {
 	va     Validator
 	issuer issuer.Issuer
 	now    func() time.Time
-	log    *slog.Logger
-	node   string // this process's random ID, the owner of its validation leases
+	// profiles resolves order profiles (cfg.Profiles or the default only).
+	profiles *policy.Registry
+	log      *slog.Logger
+	node     string // this process's random ID, the owner of its validation leases
 
 	sem       chan struct{}
 	wg        sync.WaitGroup
@@ -193,12 +214,20 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 	if now == nil {
 		now = time.Now
 	}
+	profiles := cfg.Profiles
+	if profiles == nil {
+		var err error
+		profiles, err = policy.NewRegistry(emptyProfiles{}, DefaultProfile(cfg.CertValidity, cfg.MaxCertValidity, false), 0, now)
+		if err != nil {
+			panic(fmt.Sprintf("ra: default profile from the configuration: %v", err)) // validity <= 0 cannot pass setDefaults
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var limits *ratelimit.Limiter
 	if ls, ok := st.(ratelimit.Store); ok {
 		limits = ratelimit.New(cfg.RateLimits, ls, now)
 	}
-	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(),
+	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
@@ -275,6 +304,9 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, now); err != nil && !errors.Is(err, store.ErrStale) {
 			return fmt.Errorf("fail stuck order %s: %w", id, err)
 		}
+	}
+	if err := r.sweepApprovals(ctx); err != nil {
+		return err
 	}
 	if _, err := r.store.PruneNonces(ctx, now); err != nil {
 		return err
@@ -375,6 +407,11 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 	if req.OnlyReturnExisting {
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
+	return r.createAccount(ctx, tp, jwk, req)
+}
+
+// createAccount creates the account of a key that has none (NewAccount).
+func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	if err := CheckContacts(req.Contact); err != nil {
 		return nil, false, err
 	}
@@ -422,7 +459,15 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		}
 		upd.Contact = *req.Contact
 	}
-	if err := r.store.UpdateAccount(ctx, &upd); err != nil {
+	var events []*store.AuditAppend
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		ev, err := r.auditEvent(ctx, deactivateEvent(a, &upd))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = ev
+	}
+	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
 		}

@@ -25,9 +25,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ocspresponder"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
@@ -45,6 +47,8 @@ type Options struct {
 	Listener net.Listener
 	// OrdersPerPage overrides the orders list page size.
 	OrdersPerPage int
+	// ProfileTTL is how long profile lookups are cached (0: 2 seconds).
+	ProfileTTL time.Duration
 }
 
 // Server is a running certgate instance.
@@ -55,6 +59,7 @@ type Server struct {
 	ca    *local.CA
 	ra    *ra.RA
 	wfe   *wfe.WFE
+	api   http.Handler // admin API under /api/v1 (admin.go)
 	ln    net.Listener
 
 	lock    *os.File // flock on the data directory, held while the server runs
@@ -185,6 +190,17 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
 	}
+	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), opts.ProfileTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := preflightProfiles(ctx, ca, profiles, now(), log); err != nil {
+		return nil, err
+	}
+	rcfg.Profiles = profiles
+	if rcfg.ApprovalWebhook == "" {
+		rcfg.ApprovalWebhook = cfg.ApprovalWebhook
+	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath, OCSPURL: ocspURL}
 	rcfg.CRLRefresh = cfg.RevocationRefresh
 	var ocspHandler http.Handler
@@ -197,6 +213,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		rcfg.OnRevoke = resp.Invalidate
 		ocspHandler = resp
 	}
+	auditLog := audit.New(st, now)
+	rcfg.Audit = auditLog
 	rv, err := corroborate(cfg, validator, now, log.With("component", "va"))
 	if err != nil {
 		return nil, err
@@ -209,6 +227,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
+	s.api = newAdminAPI(st, r, auditLog, now, log)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
@@ -355,7 +374,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	split := newSplitListener(s.ln)
 	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	httpsSrv := &http.Server{Handler: s.wfe, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	httpsSrv := &http.Server{Handler: s.httpsHandler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	// Connections that never sent a request (a client's spare connection)
 	// would hold Shutdown for 5 s (net/http treats them as busy that long);

@@ -133,7 +133,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	m.HandleFunc(challengePath, w.handle(w.challenge, http.MethodPost))
 	m.HandleFunc(certPath, w.handle(w.certificate, http.MethodPost))
 	m.HandleFunc(renewalInfoPath, w.handle(w.renewalInfo, http.MethodGet, http.MethodHead))
-	m.HandleFunc("/acme/", w.handle(w.notFound, http.MethodGet, http.MethodHead, http.MethodPost))
+	m.HandleFunc("/acme/", w.profileRoutes())
 	m.HandleFunc("GET "+CRLPath, w.crl)
 	m.HandleFunc("GET "+IntermediatePath, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
@@ -273,12 +273,20 @@ func (w *WFE) notFound(ctx context.Context, x *exchange) error {
 	return p
 }
 
+// directory serves /acme/directory (the default profile) and
+// /acme/{profile}/directory (RFC 8555 §7.1.1, draft-ietf-acme-profiles §3).
 func (w *WFE) directory(ctx context.Context, x *exchange) error {
+	profile := profileOf(x.r.URL.Path)
+	meta, err := w.profileMeta(ctx, profile)
+	if err != nil {
+		return err
+	}
+	meta.TermsOfService, meta.Website, meta.CAAIdentities = w.cfg.TermsOfService, w.cfg.Website, w.cfg.CAAIdentities
 	d := acme.Directory{
-		NewNonce: x.base + newNoncePath, NewAccount: x.base + newAccountPath, NewOrder: x.base + newOrderPath,
+		NewNonce: x.base + newNoncePath, NewAccount: x.base + profilePath(profile, newAccountPath), NewOrder: x.base + profilePath(profile, newOrderPath),
 		RevokeCert: x.base + revokeCertPath, KeyChange: x.base + keyChangePath,
 		RenewalInfo: x.base + strings.TrimSuffix(renewalInfoPath, "/"),
-		Meta:        &acme.DirectoryMeta{TermsOfService: w.cfg.TermsOfService, Website: w.cfg.Website, CAAIdentities: w.cfg.CAAIdentities},
+		Meta:        meta,
 	}
 	return writeJSON(x.rw, http.StatusOK, d)
 }

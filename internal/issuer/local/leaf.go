@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -60,6 +61,10 @@ type LeafRequest struct {
 	NotBefore, NotAfter time.Time
 	// ClientAuth adds the id-kp-clientAuth EKU besides id-kp-serverAuth.
 	ClientAuth bool
+	// ExtKeyUsages, when not empty, are the EKUs instead of serverAuth
+	// (+clientAuth); the CA/B domain-validated policy OID is only added
+	// when they include serverAuth.
+	ExtKeyUsages []x509.ExtKeyUsage
 	// IssuerURL is the AIA id-ad-caIssuers URL where the intermediate is
 	// served as DER (RFC 5280 §4.2.2.1); "" means Options.IssuerURL, and
 	// the extension is omitted when both are "". A lint-clean leaf needs
@@ -183,6 +188,13 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 	if req.ClientAuth {
 		ekus = append(ekus, x509.ExtKeyUsageClientAuth)
 	}
+	if len(req.ExtKeyUsages) > 0 {
+		ekus = slices.Clone(req.ExtKeyUsages)
+	}
+	var policies []x509.OID
+	if slices.Contains(ekus, x509.ExtKeyUsageServerAuth) {
+		policies = []x509.OID{oidDomainValidated()}
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          req.Serial,
 		Subject:               pkix.Name{CommonName: cn},
@@ -194,7 +206,7 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 		IsCA:                  false,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           ips,
-		Policies:              []x509.OID{oidDomainValidated()},
+		Policies:              policies,
 		SignatureAlgorithm:    x509.ECDSAWithSHA256,
 	}
 	if req.IssuerURL != "" {
