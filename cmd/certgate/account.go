@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -17,6 +18,7 @@ import (
 func newAccount() *cobra.Command {
 	c := &cobra.Command{Use: "account", Short: "List, show and deactivate ACME accounts"}
 	c.AddCommand(newAccountList(), newAccountShow(), newAccountDeactivate())
+	c.AddCommand(newAccountSetAttributes())
 	return c
 }
 
@@ -169,8 +171,14 @@ Deactivation is final.`,
 			if a.Status != acme.StatusValid {
 				return fmt.Errorf("account %s is %s already", a.ID, a.Status)
 			}
+			before := *a
 			a.Status = acme.StatusDeactivated
-			if err := st.UpdateAccount(ctx, a); err != nil {
+			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: cliActor(), Action: audit.ActionAccountDeactivate,
+				ObjectType: audit.ObjectAccount, ObjectID: a.ID, Before: accountAudit(&before), After: accountAudit(a)})
+			if err != nil {
+				return err
+			}
+			if err := st.UpdateAccount(ctx, a, ev); err != nil {
 				if errors.Is(err, store.ErrStale) {
 					return fmt.Errorf("account %s changed meanwhile; it is no longer valid", a.ID)
 				}
@@ -182,4 +190,9 @@ Deactivation is final.`,
 	}
 	storeFlags(cmd, &o)
 	return cmd
+}
+
+// accountAudit is an account as the audit log records it.
+func accountAudit(a *store.Account) map[string]any {
+	return map[string]any{"id": a.ID, "status": a.Status, "contact": a.Contact}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/spf13/cobra"
 )
@@ -19,7 +20,7 @@ import (
 // newCert is `certgate cert`: the certificate inventory (docs/inventory.md).
 func newCert() *cobra.Command {
 	c := &cobra.Command{Use: "cert", Short: "List, show, export, revoke and import certificates of the inventory"}
-	c.AddCommand(newCertList(), newCertShow(), newCertExport(), newCertRevoke(), newCertImport())
+	c.AddCommand(newCertList(), newCertShow(), newCertExport(), newCertRevoke(), newCertImport(), newCertSuggestRenewal())
 	return c
 }
 
@@ -32,7 +33,7 @@ func withInventory(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context
 		return err
 	}
 	defer st.Close()
-	return fn(ctx, inventory.New(st, nil))
+	return fn(ctx, inventory.New(st, nil).WithAudit(audit.New(st, nil), cliActor()))
 }
 
 // listFlags are the filters shared by `cert list` and the reports.

@@ -5,6 +5,7 @@
 //	certgate ca root          print the root CA certificate (PEM)
 //	certgate ca export|import copy the CA to another node of a cluster
 //	certgate bench acme       run complete issuance flows against a server
+//	certgate cert suggest-renewal  move a certificate's ARI renewal window earlier
 //	certgate version          print the version
 package main
 
@@ -53,7 +54,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
+	root.AddCommand(newProfile(), newEAB(), newApproval())
 	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newToken(), newAudit())
+	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newRateLimit())
 	return root
 }
 
@@ -112,6 +117,9 @@ flag names), then the defaults shown below.`,
 				return fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
 			}
 			defer pprof.StopCPUProfile()
+		}
+		if cfg.Perspectives.Roles == config.RoleVA {
+			return server.ServePerspective(cmd.Context(), cfg, log)
 		}
 		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
 		if err != nil {

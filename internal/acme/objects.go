@@ -56,6 +56,9 @@ type DirectoryMeta struct {
 	Website                 string   `json:"website,omitempty"`
 	CAAIdentities           []string `json:"caaIdentities,omitempty"`
 	ExternalAccountRequired bool     `json:"externalAccountRequired"`
+	// Profiles maps each profile name to its description
+	// (draft-ietf-acme-profiles §3).
+	Profiles map[string]string `json:"profiles,omitempty"`
 }
 
 // Account is the account object (RFC 8555 §7.1.2).
@@ -79,6 +82,8 @@ type Order struct {
 	Finalize       string       `json:"finalize"`
 	Certificate    string       `json:"certificate,omitempty"`
 	Replaces       string       `json:"replaces,omitempty"` // RFC 9773 §5 CertID
+	// Profile is the order's profile (draft-ietf-acme-profiles §4).
+	Profile string `json:"profile,omitempty"`
 }
 
 // Authorization is the authorization object (RFC 8555 §7.1.4).
@@ -127,6 +132,19 @@ type NewOrderRequest struct {
 	// Replaces is the CertID (RFC 9773 §4.1) of the certificate this
 	// order replaces, "" for none (RFC 9773 §5).
 	Replaces string `json:"replaces"`
+	// Profile names the certificate profile (draft-ietf-acme-profiles
+	// §4); "" for the directory's own profile.
+	Profile string `json:"profile"`
+	// Certgate is certgate's optional extension object; standard clients
+	// omit it.
+	Certgate *OrderExtension `json:"certgate,omitempty"`
+}
+
+// OrderExtension is the optional "certgate" member of a newOrder payload:
+// {"certgate": {"attributes": {"billing_code": "X"}}}. Its attributes
+// override those of the account and its EAB key.
+type OrderExtension struct {
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // RenewalInfo is the body of a renewalInfo response (RFC 9773 §4.2).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // ProblemType is an ACME error type URN (RFC 8555 §6.7), e.g.
@@ -34,6 +35,7 @@ const (
 	ExternalAccountRequired ProblemType = ErrorNS + "externalAccountRequired"
 	IncorrectResponse       ProblemType = ErrorNS + "incorrectResponse"
 	InvalidContact          ProblemType = ErrorNS + "invalidContact"
+	InvalidProfile          ProblemType = ErrorNS + "invalidProfile" // draft-ietf-acme-profiles §5
 	Malformed               ProblemType = ErrorNS + "malformed"
 	OrderNotReady           ProblemType = ErrorNS + "orderNotReady"
 	RateLimited             ProblemType = ErrorNS + "rateLimited"
@@ -64,6 +66,7 @@ var defaultStatus = map[ProblemType]int{
 	ExternalAccountRequired: http.StatusUnauthorized,
 	IncorrectResponse:       http.StatusForbidden,
 	InvalidContact:          http.StatusBadRequest,
+	InvalidProfile:          http.StatusBadRequest,
 	Malformed:               http.StatusBadRequest,
 	OrderNotReady:           http.StatusForbidden,
 	RateLimited:             http.StatusTooManyRequests,
@@ -89,6 +92,12 @@ type Problem struct {
 	Algorithms  []string    `json:"algorithms,omitempty"` // badSignatureAlgorithm, RFC 8555 §6.2
 	// Location, when set, is sent as the Location header (keyChange 409, RFC 8555 §7.3.5).
 	Location string `json:"-"`
+	// RetryAfter, when positive, is sent as Retry-After in whole seconds
+	// (rateLimited, RFC 8555 §6.6).
+	RetryAfter time.Duration `json:"-"`
+	// HelpURL, when set, is sent as a Link header with rel="help" (the
+	// rate limit policy of a rateLimited problem, RFC 8555 §6.6).
+	HelpURL string `json:"-"`
 }
 
 // Error implements error.

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/va"
 )
 
@@ -30,7 +31,9 @@ type Serve struct {
 	Hostname       string        // name clients use to reach the server
 	VAHTTPPort     int           // port http-01 validation connects to
 	VATLSPort      int           // port tls-alpn-01 validation connects to
-	VADNSResolver  string        // host:port of the DNS server validation uses; "" = system resolver
+	VADNSResolver  string        // host:port of the DNS server validation uses, or several comma-separated; "" = system resolver
+	VADNSTimeout   time.Duration // one DNS query to one server
+	VADNSSEC       bool          // accept only DNSSEC-authenticated answers (AD bit) from VADNSResolver
 	CertValidity   time.Duration // validity of issued certificates
 	ClientAuth     bool          // add the clientAuth EKU to issued leaves
 	AuthzReuse     time.Duration // reuse valid authorizations validated within this window; 0 disables
@@ -45,7 +48,24 @@ type Serve struct {
 	// Address policy (internal/va/policy.go): networks http-01 and
 	// tls-alpn-01 never connect to; empty allows internal addresses.
 	VADenyNetworks []netip.Prefix
+	// ApprovalWebhook receives a JSON POST for every escalated approval
+	// (docs/profiles.md); "" sends none.
+	ApprovalWebhook string
+	// Revocation status: OCSP serves the OCSP responder (RFC 6960) at
+	// /pki/ocsp and names it in issued leaves' AIA; RevocationRefresh is
+	// how long a signed CRL or OCSP response is reused, the bound within
+	// which a revocation not made through this node shows.
+	OCSP              bool
+	RevocationRefresh time.Duration
+	// RateLimits (internal/ratelimit, docs/rate-limits.md).
+	RateLimits ratelimit.Config
+	// Perspectives: multi-perspective validation (internal/va/mpic).
+	Perspectives Perspectives
 }
+
+// MaxRevocationRefresh is the longest revocation-refresh: half the 24-hour
+// validity of CRLs and OCSP responses.
+const MaxRevocationRefresh = 12 * time.Hour
 
 // ServeFlags registers the serve settings on fs with their defaults and
 // returns a function that resolves them after fs.Parse: flags given on the
@@ -61,7 +81,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
 	fs.IntVar(&s.VATLSPort, "va-tls-port", 443, "port that tls-alpn-01 validation connects to")
-	fs.StringVar(&s.VADNSResolver, "va-dns-resolver", "", "DNS server (host:port) for every validation lookup; empty uses the system resolver")
+	fs.StringVar(&s.VADNSResolver, "va-dns-resolver", "", "DNS server (host:port) for every validation lookup, or several comma-separated, asked in order when one does not answer; empty uses the system resolver")
+	fs.Var(newDuration(&s.VADNSTimeout, 5*time.Second), "va-dns-timeout", "timeout of one DNS query to one server (each validation attempt is bounded by 10s in all)")
+	fs.BoolVar(&s.VADNSSEC, "va-dnssec", false, "accept only DNSSEC-authenticated DNS answers (AD bit) from va-dns-resolver, which must be a validating resolver on a trusted path; unsigned zones then fail validation")
 	var denyNetworks string
 	fs.StringVar(&denyNetworks, "va-deny-networks", "", "comma-separated networks http-01 and tls-alpn-01 never connect to, at any redirect hop: CIDRs, addresses, or private, loopback, link-local, ula; empty allows internal addresses (a public-facing CA should set "+va.PublicDenyNetworks+")")
 	fs.Var(newDuration(&s.CertValidity, 90*24*time.Hour), "cert-validity", "validity of issued certificates (e.g. 90d, 2160h)")
@@ -74,8 +96,19 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
 	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")
 	fs.Var(newDuration(&s.CAARecheckAfter, 8*time.Hour), "caa-recheck-after", "finalize checks CAA again for authorizations validated longer ago than this (CA/B BR: 8h; 0 checks at every finalize)")
+	fs.StringVar(&s.ApprovalWebhook, "approval-webhook", "", "URL that receives a JSON POST for every approval escalated after its profile's escalateAfter")
+	fs.BoolVar(&s.OCSP, "ocsp", true, "serve the OCSP responder (RFC 6960) at /pki/ocsp and name it in issued certificates (AIA); --ocsp=false turns both off")
+	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
+	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
+	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	return func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
+			return nil, err
+		}
+		if err := checkRateLimits(); err != nil {
+			return nil, err
+		}
+		if err := checkPerspectives(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {
@@ -103,6 +136,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if s.AuthzReuse < 0 {
 			return nil, fmt.Errorf("authz-reuse: must not be negative (0 disables reuse)")
 		}
+		if s.RevocationRefresh <= 0 || s.RevocationRefresh > MaxRevocationRefresh {
+			return nil, fmt.Errorf("revocation-refresh: must be positive and at most %s (half the 24h validity of CRLs and OCSP responses)", FormatDuration(MaxRevocationRefresh))
+		}
 		if s.CAARecheckAfter < 0 {
 			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 re-checks at every finalize)")
 		}
@@ -120,10 +156,16 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if err := checkHostPort("listen", s.Listen); err != nil {
 			return nil, err
 		}
-		if s.VADNSResolver != "" {
-			if err := checkHostPort("va-dns-resolver", s.VADNSResolver); err != nil {
+		for _, server := range va.SplitServers(s.VADNSResolver) {
+			if err := checkHostPort("va-dns-resolver", server); err != nil {
 				return nil, err
 			}
+		}
+		if s.VADNSSEC && len(va.SplitServers(s.VADNSResolver)) == 0 {
+			return nil, fmt.Errorf("va-dnssec: needs va-dns-resolver (a validating resolver); the system resolver does not report DNSSEC status")
+		}
+		if s.VADNSTimeout <= 0 {
+			return nil, fmt.Errorf("va-dns-timeout: must be positive")
 		}
 		deny, err := va.ParseDenyNetworks(denyNetworks)
 		if err != nil {
@@ -133,7 +175,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if err := checkHostname(s.Hostname); err != nil {
 			return nil, err
 		}
-		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}} {
+		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}} {
 			if u.v == "" {
 				continue
 			}

@@ -66,6 +66,8 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"terms not a URL", []string{"--terms-of-service", "notaurl"}, nil, "terms-of-service"},
 		{"negative grace", []string{"--shutdown-grace", "-1s"}, nil, "shutdown-grace"},
 		{"bool from env", nil, map[string]string{"CERTGATE_CLIENT_AUTH": "maybe"}, "want true or false"},
+		{"zero revocation refresh", []string{"--revocation-refresh", "0"}, nil, "revocation-refresh: must be positive"},
+		{"long revocation refresh", []string{"--revocation-refresh", "13h"}, nil, "at most 12h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,5 +124,34 @@ func TestUnknownEnv(t *testing.T) {
 	got := UnknownEnv(fs, []string{"CERTGATE_DATA=/x", "CERTGATE_DATTA=/x", "CERTGATE_CONFIG=c", "HOME=/root"})
 	if len(got) != 1 || got[0] != "CERTGATE_DATTA" {
 		t.Fatalf("UnknownEnv = %v, want [CERTGATE_DATTA]", got)
+	}
+}
+
+func TestOCSPSettings(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		env     map[string]string
+		ocsp    bool
+		refresh time.Duration
+	}{
+		{nil, nil, true, time.Minute},
+		{[]string{"--ocsp=false", "--revocation-refresh", "5m"}, nil, false, 5 * time.Minute},
+		{nil, map[string]string{"CERTGATE_OCSP": "false", "CERTGATE_REVOCATION_REFRESH": "30s"}, false, 30 * time.Second},
+	} {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		resolve := ServeFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.OCSP != tt.ocsp || s.RevocationRefresh != tt.refresh {
+			t.Errorf("%v %v: ocsp %v refresh %v, want %v %v", tt.args, tt.env, s.OCSP, s.RevocationRefresh, tt.ocsp, tt.refresh)
+		}
 	}
 }

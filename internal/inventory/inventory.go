@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -36,7 +37,7 @@ type Store interface {
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
 	InsertCertificates(ctx context.Context, certs []*store.Certificate) error
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
 }
 
@@ -44,6 +45,24 @@ type Store interface {
 type Service struct {
 	st  Store
 	now func() time.Time
+	// audit and actor record revocations (see WithAudit); nil: none.
+	audit Auditor
+	actor string
+}
+
+// Auditor turns an audit event into an append recorded in the same
+// transaction as the change; *audit.Log implements it.
+type Auditor interface {
+	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
+}
+
+// WithAudit returns a copy of s that records each revocation in the audit
+// log as done by actor (e.g. audit.CLIActor(user)), in the same
+// transaction as the revocation.
+func (s *Service) WithAudit(a Auditor, actor string) *Service {
+	c := *s
+	c.audit, c.actor = a, actor
+	return &c
 }
 
 // New returns a Service over st; now is the clock (time.Now when nil).
@@ -333,7 +352,18 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 		return nil, err
 	}
 	now := s.now().UTC()
-	if err := s.st.RevokeCertificate(ctx, c.Serial, reason, now); err != nil {
+	var events []*store.AuditAppend
+	if s.audit != nil {
+		after := *c
+		after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, reason
+		ev, err := s.audit.Prepare(ctx, audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke,
+			ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, Before: view(c, now), After: view(&after, now)})
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	if err := s.st.RevokeCertificate(ctx, c.Serial, reason, now, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, fmt.Errorf("%w: %s", ErrAlreadyRevoked, c.Serial)
 		}

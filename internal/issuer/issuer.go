@@ -1,6 +1,6 @@
 // Package issuer defines what certgate asks of a certificate authority: the
 // Issuer interface that the built-in CA and every connector implement, and
-// optional capabilities found by type assertion (CRL signing).
+// optional capabilities found by type assertion (CRL and OCSP signing).
 package issuer
 
 import (
@@ -10,6 +10,8 @@ import (
 	"math/big"
 	"net"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // IssueRequest is one certificate to issue. Serial is chosen and reserved
@@ -22,6 +24,12 @@ type IssueRequest struct {
 	IPAddresses []net.IP
 	NotBefore   time.Time
 	NotAfter    time.Time
+	// ExtKeyUsages are the certificate's EKUs (RFC 5280 §4.2.1.12) as the
+	// profile gives them; empty: the issuer's default (serverAuth).
+	ExtKeyUsages []x509.ExtKeyUsage
+	// Profile is the name of the certificate profile (for issuers that
+	// map it to their own templates).
+	Profile string
 }
 
 // Issued is what an issuer returns: the leaf DER and the PEM chain served
@@ -42,4 +50,17 @@ type Issuer interface {
 // CRLSigner is implemented by issuers that sign their own CRLs (RFC 5280 §5).
 type CRLSigner interface {
 	SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error)
+}
+
+// OCSPSigner is implemented by issuers that sign OCSP responses (RFC 6960)
+// about the certificates they issued.
+type OCSPSigner interface {
+	// OCSPIssuer is the CA certificate that issued the certificates the
+	// responses are about: requests are matched against its name and key
+	// hashes (RFC 6960 §4.1.1 CertID).
+	OCSPIssuer() *x509.Certificate
+	// SignOCSP signs one basic response from tmpl (SerialNumber, Status,
+	// RevokedAt, RevocationReason, ThisUpdate, NextUpdate, IssuerHash)
+	// and returns the DER OCSPResponse.
+	SignOCSP(tmpl ocsp.Response) ([]byte, error)
 }

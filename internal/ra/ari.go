@@ -25,7 +25,10 @@ import (
 //     still leaves a sixth of the lifetime (15 days for 90-day
 //     certificates) to retry before expiry;
 //   - a revoked certificate: [now − 1h, now], entirely in the past, so
-//     RFC 9773 §4.2 clients renew immediately.
+//     RFC 9773 §4.2 clients renew immediately;
+//   - a window an administrator set (`certgate cert suggest-renewal`,
+//     RenewalWindow and EarlierWindow in ari_admin.go) replaces the
+//     default for a certificate that is not revoked.
 
 // RevokedWindowLead is how far before now the window of a revoked
 // certificate starts.
@@ -111,7 +114,11 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 	if err != nil {
 		return nil, err
 	}
-	return &acme.RenewalInfo{SuggestedWindow: SuggestedWindow(rec, r.now())}, nil
+	start, end, err := r.store.RenewalWindow(ctx, rec.Serial)
+	if err != nil {
+		return nil, r.internal(ctx, "renewal window lookup", err)
+	}
+	return &acme.RenewalInfo{SuggestedWindow: RenewalWindow(rec, acme.TimeWindow{Start: start, End: end}, r.now())}, nil
 }
 
 // SuggestedWindow is the renewal window of certificate c at now (see the

@@ -6,20 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"time"
 
 	"github.com/certgate/certgate/internal/issuer"
 )
-
-// crlRefresh bounds how long a node serves a CRL it signed before signing a
-// new one, so that revocations made by other nodes appear within a minute.
-const crlRefresh = time.Minute
 
 // ErrNoCRL is returned by CRL when the issuer does not sign CRLs.
 var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 
 // CRL returns the current DER CRL of the issuer (RFC 5280 §5), regenerated
-// after each revocation through this node and at least every minute.
+// after each revocation through this node and at least every
+// Config.CRLRefresh.
 // The CRL number is the signing time in Unix nanoseconds, so it grows
 // across restarts and nodes without shared state.
 func (r *RA) CRL(ctx context.Context) ([]byte, error) {
@@ -51,7 +47,7 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	}
 	r.crlCache = der
 	// Revocations through this node clear the cache at once; those made on
-	// another node of a cluster show within crlRefresh.
-	r.crlUntil = now.Add(min(r.cfg.CRLValidity/2, crlRefresh))
+	// another node of a cluster show within CRLRefresh.
+	r.crlUntil = now.Add(r.cfg.CRLRefresh)
 	return der, nil
 }

@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -172,8 +174,22 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, err
 	}
+	prof, err := r.Profile(ctx, o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := prof.CheckKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
+	}
+	if err := r.limitCertificate(ctx, a, o); err != nil {
+		return nil, err
+	}
+	kt := policy.KeyTypeName(csr.PublicKey)
+	if need, why := prof.NeedsApproval(o.Identifiers, kt); need {
+		return r.requestApproval(ctx, a, o, csr, kt, why, now)
 	}
 	if err := r.store.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, now); err != nil {
 		if errors.Is(err, store.ErrStale) {
@@ -186,7 +202,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// until the sweep and waste the signed certificate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cert, err := r.issue(ctx, a, o, csr, now)
+	cert, err := r.issue(ctx, a, o, csr, prof, now)
 	if err != nil {
 		p, ok := acme.AsProblem(err)
 		if !ok {
@@ -197,7 +213,11 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		}
 		return nil, p
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now()); err != nil {
+	ev, err := r.auditEvent(ctx, issueEvent(a, cert))
+	if err != nil {
+		return nil, r.internal(ctx, "audit event", err)
+	}
+	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
 	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
@@ -277,19 +297,28 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
-func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, now time.Time) (*store.Certificate, error) {
+// issue reserves a serial and has the issuer sign the certificate of
+// order o under profile prof: the profile's validity (or the order's
+// notBefore/notAfter), never longer than its maximum, and its EKUs.
+func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, now time.Time) (*store.Certificate, error) {
 	serial, hexSerial := newSerial()
 	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
 		return nil, fmt.Errorf("reserve serial: %w", err)
 	}
-	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate)}
-	req.NotAfter = req.NotBefore.Add(r.cfg.CertValidity)
+	validity, maxValidity := time.Duration(prof.Validity), time.Duration(prof.MaxValidity)
+	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate),
+		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name}
+	req.NotAfter = req.NotBefore.Add(validity)
 	if !o.NotBefore.IsZero() {
 		req.NotBefore = o.NotBefore
-		req.NotAfter = o.NotBefore.Add(r.cfg.CertValidity)
+		req.NotAfter = o.NotBefore.Add(validity)
 	}
 	if !o.NotAfter.IsZero() {
 		req.NotAfter = o.NotAfter
+	}
+	if req.NotAfter.Sub(req.NotBefore) > maxValidity {
+		// The profile's maximum shrank after the order was created.
+		req.NotAfter = req.NotBefore.Add(maxValidity)
 	}
 	var sans []string
 	for _, id := range o.Identifiers {
@@ -315,10 +344,20 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	return &store.Certificate{Serial: hexSerial, Issuer: r.issuer.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
 		ChainPEM: string(out.ChainPEM), SANs: sans, KeyType: KeyType(csr.PublicKey), FingerprintSHA256: hex.EncodeToString(fp[:]),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now(),
-		// Inventory (docs/inventory.md): until profiles exist every order is
-		// issued under the default profile with no custom attributes.
-		Profile: store.DefaultProfile, Attributes: map[string]string{}, Source: store.SourceIssued,
+		// Inventory (docs/inventory.md): the order's profile and final
+		// custom attributes (EAB defaults, account, order).
+		Profile: prof.Name, Attributes: certAttributes(o.Attributes), Source: store.SourceIssued,
 		KeyBits: KeyBits(leaf.PublicKey), SignatureAlgorithm: leaf.SignatureAlgorithm.String()}, nil
+}
+
+// certAttributes is a copy of an order's attributes for its certificate
+// record (never nil).
+func certAttributes(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // certIdentifiers returns the identifiers named by cert's SANs.
@@ -393,15 +432,15 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	default:
 		return acme.NewProblem(acme.Unauthorized, "revocation needs an account or the certificate key")
 	}
-	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, r.now()); err != nil {
+	actor := "certificate-key"
+	if req.Account != nil {
+		actor = audit.ACMEAccountActor(req.Account.ID)
+	}
+	if err := r.revoke(ctx, rec, reason, actor); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
 		}
 		return r.internal(ctx, "revocation", err)
 	}
-	r.crlMu.Lock()
-	r.crlCache = nil
-	r.crlMu.Unlock()
-	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -36,10 +38,14 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	if err != nil {
 		return nil, err
 	}
+	pol, err := r.newOrderPolicy(ctx, a, req, ids)
+	if err != nil {
+		return nil, err
+	}
 	now := r.now()
 	o := &store.Order{ID: newID(), AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(r.cfg.OrderLifetime),
-		Identifiers: ids, CreatedAt: now, UpdatedAt: now}
-	if o.NotBefore, o.NotAfter, err = r.orderValidity(req, now); err != nil {
+		Identifiers: ids, CreatedAt: now, UpdatedAt: now, Profile: pol.profile.Name, Attributes: pol.attrs}
+	if o.NotBefore, o.NotAfter, err = r.orderValidity(req, now, pol.profile); err != nil {
 		return nil, err
 	}
 	var replacedSerial, prevClaim string
@@ -50,10 +56,11 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		o.Replaces = req.Replaces
 	}
 	var fresh []*store.Authorization
+	reuse := pol.authzReuse(r.cfg.AuthzReuse)
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
-		if r.cfg.AuthzReuse > 0 {
-			reused, err := r.store.FindValidAuthorization(ctx, a.ID, aid, wildcard, now.Add(24*time.Hour), now.Add(-r.cfg.AuthzReuse))
+		if reuse > 0 {
+			reused, err := r.store.FindValidAuthorization(ctx, a.ID, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
 			if err == nil {
 				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
 				continue
@@ -64,12 +71,23 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		}
 		az := &store.Authorization{ID: newID(), AccountID: a.ID, Identifier: aid, Wildcard: wildcard,
 			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now}
-		for _, typ := range challengeTypes(aid, wildcard) {
+		if pol.preAuthorized(aid) {
+			// Valid at once, without a challenge (RFC 8555 §7.1.4 allows
+			// authorizations the server considers valid out of band).
+			az.Status, az.ValidatedAt, az.Expires = acme.StatusValid, now, now.Add(r.cfg.ValidAuthzLifetime)
+			fresh = append(fresh, az)
+			o.AuthzIDs = append(o.AuthzIDs, az.ID)
+			continue
+		}
+		for _, typ := range pol.challengeTypes(aid, wildcard) {
 			az.Challenges = append(az.Challenges, store.Challenge{ID: newID(), AuthzID: az.ID, Type: typ, Token: newToken(),
 				Status: acme.StatusPending, UpdatedAt: now})
 		}
 		fresh = append(fresh, az)
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
+	}
+	if err := r.limitNewOrder(ctx, a, ids, len(fresh), o.Replaces != ""); err != nil {
+		return nil, err
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
 		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
@@ -88,7 +106,10 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	return o, nil
 }
 
-func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time) (nb, na time.Time, err error) {
+// orderValidity checks the requested notBefore/notAfter against profile
+// p's maximum validity.
+func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Profile) (nb, na time.Time, err error) {
+	validity, maxValidity := time.Duration(p.Validity), time.Duration(p.MaxValidity)
 	parse := func(field, s string) (time.Time, error) {
 		if s == "" {
 			return time.Time{}, nil
@@ -110,13 +131,13 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time) (nb, na time
 		start = now
 	}
 	if end.IsZero() {
-		end = start.Add(r.cfg.CertValidity)
+		end = start.Add(validity)
 	}
 	switch {
 	case !end.After(start):
 		err = acme.NewProblem(acme.Malformed, "notAfter must be later than notBefore")
-	case end.Sub(start) > r.cfg.MaxCertValidity:
-		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s", r.cfg.MaxCertValidity)
+	case end.Sub(start) > maxValidity:
+		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s", config.FormatDuration(maxValidity), p.Name)
 	case !end.After(now):
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
 	case start.After(now.Add(r.cfg.OrderLifetime)):

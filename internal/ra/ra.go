@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -26,7 +29,7 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *store.Account) error
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
-	UpdateAccount(ctx context.Context, a *store.Account) error
+	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
@@ -46,11 +49,15 @@ type Store interface {
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
+	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
+	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
+	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time) error
+	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
+	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 
 // Validator performs one validation attempt (see internal/va). It returns
@@ -77,6 +84,15 @@ type Config struct {
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
 	ValidationWorkers    int           // concurrent validations; default 32
 	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+	// CRLRefresh bounds how long a signed CRL is served before a new one
+	// is signed, so that revocations made by other nodes appear within it
+	// (revocations through this node clear it at once); default 1 minute,
+	// at most CRLValidity/2.
+	CRLRefresh time.Duration
+	// OnRevoke, when set, is called with the serial (lower-case hex) of
+	// every certificate revoked through this RA, after the revocation is
+	// stored (the OCSP responder drops its cached responses).
+	OnRevoke func(serial string)
 	// LeaseDuration is how long a node owns a challenge it validates before
 	// another node may take it over (renewed before every attempt); default 30s.
 	LeaseDuration time.Duration
@@ -113,6 +129,22 @@ type Config struct {
 	// matches when it equals one of them + the account ID. Empty: no
 	// accounturi matches.
 	AccountURIPrefixes []string
+	// Profiles resolves certificate profiles (internal/policy); nil: only
+	// the built-in default profile, from CertValidity and MaxCertValidity.
+	Profiles *policy.Registry
+	// ApprovalWebhook, when set, receives a JSON POST (Escalation) for
+	// every approval that is escalated (see Sweep).
+	ApprovalWebhook string
+	// WebhookClient sends webhook requests; nil: http.DefaultClient with
+	// a 10 s timeout per request.
+	WebhookClient *http.Client
+	// Audit records issuance and revocation in the audit log, in the same
+	// transaction as the change (*audit.Log implements it); nil records
+	// nothing.
+	Audit Auditor
+	// RateLimits are the ACME rate limits (internal/ratelimit); they apply
+	// when the store implements ratelimit.Store. Zero rates disable.
+	RateLimits ratelimit.Config
 }
 
 func (c *Config) setDefaults() {
@@ -130,6 +162,8 @@ func (c *Config) setDefaults() {
 	def(&c.Backdate, time.Minute)
 	def(&c.RetryDelay, time.Second)
 	def(&c.CRLValidity, 24*time.Hour)
+	def(&c.CRLRefresh, time.Minute)
+	c.CRLRefresh = min(c.CRLRefresh, c.CRLValidity/2)
 	def(&c.ResultWait, time.Second)
 	def(&c.LeaseDuration, 30*time.Second)
 	def(&c.SweepInterval, 10*time.Second)
@@ -152,8 +186,10 @@ type RA struct {
 	va     Validator
 	issuer issuer.Issuer
 	now    func() time.Time
-	log    *slog.Logger
-	node   string // this process's random ID, the owner of its validation leases
+	// profiles resolves order profiles (cfg.Profiles or the default only).
+	profiles *policy.Registry
+	log      *slog.Logger
+	node     string // this process's random ID, the owner of its validation leases
 
 	sem       chan struct{}
 	wg        sync.WaitGroup
@@ -164,6 +200,8 @@ type RA struct {
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{} // challenge ID → closed when its validation ends in this process
+
+	limits *ratelimit.Limiter // nil: no rate limits
 
 	crlMu    sync.Mutex
 	crlCache []byte
@@ -176,8 +214,20 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 	if now == nil {
 		now = time.Now
 	}
+	profiles := cfg.Profiles
+	if profiles == nil {
+		var err error
+		profiles, err = policy.NewRegistry(emptyProfiles{}, DefaultProfile(cfg.CertValidity, cfg.MaxCertValidity, false), 0, now)
+		if err != nil {
+			panic(fmt.Sprintf("ra: default profile from the configuration: %v", err)) // validity <= 0 cannot pass setDefaults
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &RA{cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(),
+	var limits *ratelimit.Limiter
+	if ls, ok := st.(ratelimit.Store); ok {
+		limits = ratelimit.New(cfg.RateLimits, ls, now)
+	}
+	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
@@ -255,7 +305,13 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 			return fmt.Errorf("fail stuck order %s: %w", id, err)
 		}
 	}
+	if err := r.sweepApprovals(ctx); err != nil {
+		return err
+	}
 	if _, err := r.store.PruneNonces(ctx, now); err != nil {
+		return err
+	}
+	if err := r.pruneRateBuckets(ctx, now); err != nil {
 		return err
 	}
 	orders, authzs, err := r.store.DeleteStale(ctx, now.Add(-r.cfg.Retention))
@@ -351,7 +407,15 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 	if req.OnlyReturnExisting {
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
+	return r.createAccount(ctx, tp, jwk, req)
+}
+
+// createAccount creates the account of a key that has none (NewAccount).
+func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	if err := CheckContacts(req.Contact); err != nil {
+		return nil, false, err
+	}
+	if err := r.limitNewAccount(ctx); err != nil {
 		return nil, false, err
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
@@ -395,7 +459,15 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		}
 		upd.Contact = *req.Contact
 	}
-	if err := r.store.UpdateAccount(ctx, &upd); err != nil {
+	var events []*store.AuditAppend
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		ev, err := r.auditEvent(ctx, deactivateEvent(a, &upd))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = ev
+	}
+	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
 		}

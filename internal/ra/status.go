@@ -20,11 +20,15 @@ func AuthorizationStatus(a *store.Authorization, now time.Time) string {
 // OrderStatus is the status served for o at now, a pure function of its
 // stored stage, expiry and authorizations (RFC 8555 §7.1.6):
 //   - a stored valid, invalid or processing stage is final for this function;
+//   - an order awaiting approval is processing;
 //   - a pending order past its expiry, or with any authorization invalid,
 //     deactivated, revoked or expired, is invalid;
 //   - a pending order whose authorizations are all valid is ready;
 //   - otherwise pending.
 func OrderStatus(o *store.Order, authzs []*store.Authorization, now time.Time) string {
+	if o.Status == store.OrderAwaitingApproval {
+		return acme.StatusProcessing // waiting for an approver
+	}
 	if o.Status != acme.StatusPending {
 		return o.Status
 	}

@@ -145,15 +145,10 @@ func (r *RA) validate(ctx context.Context, id string) {
 			return // another node validates it, or it is finished
 		}
 		start := time.Now()
-		verr := r.va.Validate(ctx, az.Identifier, c.Type, c.Token, keyAuth)
-		caaRefused := false
-		if verr == nil {
-			// Control is shown; CAA decides before the authorization turns
-			// valid (RFC 8659 §3, RFC 8657 needs the challenge type). A
-			// refusal is final, not retried.
-			verr = r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, c.Type, r.accountURIs(az.AccountID))
-			caaRefused = verr != nil
-		}
+		// Control, then CAA before the authorization turns valid, from
+		// every network perspective when configured; a CAA refusal is
+		// final, not retried.
+		verr, caaRefused := r.attempt(ctx, az, c, keyAuth, attempt)
 		if ctx.Err() != nil {
 			return // shutting down: stays processing, resumed on restart
 		}
@@ -179,6 +174,9 @@ func (r *RA) validate(ctx context.Context, id string) {
 			err := r.store.FinishChallenge(ctx, c, prob, now, now.Add(r.cfg.ValidAuthzLifetime))
 			if err != nil && !errors.Is(err, store.ErrStale) {
 				log.Error("validation: store result", "err", err)
+			}
+			if err == nil && prob != nil {
+				r.chargeFailedValidation(ctx, az.AccountID)
 			}
 			return
 		}

@@ -25,9 +25,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ocspresponder"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
 	"github.com/certgate/certgate/internal/wfe"
@@ -43,6 +47,8 @@ type Options struct {
 	Listener net.Listener
 	// OrdersPerPage overrides the orders list page size.
 	OrdersPerPage int
+	// ProfileTTL is how long profile lookups are cached (0: 2 seconds).
+	ProfileTTL time.Duration
 }
 
 // Server is a running certgate instance.
@@ -53,6 +59,7 @@ type Server struct {
 	ca    *local.CA
 	ra    *ra.RA
 	wfe   *wfe.WFE
+	api   http.Handler // admin API under /api/v1 (admin.go)
 	ln    net.Listener
 
 	lock    *os.File // flock on the data directory, held while the server runs
@@ -144,10 +151,15 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s holds another CA (root SHA-256 %s); "+
 			"a node must use the database's CA: move %s aside and %s", caRoot, caDir, ours, caDir, copyHint)
 	}
-	if err := preflight(ca, cfg, now()); err != nil {
+	ocspURL := ""
+	if cfg.OCSP {
+		ocspURL = pkiBase + wfe.OCSPPath
+	}
+	if err := preflight(ca, cfg, ocspURL, now()); err != nil {
 		return nil, err
 	}
 	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
+		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
 		CAAIdentities: cfg.CAAIdentities,
 		DenyNetworks:  cfg.VADenyNetworks, // address policy
 	}, log.With("component", "va"))
@@ -170,20 +182,52 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		rcfg.AccountURIPrefixes = []string{"https://" + net.JoinHostPort(cfg.Hostname, port) + "/acme/account/",
 			"https://" + hostForURL(cfg.Hostname) + "/acme/account/"}
 	}
+	if rcfg.RateLimits == (ratelimit.Config{}) {
+		rcfg.RateLimits = cfg.RateLimits
+	}
 	// SQLite serves this process alone (the data directory lock).
 	rcfg.Exclusive = st.Engine() == store.EngineSQLite
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
 	}
-	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath}
-	r := ra.New(rcfg, st, validator, iss, now, log.With("component", "ra"))
+	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), opts.ProfileTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := preflightProfiles(ctx, ca, profiles, now(), log); err != nil {
+		return nil, err
+	}
+	rcfg.Profiles = profiles
+	if rcfg.ApprovalWebhook == "" {
+		rcfg.ApprovalWebhook = cfg.ApprovalWebhook
+	}
+	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath, OCSPURL: ocspURL}
+	rcfg.CRLRefresh = cfg.RevocationRefresh
+	var ocspHandler http.Handler
+	if cfg.OCSP {
+		resp, err := ocspresponder.New(ocspresponder.Config{Path: wfe.OCSPPath, IssuerName: iss.Name(), Refresh: cfg.RevocationRefresh,
+			Validity: rcfg.CRLValidity, Now: now}, iss, st, log.With("component", "ocsp"))
+		if err != nil {
+			return nil, err
+		}
+		rcfg.OnRevoke = resp.Invalidate
+		ocspHandler = resp
+	}
+	auditLog := audit.New(st, now)
+	rcfg.Audit = auditLog
+	rv, err := corroborate(cfg, validator, now, log.With("component", "va"))
+	if err != nil {
+		return nil, err
+	}
+	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
 		return nil, err
 	}
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log.With("component", "wfe"))
+		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
+	s.api = newAdminAPI(st, r, auditLog, now, log)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
@@ -256,10 +300,11 @@ func LockDataDir(dir string) (*os.File, error) {
 }
 
 // preflight lints a sample of the certificates this configuration would
-// issue, without using the CA key, so that a setting every certificate
-// would fail on (e.g. a validity over the CA/B maximum) stops the start
-// instead of every finalize.
-func preflight(ca *local.CA, cfg *config.Serve, now time.Time) error {
+// issue (with the OCSP responder URL ocspURL in the AIA, "" for none),
+// without using the CA key, so that a setting every certificate would fail
+// on (e.g. a validity over the CA/B maximum) stops the start instead of
+// every finalize.
+func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("preflight key: %w", err)
@@ -270,7 +315,7 @@ func preflight(ca *local.CA, cfg *config.Serve, now time.Time) error {
 	}
 	nb := now.Add(-time.Minute)
 	err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
-		NotBefore: nb, NotAfter: nb.Add(cfg.CertValidity), ClientAuth: cfg.ClientAuth})
+		NotBefore: nb, NotAfter: nb.Add(cfg.CertValidity), ClientAuth: cfg.ClientAuth, OCSPURL: ocspURL})
 	if err != nil {
 		return fmt.Errorf("certificates with cert-validity %s would fail the issuance lint, so none could be issued: %w",
 			config.FormatDuration(cfg.CertValidity), err)
@@ -329,7 +374,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	split := newSplitListener(s.ln)
 	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	httpsSrv := &http.Server{Handler: s.wfe, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	httpsSrv := &http.Server{Handler: s.httpsHandler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	// Connections that never sent a request (a client's spare connection)
 	// would hold Shutdown for 5 s (net/http treats them as busy that long);
@@ -373,7 +418,7 @@ func (s *Server) port() string {
 	return p
 }
 
-// plainHandler serves the CRL and CA certificates over plain HTTP and
+// plainHandler serves the CRL, OCSP and CA certificates over plain HTTP and
 // points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
@@ -383,5 +428,13 @@ func (s *Server) plainHandler() http.Handler {
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "certgate serves ACME over HTTPS only: https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory", http.StatusBadRequest)
 	})
-	return m
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		// OCSP (RFC 6960 Appendix A.1) is normally fetched over plain
+		// HTTP; its GET paths hold base64 that the mux would clean.
+		if s.cfg.OCSP && wfe.IsOCSPPath(r.URL.Path) {
+			s.wfe.ServeHTTP(rw, r)
+			return
+		}
+		m.ServeHTTP(rw, r)
+	})
 }

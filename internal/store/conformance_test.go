@@ -64,6 +64,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"DeleteStale", testDeleteStale},
 		{"InsertIssued", testInsertIssued},
 		{"Replacement", testReplacement},
+		{"RenewalWindow", testRenewalWindow},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -349,7 +349,4 @@ func testReplacesRecorded(t *testing.T, e storetest.Engine) {
 	if first, _ := s.GetCertificate(ctx, "abc"); first.Replaces != "" {
 		t.Fatalf("first certificate records replaces %q", first.Replaces)
 	}
-	// Issued certificates get their name rows in FinishOrder's transaction.
-	wantSerials(t, "issued certificates by name", search(t, s, store.CertQuery{Name: "a.example.test", Sort: store.SortSerial}), "abc", "def")
-	wantSerials(t, "issued certificates by suffix", search(t, s, store.CertQuery{Suffix: ".example.test", Sort: store.SortSerial}), "abc", "def")
 }

@@ -16,9 +16,7 @@ import (
 
 // CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	contact, _ := json.Marshal(nonNil(a.Contact))
-	_, err := s.w.ExecContext(ctx, `INSERT INTO accounts (id, key_thumbprint, jwk, status, contact, tos_agreed, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.KeyThumbprint, string(a.JWK), a.Status, string(contact), a.TOSAgreed, ts(a.CreatedAt))
+	_, err := s.w.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
 	}
@@ -28,13 +26,15 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 	return nil
 }
 
-const accountCols = `id, key_thumbprint, jwk, status, contact, tos_agreed, created_at`
+const accountCols = `id, key_thumbprint, jwk, status, contact, tos_agreed, created_at, eab_kid, attributes`
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var a Account
-	var jwk, contact string
+	var jwk, contact, attrs string
+	var eabKid *string
 	var created int64
-	if err := row.Scan(&a.ID, &a.KeyThumbprint, &jwk, &a.Status, &contact, &a.TOSAgreed, &created); err != nil {
+	err := row.Scan(&a.ID, &a.KeyThumbprint, &jwk, &a.Status, &contact, &a.TOSAgreed, &created, &eabKid, &attrs)
+	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -44,6 +44,12 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	a.CreatedAt = fromTS(created)
 	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
 		return nil, fmt.Errorf("account contact: %w", err)
+	}
+	if eabKid != nil {
+		a.EABKid = *eabKid
+	}
+	if a.Attributes, err = unmarshalAttributes(attrs); err != nil {
+		return nil, fmt.Errorf("account attributes: %w", err)
 	}
 	return &a, nil
 }
@@ -60,12 +66,27 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 }
 
 // UpdateAccount stores a's contact and status, only while the stored status
-// is "valid" (ErrStale otherwise).
-func (s *Store) UpdateAccount(ctx context.Context, a *Account) error {
+// is "valid" (ErrStale otherwise). Each of events (optional) is appended to
+// the audit log in the same transaction.
+func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
 	contact, _ := json.Marshal(nonNil(a.Contact))
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`,
-		string(contact), a.Status, a.ID)
-	return checkOne(res, err, "update account")
+	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		return checkOne(res, err, "update account")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		if err := checkOne(res, err, "update account"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ChangeAccountKey replaces the key of account id, only if its current
@@ -143,9 +164,9 @@ func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 	if o.Replaces != "" {
 		replaces = o.Replaces
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
-		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at, profile, attributes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
+		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt), o.Profile, marshalAttributes(o.Attributes)); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
@@ -179,14 +200,14 @@ func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
 	return insertInventoryRows(ctx, tx, c)
 }
 
-const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at`
+const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at, profile, attributes`
 
 func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 	var o Order
 	var expires, nb, na, created, updated int64
-	var idents, authzIDs string
+	var idents, authzIDs, attrs string
 	var perr, serial, replaces *string
-	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &replaces, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &o.AccountID, &o.Status, &expires, &idents, &authzIDs, &nb, &na, &perr, &serial, &replaces, &created, &updated, &o.Profile, &attrs); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -210,6 +231,9 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 		return nil, fmt.Errorf("order error: %w", err)
 	}
 	o.Error = p
+	if o.Attributes, err = unmarshalAttributes(attrs); err != nil {
+		return nil, fmt.Errorf("order attributes: %w", err)
+	}
 	return &o, nil
 }
 
@@ -489,8 +513,16 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // when the order is not processing. A certificate the order replaces
 // (RFC 9773, claimed by CreateReplacementOrder) is marked replaced at now
 // in the same transaction.
-func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time) error {
+//
+// Each of events (optional) is appended to the audit log in the same
+// transaction.
+func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
 		if err := insertCertificate(ctx, tx, c); err != nil {
 			return err
 		}
@@ -549,11 +581,26 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 }
 
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280
-// reason code. ErrStale when it is not valid (already revoked).
-func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
-		ts(at), reason, serial)
-	return checkOne(res, err, "revoke certificate")
+// reason code. ErrStale when it is not valid (already revoked). Each of
+// events (optional) is appended to the audit log in the same transaction.
+func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
+	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
+	if len(events) == 0 {
+		res, err := s.w.ExecContext(ctx, q, ts(at), reason, serial)
+		return checkOne(res, err, "revoke certificate")
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
+		if err := checkOne(res, err, "revoke certificate"); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // RevokedEntry is one revoked certificate as listed on a CRL.

@@ -33,6 +33,11 @@ type Account struct {
 	Contact       []string
 	TOSAgreed     bool
 	CreatedAt     time.Time
+	// EABKid is the external account binding key the account was created
+	// with (RFC 8555 §7.3.4), "" for none.
+	EABKid string
+	// Attributes are the account's custom attributes (nil for none).
+	Attributes map[string]string
 }
 
 // Order is a stored ACME order. Status holds only the stored stage
@@ -54,6 +59,12 @@ type Order struct {
 	Replaces  string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Profile is the name of the certificate profile the order was
+	// created under ("" and "default": the default profile).
+	Profile string
+	// Attributes are the order's final custom attributes (EAB defaults,
+	// account, order request); nil for none.
+	Attributes map[string]string
 }
 
 // Authorization is a stored ACME authorization with its challenges.

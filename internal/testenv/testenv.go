@@ -62,6 +62,9 @@ type Options struct {
 	OwnHTTP01 bool
 	// CAAIdentities are the server's caa-identities (none by default).
 	CAAIdentities []string
+	// NoOCSP turns the OCSP responder off (--ocsp=false); it is on by
+	// default, as in `certgate serve`.
+	NoOCSP bool
 }
 
 // New starts an environment for t with default options.
@@ -95,7 +98,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	e.Config = &config.Serve{Data: t.TempDir(), Listen: ln.Addr().String(), Hostname: "localhost",
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
-		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour}
+		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute}
 	w := o.Log
 	if w == nil {
 		w = io.Discard

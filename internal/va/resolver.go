@@ -102,47 +102,104 @@ func (e *LookupError) IsNotFound() bool { return e.Rcode == dns.RcodeNameError }
 
 // NewResolver returns a Resolver. With server "" it uses the operating
 // system's resolver (Go's net.Resolver: /etc/hosts, /etc/resolv.conf).
-// Otherwise server is the "host:port" of a recursive DNS server that is
-// queried directly over UDP, retrying over TCP when the answer is truncated
-// (RFC 1035 §4.2, RFC 7766). queryTimeout bounds each query (0 means 5s);
-// the caller's context bounds the whole lookup.
+// Otherwise server is the "host:port" of a recursive DNS server, or
+// several separated by commas, queried directly (see NewResolverWith).
+// queryTimeout bounds each query (0 means 5s); the caller's context bounds
+// the whole lookup.
 func NewResolver(server string, queryTimeout time.Duration) (Resolver, error) {
-	if queryTimeout <= 0 {
-		queryTimeout = defaultQueryTimeout
-	}
-	if server == "" {
-		return &systemResolver{r: &net.Resolver{}}, nil
-	}
-	if _, _, err := net.SplitHostPort(server); err != nil {
-		return nil, fmt.Errorf("va: DNS resolver %q is not host:port: %w", server, err)
-	}
-	return &dnsResolver{server: server, timeout: queryTimeout}, nil
+	return NewResolverWith(ResolverOptions{Servers: SplitServers(server), QueryTimeout: queryTimeout})
 }
 
-// dnsResolver queries one recursive server with miekg/dns. Its query method
+// ResolverOptions configure NewResolverWith.
+type ResolverOptions struct {
+	// Servers are recursive DNS servers ("host:port"), asked in order: the
+	// next one only when a server gives no answer (network error or
+	// timeout), never because of what an answer says. Empty uses the
+	// system resolver.
+	Servers []string
+	// QueryTimeout bounds one query to one server (0 means 5s).
+	QueryTimeout time.Duration
+	// DNSSEC asks for DNSSEC (EDNS0 DO bit, and AD in the query, RFC 6840
+	// §5.7) and accepts an answer (including NXDOMAIN and no data) only
+	// when the resolver marked it authenticated (AD bit, RFC 4035 §3.2.3);
+	// a validating resolver answers SERVFAIL for bogus data, which fails
+	// like any SERVFAIL. Needs Servers: the AD bit is trusted from a
+	// validating resolver reached over a trusted path (RFC 4035 §4.9.3).
+	DNSSEC bool
+}
+
+// SplitServers splits a comma-separated list of "host:port" servers,
+// dropping empty entries.
+func SplitServers(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// NewResolverWith returns a Resolver for opts. It fails when a server is
+// not "host:port", or when DNSSEC is asked without servers.
+func NewResolverWith(opts ResolverOptions) (Resolver, error) {
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = defaultQueryTimeout
+	}
+	if len(opts.Servers) == 0 {
+		if opts.DNSSEC {
+			return nil, errors.New("va: DNSSEC checking needs a validating DNS resolver (host:port); the system resolver does not report DNSSEC status")
+		}
+		return &systemResolver{r: &net.Resolver{}}, nil
+	}
+	for _, s := range opts.Servers {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return nil, fmt.Errorf("va: DNS resolver %q is not host:port: %w", s, err)
+		}
+	}
+	return &dnsResolver{servers: opts.Servers, timeout: opts.QueryTimeout, dnssec: opts.DNSSEC}, nil
+}
+
+// dnsResolver queries recursive servers with miekg/dns. Its query method
 // is generic over the record type so CAA (RFC 8659) can be added with the
 // same chain-following logic.
 type dnsResolver struct {
-	server  string
+	servers []string
 	timeout time.Duration
+	dnssec  bool
 }
 
-// exchange sends one query, over UDP first and over TCP when the UDP answer
-// is truncated.
+// exchange sends one query to the servers in order, moving on only when
+// a server does not answer; with each, over UDP first and over TCP when
+// the UDP answer is truncated (RFC 1035 §4.2.1, RFC 7766 §5).
 func (r *dnsResolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
-	m.SetEdns0(1232, false) // DNS flag day 2020 buffer size
+	m.SetEdns0(1232, r.dnssec) // DNS flag day 2020 buffer size; DO bit for DNSSEC
+	m.AuthenticatedData = r.dnssec
+	var errs []error
+	for _, server := range r.servers {
+		resp, err := r.exchangeOne(ctx, m, server)
+		if err == nil {
+			return resp, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
 
+func (r *dnsResolver) exchangeOne(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
 	qctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-
 	udp := &dns.Client{Net: "udp", Timeout: r.timeout}
-	resp, _, err := udp.ExchangeContext(qctx, m, r.server)
+	resp, _, err := udp.ExchangeContext(qctx, m, server)
 	if err == nil && resp.Truncated {
 		tcp := &dns.Client{Net: "tcp", Timeout: r.timeout}
-		resp, _, err = tcp.ExchangeContext(qctx, m, r.server)
+		resp, _, err = tcp.ExchangeContext(qctx, m, server)
 	}
 	if err != nil {
 		return nil, err
@@ -171,6 +228,9 @@ func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) ([]d
 			var ne net.Error
 			timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 			return nil, fail(LookupError{Timeout: timeout, Err: fmt.Errorf("query %s %s: %w", cur, typeName, err)})
+		}
+		if r.dnssec && !resp.AuthenticatedData && (resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError) {
+			return nil, fail(LookupError{Reason: "answer not authenticated by DNSSEC (" + dns.RcodeToString[resp.Rcode] + " without the AD bit)"})
 		}
 		if resp.Rcode != dns.RcodeSuccess {
 			return nil, fail(LookupError{Rcode: resp.Rcode})
@@ -351,7 +411,7 @@ func (s *systemResolver) LookupCAA(ctx context.Context, name string) ([]CAARecor
 	timeout := time.Duration(conf.Timeout) * time.Second
 	var last error
 	for _, srv := range conf.Servers {
-		r := &dnsResolver{server: net.JoinHostPort(srv, conf.Port), timeout: timeout}
+		r := &dnsResolver{servers: []string{net.JoinHostPort(srv, conf.Port)}, timeout: timeout}
 		rrs, err := r.query(ctx, name, dns.TypeCAA)
 		if err == nil {
 			return caaRecords(rrs), nil

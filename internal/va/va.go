@@ -37,9 +37,17 @@ type Config struct {
 	// TLSPort is the TCP port tls-alpn-01 connects to (default 443).
 	// Redirects to https URLs without a port go here too.
 	TLSPort int
-	// DNSResolver is the "host:port" of a recursive DNS server; "" uses the
-	// system resolver (Go's net.Resolver semantics, including /etc/hosts).
+	// DNSResolver is the "host:port" of a recursive DNS server, or several
+	// separated by commas, asked in order when one does not answer; ""
+	// uses the system resolver (Go's net.Resolver semantics, including
+	// /etc/hosts).
 	DNSResolver string
+	// DNSTimeout bounds one DNS query to one server (default 5s).
+	DNSTimeout time.Duration
+	// DNSSEC accepts only DNSSEC-authenticated answers (AD bit) from
+	// DNSResolver, which must be a validating resolver (see
+	// ResolverOptions.DNSSEC).
+	DNSSEC bool
 	// Timeout bounds one validation attempt, DNS lookups included
 	// (default 10s).
 	Timeout time.Duration
@@ -94,7 +102,7 @@ func New(cfg Config, logger *slog.Logger) (*VA, error) {
 		return nil, fmt.Errorf("va: deny networks: %w", err)
 	}
 	cfg.DenyNetworks = deny
-	r, err := NewResolver(cfg.DNSResolver, cfg.Timeout)
+	r, err := NewResolverWith(ResolverOptions{Servers: SplitServers(cfg.DNSResolver), QueryTimeout: cfg.DNSTimeout, DNSSEC: cfg.DNSSEC})
 	if err != nil {
 		return nil, err
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	jose "github.com/go-jose/go-jose/v4"
@@ -49,7 +51,7 @@ func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "encode JWK", err)
 	}
-	acct, created, err := w.ra.NewAccount(ctx, req.thumbprint, jwkJSON, nar)
+	acct, created, err := w.ra.NewAccountIn(ra.WithClientAddr(ctx, x.r.RemoteAddr), profileOf(x.r.URL.Path), x.base+x.r.URL.Path, req.thumbprint, jwkJSON, nar)
 	if err != nil {
 		return err
 	}
@@ -174,7 +176,10 @@ func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
 func (x *exchange) orderView(o *store.Order, authzs []*store.Authorization, now time.Time) acme.Order {
 	v := acme.Order{Status: ra.OrderStatus(o, authzs, now), Expires: ts(o.Expires), Identifiers: o.Identifiers,
 		NotBefore: ts(o.NotBefore), NotAfter: ts(o.NotAfter), Error: ra.OrderError(o, authzs, now),
-		Finalize: x.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs)), Replaces: o.Replaces}
+		Finalize: x.orderURL(o.ID) + "/finalize", Authorizations: make([]string, len(o.AuthzIDs)), Replaces: o.Replaces, Profile: o.Profile}
+	if v.Profile == "" {
+		v.Profile = policy.DefaultName
+	}
 	for i, id := range o.AuthzIDs {
 		v.Authorizations[i] = x.authzURL(id)
 	}
@@ -193,7 +198,10 @@ func (w *WFE) writeOrder(ctx context.Context, x *exchange, o *store.Order, authz
 		}
 	}
 	v := x.orderView(o, authzs, w.ra.Now())
-	if v.Status == acme.StatusProcessing {
+	switch {
+	case o.Status == store.OrderAwaitingApproval:
+		x.rw.Header().Set("Retry-After", strconv.Itoa(ra.ApprovalRetryAfter))
+	case v.Status == acme.StatusProcessing:
 		x.rw.Header().Set("Retry-After", retryAfter)
 	}
 	x.rw.Header().Set("Location", x.orderURL(o.ID))
@@ -207,6 +215,9 @@ func (w *WFE) newOrder(ctx context.Context, x *exchange) error {
 	}
 	var nor acme.NewOrderRequest
 	if err := decodePayload(req.payload, &nor); err != nil {
+		return err
+	}
+	if nor.Profile, err = orderProfile(x.r.URL.Path, nor.Profile); err != nil {
 		return err
 	}
 	o, err := w.ra.NewOrder(ctx, req.account, nor)
@@ -239,6 +250,9 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 	if sub == "" {
 		if !req.postAsGet() {
 			return acme.NewProblem(acme.Malformed, "an order is fetched with POST-as-GET (empty payload)")
+		}
+		if o, err = w.ra.ResumeApproved(ctx, o); err != nil {
+			return err
 		}
 		return w.writeOrder(ctx, x, o, nil, http.StatusOK)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ const (
 	IntermediatePath = "/pki/intermediate.crt"
 	// RootPath serves the root CA certificate (PEM).
 	RootPath = "/pki/root.pem"
+	// OCSPPath is the OCSP responder (RFC 6960 Appendix A.1): POST
+	// OCSPPath, GET OCSPPath/{base64 request}.
+	OCSPPath = "/pki/ocsp"
 )
 
 // Reader is the read-only storage the front end renders objects from.
@@ -79,6 +83,9 @@ type Config struct {
 	// RenewalInfoExplanationURL, when set, is sent as explanationURL in
 	// every renewalInfo response (RFC 9773 §4.2).
 	RenewalInfoExplanationURL string
+	// OCSP, when set, serves OCSPPath and everything below it (the
+	// OCSP responder); nil leaves those paths unserved (404).
+	OCSP http.Handler
 }
 
 // WFE is the ACME HTTP handler. Create it with New.
@@ -126,7 +133,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	m.HandleFunc(challengePath, w.handle(w.challenge, http.MethodPost))
 	m.HandleFunc(certPath, w.handle(w.certificate, http.MethodPost))
 	m.HandleFunc(renewalInfoPath, w.handle(w.renewalInfo, http.MethodGet, http.MethodHead))
-	m.HandleFunc("/acme/", w.handle(w.notFound, http.MethodGet, http.MethodHead, http.MethodPost))
+	m.HandleFunc("/acme/", w.profileRoutes())
 	m.HandleFunc("GET "+CRLPath, w.crl)
 	m.HandleFunc("GET "+IntermediatePath, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
@@ -148,10 +155,22 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: rw, status: 200}
-	w.mux.ServeHTTP(rec, r)
+	if w.cfg.OCSP != nil && IsOCSPPath(r.URL.Path) {
+		// Not through the mux: it would clean (and redirect) the "//"
+		// that base64 GET requests may contain.
+		w.cfg.OCSP.ServeHTTP(rec, r)
+	} else {
+		w.mux.ServeHTTP(rec, r)
+	}
 	w.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
 		slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+}
+
+// IsOCSPPath reports whether the URL path p belongs to the OCSP
+// responder: OCSPPath or below it.
+func IsOCSPPath(p string) bool {
+	return p == OCSPPath || strings.HasPrefix(p, OCSPPath+"/")
 }
 
 type statusRecorder struct {
@@ -221,6 +240,12 @@ func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	if out.Location != "" {
 		rw.Header().Set("Location", "https://"+r.Host+accountPath+out.Location)
 	}
+	if out.RetryAfter > 0 {
+		rw.Header().Set("Retry-After", strconv.FormatInt(int64((out.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	if out.HelpURL != "" {
+		rw.Header().Add("Link", link(out.HelpURL, "help"))
+	}
 	if rec, ok := rw.(*statusRecorder); ok {
 		rec.problem = string(out.Type)
 	}
@@ -248,12 +273,20 @@ func (w *WFE) notFound(ctx context.Context, x *exchange) error {
 	return p
 }
 
+// directory serves /acme/directory (the default profile) and
+// /acme/{profile}/directory (RFC 8555 §7.1.1, draft-ietf-acme-profiles §3).
 func (w *WFE) directory(ctx context.Context, x *exchange) error {
+	profile := profileOf(x.r.URL.Path)
+	meta, err := w.profileMeta(ctx, profile)
+	if err != nil {
+		return err
+	}
+	meta.TermsOfService, meta.Website, meta.CAAIdentities = w.cfg.TermsOfService, w.cfg.Website, w.cfg.CAAIdentities
 	d := acme.Directory{
-		NewNonce: x.base + newNoncePath, NewAccount: x.base + newAccountPath, NewOrder: x.base + newOrderPath,
+		NewNonce: x.base + newNoncePath, NewAccount: x.base + profilePath(profile, newAccountPath), NewOrder: x.base + profilePath(profile, newOrderPath),
 		RevokeCert: x.base + revokeCertPath, KeyChange: x.base + keyChangePath,
 		RenewalInfo: x.base + strings.TrimSuffix(renewalInfoPath, "/"),
-		Meta:        &acme.DirectoryMeta{TermsOfService: w.cfg.TermsOfService, Website: w.cfg.Website, CAAIdentities: w.cfg.CAAIdentities},
+		Meta:        meta,
 	}
 	return writeJSON(x.rw, http.StatusOK, d)
 }
@@ -276,7 +309,8 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.Header().Set("Content-Type", "application/pkix-crl")
-	rw.Header().Set("Cache-Control", "max-age=60")
+	// HTTP caches may keep it as long as this node does, no longer.
+	rw.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", int(w.ra.Config().CRLRefresh/time.Second)))
 	rw.Write(der)
 }
 

@@ -42,6 +42,9 @@ type acmeServer struct {
 	HTTPPort, TLSPort int
 	// LogFile is the server's combined stdout and stderr.
 	LogFile string
+	// Data is certgate's data directory (administrative commands such as
+	// `certgate profile` and `certgate eab` run beside the server on it).
+	Data string
 
 	addr   string // listen address host:port
 	mgmt   string // pebble management address
@@ -76,6 +79,7 @@ func startCertgateWithResolver(t *testing.T, resolver string) *acmeServer {
 		HTTPPort: ports[1],
 		TLSPort:  ports[2],
 		LogFile:  filepath.Join(dir, "certgate.log"),
+		Data:     data,
 	}
 	// The server names itself "localhost" so that every URL it hands out
 	// resolves on this machine without the test resolver.

@@ -6,18 +6,21 @@ import (
 	"math/big"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/certgate/certgate/internal/issuer"
 )
 
 // Issuer adapts the built-in CA to the issuer.Issuer interface with the
 // TLS server leaf profile: SANs from the request, serverAuth EKU (plus
-// clientAuth when ClientAuth is set), AIA caIssuers IssuerURL and CRL
-// distribution point CRLURL.
+// clientAuth when ClientAuth is set), AIA caIssuers IssuerURL, AIA OCSP
+// OCSPURL ("" for none) and CRL distribution point CRLURL.
 type Issuer struct {
 	CA         *CA
 	ClientAuth bool
 	IssuerURL  string
 	CRLURL     string
+	OCSPURL    string
 }
 
 // Name implements issuer.Issuer; the built-in CA is "local".
@@ -27,7 +30,7 @@ func (i *Issuer) Name() string { return "local" }
 func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
 	der, err := i.CA.SignLeaf(ctx, LeafRequest{Serial: req.Serial, PublicKey: req.PublicKey, DNSNames: req.DNSNames,
 		IPAddresses: req.IPAddresses, NotBefore: req.NotBefore, NotAfter: req.NotAfter, ClientAuth: i.ClientAuth,
-		IssuerURL: i.IssuerURL, CRLURL: i.CRLURL})
+		IssuerURL: i.IssuerURL, CRLURL: i.CRLURL, OCSPURL: i.OCSPURL, ExtKeyUsages: req.ExtKeyUsages})
 	if err != nil {
 		return nil, err
 	}
@@ -38,3 +41,9 @@ func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Is
 func (i *Issuer) SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error) {
 	return i.CA.SignCRL(number, thisUpdate, nextUpdate, entries)
 }
+
+// OCSPIssuer implements issuer.OCSPSigner: the intermediate.
+func (i *Issuer) OCSPIssuer() *x509.Certificate { return i.CA.Intermediate() }
+
+// SignOCSP implements issuer.OCSPSigner.
+func (i *Issuer) SignOCSP(tmpl ocsp.Response) ([]byte, error) { return i.CA.SignOCSP(tmpl) }

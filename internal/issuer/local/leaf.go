@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -60,6 +61,10 @@ type LeafRequest struct {
 	NotBefore, NotAfter time.Time
 	// ClientAuth adds the id-kp-clientAuth EKU besides id-kp-serverAuth.
 	ClientAuth bool
+	// ExtKeyUsages, when not empty, are the EKUs instead of serverAuth
+	// (+clientAuth); the CA/B domain-validated policy OID is only added
+	// when they include serverAuth.
+	ExtKeyUsages []x509.ExtKeyUsage
 	// IssuerURL is the AIA id-ad-caIssuers URL where the intermediate is
 	// served as DER (RFC 5280 §4.2.2.1); "" means Options.IssuerURL, and
 	// the extension is omitted when both are "". A lint-clean leaf needs
@@ -70,6 +75,12 @@ type LeafRequest struct {
 	// lint-clean leaf valid for more than 7 days needs one, and it must be
 	// http:// (BR §7.1.2.11.2; https is an error).
 	CRLURL string
+	// OCSPURL is the AIA id-ad-ocsp responder URL (RFC 5280 §4.2.2.1,
+	// RFC 6960); "" omits it (there is no Options default, so the CA's
+	// own HTTPS certificate, which the responder does not know, never
+	// names it). Like the others it must be http:// to be lint-clean
+	// (BR §7.1.2.7.7).
+	OCSPURL string
 }
 
 // SignLeaf signs a TLS server certificate for req with the intermediate
@@ -81,7 +92,7 @@ type LeafRequest struct {
 // req.IPAddresses; keyUsage digitalSignature (+keyEncipherment for RSA
 // keys), critical; EKU serverAuth (+clientAuth); basicConstraints cA=FALSE,
 // critical; AKI; no SKI (BR §7.1.2.7.6: NOT RECOMMENDED for subscriber
-// certificates); AIA caIssuers and CRL DP when requested; certificate
+// certificates); AIA caIssuers, AIA OCSP and CRL DP when requested; certificate
 // policy 2.23.140.1.2.1; signed ECDSA-SHA256.
 //
 // Errors wrap ErrInvalidRequest for requests rejected up front, ErrLint
@@ -177,6 +188,13 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 	if req.ClientAuth {
 		ekus = append(ekus, x509.ExtKeyUsageClientAuth)
 	}
+	if len(req.ExtKeyUsages) > 0 {
+		ekus = slices.Clone(req.ExtKeyUsages)
+	}
+	var policies []x509.OID
+	if slices.Contains(ekus, x509.ExtKeyUsageServerAuth) {
+		policies = []x509.OID{oidDomainValidated()}
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          req.Serial,
 		Subject:               pkix.Name{CommonName: cn},
@@ -188,7 +206,7 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 		IsCA:                  false,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           ips,
-		Policies:              []x509.OID{oidDomainValidated()},
+		Policies:              policies,
 		SignatureAlgorithm:    x509.ECDSAWithSHA256,
 	}
 	if req.IssuerURL != "" {
@@ -196,6 +214,9 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 	}
 	if req.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{req.CRLURL}
+	}
+	if req.OCSPURL != "" {
+		tmpl.OCSPServer = []string{req.OCSPURL}
 	}
 	return tmpl, nil
 }

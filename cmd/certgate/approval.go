@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+)
+
+func newApproval() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "approval",
+		Short: "List and decide certificate requests waiting for approval",
+		Long: `Orders of profiles with an approval rule stay "processing" after finalize
+until an approver decides here. Approving lets the next poll of the ACME
+client (or the server's sweep) issue the certificate; rejecting makes the
+order invalid with the comment in its error. Works beside a running server.`,
+	}
+	cmd.AddCommand(newApprovalList(), newApprovalDecide(true), newApprovalDecide(false))
+	return cmd
+}
+
+func newApprovalList() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	var status string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List approvals (pending by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if status == "all" {
+				status = ""
+			} else if status != store.ApprovalPending && status != store.ApprovalApproved && status != store.ApprovalRejected {
+				return fmt.Errorf("--status %q: use pending, approved, rejected or all", status)
+			}
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			aps, err := st.ListApprovals(ctx, status, 10000)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				ID          string     `json:"id"`
+				Order       string     `json:"order"`
+				Profile     string     `json:"profile"`
+				Identifiers []string   `json:"identifiers"`
+				KeyType     string     `json:"keyType"`
+				Reason      string     `json:"reason"`
+				Status      string     `json:"status"`
+				RequestedAt time.Time  `json:"requestedAt"`
+				DecidedAt   *time.Time `json:"decidedAt,omitempty"`
+				DecidedBy   string     `json:"decidedBy,omitempty"`
+				Comment     string     `json:"comment,omitempty"`
+				EscalatedAt *time.Time `json:"escalatedAt,omitempty"`
+			}
+			out := []row{}
+			var rows [][]string
+			for _, a := range aps {
+				r := row{ID: a.ID, Order: a.OrderID, Profile: a.Profile, KeyType: a.KeyType, Reason: a.Reason, Status: a.Status,
+					RequestedAt: a.RequestedAt, DecidedBy: a.DecidedBy, Comment: a.Comment}
+				for _, id := range a.Identifiers {
+					r.Identifiers = append(r.Identifiers, id.Value)
+				}
+				if !a.DecidedAt.IsZero() {
+					r.DecidedAt = &a.DecidedAt
+				}
+				esc := "-"
+				if !a.EscalatedAt.IsZero() {
+					r.EscalatedAt = &a.EscalatedAt
+					esc = a.EscalatedAt.Format(time.RFC3339)
+				}
+				out = append(out, r)
+				rows = append(rows, []string{a.ID, a.Status, a.Profile, strings.Join(r.Identifiers, ","), a.KeyType,
+					a.RequestedAt.Format(time.RFC3339), esc, dash(a.DecidedBy), a.Reason})
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"ID", "STATUS", "PROFILE", "IDENTIFIERS", "KEY", "REQUESTED", "ESCALATED", "DECIDED-BY", "REASON"}, rows)
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	cmd.Flags().StringVar(&status, "status", store.ApprovalPending, "pending, approved, rejected or all")
+	return cmd
+}
+
+// approver is who decides: --by, else the operating-system user.
+func approver(by string) string {
+	if by != "" {
+		return by
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+func newApprovalDecide(approve bool) *cobra.Command {
+	var so storeOpts
+	var comment, by string
+	use, short := "approve ID", "Approve a pending request: the certificate is issued at the client's next poll"
+	if !approve {
+		use, short = "reject ID --comment TEXT", "Reject a pending request: its order becomes invalid with the comment"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if !approve && strings.TrimSpace(comment) == "" {
+				return errors.New("a rejection needs --comment saying why (the ACME client sees it)")
+			}
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			who := approver(by)
+			var perr = ra.RejectionProblem(comment)
+			switch err := st.DecideApproval(ctx, args[0], approve, who, comment, perr, time.Now().UTC()); {
+			case errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
+			case errors.Is(err, store.ErrStale):
+				return fmt.Errorf("approval %s was already decided", args[0])
+			case err != nil:
+				return err
+			}
+			verb := "approved"
+			if !approve {
+				verb = "rejected"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (by %s)\n", verb, args[0], who)
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	cmd.Flags().StringVar(&comment, "comment", "", "reason recorded with the decision (shown to the client on rejection)")
+	cmd.Flags().StringVar(&by, "by", "", "approver name recorded with the decision (default: the OS user)")
+	return cmd
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// TestAdminCommandsAreAudited: `cert revoke` and `account deactivate` are
+// recorded in the audit log with the CLI user as actor and the object
+// before and after, and the chain verifies.
+func TestAdminCommandsAreAudited(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	data := filepath.Join(t.TempDir(), "data")
+	files := t.TempDir()
+	c := writeSelfSigned(t, filepath.Join(files, "a.pem"), 0x77, 30, 0, "a.example.com")
+	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.OpenDSN(t, server.DSN(data, ""))
+	if err := st.CreateAccount(context.Background(), &store.Account{ID: "acct9", KeyThumbprint: "tp9", JWK: []byte(`{}`),
+		Status: acme.StatusValid, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "77", "--reason", "superseded"); err != nil {
+		t.Fatalf("cert revoke: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "account", "deactivate", "--data", data, "acct9"); err != nil {
+		t.Fatalf("account deactivate: %v", err)
+	}
+	out, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []struct {
+		A             string `json:"actor"`
+		Act           string `json:"action"`
+		Obj           string `json:"object_id"`
+		Before, After map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 2 {
+		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	dea, rev := evs[0], evs[1] // newest first
+	if !strings.HasPrefix(rev.A, "cli:") || rev.Act != "certificate.revoke" || rev.Obj != c.SerialNumber.Text(16) ||
+		rev.Before["status"] != "valid" || rev.After["status"] != "revoked" || rev.After["revocation_reason"] != "superseded" {
+		t.Errorf("revocation event: %+v", rev)
+	}
+	if !strings.HasPrefix(dea.A, "cli:") || dea.Act != "account.deactivate" || dea.Obj != "acct9" ||
+		dea.Before["status"] != "valid" || dea.After["status"] != "deactivated" {
+		t.Errorf("deactivation event: %+v", dea)
+	}
+	if out, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil || !strings.Contains(out, "intact: 2 events") {
+		t.Fatalf("audit verify: %v %s", err, out)
+	}
+}

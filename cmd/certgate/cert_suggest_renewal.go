@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// newCertSuggestRenewal is `certgate cert suggest-renewal SERIAL --before
+// TIME`: it moves the ACME Renewal Information window (RFC 9773 §4.2) of
+// one certificate earlier, so that ARI clients renew it before TIME.
+func newCertSuggestRenewal() *cobra.Command {
+	var o storeOpts
+	var before string
+	cmd := &cobra.Command{
+		Use:   "suggest-renewal SERIAL --before TIME",
+		Short: "Ask ARI clients to renew a certificate before a time",
+		Long: `Move the suggested renewal window that renewalInfo (ACME Renewal Information,
+RFC 9773) serves for one certificate earlier, so that ARI-aware clients renew
+it before TIME: for instance ahead of a planned key or intermediate change.
+
+SERIAL is the certificate's serial number in hexadecimal (colons and leading
+zeros allowed). TIME is an RFC 3339 time (2026-12-01T00:00:00Z) or a duration
+from now (24h, 7d, 1d12h). The new window ends at TIME and starts now, or at
+the current window's start if that is earlier; a TIME in the past asks for
+renewal at once. Windows only move earlier: a TIME not earlier than the end
+of the current window is refused. Revoked certificates already ask for
+renewal at once.
+
+Works beside a running server (the change shows at the next renewalInfo
+request).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now().UTC()
+			serial, err := parseSuggestSerial(args[0])
+			if err != nil {
+				return err
+			}
+			when, err := parseSuggestBefore(before, now)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rec, err := st.GetCertificate(ctx, serial)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no certificate with serial %s in the database", serial)
+			}
+			if err != nil {
+				return fmt.Errorf("certificate %s: %w", serial, err)
+			}
+			if rec.Status == acme.StatusRevoked {
+				return fmt.Errorf("certificate %s is revoked: renewalInfo already asks for its renewal at once", serial)
+			}
+			start, end, err := st.RenewalWindow(ctx, serial)
+			if err != nil {
+				return fmt.Errorf("certificate %s: %w", serial, err)
+			}
+			cur := ra.RenewalWindow(rec, acme.TimeWindow{Start: start, End: end}, now)
+			w, err := ra.EarlierWindow(cur, when, now)
+			if err != nil {
+				return fmt.Errorf("certificate %s: %w", serial, err)
+			}
+			if err := st.SetRenewalWindow(ctx, serial, w.Start, w.End); err != nil {
+				return fmt.Errorf("certificate %s: %w", serial, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s: renewal window %s .. %s (was %s .. %s)\n", serial,
+				w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), cur.Start.Format(time.RFC3339), cur.End.Format(time.RFC3339))
+			return nil
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().StringVar(&before, "before", "", "renew before this time: RFC 3339, or a duration from now such as 24h or 7d (required)")
+	_ = cmd.MarkFlagRequired("before")
+	return cmd
+}
+
+// parseSuggestSerial normalises a hexadecimal serial as the database
+// stores it: lower case, no colons, no leading zeros.
+func parseSuggestSerial(s string) (string, error) {
+	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", "")), "0x")
+	n, ok := new(big.Int).SetString(h, 16)
+	if !ok || h == "" || strings.ContainsAny(h, "+-") || n.Sign() <= 0 {
+		return "", fmt.Errorf("serial %q is not a hexadecimal certificate serial number (e.g. 3a:f0:... or 3af0...)", s)
+	}
+	return n.Text(16), nil
+}
+
+// parseSuggestBefore reads --before: an RFC 3339 time or a duration from
+// now (config.ParseDuration: 24h, 7d, 1d12h).
+func parseSuggestBefore(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--before %q is neither an RFC 3339 time (2026-12-01T00:00:00Z) nor a duration from now (24h, 7d)", s)
+	}
+	return now.Add(d), nil
+}

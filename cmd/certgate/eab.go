@@ -1,0 +1,212 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+)
+
+func newEAB() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eab",
+		Short: "Manage External Account Binding keys (RFC 8555 §7.3.4)",
+		Long: `An EAB key (key id + HMAC key) is handed to an ACME client out of band
+(lego --eab --kid --hmac, certbot --eab-kid --eab-hmac-key). The account the
+client creates with it is bound to the key's profile, owner, default custom
+attributes and optional allowlist. Profiles with requireEAB only serve such
+accounts.`,
+	}
+	cmd.AddCommand(newEABCreate(), newEABList(), newEABRevoke())
+	return cmd
+}
+
+func newEABCreate() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	var profile, owner, expires string
+	var attrs, allow []string
+	var singleUse bool
+	cmd := &cobra.Command{
+		Use:   "create --profile NAME",
+		Short: "Create an EAB key and print its key id and base64url HMAC key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			var p *policy.Profile
+			rec, err := st.GetProfile(ctx, profile)
+			switch {
+			case err == nil:
+				if p, err = policy.Parse(rec.Spec); err != nil {
+					return err
+				}
+			case errors.Is(err, store.ErrNotFound) && profile == policy.DefaultName:
+				d := ra.DefaultProfile(90*24*time.Hour, 0, false)
+				p = &d
+				if err := p.Validate(); err != nil {
+					return err
+				}
+			case errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("there is no profile %q (see 'certgate profile list')", profile)
+			default:
+				return err
+			}
+			am := map[string]string{}
+			for _, kv := range attrs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--attr %q: use key=value", kv)
+				}
+				am[k] = v
+			}
+			if err := ra.CheckEABAttributes(p, am, allow); err != nil {
+				return err
+			}
+			now := time.Now().UTC()
+			k := &store.EABKey{KID: "kid-" + randB64(12), HMACKey: make([]byte, ra.EABKeySize), Profile: p.Name, Owner: owner,
+				Attributes: am, Allow: allow, SingleUse: singleUse, Status: store.EABActive, CreatedAt: now}
+			if _, err := rand.Read(k.HMACKey); err != nil {
+				return err
+			}
+			if expires != "" {
+				d, err := config.ParseDuration(expires)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("--expires %q: use a positive duration such as 30d", expires)
+				}
+				k.Expires = now.Add(d)
+			}
+			if err := st.CreateEABKey(ctx, k); err != nil {
+				return err
+			}
+			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"kid": k.KID, "hmac": hmacKey, "profile": k.Profile,
+					"directory": "/acme/" + k.Profile + "/directory"})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory /acme/%s/directory)\n", k.KID, hmacKey, k.Profile, k.Profile)
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	fl := cmd.Flags()
+	fl.StringVar(&profile, "profile", policy.DefaultName, "profile the key is for")
+	fl.StringVar(&owner, "owner", "", "team or person the bound accounts belong to")
+	fl.StringArrayVar(&attrs, "attr", nil, "default custom attribute key=value of the bound accounts' certificates (repeatable)")
+	fl.StringArrayVar(&allow, "allow", nil, "names the bound accounts may order: exact, *.suffix, /regexp/, IP or CIDR (repeatable; default: the profile's)")
+	fl.StringVar(&expires, "expires", "", "the key can bind accounts for this long, e.g. 30d (default: forever)")
+	fl.BoolVar(&singleUse, "single-use", false, "the key binds one account only")
+	return cmd
+}
+
+func newEABList() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List EAB keys (without their HMAC keys)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			keys, err := st.ListEABKeys(ctx)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				KID        string            `json:"kid"`
+				Profile    string            `json:"profile"`
+				Owner      string            `json:"owner,omitempty"`
+				Status     string            `json:"status"`
+				SingleUse  bool              `json:"singleUse"`
+				Expires    *time.Time        `json:"expires,omitempty"`
+				Account    string            `json:"account,omitempty"`
+				Attributes map[string]string `json:"attributes,omitempty"`
+				Allow      []string          `json:"allow,omitempty"`
+			}
+			out := []row{}
+			var rows [][]string
+			for _, k := range keys {
+				r := row{KID: k.KID, Profile: k.Profile, Owner: k.Owner, Status: k.Status, SingleUse: k.SingleUse, Account: k.AccountID,
+					Attributes: k.Attributes, Allow: k.Allow}
+				exp := "-"
+				if !k.Expires.IsZero() {
+					r.Expires = &k.Expires
+					exp = k.Expires.Format(time.RFC3339)
+					if k.Status == store.EABActive && !time.Now().Before(k.Expires) {
+						r.Status = "expired"
+					}
+				}
+				out = append(out, r)
+				var av []string
+				for a, v := range k.Attributes {
+					av = append(av, a+"="+v)
+				}
+				sort.Strings(av)
+				rows = append(rows, []string{k.KID, k.Profile, dash(k.Owner), r.Status, fmt.Sprint(k.SingleUse), exp, dash(k.AccountID),
+					dash(strings.Join(av, ",")), dash(strings.Join(k.Allow, ","))})
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"KID", "PROFILE", "OWNER", "STATUS", "SINGLE-USE", "EXPIRES", "LAST-ACCOUNT", "ATTRIBUTES", "ALLOW"}, rows)
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newEABRevoke() *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "Stop an EAB key from binding new accounts (accounts already bound keep working)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			switch err := st.RevokeEABKey(ctx, args[0]); {
+			case errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("there is no EAB key %q", args[0])
+			case errors.Is(err, store.ErrStale):
+				return fmt.Errorf("EAB key %s is already revoked", args[0])
+			case err != nil:
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked EAB key %s\n", args[0])
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	return cmd
+}

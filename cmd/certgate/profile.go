@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+)
+
+func newProfile() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "profile",
+		Short: "Manage certificate profiles (each one is an ACME directory /acme/NAME/directory)",
+		Long: `Certificate profiles decide which names, keys, validity, EKUs, custom attributes,
+challenges and approvals a class of certificates has. They are stored in the
+server's database; a running server picks up changes within 2 seconds.
+Without a stored profile called "default", the built-in default profile (the
+server's --cert-validity, serverAuth, any name) serves /acme/directory.
+See docs/profiles.md.`,
+	}
+	cmd.AddCommand(newProfileWrite(false), newProfileWrite(true), newProfileList(), newProfileShow(), newProfileDelete())
+	return cmd
+}
+
+// profileFlags are the profile fields settable by flag.
+type profileFlags struct {
+	file, description, validity, maxValidity, authzReuse, escalate string
+	types, allow, deny, keys, ekus, challenges, preauth            []string
+	required, optional                                             []string
+	approveIDs, approveKeys, approveEKUs                           []string
+	wildcard, requireEAB, approveAlways                            bool
+}
+
+func (f *profileFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.file, "file", "", "read the whole profile from this YAML or JSON file (flags then override its fields)")
+	fl.StringVar(&f.description, "description", "", "description shown in the ACME directory's meta.profiles")
+	fl.StringSliceVar(&f.types, "identifier-types", nil, "allowed identifier types: dns, ip (default both)")
+	fl.StringArrayVar(&f.allow, "allow", nil, "allowed names: exact, *.suffix, /regexp/, IP or CIDR (repeatable; default any)")
+	fl.StringArrayVar(&f.deny, "deny", nil, "denied names, same forms as --allow (repeatable)")
+	fl.BoolVar(&f.wildcard, "wildcard", false, "allow wildcard DNS names")
+	fl.StringSliceVar(&f.keys, "key-types", nil, "allowed keys: rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384 (default all)")
+	fl.StringVar(&f.validity, "validity", "", "default certificate lifetime, e.g. 90d, 160h")
+	fl.StringVar(&f.maxValidity, "max-validity", "", "longest lifetime a newOrder may ask (default: --validity)")
+	fl.StringSliceVar(&f.ekus, "eku", nil, "extended key usages: serverAuth, clientAuth, emailProtection, codeSigning (default serverAuth)")
+	fl.StringArrayVar(&f.required, "require-attr", nil, "required custom attribute NAME (repeatable; enum/regex rules need --file)")
+	fl.StringArrayVar(&f.optional, "optional-attr", nil, "optional custom attribute NAME (repeatable)")
+	fl.StringVar(&f.authzReuse, "authz-reuse", "", "reuse valid authorizations validated within this window; 0 never (default: server setting)")
+	fl.StringSliceVar(&f.challenges, "challenges", nil, "offered challenge types: http-01, dns-01, tls-alpn-01 (default all)")
+	fl.BoolVar(&f.requireEAB, "require-eab", false, "newAccount on this profile's directory requires external account binding")
+	fl.StringArrayVar(&f.preauth, "pre-authorize", nil, "names valid without a challenge for EAB-bound accounts (rules as --allow; repeatable)")
+	fl.BoolVar(&f.approveAlways, "approval", false, "every certificate waits for 'certgate approval approve'")
+	fl.StringArrayVar(&f.approveIDs, "approval-identifier", nil, "names (rules as --allow) whose certificates need approval (repeatable)")
+	fl.StringSliceVar(&f.approveKeys, "approval-key-types", nil, "key types whose certificates need approval")
+	fl.StringSliceVar(&f.approveEKUs, "approval-ekus", nil, "certificates of this profile need approval when it has one of these EKUs")
+	fl.StringVar(&f.escalate, "escalate-after", "", "escalate approvals waiting longer than this (log and webhook), e.g. 4h")
+}
+
+// apply sets the fields whose flags were given on p.
+func (f *profileFlags) apply(cmd *cobra.Command, p *policy.Profile) error {
+	ch := cmd.Flags().Changed
+	dur := func(s string) (policy.Duration, error) {
+		d, err := config.ParseDuration(s)
+		return policy.Duration(d), err
+	}
+	var err error
+	if ch("description") {
+		p.Description = f.description
+	}
+	if ch("identifier-types") {
+		p.IdentifierTypes = f.types
+	}
+	if ch("allow") {
+		p.Allow = f.allow
+	}
+	if ch("deny") {
+		p.Deny = f.deny
+	}
+	if ch("wildcard") {
+		p.Wildcard = f.wildcard
+	}
+	if ch("key-types") {
+		p.KeyTypes = f.keys
+	}
+	if ch("validity") {
+		if p.Validity, err = dur(f.validity); err != nil {
+			return fmt.Errorf("--validity: %w", err)
+		}
+	}
+	if ch("max-validity") {
+		if p.MaxValidity, err = dur(f.maxValidity); err != nil {
+			return fmt.Errorf("--max-validity: %w", err)
+		}
+	}
+	if ch("eku") {
+		p.EKUs = f.ekus
+	}
+	for _, n := range f.required {
+		p.Attributes = append(p.Attributes, policy.Attribute{Name: n, Required: true})
+	}
+	for _, n := range f.optional {
+		p.Attributes = append(p.Attributes, policy.Attribute{Name: n})
+	}
+	if ch("authz-reuse") {
+		d, err := dur(f.authzReuse)
+		if err != nil {
+			return fmt.Errorf("--authz-reuse: %w", err)
+		}
+		p.AuthzReuse = &d
+	}
+	if ch("challenges") {
+		p.Challenges = f.challenges
+	}
+	if ch("require-eab") {
+		p.RequireEAB = f.requireEAB
+	}
+	if ch("pre-authorize") {
+		p.PreAuthorized = f.preauth
+	}
+	if ch("approval") || ch("approval-identifier") || ch("approval-key-types") || ch("approval-ekus") || ch("escalate-after") {
+		if p.Approval == nil {
+			p.Approval = &policy.Approval{}
+		}
+		a := p.Approval
+		if ch("approval") {
+			a.Always = f.approveAlways
+		}
+		if ch("approval-identifier") {
+			a.Identifiers = f.approveIDs
+		}
+		if ch("approval-key-types") {
+			a.KeyTypes = f.approveKeys
+		}
+		if ch("approval-ekus") {
+			a.EKUs = f.approveEKUs
+		}
+		if ch("escalate-after") {
+			if a.EscalateAfter, err = dur(f.escalate); err != nil {
+				return fmt.Errorf("--escalate-after: %w", err)
+			}
+		}
+		if !a.Always && len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) == 0 {
+			p.Approval = nil
+		}
+	}
+	return nil
+}
+
+// readProfileFile decodes a YAML (or JSON) profile, refusing unknown fields.
+func readProfileFile(path string) (*policy.Profile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p policy.Profile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &p, nil
+}
+
+func newProfileWrite(update bool) *cobra.Command {
+	var so storeOpts
+	var f profileFlags
+	use, short := "create NAME", "Create a profile from flags and/or --file"
+	if update {
+		use, short = "update NAME", "Change a stored profile: the given flags (or the whole --file) replace its fields"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p := &policy.Profile{Validity: policy.Duration(90 * 24 * time.Hour)}
+			var created time.Time
+			if update {
+				if len(args) == 0 {
+					return errors.New("give the NAME of the profile to update")
+				}
+				rec, err := st.GetProfile(ctx, args[0])
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("there is no stored profile %q (create it first)", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				if err := json.Unmarshal(rec.Spec, p); err != nil {
+					return fmt.Errorf("stored profile %s: %w", args[0], err)
+				}
+				created = rec.CreatedAt
+			}
+			if f.file != "" {
+				if p, err = readProfileFile(f.file); err != nil {
+					return err
+				}
+			}
+			if len(args) == 1 {
+				if update && p.Name != "" && p.Name != args[0] {
+					return fmt.Errorf("--file names profile %q, not %q", p.Name, args[0])
+				}
+				p.Name = args[0]
+			}
+			if p.Name == "" {
+				return errors.New("give the profile NAME (argument or name: in --file)")
+			}
+			if err := f.apply(cmd, p); err != nil {
+				return err
+			}
+			if err := p.Validate(); err != nil {
+				return err
+			}
+			if err := lintProfileWithCA(so.data, p); err != nil {
+				return err
+			}
+			spec, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			now := time.Now().UTC()
+			if created.IsZero() {
+				created = now
+			}
+			if err := st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: created, UpdatedAt: now}, update); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fmt.Errorf("profile %q exists; use 'certgate profile update'", p.Name)
+				}
+				return err
+			}
+			verb := "created"
+			if update {
+				verb = "updated"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory /acme/%s/directory\n", verb, p.Name, p.Name)
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	f.add(cmd)
+	return cmd
+}
+
+// lintProfileWithCA lints p's certificates with the server's CA when the
+// data directory holds one (see server.LintProfile); without one there is
+// nothing to lint against, and the server lints every profile at start.
+func lintProfileWithCA(data string, p *policy.Profile) error {
+	ok, err := local.Exists(server.CADir(data))
+	if err != nil || !ok {
+		return nil
+	}
+	ca, err := local.LoadOrCreate(server.CADir(data), local.Options{LintBeforeSign: true,
+		IssuerURL: "http://certgate.test/pki/intermediate.crt", CRLURL: "http://certgate.test/pki/crl"})
+	if err != nil {
+		return fmt.Errorf("load the CA to lint the profile: %w", err)
+	}
+	return server.LintProfile(ca, p, time.Now())
+}
+
+func loadProfiles(ctx context.Context, st *store.Store) ([]*policy.Profile, error) {
+	recs, err := st.ListProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*policy.Profile
+	for _, r := range recs {
+		p, err := policy.Parse(r.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("stored profile %s: %w", r.Name, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func newProfileList() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the stored profiles",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ps, err := loadProfiles(ctx, st)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				if ps == nil {
+					ps = []*policy.Profile{}
+				}
+				return printJSON(cmd.OutOrStdout(), ps)
+			}
+			rows := [][]string{}
+			hasDefault := false
+			for _, p := range ps {
+				hasDefault = hasDefault || p.Name == policy.DefaultName
+				appr := "-"
+				if p.Approval != nil {
+					appr = "yes"
+				}
+				eab := "-"
+				if p.RequireEAB {
+					eab = "required"
+				}
+				rows = append(rows, []string{p.Name, config.FormatDuration(time.Duration(p.Validity)), config.FormatDuration(time.Duration(p.MaxValidity)),
+					strings.Join(p.EKUs, ","), eab, appr, p.Description})
+			}
+			if !hasDefault {
+				rows = append([][]string{{policy.DefaultName, "(server)", "(server)", "serverAuth", "-", "-", "built-in default (the server's configuration)"}}, rows...)
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"NAME", "VALIDITY", "MAX", "EKUS", "EAB", "APPROVAL", "DESCRIPTION"}, rows)
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+func newProfileShow() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a stored profile as YAML (or --format json)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rec, err := st.GetProfile(ctx, args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("there is no stored profile %q", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			p, err := policy.Parse(rec.Spec)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			enc := yaml.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent(2)
+			return enc.Encode(p)
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+func newProfileDelete() *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a stored profile (its directory disappears; existing orders fail at finalize)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.DeleteProfile(ctx, args[0]); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("there is no stored profile %q", args[0])
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted profile %s\n", args[0])
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	return cmd
+}

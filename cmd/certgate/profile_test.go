@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// TestProfileCLI: create from flags and from a YAML file, list, show,
+// update, delete; invalid profiles are refused with one line.
+func TestProfileCLI(t *testing.T) {
+	data := t.TempDir()
+	out, _, err := runCLI(t, nil, "profile", "create", "web", "--data", data, "--description", "Web servers", "--allow", "*.example.test",
+		"--deny", "admin.example.test", "--wildcard", "--key-types", "ecdsa-p256,ecdsa-p384", "--validity", "90d", "--max-validity", "160d",
+		"--require-attr", "billing_code", "--challenges", "http-01,dns-01")
+	if err != nil || !strings.Contains(out, "/acme/web/directory") {
+		t.Fatalf("create: %q, %v", out, err)
+	}
+	file := filepath.Join(t.TempDir(), "code.yaml")
+	os.WriteFile(file, []byte(`name: code
+description: Code signing, approved by security
+validity: 365d
+ekus: [codeSigning]
+keyTypes: [ecdsa-p384]
+requireEAB: true
+attributes:
+  - name: owner
+    required: true
+  - name: environment
+    enum: [prod, test]
+approval:
+  always: true
+  escalateAfter: 4h
+`), 0o600)
+	if _, _, err := runCLI(t, nil, "profile", "create", "--file", file, "--data", data); err != nil {
+		t.Fatalf("create --file: %v", err)
+	}
+	out, _, err = runCLI(t, nil, "profile", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "built-in default") || !strings.Contains(out, "codeSigning") || !strings.Contains(out, "Web servers") {
+		t.Fatalf("list: %q, %v", out, err)
+	}
+	out, _, err = runCLI(t, nil, "profile", "show", "code", "--data", data)
+	if err != nil || !strings.Contains(out, "escalateAfter: 4h") || !strings.Contains(out, "validity: 365d") {
+		t.Fatalf("show: %q, %v", out, err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "web", "--data", data, "--validity", "30d", "--eku", "serverAuth,clientAuth"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = runCLI(t, nil, "profile", "show", "web", "--data", data, "--format", "json")
+	var p policy.Profile
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Validity != policy.Duration(30*24*time.Hour) || p.MaxValidity != policy.Duration(160*24*time.Hour) || len(p.EKUs) != 2 || p.Allow[0] != "*.example.test" ||
+		len(p.Attributes) != 1 {
+		t.Errorf("updated profile %+v", p)
+	}
+	for _, args := range [][]string{
+		{"profile", "create", "web", "--validity", "90d"},     // exists
+		{"profile", "create", "bad", "--eku", "timeStamping"}, // invalid EKU
+		{"profile", "create", "new-order"},                    // reserved
+		{"profile", "create", "big", "--validity", "90d", "--max-validity", "30d"},
+		{"profile", "update", "missing", "--validity", "1d"},
+		{"profile", "delete", "missing"},
+	} {
+		_, _, err := runCLI(t, nil, append(args, "--data", data)...)
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error %v, want one line", args, err)
+		}
+	}
+	if _, _, err := runCLI(t, nil, "profile", "delete", "web", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProfileCLILintsWithTheCA: with the server's CA in the data
+// directory, a profile whose certificates would fail zlint (validity over
+// the CA/B maximum of 398 days with serverAuth) is refused.
+func TestProfileCLILintsWithTheCA(t *testing.T) {
+	data := t.TempDir()
+	if _, err := startNode(t, data, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCLI(t, nil, "profile", "create", "toolong", "--data", data, "--validity", "500d")
+	if err == nil || !strings.Contains(err.Error(), "lint") {
+		t.Fatalf("500-day TLS profile: %v, want a lint refusal", err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "create", "year", "--data", data, "--validity", "365d", "--eku", "codeSigning"); err != nil {
+		t.Errorf("365-day code-signing profile: %v", err)
+	}
+}
+
+// TestEABAndApprovalCLI: eab create prints a kid and an unpadded
+// base64url key that the store holds; attributes are checked against the
+// profile; list and revoke; approval list/approve/reject act on the
+// database.
+func TestEABAndApprovalCLI(t *testing.T) {
+	data := t.TempDir()
+	if _, _, err := runCLI(t, nil, "profile", "create", "billing", "--data", data, "--validity", "30d", "--require-attr", "billing_code",
+		"--optional-attr", "owner"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, nil, "eab", "create", "--profile", "billing", "--attr", "billing_code=CC-7", "--allow", "*.team.test",
+		"--expires", "30d", "--single-use", "--owner", "team", "--data", data, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ KID, HMAC, Profile string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.KID == "" || strings.ContainsAny(created.HMAC, "=+/") || len(created.HMAC) != 86 {
+		t.Fatalf("eab create: %q, %v", out, err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := st.GetEABKey(ctx, created.KID)
+	if err != nil || k.Attributes["billing_code"] != "CC-7" || !k.SingleUse || k.Owner != "team" || k.Expires.IsZero() || len(k.HMACKey) != ra.EABKeySize {
+		t.Fatalf("stored key %+v, %v", k, err)
+	}
+	if _, _, err := runCLI(t, nil, "eab", "create", "--profile", "billing", "--attr", "colour=red", "--data", data); err == nil ||
+		!strings.Contains(err.Error(), "colour") {
+		t.Errorf("undeclared attribute: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "eab", "create", "--profile", "nope", "--data", data); err == nil {
+		t.Errorf("unknown profile accepted")
+	}
+	out, _, err = runCLI(t, nil, "eab", "list", "--data", data)
+	if err != nil || !strings.Contains(out, created.KID) || strings.Contains(out, created.HMAC) || !strings.Contains(out, "billing_code=CC-7") {
+		t.Errorf("eab list: %q, %v", out, err)
+	}
+	if _, _, err := runCLI(t, nil, "eab", "revoke", created.KID, "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "eab", "revoke", created.KID, "--data", data); err == nil {
+		t.Errorf("second revoke accepted")
+	}
+
+	// Approvals: two orders waiting.
+	now := time.Now().UTC()
+	a := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: now}
+	if err := st.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"one", "two"} {
+		o := &store.Order{ID: "ord-" + id, AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), Profile: "billing",
+			Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".test"}}, AuthzIDs: []string{}, CreatedAt: now, UpdatedAt: now}
+		if err := st.CreateOrder(ctx, o, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RequestApproval(ctx, &store.Approval{ID: "ap-" + id, OrderID: o.ID, AccountID: a.ID, Profile: "billing", Identifiers: o.Identifiers,
+			KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err = runCLI(t, nil, "approval", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "ap-one") || !strings.Contains(out, "two.test") {
+		t.Fatalf("approval list: %q, %v", out, err)
+	}
+	if out, _, err := runCLI(t, nil, "approval", "approve", "ap-one", "--by", "alice", "--data", data); err != nil || !strings.Contains(out, "alice") {
+		t.Fatalf("approve: %q, %v", out, err)
+	}
+	if _, _, err := runCLI(t, nil, "approval", "reject", "ap-two", "--data", data); err == nil {
+		t.Errorf("reject without --comment accepted")
+	}
+	if _, _, err := runCLI(t, nil, "approval", "reject", "ap-two", "--comment", "wrong team", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-two", "--data", data); err == nil || !strings.Contains(err.Error(), "already decided") {
+		t.Errorf("deciding twice: %v", err)
+	}
+	o2, _ := st.GetOrder(ctx, "ord-two")
+	if o2.Status != acme.StatusInvalid || !strings.Contains(o2.Error.Detail, "wrong team") {
+		t.Errorf("rejected order %+v", o2)
+	}
+	out, _, _ = runCLI(t, nil, "approval", "list", "--status", "all", "--data", data, "--format", "json")
+	if !strings.Contains(out, `"decidedBy": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
+		t.Errorf("approval list --status all: %s", out)
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certgate/certgate/internal/ratelimit"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// newRateLimit is `certgate ratelimit`: per-subject overrides of the rate
+// limits (docs/rate-limits.md), written to the server's database beside a
+// running server; nodes apply them within ratelimit.OverrideRefresh.
+func newRateLimit() *cobra.Command {
+	cmd := &cobra.Command{Use: "ratelimit", Short: "Manage rate limit overrides for accounts, EAB keys, addresses and domains"}
+	cmd.AddCommand(newRateLimitSet(), newRateLimitList(), newRateLimitDelete())
+	return cmd
+}
+
+// overrideSubject builds a subject from exactly one of the subject flags.
+type subjectFlags struct{ account, eab, ip, domain string }
+
+func (s *subjectFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.account, "account", "", "ACME account ID (the last path segment of its URL)")
+	cmd.Flags().StringVar(&s.eab, "eab", "", "external account binding key ID: applies to every account bound with it")
+	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address or IPv6 /64 (new-accounts-per-ip)")
+	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain (certificates-per-domain)")
+}
+
+func (s *subjectFlags) subject() (string, error) {
+	var out []string
+	if s.account != "" {
+		out = append(out, ratelimit.AccountSubject(s.account))
+	}
+	if s.eab != "" {
+		out = append(out, ratelimit.EABSubject(s.eab))
+	}
+	if s.ip != "" {
+		out = append(out, ratelimit.IPSubject(s.ip))
+	}
+	if s.domain != "" {
+		out = append(out, ratelimit.DomainSubject(ratelimit.RegisteredDomain(s.domain)))
+	}
+	if len(out) != 1 {
+		return "", fmt.Errorf("give exactly one of --account, --eab, --ip, --domain")
+	}
+	return out[0], nil
+}
+
+func checkLimitName(name string) error {
+	if !slices.Contains(ratelimit.Names, ratelimit.Name(name)) {
+		names := make([]string, len(ratelimit.Names))
+		for i, n := range ratelimit.Names {
+			names[i] = string(n)
+		}
+		return fmt.Errorf("unknown limit %q (one of %s)", name, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+func newRateLimitSet() *cobra.Command {
+	var so storeOpts
+	var sub subjectFlags
+	var rate, comment string
+	cmd := &cobra.Command{
+		Use:   "set LIMIT --rate COUNT/PERIOD (--account ID | --eab KID | --ip ADDR | --domain NAME)",
+		Short: "Set the rate of LIMIT for one subject (COUNT/PERIOD; 0 exempts it; pending-authorizations-per-account takes a count)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimitName(args[0]); err != nil {
+				return err
+			}
+			subject, err := sub.subject()
+			if err != nil {
+				return err
+			}
+			var r ratelimit.Rate
+			if args[0] == string(ratelimit.PendingAuthorizationsPerAccount) && !strings.Contains(rate, "/") {
+				n, err := strconv.Atoi(rate)
+				if err != nil || n < 0 {
+					return fmt.Errorf("--rate: %q is not a count", rate)
+				}
+				r = ratelimit.Rate{Count: n, Period: time.Hour}
+			} else if r, err = ratelimit.ParseRate(rate); err != nil {
+				return fmt.Errorf("--rate: %w", err)
+			}
+			if r.Period == 0 {
+				r.Period = time.Hour // exempt: count 0
+			}
+			st, err := openStore(cmd.Context(), cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.SetRateLimitOverride(cmd.Context(), store.RateLimitOverride{Limit: args[0], Subject: subject,
+				Count: r.Count, Period: r.Period, Comment: comment, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s for %s: %s\n", args[0], subject, describeRate(args[0], r))
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	sub.add(cmd)
+	cmd.Flags().StringVar(&rate, "rate", "", "COUNT/PERIOD, e.g. 1000/1h or 500/7d; 0 exempts the subject")
+	cmd.Flags().StringVar(&comment, "comment", "", "why (shown by list)")
+	_ = cmd.MarkFlagRequired("rate")
+	return cmd
+}
+
+func describeRate(limit string, r ratelimit.Rate) string {
+	if r.Count == 0 {
+		return "unlimited"
+	}
+	if limit == string(ratelimit.PendingAuthorizationsPerAccount) {
+		return strconv.Itoa(r.Count)
+	}
+	return r.String()
+}
+
+func newRateLimitList() *cobra.Command {
+	var so storeOpts
+	format := outputFormat("table")
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the rate limit overrides",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := openStore(cmd.Context(), cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			list, err := st.ListRateLimitOverrides(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				type row struct {
+					Limit   string    `json:"limit"`
+					Subject string    `json:"subject"`
+					Rate    string    `json:"rate"`
+					Comment string    `json:"comment"`
+					Created time.Time `json:"created"`
+				}
+				out := make([]row, 0, len(list))
+				for _, o := range list {
+					out = append(out, row{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment, o.CreatedAt})
+				}
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			rows := make([][]string, 0, len(list))
+			for _, o := range list {
+				rows = append(rows, []string{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment})
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"LIMIT", "SUBJECT", "RATE", "COMMENT"}, rows)
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+func newRateLimitDelete() *cobra.Command {
+	var so storeOpts
+	var sub subjectFlags
+	cmd := &cobra.Command{
+		Use:   "delete LIMIT (--account ID | --eab KID | --ip ADDR | --domain NAME)",
+		Short: "Remove an override: the subject gets the configured rate again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimitName(args[0]); err != nil {
+				return err
+			}
+			subject, err := sub.subject()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return st.DeleteRateLimitOverride(cmd.Context(), args[0], subject)
+		},
+	}
+	storeFlags(cmd, &so)
+	sub.add(cmd)
+	return cmd
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os/user"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// newToken is `certgate token`: admin API tokens (docs/api.md).
+func newToken() *cobra.Command {
+	c := &cobra.Command{Use: "token", Short: "Create, list and revoke admin API tokens"}
+	c.AddCommand(newTokenCreate(), newTokenList(), newTokenRevoke())
+	return c
+}
+
+// cliActor is the audit actor of an administrative command: "cli:" and
+// the OS user running it.
+func cliActor() string {
+	name := ""
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return audit.CLIActor(name)
+}
+
+func newTokenCreate() *cobra.Command {
+	var so storeOpts
+	var name, role, expires string
+	cmd := &cobra.Command{
+		Use:   "create --role ROLE --name NAME [--expires 90d]",
+		Short: "Create an API token and print it (once: only its hash is stored)",
+		Long: `Create an admin API token with a role (admin, approver, operator or auditor;
+see docs/api.md for what each may do) and print it on stdout. The token is
+shown this once: the database keeps only its SHA-256 hash. Send it as
+"Authorization: Bearer TOKEN". The name must be unique among unrevoked tokens.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := auth.ParseRole(role)
+			if err != nil {
+				return err
+			}
+			var ttl time.Duration
+			if expires != "" {
+				if ttl, err = config.ParseDuration(expires); err != nil || ttl <= 0 {
+					return fmt.Errorf("--expires: %q is not a positive duration (e.g. 90d, 12h)", expires)
+				}
+			}
+			st, err := openStore(cmd.Context(), cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			toks := auth.NewTokens(st, audit.New(st, nil), nil)
+			tok, rec, err := toks.Create(cmd.Context(), auth.CreateRequest{Name: name, Role: r, TTL: ttl, Actor: cliActor()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			exp := "never expires"
+			if !rec.ExpiresAt.IsZero() {
+				exp = "expires " + rec.ExpiresAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s (id %s, role %s, %s): store it now, it cannot be shown again\n", rec.Name, rec.ID, rec.Role, exp)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "token name (letters, digits, - _ . @)")
+	cmd.Flags().StringVar(&role, "role", "", "role: admin, approver, operator or auditor")
+	cmd.Flags().StringVar(&expires, "expires", "", "lifetime, e.g. 90d (default: never expires)")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("role")
+	storeFlags(cmd, &so)
+	return cmd
+}
+
+func newTokenList() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List API tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := openStore(cmd.Context(), cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			recs, err := st.ListAPITokens(cmd.Context(), all)
+			if err != nil {
+				return err
+			}
+			return printTokens(cmd, format, recs)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "include revoked tokens")
+	formatFlag(cmd, &format, "table", "json", "csv")
+	storeFlags(cmd, &so)
+	return cmd
+}
+
+func printTokens(cmd *cobra.Command, format outputFormat, recs []*store.APIToken) error {
+	now := time.Now()
+	views := make([]auth.TokenView, 0, len(recs))
+	for _, r := range recs {
+		views = append(views, auth.View(r, now))
+	}
+	if format == "json" {
+		return printJSON(cmd.OutOrStdout(), views)
+	}
+	header := []string{"ID", "NAME", "ROLE", "STATUS", "CREATED", "EXPIRES", "CREATED BY"}
+	rows := make([][]string, 0, len(views))
+	for _, v := range views {
+		exp := "never"
+		if v.ExpiresAt != nil {
+			exp = v.ExpiresAt.Format(time.RFC3339)
+		}
+		rows = append(rows, []string{v.ID, v.Name, v.Role, v.Status, v.CreatedAt.Format(time.RFC3339), exp, v.CreatedBy})
+	}
+	if format == "csv" {
+		w := csv.NewWriter(cmd.OutOrStdout())
+		_ = w.Write(header)
+		_ = w.WriteAll(rows)
+		return w.Error()
+	}
+	return writeTable(cmd.OutOrStdout(), header, rows)
+}
+
+func newTokenRevoke() *cobra.Command {
+	var so storeOpts
+	cmd := &cobra.Command{
+		Use:   "revoke NAME|ID",
+		Short: "Revoke an API token; requests with it fail with 401 from then on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openStore(cmd.Context(), cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			toks := auth.NewTokens(st, audit.New(st, nil), nil)
+			rec, err := toks.Revoke(cmd.Context(), args[0], cliActor())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s (id %s)\n", rec.Name, rec.ID)
+			return nil
+		},
+	}
+	storeFlags(cmd, &so)
+	return cmd
+}

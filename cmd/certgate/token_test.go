@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// TestTokenAndAuditCLI: token create prints a working token once, list
+// shows it without the secret, revoke disables it; audit list shows both
+// events and audit verify passes, then fails naming the event after a row
+// is edited in the database.
+func TestTokenAndAuditCLI(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) { testTokenAndAuditCLI(t, eng) })
+	}
+}
+
+func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
+	data := t.TempDir()
+	dsn, driver := filepath.Join(data, "certgate.db"), "sqlite"
+	if eng.Name == store.EnginePostgres {
+		dsn, driver = eng.NewDSN(t), "pgx"
+	}
+	// runCLI with the database flags of this engine.
+	runCLI := func(t *testing.T, stdin []byte, args ...string) (string, string, error) {
+		t.Helper()
+		args = append(args, "--data", data)
+		if driver == "pgx" {
+			args = append(args, "--db", dsn)
+		}
+		return runCLI(t, stdin, args...)
+	}
+	out, errOut, err := runCLI(t, nil, "token", "create", "--role", "operator", "--name", "ci", "--expires", "30d")
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	tok := strings.TrimSpace(out)
+	if !strings.HasPrefix(tok, "cgt_") || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "cannot be shown again") {
+		t.Fatalf("token create printed %q / %q", out, errOut)
+	}
+	st, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := auth.NewTokens(st, audit.New(st, nil), nil).Authenticate(context.Background(), tok)
+	st.Close()
+	if err != nil || p.Role != auth.RoleOperator {
+		t.Fatalf("printed token does not authenticate: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "token", "create", "--role", "root", "--name", "x"); err == nil || !strings.Contains(err.Error(), "unknown role") {
+		t.Fatalf("bad role: %v", err)
+	}
+
+	out, _, err = runCLI(t, nil, "token", "list", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var views []auth.TokenView
+	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 1 || views[0].Name != "ci" || views[0].Status != "active" || views[0].ExpiresAt == nil {
+		t.Fatalf("token list: %v %s", err, out)
+	}
+	if strings.Contains(out, tok[21:]) {
+		t.Fatal("token list shows the secret")
+	}
+	if out, _, err = runCLI(t, nil, "token", "revoke", "ci"); err != nil || !strings.Contains(out, "revoked token ci") {
+		t.Fatalf("token revoke: %v %s", err, out)
+	}
+	if _, _, err = runCLI(t, nil, "token", "revoke", "ci"); err == nil {
+		t.Fatal("revoking a revoked name succeeded")
+	}
+	out, _, err = runCLI(t, nil, "token", "list", "--all")
+	if err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("token list --all: %v\n%s", err, out)
+	}
+
+	out, _, err = runCLI(t, nil, "audit", "list")
+	if err != nil || !strings.Contains(out, "token.create") || !strings.Contains(out, "token.revoke") || !strings.Contains(out, "SEQ") {
+		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	if out, _, err = runCLI(t, nil, "audit", "verify"); err != nil || !strings.Contains(out, "intact: 2 events") {
+		t.Fatalf("audit verify: %v %s", err, out)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id string
+	if err := db.QueryRow(`SELECT id FROM audit_events WHERE seq = 1`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_events SET actor = 'cli:mallory' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, nil, "audit", "verify")
+	if err == nil || !strings.Contains(err.Error(), "seq 1 (id "+id+")") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("audit verify after an edit: %v", err)
+	}
+}

@@ -1,0 +1,137 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Account is an ACME account (RFC 8555 §7.1.2) as the admin API shows it.
+type Account struct {
+	ID            string    `json:"id" doc:"account ID (the last segment of the account URL)"`
+	Status        string    `json:"status" enum:"valid,deactivated,revoked"`
+	Contact       []string  `json:"contact" doc:"contact URLs (mailto:)"`
+	TOSAgreed     bool      `json:"tos_agreed"`
+	KeyThumbprint string    `json:"key_thumbprint" doc:"RFC 7638 SHA-256 thumbprint of the account key, base64url"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+func accountView(a *store.Account) Account {
+	c := a.Contact
+	if c == nil {
+		c = []string{}
+	}
+	return Account{ID: a.ID, Status: a.Status, Contact: c, TOSAgreed: a.TOSAgreed, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt}
+}
+
+// NextPage holds the cursor of the next page; "" on the last page.
+type NextPage struct {
+	NextCursor string `json:"next_cursor" doc:"pass as cursor to get the next page; empty on the last page"`
+}
+
+type listAccountsIn struct {
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
+}
+
+type accountsOut struct {
+	Body struct {
+		Items []Account `json:"items"`
+		NextPage
+	}
+}
+
+type accountIn struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+type accountOut struct {
+	Body Account
+}
+
+func accountRoutes(a *API) {
+	Register(a, auth.PermAccountsRead, huma.Operation{OperationID: "list-accounts", Method: http.MethodGet, Path: Prefix + "/accounts",
+		Summary: "List ACME accounts", Tags: []string{"accounts"}, Description: "Accounts ordered by ID, paginated by cursor."},
+		func(ctx context.Context, _ *auth.Principal, in *listAccountsIn) (*accountsOut, error) {
+			accts, err := a.d.Store.ListAccounts(ctx, in.Cursor, in.Limit+1)
+			if err != nil {
+				return nil, a.storeError(ctx, "accounts", err)
+			}
+			out := &accountsOut{}
+			out.Body.Items = []Account{}
+			if len(accts) > in.Limit {
+				accts = accts[:in.Limit]
+				out.Body.NextCursor = accts[len(accts)-1].ID
+			}
+			for _, ac := range accts {
+				out.Body.Items = append(out.Body.Items, accountView(ac))
+			}
+			return out, nil
+		})
+	Register(a, auth.PermAccountsRead, huma.Operation{OperationID: "get-account", Method: http.MethodGet, Path: Prefix + "/accounts/{id}",
+		Summary: "Show an ACME account", Tags: []string{"accounts"}, Errors: []int{404}},
+		func(ctx context.Context, _ *auth.Principal, in *accountIn) (*accountOut, error) {
+			ac, err := a.d.Store.GetAccount(ctx, in.ID)
+			if err != nil {
+				return nil, a.storeError(ctx, "account "+in.ID, err)
+			}
+			return &accountOut{Body: accountView(ac)}, nil
+		})
+	Register(a, auth.PermAccountsDeactivate, huma.Operation{OperationID: "deactivate-account", Method: http.MethodPost,
+		Path: Prefix + "/accounts/{id}/deactivate", Summary: "Deactivate an ACME account", Tags: []string{"accounts"}, Errors: []int{404, 409},
+		Description: "Moves a valid account to deactivated (RFC 8555 §7.3.6): its requests are refused from then on " +
+			"(within a few seconds on every node). Irreversible. Audited as account.deactivate. 409 when the account is not valid."},
+		func(ctx context.Context, p *auth.Principal, in *accountIn) (*accountOut, error) {
+			ac, err := a.d.Store.GetAccount(ctx, in.ID)
+			if err != nil {
+				return nil, a.storeError(ctx, "account "+in.ID, err)
+			}
+			after := *ac
+			after.Status = acme.StatusDeactivated
+			ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionAccountDeactivate,
+				ObjectType: audit.ObjectAccount, ObjectID: ac.ID, Before: accountView(ac), After: accountView(&after)})
+			if err != nil {
+				return nil, a.storeError(ctx, "audit event", err)
+			}
+			if err := a.d.Store.DeactivateAccount(ctx, ac.ID, ev); err != nil {
+				if errors.Is(err, store.ErrStale) {
+					return nil, huma.Error409Conflict(fmt.Sprintf("account %s is %s, not valid", ac.ID, ac.Status))
+				}
+				return nil, a.storeError(ctx, "account "+in.ID, err)
+			}
+			return &accountOut{Body: accountView(&after)}, nil
+		})
+}
+
+// orderCursor encodes the keyset position (created, id) of an order.
+func orderCursor(o *store.Order) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(o.CreatedAt.UnixNano(), 10) + ":" + o.ID))
+}
+
+// parseOrderCursor decodes orderCursor's output; "" is the start.
+func parseOrderCursor(c string) (time.Time, string, error) {
+	if c == "" {
+		return time.Time{}, "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", huma.Error400BadRequest("invalid cursor")
+	}
+	ns, id, ok := strings.Cut(string(b), ":")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil {
+		return time.Time{}, "", huma.Error400BadRequest("invalid cursor")
+	}
+	return time.Unix(0, n).UTC(), id, nil
+}

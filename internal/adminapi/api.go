@@ -1,0 +1,219 @@
+// Package adminapi is certgate's admin REST API under /api/v1 (docs/api.md),
+// built with huma v2 on net/http: the OpenAPI 3.1 document served at
+// /api/v1/openapi.json is generated from the Go types and operations here,
+// errors are RFC 9457 problem documents (application/problem+json), and
+// every operation requires an API token (RFC 6750 bearer) whose role holds
+// the operation's permission in auth.Table: no token or a bad one → 401,
+// a role without the permission → 403.
+//
+// Adding an endpoint group: write a file with a func(*API) that calls
+// Register for each operation (naming the permission it needs), and add
+// that func to groups() below. The route/role tests and the OpenAPI
+// checks then cover it; add a row to their per-operation request table.
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+)
+
+// Prefix is where the API is served.
+const Prefix = "/api/v1"
+
+// OpenAPIPath is the URL path of the OpenAPI 3.1 document.
+const OpenAPIPath = Prefix + "/openapi.json"
+
+// Revoker revokes certificates for administrators; *ra.RA implements it.
+type Revoker interface {
+	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, error)
+}
+
+// Deps are the services the API works over.
+type Deps struct {
+	Store     *store.Store
+	Inventory *inventory.Service
+	Tokens    *auth.Tokens
+	Audit     *audit.Log
+	Revoker   Revoker
+	Now       func() time.Time // nil: time.Now
+	Log       *slog.Logger     // nil: discard
+	Version   string           // shown in the OpenAPI document
+}
+
+// API is the admin API under construction: the huma API and the services
+// that endpoint groups use.
+type API struct {
+	huma huma.API
+	d    Deps
+}
+
+// groups lists the endpoint groups; each registers its operations.
+func groups() []func(*API) {
+	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes}
+}
+
+// New returns the handler serving the API under Prefix: give it every
+// request whose path starts with Prefix + "/".
+func New(d Deps) http.Handler {
+	h, _ := build(d)
+	return h
+}
+
+// routeMux is the ServeMux the API registers on, noting every pattern
+// (tests compare them with the OpenAPI document).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+// build returns the handler and the mux it serves with.
+func build(d Deps) (http.Handler, *routeMux) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Version == "" {
+		d.Version = "dev"
+	}
+	mux := &routeMux{ServeMux: http.NewServeMux()}
+	cfg := huma.DefaultConfig("certgate admin API", d.Version)
+	cfg.OpenAPIPath = strings.TrimSuffix(OpenAPIPath, ".json")
+	cfg.DocsPath = ""    // the docs page would load scripts from a CDN
+	cfg.SchemasPath = "" // schemas are in the OpenAPI document
+	cfg.CreateHooks = nil
+	cfg.Info.Description = "Administration of certgate: ACME accounts and orders, certificates, reports, API tokens and the audit log. " +
+		"Authenticate with an API token (certgate token create) as `Authorization: Bearer TOKEN`. Errors are RFC 9457 problem documents."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "an API token from `certgate token create`"},
+	}
+	hapi := humago.New(mux, cfg)
+	a := &API{huma: hapi, d: d}
+	hapi.UseMiddleware(a.authenticate)
+	for _, g := range groups() {
+		g(a)
+	}
+	// Anything else under the prefix: a problem document, not the mux's text.
+	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
+	})
+	return mux, mux
+}
+
+// writeProblem writes an RFC 9457 problem document outside huma's routes.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+}
+
+type principalKey struct{}
+
+// permissionKey is the operation metadata naming the permission it needs.
+const permissionKey = "permission"
+
+// authenticate checks the bearer token and the operation's permission
+// before any handler runs; operations without a permission (the OpenAPI
+// document) are public.
+func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
+	op := ctx.Operation()
+	perm, _ := op.Metadata[permissionKey].(auth.Permission)
+	if perm == "" {
+		next(ctx)
+		return
+	}
+	hdr := ctx.Header("Authorization")
+	scheme, tok, ok := strings.Cut(hdr, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="certgate"`)
+		_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, "an API token is required: Authorization: Bearer TOKEN")
+		return
+	}
+	p, err := a.d.Tokens.Authenticate(ctx.Context(), strings.TrimSpace(tok))
+	if err != nil {
+		if !errors.Is(err, auth.ErrUnauthenticated) {
+			a.d.Log.ErrorContext(ctx.Context(), "token lookup", "err", err)
+			_ = huma.WriteErr(a.huma, ctx, http.StatusInternalServerError, "internal error")
+			return
+		}
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="certgate", error="invalid_token"`)
+		_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, "the API token is invalid, expired or revoked")
+		return
+	}
+	if !p.Can(perm) {
+		_ = huma.WriteErr(a.huma, ctx, http.StatusForbidden,
+			"role "+string(p.Role)+" lacks permission "+string(perm)+" (docs/api.md lists the roles)")
+		return
+	}
+	ctx = huma.WithValue(ctx, principalKey{}, p)
+	ctx = huma.WithContext(ctx, audit.WithSource(ctx.Context(), ctx.RemoteAddr()))
+	next(ctx)
+}
+
+// principal returns the caller authenticated by the middleware.
+func principal(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+// Register adds an operation requiring permission perm: the handler runs
+// only for callers whose role holds it, and receives the caller. The
+// operation's documentation gets its security requirement, the roles that
+// may call it, and the 401/403 responses.
+func Register[I, O any](a *API, perm auth.Permission, op huma.Operation, h func(ctx context.Context, p *auth.Principal, in *I) (*O, error)) {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[permissionKey] = perm
+	if op.Extensions == nil {
+		op.Extensions = map[string]any{}
+	}
+	op.Extensions["x-permission"] = string(perm)
+	op.Security = []map[string][]string{{"bearer": {}}}
+	var roles []string
+	for _, r := range auth.Roles() {
+		if auth.Allowed(r, perm) {
+			roles = append(roles, string(r))
+		}
+	}
+	op.Extensions["x-roles"] = roles
+	op.Description = strings.TrimSpace(op.Description + "\n\nRequires permission `" + string(perm) + "` (roles: " + strings.Join(roles, ", ") + ").")
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	huma.Register(a.huma, op, func(ctx context.Context, in *I) (*O, error) {
+		return h(ctx, principal(ctx), in)
+	})
+}
+
+// storeError turns a storage error into a problem: not found → 404, a
+// state conflict → 409, anything else → 500 (logged, never shown).
+func (a *API) storeError(ctx context.Context, what string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return huma.Error404NotFound(what + " not found")
+	case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrConflict):
+		return huma.Error409Conflict(what + " is not in a state that allows this")
+	}
+	a.d.Log.ErrorContext(ctx, "admin API", "what", what, "err", err)
+	return huma.Error500InternalServerError("internal error")
+}
+
+var _ Revoker = (*ra.RA)(nil)

@@ -1,0 +1,382 @@
+package adminapi
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// fixture is an API over a fresh store with one token per role.
+type fixture struct {
+	t      *testing.T
+	st     *store.Store
+	srv    *httptest.Server
+	mux    *routeMux
+	tokens map[auth.Role]string
+	toks   *auth.Tokens
+	log    *audit.Log
+	now    time.Time
+	n      int // fixture counter
+	inv    *inventory.Service
+	// rsaBits > 0 makes certificate() use an RSA key of that size, and
+	// sigAlg its signature algorithm (0: default).
+	rsaBits int
+	sigAlg  x509.SignatureAlgorithm
+}
+
+func newFixture(t *testing.T, st *store.Store) *fixture {
+	t.Helper()
+	f := &fixture{t: t, st: st, tokens: map[auth.Role]string{}, now: time.Now().UTC().Truncate(time.Second)}
+	clock := func() time.Time { return f.now }
+	f.log = audit.New(st, clock)
+	f.toks = auth.NewTokens(st, f.log, clock)
+	r := ra.New(ra.Config{Audit: f.log}, st, nil, nil, clock, slog.New(slog.DiscardHandler))
+	f.inv = inventory.New(st, clock)
+	h, mux := build(Deps{Store: st, Inventory: f.inv, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: r})
+	f.mux = mux
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	for _, r := range auth.Roles() {
+		tok, _, err := f.toks.Create(context.Background(), auth.CreateRequest{Name: "test-" + string(r), Role: r, Actor: "cli:test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tokens[r] = tok
+	}
+	return f
+}
+
+// account stores a new valid account with one order and returns both IDs.
+func (f *fixture) account() (string, string) {
+	f.t.Helper()
+	f.n++
+	ctx := context.Background()
+	id := fmt.Sprintf("acct%03d", f.n)
+	if err := f.st.CreateAccount(ctx, &store.Account{ID: id, KeyThumbprint: "tp-" + id, JWK: []byte(`{}`), Status: acme.StatusValid,
+		Contact: []string{"mailto:a@example.com"}, CreatedAt: f.now}); err != nil {
+		f.t.Fatal(err)
+	}
+	oid := "order-" + id
+	if err := f.st.CreateOrder(ctx, &store.Order{ID: oid, AccountID: id, Status: acme.StatusPending, Expires: f.now.Add(time.Hour),
+		Identifiers: []acme.Identifier{{Type: "dns", Value: "a.example.com"}}, AuthzIDs: []string{}, CreatedAt: f.now, UpdatedAt: f.now}, nil); err != nil {
+		f.t.Fatal(err)
+	}
+	return id, oid
+}
+
+// certificate stores an issued certificate (a real self-signed one) for a
+// new account's order and returns its record.
+func (f *fixture) certificate() *store.Certificate {
+	f.t.Helper()
+	ctx := context.Background()
+	acct, oid := f.account()
+	var key crypto.Signer
+	if f.rsaBits > 0 {
+		key, _ = rsa.GenerateKey(rand.Reader, f.rsaBits)
+	} else {
+		key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: "a.example.com"}, DNSNames: []string{"a.example.com"},
+		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c := inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), store.SourceIssued)
+	c.Issuer, c.OrderID, c.AccountID, c.CreatedAt = "local", oid, acct, f.now
+	if err := f.st.SetOrderStatus(ctx, oid, acme.StatusPending, acme.StatusProcessing, nil, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.st.ReserveSerial(ctx, c.Serial, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.st.FinishOrder(ctx, oid, c, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (f *fixture) do(method, path, token string, body any) response {
+	f.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// request is one call of an operation; setup (may be nil) prepares fresh
+// objects for it and returns the path and body to use.
+type request struct {
+	setup func(f *fixture, role auth.Role) (path string, body any)
+	want  int // status when allowed
+}
+
+// requests has one entry per operation ID of the OpenAPI document; a
+// missing entry fails TestEveryOperationEveryRole.
+func requests() map[string]request {
+	fixed := func(path string) func(*fixture, auth.Role) (string, any) {
+		return func(*fixture, auth.Role) (string, any) { return path, nil }
+	}
+	return map[string]request{
+		"list-accounts": {fixed("/api/v1/accounts?limit=2"), 200},
+		"get-account": {func(f *fixture, _ auth.Role) (string, any) {
+			id, _ := f.account()
+			return "/api/v1/accounts/" + id, nil
+		}, 200},
+		"deactivate-account": {func(f *fixture, _ auth.Role) (string, any) {
+			id, _ := f.account()
+			return "/api/v1/accounts/" + id + "/deactivate", nil
+		}, 200},
+		"list-account-orders": {func(f *fixture, _ auth.Role) (string, any) {
+			id, _ := f.account()
+			return "/api/v1/accounts/" + id + "/orders", nil
+		}, 200},
+		"get-order": {func(f *fixture, _ auth.Role) (string, any) {
+			_, oid := f.account()
+			return "/api/v1/orders/" + oid, nil
+		}, 200},
+		"get-certificate": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/certificates/" + f.certificate().Serial, nil
+		}, 200},
+		"download-certificate": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/certificates/" + f.certificate().Serial + "/pem", nil
+		}, 200},
+		"revoke-certificate": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/certificates/" + f.certificate().Serial + "/revoke", map[string]int{"reason": 4}
+		}, 200},
+		"list-certificates": {func(f *fixture, _ auth.Role) (string, any) {
+			f.certificate()
+			return "/api/v1/certificates?suffix=example.com&status=valid&attr=env%3Dprod&limit=5", nil
+		}, 200},
+		"report-expiring":  {fixed("/api/v1/reports/expiring?within=90d"), 200},
+		"report-issued":    {fixed("/api/v1/reports/issued?by=issuer&since=7d"), 200},
+		"report-weak-keys": {fixed("/api/v1/reports/weak-keys"), 200},
+		"list-tokens":      {fixed("/api/v1/tokens"), 200},
+		"create-token": {func(f *fixture, r auth.Role) (string, any) {
+			return "/api/v1/tokens", map[string]string{"name": "made-by-" + string(r), "role": "auditor", "expires": "30d"}
+		}, 201},
+		"revoke-token": {func(f *fixture, r auth.Role) (string, any) {
+			f.n++
+			_, rec, err := f.toks.Create(context.Background(), auth.CreateRequest{Name: fmt.Sprintf("victim%d", f.n), Role: auth.RoleAuditor})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			return "/api/v1/tokens/" + rec.ID + "/revoke", nil
+		}, 200},
+		"list-audit-events": {fixed("/api/v1/audit/events"), 200},
+		"verify-audit-log":  {fixed("/api/v1/audit/verify"), 200},
+	}
+}
+
+// operation is one operation of the served OpenAPI document.
+type operation struct {
+	id, method, path, permission, summary string
+	roles                                 []string
+}
+
+// loadDoc fetches the OpenAPI document, checks that it validates
+// (kin-openapi) and returns its operations.
+func (f *fixture) loadDoc() (*openapi3.T, []operation) {
+	f.t.Helper()
+	resp := f.do("GET", OpenAPIPath, "", nil)
+	if resp.status != 200 {
+		f.t.Fatalf("GET %s: %d", OpenAPIPath, resp.status)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(resp.body)
+	if err != nil {
+		f.t.Fatalf("load OpenAPI document: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		f.t.Fatalf("OpenAPI document does not validate: %v", err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		f.t.Fatalf("OpenAPI version %s", doc.OpenAPI)
+	}
+	var ops []operation
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			perm, _ := op.Extensions["x-permission"].(string)
+			var roles []string
+			if rs, ok := op.Extensions["x-roles"].([]any); ok {
+				for _, r := range rs {
+					roles = append(roles, r.(string))
+				}
+			}
+			ops = append(ops, operation{op.OperationID, method, path, perm, op.Summary, roles})
+		}
+	}
+	slices.SortFunc(ops, func(a, b operation) int { return strings.Compare(a.id, b.id) })
+	return doc, ops
+}
+
+func isProblem(r response, status int) error {
+	if r.status != status {
+		return fmt.Errorf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		return fmt.Errorf("content type %q, want application/problem+json", ct)
+	}
+	var p struct {
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(r.body, &p); err != nil || p.Status != status || p.Title == "" {
+		return fmt.Errorf("not an RFC 9457 problem: %s", r.body)
+	}
+	return nil
+}
+
+// TestEveryOperationEveryRole: for every operation of the OpenAPI document
+// and every role, a token of an allowed role (per auth.Table) gets the
+// operation's success status and any other gets a 403 problem; no token,
+// a malformed, unknown, revoked or expired token get a 401 problem.
+func TestEveryOperationEveryRole(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	_, ops := f.loadDoc()
+	reqs := requests()
+	if len(ops) != len(reqs) {
+		t.Errorf("document has %d operations, the test table %d", len(ops), len(reqs))
+	}
+	ctx := context.Background()
+	revoked, _, _ := f.toks.Create(ctx, auth.CreateRequest{Name: "revoked", Role: auth.RoleAdmin})
+	if _, err := f.toks.Revoke(ctx, "revoked", "cli:test"); err != nil {
+		t.Fatal(err)
+	}
+	expired, _, _ := f.toks.Create(ctx, auth.CreateRequest{Name: "expired", Role: auth.RoleAdmin, TTL: time.Minute})
+	f.now = f.now.Add(2 * time.Minute)
+	for _, op := range ops {
+		rq, ok := reqs[op.id]
+		if !ok {
+			t.Errorf("operation %s (%s %s) has no entry in requests()", op.id, op.method, op.path)
+			continue
+		}
+		perm := auth.Permission(op.permission)
+		var allowedRoles []string
+		for _, role := range auth.Roles() {
+			if auth.Allowed(role, perm) {
+				allowedRoles = append(allowedRoles, string(role))
+			}
+		}
+		if op.permission == "" || !slices.Equal(allowedRoles, op.roles) {
+			t.Errorf("%s: x-permission %q, x-roles %v; table roles %v", op.id, op.permission, op.roles, allowedRoles)
+		}
+		for _, role := range auth.Roles() {
+			t.Run(op.id+"/"+string(role), func(t *testing.T) {
+				path, body := rq.setup(f, role)
+				r := f.do(op.method, path, f.tokens[role], body)
+				if auth.Allowed(role, perm) {
+					if r.status != rq.want {
+						t.Fatalf("%s %s as %s: %d, want %d: %s", op.method, path, role, r.status, rq.want, r.body)
+					}
+					return
+				}
+				if err := isProblem(r, 403); err != nil {
+					t.Fatalf("%s %s as %s: %v", op.method, path, role, err)
+				}
+			})
+		}
+		t.Run(op.id+"/unauthenticated", func(t *testing.T) {
+			path, body := rq.setup(f, auth.RoleAdmin)
+			for name, tok := range map[string]string{"none": "", "malformed": "hello", "unknown": "cgt_0123456789abcdef_" + strings.Repeat("A", 43),
+				"revoked": revoked, "expired": expired} {
+				r := f.do(op.method, path, tok, body)
+				if err := isProblem(r, 401); err != nil {
+					t.Errorf("%s token: %v", name, err)
+				}
+				if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("%s token: WWW-Authenticate %q", name, r.header.Get("WWW-Authenticate"))
+				}
+			}
+		})
+	}
+}
+
+// TestOpenAPIMatchesRoutes: the document validates, every operation in it
+// is routed (and the mux has no route the document lacks, beside the
+// documents themselves), and unknown paths under the prefix get a 404
+// problem.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	_, ops := f.loadDoc()
+	var fromDoc []string
+	for _, op := range ops {
+		fromDoc = append(fromDoc, op.method+" "+op.path)
+	}
+	var routed []string
+	for _, p := range f.mux.patterns {
+		if strings.HasPrefix(p, "GET "+strings.TrimSuffix(OpenAPIPath, ".json")) || p == Prefix+"/" {
+			continue // the OpenAPI document in its forms; the 404 fallback
+		}
+		routed = append(routed, p)
+	}
+	slices.Sort(fromDoc)
+	slices.Sort(routed)
+	if !slices.Equal(fromDoc, routed) {
+		t.Fatalf("document operations %q\nrouted %q", fromDoc, routed)
+	}
+	for _, op := range ops {
+		// A request on the route reaches huma (401 from its middleware),
+		// not the fallback's 404.
+		path := strings.NewReplacer("{id}", "x", "{serial}", "1f").Replace(op.path)
+		if r := f.do(op.method, path, "", nil); r.status != 401 {
+			t.Errorf("%s %s: %d, want 401 from the routed operation", op.method, path, r.status)
+		}
+	}
+	if err := isProblem(f.do("GET", "/api/v1/nothing", f.tokens[auth.RoleAdmin], nil), 404); err != nil {
+		t.Error(err)
+	}
+}

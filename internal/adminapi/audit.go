@@ -1,0 +1,91 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// AuditEvent is one audit log event as the admin API shows it.
+type AuditEvent struct {
+	Seq        int64     `json:"seq" doc:"position in the chain, from 1 without gaps"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor" doc:"token:NAME, cli:USER, acme-account:ID, certificate-key or system"`
+	Action     string    `json:"action" example:"certificate.revoke"`
+	ObjectType string    `json:"object_type" example:"certificate"`
+	ObjectID   string    `json:"object_id"`
+	Source     string    `json:"source" doc:"client address, empty when unknown"`
+	Before     any       `json:"before,omitempty" doc:"the object before the change"`
+	After      any       `json:"after,omitempty" doc:"the object after the change"`
+	PrevHash   string    `json:"prev_hash" doc:"hash of the previous event (hex SHA-256)"`
+	Hash       string    `json:"hash" doc:"hex SHA-256 over prev_hash and this event's canonical content"`
+}
+
+func auditEventView(r *store.AuditRecord) AuditEvent {
+	v := AuditEvent{Seq: r.Seq, ID: r.ID, Time: r.Time, Actor: r.Actor, Action: r.Action, ObjectType: r.ObjectType,
+		ObjectID: r.ObjectID, Source: r.Source, PrevHash: r.PrevHash, Hash: r.Hash}
+	if r.Before != "" {
+		_ = json.Unmarshal([]byte(r.Before), &v.Before)
+	}
+	if r.After != "" {
+		_ = json.Unmarshal([]byte(r.After), &v.After)
+	}
+	return v
+}
+
+type listAuditIn struct {
+	Before     int64  `query:"before" minimum:"0" doc:"list events with a seq below this (the next_before of the previous page)"`
+	Action     string `query:"action" doc:"only this action"`
+	ObjectType string `query:"object_type" doc:"only this object type"`
+	ObjectID   string `query:"object_id" doc:"only this object ID"`
+	Limit      int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+}
+
+type auditOut struct {
+	Body struct {
+		Items      []AuditEvent `json:"items"`
+		NextBefore int64        `json:"next_before" doc:"pass as before to get the next (older) page; 0 on the last page"`
+	}
+}
+
+type verifyOut struct {
+	Body audit.VerifyResult
+}
+
+func auditRoutes(a *API) {
+	Register(a, auth.PermAuditRead, huma.Operation{OperationID: "list-audit-events", Method: http.MethodGet, Path: Prefix + "/audit/events",
+		Summary: "List audit events", Tags: []string{"audit"}, Description: "Newest first, paginated by seq."},
+		func(ctx context.Context, _ *auth.Principal, in *listAuditIn) (*auditOut, error) {
+			evs, err := a.d.Audit.List(ctx, store.AuditFilter{Newest: true, BeforeSeq: in.Before, Action: in.Action,
+				ObjectType: in.ObjectType, ObjectID: in.ObjectID, Limit: in.Limit})
+			if err != nil {
+				return nil, a.storeError(ctx, "audit events", err)
+			}
+			out := &auditOut{}
+			out.Body.Items = make([]AuditEvent, 0, len(evs))
+			for _, e := range evs {
+				out.Body.Items = append(out.Body.Items, auditEventView(e))
+			}
+			if len(evs) == in.Limit && evs[len(evs)-1].Seq > 1 {
+				out.Body.NextBefore = evs[len(evs)-1].Seq
+			}
+			return out, nil
+		})
+	Register(a, auth.PermAuditRead, huma.Operation{OperationID: "verify-audit-log", Method: http.MethodGet, Path: Prefix + "/audit/verify",
+		Summary: "Verify the audit log's hash chain", Tags: []string{"audit"},
+		Description: "Walks the whole chain; ok is false and broken_seq/broken_id name the first modified or missing event when it is broken."},
+		func(ctx context.Context, _ *auth.Principal, _ *struct{}) (*verifyOut, error) {
+			res, err := a.d.Audit.Verify(ctx)
+			if err != nil {
+				return nil, a.storeError(ctx, "audit log", err)
+			}
+			return &verifyOut{Body: *res}, nil
+		})
+}

@@ -1,0 +1,169 @@
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// CertFilters are the inventory filters shared by the certificate list and
+// the reports (see inventory.Query).
+type CertFilters struct {
+	Issuer     string   `query:"issuer" doc:"issuer name (local) or issuer DN of imported certificates"`
+	Profile    string   `query:"profile" doc:"profile name"`
+	Attributes []string `query:"attr,explode" doc:"custom attribute key=value; repeat for several (all must match)"`
+	Sort       string   `query:"sort" enum:"not_after,-not_after,serial" default:"not_after" doc:"not_after: soonest expiry first"`
+	Limit      int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+	Cursor     string   `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+func (f *CertFilters) query() (inventory.Query, error) {
+	attrs, err := inventory.ParseAttributes(f.Attributes)
+	if err != nil {
+		return inventory.Query{}, huma.Error422UnprocessableEntity(err.Error())
+	}
+	return inventory.Query{Issuer: f.Issuer, Profile: f.Profile, Attributes: attrs, Sort: f.Sort, Limit: f.Limit, Cursor: f.Cursor}, nil
+}
+
+type listCertificatesIn struct {
+	CertFilters
+	Name           string `query:"name" doc:"a subject alternative name, exactly (case-insensitive)"`
+	Suffix         string `query:"suffix" doc:"names under a domain: example.com, .example.com or *.example.com"`
+	Serial         string `query:"serial" doc:"serial number (hex, colons allowed)"`
+	Fingerprint    string `query:"fingerprint" doc:"SHA-256 fingerprint (hex, colons allowed)"`
+	Status         string `query:"status" enum:"valid,revoked,expired"`
+	Source         string `query:"source" enum:"issued,imported,discovered"`
+	ExpiringWithin string `query:"expiring_within" doc:"valid certificates expiring within this duration, e.g. 30d or 12h"`
+}
+
+type pageOut struct {
+	Body *inventory.Page
+}
+
+type certificateIn struct {
+	Ref string `path:"ref" maxLength:"200" doc:"serial number (hex), SHA-256 fingerprint (64 hex digits) or the SERIAL-FINGERPRINT16 key of an imported certificate"`
+}
+
+type certificateOut struct {
+	Body *inventory.Certificate
+}
+
+type pemIn struct {
+	Ref   string `path:"ref" maxLength:"200" doc:"serial number (hex), SHA-256 fingerprint (64 hex digits) or the SERIAL-FINGERPRINT16 key of an imported certificate"`
+	Chain bool   `query:"chain" default:"true" doc:"append the intermediates the certificate was stored with"`
+}
+
+type pemOut struct {
+	ContentType        string `header:"Content-Type"`
+	ContentDisposition string `header:"Content-Disposition"`
+	Body               []byte
+}
+
+// RevokeRequest is the optional body of a revocation.
+type RevokeRequest struct {
+	Reason int `json:"reason,omitempty" enum:"0,1,3,4,5,9" default:"0" doc:"RFC 5280 §5.3.1 reason: 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation, 9 privilegeWithdrawn"`
+}
+
+type revokeIn struct {
+	Ref  string `path:"ref" maxLength:"200" doc:"serial number (hex), SHA-256 fingerprint (64 hex digits) or the SERIAL-FINGERPRINT16 key of an imported certificate"`
+	Body *RevokeRequest
+}
+
+// inventoryError turns an inventory error into a problem.
+func (a *API) inventoryError(ctx context.Context, what string, err error) error {
+	switch {
+	case errors.Is(err, inventory.ErrNotFound):
+		return huma.Error404NotFound(what + " not found")
+	case errors.Is(err, inventory.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, inventory.ErrAlreadyRevoked):
+		return huma.Error409Conflict(what + " is already revoked")
+	}
+	return a.storeError(ctx, what, err)
+}
+
+func certificateRoutes(a *API) {
+	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "list-certificates", Method: http.MethodGet,
+		Path: Prefix + "/certificates", Summary: "List and search certificates", Tags: []string{"certificates"},
+		Description: "Every certificate of the inventory (issued, imported, discovered), filtered, sorted and paginated by cursor (keyset pagination).",
+		Errors:      []int{422}},
+		func(ctx context.Context, _ *auth.Principal, in *listCertificatesIn) (*pageOut, error) {
+			q, err := in.query()
+			if err != nil {
+				return nil, err
+			}
+			q.Name, q.Suffix, q.Serial, q.Fingerprint, q.Status, q.Source = in.Name, in.Suffix, in.Serial, in.Fingerprint, in.Status, in.Source
+			if in.ExpiringWithin != "" {
+				if q.ExpiringWithin, err = inventory.ParseDuration(in.ExpiringWithin); err != nil {
+					return nil, a.inventoryError(ctx, "query", err)
+				}
+			}
+			p, err := a.d.Inventory.List(ctx, q)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "query", err)
+			}
+			return &pageOut{Body: p}, nil
+		})
+	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "get-certificate", Method: http.MethodGet,
+		Path: Prefix + "/certificates/{ref}", Summary: "Show a certificate", Tags: []string{"certificates"}, Errors: []int{404, 422}},
+		func(ctx context.Context, _ *auth.Principal, in *certificateIn) (*certificateOut, error) {
+			c, err := a.d.Inventory.Get(ctx, in.Ref)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+			}
+			return &certificateOut{Body: c}, nil
+		})
+	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "download-certificate", Method: http.MethodGet,
+		Path: Prefix + "/certificates/{ref}/pem", Summary: "Download a certificate (PEM)", Tags: []string{"certificates"},
+		Description: "The certificate, followed by its intermediates unless chain=false (application/pem-certificate-chain, RFC 8555 §9.1).",
+		Errors:      []int{404, 422},
+		Responses: map[string]*huma.Response{"200": {Description: "PEM certificate (chain)",
+			Content: map[string]*huma.MediaType{"application/pem-certificate-chain": {Schema: &huma.Schema{Type: "string"}}}}}},
+		func(ctx context.Context, _ *auth.Principal, in *pemIn) (*pemOut, error) {
+			c, err := a.d.Inventory.Get(ctx, in.Ref)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+			}
+			pem, err := a.d.Inventory.PEM(ctx, in.Ref, in.Chain)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+			}
+			return &pemOut{ContentType: "application/pem-certificate-chain", ContentDisposition: `attachment; filename="` + c.Serial + `.pem"`,
+				Body: pem}, nil
+		})
+	Register(a, auth.PermCertificatesRevoke, huma.Operation{OperationID: "revoke-certificate", Method: http.MethodPost,
+		Path: Prefix + "/certificates/{ref}/revoke", Summary: "Revoke a certificate", Tags: []string{"certificates"},
+		Description: "Revokes the certificate with an RFC 5280 reason code (default 0); this node's CRL and OCSP answers reflect it at once, " +
+			"other nodes' within --revocation-refresh. 409 when it is already revoked. Audited as certificate.revoke.",
+		Errors: []int{404, 409, 422}},
+		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*certificateOut, error) {
+			c, err := a.d.Inventory.Get(ctx, in.Ref)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+			}
+			reason := 0
+			if in.Body != nil {
+				reason = in.Body.Reason
+			}
+			_, err = a.d.Revoker.RevokeSerial(ctx, c.Serial, reason, p.Actor())
+			switch {
+			case errors.Is(err, ra.ErrUnknownCertificate):
+				return nil, huma.Error404NotFound("certificate " + in.Ref + " not found")
+			case errors.Is(err, ra.ErrAlreadyRevoked):
+				return nil, huma.Error409Conflict("certificate " + in.Ref + " is already revoked")
+			case errors.Is(err, ra.ErrBadReason):
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			case err != nil:
+				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
+			}
+			if c, err = a.d.Inventory.Get(ctx, c.Serial); err != nil {
+				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+			}
+			return &certificateOut{Body: c}, nil
+		})
+}

@@ -1,0 +1,81 @@
+package adminapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/danielgtaylor/huma/v2"
+)
+
+type expiringIn struct {
+	CertFilters
+	Within string `query:"within" default:"30d" doc:"window from now, e.g. 30d or 12h"`
+}
+
+type weakIn struct {
+	CertFilters
+}
+
+type issuedIn struct {
+	By    string `query:"by" enum:"day,profile,issuer" default:"day" doc:"grouping: day (UTC), profile or issuer"`
+	Since string `query:"since" default:"30d" doc:"window ending now, e.g. 30d"`
+}
+
+type issuedOut struct {
+	Body struct {
+		Items []inventory.Count `json:"items"`
+	}
+}
+
+func reportRoutes(a *API) {
+	Register(a, auth.PermReportsRead, huma.Operation{OperationID: "report-expiring", Method: http.MethodGet, Path: Prefix + "/reports/expiring",
+		Summary: "Report: certificates expiring soon", Tags: []string{"reports"},
+		Description: "Valid certificates whose notAfter lies within the window from now, soonest first, paginated by cursor.", Errors: []int{422}},
+		func(ctx context.Context, _ *auth.Principal, in *expiringIn) (*pageOut, error) {
+			q, err := in.query()
+			if err != nil {
+				return nil, err
+			}
+			d, err := inventory.ParseDuration(in.Within)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "within", err)
+			}
+			p, err := a.d.Inventory.Expiring(ctx, d, q)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "report", err)
+			}
+			return &pageOut{Body: p}, nil
+		})
+	Register(a, auth.PermReportsRead, huma.Operation{OperationID: "report-issued", Method: http.MethodGet, Path: Prefix + "/reports/issued",
+		Summary: "Report: certificates issued per day, profile or issuer", Tags: []string{"reports"},
+		Description: "Counts of the certificates whose validity began within the window (all sources).", Errors: []int{422}},
+		func(ctx context.Context, _ *auth.Principal, in *issuedIn) (*issuedOut, error) {
+			d, err := inventory.ParseDuration(in.Since)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "since", err)
+			}
+			rows, err := a.d.Inventory.Issued(ctx, in.By, d)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "report", err)
+			}
+			out := &issuedOut{}
+			out.Body.Items = append([]inventory.Count{}, rows...)
+			return out, nil
+		})
+	Register(a, auth.PermReportsRead, huma.Operation{OperationID: "report-weak-keys", Method: http.MethodGet, Path: Prefix + "/reports/weak-keys",
+		Summary: "Report: certificates with weak keys or signatures", Tags: []string{"reports"},
+		Description: "Unexpired, unrevoked certificates with an RSA key under 2048 bits or a SHA-1 (or MD5) signature.", Errors: []int{422}},
+		func(ctx context.Context, _ *auth.Principal, in *weakIn) (*pageOut, error) {
+			q, err := in.query()
+			if err != nil {
+				return nil, err
+			}
+			p, err := a.d.Inventory.WeakKeys(ctx, q)
+			if err != nil {
+				return nil, a.inventoryError(ctx, "report", err)
+			}
+			return &pageOut{Body: p}, nil
+		})
+}

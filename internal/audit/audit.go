@@ -1,0 +1,247 @@
+// Package audit is certgate's append-only, hash-chained audit log. Every
+// event records who (actor) did what (action) to which object, when, from
+// which address, and the object before and after as JSON. Events are
+// numbered without gaps (seq) and each carries
+//
+//	hash = hex(SHA-256(prev_hash || canonical content))
+//
+// where prev_hash is the previous event's hash (64 zeros for the first)
+// and the canonical content is the JSON encoding of the event's fields in
+// a fixed order (see canonical). Editing, deleting or reordering a stored
+// event breaks the chain, and Verify names the first event where it
+// breaks; the audit_head row, updated with every append, also exposes the
+// deletion of the newest events.
+//
+// Components record events through the Recorder interface (one call after
+// the change) or, for changes made by a store method that accepts a
+// *store.AuditAppend, in the same transaction as the change (Log.Prepare).
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Actions recorded by certgate. Other components add their own constants
+// here, named "<object>.<verb>".
+const (
+	ActionCertificateIssue  = "certificate.issue"
+	ActionCertificateRevoke = "certificate.revoke"
+	ActionTokenCreate       = "token.create"
+	ActionTokenRevoke       = "token.revoke"
+	ActionAccountDeactivate = "account.deactivate"
+	ObjectCertificate       = "certificate"
+	ObjectToken             = "token"
+	ObjectAccount           = "account"
+	// ActorSystem is certgate itself (e.g. a background job).
+	ActorSystem = "system"
+)
+
+const (
+	actorCLIPrefix         = "cli:"
+	actorTokenPrefix       = "token:"
+	actorACMEAccountPrefix = "acme-account:"
+	maxSnapshotBytes       = 64 << 10
+	defaultListLimit       = 100
+)
+
+// CLIActor names a person running an administrative command as an actor:
+// "cli:" + user (the OS user name, or "unknown").
+func CLIActor(user string) string {
+	if user == "" {
+		user = "unknown"
+	}
+	return actorCLIPrefix + user
+}
+
+// TokenActor names the holder of the API token called name as an actor.
+func TokenActor(name string) string { return actorTokenPrefix + name }
+
+// ACMEAccountActor names an ACME account (RFC 8555 §7.1.2) as an actor.
+func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }
+
+// Event is one change to record. Before and After are the object before
+// and after the change (any JSON-encodable value; nil for none), encoded
+// to at most 64 KiB each.
+type Event struct {
+	Actor      string
+	Action     string
+	ObjectType string
+	ObjectID   string
+	Source     string // client address; "" takes the one carried by the context (WithSource)
+	Before     any
+	After      any
+}
+
+// Recorder appends events to the audit log; *Log implements it. Record
+// returns an error when the event could not be stored.
+type Recorder interface {
+	Record(ctx context.Context, ev Event) error
+}
+
+// Store is what the audit log needs from storage; *store.Store implements it.
+type Store interface {
+	AppendAudit(ctx context.Context, a *store.AuditAppend) error
+	AuditHead(ctx context.Context) (int64, string, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error)
+	EachAudit(ctx context.Context, maxSeq int64, fn func(*store.AuditRecord) error) error
+}
+
+// Log is the audit log over a store.
+type Log struct {
+	st  Store
+	now func() time.Time
+}
+
+// New returns the audit log stored in st; now may be nil (time.Now).
+func New(st Store, now func() time.Time) *Log {
+	if now == nil {
+		now = time.Now
+	}
+	return &Log{st: st, now: now}
+}
+
+type sourceKey struct{}
+
+// WithSource returns ctx carrying the address of the client whose request
+// is being served, recorded as the Source of events that name none.
+func WithSource(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, addr)
+}
+
+// SourceFrom returns the client address carried by ctx, or "".
+func SourceFrom(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
+}
+
+// Prepare turns ev into an append for a store method that records it in
+// the same transaction as the change (e.g. store.CreateAPIToken). Errors:
+// an unencodable Before/After, or a snapshot over 64 KiB.
+func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error) {
+	before, err := snapshot(ev.Before)
+	if err != nil {
+		return nil, fmt.Errorf("audit %s before: %w", ev.Action, err)
+	}
+	after, err := snapshot(ev.After)
+	if err != nil {
+		return nil, fmt.Errorf("audit %s after: %w", ev.Action, err)
+	}
+	src := ev.Source
+	if src == "" {
+		src = SourceFrom(ctx)
+	}
+	id := make([]byte, 12)
+	if _, err := rand.Read(id); err != nil {
+		return nil, fmt.Errorf("audit event id: %w", err)
+	}
+	return &store.AuditAppend{
+		Record: store.AuditRecord{ID: hex.EncodeToString(id), Time: l.now().UTC(), Actor: ev.Actor, Action: ev.Action,
+			ObjectType: ev.ObjectType, ObjectID: ev.ObjectID, Source: src, Before: before, After: after},
+		Seal: Seal,
+	}, nil
+}
+
+// Record appends ev to the log in a transaction of its own.
+func (l *Log) Record(ctx context.Context, ev Event) error {
+	a, err := l.Prepare(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if err := l.st.AppendAudit(ctx, a); err != nil {
+		return fmt.Errorf("audit %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+func snapshot(v any) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxSnapshotBytes {
+		return "", fmt.Errorf("snapshot of %d bytes exceeds %d", len(b), maxSnapshotBytes)
+	}
+	return string(b), nil
+}
+
+// canonical is the hashed content of an event: every stored field but the
+// hashes, in this order, times as Unix nanoseconds (UTC).
+type canonical struct {
+	Seq        int64  `json:"seq"`
+	ID         string `json:"id"`
+	Time       int64  `json:"time"`
+	Actor      string `json:"actor"`
+	Action     string `json:"action"`
+	ObjectType string `json:"object_type"`
+	ObjectID   string `json:"object_id"`
+	Source     string `json:"source"`
+	Before     string `json:"before"`
+	After      string `json:"after"`
+}
+
+// Hash returns the chain hash of r: hex SHA-256 over r.PrevHash (as its
+// 64 hex characters) followed by the canonical JSON of r's content.
+func Hash(r *store.AuditRecord) string {
+	c := canonical{Seq: r.Seq, ID: r.ID, Time: r.Time.UTC().UnixNano(), Actor: r.Actor, Action: r.Action,
+		ObjectType: r.ObjectType, ObjectID: r.ObjectID, Source: r.Source, Before: r.Before, After: r.After}
+	b, _ := json.Marshal(c) // strings and integers only: cannot fail
+	h := sha256.New()
+	h.Write([]byte(r.PrevHash))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Seal sets r.Hash from r's content and r.PrevHash (store.AuditAppend.Seal).
+func Seal(r *store.AuditRecord) error {
+	r.Hash = Hash(r)
+	return nil
+}
+
+// List returns one page of events selected by f.
+func (l *Log) List(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error) {
+	if f.Limit <= 0 {
+		f.Limit = defaultListLimit
+	}
+	return l.st.ListAudit(ctx, f)
+}
+
+// View is an audit event as shown to people and served by the admin API;
+// Before and After are the stored JSON (null when absent).
+type View struct {
+	Seq        int64           `json:"seq"`
+	ID         string          `json:"id"`
+	Time       time.Time       `json:"time"`
+	Actor      string          `json:"actor"`
+	Action     string          `json:"action"`
+	ObjectType string          `json:"object_type"`
+	ObjectID   string          `json:"object_id"`
+	Source     string          `json:"source"`
+	Before     json.RawMessage `json:"before,omitempty"`
+	After      json.RawMessage `json:"after,omitempty"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+}
+
+// NewView returns r as a View.
+func NewView(r *store.AuditRecord) View {
+	v := View{Seq: r.Seq, ID: r.ID, Time: r.Time, Actor: r.Actor, Action: r.Action, ObjectType: r.ObjectType,
+		ObjectID: r.ObjectID, Source: r.Source, PrevHash: r.PrevHash, Hash: r.Hash}
+	if r.Before != "" {
+		v.Before = json.RawMessage(r.Before)
+	}
+	if r.After != "" {
+		v.After = json.RawMessage(r.After)
+	}
+	return v
+}

@@ -1,0 +1,85 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/certgate/certgate/internal/store"
+)
+
+// VerifyResult is the outcome of Verify.
+type VerifyResult struct {
+	// OK is true when the whole chain is intact.
+	OK bool `json:"ok"`
+	// Events is how many events were checked.
+	Events int64 `json:"events"`
+	// HeadSeq and HeadHash are the newest event as the head row records it.
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash string `json:"head_hash"`
+	// BrokenSeq and BrokenID name the first event where the chain breaks
+	// (BrokenID is "" when that event is missing); Problem says how.
+	BrokenSeq int64  `json:"broken_seq,omitempty"`
+	BrokenID  string `json:"broken_id,omitempty"`
+	Problem   string `json:"problem,omitempty"`
+}
+
+// Error describes a broken chain in one line, naming the event.
+func (r *VerifyResult) Error() string {
+	if r.OK {
+		return ""
+	}
+	if r.BrokenID != "" {
+		return fmt.Sprintf("audit log broken at event seq %d (id %s): %s", r.BrokenSeq, r.BrokenID, r.Problem)
+	}
+	return fmt.Sprintf("audit log broken at event seq %d: %s", r.BrokenSeq, r.Problem)
+}
+
+var errStop = errors.New("stop")
+
+// Verify walks the whole log in seq order and checks that seq counts from
+// 1 without gaps, that each event's prev_hash is the previous event's hash,
+// that each event's hash matches its content, and that the last event is
+// the one the head row records. Events appended while it runs are not
+// checked (it stops at the head read first). A broken chain is reported in
+// the result (OK false), not as an error; errors are storage failures.
+func (l *Log) Verify(ctx context.Context) (*VerifyResult, error) {
+	headSeq, headHash, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &VerifyResult{HeadSeq: headSeq, HeadHash: headHash}
+	prevSeq, prevHash := int64(0), store.AuditGenesisHash
+	fail := func(seq int64, id, problem string) error {
+		res.BrokenSeq, res.BrokenID, res.Problem = seq, id, problem
+		return errStop
+	}
+	err = l.st.EachAudit(ctx, headSeq, func(r *store.AuditRecord) error {
+		switch {
+		case r.Seq != prevSeq+1:
+			return fail(prevSeq+1, "", fmt.Sprintf("missing (the log continues at seq %d)", r.Seq))
+		case r.PrevHash != prevHash:
+			return fail(r.Seq, r.ID, "prev_hash does not match the previous event's hash (an earlier event was changed or removed)")
+		case Hash(r) != r.Hash:
+			return fail(r.Seq, r.ID, "content does not match its hash (the event was modified)")
+		}
+		res.Events++
+		prevSeq, prevHash = r.Seq, r.Hash
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return res, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify audit log: %w", err)
+	}
+	switch {
+	case prevSeq != headSeq:
+		res.BrokenSeq, res.Problem = prevSeq+1, fmt.Sprintf("missing (the head records %d events)", headSeq)
+	case prevHash != headHash:
+		res.BrokenSeq, res.Problem = headSeq, "hash differs from the one the head records (the newest event was replaced)"
+	default:
+		res.OK = true
+	}
+	return res, nil
+}

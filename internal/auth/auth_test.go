@@ -1,0 +1,146 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+func TestTokenLifecycle(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := eng.Open(t)
+			now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			log := audit.New(st, clock)
+			toks := auth.NewTokens(st, log, clock)
+
+			tok, rec, err := toks.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleOperator, TTL: 90 * 24 * time.Hour, Actor: "cli:alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(tok, "cgt_"+rec.ID+"_") || len(tok) != 4+16+1+43 {
+				t.Fatalf("token %q", tok)
+			}
+			stored, err := st.GetAPIToken(ctx, rec.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(stored.SecretHash, tok[21:]) || len(stored.SecretHash) != 64 {
+				t.Fatalf("stored secret hash %q", stored.SecretHash)
+			}
+			p, err := toks.Authenticate(ctx, tok)
+			if err != nil || p.Role != auth.RoleOperator || p.TokenName != "ci" || p.Actor() != "token:ci" {
+				t.Fatalf("authenticate: %+v %v", p, err)
+			}
+			// A wrong secret with the right ID, garbage, and the empty string fail.
+			last := "A"
+			if strings.HasSuffix(tok, "A") {
+				last = "B"
+			}
+			bad := tok[:len(tok)-1] + last
+			for _, b := range []string{bad, "cgt_" + rec.ID, "Bearer " + tok, "", "cgt_0123456789abcdef_x"} {
+				if _, err := toks.Authenticate(ctx, b); !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("authenticate %q: %v", b, err)
+				}
+			}
+			if _, _, err := toks.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleAdmin, Actor: "cli:alice"}); !errors.Is(err, auth.ErrNameTaken) {
+				t.Fatalf("duplicate name: %v", err)
+			}
+			// Expiry.
+			now = now.Add(90 * 24 * time.Hour)
+			if _, err := toks.Authenticate(ctx, tok); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("expired token: %v", err)
+			}
+			now = now.Add(-time.Hour)
+			// Revocation by name, then the name is free again.
+			if _, err := toks.Revoke(ctx, "ci", "cli:bob"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := toks.Authenticate(ctx, tok); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("revoked token: %v", err)
+			}
+			if _, err := toks.Revoke(ctx, rec.ID, "cli:bob"); !errors.Is(err, auth.ErrRevoked) {
+				t.Fatalf("second revoke: %v", err)
+			}
+			if _, err := toks.Revoke(ctx, "nope", "cli:bob"); !errors.Is(err, auth.ErrNoToken) {
+				t.Fatalf("unknown token: %v", err)
+			}
+			if _, _, err := toks.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleAuditor, Actor: "cli:alice"}); err != nil {
+				t.Fatalf("name of a revoked token: %v", err)
+			}
+			active, _ := toks.List(ctx, false)
+			all, _ := toks.List(ctx, true)
+			if len(active) != 1 || len(all) != 2 {
+				t.Fatalf("list: %d active, %d all", len(active), len(all))
+			}
+			// Creation and revocation are audited, and the chain verifies.
+			evs, err := st.ListAudit(ctx, store.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var actions []string
+			for _, e := range evs {
+				actions = append(actions, e.Actor+" "+e.Action+" "+e.ObjectID)
+				if strings.Contains(e.After, tok) || strings.Contains(e.After, stored.SecretHash) {
+					t.Fatalf("audit event holds the secret: %s", e.After)
+				}
+			}
+			want := []string{"cli:alice token.create " + rec.ID, "cli:bob token.revoke " + rec.ID, "cli:alice token.create " + active[0].ID}
+			if strings.Join(actions, "|") != strings.Join(want, "|") {
+				t.Fatalf("audit: %q, want %q", actions, want)
+			}
+			if res, err := log.Verify(ctx); err != nil || !res.OK {
+				t.Fatalf("verify: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+func TestCreateChecksInput(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	toks := auth.NewTokens(st, audit.New(st, nil), nil)
+	for _, req := range []auth.CreateRequest{
+		{Name: "", Role: auth.RoleAdmin},
+		{Name: "has space", Role: auth.RoleAdmin},
+		{Name: "x", Role: "root"},
+		{Name: "x", Role: auth.RoleAdmin, TTL: -time.Hour},
+	} {
+		if _, _, err := toks.Create(context.Background(), req); err == nil {
+			t.Errorf("create %+v succeeded", req)
+		}
+	}
+}
+
+func TestPermissionTable(t *testing.T) {
+	// Every permission has a row, admin holds all, auditor only reads.
+	seen := map[auth.Permission]bool{}
+	for _, g := range auth.Table() {
+		if seen[g.Permission] {
+			t.Errorf("permission %s listed twice", g.Permission)
+		}
+		seen[g.Permission] = true
+		if !auth.Allowed(auth.RoleAdmin, g.Permission) {
+			t.Errorf("admin lacks %s", g.Permission)
+		}
+		read := strings.HasSuffix(string(g.Permission), ":read")
+		if auth.Allowed(auth.RoleAuditor, g.Permission) && !read {
+			t.Errorf("auditor holds the write permission %s", g.Permission)
+		}
+	}
+	if auth.Allowed("root", auth.PermTokensRead) || auth.Allowed(auth.RoleAdmin, "nothing:read") {
+		t.Error("unknown role or permission allowed")
+	}
+	if auth.Allowed(auth.RoleOperator, auth.PermTokensWrite) || !auth.Allowed(auth.RoleOperator, auth.PermCertificatesRevoke) ||
+		!auth.Allowed(auth.RoleApprover, auth.PermApprovalsDecide) || auth.Allowed(auth.RoleOperator, auth.PermApprovalsDecide) {
+		t.Error("operator/approver grants differ from the documented table")
+	}
+}

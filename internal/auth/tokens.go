@@ -1,0 +1,236 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Errors returned (wrapped) by Tokens.
+var (
+	// ErrUnauthenticated: no token, a malformed, unknown, revoked or
+	// expired token. Callers answer 401 without saying which.
+	ErrUnauthenticated = errors.New("auth: invalid or missing token")
+	// ErrNameTaken: an unrevoked token already has that name.
+	ErrNameTaken = errors.New("auth: token name in use")
+	// ErrNoToken: no token has that ID or (unrevoked) name.
+	ErrNoToken = errors.New("auth: no such token")
+	// ErrRevoked: the token is already revoked.
+	ErrRevoked = errors.New("auth: token already revoked")
+)
+
+// tokenPrefix starts every token, so that secret scanners recognize them.
+const tokenPrefix = "cgt_"
+
+// Store is what Tokens needs from storage; *store.Store implements it.
+type Store interface {
+	CreateAPIToken(ctx context.Context, t *store.APIToken, ev *store.AuditAppend) error
+	GetAPIToken(ctx context.Context, id string) (*store.APIToken, error)
+	FindAPIToken(ctx context.Context, ref string) (*store.APIToken, error)
+	ListAPITokens(ctx context.Context, includeRevoked bool) ([]*store.APIToken, error)
+	RevokeAPIToken(ctx context.Context, id string, at time.Time, ev *store.AuditAppend) error
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	TokenID   string
+	TokenName string
+	Role      Role
+}
+
+// Actor is the principal as an audit actor ("token:NAME").
+func (p *Principal) Actor() string { return audit.TokenActor(p.TokenName) }
+
+// Can reports whether the principal holds permission perm.
+func (p *Principal) Can(perm Permission) bool { return Allowed(p.Role, perm) }
+
+// Tokens manages API tokens. A token is "cgt_" + ID (16 hex digits) + "_" +
+// 43 base64url characters (a 256-bit random secret); the store keeps the
+// hex SHA-256 of the whole string, compared in constant time.
+type Tokens struct {
+	st  Store
+	log *audit.Log
+	now func() time.Time
+}
+
+// NewTokens returns the token service over st, recording changes in log;
+// now may be nil (time.Now).
+func NewTokens(st Store, log *audit.Log, now func() time.Time) *Tokens {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tokens{st: st, log: log, now: now}
+}
+
+// CreateRequest describes a token to create.
+type CreateRequest struct {
+	Name  string
+	Role  Role
+	TTL   time.Duration // 0: never expires
+	Actor string        // who creates it (audit)
+}
+
+// Create makes a token and returns its secret string (shown once, never
+// stored) and its record. The creation is audited in the same
+// transaction. Errors: ErrNameTaken, an invalid name or role.
+func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.APIToken, error) {
+	if err := checkName(req.Name); err != nil {
+		return "", nil, err
+	}
+	if _, err := ParseRole(string(req.Role)); err != nil {
+		return "", nil, err
+	}
+	if req.TTL < 0 {
+		return "", nil, errors.New("token lifetime must be positive")
+	}
+	idb := make([]byte, 8)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(idb); err != nil {
+		return "", nil, fmt.Errorf("token id: %w", err)
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return "", nil, fmt.Errorf("token secret: %w", err)
+	}
+	id := hex.EncodeToString(idb)
+	tok := tokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret)
+	now := t.now().UTC()
+	rec := &store.APIToken{ID: id, Name: req.Name, Role: string(req.Role), SecretHash: hashToken(tok), CreatedAt: now, CreatedBy: req.Actor}
+	if req.TTL > 0 {
+		rec.ExpiresAt = now.Add(req.TTL)
+	}
+	ev, err := t.log.Prepare(ctx, audit.Event{Actor: req.Actor, Action: audit.ActionTokenCreate, ObjectType: audit.ObjectToken,
+		ObjectID: id, After: View(rec, now)})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := t.st.CreateAPIToken(ctx, rec, ev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return "", nil, fmt.Errorf("%w: %q", ErrNameTaken, req.Name)
+		}
+		return "", nil, err
+	}
+	return tok, rec, nil
+}
+
+func checkName(n string) error {
+	if n == "" || len(n) > 64 {
+		return errors.New("token name must have 1 to 64 characters")
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.@", c)) {
+			return fmt.Errorf("token name %q: use letters, digits and - _ . @", n)
+		}
+	}
+	return nil
+}
+
+func hashToken(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// Authenticate returns the principal holding tok (the bearer token as
+// sent), or ErrUnauthenticated when it is malformed, unknown, revoked or
+// expired.
+func (t *Tokens) Authenticate(ctx context.Context, tok string) (*Principal, error) {
+	rest, ok := strings.CutPrefix(tok, tokenPrefix)
+	if !ok {
+		return nil, ErrUnauthenticated
+	}
+	id, _, ok := strings.Cut(rest, "_")
+	if !ok || len(id) != 16 {
+		return nil, ErrUnauthenticated
+	}
+	rec, err := t.st.GetAPIToken(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("token lookup: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(hashToken(tok)), []byte(rec.SecretHash)) != 1 {
+		return nil, ErrUnauthenticated
+	}
+	now := t.now()
+	if !rec.RevokedAt.IsZero() || (!rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt)) {
+		return nil, ErrUnauthenticated
+	}
+	return &Principal{TokenID: rec.ID, TokenName: rec.Name, Role: Role(rec.Role)}, nil
+}
+
+// List returns the tokens (never their secrets), revoked ones only when
+// includeRevoked.
+func (t *Tokens) List(ctx context.Context, includeRevoked bool) ([]*store.APIToken, error) {
+	return t.st.ListAPITokens(ctx, includeRevoked)
+}
+
+// Revoke revokes the token whose ID or (unrevoked) name is ref and audits
+// it in the same transaction. Errors: ErrNoToken, ErrRevoked.
+func (t *Tokens) Revoke(ctx context.Context, ref, actor string) (*store.APIToken, error) {
+	rec, err := t.st.FindAPIToken(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrNoToken, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !rec.RevokedAt.IsZero() {
+		return nil, fmt.Errorf("%w: %s", ErrRevoked, rec.ID)
+	}
+	now := t.now().UTC()
+	after := *rec
+	after.RevokedAt = now
+	ev, err := t.log.Prepare(ctx, audit.Event{Actor: actor, Action: audit.ActionTokenRevoke, ObjectType: audit.ObjectToken,
+		ObjectID: rec.ID, Before: View(rec, now), After: View(&after, now)})
+	if err != nil {
+		return nil, err
+	}
+	if err := t.st.RevokeAPIToken(ctx, rec.ID, now, ev); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, fmt.Errorf("%w: %s", ErrRevoked, rec.ID)
+		}
+		return nil, err
+	}
+	return &after, nil
+}
+
+// TokenView is a token as shown to people and in the audit log: never the
+// secret or its hash.
+type TokenView struct {
+	ID        string     `json:"id" doc:"token ID (the 16 hex digits after cgt_ in the token)"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role" enum:"admin,approver,operator,auditor"`
+	Status    string     `json:"status" enum:"active,expired,revoked"`
+	CreatedAt time.Time  `json:"created_at"`
+	CreatedBy string     `json:"created_by"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// View returns t as a TokenView with its status at now.
+func View(t *store.APIToken, now time.Time) TokenView {
+	v := TokenView{ID: t.ID, Name: t.Name, Role: t.Role, Status: "active", CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy}
+	if !t.ExpiresAt.IsZero() {
+		e := t.ExpiresAt
+		v.ExpiresAt = &e
+		if !now.Before(e) {
+			v.Status = "expired"
+		}
+	}
+	if !t.RevokedAt.IsZero() {
+		r := t.RevokedAt
+		v.RevokedAt = &r
+		v.Status = "revoked"
+	}
+	return v
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/certgate/certgate/internal/ratelimit"
+)
+
+func resolveArgs(t *testing.T, args ...string) (*Serve, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	resolve := ServeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return resolve()
+}
+
+// TestRateLimitAndPerspectiveSettings: rate limit, perspective and DNS
+// resolver settings: defaults, parsing, and one clear error per
+// inconsistent combination.
+func TestRateLimitAndPerspectiveSettings(t *testing.T) {
+	s, err := resolveArgs(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RateLimits != ratelimit.Defaults() || s.Perspectives.Roles != RoleAll || s.Perspectives.Unreachable != "fail" ||
+		s.Perspectives.MaxDisagree != -1 || s.Perspectives.Timeout != 20*time.Second {
+		t.Fatalf("defaults: %+v %+v", s.RateLimits, s.Perspectives)
+	}
+	s, err = resolveArgs(t, "--rate-limit-new-orders-per-account", "300/3h", "--rate-limit-new-accounts-per-ip", "0",
+		"--perspectives", "eu=https://127.0.0.2:8444,us=https://127.0.0.3:8444", "--perspective-secret-file", "/s", "--perspective-unreachable", "ignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RateLimits.NewOrdersPerAccount != (ratelimit.Rate{Count: 300, Period: 3 * time.Hour}) || s.RateLimits.NewAccountsPerIP.Enabled() ||
+		strings.Join(s.Perspectives.RemoteNames, ",") != "eu,us" || s.Perspectives.Unreachable != "ignore" {
+		t.Fatalf("parsed: %+v %+v", s.RateLimits, s.Perspectives)
+	}
+	if s, err = resolveArgs(t, "--va-dns-resolver", "127.0.0.1:53, [::1]:53", "--va-dnssec", "--va-dns-timeout", "2s"); err != nil ||
+		!s.VADNSSEC || s.VADNSTimeout != 2*time.Second || s.VADNSResolver != "127.0.0.1:53, [::1]:53" {
+		t.Fatalf("DNS settings: %+v %v", s, err)
+	}
+	if s, err = resolveArgs(t, "--roles", "va", "--perspective", "eu1", "--perspective-secret-file", "/s"); err != nil || s.Perspectives.Name != "eu1" {
+		t.Fatalf("perspective role: %+v %v", s, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate-limit-new-orders-per-account", "lots"}, "invalid rate"},
+		{[]string{"--rate-limit-pending-authorizations-per-account", "-1"}, "must not be negative"},
+		{[]string{"--rate-limit-policy-url", "docs/limits"}, "rate-limit-policy-url"},
+		{[]string{"--roles", "ra"}, "roles"},
+		{[]string{"--roles", "va", "--perspective-secret-file", "/s"}, "needs --perspective"},
+		{[]string{"--roles", "va", "--perspective", "primary", "--perspective-secret-file", "/s"}, "needs --perspective"},
+		{[]string{"--roles", "va", "--perspective", "eu1"}, "perspective-secret-file"},
+		{[]string{"--perspective", "eu1"}, "only with --roles va"},
+		{[]string{"--perspectives", "eu=https://x:1"}, "perspective-secret-file"},
+		{[]string{"--perspectives", "eu=http://x:1", "--perspective-secret-file", "/s"}, "NAME=https://HOST:PORT"},
+		{[]string{"--perspectives", "eu=https://x:1", "--perspective-secret-file", "/s", "--perspective-unreachable", "maybe"}, "perspective-unreachable"},
+		{[]string{"--perspective-max-disagree", "-2"}, "perspective-max-disagree"},
+		{[]string{"--va-dnssec"}, "va-dnssec: needs va-dns-resolver"},
+		{[]string{"--va-dns-resolver", "127.0.0.1:53,10.0.0.53"}, "va-dns-resolver"},
+		{[]string{"--va-dns-timeout", "0s"}, "va-dns-timeout"},
+	} {
+		if _, err := resolveArgs(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)
+		}
+	}
+}

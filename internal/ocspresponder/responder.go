@@ -1,0 +1,377 @@
+// Package ocspresponder is certgate's OCSP responder (RFC 6960) for the
+// certificates of one issuer (the built-in CA's intermediate). It answers
+// GET {Path}/{url-encoded base64 OCSPRequest} (RFC 6960 Appendix A.1, the
+// form HTTP caches can keep) and POST {Path} with an
+// application/ocsp-request body, and returns application/ocsp-response.
+//
+// Signed responses are cached per serial (and CertID hash algorithm) for
+// Config.Refresh and dropped at once by Invalidate, which the RA calls on
+// every revocation through this process; a revocation made elsewhere (by
+// another node of a cluster, or an administrative command) is therefore
+// reflected within Config.Refresh.
+package ocspresponder
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultRefresh bounds how long a signed response is served before
+	// it is signed anew from the database.
+	DefaultRefresh = time.Minute
+	// DefaultValidity is nextUpdate − thisUpdate of every response.
+	DefaultValidity = 24 * time.Hour
+	// DefaultMaxEntries bounds the cache (about 0.5 KiB a response).
+	DefaultMaxEntries = 1 << 14
+	// maxRequestBytes bounds a POST body or decoded GET request; a
+	// single-certificate request is about 100 bytes.
+	maxRequestBytes = 8 << 10
+)
+
+// ContentType is the media type of OCSP responses (RFC 6960 Appendix C.2);
+// requests are application/ocsp-request (C.1).
+const ContentType = "application/ocsp-response"
+
+// Store is what the responder reads: the certificate with a serial
+// (lower-case hex), or an error wrapping store.ErrNotFound.
+type Store interface {
+	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+}
+
+// Config configures a Responder.
+type Config struct {
+	// Path is the URL path of POST requests; GET requests are below it
+	// (Path + "/" + request). Required.
+	Path string
+	// IssuerName is the issuer name stored with the certificates this
+	// responder answers for ("local"); records of any other issuer (for
+	// instance imported certificates) are answered "unknown".
+	IssuerName string
+	// Refresh is how long a signed response is reused; revocations not
+	// made through this process show within it. Default DefaultRefresh.
+	Refresh time.Duration
+	// Validity is nextUpdate − thisUpdate; default DefaultValidity. It is
+	// raised to Refresh when shorter.
+	Validity time.Duration
+	// MaxEntries bounds the cache; default DefaultMaxEntries.
+	MaxEntries int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Responder is an http.Handler answering OCSP requests. It is safe for
+// concurrent use. Create it with New.
+type Responder struct {
+	cfg    Config
+	signer issuer.OCSPSigner
+	store  Store
+	log    *slog.Logger
+	// hashes maps each CertID hash algorithm to the issuer's name and key
+	// hashes under it (RFC 6960 §4.1.1).
+	hashes map[crypto.Hash][2][]byte
+
+	mu    sync.Mutex
+	gen   uint64 // bumped by Invalidate: a fill that saw an older one is dropped
+	cache map[cacheKey]*entry
+}
+
+type cacheKey struct {
+	serial string
+	hash   crypto.Hash
+}
+
+type entry struct {
+	der        []byte
+	thisUpdate time.Time
+	until      time.Time // served until then (thisUpdate + Refresh)
+}
+
+// New returns a responder for the certificates signer's OCSPIssuer issued,
+// reading their status from st.
+func New(cfg Config, signer issuer.OCSPSigner, st Store, log *slog.Logger) (*Responder, error) {
+	if cfg.Path == "" || !strings.HasPrefix(cfg.Path, "/") || strings.HasSuffix(cfg.Path, "/") {
+		return nil, fmt.Errorf("ocspresponder: path %q must start and not end with /", cfg.Path)
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = DefaultRefresh
+	}
+	if cfg.Validity <= 0 {
+		cfg.Validity = DefaultValidity
+	}
+	cfg.Validity = max(cfg.Validity, cfg.Refresh)
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	iss := signer.OCSPIssuer()
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(iss.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return nil, fmt.Errorf("ocspresponder: issuer public key: %w", err)
+	}
+	hashes := map[crypto.Hash][2][]byte{}
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		nh := h.New()
+		nh.Write(iss.RawSubject)
+		kh := h.New()
+		kh.Write(spki.PublicKey.RightAlign())
+		hashes[h] = [2][]byte{nh.Sum(nil), kh.Sum(nil)}
+	}
+	return &Responder{cfg: cfg, signer: signer, store: st, log: log, hashes: hashes, cache: map[cacheKey]*entry{}}, nil
+}
+
+// Refresh is the effective refresh interval (see Config.Refresh).
+func (r *Responder) Refresh() time.Duration { return r.cfg.Refresh }
+
+// Invalidate drops the cached responses about serial (lower-case hex), so
+// that the next request reads its new status. The RA calls it after a
+// revocation.
+func (r *Responder) Invalidate(serial string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gen++
+	for h := range r.hashes {
+		delete(r.cache, cacheKey{serial, h})
+	}
+}
+
+// ServeHTTP implements http.Handler for POST Path and GET Path/{request}.
+// Protocol errors are OCSP responses with HTTP 200 (malformedRequest,
+// unauthorized for another issuer, internalError); a method other than
+// GET, HEAD or POST is 405.
+func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	var der []byte
+	var bad error
+	switch req.Method {
+	case http.MethodPost:
+		if req.URL.Path != r.cfg.Path && req.URL.Path != r.cfg.Path+"/" {
+			http.NotFound(rw, req)
+			return
+		}
+		der, bad = io.ReadAll(http.MaxBytesReader(rw, req.Body, maxRequestBytes))
+		if bad != nil {
+			bad = fmt.Errorf("%w: request body: %v", errMalformed, bad)
+		}
+	case http.MethodGet, http.MethodHead:
+		der, bad = r.decodeGET(req.URL)
+	default:
+		rw.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(rw, "OCSP requests are GET "+r.cfg.Path+"/{base64 request} or POST "+r.cfg.Path+" (RFC 6960 Appendix A.1)", http.StatusMethodNotAllowed)
+		return
+	}
+	var resp []byte
+	var e *entry
+	if bad == nil {
+		resp, e, bad = r.respond(req.Context(), der)
+	}
+	if bad != nil {
+		var ue unauthorizedError
+		switch {
+		case errors.As(bad, &ue):
+			resp = ocsp.UnauthorizedErrorResponse
+		case errors.Is(bad, errMalformed):
+			resp = ocsp.MalformedRequestErrorResponse
+		default:
+			r.log.ErrorContext(req.Context(), "ocsp", "err", bad)
+			resp = ocsp.InternalErrorErrorResponse
+		}
+		r.log.DebugContext(req.Context(), "ocsp request refused", "err", bad)
+	}
+	h := rw.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	if e != nil && req.Method != http.MethodPost {
+		// RFC 5019 §6.2: let HTTP caches keep GET responses, but no longer
+		// than this node reuses them, so caches add nothing to the bound.
+		age := int(e.until.Sub(r.cfg.Now()) / time.Second)
+		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(age, 0)))
+		h.Set("Last-Modified", e.thisUpdate.UTC().Format(http.TimeFormat))
+	} else {
+		h.Set("Cache-Control", "no-store")
+	}
+	rw.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		rw.Write(resp)
+	}
+}
+
+var errMalformed = errors.New("malformed OCSP request")
+
+type unauthorizedError struct{ why string }
+
+func (u unauthorizedError) Error() string { return "unauthorized: " + u.why }
+
+// decodeGET returns the DER request of GET Path/{request}: the rest of the
+// path, percent-decoded, is standard base64 (RFC 6960 Appendix A.1). The
+// raw path is used so that "/" and "+" inside the base64 survive; padding
+// may be missing.
+func (r *Responder) decodeGET(u *url.URL) ([]byte, error) {
+	raw := u.EscapedPath()
+	rest, ok := strings.CutPrefix(raw, r.cfg.Path+"/")
+	if !ok || rest == "" {
+		return nil, fmt.Errorf("%w: GET needs %s/{base64 OCSPRequest}", errMalformed, r.cfg.Path)
+	}
+	s, err := url.PathUnescape(rest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad percent-encoding", errMalformed)
+	}
+	if len(s) > maxRequestBytes {
+		return nil, fmt.Errorf("%w: request longer than %d bytes", errMalformed, maxRequestBytes)
+	}
+	s = strings.TrimRight(s, "=")
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		// Some clients use the URL-safe alphabet.
+		if b, err = base64.RawURLEncoding.DecodeString(s); err != nil {
+			return nil, fmt.Errorf("%w: not base64", errMalformed)
+		}
+	}
+	return b, nil
+}
+
+// ocspRequest mirrors OCSPRequest (RFC 6960 §4.1.1) far enough to count
+// the requests; ocsp.ParseRequest only reads the first.
+type ocspRequest struct {
+	TBSRequest struct {
+		Version       int           `asn1:"explicit,tag:0,default:0,optional"`
+		RequestorName asn1.RawValue `asn1:"explicit,tag:1,optional"`
+		RequestList   []asn1.RawValue
+	}
+}
+
+// respond parses a DER OCSPRequest and returns the signed response and its
+// cache entry. Errors wrap errMalformed or are an unauthorizedError for
+// requests about another issuer; others are internal.
+func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, error) {
+	var outer ocspRequest
+	if _, err := asn1.Unmarshal(der, &outer); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	if n := len(outer.TBSRequest.RequestList); n != 1 {
+		// RFC 5019 §2.1.1: one certificate per request.
+		return nil, nil, fmt.Errorf("%w: %d certificates in one request; ask about one at a time", errMalformed, n)
+	}
+	req, err := ocsp.ParseRequest(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	want, ok := r.hashes[req.HashAlgorithm]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: CertID hash %v not supported", errMalformed, req.HashAlgorithm)
+	}
+	if !bytes.Equal(req.IssuerNameHash, want[0]) || !bytes.Equal(req.IssuerKeyHash, want[1]) {
+		// RFC 6960 §2.3: a responder not authoritative for the issuer.
+		return nil, nil, unauthorizedError{"the request names another issuer"}
+	}
+	if req.SerialNumber == nil {
+		return nil, nil, fmt.Errorf("%w: no serial number", errMalformed)
+	}
+	serial := req.SerialNumber.Text(16)
+	key := cacheKey{serial, req.HashAlgorithm}
+	now := r.cfg.Now()
+	r.mu.Lock()
+	e, hit := r.cache[key]
+	gen := r.gen
+	r.mu.Unlock()
+	if hit && now.Before(e.until) {
+		return e.der, e, nil
+	}
+	tmpl, known, err := r.status(ctx, req.SerialNumber, serial)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Backdate thisUpdate a little for clients whose clocks run behind,
+	// but never before the revocation it reports (RFC 6960 §4.2.2.1: the
+	// status must have been correct at thisUpdate). producedAt is the
+	// signing minute (x/crypto/ocsp truncates it).
+	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	if tmpl.Status == ocsp.Revoked && tmpl.RevokedAt.After(this) {
+		this = tmpl.RevokedAt
+	}
+	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash = this, this.Add(r.cfg.Validity), req.HashAlgorithm
+	resp, err := r.signer.SignOCSP(tmpl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign OCSP response for serial %s: %w", serial, err)
+	}
+	e = &entry{der: resp, thisUpdate: this, until: now.Add(r.cfg.Refresh)}
+	if known {
+		// Unknown serials are not cached: they would let anyone fill the
+		// cache, and a reserved serial may be issued a moment later.
+		r.put(key, e, gen, now)
+	}
+	return resp, e, nil
+}
+
+// status reads the certificate's status: good or revoked for a record of
+// this issuer, unknown (known = false) for no record or another issuer's.
+func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (tmpl ocsp.Response, known bool, err error) {
+	tmpl = ocsp.Response{SerialNumber: n, Status: ocsp.Unknown}
+	c, err := r.store.GetCertificate(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return tmpl, false, nil
+	}
+	if err != nil {
+		return tmpl, false, fmt.Errorf("certificate %s: %w", serial, err)
+	}
+	if c.Issuer != r.cfg.IssuerName {
+		return tmpl, false, nil
+	}
+	if c.Status == acme.StatusRevoked {
+		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, c.RevokedAt.UTC().Truncate(time.Second), c.RevocationReason
+	} else {
+		tmpl.Status = ocsp.Good
+	}
+	return tmpl, true, nil
+}
+
+// put caches e unless an Invalidate ran since the fill began (gen), which
+// could have made e stale. A full cache first drops expired entries, then
+// arbitrary ones, down to 7/8 of its size.
+func (r *Responder) put(key cacheKey, e *entry, gen uint64, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if gen != r.gen {
+		return
+	}
+	if len(r.cache) >= r.cfg.MaxEntries {
+		for k, v := range r.cache {
+			if !now.Before(v.until) {
+				delete(r.cache, k)
+			}
+		}
+		for k := range r.cache {
+			if len(r.cache) < r.cfg.MaxEntries*7/8 {
+				break
+			}
+			delete(r.cache, k)
+		}
+	}
+	r.cache[key] = e
+}

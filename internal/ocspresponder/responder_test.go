@@ -1,0 +1,473 @@
+package ocspresponder
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+const path = "/pki/ocsp"
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fixture is a built-in CA, a SQLite store with certificates it issued and
+// a responder over both, served by an httptest server.
+type fixture struct {
+	ca    *local.CA
+	st    *store.Store
+	clk   *clock
+	resp  *Responder
+	srv   *httptest.Server
+	n     int
+	certs map[string]*x509.Certificate
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	if err := st.CreateAccount(context.Background(), &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Path, cfg.Now = path, clk.Now
+	if cfg.IssuerName == "" {
+		cfg.IssuerName = "local"
+	}
+	r, err := New(cfg, &local.Issuer{CA: ca}, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return &fixture{ca: ca, st: st, clk: clk, resp: r, srv: srv, certs: map[string]*x509.Certificate{}}
+}
+
+// issue signs a leaf with the CA and records it under issuer name iss.
+func (f *fixture) issue(t *testing.T, iss string) *x509.Certificate {
+	t.Helper()
+	f.n++
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := local.RandomSerial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := f.clk.Now()
+	der, err := f.ca.SignLeaf(context.Background(), local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"a.example.test"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := serial.Text(16)
+	fp := sha256.Sum256(der)
+	az := &store.Authorization{ID: "az" + id, AccountID: "acct", Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: "a.example.test"},
+		Status: acme.StatusValid, Expires: now.Add(time.Hour), CreatedAt: now}
+	o := &store.Order{ID: "o" + id, AccountID: "acct", Status: acme.StatusValid, Expires: now.Add(time.Hour), Identifiers: []acme.Identifier{az.Identifier},
+		AuthzIDs: []string{az.ID}, CertSerial: id, CreatedAt: now, UpdatedAt: now}
+	c := &store.Certificate{Serial: id, Issuer: iss, OrderID: o.ID, AccountID: "acct", DER: der, ChainPEM: string(f.ca.ChainPEM(der)),
+		SANs: []string{"a.example.test"}, KeyType: "ECDSA P-256", FingerprintSHA256: hex.EncodeToString(fp[:]),
+		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: acme.StatusValid, CreatedAt: now}
+	if err := f.st.InsertIssued(context.Background(), []store.IssuedRecord{{Order: o, Authz: az, Cert: c}}); err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+func request(t *testing.T, cert, iss *x509.Certificate, h crypto.Hash) []byte {
+	t.Helper()
+	der, err := ocsp.CreateRequest(cert, iss, &ocsp.RequestOptions{Hash: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func (f *fixture) post(t *testing.T, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(f.srv.URL+path, "application/ocsp-request", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func (f *fixture) get(t *testing.T, rawPath string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + rawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// parse checks the HTTP envelope and the signature (by the intermediate)
+// and returns the single response about cert.
+func (f *fixture) parse(t *testing.T, resp *http.Response, body []byte, cert *x509.Certificate) *ocsp.Response {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ContentType {
+		t.Fatalf("HTTP %s, Content-Type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	r, err := ocsp.ParseResponseForCert(body, cert, f.ca.Intermediate())
+	if err != nil {
+		t.Fatalf("parse OCSP response: %v", err)
+	}
+	if r.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+		t.Fatalf("response about serial %x, asked %x", r.SerialNumber, cert.SerialNumber)
+	}
+	if r.Certificate != nil {
+		t.Fatalf("response embeds a certificate (%s); the intermediate signs directly", r.Certificate.Subject)
+	}
+	if !bytes.Equal(r.RawResponderName, f.ca.Intermediate().RawSubject) {
+		t.Fatal("responderID is not the intermediate's name")
+	}
+	return r
+}
+
+func wantError(t *testing.T, resp *http.Response, body []byte, want ocsp.ResponseStatus) {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ContentType {
+		t.Fatalf("HTTP %s, Content-Type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	_, err := ocsp.ParseResponse(body, nil)
+	var re ocsp.ResponseError
+	if !errors.As(err, &re) || re.Status != want {
+		t.Fatalf("response error = %v, want OCSP status %s", err, want)
+	}
+}
+
+func TestGoodThenRevoked(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Minute, Validity: 24 * time.Hour})
+	cert := f.issue(t, "local")
+	inter := f.ca.Intermediate()
+
+	resp, body := f.post(t, request(t, cert, inter, crypto.SHA1))
+	r := f.parse(t, resp, body, cert)
+	if r.Status != ocsp.Good {
+		t.Fatalf("status %d, want good", r.Status)
+	}
+	now := f.clk.Now()
+	if r.ThisUpdate.After(now) || now.Sub(r.ThisUpdate) > 2*time.Minute {
+		t.Fatalf("thisUpdate %v, now %v", r.ThisUpdate, now)
+	}
+	if got := r.NextUpdate.Sub(r.ThisUpdate); got != 24*time.Hour {
+		t.Fatalf("nextUpdate − thisUpdate = %v, want 24h", got)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST response Cache-Control %q, want no-store", resp.Header.Get("Cache-Control"))
+	}
+
+	// Revoked directly in the database (as another node or an admin
+	// command would): the cached "good" is served until Refresh passes.
+	at := f.clk.Now().Add(-5 * time.Second)
+	if err := f.st.RevokeCertificate(context.Background(), cert.SerialNumber.Text(16), 1, at); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Add(59 * time.Second)
+	if r := f.ask(t, cert, crypto.SHA1); r.Status != ocsp.Good {
+		t.Fatalf("within the refresh interval the cached response changed: status %d", r.Status)
+	}
+	f.clk.Add(time.Second)
+	r = f.ask(t, cert, crypto.SHA1)
+	if r.Status != ocsp.Revoked || r.RevocationReason != ocsp.KeyCompromise || !r.RevokedAt.Equal(at.Truncate(time.Second)) {
+		t.Fatalf("after the refresh interval: status %d reason %d at %v, want revoked (1) at %v", r.Status, r.RevocationReason, r.RevokedAt, at)
+	}
+	if r.ThisUpdate.Before(r.RevokedAt) {
+		t.Fatalf("thisUpdate %v before the revocation time %v", r.ThisUpdate, r.RevokedAt)
+	}
+}
+
+// ask POSTs a request about cert (CertID hash h) and returns the parsed
+// response.
+func (f *fixture) ask(t *testing.T, cert *x509.Certificate, h crypto.Hash) *ocsp.Response {
+	t.Helper()
+	resp, body := f.post(t, request(t, cert, f.ca.Intermediate(), h))
+	return f.parse(t, resp, body, cert)
+}
+
+// TestInvalidate: a revocation through this process (Invalidate) shows at
+// once, for every CertID hash.
+func TestInvalidate(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Hour})
+	cert := f.issue(t, "local")
+
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		if r := f.ask(t, cert, h); r.Status != ocsp.Good {
+			t.Fatalf("%v: status %d", h, r.Status)
+		}
+	}
+	if err := f.st.RevokeCertificate(context.Background(), cert.SerialNumber.Text(16), 4, f.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.resp.Invalidate(cert.SerialNumber.Text(16))
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		r := f.ask(t, cert, h)
+		if r.Status != ocsp.Revoked || r.RevocationReason != ocsp.Superseded {
+			t.Fatalf("%v after Invalidate: status %d reason %d, want revoked/superseded", h, r.Status, r.RevocationReason)
+		}
+		if !r.ThisUpdate.Equal(r.RevokedAt) {
+			t.Fatalf("revoked just now: thisUpdate %v, want the revocation time %v", r.ThisUpdate, r.RevokedAt)
+		}
+	}
+}
+
+// TestStaleFillDropped: a response signed from a status read before an
+// Invalidate is served to its request but not cached.
+func TestStaleFillDropped(t *testing.T) {
+	f := newFixture(t, Config{})
+	k := cacheKey{"ab", crypto.SHA1}
+	f.resp.mu.Lock()
+	gen := f.resp.gen
+	f.resp.mu.Unlock()
+	f.resp.Invalidate("ab")
+	f.resp.put(k, &entry{until: f.clk.Now().Add(time.Hour)}, gen, f.clk.Now())
+	if _, ok := f.resp.cache[k]; ok {
+		t.Fatal("a fill that began before Invalidate was cached")
+	}
+}
+
+func TestGET(t *testing.T) {
+	f := newFixture(t, Config{Refresh: 90 * time.Second})
+	cert := f.issue(t, "local")
+	der := request(t, cert, f.ca.Intermediate(), crypto.SHA256)
+	b64 := base64.StdEncoding.EncodeToString(der)
+	for name, p := range map[string]string{
+		"percent-encoded": path + "/" + url.PathEscape(b64),
+		"query-escaped":   path + "/" + url.QueryEscape(b64),
+		"unpadded":        path + "/" + url.PathEscape(strings.TrimRight(b64, "=")),
+		"url-alphabet":    path + "/" + base64.RawURLEncoding.EncodeToString(der),
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := f.get(t, p)
+			if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good {
+				t.Fatalf("status %d", r.Status)
+			}
+			if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "max-age=") || !strings.Contains(cc, "public") {
+				t.Fatalf("Cache-Control %q", cc)
+			}
+			if resp.Header.Get("Last-Modified") == "" {
+				t.Fatal("no Last-Modified")
+			}
+		})
+	}
+	// Unescaped "/" and "+" inside the base64 (as some clients send it)
+	// are neither path separators nor cleaned away.
+	for {
+		n, err := local.RandomSerial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &x509.Certificate{SerialNumber: n}
+		b64 := base64.StdEncoding.EncodeToString(request(t, c, f.ca.Intermediate(), crypto.SHA1))
+		if !strings.Contains(b64, "//") || !strings.Contains(b64, "+") {
+			continue
+		}
+		resp, body := f.get(t, path+"/"+b64)
+		if r := f.parse(t, resp, body, c); r.Status != ocsp.Unknown {
+			t.Fatalf("status %d, want unknown", r.Status)
+		}
+		break
+	}
+}
+
+func TestUnknown(t *testing.T) {
+	f := newFixture(t, Config{})
+
+	issued := f.issue(t, "local")
+	imported := f.issue(t, "imported") // same CA, but not recorded as this issuer's
+	never := *issued
+	never.SerialNumber = new(big.Int).Add(issued.SerialNumber, big.NewInt(1))
+	for name, c := range map[string]*x509.Certificate{"never issued": &never, "other issuer's record": imported} {
+		r := f.ask(t, c, crypto.SHA1)
+		if r.Status != ocsp.Unknown {
+			t.Fatalf("%s: status %d, want unknown", name, r.Status)
+		}
+	}
+	if len(f.resp.cache) != 0 {
+		t.Fatalf("unknown responses were cached: %d entries", len(f.resp.cache))
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	f := newFixture(t, Config{})
+	cert := f.issue(t, "local")
+	other, err := local.LoadOrCreate(t.TempDir(), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same serial, asked of another issuer; and the intermediate's own
+	// status, asked with the root as issuer.
+	for name, iss := range map[string]*x509.Certificate{"another CA": other.Intermediate(), "the root": f.ca.Root()} {
+		resp, body := f.post(t, request(t, cert, iss, crypto.SHA1))
+		t.Run(name, func(t *testing.T) { wantError(t, resp, body, ocsp.Unauthorized) })
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	f := newFixture(t, Config{})
+	cert := f.issue(t, "local")
+	good := request(t, cert, f.ca.Intermediate(), crypto.SHA1)
+
+	// Two CertIDs in one request.
+	var req struct {
+		TBSRequest struct {
+			RequestList []asn1.RawValue
+		}
+	}
+	if _, err := asn1.Unmarshal(good, &req); err != nil {
+		t.Fatal(err)
+	}
+	req.TBSRequest.RequestList = append(req.TBSRequest.RequestList, req.TBSRequest.RequestList[0])
+	two, err := asn1.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A signed request (optionalSignature present; RFC 6960 §4.1.1).
+	var signed struct {
+		TBSRequest asn1.RawValue
+		Signature  asn1.RawValue
+	}
+	var unsigned struct{ TBSRequest asn1.RawValue }
+	if _, err := asn1.Unmarshal(good, &unsigned); err != nil {
+		t.Fatal(err)
+	}
+	signed.TBSRequest = unsigned.TBSRequest
+	signed.Signature = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}
+	signedDER, err := asn1.Marshal(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An unsupported CertID hash (MD5's OID).
+	md5 := bytes.Replace(good, []byte{0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a}, []byte{0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1b}, 1)
+	if bytes.Equal(md5, good) {
+		t.Fatal("SHA-1 OID not found in the request")
+	}
+	for name, body := range map[string][]byte{
+		"garbage":           []byte("not an OCSP request"),
+		"empty":             nil,
+		"truncated":         good[:len(good)-3],
+		"trailing data":     append(append([]byte{}, good...), 0),
+		"two certificates":  two,
+		"signed":            signedDER,
+		"unknown hash":      md5,
+		"over the size cap": bytes.Repeat([]byte{0x30}, maxRequestBytes+1),
+	} {
+		t.Run("POST "+name, func(t *testing.T) {
+			resp, b := f.post(t, body)
+			wantError(t, resp, b, ocsp.Malformed)
+		})
+	}
+	for name, p := range map[string]string{
+		"no request": path + "/",
+		"not base64": path + "/@@@",
+		"not DER":    path + "/" + base64.StdEncoding.EncodeToString([]byte("hello")),
+	} {
+		t.Run("GET "+name, func(t *testing.T) {
+			resp, b := f.get(t, p)
+			wantError(t, resp, b, ocsp.Malformed)
+		})
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	f := newFixture(t, Config{})
+	req, _ := http.NewRequest(http.MethodPut, f.srv.URL+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, POST" {
+		t.Fatalf("PUT: %s, Allow %q", resp.Status, resp.Header.Get("Allow"))
+	}
+}
+
+// TestCacheBound: the cache never holds more than MaxEntries responses,
+// and answers stay right after eviction.
+func TestCacheBound(t *testing.T) {
+	f := newFixture(t, Config{MaxEntries: 4})
+
+	var certs []*x509.Certificate
+	for range 10 {
+		c := f.issue(t, "local")
+		certs = append(certs, c)
+		if r := f.ask(t, c, crypto.SHA1); r.Status != ocsp.Good {
+			t.Fatalf("status %d", r.Status)
+		}
+		if n := len(f.resp.cache); n > 4 {
+			t.Fatalf("cache holds %d entries, bound 4", n)
+		}
+	}
+	for _, c := range certs {
+		if r := f.ask(t, c, crypto.SHA1); r.Status != ocsp.Good {
+			t.Fatalf("status %d after eviction", r.Status)
+		}
+	}
+}
+
+func TestNewRejectsBadPath(t *testing.T) {
+	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"", "pki/ocsp", "/pki/ocsp/"} {
+		if _, err := New(Config{Path: p}, &local.Issuer{CA: ca}, nil, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("New accepted path %q", p)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package policy
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+func dns(v string) acme.Identifier { return acme.Identifier{Type: acme.IdentifierDNS, Value: v} }
+func ip(v string) acme.Identifier  { return acme.Identifier{Type: acme.IdentifierIP, Value: v} }
+
+func TestRuleMatch(t *testing.T) {
+	for _, tc := range []struct {
+		rule string
+		id   acme.Identifier
+		want bool
+	}{
+		{"www.example.com", dns("www.example.com"), true},
+		{"WWW.example.com", dns("www.example.com"), true},
+		{"www.example.com", dns("a.www.example.com"), false},
+		{"*.example.com", dns("a.example.com"), true},
+		{"*.example.com", dns("a.b.example.com"), true},
+		{"*.example.com", dns("*.example.com"), true},
+		{"*.example.com", dns("example.com"), false},
+		{"*.example.com", dns("badexample.com"), false},
+		{"/[a-z]+[0-9]*\\.corp\\.test/", dns("web01.corp.test"), true},
+		{"/[a-z]+[0-9]*\\.corp\\.test/", dns("x.web01.corp.test"), false}, // anchored
+		{"10.0.0.0/8", ip("10.1.2.3"), true},
+		{"10.0.0.0/8", ip("11.1.2.3"), false},
+		{"10.0.0.0/8", dns("10.example"), false},
+		{"2001:db8::/32", ip("2001:db8::1"), true},
+		{"192.0.2.7", ip("192.0.2.7"), true},
+		{"192.0.2.7", ip("192.0.2.8"), false},
+		{"*.example.com", ip("10.0.0.1"), false},
+	} {
+		r, err := ParseRule(tc.rule)
+		if err != nil {
+			t.Fatalf("ParseRule(%q): %v", tc.rule, err)
+		}
+		if got := r.Match(tc.id); got != tc.want {
+			t.Errorf("%q matches %v = %v, want %v", tc.rule, tc.id, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "a.*.com", "**.com", "/[/", "10.0.0.0/99"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("ParseRule(%q) accepted", bad)
+		}
+	}
+}
+
+func valid(t *testing.T, p Profile) *Profile {
+	t.Helper()
+	if p.Validity == 0 {
+		p.Validity = Duration(90 * 24 * time.Hour)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	return &p
+}
+
+func TestValidate(t *testing.T) {
+	p := valid(t, Profile{Name: "web"})
+	if p.Issuer != "local" || p.MaxValidity != p.Validity || len(p.EKUs) != 1 || p.EKUs[0] != "serverAuth" {
+		t.Errorf("defaults not filled: %+v", p)
+	}
+	for name, bad := range map[string]Profile{
+		"reserved name":  {Name: "new-order", Validity: 1},
+		"upper name":     {Name: "Web", Validity: 1},
+		"issuer":         {Name: "a", Validity: 1, Issuer: "vault"},
+		"type":           {Name: "a", Validity: 1, IdentifierTypes: []string{"email"}},
+		"key":            {Name: "a", Validity: 1, KeyTypes: []string{"ed25519"}},
+		"no validity":    {Name: "a"},
+		"max < validity": {Name: "a", Validity: 10, MaxValidity: 5},
+		"eku":            {Name: "a", Validity: 1, EKUs: []string{"timeStamping"}},
+		"attr regex":     {Name: "a", Validity: 1, Attributes: []Attribute{{Name: "x", Regex: "("}}},
+		"attr repeated":  {Name: "a", Validity: 1, Attributes: []Attribute{{Name: "x"}, {Name: "x"}}},
+		"challenge":      {Name: "a", Validity: 1, Challenges: []string{"email-reply-00"}},
+		"allow rule":     {Name: "a", Validity: 1, Allow: []string{"a.*.b"}},
+		"approval eku":   {Name: "a", Validity: 1, Approval: &Approval{EKUs: []string{"x"}}},
+	} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted %+v", name, bad)
+		}
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	p := valid(t, Profile{Name: "d", Validity: Duration(160 * time.Hour), MaxValidity: Duration(90 * 24 * time.Hour)})
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"validity":"160h0m0s"`) || !strings.Contains(string(b), `"maxValidity":"90d"`) {
+		t.Errorf("JSON %s", b)
+	}
+	q, err := Parse(b)
+	if err != nil || q.Validity != p.Validity || q.MaxValidity != p.MaxValidity {
+		t.Errorf("round trip: %+v, %v", q, err)
+	}
+}
+
+func TestCheckIdentifiers(t *testing.T) {
+	p := valid(t, Profile{Name: "internal", IdentifierTypes: []string{"dns"}, Allow: []string{"*.corp.test", "api.example.com"},
+		Deny: []string{"secret.corp.test"}})
+	if err := p.CheckIdentifiers([]acme.Identifier{dns("a.corp.test"), dns("api.example.com")}, nil); err != nil {
+		t.Fatalf("allowed names refused: %v", err)
+	}
+	err := p.CheckIdentifiers([]acme.Identifier{dns("a.corp.test"), dns("www.example.com"), dns("secret.corp.test"), ip("10.0.0.1"), dns("*.corp.test")}, nil)
+	pr, ok := acme.AsProblem(err)
+	if !ok || pr.Type != acme.RejectedIdentifier || len(pr.Subproblems) != 4 {
+		t.Fatalf("got %v, want rejectedIdentifier with 4 subproblems", err)
+	}
+	want := map[string]acme.ProblemType{"www.example.com": acme.RejectedIdentifier, "secret.corp.test": acme.RejectedIdentifier,
+		"10.0.0.1": acme.UnsupportedIdentifier, "*.corp.test": acme.RejectedIdentifier}
+	for _, sp := range pr.Subproblems {
+		if sp.Identifier == nil || want[sp.Identifier.Value] != sp.Type {
+			t.Errorf("subproblem %+v", sp)
+		}
+	}
+	// An EAB allowlist narrows the profile's.
+	extra, _ := ParseRules([]string{"team1.corp.test", "*.team1.corp.test"})
+	if err := p.CheckIdentifiers([]acme.Identifier{dns("x.team1.corp.test")}, extra); err != nil {
+		t.Errorf("EAB-allowed name refused: %v", err)
+	}
+	if err := p.CheckIdentifiers([]acme.Identifier{dns("team2.corp.test")}, extra); err == nil {
+		t.Errorf("name outside the EAB allowlist accepted")
+	}
+}
+
+func TestCheckKey(t *testing.T) {
+	p := valid(t, Profile{Name: "ec", KeyTypes: []string{KeyECDSAP256, KeyECDSAP384}})
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	if err := p.CheckKey(&ec.PublicKey); err != nil {
+		t.Errorf("P-256 refused: %v", err)
+	}
+	err := p.CheckKey(&rk.PublicKey)
+	if pr, ok := acme.AsProblem(err); !ok || pr.Type != acme.BadCSR || !strings.Contains(pr.Detail, "rsa2048") {
+		t.Errorf("RSA: got %v, want badCSR naming rsa2048", err)
+	}
+	if err := valid(t, Profile{Name: "any"}).CheckKey(&rk.PublicKey); err != nil {
+		t.Errorf("profile without key types refused RSA: %v", err)
+	}
+}
+
+func TestMergeAttributes(t *testing.T) {
+	p := valid(t, Profile{Name: "billing", Attributes: []Attribute{
+		{Name: "billing_code", Required: true, Regex: "[A-Z]{2}-[0-9]+"},
+		{Name: "environment", Enum: []string{"prod", "test"}},
+		{Name: "owner", Required: true},
+	}})
+	got, err := p.MergeAttributes(map[string]string{"owner": "team-a", "environment": "test"}, nil, map[string]string{"billing_code": "CC-42", "environment": "prod"})
+	if err != nil || got["owner"] != "team-a" || got["environment"] != "prod" || got["billing_code"] != "CC-42" {
+		t.Fatalf("merge: %v, %v", got, err)
+	}
+	for name, tc := range map[string]struct {
+		attrs map[string]string
+		want  string
+	}{
+		"missing": {map[string]string{"environment": "prod"}, "missing required attributes: billing_code, owner"},
+		"enum":    {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
+		"regex":   {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
+		"unknown": {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
+	} {
+		_, err := p.MergeAttributes(tc.attrs)
+		pr, ok := acme.AsProblem(err)
+		if !ok || pr.Type != acme.Malformed || !strings.Contains(pr.Detail, tc.want) {
+			t.Errorf("%s: got %v, want malformed containing %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestNeedsApproval(t *testing.T) {
+	for _, tc := range []struct {
+		a    *Approval
+		ekus []string
+		ids  []acme.Identifier
+		key  string
+		want bool
+	}{
+		{nil, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
+		{&Approval{Always: true}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, true},
+		{&Approval{Identifiers: []string{"*.prod.test"}}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
+		{&Approval{Identifiers: []string{"*.prod.test"}}, nil, []acme.Identifier{dns("a.test"), dns("db.prod.test")}, KeyECDSAP256, true},
+		{&Approval{KeyTypes: []string{KeyRSA2048}}, nil, []acme.Identifier{dns("a.test")}, KeyRSA2048, true},
+		{&Approval{KeyTypes: []string{KeyRSA2048}}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
+		{&Approval{EKUs: []string{"codeSigning"}}, []string{"codeSigning"}, []acme.Identifier{dns("a.test")}, KeyECDSAP256, true},
+		{&Approval{EKUs: []string{"codeSigning"}}, []string{"serverAuth"}, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
+	} {
+		p := valid(t, Profile{Name: "p", Approval: tc.a, EKUs: tc.ekus})
+		if got, why := p.NeedsApproval(tc.ids, tc.key); got != tc.want || got && why == "" {
+			t.Errorf("%+v %v %s: NeedsApproval = %v (%q), want %v", tc.a, tc.ids, tc.key, got, why, tc.want)
+		}
+	}
+}

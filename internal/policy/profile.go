@@ -1,0 +1,395 @@
+// Package policy holds certgate's certificate profiles (certificate
+// templates): which identifiers, keys, validity, extended key usages,
+// custom attributes, challenge types and approvals a class of certificates
+// has. Profiles are stored in the database (see Registry); each one is an
+// ACME directory (/acme/{name}/directory) and a value of the ACME profiles
+// extension (draft-ietf-acme-profiles). The RA enforces them.
+package policy
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/config"
+)
+
+// DefaultName is the profile served at /acme/directory and used by orders
+// that name none.
+const DefaultName = "default"
+
+// Duration is a time.Duration written as in the configuration: "90d",
+// "160h", "1d12h" (JSON and YAML strings).
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler ("90d", "160h0m0s").
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(config.FormatDuration(time.Duration(d))), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := config.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Key types a profile may allow (KeyTypes).
+const (
+	KeyRSA2048   = "rsa2048"
+	KeyRSA3072   = "rsa3072"
+	KeyRSA4096   = "rsa4096"
+	KeyECDSAP256 = "ecdsa-p256"
+	KeyECDSAP384 = "ecdsa-p384"
+)
+
+// AllKeyTypes are every key type certgate issues for, the default.
+var allKeyTypes = []string{KeyRSA2048, KeyRSA3072, KeyRSA4096, KeyECDSAP256, KeyECDSAP384}
+
+// ekuByName maps the profile's EKU names to x509 values (RFC 5280 §4.2.1.12).
+var ekuByName = map[string]x509.ExtKeyUsage{
+	"serverAuth":      x509.ExtKeyUsageServerAuth,
+	"clientAuth":      x509.ExtKeyUsageClientAuth,
+	"emailProtection": x509.ExtKeyUsageEmailProtection,
+	"codeSigning":     x509.ExtKeyUsageCodeSigning,
+}
+
+// Attribute declares one custom attribute of a profile's certificates.
+type Attribute struct {
+	Name        string   `json:"name" yaml:"name"`
+	Description string   `json:"description,omitempty" yaml:"description,omitempty"`
+	Required    bool     `json:"required,omitempty" yaml:"required,omitempty"`
+	Enum        []string `json:"enum,omitempty" yaml:"enum,omitempty"`   // allowed values; empty: any
+	Regex       string   `json:"regex,omitempty" yaml:"regex,omitempty"` // RE2, anchored at both ends; "": any
+	re          *regexp.Regexp
+}
+
+// Approval says which of a profile's orders wait for an approver after
+// finalize. An order needs approval when Always is set, or when any of its
+// identifiers matches an Identifiers rule, its key type is in KeyTypes, or
+// the profile's EKUs include one of EKUs.
+type Approval struct {
+	Always      bool     `json:"always,omitempty" yaml:"always,omitempty"`
+	Identifiers []string `json:"identifiers,omitempty" yaml:"identifiers,omitempty"`
+	KeyTypes    []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
+	EKUs        []string `json:"ekus,omitempty" yaml:"ekus,omitempty"`
+	// EscalateAfter is how long an approval may wait before it is
+	// escalated (logged and sent to the configured webhook); 0: never.
+	EscalateAfter Duration `json:"escalateAfter,omitempty" yaml:"escalateAfter,omitempty"`
+	rules         []Rule
+}
+
+// Profile is one certificate profile. Empty lists mean "no restriction"
+// (all identifier types, all key types, all challenge types, any name).
+// Call Validate (Registry does) before using the Check methods.
+type Profile struct {
+	Name        string `json:"name" yaml:"name"`
+	Description string `json:"description,omitempty" yaml:"description,omitempty"`
+	// Issuer names the issuer that signs; only "local" (the built-in CA) exists.
+	Issuer string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
+	// IdentifierTypes are the allowed ACME identifier types: "dns", "ip".
+	IdentifierTypes []string `json:"identifierTypes,omitempty" yaml:"identifierTypes,omitempty"`
+	// Allow and Deny are identifier rules (see Rule). With Allow set, only
+	// identifiers matching one of them are accepted; Deny wins over Allow.
+	Allow []string `json:"allow,omitempty" yaml:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty" yaml:"deny,omitempty"`
+	// Wildcard allows wildcard DNS names ("*.example.com").
+	Wildcard bool `json:"wildcard" yaml:"wildcard"`
+	// KeyTypes are the allowed certificate keys: rsa2048, rsa3072,
+	// rsa4096, ecdsa-p256, ecdsa-p384 (rsa3072 allows 3072-4095 bits).
+	KeyTypes []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
+	// Validity is the default lifetime; MaxValidity the longest a newOrder
+	// may ask with notBefore/notAfter (0: Validity).
+	Validity    Duration `json:"validity" yaml:"validity"`
+	MaxValidity Duration `json:"maxValidity,omitempty" yaml:"maxValidity,omitempty"`
+	// EKUs of issued certificates: serverAuth, clientAuth,
+	// emailProtection, codeSigning (default serverAuth).
+	EKUs []string `json:"ekus,omitempty" yaml:"ekus,omitempty"`
+	// Attributes declares the custom attributes (see Attributes).
+	Attributes []Attribute `json:"attributes,omitempty" yaml:"attributes,omitempty"`
+	// Approval, when set, makes matching orders wait for an approver.
+	Approval *Approval `json:"approval,omitempty" yaml:"approval,omitempty"`
+	// AuthzReuse is how long a valid authorization is reused by later
+	// orders; nil: the server's setting; 0: never.
+	AuthzReuse *Duration `json:"authzReuse,omitempty" yaml:"authzReuse,omitempty"`
+	// Challenges are the offered challenge types: http-01, dns-01,
+	// tls-alpn-01 (dns-01 is always the only one for wildcards).
+	Challenges []string `json:"challenges,omitempty" yaml:"challenges,omitempty"`
+	// RequireEAB makes newAccount on this profile's directory demand an
+	// external account binding (RFC 8555 §7.3.4).
+	RequireEAB bool `json:"requireEAB,omitempty" yaml:"requireEAB,omitempty"`
+	// PreAuthorized are identifier rules whose authorizations are valid
+	// at once, without a challenge, for accounts bound to an EAB key
+	// (private PKI, where the EAB key is the proof of control).
+	PreAuthorized []string `json:"preAuthorized,omitempty" yaml:"preAuthorized,omitempty"`
+
+	allow, deny, preauth []Rule
+}
+
+// reservedNames are path segments below /acme/ that a profile name may not take.
+var reservedNames = []string{"directory", "new-nonce", "new-account", "new-order", "revoke-cert", "key-change",
+	"account", "order", "authz", "chall", "cert", "renewal-info"}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Validate checks p, fills defaults (issuer "local", EKUs serverAuth,
+// MaxValidity = Validity) and compiles its rules. Errors name the field.
+func (p *Profile) Validate() error {
+	if !nameRE.MatchString(p.Name) {
+		return fmt.Errorf("profile name %q: use 1-63 lower-case letters, digits and hyphens", p.Name)
+	}
+	if slices.Contains(reservedNames, p.Name) {
+		return fmt.Errorf("profile name %q is reserved (an ACME resource path)", p.Name)
+	}
+	if p.Issuer == "" {
+		p.Issuer = "local"
+	}
+	if p.Issuer != "local" {
+		return fmt.Errorf("profile %s: issuer %q does not exist (only \"local\", the built-in CA)", p.Name, p.Issuer)
+	}
+	for _, t := range p.IdentifierTypes {
+		if t != acme.IdentifierDNS && t != acme.IdentifierIP {
+			return fmt.Errorf("profile %s: identifier type %q (use dns or ip)", p.Name, t)
+		}
+	}
+	var err error
+	if p.allow, err = ParseRules(p.Allow); err != nil {
+		return fmt.Errorf("profile %s: allow: %w", p.Name, err)
+	}
+	if p.deny, err = ParseRules(p.Deny); err != nil {
+		return fmt.Errorf("profile %s: deny: %w", p.Name, err)
+	}
+	if p.preauth, err = ParseRules(p.PreAuthorized); err != nil {
+		return fmt.Errorf("profile %s: preAuthorized: %w", p.Name, err)
+	}
+	for _, k := range p.KeyTypes {
+		if !slices.Contains(allKeyTypes, k) {
+			return fmt.Errorf("profile %s: key type %q (use %s)", p.Name, k, strings.Join(allKeyTypes, ", "))
+		}
+	}
+	if p.Validity <= 0 {
+		return fmt.Errorf("profile %s: validity must be positive", p.Name)
+	}
+	if p.MaxValidity == 0 {
+		p.MaxValidity = p.Validity
+	}
+	if p.MaxValidity < p.Validity {
+		return fmt.Errorf("profile %s: maxValidity %s is below validity %s", p.Name, config.FormatDuration(time.Duration(p.MaxValidity)),
+			config.FormatDuration(time.Duration(p.Validity)))
+	}
+	if len(p.EKUs) == 0 {
+		p.EKUs = []string{"serverAuth"}
+	}
+	for _, e := range p.EKUs {
+		if _, ok := ekuByName[e]; !ok {
+			return fmt.Errorf("profile %s: EKU %q (use serverAuth, clientAuth, emailProtection, codeSigning)", p.Name, e)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range p.Attributes {
+		a := &p.Attributes[i]
+		if !attrNameRE.MatchString(a.Name) || seen[a.Name] {
+			return fmt.Errorf("profile %s: attribute name %q is invalid or repeated (letters, digits, _ . -)", p.Name, a.Name)
+		}
+		seen[a.Name] = true
+		if a.Regex != "" {
+			if a.re, err = regexp.Compile("^(?:" + a.Regex + ")$"); err != nil {
+				return fmt.Errorf("profile %s: attribute %s: regex: %w", p.Name, a.Name, err)
+			}
+		}
+	}
+	for _, c := range p.Challenges {
+		if c != acme.ChallengeHTTP01 && c != acme.ChallengeDNS01 && c != acme.ChallengeTLSALPN01 {
+			return fmt.Errorf("profile %s: challenge type %q (use http-01, dns-01, tls-alpn-01)", p.Name, c)
+		}
+	}
+	if p.AuthzReuse != nil && *p.AuthzReuse < 0 {
+		return fmt.Errorf("profile %s: authzReuse must not be negative", p.Name)
+	}
+	if a := p.Approval; a != nil {
+		if a.rules, err = ParseRules(a.Identifiers); err != nil {
+			return fmt.Errorf("profile %s: approval identifiers: %w", p.Name, err)
+		}
+		for _, k := range a.KeyTypes {
+			if !slices.Contains(allKeyTypes, k) {
+				return fmt.Errorf("profile %s: approval key type %q", p.Name, k)
+			}
+		}
+		for _, e := range a.EKUs {
+			if _, ok := ekuByName[e]; !ok {
+				return fmt.Errorf("profile %s: approval EKU %q", p.Name, e)
+			}
+		}
+		if a.EscalateAfter < 0 {
+			return fmt.Errorf("profile %s: approval escalateAfter must not be negative", p.Name)
+		}
+	}
+	return nil
+}
+
+var attrNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,62}$`)
+
+// Parse decodes a profile from JSON and validates it.
+func Parse(data []byte) (*Profile, error) {
+	var p Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("decode profile: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// ExtKeyUsages returns the profile's EKUs as x509 values, in profile order.
+func (p *Profile) ExtKeyUsages() []x509.ExtKeyUsage {
+	out := make([]x509.ExtKeyUsage, 0, len(p.EKUs))
+	for _, e := range p.EKUs {
+		out = append(out, ekuByName[e])
+	}
+	return out
+}
+
+// KeyTypeName classifies pub as one of the KeyTypes names ("" when none fits).
+func KeyTypeName(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		switch n := k.N.BitLen(); {
+		case n >= 4096:
+			return KeyRSA4096
+		case n >= 3072:
+			return KeyRSA3072
+		case n >= 2048:
+			return KeyRSA2048
+		}
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return KeyECDSAP256
+		case elliptic.P384():
+			return KeyECDSAP384
+		}
+	}
+	return ""
+}
+
+// CheckKey returns a badCSR problem when the profile does not allow pub.
+func (p *Profile) CheckKey(pub crypto.PublicKey) error {
+	if len(p.KeyTypes) == 0 {
+		return nil
+	}
+	kt := KeyTypeName(pub)
+	if !slices.Contains(p.KeyTypes, kt) {
+		if kt == "" {
+			kt = fmt.Sprintf("%T", pub)
+		}
+		return acme.NewProblem(acme.BadCSR, "profile %s does not allow %s keys; allowed: %s", p.Name, kt, strings.Join(p.KeyTypes, ", "))
+	}
+	return nil
+}
+
+// ChallengeAllowed reports whether the profile offers challenge type typ.
+func (p *Profile) ChallengeAllowed(typ string) bool {
+	return len(p.Challenges) == 0 || slices.Contains(p.Challenges, typ)
+}
+
+// IsPreAuthorized reports whether id (without "*.") is pre-authorized for
+// EAB-bound accounts.
+func (p *Profile) IsPreAuthorized(id acme.Identifier) bool { return matchAny(p.preauth, id) }
+
+// CheckIdentifiers checks normalised order identifiers against the
+// profile and, when extraAllow is not empty, against that allowlist too
+// (an EAB key's). It returns nil, or a rejectedIdentifier problem with one
+// subproblem per refused identifier (RFC 8555 §6.7.1).
+func (p *Profile) CheckIdentifiers(ids []acme.Identifier, extraAllow []Rule) error {
+	var subs []acme.Problem
+	for _, id := range ids {
+		if why := p.refuse(id, extraAllow); why != "" {
+			sp := acme.NewProblem(acme.RejectedIdentifier, "%s: %s", id.Value, why)
+			if why == whyType {
+				sp.Type = acme.UnsupportedIdentifier
+			}
+			idc := id
+			sp.Identifier = &idc
+			subs = append(subs, *sp)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.Identifier.Value
+	}
+	pr := acme.NewProblem(acme.RejectedIdentifier, "profile %s does not allow %s", p.Name, strings.Join(names, ", "))
+	pr.Subproblems = subs
+	return pr
+}
+
+const whyType = "identifier type not allowed by the profile"
+
+func (p *Profile) refuse(id acme.Identifier, extraAllow []Rule) string {
+	if len(p.IdentifierTypes) > 0 && !slices.Contains(p.IdentifierTypes, id.Type) {
+		return whyType
+	}
+	if id.Type == acme.IdentifierDNS && strings.HasPrefix(id.Value, "*.") && !p.Wildcard {
+		return "wildcard names are not allowed by the profile"
+	}
+	if matchAny(p.deny, id) {
+		return "denied by the profile"
+	}
+	if len(p.allow) > 0 && !matchAny(p.allow, id) {
+		return "not in the profile's allowed names"
+	}
+	if len(extraAllow) > 0 && !matchAny(extraAllow, id) {
+		return "not in the names allowed for this account's external account binding"
+	}
+	return ""
+}
+
+// NeedsApproval reports whether an order for ids with a key of type
+// keyType (see KeyTypeName) waits for an approver, and why.
+func (p *Profile) NeedsApproval(ids []acme.Identifier, keyType string) (bool, string) {
+	a := p.Approval
+	if a == nil {
+		return false, ""
+	}
+	if a.Always {
+		return true, "the profile requires approval for every certificate"
+	}
+	for _, id := range ids {
+		if matchAny(a.rules, id) {
+			return true, "identifier " + id.Value + " requires approval"
+		}
+	}
+	if slices.Contains(a.KeyTypes, keyType) {
+		return true, "key type " + keyType + " requires approval"
+	}
+	for _, e := range a.EKUs {
+		if slices.Contains(p.EKUs, e) {
+			return true, "EKU " + e + " requires approval"
+		}
+	}
+	return false, ""
+}
+
+// EscalateAfter is how long approvals of this profile wait before they are
+// escalated; 0: never.
+func (p *Profile) EscalateAfter() time.Duration {
+	if p.Approval == nil {
+		return 0
+	}
+	return time.Duration(p.Approval.EscalateAfter)
+}

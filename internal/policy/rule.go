@@ -1,0 +1,119 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// Rule is one compiled identifier rule. Its text form is one of:
+//   - "host.example.com": that exact DNS name (case-insensitive);
+//   - "*.example.com": any DNS name below example.com, at any depth,
+//     including wildcard names such as "*.www.example.com" (not the
+//     apex example.com itself);
+//   - "/regexp/": DNS names matching the Go regular expression (RE2),
+//     which is anchored at both ends;
+//   - "192.0.2.7", "2001:db8::1": that IP address;
+//   - "10.0.0.0/8", "2001:db8::/32": IP addresses in the CIDR prefix.
+//
+// DNS rules match only "dns" identifiers and IP rules only "ip" ones.
+type Rule struct {
+	text   string
+	exact  string
+	suffix string // ".example.com"
+	re     *regexp.Regexp
+	prefix netip.Prefix
+}
+
+// ParseRule compiles one rule (see Rule). Errors name the rule.
+func ParseRule(s string) (Rule, error) {
+	s = strings.TrimSpace(s)
+	r := Rule{text: s}
+	switch {
+	case s == "":
+		return r, fmt.Errorf("empty identifier rule")
+	case len(s) >= 2 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/"):
+		re, err := regexp.Compile("^(?:" + s[1:len(s)-1] + ")$")
+		if err != nil {
+			return r, fmt.Errorf("identifier rule %q: %w", s, err)
+		}
+		r.re = re
+	case strings.Contains(s, "/"):
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return r, fmt.Errorf("identifier rule %q is not a CIDR prefix: %w", s, err)
+		}
+		r.prefix = p.Masked()
+	default:
+		if a, err := netip.ParseAddr(s); err == nil {
+			r.prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			return r, nil
+		}
+		name := strings.ToLower(s)
+		if strings.HasPrefix(name, "*.") {
+			if len(name) < 3 || strings.Contains(name[2:], "*") {
+				return r, fmt.Errorf("identifier rule %q: a wildcard may only be the leading \"*.\"", s)
+			}
+			r.suffix = name[1:]
+		} else {
+			if strings.Contains(name, "*") {
+				return r, fmt.Errorf("identifier rule %q: a wildcard may only be the leading \"*.\"", s)
+			}
+			r.exact = name
+		}
+	}
+	return r, nil
+}
+
+// ParseRules compiles every rule of list.
+func ParseRules(list []string) ([]Rule, error) {
+	out := make([]Rule, 0, len(list))
+	for _, s := range list {
+		r, err := ParseRule(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// String returns the rule's text form.
+func (r Rule) String() string { return r.text }
+
+// Match reports whether the rule covers id (a normalised identifier as the
+// RA produces it: lower-case DNS names, canonical IP text).
+func (r Rule) Match(id acme.Identifier) bool {
+	switch id.Type {
+	case acme.IdentifierDNS:
+		name := strings.ToLower(id.Value)
+		switch {
+		case r.exact != "":
+			return name == r.exact
+		case r.suffix != "":
+			return strings.HasSuffix(name, r.suffix)
+		case r.re != nil:
+			return r.re.MatchString(name)
+		}
+	case acme.IdentifierIP:
+		if !r.prefix.IsValid() {
+			return false
+		}
+		a, err := netip.ParseAddr(id.Value)
+		return err == nil && r.prefix.Contains(a.Unmap())
+	}
+	return false
+}
+
+// matchAny reports whether any rule covers id.
+func matchAny(rules []Rule, id acme.Identifier) bool {
+	for _, r := range rules {
+		if r.Match(id) {
+			return true
+		}
+	}
+	return false
+}

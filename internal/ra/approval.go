@@ -1,0 +1,220 @@
+package ra
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// ApprovalStore is what approvals need from storage; *store.Store
+// implements it.
+type ApprovalStore interface {
+	RequestApproval(ctx context.Context, ap *store.Approval, now time.Time) error
+	GetApprovalByOrder(ctx context.Context, orderID string) (*store.Approval, error)
+	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
+	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
+	MarkApprovalEscalated(ctx context.Context, id string, now time.Time) error
+}
+
+// ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
+// for an approver.
+const ApprovalRetryAfter = 5
+
+// requestApproval parks order o after a finalize whose profile requires
+// approval: the order is stored as awaiting approval (served as
+// processing, RFC 8555 §7.4) with the CSR, until DecideApproval's effects
+// are picked up by ResumeApproved.
+func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, keyType, why string, now time.Time) (*store.Order, error) {
+	ap := &store.Approval{ID: newID(), OrderID: o.ID, AccountID: a.ID, Profile: o.Profile, Identifiers: o.Identifiers, KeyType: keyType,
+		Reason: why, CSR: csr.Raw, Status: store.ApprovalPending, RequestedAt: now}
+	if err := r.store.RequestApproval(ctx, ap, now); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
+		}
+		return nil, r.internal(ctx, "approval request", err)
+	}
+	r.log.InfoContext(ctx, "approval requested", "approval", ap.ID, "order", o.ID, "profile", o.Profile, "reason", why)
+	parked := *o
+	parked.Status, parked.UpdatedAt = store.OrderAwaitingApproval, now
+	return &parked, nil
+}
+
+// ResumeApproved issues the certificate of order o when it awaits approval
+// and its approval was approved (by `certgate approval approve`, possibly
+// in another process); it returns the order as stored afterwards, or o
+// unchanged when there is nothing to do. Safe to call concurrently from
+// several requests and nodes: the move awaiting→processing is
+// conditional, so one caller issues.
+func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, error) {
+	if o.Status != store.OrderAwaitingApproval {
+		return o, nil
+	}
+	ap, err := r.store.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		return nil, r.internal(ctx, "approval lookup", err)
+	}
+	if ap.Status != store.ApprovalApproved {
+		return o, nil
+	}
+	now := r.now()
+	if err := r.store.SetOrderStatus(ctx, o.ID, store.OrderAwaitingApproval, acme.StatusProcessing, nil, now); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return r.reload(ctx, o.ID)
+		}
+		return nil, r.internal(ctx, "order issuance", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	a, err := r.store.GetAccount(ctx, o.AccountID)
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "account lookup", err))
+	}
+	csr, err := x509.ParseCertificateRequest(ap.CSR)
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "stored CSR", err))
+	}
+	prof, err := r.Profile(ctx, o.Profile)
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
+	cert, err := r.issue(ctx, a, o, csr, prof, now)
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
+	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now()); err != nil {
+		return nil, r.internal(ctx, "storing the certificate", err)
+	}
+	r.log.InfoContext(ctx, "certificate issued after approval", "order", o.ID, "approval", ap.ID, "approved_by", ap.DecidedBy,
+		"serial", cert.Serial, "names", cert.SANs)
+	return r.reload(ctx, o.ID)
+}
+
+func (r *RA) reload(ctx context.Context, id string) (*store.Order, error) {
+	o, err := r.store.GetOrder(ctx, id)
+	if err != nil {
+		return nil, r.internal(ctx, "order lookup", err)
+	}
+	return o, nil
+}
+
+// failProcessing makes processing order id invalid with err as its problem
+// and returns the problem.
+func (r *RA) failProcessing(ctx context.Context, id string, err error) error {
+	p, ok := acme.AsProblem(err)
+	if !ok {
+		p = r.internal(ctx, "issuance", err).(*acme.Problem)
+	}
+	if serr := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, r.now()); serr != nil {
+		r.log.ErrorContext(ctx, "mark order invalid", "order", id, "err", serr)
+	}
+	return p
+}
+
+// RejectionProblem is the problem an order rejected by an approver
+// carries: unauthorized, with the approver's comment in the detail.
+func RejectionProblem(comment string) *acme.Problem {
+	if comment == "" {
+		return acme.NewProblem(acme.Unauthorized, "the certificate request was rejected by an approver")
+	}
+	return acme.NewProblem(acme.Unauthorized, "the certificate request was rejected by an approver: %s", comment)
+}
+
+// sweepApprovals issues approved orders that no client fetched yet and
+// escalates pending approvals that waited longer than their profile's
+// escalateAfter: once across the cluster, it logs an "approval escalated"
+// event and, with Config.ApprovalWebhook, POSTs it as JSON there.
+func (r *RA) sweepApprovals(ctx context.Context) error {
+	ids, err := r.store.ApprovedAwaiting(ctx, 100)
+	if err != nil {
+		return fmt.Errorf("approved orders: %w", err)
+	}
+	for _, id := range ids {
+		o, err := r.store.GetOrder(ctx, id)
+		if err != nil {
+			return fmt.Errorf("approved order %s: %w", id, err)
+		}
+		if _, err := r.ResumeApproved(ctx, o); err != nil {
+			r.log.ErrorContext(ctx, "issue approved order", "order", id, "err", err)
+		}
+	}
+	pending, err := r.store.ListApprovals(ctx, store.ApprovalPending, 1000)
+	if err != nil {
+		return fmt.Errorf("pending approvals: %w", err)
+	}
+	now := r.now()
+	for _, ap := range pending {
+		if !ap.EscalatedAt.IsZero() {
+			continue
+		}
+		p, err := r.profiles.Get(ctx, ap.Profile)
+		if err != nil {
+			continue // a deleted profile: nothing says when to escalate
+		}
+		after := p.EscalateAfter()
+		if after <= 0 || now.Sub(ap.RequestedAt) < after {
+			continue
+		}
+		if err := r.store.MarkApprovalEscalated(ctx, ap.ID, now); err != nil {
+			if errors.Is(err, store.ErrStale) {
+				continue // another node did, or it was decided meanwhile
+			}
+			return fmt.Errorf("escalate approval %s: %w", ap.ID, err)
+		}
+		r.escalate(ctx, ap, p, now)
+	}
+	return nil
+}
+
+// Escalation is the JSON event of an escalated approval, logged and POSTed
+// to the approval webhook.
+type Escalation struct {
+	Event       string            `json:"event"` // "approval.escalated"
+	Approval    string            `json:"approval"`
+	Order       string            `json:"order"`
+	Profile     string            `json:"profile"`
+	Identifiers []acme.Identifier `json:"identifiers"`
+	Reason      string            `json:"reason"`
+	RequestedAt time.Time         `json:"requestedAt"`
+	EscalatedAt time.Time         `json:"escalatedAt"`
+	Waiting     string            `json:"waiting"` // Go duration text
+}
+
+func (r *RA) escalate(ctx context.Context, ap *store.Approval, p *policy.Profile, now time.Time) {
+	ev := Escalation{Event: "approval.escalated", Approval: ap.ID, Order: ap.OrderID, Profile: p.Name, Identifiers: ap.Identifiers,
+		Reason: ap.Reason, RequestedAt: ap.RequestedAt, EscalatedAt: now, Waiting: now.Sub(ap.RequestedAt).String()}
+	r.log.WarnContext(ctx, "approval escalated", "approval", ap.ID, "order", ap.OrderID, "profile", p.Name, "waiting", ev.Waiting)
+	if r.cfg.ApprovalWebhook == "" {
+		return
+	}
+	body, _ := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.ApprovalWebhook, bytes.NewReader(body))
+	if err != nil {
+		r.log.ErrorContext(ctx, "approval webhook", "err", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := r.cfg.WebhookClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		r.log.ErrorContext(ctx, "approval webhook", "url", r.cfg.ApprovalWebhook, "err", err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		r.log.ErrorContext(ctx, "approval webhook", "url", r.cfg.ApprovalWebhook, "status", resp.StatusCode)
+	}
+}

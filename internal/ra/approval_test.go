@@ -1,0 +1,155 @@
+package ra_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// TestApprovals: an order of a profile with an approval rule stays
+// processing after finalize until approved, then issues; a rejected one
+// becomes invalid with the comment; an approval waiting longer than
+// escalateAfter is escalated once (log + webhook), driven by an injected
+// clock.
+func TestApprovals(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []ra.Escalation
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev ra.Escalation
+		if err := json.Unmarshal(b, &ev); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		mu.Lock()
+		hooks = append(hooks, ev)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
+		Approval: &policy.Approval{EKUs: []string{"codeSigning"}, EscalateAfter: policy.Duration(2 * time.Hour)}}
+	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL}, code)
+	ctx := context.Background()
+	a := e.account("code", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
+	finalize := func(name string) *store.Order {
+		t.Helper()
+		o, azs := e.readyOrder(a, "code", name)
+		parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parked.Status != store.OrderAwaitingApproval || ra.OrderStatus(parked, azs, e.now) != acme.StatusProcessing {
+			t.Fatalf("after finalize: stored %q served %q; want approval/processing", parked.Status, ra.OrderStatus(parked, azs, e.now))
+		}
+		return parked
+	}
+	approvalOf := func(o *store.Order) *store.Approval {
+		ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ap
+	}
+
+	// Approve.
+	o1 := finalize("a.pre.test")
+	ap1 := approvalOf(o1)
+	if ap1.Status != store.ApprovalPending || !strings.Contains(ap1.Reason, "codeSigning") || ap1.KeyType != policy.KeyECDSAP256 {
+		t.Errorf("approval %+v", ap1)
+	}
+	if same, err := e.ra.ResumeApproved(ctx, o1); err != nil || same.Status != store.OrderAwaitingApproval {
+		t.Fatalf("before the decision: %v, %v", same, err)
+	}
+	if err := e.st.DecideApproval(ctx, ap1.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DecideApproval(ctx, ap1.ID, false, "bob", "no", ra.RejectionProblem("no"), e.now); err == nil {
+		t.Error("a second decision was accepted")
+	}
+	done, err := e.ra.ResumeApproved(ctx, o1)
+	if err != nil || done.Status != acme.StatusValid || done.CertSerial == "" {
+		t.Fatalf("after approval: %+v, %v", done, err)
+	}
+	if ap := approvalOf(o1); ap.DecidedBy != "alice" || ap.DecidedAt.IsZero() {
+		t.Errorf("decision not recorded: %+v", ap)
+	}
+
+	// Reject.
+	o2 := finalize("b.pre.test")
+	if err := e.st.DecideApproval(ctx, approvalOf(o2).ID, false, "bob", "not for production", ra.RejectionProblem("not for production"), e.now); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.st.GetOrder(ctx, o2.ID)
+	if got.Status != acme.StatusInvalid || got.Error == nil || got.Error.Type != acme.Unauthorized || !strings.Contains(got.Error.Detail, "not for production") {
+		t.Errorf("rejected order %+v (error %+v)", got, got.Error)
+	}
+
+	// Escalation with the injected clock.
+	finalize("c.pre.test")
+	start := e.now
+	e.now = start.Add(time.Hour)
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	n := len(hooks)
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("escalated after 1h of 2h")
+	}
+	e.now = start.Add(2*time.Hour + time.Second)
+	for range 2 {
+		if err := e.ra.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hooks) != 1 || hooks[0].Event != "approval.escalated" || hooks[0].Profile != "code" || hooks[0].Identifiers[0].Value != "c.pre.test" {
+		t.Fatalf("webhook calls %+v, want one escalation of c.pre.test", hooks)
+	}
+	aps, _ := e.st.ListApprovals(ctx, store.ApprovalPending, 10)
+	if len(aps) != 1 || aps[0].EscalatedAt.IsZero() {
+		t.Errorf("pending approvals %+v, want the escalated one", aps)
+	}
+}
+
+// TestApprovalSweepIssues: an approved order that no client polls is
+// issued by the sweep.
+func TestApprovalSweepIssues(t *testing.T) {
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), Approval: &policy.Approval{Always: true}}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	a := e.account("gated", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	o, azs := e.readyOrder(a, "gated", "s.pre.test")
+	if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "s.pre.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	ap, _ := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err := e.st.DecideApproval(ctx, ap.ID, true, "carol", "", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.st.GetOrder(ctx, o.ID)
+	if got.Status != acme.StatusValid || got.CertSerial == "" {
+		t.Errorf("order after sweep: %+v", got)
+	}
+}

@@ -1,0 +1,132 @@
+package ra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Auditor turns an audit event into an append that a store method records
+// in the same transaction as the change; *audit.Log implements it.
+type Auditor interface {
+	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
+}
+
+// auditEvent prepares ev for the store, or returns none when the RA has no
+// Auditor.
+func (r *RA) auditEvent(ctx context.Context, ev audit.Event) ([]*store.AuditAppend, error) {
+	if r.cfg.Audit == nil {
+		return nil, nil
+	}
+	a, err := r.cfg.Audit.Prepare(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return []*store.AuditAppend{a}, nil
+}
+
+// certSnapshot is a certificate as the audit log records it.
+type certSnapshot struct {
+	Serial            string    `json:"serial"`
+	Issuer            string    `json:"issuer"`
+	OrderID           string    `json:"order_id,omitempty"`
+	AccountID         string    `json:"account_id,omitempty"`
+	SANs              []string  `json:"sans"`
+	KeyType           string    `json:"key_type"`
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
+	NotBefore         time.Time `json:"not_before"`
+	NotAfter          time.Time `json:"not_after"`
+	Status            string    `json:"status"`
+	RevokedAt         time.Time `json:"revoked_at,omitzero"`
+	RevocationReason  int       `json:"revocation_reason,omitempty"`
+}
+
+func snapshotOf(c *store.Certificate) certSnapshot {
+	return certSnapshot{Serial: c.Serial, Issuer: c.Issuer, OrderID: c.OrderID, AccountID: c.AccountID, SANs: c.SANs,
+		KeyType: c.KeyType, FingerprintSHA256: c.FingerprintSHA256, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		Status: c.Status, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason}
+}
+
+func issueEvent(a *store.Account, c *store.Certificate) audit.Event {
+	return audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionCertificateIssue,
+		ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, After: snapshotOf(c)}
+}
+
+// accountSnapshot is an ACME account as the audit log records it.
+type accountSnapshot struct {
+	ID      string   `json:"id"`
+	Status  string   `json:"status"`
+	Contact []string `json:"contact"`
+}
+
+// deactivateEvent is an account's own deactivation (RFC 8555 §7.3.6).
+func deactivateEvent(before, after *store.Account) audit.Event {
+	return audit.Event{Actor: audit.ACMEAccountActor(before.ID), Action: audit.ActionAccountDeactivate, ObjectType: audit.ObjectAccount,
+		ObjectID: before.ID, Before: accountSnapshot{before.ID, before.Status, before.Contact}, After: accountSnapshot{after.ID, after.Status, after.Contact}}
+}
+
+// revoke marks rec revoked with reason, audited as done by actor in the
+// same transaction, drops the cached CRL and calls OnRevoke (OCSP). store.ErrStale when it is
+// already revoked.
+func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) error {
+	now := r.now()
+	after := *rec
+	after.Status, after.RevokedAt, after.RevocationReason = "revoked", now, reason
+	ev, err := r.auditEvent(ctx, audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
+		ObjectID: rec.Serial, Before: snapshotOf(rec), After: snapshotOf(&after)})
+	if err != nil {
+		return fmt.Errorf("audit event: %w", err)
+	}
+	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, now, ev...); err != nil {
+		return err
+	}
+	r.crlMu.Lock()
+	r.crlCache = nil
+	r.crlMu.Unlock()
+	if r.cfg.OnRevoke != nil {
+		r.cfg.OnRevoke(rec.Serial)
+	}
+	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
+	return nil
+}
+
+// Errors of RevokeSerial.
+var (
+	// ErrUnknownCertificate: no certificate has that serial.
+	ErrUnknownCertificate = errors.New("no certificate with that serial")
+	// ErrAlreadyRevoked: the certificate is already revoked.
+	ErrAlreadyRevoked = errors.New("the certificate is already revoked")
+	// ErrBadReason: the reason code is not one RFC 5280 §5.3.1 allows here.
+	ErrBadReason = errors.New("revocation reason not accepted: use 0, 1, 3, 4, 5 or 9 (RFC 5280 §5.3.1)")
+)
+
+// RevokeSerial revokes the certificate with serial (lower-case hex) for an
+// administrator (actor, e.g. "token:ops"), with an RFC 5280 §5.3.1 reason
+// code, audited in the same transaction. Errors: ErrUnknownCertificate,
+// ErrAlreadyRevoked, ErrBadReason, or a storage error.
+func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, error) {
+	if !allowedReasons[reason] {
+		return nil, ErrBadReason
+	}
+	rec, err := r.store.GetCertificate(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownCertificate
+	}
+	if err != nil {
+		return nil, fmt.Errorf("certificate lookup: %w", err)
+	}
+	if rec.Status == "revoked" {
+		return nil, ErrAlreadyRevoked
+	}
+	if err := r.revoke(ctx, rec, reason, actor); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, ErrAlreadyRevoked
+		}
+		return nil, fmt.Errorf("revocation: %w", err)
+	}
+	return r.store.GetCertificate(ctx, serial)
+}

@@ -1,0 +1,156 @@
+package ra
+
+import (
+	"context"
+	"crypto"
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/store"
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// eabAlgorithms are the MAC algorithms accepted for external account
+// bindings (RFC 8555 §7.3.4 requires a MAC-based algorithm; RFC 7518 §3.2).
+var eabAlgorithms = []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
+
+// EABKeySize is the length in bytes of the HMAC keys certgate creates:
+// 64 bytes, enough for HS512 (RFC 7518 §3.2 wants a key at least as long
+// as the hash output).
+const EABKeySize = 64
+
+// NewAccountIn is NewAccount on the directory of profile ("" for the
+// default), whose newAccount URL is url, with external account binding
+// (RFC 8555 §7.3.4):
+//   - a key that already has an account gets it back, and
+//     onlyReturnExisting never creates one, without EAB in both cases;
+//   - a profile that requires EAB answers externalAccountRequired when the
+//     request has none;
+//   - an EAB that is not a valid flattened JWS with HS256/384/512, a kid
+//     and the newAccount url, or whose payload is not the account key,
+//     is malformed; an unknown, used, revoked or expired kid, a key for
+//     another profile or a MAC that does not verify is unauthorized.
+//
+// The new account is bound to the EAB key (owner, default attributes,
+// allowlist, pre-authorization), and a single-use key is spent, in the
+// same transaction.
+func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
+	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
+	switch {
+	case err == nil:
+		if existing.Status != acme.StatusValid {
+			return nil, false, AccountNotValid(existing)
+		}
+		return existing, false, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, false, r.internal(ctx, "account lookup", err)
+	case req.OnlyReturnExisting:
+		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
+	}
+	p, err := r.Profile(ctx, profile)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(req.ExternalAccountBinding) == 0 || string(req.ExternalAccountBinding) == "null" {
+		if p.RequireEAB {
+			return nil, false, acme.NewProblem(acme.ExternalAccountRequired,
+				"profile %s requires an external account binding; ask the CA's administrator for an EAB key id and HMAC key", p.Name)
+		}
+		return r.createAccount(ctx, tp, jwk, req)
+	}
+	k, err := r.verifyEAB(ctx, req.ExternalAccountBinding, url, tp)
+	if err != nil {
+		return nil, false, err
+	}
+	if profile != "" && k.Profile != p.Name {
+		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s is for profile %s; use that profile's directory", k.KID, k.Profile)
+	}
+	if err := CheckContacts(req.Contact); err != nil {
+		return nil, false, err
+	}
+	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
+		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now(), EABKid: k.KID}
+	switch err := r.store.CreateAccountEAB(ctx, a, r.now()); {
+	case err == nil:
+	case errors.Is(err, store.ErrStale):
+		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s can no longer be used (used, revoked or expired)", k.KID)
+	case errors.Is(err, store.ErrConflict): // created concurrently with the same key
+		if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
+			return existing, false, nil
+		}
+		return nil, false, r.internal(ctx, "account creation", err)
+	default:
+		return nil, false, r.internal(ctx, "account creation", err)
+	}
+	r.log.InfoContext(ctx, "account created", "account", a.ID, "eab_kid", k.KID, "owner", k.Owner)
+	return a, true, nil
+}
+
+// verifyEAB checks an externalAccountBinding JWS (RFC 8555 §7.3.4) and
+// returns its stored key.
+func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string) (*store.EABKey, error) {
+	jws, err := jose.ParseSignedJSON(string(raw), eabAlgorithms)
+	if err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding is not a flattened JWS with HS256, HS384 or HS512: %v", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding must have exactly one signature")
+	}
+	h := jws.Signatures[0].Protected
+	if h.KeyID == "" {
+		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding has no \"kid\"")
+	}
+	if h.Nonce != "" {
+		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding must not carry a nonce")
+	}
+	if u, _ := h.ExtraHeaders["url"].(string); u != url {
+		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding \"url\" must be the newAccount URL %s", url)
+	}
+	k, err := r.store.GetEABKey(ctx, h.KeyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, acme.NewProblem(acme.Unauthorized, "unknown EAB key id %q", h.KeyID)
+	}
+	if err != nil {
+		return nil, r.internal(ctx, "EAB key lookup", err)
+	}
+	if k.Status != store.EABActive || (!k.Expires.IsZero() && !r.now().Before(k.Expires)) {
+		return nil, acme.NewProblem(acme.Unauthorized, "EAB key %s can no longer be used (used, revoked or expired)", k.KID)
+	}
+	payload, err := jws.Verify(k.HMACKey)
+	if err != nil {
+		return nil, acme.NewProblem(acme.Unauthorized, "the externalAccountBinding MAC does not verify with EAB key %s", k.KID)
+	}
+	var inner jose.JSONWebKey
+	if err := inner.UnmarshalJSON(payload); err != nil || !inner.Valid() || !inner.IsPublic() {
+		return nil, acme.NewProblem(acme.Malformed, "the externalAccountBinding payload must be the account's public JWK")
+	}
+	itp, err := inner.Thumbprint(crypto.SHA256)
+	if err != nil || !hmac.Equal([]byte(base64.RawURLEncoding.EncodeToString(itp)), []byte(tp)) {
+		return nil, acme.NewProblem(acme.Malformed, "the externalAccountBinding payload is not the key that signs the request")
+	}
+	return k, nil
+}
+
+// CheckEABAttributes checks an EAB key's default attributes and allowlist
+// against its profile before the key is created: each attribute must be
+// declared with a valid value (required ones may come later, from the
+// account or the order) and each allow entry must be a valid rule.
+func CheckEABAttributes(p *policy.Profile, attrs map[string]string, allow []string) error {
+	if _, err := policy.ParseRules(allow); err != nil {
+		return err
+	}
+	relaxed := *p
+	relaxed.Attributes = make([]policy.Attribute, len(p.Attributes))
+	for i, a := range p.Attributes {
+		a.Required = false
+		relaxed.Attributes[i] = a
+	}
+	if err := relaxed.CheckAttributes(attrs); err != nil {
+		return errors.New(err.(*acme.Problem).Detail)
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package ra_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// policyEnv is an RA over a fresh SQLite store with a linting built-in CA
+// and a profile registry that sees stored changes at once.
+type policyEnv struct {
+	t     *testing.T
+	ra    *ra.RA
+	st    *store.Store
+	now   time.Time
+	clock func() time.Time
+}
+
+func newPolicyEnv(t *testing.T, profiles ...policy.Profile) *policyEnv {
+	t.Helper()
+	return newPolicyEnvWith(t, ra.Config{}, profiles...)
+}
+
+func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *policyEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &policyEnv{t: t, st: st, now: time.Now().UTC()}
+	e.clock = func() time.Time { return e.now }
+	for _, p := range profiles {
+		e.putProfile(p)
+	}
+	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{LintBeforeSign: true,
+		IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false), time.Nanosecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &local.Issuer{CA: ca, IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"}
+	cfg.Profiles, cfg.CAARecheckAfter = reg, 24*time.Hour
+	e.ra = ra.New(cfg, st, nil, iss, func() time.Time { return e.clock() }, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { e.ra.Shutdown(context.Background()) })
+	return e
+}
+
+func (e *policyEnv) putProfile(p policy.Profile) {
+	e.t.Helper()
+	if err := p.Validate(); err != nil {
+		e.t.Fatal(err)
+	}
+	spec, _ := json.Marshal(p)
+	if err := e.st.PutProfile(context.Background(), &store.Profile{Name: p.Name, Spec: spec, CreatedAt: e.now, UpdatedAt: e.now}, false); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+var accountSeq int
+
+// account creates an account, bound to a new EAB key for profile when
+// eabProfile is not "" (with the key's attributes and allowlist).
+func (e *policyEnv) account(eabProfile string, attrs map[string]string, allow []string) *store.Account {
+	e.t.Helper()
+	ctx := context.Background()
+	accountSeq++
+	a := &store.Account{ID: "acct" + strings.Repeat("x", accountSeq), KeyThumbprint: "tp" + strings.Repeat("y", accountSeq), JWK: []byte(`{}`),
+		Status: acme.StatusValid, CreatedAt: e.now}
+	if eabProfile == "" {
+		if err := e.st.CreateAccount(ctx, a); err != nil {
+			e.t.Fatal(err)
+		}
+		return a
+	}
+	k := &store.EABKey{KID: "kid-" + a.ID, HMACKey: []byte("0123456789abcdef0123456789abcdef"), Profile: eabProfile, Attributes: attrs, Allow: allow,
+		Status: store.EABActive, CreatedAt: e.now}
+	if err := e.st.CreateEABKey(ctx, k); err != nil {
+		e.t.Fatal(err)
+	}
+	a.EABKid = k.KID
+	if err := e.st.CreateAccountEAB(ctx, a, e.now); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func dnsIDs(names ...string) []acme.Identifier {
+	var out []acme.Identifier
+	for _, n := range names {
+		out = append(out, acme.Identifier{Type: acme.IdentifierDNS, Value: n})
+	}
+	return out
+}
+
+func wantProblem(t *testing.T, err error, typ acme.ProblemType, detail string) *acme.Problem {
+	t.Helper()
+	p, ok := acme.AsProblem(err)
+	if !ok || p.Type != typ || !strings.Contains(p.Detail, detail) {
+		t.Fatalf("got %v, want %s containing %q", err, typ, detail)
+	}
+	return p
+}
+
+func days(n int) policy.Duration { return policy.Duration(time.Duration(n) * 24 * time.Hour) }
+
+// TestNewOrderPolicy is the newOrder policy table: identifier rules,
+// profiles, EAB, attributes, validity and challenges.
+func TestNewOrderPolicy(t *testing.T) {
+	e := newPolicyEnv(t,
+		policy.Profile{Name: "internal", Allow: []string{"*.corp.test", "10.0.0.0/8"}, Deny: []string{"vault.corp.test"}, Validity: days(30)},
+		policy.Profile{Name: "eab", RequireEAB: true, Validity: days(30), PreAuthorized: []string{"*.pre.test"}},
+		policy.Profile{Name: "billing", Validity: days(30), MaxValidity: days(60), Attributes: []policy.Attribute{
+			{Name: "billing_code", Required: true, Regex: "[A-Z]+-[0-9]+"}, {Name: "owner", Required: true}, {Name: "environment", Enum: []string{"prod", "test"}}}},
+		policy.Profile{Name: "httponly", Validity: days(30), Wildcard: true, Challenges: []string{"http-01"}},
+	)
+	ctx := context.Background()
+	plain := e.account("", nil, nil)
+	bound := e.account("eab", nil, nil)
+	billingBound := e.account("billing", map[string]string{"owner": "team-a", "billing_code": "EAB-1"}, []string{"*.team-a.test"})
+
+	t.Run("allowlist rejects outside names with a subproblem each", func(t *testing.T) {
+		_, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "internal",
+			Identifiers: append(dnsIDs("a.corp.test", "www.example.com", "vault.corp.test"), acme.Identifier{Type: "ip", Value: "192.0.2.1"})})
+		p := wantProblem(t, err, acme.RejectedIdentifier, "profile internal does not allow")
+		var got []string
+		for _, sp := range p.Subproblems {
+			got = append(got, sp.Identifier.Value)
+		}
+		if !slices.Equal(got, []string{"www.example.com", "vault.corp.test", "192.0.2.1"}) {
+			t.Errorf("subproblems for %v", got)
+		}
+		if o, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "internal", Identifiers: dnsIDs("a.corp.test")}); err != nil || o.Profile != "internal" {
+			t.Errorf("allowed name: %v, %v", o, err)
+		}
+	})
+	t.Run("unknown profile", func(t *testing.T) {
+		_, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "nope", Identifiers: dnsIDs("a.test")})
+		wantProblem(t, err, acme.InvalidProfile, `"nope"`)
+	})
+	t.Run("EAB required", func(t *testing.T) {
+		_, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "eab", Identifiers: dnsIDs("a.test")})
+		wantProblem(t, err, acme.ExternalAccountRequired, "profile eab")
+		if _, err := e.ra.NewOrder(ctx, bound, acme.NewOrderRequest{Profile: "eab", Identifiers: dnsIDs("a.test")}); err != nil {
+			t.Errorf("bound account: %v", err)
+		}
+	})
+	t.Run("pre-authorized names skip challenges for bound accounts", func(t *testing.T) {
+		o, err := e.ra.NewOrder(ctx, bound, acme.NewOrderRequest{Profile: "eab", Identifiers: dnsIDs("web.pre.test", "other.test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		azs, _ := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+		if azs[0].Status != acme.StatusValid || azs[1].Status != acme.StatusPending {
+			t.Errorf("statuses %s, %s; want valid, pending", azs[0].Status, azs[1].Status)
+		}
+	})
+	t.Run("attributes", func(t *testing.T) {
+		_, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test")})
+		wantProblem(t, err, acme.Malformed, "missing required attributes: billing_code, owner")
+		_, err = e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "X-1", "owner": "me", "environment": "dev"}}})
+		wantProblem(t, err, acme.Malformed, "environment (one of prod, test)")
+		o, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "X-1", "owner": "me"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := e.st.GetOrder(ctx, o.ID)
+		if stored.Attributes["billing_code"] != "X-1" || stored.Profile != "billing" {
+			t.Errorf("stored order %+v", stored)
+		}
+		// EAB defaults, overridden by the order; the key's allowlist applies.
+		o, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("x.team-a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "ORD-2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Attributes["owner"] != "team-a" || o.Attributes["billing_code"] != "ORD-2" {
+			t.Errorf("merged attributes %v", o.Attributes)
+		}
+		_, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("x.team-b.test")})
+		wantProblem(t, err, acme.RejectedIdentifier, "x.team-b.test")
+	})
+	t.Run("validity above the profile maximum", func(t *testing.T) {
+		nb := e.now.Format(time.RFC3339)
+		_, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"), NotBefore: nb,
+			NotAfter: e.now.Add(61 * 24 * time.Hour).Format(time.RFC3339),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "X-1", "owner": "me"}}})
+		wantProblem(t, err, acme.Malformed, "maximum of 60d of profile billing")
+	})
+	t.Run("challenge types", func(t *testing.T) {
+		o, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "httponly", Identifiers: dnsIDs("h.test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		az, _ := e.st.GetAuthorization(ctx, o.AuthzIDs[0])
+		if len(az.Challenges) != 1 || az.Challenges[0].Type != acme.ChallengeHTTP01 {
+			t.Errorf("challenges %+v, want http-01 only", az.Challenges)
+		}
+		_, err = e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "httponly", Identifiers: dnsIDs("*.h.test")})
+		wantProblem(t, err, acme.RejectedIdentifier, "cannot be validated under profile httponly")
+	})
+	t.Run("default profile keeps today's behaviour", func(t *testing.T) {
+		o, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Identifiers: append(dnsIDs("*.any.test"), acme.Identifier{Type: "ip", Value: "192.0.2.9"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Profile != policy.DefaultName {
+			t.Errorf("profile %q", o.Profile)
+		}
+	})
+}
+
+func csrFor(t *testing.T, key crypto.Signer, names ...string) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// readyOrder creates an order of a bound account whose names are all
+// pre-authorized, so it is ready without validation.
+func (e *policyEnv) readyOrder(a *store.Account, profile string, names ...string) (*store.Order, []*store.Authorization) {
+	e.t.Helper()
+	ctx := context.Background()
+	o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: profile, Identifiers: dnsIDs(names...)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	azs, err := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if st := ra.OrderStatus(o, azs, e.now); st != acme.StatusReady {
+		e.t.Fatalf("order %s, want ready", st)
+	}
+	return o, azs
+}
+
+// TestFinalizePolicy: key types (badCSR), EKUs and validity of issued
+// certificates follow the profile, and every certificate passes zlint.
+func TestFinalizePolicy(t *testing.T) {
+	profiles := []policy.Profile{
+		{Name: "ec-only", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), KeyTypes: []string{policy.KeyECDSAP256}},
+		{Name: "mtls", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: policy.Duration(160 * time.Hour), EKUs: []string{"clientAuth"}},
+		{Name: "web-mtls", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(90), EKUs: []string{"serverAuth", "clientAuth"}},
+		{Name: "smime", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"emailProtection"}},
+		{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"}},
+	}
+	e := newPolicyEnv(t, profiles...)
+	ctx := context.Background()
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+
+	a := e.account("ec-only", nil, nil)
+	o, azs := e.readyOrder(a, "ec-only", "k.pre.test")
+	_, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, rk, "k.pre.test"), nil)
+	wantProblem(t, err, acme.BadCSR, "does not allow rsa2048 keys")
+	if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "k.pre.test"), nil); err != nil {
+		t.Fatalf("ECDSA finalize: %v", err)
+	}
+
+	for _, p := range profiles[1:] {
+		t.Run(p.Name, func(t *testing.T) {
+			a := e.account(p.Name, nil, nil)
+			o, azs := e.readyOrder(a, p.Name, "c.pre.test")
+			done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "c.pre.test"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := e.st.GetCertificate(ctx, done.CertSerial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := x509.ParseCertificate(rec.DER)
+			p.Validate()
+			if !slices.Equal(c.ExtKeyUsage, p.ExtKeyUsages()) {
+				t.Errorf("EKUs %v, want %v", c.ExtKeyUsage, p.ExtKeyUsages())
+			}
+			if got := c.NotAfter.Sub(c.NotBefore); got > time.Duration(p.MaxValidity) {
+				t.Errorf("validity %s above the maximum %s", got, time.Duration(p.MaxValidity))
+			}
+			if err := certlint.Check(rec.DER); err != nil {
+				t.Errorf("zlint: %v", err)
+			}
+		})
+	}
+}
+
+// TestFinalizeClampsToShrunkMaximum: a profile whose maximum shrinks after
+// an order asked for a longer validity never issues above the new maximum.
+func TestFinalizeClampsToShrunkMaximum(t *testing.T) {
+	p := policy.Profile{Name: "shrink", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	a := e.account("shrink", nil, nil)
+	o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "shrink", Identifiers: dnsIDs("s.pre.test"),
+		NotAfter: e.now.Add(50 * 24 * time.Hour).Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.MaxValidity = days(20)
+	spec, _ := json.Marshal(p)
+	if err := e.st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: e.now, UpdatedAt: e.now}, true); err != nil {
+		t.Fatal(err)
+	}
+	azs, _ := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "s.pre.test"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	if got := rec.NotAfter.Sub(rec.NotBefore); got > 20*24*time.Hour {
+		t.Errorf("validity %s, want at most 20d", got)
+	}
+}

@@ -1,0 +1,163 @@
+package ra
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// emptyProfiles is the profile source of an RA configured without a
+// registry: no stored profiles, so only the built-in default exists.
+type emptyProfiles struct{}
+
+func (emptyProfiles) GetProfile(context.Context, string) (*store.Profile, error) {
+	return nil, store.ErrNotFound
+}
+func (emptyProfiles) ListProfiles(context.Context) ([]store.Profile, error) { return nil, nil }
+
+// DefaultProfile is the built-in default profile that reproduces
+// certgate's behaviour without profiles: DNS and IP identifiers, any name,
+// wildcards, every key type, validity and maximum from the configuration,
+// serverAuth (+clientAuth) EKUs, the server's authorization reuse, every
+// challenge type, no EAB.
+func DefaultProfile(validity, maxValidity time.Duration, clientAuth bool) policy.Profile {
+	if maxValidity < validity {
+		maxValidity = validity
+	}
+	p := policy.Profile{Name: policy.DefaultName, Description: "Default profile: TLS server certificates for any name",
+		Wildcard: true, Validity: policy.Duration(validity), MaxValidity: policy.Duration(maxValidity), EKUs: []string{"serverAuth"}}
+	if clientAuth {
+		p.EKUs = append(p.EKUs, "clientAuth")
+	}
+	return p
+}
+
+// Profile returns the profile called name ("" for the default), or an
+// invalidProfile problem when there is none (draft-ietf-acme-profiles §5).
+func (r *RA) Profile(ctx context.Context, name string) (*policy.Profile, error) {
+	p, err := r.profiles.Get(ctx, name)
+	if errors.Is(err, policy.ErrUnknown) {
+		return nil, acme.NewProblem(acme.InvalidProfile, "there is no profile %q", name)
+	}
+	if err != nil {
+		return nil, r.internal(ctx, "profile lookup", err)
+	}
+	return p, nil
+}
+
+// Profiles lists every profile, the default first.
+func (r *RA) Profiles(ctx context.Context) ([]*policy.Profile, error) {
+	ps, err := r.profiles.List(ctx)
+	if err != nil {
+		return nil, r.internal(ctx, "profile list", err)
+	}
+	return ps, nil
+}
+
+// orderPolicy is what a profile and the account's EAB binding decide about
+// a new order.
+type orderPolicy struct {
+	profile *policy.Profile
+	attrs   map[string]string
+	bound   bool // the account is bound to an EAB key
+}
+
+// newOrderPolicy resolves the order's profile and checks the normalised
+// identifiers against it and the account's EAB key (allowlist), and
+// merges the custom attributes (EAB defaults, account, order). Errors are
+// invalidProfile, rejectedIdentifier (with subproblems), malformed
+// (attributes) or unauthorized (an EAB key bound to another profile).
+func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewOrderRequest, ids []acme.Identifier) (*orderPolicy, error) {
+	p, err := r.Profile(ctx, req.Profile)
+	if err != nil {
+		return nil, err
+	}
+	op := &orderPolicy{profile: p}
+	var eabAttrs map[string]string
+	var allow []policy.Rule
+	if a.EABKid != "" {
+		k, err := r.store.GetEABKey(ctx, a.EABKid)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, r.internal(ctx, "EAB key lookup", err)
+		}
+		// The binding counts for the key's own profile: there it adds its
+		// default attributes, allowlist and pre-authorization.
+		if k != nil && k.Profile == p.Name {
+			op.bound = true
+			eabAttrs = k.Attributes
+			if allow, err = policy.ParseRules(k.Allow); err != nil {
+				return nil, r.internal(ctx, "EAB key allowlist", err)
+			}
+		}
+	}
+	if p.RequireEAB && !op.bound {
+		return nil, acme.NewProblem(acme.ExternalAccountRequired,
+			"profile %s only serves accounts created with an external account binding key of that profile", p.Name)
+	}
+	if err := p.CheckIdentifiers(ids, allow); err != nil {
+		return nil, err
+	}
+	var orderAttrs map[string]string
+	if req.Certgate != nil {
+		orderAttrs = req.Certgate.Attributes
+	}
+	if op.attrs, err = p.MergeAttributes(eabAttrs, a.Attributes, orderAttrs); err != nil {
+		return nil, err
+	}
+	if err := op.checkChallenges(ids); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// checkChallenges refuses identifiers for which the profile offers no
+// challenge and which are not pre-authorized.
+func (op *orderPolicy) checkChallenges(ids []acme.Identifier) error {
+	var subs []acme.Problem
+	for _, id := range ids {
+		aid, wildcard := authzIdentifier(id)
+		if op.preAuthorized(aid) || len(op.challengeTypes(aid, wildcard)) > 0 {
+			continue
+		}
+		sp := acme.NewProblem(acme.RejectedIdentifier, "%s: profile %s offers no challenge type that can validate it", id.Value, op.profile.Name)
+		idc := id
+		sp.Identifier = &idc
+		subs = append(subs, *sp)
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	p := acme.NewProblem(acme.RejectedIdentifier, "%d identifiers cannot be validated under profile %s", len(subs), op.profile.Name)
+	p.Subproblems = subs
+	return p
+}
+
+// challengeTypes are the default challenges for the identifier that the
+// profile allows.
+func (op *orderPolicy) challengeTypes(id acme.Identifier, wildcard bool) []string {
+	var out []string
+	for _, t := range challengeTypes(id, wildcard) {
+		if op.profile.ChallengeAllowed(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// preAuthorized reports whether the authorization for id is valid without
+// a challenge: the account is EAB-bound and the profile pre-authorizes id.
+func (op *orderPolicy) preAuthorized(id acme.Identifier) bool {
+	return op.bound && op.profile.IsPreAuthorized(id)
+}
+
+// authzReuse is the reuse window under the profile (server default def).
+func (op *orderPolicy) authzReuse(def time.Duration) time.Duration {
+	if op.profile.AuthzReuse == nil {
+		return def
+	}
+	return time.Duration(*op.profile.AuthzReuse)
+}

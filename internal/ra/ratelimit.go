@@ -1,0 +1,153 @@
+package ra
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/ratelimit"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Rate limits (internal/ratelimit, docs/rate-limits.md). Each check is one
+// function called from the request path it guards, so that the account
+// and order logic stays readable.
+
+type clientAddrKey struct{}
+
+// WithClientAddr returns ctx carrying the client's address (host:port or
+// bare IP, as http.Request.RemoteAddr), which the new-accounts-per-ip
+// limit counts. Request-scoped, set by the front end.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// clientAddr returns the address WithClientAddr stored, if any.
+func clientAddr(ctx context.Context) (netip.Addr, bool) {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		s = h
+	}
+	a, err := netip.ParseAddr(s)
+	return a, err == nil
+}
+
+// rateLimitSubjects are the override subjects of account a, most specific
+// first. EAB hook: when accounts record the external account binding key
+// they were created with, append ratelimit.EABSubject(keyID) here, so
+// that an override for the key applies to every account bound with it.
+func rateLimitSubjects(a *store.Account) []string {
+	return []string{ratelimit.AccountSubject(a.ID)}
+}
+
+// limitNewAccount spends the client address's new-accounts-per-ip bucket
+// (called only when an account is about to be created).
+func (r *RA) limitNewAccount(ctx context.Context) error {
+	if r.limits == nil {
+		return nil
+	}
+	addr, ok := clientAddr(ctx)
+	if !ok {
+		return nil
+	}
+	key := ratelimit.IPKey(addr)
+	return r.rateLimitErr(ctx, r.limits.Spend(ctx, ratelimit.Request{Limit: ratelimit.NewAccountsPerIP, Key: key,
+		Subjects: []string{ratelimit.IPSubject(key)}}))
+}
+
+// limitNewOrder guards newOrder: failed-validations-per-account and
+// certificates-per-domain are checked (not spent), pending authorizations
+// counted with the fresh ones the order adds, then new-orders-per-account
+// spent. Orders replacing a certificate (RFC 9773) are renewals and skip
+// certificates-per-domain.
+func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Identifier, fresh int, renewal bool) error {
+	if r.limits == nil {
+		return nil
+	}
+	subjects := rateLimitSubjects(a)
+	checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: a.ID, Subjects: subjects}}
+	if !renewal {
+		checks = append(checks, r.domainRequests(subjects, ids)...)
+	}
+	if err := r.limits.Check(ctx, checks...); err != nil {
+		return r.rateLimitErr(ctx, err)
+	}
+	if err := r.limits.CheckPending(ctx, a.ID, subjects, fresh); err != nil {
+		return r.rateLimitErr(ctx, err)
+	}
+	return r.rateLimitErr(ctx, r.limits.Spend(ctx, ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: a.ID, Subjects: subjects}))
+}
+
+// limitCertificate spends certificates-per-domain for every registered
+// domain of order o, all or none, before issuance.
+func (r *RA) limitCertificate(ctx context.Context, a *store.Account, o *store.Order) error {
+	if r.limits == nil || o.Replaces != "" {
+		return nil
+	}
+	return r.rateLimitErr(ctx, r.limits.Spend(ctx, r.domainRequests(rateLimitSubjects(a), o.Identifiers)...))
+}
+
+// chargeFailedValidation charges the account's failed-validations bucket
+// for a challenge that ended invalid.
+func (r *RA) chargeFailedValidation(ctx context.Context, accountID string) {
+	if r.limits == nil {
+		return
+	}
+	subjects := []string{ratelimit.AccountSubject(accountID)}
+	if a, err := r.store.GetAccount(ctx, accountID); err == nil {
+		subjects = rateLimitSubjects(a)
+	}
+	if err := r.limits.Charge(ctx, ratelimit.Request{Limit: ratelimit.FailedValidationsPerAccount, Key: accountID, Subjects: subjects}); err != nil {
+		r.log.ErrorContext(ctx, "rate limits: charge failed validation", "account", accountID, "err", err)
+	}
+}
+
+// domainRequests returns one certificates-per-domain request per distinct
+// registered domain of ids; the account's subjects come before the
+// domain's own for overrides.
+func (r *RA) domainRequests(subjects []string, ids []acme.Identifier) []ratelimit.Request {
+	seen := map[string]bool{}
+	var out []ratelimit.Request
+	for _, id := range ids {
+		d := ratelimit.RegisteredDomain(id.Value)
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		out = append(out, ratelimit.Request{Limit: ratelimit.CertificatesPerDomain, Key: d,
+			Subjects: append(append([]string{}, subjects...), ratelimit.DomainSubject(d))})
+	}
+	return out
+}
+
+// rateLimitErr passes rateLimited problems and nil through and turns
+// storage errors into serverInternal.
+func (r *RA) rateLimitErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := acme.AsProblem(err); ok {
+		return err
+	}
+	return r.internal(ctx, "rate limit check", err)
+}
+
+// rateBucketPruner is the store's optional pruning of full rate buckets.
+type rateBucketPruner interface {
+	PruneRateBuckets(ctx context.Context, now time.Time) (int64, error)
+}
+
+// pruneRateBuckets deletes rate buckets that are full again (sweep).
+func (r *RA) pruneRateBuckets(ctx context.Context, now time.Time) error {
+	p, ok := r.store.(rateBucketPruner)
+	if !ok || r.limits == nil {
+		return nil
+	}
+	if _, err := p.PruneRateBuckets(ctx, now); err != nil {
+		return fmt.Errorf("prune rate buckets: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,442 @@
+// Package ratelimit enforces certgate's ACME rate limits with the generic
+// cell rate algorithm (GCRA), whose one number of state per bucket — the
+// theoretical arrival time (TAT) — lives in the database, so every node
+// sharing the database enforces one limit together. A rate of Count events
+// per Period lets a full bucket take Count events at once and then one
+// more every Period/Count (a token bucket of capacity Count).
+//
+// Limits (names as in settings, overrides and problem details):
+//   - new-accounts-per-ip: newAccount requests creating an account, per
+//     client IPv4 address or IPv6 /64;
+//   - new-orders-per-account: newOrder requests per account;
+//   - certificates-per-domain: certificates per registered domain (public
+//     suffix + one label, golang.org/x/net/publicsuffix), checked at
+//     newOrder and spent at finalize;
+//   - failed-validations-per-account: challenges that ended invalid, per
+//     account, checked at newOrder;
+//   - pending-authorizations-per-account: a count, not a rate: pending
+//     authorizations an account may hold.
+//
+// Refusals are rateLimited problems (RFC 8555 §6.7) carrying the wait
+// after which the request would succeed, rounded up to whole seconds for
+// Retry-After (RFC 9110 §10.2.3), and the policy document's URL for a
+// Link rel="help" header (RFC 8555 §6.6).
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Name names a limit.
+type Name string
+
+// The limits.
+const (
+	NewAccountsPerIP                Name = "new-accounts-per-ip"
+	NewOrdersPerAccount             Name = "new-orders-per-account"
+	CertificatesPerDomain           Name = "certificates-per-domain"
+	FailedValidationsPerAccount     Name = "failed-validations-per-account"
+	PendingAuthorizationsPerAccount Name = "pending-authorizations-per-account"
+)
+
+// Names lists every limit.
+var Names = []Name{NewAccountsPerIP, NewOrdersPerAccount, CertificatesPerDomain, FailedValidationsPerAccount, PendingAuthorizationsPerAccount}
+
+// Rate is Count events per Period. Count 0 (or Period 0) disables the
+// limit. For pending-authorizations-per-account only Count is used.
+type Rate struct {
+	Count  int
+	Period time.Duration
+}
+
+// Enabled reports whether the rate limits anything.
+func (r Rate) Enabled() bool { return r.Count > 0 && r.Period > 0 }
+
+// interval is the GCRA emission interval: the time one event costs.
+func (r Rate) interval() time.Duration { return r.Period / time.Duration(r.Count) }
+
+// String formats r as ParseRate reads it: "300/3h", or "0" when disabled.
+func (r Rate) String() string {
+	if !r.Enabled() {
+		return "0"
+	}
+	return strconv.Itoa(r.Count) + "/" + formatPeriod(r.Period)
+}
+
+func formatPeriod(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	s := d.String() // "3h0m0s", "1m30s"
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
+
+// ParseRate reads "COUNT/PERIOD" (PERIOD a Go duration or whole days,
+// e.g. "300/3h", "50/7d"), or "0" for disabled. Count must be at least 0
+// and Period positive.
+func ParseRate(s string) (Rate, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return Rate{}, nil
+	}
+	c, p, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(c)
+	if !ok || err != nil || n < 0 {
+		return Rate{}, fmt.Errorf("invalid rate %q (want COUNT/PERIOD, e.g. 300/3h or 50/7d, or 0 to disable)", s)
+	}
+	var d time.Duration
+	if days, found := strings.CutSuffix(p, "d"); found {
+		k, err := strconv.Atoi(days)
+		if err != nil || k <= 0 {
+			return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h or 7d)", s, p)
+		}
+		d = time.Duration(k) * 24 * time.Hour
+	} else if d, err = time.ParseDuration(p); err != nil || d <= 0 {
+		return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h or 7d)", s, p)
+	}
+	if n == 0 {
+		return Rate{}, nil
+	}
+	return Rate{Count: n, Period: d}, nil
+}
+
+// Config holds the limits. A zero Rate disables its limit.
+type Config struct {
+	NewAccountsPerIP            Rate
+	NewOrdersPerAccount         Rate
+	CertificatesPerDomain       Rate
+	FailedValidationsPerAccount Rate
+	// PendingAuthorizationsPerAccount is the number of pending
+	// authorizations an account may hold; 0 is unlimited.
+	PendingAuthorizationsPerAccount int
+	// PolicyURL is the rate limit policy document, sent as Link
+	// rel="help" with every rateLimited problem.
+	PolicyURL string
+}
+
+// Defaults are generous limits for a private PKI, where many machines
+// behind one NAT address and automation at scale are normal.
+func Defaults() Config {
+	return Config{
+		NewAccountsPerIP:                Rate{Count: 1000, Period: time.Hour},
+		NewOrdersPerAccount:             Rate{Count: 100000, Period: time.Hour},
+		CertificatesPerDomain:           Rate{Count: 1000000, Period: 7 * 24 * time.Hour},
+		FailedValidationsPerAccount:     Rate{Count: 3600, Period: time.Hour},
+		PendingAuthorizationsPerAccount: 100000,
+		PolicyURL:                       DefaultPolicyURL,
+	}
+}
+
+// DefaultPolicyURL is the rate limit documentation of this release.
+const DefaultPolicyURL = "https://github.com/certgate/certgate/blob/main/docs/rate-limits.md"
+
+func (c Config) rate(n Name) Rate {
+	switch n {
+	case NewAccountsPerIP:
+		return c.NewAccountsPerIP
+	case NewOrdersPerAccount:
+		return c.NewOrdersPerAccount
+	case CertificatesPerDomain:
+		return c.CertificatesPerDomain
+	case FailedValidationsPerAccount:
+		return c.FailedValidationsPerAccount
+	case PendingAuthorizationsPerAccount:
+		return Rate{Count: c.PendingAuthorizationsPerAccount, Period: time.Hour}
+	}
+	return Rate{}
+}
+
+// Store is what the limiter needs from storage; *store.Store implements it.
+type Store interface {
+	UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error)
+	RateBuckets(ctx context.Context, keys []string) ([]time.Time, error)
+	ListRateLimitOverrides(ctx context.Context) ([]store.RateLimitOverride, error)
+	PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error)
+}
+
+// Limiter checks and spends rate limits. Safe for concurrent use, and for
+// use by many processes sharing one database.
+type Limiter struct {
+	cfg   Config
+	store Store
+	now   func() time.Time
+
+	mu        sync.Mutex
+	overrides map[string]Rate // limit + " " + subject → rate
+	loaded    time.Time       // when overrides were read (monotonic clock)
+}
+
+// OverrideRefresh is how often a limiter reads the overrides again: an
+// override set or deleted (by any node or the CLI) applies within this.
+const OverrideRefresh = 10 * time.Second
+
+// New returns a limiter; now may be nil (time.Now).
+func New(cfg Config, st Store, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	if cfg.PolicyURL == "" {
+		cfg.PolicyURL = DefaultPolicyURL
+	}
+	return &Limiter{cfg: cfg, store: st, now: now}
+}
+
+// Config returns the limiter's configuration.
+func (l *Limiter) Config() Config { return l.cfg }
+
+// Request names one bucket: the limit, the key it counts for (a client
+// address, an account ID, a registered domain), and the override subjects
+// to look up, most specific first (see AccountSubject, EABSubject).
+type Request struct {
+	Limit    Name
+	Key      string
+	Subjects []string
+}
+
+// Subjects of overrides.
+
+// AccountSubject is the override subject of an ACME account.
+func AccountSubject(id string) string { return "account:" + id }
+
+// EABSubject is the override subject of an external account binding key
+// (RFC 8555 §7.3.4): every account bound with that key gets the override.
+func EABSubject(keyID string) string { return "eab:" + keyID }
+
+// IPSubject is the override subject of a client address key (see IPKey).
+func IPSubject(key string) string { return "ip:" + key }
+
+// DomainSubject is the override subject of a registered domain.
+func DomainSubject(domain string) string { return "domain:" + domain }
+
+// IPKey is the bucket key of a client address: the IPv4 address, or the
+// IPv6 /64 it lies in (one host usually holds a whole /64).
+func IPKey(addr netip.Addr) string {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, _ := addr.Prefix(64)
+	return p.String()
+}
+
+// RegisteredDomain returns the registered domain of a DNS name: its
+// public suffix plus one label ("www.example.co.uk" → "example.co.uk"),
+// the name itself for a name that has none (a single label, a suffix) and
+// for IP addresses.
+func RegisteredDomain(name string) string {
+	name = strings.TrimSuffix(strings.ToLower(strings.TrimPrefix(name, "*.")), ".")
+	if _, err := netip.ParseAddr(name); err == nil {
+		return name
+	}
+	d, err := publicsuffix.EffectiveTLDPlusOne(name)
+	if err != nil {
+		return name
+	}
+	return d
+}
+
+// resolved is a request with its effective rate.
+type resolved struct {
+	Request
+	rate Rate
+}
+
+// resolve applies overrides and drops disabled limits.
+func (l *Limiter) resolve(ctx context.Context, reqs []Request) ([]resolved, error) {
+	out := make([]resolved, 0, len(reqs))
+	for _, r := range reqs {
+		rate := l.cfg.rate(r.Limit)
+		if len(r.Subjects) > 0 {
+			ovs, err := l.loadOverrides(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, sub := range r.Subjects {
+				if o, ok := ovs[string(r.Limit)+" "+sub]; ok {
+					rate = o
+					break
+				}
+			}
+		}
+		if rate.Enabled() {
+			out = append(out, resolved{Request: r, rate: rate})
+		}
+	}
+	return out, nil
+}
+
+// loadOverrides returns the overrides, read again when older than
+// OverrideRefresh.
+func (l *Limiter) loadOverrides(ctx context.Context) (map[string]Rate, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.overrides != nil && time.Since(l.loaded) < OverrideRefresh {
+		return l.overrides, nil
+	}
+	list, err := l.store.ListRateLimitOverrides(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rate limit overrides: %w", err)
+	}
+	m := make(map[string]Rate, len(list))
+	for _, o := range list {
+		r := Rate{Count: o.Count, Period: o.Period}
+		if o.Limit == string(PendingAuthorizationsPerAccount) && r.Count > 0 {
+			r.Period = time.Hour
+		}
+		m[o.Limit+" "+o.Subject] = r
+	}
+	l.overrides, l.loaded = m, time.Now()
+	return m, nil
+}
+
+func bucketKey(r Request) string { return string(r.Limit) + ":" + r.Key }
+
+// gcra is one GCRA step for an event of cost 1 at now on a bucket whose
+// theoretical arrival time is tat: the new TAT, and when refused the wait
+// until the event would be allowed.
+func gcra(tat, now time.Time, r Rate) (next time.Time, ok bool, wait time.Duration) {
+	if tat.Before(now) {
+		tat = now
+	}
+	next = tat.Add(r.interval())
+	if over := next.Sub(now) - r.Period; over > 0 {
+		return tat, false, over
+	}
+	return next, true, 0
+}
+
+// Spend takes one event from every bucket of reqs, all or none: if any
+// bucket is empty nothing is spent and the result is a rateLimited
+// *acme.Problem (see Problem) for the one with the longest wait. Storage
+// errors are returned wrapped.
+func (l *Limiter) Spend(ctx context.Context, reqs ...Request) error {
+	return l.update(ctx, reqs, true, false)
+}
+
+// Check is Spend without spending: it returns the problem Spend would.
+func (l *Limiter) Check(ctx context.Context, reqs ...Request) error {
+	return l.update(ctx, reqs, false, false)
+}
+
+// Charge spends one event from every bucket of reqs even when they are
+// empty (an event that already happened, such as a failed validation),
+// without ever saving more than an empty bucket: later Checks are refused
+// until the bucket refills one event's worth.
+func (l *Limiter) Charge(ctx context.Context, reqs ...Request) error {
+	return l.update(ctx, reqs, true, true)
+}
+
+func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool) error {
+	rs, err := l.resolve(ctx, reqs)
+	if err != nil || len(rs) == 0 {
+		return err
+	}
+	keys := make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = bucketKey(r.Request)
+	}
+	var refused *resolved
+	var wait time.Duration
+	var now time.Time
+	decide := func(tats []time.Time) ([]time.Time, bool) {
+		now = l.now()
+		refused, wait = nil, 0
+		next := make([]time.Time, len(tats))
+		for i, r := range rs {
+			n, ok, w := gcra(tats[i], now, r.rate)
+			if force && !ok {
+				n, ok = now.Add(r.rate.Period), true // empty, not beyond
+			}
+			if !ok && w > wait {
+				refused, wait = &rs[i], w
+			}
+			next[i] = n
+		}
+		return next, refused == nil && spend
+	}
+	if spend {
+		_, err = l.store.UpdateRateBuckets(ctx, keys, decide)
+	} else {
+		var tats []time.Time
+		if tats, err = l.store.RateBuckets(ctx, keys); err == nil {
+			decide(tats)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	if refused != nil {
+		return Problem(refused.Limit, refused.Key, refused.rate, wait, now, l.cfg.PolicyURL)
+	}
+	return nil
+}
+
+// CheckPending refuses when account (with override subjects) would hold
+// more than the pending-authorizations-per-account limit after adding
+// more pending authorizations. The wait is until its earliest pending
+// authorization expires. The count is read, not locked: concurrent
+// newOrders of one account may overshoot by the authorizations they add.
+func (l *Limiter) CheckPending(ctx context.Context, account string, subjects []string, adding int) error {
+	if adding == 0 {
+		return nil
+	}
+	rs, err := l.resolve(ctx, []Request{{Limit: PendingAuthorizationsPerAccount, Key: account, Subjects: subjects}})
+	if err != nil || len(rs) == 0 {
+		return err
+	}
+	now := l.now()
+	n, earliest, err := l.store.PendingAuthorizations(ctx, account, now)
+	if err != nil {
+		return fmt.Errorf("rate limits: %w", err)
+	}
+	if n+adding <= rs[0].rate.Count {
+		return nil
+	}
+	wait := earliest.Sub(now)
+	if earliest.IsZero() || wait < time.Second {
+		wait = time.Second
+	}
+	p := Problem(PendingAuthorizationsPerAccount, account, rs[0].rate, wait, now, l.cfg.PolicyURL)
+	p.Detail = fmt.Sprintf("too many pending authorizations: this account holds %d and may hold at most %d (%s); complete or deactivate some, or retry after %s",
+		n, rs[0].rate.Count, PendingAuthorizationsPerAccount, now.Add(p.RetryAfter).UTC().Format(time.RFC3339))
+	return p
+}
+
+// Problem is the rateLimited problem for limit on key at rate, with a
+// wait rounded up to whole seconds (the earliest Retry-After at which the
+// request succeeds) and help as its policy link.
+func Problem(limit Name, key string, rate Rate, wait time.Duration, now time.Time, help string) *acme.Problem {
+	secs := (wait + time.Second - 1) / time.Second
+	if secs < 1 {
+		secs = 1
+	}
+	p := acme.NewProblem(acme.RateLimited, "%s limit of %s reached for %q; retry after %s", limit, rate, key,
+		now.Add(secs*time.Second).UTC().Format(time.RFC3339))
+	p.RetryAfter = secs * time.Second
+	p.HelpURL = help
+	return p
+}
+
+// IsRateLimited reports whether err is a rateLimited problem.
+func IsRateLimited(err error) bool {
+	var p *acme.Problem
+	return errors.As(err, &p) && p.Type == acme.RateLimited
+}

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/adminapi"
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// newAdminAPI builds the admin API (docs/api.md) over the server's services.
+func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger) http.Handler {
+	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
+		Log: l.With("component", "adminapi")})
+}
+
+// httpsHandler routes the HTTPS listener: the admin API under /api/v1/,
+// everything else to the ACME front end. Each request's context carries
+// the client address for the audit log (audit.WithSource).
+func (s *Server) httpsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr))
+		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") {
+			s.api.ServeHTTP(w, r)
+			return
+		}
+		s.wfe.ServeHTTP(w, r)
+	})
+}

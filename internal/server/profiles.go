@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
+)
+
+// preflightProfiles lints, like preflight, a sample certificate of every
+// profile (validity, maximum validity and EKUs) without using the CA key.
+// The default profile failing stops the start; a stored profile failing
+// is logged as an error (its orders will fail at finalize) so that one
+// bad profile does not take every other one down.
+func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, now time.Time, log *slog.Logger) error {
+	ps, err := reg.List(ctx)
+	if err != nil {
+		return fmt.Errorf("profiles: %w", err)
+	}
+	for _, p := range ps {
+		if err := LintProfile(ca, p, now); err != nil {
+			if p.Name == policy.DefaultName {
+				return err
+			}
+			log.Error("profile fails the issuance lint; its certificates cannot be issued", "profile", p.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// LintProfile lints the certificate the built-in CA would issue under p
+// for a sample name, for both its default and its maximum validity. It
+// returns an error naming the profile and the lint failures.
+func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("preflight key: %w", err)
+	}
+	nb := now.Add(-time.Minute)
+	for _, v := range []policy.Duration{p.Validity, p.MaxValidity} {
+		serial, err := local.RandomSerial()
+		if err != nil {
+			return fmt.Errorf("preflight serial: %w", err)
+		}
+		err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
+			NotBefore: nb, NotAfter: nb.Add(time.Duration(v)), ExtKeyUsages: p.ExtKeyUsages()})
+		if err != nil {
+			return fmt.Errorf("profile %s: certificates valid for %s would fail the issuance lint: %w", p.Name, config.FormatDuration(time.Duration(v)), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestProfilesLint: zlint passes for the built-in default profile (with
+// and without clientAuth, at 90 and 180 days)
+// and for every example profile of docs/examples/profiles, which
+// docs/profiles.md presents.
+func TestProfilesLint(t *testing.T) {
+	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{LintBeforeSign: true,
+		IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		v          time.Duration
+		clientAuth bool
+	}{{90 * 24 * time.Hour, false}, {90 * 24 * time.Hour, true}, {180 * 24 * time.Hour, false}} {
+		p := ra.DefaultProfile(tc.v, 0, tc.clientAuth)
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if err := LintProfile(ca, &p, now); err != nil {
+			t.Errorf("default profile (%s, clientAuth %v): %v", tc.v, tc.clientAuth, err)
+		}
+	}
+	files, err := filepath.Glob("../../docs/examples/profiles/*.yaml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("example profiles: %v, %v", files, err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p policy.Profile
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if err := LintProfile(ca, &p, now); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// A TLS profile over the CA/B maximum is refused.
+	long := policy.Profile{Name: "long", Validity: policy.Duration(400 * 24 * time.Hour)}
+	if err := long.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := LintProfile(ca, &long, now); err == nil {
+		t.Errorf("a 400-day serverAuth profile passed the lint")
+	}
+}

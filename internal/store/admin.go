@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// DeactivateAccount moves account id from valid to deactivated (RFC 8555
+// §7.3.6, done by an administrator) and appends ev (may be nil) in the same
+// transaction. ErrStale when the account is not valid.
+func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET status = 'deactivated' WHERE id = ? AND status = 'valid'`, id)
+		if err := checkOne(res, err, "deactivate account"); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, ev)
+	})
+}
+
+// ListOrders returns up to limit orders of accountID created after the
+// cursor position (afterCreated, afterID), oldest first (keyset
+// pagination); a zero cursor starts at the oldest.
+func (s *Store) ListOrders(ctx context.Context, accountID string, afterCreated time.Time, afterID string, limit int) ([]*Order, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders
+		WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`,
+		accountID, ts(afterCreated), ts(afterCreated), afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	defer rows.Close()
+	var out []*Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

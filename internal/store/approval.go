@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// OrderAwaitingApproval is the stored status of an order that waits for an
+// approver after finalize; the RA serves it as "processing".
+const OrderAwaitingApproval = "approval"
+
+// Approval statuses.
+const (
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+)
+
+// Approval is one issuance waiting for, or decided by, an approver.
+type Approval struct {
+	ID          string
+	OrderID     string
+	AccountID   string
+	Profile     string
+	Identifiers []acme.Identifier
+	KeyType     string // internal/policy key type name, e.g. "ecdsa-p256"
+	Reason      string // why the profile requires approval
+	CSR         []byte // DER, as finalized
+	Status      string // ApprovalPending, ApprovalApproved or ApprovalRejected
+	RequestedAt time.Time
+	DecidedAt   time.Time
+	DecidedBy   string
+	Comment     string
+	EscalatedAt time.Time
+}
+
+// RequestApproval moves order ap.OrderID from pending to awaiting approval
+// and stores ap, in one transaction. ErrStale when the order is no longer
+// pending (finalized concurrently).
+func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time) error {
+	idents, _ := json.Marshal(ap.Identifiers)
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
+			OrderAwaitingApproval, ts(now), ap.OrderID)
+		if err := checkOne(res, err, "order awaiting approval"); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, order_id, account_id, profile, identifiers, key_type, reason, csr, status, requested_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ap.ID, ap.OrderID, ap.AccountID, ap.Profile, string(idents), ap.KeyType, ap.Reason, ap.CSR,
+			ap.Status, ts(ap.RequestedAt)); err != nil {
+			return fmt.Errorf("insert approval: %w", err)
+		}
+		return nil
+	})
+}
+
+const approvalCols = `id, order_id, account_id, profile, identifiers, key_type, reason, csr, status, requested_at, decided_at, decided_by, comment, escalated_at`
+
+func scanApproval(row interface{ Scan(...any) error }) (*Approval, error) {
+	var a Approval
+	var idents string
+	var req, dec, esc int64
+	if err := row.Scan(&a.ID, &a.OrderID, &a.AccountID, &a.Profile, &idents, &a.KeyType, &a.Reason, &a.CSR, &a.Status, &req, &dec,
+		&a.DecidedBy, &a.Comment, &esc); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan approval: %w", err)
+	}
+	a.RequestedAt, a.DecidedAt, a.EscalatedAt = fromTS(req), fromTS(dec), fromTS(esc)
+	if err := json.Unmarshal([]byte(idents), &a.Identifiers); err != nil {
+		return nil, fmt.Errorf("approval identifiers: %w", err)
+	}
+	return &a, nil
+}
+
+// GetApproval returns the approval with id, or ErrNotFound.
+func (s *Store) GetApproval(ctx context.Context, id string) (*Approval, error) {
+	return scanApproval(s.r.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id))
+}
+
+// GetApprovalByOrder returns the approval of order orderID, or ErrNotFound.
+func (s *Store) GetApprovalByOrder(ctx context.Context, orderID string) (*Approval, error) {
+	return scanApproval(s.r.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE order_id = ?`, orderID))
+}
+
+// ListApprovals returns the approvals in status ("" for all), oldest
+// request first, at most limit.
+func (s *Store) ListApprovals(ctx context.Context, status string, limit int) ([]*Approval, error) {
+	q, args := `SELECT `+approvalCols+` FROM approvals`, []any{}
+	if status != "" {
+		q += ` WHERE status = ?`
+		args = append(args, status)
+	}
+	q += ` ORDER BY requested_at, id LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list approvals: %w", err)
+	}
+	defer rows.Close()
+	var out []*Approval
+	for rows.Next() {
+		a, err := scanApproval(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ApprovedAwaiting returns the IDs of orders whose approval is approved
+// while the order still awaits approval (issuance not yet started).
+func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, error) {
+	return s.ids(ctx, `SELECT a.order_id FROM approvals a JOIN orders o ON o.id = a.order_id
+		WHERE a.status = 'approved' AND o.status = ? LIMIT ?`, OrderAwaitingApproval, limit)
+}
+
+// DecideApproval records an approver's decision on pending approval id:
+// approved, or rejected, which in the same transaction makes its order
+// invalid with problem perr. ErrNotFound when missing; ErrStale when
+// already decided.
+func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time) error {
+	ap, err := s.GetApproval(ctx, id)
+	if err != nil {
+		return err
+	}
+	status := ApprovalApproved
+	if !approve {
+		status = ApprovalRejected
+	}
+	pj, err := marshalProblem(perr)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, comment = ? WHERE id = ? AND status = 'pending'`,
+			status, ts(now), by, comment, id)
+		if err := checkOne(res, err, "decide approval"); err != nil {
+			return err
+		}
+		if approve {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'invalid', error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			pj, ts(now), ap.OrderID, OrderAwaitingApproval)
+		if err != nil {
+			return fmt.Errorf("reject order: %w", err)
+		}
+		return nil
+	})
+}
+
+// MarkApprovalEscalated records that pending approval id was escalated at
+// now; ErrStale when it was escalated before or is no longer pending, so
+// that of several nodes exactly one announces it.
+func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE approvals SET escalated_at = ? WHERE id = ? AND status = 'pending' AND escalated_at = 0`, ts(now), id)
+	return checkOne(res, err, "escalate approval")
+}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// AuditRecord is one stored audit event (table audit_events). Events form a
+// chain: Seq counts from 1 without gaps, PrevHash is the previous event's
+// Hash (64 zeros for the first), and Hash covers PrevHash and the event's
+// content; internal/audit defines the hash and verifies the chain.
+type AuditRecord struct {
+	Seq        int64
+	ID         string
+	Time       time.Time
+	Actor      string // e.g. "token:ops-ci", "acme-account:Ab12", "cli:alice"
+	Action     string // e.g. "certificate.issue"
+	ObjectType string // e.g. "certificate"
+	ObjectID   string
+	Source     string // client address, "" when unknown
+	Before     string // JSON of the object before the change, "" for none
+	After      string // JSON of the object after the change, "" for none
+	PrevHash   string // hex SHA-256
+	Hash       string // hex SHA-256
+}
+
+// AuditAppend is an audit event to append, in the same transaction as the
+// change it records when a Store method takes one. Seal is called with
+// Record's Seq and PrevHash set to the chain's next position and must set
+// Record.Hash (internal/audit provides it).
+type AuditAppend struct {
+	Record AuditRecord
+	Seal   func(*AuditRecord) error
+}
+
+// AuditGenesisHash is the PrevHash of the first event.
+const AuditGenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// appendAudit appends a to the chain within tx. Appends are serialized on
+// both engines by the row lock of the single audit_head row, which the
+// first statement takes: a concurrent appender (another node on
+// PostgreSQL) waits for this transaction and then, at READ COMMITTED,
+// re-reads the committed head. SQLite takes the write lock at BEGIN anyway.
+// seq's primary key guards the chain should that ever fail.
+func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
+	if a == nil {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	r := &a.Record
+	if err := txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&r.Seq, &r.PrevHash); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	if err := a.Seal(r); err != nil {
+		return fmt.Errorf("seal audit event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Seq, r.ID, ts(r.Time), r.Actor, r.Action, r.ObjectType, r.ObjectID, r.Source,
+		r.Before, r.After, r.PrevHash, r.Hash); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, r.Hash); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	return nil
+}
+
+// txQueryRow runs a single-row query within tx (unprepared).
+func txQueryRow(ctx context.Context, tx txConn, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.p.bind(q), args...)
+}
+
+// AppendAudit appends one audit event in its own transaction and fills in
+// a.Record's Seq, PrevHash and Hash.
+func (s *Store) AppendAudit(ctx context.Context, a *AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error { return appendAudit(ctx, tx, a) })
+}
+
+// AuditHead returns the seq and hash of the newest audit event as the
+// audit_head row records them (0 and AuditGenesisHash for an empty log).
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// AuditFilter selects audit events for ListAudit.
+type AuditFilter struct {
+	// Newest lists newest first, starting below BeforeSeq (0: from the
+	// newest); otherwise oldest first, starting above AfterSeq.
+	Newest     bool
+	BeforeSeq  int64
+	AfterSeq   int64
+	ObjectType string // "" for any
+	ObjectID   string // "" for any
+	Action     string // "" for any
+	Limit      int    // 1..1000; default 100
+}
+
+const auditCols = `seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash`
+
+func scanAudit(row interface{ Scan(...any) error }) (*AuditRecord, error) {
+	var r AuditRecord
+	var at int64
+	if err := row.Scan(&r.Seq, &r.ID, &at, &r.Actor, &r.Action, &r.ObjectType, &r.ObjectID, &r.Source, &r.Before, &r.After, &r.PrevHash, &r.Hash); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan audit event: %w", err)
+	}
+	r.Time = fromTS(at)
+	return &r, nil
+}
+
+// ListAudit returns one page of audit events selected by f (keyset
+// pagination on seq).
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditRecord, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	q := `SELECT ` + auditCols + ` FROM audit_events WHERE (? = '' OR object_type = ?) AND (? = '' OR object_id = ?) AND (? = '' OR action = ?)`
+	args := []any{f.ObjectType, f.ObjectType, f.ObjectID, f.ObjectID, f.Action, f.Action}
+	if f.Newest {
+		before := f.BeforeSeq
+		if before <= 0 {
+			before = 1 << 62
+		}
+		q += ` AND seq < ? ORDER BY seq DESC LIMIT ?`
+		args = append(args, before, f.Limit)
+	} else {
+		q += ` AND seq > ? ORDER BY seq LIMIT ?`
+		args = append(args, f.AfterSeq, f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []*AuditRecord
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// EachAudit calls fn with every audit event whose seq is at most maxSeq,
+// in seq order, reading in pages; it stops at fn's first error and
+// returns it.
+func (s *Store) EachAudit(ctx context.Context, maxSeq int64, fn func(*AuditRecord) error) error {
+	var after int64
+	for {
+		page, err := s.ListAudit(ctx, AuditFilter{AfterSeq: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if r.Seq > maxSeq {
+				return nil
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+			after = r.Seq
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Profile is a stored certificate profile: its name and its JSON document
+// (internal/policy.Profile, which validates it).
+type Profile struct {
+	Name      string
+	Spec      []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// EAB key statuses.
+const (
+	EABActive  = "active"  // accepts new bindings
+	EABUsed    = "used"    // single-use key that bound its account
+	EABRevoked = "revoked" // refuses new bindings
+)
+
+// EABKey is an External Account Binding key (RFC 8555 §7.3.4): the MAC key
+// a CA hands out of band, and what binding to it gives an account.
+type EABKey struct {
+	KID        string
+	HMACKey    []byte // raw key bytes (clients receive them base64url)
+	Profile    string // the profile the key is for
+	Owner      string // team or person the bound accounts belong to
+	Attributes map[string]string
+	Allow      []string // identifier rules (internal/policy.Rule); empty: the profile's
+	SingleUse  bool
+	Status     string // EABActive, EABUsed or EABRevoked
+	Expires    time.Time
+	CreatedAt  time.Time
+	UsedAt     time.Time // last binding
+	AccountID  string    // last bound account
+}
+
+const insertAccountSQL = `INSERT INTO accounts (id, key_thumbprint, jwk, status, contact, tos_agreed, created_at, eab_kid, attributes)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func accountArgs(a *Account) []any {
+	contact, _ := json.Marshal(nonNil(a.Contact))
+	var kid any
+	if a.EABKid != "" {
+		kid = a.EABKid
+	}
+	return []any{a.ID, a.KeyThumbprint, string(a.JWK), a.Status, string(contact), a.TOSAgreed, ts(a.CreatedAt), kid, marshalAttributes(a.Attributes)}
+}
+
+func marshalAttributes(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// unmarshalAttributes decodes a stored attributes object; nil for none.
+func unmarshalAttributes(s string) (map[string]string, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ---- profiles ----
+
+// PutProfile inserts p, or with update replaces the stored profile of the
+// same name. ErrConflict when inserting an existing name; ErrNotFound
+// when updating a missing one.
+func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool) error {
+	if !update {
+		_, err := s.w.ExecContext(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+			p.Name, string(p.Spec), ts(p.CreatedAt), ts(p.UpdatedAt))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("profile %s: %w", p.Name, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert profile: %w", err)
+		}
+		return nil
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
+	if err := checkOne(res, err, "update profile"); err != nil {
+		if errors.Is(err, ErrStale) {
+			return fmt.Errorf("profile %s: %w", p.Name, ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+func scanProfile(row interface{ Scan(...any) error }) (*Profile, error) {
+	var p Profile
+	var spec string
+	var c, u int64
+	if err := row.Scan(&p.Name, &spec, &c, &u); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan profile: %w", err)
+	}
+	p.Spec, p.CreatedAt, p.UpdatedAt = []byte(spec), fromTS(c), fromTS(u)
+	return &p, nil
+}
+
+// GetProfile returns the stored profile called name, or ErrNotFound.
+func (s *Store) GetProfile(ctx context.Context, name string) (*Profile, error) {
+	return scanProfile(s.r.QueryRowContext(ctx, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, name))
+}
+
+// ListProfiles returns every stored profile by name.
+func (s *Store) ListProfiles(ctx context.Context) ([]Profile, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, spec, created_at, updated_at FROM profiles ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list profiles: %w", err)
+	}
+	defer rows.Close()
+	var out []Profile
+	for rows.Next() {
+		p, err := scanProfile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *p)
+	}
+	return out, rows.Err()
+}
+
+// DeleteProfile deletes the stored profile called name; ErrNotFound when
+// there is none. Orders and EAB keys keep naming it.
+func (s *Store) DeleteProfile(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
+	if err := checkOne(res, err, "delete profile"); err != nil {
+		if errors.Is(err, ErrStale) {
+			return fmt.Errorf("profile %s: %w", name, ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+// ---- EAB keys ----
+
+// CreateEABKey inserts k. ErrConflict when its KID is taken.
+func (s *Store) CreateEABKey(ctx context.Context, k *EABKey) error {
+	allow, _ := json.Marshal(nonNil(k.Allow))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO eab_keys (kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.KID, b64(k.HMACKey), k.Profile, k.Owner, marshalAttributes(k.Attributes), string(allow),
+		k.SingleUse, k.Status, ts(k.Expires), ts(k.CreatedAt))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("EAB key %s: %w", k.KID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("insert EAB key: %w", err)
+	}
+	return nil
+}
+
+const eabCols = `kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at, used_at, account_id`
+
+func scanEAB(row interface{ Scan(...any) error }) (*EABKey, error) {
+	var k EABKey
+	var key, attrs, allow string
+	var exp, c, used int64
+	var acct *string
+	if err := row.Scan(&k.KID, &key, &k.Profile, &k.Owner, &attrs, &allow, &k.SingleUse, &k.Status, &exp, &c, &used, &acct); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("scan EAB key: %w", err)
+	}
+	var err error
+	if k.HMACKey, err = unb64(key); err != nil {
+		return nil, fmt.Errorf("EAB key %s: %w", k.KID, err)
+	}
+	if k.Attributes, err = unmarshalAttributes(attrs); err != nil {
+		return nil, fmt.Errorf("EAB key %s attributes: %w", k.KID, err)
+	}
+	if err := json.Unmarshal([]byte(allow), &k.Allow); err != nil {
+		return nil, fmt.Errorf("EAB key %s allow: %w", k.KID, err)
+	}
+	k.Expires, k.CreatedAt, k.UsedAt = fromTS(exp), fromTS(c), fromTS(used)
+	if acct != nil {
+		k.AccountID = *acct
+	}
+	return &k, nil
+}
+
+// GetEABKey returns the EAB key kid, or ErrNotFound.
+func (s *Store) GetEABKey(ctx context.Context, kid string) (*EABKey, error) {
+	return scanEAB(s.r.QueryRowContext(ctx, `SELECT `+eabCols+` FROM eab_keys WHERE kid = ?`, kid))
+}
+
+// ListEABKeys returns every EAB key, newest first.
+func (s *Store) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eabCols+` FROM eab_keys ORDER BY created_at DESC, kid`)
+	if err != nil {
+		return nil, fmt.Errorf("list EAB keys: %w", err)
+	}
+	defer rows.Close()
+	var out []*EABKey
+	for rows.Next() {
+		k, err := scanEAB(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeEABKey makes key kid refuse new bindings (accounts already bound
+// keep working). ErrNotFound when missing; ErrStale when already revoked.
+func (s *Store) RevokeEABKey(ctx context.Context, kid string) error {
+	if _, err := s.GetEABKey(ctx, kid); err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
+	return checkOne(res, err, "revoke EAB key")
+}
+
+// CreateAccountEAB inserts account a bound to the EAB key a.EABKid in one
+// transaction: the key must be active and unexpired at now; it records the
+// binding and, when single-use, becomes used. ErrStale when the key is
+// no longer usable (used, revoked, expired); ErrConflict when a's key
+// thumbprint is taken.
+func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time) error {
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE eab_keys SET used_at = ?, account_id = ?,
+			status = CASE WHEN single_use THEN 'used' ELSE status END
+			WHERE kid = ? AND status = 'active' AND (expires_at = 0 OR expires_at > ?)`, ts(now), a.ID, a.EABKid, ts(now))
+		if err := checkOne(res, err, "bind EAB key"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("account key: %w", ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert account: %w", err)
+		}
+		return nil
+	})
+}
+
+// SetAccountAttributes replaces the custom attributes of account id.
+// ErrNotFound when there is no such account.
+func (s *Store) SetAccountAttributes(ctx context.Context, id string, attrs map[string]string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET attributes = ? WHERE id = ?`, marshalAttributes(attrs), id)
+	if err := checkOne(res, err, "set account attributes"); err != nil {
+		if errors.Is(err, ErrStale) {
+			return fmt.Errorf("account %s: %w", id, ErrNotFound)
+		}
+		return err
+	}
+	return nil
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func unb64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -1,0 +1,249 @@
+// Package mpic is multi-perspective issuance corroboration (CA/B Forum
+// Baseline Requirements §3.2.2.9): a challenge and the CAA check are
+// performed from the primary network perspective (the certgate node that
+// runs the RA) and from remote perspectives (`certgate serve --roles va
+// --perspective NAME`, each an HTTPS endpoint in another network), and
+// the result counts only when a quorum of remote perspectives agrees with
+// the primary.
+//
+// Quorum (BR §3.2.2.9 table): with 2 to 5 remote perspectives at most one
+// may disagree, with 6 or more at most two; with one remote perspective it
+// must agree. A perspective that cannot be reached counts as disagreeing
+// (Unreachable "fail", the default), or is left out of the count
+// (Unreachable "ignore": the table is applied to the perspectives that
+// answered, and at least one must answer).
+//
+// Requests and responses are authenticated with HMAC-SHA256 under a secret
+// shared by the primary and its perspectives (see auth.go).
+package mpic
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// Request asks a perspective for one challenge check and the CAA check
+// that follows it (RFC 8555 §8, RFC 8659, RFC 8657).
+type Request struct {
+	Identifier       acme.Identifier `json:"identifier"` // Value without "*."
+	Wildcard         bool            `json:"wildcard"`
+	Type             string          `json:"type"` // http-01, dns-01, tls-alpn-01
+	Token            string          `json:"token"`
+	KeyAuthorization string          `json:"keyAuthorization"`
+	AccountURIs      []string        `json:"accountURIs"` // RFC 8657 accounturi candidates
+}
+
+// Statuses of a Result.
+const (
+	StatusValid       = "valid"       // challenge and CAA passed
+	StatusInvalid     = "invalid"     // the perspective saw a failure (Problem says which)
+	StatusUnreachable = "unreachable" // no authenticated answer from the perspective
+)
+
+// PrimaryName names the primary perspective in results.
+const PrimaryName = "primary"
+
+// Result is one perspective's outcome.
+type Result struct {
+	Perspective string        `json:"perspective"`
+	Status      string        `json:"status"`
+	Problem     *acme.Problem `json:"problem,omitempty"`
+	// CAARefused: the challenge passed and CAA refused (a final answer).
+	CAARefused bool `json:"caaRefused,omitempty"`
+}
+
+// Checker performs a Request from one perspective. It never returns an
+// error: failures are in the Result.
+type Checker interface {
+	Name() string
+	Check(ctx context.Context, req Request) Result
+}
+
+// Validator is what Local needs from the validation authority; *va.VA
+// implements it.
+type Validator interface {
+	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
+	CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error
+}
+
+// Local checks from this process with a Validator.
+type Local struct {
+	Perspective string
+	VA          Validator
+}
+
+// Name implements Checker.
+func (l Local) Name() string { return l.Perspective }
+
+// Check implements Checker: the challenge, then CAA if it passed.
+func (l Local) Check(ctx context.Context, req Request) Result {
+	res := Result{Perspective: l.Perspective, Status: StatusValid}
+	err := l.VA.Validate(ctx, req.Identifier, req.Type, req.Token, req.KeyAuthorization)
+	if err == nil {
+		err = l.VA.CheckCAA(ctx, req.Identifier, req.Wildcard, req.Type, req.AccountURIs)
+		res.CAARefused = err != nil
+	}
+	if err != nil {
+		res.Status, res.Problem = StatusInvalid, asProblem(err, req.Identifier)
+	}
+	return res
+}
+
+func asProblem(err error, id acme.Identifier) *acme.Problem {
+	p, ok := acme.AsProblem(err)
+	if !ok {
+		p = acme.NewProblem(acme.ServerInternal, "validation failed unexpectedly")
+	}
+	if p.Identifier == nil {
+		idc := id
+		p.Identifier = &idc
+	}
+	return p
+}
+
+// Unreachable policies.
+const (
+	UnreachableFail   = "fail"
+	UnreachableIgnore = "ignore"
+)
+
+// Policy is the quorum rule.
+type Policy struct {
+	// Unreachable is UnreachableFail (default) or UnreachableIgnore.
+	Unreachable string
+	// MaxDisagree, when >= 0, replaces the BR table's number of remote
+	// perspectives that may disagree; negative uses the table.
+	MaxDisagree int
+}
+
+// AllowedDisagreements is the CA/B BR §3.2.2.9 number of remote
+// perspectives that may disagree with the primary out of remotes.
+func AllowedDisagreements(remotes int) int {
+	switch {
+	case remotes <= 1:
+		return 0
+	case remotes <= 5:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// Corroborator checks from the primary and every remote perspective at
+// once and applies the quorum. Safe for concurrent use.
+type Corroborator struct {
+	Primary Checker
+	Remotes []Checker
+	Policy  Policy
+}
+
+// Outcome is the corroborated result of one validation attempt.
+type Outcome struct {
+	// Err is nil when the primary passed and the quorum was met; else an
+	// *acme.Problem: the primary's own, or one listing the disagreeing
+	// perspectives (Subproblems, one per perspective).
+	Err error
+	// Final: the primary's CAA check refused issuance; not worth retrying.
+	Final bool
+	// Results are the primary's result, then each remote's in
+	// configuration order.
+	Results []Result
+}
+
+// Check runs req on every perspective concurrently and decides.
+func (c *Corroborator) Check(ctx context.Context, req Request) Outcome {
+	all := append([]Checker{c.Primary}, c.Remotes...)
+	results := make([]Result, len(all))
+	var wg sync.WaitGroup
+	for i, ch := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = ch.Check(ctx, req)
+		}()
+	}
+	wg.Wait()
+	out := Outcome{Results: results}
+	primary := results[0]
+	if primary.Status != StatusValid {
+		out.Err, out.Final = primary.Problem, primary.CAARefused
+		return out
+	}
+	out.Err = c.quorum(req.Identifier, results[1:])
+	return out
+}
+
+// quorum returns nil when enough remote results agree with the primary's
+// success, else the problem listing the perspectives that did not.
+func (c *Corroborator) quorum(id acme.Identifier, remotes []Result) error {
+	if len(remotes) == 0 {
+		return nil
+	}
+	counted := len(remotes)
+	var disagree []Result
+	for _, r := range remotes {
+		switch {
+		case r.Status == StatusValid:
+		case r.Status == StatusUnreachable && c.Policy.Unreachable == UnreachableIgnore:
+			counted--
+		default:
+			disagree = append(disagree, r)
+		}
+	}
+	allowed := AllowedDisagreements(counted)
+	if c.Policy.MaxDisagree >= 0 {
+		allowed = c.Policy.MaxDisagree
+	}
+	if counted > 0 && len(disagree) <= allowed {
+		return nil
+	}
+	typ := acme.Connection
+	var names []string
+	subs := make([]acme.Problem, 0, len(disagree))
+	for _, r := range disagree {
+		p := r.Problem
+		if p == nil {
+			p = acme.NewProblem(acme.Connection, "no answer")
+		}
+		if typ == acme.Connection && r.Status == StatusInvalid {
+			typ = p.Type
+		}
+		idc := id
+		sub := acme.Problem{Type: p.Type, Detail: fmt.Sprintf("perspective %s (%s): %s", r.Perspective, r.Status, p.Detail), Identifier: &idc}
+		sub.Status = sub.HTTPStatus()
+		subs = append(subs, sub)
+		names = append(names, r.Perspective+" "+r.Status)
+	}
+	var prob *acme.Problem
+	if counted == 0 {
+		for _, r := range remotes {
+			names = append(names, r.Perspective+" "+r.Status)
+			if r.Problem != nil {
+				idc := id
+				subs = append(subs, acme.Problem{Type: r.Problem.Type, Detail: fmt.Sprintf("perspective %s (%s): %s", r.Perspective, r.Status, r.Problem.Detail),
+					Identifier: &idc, Status: r.Problem.HTTPStatus()})
+			}
+		}
+		prob = acme.NewProblem(acme.Connection, "multi-perspective validation: none of the %d remote perspectives answered (%s)", len(remotes), strings.Join(names, ", "))
+	} else {
+		prob = acme.NewProblem(typ, "multi-perspective validation: quorum not met: %d of %d remote perspectives disagreed with the primary, at most %d may (CA/B BR 3.2.2.9): %s",
+			len(disagree), counted, allowed, strings.Join(names, ", "))
+	}
+	idc := id
+	prob.Identifier = &idc
+	prob.Subproblems = subs
+	return prob
+}
+
+// PrimaryValidator is the primary's validator with corroboration: the RA
+// uses Check when it finds it (see ra.PerspectiveValidator), and
+// Validate/CheckCAA of the primary's own validator otherwise (finalize's
+// CAA re-check).
+type PrimaryValidator struct {
+	Validator
+	*Corroborator
+}

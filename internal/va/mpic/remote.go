@@ -1,0 +1,305 @@
+package mpic
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// Authentication: HMAC-SHA256 (RFC 2104) under a secret shared by the
+// primary and its perspectives. A request carries its time (Unix seconds),
+// a random nonce and the MAC of
+//
+//	"certgate-mpic-v1 request\n" + time + "\n" + nonce + "\n" + path + "\n" + body
+//
+// in the headers below; a perspective refuses a request more than
+// MaxClockSkew away from its clock or whose nonce it has seen. The answer
+// carries the MAC of "certgate-mpic-v1 response\n" + nonce + "\n" + body,
+// binding it to the request, so neither side can be impersonated and no
+// answer can be replayed. The HTTPS layer then only hides traffic; its
+// certificate is not what authenticates the perspective.
+const (
+	HeaderTime  = "Certgate-Perspective-Time"
+	HeaderNonce = "Certgate-Perspective-Nonce"
+	HeaderMAC   = "Certgate-Perspective-Mac"
+	// CheckPath is where a perspective accepts requests (POST, JSON).
+	CheckPath = "/va/v1/check"
+	// MaxClockSkew is how far a request's time may be from the
+	// perspective's clock.
+	MaxClockSkew = time.Minute
+	// MinSecretBytes is the shortest shared secret accepted.
+	MinSecretBytes = 32
+)
+
+// ReadSecret reads a shared secret from path: the file's content without
+// surrounding white space, at least MinSecretBytes long (e.g. `openssl
+// rand -hex 32`).
+func ReadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("perspective secret: %w", err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < MinSecretBytes {
+		return nil, fmt.Errorf("perspective secret %s: %d bytes; at least %d are needed (e.g. openssl rand -hex 32 > %s)", path, len(b), MinSecretBytes, path)
+	}
+	return b, nil
+}
+
+func mac(secret []byte, parts ...string) string {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(strings.Join(parts, "\n")))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+func macEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
+
+// Remote checks from a remote perspective over HTTPS.
+type Remote struct {
+	name   string
+	url    string // https://host:port + CheckPath
+	secret []byte
+	hc     *http.Client
+	now    func() time.Time
+}
+
+// ParseRemotes reads "name=https://host:port,..." into names and base URLs.
+func ParseRemotes(s string) (names, urls []string, err error) {
+	seen := map[string]bool{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(item, "=")
+		u, perr := url.Parse(raw)
+		if !ok || !validName(name) || perr != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, nil, fmt.Errorf("%q is not NAME=https://HOST:PORT (name: letters, digits, - and _)", item)
+		}
+		if seen[name] || name == PrimaryName {
+			return nil, nil, fmt.Errorf("perspective name %q is used twice or reserved", name)
+		}
+		seen[name] = true
+		names, urls = append(names, name), append(urls, "https://"+u.Host)
+	}
+	return names, urls, nil
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 63 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidName reports whether n may name a perspective.
+func ValidName(n string) bool { return validName(n) && n != PrimaryName }
+
+// NewRemote returns the checker for the perspective name at baseURL
+// (https://host:port). timeout bounds one request. now may be nil.
+func NewRemote(name, baseURL string, secret []byte, timeout time.Duration, now func() time.Time) *Remote {
+	if now == nil {
+		now = time.Now
+	}
+	tr := &http.Transport{
+		// The perspective's certificate is self-signed and not what
+		// authenticates it: the HMAC of every answer does.
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // authenticated by HMAC
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 16,
+	}
+	return &Remote{name: name, url: strings.TrimSuffix(baseURL, "/") + CheckPath, secret: secret,
+		hc: &http.Client{Transport: tr, Timeout: timeout}, now: now}
+}
+
+// Name implements Checker.
+func (r *Remote) Name() string { return r.name }
+
+// Check implements Checker. Transport failures, non-200 answers and
+// answers without a valid MAC are StatusUnreachable with a connection
+// problem saying why.
+func (r *Remote) Check(ctx context.Context, req Request) Result {
+	res, err := r.check(ctx, req)
+	if err != nil {
+		idc := req.Identifier
+		p := acme.NewProblem(acme.Connection, "no answer from perspective %s: %s", r.name, err)
+		p.Identifier = &idc
+		return Result{Perspective: r.name, Status: StatusUnreachable, Problem: p}
+	}
+	return res
+}
+
+func (r *Remote) check(ctx context.Context, req Request) (Result, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Result{}, err
+	}
+	nb := make([]byte, 16)
+	if _, err := rand.Read(nb); err != nil {
+		return Result{}, err
+	}
+	nonce := base64.RawURLEncoding.EncodeToString(nb)
+	ts := strconv.FormatInt(r.now().Unix(), 10)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set(HeaderTime, ts)
+	hreq.Header.Set(HeaderNonce, nonce)
+	hreq.Header.Set(HeaderMAC, mac(r.secret, "certgate-mpic-v1 request", ts, nonce, CheckPath, string(body)))
+	resp, err := r.hc.Do(hreq)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return Result{}, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Result{}, fmt.Errorf("reading the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Result{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(rb[:min(len(rb), 200)])))
+	}
+	if !macEqual(resp.Header.Get(HeaderMAC), mac(r.secret, "certgate-mpic-v1 response", nonce, string(rb))) {
+		return Result{}, errors.New("the answer's MAC does not verify (wrong shared secret?)")
+	}
+	var res Result
+	if err := json.Unmarshal(rb, &res); err != nil {
+		return Result{}, fmt.Errorf("undecodable answer: %w", err)
+	}
+	if res.Status != StatusValid && res.Status != StatusInvalid {
+		return Result{}, fmt.Errorf("answer with status %q", res.Status)
+	}
+	if res.Status == StatusInvalid && res.Problem == nil {
+		return Result{}, errors.New("invalid answer without a problem")
+	}
+	res.Perspective = r.name // as the primary knows it
+	return res, nil
+}
+
+// Handler serves a remote perspective: POST CheckPath runs one Check with
+// local and answers the Result; GET /healthz answers "ok".
+type Handler struct {
+	local  Checker
+	secret []byte
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	nonces map[string]time.Time // seen nonce → when it may be forgotten
+}
+
+// NewHandler returns the handler of a perspective that checks with local.
+// now may be nil.
+func NewHandler(local Checker, secret []byte, now func() time.Time, log *slog.Logger) *Handler {
+	if now == nil {
+		now = time.Now
+	}
+	return &Handler{local: local, secret: secret, now: now, log: log, nonces: map[string]time.Time{}}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/healthz" && r.Method == http.MethodGet:
+		io.WriteString(w, "ok\n")
+		return
+	case r.URL.Path != CheckPath:
+		http.NotFound(w, r)
+		return
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	ts, nonce := r.Header.Get(HeaderTime), r.Header.Get(HeaderNonce)
+	if err := h.authenticate(ts, nonce, r.Header.Get(HeaderMAC), body); err != nil {
+		h.log.Warn("perspective: refused request", "remote", r.RemoteAddr, "reason", err.Error())
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		http.Error(w, "malformed request", http.StatusBadRequest)
+		return
+	}
+	res := h.local.Check(r.Context(), req)
+	h.log.Info("perspective check", "identifier", req.Identifier.Value, "type", req.Type, "status", res.Status,
+		"problem", problemType(res.Problem))
+	out, err := json.Marshal(res)
+	if err != nil {
+		http.Error(w, "encode", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(HeaderMAC, mac(h.secret, "certgate-mpic-v1 response", nonce, string(out)))
+	w.Write(out)
+}
+
+func problemType(p *acme.Problem) string {
+	if p == nil {
+		return ""
+	}
+	return string(p.Type)
+}
+
+// authenticate checks a request's MAC, time and nonce, remembering the
+// nonce until the request's time is out of the window.
+func (h *Handler) authenticate(ts, nonce, got string, body []byte) error {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || nonce == "" || len(nonce) > 64 {
+		return errors.New("missing or malformed authentication headers")
+	}
+	if !macEqual(got, mac(h.secret, "certgate-mpic-v1 request", ts, nonce, CheckPath, string(body))) {
+		return errors.New("the request's MAC does not verify")
+	}
+	now := h.now()
+	at := time.Unix(sec, 0)
+	if d := now.Sub(at); d > MaxClockSkew || d < -MaxClockSkew {
+		return fmt.Errorf("the request's time is %s away from this perspective's clock (at most %s)", d.Round(time.Second), MaxClockSkew)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for n, until := range h.nonces {
+		if now.After(until) {
+			delete(h.nonces, n)
+		}
+	}
+	if _, seen := h.nonces[nonce]; seen {
+		return errors.New("replayed request")
+	}
+	h.nonces[nonce] = at.Add(MaxClockSkew + time.Second)
+	return nil
+}
