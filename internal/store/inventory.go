@@ -278,8 +278,15 @@ func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certifi
 		// Look each match up in the index that holds its sort key and
 		// status; SQLite's planner, without statistics, would pick the
 		// primary key index and read the large row (PostgreSQL picks
-		// the index-only scan itself).
-		inner += ` INDEXED BY certificates_serial_expiry`
+		// the index-only scan itself). Databases migrated by an early
+		// build of 00005 lack that index: they only run slower.
+		var n int
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'certificates_serial_expiry'`).Scan(&n); err != nil {
+			return nil, fmt.Errorf("search certificates: %w", err)
+		}
+		if n == 1 {
+			inner += ` INDEXED BY certificates_serial_expiry`
+		}
 	}
 	if len(where) > 0 {
 		inner += ` WHERE ` + strings.Join(where, ` AND `)
