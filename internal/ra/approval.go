@@ -86,7 +86,11 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
-	cert, err := r.issue(ctx, a, o, csr, prof, now)
+	serial, hexSerial := newSerial()
+	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "reserve serial", err))
+	}
+	cert, err := r.issue(ctx, a, o, csr, prof, serial, hexSerial, now)
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}

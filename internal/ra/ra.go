@@ -53,6 +53,7 @@ type Store interface {
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
+	StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
@@ -293,7 +294,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 				return fmt.Errorf("take over validation %s: %w", id, err)
 			}
 		}
-		r.enqueue(id)
+		r.enqueue(id, nil)
 	}
 	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, stuckCutoff)
 	if err != nil {

@@ -114,7 +114,7 @@ func TestRateLimitsInRA(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := az.Challenges[0]
-		if _, err := r.RespondChallenge(ctx, az, &c); err != nil {
+		if _, err := r.RespondChallenge(ctx, acct, az, &c); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)

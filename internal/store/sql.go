@@ -342,23 +342,7 @@ func scanChallenge(row interface{ Scan(...any) error }) (*Challenge, error) {
 // GetAuthorization returns the authorization with id and its challenges
 // (ordered by type), or ErrNotFound.
 func (s *Store) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
-	a, err := scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE authz_id = ? ORDER BY type`, id)
-	if err != nil {
-		return nil, fmt.Errorf("challenges: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		c, err := scanChallenge(rows)
-		if err != nil {
-			return nil, err
-		}
-		a.Challenges = append(a.Challenges, *c)
-	}
-	return a, rows.Err()
+	return s.getAuthorization(ctx, id)
 }
 
 // GetAuthorizations returns the authorizations with the given ids, in that
