@@ -259,12 +259,3 @@ func (s *Store) PendingAuthorizations(ctx context.Context, account string, now t
 	}
 	return n, fromTS(earliest.Int64), nil
 }
-
-// QueryRowContext runs q within the transaction.
-func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if st := t.p.cached(q); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	*t.missing = append(*t.missing, q)
-	return t.tx.QueryRowContext(ctx, t.p.bind(q), args...)
-}
