@@ -304,12 +304,18 @@ func isProblem(r response, status int) error {
 	return nil
 }
 
-// TestEveryOperationEveryRole: for every operation of the OpenAPI document
-// and every role, a token of an allowed role (per auth.Table) gets the
+// TestEveryOperationEveryRole, on both engines: for every operation of the
+// OpenAPI document and every role, a token of an allowed role (per auth.Table) gets the
 // operation's success status and any other gets a 403 problem; no token,
 // a malformed, unknown, revoked or expired token get a 401 problem.
 func TestEveryOperationEveryRole(t *testing.T) {
-	f := newFixture(t, storetest.Engines()[0].Open(t))
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) { testEveryOperationEveryRole(t, eng) })
+	}
+}
+
+func testEveryOperationEveryRole(t *testing.T, eng storetest.Engine) {
+	f := newFixture(t, eng.Open(t))
 	_, ops := f.loadDoc()
 	reqs := requests()
 	if len(ops) != len(reqs) {
