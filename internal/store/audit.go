@@ -49,11 +49,11 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 	if a == nil {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1`); err != nil {
-		return fmt.Errorf("audit head: %w", err)
-	}
+	// One statement takes the row lock, advances seq and reads the head
+	// (RETURNING: SQLite ≥ 3.35, PostgreSQL), so the new seq and the
+	// previous hash come from the same locked row version.
 	r := &a.Record
-	if err := txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&r.Seq, &r.PrevHash); err != nil {
+	if err := txQueryRow(ctx, tx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&r.Seq, &r.PrevHash); err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
 	if err := a.Seal(r); err != nil {
