@@ -42,25 +42,29 @@ func ReverseName(name string) string {
 // insertInventoryRows writes the name and attribute rows of c.
 func insertInventoryRows(ctx context.Context, tx txConn, c *Certificate) error {
 	seen := make(map[string]bool, len(c.SANs))
+	names := make([]any, 0, 3*len(c.SANs))
 	for _, n := range c.SANs {
 		n = strings.ToLower(n)
 		if n == "" || seen[n] {
 			continue
 		}
 		seen[n] = true
-		if _, err := tx.ExecContext(ctx, `INSERT INTO certificate_names (serial, name, reversed_name) VALUES (?, ?, ?)`, c.Serial, n, ReverseName(n)); err != nil {
-			return fmt.Errorf("insert certificate name: %w", err)
-		}
+		names = append(names, c.Serial, n, ReverseName(n))
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO certificate_names (serial, name, reversed_name) VALUES `, 3, names); err != nil {
+		return fmt.Errorf("insert certificate name: %w", err)
 	}
 	keys := make([]string, 0, len(c.Attributes))
 	for k := range c.Attributes {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	attrs := make([]any, 0, 3*len(keys))
 	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO certificate_attributes (serial, key, value) VALUES (?, ?, ?)`, c.Serial, k, c.Attributes[k]); err != nil {
-			return fmt.Errorf("insert certificate attribute: %w", err)
-		}
+		attrs = append(attrs, c.Serial, k, c.Attributes[k])
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO certificate_attributes (serial, key, value) VALUES `, 3, attrs); err != nil {
+		return fmt.Errorf("insert certificate attribute: %w", err)
 	}
 	return nil
 }

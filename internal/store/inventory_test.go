@@ -28,6 +28,7 @@ func TestInventoryConformance(t *testing.T) {
 				fn   func(t *testing.T, e storetest.Engine)
 			}{
 				{"RoundTrip", testInventoryRoundTrip},
+				{"ManyNamesAndAttributes", testManyNamesAndAttributes},
 				{"InsertIsAtomic", testInventoryInsertAtomic},
 				{"KeysetPagination", testKeysetPagination},
 				{"SuffixSearch", testSuffixSearch},
@@ -122,6 +123,37 @@ func testInventoryRoundTrip(t *testing.T, e storetest.Engine) {
 	}
 	if _, err := s.SearchCertificates(ctx, store.CertQuery{Limit: 0}); err == nil {
 		t.Fatal("limit 0 accepted")
+	}
+}
+
+// testManyNamesAndAttributes: name and attribute rows are inserted in
+// multi-row statements of at most 32 rows; 70 names (one duplicate in
+// another case) and 33 attributes cross that boundary, and every one of
+// them is searchable.
+func testManyNamesAndAttributes(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	var names []string
+	for i := range 70 {
+		names = append(names, fmt.Sprintf("h%02d.many.example", i))
+	}
+	names = append(names, "H07.MANY.example")
+	c := invCert("m1", 30, names...)
+	for i := range 33 {
+		c.Attributes[fmt.Sprintf("k%02d", i)] = fmt.Sprintf("v%02d", i)
+	}
+	must(t, s.InsertCertificates(ctx, []*store.Certificate{c}))
+	for _, i := range []int{0, 31, 32, 63, 64, 69} {
+		wantSerials(t, names[i], search(t, s, store.CertQuery{Name: names[i]}), "m1")
+	}
+	for _, i := range []int{0, 31, 32} {
+		k, v := fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i)
+		wantSerials(t, k, search(t, s, store.CertQuery{Attributes: map[string]string{k: v}}), "m1")
+	}
+	got, err := s.GetCertificate(ctx, "m1")
+	must(t, err)
+	if !reflect.DeepEqual(got.Attributes, c.Attributes) {
+		t.Fatalf("attributes = %v, want %v", got.Attributes, c.Attributes)
 	}
 }
 

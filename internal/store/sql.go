@@ -144,11 +144,13 @@ func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
 		ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt)); err != nil {
 		return fmt.Errorf("insert authorization: %w", err)
 	}
+	// One multi-row INSERT for the (usually three) challenges.
+	args := make([]any, 0, 7*len(a.Challenges))
 	for _, c := range a.Challenges {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO challenges (id, authz_id, type, token, status, validated_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, a.ID, c.Type, c.Token, c.Status, ts(c.ValidatedAt), ts(c.UpdatedAt)); err != nil {
-			return fmt.Errorf("insert challenge: %w", err)
-		}
+		args = append(args, c.ID, a.ID, c.Type, c.Token, c.Status, ts(c.ValidatedAt), ts(c.UpdatedAt))
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO challenges (id, authz_id, type, token, status, validated_at, updated_at) VALUES `, 7, args); err != nil {
+		return fmt.Errorf("insert challenge: %w", err)
 	}
 	return nil
 }

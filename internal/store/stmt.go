@@ -174,3 +174,44 @@ func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) *sql
 	*t.missing = append(*t.missing, q)
 	return t.tx.QueryRowContext(ctx, t.p.bind(q), args...)
 }
+
+// maxInsertRows bounds the rows of one multi-row INSERT (insertRows), so
+// that the prepared statements cached per query text stay few and the
+// parameter count stays far below both engines' limits (SQLite 32,766,
+// PostgreSQL 65,535).
+const maxInsertRows = 32
+
+// valueRows returns the VALUES list of a multi-row INSERT: rows groups of
+// cols "?" placeholders, e.g. "(?, ?), (?, ?)" for 2 and 2.
+func valueRows(rows, cols int) string {
+	var b strings.Builder
+	b.Grow(rows * (cols*3 + 2))
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('?')
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// insertRows runs prefix (an INSERT up to and including "VALUES ") with
+// args as rows of cols values each, up to maxInsertRows rows per statement:
+// one statement instead of one per row. Nothing is run for no args.
+func insertRows(ctx context.Context, tx txConn, prefix string, cols int, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/cols, maxInsertRows)
+		if _, err := tx.ExecContext(ctx, prefix+valueRows(n, cols), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
