@@ -109,7 +109,9 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if err := dec.Decode(&members); err != nil || members == nil {
 		return nil, acme.NewProblem(acme.Malformed, "the body is not a JWS in flattened JSON serialization")
 	}
-	if dec.More() {
+	// Only white space may follow (dec.More would accept a stray "]" or
+	// "}"; the body is not parsed as a whole again below).
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, acme.NewProblem(acme.Malformed, "unexpected data after the JWS")
 	}
 	var f flattened
@@ -186,7 +188,10 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 			return nil, acme.NewProblem(acme.Malformed, "this request must carry the public key in \"jwk\", not \"kid\"")
 		}
 	}
-	jws, err := jose.ParseSignedJSON(string(body), SignatureAlgorithms)
+	// The members are checked above and there is no unprotected header, so
+	// the compact form of the same three values is the same JWS; parsing it
+	// skips go-jose's second decoding of the whole body.
+	jws, err := jose.ParseSignedCompact(*f.Protected+"."+*f.Payload+"."+*f.Signature, SignatureAlgorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS cannot be parsed")
 	}
