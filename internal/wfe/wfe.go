@@ -162,9 +162,13 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	} else {
 		w.mux.ServeHTTP(rec, r)
 	}
-	w.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
-		slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+	// One event per request; its attributes are built only when it is
+	// logged (not at log-level warn or error).
+	if ctx := r.Context(); w.log.Enabled(ctx, slog.LevelInfo) {
+		w.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
+			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+	}
 }
 
 // IsOCSPPath reports whether the URL path p belongs to the OCSP
