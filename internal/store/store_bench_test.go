@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -74,7 +75,8 @@ func benchFlow(ctx context.Context, st *store.Store, acct string, n int64, der [
 		func() error {
 			return st.FinishOrder(ctx, o.ID, &store.Certificate{Serial: serial, Issuer: "local", OrderID: o.ID, AccountID: acct,
 				DER: der, ChainPEM: chain, SANs: []string{name}, KeyType: "ECDSA P-256", FingerprintSHA256: benchRandomHex(64),
-				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}, now)
+				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}, now,
+				benchAuditEvent(serial, now))
 		},
 	}
 	for i, step := range steps {
@@ -155,5 +157,18 @@ func BenchmarkStoreFlowWrites(b *testing.B) {
 			}
 			b.ReportMetric(float64(benchFileSize(b, path)-size0)/float64(b.N), "db-B/flow")
 		})
+	}
+}
+
+// benchAuditEvent is a certificate.issue audit event like the one issuance
+// appends in FinishOrder's transaction, sealed with internal/audit's hash.
+func benchAuditEvent(serial string, now time.Time) *store.AuditAppend {
+	return &store.AuditAppend{
+		Record: store.AuditRecord{ID: "ev" + serial, Time: now, Actor: "acme-account:bench-account", Action: "certificate.issue",
+			ObjectType: "certificate", ObjectID: serial, After: `{"serial":"` + serial + `"}`},
+		Seal: func(r *store.AuditRecord) error {
+			r.Hash = audit.Hash(r)
+			return nil
+		},
 	}
 }
