@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -409,8 +410,8 @@ func (w *WFE) certificate(ctx context.Context, x *exchange) error {
 	if !req.postAsGet() {
 		return acme.NewProblem(acme.Malformed, "a certificate is fetched with POST-as-GET (empty payload)")
 	}
-	c, err := w.store.GetCertificate(ctx, strings.TrimPrefix(x.r.URL.Path, certPath))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.AccountID != req.account.ID) {
+	owner, chain, err := w.store.CertificateChain(ctx, strings.TrimPrefix(x.r.URL.Path, certPath))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && owner != req.account.ID) {
 		p := acme.NewProblem(acme.Malformed, "no such certificate")
 		p.Status = http.StatusNotFound
 		return p
@@ -421,7 +422,7 @@ func (w *WFE) certificate(ctx context.Context, x *exchange) error {
 	x.rw.Header().Add("Link", link(x.base+IntermediatePath, "up"))
 	x.rw.Header().Set("Content-Type", "application/pem-certificate-chain")
 	x.rw.WriteHeader(http.StatusOK)
-	_, err = x.rw.Write([]byte(c.ChainPEM))
+	_, err = io.WriteString(x.rw, chain)
 	return err
 }
 

@@ -54,6 +54,7 @@ type Reader interface {
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error)
 	ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error)
 }
 
