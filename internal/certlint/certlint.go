@@ -167,24 +167,32 @@ func collect(rs *zlint.ResultSet) Result {
 			continue
 		}
 		res := rs.Results[name]
-		var lvl Level
-		switch res.Status {
-		case lint.Warn:
-			lvl = LevelWarn
-		case lint.Error:
-			lvl = LevelError
-		case lint.Fatal:
-			lvl = LevelFatal
-		default:
-			continue
+		if f, ok := finding(name, res, res.LintMetadata); ok {
+			out.Findings = append(out.Findings, f)
 		}
-		out.Findings = append(out.Findings, Finding{
-			Lint:     name,
-			Level:    lvl,
-			Details:  res.Details,
-			Citation: res.LintMetadata.Citation,
-			Source:   string(res.LintMetadata.Source),
-		})
 	}
 	return out
+}
+
+// finding turns the result of lint name into a Finding when its status is
+// warn, error or fatal; ok is false for every lower status.
+func finding(name string, res *lint.LintResult, md lint.LintMetadata) (f Finding, ok bool) {
+	var lvl Level
+	switch res.Status {
+	case lint.Warn:
+		lvl = LevelWarn
+	case lint.Error:
+		lvl = LevelError
+	case lint.Fatal:
+		lvl = LevelFatal
+	default:
+		return Finding{}, false
+	}
+	return Finding{
+		Lint:     name,
+		Level:    lvl,
+		Details:  res.Details,
+		Citation: md.Citation,
+		Source:   string(md.Source),
+	}, true
 }

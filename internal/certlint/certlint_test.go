@@ -27,7 +27,7 @@ type pki struct {
 	cert *x509.Certificate
 }
 
-func newPKI(t *testing.T) pki {
+func newPKI(t testing.TB) pki {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,12 +53,18 @@ func newPKI(t *testing.T) pki {
 	return pki{key, cert}
 }
 
-func (p pki) leaf(t *testing.T, mutate func(*x509.Certificate)) []byte {
+func (p pki) leaf(t testing.TB, mutate func(*x509.Certificate)) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p.leafWithKey(t, key.Public(), mutate)
+}
+
+// leafWithKey is leaf for the subject public key pub.
+func (p pki) leafWithKey(t testing.TB, pub any, mutate func(*x509.Certificate)) []byte {
+	t.Helper()
 	policy, err := x509.OIDFromInts([]uint64{2, 23, 140, 1, 2, 1})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +89,7 @@ func (p pki) leaf(t *testing.T, mutate func(*x509.Certificate)) []byte {
 	if mutate != nil {
 		mutate(tmpl)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, key.Public(), p.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, pub, p.key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ type fixture struct {
 	certs map[string]*x509.Certificate
 }
 
-func newFixture(t *testing.T, cfg Config) *fixture {
+func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{Now: clk.Now})
@@ -89,7 +89,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 }
 
 // issue signs a leaf with the CA and records it under issuer name iss.
-func (f *fixture) issue(t *testing.T, iss string) *x509.Certificate {
+func (f *fixture) issue(t testing.TB, iss string) *x509.Certificate {
 	t.Helper()
 	f.n++
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -125,7 +125,7 @@ func (f *fixture) issue(t *testing.T, iss string) *x509.Certificate {
 	return cert
 }
 
-func request(t *testing.T, cert, iss *x509.Certificate, h crypto.Hash) []byte {
+func request(t testing.TB, cert, iss *x509.Certificate, h crypto.Hash) []byte {
 	t.Helper()
 	der, err := ocsp.CreateRequest(cert, iss, &ocsp.RequestOptions{Hash: h})
 	if err != nil {
@@ -470,4 +470,31 @@ func TestNewRejectsBadPath(t *testing.T) {
 			t.Errorf("New accepted path %q", p)
 		}
 	}
+}
+
+// BenchmarkRespond measures one OCSP answer without HTTP: "cached" serves
+// a response signed earlier, "signed" reads the certificate from SQLite
+// and signs anew (the cache dropped before each request, as after a
+// revocation or once revocation-refresh has passed).
+func BenchmarkRespond(b *testing.B) {
+	f := newFixture(b, Config{Refresh: time.Hour})
+	cert := f.issue(b, "local")
+	der := request(b, cert, f.ca.Intermediate(), crypto.SHA1)
+	ctx := context.Background()
+	serial := cert.SerialNumber.Text(16)
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := f.resp.respond(ctx, der); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("signed", func(b *testing.B) {
+		for b.Loop() {
+			f.resp.Invalidate(serial)
+			if _, _, err := f.resp.respond(ctx, der); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -191,7 +191,10 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if need, why := prof.NeedsApproval(o.Identifiers, kt); need {
 		return r.requestApproval(ctx, a, o, csr, kt, why, now)
 	}
-	if err := r.store.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, now); err != nil {
+	// The order moves to processing and the serial is reserved in one
+	// transaction, before anything is signed.
+	serial, hexSerial := newSerial()
+	if err := r.store.StartIssuance(ctx, o.ID, hexSerial, now); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}
@@ -202,7 +205,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// until the sweep and waste the signed certificate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cert, err := r.issue(ctx, a, o, csr, prof, now)
+	cert, err := r.issue(ctx, a, o, csr, prof, serial, hexSerial, now)
 	if err != nil {
 		p, ok := acme.AsProblem(err)
 		if !ok {
@@ -297,14 +300,11 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
-// issue reserves a serial and has the issuer sign the certificate of
-// order o under profile prof: the profile's validity (or the order's
+// issue has the issuer sign the certificate of order o with serial (which
+// the caller reserved: StartIssuance, or ReserveSerial after an approval)
+// under profile prof: the profile's validity (or the order's
 // notBefore/notAfter), never longer than its maximum, and its EKUs.
-func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, now time.Time) (*store.Certificate, error) {
-	serial, hexSerial := newSerial()
-	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
-		return nil, fmt.Errorf("reserve serial: %w", err)
-	}
+func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
 	validity, maxValidity := time.Duration(prof.Validity), time.Duration(prof.MaxValidity)
 	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate),
 		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name}

@@ -42,7 +42,7 @@ type Store interface {
 	ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error)
 	SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
-	StartChallenge(ctx context.Context, id string, now time.Time) error
+	StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
 	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error
@@ -53,6 +53,7 @@ type Store interface {
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
+	StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
@@ -293,7 +294,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 				return fmt.Errorf("take over validation %s: %w", id, err)
 			}
 		}
-		r.enqueue(id)
+		r.enqueue(id, nil)
 	}
 	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, stuckCutoff)
 	if err != nil {

@@ -36,11 +36,15 @@ func clientAddr(ctx context.Context) (netip.Addr, bool) {
 }
 
 // rateLimitSubjects are the override subjects of account a, most specific
-// first. EAB hook: when accounts record the external account binding key
-// they were created with, append ratelimit.EABSubject(keyID) here, so
-// that an override for the key applies to every account bound with it.
+// first: the account itself, then the external account binding key it was
+// created with (RFC 8555 §7.3.4), so that an override for the key applies
+// to every account bound with it.
 func rateLimitSubjects(a *store.Account) []string {
-	return []string{ratelimit.AccountSubject(a.ID)}
+	subjects := []string{ratelimit.AccountSubject(a.ID)}
+	if a.EABKid != "" {
+		subjects = append(subjects, ratelimit.EABSubject(a.EABKid))
+	}
+	return subjects
 }
 
 // limitNewAccount spends the client address's new-accounts-per-ip bucket

@@ -3,6 +3,7 @@ package ra
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -15,22 +16,27 @@ func KeyAuthorization(token, thumbprint string) string {
 }
 
 // RespondChallenge is the client's signal that challenge c of
-// authorization az is ready (RFC 8555 §7.5.1). A pending challenge becomes
-// processing and is validated in the background; any other state is
-// answered as is (the request is idempotent). It returns the challenge as
-// stored afterwards.
-func (r *RA) RespondChallenge(ctx context.Context, az *store.Authorization, c *store.Challenge) (*store.Challenge, error) {
+// authorization az of account acct is ready (RFC 8555 §7.5.1). A pending
+// challenge becomes processing and is validated in the background; any
+// other state is answered as is (the request is idempotent). It returns
+// the challenge as stored afterwards.
+func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *store.Authorization, c *store.Challenge) (*store.Challenge, error) {
 	now := r.now()
 	if c.Status == acme.StatusPending {
 		if st := AuthorizationStatus(az, now); st != acme.StatusPending {
 			return nil, acme.NewProblem(acme.Malformed, "the authorization is %s; its challenges can no longer be answered", st)
 		}
-		err := r.store.StartChallenge(ctx, c.ID, now)
+		// This node takes the validation lease as it starts the challenge.
+		err := r.store.StartChallengeLeased(ctx, c.ID, r.node, now, now.Add(r.cfg.LeaseDuration))
 		switch {
 		case err == nil:
-			r.enqueue(c.ID)
 			started := *c
 			started.Status, started.UpdatedAt = acme.StatusProcessing, now
+			var pre *startedChallenge
+			if acct != nil && acct.ID == az.AccountID {
+				pre = &startedChallenge{c: &started, az: az, thumbprint: acct.KeyThumbprint, leasedAt: now}
+			}
+			r.enqueue(c.ID, pre)
 			return &started, nil
 		case errors.Is(err, store.ErrStale):
 			// Another challenge of this authorization, or a concurrent
@@ -46,10 +52,26 @@ func (r *RA) RespondChallenge(ctx context.Context, az *store.Authorization, c *s
 	return cur, nil
 }
 
+// startedChallenge is what RespondChallenge knows about a challenge it has
+// just moved to processing: its validation starts from it instead of
+// reading the challenge, its authorization and its account back.
+type startedChallenge struct {
+	c          *store.Challenge
+	az         *store.Authorization
+	thumbprint string    // the account key's JWK thumbprint (RFC 7638)
+	leasedAt   time.Time // when StartChallengeLeased gave this node the lease
+}
+
+// freshLease is how recently a lease must have been taken for the first
+// attempt of a validation to run without renewing it: an attempt then
+// still holds it for at least LeaseDuration minus this.
+const freshLease = time.Second
+
 // enqueue starts the background validation of a processing challenge,
 // bounded by the worker pool. Nothing is started once Shutdown began; the
-// challenge stays processing and the next Start resumes it.
-func (r *RA) enqueue(id string) {
+// challenge stays processing and the next Start resumes it. pre is nil
+// when the challenge is resumed (the validation then loads it).
+func (r *RA) enqueue(id string, pre *startedChallenge) {
 	select {
 	case <-r.closing:
 		return
@@ -79,7 +101,7 @@ func (r *RA) enqueue(id string) {
 			return
 		}
 		defer func() { <-r.sem }()
-		r.validate(r.valCtx, id)
+		r.validate(r.valCtx, id, pre)
 	}()
 }
 
@@ -108,41 +130,46 @@ func (r *RA) WaitResult(ctx context.Context, id string) {
 
 // validate runs the attempts of one challenge (RFC 8555 §8.2): up to
 // ValidationAttempts tries with doubling delays, then valid or invalid.
-func (r *RA) validate(ctx context.Context, id string) {
+func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 	log := r.log.With("challenge", id)
-	c, err := r.store.GetChallenge(ctx, id)
-	if err != nil {
-		log.Error("validation: load challenge", "err", err)
-		return
+	var err error
+	if pre == nil {
+		if pre, err = r.loadChallenge(ctx, id); err != nil {
+			log.Error("validation: load", "err", err)
+			return
+		}
 	}
-	az, err := r.store.GetAuthorization(ctx, c.AuthzID)
-	if err != nil {
-		log.Error("validation: load authorization", "err", err)
-		return
-	}
-	acct, err := r.store.GetAccount(ctx, az.AccountID)
-	if err != nil {
-		log.Error("validation: load account", "err", err)
-		return
-	}
-	keyAuth := KeyAuthorization(c.Token, acct.KeyThumbprint)
+	c, az := pre.c, pre.az
+	keyAuth := KeyAuthorization(c.Token, pre.thumbprint)
+	finished := false
 	defer func() {
+		if finished {
+			return // no longer processing: there is no lease to hand back
+		}
 		// Hand the lease back at once if the challenge is still processing
 		// (shutdown), so that the next start or another node resumes it.
 		if err := r.store.LeaseChallenge(context.WithoutCancel(ctx), id, r.node, r.now(), time.Time{}); err != nil && !errors.Is(err, store.ErrStale) {
 			log.Error("validation: release lease", "err", err)
 		}
 	}()
+	leasedAt := pre.leasedAt
 	for attempt := c.Attempts; ; attempt++ {
 		if c.Status != acme.StatusProcessing {
 			return
 		}
 		now := r.now()
-		if err := r.store.LeaseChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration)); err != nil {
-			if !errors.Is(err, store.ErrStale) {
-				log.Error("validation: lease", "err", err)
+		// A challenge RespondChallenge started a moment ago comes with the
+		// lease; it is renewed when the validation waited for a worker, and
+		// before every later attempt.
+		fresh := now.Sub(leasedAt) < freshLease
+		leasedAt = time.Time{}
+		if !fresh {
+			if err := r.store.LeaseChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration)); err != nil {
+				if !errors.Is(err, store.ErrStale) {
+					log.Error("validation: lease", "err", err)
+				}
+				return // another node validates it, or it is finished
 			}
-			return // another node validates it, or it is finished
 		}
 		start := time.Now()
 		// Control, then CAA before the authorization turns valid, from
@@ -175,6 +202,7 @@ func (r *RA) validate(ctx context.Context, id string) {
 			if err != nil && !errors.Is(err, store.ErrStale) {
 				log.Error("validation: store result", "err", err)
 			}
+			finished = err == nil
 			if err == nil && prob != nil {
 				r.chargeFailedValidation(ctx, az.AccountID)
 			}
@@ -203,6 +231,24 @@ func (r *RA) validate(ctx context.Context, id string) {
 			return
 		}
 	}
+}
+
+// loadChallenge reads challenge id, its authorization and its account's
+// key thumbprint, for a validation that did not start in RespondChallenge.
+func (r *RA) loadChallenge(ctx context.Context, id string) (*startedChallenge, error) {
+	c, err := r.store.GetChallenge(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load challenge: %w", err)
+	}
+	az, err := r.store.GetAuthorization(ctx, c.AuthzID)
+	if err != nil {
+		return nil, fmt.Errorf("load authorization: %w", err)
+	}
+	acct, err := r.store.GetAccount(ctx, az.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("load account: %w", err)
+	}
+	return &startedChallenge{c: c, az: az, thumbprint: acct.KeyThumbprint}, nil
 }
 
 func problemType(p *acme.Problem) string {

@@ -342,23 +342,7 @@ func scanChallenge(row interface{ Scan(...any) error }) (*Challenge, error) {
 // GetAuthorization returns the authorization with id and its challenges
 // (ordered by type), or ErrNotFound.
 func (s *Store) GetAuthorization(ctx context.Context, id string) (*Authorization, error) {
-	a, err := scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE authz_id = ? ORDER BY type`, id)
-	if err != nil {
-		return nil, fmt.Errorf("challenges: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		c, err := scanChallenge(rows)
-		if err != nil {
-			return nil, err
-		}
-		a.Challenges = append(a.Challenges, *c)
-	}
-	return a, rows.Err()
+	return s.getAuthorization(ctx, id)
 }
 
 // GetAuthorizations returns the authorizations with the given ids, in that
@@ -518,11 +502,6 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // transaction.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
-		for _, ev := range events {
-			if err := appendAudit(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
 		if err := insertCertificate(ctx, tx, c); err != nil {
 			return err
 		}
@@ -532,6 +511,13 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`, ts(now), orderID); err != nil {
 			return fmt.Errorf("mark replaced certificate: %w", err)
+		}
+		// Last, so that the audit head's row lock is held as briefly as
+		// possible (it serializes appends across nodes).
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -380,7 +380,7 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 		if err := decodePayload(req.payload, &obj); err != nil {
 			return err
 		}
-		if c, err = w.ra.RespondChallenge(ctx, a, c); err != nil {
+		if c, err = w.ra.RespondChallenge(ctx, req.account, a, c); err != nil {
 			return err
 		}
 	}

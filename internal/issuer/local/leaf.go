@@ -8,15 +8,20 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"slices"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // oidDomainValidated returns the CA/B Forum reserved policy identifier for
@@ -108,6 +113,11 @@ func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	}
+	if lintTBS != nil {
+		if pub, ok := ca.interKey.Public().(*ecdsa.PublicKey); ok {
+			return signTBS(lintTBS, ca.interKey, pub)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, ca.interKey)
 	if err != nil {
@@ -301,12 +311,65 @@ func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte
 	if err := ls.linter.Check(der); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrLint, err)
 	}
-	pre, err := x509.ParseCertificate(der)
+	tbs, err := tbsCertificate(der)
 	if err != nil {
 		return nil, nil, fmt.Errorf("local CA: parse lint-signed leaf: %w", err)
 	}
-	return tmpl, pre.RawTBSCertificate, nil
+	return tmpl, tbs, nil
 }
+
+// tbsCertificate returns the DER tbsCertificate of a DER Certificate
+// (RFC 5280 §4.1).
+func tbsCertificate(der []byte) ([]byte, error) {
+	in := cryptobyte.String(der)
+	var cert, tbs cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
+		return nil, errors.New("malformed certificate")
+	}
+	return tbs, nil
+}
+
+// signTBS signs the DER tbsCertificate tbs, which says ecdsa-with-SHA256
+// and names the intermediate as issuer, with the intermediate's ECDSA key
+// and returns the DER certificate: exactly the TBS that was linted, with
+// the same AlgorithmIdentifier outside as inside (RFC 5280 §4.1.1.2). Like
+// x509.CreateCertificate it verifies the signature before returning it, so
+// that a faulty signer cannot produce a certificate that does not verify.
+// It replaces a second x509.CreateCertificate (template encoding, signing,
+// verification) and the parse that compared its TBS with the linted one.
+func signTBS(tbs []byte, key crypto.Signer, pub *ecdsa.PublicKey) ([]byte, error) {
+	var rest cryptobyte.String
+	var sigAlg []byte
+	in := cryptobyte.String(tbs)
+	if !in.ReadASN1(&rest, cbasn1.SEQUENCE) ||
+		!rest.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!rest.SkipASN1(cbasn1.INTEGER) || // serialNumber
+		!rest.ReadASN1Element((*cryptobyte.String)(&sigAlg), cbasn1.SEQUENCE) {
+		return nil, errors.New("local CA: sign leaf: malformed TBS certificate")
+	}
+	if string(sigAlg) != ecdsaWithSHA256 {
+		return nil, fmt.Errorf("local CA: sign leaf: TBS signature algorithm is not ecdsa-with-SHA256")
+	}
+	digest := sha256.Sum256(tbs)
+	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	}
+	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
+		return nil, errors.New("local CA: sign leaf: the signer returned a signature that does not verify")
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		b.AddBytes(sigAlg)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
+}
+
+// ecdsaWithSHA256 is the DER AlgorithmIdentifier of ecdsa-with-SHA256
+// (1.2.840.10045.4.3.2) without parameters (RFC 5758 §3.2).
+const ecdsaWithSHA256 = "\x30\x0a\x06\x08\x2a\x86\x48\xce\x3d\x04\x03\x02"
 
 // CheckLeaf lints the certificate SignLeaf would issue for req without
 // signing it with the CA's key (a throwaway key signs the linted copy). It

@@ -14,6 +14,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"slices"
@@ -134,6 +135,19 @@ func TestSignLeaf(t *testing.T) {
 				}
 				checkLeafProfile(t, ca, cert, req, tc.wantCN, tc.wantKU)
 				verifyLeaf(t, ca, cert, tc.dns, tc.ips, tc.clientAuth)
+				if lintFirst {
+					// The linted TBS is signed as is: it must be the TBS
+					// x509.CreateCertificate makes for the same request.
+					plain := *ca
+					plain.lint = nil
+					der2, err := plain.SignLeaf(context.Background(), req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(mustTBS(t, der2), cert.RawTBSCertificate) {
+						t.Error("the lint-before-sign TBS differs from x509.CreateCertificate's")
+					}
+				}
 			})
 		}
 	}
@@ -228,6 +242,15 @@ func verifyLeaf(t *testing.T, ca *CA, cert *x509.Certificate, dns, ips []string,
 			}
 		}
 	}
+}
+
+func mustTBS(t *testing.T, der []byte) []byte {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.RawTBSCertificate
 }
 
 func TestSignLeafRejects(t *testing.T) {
@@ -470,11 +493,33 @@ func BenchmarkSignLeaf(b *testing.B) {
 			req := goodRequest(b)
 			ctx := context.Background()
 			b.ReportAllocs()
+			cpu0 := processCPU()
 			for b.Loop() {
 				if _, err := ca.SignLeaf(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu0)
 		})
+	}
+}
+
+// badSigner signs the wrong digest: its signatures are well formed but
+// do not verify.
+type badSigner struct{ crypto.Signer }
+
+func (s badSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	wrong := slices.Clone(digest)
+	wrong[0] ^= 1
+	return s.Signer.Sign(r, wrong, opts)
+}
+
+// TestSignLeafRefusesBadSignature checks that a signature that does not
+// verify is never returned as a certificate on the lint-before-sign path.
+func TestSignLeafRefusesBadSignature(t *testing.T) {
+	ca, _ := newTestCA(t, Options{LintBeforeSign: true})
+	ca.interKey = badSigner{ca.interKey}
+	if der, err := ca.SignLeaf(context.Background(), goodRequest(t)); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("SignLeaf = %d octets, %v; want a signature verification error", len(der), err)
 	}
 }

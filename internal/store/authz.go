@@ -1,0 +1,48 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// authzWithChallengesQuery reads an authorization and its challenges in
+// one statement: one row per challenge, ordered by type. An authorization
+// without challenges yields no row.
+const authzWithChallengesQuery = `SELECT a.id, a.account_id, a.ident_type, a.ident_value, a.wildcard, a.status, a.expires_at, a.validated_at, a.created_at,
+	c.id, c.type, c.token, c.status, c.validated_at, c.error, c.attempts, c.updated_at
+	FROM authorizations a JOIN challenges c ON c.authz_id = a.id WHERE a.id = ? ORDER BY c.type`
+
+// getAuthorization is GetAuthorization in one query for the authorization
+// and its challenges; only when that finds no row (no such authorization,
+// or one without challenges) does a second query read the authorization
+// alone.
+func (s *Store) getAuthorization(ctx context.Context, id string) (*Authorization, error) {
+	rows, err := s.r.QueryContext(ctx, authzWithChallengesQuery, id)
+	if err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
+	}
+	defer rows.Close()
+	var a Authorization
+	for rows.Next() {
+		var c Challenge
+		var exp, val, created, cval, cupd int64
+		var perr *string
+		if err := rows.Scan(&a.ID, &a.AccountID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard, &a.Status, &exp, &val, &created,
+			&c.ID, &c.Type, &c.Token, &c.Status, &cval, &perr, &c.Attempts, &cupd); err != nil {
+			return nil, fmt.Errorf("scan authorization: %w", err)
+		}
+		a.Expires, a.ValidatedAt, a.CreatedAt = fromTS(exp), fromTS(val), fromTS(created)
+		c.AuthzID, c.ValidatedAt, c.UpdatedAt = a.ID, fromTS(cval), fromTS(cupd)
+		if c.Error, err = unmarshalProblem(perr); err != nil {
+			return nil, fmt.Errorf("challenge error: %w", err)
+		}
+		a.Challenges = append(a.Challenges, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
+	}
+	if len(a.Challenges) == 0 {
+		return scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
+	}
+	return &a, nil
+}
