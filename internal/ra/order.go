@@ -62,10 +62,13 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		if reuse > 0 {
 			reused, err := r.store.FindValidAuthorization(ctx, a.ID, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
 			if err == nil {
+				reused, err = r.store.GetAuthorization(ctx, reused.ID) // with its challenges
+			}
+			if err == nil && pol.reusable(reused) {
 				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
 				continue
 			}
-			if !errors.Is(err, store.ErrNotFound) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, r.internal(ctx, "authorization lookup", err)
 			}
 		}
