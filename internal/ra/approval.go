@@ -94,7 +94,11 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now()); err != nil {
+	ev, err := r.auditEvent(ctx, issueEvent(a, cert))
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "audit event", err))
+	}
+	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
 	r.log.InfoContext(ctx, "certificate issued after approval", "order", o.ID, "approval", ap.ID, "approved_by", ap.DecidedBy,
