@@ -125,6 +125,20 @@ func TestCheckIdentifiers(t *testing.T) {
 			t.Errorf("subproblem %+v", sp)
 		}
 	}
+	// A wildcard name covering a denied name is denied too.
+	wild := valid(t, Profile{Name: "wild", Wildcard: true, Allow: []string{"*.corp.test"}, Deny: []string{"secret.corp.test"}})
+	for _, tc := range []struct {
+		name   string
+		denied bool
+	}{
+		{"*.corp.test", true},
+		{"*.a.corp.test", false},
+		{"*.secret.corp.test", false},
+	} {
+		if err := wild.CheckIdentifiers([]acme.Identifier{dns(tc.name)}, nil); (err != nil) != tc.denied {
+			t.Errorf("wildcard %s: got %v, want denied %v", tc.name, err, tc.denied)
+		}
+	}
 	// An EAB allowlist narrows the profile's.
 	extra, _ := ParseRules([]string{"team1.corp.test", "*.team1.corp.test"})
 	if err := p.CheckIdentifiers([]acme.Identifier{dns("x.team1.corp.test")}, extra); err != nil {
@@ -190,6 +204,8 @@ func TestNeedsApproval(t *testing.T) {
 		{&Approval{Always: true}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, true},
 		{&Approval{Identifiers: []string{"*.prod.test"}}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
 		{&Approval{Identifiers: []string{"*.prod.test"}}, nil, []acme.Identifier{dns("a.test"), dns("db.prod.test")}, KeyECDSAP256, true},
+		{&Approval{Identifiers: []string{"db.prod.test"}}, nil, []acme.Identifier{dns("*.prod.test")}, KeyECDSAP256, true},
+		{&Approval{Identifiers: []string{"db.prod.test"}}, nil, []acme.Identifier{dns("*.db.prod.test")}, KeyECDSAP256, false},
 		{&Approval{KeyTypes: []string{KeyRSA2048}}, nil, []acme.Identifier{dns("a.test")}, KeyRSA2048, true},
 		{&Approval{KeyTypes: []string{KeyRSA2048}}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
 		{&Approval{EKUs: []string{"codeSigning"}}, []string{"codeSigning"}, []acme.Identifier{dns("a.test")}, KeyECDSAP256, true},

@@ -347,7 +347,7 @@ func (p *Profile) refuse(id acme.Identifier, extraAllow []Rule) string {
 	if id.Type == acme.IdentifierDNS && strings.HasPrefix(id.Value, "*.") && !p.Wildcard {
 		return "wildcard names are not allowed by the profile"
 	}
-	if matchAny(p.deny, id) {
+	if matchCovered(p.deny, id) {
 		return "denied by the profile"
 	}
 	if len(p.allow) > 0 && !matchAny(p.allow, id) {
@@ -370,7 +370,7 @@ func (p *Profile) NeedsApproval(ids []acme.Identifier, keyType string) (bool, st
 		return true, "the profile requires approval for every certificate"
 	}
 	for _, id := range ids {
-		if matchAny(a.rules, id) {
+		if matchCovered(a.rules, id) {
 			return true, "identifier " + id.Value + " requires approval"
 		}
 	}

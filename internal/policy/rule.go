@@ -117,3 +117,24 @@ func matchAny(rules []Rule, id acme.Identifier) bool {
 	}
 	return false
 }
+
+// matchCovered reports whether any rule covers id or, when id is a
+// wildcard "*.base", a name the wildcard certificate is valid for: an
+// exact rule for a name one label below base (RFC 6125 §6.4.3). Deny and
+// approval rules use it, so that a wildcard cannot cover a denied or
+// approval-bound name; allow rules use matchAny.
+func matchCovered(rules []Rule, id acme.Identifier) bool {
+	if matchAny(rules, id) {
+		return true
+	}
+	base, ok := strings.CutPrefix(id.Value, "*.")
+	if id.Type != acme.IdentifierDNS || !ok {
+		return false
+	}
+	for _, r := range rules {
+		if _, parent, ok := strings.Cut(r.exact, "."); ok && parent == strings.ToLower(base) {
+			return true
+		}
+	}
+	return false
+}
