@@ -36,10 +36,13 @@ func clientAddr(ctx context.Context) (netip.Addr, bool) {
 }
 
 // rateLimitSubjects are the override subjects of account a, most specific
-// first. EAB hook: when accounts record the external account binding key
-// they were created with, append ratelimit.EABSubject(keyID) here, so
-// that an override for the key applies to every account bound with it.
+// first: the account, then the external account binding key it was
+// created with, so that an override for the key applies to every account
+// bound with it.
 func rateLimitSubjects(a *store.Account) []string {
+	if a.EABKid != "" {
+		return []string{ratelimit.AccountSubject(a.ID), ratelimit.EABSubject(a.EABKid)}
+	}
 	return []string{ratelimit.AccountSubject(a.ID)}
 }
 
