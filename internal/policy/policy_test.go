@@ -180,6 +180,7 @@ func TestMergeAttributes(t *testing.T) {
 		want  string
 	}{
 		"missing": {map[string]string{"environment": "prod"}, "missing required attributes: billing_code, owner"},
+		"empty required": {map[string]string{"billing_code": "CC-1", "owner": ""}, "missing required attributes: owner"},
 		"enum":    {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
 		"regex":   {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
 		"unknown": {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
