@@ -179,11 +179,11 @@ func TestMergeAttributes(t *testing.T) {
 		attrs map[string]string
 		want  string
 	}{
-		"missing": {map[string]string{"environment": "prod"}, "missing required attributes: billing_code, owner"},
+		"missing":        {map[string]string{"environment": "prod"}, "missing required attributes: billing_code, owner"},
 		"empty required": {map[string]string{"billing_code": "CC-1", "owner": ""}, "missing required attributes: owner"},
-		"enum":    {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
-		"regex":   {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
-		"unknown": {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
+		"enum":           {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
+		"regex":          {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
+		"unknown":        {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
 	} {
 		_, err := p.MergeAttributes(tc.attrs)
 		pr, ok := acme.AsProblem(err)
