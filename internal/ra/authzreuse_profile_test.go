@@ -8,6 +8,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -81,5 +82,22 @@ func TestAuthzReuseRespectsProfile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPreAuthorizedAreNotPending: authorizations that a profile
+// pre-authorizes are valid at once and do not count against
+// pending-authorizations-per-account.
+func TestPreAuthorizedAreNotPending(t *testing.T) {
+	e := newPolicyEnvWith(t, ra.Config{RateLimits: ratelimit.Config{PendingAuthorizationsPerAccount: 1, PolicyURL: "https://ca.test/limits"}},
+		policy.Profile{Name: "eab", RequireEAB: true, Validity: days(30), PreAuthorized: []string{"*.pre.test"}})
+	ctx := context.Background()
+	bound := e.account("eab", nil, nil)
+	if _, err := e.ra.NewOrder(ctx, bound, acme.NewOrderRequest{Profile: "eab", Identifiers: dnsIDs("a.pre.test", "b.pre.test", "c.pre.test")}); err != nil {
+		t.Fatalf("three pre-authorized names with a limit of 1 pending: %v", err)
+	}
+	_, err := e.ra.NewOrder(ctx, bound, acme.NewOrderRequest{Profile: "eab", Identifiers: dnsIDs("x.other.test", "y.other.test")})
+	if !ratelimit.IsRateLimited(err) {
+		t.Errorf("two pending authorizations with a limit of 1: %v, want rateLimited", err)
 	}
 }

@@ -89,7 +89,13 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		fresh = append(fresh, az)
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
 	}
-	if err := r.limitNewOrder(ctx, a, ids, len(fresh), o.Replaces != ""); err != nil {
+	pending := 0 // pre-authorized ones are valid already
+	for _, az := range fresh {
+		if az.Status == acme.StatusPending {
+			pending++
+		}
+	}
+	if err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != ""); err != nil {
 		return nil, err
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
