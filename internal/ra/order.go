@@ -115,6 +115,10 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	return o, nil
 }
 
+// maxBackdate is how far in the past a newOrder's notBefore may lie (CA/B
+// BR 7.1.2.7: notBefore within 48 hours of the signing operation).
+const maxBackdate = 48 * time.Hour
+
 // orderValidity checks the requested notBefore/notAfter against profile
 // p's maximum validity.
 func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Profile) (nb, na time.Time, err error) {
@@ -149,6 +153,8 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s", config.FormatDuration(maxValidity), p.Name)
 	case !end.After(now):
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
+	case !nb.IsZero() && nb.Before(now.Add(-maxBackdate)):
+		err = acme.NewProblem(acme.Malformed, "notBefore may be at most %s in the past (CA/B BR 7.1.2.7)", config.FormatDuration(maxBackdate))
 	case start.After(now.Add(r.cfg.OrderLifetime)):
 		err = acme.NewProblem(acme.Malformed, "notBefore is too far in the future")
 	}
