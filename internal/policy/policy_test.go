@@ -39,6 +39,12 @@ func TestRuleMatch(t *testing.T) {
 		{"192.0.2.7", ip("192.0.2.7"), true},
 		{"192.0.2.7", ip("192.0.2.8"), false},
 		{"*.example.com", ip("10.0.0.1"), false},
+		// Written as people do: a trailing dot, an IDN in U-labels.
+		{"Host.Example.COM.", dns("host.example.com"), true},
+		{"*.example.com.", dns("a.example.com"), true},
+		{"bücher.example", dns("xn--bcher-kva.example"), true},
+		{"*.BÜCHER.example", dns("a.xn--bcher-kva.example"), true},
+		{"ab--c.example", dns("ab--c.example"), true},
 	} {
 		r, err := ParseRule(tc.rule)
 		if err != nil {

@@ -5,8 +5,10 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
+	"golang.org/x/net/idna"
 )
 
 // Rule is one compiled identifier rule. Its text form is one of:
@@ -52,7 +54,16 @@ func ParseRule(s string) (Rule, error) {
 			r.prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 			return r, nil
 		}
-		name := strings.ToLower(s)
+		// Identifiers are lower-case A-labels without a trailing dot:
+		// write rules the same way, or they would never match.
+		name := strings.ToLower(strings.TrimSuffix(s, "."))
+		if strings.ContainsFunc(name, func(c rune) bool { return c >= utf8.RuneSelf }) {
+			a, err := idna.Lookup.ToASCII(strings.TrimPrefix(name, "*."))
+			if err != nil {
+				return r, fmt.Errorf("identifier rule %q: %w", s, err)
+			}
+			name = strings.TrimSuffix(name, strings.TrimPrefix(name, "*.")) + a
+		}
 		if strings.HasPrefix(name, "*.") {
 			if len(name) < 3 || strings.Contains(name[2:], "*") {
 				return r, fmt.Errorf("identifier rule %q: a wildcard may only be the leading \"*.\"", s)
