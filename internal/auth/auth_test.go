@@ -114,6 +114,8 @@ func TestCreateChecksInput(t *testing.T) {
 		{Name: "has space", Role: auth.RoleAdmin},
 		{Name: "x", Role: "root"},
 		{Name: "x", Role: auth.RoleAdmin, TTL: -time.Hour},
+		// A name shaped like a token ID would make "revoke REF" ambiguous.
+		{Name: "3c59923287640515", Role: auth.RoleAdmin},
 	} {
 		if _, _, err := toks.Create(context.Background(), req); err == nil {
 			t.Errorf("create %+v succeeded", req)
