@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -39,10 +40,18 @@ func newAccountSetAttributes() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			var before map[string]string
+			if a, err := st.GetAccount(ctx, args[0]); err == nil {
+				before = a.Attributes
+			}
 			if err := st.SetAccountAttributes(ctx, args[0], attrs); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("there is no account %q", args[0])
 				}
+				return err
+			}
+			if err := recordAudit(ctx, st, audit.ActionAccountAttributes, audit.ObjectAccount, args[0],
+				map[string]any{"attributes": before}, map[string]any{"attributes": attrs}); err != nil {
 				return err
 			}
 			var kvs []string

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
@@ -132,8 +133,27 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			}
 			defer st.Close()
 			who := approver(by)
-			var perr = ra.RejectionProblem(comment)
-			switch err := st.DecideApproval(ctx, args[0], approve, who, comment, perr, time.Now().UTC()); {
+			perr := ra.RejectionProblem(comment)
+			now := time.Now().UTC()
+			ap, err := st.GetApproval(ctx, args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			after := *ap
+			after.Status, after.DecidedAt, after.DecidedBy, after.Comment = store.ApprovalRejected, now, who, comment
+			action := audit.ActionApprovalReject
+			if approve {
+				after.Status, action = store.ApprovalApproved, audit.ActionApprovalApprove
+			}
+			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: audit.CLIActor(who), Action: action, ObjectType: audit.ObjectApproval,
+				ObjectID: ap.ID, Before: ra.ApprovalSnapshot(ap), After: ra.ApprovalSnapshot(&after)})
+			if err != nil {
+				return err
+			}
+			switch err := st.DecideApproval(ctx, args[0], approve, who, comment, perr, now, ev); {
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
 			case errors.Is(err, store.ErrStale):

@@ -100,7 +100,7 @@ func newAuditVerify() *cobra.Command {
 					return err
 				}
 			} else if res.OK {
-				fmt.Fprintf(cmd.OutOrStdout(), "audit log intact: %d events, head seq %d hash %s\n", res.Events, res.HeadSeq, res.HeadHash)
+				fmt.Fprintf(cmd.OutOrStdout(), "audit log intact: %d event(s), head seq %d hash %s\n", res.Events, res.HeadSeq, res.HeadHash)
 			}
 			if !res.OK {
 				return errors.New(res.Error())

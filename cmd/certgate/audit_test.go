@@ -58,7 +58,7 @@ func TestAdminCommandsAreAudited(t *testing.T) {
 		dea.Before["status"] != "valid" || dea.After["status"] != "deactivated" {
 		t.Errorf("deactivation event: %+v", dea)
 	}
-	if out, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil || !strings.Contains(out, "intact: 2 events") {
+	if out, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil || !strings.Contains(out, "intact: 2 event(s)") {
 		t.Fatalf("audit verify: %v %s", err, out)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -73,23 +73,22 @@ func newEABCreate() *cobra.Command {
 				}
 				am[k] = v
 			}
-			if err := ra.CheckEABAttributes(p, am, allow); err != nil {
-				return err
-			}
-			now := time.Now().UTC()
-			k := &store.EABKey{KID: "kid-" + randB64(12), HMACKey: make([]byte, ra.EABKeySize), Profile: p.Name, Owner: owner,
-				Attributes: am, Allow: allow, SingleUse: singleUse, Status: store.EABActive, CreatedAt: now}
-			if _, err := rand.Read(k.HMACKey); err != nil {
-				return err
-			}
+			var ttl time.Duration
 			if expires != "" {
 				d, err := config.ParseDuration(expires)
 				if err != nil || d <= 0 {
 					return fmt.Errorf("--expires %q: use a positive duration such as 30d", expires)
 				}
-				k.Expires = now.Add(d)
+				ttl = d
+			}
+			k, err := ra.NewEABKey(p, ra.EABKeyRequest{Owner: owner, Attributes: am, Allow: allow, Expires: ttl, SingleUse: singleUse}, time.Now().UTC())
+			if err != nil {
+				return err
 			}
 			if err := st.CreateEABKey(ctx, k); err != nil {
+				return err
+			}
+			if err := recordAudit(ctx, st, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, eabViewOf(k)); err != nil {
 				return err
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
@@ -195,12 +194,21 @@ func newEABRevoke() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			before, _ := st.GetEABKey(ctx, args[0])
 			switch err := st.RevokeEABKey(ctx, args[0]); {
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no EAB key %q", args[0])
 			case errors.Is(err, store.ErrStale):
 				return fmt.Errorf("EAB key %s is already revoked", args[0])
 			case err != nil:
+				return err
+			}
+			if before == nil {
+				before = &store.EABKey{KID: args[0]}
+			}
+			after := *before
+			after.Status = store.EABRevoked
+			if err := recordAudit(ctx, st, audit.ActionEABKeyRevoke, audit.ObjectEABKey, args[0], eabViewOf(before), eabViewOf(&after)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked EAB key %s\n", args[0])

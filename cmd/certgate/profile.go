@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
@@ -193,6 +194,7 @@ func newProfileWrite(update bool) *cobra.Command {
 			defer st.Close()
 			p := &policy.Profile{Validity: policy.Duration(90 * 24 * time.Hour)}
 			var created time.Time
+			var before any
 			if update {
 				if len(args) == 0 {
 					return errors.New("give the NAME of the profile to update")
@@ -207,7 +209,7 @@ func newProfileWrite(update bool) *cobra.Command {
 				if err := json.Unmarshal(rec.Spec, p); err != nil {
 					return fmt.Errorf("stored profile %s: %w", args[0], err)
 				}
-				created = rec.CreatedAt
+				created, before = rec.CreatedAt, json.RawMessage(rec.Spec)
 			}
 			if f.file != "" {
 				if p, err = readProfileFile(f.file); err != nil {
@@ -246,9 +248,12 @@ func newProfileWrite(update bool) *cobra.Command {
 				}
 				return err
 			}
-			verb := "created"
+			verb, action := "created", audit.ActionProfileCreate
 			if update {
-				verb = "updated"
+				verb, action = "updated", audit.ActionProfileUpdate
+			}
+			if err := recordAudit(ctx, st, action, audit.ObjectProfile, p.Name, before, json.RawMessage(spec)); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory /acme/%s/directory\n", verb, p.Name, p.Name)
 			return nil
@@ -392,10 +397,17 @@ func newProfileDelete() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			var before any
+			if rec, err := st.GetProfile(ctx, args[0]); err == nil {
+				before = json.RawMessage(rec.Spec)
+			}
 			if err := st.DeleteProfile(ctx, args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("there is no stored profile %q", args[0])
 				}
+				return err
+			}
+			if err := recordAudit(ctx, st, audit.ActionProfileDelete, audit.ObjectProfile, args[0], before, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted profile %s\n", args[0])

@@ -188,4 +188,21 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	if !strings.Contains(out, `"decidedBy": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
 		t.Errorf("approval list --status all: %s", out)
 	}
+
+	// Every change is in the audit log, which still verifies; no HMAC key in it.
+	out, _, err = runCLI(t, nil, "audit", "list", "--data", data, "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"profile.create", "eab_key.create", "eab_key.revoke", "approval.approve", "approval.reject", "cli:alice", "wrong team"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit log lacks %q", want)
+		}
+	}
+	if strings.Contains(out, created.HMAC) {
+		t.Errorf("the audit log holds the EAB HMAC key")
+	}
+	if _, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil {
+		t.Errorf("audit verify: %v", err)
+	}
 }

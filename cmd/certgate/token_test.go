@@ -87,7 +87,7 @@ func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
 	if err != nil || !strings.Contains(out, "token.create") || !strings.Contains(out, "token.revoke") || !strings.Contains(out, "SEQ") {
 		t.Fatalf("audit list: %v\n%s", err, out)
 	}
-	if out, _, err = runCLI(t, nil, "audit", "verify"); err != nil || !strings.Contains(out, "intact: 2 events") {
+	if out, _, err = runCLI(t, nil, "audit", "verify"); err != nil || !strings.Contains(out, "intact: 2 event(s)") {
 		t.Fatalf("audit verify: %v %s", err, out)
 	}
 	db, err := sql.Open(driver, dsn)

@@ -24,6 +24,7 @@ import (
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/danielgtaylor/huma/v2"
@@ -51,6 +52,11 @@ type Deps struct {
 	Now       func() time.Time // nil: time.Now
 	Log       *slog.Logger     // nil: discard
 	Version   string           // shown in the OpenAPI document
+	// DefaultProfile is the built-in default certificate profile (nil:
+	// ra.DefaultProfile with 90 days); LintProfile, when set, lints a
+	// profile's certificates before it is stored (server.LintProfile).
+	DefaultProfile *policy.Profile
+	LintProfile    func(*policy.Profile) error
 }
 
 // API is the admin API under construction: the huma API and the services
@@ -62,7 +68,7 @@ type API struct {
 
 // groups lists the endpoint groups; each registers its operations.
 func groups() []func(*API) {
-	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes}
+	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes}
 }
 
 // New returns the handler serving the API under Prefix: give it every

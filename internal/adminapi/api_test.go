@@ -217,7 +217,31 @@ func requests() map[string]request {
 			return "/api/v1/tokens/" + rec.ID + "/revoke", nil
 		}, 200},
 		"list-audit-events": {fixed("/api/v1/audit/events"), 200},
-		"verify-audit-log":  {fixed("/api/v1/audit/verify"), 200},
+		// profiles.go (profiles_test.go has the fixtures)
+		"list-profiles": {fixed("/api/v1/profiles"), 200},
+		"get-profile":   {fixed("/api/v1/profiles/default"), 200},
+		"create-profile": {func(f *fixture, r auth.Role) (string, any) {
+			return "/api/v1/profiles", map[string]any{"name": "made-by-" + string(r), "validity": "30d", "wildcard": true}
+		}, 201},
+		"replace-profile": {func(f *fixture, _ auth.Role) (string, any) {
+			name := f.storedProfile()
+			return "/api/v1/profiles/" + name, map[string]any{"name": name, "validity": "10d", "wildcard": false}
+		}, 200},
+		"delete-profile": {func(f *fixture, _ auth.Role) (string, any) { return "/api/v1/profiles/" + f.storedProfile(), nil }, 204},
+		"list-eab-keys":  {fixed("/api/v1/eab-keys"), 200},
+		"create-eab-key": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/eab-keys", map[string]any{"profile": "default", "owner": "team", "expires": "30d"}
+		}, 201},
+		"revoke-eab-key": {func(f *fixture, _ auth.Role) (string, any) { return "/api/v1/eab-keys/" + f.eabKey() + "/revoke", nil }, 200},
+		"list-approvals": {fixed("/api/v1/approvals?status=all"), 200},
+		"get-approval":   {func(f *fixture, _ auth.Role) (string, any) { return "/api/v1/approvals/" + f.approval(), nil }, 200},
+		"approve": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/approvals/" + f.approval() + "/approve", map[string]any{}
+		}, 200},
+		"reject": {func(f *fixture, _ auth.Role) (string, any) {
+			return "/api/v1/approvals/" + f.approval() + "/reject", map[string]any{"comment": "no"}
+		}, 200},
+		"verify-audit-log": {fixed("/api/v1/audit/verify"), 200},
 	}
 }
 
@@ -280,12 +304,18 @@ func isProblem(r response, status int) error {
 	return nil
 }
 
-// TestEveryOperationEveryRole: for every operation of the OpenAPI document
-// and every role, a token of an allowed role (per auth.Table) gets the
+// TestEveryOperationEveryRole, on both engines: for every operation of the
+// OpenAPI document and every role, a token of an allowed role (per auth.Table) gets the
 // operation's success status and any other gets a 403 problem; no token,
 // a malformed, unknown, revoked or expired token get a 401 problem.
 func TestEveryOperationEveryRole(t *testing.T) {
-	f := newFixture(t, storetest.Engines()[0].Open(t))
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) { testEveryOperationEveryRole(t, eng) })
+	}
+}
+
+func testEveryOperationEveryRole(t *testing.T, eng storetest.Engine) {
+	f := newFixture(t, eng.Open(t))
 	_, ops := f.loadDoc()
 	reqs := requests()
 	if len(ops) != len(reqs) {

@@ -15,7 +15,7 @@ import (
 type Order struct {
 	ID                string            `json:"id"`
 	AccountID         string            `json:"account_id"`
-	Status            string            `json:"status" doc:"stored stage: pending, processing, valid or invalid (ACME clients see ready once every authorization is valid)"`
+	Status            string            `json:"status" doc:"stored stage: pending, processing, approval (waiting for an approver; ACME clients see processing), valid or invalid (ACME clients see ready once every authorization is valid)"`
 	Expires           time.Time         `json:"expires"`
 	Identifiers       []acme.Identifier `json:"identifiers"`
 	Authorizations    []string          `json:"authorizations" doc:"authorization IDs"`
@@ -24,6 +24,8 @@ type Order struct {
 	Error             *acme.Problem     `json:"error,omitempty" doc:"why the order is invalid (RFC 8555 §6.7 problem)"`
 	CertificateSerial string            `json:"certificate_serial,omitempty" doc:"serial (hex) of the issued certificate"`
 	Replaces          string            `json:"replaces,omitempty" doc:"RFC 9773 CertID of the certificate this order replaces"`
+	Profile           string            `json:"profile" doc:"certificate profile (docs/profiles.md)"`
+	Attributes        map[string]string `json:"attributes,omitempty" doc:"final custom attributes (EAB key, account, order)"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
@@ -31,7 +33,10 @@ type Order struct {
 func orderView(o *store.Order) Order {
 	v := Order{ID: o.ID, AccountID: o.AccountID, Status: o.Status, Expires: o.Expires, Identifiers: o.Identifiers,
 		Authorizations: o.AuthzIDs, Error: o.Error, CertificateSerial: o.CertSerial, Replaces: o.Replaces,
-		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+		Profile: o.Profile, Attributes: o.Attributes, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+	if v.Profile == "" {
+		v.Profile = "default"
+	}
 	if v.Identifiers == nil {
 		v.Identifiers = []acme.Identifier{}
 	}

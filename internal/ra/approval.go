@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -18,11 +19,11 @@ import (
 // ApprovalStore is what approvals need from storage; *store.Store
 // implements it.
 type ApprovalStore interface {
-	RequestApproval(ctx context.Context, ap *store.Approval, now time.Time) error
+	RequestApproval(ctx context.Context, ap *store.Approval, now time.Time, events ...*store.AuditAppend) error
 	GetApprovalByOrder(ctx context.Context, orderID string) (*store.Approval, error)
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
-	MarkApprovalEscalated(ctx context.Context, id string, now time.Time) error
+	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -36,7 +37,12 @@ const ApprovalRetryAfter = 5
 func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, keyType, why string, now time.Time) (*store.Order, error) {
 	ap := &store.Approval{ID: newID(), OrderID: o.ID, AccountID: a.ID, Profile: o.Profile, Identifiers: o.Identifiers, KeyType: keyType,
 		Reason: why, CSR: csr.Raw, Status: store.ApprovalPending, RequestedAt: now}
-	if err := r.store.RequestApproval(ctx, ap, now); err != nil {
+	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionApprovalRequest,
+		ObjectType: audit.ObjectApproval, ObjectID: ap.ID, After: ApprovalSnapshot(ap)})
+	if err != nil {
+		return nil, r.internal(ctx, "audit event", err)
+	}
+	if err := r.store.RequestApproval(ctx, ap, now, ev...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}
@@ -171,7 +177,12 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		if after <= 0 || now.Sub(ap.RequestedAt) < after {
 			continue
 		}
-		if err := r.store.MarkApprovalEscalated(ctx, ap.ID, now); err != nil {
+		ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalEscalate,
+			ObjectType: audit.ObjectApproval, ObjectID: ap.ID, Before: ApprovalSnapshot(ap)})
+		if err != nil {
+			return fmt.Errorf("audit event: %w", err)
+		}
+		if err := r.store.MarkApprovalEscalated(ctx, ap.ID, now, ev...); err != nil {
 			if errors.Is(err, store.ErrStale) {
 				continue // another node did, or it was decided meanwhile
 			}
@@ -180,6 +191,31 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		r.escalate(ctx, ap, p, now)
 	}
 	return nil
+}
+
+// ApprovalView is an approval as the audit log and the CLI's JSON show it
+// (without the CSR).
+type ApprovalView struct {
+	ID          string            `json:"id"`
+	Order       string            `json:"order"`
+	Account     string            `json:"account"`
+	Profile     string            `json:"profile"`
+	Identifiers []acme.Identifier `json:"identifiers"`
+	KeyType     string            `json:"keyType"`
+	Reason      string            `json:"reason"`
+	Status      string            `json:"status"`
+	RequestedAt time.Time         `json:"requestedAt"`
+	DecidedAt   time.Time         `json:"decidedAt,omitzero"`
+	DecidedBy   string            `json:"decidedBy,omitempty"`
+	Comment     string            `json:"comment,omitempty"`
+	EscalatedAt time.Time         `json:"escalatedAt,omitzero"`
+}
+
+// ApprovalSnapshot returns the view of ap.
+func ApprovalSnapshot(ap *store.Approval) ApprovalView {
+	return ApprovalView{ID: ap.ID, Order: ap.OrderID, Account: ap.AccountID, Profile: ap.Profile, Identifiers: ap.Identifiers,
+		KeyType: ap.KeyType, Reason: ap.Reason, Status: ap.Status, RequestedAt: ap.RequestedAt, DecidedAt: ap.DecidedAt,
+		DecidedBy: ap.DecidedBy, Comment: ap.Comment, EscalatedAt: ap.EscalatedAt}
 }
 
 // Escalation is the JSON event of an escalated approval, logged and POSTed

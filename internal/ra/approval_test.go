@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -126,6 +127,23 @@ func TestApprovals(t *testing.T) {
 	aps, _ := e.st.ListApprovals(ctx, store.ApprovalPending, 10)
 	if len(aps) != 1 || aps[0].EscalatedAt.IsZero() {
 		t.Errorf("pending approvals %+v, want the escalated one", aps)
+	}
+	// The audit log has the requests, the issuance after approval and the
+	// escalation, in the transactions that made them.
+	evs, err := audit.New(e.st, nil).List(ctx, store.AuditFilter{ObjectType: audit.ObjectApproval, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range evs {
+		count[ev.Action]++
+	}
+	if count[audit.ActionApprovalRequest] != 3 || count[audit.ActionApprovalEscalate] != 1 {
+		t.Errorf("approval audit events %v", count)
+	}
+	issued, _ := audit.New(e.st, nil).List(ctx, store.AuditFilter{Action: audit.ActionCertificateIssue, Limit: 100})
+	if len(issued) != 1 || issued[0].ObjectID != done.CertSerial {
+		t.Errorf("issue events %d, want one for %s", len(issued), done.CertSerial)
 	}
 }
 

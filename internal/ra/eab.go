@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/hmac"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/policy"
@@ -156,4 +159,36 @@ func CheckEABAttributes(p *policy.Profile, attrs map[string]string, allow []stri
 		return errors.New(err.(*acme.Problem).Detail)
 	}
 	return nil
+}
+
+// EABKeyRequest describes an EAB key to create (certgate eab create and
+// the admin API).
+type EABKeyRequest struct {
+	Owner      string
+	Attributes map[string]string
+	Allow      []string      // identifier rules (policy.Rule)
+	Expires    time.Duration // 0: never
+	SingleUse  bool
+}
+
+// NewEABKey returns a new active EAB key for profile p: a random key id
+// ("kid-" + 16 base64url characters) and an EABKeySize-byte HMAC key from
+// crypto/rand, after checking the attributes and allowlist against p
+// (CheckEABAttributes). The caller stores it.
+func NewEABKey(p *policy.Profile, req EABKeyRequest, now time.Time) (*store.EABKey, error) {
+	if err := CheckEABAttributes(p, req.Attributes, req.Allow); err != nil {
+		return nil, err
+	}
+	if req.Expires < 0 {
+		return nil, errors.New("the expiry must be positive")
+	}
+	k := &store.EABKey{KID: "kid-" + randomB64(12), HMACKey: make([]byte, EABKeySize), Profile: p.Name, Owner: req.Owner,
+		Attributes: req.Attributes, Allow: req.Allow, SingleUse: req.SingleUse, Status: store.EABActive, CreatedAt: now}
+	if _, err := rand.Read(k.HMACKey); err != nil {
+		return nil, fmt.Errorf("EAB key: %w", err)
+	}
+	if req.Expires > 0 {
+		k.Expires = now.Add(req.Expires)
+	}
+	return k, nil
 }

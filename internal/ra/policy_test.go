@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/certlint"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
@@ -64,7 +65,7 @@ func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *
 		t.Fatal(err)
 	}
 	iss := &local.Issuer{CA: ca, IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"}
-	cfg.Profiles, cfg.CAARecheckAfter = reg, 24*time.Hour
+	cfg.Profiles, cfg.CAARecheckAfter, cfg.Audit = reg, 24*time.Hour, audit.New(st, e.clock)
 	e.ra = ra.New(cfg, st, nil, iss, func() time.Time { return e.clock() }, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { e.ra.Shutdown(context.Background()) })
 	return e

@@ -42,7 +42,7 @@ type Store interface {
 	ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error)
 	SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
-	StartChallenge(ctx context.Context, id string, now time.Time) error
+	StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
 	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error

@@ -36,14 +36,15 @@ func clientAddr(ctx context.Context) (netip.Addr, bool) {
 }
 
 // rateLimitSubjects are the override subjects of account a, most specific
-// first: the account, then the external account binding key it was
-// created with, so that an override for the key applies to every account
-// bound with it.
+// first: the account itself, then the external account binding key it was
+// created with (RFC 8555 §7.3.4), so that an override for the key applies
+// to every account bound with it.
 func rateLimitSubjects(a *store.Account) []string {
+	subjects := []string{ratelimit.AccountSubject(a.ID)}
 	if a.EABKid != "" {
-		return []string{ratelimit.AccountSubject(a.ID), ratelimit.EABSubject(a.EABKid)}
+		subjects = append(subjects, ratelimit.EABSubject(a.EABKid))
 	}
-	return []string{ratelimit.AccountSubject(a.ID)}
+	return subjects
 }
 
 // limitNewAccount spends the client address's new-accounts-per-ip bucket

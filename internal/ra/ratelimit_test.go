@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -165,5 +166,50 @@ func TestRateLimitsInRA(t *testing.T) {
 	rateLimitedAfter(t, err, 7*24*time.Hour)
 	if o, _ := st.GetOrder(ctx, orders[1].ID); o.Status != acme.StatusPending || OrderStatus(o, authzs[1:], clk.now()) != acme.StatusReady {
 		t.Fatalf("refused finalize left the order %s; want it still ready", o.Status)
+	}
+}
+
+// TestRateLimitOverrideByEABKey: an override for an external account
+// binding key applies to the accounts created with it; the account's own
+// override wins over its key's.
+func TestRateLimitOverrideByEABKey(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	for _, o := range []store.RateLimitOverride{
+		{Limit: string(ratelimit.NewOrdersPerAccount), Subject: ratelimit.EABSubject("kid1"), Count: 1, Period: time.Hour, CreatedAt: now},
+		{Limit: string(ratelimit.NewOrdersPerAccount), Subject: ratelimit.AccountSubject("own"), Count: 3, Period: time.Hour, CreatedAt: now},
+	} {
+		if err := st.SetRateLimitOverride(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := New(Config{RateLimits: ratelimit.Config{NewOrdersPerAccount: ratelimit.Rate{Count: 100, Period: time.Hour}}}, st, nopVA{}, nil, nil, slog.New(slog.DiscardHandler))
+	defer r.Shutdown(ctx)
+	for _, c := range []struct {
+		id, kid string
+		want    int
+	}{{"bound", "kid1", 1}, {"own", "kid1", 3}, {"free", "", 5}} {
+		a := &store.Account{ID: c.id, KeyThumbprint: "tp-" + c.id, JWK: []byte("{}"), Status: acme.StatusValid, EABKid: c.kid, CreatedAt: now}
+		if err := st.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i := range 5 {
+			if _, err := r.NewOrder(ctx, a, acme.NewOrderRequest{Identifiers: dnsIDs(fmt.Sprintf("h%d.%s.test", i, c.id))}); err != nil {
+				if p, ok := acme.AsProblem(err); !ok || p.Type != acme.RateLimited {
+					t.Fatal(err)
+				}
+				break
+			}
+			n++
+		}
+		if n != c.want {
+			t.Errorf("account %s (EAB key %q): %d orders allowed, want %d", c.id, c.kid, n, c.want)
+		}
 	}
 }

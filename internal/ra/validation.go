@@ -26,14 +26,15 @@ func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *stor
 		if st := AuthorizationStatus(az, now); st != acme.StatusPending {
 			return nil, acme.NewProblem(acme.Malformed, "the authorization is %s; its challenges can no longer be answered", st)
 		}
-		err := r.store.StartChallenge(ctx, c.ID, now)
+		// This node takes the validation lease as it starts the challenge.
+		err := r.store.StartChallengeLeased(ctx, c.ID, r.node, now, now.Add(r.cfg.LeaseDuration))
 		switch {
 		case err == nil:
 			started := *c
 			started.Status, started.UpdatedAt = acme.StatusProcessing, now
 			var pre *startedChallenge
 			if acct != nil && acct.ID == az.AccountID {
-				pre = &startedChallenge{c: &started, az: az, thumbprint: acct.KeyThumbprint}
+				pre = &startedChallenge{c: &started, az: az, thumbprint: acct.KeyThumbprint, leasedAt: now}
 			}
 			r.enqueue(c.ID, pre)
 			return &started, nil
@@ -57,8 +58,14 @@ func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *stor
 type startedChallenge struct {
 	c          *store.Challenge
 	az         *store.Authorization
-	thumbprint string // the account key's JWK thumbprint (RFC 7638)
+	thumbprint string    // the account key's JWK thumbprint (RFC 7638)
+	leasedAt   time.Time // when StartChallengeLeased gave this node the lease
 }
+
+// freshLease is how recently a lease must have been taken for the first
+// attempt of a validation to run without renewing it: an attempt then
+// still holds it for at least LeaseDuration minus this.
+const freshLease = time.Second
 
 // enqueue starts the background validation of a processing challenge,
 // bounded by the worker pool. Nothing is started once Shutdown began; the
@@ -145,16 +152,24 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 			log.Error("validation: release lease", "err", err)
 		}
 	}()
+	leasedAt := pre.leasedAt
 	for attempt := c.Attempts; ; attempt++ {
 		if c.Status != acme.StatusProcessing {
 			return
 		}
 		now := r.now()
-		if err := r.store.LeaseChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration)); err != nil {
-			if !errors.Is(err, store.ErrStale) {
-				log.Error("validation: lease", "err", err)
+		// A challenge RespondChallenge started a moment ago comes with the
+		// lease; it is renewed when the validation waited for a worker, and
+		// before every later attempt.
+		fresh := now.Sub(leasedAt) < freshLease
+		leasedAt = time.Time{}
+		if !fresh {
+			if err := r.store.LeaseChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration)); err != nil {
+				if !errors.Is(err, store.ErrStale) {
+					log.Error("validation: lease", "err", err)
+				}
+				return // another node validates it, or it is finished
 			}
-			return // another node validates it, or it is finished
 		}
 		start := time.Now()
 		// Control, then CAA before the authorization turns valid, from

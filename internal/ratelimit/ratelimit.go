@@ -168,6 +168,7 @@ func (c Config) rate(n Name) Rate {
 type Store interface {
 	UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error)
 	RateBuckets(ctx context.Context, keys []string) ([]time.Time, error)
+	SpendRateBucket(ctx context.Context, key string, now time.Time, interval, period time.Duration) (bool, time.Time, error)
 	ListRateLimitOverrides(ctx context.Context) ([]store.RateLimitOverride, error)
 	PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error)
 }
@@ -348,6 +349,19 @@ func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool)
 	rs, err := l.resolve(ctx, reqs)
 	if err != nil || len(rs) == 0 {
 		return err
+	}
+	if spend && !force && len(rs) == 1 {
+		// One bucket: one statement, no lock held across round trips.
+		r, now := rs[0], l.now()
+		ok, tat, err := l.store.SpendRateBucket(ctx, bucketKey(r.Request), now, r.rate.interval(), r.rate.Period)
+		if err != nil {
+			return fmt.Errorf("rate limits: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		_, _, wait := gcra(tat, now, r.rate)
+		return Problem(r.Limit, r.Key, r.rate, wait, now, l.cfg.PolicyURL)
 	}
 	keys := make([]string, len(rs))
 	for i, r := range rs {

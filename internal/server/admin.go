@@ -10,14 +10,19 @@ import (
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
 
 // newAdminAPI builds the admin API (docs/api.md) over the server's services.
-func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger) http.Handler {
+// Profiles created through it are linted with ca (LintProfile); profiles
+// is the server's registry, whose built-in default the API reports.
+func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA) http.Handler {
 	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
-		Log: l.With("component", "adminapi")})
+		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(),
+		LintProfile: func(p *policy.Profile) error { return LintProfile(ca, p, now()) }})
 }
 
 // httpsHandler routes the HTTPS listener: the admin API under /api/v1/,

@@ -41,9 +41,9 @@ type Approval struct {
 }
 
 // RequestApproval moves order ap.OrderID from pending to awaiting approval
-// and stores ap, in one transaction. ErrStale when the order is no longer
-// pending (finalized concurrently).
-func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time) error {
+// and stores ap, in one transaction with events (optional audit appends).
+// ErrStale when the order is no longer pending (finalized concurrently).
+func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time, events ...*AuditAppend) error {
 	idents, _ := json.Marshal(ap.Identifiers)
 	return s.tx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
@@ -56,7 +56,7 @@ func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time
 			ap.Status, ts(ap.RequestedAt)); err != nil {
 			return fmt.Errorf("insert approval: %w", err)
 		}
-		return nil
+		return appendAll(ctx, tx, events)
 	})
 }
 
@@ -125,9 +125,10 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 
 // DecideApproval records an approver's decision on pending approval id:
 // approved, or rejected, which in the same transaction makes its order
-// invalid with problem perr. ErrNotFound when missing; ErrStale when
+// invalid with problem perr; events (optional audit appends) are recorded
+// in that transaction too. ErrNotFound when missing; ErrStale when
 // already decided.
-func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time) error {
+func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) error {
 	ap, err := s.GetApproval(ctx, id)
 	if err != nil {
 		return err
@@ -146,22 +147,37 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 		if err := checkOne(res, err, "decide approval"); err != nil {
 			return err
 		}
-		if approve {
-			return nil
+		if !approve {
+			_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'invalid', error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+				pj, ts(now), ap.OrderID, OrderAwaitingApproval)
+			if err != nil {
+				return fmt.Errorf("reject order: %w", err)
+			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'invalid', error = ?, updated_at = ? WHERE id = ? AND status = ?`,
-			pj, ts(now), ap.OrderID, OrderAwaitingApproval)
-		if err != nil {
-			return fmt.Errorf("reject order: %w", err)
-		}
-		return nil
+		return appendAll(ctx, tx, events)
 	})
 }
 
 // MarkApprovalEscalated records that pending approval id was escalated at
-// now; ErrStale when it was escalated before or is no longer pending, so
-// that of several nodes exactly one announces it.
-func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE approvals SET escalated_at = ? WHERE id = ? AND status = 'pending' AND escalated_at = 0`, ts(now), id)
-	return checkOne(res, err, "escalate approval")
+// now, with events (optional audit appends) in the same transaction;
+// ErrStale when it was escalated before or is no longer pending, so that
+// of several nodes exactly one announces it.
+func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE approvals SET escalated_at = ? WHERE id = ? AND status = 'pending' AND escalated_at = 0`, ts(now), id)
+		if err := checkOne(res, err, "escalate approval"); err != nil {
+			return err
+		}
+		return appendAll(ctx, tx, events)
+	})
+}
+
+// appendAll appends each audit event within tx.
+func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
+	for _, ev := range events {
+		if err := appendAudit(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -70,9 +70,10 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 	return nil
 }
 
-// txQueryRow runs a single-row query within tx (unprepared).
+// txQueryRow runs a single-row query within tx (prepared once, see
+// txConn.QueryRowContext).
 func txQueryRow(ctx context.Context, tx txConn, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.p.bind(q), args...)
+	return tx.QueryRowContext(ctx, q, args...)
 }
 
 // AppendAudit appends one audit event in its own transaction and fills in

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"sort"
@@ -349,4 +350,19 @@ func testReplacesRecorded(t *testing.T, e storetest.Engine) {
 	if first, _ := s.GetCertificate(ctx, "abc"); first.Replaces != "" {
 		t.Fatalf("first certificate records replaces %q", first.Replaces)
 	}
+}
+
+// TestSearchWithoutSerialExpiryIndex: a SQLite database migrated by an
+// early build of migration 00005, without certificates_serial_expiry,
+// still answers searches that start from a name.
+func TestSearchWithoutSerialExpiryIndex(t *testing.T) {
+	dsn := storetest.SQLiteDSN(t)
+	s := storetest.OpenDSN(t, dsn)
+	must(t, s.InsertCertificates(context.Background(), []*store.Certificate{invCert("01", 10, "a.example.com"), invCert("02", 5, "b.example.com")}))
+	db, err := sql.Open("sqlite", "file:"+dsn)
+	must(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DROP INDEX certificates_serial_expiry`)
+	must(t, err)
+	wantSerials(t, "suffix without the index", search(t, s, store.CertQuery{Suffix: ".example.com"}), "02", "01")
 }

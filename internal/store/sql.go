@@ -502,11 +502,6 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // transaction.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
-		for _, ev := range events {
-			if err := appendAudit(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
 		if err := insertCertificate(ctx, tx, c); err != nil {
 			return err
 		}
@@ -516,6 +511,13 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`, ts(now), orderID); err != nil {
 			return fmt.Errorf("mark replaced certificate: %w", err)
+		}
+		// Last, so that the audit head's row lock is held as briefly as
+		// possible (it serializes appends across nodes).
+		for _, ev := range events {
+			if err := appendAudit(ctx, tx, ev); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

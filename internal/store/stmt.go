@@ -164,3 +164,13 @@ func (t txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 	*t.missing = append(*t.missing, q)
 	return t.tx.ExecContext(ctx, t.p.bind(q), args...)
 }
+
+// QueryRowContext runs the single-row query q within the transaction,
+// through the pool's prepared statement like ExecContext.
+func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.p.cached(q); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	*t.missing = append(*t.missing, q)
+	return t.tx.QueryRowContext(ctx, t.p.bind(q), args...)
+}

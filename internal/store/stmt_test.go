@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -40,6 +41,33 @@ func TestIsUniqueViolation(t *testing.T) {
 	} {
 		if got := isUniqueViolation(c.err); got != c.want {
 			t.Errorf("isUniqueViolation(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestTxQueryRowPrepared checks that a single-row query inside a
+// transaction runs unprepared the first time, is prepared after that
+// transaction, and then runs through the prepared statement with the same
+// result.
+func TestTxQueryRowPrepared(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, t.TempDir()+"/certgate.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const q = `SELECT seq, hash FROM audit_head WHERE id = 1`
+	for i := range 2 {
+		var seq int64
+		var hash string
+		if err := s.tx(ctx, func(tx txConn) error { return tx.QueryRowContext(ctx, q).Scan(&seq, &hash) }); err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+		if seq != 0 || hash != AuditGenesisHash {
+			t.Errorf("transaction %d: seq %d, hash %q; want 0, the genesis hash", i, seq, hash)
+		}
+		if s.w.cached(q) == nil {
+			t.Fatalf("after transaction %d the query is not prepared", i)
 		}
 	}
 }

@@ -14,6 +14,7 @@ UPDATE certificates SET key_bits = CAST(substr(key_type, 9) AS INTEGER) WHERE ke
 DROP INDEX certificates_not_after;
 CREATE INDEX certificates_not_after ON certificates(not_after, serial);
 CREATE INDEX certificates_status_not_after ON certificates(status, not_after, serial);
+CREATE INDEX certificates_serial_expiry ON certificates(serial, not_after, status);
 
 CREATE TABLE certificate_names (
     serial         TEXT COLLATE "C" NOT NULL REFERENCES certificates(serial),
@@ -40,6 +41,7 @@ ON CONFLICT DO NOTHING;
 -- +goose Down
 DROP TABLE certificate_attributes;
 DROP TABLE certificate_names;
+DROP INDEX certificates_serial_expiry;
 DROP INDEX certificates_status_not_after;
 DROP INDEX certificates_not_after;
 CREATE INDEX certificates_not_after ON certificates(not_after);

@@ -21,6 +21,10 @@ UPDATE certificates SET key_bits = CAST(substr(key_type, 9) AS INTEGER) WHERE ke
 DROP INDEX certificates_not_after;
 CREATE INDEX certificates_not_after ON certificates(not_after, serial);
 CREATE INDEX certificates_status_not_after ON certificates(status, not_after, serial);
+-- Covers the sort key and status of a certificate found by serial, so that
+-- sorting the matches of a name or attribute search reads no certificate
+-- row (whose large DER and chain columns come before these).
+CREATE INDEX certificates_serial_expiry ON certificates(serial, not_after, status);
 
 CREATE TABLE certificate_names (
     serial         TEXT NOT NULL REFERENCES certificates(serial),
@@ -52,6 +56,7 @@ SELECT serial, name, acc FROM r WHERE rest = '';
 -- +goose Down
 DROP TABLE certificate_attributes;
 DROP TABLE certificate_names;
+DROP INDEX certificates_serial_expiry;
 DROP INDEX certificates_status_not_after;
 DROP INDEX certificates_not_after;
 CREATE INDEX certificates_not_after ON certificates(not_after);

@@ -1,0 +1,433 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Profiles, EAB keys and approvals (docs/profiles.md): the API twin of
+// `certgate profile`, `certgate eab` and `certgate approval`.
+
+// defaultProfile is the built-in default profile the API reports when no
+// profile named "default" is stored.
+func (a *API) defaultProfile() *policy.Profile {
+	if a.d.DefaultProfile != nil {
+		return a.d.DefaultProfile
+	}
+	p := ra.DefaultProfile(90*24*time.Hour, 0, false)
+	_ = p.Validate()
+	return &p
+}
+
+// profile returns the stored profile called name, the built-in default for
+// "default", or a 404.
+func (a *API) profile(ctx context.Context, name string) (*policy.Profile, bool, error) {
+	rec, err := a.d.Store.GetProfile(ctx, name)
+	switch {
+	case err == nil:
+		p, err := policy.Parse(rec.Spec)
+		if err != nil {
+			return nil, false, a.storeError(ctx, "profile", err)
+		}
+		return p, true, nil
+	case errors.Is(err, store.ErrNotFound) && name == policy.DefaultName:
+		return a.defaultProfile(), false, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, huma.Error404NotFound("no profile " + name)
+	default:
+		return nil, false, a.storeError(ctx, "profile", err)
+	}
+}
+
+// record appends a change made through the API to the audit log.
+func (a *API) record(ctx context.Context, p *auth.Principal, action, objectType, id string, before, after any) error {
+	if a.d.Audit == nil {
+		return nil
+	}
+	if err := a.d.Audit.Record(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after}); err != nil {
+		a.d.Log.ErrorContext(ctx, "audit", "action", action, "err", err)
+		return huma.Error500InternalServerError("the change is made, but recording it in the audit log failed")
+	}
+	return nil
+}
+
+type profilesOut struct {
+	Body struct {
+		Items []*policy.Profile `json:"items"`
+	}
+}
+
+type profileNameIn struct {
+	Name string `path:"name" maxLength:"63" doc:"profile name"`
+}
+
+type profileOut struct {
+	Body *policy.Profile
+}
+
+type profileBodyIn struct {
+	Body policy.Profile
+}
+
+type profilePutIn struct {
+	Name string `path:"name" maxLength:"63" doc:"profile name"`
+	Body policy.Profile
+}
+
+// checkProfile validates p and lints its certificates (Deps.LintProfile).
+func (a *API) checkProfile(p *policy.Profile) error {
+	if err := p.Validate(); err != nil {
+		return huma.Error422UnprocessableEntity(err.Error())
+	}
+	if a.d.LintProfile != nil {
+		if err := a.d.LintProfile(p); err != nil {
+			return huma.Error422UnprocessableEntity(err.Error())
+		}
+	}
+	return nil
+}
+
+func profileRoutes(a *API) {
+	Register(a, auth.PermProfilesRead, huma.Operation{OperationID: "list-profiles", Method: http.MethodGet, Path: Prefix + "/profiles",
+		Summary: "List certificate profiles", Tags: []string{"profiles"},
+		Description: "Every stored profile by name, after the default one (the built-in default when none named default is stored)."},
+		func(ctx context.Context, _ *auth.Principal, _ *struct{}) (*profilesOut, error) {
+			recs, err := a.d.Store.ListProfiles(ctx)
+			if err != nil {
+				return nil, a.storeError(ctx, "profiles", err)
+			}
+			out := &profilesOut{}
+			out.Body.Items = []*policy.Profile{a.defaultProfile()}
+			for _, r := range recs {
+				p, err := policy.Parse(r.Spec)
+				if err != nil {
+					return nil, a.storeError(ctx, "profile "+r.Name, err)
+				}
+				if p.Name == policy.DefaultName {
+					out.Body.Items[0] = p
+					continue
+				}
+				out.Body.Items = append(out.Body.Items, p)
+			}
+			return out, nil
+		})
+	Register(a, auth.PermProfilesRead, huma.Operation{OperationID: "get-profile", Method: http.MethodGet, Path: Prefix + "/profiles/{name}",
+		Summary: "Show a certificate profile", Tags: []string{"profiles"}, Errors: []int{404}},
+		func(ctx context.Context, _ *auth.Principal, in *profileNameIn) (*profileOut, error) {
+			p, _, err := a.profile(ctx, in.Name)
+			if err != nil {
+				return nil, err
+			}
+			return &profileOut{Body: p}, nil
+		})
+	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "create-profile", Method: http.MethodPost, Path: Prefix + "/profiles",
+		Summary: "Create a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusCreated, Errors: []int{409, 422},
+		Description: "The profile is validated and its certificates linted (zlint); its ACME directory is /acme/NAME/directory. 409 when the name is taken. Audited as profile.create."},
+		func(ctx context.Context, pr *auth.Principal, in *profileBodyIn) (*profileOut, error) {
+			p := in.Body
+			if err := a.checkProfile(&p); err != nil {
+				return nil, err
+			}
+			spec, _ := json.Marshal(&p)
+			now := a.d.Now().UTC()
+			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return nil, huma.Error409Conflict("profile " + p.Name + " exists")
+				}
+				return nil, a.storeError(ctx, "profile", err)
+			}
+			if err := a.record(ctx, pr, audit.ActionProfileCreate, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec)); err != nil {
+				return nil, err
+			}
+			return &profileOut{Body: &p}, nil
+		})
+	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "replace-profile", Method: http.MethodPut, Path: Prefix + "/profiles/{name}",
+		Summary: "Replace a certificate profile", Tags: []string{"profiles"}, Errors: []int{404, 422},
+		Description: "Replaces the stored profile (the body's name must be the path's or empty). Servers apply it within 2 seconds. Audited as profile.update."},
+		func(ctx context.Context, pr *auth.Principal, in *profilePutIn) (*profileOut, error) {
+			p := in.Body
+			if p.Name == "" {
+				p.Name = in.Name
+			}
+			if p.Name != in.Name {
+				return nil, huma.Error422UnprocessableEntity("the body names profile " + p.Name + ", the path " + in.Name)
+			}
+			rec, err := a.d.Store.GetProfile(ctx, in.Name)
+			if err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			if err := a.checkProfile(&p); err != nil {
+				return nil, err
+			}
+			spec, _ := json.Marshal(&p)
+			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}, true); err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			if err := a.record(ctx, pr, audit.ActionProfileUpdate, audit.ObjectProfile, p.Name, json.RawMessage(rec.Spec), json.RawMessage(spec)); err != nil {
+				return nil, err
+			}
+			return &profileOut{Body: &p}, nil
+		})
+	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
+		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404},
+		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete."},
+		func(ctx context.Context, pr *auth.Principal, in *profileNameIn) (*struct{}, error) {
+			rec, err := a.d.Store.GetProfile(ctx, in.Name)
+			if err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			if err := a.d.Store.DeleteProfile(ctx, in.Name); err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			if err := a.record(ctx, pr, audit.ActionProfileDelete, audit.ObjectProfile, in.Name, json.RawMessage(rec.Spec), nil); err != nil {
+				return nil, err
+			}
+			return nil, nil
+		})
+	eabRoutes(a)
+	approvalRoutes(a)
+}
+
+// EABKeyView is an EAB key as the API shows it: never its HMAC key.
+type EABKeyView struct {
+	KID        string            `json:"kid"`
+	Profile    string            `json:"profile"`
+	Owner      string            `json:"owner,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Allow      []string          `json:"allow,omitempty"`
+	SingleUse  bool              `json:"singleUse"`
+	Status     string            `json:"status" enum:"active,used,revoked,expired"`
+	Expires    *time.Time        `json:"expires,omitempty"`
+	CreatedAt  time.Time         `json:"createdAt"`
+	Account    string            `json:"account,omitempty" doc:"the last account bound with the key"`
+}
+
+func eabView(k *store.EABKey, now time.Time) EABKeyView {
+	v := EABKeyView{KID: k.KID, Profile: k.Profile, Owner: k.Owner, Attributes: k.Attributes, Allow: k.Allow, SingleUse: k.SingleUse,
+		Status: k.Status, CreatedAt: k.CreatedAt, Account: k.AccountID}
+	if !k.Expires.IsZero() {
+		e := k.Expires
+		v.Expires = &e
+		if k.Status == store.EABActive && !now.Before(e) {
+			v.Status = "expired"
+		}
+	}
+	return v
+}
+
+type eabKeysOut struct {
+	Body struct {
+		Items []EABKeyView `json:"items"`
+	}
+}
+
+type createEABIn struct {
+	Body struct {
+		Profile    string            `json:"profile" maxLength:"63" doc:"the profile the key is for"`
+		Owner      string            `json:"owner,omitempty" maxLength:"200"`
+		Attributes map[string]string `json:"attributes,omitempty" doc:"default custom attributes of the bound accounts' certificates"`
+		Allow      []string          `json:"allow,omitempty" doc:"identifier rules the bound accounts may order"`
+		Expires    string            `json:"expires,omitempty" doc:"how long the key can bind accounts, e.g. 30d; empty: forever" example:"30d"`
+		SingleUse  bool              `json:"singleUse,omitempty"`
+	}
+}
+
+// CreatedEABKey is a new EAB key with its HMAC key, shown this once.
+type CreatedEABKey struct {
+	HMAC string `json:"hmac" doc:"the HMAC key, unpadded base64url; it cannot be retrieved again"`
+	EABKeyView
+}
+
+type createEABOut struct {
+	Body CreatedEABKey
+}
+
+type kidIn struct {
+	KID string `path:"kid" maxLength:"64"`
+}
+
+type eabKeyOut struct {
+	Body EABKeyView
+}
+
+func eabRoutes(a *API) {
+	Register(a, auth.PermEABRead, huma.Operation{OperationID: "list-eab-keys", Method: http.MethodGet, Path: Prefix + "/eab-keys",
+		Summary: "List EAB keys", Tags: []string{"eab"}, Description: "Newest first; never their HMAC keys."},
+		func(ctx context.Context, _ *auth.Principal, _ *struct{}) (*eabKeysOut, error) {
+			keys, err := a.d.Store.ListEABKeys(ctx)
+			if err != nil {
+				return nil, a.storeError(ctx, "EAB keys", err)
+			}
+			out := &eabKeysOut{}
+			out.Body.Items = []EABKeyView{}
+			for _, k := range keys {
+				out.Body.Items = append(out.Body.Items, eabView(k, a.d.Now()))
+			}
+			return out, nil
+		})
+	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "create-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys",
+		Summary: "Create an EAB key", Tags: []string{"eab"}, DefaultStatus: http.StatusCreated, Errors: []int{404, 422},
+		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 404 for an unknown profile; 422 for attributes the profile does not declare or bad rules. Audited as eab_key.create (without the HMAC key)."},
+		func(ctx context.Context, pr *auth.Principal, in *createEABIn) (*createEABOut, error) {
+			name := in.Body.Profile
+			if name == "" {
+				name = policy.DefaultName
+			}
+			p, _, err := a.profile(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			var ttl time.Duration
+			if in.Body.Expires != "" {
+				if ttl, err = config.ParseDuration(in.Body.Expires); err != nil || ttl <= 0 {
+					return nil, huma.Error422UnprocessableEntity("expires must be a positive duration such as 30d")
+				}
+			}
+			k, err := ra.NewEABKey(p, ra.EABKeyRequest{Owner: in.Body.Owner, Attributes: in.Body.Attributes, Allow: in.Body.Allow,
+				Expires: ttl, SingleUse: in.Body.SingleUse}, a.d.Now().UTC())
+			if err != nil {
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			}
+			if err := a.d.Store.CreateEABKey(ctx, k); err != nil {
+				return nil, a.storeError(ctx, "EAB key", err)
+			}
+			v := eabView(k, a.d.Now())
+			if err := a.record(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v); err != nil {
+				return nil, err
+			}
+			return &createEABOut{Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v}}, nil
+		})
+	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "revoke-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys/{kid}/revoke",
+		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},
+		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke."},
+		func(ctx context.Context, pr *auth.Principal, in *kidIn) (*eabKeyOut, error) {
+			before, err := a.d.Store.GetEABKey(ctx, in.KID)
+			if err != nil {
+				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
+			}
+			if err := a.d.Store.RevokeEABKey(ctx, in.KID); err != nil {
+				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
+			}
+			after := *before
+			after.Status = store.EABRevoked
+			v := eabView(&after, a.d.Now())
+			if err := a.record(ctx, pr, audit.ActionEABKeyRevoke, audit.ObjectEABKey, in.KID, eabView(before, a.d.Now()), v); err != nil {
+				return nil, err
+			}
+			return &eabKeyOut{Body: v}, nil
+		})
+}
+
+type approvalsIn struct {
+	Status string `query:"status" enum:"pending,approved,rejected,all" default:"pending"`
+}
+
+type approvalsOut struct {
+	Body struct {
+		Items []ra.ApprovalView `json:"items"`
+	}
+}
+
+type approvalIn struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+type approvalOut struct {
+	Body ra.ApprovalView
+}
+
+type decideIn struct {
+	ID   string `path:"id" maxLength:"64"`
+	Body struct {
+		Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
+	}
+}
+
+func approvalRoutes(a *API) {
+	Register(a, auth.PermApprovalsRead, huma.Operation{OperationID: "list-approvals", Method: http.MethodGet, Path: Prefix + "/approvals",
+		Summary: "List approval requests", Tags: []string{"approvals"}, Description: "Oldest request first."},
+		func(ctx context.Context, _ *auth.Principal, in *approvalsIn) (*approvalsOut, error) {
+			status := in.Status
+			if status == "all" {
+				status = ""
+			}
+			aps, err := a.d.Store.ListApprovals(ctx, status, 1000)
+			if err != nil {
+				return nil, a.storeError(ctx, "approvals", err)
+			}
+			out := &approvalsOut{}
+			out.Body.Items = []ra.ApprovalView{}
+			for _, ap := range aps {
+				out.Body.Items = append(out.Body.Items, ra.ApprovalSnapshot(ap))
+			}
+			return out, nil
+		})
+	Register(a, auth.PermApprovalsRead, huma.Operation{OperationID: "get-approval", Method: http.MethodGet, Path: Prefix + "/approvals/{id}",
+		Summary: "Show an approval request", Tags: []string{"approvals"}, Errors: []int{404}},
+		func(ctx context.Context, _ *auth.Principal, in *approvalIn) (*approvalOut, error) {
+			ap, err := a.d.Store.GetApproval(ctx, in.ID)
+			if err != nil {
+				return nil, a.storeError(ctx, "approval "+in.ID, err)
+			}
+			return &approvalOut{Body: ra.ApprovalSnapshot(ap)}, nil
+		})
+	decide := func(approve bool) func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
+		return func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
+			if !approve && in.Body.Comment == "" {
+				return nil, huma.Error422UnprocessableEntity("a rejection needs a comment saying why (the ACME client sees it)")
+			}
+			ap, err := a.d.Store.GetApproval(ctx, in.ID)
+			if err != nil {
+				return nil, a.storeError(ctx, "approval "+in.ID, err)
+			}
+			now := a.d.Now().UTC()
+			after := *ap
+			after.DecidedAt, after.DecidedBy, after.Comment = now, pr.Actor(), in.Body.Comment
+			action := audit.ActionApprovalReject
+			after.Status = store.ApprovalRejected
+			var perr *acme.Problem
+			if approve {
+				after.Status, action = store.ApprovalApproved, audit.ActionApprovalApprove
+			} else {
+				perr = ra.RejectionProblem(in.Body.Comment)
+			}
+			var events []*store.AuditAppend
+			if a.d.Audit != nil {
+				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
+					Before: ra.ApprovalSnapshot(ap), After: ra.ApprovalSnapshot(&after)})
+				if err != nil {
+					return nil, a.storeError(ctx, "audit event", err)
+				}
+				events = append(events, ev)
+			}
+			if err := a.d.Store.DecideApproval(ctx, ap.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...); err != nil {
+				if errors.Is(err, store.ErrStale) {
+					return nil, huma.Error409Conflict("the approval was already decided")
+				}
+				return nil, a.storeError(ctx, "approval "+in.ID, err)
+			}
+			return &approvalOut{Body: ra.ApprovalSnapshot(&after)}, nil
+		}
+	}
+	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "approve", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/approve",
+		Summary: "Approve a request", Tags: []string{"approvals"}, Errors: []int{404, 409},
+		Description: "The certificate is issued at the ACME client's next poll of its order (or by the server's sweep). 409 when already decided. Audited as approval.approve in the same transaction."},
+		decide(true))
+	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "reject", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/reject",
+		Summary: "Reject a request", Tags: []string{"approvals"}, Errors: []int{404, 409, 422},
+		Description: "The order becomes invalid with an unauthorized problem carrying the comment (required). 409 when already decided. Audited as approval.reject in the same transaction."},
+		decide(false))
+}

@@ -1,0 +1,132 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// storedProfile stores a new profile and returns its name.
+func (f *fixture) storedProfile() string {
+	f.t.Helper()
+	f.n++
+	name := fmt.Sprintf("p%03d", f.n)
+	spec := fmt.Sprintf(`{"name":%q,"validity":"30d","wildcard":true}`, name)
+	if err := f.st.PutProfile(context.Background(), &store.Profile{Name: name, Spec: []byte(spec), CreatedAt: f.now, UpdatedAt: f.now}, false); err != nil {
+		f.t.Fatal(err)
+	}
+	return name
+}
+
+// eabKey stores a new active EAB key and returns its kid.
+func (f *fixture) eabKey() string {
+	f.t.Helper()
+	f.n++
+	kid := fmt.Sprintf("kid%03d", f.n)
+	if err := f.st.CreateEABKey(context.Background(), &store.EABKey{KID: kid, HMACKey: []byte("k"), Profile: "default", Status: store.EABActive,
+		CreatedAt: f.now}); err != nil {
+		f.t.Fatal(err)
+	}
+	return kid
+}
+
+// approval parks a new account's order for approval and returns the
+// approval's ID.
+func (f *fixture) approval() string {
+	f.t.Helper()
+	acct, oid := f.account()
+	id := "ap-" + oid
+	if err := f.st.RequestApproval(context.Background(), &store.Approval{ID: id, OrderID: oid, AccountID: acct, Profile: "code",
+		Identifiers: []acme.Identifier{{Type: "dns", Value: "a.example.com"}}, KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1},
+		Status: store.ApprovalPending, RequestedAt: f.now}, f.now); err != nil {
+		f.t.Fatal(err)
+	}
+	return id
+}
+
+// TestProfilesEABApprovalsAPI: what the profile, EAB and approval
+// operations do beyond their status codes: validation (422), conflicts,
+// the HMAC key shown once and never listed, decisions recorded with the
+// token as approver and audited, a rejection's comment on the order.
+func TestProfilesEABApprovalsAPI(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	for _, bad := range []map[string]any{
+		{"name": "new-order", "validity": "30d", "wildcard": false},
+		{"name": "x", "validity": "30d", "wildcard": false, "ekus": []string{"timeStamping"}},
+		{"name": "x", "validity": "30d", "wildcard": false, "maxValidity": "10d"},
+	} {
+		if r := f.do("POST", "/api/v1/profiles", admin, bad); r.status != 422 {
+			t.Errorf("invalid profile %v: %d %s", bad, r.status, r.body)
+		}
+	}
+	body := map[string]any{"name": "billing", "validity": "30d", "wildcard": false,
+		"attributes": []map[string]any{{"name": "billing_code", "required": true, "regex": "[A-Z]+-[0-9]+"}}}
+	if r := f.do("POST", "/api/v1/profiles", admin, body); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if r := f.do("POST", "/api/v1/profiles", admin, body); r.status != 409 {
+		t.Errorf("duplicate: %d", r.status)
+	}
+	if r := f.do("GET", "/api/v1/profiles/nope", admin, nil); r.status != 404 {
+		t.Errorf("unknown profile: %d", r.status)
+	}
+	r := f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"colour": "red"}})
+	if r.status != 422 || !strings.Contains(string(r.body), "colour") {
+		t.Errorf("undeclared attribute: %d %s", r.status, r.body)
+	}
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"billing_code": "CC-1"}, "singleUse": true})
+	var created struct {
+		KID, HMAC string
+		Status    string
+	}
+	if r.status != 201 || json.Unmarshal(r.body, &created) != nil || created.Status != "active" {
+		t.Fatalf("create EAB key: %d %s", r.status, r.body)
+	}
+	if key, err := base64.RawURLEncoding.DecodeString(created.HMAC); err != nil || len(key) != 64 {
+		t.Errorf("HMAC key %q", created.HMAC)
+	}
+	if r := f.do("GET", "/api/v1/eab-keys", admin, nil); strings.Contains(string(r.body), created.HMAC) || !strings.Contains(string(r.body), created.KID) {
+		t.Errorf("EAB list: %s", r.body)
+	}
+	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 200 {
+		t.Errorf("revoke: %d", r.status)
+	}
+	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 409 {
+		t.Errorf("revoke twice: %d", r.status)
+	}
+
+	ap := f.approval()
+	approver := f.tokens[auth.RoleApprover]
+	if r := f.do("POST", "/api/v1/approvals/"+ap+"/reject", approver, map[string]any{}); r.status != 422 {
+		t.Errorf("reject without comment: %d", r.status)
+	}
+	if r := f.do("POST", "/api/v1/approvals/"+ap+"/reject", approver, map[string]any{"comment": "wrong team"}); r.status != 200 {
+		t.Fatalf("reject: %d %s", r.status, r.body)
+	}
+	if r := f.do("POST", "/api/v1/approvals/"+ap+"/approve", approver, map[string]any{}); r.status != 409 {
+		t.Errorf("decide twice: %d", r.status)
+	}
+	got, _ := f.st.GetApproval(context.Background(), ap)
+	o, _ := f.st.GetOrder(context.Background(), got.OrderID)
+	if got.Status != store.ApprovalRejected || got.DecidedBy != "token:test-approver" || o.Status != acme.StatusInvalid || !strings.Contains(o.Error.Detail, "wrong team") {
+		t.Errorf("approval %+v, order %+v", got, o)
+	}
+	r = f.do("GET", "/api/v1/audit/events?limit=100", admin, nil)
+	for _, want := range []string{"profile.create", "eab_key.create", "eab_key.revoke", "approval.reject"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if strings.Contains(string(r.body), created.HMAC) {
+		t.Error("the audit log holds the HMAC key")
+	}
+}

@@ -1,0 +1,19 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// StartChallengeLeased is StartChallenge that also gives owner the
+// challenge's validation lease until until, in the same statement: the
+// node that starts a challenge validates it, and no other node's sweep
+// sees it as abandoned (processing with an expired lease) in between.
+// ErrStale when the challenge is not pending or its authorization is not
+// pending and unexpired at now (RFC 8555 §7.5.1).
+func (s *Store) StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?, lease_owner = ?, lease_until = ?
+		WHERE id = ? AND status = 'pending' AND authz_id IN (SELECT id FROM authorizations WHERE status = 'pending' AND expires_at > ?)`,
+		ts(now), owner, ts(until), id, ts(now))
+	return checkOne(res, err, "start challenge")
+}
