@@ -106,7 +106,7 @@ type Profile struct {
 	Allow []string `json:"allow,omitempty" yaml:"allow,omitempty"`
 	Deny  []string `json:"deny,omitempty" yaml:"deny,omitempty"`
 	// Wildcard allows wildcard DNS names ("*.example.com").
-	Wildcard bool `json:"wildcard" yaml:"wildcard"`
+	Wildcard bool `json:"wildcard" yaml:"wildcard" required:"false"`
 	// KeyTypes are the allowed certificate keys: rsa2048, rsa3072,
 	// rsa4096, ecdsa-p256, ecdsa-p384 (rsa3072 allows 3072-4095 bits).
 	KeyTypes []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
