@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"unicode"
@@ -39,9 +42,21 @@ func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.St
 	if err := config.Resolve(cmd.Flags()); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, server.DSN(o.data, o.db))
+	dsn := server.DSN(o.data, o.db)
+	created := false
+	if !store.IsPostgresDSN(dsn) {
+		_, statErr := os.Stat(dsn)
+		created = errors.Is(statErr, fs.ErrNotExist)
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if created {
+		// A mistyped --data, or a command run from another directory than the
+		// server's, would otherwise answer from (or write to) a database no
+		// server reads, without a word.
+		fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: there was no database at %s; created a new, empty one (give the server's --data or --db)\n", dsn)
 	}
 	return st, nil
 }
