@@ -38,25 +38,25 @@ func storeFlags(cmd *cobra.Command, o *storeOpts) {
 
 // openStore resolves the flags of cmd (see storeFlags) and opens the
 // server's database, applying pending migrations. The caller closes it.
+//
+// A SQLite database that does not exist is an error, not a new empty
+// database: a mistyped --data, or a command run from another directory than
+// the server's, would otherwise answer from (or write to) a database no
+// server reads. `certgate serve` creates the database on its first run.
+// PostgreSQL URLs are opened as given.
 func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
 	if err := config.Resolve(cmd.Flags()); err != nil {
 		return nil, err
 	}
 	dsn := server.DSN(o.data, o.db)
-	created := false
 	if !store.IsPostgresDSN(dsn) {
-		_, statErr := os.Stat(dsn)
-		created = errors.Is(statErr, fs.ErrNotExist)
+		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no certgate database at %s: start `certgate serve --data DIR` once, or pass the server's --data/--db", dsn)
+		}
 	}
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
-	}
-	if created {
-		// A mistyped --data, or a command run from another directory than the
-		// server's, would otherwise answer from (or write to) a database no
-		// server reads, without a word.
-		fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: there was no database at %s; created a new, empty one (give the server's --data or --db)\n", dsn)
 	}
 	return st, nil
 }

@@ -20,6 +20,7 @@ import (
 func TestAdminCommandsAreAudited(t *testing.T) {
 	t.Setenv("CERTGATE_DB", "")
 	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
 	files := t.TempDir()
 	c := writeSelfSigned(t, filepath.Join(files, "a.pem"), 0x77, 30, 0, "a.example.com")
 	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {

@@ -20,6 +20,7 @@ import (
 // update, delete; invalid profiles are refused with one line.
 func TestProfileCLI(t *testing.T) {
 	data := t.TempDir()
+	initDataDir(t, data)
 	out, _, err := runCLI(t, nil, "profile", "create", "web", "--data", data, "--description", "Web servers", "--allow", "*.example.test",
 		"--deny", "admin.example.test", "--wildcard", "--key-types", "ecdsa-p256,ecdsa-p384", "--validity", "90d", "--max-validity", "160d",
 		"--require-attr", "billing_code", "--challenges", "http-01,dns-01")
@@ -106,6 +107,7 @@ func TestProfileCLILintsWithTheCA(t *testing.T) {
 // database.
 func TestEABAndApprovalCLI(t *testing.T) {
 	data := t.TempDir()
+	initDataDir(t, data)
 	if _, _, err := runCLI(t, nil, "profile", "create", "billing", "--data", data, "--validity", "30d", "--require-attr", "billing_code",
 		"--optional-attr", "owner"); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,26 +32,34 @@ func TestRootCommandsAreUnique(t *testing.T) {
 	}
 }
 
-// TestAdminCommandWarnsAboutNewDatabase checks that an administrative command
-// pointed at a data directory without a database says, in one line on
-// stderr, that it created a new one, and says nothing when the database
-// already exists.
-func TestAdminCommandWarnsAboutNewDatabase(t *testing.T) {
+// TestAdminCommandRefusesMissingDatabase checks that an administrative
+// command pointed at a data directory without a database fails with one line
+// naming the path and what to do, creates nothing, and works once the
+// database exists.
+func TestAdminCommandRefusesMissingDatabase(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "typo")
-	_, stderr, err := runCLI(t, nil, "cert", "list", "--data", data)
-	if err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{
+		{"cert", "list"},
+		{"account", "list"},
+		{"profile", "create", "web", "--validity", "30d"},
+		{"ratelimit", "list"},
+	} {
+		_, stderr, err := runCLI(t, nil, append(args, "--data", data)...)
+		want := "no certgate database at " + filepath.Join(data, "certgate.db") + ": start `certgate serve --data DIR` once, or pass the server's --data/--db"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: err = %v, want it to contain %q", args, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error is not one line: %q (stderr %q)", args, err, stderr)
+		}
 	}
-	want := "there was no database at " + filepath.Join(data, "certgate.db")
-	if !strings.Contains(stderr, want) || strings.Count(stderr, "\n") != 1 {
-		t.Errorf("stderr = %q, want one line containing %q", stderr, want)
+	if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("refused commands created %s (stat: %v)", data, err)
 	}
-	_, stderr, err = runCLI(t, nil, "cert", "list", "--data", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(stderr, "warning") {
-		t.Errorf("second run warned again: %q", stderr)
+	initDataDir(t, data)
+	if _, stderr, err := runCLI(t, nil, "cert", "list", "--data", data); err != nil || stderr != "" {
+		t.Errorf("cert list on an existing database: err %v, stderr %q", err, stderr)
 	}
 }
 

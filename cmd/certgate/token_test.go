@@ -30,6 +30,8 @@ func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
 	dsn, driver := filepath.Join(data, "certgate.db"), "sqlite"
 	if eng.Name == store.EnginePostgres {
 		dsn, driver = eng.NewDSN(t), "pgx"
+	} else {
+		initDataDir(t, data)
 	}
 	// runCLI with the database flags of this engine.
 	runCLI := func(t *testing.T, stdin []byte, args ...string) (string, string, error) {
