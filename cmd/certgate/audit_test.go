@@ -31,6 +31,13 @@ func TestAdminCommandsAreAudited(t *testing.T) {
 		Status: acme.StatusValid, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	// The reasons ACME and the admin API refuse are refused here too.
+	for _, r := range []string{"cACompromise", "10"} {
+		_, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "77", "--reason", r)
+		if err == nil || !strings.Contains(err.Error(), "use unspecified (0), keyCompromise (1), affiliationChanged (3)") {
+			t.Fatalf("cert revoke --reason %s: %v, want a refusal naming the allowed reasons", r, err)
+		}
+	}
 	if _, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "77", "--reason", "superseded"); err != nil {
 		t.Fatalf("cert revoke: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/spf13/cobra"
@@ -232,12 +233,11 @@ func newCertRevoke() *cobra.Command {
 		Long: `Mark a certificate revoked in the database, as ACME revocation does. A running
 server re-signs its CRL at least every minute (sooner for revocations made
 through it), so the CRL lists the certificate within a minute.
-Reasons (RFC 5280 §5.3.1): unspecified, keyCompromise, cACompromise,
-affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn,
-aACompromise.`,
+Reasons (RFC 5280 §5.3.1, by name or code, the same as ACME and the admin
+API accept): ` + acme.AllowedRevocationReasons + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := inventory.ParseReason(reason)
+			code, err := acme.ParseRevocationReason(reason)
 			if err != nil {
 				return err
 			}
