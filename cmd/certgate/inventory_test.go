@@ -189,6 +189,32 @@ func TestAccountCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// acct3 was bound by an EAB key and has custom attributes.
+	if err := st.CreateEABKey(ctx, &store.EABKey{KID: "kid-b", HMACKey: []byte("k"), Profile: "default", Owner: "team-b",
+		Status: store.EABUsed, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAccount(ctx, &store.Account{ID: "acct3", KeyThumbprint: "tp3", JWK: []byte(`{}`), Status: acme.StatusValid,
+		CreatedAt: time.Now(), EABKid: "kid-b", Attributes: map[string]string{"env": "prod", "billing_code": "CC-9"}}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runCLI(t, nil, "account", "list", "--data", data, "--cursor", "acct2")
+	if err != nil || !strings.Contains(stdout, "EAB KEY") || !strings.Contains(stdout, "kid-b (team-b)") || !strings.Contains(stdout, "billing_code=CC-9 env=prod") {
+		t.Fatalf("account list with EAB and attributes: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "account", "show", "--data", data, "acct3")
+	fields := strings.Join(strings.Fields(stdout), " ") // columns, whatever their width
+	for _, want := range []string{"eab key kid-b", "eab owner team-b", "attribute billing_code CC-9", "attribute env prod"} {
+		if err != nil || !strings.Contains(fields, want) {
+			t.Errorf("account show lacks %q: %v\n%s", want, err, stdout)
+		}
+	}
+	stdout, _, err = runCLI(t, nil, "account", "show", "--data", data, "acct3", "--format", "json")
+	for _, want := range []string{`"eab_kid": "kid-b"`, `"eab_owner": "team-b"`, `"billing_code": "CC-9"`} {
+		if err != nil || !strings.Contains(stdout, want) {
+			t.Errorf("account show json lacks %s: %v\n%s", want, err, stdout)
+		}
+	}
 	stdout, stderr, err := runCLI(t, nil, "account", "list", "--data", data, "--limit", "2")
 	if err != nil || strings.Count(stdout, "\n") != 3 || !strings.Contains(stdout, "acct1") || !strings.Contains(stderr, "--cursor acct1") {
 		t.Fatalf("account list: %v\n%s\n%s", err, stdout, stderr)
