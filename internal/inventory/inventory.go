@@ -51,9 +51,23 @@ type Service struct {
 }
 
 // Auditor turns an audit event into an append recorded in the same
-// transaction as the change; *audit.Log implements it.
+// transaction as the change (Prepare), or records one on its own (Record);
+// *audit.Log implements it.
 type Auditor interface {
 	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
+	Record(ctx context.Context, ev audit.Event) error
+}
+
+// Record records ev in the audit log with the actor given to WithAudit
+// (ev.Actor is overwritten), in its own transaction: for changes whose
+// store method takes no audit append, such as Import's. It does nothing
+// without WithAudit. Errors are the audit log's.
+func (s *Service) Record(ctx context.Context, ev audit.Event) error {
+	if s.audit == nil {
+		return nil
+	}
+	ev.Actor = s.actor
+	return s.audit.Record(ctx, ev)
 }
 
 // WithAudit returns a copy of s that records each revocation in the audit
