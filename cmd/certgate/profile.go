@@ -386,10 +386,14 @@ func newProfileShow() *cobra.Command {
 
 func newProfileDelete() *cobra.Command {
 	var so storeOpts
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a stored profile (its directory disappears; existing orders fail at finalize)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Delete a stored profile: its ACME directory disappears and its pending orders
+fail at finalize. Refused while EAB keys that are not revoked, orders or
+certificates refer to the profile, unless --force.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &so)
@@ -400,6 +404,15 @@ func newProfileDelete() *cobra.Command {
 			var before any
 			if rec, err := st.GetProfile(ctx, args[0]); err == nil {
 				before = json.RawMessage(rec.Spec)
+			}
+			if !force && before != nil {
+				use, err := st.ProfileUse(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if use.InUse() {
+					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], use)
+				}
 			}
 			if err := st.DeleteProfile(ctx, args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
@@ -415,5 +428,6 @@ func newProfileDelete() *cobra.Command {
 		},
 	}
 	storeFlags(cmd, &so)
+	cmd.Flags().BoolVar(&force, "force", false, "delete even while EAB keys, orders or certificates refer to the profile")
 	return cmd
 }
