@@ -266,8 +266,9 @@ func newCertImport() *cobra.Command {
 PEM (certificates and PKCS7 blocks), DER, or DER PKCS#7 bundles (.p7b). Each
 file is stored in one transaction; certificates already present (same SHA-256
 fingerprint) are reported and skipped. A bad file is reported on one line and
-nothing of it is stored; the others are still imported. The exit status is
-non-zero when any file was rejected. Each imported certificate is recorded in
+nothing of it is stored; the others are still imported. Files holding only
+private keys or certificate requests (such as certbot's privkey.pem) are
+reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
 the audit log (certificate.import).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -276,10 +277,13 @@ the audit log (certificate.import).`,
 				if aerr := auditImports(ctx, svc, res); aerr != nil {
 					return aerr
 				}
-				bad, imported, present := 0, 0, 0
+				bad, skipped, imported, present := 0, 0, 0, 0
 				for _, r := range res {
 					if r.Err != nil {
 						bad++
+					}
+					if r.Skipped != "" {
+						skipped++
 					}
 					imported += len(r.Imported)
 					present += len(r.Present)
@@ -296,7 +300,11 @@ the audit log (certificate.import).`,
 						}
 						fmt.Fprintln(w, r.Summary())
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%d certificates imported, %d already present, %d files rejected\n", imported, present, bad)
+					sum := plural(imported, "certificate", "certificates") + " imported, " + strconv.Itoa(present) + " already present, "
+					if skipped > 0 {
+						sum += plural(skipped, "file", "files") + " skipped (no certificate), "
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), sum+plural(bad, "file", "files")+" rejected")
 				}
 				if err != nil {
 					return err

@@ -67,15 +67,28 @@ func TestCertCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(files, "junk.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	keyDir := t.TempDir() // certbot's live/NAME/: a certificate beside its key
+	writeSelfSigned(t, filepath.Join(keyDir, "cert.pem"), 0x54, 30, 0, "live.example.com")
+	if err := os.WriteFile(filepath.Join(keyDir, "privkey.pem"), []byte("-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	stdout, stderr, err := runCLI(t, nil, "cert", "import", "--data", data, files)
 	if err == nil || err.Error() != "1 file was rejected" {
 		t.Fatalf("import with one bad file: err %v", err)
 	}
-	if !strings.Contains(stdout, "3 certificates imported, 0 already present, 1 files rejected") ||
+	if !strings.Contains(stdout, "3 certificates imported, 0 already present, 1 file rejected\n") ||
 		strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "junk.pem: truncated or malformed PEM block") {
 		t.Fatalf("import output:\n%s\nstderr:\n%s", stdout, stderr)
 	}
+	data2 := filepath.Join(t.TempDir(), "data2")
+	initDataDir(t, data2)
+	stdout, stderr, err = runCLI(t, nil, "cert", "import", "--data", data2, keyDir)
+	if err != nil || stderr != "" || !strings.Contains(stdout, "privkey.pem: skipped (no certificate)\n") ||
+		!strings.HasSuffix(stdout, "1 certificate imported, 0 already present, 1 file skipped (no certificate), 0 files rejected\n") {
+		t.Fatalf("import of a certificate beside its key: %v\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+
 	stdout, _, err = runCLI(t, nil, "cert", "import", "--data", data, filepath.Join(files, "soon.pem"))
 	if err != nil || !strings.Contains(stdout, "soon.pem: 0 imported, 1 already present") {
 		t.Fatalf("second import: %v\n%s", err, stdout)
