@@ -25,6 +25,8 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+
+	"github.com/certgate/certgate/internal/cputime"
 )
 
 // Sizes of a real ec256 flow's certificate: leaf DER and PEM chain (leaf
@@ -129,7 +131,7 @@ func BenchmarkStoreFlowWrites(b *testing.B) {
 			var seq atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			if parallel {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -146,7 +148,7 @@ func BenchmarkStoreFlowWrites(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			reportCPU(b, cpu0)
+			cputime.ReportPerOp(b, cpu0)
 			if !parallel {
 				times.report(b) // wall time per call; with RunParallel it would overlap
 			}
