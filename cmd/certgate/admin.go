@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,6 +98,23 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// writeRows prints rows as an aligned table (writeTable) or, for format
+// csv, as CSV whose header line is header in lower case with spaces as
+// underscores (e.g. "NOT AFTER" → not_after).
+func writeRows(w io.Writer, format outputFormat, header []string, rows [][]string) error {
+	if format != "csv" {
+		return writeTable(w, header, rows)
+	}
+	cw := csv.NewWriter(w)
+	h := make([]string, len(header))
+	for i, s := range header {
+		h[i] = strings.ToLower(strings.ReplaceAll(s, " ", "_"))
+	}
+	_ = cw.Write(h)
+	_ = cw.WriteAll(rows)
+	return cw.Error()
 }
 
 // tableCell escapes control characters (Go syntax, e.g. \x1b, \n) in a

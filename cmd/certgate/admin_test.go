@@ -28,3 +28,15 @@ func TestWriteTableEscapesControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteRowsCSV: every listing's CSV has the same header style (lower
+// case, underscores) and quotes values as encoding/csv does.
+func TestWriteRowsCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeRows(&b, "csv", []string{"SEQ", "CREATED BY"}, [][]string{{"1", "cli:ann, ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "seq,created_by\n1,\"cli:ann, ops\"\n"; b.String() != want {
+		t.Errorf("csv = %q, want %q", b.String(), want)
+	}
+}

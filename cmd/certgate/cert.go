@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -78,11 +76,36 @@ func (f *listFlags) query() (inventory.Query, error) {
 	return q, nil
 }
 
-func newCertList() *cobra.Command {
+// pageCommand completes cmd as a listing of inventory certificates: the
+// filters of listFlags (all of them when filters, else those reports take),
+// --format table|csv|json and the store flags; it runs list with the query
+// and prints the page (printPage).
+func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *inventory.Service, inventory.Query) (*inventory.Page, error)) *cobra.Command {
 	var o storeOpts
 	var f listFlags
 	var format outputFormat
-	cmd := &cobra.Command{
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		q, err := f.query()
+		if err != nil {
+			return err
+		}
+		return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+			p, err := list(ctx, svc, q)
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, format, p)
+		})
+	}
+	storeFlags(cmd, &o)
+	f.add(cmd, filters)
+	formatFlag(cmd, &format, "table", "csv", "json")
+	return cmd
+}
+
+func newCertList() *cobra.Command {
+	return pageCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List certificates, filtered, sorted and paginated",
 		Long: `List the certificates of the inventory, soonest expiry first, one page at a
@@ -90,25 +113,9 @@ time (--limit, default 100). When more remain, the next page's --cursor is
 printed to stderr (table, csv) or as next_cursor (json).`,
 		Example: `  certgate cert list --suffix example.com --status valid
   certgate cert list --expiring-within 30d --attr env=prod --format json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := f.query()
-			if err != nil {
-				return err
-			}
-			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				p, err := svc.List(ctx, q)
-				if err != nil {
-					return err
-				}
-				return printPage(cmd, format, p)
-			})
-		},
-	}
-	storeFlags(cmd, &o)
-	f.add(cmd, true)
-	formatFlag(cmd, &format, "table", "csv", "json")
-	return cmd
+	}, true, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+		return svc.List(ctx, q)
+	})
 }
 
 // certRow is a certificate's line in tables and CSV.
@@ -140,21 +147,6 @@ func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page) error
 		fmt.Fprintf(cmd.ErrOrStderr(), "more certificates: add --cursor %s\n", p.NextCursor)
 	}
 	return nil
-}
-
-// writeRows prints rows as an aligned table or as CSV (header first).
-func writeRows(w io.Writer, format outputFormat, header []string, rows [][]string) error {
-	if format != "csv" {
-		return writeTable(w, header, rows)
-	}
-	cw := csv.NewWriter(w)
-	h := make([]string, len(header))
-	for i, s := range header {
-		h[i] = strings.ToLower(strings.ReplaceAll(s, " ", "_"))
-	}
-	_ = cw.Write(h)
-	_ = cw.WriteAll(rows)
-	return cw.Error()
 }
 
 func newCertShow() *cobra.Command {
