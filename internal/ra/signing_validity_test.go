@@ -19,9 +19,9 @@ import (
 // again against the signing time (CA/B BR 7.1.2.7: within 48 hours of
 // signing) at finalize and when an approved order is issued: a notBefore
 // that was fine at newOrder but is now more than 48 h in the past, or one
-// still more than 48 h ahead, is refused with malformed; the refused
-// finalize leaves the order ready, the refused approved order becomes
-// invalid, and no certificate is signed.
+// still more than 48 h ahead, is refused with malformed and no
+// certificate is signed. An order that can never be issued (notBefore too
+// far back) becomes invalid; one that only came too early stays ready.
 func TestNotBeforeRecheckedAtSigning(t *testing.T) {
 	p := policy.Profile{Name: "long", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), MaxValidity: days(90)}
 	ap := policy.Profile{Name: "approved", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), MaxValidity: days(90),
@@ -49,12 +49,8 @@ func TestNotBeforeRecheckedAtSigning(t *testing.T) {
 	_, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "past.pre.test"), nil)
 	wantProblem(t, err, acme.Malformed, "more than 48 hours before the signing time")
 	wantProblem(t, err, acme.Malformed, "CA/B BR 7.1.2.7")
-	if st := ra.OrderStatus(o, azs, e.now); st != acme.StatusReady {
-		t.Errorf("after the refusal the order is %s, want ready", st)
-	}
-	if stored, _ := e.st.GetOrder(ctx, o.ID); stored.CertSerial != "" {
-		t.Fatalf("a certificate was issued: %s", stored.CertSerial)
-	}
+	// It can never be issued now: invalid (RFC 8555 §7.1.6).
+	e.wantInvalidOrder(o.ID, acme.Malformed)
 
 	// 50 h ahead (newOrder allows up to the order lifetime): too early to
 	// sign now; 3 h later it is within 48 h and issues with it.
@@ -62,6 +58,13 @@ func TestNotBeforeRecheckedAtSigning(t *testing.T) {
 	o, azs = order(a, "long", "future.pre.test", nb)
 	_, err = e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "future.pre.test"), nil)
 	wantProblem(t, err, acme.Malformed, "finalize again")
+	stored, err := e.st.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusReady {
+		t.Errorf("after the refusal the order is %s, want ready", st)
+	}
 	e.now = e.now.Add(3 * time.Hour)
 	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "future.pre.test"), nil)
 	if err != nil {
@@ -93,11 +96,5 @@ func TestNotBeforeRecheckedAtSigning(t *testing.T) {
 	e.now = e.now.Add(10 * time.Hour)
 	_, err = e.ra.ResumeApproved(ctx, parked)
 	wantProblem(t, err, acme.Malformed, "CA/B BR 7.1.2.7")
-	stored, err := e.st.GetOrder(ctx, o.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored.Status != acme.StatusInvalid || stored.CertSerial != "" || stored.Error == nil || stored.Error.Type != acme.Malformed {
-		t.Errorf("approved order after the refusal: status %s serial %q error %v; want invalid, none, malformed", stored.Status, stored.CertSerial, stored.Error)
-	}
+	e.wantInvalidOrder(o.ID, acme.Malformed)
 }
