@@ -213,8 +213,14 @@ wait_tcp "$PEBBLE_PORT" "$PEBBLE_PID" pebble "$WORK/pebble.log"
 CERTGATE_PID=$!
 PIDS+=("$CERTGATE_PID")
 wait_tcp "$CERTGATE_PORT" "$CERTGATE_PID" "certgate serve" "$WORK/certgate.log"
-"$CERTGATE" ca root --data "$WORK/certgate-data" >"$WORK/certgate-root.pem" 2>"$WORK/ca-root.log" ||
-	die "certgate ca root failed: $(cat "$WORK/ca-root.log")"
+# The CA exists once serve has started; on a loaded machine the port can
+# answer (another process, or serve itself) a moment before, so retry.
+for _ in $(seq 100); do
+	"$CERTGATE" ca root --data "$WORK/certgate-data" >"$WORK/certgate-root.pem" 2>"$WORK/ca-root.log" && break
+	kill -0 "$CERTGATE_PID" 2>/dev/null || die "certgate serve exited during start-up; its log: $(tail -n 20 "$WORK/certgate.log")"
+	sleep 0.3
+done
+[[ -s $WORK/certgate-root.pem ]] || die "certgate ca root failed: $(cat "$WORK/ca-root.log")"
 
 PEBBLE_DIR=https://localhost:$PEBBLE_PORT/dir
 CERTGATE_DIR=https://localhost:$CERTGATE_PORT/acme/directory

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"math/big"
 	"net"
 	"time"
@@ -30,6 +31,10 @@ type IssueRequest struct {
 	// Profile is the name of the certificate profile (for issuers that
 	// map it to their own templates).
 	Profile string
+	// Subject holds the extra subject attributes the profile allows
+	// (organization, organizational unit, country, province, locality);
+	// its CommonName is ignored (the issuer derives it from the SANs).
+	Subject pkix.Name
 }
 
 // Issued is what an issuer returns: the leaf DER and the PEM chain served

@@ -85,6 +85,8 @@ func TestValidate(t *testing.T) {
 		"challenge":      {Name: "a", Validity: 1, Challenges: []string{"email-reply-00"}},
 		"allow rule":     {Name: "a", Validity: 1, Allow: []string{"a.*.b"}},
 		"approval eku":   {Name: "a", Validity: 1, Approval: &Approval{EKUs: []string{"x"}}},
+		"renewal window": {Name: "a", Validity: 1, RenewalWindow: &RenewalWindow{Start: 0.8, End: 0.5}},
+		"subject field":  {Name: "a", Validity: 1, SubjectFields: []string{"CN"}},
 	} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, bad)

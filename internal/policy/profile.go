@@ -12,6 +12,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,6 +140,15 @@ type Profile struct {
 	// Validation, when set, overrides the server's DNS resolver settings
 	// for the validations of this profile's authorizations (see Validation).
 	Validation *Validation `json:"validation,omitempty" yaml:"validation,omitempty"`
+	// SubjectFields are the subject attributes besides the common name
+	// that are copied from the CSR into the certificate: O, OU, C, ST, L
+	// (default none). CA/B rules forbid them in domain-validated TLS
+	// server certificates, so the lint refuses them with serverAuth.
+	SubjectFields []string `json:"subjectFields,omitempty" yaml:"subjectFields,omitempty"`
+	// RenewalWindow, when set, replaces the server's default ACME
+	// Renewal Information window (RFC 9773) of the profile's
+	// certificates.
+	RenewalWindow *RenewalWindow `json:"renewalWindow,omitempty" yaml:"renewalWindow,omitempty"`
 
 	allow, deny, preauth []Rule
 }
@@ -174,6 +184,46 @@ func (v *Validation) validate() error {
 		return errors.New("validation.dnsTimeout must not be negative")
 	}
 	return nil
+}
+
+// RenewalWindow is a suggested renewal window as fractions of a
+// certificate's lifetime L: from notBefore + Start·L to notBefore + End·L,
+// 0 < Start < End < 1 (the server's default is 2/3 to 5/6).
+type RenewalWindow struct {
+	Start float64 `json:"start" yaml:"start"`
+	End   float64 `json:"end" yaml:"end"`
+}
+
+// For returns the window of a certificate valid from notBefore to
+// notAfter, in UTC whole seconds.
+func (w *RenewalWindow) For(notBefore, notAfter time.Time) (start, end time.Time) {
+	life := float64(notAfter.Sub(notBefore))
+	start = notBefore.Add(time.Duration(life * w.Start)).UTC().Truncate(time.Second)
+	end = notBefore.Add(time.Duration(life * w.End)).UTC().Truncate(time.Second)
+	return start, end
+}
+
+var subjectFieldNames = []string{"O", "OU", "C", "ST", "L"}
+
+// Subject returns the subject attributes of csrSubject that the profile
+// allows (SubjectFields), without a common name.
+func (p *Profile) Subject(csrSubject pkix.Name) pkix.Name {
+	var out pkix.Name
+	for _, f := range p.SubjectFields {
+		switch f {
+		case "O":
+			out.Organization = csrSubject.Organization
+		case "OU":
+			out.OrganizationalUnit = csrSubject.OrganizationalUnit
+		case "C":
+			out.Country = csrSubject.Country
+		case "ST":
+			out.Province = csrSubject.Province
+		case "L":
+			out.Locality = csrSubject.Locality
+		}
+	}
+	return out
 }
 
 // reservedNames are path segments below /acme/ that a profile name may not take.
@@ -252,6 +302,14 @@ func (p *Profile) Validate() error {
 		if c != acme.ChallengeHTTP01 && c != acme.ChallengeDNS01 && c != acme.ChallengeTLSALPN01 {
 			return fmt.Errorf("profile %s: challenge type %q (use http-01, dns-01, tls-alpn-01)", p.Name, c)
 		}
+	}
+	for _, f := range p.SubjectFields {
+		if !slices.Contains(subjectFieldNames, f) {
+			return fmt.Errorf("profile %s: subject field %q (use O, OU, C, ST, L)", p.Name, f)
+		}
+	}
+	if w := p.RenewalWindow; w != nil && !(w.Start > 0 && w.Start < w.End && w.End < 1) {
+		return fmt.Errorf("profile %s: renewalWindow: want 0 < start < end < 1 (fractions of the lifetime), got %g..%g", p.Name, w.Start, w.End)
 	}
 	if p.AuthzReuse != nil && *p.AuthzReuse < 0 {
 		return fmt.Errorf("profile %s: authzReuse must not be negative", p.Name)

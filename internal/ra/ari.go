@@ -18,7 +18,8 @@ import (
 
 // ACME Renewal Information (RFC 9773).
 //
-// Suggested windows (server-wide defaults until profiles exist):
+// Suggested windows (server-wide defaults; a profile's renewalWindow
+// replaces the first one for its certificates):
 //   - a valid certificate: the first half of the last third of its
 //     lifetime L, start = notBefore + 2/3·L and end = notBefore + 5/6·L
 //     (= notAfter − L/6), so a renewal chosen anywhere in the window
@@ -117,6 +118,13 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 	start, end, err := r.store.RenewalWindow(ctx, rec.Serial)
 	if err != nil {
 		return nil, r.internal(ctx, "renewal window lookup", err)
+	}
+	if end.IsZero() && rec.Status != acme.StatusRevoked {
+		// No administrator's window: the certificate's profile may set one.
+		if p, err := r.profiles.Get(ctx, rec.Profile); err == nil && p.RenewalWindow != nil {
+			s, e := p.RenewalWindow.For(rec.NotBefore, rec.NotAfter)
+			return &acme.RenewalInfo{SuggestedWindow: acme.TimeWindow{Start: s, End: e}}, nil
+		}
 	}
 	return &acme.RenewalInfo{SuggestedWindow: RenewalWindow(rec, acme.TimeWindow{Start: start, End: end}, r.now())}, nil
 }

@@ -311,7 +311,7 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
 	validity, maxValidity := time.Duration(prof.Validity), time.Duration(prof.MaxValidity)
 	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate),
-		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name}
+		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name, Subject: prof.Subject(csr.Subject)}
 	req.NotAfter = req.NotBefore.Add(validity)
 	if !o.NotBefore.IsZero() {
 		req.NotBefore = o.NotBefore

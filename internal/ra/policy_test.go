@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
@@ -65,10 +66,7 @@ func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *
 		t.Fatal(err)
 	}
 	iss := &local.Issuer{CA: ca, IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"}
-	cfg.Profiles, cfg.CAARecheckAfter = reg, 24*time.Hour
-	if cfg.Audit == nil {
-		cfg.Audit = audit.New(st, func() time.Time { return e.clock() })
-	}
+	cfg.Profiles, cfg.CAARecheckAfter, cfg.Audit = reg, 24*time.Hour, audit.New(st, e.clock)
 	e.ra = ra.New(cfg, st, nil, iss, func() time.Time { return e.clock() }, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { e.ra.Shutdown(context.Background()) })
 	return e
@@ -344,5 +342,74 @@ func TestFinalizeClampsToShrunkMaximum(t *testing.T) {
 	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
 	if got := rec.NotAfter.Sub(rec.NotBefore); got > 20*24*time.Hour {
 		t.Errorf("validity %s, want at most 20d", got)
+	}
+}
+
+// TestProfileRenewalWindow: a profile's renewalWindow replaces the default
+// ARI window (RFC 9773) of its certificates; other profiles keep the
+// default (2/3 to 5/6 of the lifetime).
+func TestProfileRenewalWindow(t *testing.T) {
+	e := newPolicyEnv(t,
+		policy.Profile{Name: "early", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+			RenewalWindow: &policy.RenewalWindow{Start: 0.5, End: 0.75}},
+		policy.Profile{Name: "plain", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
+	ctx := context.Background()
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, tc := range []struct {
+		profile    string
+		start, end float64
+	}{{"early", 0.5, 0.75}, {"plain", 2.0 / 3, 5.0 / 6}} {
+		a := e.account(tc.profile, nil, nil)
+		o, azs := e.readyOrder(a, tc.profile, "w.pre.test")
+		done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "w.pre.test"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+		c, _ := x509.ParseCertificate(rec.DER)
+		id := base64.RawURLEncoding.EncodeToString(c.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(c.SerialNumber.Bytes())
+		ri, err := e.ra.RenewalInfo(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		life := float64(c.NotAfter.Sub(c.NotBefore))
+		wantStart := c.NotBefore.Add(time.Duration(life * tc.start))
+		wantEnd := c.NotBefore.Add(time.Duration(life * tc.end))
+		if d := ri.SuggestedWindow.Start.Sub(wantStart); d < -time.Second || d > time.Second {
+			t.Errorf("%s: start %v, want %v", tc.profile, ri.SuggestedWindow.Start, wantStart)
+		}
+		if d := ri.SuggestedWindow.End.Sub(wantEnd); d < -time.Second || d > time.Second {
+			t.Errorf("%s: end %v, want %v", tc.profile, ri.SuggestedWindow.End, wantEnd)
+		}
+	}
+}
+
+// TestProfileSubjectFields: the subject attributes a profile allows are
+// copied from the CSR; others are dropped; the certificate passes zlint.
+func TestProfileSubjectFields(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "org", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		EKUs: []string{"clientAuth"}, SubjectFields: []string{"O", "OU"}})
+	ctx := context.Background()
+	a := e.account("org", nil, nil)
+	o, azs := e.readyOrder(a, "org", "svc.pre.test")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"svc.pre.test"},
+		Subject: pkix.Name{CommonName: "svc.pre.test", Organization: []string{"Example Corp"}, OrganizationalUnit: []string{"Payments"},
+			Country: []string{"DE"}}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := e.ra.Finalize(ctx, a, o, azs, der, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	c, _ := x509.ParseCertificate(rec.DER)
+	if !slices.Equal(c.Subject.Organization, []string{"Example Corp"}) || !slices.Equal(c.Subject.OrganizationalUnit, []string{"Payments"}) ||
+		len(c.Subject.Country) != 0 || c.Subject.CommonName != "svc.pre.test" {
+		t.Errorf("subject %v", c.Subject)
+	}
+	if err := certlint.Check(rec.DER); err != nil {
+		t.Errorf("zlint: %v", err)
 	}
 }

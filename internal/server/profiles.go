@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,6 +36,13 @@ func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, 
 	return nil
 }
 
+// sampleSubject fills every subject field a profile may allow, so that the
+// lint sees the fullest subject the profile can issue.
+func sampleSubject() pkix.Name {
+	return pkix.Name{Organization: []string{"Example Corp"}, OrganizationalUnit: []string{"Platform"}, Country: []string{"DE"},
+		Province: []string{"Berlin"}, Locality: []string{"Berlin"}}
+}
+
 // LintProfile lints the certificate the built-in CA would issue under p
 // for a sample name, for both its default and its maximum validity. It
 // returns an error naming the profile and the lint failures.
@@ -50,7 +58,7 @@ func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 			return fmt.Errorf("preflight serial: %w", err)
 		}
 		err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
-			NotBefore: nb, NotAfter: nb.Add(time.Duration(v)), ExtKeyUsages: p.ExtKeyUsages()})
+			NotBefore: nb, NotAfter: nb.Add(time.Duration(v)), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
 		if err != nil {
 			return fmt.Errorf("profile %s: certificates valid for %s would fail the issuance lint: %w", p.Name, config.FormatDuration(time.Duration(v)), err)
 		}

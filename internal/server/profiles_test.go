@@ -59,6 +59,23 @@ func TestProfilesLint(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+	// Subject fields: fine for client certificates, refused by the lint
+	// in domain-validated TLS server certificates.
+	client := policy.Profile{Name: "org-clients", Validity: policy.Duration(30 * 24 * time.Hour), EKUs: []string{"clientAuth"},
+		SubjectFields: []string{"O", "OU", "C", "ST", "L"}}
+	if err := client.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := LintProfile(ca, &client, now); err != nil {
+		t.Errorf("clientAuth profile with subject fields: %v", err)
+	}
+	server := policy.Profile{Name: "org-servers", Validity: policy.Duration(30 * 24 * time.Hour), SubjectFields: []string{"O"}}
+	if err := server.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := LintProfile(ca, &server, now); err == nil {
+		t.Errorf("a serverAuth profile with an organization passed the lint")
+	}
 	// A TLS profile over the CA/B maximum is refused.
 	long := policy.Profile{Name: "long", Validity: policy.Duration(400 * 24 * time.Hour)}
 	if err := long.Validate(); err != nil {

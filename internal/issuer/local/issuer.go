@@ -30,7 +30,8 @@ func (i *Issuer) Name() string { return "local" }
 func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
 	der, err := i.CA.SignLeaf(ctx, LeafRequest{Serial: req.Serial, PublicKey: req.PublicKey, DNSNames: req.DNSNames,
 		IPAddresses: req.IPAddresses, NotBefore: req.NotBefore, NotAfter: req.NotAfter, ClientAuth: i.ClientAuth,
-		IssuerURL: i.IssuerURL, CRLURL: i.CRLURL, OCSPURL: i.OCSPURL, ExtKeyUsages: req.ExtKeyUsages})
+		IssuerURL: i.IssuerURL, CRLURL: i.CRLURL, OCSPURL: i.OCSPURL, ExtKeyUsages: req.ExtKeyUsages,
+		Subject: req.Subject})
 	if err != nil {
 		return nil, err
 	}

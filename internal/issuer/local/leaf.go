@@ -66,6 +66,10 @@ type LeafRequest struct {
 	NotBefore, NotAfter time.Time
 	// ClientAuth adds the id-kp-clientAuth EKU besides id-kp-serverAuth.
 	ClientAuth bool
+	// Subject, when set, adds its Organization, OrganizationalUnit,
+	// Country, Province and Locality to the subject (a profile's allowed
+	// subject fields); its CommonName is ignored.
+	Subject pkix.Name
 	// ExtKeyUsages, when not empty, are the EKUs instead of serverAuth
 	// (+clientAuth); the CA/B domain-validated policy OID is only added
 	// when they include serverAuth.
@@ -206,8 +210,9 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 		policies = []x509.OID{oidDomainValidated()}
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          req.Serial,
-		Subject:               pkix.Name{CommonName: cn},
+		SerialNumber: req.Serial,
+		Subject: pkix.Name{CommonName: cn, Organization: req.Subject.Organization, OrganizationalUnit: req.Subject.OrganizationalUnit,
+			Country: req.Subject.Country, Province: req.Subject.Province, Locality: req.Subject.Locality},
 		NotBefore:             req.NotBefore,
 		NotAfter:              req.NotAfter,
 		KeyUsage:              ku,

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Server CPU per flow of two certgate source trees, measured under the same
+# machine load (issue 3): on a shared machine a server's CPU time per flow
+# rises with the load on the cores (caches, SMT siblings), so comparing
+# runs made minutes apart says little. This script builds both trees, runs
+# both servers at once (fresh SQLite data directories, one shared
+# pebble-challtestsrv as DNS), and alternates runs of `certgate bench acme`
+# against each, so that both see the same load.
+#
+#   ./scripts/bench-ab.sh OLD_TREE NEW_TREE [CHUNKS [FLOWS [CONCURRENCY]]]
+#   ./scripts/bench-ab.sh /tmp/old . 4 500 8
+#
+# OLD_TREE / NEW_TREE are directories holding a certgate source tree, e.g.
+# made with `git archive REV | tar -x -C DIR`. Each server first serves 200
+# warm-up flows, then CHUNKS (default 4) runs of FLOWS (default 500) flows
+# at CONCURRENCY (default 8), alternating. It prints each run (completed,
+# failed, flows/s, p99 ms, server CPU ticks) and per tree the server CPU per
+# completed flow (utime+stime from /proc/PID/stat). Needs go, pebble-challtestsrv
+# (Debian package pebble), python3, Linux /proc.
+set -euo pipefail
+(($# >= 2)) || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+A=$(cd "$1" && pwd)
+B=$(cd "$2" && pwd)
+CHUNKS=${3:-4}
+N=${4:-500}
+C=${5:-8}
+command -v pebble-challtestsrv >/dev/null || { echo "bench-ab: pebble-challtestsrv is not installed (apt-get install pebble)" >&2; exit 1; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/bench-ab.XXXXXX")
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+(cd "$A" && go build -o "$W/a" ./cmd/certgate)
+(cd "$B" && go build -o "$W/b" ./cmd/certgate)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DNS=$(port); MGMT=$(port); RESP=$(port); PA=$(port); PB=$(port)
+pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS" -management "127.0.0.1:$MGMT" \
+	-http01 "" -https01 "" -tlsalpn01 "" >"$W/dns.log" 2>&1 &
+PIDS+=($!)
+"$W/a" serve --data "$W/da" --listen "127.0.0.1:$PA" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/a.log" 2>&1 &
+SA=$!
+PIDS+=("$SA")
+"$W/b" serve --data "$W/db" --listen "127.0.0.1:$PB" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/b.log" 2>&1 &
+SB=$!
+PIDS+=("$SB")
+for p in "$PA" "$PB"; do
+	for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done
+done
+"$W/a" ca root --data "$W/da" >"$W/ra.pem"
+"$W/b" ca root --data "$W/db" >"$W/rb.pem"
+ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
+run() { # run NAME PID PORT ROOT FLOWS
+	local t0 t1
+	t0=$(ticks "$2")
+	"$W/b" bench acme -d "https://localhost:$3/acme/directory" --ca "$4" --http01-listen "127.0.0.1:$RESP" \
+		-n "$5" -c "$C" -k 8 --key-type ec256 --json "$W/s.json" >/dev/null
+	t1=$(ticks "$2")
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d["completed"], d["failed"], round(d["flows_per_second"],1), round(d["overall"]["p99_ms"],1), sys.argv[3])' \
+		"$W/s.json" "$1" "$((t1 - t0))"
+}
+run old "$SA" "$PA" "$W/ra.pem" 200 >/dev/null
+run new "$SB" "$PB" "$W/rb.pem" 200 >/dev/null
+echo "tree completed failed flows/s p99-ms cpu-ticks"
+for _ in $(seq "$CHUNKS"); do
+	run old "$SA" "$PA" "$W/ra.pem" "$N"
+	run new "$SB" "$PB" "$W/rb.pem" "$N"
+done | tee "$W/runs.txt"
+awk -v hz="$(getconf CLK_TCK)" -v a="$A" -v b="$B" '
+	{ n[$1] += $2; f[$1] += $3; t[$1] += $6 }
+	END {
+		printf "old (%s): %d completed, %d failed, server CPU %.2f ms/flow\n", a, n["old"], f["old"], t["old"] * 1000 / hz / n["old"]
+		printf "new (%s): %d completed, %d failed, server CPU %.2f ms/flow\n", b, n["new"], f["new"], t["new"] * 1000 / hz / n["new"]
+		printf "new/old: %.3f\n", (t["new"] / n["new"]) / (t["old"] / n["old"])
+	}' "$W/runs.txt"
