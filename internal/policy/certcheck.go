@@ -27,8 +27,8 @@ func ekuName(e x509.ExtKeyUsage) string {
 // current rules and returns one reason per violation (empty when it
 // complies): each DNS name and IP address against the identifier rules
 // (identifier types, wildcard, allow/deny), the public key against
-// KeyTypes, the lifetime (notAfter - notBefore + 1s, RFC 5280 §4.1.2.5,
-// with one second of slack) against MaxValidity, and
+// KeyTypes, the lifetime (notAfter - notBefore, RFC 5280 §4.1.2.5, as the
+// RA limits it at issuance) against MaxValidity, and
 // the extended key usages (RFC 5280 §4.2.1.12) against EKUs, which must be
 // the same set. The profile must have been validated (Validate).
 func (p *Profile) CheckCertificate(cert *x509.Certificate) []string {
@@ -54,9 +54,10 @@ func (p *Profile) CheckCertificate(cert *x509.Certificate) []string {
 		}
 		reasons = append(reasons, fmt.Sprintf("key %s not allowed (allowed: %s)", kt, strings.Join(p.KeyTypes, ", ")))
 	}
-	// The lifetime includes notAfter's own second (RFC 5280 §4.1.2.5).
-	if life := cert.NotAfter.Sub(cert.NotBefore) + time.Second; life > time.Duration(p.MaxValidity)+time.Second {
-		reasons = append(reasons, fmt.Sprintf("validity %s exceeds the maximum %s", config.FormatDuration(life.Round(time.Second)),
+	// notAfter - notBefore, as the RA limits it at issuance; shown to the
+	// minute.
+	if life := cert.NotAfter.Sub(cert.NotBefore); life > time.Duration(p.MaxValidity) {
+		reasons = append(reasons, fmt.Sprintf("validity %s exceeds the maximum %s", config.FormatDuration(life.Round(time.Minute)),
 			config.FormatDuration(time.Duration(p.MaxValidity))))
 	}
 	got := make([]string, 0, len(cert.ExtKeyUsage))
