@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/server"
@@ -37,9 +42,21 @@ func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.St
 	if err := config.Resolve(cmd.Flags()); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, server.DSN(o.data, o.db))
+	dsn := server.DSN(o.data, o.db)
+	created := false
+	if !store.IsPostgresDSN(dsn) {
+		_, statErr := os.Stat(dsn)
+		created = errors.Is(statErr, fs.ErrNotExist)
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if created {
+		// A mistyped --data, or a command run from another directory than the
+		// server's, would otherwise answer from (or write to) a database no
+		// server reads, without a word.
+		fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: there was no database at %s; created a new, empty one (give the server's --data or --db)\n", dsn)
 	}
 	return st, nil
 }
@@ -73,9 +90,33 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = tableCell(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// tableCell escapes control characters (Go syntax, e.g. \x1b, \n) in a
+// table value, which may come from ACME clients (custom attributes), so
+// that it can neither break the table nor send escape sequences to the
+// terminal.
+func tableCell(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // printJSON prints v as indented JSON.

@@ -59,6 +59,7 @@ func writeSelfSigned(t *testing.T, path string, serial int64, days int, rsaBits 
 // `certgate report` against a data directory's SQLite database.
 func TestCertCLI(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
 	files := t.TempDir()
 	soon := writeSelfSigned(t, filepath.Join(files, "soon.pem"), 0x51, 10, 0, "soon.example.com")
 	writeSelfSigned(t, filepath.Join(files, "later.pem"), 0x52, 60, 0, "later.example.com", "www.later.example.com")

@@ -109,7 +109,7 @@ type Profile struct {
 	Allow []string `json:"allow,omitempty" yaml:"allow,omitempty"`
 	Deny  []string `json:"deny,omitempty" yaml:"deny,omitempty"`
 	// Wildcard allows wildcard DNS names ("*.example.com").
-	Wildcard bool `json:"wildcard" yaml:"wildcard"`
+	Wildcard bool `json:"wildcard" yaml:"wildcard" required:"false"`
 	// KeyTypes are the allowed certificate keys: rsa2048, rsa3072,
 	// rsa4096, ecdsa-p256, ecdsa-p384 (rsa3072 allows 3072-4095 bits).
 	KeyTypes []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
@@ -448,7 +448,7 @@ func (p *Profile) refuse(id acme.Identifier, extraAllow []Rule) string {
 	if id.Type == acme.IdentifierDNS && strings.HasPrefix(id.Value, "*.") && !p.Wildcard {
 		return "wildcard names are not allowed by the profile"
 	}
-	if matchAny(p.deny, id) {
+	if matchCovered(p.deny, id) {
 		return "denied by the profile"
 	}
 	if len(p.allow) > 0 && !matchAny(p.allow, id) {
@@ -471,7 +471,7 @@ func (p *Profile) NeedsApproval(ids []acme.Identifier, keyType string) (bool, st
 		return true, "the profile requires approval for every certificate"
 	}
 	for _, id := range ids {
-		if matchAny(a.rules, id) {
+		if matchCovered(a.rules, id) {
 			return true, "identifier " + id.Value + " requires approval"
 		}
 	}

@@ -62,10 +62,13 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		if reuse > 0 {
 			reused, err := r.store.FindValidAuthorization(ctx, a.ID, o.Profile, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
 			if err == nil {
+				reused, err = r.store.GetAuthorization(ctx, reused.ID) // with its challenges
+			}
+			if err == nil && pol.reusable(reused) {
 				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
 				continue
 			}
-			if !errors.Is(err, store.ErrNotFound) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, r.internal(ctx, "authorization lookup", err)
 			}
 		}
@@ -86,7 +89,13 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		fresh = append(fresh, az)
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
 	}
-	if err := r.limitNewOrder(ctx, a, ids, len(fresh), o.Replaces != ""); err != nil {
+	pending := 0 // pre-authorized ones are valid already
+	for _, az := range fresh {
+		if az.Status == acme.StatusPending {
+			pending++
+		}
+	}
+	if err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != ""); err != nil {
 		return nil, err
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
@@ -105,6 +114,10 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	}
 	return o, nil
 }
+
+// maxBackdate is how far in the past a newOrder's notBefore may lie (CA/B
+// BR 7.1.2.7: notBefore within 48 hours of the signing operation).
+const maxBackdate = 48 * time.Hour
 
 // orderValidity checks the requested notBefore/notAfter against profile
 // p's maximum validity.
@@ -140,6 +153,8 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s", config.FormatDuration(maxValidity), p.Name)
 	case !end.After(now):
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
+	case !nb.IsZero() && nb.Before(now.Add(-maxBackdate)):
+		err = acme.NewProblem(acme.Malformed, "notBefore may be at most %s in the past (CA/B BR 7.1.2.7)", config.FormatDuration(maxBackdate))
 	case start.After(now.Add(r.cfg.OrderLifetime)):
 		err = acme.NewProblem(acme.Malformed, "notBefore is too far in the future")
 	}

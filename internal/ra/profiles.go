@@ -154,6 +154,19 @@ func (op *orderPolicy) preAuthorized(id acme.Identifier) bool {
 	return op.bound && op.profile.IsPreAuthorized(id)
 }
 
+// reusable reports whether a valid authorization az (with its challenges)
+// of another order may serve this one: it was validated by a challenge
+// type the profile offers, or, without a challenge, it is pre-authorized
+// under this profile for this account.
+func (op *orderPolicy) reusable(az *store.Authorization) bool {
+	for _, c := range az.Challenges {
+		if c.Status == acme.StatusValid {
+			return op.profile.ChallengeAllowed(c.Type)
+		}
+	}
+	return op.preAuthorized(az.Identifier)
+}
+
 // authzReuse is the reuse window under the profile (server default def).
 func (op *orderPolicy) authzReuse(def time.Duration) time.Duration {
 	if op.profile.AuthzReuse == nil {
