@@ -247,3 +247,17 @@ type PrimaryValidator struct {
 	Validator
 	*Corroborator
 }
+
+// WithValidator returns a copy of p whose own checks (the primary
+// perspective, when it is a Local, and Validate/CheckCAA) use v instead,
+// e.g. a VA with a certificate profile's DNS resolvers; the remote
+// perspectives are unchanged (they use their own resolvers). p is
+// unchanged.
+func (p *PrimaryValidator) WithValidator(v Validator) *PrimaryValidator {
+	c := *p.Corroborator
+	if l, ok := c.Primary.(Local); ok {
+		l.VA = v
+		c.Primary = l
+	}
+	return &PrimaryValidator{Validator: v, Corroborator: &c}
+}
