@@ -279,6 +279,20 @@ type PrimaryValidator struct {
 	*Corroborator
 }
 
+// WithValidator returns a copy of p whose own checks (the primary
+// perspective, when it is a Local, and Validate/CheckCAA) use v instead,
+// e.g. a VA with a certificate profile's DNS resolvers; the remote
+// perspectives are unchanged (they use their own resolvers). p is
+// unchanged.
+func (p *PrimaryValidator) WithValidator(v Validator) *PrimaryValidator {
+	c := *p.Corroborator
+	if l, ok := c.Primary.(Local); ok {
+		l.VA = v
+		c.Primary = l
+	}
+	return &PrimaryValidator{Validator: v, Corroborator: &c}
+}
+
 // Pinger is a remote Checker that can check its configuration with one
 // authenticated exchange; *Remote implements it.
 type Pinger interface {
