@@ -208,3 +208,27 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		t.Errorf("audit verify: %v", err)
 	}
 }
+
+// TestProfileCLIValidationDNS: --dns-resolver, --dns-timeout and --dnssec
+// set the profile's own resolver settings; a bad resolver is refused.
+func TestProfileCLIValidationDNS(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "profile", "create", "internal", "--data", data, "--validity", "30d",
+		"--dns-resolver", "10.0.0.53:53,[fd00::53]:53", "--dns-timeout", "3s", "--dnssec"); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	out, _, err := runCLI(t, nil, "profile", "show", "internal", "--data", data, "--format", "json")
+	var p policy.Profile
+	if err != nil || json.Unmarshal([]byte(out), &p) != nil {
+		t.Fatalf("show: %q, %v", out, err)
+	}
+	v := p.Validation
+	if v == nil || strings.Join(v.DNSResolvers, ",") != "10.0.0.53:53,[fd00::53]:53" || v.DNSTimeout != policy.Duration(3*time.Second) || v.DNSSEC == nil || !*v.DNSSEC {
+		t.Fatalf("validation settings %+v", v)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "internal", "--data", data, "--dns-resolver", "10.0.0.53"); err == nil ||
+		!strings.Contains(err.Error(), "dnsResolvers") {
+		t.Errorf("resolver without a port: %v", err)
+	}
+}

@@ -11,8 +11,8 @@ import (
 // newReport is `certgate report`: built-in inventory reports
 // (docs/inventory.md).
 func newReport() *cobra.Command {
-	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys"}
-	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys())
+	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys, profile violations"}
+	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys(), newReportViolations())
 	return c
 }
 
@@ -78,7 +78,7 @@ func newReportWeakKeys() *cobra.Command {
 		Short: "Valid certificates with RSA keys under 2048 bits or SHA-1 signatures",
 		Long: `List the valid (unexpired, unrevoked) certificates with an RSA key under 2048
 bits or a SHA-1 (or MD5/MD2) signature. Certificates that violate their
-profile's current rules are not reported yet.`,
+profile's current rules: 'certgate report violations'.`,
 	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
 		return svc.WeakKeys(ctx, q)
 	})

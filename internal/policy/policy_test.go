@@ -226,3 +226,37 @@ func TestNeedsApproval(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileValidationSettings(t *testing.T) {
+	on := true
+	p := Profile{Name: "internal", Validity: Duration(24 * time.Hour),
+		Validation: &Validation{DNSResolvers: []string{"10.0.0.53:53", "[fd00::53]:53"}, DNSTimeout: Duration(3 * time.Second), DNSSEC: &on}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := got.Validation
+	if v == nil || len(v.DNSResolvers) != 2 || v.DNSResolvers[1] != "[fd00::53]:53" || v.DNSTimeout != Duration(3*time.Second) || v.DNSSEC == nil || !*v.DNSSEC {
+		t.Errorf("round trip: %+v", v)
+	}
+	if !strings.Contains(string(b), `"dnsTimeout":"3s"`) {
+		t.Errorf("JSON %s, want dnsTimeout \"3s\"", b)
+	}
+	for _, bad := range []Validation{
+		{DNSResolvers: []string{"10.0.0.53"}},
+		{DNSResolvers: []string{":53"}},
+		{DNSTimeout: Duration(-time.Second)},
+	} {
+		p := Profile{Name: "x", Validity: Duration(time.Hour), Validation: &bad}
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "validation.dns") {
+			t.Errorf("Validate(%+v) = %v, want a validation.dns* error", bad, err)
+		}
+	}
+}

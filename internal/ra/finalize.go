@@ -181,6 +181,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := prof.CheckKey(csr.PublicKey); err != nil {
 		return nil, err
 	}
+	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
+		return nil, err
+	}
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
 	}
@@ -297,7 +300,11 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 			method = c.Type
 		}
 	}
-	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
+	v, err := r.validatorFor(ctx, full.Profile)
+	if err != nil {
+		return err
+	}
+	return v.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
 // issue has the issuer sign the certificate of order o with serial (which

@@ -27,7 +27,7 @@ func challengeTypes(id acme.Identifier, wildcard bool) []string {
 
 // NewOrder creates an order for account a (RFC 8555 §7.4). Identifiers are
 // normalised; a valid authorization of the same account for the same
-// identifier, validated within the reuse window and valid for at least
+// identifier and profile, validated within the reuse window and valid for at least
 // another day, is reused; otherwise a pending one is created with its
 // challenges. notBefore/notAfter, when given (RFC 3339), must lie within
 // the maximum validity. With "replaces" (RFC 9773 §5) the order claims
@@ -60,7 +60,7 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
 		if reuse > 0 {
-			reused, err := r.store.FindValidAuthorization(ctx, a.ID, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
+			reused, err := r.store.FindValidAuthorization(ctx, a.ID, o.Profile, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
 			if err == nil {
 				reused, err = r.store.GetAuthorization(ctx, reused.ID) // with its challenges
 			}
@@ -73,7 +73,7 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 			}
 		}
 		az := &store.Authorization{ID: newID(), AccountID: a.ID, Identifier: aid, Wildcard: wildcard,
-			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now}
+			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now, Profile: o.Profile}
 		if pol.preAuthorized(aid) {
 			// Valid at once, without a challenge (RFC 8555 §7.1.4 allows
 			// authorizations the server considers valid out of band).

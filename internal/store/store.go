@@ -81,6 +81,10 @@ type Authorization struct {
 	ValidatedAt time.Time
 	CreatedAt   time.Time
 	Challenges  []Challenge
+	// Profile is the certificate profile of the order that created the
+	// authorization ("" before migration 00012): its validation uses that
+	// profile's DNS settings and only that profile's orders reuse it.
+	Profile string
 }
 
 // Challenge is a stored ACME challenge (RFC 8555 §7.1.5).
