@@ -266,9 +266,7 @@ the audit log (certificate.import).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 				res, err := svc.Import(ctx, args)
-				if aerr := auditImports(ctx, svc, res); aerr != nil {
-					return aerr
-				}
+				aerr := auditImports(ctx, svc, res)
 				bad, skipped, imported, present := 0, 0, 0, 0
 				for _, r := range res {
 					if r.Err != nil {
@@ -300,6 +298,9 @@ the audit log (certificate.import).`,
 				}
 				if err != nil {
 					return err
+				}
+				if aerr != nil {
+					return aerr
 				}
 				if bad > 0 {
 					return errors.New(plural(bad, "file was", "files were") + " rejected")
