@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
@@ -22,23 +25,30 @@ func newAccount() *cobra.Command {
 	return c
 }
 
-// accountView is an account as `account list|show --format json` prints it.
+// accountView is an account as `account list|show --format json` prints
+// it: the admin API's view (GET /api/v1/accounts/{id}) and, for show, the
+// number of certificates.
 type accountView struct {
-	ID           string    `json:"id"`
-	Status       string    `json:"status"`
-	Contact      []string  `json:"contact"`
-	TOSAgreed    bool      `json:"tos_agreed"`
-	CreatedAt    time.Time `json:"created_at"`
-	Thumbprint   string    `json:"key_thumbprint"`
-	Certificates *int      `json:"certificates,omitempty"`
+	adminapi.Account
+	Certificates *int `json:"certificates,omitempty"`
 }
 
-func viewAccount(a *store.Account) accountView {
-	c := a.Contact
-	if c == nil {
-		c = []string{}
+// eabCell is the EAB key that bound an account, with its owner: "kid
+// (owner)", "kid", or "" for none.
+func eabCell(a adminapi.Account) string {
+	if a.EABOwner == "" {
+		return a.EABKid
 	}
-	return accountView{ID: a.ID, Status: a.Status, Contact: c, TOSAgreed: a.TOSAgreed, CreatedAt: a.CreatedAt, Thumbprint: a.KeyThumbprint}
+	return a.EABKid + " (" + a.EABOwner + ")"
+}
+
+// attributesCell is a sorted "k=v k=v" list of custom attributes.
+func attributesCell(attrs map[string]string) string {
+	parts := make([]string, 0, len(attrs))
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		parts = append(parts, k+"="+attrs[k])
+	}
+	return strings.Join(parts, " ")
 }
 
 func newAccountList() *cobra.Command {
@@ -69,19 +79,21 @@ func newAccountList() *cobra.Command {
 				accts = accts[:limit]
 				next = accts[limit-1].ID
 			}
-			views := make([]accountView, len(accts))
-			rows := make([][]string, len(accts))
-			for i, a := range accts {
-				views[i] = viewAccount(a)
-				rows[i] = []string{a.ID, a.Status, a.CreatedAt.Format(time.RFC3339), strings.Join(a.Contact, " ")}
+			views, err := adminapi.AccountViews(ctx, st, accts)
+			if err != nil {
+				return err
 			}
 			if format == "json" {
 				return printJSON(cmd.OutOrStdout(), struct {
-					Items      []accountView `json:"items"`
-					NextCursor string        `json:"next_cursor,omitempty"`
+					Items      []adminapi.Account `json:"items"`
+					NextCursor string             `json:"next_cursor,omitempty"`
 				}{views, next})
 			}
-			if err := writeRows(cmd.OutOrStdout(), format, []string{"ID", "STATUS", "CREATED", "CONTACT"}, rows); err != nil {
+			rows := make([][]string, len(views))
+			for i, a := range views {
+				rows[i] = []string{a.ID, a.Status, a.CreatedAt.Format(time.RFC3339), eabCell(a), attributesCell(a.Attributes), strings.Join(a.Contact, " ")}
+			}
+			if err := writeRows(cmd.OutOrStdout(), format, []string{"ID", "STATUS", "CREATED", "EAB KEY", "ATTRIBUTES", "CONTACT"}, rows); err != nil {
 				return err
 			}
 			if next != "" {
@@ -128,16 +140,23 @@ func newAccountShow() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := viewAccount(a)
-			v.Certificates = &n
+			views, err := adminapi.AccountViews(ctx, st, []*store.Account{a})
+			if err != nil {
+				return err
+			}
+			v := accountView{Account: views[0], Certificates: &n}
 			if format == "json" {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
-			return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, [][]string{
+			rows := [][]string{
 				{"id", v.ID}, {"status", v.Status}, {"contact", strings.Join(v.Contact, ", ")},
 				{"terms agreed", strconv.FormatBool(v.TOSAgreed)}, {"created", v.CreatedAt.Format(time.RFC3339)},
-				{"key thumbprint", v.Thumbprint}, {"certificates", strconv.Itoa(n)},
-			})
+				{"key thumbprint", v.KeyThumbprint}, {"eab key", v.EABKid}, {"eab owner", v.EABOwner}, {"certificates", strconv.Itoa(n)},
+			}
+			for _, k := range slices.Sorted(maps.Keys(v.Attributes)) {
+				rows = append(rows, []string{"attribute " + k, v.Attributes[k]})
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, rows)
 		},
 	}
 	storeFlags(cmd, &o)

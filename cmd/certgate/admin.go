@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/server"
@@ -33,11 +39,23 @@ func storeFlags(cmd *cobra.Command, o *storeOpts) {
 
 // openStore resolves the flags of cmd (see storeFlags) and opens the
 // server's database, applying pending migrations. The caller closes it.
+//
+// A SQLite database that does not exist is an error, not a new empty
+// database: a mistyped --data, or a command run from another directory than
+// the server's, would otherwise answer from (or write to) a database no
+// server reads. `certgate serve` creates the database on its first run.
+// PostgreSQL URLs are opened as given.
 func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
 	if err := config.Resolve(cmd.Flags()); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, server.DSN(o.data, o.db))
+	dsn := server.DSN(o.data, o.db)
+	if !store.IsPostgresDSN(dsn) {
+		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no certgate database at %s: start `certgate serve --data DIR` once, or pass the server's --data/--db", dsn)
+		}
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -73,9 +91,50 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = tableCell(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
+}
+
+// writeRows prints rows as an aligned table (writeTable) or, for format
+// csv, as CSV whose header line is header in lower case with spaces as
+// underscores (e.g. "NOT AFTER" → not_after).
+func writeRows(w io.Writer, format outputFormat, header []string, rows [][]string) error {
+	if format != "csv" {
+		return writeTable(w, header, rows)
+	}
+	cw := csv.NewWriter(w)
+	h := make([]string, len(header))
+	for i, s := range header {
+		h[i] = strings.ToLower(strings.ReplaceAll(s, " ", "_"))
+	}
+	_ = cw.Write(h)
+	_ = cw.WriteAll(rows)
+	return cw.Error()
+}
+
+// tableCell escapes control characters (Go syntax, e.g. \x1b, \n) in a
+// table value, which may come from ACME clients (custom attributes), so
+// that it can neither break the table nor send escape sequences to the
+// terminal.
+func tableCell(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // printJSON prints v as indented JSON.

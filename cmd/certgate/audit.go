@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"strconv"
@@ -47,13 +46,7 @@ func newAuditList() *cobra.Command {
 				rows = append(rows, []string{strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339), e.Actor, e.Action,
 					e.ObjectType + "/" + e.ObjectID, e.Source})
 			}
-			if format == "csv" {
-				w := csv.NewWriter(cmd.OutOrStdout())
-				_ = w.Write(header)
-				_ = w.WriteAll(rows)
-				return w.Error()
-			}
-			return writeTable(cmd.OutOrStdout(), header, rows)
+			return writeRows(cmd.OutOrStdout(), format, header, rows)
 		},
 	}
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "how many events (1..1000)")

@@ -20,6 +20,7 @@ import (
 func TestAdminCommandsAreAudited(t *testing.T) {
 	t.Setenv("CERTGATE_DB", "")
 	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
 	files := t.TempDir()
 	c := writeSelfSigned(t, filepath.Join(files, "a.pem"), 0x77, 30, 0, "a.example.com")
 	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {
@@ -29,6 +30,13 @@ func TestAdminCommandsAreAudited(t *testing.T) {
 	if err := st.CreateAccount(context.Background(), &store.Account{ID: "acct9", KeyThumbprint: "tp9", JWK: []byte(`{}`),
 		Status: acme.StatusValid, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
+	}
+	// The reasons ACME and the admin API refuse are refused here too.
+	for _, r := range []string{"cACompromise", "10"} {
+		_, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "77", "--reason", r)
+		if err == nil || !strings.Contains(err.Error(), "use unspecified (0), keyCompromise (1), affiliationChanged (3)") {
+			t.Fatalf("cert revoke --reason %s: %v, want a refusal naming the allowed reasons", r, err)
+		}
 	}
 	if _, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "77", "--reason", "superseded"); err != nil {
 		t.Fatalf("cert revoke: %v", err)
@@ -46,10 +54,14 @@ func TestAdminCommandsAreAudited(t *testing.T) {
 		Obj           string `json:"object_id"`
 		Before, After map[string]any
 	}
-	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 2 {
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 3 {
 		t.Fatalf("audit list: %v\n%s", err, out)
 	}
-	dea, rev := evs[0], evs[1] // newest first
+	dea, rev, imp := evs[0], evs[1], evs[2] // newest first
+	if !strings.HasPrefix(imp.A, "cli:") || imp.Act != "certificate.import" || imp.Obj != c.SerialNumber.Text(16) ||
+		imp.Before != nil || imp.After["source"] != "imported" || imp.After["status"] != "valid" {
+		t.Errorf("import event: %+v", imp)
+	}
 	if !strings.HasPrefix(rev.A, "cli:") || rev.Act != "certificate.revoke" || rev.Obj != c.SerialNumber.Text(16) ||
 		rev.Before["status"] != "valid" || rev.After["status"] != "revoked" || rev.After["revocation_reason"] != "superseded" {
 		t.Errorf("revocation event: %+v", rev)
@@ -58,7 +70,53 @@ func TestAdminCommandsAreAudited(t *testing.T) {
 		dea.Before["status"] != "valid" || dea.After["status"] != "deactivated" {
 		t.Errorf("deactivation event: %+v", dea)
 	}
-	if out, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil || !strings.Contains(out, "intact: 2 event(s)") {
+	if out, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil || !strings.Contains(out, "intact: 3 event(s)") {
 		t.Fatalf("audit verify: %v %s", err, out)
+	}
+}
+
+// TestRateLimitOverridesAreAudited: `ratelimit set` (new and replaced) and
+// `ratelimit delete` are recorded with the CLI user as actor, the override
+// as "LIMIT SUBJECT" and its rate before and after.
+func TestRateLimitOverridesAreAudited(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	data := t.TempDir()
+	initDataDir(t, data)
+	for _, args := range [][]string{
+		{"set", "new-orders-per-account", "--account", "acct1", "--rate", "500/1h", "--comment", "build farm"},
+		{"set", "new-orders-per-account", "--account", "acct1", "--rate", "0"},
+		{"delete", "new-orders-per-account", "--account", "acct1"},
+	} {
+		if _, _, err := runCLI(t, nil, append(append([]string{"ratelimit"}, args...), "--data", data)...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	out, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--object-type", "rate_limit_override", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []struct {
+		A             string `json:"actor"`
+		Act           string `json:"action"`
+		Obj           string `json:"object_id"`
+		Before, After map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 3 {
+		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	del, replace, set := evs[0], evs[1], evs[2] // newest first
+	for _, e := range evs {
+		if !strings.HasPrefix(e.A, "cli:") || e.Obj != "new-orders-per-account account:acct1" {
+			t.Errorf("event %+v: want actor cli:USER and object new-orders-per-account account:acct1", e)
+		}
+	}
+	if set.Act != "rate_limit.set" || set.Before != nil || set.After["rate"] != "500/1h" || set.After["comment"] != "build farm" {
+		t.Errorf("set event: %+v", set)
+	}
+	if replace.Act != "rate_limit.set" || replace.Before["rate"] != "500/1h" || replace.After["rate"] != "unlimited" {
+		t.Errorf("replace event: %+v", replace)
+	}
+	if del.Act != "rate_limit.delete" || del.Before["rate"] != "unlimited" || del.After != nil {
+		t.Errorf("delete event: %+v", del)
 	}
 }

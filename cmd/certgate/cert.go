@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/spf13/cobra"
@@ -77,11 +76,36 @@ func (f *listFlags) query() (inventory.Query, error) {
 	return q, nil
 }
 
-func newCertList() *cobra.Command {
+// pageCommand completes cmd as a listing of inventory certificates: the
+// filters of listFlags (all of them when filters, else those reports take),
+// --format table|csv|json and the store flags; it runs list with the query
+// and prints the page (printPage).
+func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *inventory.Service, inventory.Query) (*inventory.Page, error)) *cobra.Command {
 	var o storeOpts
 	var f listFlags
 	var format outputFormat
-	cmd := &cobra.Command{
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		q, err := f.query()
+		if err != nil {
+			return err
+		}
+		return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+			p, err := list(ctx, svc, q)
+			if err != nil {
+				return err
+			}
+			return printPage(cmd, format, p)
+		})
+	}
+	storeFlags(cmd, &o)
+	f.add(cmd, filters)
+	formatFlag(cmd, &format, "table", "csv", "json")
+	return cmd
+}
+
+func newCertList() *cobra.Command {
+	return pageCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List certificates, filtered, sorted and paginated",
 		Long: `List the certificates of the inventory, soonest expiry first, one page at a
@@ -89,25 +113,9 @@ time (--limit, default 100). When more remain, the next page's --cursor is
 printed to stderr (table, csv) or as next_cursor (json).`,
 		Example: `  certgate cert list --suffix example.com --status valid
   certgate cert list --expiring-within 30d --attr env=prod --format json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := f.query()
-			if err != nil {
-				return err
-			}
-			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				p, err := svc.List(ctx, q)
-				if err != nil {
-					return err
-				}
-				return printPage(cmd, format, p)
-			})
-		},
-	}
-	storeFlags(cmd, &o)
-	f.add(cmd, true)
-	formatFlag(cmd, &format, "table", "csv", "json")
-	return cmd
+	}, true, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+		return svc.List(ctx, q)
+	})
 }
 
 // certRow is a certificate's line in tables and CSV.
@@ -139,21 +147,6 @@ func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page) error
 		fmt.Fprintf(cmd.ErrOrStderr(), "more certificates: add --cursor %s\n", p.NextCursor)
 	}
 	return nil
-}
-
-// writeRows prints rows as an aligned table or as CSV (header first).
-func writeRows(w io.Writer, format outputFormat, header []string, rows [][]string) error {
-	if format != "csv" {
-		return writeTable(w, header, rows)
-	}
-	cw := csv.NewWriter(w)
-	h := make([]string, len(header))
-	for i, s := range header {
-		h[i] = strings.ToLower(strings.ReplaceAll(s, " ", "_"))
-	}
-	_ = cw.Write(h)
-	_ = cw.WriteAll(rows)
-	return cw.Error()
 }
 
 func newCertShow() *cobra.Command {
@@ -232,12 +225,11 @@ func newCertRevoke() *cobra.Command {
 		Long: `Mark a certificate revoked in the database, as ACME revocation does. A running
 server re-signs its CRL at least every minute (sooner for revocations made
 through it), so the CRL lists the certificate within a minute.
-Reasons (RFC 5280 §5.3.1): unspecified, keyCompromise, cACompromise,
-affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn,
-aACompromise.`,
+Reasons (RFC 5280 §5.3.1, by name or code, the same as ACME and the admin
+API accept): ` + acme.AllowedRevocationReasons + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := inventory.ParseReason(reason)
+			code, err := acme.ParseRevocationReason(reason)
 			if err != nil {
 				return err
 			}
@@ -266,16 +258,22 @@ func newCertImport() *cobra.Command {
 PEM (certificates and PKCS7 blocks), DER, or DER PKCS#7 bundles (.p7b). Each
 file is stored in one transaction; certificates already present (same SHA-256
 fingerprint) are reported and skipped. A bad file is reported on one line and
-nothing of it is stored; the others are still imported. The exit status is
-non-zero when any file was rejected.`,
+nothing of it is stored; the others are still imported. Files holding only
+private keys or certificate requests (such as certbot's privkey.pem) are
+reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
+the audit log (certificate.import).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 				res, err := svc.Import(ctx, args)
-				bad, imported, present := 0, 0, 0
+				aerr := auditImports(ctx, svc, res)
+				bad, skipped, imported, present := 0, 0, 0, 0
 				for _, r := range res {
 					if r.Err != nil {
 						bad++
+					}
+					if r.Skipped != "" {
+						skipped++
 					}
 					imported += len(r.Imported)
 					present += len(r.Present)
@@ -292,10 +290,17 @@ non-zero when any file was rejected.`,
 						}
 						fmt.Fprintln(w, r.Summary())
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%d certificates imported, %d already present, %d files rejected\n", imported, present, bad)
+					sum := plural(imported, "certificate", "certificates") + " imported, " + strconv.Itoa(present) + " already present, "
+					if skipped > 0 {
+						sum += plural(skipped, "file", "files") + " skipped (no certificate), "
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), sum+plural(bad, "file", "files")+" rejected")
 				}
 				if err != nil {
 					return err
+				}
+				if aerr != nil {
+					return aerr
 				}
 				if bad > 0 {
 					return errors.New(plural(bad, "file was", "files were") + " rejected")
@@ -307,6 +312,26 @@ non-zero when any file was rejected.`,
 	storeFlags(cmd, &o)
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
+}
+
+// auditImports records a certificate.import event (actor cli:USER) for
+// each certificate res imported, with its inventory record as the object
+// after. The store method behind Import takes no audit append, so the
+// events are recorded once the import is done.
+func auditImports(ctx context.Context, svc *inventory.Service, res []inventory.FileResult) error {
+	for _, r := range res {
+		for _, serial := range r.Imported {
+			c, err := svc.Get(ctx, serial)
+			if err == nil {
+				err = svc.Record(ctx, audit.Event{Action: audit.ActionCertificateImport, ObjectType: audit.ObjectCertificate,
+					ObjectID: serial, After: c})
+			}
+			if err != nil {
+				return fmt.Errorf("%s imported, but recording it in the audit log failed: %w", serial, err)
+			}
+		}
+	}
+	return nil
 }
 
 func plural(n int, one, many string) string {

@@ -59,6 +59,7 @@ func writeSelfSigned(t *testing.T, path string, serial int64, days int, rsaBits 
 // `certgate report` against a data directory's SQLite database.
 func TestCertCLI(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
 	files := t.TempDir()
 	soon := writeSelfSigned(t, filepath.Join(files, "soon.pem"), 0x51, 10, 0, "soon.example.com")
 	writeSelfSigned(t, filepath.Join(files, "later.pem"), 0x52, 60, 0, "later.example.com", "www.later.example.com")
@@ -66,15 +67,28 @@ func TestCertCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(files, "junk.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	keyDir := t.TempDir() // certbot's live/NAME/: a certificate beside its key
+	writeSelfSigned(t, filepath.Join(keyDir, "cert.pem"), 0x54, 30, 0, "live.example.com")
+	if err := os.WriteFile(filepath.Join(keyDir, "privkey.pem"), []byte("-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	stdout, stderr, err := runCLI(t, nil, "cert", "import", "--data", data, files)
 	if err == nil || err.Error() != "1 file was rejected" {
 		t.Fatalf("import with one bad file: err %v", err)
 	}
-	if !strings.Contains(stdout, "3 certificates imported, 0 already present, 1 files rejected") ||
+	if !strings.Contains(stdout, "3 certificates imported, 0 already present, 1 file rejected\n") ||
 		strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "junk.pem: truncated or malformed PEM block") {
 		t.Fatalf("import output:\n%s\nstderr:\n%s", stdout, stderr)
 	}
+	data2 := filepath.Join(t.TempDir(), "data2")
+	initDataDir(t, data2)
+	stdout, stderr, err = runCLI(t, nil, "cert", "import", "--data", data2, keyDir)
+	if err != nil || stderr != "" || !strings.Contains(stdout, "privkey.pem: skipped (no certificate)\n") ||
+		!strings.HasSuffix(stdout, "1 certificate imported, 0 already present, 1 file skipped (no certificate), 0 files rejected\n") {
+		t.Fatalf("import of a certificate beside its key: %v\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+
 	stdout, _, err = runCLI(t, nil, "cert", "import", "--data", data, filepath.Join(files, "soon.pem"))
 	if err != nil || !strings.Contains(stdout, "soon.pem: 0 imported, 1 already present") {
 		t.Fatalf("second import: %v\n%s", err, stdout)
@@ -186,6 +200,32 @@ func TestAccountCLI(t *testing.T) {
 		if err := st.CreateAccount(ctx, &store.Account{ID: id, KeyThumbprint: "tp" + id, JWK: []byte(`{}`), Status: acme.StatusValid,
 			Contact: []string{"mailto:" + id + "@example.test"}, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// acct3 was bound by an EAB key and has custom attributes.
+	if err := st.CreateEABKey(ctx, &store.EABKey{KID: "kid-b", HMACKey: []byte("k"), Profile: "default", Owner: "team-b",
+		Status: store.EABUsed, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAccount(ctx, &store.Account{ID: "acct3", KeyThumbprint: "tp3", JWK: []byte(`{}`), Status: acme.StatusValid,
+		CreatedAt: time.Now(), EABKid: "kid-b", Attributes: map[string]string{"env": "prod", "billing_code": "CC-9"}}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runCLI(t, nil, "account", "list", "--data", data, "--cursor", "acct2")
+	if err != nil || !strings.Contains(stdout, "EAB KEY") || !strings.Contains(stdout, "kid-b (team-b)") || !strings.Contains(stdout, "billing_code=CC-9 env=prod") {
+		t.Fatalf("account list with EAB and attributes: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "account", "show", "--data", data, "acct3")
+	fields := strings.Join(strings.Fields(stdout), " ") // columns, whatever their width
+	for _, want := range []string{"eab key kid-b", "eab owner team-b", "attribute billing_code CC-9", "attribute env prod"} {
+		if err != nil || !strings.Contains(fields, want) {
+			t.Errorf("account show lacks %q: %v\n%s", want, err, stdout)
+		}
+	}
+	stdout, _, err = runCLI(t, nil, "account", "show", "--data", data, "acct3", "--format", "json")
+	for _, want := range []string{`"eab_kid": "kid-b"`, `"eab_owner": "team-b"`, `"billing_code": "CC-9"`} {
+		if err != nil || !strings.Contains(stdout, want) {
+			t.Errorf("account show json lacks %s: %v\n%s", want, err, stdout)
 		}
 	}
 	stdout, stderr, err := runCLI(t, nil, "account", "list", "--data", data, "--limit", "2")

@@ -57,7 +57,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newProfile(), newEAB(), newApproval())
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
-	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newRateLimit())
 	return root
 }

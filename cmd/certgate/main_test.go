@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -193,4 +194,16 @@ func cleanEnv() []string {
 		}
 	}
 	return env
+}
+
+// TestCommandsRegisteredOnce: every top-level command is registered once
+// (a duplicate shows twice in --help and in shell completion).
+func TestCommandsRegisteredOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range newRoot(io.Discard, io.Discard).Commands() {
+		if seen[c.Name()] {
+			t.Errorf("command %q is registered twice", c.Name())
+		}
+		seen[c.Name()] = true
+	}
 }

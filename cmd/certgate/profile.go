@@ -42,6 +42,9 @@ type profileFlags struct {
 	required, optional                                             []string
 	approveIDs, approveKeys, approveEKUs                           []string
 	wildcard, requireEAB, approveAlways                            bool
+	dnsResolvers                                                   []string
+	dnsTimeout                                                     string
+	dnssec                                                         bool
 }
 
 func (f *profileFlags) add(cmd *cobra.Command) {
@@ -67,6 +70,9 @@ func (f *profileFlags) add(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.approveKeys, "approval-key-types", nil, "key types whose certificates need approval")
 	fl.StringSliceVar(&f.approveEKUs, "approval-ekus", nil, "certificates of this profile need approval when it has one of these EKUs")
 	fl.StringVar(&f.escalate, "escalate-after", "", "escalate approvals waiting longer than this (log and webhook), e.g. 4h")
+	fl.StringSliceVar(&f.dnsResolvers, "dns-resolver", nil, "validate this profile's authorizations with these recursive DNS servers host:port (default: server's --va-dns-resolver)")
+	fl.StringVar(&f.dnsTimeout, "dns-timeout", "", "per-query DNS timeout for this profile's validations, e.g. 5s (default: server's --va-dns-timeout)")
+	fl.BoolVar(&f.dnssec, "dnssec", false, "require DNSSEC-authenticated answers for this profile's validations (default: server's --va-dnssec)")
 }
 
 // apply sets the fields whose flags were given on p.
@@ -155,6 +161,36 @@ func (f *profileFlags) apply(cmd *cobra.Command, p *policy.Profile) error {
 		if !a.Always && len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) == 0 {
 			p.Approval = nil
 		}
+	}
+	return f.applyValidation(ch, p)
+}
+
+// applyValidation sets the profile's own DNS resolver settings from
+// --dns-resolver, --dns-timeout and --dnssec.
+func (f *profileFlags) applyValidation(ch func(string) bool, p *policy.Profile) error {
+	if !ch("dns-resolver") && !ch("dns-timeout") && !ch("dnssec") {
+		return nil
+	}
+	if p.Validation == nil {
+		p.Validation = &policy.Validation{}
+	}
+	v := p.Validation
+	if ch("dns-resolver") {
+		v.DNSResolvers = f.dnsResolvers
+	}
+	if ch("dns-timeout") {
+		d, err := config.ParseDuration(f.dnsTimeout)
+		if err != nil {
+			return fmt.Errorf("--dns-timeout: %w", err)
+		}
+		v.DNSTimeout = policy.Duration(d)
+	}
+	if ch("dnssec") {
+		on := f.dnssec
+		v.DNSSEC = &on
+	}
+	if len(v.DNSResolvers) == 0 && v.DNSTimeout == 0 && v.DNSSEC == nil {
+		p.Validation = nil
 	}
 	return nil
 }
@@ -386,10 +422,14 @@ func newProfileShow() *cobra.Command {
 
 func newProfileDelete() *cobra.Command {
 	var so storeOpts
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a stored profile (its directory disappears; existing orders fail at finalize)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Delete a stored profile: its ACME directory disappears and its pending orders
+fail at finalize. Refused while EAB keys that are not revoked, orders or
+certificates refer to the profile, unless --force.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &so)
@@ -400,6 +440,15 @@ func newProfileDelete() *cobra.Command {
 			var before any
 			if rec, err := st.GetProfile(ctx, args[0]); err == nil {
 				before = json.RawMessage(rec.Spec)
+			}
+			if !force && before != nil {
+				use, err := st.ProfileUse(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if use.InUse() {
+					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], use)
+				}
 			}
 			if err := st.DeleteProfile(ctx, args[0]); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
@@ -415,5 +464,6 @@ func newProfileDelete() *cobra.Command {
 		},
 	}
 	storeFlags(cmd, &so)
+	cmd.Flags().BoolVar(&force, "force", false, "delete even while EAB keys, orders or certificates refer to the profile")
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 // update, delete; invalid profiles are refused with one line.
 func TestProfileCLI(t *testing.T) {
 	data := t.TempDir()
+	initDataDir(t, data)
 	out, _, err := runCLI(t, nil, "profile", "create", "web", "--data", data, "--description", "Web servers", "--allow", "*.example.test",
 		"--deny", "admin.example.test", "--wildcard", "--key-types", "ecdsa-p256,ecdsa-p384", "--validity", "90d", "--max-validity", "160d",
 		"--require-attr", "billing_code", "--challenges", "http-01,dns-01")
@@ -106,6 +107,7 @@ func TestProfileCLILintsWithTheCA(t *testing.T) {
 // database.
 func TestEABAndApprovalCLI(t *testing.T) {
 	data := t.TempDir()
+	initDataDir(t, data)
 	if _, _, err := runCLI(t, nil, "profile", "create", "billing", "--data", data, "--validity", "30d", "--require-attr", "billing_code",
 		"--optional-attr", "owner"); err != nil {
 		t.Fatal(err)
@@ -204,5 +206,29 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, nil, "audit", "verify", "--data", data); err != nil {
 		t.Errorf("audit verify: %v", err)
+	}
+}
+
+// TestProfileCLIValidationDNS: --dns-resolver, --dns-timeout and --dnssec
+// set the profile's own resolver settings; a bad resolver is refused.
+func TestProfileCLIValidationDNS(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "profile", "create", "internal", "--data", data, "--validity", "30d",
+		"--dns-resolver", "10.0.0.53:53,[fd00::53]:53", "--dns-timeout", "3s", "--dnssec"); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	out, _, err := runCLI(t, nil, "profile", "show", "internal", "--data", data, "--format", "json")
+	var p policy.Profile
+	if err != nil || json.Unmarshal([]byte(out), &p) != nil {
+		t.Fatalf("show: %q, %v", out, err)
+	}
+	v := p.Validation
+	if v == nil || strings.Join(v.DNSResolvers, ",") != "10.0.0.53:53,[fd00::53]:53" || v.DNSTimeout != policy.Duration(3*time.Second) || v.DNSSEC == nil || !*v.DNSSEC {
+		t.Fatalf("validation settings %+v", v)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "internal", "--data", data, "--dns-resolver", "10.0.0.53"); err == nil ||
+		!strings.Contains(err.Error(), "dnsResolvers") {
+		t.Errorf("resolver without a port: %v", err)
 	}
 }

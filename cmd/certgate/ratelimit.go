@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -97,8 +99,17 @@ func newRateLimitSet() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.SetRateLimitOverride(cmd.Context(), store.RateLimitOverride{Limit: args[0], Subject: subject,
-				Count: r.Count, Period: r.Period, Comment: comment, CreatedAt: time.Now()}); err != nil {
+			ctx := cmd.Context()
+			before, err := findOverride(ctx, st, args[0], subject)
+			if err != nil {
+				return err
+			}
+			o := store.RateLimitOverride{Limit: args[0], Subject: subject, Count: r.Count, Period: r.Period, Comment: comment, CreatedAt: time.Now().UTC()}
+			if err := st.SetRateLimitOverride(ctx, o); err != nil {
+				return err
+			}
+			// The store method takes no audit append: recorded right after.
+			if err := recordAudit(ctx, st, audit.ActionRateLimitSet, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, viewOverride(o)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s for %s: %s\n", args[0], subject, describeRate(args[0], r))
@@ -111,6 +122,35 @@ func newRateLimitSet() *cobra.Command {
 	cmd.Flags().StringVar(&comment, "comment", "", "why (shown by list)")
 	_ = cmd.MarkFlagRequired("rate")
 	return cmd
+}
+
+// overrideView is an override as `ratelimit list --format json` prints it
+// and the audit log records it.
+type overrideView struct {
+	Limit   string    `json:"limit"`
+	Subject string    `json:"subject"`
+	Rate    string    `json:"rate"`
+	Comment string    `json:"comment"`
+	Created time.Time `json:"created"`
+}
+
+func viewOverride(o store.RateLimitOverride) overrideView {
+	return overrideView{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment, o.CreatedAt}
+}
+
+// findOverride returns the overrideView of limit for subject, or nil (an
+// untyped nil, for the audit log's empty "before") when there is none.
+func findOverride(ctx context.Context, st *store.Store, limit, subject string) (any, error) {
+	list, err := st.ListRateLimitOverrides(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range list {
+		if o.Limit == limit && o.Subject == subject {
+			return viewOverride(o), nil
+		}
+	}
+	return nil, nil
 }
 
 func describeRate(limit string, r ratelimit.Rate) string {
@@ -141,16 +181,9 @@ func newRateLimitList() *cobra.Command {
 				return err
 			}
 			if format == "json" {
-				type row struct {
-					Limit   string    `json:"limit"`
-					Subject string    `json:"subject"`
-					Rate    string    `json:"rate"`
-					Comment string    `json:"comment"`
-					Created time.Time `json:"created"`
-				}
-				out := make([]row, 0, len(list))
+				out := make([]overrideView, 0, len(list))
 				for _, o := range list {
-					out = append(out, row{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment, o.CreatedAt})
+					out = append(out, viewOverride(o))
 				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
@@ -186,7 +219,15 @@ func newRateLimitDelete() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			return st.DeleteRateLimitOverride(cmd.Context(), args[0], subject)
+			ctx := cmd.Context()
+			before, err := findOverride(ctx, st, args[0], subject)
+			if err != nil {
+				return err
+			}
+			if err := st.DeleteRateLimitOverride(ctx, args[0], subject); err != nil {
+				return err
+			}
+			return recordAudit(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, nil)
 		},
 	}
 	storeFlags(cmd, &so)

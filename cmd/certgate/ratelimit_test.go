@@ -10,6 +10,7 @@ import (
 // subjects, and bad rates with one line each.
 func TestRateLimitOverrideCLI(t *testing.T) {
 	data := t.TempDir()
+	initDataDir(t, data)
 	for _, args := range [][]string{
 		{"set", "new-orders-per-account", "--account", "acct1", "--rate", "500/1h", "--comment", "build farm"},
 		{"set", "certificates-per-domain", "--domain", "www.example.co.uk", "--rate", "0"},

@@ -11,43 +11,25 @@ import (
 // newReport is `certgate report`: built-in inventory reports
 // (docs/inventory.md).
 func newReport() *cobra.Command {
-	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys"}
-	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys())
+	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys, profile violations"}
+	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys(), newReportViolations())
 	return c
 }
 
 func newReportExpiring() *cobra.Command {
-	var o storeOpts
-	var f listFlags
-	var format outputFormat
 	var within string
-	cmd := &cobra.Command{
+	cmd := pageCommand(&cobra.Command{
 		Use:     "expiring",
 		Short:   "Valid certificates expiring within a duration, soonest first",
 		Example: `  certgate report expiring --within 30d --format csv`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := inventory.ParseDuration(within)
-			if err != nil {
-				return err
-			}
-			q, err := f.query()
-			if err != nil {
-				return err
-			}
-			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				p, err := svc.Expiring(ctx, d, q)
-				if err != nil {
-					return err
-				}
-				return printPage(cmd, format, p)
-			})
-		},
-	}
-	storeFlags(cmd, &o)
-	f.add(cmd, false)
+	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+		d, err := inventory.ParseDuration(within)
+		if err != nil {
+			return nil, err
+		}
+		return svc.Expiring(ctx, d, q)
+	})
 	cmd.Flags().StringVar(&within, "within", "30d", "expiry window (e.g. 30d, 2w, 12h)")
-	formatFlag(cmd, &format, "table", "csv", "json")
 	return cmd
 }
 
@@ -91,32 +73,13 @@ grouped by UTC day, profile or issuer. Imported certificates count too.`,
 }
 
 func newReportWeakKeys() *cobra.Command {
-	var o storeOpts
-	var f listFlags
-	var format outputFormat
-	cmd := &cobra.Command{
+	return pageCommand(&cobra.Command{
 		Use:   "weak-keys",
 		Short: "Valid certificates with RSA keys under 2048 bits or SHA-1 signatures",
 		Long: `List the valid (unexpired, unrevoked) certificates with an RSA key under 2048
 bits or a SHA-1 (or MD5/MD2) signature. Certificates that violate their
-profile's current rules are not reported yet.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := f.query()
-			if err != nil {
-				return err
-			}
-			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				p, err := svc.WeakKeys(ctx, q)
-				if err != nil {
-					return err
-				}
-				return printPage(cmd, format, p)
-			})
-		},
-	}
-	storeFlags(cmd, &o)
-	f.add(cmd, false)
-	formatFlag(cmd, &format, "table", "csv", "json")
-	return cmd
+profile's current rules: 'certgate report violations'.`,
+	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+		return svc.WeakKeys(ctx, q)
+	})
 }

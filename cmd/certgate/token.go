@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"os/user"
 	"time"
@@ -125,13 +124,7 @@ func printTokens(cmd *cobra.Command, format outputFormat, recs []*store.APIToken
 		}
 		rows = append(rows, []string{v.ID, v.Name, v.Role, v.Status, v.CreatedAt.Format(time.RFC3339), exp, v.CreatedBy})
 	}
-	if format == "csv" {
-		w := csv.NewWriter(cmd.OutOrStdout())
-		_ = w.Write(header)
-		_ = w.WriteAll(rows)
-		return w.Error()
-	}
-	return writeTable(cmd.OutOrStdout(), header, rows)
+	return writeRows(cmd.OutOrStdout(), format, header, rows)
 }
 
 func newTokenRevoke() *cobra.Command {

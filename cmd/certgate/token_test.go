@@ -30,6 +30,8 @@ func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
 	dsn, driver := filepath.Join(data, "certgate.db"), "sqlite"
 	if eng.Name == store.EnginePostgres {
 		dsn, driver = eng.NewDSN(t), "pgx"
+	} else {
+		initDataDir(t, data)
 	}
 	// runCLI with the database flags of this engine.
 	runCLI := func(t *testing.T, stdin []byte, args ...string) (string, string, error) {
@@ -86,6 +88,14 @@ func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
 	out, _, err = runCLI(t, nil, "audit", "list")
 	if err != nil || !strings.Contains(out, "token.create") || !strings.Contains(out, "token.revoke") || !strings.Contains(out, "SEQ") {
 		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, nil, "audit", "list", "--format", "csv")
+	if err != nil || !strings.HasPrefix(out, "seq,time,actor,action,object,source\n") || strings.Count(out, "\n") != 3 {
+		t.Fatalf("audit list --format csv: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, nil, "token", "list", "--all", "--format", "csv")
+	if err != nil || !strings.HasPrefix(out, "id,name,role,status,created,expires,created_by\n") {
+		t.Fatalf("token list --format csv: %v\n%s", err, out)
 	}
 	if out, _, err = runCLI(t, nil, "audit", "verify"); err != nil || !strings.Contains(out, "intact: 2 event(s)") {
 		t.Fatalf("audit verify: %v %s", err, out)

@@ -19,20 +19,55 @@ import (
 
 // Account is an ACME account (RFC 8555 §7.1.2) as the admin API shows it.
 type Account struct {
-	ID            string    `json:"id" doc:"account ID (the last segment of the account URL)"`
-	Status        string    `json:"status" enum:"valid,deactivated,revoked"`
-	Contact       []string  `json:"contact" doc:"contact URLs (mailto:)"`
-	TOSAgreed     bool      `json:"tos_agreed"`
-	KeyThumbprint string    `json:"key_thumbprint" doc:"RFC 7638 SHA-256 thumbprint of the account key, base64url"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string            `json:"id" doc:"account ID (the last segment of the account URL)"`
+	Status        string            `json:"status" enum:"valid,deactivated,revoked"`
+	Contact       []string          `json:"contact" doc:"contact URLs (mailto:)"`
+	TOSAgreed     bool              `json:"tos_agreed"`
+	KeyThumbprint string            `json:"key_thumbprint" doc:"RFC 7638 SHA-256 thumbprint of the account key, base64url"`
+	CreatedAt     time.Time         `json:"created_at"`
+	EABKid        string            `json:"eab_kid,omitempty" doc:"key ID of the external account binding key the account was created with (RFC 8555 §7.3.4); absent for none"`
+	EABOwner      string            `json:"eab_owner,omitempty" doc:"owner recorded on that EAB key (team or person); absent when none"`
+	Attributes    map[string]string `json:"attributes" doc:"the account's custom attributes (set from its EAB key or by account set-attributes)"`
 }
 
-func accountView(a *store.Account) Account {
+// accountView is a's admin view; owner is the Owner of its EAB key.
+func accountView(a *store.Account, owner string) Account {
 	c := a.Contact
 	if c == nil {
 		c = []string{}
 	}
-	return Account{ID: a.ID, Status: a.Status, Contact: c, TOSAgreed: a.TOSAgreed, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt}
+	attrs := a.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	return Account{ID: a.ID, Status: a.Status, Contact: c, TOSAgreed: a.TOSAgreed, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt,
+		EABKid: a.EABKid, EABOwner: owner, Attributes: attrs}
+}
+
+// AccountViews returns the admin views of accts, in order, with the owner
+// of the EAB key that bound each (one key lookup per distinct key ID). A
+// key that no longer exists leaves EABOwner empty. Errors are the store's.
+// The CLI (`certgate account list|show`) shows accounts the same way.
+func AccountViews(ctx context.Context, st *store.Store, accts []*store.Account) ([]Account, error) {
+	owners := map[string]string{}
+	views := make([]Account, len(accts))
+	for i, ac := range accts {
+		if ac.EABKid != "" {
+			if _, seen := owners[ac.EABKid]; !seen {
+				k, err := st.GetEABKey(ctx, ac.EABKid)
+				switch {
+				case err == nil:
+					owners[ac.EABKid] = k.Owner
+				case errors.Is(err, store.ErrNotFound):
+					owners[ac.EABKid] = ""
+				default:
+					return nil, fmt.Errorf("EAB key %s: %w", ac.EABKid, err)
+				}
+			}
+		}
+		views[i] = accountView(ac, owners[ac.EABKid])
+	}
+	return views, nil
 }
 
 // NextPage holds the cursor of the next page; "" on the last page.
@@ -69,13 +104,12 @@ func accountRoutes(a *API) {
 				return nil, a.storeError(ctx, "accounts", err)
 			}
 			out := &accountsOut{}
-			out.Body.Items = []Account{}
 			if len(accts) > in.Limit {
 				accts = accts[:in.Limit]
 				out.Body.NextCursor = accts[len(accts)-1].ID
 			}
-			for _, ac := range accts {
-				out.Body.Items = append(out.Body.Items, accountView(ac))
+			if out.Body.Items, err = AccountViews(ctx, a.d.Store, accts); err != nil {
+				return nil, a.storeError(ctx, "accounts", err)
 			}
 			return out, nil
 		})
@@ -86,7 +120,11 @@ func accountRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "account "+in.ID, err)
 			}
-			return &accountOut{Body: accountView(ac)}, nil
+			v, err := AccountViews(ctx, a.d.Store, []*store.Account{ac})
+			if err != nil {
+				return nil, a.storeError(ctx, "account "+in.ID, err)
+			}
+			return &accountOut{Body: v[0]}, nil
 		})
 	Register(a, auth.PermAccountsDeactivate, huma.Operation{OperationID: "deactivate-account", Method: http.MethodPost,
 		Path: Prefix + "/accounts/{id}/deactivate", Summary: "Deactivate an ACME account", Tags: []string{"accounts"}, Errors: []int{404, 409},
@@ -97,10 +135,14 @@ func accountRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "account "+in.ID, err)
 			}
-			after := *ac
+			v, err := AccountViews(ctx, a.d.Store, []*store.Account{ac})
+			if err != nil {
+				return nil, a.storeError(ctx, "account "+in.ID, err)
+			}
+			before, after := v[0], v[0]
 			after.Status = acme.StatusDeactivated
 			ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionAccountDeactivate,
-				ObjectType: audit.ObjectAccount, ObjectID: ac.ID, Before: accountView(ac), After: accountView(&after)})
+				ObjectType: audit.ObjectAccount, ObjectID: ac.ID, Before: before, After: after})
 			if err != nil {
 				return nil, a.storeError(ctx, "audit event", err)
 			}
@@ -110,7 +152,7 @@ func accountRoutes(a *API) {
 				}
 				return nil, a.storeError(ctx, "account "+in.ID, err)
 			}
-			return &accountOut{Body: accountView(&after)}, nil
+			return &accountOut{Body: after}, nil
 		})
 }
 

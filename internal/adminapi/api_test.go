@@ -204,7 +204,11 @@ func requests() map[string]request {
 		"report-expiring":  {fixed("/api/v1/reports/expiring?within=90d"), 200},
 		"report-issued":    {fixed("/api/v1/reports/issued?by=issuer&since=7d"), 200},
 		"report-weak-keys": {fixed("/api/v1/reports/weak-keys"), 200},
-		"list-tokens":      {fixed("/api/v1/tokens"), 200},
+		"report-violations": {func(f *fixture, _ auth.Role) (string, any) {
+			f.certificate()
+			return "/api/v1/reports/violations?limit=5", nil
+		}, 200},
+		"list-tokens": {fixed("/api/v1/tokens"), 200},
 		"create-token": {func(f *fixture, r auth.Role) (string, any) {
 			return "/api/v1/tokens", map[string]string{"name": "made-by-" + string(r), "role": "auditor", "expires": "30d"}
 		}, 201},

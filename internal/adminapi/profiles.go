@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -72,6 +73,11 @@ type profilesOut struct {
 
 type profileNameIn struct {
 	Name string `path:"name" maxLength:"63" doc:"profile name"`
+}
+
+type profileDeleteIn struct {
+	Name  string `path:"name" maxLength:"63" doc:"profile name"`
+	Force bool   `query:"force" doc:"delete even while EAB keys that are not revoked, orders or certificates refer to the profile"`
 }
 
 type profileOut struct {
@@ -182,12 +188,23 @@ func profileRoutes(a *API) {
 			return &profileOut{Body: &p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
-		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404},
-		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete."},
-		func(ctx context.Context, pr *auth.Principal, in *profileNameIn) (*struct{}, error) {
+		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409},
+		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete. " +
+			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true."},
+		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
 			rec, err := a.d.Store.GetProfile(ctx, in.Name)
 			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			if !in.Force {
+				use, err := a.d.Store.ProfileUse(ctx, in.Name)
+				if err != nil {
+					return nil, a.storeError(ctx, "profile "+in.Name, err)
+				}
+				if use.InUse() {
+					return nil, huma.Error409Conflict(fmt.Sprintf("profile %s is still used by %s: "+
+						"delete it anyway with force=true (its pending orders then fail at finalize)", in.Name, use))
+				}
 			}
 			if err := a.d.Store.DeleteProfile(ctx, in.Name); err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)

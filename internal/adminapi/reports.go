@@ -78,4 +78,5 @@ func reportRoutes(a *API) {
 			}
 			return &pageOut{Body: p}, nil
 		})
+	violationRoutes(a)
 }

@@ -78,6 +78,9 @@ func tokenRoutes(a *API) {
 			if errors.Is(err, auth.ErrNameTaken) {
 				return nil, huma.Error409Conflict("an unrevoked token is already named " + in.Body.Name)
 			}
+			if errors.Is(err, auth.ErrInvalid) {
+				return nil, huma.Error422UnprocessableEntity(err.Error())
+			}
 			if err != nil {
 				return nil, a.storeError(ctx, "token", err)
 			}

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,8 @@ func TestCreateChecksInput(t *testing.T) {
 		{Name: "has space", Role: auth.RoleAdmin},
 		{Name: "x", Role: "root"},
 		{Name: "x", Role: auth.RoleAdmin, TTL: -time.Hour},
+		// A name shaped like a token ID would make "revoke REF" ambiguous.
+		{Name: "3c59923287640515", Role: auth.RoleAdmin},
 	} {
 		if _, _, err := toks.Create(context.Background(), req); err == nil {
 			t.Errorf("create %+v succeeded", req)
@@ -142,5 +145,26 @@ func TestPermissionTable(t *testing.T) {
 	if auth.Allowed(auth.RoleOperator, auth.PermTokensWrite) || !auth.Allowed(auth.RoleOperator, auth.PermCertificatesRevoke) ||
 		!auth.Allowed(auth.RoleApprover, auth.PermApprovalsDecide) || auth.Allowed(auth.RoleOperator, auth.PermApprovalsDecide) {
 		t.Error("operator/approver grants differ from the documented table")
+	}
+}
+
+// TestLongLifetimes: a token whose expiry lies beyond what the store's
+// Unix-nanosecond timestamps hold (after 2262) stays valid instead of
+// wrapping around into the past, on both engines.
+func TestLongLifetimes(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			st := eng.Open(t)
+			toks := auth.NewTokens(st, audit.New(st, nil), nil)
+			for _, ttl := range []time.Duration{100 * 365 * 24 * time.Hour, 100000 * 24 * time.Hour, time.Duration(1<<63 - 1)} {
+				tok, _, err := toks.Create(context.Background(), auth.CreateRequest{Name: fmt.Sprintf("long-%d", ttl), Role: auth.RoleAuditor, TTL: ttl})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := toks.Authenticate(context.Background(), tok); err != nil {
+					t.Errorf("token with lifetime %v: %v", ttl, err)
+				}
+			}
+		})
 	}
 }

@@ -82,7 +82,7 @@ func Table() []Grant {
 		{PermOrdersRead, all, "list and show ACME orders"},
 		{PermCertificatesRead, all, "search, show and download certificates"},
 		{PermCertificatesRevoke, []Role{RoleAdmin, RoleOperator}, "revoke a certificate"},
-		{PermReportsRead, all, "run reports (expiring, issued, weak keys)"},
+		{PermReportsRead, all, "run reports (expiring, issued, weak keys, profile violations)"},
 		{PermTokensRead, []Role{RoleAdmin, RoleAuditor}, "list API tokens (never their secrets)"},
 		{PermTokensWrite, []Role{RoleAdmin}, "create and revoke API tokens"},
 		{PermAuditRead, []Role{RoleAdmin, RoleAuditor}, "list audit events and verify the chain"},

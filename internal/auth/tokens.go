@@ -27,7 +27,15 @@ var (
 	ErrNoToken = errors.New("auth: no such token")
 	// ErrRevoked: the token is already revoked.
 	ErrRevoked = errors.New("auth: token already revoked")
+	// ErrInvalid: a token request with a bad name, role or lifetime.
+	ErrInvalid = errors.New("auth: invalid token request")
 )
+
+// invalidError is a refused token request: its own message, and
+// errors.Is(err, ErrInvalid).
+type invalidError struct{ error }
+
+func (invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // tokenPrefix starts every token, so that secret scanners recognize them.
 const tokenPrefix = "cgt_"
@@ -82,16 +90,17 @@ type CreateRequest struct {
 
 // Create makes a token and returns its secret string (shown once, never
 // stored) and its record. The creation is audited in the same
-// transaction. Errors: ErrNameTaken, an invalid name or role.
+// transaction. Errors: ErrNameTaken, ErrInvalid (a bad name, role or
+// lifetime).
 func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.APIToken, error) {
 	if err := checkName(req.Name); err != nil {
-		return "", nil, err
+		return "", nil, invalidError{err}
 	}
 	if _, err := ParseRole(string(req.Role)); err != nil {
-		return "", nil, err
+		return "", nil, invalidError{err}
 	}
 	if req.TTL < 0 {
-		return "", nil, errors.New("token lifetime must be positive")
+		return "", nil, invalidError{errors.New("token lifetime must be positive")}
 	}
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)
@@ -125,6 +134,11 @@ func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.
 func checkName(n string) error {
 	if n == "" || len(n) > 64 {
 		return errors.New("token name must have 1 to 64 characters")
+	}
+	if _, err := hex.DecodeString(n); err == nil && len(n) == 16 && strings.ToLower(n) == n {
+		// Revoke takes an ID or a name: a name shaped like an ID could
+		// make an operator revoke another token than the one meant.
+		return fmt.Errorf("token name %q looks like a token ID; choose another", n)
 	}
 	for _, c := range n {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.@", c)) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/cputime"
 )
 
 // TestLinterMatchesLint checks that a Linter built with no extra skips
@@ -154,11 +155,11 @@ func BenchmarkPreIssuanceLint(b *testing.B) {
 	if err := l.Check(der); err != nil { // first use sorts the small-key index
 		b.Fatal(err)
 	}
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		if err := l.Check(der); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, cpu0)
+	cputime.ReportPerOp(b, cpu0)
 }

@@ -21,14 +21,22 @@ import (
 const MaxImportFile = 16 << 20
 
 // FileResult is the outcome of importing one file. When Err is set the
-// file was rejected as a whole and nothing from it was stored.
+// file was rejected as a whole and nothing from it was stored. When
+// Skipped is set the file holds no certificate but only keys or
+// certificate requests (e.g. certbot's privkey.pem beside its
+// certificates): it is not an error.
 type FileResult struct {
 	Path     string   `json:"path"`
-	Imported []string `json:"imported"`        // serials of the certificates stored
-	Present  []string `json:"already_present"` // serials of certificates found by fingerprint
-	Err      error    `json:"-"`               // why the file was rejected
-	Error    string   `json:"error,omitempty"` // Err as text
+	Imported []string `json:"imported"`          // serials of the certificates stored
+	Present  []string `json:"already_present"`   // serials of certificates found by fingerprint
+	Skipped  string   `json:"skipped,omitempty"` // why the file was skipped: "no certificate"
+	Err      error    `json:"-"`                 // why the file was rejected
+	Error    string   `json:"error,omitempty"`   // Err as text
 }
+
+// errNoCertificate: the file holds only private keys, public keys, key
+// parameters or certificate requests (PEM or DER).
+var errNoCertificate = errors.New("no certificate")
 
 // Import imports the certificates of each path: a file, or a directory
 // whose regular files are all imported (recursively, in lexical order).
@@ -91,6 +99,9 @@ func (s *Service) importFile(ctx context.Context, path string) FileResult {
 		return fail(path, fmt.Errorf("larger than %d MiB", MaxImportFile>>20))
 	}
 	certs, err := ParseCertificates(data)
+	if errors.Is(err, errNoCertificate) {
+		return FileResult{Path: path, Skipped: errNoCertificate.Error()}
+	}
 	if err != nil {
 		return fail(path, err)
 	}
@@ -189,7 +200,10 @@ func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate) string {
 // ParseCertificates parses a PEM, DER or DER PKCS#7 file into its
 // certificates. PEM files may hold CERTIFICATE, PKCS7 and CMS blocks (other
 // block types are skipped). Errors name what is wrong: no certificates,
-// a truncated PEM block, or the block that fails to parse.
+// a truncated PEM block, or the block that fails to parse. A file of keys
+// or certificate requests only (PEM blocks such as PRIVATE KEY or
+// CERTIFICATE REQUEST, or a DER key or request) returns an error that
+// Import reports as skipped rather than rejected.
 func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	if bytes.Contains(data, []byte("-----BEGIN ")) {
 		return parsePEM(data)
@@ -204,6 +218,8 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 			return nil, errors.New("PKCS#7 bundle holds no certificates")
 		}
 		return p7.Certificates, nil
+	} else if isDERKeyOrRequest(data) {
+		return nil, errNoCertificate
 	} else if looksLikeCertificate(data) {
 		return nil, fmt.Errorf("bad DER certificate: %w", err)
 	}
@@ -217,8 +233,36 @@ func looksLikeCertificate(data []byte) bool {
 	return len(data) > 4 && data[0] == 0x30 && (data[2] == 0x30 || data[3] == 0x30 || data[4] == 0x30)
 }
 
+// isDERKeyOrRequest reports whether data is a DER private key (PKCS#8,
+// PKCS#1, SEC 1), public key (SPKI) or certificate request (PKCS#10).
+func isDERKeyOrRequest(data []byte) bool {
+	if _, err := x509.ParsePKCS8PrivateKey(data); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(data); err == nil {
+		return true
+	}
+	if _, err := x509.ParseECPrivateKey(data); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKIXPublicKey(data); err == nil {
+		return true
+	}
+	_, err := x509.ParseCertificateRequest(data)
+	return err == nil
+}
+
+// keyOrRequestBlock reports whether a PEM block type holds a key, key
+// parameters or a certificate request: what sits beside certificates
+// (certbot's privkey.pem, a CSR) and is no certificate.
+func keyOrRequestBlock(typ string) bool {
+	return strings.HasSuffix(typ, "PRIVATE KEY") || strings.HasSuffix(typ, "PUBLIC KEY") ||
+		strings.HasSuffix(typ, "CERTIFICATE REQUEST") || strings.HasSuffix(typ, " PARAMETERS")
+}
+
 func parsePEM(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
+	keysOnly := true // every block so far is a key or request
 	rest := data
 	for n := 1; ; n++ {
 		var b *pem.Block
@@ -240,9 +284,13 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 			}
 			out = append(out, p7.Certificates...)
 		}
+		keysOnly = keysOnly && keyOrRequestBlock(b.Type)
 	}
 	if bytes.Contains(rest, []byte("-----BEGIN ")) {
 		return nil, errors.New("truncated or malformed PEM block")
+	}
+	if len(out) == 0 && keysOnly && !bytes.Equal(rest, data) {
+		return nil, errNoCertificate
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no certificates in the PEM file")
@@ -254,6 +302,9 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 func (r FileResult) Summary() string {
 	if r.Err != nil {
 		return r.Path + ": " + r.Err.Error()
+	}
+	if r.Skipped != "" {
+		return r.Path + ": skipped (" + r.Skipped + ")"
 	}
 	parts := []string{fmt.Sprintf("%d imported", len(r.Imported))}
 	if len(r.Present) > 0 {

@@ -113,6 +113,10 @@ func TestImportMixedDirectory(t *testing.T) {
 		"bad/half-bad.pem":  bad,
 		"bad/empty.pem":     {},
 		"bad/key-only.pem":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}),
+		"bad/other.pem":     pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: []byte{1, 2, 3}}),
+		"keys/privkey.pem":  append(pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{6, 8}}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{1}})...),
+		"keys/request.csr":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: p.csr(t)}),
+		"keys/key.der":      p.pkcs8(t),
 	}
 	for name, data := range files {
 		must(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755))
@@ -121,7 +125,7 @@ func TestImportMixedDirectory(t *testing.T) {
 	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
-	res, err := svc.Import(ctx, []string{filepath.Join(dir, "bad"), filepath.Join(dir, "good"), filepath.Join(dir, "missing.pem")})
+	res, err := svc.Import(ctx, []string{filepath.Join(dir, "bad"), filepath.Join(dir, "good"), filepath.Join(dir, "keys"), filepath.Join(dir, "missing.pem")})
 	must(t, err)
 	byName := map[string]inventory.FileResult{}
 	for _, r := range res {
@@ -135,8 +139,15 @@ func TestImportMixedDirectory(t *testing.T) {
 		"truncated.pem": "truncated",
 		"half-bad.pem":  "PEM block 2: bad certificate",
 		"empty.pem":     "empty file",
-		"key-only.pem":  "no certificates",
+		"other.pem":     "no certificates in the PEM file",
 		"missing.pem":   "no such file",
+	}
+	// Keys and requests only: skipped, not rejected.
+	for _, name := range []string{"key-only.pem", "privkey.pem", "request.csr", "key.der"} {
+		r := byName[name]
+		if r.Err != nil || r.Skipped != "no certificate" || len(r.Imported) != 0 || r.Summary() != r.Path+": skipped (no certificate)" {
+			t.Errorf("%s: result %+v (%q), want skipped (no certificate)", name, r, r.Summary())
+		}
 	}
 	for name, want := range wantErr {
 		r := byName[name]
@@ -236,4 +247,20 @@ func TestImportSameSerialOtherIssuer(t *testing.T) {
 	if len(page.Items) != 2 {
 		t.Fatalf("serial %s lists %d certificates, want 2", serial, len(page.Items))
 	}
+}
+
+// csr returns a DER PKCS#10 request signed by the intermediate's key.
+func (p *testPKI) csr(t *testing.T) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"csr.example.com"}}, p.interKey)
+	must(t, err)
+	return der
+}
+
+// pkcs8 returns the intermediate's key as DER PKCS#8.
+func (p *testPKI) pkcs8(t *testing.T) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(p.interKey)
+	must(t, err)
+	return der
 }

@@ -13,10 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -51,9 +51,23 @@ type Service struct {
 }
 
 // Auditor turns an audit event into an append recorded in the same
-// transaction as the change; *audit.Log implements it.
+// transaction as the change (Prepare), or records one on its own (Record);
+// *audit.Log implements it.
 type Auditor interface {
 	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
+	Record(ctx context.Context, ev audit.Event) error
+}
+
+// Record records ev in the audit log with the actor given to WithAudit
+// (ev.Actor is overwritten), in its own transaction: for changes whose
+// store method takes no audit append, such as Import's. It does nothing
+// without WithAudit. Errors are the audit log's.
+func (s *Service) Record(ctx context.Context, ev audit.Event) error {
+	if s.audit == nil {
+		return nil
+	}
+	ev.Actor = s.actor
+	return s.audit.Record(ctx, ev)
 }
 
 // WithAudit returns a copy of s that records each revocation in the audit
@@ -113,7 +127,7 @@ func view(c *store.Certificate, now time.Time) Certificate {
 	if c.Status == store.StatusRevoked {
 		at := c.RevokedAt
 		v.RevokedAt = &at
-		v.RevocationReason = ReasonName(c.RevocationReason)
+		v.RevocationReason = acme.RevocationReasonName(c.RevocationReason)
 	} else if !now.Before(c.NotAfter) {
 		v.Status = store.StatusExpired
 	}
@@ -342,10 +356,11 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // §5.3.1 reason code, through the same store method as ACME revocation;
 // the CRL (and OCSP) of its issuer reflect it within their refresh
 // interval. ErrNotFound, ErrAlreadyRevoked, or ErrInvalid for a reason
-// code an administrator may not use (see ParseReason).
+// code outside acme.AllowedRevocationReasons (the policy of ACME and the
+// admin API).
 func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certificate, error) {
-	if _, ok := reasonNames[reason]; !ok || reason == 6 || reason == 8 {
-		return nil, fmt.Errorf("%w: revocation reason %d", ErrInvalid, reason)
+	if !acme.RevocationReasonAllowed(reason) {
+		return nil, fmt.Errorf("%w: revocation reason %d is not accepted; use %s (RFC 5280 §5.3.1)", ErrInvalid, reason, acme.AllowedRevocationReasons)
 	}
 	c, err := s.record(ctx, ref)
 	if err != nil {
@@ -372,38 +387,4 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 	c.Status, c.RevokedAt, c.RevocationReason = store.StatusRevoked, now, reason
 	v := view(c, now)
 	return &v, nil
-}
-
-// reasonNames are the RFC 5280 §5.3.1 CRLReason names.
-var reasonNames = map[int]string{
-	0: "unspecified", 1: "keyCompromise", 2: "cACompromise", 3: "affiliationChanged", 4: "superseded",
-	5: "cessationOfOperation", 6: "certificateHold", 8: "removeFromCRL", 9: "privilegeWithdrawn", 10: "aACompromise",
-}
-
-// ReasonName returns the RFC 5280 §5.3.1 name of a reason code, or its
-// number for an unknown code.
-func ReasonName(code int) string {
-	if n, ok := reasonNames[code]; ok {
-		return n
-	}
-	return strconv.Itoa(code)
-}
-
-// ParseReason parses an RFC 5280 §5.3.1 reason given by name (e.g.
-// "keyCompromise", case-insensitive) or number. certificateHold (6) and
-// removeFromCRL (8) are refused: certgate's revocations are final.
-// ErrInvalid otherwise.
-func ParseReason(s string) (int, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if _, ok := reasonNames[n]; ok && n != 6 && n != 8 {
-			return n, nil
-		}
-		return 0, fmt.Errorf("%w: revocation reason %s", ErrInvalid, s)
-	}
-	for code, name := range reasonNames {
-		if strings.EqualFold(name, s) && code != 6 && code != 8 {
-			return code, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: revocation reason %q (unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise)", ErrInvalid, s)
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,8 +30,7 @@ func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page
 
 // WeakKeys returns one page of the unexpired, unrevoked certificates with
 // an RSA key under 2048 bits or a SHA-1 (or MD5/MD2) signature. Keys that
-// violate their profile's current rules are not reported yet (profiles do
-// not exist yet).
+// violate their profile's current rules are reported by Violations.
 func (s *Service) WeakKeys(ctx context.Context, q Query) (*Page, error) {
 	q.Weak = true
 	if q.Status == "" {
@@ -86,9 +86,10 @@ func KeyInfo(pub crypto.PublicKey) (keyType string, bits int) {
 
 // Record builds the inventory record of a parsed certificate that did not
 // come from an ACME order: issuer is the issuer DN, names the DNS names
-// and IP addresses (the subject common name when there are none), status
-// valid, profile "default", the given source and chain (PEM, leaf first).
-// The caller sets CreatedAt.
+// and IP addresses (when there are none, the subject common name if it is
+// a host name or IP address, see cnName, and the certificate is not a CA),
+// status valid, profile "default", the given source and chain (PEM, leaf
+// first). The caller sets CreatedAt.
 func Record(cert *x509.Certificate, chainPEM, source string) *store.Certificate {
 	fp := sha256.Sum256(cert.Raw)
 	var names []string
@@ -98,8 +99,10 @@ func Record(cert *x509.Certificate, chainPEM, source string) *store.Certificate 
 	for _, ip := range cert.IPAddresses {
 		names = append(names, ip.String())
 	}
-	if len(names) == 0 && cert.Subject.CommonName != "" {
-		names = append(names, strings.ToLower(cert.Subject.CommonName))
+	if len(names) == 0 && !cert.IsCA {
+		if n, ok := cnName(cert.Subject.CommonName); ok {
+			names = append(names, n)
+		}
 	}
 	kt, bits := KeyInfo(cert.PublicKey)
 	return &store.Certificate{Serial: cert.SerialNumber.Text(16), Issuer: cert.Issuer.String(),
@@ -107,4 +110,33 @@ func Record(cert *x509.Certificate, chainPEM, source string) *store.Certificate 
 		SignatureAlgorithm: cert.SignatureAlgorithm.String(), FingerprintSHA256: hex.EncodeToString(fp[:]),
 		NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC(), Status: store.StatusValid,
 		Profile: store.DefaultProfile, Source: source, Attributes: map[string]string{}}
+}
+
+// cnName returns the subject common name cn as an inventory name when it
+// is an IP address (in canonical form) or a fully qualified DNS name: at
+// least two labels of letters, digits, hyphens (not first or last) and
+// underscores, 1 to 63 octets each, 253 in all, an optional leading "*."
+// wildcard label and trailing dot; lower-cased. CNs such as "R11" or
+// "ACME Corp Root CA" are not names (RFC 1123 §2.1, CA/B BR §7.1.4.3).
+func cnName(cn string) (string, bool) {
+	if ip, err := netip.ParseAddr(cn); err == nil {
+		return ip.Unmap().String(), true
+	}
+	n := strings.TrimSuffix(strings.ToLower(cn), ".")
+	host := strings.TrimPrefix(n, "*.")
+	if len(n) > 253 || !strings.Contains(host, ".") {
+		return "", false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return "", false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", false
+			}
+		}
+	}
+	return n, true
 }

@@ -43,7 +43,7 @@ func (p *Profile) CheckAttributes(attrs map[string]string) error {
 		}
 	}
 	for _, a := range p.Attributes {
-		if _, ok := attrs[a.Name]; a.Required && !ok {
+		if v := attrs[a.Name]; a.Required && v == "" { // an empty value is no value
 			missing = append(missing, a.Name)
 		}
 	}

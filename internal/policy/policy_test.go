@@ -39,6 +39,12 @@ func TestRuleMatch(t *testing.T) {
 		{"192.0.2.7", ip("192.0.2.7"), true},
 		{"192.0.2.7", ip("192.0.2.8"), false},
 		{"*.example.com", ip("10.0.0.1"), false},
+		// Written as people do: a trailing dot, an IDN in U-labels.
+		{"Host.Example.COM.", dns("host.example.com"), true},
+		{"*.example.com.", dns("a.example.com"), true},
+		{"bücher.example", dns("xn--bcher-kva.example"), true},
+		{"*.BÜCHER.example", dns("a.xn--bcher-kva.example"), true},
+		{"ab--c.example", dns("ab--c.example"), true},
 	} {
 		r, err := ParseRule(tc.rule)
 		if err != nil {
@@ -127,6 +133,20 @@ func TestCheckIdentifiers(t *testing.T) {
 			t.Errorf("subproblem %+v", sp)
 		}
 	}
+	// A wildcard name covering a denied name is denied too.
+	wild := valid(t, Profile{Name: "wild", Wildcard: true, Allow: []string{"*.corp.test"}, Deny: []string{"secret.corp.test"}})
+	for _, tc := range []struct {
+		name   string
+		denied bool
+	}{
+		{"*.corp.test", true},
+		{"*.a.corp.test", false},
+		{"*.secret.corp.test", false},
+	} {
+		if err := wild.CheckIdentifiers([]acme.Identifier{dns(tc.name)}, nil); (err != nil) != tc.denied {
+			t.Errorf("wildcard %s: got %v, want denied %v", tc.name, err, tc.denied)
+		}
+	}
 	// An EAB allowlist narrows the profile's.
 	extra, _ := ParseRules([]string{"team1.corp.test", "*.team1.corp.test"})
 	if err := p.CheckIdentifiers([]acme.Identifier{dns("x.team1.corp.test")}, extra); err != nil {
@@ -167,10 +187,11 @@ func TestMergeAttributes(t *testing.T) {
 		attrs map[string]string
 		want  string
 	}{
-		"missing": {map[string]string{"environment": "prod"}, "missing required attributes: billing_code, owner"},
-		"enum":    {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
-		"regex":   {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
-		"unknown": {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
+		"missing":        {map[string]string{"environment": "prod"}, "missing required attributes: billing_code, owner"},
+		"empty required": {map[string]string{"billing_code": "CC-1", "owner": ""}, "missing required attributes: owner"},
+		"enum":           {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
+		"regex":          {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
+		"unknown":        {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
 	} {
 		_, err := p.MergeAttributes(tc.attrs)
 		pr, ok := acme.AsProblem(err)
@@ -192,6 +213,8 @@ func TestNeedsApproval(t *testing.T) {
 		{&Approval{Always: true}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, true},
 		{&Approval{Identifiers: []string{"*.prod.test"}}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
 		{&Approval{Identifiers: []string{"*.prod.test"}}, nil, []acme.Identifier{dns("a.test"), dns("db.prod.test")}, KeyECDSAP256, true},
+		{&Approval{Identifiers: []string{"db.prod.test"}}, nil, []acme.Identifier{dns("*.prod.test")}, KeyECDSAP256, true},
+		{&Approval{Identifiers: []string{"db.prod.test"}}, nil, []acme.Identifier{dns("*.db.prod.test")}, KeyECDSAP256, false},
 		{&Approval{KeyTypes: []string{KeyRSA2048}}, nil, []acme.Identifier{dns("a.test")}, KeyRSA2048, true},
 		{&Approval{KeyTypes: []string{KeyRSA2048}}, nil, []acme.Identifier{dns("a.test")}, KeyECDSAP256, false},
 		{&Approval{EKUs: []string{"codeSigning"}}, []string{"codeSigning"}, []acme.Identifier{dns("a.test")}, KeyECDSAP256, true},
@@ -200,6 +223,40 @@ func TestNeedsApproval(t *testing.T) {
 		p := valid(t, Profile{Name: "p", Approval: tc.a, EKUs: tc.ekus})
 		if got, why := p.NeedsApproval(tc.ids, tc.key); got != tc.want || got && why == "" {
 			t.Errorf("%+v %v %s: NeedsApproval = %v (%q), want %v", tc.a, tc.ids, tc.key, got, why, tc.want)
+		}
+	}
+}
+
+func TestProfileValidationSettings(t *testing.T) {
+	on := true
+	p := Profile{Name: "internal", Validity: Duration(24 * time.Hour),
+		Validation: &Validation{DNSResolvers: []string{"10.0.0.53:53", "[fd00::53]:53"}, DNSTimeout: Duration(3 * time.Second), DNSSEC: &on}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := got.Validation
+	if v == nil || len(v.DNSResolvers) != 2 || v.DNSResolvers[1] != "[fd00::53]:53" || v.DNSTimeout != Duration(3*time.Second) || v.DNSSEC == nil || !*v.DNSSEC {
+		t.Errorf("round trip: %+v", v)
+	}
+	if !strings.Contains(string(b), `"dnsTimeout":"3s"`) {
+		t.Errorf("JSON %s, want dnsTimeout \"3s\"", b)
+	}
+	for _, bad := range []Validation{
+		{DNSResolvers: []string{"10.0.0.53"}},
+		{DNSResolvers: []string{":53"}},
+		{DNSTimeout: Duration(-time.Second)},
+	} {
+		p := Profile{Name: "x", Validity: Duration(time.Hour), Validation: &bad}
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "validation.dns") {
+			t.Errorf("Validate(%+v) = %v, want a validation.dns* error", bad, err)
 		}
 	}
 }

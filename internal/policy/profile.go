@@ -14,7 +14,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,7 +109,7 @@ type Profile struct {
 	Allow []string `json:"allow,omitempty" yaml:"allow,omitempty"`
 	Deny  []string `json:"deny,omitempty" yaml:"deny,omitempty"`
 	// Wildcard allows wildcard DNS names ("*.example.com").
-	Wildcard bool `json:"wildcard" yaml:"wildcard"`
+	Wildcard bool `json:"wildcard" yaml:"wildcard" required:"false"`
 	// KeyTypes are the allowed certificate keys: rsa2048, rsa3072,
 	// rsa4096, ecdsa-p256, ecdsa-p384 (rsa3072 allows 3072-4095 bits).
 	KeyTypes []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
@@ -135,6 +137,9 @@ type Profile struct {
 	// at once, without a challenge, for accounts bound to an EAB key
 	// (private PKI, where the EAB key is the proof of control).
 	PreAuthorized []string `json:"preAuthorized,omitempty" yaml:"preAuthorized,omitempty"`
+	// Validation, when set, overrides the server's DNS resolver settings
+	// for the validations of this profile's authorizations (see Validation).
+	Validation *Validation `json:"validation,omitempty" yaml:"validation,omitempty"`
 	// SubjectFields are the subject attributes besides the common name
 	// that are copied from the CSR into the certificate: O, OU, C, ST, L
 	// (default none). CA/B rules forbid them in domain-validated TLS
@@ -146,6 +151,39 @@ type Profile struct {
 	RenewalWindow *RenewalWindow `json:"renewalWindow,omitempty" yaml:"renewalWindow,omitempty"`
 
 	allow, deny, preauth []Rule
+}
+
+// Validation holds a profile's own DNS resolver settings (issue: resolvers
+// per profile). Each zero field keeps the server's setting (va-dns-resolver,
+// va-dns-timeout, va-dnssec). They apply to every DNS lookup of the
+// validation of an authorization created for the profile: dns-01 TXT
+// (RFC 8555 §8.4), the A/AAAA lookups of http-01 and tls-alpn-01 (RFC 8555
+// §8.3, RFC 8737 §3) and CAA (RFC 8659), at validation and when CAA is
+// re-checked at finalize. UDP answers that are truncated are always
+// retried over TCP (RFC 7766 §5).
+type Validation struct {
+	// DNSResolvers are recursive DNS servers ("host:port"), asked in order,
+	// the next only when one does not answer.
+	DNSResolvers []string `json:"dnsResolvers,omitempty" yaml:"dnsResolvers,omitempty"`
+	// DNSTimeout bounds one query to one server, e.g. "5s".
+	DNSTimeout Duration `json:"dnsTimeout,omitempty" yaml:"dnsTimeout,omitempty"`
+	// DNSSEC, when set, turns DNSSEC checking on or off (AD bit from a
+	// validating resolver, RFC 4035 §3.2.3).
+	DNSSEC *bool `json:"dnssec,omitempty" yaml:"dnssec,omitempty"`
+}
+
+// validate checks v's fields; errors name the field.
+func (v *Validation) validate() error {
+	for _, s := range v.DNSResolvers {
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("validation.dnsResolvers: %q is not host:port", s)
+		}
+	}
+	if v.DNSTimeout < 0 {
+		return errors.New("validation.dnsTimeout must not be negative")
+	}
+	return nil
 }
 
 // RenewalWindow is a suggested renewal window as fractions of a
@@ -276,6 +314,11 @@ func (p *Profile) Validate() error {
 	if p.AuthzReuse != nil && *p.AuthzReuse < 0 {
 		return fmt.Errorf("profile %s: authzReuse must not be negative", p.Name)
 	}
+	if p.Validation != nil {
+		if err := p.Validation.validate(); err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+	}
 	if a := p.Approval; a != nil {
 		if a.rules, err = ParseRules(a.Identifiers); err != nil {
 			return fmt.Errorf("profile %s: approval identifiers: %w", p.Name, err)
@@ -405,7 +448,7 @@ func (p *Profile) refuse(id acme.Identifier, extraAllow []Rule) string {
 	if id.Type == acme.IdentifierDNS && strings.HasPrefix(id.Value, "*.") && !p.Wildcard {
 		return "wildcard names are not allowed by the profile"
 	}
-	if matchAny(p.deny, id) {
+	if matchCovered(p.deny, id) {
 		return "denied by the profile"
 	}
 	if len(p.allow) > 0 && !matchAny(p.allow, id) {
@@ -428,7 +471,7 @@ func (p *Profile) NeedsApproval(ids []acme.Identifier, keyType string) (bool, st
 		return true, "the profile requires approval for every certificate"
 	}
 	for _, id := range ids {
-		if matchAny(a.rules, id) {
+		if matchCovered(a.rules, id) {
 			return true, "identifier " + id.Value + " requires approval"
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
+	"golang.org/x/net/idna"
 )
 
 // Rule is one compiled identifier rule. Its text form is one of:
@@ -52,7 +54,16 @@ func ParseRule(s string) (Rule, error) {
 			r.prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 			return r, nil
 		}
-		name := strings.ToLower(s)
+		// Identifiers are lower-case A-labels without a trailing dot:
+		// write rules the same way, or they would never match.
+		name := strings.ToLower(strings.TrimSuffix(s, "."))
+		if strings.ContainsFunc(name, func(c rune) bool { return c >= utf8.RuneSelf }) {
+			a, err := idna.Lookup.ToASCII(strings.TrimPrefix(name, "*."))
+			if err != nil {
+				return r, fmt.Errorf("identifier rule %q: %w", s, err)
+			}
+			name = strings.TrimSuffix(name, strings.TrimPrefix(name, "*.")) + a
+		}
 		if strings.HasPrefix(name, "*.") {
 			if len(name) < 3 || strings.Contains(name[2:], "*") {
 				return r, fmt.Errorf("identifier rule %q: a wildcard may only be the leading \"*.\"", s)
@@ -112,6 +123,27 @@ func (r Rule) Match(id acme.Identifier) bool {
 func matchAny(rules []Rule, id acme.Identifier) bool {
 	for _, r := range rules {
 		if r.Match(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchCovered reports whether any rule covers id or, when id is a
+// wildcard "*.base", a name the wildcard certificate is valid for: an
+// exact rule for a name one label below base (RFC 6125 §6.4.3). Deny and
+// approval rules use it, so that a wildcard cannot cover a denied or
+// approval-bound name; allow rules use matchAny.
+func matchCovered(rules []Rule, id acme.Identifier) bool {
+	if matchAny(rules, id) {
+		return true
+	}
+	base, ok := strings.CutPrefix(id.Value, "*.")
+	if id.Type != acme.IdentifierDNS || !ok {
+		return false
+	}
+	for _, r := range rules {
+		if _, parent, ok := strings.Cut(r.exact, "."); ok && parent == strings.ToLower(base) {
 			return true
 		}
 	}

@@ -92,6 +92,11 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
+	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
+		// Approved, but no longer issuable as ordered: the certificate
+		// will not be issued (RFC 8555 §7.1.6 invalid).
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
 	serial, hexSerial := newSerial()
 	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "reserve serial", err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -101,7 +102,7 @@ var (
 	// ErrAlreadyRevoked: the certificate is already revoked.
 	ErrAlreadyRevoked = errors.New("the certificate is already revoked")
 	// ErrBadReason: the reason code is not one RFC 5280 §5.3.1 allows here.
-	ErrBadReason = errors.New("revocation reason not accepted: use 0, 1, 3, 4, 5 or 9 (RFC 5280 §5.3.1)")
+	ErrBadReason = errors.New("revocation reason not accepted: use " + acme.AllowedRevocationReasons + " (RFC 5280 §5.3.1)")
 )
 
 // RevokeSerial revokes the certificate with serial (lower-case hex) for an
@@ -109,7 +110,7 @@ var (
 // code, audited in the same transaction. Errors: ErrUnknownCertificate,
 // ErrAlreadyRevoked, ErrBadReason, or a storage error.
 func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, error) {
-	if !allowedReasons[reason] {
+	if !acme.RevocationReasonAllowed(reason) {
 		return nil, ErrBadReason
 	}
 	rec, err := r.store.GetCertificate(ctx, serial)

@@ -75,6 +75,9 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	if err := CheckContacts(req.Contact); err != nil {
 		return nil, false, err
 	}
+	if err := r.limitNewAccount(ctx); err != nil {
+		return nil, false, err
+	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
 		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now(), EABKid: k.KID}
 	switch err := r.store.CreateAccountEAB(ctx, a, r.now()); {

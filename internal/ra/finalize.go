@@ -181,6 +181,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := prof.CheckKey(csr.PublicKey); err != nil {
 		return nil, err
 	}
+	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
+		return nil, err
+	}
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
 	}
@@ -297,7 +300,11 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 			method = c.Type
 		}
 	}
-	return r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
+	v, err := r.validatorFor(ctx, full.Profile)
+	if err != nil {
+		return err
+	}
+	return v.CheckCAA(ctx, az.Identifier, az.Wildcard, method, r.accountURIs(accountID))
 }
 
 // issue has the issuer sign the certificate of order o with serial (which
@@ -374,11 +381,6 @@ func certIdentifiers(cert *x509.Certificate) []acme.Identifier {
 	return ids
 }
 
-// allowedReasons are the RFC 5280 §5.3.1 reason codes a subscriber may give
-// (CA/B BR §7.2.2): unspecified, keyCompromise, affiliationChanged,
-// superseded, cessationOfOperation, privilegeWithdrawn.
-var allowedReasons = map[int]bool{0: true, 1: true, 3: true, 4: true, 5: true, 9: true}
-
 // RevokeRequest is a checked revokeCert request (RFC 8555 §7.6): exactly
 // one of Account (kid-signed) or CertKey (jwk-signed) is set.
 type RevokeRequest struct {
@@ -397,8 +399,8 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	if req.Reason != nil {
 		reason = *req.Reason
 	}
-	if !allowedReasons[reason] {
-		return acme.NewProblem(acme.BadRevocationReason, "reason %d is not accepted; use 0, 1, 3, 4, 5 or 9 (RFC 5280 §5.3.1)", reason)
+	if !acme.RevocationReasonAllowed(reason) {
+		return acme.NewProblem(acme.BadRevocationReason, "reason %d is not accepted; use %s (RFC 5280 §5.3.1)", reason, acme.AllowedRevocationReasons)
 	}
 	cert, err := x509.ParseCertificate(req.CertDER)
 	if err != nil {

@@ -27,7 +27,7 @@ func challengeTypes(id acme.Identifier, wildcard bool) []string {
 
 // NewOrder creates an order for account a (RFC 8555 §7.4). Identifiers are
 // normalised; a valid authorization of the same account for the same
-// identifier, validated within the reuse window and valid for at least
+// identifier and profile, validated within the reuse window and valid for at least
 // another day, is reused; otherwise a pending one is created with its
 // challenges. notBefore/notAfter, when given (RFC 3339), must lie within
 // the maximum validity. With "replaces" (RFC 9773 §5) the order claims
@@ -60,17 +60,20 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
 		if reuse > 0 {
-			reused, err := r.store.FindValidAuthorization(ctx, a.ID, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
+			reused, err := r.store.FindValidAuthorization(ctx, a.ID, o.Profile, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
 			if err == nil {
+				reused, err = r.store.GetAuthorization(ctx, reused.ID) // with its challenges
+			}
+			if err == nil && pol.reusable(reused) {
 				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
 				continue
 			}
-			if !errors.Is(err, store.ErrNotFound) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, r.internal(ctx, "authorization lookup", err)
 			}
 		}
 		az := &store.Authorization{ID: newID(), AccountID: a.ID, Identifier: aid, Wildcard: wildcard,
-			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now}
+			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now, Profile: o.Profile}
 		if pol.preAuthorized(aid) {
 			// Valid at once, without a challenge (RFC 8555 §7.1.4 allows
 			// authorizations the server considers valid out of band).
@@ -86,7 +89,13 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		fresh = append(fresh, az)
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
 	}
-	if err := r.limitNewOrder(ctx, a, ids, len(fresh), o.Replaces != ""); err != nil {
+	pending := 0 // pre-authorized ones are valid already
+	for _, az := range fresh {
+		if az.Status == acme.StatusPending {
+			pending++
+		}
+	}
+	if err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != ""); err != nil {
 		return nil, err
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
@@ -105,6 +114,10 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	}
 	return o, nil
 }
+
+// maxBackdate is how far in the past a newOrder's notBefore may lie (CA/B
+// BR 7.1.2.7: notBefore within 48 hours of the signing operation).
+const maxBackdate = 48 * time.Hour
 
 // orderValidity checks the requested notBefore/notAfter against profile
 // p's maximum validity.
@@ -140,6 +153,8 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s", config.FormatDuration(maxValidity), p.Name)
 	case !end.After(now):
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
+	case !nb.IsZero() && nb.Before(now.Add(-maxBackdate)):
+		err = acme.NewProblem(acme.Malformed, "notBefore may be at most %s in the past (CA/B BR 7.1.2.7)", config.FormatDuration(maxBackdate))
 	case start.After(now.Add(r.cfg.OrderLifetime)):
 		err = acme.NewProblem(acme.Malformed, "notBefore is too far in the future")
 	}

@@ -25,12 +25,19 @@ type perspectiveRecorder interface {
 // then CAA (RFC 8659 §3; RFC 8657 needs the challenge type), from every
 // perspective when the validator corroborates, recording what each saw on
 // the authorization. caaRefused reports a final CAA refusal.
+//
+// The validator is the one of the authorization's profile (validatorFor:
+// its own DNS resolvers when it has them).
 func (r *RA) attempt(ctx context.Context, az *store.Authorization, c *store.Challenge, keyAuth string, attempt int) (verr error, caaRefused bool) {
-	pv, ok := r.va.(PerspectiveValidator)
+	v, err := r.validatorFor(ctx, az.Profile)
+	if err != nil {
+		return err, false
+	}
+	pv, ok := v.(PerspectiveValidator)
 	if !ok {
-		verr = r.va.Validate(ctx, az.Identifier, c.Type, c.Token, keyAuth)
+		verr = v.Validate(ctx, az.Identifier, c.Type, c.Token, keyAuth)
 		if verr == nil {
-			verr = r.va.CheckCAA(ctx, az.Identifier, az.Wildcard, c.Type, r.accountURIs(az.AccountID))
+			verr = v.CheckCAA(ctx, az.Identifier, az.Wildcard, c.Type, r.accountURIs(az.AccountID))
 			caaRefused = verr != nil
 		}
 		return verr, caaRefused

@@ -76,29 +76,8 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 	if err != nil {
 		return nil, err
 	}
-	op := &orderPolicy{profile: p}
-	var eabAttrs map[string]string
-	var allow []policy.Rule
-	if a.EABKid != "" {
-		k, err := r.store.GetEABKey(ctx, a.EABKid)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, r.internal(ctx, "EAB key lookup", err)
-		}
-		// The binding counts for the key's own profile: there it adds its
-		// default attributes, allowlist and pre-authorization.
-		if k != nil && k.Profile == p.Name {
-			op.bound = true
-			eabAttrs = k.Attributes
-			if allow, err = policy.ParseRules(k.Allow); err != nil {
-				return nil, r.internal(ctx, "EAB key allowlist", err)
-			}
-		}
-	}
-	if p.RequireEAB && !op.bound {
-		return nil, acme.NewProblem(acme.ExternalAccountRequired,
-			"profile %s only serves accounts created with an external account binding key of that profile", p.Name)
-	}
-	if err := p.CheckIdentifiers(ids, allow); err != nil {
+	op, eabAttrs, err := r.identifierPolicy(ctx, a, p, ids)
+	if err != nil {
 		return nil, err
 	}
 	var orderAttrs map[string]string
@@ -112,6 +91,43 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 		return nil, err
 	}
 	return op, nil
+}
+
+// identifierPolicy checks the normalised identifiers ids of account a
+// against profile p as it is now: requireEAB (the account must be bound
+// to an EAB key of p), the identifier types, the wildcard flag, the deny
+// and allow rules, and the EAB key's allowlist. It returns the order
+// policy (profile, binding) and the EAB key's default attributes. Errors:
+// externalAccountRequired, or rejectedIdentifier with one subproblem per
+// refused identifier (unsupportedIdentifier for a type, RFC 8555 §6.7.1).
+// newOrder runs it, and recheckAtSigning again before signing.
+func (r *RA) identifierPolicy(ctx context.Context, a *store.Account, p *policy.Profile, ids []acme.Identifier) (*orderPolicy, map[string]string, error) {
+	op := &orderPolicy{profile: p}
+	var eabAttrs map[string]string
+	var allow []policy.Rule
+	if a.EABKid != "" {
+		k, err := r.store.GetEABKey(ctx, a.EABKid)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, r.internal(ctx, "EAB key lookup", err)
+		}
+		// The binding counts for the key's own profile: there it adds its
+		// default attributes, allowlist and pre-authorization.
+		if k != nil && k.Profile == p.Name {
+			op.bound = true
+			eabAttrs = k.Attributes
+			if allow, err = policy.ParseRules(k.Allow); err != nil {
+				return nil, nil, r.internal(ctx, "EAB key allowlist", err)
+			}
+		}
+	}
+	if p.RequireEAB && !op.bound {
+		return nil, nil, acme.NewProblem(acme.ExternalAccountRequired,
+			"profile %s only serves accounts created with an external account binding key of that profile", p.Name)
+	}
+	if err := p.CheckIdentifiers(ids, allow); err != nil {
+		return nil, nil, err
+	}
+	return op, eabAttrs, nil
 }
 
 // checkChallenges refuses identifiers for which the profile offers no
@@ -152,6 +168,19 @@ func (op *orderPolicy) challengeTypes(id acme.Identifier, wildcard bool) []strin
 // a challenge: the account is EAB-bound and the profile pre-authorizes id.
 func (op *orderPolicy) preAuthorized(id acme.Identifier) bool {
 	return op.bound && op.profile.IsPreAuthorized(id)
+}
+
+// reusable reports whether a valid authorization az (with its challenges)
+// of another order may serve this one: it was validated by a challenge
+// type the profile offers, or, without a challenge, it is pre-authorized
+// under this profile for this account.
+func (op *orderPolicy) reusable(az *store.Authorization) bool {
+	for _, c := range az.Challenges {
+		if c.Status == acme.StatusValid {
+			return op.profile.ChallengeAllowed(c.Type)
+		}
+	}
+	return op.preAuthorized(az.Identifier)
 }
 
 // authzReuse is the reuse window under the profile (server default def).

@@ -38,7 +38,7 @@ type Store interface {
 	OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error)
 	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
-	FindValidAuthorization(ctx context.Context, accountID string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*store.Authorization, error)
+	FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*store.Authorization, error)
 	ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error)
 	SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)

@@ -72,7 +72,10 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Ide
 		return nil
 	}
 	subjects := rateLimitSubjects(a)
-	checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: a.ID, Subjects: subjects}}
+	spend := ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: a.ID, Subjects: subjects}
+	// new-orders-per-account is checked with the others too, so that a
+	// refusal reports the longest wait of all that refuse.
+	checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: a.ID, Subjects: subjects}, spend}
 	if !renewal {
 		checks = append(checks, r.domainRequests(subjects, ids)...)
 	}
@@ -82,7 +85,7 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Ide
 	if err := r.limits.CheckPending(ctx, a.ID, subjects, fresh); err != nil {
 		return r.rateLimitErr(ctx, err)
 	}
-	return r.rateLimitErr(ctx, r.limits.Spend(ctx, ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: a.ID, Subjects: subjects}))
+	return r.rateLimitErr(ctx, r.limits.Spend(ctx, spend))
 }
 
 // limitCertificate spends certificates-per-domain for every registered

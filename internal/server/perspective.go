@@ -23,8 +23,12 @@ import (
 )
 
 // corroborate wraps the primary's validator with its remote perspectives
-// (--perspectives), or returns it unchanged when there are none.
-func corroborate(cfg *config.Serve, v *va.VA, now func() time.Time, log *slog.Logger) (ra.Validator, error) {
+// (--perspectives), or returns it unchanged when there are none. It
+// starts one authenticated ping of every remote perspective in the
+// background (bounded by ctx and --perspective-timeout) that logs a
+// warning for each one misconfigured (mpic.Corroborator.PingRemotes); it
+// never refuses to start for it.
+func corroborate(ctx context.Context, cfg *config.Serve, v *va.VA, now func() time.Time, log *slog.Logger) (ra.Validator, error) {
 	p := cfg.Perspectives
 	if len(p.RemoteNames) == 0 {
 		return v, nil
@@ -43,6 +47,11 @@ func corroborate(cfg *config.Serve, v *va.VA, now func() time.Time, log *slog.Lo
 		allowed = p.MaxDisagree
 	}
 	log.Info("multi-perspective validation", "perspectives", p.RemoteNames, "may_disagree", allowed, "unreachable", p.Unreachable)
+	go func() {
+		pctx, cancel := context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+		c.PingRemotes(pctx, log)
+	}()
 	return &mpic.PrimaryValidator{Validator: v, Corroborator: c}, nil
 }
 

@@ -215,7 +215,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	auditLog := audit.New(st, now)
 	rcfg.Audit = auditLog
-	rv, err := corroborate(cfg, validator, now, log.With("component", "va"))
+	rv, err := corroborate(ctx, cfg, validator, now, log.With("component", "va"))
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 // authzWithChallengesQuery reads an authorization and its challenges in
 // one statement: one row per challenge, ordered by type. An authorization
 // without challenges yields no row.
-const authzWithChallengesQuery = `SELECT a.id, a.account_id, a.ident_type, a.ident_value, a.wildcard, a.status, a.expires_at, a.validated_at, a.created_at,
+const authzWithChallengesQuery = `SELECT a.id, a.account_id, a.ident_type, a.ident_value, a.wildcard, a.status, a.expires_at, a.validated_at, a.created_at, a.profile,
 	c.id, c.type, c.token, c.status, c.validated_at, c.error, c.attempts, c.updated_at
 	FROM authorizations a JOIN challenges c ON c.authz_id = a.id WHERE a.id = ? ORDER BY c.type`
 
@@ -27,7 +27,7 @@ func (s *Store) getAuthorization(ctx context.Context, id string) (*Authorization
 		var c Challenge
 		var exp, val, created, cval, cupd int64
 		var perr *string
-		if err := rows.Scan(&a.ID, &a.AccountID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard, &a.Status, &exp, &val, &created,
+		if err := rows.Scan(&a.ID, &a.AccountID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard, &a.Status, &exp, &val, &created, &a.Profile,
 			&c.ID, &c.Type, &c.Token, &c.Status, &cval, &perr, &c.Attempts, &cupd); err != nil {
 			return nil, fmt.Errorf("scan authorization: %w", err)
 		}

@@ -198,7 +198,7 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 	var azs []*store.Authorization
 	for i, name := range names {
 		ident := acme.Identifier{Type: acme.IdentifierDNS, Value: name}
-		_, err := s.FindValidAuthorization(ctx, acct.ID, ident, false, clock, clock.Add(-30*24*time.Hour))
+		_, err := s.FindValidAuthorization(ctx, acct.ID, "", ident, false, clock, clock.Add(-30*24*time.Hour))
 		wantErr(t, "reuse lookup", err, store.ErrNotFound)
 		azs = append(azs, newAuthz(acct.ID, fmt.Sprintf("az-flow-%d", i), name, false,
 			acme.ChallengeHTTP01, acme.ChallengeDNS01, acme.ChallengeTLSALPN01))
@@ -270,7 +270,7 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 	}
 
 	// A second order for one name reuses its valid authorization.
-	reuse, err := s.FindValidAuthorization(ctx, acct.ID, idents[0], false, clock, clock.Add(-30*24*time.Hour))
+	reuse, err := s.FindValidAuthorization(ctx, acct.ID, "", idents[0], false, clock, clock.Add(-30*24*time.Hour))
 	must(t, err)
 	o2 := &store.Order{ID: "ord-flow-2", AccountID: acct.ID, Status: acme.StatusPending, Expires: clock.Add(time.Hour),
 		Identifiers: idents[:1], AuthzIDs: []string{reuse.ID}, CreatedAt: clock, UpdatedAt: clock}

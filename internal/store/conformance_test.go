@@ -442,7 +442,7 @@ func testAuthorizationReuseExpiry(t *testing.T, e storetest.Engine) {
 
 	find := func(wildcard bool, minExpires, validatedAfter time.Time) string {
 		t.Helper()
-		az, err := s.FindValidAuthorization(ctx, a.ID, ident, wildcard, minExpires, validatedAfter)
+		az, err := s.FindValidAuthorization(ctx, a.ID, "", ident, wildcard, minExpires, validatedAfter)
 		if errors.Is(err, store.ErrNotFound) {
 			return ""
 		}
@@ -467,6 +467,27 @@ func testAuthorizationReuseExpiry(t *testing.T, e storetest.Engine) {
 			t.Errorf("%s: FindValidAuthorization = %q, want %q", c.name, got, c.want)
 		}
 	}
+	// Reuse matches the profile the authorization was created for, which
+	// is stored and read back.
+	paz := newAuthz(a.ID, "prof", ident.Value, false, acme.ChallengeHTTP01)
+	paz.Profile = "web"
+	createOrder(t, s, a.ID, "ord-prof", paz)
+	must(t, s.StartChallenge(ctx, "prof-http-01", now))
+	pc, _ := s.GetChallenge(ctx, "prof-http-01")
+	must(t, s.FinishChallenge(ctx, pc, nil, now, now.Add(25*time.Hour)))
+	if az, err := s.GetAuthorization(ctx, "prof"); err != nil || az.Profile != "web" {
+		t.Errorf("GetAuthorization(prof) = %+v, %v; want profile web", az, err)
+	}
+	if az, err := s.FindValidAuthorization(ctx, a.ID, "web", ident, false, now, now.Add(-time.Hour)); err != nil || az.ID != "prof" || az.Profile != "web" {
+		t.Errorf("FindValidAuthorization(profile web) = %+v, %v; want prof", az, err)
+	}
+	if got := find(false, now.Add(22*time.Hour), now.Add(-time.Hour)); got != "" {
+		t.Errorf("FindValidAuthorization(profile \"\") reused %q of profile web", got)
+	}
+	if _, err := s.FindValidAuthorization(ctx, a.ID, "mtls", ident, false, now, now.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FindValidAuthorization(profile mtls) = %v, want ErrNotFound", err)
+	}
+
 	other := acme.Identifier{Type: acme.IdentifierDNS, Value: "b.example.test"}
 	for _, c := range []struct {
 		name  string

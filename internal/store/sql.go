@@ -139,9 +139,9 @@ func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authoriz
 
 // insertAuthz inserts a and its challenges.
 func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
-		ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at, profile)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
+		ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt), a.Profile); err != nil {
 		return fmt.Errorf("insert authorization: %w", err)
 	}
 	// One multi-row INSERT for the (usually three) challenges.
@@ -305,12 +305,12 @@ func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error
 	return out, rows.Err()
 }
 
-const authzCols = `id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at`
+const authzCols = `id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at, profile`
 
 func scanAuthz(row interface{ Scan(...any) error }) (*Authorization, error) {
 	var a Authorization
 	var exp, val, created int64
-	if err := row.Scan(&a.ID, &a.AccountID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard, &a.Status, &exp, &val, &created); err != nil {
+	if err := row.Scan(&a.ID, &a.AccountID, &a.Identifier.Type, &a.Identifier.Value, &a.Wildcard, &a.Status, &exp, &val, &created, &a.Profile); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -385,12 +385,13 @@ func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*Authori
 }
 
 // FindValidAuthorization returns the newest valid authorization of
-// accountID for the identifier (and wildcard flag) that expires after
-// minExpires and was validated after validatedAfter, or ErrNotFound.
-func (s *Store) FindValidAuthorization(ctx context.Context, accountID string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*Authorization, error) {
+// accountID for the identifier (and wildcard flag), created for profile
+// (Authorization.Profile), that expires after minExpires and was validated
+// after validatedAfter, or ErrNotFound.
+func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*Authorization, error) {
 	return scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
-		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ?
-		ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter)))
+		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
+		ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
 }
 
 // ValidAuthorizationsFor reports whether accountID holds, for every

@@ -9,6 +9,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -80,6 +81,10 @@ type Authorization struct {
 	ValidatedAt time.Time
 	CreatedAt   time.Time
 	Challenges  []Challenge
+	// Profile is the certificate profile of the order that created the
+	// authorization ("" before migration 00012): its validation uses that
+	// profile's DNS settings and only that profile's orders reuse it.
+	Profile string
 }
 
 // Challenge is a stored ACME challenge (RFC 8555 §7.1.5).
@@ -151,9 +156,17 @@ const (
 // DefaultProfile is the profile recorded when none is given.
 const DefaultProfile = "default"
 
+// ts is t as stored: Unix nanoseconds, 0 for the zero time. Times beyond
+// what int64 nanoseconds hold (after 2262, e.g. a 100000d lifetime) are
+// stored as the last representable instant instead of wrapping around.
 func ts(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
 	}
 	return t.UTC().UnixNano()
 }

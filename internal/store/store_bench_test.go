@@ -26,6 +26,8 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
+
+	"github.com/certgate/certgate/internal/cputime"
 )
 
 // Sizes of a real ec256 flow's certificate: leaf DER and PEM chain (leaf
@@ -131,7 +133,7 @@ func BenchmarkStoreFlowWrites(b *testing.B) {
 			var seq atomic.Int64
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			if parallel {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -148,7 +150,7 @@ func BenchmarkStoreFlowWrites(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			reportCPU(b, cpu0)
+			cputime.ReportPerOp(b, cpu0)
 			if !parallel {
 				times.report(b) // wall time per call; with RunParallel it would overlap
 			}

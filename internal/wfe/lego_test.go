@@ -77,13 +77,20 @@ func (c *conflictRecorder) RoundTrip(req *http.Request) (*http.Response, error) 
 // newLegoClient registers a fresh account with lego v5 against env.
 func newLegoClient(t *testing.T, env *testenv.Env) *lego.Client {
 	t.Helper()
+	return newLegoClientAt(t, env, env.DirectoryURL)
+}
+
+// newLegoClientAt registers a fresh account with lego v5 against the
+// directory at dirURL, answering http-01 through env.
+func newLegoClientAt(t *testing.T, env *testenv.Env, dirURL string) *lego.Client {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	user := &legoUser{key: key}
 	cfg := lego.NewConfig(user)
-	cfg.CADirURL = env.DirectoryURL
+	cfg.CADirURL = dirURL
 	cfg.HTTPClient = env.HTTPClient
 	client, err := lego.NewClient(cfg)
 	if err != nil {

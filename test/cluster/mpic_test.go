@@ -187,7 +187,9 @@ func perspectiveRows(ctx context.Context, t *testing.T, db *sql.DB, authzID stri
 // ignore. An answer that differs at one perspective still meets the
 // quorum (at most 1 of 3 may disagree, CA/B BR 3.2.2.9); at two it fails
 // with a problem listing them; a perspective that is down counts as
-// disagreeing by default and is left out with "ignore".
+// disagreeing by default and is left out with "ignore". At start each
+// primary pings its perspectives: the correctly configured one logs that
+// all answered, a third whose "p2" is p1's address warns about it.
 func TestMultiPerspectiveValidation(t *testing.T) {
 	t.Parallel()
 	resp := startResponder(t) // http-01 answers on 127.0.0.1
@@ -208,6 +210,7 @@ func TestMultiPerspectiveValidation(t *testing.T) {
 		remotes = append(remotes, name+"=https://"+addr)
 	}
 	primaryDNS := startDNS(t)
+	nodes := map[string]*node{}
 	startPrimary := func(name string, extra ...string) (*client, *sql.DB) {
 		dsn := storetest.PostgresDSN(t)
 		args := append([]string{"--db", dsn, "--hostname", "localhost", "--va-http-port", itoa(resp.port),
@@ -218,6 +221,7 @@ func TestMultiPerspectiveValidation(t *testing.T) {
 		if err := n.start(); err != nil {
 			t.Fatal(err)
 		}
+		nodes[name] = n
 		p := startProxy(t, []string{n.addr})
 		c, err := newClient(p.ln.Addr().String(), "https://localhost/acme/directory", rootPool(t, data), &stats{perNode: make([]int, 1)}, resp)
 		if err != nil {
@@ -237,6 +241,18 @@ func TestMultiPerspectiveValidation(t *testing.T) {
 	}
 	strict, strictDB := startPrimary("primary-fail")
 	lenient, lenientDB := startPrimary("primary-ignore", "--perspective-unreachable", "ignore")
+	// The start-up ping: every perspective answered the primary; a
+	// primary that calls p1's address p2 warns about it (HTTP 421) and
+	// still starts.
+	for _, p := range []string{"p1", "p2", "p3"} {
+		waitLog(t, nodes["primary-fail"], "remote perspective answered", "perspective="+p)
+	}
+	if l := readLogs(nodes["primary-fail"]); strings.Contains(l, "failed its start-up check") {
+		t.Errorf("correctly configured primary warned:\n%s", l)
+	}
+	swapped := append([]string{"p2=" + strings.TrimPrefix(remotes[0], "p1=")}, remotes[2:]...)
+	startPrimary("primary-swapped", "--perspectives", strings.Join(swapped, ","))
+	waitLog(t, nodes["primary-swapped"], "failed its start-up check", "perspective=p2", `HTTP 421: this is perspective \"p1\", not \"p2\"`)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -294,4 +310,35 @@ func TestMultiPerspectiveValidation(t *testing.T) {
 	// A perspective down alone is one disagreement: still met with "fail".
 	check("perspective down alone, policy fail", validate(ctx, t, strict, "downonly.mpic.test"), strictDB, "valid",
 		[]string{"p1 valid", "p2 valid", "p3 unreachable", "primary valid"})
+}
+
+// readLogs returns everything node n logged so far.
+func readLogs(n *node) string {
+	n.mu.Lock()
+	logs := append([]string(nil), n.logs...)
+	n.mu.Unlock()
+	var b strings.Builder
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// waitLog waits up to 30 s for a log line of n containing every one of
+// parts.
+func waitLog(t *testing.T, n *node, parts ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, line := range strings.Split(readLogs(n), "\n") {
+			found := true
+			for _, p := range parts {
+				found = found && strings.Contains(line, p)
+			}
+			if found {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s never logged a line with %q:\n%s", n.name, parts, readLogs(n))
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/cputime"
 )
 
 // Lint-clean URL forms: plain http, as BR §7.1.2.7.7 and §7.1.2.11.2
@@ -493,13 +494,13 @@ func BenchmarkSignLeaf(b *testing.B) {
 			req := goodRequest(b)
 			ctx := context.Background()
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				if _, err := ca.SignLeaf(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}
-			reportCPU(b, cpu0)
+			cputime.ReportPerOp(b, cpu0)
 		})
 	}
 }

@@ -14,12 +14,16 @@
 // answered, and at least one must answer).
 //
 // Requests and responses are authenticated with HMAC-SHA256 under a secret
-// shared by the primary and its perspectives (see auth.go).
+// shared by the primary and its perspectives, and bound to the name of the
+// perspective asked and to the primary's nonce (see HeaderMAC in
+// remote.go); an answer that is not from the perspective asked counts as
+// unreachable.
 package mpic
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -167,6 +171,10 @@ func (c *Corroborator) Check(ctx context.Context, req Request) Outcome {
 		}()
 	}
 	wg.Wait()
+	seen := make(map[string]bool, len(all))
+	for i, ch := range all {
+		results[i] = attributed(results[i], ch.Name(), seen, req.Identifier)
+	}
 	out := Outcome{Results: results}
 	primary := results[0]
 	if primary.Status != StatusValid {
@@ -175,6 +183,29 @@ func (c *Corroborator) Check(ctx context.Context, req Request) Outcome {
 	}
 	out.Err = c.quorum(req.Identifier, results[1:])
 	return out
+}
+
+// attributed returns res when it is the answer of the perspective asked
+// (want) and the first answer from that perspective; else an unreachable
+// result for want saying whose answer arrived: an answer that does not
+// come from the perspective asked is no answer from it, and never counts
+// twice toward the quorum.
+func attributed(res Result, want string, seen map[string]bool, id acme.Identifier) Result {
+	var why string
+	switch {
+	case res.Perspective != want:
+		why = fmt.Sprintf("the answer comes from perspective %q, not %q", res.Perspective, want)
+	case seen[want]:
+		why = fmt.Sprintf("perspective %q answered twice", want)
+	}
+	seen[want] = true
+	if why == "" {
+		return res
+	}
+	idc := id
+	p := acme.NewProblem(acme.Connection, "no answer from perspective %s: %s", want, why)
+	p.Identifier = &idc
+	return Result{Perspective: want, Status: StatusUnreachable, Problem: p}
 }
 
 // quorum returns nil when enough remote results agree with the primary's
@@ -246,4 +277,67 @@ func (c *Corroborator) quorum(id acme.Identifier, remotes []Result) error {
 type PrimaryValidator struct {
 	Validator
 	*Corroborator
+}
+
+// WithValidator returns a copy of p whose own checks (the primary
+// perspective, when it is a Local, and Validate/CheckCAA) use v instead,
+// e.g. a VA with a certificate profile's DNS resolvers; the remote
+// perspectives are unchanged (they use their own resolvers). p is
+// unchanged.
+func (p *PrimaryValidator) WithValidator(v Validator) *PrimaryValidator {
+	c := *p.Corroborator
+	if l, ok := c.Primary.(Local); ok {
+		l.VA = v
+		c.Primary = l
+	}
+	return &PrimaryValidator{Validator: v, Corroborator: &c}
+}
+
+// Pinger is a remote Checker that can check its configuration with one
+// authenticated exchange; *Remote implements it.
+type Pinger interface {
+	Checker
+	Ping(ctx context.Context) error
+}
+
+// PingRemotes pings every remote perspective that is a Pinger, at once,
+// and logs one line each: Info when it answered under its name with a MAC
+// that verifies, Warn saying why otherwise (wrong URL, name or secret,
+// clock skew). It never fails: a misconfiguration shows in the log before
+// the first validation, and validations then count the perspective as
+// unreachable. It returns the names of the perspectives that failed, in
+// configuration order.
+func (c *Corroborator) PingRemotes(ctx context.Context, log *slog.Logger) []string {
+	errs := make([]error, len(c.Remotes))
+	var wg sync.WaitGroup
+	for i, ch := range c.Remotes {
+		p, ok := ch.(Pinger)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.Ping(ctx)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, ch := range c.Remotes {
+		if _, ok := ch.(Pinger); !ok {
+			continue
+		}
+		attrs := []any{"perspective", ch.Name()}
+		if r, ok := ch.(*Remote); ok {
+			attrs = append(attrs, "url", r.BaseURL())
+		}
+		if errs[i] != nil {
+			failed = append(failed, ch.Name())
+			log.WarnContext(ctx, "multi-perspective validation: remote perspective failed its start-up check; check its URL, its --perspective name and the shared secret (validations will count it as unreachable until it answers)",
+				append(attrs, "err", errs[i].Error())...)
+			continue
+		}
+		log.InfoContext(ctx, "multi-perspective validation: remote perspective answered", attrs...)
+	}
+	return failed
 }

@@ -136,8 +136,8 @@ func startPerspective(t *testing.T, name string, v Validator, secret []byte) *ht
 func TestRemoteRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	req := Request{Identifier: acme.Identifier{Type: "dns", Value: "x.test"}, Type: "http-01", Token: "t", KeyAuthorization: "t.k"}
-	good := startPerspective(t, "p1", fakeVA{}, testSecret)
-	failing := startPerspective(t, "p2", fakeVA{validate: acme.NewProblem(acme.IncorrectResponse, "got 404")}, testSecret)
+	good := startPerspective(t, "eu", fakeVA{}, testSecret)
+	failing := startPerspective(t, "us", fakeVA{validate: acme.NewProblem(acme.IncorrectResponse, "got 404")}, testSecret)
 	if r := NewRemote("eu", good.URL, testSecret, 5*time.Second, nil).Check(ctx, req); r.Status != StatusValid || r.Perspective != "eu" {
 		t.Fatalf("good perspective: %+v", r)
 	}
@@ -168,28 +168,38 @@ func TestHandlerRefusesForgedStaleAndReplayed(t *testing.T) {
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	h := NewHandler(Local{Perspective: "p", VA: fakeVA{}}, testSecret, func() time.Time { return now }, slog.New(slog.DiscardHandler))
 	body, _ := json.Marshal(Request{Identifier: acme.Identifier{Type: "dns", Value: "x.test"}, Type: "http-01"})
-	send := func(at time.Time, nonce string, secret []byte) *httptest.ResponseRecorder {
+	sendTo := func(to, macName string, at time.Time, nonce string, secret []byte) *httptest.ResponseRecorder {
 		ts := strconv.FormatInt(at.Unix(), 10)
 		r := httptest.NewRequest(http.MethodPost, CheckPath, bytes.NewReader(body))
+		r.Header.Set(HeaderName, to)
 		r.Header.Set(HeaderTime, ts)
 		r.Header.Set(HeaderNonce, nonce)
-		r.Header.Set(HeaderMAC, mac(secret, "certgate-mpic-v1 request", ts, nonce, CheckPath, string(body)))
+		r.Header.Set(HeaderMAC, requestMAC(secret, macName, ts, nonce, CheckPath, body))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w
 	}
-	if w := send(now, "n1", testSecret); w.Code != 200 || w.Header().Get(HeaderMAC) != mac(testSecret, "certgate-mpic-v1 response", "n1", w.Body.String()) {
+	send := func(at time.Time, nonce string, secret []byte) *httptest.ResponseRecorder {
+		return sendTo("p", "p", at, nonce, secret)
+	}
+	if w := send(now, "n1", testSecret); w.Code != 200 || w.Header().Get(HeaderName) != "p" ||
+		w.Header().Get(HeaderMAC) != responseMAC(testSecret, "p", "n1", w.Body.Bytes()) {
 		t.Fatalf("good request: %d %s", w.Code, w.Body)
 	}
-	for name, w := range map[string]*httptest.ResponseRecorder{
-		"replayed": send(now, "n1", testSecret),
-		"forged":   send(now, "n2", []byte("not the shared secret, but 32+ bytes")),
-		"stale":    send(now.Add(-2*time.Minute), "n3", testSecret),
-		"future":   send(now.Add(2*time.Minute), "n4", testSecret),
-		"no nonce": send(now, "", testSecret),
+	for name, c := range map[string]struct {
+		w    *httptest.ResponseRecorder
+		code int
+	}{
+		"replayed":       {send(now, "n1", testSecret), http.StatusUnauthorized},
+		"forged":         {send(now, "n2", []byte("not the shared secret, but 32+ bytes")), http.StatusUnauthorized},
+		"stale":          {send(now.Add(-2*time.Minute), "n3", testSecret), http.StatusUnauthorized},
+		"future":         {send(now.Add(2*time.Minute), "n4", testSecret), http.StatusUnauthorized},
+		"no nonce":       {send(now, "", testSecret), http.StatusUnauthorized},
+		"for another":    {sendTo("q", "q", now, "n5", testSecret), http.StatusMisdirectedRequest},
+		"name rewritten": {sendTo("p", "q", now, "n6", testSecret), http.StatusUnauthorized}, // q's request, header changed on path
 	} {
-		if w.Code != http.StatusUnauthorized {
-			t.Errorf("%s request: HTTP %d, want 401", name, w.Code)
+		if c.w.Code != c.code {
+			t.Errorf("%s request: HTTP %d, want %d", name, c.w.Code, c.code)
 		}
 	}
 }

@@ -25,29 +25,57 @@ import (
 )
 
 // Authentication: HMAC-SHA256 (RFC 2104) under a secret shared by the
-// primary and its perspectives. A request carries its time (Unix seconds),
-// a random nonce and the MAC of
+// primary and its perspectives (protocol "certgate-mpic-v2"). A request
+// carries the name of the perspective it is addressed to, its time (Unix
+// seconds), a random nonce (the primary's request ID) and the MAC of
 //
-//	"certgate-mpic-v1 request\n" + time + "\n" + nonce + "\n" + path + "\n" + body
+//	"certgate-mpic-v2 request\n" + perspective + "\n" + time + "\n" + nonce + "\n" + path + "\n" + body
 //
-// in the headers below; a perspective refuses a request more than
-// MaxClockSkew away from its clock or whose nonce it has seen. The answer
-// carries the MAC of "certgate-mpic-v1 response\n" + nonce + "\n" + body,
-// binding it to the request, so neither side can be impersonated and no
-// answer can be replayed. The HTTPS layer then only hides traffic; its
-// certificate is not what authenticates the perspective.
+// in the headers below; a perspective refuses a request addressed to
+// another name (HTTP 421), more than MaxClockSkew away from its clock or
+// whose nonce it has seen (HTTP 401). The answer carries its perspective's
+// name and the MAC of
+//
+//	"certgate-mpic-v2 response\n" + perspective + "\n" + nonce + "\n" + body
+//
+// and its body names the perspective again (Result.Perspective); the
+// primary takes an answer only when both name the perspective it asked
+// and the MAC verifies for that name and its own nonce. All perspectives
+// share one secret, so the name is what keeps an on-path attacker from
+// sending perspective B's request to A and having A counted twice; the
+// nonce keeps an answer from being replayed. The HTTPS layer then only
+// hides traffic; its certificate is not what authenticates the
+// perspective.
 const (
+	HeaderName  = "Certgate-Perspective-Name"
 	HeaderTime  = "Certgate-Perspective-Time"
 	HeaderNonce = "Certgate-Perspective-Nonce"
 	HeaderMAC   = "Certgate-Perspective-Mac"
 	// CheckPath is where a perspective accepts requests (POST, JSON).
 	CheckPath = "/va/v1/check"
+	// PingPath answers an authenticated ping (POST, empty body) with
+	// {"perspective": NAME}: the primary's start-up check of its
+	// configuration (Remote.Ping).
+	PingPath = "/va/v1/ping"
 	// MaxClockSkew is how far a request's time may be from the
 	// perspective's clock.
 	MaxClockSkew = time.Minute
 	// MinSecretBytes is the shortest shared secret accepted.
 	MinSecretBytes = 32
+
+	protoRequest  = "certgate-mpic-v2 request"
+	protoResponse = "certgate-mpic-v2 response"
 )
+
+// requestMAC is the MAC of a request addressed to perspective.
+func requestMAC(secret []byte, perspective, ts, nonce, path string, body []byte) string {
+	return mac(secret, protoRequest, perspective, ts, nonce, path, string(body))
+}
+
+// responseMAC is the MAC of perspective's answer to the request nonce.
+func responseMAC(secret []byte, perspective, nonce string, body []byte) string {
+	return mac(secret, protoResponse, perspective, nonce, string(body))
+}
 
 // ReadSecret reads a shared secret from path: the file's content without
 // surrounding white space, at least MinSecretBytes long (e.g. `openssl
@@ -75,7 +103,7 @@ func macEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
 // Remote checks from a remote perspective over HTTPS.
 type Remote struct {
 	name   string
-	url    string // https://host:port + CheckPath
+	url    string // https://host:port
 	secret []byte
 	hc     *http.Client
 	now    func() time.Time
@@ -131,7 +159,7 @@ func NewRemote(name, baseURL string, secret []byte, timeout time.Duration, now f
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: 16,
 	}
-	return &Remote{name: name, url: strings.TrimSuffix(baseURL, "/") + CheckPath, secret: secret,
+	return &Remote{name: name, url: strings.TrimSuffix(baseURL, "/"), secret: secret,
 		hc: &http.Client{Transport: tr, Timeout: timeout}, now: now}
 }
 
@@ -157,42 +185,16 @@ func (r *Remote) check(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	nb := make([]byte, 16)
-	if _, err := rand.Read(nb); err != nil {
-		return Result{}, err
-	}
-	nonce := base64.RawURLEncoding.EncodeToString(nb)
-	ts := strconv.FormatInt(r.now().Unix(), 10)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
+	rb, err := r.exchange(ctx, CheckPath, body)
 	if err != nil {
 		return Result{}, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set(HeaderTime, ts)
-	hreq.Header.Set(HeaderNonce, nonce)
-	hreq.Header.Set(HeaderMAC, mac(r.secret, "certgate-mpic-v1 request", ts, nonce, CheckPath, string(body)))
-	resp, err := r.hc.Do(hreq)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return Result{}, err
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Result{}, fmt.Errorf("reading the answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Result{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(rb[:min(len(rb), 200)])))
-	}
-	if !macEqual(resp.Header.Get(HeaderMAC), mac(r.secret, "certgate-mpic-v1 response", nonce, string(rb))) {
-		return Result{}, errors.New("the answer's MAC does not verify (wrong shared secret?)")
 	}
 	var res Result
 	if err := json.Unmarshal(rb, &res); err != nil {
 		return Result{}, fmt.Errorf("undecodable answer: %w", err)
+	}
+	if res.Perspective != r.name {
+		return Result{}, fmt.Errorf("the answer comes from perspective %q, not %q", res.Perspective, r.name)
 	}
 	if res.Status != StatusValid && res.Status != StatusInvalid {
 		return Result{}, fmt.Errorf("answer with status %q", res.Status)
@@ -200,12 +202,81 @@ func (r *Remote) check(ctx context.Context, req Request) (Result, error) {
 	if res.Status == StatusInvalid && res.Problem == nil {
 		return Result{}, errors.New("invalid answer without a problem")
 	}
-	res.Perspective = r.name // as the primary knows it
 	return res, nil
 }
 
-// Handler serves a remote perspective: POST CheckPath runs one Check with
-// local and answers the Result; GET /healthz answers "ok".
+// Ping makes one authenticated exchange with the perspective (PingPath)
+// and returns nil when it answers under its configured name with a MAC
+// that verifies; else an error saying what is wrong (unreachable URL,
+// wrong name, wrong secret, clock skew).
+func (r *Remote) Ping(ctx context.Context) error {
+	rb, err := r.exchange(ctx, PingPath, nil)
+	if err != nil {
+		return err
+	}
+	var ans struct {
+		Perspective string `json:"perspective"`
+	}
+	if err := json.Unmarshal(rb, &ans); err != nil {
+		return fmt.Errorf("undecodable answer: %w", err)
+	}
+	if ans.Perspective != r.name {
+		return fmt.Errorf("the answer comes from perspective %q, not %q", ans.Perspective, r.name)
+	}
+	return nil
+}
+
+// BaseURL is the perspective's configured https://host:port.
+func (r *Remote) BaseURL() string { return r.url }
+
+// exchange POSTs body to path, addressed to r.name, and returns the
+// answer's body once its MAC verifies for r.name and this request's nonce.
+func (r *Remote) exchange(ctx context.Context, path string, body []byte) ([]byte, error) {
+	nb := make([]byte, 16)
+	if _, err := rand.Read(nb); err != nil {
+		return nil, err
+	}
+	nonce := base64.RawURLEncoding.EncodeToString(nb)
+	ts := strconv.FormatInt(r.now().Unix(), 10)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set(HeaderName, r.name)
+	hreq.Header.Set(HeaderTime, ts)
+	hreq.Header.Set(HeaderNonce, nonce)
+	hreq.Header.Set(HeaderMAC, requestMAC(r.secret, r.name, ts, nonce, path, body))
+	resp, err := r.hc.Do(hreq)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(rb[:min(len(rb), 200)])))
+	}
+	if got := resp.Header.Get(HeaderName); got != r.name {
+		return nil, fmt.Errorf("the answer comes from perspective %q, not %q", got, r.name)
+	}
+	if !macEqual(resp.Header.Get(HeaderMAC), responseMAC(r.secret, r.name, nonce, rb)) {
+		return nil, errors.New("the answer's MAC does not verify (wrong shared secret?)")
+	}
+	return rb, nil
+}
+
+// Handler serves a remote perspective named local.Name(): POST CheckPath
+// runs one Check with local and answers the Result; POST PingPath answers
+// {"perspective": NAME}; GET /healthz answers "ok" (unauthenticated).
+// Both POSTs must be addressed to this perspective's name and
+// authenticated (see HeaderMAC).
 type Handler struct {
 	local  Checker
 	secret []byte
@@ -231,7 +302,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/healthz" && r.Method == http.MethodGet:
 		io.WriteString(w, "ok\n")
 		return
-	case r.URL.Path != CheckPath:
+	case r.URL.Path != CheckPath && r.URL.Path != PingPath:
 		http.NotFound(w, r)
 		return
 	case r.Method != http.MethodPost:
@@ -244,27 +315,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
+	name := h.local.Name()
+	if to := r.Header.Get(HeaderName); to != name {
+		// Another perspective's request, sent here by mistake or by an
+		// attacker who wants this perspective counted twice.
+		h.log.Warn("perspective: refused request addressed to another perspective", "remote", r.RemoteAddr, "addressed_to", to, "perspective", name)
+		http.Error(w, fmt.Sprintf("this is perspective %q, not %q", name, to), http.StatusMisdirectedRequest)
+		return
+	}
 	ts, nonce := r.Header.Get(HeaderTime), r.Header.Get(HeaderNonce)
-	if err := h.authenticate(ts, nonce, r.Header.Get(HeaderMAC), body); err != nil {
+	if err := h.authenticate(ts, nonce, r.Header.Get(HeaderMAC), r.URL.Path, body); err != nil {
 		h.log.Warn("perspective: refused request", "remote", r.RemoteAddr, "reason", err.Error())
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
-	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		http.Error(w, "malformed request", http.StatusBadRequest)
-		return
+	var out []byte
+	if r.URL.Path == PingPath {
+		out, err = json.Marshal(map[string]string{"perspective": name})
+	} else {
+		var req Request
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, "malformed request", http.StatusBadRequest)
+			return
+		}
+		res := h.local.Check(r.Context(), req)
+		res.Perspective = name
+		h.log.Info("perspective check", "identifier", req.Identifier.Value, "type", req.Type, "status", res.Status,
+			"problem", problemType(res.Problem))
+		out, err = json.Marshal(res)
 	}
-	res := h.local.Check(r.Context(), req)
-	h.log.Info("perspective check", "identifier", req.Identifier.Value, "type", req.Type, "status", res.Status,
-		"problem", problemType(res.Problem))
-	out, err := json.Marshal(res)
 	if err != nil {
 		http.Error(w, "encode", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(HeaderMAC, mac(h.secret, "certgate-mpic-v1 response", nonce, string(out)))
+	w.Header().Set(HeaderName, name)
+	w.Header().Set(HeaderMAC, responseMAC(h.secret, name, nonce, out))
 	w.Write(out)
 }
 
@@ -277,12 +363,12 @@ func problemType(p *acme.Problem) string {
 
 // authenticate checks a request's MAC, time and nonce, remembering the
 // nonce until the request's time is out of the window.
-func (h *Handler) authenticate(ts, nonce, got string, body []byte) error {
+func (h *Handler) authenticate(ts, nonce, got, path string, body []byte) error {
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || nonce == "" || len(nonce) > 64 {
 		return errors.New("missing or malformed authentication headers")
 	}
-	if !macEqual(got, mac(h.secret, "certgate-mpic-v1 request", ts, nonce, CheckPath, string(body))) {
+	if !macEqual(got, requestMAC(h.secret, h.local.Name(), ts, nonce, path, body)) {
 		return errors.New("the request's MAC does not verify")
 	}
 	now := h.now()

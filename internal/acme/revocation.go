@@ -1,0 +1,77 @@
+package acme
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// AllowedRevocationReasons names the revocation reasons certgate accepts,
+// for error messages and help texts: the RFC 5280 §5.3.1 CRLReason codes
+// the CA/Browser Forum Baseline Requirements (§7.2.2) allow in a subscriber
+// certificate's CRL entry. ACME revokeCert (RFC 8555 §7.6), the admin API
+// and `certgate cert revoke` all accept exactly these.
+const AllowedRevocationReasons = "unspecified (0), keyCompromise (1), affiliationChanged (3), superseded (4), " +
+	"cessationOfOperation (5), privilegeWithdrawn (9)"
+
+// RevocationReasonAllowed reports whether code is one of
+// AllowedRevocationReasons. The other RFC 5280 §5.3.1 codes are refused:
+// cACompromise (2) and aACompromise (10) concern a CA, not a subscriber
+// certificate; certificateHold (6) and removeFromCRL (8) would make a
+// revocation reversible; 7 is unassigned.
+func RevocationReasonAllowed(code int) bool {
+	switch code {
+	case 0, 1, 3, 4, 5, 9:
+		return true
+	}
+	return false
+}
+
+// RevocationReasonName returns the RFC 5280 §5.3.1 CRLReason name of code
+// (e.g. 1 → "keyCompromise"), or its decimal number for an unassigned code.
+func RevocationReasonName(code int) string {
+	switch code {
+	case 0:
+		return "unspecified"
+	case 1:
+		return "keyCompromise"
+	case 2:
+		return "cACompromise"
+	case 3:
+		return "affiliationChanged"
+	case 4:
+		return "superseded"
+	case 5:
+		return "cessationOfOperation"
+	case 6:
+		return "certificateHold"
+	case 8:
+		return "removeFromCRL"
+	case 9:
+		return "privilegeWithdrawn"
+	case 10:
+		return "aACompromise"
+	}
+	return strconv.Itoa(code)
+}
+
+// ParseRevocationReason parses a revocation reason given by its RFC 5280
+// §5.3.1 name (case-insensitive, e.g. "keyCompromise") or decimal code, and
+// returns the code if RevocationReasonAllowed accepts it. The error names
+// the reason and AllowedRevocationReasons.
+func ParseRevocationReason(s string) (int, error) {
+	code, err := strconv.Atoi(s)
+	if err != nil {
+		code = -1
+		for c := 0; c <= 10; c++ {
+			if strings.EqualFold(RevocationReasonName(c), s) {
+				code = c
+				break
+			}
+		}
+	}
+	if code < 0 || !RevocationReasonAllowed(code) {
+		return 0, fmt.Errorf("revocation reason %q is not accepted; use %s (RFC 5280 §5.3.1)", s, AllowedRevocationReasons)
+	}
+	return code, nil
+}

@@ -1,0 +1,151 @@
+package inventory
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// ProfileSource resolves certificate profiles by name ("" for the
+// default); errors wrap policy.ErrUnknown for a profile that does not
+// exist. *policy.Registry implements it.
+type ProfileSource interface {
+	Get(ctx context.Context, name string) (*policy.Profile, error)
+}
+
+// Violation is one certificate that does not comply with its profile as
+// the profile is now, with every reason (JSON as in the CLI's --format
+// json and the admin API).
+type Violation struct {
+	Certificate Certificate `json:"certificate"`
+	// Reasons says what violates the profile, one entry per rule, e.g.
+	// "name www.example.org: not in the profile's allowed names",
+	// "validity 90d exceeds the maximum 30d", "profile web no longer exists".
+	Reasons []string `json:"reasons"`
+	// ProfileDeleted: the certificate's profile no longer exists.
+	ProfileDeleted bool `json:"profile_deleted,omitempty"`
+}
+
+// ViolationPage is one page of the violations report. Scanned is how many
+// certificates this page examined; NextCursor ("" at the end) continues
+// after the last one examined, so a page may hold fewer than Limit items
+// (even none) and still have a next page.
+type ViolationPage struct {
+	Items      []Violation `json:"items"`
+	Scanned    int         `json:"scanned"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+// ViolationScanFactor bounds the certificates one page examines: Limit
+// times this. A page therefore costs bounded time and memory however few
+// certificates violate.
+const ViolationScanFactor = 20
+
+// batch is how many certificate records one store query reads.
+const violationBatch = 500
+
+// Violations returns one page of the valid (unexpired, unrevoked)
+// certificates issued under a profile that violate that profile's current
+// rules (policy.Profile.CheckCertificate), or whose profile was deleted.
+// Imported and discovered certificates, which no profile governs, are
+// skipped. The filters, Sort, Limit (violations per page, default 100) and
+// Cursor of q apply as in List; Status must be "" or "valid". It reads the
+// inventory in keyset-ordered batches of violationBatch records and
+// examines at most Limit×ViolationScanFactor certificates per page, so
+// memory stays bounded for any inventory size. Errors: ErrInvalid
+// (wrapped) for a bad parameter or cursor, or a storage or profile error.
+func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Query) (*ViolationPage, error) {
+	if q.Status != "" && q.Status != store.StatusValid {
+		return nil, fmt.Errorf("%w: the violations report covers valid certificates, not %s ones", ErrInvalid, q.Status)
+	}
+	q.Status = store.StatusValid
+	now := s.now().UTC()
+	sq, err := s.storeQuery(q, now)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > 1000 {
+		return nil, fmt.Errorf("%w: limit %d (1 to 1000)", ErrInvalid, q.Limit)
+	}
+	if q.Cursor != "" {
+		if sq.After, err = decodeCursor(q.Cursor, sq.Sort); err != nil {
+			return nil, err
+		}
+	}
+	budget := limit * ViolationScanFactor
+	type resolved struct {
+		p       *policy.Profile
+		deleted bool
+	}
+	cache := map[string]resolved{}
+	page := &ViolationPage{Items: []Violation{}}
+	var last *store.Certificate
+	for {
+		sq.Limit = min(violationBatch, budget-page.Scanned)
+		rows, err := s.st.SearchCertificates(ctx, sq)
+		if err != nil {
+			return nil, fmt.Errorf("violations: %w", err)
+		}
+		full := false
+		for _, c := range rows {
+			last = c
+			page.Scanned++
+			if c.Source != "" && c.Source != store.SourceIssued {
+				continue
+			}
+			r, ok := cache[c.Profile]
+			if !ok {
+				p, err := profiles.Get(ctx, c.Profile)
+				switch {
+				case errors.Is(err, policy.ErrUnknown):
+					r.deleted = true
+				case err != nil:
+					return nil, fmt.Errorf("violations: profile %q: %w", c.Profile, err)
+				default:
+					r.p = p
+				}
+				cache[c.Profile] = r
+			}
+			var reasons []string
+			switch {
+			case r.deleted:
+				reasons = []string{fmt.Sprintf("profile %s no longer exists", c.Profile)}
+			default:
+				cert, err := x509.ParseCertificate(c.DER)
+				if err != nil {
+					reasons = []string{"the stored certificate cannot be parsed: " + err.Error()}
+				} else {
+					reasons = r.p.CheckCertificate(cert)
+				}
+			}
+			if len(reasons) > 0 {
+				page.Items = append(page.Items, Violation{Certificate: view(c, now), Reasons: reasons, ProfileDeleted: r.deleted})
+				if full = len(page.Items) == limit; full {
+					break
+				}
+			}
+		}
+		if full {
+			break
+		}
+		if len(rows) < sq.Limit {
+			return page, nil // the end of the inventory
+		}
+		if page.Scanned >= budget {
+			break
+		}
+		sq.After = &store.CertKey{NotAfter: last.NotAfter, Serial: last.Serial}
+	}
+	// Not at the end (or at it without knowing): continue after the last
+	// certificate examined.
+	page.NextCursor = encodeCursor(sq.Sort, last)
+	return page, nil
+}

@@ -1,0 +1,89 @@
+package ra
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// recheckAtSigning checks order o of account a again just before its
+// certificate is signed at now, with profile prof as it is now, at
+// finalize and before an approved order is issued:
+//
+//   - its identifiers and account against the profile (identifierPolicy,
+//     the newOrder check): allow/deny rules, identifier types, the
+//     wildcard flag and requireEAB may have been tightened after the
+//     order was created. The error is the newOrder problem
+//     (rejectedIdentifier with subproblems, or externalAccountRequired)
+//     saying that the profile changed;
+//   - its notBefore/notAfter against the signing time
+//     (checkSigningValidity).
+//
+// An order that can no longer be issued whatever CSR is sent — refused
+// identifiers, a notBefore now too far in the past, a passed notAfter —
+// becomes invalid with the problem as its error (RFC 8555 §7.1.6: "the
+// certificate will not be issued"); at finalize (o stored pending) this
+// function makes it so, after an approval the caller does (failProcessing).
+// A notBefore still too far ahead leaves the order as it is: the client
+// may finalize again later.
+func (r *RA) recheckAtSigning(ctx context.Context, a *store.Account, o *store.Order, prof *policy.Profile, now time.Time) error {
+	final := true
+	err := r.recheckIdentifiers(ctx, a, o, prof)
+	if err == nil {
+		final, err = checkSigningValidity(o, now)
+	}
+	if err == nil || !final || o.Status != acme.StatusPending {
+		return err
+	}
+	p, ok := acme.AsProblem(err)
+	if !ok {
+		return err // internal: the order stays as it is
+	}
+	serr := r.store.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusInvalid, p, r.now())
+	if serr != nil && !errors.Is(serr, store.ErrStale) {
+		r.log.ErrorContext(ctx, "mark order invalid", "order", o.ID, "err", serr)
+	}
+	return p
+}
+
+// recheckIdentifiers runs identifierPolicy for o's identifiers under
+// prof and marks a refusal as caused by a profile change.
+func (r *RA) recheckIdentifiers(ctx context.Context, a *store.Account, o *store.Order, prof *policy.Profile) error {
+	_, _, err := r.identifierPolicy(ctx, a, prof, o.Identifiers)
+	p, ok := acme.AsProblem(err)
+	if !ok || (p.Type != acme.RejectedIdentifier && p.Type != acme.ExternalAccountRequired) {
+		return err
+	}
+	changed := *p
+	changed.Detail = "profile " + prof.Name + " changed after the order was created: " + p.Detail
+	return &changed
+}
+
+// checkSigningValidity checks the order's requested notBefore/notAfter
+// (RFC 8555 §7.4) against the signing time now. The newOrder check
+// (orderValidity) saw the time of the newOrder; by finalize or approval a
+// notBefore may have fallen more than 48 hours into the past, or may
+// still lie more than 48 hours ahead (CA/B BR §7.1.2.7: notBefore within
+// 48 hours of the signing operation), or notAfter may have passed. The
+// error is a malformed problem saying which and what to do; final is
+// false when only waiting helps (notBefore too far ahead).
+func checkSigningValidity(o *store.Order, now time.Time) (final bool, err error) {
+	const layout = time.RFC3339
+	switch {
+	case !o.NotBefore.IsZero() && o.NotBefore.Before(now.Add(-maxBackdate)):
+		return true, acme.NewProblem(acme.Malformed,
+			"the order's notBefore %s is now more than 48 hours before the signing time (CA/B BR 7.1.2.7); create a new order",
+			o.NotBefore.UTC().Format(layout))
+	case !o.NotBefore.IsZero() && o.NotBefore.After(now.Add(maxBackdate)):
+		return false, acme.NewProblem(acme.Malformed,
+			"the order's notBefore %s is more than 48 hours after the signing time (CA/B BR 7.1.2.7); finalize again from %s",
+			o.NotBefore.UTC().Format(layout), o.NotBefore.Add(-maxBackdate).UTC().Format(layout))
+	case !o.NotAfter.IsZero() && !o.NotAfter.After(now):
+		return true, acme.NewProblem(acme.Malformed, "the order's notAfter %s has passed; create a new order", o.NotAfter.UTC().Format(layout))
+	}
+	return false, nil
+}
