@@ -5,31 +5,24 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/policy"
-	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
 
-// lateAudit is an Auditor whose log is set once the test's store exists.
-type lateAudit struct{ log *audit.Log }
-
-func (l *lateAudit) Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error) {
-	return l.log.Prepare(ctx, ev)
-}
-
 // TestApprovedIssuanceAudited: a certificate issued after an approval is
 // recorded as certificate.issue like any other (docs/api.md "Audit log"),
-// whether the client's poll or the sweep issues it.
+// with the ordering account as actor and the names in its after-state,
+// whether the client's poll or the sweep issues it, and the chain
+// verifies.
 func TestApprovedIssuanceAudited(t *testing.T) {
 	for _, via := range []string{"poll", "sweep"} {
 		t.Run(via, func(t *testing.T) {
 			p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), Approval: &policy.Approval{Always: true}}
-			aud := &lateAudit{}
-			e := newPolicyEnvWith(t, ra.Config{Audit: aud}, p)
-			aud.log = audit.New(e.st, nil)
+			e := newPolicyEnv(t, p) // records into an audit log on e.st
 			ctx := context.Background()
 			a := e.account("gated", nil, nil)
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -55,8 +48,12 @@ func TestApprovedIssuanceAudited(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.CertSerial == "" || len(evs) != 1 || evs[0].ObjectID != got.CertSerial {
-				t.Errorf("serial %q, certificate.issue events %+v; want one for it", got.CertSerial, evs)
+			if got.CertSerial == "" || len(evs) != 1 || evs[0].ObjectID != got.CertSerial ||
+				evs[0].Actor != audit.ACMEAccountActor(a.ID) || !strings.Contains(evs[0].After, `"s.pre.test"`) {
+				t.Fatalf("serial %q, certificate.issue events %+v; want one for it by the account", got.CertSerial, evs)
+			}
+			if res, err := audit.New(e.st, nil).Verify(ctx); err != nil || !res.OK {
+				t.Fatalf("verify: %+v %v", res, err)
 			}
 		})
 	}
