@@ -185,10 +185,19 @@ func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 }
 
 // relevantCAA returns the relevant RRset of name (RFC 8659 §3) and the
-// name it was found at; no records when the tree has none.
+// name it was found at; no records when the tree has none. The parents of
+// name may be answered from r's CAA cache (caacache.go), name itself is
+// always asked.
 func relevantCAA(ctx context.Context, r Resolver, name string) (string, []CAARecord, error) {
+	pr, cached := r.(parentCAAResolver)
 	for cur := name; cur != ""; {
-		recs, err := r.LookupCAA(ctx, cur)
+		var recs []CAARecord
+		var err error
+		if cached && cur != name {
+			recs, err = pr.lookupParentCAA(ctx, cur)
+		} else {
+			recs, err = r.LookupCAA(ctx, cur)
+		}
 		var le *LookupError
 		switch {
 		case err == nil && len(recs) > 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -126,6 +127,10 @@ type ResolverOptions struct {
 	// like any SERVFAIL. Needs Servers: the AD bit is trusted from a
 	// validating resolver reached over a trusted path (RFC 4035 §4.9.3).
 	DNSSEC bool
+	// CAACacheTTL caps how long CAA answers of parent names are kept
+	// (caacache.go): 0 means DefaultCAACacheTTL, a negative value
+	// caches nothing. Answers are never kept longer than their TTL.
+	CAACacheTTL time.Duration
 }
 
 // SplitServers splits a comma-separated list of "host:port" servers,
@@ -157,7 +162,32 @@ func NewResolverWith(opts ResolverOptions) (Resolver, error) {
 			return nil, fmt.Errorf("va: DNS resolver %q is not host:port: %w", s, err)
 		}
 	}
-	return &dnsResolver{servers: opts.Servers, timeout: opts.QueryTimeout, dnssec: opts.DNSSEC}, nil
+	return newDNSResolver(opts, time.Now), nil
+}
+
+// newDNSResolver returns a dnsResolver for opts (servers checked, timeout
+// set) with socket reuse and, unless opts.CAACacheTTL < 0, a CAA cache,
+// both reading the time from now.
+func newDNSResolver(opts ResolverOptions, now func() time.Time) *dnsResolver {
+	r := &dnsResolver{
+		servers: opts.Servers,
+		timeout: opts.QueryTimeout,
+		dnssec:  opts.DNSSEC,
+		udp:     &dns.Client{Net: "udp", Timeout: opts.QueryTimeout},
+		tcp:     &dns.Client{Net: "tcp", Timeout: opts.QueryTimeout},
+		pools:   make(map[string]*udpPool, len(opts.Servers)),
+	}
+	for _, s := range opts.Servers {
+		r.pools[s] = newUDPPool(s, now)
+	}
+	ttl := opts.CAACacheTTL
+	if ttl == 0 {
+		ttl = DefaultCAACacheTTL
+	}
+	if ttl > 0 {
+		r.caa = newCAACache(ttl, now)
+	}
+	return r
 }
 
 // dnsResolver queries recursive servers with miekg/dns. Its query method
@@ -167,6 +197,14 @@ type dnsResolver struct {
 	servers []string
 	timeout time.Duration
 	dnssec  bool
+	udp     *dns.Client // nil: a new one per query
+	tcp     *dns.Client // nil: a new one per query
+	// pools hold reusable UDP sockets per server (udppool.go); nil
+	// opens a socket per query.
+	pools map[string]*udpPool
+	// caa caches CAA answers of parent names (caacache.go); nil caches
+	// nothing.
+	caa *caaCache
 }
 
 // exchange sends one query to the servers in order, moving on only when
@@ -195,11 +233,16 @@ func (r *dnsResolver) exchange(ctx context.Context, name string, qtype uint16) (
 func (r *dnsResolver) exchangeOne(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
 	qctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	udp := &dns.Client{Net: "udp", Timeout: r.timeout}
-	resp, _, err := udp.ExchangeContext(qctx, m, server)
+	resp, err := r.exchangeUDP(qctx, m, server)
 	if err == nil && resp.Truncated {
-		tcp := &dns.Client{Net: "tcp", Timeout: r.timeout}
+		tcp := r.tcp
+		if tcp == nil {
+			tcp = &dns.Client{Net: "tcp", Timeout: r.timeout}
+		}
 		resp, _, err = tcp.ExchangeContext(qctx, m, server)
+		if err == nil {
+			err = checkQuestion(m, resp)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -207,10 +250,48 @@ func (r *dnsResolver) exchangeOne(ctx context.Context, m *dns.Msg, server string
 	return resp, nil
 }
 
+// exchangeUDP sends m to server over UDP, on a pooled socket when the
+// resolver has pools.
+func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	udp := r.udp
+	if udp == nil {
+		udp = &dns.Client{Net: "udp", Timeout: r.timeout}
+	}
+	pool := r.pools[server]
+	if pool == nil {
+		resp, _, err := udp.ExchangeContext(ctx, m, server)
+		if err == nil {
+			err = checkQuestion(m, resp)
+		}
+		return resp, err
+	}
+	c, err := pool.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, _, err := udp.ExchangeWithConnContext(ctx, m, c.conn)
+	if err == nil {
+		err = checkQuestion(m, resp)
+	}
+	pool.put(c, err == nil)
+	return resp, err
+}
+
 // query looks up name/qtype and follows CNAMEs (inside one answer and across
 // further queries) up to maxCNAMEHops. It returns the records of qtype owned
 // by the end of the chain; an empty result means NOERROR with no data.
 func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	rrs, _, err := r.queryTTL(ctx, name, qtype)
+	return rrs, err
+}
+
+// queryTTL is query that also returns for how long the result may be
+// cached, in seconds: the smallest TTL of the records returned and of the
+// CNAMEs followed to them; for no data and for NXDOMAIN (a *LookupError
+// for which IsNotFound is true) the smallest of the CNAMEs' TTLs and the
+// negative TTL of RFC 2308 §5 (0 without an SOA record of the zone). It
+// is 0 for other errors.
+func (r *dnsResolver) queryTTL(ctx context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
 	typeName := dns.TypeToString[qtype]
 	fail := func(le LookupError) error {
 		le.Name, le.Type = name, typeName
@@ -222,23 +303,28 @@ func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) ([]d
 	cur := strings.ToLower(dns.Fqdn(name))
 	seen := map[string]bool{cur: true}
 	hops := 0
+	ttl := uint32(math.MaxUint32)
 	for {
 		resp, err := r.exchange(ctx, cur, qtype)
 		if err != nil {
 			var ne net.Error
 			timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-			return nil, fail(LookupError{Timeout: timeout, Err: fmt.Errorf("query %s %s: %w", cur, typeName, err)})
+			return nil, 0, fail(LookupError{Timeout: timeout, Err: fmt.Errorf("query %s %s: %w", cur, typeName, err)})
 		}
 		if r.dnssec && !resp.AuthenticatedData && (resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError) {
-			return nil, fail(LookupError{Reason: "answer not authenticated by DNSSEC (" + dns.RcodeToString[resp.Rcode] + " without the AD bit)"})
+			return nil, 0, fail(LookupError{Reason: "answer not authenticated by DNSSEC (" + dns.RcodeToString[resp.Rcode] + " without the AD bit)"})
 		}
 		if resp.Rcode != dns.RcodeSuccess {
-			return nil, fail(LookupError{Rcode: resp.Rcode})
+			if resp.Rcode == dns.RcodeNameError {
+				return nil, min(ttl, negativeTTL(resp, cur)), fail(LookupError{Rcode: resp.Rcode})
+			}
+			return nil, 0, fail(LookupError{Rcode: resp.Rcode})
 		}
 		// Walk the chain inside this answer.
 		for {
 			var next string
 			var found []dns.RR
+			cnameTTL := uint32(math.MaxUint32)
 			for _, rr := range resp.Answer {
 				h := rr.Header()
 				if !strings.EqualFold(h.Name, cur) {
@@ -246,25 +332,28 @@ func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) ([]d
 				}
 				if h.Rrtype == qtype {
 					found = append(found, rr)
+					ttl = min(ttl, h.Ttl)
 				} else if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
 					next = strings.ToLower(c.Target)
+					cnameTTL = min(cnameTTL, h.Ttl)
 				}
 			}
 			if len(found) > 0 {
-				return found, nil
+				return found, ttl, nil
 			}
 			if next == "" {
 				if len(resp.Question) == 0 || strings.EqualFold(cur, resp.Question[0].Name) {
-					return nil, nil // NOERROR, no data
+					return nil, min(ttl, negativeTTL(resp, cur)), nil // NOERROR, no data
 				}
 				break // chain leaves this answer: ask for the target
 			}
+			ttl = min(ttl, cnameTTL)
 			hops++
 			if seen[next] {
-				return nil, fail(LookupError{Reason: "CNAME loop"})
+				return nil, 0, fail(LookupError{Reason: "CNAME loop"})
 			}
 			if hops > maxCNAMEHops {
-				return nil, fail(LookupError{Reason: "too many CNAMEs"})
+				return nil, 0, fail(LookupError{Reason: "too many CNAMEs"})
 			}
 			seen[next] = true
 			cur = next
@@ -338,6 +427,49 @@ func (r *dnsResolver) LookupCAA(ctx context.Context, name string) ([]CAARecord, 
 		return nil, err
 	}
 	return caaRecords(rrs), nil
+}
+
+// parentCAAResolver is implemented by resolvers that may answer the CAA
+// lookups of a requested name's parents (RFC 8659 §3 tree climbing) from
+// a cache; relevantCAA uses it for every name but the requested one.
+type parentCAAResolver interface {
+	lookupParentCAA(ctx context.Context, name string) ([]CAARecord, error)
+}
+
+// lookupParentCAA is LookupCAA for a parent of the requested name,
+// answered from the resolver's CAA cache while an earlier answer's TTL
+// (capped) lasts; see caacache.go.
+func (r *dnsResolver) lookupParentCAA(ctx context.Context, name string) ([]CAARecord, error) {
+	if r.caa == nil {
+		return r.LookupCAA(ctx, name)
+	}
+	key := strings.ToLower(dns.Fqdn(name))
+	if e, ok := r.caa.get(key); ok {
+		if e.notFound {
+			return nil, &LookupError{Name: name, Type: "CAA", Rcode: dns.RcodeNameError}
+		}
+		return e.recs, nil
+	}
+	rrs, ttl, err := r.queryTTL(ctx, name, dns.TypeCAA)
+	ttlDur := time.Duration(ttl) * time.Second
+	if err != nil {
+		var le *LookupError
+		if errors.As(err, &le) && le.IsNotFound() {
+			r.caa.put(key, caaEntry{notFound: true}, ttlDur)
+		}
+		return nil, err
+	}
+	recs := caaRecords(rrs)
+	r.caa.put(key, caaEntry{recs: recs}, ttlDur)
+	return recs, nil
+}
+
+// close drops the resolver's idle sockets; queries still running finish
+// and close theirs, later queries open a socket each.
+func (r *dnsResolver) close() {
+	for _, p := range r.pools {
+		p.close()
+	}
 }
 
 func caaRecords(rrs []dns.RR) []CAARecord {

@@ -69,15 +69,22 @@ type Config struct {
 	// means no record can name this CA: CAA is still checked and any
 	// issue/issuewild restriction refuses issuance.
 	CAAIdentities []string
+	// CAACacheTTL caps how long the CAA answers of a requested name's
+	// parents are reused (caacache.go; never longer than their TTL):
+	// 0 means DefaultCAACacheTTL (one minute), a negative value turns the
+	// cache off. Only with DNSResolver set.
+	CAACacheTTL time.Duration
 }
 
-// VA performs challenge validations. It is safe for concurrent use and
-// holds no mutable state.
+// VA performs challenge validations. It is safe for concurrent use. Its
+// mutable state is its resolvers' reusable sockets and CAA cache, shared
+// with the VAs WithDNS derives from it.
 type VA struct {
-	cfg      Config
-	resolver Resolver
-	log      *slog.Logger
-	policy   *addressPolicy
+	cfg       Config
+	resolver  Resolver
+	resolvers *resolverSet // shared by v and the VAs of its WithDNS
+	log       *slog.Logger
+	policy    *addressPolicy
 }
 
 // New returns a VA for cfg. A nil logger discards log output. It fails when
@@ -102,14 +109,15 @@ func New(cfg Config, logger *slog.Logger) (*VA, error) {
 		return nil, fmt.Errorf("va: deny networks: %w", err)
 	}
 	cfg.DenyNetworks = deny
-	r, err := NewResolverWith(ResolverOptions{Servers: SplitServers(cfg.DNSResolver), QueryTimeout: cfg.DNSTimeout, DNSSEC: cfg.DNSSEC})
+	resolvers := &resolverSet{m: map[resolverKey]Resolver{}}
+	r, err := resolvers.get(cfg.resolverOptions(SplitServers(cfg.DNSResolver)))
 	if err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &VA{cfg: cfg, resolver: r, log: logger, policy: &addressPolicy{deny: deny}}, nil
+	return &VA{cfg: cfg, resolver: r, resolvers: resolvers, log: logger, policy: &addressPolicy{deny: deny}}, nil
 }
 
 // Resolver returns the resolver the VA uses for all its DNS lookups, so

@@ -1,0 +1,247 @@
+package va
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/certgate/certgate/internal/cputime"
+)
+
+// funcServer is a miekg/dns server on loopback UDP whose answers come from
+// handle; it records the source port of every query.
+type funcServer struct {
+	addr string
+
+	mu    sync.Mutex
+	ports map[int]int // source port → queries received from it
+	n     atomic.Int64
+}
+
+func startFuncServer(t testing.TB, handle func(w dns.ResponseWriter, req *dns.Msg)) *funcServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &funcServer{addr: pc.LocalAddr().String(), ports: map[int]int{}}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			s.n.Add(1)
+			s.mu.Lock()
+			s.ports[w.RemoteAddr().(*net.UDPAddr).Port]++
+			s.mu.Unlock()
+			handle(w, req)
+		})}
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return s
+}
+
+// portUses returns the number of distinct source ports and the most
+// queries seen from one.
+func (s *funcServer) portUses() (ports, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.ports {
+		most = max(most, n)
+	}
+	return len(s.ports), most
+}
+
+// nameIP answers A queries for "hI-J.<anything>" with 10.0.I.J, so each
+// lookup can check it got the answer to its own question.
+func nameIP(w dns.ResponseWriter, req *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	q := req.Question[0]
+	var i, j int
+	if _, err := fmt.Sscanf(q.Name, "h%d-%d.", &i, &j); err == nil && q.Qtype == dns.TypeA {
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+			A: net.IPv4(10, 0, byte(i), byte(j))})
+	}
+	_ = w.WriteMsg(m)
+}
+
+func newTestResolver(t testing.TB, opts ResolverOptions, now func() time.Time) *dnsResolver {
+	t.Helper()
+	if opts.QueryTimeout == 0 {
+		opts.QueryTimeout = time.Second
+	}
+	return newDNSResolver(opts, now)
+}
+
+// TestUDPSocketReuse: concurrent lookups share a few sockets, each lookup
+// gets the answer to its own question, and no socket sends more than
+// udpConnMaxUses queries.
+func TestUDPSocketReuse(t *testing.T) {
+	s := startFuncServer(t, nameIP)
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}}, time.Now)
+	const workers, each = 8, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				rrs, err := r.query(t.Context(), fmt.Sprintf("h%d-%d.reuse.test", i, j), dns.TypeA)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				want := net.IPv4(10, 0, byte(i), byte(j))
+				if len(rrs) != 1 || !rrs[0].(*dns.A).A.Equal(want) {
+					errs <- fmt.Errorf("h%d-%d: got %v, want %v", i, j, rrs, want)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	ports, most := s.portUses()
+	if total := int(s.n.Load()); total != workers*each {
+		t.Errorf("server saw %d queries, want %d", total, workers*each)
+	}
+	// One socket per concurrent query at most, plus replacements of
+	// used-up sockets.
+	if limit := workers + workers*each/udpConnMaxUses + 1; ports > limit {
+		t.Errorf("%d queries came from %d source ports, want at most %d", workers*each, ports, limit)
+	}
+	if most > udpConnMaxUses {
+		t.Errorf("a socket sent %d queries, want at most %d", most, udpConnMaxUses)
+	}
+	if n := r.pools[s.addr].idleCount(); n == 0 || n > udpConnMaxIdle {
+		t.Errorf("%d idle sockets after the lookups, want 1..%d", n, udpConnMaxIdle)
+	}
+}
+
+// TestUDPSocketLimits: a socket is replaced after udpConnMaxUses queries
+// and after udpConnMaxAge.
+func TestUDPSocketLimits(t *testing.T) {
+	s := startFuncServer(t, nameIP)
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}}, clock)
+	for j := range udpConnMaxUses + 1 {
+		if _, err := r.query(t.Context(), fmt.Sprintf("h1-%d.limits.test", j%250), dns.TypeA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ports, most := s.portUses(); ports != 2 || most != udpConnMaxUses {
+		t.Errorf("%d queries in a row: %d ports, at most %d queries per port; want 2 and %d", udpConnMaxUses+1, ports, most, udpConnMaxUses)
+	}
+	mu.Lock()
+	now = now.Add(udpConnMaxAge)
+	mu.Unlock()
+	if _, err := r.query(t.Context(), "h1-1.limits.test", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	if ports, _ := s.portUses(); ports != 3 {
+		t.Errorf("after udpConnMaxAge: %d ports, want a new socket (3)", ports)
+	}
+}
+
+// TestUDPSocketDroppedAfterFailure: after a timeout, the socket that may
+// still receive the late answer is closed, and the next query works; a
+// datagram with another ID is skipped (miekg/dns), an answer to another
+// question is refused and its socket closed.
+func TestUDPSocketDroppedAfterFailure(t *testing.T) {
+	s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		q := req.Question[0]
+		switch {
+		case strings.HasPrefix(q.Name, "drop."):
+			return
+		case strings.HasPrefix(q.Name, "wrongid."):
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Id = req.Id + 1
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 9, 9, 9)}}
+			_ = w.WriteMsg(m) // skipped by the client
+			nameIP(w, req)
+		case strings.HasPrefix(q.Name, "otherq."):
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Question[0].Name = "h9-9.elsewhere.test."
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "h9-9.elsewhere.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 9, 9, 9)}}
+			_ = w.WriteMsg(m)
+		default:
+			nameIP(w, req)
+		}
+	})
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 200 * time.Millisecond}, time.Now)
+	pool := r.pools[s.addr]
+	ok := func(name string) {
+		t.Helper()
+		if rrs, err := r.query(t.Context(), name, dns.TypeA); err != nil || len(rrs) != 1 {
+			t.Fatalf("%s: %v %v", name, rrs, err)
+		}
+	}
+	ok("h1-1.x.test")
+	if pool.idleCount() != 1 {
+		t.Fatalf("idle sockets %d, want 1", pool.idleCount())
+	}
+	if _, err := r.query(t.Context(), "drop.x.test", dns.TypeA); err == nil || !lookupErr(t, err).Timeout {
+		t.Fatalf("dropped query: %v, want a timeout", err)
+	}
+	if pool.idleCount() != 0 {
+		t.Errorf("the socket of a timed-out query was kept")
+	}
+	ok("h1-2.x.test")
+	rrs, err := r.query(t.Context(), "wrongid.h1-3.x.test", dns.TypeA)
+	if err != nil || len(rrs) != 0 && rrs[0].(*dns.A).A.Equal(net.IPv4(10, 9, 9, 9)) {
+		t.Errorf("wrong-ID datagram: got %v, %v; want it skipped", rrs, err)
+	}
+	idle := pool.idleCount()
+	_, err = r.query(t.Context(), "otherq.x.test", dns.TypeA)
+	if err == nil || !strings.Contains(err.Error(), "not for the query's") {
+		t.Errorf("answer to another question: %v, want refused", err)
+	}
+	if pool.idleCount() >= idle {
+		t.Errorf("the socket of a mismatched answer was kept")
+	}
+	ok("h1-4.x.test")
+}
+
+// BenchmarkResolverLookups: the lookups of one http-01 validation and CAA
+// check of a name two labels under its registered domain (A, AAAA, CAA of
+// the name and its two parents), with a socket per query and with reused
+// sockets. The DNS server runs in the same process, so cpu-µs/op includes
+// its work (the same in both).
+func BenchmarkResolverLookups(b *testing.B) {
+	s := startFuncServer(b, nameIP)
+	for _, pooled := range []bool{false, true} {
+		b.Run(fmt.Sprintf("pooled=%v", pooled), func(b *testing.B) {
+			r := newTestResolver(b, ResolverOptions{Servers: []string{s.addr}, CAACacheTTL: -1}, time.Now)
+			if !pooled {
+				r.pools = nil
+			}
+			ctx := b.Context()
+			b.ReportAllocs()
+			start := cputime.Process()
+			b.ResetTimer()
+			for i := range b.N {
+				name := fmt.Sprintf("h%d-%d.bench.test", i/256%256, i%256)
+				if _, err := r.LookupIPs(ctx, name); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := relevantCAA(ctx, r, name); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cputime.ReportPerOp(b, start)
+		})
+	}
+}
