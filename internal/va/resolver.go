@@ -369,14 +369,12 @@ func (r *dnsResolver) LookupIPs(ctx context.Context, name string) ([]netip.Addr,
 	}
 	var wg sync.WaitGroup
 	var res [2]result
-	for i, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rrs, err := r.query(ctx, name, qt)
-			res[i] = result{rrs, err}
-		}()
-	}
+	wg.Go(func() {
+		rrs, err := r.query(ctx, name, dns.TypeAAAA)
+		res[1] = result{rrs, err}
+	})
+	rrs, err := r.query(ctx, name, dns.TypeA) // meanwhile, in this goroutine
+	res[0] = result{rrs, err}
 	wg.Wait()
 	var addrs []netip.Addr
 	for _, x := range res {
