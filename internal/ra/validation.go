@@ -131,11 +131,12 @@ func (r *RA) WaitResult(ctx context.Context, id string) {
 // validate runs the attempts of one challenge (RFC 8555 §8.2): up to
 // ValidationAttempts tries with doubling delays, then valid or invalid.
 func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
-	log := r.log.With("challenge", id)
+	// Each record names the challenge itself: r.log.With would format
+	// the attribute for every validation, even when nothing is logged.
 	var err error
 	if pre == nil {
 		if pre, err = r.loadChallenge(ctx, id); err != nil {
-			log.Error("validation: load", "err", err)
+			r.log.Error("validation: load", "challenge", id, "err", err)
 			return
 		}
 	}
@@ -149,7 +150,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 		// Hand the lease back at once if the challenge is still processing
 		// (shutdown), so that the next start or another node resumes it.
 		if err := r.store.LeaseChallenge(context.WithoutCancel(ctx), id, r.node, r.now(), time.Time{}); err != nil && !errors.Is(err, store.ErrStale) {
-			log.Error("validation: release lease", "err", err)
+			r.log.Error("validation: release lease", "challenge", id, "err", err)
 		}
 	}()
 	leasedAt := pre.leasedAt
@@ -166,7 +167,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 		if !fresh {
 			if err := r.store.LeaseChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration)); err != nil {
 				if !errors.Is(err, store.ErrStale) {
-					log.Error("validation: lease", "err", err)
+					r.log.Error("validation: lease", "challenge", id, "err", err)
 				}
 				return // another node validates it, or it is finished
 			}
@@ -183,7 +184,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 		if verr != nil {
 			var ok bool
 			if prob, ok = acme.AsProblem(verr); !ok {
-				log.Error("validation error", "err", verr)
+				r.log.Error("validation error", "challenge", id, "err", verr)
 				prob = acme.NewProblem(acme.ServerInternal, "validation failed unexpectedly")
 			}
 			if prob.Identifier == nil {
@@ -192,7 +193,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 			}
 		}
 		now = r.now()
-		log.Info("validation attempt", "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
+		r.log.Info("validation attempt", "challenge", id, "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
 			"ok", verr == nil, "ms", time.Since(start).Milliseconds(), "problem", problemType(prob))
 		if prob == nil || caaRefused || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
 			if prob == nil && AuthorizationStatus(az, now) != acme.StatusPending {
@@ -200,7 +201,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 			}
 			err := r.store.FinishChallenge(ctx, c, prob, now, now.Add(r.cfg.ValidAuthzLifetime))
 			if err != nil && !errors.Is(err, store.ErrStale) {
-				log.Error("validation: store result", "err", err)
+				r.log.Error("validation: store result", "challenge", id, "err", err)
 			}
 			finished = err == nil
 			if err == nil && prob != nil {
@@ -210,7 +211,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 		}
 		if err := r.store.RecordAttempt(ctx, c.ID, prob, now); err != nil {
 			if !errors.Is(err, store.ErrStale) {
-				log.Error("validation: record attempt", "err", err)
+				r.log.Error("validation: record attempt", "challenge", id, "err", err)
 			}
 			return
 		}
@@ -227,7 +228,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 		case <-t.C:
 		}
 		if c, err = r.store.GetChallenge(ctx, id); err != nil {
-			log.Error("validation: reload challenge", "err", err)
+			r.log.Error("validation: reload challenge", "challenge", id, "err", err)
 			return
 		}
 	}
