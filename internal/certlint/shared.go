@@ -9,13 +9,13 @@ import (
 	"github.com/zmap/zlint/v3/util"
 )
 
-// AuditedZlintVersion is the zlint release whose lints were read for
-// auditedLints; TestAuditedZlintVersion fails when go.mod requires
+// auditedZlintVersion is the zlint release whose lints were read for
+// auditedLints; TestauditedZlintVersion fails when go.mod requires
 // another, so that the list is read again before it is trusted.
-const AuditedZlintVersion = "v3.7.3"
+const auditedZlintVersion = "v3.7.3"
 
 // auditedLints names the lints whose implementations have fields and
-// which were read in zlint AuditedZlintVersion and found to only read
+// which were read in zlint auditedZlintVersion and found to only read
 // those fields in CheckApplies and Execute: the fields are set by the
 // constructor (a compiled regexp, maps, a big.Int bound, defaults) or by
 // Configure, which a Linter calls once before the instance is shared.

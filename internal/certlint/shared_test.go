@@ -13,7 +13,7 @@ import (
 // TestAuditedZlintVersion fails when the build uses another zlint than
 // the one auditedLints was read against: read the lints it names again
 // (CheckApplies and Execute must not write the instance) and update
-// AuditedZlintVersion.
+// auditedZlintVersion.
 func TestAuditedZlintVersion(t *testing.T) {
 	mod, err := os.ReadFile("../../go.mod")
 	if err != nil {
@@ -22,8 +22,8 @@ func TestAuditedZlintVersion(t *testing.T) {
 	for line := range strings.Lines(string(mod)) {
 		f := strings.Fields(line)
 		if len(f) >= 2 && f[0] == "github.com/zmap/zlint/v3" {
-			if f[1] != AuditedZlintVersion {
-				t.Fatalf("go.mod requires zlint %s, auditedLints was read for %s: read its lints again", f[1], AuditedZlintVersion)
+			if f[1] != auditedZlintVersion {
+				t.Fatalf("go.mod requires zlint %s, auditedLints was read for %s: read its lints again", f[1], auditedZlintVersion)
 			}
 			return
 		}
