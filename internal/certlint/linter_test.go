@@ -99,6 +99,11 @@ func TestLinterMatchesLint(t *testing.T) {
 			c.DNSNames = nil
 			c.Policies = []x509.OID{oid(2, 23, 140, 1, 2, 1), oid(2, 23, 140, 1, 2, 2)}
 		}, false},
+		{"CA without subject", nil, func(c *x509.Certificate) {
+			c.IsCA = true
+			c.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+			c.Subject = pkix.Name{}
+		}, false},
 		{"S/MIME mailbox-validated", nil, func(c *x509.Certificate) {
 			c.Subject = pkix.Name{CommonName: "a@example.com", Organization: []string{"org"}, Locality: []string{"town"}}
 			c.DNSNames = nil

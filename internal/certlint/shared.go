@@ -10,7 +10,7 @@ import (
 )
 
 // auditedZlintVersion is the zlint release whose lints were read for
-// auditedLints; TestauditedZlintVersion fails when go.mod requires
+// auditedLints; TestAuditedZlintVersion fails when go.mod requires
 // another, so that the list is read again before it is trusted.
 const auditedZlintVersion = "v3.7.3"
 

@@ -10,7 +10,7 @@ import (
 	"github.com/zmap/zlint/v3/lint"
 )
 
-// TestAuditedZlintVersion fails when the build uses another zlint than
+// TestAuditedZlintVersion fails when go.mod requires another zlint than
 // the one auditedLints was read against: read the lints it names again
 // (CheckApplies and Execute must not write the instance) and update
 // auditedZlintVersion.
