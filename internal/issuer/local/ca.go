@@ -105,10 +105,9 @@ type CA struct {
 	lint *lintSigner
 }
 
-// lintSigner holds a throwaway key (a lintKey, cheap to sign with) and a
-// copy of the intermediate whose public key is replaced by the throwaway
-// one, so that certificates signed with it have exactly the real TBS
-// (issuer name, AKI, algorithm).
+// lintSigner holds a throwaway key and a copy of the intermediate whose
+// public key is replaced by the throwaway one, so that certificates signed
+// with it have exactly the real TBS (issuer name, AKI, algorithm).
 type lintSigner struct {
 	key    crypto.Signer
 	issuer *x509.Certificate
@@ -221,9 +220,9 @@ func (o Options) withDefaults() Options {
 }
 
 func newLintSigner(inter *x509.Certificate) (*lintSigner, error) {
-	key, err := newLintKey()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local CA: generate lint key: %w", err)
 	}
 	issuer := *inter // shallow copy: only PublicKey differs
 	issuer.PublicKey = key.Public()
