@@ -57,6 +57,14 @@ func TestBenchACME(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 	for _, st := range append(s.Steps, s.Overall) {
+		// certgate answers the challenge POST once validation is done
+		// (valid), so the tool, like lego, does not poll: no wait.
+		if st.Name == "validation wait" {
+			if st.Count != 20 || st.P50 != 0 || st.P90 > st.P99 {
+				t.Errorf("step %+v: want 20 samples, most of them 0 (the challenge POST answered valid)", st)
+			}
+			continue
+		}
 		if st.Count != 20 || st.P50 <= 0 || st.P50 > st.P90 || st.P90 > st.P99 {
 			t.Errorf("step %+v: want 20 samples and 0 < p50 ≤ p90 ≤ p99", st)
 		}

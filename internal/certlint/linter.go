@@ -35,10 +35,24 @@ func PreIssuanceSkipped() map[string]string {
 //
 // e_ecdsa_small_private_key runs from precomputed tables for P-256 and
 // P-384 keys (see smallKeys), with the same result as zlint's.
+//
+// Lint implementations are built (and configured) once per Linter and
+// shared by every certificate and goroutine when that is safe (see
+// shareLint); zlint builds and configures a new one for every lint of
+// every certificate. The framework filter zlint applies before each
+// CA/B Forum lint is evaluated once per certificate.
 type Linter struct {
 	reg       lint.Registry
-	lints     []*lint.CertificateLint // sorted by name
+	lints     []resolvedLint // sorted by name
 	smallKeys *smallKeys
+}
+
+// resolvedLint is one lint of a Linter.
+type resolvedLint struct {
+	*lint.CertificateLint
+	// shared is the instance every certificate uses, or nil when zlint
+	// builds one per certificate.
+	shared lint.CertificateLintInterface
 }
 
 // NewLinter returns a Linter that also skips the lints named in skip.
@@ -54,8 +68,13 @@ func NewLinter(skip ...string) (*Linter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certlint: build registry: %w", err)
 	}
-	lints := slices.Clone(reg.CertificateLints().Lints())
-	slices.SortFunc(lints, func(a, b *lint.CertificateLint) int { return strings.Compare(a.Name, b.Name) })
+	cls := slices.Clone(reg.CertificateLints().Lints())
+	slices.SortFunc(cls, func(a, b *lint.CertificateLint) int { return strings.Compare(a.Name, b.Name) })
+	cfg, audited := reg.GetConfiguration(), auditedLints()
+	lints := make([]resolvedLint, len(cls))
+	for i, cl := range cls {
+		lints[i] = resolvedLint{CertificateLint: cl, shared: shareLint(cl, cfg, audited)}
+	}
 	return &Linter{reg: reg, lints: lints, smallKeys: newSmallKeys()}, nil
 }
 
@@ -73,12 +92,18 @@ func (l *Linter) Check(der []byte) error {
 	}
 	cfg := l.reg.GetConfiguration()
 	skt, pub := l.smallKeys.table(c)
+	facts := certFacts{c: c}
 	var out Result
 	for _, cl := range l.lints {
 		var res *lint.LintResult
-		if skt != nil && cl.Name == smallKeyLint {
+		switch {
+		case skt != nil && cl.Name == smallKeyLint:
 			res = skt.execute(pub)
-		} else {
+		case cl.shared != nil:
+			if res = runShared(cl.CertificateLint, cl.shared, &facts); res == nil {
+				continue // NA or NE
+			}
+		default:
 			// Execute recovers a panicking lint as a Fatal result.
 			res = cl.Execute(c, cfg)
 		}

@@ -25,23 +25,29 @@ import (
 
 // Serve holds the settings of `certgate serve`.
 type Serve struct {
-	Data           string        // data directory (SQLite database by default, CA keys, lock file)
-	DB             string        // database: "" = SQLite at Data/certgate.db; postgres:// URL; else a SQLite file path
-	Listen         string        // HTTPS listen address, host:port
-	Hostname       string        // name clients use to reach the server
-	VAHTTPPort     int           // port http-01 validation connects to
-	VATLSPort      int           // port tls-alpn-01 validation connects to
-	VADNSResolver  string        // host:port of the DNS server validation uses, or several comma-separated; "" = system resolver
-	VADNSTimeout   time.Duration // one DNS query to one server
-	VADNSSEC       bool          // accept only DNSSEC-authenticated answers (AD bit) from VADNSResolver
-	CertValidity   time.Duration // validity of issued certificates
-	ClientAuth     bool          // add the clientAuth EKU to issued leaves
-	AuthzReuse     time.Duration // reuse valid authorizations validated within this window; 0 disables
-	LogLevel       string        // debug | info | warn | error
-	LogFormat      string        // text | json
-	ShutdownGrace  time.Duration // how long shutdown waits for requests and validations
-	TermsOfService string        // directory meta.termsOfService
-	Website        string        // directory meta.website
+	Data          string        // data directory (SQLite database by default, CA keys, lock file)
+	DB            string        // database: "" = SQLite at Data/certgate.db; postgres:// URL; else a SQLite file path
+	Listen        string        // HTTPS listen address, host:port
+	Hostname      string        // name clients use to reach the server
+	VAHTTPPort    int           // port http-01 validation connects to
+	VATLSPort     int           // port tls-alpn-01 validation connects to
+	VADNSResolver string        // host:port of the DNS server validation uses, or several comma-separated; "" = system resolver
+	VADNSTimeout  time.Duration // one DNS query to one server
+	VADNSSEC      bool          // accept only DNSSEC-authenticated answers (AD bit) from VADNSResolver
+	CertValidity  time.Duration // validity of issued certificates
+	ClientAuth    bool          // add the clientAuth EKU to issued leaves
+	AuthzReuse    time.Duration // reuse valid authorizations validated within this window; 0 disables
+	LogLevel      string        // debug | info | warn | error
+	LogFormat     string        // text | json
+	ShutdownGrace time.Duration // how long shutdown waits for requests and validations
+	// HTTP2 offers HTTP/2 (ALPN "h2") on the HTTPS listener besides
+	// HTTP/1.1. Off by default: ACME clients send one request at a time
+	// per connection, so HTTP/2's multiplexing buys nothing, and serving a
+	// request over HTTP/2 costs more server CPU (a goroutine per stream
+	// whose stack grows anew, frame scheduling; docs/performance.md).
+	HTTP2          bool
+	TermsOfService string // directory meta.termsOfService
+	Website        string // directory meta.website
 	// CAA (RFC 8659, RFC 8657).
 	CAAIdentities   []string      // issuer domain names naming this CA in CAA records; directory meta.caaIdentities
 	CAARecheckAfter time.Duration // finalize re-checks CAA for authorizations validated longer ago; 0 = always
@@ -92,6 +98,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.Var(newDuration(&s.ShutdownGrace, 30*time.Second), "shutdown-grace", "how long shutdown waits for in-flight requests and validations")
+	fs.BoolVar(&s.HTTP2, "http2", false, "also offer HTTP/2 (ALPN h2) on the HTTPS listener; HTTP/1.1 with keep-alive is served either way and costs less server CPU per ACME request")
 	fs.StringVar(&s.TermsOfService, "terms-of-service", "", "terms of service URL shown in the ACME directory")
 	fs.StringVar(&s.Website, "website", "", "website URL shown in the ACME directory")
 	fs.StringSliceVar(&s.CAAIdentities, "caa-identities", nil, "comma-separated issuer domain names that name this CA in CAA issue/issuewild records (shown in the directory's meta.caaIdentities); empty: CAA is still checked and any issue/issuewild record refuses")

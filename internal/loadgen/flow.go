@@ -145,13 +145,20 @@ func (r *run) authorize(ctx context.Context, c *acme.Client, authzURL string, ti
 	defer r.resp.remove(chal.Token)
 
 	var wait time.Duration
-	if err := timed(times, 2, func() error {
+	var accepted *acme.Challenge
+	if err := timed(times, 2, func() (err error) {
 		rctx, hint := withCapture(ctx)
-		_, err := c.Accept(rctx, chal)
+		accepted, err = c.Accept(rctx, chal)
 		wait = r.firstDelay(hint)
 		return err
 	}); err != nil {
 		return err
+	}
+	// Like lego, a challenge the server already reports valid in its answer
+	// to the challenge POST needs no polling: with one challenge answered,
+	// its authorization is valid too (RFC 8555 §7.1.6).
+	if accepted != nil && accepted.Status == acme.StatusValid {
+		return nil
 	}
 	return timed(times, 3, func() error {
 		return r.poll(ctx, wait, func(ctx context.Context) (bool, error) {

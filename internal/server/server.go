@@ -372,7 +372,14 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	split := newSplitListener(s.ln)
-	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	// HTTP/1.1 only unless --http2: an ACME client sends one request at a
+	// time, and HTTP/1.1 serves it on the connection's goroutine, whose
+	// stack is already grown, instead of a new goroutine per HTTP/2 stream.
+	nextProtos := []string{"http/1.1"}
+	if s.cfg.HTTP2 {
+		nextProtos = []string{"h2", "http/1.1"}
+	}
+	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: nextProtos}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	httpsSrv := &http.Server{Handler: s.httpsHandler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}

@@ -65,6 +65,8 @@ type Options struct {
 	// NoOCSP turns the OCSP responder off (--ocsp=false); it is on by
 	// default, as in `certgate serve`.
 	NoOCSP bool
+	// HTTP2 offers HTTP/2 on the HTTPS listener (--http2).
+	HTTP2 bool
 }
 
 // New starts an environment for t with default options.
@@ -98,7 +100,8 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	e.Config = &config.Serve{Data: t.TempDir(), Listen: ln.Addr().String(), Hostname: "localhost",
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
-		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute}
+		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
+		HTTP2: o.HTTP2}
 	w := o.Log
 	if w == nil {
 		w = io.Discard

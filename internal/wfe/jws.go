@@ -221,11 +221,17 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if err != nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS signature does not verify")
 	}
-	tp, err := req.jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, acme.NewProblem(acme.Malformed, "cannot compute the key thumbprint")
+	if req.account != nil && req.account.KeyThumbprint != "" {
+		// The account's stored thumbprint is that of its key (the
+		// signature just verified with it); no need to hash it again.
+		req.thumbprint = req.account.KeyThumbprint
+	} else {
+		tp, err := req.jwk.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return nil, acme.NewProblem(acme.Malformed, "cannot compute the key thumbprint")
+		}
+		req.thumbprint = base64.RawURLEncoding.EncodeToString(tp)
 	}
-	req.thumbprint = base64.RawURLEncoding.EncodeToString(tp)
 	req.payload = payload
 	return req, nil
 }
