@@ -72,7 +72,7 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 
 // txQueryRow runs a single-row query within tx (prepared once, see
 // txConn.QueryRowContext).
-func txQueryRow(ctx context.Context, tx txConn, q string, args ...any) *sql.Row {
+func txQueryRow(ctx context.Context, tx txConn, q string, args ...any) row {
 	return tx.QueryRowContext(ctx, q, args...)
 }
 

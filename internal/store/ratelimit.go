@@ -139,17 +139,12 @@ func (s *Store) SpendRateBucket(ctx context.Context, key string, now time.Time, 
 		RETURNING tat`
 	args := []any{key, n + iv, n, iv, n, iv, n, p}
 	var tat int64
-	var err error
-	if s.engine == EnginePostgres {
-		err = s.tx(ctx, func(tx txConn) error {
-			if err := s.asyncCommit(ctx, tx); err != nil {
-				return err
-			}
-			return tx.QueryRowContext(ctx, q, args...).Scan(&tat)
-		})
-	} else {
-		err = s.w.QueryRowContext(ctx, q, args...).Scan(&tat)
-	}
+	err := s.tx(ctx, func(tx txConn) error {
+		if err := s.asyncCommit(ctx, tx); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, q, args...).Scan(&tat)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		cur, err := s.RateBuckets(ctx, []string{key})
 		if err != nil {
@@ -180,7 +175,7 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 // PruneRateBuckets deletes the rate buckets whose theoretical arrival time
 // is not after now: such a bucket is full again, the same as no row.
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
+	res, err := s.exec(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune rate buckets: %w", err)
 	}
@@ -208,7 +203,7 @@ func (s *Store) ListRateLimitOverrides(ctx context.Context) ([]RateLimitOverride
 // SetRateLimitOverride inserts or replaces the override of o.Limit for
 // o.Subject.
 func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (limit_name, subject) DO UPDATE SET count = excluded.count, period = excluded.period, comment = excluded.comment, created_at = excluded.created_at`,
 		o.Limit, o.Subject, o.Count, int64(o.Period), o.Comment, ts(o.CreatedAt))
 	if err != nil {
@@ -220,7 +215,7 @@ func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride) e
 // DeleteRateLimitOverride removes the override of limit for subject;
 // ErrNotFound when there is none.
 func (s *Store) DeleteRateLimitOverride(ctx context.Context, limit, subject string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
+	res, err := s.exec(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
 	if err := checkOne(res, err, "delete rate limit override"); err != nil {
 		if errors.Is(err, ErrStale) {
 			return fmt.Errorf("rate limit override %s %s: %w", limit, subject, ErrNotFound)

@@ -16,7 +16,7 @@ import (
 
 // CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	_, err := s.w.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)
+	_, err := s.exec(ctx, insertAccountSQL, accountArgs(a)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
 	}
@@ -72,7 +72,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 	contact, _ := json.Marshal(nonNil(a.Contact))
 	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
 	if len(events) == 0 {
-		res, err := s.w.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		res, err := s.exec(ctx, q, string(contact), a.Status, a.ID)
 		return checkOne(res, err, "update account")
 	}
 	return s.tx(ctx, func(tx txConn) error {
@@ -92,7 +92,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 // ChangeAccountKey replaces the key of account id, only if its current
 // thumbprint is oldTP. ErrConflict when newTP belongs to another account.
 func (s *Store) ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`,
+	res, err := s.exec(ctx, `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`,
 		newTP, string(jwk), id, oldTP)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
@@ -276,7 +276,7 @@ func (s *Store) SetOrderStatus(ctx context.Context, id, from, to string, perr *a
 	if err != nil {
 		return fmt.Errorf("order error: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+	res, err := s.exec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
 		to, pj, ts(now), id, from)
 	return checkOne(res, err, "set order status")
 }
@@ -421,7 +421,7 @@ func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []st
 	for _, f := range from {
 		args = append(args, f)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
+	res, err := s.exec(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
 	return checkOne(res, err, "set authorization status")
 }
 
@@ -433,7 +433,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (*Challenge, error)
 // StartChallenge moves challenge id from pending to processing, only while
 // its authorization is pending. ErrStale otherwise (RFC 8555 §7.5.1).
 func (s *Store) StartChallenge(ctx context.Context, id string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
+	res, err := s.exec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
 		WHERE id = ? AND status = 'pending' AND authz_id IN (SELECT id FROM authorizations WHERE status = 'pending' AND expires_at > ?)`, ts(now), id, ts(now))
 	return checkOne(res, err, "start challenge")
 }
@@ -445,7 +445,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem
 	if err != nil {
 		return err
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
+	res, err := s.exec(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
 	return checkOne(res, err, "record attempt")
 }
 
@@ -483,7 +483,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 // ReserveSerial records serial (lower-case hex) as used before anything is
 // signed with it. ErrConflict when it was reserved before.
 func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
+	_, err := s.exec(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("serial %s: %w", serial, ErrConflict)
 	}
@@ -575,7 +575,7 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	if len(events) == 0 {
-		res, err := s.w.ExecContext(ctx, q, ts(at), reason, serial)
+		res, err := s.exec(ctx, q, ts(at), reason, serial)
 		return checkOne(res, err, "revoke certificate")
 	}
 	return s.tx(ctx, func(tx txConn) error {
