@@ -32,60 +32,94 @@ type RateLimitOverride struct {
 // other's updates. Keys are locked in sorted order, so that two callers
 // never deadlock. It returns decide's ok.
 func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
-	order := make([]int, len(keys))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		switch {
-		case keys[a] < keys[b]:
-			return -1
-		case keys[a] > keys[b]:
-			return 1
-		}
-		return 0
-	})
-	lock := ""
-	if s.engine == EnginePostgres {
-		lock = " FOR UPDATE"
-	}
 	var ok bool
 	err := s.tx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
-		tats := make([]time.Time, len(keys))
-		for _, i := range order {
-			// Create the row first so that FOR UPDATE has a row to lock
-			// even for the first use of a key.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
-				return fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-			var tat int64
-			if err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat); err != nil {
-				return fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-			tats[i] = fromTS(tat)
+		var err error
+		ok, err = s.updateRateBuckets(ctx, tx, keys, decide)
+		if err == nil && !ok {
+			err = errNoUpdate
 		}
-		var next []time.Time
-		next, ok = decide(tats)
-		if !ok {
-			return errNoUpdate
-		}
-		if len(next) != len(keys) {
-			return fmt.Errorf("rate buckets: %d times for %d keys", len(next), len(keys))
-		}
-		for _, i := range order {
-			if _, err := tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i]); err != nil {
-				return fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-		}
-		return nil
+		return err
 	})
 	if errors.Is(err, errNoUpdate) {
 		return false, nil
 	}
 	return ok, err
+}
+
+// RateSpend is a rate-limit spend made in the transaction of the write it
+// guards (CreateOrder, CreateReplacementOrder, StartIssuance), instead of
+// a transaction of its own: the buckets are spent exactly when the write
+// commits. Keys and Decide are as for UpdateRateBuckets. When Decide
+// refuses, nothing of the transaction is written and the write returns
+// ErrRateLimited.
+type RateSpend struct {
+	Keys   []string
+	Decide func(tats []time.Time) ([]time.Time, bool)
+}
+
+// ErrRateLimited is returned (wrapped) by a write whose RateSpend was
+// refused; the caller's Decide has recorded why.
+var ErrRateLimited = errors.New("store: rate limited")
+
+// spendRates runs the non-nil spends within tx (see RateSpend).
+func (s *Store) spendRates(ctx context.Context, tx txConn, spends []*RateSpend) error {
+	for _, sp := range spends {
+		if sp == nil {
+			continue
+		}
+		ok, err := s.updateRateBuckets(ctx, tx, sp.Keys, sp.Decide)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("rate buckets %v: %w", sp.Keys, ErrRateLimited)
+		}
+	}
+	return nil
+}
+
+// updateRateBuckets is UpdateRateBuckets within tx; nothing is written
+// when decide refuses.
+func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	lock := ""
+	if s.engine == EnginePostgres {
+		lock = " FOR UPDATE"
+	}
+	tats := make([]time.Time, len(keys))
+	for _, i := range order {
+		// Create the row first so that FOR UPDATE has a row to lock
+		// even for the first use of a key.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
+			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		}
+		var tat int64
+		if err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat); err != nil {
+			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		}
+		tats[i] = fromTS(tat)
+	}
+	next, ok := decide(tats)
+	if !ok {
+		return false, nil
+	}
+	if len(next) != len(keys) {
+		return false, fmt.Errorf("rate buckets: %d times for %d keys", len(next), len(keys))
+	}
+	for _, i := range order {
+		if _, err := tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i]); err != nil {
+			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		}
+	}
+	return true, nil
 }
 
 // errNoUpdate rolls back a rate bucket transaction that changes nothing.

@@ -125,9 +125,14 @@ func nonNil(s []string) []string {
 
 // CreateOrder inserts o and the new authorizations (with their challenges)
 // in one transaction. o.AuthzIDs must already list every authorization of
-// the order, reused or new.
-func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error {
+// the order, reused or new. The spends (nil ones skipped) are made first,
+// in the same transaction, so that the buckets are spent exactly when the
+// order is stored; ErrRateLimited (nothing written) when one is refused.
+func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, spends ...*RateSpend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.spendRates(ctx, tx, spends); err != nil {
+			return err
+		}
 		for _, a := range newAuthzs {
 			if err := insertAuthz(ctx, tx, a); err != nil {
 				return err
