@@ -260,6 +260,17 @@ func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
 	return nil
 }
 
+// hot runs fn, a short read on the request path (one row or a few, by
+// key), with the readers' querier, or on SQLite on the writer connection
+// between write batches, whose page cache every commit leaves valid (see
+// writer.read). fn must finish reading its rows before it returns.
+func (s *Store) hot(ctx context.Context, fn func(q querier) error) error {
+	if s.wr == nil {
+		return fn(s.r)
+	}
+	return s.wr.read(ctx, func(tx txConn) error { return fn(tx) })
+}
+
 // exec runs the single write statement q: on SQLite as a job of the
 // group-committing writer, on PostgreSQL in autocommit.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -55,8 +55,12 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 }
 
 // GetAccount returns the account with id, or ErrNotFound.
-func (s *Store) GetAccount(ctx context.Context, id string) (*Account, error) {
-	return scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+func (s *Store) GetAccount(ctx context.Context, id string) (a *Account, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		a, err = scanAccount(q.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+		return err
+	})
+	return a, err
 }
 
 // GetAccountByThumbprint returns the account whose key has the RFC 7638
@@ -245,8 +249,12 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 }
 
 // GetOrder returns the order with id, or ErrNotFound.
-func (s *Store) GetOrder(ctx context.Context, id string) (*Order, error) {
-	return scanOrder(s.r.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+func (s *Store) GetOrder(ctx context.Context, id string) (o *Order, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		o, err = scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+		return err
+	})
+	return o, err
 }
 
 // ListOrderIDs returns up to limit IDs of accountID's orders created at or
@@ -354,15 +362,23 @@ func (s *Store) GetAuthorization(ctx context.Context, id string) (*Authorization
 
 // GetAuthorizations returns the authorizations with the given ids, in that
 // order, without challenges. ErrNotFound if any is missing.
-func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*Authorization, error) {
+func (s *Store) GetAuthorizations(ctx context.Context, ids []string) (out []*Authorization, err error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	err = s.hot(ctx, func(q querier) error {
+		out, err = getAuthorizations(ctx, q, ids)
+		return err
+	})
+	return out, err
+}
+
+func getAuthorizations(ctx context.Context, q querier, ids []string) ([]*Authorization, error) {
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("authorizations: %w", err)
 	}
@@ -393,10 +409,14 @@ func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*Authori
 // accountID for the identifier (and wildcard flag), created for profile
 // (Authorization.Profile), that expires after minExpires and was validated
 // after validatedAfter, or ErrNotFound.
-func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*Authorization, error) {
-	return scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
-		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
-		ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (a *Authorization, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		a, err = scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
+			WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
+			ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+		return err
+	})
+	return a, err
 }
 
 // ValidAuthorizationsFor reports whether accountID holds, for every
@@ -431,8 +451,12 @@ func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []st
 }
 
 // GetChallenge returns the challenge with id, or ErrNotFound.
-func (s *Store) GetChallenge(ctx context.Context, id string) (*Challenge, error) {
-	return scanChallenge(s.r.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+func (s *Store) GetChallenge(ctx context.Context, id string) (c *Challenge, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		c, err = scanChallenge(q.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+		return err
+	})
+	return c, err
 }
 
 // StartChallenge moves challenge id from pending to processing, only while

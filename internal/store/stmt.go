@@ -192,6 +192,23 @@ func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) row 
 	return row{r: t.tx.QueryRowContext(ctx, t.p.bind(q), args...)}
 }
 
+// QueryContext runs q on the writer connection (SQLite reads through
+// Store.hot only).
+func (t txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := t.w.stmt(t.wctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.wctx, args...)
+}
+
+// querier runs the queries of a read: the reader pool, or on SQLite the
+// writer connection (Store.hot).
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 // maxInsertRows bounds the rows of one multi-row INSERT (insertRows), so
 // that the prepared statements cached per query text stay few and the
 // parameter count stays far below both engines' limits (SQLite 32,766,

@@ -57,6 +57,7 @@ type writeJob struct {
 	state atomic.Int32
 	done  chan error // buffered; receives the result once
 	err   error      // fn's result, kept until the commit
+	read  bool       // a read (see writer.read): runs outside any transaction
 }
 
 // jobPanic carries a panic of a job's function back to its caller's
@@ -85,10 +86,23 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 // outside fn (its first run then rolled back), so it must not accumulate
 // state across calls. A panic in fn is raised again in the caller.
 func (w *writer) do(ctx context.Context, fn func(txConn) error) error {
+	return w.submit(ctx, &writeJob{fn: fn})
+}
+
+// read runs fn, a short read, on the writer connection outside any
+// transaction, between two batches: it sees everything committed before.
+// The writer connection's page cache stays valid across commits, since
+// they are its own, while each reader connection's cache is dropped by
+// every commit and re-read with a pread per page (docs/performance.md).
+func (w *writer) read(ctx context.Context, fn func(txConn) error) error {
+	return w.submit(ctx, &writeJob{fn: fn, read: true})
+}
+
+func (w *writer) submit(ctx context.Context, j *writeJob) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &writeJob{ctx: context.WithoutCancel(ctx), fn: fn, done: make(chan error, 1)}
+	j.ctx, j.done = context.WithoutCancel(ctx), make(chan error, 1)
 	select {
 	case w.jobs <- j:
 	case <-w.stopped:
@@ -161,12 +175,18 @@ func (w *writer) run() {
 				break fill
 			}
 		}
-		// Claim the jobs; those cancelled while queued are not run.
+		// Claim the jobs; those cancelled while queued are not run. Reads
+		// run at once, before the batch's transaction.
 		live := batch[:0]
 		for _, j := range batch {
-			if j.state.CompareAndSwap(jobQueued, jobRunning) {
-				live = append(live, j)
+			if !j.state.CompareAndSwap(jobQueued, jobRunning) {
+				continue
 			}
+			if j.read {
+				j.done <- w.call(j)
+				continue
+			}
+			live = append(live, j)
 		}
 		if len(live) > 0 {
 			w.runBatch(live)

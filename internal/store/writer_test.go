@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -336,5 +337,67 @@ func TestGroupCommitClose(t *testing.T) {
 	}
 	if err := s.wr.stop(); err != nil {
 		t.Errorf("second stop: %v", err)
+	}
+}
+
+// TestGroupCommitReads checks reads on the writer connection (Store.hot):
+// a read after a write returned sees it, and a read queued with a batch
+// never sees a change of that batch that is then rolled back.
+func TestGroupCommitReads(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	if err := s.tx(ctx, putSetting("before")); err != nil {
+		t.Fatal(err)
+	}
+	readSetting := func(name string) (bool, error) {
+		var found bool
+		err := s.hot(ctx, func(q querier) error {
+			var v string
+			err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+			found = err == nil
+			if errors.Is(err, sql.ErrNoRows) {
+				err = nil
+			}
+			return err
+		})
+		return found, err
+	}
+	if ok, err := readSetting("before"); err != nil || !ok {
+		t.Fatalf("read after write: %v, %v; want found", ok, err)
+	}
+
+	release, wait := blockWriter(t, s)
+	res := make(chan error, 2)
+	go func() {
+		res <- s.tx(ctx, func(tx txConn) error {
+			if err := putSetting("rolledback")(tx); err != nil {
+				return err
+			}
+			return errors.New("fails")
+		})
+	}()
+	waitQueued(t, s, 1)
+	type readResult struct {
+		found bool
+		err   error
+	}
+	read := make(chan readResult, 1)
+	go func() {
+		found, err := readSetting("rolledback")
+		read <- readResult{found, err}
+	}()
+	waitQueued(t, s, 2)
+	release()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err == nil {
+		t.Fatal("the failing job succeeded")
+	}
+	if r := <-read; r.err != nil || r.found {
+		t.Fatalf("read queued with the batch: found %v, %v; want not found", r.found, r.err)
+	}
+	if ok, err := readSetting("blocker"); err != nil || !ok {
+		t.Fatalf("read of the committed blocker: %v, %v", ok, err)
 	}
 }
