@@ -55,7 +55,8 @@ func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide fun
 // a transaction of its own: the buckets are spent exactly when the write
 // commits. Keys and Decide are as for UpdateRateBuckets. When Decide
 // refuses, nothing of the transaction is written and the write returns
-// ErrRateLimited.
+// ErrRateLimited. Decide runs inside the transaction (on SQLite on the
+// writer goroutine), so it must not call the Store.
 type RateSpend struct {
 	Keys   []string
 	Decide func(tats []time.Time) ([]time.Time, bool)
@@ -136,24 +137,30 @@ func (s *Store) RateBuckets(ctx context.Context, keys []string) ([]time.Time, er
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	err := s.hot(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var tat int64
+			if err := rows.Scan(&k, &tat); err != nil {
+				return err
+			}
+			for i := range keys {
+				if keys[i] == k {
+					out[i] = fromTS(tat)
+				}
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rate buckets: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var tat int64
-		if err := rows.Scan(&k, &tat); err != nil {
-			return nil, fmt.Errorf("rate buckets: %w", err)
-		}
-		for i := range keys {
-			if keys[i] == k {
-				out[i] = fromTS(tat)
-			}
-		}
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SpendRateBucket is one GCRA step on one bucket in one statement: the
