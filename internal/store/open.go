@@ -78,15 +78,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	// Page caches: 16 MiB for the writer, 4 MiB per reader; with a large
 	// database (1M certificates ≈ 5 GB) the default 2 MiB cache turned index
-	// updates into file reads (docs/performance.md). The WAL is checkpointed
-	// every 10,000 pages (~40 MB) instead of SQLite's default 1,000: each
-	// checkpoint costs two fsyncs and copies every page changed since the
-	// last one once, however often it changed (index and head pages change
-	// in every flow), so fewer checkpoints cost less CPU per write
-	// (docs/performance.md, third pass).
+	// updates into file reads (docs/performance.md). WAL checkpoints run on
+	// a connection of their own (see checkpointer); the writer's
+	// wal_autocheckpoint is only a backstop.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)" +
-		"&_pragma=wal_autocheckpoint(10000)&_txlock=immediate"
+		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(sqliteAutocheckpointPages) + ")&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -107,12 +104,21 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
 	r.SetMaxOpenConns(8)
+	c, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	c.SetMaxOpenConns(1)
 	wr, err := newWriter(ctx, w)
 	if err != nil {
+		c.Close()
 		r.Close()
 		w.Close()
 		return nil, err
 	}
+	wr.ckpt = newCheckpointer(c)
 	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr}, nil
 }
 

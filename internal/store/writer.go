@@ -40,7 +40,8 @@ type writer struct {
 	stopped chan struct{} // closed when run has returned
 	once    sync.Once
 
-	commits atomic.Int64 // transactions committed (for tests and benchmarks)
+	commits atomic.Int64  // transactions committed (for tests and benchmarks)
+	ckpt    *checkpointer // asked for a checkpoint every checkpointCommits commits
 }
 
 // Job states (writeJob.state).
@@ -152,6 +153,9 @@ func (w *writer) stop() error {
 			st.Close()
 		}
 		err = w.conn.Close()
+		if w.ckpt != nil {
+			err = errors.Join(err, w.ckpt.stop())
+		}
 	})
 	return err
 }
@@ -290,7 +294,9 @@ func (w *writer) commit(ctx context.Context) error {
 		w.rollback(ctx)
 		return fmt.Errorf("commit: %w", err)
 	}
-	w.commits.Add(1)
+	if n := w.commits.Add(1); n%checkpointCommits == 0 && w.ckpt != nil {
+		w.ckpt.request()
+	}
 	return nil
 }
 

@@ -401,3 +401,28 @@ func TestGroupCommitReads(t *testing.T) {
 		t.Fatalf("read of the committed blocker: %v, %v", ok, err)
 	}
 }
+
+// TestCheckpointer checks that the background checkpointer copies the
+// whole WAL into the database file while the store is open, and that a
+// request for a checkpoint does not block.
+func TestCheckpointer(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	for i := range 20 {
+		if err := s.tx(ctx, putSetting(fmt.Sprint("k", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.wr.ckpt.request()
+	s.wr.ckpt.request()
+	wal, done, err := s.wr.ckpt.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wal == 0 || done != wal {
+		t.Errorf("checkpoint: %d of %d WAL pages in the database file, want all of a non-empty WAL", done, wal)
+	}
+	if !hasSetting(t, s, "k19") {
+		t.Error("the last row is missing after the checkpoint")
+	}
+}
