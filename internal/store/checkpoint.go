@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,9 +13,14 @@ import (
 // the writer: an automatic checkpoint runs inside the commit that crosses
 // wal_autocheckpoint pages and copies the WAL's pages into the database file
 // with two fsyncs, and every read and write of the store, which all go
-// through the writer goroutine, would wait for it. The writer connection
-// keeps a high wal_autocheckpoint (sqliteAutocheckpointPages) only as a
-// bound on the WAL should these checkpoints fall behind.
+// through the writer goroutine, would wait for it. A checkpoint that runs
+// while the writer commits cannot copy the frames appended meanwhile, and
+// SQLite starts the WAL file over only after a checkpoint that left no
+// frame behind; so after each background checkpoint the writer, between
+// two batches, checkpoints the few frames left on its own connection
+// (writer.catchUp), and the next write starts the WAL over. The writer
+// connection keeps a high wal_autocheckpoint (sqliteAutocheckpointPages)
+// only as a bound on the WAL should this fall behind.
 const (
 	// checkpointCommits is how many commits of the writer ask for a
 	// checkpoint (~5,000 WAL pages at ~5 pages per commit).
@@ -31,11 +37,12 @@ const (
 // the writer: they copy what they can) when kicked or every
 // checkpointInterval.
 type checkpointer struct {
-	db   *sql.DB // one connection
-	kick chan struct{}
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
+	db       *sql.DB     // one connection
+	caughtUp atomic.Bool // set after a checkpoint: the writer finishes it
+	kick     chan struct{}
+	quit     chan struct{}
+	done     chan struct{}
+	once     sync.Once
 }
 
 func newCheckpointer(db *sql.DB) *checkpointer {
@@ -65,7 +72,9 @@ func (c *checkpointer) run() {
 		}
 		// An error (such as SQLITE_BUSY while another process
 		// checkpoints) leaves the work to the next round.
-		_, _, _ = c.checkpoint(context.Background())
+		if _, _, err := c.checkpoint(context.Background()); err == nil {
+			c.caughtUp.Store(true)
+		}
 	}
 }
 

@@ -193,6 +193,7 @@ func (w *writer) run() {
 			live = append(live, j)
 		}
 		if len(live) > 0 {
+			w.catchUp()
 			w.runBatch(live)
 		}
 		clear(batch[:cap(batch)])
@@ -264,6 +265,16 @@ func (w *writer) runBatch(jobs []*writeJob) {
 		}
 		w.runBatch([]*writeJob{j})
 	}
+}
+
+// catchUp checkpoints, on the writer connection, the WAL frames a
+// background checkpoint left behind (see checkpointer), so that the next
+// write transaction starts the WAL file over.
+func (w *writer) catchUp() {
+	if w.ckpt == nil || !w.ckpt.caughtUp.CompareAndSwap(true, false) {
+		return
+	}
+	_, _ = w.exec(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
 }
 
 // call runs j's function on the writer connection, turning a panic into a
