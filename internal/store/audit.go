@@ -30,7 +30,9 @@ type AuditRecord struct {
 // AuditAppend is an audit event to append, in the same transaction as the
 // change it records when a Store method takes one. Seal is called with
 // Record's Seq and PrevHash set to the chain's next position and must set
-// Record.Hash (internal/audit provides it).
+// Record.Hash (internal/audit provides it). Seal runs inside the
+// transaction (on SQLite on the writer goroutine), so it must not call the
+// Store.
 type AuditAppend struct {
 	Record AuditRecord
 	Seal   func(*AuditRecord) error
