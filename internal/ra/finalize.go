@@ -187,17 +187,25 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, err
 	}
-	if err := r.limitCertificate(ctx, a, o); err != nil {
-		return nil, err
-	}
 	kt := policy.KeyTypeName(csr.PublicKey)
 	if need, why := prof.NeedsApproval(o.Identifiers, kt); need {
+		if err := r.spendCertificate(ctx, a, o); err != nil {
+			return nil, err
+		}
 		return r.requestApproval(ctx, a, o, csr, kt, why, now)
 	}
+	spend, refused, err := r.limitCertificate(ctx, a, o)
+	if err != nil {
+		return nil, err
+	}
 	// The order moves to processing and the serial is reserved in one
-	// transaction, before anything is signed.
+	// transaction, before anything is signed; certificates-per-domain is
+	// spent in it.
 	serial, hexSerial := newSerial()
-	if err := r.store.StartIssuance(ctx, o.ID, hexSerial, now); err != nil {
+	if err := r.store.StartIssuance(ctx, o.ID, hexSerial, now, spend); err != nil {
+		if p := rateRefusal(err, refused); p != nil {
+			return nil, p
+		}
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}

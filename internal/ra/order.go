@@ -95,19 +95,23 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 			pending++
 		}
 	}
-	if err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != ""); err != nil {
+	spend, refused, err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != "")
+	if err != nil {
 		return nil, err
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
 		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
 	}
 	if o.Replaces != "" {
-		err = r.store.CreateReplacementOrder(ctx, o, fresh, replacedSerial, prevClaim)
+		err = r.store.CreateReplacementOrder(ctx, o, fresh, replacedSerial, prevClaim, spend)
 		if errors.Is(err, store.ErrStale) {
 			return nil, alreadyReplaced() // another order claimed it meanwhile
 		}
 	} else {
-		err = r.store.CreateOrder(ctx, o, fresh)
+		err = r.store.CreateOrder(ctx, o, fresh, spend)
+	}
+	if p := rateRefusal(err, refused); p != nil {
+		return nil, p
 	}
 	if err != nil {
 		return nil, r.internal(ctx, "order creation", err)

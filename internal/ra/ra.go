@@ -31,8 +31,8 @@ type Store interface {
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
 	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
-	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization) error
-	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string) error
+	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, spends ...*store.RateSpend) error
+	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string, spends ...*store.RateSpend) error
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
 	SetOrderStatus(ctx context.Context, id, from, to string, perr *acme.Problem, now time.Time) error
 	OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error)
@@ -53,7 +53,7 @@ type Store interface {
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error
+	StartIssuance(ctx context.Context, orderID, serial string, now time.Time, spends ...*store.RateSpend) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error

@@ -2,6 +2,7 @@ package ra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -65,11 +66,13 @@ func (r *RA) limitNewAccount(ctx context.Context) error {
 // limitNewOrder guards newOrder: failed-validations-per-account and
 // certificates-per-domain are checked (not spent), pending authorizations
 // counted with the fresh ones the order adds, then new-orders-per-account
-// spent. Orders replacing a certificate (RFC 9773) are renewals and skip
-// certificates-per-domain.
-func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Identifier, fresh int, renewal bool) error {
+// prepared for spending in the order's transaction: the returned spend
+// goes to CreateOrder (nil: nothing to spend) and, when that fails with
+// store.ErrRateLimited, refused gives the problem. Orders replacing a
+// certificate (RFC 9773) are renewals and skip certificates-per-domain.
+func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Identifier, fresh int, renewal bool) (sp *store.RateSpend, refused func() error, err error) {
 	if r.limits == nil {
-		return nil
+		return nil, nil, nil
 	}
 	subjects := rateLimitSubjects(a)
 	spend := ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: a.ID, Subjects: subjects}
@@ -80,21 +83,42 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Ide
 		checks = append(checks, r.domainRequests(subjects, ids)...)
 	}
 	if err := r.limits.Check(ctx, checks...); err != nil {
-		return r.rateLimitErr(ctx, err)
+		return nil, nil, r.rateLimitErr(ctx, err)
 	}
 	if err := r.limits.CheckPending(ctx, a.ID, subjects, fresh); err != nil {
-		return r.rateLimitErr(ctx, err)
+		return nil, nil, r.rateLimitErr(ctx, err)
 	}
-	return r.rateLimitErr(ctx, r.limits.Spend(ctx, spend))
+	sp, refused, err = r.limits.SpendIn(ctx, spend)
+	return sp, refused, r.rateLimitErr(ctx, err)
 }
 
-// limitCertificate spends certificates-per-domain for every registered
-// domain of order o, all or none, before issuance.
-func (r *RA) limitCertificate(ctx context.Context, a *store.Account, o *store.Order) error {
+// limitCertificate prepares the spend of certificates-per-domain for every
+// registered domain of order o, all or none, in the transaction that
+// starts its issuance (see limitNewOrder for sp and refused).
+func (r *RA) limitCertificate(ctx context.Context, a *store.Account, o *store.Order) (sp *store.RateSpend, refused func() error, err error) {
+	if r.limits == nil || o.Replaces != "" {
+		return nil, nil, nil
+	}
+	sp, refused, err = r.limits.SpendIn(ctx, r.domainRequests(rateLimitSubjects(a), o.Identifiers)...)
+	return sp, refused, r.rateLimitErr(ctx, err)
+}
+
+// spendCertificate spends certificates-per-domain for order o at once, in
+// a transaction of its own (before an issuance that waits for approval).
+func (r *RA) spendCertificate(ctx context.Context, a *store.Account, o *store.Order) error {
 	if r.limits == nil || o.Replaces != "" {
 		return nil
 	}
 	return r.rateLimitErr(ctx, r.limits.Spend(ctx, r.domainRequests(rateLimitSubjects(a), o.Identifiers)...))
+}
+
+// rateRefusal returns the rateLimited problem of a write that failed with
+// store.ErrRateLimited, nil for any other outcome.
+func rateRefusal(err error, refused func() error) error {
+	if refused == nil || !errors.Is(err, store.ErrRateLimited) {
+		return nil
+	}
+	return refused()
 }
 
 // chargeFailedValidation charges the account's failed-validations bucket

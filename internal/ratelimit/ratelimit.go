@@ -345,6 +345,69 @@ func (l *Limiter) Charge(ctx context.Context, reqs ...Request) error {
 	return l.update(ctx, reqs, true, true)
 }
 
+// SpendIn is Spend made by a storage write instead of a transaction of its
+// own: it returns the spend to pass to that write (store.CreateOrder,
+// CreateReplacementOrder or StartIssuance; nil when no limit applies),
+// which spends every bucket of reqs in the write's transaction, all or
+// none, so that the buckets are spent exactly when the write commits.
+// When the write fails with store.ErrRateLimited, refused returns the
+// rateLimited *acme.Problem Spend would have returned.
+func (l *Limiter) SpendIn(ctx context.Context, reqs ...Request) (sp *store.RateSpend, refused func() error, err error) {
+	rs, err := l.resolve(ctx, reqs)
+	if err != nil || len(rs) == 0 {
+		return nil, nil, err
+	}
+	u := l.newUpdate(rs, true, false)
+	return &store.RateSpend{Keys: u.keys, Decide: u.decide}, u.problem, nil
+}
+
+// bucketUpdate is one GCRA step on the buckets of rs, as decide for
+// Store.UpdateRateBuckets; problem is the refusal it found.
+type bucketUpdate struct {
+	l            *Limiter
+	rs           []resolved
+	spend, force bool
+	keys         []string
+
+	refused *resolved
+	wait    time.Duration
+	now     time.Time
+}
+
+func (l *Limiter) newUpdate(rs []resolved, spend, force bool) *bucketUpdate {
+	u := &bucketUpdate{l: l, rs: rs, spend: spend, force: force, keys: make([]string, len(rs))}
+	for i, r := range rs {
+		u.keys[i] = bucketKey(r.Request)
+	}
+	return u
+}
+
+func (u *bucketUpdate) decide(tats []time.Time) ([]time.Time, bool) {
+	u.now = u.l.now()
+	u.refused, u.wait = nil, 0
+	next := make([]time.Time, len(tats))
+	for i, r := range u.rs {
+		n, ok, w := gcra(tats[i], u.now, r.rate)
+		if u.force && !ok {
+			n, ok = u.now.Add(r.rate.Period), true // empty, not beyond
+		}
+		if !ok && w > u.wait {
+			u.refused, u.wait = &u.rs[i], w
+		}
+		next[i] = n
+	}
+	return next, u.refused == nil && u.spend
+}
+
+// problem returns the rateLimited problem for the refusal decide found,
+// nil when there was none.
+func (u *bucketUpdate) problem() error {
+	if u.refused == nil {
+		return nil
+	}
+	return Problem(u.refused.Limit, u.refused.Key, u.refused.rate, u.wait, u.now, u.l.cfg.PolicyURL)
+}
+
 func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool) error {
 	rs, err := l.resolve(ctx, reqs)
 	if err != nil || len(rs) == 0 {
@@ -363,44 +426,19 @@ func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool)
 		_, _, wait := gcra(tat, now, r.rate)
 		return Problem(r.Limit, r.Key, r.rate, wait, now, l.cfg.PolicyURL)
 	}
-	keys := make([]string, len(rs))
-	for i, r := range rs {
-		keys[i] = bucketKey(r.Request)
-	}
-	var refused *resolved
-	var wait time.Duration
-	var now time.Time
-	decide := func(tats []time.Time) ([]time.Time, bool) {
-		now = l.now()
-		refused, wait = nil, 0
-		next := make([]time.Time, len(tats))
-		for i, r := range rs {
-			n, ok, w := gcra(tats[i], now, r.rate)
-			if force && !ok {
-				n, ok = now.Add(r.rate.Period), true // empty, not beyond
-			}
-			if !ok && w > wait {
-				refused, wait = &rs[i], w
-			}
-			next[i] = n
-		}
-		return next, refused == nil && spend
-	}
+	u := l.newUpdate(rs, spend, force)
 	if spend {
-		_, err = l.store.UpdateRateBuckets(ctx, keys, decide)
+		_, err = l.store.UpdateRateBuckets(ctx, u.keys, u.decide)
 	} else {
 		var tats []time.Time
-		if tats, err = l.store.RateBuckets(ctx, keys); err == nil {
-			decide(tats)
+		if tats, err = l.store.RateBuckets(ctx, u.keys); err == nil {
+			u.decide(tats)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("rate limits: %w", err)
 	}
-	if refused != nil {
-		return Problem(refused.Limit, refused.Key, refused.rate, wait, now, l.cfg.PolicyURL)
-	}
-	return nil
+	return u.problem()
 }
 
 // CheckPending refuses when account (with override subjects) would hold

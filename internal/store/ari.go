@@ -13,9 +13,12 @@ import (
 // order the caller found invalid). It is a compare-and-swap, so of two
 // concurrent replacements at most one succeeds. ErrStale when the
 // certificate is missing or claimed by another order; nothing is stored
-// then.
-func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, serial, prevClaim string) error {
+// then. The spends are made first, as in CreateOrder.
+func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, serial, prevClaim string, spends ...*RateSpend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.spendRates(ctx, tx, spends); err != nil {
+			return err
+		}
 		for _, a := range newAuthzs {
 			if err := insertAuthz(ctx, tx, a); err != nil {
 				return err

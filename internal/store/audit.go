@@ -30,7 +30,9 @@ type AuditRecord struct {
 // AuditAppend is an audit event to append, in the same transaction as the
 // change it records when a Store method takes one. Seal is called with
 // Record's Seq and PrevHash set to the chain's next position and must set
-// Record.Hash (internal/audit provides it).
+// Record.Hash (internal/audit provides it). Seal runs inside the
+// transaction (on SQLite on the writer goroutine), so it must not call the
+// Store.
 type AuditAppend struct {
 	Record AuditRecord
 	Seal   func(*AuditRecord) error
@@ -72,7 +74,7 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 
 // txQueryRow runs a single-row query within tx (prepared once, see
 // txConn.QueryRowContext).
-func txQueryRow(ctx context.Context, tx txConn, q string, args ...any) *sql.Row {
+func txQueryRow(ctx context.Context, tx txConn, q string, args ...any) row {
 	return tx.QueryRowContext(ctx, q, args...)
 }
 

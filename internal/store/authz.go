@@ -16,8 +16,16 @@ const authzWithChallengesQuery = `SELECT a.id, a.account_id, a.ident_type, a.ide
 // and its challenges; only when that finds no row (no such authorization,
 // or one without challenges) does a second query read the authorization
 // alone.
-func (s *Store) getAuthorization(ctx context.Context, id string) (*Authorization, error) {
-	rows, err := s.r.QueryContext(ctx, authzWithChallengesQuery, id)
+func (s *Store) getAuthorization(ctx context.Context, id string) (a *Authorization, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		a, err = getAuthorization(ctx, q, id)
+		return err
+	})
+	return a, err
+}
+
+func getAuthorization(ctx context.Context, q querier, id string) (*Authorization, error) {
+	rows, err := q.QueryContext(ctx, authzWithChallengesQuery, id)
 	if err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
@@ -42,7 +50,7 @@ func (s *Store) getAuthorization(ctx context.Context, id string) (*Authorization
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	if len(a.Challenges) == 0 {
-		return scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
+		return scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
 	}
 	return &a, nil
 }

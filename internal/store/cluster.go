@@ -26,7 +26,7 @@ func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time
 			return err
 		})
 	} else {
-		_, err = s.w.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+		_, err = s.exec(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
 	}
 	if isUniqueViolation(err) {
 		return fmt.Errorf("nonce: %w", ErrConflict)
@@ -40,7 +40,7 @@ func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time
 // PruneNonces deletes redeemed-nonce records that expired before now and
 // returns how many it deleted.
 func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM used_nonces WHERE expires_at < ?`, ts(now))
+	res, err := s.exec(ctx, `DELETE FROM used_nonces WHERE expires_at < ?`, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune nonces: %w", err)
 	}
@@ -63,7 +63,7 @@ func (s *Store) GetSetting(ctx context.Context, name string) (string, error) {
 // InitSetting sets name to value unless it is set already, and returns the
 // value in force afterwards (the first writer wins across nodes).
 func (s *Store) InitSetting(ctx context.Context, name, value string) (string, error) {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value)
+	_, err := s.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value)
 	if err != nil {
 		return "", fmt.Errorf("setting %s: %w", name, err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 // ErrStale otherwise (another node validates it, or it is no longer
 // processing).
 func (s *Store) LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
+	res, err := s.exec(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
 		WHERE id = ? AND status = 'processing' AND (lease_owner = ? OR lease_until < ?)`, owner, ts(until), id, owner, ts(now))
 	return checkOne(res, err, "lease challenge")
 }

@@ -14,7 +14,9 @@ import (
 // columns instead of GetCertificate's whole row (no DER copy, no JSON
 // decoding of names and attributes).
 func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error) {
-	err = s.r.QueryRowContext(ctx, `SELECT COALESCE(account_id, ''), chain_pem FROM certificates WHERE serial = ?`, serial).Scan(&accountID, &chainPEM)
+	err = s.hot(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `SELECT COALESCE(account_id, ''), chain_pem FROM certificates WHERE serial = ?`, serial).Scan(&accountID, &chainPEM)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", ErrNotFound
 	}

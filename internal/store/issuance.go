@@ -12,9 +12,14 @@ import (
 // several concurrent finalizes through) and serial (lower-case hex) is
 // reserved, so that it can never be used again even if the process dies
 // right after signing. ErrStale when the order is not pending; ErrConflict
-// when the serial was reserved before. On either error nothing is written.
-func (s *Store) StartIssuance(ctx context.Context, orderID, serial string, now time.Time) error {
+// when the serial was reserved before. The spends (nil ones skipped) are
+// made first, in the same transaction (ErrRateLimited when one is
+// refused). On any error nothing is written.
+func (s *Store) StartIssuance(ctx context.Context, orderID, serial string, now time.Time, spends ...*RateSpend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.spendRates(ctx, tx, spends); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND status = 'pending'`,
 			ts(now), orderID)
 		if err := checkOne(res, err, "start issuance"); err != nil {

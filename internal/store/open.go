@@ -43,8 +43,9 @@ const DefaultPostgresConns = 16
 // UPDATE or a unique INSERT, so concurrent callers cannot both win.
 type Store struct {
 	engine string
-	w      *pool // writer
-	r      *pool // readers; the same pool as w on PostgreSQL
+	w      *pool   // writer; on SQLite its one connection belongs to wr
+	r      *pool   // readers; the same pool as w on PostgreSQL
+	wr     *writer // SQLite: runs every write (group commit); nil on PostgreSQL
 }
 
 // Open opens the database named by dsn, applies the embedded migrations
@@ -77,9 +78,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	// Page caches: 16 MiB for the writer, 4 MiB per reader; with a large
 	// database (1M certificates ≈ 5 GB) the default 2 MiB cache turned index
-	// updates into file reads (docs/performance.md).
+	// updates into file reads (docs/performance.md). WAL checkpoints run on
+	// a connection of their own (see checkpointer); the writer's
+	// wal_autocheckpoint is only a backstop.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)&_txlock=immediate"
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)" +
+		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(sqliteAutocheckpointPages) + ")&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -100,7 +104,22 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
 	r.SetMaxOpenConns(8)
-	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false)}, nil
+	c, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	c.SetMaxOpenConns(1)
+	wr, err := newWriter(ctx, w)
+	if err != nil {
+		c.Close()
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	wr.ckpt = newCheckpointer(c)
+	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr}, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a
@@ -191,6 +210,10 @@ func (s *Store) Engine() string { return s.engine }
 
 // Close closes the connection pools.
 func (s *Store) Close() error {
+	if s.wr != nil {
+		werr := s.wr.stop()
+		return errors.Join(werr, s.r.close(), s.w.close())
+	}
 	if s.r == s.w {
 		return s.w.close()
 	}
@@ -215,7 +238,16 @@ func isUniqueViolation(err error) bool {
 // (_txlock=immediate); on PostgreSQL it runs at READ COMMITTED, where a
 // conditional UPDATE that waits for a concurrent one re-checks its WHERE
 // clause on the committed row, so the loser finds no row (ErrStale).
+//
+// On SQLite fn runs as a job of the group-committing writer (see writer):
+// possibly in one transaction with other callers' functions, each under its
+// own savepoint, so that fn's error rolls back only fn's changes; fn's
+// statements run to their end even if ctx ends meanwhile, and fn may run
+// again if the shared transaction fails for a reason outside fn.
 func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
+	if s.wr != nil {
+		return s.wr.do(ctx, fn)
+	}
 	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -232,4 +264,30 @@ func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
 		_, _ = s.w.stmt(ctx, q) // best effort: the next transaction uses it
 	}
 	return nil
+}
+
+// hot runs fn, a short read on the request path (one row or a few, by
+// key), with the readers' querier, or on SQLite on the writer connection
+// between write batches, whose page cache every commit leaves valid (see
+// writer.read). fn must finish reading its rows before it returns.
+func (s *Store) hot(ctx context.Context, fn func(q querier) error) error {
+	if s.wr == nil {
+		return fn(s.r)
+	}
+	return s.wr.read(ctx, func(tx txConn) error { return fn(tx) })
+}
+
+// exec runs the single write statement q: on SQLite as a job of the
+// group-committing writer, on PostgreSQL in autocommit.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s.wr == nil {
+		return s.w.ExecContext(ctx, q, args...)
+	}
+	var res sql.Result
+	err := s.wr.do(ctx, func(tx txConn) error {
+		var err error
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
 }

@@ -82,7 +82,7 @@ func unmarshalAttributes(s string) (map[string]string, error) {
 // when updating a missing one.
 func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool) error {
 	if !update {
-		_, err := s.w.ExecContext(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+		_, err := s.exec(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
 			p.Name, string(p.Spec), ts(p.CreatedAt), ts(p.UpdatedAt))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("profile %s: %w", p.Name, ErrConflict)
@@ -92,7 +92,7 @@ func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool) error {
 		}
 		return nil
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
+	res, err := s.exec(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
 	if err := checkOne(res, err, "update profile"); err != nil {
 		if errors.Is(err, ErrStale) {
 			return fmt.Errorf("profile %s: %w", p.Name, ErrNotFound)
@@ -142,7 +142,7 @@ func (s *Store) ListProfiles(ctx context.Context) ([]Profile, error) {
 // DeleteProfile deletes the stored profile called name; ErrNotFound when
 // there is none. Orders and EAB keys keep naming it.
 func (s *Store) DeleteProfile(ctx context.Context, name string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
+	res, err := s.exec(ctx, `DELETE FROM profiles WHERE name = ?`, name)
 	if err := checkOne(res, err, "delete profile"); err != nil {
 		if errors.Is(err, ErrStale) {
 			return fmt.Errorf("profile %s: %w", name, ErrNotFound)
@@ -157,7 +157,7 @@ func (s *Store) DeleteProfile(ctx context.Context, name string) error {
 // CreateEABKey inserts k. ErrConflict when its KID is taken.
 func (s *Store) CreateEABKey(ctx context.Context, k *EABKey) error {
 	allow, _ := json.Marshal(nonNil(k.Allow))
-	_, err := s.w.ExecContext(ctx, `INSERT INTO eab_keys (kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at)
+	_, err := s.exec(ctx, `INSERT INTO eab_keys (kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.KID, b64(k.HMACKey), k.Profile, k.Owner, marshalAttributes(k.Attributes), string(allow),
 		k.SingleUse, k.Status, ts(k.Expires), ts(k.CreatedAt))
 	if isUniqueViolation(err) {
@@ -228,7 +228,7 @@ func (s *Store) RevokeEABKey(ctx context.Context, kid string) error {
 	if _, err := s.GetEABKey(ctx, kid); err != nil {
 		return err
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
+	res, err := s.exec(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
 	return checkOne(res, err, "revoke EAB key")
 }
 
@@ -259,7 +259,7 @@ func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time)
 // SetAccountAttributes replaces the custom attributes of account id.
 // ErrNotFound when there is no such account.
 func (s *Store) SetAccountAttributes(ctx context.Context, id string, attrs map[string]string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET attributes = ? WHERE id = ?`, marshalAttributes(attrs), id)
+	res, err := s.exec(ctx, `UPDATE accounts SET attributes = ? WHERE id = ?`, marshalAttributes(attrs), id)
 	if err := checkOne(res, err, "set account attributes"); err != nil {
 		if errors.Is(err, ErrStale) {
 			return fmt.Errorf("account %s: %w", id, ErrNotFound)

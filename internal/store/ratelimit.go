@@ -32,60 +32,95 @@ type RateLimitOverride struct {
 // other's updates. Keys are locked in sorted order, so that two callers
 // never deadlock. It returns decide's ok.
 func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
-	order := make([]int, len(keys))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		switch {
-		case keys[a] < keys[b]:
-			return -1
-		case keys[a] > keys[b]:
-			return 1
-		}
-		return 0
-	})
-	lock := ""
-	if s.engine == EnginePostgres {
-		lock = " FOR UPDATE"
-	}
 	var ok bool
 	err := s.tx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
-		tats := make([]time.Time, len(keys))
-		for _, i := range order {
-			// Create the row first so that FOR UPDATE has a row to lock
-			// even for the first use of a key.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
-				return fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-			var tat int64
-			if err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat); err != nil {
-				return fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-			tats[i] = fromTS(tat)
+		var err error
+		ok, err = s.updateRateBuckets(ctx, tx, keys, decide)
+		if err == nil && !ok {
+			err = errNoUpdate
 		}
-		var next []time.Time
-		next, ok = decide(tats)
-		if !ok {
-			return errNoUpdate
-		}
-		if len(next) != len(keys) {
-			return fmt.Errorf("rate buckets: %d times for %d keys", len(next), len(keys))
-		}
-		for _, i := range order {
-			if _, err := tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i]); err != nil {
-				return fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-		}
-		return nil
+		return err
 	})
 	if errors.Is(err, errNoUpdate) {
 		return false, nil
 	}
 	return ok, err
+}
+
+// RateSpend is a rate-limit spend made in the transaction of the write it
+// guards (CreateOrder, CreateReplacementOrder, StartIssuance), instead of
+// a transaction of its own: the buckets are spent exactly when the write
+// commits. Keys and Decide are as for UpdateRateBuckets. When Decide
+// refuses, nothing of the transaction is written and the write returns
+// ErrRateLimited. Decide runs inside the transaction (on SQLite on the
+// writer goroutine), so it must not call the Store.
+type RateSpend struct {
+	Keys   []string
+	Decide func(tats []time.Time) ([]time.Time, bool)
+}
+
+// ErrRateLimited is returned (wrapped) by a write whose RateSpend was
+// refused; the caller's Decide has recorded why.
+var ErrRateLimited = errors.New("store: rate limited")
+
+// spendRates runs the non-nil spends within tx (see RateSpend).
+func (s *Store) spendRates(ctx context.Context, tx txConn, spends []*RateSpend) error {
+	for _, sp := range spends {
+		if sp == nil {
+			continue
+		}
+		ok, err := s.updateRateBuckets(ctx, tx, sp.Keys, sp.Decide)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("rate buckets %v: %w", sp.Keys, ErrRateLimited)
+		}
+	}
+	return nil
+}
+
+// updateRateBuckets is UpdateRateBuckets within tx; nothing is written
+// when decide refuses.
+func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	lock := ""
+	if s.engine == EnginePostgres {
+		lock = " FOR UPDATE"
+	}
+	tats := make([]time.Time, len(keys))
+	for _, i := range order {
+		// Create the row first so that FOR UPDATE has a row to lock
+		// even for the first use of a key.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
+			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		}
+		var tat int64
+		if err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat); err != nil {
+			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		}
+		tats[i] = fromTS(tat)
+	}
+	next, ok := decide(tats)
+	if !ok {
+		return false, nil
+	}
+	if len(next) != len(keys) {
+		return false, fmt.Errorf("rate buckets: %d times for %d keys", len(next), len(keys))
+	}
+	for _, i := range order {
+		if _, err := tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i]); err != nil {
+			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		}
+	}
+	return true, nil
 }
 
 // errNoUpdate rolls back a rate bucket transaction that changes nothing.
@@ -102,24 +137,30 @@ func (s *Store) RateBuckets(ctx context.Context, keys []string) ([]time.Time, er
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	err := s.hot(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var tat int64
+			if err := rows.Scan(&k, &tat); err != nil {
+				return err
+			}
+			for i := range keys {
+				if keys[i] == k {
+					out[i] = fromTS(tat)
+				}
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rate buckets: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var tat int64
-		if err := rows.Scan(&k, &tat); err != nil {
-			return nil, fmt.Errorf("rate buckets: %w", err)
-		}
-		for i := range keys {
-			if keys[i] == k {
-				out[i] = fromTS(tat)
-			}
-		}
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SpendRateBucket is one GCRA step on one bucket in one statement: the
@@ -139,17 +180,12 @@ func (s *Store) SpendRateBucket(ctx context.Context, key string, now time.Time, 
 		RETURNING tat`
 	args := []any{key, n + iv, n, iv, n, iv, n, p}
 	var tat int64
-	var err error
-	if s.engine == EnginePostgres {
-		err = s.tx(ctx, func(tx txConn) error {
-			if err := s.asyncCommit(ctx, tx); err != nil {
-				return err
-			}
-			return tx.QueryRowContext(ctx, q, args...).Scan(&tat)
-		})
-	} else {
-		err = s.w.QueryRowContext(ctx, q, args...).Scan(&tat)
-	}
+	err := s.tx(ctx, func(tx txConn) error {
+		if err := s.asyncCommit(ctx, tx); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, q, args...).Scan(&tat)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		cur, err := s.RateBuckets(ctx, []string{key})
 		if err != nil {
@@ -180,7 +216,7 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 // PruneRateBuckets deletes the rate buckets whose theoretical arrival time
 // is not after now: such a bucket is full again, the same as no row.
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
+	res, err := s.exec(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune rate buckets: %w", err)
 	}
@@ -208,7 +244,7 @@ func (s *Store) ListRateLimitOverrides(ctx context.Context) ([]RateLimitOverride
 // SetRateLimitOverride inserts or replaces the override of o.Limit for
 // o.Subject.
 func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (limit_name, subject) DO UPDATE SET count = excluded.count, period = excluded.period, comment = excluded.comment, created_at = excluded.created_at`,
 		o.Limit, o.Subject, o.Count, int64(o.Period), o.Comment, ts(o.CreatedAt))
 	if err != nil {
@@ -220,7 +256,7 @@ func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride) e
 // DeleteRateLimitOverride removes the override of limit for subject;
 // ErrNotFound when there is none.
 func (s *Store) DeleteRateLimitOverride(ctx context.Context, limit, subject string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
+	res, err := s.exec(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
 	if err := checkOne(res, err, "delete rate limit override"); err != nil {
 		if errors.Is(err, ErrStale) {
 			return fmt.Errorf("rate limit override %s %s: %w", limit, subject, ErrNotFound)

@@ -17,7 +17,7 @@ func (s *Store) SetRenewalWindow(ctx context.Context, serial string, start, end 
 	if !end.After(start) {
 		return fmt.Errorf("set renewal window of %s: end %v is not after start %v", serial, end, start)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE certificates SET ari_window_start = ?, ari_window_end = ? WHERE serial = ?`, ts(start), ts(end), serial)
+	res, err := s.exec(ctx, `UPDATE certificates SET ari_window_start = ?, ari_window_end = ? WHERE serial = ?`, ts(start), ts(end), serial)
 	if err := checkOne(res, err, "set renewal window"); err != nil {
 		if errors.Is(err, ErrStale) {
 			return fmt.Errorf("certificate %s: %w", serial, ErrNotFound)

@@ -16,7 +16,7 @@ import (
 
 // CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	_, err := s.w.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)
+	_, err := s.exec(ctx, insertAccountSQL, accountArgs(a)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
 	}
@@ -55,8 +55,12 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 }
 
 // GetAccount returns the account with id, or ErrNotFound.
-func (s *Store) GetAccount(ctx context.Context, id string) (*Account, error) {
-	return scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+func (s *Store) GetAccount(ctx context.Context, id string) (a *Account, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		a, err = scanAccount(q.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+		return err
+	})
+	return a, err
 }
 
 // GetAccountByThumbprint returns the account whose key has the RFC 7638
@@ -72,7 +76,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 	contact, _ := json.Marshal(nonNil(a.Contact))
 	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
 	if len(events) == 0 {
-		res, err := s.w.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		res, err := s.exec(ctx, q, string(contact), a.Status, a.ID)
 		return checkOne(res, err, "update account")
 	}
 	return s.tx(ctx, func(tx txConn) error {
@@ -92,7 +96,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 // ChangeAccountKey replaces the key of account id, only if its current
 // thumbprint is oldTP. ErrConflict when newTP belongs to another account.
 func (s *Store) ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`,
+	res, err := s.exec(ctx, `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`,
 		newTP, string(jwk), id, oldTP)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
@@ -125,9 +129,14 @@ func nonNil(s []string) []string {
 
 // CreateOrder inserts o and the new authorizations (with their challenges)
 // in one transaction. o.AuthzIDs must already list every authorization of
-// the order, reused or new.
-func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization) error {
+// the order, reused or new. The spends (nil ones skipped) are made first,
+// in the same transaction, so that the buckets are spent exactly when the
+// order is stored; ErrRateLimited (nothing written) when one is refused.
+func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, spends ...*RateSpend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.spendRates(ctx, tx, spends); err != nil {
+			return err
+		}
 		for _, a := range newAuthzs {
 			if err := insertAuthz(ctx, tx, a); err != nil {
 				return err
@@ -240,8 +249,12 @@ func scanOrder(row interface{ Scan(...any) error }) (*Order, error) {
 }
 
 // GetOrder returns the order with id, or ErrNotFound.
-func (s *Store) GetOrder(ctx context.Context, id string) (*Order, error) {
-	return scanOrder(s.r.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+func (s *Store) GetOrder(ctx context.Context, id string) (o *Order, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		o, err = scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id))
+		return err
+	})
+	return o, err
 }
 
 // ListOrderIDs returns up to limit IDs of accountID's orders created at or
@@ -276,7 +289,7 @@ func (s *Store) SetOrderStatus(ctx context.Context, id, from, to string, perr *a
 	if err != nil {
 		return fmt.Errorf("order error: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+	res, err := s.exec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
 		to, pj, ts(now), id, from)
 	return checkOne(res, err, "set order status")
 }
@@ -349,15 +362,23 @@ func (s *Store) GetAuthorization(ctx context.Context, id string) (*Authorization
 
 // GetAuthorizations returns the authorizations with the given ids, in that
 // order, without challenges. ErrNotFound if any is missing.
-func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*Authorization, error) {
+func (s *Store) GetAuthorizations(ctx context.Context, ids []string) (out []*Authorization, err error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	err = s.hot(ctx, func(q querier) error {
+		out, err = getAuthorizations(ctx, q, ids)
+		return err
+	})
+	return out, err
+}
+
+func getAuthorizations(ctx context.Context, q querier, ids []string) ([]*Authorization, error) {
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("authorizations: %w", err)
 	}
@@ -388,10 +409,14 @@ func (s *Store) GetAuthorizations(ctx context.Context, ids []string) ([]*Authori
 // accountID for the identifier (and wildcard flag), created for profile
 // (Authorization.Profile), that expires after minExpires and was validated
 // after validatedAfter, or ErrNotFound.
-func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*Authorization, error) {
-	return scanAuthz(s.r.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
-		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
-		ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (a *Authorization, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		a, err = scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
+			WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
+			ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+		return err
+	})
+	return a, err
 }
 
 // ValidAuthorizationsFor reports whether accountID holds, for every
@@ -421,19 +446,23 @@ func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []st
 	for _, f := range from {
 		args = append(args, f)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
+	res, err := s.exec(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
 	return checkOne(res, err, "set authorization status")
 }
 
 // GetChallenge returns the challenge with id, or ErrNotFound.
-func (s *Store) GetChallenge(ctx context.Context, id string) (*Challenge, error) {
-	return scanChallenge(s.r.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+func (s *Store) GetChallenge(ctx context.Context, id string) (c *Challenge, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		c, err = scanChallenge(q.QueryRowContext(ctx, `SELECT `+challengeCols+` FROM challenges WHERE id = ?`, id))
+		return err
+	})
+	return c, err
 }
 
 // StartChallenge moves challenge id from pending to processing, only while
 // its authorization is pending. ErrStale otherwise (RFC 8555 §7.5.1).
 func (s *Store) StartChallenge(ctx context.Context, id string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
+	res, err := s.exec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
 		WHERE id = ? AND status = 'pending' AND authz_id IN (SELECT id FROM authorizations WHERE status = 'pending' AND expires_at > ?)`, ts(now), id, ts(now))
 	return checkOne(res, err, "start challenge")
 }
@@ -445,7 +474,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem
 	if err != nil {
 		return err
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
+	res, err := s.exec(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
 	return checkOne(res, err, "record attempt")
 }
 
@@ -483,7 +512,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 // ReserveSerial records serial (lower-case hex) as used before anything is
 // signed with it. ErrConflict when it was reserved before.
 func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
+	_, err := s.exec(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("serial %s: %w", serial, ErrConflict)
 	}
@@ -575,7 +604,7 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	if len(events) == 0 {
-		res, err := s.w.ExecContext(ctx, q, ts(at), reason, serial)
+		res, err := s.exec(ctx, q, ts(at), reason, serial)
 		return checkOne(res, err, "revoke certificate")
 	}
 	return s.tx(ctx, func(tx txConn) error {

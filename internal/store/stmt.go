@@ -148,16 +148,26 @@ func (p *pool) cached(q string) *sql.Stmt {
 // txConn runs a transaction's statements through the pool's prepared ones.
 // A statement not prepared yet runs unprepared and is noted in missing, to
 // be prepared after the transaction: preparing inside it would wait for a
-// second connection, which the single-writer SQLite pool does not have (and
-// which a busy PostgreSQL pool may not have free either).
+// second connection, which a busy PostgreSQL pool may not have free.
+//
+// On SQLite the transaction is one job of the group-committing writer (w
+// set): statements are prepared on the writer connection itself and run
+// with the job's context wctx, which is not cancelled, whatever context
+// the caller passes (see writer).
 type txConn struct {
 	tx      *sql.Tx
 	p       *pool
 	missing *[]string
+
+	w    *writer
+	wctx context.Context
 }
 
 // ExecContext runs q within the transaction.
 func (t txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if t.w != nil {
+		return t.w.exec(t.wctx, q, args...)
+	}
 	if st := t.p.cached(q); st != nil {
 		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -167,12 +177,36 @@ func (t txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 
 // QueryRowContext runs the single-row query q within the transaction,
 // through the pool's prepared statement like ExecContext.
-func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) row {
+	if t.w != nil {
+		st, err := t.w.stmt(t.wctx, q)
+		if err != nil {
+			return row{err: err}
+		}
+		return row{r: st.QueryRowContext(t.wctx, args...)}
+	}
 	if st := t.p.cached(q); st != nil {
-		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		return row{r: t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)}
 	}
 	*t.missing = append(*t.missing, q)
-	return t.tx.QueryRowContext(ctx, t.p.bind(q), args...)
+	return row{r: t.tx.QueryRowContext(ctx, t.p.bind(q), args...)}
+}
+
+// QueryContext runs q on the writer connection (SQLite reads through
+// Store.hot only).
+func (t txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := t.w.stmt(t.wctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.wctx, args...)
+}
+
+// querier runs the queries of a read: the reader pool, or on SQLite the
+// writer connection (Store.hot).
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
 // maxInsertRows bounds the rows of one multi-row INSERT (insertRows), so

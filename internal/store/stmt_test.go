@@ -45,10 +45,9 @@ func TestIsUniqueViolation(t *testing.T) {
 	}
 }
 
-// TestTxQueryRowPrepared checks that a single-row query inside a
-// transaction runs unprepared the first time, is prepared after that
-// transaction, and then runs through the prepared statement with the same
-// result.
+// TestTxQueryRowPrepared checks that a single-row query inside a SQLite
+// transaction is prepared on the writer connection and then runs through
+// the prepared statement with the same result.
 func TestTxQueryRowPrepared(t *testing.T) {
 	ctx := context.Background()
 	s, err := OpenSQLite(ctx, t.TempDir()+"/certgate.db")
@@ -66,7 +65,7 @@ func TestTxQueryRowPrepared(t *testing.T) {
 		if seq != 0 || hash != AuditGenesisHash {
 			t.Errorf("transaction %d: seq %d, hash %q; want 0, the genesis hash", i, seq, hash)
 		}
-		if s.w.cached(q) == nil {
+		if s.wr.stmts[q] == nil { // written before the job was answered
 			t.Fatalf("after transaction %d the query is not prepared", i)
 		}
 	}
