@@ -117,6 +117,22 @@ flag names), then the defaults shown below.`,
 			}
 			defer pprof.StopCPUProfile()
 		}
+		if path := os.Getenv("CERTGATE_MEMPROFILE"); path != "" {
+			// For performance work (docs/performance.md): every allocation
+			// sampled over the whole run (pprof's "allocs" profile, which
+			// also holds the heap in use at the last GC), written when the
+			// server stops.
+			f, err := os.Create(path)
+			if err != nil {
+				return fmt.Errorf("CERTGATE_MEMPROFILE: %w", err)
+			}
+			defer func() {
+				if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+					log.Error("CERTGATE_MEMPROFILE", "err", err)
+				}
+				f.Close()
+			}()
+		}
 		if cfg.Perspectives.Roles == config.RoleVA {
 			return server.ServePerspective(cmd.Context(), cfg, log)
 		}
