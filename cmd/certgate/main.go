@@ -102,6 +102,9 @@ flag names), then the defaults shown below.`,
 			return err
 		}
 		log := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+		if pct, ok := serveGCPercent(os.Getenv); ok {
+			debug.SetGCPercent(pct)
+		}
 		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
 			log.Warn("ignoring environment variable that names no setting", "variable", name)
 		}
@@ -147,6 +150,25 @@ flag names), then the defaults shown below.`,
 		return nil
 	}
 	return cmd
+}
+
+// defaultGCPercent is the garbage collector's GOGC for `certgate serve`
+// when the GOGC environment variable is not set: the heap may grow to three
+// times what is live after a collection instead of Go's default two. The
+// server's live heap is small and stable (~12 MB), so this halves the
+// collections for ~12 MB more memory: ~3.5% less server CPU per ACME flow,
+// RSS 90 -> 103 MiB after 5,000 flows (docs/performance.md, "Third pass
+// (session 3): allocations and GC").
+const defaultGCPercent = 200
+
+// serveGCPercent is the GOGC that `certgate serve` sets at start:
+// defaultGCPercent, unless the GOGC environment variable (read through
+// getenv) is set, which the Go runtime has applied already (ok false).
+func serveGCPercent(getenv func(string) string) (pct int, ok bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	return defaultGCPercent, true
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
