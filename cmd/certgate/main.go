@@ -156,10 +156,10 @@ flag names), then the defaults shown below.`,
 // when the GOGC environment variable is not set: the heap may grow to three
 // times what is live after a collection instead of Go's default two. The
 // server's live heap is small and stable (~12 MB), so this halves the
-// collections for ~13 MiB more RSS: about 2–3% less server CPU per ACME
-// flow (0.94–1.005 in five side-by-side runs), RSS 90 -> 103 MiB after
-// ~4,500 flows (docs/performance.md, "Third pass (session 3): allocations
-// and GC").
+// collections (mark CPU ~0.3 -> ~0.12 ms per ACME flow) for ~13 MiB more
+// RSS (90 -> 103 MiB after ~4,500 flows); server CPU per flow 0.94–1.005
+// of GOGC=100 in side-by-side runs (docs/performance.md, "Third pass
+// (session 3): allocations and GC").
 const defaultGCPercent = 200
 
 // serveGCPercent is the GOGC that `certgate serve` sets at start:
