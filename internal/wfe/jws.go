@@ -104,15 +104,11 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	// case-insensitively and keeps duplicates' last value, while go-jose
 	// does not, so "Protected" beside "protected" could smuggle an unsigned
 	// header past the signature check. Only the three exact names pass.
+	// json.Unmarshal refuses anything but white space after the object
+	// (the body is not parsed as a whole again below).
 	var members map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&members); err != nil || members == nil {
-		return nil, acme.NewProblem(acme.Malformed, "the body is not a JWS in flattened JSON serialization")
-	}
-	// Only white space may follow (dec.More would accept a stray "]" or
-	// "}"; the body is not parsed as a whole again below).
-	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) != 0 {
-		return nil, acme.NewProblem(acme.Malformed, "unexpected data after the JWS")
+	if err := json.Unmarshal(body, &members); err != nil || members == nil {
+		return nil, bodyProblem(body)
 	}
 	var f flattened
 	for name, raw := range members {
@@ -131,9 +127,11 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		default:
 			return nil, acme.NewProblem(acme.Malformed, "unexpected JWS member %q", name)
 		}
-		if err := json.Unmarshal(raw, dst); err != nil {
+		v, ok := plainJSONString(raw)
+		if !ok && json.Unmarshal(raw, &v) != nil {
 			return nil, acme.NewProblem(acme.Malformed, "JWS member %q must be a string", name)
 		}
+		*dst = &v
 	}
 	if f.Protected == nil || f.Payload == nil || f.Signature == nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS needs \"protected\", \"payload\" and \"signature\"")
@@ -234,6 +232,34 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	}
 	req.payload = payload
 	return req, nil
+}
+
+// bodyProblem is the problem for a body that is not one JSON object
+// followed by nothing but white space.
+func bodyProblem(body []byte) error {
+	var v map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if dec.Decode(&v) == nil && v != nil {
+		return acme.NewProblem(acme.Malformed, "unexpected data after the JWS")
+	}
+	return acme.NewProblem(acme.Malformed, "the body is not a JWS in flattened JSON serialization")
+}
+
+// plainJSONString returns the value of raw, a JSON value taken from a valid
+// document, if it is a string of printable ASCII without escapes (as
+// base64url members are): then the value is the text between the quotes.
+// Anything else is left to encoding/json (ok false).
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 func validAlg(alg string) bool {

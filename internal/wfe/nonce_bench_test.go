@@ -7,6 +7,7 @@ package wfe_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -97,6 +98,19 @@ func BenchmarkNonce(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkNonceStoreGC is the cost of a full garbage collection with a
+// full nonce store live (a server's steady state; the server's heap
+// outside the store is small): the store is in memory the collector marks
+// on every cycle unless it holds no pointers.
+func BenchmarkNonceStoreGC(b *testing.B) {
+	s := benchFullNonceStore()
+	runtime.GC()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
 }
 
 // redeemed is Redeem for the in-memory store, which never fails.

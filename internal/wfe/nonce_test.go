@@ -35,6 +35,31 @@ func TestNonceStoreSingleUse(t *testing.T) {
 	}
 }
 
+// TestNonceStoreExactString: only the string that was issued is accepted,
+// not another spelling of the same 16 bytes (the last character's unused
+// low bits set), nor a prefix or extension of it.
+func TestNonceStoreExactString(t *testing.T) {
+	s := NewNonceStore(8, time.Minute, nil)
+	ctx := context.Background()
+	n := s.Issue()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, n[len(n)-1])
+	if len(n) != 22 || last%16 != 0 {
+		t.Fatalf("nonce %q is not 16 bytes in unpadded base64url", n)
+	}
+	for _, v := range []string{n[:len(n)-1] + string(alphabet[last+1]), n[:len(n)-1], n + "A", n + "=", "", strings.ToUpper(n)} {
+		if v == n {
+			continue
+		}
+		if ok, _ := s.Redeem(ctx, v); ok {
+			t.Fatalf("%q accepted for the nonce %q", v, n)
+		}
+	}
+	if ok, _ := s.Redeem(ctx, n); !ok {
+		t.Fatal("the issued nonce was refused after refused variants")
+	}
+}
+
 // TestClusterNoncesAcrossNodes: two nodes sharing a key and a database each
 // accept the other's nonce, and only once between them.
 func TestClusterNoncesAcrossNodes(t *testing.T) {

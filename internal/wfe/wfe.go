@@ -226,7 +226,10 @@ func (w *WFE) handle(h handlerFunc, methods ...string) http.HandlerFunc {
 	}
 }
 
-func link(url, rel string) string { return fmt.Sprintf("<%s>;rel=%q", url, rel) }
+// link is a Link header value (RFC 8288) for url with relation type rel, a
+// registered relation name ("index", "up", ...: a token, so quoting it
+// needs no escapes).
+func link(url, rel string) string { return "<" + url + ">;rel=\"" + rel + "\"" }
 
 func (w *WFE) internal(ctx context.Context, what string, err error) error {
 	w.log.ErrorContext(ctx, what, "err", err)
