@@ -1,6 +1,7 @@
 package va
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -243,5 +244,42 @@ func BenchmarkResolverLookups(b *testing.B) {
 			}
 			cputime.ReportPerOp(b, start)
 		})
+	}
+}
+
+// TestUDPSocketCancelledContext: a lookup whose context is already
+// cancelled fails at once, as with a socket per query (whose dial saw the
+// context), instead of sending the query on an idle socket and waiting
+// for the query timeout when no answer comes.
+func TestUDPSocketCancelledContext(t *testing.T) {
+	s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		if strings.HasPrefix(req.Question[0].Name, "drop.") {
+			return
+		}
+		nameIP(w, req)
+	})
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 2 * time.Second}, time.Now)
+	if _, err := r.query(t.Context(), "h1-1.x.test", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	if r.pools[s.addr].idleCount() != 1 {
+		t.Fatal("no idle socket")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	before := s.n.Load()
+	start := time.Now()
+	_, err := r.query(ctx, "drop.x.test", dns.TypeA)
+	if err == nil {
+		t.Fatal("a cancelled lookup succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a cancelled lookup took %v, want it to fail at once", d)
+	}
+	if n := s.n.Load() - before; n != 0 {
+		t.Errorf("a cancelled lookup sent %d queries", n)
+	}
+	if r.pools[s.addr].idleCount() != 1 {
+		t.Error("the idle socket was lost to a cancelled lookup")
 	}
 }
