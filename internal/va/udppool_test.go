@@ -283,3 +283,54 @@ func TestUDPSocketCancelledContext(t *testing.T) {
 		t.Error("the idle socket was lost to a cancelled lookup")
 	}
 }
+
+// TestUDPSocketReuseUnderFaults: concurrent lookups on reused sockets
+// while the server drops some queries, answers some after the query
+// timeout (late answers to sockets that may be reused) and answers some
+// twice (the duplicate stays queued on a healthy socket): every lookup
+// that succeeds has the answer to its own question.
+func TestUDPSocketReuseUnderFaults(t *testing.T) {
+	var seq atomic.Int64
+	s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		switch seq.Add(1) % 10 {
+		case 0: // dropped
+		case 1: // late
+			time.Sleep(150 * time.Millisecond)
+			nameIP(w, req)
+		case 2, 3: // twice
+			nameIP(w, req)
+			nameIP(w, req)
+		default:
+			nameIP(w, req)
+		}
+	})
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 100 * time.Millisecond}, time.Now)
+	const workers, each = 8, 80
+	var wg sync.WaitGroup
+	var okCount atomic.Int64
+	errs := make(chan error, workers*each)
+	for i := range workers {
+		wg.Go(func() {
+			for j := range each {
+				rrs, err := r.query(t.Context(), fmt.Sprintf("h%d-%d.faults.test", i, j), dns.TypeA)
+				if err != nil {
+					continue // dropped or late: a timeout
+				}
+				want := net.IPv4(10, 0, byte(i), byte(j))
+				if len(rrs) != 1 || !rrs[0].(*dns.A).A.Equal(want) {
+					errs <- fmt.Errorf("h%d-%d: got %v, want %v", i, j, rrs, want)
+					continue
+				}
+				okCount.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := okCount.Load(); n < workers*each/2 {
+		t.Errorf("only %d of %d lookups succeeded", n, workers*each)
+	}
+}
