@@ -114,6 +114,9 @@ func TestCAACacheTTLCap(t *testing.T) {
 // negServer answers CAA queries like an authoritative view of zone
 // "neg.test" (SOA TTL 300, MINIMUM 30): "nx.neg.test" and below NXDOMAIN,
 // "empty.neg.test" NOERROR without data, both with the zone's SOA;
+// "dangling.neg.test" a CNAME (TTL 5) to "gone.nx.neg.test" answered
+// NXDOMAIN with the SOA of neg.test; "away.neg.test" a CNAME (TTL 20) to
+// "gone.other.invalid", NXDOMAIN with the SOA of other.invalid;
 // "nosoa.neg.test" NOERROR without data and without SOA; "foreign.neg.test"
 // with the SOA of an unrelated zone; "alias.neg.test" a CNAME (TTL 5) to
 // "target.neg.test", whose CAA record has TTL 600; "fail.neg.test" SERVFAIL.
@@ -141,6 +144,15 @@ func negServer(t *testing.T) *funcServer {
 			}
 		case name == "fail.neg.test.":
 			m.Rcode = dns.RcodeServerFailure
+		case name == "dangling.neg.test.":
+			// RFC 6604: the rcode is that of the chain's end.
+			m.Rcode = dns.RcodeNameError
+			m.Answer = []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 5}, Target: "gone.nx.neg.test."}}
+			m.Ns = []dns.RR{soa("neg.test.")}
+		case name == "away.neg.test.":
+			m.Rcode = dns.RcodeNameError
+			m.Answer = []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 20}, Target: "gone.other.invalid."}}
+			m.Ns = []dns.RR{soa("other.invalid.")}
 		}
 		_ = w.WriteMsg(m)
 	})
@@ -288,5 +300,41 @@ func TestResolverSetBounded(t *testing.T) {
 	}
 	if _, err := first.resolver.LookupIPs(t.Context(), "www.example.com"); err != nil {
 		t.Errorf("a resolver dropped from the set: %v", err)
+	}
+}
+
+// TestCAACacheNegativeThroughCNAME: an NXDOMAIN answer that follows a
+// CNAME (RFC 6604: the rcode is the chain end's) is cached no longer than
+// the CNAME's TTL, and its negative TTL comes from the SOA of the chain
+// end's zone, not of the name asked.
+func TestCAACacheNegativeThroughCNAME(t *testing.T) {
+	s := negServer(t)
+	clock := newFakeClock()
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}}, clock.Now)
+	lookup := func(name string) int {
+		t.Helper()
+		before := s.n.Load()
+		if _, err := r.lookupParentCAA(t.Context(), name); !lookupErr(t, err).IsNotFound() {
+			t.Fatalf("%s: %v, want NXDOMAIN", name, err)
+		}
+		return int(s.n.Load() - before)
+	}
+	lookup("dangling.neg.test")
+	clock.Advance(4 * time.Second)
+	if n := lookup("dangling.neg.test"); n != 0 {
+		t.Errorf("dangling within the CNAME's TTL: %d queries, want 0 (cached)", n)
+	}
+	clock.Advance(time.Second) // the CNAME's TTL (5 s) is over
+	if n := lookup("dangling.neg.test"); n != 1 {
+		t.Errorf("dangling after the CNAME's 5 s TTL: %d queries, want 1 (the negative TTL is 30 s, but the CNAME may have changed)", n)
+	}
+	lookup("away.neg.test")
+	clock.Advance(19 * time.Second)
+	if n := lookup("away.neg.test"); n != 0 {
+		t.Errorf("away within the CNAME's TTL: %d queries, want 0 (the SOA is of the chain end's zone)", n)
+	}
+	clock.Advance(time.Second)
+	if n := lookup("away.neg.test"); n != 1 {
+		t.Errorf("away after the CNAME's TTL: %d queries, want 1", n)
 	}
 }

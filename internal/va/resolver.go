@@ -316,7 +316,11 @@ func (r *dnsResolver) queryTTL(ctx context.Context, name string, qtype uint16) (
 		}
 		if resp.Rcode != dns.RcodeSuccess {
 			if resp.Rcode == dns.RcodeNameError {
-				return nil, min(ttl, negativeTTL(resp, cur)), fail(LookupError{Rcode: resp.Rcode})
+				// The rcode is that of the end of a CNAME chain in the
+				// answer (RFC 6604 §2): its SOA is of that name's zone,
+				// and the CNAMEs bound how long the answer holds.
+				end, cnameTTL := answerChainEnd(resp, cur)
+				return nil, min(ttl, cnameTTL, negativeTTL(resp, end)), fail(LookupError{Rcode: resp.Rcode})
 			}
 			return nil, 0, fail(LookupError{Rcode: resp.Rcode})
 		}
@@ -359,6 +363,34 @@ func (r *dnsResolver) queryTTL(ctx context.Context, name string, qtype uint16) (
 			cur = next
 		}
 	}
+}
+
+// answerChainEnd follows the CNAMEs of resp's answer section from name
+// (fully qualified, lower case) and returns the last name reached, lower
+// case, and the smallest TTL of the CNAMEs followed (math.MaxUint32 when
+// there are none; 0, not to be cached, for a loop or a chain longer than
+// maxCNAMEHops).
+func answerChainEnd(resp *dns.Msg, name string) (string, uint32) {
+	ttl := uint32(math.MaxUint32)
+	seen := map[string]bool{name: true}
+	for range maxCNAMEHops + 1 {
+		next := ""
+		for _, rr := range resp.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, name) {
+				next = strings.ToLower(c.Target)
+				ttl = min(ttl, c.Hdr.Ttl)
+			}
+		}
+		if next == "" {
+			return name, ttl
+		}
+		if seen[next] {
+			break
+		}
+		seen[next] = true
+		name = next
+	}
+	return name, 0
 }
 
 // LookupIPs implements Resolver: A and AAAA are queried in parallel.

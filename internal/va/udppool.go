@@ -64,8 +64,15 @@ func newUDPPool(server string, now func() time.Time) *udpPool {
 	return &udpPool{server: server, now: now}
 }
 
-// get returns an idle socket that may still be used, or a new one.
+// get returns an idle socket that may still be used, or a new one. It
+// fails when ctx is done, as dialling a new socket would: an idle socket
+// would otherwise send the query of a cancelled lookup and wait for its
+// answer until the query timeout (ExchangeWithConnContext only takes the
+// context's deadline).
 func (p *udpPool) get(ctx context.Context) (*udpConn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("query to %s: %w", p.server, err)
+	}
 	now := p.now()
 	var stale []*udpConn
 	var c *udpConn

@@ -1,6 +1,7 @@
 package va
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -243,5 +244,93 @@ func BenchmarkResolverLookups(b *testing.B) {
 			}
 			cputime.ReportPerOp(b, start)
 		})
+	}
+}
+
+// TestUDPSocketCancelledContext: a lookup whose context is already
+// cancelled fails at once, as with a socket per query (whose dial saw the
+// context), instead of sending the query on an idle socket and waiting
+// for the query timeout when no answer comes.
+func TestUDPSocketCancelledContext(t *testing.T) {
+	s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		if strings.HasPrefix(req.Question[0].Name, "drop.") {
+			return
+		}
+		nameIP(w, req)
+	})
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 2 * time.Second}, time.Now)
+	if _, err := r.query(t.Context(), "h1-1.x.test", dns.TypeA); err != nil {
+		t.Fatal(err)
+	}
+	if r.pools[s.addr].idleCount() != 1 {
+		t.Fatal("no idle socket")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	before := s.n.Load()
+	start := time.Now()
+	_, err := r.query(ctx, "drop.x.test", dns.TypeA)
+	if err == nil {
+		t.Fatal("a cancelled lookup succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a cancelled lookup took %v, want it to fail at once", d)
+	}
+	if n := s.n.Load() - before; n != 0 {
+		t.Errorf("a cancelled lookup sent %d queries", n)
+	}
+	if r.pools[s.addr].idleCount() != 1 {
+		t.Error("the idle socket was lost to a cancelled lookup")
+	}
+}
+
+// TestUDPSocketReuseUnderFaults: concurrent lookups on reused sockets
+// while the server drops some queries, answers some after the query
+// timeout (late answers to sockets that may be reused) and answers some
+// twice (the duplicate stays queued on a healthy socket): every lookup
+// that succeeds has the answer to its own question.
+func TestUDPSocketReuseUnderFaults(t *testing.T) {
+	var seq atomic.Int64
+	s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		switch seq.Add(1) % 10 {
+		case 0: // dropped
+		case 1: // late
+			time.Sleep(150 * time.Millisecond)
+			nameIP(w, req)
+		case 2, 3: // twice
+			nameIP(w, req)
+			nameIP(w, req)
+		default:
+			nameIP(w, req)
+		}
+	})
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 100 * time.Millisecond}, time.Now)
+	const workers, each = 8, 80
+	var wg sync.WaitGroup
+	var okCount atomic.Int64
+	errs := make(chan error, workers*each)
+	for i := range workers {
+		wg.Go(func() {
+			for j := range each {
+				rrs, err := r.query(t.Context(), fmt.Sprintf("h%d-%d.faults.test", i, j), dns.TypeA)
+				if err != nil {
+					continue // dropped or late: a timeout
+				}
+				want := net.IPv4(10, 0, byte(i), byte(j))
+				if len(rrs) != 1 || !rrs[0].(*dns.A).A.Equal(want) {
+					errs <- fmt.Errorf("h%d-%d: got %v, want %v", i, j, rrs, want)
+					continue
+				}
+				okCount.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := okCount.Load(); n < workers*each/2 {
+		t.Errorf("only %d of %d lookups succeeded", n, workers*each)
 	}
 }
