@@ -178,7 +178,9 @@ func newDNSResolver(opts ResolverOptions, now func() time.Time) *dnsResolver {
 		pools:   make(map[string]*udpPool, len(opts.Servers)),
 	}
 	for _, s := range opts.Servers {
-		r.pools[s] = newUDPPool(s, now)
+		if reuseSockets(s) {
+			r.pools[s] = newUDPPool(s, now)
+		}
 	}
 	ttl := opts.CAACacheTTL
 	if ttl == 0 {
@@ -250,8 +252,29 @@ func (r *dnsResolver) exchangeOne(ctx context.Context, m *dns.Msg, server string
 	return resp, nil
 }
 
+// reuseSockets reports whether queries to server ("host:port") may share
+// UDP sockets (udppool.go): only when host is a loopback or private
+// (RFC 1918, RFC 4193) address. A reused socket keeps its source port for
+// several queries, which leaves an off-path attacker only the 16-bit
+// query ID to guess (RFC 5452 §9.2 asks for a random port per query);
+// spoofed datagrams from outside cannot reach a loopback address, and a
+// private network is the CA's own. A resolver anywhere else, or named by
+// a host name, gets a fresh socket (and port) per query.
+func reuseSockets(server string) bool {
+	host, _, err := net.SplitHostPort(server)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate()
+}
+
 // exchangeUDP sends m to server over UDP, on a pooled socket when the
-// resolver has pools.
+// resolver keeps them for server (reuseSockets).
 func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
 	udp := r.udp
 	if udp == nil {

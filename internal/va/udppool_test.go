@@ -334,3 +334,23 @@ func TestUDPSocketReuseUnderFaults(t *testing.T) {
 		t.Errorf("only %d of %d lookups succeeded", n, workers*each)
 	}
 }
+
+// TestReuseSocketsOnlyForLocalResolvers: sockets (and their source ports)
+// are reused only for resolvers on loopback or private addresses; a
+// resolver elsewhere, or named by host name, gets a socket per query.
+func TestReuseSocketsOnlyForLocalResolvers(t *testing.T) {
+	for server, want := range map[string]bool{
+		"127.0.0.1:53": true, "[::1]:53": true, "10.1.2.3:53": true, "192.168.0.1:5353": true,
+		"172.16.0.10:53": true, "[fd00::53]:53": true, "[::ffff:127.0.0.1]:53": true,
+		"8.8.8.8:53": false, "[2001:4860:4860::8888]:53": false, "100.64.0.1:53": false,
+		"dns.example:53": false, "127.0.0.1": false,
+	} {
+		if got := reuseSockets(server); got != want {
+			t.Errorf("reuseSockets(%q) = %v, want %v", server, got, want)
+		}
+		r := newDNSResolver(ResolverOptions{Servers: []string{server}, QueryTimeout: time.Second}, time.Now)
+		if got := r.pools[server] != nil; got != want {
+			t.Errorf("resolver for %q keeps a socket pool: %v, want %v", server, got, want)
+		}
+	}
+}
