@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# CPU profile of `certgate serve` under the load tool (docs/performance.md).
+#
+#   ./scripts/profile.sh [TREE [OUTDIR [FLOWS]]]
+#
+# Builds certgate from TREE (default: this checkout), starts
+# pebble-challtestsrv as DNS (every name → 127.0.0.1) and `certgate serve`
+# (fresh SQLite data directory, --log-level warn) with CERTGATE_CPUPROFILE,
+# runs 200 warm-up flows and then FLOWS (default 2000) flows of
+# `certgate bench acme -c 8 -k 8 --key-type ec256`, and prints the measured
+# run's flows/s, p99 and the server's CPU time per flow (utime+stime from
+# /proc). OUTDIR (default ./profile-out) gets the binary, cpu.out (the whole
+# run, warm-up included), top.txt (`go tool pprof -top -cum`) and flat.txt.
+# Needs: go, pebble-challtestsrv (Debian package pebble), python3, Linux /proc.
+set -euo pipefail
+T=$(cd "${1:-$(dirname "$0")/..}" && pwd)
+O=${2:-./profile-out}
+N=${3:-2000}
+[[ $N =~ ^[1-9][0-9]*$ ]] || { echo "profile: FLOWS must be a positive integer, got '$N'" >&2; exit 1; }
+command -v pebble-challtestsrv >/dev/null || { echo "profile: pebble-challtestsrv is not installed (apt-get install pebble)" >&2; exit 1; }
+mkdir -p "$O"
+O=$(cd "$O" && pwd)
+rm -rf "$O/data"
+(cd "$T" && go build -o "$O/certgate" ./cmd/certgate)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DNS=$(port); MGMT=$(port); RESP=$(port); P=$(port)
+pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS" -management "127.0.0.1:$MGMT" \
+	-http01 "" -https01 "" -tlsalpn01 "" >"$O/dns.log" 2>&1 &
+DP=$!
+CERTGATE_CPUPROFILE=$O/cpu.out "$O/certgate" serve --data "$O/data" --listen "127.0.0.1:$P" --va-http-port "$RESP" \
+	--va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$O/serve.log" 2>&1 &
+SP=$!
+trap 'kill $DP $SP 2>/dev/null || true' EXIT
+for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 50); do "$O/certgate" ca root --data "$O/data" >"$O/root.pem" 2>/dev/null && break; sleep 0.2; done
+flows() {
+	"$O/certgate" bench acme -d "https://localhost:$P/acme/directory" --ca "$O/root.pem" --http01-listen "127.0.0.1:$RESP" \
+		-n "$1" -c 8 -k 8 --key-type ec256 --json "$O/summary.json" >/dev/null
+}
+ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$SP/stat"; }
+flows 200
+t0=$(ticks)
+flows "$N"
+t1=$(ticks)
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("completed", d["completed"], "failed", d["failed"], "flows/s", round(d["flows_per_second"], 1), "p99 ms", round(d["overall"]["p99_ms"], 1))' "$O/summary.json"
+echo "server CPU ms/flow: $(python3 -c "print(round(($t1 - $t0) * 1000 / $(getconf CLK_TCK) / $N, 3))")"
+kill -INT "$SP"
+wait "$SP" || true
+go tool pprof -top -cum "$O/certgate" "$O/cpu.out" 2>/dev/null | head -120 >"$O/top.txt"
+go tool pprof -top "$O/certgate" "$O/cpu.out" 2>/dev/null | head -60 >"$O/flat.txt"
+echo "profile: $O/cpu.out (go tool pprof $O/certgate $O/cpu.out)"
