@@ -9,12 +9,12 @@
 # runs 200 warm-up flows and then FLOWS (default 2000) flows of
 # `certgate bench acme -c 8 -k 8 --key-type ec256`, and prints the measured
 # run's flows/s, p99 and the server's CPU time per flow (utime+stime from
-# /proc). OUTDIR (default ./profile-out) gets the binary, cpu.out (the whole
+# /proc). OUTDIR (default: a new directory under $TMPDIR) gets the binary, cpu.out (the whole
 # run, warm-up included), top.txt (`go tool pprof -top -cum`) and flat.txt.
 # Needs: go, pebble-challtestsrv (Debian package pebble), python3, Linux /proc.
 set -euo pipefail
-T=$(cd "${1:-$(dirname "$0")/..}" && pwd)
-O=${2:-./profile-out}
+T=$(cd "${1:-$(dirname "$0")/..}" 2>/dev/null && pwd) || { echo "profile: no source tree at '${1}'" >&2; exit 1; }
+O=${2:-$(mktemp -d "${TMPDIR:-/tmp}/certgate-profile.XXXXXX")}
 N=${3:-2000}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "profile: FLOWS must be a positive integer, got '$N'" >&2; exit 1; }
 command -v pebble-challtestsrv >/dev/null || { echo "profile: pebble-challtestsrv is not installed (apt-get install pebble)" >&2; exit 1; }
