@@ -138,16 +138,16 @@ func (w *writer) stop() error {
 	w.once.Do(func() {
 		close(w.quit)
 		<-w.stopped
+	drain:
 		for {
 			select {
 			case j := <-w.jobs:
 				if j.state.CompareAndSwap(jobQueued, jobCancelled) {
 					j.done <- fmt.Errorf("write: %w", ErrClosed)
 				}
-				continue
 			default:
+				break drain
 			}
-			break
 		}
 		for _, st := range w.stmts {
 			st.Close()
