@@ -16,18 +16,13 @@ import (
 // from ~1.4 ms to a fraction, and the only thing a database crash can lose
 // is the record of nonces redeemed in its last moments.
 func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time) error {
-	var err error
-	if s.Engine() == EnginePostgres {
-		err = s.tx(ctx, func(tx txConn) error {
-			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+	err := s.tx(ctx, func(tx txConn) error {
+		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
-		})
-	} else {
-		_, err = s.exec(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
-	}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
+		return err
+	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("nonce: %w", ErrConflict)
 	}

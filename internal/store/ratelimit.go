@@ -201,14 +201,15 @@ func (s *Store) SpendRateBucket(ctx context.Context, key string, now time.Time, 
 
 // asyncCommit lets a PostgreSQL transaction commit without waiting for the
 // WAL flush: a database crash can lose the last moments of rate bucket
-// updates (a few events uncounted), which is cheaper than the flush on
-// every request (see RecordNonce).
+// updates (a few events uncounted) or of redeemed nonces, which is cheaper
+// than the flush on every request (see RecordNonce). On SQLite it does
+// nothing.
 func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 	if s.engine != EnginePostgres {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-		return fmt.Errorf("rate buckets: %w", err)
+		return fmt.Errorf("asynchronous commit: %w", err)
 	}
 	return nil
 }
