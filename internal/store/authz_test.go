@@ -17,51 +17,44 @@ import (
 // challenges ordered by type with their errors, an authorization without
 // challenges, and a missing one.
 func TestGetAuthorizationShapes(t *testing.T) {
-	for _, e := range storetest.Engines() {
-		t.Run(e.Name, func(t *testing.T) {
-			t.Parallel()
-			if e.Name == store.EnginePostgres {
-				storetest.RequirePostgres(t)
-			}
-			ctx := context.Background()
-			s := e.Open(t)
-			a := createAccount(t, s, "acct1")
-			three := newAuthz(a.ID, "az3", "three.example.test", false, acme.ChallengeTLSALPN01, acme.ChallengeHTTP01, acme.ChallengeDNS01)
-			none := newAuthz(a.ID, "az0", "none.example.test", false)
-			createOrder(t, s, a.ID, "ord1", three, none)
-			prob := acme.NewProblem(acme.Connection, "refused")
-			must(t, s.StartChallenge(ctx, "az3-"+acme.ChallengeHTTP01, now))
-			must(t, s.RecordAttempt(ctx, "az3-"+acme.ChallengeHTTP01, prob, now))
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := createAccount(t, s, "acct1")
+		three := newAuthz(a.ID, "az3", "three.example.test", false, acme.ChallengeTLSALPN01, acme.ChallengeHTTP01, acme.ChallengeDNS01)
+		none := newAuthz(a.ID, "az0", "none.example.test", false)
+		createOrder(t, s, a.ID, "ord1", three, none)
+		prob := acme.NewProblem(acme.Connection, "refused")
+		must(t, s.StartChallenge(ctx, "az3-"+acme.ChallengeHTTP01, now))
+		must(t, s.RecordAttempt(ctx, "az3-"+acme.ChallengeHTTP01, prob, now))
 
-			got, err := s.GetAuthorization(ctx, "az3")
-			if err != nil {
-				t.Fatal(err)
+		got, err := s.GetAuthorization(ctx, "az3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, c := range got.Challenges {
+			types = append(types, c.Type)
+			if c.AuthzID != "az3" {
+				t.Errorf("challenge %s: AuthzID = %q", c.ID, c.AuthzID)
 			}
-			var types []string
-			for _, c := range got.Challenges {
-				types = append(types, c.Type)
-				if c.AuthzID != "az3" {
-					t.Errorf("challenge %s: AuthzID = %q", c.ID, c.AuthzID)
-				}
-				if c.Type == acme.ChallengeHTTP01 && (c.Error == nil || c.Error.Detail != "refused" || c.Attempts != 1 || c.Status != acme.StatusProcessing) {
-					t.Errorf("http-01 challenge = %+v, want processing with 1 attempt and the recorded error", c)
-				}
+			if c.Type == acme.ChallengeHTTP01 && (c.Error == nil || c.Error.Detail != "refused" || c.Attempts != 1 || c.Status != acme.StatusProcessing) {
+				t.Errorf("http-01 challenge = %+v, want processing with 1 attempt and the recorded error", c)
 			}
-			if want := []string{acme.ChallengeDNS01, acme.ChallengeHTTP01, acme.ChallengeTLSALPN01}; !reflect.DeepEqual(types, want) {
-				t.Errorf("challenge types = %v, want %v", types, want)
-			}
-			if got.Identifier.Value != "three.example.test" || got.AccountID != a.ID || !got.Expires.Equal(three.Expires) {
-				t.Errorf("authorization = %+v", got)
-			}
+		}
+		if want := []string{acme.ChallengeDNS01, acme.ChallengeHTTP01, acme.ChallengeTLSALPN01}; !reflect.DeepEqual(types, want) {
+			t.Errorf("challenge types = %v, want %v", types, want)
+		}
+		if got.Identifier.Value != "three.example.test" || got.AccountID != a.ID || !got.Expires.Equal(three.Expires) {
+			t.Errorf("authorization = %+v", got)
+		}
 
-			got, err = s.GetAuthorization(ctx, "az0")
-			if err != nil || got.ID != "az0" || len(got.Challenges) != 0 || got.Identifier.Value != "none.example.test" {
-				t.Errorf("authorization without challenges = %+v, %v", got, err)
-			}
-			_, err = s.GetAuthorization(ctx, "missing")
-			wantErr(t, "missing authorization", err, store.ErrNotFound)
-		})
-	}
+		got, err = s.GetAuthorization(ctx, "az0")
+		if err != nil || got.ID != "az0" || len(got.Challenges) != 0 || got.Identifier.Value != "none.example.test" {
+			t.Errorf("authorization without challenges = %+v, %v", got, err)
+		}
+		_, err = s.GetAuthorization(ctx, "missing")
+		wantErr(t, "missing authorization", err, store.ErrNotFound)
+	})
 }
 
 // BenchmarkGetAuthorization reads an authorization with three challenges

@@ -17,105 +17,98 @@ import (
 // neither the bucket nor the order, serial or status change; a write that
 // fails for its own reason does not spend the bucket.
 func TestRateSpendInWrite(t *testing.T) {
-	for _, e := range storetest.Engines() {
-		t.Run(e.Name, func(t *testing.T) {
-			t.Parallel()
-			if e.Name == store.EnginePostgres {
-				storetest.RequirePostgres(t)
-			}
-			ctx := context.Background()
-			s := e.Open(t)
-			a := createAccount(t, s, "acct1")
-			t0 := now.Add(time.Minute)
-			// spend sets every key's time to t0 when allowed; seen records
-			// the times it was shown.
-			var seen []time.Time
-			spend := func(allow bool, keys ...string) *store.RateSpend {
-				return &store.RateSpend{Keys: keys, Decide: func(tats []time.Time) ([]time.Time, bool) {
-					seen = append(seen[:0], tats...)
-					next := make([]time.Time, len(tats))
-					for i := range next {
-						next[i] = t0
-					}
-					return next, allow
-				}}
-			}
-			bucket := func(key string) time.Time {
-				t.Helper()
-				tats, err := s.RateBuckets(ctx, []string{key})
-				must(t, err)
-				return tats[0]
-			}
-			order := func(id string, azs ...*store.Authorization) *store.Order {
-				o := &store.Order{ID: id, AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
-				for _, az := range azs {
-					o.Identifiers = append(o.Identifiers, az.Identifier)
-					o.AuthzIDs = append(o.AuthzIDs, az.ID)
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := createAccount(t, s, "acct1")
+		t0 := now.Add(time.Minute)
+		// spend sets every key's time to t0 when allowed; seen records
+		// the times it was shown.
+		var seen []time.Time
+		spend := func(allow bool, keys ...string) *store.RateSpend {
+			return &store.RateSpend{Keys: keys, Decide: func(tats []time.Time) ([]time.Time, bool) {
+				seen = append(seen[:0], tats...)
+				next := make([]time.Time, len(tats))
+				for i := range next {
+					next[i] = t0
 				}
-				return o
-			}
-
-			// Refused: nothing written.
-			az1 := newAuthz(a.ID, "az1", "a.example.test", false, acme.ChallengeHTTP01)
-			wantErr(t, "refused CreateOrder", s.CreateOrder(ctx, order("ord1", az1), []*store.Authorization{az1}, spend(false, "orders:acct1")), store.ErrRateLimited)
-			if _, err := s.GetOrder(ctx, "ord1"); err == nil {
-				t.Fatal("a refused CreateOrder stored the order")
-			}
-			if _, err := s.GetAuthorization(ctx, "az1"); err == nil {
-				t.Fatal("a refused CreateOrder stored the authorization")
-			}
-			if tat := bucket("orders:acct1"); !tat.IsZero() {
-				t.Fatalf("a refused spend stored the bucket: %v", tat)
-			}
-
-			// Admitted: order and bucket stored together; a nil spend is skipped.
-			must(t, s.CreateOrder(ctx, order("ord1", az1), []*store.Authorization{az1}, nil, spend(true, "orders:acct1")))
-			if _, err := s.GetOrder(ctx, "ord1"); err != nil {
-				t.Fatal(err)
-			}
-			if tat := bucket("orders:acct1"); !tat.Equal(t0) {
-				t.Fatalf("bucket after an admitted spend: %v, want %v", tat, t0)
-			}
-
-			// The write failing for its own reason spends nothing.
-			err := s.CreateOrder(ctx, order("ord1", az1), nil, spend(true, "orders:other"))
-			if err == nil {
-				t.Fatal("a duplicate order was stored")
-			}
-			if tat := bucket("orders:other"); !tat.IsZero() {
-				t.Fatalf("a failed CreateOrder spent its bucket: %v", tat)
-			}
-
-			// StartIssuance: refused writes nothing, the order stays pending
-			// and the serial unreserved; admitted stores both.
-			keys := []string{"cert:b.test", "cert:a.test"}
-			wantErr(t, "refused StartIssuance", s.StartIssuance(ctx, "ord1", "s1", now, spend(false, keys...)), store.ErrRateLimited)
-			if got, err := s.GetOrder(ctx, "ord1"); err != nil || got.Status != acme.StatusPending {
-				t.Fatalf("order after a refused StartIssuance: %+v, %v; want pending", got, err)
-			}
-			must(t, s.ReserveSerial(ctx, "s1", now))
-			if len(seen) != 2 || !seen[0].IsZero() || !seen[1].IsZero() {
-				t.Fatalf("decide saw %v, want two zero times", seen)
-			}
-			must(t, s.StartIssuance(ctx, "ord1", "s2", now, spend(true, keys...)))
-			for _, k := range keys {
-				if tat := bucket(k); !tat.Equal(t0) {
-					t.Errorf("bucket %s after StartIssuance: %v, want %v", k, tat, t0)
-				}
-			}
-			// A second start loses (ErrStale) and spends nothing more.
-			var spent bool
-			stale := &store.RateSpend{Keys: []string{"cert:c.test"}, Decide: func(tats []time.Time) ([]time.Time, bool) {
-				spent = true
-				return []time.Time{t0}, true
+				return next, allow
 			}}
-			wantErr(t, "second StartIssuance", s.StartIssuance(ctx, "ord1", "s3", now, stale), store.ErrStale)
-			if !spent {
-				t.Error("the spend did not run before the order check")
+		}
+		bucket := func(key string) time.Time {
+			t.Helper()
+			tats, err := s.RateBuckets(ctx, []string{key})
+			must(t, err)
+			return tats[0]
+		}
+		order := func(id string, azs ...*store.Authorization) *store.Order {
+			o := &store.Order{ID: id, AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now}
+			for _, az := range azs {
+				o.Identifiers = append(o.Identifiers, az.Identifier)
+				o.AuthzIDs = append(o.AuthzIDs, az.ID)
 			}
-			if tat := bucket("cert:c.test"); !tat.IsZero() {
-				t.Errorf("a stale StartIssuance spent its bucket: %v", tat)
+			return o
+		}
+
+		// Refused: nothing written.
+		az1 := newAuthz(a.ID, "az1", "a.example.test", false, acme.ChallengeHTTP01)
+		wantErr(t, "refused CreateOrder", s.CreateOrder(ctx, order("ord1", az1), []*store.Authorization{az1}, spend(false, "orders:acct1")), store.ErrRateLimited)
+		if _, err := s.GetOrder(ctx, "ord1"); err == nil {
+			t.Fatal("a refused CreateOrder stored the order")
+		}
+		if _, err := s.GetAuthorization(ctx, "az1"); err == nil {
+			t.Fatal("a refused CreateOrder stored the authorization")
+		}
+		if tat := bucket("orders:acct1"); !tat.IsZero() {
+			t.Fatalf("a refused spend stored the bucket: %v", tat)
+		}
+
+		// Admitted: order and bucket stored together; a nil spend is skipped.
+		must(t, s.CreateOrder(ctx, order("ord1", az1), []*store.Authorization{az1}, nil, spend(true, "orders:acct1")))
+		if _, err := s.GetOrder(ctx, "ord1"); err != nil {
+			t.Fatal(err)
+		}
+		if tat := bucket("orders:acct1"); !tat.Equal(t0) {
+			t.Fatalf("bucket after an admitted spend: %v, want %v", tat, t0)
+		}
+
+		// The write failing for its own reason spends nothing.
+		err := s.CreateOrder(ctx, order("ord1", az1), nil, spend(true, "orders:other"))
+		if err == nil {
+			t.Fatal("a duplicate order was stored")
+		}
+		if tat := bucket("orders:other"); !tat.IsZero() {
+			t.Fatalf("a failed CreateOrder spent its bucket: %v", tat)
+		}
+
+		// StartIssuance: refused writes nothing, the order stays pending
+		// and the serial unreserved; admitted stores both.
+		keys := []string{"cert:b.test", "cert:a.test"}
+		wantErr(t, "refused StartIssuance", s.StartIssuance(ctx, "ord1", "s1", now, spend(false, keys...)), store.ErrRateLimited)
+		if got, err := s.GetOrder(ctx, "ord1"); err != nil || got.Status != acme.StatusPending {
+			t.Fatalf("order after a refused StartIssuance: %+v, %v; want pending", got, err)
+		}
+		must(t, s.ReserveSerial(ctx, "s1", now))
+		if len(seen) != 2 || !seen[0].IsZero() || !seen[1].IsZero() {
+			t.Fatalf("decide saw %v, want two zero times", seen)
+		}
+		must(t, s.StartIssuance(ctx, "ord1", "s2", now, spend(true, keys...)))
+		for _, k := range keys {
+			if tat := bucket(k); !tat.Equal(t0) {
+				t.Errorf("bucket %s after StartIssuance: %v, want %v", k, tat, t0)
 			}
-		})
-	}
+		}
+		// A second start loses (ErrStale) and spends nothing more.
+		var spent bool
+		stale := &store.RateSpend{Keys: []string{"cert:c.test"}, Decide: func(tats []time.Time) ([]time.Time, bool) {
+			spent = true
+			return []time.Time{t0}, true
+		}}
+		wantErr(t, "second StartIssuance", s.StartIssuance(ctx, "ord1", "s3", now, stale), store.ErrStale)
+		if !spent {
+			t.Error("the spend did not run before the order check")
+		}
+		if tat := bucket("cert:c.test"); !tat.IsZero() {
+			t.Errorf("a stale StartIssuance spent its bucket: %v", tat)
+		}
+	})
 }

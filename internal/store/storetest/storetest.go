@@ -52,6 +52,22 @@ func (e Engine) Open(t testing.TB) *store.Store {
 	return OpenDSN(t, e.NewDSN(t))
 }
 
+// EachStore runs test once per engine of Engines, as a parallel subtest
+// named after the engine, with a fresh store of that engine (closed when
+// the subtest ends). PostgreSQL must be reachable (RequirePostgres).
+func EachStore(t *testing.T, test func(t *testing.T, s *store.Store)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			if e.Name == store.EnginePostgres {
+				RequirePostgres(t)
+			}
+			test(t, e.Open(t))
+		})
+	}
+}
+
 // OpenDSN opens the store at dsn and closes it when t ends.
 func OpenDSN(t testing.TB, dsn string) *store.Store {
 	t.Helper()
