@@ -341,8 +341,19 @@ func (r *RA) Shutdown(ctx context.Context) {
 	r.valCancel()
 }
 
-// newID returns a random URL-safe identifier (128 bits, 22 characters).
-func newID() string { return randomB64(16) }
+// newID returns a random URL-safe identifier (22 base64url characters,
+// about 128 random bits). It never starts with '-' or '_': account, order
+// and approval IDs are positional arguments of the CLI (certgate account
+// set-attributes ID), where a leading '-' would be read as a flag. A draw
+// that starts with either is drawn again (1 in 32 draws; the loss is
+// log2(32/31) ≈ 0.05 bits).
+func newID() string {
+	for {
+		if id := randomB64(16); id[0] != '-' && id[0] != '_' {
+			return id
+		}
+	}
+}
 
 // newToken returns a challenge token: 256 random bits, base64url without
 // padding (43 characters; RFC 8555 §8.3 asks for at least 128 bits).
