@@ -1,12 +1,15 @@
 package ra
 
-import "testing"
+import (
+	"encoding/base64"
+	"testing"
+	"time"
+)
 
-// TestNewIDNeverLooksLikeAFlag draws IDs until both '-' and '_' would have
-// led many of them (1 in 64 each), and checks that none does: an ID is a
-// CLI positional argument, and "-Wju…" was read by cobra as a flag
-// (regression: TestCustomAttributesEndToEnd failed in CI on such an
-// account ID).
+// TestNewIDNeverLooksLikeAFlag checks that IDs never start with '-' or '_'
+// (an ID is a CLI positional argument, and "-Wju…" was read by cobra as a
+// flag: TestCustomAttributesEndToEnd failed in CI on such an account ID),
+// are 22 characters and do not repeat.
 func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
 	seen := make(map[string]bool)
 	for i := 0; i < 20000; i++ {
@@ -21,5 +24,33 @@ func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
 			t.Fatalf("newID() repeated %q", id)
 		}
 		seen[id] = true
+	}
+	// Until 2109 the time prefix keeps the first character at 'A'.
+	for _, at := range []time.Time{time.Unix(0, 0), time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), time.Date(2108, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		if id := timeOrderedID(at); id[0] != 'A' {
+			t.Errorf("timeOrderedID(%s) = %q, want it to start with 'A'", at, id)
+		}
+	}
+}
+
+// TestNewIDTimePrefix checks the layout: the first 6 bytes are the Unix
+// milliseconds, so IDs made within one millisecond share their first 8
+// characters, and the last 10 bytes differ.
+func TestNewIDTimePrefix(t *testing.T) {
+	at := time.UnixMilli(1796000000123)
+	a, b := timeOrderedID(at), timeOrderedID(at)
+	if a[:8] != b[:8] || a == b {
+		t.Fatalf("two IDs at one instant: %q and %q, want the same 8-character prefix and different IDs", a, b)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(a)
+	if err != nil || len(raw) != 16 {
+		t.Fatalf("%q: %d bytes, %v", a, len(raw), err)
+	}
+	var ms int64
+	for _, c := range raw[:6] {
+		ms = ms<<8 | int64(c)
+	}
+	if ms != 1796000000123 {
+		t.Errorf("time prefix %d, want 1796000000123", ms)
 	}
 }
