@@ -15,7 +15,13 @@
 # warm-up flows, then CHUNKS (default 4) runs of FLOWS (default 500) flows
 # at CONCURRENCY (default 8), alternating. It prints each run (completed,
 # failed, flows/s, p99 ms, server CPU ticks) and per tree the server CPU per
-# completed flow (utime+stime from /proc/PID/stat). Needs go, pebble-challtestsrv
+# completed flow (utime+stime from /proc/PID/stat).
+#
+# DATA_OLD / DATA_NEW (environment) name an existing --data directory for a
+# server instead of a fresh one, e.g. one seeded with `certgate bench seed`
+# to compare a large database with an empty one on the same tree:
+#   DATA_NEW=/tmp/s1m/data ./scripts/bench-ab.sh . . 4 2000
+# The runs add their flows to that directory. Needs go, pebble-challtestsrv
 # (Debian package pebble), python3, Linux /proc.
 set -euo pipefail
 (($# >= 2)) || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
@@ -40,17 +46,19 @@ DNS=$(port); MGMT=$(port); RESP=$(port); PA=$(port); PB=$(port)
 pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS" -management "127.0.0.1:$MGMT" \
 	-http01 "" -https01 "" -tlsalpn01 "" >"$W/dns.log" 2>&1 &
 PIDS+=($!)
-"$W/a" serve --data "$W/da" --listen "127.0.0.1:$PA" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/a.log" 2>&1 &
+DA=${DATA_OLD:-$W/da}
+DB=${DATA_NEW:-$W/db}
+"$W/a" serve --data "$DA" --listen "127.0.0.1:$PA" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/a.log" 2>&1 &
 SA=$!
 PIDS+=("$SA")
-"$W/b" serve --data "$W/db" --listen "127.0.0.1:$PB" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/b.log" 2>&1 &
+"$W/b" serve --data "$DB" --listen "127.0.0.1:$PB" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/b.log" 2>&1 &
 SB=$!
 PIDS+=("$SB")
 for p in "$PA" "$PB"; do
 	for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done
 done
-"$W/a" ca root --data "$W/da" >"$W/ra.pem"
-"$W/b" ca root --data "$W/db" >"$W/rb.pem"
+"$W/a" ca root --data "$DA" >"$W/ra.pem"
+"$W/b" ca root --data "$DB" >"$W/rb.pem"
 ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 run() { # run NAME PID PORT ROOT FLOWS
 	local t0 t1

@@ -106,7 +106,7 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 			name := fmt.Sprintf("s%d-%s.d%d.seed.test", k, run, k%1000)
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: name}
 			issued := now.Add(-time.Duration(float64(f.certificates-k) / float64(f.certificates) * float64(89*24*time.Hour)))
-			azID, chID, oID := randB64(16), randB64(16), randB64(16)
+			azID, chID, oID := store.NewID(issued), store.NewID(issued), store.NewID(issued)
 			serialBytes := make([]byte, 20)
 			rand.Read(serialBytes)
 			serialBytes[0] &= 0x7f

@@ -19,7 +19,6 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -122,24 +121,6 @@ func SourceFrom(ctx context.Context) string {
 	return s
 }
 
-// eventID returns an event's ID: 14 bytes in lower-case hex (28
-// characters), the event's time in Unix milliseconds (6 bytes, big-endian)
-// and 8 bytes from crypto/rand. Events recorded together get neighbouring
-// IDs, so the unique index on the ID grows at one end instead of at a
-// random page per event (docs/performance.md, "Large databases").
-func eventID(at time.Time) (string, error) {
-	var b [14]byte
-	ms := max(at.UnixMilli(), 0)
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	if _, err := rand.Read(b[6:]); err != nil {
-		return "", fmt.Errorf("audit event id: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
 // Prepare turns ev into an append for a store method that records it in
 // the same transaction as the change (e.g. store.CreateAPIToken). Errors:
 // an unencodable Before/After, or a snapshot over 64 KiB.
@@ -157,7 +138,7 @@ func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error)
 		src = SourceFrom(ctx)
 	}
 	at := l.now().UTC()
-	id, err := eventID(at)
+	id, err := store.NewEventID(at)
 	if err != nil {
 		return nil, err
 	}

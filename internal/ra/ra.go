@@ -341,35 +341,9 @@ func (r *RA) Shutdown(ctx context.Context) {
 	r.valCancel()
 }
 
-// newID returns an identifier for an account, order, authorization,
-// challenge or approval: 16 bytes, base64url without padding (22
-// characters). The first 6 bytes are the creation time in Unix
-// milliseconds (big-endian), the other 10 are from crypto/rand (80 bits).
-// The time prefix keeps the IDs created together next to each other in the
-// primary-key B-trees, so that inserting an order's rows touches the same
-// few pages however many rows a database holds; random keys spread each
-// insert over a page of its own, which a large database no longer has in
-// cache (docs/performance.md, "Large databases"). Access never depends on
-// an ID being secret: every object is read with its account's signed
-// request. The first character is 'A' until the year 2109, so an ID never
-// starts with '-' and never reads as a flag when given to the CLI.
-func newID() string {
-	return timeOrderedID(time.Now())
-}
-
-// timeOrderedID is newID at time t (before 1970 counts as 0).
-func timeOrderedID(t time.Time) string {
-	var b [16]byte
-	ms := max(t.UnixMilli(), 0)
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	if _, err := rand.Read(b[6:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+// newID returns a new object ID (store.NewID: creation time first, then 80
+// random bits; 22 characters that never start with '-').
+func newID() string { return store.NewID(time.Now()) }
 
 // newToken returns a challenge token: 256 random bits, base64url without
 // padding (43 characters; RFC 8555 §8.3 asks for at least 128 bits).

@@ -1,4 +1,4 @@
-package ra
+package store
 
 import (
 	"encoding/base64"
@@ -13,22 +13,22 @@ import (
 func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
 	seen := make(map[string]bool)
 	for i := 0; i < 20000; i++ {
-		id := newID()
+		id := NewID(time.Now())
 		if len(id) != 22 {
-			t.Fatalf("newID() = %q: %d characters, want 22", id, len(id))
+			t.Fatalf("NewID = %q: %d characters, want 22", id, len(id))
 		}
 		if id[0] == '-' || id[0] == '_' {
-			t.Fatalf("newID() = %q starts with %q", id, id[0])
+			t.Fatalf("NewID = %q starts with %q", id, id[0])
 		}
 		if seen[id] {
-			t.Fatalf("newID() repeated %q", id)
+			t.Fatalf("NewID repeated %q", id)
 		}
 		seen[id] = true
 	}
 	// Until 2109 the time prefix keeps the first character at 'A'.
 	for _, at := range []time.Time{time.Unix(0, 0), time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), time.Date(2108, 12, 31, 0, 0, 0, 0, time.UTC)} {
-		if id := timeOrderedID(at); id[0] != 'A' {
-			t.Errorf("timeOrderedID(%s) = %q, want it to start with 'A'", at, id)
+		if id := NewID(at); id[0] != 'A' {
+			t.Errorf("NewID(%s) = %q, want it to start with 'A'", at, id)
 		}
 	}
 }
@@ -38,7 +38,7 @@ func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
 // characters, and the last 10 bytes differ.
 func TestNewIDTimePrefix(t *testing.T) {
 	at := time.UnixMilli(1796000000123)
-	a, b := timeOrderedID(at), timeOrderedID(at)
+	a, b := NewID(at), NewID(at)
 	if a[:8] != b[:8] || a == b {
 		t.Fatalf("two IDs at one instant: %q and %q, want the same 8-character prefix and different IDs", a, b)
 	}
@@ -52,5 +52,19 @@ func TestNewIDTimePrefix(t *testing.T) {
 	}
 	if ms != 1796000000123 {
 		t.Errorf("time prefix %d, want 1796000000123", ms)
+	}
+}
+
+// TestNewEventID checks the audit event ID's layout: 28 hex characters, the
+// first 12 the Unix milliseconds.
+func TestNewEventID(t *testing.T) {
+	at := time.UnixMilli(1796000000123)
+	a, err := NewEventID(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewEventID(at)
+	if len(a) != 28 || a[:12] != "01a229f1287b" || a == b {
+		t.Fatalf("NewEventID = %q and %q; want 28 hex characters starting 01a229f1287b, different", a, b)
 	}
 }
