@@ -97,7 +97,7 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 		// will not be issued (RFC 8555 §7.1.6 invalid).
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
-	serial, hexSerial := newSerial()
+	serial, hexSerial := newSerial(now)
 	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "reserve serial", err))
 	}
