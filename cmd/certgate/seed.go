@@ -6,9 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -32,7 +32,8 @@ func newBenchSeed() *cobra.Command {
 		Short: "Fill a stopped server's database with synthetic issued certificates (for load tests at scale)",
 		Long: `Write N synthetic issuance records — an account's valid order, its valid
 authorization and http-01 challenge, a reserved serial and a certificate row of
-realistic size (random DER and PEM, not a real certificate) with its inventory
+realistic size (random DER, not a real certificate; its chain is the DER's PEM
+block and one random intermediate shared by all, stored once) with its inventory
 rows (names under d0..d999.seed.test, attributes env and team, expiry spread
 over the next 89 days) — into the database
 of a server that is not running, so that load tests can measure throughput with
@@ -91,7 +92,12 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 			return err
 		}
 	}
-	chainPad := strings.Repeat("A", 1700)
+	// The chain as issued: the leaf's PEM block, then one intermediate
+	// (random, the size of the built-in CA's P-256 intermediate), the same
+	// for every certificate, so that it is stored once (issuer_chains).
+	inter := make([]byte, 560)
+	rand.Read(inter)
+	interPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter}))
 	start := time.Now()
 	for done := 0; done < f.certificates; {
 		n := min(f.batch, f.certificates-done)
@@ -122,7 +128,7 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 				Order: &store.Order{ID: oID, AccountID: acct, Status: acme.StatusValid, Expires: issued.Add(7 * 24 * time.Hour),
 					Identifiers: []acme.Identifier{id}, AuthzIDs: []string{azID}, CertSerial: serial, CreatedAt: issued, UpdatedAt: issued},
 				Cert: &store.Certificate{Serial: serial, Issuer: "local", OrderID: oID, AccountID: acct, DER: der,
-					ChainPEM: "-----BEGIN CERTIFICATE-----\n" + chainPad + "\n-----END CERTIFICATE-----\n", SANs: []string{name},
+					ChainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + interPEM, SANs: []string{name},
 					KeyType: "ECDSA P-256", FingerprintSHA256: hex.EncodeToString(fp[:]), NotBefore: issued, NotAfter: issued.Add(90 * 24 * time.Hour),
 					Status: acme.StatusValid, CreatedAt: issued, KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
 					Profile: store.DefaultProfile, Source: store.SourceIssued,

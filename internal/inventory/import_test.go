@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -246,6 +247,49 @@ func TestImportSameSerialOtherIssuer(t *testing.T) {
 	must(t, err)
 	if len(page.Items) != 2 {
 		t.Fatalf("serial %s lists %d certificates, want 2", serial, len(page.Items))
+	}
+}
+
+// TestImportSharesIssuerChain: imported certificates with a chain store
+// their intermediates once (issuer_chains, as issued ones do) and export
+// the chain of their file byte for byte; a certificate imported without
+// its issuer keeps its leaf as chain, stored as before.
+func TestImportSharesIssuerChain(t *testing.T) {
+	p := newTestPKI(t)
+	a, b, alone := p.leaf(0, "a.chain.test"), p.leaf(0, "b.chain.test"), p.leaf(0, "alone.chain.test")
+	dsn := storetest.SQLiteDSN(t)
+	st := storetest.OpenDSN(t, dsn)
+	svc := inventory.New(st, func() time.Time { return now })
+	ctx := context.Background()
+	for _, file := range [][]*x509.Certificate{{a, p.inter, p.root}, {b, p.inter, p.root}, {alone}} {
+		res, err := svc.ImportCertificates(ctx, file)
+		must(t, err)
+		if len(res.Imported)+len(res.Present) != len(file) {
+			t.Fatalf("import: %+v", res)
+		}
+	}
+	for _, c := range []struct {
+		cert  *x509.Certificate
+		chain []byte
+	}{{a, pemOf(a, p.inter, p.root)}, {b, pemOf(b, p.inter, p.root)}, {p.inter, pemOf(p.inter, p.root)}, {alone, pemOf(alone)}} {
+		got, err := svc.PEM(ctx, c.cert.SerialNumber.Text(16), true)
+		must(t, err)
+		if string(got) != string(c.chain) {
+			t.Fatalf("chain of %s:\n%s\nwant\n%s", c.cert.Subject.CommonName, got, c.chain)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+dsn)
+	must(t, err)
+	defer db.Close()
+	var chains, shared int
+	var aloneChain string
+	must(t, db.QueryRow(`SELECT COUNT(*) FROM issuer_chains`).Scan(&chains))
+	must(t, db.QueryRow(`SELECT COUNT(DISTINCT chain_id) FROM certificates WHERE serial IN (?, ?)`,
+		a.SerialNumber.Text(16), b.SerialNumber.Text(16)).Scan(&shared))
+	must(t, db.QueryRow(`SELECT chain_pem FROM certificates WHERE serial = ?`, alone.SerialNumber.Text(16)).Scan(&aloneChain))
+	if chains != 2 || shared != 1 || aloneChain != string(pemOf(alone)) {
+		t.Fatalf("%d issuer chains (want 2: intermediate+root, root), the two leaves reference %d (want 1), "+
+			"the lone leaf stored chain_pem %q (want its PEM)", chains, shared, aloneChain)
 	}
 }
 

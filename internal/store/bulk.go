@@ -19,8 +19,12 @@ type IssuedRecord struct {
 // bulk loads such as `certgate bench seed`; ErrConflict wraps a duplicate
 // serial or fingerprint.
 func (s *Store) InsertIssued(ctx context.Context, recs []IssuedRecord) error {
-	return s.tx(ctx, func(tx txConn) error {
-		for _, r := range recs {
+	chs := make([]*newChain, len(recs))
+	for i, r := range recs {
+		chs[i] = s.chainOf(r.Cert)
+	}
+	err := s.tx(ctx, func(tx txConn) error {
+		for i, r := range recs {
 			if err := insertAuthz(ctx, tx, r.Authz); err != nil {
 				return err
 			}
@@ -33,10 +37,14 @@ func (s *Store) InsertIssued(ctx context.Context, recs []IssuedRecord) error {
 				}
 				return fmt.Errorf("insert serial: %w", err)
 			}
-			if err := insertCertificate(ctx, tx, r.Cert); err != nil {
+			if err := insertCertificate(ctx, tx, r.Cert, chs[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		s.learn(chs...)
+	}
+	return err
 }

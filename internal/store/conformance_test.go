@@ -65,6 +65,11 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"InsertIssued", testInsertIssued},
 		{"Replacement", testReplacement},
 		{"RenewalWindow", testRenewalWindow},
+		{"IssuerChainNew", testIssuerChainNew},
+		{"IssuerChainOldRow", testIssuerChainOldRow},
+		{"IssuerChainShared", testIssuerChainShared},
+		{"IssuerChainRollback", testIssuerChainRollback},
+		{"IssuerChainConcurrent", testIssuerChainConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

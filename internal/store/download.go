@@ -10,12 +10,32 @@ import (
 // CertificateChain returns what the ACME certificate download (RFC 8555
 // §7.4.2) needs of the certificate with serial (lower-case hex): the ID of
 // the account it was issued to ("" when it was not issued through ACME)
-// and its PEM chain, leaf first. ErrNotFound when there is none. Two
-// columns instead of GetCertificate's whole row (no DER copy, no JSON
-// decoding of names and attributes).
+// and its PEM chain, leaf first. ErrNotFound when there is none. A few
+// columns instead of GetCertificate's whole row (no JSON decoding of names
+// and attributes); the intermediates of an issuer chain (chains.go) come
+// from the store's cache, read once per chain.
 func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error) {
+	var der []byte
+	var chainID sql.NullInt64
 	err = s.hot(ctx, func(q querier) error {
-		return q.QueryRowContext(ctx, `SELECT COALESCE(account_id, ''), chain_pem FROM certificates WHERE serial = ?`, serial).Scan(&accountID, &chainPEM)
+		err := q.QueryRowContext(ctx, `SELECT COALESCE(account_id, ''), chain_pem, der, chain_id FROM certificates WHERE serial = ?`, serial).
+			Scan(&accountID, &chainPEM, &der, &chainID)
+		if err != nil || !chainID.Valid {
+			return err
+		}
+		intermediates, ok := s.chains.pem(chainID.Int64)
+		if !ok {
+			err := q.QueryRowContext(ctx, `SELECT pem FROM issuer_chains WHERE id = ?`, chainID.Int64).Scan(&intermediates)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("issuer chain %d is missing", chainID.Int64) // not ErrNotFound: the certificate exists
+			}
+			if err != nil {
+				return fmt.Errorf("issuer chain %d: %w", chainID.Int64, err)
+			}
+			s.chains.add(chainID.Int64, intermediates)
+		}
+		chainPEM = withLeaf(der, intermediates)
+		return nil
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", ErrNotFound

@@ -75,26 +75,34 @@ func insertInventoryRows(ctx context.Context, tx txConn, c *Certificate) error {
 // the built-in CA never reuses it. ErrConflict wraps a duplicate serial or
 // fingerprint.
 func (s *Store) InsertCertificates(ctx context.Context, certs []*Certificate) error {
-	return s.tx(ctx, func(tx txConn) error {
-		for _, c := range certs {
+	chs := make([]*newChain, len(certs))
+	for i, c := range certs {
+		chs[i] = s.chainOf(c)
+	}
+	err := s.tx(ctx, func(tx txConn) error {
+		for i, c := range certs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, c.Serial, ts(c.CreatedAt)); err != nil {
 				if isUniqueViolation(err) {
 					return fmt.Errorf("serial %s: %w", c.Serial, ErrConflict)
 				}
 				return fmt.Errorf("insert serial: %w", err)
 			}
-			if err := insertCertificate(ctx, tx, c); err != nil {
+			if err := insertCertificate(ctx, tx, c, chs[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		s.learn(chs...)
+	}
+	return err
 }
 
 // GetCertificateByFingerprint returns the certificate whose DER has the
 // lower-case hex SHA-256 fingerprint fp, or ErrNotFound.
 func (s *Store) GetCertificateByFingerprint(ctx context.Context, fp string) (*Certificate, error) {
-	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE fingerprint_sha256 = ?`, fp))
+	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certSelect()+` WHERE c.fingerprint_sha256 = ?`, fp))
 }
 
 // Inventory sort orders (CertQuery.Sort).
@@ -297,7 +305,7 @@ func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certifi
 	}
 	inner += ` ORDER BY ` + order + ` LIMIT ?`
 	args = append(args, q.Limit)
-	query := `SELECT ` + prefixCols("c.", certCols) + ` FROM certificates c WHERE c.serial IN (` + inner + `) ORDER BY ` + order
+	query := `SELECT ` + certSelect() + ` WHERE c.serial IN (` + inner + `) ORDER BY ` + order
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search certificates: %w", err)

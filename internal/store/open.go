@@ -43,9 +43,10 @@ const DefaultPostgresConns = 16
 // UPDATE or a unique INSERT, so concurrent callers cannot both win.
 type Store struct {
 	engine string
-	w      *pool   // writer; on SQLite its one connection belongs to wr
-	r      *pool   // readers; the same pool as w on PostgreSQL
-	wr     *writer // SQLite: runs every write (group commit); nil on PostgreSQL
+	w      *pool       // writer; on SQLite its one connection belongs to wr
+	r      *pool       // readers; the same pool as w on PostgreSQL
+	wr     *writer     // SQLite: runs every write (group commit); nil on PostgreSQL
+	chains *chainCache // issuer chains known to be committed (chains.go)
 }
 
 // Open opens the database named by dsn, applies the embedded migrations
@@ -119,7 +120,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	wr.ckpt = newCheckpointer(c)
-	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr}, nil
+	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, chains: newChainCache()}, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a
@@ -163,7 +164,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", target, err)
 	}
 	p := newPool(db, true)
-	return &Store{engine: EnginePostgres, w: p, r: p}, nil
+	return &Store{engine: EnginePostgres, w: p, r: p, chains: newChainCache()}, nil
 }
 
 // describeURL names a database URL's user, host and database, without

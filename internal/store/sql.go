@@ -186,8 +186,17 @@ func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 // insertCertificate inserts c with its inventory name and attribute rows
 // (inventory.go); ErrConflict for a duplicate serial or fingerprint. When
 // c.Replaces is empty, the certificate its order claimed (replaced_by, RFC
-// 9773) is recorded as the one it replaces.
-func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
+// 9773) is recorded as the one it replaces. ch (Store.chainOf, may be nil)
+// is c's issuer chain, stored once (chains.go).
+func insertCertificate(ctx context.Context, tx txConn, c *Certificate, ch *newChain) error {
+	chainPEM, chainID := c.ChainPEM, any(nil)
+	if ch != nil {
+		id, err := insertChain(ctx, tx, ch)
+		if err != nil {
+			return err
+		}
+		chainPEM, chainID = "", id
+	}
 	sans, _ := json.Marshal(nonNil(c.SANs))
 	attrs, _ := json.Marshal(nonNilMap(c.Attributes))
 	profile, source := c.Profile, c.Source
@@ -198,11 +207,11 @@ func insertCertificate(ctx context.Context, tx txConn, c *Certificate) error {
 		source = SourceIssued
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
-		profile, key_bits, signature_algorithm, source, attributes, replaces_serial)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)))`,
-		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, c.ChainPEM, string(sans), c.KeyType,
+		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?)`,
+		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
 		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
-		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID); err != nil {
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
@@ -533,8 +542,9 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // Each of events (optional) is appended to the audit log in the same
 // transaction.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
-	return s.tx(ctx, func(tx txConn) error {
-		if err := insertCertificate(ctx, tx, c); err != nil {
+	ch := s.chainOf(c)
+	err := s.tx(ctx, func(tx txConn) error {
+		if err := insertCertificate(ctx, tx, c, ch); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)
@@ -553,23 +563,41 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		}
 		return nil
 	})
+	if err == nil {
+		s.learn(ch)
+	}
+	return err
 }
 
 const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at,
 	profile, key_bits, signature_algorithm, source, attributes, replaces_serial`
 
+// certSelect returns the SELECT list and FROM clause of a certificate query
+// that scanCert reads: certCols of certificates c, then its issuer chain's
+// id and intermediates (NULL for none; chains.go).
+func certSelect() string {
+	return prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c LEFT JOIN issuer_chains ic ON ic.id = c.chain_id`
+}
+
 func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var c Certificate
-	var orderID, accountID, replacedBy, replaces *string
+	var orderID, accountID, replacedBy, replaces, intermediates *string
 	var sans, attrs string
 	var nb, na, rev, created, replacedAt int64
+	var chainID *int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
 		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt,
-		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces); err != nil {
+		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &chainID, &intermediates); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("scan certificate: %w", err)
+	}
+	if chainID != nil {
+		if intermediates == nil {
+			return nil, fmt.Errorf("certificate %s: issuer chain %d is missing", c.Serial, *chainID)
+		}
+		c.ChainPEM = withLeaf(c.DER, *intermediates)
 	}
 	if orderID != nil {
 		c.OrderID = *orderID
@@ -595,7 +623,7 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 
 // GetCertificate returns the certificate with serial (lower-case hex), or ErrNotFound.
 func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate, error) {
-	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE serial = ?`, serial))
+	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certSelect()+` WHERE c.serial = ?`, serial))
 }
 
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280

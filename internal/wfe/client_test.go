@@ -513,6 +513,11 @@ func TestACMEClient(t *testing.T) {
 		if len(chain) != 2 || string(chain[0]) != string(is.chain[0]) {
 			t.Errorf("downloaded chain has %d certificates / differs from the finalize result", len(chain))
 		}
+		// Byte for byte the issuer's chain, though the store keeps only the
+		// DER and one copy of the intermediates.
+		if want := env.Server.CA().ChainPEM(is.chain[0]); string(r.body) != string(want) {
+			t.Errorf("downloaded body =\n%q\nwant the issuer's chain\n%q", r.body, want)
+		}
 		res, err := env.HTTPClient.Get(up[0])
 		if err != nil {
 			t.Fatal(err)
