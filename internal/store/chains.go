@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,7 +79,7 @@ func (s *Store) chainOf(c *Certificate) *newChain {
 	if len(c.DER) == 0 {
 		return nil
 	}
-	leaf := leafPEM(c.DER, 0)
+	leaf := leafPEM(c.DER)
 	if len(c.ChainPEM) <= len(leaf) || c.ChainPEM[:len(leaf)] != string(leaf) {
 		return nil
 	}
@@ -126,27 +126,10 @@ func insertChain(ctx context.Context, tx txConn, ch *newChain) (int64, error) {
 // withLeaf returns the PEM chain of a certificate stored with an issuer
 // chain: the PEM block of der, then the intermediates.
 func withLeaf(der []byte, intermediates string) string {
-	return string(append(leafPEM(der, len(intermediates)), intermediates...))
+	return string(leafPEM(der)) + intermediates
 }
 
-const (
-	pemBegin = "-----BEGIN CERTIFICATE-----\n"
-	pemEnd   = "-----END CERTIFICATE-----\n"
-)
-
-// leafPEM returns der's PEM CERTIFICATE block, byte for byte as
-// pem.EncodeToMemory writes it (base64 lines of 64 characters, each ending
-// in "\n"), with capacity for extra more bytes. One allocation, where
-// pem.Encode allocates a base64 encoder with a 1 KB buffer and grows its
-// output.
-func leafPEM(der []byte, extra int) []byte {
-	n := base64.StdEncoding.EncodedLen(len(der))
-	b := make([]byte, 0, len(pemBegin)+n+(n+63)/64+len(pemEnd)+extra)
-	b = append(b, pemBegin...)
-	for len(der) > 0 {
-		line := der[:min(48, len(der))] // 48 bytes: 64 characters
-		b = append(base64.StdEncoding.AppendEncode(b, line), '\n')
-		der = der[len(line):]
-	}
-	return append(b, pemEnd...)
+// leafPEM returns der's PEM CERTIFICATE block (encoding/pem).
+func leafPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
