@@ -317,8 +317,7 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 	err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
 		NotBefore: nb, NotAfter: nb.Add(cfg.CertValidity), ClientAuth: cfg.ClientAuth, OCSPURL: ocspURL})
 	if err != nil {
-		return fmt.Errorf("certificates with cert-validity %s would fail the issuance lint, so none could be issued: %w",
-			config.FormatDuration(cfg.CertValidity), err)
+		return lintSettingError("", "cert-validity", cfg.CertValidity, err)
 	}
 	return nil
 }
