@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -168,20 +167,17 @@ func writeNew(path string, data []byte) error {
 	return nil
 }
 
-// lockData takes the lock `certgate serve` holds on DATA/certgate.lock, so
-// that an import never races a server starting on the same directory.
+// lockData takes the lock `certgate serve` holds on DATA/certgate.lock
+// (server.LockDataDir), so that an import never races a server starting on
+// the same directory.
 func lockData(data string) (func(), error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	f, err := server.LockDataDir(data)
+	if errors.Is(err, server.ErrDataDirInUse) {
+		return nil, fmt.Errorf("data directory %s is in use by a running certgate process (lock %s held); stop it before importing",
+			data, filepath.Join(data, "certgate.lock"))
 	}
-	path := filepath.Join(data, "certgate.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data directory %s is in use by a running certgate process (lock %s held); stop it before importing", data, path)
+		return nil, err
 	}
 	return func() { f.Close() }, nil
 }

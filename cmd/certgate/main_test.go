@@ -148,6 +148,11 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 
 func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 	bin := buildBinary(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
 	tests := []struct {
 		name string
 		args []string
@@ -158,7 +163,8 @@ func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 		{"bad port", []string{"serve", "--va-http-port", "0"}, "va-http-port"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"suggest-renewal with a bad serial", []string{"cert", "suggest-renewal", "xyz", "--before", "24h"}, "is not a hexadecimal certificate serial"},
-		{"validity every certificate would fail lint on", []string{"serve", "--data", filepath.Join(t.TempDir(), "d"), "--listen", "127.0.0.1:0", "--cert-validity", "400d"}, "would fail the issuance lint"},
+		{"listen port in use", []string{"serve", "--data", filepath.Join(t.TempDir(), "d"), "--listen", busy.Addr().String()}, "the address is already in use"},
+		{"validity every certificate would fail lint on", []string{"serve", "--data", filepath.Join(t.TempDir(), "d"), "--listen", "127.0.0.1:0", "--cert-validity", "400d"}, "cert-validity 400d: leaf certificates would fail lint (CA/B Forum BR: at most"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -199,13 +199,18 @@ func (f *profileFlags) applyValidation(ch func(string) bool, p *policy.Profile) 
 func readProfileFile(path string) (*policy.Profile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("profile file: %w", err)
 	}
 	var p policy.Profile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// One line per field otherwise.
+			return nil, fmt.Errorf("profile file %s: %s", path, strings.Join(te.Errors, "; "))
+		}
+		return nil, fmt.Errorf("profile file %s: %w", path, err)
 	}
 	return &p, nil
 }

@@ -86,7 +86,7 @@ approval:
 
 // TestProfileCLILintsWithTheCA: with the server's CA in the data
 // directory, a profile whose certificates would fail zlint (validity over
-// the CA/B maximum of 398 days with serverAuth) is refused.
+// the CA/B Forum limit, 199 days since 2026-03-15, with serverAuth) is refused.
 func TestProfileCLILintsWithTheCA(t *testing.T) {
 	data := t.TempDir()
 	if _, err := startNode(t, data, ""); err != nil {

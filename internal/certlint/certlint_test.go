@@ -216,3 +216,60 @@ func TestDisabled(t *testing.T) {
 		t.Error("changing the returned map changed the package's list")
 	}
 }
+
+// TestValidityLimit: the limit reported for a validity period that is too
+// long is the tightest rule in force at the certificate's notBefore, with
+// the body that sets it and the date it applies from.
+func TestValidityLimit(t *testing.T) {
+	p := newPKI(t)
+	for _, tc := range []struct {
+		name      string
+		notBefore time.Time
+		validity  time.Duration // notAfter − notBefore
+		want      certlint.ValidityLimit
+		others    int // further validity lints failing
+	}{
+		{"500 days in 2026", now, 500 * 24 * time.Hour, certlint.ValidityLimit{Lint: "w_server_cert_valid_time_longer_than_199_days",
+			Days: 199, Authority: "CA/B Forum BR", Applies: "TLS server certificates issued from 2026-03-15"}, 3},
+		// 199 days + the notAfter second: over the SHOULD NOT of 199 days only.
+		{"199 days in 2026", now, 199 * 24 * time.Hour, certlint.ValidityLimit{Lint: "w_server_cert_valid_time_longer_than_199_days",
+			Days: 199, Authority: "CA/B Forum BR", Applies: "TLS server certificates issued from 2026-03-15"}, 0},
+		{"500 days in 2025", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), 500 * 24 * time.Hour, certlint.ValidityLimit{Lint: "w_tls_server_cert_valid_time_longer_than_397_days",
+			Days: 397, Authority: "Apple root program", Applies: "TLS server certificates issued from 2020-09-01"}, 1},
+		{"900 days in 2028", time.Date(2028, 1, 10, 0, 0, 0, 0, time.UTC), 900 * 24 * time.Hour, certlint.ValidityLimit{Lint: "w_server_cert_valid_time_longer_than_99_days",
+			Days: 99, Authority: "CA/B Forum BR", Applies: "TLS server certificates issued from 2027-03-15"}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := certlint.Check(p.leaf(t, func(c *x509.Certificate) {
+				c.NotBefore, c.NotAfter = tc.notBefore, tc.notBefore.Add(tc.validity)
+			}))
+			var le *certlint.LintError
+			if !errors.As(err, &le) {
+				t.Fatalf("Check = %v, want a *LintError", err)
+			}
+			got, ok := le.ValidityLimit()
+			if !ok || got != tc.want {
+				t.Errorf("ValidityLimit = %+v, %v; want %+v", got, ok, tc.want)
+			}
+			n := 0
+			for _, f := range le.Findings {
+				if f.CapsValidity() {
+					n++
+				}
+			}
+			if n != tc.others+1 {
+				t.Errorf("%d findings cap the validity, want %d: %v", n, tc.others+1, le)
+			}
+		})
+	}
+	t.Run("no validity finding", func(t *testing.T) {
+		err := certlint.Check(p.leaf(t, func(c *x509.Certificate) { c.IssuingCertificateURL = []string{"https://ca.example.com/ca.der"} }))
+		var le *certlint.LintError
+		if !errors.As(err, &le) {
+			t.Fatalf("Check = %v, want a *LintError", err)
+		}
+		if l, ok := le.ValidityLimit(); ok {
+			t.Errorf("ValidityLimit = %+v, want none", l)
+		}
+	})
+}

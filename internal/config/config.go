@@ -215,12 +215,18 @@ func checkHostPort(name, v string) error {
 }
 
 // checkDB accepts an empty value, a SQLite file path, or a postgres:// or
-// postgresql:// URL naming a host. Its errors never echo a password.
+// postgresql:// URL naming a host; a URL of another scheme is refused. Its
+// errors never echo a password.
 func checkDB(v string) error {
 	l := strings.ToLower(v)
 	if !strings.HasPrefix(l, "postgres://") && !strings.HasPrefix(l, "postgresql://") {
 		if v != "" && strings.TrimSpace(v) == "" {
 			return fmt.Errorf("db: must be empty, a SQLite file path or a postgres:// URL")
+		}
+		if scheme, _, ok := strings.Cut(l, "://"); ok && isScheme(scheme) {
+			// Another database's URL, not a file path: opening it as
+			// SQLite would create a directory named "mysql:".
+			return fmt.Errorf("db: %s:// is not supported (want a SQLite file path or postgres://USER@HOST:PORT/DATABASE?sslmode=disable)", scheme)
 		}
 		return nil
 	}
@@ -229,6 +235,17 @@ func checkDB(v string) error {
 		return fmt.Errorf("db: not a valid URL (want postgres://USER@HOST:PORT/DATABASE?sslmode=disable)")
 	}
 	return nil
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986 §3.1: a letter,
+// then letters, digits, "+", "-" and ".").
+func isScheme(s string) bool {
+	for i, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkCAAIdentities lower-cases the CAA identities and checks each is an

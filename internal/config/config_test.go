@@ -68,6 +68,8 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"bool from env", nil, map[string]string{"CERTGATE_CLIENT_AUTH": "maybe"}, "want true or false"},
 		{"zero revocation refresh", []string{"--revocation-refresh", "0"}, nil, "revocation-refresh: must be positive"},
 		{"long revocation refresh", []string{"--revocation-refresh", "13h"}, nil, "at most 12h"},
+		{"db of another engine", []string{"--db", "mysql://u:pw@db.example/certgate"}, nil, "db: mysql:// is not supported (want a SQLite file path or postgres://"},
+		{"db postgres without host", []string{"--db", "postgres:///certgate"}, nil, "db: not a valid URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,19 +23,16 @@ import (
 )
 
 // corroborate wraps the primary's validator with its remote perspectives
-// (--perspectives), or returns it unchanged when there are none. It
-// starts one authenticated ping of every remote perspective in the
+// (--perspectives), authenticated with secret (the contents of
+// --perspective-secret-file), or returns it unchanged when there are none.
+// It starts one authenticated ping of every remote perspective in the
 // background (bounded by ctx and --perspective-timeout) that logs a
 // warning for each one misconfigured (mpic.Corroborator.PingRemotes); it
 // never refuses to start for it.
-func corroborate(ctx context.Context, cfg *config.Serve, v *va.VA, now func() time.Time, log *slog.Logger) (ra.Validator, error) {
+func corroborate(ctx context.Context, cfg *config.Serve, v *va.VA, secret []byte, now func() time.Time, log *slog.Logger) ra.Validator {
 	p := cfg.Perspectives
 	if len(p.RemoteNames) == 0 {
-		return v, nil
-	}
-	secret, err := mpic.ReadSecret(p.SecretFile)
-	if err != nil {
-		return nil, err
+		return v
 	}
 	c := &mpic.Corroborator{Primary: mpic.Local{Perspective: mpic.PrimaryName, VA: v},
 		Policy: mpic.Policy{Unreachable: p.Unreachable, MaxDisagree: p.MaxDisagree}}
@@ -52,7 +49,7 @@ func corroborate(ctx context.Context, cfg *config.Serve, v *va.VA, now func() ti
 		defer cancel()
 		c.PingRemotes(pctx, log)
 	}()
-	return &mpic.PrimaryValidator{Validator: v, Corroborator: c}, nil
+	return &mpic.PrimaryValidator{Validator: v, Corroborator: c}
 }
 
 // ServePerspective runs a remote validation perspective (`certgate serve
@@ -79,7 +76,7 @@ func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) 
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return listenError(cfg.Listen, err)
 	}
 	h := mpic.NewHandler(mpic.Local{Perspective: cfg.Perspectives.Name, VA: v}, secret, nil, log.With("component", "perspective"))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
 )
@@ -44,15 +43,15 @@ func sampleSubject() pkix.Name {
 }
 
 // LintProfile lints the certificate the built-in CA would issue under p
-// for a sample name, for both its default and its maximum validity. It
-// returns an error naming the profile and the lint failures.
+// for a sample name, for both its default and its maximum validity. Lint
+// failures are a *LintSettingError naming the profile and the field.
 func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("preflight key: %w", err)
 	}
 	nb := now.Add(-time.Minute)
-	for _, v := range []policy.Duration{p.Validity, p.MaxValidity} {
+	for i, v := range []policy.Duration{p.Validity, p.MaxValidity} {
 		serial, err := local.RandomSerial()
 		if err != nil {
 			return fmt.Errorf("preflight serial: %w", err)
@@ -60,7 +59,7 @@ func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 		err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
 			NotBefore: nb, NotAfter: nb.Add(time.Duration(v)), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
 		if err != nil {
-			return fmt.Errorf("profile %s: certificates valid for %s would fail the issuance lint: %w", p.Name, config.FormatDuration(time.Duration(v)), err)
+			return lintSettingError(p.Name, []string{"validity", "maxValidity"}[i], time.Duration(v), err)
 		}
 	}
 	return nil

@@ -34,6 +34,7 @@ import (
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
+	"github.com/certgate/certgate/internal/va/mpic"
 	"github.com/certgate/certgate/internal/wfe"
 )
 
@@ -75,48 +76,87 @@ func CADir(data string) string { return filepath.Join(data, "ca") }
 // the database (cfg.DB; by default SQLite in the data directory), loads or
 // creates the CA, and binds the listener.
 // It does not serve yet; call Serve.
+//
+// A failed New leaves the disk as it found it: it removes the files and
+// directories it created (data directory, SQLite database, CA), never one
+// that existed before, and records a new CA in the database only once
+// every other check has passed, so that a failed start does not change
+// the next one.
 func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger) (*Server, error) {
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
+	// Settings checked without creating anything come first.
+	var secret []byte
+	if len(cfg.Perspectives.RemoteNames) > 0 {
+		var err error
+		if secret, err = mpic.ReadSecret(cfg.Perspectives.SecretFile); err != nil {
+			return nil, err
+		}
+	}
+	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
+		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
+		CAAIdentities: cfg.CAAIdentities,
+		DenyNetworks:  cfg.VADenyNetworks, // address policy
+	}, log.With("component", "va"))
+	if err != nil {
+		return nil, fmt.Errorf("validation: %w", err)
+	}
+
+	var created createdPaths
+	created.dir(cfg.Data)
+	created.file(filepath.Join(cfg.Data, lockFile))
 	lock, err := LockDataDir(cfg.Data)
 	if err != nil {
+		// Nothing is removed: the directory may be another process's.
 		return nil, err
 	}
-	ok := false
+	// With the lock held, nothing else creates files in the data directory.
+	dsn := DSN(cfg.Data, cfg.DB)
+	created.noteStore(dsn)
+	caDir := CADir(cfg.Data)
+	created.noteCA(caDir)
+	var (
+		st *store.Store
+		ln net.Listener
+		ok bool
+	)
 	defer func() {
-		if !ok {
-			lock.Close()
+		if ok {
+			return
 		}
-	}()
-	st, err := store.Open(ctx, DSN(cfg.Data, cfg.DB))
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if !ok {
-			st.Close()
-		}
-	}()
-	ln := opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-		}
-	}
-	defer func() {
-		if !ok {
+		if ln != nil {
 			ln.Close()
 		}
+		if st != nil {
+			st.Close()
+		}
+		// The lock file goes while the lock is held (LockDataDir checks that
+		// the file it locked is still the one at the path).
+		created.removeFiles()
+		lock.Close()
+		created.removeDirs()
 	}()
+	ln = opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			ln = nil
+			return nil, listenError(cfg.Listen, err)
+		}
+	}
+	if st, err = store.Open(ctx, dsn); err != nil {
+		if cfg.DB != "" {
+			return nil, fmt.Errorf("db: %w", err)
+		}
+		return nil, err
+	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	pkiBase := "http://" + net.JoinHostPort(cfg.Hostname, port)
 	// The database records the fingerprint of its CA's root (setting
 	// ca_root_sha256, first writer wins), so that a node sharing it never
 	// creates a second CA: a data directory without a CA is refused once the
 	// database has one, and a CA other than the database's is refused.
-	caDir := CADir(cfg.Data)
 	copyHint := "copy it from a node with: certgate ca export --data DIR | certgate ca import --data " + cfg.Data
 	caRoot, err := st.GetSetting(ctx, "ca_root_sha256")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -135,21 +175,12 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, fmt.Errorf("built-in CA: %w", err)
 	}
 	ours := local.Fingerprint(ca.Root())
-	if caRoot, err = st.InitSetting(ctx, "ca_root_sha256", ours); err != nil {
-		return nil, fmt.Errorf("built-in CA: %w", err)
-	}
-	if caRoot != ours {
-		if !hadCA {
-			// Another node starting at the same moment won the race; the CA
-			// made here has signed nothing, so remove it rather than leave a
-			// second CA behind.
-			for _, f := range []string{local.RootCertFile, local.IntermediateCertFile, local.RootKeyFile, local.IntermediateKeyFile} {
-				os.Remove(filepath.Join(caDir, f))
-			}
-			return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
-		}
-		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s holds another CA (root SHA-256 %s); "+
+	anotherCA := func(caRoot string) error {
+		return fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s holds another CA (root SHA-256 %s); "+
 			"a node must use the database's CA: move %s aside and %s", caRoot, caDir, ours, caDir, copyHint)
+	}
+	if caRoot != "" && caRoot != ours {
+		return nil, anotherCA(caRoot)
 	}
 	ocspURL := ""
 	if cfg.OCSP {
@@ -157,14 +188,6 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	if err := preflight(ca, cfg, ocspURL, now()); err != nil {
 		return nil, err
-	}
-	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
-		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
-		CAAIdentities: cfg.CAAIdentities,
-		DenyNetworks:  cfg.VADenyNetworks, // address policy
-	}, log.With("component", "va"))
-	if err != nil {
-		return nil, fmt.Errorf("validation: %w", err)
 	}
 	rcfg := opts.RA
 	rcfg.CertValidity = cfg.CertValidity
@@ -215,15 +238,31 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	auditLog := audit.New(st, now)
 	rcfg.Audit = auditLog
-	rv, err := corroborate(ctx, cfg, validator, now, log.With("component", "va"))
-	if err != nil {
-		return nil, err
-	}
-	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
 		return nil, err
 	}
+	// Record the CA in the database only now: a start that failed before
+	// removed the CA it created, and left no database bound to it. From
+	// here on the CA stays even if this start fails, since the database may
+	// name it (also when InitSetting fails: the outcome is unknown) —
+	// unless the database names another CA, which a new CA of ours lost
+	// the race to (another node starting at the same moment); that CA has
+	// signed nothing and is removed rather than left as a second CA.
+	recorded, err := st.InitSetting(ctx, "ca_root_sha256", ours)
+	if err != nil {
+		created.keep(caDir)
+		return nil, fmt.Errorf("built-in CA: %w", err)
+	}
+	if recorded != ours {
+		if !hadCA {
+			return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", recorded, caDir, copyHint)
+		}
+		return nil, anotherCA(recorded)
+	}
+	created.keep(caDir)
+	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
+	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler}, r, st, log.With("component", "wfe"))
 	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
@@ -280,23 +319,41 @@ func DSN(data, db string) string {
 	return filepath.Join(data, "certgate.db")
 }
 
+// lockFile is the data directory's lock (LockDataDir), below the data
+// directory.
+const lockFile = "certgate.lock"
+
+// ErrDataDirInUse is wrapped by LockDataDir's error when another process
+// holds the data directory's lock.
+var ErrDataDirInUse = errors.New("in use by another certgate process")
+
 // LockDataDir creates dir and takes an exclusive flock on dir/certgate.lock,
 // so that two processes never share one SQLite database and CA directory.
 // Closing the returned file releases the lock (so does the process's death).
+// A lock file that a failed start removed after this process opened it is
+// not held: LockDataDir locks the file at the path once it holds it.
 func LockDataDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	path := filepath.Join(dir, "certgate.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	path := filepath.Join(dir, lockFile)
+	for range 10 {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("data directory %s is %w (lock %s held)", dir, ErrDataDirInUse, path)
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close() // removed (or replaced) since it was opened: lock the new one
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data directory %s is in use by another certgate process (lock %s held)", dir, path)
-	}
-	return f, nil
+	return nil, fmt.Errorf("data directory %s: lock %s keeps being removed", dir, path)
 }
 
 // preflight lints a sample of the certificates this configuration would
@@ -317,8 +374,7 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 	err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
 		NotBefore: nb, NotAfter: nb.Add(cfg.CertValidity), ClientAuth: cfg.ClientAuth, OCSPURL: ocspURL})
 	if err != nil {
-		return fmt.Errorf("certificates with cert-validity %s would fail the issuance lint, so none could be issued: %w",
-			config.FormatDuration(cfg.CertValidity), err)
+		return lintSettingError("", "cert-validity", cfg.CertValidity, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -346,6 +347,22 @@ func TestOpen(t *testing.T) {
 		if !strings.Contains(err.Error(), "127.0.0.1") {
 			t.Fatalf("error does not name the server: %v", err)
 		}
+	}
+	// A failed connection is one line: the database, then the cause
+	// without pgx's restatement of user, database and address.
+	_, err := store.Open(ctx, "postgres://certgate:s3cret-pw@127.0.0.1:1/certgate?sslmode=disable&connect_timeout=2")
+	if want := "connect to PostgreSQL postgres://certgate@127.0.0.1:1/certgate: 127.0.0.1:1: connection refused"; err == nil || err.Error() != want {
+		t.Errorf("closed port: %v\nwant: %s", err, want)
+	}
+	u, err := url.Parse(storetest.PostgresServer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/certgate_no_such_database"
+	_, err = store.Open(ctx, u.String())
+	if err == nil || !strings.HasPrefix(err.Error(), "connect to PostgreSQL ") ||
+		!strings.HasSuffix(err.Error(), `/certgate_no_such_database: database "certgate_no_such_database" does not exist (SQLSTATE 3D000)`) {
+		t.Errorf("unknown database: %v", err)
 	}
 	if _, err := store.Open(ctx, "postgres://u@127.0.0.1:1/x?pool_max_conns=zero"); err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
 		t.Fatalf("bad pool_max_conns: %v", err)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,7 +159,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to %s: %w", target, err)
+		return nil, &connectError{target: target, err: err}
 	}
 	if err := migrate(ctx, db, EnginePostgres); err != nil {
 		db.Close()
@@ -165,6 +167,76 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	}
 	p := newPool(db, true)
 	return &Store{engine: EnginePostgres, w: p, r: p, chains: newChainCache()}, nil
+}
+
+// connectError is a failed connection to PostgreSQL. Its text names the
+// database and the cause in a few words on one line: the server's message
+// (a role or database that does not exist, a failed password), or the
+// network error of each address tried, without pgx's restatement of user,
+// database and addresses. Unwrap gives pgx's error.
+type connectError struct {
+	target string // "PostgreSQL postgres://user@host:port/db"
+	err    error
+}
+
+func (e *connectError) Error() string {
+	return "connect to " + e.target + ": " + connectCause(e.err)
+}
+
+func (e *connectError) Unwrap() error { return e.err }
+
+// connectCause is the reason in err, a failed pgx connection, in a few
+// words (see connectError).
+func connectCause(err error) string {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Message + " (SQLSTATE " + pg.Code + ")"
+	}
+	var causes []string
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *net.DNSError:
+			causes = append(causes, "cannot resolve "+e.Name+": "+e.Err)
+			return
+		case *net.OpError:
+			if e.Addr != nil {
+				if c := e.Addr.String() + ": " + innermost(e).Error(); !slices.Contains(causes, c) {
+					causes = append(causes, c)
+				}
+				return
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if len(causes) > 0 {
+		return strings.Join(causes, "; ")
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && errors.Unwrap(ce) != nil {
+		err = errors.Unwrap(ce) // without "failed to connect to `user=... database=...`"
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// innermost is the last error in err's chain of single wrappers, e.g. the
+// "connection refused" of a dial.
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }
 
 // describeURL names a database URL's user, host and database, without

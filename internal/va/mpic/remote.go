@@ -79,15 +79,15 @@ func responseMAC(secret []byte, perspective, nonce string, body []byte) string {
 
 // ReadSecret reads a shared secret from path: the file's content without
 // surrounding white space, at least MinSecretBytes long (e.g. `openssl
-// rand -hex 32`).
+// rand -hex 32`). Errors name the setting, perspective-secret-file.
 func ReadSecret(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("perspective secret: %w", err)
+		return nil, fmt.Errorf("perspective-secret-file: %w", err)
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) < MinSecretBytes {
-		return nil, fmt.Errorf("perspective secret %s: %d bytes; at least %d are needed (e.g. openssl rand -hex 32 > %s)", path, len(b), MinSecretBytes, path)
+		return nil, fmt.Errorf("perspective-secret-file %s: %d bytes; at least %d are needed (e.g. openssl rand -hex 32 > %s)", path, len(b), MinSecretBytes, path)
 	}
 	return b, nil
 }
