@@ -54,6 +54,11 @@ Exits non-zero if the run cannot start or any flow fails.`,
       --http01-listen 127.0.0.1:5002 -n 300 -c 8 --json result.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			stop, err := startCPUProfile(os.Getenv)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return runBenchACME(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg, f)
 		},
 	}

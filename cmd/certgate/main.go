@@ -108,18 +108,11 @@ flag names), then the defaults shown below.`,
 		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
 			log.Warn("ignoring environment variable that names no setting", "variable", name)
 		}
-		if path := os.Getenv("CERTGATE_CPUPROFILE"); path != "" {
-			// For performance work (docs/performance.md): profile the whole run.
-			f, err := os.Create(path)
-			if err != nil {
-				return fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
-			}
-			defer pprof.StopCPUProfile()
+		stop, err := startCPUProfile(os.Getenv)
+		if err != nil {
+			return err
 		}
+		defer stop()
 		if path := os.Getenv("CERTGATE_MEMPROFILE"); path != "" {
 			// For performance work (docs/performance.md): every allocation
 			// sampled over the whole run (pprof's "allocs" profile, which
@@ -180,4 +173,28 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// startCPUProfile starts a CPU profile of the whole run into the file named
+// by CERTGATE_CPUPROFILE (for performance work, docs/performance.md; serve
+// and bench acme) and returns the function that stops it. With the variable
+// unset it does nothing. Errors: the file cannot be created or a profile is
+// already running.
+func startCPUProfile(getenv func(string) string) (stop func(), err error) {
+	path := getenv("CERTGATE_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("CERTGATE_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
