@@ -113,11 +113,7 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 			id := acme.Identifier{Type: acme.IdentifierDNS, Value: name}
 			issued := now.Add(-time.Duration(float64(f.certificates-k) / float64(f.certificates) * float64(89*24*time.Hour)))
 			azID, chID, oID := store.NewID(issued), store.NewID(issued), store.NewID(issued)
-			serialBytes := make([]byte, 20)
-			rand.Read(serialBytes)
-			serialBytes[0] &= 0x7f
-			serialBytes[0] |= 0x01
-			serial := hex.EncodeToString(serialBytes)
+			_, serial := store.NewSerial(issued)
 			der := make([]byte, 700)
 			rand.Read(der)
 			fp := sha256.Sum256(der)

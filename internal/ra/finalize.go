@@ -7,7 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -144,29 +143,9 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	return csr, nil
 }
 
-// newSerial returns a new certificate serial and its lower-case hex form:
-// 20 octets (the RFC 5280 §4.1.2.2 maximum), the first 6 the issuance time
-// in Unix milliseconds (big-endian; 0x01 in the first octet until the year
-// 2527, so the serial is positive and its hex form 39 digits long), the
-// other 14 from crypto/rand: 112 bits, where CA/B BR §7.1 asks for at
-// least 64 bits of CSPRNG output, and never sequential. The time prefix
-// keeps the serials issued together next to each other in the indexes that
-// start with the serial (serials, certificates, certificate_names), so a
-// database of millions of certificates gets each issuance's index entries
-// on a page already in cache (docs/performance.md, "Large databases").
-func newSerial(now time.Time) (*big.Int, string) {
-	var b [20]byte
-	ms := max(now.UnixMilli(), 1)
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	if _, err := rand.Read(b[6:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	n := new(big.Int).SetBytes(b[:])
-	return n, n.Text(16)
-}
+// newSerial returns a new serial made now and its hex form (store.NewSerial:
+// the time in milliseconds, then 112 random bits; 20 octets).
+func newSerial(now time.Time) (*big.Int, string) { return store.NewSerial(now) }
 
 // Finalize issues the certificate of order o for account a from the CSR
 // (DER) (RFC 8555 §7.4). The order must be ready; the conditional move
