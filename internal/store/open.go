@@ -275,8 +275,22 @@ func migrate(ctx context.Context, db *sql.DB, engine string) error {
 	if _, err := prov.Up(ctx); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
+	// A database migrated by a newer certgate may store things this one
+	// cannot read (e.g. migration 00013 moved chains out of the certificate
+	// rows): refuse it rather than serve wrong answers.
+	current, target, err := prov.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if current > target {
+		return fmt.Errorf("%w (version %d; this certgate knows up to %d): run the certgate that migrated it, or a newer one", ErrSchemaTooNew, current, target)
+	}
 	return nil
 }
+
+// ErrSchemaTooNew is returned by Open for a database that a newer certgate
+// has migrated past the migrations embedded in this binary.
+var ErrSchemaTooNew = errors.New("database schema is newer than this certgate")
 
 // Engine returns the database engine: EngineSQLite or EnginePostgres.
 func (s *Store) Engine() string { return s.engine }
