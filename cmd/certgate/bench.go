@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/loadgen"
 	"github.com/spf13/cobra"
 )
@@ -73,8 +74,8 @@ Exits non-zero if the run cannot start or any flow fails.`,
 	fl.StringVar(&f.ca, "ca", "", "PEM file of root certificates to trust for the server's TLS certificate (in addition to the system roots)")
 	fl.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server's TLS certificate (quick tries only)")
 	fl.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address(es) the http-01 responder listens on, comma-separated (e.g. 127.0.0.1:5002,[::1]:5002)")
-	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "bound of the whole run; flows still running then count as failed")
-	fl.DurationVar(&cfg.FlowTimeout, "flow-timeout", time.Minute, "bound of one flow")
+	fl.Var(config.DurationValue(&f.timeout, 10*time.Minute), "timeout", "bound of the whole run (e.g. 10m, 2h, 1d); flows still running then count as failed")
+	fl.Var(config.DurationValue(&cfg.FlowTimeout, time.Minute), "flow-timeout", "bound of one flow (e.g. 1m)")
 	fl.BoolVar(&cfg.IgnoreRetryAfter, "ignore-retry-after", false, "poll from 10 ms on regardless of the server's Retry-After (shows when the server is done rather than what a polite client sees)")
 	fl.StringVar(&f.json, "json", "", `write a JSON summary to FILE ("-" for stdout; the text report then goes to stderr)`)
 	return cmd

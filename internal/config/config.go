@@ -392,6 +392,14 @@ func newDuration(p *time.Duration, def time.Duration) *duration {
 	return &duration{p}
 }
 
+// DurationValue returns a pflag.Value that stores into p, set to def now,
+// and accepts what ParseDuration does (Go durations plus a "d" unit of 24
+// hours, e.g. "1d12h"); for commands other than serve that take durations
+// (e.g. certgate bench acme --timeout).
+func DurationValue(p *time.Duration, def time.Duration) pflag.Value {
+	return newDuration(p, def)
+}
+
 func (d *duration) String() string {
 	if d.p == nil {
 		return ""
