@@ -112,7 +112,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		// Nothing is removed: the directory may be another process's.
 		return nil, err
 	}
-	// With the lock held, nothing else creates files in the data directory.
+	// With the lock held, no other start or CA import creates files in the
+	// data directory (administrative commands may open an existing
+	// database: see noteStore).
 	dsn := DSN(cfg.Data, cfg.DB)
 	created.noteStore(dsn)
 	caDir := CADir(cfg.Data)

@@ -79,11 +79,16 @@ func (c *createdPaths) keep(dir string) {
 	c.dirs = slices.DeleteFunc(c.dirs, below)
 }
 
-// noteStore notes what opening dsn creates: for SQLite the database file,
-// its WAL, shared-memory and journal files, and its directory; nothing for
-// PostgreSQL.
+// noteStore notes what opening dsn creates: for a SQLite database that
+// does not exist yet the database file, its WAL, shared-memory and journal
+// files, and its directory; nothing for PostgreSQL. The WAL and
+// shared-memory files of a database that exists are never noted, even when
+// they are missing now: administrative commands open the database beside
+// a server without the data directory's lock, so another process may have
+// them open (its committed transactions in the WAL) by the time the start
+// fails, and SQLite removes them itself when the last connection closes.
 func (c *createdPaths) noteStore(dsn string) {
-	if store.IsPostgresDSN(dsn) {
+	if store.IsPostgresDSN(dsn) || exists(dsn) {
 		return
 	}
 	c.dir(filepath.Dir(dsn))
