@@ -49,8 +49,10 @@ func NewEventID(t time.Time) (string, error) {
 
 // NewSerial returns a certificate serial made at t and its lower-case hex
 // form: 20 octets (the RFC 5280 §4.1.2.2 maximum), the first 6 the time in
-// Unix milliseconds (at least 1, so the serial is positive; 0x01 in the
-// first octet until the year 2527, so the hex form is 39 digits long), the
+// Unix milliseconds (at least 1; 0x01 in the first octet until
+// 2039-09-07, then 0x02 and up, below 0x10 until the year 2527, so the hex
+// form is 39 digits long until then, and below 0x80, so the serial is
+// positive, until the year 6429), the
 // other 14 from crypto/rand: 112 bits, where CA/B BR §7.1 asks for at least
 // 64 bits of CSPRNG output, and never sequential. The time first keeps the
 // serials issued together next to each other in the indexes that start

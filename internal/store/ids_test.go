@@ -94,6 +94,13 @@ func TestNewSerial(t *testing.T) {
 	if later.Cmp(a) <= 0 || later.Cmp(b) <= 0 || laterHex <= ahex || laterHex <= bhex {
 		t.Errorf("a serial a millisecond later (%s) does not sort after %s and %s", laterHex, ahex, bhex)
 	}
+	// The hex form keeps 39 digits past 2039-09-07, where the first octet
+	// turns 0x02, until the year 2527.
+	for _, at := range []time.Time{time.Date(2039, 9, 8, 0, 0, 0, 0, time.UTC), time.Date(2527, 6, 1, 0, 0, 0, 0, time.UTC)} {
+		if n, h := NewSerial(at); len(h) != 39 || n.Sign() <= 0 {
+			t.Errorf("serial at %s: %s (%d digits), want 39 digits, positive", at, h, len(h))
+		}
+	}
 	// A zero clock still gives a positive serial.
 	if z, _ := NewSerial(time.Time{}); z.Sign() <= 0 {
 		t.Errorf("serial at the zero time is %s", z)
