@@ -21,9 +21,10 @@ type Inventory interface {
 	CountCertificatesByExpiry(ctx context.Context, bounds []time.Time) ([]int64, error)
 }
 
-// Expiry windows of certgate_certificates_by_expiry, in the order of the
-// counts CountCertificatesByExpiry returns for expiryBounds.
-var expiryWindows = []string{"expired_last_30d", "next_7d", "next_7d_to_30d"}
+// expiryWindows returns the windows of certgate_certificates_by_expiry,
+// in the order of the counts CountCertificatesByExpiry returns for
+// expiryBounds.
+func expiryWindows() []string { return []string{"expired_last_30d", "next_7d", "next_7d_to_30d"} }
 
 // expiryBounds are the bounds of expiryWindows around now.
 func expiryBounds(now time.Time) []time.Time {
@@ -94,7 +95,7 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(c.nPending))
-	for i, w := range expiryWindows {
+	for i, w := range expiryWindows() {
 		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(c.byExpiry[i]), w)
 	}
 }
@@ -110,8 +111,8 @@ func (c *inventoryCollector) refresh() error {
 	if err != nil {
 		return fmt.Errorf("inventory metrics: %w", err)
 	}
-	if len(counts) != len(expiryWindows) {
-		return fmt.Errorf("inventory metrics: %d expiry counts for %d windows", len(counts), len(expiryWindows))
+	if n := len(expiryBounds(time.Time{})) - 1; len(counts) != n {
+		return fmt.Errorf("inventory metrics: %d expiry counts for %d windows", len(counts), n)
 	}
 	c.nPending, c.byExpiry, c.read = n, counts, time.Now()
 	return nil

@@ -98,10 +98,12 @@ func (e Endpoint) String() string {
 	return "other"
 }
 
-// requestBuckets are the upper bounds, in seconds, of the request and
+// latencyBuckets returns the upper bounds, in seconds, of the request and
 // validation latency histograms: an ACME request takes about a
 // millisecond, a finalize a few, a validation attempt up to 10 s.
-var requestBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+func latencyBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+}
 
 // Metrics are one server's metrics and the registry that serves them.
 // Create them with New.
@@ -139,7 +141,7 @@ func New(log *slog.Logger) *Metrics {
 			Help: "Requests to the ACME front end by endpoint, HTTP status class and ACME problem type (none: no problem)."},
 			[]string{"endpoint", "status_class", "problem"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "acme", Name: "request_duration_seconds",
-			Help: "Time the ACME front end took to answer a request, by endpoint.", Buckets: requestBuckets},
+			Help: "Time the ACME front end took to answer a request, by endpoint.", Buckets: latencyBuckets()},
 			[]string{"endpoint"}),
 		issued: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "certificates_issued_total",
 			Help: "Certificates issued by this process, by profile and issuer."}, []string{"profile", "issuer"}),
@@ -150,7 +152,7 @@ func New(log *slog.Logger) *Metrics {
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "validations_total",
 			Help: "Challenge validations finished by this process, by challenge type and result (valid, invalid)."}, []string{"type", "result"}),
 		validationDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "validation_attempt_duration_seconds",
-			Help: "Time one validation attempt took (control and CAA, every perspective), by challenge type.", Buckets: requestBuckets},
+			Help: "Time one validation attempt took (control and CAA, every perspective), by challenge type.", Buckets: latencyBuckets()},
 			[]string{"type"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rate_limit_refusals_total",
 			Help: "Requests refused by a rate limit, by limit name."}, []string{"limit"}),
@@ -190,8 +192,6 @@ func (l slogErrorLog) Println(v ...any) {
 // document.
 const noProblem = "none"
 
-var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
-
 // ObserveRequest records one request of the ACME front end to endpoint e,
 // answered with HTTP status and problem type problem ("" for none) after
 // d. A 2xx answer without a problem costs one counter increment and one
@@ -209,11 +209,24 @@ func (m *Metrics) ObserveRequest(e Endpoint, status int, problem string, d time.
 		em.ok.Inc()
 		return
 	}
-	class := "other"
-	if c := status/100 - 1; c >= 0 && c < len(statusClasses) {
-		class = statusClasses[c]
+	m.requests.WithLabelValues(e.String(), statusClass(status), problemLabel(problem)).Inc()
+}
+
+// statusClass is the label value of an HTTP status code's class.
+func statusClass(status int) string {
+	switch status / 100 {
+	case 1:
+		return "1xx"
+	case 2:
+		return "2xx"
+	case 3:
+		return "3xx"
+	case 4:
+		return "4xx"
+	case 5:
+		return "5xx"
 	}
-	m.requests.WithLabelValues(e.String(), class, problemLabel(problem)).Inc()
+	return "other"
 }
 
 // problemLabel is the label value of an ACME problem type: its name
