@@ -28,6 +28,7 @@ type Serve struct {
 	Data          string        // data directory (SQLite database by default, CA keys, lock file)
 	DB            string        // database: "" = SQLite at Data/certgate.db; postgres:// URL; else a SQLite file path
 	Listen        string        // HTTPS listen address, host:port
+	MetricsListen string        // plain-HTTP host:port serving /metrics (Prometheus), /healthz, /readyz; "" = none
 	Hostname      string        // name clients use to reach the server
 	VAHTTPPort    int           // port http-01 validation connects to
 	VATLSPort     int           // port tls-alpn-01 validation connects to
@@ -84,6 +85,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.Data, "data", "./certgate-data", "data directory: SQLite database and CA keys")
 	fs.StringVar(&s.DB, "db", "", "database: empty uses SQLite at DATA/certgate.db; postgres://USER@HOST:PORT/DB?sslmode=disable uses PostgreSQL (nodes may share it); any other value is a SQLite file path")
 	fs.StringVar(&s.Listen, "listen", ":8443", "HTTPS listen address (plain HTTP on the same port serves only the CRL, OCSP and CA certificates)")
+	fs.StringVar(&s.MetricsListen, "metrics-listen", "", "plain-HTTP address (e.g. 127.0.0.1:9464) serving Prometheus metrics at /metrics, and /healthz and /readyz; empty serves no metrics. Anyone who reaches it can read them: keep it on loopback or an internal network")
 	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
 	fs.IntVar(&s.VATLSPort, "va-tls-port", 443, "port that tls-alpn-01 validation connects to")
@@ -163,6 +165,14 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if err := checkHostPort("listen", s.Listen); err != nil {
 			return nil, err
 		}
+		if s.MetricsListen != "" {
+			if s.Perspectives.Roles == RoleVA {
+				return nil, fmt.Errorf("metrics-listen: a remote perspective (--roles va) serves no metrics")
+			}
+			if err := checkHostPort("metrics-listen", s.MetricsListen); err != nil {
+				return nil, err
+			}
+		}
 		for _, server := range va.SplitServers(s.VADNSResolver) {
 			if err := checkHostPort("va-dns-resolver", server); err != nil {
 				return nil, err
@@ -208,7 +218,7 @@ func checkHostPort(name, v string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%s: %q has no valid port", name, v)
 	}
-	if host == "" && name != "listen" {
+	if host == "" && name != "listen" && name != "metrics-listen" {
 		return fmt.Errorf("%s: %q needs a host", name, v)
 	}
 	return nil

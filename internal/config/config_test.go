@@ -38,8 +38,40 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	if s.CertValidity != 30*24*time.Hour {
 		t.Errorf("cert-validity = %s, want 720h from the file", s.CertValidity)
 	}
-	if s.Listen != ":8443" || s.Data != "./certgate-data" {
-		t.Errorf("defaults: listen %q data %q", s.Listen, s.Data)
+	if s.Listen != ":8443" || s.Data != "./certgate-data" || s.MetricsListen != "" {
+		t.Errorf("defaults: listen %q data %q metrics-listen %q (want none)", s.Listen, s.Data, s.MetricsListen)
+	}
+}
+
+// TestMetricsListenFromFile: metrics-listen is off unless set, and takes
+// an address with or without a host from any source.
+func TestMetricsListenFromFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("metrics-listen: 127.0.0.1:9464\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	resolve := ServeFlags(fs)
+	if err := fs.Parse([]string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MetricsListen != "127.0.0.1:9464" {
+		t.Errorf("metrics-listen = %q, want the file's 127.0.0.1:9464", s.MetricsListen)
+	}
+	fs = pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	resolve = ServeFlags(fs)
+	if err := fs.Parse([]string{"--metrics-listen", ":9464"}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = resolve(); err != nil {
+		t.Fatalf("metrics-listen :9464 refused: %v (want accepted: all interfaces, as the operator asked)", err)
+	}
+	if s.MetricsListen != ":9464" {
+		t.Errorf("metrics-listen = %q, want :9464", s.MetricsListen)
 	}
 }
 
@@ -60,6 +92,8 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "config file"},
 		{"empty data", []string{"--data", ""}, nil, "data: must name a directory"},
 		{"listen without colon", []string{"--listen", "9444"}, nil, `did you mean ":9444"`},
+		{"metrics-listen on a perspective", []string{"--roles", "va", "--perspective", "p1", "--perspective-secret-file", "/x", "--metrics-listen", "127.0.0.1:9464"}, nil, "metrics-listen: a remote perspective (--roles va) serves no metrics"},
+		{"metrics-listen without colon", nil, map[string]string{"CERTGATE_METRICS_LISTEN": "9464"}, `metrics-listen: "9464" is not HOST:PORT (did you mean ":9464"?)`},
 		{"hostname with port", []string{"--hostname", "acme.example:8443"}, nil, "without scheme or port"},
 		{"hostname with space", []string{"--hostname", "bad host"}, nil, "is not a DNS name"},
 		{"resolver without port", []string{"--va-dns-resolver", "10.0.0.53"}, nil, "va-dns-resolver"},

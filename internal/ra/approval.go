@@ -112,6 +112,7 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
+	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
 	r.log.InfoContext(ctx, "certificate issued after approval", "order", o.ID, "approval", ap.ID, "approved_by", ap.DecidedBy,
 		"serial", cert.Serial, "names", cert.SANs)
 	return r.reload(ctx, o.ID)
@@ -125,8 +126,8 @@ func (r *RA) reload(ctx context.Context, id string) (*store.Order, error) {
 	return o, nil
 }
 
-// failProcessing makes processing order id invalid with err as its problem
-// and returns the problem.
+// failProcessing makes processing order id invalid with err as its problem,
+// counts it as a failed finalization and returns the problem.
 func (r *RA) failProcessing(ctx context.Context, id string, err error) error {
 	p, ok := acme.AsProblem(err)
 	if !ok {
@@ -135,6 +136,7 @@ func (r *RA) failProcessing(ctx context.Context, id string, err error) error {
 	if serr := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, r.now()); serr != nil {
 		r.log.ErrorContext(ctx, "mark order invalid", "order", id, "err", serr)
 	}
+	r.cfg.Metrics.FinalizeFailed(p.Type)
 	return p
 }
 

@@ -91,6 +91,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	if r.cfg.OnRevoke != nil {
 		r.cfg.OnRevoke(rec.Serial)
 	}
+	r.cfg.Metrics.CertificateRevoked(reason)
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
 	return nil
 }

@@ -153,7 +153,12 @@ func newSerial(now time.Time) (*big.Int, string) { return store.NewSerial(now) }
 // serial is reserved before signing and the certificate is stored in the
 // same transaction that makes the order valid. It returns the order as
 // stored afterwards.
-func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, authzs []*store.Authorization, csrDER []byte, accountKey crypto.PublicKey) (*store.Order, error) {
+func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, authzs []*store.Authorization, csrDER []byte, accountKey crypto.PublicKey) (_ *store.Order, err error) {
+	defer func() {
+		if err != nil {
+			r.cfg.Metrics.FinalizeFailed(problemTypeOf(err))
+		}
+	}()
 	now := r.now()
 	if st := OrderStatus(o, authzs, now); st != acme.StatusReady {
 		return nil, acme.NewProblem(acme.OrderNotReady, "the order is %s, not ready", st)
@@ -222,6 +227,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
 		return nil, r.internal(ctx, "storing the certificate", err)
 	}
+	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
 	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
 	done := *o
 	done.Status, done.CertSerial, done.UpdatedAt = acme.StatusValid, cert.Serial, cert.CreatedAt

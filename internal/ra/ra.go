@@ -19,6 +19,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
@@ -146,6 +147,9 @@ type Config struct {
 	// RateLimits are the ACME rate limits (internal/ratelimit); they apply
 	// when the store implements ratelimit.Store. Zero rates disable.
 	RateLimits ratelimit.Config
+	// Metrics, when set, counts issuance, revocation, failed finalizations,
+	// validations and rate-limit refusals; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -227,6 +231,9 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 	var limits *ratelimit.Limiter
 	if ls, ok := st.(ratelimit.Store); ok {
 		limits = ratelimit.New(cfg.RateLimits, ls, now)
+		if m := cfg.Metrics; m != nil {
+			limits.OnRefuse = func(n ratelimit.Name) { m.RateLimited(string(n)) }
+		}
 	}
 	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
 		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}

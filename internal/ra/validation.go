@@ -192,9 +192,11 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 				prob.Identifier = &id
 			}
 		}
+		took := time.Since(start)
+		r.cfg.Metrics.ValidationAttempt(c.Type, took)
 		now = r.now()
 		r.log.Info("validation attempt", "challenge", id, "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
-			"ok", verr == nil, "ms", time.Since(start).Milliseconds(), "problem", problemType(prob))
+			"ok", verr == nil, "ms", took.Milliseconds(), "problem", problemType(prob))
 		if prob == nil || caaRefused || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
 			if prob == nil && AuthorizationStatus(az, now) != acme.StatusPending {
 				prob = acme.NewProblem(acme.Unauthorized, "the authorization expired during validation")
@@ -204,6 +206,9 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 				r.log.Error("validation: store result", "challenge", id, "err", err)
 			}
 			finished = err == nil
+			if finished {
+				r.cfg.Metrics.ValidationFinished(c.Type, prob == nil)
+			}
 			if err == nil && prob != nil {
 				r.chargeFailedValidation(ctx, az.AccountID)
 			}
@@ -257,6 +262,15 @@ func problemType(p *acme.Problem) string {
 		return ""
 	}
 	return string(p.Type)
+}
+
+// problemTypeOf is the problem type err is rendered with: its own for a
+// problem, serverInternal for any other error.
+func problemTypeOf(err error) acme.ProblemType {
+	if p, ok := acme.AsProblem(err); ok {
+		return p.Type
+	}
+	return acme.ServerInternal
 }
 
 // accountURIs returns the URLs of account id (Config.AccountURIPrefixes),

@@ -176,6 +176,10 @@ type Store interface {
 // Limiter checks and spends rate limits. Safe for concurrent use, and for
 // use by many processes sharing one database.
 type Limiter struct {
+	// OnRefuse, when set, is called with the name of the limit of every
+	// refusal the limiter returns (for metrics). Set it before first use.
+	OnRefuse func(Name)
+
 	cfg   Config
 	store Store
 	now   func() time.Time
@@ -405,7 +409,15 @@ func (u *bucketUpdate) problem() error {
 	if u.refused == nil {
 		return nil
 	}
+	u.l.refused(u.refused.Limit)
 	return Problem(u.refused.Limit, u.refused.Key, u.refused.rate, u.wait, u.now, u.l.cfg.PolicyURL)
+}
+
+// refused reports a refusal by limit to OnRefuse.
+func (l *Limiter) refused(limit Name) {
+	if l.OnRefuse != nil {
+		l.OnRefuse(limit)
+	}
 }
 
 func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool) error {
@@ -424,6 +436,7 @@ func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool)
 			return nil
 		}
 		_, _, wait := gcra(tat, now, r.rate)
+		l.refused(r.Limit)
 		return Problem(r.Limit, r.Key, r.rate, wait, now, l.cfg.PolicyURL)
 	}
 	u := l.newUpdate(rs, spend, force)
@@ -466,6 +479,7 @@ func (l *Limiter) CheckPending(ctx context.Context, account string, subjects []s
 	if earliest.IsZero() || wait < time.Second {
 		wait = time.Second
 	}
+	l.refused(PendingAuthorizationsPerAccount)
 	p := Problem(PendingAuthorizationsPerAccount, account, rs[0].rate, wait, now, l.cfg.PolicyURL)
 	p.Detail = fmt.Sprintf("too many pending authorizations: this account holds %d and may hold at most %d (%s); complete or deactivate some, or retry after %s",
 		n, rs[0].rate.Count, PendingAuthorizationsPerAccount, now.Add(p.RetryAfter).UTC().Format(time.RFC3339))

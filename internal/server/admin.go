@@ -25,11 +25,14 @@ func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time
 		LintProfile: func(p *policy.Profile) error { return LintProfile(ca, p, now()) }})
 }
 
-// httpsHandler routes the HTTPS listener: the admin API under /api/v1/,
-// everything else to the ACME front end. Each request's context carries
+// httpsHandler routes the HTTPS listener: /healthz and /readyz, the admin
+// API under /api/v1/, everything else to the ACME front end. Each request's context carries
 // the client address for the audit log (audit.WithSource).
 func (s *Server) httpsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.serveHealth(w, r) {
+			return
+		}
 		r = r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr))
 		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") {
 			s.api.ServeHTTP(w, r)

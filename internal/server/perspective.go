@@ -76,7 +76,7 @@ func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) 
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return listenError(cfg.Listen, err)
+		return listenError("listen", cfg.Listen, err)
 	}
 	h := mpic.NewHandler(mpic.Local{Perspective: cfg.Perspectives.Name, VA: v}, secret, nil, log.With("component", "perspective"))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,

@@ -22,12 +22,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/ocspresponder"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -62,6 +64,10 @@ type Server struct {
 	wfe   *wfe.WFE
 	api   http.Handler // admin API under /api/v1 (admin.go)
 	ln    net.Listener
+
+	metrics   *metrics.Metrics
+	metricsLn net.Listener // metrics-listen; nil when not set
+	stopping  atomic.Bool  // set when shutdown begins (/readyz answers 503)
 
 	lock    *os.File // flock on the data directory, held while the server runs
 	certMu  sync.Mutex
@@ -120,9 +126,10 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	caDir := CADir(cfg.Data)
 	created.noteCA(caDir)
 	var (
-		st *store.Store
-		ln net.Listener
-		ok bool
+		st  *store.Store
+		ln  net.Listener
+		mln net.Listener
+		ok  bool
 	)
 	defer func() {
 		if ok {
@@ -130,6 +137,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 		if ln != nil {
 			ln.Close()
+		}
+		if mln != nil {
+			mln.Close()
 		}
 		if st != nil {
 			st.Close()
@@ -144,7 +154,13 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			ln = nil
-			return nil, listenError(cfg.Listen, err)
+			return nil, listenError("listen", cfg.Listen, err)
+		}
+	}
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			mln = nil
+			return nil, listenError("metrics-listen", cfg.MetricsListen, err)
 		}
 	}
 	if st, err = store.Open(ctx, dsn); err != nil {
@@ -228,6 +244,12 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath, OCSPURL: ocspURL}
 	rcfg.CRLRefresh = cfg.RevocationRefresh
+	// One registry per server: the request path counts into it, the
+	// database is read when it is scraped (metrics-listen).
+	m := metrics.New(log.With("component", "metrics"))
+	m.RegisterDBPools(st.Pools())
+	m.RegisterInventory(st, now)
+	rcfg.Metrics = m
 	var ocspHandler http.Handler
 	if cfg.OCSP {
 		resp, err := ocspresponder.New(ocspresponder.Config{Path: wfe.OCSPPath, IssuerName: iss.Name(), Refresh: cfg.RevocationRefresh,
@@ -266,8 +288,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler}, r, st, log.With("component", "wfe"))
-	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock}
+		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m}, r, st, log.With("component", "wfe"))
+	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
@@ -384,6 +406,14 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// MetricsAddr is the address of metrics-listen, nil when it is not set.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
+
 // CA is the built-in CA.
 func (s *Server) CA() *local.CA { return s.ca }
 
@@ -452,9 +482,15 @@ func (s *Server) Serve(ctx context.Context) error {
 			fresh.Delete(c)
 		}
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- httpsSrv.Serve(tls.NewListener(split.tls, tlsCfg)) }()
 	go func() { errc <- plainSrv.Serve(split.plain) }()
+	var metricsSrv *http.Server
+	if s.metricsLn != nil {
+		metricsSrv = &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		go func() { errc <- metricsSrv.Serve(s.metricsLn) }()
+		s.log.Info("metrics serving", "url", "http://"+s.metricsLn.Addr().String()+metricsPath)
+	}
 	s.log.Info("certgate serving", "listen", s.ln.Addr().String(), "directory", "https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory",
 		"data", s.cfg.Data)
 	var err error
@@ -462,6 +498,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	s.stopping.Store(true)
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
@@ -471,6 +508,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		return true
 	})
 	herr := errors.Join(httpsSrv.Shutdown(sctx), plainSrv.Shutdown(sctx))
+	if metricsSrv != nil {
+		herr = errors.Join(herr, metricsSrv.Shutdown(sctx))
+	}
 	s.ra.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		err = nil
@@ -483,17 +523,20 @@ func (s *Server) port() string {
 	return p
 }
 
-// plainHandler serves the CRL, OCSP and CA certificates over plain HTTP and
-// points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME).
+// plainHandler serves the CRL, OCSP and CA certificates, /healthz and
+// /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
-	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, "/healthz"} {
+	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
 		m.Handle("GET "+p, s.wfe)
 	}
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "certgate serves ACME over HTTPS only: https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory", http.StatusBadRequest)
 	})
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if s.serveHealth(rw, r) {
+			return
+		}
 		// OCSP (RFC 6960 Appendix A.1) is normally fetched over plain
 		// HTTP; its GET paths hold base64 that the mux would clean.
 		if s.cfg.OCSP && wfe.IsOCSPPath(r.URL.Path) {

@@ -103,9 +103,10 @@ func (c *createdPaths) noteCA(dir string) {
 	}
 }
 
-// listenError describes a failure to listen on addr (the listen setting)
-// in one line, naming the usual causes; it wraps err.
-func listenError(addr string, err error) error {
+// listenError describes a failure to listen on addr, the value of setting
+// (listen, metrics-listen), in one line naming the usual causes; it wraps
+// err.
+func listenError(setting, addr string, err error) error {
 	var why string
 	var dnsErr *net.DNSError
 	switch {
@@ -120,7 +121,7 @@ func listenError(addr string, err error) error {
 	default:
 		why = innermost(err).Error()
 	}
-	return &startError{msg: fmt.Sprintf("listen: %s: %s", addr, why), err: err}
+	return &startError{msg: fmt.Sprintf("%s: %s: %s", setting, addr, why), err: err}
 }
 
 // innermost is the last error in err's chain of single wrappers (the

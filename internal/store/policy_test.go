@@ -135,7 +135,17 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 		}
 		return ap
 	}
+	pending := func(want int) {
+		t.Helper()
+		n, err := s.CountPendingApprovals(ctx)
+		must(t, err)
+		if n != want {
+			t.Errorf("CountPendingApprovals = %d, want %d", n, want)
+		}
+	}
+	pending(0)
 	ap1, ap2 := mk("one"), mk("two")
+	pending(2)
 	list, err := s.ListApprovals(ctx, store.ApprovalPending, 10)
 	must(t, err)
 	if len(list) != 2 || string(list[0].CSR) != "\x01\x02\x03" || list[0].Identifiers[0].Value != "one.test" {
@@ -144,6 +154,7 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 	must(t, s.MarkApprovalEscalated(ctx, ap1.ID, now.Add(time.Hour)))
 	wantErr(t, "escalate twice", s.MarkApprovalEscalated(ctx, ap1.ID, now.Add(2*time.Hour)), store.ErrStale)
 	must(t, s.DecideApproval(ctx, ap1.ID, true, "alice", "fine", nil, now))
+	pending(1)
 	wantErr(t, "decide twice", s.DecideApproval(ctx, ap1.ID, false, "bob", "", nil, now), store.ErrStale)
 	wantErr(t, "decide missing", s.DecideApproval(ctx, "nope", true, "", "", nil, now), store.ErrNotFound)
 	ids, err := s.ApprovedAwaiting(ctx, 10)
@@ -153,6 +164,7 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 	}
 	perr := acme.NewProblem(acme.Unauthorized, "rejected: no")
 	must(t, s.DecideApproval(ctx, ap2.ID, false, "bob", "no", perr, now))
+	pending(0)
 	o2, _ := s.GetOrder(ctx, ap2.OrderID)
 	if o2.Status != acme.StatusInvalid || o2.Error == nil || o2.Error.Detail != "rejected: no" {
 		t.Errorf("rejected order %+v", o2)

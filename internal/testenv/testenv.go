@@ -46,6 +46,9 @@ type Env struct {
 	HTTP01Listeners []net.Listener
 	TLSPort         int // where tls-alpn-01 validation connects
 	Config          *config.Serve
+	// MetricsURL, with Options.Metrics, is http://127.0.0.1:PORT of
+	// metrics-listen (/metrics, /healthz, /readyz); "" otherwise.
+	MetricsURL string
 
 	mu      sync.Mutex
 	http01  map[string]string          // token → key authorization
@@ -67,6 +70,8 @@ type Options struct {
 	NoOCSP bool
 	// HTTP2 offers HTTP/2 on the HTTPS listener (--http2).
 	HTTP2 bool
+	// Metrics serves metrics-listen on a free loopback port (Env.MetricsURL).
+	Metrics bool
 }
 
 // New starts an environment for t with default options.
@@ -102,6 +107,9 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
 		HTTP2: o.HTTP2}
+	if o.Metrics {
+		e.Config.MetricsListen = "127.0.0.1:0"
+	}
 	w := o.Log
 	if w == nil {
 		w = io.Discard
@@ -116,6 +124,9 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		t.Fatalf("testenv: server: %v", err)
 	}
 	e.Server = srv
+	if a := srv.MetricsAddr(); a != nil {
+		e.MetricsURL = "http://" + a.String()
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	t.Cleanup(func() {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/wfe"
@@ -71,7 +72,9 @@ func benchNewEnv(b *testing.B, acctCacheTTL time.Duration, maxNonces int) (*benc
 	iss := &local.Issuer{CA: ca, IssuerURL: pki + wfe.IntermediatePath, CRLURL: pki + wfe.CRLPath}
 	r := ra.New(ra.Config{CertValidity: 90 * 24 * time.Hour}, st, nil, iss, nil, log)
 	b.Cleanup(func() { r.Shutdown(context.Background()) })
-	cfg := wfe.Config{IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), MaxNonces: maxNonces}
+	// Metrics on, as internal/server wires them: every request is counted
+	// and its latency observed.
+	cfg := wfe.Config{IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), MaxNonces: maxNonces, Metrics: metrics.New(log)}
 	if acctCacheTTL != 0 {
 		// Set by name so that this file keeps compiling whatever becomes
 		// of the field (it was being added when this was written).

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/policy"
 )
 
@@ -44,10 +45,10 @@ func profilePath(profile, path string) string {
 // profileRoutes serves /acme/{profile}/directory, new-account and
 // new-order for every profile, and 404 for anything else below /acme/.
 func (w *WFE) profileRoutes() http.HandlerFunc {
-	dir := w.handle(w.directory, http.MethodGet)
-	acct := w.handle(w.newAccount, http.MethodPost)
-	order := w.handle(w.newOrder, http.MethodPost)
-	nf := w.handle(w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)
+	dir := w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet)
+	acct := w.handle(metrics.EndpointNewAccount, w.newAccount, http.MethodPost)
+	order := w.handle(metrics.EndpointNewOrder, w.newOrder, http.MethodPost)
+	nf := w.handle(metrics.EndpointOther, w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)
 	return func(rw http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/acme/"), "/")
 		if len(parts) == 2 && parts[0] != "" {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -87,6 +88,9 @@ type Config struct {
 	// OCSP, when set, serves OCSPPath and everything below it (the
 	// OCSP responder); nil leaves those paths unserved (404).
 	OCSP http.Handler
+	// Metrics, when set, counts every request by endpoint and outcome and
+	// records its latency (metrics.ObserveRequest); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // WFE is the ACME HTTP handler. Create it with New.
@@ -122,53 +126,53 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	}
 	w := &WFE{cfg: cfg, ra: r, store: st, nonces: cfg.Nonces, accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
 	m := http.NewServeMux()
-	m.HandleFunc(directoryPath, w.handle(w.directory, http.MethodGet))
-	m.HandleFunc(newNoncePath, w.handle(w.newNonce, http.MethodGet, http.MethodHead))
-	m.HandleFunc(newAccountPath, w.handle(w.newAccount, http.MethodPost))
-	m.HandleFunc(newOrderPath, w.handle(w.newOrder, http.MethodPost))
-	m.HandleFunc(revokeCertPath, w.handle(w.revokeCert, http.MethodPost))
-	m.HandleFunc(keyChangePath, w.handle(w.keyChange, http.MethodPost))
-	m.HandleFunc(accountPath, w.handle(w.account, http.MethodPost))
-	m.HandleFunc(orderPath, w.handle(w.order, http.MethodPost))
-	m.HandleFunc(authzPath, w.handle(w.authorization, http.MethodPost))
-	m.HandleFunc(challengePath, w.handle(w.challenge, http.MethodPost))
-	m.HandleFunc(certPath, w.handle(w.certificate, http.MethodPost))
-	m.HandleFunc(renewalInfoPath, w.handle(w.renewalInfo, http.MethodGet, http.MethodHead))
+	m.HandleFunc(directoryPath, w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet))
+	m.HandleFunc(newNoncePath, w.handle(metrics.EndpointNewNonce, w.newNonce, http.MethodGet, http.MethodHead))
+	m.HandleFunc(newAccountPath, w.handle(metrics.EndpointNewAccount, w.newAccount, http.MethodPost))
+	m.HandleFunc(newOrderPath, w.handle(metrics.EndpointNewOrder, w.newOrder, http.MethodPost))
+	m.HandleFunc(revokeCertPath, w.handle(metrics.EndpointRevokeCert, w.revokeCert, http.MethodPost))
+	m.HandleFunc(keyChangePath, w.handle(metrics.EndpointKeyChange, w.keyChange, http.MethodPost))
+	m.HandleFunc(accountPath, w.handle(metrics.EndpointAccount, w.account, http.MethodPost))
+	m.HandleFunc(orderPath, w.handle(metrics.EndpointOrder, w.order, http.MethodPost))
+	m.HandleFunc(authzPath, w.handle(metrics.EndpointAuthz, w.authorization, http.MethodPost))
+	m.HandleFunc(challengePath, w.handle(metrics.EndpointChallenge, w.challenge, http.MethodPost))
+	m.HandleFunc(certPath, w.handle(metrics.EndpointCert, w.certificate, http.MethodPost))
+	m.HandleFunc(renewalInfoPath, w.handle(metrics.EndpointRenewalInfo, w.renewalInfo, http.MethodGet, http.MethodHead))
 	m.HandleFunc("/acme/", w.profileRoutes())
-	m.HandleFunc("GET "+CRLPath, w.crl)
-	m.HandleFunc("GET "+IntermediatePath, func(rw http.ResponseWriter, r *http.Request) {
+	m.HandleFunc("GET "+CRLPath, pki(metrics.EndpointCRL, w.crl))
+	m.HandleFunc("GET "+IntermediatePath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
 		rw.Write(cfg.IntermediateDER)
-	})
-	m.HandleFunc("GET "+RootPath, func(rw http.ResponseWriter, r *http.Request) {
+	}))
+	m.HandleFunc("GET "+RootPath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/x-pem-file")
 		rw.Write(cfg.RootPEM)
-	})
-	m.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(rw, "ok")
-	})
+	}))
 	w.mux = m
 	return w
 }
 
-// ServeHTTP implements http.Handler, logging one event per request.
+// ServeHTTP implements http.Handler, logging one event per request and
+// recording it in the metrics (Config.Metrics).
 func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: rw, status: 200}
 	if w.cfg.OCSP != nil && IsOCSPPath(r.URL.Path) {
 		// Not through the mux: it would clean (and redirect) the "//"
 		// that base64 GET requests may contain.
+		rec.endpoint = metrics.EndpointOCSP
 		w.cfg.OCSP.ServeHTTP(rec, r)
 	} else {
 		w.mux.ServeHTTP(rec, r)
 	}
+	took := time.Since(start)
+	w.cfg.Metrics.ObserveRequest(rec.endpoint, rec.status, rec.problem, took)
 	// One event per request; its attributes are built only when it is
 	// logged (not at log-level warn or error).
 	if ctx := r.Context(); w.log.Enabled(ctx, slog.LevelInfo) {
 		w.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
-			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+			slog.Float64("ms", float64(took.Microseconds())/1000))
 	}
 }
 
@@ -180,8 +184,25 @@ func IsOCSPPath(p string) bool {
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status  int
-	problem string
+	status   int
+	problem  string
+	endpoint metrics.Endpoint // set by the route that served the request
+}
+
+// setEndpoint records the endpoint that serves the request on rw, when rw
+// is ServeHTTP's recorder.
+func setEndpoint(rw http.ResponseWriter, e metrics.Endpoint) {
+	if rec, ok := rw.(*statusRecorder); ok {
+		rec.endpoint = e
+	}
+}
+
+// pki wraps a handler of a PKI endpoint to record endpoint e.
+func pki(e metrics.Endpoint, h http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		setEndpoint(rw, e)
+		h(rw, r)
+	}
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -198,11 +219,21 @@ type exchange struct {
 
 type handlerFunc func(ctx context.Context, x *exchange) error
 
-// handle wraps h with the headers every ACME response carries
-// (Replay-Nonce, Link rel="index"; RFC 8555 §6.5, §7.1) and the method
-// check (RFC 8555 §6.3: 405 for GET on POST-only resources).
-func (w *WFE) handle(h handlerFunc, methods ...string) http.HandlerFunc {
+// handle wraps h, the handler of endpoint e, with the headers every ACME
+// response carries (Replay-Nonce, Link rel="index"; RFC 8555 §6.5, §7.1)
+// and the method check (RFC 8555 §6.3: 405 for GET on POST-only
+// resources). The order and account routes also serve finalize and the
+// orders list, which the metrics tell apart by the path's last segment.
+func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
+		switch {
+		case e == metrics.EndpointOrder && strings.HasSuffix(r.URL.Path, "/finalize"):
+			setEndpoint(rw, metrics.EndpointFinalize)
+		case e == metrics.EndpointAccount && strings.HasSuffix(r.URL.Path, "/orders"):
+			setEndpoint(rw, metrics.EndpointOrders)
+		default:
+			setEndpoint(rw, e)
+		}
 		x := &exchange{rw: rw, r: r, base: "https://" + r.Host}
 		rw.Header().Set("Replay-Nonce", w.nonces.Issue())
 		rw.Header().Set("Cache-Control", "no-store")

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Health endpoints (docs/operations.md, "Metrics and health"), served
+// unauthenticated on the HTTPS listener, on plain HTTP on the same port and
+// on metrics-listen.
+const (
+	healthzPath = "/healthz" // the process is up: 200 "ok"
+	readyzPath  = "/readyz"  // the node can serve: 200, else 503 with a problem
+	metricsPath = "/metrics" // Prometheus, on metrics-listen only
+)
+
+// readyTimeout bounds the database query of /readyz: a node whose database
+// does not answer within it is not ready. Probes should wait longer than
+// this for the answer.
+const readyTimeout = time.Second
+
+// serveHealth answers /healthz and /readyz and reports whether r was one
+// of them (false: the caller routes it).
+func (s *Server) serveHealth(rw http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != healthzPath && r.URL.Path != readyzPath {
+		return false
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		rw.Header().Set("Allow", "GET, HEAD")
+		writeHTTPProblem(rw, http.StatusMethodNotAllowed, r.URL.Path+" answers GET and HEAD")
+		return true
+	}
+	if r.URL.Path == readyzPath {
+		if err := s.ready(r.Context()); err != nil {
+			writeHTTPProblem(rw, http.StatusServiceUnavailable, err.Error())
+			return true
+		}
+	}
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rw.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(rw, "ok")
+	return true
+}
+
+// ready returns nil when the node can serve: it is not shutting down and
+// its database answers a trivial query within readyTimeout. The error
+// is fit for an unauthenticated client (the cause is logged).
+func (s *Server) ready(ctx context.Context) error {
+	if s.stopping.Load() {
+		return fmt.Errorf("the server is shutting down")
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready: the database did not answer", "err", err)
+		return fmt.Errorf("the database did not answer within %s", readyTimeout)
+	}
+	return nil
+}
+
+// httpProblem is an RFC 9457 problem document of type about:blank (§4.2.1:
+// the title is the status code's reason phrase).
+type httpProblem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func writeHTTPProblem(rw http.ResponseWriter, status int, detail string) {
+	body, _ := json.Marshal(httpProblem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+	rw.Header().Set("Content-Type", "application/problem+json")
+	rw.Header().Set("Cache-Control", "no-store")
+	rw.WriteHeader(status)
+	rw.Write(body)
+}
+
+// metricsHandler serves metrics-listen: /metrics (Prometheus), /healthz
+// and /readyz; anything else is 404.
+func (s *Server) metricsHandler() http.Handler {
+	m := s.metrics.Handler()
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if s.serveHealth(rw, r) {
+			return
+		}
+		if r.URL.Path != metricsPath {
+			writeHTTPProblem(rw, http.StatusNotFound, "this listener serves "+metricsPath+", "+healthzPath+" and "+readyzPath)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			rw.Header().Set("Allow", "GET, HEAD")
+			writeHTTPProblem(rw, http.StatusMethodNotAllowed, metricsPath+" answers GET and HEAD")
+			return
+		}
+		m.ServeHTTP(rw, r)
+	})
+}
