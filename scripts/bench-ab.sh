@@ -55,7 +55,7 @@ PIDS+=("$SA")
 SB=$!
 PIDS+=("$SB")
 for p in "$PA" "$PB"; do
-	for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done
+	for _ in $(seq 150); do curl -sfk -o /dev/null --max-time 2 "https://127.0.0.1:$p/healthz" && break; sleep 0.2; done
 done
 "$W/a" ca root --data "$DA" >"$W/ra.pem"
 "$W/b" ca root --data "$DB" >"$W/rb.pem"

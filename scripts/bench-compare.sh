@@ -139,21 +139,25 @@ free_port() {
 	die "no free port found"
 }
 
-# wait_tcp PORT PID NAME LOG: wait until 127.0.0.1:PORT accepts connections.
+# wait_tcp PORT PID NAME LOG [URL]: wait until 127.0.0.1:PORT accepts
+# connections or, given URL, until URL answers (certgate binds its port
+# before it has created its CA, so its readiness is /healthz answering).
 wait_tcp() {
-	local port=$1 pid=$2 name=$3 log=$4
+	local port=$1 pid=$2 name=$3 log=$4 url=${5:-}
 	for _ in $(seq 300); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "bench-compare: $name exited during start-up; its log ($log):" >&2
 			tail -n 20 "$log" >&2
 			exit 1
 		fi
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		if [[ -n $url ]]; then
+			curl -sfk -o /dev/null --max-time 2 "$url" && return
+		elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			return
 		fi
 		sleep 0.1
 	done
-	die "$name did not listen on 127.0.0.1:$port within 30 s (log: $log)"
+	die "$name did not answer on 127.0.0.1:$port within 30 s (log: $log)"
 }
 
 # cpu_ticks PID: utime+stime of the process, in clock ticks. Fields 14 and
@@ -212,7 +216,7 @@ wait_tcp "$PEBBLE_PORT" "$PEBBLE_PID" pebble "$WORK/pebble.log"
 	>"$WORK/certgate.log" 2>&1 &
 CERTGATE_PID=$!
 PIDS+=("$CERTGATE_PID")
-wait_tcp "$CERTGATE_PORT" "$CERTGATE_PID" "certgate serve" "$WORK/certgate.log"
+wait_tcp "$CERTGATE_PORT" "$CERTGATE_PID" "certgate serve" "$WORK/certgate.log" "https://127.0.0.1:$CERTGATE_PORT/healthz"
 # The CA exists once serve has started; on a loaded machine the port can
 # answer (another process, or serve itself) a moment before, so retry.
 for _ in $(seq 100); do

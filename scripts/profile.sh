@@ -31,7 +31,7 @@ CERTGATE_CPUPROFILE=$O/cpu.out "$O/certgate" serve --data "$O/data" --listen "12
 	--va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$O/serve.log" 2>&1 &
 SP=$!
 trap 'kill $DP $SP 2>/dev/null || true' EXIT
-for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 150); do curl -sfk -o /dev/null --max-time 2 "https://127.0.0.1:$P/healthz" && break; sleep 0.2; done
 for _ in $(seq 50); do "$O/certgate" ca root --data "$O/data" >"$O/root.pem" 2>/dev/null && break; sleep 0.2; done
 flows() {
 	"$O/certgate" bench acme -d "https://localhost:$P/acme/directory" --ca "$O/root.pem" --http01-listen "127.0.0.1:$RESP" \
