@@ -61,8 +61,8 @@ func newAccountList() *cobra.Command {
 		Short: "List accounts by ID, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 1 || limit > 1000 {
-				return fmt.Errorf("--limit %d: must be 1 to 1000", limit)
+			if err := checkLimit(limit); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &o)

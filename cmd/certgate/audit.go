@@ -27,6 +27,9 @@ func newAuditList() *cobra.Command {
 		Short: "List audit events, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(f.Limit); err != nil {
+				return err
+			}
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
 				return err

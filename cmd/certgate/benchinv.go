@@ -50,6 +50,9 @@ for one page of --limit rows, plus this process's peak RSS.`,
 			if runs < 1 {
 				return fmt.Errorf("--runs must be positive")
 			}
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 				qs := []benchQuery{
 					{Name: "expiring within 30d", Query: inventory.Query{ExpiringWithin: 30 * 24 * time.Hour}},
@@ -92,7 +95,7 @@ for one page of --limit rows, plus this process's peak RSS.`,
 	}
 	storeFlags(cmd, &o)
 	cmd.Flags().IntVar(&runs, "runs", 100, "runs of each query")
-	cmd.Flags().IntVar(&limit, "limit", 100, "page size")
+	cmd.Flags().IntVar(&limit, "limit", 100, "page size, 1 to 1000")
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
 }

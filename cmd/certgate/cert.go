@@ -62,6 +62,9 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 }
 
 func (f *listFlags) query() (inventory.Query, error) {
+	if err := checkLimit(f.limit); err != nil {
+		return inventory.Query{}, err
+	}
 	attrs, err := inventory.ParseAttributes(f.attrs)
 	if err != nil {
 		return inventory.Query{}, err
@@ -74,6 +77,16 @@ func (f *listFlags) query() (inventory.Query, error) {
 		}
 	}
 	return q, nil
+}
+
+// checkLimit refuses a --limit (page size) outside 1..1000, the range of
+// the store's and the admin API's pages, rather than letting a zero or
+// negative one fall back to the default.
+func checkLimit(limit int) error {
+	if limit < 1 || limit > 1000 {
+		return fmt.Errorf("--limit %d: must be 1 to 1000", limit)
+	}
+	return nil
 }
 
 // pageCommand completes cmd as a listing of inventory certificates: the

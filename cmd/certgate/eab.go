@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -47,31 +48,13 @@ func newEABCreate() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			var p *policy.Profile
-			rec, err := st.GetProfile(ctx, profile)
-			switch {
-			case err == nil:
-				if p, err = policy.Parse(rec.Spec); err != nil {
-					return err
-				}
-			case errors.Is(err, store.ErrNotFound) && profile == policy.DefaultName:
-				d := ra.DefaultProfile(90*24*time.Hour, 0, false)
-				p = &d
-				if err := p.Validate(); err != nil {
-					return err
-				}
-			case errors.Is(err, store.ErrNotFound):
-				return fmt.Errorf("there is no profile %q (see 'certgate profile list')", profile)
-			default:
+			p, err := storedProfile(ctx, st, profile)
+			if err != nil {
 				return err
 			}
-			am := map[string]string{}
-			for _, kv := range attrs {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--attr %q: use key=value", kv)
-				}
-				am[k] = v
+			am, err := policy.ParseAttributeArgs(attrs)
+			if err != nil {
+				return fmt.Errorf("--attr %w", err)
 			}
 			var ttl time.Duration
 			if expires != "" {
@@ -217,4 +200,25 @@ func newEABRevoke() *cobra.Command {
 	}
 	storeFlags(cmd, &so)
 	return cmd
+}
+
+// storedProfile returns the stored profile name, or the built-in default
+// profile when name is policy.DefaultName and not stored. Errors: no such
+// profile (one line), a stored profile that does not parse, store errors.
+func storedProfile(ctx context.Context, st *store.Store, name string) (*policy.Profile, error) {
+	rec, err := st.GetProfile(ctx, name)
+	switch {
+	case err == nil:
+		return policy.Parse(rec.Spec)
+	case errors.Is(err, store.ErrNotFound) && name == policy.DefaultName:
+		d := ra.DefaultProfile(90*24*time.Hour, 0, false)
+		if err := d.Validate(); err != nil {
+			return nil, err
+		}
+		return &d, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("there is no profile %q (see 'certgate profile list')", name)
+	default:
+		return nil, err
+	}
 }

@@ -80,8 +80,12 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 		t.Errorf("unknown profile: %d", r.status)
 	}
 	r := f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"colour": "red"}})
-	if r.status != 422 || !strings.Contains(string(r.body), "colour") {
+	if r.status != 422 || !strings.Contains(string(r.body), "colour (in the EAB key being created") || strings.Contains(string(r.body), "newOrder") {
 		t.Errorf("undeclared attribute: %d %s", r.status, r.body)
+	}
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"billing_code": ""}})
+	if r.status != 422 || !strings.Contains(string(r.body), "empty attribute values: billing_code") {
+		t.Errorf("empty attribute value: %d %s", r.status, r.body)
 	}
 	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"billing_code": "CC-1"}, "singleUse": true})
 	var created struct {

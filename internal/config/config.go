@@ -172,6 +172,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			if err := checkHostPort("metrics-listen", s.MetricsListen); err != nil {
 				return nil, err
 			}
+			if sameListenAddress(s.Listen, s.MetricsListen) {
+				return nil, fmt.Errorf("metrics-listen %s and listen %s are the same address: give metrics-listen a port of its own", s.MetricsListen, s.Listen)
+			}
 		}
 		for _, server := range va.SplitServers(s.VADNSResolver) {
 			if err := checkHostPort("va-dns-resolver", server); err != nil {
@@ -222,6 +225,31 @@ func checkHostPort(name, v string) error {
 		return fmt.Errorf("%s: %q needs a host", name, v)
 	}
 	return nil
+}
+
+// sameListenAddress reports whether listen addresses a and b (valid
+// host:port) cannot both be bound: the same port (not 0, which picks a
+// free one) and the same host, or either host being all interfaces ("",
+// 0.0.0.0 or ::). Host names are compared as written, not resolved.
+func sameListenAddress(a, b string) bool {
+	ah, ap, _ := net.SplitHostPort(a)
+	bh, bp, _ := net.SplitHostPort(b)
+	an, _ := strconv.Atoi(ap)
+	bn, _ := strconv.Atoi(bp)
+	if an == 0 || an != bn {
+		return false
+	}
+	allIfaces := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || ip != nil && ip.IsUnspecified()
+	}
+	if allIfaces(ah) || allIfaces(bh) {
+		return true
+	}
+	if aip, bip := net.ParseIP(ah), net.ParseIP(bh); aip != nil && bip != nil {
+		return aip.Equal(bip)
+	}
+	return strings.EqualFold(ah, bh)
 }
 
 // checkDB accepts an empty value, a SQLite file path, or a postgres:// or

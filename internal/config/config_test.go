@@ -94,6 +94,9 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"listen without colon", []string{"--listen", "9444"}, nil, `did you mean ":9444"`},
 		{"metrics-listen on a perspective", []string{"--roles", "va", "--perspective", "p1", "--perspective-secret-file", "/x", "--metrics-listen", "127.0.0.1:9464"}, nil, "metrics-listen: a remote perspective (--roles va) serves no metrics"},
 		{"metrics-listen without colon", nil, map[string]string{"CERTGATE_METRICS_LISTEN": "9464"}, `metrics-listen: "9464" is not HOST:PORT (did you mean ":9464"?)`},
+		{"metrics-listen equal to listen", []string{"--listen", "127.0.0.1:8451", "--metrics-listen", "127.0.0.1:8451"}, nil,
+			"metrics-listen 127.0.0.1:8451 and listen 127.0.0.1:8451 are the same address: give metrics-listen a port of its own"},
+		{"metrics-listen on listen's port, all interfaces", []string{"--metrics-listen", "127.0.0.1:8443"}, nil, "metrics-listen 127.0.0.1:8443 and listen :8443 are the same address"},
 		{"hostname with port", []string{"--hostname", "acme.example:8443"}, nil, "without scheme or port"},
 		{"hostname with space", []string{"--hostname", "bad host"}, nil, "is not a DNS name"},
 		{"resolver without port", []string{"--va-dns-resolver", "10.0.0.53"}, nil, "va-dns-resolver"},
@@ -189,5 +192,38 @@ func TestOCSPSettings(t *testing.T) {
 		if s.OCSP != tt.ocsp || s.RevocationRefresh != tt.refresh {
 			t.Errorf("%v %v: ocsp %v refresh %v, want %v %v", tt.args, tt.env, s.OCSP, s.RevocationRefresh, tt.ocsp, tt.refresh)
 		}
+	}
+}
+
+// TestSameListenAddress: listen and metrics-listen conflict on the same
+// port when the hosts are equal or either is all interfaces; port 0 and
+// distinct hosts or ports do not conflict.
+func TestSameListenAddress(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1:8451", "127.0.0.1:8451", true},
+		{":8443", "127.0.0.1:8443", true},
+		{"0.0.0.0:8443", "[::1]:8443", true},
+		{"[::]:8443", "10.0.0.1:8443", true},
+		{"LOCALHOST:9", "localhost:9", true},
+		{"[::1]:9", "[0:0:0:0:0:0:0:1]:9", true},
+		{"127.0.0.1:8443", "127.0.0.1:9464", false},
+		{"127.0.0.1:8443", "127.0.0.2:8443", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{":8443", ":9464", false},
+	} {
+		if got := sameListenAddress(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameListenAddress(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	resolve := ServeFlags(fs)
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:8451", "--metrics-listen", "127.0.0.1:9464"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolve(); err != nil {
+		t.Errorf("distinct listen and metrics-listen refused: %v", err)
 	}
 }

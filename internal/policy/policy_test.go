@@ -179,7 +179,8 @@ func TestMergeAttributes(t *testing.T) {
 		{Name: "environment", Enum: []string{"prod", "test"}},
 		{Name: "owner", Required: true},
 	}})
-	got, err := p.MergeAttributes(map[string]string{"owner": "team-a", "environment": "test"}, nil, map[string]string{"billing_code": "CC-42", "environment": "prod"})
+	got, err := p.MergeAttributes(AttributeSource{Attrs: map[string]string{"owner": "team-a", "environment": "test"}}, AttributeSource{},
+		AttributeSource{Attrs: map[string]string{"billing_code": "CC-42", "environment": "prod"}})
 	if err != nil || got["owner"] != "team-a" || got["environment"] != "prod" || got["billing_code"] != "CC-42" {
 		t.Fatalf("merge: %v, %v", got, err)
 	}
@@ -193,10 +194,79 @@ func TestMergeAttributes(t *testing.T) {
 		"regex":          {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
 		"unknown":        {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
 	} {
-		_, err := p.MergeAttributes(tc.attrs)
+		_, err := p.MergeAttributes(AttributeSource{Attrs: tc.attrs})
 		pr, ok := acme.AsProblem(err)
 		if !ok || pr.Type != acme.Malformed || !strings.Contains(pr.Detail, tc.want) {
 			t.Errorf("%s: got %v, want malformed containing %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestMergeAttributesNamesSource: an undeclared attribute or a bad value
+// is reported with the source that supplied the final value and that
+// source's fix; the problem stays malformed.
+func TestMergeAttributesNamesSource(t *testing.T) {
+	p := valid(t, Profile{Name: "partners", Attributes: []Attribute{
+		{Name: "environment", Enum: []string{"prod", "test"}},
+		{Name: "owner"},
+	}})
+	eab := AttributeSource{From: "the EAB key", Fix: "eab fix"}
+	acct := AttributeSource{From: "the account's attributes", Fix: "account fix"}
+	order := AttributeSource{From: "the order", Fix: "order fix"}
+	for name, tc := range map[string]struct {
+		eab, acct, order map[string]string
+		want             string
+	}{
+		"account unknown": {nil, map[string]string{"foo": "bar"}, nil,
+			"profile partners: attributes not defined by the profile: foo; foo from the account's attributes (account fix)"},
+		"eab unknown, order bad": {map[string]string{"colour": "red"}, nil, map[string]string{"environment": "dev"},
+			"profile partners: invalid attribute values: environment (one of prod, test); attributes not defined by the profile: colour; colour from the EAB key (eab fix); environment from the order (order fix)"},
+		"order overrides eab's bad value": {map[string]string{"environment": "dev"}, map[string]string{"environment": "test"}, map[string]string{"x": "1"},
+			"profile partners: attributes not defined by the profile: x; x from the order (order fix)"},
+	} {
+		eab.Attrs, acct.Attrs, order.Attrs = tc.eab, tc.acct, tc.order
+		_, err := p.MergeAttributes(eab, acct, order)
+		pr, ok := acme.AsProblem(err)
+		if !ok || pr.Type != acme.Malformed || pr.Detail != tc.want {
+			t.Errorf("%s: got %v, want malformed %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestCheckPartialAttributes: a partial source (EAB key, account) may
+// leave required attributes out but not give an empty value or an
+// undeclared one.
+func TestCheckPartialAttributes(t *testing.T) {
+	p := valid(t, Profile{Name: "partners", Attributes: []Attribute{{Name: "owner", Required: true}, {Name: "env"}}})
+	if err := p.CheckPartialAttributes(map[string]string{"env": "x"}); err != nil {
+		t.Errorf("partial without the required owner: %v", err)
+	}
+	err := p.CheckPartialAttributes(map[string]string{"owner": "", "foo": "bar"})
+	if want := "profile partners: empty attribute values: owner; attributes not defined by the profile: foo"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// TestParseAttributeArgs: key=value pairs from the command line need a
+// valid name, a non-empty value and no repeated key.
+func TestParseAttributeArgs(t *testing.T) {
+	got, err := ParseAttributeArgs([]string{"owner=team-a", "billing_code=CC=1"})
+	if err != nil || len(got) != 2 || got["owner"] != "team-a" || got["billing_code"] != "CC=1" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"owner"}, `"owner": use key=value`},
+		{[]string{"=x"}, `"=x": use key=value`},
+		{[]string{"owner="}, `"owner=": empty value`},
+		{[]string{"bad key=x"}, `invalid attribute name "bad key"`},
+		{[]string{"1st=x"}, `invalid attribute name "1st"`},
+		{[]string{"owner=x", "owner=y"}, `"owner=y": attribute owner given twice (also owner=x)`},
+	} {
+		if _, err := ParseAttributeArgs(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.args, err, tc.want)
 		}
 	}
 }

@@ -143,20 +143,16 @@ func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string)
 
 // CheckEABAttributes checks an EAB key's default attributes and allowlist
 // against its profile before the key is created: each attribute must be
-// declared with a valid value (required ones may come later, from the
-// account or the order) and each allow entry must be a valid rule.
+// declared with a non-empty valid value (required ones may come later,
+// from the account or the order; policy.CheckPartialAttributes) and each
+// allow entry must be a valid rule. An attribute error names the EAB key
+// being created as the source, with the fix.
 func CheckEABAttributes(p *policy.Profile, attrs map[string]string, allow []string) error {
 	if _, err := policy.ParseRules(allow); err != nil {
 		return err
 	}
-	relaxed := *p
-	relaxed.Attributes = make([]policy.Attribute, len(p.Attributes))
-	for i, a := range p.Attributes {
-		a.Required = false
-		relaxed.Attributes[i] = a
-	}
-	if err := relaxed.CheckAttributes(attrs); err != nil {
-		return errors.New(err.(*acme.Problem).Detail)
+	if err := p.CheckPartialAttributes(attrs); err != nil {
+		return fmt.Errorf("%w (in the EAB key being created: declare them in the profile, or leave them out of the key or give a valid value)", err)
 	}
 	return nil
 }

@@ -208,6 +208,25 @@ func TestNewOrderPolicy(t *testing.T) {
 		_, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("x.team-b.test")})
 		wantProblem(t, err, acme.RejectedIdentifier, "x.team-b.test")
 	})
+	t.Run("attribute errors name their source and fix", func(t *testing.T) {
+		acct := e.account("", nil, nil)
+		if err := e.st.SetAccountAttributes(ctx, acct.ID, map[string]string{"foo": "bar"}); err != nil {
+			t.Fatal(err)
+		}
+		acct.Attributes = map[string]string{"foo": "bar"}
+		_, err := e.ra.NewOrder(ctx, acct, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "X-1", "owner": "me"}}})
+		wantProblem(t, err, acme.Malformed, "attributes not defined by the profile: foo; foo from the account's attributes (certgate account set-attributes "+
+			acct.ID+" replaces them, --clear removes them all; or declare them in profile billing)")
+		_, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("y.team-a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"colour": "red"}}})
+		wantProblem(t, err, acme.Malformed, `colour from the order's "certgate" object (fix or leave them out of the newOrder payload`)
+		eabBad := e.account("billing", map[string]string{"environment": "dev"}, nil)
+		_, err = e.ra.NewOrder(ctx, eabBad, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "X-1", "owner": "me"}}})
+		wantProblem(t, err, acme.Malformed, "environment from the EAB key "+eabBad.EABKid+" bound to the account (the account's own attributes override the key's values: "+
+			"certgate account set-attributes "+eabBad.ID+"; declare an undeclared one in profile billing)")
+	})
 	t.Run("validity above the profile maximum", func(t *testing.T) {
 		nb := e.now.Format(time.RFC3339)
 		_, err := e.ra.NewOrder(ctx, plain, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"), NotBefore: nb,

@@ -84,7 +84,14 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 	if req.Certgate != nil {
 		orderAttrs = req.Certgate.Attributes
 	}
-	if op.attrs, err = p.MergeAttributes(eabAttrs, a.Attributes, orderAttrs); err != nil {
+	if op.attrs, err = p.MergeAttributes(
+		policy.AttributeSource{Attrs: eabAttrs, From: "the EAB key " + a.EABKid + " bound to the account",
+			Fix: "the account's own attributes override the key's values: certgate account set-attributes " + a.ID + "; declare an undeclared one in profile " + p.Name},
+		policy.AttributeSource{Attrs: a.Attributes, From: "the account's attributes",
+			Fix: "certgate account set-attributes " + a.ID + " replaces them, --clear removes them all; or declare them in profile " + p.Name},
+		policy.AttributeSource{Attrs: orderAttrs, From: "the order's \"certgate\" object",
+			Fix: "fix or leave them out of the newOrder payload, or declare them in profile " + p.Name},
+	); err != nil {
 		return nil, err
 	}
 	if err := op.checkChallenges(ids); err != nil {
