@@ -118,11 +118,33 @@ func build(d Deps) (http.Handler, *routeMux) {
 	for _, g := range groups() {
 		g(a)
 	}
-	// Anything else under the prefix: a problem document, not the mux's text.
+	// Anything else under the prefix: a problem document, not the mux's
+	// text; 405 with Allow when the path is routed for other methods
+	// (RFC 9110 §15.5.6), else 404.
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := mux.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
+			return
+		}
 		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
 	})
 	return mux, mux
+}
+
+// allowed returns the methods for which the mux routes r's path to an
+// operation rather than to the fallback (HEAD where GET is), in a fixed
+// order; none for a path no operation has.
+func (m *routeMux) allowed(r *http.Request) []string {
+	var out []string
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := m.ServeMux.Handler(probe); pattern != "" && pattern != Prefix+"/" {
+			out = append(out, method)
+		}
+	}
+	return out
 }
 
 // writeProblem writes an RFC 9457 problem document outside huma's routes.

@@ -381,8 +381,8 @@ func testEveryOperationEveryRole(t *testing.T, eng storetest.Engine) {
 
 // TestOpenAPIMatchesRoutes: the document validates, every operation in it
 // is routed (and the mux has no route the document lacks, beside the
-// documents themselves), and unknown paths under the prefix get a 404
-// problem.
+// documents themselves), unknown paths under the prefix get a 404
+// problem, and a routed path asked with another method a 405 with Allow.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	f := newFixture(t, storetest.Engines()[0].Open(t))
 	_, ops := f.loadDoc()
@@ -412,5 +412,29 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if err := isProblem(f.do("GET", "/api/v1/nothing", f.tokens[auth.RoleAdmin], nil), 404); err != nil {
 		t.Error(err)
+	}
+	// A routed path with a method it does not have: 405, with Allow naming
+	// the methods it has.
+	methods := map[string][]string{}
+	for _, op := range ops {
+		path := strings.NewReplacer("{id}", "x", "{serial}", "1f").Replace(op.path)
+		methods[path] = append(methods[path], op.method)
+	}
+	for path, have := range methods {
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			if slices.Contains(have, m) {
+				continue
+			}
+			r := f.do(m, path, f.tokens[auth.RoleAdmin], nil)
+			if err := isProblem(r, 405); err != nil {
+				t.Errorf("%s %s: %v", m, path, err)
+				continue
+			}
+			for _, h := range have {
+				if !strings.Contains(r.header.Get("Allow"), h) {
+					t.Errorf("%s %s: Allow %q lacks %s", m, path, r.header.Get("Allow"), h)
+				}
+			}
+		}
 	}
 }
