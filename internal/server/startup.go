@@ -119,21 +119,13 @@ func listenError(setting, addr string, err error) error {
 	case errors.As(err, &dnsErr):
 		why = "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err
 	default:
-		why = innermost(err).Error()
+		why = err.Error()
+		var sysErr *os.SyscallError
+		if errors.As(err, &sysErr) {
+			why = sysErr.Err.Error() // the system call's error, without the operation and addresses
+		}
 	}
 	return &startError{msg: fmt.Sprintf("%s: %s: %s", setting, addr, why), err: err}
-}
-
-// innermost is the last error in err's chain of single wrappers (the
-// system call's error, without the operation and addresses around it).
-func innermost(err error) error {
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			return err
-		}
-		err = next
-	}
 }
 
 // startError is an error of a failed start whose text is one line written
