@@ -53,16 +53,19 @@ func (a *API) profile(ctx context.Context, name string) (*policy.Profile, bool, 
 	}
 }
 
-// record appends a change made through the API to the audit log.
-func (a *API) record(ctx context.Context, p *auth.Principal, action, objectType, id string, before, after any) error {
+// auditEvents prepares the audit event of a change about to be made
+// through the API, by p, for the store method that makes the change to
+// append in the same transaction: none without an audit log. A 500 when
+// the event cannot be prepared (nothing is changed then).
+func (a *API) auditEvents(ctx context.Context, p *auth.Principal, action, objectType, id string, before, after any) ([]*store.AuditAppend, error) {
 	if a.d.Audit == nil {
-		return nil
+		return nil, nil
 	}
-	if err := a.d.Audit.Record(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after}); err != nil {
-		a.d.Log.ErrorContext(ctx, "audit", "action", action, "err", err)
-		return huma.Error500InternalServerError("the change is made, but recording it in the audit log failed")
+	ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after})
+	if err != nil {
+		return nil, a.storeError(ctx, "audit event", err)
 	}
-	return nil
+	return []*store.AuditAppend{ev}, nil
 }
 
 type profilesOut struct {
@@ -149,14 +152,15 @@ func profileRoutes(a *API) {
 			}
 			spec, _ := json.Marshal(&p)
 			now := a.d.Now().UTC()
-			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionProfileCreate, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec))
+			if err != nil {
+				return nil, err
+			}
+			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false, events...); err != nil {
 				if errors.Is(err, store.ErrConflict) {
 					return nil, huma.Error409Conflict("profile " + p.Name + " exists")
 				}
 				return nil, a.storeError(ctx, "profile", err)
-			}
-			if err := a.record(ctx, pr, audit.ActionProfileCreate, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec)); err != nil {
-				return nil, err
 			}
 			return &profileOut{Body: &p}, nil
 		})
@@ -179,11 +183,12 @@ func profileRoutes(a *API) {
 				return nil, err
 			}
 			spec, _ := json.Marshal(&p)
-			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}, true); err != nil {
-				return nil, a.storeError(ctx, "profile "+in.Name, err)
-			}
-			if err := a.record(ctx, pr, audit.ActionProfileUpdate, audit.ObjectProfile, p.Name, json.RawMessage(rec.Spec), json.RawMessage(spec)); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionProfileUpdate, audit.ObjectProfile, p.Name, json.RawMessage(rec.Spec), json.RawMessage(spec))
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}, true, events...); err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			return &profileOut{Body: &p}, nil
 		})
@@ -206,11 +211,12 @@ func profileRoutes(a *API) {
 						"delete it anyway with force=true (its pending orders then fail at finalize)", in.Name, use))
 				}
 			}
-			if err := a.d.Store.DeleteProfile(ctx, in.Name); err != nil {
-				return nil, a.storeError(ctx, "profile "+in.Name, err)
-			}
-			if err := a.record(ctx, pr, audit.ActionProfileDelete, audit.ObjectProfile, in.Name, json.RawMessage(rec.Spec), nil); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionProfileDelete, audit.ObjectProfile, in.Name, json.RawMessage(rec.Spec), nil)
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.DeleteProfile(ctx, in.Name, events...); err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			return nil, nil
 		})
@@ -318,12 +324,13 @@ func eabRoutes(a *API) {
 			if err != nil {
 				return nil, huma.Error422UnprocessableEntity(err.Error())
 			}
-			if err := a.d.Store.CreateEABKey(ctx, k); err != nil {
-				return nil, a.storeError(ctx, "EAB key", err)
-			}
 			v := eabView(k, a.d.Now())
-			if err := a.record(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v)
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.CreateEABKey(ctx, k, events...); err != nil {
+				return nil, a.storeError(ctx, "EAB key", err)
 			}
 			return &createEABOut{Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v}}, nil
 		})
@@ -335,14 +342,15 @@ func eabRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
-			if err := a.d.Store.RevokeEABKey(ctx, in.KID); err != nil {
-				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
-			}
 			after := *before
 			after.Status = store.EABRevoked
 			v := eabView(&after, a.d.Now())
-			if err := a.record(ctx, pr, audit.ActionEABKeyRevoke, audit.ObjectEABKey, in.KID, eabView(before, a.d.Now()), v); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyRevoke, audit.ObjectEABKey, in.KID, eabView(before, a.d.Now()), v)
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.RevokeEABKey(ctx, in.KID, events...); err != nil {
+				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
 			return &eabKeyOut{Body: v}, nil
 		})
