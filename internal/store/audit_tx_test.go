@@ -75,13 +75,17 @@ func auditTxCases() []auditTxCase {
 			},
 			state: profileState},
 		{name: "PutProfile/update",
-			setup: func(t *testing.T, s *store.Store) { must(t, s.PutProfile(context.Background(), profile(`{"name":"web"}`), false)) },
+			setup: func(t *testing.T, s *store.Store) {
+				must(t, s.PutProfile(context.Background(), profile(`{"name":"web"}`), false))
+			},
 			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
 				return s.PutProfile(ctx, profile(`{"name":"web","validity":"30d"}`), true, ev)
 			},
 			state: profileState},
 		{name: "DeleteProfile",
-			setup: func(t *testing.T, s *store.Store) { must(t, s.PutProfile(context.Background(), profile(`{"name":"web"}`), false)) },
+			setup: func(t *testing.T, s *store.Store) {
+				must(t, s.PutProfile(context.Background(), profile(`{"name":"web"}`), false))
+			},
 			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
 				return s.DeleteProfile(ctx, "web", ev)
 			},
