@@ -274,7 +274,7 @@ fingerprint) are reported and skipped. A bad file is reported on one line and
 nothing of it is stored; the others are still imported. Files holding only
 private keys or certificate requests (such as certbot's privkey.pem) are
 reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
-the audit log (certificate.import) in the transaction that stores it.`,
+the audit log (certificate.import) in the transaction that stores its file's certificates.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {

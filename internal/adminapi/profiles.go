@@ -144,7 +144,7 @@ func profileRoutes(a *API) {
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "create-profile", Method: http.MethodPost, Path: Prefix + "/profiles",
 		Summary: "Create a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusCreated, Errors: []int{409, 422},
-		Description: "The profile is validated and its certificates linted (zlint); its ACME directory is /acme/NAME/directory. 409 when the name is taken. Audited as profile.create."},
+		Description: "The profile is validated and its certificates linted (zlint); its ACME directory is /acme/NAME/directory. 409 when the name is taken. Audited as profile.create in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *profileBodyIn) (*profileOut, error) {
 			p := in.Body
 			if err := a.checkProfile(&p); err != nil {
@@ -166,7 +166,7 @@ func profileRoutes(a *API) {
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "replace-profile", Method: http.MethodPut, Path: Prefix + "/profiles/{name}",
 		Summary: "Replace a certificate profile", Tags: []string{"profiles"}, Errors: []int{404, 422},
-		Description: "Replaces the stored profile (the body's name must be the path's or empty). Servers apply it within 2 seconds. Audited as profile.update."},
+		Description: "Replaces the stored profile (the body's name must be the path's or empty). Servers apply it within 2 seconds. Audited as profile.update in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *profilePutIn) (*profileOut, error) {
 			p := in.Body
 			if p.Name == "" {
@@ -194,7 +194,7 @@ func profileRoutes(a *API) {
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
 		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409},
-		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete. " +
+		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete in the same transaction. " +
 			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true."},
 		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
 			rec, err := a.d.Store.GetProfile(ctx, in.Name)
@@ -303,7 +303,7 @@ func eabRoutes(a *API) {
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "create-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys",
 		Summary: "Create an EAB key", Tags: []string{"eab"}, DefaultStatus: http.StatusCreated, Errors: []int{404, 422},
-		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 404 for an unknown profile; 422 for attributes the profile does not declare or bad rules. Audited as eab_key.create (without the HMAC key)."},
+		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 404 for an unknown profile; 422 for attributes the profile does not declare or bad rules. Audited as eab_key.create (without the HMAC key) in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *createEABIn) (*createEABOut, error) {
 			name := in.Body.Profile
 			if name == "" {
@@ -336,7 +336,7 @@ func eabRoutes(a *API) {
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "revoke-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys/{kid}/revoke",
 		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},
-		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke."},
+		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *kidIn) (*eabKeyOut, error) {
 			before, err := a.d.Store.GetEABKey(ctx, in.KID)
 			if err != nil {
