@@ -51,14 +51,15 @@ func newAccountSetAttributes() *cobra.Command {
 			if err := checkAccountAttributes(ctx, st, a, attrs); err != nil {
 				return err
 			}
-			if err := st.SetAccountAttributes(ctx, args[0], attrs); err != nil {
+			ev, err := prepareAudit(ctx, st, audit.ActionAccountAttributes, audit.ObjectAccount, args[0],
+				map[string]any{"attributes": before}, map[string]any{"attributes": attrs})
+			if err != nil {
+				return err
+			}
+			if err := st.SetAccountAttributes(ctx, args[0], attrs, ev); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("there is no account %q", args[0])
 				}
-				return err
-			}
-			if err := recordAudit(ctx, st, audit.ActionAccountAttributes, audit.ObjectAccount, args[0],
-				map[string]any{"attributes": before}, map[string]any{"attributes": attrs}); err != nil {
 				return err
 			}
 			var kvs []string

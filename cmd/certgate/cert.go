@@ -274,12 +274,11 @@ fingerprint) are reported and skipped. A bad file is reported on one line and
 nothing of it is stored; the others are still imported. Files holding only
 private keys or certificate requests (such as certbot's privkey.pem) are
 reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
-the audit log (certificate.import).`,
+the audit log (certificate.import) in the transaction that stores its file's certificates.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 				res, err := svc.Import(ctx, args)
-				aerr := auditImports(ctx, svc, res)
 				bad, skipped, imported, present := 0, 0, 0, 0
 				for _, r := range res {
 					if r.Err != nil {
@@ -312,9 +311,6 @@ the audit log (certificate.import).`,
 				if err != nil {
 					return err
 				}
-				if aerr != nil {
-					return aerr
-				}
 				if bad > 0 {
 					return errors.New(plural(bad, "file was", "files were") + " rejected")
 				}
@@ -325,26 +321,6 @@ the audit log (certificate.import).`,
 	storeFlags(cmd, &o)
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
-}
-
-// auditImports records a certificate.import event (actor cli:USER) for
-// each certificate res imported, with its inventory record as the object
-// after. The store method behind Import takes no audit append, so the
-// events are recorded once the import is done.
-func auditImports(ctx context.Context, svc *inventory.Service, res []inventory.FileResult) error {
-	for _, r := range res {
-		for _, serial := range r.Imported {
-			c, err := svc.Get(ctx, serial)
-			if err == nil {
-				err = svc.Record(ctx, audit.Event{Action: audit.ActionCertificateImport, ObjectType: audit.ObjectCertificate,
-					ObjectID: serial, After: c})
-			}
-			if err != nil {
-				return fmt.Errorf("%s imported, but recording it in the audit log failed: %w", serial, err)
-			}
-		}
-	}
-	return nil
 }
 
 func plural(n int, one, many string) string {

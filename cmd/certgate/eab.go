@@ -68,10 +68,11 @@ func newEABCreate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := st.CreateEABKey(ctx, k); err != nil {
+			ev, err := prepareAudit(ctx, st, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, eabViewOf(k))
+			if err != nil {
 				return err
 			}
-			if err := recordAudit(ctx, st, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, eabViewOf(k)); err != nil {
+			if err := st.CreateEABKey(ctx, k, ev); err != nil {
 				return err
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
@@ -178,20 +179,21 @@ func newEABRevoke() *cobra.Command {
 			}
 			defer st.Close()
 			before, _ := st.GetEABKey(ctx, args[0])
-			switch err := st.RevokeEABKey(ctx, args[0]); {
-			case errors.Is(err, store.ErrNotFound):
-				return fmt.Errorf("there is no EAB key %q", args[0])
-			case errors.Is(err, store.ErrStale):
-				return fmt.Errorf("EAB key %s is already revoked", args[0])
-			case err != nil:
-				return err
-			}
 			if before == nil {
 				before = &store.EABKey{KID: args[0]}
 			}
 			after := *before
 			after.Status = store.EABRevoked
-			if err := recordAudit(ctx, st, audit.ActionEABKeyRevoke, audit.ObjectEABKey, args[0], eabViewOf(before), eabViewOf(&after)); err != nil {
+			ev, err := prepareAudit(ctx, st, audit.ActionEABKeyRevoke, audit.ObjectEABKey, args[0], eabViewOf(before), eabViewOf(&after))
+			if err != nil {
+				return err
+			}
+			switch err := st.RevokeEABKey(ctx, args[0], ev); {
+			case errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("there is no EAB key %q", args[0])
+			case errors.Is(err, store.ErrStale):
+				return fmt.Errorf("EAB key %s is already revoked", args[0])
+			case err != nil:
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked EAB key %s\n", args[0])

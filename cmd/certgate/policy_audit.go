@@ -8,16 +8,18 @@ import (
 	"github.com/certgate/certgate/internal/store"
 )
 
-// recordAudit appends the change an administrative command just made to
-// the audit log, by the CLI user (cliActor). before and after are the
-// object's JSON-encodable views (nil for none); they never hold secrets.
-func recordAudit(ctx context.Context, st *store.Store, action, objectType, objectID string, before, after any) error {
-	err := audit.New(st, nil).Record(ctx, audit.Event{Actor: cliActor(), Action: action, ObjectType: objectType, ObjectID: objectID,
+// prepareAudit turns the change an administrative command is about to make
+// into an audit event by the CLI user (cliActor), for the store method that
+// makes the change to append in the same transaction. before and after are
+// the object's JSON-encodable views (nil for none); they never hold
+// secrets. Errors: a view that cannot be encoded or is over 64 KiB.
+func prepareAudit(ctx context.Context, st *store.Store, action, objectType, objectID string, before, after any) (*store.AuditAppend, error) {
+	ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: cliActor(), Action: action, ObjectType: objectType, ObjectID: objectID,
 		Before: before, After: after})
 	if err != nil {
-		return fmt.Errorf("the change is made, but recording it in the audit log failed: %w", err)
+		return nil, fmt.Errorf("audit event (nothing was changed): %w", err)
 	}
-	return nil
+	return ev, nil
 }
 
 // eabView is an EAB key as the audit log records it: without the HMAC key.

@@ -283,17 +283,18 @@ func newProfileWrite(update bool) *cobra.Command {
 			if created.IsZero() {
 				created = now
 			}
-			if err := st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: created, UpdatedAt: now}, update); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return fmt.Errorf("profile %q exists; use 'certgate profile update'", p.Name)
-				}
-				return err
-			}
 			verb, action := "created", audit.ActionProfileCreate
 			if update {
 				verb, action = "updated", audit.ActionProfileUpdate
 			}
-			if err := recordAudit(ctx, st, action, audit.ObjectProfile, p.Name, before, json.RawMessage(spec)); err != nil {
+			ev, err := prepareAudit(ctx, st, action, audit.ObjectProfile, p.Name, before, json.RawMessage(spec))
+			if err != nil {
+				return err
+			}
+			if err := st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: created, UpdatedAt: now}, update, ev); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fmt.Errorf("profile %q exists; use 'certgate profile update'", p.Name)
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory /acme/%s/directory\n", verb, p.Name, p.Name)
@@ -455,13 +456,14 @@ certificates refer to the profile, unless --force.`,
 					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], use)
 				}
 			}
-			if err := st.DeleteProfile(ctx, args[0]); err != nil {
+			ev, err := prepareAudit(ctx, st, audit.ActionProfileDelete, audit.ObjectProfile, args[0], before, nil)
+			if err != nil {
+				return err
+			}
+			if err := st.DeleteProfile(ctx, args[0], ev); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("there is no stored profile %q", args[0])
 				}
-				return err
-			}
-			if err := recordAudit(ctx, st, audit.ActionProfileDelete, audit.ObjectProfile, args[0], before, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted profile %s\n", args[0])

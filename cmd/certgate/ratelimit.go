@@ -105,11 +105,11 @@ func newRateLimitSet() *cobra.Command {
 				return err
 			}
 			o := store.RateLimitOverride{Limit: args[0], Subject: subject, Count: r.Count, Period: r.Period, Comment: comment, CreatedAt: time.Now().UTC()}
-			if err := st.SetRateLimitOverride(ctx, o); err != nil {
+			ev, err := prepareAudit(ctx, st, audit.ActionRateLimitSet, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, viewOverride(o))
+			if err != nil {
 				return err
 			}
-			// The store method takes no audit append: recorded right after.
-			if err := recordAudit(ctx, st, audit.ActionRateLimitSet, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, viewOverride(o)); err != nil {
+			if err := st.SetRateLimitOverride(ctx, o, ev); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s for %s: %s\n", args[0], subject, describeRate(args[0], r))
@@ -224,10 +224,11 @@ func newRateLimitDelete() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := st.DeleteRateLimitOverride(ctx, args[0], subject); err != nil {
+			ev, err := prepareAudit(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, nil)
+			if err != nil {
 				return err
 			}
-			return recordAudit(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, nil)
+			return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
 		},
 	}
 	storeFlags(cmd, &so)

@@ -53,16 +53,19 @@ func (a *API) profile(ctx context.Context, name string) (*policy.Profile, bool, 
 	}
 }
 
-// record appends a change made through the API to the audit log.
-func (a *API) record(ctx context.Context, p *auth.Principal, action, objectType, id string, before, after any) error {
+// auditEvents prepares the audit event of a change about to be made
+// through the API, by p, for the store method that makes the change to
+// append in the same transaction: none without an audit log. A 500 when
+// the event cannot be prepared (nothing is changed then).
+func (a *API) auditEvents(ctx context.Context, p *auth.Principal, action, objectType, id string, before, after any) ([]*store.AuditAppend, error) {
 	if a.d.Audit == nil {
-		return nil
+		return nil, nil
 	}
-	if err := a.d.Audit.Record(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after}); err != nil {
-		a.d.Log.ErrorContext(ctx, "audit", "action", action, "err", err)
-		return huma.Error500InternalServerError("the change is made, but recording it in the audit log failed")
+	ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after})
+	if err != nil {
+		return nil, a.storeError(ctx, "audit event", err)
 	}
-	return nil
+	return []*store.AuditAppend{ev}, nil
 }
 
 type profilesOut struct {
@@ -141,7 +144,7 @@ func profileRoutes(a *API) {
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "create-profile", Method: http.MethodPost, Path: Prefix + "/profiles",
 		Summary: "Create a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusCreated, Errors: []int{409, 422},
-		Description: "The profile is validated and its certificates linted (zlint); its ACME directory is /acme/NAME/directory. 409 when the name is taken. Audited as profile.create."},
+		Description: "The profile is validated and its certificates linted (zlint); its ACME directory is /acme/NAME/directory. 409 when the name is taken. Audited as profile.create in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *profileBodyIn) (*profileOut, error) {
 			p := in.Body
 			if err := a.checkProfile(&p); err != nil {
@@ -149,20 +152,21 @@ func profileRoutes(a *API) {
 			}
 			spec, _ := json.Marshal(&p)
 			now := a.d.Now().UTC()
-			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionProfileCreate, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec))
+			if err != nil {
+				return nil, err
+			}
+			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false, events...); err != nil {
 				if errors.Is(err, store.ErrConflict) {
 					return nil, huma.Error409Conflict("profile " + p.Name + " exists")
 				}
 				return nil, a.storeError(ctx, "profile", err)
 			}
-			if err := a.record(ctx, pr, audit.ActionProfileCreate, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec)); err != nil {
-				return nil, err
-			}
 			return &profileOut{Body: &p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "replace-profile", Method: http.MethodPut, Path: Prefix + "/profiles/{name}",
 		Summary: "Replace a certificate profile", Tags: []string{"profiles"}, Errors: []int{404, 422},
-		Description: "Replaces the stored profile (the body's name must be the path's or empty). Servers apply it within 2 seconds. Audited as profile.update."},
+		Description: "Replaces the stored profile (the body's name must be the path's or empty). Servers apply it within 2 seconds. Audited as profile.update in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *profilePutIn) (*profileOut, error) {
 			p := in.Body
 			if p.Name == "" {
@@ -179,17 +183,18 @@ func profileRoutes(a *API) {
 				return nil, err
 			}
 			spec, _ := json.Marshal(&p)
-			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}, true); err != nil {
-				return nil, a.storeError(ctx, "profile "+in.Name, err)
-			}
-			if err := a.record(ctx, pr, audit.ActionProfileUpdate, audit.ObjectProfile, p.Name, json.RawMessage(rec.Spec), json.RawMessage(spec)); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionProfileUpdate, audit.ObjectProfile, p.Name, json.RawMessage(rec.Spec), json.RawMessage(spec))
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}, true, events...); err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			return &profileOut{Body: &p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
 		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409},
-		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete. " +
+		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete in the same transaction. " +
 			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true."},
 		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
 			rec, err := a.d.Store.GetProfile(ctx, in.Name)
@@ -206,11 +211,12 @@ func profileRoutes(a *API) {
 						"delete it anyway with force=true (its pending orders then fail at finalize)", in.Name, use))
 				}
 			}
-			if err := a.d.Store.DeleteProfile(ctx, in.Name); err != nil {
-				return nil, a.storeError(ctx, "profile "+in.Name, err)
-			}
-			if err := a.record(ctx, pr, audit.ActionProfileDelete, audit.ObjectProfile, in.Name, json.RawMessage(rec.Spec), nil); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionProfileDelete, audit.ObjectProfile, in.Name, json.RawMessage(rec.Spec), nil)
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.DeleteProfile(ctx, in.Name, events...); err != nil {
+				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			return nil, nil
 		})
@@ -297,7 +303,7 @@ func eabRoutes(a *API) {
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "create-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys",
 		Summary: "Create an EAB key", Tags: []string{"eab"}, DefaultStatus: http.StatusCreated, Errors: []int{404, 422},
-		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 404 for an unknown profile; 422 for attributes the profile does not declare or bad rules. Audited as eab_key.create (without the HMAC key)."},
+		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 404 for an unknown profile; 422 for attributes the profile does not declare or bad rules. Audited as eab_key.create (without the HMAC key) in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *createEABIn) (*createEABOut, error) {
 			name := in.Body.Profile
 			if name == "" {
@@ -318,31 +324,33 @@ func eabRoutes(a *API) {
 			if err != nil {
 				return nil, huma.Error422UnprocessableEntity(err.Error())
 			}
-			if err := a.d.Store.CreateEABKey(ctx, k); err != nil {
-				return nil, a.storeError(ctx, "EAB key", err)
-			}
 			v := eabView(k, a.d.Now())
-			if err := a.record(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v)
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.CreateEABKey(ctx, k, events...); err != nil {
+				return nil, a.storeError(ctx, "EAB key", err)
 			}
 			return &createEABOut{Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v}}, nil
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "revoke-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys/{kid}/revoke",
 		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},
-		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke."},
+		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *kidIn) (*eabKeyOut, error) {
 			before, err := a.d.Store.GetEABKey(ctx, in.KID)
 			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
-			if err := a.d.Store.RevokeEABKey(ctx, in.KID); err != nil {
-				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
-			}
 			after := *before
 			after.Status = store.EABRevoked
 			v := eabView(&after, a.d.Now())
-			if err := a.record(ctx, pr, audit.ActionEABKeyRevoke, audit.ObjectEABKey, in.KID, eabView(before, a.d.Now()), v); err != nil {
+			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyRevoke, audit.ObjectEABKey, in.KID, eabView(before, a.d.Now()), v)
+			if err != nil {
 				return nil, err
+			}
+			if err := a.d.Store.RevokeEABKey(ctx, in.KID, events...); err != nil {
+				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
 			return &eabKeyOut{Body: v}, nil
 		})

@@ -12,9 +12,12 @@
 // breaks; the audit_head row, updated with every append, also exposes the
 // deletion of the newest events.
 //
-// Components record events through the Recorder interface (one call after
-// the change) or, for changes made by a store method that accepts a
-// *store.AuditAppend, in the same transaction as the change (Log.Prepare).
+// Every change is recorded in the same transaction as the change: a
+// component turns its event into a *store.AuditAppend with Log.Prepare and
+// hands it to the store method that makes the change, so that a crash
+// never leaves a change without its event (or an event without its
+// change). Log.Record appends an event in a transaction of its own; it
+// records no change of certgate's.
 package audit
 
 import (
@@ -77,12 +80,6 @@ type Event struct {
 	Source     string // client address; "" takes the one carried by the context (WithSource)
 	Before     any
 	After      any
-}
-
-// Recorder appends events to the audit log; *Log implements it. Record
-// returns an error when the event could not be stored.
-type Recorder interface {
-	Record(ctx context.Context, ev Event) error
 }
 
 // Store is what the audit log needs from storage; *store.Store implements it.
@@ -149,7 +146,8 @@ func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error)
 	}, nil
 }
 
-// Record appends ev to the log in a transaction of its own.
+// Record appends ev to the log in a transaction of its own (Prepare and a
+// store method that takes the append record a change with its event).
 func (l *Log) Record(ctx context.Context, ev Event) error {
 	a, err := l.Prepare(ctx, ev)
 	if err != nil {

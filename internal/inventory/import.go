@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/smallstep/pkcs7"
 )
@@ -115,6 +116,8 @@ func (s *Service) importFile(ctx context.Context, path string) FileResult {
 
 // ImportCertificates stores the certificates of one file (see Import) in
 // one transaction and reports which were new and which already present.
+// With WithAudit, each new certificate's certificate.import event (its
+// inventory record as the object after) is appended in that transaction.
 // Nothing is stored when it returns an error.
 func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certificate) (FileResult, error) {
 	var res FileResult
@@ -155,7 +158,18 @@ func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certific
 		recs = append(recs, r)
 	}
 	if len(recs) > 0 {
-		if err := s.st.InsertCertificates(ctx, recs); err != nil {
+		var events []*store.AuditAppend
+		if s.audit != nil {
+			for _, r := range recs {
+				ev, err := s.audit.Prepare(ctx, audit.Event{Actor: s.actor, Action: audit.ActionCertificateImport,
+					ObjectType: audit.ObjectCertificate, ObjectID: r.Serial, After: view(r, now)})
+				if err != nil {
+					return res, err
+				}
+				events = append(events, ev)
+			}
+		}
+		if err := s.st.InsertCertificates(ctx, recs, events...); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return res, fmt.Errorf("a certificate's serial is already taken by another certificate in the inventory (%w)", err)
 			}

@@ -36,7 +36,7 @@ type Store interface {
 	SearchCertificates(ctx context.Context, q store.CertQuery) ([]*store.Certificate, error)
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
-	InsertCertificates(ctx context.Context, certs []*store.Certificate) error
+	InsertCertificates(ctx context.Context, certs []*store.Certificate, events ...*store.AuditAppend) error
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
 }
@@ -45,34 +45,22 @@ type Store interface {
 type Service struct {
 	st  Store
 	now func() time.Time
-	// audit and actor record revocations (see WithAudit); nil: none.
+	// audit and actor record revocations and imports (see WithAudit);
+	// nil: none.
 	audit Auditor
 	actor string
 }
 
 // Auditor turns an audit event into an append recorded in the same
-// transaction as the change (Prepare), or records one on its own (Record);
-// *audit.Log implements it.
+// transaction as the change (Prepare); *audit.Log implements it.
 type Auditor interface {
 	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
-	Record(ctx context.Context, ev audit.Event) error
 }
 
-// Record records ev in the audit log with the actor given to WithAudit
-// (ev.Actor is overwritten), in its own transaction: for changes whose
-// store method takes no audit append, such as Import's. It does nothing
-// without WithAudit. Errors are the audit log's.
-func (s *Service) Record(ctx context.Context, ev audit.Event) error {
-	if s.audit == nil {
-		return nil
-	}
-	ev.Actor = s.actor
-	return s.audit.Record(ctx, ev)
-}
-
-// WithAudit returns a copy of s that records each revocation in the audit
-// log as done by actor (e.g. audit.CLIActor(user)), in the same
-// transaction as the revocation.
+// WithAudit returns a copy of s that records each revocation
+// (certificate.revoke) and each imported certificate (certificate.import)
+// in the audit log as done by actor (e.g. audit.CLIActor(user)), in the
+// same transaction as the change.
 func (s *Service) WithAudit(a Auditor, actor string) *Service {
 	c := *s
 	c.audit, c.actor = a, actor

@@ -73,8 +73,9 @@ func insertInventoryRows(ctx context.Context, tx txConn, c *Certificate) error {
 // ACME order (imported or discovered ones), all in one transaction: either
 // every one is stored or none. Each one's serial is reserved too, so that
 // the built-in CA never reuses it. ErrConflict wraps a duplicate serial or
-// fingerprint.
-func (s *Store) InsertCertificates(ctx context.Context, certs []*Certificate) error {
+// fingerprint. events (nil ones skipped) are appended to the audit log in
+// the same transaction; an append's error stores none of certs.
+func (s *Store) InsertCertificates(ctx context.Context, certs []*Certificate, events ...*AuditAppend) error {
 	chs := make([]*newChain, len(certs))
 	for i, c := range certs {
 		chs[i] = s.chainOf(c)
@@ -91,7 +92,7 @@ func (s *Store) InsertCertificates(ctx context.Context, certs []*Certificate) er
 				return err
 			}
 		}
-		return nil
+		return appendAll(ctx, tx, events)
 	})
 	if err == nil {
 		s.learn(chs...)

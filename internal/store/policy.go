@@ -78,28 +78,32 @@ func unmarshalAttributes(s string) (map[string]string, error) {
 // ---- profiles ----
 
 // PutProfile inserts p, or with update replaces the stored profile of the
-// same name. ErrConflict when inserting an existing name; ErrNotFound
-// when updating a missing one.
-func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool) error {
-	if !update {
-		_, err := s.exec(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
-			p.Name, string(p.Spec), ts(p.CreatedAt), ts(p.UpdatedAt))
-		if isUniqueViolation(err) {
-			return fmt.Errorf("profile %s: %w", p.Name, ErrConflict)
+// same name, and appends events (nil ones skipped) to the audit log in the
+// same transaction. ErrConflict when inserting an existing name;
+// ErrNotFound when updating a missing one; an append's error rolls the
+// change back.
+func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool, events ...*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		if !update {
+			_, err := tx.ExecContext(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+				p.Name, string(p.Spec), ts(p.CreatedAt), ts(p.UpdatedAt))
+			if isUniqueViolation(err) {
+				return fmt.Errorf("profile %s: %w", p.Name, ErrConflict)
+			}
+			if err != nil {
+				return fmt.Errorf("insert profile: %w", err)
+			}
+			return appendAll(ctx, tx, events)
 		}
-		if err != nil {
-			return fmt.Errorf("insert profile: %w", err)
+		res, err := tx.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
+		if err := checkOne(res, err, "update profile"); err != nil {
+			if errors.Is(err, ErrStale) {
+				return fmt.Errorf("profile %s: %w", p.Name, ErrNotFound)
+			}
+			return err
 		}
-		return nil
-	}
-	res, err := s.exec(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
-	if err := checkOne(res, err, "update profile"); err != nil {
-		if errors.Is(err, ErrStale) {
-			return fmt.Errorf("profile %s: %w", p.Name, ErrNotFound)
-		}
-		return err
-	}
-	return nil
+		return appendAll(ctx, tx, events)
+	})
 }
 
 func scanProfile(row interface{ Scan(...any) error }) (*Profile, error) {
@@ -139,34 +143,42 @@ func (s *Store) ListProfiles(ctx context.Context) ([]Profile, error) {
 	return out, rows.Err()
 }
 
-// DeleteProfile deletes the stored profile called name; ErrNotFound when
-// there is none. Orders and EAB keys keep naming it.
-func (s *Store) DeleteProfile(ctx context.Context, name string) error {
-	res, err := s.exec(ctx, `DELETE FROM profiles WHERE name = ?`, name)
-	if err := checkOne(res, err, "delete profile"); err != nil {
-		if errors.Is(err, ErrStale) {
-			return fmt.Errorf("profile %s: %w", name, ErrNotFound)
+// DeleteProfile deletes the stored profile called name and appends events
+// (nil ones skipped) to the audit log in the same transaction; ErrNotFound
+// when there is none. Orders and EAB keys keep naming it. An append's
+// error rolls the deletion back.
+func (s *Store) DeleteProfile(ctx context.Context, name string, events ...*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
+		if err := checkOne(res, err, "delete profile"); err != nil {
+			if errors.Is(err, ErrStale) {
+				return fmt.Errorf("profile %s: %w", name, ErrNotFound)
+			}
+			return err
 		}
-		return err
-	}
-	return nil
+		return appendAll(ctx, tx, events)
+	})
 }
 
 // ---- EAB keys ----
 
-// CreateEABKey inserts k. ErrConflict when its KID is taken.
-func (s *Store) CreateEABKey(ctx context.Context, k *EABKey) error {
+// CreateEABKey inserts k and appends events (nil ones skipped) to the
+// audit log in the same transaction. ErrConflict when its KID is taken; an
+// append's error rolls the insert back.
+func (s *Store) CreateEABKey(ctx context.Context, k *EABKey, events ...*AuditAppend) error {
 	allow, _ := json.Marshal(nonNil(k.Allow))
-	_, err := s.exec(ctx, `INSERT INTO eab_keys (kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.KID, b64(k.HMACKey), k.Profile, k.Owner, marshalAttributes(k.Attributes), string(allow),
-		k.SingleUse, k.Status, ts(k.Expires), ts(k.CreatedAt))
-	if isUniqueViolation(err) {
-		return fmt.Errorf("EAB key %s: %w", k.KID, ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert EAB key: %w", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx txConn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO eab_keys (kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.KID, b64(k.HMACKey), k.Profile, k.Owner, marshalAttributes(k.Attributes), string(allow),
+			k.SingleUse, k.Status, ts(k.Expires), ts(k.CreatedAt))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("EAB key %s: %w", k.KID, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert EAB key: %w", err)
+		}
+		return appendAll(ctx, tx, events)
+	})
 }
 
 const eabCols = `kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at, used_at, account_id`
@@ -223,13 +235,20 @@ func (s *Store) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
 }
 
 // RevokeEABKey makes key kid refuse new bindings (accounts already bound
-// keep working). ErrNotFound when missing; ErrStale when already revoked.
-func (s *Store) RevokeEABKey(ctx context.Context, kid string) error {
+// keep working) and appends events (nil ones skipped) to the audit log in
+// the same transaction. ErrNotFound when missing; ErrStale when already
+// revoked; an append's error rolls the revocation back.
+func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAppend) error {
 	if _, err := s.GetEABKey(ctx, kid); err != nil {
 		return err
 	}
-	res, err := s.exec(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
-	return checkOne(res, err, "revoke EAB key")
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
+		if err := checkOne(res, err, "revoke EAB key"); err != nil {
+			return err
+		}
+		return appendAll(ctx, tx, events)
+	})
 }
 
 // CreateAccountEAB inserts account a bound to the EAB key a.EABKid in one
@@ -256,17 +275,21 @@ func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time)
 	})
 }
 
-// SetAccountAttributes replaces the custom attributes of account id.
-// ErrNotFound when there is no such account.
-func (s *Store) SetAccountAttributes(ctx context.Context, id string, attrs map[string]string) error {
-	res, err := s.exec(ctx, `UPDATE accounts SET attributes = ? WHERE id = ?`, marshalAttributes(attrs), id)
-	if err := checkOne(res, err, "set account attributes"); err != nil {
-		if errors.Is(err, ErrStale) {
-			return fmt.Errorf("account %s: %w", id, ErrNotFound)
+// SetAccountAttributes replaces the custom attributes of account id and
+// appends events (nil ones skipped) to the audit log in the same
+// transaction. ErrNotFound when there is no such account; an append's
+// error rolls the change back.
+func (s *Store) SetAccountAttributes(ctx context.Context, id string, attrs map[string]string, events ...*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET attributes = ? WHERE id = ?`, marshalAttributes(attrs), id)
+		if err := checkOne(res, err, "set account attributes"); err != nil {
+			if errors.Is(err, ErrStale) {
+				return fmt.Errorf("account %s: %w", id, ErrNotFound)
+			}
+			return err
 		}
-		return err
-	}
-	return nil
+		return appendAll(ctx, tx, events)
+	})
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -243,28 +243,35 @@ func (s *Store) ListRateLimitOverrides(ctx context.Context) ([]RateLimitOverride
 }
 
 // SetRateLimitOverride inserts or replaces the override of o.Limit for
-// o.Subject.
-func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride) error {
-	_, err := s.exec(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (limit_name, subject) DO UPDATE SET count = excluded.count, period = excluded.period, comment = excluded.comment, created_at = excluded.created_at`,
-		o.Limit, o.Subject, o.Count, int64(o.Period), o.Comment, ts(o.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("set rate limit override: %w", err)
-	}
-	return nil
+// o.Subject and appends events (nil ones skipped) to the audit log in the
+// same transaction; an append's error rolls the change back.
+func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride, events ...*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (limit_name, subject) DO UPDATE SET count = excluded.count, period = excluded.period, comment = excluded.comment, created_at = excluded.created_at`,
+			o.Limit, o.Subject, o.Count, int64(o.Period), o.Comment, ts(o.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("set rate limit override: %w", err)
+		}
+		return appendAll(ctx, tx, events)
+	})
 }
 
-// DeleteRateLimitOverride removes the override of limit for subject;
-// ErrNotFound when there is none.
-func (s *Store) DeleteRateLimitOverride(ctx context.Context, limit, subject string) error {
-	res, err := s.exec(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
-	if err := checkOne(res, err, "delete rate limit override"); err != nil {
-		if errors.Is(err, ErrStale) {
-			return fmt.Errorf("rate limit override %s %s: %w", limit, subject, ErrNotFound)
+// DeleteRateLimitOverride removes the override of limit for subject and
+// appends events (nil ones skipped) to the audit log in the same
+// transaction; ErrNotFound when there is none; an append's error rolls the
+// deletion back.
+func (s *Store) DeleteRateLimitOverride(ctx context.Context, limit, subject string, events ...*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
+		if err := checkOne(res, err, "delete rate limit override"); err != nil {
+			if errors.Is(err, ErrStale) {
+				return fmt.Errorf("rate limit override %s %s: %w", limit, subject, ErrNotFound)
+			}
+			return err
 		}
-		return err
-	}
-	return nil
+		return appendAll(ctx, tx, events)
+	})
 }
 
 const overrideCols = `limit_name, subject, count, period, comment, created_at`

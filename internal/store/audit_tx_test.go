@@ -1,0 +1,194 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// auditTxCase is one audited store method: setup prepares the store,
+// change makes the change with the given audit events, state describes the
+// part of the store the change touches.
+type auditTxCase struct {
+	name   string
+	setup  func(t *testing.T, s *store.Store)
+	change func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error
+	state  func(ctx context.Context, s *store.Store) string
+}
+
+var errSealRefused = errors.New("seal refused")
+
+// txEvent is an audit event for action; with fail, its Seal fails, as an
+// append does whose event cannot be stored, after the change's own
+// statements have run in the transaction.
+func txEvent(action string, fail bool) *store.AuditAppend {
+	return &store.AuditAppend{
+		Record: store.AuditRecord{ID: "ev-" + action, Time: now, Actor: "cli:test", Action: action, ObjectType: "test", ObjectID: "x"},
+		Seal: func(r *store.AuditRecord) error {
+			if fail {
+				return errSealRefused
+			}
+			r.Hash = audit.Hash(r)
+			return nil
+		},
+	}
+}
+
+func auditTxCases() []auditTxCase {
+	profile := func(spec string) *store.Profile {
+		return &store.Profile{Name: "web", Spec: []byte(spec), CreatedAt: now, UpdatedAt: now}
+	}
+	profileState := func(ctx context.Context, s *store.Store) string {
+		p, err := s.GetProfile(ctx, "web")
+		if err != nil {
+			return err.Error()
+		}
+		return string(p.Spec)
+	}
+	eab := &store.EABKey{KID: "kid-1", HMACKey: []byte("k"), Profile: "default", Status: store.EABActive, CreatedAt: now}
+	eabState := func(ctx context.Context, s *store.Store) string {
+		k, err := s.GetEABKey(ctx, "kid-1")
+		if err != nil {
+			return err.Error()
+		}
+		return k.Status
+	}
+	override := store.RateLimitOverride{Limit: "newOrdersPerAccount", Subject: "acct1", Count: 5, Period: time.Hour, CreatedAt: now}
+	overrideState := func(ctx context.Context, s *store.Store) string {
+		os, err := s.ListRateLimitOverrides(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(os)
+	}
+	return []auditTxCase{
+		{name: "PutProfile/insert",
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.PutProfile(ctx, profile(`{"name":"web"}`), false, ev)
+			},
+			state: profileState},
+		{name: "PutProfile/update",
+			setup: func(t *testing.T, s *store.Store) {
+				must(t, s.PutProfile(context.Background(), profile(`{"name":"web"}`), false))
+			},
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.PutProfile(ctx, profile(`{"name":"web","validity":"30d"}`), true, ev)
+			},
+			state: profileState},
+		{name: "DeleteProfile",
+			setup: func(t *testing.T, s *store.Store) {
+				must(t, s.PutProfile(context.Background(), profile(`{"name":"web"}`), false))
+			},
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.DeleteProfile(ctx, "web", ev)
+			},
+			state: profileState},
+		{name: "CreateEABKey",
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				k := *eab
+				return s.CreateEABKey(ctx, &k, ev)
+			},
+			state: eabState},
+		{name: "RevokeEABKey",
+			setup: func(t *testing.T, s *store.Store) {
+				k := *eab
+				must(t, s.CreateEABKey(context.Background(), &k))
+			},
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.RevokeEABKey(ctx, "kid-1", ev)
+			},
+			state: eabState},
+		{name: "SetAccountAttributes",
+			setup: func(t *testing.T, s *store.Store) { createAccount(t, s, "acct1") },
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.SetAccountAttributes(ctx, "acct1", map[string]string{"team": "billing"}, ev)
+			},
+			state: func(ctx context.Context, s *store.Store) string {
+				a, err := s.GetAccount(ctx, "acct1")
+				if err != nil {
+					return err.Error()
+				}
+				return fmt.Sprint(a.Attributes)
+			}},
+		{name: "SetRateLimitOverride",
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.SetRateLimitOverride(ctx, override, ev)
+			},
+			state: overrideState},
+		{name: "DeleteRateLimitOverride",
+			setup: func(t *testing.T, s *store.Store) { must(t, s.SetRateLimitOverride(context.Background(), override)) },
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.DeleteRateLimitOverride(ctx, override.Limit, override.Subject, ev)
+			},
+			state: overrideState},
+		{name: "InsertCertificates",
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.InsertCertificates(ctx, []*store.Certificate{invCert("0a", 30, "a.example.com"), invCert("0b", 30, "b.example.com")}, ev)
+			},
+			state: func(ctx context.Context, s *store.Store) string {
+				var out []string
+				for _, serial := range []string{"0a", "0b"} {
+					c, err := s.GetCertificate(ctx, serial)
+					if err != nil {
+						out = append(out, serial+": "+err.Error())
+						continue
+					}
+					out = append(out, serial+": "+c.Status)
+				}
+				sort.Strings(out)
+				return fmt.Sprint(out)
+			}},
+	}
+}
+
+// TestAuditedChangesCommitWithTheirEvent checks, for each store method
+// that takes audit appends, on both engines: an append that fails rolls
+// the change back (the store is as before, the log empty, and the same
+// change then succeeds), and a good one is committed with the change as
+// the chain's next event.
+func TestAuditedChangesCommitWithTheirEvent(t *testing.T) {
+	for _, c := range auditTxCases() {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+				ctx := context.Background()
+				if c.setup != nil {
+					c.setup(t, s)
+				}
+				before := c.state(ctx, s)
+
+				err := c.change(ctx, s, txEvent("test.fail", true))
+				if !errors.Is(err, errSealRefused) {
+					t.Fatalf("change with a failing audit append = %v, want %v", err, errSealRefused)
+				}
+				if got := c.state(ctx, s); got != before {
+					t.Fatalf("after the failed append the change is kept: state %q, want %q", got, before)
+				}
+				if seq, hash, err := s.AuditHead(ctx); err != nil || seq != 0 || hash != store.AuditGenesisHash {
+					t.Fatalf("audit head after the failed append = %d %s %v, want 0 and genesis", seq, hash, err)
+				}
+
+				ev := txEvent("test.ok", false)
+				must(t, c.change(ctx, s, ev))
+				if got := c.state(ctx, s); got == before {
+					t.Fatalf("change not made: state still %q", got)
+				}
+				evs, err := s.ListAudit(ctx, store.AuditFilter{})
+				must(t, err)
+				if len(evs) != 1 || evs[0].Action != "test.ok" || evs[0].Seq != 1 || evs[0].PrevHash != store.AuditGenesisHash ||
+					evs[0].Hash != ev.Record.Hash || evs[0].Hash != audit.Hash(evs[0]) {
+					t.Fatalf("audit events = %+v, want the one test.ok event sealed in the change's transaction", evs)
+				}
+				if seq, hash, err := s.AuditHead(ctx); err != nil || seq != 1 || hash != ev.Record.Hash {
+					t.Fatalf("audit head = %d %s %v, want 1 %s", seq, hash, err, ev.Record.Hash)
+				}
+			})
+		})
+	}
+}
