@@ -172,12 +172,49 @@ func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.T
 	})
 }
 
-// appendAll appends each audit event within tx.
+// appendAll appends events (nil ones skipped) within tx as the chain's
+// next links, in order. Several events take their seqs with one update of
+// the audit_head row and move its hash once, after inserting the events
+// (at most maxInsertRows per statement): the row lock that serializes
+// appends is held for one pass over the batch, and on PostgreSQL the row
+// does not gain a version per event (each later update of the row in the
+// transaction would step over all of them: quadratic in the batch, e.g.
+// an import's one event per certificate).
 func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
+	evs := make([]*AuditAppend, 0, len(events))
 	for _, ev := range events {
-		if err := appendAudit(ctx, tx, ev); err != nil {
-			return err
+		if ev != nil {
+			evs = append(evs, ev)
 		}
+	}
+	switch len(evs) {
+	case 0:
+		return nil
+	case 1:
+		return appendAudit(ctx, tx, evs[0])
+	}
+	var last int64
+	var prev string
+	if err := txQueryRow(ctx, tx, `UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`, len(evs)).Scan(&last, &prev); err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	const cols = 12
+	args := make([]any, 0, cols*len(evs))
+	for i, ev := range evs {
+		r := &ev.Record
+		r.Seq, r.PrevHash = last-int64(len(evs)-1-i), prev
+		if err := ev.Seal(r); err != nil {
+			return fmt.Errorf("seal audit event: %w", err)
+		}
+		prev = r.Hash
+		args = append(args, r.Seq, r.ID, ts(r.Time), r.Actor, r.Action, r.ObjectType, r.ObjectID, r.Source, r.Before, r.After, r.PrevHash, r.Hash)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash) VALUES `,
+		cols, args); err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, prev); err != nil {
+		return fmt.Errorf("audit head: %w", err)
 	}
 	return nil
 }

@@ -192,3 +192,51 @@ func TestAuditedChangesCommitWithTheirEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditBatchWritesHeadOnce: several events appended in one transaction
+// (an import's certificate.import events, one per certificate) form the
+// chain's next links, and the audit_head row, whose lock serializes every
+// audited change of every node, is written twice for the whole batch
+// rather than twice per event: on PostgreSQL each write of the row in the
+// transaction leaves a version that the next must step over, so per-event
+// writes grow quadratically with the batch while the lock is held.
+func TestAuditBatchWritesHeadOnce(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		must(t, s.AppendAudit(ctx, txEvent("test.first", false)))
+		const n = 70 // more than one multi-row INSERT
+		evs := make([]*store.AuditAppend, n)
+		for i := range evs {
+			evs[i] = txEvent(fmt.Sprintf("test.batch.%02d", i), false)
+			evs[i].Record.ID = fmt.Sprintf("ev-%02d", i)
+		}
+		writes, err := store.AppendAuditBatch(ctx, s, evs)
+		must(t, err)
+		if writes > 2 {
+			t.Errorf("audit_head written %d times for %d events, want at most 2", writes, n)
+		}
+		last := txEvent("test.last", false)
+		last.Record.ID = "ev-last"
+		must(t, s.AppendAudit(ctx, last))
+		got, err := s.ListAudit(ctx, store.AuditFilter{Limit: 1000})
+		must(t, err)
+		if len(got) != n+2 {
+			t.Fatalf("%d events, want %d", len(got), n+2)
+		}
+		prev := store.AuditGenesisHash
+		for i, r := range got {
+			if r.Seq != int64(i+1) || r.PrevHash != prev || r.Hash != audit.Hash(r) {
+				t.Fatalf("event %d (%s): seq %d, prev %s, hash %s: not the chain's next link (prev %s)", i, r.Action, r.Seq, r.PrevHash, r.Hash, prev)
+			}
+			if i >= 1 && i <= n {
+				if want := fmt.Sprintf("test.batch.%02d", i-1); r.Action != want || r.Hash != evs[i-1].Record.Hash {
+					t.Fatalf("event %d is %s (hash %s), want %s as sealed (%s)", i, r.Action, r.Hash, want, evs[i-1].Record.Hash)
+				}
+			}
+			prev = r.Hash
+		}
+		if seq, hash, err := s.AuditHead(ctx); err != nil || seq != int64(n+2) || hash != prev {
+			t.Fatalf("audit head %d %s %v, want %d %s", seq, hash, err, n+2, prev)
+		}
+	})
+}

@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // WriterCommits returns the transactions a SQLite store's writer has
 // committed (0 on PostgreSQL), for tests and benchmarks.
 func WriterCommits(s *Store) int64 {
@@ -7,4 +9,29 @@ func WriterCommits(s *Store) int64 {
 		return 0
 	}
 	return s.wr.commits.Load()
+}
+
+// AppendAuditBatch appends events in one transaction, as a store method
+// that takes several appends does, and returns how many times the
+// audit_head row was written by the appends: on SQLite the rows the writer
+// connection changed (total_changes) less the events inserted, on
+// PostgreSQL the change in the updates of audit_head that
+// pg_stat_xact_user_tables counts for the backend (it may hold earlier
+// transactions' counts not yet reported, hence the difference).
+func AppendAuditBatch(ctx context.Context, s *Store, events []*AuditAppend) (int64, error) {
+	q, inserts := `SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'audit_head'`, int64(0)
+	if s.wr != nil {
+		q, inserts = `SELECT total_changes()`, int64(len(events))
+	}
+	var before, after int64
+	err := s.tx(ctx, func(tx txConn) error {
+		if err := tx.QueryRowContext(ctx, q).Scan(&before); err != nil {
+			return err
+		}
+		if err := appendAll(ctx, tx, events); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, q).Scan(&after)
+	})
+	return after - before - inserts, err
 }
