@@ -266,6 +266,32 @@ func (s *Store) GetOrder(ctx context.Context, id string) (o *Order, err error) {
 	return o, err
 }
 
+// GetOrderAuthorizations returns the order with id and its authorizations
+// (as GetAuthorizations: in the order of its AuthzIDs, without
+// challenges), read together: GetOrder and GetAuthorizations in one read
+// job. ErrNotFound (and a nil order) when there is no such order; when the
+// order was read but its authorizations could not be (ErrNotFound when one
+// is missing), the order comes with the error.
+func (s *Store) GetOrderAuthorizations(ctx context.Context, id string) (o *Order, authzs []*Authorization, err error) {
+	var authzErr error
+	err = s.hot(ctx, func(q querier) error {
+		if o, err = scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		if len(o.AuthzIDs) > 0 {
+			authzs, authzErr = getAuthorizations(ctx, q, o.AuthzIDs)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if authzErr != nil {
+		return o, nil, fmt.Errorf("order %s: %w", id, authzErr)
+	}
+	return o, authzs, nil
+}
+
 // ListOrderIDs returns up to limit IDs of accountID's orders created at or
 // after the cursor position (created, id), oldest first, for keyset
 // pagination; notExpiredAfter filters out orders that expired before it.
