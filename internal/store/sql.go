@@ -591,6 +591,10 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	})
 	if err == nil {
 		s.learn(ch)
+		// What CertificateChain reads for it: the row's account, and its
+		// chain as given (stored whole, or leaf + the issuer chain's
+		// intermediates, which chainOf found c.ChainPEM to be).
+		s.recent.add(c.Serial, c.AccountID, c.ChainPEM)
 	}
 	return err
 }
