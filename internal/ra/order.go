@@ -71,10 +71,8 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
 		if reuse > 0 {
+			// With its challenges, which reusable checks.
 			reused, err := r.store.FindValidAuthorization(ctx, a.ID, o.Profile, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
-			if err == nil {
-				reused, err = r.store.GetAuthorization(ctx, reused.ID) // with its challenges
-			}
 			if err == nil && pol.reusable(reused) {
 				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
 				authzs = append(authzs, reused)

@@ -550,6 +550,8 @@ func testAuthorizationReuseExpiry(t *testing.T, e storetest.Engine) {
 	}
 	if az, err := s.FindValidAuthorization(ctx, a.ID, "web", ident, false, now, now.Add(-time.Hour)); err != nil || az.ID != "prof" || az.Profile != "web" {
 		t.Errorf("FindValidAuthorization(profile web) = %+v, %v; want prof", az, err)
+	} else if full, err := s.GetAuthorization(ctx, "prof"); err != nil || !reflect.DeepEqual(az, full) || len(az.Challenges) != 1 {
+		t.Errorf("FindValidAuthorization(profile web) = %+v; want it with its challenges, as GetAuthorization reads it: %+v, %v", az, full, err)
 	}
 	if got := find(false, now.Add(22*time.Hour), now.Add(-time.Hour)); got != "" {
 		t.Errorf("FindValidAuthorization(profile \"\") reused %q of profile web", got)

@@ -443,12 +443,18 @@ func getAuthorizations(ctx context.Context, q querier, ids []string) ([]*Authori
 // FindValidAuthorization returns the newest valid authorization of
 // accountID for the identifier (and wildcard flag), created for profile
 // (Authorization.Profile), that expires after minExpires and was validated
-// after validatedAfter, or ErrNotFound.
+// after validatedAfter, with its challenges (as GetAuthorization), or
+// ErrNotFound. The challenges are read in the same read job, and only when
+// there is such an authorization.
 func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (a *Authorization, err error) {
 	err = s.hot(ctx, func(q querier) error {
 		a, err = scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
 			WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
 			ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+		if err != nil {
+			return err
+		}
+		a, err = getAuthorization(ctx, q, a.ID)
 		return err
 	})
 	return a, err
