@@ -34,42 +34,52 @@ func challengeTypes(id acme.Identifier, wildcard bool) []string {
 // the named certificate, checked by checkReplaces; a certificate already
 // claimed by a live order is alreadyReplaced.
 func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRequest) (*store.Order, error) {
+	o, _, err := r.NewOrderAuthz(ctx, a, req)
+	return o, err
+}
+
+// NewOrderAuthz is NewOrder returning also the order's authorizations, in
+// the order of its AuthzIDs, as they were stored (fresh ones) or read
+// (reused ones, with their challenges): what a read of them right after
+// the order's creation returns (a fresh one's challenges in the order they
+// were made, where a read orders them by type), so that the response is
+// rendered without reading them back.
+func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOrderRequest) (*store.Order, []*store.Authorization, error) {
 	ids, err := NormalizeIdentifiers(req.Identifiers)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pol, err := r.newOrderPolicy(ctx, a, req, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := r.now()
 	o := &store.Order{ID: newID(), AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(r.cfg.OrderLifetime),
 		Identifiers: ids, CreatedAt: now, UpdatedAt: now, Profile: pol.profile.Name, Attributes: pol.attrs}
 	if o.NotBefore, o.NotAfter, err = r.orderValidity(req, now, pol.profile); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var replacedSerial, prevClaim string
 	if req.Replaces != "" {
 		if replacedSerial, prevClaim, err = r.checkReplaces(ctx, a, ids, req.Replaces); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.Replaces = req.Replaces
 	}
-	var fresh []*store.Authorization
+	var fresh, authzs []*store.Authorization
 	reuse := pol.authzReuse(r.cfg.AuthzReuse)
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
 		if reuse > 0 {
+			// With its challenges, which reusable checks.
 			reused, err := r.store.FindValidAuthorization(ctx, a.ID, o.Profile, aid, wildcard, now.Add(24*time.Hour), now.Add(-reuse))
-			if err == nil {
-				reused, err = r.store.GetAuthorization(ctx, reused.ID) // with its challenges
-			}
 			if err == nil && pol.reusable(reused) {
 				o.AuthzIDs = append(o.AuthzIDs, reused.ID)
+				authzs = append(authzs, reused)
 				continue
 			}
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, r.internal(ctx, "authorization lookup", err)
+				return nil, nil, r.internal(ctx, "authorization lookup", err)
 			}
 		}
 		az := &store.Authorization{ID: newID(), AccountID: a.ID, Identifier: aid, Wildcard: wildcard,
@@ -80,6 +90,7 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 			az.Status, az.ValidatedAt, az.Expires = acme.StatusValid, now, now.Add(r.cfg.ValidAuthzLifetime)
 			fresh = append(fresh, az)
 			o.AuthzIDs = append(o.AuthzIDs, az.ID)
+			authzs = append(authzs, az)
 			continue
 		}
 		for _, typ := range pol.challengeTypes(aid, wildcard) {
@@ -88,6 +99,7 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 		}
 		fresh = append(fresh, az)
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
+		authzs = append(authzs, az)
 	}
 	pending := 0 // pre-authorized ones are valid already
 	for _, az := range fresh {
@@ -97,7 +109,7 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	}
 	spend, refused, err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
 		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
@@ -105,18 +117,18 @@ func (r *RA) NewOrder(ctx context.Context, a *store.Account, req acme.NewOrderRe
 	if o.Replaces != "" {
 		err = r.store.CreateReplacementOrder(ctx, o, fresh, replacedSerial, prevClaim, spend)
 		if errors.Is(err, store.ErrStale) {
-			return nil, alreadyReplaced() // another order claimed it meanwhile
+			return nil, nil, alreadyReplaced() // another order claimed it meanwhile
 		}
 	} else {
 		err = r.store.CreateOrder(ctx, o, fresh, spend)
 	}
 	if p := rateRefusal(err, refused); p != nil {
-		return nil, p
+		return nil, nil, p
 	}
 	if err != nil {
-		return nil, r.internal(ctx, "order creation", err)
+		return nil, nil, r.internal(ctx, "order creation", err)
 	}
-	return o, nil
+	return o, authzs, nil
 }
 
 // maxBackdate is how far in the past a newOrder's notBefore may lie (CA/B

@@ -204,7 +204,7 @@ type RA struct {
 	closeOnce sync.Once
 
 	waitMu  sync.Mutex
-	waiters map[string]chan struct{} // challenge ID → closed when its validation ends in this process
+	waiters map[string]*waiter // challenge ID → its validation running in this process
 
 	limits *ratelimit.Limiter // nil: no rate limits
 
@@ -236,7 +236,7 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 		}
 	}
 	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
-		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]chan struct{}{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
+		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]*waiter{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
 // Now is the RA's clock (UTC).

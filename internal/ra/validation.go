@@ -82,18 +82,17 @@ func (r *RA) enqueue(id string, pre *startedChallenge) {
 		r.waitMu.Unlock()
 		return // already queued or running in this process
 	}
-	r.waiters[id] = make(chan struct{})
+	wt := &waiter{done: make(chan struct{})}
+	r.waiters[id] = wt
 	r.waitMu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer func() {
 			r.waitMu.Lock()
-			if ch, ok := r.waiters[id]; ok {
-				close(ch)
-				delete(r.waiters, id)
-			}
+			delete(r.waiters, id)
 			r.waitMu.Unlock()
+			close(wt.done) // publishes wt.result to WaitResult
 		}()
 		select {
 		case r.sem <- struct{}{}:
@@ -101,43 +100,60 @@ func (r *RA) enqueue(id string, pre *startedChallenge) {
 			return
 		}
 		defer func() { <-r.sem }()
-		r.validate(r.valCtx, id, pre)
+		wt.result = r.validate(r.valCtx, id, pre)
 	}()
+}
+
+// waiter is one validation running in this process: done is closed when
+// it ends, and result is then the challenge as its final write stored it
+// (nil when it stored none: shutdown, another node finished it, an error).
+type waiter struct {
+	done   chan struct{}
+	result *store.Challenge
 }
 
 // WaitResult waits until the validation of challenge id running in this
 // process ends, the configured ResultWait passes, or ctx is done; it
-// returns at once when no validation of id runs here. Callers then read the
-// challenge's current state.
-func (r *RA) WaitResult(ctx context.Context, id string) {
+// returns at once when no validation of id runs here. When the validation
+// ended by storing the challenge's result, it returns the challenge as
+// stored (valid or invalid): what a read would return, without one.
+// Otherwise (nil) callers read the challenge's current state.
+func (r *RA) WaitResult(ctx context.Context, id string) *store.Challenge {
 	if r.cfg.ResultWait <= 0 {
-		return
+		return nil
 	}
 	r.waitMu.Lock()
-	ch := r.waiters[id]
+	wt := r.waiters[id]
 	r.waitMu.Unlock()
-	if ch == nil {
-		return
+	if wt == nil {
+		return nil
 	}
 	t := time.NewTimer(r.cfg.ResultWait)
 	defer t.Stop()
 	select {
-	case <-ch:
+	case <-wt.done:
+		if wt.result != nil {
+			c := *wt.result
+			return &c
+		}
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	return nil
 }
 
 // validate runs the attempts of one challenge (RFC 8555 §8.2): up to
 // ValidationAttempts tries with doubling delays, then valid or invalid.
-func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
+// It returns the challenge as its final write stored it, nil when it
+// stored no result.
+func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (done *store.Challenge) {
 	// Each record names the challenge itself: r.log.With would format
 	// the attribute for every validation, even when nothing is logged.
 	var err error
 	if pre == nil {
 		if pre, err = r.loadChallenge(ctx, id); err != nil {
 			r.log.Error("validation: load", "challenge", id, "err", err)
-			return
+			return nil
 		}
 	}
 	c, az := pre.c, pre.az
@@ -208,11 +224,18 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) {
 			finished = err == nil
 			if finished {
 				r.cfg.Metrics.ValidationFinished(c.Type, prob == nil)
+				// The row as FinishChallenge wrote it.
+				stored := *c
+				stored.Status, stored.Error, stored.ValidatedAt, stored.UpdatedAt = acme.StatusValid, nil, now, now
+				if prob != nil {
+					stored.Status, stored.Error = acme.StatusInvalid, prob
+				}
+				done = &stored
 			}
 			if err == nil && prob != nil {
 				r.chargeFailedValidation(ctx, az.AccountID)
 			}
-			return
+			return done
 		}
 		if err := r.store.RecordAttempt(ctx, c.ID, prob, now); err != nil {
 			if !errors.Is(err, store.ErrStale) {

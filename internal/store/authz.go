@@ -25,7 +25,51 @@ func (s *Store) getAuthorization(ctx context.Context, id string) (a *Authorizati
 }
 
 func getAuthorization(ctx context.Context, q querier, id string) (*Authorization, error) {
-	rows, err := q.QueryContext(ctx, authzWithChallengesQuery, id)
+	a, err := scanAuthzWithChallenges(ctx, q, authzWithChallengesQuery, id)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
+	}
+	return a, nil
+}
+
+// challengeAuthzQuery is authzWithChallengesQuery for the authorization
+// of the challenge with the given ID.
+const challengeAuthzQuery = `SELECT a.id, a.account_id, a.ident_type, a.ident_value, a.wildcard, a.status, a.expires_at, a.validated_at, a.created_at, a.profile,
+	c.id, c.type, c.token, c.status, c.validated_at, c.error, c.attempts, c.updated_at
+	FROM authorizations a JOIN challenges c ON c.authz_id = a.id WHERE a.id = (SELECT authz_id FROM challenges WHERE id = ?) ORDER BY c.type`
+
+// GetChallengeAuthorization returns the challenge with id and its
+// authorization with all of its challenges (as GetAuthorization), read in
+// one statement; ErrNotFound when there is no such challenge. The
+// challenge returned is a copy of its entry in the authorization's
+// Challenges.
+func (s *Store) GetChallengeAuthorization(ctx context.Context, id string) (c *Challenge, a *Authorization, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		a, err = scanAuthzWithChallenges(ctx, q, challengeAuthzQuery, id)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if a != nil {
+		for i := range a.Challenges {
+			if a.Challenges[i].ID == id {
+				c := a.Challenges[i]
+				return &c, a, nil
+			}
+		}
+	}
+	return nil, nil, fmt.Errorf("challenge %s: %w", id, ErrNotFound)
+}
+
+// scanAuthzWithChallenges runs query (one of the queries above, one row
+// per challenge) with arg and returns the authorization with its
+// challenges; nil when it found no row.
+func scanAuthzWithChallenges(ctx context.Context, q querier, query, arg string) (*Authorization, error) {
+	rows, err := q.QueryContext(ctx, query, arg)
 	if err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
@@ -50,7 +94,7 @@ func getAuthorization(ctx context.Context, q querier, id string) (*Authorization
 		return nil, fmt.Errorf("authorization: %w", err)
 	}
 	if len(a.Challenges) == 0 {
-		return scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations WHERE id = ?`, id))
+		return nil, nil
 	}
 	return &a, nil
 }

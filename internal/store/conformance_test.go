@@ -45,6 +45,8 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"CreateOrderIsAtomic", testCreateOrderAtomic},
 		{"OrderStatus", testOrderStatus},
 		{"Authorizations", testAuthorizations},
+		{"ChallengeAuthorization", testChallengeAuthorization},
+		{"PendingAuthorizations", testPendingAuthorizations},
 		{"ChallengeLifecycle", testChallengeLifecycle},
 		{"ChallengeFailure", testChallengeFailure},
 		{"AuthorizationReuseExpiry", testAuthorizationReuseExpiry},
@@ -358,6 +360,69 @@ func testAuthorizations(t *testing.T, e storetest.Engine) {
 	wantErr(t, "start a challenge of a deactivated authorization", s.StartChallenge(ctx, "az1-http-01", now), store.ErrStale)
 }
 
+// testChallengeAuthorization: GetChallengeAuthorization returns what
+// GetChallenge and GetAuthorization return, in one read.
+func testChallengeAuthorization(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a := createAccount(t, s, "acct1")
+	createOrder(t, s, a.ID, "ord1", newAuthz(a.ID, "az1", "a.example.test", false, acme.ChallengeTLSALPN01, acme.ChallengeHTTP01, acme.ChallengeDNS01),
+		newAuthz(a.ID, "az2", "b.example.test", false, acme.ChallengeHTTP01))
+	must(t, s.StartChallenge(ctx, "az1-dns-01", now))
+	for _, id := range []string{"az1-http-01", "az1-dns-01", "az1-tls-alpn-01", "az2-http-01"} {
+		c, az, err := s.GetChallengeAuthorization(ctx, id)
+		must(t, err)
+		wantC, err := s.GetChallenge(ctx, id)
+		must(t, err)
+		wantAz, err := s.GetAuthorization(ctx, wantC.AuthzID)
+		must(t, err)
+		if !reflect.DeepEqual(c, wantC) || !reflect.DeepEqual(az, wantAz) {
+			t.Fatalf("GetChallengeAuthorization(%s) = %+v, %+v; want %+v, %+v", id, c, az, wantC, wantAz)
+		}
+	}
+	_, _, err := s.GetChallengeAuthorization(ctx, "nope")
+	wantErr(t, "missing challenge", err, store.ErrNotFound)
+}
+
+// testPendingAuthorizations: the count of an account's pending, unexpired
+// authorizations and their earliest expiry, below and above the number
+// counted by the hot read.
+func testPendingAuthorizations(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a := createAccount(t, s, "acct1")
+	other := createAccount(t, s, "acct2")
+	check := func(what string, wantN int, wantEarliest time.Time) {
+		t.Helper()
+		n, earliest, err := s.PendingAuthorizations(ctx, a.ID, now)
+		must(t, err)
+		if n != wantN || !earliest.Equal(wantEarliest) {
+			t.Fatalf("%s: PendingAuthorizations = %d, %v; want %d, %v", what, n, earliest, wantN, wantEarliest)
+		}
+	}
+	check("none", 0, time.Time{})
+	createOrder(t, s, other.ID, "other", newAuthz(other.ID, "other-az", "o.example.test", false, acme.ChallengeHTTP01))
+	expired := newAuthz(a.ID, "expired", "x.example.test", false, acme.ChallengeHTTP01)
+	expired.Expires = now
+	valid := newAuthz(a.ID, "valid", "v.example.test", false)
+	valid.Status, valid.ValidatedAt = acme.StatusValid, now
+	createOrder(t, s, a.ID, "ord0", expired, valid)
+	check("only expired and valid ones", 0, time.Time{})
+	// 150 pending ones, more than the hot read counts, expiring one
+	// second apart from the latest down (the earliest is created last).
+	for i := range 150 {
+		az := newAuthz(a.ID, fmt.Sprintf("az%03d", i), fmt.Sprintf("h%d.example.test", i), false, acme.ChallengeHTTP01)
+		az.Expires = now.Add(time.Hour - time.Duration(i)*time.Second)
+		createOrder(t, s, a.ID, fmt.Sprintf("ord%03d", i), az)
+		switch i {
+		case 0, 1, 62, 63, 64, 65, 149:
+			check(fmt.Sprintf("%d pending", i+1), i+1, az.Expires)
+		}
+	}
+	must(t, s.SetAuthorizationStatus(ctx, "az149", []string{acme.StatusPending}, acme.StatusDeactivated))
+	check("one deactivated", 149, now.Add(time.Hour-148*time.Second))
+}
+
 func testChallengeLifecycle(t *testing.T, e storetest.Engine) {
 	s := e.Open(t)
 	ctx := context.Background()
@@ -485,6 +550,8 @@ func testAuthorizationReuseExpiry(t *testing.T, e storetest.Engine) {
 	}
 	if az, err := s.FindValidAuthorization(ctx, a.ID, "web", ident, false, now, now.Add(-time.Hour)); err != nil || az.ID != "prof" || az.Profile != "web" {
 		t.Errorf("FindValidAuthorization(profile web) = %+v, %v; want prof", az, err)
+	} else if full, err := s.GetAuthorization(ctx, "prof"); err != nil || !reflect.DeepEqual(az, full) || len(az.Challenges) != 1 {
+		t.Errorf("FindValidAuthorization(profile web) = %+v; want it with its challenges, as GetAuthorization reads it: %+v, %v", az, full, err)
 	}
 	if got := find(false, now.Add(22*time.Hour), now.Add(-time.Hour)); got != "" {
 		t.Errorf("FindValidAuthorization(profile \"\") reused %q of profile web", got)

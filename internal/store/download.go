@@ -13,8 +13,12 @@ import (
 // and its PEM chain, leaf first. ErrNotFound when there is none. A few
 // columns instead of GetCertificate's whole row (no JSON decoding of names
 // and attributes); the intermediates of an issuer chain (chains.go) come
-// from the store's cache, read once per chain.
+// from the store's cache, read once per chain. A certificate this Store
+// issued recently (FinishOrder) is answered from memory (recentcerts.go).
 func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error) {
+	if c, ok := s.recent.get(serial); ok {
+		return c.accountID, c.chainPEM, nil
+	}
 	var der []byte
 	var chainID sql.NullInt64
 	err = s.hot(ctx, func(q querier) error {

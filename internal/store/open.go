@@ -45,10 +45,11 @@ const DefaultPostgresConns = 16
 // UPDATE or a unique INSERT, so concurrent callers cannot both win.
 type Store struct {
 	engine string
-	w      *pool       // writer; on SQLite its one connection belongs to wr
-	r      *pool       // readers; the same pool as w on PostgreSQL
-	wr     *writer     // SQLite: runs every write (group commit); nil on PostgreSQL
-	chains *chainCache // issuer chains known to be committed (chains.go)
+	w      *pool        // writer; on SQLite its one connection belongs to wr
+	r      *pool        // readers; the same pool as w on PostgreSQL
+	wr     *writer      // SQLite: runs every write (group commit); nil on PostgreSQL
+	chains *chainCache  // issuer chains known to be committed (chains.go)
+	recent *recentCerts // certificates recently committed by FinishOrder (recentcerts.go)
 }
 
 // Open opens the database named by dsn, applies the embedded migrations
@@ -122,7 +123,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	wr.ckpt = newCheckpointer(c)
-	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, chains: newChainCache()}, nil
+	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, chains: newChainCache(), recent: newRecentCerts()}, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a
@@ -166,7 +167,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", target, err)
 	}
 	p := newPool(db, true)
-	return &Store{engine: EnginePostgres, w: p, r: p, chains: newChainCache()}, nil
+	return &Store{engine: EnginePostgres, w: p, r: p, chains: newChainCache(), recent: newRecentCerts()}, nil
 }
 
 // connectError is a failed connection to PostgreSQL. Its text names the

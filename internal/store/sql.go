@@ -266,6 +266,32 @@ func (s *Store) GetOrder(ctx context.Context, id string) (o *Order, err error) {
 	return o, err
 }
 
+// GetOrderAuthorizations returns the order with id and its authorizations
+// (as GetAuthorizations: in the order of its AuthzIDs, without
+// challenges), read together: GetOrder and GetAuthorizations in one read
+// job. ErrNotFound (and a nil order) when there is no such order; when the
+// order was read but its authorizations could not be (ErrNotFound when one
+// is missing), the order comes with the error.
+func (s *Store) GetOrderAuthorizations(ctx context.Context, id string) (o *Order, authzs []*Authorization, err error) {
+	var authzErr error
+	err = s.hot(ctx, func(q querier) error {
+		if o, err = scanOrder(q.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		if len(o.AuthzIDs) > 0 {
+			authzs, authzErr = getAuthorizations(ctx, q, o.AuthzIDs)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if authzErr != nil {
+		return o, nil, fmt.Errorf("order %s: %w", id, authzErr)
+	}
+	return o, authzs, nil
+}
+
 // ListOrderIDs returns up to limit IDs of accountID's orders created at or
 // after the cursor position (created, id), oldest first, for keyset
 // pagination; notExpiredAfter filters out orders that expired before it.
@@ -417,12 +443,18 @@ func getAuthorizations(ctx context.Context, q querier, ids []string) ([]*Authori
 // FindValidAuthorization returns the newest valid authorization of
 // accountID for the identifier (and wildcard flag), created for profile
 // (Authorization.Profile), that expires after minExpires and was validated
-// after validatedAfter, or ErrNotFound.
+// after validatedAfter, with its challenges (as GetAuthorization), or
+// ErrNotFound. The challenges are read in the same read job, and only when
+// there is such an authorization.
 func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (a *Authorization, err error) {
 	err = s.hot(ctx, func(q querier) error {
 		a, err = scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
 			WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
 			ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+		if err != nil {
+			return err
+		}
+		a, err = getAuthorization(ctx, q, a.ID)
 		return err
 	})
 	return a, err
@@ -565,6 +597,10 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	})
 	if err == nil {
 		s.learn(ch)
+		// What CertificateChain reads for it: the row's account, and its
+		// chain as given (stored whole, or leaf + the issuer chain's
+		// intermediates, which chainOf found c.ChainPEM to be).
+		s.recent.add(c.Serial, c.AccountID, c.ChainPEM)
 	}
 	return err
 }

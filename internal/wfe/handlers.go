@@ -221,11 +221,13 @@ func (w *WFE) newOrder(ctx context.Context, x *exchange) error {
 	if nor.Profile, err = orderProfile(x.r.URL.Path, nor.Profile); err != nil {
 		return err
 	}
-	o, err := w.ra.NewOrder(ctx, req.account, nor)
+	// The order is rendered from what NewOrderAuthz stored or read, not
+	// read back.
+	o, authzs, err := w.ra.NewOrderAuthz(ctx, req.account, nor)
 	if err != nil {
 		return err
 	}
-	return w.writeOrder(ctx, x, o, nil, http.StatusCreated)
+	return w.writeOrder(ctx, x, o, authzs, http.StatusCreated)
 }
 
 // order serves POST /acme/order/{id} (POST-as-GET) and
@@ -239,14 +241,18 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return err
 	}
-	o, err := w.store.GetOrder(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && o.AccountID != req.account.ID) {
+	// The order and its authorizations in one read.
+	o, authzs, err := w.store.GetOrderAuthorizations(ctx, id)
+	if o == nil && errors.Is(err, store.ErrNotFound) || (o != nil && o.AccountID != req.account.ID) {
 		p := acme.NewProblem(acme.Malformed, "no such order")
 		p.Status = http.StatusNotFound
 		return p
 	}
-	if err != nil {
+	if o == nil {
 		return w.internal(ctx, "order lookup", err)
+	}
+	if err != nil {
+		return w.internal(ctx, "authorizations lookup", err)
 	}
 	if sub == "" {
 		if !req.postAsGet() {
@@ -255,7 +261,7 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 		if o, err = w.ra.ResumeApproved(ctx, o); err != nil {
 			return err
 		}
-		return w.writeOrder(ctx, x, o, nil, http.StatusOK)
+		return w.writeOrder(ctx, x, o, authzs, http.StatusOK)
 	}
 	var fr acme.FinalizeRequest
 	if err := decodePayload(req.payload, &fr); err != nil {
@@ -266,10 +272,6 @@ func (w *WFE) order(ctx context.Context, x *exchange) error {
 		p := err.(*acme.Problem)
 		p.Type = acme.BadCSR
 		return p
-	}
-	authzs, err := w.store.GetAuthorizations(ctx, o.AuthzIDs)
-	if err != nil {
-		return w.internal(ctx, "authorizations lookup", err)
 	}
 	done, err := w.ra.Finalize(ctx, req.account, o, authzs, csr, req.jwk.Key)
 	if err != nil {
@@ -363,7 +365,8 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return err
 	}
-	c, err := w.store.GetChallenge(ctx, strings.TrimPrefix(x.r.URL.Path, challengePath))
+	// The challenge and its authorization in one read.
+	c, a, err := w.store.GetChallengeAuthorization(ctx, strings.TrimPrefix(x.r.URL.Path, challengePath))
 	if errors.Is(err, store.ErrNotFound) {
 		p := acme.NewProblem(acme.Malformed, "no such challenge")
 		p.Status = http.StatusNotFound
@@ -372,9 +375,10 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "challenge lookup", err)
 	}
-	a, err := w.loadAuthz(ctx, c.AuthzID, req.account)
-	if err != nil {
-		return err
+	if a.AccountID != req.account.ID {
+		p := acme.NewProblem(acme.Malformed, "no such authorization")
+		p.Status = http.StatusNotFound
+		return p
 	}
 	if !req.postAsGet() {
 		var obj map[string]json.RawMessage
@@ -386,8 +390,11 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 		}
 	}
 	if c.Status == acme.StatusProcessing {
-		w.ra.WaitResult(ctx, c.ID)
-		if c, err = w.store.GetChallenge(ctx, c.ID); err != nil {
+		// A validation that ends in this process hands back what it
+		// stored; otherwise read the challenge's current state.
+		if done := w.ra.WaitResult(ctx, c.ID); done != nil {
+			c = done
+		} else if c, err = w.store.GetChallenge(ctx, c.ID); err != nil {
 			return w.internal(ctx, "challenge lookup", err)
 		}
 	}

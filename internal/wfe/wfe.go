@@ -51,9 +51,11 @@ const (
 type Reader interface {
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
+	GetOrderAuthorizations(ctx context.Context, id string) (*store.Order, []*store.Authorization, error)
 	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
+	GetChallengeAuthorization(ctx context.Context, id string) (*store.Challenge, *store.Authorization, error)
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error)
 	ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error)
