@@ -290,14 +290,17 @@ func scanOverride(row interface{ Scan(...any) error }) (*RateLimitOverride, erro
 	return &o, nil
 }
 
+// pendingAuthzSQL repeats authorizations_pending's condition; the index
+// covers it.
+const pendingAuthzSQL = `SELECT COUNT(*), MIN(expires_at) FROM authorizations WHERE account_id = ? AND status = 'pending' AND expires_at > ?`
+
 // PendingAuthorizations counts the authorizations of account that are
 // pending and not expired at now, and returns the earliest expiry among
 // them (zero when there are none).
 func (s *Store) PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error) {
 	var n int
 	var earliest sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(expires_at) FROM authorizations WHERE account_id = ? AND status = 'pending' AND expires_at > ?`,
-		account, ts(now)).Scan(&n, &earliest)
+	err := s.r.QueryRowContext(ctx, pendingAuthzSQL, account, ts(now)).Scan(&n, &earliest)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count pending authorizations: %w", err)
 	}
