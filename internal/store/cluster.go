@@ -16,7 +16,7 @@ import (
 // from ~1.4 ms to a fraction, and the only thing a database crash can lose
 // is the record of nonces redeemed in its last moments.
 func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time) error {
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 // ErrStale otherwise (another node validates it, or it is no longer
 // processing).
 func (s *Store) LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error {
-	res, err := s.exec(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
+	res, err := s.pointExec(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
 		WHERE id = ? AND status = 'processing' AND (lease_owner = ? OR lease_until < ?)`, owner, ts(until), id, owner, ts(now))
 	return checkOne(res, err, "lease challenge")
 }

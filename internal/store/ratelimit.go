@@ -33,7 +33,7 @@ type RateLimitOverride struct {
 // never deadlock. It returns decide's ok.
 func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
 	var ok bool
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func (s *Store) SpendRateBucket(ctx context.Context, key string, now time.Time, 
 		RETURNING tat`
 	args := []any{key, n + iv, n, iv, n, iv, n, p}
 	var tat int64
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 
 // CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	_, err := s.exec(ctx, insertAccountSQL, accountArgs(a)...)
+	_, err := s.pointExec(ctx, insertAccountSQL, accountArgs(a)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
 	}
@@ -133,7 +133,7 @@ func nonNil(s []string) []string {
 // in the same transaction, so that the buckets are spent exactly when the
 // order is stored; ErrRateLimited (nothing written) when one is refused.
 func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, spends ...*RateSpend) error {
-	return s.tx(ctx, func(tx txConn) error {
+	return s.pointTx(ctx, func(tx txConn) error {
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
@@ -298,7 +298,7 @@ func (s *Store) SetOrderStatus(ctx context.Context, id, from, to string, perr *a
 	if err != nil {
 		return fmt.Errorf("order error: %w", err)
 	}
-	res, err := s.exec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+	res, err := s.pointExec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
 		to, pj, ts(now), id, from)
 	return checkOne(res, err, "set order status")
 }
@@ -467,7 +467,7 @@ func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []st
 	for _, f := range from {
 		args = append(args, f)
 	}
-	res, err := s.exec(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
+	res, err := s.pointExec(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
 	return checkOne(res, err, "set authorization status")
 }
 
@@ -489,7 +489,7 @@ const authzPendingAt = `EXISTS (SELECT 1 FROM authorizations a WHERE a.id = chal
 // StartChallenge moves challenge id from pending to processing, only while
 // its authorization is pending. ErrStale otherwise (RFC 8555 §7.5.1).
 func (s *Store) StartChallenge(ctx context.Context, id string, now time.Time) error {
-	res, err := s.exec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
+	res, err := s.pointExec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
 		WHERE id = ? AND status = 'pending' AND `+authzPendingAt, ts(now), id, ts(now))
 	return checkOne(res, err, "start challenge")
 }
@@ -501,7 +501,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem
 	if err != nil {
 		return err
 	}
-	res, err := s.exec(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
+	res, err := s.pointExec(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
 	return checkOne(res, err, "record attempt")
 }
 
@@ -518,7 +518,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 	if perr != nil {
 		status = acme.StatusInvalid
 	}
-	return s.tx(ctx, func(tx txConn) error {
+	return s.pointTx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
 			status, pj, ts(now), ts(now), c.ID)
 		if err := checkOne(res, err, "finish challenge"); err != nil {
@@ -539,7 +539,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 // ReserveSerial records serial (lower-case hex) as used before anything is
 // signed with it. ErrConflict when it was reserved before.
 func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time) error {
-	_, err := s.exec(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
+	_, err := s.pointExec(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("serial %s: %w", serial, ErrConflict)
 	}
@@ -561,7 +561,7 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // transaction.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	ch := s.chainOf(c)
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := insertCertificate(ctx, tx, c, ch); err != nil {
 			return err
 		}
