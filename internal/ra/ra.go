@@ -36,7 +36,7 @@ type Store interface {
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string, spends ...*store.RateSpend) error
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
 	SetOrderStatus(ctx context.Context, id, from, to string, perr *acme.Problem, now time.Time) error
-	OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error)
+	ProcessingOrders(ctx context.Context, before time.Time) ([]string, error)
 	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
 	FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*store.Authorization, error)
@@ -303,7 +303,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		}
 		r.enqueue(id, nil)
 	}
-	stuck, err := r.store.OrdersInStatus(ctx, acme.StatusProcessing, stuckCutoff)
+	stuck, err := r.store.ProcessingOrders(ctx, stuckCutoff)
 	if err != nil {
 		return fmt.Errorf("find stuck orders: %w", err)
 	}

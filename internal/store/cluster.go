@@ -16,7 +16,7 @@ import (
 // from ~1.4 ms to a fraction, and the only thing a database crash can lose
 // is the record of nonces redeemed in its last moments.
 func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time) error {
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 // ErrStale otherwise (another node validates it, or it is no longer
 // processing).
 func (s *Store) LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error {
-	res, err := s.exec(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
+	res, err := s.pointExec(ctx, `UPDATE challenges SET lease_owner = ?, lease_until = ?
 		WHERE id = ? AND status = 'processing' AND (lease_owner = ? OR lease_until < ?)`, owner, ts(until), id, owner, ts(now))
 	return checkOne(res, err, "lease challenge")
 }
@@ -78,13 +78,26 @@ func (s *Store) LeaseChallenge(ctx context.Context, id, owner string, now, until
 // ExpiredLeases returns up to limit IDs of processing challenges whose
 // lease ran out before now (their node died or stopped), oldest first.
 func (s *Store) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	return s.ids(ctx, `SELECT id FROM challenges WHERE status = 'processing' AND lease_until < ? ORDER BY lease_until LIMIT ?`, ts(now), limit)
+	return s.ids(ctx, expiredLeasesSQL, ts(now), limit)
 }
 
-// staleAuthz selects authorizations no kept order can need: pending or
-// invalid ones, and deactivated ones that were never valid (a deactivated
-// authorization that was valid may belong to a valid order).
-const staleAuthz = `(status IN ('pending', 'invalid') OR (status = 'deactivated' AND validated_at = 0)) AND expires_at < ?`
+// expiredLeasesSQL repeats challenges_processing's condition (see
+// processingOrdersSQL).
+const expiredLeasesSQL = `SELECT id FROM challenges WHERE status = 'processing' AND lease_until < ? ORDER BY lease_until LIMIT ?`
+
+// staleAuthz are the conditions, each with the expiry cutoff as its
+// argument, that select the authorizations no kept order can need: pending
+// or invalid ones, and deactivated ones that were never valid (a
+// deactivated authorization that was valid may belong to a valid order).
+// Each condition repeats the WHERE of a partial index (authorizations_pending,
+// authorizations_failed), so that the sweep reads only those rows.
+var staleAuthz = [...]string{
+	`status = 'pending' AND expires_at < ?`,
+	`(status = 'invalid' OR (status = 'deactivated' AND validated_at = 0)) AND expires_at < ?`,
+}
+
+// deleteStaleOrdersSQL repeats orders_stale's condition.
+const deleteStaleOrdersSQL = `DELETE FROM orders WHERE status IN ('pending', 'invalid') AND expires_at < ?`
 
 // DeleteStale deletes what no client can use any more: orders whose stored
 // status is pending or invalid and that expired before cutoff, and
@@ -94,20 +107,24 @@ const staleAuthz = `(status IN ('pending', 'invalid') OR (status = 'deactivated'
 // orders and authorizations deleted.
 func (s *Store) DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error) {
 	err = s.tx(ctx, func(tx txConn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM orders WHERE status IN ('pending', 'invalid') AND expires_at < ?`, ts(cutoff))
+		res, err := tx.ExecContext(ctx, deleteStaleOrdersSQL, ts(cutoff))
 		if err != nil {
 			return fmt.Errorf("delete stale orders: %w", err)
 		}
 		orders, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM challenges WHERE authz_id IN
-			(SELECT id FROM authorizations WHERE `+staleAuthz+`)`, ts(cutoff)); err != nil {
-			return fmt.Errorf("delete stale challenges: %w", err)
+		authzs = 0 // fn may run twice (writer.do)
+		for _, cond := range staleAuthz {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM challenges WHERE authz_id IN
+				(SELECT id FROM authorizations WHERE `+cond+`)`, ts(cutoff)); err != nil {
+				return fmt.Errorf("delete stale challenges: %w", err)
+			}
+			res, err = tx.ExecContext(ctx, `DELETE FROM authorizations WHERE `+cond, ts(cutoff))
+			if err != nil {
+				return fmt.Errorf("delete stale authorizations: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			authzs += n
 		}
-		res, err = tx.ExecContext(ctx, `DELETE FROM authorizations WHERE `+staleAuthz, ts(cutoff))
-		if err != nil {
-			return fmt.Errorf("delete stale authorizations: %w", err)
-		}
-		authzs, _ = res.RowsAffected()
 		return nil
 	})
 	return orders, authzs, err

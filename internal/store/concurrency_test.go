@@ -245,7 +245,7 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 	if ord.Status != acme.StatusValid || ord.CertSerial != "7e57" {
 		t.Fatalf("order after finalize = %+v", ord)
 	}
-	if stuck, _ := s.OrdersInStatus(ctx, acme.StatusProcessing, clock.Add(time.Hour)); len(stuck) != 0 {
+	if stuck, _ := s.ProcessingOrders(ctx, clock.Add(time.Hour)); len(stuck) != 0 {
 		t.Fatalf("orders left processing: %v", stuck)
 	}
 

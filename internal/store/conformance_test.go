@@ -64,6 +64,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"Settings", testSettings},
 		{"ChallengeLeases", testChallengeLeases},
 		{"DeleteStale", testDeleteStale},
+		{"StatusIndexRows", testStatusIndexRows},
 		{"InsertIssued", testInsertIssued},
 		{"Replacement", testReplacement},
 		{"RenewalWindow", testRenewalWindow},
@@ -297,15 +298,15 @@ func testOrderStatus(t *testing.T, e storetest.Engine) {
 	wantErr(t, "move of a missing order", s.SetOrderStatus(ctx, "nope", acme.StatusPending, acme.StatusProcessing, nil, now), store.ErrStale)
 	later := now.Add(time.Minute)
 	must(t, s.SetOrderStatus(ctx, "ord1", acme.StatusPending, acme.StatusProcessing, nil, later))
-	stuck, err := s.OrdersInStatus(ctx, acme.StatusProcessing, later.Add(time.Nanosecond))
+	stuck, err := s.ProcessingOrders(ctx, later.Add(time.Nanosecond))
 	must(t, err)
 	if !reflect.DeepEqual(stuck, []string{"ord1"}) {
-		t.Fatalf("OrdersInStatus = %v", stuck)
+		t.Fatalf("ProcessingOrders = %v", stuck)
 	}
-	stuck, err = s.OrdersInStatus(ctx, acme.StatusProcessing, later)
+	stuck, err = s.ProcessingOrders(ctx, later)
 	must(t, err)
 	if len(stuck) != 0 {
-		t.Fatalf("OrdersInStatus before the update = %v, want none", stuck)
+		t.Fatalf("ProcessingOrders before the update = %v, want none", stuck)
 	}
 	p := &acme.Problem{Type: acme.BadCSR, Detail: "no", Status: 400}
 	must(t, s.SetOrderStatus(ctx, "ord1", acme.StatusProcessing, acme.StatusInvalid, p, later))
@@ -737,7 +738,7 @@ func testReopen(t *testing.T, e storetest.Engine) {
 	if err != nil || !reflect.DeepEqual(cert, c) {
 		t.Fatalf("certificate after reopen = %+v, %v", cert, err)
 	}
-	stuck, err := s2.OrdersInStatus(ctx, acme.StatusProcessing, now.Add(time.Second))
+	stuck, err := s2.ProcessingOrders(ctx, now.Add(time.Second))
 	if err != nil || !reflect.DeepEqual(stuck, []string{"ord2"}) {
 		t.Fatalf("stuck orders after reopen = %v, %v", stuck, err)
 	}

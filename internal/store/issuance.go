@@ -16,7 +16,7 @@ import (
 // made first, in the same transaction (ErrRateLimited when one is
 // refused). On any error nothing is written.
 func (s *Store) StartIssuance(ctx context.Context, orderID, serial string, now time.Time, spends ...*RateSpend) error {
-	return s.tx(ctx, func(tx txConn) error {
+	return s.pointTx(ctx, func(tx txConn) error {
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}

@@ -354,6 +354,15 @@ func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
 	return nil
 }
 
+// pointTx is tx for fn that changes a handful of rows, as one ACME request
+// does (on SQLite a point job of the writer, see writer).
+func (s *Store) pointTx(ctx context.Context, fn func(txConn) error) error {
+	if s.wr != nil {
+		return s.wr.doPoint(ctx, fn)
+	}
+	return s.tx(ctx, fn)
+}
+
 // hot runs fn, a short read on the request path (one row or a few, by
 // key), with the readers' querier, or on SQLite on the writer connection
 // between write batches, whose page cache every commit leaves valid (see
@@ -368,14 +377,30 @@ func (s *Store) hot(ctx context.Context, fn func(q querier) error) error {
 // exec runs the single write statement q: on SQLite as a job of the
 // group-committing writer, on PostgreSQL in autocommit.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.execJob(ctx, false, q, args...)
+}
+
+// pointExec is exec for a statement that changes a handful of rows (on
+// SQLite a point job of the writer, see writer).
+func (s *Store) pointExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.execJob(ctx, true, q, args...)
+}
+
+func (s *Store) execJob(ctx context.Context, point bool, q string, args ...any) (sql.Result, error) {
 	if s.wr == nil {
 		return s.w.ExecContext(ctx, q, args...)
 	}
 	var res sql.Result
-	err := s.wr.do(ctx, func(tx txConn) error {
+	fn := func(tx txConn) error {
 		var err error
 		res, err = tx.ExecContext(ctx, q, args...)
 		return err
-	})
+	}
+	var err error
+	if point {
+		err = s.wr.doPoint(ctx, fn)
+	} else {
+		err = s.wr.do(ctx, fn)
+	}
 	return res, err
 }

@@ -23,7 +23,7 @@ type PerspectiveResult struct {
 // authzID, replacing those of the same attempt and perspective (an attempt
 // run again after a node died).
 func (s *Store) RecordPerspectives(ctx context.Context, authzID string, results []PerspectiveResult) error {
-	return s.tx(ctx, func(tx txConn) error {
+	return s.pointTx(ctx, func(tx txConn) error {
 		for _, r := range results {
 			prob, err := marshalProblem(r.Problem)
 			if err != nil {

@@ -33,7 +33,7 @@ type RateLimitOverride struct {
 // never deadlock. It returns decide's ok.
 func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
 	var ok bool
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func (s *Store) SpendRateBucket(ctx context.Context, key string, now time.Time, 
 		RETURNING tat`
 	args := []any{key, n + iv, n, iv, n, iv, n, p}
 	var tat int64
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := s.asyncCommit(ctx, tx); err != nil {
 			return err
 		}
@@ -292,11 +292,20 @@ func scanOverride(row interface{ Scan(...any) error }) (*RateLimitOverride, erro
 
 // pendingProbe is how many of an account's pending authorizations
 // PendingAuthorizations counts with a hot read (see Store.hot), a bounded
-// walk of the authorizations_account_status index: an account holding
+// walk of the authorizations_pending index: an account holding
 // fewer, as almost every account does, is answered by it exactly. One
 // holding more is counted in full on the reader pool, a walk as long as
 // its pending authorizations that must not hold up the writer.
 const pendingProbe = 64
+
+// pendingAuthzSQL repeats authorizations_pending's condition; the index
+// covers it. pendingProbeSQL is the same count stopped after its third
+// argument's number of rows.
+const (
+	pendingAuthzSQL = `SELECT COUNT(*), MIN(expires_at) FROM authorizations WHERE account_id = ? AND status = 'pending' AND expires_at > ?`
+	pendingProbeSQL = `SELECT COUNT(*), MIN(expires_at) FROM (SELECT expires_at FROM authorizations
+		WHERE account_id = ? AND status = 'pending' AND expires_at > ? LIMIT ?) p`
+)
 
 // PendingAuthorizations counts the authorizations of account that are
 // pending and not expired at now, and returns the earliest expiry among
@@ -305,12 +314,10 @@ func (s *Store) PendingAuthorizations(ctx context.Context, account string, now t
 	var n int
 	var earliest sql.NullInt64
 	err := s.hot(ctx, func(q querier) error {
-		return q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(expires_at) FROM (SELECT expires_at FROM authorizations
-			WHERE account_id = ? AND status = 'pending' AND expires_at > ? LIMIT ?) p`, account, ts(now), pendingProbe).Scan(&n, &earliest)
+		return q.QueryRowContext(ctx, pendingProbeSQL, account, ts(now), pendingProbe).Scan(&n, &earliest)
 	})
 	if err == nil && n >= pendingProbe {
-		err = s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(expires_at) FROM authorizations WHERE account_id = ? AND status = 'pending' AND expires_at > ?`,
-			account, ts(now)).Scan(&n, &earliest)
+		err = s.r.QueryRowContext(ctx, pendingAuthzSQL, account, ts(now)).Scan(&n, &earliest)
 	}
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count pending authorizations: %w", err)

@@ -16,7 +16,7 @@ import (
 
 // CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
 func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	_, err := s.exec(ctx, insertAccountSQL, accountArgs(a)...)
+	_, err := s.pointExec(ctx, insertAccountSQL, accountArgs(a)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("account key: %w", ErrConflict)
 	}
@@ -133,7 +133,7 @@ func nonNil(s []string) []string {
 // in the same transaction, so that the buckets are spent exactly when the
 // order is stored; ErrRateLimited (nothing written) when one is refused.
 func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, spends ...*RateSpend) error {
-	return s.tx(ctx, func(tx txConn) error {
+	return s.pointTx(ctx, func(tx txConn) error {
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
@@ -324,17 +324,31 @@ func (s *Store) SetOrderStatus(ctx context.Context, id, from, to string, perr *a
 	if err != nil {
 		return fmt.Errorf("order error: %w", err)
 	}
-	res, err := s.exec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+	res, err := s.pointExec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
 		to, pj, ts(now), id, from)
 	return checkOne(res, err, "set order status")
 }
 
-// OrdersInStatus returns the IDs of orders whose stored status is status
-// and that were last updated before before (e.g. processing orders left by
-// a crash).
-func (s *Store) OrdersInStatus(ctx context.Context, status string, before time.Time) ([]string, error) {
-	return s.ids(ctx, `SELECT id FROM orders WHERE status = ? AND updated_at < ?`, status, ts(before))
+// ProcessingOrders returns the IDs of orders whose stored status is
+// processing and that were last updated before before (orders left
+// processing by a crash). The status is a literal so that the partial index
+// orders_processing answers the query.
+func (s *Store) ProcessingOrders(ctx context.Context, before time.Time) ([]string, error) {
+	return s.ids(ctx, processingOrdersSQL, ts(before))
 }
+
+// Queries answered by a partial index (migration 00014): each repeats the
+// index's condition on status with the same literal, without which neither
+// engine can use the index (statusindex_internal_test.go checks SQLite's
+// plans).
+const (
+	processingOrdersSQL = `SELECT id FROM orders WHERE status = 'processing' AND updated_at < ?` // orders_processing
+	findValidAuthzSQL   = `SELECT ` + authzCols + ` FROM authorizations
+		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
+		ORDER BY expires_at DESC LIMIT 1` // authorizations_valid
+	countValidAuthzSQL = `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = 'valid' AND expires_at > ?` // authorizations_valid
+	revokedCertsSQL    = `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`                // certificates_revoked
+)
 
 func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
@@ -448,9 +462,7 @@ func getAuthorizations(ctx context.Context, q querier, ids []string) ([]*Authori
 // there is such an authorization.
 func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (a *Authorization, err error) {
 	err = s.hot(ctx, func(q querier) error {
-		a, err = scanAuthz(q.QueryRowContext(ctx, `SELECT `+authzCols+` FROM authorizations
-			WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
-			ORDER BY expires_at DESC LIMIT 1`, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
+		a, err = scanAuthz(q.QueryRowContext(ctx, findValidAuthzSQL, accountID, id.Type, id.Value, wildcard, ts(minExpires), ts(validatedAfter), profile))
 		if err != nil {
 			return err
 		}
@@ -466,7 +478,7 @@ func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile s
 func (s *Store) ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error) {
 	for _, id := range ids {
 		var n int
-		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = 'valid' AND expires_at > ?`,
+		if err := s.r.QueryRowContext(ctx, countValidAuthzSQL,
 			accountID, id.Type, id.Value, ts(now)).Scan(&n); err != nil {
 			return false, fmt.Errorf("authorizations: %w", err)
 		}
@@ -487,7 +499,7 @@ func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []st
 	for _, f := range from {
 		args = append(args, f)
 	}
-	res, err := s.exec(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
+	res, err := s.pointExec(ctx, `UPDATE authorizations SET status = ? WHERE id = ? AND status IN (?`+strings.Repeat(",?", len(from)-1)+`)`, args...)
 	return checkOne(res, err, "set authorization status")
 }
 
@@ -500,11 +512,17 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (c *Challenge, err 
 	return c, err
 }
 
+// authzPendingAt is the condition of an UPDATE of challenges that the
+// challenge's authorization is pending and unexpired at its argument: a
+// lookup of that one authorization by primary key (an IN over a subquery
+// would list every pending authorization first).
+const authzPendingAt = `EXISTS (SELECT 1 FROM authorizations a WHERE a.id = challenges.authz_id AND a.status = 'pending' AND a.expires_at > ?)`
+
 // StartChallenge moves challenge id from pending to processing, only while
 // its authorization is pending. ErrStale otherwise (RFC 8555 §7.5.1).
 func (s *Store) StartChallenge(ctx context.Context, id string, now time.Time) error {
-	res, err := s.exec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
-		WHERE id = ? AND status = 'pending' AND authz_id IN (SELECT id FROM authorizations WHERE status = 'pending' AND expires_at > ?)`, ts(now), id, ts(now))
+	res, err := s.pointExec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?
+		WHERE id = ? AND status = 'pending' AND `+authzPendingAt, ts(now), id, ts(now))
 	return checkOne(res, err, "start challenge")
 }
 
@@ -515,7 +533,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem
 	if err != nil {
 		return err
 	}
-	res, err := s.exec(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
+	res, err := s.pointExec(ctx, `UPDATE challenges SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), id)
 	return checkOne(res, err, "record attempt")
 }
 
@@ -532,7 +550,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 	if perr != nil {
 		status = acme.StatusInvalid
 	}
-	return s.tx(ctx, func(tx txConn) error {
+	return s.pointTx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
 			status, pj, ts(now), ts(now), c.ID)
 		if err := checkOne(res, err, "finish challenge"); err != nil {
@@ -553,7 +571,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 // ReserveSerial records serial (lower-case hex) as used before anything is
 // signed with it. ErrConflict when it was reserved before.
 func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time) error {
-	_, err := s.exec(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
+	_, err := s.pointExec(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("serial %s: %w", serial, ErrConflict)
 	}
@@ -575,7 +593,7 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // transaction.
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	ch := s.chainOf(c)
-	err := s.tx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		if err := insertCertificate(ctx, tx, c, ch); err != nil {
 			return err
 		}
@@ -695,7 +713,7 @@ type RevokedEntry struct {
 // RevokedCertificates lists issuer's revoked certificates that have not
 // expired before notAfter (expired ones may leave the CRL, RFC 5280 §3.3).
 func (s *Store) RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]RevokedEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`,
+	rows, err := s.r.QueryContext(ctx, revokedCertsSQL,
 		issuer, ts(notAfter))
 	if err != nil {
 		return nil, fmt.Errorf("revoked certificates: %w", err)

@@ -12,8 +12,9 @@ import (
 // ErrStale when the challenge is not pending or its authorization is not
 // pending and unexpired at now (RFC 8555 §7.5.1).
 func (s *Store) StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error {
-	res, err := s.exec(ctx, `UPDATE challenges SET status = 'processing', updated_at = ?, lease_owner = ?, lease_until = ?
-		WHERE id = ? AND status = 'pending' AND authz_id IN (SELECT id FROM authorizations WHERE status = 'pending' AND expires_at > ?)`,
-		ts(now), owner, ts(until), id, ts(now))
+	res, err := s.pointExec(ctx, startChallengeLeasedSQL, ts(now), owner, ts(until), id, ts(now))
 	return checkOne(res, err, "start challenge")
 }
+
+const startChallengeLeasedSQL = `UPDATE challenges SET status = 'processing', updated_at = ?, lease_owner = ?, lease_until = ?
+	WHERE id = ? AND status = 'pending' AND ` + authzPendingAt

@@ -31,6 +31,16 @@ const maxBatch = 64
 // end, with a context that is not cancelled: SQLite rolls back the whole
 // transaction when a statement is interrupted, which would take the other
 // jobs of the batch with it.
+//
+// A point job (doPoint) changes a handful of rows, as one ACME request
+// does. Within a batch each job runs under a savepoint, for which SQLite
+// keeps the original of every page the job changes in a statement journal;
+// by default that journal is a temporary file, created, written once it
+// passes 64 KiB (a flow's larger jobs do) and deleted, per transaction. A
+// batch of point jobs only keeps it in memory (temp_store=MEMORY), where it
+// holds one job's pages at a time. A batch with any other job (a sweep's
+// deletes, an import) keeps the file: those may change so many pages that
+// their copies would take much memory.
 type writer struct {
 	conn  *sql.Conn // the writer connection, owned by the run goroutine
 	stmts map[string]*sql.Stmt
@@ -42,6 +52,7 @@ type writer struct {
 
 	commits atomic.Int64  // transactions committed (for tests and benchmarks)
 	ckpt    *checkpointer // asked for a checkpoint every checkpointCommits commits
+	tempMem bool          // the connection's temp_store is MEMORY (see setTempStore)
 }
 
 // Job states (writeJob.state).
@@ -59,6 +70,7 @@ type writeJob struct {
 	done  chan error // buffered; receives the result once
 	err   error      // fn's result, kept until the commit
 	read  bool       // a read (see writer.read): runs outside any transaction
+	point bool       // a point job (see writer)
 }
 
 // jobPanic carries a panic of a job's function back to its caller's
@@ -88,6 +100,12 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 // state across calls. A panic in fn is raised again in the caller.
 func (w *writer) do(ctx context.Context, fn func(txConn) error) error {
 	return w.submit(ctx, &writeJob{fn: fn})
+}
+
+// doPoint is do for fn that changes a handful of rows (a point job, see
+// writer).
+func (w *writer) doPoint(ctx context.Context, fn func(txConn) error) error {
+	return w.submit(ctx, &writeJob{fn: fn, point: true})
 }
 
 // read runs fn, a short read, on the writer connection outside any
@@ -194,6 +212,7 @@ func (w *writer) run() {
 		}
 		if len(live) > 0 {
 			w.catchUp()
+			w.setTempStore(allPoint(live))
 			w.runBatch(live)
 		}
 		clear(batch[:cap(batch)])
@@ -264,6 +283,33 @@ func (w *writer) runBatch(jobs []*writeJob) {
 			continue
 		}
 		w.runBatch([]*writeJob{j})
+	}
+}
+
+// allPoint reports whether every job is a point job.
+func allPoint(jobs []*writeJob) bool {
+	for _, j := range jobs {
+		if !j.point {
+			return false
+		}
+	}
+	return true
+}
+
+// setTempStore makes the connection keep statement journals in memory
+// (mem) or in temporary files, for the next transaction (SQLite decides at
+// BEGIN). When the pragma fails the setting stays as it was: either way
+// only where the journal lives differs.
+func (w *writer) setTempStore(mem bool) {
+	if mem == w.tempMem {
+		return
+	}
+	q := `PRAGMA temp_store = FILE`
+	if mem {
+		q = `PRAGMA temp_store = MEMORY`
+	}
+	if _, err := w.exec(context.Background(), q); err == nil {
+		w.tempMem = mem
 	}
 }
 

@@ -476,3 +476,91 @@ func TestCheckpointerBoundsWAL(t *testing.T) {
 		t.Errorf("WAL holds %d pages after a checkpoint and one write: it did not start over", walPages)
 	}
 }
+
+// TestPointJobsJournalInMemory: a batch of point jobs runs with SQLite's
+// statement journal in memory (temp_store MEMORY), a batch with any other
+// job with temporary files (FILE); and a point job's error still rolls
+// back exactly its own changes, here over 64 KiB of pages that existed
+// before the batch (journaled in memory).
+func TestPointJobsJournalInMemory(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	big := strings.Repeat("v", 1000)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.tx(ctx, func(tx txConn) error {
+		for i := range 300 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, fmt.Sprintf("big%03d", i), big); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	// tempStore returns a job that records the connection's temp_store and
+	// inserts setting name.
+	tempStore := func(name string, got *int) func(txConn) error {
+		return func(tx txConn) error {
+			if err := tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(got); err != nil {
+				return err
+			}
+			return putSetting(name)(tx)
+		}
+	}
+	const file, memory = 1, 2
+	errBoom := errors.New("boom")
+	batch := func(jobs ...*writeJob) []error {
+		t.Helper()
+		release, wait := blockWriter(t, s)
+		errs := make([]chan error, len(jobs))
+		for i, j := range jobs {
+			errs[i] = make(chan error, 1)
+			go func() { errs[i] <- s.wr.submit(ctx, j) }()
+			waitQueued(t, s, i+1)
+		}
+		release()
+		_ = wait() // the blocker's insert fails from the second batch on: it only holds the writer
+		out := make([]error, len(jobs))
+		for i := range errs {
+			out[i] = <-errs[i]
+		}
+		return out
+	}
+	var a, b, c, d int
+	errs := batch(
+		&writeJob{point: true, fn: func(tx txConn) error {
+			if err := tempStore("a", &a)(tx); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE settings SET value = 'changed' WHERE name LIKE 'big%'`); err != nil {
+				return err
+			}
+			return errBoom
+		}},
+		&writeJob{point: true, fn: tempStore("b", &b)},
+	)
+	if !errors.Is(errs[0], errBoom) || errs[1] != nil {
+		t.Fatalf("point batch: %v", errs)
+	}
+	if a != memory || b != memory {
+		t.Errorf("temp_store in a batch of point jobs = %d, %d; want %d (MEMORY)", a, b, memory)
+	}
+	var changed int
+	must(s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name LIKE 'big%' AND value <> ?`, big).Scan(&changed))
+	if changed != 0 || hasSetting(t, s, "a") || !hasSetting(t, s, "b") {
+		t.Fatalf("after the failed point job: %d rows changed, a %v, b %v; want 0, false, true", changed, hasSetting(t, s, "a"), hasSetting(t, s, "b"))
+	}
+	errs = batch(&writeJob{point: true, fn: tempStore("c", &c)}, &writeJob{fn: tempStore("d", &d)})
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("mixed batch: %v", errs)
+	}
+	if c != file || d != file {
+		t.Errorf("temp_store in a batch with a job that is not a point job = %d, %d; want %d (FILE)", c, d, file)
+	}
+	if err := s.wr.doPoint(ctx, tempStore("e", &a)); err != nil || a != memory {
+		t.Errorf("a point job alone: temp_store %d, %v; want %d", a, err, memory)
+	}
+}

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestSQLitePlansUseStatusIndexes: on SQLite every query that a partial
+// index of migration 00014 serves is planned with that index (it repeats
+// the index's condition with the same literal; with a bound parameter
+// instead, SQLite would scan the table), and starting a challenge looks its
+// authorization up by primary key instead of listing every pending one.
+// Without ANALYZE statistics SQLite's choice does not depend on the data.
+func TestSQLitePlansUseStatusIndexes(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	cases := []struct {
+		name, query string
+		want        []string // each must appear in the plan
+	}{
+		{"ProcessingOrders", processingOrdersSQL, []string{"USING INDEX orders_processing"}},
+		{"DeleteStale orders", deleteStaleOrdersSQL, []string{"USING INDEX orders_stale"}},
+		{"DeleteStale pending authorizations", `DELETE FROM authorizations WHERE ` + staleAuthz[0], []string{"USING INDEX authorizations_pending"}},
+		{"DeleteStale failed authorizations", `DELETE FROM authorizations WHERE ` + staleAuthz[1], []string{"USING INDEX authorizations_failed"}},
+		{"DeleteStale challenges of pending authorizations", `DELETE FROM challenges WHERE authz_id IN (SELECT id FROM authorizations WHERE ` + staleAuthz[0] + `)`,
+			[]string{"USING INDEX authorizations_pending", "challenges_authz"}},
+		{"DeleteStale challenges of failed authorizations", `DELETE FROM challenges WHERE authz_id IN (SELECT id FROM authorizations WHERE ` + staleAuthz[1] + `)`,
+			[]string{"USING INDEX authorizations_failed", "challenges_authz"}},
+		{"PendingAuthorizations", pendingAuthzSQL, []string{"USING COVERING INDEX authorizations_pending"}},
+		{"PendingAuthorizations probe", pendingProbeSQL, []string{"USING COVERING INDEX authorizations_pending"}},
+		{"FindValidAuthorization", findValidAuthzSQL, []string{"USING INDEX authorizations_valid"}},
+		{"ValidAuthorizationsFor", countValidAuthzSQL, []string{"INDEX authorizations_valid"}},
+		{"ExpiredLeases", expiredLeasesSQL, []string{"USING INDEX challenges_processing"}},
+		{"RevokedCertificates", revokedCertsSQL, []string{"USING INDEX certificates_revoked"}},
+		{"StartChallengeLeased", startChallengeLeasedSQL, []string{"SEARCH a USING INDEX sqlite_autoindex_authorizations_1 (id=?)"}},
+	}
+	for _, c := range cases {
+		args := make([]any, strings.Count(c.query, "?"))
+		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.query, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p := strings.Join(plan, "; ")
+		for _, w := range c.want {
+			if !strings.Contains(p, w) {
+				t.Errorf("%s: plan %q lacks %q", c.name, p, w)
+			}
+		}
+		for _, d := range plan {
+			// A scan of a subquery's co-routine reads its bounded result, not a table.
+			if sub, ok := strings.CutPrefix(d, "SCAN "); ok && slices.Contains(plan, "CO-ROUTINE "+sub) {
+				continue
+			}
+			if strings.HasPrefix(d, "SCAN ") && !strings.Contains(d, " USING ") {
+				t.Errorf("%s: plan %q scans a table", c.name, p)
+			}
+		}
+	}
+}
