@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/metrics"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
@@ -60,6 +62,13 @@ Exits non-zero if the run cannot start or any flow fails.`,
 				return err
 			}
 			defer stop()
+			if path := os.Getenv("CERTGATE_RUNTIME_METRICS"); path != "" {
+				defer func() {
+					if err := writeRuntimeMetrics(path); err != nil {
+						fmt.Fprintln(cmd.ErrOrStderr(), "CERTGATE_RUNTIME_METRICS:", err)
+					}
+				}()
+			}
 			return runBenchACME(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg, f)
 		},
 	}
@@ -171,4 +180,28 @@ func progressLine(w io.Writer, total int) func(completed, failed int) {
 		rate := float64(completed) / max(time.Since(start).Seconds(), 1e-9)
 		fmt.Fprintf(w, "\r\033[K%d/%d flows, %d failed, %.1f flows/s", completed+failed, total, failed, rate)
 	}
+}
+
+// writeRuntimeMetrics writes every scalar runtime/metrics value of the
+// process, one "name value" line each, to the file path: counted measures
+// of the load tool's own work (goroutines created, heap allocations, GC
+// cycles and CPU) for performance work (docs/performance.md), which vary
+// far less with the machine's load than CPU time does.
+func writeRuntimeMetrics(path string) error {
+	descs := metrics.All()
+	samples := make([]metrics.Sample, len(descs))
+	for i, d := range descs {
+		samples[i].Name = d.Name
+	}
+	metrics.Read(samples)
+	var b strings.Builder
+	for _, s := range samples {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			fmt.Fprintf(&b, "%s %d\n", s.Name, s.Value.Uint64())
+		case metrics.KindFloat64:
+			fmt.Fprintf(&b, "%s %g\n", s.Name, s.Value.Float64())
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -233,6 +233,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 
+	r.stats.startFlows()
 	start := time.Now()
 	stopProgress := r.progress()
 	r.work(ctx)
@@ -257,7 +258,7 @@ func (r *run) httpClient() *http.Client {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	c.Transport = &captureTransport{next: rt}
+	c.Transport = &captureTransport{next: rt, requests: &r.stats.requests}
 	return &c
 }
 

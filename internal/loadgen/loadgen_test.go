@@ -41,10 +41,43 @@ func TestRunCompletesFlows(t *testing.T) {
 	}
 }
 
+// TestRunRequestsPerFlow: against certgate, which answers the challenge
+// POST once validation is done and finalize once the certificate is
+// issued, a flow is five requests (newOrder, authorization, challenge,
+// finalize, certificate) and nothing more; with one worker and one account
+// the only other request is the newNonce before the account's first
+// finalize (the requests of set-up are not counted).
+func TestRunRequestsPerFlow(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	const n = 6
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: n, Concurrency: 1,
+		Accounts: 1, RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Completed != n {
+		t.Fatalf("completed %d, errors %+v", s.Completed, s.Errors)
+	}
+	if s.Requests != 5*n+1 || s.RequestsPerFlow != 5.17 {
+		t.Errorf("requests %d (%v per flow), want %d (5.17)", s.Requests, s.RequestsPerFlow, 5*n+1)
+	}
+	var text strings.Builder
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "requests    5.17 per completed flow (31 in all)\n"; !strings.Contains(text.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, text.String())
+	}
+}
+
 func checkSummary(t *testing.T, s *loadgen.Summary, n int) {
 	t.Helper()
 	if s.FlowsPerSecond <= 0 {
 		t.Errorf("flows/s = %v", s.FlowsPerSecond)
+	}
+	// At least the five requests of a flow, a few more for polls and nonces.
+	if s.RequestsPerFlow < 5 || s.Requests < 5*n {
+		t.Errorf("requests %d (%v per flow), want at least 5 per flow", s.Requests, s.RequestsPerFlow)
 	}
 	if len(s.Steps) != len(loadgen.StepNames()) {
 		t.Fatalf("%d steps, want %d", len(s.Steps), len(loadgen.StepNames()))
