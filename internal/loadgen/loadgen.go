@@ -77,7 +77,8 @@ type Config struct {
 	// HTTP01Listeners, when set, are served by the http-01 responder
 	// instead of listening on HTTP01Listen. Run closes them.
 	HTTP01Listeners []net.Listener
-	// FlowTimeout bounds one flow; default 1 minute.
+	// FlowTimeout bounds one flow, and each set-up request (directory,
+	// account registration); default 1 minute.
 	FlowTimeout time.Duration
 	// IgnoreRetryAfter makes polling ignore the server's Retry-After and
 	// always back off from 10 ms (measures how soon the server is done,
@@ -215,7 +216,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// The directory first: a wrong URL or an untrusted certificate is the
 	// most common mistake and must be reported as such.
 	probe := r.newClient(nil)
-	dir, err := probe.Discover(ctx)
+	dctx, cancel := context.WithTimeout(ctx, cfg.FlowTimeout)
+	dir, err := probe.Discover(dctx)
+	cancel()
 	if err != nil {
 		return nil, &DirectoryError{URL: cfg.DirectoryURL, Err: err}
 	}
@@ -243,7 +246,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 }
 
 // httpClient is the client for ACME requests: keep-alive with enough idle
-// connections for every worker, and Retry-After capture (transport.go).
+// connections for every worker, and Retry-After capture (poll.go).
+//
+// It has no Client.Timeout: every request is made with a context that
+// FlowTimeout bounds (a flow's, or a set-up request's), and a client
+// timeout around a RoundTripper that net/http does not know (the capture
+// wrapper) costs two goroutines and a timer per request.
 func (r *run) httpClient() *http.Client {
 	base := r.cfg.HTTPClient
 	if base == nil {
@@ -251,7 +259,7 @@ func (r *run) httpClient() *http.Client {
 		tr.MaxIdleConns = 4 * (r.cfg.Concurrency + r.cfg.Accounts)
 		tr.MaxIdleConnsPerHost = tr.MaxIdleConns
 		tr.TLSClientConfig = &tls.Config{RootCAs: r.cfg.RootCAs, InsecureSkipVerify: r.cfg.Insecure}
-		base = &http.Client{Transport: tr, Timeout: r.cfg.FlowTimeout}
+		base = &http.Client{Transport: tr}
 	}
 	c := *base
 	rt := c.Transport
@@ -299,7 +307,9 @@ func (r *run) register(ctx context.Context) error {
 				return
 			}
 			c := r.newClient(key)
-			if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, r.cfg.FlowTimeout)
+			defer cancel()
+			if _, err := c.Register(rctx, &acme.Account{}, acme.AcceptTOS); err != nil {
 				errs[i] = err
 				return
 			}
