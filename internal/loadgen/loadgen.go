@@ -199,6 +199,7 @@ type run struct {
 	accounts []*account
 	resp     *responder
 	stats    *collector
+	chains   *chainChecker
 }
 
 // Run executes cfg and returns its summary. It fails as a whole (non-nil
@@ -210,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, stats: newCollector()}
+	r := &run{cfg: cfg, stats: newCollector(), chains: newChainChecker()}
 	r.http = r.httpClient()
 
 	// The directory first: a wrong URL or an untrusted certificate is the
