@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"strings"
 	"time"
@@ -22,6 +23,14 @@ func newBench() *cobra.Command {
 	bench.AddCommand(newBenchACME(), newBenchSeed(), newBenchInventory())
 	return bench
 }
+
+// benchACMEGCPercent is the garbage collector's GOGC for `certgate bench
+// acme` when the GOGC environment variable is not set. The tool's live heap
+// is a few MB, so at Go's default of 100 it collected every ~20 flows and
+// the collections took ~0.2–0.4 ms of CPU per flow (runtime/metrics), CPU
+// that a server on the same machine would otherwise get; at 400 collections
+// are ~5x rarer (peak RSS 31 -> 42 MB over 1,000 flows; docs/performance.md).
+const benchACMEGCPercent = 400
 
 // benchFlags are the settings of `certgate bench acme` that are not
 // loadgen.Config fields.
@@ -57,6 +66,9 @@ Exits non-zero if the run cannot start or any flow fails.`,
       --http01-listen 127.0.0.1:5002 -n 300 -c 8 --json result.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pct, ok := gcPercentUnlessSet(os.Getenv, benchACMEGCPercent); ok {
+				debug.SetGCPercent(pct)
+			}
 			stop, err := startCPUProfile(os.Getenv)
 			if err != nil {
 				return err
