@@ -94,6 +94,7 @@ Exits non-zero if the run cannot start or any flow fails.`,
 	fl.StringVar(&cfg.KeyType, "key-type", loadgen.KeyEC256, "certificate key type: ec256 or rsa2048 (a fresh key per flow)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file of root certificates to trust for the server's TLS certificate (in addition to the system roots)")
 	fl.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server's TLS certificate (quick tries only)")
+	fl.BoolVar(&cfg.HTTP2, "http2", false, "speak HTTP/2 to a server that offers it (default: HTTP/1.1 to every server, as certbot does)")
 	fl.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address(es) the http-01 responder listens on, comma-separated (e.g. 127.0.0.1:5002,[::1]:5002)")
 	fl.Var(config.DurationValue(&f.timeout, 10*time.Minute), "timeout", "bound of the whole run (e.g. 10m, 2h, 1d); flows still running then count as failed")
 	fl.Var(config.DurationValue(&cfg.FlowTimeout, time.Minute), "flow-timeout", "bound of one flow (e.g. 1m)")

@@ -68,6 +68,10 @@ type Config struct {
 	// Insecure skips verification of the server's TLS certificate.
 	// Ignored when HTTPClient is set.
 	Insecure bool
+	// HTTP2 lets the client speak HTTP/2 to a server that offers it. By
+	// default every server is measured over HTTP/1.1, as certbot speaks
+	// it. Ignored when HTTPClient is set.
+	HTTP2 bool
 	// HTTPClient, when set, is used for every ACME request (its transport
 	// is wrapped to read Retry-After). Nil builds a keep-alive client.
 	HTTPClient *http.Client
@@ -260,6 +264,9 @@ func (r *run) httpClient() *http.Client {
 		tr.MaxIdleConns = 4 * (r.cfg.Concurrency + r.cfg.Accounts)
 		tr.MaxIdleConnsPerHost = tr.MaxIdleConns
 		tr.TLSClientConfig = &tls.Config{RootCAs: r.cfg.RootCAs, InsecureSkipVerify: r.cfg.Insecure}
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP1(true)
+		tr.Protocols.SetHTTP2(r.cfg.HTTP2)
 		base = &http.Client{Transport: tr}
 	}
 	c := *base

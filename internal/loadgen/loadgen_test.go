@@ -2,10 +2,14 @@ package loadgen_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +149,36 @@ func TestRunReportsProblems(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 	t.Logf("%+v", s.Errors)
+}
+
+// TestRunHTTPVersion: the client speaks HTTP/1.1 to a server that offers
+// HTTP/2 too (as certbot does), unless Config.HTTP2.
+func TestRunHTTPVersion(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		var proto atomic.Value
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			proto.Store(r.Proto)
+			http.NotFound(w, r)
+		}))
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		roots := x509.NewCertPool()
+		roots.AddCert(srv.Certificate())
+		_, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: srv.URL + "/directory", RootCAs: roots,
+			HTTP2: h2, HTTP01Listen: "127.0.0.1:0"})
+		srv.Close()
+		var de *loadgen.DirectoryError
+		if !errors.As(err, &de) {
+			t.Fatalf("HTTP2 %v: err = %v, want *DirectoryError", h2, err)
+		}
+		want := "HTTP/1.1"
+		if h2 {
+			want = "HTTP/2.0"
+		}
+		if got, _ := proto.Load().(string); got != want {
+			t.Errorf("HTTP2 %v: the directory was fetched over %q, want %q", h2, got, want)
+		}
+	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
