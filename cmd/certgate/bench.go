@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
@@ -20,6 +23,14 @@ func newBench() *cobra.Command {
 	bench.AddCommand(newBenchACME(), newBenchSeed(), newBenchInventory())
 	return bench
 }
+
+// benchACMEGCPercent is the garbage collector's GOGC for `certgate bench
+// acme` when the GOGC environment variable is not set. The tool's live heap
+// is a few MB, so at Go's default of 100 it collected every ~20 flows and
+// the collections took ~0.2–0.4 ms of CPU per flow (runtime/metrics), CPU
+// that a server on the same machine would otherwise get; at 400 collections
+// are ~5x rarer (peak RSS 31 -> 42 MB over 1,000 flows; docs/performance.md).
+const benchACMEGCPercent = 400
 
 // benchFlags are the settings of `certgate bench acme` that are not
 // loadgen.Config fields.
@@ -55,11 +66,21 @@ Exits non-zero if the run cannot start or any flow fails.`,
       --http01-listen 127.0.0.1:5002 -n 300 -c 8 --json result.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pct, ok := gcPercentUnlessSet(os.Getenv, benchACMEGCPercent); ok {
+				debug.SetGCPercent(pct)
+			}
 			stop, err := startCPUProfile(os.Getenv)
 			if err != nil {
 				return err
 			}
 			defer stop()
+			if path := os.Getenv("CERTGATE_RUNTIME_METRICS"); path != "" {
+				defer func() {
+					if err := writeRuntimeMetrics(path); err != nil {
+						fmt.Fprintln(cmd.ErrOrStderr(), "CERTGATE_RUNTIME_METRICS:", err)
+					}
+				}()
+			}
 			return runBenchACME(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg, f)
 		},
 	}
@@ -73,6 +94,7 @@ Exits non-zero if the run cannot start or any flow fails.`,
 	fl.StringVar(&cfg.KeyType, "key-type", loadgen.KeyEC256, "certificate key type: ec256 or rsa2048 (a fresh key per flow)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file of root certificates to trust for the server's TLS certificate (in addition to the system roots)")
 	fl.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server's TLS certificate (quick tries only)")
+	fl.BoolVar(&cfg.HTTP2, "http2", false, "speak HTTP/2 to a server that offers it (default: HTTP/1.1 to every server, as certbot does)")
 	fl.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address(es) the http-01 responder listens on, comma-separated (e.g. 127.0.0.1:5002,[::1]:5002)")
 	fl.Var(config.DurationValue(&f.timeout, 10*time.Minute), "timeout", "bound of the whole run (e.g. 10m, 2h, 1d); flows still running then count as failed")
 	fl.Var(config.DurationValue(&cfg.FlowTimeout, time.Minute), "flow-timeout", "bound of one flow (e.g. 1m)")
@@ -171,4 +193,28 @@ func progressLine(w io.Writer, total int) func(completed, failed int) {
 		rate := float64(completed) / max(time.Since(start).Seconds(), 1e-9)
 		fmt.Fprintf(w, "\r\033[K%d/%d flows, %d failed, %.1f flows/s", completed+failed, total, failed, rate)
 	}
+}
+
+// writeRuntimeMetrics writes every scalar runtime/metrics value of the
+// process, one "name value" line each, to the file path: counted measures
+// of the load tool's own work (goroutines created, heap allocations, GC
+// cycles and CPU) for performance work (docs/performance.md), which vary
+// far less with the machine's load than CPU time does.
+func writeRuntimeMetrics(path string) error {
+	descs := metrics.All()
+	samples := make([]metrics.Sample, len(descs))
+	for i, d := range descs {
+		samples[i].Name = d.Name
+	}
+	metrics.Read(samples)
+	var b strings.Builder
+	for _, s := range samples {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			fmt.Fprintf(&b, "%s %d\n", s.Name, s.Value.Uint64())
+		case metrics.KindFloat64:
+			fmt.Fprintf(&b, "%s %g\n", s.Name, s.Value.Float64())
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -29,6 +29,8 @@ func TestBenchACME(t *testing.T) {
 		l.Close() // the command listens itself
 	}
 	jsonFile := filepath.Join(dir, "summary.json")
+	metricsFile := filepath.Join(dir, "runtime.txt")
+	t.Setenv("CERTGATE_RUNTIME_METRICS", metricsFile)
 	var stdout, stderr bytes.Buffer
 	cmd := newRoot(&stdout, &stderr)
 	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--ca", root, "-n", "20", "-c", "4",
@@ -53,8 +55,25 @@ func TestBenchACME(t *testing.T) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatalf("JSON summary: %v\n%s", err, b)
 	}
-	if s.Completed != 20 || s.Failed != 0 || len(s.Errors) != 0 || s.FlowsPerSecond <= 0 {
+	if s.Completed != 20 || s.Failed != 0 || len(s.Errors) != 0 || s.FlowsPerSecond <= 0 || s.RequestsPerFlow < 5 {
 		t.Fatalf("summary %+v", s)
+	}
+	// CERTGATE_RUNTIME_METRICS: the process's runtime counters, one
+	// "name value" line each.
+	b, err = os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := "\n" + string(b)
+	for _, name := range []string{"/sched/goroutines-created:goroutines", "/gc/heap/allocs:objects", "/gc/cycles/total:gc-cycles"} {
+		i := strings.Index(rm, "\n"+name+" ")
+		if i < 0 {
+			t.Fatalf("%s lacks %s:\n%s", metricsFile, name, rm)
+		}
+		line, _, _ := strings.Cut(rm[i+1:], "\n")
+		if v, err := strconv.ParseUint(strings.TrimPrefix(line, name+" "), 10, 64); err != nil || v == 0 {
+			t.Errorf("%q: want a positive count", line)
+		}
 	}
 	for _, st := range append(s.Steps, s.Overall) {
 		// certgate answers the challenge POST once validation is done

@@ -25,3 +25,22 @@ func TestServeGCPercent(t *testing.T) {
 		}
 	}
 }
+
+// TestGCPercentUnlessSet: bench acme's default GOGC applies only when the
+// GOGC environment variable is unset.
+func TestGCPercentUnlessSet(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "GOGC" {
+				return v
+			}
+			return ""
+		}
+	}
+	if pct, ok := gcPercentUnlessSet(env(""), benchACMEGCPercent); pct != benchACMEGCPercent || !ok {
+		t.Errorf("GOGC unset: %d, %v; want %d, true", pct, ok, benchACMEGCPercent)
+	}
+	if pct, ok := gcPercentUnlessSet(env("50"), benchACMEGCPercent); pct != 0 || ok {
+		t.Errorf("GOGC=50: %d, %v; want 0, false", pct, ok)
+	}
+}

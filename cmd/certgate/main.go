@@ -159,10 +159,17 @@ const defaultGCPercent = 200
 // defaultGCPercent, unless the GOGC environment variable (read through
 // getenv) is set, which the Go runtime has applied already (ok false).
 func serveGCPercent(getenv func(string) string) (pct int, ok bool) {
+	return gcPercentUnlessSet(getenv, defaultGCPercent)
+}
+
+// gcPercentUnlessSet returns def and true unless the GOGC environment
+// variable (read through getenv) is set, which the Go runtime has applied
+// already (ok false).
+func gcPercentUnlessSet(getenv func(string) string, def int) (pct int, ok bool) {
 	if getenv("GOGC") != "" {
 		return 0, false
 	}
-	return defaultGCPercent, true
+	return def, true
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {

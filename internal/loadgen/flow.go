@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,9 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"golang.org/x/crypto/acme"
@@ -111,7 +108,7 @@ func (r *run) issue(ctx context.Context, acct *account, name string, csr []byte,
 		if err != nil {
 			return err
 		}
-		return checkChain(chain, name, certKey.Public())
+		return r.chains.check(chain, name, certKey.Public())
 	})
 }
 
@@ -208,38 +205,4 @@ func newCSR(keyType, name string) ([]byte, crypto.Signer, error) {
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
 	return der, key, err
-}
-
-// checkChain parses a downloaded chain and checks that its leaf is for
-// name and pub and is signed by the next certificate, when there is one.
-func checkChain(chain [][]byte, name string, pub crypto.PublicKey) error {
-	if len(chain) == 0 {
-		return errors.New("empty certificate chain")
-	}
-	certs := make([]*x509.Certificate, len(chain))
-	for i, der := range chain {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return fmt.Errorf("certificate %d of the chain: %w", i, err)
-		}
-		certs[i] = c
-	}
-	leaf := certs[0]
-	if !slices.Contains(leaf.DNSNames, name) {
-		return fmt.Errorf("certificate is for %v, not %s", leaf.DNSNames, name)
-	}
-	want, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	got, err := x509.MarshalPKIXPublicKey(leaf.PublicKey)
-	if err != nil || !bytes.Equal(got, want) {
-		return errors.New("certificate public key is not the CSR's")
-	}
-	if len(certs) > 1 {
-		if err := leaf.CheckSignatureFrom(certs[1]); err != nil {
-			return fmt.Errorf("certificate is not signed by the next in the chain: %w", err)
-		}
-	}
-	return nil
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// Insecure skips verification of the server's TLS certificate.
 	// Ignored when HTTPClient is set.
 	Insecure bool
+	// HTTP2 lets the client speak HTTP/2 to a server that offers it. By
+	// default every server is measured over HTTP/1.1, as certbot speaks
+	// it. Ignored when HTTPClient is set.
+	HTTP2 bool
 	// HTTPClient, when set, is used for every ACME request (its transport
 	// is wrapped to read Retry-After). Nil builds a keep-alive client.
 	HTTPClient *http.Client
@@ -77,7 +81,8 @@ type Config struct {
 	// HTTP01Listeners, when set, are served by the http-01 responder
 	// instead of listening on HTTP01Listen. Run closes them.
 	HTTP01Listeners []net.Listener
-	// FlowTimeout bounds one flow; default 1 minute.
+	// FlowTimeout bounds one flow, and each set-up request (directory,
+	// account registration); default 1 minute.
 	FlowTimeout time.Duration
 	// IgnoreRetryAfter makes polling ignore the server's Retry-After and
 	// always back off from 10 ms (measures how soon the server is done,
@@ -198,6 +203,7 @@ type run struct {
 	accounts []*account
 	resp     *responder
 	stats    *collector
+	chains   *chainChecker
 }
 
 // Run executes cfg and returns its summary. It fails as a whole (non-nil
@@ -209,13 +215,15 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, stats: newCollector()}
+	r := &run{cfg: cfg, stats: newCollector(), chains: newChainChecker()}
 	r.http = r.httpClient()
 
 	// The directory first: a wrong URL or an untrusted certificate is the
 	// most common mistake and must be reported as such.
 	probe := r.newClient(nil)
-	dir, err := probe.Discover(ctx)
+	dctx, cancel := context.WithTimeout(ctx, cfg.FlowTimeout)
+	dir, err := probe.Discover(dctx)
+	cancel()
 	if err != nil {
 		return nil, &DirectoryError{URL: cfg.DirectoryURL, Err: err}
 	}
@@ -233,6 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 
+	r.stats.startFlows()
 	start := time.Now()
 	stopProgress := r.progress()
 	r.work(ctx)
@@ -242,7 +251,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 }
 
 // httpClient is the client for ACME requests: keep-alive with enough idle
-// connections for every worker, and Retry-After capture (transport.go).
+// connections for every worker, and Retry-After capture (poll.go).
+//
+// It has no Client.Timeout: every request is made with a context that
+// FlowTimeout bounds (a flow's, or a set-up request's), and a client
+// timeout around a RoundTripper that net/http does not know (the capture
+// wrapper) costs two goroutines and a timer per request.
 func (r *run) httpClient() *http.Client {
 	base := r.cfg.HTTPClient
 	if base == nil {
@@ -250,14 +264,17 @@ func (r *run) httpClient() *http.Client {
 		tr.MaxIdleConns = 4 * (r.cfg.Concurrency + r.cfg.Accounts)
 		tr.MaxIdleConnsPerHost = tr.MaxIdleConns
 		tr.TLSClientConfig = &tls.Config{RootCAs: r.cfg.RootCAs, InsecureSkipVerify: r.cfg.Insecure}
-		base = &http.Client{Transport: tr, Timeout: r.cfg.FlowTimeout}
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP1(true)
+		tr.Protocols.SetHTTP2(r.cfg.HTTP2)
+		base = &http.Client{Transport: tr}
 	}
 	c := *base
 	rt := c.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	c.Transport = &captureTransport{next: rt}
+	c.Transport = &captureTransport{next: rt, requests: &r.stats.requests}
 	return &c
 }
 
@@ -298,7 +315,9 @@ func (r *run) register(ctx context.Context) error {
 				return
 			}
 			c := r.newClient(key)
-			if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, r.cfg.FlowTimeout)
+			defer cancel()
+			if _, err := c.Register(rctx, &acme.Account{}, acme.AcceptTOS); err != nil {
 				errs[i] = err
 				return
 			}

@@ -2,10 +2,14 @@ package loadgen_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,10 +45,43 @@ func TestRunCompletesFlows(t *testing.T) {
 	}
 }
 
+// TestRunRequestsPerFlow: against certgate, which answers the challenge
+// POST once validation is done and finalize once the certificate is
+// issued, a flow is five requests (newOrder, authorization, challenge,
+// finalize, certificate) and nothing more; with one worker and one account
+// the only other request is the newNonce before the account's first
+// finalize (the requests of set-up are not counted).
+func TestRunRequestsPerFlow(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	const n = 6
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: n, Concurrency: 1,
+		Accounts: 1, RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Completed != n {
+		t.Fatalf("completed %d, errors %+v", s.Completed, s.Errors)
+	}
+	if s.Requests != 5*n+1 || s.RequestsPerFlow != 5.17 {
+		t.Errorf("requests %d (%v per flow), want %d (5.17)", s.Requests, s.RequestsPerFlow, 5*n+1)
+	}
+	var text strings.Builder
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "requests    5.17 per completed flow (31 in all)\n"; !strings.Contains(text.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, text.String())
+	}
+}
+
 func checkSummary(t *testing.T, s *loadgen.Summary, n int) {
 	t.Helper()
 	if s.FlowsPerSecond <= 0 {
 		t.Errorf("flows/s = %v", s.FlowsPerSecond)
+	}
+	// At least the five requests of a flow, a few more for polls and nonces.
+	if s.RequestsPerFlow < 5 || s.Requests < 5*n {
+		t.Errorf("requests %d (%v per flow), want at least 5 per flow", s.Requests, s.RequestsPerFlow)
 	}
 	if len(s.Steps) != len(loadgen.StepNames()) {
 		t.Fatalf("%d steps, want %d", len(s.Steps), len(loadgen.StepNames()))
@@ -112,6 +149,36 @@ func TestRunReportsProblems(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 	t.Logf("%+v", s.Errors)
+}
+
+// TestRunHTTPVersion: the client speaks HTTP/1.1 to a server that offers
+// HTTP/2 too (as certbot does), unless Config.HTTP2.
+func TestRunHTTPVersion(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		var proto atomic.Value
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			proto.Store(r.Proto)
+			http.NotFound(w, r)
+		}))
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		roots := x509.NewCertPool()
+		roots.AddCert(srv.Certificate())
+		_, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: srv.URL + "/directory", RootCAs: roots,
+			HTTP2: h2, HTTP01Listen: "127.0.0.1:0"})
+		srv.Close()
+		var de *loadgen.DirectoryError
+		if !errors.As(err, &de) {
+			t.Fatalf("HTTP2 %v: err = %v, want *DirectoryError", h2, err)
+		}
+		want := "HTTP/1.1"
+		if h2 {
+			want = "HTTP/2.0"
+		}
+		if got, _ := proto.Load().(string); got != want {
+			t.Errorf("HTTP2 %v: the directory was fetched over %q, want %q", h2, got, want)
+		}
+	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

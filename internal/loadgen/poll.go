@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,10 +42,15 @@ func withCapture(ctx context.Context) (context.Context, *capture) {
 	return context.WithValue(ctx, captureKey{}, c), c
 }
 
-// captureTransport fills the *capture found in a request's context.
-type captureTransport struct{ next http.RoundTripper }
+// captureTransport fills the *capture found in a request's context and
+// counts the requests sent through it.
+type captureTransport struct {
+	next     http.RoundTripper
+	requests *atomic.Int64
+}
 
 func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.requests.Add(1)
 	res, err := t.next.RoundTrip(req)
 	if c, ok := req.Context().Value(captureKey{}).(*capture); ok && res != nil {
 		c.mu.Lock()

@@ -23,8 +23,14 @@ type responder struct {
 	done   sync.WaitGroup
 }
 
+// listenConfig is how the responder listens: without TCP keep-alive
+// probes on accepted connections (each lives for one validation request;
+// enabling keep-alive costs four setsockopt calls per connection).
+var listenConfig = net.ListenConfig{KeepAlive: -1}
+
 // startResponder serves on lns, or else listens on each address of the
-// comma-separated list addrs.
+// comma-separated list addrs. It answers one request per connection
+// (Connection: close): validators open a connection per validation.
 func startResponder(addrs string, lns []net.Listener) (*responder, error) {
 	r := &responder{tokens: map[string]string{}}
 	if len(lns) == 0 {
@@ -33,7 +39,7 @@ func startResponder(addrs string, lns []net.Listener) (*responder, error) {
 			if a == "" {
 				continue
 			}
-			ln, err := net.Listen("tcp", a)
+			ln, err := listenConfig.Listen(context.Background(), "tcp", a)
 			if err != nil {
 				for _, l := range lns {
 					l.Close()
@@ -48,6 +54,7 @@ func startResponder(addrs string, lns []net.Listener) (*responder, error) {
 	}
 	r.lns = lns
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	r.srv.SetKeepAlivesEnabled(false)
 	for _, ln := range lns {
 		r.done.Add(1)
 		go func() {

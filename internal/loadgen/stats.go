@@ -43,6 +43,14 @@ type Summary struct {
 	Errors []ErrorGroup `json:"errors"`
 	// Retries counts requests repeated after badNonce or a 5xx response.
 	Retries int `json:"retries"`
+	// Requests counts the HTTP requests sent to the server while the flows
+	// ran (every ACME request, newNonce and retries included; the
+	// directory and account registration before them are not counted).
+	Requests int `json:"requests"`
+	// RequestsPerFlow is Requests / Completed (0 when none completed):
+	// 5 for a server that needs no polling (newOrder, authorization,
+	// challenge, finalize, certificate), more with polls.
+	RequestsPerFlow float64 `json:"requests_per_flow"`
 }
 
 // StepSummary is the latency distribution of one step over completed flows,
@@ -73,6 +81,8 @@ type collector struct {
 	failed    int
 	errors    map[string]*ErrorGroup
 	retries   atomic.Int64
+	requests  atomic.Int64 // requests sent, counted by captureTransport
+	setupReqs int64        // requests sent before the flows started
 }
 
 func newCollector() *collector { return &collector{errors: map[string]*ErrorGroup{}} }
@@ -105,6 +115,14 @@ func (c *collector) fail(key string, err error) {
 
 func (c *collector) retry() { c.retries.Add(1) }
 
+// startFlows marks the end of the set-up: requests sent until now are not
+// the flows'.
+func (c *collector) startFlows() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setupReqs = c.requests.Load()
+}
+
 func (c *collector) counts() (completed, failed int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -120,6 +138,10 @@ func (c *collector) summary(cfg *Config, elapsed time.Duration) *Summary {
 		DurationSeconds: elapsed.Seconds(), Retries: int(c.retries.Load()), Errors: []ErrorGroup{}}
 	if elapsed > 0 {
 		s.FlowsPerSecond = float64(c.completed) / elapsed.Seconds()
+	}
+	s.Requests = int(c.requests.Load() - c.setupReqs)
+	if c.completed > 0 {
+		s.RequestsPerFlow = math.Round(float64(s.Requests)/float64(c.completed)*100) / 100
 	}
 	for i, name := range StepNames() {
 		s.Steps = append(s.Steps, distribution(name, c.steps[i]))
@@ -217,6 +239,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	b.WriteString(")\n")
 	fmt.Fprintf(&b, "throughput  %.1f flows/s\n", s.FlowsPerSecond)
+	if s.Completed > 0 {
+		fmt.Fprintf(&b, "requests    %.2f per completed flow (%d in all)\n", s.RequestsPerFlow, s.Requests)
+	}
 	if s.Retries > 0 {
 		fmt.Fprintf(&b, "retries     %d requests repeated (badNonce or 5xx)\n", s.Retries)
 	}
