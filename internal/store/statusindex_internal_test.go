@@ -34,6 +34,8 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 		{"ValidAuthorizationsFor", countValidAuthzSQL, []string{"INDEX authorizations_valid"}},
 		{"ExpiredLeases", expiredLeasesSQL, []string{"USING INDEX challenges_processing"}},
 		{"RevokedCertificates", revokedCertsSQL, []string{"USING INDEX certificates_revoked"}},
+		{"GetAuthorization", authzWithChallengesQuery, []string{"SEARCH c USING INDEX challenges_authz_type (authz_id=?)"}},
+		{"GetChallengeAuthorization", challengeAuthzQuery, []string{"SEARCH c USING INDEX challenges_authz_type (authz_id=?)"}},
 		{"StartChallengeLeased", startChallengeLeasedSQL, []string{"SEARCH a USING INDEX sqlite_autoindex_authorizations_1 (id=?)"}},
 	}
 	for _, c := range cases {
@@ -61,6 +63,9 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 			}
 		}
 		for _, d := range plan {
+			if strings.Contains(d, "TEMP B-TREE") {
+				t.Errorf("%s: plan %q sorts", c.name, p)
+			}
 			// A scan of a subquery's co-routine reads its bounded result, not a table.
 			if sub, ok := strings.CutPrefix(d, "SCAN "); ok && slices.Contains(plan, "CO-ROUTINE "+sub) {
 				continue
