@@ -5,11 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +26,57 @@ type okVA struct{}
 func (okVA) Validate(context.Context, acme.Identifier, string, string, string) error { return nil }
 func (okVA) CheckCAA(context.Context, acme.Identifier, bool, string, []string) error {
 	return nil
+}
+
+// gatedVA is Validator v whose validations wait until gate is closed, so
+// that a test can call WaitResult while the validation still runs (a
+// validation that ended before WaitResult looks for it hands back nothing,
+// and the caller reads the challenge instead).
+type gatedVA struct {
+	Validator
+	gate <-chan struct{}
+}
+
+func (v gatedVA) Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuth string) error {
+	<-v.gate
+	return v.Validator.Validate(ctx, id, typ, token, keyAuth)
+}
+
+// waitingCtx is a context that closes waiting the first time its Done is
+// asked for: WaitResult asks only once it holds the running validation's
+// waiter, right before it waits for it.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
+// waitResult starts challenge c's validation with RespondChallenge (its
+// validator must be a gatedVA on gate) and returns what WaitResult hands
+// back for it, having let the validation run only once WaitResult waits
+// for it.
+func waitResult(t *testing.T, r *RA, acct *store.Account, az *store.Authorization, c *store.Challenge, gate chan struct{}) *store.Challenge {
+	t.Helper()
+	started, err := r.RespondChallenge(context.Background(), acct, az, c)
+	if err != nil || started.Status != acme.StatusProcessing {
+		t.Fatalf("RespondChallenge = %+v, %v", started, err)
+	}
+	wctx := &waitingCtx{Context: context.Background(), waiting: make(chan struct{})}
+	res := make(chan *store.Challenge, 1)
+	go func() { res <- r.WaitResult(wctx, c.ID) }()
+	select {
+	case <-wctx.waiting:
+		close(gate)
+	case done := <-res:
+		close(gate)
+		t.Fatalf("WaitResult returned %+v without waiting for the running validation", done)
+	}
+	return <-res
 }
 
 // TestHandedBackEqualsStored: what NewOrderAuthz returns is what reading
@@ -44,7 +98,8 @@ func TestHandedBackEqualsStored(t *testing.T) {
 			defer st.Close()
 			clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)}
 			caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			r := New(Config{ValidationAttempts: 1, ResultWait: time.Minute}, st, tc.va, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
+			gate := make(chan struct{})
+			r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, gatedVA{tc.va, gate}, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
 			defer r.Shutdown(ctx)
 			acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.now()}
 			if err := st.CreateAccount(ctx, acct); err != nil {
@@ -84,11 +139,7 @@ func TestHandedBackEqualsStored(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			started, err := r.RespondChallenge(ctx, acct, az, c)
-			if err != nil || started.Status != acme.StatusProcessing {
-				t.Fatalf("RespondChallenge = %+v, %v", started, err)
-			}
-			done := r.WaitResult(ctx, c.ID)
+			done := waitResult(t, r, acct, az, c, gate)
 			if done == nil {
 				t.Fatal("WaitResult handed back nothing for a validation that ended in this process")
 			}
@@ -101,6 +152,82 @@ func TestHandedBackEqualsStored(t *testing.T) {
 			}
 			if r.WaitResult(ctx, c.ID) != nil {
 				t.Fatal("WaitResult for a validation no longer running must hand back nothing (the caller reads)")
+			}
+		})
+	}
+}
+
+// flakyVA fails the first failures validations (a connection problem),
+// then passes.
+type flakyVA struct {
+	calls    atomic.Int32
+	failures int32
+}
+
+func (v *flakyVA) Validate(context.Context, acme.Identifier, string, string, string) error {
+	if v.calls.Add(1) <= v.failures {
+		return acme.NewProblem(acme.Connection, "attempt failed")
+	}
+	return nil
+}
+
+func (v *flakyVA) CheckCAA(context.Context, acme.Identifier, bool, string, []string) error {
+	return nil
+}
+
+// TestHandedBackAfterRetries: a validation that needs more than one
+// attempt (RecordAttempt in between, the challenge read again) hands back
+// through WaitResult what a read of the challenge returns once it ends:
+// valid with no error after a failed attempt, invalid with the last
+// attempt's error after all of them failed, and the attempts recorded.
+func TestHandedBackAfterRetries(t *testing.T) {
+	for _, tc := range []struct {
+		failures     int32
+		status       string
+		wantAttempts int
+	}{{1, acme.StatusValid, 1}, {2, acme.StatusValid, 2}, {3, acme.StatusInvalid, 2}} {
+		t.Run(fmt.Sprintf("%d failures", tc.failures), func(t *testing.T) {
+			ctx := context.Background()
+			st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)}
+			caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			gate := make(chan struct{})
+			va := gatedVA{&flakyVA{failures: tc.failures}, gate}
+			r := New(Config{ValidationAttempts: 3, RetryDelay: time.Millisecond, ResultWait: time.Hour}, st, va, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
+			defer r.Shutdown(ctx)
+			acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.now()}
+			if err := st.CreateAccount(ctx, acct); err != nil {
+				t.Fatal(err)
+			}
+			o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.test")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, az, err := st.GetChallengeAuthorization(ctx, full.Challenges[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := waitResult(t, r, acct, az, c, gate)
+			if done == nil {
+				t.Fatal("WaitResult handed back nothing for a validation that ended in this process")
+			}
+			stored, err := st.GetChallenge(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(done, stored) {
+				t.Fatalf("WaitResult = %+v (error %v), stored %+v (error %v)", done, done.Error, stored, stored.Error)
+			}
+			if stored.Status != tc.status || stored.Attempts != tc.wantAttempts || (tc.status == acme.StatusValid) != (stored.Error == nil) {
+				t.Fatalf("stored %s after %d attempts (error %v); want %s after %d", stored.Status, stored.Attempts, stored.Error, tc.status, tc.wantAttempts)
 			}
 		})
 	}
