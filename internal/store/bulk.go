@@ -37,7 +37,7 @@ func (s *Store) InsertIssued(ctx context.Context, recs []IssuedRecord) error {
 				}
 				return fmt.Errorf("insert serial: %w", err)
 			}
-			if _, err := insertCertificate(ctx, tx, r.Cert, chs[i]); err != nil {
+			if err := insertCertificate(ctx, tx, r.Cert, chs[i]); err != nil {
 				return err
 			}
 		}

@@ -187,16 +187,13 @@ func insertOrder(ctx context.Context, tx txConn, o *Order) error {
 // (inventory.go); ErrConflict for a duplicate serial or fingerprint. When
 // c.Replaces is empty, the certificate its order claimed (replaced_by, RFC
 // 9773) is recorded as the one it replaces. ch (Store.chainOf, may be nil)
-// is c's issuer chain, stored once (chains.go). replaces reports whether
-// the row records a replaced certificate (replaces_serial not NULL): when
-// it does not and c.Replaces is empty, no certificate is claimed by
-// c.OrderID.
-func insertCertificate(ctx context.Context, tx txConn, c *Certificate, ch *newChain) (replaces bool, err error) {
+// is c's issuer chain, stored once (chains.go).
+func insertCertificate(ctx context.Context, tx txConn, c *Certificate, ch *newChain) error {
 	chainPEM, chainID := c.ChainPEM, any(nil)
 	if ch != nil {
 		id, err := insertChain(ctx, tx, ch)
 		if err != nil {
-			return false, err
+			return err
 		}
 		chainPEM, chainID = "", id
 	}
@@ -209,20 +206,18 @@ func insertCertificate(ctx context.Context, tx txConn, c *Certificate, ch *newCh
 	if source == "" {
 		source = SourceIssued
 	}
-	var replacesSerial *string
-	if err := tx.QueryRowContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
 		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?)
-		RETURNING replaces_serial`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?)`,
 		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
 		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
-		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID).Scan(&replacesSerial); err != nil {
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID); err != nil {
 		if isUniqueViolation(err) {
-			return false, fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
+			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
-		return false, fmt.Errorf("insert certificate: %w", err)
+		return fmt.Errorf("insert certificate: %w", err)
 	}
-	return replacesSerial != nil, insertInventoryRows(ctx, tx, c)
+	return insertInventoryRows(ctx, tx, c)
 }
 
 const orderCols = `id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, error, cert_serial, replaces, created_at, updated_at, profile, attributes`
@@ -599,22 +594,15 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	ch := s.chainOf(c)
 	err := s.pointTx(ctx, func(tx txConn) error {
-		replaces, err := insertCertificate(ctx, tx, c, ch)
-		if err != nil {
+		if err := insertCertificate(ctx, tx, c, ch); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)
 		if err := checkOne(res, err, "finish order"); err != nil {
 			return err
 		}
-		// A certificate claimed by the order (replaced_by) is what the new
-		// row records as replaced unless c.Replaces names one: when
-		// neither (and c is the order's), there is none to mark and the
-		// statement is skipped.
-		if replaces || c.Replaces != "" || c.OrderID != orderID {
-			if _, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`, ts(now), orderID); err != nil {
-				return fmt.Errorf("mark replaced certificate: %w", err)
-			}
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`, ts(now), orderID); err != nil {
+			return fmt.Errorf("mark replaced certificate: %w", err)
 		}
 		// Last, so that the audit head's row lock is held as briefly as
 		// possible (it serializes appends across nodes).
