@@ -27,8 +27,8 @@ type RateLimitOverride struct {
 // (zero for a key without a row), passes them to decide in the order of
 // keys, and when decide returns ok stores the times it returns (same
 // order) in the same transaction. The rows are locked while decide runs
-// (on PostgreSQL by the upsert that reads them; SQLite's write
-// transaction is exclusive), so concurrent callers on any number of nodes see each
+// (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write transaction is
+// exclusive), so concurrent callers on any number of nodes see each
 // other's updates. Keys are locked in sorted order, so that two callers
 // never deadlock. It returns decide's ok.
 func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error) {
@@ -91,15 +91,26 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	// On PostgreSQL each key's row is created first, so that FOR UPDATE
+	// has a row to lock even on the key's first use, and then read
+	// locked. SQLite's write transaction is exclusive: a key is read
+	// (zero without a row) and written with an upsert, a statement fewer
+	// per key and no row written when decide refuses.
+	pg := s.engine == EnginePostgres
 	tats := make([]time.Time, len(keys))
 	for _, i := range order {
-		// One statement creates the row on a key's first use and reads
-		// its tat. The no-op DO UPDATE (unlike DO NOTHING) makes RETURNING
-		// yield an existing row too, and on PostgreSQL locks it (as the
-		// UPDATE below would) until the transaction ends, so concurrent
-		// spenders of a key take turns.
+		if pg {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
+				return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+			}
+		}
 		var tat int64
-		if err := tx.QueryRowContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO UPDATE SET tat = rate_buckets.tat RETURNING tat`, keys[i]).Scan(&tat); err != nil {
+		lock := ""
+		if pg {
+			lock = " FOR UPDATE"
+		}
+		err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat)
+		if err != nil && (pg || !errors.Is(err, sql.ErrNoRows)) {
 			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
 		}
 		tats[i] = fromTS(tat)
@@ -112,7 +123,13 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 		return false, fmt.Errorf("rate buckets: %d times for %d keys", len(next), len(keys))
 	}
 	for _, i := range order {
-		if _, err := tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i]); err != nil {
+		var err error
+		if pg {
+			_, err = tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i])
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`, keys[i], ts(next[i]))
+		}
+		if err != nil {
 			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
 		}
 	}
