@@ -95,7 +95,7 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 	// has a row to lock even on the key's first use, and then read
 	// locked. SQLite's write transaction is exclusive: a key is read
 	// (zero without a row) and written with an upsert, a statement fewer
-	// per key and no row written when decide refuses.
+	// per key, and no row is changed before decide.
 	pg := s.engine == EnginePostgres
 	tats := make([]time.Time, len(keys))
 	for _, i := range order {
