@@ -53,7 +53,7 @@ func testReplacement(t *testing.T, e storetest.Engine) {
 	if c.ReplacedBy != "ord3" || !c.ReplacedAt.Equal(now) {
 		t.Fatalf("replaced certificate: replacedBy %q replacedAt %v", c.ReplacedBy, c.ReplacedAt)
 	}
-	if c2, _ := s.GetCertificate(ctx, "def"); c2.ReplacedBy != "" || !c2.ReplacedAt.IsZero() {
-		t.Fatalf("new certificate marked replaced: %+v", c2)
+	if c2, _ := s.GetCertificate(ctx, "def"); c2.ReplacedBy != "" || !c2.ReplacedAt.IsZero() || c2.Replaces != "abc" {
+		t.Fatalf("new certificate marked replaced or not recording the one it replaces: %+v", c2)
 	}
 }

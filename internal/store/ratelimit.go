@@ -91,19 +91,26 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-	lock := ""
-	if s.engine == EnginePostgres {
-		lock = " FOR UPDATE"
-	}
+	// On PostgreSQL each key's row is created first, so that FOR UPDATE
+	// has a row to lock even on the key's first use, and then read
+	// locked. SQLite's write transaction is exclusive: a key is read
+	// (zero without a row) and written with an upsert, a statement fewer
+	// per key, and no row is changed before decide.
+	pg := s.engine == EnginePostgres
 	tats := make([]time.Time, len(keys))
 	for _, i := range order {
-		// Create the row first so that FOR UPDATE has a row to lock
-		// even for the first use of a key.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
-			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+		if pg {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
+				return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
+			}
 		}
 		var tat int64
-		if err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat); err != nil {
+		lock := ""
+		if pg {
+			lock = " FOR UPDATE"
+		}
+		err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat)
+		if err != nil && (pg || !errors.Is(err, sql.ErrNoRows)) {
 			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
 		}
 		tats[i] = fromTS(tat)
@@ -116,7 +123,13 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 		return false, fmt.Errorf("rate buckets: %d times for %d keys", len(next), len(keys))
 	}
 	for _, i := range order {
-		if _, err := tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i]); err != nil {
+		var err error
+		if pg {
+			_, err = tx.ExecContext(ctx, `UPDATE rate_buckets SET tat = ? WHERE key = ?`, ts(next[i]), keys[i])
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`, keys[i], ts(next[i]))
+		}
+		if err != nil {
 			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
 		}
 	}

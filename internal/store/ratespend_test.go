@@ -112,3 +112,50 @@ func TestRateSpendInWrite(t *testing.T) {
 		}
 	})
 }
+
+// TestRateBucketsSerialized checks, on every engine, that concurrent
+// UpdateRateBuckets calls on the same keys (a first use among them) take
+// turns: each sees the time the previous one stored, so none is lost, and
+// decide is shown an existing bucket's stored time.
+func TestRateBucketsSerialized(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		keys := []string{"k:b", "k:a"}
+		const n = 16
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := s.UpdateRateBuckets(ctx, keys, func(tats []time.Time) ([]time.Time, bool) {
+					next := make([]time.Time, len(tats))
+					for i, tat := range tats {
+						if tat.IsZero() {
+							tat = now
+						}
+						next[i] = tat.Add(time.Second)
+					}
+					return next, true
+				})
+				errs <- err
+			}()
+		}
+		for range n {
+			must(t, <-errs)
+		}
+		tats, err := s.RateBuckets(ctx, keys)
+		must(t, err)
+		for i, tat := range tats {
+			if want := now.Add(n * time.Second); !tat.Equal(want) {
+				t.Errorf("bucket %s = %v, want %v", keys[i], tat, want)
+			}
+		}
+		var seen []time.Time
+		ok, err := s.UpdateRateBuckets(ctx, []string{"k:a"}, func(tats []time.Time) ([]time.Time, bool) {
+			seen = append(seen, tats...)
+			return nil, false
+		})
+		must(t, err)
+		if ok || len(seen) != 1 || !seen[0].Equal(now.Add(n*time.Second)) {
+			t.Fatalf("refused update: ok %v, decide saw %v", ok, seen)
+		}
+	})
+}

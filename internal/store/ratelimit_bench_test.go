@@ -1,0 +1,45 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/cputime"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// BenchmarkRateSpend measures one UpdateRateBuckets of two existing keys
+// on SQLite, as a flow's two rate-limit spends (CreateOrder's and
+// StartIssuance's) make them: the statements per key and their
+// database/sql overhead.
+func BenchmarkRateSpend(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "certgate.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	keys := []string{"orders:bench-account", "certs:bench.example.test"}
+	decide := func(tats []time.Time) ([]time.Time, bool) {
+		next := make([]time.Time, len(tats))
+		for i, tat := range tats {
+			next[i] = tat.Add(time.Second)
+		}
+		return next, true
+	}
+	if _, err := st.UpdateRateBuckets(ctx, keys, decide); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cputime.Process()
+	for range b.N {
+		if _, err := st.UpdateRateBuckets(ctx, keys, decide); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cputime.ReportPerOp(b, cpu0)
+}
