@@ -224,13 +224,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 			finished = err == nil
 			if finished {
 				r.cfg.Metrics.ValidationFinished(c.Type, prob == nil)
-				// The row as FinishChallenge wrote it.
-				stored := *c
-				stored.Status, stored.Error, stored.ValidatedAt, stored.UpdatedAt = acme.StatusValid, nil, now, now
-				if prob != nil {
-					stored.Status, stored.Error = acme.StatusInvalid, prob
-				}
-				done = &stored
+				done = store.FinishedChallenge(c, prob, now) // the row as FinishChallenge wrote it
 			}
 			if err == nil && prob != nil {
 				r.chargeFailedValidation(ctx, az.AccountID)

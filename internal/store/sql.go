@@ -541,18 +541,16 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem
 // its authorization valid with expiry authzExpires; invalid makes the
 // authorization invalid. One transaction; ErrStale when the challenge is no
 // longer processing or the authorization no longer pending.
+// The challenge row it writes is FinishedChallenge(c, perr, now).
 func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Problem, now, authzExpires time.Time) error {
-	pj, err := marshalProblem(perr)
+	f := FinishedChallenge(c, perr, now)
+	pj, err := marshalProblem(f.Error)
 	if err != nil {
 		return err
 	}
-	status := acme.StatusValid
-	if perr != nil {
-		status = acme.StatusInvalid
-	}
 	return s.pointTx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
-			status, pj, ts(now), ts(now), c.ID)
+			f.Status, pj, ts(f.ValidatedAt), ts(f.UpdatedAt), c.ID)
 		if err := checkOne(res, err, "finish challenge"); err != nil {
 			return err
 		}
@@ -564,6 +562,19 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 		}
 		return checkOne(res, err, "finish authorization")
 	})
+}
+
+// FinishedChallenge returns a copy of c as FinishChallenge stores it when
+// it ends c with perr at now: valid without an error (perr nil) or invalid
+// with perr, validated and updated at now. What a read of the challenge
+// returns after a FinishChallenge that succeeded.
+func FinishedChallenge(c *Challenge, perr *acme.Problem, now time.Time) *Challenge {
+	f := *c
+	f.Status, f.Error, f.ValidatedAt, f.UpdatedAt = acme.StatusValid, nil, now, now
+	if perr != nil {
+		f.Status, f.Error = acme.StatusInvalid, perr
+	}
+	return &f
 }
 
 // ---- serials and certificates ----
