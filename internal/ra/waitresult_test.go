@@ -79,6 +79,30 @@ func waitResult(t *testing.T, r *RA, acct *store.Account, az *store.Authorizatio
 	return <-res
 }
 
+// handedBackEqualsStored answers challenge id through RespondChallenge and
+// WaitResult (waitResult), fails unless WaitResult hands back exactly what
+// a read of the challenge then returns, and returns that read.
+func handedBackEqualsStored(t *testing.T, r *RA, st *store.Store, acct *store.Account, id string, gate chan struct{}) *store.Challenge {
+	t.Helper()
+	ctx := context.Background()
+	c, az, err := st.GetChallengeAuthorization(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitResult(t, r, acct, az, c, gate)
+	if done == nil {
+		t.Fatal("WaitResult handed back nothing for a validation that ended in this process")
+	}
+	stored, err := st.GetChallenge(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(done, stored) {
+		t.Fatalf("WaitResult = %+v (error %v), stored %+v (error %v)", done, done.Error, stored, stored.Error)
+	}
+	return stored
+}
+
 // TestHandedBackEqualsStored: what NewOrderAuthz returns is what reading
 // the order's authorizations returns, and what WaitResult hands back for
 // a validation that ends valid or invalid is what reading the challenge
@@ -135,22 +159,11 @@ func TestHandedBackEqualsStored(t *testing.T) {
 				t.Fatalf("challenges: returned %+v, stored %+v", authzs[0].Challenges, full.Challenges)
 			}
 
-			c, az, err := st.GetChallengeAuthorization(ctx, full.Challenges[0].ID)
-			if err != nil {
-				t.Fatal(err)
+			stored := handedBackEqualsStored(t, r, st, acct, full.Challenges[0].ID, gate)
+			if stored.Status != tc.status {
+				t.Fatalf("stored %+v (error %v), want status %s", stored, stored.Error, tc.status)
 			}
-			done := waitResult(t, r, acct, az, c, gate)
-			if done == nil {
-				t.Fatal("WaitResult handed back nothing for a validation that ended in this process")
-			}
-			stored, err := st.GetChallenge(ctx, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stored.Status != tc.status || !reflect.DeepEqual(done, stored) {
-				t.Fatalf("WaitResult = %+v (error %v), stored %+v (error %v), want status %s", done, done.Error, stored, stored.Error, tc.status)
-			}
-			if r.WaitResult(ctx, c.ID) != nil {
+			if r.WaitResult(ctx, stored.ID) != nil {
 				t.Fatal("WaitResult for a validation no longer running must hand back nothing (the caller reads)")
 			}
 		})
@@ -211,21 +224,7 @@ func TestHandedBackAfterRetries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, az, err := st.GetChallengeAuthorization(ctx, full.Challenges[0].ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := waitResult(t, r, acct, az, c, gate)
-			if done == nil {
-				t.Fatal("WaitResult handed back nothing for a validation that ended in this process")
-			}
-			stored, err := st.GetChallenge(ctx, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(done, stored) {
-				t.Fatalf("WaitResult = %+v (error %v), stored %+v (error %v)", done, done.Error, stored, stored.Error)
-			}
+			stored := handedBackEqualsStored(t, r, st, acct, full.Challenges[0].ID, gate)
 			if stored.Status != tc.status || stored.Attempts != tc.wantAttempts || (tc.status == acme.StatusValid) != (stored.Error == nil) {
 				t.Fatalf("stored %s after %d attempts (error %v); want %s after %d", stored.Status, stored.Attempts, stored.Error, tc.status, tc.wantAttempts)
 			}
