@@ -114,6 +114,9 @@ func newNode(t *testing.T, name, data, addr string, common []string) *node {
 		if t.Failed() {
 			for _, l := range n.logs {
 				t.Logf("%s:\n%s", l, tail(l, 40))
+				if e := problems(l, 40); e != "" {
+					t.Logf("%s, every WARN and ERROR line:\n%s", l, e)
+				}
 			}
 		}
 	})
@@ -220,6 +223,27 @@ func tail(path string, n int) string {
 		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// problems returns the first n WARN and ERROR lines of the log at path
+// ("" when there are none): the cause of a failed flow is often further
+// back than tail shows.
+func problems(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			if len(out) == n {
+				out = append(out, "... (more)")
+				break
+			}
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // proxy is a TCP round-robin load balancer: each new connection goes to
