@@ -213,7 +213,7 @@ func storedProfile(ctx context.Context, st *store.Store, name string) (*policy.P
 	case err == nil:
 		return policy.Parse(rec.Spec)
 	case errors.Is(err, store.ErrNotFound) && name == policy.DefaultName:
-		d := ra.DefaultProfile(90*24*time.Hour, 0, false)
+		d := ra.DefaultProfile(config.DefaultCertValidity, 0, false, true)
 		if err := d.Validate(); err != nil {
 			return nil, err
 		}

@@ -58,7 +58,11 @@ and are read from the server's configuration like its other settings.`,
 				return err
 			}
 			defer st.Close()
-			reg, err := policy.NewRegistry(st, ra.DefaultProfile(v, 0, clientAuth), time.Minute, nil)
+			// A server on the default validity follows the BR
+			// (policy.Profile.FollowsBR); one set to the same 90d
+			// differs from it only from 2029-03-15, when it refuses
+			// to start.
+			reg, err := policy.NewRegistry(st, ra.DefaultProfile(v, 0, clientAuth, v == config.DefaultCertValidity), time.Minute, nil)
 			if err != nil {
 				return err
 			}

@@ -42,7 +42,7 @@ func validityLimitNow(now time.Time) (days int, from string) {
 func wantValidityError(prefix, setting string) string {
 	days, from := validityLimitNow(time.Now())
 	return fmt.Sprintf("%s%s 500d: leaf certificates would fail lint (CA/B Forum BR: at most %d days for TLS server certificates "+
-		"issued from %s, so %s must be under %dd; w_server_cert_valid_time_longer_than_%d_days and 3 more lints)", prefix, setting, days, from, setting, days, days)
+		"issued from %s, so %s must be at most %dd; w_server_cert_valid_time_longer_than_%d_days and 3 more lints)", prefix, setting, days, from, setting, days, days)
 }
 
 // TestServeStartFailures: every setting checked when `certgate serve`

@@ -28,7 +28,7 @@ func (a *API) defaultProfile() *policy.Profile {
 	if a.d.DefaultProfile != nil {
 		return a.d.DefaultProfile
 	}
-	p := ra.DefaultProfile(90*24*time.Hour, 0, false)
+	p := ra.DefaultProfile(config.DefaultCertValidity, 0, false, true)
 	_ = p.Validate()
 	return &p
 }

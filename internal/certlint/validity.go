@@ -1,6 +1,8 @@
 package certlint
 
 import (
+	"time"
+
 	"github.com/zmap/zlint/v3/lint"
 )
 
@@ -22,6 +24,10 @@ type ValidityLimit struct {
 	Applies string
 }
 
+// appliesTLSServer is ValidityLimit.Applies of the limits on TLS server
+// certificates.
+const appliesTLSServer = "TLS server certificates"
+
 // validityLints is the single source of truth for the lints that cap a
 // certificate's validity period: the cap in days and the certificates it
 // covers. A test checks it against zlint's registry.
@@ -36,7 +42,7 @@ func validityLints() map[string]struct {
 		days    int
 		applies string
 	}
-	const tls, sub = "TLS server certificates", "subscriber certificates"
+	const tls, sub = appliesTLSServer, "subscriber certificates"
 	return map[string]v{
 		// CA/B Forum ballot SC-081: 200 days from 2026-03-15, 100 from
 		// 2027-03-15, 47 from 2029-03-15 (MUST NOT), each one day less as
@@ -88,6 +94,33 @@ func (e *LintError) ValidityLimit() (limit ValidityLimit, ok bool) {
 		}
 		limit, ok = ValidityLimit{Lint: f.Lint, Days: v.days, Authority: authority(lint.LintSource(f.Source)), Applies: v.applies}, true
 		if l := lint.GlobalRegistry().ByName(f.Lint); l != nil && !l.EffectiveDate.IsZero() {
+			limit.Applies += " issued from " + l.EffectiveDate.Format("2006-01-02")
+		}
+	}
+	return limit, ok
+}
+
+// MaxServerValidity returns the tightest limit that the validity lints in
+// force for a TLS server certificate whose notBefore is t place on its
+// validity period (ok is false when none is in force). Both the MUST NOT
+// (e_) and the SHOULD NOT (w_) limits count, since a Linter refuses
+// warnings too: 397 days before 2026-03-15, then 199 days, 99 days from
+// 2027-03-15 and 46 days from 2029-03-15 (CA/B Forum ballot SC-081; zlint
+// decides by notBefore, as this does). Days counts the period inclusively,
+// as the lints do: notAfter − notBefore + 1 second.
+func MaxServerValidity(t time.Time) (limit ValidityLimit, ok bool) {
+	reg := lint.GlobalRegistry()
+	for name, v := range validityLints() {
+		if v.days == 0 || v.applies != appliesTLSServer || (ok && v.days >= limit.Days) {
+			continue
+		}
+		l := reg.ByName(name)
+		if l == nil || (!l.EffectiveDate.IsZero() && t.Before(l.EffectiveDate)) ||
+			(!l.IneffectiveDate.IsZero() && !t.Before(l.IneffectiveDate)) {
+			continue
+		}
+		limit, ok = ValidityLimit{Lint: name, Days: v.days, Authority: authority(l.Source), Applies: v.applies}, true
+		if !l.EffectiveDate.IsZero() {
 			limit.Applies += " issued from " + l.EffectiveDate.Format("2006-01-02")
 		}
 	}

@@ -35,12 +35,16 @@ type Serve struct {
 	VADNSResolver string        // host:port of the DNS server validation uses, or several comma-separated; "" = system resolver
 	VADNSTimeout  time.Duration // one DNS query to one server
 	VADNSSEC      bool          // accept only DNSSEC-authenticated answers (AD bit) from VADNSResolver
-	CertValidity  time.Duration // validity of issued certificates
-	ClientAuth    bool          // add the clientAuth EKU to issued leaves
-	AuthzReuse    time.Duration // reuse valid authorizations validated within this window; 0 disables
-	LogLevel      string        // debug | info | warn | error
-	LogFormat     string        // text | json
-	ShutdownGrace time.Duration // how long shutdown waits for requests and validations
+	CertValidity  time.Duration // validity period of issued certificates (default DefaultCertValidity)
+	// CertValidityFollowsBR is set by ServeFlags when cert-validity was
+	// not given (flag, environment or config file): the default profile
+	// then follows the CA/B Forum BR (policy.Profile.FollowsBR).
+	CertValidityFollowsBR bool
+	ClientAuth            bool          // add the clientAuth EKU to issued leaves
+	AuthzReuse            time.Duration // reuse valid authorizations validated within this window; 0 disables
+	LogLevel              string        // debug | info | warn | error
+	LogFormat             string        // text | json
+	ShutdownGrace         time.Duration // how long shutdown waits for requests and validations
 	// HTTP2 offers HTTP/2 (ALPN "h2") on the HTTPS listener besides
 	// HTTP/1.1. Off by default: ACME clients send one request at a time
 	// per connection, so HTTP/2's multiplexing buys nothing, and serving a
@@ -94,7 +98,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.BoolVar(&s.VADNSSEC, "va-dnssec", false, "accept only DNSSEC-authenticated DNS answers (AD bit) from va-dns-resolver, which must be a validating resolver on a trusted path; unsigned zones then fail validation")
 	var denyNetworks string
 	fs.StringVar(&denyNetworks, "va-deny-networks", "", "comma-separated networks http-01 and tls-alpn-01 never connect to, at any redirect hop: CIDRs, addresses, or private, loopback, link-local, ula; empty allows internal addresses (a public-facing CA should set "+va.PublicDenyNetworks+")")
-	fs.Var(newDuration(&s.CertValidity, 90*24*time.Hour), "cert-validity", "validity of issued certificates (e.g. 90d, 2160h)")
+	validitySet := false
+	fs.Var(trackedDuration{newDuration(&s.CertValidity, DefaultCertValidity), &validitySet}, "cert-validity",
+		"validity period of issued certificates (e.g. 90d, 2160h); by default 90d, shortened when the CA/B Forum BR allow less (46d from 2029-03-15)")
 	fs.BoolVar(&s.ClientAuth, "client-auth", false, "add the clientAuth extended key usage to issued certificates")
 	fs.Var(newDuration(&s.AuthzReuse, 30*24*time.Hour), "authz-reuse", "reuse an account's valid authorizations validated within this window (0 disables)")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -114,6 +120,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
 			return nil, err
 		}
+		s.CertValidityFollowsBR = !validitySet
 		if err := checkRateLimits(); err != nil {
 			return nil, err
 		}
@@ -424,6 +431,26 @@ func valueError(f *pflag.Flag, err error) string {
 // duration is a pflag.Value accepting Go durations plus a "d" (24h) unit,
 // e.g. "90d", "36h", "1d12h".
 type duration struct{ p *time.Duration }
+
+// DefaultCertValidity is the validity period of issued certificates when
+// cert-validity is not set (then shortened to what the CA/B Forum BR
+// allow at signing time when that is less: policy.Profile.FollowsBR).
+const DefaultCertValidity = 90 * 24 * time.Hour
+
+// trackedDuration is a duration setting that records in set that it was
+// given.
+type trackedDuration struct {
+	*duration
+	set *bool
+}
+
+func (d trackedDuration) Set(s string) error {
+	if err := d.duration.Set(s); err != nil {
+		return err
+	}
+	*d.set = true
+	return nil
+}
 
 func newDuration(p *time.Duration, def time.Duration) *duration {
 	*p = def

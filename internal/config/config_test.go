@@ -227,3 +227,46 @@ func TestSameListenAddress(t *testing.T) {
 		t.Errorf("distinct listen and metrics-listen refused: %v", err)
 	}
 }
+
+// TestCertValidityFollowsBR: the default profile follows the BR only when
+// cert-validity is given by no source; a flag, the environment or the
+// config file makes it the operator's, even when equal to the default.
+func TestCertValidityFollowsBR(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("cert-validity: 90d\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     string
+		follows bool
+	}{
+		{"no source", nil, "", true},
+		{"another setting only", []string{"--hostname", "ca.example.test"}, "", true},
+		{"flag", []string{"--cert-validity", "90d"}, "", false},
+		{"environment", nil, "30d", false},
+		{"config file", []string{"--config", file}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("CERTGATE_CERT_VALIDITY", tc.env)
+			}
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			resolve := ServeFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			s, err := resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.CertValidityFollowsBR != tc.follows {
+				t.Errorf("CertValidityFollowsBR = %v, want %v", s.CertValidityFollowsBR, tc.follows)
+			}
+			if tc.follows && s.CertValidity != DefaultCertValidity {
+				t.Errorf("cert-validity = %s, want the default %s", s.CertValidity, DefaultCertValidity)
+			}
+		})
+	}
+}

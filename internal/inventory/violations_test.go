@@ -78,7 +78,7 @@ func violationsSetup(t *testing.T, specs []certSpec) (*inventory.Service, *polic
 		recs = append(recs, makeRecord(t, s))
 	}
 	must(t, st.InsertCertificates(ctx, recs))
-	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false), time.Minute, func() time.Time { return now })
+	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Minute, func() time.Time { return now })
 	must(t, err)
 	return inventory.New(st, func() time.Time { return now }), reg
 }

@@ -56,9 +56,12 @@ func (p *Profile) CheckCertificate(cert *x509.Certificate) []string {
 	}
 	// notAfter - notBefore, as the RA limits it at issuance; shown to the
 	// minute.
-	if life := cert.NotAfter.Sub(cert.NotBefore); life > time.Duration(p.MaxValidity) {
+	// The RA issues at most MaxValidity − 1 second (inclusive periods);
+	// certificates issued before it counted so have exactly MaxValidity.
+	if _, max := p.ValidityAt(cert.NotBefore); cert.NotAfter.Sub(cert.NotBefore) > max {
+		life := cert.NotAfter.Sub(cert.NotBefore)
 		reasons = append(reasons, fmt.Sprintf("validity %s exceeds the maximum %s", config.FormatDuration(life.Round(time.Minute)),
-			config.FormatDuration(time.Duration(p.MaxValidity))))
+			config.FormatDuration(max)))
 	}
 	got := make([]string, 0, len(cert.ExtKeyUsage))
 	for _, e := range cert.ExtKeyUsage {

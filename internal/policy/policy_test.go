@@ -330,3 +330,29 @@ func TestProfileValidationSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestValidityAtFollowsBR: a profile that follows the BR is shortened to
+// the SC-081 limit in force at notBefore (SHOULD NOT limits: 199, 99, 46
+// days); other profiles keep their validity at any date.
+func TestValidityAtFollowsBR(t *testing.T) {
+	const day = 24 * time.Hour
+	at := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 12, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name              string
+		p                 Profile
+		nb                time.Time
+		validity, maximum time.Duration
+	}{
+		{"default 90d in 2026", Profile{Validity: Duration(90 * day), FollowsBR: true}, at(2026, 11, 29), 90 * day, 90 * day},
+		{"default 90d in 2028", Profile{Validity: Duration(90 * day), FollowsBR: true}, at(2028, 1, 1), 90 * day, 90 * day},
+		{"default 90d from 2029-03-15", Profile{Validity: Duration(90 * day), FollowsBR: true}, at(2029, 3, 15), 46 * day, 46 * day},
+		{"250d, max 300d in 2026", Profile{Validity: Duration(250 * day), MaxValidity: Duration(300 * day), FollowsBR: true}, at(2026, 11, 29), 199 * day, 199 * day},
+		{"30d, max 90d in 2029", Profile{Validity: Duration(30 * day), MaxValidity: Duration(90 * day), FollowsBR: true}, at(2029, 6, 1), 30 * day, 46 * day},
+		{"operator's 90d in 2029", Profile{Validity: Duration(90 * day)}, at(2029, 6, 1), 90 * day, 90 * day},
+	} {
+		v, m := tc.p.ValidityAt(tc.nb)
+		if v != tc.validity || m != tc.maximum {
+			t.Errorf("%s: ValidityAt = %s, %s; want %s, %s", tc.name, v, m, tc.validity, tc.maximum)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/certlint"
 	"github.com/certgate/certgate/internal/config"
 )
 
@@ -149,8 +150,35 @@ type Profile struct {
 	// Renewal Information window (RFC 9773) of the profile's
 	// certificates.
 	RenewalWindow *RenewalWindow `json:"renewalWindow,omitempty" yaml:"renewalWindow,omitempty"`
+	// FollowsBR marks the built-in default profile whose validity is
+	// certgate's default (serve without --cert-validity) rather than an
+	// operator's choice: ValidityAt then shortens Validity and
+	// MaxValidity to what the CA/B Forum BR allow at signing time, so
+	// that a server left on its defaults keeps issuing as the BR limit
+	// falls (SC-081). Never stored, parsed or shown.
+	FollowsBR bool `json:"-" yaml:"-"`
 
 	allow, deny, preauth []Rule
+}
+
+// ValidityAt returns the validity period and the longest one a newOrder
+// may ask (RFC 8555 §7.4 notBefore/notAfter) of a certificate of p whose
+// notBefore is nb: Validity and MaxValidity (0 meaning Validity), each at
+// most certlint.MaxServerValidity(nb) days when p.FollowsBR. Periods are
+// inclusive, as RFC 5280 §4.1.2.5 and the BR count them: a certificate
+// of period v has notAfter = notBefore + v − 1 second.
+func (p *Profile) ValidityAt(nb time.Time) (validity, max time.Duration) {
+	validity, max = time.Duration(p.Validity), time.Duration(p.MaxValidity)
+	if max == 0 {
+		max = validity
+	}
+	if p.FollowsBR {
+		if l, ok := certlint.MaxServerValidity(nb); ok {
+			limit := time.Duration(l.Days) * 24 * time.Hour
+			validity, max = min(validity, limit), min(max, limit)
+		}
+	}
+	return validity, max
 }
 
 // Validation holds a profile's own DNS resolver settings (issue: resolvers

@@ -314,20 +314,22 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 // under profile prof: the profile's validity (or the order's
 // notBefore/notAfter), never longer than its maximum, and its EKUs.
 func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
-	validity, maxValidity := time.Duration(prof.Validity), time.Duration(prof.MaxValidity)
 	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate),
 		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name, Subject: prof.Subject(csr.Subject)}
-	req.NotAfter = req.NotBefore.Add(validity)
 	if !o.NotBefore.IsZero() {
 		req.NotBefore = o.NotBefore
-		req.NotAfter = o.NotBefore.Add(validity)
 	}
+	// Validity periods are inclusive (RFC 5280 §4.1.2.5; the BR limits
+	// count them so): a period of v ends v − 1 second after notBefore.
+	validity, maxValidity := prof.ValidityAt(req.NotBefore)
+	req.NotAfter = req.NotBefore.Add(validity - time.Second)
 	if !o.NotAfter.IsZero() {
 		req.NotAfter = o.NotAfter
 	}
-	if req.NotAfter.Sub(req.NotBefore) > maxValidity {
-		// The profile's maximum shrank after the order was created.
-		req.NotAfter = req.NotBefore.Add(maxValidity)
+	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
+		// The order asked for the maximum, or the profile's maximum
+		// shrank after the order was created.
+		req.NotAfter = req.NotBefore.Add(maxValidity - time.Second)
 	}
 	var sans []string
 	for _, id := range o.Identifiers {

@@ -138,7 +138,6 @@ const maxBackdate = 48 * time.Hour
 // orderValidity checks the requested notBefore/notAfter against profile
 // p's maximum validity.
 func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Profile) (nb, na time.Time, err error) {
-	validity, maxValidity := time.Duration(p.Validity), time.Duration(p.MaxValidity)
 	parse := func(field, s string) (time.Time, error) {
 		if s == "" {
 			return time.Time{}, nil
@@ -159,8 +158,9 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 	if start.IsZero() {
 		start = now
 	}
+	validity, maxValidity := p.ValidityAt(start)
 	if end.IsZero() {
-		end = start.Add(validity)
+		end = start.Add(validity - time.Second)
 	}
 	switch {
 	case !end.After(start):

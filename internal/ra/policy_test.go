@@ -61,7 +61,7 @@ func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false), time.Nanosecond, nil)
+	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Nanosecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +325,10 @@ func TestFinalizePolicy(t *testing.T) {
 			if !slices.Equal(c.ExtKeyUsage, p.ExtKeyUsages()) {
 				t.Errorf("EKUs %v, want %v", c.ExtKeyUsage, p.ExtKeyUsages())
 			}
-			if got := c.NotAfter.Sub(c.NotBefore); got > time.Duration(p.MaxValidity) {
-				t.Errorf("validity %s above the maximum %s", got, time.Duration(p.MaxValidity))
+			// The validity period counts the notAfter second (RFC 5280
+			// §4.1.2.5): exactly the profile's validity.
+			if got := c.NotAfter.Sub(c.NotBefore) + time.Second; got != time.Duration(p.Validity) {
+				t.Errorf("validity period %s, want the profile's %s", got, time.Duration(p.Validity))
 			}
 			if err := certlint.Check(rec.DER); err != nil {
 				t.Errorf("zlint: %v", err)
@@ -359,8 +361,8 @@ func TestFinalizeClampsToShrunkMaximum(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
-	if got := rec.NotAfter.Sub(rec.NotBefore); got > 20*24*time.Hour {
-		t.Errorf("validity %s, want at most 20d", got)
+	if got := rec.NotAfter.Sub(rec.NotBefore) + time.Second; got != 20*24*time.Hour {
+		t.Errorf("validity period %s, want the new maximum, 20d", got)
 	}
 }
 

@@ -41,7 +41,7 @@ func TestValidatorForProfile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg, err := policy.NewRegistry(st, DefaultProfile(24*time.Hour, 0, false), time.Nanosecond, nil)
+	reg, err := policy.NewRegistry(st, DefaultProfile(24*time.Hour, 0, false, false), time.Nanosecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

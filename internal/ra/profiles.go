@@ -23,13 +23,14 @@ func (emptyProfiles) ListProfiles(context.Context) ([]store.Profile, error) { re
 // certgate's behaviour without profiles: DNS and IP identifiers, any name,
 // wildcards, every key type, validity and maximum from the configuration,
 // serverAuth (+clientAuth) EKUs, the server's authorization reuse, every
-// challenge type, no EAB.
-func DefaultProfile(validity, maxValidity time.Duration, clientAuth bool) policy.Profile {
+// challenge type, no EAB. followsBR marks a validity that is certgate's
+// default rather than the operator's (policy.Profile.FollowsBR).
+func DefaultProfile(validity, maxValidity time.Duration, clientAuth, followsBR bool) policy.Profile {
 	if maxValidity < validity {
 		maxValidity = validity
 	}
 	p := policy.Profile{Name: policy.DefaultName, Description: "Default profile: TLS server certificates for any name",
-		Wildcard: true, Validity: policy.Duration(validity), MaxValidity: policy.Duration(maxValidity), EKUs: []string{"serverAuth"}}
+		Wildcard: true, Validity: policy.Duration(validity), MaxValidity: policy.Duration(maxValidity), EKUs: []string{"serverAuth"}, FollowsBR: followsBR}
 	if clientAuth {
 		p.EKUs = append(p.EKUs, "clientAuth")
 	}

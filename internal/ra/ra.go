@@ -222,7 +222,7 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 	profiles := cfg.Profiles
 	if profiles == nil {
 		var err error
-		profiles, err = policy.NewRegistry(emptyProfiles{}, DefaultProfile(cfg.CertValidity, cfg.MaxCertValidity, false), 0, now)
+		profiles, err = policy.NewRegistry(emptyProfiles{}, DefaultProfile(cfg.CertValidity, cfg.MaxCertValidity, false, false), 0, now)
 		if err != nil {
 			panic(fmt.Sprintf("ra: default profile from the configuration: %v", err)) // validity <= 0 cannot pass setDefaults
 		}

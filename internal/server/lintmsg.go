@@ -46,10 +46,11 @@ func lintSettingError(profile, setting string, value time.Duration, err error) e
 
 // Error is e.g. "cert-validity 500d: leaf certificates would fail lint
 // (CA/B Forum BR: at most 199 days for TLS server certificates issued from
-// 2026-03-15, so cert-validity must be under 199d;
+// 2026-03-15, so cert-validity must be at most 199d;
 // w_server_cert_valid_time_longer_than_199_days and 3 more lints)". The
-// validity period of a certificate counts its notAfter second (RFC 5280
-// §4.1.2.5), and the setting is notAfter − notBefore, hence "under".
+// setting is the validity period as the BR count it, notAfter second
+// included (RFC 5280 §4.1.2.5): a setting of 199d gives a period of
+// exactly 199 days.
 // Findings that do not concern the validity period follow, each with its
 // details.
 func (e *LintSettingError) Error() string {
@@ -74,7 +75,7 @@ func (e *LintSettingError) Error() string {
 		rest = append(rest, s)
 	}
 	if limit, ok := e.Lint.ValidityLimit(); ok {
-		fmt.Fprintf(&b, "%s %s: leaf certificates would fail lint (%s: at most %d days for %s, so %s must be under %dd; %s",
+		fmt.Fprintf(&b, "%s %s: leaf certificates would fail lint (%s: at most %d days for %s, so %s must be at most %dd; %s",
 			e.Setting, config.FormatDuration(e.Value), limit.Authority, limit.Days, limit.Applies, e.Setting, limit.Days, limit.Lint)
 		switch validity {
 		case 1:

@@ -51,15 +51,16 @@ func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 		return fmt.Errorf("preflight key: %w", err)
 	}
 	nb := now.Add(-time.Minute)
-	for i, v := range []policy.Duration{p.Validity, p.MaxValidity} {
+	validity, maxValidity := p.ValidityAt(nb)
+	for i, v := range []time.Duration{validity, maxValidity} {
 		serial, err := local.RandomSerial()
 		if err != nil {
 			return fmt.Errorf("preflight serial: %w", err)
 		}
 		err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
-			NotBefore: nb, NotAfter: nb.Add(time.Duration(v)), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
+			NotBefore: nb, NotAfter: nb.Add(v - time.Second), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
 		if err != nil {
-			return lintSettingError(p.Name, []string{"validity", "maxValidity"}[i], time.Duration(v), err)
+			return lintSettingError(p.Name, []string{"validity", "maxValidity"}[i], v, err)
 		}
 	}
 	return nil

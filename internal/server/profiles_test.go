@@ -28,7 +28,7 @@ func TestProfilesLint(t *testing.T) {
 		v          time.Duration
 		clientAuth bool
 	}{{90 * 24 * time.Hour, false}, {90 * 24 * time.Hour, true}, {180 * 24 * time.Hour, false}} {
-		p := ra.DefaultProfile(tc.v, 0, tc.clientAuth)
+		p := ra.DefaultProfile(tc.v, 0, tc.clientAuth, false)
 		if err := p.Validate(); err != nil {
 			t.Fatal(err)
 		}

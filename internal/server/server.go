@@ -231,7 +231,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
 	}
-	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth), opts.ProfileTTL, now)
+	profiles, err := policy.NewRegistry(st, ra.DefaultProfile(cfg.CertValidity, rcfg.MaxCertValidity, cfg.ClientAuth, cfg.CertValidityFollowsBR), opts.ProfileTTL, now)
 	if err != nil {
 		return nil, err
 	}
@@ -395,10 +395,12 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 		return fmt.Errorf("preflight serial: %w", err)
 	}
 	nb := now.Add(-time.Minute)
+	def := ra.DefaultProfile(cfg.CertValidity, cfg.CertValidity, cfg.ClientAuth, cfg.CertValidityFollowsBR)
+	validity, _ := def.ValidityAt(nb)
 	err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
-		NotBefore: nb, NotAfter: nb.Add(cfg.CertValidity), ClientAuth: cfg.ClientAuth, OCSPURL: ocspURL})
+		NotBefore: nb, NotAfter: nb.Add(validity - time.Second), ClientAuth: cfg.ClientAuth, OCSPURL: ocspURL})
 	if err != nil {
-		return lintSettingError("", "cert-validity", cfg.CertValidity, err)
+		return lintSettingError("", "cert-validity", validity, err)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func TestViolationsOfIssuedCertificates(t *testing.T) {
 		}
 	}
 	st := env.Server.Store()
-	reg, err := policy.NewRegistry(st, ra.DefaultProfile(env.Config.CertValidity, 0, env.Config.ClientAuth), time.Nanosecond, nil)
+	reg, err := policy.NewRegistry(st, ra.DefaultProfile(env.Config.CertValidity, 0, env.Config.ClientAuth, false), time.Nanosecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
