@@ -91,26 +91,16 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-	// On PostgreSQL each key's row is created first, so that FOR UPDATE
-	// has a row to lock even on the key's first use, and then read
-	// locked. SQLite's write transaction is exclusive: a key is read
-	// (zero without a row) and written with an upsert, a statement fewer
-	// per key, and no row is changed before decide.
+	// On PostgreSQL each key's row is created or locked and read in one
+	// statement, in key order (as PruneRateBuckets never waits, no two
+	// transactions can wait on each other). SQLite's write transaction
+	// is exclusive: a key is read (zero without a row) and written with
+	// an upsert, and no row is changed before decide.
 	pg := s.engine == EnginePostgres
 	tats := make([]time.Time, len(keys))
 	for _, i := range order {
-		if pg {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING`, keys[i]); err != nil {
-				return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
-			}
-		}
-		var tat int64
-		lock := ""
-		if pg {
-			lock = " FOR UPDATE"
-		}
-		err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`+lock, keys[i]).Scan(&tat)
-		if err != nil && (pg || !errors.Is(err, sql.ErrNoRows)) {
+		tat, err := s.readRateBucket(ctx, tx, keys[i])
+		if err != nil {
 			return false, fmt.Errorf("rate bucket %s: %w", keys[i], err)
 		}
 		tats[i] = fromTS(tat)
@@ -134,6 +124,26 @@ func (s *Store) updateRateBuckets(ctx context.Context, tx txConn, keys []string,
 		}
 	}
 	return true, nil
+}
+
+// readRateBucket returns the theoretical arrival time of key (0 without a
+// row) within tx; on PostgreSQL it creates the row when missing and locks
+// it (see updateRateBuckets).
+func (s *Store) readRateBucket(ctx context.Context, tx txConn, key string) (int64, error) {
+	var tat int64
+	if s.engine != EnginePostgres {
+		err := tx.QueryRowContext(ctx, `SELECT tat FROM rate_buckets WHERE key = ?`, key).Scan(&tat)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return tat, err
+	}
+	// One statement inserts the row or locks the existing one (ON
+	// CONFLICT DO UPDATE is atomic: a row another node's prune deletes
+	// meanwhile is inserted again), and returns its time.
+	err := tx.QueryRowContext(ctx, `INSERT INTO rate_buckets (key, tat) VALUES (?, 0)
+		ON CONFLICT (key) DO UPDATE SET tat = rate_buckets.tat RETURNING tat`, key).Scan(&tat)
+	return tat, err
 }
 
 // errNoUpdate rolls back a rate bucket transaction that changes nothing.
@@ -228,9 +238,16 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 }
 
 // PruneRateBuckets deletes the rate buckets whose theoretical arrival time
-// is not after now: such a bucket is full again, the same as no row.
+// is not after now: such a bucket is full again, the same as no row. On
+// PostgreSQL it skips the rows a transaction holds (a spend in progress
+// on any node) and so never waits: a plain DELETE locks rows in the order
+// it finds them and deadlocked with spends locking theirs in key order.
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.exec(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
+	q := `DELETE FROM rate_buckets WHERE tat <= ?`
+	if s.engine == EnginePostgres {
+		q = `DELETE FROM rate_buckets WHERE key IN (SELECT key FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED)`
+	}
+	res, err := s.exec(ctx, q, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune rate buckets: %w", err)
 	}

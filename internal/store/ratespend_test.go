@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -157,5 +158,59 @@ func TestRateBucketsSerialized(t *testing.T) {
 		if ok || len(seen) != 1 || !seen[0].Equal(now.Add(n*time.Second)) {
 			t.Fatalf("refused update: ok %v, decide saw %v", ok, seen)
 		}
+	})
+}
+
+// TestRateSpendRacesPrune: a spend and the sweep's prune of full buckets
+// (another node's, on PostgreSQL) run at once. The prune may delete a
+// bucket between the spend's insert of its row and its locking read; the
+// spend must then create the row again (a deleted bucket is a full one),
+// never fail. Every spend below lands in a bucket the prune may delete.
+func TestRateSpendRacesPrune(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		keys := []string{"p:a", "p:b", "p:c"}
+		pruned := make(chan error, 1)
+		go func() {
+			var err error
+			for ctx.Err() == nil && err == nil {
+				// Every bucket below is full again by then.
+				_, err = s.PruneRateBuckets(ctx, now.Add(time.Hour))
+			}
+			if ctx.Err() != nil {
+				err = nil
+			}
+			pruned <- err
+		}()
+		const workers, spends = 8, 150
+		errs := make(chan error, workers)
+		for w := range workers {
+			go func() {
+				for i := range spends {
+					k := []string{keys[(w+i)%len(keys)], keys[(w+i+1)%len(keys)]}
+					ok, err := s.UpdateRateBuckets(context.Background(), k, func(tats []time.Time) ([]time.Time, bool) {
+						return []time.Time{now, now}, true
+					})
+					if err == nil && !ok {
+						err = errors.New("spend refused")
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		var first error
+		for range workers {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		cancel()
+		must(t, <-pruned)
+		must(t, first)
 	})
 }
