@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/cputime"
 )
 
 // wantSigAlg is the signature algorithm CA/B BR §7.1.3.2 pairs with an
@@ -319,6 +320,39 @@ func TestIntermediateKeyRefused(t *testing.T) {
 			}
 			_, err = LoadOrCreate(dir, Options{LintBeforeSign: true})
 			check("LoadOrCreate", err)
+		})
+	}
+}
+
+// BenchmarkSignLeafIntermediateKeys: SignLeaf with the pre-issuance lint
+// under an imported intermediate of each accepted key type.
+func BenchmarkSignLeafIntermediateKeys(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		interKey func(t testing.TB) crypto.Signer
+	}{
+		{"rsa-2048", func(t testing.TB) crypto.Signer { return mustKey(t, "rsa-2048-b") }},
+		{"ecdsa-p384", newP384},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			dir := filepath.Join(b.TempDir(), "ca")
+			if _, err := Import(dir, caBundle(b, newP384(b), tc.interKey(b))); err != nil {
+				b.Fatal(err)
+			}
+			ca, err := LoadOrCreate(dir, Options{Now: fixedClock, LintBeforeSign: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := goodRequest(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			cpu0 := cputime.Process()
+			for b.Loop() {
+				if _, err := ca.SignLeaf(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cputime.ReportPerOp(b, cpu0)
 		})
 	}
 }
