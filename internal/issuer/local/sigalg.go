@@ -27,7 +27,9 @@ const AcceptedIntermediateKeys = "RSA of at least 2048 bits (a multiple of 8; sh
 // sigAlg is how the intermediate signs: the algorithm matching its key
 // (BR §7.1.3.2), its DER AlgorithmIdentifier and a well-formed signature
 // of the largest size the key gives, for the certificate that is linted
-// before the real signature exists.
+// before the real signature exists. The size matters: zlint's
+// e_mp_ecdsa_signature_encoding_correct tells P-256 from P-384 signatures
+// by their length (at most 72 and 104 octets).
 type sigAlg struct {
 	alg   x509.SignatureAlgorithm
 	hash  crypto.Hash
