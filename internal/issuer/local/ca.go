@@ -1,8 +1,9 @@
 // Package local is certgate's built-in certificate authority: a two-level
 // hierarchy (an ECDSA P-384 root and an ECDSA P-256 intermediate when it
 // creates one; an imported intermediate may also be ECDSA P-384 or RSA, see
-// AcceptedIntermediateKeys) whose keys live as PEM files in one directory. It signs TLS server leaves for the RA,
-// the HTTPS listener's own certificate and CRLs.
+// AcceptedIntermediateKeys) whose keys live as PEM files in one directory.
+// It signs TLS server leaves for the RA, the HTTPS listener's own
+// certificate, CRLs and OCSP responses.
 //
 // A *CA is immutable once loaded and safe for concurrent use.
 package local

@@ -11,15 +11,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"slices"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // oidDomainValidated returns the CA/B Forum reserved policy identifier for
@@ -308,10 +304,9 @@ func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte
 	if err != nil {
 		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 	}
-	var cert, tbs cryptobyte.String
-	in := cryptobyte.String(der)
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
-		return nil, nil, errors.New("local CA: lint-sign leaf: malformed certificate")
+	tbs, err := tbsCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 	}
 	realTBS, err := withSignatureAlgorithm(tbs, ca.sig.algID)
 	if err != nil {

@@ -98,6 +98,17 @@ func sigAlgFor(pub crypto.PublicKey) (sigAlg, error) {
 	return s, nil
 }
 
+// tbsCertificate returns the DER tbsCertificate of a DER Certificate
+// (RFC 5280 §4.1).
+func tbsCertificate(der []byte) ([]byte, error) {
+	in := cryptobyte.String(der)
+	var cert, tbs cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
+		return nil, errors.New("malformed certificate")
+	}
+	return tbs, nil
+}
+
 // withSignatureAlgorithm returns the DER tbsCertificate tbs with its
 // signature field (RFC 5280 §4.1.2.3) replaced by the DER
 // AlgorithmIdentifier algID; every other field is kept byte for byte.
