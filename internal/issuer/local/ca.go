@@ -1,7 +1,9 @@
 // Package local is certgate's built-in certificate authority: a two-level
-// hierarchy (an ECDSA P-384 root and an ECDSA P-256 intermediate) whose keys
-// live as PEM files in one directory. It signs TLS server leaves for the RA,
-// the HTTPS listener's own certificate and CRLs.
+// hierarchy (an ECDSA P-384 root and an ECDSA P-256 intermediate when it
+// creates one; an imported intermediate may also be ECDSA P-384 or RSA, see
+// AcceptedIntermediateKeys) whose keys live as PEM files in one directory.
+// It signs TLS server leaves for the RA, the HTTPS listener's own
+// certificate, CRLs and OCSP responses.
 //
 // A *CA is immutable once loaded and safe for concurrent use.
 package local
@@ -10,6 +12,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -79,10 +82,11 @@ type Options struct {
 	// Organization is the subject O= of newly created CA certificates; ""
 	// means DefaultOrganization. Ignored when loading.
 	Organization string
-	// LintBeforeSign makes SignLeaf first sign the to-be-signed certificate
-	// with a throwaway key under a copy of the intermediate, run
-	// certlint.Check on the result and refuse (ErrLint) on any finding
-	// before the real key is used (the idea of Boulder's linting signer).
+	// LintBeforeSign makes SignLeaf first build the to-be-signed
+	// certificate (with a throwaway key under a copy of the intermediate),
+	// run certlint.Check on it with a dummy signature and refuse (ErrLint)
+	// on any finding before the real key is used (the idea of Boulder's
+	// linting signer); the real key then signs exactly the linted TBS.
 	LintBeforeSign bool
 	// IssuerURL and CRLURL are the defaults for LeafRequest fields left
 	// empty, and the URLs ServerCertificate uses. Lint-clean values are
@@ -99,19 +103,27 @@ type CA struct {
 	root              *x509.Certificate
 	inter             *x509.Certificate
 	interKey          crypto.Signer
+	sig               sigAlg // how interKey signs
 	rootPEM, interPEM []byte
 
 	// lint is non-nil when Options.LintBeforeSign is set.
 	lint *lintSigner
 }
 
-// lintSigner holds a throwaway key and a copy of the intermediate whose
-// public key is replaced by the throwaway one, so that certificates signed
-// with it have exactly the real TBS (issuer name, AKI, algorithm).
+// lintSigner holds a throwaway Ed25519 key and a copy of the intermediate
+// whose public key is replaced by the throwaway one, so that certificates
+// signed with it have the real TBS (issuer name, AKI) but for the signature
+// algorithm, which prepareLeaf sets to the intermediate's.
 type lintSigner struct {
-	key    crypto.Signer
+	key    ed25519.PrivateKey
 	issuer *x509.Certificate
-	linter *certlint.Linter // skips certlint.PreIssuanceSkipped()
+	linter certChecker // a *certlint.Linter skipping certlint.PreIssuanceSkipped()
+}
+
+// certChecker lints a DER certificate; *certlint.Linter is one (tests wrap
+// it to see what was linted).
+type certChecker interface {
+	Check(der []byte) error
 }
 
 // LoadOrCreate loads the CA from dir, or creates it when dir (or the
@@ -220,7 +232,7 @@ func (o Options) withDefaults() Options {
 }
 
 func newLintSigner(inter *x509.Certificate) (*lintSigner, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("local CA: generate lint key: %w", err)
 	}
@@ -332,10 +344,15 @@ func create(dir string, opts Options) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
+	sig, err := sigAlgFor(interKey.Public())
+	if err != nil {
+		return nil, fmt.Errorf("local CA: %w", err) // cannot happen: P-256
+	}
 	ca := &CA{
 		root:     root,
 		inter:    inter,
 		interKey: interKey,
+		sig:      sig,
 		rootPEM:  certPEM(rootDER),
 		interPEM: certPEM(interDER),
 	}
@@ -389,10 +406,15 @@ func load(dir string, opts Options) (*CA, error) {
 	if err := inter.CheckSignatureFrom(root); err != nil {
 		return nil, fmt.Errorf("%w: intermediate is not signed by root: %w", ErrInvalidCA, err)
 	}
+	sig, err := sigAlgFor(inter.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
+	}
 	return &CA{
 		root:     root,
 		inter:    inter,
 		interKey: interKey,
+		sig:      sig,
 		rootPEM:  rootPEM,
 		interPEM: interPEM,
 	}, nil

@@ -13,7 +13,8 @@ import (
 //
 // number is the monotonically increasing cRLNumber (RFC 5280 §5.2.3):
 // non-negative, at most 20 octets. The CRL carries the authority key
-// identifier of the intermediate (§5.2.1) and is signed ECDSA-SHA256.
+// identifier of the intermediate (§5.2.1) and is signed with the algorithm
+// of the intermediate's key (see AcceptedIntermediateKeys).
 // thisUpdate and nextUpdate (§5.1.2.4-5) must satisfy
 // nextUpdate > thisUpdate. Entries may carry a ReasonCode (§5.3.1).
 // Errors wrap ErrInvalidRequest for bad arguments.
@@ -28,7 +29,7 @@ func (ca *CA) SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries
 		return nil, fmt.Errorf("%w: nextUpdate (%v) must be after thisUpdate (%v)", ErrInvalidRequest, nextUpdate, thisUpdate)
 	}
 	tmpl := &x509.RevocationList{
-		SignatureAlgorithm:        x509.ECDSAWithSHA256,
+		SignatureAlgorithm:        ca.sig.alg,
 		RevokedCertificateEntries: entries,
 		Number:                    number,
 		ThisUpdate:                thisUpdate.UTC(),

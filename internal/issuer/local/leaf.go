@@ -1,27 +1,21 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"slices"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // oidDomainValidated returns the CA/B Forum reserved policy identifier for
@@ -119,29 +113,19 @@ func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}
 	if lintTBS != nil {
-		if pub, ok := ca.interKey.Public().(*ecdsa.PublicKey); ok {
-			return signTBS(lintTBS, ca.interKey, pub)
-		}
+		// What we linted is exactly what we sign.
+		return signTBS(lintTBS, ca.interKey, ca.inter, ca.sig)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, ca.interKey)
 	if err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}
-	if lintTBS != nil {
-		// What we linted must be exactly what we signed.
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("local CA: parse signed leaf: %w", err)
-		}
-		if !bytes.Equal(cert.RawTBSCertificate, lintTBS) {
-			return nil, fmt.Errorf("local CA: signed TBS differs from linted TBS for serial %x", req.Serial)
-		}
-	}
 	return der, nil
 }
 
-// leafTemplate validates req and builds the x509 template.
-func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
+// leafTemplate validates req and builds the x509 template, to be signed
+// with alg.
+func leafTemplate(req LeafRequest, alg x509.SignatureAlgorithm) (*x509.Certificate, error) {
 	if req.Serial == nil || req.Serial.Sign() <= 0 {
 		return nil, fmt.Errorf("%w: serial must be positive", ErrInvalidRequest)
 	}
@@ -222,7 +206,7 @@ func leafTemplate(req LeafRequest) (*x509.Certificate, error) {
 		DNSNames:              req.DNSNames,
 		IPAddresses:           ips,
 		Policies:              policies,
-		SignatureAlgorithm:    x509.ECDSAWithSHA256,
+		SignatureAlgorithm:    alg,
 	}
 	if req.IssuerURL != "" {
 		tmpl.IssuingCertificateURL = []string{req.IssuerURL}
@@ -287,8 +271,13 @@ func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.D
 }
 
 // prepareLeaf fills the request's URL defaults and builds the template; with
-// lint set it also signs the template with the throwaway lint key, lints the
-// result and returns its TBS (what the real signature must cover).
+// lint set it also returns the TBS the real signature must cover, after
+// linting the certificate made of it: x509.CreateCertificate signs the
+// template with the throwaway Ed25519 lint key (cheaper to sign and verify
+// than any intermediate key), the TBS's signature field is set to the
+// intermediate's algorithm (the only field the issuer's key type decides;
+// the issuer name and AKI come from the intermediate), and the linted
+// certificate carries that algorithm and a dummy signature of its shape.
 func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte, error) {
 	if req.IssuerURL == "" {
 		req.IssuerURL = ca.issuerURL
@@ -296,7 +285,7 @@ func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte
 	if req.CRLURL == "" {
 		req.CRLURL = ca.crlURL
 	}
-	tmpl, err := leafTemplate(req)
+	tmpl, err := leafTemplate(req, ca.sig.alg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -309,75 +298,32 @@ func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte
 			return nil, nil, err
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ls.issuer, req.PublicKey, ls.key)
+	lt := *tmpl
+	lt.SignatureAlgorithm = x509.PureEd25519
+	der, err := x509.CreateCertificate(rand.Reader, &lt, ls.issuer, req.PublicKey, ls.key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 	}
-	if err := ls.linter.Check(der); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrLint, err)
-	}
 	tbs, err := tbsCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: parse lint-signed leaf: %w", err)
+		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 	}
-	return tmpl, tbs, nil
-}
-
-// tbsCertificate returns the DER tbsCertificate of a DER Certificate
-// (RFC 5280 §4.1).
-func tbsCertificate(der []byte) ([]byte, error) {
-	in := cryptobyte.String(der)
-	var cert, tbs cryptobyte.String
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed certificate")
-	}
-	return tbs, nil
-}
-
-// signTBS signs the DER tbsCertificate tbs, which says ecdsa-with-SHA256
-// and names the intermediate as issuer, with the intermediate's ECDSA key
-// and returns the DER certificate: exactly the TBS that was linted, with
-// the same AlgorithmIdentifier outside as inside (RFC 5280 §4.1.1.2). Like
-// x509.CreateCertificate it verifies the signature before returning it, so
-// that a faulty signer cannot produce a certificate that does not verify.
-// It replaces a second x509.CreateCertificate (template encoding, signing,
-// verification) and the parse that compared its TBS with the linted one.
-func signTBS(tbs []byte, key crypto.Signer, pub *ecdsa.PublicKey) ([]byte, error) {
-	var rest cryptobyte.String
-	var sigAlg []byte
-	in := cryptobyte.String(tbs)
-	if !in.ReadASN1(&rest, cbasn1.SEQUENCE) ||
-		!rest.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
-		!rest.SkipASN1(cbasn1.INTEGER) || // serialNumber
-		!rest.ReadASN1Element((*cryptobyte.String)(&sigAlg), cbasn1.SEQUENCE) {
-		return nil, errors.New("local CA: sign leaf: malformed TBS certificate")
-	}
-	if string(sigAlg) != ecdsaWithSHA256 {
-		return nil, fmt.Errorf("local CA: sign leaf: TBS signature algorithm is not ecdsa-with-SHA256")
-	}
-	digest := sha256.Sum256(tbs)
-	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	realTBS, err := withSignatureAlgorithm(tbs, ca.sig.algID)
 	if err != nil {
-		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 	}
-	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
-		return nil, errors.New("local CA: sign leaf: the signer returned a signature that does not verify")
+	lintDER, err := certificate(realTBS, ca.sig.algID, ca.sig.dummy)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbs)
-		b.AddBytes(sigAlg)
-		b.AddASN1BitString(sig)
-	})
-	return b.Bytes()
+	if err := ls.linter.Check(lintDER); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrLint, err)
+	}
+	return tmpl, realTBS, nil
 }
-
-// ecdsaWithSHA256 is the DER AlgorithmIdentifier of ecdsa-with-SHA256
-// (1.2.840.10045.4.3.2) without parameters (RFC 5758 §3.2).
-const ecdsaWithSHA256 = "\x30\x0a\x06\x08\x2a\x86\x48\xce\x3d\x04\x03\x02"
 
 // CheckLeaf lints the certificate SignLeaf would issue for req without
-// signing it with the CA's key (a throwaway key signs the linted copy). It
+// signing it with the CA's key (the linted copy has a dummy signature). It
 // lets a server refuse at start-up a profile (validity, EKUs) whose every
 // certificate would fail lint. Errors are as for SignLeaf.
 func (ca *CA) CheckLeaf(req LeafRequest) error {

@@ -43,6 +43,7 @@ var testKeys = func() map[string]func() (crypto.Signer, error) {
 		"ecdsa-p521": func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P521(), rand.Reader) },
 		"rsa-1024":   func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 1024) },
 		"rsa-2048":   func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) },
+		"rsa-2048-b": func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) },
 		"rsa-4096":   func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 4096) },
 		"ed25519": func() (crypto.Signer, error) {
 			_, k, err := ed25519.GenerateKey(rand.Reader)
@@ -209,8 +210,8 @@ func checkLeafProfile(t *testing.T, ca *CA, cert *x509.Certificate, req LeafRequ
 	if len(cert.Policies) != 1 || cert.Policies[0].String() != "2.23.140.1.2.1" {
 		t.Errorf("policies = %v", cert.Policies)
 	}
-	if cert.SignatureAlgorithm != x509.ECDSAWithSHA256 {
-		t.Errorf("signature algorithm = %v", cert.SignatureAlgorithm)
+	if want := wantSigAlg(t, ca.Intermediate().PublicKey); cert.SignatureAlgorithm != want {
+		t.Errorf("signature algorithm = %v, want %v", cert.SignatureAlgorithm, want)
 	}
 	if !cert.NotBefore.Equal(req.NotBefore) || !cert.NotAfter.Equal(req.NotAfter) {
 		t.Errorf("validity = %v..%v", cert.NotBefore, cert.NotAfter)

@@ -2,7 +2,6 @@ package local
 
 import (
 	"crypto"
-	"crypto/x509"
 	"fmt"
 
 	"golang.org/x/crypto/ocsp"
@@ -18,9 +17,11 @@ import (
 // ocsp.Unknown), RevokedAt and RevocationReason (RFC 5280 §5.3.1 code;
 // 0, unspecified, is omitted) for revoked certificates, ThisUpdate,
 // NextUpdate and IssuerHash, the hash algorithm of the CertID (the
-// request's, so the client can match it; 0 means SHA-1). The signature is
-// ECDSA-SHA256. producedAt is the current time truncated to the minute
-// (x/crypto/ocsp). Errors wrap ErrInvalidRequest for bad templates.
+// request's, so the client can match it; 0 means SHA-1). The signature
+// algorithm is the one of the intermediate's key (see
+// AcceptedIntermediateKeys). producedAt is the current time truncated to
+// the minute (x/crypto/ocsp). Errors wrap ErrInvalidRequest for bad
+// templates.
 func (ca *CA) SignOCSP(tmpl ocsp.Response) ([]byte, error) {
 	if tmpl.SerialNumber == nil {
 		return nil, fmt.Errorf("%w: OCSP response needs a serial number", ErrInvalidRequest)
@@ -39,7 +40,7 @@ func (ca *CA) SignOCSP(tmpl ocsp.Response) ([]byte, error) {
 		return nil, fmt.Errorf("%w: OCSP CertID hash %v", ErrInvalidRequest, tmpl.IssuerHash)
 	}
 	tmpl.Certificate = nil
-	tmpl.SignatureAlgorithm = x509.ECDSAWithSHA256
+	tmpl.SignatureAlgorithm = ca.sig.alg
 	der, err := ocsp.CreateResponse(ca.inter, ca.inter, tmpl, ca.interKey)
 	if err != nil {
 		return nil, fmt.Errorf("local CA: sign OCSP response: %w", err)

@@ -1,0 +1,176 @@
+package local
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// AcceptedIntermediateKeys names the intermediate key types the built-in
+// CA signs with, those CA/B Forum BR §6.1.5 allows, each with the
+// signature algorithm of BR §7.1.3.2 that its certificates, CRLs and OCSP
+// responses carry.
+const AcceptedIntermediateKeys = "RSA of at least 2048 bits (a multiple of 8; sha256WithRSAEncryption), " +
+	"ECDSA P-256 (ecdsa-with-SHA256) or ECDSA P-384 (ecdsa-with-SHA384)"
+
+// sigAlg is how the intermediate signs: the algorithm matching its key
+// (BR §7.1.3.2), its DER AlgorithmIdentifier and a well-formed signature
+// of the largest size the key gives, for the certificate that is linted
+// before the real signature exists. The size matters: zlint's
+// e_mp_ecdsa_signature_encoding_correct tells P-256 from P-384 signatures
+// by their length (at most 72 and 104 octets).
+type sigAlg struct {
+	alg   x509.SignatureAlgorithm
+	hash  crypto.Hash
+	algID []byte // DER AlgorithmIdentifier (RFC 5280 §4.1.1.2)
+	dummy []byte // signatureValue contents of the shape alg gives
+}
+
+var (
+	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11} // RFC 4055 §5
+	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}   // RFC 5758 §3.2
+	oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}   // RFC 5758 §3.2
+)
+
+// sigAlgFor returns how a key with public key pub signs, or an error
+// naming the key type and AcceptedIntermediateKeys when BR §6.1.5 does not
+// allow it for a CA that issues TLS server certificates.
+func sigAlgFor(pub crypto.PublicKey) (sigAlg, error) {
+	var s sigAlg
+	var oid asn1.ObjectIdentifier
+	var b cryptobyte.Builder
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if bits := k.N.BitLen(); bits < 2048 || bits%8 != 0 {
+			return s, fmt.Errorf("intermediate key is RSA-%d; accepted: %s", bits, AcceptedIntermediateKeys)
+		}
+		s.alg, s.hash, oid = x509.SHA256WithRSA, crypto.SHA256, oidSHA256WithRSA
+		// An RSA signature is an integer below the modulus, k octets long
+		// (RFC 8017 §8.2.1).
+		s.dummy = new(big.Int).Sub(k.N, big.NewInt(1)).FillBytes(make([]byte, (k.N.BitLen()+7)/8))
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			s.alg, s.hash, oid = x509.ECDSAWithSHA256, crypto.SHA256, oidECDSAWithSHA256
+		case elliptic.P384():
+			s.alg, s.hash, oid = x509.ECDSAWithSHA384, crypto.SHA384, oidECDSAWithSHA384
+		default:
+			return s, fmt.Errorf("intermediate key is ECDSA %s; accepted: %s", k.Curve.Params().Name, AcceptedIntermediateKeys)
+		}
+		// Ecdsa-Sig-Value (RFC 5480 §2.2.3) with r = s = n-1, the
+		// largest values in range.
+		top := new(big.Int).Sub(k.Curve.Params().N, big.NewInt(1))
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1BigInt(top)
+			b.AddASN1BigInt(top)
+		})
+		var err error
+		if s.dummy, err = b.Bytes(); err != nil {
+			return s, fmt.Errorf("encode ECDSA signature: %w", err)
+		}
+		b = cryptobyte.Builder{}
+	case ed25519.PublicKey:
+		return s, fmt.Errorf("intermediate key is Ed25519; accepted: %s", AcceptedIntermediateKeys)
+	default:
+		return s, fmt.Errorf("intermediate key is %T; accepted: %s", pub, AcceptedIntermediateKeys)
+	}
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		if s.alg == x509.SHA256WithRSA {
+			b.AddASN1NULL() // parameters MUST be NULL (RFC 4055 §5)
+		}
+	})
+	var err error
+	if s.algID, err = b.Bytes(); err != nil {
+		return s, fmt.Errorf("encode signature algorithm: %w", err)
+	}
+	return s, nil
+}
+
+// tbsCertificate returns the DER tbsCertificate of a DER Certificate
+// (RFC 5280 §4.1).
+func tbsCertificate(der []byte) ([]byte, error) {
+	in := cryptobyte.String(der)
+	var cert, tbs cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
+		return nil, errors.New("malformed certificate")
+	}
+	return tbs, nil
+}
+
+// withSignatureAlgorithm returns the DER tbsCertificate tbs with its
+// signature field (RFC 5280 §4.1.2.3) replaced by the DER
+// AlgorithmIdentifier algID; every other field is kept byte for byte.
+func withSignatureAlgorithm(tbs, algID []byte) ([]byte, error) {
+	in := cryptobyte.String(tbs)
+	var body, version, serial, old cryptobyte.String
+	versionTag := cbasn1.Tag(0).Constructed().ContextSpecific()
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() ||
+		(body.PeekASN1Tag(versionTag) && !body.ReadASN1Element(&version, versionTag)) ||
+		!body.ReadASN1Element(&serial, cbasn1.INTEGER) ||
+		!body.ReadASN1Element(&old, cbasn1.SEQUENCE) {
+		return nil, errors.New("malformed TBS certificate")
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(version)
+		b.AddBytes(serial)
+		b.AddBytes(algID)
+		b.AddBytes(body)
+	})
+	return b.Bytes()
+}
+
+// certificate returns the DER Certificate SEQUENCE{tbs, algID, BIT STRING
+// sig} (RFC 5280 §4.1).
+func certificate(tbs, algID, sig []byte) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		b.AddBytes(algID)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
+}
+
+// signTBS signs the DER tbsCertificate tbs, whose signature field must be
+// s.algID and whose issuer is inter, with the intermediate's key and
+// returns the DER certificate: exactly the TBS that was linted, with the
+// same AlgorithmIdentifier outside as inside (RFC 5280 §4.1.1.2). Like
+// x509.CreateCertificate it verifies the signature (with inter's public
+// key) before returning it, so that a faulty signer cannot produce a
+// certificate that does not verify.
+func signTBS(tbs []byte, key crypto.Signer, inter *x509.Certificate, s sigAlg) ([]byte, error) {
+	var rest, algID cryptobyte.String
+	in := cryptobyte.String(tbs)
+	if !in.ReadASN1(&rest, cbasn1.SEQUENCE) ||
+		!rest.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!rest.SkipASN1(cbasn1.INTEGER) || // serialNumber
+		!rest.ReadASN1Element(&algID, cbasn1.SEQUENCE) {
+		return nil, errors.New("local CA: sign leaf: malformed TBS certificate")
+	}
+	if string(algID) != string(s.algID) {
+		return nil, fmt.Errorf("local CA: sign leaf: TBS signature algorithm is not %v", s.alg)
+	}
+	h := s.hash.New()
+	h.Write(tbs)
+	sig, err := key.Sign(rand.Reader, h.Sum(nil), s.hash)
+	if err != nil {
+		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	}
+	if err := inter.CheckSignature(s.alg, tbs, sig); err != nil {
+		return nil, fmt.Errorf("local CA: sign leaf: the signer returned a signature that does not verify: %w", err)
+	}
+	return certificate(tbs, s.algID, sig)
+}
