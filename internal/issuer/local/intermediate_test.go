@@ -25,7 +25,6 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certgate/certgate/internal/certlint"
-	"github.com/certgate/certgate/internal/cputime"
 )
 
 // wantSigAlg is the signature algorithm CA/B BR §7.1.3.2 pairs with an
@@ -343,16 +342,7 @@ func BenchmarkSignLeafIntermediateKeys(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			req := goodRequest(b)
-			ctx := context.Background()
-			b.ReportAllocs()
-			cpu0 := cputime.Process()
-			for b.Loop() {
-				if _, err := ca.SignLeaf(ctx, req); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cputime.ReportPerOp(b, cpu0)
+			benchSignLeaf(b, ca)
 		})
 	}
 }
