@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -196,8 +197,11 @@ type RA struct {
 	log      *slog.Logger
 	node     string // this process's random ID, the owner of its validation leases
 
-	sem       chan struct{}
-	wg        sync.WaitGroup
+	sem       chan struct{}  // a slot per validation worker (ValidationWorkers)
+	valJobs   chan valJob    // validations handed to idle workers (unbuffered)
+	wg        sync.WaitGroup // the sweep loop and the validation goroutines (workers)
+	jobs      sync.WaitGroup // validations enqueued and not finished
+	workers   atomic.Int64   // validation workers started so far (tests)
 	valCtx    context.Context
 	valCancel context.CancelFunc
 	closing   chan struct{}
@@ -236,7 +240,7 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 		}
 	}
 	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
-		sem: make(chan struct{}, cfg.ValidationWorkers), waiters: map[string]*waiter{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
+		sem: make(chan struct{}, cfg.ValidationWorkers), valJobs: make(chan valJob), waiters: map[string]*waiter{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
 }
 
 // Now is the RA's clock (UTC).

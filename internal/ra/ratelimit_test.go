@@ -134,8 +134,8 @@ func TestRateLimitsInRA(t *testing.T) {
 		}
 	}
 	// The charge follows the stored result; wait for the validation
-	// goroutines to finish.
-	r.wg.Wait()
+	// jobs to finish.
+	r.jobs.Wait()
 	_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("e.two.test")})
 	rateLimitedAfter(t, err, 30*time.Minute) // 2 per hour, both spent: one refills in 30 min
 

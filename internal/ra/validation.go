@@ -71,6 +71,17 @@ const freshLease = time.Second
 // bounded by the worker pool. Nothing is started once Shutdown began; the
 // challenge stays processing and the next Start resumes it. pre is nil
 // when the challenge is resumed (the validation then loads it).
+//
+// A validation runs on a worker: a goroutine that holds one of the
+// pool's ValidationWorkers slots (r.sem) and, after a validation, waits
+// up to workerIdle for the next one before it gives the slot back. A
+// validation's goroutine stack grows (DNS, HTTP, the store) to several
+// times a new goroutine's; a worker that lives on keeps it grown, where a
+// goroutine per validation copied its stack as it grew every time (about
+// 1% of a flow's server CPU, docs/performance.md). The validation is
+// handed to an idle worker when there is one; otherwise a new goroutine
+// waits for a free slot (as before) or for a worker to become idle,
+// whichever comes first.
 func (r *RA) enqueue(id string, pre *startedChallenge) {
 	select {
 	case <-r.closing:
@@ -85,23 +96,75 @@ func (r *RA) enqueue(id string, pre *startedChallenge) {
 	wt := &waiter{done: make(chan struct{})}
 	r.waiters[id] = wt
 	r.waitMu.Unlock()
+	j := valJob{id: id, pre: pre, wt: wt}
+	r.jobs.Add(1)
+	select {
+	case r.valJobs <- j:
+		return // an idle worker runs it
+	default:
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		defer func() {
-			r.waitMu.Lock()
-			delete(r.waiters, id)
-			r.waitMu.Unlock()
-			close(wt.done) // publishes wt.result to WaitResult
-		}()
 		select {
 		case r.sem <- struct{}{}:
+			r.workers.Add(1)
+		case r.valJobs <- j:
+			return // a worker became idle first and runs it
 		case <-r.valCtx.Done():
+			r.finishJob(j) // not run: stays processing, resumed later
 			return
 		}
-		defer func() { <-r.sem }()
-		wt.result = r.validate(r.valCtx, id, pre)
+		r.worker(j)
 	}()
+}
+
+// workerIdle is how long a validation worker waits for the next
+// validation before it ends and frees its slot.
+const workerIdle = 10 * time.Second
+
+// valJob is one validation to run: the challenge, what the request that
+// started it loaded (nil when resumed) and its waiter.
+type valJob struct {
+	id  string
+	pre *startedChallenge
+	wt  *waiter
+}
+
+// worker runs j and then every validation handed to it until it has been
+// idle for workerIdle or Shutdown began; it holds a slot of r.sem, which
+// it frees when it ends.
+func (r *RA) worker(j valJob) {
+	defer func() { <-r.sem }()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		r.runJob(j)
+		idle.Reset(workerIdle)
+		select {
+		case j = <-r.valJobs:
+		case <-idle.C:
+			return
+		case <-r.closing:
+			return
+		}
+	}
+}
+
+// runJob runs the validation of j and publishes its result to WaitResult.
+func (r *RA) runJob(j valJob) {
+	defer r.finishJob(j)
+	j.wt.result = r.validate(r.valCtx, j.id, j.pre)
+}
+
+// finishJob ends j: its waiter is removed and woken (with j.wt.result,
+// nil when it did not run) and the job leaves r.jobs.
+func (r *RA) finishJob(j valJob) {
+	r.waitMu.Lock()
+	delete(r.waiters, j.id)
+	r.waitMu.Unlock()
+	close(j.wt.done) // publishes wt.result to WaitResult
+	r.jobs.Done()
 }
 
 // waiter is one validation running in this process: done is closed when

@@ -160,8 +160,12 @@ func (s *Store) RateBuckets(ctx context.Context, keys []string) ([]time.Time, er
 	for i, k := range keys {
 		args[i] = k
 	}
+	// One point lookup per key, joined with UNION ALL: for key IN (?, ?, …)
+	// SQLite first builds a temporary B-tree of the list to drive the
+	// lookups (BenchmarkRateBuckets: about 15% more CPU per read). A key
+	// given twice yields its row twice, which the loop below takes twice.
 	err := s.hot(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+		rows, err := q.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key = ?`+strings.Repeat(` UNION ALL SELECT key, tat FROM rate_buckets WHERE key = ?`, len(keys)-1), args...)
 		if err != nil {
 			return err
 		}

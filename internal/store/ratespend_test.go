@@ -214,3 +214,32 @@ func TestRateSpendRacesPrune(t *testing.T) {
 		must(t, first)
 	})
 }
+
+// TestRateBucketsRead checks, on every engine, that RateBuckets returns
+// each key's stored time in the order of the keys asked for, the zero
+// time for a key without a bucket, and a key asked for twice in both
+// places.
+func TestRateBucketsRead(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		stored := map[string]time.Time{"k:x": now.Add(time.Second), "k:y": now.Add(2 * time.Second)}
+		ok, err := s.UpdateRateBuckets(ctx, []string{"k:x", "k:y"}, func(tats []time.Time) ([]time.Time, bool) {
+			return []time.Time{stored["k:x"], stored["k:y"]}, true
+		})
+		must(t, err)
+		if !ok {
+			t.Fatal("UpdateRateBuckets refused")
+		}
+		keys := []string{"k:y", "k:none", "k:x", "k:y"}
+		tats, err := s.RateBuckets(ctx, keys)
+		must(t, err)
+		if len(tats) != len(keys) {
+			t.Fatalf("%d times for %d keys", len(tats), len(keys))
+		}
+		for i, k := range keys {
+			if !tats[i].Equal(stored[k]) {
+				t.Errorf("RateBuckets[%d] (%s) = %v, want %v", i, k, tats[i], stored[k])
+			}
+		}
+	})
+}
