@@ -2,6 +2,9 @@
 // hierarchy (an ECDSA P-384 root and an ECDSA P-256 intermediate when it
 // creates one; an imported intermediate may also be ECDSA P-384 or RSA, see
 // AcceptedIntermediateKeys) whose keys live as PEM files in one directory.
+// The root's private key is needed only to create a CA: an imported CA may
+// come without it (an enterprise's issuing intermediate under an offline
+// root), see RootKeyFile.
 // It signs TLS server leaves for the RA, the HTTPS listener's own
 // certificate, CRLs and OCSP responses.
 //
@@ -34,6 +37,9 @@ import (
 // File names inside the CA directory. Certificates are PEM "CERTIFICATE"
 // blocks; keys are PEM "PRIVATE KEY" blocks holding PKCS#8 (RFC 5208) DER,
 // written with mode 0600 in a directory created with mode 0700.
+//
+// RootKeyFile is optional: a CA whose root key is kept elsewhere (offline)
+// is the other three files. When it is present it must match RootCertFile.
 const (
 	RootCertFile         = "root.crt"
 	RootKeyFile          = "root.key"
@@ -54,8 +60,10 @@ const (
 
 // Errors returned by this package; test with errors.Is.
 var (
-	// ErrPartialCA means the CA directory holds some but not all of the four
-	// CA files. LoadOrCreate never overwrites or completes such a directory.
+	// ErrPartialCA means the CA directory holds some CA file but lacks one
+	// of the three required ones (RootCertFile, IntermediateCertFile,
+	// IntermediateKeyFile; RootKeyFile is optional). LoadOrCreate never
+	// overwrites or completes such a directory.
 	ErrPartialCA = errors.New("local CA: directory is partially initialised")
 	// ErrInvalidCA means the CA files exist but are unusable (bad PEM, key
 	// not matching certificate, intermediate not signed by root, ...).
@@ -96,7 +104,8 @@ type Options struct {
 
 // CA is a loaded built-in CA: root and intermediate certificates plus the
 // intermediate's signing key. The root key is only used at creation time
-// and is not kept in memory.
+// (and checked against the root certificate at load when its file is
+// there); it is not kept in memory.
 type CA struct {
 	now               func() time.Time
 	issuerURL, crlURL string // defaults for LeafRequest
@@ -128,40 +137,32 @@ type certChecker interface {
 
 // LoadOrCreate loads the CA from dir, or creates it when dir (or the
 // directory itself) holds none of the four CA files (RootCertFile,
-// RootKeyFile, IntermediateCertFile, IntermediateKeyFile).
+// RootKeyFile, IntermediateCertFile, IntermediateKeyFile). Loading needs
+// the three others; RootKeyFile is optional and, when present, must match
+// the root certificate.
 //
 // A new CA has a self-signed ECDSA P-384 root (ECDSA-SHA384, no path length
 // constraint) and an ECDSA P-256 intermediate signed by it (pathLen 0, EKU
 // serverAuth+clientAuth, certificate policy 2.23.140.1.2.1). Files are
 // created exclusively (O_EXCL), keys with mode 0600, dir with mode 0700.
 //
-// When only some files are present it returns an error wrapping
-// ErrPartialCA and touches nothing. Unparsable or inconsistent files give
-// an error wrapping ErrInvalidCA.
+// When some file is present but a required one is missing it returns an
+// error wrapping ErrPartialCA and touches nothing. Unparsable or
+// inconsistent files give an error wrapping ErrInvalidCA.
 func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	opts = opts.withDefaults()
-	var present, missing []string
-	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
-		_, err := os.Stat(filepath.Join(dir, name))
-		switch {
-		case err == nil:
-			present = append(present, name)
-		case errors.Is(err, fs.ErrNotExist):
-			missing = append(missing, name)
-		default:
-			return nil, fmt.Errorf("local CA: stat %s: %w", name, err)
-		}
+	present, missing, err := caFilesIn(dir)
+	if err != nil {
+		return nil, err
 	}
 	var ca *CA
-	var err error
 	switch {
 	case len(missing) == 0:
-		ca, err = load(dir, opts)
+		ca, _, err = load(dir)
 	case len(present) == 0:
 		ca, err = create(dir, opts)
 	default:
-		return nil, fmt.Errorf("%w: %s has %s but lacks %s; restore the missing files or empty the directory",
-			ErrPartialCA, dir, strings.Join(present, ", "), strings.Join(missing, ", "))
+		err = partialErr(dir, present, missing)
 	}
 	if err != nil {
 		return nil, err
@@ -173,6 +174,30 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		}
 	}
 	return ca, nil
+}
+
+// caFilesIn returns the CA files dir holds and the required ones it lacks
+// (RootKeyFile is never missing: it is optional).
+func caFilesIn(dir string) (present, missing []string, err error) {
+	for _, name := range caFiles() {
+		_, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			present = append(present, name)
+		case errors.Is(err, fs.ErrNotExist):
+			if name != RootKeyFile {
+				missing = append(missing, name)
+			}
+		default:
+			return nil, nil, fmt.Errorf("local CA: stat %s: %w", name, err)
+		}
+	}
+	return present, missing, nil
+}
+
+func partialErr(dir string, present, missing []string) error {
+	return fmt.Errorf("%w: %s has %s but lacks %s; restore the missing files or empty the directory",
+		ErrPartialCA, dir, strings.Join(present, ", "), strings.Join(missing, ", "))
 }
 
 // ReadRootPEM returns the PEM contents of dir/root.crt (RootCertFile). If
@@ -376,39 +401,43 @@ func create(dir string, opts Options) (*CA, error) {
 	return ca, nil
 }
 
-// load reads and cross-checks the four CA files.
-func load(dir string, opts Options) (*CA, error) {
+// load reads and cross-checks the CA files: the three required ones and
+// RootKeyFile when it exists. It also returns the root key, nil when its
+// file does not exist.
+func load(dir string) (*CA, crypto.Signer, error) {
 	rootPEM, root, err := readCert(filepath.Join(dir, RootCertFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	interPEM, inter, err := readCert(filepath.Join(dir, IntermediateCertFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rootKey, err := readKey(filepath.Join(dir, RootKeyFile))
-	if err != nil {
-		return nil, err
+	if errors.Is(err, fs.ErrNotExist) {
+		rootKey = nil // optional: the root key is kept elsewhere
+	} else if err != nil {
+		return nil, nil, err
 	}
 	interKey, err := readKey(filepath.Join(dir, IntermediateKeyFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !publicKeysEqual(rootKey.Public(), root.PublicKey) {
-		return nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, RootKeyFile, RootCertFile)
+	if rootKey != nil && !publicKeysEqual(rootKey.Public(), root.PublicKey) {
+		return nil, nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, RootKeyFile, RootCertFile)
 	}
 	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
-		return nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, IntermediateKeyFile, IntermediateCertFile)
+		return nil, nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, IntermediateKeyFile, IntermediateCertFile)
 	}
 	if !root.IsCA || !inter.IsCA {
-		return nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
+		return nil, nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
 	}
 	if err := inter.CheckSignatureFrom(root); err != nil {
-		return nil, fmt.Errorf("%w: intermediate is not signed by root: %w", ErrInvalidCA, err)
+		return nil, nil, fmt.Errorf("%w: intermediate is not signed by root: %w", ErrInvalidCA, err)
 	}
 	sig, err := sigAlgFor(inter.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
 	}
 	return &CA{
 		root:     root,
@@ -417,7 +446,7 @@ func load(dir string, opts Options) (*CA, error) {
 		sig:      sig,
 		rootPEM:  rootPEM,
 		interPEM: interPEM,
-	}, nil
+	}, rootKey, nil
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -14,24 +15,35 @@ import (
 	"strings"
 )
 
-// Sharing one CA between several servers (nodes of one cluster): a bundle
-// is the four CA files concatenated as PEM, in the order BundleOrder names.
-// Export reads a CA directory into a bundle; Import checks a bundle exactly
-// as LoadOrCreate checks the files and writes it into an empty directory.
+// Sharing one CA between several servers (nodes of one cluster), or
+// bringing an enterprise's own CA: a bundle is the CA files concatenated as
+// PEM, in the order BundleOrder names — four blocks, or three when the
+// root key is not part of it. Export reads a CA directory into a bundle;
+// Import checks a bundle exactly as LoadOrCreate checks the files and
+// writes it into an empty directory.
 
 // ErrCAExists means Import found CA files in the target directory already.
 // Import never overwrites or mixes CA files.
 var ErrCAExists = errors.New("local CA: a CA already exists")
 
-// ErrInvalidBundle means a bundle given to Import is malformed: not exactly
-// four PEM blocks of the expected types in the expected order (BundleOrder),
-// or a root that is not self-signed. A bundle whose blocks are well formed
+// ErrInvalidBundle means a bundle given to Import is malformed: not three
+// or four PEM blocks of the expected types in the expected order
+// (BundleOrder), or a root that is not self-signed. A bundle whose blocks are well formed
 // but do not belong together (a key not matching its certificate, an
 // intermediate not signed by the root) gives ErrInvalidCA instead.
 var ErrInvalidBundle = errors.New("local CA: invalid CA bundle")
 
-// BundleOrder describes the blocks of a bundle, in order.
-const BundleOrder = "root certificate, root key, intermediate certificate, intermediate key"
+// BundleOrder describes the blocks of a bundle, in order. Without the root
+// key a bundle is three blocks: root certificate, intermediate certificate,
+// intermediate key.
+const BundleOrder = "root certificate, root key (optional), intermediate certificate, intermediate key"
+
+// PEM block types of a bundle: certificates, and keys as unencrypted
+// PKCS#8 (RFC 5208).
+const (
+	pemCert = "CERTIFICATE"
+	pemKey  = "PRIVATE KEY"
+)
 
 // maxBundle bounds what Import accepts; real bundles are about 2.5 KB.
 const maxBundle = 1 << 20
@@ -64,50 +76,66 @@ func caFiles() []string {
 }
 
 // Export reads the CA in dir, checks it as LoadOrCreate does, and returns
-// the bundle: four PEM blocks, root certificate, root key, intermediate
-// certificate, intermediate key, the keys as PKCS#8 "PRIVATE KEY". The
-// bundle holds private keys. It also returns the root certificate.
-func Export(dir string) ([]byte, *x509.Certificate, error) {
+// the bundle: the PEM blocks root certificate, root key, intermediate
+// certificate, intermediate key, the keys as PKCS#8 "PRIVATE KEY"; the
+// root key only when dir holds RootKeyFile (then withRootKey is true and
+// the bundle is four blocks, else three). The bundle holds private keys.
+// It also returns the root certificate. A missing CA gives an error
+// wrapping fs.ErrNotExist; a partial one ErrPartialCA.
+func Export(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool, err error) {
 	ok, err := Exists(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if !ok {
-		return nil, nil, fmt.Errorf("no CA in %s to export%w", dir, errNotExistQuiet{})
+		return nil, nil, false, fmt.Errorf("no CA in %s to export%w", dir, errNotExistQuiet{})
 	}
-	ca, err := LoadOrCreate(dir, Options{}) // all four present: loads and checks, never creates
+	ca, rootKey, err := loadExisting(dir)
 	if err != nil {
-		return nil, nil, err
-	}
-	rootKey, err := readKey(filepath.Join(dir, RootKeyFile))
-	if err != nil {
-		return nil, nil, err
-	}
-	rootKeyPEM, err := keyPEM(rootKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	interKeyPEM, err := keyPEM(ca.interKey)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	var b bytes.Buffer
 	b.Write(ca.rootPEM)
-	b.Write(rootKeyPEM)
+	if rootKey != nil {
+		rootKeyPEM, err := keyPEM(rootKey)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		b.Write(rootKeyPEM)
+	}
+	interKeyPEM, err := keyPEM(ca.interKey)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	b.Write(ca.interPEM)
 	b.Write(interKeyPEM)
-	return b.Bytes(), ca.root, nil
+	return b.Bytes(), ca.root, rootKey != nil, nil
 }
 
-// Import checks bundle (see Export) and writes it into dir as the four CA
-// files, with the modes LoadOrCreate gives a new CA (directory 0700, keys
-// 0600, certificates 0644), so that LoadOrCreate(dir) then loads it.
+// loadExisting loads the CA of a directory Exists reported, refusing a
+// partial one as LoadOrCreate does (ErrPartialCA), and never creates one.
+func loadExisting(dir string) (*CA, crypto.Signer, error) {
+	present, missing, err := caFilesIn(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(missing) > 0 {
+		return nil, nil, partialErr(dir, present, missing)
+	}
+	return load(dir)
+}
+
+// Import checks bundle (see Export) and writes it into dir as the CA files
+// (RootKeyFile only when the bundle holds the root key), with the modes
+// LoadOrCreate gives a new CA (directory 0700, keys 0600, certificates
+// 0644), so that LoadOrCreate(dir) then loads it.
 //
-// The bundle must be exactly four PEM blocks in BundleOrder with a
-// self-signed root (else ErrInvalidBundle) and pass the checks of loading:
-// each key matches its certificate, both are CA certificates, the
-// intermediate is signed by the root (else ErrInvalidCA). When dir holds
-// any CA file Import returns ErrCAExists and touches nothing.
+// The bundle must be four PEM blocks in BundleOrder, or three without the
+// root key, with a self-signed root (else ErrInvalidBundle), and pass the
+// checks of loading: each key matches its certificate, both are CA
+// certificates, the intermediate is signed by the root, its key is one of
+// AcceptedIntermediateKeys (else ErrInvalidCA). When dir holds any CA file
+// Import returns ErrCAExists and touches nothing.
 //
 // The files are written into a temporary directory next to dir, loaded
 // from there, and moved into place with one rename, so an interrupted
@@ -116,7 +144,7 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	if len(bundle) > maxBundle {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidBundle, maxBundle)
 	}
-	blocks, err := splitBundle(bundle)
+	bb, err := splitBundle(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -141,17 +169,20 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 		blk  *pem.Block
 		mode os.FileMode
 	}{
-		{RootKeyFile, blocks[1], 0o600},
-		{IntermediateKeyFile, blocks[3], 0o600},
-		{RootCertFile, blocks[0], 0o644},
-		{IntermediateCertFile, blocks[2], 0o644},
+		{RootKeyFile, bb.rootKey, 0o600},
+		{IntermediateKeyFile, bb.interKey, 0o600},
+		{RootCertFile, bb.root, 0o644},
+		{IntermediateCertFile, bb.inter, 0o644},
 	}
 	for _, f := range files {
+		if f.blk == nil {
+			continue // the root key, left out of the bundle
+		}
 		if err := writeExclusive(filepath.Join(tmp, f.name), pem.EncodeToMemory(f.blk), f.mode); err != nil {
 			return nil, err
 		}
 	}
-	ca, err := load(tmp, Options{})
+	ca, _, err := load(tmp)
 	if err != nil {
 		return nil, bundleErr(tmp, err)
 	}
@@ -182,10 +213,17 @@ func checkExists(dir string) error {
 	return nil
 }
 
-// splitBundle returns the four PEM blocks of bundle after checking their
-// number, types, order and that the first certificate is a self-signed
-// root.
-func splitBundle(bundle []byte) ([]*pem.Block, error) {
+// bundleParts are the PEM blocks of a bundle; rootKey is nil in a bundle
+// of three.
+type bundleParts struct {
+	root, rootKey, inter, interKey *pem.Block
+}
+
+// splitBundle returns the PEM blocks of bundle after checking their types,
+// number and order and that the first certificate is a self-signed root.
+// Each refusal is one line naming the block (counted from 1) and what was
+// expected there.
+func splitBundle(bundle []byte) (bundleParts, error) {
 	var blocks []*pem.Block
 	rest := bundle
 	for {
@@ -197,35 +235,56 @@ func splitBundle(bundle []byte) ([]*pem.Block, error) {
 		blocks = append(blocks, b)
 	}
 	if len(bytes.TrimSpace(rest)) > 0 && bytes.Contains(rest, []byte("-----BEGIN")) {
-		return nil, fmt.Errorf("%w: a PEM block after block %d is malformed", ErrInvalidBundle, len(blocks))
+		return bundleParts{}, fmt.Errorf("%w: a PEM block after block %d is malformed", ErrInvalidBundle, len(blocks))
 	}
-	want := []string{"CERTIFICATE", "PRIVATE KEY", "CERTIFICATE", "PRIVATE KEY"}
-	if len(blocks) != len(want) {
-		return nil, fmt.Errorf("%w: %d PEM blocks, want 4 (%s)", ErrInvalidBundle, len(blocks), BundleOrder)
+	for i, b := range blocks {
+		switch {
+		case b.Type != pemKey && strings.HasSuffix(b.Type, pemKey):
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q (unencrypted PKCS#8; convert with openssl pkcs8 -topk8 -nocrypt)",
+				ErrInvalidBundle, i+1, b.Type, pemKey)
+		case b.Type != pemCert && b.Type != pemKey:
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want only %q and %q blocks (order: %s)",
+				ErrInvalidBundle, i+1, b.Type, pemCert, pemKey, BundleOrder)
+		case len(b.Headers) > 0:
+			return bundleParts{}, fmt.Errorf("%w: block %d has PEM headers (encrypted keys are not supported)", ErrInvalidBundle, i+1)
+		}
+	}
+	if n := len(blocks); n != 3 && n != 4 {
+		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want 4 (%s) or 3 (without the root key)",
+			ErrInvalidBundle, n, strings.ReplaceAll(BundleOrder, " (optional)", ""))
+	}
+	if last := blocks[len(blocks)-1]; last.Type != pemKey {
+		return bundleParts{}, fmt.Errorf("%w: block %d, the last, is %q, want the intermediate key %q (order: %s)",
+			ErrInvalidBundle, len(blocks), last.Type, pemKey, BundleOrder)
+	}
+	want := []string{pemCert, pemCert, pemKey}
+	if len(blocks) == 4 {
+		want = []string{pemCert, pemKey, pemCert, pemKey}
 	}
 	for i, b := range blocks {
 		if b.Type != want[i] {
-			return nil, fmt.Errorf("%w: block %d is %q, want %q (order: %s)", ErrInvalidBundle, i+1, b.Type, want[i], BundleOrder)
-		}
-		if len(b.Headers) > 0 {
-			return nil, fmt.Errorf("%w: block %d has PEM headers (encrypted keys are not supported)", ErrInvalidBundle, i+1)
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q (order: %s)", ErrInvalidBundle, i+1, b.Type, want[i], BundleOrder)
 		}
 	}
-	root, err := x509.ParseCertificate(blocks[0].Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: root certificate: %w", ErrInvalidBundle, err)
+	bb := bundleParts{root: blocks[0], inter: blocks[len(blocks)-2], interKey: blocks[len(blocks)-1]}
+	if len(blocks) == 4 {
+		bb.rootKey = blocks[1]
 	}
-	inter, err := x509.ParseCertificate(blocks[2].Bytes)
+	root, err := x509.ParseCertificate(bb.root.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: intermediate certificate: %w", ErrInvalidBundle, err)
+		return bundleParts{}, fmt.Errorf("%w: root certificate: %w", ErrInvalidBundle, err)
+	}
+	inter, err := x509.ParseCertificate(bb.inter.Bytes)
+	if err != nil {
+		return bundleParts{}, fmt.Errorf("%w: intermediate certificate: %w", ErrInvalidBundle, err)
 	}
 	if !bytes.Equal(root.RawSubject, root.RawIssuer) || root.CheckSignatureFrom(root) != nil {
 		if bytes.Equal(inter.RawSubject, inter.RawIssuer) && inter.CheckSignatureFrom(inter) == nil {
-			return nil, fmt.Errorf("%w: the root comes after the intermediate; the order is %s", ErrInvalidBundle, BundleOrder)
+			return bundleParts{}, fmt.Errorf("%w: the root comes after the intermediate; the order is %s", ErrInvalidBundle, BundleOrder)
 		}
-		return nil, fmt.Errorf("%w: the first certificate is not a self-signed root (order: %s)", ErrInvalidBundle, BundleOrder)
+		return bundleParts{}, fmt.Errorf("%w: the first certificate is not a self-signed root (order: %s)", ErrInvalidBundle, BundleOrder)
 	}
-	return blocks, nil
+	return bb, nil
 }
 
 // bundleErr rewrites an error of load on the temporary directory so that
