@@ -56,8 +56,8 @@ func Fingerprint(c *x509.Certificate) string {
 }
 
 // Exists reports whether dir holds any of the four CA files. A directory
-// with some but not all of them exists too (LoadOrCreate refuses it with
-// ErrPartialCA); a missing directory does not.
+// with some of them but lacking a required one exists too (LoadOrCreate
+// refuses it with ErrPartialCA); a missing directory does not.
 func Exists(dir string) (bool, error) {
 	for _, name := range caFiles() {
 		_, err := os.Lstat(filepath.Join(dir, name))
