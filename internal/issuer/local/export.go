@@ -18,7 +18,8 @@ import (
 // Sharing one CA between several servers (nodes of one cluster), or
 // bringing an enterprise's own CA: a bundle is the CA files concatenated as
 // PEM, in the order BundleOrder names — four blocks, or three when the
-// root key is not part of it. Export reads a CA directory into a bundle;
+// root key is not part of it, and one more per CA certificate between the
+// root and the intermediate in a PKI of more than two tiers. Export reads a CA directory into a bundle;
 // Import checks a bundle exactly as LoadOrCreate checks the files and
 // writes it into an empty directory.
 
@@ -26,17 +27,21 @@ import (
 // Import never overwrites or mixes CA files.
 var ErrCAExists = errors.New("local CA: a CA already exists")
 
-// ErrInvalidBundle means a bundle given to Import is malformed: not three
-// or four PEM blocks of the expected types in the expected order
-// (BundleOrder), or a root that is not self-signed. A bundle whose blocks are well formed
+// ErrInvalidBundle means a bundle given to Import is malformed: not PEM
+// blocks of the expected types in the expected order (BundleOrder), or a
+// root that is not self-signed. A bundle whose blocks are well formed
 // but do not belong together (a key not matching its certificate, an
 // intermediate not signed by the root) gives ErrInvalidCA instead.
 var ErrInvalidBundle = errors.New("local CA: invalid CA bundle")
 
 // BundleOrder describes the blocks of a bundle, in order. Without the root
-// key a bundle is three blocks: root certificate, intermediate certificate,
+// key and in a two-tier PKI a bundle is three blocks: root certificate,
+// intermediate certificate, intermediate key. In a PKI of more than two
+// tiers the CA certificates between the root and the intermediate (the
+// issuing CA) come before the intermediate, from the root down: root
+// certificate, policy CA certificate, intermediate certificate,
 // intermediate key.
-const BundleOrder = "root certificate, root key (optional), intermediate certificate, intermediate key"
+const BundleOrder = "root certificate, root key (optional), CA certificates from the root down to the intermediate (optional), intermediate certificate, intermediate key"
 
 // PEM block types of a bundle: certificates, and keys as unencrypted
 // PKCS#8 (RFC 5208).
@@ -72,14 +77,14 @@ func Exists(dir string) (bool, error) {
 }
 
 func caFiles() []string {
-	return []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile}
+	return []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile, ChainFile}
 }
 
 // Export reads the CA in dir, checks it as LoadOrCreate does, and returns
-// the bundle: the PEM blocks root certificate, root key, intermediate
-// certificate, intermediate key, the keys as PKCS#8 "PRIVATE KEY"; the
-// root key only when dir holds RootKeyFile (then withRootKey is true and
-// the bundle is four blocks, else three). The bundle holds private keys.
+// the bundle: the PEM blocks root certificate, root key, the certificates
+// of ChainFile (from the root down), intermediate certificate,
+// intermediate key, the keys as PKCS#8 "PRIVATE KEY"; the root key only
+// when dir holds RootKeyFile (then withRootKey is true). The bundle holds private keys.
 // It also returns the root certificate. A missing CA gives an error
 // wrapping fs.ErrNotExist; a partial one ErrPartialCA.
 func Export(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool, err error) {
@@ -102,6 +107,9 @@ func Export(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool
 			return nil, nil, false, err
 		}
 		b.Write(rootKeyPEM)
+	}
+	for i := len(ca.upper) - 1; i >= 0; i-- { // from the root down
+		b.Write(certPEM(ca.upper[i].Raw))
 	}
 	interKeyPEM, err := keyPEM(ca.interKey)
 	if err != nil {
@@ -126,15 +134,18 @@ func loadExisting(dir string) (*CA, crypto.Signer, error) {
 }
 
 // Import checks bundle (see Export) and writes it into dir as the CA files
-// (RootKeyFile only when the bundle holds the root key), with the modes
+// (RootKeyFile only when the bundle holds the root key, ChainFile only when
+// it holds CA certificates between root and intermediate), with the modes
 // LoadOrCreate gives a new CA (directory 0700, keys 0600, certificates
 // 0644), so that LoadOrCreate(dir) then loads it.
 //
-// The bundle must be four PEM blocks in BundleOrder, or three without the
-// root key, with a self-signed root (else ErrInvalidBundle), and pass the
-// checks of loading: each key matches its certificate, both are CA
-// certificates, the intermediate is signed by the root, its key is one of
-// AcceptedIntermediateKeys (else ErrInvalidCA). When dir holds any CA file
+// The bundle must be PEM blocks in BundleOrder (at least three: root
+// certificate, intermediate certificate, intermediate key) with a
+// self-signed root (else ErrInvalidBundle), and pass the checks of loading:
+// each key matches its certificate, all are CA certificates, each is
+// signed by the one before it in the bundle, none has more CA certificates
+// below it than its path length constraint allows, the intermediate key is
+// one of AcceptedIntermediateKeys (else ErrInvalidCA). When dir holds any CA file
 // Import returns ErrCAExists and touches nothing.
 //
 // The files are written into a temporary directory next to dir, loaded
@@ -182,6 +193,15 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 			return nil, err
 		}
 	}
+	if len(bb.middle) > 0 {
+		var chain []byte
+		for i := len(bb.middle) - 1; i >= 0; i-- { // the intermediate's issuer first
+			chain = append(chain, pem.EncodeToMemory(bb.middle[i])...)
+		}
+		if err := writeExclusive(filepath.Join(tmp, ChainFile), chain, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	ca, _, err := load(tmp)
 	if err != nil {
 		return nil, bundleErr(tmp, err)
@@ -213,10 +233,12 @@ func checkExists(dir string) error {
 	return nil
 }
 
-// bundleParts are the PEM blocks of a bundle; rootKey is nil in a bundle
-// of three.
+// bundleParts are the PEM blocks of a bundle; rootKey is nil when the
+// bundle has no root key, middle the CA certificates between root and
+// intermediate, from the root down (none in a two-tier PKI).
 type bundleParts struct {
 	root, rootKey, inter, interKey *pem.Block
+	middle                         []*pem.Block
 }
 
 // splitBundle returns the PEM blocks of bundle after checking their types,
@@ -249,27 +271,33 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 			return bundleParts{}, fmt.Errorf("%w: block %d has PEM headers (encrypted keys are not supported)", ErrInvalidBundle, i+1)
 		}
 	}
-	if n := len(blocks); n != 3 && n != 4 {
-		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want 4 (%s) or 3 (without the root key)",
-			ErrInvalidBundle, n, strings.ReplaceAll(BundleOrder, " (optional)", ""))
+	if n := len(blocks); n < 3 {
+		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want 4 (root certificate, root key, intermediate certificate, intermediate key) or 3 (without the root key); order: %s",
+			ErrInvalidBundle, n, BundleOrder)
 	}
-	if last := blocks[len(blocks)-1]; last.Type != pemKey {
+	last := len(blocks) - 1
+	if blocks[last].Type != pemKey {
 		return bundleParts{}, fmt.Errorf("%w: block %d, the last, is %q, want the intermediate key %q (order: %s)",
-			ErrInvalidBundle, len(blocks), last.Type, pemKey, BundleOrder)
+			ErrInvalidBundle, last+1, blocks[last].Type, pemKey, BundleOrder)
 	}
-	want := []string{pemCert, pemCert, pemKey}
-	if len(blocks) == 4 {
-		want = []string{pemCert, pemKey, pemCert, pemKey}
+	if blocks[0].Type != pemCert {
+		return bundleParts{}, fmt.Errorf("%w: block 1 is %q, want the root certificate %q (order: %s)", ErrInvalidBundle, blocks[0].Type, pemCert, BundleOrder)
 	}
-	for i, b := range blocks {
-		if b.Type != want[i] {
-			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q (order: %s)", ErrInvalidBundle, i+1, b.Type, want[i], BundleOrder)
+	bb := bundleParts{root: blocks[0], interKey: blocks[last]}
+	certs := blocks[1:last] // [root key,] CA certificates..., intermediate certificate
+	if certs[0].Type == pemKey {
+		bb.rootKey, certs = certs[0], certs[1:]
+	}
+	if len(certs) == 0 {
+		return bundleParts{}, fmt.Errorf("%w: no intermediate certificate before the intermediate key, block %d (order: %s)", ErrInvalidBundle, last+1, BundleOrder)
+	}
+	for i, b := range certs {
+		if b.Type != pemCert {
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q: only block 2 (the root key) and the last block (the intermediate key) are keys (order: %s)",
+				ErrInvalidBundle, last-len(certs)+i+1, b.Type, pemCert, BundleOrder)
 		}
 	}
-	bb := bundleParts{root: blocks[0], inter: blocks[len(blocks)-2], interKey: blocks[len(blocks)-1]}
-	if len(blocks) == 4 {
-		bb.rootKey = blocks[1]
-	}
+	bb.middle, bb.inter = certs[:len(certs)-1], certs[len(certs)-1]
 	root, err := x509.ParseCertificate(bb.root.Bytes)
 	if err != nil {
 		return bundleParts{}, fmt.Errorf("%w: root certificate: %w", ErrInvalidBundle, err)
@@ -278,11 +306,26 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 	if err != nil {
 		return bundleParts{}, fmt.Errorf("%w: intermediate certificate: %w", ErrInvalidBundle, err)
 	}
-	if !bytes.Equal(root.RawSubject, root.RawIssuer) || root.CheckSignatureFrom(root) != nil {
-		if bytes.Equal(inter.RawSubject, inter.RawIssuer) && inter.CheckSignatureFrom(inter) == nil {
+	if !selfSigned(root) {
+		if selfSigned(inter) {
 			return bundleParts{}, fmt.Errorf("%w: the root comes after the intermediate; the order is %s", ErrInvalidBundle, BundleOrder)
 		}
+		for _, b := range bb.middle {
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil && selfSigned(c) {
+				return bundleParts{}, fmt.Errorf("%w: the root is not the first certificate; the order is %s", ErrInvalidBundle, BundleOrder)
+			}
+		}
 		return bundleParts{}, fmt.Errorf("%w: the first certificate is not a self-signed root (order: %s)", ErrInvalidBundle, BundleOrder)
+	}
+	for i, b := range bb.middle {
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return bundleParts{}, fmt.Errorf("%w: CA certificate %d below the root: %w", ErrInvalidBundle, i+1, err)
+		}
+		if selfSigned(c) {
+			return bundleParts{}, fmt.Errorf("%w: CA certificate %d below the root (block %d) is self-signed; only the first certificate is a root (order: %s)",
+				ErrInvalidBundle, i+1, len(blocks)-len(bb.middle)-2+i+1, BundleOrder)
+		}
 	}
 	return bb, nil
 }
@@ -295,11 +338,18 @@ func bundleErr(tmp string, err error) error {
 	for _, r := range []struct{ file, block string }{
 		{RootCertFile, "root certificate"}, {RootKeyFile, "root key"},
 		{IntermediateCertFile, "intermediate certificate"}, {IntermediateKeyFile, "intermediate key"},
+		{ChainFile, "CA certificates between root and intermediate"},
 	} {
 		msg = strings.ReplaceAll(msg, filepath.Join(tmp, r.file), "the bundle's "+r.block)
 		msg = strings.ReplaceAll(msg, " "+r.file, " the bundle's "+r.block)
 	}
 	return &rewritten{msg: msg, err: err}
+}
+
+// selfSigned reports whether c is issued by its own subject and signed by
+// its own key, as a root is.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
 }
 
 // rewritten carries a rewritten message while still matching err.

@@ -170,7 +170,7 @@ func TestImportRefusesThreeBlocks(t *testing.T) {
 	}{
 		{"intermediate before root", joinBlocks(a[2], a[0], a[3]), ErrInvalidBundle, "the root comes after the intermediate"},
 		{"key before intermediate", joinBlocks(a[0], a[3], a[2]), ErrInvalidBundle, `block 3, the last, is "CERTIFICATE", want the intermediate key "PRIVATE KEY"`},
-		{"key first", joinBlocks(a[3], a[0], a[2], a[3]), ErrInvalidBundle, `block 1 is "PRIVATE KEY", want "CERTIFICATE"`},
+		{"key first", joinBlocks(a[3], a[0], a[2], a[3]), ErrInvalidBundle, `block 1 is "PRIVATE KEY", want the root certificate "CERTIFICATE"`},
 		{"intermediate key missing", joinBlocks(a[0], a[2]), ErrInvalidBundle, "2 PEM blocks, want 4"},
 		{"intermediate key of another CA", joinBlocks(a[0], a[2], b[3]), ErrInvalidCA, "the bundle's intermediate key does not match the bundle's intermediate certificate"},
 		{"intermediate of another root", joinBlocks(a[0], b[2], b[3]), ErrInvalidCA, "intermediate is not signed by root"},
@@ -178,7 +178,9 @@ func TestImportRefusesThreeBlocks(t *testing.T) {
 		{"extra junk block", joinBlocks(a[0], a[2], a[3], ecParams), ErrInvalidBundle, `block 4 is "EC PARAMETERS", want only "CERTIFICATE" and "PRIVATE KEY" blocks`},
 		{"SEC 1 key", joinBlocks(a[0], a[2], sec1), ErrInvalidBundle, `block 3 is "EC PRIVATE KEY", want "PRIVATE KEY" (unencrypted PKCS#8`},
 		{"malformed trailing block", append(joinBlocks(a[0], a[2], a[3]), "-----BEGIN CERTIFICATE-----\nnot base64\n"...), ErrInvalidBundle, "a PEM block after block 3 is malformed"},
-		{"fifth block", joinBlocks(a[0], a[1], a[2], a[3], b[0]), ErrInvalidBundle, "5 PEM blocks"},
+		{"certificate after the key", joinBlocks(a[0], a[1], a[2], a[3], b[0]), ErrInvalidBundle, `block 5, the last, is "CERTIFICATE", want the intermediate key`},
+		{"key between certificates", joinBlocks(a[0], a[2], a[3], a[2], a[3]), ErrInvalidBundle, `block 3 is "PRIVATE KEY", want "CERTIFICATE": only block 2 (the root key) and the last block (the intermediate key) are keys`},
+		{"no intermediate certificate", joinBlocks(a[0], a[1], a[3]), ErrInvalidBundle, "no intermediate certificate before the intermediate key, block 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
