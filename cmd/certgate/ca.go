@@ -59,8 +59,10 @@ func newCAExport() *cobra.Command {
 		Long: `Write the built-in CA of the data directory as a PEM bundle of what it holds:
 root certificate, root key, intermediate certificate, intermediate key (keys as
 PKCS#8) — four blocks, or three (without the root key) when the CA was
-imported without its root key (DATA/ca has no root.key). Give it to
-'certgate ca import' on another node that shares the database:
+imported without its root key (DATA/ca has no root.key); the CA certificates
+of a three-tier PKI (DATA/ca/chain.crt) come between the root key and the
+intermediate certificate, from the root down. Give it to 'certgate ca import'
+on another node that shares the database:
 
     certgate ca export --data DIR | ssh node2 certgate ca import --data DIR
 
@@ -86,7 +88,7 @@ new file created with mode 0600 (an existing file is never overwritten).`,
 			}
 			keys := "the root and intermediate private keys"
 			if !withRootKey {
-				keys = "the intermediate's private key (3 blocks, no root key)"
+				keys = "the intermediate's private key but no root key"
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: the bundle written to %s holds %s of the CA with root SHA-256 %s; keep it secret and delete it after import\n",
 				where, keys, local.Fingerprint(root))
@@ -112,14 +114,20 @@ or, keeping the root key offline, three blocks:
 
     root certificate, intermediate certificate, intermediate key
 
-(certificates as CERTIFICATE, keys as unencrypted PKCS#8 PRIVATE KEY). Check it
-as the server checks its CA files (each key matches its certificate, both are
-CA certificates, the root is self-signed and signed the intermediate, the
+In a PKI of more than two tiers put the CA certificates between the root and
+the intermediate (the issuing CA) before the intermediate certificate, from the
+root down (root, policy CA, issuing CA); certgate sends them to ACME clients
+after the intermediate.
+
+Certificates are CERTIFICATE blocks, keys unencrypted PKCS#8 PRIVATE KEY
+blocks. The bundle is checked as the server checks its CA files (each key
+matches its certificate, all are CA certificates, the root is self-signed and
+each certificate signed the next within its path length constraint, the
 intermediate key is RSA of at least 2048 bits or ECDSA P-256 or P-384), and
-write it to DATA/ca with the modes the server gives a new CA (directory 0700,
-keys 0600; no root.key from a three-block bundle: the server never needs the
-root key). It refuses when DATA/ca already holds a CA, and while a server runs
-on the data directory.`,
+written to DATA/ca with the modes the server gives a new CA (directory 0700,
+keys 0600; no root.key without the root key: the server never needs it). It
+refuses when DATA/ca already holds a CA, and while a server runs on the data
+directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {

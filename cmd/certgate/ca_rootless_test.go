@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,7 +191,7 @@ func TestClusterCopiesCAWithoutRootKey(t *testing.T) {
 	if exported != string(bundle) {
 		t.Errorf("ca export wrote %d blocks, not the three imported", len(pemBlocks([]byte(exported))))
 	}
-	if !strings.Contains(stderr, "3 blocks, no root key") || !strings.Contains(stderr, local.Fingerprint(root)) {
+	if !strings.Contains(stderr, "private key but no root key") || !strings.Contains(stderr, local.Fingerprint(root)) {
 		t.Errorf("ca export warning does not say the bundle lacks the root key: %q", stderr)
 	}
 	if _, _, err := runCLI(t, []byte(exported), "ca", "import", "--data", data2); err != nil {
@@ -200,5 +203,109 @@ func TestClusterCopiesCAWithoutRootKey(t *testing.T) {
 	}
 	if !node2.CA().Root().Equal(node1.CA().Root()) || !node2.CA().Intermediate().Equal(node1.CA().Intermediate()) || !node2.CA().Root().Equal(root) {
 		t.Fatal("the nodes have different CAs")
+	}
+}
+
+// threeTierBundle returns a `ca import` bundle of a three-tier corporate
+// PKI without the root key — root certificate (RSA-2048), policy CA
+// certificate (ECDSA P-384), issuing CA certificate (ECDSA P-256), issuing
+// CA key — and the root and policy CA certificates.
+func threeTierBundle(t *testing.T) (bundle []byte, root, policy *x509.Certificate) {
+	t.Helper()
+	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notBefore := time.Now().Add(-24 * time.Hour)
+	tmpl := func(serial int64, cn string, pathLen int) *x509.Certificate {
+		return &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{Organization: []string{"Example Corp"}, CommonName: cn},
+			NotBefore: notBefore, NotAfter: notBefore.AddDate(5, 0, 0),
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+			BasicConstraintsValid: true, IsCA: true, MaxPathLen: pathLen, MaxPathLenZero: pathLen == 0}
+	}
+	sign := func(c, parent *x509.Certificate, pub any, key any) *x509.Certificate {
+		der, err := x509.CreateCertificate(rand.Reader, c, parent, pub, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	rt := tmpl(1, "Example Corp Root", -1)
+	root = sign(rt, rt, rootKey.Public(), rootKey)
+	policy = sign(tmpl(2, "Example Corp Policy CA", 1), root, policyKey.Public(), rootKey)
+	issuing := sign(tmpl(3, "Example Corp Issuing CA", 0), policy, issuingKey.Public(), policyKey)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(issuingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blk := range []*pem.Block{{Type: "CERTIFICATE", Bytes: root.Raw}, {Type: "CERTIFICATE", Bytes: policy.Raw},
+		{Type: "CERTIFICATE", Bytes: issuing.Raw}, {Type: "PRIVATE KEY", Bytes: keyDER}} {
+		bundle = append(bundle, pem.EncodeToMemory(blk)...)
+	}
+	return bundle, root, policy
+}
+
+// TestServeWithImportedThreeTierCA: `certgate ca import` of root → policy
+// CA → issuing CA (no root key), then an ACME client gets the chain leaf,
+// issuing CA, policy CA, which verifies against the root alone; the
+// server's TLS chain carries the policy CA too; `ca export` gives the
+// bundle back.
+func TestServeWithImportedThreeTierCA(t *testing.T) {
+	bundle, root, policy := threeTierBundle(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if _, _, err := runCLI(t, bundle, "ca", "import", "--data", data); err != nil {
+		t.Fatalf("ca import of a three-tier bundle: %v", err)
+	}
+	env := testenv.NewWithOptions(t, testenv.Options{Data: data})
+	chain := issueHTTP01(t, env, "www.example.test")
+	if len(chain) != 3 || !bytes.Equal(chain[2], policy.Raw) {
+		t.Fatalf("chain has %d certificates, want leaf, issuing CA, policy CA", len(chain))
+	}
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, der := range chain[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inters.AddCert(c)
+	}
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, DNSName: "www.example.test"}); err != nil {
+		t.Fatalf("the ACME chain does not verify against the root: %v", err)
+	}
+
+	// The server's own TLS chain, verified by the handshake with only the root.
+	conn, err := tls.Dial("tcp", env.Server.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("TLS with the imported root: %v", err)
+	}
+	peer := conn.ConnectionState().PeerCertificates
+	conn.Close()
+	if len(peer) != 3 || !peer[2].Equal(policy) {
+		t.Errorf("server TLS chain has %d certificates, want leaf, issuing CA, policy CA", len(peer))
+	}
+
+	exported, _, err := runCLI(t, nil, "ca", "export", "--data", data)
+	if err != nil {
+		t.Fatalf("ca export: %v", err)
+	}
+	if exported != string(bundle) {
+		t.Errorf("ca export gave %d blocks, not the imported bundle", len(pemBlocks([]byte(exported))))
 	}
 }

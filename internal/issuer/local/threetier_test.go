@@ -265,3 +265,32 @@ func TestLoadChainFile(t *testing.T) {
 		t.Fatalf("LoadOrCreate with only %s = %v, want ErrPartialCA", ChainFile, err)
 	}
 }
+
+// TestImportTwoTierPathChecks: the path checks hold for two tiers too: an
+// intermediate signed by the root's key but naming another issuer, and an
+// intermediate under a root with pathLen 0, are refused.
+func TestImportTwoTierPathChecks(t *testing.T) {
+	root := newTier(t, caTmpl(1, "Example Corp Root", -1), nil)
+	impostor := *root.cert
+	impostor.Subject = pkix.Name{CommonName: "Someone Else"}
+	impostor.RawSubject = nil
+	misnamed := newTier(t, caTmpl(2, "Example Corp Issuing CA", 0), &tier{cert: &impostor, key: root.key})
+	rootZero := newTier(t, caTmpl(1, "Example Corp Root 0", 0), nil)
+	underZero := newTier(t, caTmpl(2, "Example Corp Issuing CA", 0), &rootZero)
+	for _, tc := range []struct {
+		name  string
+		root  tier
+		inter tier
+		want  string
+	}{
+		{"issuer name", root, misnamed, `intermediate is not signed by root: its issuer "CN=Someone Else" is not that subject`},
+		{"root pathLen 0", rootZero, underZero, "root allows 0 CA certificates below it (pathLenConstraint), but 1 follow"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Import(filepath.Join(t.TempDir(), "ca"), joinBlocks(certBlock(tc.root.cert), certBlock(tc.inter.cert), keyBlock(t, tc.inter.key)))
+			if !errors.Is(err, ErrInvalidCA) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Import = %v, want ErrInvalidCA mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
