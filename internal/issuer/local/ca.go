@@ -71,8 +71,8 @@ const (
 var (
 	// ErrPartialCA means the CA directory holds some CA file but lacks one
 	// of the three required ones (RootCertFile, IntermediateCertFile,
-	// IntermediateKeyFile; RootKeyFile and ChainFile are optional). LoadOrCreate never
-	// overwrites or completes such a directory.
+	// IntermediateKeyFile; RootKeyFile and ChainFile are optional).
+	// LoadOrCreate never overwrites or completes such a directory.
 	ErrPartialCA = errors.New("local CA: directory is partially initialised")
 	// ErrInvalidCA means the CA files exist but are unusable (bad PEM, key
 	// not matching certificate, intermediate not signed by root, ...).

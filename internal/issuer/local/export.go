@@ -19,9 +19,9 @@ import (
 // bringing an enterprise's own CA: a bundle is the CA files concatenated as
 // PEM, in the order BundleOrder names — four blocks, or three when the
 // root key is not part of it, and one more per CA certificate between the
-// root and the intermediate in a PKI of more than two tiers. Export reads a CA directory into a bundle;
-// Import checks a bundle exactly as LoadOrCreate checks the files and
-// writes it into an empty directory.
+// root and the intermediate in a PKI of more than two tiers. Export reads
+// a CA directory into a bundle; Import checks a bundle exactly as
+// LoadOrCreate checks the files and writes it into an empty directory.
 
 // ErrCAExists means Import found CA files in the target directory already.
 // Import never overwrites or mixes CA files.
@@ -60,9 +60,11 @@ func Fingerprint(c *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Exists reports whether dir holds any of the four CA files. A directory
-// with some of them but lacking a required one exists too (LoadOrCreate
-// refuses it with ErrPartialCA); a missing directory does not.
+// Exists reports whether dir holds any of the CA files (RootCertFile,
+// RootKeyFile, IntermediateCertFile, IntermediateKeyFile, ChainFile). A
+// directory with some of them but lacking a required one exists too
+// (LoadOrCreate refuses it with ErrPartialCA); a missing directory does
+// not.
 func Exists(dir string) (bool, error) {
 	for _, name := range caFiles() {
 		_, err := os.Lstat(filepath.Join(dir, name))
