@@ -266,6 +266,9 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 		case b.Type != pemKey && strings.HasSuffix(b.Type, pemKey):
 			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q (unencrypted PKCS#8; convert with openssl pkcs8 -topk8 -nocrypt)",
 				ErrInvalidBundle, i+1, b.Type, pemKey)
+		case b.Type == "EC PARAMETERS":
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q (openssl ecparam output), want only the key as %q (unencrypted PKCS#8; convert with openssl pkcs8 -topk8 -nocrypt)",
+				ErrInvalidBundle, i+1, b.Type, pemKey)
 		case b.Type != pemCert && b.Type != pemKey:
 			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want only %q and %q blocks (order: %s)",
 				ErrInvalidBundle, i+1, b.Type, pemCert, pemKey, BundleOrder)
@@ -274,8 +277,7 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 		}
 	}
 	if n := len(blocks); n < 3 {
-		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want 4 (root certificate, root key, intermediate certificate, intermediate key) or 3 (without the root key); order: %s",
-			ErrInvalidBundle, n, BundleOrder)
+		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want at least 3 (order: %s)", ErrInvalidBundle, n, BundleOrder)
 	}
 	last := len(blocks) - 1
 	if blocks[last].Type != pemKey {
