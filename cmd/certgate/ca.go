@@ -56,9 +56,13 @@ func newCAExport() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write the CA (root and intermediate, certificates and private keys) as one PEM bundle",
-		Long: `Write the built-in CA of the data directory as a PEM bundle: root certificate,
-root key, intermediate certificate, intermediate key (keys as PKCS#8). Give it
-to 'certgate ca import' on another node that shares the database:
+		Long: `Write the built-in CA of the data directory as a PEM bundle of what it holds:
+root certificate, root key, intermediate certificate, intermediate key (keys as
+PKCS#8) — four blocks, or three (without the root key) when the CA was
+imported without its root key (DATA/ca has no root.key); the CA certificates
+of a three-tier PKI (DATA/ca/chain.crt) come between the root key and the
+intermediate certificate, from the root down. Give it to 'certgate ca import'
+on another node that shares the database:
 
     certgate ca export --data DIR | ssh node2 certgate ca import --data DIR
 
@@ -69,7 +73,7 @@ new file created with mode 0600 (an existing file is never overwritten).`,
 			if err := config.Resolve(cmd.Flags()); err != nil {
 				return err
 			}
-			bundle, root, err := local.Export(server.CADir(data))
+			bundle, root, withRootKey, err := local.Export(server.CADir(data))
 			if err != nil {
 				return err
 			}
@@ -82,8 +86,12 @@ new file created with mode 0600 (an existing file is never overwritten).`,
 			} else if _, err := cmd.OutOrStdout().Write(bundle); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: the bundle written to %s holds the CA's private keys (root SHA-256 %s); keep it secret and delete it after import\n",
-				where, local.Fingerprint(root))
+			keys := "the root and intermediate private keys"
+			if !withRootKey {
+				keys = "the intermediate's private key but no root key"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: the bundle written to %s holds %s of the CA with root SHA-256 %s; keep it secret and delete it after import\n",
+				where, keys, local.Fingerprint(root))
 			return nil
 		},
 	}
@@ -96,12 +104,30 @@ func newCAImport() *cobra.Command {
 	var data, in string
 	cmd := &cobra.Command{
 		Use:   "import",
-		Short: "Install a CA bundle from 'certgate ca export' into an empty data directory",
-		Long: `Read a bundle written by 'certgate ca export' (stdin, or --in FILE), check it
-as the server checks its CA files (each key matches its certificate, the
-intermediate is signed by the root), and write it to DATA/ca with the modes the
-server gives a new CA (directory 0700, keys 0600). It refuses when DATA/ca
-already holds a CA, and while a server runs on the data directory.`,
+		Short: "Install a CA bundle (from 'certgate ca export', or your own CA) into an empty data directory",
+		Long: `Read a PEM bundle (stdin, or --in FILE) written by 'certgate ca export' or made
+from your own PKI, in this order:
+
+    root certificate, root key, intermediate certificate, intermediate key
+
+or, keeping the root key offline, three blocks:
+
+    root certificate, intermediate certificate, intermediate key
+
+In a PKI of more than two tiers put the CA certificates between the root and
+the intermediate (the issuing CA) before the intermediate certificate, from the
+root down (root, policy CA, issuing CA); certgate sends them to ACME clients
+after the intermediate.
+
+Certificates are CERTIFICATE blocks, keys unencrypted PKCS#8 PRIVATE KEY
+blocks. The bundle is checked as the server checks its CA files (each key
+matches its certificate, all are CA certificates, the root is self-signed and
+each certificate signed the next within its path length constraint, the
+intermediate key is RSA of at least 2048 bits or ECDSA P-256 or P-384), and
+written to DATA/ca with the modes the server gives a new CA (directory 0700,
+keys 0600; no root.key without the root key: the server never needs it). It
+refuses when DATA/ca already holds a CA, and while a server runs on the data
+directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {

@@ -72,6 +72,9 @@ type Options struct {
 	HTTP2 bool
 	// Metrics serves metrics-listen on a free loopback port (Env.MetricsURL).
 	Metrics bool
+	// Data is the server's data directory, e.g. one the test imported a CA
+	// into; "" means a new temporary directory.
+	Data string
 }
 
 // New starts an environment for t with default options.
@@ -102,7 +105,11 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		t.Fatalf("testenv: listen: %v", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	e.Config = &config.Serve{Data: t.TempDir(), Listen: ln.Addr().String(), Hostname: "localhost",
+	data := o.Data
+	if data == "" {
+		data = t.TempDir()
+	}
+	e.Config = &config.Serve{Data: data, Listen: ln.Addr().String(), Hostname: "localhost",
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,

@@ -1,7 +1,11 @@
 // Package local is certgate's built-in certificate authority: a two-level
 // hierarchy (an ECDSA P-384 root and an ECDSA P-256 intermediate when it
 // creates one; an imported intermediate may also be ECDSA P-384 or RSA, see
-// AcceptedIntermediateKeys) whose keys live as PEM files in one directory.
+// AcceptedIntermediateKeys, and may sit below further CA certificates,
+// see ChainFile) whose keys live as PEM files in one directory.
+// The root's private key is needed only to create a CA: an imported CA may
+// come without it (an enterprise's issuing intermediate under an offline
+// root), see RootKeyFile.
 // It signs TLS server leaves for the RA, the HTTPS listener's own
 // certificate, CRLs and OCSP responses.
 //
@@ -34,11 +38,22 @@ import (
 // File names inside the CA directory. Certificates are PEM "CERTIFICATE"
 // blocks; keys are PEM "PRIVATE KEY" blocks holding PKCS#8 (RFC 5208) DER,
 // written with mode 0600 in a directory created with mode 0700.
+//
+// RootKeyFile is optional: a CA whose root key is kept elsewhere (offline)
+// is the other three files. When it is present it must match RootCertFile.
+//
+// ChainFile is optional too: in a PKI of more than two tiers (root →
+// policy CA → issuing CA) it holds the CA certificates between the root
+// and the intermediate (the issuing CA), as PEM "CERTIFICATE" blocks
+// ordered as in a TLS chain: first the one that signed the intermediate,
+// last the one the root signed. certgate sends them after the
+// intermediate in every chain it serves. A two-tier CA has no ChainFile.
 const (
 	RootCertFile         = "root.crt"
 	RootKeyFile          = "root.key"
 	IntermediateCertFile = "intermediate.crt"
 	IntermediateKeyFile  = "intermediate.key"
+	ChainFile            = "chain.crt"
 )
 
 // Defaults applied by LoadOrCreate to zero Options fields.
@@ -54,8 +69,10 @@ const (
 
 // Errors returned by this package; test with errors.Is.
 var (
-	// ErrPartialCA means the CA directory holds some but not all of the four
-	// CA files. LoadOrCreate never overwrites or completes such a directory.
+	// ErrPartialCA means the CA directory holds some CA file but lacks one
+	// of the three required ones (RootCertFile, IntermediateCertFile,
+	// IntermediateKeyFile; RootKeyFile and ChainFile are optional).
+	// LoadOrCreate never overwrites or completes such a directory.
 	ErrPartialCA = errors.New("local CA: directory is partially initialised")
 	// ErrInvalidCA means the CA files exist but are unusable (bad PEM, key
 	// not matching certificate, intermediate not signed by root, ...).
@@ -96,7 +113,8 @@ type Options struct {
 
 // CA is a loaded built-in CA: root and intermediate certificates plus the
 // intermediate's signing key. The root key is only used at creation time
-// and is not kept in memory.
+// (and checked against the root certificate at load when its file is
+// there); it is not kept in memory.
 type CA struct {
 	now               func() time.Time
 	issuerURL, crlURL string // defaults for LeafRequest
@@ -105,6 +123,10 @@ type CA struct {
 	interKey          crypto.Signer
 	sig               sigAlg // how interKey signs
 	rootPEM, interPEM []byte
+	// upper are the CA certificates between inter and root (ChainFile),
+	// from inter's issuer up; upperPEM is them as PEM, in that order.
+	upper    []*x509.Certificate
+	upperPEM []byte
 
 	// lint is non-nil when Options.LintBeforeSign is set.
 	lint *lintSigner
@@ -127,41 +149,35 @@ type certChecker interface {
 }
 
 // LoadOrCreate loads the CA from dir, or creates it when dir (or the
-// directory itself) holds none of the four CA files (RootCertFile,
-// RootKeyFile, IntermediateCertFile, IntermediateKeyFile).
+// directory itself) holds none of the CA files (RootCertFile, RootKeyFile,
+// IntermediateCertFile, IntermediateKeyFile, ChainFile). Loading needs
+// RootCertFile, IntermediateCertFile and IntermediateKeyFile; RootKeyFile
+// is optional and, when present, must match the root certificate;
+// ChainFile is optional and, when present, must link the intermediate to
+// the root.
 //
 // A new CA has a self-signed ECDSA P-384 root (ECDSA-SHA384, no path length
 // constraint) and an ECDSA P-256 intermediate signed by it (pathLen 0, EKU
 // serverAuth+clientAuth, certificate policy 2.23.140.1.2.1). Files are
 // created exclusively (O_EXCL), keys with mode 0600, dir with mode 0700.
 //
-// When only some files are present it returns an error wrapping
-// ErrPartialCA and touches nothing. Unparsable or inconsistent files give
-// an error wrapping ErrInvalidCA.
+// When some file is present but a required one is missing it returns an
+// error wrapping ErrPartialCA and touches nothing. Unparsable or
+// inconsistent files give an error wrapping ErrInvalidCA.
 func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	opts = opts.withDefaults()
-	var present, missing []string
-	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
-		_, err := os.Stat(filepath.Join(dir, name))
-		switch {
-		case err == nil:
-			present = append(present, name)
-		case errors.Is(err, fs.ErrNotExist):
-			missing = append(missing, name)
-		default:
-			return nil, fmt.Errorf("local CA: stat %s: %w", name, err)
-		}
+	present, missing, err := caFilesIn(dir)
+	if err != nil {
+		return nil, err
 	}
 	var ca *CA
-	var err error
 	switch {
 	case len(missing) == 0:
-		ca, err = load(dir, opts)
+		ca, _, err = load(dir)
 	case len(present) == 0:
 		ca, err = create(dir, opts)
 	default:
-		return nil, fmt.Errorf("%w: %s has %s but lacks %s; restore the missing files or empty the directory",
-			ErrPartialCA, dir, strings.Join(present, ", "), strings.Join(missing, ", "))
+		err = partialErr(dir, present, missing)
 	}
 	if err != nil {
 		return nil, err
@@ -173,6 +189,30 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		}
 	}
 	return ca, nil
+}
+
+// caFilesIn returns the CA files dir holds and the required ones it lacks
+// (RootKeyFile and ChainFile are never missing: they are optional).
+func caFilesIn(dir string) (present, missing []string, err error) {
+	for _, name := range caFiles() {
+		_, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			present = append(present, name)
+		case errors.Is(err, fs.ErrNotExist):
+			if name != RootKeyFile && name != ChainFile { // optional
+				missing = append(missing, name)
+			}
+		default:
+			return nil, nil, fmt.Errorf("local CA: stat %s: %w", name, err)
+		}
+	}
+	return present, missing, nil
+}
+
+func partialErr(dir string, present, missing []string) error {
+	return fmt.Errorf("%w: %s has %s but lacks %s; restore the missing files or empty the directory",
+		ErrPartialCA, dir, strings.Join(present, ", "), strings.Join(missing, ", "))
 }
 
 // ReadRootPEM returns the PEM contents of dir/root.crt (RootCertFile). If
@@ -376,39 +416,47 @@ func create(dir string, opts Options) (*CA, error) {
 	return ca, nil
 }
 
-// load reads and cross-checks the four CA files.
-func load(dir string, opts Options) (*CA, error) {
+// load reads and cross-checks the CA files: the three required ones and
+// RootKeyFile when it exists. It also returns the root key, nil when its
+// file does not exist.
+func load(dir string) (*CA, crypto.Signer, error) {
 	rootPEM, root, err := readCert(filepath.Join(dir, RootCertFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	interPEM, inter, err := readCert(filepath.Join(dir, IntermediateCertFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rootKey, err := readKey(filepath.Join(dir, RootKeyFile))
-	if err != nil {
-		return nil, err
+	if errors.Is(err, fs.ErrNotExist) {
+		rootKey = nil // optional: the root key is kept elsewhere
+	} else if err != nil {
+		return nil, nil, err
 	}
 	interKey, err := readKey(filepath.Join(dir, IntermediateKeyFile))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !publicKeysEqual(rootKey.Public(), root.PublicKey) {
-		return nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, RootKeyFile, RootCertFile)
+	upperPEM, upper, err := readChain(filepath.Join(dir, ChainFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	if rootKey != nil && !publicKeysEqual(rootKey.Public(), root.PublicKey) {
+		return nil, nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, RootKeyFile, RootCertFile)
 	}
 	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
-		return nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, IntermediateKeyFile, IntermediateCertFile)
+		return nil, nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, IntermediateKeyFile, IntermediateCertFile)
 	}
 	if !root.IsCA || !inter.IsCA {
-		return nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
+		return nil, nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
 	}
-	if err := inter.CheckSignatureFrom(root); err != nil {
-		return nil, fmt.Errorf("%w: intermediate is not signed by root: %w", ErrInvalidCA, err)
+	if err := checkPath(root, upper, inter); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
 	}
 	sig, err := sigAlgFor(inter.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
 	}
 	return &CA{
 		root:     root,
@@ -417,7 +465,84 @@ func load(dir string, opts Options) (*CA, error) {
 		sig:      sig,
 		rootPEM:  rootPEM,
 		interPEM: interPEM,
-	}, nil
+		upper:    upper,
+		upperPEM: upperPEM,
+	}, rootKey, nil
+}
+
+// readChain reads ChainFile at path: one or more PEM CERTIFICATE blocks.
+// A missing file is a two-tier CA: no certificates, no error.
+func readChain(path string) ([]byte, []*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: read %s: %w", path, err)
+	}
+	var out []byte
+	var certs []*x509.Certificate
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, nil, fmt.Errorf("%w: %s: block %d is %q, want CERTIFICATE", ErrInvalidCA, path, len(certs)+1, block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: certificate %d: %w", ErrInvalidCA, path, len(certs)+1, err)
+		}
+		certs = append(certs, c)
+		out = append(out, certPEM(block.Bytes)...)
+	}
+	if len(certs) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s: no PEM CERTIFICATE block", ErrInvalidCA, path)
+	}
+	return out, certs, nil
+}
+
+// checkPath checks the certification path from inter up through upper
+// (inter's issuer first) to root: each certificate is a CA certificate
+// issued (by name, RFC 5280 §6.1.3) and signed by the next, none between
+// intermediate and root is self-signed, and none has
+// more CA certificates below it than its pathLenConstraint allows (RFC 5280
+// §4.2.1.9; the leaf does not count). Errors name the certificates as
+// "root", "intermediate" or by subject.
+func checkPath(root *x509.Certificate, upper []*x509.Certificate, inter *x509.Certificate) error {
+	path := append(append([]*x509.Certificate{inter}, upper...), root) // bottom up
+	name := func(i int) string {
+		switch i {
+		case 0:
+			return "intermediate"
+		case len(path) - 1:
+			return "root"
+		}
+		return fmt.Sprintf("CA certificate %q", path[i].Subject.String())
+	}
+	for i, c := range path {
+		if !c.IsCA {
+			return fmt.Errorf("%s is not a CA certificate", name(i))
+		}
+		if c.MaxPathLen >= 0 && i > c.MaxPathLen {
+			return fmt.Errorf("%s allows %d CA certificates below it (pathLenConstraint), but %d follow", name(i), c.MaxPathLen, i)
+		}
+		if i > 0 && i < len(path)-1 && selfSigned(c) {
+			return fmt.Errorf("%s is self-signed; only the root may be", name(i))
+		}
+	}
+	for i, c := range path[:len(path)-1] {
+		parent := path[i+1]
+		if err := c.CheckSignatureFrom(parent); err != nil {
+			return fmt.Errorf("%s is not signed by %s: %w", name(i), name(i+1), err)
+		}
+		if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
+			return fmt.Errorf("%s is not signed by %s: its issuer %q is not that subject", name(i), name(i+1), c.Issuer.String())
+		}
+	}
+	return nil
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

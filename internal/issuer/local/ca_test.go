@@ -149,11 +149,12 @@ func TestOptionsApplied(t *testing.T) {
 func TestLoadOrCreatePartial(t *testing.T) {
 	for _, missing := range [][]string{
 		{RootCertFile},
-		{RootKeyFile},
 		{IntermediateCertFile},
 		{IntermediateKeyFile},
 		{RootCertFile, RootKeyFile},
 		{IntermediateCertFile, IntermediateKeyFile, RootKeyFile},
+		{RootCertFile, IntermediateCertFile, IntermediateKeyFile}, // the root key alone
+		{RootKeyFile, IntermediateKeyFile},
 	} {
 		t.Run(filepath.Join(missing...), func(t *testing.T) {
 			_, dir := newTestCA(t, Options{})
@@ -187,6 +188,10 @@ func TestLoadInvalid(t *testing.T) {
 		}},
 		{"garbage certificate", func(t *testing.T, dir string) {
 			writeFile(t, dir, IntermediateCertFile, []byte("not pem"))
+		}},
+		{"root key of another CA", func(t *testing.T, dir string) {
+			_, other := newTestCA(t, Options{})
+			writeFile(t, dir, RootKeyFile, readFile(t, other, RootKeyFile))
 		}},
 		{"key is a certificate", func(t *testing.T, dir string) {
 			writeFile(t, dir, RootKeyFile, readFile(t, dir, RootCertFile))

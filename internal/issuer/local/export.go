@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -14,24 +15,40 @@ import (
 	"strings"
 )
 
-// Sharing one CA between several servers (nodes of one cluster): a bundle
-// is the four CA files concatenated as PEM, in the order BundleOrder names.
-// Export reads a CA directory into a bundle; Import checks a bundle exactly
-// as LoadOrCreate checks the files and writes it into an empty directory.
+// Sharing one CA between several servers (nodes of one cluster), or
+// bringing an enterprise's own CA: a bundle is the CA files concatenated as
+// PEM, in the order BundleOrder names — four blocks, or three when the
+// root key is not part of it, and one more per CA certificate between the
+// root and the intermediate in a PKI of more than two tiers. Export reads
+// a CA directory into a bundle; Import checks a bundle exactly as
+// LoadOrCreate checks the files and writes it into an empty directory.
 
 // ErrCAExists means Import found CA files in the target directory already.
 // Import never overwrites or mixes CA files.
 var ErrCAExists = errors.New("local CA: a CA already exists")
 
-// ErrInvalidBundle means a bundle given to Import is malformed: not exactly
-// four PEM blocks of the expected types in the expected order (BundleOrder),
-// or a root that is not self-signed. A bundle whose blocks are well formed
+// ErrInvalidBundle means a bundle given to Import is malformed: not PEM
+// blocks of the expected types in the expected order (BundleOrder), or a
+// root that is not self-signed. A bundle whose blocks are well formed
 // but do not belong together (a key not matching its certificate, an
 // intermediate not signed by the root) gives ErrInvalidCA instead.
 var ErrInvalidBundle = errors.New("local CA: invalid CA bundle")
 
-// BundleOrder describes the blocks of a bundle, in order.
-const BundleOrder = "root certificate, root key, intermediate certificate, intermediate key"
+// BundleOrder describes the blocks of a bundle, in order. Without the root
+// key and in a two-tier PKI a bundle is three blocks: root certificate,
+// intermediate certificate, intermediate key. In a PKI of more than two
+// tiers the CA certificates between the root and the intermediate (the
+// issuing CA) come before the intermediate, from the root down: root
+// certificate, policy CA certificate, intermediate certificate,
+// intermediate key.
+const BundleOrder = "root certificate, root key (optional), CA certificates from the root down to the intermediate (optional), intermediate certificate, intermediate key"
+
+// PEM block types of a bundle: certificates, and keys as unencrypted
+// PKCS#8 (RFC 5208).
+const (
+	pemCert = "CERTIFICATE"
+	pemKey  = "PRIVATE KEY"
+)
 
 // maxBundle bounds what Import accepts; real bundles are about 2.5 KB.
 const maxBundle = 1 << 20
@@ -43,9 +60,11 @@ func Fingerprint(c *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Exists reports whether dir holds any of the four CA files. A directory
-// with some but not all of them exists too (LoadOrCreate refuses it with
-// ErrPartialCA); a missing directory does not.
+// Exists reports whether dir holds any of the CA files (RootCertFile,
+// RootKeyFile, IntermediateCertFile, IntermediateKeyFile, ChainFile). A
+// directory with some of them but lacking a required one exists too
+// (LoadOrCreate refuses it with ErrPartialCA); a missing directory does
+// not.
 func Exists(dir string) (bool, error) {
 	for _, name := range caFiles() {
 		_, err := os.Lstat(filepath.Join(dir, name))
@@ -60,54 +79,76 @@ func Exists(dir string) (bool, error) {
 }
 
 func caFiles() []string {
-	return []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile}
+	return []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile, ChainFile}
 }
 
 // Export reads the CA in dir, checks it as LoadOrCreate does, and returns
-// the bundle: four PEM blocks, root certificate, root key, intermediate
-// certificate, intermediate key, the keys as PKCS#8 "PRIVATE KEY". The
-// bundle holds private keys. It also returns the root certificate.
-func Export(dir string) ([]byte, *x509.Certificate, error) {
+// the bundle: the PEM blocks root certificate, root key, the certificates
+// of ChainFile (from the root down), intermediate certificate,
+// intermediate key, the keys as PKCS#8 "PRIVATE KEY"; the root key only
+// when dir holds RootKeyFile (then withRootKey is true). The bundle holds private keys.
+// It also returns the root certificate. A missing CA gives an error
+// wrapping fs.ErrNotExist; a partial one ErrPartialCA.
+func Export(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool, err error) {
 	ok, err := Exists(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if !ok {
-		return nil, nil, fmt.Errorf("no CA in %s to export%w", dir, errNotExistQuiet{})
+		return nil, nil, false, fmt.Errorf("no CA in %s to export%w", dir, errNotExistQuiet{})
 	}
-	ca, err := LoadOrCreate(dir, Options{}) // all four present: loads and checks, never creates
+	ca, rootKey, err := loadExisting(dir)
 	if err != nil {
-		return nil, nil, err
-	}
-	rootKey, err := readKey(filepath.Join(dir, RootKeyFile))
-	if err != nil {
-		return nil, nil, err
-	}
-	rootKeyPEM, err := keyPEM(rootKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	interKeyPEM, err := keyPEM(ca.interKey)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	var b bytes.Buffer
 	b.Write(ca.rootPEM)
-	b.Write(rootKeyPEM)
+	if rootKey != nil {
+		rootKeyPEM, err := keyPEM(rootKey)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		b.Write(rootKeyPEM)
+	}
+	for i := len(ca.upper) - 1; i >= 0; i-- { // from the root down
+		b.Write(certPEM(ca.upper[i].Raw))
+	}
+	interKeyPEM, err := keyPEM(ca.interKey)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	b.Write(ca.interPEM)
 	b.Write(interKeyPEM)
-	return b.Bytes(), ca.root, nil
+	return b.Bytes(), ca.root, rootKey != nil, nil
 }
 
-// Import checks bundle (see Export) and writes it into dir as the four CA
-// files, with the modes LoadOrCreate gives a new CA (directory 0700, keys
-// 0600, certificates 0644), so that LoadOrCreate(dir) then loads it.
+// loadExisting loads the CA of a directory Exists reported, refusing a
+// partial one as LoadOrCreate does (ErrPartialCA), and never creates one.
+func loadExisting(dir string) (*CA, crypto.Signer, error) {
+	present, missing, err := caFilesIn(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(missing) > 0 {
+		return nil, nil, partialErr(dir, present, missing)
+	}
+	return load(dir)
+}
+
+// Import checks bundle (see Export) and writes it into dir as the CA files
+// (RootKeyFile only when the bundle holds the root key, ChainFile only when
+// it holds CA certificates between root and intermediate), with the modes
+// LoadOrCreate gives a new CA (directory 0700, keys 0600, certificates
+// 0644), so that LoadOrCreate(dir) then loads it.
 //
-// The bundle must be exactly four PEM blocks in BundleOrder with a
-// self-signed root (else ErrInvalidBundle) and pass the checks of loading:
-// each key matches its certificate, both are CA certificates, the
-// intermediate is signed by the root (else ErrInvalidCA). When dir holds
-// any CA file Import returns ErrCAExists and touches nothing.
+// The bundle must be PEM blocks in BundleOrder (at least three: root
+// certificate, intermediate certificate, intermediate key) with a
+// self-signed root (else ErrInvalidBundle), and pass the checks of loading:
+// each key matches its certificate, all are CA certificates, each is
+// signed by the one before it in the bundle, none has more CA certificates
+// below it than its path length constraint allows, the intermediate key is
+// one of AcceptedIntermediateKeys (else ErrInvalidCA). When dir holds any CA file
+// Import returns ErrCAExists and touches nothing.
 //
 // The files are written into a temporary directory next to dir, loaded
 // from there, and moved into place with one rename, so an interrupted
@@ -116,7 +157,7 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	if len(bundle) > maxBundle {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidBundle, maxBundle)
 	}
-	blocks, err := splitBundle(bundle)
+	bb, err := splitBundle(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -141,17 +182,29 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 		blk  *pem.Block
 		mode os.FileMode
 	}{
-		{RootKeyFile, blocks[1], 0o600},
-		{IntermediateKeyFile, blocks[3], 0o600},
-		{RootCertFile, blocks[0], 0o644},
-		{IntermediateCertFile, blocks[2], 0o644},
+		{RootKeyFile, bb.rootKey, 0o600},
+		{IntermediateKeyFile, bb.interKey, 0o600},
+		{RootCertFile, bb.root, 0o644},
+		{IntermediateCertFile, bb.inter, 0o644},
 	}
 	for _, f := range files {
+		if f.blk == nil {
+			continue // the root key, left out of the bundle
+		}
 		if err := writeExclusive(filepath.Join(tmp, f.name), pem.EncodeToMemory(f.blk), f.mode); err != nil {
 			return nil, err
 		}
 	}
-	ca, err := load(tmp, Options{})
+	if len(bb.middle) > 0 {
+		var chain []byte
+		for i := len(bb.middle) - 1; i >= 0; i-- { // the intermediate's issuer first
+			chain = append(chain, pem.EncodeToMemory(bb.middle[i])...)
+		}
+		if err := writeExclusive(filepath.Join(tmp, ChainFile), chain, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	ca, _, err := load(tmp)
 	if err != nil {
 		return nil, bundleErr(tmp, err)
 	}
@@ -182,10 +235,19 @@ func checkExists(dir string) error {
 	return nil
 }
 
-// splitBundle returns the four PEM blocks of bundle after checking their
-// number, types, order and that the first certificate is a self-signed
-// root.
-func splitBundle(bundle []byte) ([]*pem.Block, error) {
+// bundleParts are the PEM blocks of a bundle; rootKey is nil when the
+// bundle has no root key, middle the CA certificates between root and
+// intermediate, from the root down (none in a two-tier PKI).
+type bundleParts struct {
+	root, rootKey, inter, interKey *pem.Block
+	middle                         []*pem.Block
+}
+
+// splitBundle returns the PEM blocks of bundle after checking their types,
+// number and order and that the first certificate is a self-signed root.
+// Each refusal is one line naming the block (counted from 1) and what was
+// expected there.
+func splitBundle(bundle []byte) (bundleParts, error) {
 	var blocks []*pem.Block
 	rest := bundle
 	for {
@@ -197,35 +259,79 @@ func splitBundle(bundle []byte) ([]*pem.Block, error) {
 		blocks = append(blocks, b)
 	}
 	if len(bytes.TrimSpace(rest)) > 0 && bytes.Contains(rest, []byte("-----BEGIN")) {
-		return nil, fmt.Errorf("%w: a PEM block after block %d is malformed", ErrInvalidBundle, len(blocks))
-	}
-	want := []string{"CERTIFICATE", "PRIVATE KEY", "CERTIFICATE", "PRIVATE KEY"}
-	if len(blocks) != len(want) {
-		return nil, fmt.Errorf("%w: %d PEM blocks, want 4 (%s)", ErrInvalidBundle, len(blocks), BundleOrder)
+		return bundleParts{}, fmt.Errorf("%w: a PEM block after block %d is malformed", ErrInvalidBundle, len(blocks))
 	}
 	for i, b := range blocks {
-		if b.Type != want[i] {
-			return nil, fmt.Errorf("%w: block %d is %q, want %q (order: %s)", ErrInvalidBundle, i+1, b.Type, want[i], BundleOrder)
-		}
-		if len(b.Headers) > 0 {
-			return nil, fmt.Errorf("%w: block %d has PEM headers (encrypted keys are not supported)", ErrInvalidBundle, i+1)
+		switch {
+		case b.Type != pemKey && strings.HasSuffix(b.Type, pemKey):
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q (unencrypted PKCS#8; convert with openssl pkcs8 -topk8 -nocrypt)",
+				ErrInvalidBundle, i+1, b.Type, pemKey)
+		case b.Type == "EC PARAMETERS":
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q (openssl ecparam output), want only the key as %q (unencrypted PKCS#8; convert with openssl pkcs8 -topk8 -nocrypt)",
+				ErrInvalidBundle, i+1, b.Type, pemKey)
+		case b.Type != pemCert && b.Type != pemKey:
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want only %q and %q blocks (order: %s)",
+				ErrInvalidBundle, i+1, b.Type, pemCert, pemKey, BundleOrder)
+		case len(b.Headers) > 0:
+			return bundleParts{}, fmt.Errorf("%w: block %d has PEM headers (encrypted keys are not supported)", ErrInvalidBundle, i+1)
 		}
 	}
-	root, err := x509.ParseCertificate(blocks[0].Bytes)
+	if n := len(blocks); n < 3 {
+		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want at least 3 (order: %s)", ErrInvalidBundle, n, BundleOrder)
+	}
+	last := len(blocks) - 1
+	if blocks[last].Type != pemKey {
+		return bundleParts{}, fmt.Errorf("%w: block %d, the last, is %q, want the intermediate key %q (order: %s)",
+			ErrInvalidBundle, last+1, blocks[last].Type, pemKey, BundleOrder)
+	}
+	if blocks[0].Type != pemCert {
+		return bundleParts{}, fmt.Errorf("%w: block 1 is %q, want the root certificate %q (order: %s)", ErrInvalidBundle, blocks[0].Type, pemCert, BundleOrder)
+	}
+	bb := bundleParts{root: blocks[0], interKey: blocks[last]}
+	certs := blocks[1:last] // [root key,] CA certificates..., intermediate certificate
+	if certs[0].Type == pemKey {
+		bb.rootKey, certs = certs[0], certs[1:]
+	}
+	if len(certs) == 0 {
+		return bundleParts{}, fmt.Errorf("%w: no intermediate certificate before the intermediate key, block %d (order: %s)", ErrInvalidBundle, last+1, BundleOrder)
+	}
+	for i, b := range certs {
+		if b.Type != pemCert {
+			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want %q: only block 2 (the root key) and the last block (the intermediate key) are keys (order: %s)",
+				ErrInvalidBundle, last-len(certs)+i+1, b.Type, pemCert, BundleOrder)
+		}
+	}
+	bb.middle, bb.inter = certs[:len(certs)-1], certs[len(certs)-1]
+	root, err := x509.ParseCertificate(bb.root.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: root certificate: %w", ErrInvalidBundle, err)
+		return bundleParts{}, fmt.Errorf("%w: root certificate: %w", ErrInvalidBundle, err)
 	}
-	inter, err := x509.ParseCertificate(blocks[2].Bytes)
+	inter, err := x509.ParseCertificate(bb.inter.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: intermediate certificate: %w", ErrInvalidBundle, err)
+		return bundleParts{}, fmt.Errorf("%w: intermediate certificate: %w", ErrInvalidBundle, err)
 	}
-	if !bytes.Equal(root.RawSubject, root.RawIssuer) || root.CheckSignatureFrom(root) != nil {
-		if bytes.Equal(inter.RawSubject, inter.RawIssuer) && inter.CheckSignatureFrom(inter) == nil {
-			return nil, fmt.Errorf("%w: the root comes after the intermediate; the order is %s", ErrInvalidBundle, BundleOrder)
+	if !selfSigned(root) {
+		if selfSigned(inter) {
+			return bundleParts{}, fmt.Errorf("%w: the root comes after the intermediate; the order is %s", ErrInvalidBundle, BundleOrder)
 		}
-		return nil, fmt.Errorf("%w: the first certificate is not a self-signed root (order: %s)", ErrInvalidBundle, BundleOrder)
+		for _, b := range bb.middle {
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil && selfSigned(c) {
+				return bundleParts{}, fmt.Errorf("%w: the root is not the first certificate; the order is %s", ErrInvalidBundle, BundleOrder)
+			}
+		}
+		return bundleParts{}, fmt.Errorf("%w: the first certificate is not a self-signed root (order: %s)", ErrInvalidBundle, BundleOrder)
 	}
-	return blocks, nil
+	for i, b := range bb.middle {
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return bundleParts{}, fmt.Errorf("%w: CA certificate %d below the root: %w", ErrInvalidBundle, i+1, err)
+		}
+		if selfSigned(c) {
+			return bundleParts{}, fmt.Errorf("%w: CA certificate %d below the root (block %d) is self-signed; only the first certificate is a root (order: %s)",
+				ErrInvalidBundle, i+1, len(blocks)-len(bb.middle)-2+i+1, BundleOrder)
+		}
+	}
+	return bb, nil
 }
 
 // bundleErr rewrites an error of load on the temporary directory so that
@@ -236,11 +342,18 @@ func bundleErr(tmp string, err error) error {
 	for _, r := range []struct{ file, block string }{
 		{RootCertFile, "root certificate"}, {RootKeyFile, "root key"},
 		{IntermediateCertFile, "intermediate certificate"}, {IntermediateKeyFile, "intermediate key"},
+		{ChainFile, "CA certificates between root and intermediate"},
 	} {
 		msg = strings.ReplaceAll(msg, filepath.Join(tmp, r.file), "the bundle's "+r.block)
 		msg = strings.ReplaceAll(msg, " "+r.file, " the bundle's "+r.block)
 	}
 	return &rewritten{msg: msg, err: err}
+}
+
+// selfSigned reports whether c is issued by its own subject and signed by
+// its own key, as a root is.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
 }
 
 // rewritten carries a rewritten message while still matching err.

@@ -42,7 +42,7 @@ func joinBlocks(blocks ...*pem.Block) []byte {
 
 func exportTest(t *testing.T, dir string) []byte {
 	t.Helper()
-	b, _, err := Export(dir)
+	b, _, _, err := Export(dir)
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
@@ -51,12 +51,12 @@ func exportTest(t *testing.T, dir string) []byte {
 
 func TestExportImportRoundTrip(t *testing.T) {
 	src, srcDir := newTestCA(t, Options{})
-	bundle, root, err := Export(srcDir)
+	bundle, root, withRootKey, err := Export(srcDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !root.Equal(src.Root()) {
-		t.Fatal("Export returned another root")
+	if !root.Equal(src.Root()) || !withRootKey {
+		t.Fatalf("Export returned another root, or withRootKey %v for a CA it created", withRootKey)
 	}
 	blocks := bundleBlocks(t, bundle)
 	wantTypes := []string{"CERTIFICATE", "PRIVATE KEY", "CERTIFICATE", "PRIVATE KEY"}
@@ -168,10 +168,11 @@ func TestImportRefuses(t *testing.T) {
 		{"root key of another CA", joinBlocks(a[0], b[1], a[2], a[3]), ErrInvalidCA, "the bundle's root key does not match the bundle's root certificate"},
 		{"intermediate of another root", joinBlocks(a[0], a[1], b[2], b[3]), ErrInvalidCA, "intermediate is not signed by root"},
 		{"intermediate before root", joinBlocks(a[2], a[3], a[0], a[1]), ErrInvalidBundle, "the root comes after the intermediate"},
-		{"certificates first", joinBlocks(a[0], a[2], a[1], a[3]), ErrInvalidBundle, `block 2 is "CERTIFICATE", want "PRIVATE KEY"`},
+		{"certificates first", joinBlocks(a[0], a[2], a[1], a[3]), ErrInvalidBundle, `block 3 is "PRIVATE KEY", want "CERTIFICATE": only block 2 (the root key) and the last block (the intermediate key) are keys`},
 		{"keys swapped", joinBlocks(a[0], a[3], a[2], a[1]), ErrInvalidCA, "does not match"},
-		{"three blocks", joinBlocks(a[0], a[1], a[2]), ErrInvalidBundle, "3 PEM blocks, want 4"},
-		{"five blocks", joinBlocks(a[0], a[1], a[2], a[3], a[0]), ErrInvalidBundle, "5 PEM blocks"},
+		{"intermediate key missing", joinBlocks(a[0], a[1], a[2]), ErrInvalidBundle, `block 3, the last, is "CERTIFICATE", want the intermediate key "PRIVATE KEY"`},
+		{"two blocks", joinBlocks(a[0], a[2]), ErrInvalidBundle, "2 PEM blocks, want at least 3 (order: root certificate, root key (optional),"},
+		{"root after the key", joinBlocks(a[0], a[1], a[2], a[3], a[0]), ErrInvalidBundle, `block 5, the last, is "CERTIFICATE", want the intermediate key`},
 		{"not PEM", []byte("hello\n"), ErrInvalidBundle, "0 PEM blocks"},
 		{"garbage certificate", joinBlocks(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2, 3}}, a[1], a[2], a[3]), ErrInvalidBundle, "root certificate"},
 	}
@@ -225,7 +226,7 @@ func TestImportRefusesExistingCA(t *testing.T) {
 }
 
 func TestExportWithoutCA(t *testing.T) {
-	_, _, err := Export(filepath.Join(t.TempDir(), "ca"))
+	_, _, _, err := Export(filepath.Join(t.TempDir(), "ca"))
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no CA in") {
 		t.Fatalf("Export of a missing CA = %v", err)
 	}

@@ -221,19 +221,28 @@ func leafTemplate(req LeafRequest, alg x509.SignatureAlgorithm) (*x509.Certifica
 }
 
 // ChainPEM returns leafDER as a PEM "CERTIFICATE" block followed by the
-// intermediate's, the body of an RFC 8555 §7.4.2
-// application/pem-certificate-chain response. The root is not included.
+// intermediate's and those of the CA certificates above it (ChainFile, in
+// a PKI of more than two tiers), each certifying the one before: the body
+// of an RFC 8555 §7.4.2 application/pem-certificate-chain response. The
+// root is not included.
 func (ca *CA) ChainPEM(leafDER []byte) []byte {
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
-	return append(out, ca.interPEM...)
+	out = append(out, ca.interPEM...)
+	return append(out, ca.upperPEM...)
 }
+
+// UpperChain returns the CA certificates between the intermediate and the
+// root (ChainFile), the intermediate's issuer first; nil for a two-tier
+// CA. The caller must not modify them.
+func (ca *CA) UpperChain() []*x509.Certificate { return slices.Clone(ca.upper) }
 
 // ServerCertificate issues a TLS server certificate for certgate's own
 // HTTPS listener: a fresh ECDSA P-256 key, the given names and IPs (at
 // least one), valid from one minute ago for validity (0 means
 // DefaultServerCertValidity), with Options.IssuerURL and Options.CRLURL,
-// signed like SignLeaf (including the lint when enabled). The returned tls.Certificate holds the leaf and the
-// intermediate, the key and the parsed Leaf.
+// signed like SignLeaf (including the lint when enabled). The returned
+// tls.Certificate holds the leaf, the intermediate and the CA certificates
+// above it (UpperChain), the key and the parsed Leaf.
 func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
 	if validity <= 0 {
 		validity = DefaultServerCertValidity
@@ -263,8 +272,12 @@ func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.D
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("local CA: parse server certificate: %w", err)
 	}
+	chain := [][]byte{der, ca.inter.Raw}
+	for _, c := range ca.upper {
+		chain = append(chain, c.Raw)
+	}
 	return tls.Certificate{
-		Certificate: [][]byte{der, ca.inter.Raw},
+		Certificate: chain,
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}, nil
