@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -239,6 +240,46 @@ func TestRateBucketsRead(t *testing.T) {
 		for i, k := range keys {
 			if !tats[i].Equal(stored[k]) {
 				t.Errorf("RateBuckets[%d] (%s) = %v, want %v", i, k, tats[i], stored[k])
+			}
+		}
+	})
+}
+
+// TestRateBucketsManyKeys: RateBuckets answers for more keys than SQLite
+// joins in one compound SELECT (500 terms by default), on both engines,
+// each key with its own stored time.
+func TestRateBucketsManyKeys(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		keys := make([]string, 1201)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("k:%d", i)
+		}
+		stored := []string{keys[3], keys[600], keys[1200]}
+		ok, err := s.UpdateRateBuckets(ctx, stored, func(tats []time.Time) ([]time.Time, bool) {
+			return []time.Time{now.Add(time.Second), now.Add(2 * time.Second), now.Add(3 * time.Second)}, true
+		})
+		must(t, err)
+		if !ok {
+			t.Fatal("UpdateRateBuckets refused")
+		}
+		tats, err := s.RateBuckets(ctx, keys)
+		must(t, err)
+		if len(tats) != len(keys) {
+			t.Fatalf("%d times for %d keys", len(tats), len(keys))
+		}
+		for i, tat := range tats {
+			var want time.Time
+			switch i {
+			case 3:
+				want = now.Add(time.Second)
+			case 600:
+				want = now.Add(2 * time.Second)
+			case 1200:
+				want = now.Add(3 * time.Second)
+			}
+			if !tat.Equal(want) {
+				t.Errorf("RateBuckets[%d] = %v, want %v", i, tat, want)
 			}
 		}
 	})
