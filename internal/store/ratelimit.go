@@ -267,7 +267,12 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
 	q := `DELETE FROM rate_buckets WHERE tat <= ?`
 	if s.engine == EnginePostgres {
-		q = `DELETE FROM rate_buckets WHERE key IN (SELECT key FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED)`
+		// The rows are deleted by the physical address (ctid) of the row
+		// versions the subquery locked, not by key: matching by key, the
+		// DELETE could meet an older version of a row whose newer one a
+		// spend holds and wait for it (EvalPlanQual), which deadlocked
+		// with spends waiting for this prune's locks.
+		q = `DELETE FROM rate_buckets WHERE ctid = ANY (ARRAY(SELECT ctid FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED))`
 	}
 	res, err := s.exec(ctx, q, ts(now))
 	if err != nil {
