@@ -114,3 +114,38 @@ func TestValidationWorkersStressShutdown(t *testing.T) {
 		t.Logf("round %d: %d valid, %d processing, %d validations ran", round, valid, processing, va.total.Load())
 	}
 }
+
+// TestRespondDuringShutdown: challenges answered while Shutdown runs
+// (requests still in flight when the HTTP server's own shutdown gave up)
+// either start before Shutdown returns and end before it does, or do not
+// start at all: no validation runs after Shutdown returned, and the
+// validation pool's WaitGroup is never added to while Shutdown waits on it
+// from zero (go test -race reports that).
+func TestRespondDuringShutdown(t *testing.T) {
+	for round := range 20 {
+		va := &slowVA{d: time.Millisecond}
+		r, st, acct, chals := workersSetup(t, va, 1, 4)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, c := range chals {
+				c, az, err := st.GetChallengeAuthorization(context.Background(), c.ID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := r.RespondChallenge(context.Background(), acct, az, c); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		r.Shutdown(context.Background())
+		va.stopped.Store(true)
+		<-done
+		time.Sleep(20 * time.Millisecond)
+		if n := va.late.Load(); n != 0 {
+			t.Errorf("round %d: %d validation events after Shutdown returned", round, n)
+		}
+	}
+}
