@@ -319,12 +319,16 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	if !o.NotBefore.IsZero() {
 		req.NotBefore = o.NotBefore
 	}
+	// X.509 encodes whole seconds: the bounds are cut to them before the
+	// period is measured, or an order's fractions of a second (RFC 3339)
+	// could make the encoded period up to a second longer than allowed.
+	req.NotBefore = req.NotBefore.Truncate(time.Second)
 	// Validity periods are inclusive (RFC 5280 §4.1.2.5; the BR limits
 	// count them so): a period of v ends v − 1 second after notBefore.
 	validity, maxValidity := prof.ValidityAt(req.NotBefore)
 	req.NotAfter = req.NotBefore.Add(validity - time.Second)
 	if !o.NotAfter.IsZero() {
-		req.NotAfter = o.NotAfter
+		req.NotAfter = o.NotAfter.Truncate(time.Second)
 	}
 	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
 		// The order asked for the maximum, or the profile's maximum

@@ -434,3 +434,33 @@ func TestProfileSubjectFields(t *testing.T) {
 		t.Errorf("zlint: %v", err)
 	}
 }
+
+// TestFinalizeSubsecondOrderValidity: an order whose notBefore and
+// notAfter carry fractions of a second (RFC 3339 allows them) within the
+// profile's maximum never yields a certificate whose validity period, as
+// X.509 encodes it (whole seconds, notAfter included: RFC 5280
+// §4.1.2.5), exceeds that maximum.
+func TestFinalizeSubsecondOrderValidity(t *testing.T) {
+	p := policy.Profile{Name: "frac", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	a := e.account("frac", nil, nil)
+	base := e.now.Truncate(time.Second)
+	nb := base.Add(900 * time.Millisecond)
+	na := base.Add(60*24*time.Hour + 400*time.Millisecond) // na − nb = 60d − 0.5s
+	o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "frac", Identifiers: dnsIDs("f.pre.test"),
+		NotBefore: nb.Format(time.RFC3339Nano), NotAfter: na.Format(time.RFC3339Nano)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	azs, _ := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "f.pre.test"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	if got := rec.NotAfter.Sub(rec.NotBefore) + time.Second; got > 60*24*time.Hour {
+		t.Errorf("validity period %s (notBefore %s, notAfter %s), above the maximum 60d", got, rec.NotBefore, rec.NotAfter)
+	}
+}

@@ -340,7 +340,9 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 // until ctx is done; then it cancels them (they stay processing and are
 // resumed by the next Start).
 func (r *RA) Shutdown(ctx context.Context) {
+	r.waitMu.Lock() // see enqueue
 	r.closeOnce.Do(func() { close(r.closing) })
+	r.waitMu.Unlock()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {

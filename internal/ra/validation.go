@@ -83,27 +83,32 @@ const freshLease = time.Second
 // waits for a free slot (as before) or for a worker to become idle,
 // whichever comes first.
 func (r *RA) enqueue(id string, pre *startedChallenge) {
+	// closing is checked and r.wg added to under waitMu, under which
+	// Shutdown closes it: a validation either counts in r.wg before
+	// Shutdown waits for it, or does not start.
+	r.waitMu.Lock()
 	select {
 	case <-r.closing:
+		r.waitMu.Unlock()
 		return
 	default:
 	}
-	r.waitMu.Lock()
 	if _, ok := r.waiters[id]; ok {
 		r.waitMu.Unlock()
 		return // already queued or running in this process
 	}
 	wt := &waiter{done: make(chan struct{})}
 	r.waiters[id] = wt
+	r.wg.Add(1)
 	r.waitMu.Unlock()
 	j := valJob{id: id, pre: pre, wt: wt}
 	r.jobs.Add(1)
 	select {
 	case r.valJobs <- j:
-		return // an idle worker runs it
+		r.wg.Done() // an idle worker, counted in r.wg, runs it
+		return
 	default:
 	}
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		select {

@@ -164,30 +164,48 @@ func (s *Store) RateBuckets(ctx context.Context, keys []string) ([]time.Time, er
 	// SQLite first builds a temporary B-tree of the list to drive the
 	// lookups (BenchmarkRateBuckets: about 15% more CPU per read). A key
 	// given twice yields its row twice, which the loop below takes twice.
+	// SQLite joins at most maxCompoundSelect of them in one statement, so
+	// a longer list is read in parts.
 	err := s.hot(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key = ?`+strings.Repeat(` UNION ALL SELECT key, tat FROM rate_buckets WHERE key = ?`, len(keys)-1), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k string
-			var tat int64
-			if err := rows.Scan(&k, &tat); err != nil {
+		for part := range slices.Chunk(args, maxCompoundSelect) {
+			if err := readRateBucketRows(ctx, q, part, keys, out); err != nil {
 				return err
 			}
-			for i := range keys {
-				if keys[i] == k {
-					out[i] = fromTS(tat)
-				}
-			}
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate buckets: %w", err)
 	}
 	return out, nil
+}
+
+// maxCompoundSelect is how many SELECTs SQLite joins in one compound
+// SELECT (SQLITE_MAX_COMPOUND_SELECT, 500 by default).
+const maxCompoundSelect = 500
+
+// readRateBucketRows reads the buckets of part (keys, one lookup each
+// joined with UNION ALL) and stores each time in out at every index at
+// which keys holds its key.
+func readRateBucketRows(ctx context.Context, q querier, part []any, keys []string, out []time.Time) error {
+	rows, err := q.QueryContext(ctx, `SELECT key, tat FROM rate_buckets WHERE key = ?`+strings.Repeat(` UNION ALL SELECT key, tat FROM rate_buckets WHERE key = ?`, len(part)-1), part...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var tat int64
+		if err := rows.Scan(&k, &tat); err != nil {
+			return err
+		}
+		for i := range keys {
+			if keys[i] == k {
+				out[i] = fromTS(tat)
+			}
+		}
+	}
+	return rows.Err()
 }
 
 // SpendRateBucket is one GCRA step on one bucket in one statement: the
@@ -249,7 +267,12 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
 	q := `DELETE FROM rate_buckets WHERE tat <= ?`
 	if s.engine == EnginePostgres {
-		q = `DELETE FROM rate_buckets WHERE key IN (SELECT key FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED)`
+		// The rows are deleted by the physical address (ctid) of the row
+		// versions the subquery locked, not by key: matching by key, the
+		// DELETE could meet an older version of a row whose newer one a
+		// spend holds and wait for it (EvalPlanQual), which deadlocked
+		// with spends waiting for this prune's locks.
+		q = `DELETE FROM rate_buckets WHERE ctid = ANY (ARRAY(SELECT ctid FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED))`
 	}
 	res, err := s.exec(ctx, q, ts(now))
 	if err != nil {
