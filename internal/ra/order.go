@@ -163,8 +163,9 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 		end = start.Add(validity - time.Second)
 	}
 	switch {
-	case !end.After(start):
-		err = acme.NewProblem(acme.Malformed, "notAfter must be later than notBefore")
+	case end.Truncate(time.Second).Sub(start.Truncate(time.Second)) < time.Second:
+		// X.509 encodes whole seconds (the issued period is measured so).
+		err = acme.NewProblem(acme.Malformed, "notAfter must be at least one second later than notBefore, counted in whole seconds")
 	case end.Sub(start) > maxValidity:
 		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s", config.FormatDuration(maxValidity), p.Name)
 	case !end.After(now):

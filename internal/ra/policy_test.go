@@ -464,3 +464,16 @@ func TestFinalizeSubsecondOrderValidity(t *testing.T) {
 		t.Errorf("validity period %s (notBefore %s, notAfter %s), above the maximum 60d", got, rec.NotBefore, rec.NotAfter)
 	}
 }
+
+// TestNewOrderSubsecondPeriodRefused: a requested period that is not a
+// whole second once cut to the seconds X.509 encodes is malformed at
+// newOrder, not a serverInternal at finalize.
+func TestNewOrderSubsecondPeriodRefused(t *testing.T) {
+	p := policy.Profile{Name: "frac", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
+	e := newPolicyEnv(t, p)
+	a := e.account("frac", nil, nil)
+	base := e.now.Truncate(time.Second).Add(time.Minute)
+	_, err := e.ra.NewOrder(context.Background(), a, acme.NewOrderRequest{Profile: "frac", Identifiers: dnsIDs("g.pre.test"),
+		NotBefore: base.Add(100 * time.Millisecond).Format(time.RFC3339Nano), NotAfter: base.Add(900 * time.Millisecond).Format(time.RFC3339Nano)})
+	wantProblem(t, err, acme.Malformed, "at least one second later than notBefore")
+}
