@@ -292,7 +292,11 @@ func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string
 	if err != nil {
 		return nil, err
 	}
-	resp, _, err := udp.ExchangeWithConnContext(ctx, m, c.conn)
+	timeout := r.timeout
+	if timeout <= 0 {
+		timeout = defaultQueryTimeout
+	}
+	resp, err := c.exchange(ctx, m, timeout)
 	if err == nil {
 		err = checkQuestion(m, resp)
 	}

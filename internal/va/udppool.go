@@ -58,7 +58,55 @@ type udpConn struct {
 	conn   *dns.Conn
 	uses   int
 	opened time.Time
+	buf    []byte // the socket's receive buffer, reused by each exchange
 }
+
+// exchange sends m on c and returns the answer with m's ID, as
+// dns.Client.ExchangeWithConnContext does for a packet connection: the
+// deadline of the write and of the reads is timeout from now or ctx's
+// deadline, whichever is earlier, a datagram with another ID (say, a late
+// answer to an earlier query) is skipped, and the answer is read into a
+// buffer of the size m's EDNS0 record advertises (dns.MinMsgSize without
+// one). Unlike the client, it reads every answer into c's own buffer
+// instead of a new one: dns.Msg.Unpack copies what it keeps.
+func (c *udpConn) exchange(ctx context.Context, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := c.conn.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if err := c.conn.WriteMsg(m); err != nil {
+		return nil, err
+	}
+	size := dns.MinMsgSize
+	if opt := m.IsEdns0(); opt != nil && int(opt.UDPSize()) > size {
+		size = int(opt.UDPSize())
+	}
+	if len(c.buf) < size {
+		c.buf = make([]byte, size)
+	}
+	for {
+		n, err := c.conn.Read(c.buf[:size])
+		if err != nil {
+			return nil, err
+		}
+		if n < dnsHeaderSize {
+			return nil, dns.ErrShortRead
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(c.buf[:n]); err != nil {
+			return nil, err
+		}
+		if r.Id == m.Id {
+			return r, nil
+		}
+	}
+}
+
+// dnsHeaderSize is the length of a DNS message header (RFC 1035 §4.1.1).
+const dnsHeaderSize = 12
 
 func newUDPPool(server string, now func() time.Time) *udpPool {
 	return &udpPool{server: server, now: now}
@@ -67,7 +115,7 @@ func newUDPPool(server string, now func() time.Time) *udpPool {
 // get returns an idle socket that may still be used, or a new one. It
 // fails when ctx is done, as dialling a new socket would: an idle socket
 // would otherwise send the query of a cancelled lookup and wait for its
-// answer until the query timeout (ExchangeWithConnContext only takes the
+// answer until the query timeout (exchange only takes the
 // context's deadline).
 func (p *udpPool) get(ctx context.Context) (*udpConn, error) {
 	if err := ctx.Err(); err != nil {

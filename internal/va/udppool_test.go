@@ -128,6 +128,29 @@ func TestUDPSocketReuse(t *testing.T) {
 	}
 }
 
+// TestUDPAnswerOutlivesBuffer: an answer read on a pooled socket stays as
+// it was after later answers were read into the same socket's buffer.
+func TestUDPAnswerOutlivesBuffer(t *testing.T) {
+	s := startFuncServer(t, nameIP)
+	r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}}, time.Now)
+	first, err := r.query(t.Context(), "h1-1.outlive.test", dns.TypeA)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first: %v, %v", first, err)
+	}
+	for j := 2; j < 6; j++ {
+		if _, err := r.query(t.Context(), fmt.Sprintf("h200-%d.other.test", j), dns.TypeA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ports, _ := s.portUses(); ports != 1 {
+		t.Fatalf("%d source ports; want the five queries on one socket", ports)
+	}
+	a := first[0].(*dns.A)
+	if a.Hdr.Name != "h1-1.outlive.test." || !a.A.Equal(net.IPv4(10, 0, 1, 1)) {
+		t.Errorf("first answer after four more on its socket: %v", a)
+	}
+}
+
 // TestUDPSocketLimits: a socket is replaced after udpConnMaxUses queries
 // and after udpConnMaxAge.
 func TestUDPSocketLimits(t *testing.T) {
