@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,7 +23,6 @@ import (
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv"
-	"golang.org/x/crypto/acme"
 )
 
 // pemBlocks splits b into its PEM blocks.
@@ -65,52 +63,6 @@ func rootlessBundle(t *testing.T) ([]byte, *x509.Certificate) {
 	return append(append(pem.EncodeToMemory(b[0]), pem.EncodeToMemory(b[2])...), pem.EncodeToMemory(b[3])...), root
 }
 
-// issueHTTP01 registers an account and gets a certificate for name over
-// http-01 with x/crypto/acme; it returns the chain the server sent.
-func issueHTTP01(t *testing.T, env *testenv.Env, name string) [][]byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := &acme.Client{Key: key, DirectoryURL: env.DirectoryURL, HTTPClient: env.HTTPClient}
-	if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
-		t.Fatal(err)
-	}
-	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type != "http-01" {
-				continue
-			}
-			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-			env.SetHTTP01(ch.Token, ka)
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
-		t.Fatal(err)
-	}
-	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, ck)
-	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return chain
-}
-
 // TestServeWithImportedCAWithoutRootKey: `certgate ca import` of a
 // corporate intermediate without the root's private key (three blocks),
 // then `certgate serve` starts, and an ACME client gets a certificate over
@@ -141,7 +93,7 @@ func TestServeWithImportedCAWithoutRootKey(t *testing.T) {
 	}
 	// env.HTTPClient trusts only the imported root: every ACME request
 	// below checks the server's TLS certificate against it.
-	chain := issueHTTP01(t, env, "www.example.test")
+	_, _, chain := env.IssueHTTP01(t, "www.example.test")
 	if len(chain) != 2 {
 		t.Fatalf("chain has %d certificates, want leaf and intermediate", len(chain))
 	}
@@ -269,7 +221,7 @@ func TestServeWithImportedThreeTierCA(t *testing.T) {
 		t.Fatalf("ca import of a three-tier bundle: %v", err)
 	}
 	env := testenv.NewWithOptions(t, testenv.Options{Data: data})
-	chain := issueHTTP01(t, env, "www.example.test")
+	_, _, chain := env.IssueHTTP01(t, "www.example.test")
 	if len(chain) != 3 || !bytes.Equal(chain[2], policy.Raw) {
 		t.Fatalf("chain has %d certificates, want leaf, issuing CA, policy CA", len(chain))
 	}

@@ -2,16 +2,11 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
@@ -24,46 +19,7 @@ import (
 // http-01 with x/crypto/acme; it returns the client, account and leaf DER.
 func issue(t *testing.T, env *testenv.Env, name string) (*acme.Client, *acme.Account, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := &acme.Client{Key: key, DirectoryURL: env.DirectoryURL, HTTPClient: env.HTTPClient}
-	acct, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type != "http-01" {
-				continue
-			}
-			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-			env.SetHTTP01(ch.Token, ka)
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
-		t.Fatal(err)
-	}
-	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, ck)
-	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, acct, chain := env.IssueHTTP01(t, name)
 	return c, acct, chain[0]
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/testenv/testdns"
+	"golang.org/x/crypto/acme"
 )
 
 // Env is a running in-process certgate with its test resolver and
@@ -253,4 +254,54 @@ func (e *Env) startTLSALPN(t testing.TB) int {
 		t.Cleanup(func() { ln.Close() })
 	}
 	return port
+}
+
+// IssueHTTP01 registers a new account (P-256 key) and has a certificate
+// issued for name over http-01 with golang.org/x/crypto/acme, answering
+// the challenge from e's responder; it returns the client, the account and
+// the chain (DER, leaf first). Any failure ends the test. Bounded by one
+// minute.
+func (e *Env) IssueHTTP01(t testing.TB, name string) (*acme.Client, *acme.Account, [][]byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &acme.Client{Key: key, DirectoryURL: e.DirectoryURL, HTTPClient: e.HTTPClient}
+	acct, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range o.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range z.Challenges {
+			if ch.Type != "http-01" {
+				continue
+			}
+			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
+			e.SetHTTP01(ch.Token, ka)
+			if _, err := c.Accept(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.WaitAuthorization(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, ck)
+	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, acct, chain
 }
