@@ -1,6 +1,7 @@
 package certlint
 
 import (
+	"sync"
 	"time"
 
 	"github.com/zmap/zlint/v3/lint"
@@ -109,20 +110,40 @@ func (e *LintError) ValidityLimit() (limit ValidityLimit, ok bool) {
 // decides by notBefore, as this does). Days counts the period inclusively,
 // as the lints do: notAfter − notBefore + 1 second.
 func MaxServerValidity(t time.Time) (limit ValidityLimit, ok bool) {
-	reg := lint.GlobalRegistry()
-	for name, v := range validityLints() {
-		if v.days == 0 || v.applies != appliesTLSServer || (ok && v.days >= limit.Days) {
-			continue
-		}
-		l := reg.ByName(name)
-		if l == nil || (!l.EffectiveDate.IsZero() && t.Before(l.EffectiveDate)) ||
-			(!l.IneffectiveDate.IsZero() && !t.Before(l.IneffectiveDate)) {
-			continue
-		}
-		limit, ok = ValidityLimit{Lint: name, Days: v.days, Authority: authority(l.Source), Applies: v.applies}, true
-		if !l.EffectiveDate.IsZero() {
-			limit.Applies += " issued from " + l.EffectiveDate.Format("2006-01-02")
+	for _, l := range serverValidityLimits() {
+		if (l.from.IsZero() || !t.Before(l.from)) && (l.until.IsZero() || t.Before(l.until)) && (!ok || l.Days < limit.Days) {
+			limit, ok = l.ValidityLimit, true
 		}
 	}
 	return limit, ok
 }
+
+// serverValidityLimit is a limit on TLS server certificates with the
+// notBefore dates its lint is in force for: from (zero: always) until
+// (zero: no end), as zlint's EffectiveDate and IneffectiveDate say.
+type serverValidityLimit struct {
+	ValidityLimit
+	from, until time.Time
+}
+
+// serverValidityLimits resolves, once per process, the limits on TLS
+// server certificates of validityLints against zlint's registry, for
+// MaxServerValidity (called for every newOrder and issuance of a profile
+// that follows the BR). The result is never modified.
+var serverValidityLimits = sync.OnceValue(func() []serverValidityLimit {
+	reg := lint.GlobalRegistry()
+	var out []serverValidityLimit
+	for name, v := range validityLints() {
+		l := reg.ByName(name)
+		if v.days == 0 || v.applies != appliesTLSServer || l == nil {
+			continue
+		}
+		lim := serverValidityLimit{ValidityLimit: ValidityLimit{Lint: name, Days: v.days, Authority: authority(l.Source), Applies: v.applies},
+			from: l.EffectiveDate, until: l.IneffectiveDate}
+		if !l.EffectiveDate.IsZero() {
+			lim.Applies += " issued from " + l.EffectiveDate.Format("2006-01-02")
+		}
+		out = append(out, lim)
+	}
+	return out
+})
