@@ -185,17 +185,7 @@ func TestImportRefusesThreeBlocks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dst := filepath.Join(t.TempDir(), "ca")
-			_, err := Import(dst, tt.bundle)
-			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Import = %v, want %v mentioning %q", err, tt.wantErr, tt.want)
-			}
-			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), ".import-") {
-				t.Errorf("error is not one line about the bundle: %q", err)
-			}
-			if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
-				t.Errorf("a refused import left %d entries behind", len(entries))
-			}
+			checkImportRefused(t, tt.bundle, tt.wantErr, tt.want)
 		})
 	}
 }
@@ -212,5 +202,23 @@ func TestExportPartialCA(t *testing.T) {
 	_, _, _, err := Export(dir)
 	if !errors.Is(err, ErrPartialCA) || !strings.Contains(err.Error(), "lacks intermediate.crt, intermediate.key") {
 		t.Fatalf("Export of a partial CA = %v, want ErrPartialCA naming the missing files", err)
+	}
+}
+
+// checkImportRefused imports bundle into a new directory and checks that
+// Import refuses it with an error wrapping wantErr that mentions want, in
+// one line about the bundle, leaving nothing on disk.
+func checkImportRefused(t *testing.T, bundle []byte, wantErr error, want string) {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "ca")
+	_, err := Import(dst, bundle)
+	if !errors.Is(err, wantErr) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Import = %v, want %v mentioning %q", err, wantErr, want)
+	}
+	if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), ".import-") {
+		t.Errorf("error is not one line about the bundle: %q", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
+		t.Errorf("a refused import left %d entries behind", len(entries))
 	}
 }
