@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -14,12 +15,11 @@ import (
 	"github.com/certgate/certgate/internal/cputime"
 )
 
-// BenchmarkValidateHTTP01AndCAA: what the VA does for one http-01
-// authorization of a fresh name, as in `certgate bench acme`: Validate
-// (A and AAAA lookups, HTTP request) and CheckCAA (the name and its two
-// parents, no records). The DNS and HTTP servers run in the same
-// process, so cpu-µs/op includes their work.
-func BenchmarkValidateHTTP01AndCAA(b *testing.B) {
+// benchVA starts, for the benchmark's lifetime, a DNS server answering A
+// 127.0.0.1 for every name (no AAAA, no CAA) and an HTTP server answering
+// every request with keyAuth, and returns a VA that uses both.
+func benchVA(b *testing.B, keyAuth string) *VA {
+	b.Helper()
 	dnsSrv := startFuncServer(b, func(w dns.ResponseWriter, req *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(req)
@@ -28,7 +28,6 @@ func BenchmarkValidateHTTP01AndCAA(b *testing.B) {
 		}
 		_ = w.WriteMsg(m)
 	})
-	keyAuth := testToken + ".thumbprint"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -45,12 +44,60 @@ func BenchmarkValidateHTTP01AndCAA(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return v
+}
+
+// goroutinesCreated reads the runtime's count of goroutines created since
+// the process started.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// benchID is the identifier of iteration i: a fresh name two labels under
+// the TLD, as `certgate bench acme` asks for.
+func benchID(i int) acme.Identifier {
+	return acme.Identifier{Type: acme.IdentifierDNS, Value: fmt.Sprintf("h%d-%d.bench.test", i/256%256, i%256)}
+}
+
+// BenchmarkValidateHTTP01: one http-01 Validate of a fresh name (A and
+// AAAA lookups, one HTTP exchange). The DNS and HTTP servers run in the
+// same process, so cpu-µs/op and goroutines/op include their work (the
+// HTTP server starts one goroutine per connection).
+func BenchmarkValidateHTTP01(b *testing.B) {
+	keyAuth := testToken + ".thumbprint"
+	v := benchVA(b, keyAuth)
 	ctx := b.Context()
 	b.ReportAllocs()
-	start := cputime.Process()
+	start, g0 := cputime.Process(), goroutinesCreated()
 	b.ResetTimer()
 	for i := range b.N {
-		id := acme.Identifier{Type: acme.IdentifierDNS, Value: fmt.Sprintf("h%d-%d.bench.test", i/256%256, i%256)}
+		if err := v.Validate(ctx, benchID(i), acme.ChallengeHTTP01, testToken, keyAuth); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
+	cputime.ReportPerOp(b, start)
+}
+
+// BenchmarkValidateHTTP01AndCAA: what the VA does for one http-01
+// authorization of a fresh name, as in `certgate bench acme`: Validate
+// (A and AAAA lookups, HTTP request) and CheckCAA (the name and its two
+// parents, no records). The DNS and HTTP servers run in the same
+// process, so cpu-µs/op includes their work.
+func BenchmarkValidateHTTP01AndCAA(b *testing.B) {
+	keyAuth := testToken + ".thumbprint"
+	v := benchVA(b, keyAuth)
+	ctx := b.Context()
+	b.ReportAllocs()
+	start, g0 := cputime.Process(), goroutinesCreated()
+	b.ResetTimer()
+	for i := range b.N {
+		id := benchID(i)
 		if err := v.Validate(ctx, id, acme.ChallengeHTTP01, testToken, keyAuth); err != nil {
 			b.Fatal(err)
 		}
@@ -58,5 +105,6 @@ func BenchmarkValidateHTTP01AndCAA(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
 	cputime.ReportPerOp(b, start)
 }
