@@ -3,7 +3,6 @@ package va
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,26 +52,17 @@ func refuseRedirect(req *http.Request, via []*http.Request, format string, args 
 // trailing whitespace trimmed, must equal keyAuthorization.
 //
 // Redirects are followed per checkRedirect, https targets without
-// certificate verification; every connection of every hop goes through
-// dialForHTTP and so through the address policy. The body is read up to
-// maxBodyBytes, and the whole exchange is bounded by ctx.
+// certificate verification; every request of every hop goes on a
+// connection of its own (oneShotTransport) dialled by dialForHTTP and so
+// through the address policy. The body is read up to maxBodyBytes, and
+// the whole exchange is bounded by ctx.
 func (v *VA) validateHTTP01(ctx context.Context, t target, token, keyAuthorization string) error {
 	u := &url.URL{
 		Scheme: "http",
 		Host:   v.hostPort(t.host(), "http", ""),
 		Path:   "/.well-known/acme-challenge/" + token,
 	}
-	transport := &http.Transport{
-		Proxy:                  nil,
-		DialContext:            v.dialForHTTP,
-		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // RFC 8555 §8.3: https redirect targets may not have a valid certificate yet; the body is the proof.
-		DisableKeepAlives:      true,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 16 << 10,
-		ForceAttemptHTTP2:      false,
-	}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, CheckRedirect: v.checkRedirect}
+	client := &http.Client{Transport: oneShotTransport{v}, CheckRedirect: v.checkRedirect}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -84,6 +74,7 @@ func (v *VA) validateHTTP01(ctx context.Context, t target, token, keyAuthorizati
 	req.Host = t.host()
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "*/*")
+	req.Close = true // "Connection: close": one request per connection
 
 	resp, err := client.Do(req)
 	if err != nil {
