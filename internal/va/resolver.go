@@ -232,15 +232,21 @@ func (r *dnsResolver) exchange(ctx context.Context, name string, qtype uint16) (
 	return nil, errors.Join(errs...)
 }
 
+// exchangeOne asks server, over UDP and over TCP when the UDP answer is
+// truncated, both within r.timeout from now and ctx's deadline. The
+// deadline is set on the pooled socket itself (udpConn.exchange); a
+// context that carries it is made only for the other paths, which take
+// their bound from a context.
 func (r *dnsResolver) exchangeOne(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
-	qctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	resp, err := r.exchangeUDP(qctx, m, server)
+	deadline := time.Now().Add(r.timeout)
+	resp, err := r.exchangeUDP(ctx, m, server, deadline)
 	if err == nil && resp.Truncated {
 		tcp := r.tcp
 		if tcp == nil {
 			tcp = &dns.Client{Net: "tcp", Timeout: r.timeout}
 		}
+		qctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		resp, _, err = tcp.ExchangeContext(qctx, m, server)
 		if err == nil {
 			err = checkQuestion(m, resp)
@@ -274,15 +280,18 @@ func reuseSockets(server string) bool {
 }
 
 // exchangeUDP sends m to server over UDP, on a pooled socket when the
-// resolver keeps them for server (reuseSockets).
-func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
-	udp := r.udp
-	if udp == nil {
-		udp = &dns.Client{Net: "udp", Timeout: r.timeout}
-	}
+// resolver keeps them for server (reuseSockets), and waits for the
+// answer until deadline or ctx's deadline, whichever is earlier.
+func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string, deadline time.Time) (*dns.Msg, error) {
 	pool := r.pools[server]
 	if pool == nil {
-		resp, _, err := udp.ExchangeContext(ctx, m, server)
+		udp := r.udp
+		if udp == nil {
+			udp = &dns.Client{Net: "udp", Timeout: r.timeout}
+		}
+		qctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		resp, _, err := udp.ExchangeContext(qctx, m, server)
 		if err == nil {
 			err = checkQuestion(m, resp)
 		}
@@ -292,11 +301,7 @@ func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string
 	if err != nil {
 		return nil, err
 	}
-	timeout := r.timeout
-	if timeout <= 0 {
-		timeout = defaultQueryTimeout
-	}
-	resp, err := c.exchange(ctx, m, timeout)
+	resp, err := c.exchange(ctx, m, time.Until(deadline))
 	if err == nil {
 		err = checkQuestion(m, resp)
 	}
