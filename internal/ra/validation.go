@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -279,8 +280,10 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 		took := time.Since(start)
 		r.cfg.Metrics.ValidationAttempt(c.Type, took)
 		now = r.now()
-		r.log.Info("validation attempt", "challenge", id, "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
-			"ok", verr == nil, "ms", took.Milliseconds(), "problem", problemType(prob))
+		if r.log.Enabled(context.Background(), slog.LevelInfo) { // arguments boxed only when logged
+			r.log.Info("validation attempt", "challenge", id, "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
+				"ok", verr == nil, "ms", took.Milliseconds(), "problem", problemType(prob))
+		}
 		if prob == nil || caaRefused || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
 			if prob == nil && AuthorizationStatus(az, now) != acme.StatusPending {
 				prob = acme.NewProblem(acme.Unauthorized, "the authorization expired during validation")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -74,8 +75,10 @@ func (v *VA) CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, me
 			"detail", p.Detail, "err", err, "duration", time.Since(start))
 		return p
 	}
-	v.log.Debug("CAA check passed", "identifier", id.Value, "wildcard", wildcard, "challenge", method,
-		"duration", time.Since(start))
+	if v.log.Enabled(context.Background(), slog.LevelDebug) { // arguments boxed only when logged
+		v.log.Debug("CAA check passed", "identifier", id.Value, "wildcard", wildcard, "challenge", method,
+			"duration", time.Since(start))
+	}
 	return nil
 }
 

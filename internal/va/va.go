@@ -156,13 +156,20 @@ func (v *VA) Validate(ctx context.Context, id acme.Identifier, typ, token, keyAu
 			idc := id
 			p.Identifier = &idc
 		}
-		v.log.Info("validation failed", "identifier", id.Value, "identifierType", id.Type,
-			"challenge", typ, "problem", string(p.Type), "detail", p.Detail, "err", err,
-			"duration", time.Since(start))
+		if v.log.Enabled(context.Background(), slog.LevelInfo) {
+			v.log.Info("validation failed", "identifier", id.Value, "identifierType", id.Type,
+				"challenge", typ, "problem", string(p.Type), "detail", p.Detail, "err", err,
+				"duration", time.Since(start))
+		}
 		return p
 	}
-	v.log.Info("validation succeeded", "identifier", id.Value, "identifierType", id.Type,
-		"challenge", typ, "duration", time.Since(start))
+	// Asked first: the arguments of a record that is not logged (the
+	// default --log-level is warn) would still be boxed, for every
+	// validation.
+	if v.log.Enabled(context.Background(), slog.LevelInfo) {
+		v.log.Info("validation succeeded", "identifier", id.Value, "identifierType", id.Type,
+			"challenge", typ, "duration", time.Since(start))
+	}
 	return nil
 }
 
