@@ -225,3 +225,52 @@ func TestHTTP01Cancelled(t *testing.T) {
 		t.Fatalf("cancelled validation took %v", d)
 	}
 }
+
+// TestHTTP01EndlessBody: a server that announces a huge body and keeps
+// sending it fails the validation as soon as the VA has read more than
+// maxBodyBytes, not at the validation's deadline.
+func TestHTTP01EndlessBody(t *testing.T) {
+	for _, header := range []string{"Content-Length: 1073741824", "Transfer-Encoding: chunked"} {
+		t.Run(header, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+			wg.Go(func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer func() { _ = c.Close() }()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				chunked := strings.HasPrefix(header, "Transfer")
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\n"+header+"\r\n\r\n"); err != nil {
+					return
+				}
+				block := strings.Repeat("x", 4096)
+				if chunked {
+					block = fmt.Sprintf("%x\r\n%s\r\n", len(block), block)
+				}
+				for {
+					if _, err := io.WriteString(c, block); err != nil {
+						return // the VA closed the connection
+					}
+				}
+			})
+			dnsSrv := startDNS(t)
+			v := newVA(t, Config{HTTPPort: ln.Addr().(*net.TCPAddr).Port, DNSResolver: dnsSrv.Addr(), Timeout: 8 * time.Second})
+			id := dnsID("example.com")
+			start := time.Now()
+			err = v.Validate(t.Context(), id, acme.ChallengeHTTP01, testToken, testKeyAuth)
+			checkResult(t, err, id, acme.IncorrectResponse, "body larger than 65536 bytes")
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("validation took %v: the endless body was read on after the limit", d)
+			}
+		})
+	}
+}

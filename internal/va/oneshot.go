@@ -182,8 +182,12 @@ func (b *oneShotBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the connection first: the body's own Close reads what is
+// left of a body to its end (to reuse the connection), which a server
+// could make last until the validation's deadline.
 func (b *oneShotBody) Close() error {
 	b.stop()
+	err := b.conn.Close()
 	_ = b.body.Close()
-	return b.conn.Close()
+	return err
 }
