@@ -120,7 +120,7 @@ func (t oneShotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	lr.n = math.MaxInt64
-	resp.Body = &oneShotBody{body: resp.Body, conn: raw, stop: stop, ctx: ctx}
+	resp.Body = &oneShotBody{body: resp.Body, conn: conn, stop: stop, ctx: ctx}
 	return resp, nil
 }
 
@@ -166,7 +166,8 @@ func (l *headerLimitReader) Read(p []byte) (int, error) {
 }
 
 // oneShotBody is a response body of oneShotTransport: closing it closes
-// the connection.
+// the connection (for https the TLS connection, which sends its
+// close_notify alert first, as the Transport's did).
 type oneShotBody struct {
 	body io.ReadCloser
 	conn net.Conn
