@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // withoutRootKey drops the root key (block 2) from a four-block bundle.
@@ -94,7 +96,7 @@ func TestImportWithoutRootKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := withoutRootKey(t, caBundle(t, rootKey, interKey))
+	bundle := withoutRootKey(t, testca.Bundle(t, testNow, rootKey, interKey))
 	rootCert, err := x509.ParseCertificate(bundleBlocks(t, bundle)[0].Bytes)
 	if err != nil {
 		t.Fatal(err)
