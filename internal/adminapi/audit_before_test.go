@@ -16,7 +16,8 @@ import (
 // to an existing row records as "before" the row the change replaced, even
 // when another change committed after the handler read the row and before
 // its change (made deterministic by fixture.meanwhile): profile update and
-// delete, EAB key revocation, account deactivation, on both engines.
+// delete, EAB key revocation, approval decision, account deactivation, on
+// both engines.
 func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -99,6 +100,17 @@ func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 				must(json.Unmarshal(r.body, &body))
 				if body["account"] != "bound-"+kid {
 					t.Errorf("revoke answered %s, want the key as revoked, with the account bound meanwhile", r.body)
+				}
+			})
+			t.Run("approval approve", func(t *testing.T) {
+				id := f.approval()
+				f.meanwhile = func() { must(f.st.MarkApprovalEscalated(ctx, id, f.now)) }
+				if r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{}); r.status != 200 {
+					t.Fatalf("approve: %d %s", r.status, r.body)
+				}
+				before, after := last("approval", id, "approval.approve")
+				if before["escalatedAt"] == nil || after["escalatedAt"] == nil || before["status"] != "pending" || after["status"] != "approved" {
+					t.Errorf("approval.approve before %v after %v, want the escalation made meanwhile in both, pending then approved", before, after)
 				}
 			})
 			t.Run("account deactivate", func(t *testing.T) {

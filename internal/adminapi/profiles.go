@@ -446,7 +446,7 @@ func approvalRoutes(a *API) {
 			var events []*store.AuditAppend
 			if a.d.Audit != nil {
 				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
-					Before: ra.ApprovalSnapshot(ap), After: ra.ApprovalSnapshot(&after)})
+					Replaced: ra.DecisionSnapshots(approve, pr.Actor(), in.Body.Comment, now)})
 				if err != nil {
 					return nil, a.storeError(ctx, "audit event", err)
 				}

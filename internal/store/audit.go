@@ -53,6 +53,13 @@ type AuditAppend struct {
 // event that has one; it reads nothing when none has. scan's error (such as
 // ErrNotFound) is returned as it is.
 func readReplaced[T any](ctx context.Context, s *Store, tx txConn, events []*AuditAppend, scan func(interface{ Scan(...any) error }) (*T, error), q string, args ...any) error {
+	return readReplacedLock(ctx, s, tx, events, scan, `FOR UPDATE`, q, args...)
+}
+
+// readReplacedLock is readReplaced with lock as the locking clause on
+// PostgreSQL, e.g. "FOR UPDATE OF c" for a query whose other tables are
+// on the nullable side of an outer join.
+func readReplacedLock[T any](ctx context.Context, s *Store, tx txConn, events []*AuditAppend, scan func(interface{ Scan(...any) error }) (*T, error), lock, q string, args ...any) error {
 	want := false
 	for _, ev := range events {
 		want = want || (ev != nil && ev.Replaced != nil)
@@ -61,7 +68,7 @@ func readReplaced[T any](ctx context.Context, s *Store, tx txConn, events []*Aud
 		return nil
 	}
 	if s.engine == EnginePostgres {
-		q += ` FOR UPDATE`
+		q += ` ` + lock
 	}
 	old, err := scan(txQueryRow(ctx, tx, q, args...))
 	if err != nil {
