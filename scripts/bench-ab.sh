@@ -24,6 +24,7 @@
 # The runs add their flows to that directory. Needs go, pebble-challtestsrv
 # (Debian package pebble), python3, Linux /proc.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 (($# >= 2)) || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 A=$(cd "$1" && pwd)
 B=$(cd "$2" && pwd)
@@ -41,30 +42,26 @@ cleanup() {
 trap cleanup EXIT
 (cd "$A" && go build -o "$W/a" ./cmd/certgate)
 (cd "$B" && go build -o "$W/b" ./cmd/certgate)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DNS=$(port); MGMT=$(port); RESP=$(port); PA=$(port); PB=$(port)
-pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS" -management "127.0.0.1:$MGMT" \
-	-http01 "" -https01 "" -tlsalpn01 "" >"$W/dns.log" 2>&1 &
-PIDS+=($!)
+RESP=$(port); PA=$(port); PB=$(port)
+start_dns "$W/dns.log"
+PIDS+=("$DNS_PID")
 DA=${DATA_OLD:-$W/da}
 DB=${DATA_NEW:-$W/db}
-"$W/a" serve --data "$DA" --listen "127.0.0.1:$PA" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/a.log" 2>&1 &
-SA=$!
+start_serve "$W/a" "$DA" "$PA" "$RESP" "$W/a.log"
+SA=$SERVE_PID
 PIDS+=("$SA")
-"$W/b" serve --data "$DB" --listen "127.0.0.1:$PB" --va-http-port "$RESP" --va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$W/b.log" 2>&1 &
-SB=$!
+start_serve "$W/b" "$DB" "$PB" "$RESP" "$W/b.log"
+SB=$SERVE_PID
 PIDS+=("$SB")
 for p in "$PA" "$PB"; do
-	for _ in $(seq 150); do curl -sfk -o /dev/null --max-time 2 "https://127.0.0.1:$p/healthz" && break; sleep 0.2; done
+	wait_healthz "$p"
 done
 "$W/a" ca root --data "$DA" >"$W/ra.pem"
 "$W/b" ca root --data "$DB" >"$W/rb.pem"
-ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 run() { # run NAME PID PORT ROOT FLOWS
 	local t0 t1
 	t0=$(ticks "$2")
-	"$W/b" bench acme -d "https://localhost:$3/acme/directory" --ca "$4" --http01-listen "127.0.0.1:$RESP" \
-		-n "$5" -c "$C" -k 8 --key-type ec256 --json "$W/s.json" >/dev/null
+	bench_flows "$W/b" "$3" "$4" "$RESP" "$5" "$W/s.json" "$C"
 	t1=$(ticks "$2")
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d["completed"], d["failed"], round(d["flows_per_second"],1), round(d["overall"]["p99_ms"],1), sys.argv[3])' \
 		"$W/s.json" "$1" "$((t1 - t0))"

@@ -13,6 +13,7 @@
 # run, warm-up included), top.txt (`go tool pprof -top -cum`) and flat.txt.
 # Needs: go, pebble-challtestsrv (Debian package pebble), python3, Linux /proc.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 T=$(cd "${1:-$(dirname "$0")/..}" 2>/dev/null && pwd) || { echo "profile: no source tree at '${1}'" >&2; exit 1; }
 O=${2:-$(mktemp -d "${TMPDIR:-/tmp}/certgate-profile.XXXXXX")}
 N=${3:-2000}
@@ -22,26 +23,14 @@ mkdir -p "$O"
 O=$(cd "$O" && pwd)
 rm -rf "$O/data"
 (cd "$T" && go build -o "$O/certgate" ./cmd/certgate)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DNS=$(port); MGMT=$(port); RESP=$(port); P=$(port)
-pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS" -management "127.0.0.1:$MGMT" \
-	-http01 "" -https01 "" -tlsalpn01 "" >"$O/dns.log" 2>&1 &
-DP=$!
-CERTGATE_CPUPROFILE=$O/cpu.out "$O/certgate" serve --data "$O/data" --listen "127.0.0.1:$P" --va-http-port "$RESP" \
-	--va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$O/serve.log" 2>&1 &
-SP=$!
-trap 'kill $DP $SP 2>/dev/null || true' EXIT
-for _ in $(seq 150); do curl -sfk -o /dev/null --max-time 2 "https://127.0.0.1:$P/healthz" && break; sleep 0.2; done
-for _ in $(seq 50); do "$O/certgate" ca root --data "$O/data" >"$O/root.pem" 2>/dev/null && break; sleep 0.2; done
-flows() {
-	"$O/certgate" bench acme -d "https://localhost:$P/acme/directory" --ca "$O/root.pem" --http01-listen "127.0.0.1:$RESP" \
-		-n "$1" -c 8 -k 8 --key-type ec256 --json "$O/summary.json" >/dev/null
-}
-ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$SP/stat"; }
+trap 'kill ${DNS_PID:-} ${SERVE_PID:-} 2>/dev/null || true' EXIT
+CERTGATE_CPUPROFILE=$O/cpu.out start_node "$O/certgate" "$O"
+SP=$SERVE_PID
+flows() { bench_flows "$O/certgate" "$P" "$O/root.pem" "$RESP" "$1" "$O/summary.json"; }
 flows 200
-t0=$(ticks)
+t0=$(ticks "$SP")
 flows "$N"
-t1=$(ticks)
+t1=$(ticks "$SP")
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("completed", d["completed"], "failed", d["failed"], "flows/s", round(d["flows_per_second"], 1), "p99 ms", round(d["overall"]["p99_ms"], 1))' "$O/summary.json"
 echo "server CPU ms/flow: $(python3 -c "print(round(($t1 - $t0) * 1000 / $(getconf CLK_TCK) / $N, 3))")"
 kill -INT "$SP"

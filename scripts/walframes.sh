@@ -14,6 +14,7 @@
 # same FLOWS, and expect a few percent between runs. Needs: go, strace, sqlite3, pebble-challtestsrv,
 # python3.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 T=$(cd "${1:-$(dirname "$0")/..}" 2>/dev/null && pwd) || { echo "walframes: no source tree at '${1}'" >&2; exit 1; }
 N=${2:-500}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "walframes: FLOWS must be a positive integer, got '$N'" >&2; exit 1; }
@@ -25,22 +26,11 @@ mkdir -p "$O"
 O=$(cd "$O" && pwd)
 rm -rf "$O/data"
 (cd "$T" && go build -o "$O/certgate" ./cmd/certgate)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DNS=$(port); MGMT=$(port); RESP=$(port); P=$(port)
-pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS" -management "127.0.0.1:$MGMT" \
-	-http01 "" -https01 "" -tlsalpn01 "" >"$O/dns.log" 2>&1 &
-DP=$!
-"$O/certgate" serve --data "$O/data" --listen "127.0.0.1:$P" --va-http-port "$RESP" \
-	--va-dns-resolver "127.0.0.1:$DNS" --log-level warn >"$O/serve.log" 2>&1 &
-SP=$!
 STP=
-trap 'kill $DP $SP $STP 2>/dev/null || true' EXIT
-for _ in $(seq 150); do curl -sfk -o /dev/null --max-time 2 "https://127.0.0.1:$P/healthz" && break; sleep 0.2; done
-for _ in $(seq 50); do "$O/certgate" ca root --data "$O/data" >"$O/root.pem" 2>/dev/null && break; sleep 0.2; done
-flows() {
-	"$O/certgate" bench acme -d "https://localhost:$P/acme/directory" --ca "$O/root.pem" --http01-listen "127.0.0.1:$RESP" \
-		-n "$1" -c 8 -k 8 --key-type ec256 --json "$O/summary.json" >/dev/null
-}
+trap 'kill ${DNS_PID:-} ${SERVE_PID:-} $STP 2>/dev/null || true' EXIT
+start_node "$O/certgate" "$O"
+SP=$SERVE_PID
+flows() { bench_flows "$O/certgate" "$P" "$O/root.pem" "$RESP" "$1" "$O/summary.json"; }
 flows 200
 strace -f -qq -y -e trace=pwrite64,pread64,fcntl,fsync,fdatasync -o "$O/strace.txt" -p "$SP" &
 STP=$!

@@ -190,14 +190,18 @@ Deactivation is final.`,
 			if a.Status != acme.StatusValid {
 				return fmt.Errorf("account %s is %s already", a.ID, a.Status)
 			}
-			before := *a
-			a.Status = acme.StatusDeactivated
-			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: cliActor(), Action: audit.ActionAccountDeactivate,
-				ObjectType: audit.ObjectAccount, ObjectID: a.ID, Before: accountAudit(&before), After: accountAudit(a)})
+			// Only the status changes (DeactivateAccount): a contact
+			// updated meanwhile over ACME is kept, and recorded.
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionAccountDeactivate, audit.ObjectAccount, a.ID,
+				audit.ReplacedRow(func(old *store.Account) (any, any) {
+					after := *old
+					after.Status = acme.StatusDeactivated
+					return accountAudit(old), accountAudit(&after)
+				}))
 			if err != nil {
 				return err
 			}
-			if err := st.UpdateAccount(ctx, a, ev); err != nil {
+			if err := st.DeactivateAccount(ctx, a.ID, ev); err != nil {
 				if errors.Is(err, store.ErrStale) {
 					return fmt.Errorf("account %s changed meanwhile; it is no longer valid", a.ID)
 				}

@@ -47,12 +47,13 @@ func newAccountSetAttributes() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			before := a.Attributes
 			if err := checkAccountAttributes(ctx, st, a, attrs); err != nil {
 				return err
 			}
-			ev, err := prepareAudit(ctx, st, audit.ActionAccountAttributes, audit.ObjectAccount, args[0],
-				map[string]any{"attributes": before}, map[string]any{"attributes": attrs})
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionAccountAttributes, audit.ObjectAccount, args[0],
+				audit.ReplacedRow(func(old *store.Account) (any, any) {
+					return map[string]any{"attributes": old.Attributes}, map[string]any{"attributes": attrs}
+				}))
 			if err != nil {
 				return err
 			}

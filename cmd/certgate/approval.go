@@ -142,14 +142,12 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			after := *ap
-			after.Status, after.DecidedAt, after.DecidedBy, after.Comment = store.ApprovalRejected, now, who, comment
 			action := audit.ActionApprovalReject
 			if approve {
-				after.Status, action = store.ApprovalApproved, audit.ActionApprovalApprove
+				action = audit.ActionApprovalApprove
 			}
 			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: audit.CLIActor(who), Action: action, ObjectType: audit.ObjectApproval,
-				ObjectID: ap.ID, Before: ra.ApprovalSnapshot(ap), After: ra.ApprovalSnapshot(&after)})
+				ObjectID: ap.ID, Replaced: ra.DecisionSnapshots(approve, who, comment, now)})
 			if err != nil {
 				return err
 			}

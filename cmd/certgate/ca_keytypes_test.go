@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,9 +9,6 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,48 +16,8 @@ import (
 
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
-
-// corporateBundle returns a `ca import` bundle (local.BundleOrder) of an
-// enterprise's own CA made outside certgate: a self-signed root with
-// rootKey and an issuing intermediate with interKey.
-func corporateBundle(t *testing.T, rootKey, interKey crypto.Signer) []byte {
-	t.Helper()
-	notBefore := time.Now().Add(-24 * time.Hour)
-	rootTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{Organization: []string{"Example Corp"}, CommonName: "Example Corp Root"},
-		NotBefore: notBefore, NotAfter: notBefore.AddDate(10, 0, 0), KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true, IsCA: true}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := x509.ParseCertificate(rootDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	interTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{Organization: []string{"Example Corp"}, CommonName: "Example Corp Issuing CA"},
-		NotBefore: notBefore, NotAfter: notBefore.AddDate(5, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true}
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootKeyDER, err := x509.MarshalPKCS8PrivateKey(rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	interKeyDER, err := x509.MarshalPKCS8PrivateKey(interKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, blk := range []*pem.Block{{Type: "CERTIFICATE", Bytes: rootDER}, {Type: "PRIVATE KEY", Bytes: rootKeyDER},
-		{Type: "CERTIFICATE", Bytes: interDER}, {Type: "PRIVATE KEY", Bytes: interKeyDER}} {
-		b.Write(pem.EncodeToMemory(blk))
-	}
-	return b.Bytes()
-}
 
 // TestServeWithImportedRSAAndP384CA: `certgate ca import` of a corporate CA
 // whose intermediate is RSA-2048 or ECDSA P-384 (with an RSA root), then
@@ -91,7 +47,7 @@ func TestServeWithImportedRSAAndP384CA(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
-			if _, _, err := runCLI(t, corporateBundle(t, rootKey, tc.interKey), "ca", "import", "--data", data); err != nil {
+			if _, _, err := runCLI(t, testca.Bundle(t, time.Now(), rootKey, tc.interKey), "ca", "import", "--data", data); err != nil {
 				t.Fatalf("ca import: %v", err)
 			}
 			// The CLI as the operator runs it: it starts and serves.
@@ -126,7 +82,7 @@ func TestServeWithImportedRSAAndP384CA(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := filepath.Join(t.TempDir(), "data")
-		_, _, err = runCLI(t, corporateBundle(t, rootKey, edKey), "ca", "import", "--data", data)
+		_, _, err = runCLI(t, testca.Bundle(t, time.Now(), rootKey, edKey), "ca", "import", "--data", data)
 		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "intermediate key is Ed25519; accepted: "+local.AcceptedIntermediateKeys) {
 			t.Fatalf("ca import of an Ed25519 intermediate: %v", err)
 		}

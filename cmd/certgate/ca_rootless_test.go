@@ -23,6 +23,7 @@ import (
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // pemBlocks splits b into its PEM blocks.
@@ -52,7 +53,7 @@ func rootlessBundle(t *testing.T) ([]byte, *x509.Certificate) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := pemBlocks(corporateBundle(t, rootKey, interKey))
+	b := pemBlocks(testca.Bundle(t, time.Now(), rootKey, interKey))
 	if len(b) != 4 {
 		t.Fatalf("corporateBundle gave %d blocks", len(b))
 	}

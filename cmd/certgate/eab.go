@@ -178,13 +178,12 @@ func newEABRevoke() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			before, _ := st.GetEABKey(ctx, args[0])
-			if before == nil {
-				before = &store.EABKey{KID: args[0]}
-			}
-			after := *before
-			after.Status = store.EABRevoked
-			ev, err := prepareAudit(ctx, st, audit.ActionEABKeyRevoke, audit.ObjectEABKey, args[0], eabViewOf(before), eabViewOf(&after))
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionEABKeyRevoke, audit.ObjectEABKey, args[0],
+				audit.ReplacedRow(func(old *store.EABKey) (any, any) {
+					after := *old
+					after.Status = store.EABRevoked
+					return eabViewOf(old), eabViewOf(&after)
+				}))
 			if err != nil {
 				return err
 			}

@@ -14,12 +14,24 @@ import (
 // the object's JSON-encodable views (nil for none); they never hold
 // secrets. Errors: a view that cannot be encoded or is over 64 KiB.
 func prepareAudit(ctx context.Context, st *store.Store, action, objectType, objectID string, before, after any) (*store.AuditAppend, error) {
-	ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: cliActor(), Action: action, ObjectType: objectType, ObjectID: objectID,
-		Before: before, After: after})
+	return prepareAuditEvent(ctx, st, audit.Event{Action: action, ObjectType: objectType, ObjectID: objectID, Before: before, After: after})
+}
+
+// prepareAuditReplaced is prepareAudit for a change to an existing row
+// whose before and after the store method that makes the change computes,
+// inside its transaction, from the row it replaces (audit.Event.Replaced).
+func prepareAuditReplaced(ctx context.Context, st *store.Store, action, objectType, objectID string, replaced func(any) (any, any, error)) (*store.AuditAppend, error) {
+	return prepareAuditEvent(ctx, st, audit.Event{Action: action, ObjectType: objectType, ObjectID: objectID, Replaced: replaced})
+}
+
+// prepareAuditEvent prepares ev by the CLI user (cliActor).
+func prepareAuditEvent(ctx context.Context, st *store.Store, ev audit.Event) (*store.AuditAppend, error) {
+	ev.Actor = cliActor()
+	a, err := audit.New(st, nil).Prepare(ctx, ev)
 	if err != nil {
 		return nil, fmt.Errorf("audit event (nothing was changed): %w", err)
 	}
-	return ev, nil
+	return a, nil
 }
 
 // eabView is an EAB key as the audit log records it: without the HMAC key.

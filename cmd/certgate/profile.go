@@ -235,7 +235,6 @@ func newProfileWrite(update bool) *cobra.Command {
 			defer st.Close()
 			p := &policy.Profile{Validity: policy.Duration(90 * 24 * time.Hour)}
 			var created time.Time
-			var before any
 			if update {
 				if len(args) == 0 {
 					return errors.New("give the NAME of the profile to update")
@@ -250,7 +249,7 @@ func newProfileWrite(update bool) *cobra.Command {
 				if err := json.Unmarshal(rec.Spec, p); err != nil {
 					return fmt.Errorf("stored profile %s: %w", args[0], err)
 				}
-				created, before = rec.CreatedAt, json.RawMessage(rec.Spec)
+				created = rec.CreatedAt
 			}
 			if f.file != "" {
 				if p, err = readProfileFile(f.file); err != nil {
@@ -287,7 +286,11 @@ func newProfileWrite(update bool) *cobra.Command {
 			if update {
 				verb, action = "updated", audit.ActionProfileUpdate
 			}
-			ev, err := prepareAudit(ctx, st, action, audit.ObjectProfile, p.Name, before, json.RawMessage(spec))
+			ev, err := prepareAudit(ctx, st, action, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec))
+			if update {
+				ev, err = prepareAuditReplaced(ctx, st, action, audit.ObjectProfile, p.Name,
+					audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), json.RawMessage(spec) }))
+			}
 			if err != nil {
 				return err
 			}
@@ -443,11 +446,8 @@ certificates refer to the profile, unless --force.`,
 				return err
 			}
 			defer st.Close()
-			var before any
-			if rec, err := st.GetProfile(ctx, args[0]); err == nil {
-				before = json.RawMessage(rec.Spec)
-			}
-			if !force && before != nil {
+			_, gerr := st.GetProfile(ctx, args[0])
+			if !force && gerr == nil {
 				use, err := st.ProfileUse(ctx, args[0])
 				if err != nil {
 					return err
@@ -456,7 +456,8 @@ certificates refer to the profile, unless --force.`,
 					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], use)
 				}
 			}
-			ev, err := prepareAudit(ctx, st, audit.ActionProfileDelete, audit.ObjectProfile, args[0], before, nil)
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionProfileDelete, audit.ObjectProfile, args[0],
+				audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), nil }))
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -100,12 +99,14 @@ func newRateLimitSet() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			before, err := findOverride(ctx, st, args[0], subject)
-			if err != nil {
-				return err
-			}
 			o := store.RateLimitOverride{Limit: args[0], Subject: subject, Count: r.Count, Period: r.Period, Comment: comment, CreatedAt: time.Now().UTC()}
-			ev, err := prepareAudit(ctx, st, audit.ActionRateLimitSet, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, viewOverride(o))
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitSet, audit.ObjectRateLimitOverride, args[0]+" "+subject,
+				audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) {
+					if old == nil {
+						return nil, viewOverride(o)
+					}
+					return viewOverride(*old), viewOverride(o)
+				}))
 			if err != nil {
 				return err
 			}
@@ -136,21 +137,6 @@ type overrideView struct {
 
 func viewOverride(o store.RateLimitOverride) overrideView {
 	return overrideView{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment, o.CreatedAt}
-}
-
-// findOverride returns the overrideView of limit for subject, or nil (an
-// untyped nil, for the audit log's empty "before") when there is none.
-func findOverride(ctx context.Context, st *store.Store, limit, subject string) (any, error) {
-	list, err := st.ListRateLimitOverrides(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range list {
-		if o.Limit == limit && o.Subject == subject {
-			return viewOverride(o), nil
-		}
-	}
-	return nil, nil
 }
 
 func describeRate(limit string, r ratelimit.Rate) string {
@@ -220,11 +206,8 @@ func newRateLimitDelete() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			before, err := findOverride(ctx, st, args[0], subject)
-			if err != nil {
-				return err
-			}
-			ev, err := prepareAudit(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject, before, nil)
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject,
+				audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) { return viewOverride(*old), nil }))
 			if err != nil {
 				return err
 			}

@@ -139,10 +139,17 @@ func accountRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "account "+in.ID, err)
 			}
-			before, after := v[0], v[0]
+			owner := v[0].EABOwner
+			after := v[0]
 			after.Status = acme.StatusDeactivated
 			ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionAccountDeactivate,
-				ObjectType: audit.ObjectAccount, ObjectID: ac.ID, Before: before, After: after})
+				ObjectType: audit.ObjectAccount, ObjectID: ac.ID,
+				Replaced: audit.ReplacedRow(func(old *store.Account) (any, any) {
+					before := accountView(old, owner)
+					after = before // the account as the deactivation left it
+					after.Status = acme.StatusDeactivated
+					return before, after
+				})})
 			if err != nil {
 				return nil, a.storeError(ctx, "audit event", err)
 			}

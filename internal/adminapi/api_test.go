@@ -49,13 +49,23 @@ type fixture struct {
 	// sigAlg its signature algorithm (0: default).
 	rsaBits int
 	sigAlg  x509.SignatureAlgorithm
+	// meanwhile, when set, runs once at the next audit event's Prepare:
+	// after a handler has read what it changes and before its change,
+	// as a concurrent change would (then it is cleared).
+	meanwhile func()
 }
 
 func newFixture(t *testing.T, st *store.Store) *fixture {
 	t.Helper()
 	f := &fixture{t: t, st: st, tokens: map[auth.Role]string{}, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return f.now }
-	f.log = audit.New(st, clock)
+	f.log = audit.New(st, func() time.Time {
+		if m := f.meanwhile; m != nil {
+			f.meanwhile = nil
+			m()
+		}
+		return f.now
+	})
 	f.toks = auth.NewTokens(st, f.log, clock)
 	r := ra.New(ra.Config{Audit: f.log}, st, nil, nil, clock, slog.New(slog.DiscardHandler))
 	f.inv = inventory.New(st, clock)

@@ -58,10 +58,16 @@ func (a *API) profile(ctx context.Context, name string) (*policy.Profile, bool, 
 // append in the same transaction: none without an audit log. A 500 when
 // the event cannot be prepared (nothing is changed then).
 func (a *API) auditEvents(ctx context.Context, p *auth.Principal, action, objectType, id string, before, after any) ([]*store.AuditAppend, error) {
+	return a.auditChange(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after})
+}
+
+// auditChange is auditEvents for a prepared event, e.g. one whose Before
+// and After the store computes from the row it replaces (Event.Replaced).
+func (a *API) auditChange(ctx context.Context, e audit.Event) ([]*store.AuditAppend, error) {
 	if a.d.Audit == nil {
 		return nil, nil
 	}
-	ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: action, ObjectType: objectType, ObjectID: id, Before: before, After: after})
+	ev, err := a.d.Audit.Prepare(ctx, e)
 	if err != nil {
 		return nil, a.storeError(ctx, "audit event", err)
 	}
@@ -175,15 +181,15 @@ func profileRoutes(a *API) {
 			if p.Name != in.Name {
 				return nil, huma.Error422UnprocessableEntity("the body names profile " + p.Name + ", the path " + in.Name)
 			}
-			rec, err := a.d.Store.GetProfile(ctx, in.Name)
-			if err != nil {
+			if _, err := a.d.Store.GetProfile(ctx, in.Name); err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			if err := a.checkProfile(&p); err != nil {
 				return nil, err
 			}
 			spec, _ := json.Marshal(&p)
-			events, err := a.auditEvents(ctx, pr, audit.ActionProfileUpdate, audit.ObjectProfile, p.Name, json.RawMessage(rec.Spec), json.RawMessage(spec))
+			events, err := a.auditChange(ctx, audit.Event{Actor: pr.Actor(), Action: audit.ActionProfileUpdate, ObjectType: audit.ObjectProfile, ObjectID: p.Name,
+				Replaced: audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), json.RawMessage(spec) })})
 			if err != nil {
 				return nil, err
 			}
@@ -197,8 +203,7 @@ func profileRoutes(a *API) {
 		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete in the same transaction. " +
 			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true."},
 		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
-			rec, err := a.d.Store.GetProfile(ctx, in.Name)
-			if err != nil {
+			if _, err := a.d.Store.GetProfile(ctx, in.Name); err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			if !in.Force {
@@ -211,7 +216,8 @@ func profileRoutes(a *API) {
 						"delete it anyway with force=true (its pending orders then fail at finalize)", in.Name, use))
 				}
 			}
-			events, err := a.auditEvents(ctx, pr, audit.ActionProfileDelete, audit.ObjectProfile, in.Name, json.RawMessage(rec.Spec), nil)
+			events, err := a.auditChange(ctx, audit.Event{Actor: pr.Actor(), Action: audit.ActionProfileDelete, ObjectType: audit.ObjectProfile, ObjectID: in.Name,
+				Replaced: audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), nil })})
 			if err != nil {
 				return nil, err
 			}
@@ -342,10 +348,18 @@ func eabRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
-			after := *before
-			after.Status = store.EABRevoked
-			v := eabView(&after, a.d.Now())
-			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyRevoke, audit.ObjectEABKey, in.KID, eabView(before, a.d.Now()), v)
+			now := a.d.Now()
+			revoked := func(k *store.EABKey) EABKeyView {
+				after := *k
+				after.Status = store.EABRevoked
+				return eabView(&after, now)
+			}
+			v := revoked(before)
+			events, err := a.auditChange(ctx, audit.Event{Actor: pr.Actor(), Action: audit.ActionEABKeyRevoke, ObjectType: audit.ObjectEABKey, ObjectID: in.KID,
+				Replaced: audit.ReplacedRow(func(old *store.EABKey) (any, any) {
+					v = revoked(old) // the key as the revocation left it
+					return eabView(old, now), v
+				})})
 			if err != nil {
 				return nil, err
 			}
@@ -432,7 +446,7 @@ func approvalRoutes(a *API) {
 			var events []*store.AuditAppend
 			if a.d.Audit != nil {
 				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
-					Before: ra.ApprovalSnapshot(ap), After: ra.ApprovalSnapshot(&after)})
+					Replaced: ra.DecisionSnapshots(approve, pr.Actor(), in.Body.Comment, now)})
 				if err != nil {
 					return nil, a.storeError(ctx, "audit event", err)
 				}

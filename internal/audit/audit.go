@@ -80,6 +80,28 @@ type Event struct {
 	Source     string // client address; "" takes the one carried by the context (WithSource)
 	Before     any
 	After      any
+	// Replaced, for a change to an existing row, computes Before and
+	// After (replacing the fields above) from the row as the store method
+	// that makes the change reads it inside the change's transaction
+	// (store.AuditAppend.Replaced; the method names the row's type), so
+	// that Before is the row the change replaced even when another
+	// change committed after the caller read it. It must not call the
+	// store.
+	Replaced func(old any) (before, after any, err error)
+}
+
+// ReplacedRow adapts f, which gives Before and After from a row of type T
+// (e.g. store.Profile), to Event.Replaced; a row of another type is an
+// error.
+func ReplacedRow[T any](f func(old *T) (before, after any)) func(any) (any, any, error) {
+	return func(old any) (any, any, error) {
+		o, ok := old.(*T)
+		if !ok {
+			return nil, nil, fmt.Errorf("replaced row is a %T, want a %T", old, o)
+		}
+		b, a := f(o)
+		return b, a, nil
+	}
 }
 
 // Store is what the audit log needs from storage; *store.Store implements it.
@@ -139,11 +161,27 @@ func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error)
 	if err != nil {
 		return nil, err
 	}
-	return &store.AuditAppend{
+	a := &store.AuditAppend{
 		Record: store.AuditRecord{ID: id, Time: at, Actor: ev.Actor, Action: ev.Action,
 			ObjectType: ev.ObjectType, ObjectID: ev.ObjectID, Source: src, Before: before, After: after},
 		Seal: Seal,
-	}, nil
+	}
+	if ev.Replaced != nil {
+		a.Replaced = func(old any) error {
+			b, af, err := ev.Replaced(old)
+			if err != nil {
+				return fmt.Errorf("audit %s: %w", ev.Action, err)
+			}
+			if a.Record.Before, err = snapshot(b); err != nil {
+				return fmt.Errorf("audit %s before: %w", ev.Action, err)
+			}
+			if a.Record.After, err = snapshot(af); err != nil {
+				return fmt.Errorf("audit %s after: %w", ev.Action, err)
+			}
+			return nil
+		}
+	}
+	return a, nil
 }
 
 // Record appends ev to the log in a transaction of its own (Prepare and a

@@ -357,10 +357,13 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 	now := s.now().UTC()
 	var events []*store.AuditAppend
 	if s.audit != nil {
-		after := *c
-		after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, reason
 		ev, err := s.audit.Prepare(ctx, audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke,
-			ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, Before: view(c, now), After: view(&after, now)})
+			ObjectType: audit.ObjectCertificate, ObjectID: c.Serial,
+			Replaced: audit.ReplacedRow(func(old *store.Certificate) (any, any) {
+				after := *old
+				after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, reason
+				return view(old, now), view(&after, now)
+			})})
 		if err != nil {
 			return nil, err
 		}

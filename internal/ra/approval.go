@@ -225,6 +225,21 @@ func ApprovalSnapshot(ap *store.Approval) ApprovalView {
 		DecidedBy: ap.DecidedBy, Comment: ap.Comment, EscalatedAt: ap.EscalatedAt}
 }
 
+// DecisionSnapshots is the audit.Event.Replaced of a decision on an
+// approval (approved when approve, else rejected, by by at now with
+// comment): the approval as the store reads it in the decision's
+// transaction, and as the decision leaves it.
+func DecisionSnapshots(approve bool, by, comment string, now time.Time) func(any) (any, any, error) {
+	return audit.ReplacedRow(func(old *store.Approval) (any, any) {
+		after := *old
+		after.Status, after.DecidedAt, after.DecidedBy, after.Comment = store.ApprovalRejected, now, by, comment
+		if approve {
+			after.Status = store.ApprovalApproved
+		}
+		return ApprovalSnapshot(old), ApprovalSnapshot(&after)
+	})
+}
+
 // Escalation is the JSON event of an escalated approval, logged and POSTed
 // to the approval webhook.
 type Escalation struct {

@@ -46,8 +46,9 @@ func (s *Server) serveHealth(rw http.ResponseWriter, r *http.Request) bool {
 }
 
 // ready returns nil when the node can serve: it is not shutting down and
-// its database answers a trivial query within readyTimeout. The error
-// is fit for an unauthenticated client (the cause is logged).
+// its database answers, within readyTimeout, a query that reads a table
+// page from the database (store.Ping; on SQLite from the file itself). The
+// error is fit for an unauthenticated client (the cause is logged).
 func (s *Server) ready(ctx context.Context) error {
 	if s.stopping.Load() {
 		return fmt.Errorf("the server is shutting down")
@@ -55,8 +56,12 @@ func (s *Server) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "not ready: the database did not answer", "err", err)
-		return fmt.Errorf("the database did not answer within %s", readyTimeout)
+		if ctx.Err() != nil {
+			s.log.WarnContext(ctx, "not ready: the database did not answer", "err", err)
+			return fmt.Errorf("the database did not answer within %s", readyTimeout)
+		}
+		s.log.WarnContext(ctx, "not ready: the database could not be read", "err", err)
+		return fmt.Errorf("the database could not be read")
 	}
 	return nil
 }

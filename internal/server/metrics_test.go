@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +217,43 @@ func TestHealthAndReadiness(t *testing.T) {
 			p.Status != 503 || p.Type != "about:blank" || !strings.Contains(p.Detail, "database") {
 			t.Errorf("%s /readyz with the database closed = %d %s %s, want a 503 problem naming the database", name, code, ctype, body)
 		}
+	}
+}
+
+// TestReadyzDatabaseFileTruncated: /readyz reads the SQLite database file,
+// so once the file under the running server is truncated it answers 503
+// naming the database (it answered 200 before, as SELECT 1 reads no page),
+// and 200 again once the file's bytes are back.
+func TestReadyzDatabaseFileTruncated(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{Metrics: true})
+	path := filepath.Join(env.Config.Data, "certgate.db")
+	readyz := func() (int, []byte) {
+		t.Helper()
+		res, err := http.Get(env.MetricsURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "database") {
+		t.Errorf("/readyz with the database file truncated = %d %s, want 503 naming the database", code, body)
+	}
+	if err := os.WriteFile(path, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Errorf("/readyz with the file's bytes back = %d %s, want 200", code, body)
 	}
 }

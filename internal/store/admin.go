@@ -8,9 +8,13 @@ import (
 
 // DeactivateAccount moves account id from valid to deactivated (RFC 8555
 // §7.3.6, done by an administrator) and appends ev (may be nil) in the same
-// transaction. ErrStale when the account is not valid.
+// transaction. ErrStale when the account is not valid. ev's Replaced hook
+// gets the *Account as it was before (ErrNotFound when there is none).
 func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplaced(ctx, s, tx, []*AuditAppend{ev}, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("account %s: %w", id, err)
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET status = 'deactivated' WHERE id = ? AND status = 'valid'`, id)
 		if err := checkOne(res, err, "deactivate account"); err != nil {
 			return err

@@ -126,8 +126,8 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 // DecideApproval records an approver's decision on pending approval id:
 // approved, or rejected, which in the same transaction makes its order
 // invalid with problem perr; events (optional audit appends) are recorded
-// in that transaction too. ErrNotFound when missing; ErrStale when
-// already decided.
+// in that transaction too; their Replaced hooks get the *Approval as it
+// was before. ErrNotFound when missing; ErrStale when already decided.
 func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) error {
 	ap, err := s.GetApproval(ctx, id)
 	if err != nil {
@@ -142,6 +142,9 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 		return err
 	}
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplaced(ctx, s, tx, events, scanApproval, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, comment = ? WHERE id = ? AND status = 'pending'`,
 			status, ts(now), by, comment, id)
 		if err := checkOne(res, err, "decide approval"); err != nil {

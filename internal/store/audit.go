@@ -36,6 +36,52 @@ type AuditRecord struct {
 type AuditAppend struct {
 	Record AuditRecord
 	Seal   func(*AuditRecord) error
+	// Replaced, when set, is called inside the transaction of a method
+	// that changes or deletes an existing row (its doc names the row's
+	// type, e.g. *Profile), with that row as the transaction read it just
+	// before the change, and sets Record.Before and Record.After from it.
+	// So they describe the row the change replaced, even when another
+	// change committed after the caller last read it: the read locks the
+	// row until the transaction ends (SELECT ... FOR UPDATE on
+	// PostgreSQL; SQLite's write transaction is exclusive). Like Seal, it
+	// runs inside the transaction and must not call the Store.
+	Replaced func(old any) error
+}
+
+// readReplaced reads, within tx and locked (see AuditAppend.Replaced), the
+// row that q selects with scan and hands it to the Replaced hook of each
+// event that has one; it reads nothing when none has. scan's error (such as
+// ErrNotFound) is returned as it is.
+func readReplaced[T any](ctx context.Context, s *Store, tx txConn, events []*AuditAppend, scan func(interface{ Scan(...any) error }) (*T, error), q string, args ...any) error {
+	return readReplacedLock(ctx, s, tx, events, scan, `FOR UPDATE`, q, args...)
+}
+
+// readReplacedLock is readReplaced with lock as the locking clause on
+// PostgreSQL, e.g. "FOR UPDATE OF c" for a query whose other tables are
+// on the nullable side of an outer join.
+func readReplacedLock[T any](ctx context.Context, s *Store, tx txConn, events []*AuditAppend, scan func(interface{ Scan(...any) error }) (*T, error), lock, q string, args ...any) error {
+	want := false
+	for _, ev := range events {
+		want = want || (ev != nil && ev.Replaced != nil)
+	}
+	if !want {
+		return nil
+	}
+	if s.engine == EnginePostgres {
+		q += ` ` + lock
+	}
+	old, err := scan(txQueryRow(ctx, tx, q, args...))
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if ev != nil && ev.Replaced != nil {
+			if err := ev.Replaced(old); err != nil {
+				return fmt.Errorf("audit event of the replaced row: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // AuditGenesisHash is the PrevHash of the first event.

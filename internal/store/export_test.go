@@ -35,3 +35,13 @@ func AppendAuditBatch(ctx context.Context, s *Store, events []*AuditAppend) (int
 	})
 	return after - before - inserts, err
 }
+
+// Checkpoint copies a SQLite store's WAL into its database file, as the
+// background checkpointer does (a no-op on PostgreSQL).
+func Checkpoint(ctx context.Context, s *Store) error {
+	if s.wr == nil {
+		return nil
+	}
+	_, _, err := s.wr.ckpt.checkpoint(ctx)
+	return err
+}

@@ -50,6 +50,7 @@ type Store struct {
 	wr     *writer      // SQLite: runs every write (group commit); nil on PostgreSQL
 	chains *chainCache  // issuer chains known to be committed (chains.go)
 	recent *recentCerts // certificates recently committed by FinishOrder (recentcerts.go)
+	probe  *sqliteProbe // SQLite: what Ping reads (health.go); nil on PostgreSQL
 }
 
 // Open opens the database named by dsn, applies the embedded migrations
@@ -123,7 +124,14 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	wr.ckpt = newCheckpointer(c)
-	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, chains: newChainCache(), recent: newRecentCerts()}, nil
+	probe, err := newSQLiteProbe(path)
+	if err != nil {
+		wr.stop()
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, chains: newChainCache(), recent: newRecentCerts(), probe: probe}, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a
@@ -300,7 +308,7 @@ func (s *Store) Engine() string { return s.engine }
 func (s *Store) Close() error {
 	if s.wr != nil {
 		werr := s.wr.stop()
-		return errors.Join(werr, s.r.close(), s.w.close())
+		return errors.Join(werr, s.probe.db.Close(), s.r.close(), s.w.close())
 	}
 	if s.r == s.w {
 		return s.w.close()

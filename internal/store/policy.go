@@ -81,7 +81,8 @@ func unmarshalAttributes(s string) (map[string]string, error) {
 // same name, and appends events (nil ones skipped) to the audit log in the
 // same transaction. ErrConflict when inserting an existing name;
 // ErrNotFound when updating a missing one; an append's error rolls the
-// change back.
+// change back. An update gives the events' Replaced hooks the *Profile it
+// replaces.
 func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
 		if !update {
@@ -94,6 +95,9 @@ func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool, events 
 				return fmt.Errorf("insert profile: %w", err)
 			}
 			return appendAll(ctx, tx, events)
+		}
+		if err := readReplaced(ctx, s, tx, events, scanProfile, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, p.Name); err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
 		if err := checkOne(res, err, "update profile"); err != nil {
@@ -146,9 +150,13 @@ func (s *Store) ListProfiles(ctx context.Context) ([]Profile, error) {
 // DeleteProfile deletes the stored profile called name and appends events
 // (nil ones skipped) to the audit log in the same transaction; ErrNotFound
 // when there is none. Orders and EAB keys keep naming it. An append's
-// error rolls the deletion back.
+// error rolls the deletion back. The events' Replaced hooks get the
+// deleted *Profile.
 func (s *Store) DeleteProfile(ctx context.Context, name string, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplaced(ctx, s, tx, events, scanProfile, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, name); err != nil {
+			return fmt.Errorf("profile %s: %w", name, err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
 		if err := checkOne(res, err, "delete profile"); err != nil {
 			if errors.Is(err, ErrStale) {
@@ -237,12 +245,16 @@ func (s *Store) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
 // RevokeEABKey makes key kid refuse new bindings (accounts already bound
 // keep working) and appends events (nil ones skipped) to the audit log in
 // the same transaction. ErrNotFound when missing; ErrStale when already
-// revoked; an append's error rolls the revocation back.
+// revoked; an append's error rolls the revocation back. The events'
+// Replaced hooks get the *EABKey as it was before.
 func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAppend) error {
 	if _, err := s.GetEABKey(ctx, kid); err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplaced(ctx, s, tx, events, scanEAB, `SELECT `+eabCols+` FROM eab_keys WHERE kid = ?`, kid); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
 		if err := checkOne(res, err, "revoke EAB key"); err != nil {
 			return err
@@ -278,9 +290,13 @@ func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time)
 // SetAccountAttributes replaces the custom attributes of account id and
 // appends events (nil ones skipped) to the audit log in the same
 // transaction. ErrNotFound when there is no such account; an append's
-// error rolls the change back.
+// error rolls the change back. The events' Replaced hooks get the *Account
+// as it was before.
 func (s *Store) SetAccountAttributes(ctx context.Context, id string, attrs map[string]string, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplaced(ctx, s, tx, events, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("account %s: %w", id, err)
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET attributes = ? WHERE id = ?`, marshalAttributes(attrs), id)
 		if err := checkOne(res, err, "set account attributes"); err != nil {
 			if errors.Is(err, ErrStale) {

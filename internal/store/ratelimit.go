@@ -301,9 +301,20 @@ func (s *Store) ListRateLimitOverrides(ctx context.Context) ([]RateLimitOverride
 
 // SetRateLimitOverride inserts or replaces the override of o.Limit for
 // o.Subject and appends events (nil ones skipped) to the audit log in the
-// same transaction; an append's error rolls the change back.
+// same transaction; an append's error rolls the change back. The events'
+// Replaced hooks get the *RateLimitOverride it replaces, nil when none.
 func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		orNone := func(row interface{ Scan(...any) error }) (*RateLimitOverride, error) {
+			old, err := scanOverride(row)
+			if errors.Is(err, ErrNotFound) {
+				return nil, nil
+			}
+			return old, err
+		}
+		if err := readReplaced(ctx, s, tx, events, orNone, `SELECT `+overrideCols+` FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, o.Limit, o.Subject); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO rate_limit_overrides (limit_name, subject, count, period, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (limit_name, subject) DO UPDATE SET count = excluded.count, period = excluded.period, comment = excluded.comment, created_at = excluded.created_at`,
 			o.Limit, o.Subject, o.Count, int64(o.Period), o.Comment, ts(o.CreatedAt))
@@ -317,9 +328,13 @@ func (s *Store) SetRateLimitOverride(ctx context.Context, o RateLimitOverride, e
 // DeleteRateLimitOverride removes the override of limit for subject and
 // appends events (nil ones skipped) to the audit log in the same
 // transaction; ErrNotFound when there is none; an append's error rolls the
-// deletion back.
+// deletion back. The events' Replaced hooks get the deleted
+// *RateLimitOverride.
 func (s *Store) DeleteRateLimitOverride(ctx context.Context, limit, subject string, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplaced(ctx, s, tx, events, scanOverride, `SELECT `+overrideCols+` FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject); err != nil {
+			return fmt.Errorf("rate limit override %s %s: %w", limit, subject, err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM rate_limit_overrides WHERE limit_name = ? AND subject = ?`, limit, subject)
 		if err := checkOne(res, err, "delete rate limit override"); err != nil {
 			if errors.Is(err, ErrStale) {

@@ -693,7 +693,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280
 // reason code. ErrStale when it is not valid (already revoked). Each of
-// events (optional) is appended to the audit log in the same transaction.
+// events (optional) is appended to the audit log in the same transaction;
+// their Replaced hooks get the *Certificate as it was before.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	if len(events) == 0 {
@@ -701,6 +702,9 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		return checkOne(res, err, "revoke certificate")
 	}
 	return s.tx(ctx, func(tx txConn) error {
+		if err := readReplacedLock(ctx, s, tx, events, scanCert, `FOR UPDATE OF c`, `SELECT `+certSelect()+` WHERE c.serial = ?`, serial); err != nil {
+			return fmt.Errorf("certificate %s: %w", serial, err)
+		}
 		res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
 		if err := checkOne(res, err, "revoke certificate"); err != nil {
 			return err

@@ -151,8 +151,9 @@ type certChecker interface {
 // LoadOrCreate loads the CA from dir, or creates it when dir (or the
 // directory itself) holds none of the CA files (RootCertFile, RootKeyFile,
 // IntermediateCertFile, IntermediateKeyFile, ChainFile). Loading needs
-// RootCertFile, IntermediateCertFile and IntermediateKeyFile; RootKeyFile
-// is optional and, when present, must match the root certificate;
+// RootCertFile, a self-signed root, IntermediateCertFile and
+// IntermediateKeyFile; RootKeyFile is optional and, when present, must
+// match the root certificate;
 // ChainFile is optional and, when present, must link the intermediate to
 // the root.
 //
@@ -450,6 +451,10 @@ func load(dir string) (*CA, crypto.Signer, error) {
 	}
 	if !root.IsCA || !inter.IsCA {
 		return nil, nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
+	}
+	if !selfSigned(root) {
+		return nil, nil, fmt.Errorf("%w: %s is not self-signed (issuer %q, subject %q); the root must be issued and signed by its own key",
+			ErrInvalidCA, RootCertFile, root.Issuer.String(), root.Subject.String())
 	}
 	if err := checkPath(root, upper, inter); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)

@@ -46,8 +46,9 @@ const BundleOrder = "root certificate, root key (optional), CA certificates from
 // PEM block types of a bundle: certificates, and keys as unencrypted
 // PKCS#8 (RFC 5208).
 const (
-	pemCert = "CERTIFICATE"
-	pemKey  = "PRIVATE KEY"
+	pemCert  = "CERTIFICATE"
+	pemKey   = "PRIVATE KEY"
+	pemBegin = "-----BEGIN" // starts a PEM block's first line (RFC 7468 §2)
 )
 
 // maxBundle bounds what Import accepts; real bundles are about 2.5 KB.
@@ -244,22 +245,35 @@ type bundleParts struct {
 }
 
 // splitBundle returns the PEM blocks of bundle after checking their types,
-// number and order and that the first certificate is a self-signed root.
+// number and order and that the first certificate is a self-signed root;
+// text between the blocks is ignored, a block that does not parse refused.
 // Each refusal is one line naming the block (counted from 1) and what was
 // expected there.
 func splitBundle(bundle []byte) (bundleParts, error) {
+	// Text outside the blocks (openssl's "Bag Attributes" lines) is
+	// skipped, as openssl does; but pem.Decode also skips a block that does
+	// not parse (a BEGIN line without its END, a body that is not base64),
+	// so a BEGIN line in what it skipped is refused.
 	var blocks []*pem.Block
-	rest := bundle
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
+	for rest := bundle; ; {
+		b, after := pem.Decode(rest)
+		skipped := rest[:len(rest)-len(after)] // the text before b, and b
+		if b == nil {
+			skipped = rest
+		}
+		if n := bytes.Count(skipped, []byte(pemBegin)); (b == nil && n > 0) || n > 1 {
+			where := "the first PEM block"
+			if len(blocks) > 0 {
+				where = fmt.Sprintf("the PEM block after block %d", len(blocks))
+			}
+			return bundleParts{}, fmt.Errorf("%w: %s does not parse (a %s line without its matching -----END line, or a body that is not base64)",
+				ErrInvalidBundle, where, pemBegin)
+		}
 		if b == nil {
 			break
 		}
 		blocks = append(blocks, b)
-	}
-	if len(bytes.TrimSpace(rest)) > 0 && bytes.Contains(rest, []byte("-----BEGIN")) {
-		return bundleParts{}, fmt.Errorf("%w: a PEM block after block %d is malformed", ErrInvalidBundle, len(blocks))
+		rest = after
 	}
 	for i, b := range blocks {
 		switch {

@@ -9,10 +9,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +177,14 @@ func TestImportRefuses(t *testing.T) {
 		{"root after the key", joinBlocks(a[0], a[1], a[2], a[3], a[0]), ErrInvalidBundle, `block 5, the last, is "CERTIFICATE", want the intermediate key`},
 		{"not PEM", []byte("hello\n"), ErrInvalidBundle, "0 PEM blocks"},
 		{"garbage certificate", joinBlocks(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2, 3}}, a[1], a[2], a[3]), ErrInvalidBundle, "root certificate"},
+		{"BEGIN without END between blocks", slices.Concat(joinBlocks(a[0]), []byte("-----BEGIN CERTIFICATE-----\nMIIB\n"), joinBlocks(a[1], a[2], a[3])),
+			ErrInvalidBundle, "the PEM block after block 1 does not parse"},
+		{"body not base64", slices.Concat(joinBlocks(a[0], a[1]), []byte("-----BEGIN CERTIFICATE-----\n#not base64#\n-----END CERTIFICATE-----\n"), joinBlocks(a[2], a[3])),
+			ErrInvalidBundle, "the PEM block after block 2 does not parse"},
+		{"BEGIN without END at the end", slices.Concat(joinBlocks(a[0], a[1], a[2], a[3]), []byte("-----BEGIN PRIVATE KEY-----\nMIIB\n")),
+			ErrInvalidBundle, "the PEM block after block 4 does not parse"},
+		{"BEGIN without END first", slices.Concat([]byte("-----BEGIN CERTIFICATE-----\n"), joinBlocks(a[0], a[1], a[2], a[3])),
+			ErrInvalidBundle, "the first PEM block does not parse"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,5 +239,26 @@ func TestExportWithoutCA(t *testing.T) {
 	_, _, _, err := Export(filepath.Join(t.TempDir(), "ca"))
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no CA in") {
 		t.Fatalf("Export of a missing CA = %v", err)
+	}
+}
+
+// TestImportTextBetweenBlocks: text outside the PEM blocks, such as the
+// "Bag Attributes" lines openssl pkcs12 writes before each block, is
+// ignored, as openssl's own tools do.
+func TestImportTextBetweenBlocks(t *testing.T) {
+	ca, dirA := newTestCA(t, Options{})
+	a := bundleBlocks(t, exportTest(t, dirA))
+	var bundle []byte
+	for i, b := range a {
+		bundle = append(bundle, fmt.Sprintf("Bag Attributes\n    localKeyID: 0%d\nsubject=/CN=block %d\n", i, i+1)...)
+		bundle = append(bundle, pem.EncodeToMemory(b)...)
+	}
+	bundle = append(bundle, "trailing notes\n"...)
+	root, err := Import(filepath.Join(t.TempDir(), "ca"), bundle)
+	if err != nil {
+		t.Fatalf("Import of a bundle with text between its blocks: %v", err)
+	}
+	if !root.Equal(ca.Root()) {
+		t.Error("imported another root")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // wantSigAlg is the signature algorithm CA/B BR §7.1.3.2 pairs with an
@@ -50,63 +50,6 @@ func wantSigAlg(t testing.TB, pub crypto.PublicKey) x509.SignatureAlgorithm {
 // rsa2052 is an RSA key whose modulus is not a multiple of 8 bits,
 // generated once.
 var rsa2052 = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2052) })
-
-// caBundle returns a bundle as Export writes it (BundleOrder) of a new
-// self-signed root with rootKey and an intermediate with interKey signed by
-// it, with the profile create gives the intermediate (an enterprise's own
-// CA, made elsewhere).
-func caBundle(t testing.TB, rootKey, interKey crypto.Signer) []byte {
-	t.Helper()
-	notBefore := testNow.Add(-24 * time.Hour)
-	rootTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{Organization: []string{"Example Corp"}, CommonName: "Example Corp Root"},
-		NotBefore:             notBefore,
-		NotAfter:              notBefore.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := x509.ParseCertificate(rootDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	interTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(2),
-		Subject:               pkix.Name{Organization: []string{"Example Corp"}, CommonName: "Example Corp Issuing CA"},
-		NotBefore:             notBefore,
-		NotAfter:              notBefore.Add(5 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-		Policies:              []x509.OID{oidDomainValidated()},
-	}
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, blk := range []struct {
-		typ string
-		der []byte
-		key crypto.Signer
-	}{{"CERTIFICATE", rootDER, nil}, {"PRIVATE KEY", nil, rootKey}, {"CERTIFICATE", interDER, nil}, {"PRIVATE KEY", nil, interKey}} {
-		der := blk.der
-		if blk.key != nil {
-			if der, err = x509.MarshalPKCS8PrivateKey(blk.key); err != nil {
-				t.Fatal(err)
-			}
-		}
-		b.Write(pem.EncodeToMemory(&pem.Block{Type: blk.typ, Bytes: der}))
-	}
-	return b.Bytes()
-}
 
 func mustKey(t testing.TB, name string) crypto.Signer {
 	t.Helper()
@@ -162,7 +105,7 @@ func TestIntermediateKeyTypes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "ca")
-			if _, err := Import(dir, caBundle(t, tc.rootKey(t), tc.interKey(t))); err != nil {
+			if _, err := Import(dir, testca.Bundle(t, testNow, tc.rootKey(t), tc.interKey(t))); err != nil {
 				t.Fatalf("Import: %v", err)
 			}
 			ca, err := LoadOrCreate(dir, Options{Now: fixedClock, LintBeforeSign: true, IssuerURL: testIssuerURL, CRLURL: testCRLURL})
@@ -291,7 +234,7 @@ func TestIntermediateKeyRefused(t *testing.T) {
 		{"ed25519", func(t testing.TB) crypto.Signer { return mustKey(t, "ed25519") }, "intermediate key is Ed25519"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bundle := caBundle(t, newP384(t), tc.key(t))
+			bundle := testca.Bundle(t, testNow, newP384(t), tc.key(t))
 			check := func(what string, err error) {
 				t.Helper()
 				if !errors.Is(err, ErrInvalidCA) {
@@ -335,7 +278,7 @@ func BenchmarkSignLeafIntermediateKeys(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "ca")
-			if _, err := Import(dir, caBundle(b, newP384(b), tc.interKey(b))); err != nil {
+			if _, err := Import(dir, testca.Bundle(b, testNow, newP384(b), tc.interKey(b))); err != nil {
 				b.Fatal(err)
 			}
 			ca, err := LoadOrCreate(dir, Options{Now: fixedClock, LintBeforeSign: true})

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // withoutRootKey drops the root key (block 2) from a four-block bundle.
@@ -94,7 +96,7 @@ func TestImportWithoutRootKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := withoutRootKey(t, caBundle(t, rootKey, interKey))
+	bundle := withoutRootKey(t, testca.Bundle(t, testNow, rootKey, interKey))
 	rootCert, err := x509.ParseCertificate(bundleBlocks(t, bundle)[0].Bytes)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +180,7 @@ func TestImportRefusesThreeBlocks(t *testing.T) {
 		{"extra junk block", joinBlocks(a[0], a[2], a[3], ecParams), ErrInvalidBundle, `block 4 is "EC PARAMETERS" (openssl ecparam output), want only the key as "PRIVATE KEY"`},
 		{"foreign block", joinBlocks(a[0], &pem.Block{Type: "X509 CRL", Bytes: []byte{1}}, a[2], a[3]), ErrInvalidBundle, `block 2 is "X509 CRL", want only "CERTIFICATE" and "PRIVATE KEY" blocks`},
 		{"SEC 1 key", joinBlocks(a[0], a[2], sec1), ErrInvalidBundle, `block 3 is "EC PRIVATE KEY", want "PRIVATE KEY" (unencrypted PKCS#8`},
-		{"malformed trailing block", append(joinBlocks(a[0], a[2], a[3]), "-----BEGIN CERTIFICATE-----\nnot base64\n"...), ErrInvalidBundle, "a PEM block after block 3 is malformed"},
+		{"malformed trailing block", append(joinBlocks(a[0], a[2], a[3]), "-----BEGIN CERTIFICATE-----\nnot base64\n"...), ErrInvalidBundle, "the PEM block after block 3 does not parse"},
 		{"certificate after the key", joinBlocks(a[0], a[1], a[2], a[3], b[0]), ErrInvalidBundle, `block 5, the last, is "CERTIFICATE", want the intermediate key`},
 		{"key between certificates", joinBlocks(a[0], a[2], a[3], a[2], a[3]), ErrInvalidBundle, `block 3 is "PRIVATE KEY", want "CERTIFICATE": only block 2 (the root key) and the last block (the intermediate key) are keys`},
 		{"no intermediate certificate", joinBlocks(a[0], a[1], a[3]), ErrInvalidBundle, "no intermediate certificate before the intermediate key, block 3"},
