@@ -66,7 +66,9 @@ func (t oneShotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	conn, err := t.v.dialForHTTP(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		return nil, err
+		// A lookup or dial cut short by ctx is the exchange's timeout or
+		// cancellation (as the Transport reported it), not a DNS problem.
+		return nil, contextError(ctx, err)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		if err := conn.SetDeadline(d); err != nil {
@@ -137,8 +139,14 @@ func isASCII(s string) bool {
 
 // contextError returns err, or when ctx is done (the likely cause of err)
 // ctx's error with err's text, so the problem says cancelled or timeout.
+// ctx counts as done once its deadline has passed: a socket whose
+// deadline is ctx's fails before ctx's own timer has fired.
 func contextError(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err
