@@ -329,3 +329,27 @@ func TestHTTP01ContextDoneBeforeDial(t *testing.T) {
 		checkResult(t, err, id, acme.Connection, "validation cancelled")
 	})
 }
+
+// TestHTTP01CancelledDuringLookup: a validation cancelled while the
+// identifier's name is being looked up ends at once as cancelled, as one
+// cancelled while the server has not answered does (TestHTTP01Cancelled).
+func TestHTTP01CancelledDuringLookup(t *testing.T) {
+	dnsSrv := startDNS(t)
+	dnsSrv.SetRcode("example.com", testdns.Drop)
+	v := newVA(t, Config{HTTPPort: freePort(t, "127.0.0.1"), DNSResolver: dnsSrv.Addr(), Timeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for len(dnsSrv.Queries()) == 0 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	id := dnsID("example.com")
+	start := time.Now()
+	err := v.Validate(ctx, id, acme.ChallengeHTTP01, testToken, testKeyAuth)
+	checkResult(t, err, id, acme.Connection, "validation cancelled")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("validation cancelled during the lookup took %v", d)
+	}
+}

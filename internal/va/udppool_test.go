@@ -377,3 +377,47 @@ func TestReuseSocketsOnlyForLocalResolvers(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupCancelledWhileWaiting: a lookup whose context is cancelled
+// while it waits for an answer ends at once, on a pooled socket and on a
+// socket of its own (miekg/dns only takes a context's deadline), instead
+// of at the query timeout; the pooled socket is not kept.
+func TestLookupCancelledWhileWaiting(t *testing.T) {
+	for _, pooled := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pooled=%v", pooled), func(t *testing.T) {
+			s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+				if strings.HasPrefix(req.Question[0].Name, "drop.") {
+					return
+				}
+				nameIP(w, req)
+			})
+			r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 5 * time.Second}, time.Now)
+			if !pooled {
+				r.pools = nil
+			}
+			if _, err := r.query(t.Context(), "h1-1.x.test", dns.TypeA); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			before := s.n.Load()
+			go func() {
+				for s.n.Load() == before && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+			}()
+			start := time.Now()
+			_, err := r.query(ctx, "drop.x.test", dns.TypeA)
+			if err == nil {
+				t.Fatal("a cancelled lookup succeeded")
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("a lookup cancelled while waiting took %v, want it to end at once", d)
+			}
+			if pooled && r.pools[s.addr].idleCount() != 0 {
+				t.Error("the socket of a cancelled query was kept")
+			}
+		})
+	}
+}
