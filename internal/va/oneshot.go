@@ -66,9 +66,15 @@ func (t oneShotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	conn, err := t.v.dialForHTTP(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		// A lookup or dial cut short by ctx is the exchange's timeout or
-		// cancellation (as the Transport reported it), not a DNS problem.
-		return nil, contextError(ctx, err)
+		// A lookup cut short by ctx is the exchange's timeout or
+		// cancellation (as the Transport reported it), not a DNS
+		// problem. A dialError keeps its address: its detail already
+		// says timeout or cancelled (connDetail).
+		var de *dialError
+		if !errors.As(err, &de) {
+			err = contextError(ctx, err)
+		}
+		return nil, err
 	}
 	if d, ok := ctx.Deadline(); ok {
 		if err := conn.SetDeadline(d); err != nil {
