@@ -39,7 +39,12 @@ const maxResponseHeaderBytes = 16 << 10
 // what serves connection reuse: the connection pool and the dial, read
 // and write goroutines of each connection. The exchange is bounded by
 // the request's context: its deadline is the connection's, and its
-// cancellation ends reads and writes at once.
+// cancellation ends reads and writes at once. The Transport also
+// returned at once when the context ended during the dial, leaving the
+// dial to its goroutine; here the dial runs in the caller's goroutine,
+// so the lookup (closeOnCancel) and the connect (net.Dialer) end on the
+// context themselves, and a lookup the context cut short is reported as
+// the context's timeout or cancellation (contextError).
 type oneShotTransport struct{ v *VA }
 
 // RoundTrip implements http.RoundTripper.
