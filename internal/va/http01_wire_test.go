@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/testenv/testdns"
 )
 
 // wireRequest is one request as a raw server read it off the connection.
@@ -272,5 +273,83 @@ func TestHTTP01EndlessBody(t *testing.T) {
 				t.Fatalf("validation took %v: the endless body was read on after the limit", d)
 			}
 		})
+	}
+}
+
+// TestHTTP01ContextDoneBeforeDial: when the validation's context ends
+// before a hop's connection is made (a redirect whose body stalls until
+// the deadline, or a cancellation while the hop's name is looked up),
+// the problem is the connection's timeout or cancellation at that hop,
+// as with net/http's Transport, not a DNS problem of a lookup that was
+// never answered for want of time.
+func TestHTTP01ContextDoneBeforeDial(t *testing.T) {
+	t.Run("deadline during a redirect's body", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+		wg.Go(func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer func() { _ = c.Close() }()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			// No length: net/http's client reads up to 2 KiB of the body
+			// before it follows the redirect; none comes.
+			_, _ = io.WriteString(c, "HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n")
+			_, _ = io.Copy(io.Discard, c) // until the VA closes
+		})
+		port := ln.Addr().(*net.TCPAddr).Port
+		dnsSrv := startDNS(t)
+		v := newVA(t, Config{HTTPPort: port, DNSResolver: dnsSrv.Addr(), Timeout: time.Second})
+		id := dnsID("example.com")
+		err = v.Validate(t.Context(), id, acme.ChallengeHTTP01, testToken, testKeyAuth)
+		checkResult(t, err, id, acme.Connection, fmt.Sprintf("fetching http://example.com:%d/next: timeout", port))
+	})
+	t.Run("cancelled during the lookup", func(t *testing.T) {
+		dnsSrv := startDNS(t)
+		dnsSrv.SetRcode("example.com", testdns.Drop)
+		v := newVA(t, Config{HTTPPort: freePort(t, "127.0.0.1"), DNSResolver: dnsSrv.Addr(), Timeout: time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() {
+			for len(dnsSrv.Queries()) == 0 && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+		}()
+		id := dnsID("example.com")
+		err := v.Validate(ctx, id, acme.ChallengeHTTP01, testToken, testKeyAuth)
+		checkResult(t, err, id, acme.Connection, "validation cancelled")
+	})
+}
+
+// TestHTTP01CancelledDuringLookup: a validation cancelled while the
+// identifier's name is being looked up ends at once as cancelled, as one
+// cancelled while the server has not answered does (TestHTTP01Cancelled).
+func TestHTTP01CancelledDuringLookup(t *testing.T) {
+	dnsSrv := startDNS(t)
+	dnsSrv.SetRcode("example.com", testdns.Drop)
+	v := newVA(t, Config{HTTPPort: freePort(t, "127.0.0.1"), DNSResolver: dnsSrv.Addr(), Timeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for len(dnsSrv.Queries()) == 0 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	id := dnsID("example.com")
+	start := time.Now()
+	err := v.Validate(ctx, id, acme.ChallengeHTTP01, testToken, testKeyAuth)
+	checkResult(t, err, id, acme.Connection, "validation cancelled")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("validation cancelled during the lookup took %v", d)
 	}
 }

@@ -39,7 +39,12 @@ const maxResponseHeaderBytes = 16 << 10
 // what serves connection reuse: the connection pool and the dial, read
 // and write goroutines of each connection. The exchange is bounded by
 // the request's context: its deadline is the connection's, and its
-// cancellation ends reads and writes at once.
+// cancellation ends reads and writes at once. The Transport also
+// returned at once when the context ended during the dial, leaving the
+// dial to its goroutine; here the dial runs in the caller's goroutine,
+// so the lookup (closeOnCancel) and the connect (net.Dialer) end on the
+// context themselves, and a lookup the context cut short is reported as
+// the context's timeout or cancellation (contextError).
 type oneShotTransport struct{ v *VA }
 
 // RoundTrip implements http.RoundTripper.
@@ -66,6 +71,14 @@ func (t oneShotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	conn, err := t.v.dialForHTTP(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
+		// A lookup cut short by ctx is the exchange's timeout or
+		// cancellation (as the Transport reported it), not a DNS
+		// problem. A dialError keeps its address: its detail already
+		// says timeout or cancelled (connDetail).
+		var de *dialError
+		if !errors.As(err, &de) {
+			err = contextError(ctx, err)
+		}
 		return nil, err
 	}
 	if d, ok := ctx.Deadline(); ok {
@@ -137,8 +150,14 @@ func isASCII(s string) bool {
 
 // contextError returns err, or when ctx is done (the likely cause of err)
 // ctx's error with err's text, so the problem says cancelled or timeout.
+// ctx counts as done once its deadline has passed: a socket whose
+// deadline is ctx's fails before ctx's own timer has fired.
 func contextError(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err

@@ -247,7 +247,7 @@ func (r *dnsResolver) exchangeOne(ctx context.Context, m *dns.Msg, server string
 		}
 		qctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		resp, _, err = tcp.ExchangeContext(qctx, m, server)
+		resp, err = exchangeCancellable(qctx, tcp, m, server)
 		if err == nil {
 			err = checkQuestion(m, resp)
 		}
@@ -291,7 +291,7 @@ func (r *dnsResolver) exchangeUDP(ctx context.Context, m *dns.Msg, server string
 		}
 		qctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		resp, _, err := udp.ExchangeContext(qctx, m, server)
+		resp, err := exchangeCancellable(qctx, udp, m, server)
 		if err == nil {
 			err = checkQuestion(m, resp)
 		}

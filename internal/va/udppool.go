@@ -68,14 +68,25 @@ type udpConn struct {
 // answer to an earlier query) is skipped, and the answer is read into a
 // buffer of the size m's EDNS0 record advertises (dns.MinMsgSize without
 // one). Unlike the client, it reads every answer into c's own buffer
-// instead of a new one: dns.Msg.Unpack copies what it keeps.
-func (c *udpConn) exchange(ctx context.Context, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+// instead of a new one: dns.Msg.Unpack copies what it keeps. Unlike the
+// client too, it ends as soon as ctx is cancelled (closeOnCancel), and
+// then fails, so that the socket is not reused.
+func (c *udpConn) exchange(ctx context.Context, m *dns.Msg, timeout time.Duration) (resp *dns.Msg, err error) {
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	if err := c.conn.SetDeadline(deadline); err != nil {
 		return nil, err
+	}
+	if stop := closeOnCancel(ctx, c.conn); stop != nil {
+		defer func() {
+			if !stop() && err == nil {
+				// The cancellation's deadline may be set after this
+				// returns: the socket must not go back to the pool.
+				resp, err = nil, fmt.Errorf("query: %w", ctx.Err())
+			}
+		}()
 	}
 	if err := c.conn.WriteMsg(m); err != nil {
 		return nil, err
@@ -105,6 +116,33 @@ func (c *udpConn) exchange(ctx context.Context, m *dns.Msg, timeout time.Duratio
 	}
 }
 
+// closeOnCancel makes conn's reads and writes fail at once when ctx is
+// cancelled (a deadline in the past), which miekg/dns does not do: it
+// only takes ctx's deadline. It returns the function that undoes it
+// (false when the cancellation has already begun), or nil when ctx
+// cannot be cancelled.
+func closeOnCancel(ctx context.Context, conn net.Conn) func() bool {
+	if ctx.Done() == nil {
+		return nil
+	}
+	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+// exchangeCancellable is c.ExchangeContext that also ends when ctx is
+// cancelled (closeOnCancel), on a connection of its own.
+func exchangeCancellable(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	co, err := c.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = co.Close() }()
+	if stop := closeOnCancel(ctx, co); stop != nil {
+		defer stop()
+	}
+	resp, _, err := c.ExchangeWithConnContext(ctx, m, co)
+	return resp, err
+}
+
 // dnsHeaderSize is the length of a DNS message header (RFC 1035 §4.1.1).
 const dnsHeaderSize = 12
 
@@ -114,9 +152,8 @@ func newUDPPool(server string, now func() time.Time) *udpPool {
 
 // get returns an idle socket that may still be used, or a new one. It
 // fails when ctx is done, as dialling a new socket would: an idle socket
-// would otherwise send the query of a cancelled lookup and wait for its
-// answer until the query timeout (exchange only takes the
-// context's deadline).
+// would otherwise send the query of a cancelled lookup (and be dropped
+// when exchange then notices the cancellation).
 func (p *udpPool) get(ctx context.Context) (*udpConn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("query to %s: %w", p.server, err)

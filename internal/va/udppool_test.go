@@ -377,3 +377,88 @@ func TestReuseSocketsOnlyForLocalResolvers(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupCancelledWhileWaiting: a lookup whose context is cancelled
+// while it waits for an answer ends at once, on a pooled socket, on a
+// socket of its own (miekg/dns only takes a context's deadline) and on
+// the TCP fallback after a truncated answer, instead of at the query
+// timeout; the pooled socket is not kept.
+func TestLookupCancelledWhileWaiting(t *testing.T) {
+	for _, mode := range []string{"pooled", "own socket", "tcp fallback"} {
+		t.Run(mode, func(t *testing.T) {
+			s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+				if strings.HasPrefix(req.Question[0].Name, "drop.") {
+					return
+				}
+				if strings.HasPrefix(req.Question[0].Name, "tc.") {
+					m := new(dns.Msg)
+					m.SetReply(req)
+					m.Truncated = true
+					_ = w.WriteMsg(m)
+					return
+				}
+				nameIP(w, req)
+			})
+			name := "drop.x.test"
+			if mode == "tcp fallback" {
+				// A TCP server on the same port that accepts and never answers.
+				ln, err := net.Listen("tcp", s.addr)
+				if err != nil {
+					t.Skipf("cannot listen on tcp %s: %v", s.addr, err)
+				}
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				var conns []net.Conn
+				t.Cleanup(func() {
+					_ = ln.Close()
+					mu.Lock()
+					for _, c := range conns {
+						_ = c.Close()
+					}
+					mu.Unlock()
+					wg.Wait()
+				})
+				wg.Go(func() {
+					for {
+						c, err := ln.Accept()
+						if err != nil {
+							return
+						}
+						mu.Lock()
+						conns = append(conns, c)
+						mu.Unlock()
+					}
+				})
+				name = "tc.x.test"
+			}
+			r := newTestResolver(t, ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 5 * time.Second}, time.Now)
+			if mode == "own socket" {
+				r.pools = nil
+			}
+			if _, err := r.query(t.Context(), "h1-1.x.test", dns.TypeA); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			before := s.n.Load()
+			go func() {
+				for s.n.Load() == before && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				time.Sleep(20 * time.Millisecond) // the UDP answer read, for the TCP fallback
+				cancel()
+			}()
+			start := time.Now()
+			_, err := r.query(ctx, name, dns.TypeA)
+			if err == nil {
+				t.Fatal("a cancelled lookup succeeded")
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("a lookup cancelled while waiting took %v, want it to end at once", d)
+			}
+			if mode == "pooled" && r.pools[s.addr].idleCount() != 0 {
+				t.Error("the socket of a cancelled query was kept")
+			}
+		})
+	}
+}
