@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // WriterCommits returns the transactions a SQLite store's writer has
 // committed (0 on PostgreSQL), for tests and benchmarks.
@@ -34,4 +37,24 @@ func AppendAuditBatch(ctx context.Context, s *Store, events []*AuditAppend) (int
 		return tx.QueryRowContext(ctx, q).Scan(&after)
 	})
 	return after - before - inserts, err
+}
+
+// CheckpointFigures counts a SQLite store's checkpoint work (see
+// checkpointer).
+type CheckpointFigures struct {
+	Checkpoints, Complete, HandedOver int64 // background checkpoints, of which left nothing behind; rounds left to the writer
+	WriterCatchUps                    int64 // checkpoints the writer ran
+	WriterCatchUpTime                 time.Duration
+	MaxWALPages                       int64 // the largest WAL a background checkpoint found
+}
+
+// Checkpoints returns a SQLite store's CheckpointFigures (zero on
+// PostgreSQL), for tests and benchmarks.
+func Checkpoints(s *Store) CheckpointFigures {
+	if s.wr == nil || s.wr.ckpt == nil {
+		return CheckpointFigures{}
+	}
+	c := &s.wr.ckpt.stats
+	return CheckpointFigures{Checkpoints: c.checkpoints.Load(), Complete: c.complete.Load(), HandedOver: c.handedOver.Load(),
+		WriterCatchUps: s.wr.catchUps.Load(), WriterCatchUpTime: time.Duration(s.wr.catchUpTime.Load()), MaxWALPages: c.maxWAL.Load()}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is returned (wrapped) by writes submitted after Close.
@@ -54,9 +55,11 @@ type writer struct {
 	stopped chan struct{} // closed when run has returned
 	once    sync.Once
 
-	commits atomic.Int64  // transactions committed (for tests and benchmarks)
-	ckpt    *checkpointer // asked for a checkpoint every checkpointCommits commits
-	tempMem bool          // the connection's temp_store is MEMORY (see setTempStore)
+	commits     atomic.Int64  // transactions committed (read by the checkpointer, tests and benchmarks)
+	catchUps    atomic.Int64  // checkpoints run on the writer connection (see catchUp)
+	catchUpTime atomic.Int64  // their wall time, ns: the writer's stall
+	ckpt        *checkpointer // background checkpoints (checkpoint.go); nil in some tests
+	tempMem     bool          // the connection's temp_store is MEMORY (see setTempStore)
 }
 
 // Job states (writeJob.state).
@@ -84,14 +87,19 @@ type jobPanic struct{ v any }
 func (p jobPanic) Error() string { return fmt.Sprintf("store: write transaction panicked: %v", p.v) }
 
 // newWriter takes db's connection (db must hold exactly one) for the
-// writer goroutine and starts it.
-func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
+// writer goroutine and starts it, and with ckpt (a pool of one connection
+// to the same database; may be nil) its checkpointer, whose rounds come
+// every ckptInterval.
+func newWriter(ctx context.Context, db, ckpt *sql.DB, ckptInterval time.Duration) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("writer connection: %w", err)
 	}
 	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{},
 		jobs: make(chan *writeJob, maxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
+	if ckpt != nil {
+		w.ckpt = newCheckpointer(ckpt, &w.commits, ckptInterval)
+	}
 	go w.run()
 	return w, nil
 }
@@ -186,6 +194,9 @@ func (w *writer) run() {
 	defer close(w.stopped)
 	batch := make([]*writeJob, 0, maxBatch)
 	for {
+		if w.ckpt != nil && len(w.jobs) == 0 {
+			w.ckpt.writerIdle()
+		}
 		select {
 		case <-w.quit:
 			return
@@ -325,14 +336,18 @@ func (w *writer) setTempStore(mem bool) {
 	}
 }
 
-// catchUp checkpoints, on the writer connection, the WAL frames a
-// background checkpoint left behind (see checkpointer), so that the next
-// write transaction starts the WAL file over.
+// catchUp checkpoints, on the writer connection, the WAL frames the
+// background checkpoints left behind when they could not finish while the
+// writer was idle and the WAL passed walRestartPages (see checkpointer), so
+// that the next write transaction starts the WAL file over.
 func (w *writer) catchUp() {
 	if w.ckpt == nil || !w.ckpt.caughtUp.CompareAndSwap(true, false) {
 		return
 	}
+	t0 := time.Now()
 	_, _ = w.exec(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+	w.catchUps.Add(1)
+	w.catchUpTime.Add(int64(time.Since(t0)))
 }
 
 // call runs j's function on the writer connection, turning a panic into a
@@ -363,9 +378,7 @@ func (w *writer) commit(ctx context.Context) error {
 		w.rollback(ctx)
 		return fmt.Errorf("commit: %w", err)
 	}
-	if n := w.commits.Add(1); n%checkpointCommits == 0 && w.ckpt != nil {
-		w.ckpt.request()
-	}
+	w.commits.Add(1)
 	return nil
 }
 
