@@ -42,10 +42,10 @@ func AppendAuditBatch(ctx context.Context, s *Store, events []*AuditAppend) (int
 // CheckpointFigures counts a SQLite store's checkpoint work (see
 // checkpointer).
 type CheckpointFigures struct {
-	Checkpoints, Complete, HandedOver int64 // background checkpoints, of which left nothing behind; rounds left to the writer
-	WriterCatchUps                    int64 // checkpoints the writer ran
-	WriterCatchUpTime                 time.Duration
-	MaxWALPages                       int64 // the largest WAL a background checkpoint found
+	Checkpoints       int64 // background checkpoints
+	MaxWALPages       int64 // the largest WAL one of them found
+	WriterCatchUps    int64 // checkpoints the writer ran (writer.catchUp)
+	WriterCatchUpTime time.Duration
 }
 
 // Checkpoints returns a SQLite store's CheckpointFigures (zero on
@@ -54,7 +54,6 @@ func Checkpoints(s *Store) CheckpointFigures {
 	if s.wr == nil || s.wr.ckpt == nil {
 		return CheckpointFigures{}
 	}
-	c := &s.wr.ckpt.stats
-	return CheckpointFigures{Checkpoints: c.checkpoints.Load(), Complete: c.complete.Load(), HandedOver: c.handedOver.Load(),
-		WriterCatchUps: s.wr.catchUps.Load(), WriterCatchUpTime: time.Duration(s.wr.catchUpTime.Load()), MaxWALPages: c.maxWAL.Load()}
+	return CheckpointFigures{Checkpoints: s.wr.ckpt.checkpoints.Load(), MaxWALPages: s.wr.ckpt.maxWAL.Load(),
+		WriterCatchUps: s.wr.catchUps.Load(), WriterCatchUpTime: time.Duration(s.wr.catchUpTime.Load())}
 }

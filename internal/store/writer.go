@@ -55,10 +55,10 @@ type writer struct {
 	stopped chan struct{} // closed when run has returned
 	once    sync.Once
 
-	commits     atomic.Int64  // transactions committed (read by the checkpointer, tests and benchmarks)
+	commits     atomic.Int64  // transactions committed (for tests and benchmarks)
 	catchUps    atomic.Int64  // checkpoints run on the writer connection (see catchUp)
 	catchUpTime atomic.Int64  // their wall time, ns: the writer's stall
-	ckpt        *checkpointer // background checkpoints (checkpoint.go); nil in some tests
+	ckpt        *checkpointer // asked for a checkpoint every checkpointCommits commits; nil without a connection for it
 	tempMem     bool          // the connection's temp_store is MEMORY (see setTempStore)
 }
 
@@ -98,7 +98,7 @@ func newWriter(ctx context.Context, db, ckpt *sql.DB, ckptInterval time.Duration
 	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{},
 		jobs: make(chan *writeJob, maxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
 	if ckpt != nil {
-		w.ckpt = newCheckpointer(ckpt, &w.commits, ckptInterval)
+		w.ckpt = newCheckpointer(ckpt, ckptInterval)
 	}
 	go w.run()
 	return w, nil
@@ -194,9 +194,6 @@ func (w *writer) run() {
 	defer close(w.stopped)
 	batch := make([]*writeJob, 0, maxBatch)
 	for {
-		if w.ckpt != nil && len(w.jobs) == 0 {
-			w.ckpt.writerIdle()
-		}
 		select {
 		case <-w.quit:
 			return
@@ -336,10 +333,9 @@ func (w *writer) setTempStore(mem bool) {
 	}
 }
 
-// catchUp checkpoints, on the writer connection, the WAL frames the
-// background checkpoints left behind when they could not finish while the
-// writer was idle and the WAL passed walRestartPages (see checkpointer), so
-// that the next write transaction starts the WAL file over.
+// catchUp checkpoints, on the writer connection, the WAL frames a
+// background checkpoint left behind (see checkpointer), so that the next
+// write transaction starts the WAL file over.
 func (w *writer) catchUp() {
 	if w.ckpt == nil || !w.ckpt.caughtUp.CompareAndSwap(true, false) {
 		return
@@ -378,7 +374,9 @@ func (w *writer) commit(ctx context.Context) error {
 		w.rollback(ctx)
 		return fmt.Errorf("commit: %w", err)
 	}
-	w.commits.Add(1)
+	if n := w.commits.Add(1); n%checkpointCommits == 0 && w.ckpt != nil {
+		w.ckpt.request()
+	}
 	return nil
 }
 
