@@ -17,10 +17,23 @@ import (
 // while the writer commits cannot copy the frames appended meanwhile, and
 // SQLite starts the WAL file over only after a checkpoint that left no
 // frame behind; so after each background checkpoint the writer, between
-// two batches, checkpoints the few frames left on its own connection
-// (writer.catchUp), and the next write starts the WAL over. The writer
-// connection keeps a high wal_autocheckpoint (sqliteAutocheckpointPages)
-// only as a bound on the WAL should this fall behind.
+// two batches, checkpoints the frames left on its own connection
+// (writer.catchUp), and the next write starts the WAL over. That catch-up
+// (an fsync of each file, and one of the WAL's header at the start-over)
+// is what the writer waits for: the price of a bounded WAL, paid about once
+// a second under sustained load, where the WAL holds about a second of
+// commits (docs/performance.md, "Session 7: checkpoints", which also gives
+// the shorter rounds tried and not kept: a smaller WAL for more CPU). The
+// writer connection keeps a high wal_autocheckpoint
+// (sqliteAutocheckpointPages) only as a bound on the WAL should this fall
+// behind, and a journal_size_limit (walSizeLimit) that trims a WAL file a
+// burst grew when the WAL next starts over.
+//
+// Crash safety is SQLite's with journal_mode=WAL and synchronous=NORMAL:
+// every checkpoint is an ordinary PASSIVE one, which syncs the WAL before
+// it copies pages and the database file before it records them as copied,
+// so a process killed at any point loses no committed transaction
+// (TestKillDuringCheckpoints).
 const (
 	// checkpointCommits is how many commits of the writer ask for a
 	// checkpoint (~5,000 WAL pages at ~5 pages per commit).
@@ -31,23 +44,35 @@ const (
 	// sqliteAutocheckpointPages is the writer connection's own
 	// wal_autocheckpoint (4 KiB pages): the backstop above.
 	sqliteAutocheckpointPages = 20000
+	// walSizeLimit is the writer connection's journal_size_limit (bytes):
+	// when the WAL starts over, SQLite truncates a file larger than this
+	// (left by a burst such as an import) back to it. It is above the
+	// backstop's 80 MB, so that the file of a WAL under sustained load
+	// (~55 MB end to end, ~85 MB in BenchmarkStoreFlowWrites) is not cut
+	// and grown again at every start-over.
+	walSizeLimit = 96 << 20
 )
 
 // checkpointer runs PASSIVE checkpoints (which never wait for readers or
-// the writer: they copy what they can) when kicked or every
-// checkpointInterval.
+// the writer: they copy what they can) when kicked or every interval.
 type checkpointer struct {
-	db       *sql.DB     // one connection
-	caughtUp atomic.Bool // set after a checkpoint: the writer finishes it
-	kick     chan struct{}
-	quit     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	db          *sql.DB       // one connection
+	interval    time.Duration // checkpointInterval but in tests
+	caughtUp    atomic.Bool   // set after a checkpoint: the writer finishes it
+	checkpoints atomic.Int64  // checkpoints run (for tests and benchmarks)
+	maxWAL      atomic.Int64  // the largest WAL a checkpoint found, in pages
+	kick        chan struct{}
+	cancel      context.CancelFunc
+	done        chan struct{}
+	once        sync.Once
 }
 
-func newCheckpointer(db *sql.DB) *checkpointer {
-	c := &checkpointer{db: db, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
-	go c.run()
+// newCheckpointer starts the checkpointer, which runs a checkpoint when
+// requested or every interval.
+func newCheckpointer(db *sql.DB, interval time.Duration) *checkpointer {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &checkpointer{db: db, interval: interval, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	go c.run(ctx)
 	return c
 }
 
@@ -59,20 +84,21 @@ func (c *checkpointer) request() {
 	}
 }
 
-func (c *checkpointer) run() {
+func (c *checkpointer) run(ctx context.Context) {
 	defer close(c.done)
-	t := time.NewTicker(checkpointInterval)
+	t := time.NewTicker(c.interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.quit:
+		case <-ctx.Done():
 			return
 		case <-c.kick:
 		case <-t.C:
 		}
 		// An error (such as SQLITE_BUSY while another process
-		// checkpoints) leaves the work to the next round.
-		if _, _, err := c.checkpoint(context.Background()); err == nil {
+		// checkpoints, or the interruption by stop) leaves the work to
+		// the next round.
+		if _, _, err := c.checkpoint(ctx); err == nil {
 			c.caughtUp.Store(true)
 		}
 	}
@@ -85,14 +111,19 @@ func (c *checkpointer) checkpoint(ctx context.Context) (walPages, checkpointed i
 	if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walPages, &checkpointed); err != nil {
 		return 0, 0, fmt.Errorf("wal checkpoint: %w", err)
 	}
+	c.checkpoints.Add(1)
+	if int64(walPages) > c.maxWAL.Load() {
+		c.maxWAL.Store(int64(walPages))
+	}
 	return walPages, checkpointed, nil
 }
 
-// stop ends the goroutine and closes the connection.
+// stop ends the goroutine (interrupting a checkpoint in progress, which
+// SQLite then leaves unrecorded) and closes the connection.
 func (c *checkpointer) stop() error {
 	var err error
 	c.once.Do(func() {
-		close(c.quit)
+		c.cancel()
 		<-c.done
 		err = c.db.Close()
 	})

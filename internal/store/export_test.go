@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // WriterCommits returns the transactions a SQLite store's writer has
 // committed (0 on PostgreSQL), for tests and benchmarks.
@@ -44,4 +47,23 @@ func Checkpoint(ctx context.Context, s *Store) error {
 	}
 	_, _, err := s.wr.ckpt.checkpoint(ctx)
 	return err
+}
+
+// CheckpointFigures counts a SQLite store's checkpoint work (see
+// checkpointer).
+type CheckpointFigures struct {
+	Checkpoints       int64 // background checkpoints
+	MaxWALPages       int64 // the largest WAL one of them found
+	WriterCatchUps    int64 // checkpoints the writer ran (writer.catchUp)
+	WriterCatchUpTime time.Duration
+}
+
+// Checkpoints returns a SQLite store's CheckpointFigures (zero on
+// PostgreSQL), for tests and benchmarks.
+func Checkpoints(s *Store) CheckpointFigures {
+	if s.wr == nil || s.wr.ckpt == nil {
+		return CheckpointFigures{}
+	}
+	return CheckpointFigures{Checkpoints: s.wr.ckpt.checkpoints.Load(), MaxWALPages: s.wr.ckpt.maxWAL.Load(),
+		WriterCatchUps: s.wr.catchUps.Load(), WriterCatchUpTime: time.Duration(s.wr.catchUpTime.Load())}
 }

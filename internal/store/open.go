@@ -78,6 +78,12 @@ func IsPostgresDSN(dsn string) bool {
 // WAL journaling and synchronous=NORMAL, applies the embedded migrations and
 // returns the Store. Errors are wrapped with the failing step.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	return openSQLite(ctx, path, checkpointInterval)
+}
+
+// openSQLite is OpenSQLite with the background checkpoints' interval (see
+// checkpointer), which tests change.
+func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
@@ -85,10 +91,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	// database (1M certificates ≈ 5 GB) the default 2 MiB cache turned index
 	// updates into file reads (docs/performance.md). WAL checkpoints run on
 	// a connection of their own (see checkpointer); the writer's
-	// wal_autocheckpoint is only a backstop.
+	// wal_autocheckpoint is only a backstop, and its journal_size_limit
+	// trims a WAL file a burst left large when the WAL starts over.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)" +
-		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(sqliteAutocheckpointPages) + ")&_txlock=immediate"
+		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(sqliteAutocheckpointPages) + ")" +
+		"&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -116,14 +124,13 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
 	}
 	c.SetMaxOpenConns(1)
-	wr, err := newWriter(ctx, w)
+	wr, err := newWriter(ctx, w, c, ckptInterval)
 	if err != nil {
 		c.Close()
 		r.Close()
 		w.Close()
 		return nil, err
 	}
-	wr.ckpt = newCheckpointer(c)
 	probe, err := newSQLiteProbe(path)
 	if err != nil {
 		wr.stop()

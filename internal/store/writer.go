@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is returned (wrapped) by writes submitted after Close.
@@ -54,9 +55,11 @@ type writer struct {
 	stopped chan struct{} // closed when run has returned
 	once    sync.Once
 
-	commits atomic.Int64  // transactions committed (for tests and benchmarks)
-	ckpt    *checkpointer // asked for a checkpoint every checkpointCommits commits
-	tempMem bool          // the connection's temp_store is MEMORY (see setTempStore)
+	commits     atomic.Int64  // transactions committed (for tests and benchmarks)
+	catchUps    atomic.Int64  // checkpoints run on the writer connection (see catchUp)
+	catchUpTime atomic.Int64  // their wall time, ns: the writer's stall
+	ckpt        *checkpointer // asked for a checkpoint every checkpointCommits commits; nil without a connection for it
+	tempMem     bool          // the connection's temp_store is MEMORY (see setTempStore)
 }
 
 // Job states (writeJob.state).
@@ -84,14 +87,19 @@ type jobPanic struct{ v any }
 func (p jobPanic) Error() string { return fmt.Sprintf("store: write transaction panicked: %v", p.v) }
 
 // newWriter takes db's connection (db must hold exactly one) for the
-// writer goroutine and starts it.
-func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
+// writer goroutine and starts it, and with ckpt (a pool of one connection
+// to the same database; may be nil) its checkpointer, whose rounds come
+// every ckptInterval.
+func newWriter(ctx context.Context, db, ckpt *sql.DB, ckptInterval time.Duration) (*writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("writer connection: %w", err)
 	}
 	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{},
 		jobs: make(chan *writeJob, maxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
+	if ckpt != nil {
+		w.ckpt = newCheckpointer(ckpt, ckptInterval)
+	}
 	go w.run()
 	return w, nil
 }
@@ -332,7 +340,10 @@ func (w *writer) catchUp() {
 	if w.ckpt == nil || !w.ckpt.caughtUp.CompareAndSwap(true, false) {
 		return
 	}
+	t0 := time.Now()
 	_, _ = w.exec(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+	w.catchUps.Add(1)
+	w.catchUpTime.Add(int64(time.Since(t0)))
 }
 
 // call runs j's function on the writer connection, turning a panic into a

@@ -404,9 +404,9 @@ func TestGroupCommitReads(t *testing.T) {
 	}
 }
 
-// TestCheckpointer checks that the background checkpointer copies the
-// whole WAL into the database file while the store is open, and that a
-// request for a checkpoint does not block.
+// TestCheckpointer checks that a checkpoint of the background
+// checkpointer copies the whole WAL into the database file while the store
+// is open and the writer idle.
 func TestCheckpointer(t *testing.T) {
 	s := openWriterTest(t)
 	ctx := context.Background()
@@ -415,8 +415,6 @@ func TestCheckpointer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.wr.ckpt.request()
-	s.wr.ckpt.request()
 	wal, done, err := s.wr.ckpt.checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -459,9 +457,9 @@ func TestCheckpointerBoundsWAL(t *testing.T) {
 	if max := int64(sqliteAutocheckpointPages+2000) * 4096; fi.Size() > max {
 		t.Errorf("WAL file %d MiB after 3,000 commits, above the %d-page backstop", fi.Size()>>20, sqliteAutocheckpointPages)
 	}
-	// A background checkpoint with the writer idle copies every frame;
-	// after the writer's catch-up, the next write starts the WAL over, so
-	// it then holds only that write's frames.
+	// When a round hands the last frames over to the writer (caughtUp),
+	// the writer checkpoints them before its next write, which then
+	// starts the WAL over, so it holds only that write's frames.
 	ckpt := s.wr.ckpt
 	if _, _, err := ckpt.checkpoint(ctx); err != nil {
 		t.Fatal(err)
