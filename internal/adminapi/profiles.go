@@ -428,37 +428,33 @@ func approvalRoutes(a *API) {
 			if !approve && in.Body.Comment == "" {
 				return nil, huma.Error422UnprocessableEntity("a rejection needs a comment saying why (the ACME client sees it)")
 			}
-			ap, err := a.d.Store.GetApproval(ctx, in.ID)
-			if err != nil {
-				return nil, a.storeError(ctx, "approval "+in.ID, err)
-			}
 			now := a.d.Now().UTC()
-			after := *ap
-			after.DecidedAt, after.DecidedBy, after.Comment = now, pr.Actor(), in.Body.Comment
 			action := audit.ActionApprovalReject
-			after.Status = store.ApprovalRejected
 			var perr *acme.Problem
 			if approve {
-				after.Status, action = store.ApprovalApproved, audit.ActionApprovalApprove
+				action = audit.ActionApprovalApprove
 			} else {
 				perr = ra.RejectionProblem(in.Body.Comment)
 			}
 			var events []*store.AuditAppend
 			if a.d.Audit != nil {
-				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
+				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: in.ID,
 					Replaced: ra.DecisionSnapshots(approve, pr.Actor(), in.Body.Comment, now)})
 				if err != nil {
 					return nil, a.storeError(ctx, "audit event", err)
 				}
 				events = append(events, ev)
 			}
-			if err := a.d.Store.DecideApproval(ctx, ap.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...); err != nil {
+			// The answer is the approval as the decision's transaction
+			// left it (with an escalation committed meanwhile, say).
+			ap, err := a.d.Store.DecideApproval(ctx, in.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...)
+			if err != nil {
 				if errors.Is(err, store.ErrStale) {
 					return nil, huma.Error409Conflict("the approval was already decided")
 				}
 				return nil, a.storeError(ctx, "approval "+in.ID, err)
 			}
-			return &approvalOut{Body: ra.ApprovalSnapshot(&after)}, nil
+			return &approvalOut{Body: ra.ApprovalSnapshot(ap)}, nil
 		}
 	}
 	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "approve", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/approve",
