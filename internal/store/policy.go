@@ -111,7 +111,8 @@ func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool, events 
 // nothing changed, when another change has replaced the spec since: the
 // caller reads again and reapplies its change, or reports the conflict. A
 // concurrent change that left the spec as it was (back and forth) is no
-// conflict: p derives from the same spec.
+// conflict: p derives from the same spec. A nil prev stands for the empty
+// spec (it never means "any").
 func (s *Store) UpdateProfileIf(ctx context.Context, p *Profile, prev []byte, events ...*AuditAppend) error {
 	if prev == nil {
 		prev = []byte{}
