@@ -151,7 +151,7 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch err := st.DecideApproval(ctx, args[0], approve, who, comment, perr, now, ev); {
+			switch _, err := st.DecideApproval(ctx, args[0], approve, who, comment, perr, now, ev); {
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
 			case errors.Is(err, store.ErrStale):

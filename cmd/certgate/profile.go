@@ -228,85 +228,134 @@ func newProfileWrite(update bool) *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if update && len(args) == 0 {
+				return errors.New("give the NAME of the profile to update")
+			}
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			p := &policy.Profile{Validity: policy.Duration(90 * 24 * time.Hour)}
-			var created time.Time
+			// build makes the profile to store from p (the stored one
+			// on update, else a new one): --file replaces it, the
+			// flags set their fields.
+			build := func(p *policy.Profile) error {
+				if f.file != "" {
+					fp, err := readProfileFile(f.file)
+					if err != nil {
+						return err
+					}
+					*p = *fp
+				}
+				if len(args) == 1 {
+					if update && p.Name != "" && p.Name != args[0] {
+						return fmt.Errorf("--file names profile %q, not %q", p.Name, args[0])
+					}
+					p.Name = args[0]
+				}
+				if p.Name == "" {
+					return errors.New("give the profile NAME (argument or name: in --file)")
+				}
+				if err := f.apply(cmd, p); err != nil {
+					return err
+				}
+				if err := p.Validate(); err != nil {
+					return err
+				}
+				return lintProfileWithCA(so.data, p)
+			}
+			name := ""
 			if update {
-				if len(args) == 0 {
-					return errors.New("give the NAME of the profile to update")
+				if err := updateStoredProfile(ctx, st, args[0], build); err != nil {
+					return err
 				}
-				rec, err := st.GetProfile(ctx, args[0])
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("there is no stored profile %q (create it first)", args[0])
+				name = args[0]
+			} else {
+				p := &policy.Profile{Validity: policy.Duration(90 * 24 * time.Hour)}
+				if err := build(p); err != nil {
+					return err
 				}
+				spec, err := json.Marshal(p)
 				if err != nil {
 					return err
 				}
-				if err := json.Unmarshal(rec.Spec, p); err != nil {
-					return fmt.Errorf("stored profile %s: %w", args[0], err)
-				}
-				created = rec.CreatedAt
-			}
-			if f.file != "" {
-				if p, err = readProfileFile(f.file); err != nil {
+				now := time.Now().UTC()
+				ev, err := prepareAudit(ctx, st, audit.ActionProfileCreate, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec))
+				if err != nil {
 					return err
 				}
-			}
-			if len(args) == 1 {
-				if update && p.Name != "" && p.Name != args[0] {
-					return fmt.Errorf("--file names profile %q, not %q", p.Name, args[0])
+				if err := st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false, ev); err != nil {
+					if errors.Is(err, store.ErrConflict) {
+						return fmt.Errorf("profile %q exists; use 'certgate profile update'", p.Name)
+					}
+					return err
 				}
-				p.Name = args[0]
+				name = p.Name
 			}
-			if p.Name == "" {
-				return errors.New("give the profile NAME (argument or name: in --file)")
-			}
-			if err := f.apply(cmd, p); err != nil {
-				return err
-			}
-			if err := p.Validate(); err != nil {
-				return err
-			}
-			if err := lintProfileWithCA(so.data, p); err != nil {
-				return err
-			}
-			spec, err := json.Marshal(p)
-			if err != nil {
-				return err
-			}
-			now := time.Now().UTC()
-			if created.IsZero() {
-				created = now
-			}
-			verb, action := "created", audit.ActionProfileCreate
+			verb := "created"
 			if update {
-				verb, action = "updated", audit.ActionProfileUpdate
+				verb = "updated"
 			}
-			ev, err := prepareAudit(ctx, st, action, audit.ObjectProfile, p.Name, nil, json.RawMessage(spec))
-			if update {
-				ev, err = prepareAuditReplaced(ctx, st, action, audit.ObjectProfile, p.Name,
-					audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), json.RawMessage(spec) }))
-			}
-			if err != nil {
-				return err
-			}
-			if err := st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: created, UpdatedAt: now}, update, ev); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return fmt.Errorf("profile %q exists; use 'certgate profile update'", p.Name)
-				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory /acme/%s/directory\n", verb, p.Name, p.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory /acme/%s/directory\n", verb, name, name)
 			return nil
 		},
 	}
 	storeFlags(cmd, &so)
 	f.add(cmd)
 	return cmd
+}
+
+// profileUpdateAttempts is how many times updateStoredProfile reads the
+// stored profile and applies its change before it gives up on a profile
+// that other changes keep replacing.
+const profileUpdateAttempts = 5
+
+// updateStoredProfile applies change to the stored profile name and writes
+// the result back, audited as profile.update, only if no other change
+// (another command, the admin API) has replaced the profile since it was
+// read (store.UpdateProfileIf): otherwise it reads the profile again and
+// reapplies change, so a concurrent change of another field is kept, not
+// overwritten. It gives up with a one-line error after
+// profileUpdateAttempts tries; change's own error is returned as it is.
+func updateStoredProfile(ctx context.Context, st *store.Store, name string, change func(*policy.Profile) error) error {
+	for attempt := 1; ; attempt++ {
+		rec, err := st.GetProfile(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("there is no stored profile %q (create it first)", name)
+		}
+		if err != nil {
+			return err
+		}
+		p := &policy.Profile{}
+		if err := json.Unmarshal(rec.Spec, p); err != nil {
+			return fmt.Errorf("stored profile %s: %w", name, err)
+		}
+		if err := change(p); err != nil {
+			return err
+		}
+		spec, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		ev, err := prepareAuditReplaced(ctx, st, audit.ActionProfileUpdate, audit.ObjectProfile, name,
+			audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), json.RawMessage(spec) }))
+		if err != nil {
+			return err
+		}
+		err = st.UpdateProfileIf(ctx, &store.Profile{Name: name, Spec: spec, UpdatedAt: time.Now().UTC()}, rec.Spec, ev)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("there is no stored profile %q (deleted meanwhile)", name)
+		case errors.Is(err, store.ErrStale) && attempt < profileUpdateAttempts:
+			continue // changed since the read: apply the change to the new one
+		case errors.Is(err, store.ErrStale):
+			return fmt.Errorf("profile %s was changed by others %d times while this update was applied; nothing was changed, try again", name, attempt)
+		default:
+			return err
+		}
+	}
 }
 
 // lintProfileWithCA lints p's certificates with the server's CA when the

@@ -146,12 +146,21 @@ type response struct {
 
 func (f *fixture) do(method, path, token string, body any) response {
 	f.t.Helper()
+	return f.doWith(method, path, token, nil, body)
+}
+
+// doWith is do with the request header fields hdr (nil for none).
+func (f *fixture) doWith(method, path, token string, hdr http.Header, body any) response {
+	f.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -105,12 +105,18 @@ func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 			t.Run("approval approve", func(t *testing.T) {
 				id := f.approval()
 				f.meanwhile = func() { must(f.st.MarkApprovalEscalated(ctx, id, f.now)) }
-				if r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{}); r.status != 200 {
+				r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{})
+				if r.status != 200 {
 					t.Fatalf("approve: %d %s", r.status, r.body)
 				}
 				before, after := last("approval", id, "approval.approve")
 				if before["escalatedAt"] == nil || after["escalatedAt"] == nil || before["status"] != "pending" || after["status"] != "approved" {
 					t.Errorf("approval.approve before %v after %v, want the escalation made meanwhile in both, pending then approved", before, after)
+				}
+				var body map[string]any
+				must(json.Unmarshal(r.body, &body))
+				if body["escalatedAt"] == nil || body["status"] != "approved" || body["decidedBy"] != "token:test-"+string(auth.RoleAdmin) {
+					t.Errorf("approve answered %s, want the approval as the decision left it: approved, with the escalation made meanwhile", r.body)
 				}
 			})
 			t.Run("account deactivate", func(t *testing.T) {

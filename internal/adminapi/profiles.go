@@ -2,11 +2,13 @@ package adminapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -90,6 +92,7 @@ type profileDeleteIn struct {
 }
 
 type profileOut struct {
+	ETag string `header:"ETag" doc:"the stored profile's entity tag (RFC 9110 §8.8.3): send it in If-Match to replace this version only; absent for the built-in default"`
 	Body *policy.Profile
 }
 
@@ -98,8 +101,38 @@ type profileBodyIn struct {
 }
 
 type profilePutIn struct {
-	Name string `path:"name" maxLength:"63" doc:"profile name"`
-	Body policy.Profile
+	Name    string   `path:"name" maxLength:"63" doc:"profile name"`
+	IfMatch []string `header:"If-Match" doc:"replace the profile only while it is still this version: the ETag of the GET (or PUT) the body derives from (RFC 9110 §13.1.1; * for any); else 412"`
+	Body    policy.Profile
+}
+
+// profileETag is the strong entity tag (RFC 9110 §8.8.3) of a stored
+// profile's spec: quoted base64url of its SHA-256, truncated to 128 bits.
+// The spec is stored as text as written, so equal tags mean equal specs.
+func profileETag(spec []byte) string {
+	sum := sha256.Sum256(spec)
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+}
+
+// ifMatch reports whether the If-Match field values match etag (RFC 9110
+// §13.1.1): "*" matches any stored profile; entity tags are compared
+// strongly, so a weak tag (W/"...") never matches.
+func ifMatch(values []string, etag string) bool {
+	for _, v := range values {
+		for _, tag := range strings.Split(v, ",") {
+			if tag = strings.TrimSpace(tag); tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// profileChanged is the 412 of a PUT whose If-Match no longer matches the
+// stored profile.
+func profileChanged(name string) error {
+	return huma.NewError(http.StatusPreconditionFailed, "profile "+name+" has changed since the version If-Match names: "+
+		"GET it again (its ETag), apply the change to it and PUT with that ETag")
 }
 
 // checkProfile validates p and lints its certificates (Deps.LintProfile).
@@ -142,11 +175,21 @@ func profileRoutes(a *API) {
 	Register(a, auth.PermProfilesRead, huma.Operation{OperationID: "get-profile", Method: http.MethodGet, Path: Prefix + "/profiles/{name}",
 		Summary: "Show a certificate profile", Tags: []string{"profiles"}, Errors: []int{404}},
 		func(ctx context.Context, _ *auth.Principal, in *profileNameIn) (*profileOut, error) {
-			p, _, err := a.profile(ctx, in.Name)
-			if err != nil {
-				return nil, err
+			rec, err := a.d.Store.GetProfile(ctx, in.Name)
+			if errors.Is(err, store.ErrNotFound) && in.Name == policy.DefaultName {
+				return &profileOut{Body: a.defaultProfile()}, nil
 			}
-			return &profileOut{Body: p}, nil
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, huma.Error404NotFound("no profile " + in.Name)
+			}
+			if err != nil {
+				return nil, a.storeError(ctx, "profile", err)
+			}
+			p, err := policy.Parse(rec.Spec)
+			if err != nil {
+				return nil, a.storeError(ctx, "profile", err)
+			}
+			return &profileOut{ETag: profileETag(rec.Spec), Body: p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "create-profile", Method: http.MethodPost, Path: Prefix + "/profiles",
 		Summary: "Create a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusCreated, Errors: []int{409, 422},
@@ -168,11 +211,13 @@ func profileRoutes(a *API) {
 				}
 				return nil, a.storeError(ctx, "profile", err)
 			}
-			return &profileOut{Body: &p}, nil
+			return &profileOut{ETag: profileETag(spec), Body: &p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "replace-profile", Method: http.MethodPut, Path: Prefix + "/profiles/{name}",
-		Summary: "Replace a certificate profile", Tags: []string{"profiles"}, Errors: []int{404, 422},
-		Description: "Replaces the stored profile (the body's name must be the path's or empty). Servers apply it within 2 seconds. Audited as profile.update in the same transaction."},
+		Summary: "Replace a certificate profile", Tags: []string{"profiles"}, Errors: []int{404, 412, 422},
+		Description: "Replaces the stored profile (the body's name must be the path's or empty). With If-Match (the ETag of the GET the body derives from), " +
+			"only while the profile is still that version, checked in the transaction that replaces it: else 412 and nothing changes, so a change made " +
+			"meanwhile is never overwritten. Servers apply it within 2 seconds. Audited as profile.update in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *profilePutIn) (*profileOut, error) {
 			p := in.Body
 			if p.Name == "" {
@@ -181,8 +226,12 @@ func profileRoutes(a *API) {
 			if p.Name != in.Name {
 				return nil, huma.Error422UnprocessableEntity("the body names profile " + p.Name + ", the path " + in.Name)
 			}
-			if _, err := a.d.Store.GetProfile(ctx, in.Name); err != nil {
+			rec, err := a.d.Store.GetProfile(ctx, in.Name)
+			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			if len(in.IfMatch) > 0 && !ifMatch(in.IfMatch, profileETag(rec.Spec)) {
+				return nil, profileChanged(in.Name)
 			}
 			if err := a.checkProfile(&p); err != nil {
 				return nil, err
@@ -193,10 +242,20 @@ func profileRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
-			if err := a.d.Store.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}, true, events...); err != nil {
+			np := &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}
+			if len(in.IfMatch) > 0 {
+				// The version checked above must still be the stored one.
+				err = a.d.Store.UpdateProfileIf(ctx, np, rec.Spec, events...)
+			} else {
+				err = a.d.Store.PutProfile(ctx, np, true, events...)
+			}
+			if errors.Is(err, store.ErrStale) {
+				return nil, profileChanged(in.Name)
+			}
+			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
-			return &profileOut{Body: &p}, nil
+			return &profileOut{ETag: profileETag(spec), Body: &p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
 		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409},
@@ -428,37 +487,33 @@ func approvalRoutes(a *API) {
 			if !approve && in.Body.Comment == "" {
 				return nil, huma.Error422UnprocessableEntity("a rejection needs a comment saying why (the ACME client sees it)")
 			}
-			ap, err := a.d.Store.GetApproval(ctx, in.ID)
-			if err != nil {
-				return nil, a.storeError(ctx, "approval "+in.ID, err)
-			}
 			now := a.d.Now().UTC()
-			after := *ap
-			after.DecidedAt, after.DecidedBy, after.Comment = now, pr.Actor(), in.Body.Comment
 			action := audit.ActionApprovalReject
-			after.Status = store.ApprovalRejected
 			var perr *acme.Problem
 			if approve {
-				after.Status, action = store.ApprovalApproved, audit.ActionApprovalApprove
+				action = audit.ActionApprovalApprove
 			} else {
 				perr = ra.RejectionProblem(in.Body.Comment)
 			}
 			var events []*store.AuditAppend
 			if a.d.Audit != nil {
-				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
+				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: in.ID,
 					Replaced: ra.DecisionSnapshots(approve, pr.Actor(), in.Body.Comment, now)})
 				if err != nil {
 					return nil, a.storeError(ctx, "audit event", err)
 				}
 				events = append(events, ev)
 			}
-			if err := a.d.Store.DecideApproval(ctx, ap.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...); err != nil {
+			// The answer is the approval as the decision's transaction
+			// left it (with an escalation committed meanwhile, say).
+			ap, err := a.d.Store.DecideApproval(ctx, in.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...)
+			if err != nil {
 				if errors.Is(err, store.ErrStale) {
 					return nil, huma.Error409Conflict("the approval was already decided")
 				}
 				return nil, a.storeError(ctx, "approval "+in.ID, err)
 			}
-			return &approvalOut{Body: ra.ApprovalSnapshot(&after)}, nil
+			return &approvalOut{Body: ra.ApprovalSnapshot(ap)}, nil
 		}
 	}
 	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "approve", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/approve",

@@ -32,7 +32,7 @@ func TestApprovedIssuanceAudited(t *testing.T) {
 				t.Fatal(err)
 			}
 			ap, _ := e.st.GetApprovalByOrder(ctx, o.ID)
-			if err := e.st.DecideApproval(ctx, ap.ID, true, "carol", "", nil, e.now); err != nil {
+			if _, err := e.st.DecideApproval(ctx, ap.ID, true, "carol", "", nil, e.now); err != nil {
 				t.Fatal(err)
 			}
 			if via == "poll" {

@@ -76,10 +76,10 @@ func TestApprovals(t *testing.T) {
 	if same, err := e.ra.ResumeApproved(ctx, o1); err != nil || same.Status != store.OrderAwaitingApproval {
 		t.Fatalf("before the decision: %v, %v", same, err)
 	}
-	if err := e.st.DecideApproval(ctx, ap1.ID, true, "alice", "ok", nil, e.now); err != nil {
+	if _, err := e.st.DecideApproval(ctx, ap1.ID, true, "alice", "ok", nil, e.now); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.DecideApproval(ctx, ap1.ID, false, "bob", "no", ra.RejectionProblem("no"), e.now); err == nil {
+	if _, err := e.st.DecideApproval(ctx, ap1.ID, false, "bob", "no", ra.RejectionProblem("no"), e.now); err == nil {
 		t.Error("a second decision was accepted")
 	}
 	done, err := e.ra.ResumeApproved(ctx, o1)
@@ -92,7 +92,7 @@ func TestApprovals(t *testing.T) {
 
 	// Reject.
 	o2 := finalize("b.pre.test")
-	if err := e.st.DecideApproval(ctx, approvalOf(o2).ID, false, "bob", "not for production", ra.RejectionProblem("not for production"), e.now); err != nil {
+	if _, err := e.st.DecideApproval(ctx, approvalOf(o2).ID, false, "bob", "not for production", ra.RejectionProblem("not for production"), e.now); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.st.GetOrder(ctx, o2.ID)
@@ -160,7 +160,7 @@ func TestApprovalSweepIssues(t *testing.T) {
 		t.Fatal(err)
 	}
 	ap, _ := e.st.GetApprovalByOrder(ctx, o.ID)
-	if err := e.st.DecideApproval(ctx, ap.ID, true, "carol", "", nil, e.now); err != nil {
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "carol", "", nil, e.now); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.ra.Sweep(ctx); err != nil {

@@ -138,7 +138,7 @@ func TestApprovedOrderRecheckedAgainstProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.ra.ResumeApproved(ctx, parked)

@@ -90,7 +90,7 @@ func TestNotBeforeRecheckedAtSigning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.DecideApproval(ctx, apr.ID, true, "alice", "ok", nil, e.now); err != nil {
+	if _, err := e.st.DecideApproval(ctx, apr.ID, true, "alice", "ok", nil, e.now); err != nil {
 		t.Fatal(err)
 	}
 	e.now = e.now.Add(10 * time.Hour)

@@ -127,38 +127,52 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 // approved, or rejected, which in the same transaction makes its order
 // invalid with problem perr; events (optional audit appends) are recorded
 // in that transaction too; their Replaced hooks get the *Approval as it
-// was before. ErrNotFound when missing; ErrStale when already decided.
-func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) error {
-	ap, err := s.GetApproval(ctx, id)
-	if err != nil {
-		return err
-	}
+// was before. It returns the approval as the decision left it, read in
+// the decision's transaction (so with, say, an escalation committed after
+// the caller's last read). ErrNotFound when missing; ErrStale when
+// already decided.
+func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) (*Approval, error) {
 	status := ApprovalApproved
 	if !approve {
 		status = ApprovalRejected
 	}
 	pj, err := marshalProblem(perr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.tx(ctx, func(tx txConn) error {
-		if err := readReplaced(ctx, s, tx, events, scanApproval, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id); err != nil {
+	var decided *Approval
+	err = s.tx(ctx, func(tx txConn) error {
+		old, err := readLocked(ctx, s, tx, scanApproval, `FOR UPDATE`, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id)
+		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, comment = ? WHERE id = ? AND status = 'pending'`,
-			status, ts(now), by, comment, id)
-		if err := checkOne(res, err, "decide approval"); err != nil {
+		if old.Status != ApprovalPending {
+			return fmt.Errorf("decide approval %s (%s): %w", id, old.Status, ErrStale)
+		}
+		if err := callReplaced(events, old); err != nil {
 			return err
+		}
+		// The row is locked: the update changes the row just read.
+		if decided, err = scanApproval(txQueryRow(ctx, tx, `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, comment = ?
+			WHERE id = ? AND status = 'pending' RETURNING `+approvalCols, status, ts(now), by, comment, id)); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("decide approval %s: %w", id, ErrStale)
+			}
+			return fmt.Errorf("decide approval %s: %w", id, err)
 		}
 		if !approve {
 			_, err = tx.ExecContext(ctx, `UPDATE orders SET status = 'invalid', error = ?, updated_at = ? WHERE id = ? AND status = ?`,
-				pj, ts(now), ap.OrderID, OrderAwaitingApproval)
+				pj, ts(now), old.OrderID, OrderAwaitingApproval)
 			if err != nil {
 				return fmt.Errorf("reject order: %w", err)
 			}
 		}
 		return appendAll(ctx, tx, events)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return decided, nil
 }
 
 // MarkApprovalEscalated records that pending approval id was escalated at

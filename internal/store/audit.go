@@ -60,20 +60,39 @@ func readReplaced[T any](ctx context.Context, s *Store, tx txConn, events []*Aud
 // PostgreSQL, e.g. "FOR UPDATE OF c" for a query whose other tables are
 // on the nullable side of an outer join.
 func readReplacedLock[T any](ctx context.Context, s *Store, tx txConn, events []*AuditAppend, scan func(interface{ Scan(...any) error }) (*T, error), lock, q string, args ...any) error {
-	want := false
-	for _, ev := range events {
-		want = want || (ev != nil && ev.Replaced != nil)
-	}
-	if !want {
+	if !wantsReplaced(events) {
 		return nil
 	}
-	if s.engine == EnginePostgres {
-		q += ` ` + lock
-	}
-	old, err := scan(txQueryRow(ctx, tx, q, args...))
+	old, err := readLocked(ctx, s, tx, scan, lock, q, args...)
 	if err != nil {
 		return err
 	}
+	return callReplaced(events, old)
+}
+
+// wantsReplaced reports whether an event of events has a Replaced hook.
+func wantsReplaced(events []*AuditAppend) bool {
+	for _, ev := range events {
+		if ev != nil && ev.Replaced != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// readLocked reads, within tx, the row that q selects with scan, locked
+// until the transaction ends: with lock (e.g. "FOR UPDATE") appended on
+// PostgreSQL; SQLite's write transaction is exclusive anyway. scan's error
+// (such as ErrNotFound) is returned as it is.
+func readLocked[T any](ctx context.Context, s *Store, tx txConn, scan func(interface{ Scan(...any) error }) (*T, error), lock, q string, args ...any) (*T, error) {
+	if s.engine == EnginePostgres {
+		q += ` ` + lock
+	}
+	return scan(txQueryRow(ctx, tx, q, args...))
+}
+
+// callReplaced hands old to the Replaced hook of each event that has one.
+func callReplaced(events []*AuditAppend, old any) error {
 	for _, ev := range events {
 		if ev != nil && ev.Replaced != nil {
 			if err := ev.Replaced(old); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -78,26 +79,62 @@ func unmarshalAttributes(s string) (map[string]string, error) {
 // ---- profiles ----
 
 // PutProfile inserts p, or with update replaces the stored profile of the
-// same name, and appends events (nil ones skipped) to the audit log in the
-// same transaction. ErrConflict when inserting an existing name;
-// ErrNotFound when updating a missing one; an append's error rolls the
-// change back. An update gives the events' Replaced hooks the *Profile it
-// replaces.
+// same name whatever it holds, and appends events (nil ones skipped) to
+// the audit log in the same transaction. ErrConflict when inserting an
+// existing name; ErrNotFound when updating a missing one; an append's
+// error rolls the change back. An update gives the events' Replaced hooks
+// the *Profile it replaces. A change derived from a read of the profile
+// (read, modify, write back) uses UpdateProfileIf instead, so that it
+// cannot overwrite a change committed after that read.
 func (s *Store) PutProfile(ctx context.Context, p *Profile, update bool, events ...*AuditAppend) error {
+	if update {
+		return s.updateProfile(ctx, p, nil, events)
+	}
 	return s.tx(ctx, func(tx txConn) error {
-		if !update {
-			_, err := tx.ExecContext(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
-				p.Name, string(p.Spec), ts(p.CreatedAt), ts(p.UpdatedAt))
-			if isUniqueViolation(err) {
-				return fmt.Errorf("profile %s: %w", p.Name, ErrConflict)
-			}
-			if err != nil {
-				return fmt.Errorf("insert profile: %w", err)
-			}
-			return appendAll(ctx, tx, events)
+		_, err := tx.ExecContext(ctx, `INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)`,
+			p.Name, string(p.Spec), ts(p.CreatedAt), ts(p.UpdatedAt))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("profile %s: %w", p.Name, ErrConflict)
 		}
-		if err := readReplaced(ctx, s, tx, events, scanProfile, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, p.Name); err != nil {
-			return fmt.Errorf("profile %s: %w", p.Name, err)
+		if err != nil {
+			return fmt.Errorf("insert profile: %w", err)
+		}
+		return appendAll(ctx, tx, events)
+	})
+}
+
+// UpdateProfileIf is PutProfile's update (ErrNotFound, events and their
+// Replaced hooks alike) made only while the stored profile's spec is still
+// prev, the Spec of the Profile the caller read and derived p from: the
+// transaction reads the row locked (SELECT ... FOR UPDATE on PostgreSQL;
+// SQLite's write transaction is exclusive) and compares. ErrStale, with
+// nothing changed, when another change has replaced the spec since: the
+// caller reads again and reapplies its change, or reports the conflict. A
+// concurrent change that left the spec as it was (back and forth) is no
+// conflict: p derives from the same spec. A nil prev stands for the empty
+// spec (it never means "any").
+func (s *Store) UpdateProfileIf(ctx context.Context, p *Profile, prev []byte, events ...*AuditAppend) error {
+	if prev == nil {
+		prev = []byte{}
+	}
+	return s.updateProfile(ctx, p, prev, events)
+}
+
+// updateProfile replaces the stored profile p.Name; with prev non-nil only
+// while its spec is prev (else ErrStale).
+func (s *Store) updateProfile(ctx context.Context, p *Profile, prev []byte, events []*AuditAppend) error {
+	return s.tx(ctx, func(tx txConn) error {
+		if prev != nil || wantsReplaced(events) {
+			old, err := readLocked(ctx, s, tx, scanProfile, `FOR UPDATE`, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, p.Name)
+			if err != nil {
+				return fmt.Errorf("profile %s: %w", p.Name, err)
+			}
+			if prev != nil && !bytes.Equal(old.Spec, prev) {
+				return fmt.Errorf("profile %s changed since it was read: %w", p.Name, ErrStale)
+			}
+			if err := callReplaced(events, old); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
 		if err := checkOne(res, err, "update profile"); err != nil {

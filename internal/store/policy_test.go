@@ -153,17 +153,22 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 	}
 	must(t, s.MarkApprovalEscalated(ctx, ap1.ID, now.Add(time.Hour)))
 	wantErr(t, "escalate twice", s.MarkApprovalEscalated(ctx, ap1.ID, now.Add(2*time.Hour)), store.ErrStale)
-	must(t, s.DecideApproval(ctx, ap1.ID, true, "alice", "fine", nil, now))
+	dec, err := s.DecideApproval(ctx, ap1.ID, true, "alice", "fine", nil, now)
+	must(t, err)
+	if dec.ID != ap1.ID || dec.OrderID != ap1.OrderID || dec.Status != store.ApprovalApproved || dec.DecidedBy != "alice" || dec.Comment != "fine" ||
+		!dec.DecidedAt.Equal(now) || !dec.EscalatedAt.Equal(now.Add(time.Hour)) {
+		t.Errorf("DecideApproval returned %+v, want the approval as decided (approved by alice, escalated before)", dec)
+	}
 	pending(1)
-	wantErr(t, "decide twice", s.DecideApproval(ctx, ap1.ID, false, "bob", "", nil, now), store.ErrStale)
-	wantErr(t, "decide missing", s.DecideApproval(ctx, "nope", true, "", "", nil, now), store.ErrNotFound)
+	wantErr(t, "decide twice", second(s.DecideApproval(ctx, ap1.ID, false, "bob", "", nil, now)), store.ErrStale)
+	wantErr(t, "decide missing", second(s.DecideApproval(ctx, "nope", true, "", "", nil, now)), store.ErrNotFound)
 	ids, err := s.ApprovedAwaiting(ctx, 10)
 	must(t, err)
 	if len(ids) != 1 || ids[0] != ap1.OrderID {
 		t.Errorf("ApprovedAwaiting = %v", ids)
 	}
 	perr := acme.NewProblem(acme.Unauthorized, "rejected: no")
-	must(t, s.DecideApproval(ctx, ap2.ID, false, "bob", "no", perr, now))
+	must(t, second(s.DecideApproval(ctx, ap2.ID, false, "bob", "no", perr, now)))
 	pending(0)
 	o2, _ := s.GetOrder(ctx, ap2.OrderID)
 	if o2.Status != acme.StatusInvalid || o2.Error == nil || o2.Error.Detail != "rejected: no" {
@@ -178,3 +183,6 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 		t.Errorf("by order %+v", got)
 	}
 }
+
+// second returns the error of a (value, error) pair.
+func second[T any](_ T, err error) error { return err }

@@ -272,7 +272,7 @@ func TestApprovalOverHTTP(t *testing.T) {
 		default:
 		}
 		perr := ra.RejectionProblem("use the code-signing HSM")
-		if err := st.DecideApproval(context.Background(), ap.ID, approve, "tester", "use the code-signing HSM", perr, time.Now().UTC()); err != nil {
+		if _, err := st.DecideApproval(context.Background(), ap.ID, approve, "tester", "use the code-signing HSM", perr, time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 		r := <-done
