@@ -64,7 +64,9 @@ type Store interface {
 }
 
 // Validator performs one validation attempt (see internal/va). It returns
-// nil on success or an *acme.Problem saying why the attempt failed.
+// nil on success or an *acme.Problem saying why the attempt failed. The RA
+// calls Validate and CheckCAA of one attempt concurrently, so both must be
+// safe for concurrent use.
 type Validator interface {
 	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
 	// CheckCAA checks the CAA records of id (RFC 8659, RFC 8657) for
