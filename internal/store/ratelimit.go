@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // RateLimitOverride replaces a rate limit's rate for one subject
@@ -260,26 +262,53 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 }
 
 // PruneRateBuckets deletes the rate buckets whose theoretical arrival time
-// is not after now: such a bucket is full again, the same as no row. On
-// PostgreSQL it skips the rows a transaction holds (a spend in progress
-// on any node) and so never waits: a plain DELETE locks rows in the order
-// it finds them and deadlocked with spends locking theirs in key order.
+// is not after now: such a bucket is full again, the same as no row. It
+// returns how many it deleted. On PostgreSQL it must never make a spend
+// wait on it (spends on any node lock their buckets in key order): it
+// skips the rows a transaction holds, and should its DELETE still have to
+// wait for a spend's transaction, it gives up after pruneLockTimeout
+// instead (SQLSTATE 55P03), well before PostgreSQL's deadlock check
+// (deadlock_timeout, 1 s by default) could cancel a spend, and returns 0
+// with no error: the next sweep prunes what is left.
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
-	q := `DELETE FROM rate_buckets WHERE tat <= ?`
-	if s.engine == EnginePostgres {
+	if s.engine != EnginePostgres {
+		res, err := s.exec(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
+		if err != nil {
+			return 0, fmt.Errorf("prune rate buckets: %w", err)
+		}
+		return res.RowsAffected()
+	}
+	var n int64
+	err := s.tx(ctx, func(tx txConn) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+pruneLockTimeout+`'`); err != nil {
+			return err
+		}
 		// The rows are deleted by the physical address (ctid) of the row
 		// versions the subquery locked, not by key: matching by key, the
 		// DELETE could meet an older version of a row whose newer one a
-		// spend holds and wait for it (EvalPlanQual), which deadlocked
-		// with spends waiting for this prune's locks.
-		q = `DELETE FROM rate_buckets WHERE ctid = ANY (ARRAY(SELECT ctid FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED))`
+		// spend holds and wait for it (EvalPlanQual). It can still wait
+		// (seen: a spend's transaction, while that spend waited for a row
+		// this prune held), hence the lock timeout.
+		res, err := tx.ExecContext(ctx, `DELETE FROM rate_buckets WHERE ctid = ANY (ARRAY(SELECT ctid FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED))`, ts(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "55P03" { // lock_not_available: gave way to a spend
+		return 0, nil
 	}
-	res, err := s.exec(ctx, q, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune rate buckets: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
+
+// pruneLockTimeout bounds how long PruneRateBuckets waits for a lock on
+// PostgreSQL (a lock_timeout value).
+const pruneLockTimeout = "50ms"
 
 // ListRateLimitOverrides returns every override, by limit and subject.
 func (s *Store) ListRateLimitOverrides(ctx context.Context) ([]RateLimitOverride, error) {

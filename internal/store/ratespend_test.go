@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -352,5 +353,54 @@ func TestRateSpendsPruneTwoNodes(t *testing.T) {
 			break
 		}
 		t.Error(err)
+	}
+}
+
+// TestPruneGivesWayOnPostgres checks that a PostgreSQL prune that has to
+// wait for a lock gives way after its lock timeout (nothing pruned, no
+// error) instead of waiting: a waiting prune can close a wait cycle with
+// spends, which PostgreSQL breaks by cancelling a spend (a failed
+// newOrder). Here another session holds the table in ACCESS EXCLUSIVE
+// mode for 5 s; the prune must return long before that, and prune the
+// bucket once the table is free.
+func TestPruneGivesWayOnPostgres(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	s := storetest.OpenDSN(t, dsn)
+	ctx := context.Background()
+	if _, _, err := s.SpendRateBucket(ctx, "d:prune", time.Now(), time.Millisecond, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE rate_buckets IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(5 * time.Second)
+		_ = tx.Rollback()
+	}()
+	start := time.Now()
+	n, err := s.PruneRateBuckets(ctx, time.Now().Add(time.Hour))
+	waited := time.Since(start)
+	if err != nil || n != 0 {
+		t.Errorf("prune while the table is locked: %d pruned, error %v; want 0 and no error", n, err)
+	}
+	select {
+	case <-released:
+		t.Fatalf("the prune returned only after the lock was released (%v): it waited instead of giving way", waited)
+	default:
+	}
+	<-released
+	if n, err := s.PruneRateBuckets(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("prune after the lock was released: %d pruned, error %v; want 1", n, err)
 	}
 }
