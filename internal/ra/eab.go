@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -169,7 +170,7 @@ type EABKeyRequest struct {
 
 // NewEABKey returns a new active EAB key for profile p: a random key id
 // ("kid-" + 16 base64url characters) and an EABKeySize-byte HMAC key from
-// crypto/rand, after checking the attributes and allowlist against p
+// crypto/rand whose base64url form does not begin with '-', after checking the attributes and allowlist against p
 // (CheckEABAttributes). The caller stores it.
 func NewEABKey(p *policy.Profile, req EABKeyRequest, now time.Time) (*store.EABKey, error) {
 	if err := CheckEABAttributes(p, req.Attributes, req.Allow); err != nil {
@@ -180,8 +181,18 @@ func NewEABKey(p *policy.Profile, req EABKeyRequest, now time.Time) (*store.EABK
 	}
 	k := &store.EABKey{KID: "kid-" + randomB64(12), HMACKey: make([]byte, EABKeySize), Profile: p.Name, Owner: req.Owner,
 		Attributes: req.Attributes, Allow: req.Allow, SingleUse: req.SingleUse, Status: store.EABActive, CreatedAt: now}
-	if _, err := rand.Read(k.HMACKey); err != nil {
-		return nil, fmt.Errorf("EAB key: %w", err)
+	// The key is handed out base64url-encoded and typed as a command-line
+	// argument (certbot --eab-hmac-key KEY, lego --eab.hmac KEY): one that
+	// began with '-' (1 in 64) would be read as an option by certbot's
+	// argument parser and others, so such draws are made again (the
+	// first character then has 63 values instead of 64: 0.02 bits less).
+	for {
+		if _, err := rand.Read(k.HMACKey); err != nil {
+			return nil, fmt.Errorf("EAB key: %w", err)
+		}
+		if !strings.HasPrefix(base64.RawURLEncoding.EncodeToString(k.HMACKey[:3]), "-") {
+			break
+		}
 	}
 	if req.Expires > 0 {
 		k.Expires = now.Add(req.Expires)
