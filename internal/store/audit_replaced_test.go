@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
@@ -129,36 +127,15 @@ func TestAuditReplacedRow(t *testing.T) {
 // change replaced; a plain read would see the row before that transaction
 // and the change would then overwrite the transaction's row.
 func TestAuditReplacedLocksRow(t *testing.T) {
-	storetest.RequirePostgres(t)
 	ctx := context.Background()
-	dsn := storetest.PostgresDSN(t)
-	s := storetest.OpenDSN(t, dsn)
-	must(t, s.PutProfile(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":1}`), CreatedAt: now, UpdatedAt: now}, false))
-	conn, err := pgx.Connect(ctx, dsn)
-	must(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	tx, err := conn.Begin(ctx)
-	must(t, err)
-	_, err = tx.Exec(ctx, `UPDATE profiles SET spec = '{"v":2}' WHERE name = 'p'`)
-	must(t, err)
+	s, tx, waitForLock := lockedProfileChange(t)
 	var got *store.Profile
 	ev := replacedEvent(t, s, &got)
 	done := make(chan error, 1)
 	go func() {
 		done <- s.PutProfile(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":3}`), UpdatedAt: now}, true, ev)
 	}()
-	// Wait until the change waits for the row lock.
-	for i := 0; ; i++ {
-		var n int
-		must(t, conn.QueryRow(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
-		if n > 0 {
-			break
-		}
-		if i == 500 {
-			t.Fatal("the change never waited for the row lock")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLock("change")
 	must(t, tx.Commit(ctx))
 	must(t, <-done)
 	if got == nil || string(got.Spec) != `{"v":2}` {

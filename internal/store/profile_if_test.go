@@ -65,33 +65,13 @@ func TestUpdateProfileIf(t *testing.T) {
 // change stays; a plain read would see the old spec, pass the check, and
 // the update would then overwrite the concurrent change (lost update).
 func TestUpdateProfileIfLocksRow(t *testing.T) {
-	storetest.RequirePostgres(t)
 	ctx := context.Background()
-	dsn := storetest.PostgresDSN(t)
-	s := storetest.OpenDSN(t, dsn)
-	must(t, s.PutProfile(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":1}`), CreatedAt: now, UpdatedAt: now}, false))
-	conn, err := pgx.Connect(ctx, dsn)
-	must(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	tx, err := conn.Begin(ctx)
-	must(t, err)
-	_, err = tx.Exec(ctx, `UPDATE profiles SET spec = '{"v":2}' WHERE name = 'p'`)
-	must(t, err)
+	s, tx, waitForLock := lockedProfileChange(t)
 	done := make(chan error, 1)
 	go func() {
 		done <- s.UpdateProfileIf(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":3}`), UpdatedAt: now}, []byte(`{"v":1}`))
 	}()
-	for i := 0; ; i++ {
-		var n int
-		must(t, conn.QueryRow(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
-		if n > 0 {
-			break
-		}
-		if i == 500 {
-			t.Fatal("the update never waited for the row lock")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLock("update")
 	must(t, tx.Commit(ctx))
 	wantErr(t, "concurrent change", <-done, store.ErrStale)
 	p, err := s.GetProfile(ctx, "p")
@@ -99,4 +79,41 @@ func TestUpdateProfileIfLocksRow(t *testing.T) {
 	if string(p.Spec) != `{"v":2}` {
 		t.Errorf("spec %s, want v2, the concurrent change", p.Spec)
 	}
+}
+
+// lockedProfileChange opens a store on PostgreSQL (the test is skipped
+// without one) holding profile p with spec {"v":1}, and on a connection of
+// its own a transaction that has changed that spec to {"v":2} and not
+// committed. waitForLock(what) returns once a session of the database
+// waits for a lock, failing the test ("the WHAT never waited for the row
+// lock") after about 5 s.
+func lockedProfileChange(t *testing.T) (s *store.Store, tx pgx.Tx, waitForLock func(what string)) {
+	t.Helper()
+	storetest.RequirePostgres(t)
+	ctx := context.Background()
+	dsn := storetest.PostgresDSN(t)
+	s = storetest.OpenDSN(t, dsn)
+	must(t, s.PutProfile(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":1}`), CreatedAt: now, UpdatedAt: now}, false))
+	conn, err := pgx.Connect(ctx, dsn)
+	must(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err = conn.Begin(ctx)
+	must(t, err)
+	_, err = tx.Exec(ctx, `UPDATE profiles SET spec = '{"v":2}' WHERE name = 'p'`)
+	must(t, err)
+	waitForLock = func(what string) {
+		t.Helper()
+		for i := 0; ; i++ {
+			var n int
+			must(t, conn.QueryRow(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+			if n > 0 {
+				return
+			}
+			if i == 500 {
+				t.Fatalf("the %s never waited for the row lock", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return s, tx, waitForLock
 }
