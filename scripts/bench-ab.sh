@@ -21,8 +21,10 @@
 # server instead of a fresh one, e.g. one seeded with `certgate bench seed`
 # to compare a large database with an empty one on the same tree:
 #   DATA_NEW=/tmp/s1m/data ./scripts/bench-ab.sh . . 4 2000
-# The runs add their flows to that directory. Needs go, pebble-challtestsrv
-# (Debian package pebble), python3, Linux /proc.
+# The runs add their flows to that directory. ENV_OLD / ENV_NEW hold
+# NAME=VALUE words passed to that server's environment, e.g. to compare one
+# tree with two settings: ENV_NEW="GOMAXPROCS=4" ./scripts/bench-ab.sh . . 4 1000
+# Needs go, pebble-challtestsrv (Debian package pebble), python3, Linux /proc.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 (($# >= 2)) || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
@@ -47,10 +49,10 @@ start_dns "$W/dns.log"
 PIDS+=("$DNS_PID")
 DA=${DATA_OLD:-$W/da}
 DB=${DATA_NEW:-$W/db}
-start_serve "$W/a" "$DA" "$PA" "$RESP" "$W/a.log"
+SERVE_ENV=${ENV_OLD:-} start_serve "$W/a" "$DA" "$PA" "$RESP" "$W/a.log"
 SA=$SERVE_PID
 PIDS+=("$SA")
-start_serve "$W/b" "$DB" "$PB" "$RESP" "$W/b.log"
+SERVE_ENV=${ENV_NEW:-} start_serve "$W/b" "$DB" "$PB" "$RESP" "$W/b.log"
 SB=$SERVE_PID
 PIDS+=("$SB")
 for p in "$PA" "$PB"; do
@@ -74,9 +76,9 @@ for _ in $(seq "$CHUNKS"); do
 	run new "$SB" "$PB" "$W/rb.pem" "$N"
 done | tee "$W/runs.txt"
 awk -v hz="$(getconf CLK_TCK)" -v a="$A" -v b="$B" '
-	{ n[$1] += $2; f[$1] += $3; t[$1] += $6 }
+	{ n[$1] += $2; f[$1] += $3; t[$1] += $6; r[$1] += $4; q[$1] += $5; k[$1]++ }
 	END {
-		printf "old (%s): %d completed, %d failed, server CPU %.2f ms/flow\n", a, n["old"], f["old"], t["old"] * 1000 / hz / n["old"]
-		printf "new (%s): %d completed, %d failed, server CPU %.2f ms/flow\n", b, n["new"], f["new"], t["new"] * 1000 / hz / n["new"]
+		printf "old (%s): %d completed, %d failed, server CPU %.2f ms/flow, mean flows/s %.1f, mean p99 %.1f ms\n", a, n["old"], f["old"], t["old"] * 1000 / hz / n["old"], r["old"] / k["old"], q["old"] / k["old"]
+		printf "new (%s): %d completed, %d failed, server CPU %.2f ms/flow, mean flows/s %.1f, mean p99 %.1f ms\n", b, n["new"], f["new"], t["new"] * 1000 / hz / n["new"], r["new"] / k["new"], q["new"] / k["new"]
 		printf "new/old: %.3f\n", (t["new"] / n["new"]) / (t["old"] / n["old"])
 	}' "$W/runs.txt"

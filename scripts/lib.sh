@@ -20,9 +20,10 @@ start_dns() {
 # start_serve BIN DATA PORT RESP LOG starts `BIN serve` on DATA, listening on 127.0.0.1:PORT, validating
 # http-01 on port RESP and resolving with start_dns's server, --log-level warn, logging to LOG; sets
 # SERVE_PID. Environment given before the call (e.g. CERTGATE_CPUPROFILE=FILE start_serve ...) reaches
-# the server.
+# the server, as do the assignments in SERVE_ENV (e.g. SERVE_ENV="GOMAXPROCS=4").
 start_serve() {
-	"$1" serve --data "$2" --listen "127.0.0.1:$3" --va-http-port "$4" --va-dns-resolver "127.0.0.1:$DNS" \
+	# shellcheck disable=SC2086 # SERVE_ENV holds zero or more NAME=VALUE words
+	env ${SERVE_ENV:-} "$1" serve --data "$2" --listen "127.0.0.1:$3" --va-http-port "$4" --va-dns-resolver "127.0.0.1:$DNS" \
 		--log-level warn >"$5" 2>&1 &
 	SERVE_PID=$!
 }

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
@@ -113,6 +114,11 @@ flag names), then the defaults shown below.`,
 			return err
 		}
 		defer stop()
+		stopTrace, err := startTrace(os.Getenv)
+		if err != nil {
+			return err
+		}
+		defer stopTrace()
 		if path := os.Getenv("CERTGATE_MEMPROFILE"); path != "" {
 			// For performance work (docs/performance.md): every allocation
 			// sampled over the whole run (pprof's "allocs" profile, which
@@ -170,6 +176,32 @@ func gcPercentUnlessSet(getenv func(string) string, def int) (pct int, ok bool) 
 		return 0, false
 	}
 	return def, true
+}
+
+// startTrace writes a Go execution trace (runtime/trace) of the whole run
+// into the file named by CERTGATE_TRACE, for latency work: where request
+// goroutines wait for a core, for the SQLite writer or for the network
+// (`go tool trace -pprof=sched|sync|net FILE`, docs/performance.md). It
+// returns the function that stops it; with the variable unset it does
+// nothing. Errors: the file cannot be created or a trace is already
+// running.
+func startTrace(getenv func(string) string) (stop func(), err error) {
+	path := getenv("CERTGATE_TRACE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("CERTGATE_TRACE: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("CERTGATE_TRACE: %w", err)
+	}
+	return func() {
+		trace.Stop()
+		f.Close()
+	}, nil
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {

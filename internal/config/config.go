@@ -348,7 +348,8 @@ func checkHostname(h string) error {
 // UnknownEnv returns the CERTGATE_* variables in environ that name no
 // setting of fs (likely typos), so the caller can warn about them.
 func UnknownEnv(fs *pflag.FlagSet, environ []string) []string {
-	known := map[string]bool{EnvName("config"): true, "CERTGATE_CPUPROFILE": true}
+	known := map[string]bool{EnvName("config"): true, "CERTGATE_CPUPROFILE": true,
+		"CERTGATE_MEMPROFILE": true, "CERTGATE_TRACE": true, "CERTGATE_RUNTIME_METRICS": true}
 	fs.VisitAll(func(f *pflag.Flag) { known[EnvName(f.Name)] = true })
 	var out []string
 	for _, kv := range environ {
