@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -128,18 +127,10 @@ type CA struct {
 	upper    []*x509.Certificate
 	upperPEM []byte
 
-	// lint is non-nil when Options.LintBeforeSign is set.
-	lint *lintSigner
-}
-
-// lintSigner holds a throwaway Ed25519 key and a copy of the intermediate
-// whose public key is replaced by the throwaway one, so that certificates
-// signed with it have the real TBS (issuer name, AKI) but for the signature
-// algorithm, which prepareLeaf sets to the intermediate's.
-type lintSigner struct {
-	key    ed25519.PrivateKey
-	issuer *x509.Certificate
-	linter certChecker // a *certlint.Linter skipping certlint.PreIssuanceSkipped()
+	// lint is the pre-issuance linter (a *certlint.Linter skipping
+	// certlint.PreIssuanceSkipped()) when Options.LintBeforeSign is set,
+	// else nil; SignLeaf runs it through a lintingSigner.
+	lint certChecker
 }
 
 // certChecker lints a DER certificate; *certlint.Linter is one (tests wrap
@@ -185,8 +176,8 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	}
 	ca.now, ca.issuerURL, ca.crlURL = opts.Now, opts.IssuerURL, opts.CRLURL
 	if opts.LintBeforeSign {
-		if ca.lint, err = newLintSigner(ca.inter); err != nil {
-			return nil, err
+		if ca.lint, err = certlint.NewPreIssuanceLinter(); err != nil {
+			return nil, fmt.Errorf("local CA: %w", err)
 		}
 	}
 	return ca, nil
@@ -270,20 +261,6 @@ func (o Options) withDefaults() Options {
 		o.Organization = DefaultOrganization
 	}
 	return o
-}
-
-func newLintSigner(inter *x509.Certificate) (*lintSigner, error) {
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("local CA: generate lint key: %w", err)
-	}
-	issuer := *inter // shallow copy: only PublicKey differs
-	issuer.PublicKey = key.Public()
-	linter, err := certlint.NewPreIssuanceLinter()
-	if err != nil {
-		return nil, fmt.Errorf("local CA: %w", err)
-	}
-	return &lintSigner{key: key, issuer: &issuer, linter: linter}, nil
 }
 
 // create makes a new root and intermediate and writes them to dir.

@@ -112,8 +112,8 @@ func TestIntermediateKeyTypes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LoadOrCreate: %v", err)
 			}
-			rec := &recordingChecker{certChecker: ca.lint.linter}
-			ca.lint.linter = rec
+			rec := &recordingChecker{certChecker: ca.lint}
+			ca.lint = rec
 			inter := ca.Intermediate()
 			ctx := context.Background()
 

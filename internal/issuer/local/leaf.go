@@ -11,11 +11,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"slices"
 	"time"
+
+	"github.com/certgate/certgate/internal/certlint"
 )
 
 // oidDomainValidated returns the CA/B Forum reserved policy identifier for
@@ -105,22 +108,30 @@ func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}
-	tmpl, lintTBS, err := ca.prepareLeaf(req, ca.lint != nil)
+	tmpl, err := ca.prepareLeaf(req)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}
-	if lintTBS != nil {
-		// What we linted is exactly what we sign.
-		return signTBS(lintTBS, ca.interKey, ca.inter, ca.sig)
+	var key crypto.Signer = ca.interKey
+	var ls *lintingSigner
+	if ca.lint != nil {
+		ls = &lintingSigner{key: ca.interKey, sig: ca.sig, linter: ca.lint}
+		key = ls
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, ca.interKey)
-	if err != nil {
-		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, key)
+	switch {
+	case err == nil:
+		return der, nil
+	case errors.Is(err, ErrLint):
+		return nil, err
+	case ls != nil && ls.signed:
+		// x509.CreateCertificate verifies the signature it was given.
+		return nil, fmt.Errorf("local CA: sign leaf: the signer returned a signature that does not verify: %w", err)
 	}
-	return der, nil
+	return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 }
 
 // leafTemplate validates req and builds the x509 template, to be signed
@@ -283,56 +294,15 @@ func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.D
 	}, nil
 }
 
-// prepareLeaf fills the request's URL defaults and builds the template; with
-// lint set it also returns the TBS the real signature must cover, after
-// linting the certificate made of it: x509.CreateCertificate signs the
-// template with the throwaway Ed25519 lint key (cheaper to sign and verify
-// than any intermediate key), the TBS's signature field is set to the
-// intermediate's algorithm (the only field the issuer's key type decides;
-// the issuer name and AKI come from the intermediate), and the linted
-// certificate carries that algorithm and a dummy signature of its shape.
-func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte, error) {
+// prepareLeaf fills the request's URL defaults and builds the template.
+func (ca *CA) prepareLeaf(req LeafRequest) (*x509.Certificate, error) {
 	if req.IssuerURL == "" {
 		req.IssuerURL = ca.issuerURL
 	}
 	if req.CRLURL == "" {
 		req.CRLURL = ca.crlURL
 	}
-	tmpl, err := leafTemplate(req, ca.sig.alg)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !lint {
-		return tmpl, nil, nil
-	}
-	ls := ca.lint
-	if ls == nil {
-		if ls, err = newLintSigner(ca.inter); err != nil {
-			return nil, nil, err
-		}
-	}
-	lt := *tmpl
-	lt.SignatureAlgorithm = x509.PureEd25519
-	der, err := x509.CreateCertificate(rand.Reader, &lt, ls.issuer, req.PublicKey, ls.key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
-	}
-	tbs, err := tbsCertificate(der)
-	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
-	}
-	realTBS, err := withSignatureAlgorithm(tbs, ca.sig.algID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
-	}
-	lintDER, err := certificate(realTBS, ca.sig.algID, ca.sig.dummy)
-	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: lint-sign leaf: %w", err)
-	}
-	if err := ls.linter.Check(lintDER); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrLint, err)
-	}
-	return tmpl, realTBS, nil
+	return leafTemplate(req, ca.sig.alg)
 }
 
 // CheckLeaf lints the certificate SignLeaf would issue for req without
@@ -340,6 +310,26 @@ func (ca *CA) prepareLeaf(req LeafRequest, lint bool) (*x509.Certificate, []byte
 // lets a server refuse at start-up a profile (validity, EKUs) whose every
 // certificate would fail lint. Errors are as for SignLeaf.
 func (ca *CA) CheckLeaf(req LeafRequest) error {
-	_, _, err := ca.prepareLeaf(req, true)
-	return err
+	tmpl, err := ca.prepareLeaf(req)
+	if err != nil {
+		return err
+	}
+	linter := ca.lint
+	if linter == nil {
+		if linter, err = certlint.NewPreIssuanceLinter(); err != nil {
+			return fmt.Errorf("local CA: %w", err)
+		}
+	}
+	// A signer without the key: it lints the TBS and refuses to sign.
+	ls := &lintingSigner{pub: ca.interKey.Public(), sig: ca.sig, linter: linter}
+	_, err = x509.CreateCertificate(rand.Reader, tmpl, ca.inter, req.PublicKey, ls)
+	switch {
+	case errors.Is(err, errLintOnly):
+		return nil
+	case errors.Is(err, ErrLint):
+		return err
+	case err == nil:
+		return errors.New("local CA: check leaf: signed without a key") // cannot happen
+	}
+	return fmt.Errorf("local CA: check leaf: %w", err)
 }

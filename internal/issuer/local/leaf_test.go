@@ -517,6 +517,50 @@ func TestSignLeafRefusesBadSignature(t *testing.T) {
 	}
 }
 
+// countingSigner counts the signatures its key makes.
+type countingSigner struct {
+	crypto.Signer
+	n int
+}
+
+func (s *countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s.n++
+	return s.Signer.Sign(r, digest, opts)
+}
+
+// TestLintFailureNeverSigns checks that the intermediate's key makes no
+// signature at all for a request the pre-issuance lint refuses (CA/B BR
+// §4.3.1.2: the TBS is linted before it is signed), makes exactly one for
+// a clean one, and none for CheckLeaf.
+func TestLintFailureNeverSigns(t *testing.T) {
+	ca, _ := newTestCA(t, Options{LintBeforeSign: true})
+	key := &countingSigner{Signer: ca.interKey}
+	ca.interKey = key
+	bad := goodRequest(t)
+	bad.DNSNames = []string{"a_b.example.test"}
+	if _, err := ca.SignLeaf(context.Background(), bad); !errors.Is(err, ErrLint) {
+		t.Fatalf("SignLeaf(underscore) = %v, want ErrLint", err)
+	}
+	if key.n != 0 {
+		t.Errorf("the key signed %d times for a certificate that failed the lint", key.n)
+	}
+	if err := ca.CheckLeaf(bad); !errors.Is(err, ErrLint) {
+		t.Errorf("CheckLeaf(underscore) = %v, want ErrLint", err)
+	}
+	if err := ca.CheckLeaf(goodRequest(t)); err != nil {
+		t.Errorf("CheckLeaf(good) = %v", err)
+	}
+	if key.n != 0 {
+		t.Errorf("CheckLeaf made %d signatures", key.n)
+	}
+	if _, err := ca.SignLeaf(context.Background(), goodRequest(t)); err != nil {
+		t.Fatalf("SignLeaf(good): %v", err)
+	}
+	if key.n != 1 {
+		t.Errorf("the key signed %d times for one clean certificate, want 1", key.n)
+	}
+}
+
 // benchSignLeaf signs goodRequest with ca b.N times, reporting
 // allocations and CPU time per leaf.
 func benchSignLeaf(b *testing.B, ca *CA) {

@@ -5,12 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -98,40 +98,6 @@ func sigAlgFor(pub crypto.PublicKey) (sigAlg, error) {
 	return s, nil
 }
 
-// tbsCertificate returns the DER tbsCertificate of a DER Certificate
-// (RFC 5280 §4.1).
-func tbsCertificate(der []byte) ([]byte, error) {
-	in := cryptobyte.String(der)
-	var cert, tbs cryptobyte.String
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed certificate")
-	}
-	return tbs, nil
-}
-
-// withSignatureAlgorithm returns the DER tbsCertificate tbs with its
-// signature field (RFC 5280 §4.1.2.3) replaced by the DER
-// AlgorithmIdentifier algID; every other field is kept byte for byte.
-func withSignatureAlgorithm(tbs, algID []byte) ([]byte, error) {
-	in := cryptobyte.String(tbs)
-	var body, version, serial, old cryptobyte.String
-	versionTag := cbasn1.Tag(0).Constructed().ContextSpecific()
-	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() ||
-		(body.PeekASN1Tag(versionTag) && !body.ReadASN1Element(&version, versionTag)) ||
-		!body.ReadASN1Element(&serial, cbasn1.INTEGER) ||
-		!body.ReadASN1Element(&old, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed TBS certificate")
-	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(version)
-		b.AddBytes(serial)
-		b.AddBytes(algID)
-		b.AddBytes(body)
-	})
-	return b.Bytes()
-}
-
 // certificate returns the DER Certificate SEQUENCE{tbs, algID, BIT STRING
 // sig} (RFC 5280 §4.1).
 func certificate(tbs, algID, sig []byte) ([]byte, error) {
@@ -144,33 +110,75 @@ func certificate(tbs, algID, sig []byte) ([]byte, error) {
 	return b.Bytes()
 }
 
-// signTBS signs the DER tbsCertificate tbs, whose signature field must be
-// s.algID and whose issuer is inter, with the intermediate's key and
-// returns the DER certificate: exactly the TBS that was linted, with the
-// same AlgorithmIdentifier outside as inside (RFC 5280 §4.1.1.2). Like
-// x509.CreateCertificate it verifies the signature (with inter's public
-// key) before returning it, so that a faulty signer cannot produce a
-// certificate that does not verify.
-func signTBS(tbs []byte, key crypto.Signer, inter *x509.Certificate, s sigAlg) ([]byte, error) {
+// lintingSigner is the crypto.Signer SignLeaf gives x509.CreateCertificate
+// when the CA lints before it signs (Options.LintBeforeSign). It is a
+// crypto.MessageSigner, so x509.CreateCertificate hands it the whole DER
+// tbsCertificate it built (crypto.SignMessage) instead of a digest: the
+// signer lints the certificate made of exactly those bytes, the
+// intermediate's AlgorithmIdentifier and a dummy signature of the shape
+// the key gives (sigAlg.dummy), and signs only when the lint passed. So
+// what was linted is byte for byte what is signed, and a certificate that
+// fails the lint is never signed (CA/B BR §4.3.1.2 pre-issuance linting).
+// x509.CreateCertificate then verifies the signature with the
+// intermediate's public key, so a faulty signer cannot make a certificate
+// that does not verify. Used for one certificate.
+type lintingSigner struct {
+	// key is the intermediate's key; nil for a check that never signs
+	// (CheckLeaf): SignMessage then returns errLintOnly after a clean lint.
+	key    crypto.Signer
+	pub    crypto.PublicKey // the intermediate's public key when key is nil
+	sig    sigAlg
+	linter certChecker
+	// signed is set once key was asked to sign: an error of
+	// x509.CreateCertificate after that is its check of the signature.
+	signed bool
+}
+
+// errLintOnly is what a lintingSigner without a key returns after a
+// clean lint: nothing is signed.
+var errLintOnly = errors.New("local CA: linted, not signed")
+
+// Public returns the intermediate's public key.
+func (s *lintingSigner) Public() crypto.PublicKey {
+	if s.key != nil {
+		return s.key.Public()
+	}
+	return s.pub
+}
+
+// Sign refuses: a digest cannot be linted. x509.CreateCertificate calls
+// SignMessage.
+func (s *lintingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("local CA: lint before sign needs the TBS certificate, not its digest")
+}
+
+// SignMessage lints the certificate made of the DER tbsCertificate tbs and
+// signs tbs with opts (the hash x509.CreateCertificate chose for the
+// intermediate's algorithm) when the lint passed. Errors: ErrLint wrapping
+// the *certlint.LintError, errLintOnly without a key, a TBS whose
+// signature field is not the intermediate's algorithm, or the key's.
+func (s *lintingSigner) SignMessage(r io.Reader, tbs []byte, opts crypto.SignerOpts) ([]byte, error) {
 	var rest, algID cryptobyte.String
 	in := cryptobyte.String(tbs)
 	if !in.ReadASN1(&rest, cbasn1.SEQUENCE) ||
 		!rest.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
 		!rest.SkipASN1(cbasn1.INTEGER) || // serialNumber
 		!rest.ReadASN1Element(&algID, cbasn1.SEQUENCE) {
-		return nil, errors.New("local CA: sign leaf: malformed TBS certificate")
+		return nil, errors.New("local CA: lint leaf: malformed TBS certificate")
 	}
-	if string(algID) != string(s.algID) {
-		return nil, fmt.Errorf("local CA: sign leaf: TBS signature algorithm is not %v", s.alg)
+	if string(algID) != string(s.sig.algID) {
+		return nil, fmt.Errorf("local CA: lint leaf: TBS signature algorithm is not %v", s.sig.alg)
 	}
-	h := s.hash.New()
-	h.Write(tbs)
-	sig, err := key.Sign(rand.Reader, h.Sum(nil), s.hash)
+	lintDER, err := certificate(tbs, s.sig.algID, s.sig.dummy)
 	if err != nil {
-		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+		return nil, fmt.Errorf("local CA: lint leaf: %w", err)
 	}
-	if err := inter.CheckSignature(s.alg, tbs, sig); err != nil {
-		return nil, fmt.Errorf("local CA: sign leaf: the signer returned a signature that does not verify: %w", err)
+	if err := s.linter.Check(lintDER); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLint, err)
 	}
-	return certificate(tbs, s.algID, sig)
+	if s.key == nil {
+		return nil, errLintOnly
+	}
+	s.signed = true
+	return crypto.SignMessage(s.key, r, tbs, opts)
 }
