@@ -83,6 +83,14 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	return f
 }
 
+// eachEngine runs test once per store engine with a fixture over a fresh
+// store of that engine: storetest.EachStore's parallel subtests, named
+// after the engine (PostgreSQL required).
+func eachEngine(t *testing.T, test func(t *testing.T, f *fixture)) {
+	t.Helper()
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) { test(t, newFixture(t, s)) })
+}
+
 // account stores a new valid account with one order and returns both IDs.
 func (f *fixture) account() (string, string) {
 	f.t.Helper()
@@ -332,13 +340,10 @@ func isProblem(r response, status int) error {
 // operation's success status and any other gets a 403 problem; no token,
 // a malformed, unknown, revoked or expired token get a 401 problem.
 func TestEveryOperationEveryRole(t *testing.T) {
-	for _, eng := range storetest.Engines() {
-		t.Run(eng.Name, func(t *testing.T) { testEveryOperationEveryRole(t, eng) })
-	}
+	eachEngine(t, testEveryOperationEveryRole)
 }
 
-func testEveryOperationEveryRole(t *testing.T, eng storetest.Engine) {
-	f := newFixture(t, eng.Open(t))
+func testEveryOperationEveryRole(t *testing.T, f *fixture) {
 	_, ops := f.loadDoc()
 	reqs := requests()
 	if len(ops) != len(reqs) {
