@@ -128,3 +128,32 @@ func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 		})
 	})
 }
+
+// TestEABRevokeAnswerWithoutAudit: without an audit log too, the answer of
+// POST /api/v1/eab-keys/{kid}/revoke is the key as the revocation's
+// transaction left it, with an account bound after the handler began
+// (fixture.meanwhile, run at the handler's reading of the clock), as
+// TestAuditBeforeUnderConcurrentChange's "EAB key revoke" pins it with
+// one. On both engines.
+func TestEABRevokeAnswerWithoutAudit(t *testing.T) {
+	eachEngineUnaudited(t, func(t *testing.T, f *fixture) {
+		kid := f.eabKey()
+		f.meanwhile = func() {
+			if err := f.st.CreateAccountEAB(context.Background(), &store.Account{ID: "bound-" + kid, KeyThumbprint: "tp-bound-" + kid, JWK: []byte(`{}`),
+				Status: acme.StatusValid, CreatedAt: f.now, EABKid: kid}, f.now); err != nil {
+				t.Error(err)
+			}
+		}
+		r := f.do("POST", "/api/v1/eab-keys/"+kid+"/revoke", f.tokens[auth.RoleAdmin], nil)
+		if r.status != 200 || f.meanwhile != nil {
+			t.Fatalf("revoke: %d %s (the concurrent bind ran: %v)", r.status, r.body, f.meanwhile == nil)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(r.body, &body); err != nil {
+			t.Fatal(err)
+		}
+		if body["account"] != "bound-"+kid || body["status"] != "revoked" {
+			t.Errorf("revoke answered %s, want the key as revoked, with the account bound meanwhile", r.body)
+		}
+	})
+}

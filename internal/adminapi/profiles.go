@@ -450,29 +450,23 @@ func eabRoutes(a *API) {
 		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},
 		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *kidIn) (*eabKeyOut, error) {
-			before, err := a.d.Store.GetEABKey(ctx, in.KID)
-			if err != nil {
-				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
-			}
 			now := a.d.Now()
-			revoked := func(k *store.EABKey) EABKeyView {
-				after := *k
-				after.Status = store.EABRevoked
-				return eabView(&after, now)
-			}
-			v := revoked(before)
 			events, err := a.auditChange(ctx, audit.Event{Actor: pr.Actor(), Action: audit.ActionEABKeyRevoke, ObjectType: audit.ObjectEABKey, ObjectID: in.KID,
 				Replaced: audit.ReplacedRow(func(old *store.EABKey) (any, any) {
-					v = revoked(old) // the key as the revocation left it
-					return eabView(old, now), v
+					after := *old
+					after.Status = store.EABRevoked
+					return eabView(old, now), eabView(&after, now)
 				})})
 			if err != nil {
 				return nil, err
 			}
-			if err := a.d.Store.RevokeEABKey(ctx, in.KID, events...); err != nil {
+			// The answer is the key as the revocation's transaction left
+			// it, with or without an audit log.
+			k, err := a.d.Store.RevokeEABKey(ctx, in.KID, events...)
+			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
-			return &eabKeyOut{Body: v}, nil
+			return &eabKeyOut{Body: eabView(k, now)}, nil
 		})
 }
 

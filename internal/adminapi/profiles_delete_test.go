@@ -25,7 +25,7 @@ func TestDeleteProfileInUse(t *testing.T) {
 		if err := f.st.CreateEABKey(ctx, &store.EABKey{KID: "kid-old", HMACKey: []byte("k"), Profile: unused, Status: store.EABActive, CreatedAt: f.now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.st.RevokeEABKey(ctx, "kid-old"); err != nil {
+		if _, err := f.st.RevokeEABKey(ctx, "kid-old"); err != nil {
 			t.Fatal(err)
 		}
 		if r := f.do("DELETE", "/api/v1/profiles/"+unused, admin, nil); r.status != 204 {

@@ -311,23 +311,37 @@ func (s *Store) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
 
 // RevokeEABKey makes key kid refuse new bindings (accounts already bound
 // keep working) and appends events (nil ones skipped) to the audit log in
-// the same transaction. ErrNotFound when missing; ErrStale when already
-// revoked; an append's error rolls the revocation back. The events'
-// Replaced hooks get the *EABKey as it was before.
-func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAppend) error {
-	if _, err := s.GetEABKey(ctx, kid); err != nil {
-		return err
-	}
-	return s.tx(ctx, func(tx txConn) error {
-		if err := readReplaced(ctx, s, tx, events, scanEAB, `SELECT `+eabCols+` FROM eab_keys WHERE kid = ?`, kid); err != nil {
+// the same transaction. It returns the key as the revocation left it, read
+// in the revocation's transaction with the row locked (so with, say, an
+// account bound after the caller's last read). ErrNotFound when missing;
+// ErrStale when already revoked; an append's error rolls the revocation
+// back. The events' Replaced hooks get the *EABKey as it was before.
+func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAppend) (*EABKey, error) {
+	var revoked *EABKey
+	err := s.tx(ctx, func(tx txConn) error {
+		old, err := readLocked(ctx, s, tx, scanEAB, `FOR UPDATE`, `SELECT `+eabCols+` FROM eab_keys WHERE kid = ?`, kid)
+		if err != nil {
+			return fmt.Errorf("EAB key %s: %w", kid, err)
+		}
+		if old.Status == EABRevoked {
+			return fmt.Errorf("revoke EAB key %s: %w", kid, ErrStale)
+		}
+		if err := callReplaced(events, old); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
-		if err := checkOne(res, err, "revoke EAB key"); err != nil {
-			return err
+		// The row is locked: the update changes the row just read.
+		if revoked, err = scanEAB(txQueryRow(ctx, tx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked' RETURNING `+eabCols, kid)); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("revoke EAB key %s: %w", kid, ErrStale)
+			}
+			return fmt.Errorf("revoke EAB key %s: %w", kid, err)
 		}
 		return appendAll(ctx, tx, events)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return revoked, nil
 }
 
 // CreateAccountEAB inserts account a bound to the EAB key a.EABKid in one
