@@ -187,7 +187,7 @@ func newEABRevoke() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch err := st.RevokeEABKey(ctx, args[0], ev); {
+			switch _, err := st.RevokeEABKey(ctx, args[0], ev); {
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no EAB key %q", args[0])
 			case errors.Is(err, store.ErrStale):

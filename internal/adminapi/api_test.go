@@ -49,27 +49,46 @@ type fixture struct {
 	// sigAlg its signature algorithm (0: default).
 	rsaBits int
 	sigAlg  x509.SignatureAlgorithm
-	// meanwhile, when set, runs once at the next audit event's Prepare:
-	// after a handler has read what it changes and before its change,
-	// as a concurrent change would (then it is cleared).
+	// meanwhile, when set, runs once at the next audit event's Prepare
+	// (without an audit log, newFixtureUnaudited: at the API's next
+	// reading of its clock): after a handler has read what it changes and
+	// before its change, as a concurrent change would (then it is
+	// cleared).
 	meanwhile func()
 }
 
 func newFixture(t *testing.T, st *store.Store) *fixture {
 	t.Helper()
+	return newFixtureAudit(t, st, true)
+}
+
+// newFixtureUnaudited is newFixture whose API has no audit log (Deps.Audit
+// nil); the fixture's audit log still records token changes.
+func newFixtureUnaudited(t *testing.T, st *store.Store) *fixture {
+	t.Helper()
+	return newFixtureAudit(t, st, false)
+}
+
+func newFixtureAudit(t *testing.T, st *store.Store, audited bool) *fixture {
+	t.Helper()
 	f := &fixture{t: t, st: st, tokens: map[auth.Role]string{}, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return f.now }
-	f.log = audit.New(st, func() time.Time {
+	meanwhileClock := func() time.Time {
 		if m := f.meanwhile; m != nil {
 			f.meanwhile = nil
 			m()
 		}
 		return f.now
-	})
+	}
+	f.log = audit.New(st, meanwhileClock)
 	f.toks = auth.NewTokens(st, f.log, clock)
 	r := ra.New(ra.Config{Audit: f.log}, st, nil, nil, clock, slog.New(slog.DiscardHandler))
 	f.inv = inventory.New(st, clock)
-	h, mux := build(Deps{Store: st, Inventory: f.inv, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: r})
+	deps := Deps{Store: st, Inventory: f.inv, Tokens: f.toks, Audit: f.log, Now: clock, Revoker: r}
+	if !audited {
+		deps.Audit, deps.Now = nil, meanwhileClock
+	}
+	h, mux := build(deps)
 	f.mux = mux
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
@@ -81,6 +100,20 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 		f.tokens[r] = tok
 	}
 	return f
+}
+
+// eachEngine runs test once per store engine with a fixture over a fresh
+// store of that engine: storetest.EachStore's parallel subtests, named
+// after the engine (PostgreSQL required).
+func eachEngine(t *testing.T, test func(t *testing.T, f *fixture)) {
+	t.Helper()
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) { test(t, newFixture(t, s)) })
+}
+
+// eachEngineUnaudited is eachEngine with newFixtureUnaudited.
+func eachEngineUnaudited(t *testing.T, test func(t *testing.T, f *fixture)) {
+	t.Helper()
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) { test(t, newFixtureUnaudited(t, s)) })
 }
 
 // account stores a new valid account with one order and returns both IDs.
@@ -332,13 +365,10 @@ func isProblem(r response, status int) error {
 // operation's success status and any other gets a 403 problem; no token,
 // a malformed, unknown, revoked or expired token get a 401 problem.
 func TestEveryOperationEveryRole(t *testing.T) {
-	for _, eng := range storetest.Engines() {
-		t.Run(eng.Name, func(t *testing.T) { testEveryOperationEveryRole(t, eng) })
-	}
+	eachEngine(t, testEveryOperationEveryRole)
 }
 
-func testEveryOperationEveryRole(t *testing.T, eng storetest.Engine) {
-	f := newFixture(t, eng.Open(t))
+func testEveryOperationEveryRole(t *testing.T, f *fixture) {
 	_, ops := f.loadDoc()
 	reqs := requests()
 	if len(ops) != len(reqs) {

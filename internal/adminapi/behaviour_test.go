@@ -12,7 +12,6 @@ import (
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
-	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 func decode[T any](t *testing.T, r response) T {
@@ -30,220 +29,217 @@ func decode[T any](t *testing.T, r response) T {
 // objects are 409/404 problems; accounts, orders and audit events page
 // by cursor without repeats or gaps.
 func TestChangesAreAuditedAndPaginated(t *testing.T) {
-	for _, eng := range storetest.Engines() {
-		t.Run(eng.Name, func(t *testing.T) {
-			f := newFixture(t, eng.Open(t))
-			admin := f.tokens[auth.RoleAdmin]
-			id, oid := f.account()
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		admin := f.tokens[auth.RoleAdmin]
+		id, oid := f.account()
 
-			r := f.do("POST", "/api/v1/accounts/"+id+"/deactivate", f.tokens[auth.RoleOperator], nil)
-			if r.status != 200 || decode[Account](t, r).Status != "deactivated" {
-				t.Fatalf("deactivate: %d %s", r.status, r.body)
+		r := f.do("POST", "/api/v1/accounts/"+id+"/deactivate", f.tokens[auth.RoleOperator], nil)
+		if r.status != 200 || decode[Account](t, r).Status != "deactivated" {
+			t.Fatalf("deactivate: %d %s", r.status, r.body)
+		}
+		if err := isProblem(f.do("POST", "/api/v1/accounts/"+id+"/deactivate", admin, nil), 409); err != nil {
+			t.Errorf("second deactivation: %v", err)
+		}
+		for _, p := range []string{"/api/v1/accounts/nope", "/api/v1/orders/nope", "/api/v1/accounts/nope/orders"} {
+			if err := isProblem(f.do("GET", p, admin, nil), 404); err != nil {
+				t.Errorf("GET %s: %v", p, err)
 			}
-			if err := isProblem(f.do("POST", "/api/v1/accounts/"+id+"/deactivate", admin, nil), 409); err != nil {
-				t.Errorf("second deactivation: %v", err)
-			}
-			for _, p := range []string{"/api/v1/accounts/nope", "/api/v1/orders/nope", "/api/v1/accounts/nope/orders"} {
-				if err := isProblem(f.do("GET", p, admin, nil), 404); err != nil {
-					t.Errorf("GET %s: %v", p, err)
-				}
-			}
-			if err := isProblem(f.do("POST", "/api/v1/accounts/nope/deactivate", admin, nil), 404); err != nil {
-				t.Errorf("deactivate unknown: %v", err)
-			}
-			if o := decode[Order](t, f.do("GET", "/api/v1/orders/"+oid, admin, nil)); o.AccountID != id || o.Identifiers[0].Value != "a.example.com" {
-				t.Errorf("order: %+v", o)
-			}
+		}
+		if err := isProblem(f.do("POST", "/api/v1/accounts/nope/deactivate", admin, nil), 404); err != nil {
+			t.Errorf("deactivate unknown: %v", err)
+		}
+		if o := decode[Order](t, f.do("GET", "/api/v1/orders/"+oid, admin, nil)); o.AccountID != id || o.Identifiers[0].Value != "a.example.com" {
+			t.Errorf("order: %+v", o)
+		}
 
-			r = f.do("POST", "/api/v1/tokens", admin, map[string]string{"name": "robot", "role": "operator"})
-			created := decode[CreatedToken](t, r)
-			if r.status != 201 || !strings.HasPrefix(created.Token, "cgt_"+created.ID+"_") || created.Role != "operator" {
-				t.Fatalf("create token: %d %s", r.status, r.body)
-			}
-			if r := f.do("GET", "/api/v1/accounts", created.Token, nil); r.status != 200 {
-				t.Fatalf("new token does not work: %d", r.status)
-			}
-			if err := isProblem(f.do("POST", "/api/v1/tokens", admin, map[string]string{"name": "robot", "role": "auditor"}), 409); err != nil {
-				t.Errorf("duplicate name: %v", err)
-			}
-			if err := isProblem(f.do("POST", "/api/v1/tokens", admin, map[string]string{"name": "x", "role": "auditor", "expires": "soon"}), 422); err != nil {
-				t.Errorf("bad expires: %v", err)
-			}
-			if r := f.do("POST", "/api/v1/tokens/robot/revoke", admin, nil); r.status != 200 || decode[auth.TokenView](t, r).Status != "revoked" {
-				t.Fatalf("revoke by name: %d %s", r.status, r.body)
-			}
-			if err := isProblem(f.do("POST", "/api/v1/tokens/"+created.ID+"/revoke", admin, nil), 409); err != nil {
-				t.Errorf("second revoke: %v", err)
-			}
-			if err := isProblem(f.do("GET", "/api/v1/accounts", created.Token, nil), 401); err != nil {
-				t.Errorf("revoked token: %v", err)
-			}
+		r = f.do("POST", "/api/v1/tokens", admin, map[string]string{"name": "robot", "role": "operator"})
+		created := decode[CreatedToken](t, r)
+		if r.status != 201 || !strings.HasPrefix(created.Token, "cgt_"+created.ID+"_") || created.Role != "operator" {
+			t.Fatalf("create token: %d %s", r.status, r.body)
+		}
+		if r := f.do("GET", "/api/v1/accounts", created.Token, nil); r.status != 200 {
+			t.Fatalf("new token does not work: %d", r.status)
+		}
+		if err := isProblem(f.do("POST", "/api/v1/tokens", admin, map[string]string{"name": "robot", "role": "auditor"}), 409); err != nil {
+			t.Errorf("duplicate name: %v", err)
+		}
+		if err := isProblem(f.do("POST", "/api/v1/tokens", admin, map[string]string{"name": "x", "role": "auditor", "expires": "soon"}), 422); err != nil {
+			t.Errorf("bad expires: %v", err)
+		}
+		if r := f.do("POST", "/api/v1/tokens/robot/revoke", admin, nil); r.status != 200 || decode[auth.TokenView](t, r).Status != "revoked" {
+			t.Fatalf("revoke by name: %d %s", r.status, r.body)
+		}
+		if err := isProblem(f.do("POST", "/api/v1/tokens/"+created.ID+"/revoke", admin, nil), 409); err != nil {
+			t.Errorf("second revoke: %v", err)
+		}
+		if err := isProblem(f.do("GET", "/api/v1/accounts", created.Token, nil), 401); err != nil {
+			t.Errorf("revoked token: %v", err)
+		}
 
-			evs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?limit=3", admin, nil)).Items
-			var got []string
-			for _, e := range evs {
-				if !strings.HasPrefix(e.Source, "127.0.0.1:") {
-					t.Errorf("event %d source %q", e.Seq, e.Source)
-				}
-				got = append(got, e.Actor+" "+e.Action)
+		evs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?limit=3", admin, nil)).Items
+		var got []string
+		for _, e := range evs {
+			if !strings.HasPrefix(e.Source, "127.0.0.1:") {
+				t.Errorf("event %d source %q", e.Seq, e.Source)
 			}
-			want := []string{"token:test-admin token.revoke", "token:test-admin token.create", "token:test-operator account.deactivate"}
-			if strings.Join(got, "|") != strings.Join(want, "|") {
-				t.Fatalf("newest events %q, want %q", got, want)
-			}
-			if before, _ := evs[2].Before.(map[string]any); before["status"] != "valid" {
-				t.Errorf("deactivation before: %v", evs[2].Before)
-			}
+			got = append(got, e.Actor+" "+e.Action)
+		}
+		want := []string{"token:test-admin token.revoke", "token:test-admin token.create", "token:test-operator account.deactivate"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("newest events %q, want %q", got, want)
+		}
+		if before, _ := evs[2].Before.(map[string]any); before["status"] != "valid" {
+			t.Errorf("deactivation before: %v", evs[2].Before)
+		}
 
-			// Pagination: 7 accounts in pages of 3; orders of one account; audit events.
-			for range 5 {
-				f.account()
-			}
-			seen := map[string]bool{}
-			cursor, pages := "", 0
-			for {
-				page := decode[struct {
-					Items      []Account
-					NextCursor string `json:"next_cursor"`
-				}](t, f.do("GET", "/api/v1/accounts?limit=3&cursor="+cursor, admin, nil))
-				pages++
-				for _, a := range page.Items {
-					if seen[a.ID] {
-						t.Fatalf("account %s on two pages", a.ID)
-					}
-					seen[a.ID] = true
+		// Pagination: 7 accounts in pages of 3; orders of one account; audit events.
+		for range 5 {
+			f.account()
+		}
+		seen := map[string]bool{}
+		cursor, pages := "", 0
+		for {
+			page := decode[struct {
+				Items      []Account
+				NextCursor string `json:"next_cursor"`
+			}](t, f.do("GET", "/api/v1/accounts?limit=3&cursor="+cursor, admin, nil))
+			pages++
+			for _, a := range page.Items {
+				if seen[a.ID] {
+					t.Fatalf("account %s on two pages", a.ID)
 				}
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
+				seen[a.ID] = true
 			}
-			if len(seen) != 6 || pages != 2 {
-				t.Fatalf("%d accounts on %d pages, want 6 on 2", len(seen), pages)
+			if cursor = page.NextCursor; cursor == "" {
+				break
 			}
-			ctx := context.Background()
-			for i := range 4 {
-				if err := f.st.CreateOrder(ctx, &store.Order{ID: fmt.Sprintf("o%d", i), AccountID: id, Status: "pending", Expires: f.now,
-					AuthzIDs: []string{}, CreatedAt: f.now, UpdatedAt: f.now}, nil); err != nil {
-					t.Fatal(err)
-				}
+		}
+		if len(seen) != 6 || pages != 2 {
+			t.Fatalf("%d accounts on %d pages, want 6 on 2", len(seen), pages)
+		}
+		ctx := context.Background()
+		for i := range 4 {
+			if err := f.st.CreateOrder(ctx, &store.Order{ID: fmt.Sprintf("o%d", i), AccountID: id, Status: "pending", Expires: f.now,
+				AuthzIDs: []string{}, CreatedAt: f.now, UpdatedAt: f.now}, nil); err != nil {
+				t.Fatal(err)
 			}
-			var orderIDs []string
-			cursor = ""
-			for {
-				page := decode[struct {
-					Items      []Order
-					NextCursor string `json:"next_cursor"`
-				}](t, f.do("GET", "/api/v1/accounts/"+id+"/orders?limit=2&cursor="+cursor, admin, nil))
-				for _, o := range page.Items {
-					orderIDs = append(orderIDs, o.ID)
-				}
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
+		}
+		var orderIDs []string
+		cursor = ""
+		for {
+			page := decode[struct {
+				Items      []Order
+				NextCursor string `json:"next_cursor"`
+			}](t, f.do("GET", "/api/v1/accounts/"+id+"/orders?limit=2&cursor="+cursor, admin, nil))
+			for _, o := range page.Items {
+				orderIDs = append(orderIDs, o.ID)
 			}
-			if strings.Join(orderIDs, ",") != "o0,o1,o2,o3,"+oid {
-				t.Fatalf("orders %v", orderIDs)
+			if cursor = page.NextCursor; cursor == "" {
+				break
 			}
-			if err := isProblem(f.do("GET", "/api/v1/accounts/"+id+"/orders?cursor=!!", admin, nil), 400); err != nil {
-				t.Errorf("bad cursor: %v", err)
+		}
+		if strings.Join(orderIDs, ",") != "o0,o1,o2,o3,"+oid {
+			t.Fatalf("orders %v", orderIDs)
+		}
+		if err := isProblem(f.do("GET", "/api/v1/accounts/"+id+"/orders?cursor=!!", admin, nil), 400); err != nil {
+			t.Errorf("bad cursor: %v", err)
+		}
+		var seqs []int64
+		before := int64(0)
+		for {
+			page := decode[struct {
+				Items      []AuditEvent
+				NextBefore int64 `json:"next_before"`
+			}](t, f.do("GET", fmt.Sprintf("/api/v1/audit/events?limit=2&before=%d", before), admin, nil))
+			for _, e := range page.Items {
+				seqs = append(seqs, e.Seq)
 			}
-			var seqs []int64
-			before := int64(0)
-			for {
-				page := decode[struct {
-					Items      []AuditEvent
-					NextBefore int64 `json:"next_before"`
-				}](t, f.do("GET", fmt.Sprintf("/api/v1/audit/events?limit=2&before=%d", before), admin, nil))
-				for _, e := range page.Items {
-					seqs = append(seqs, e.Seq)
-				}
-				if before = page.NextBefore; before == 0 {
-					break
-				}
+			if before = page.NextBefore; before == 0 {
+				break
 			}
-			for i, s := range seqs {
-				if s != int64(len(seqs)-i) {
-					t.Fatalf("audit pages give seqs %v", seqs)
-				}
+		}
+		for i, s := range seqs {
+			if s != int64(len(seqs)-i) {
+				t.Fatalf("audit pages give seqs %v", seqs)
 			}
-			// Certificates: show (by serial in any case with leading zeros, by
-			// fingerprint), PEM, revoke (audited with the token as actor), conflicts.
-			c := f.certificate()
-			upper := strings.ToUpper("000" + c.Serial)
-			for _, ref := range []string{upper, c.FingerprintSHA256} {
-				if v := decode[inventory.Certificate](t, f.do("GET", "/api/v1/certificates/"+ref, admin, nil)); v.Serial != c.Serial || v.Status != "valid" || v.RevokedAt != nil {
-					t.Errorf("certificate %s: %+v", ref, v)
-				}
+		}
+		// Certificates: show (by serial in any case with leading zeros, by
+		// fingerprint), PEM, revoke (audited with the token as actor), conflicts.
+		c := f.certificate()
+		upper := strings.ToUpper("000" + c.Serial)
+		for _, ref := range []string{upper, c.FingerprintSHA256} {
+			if v := decode[inventory.Certificate](t, f.do("GET", "/api/v1/certificates/"+ref, admin, nil)); v.Serial != c.Serial || v.Status != "valid" || v.RevokedAt != nil {
+				t.Errorf("certificate %s: %+v", ref, v)
 			}
-			r = f.do("GET", "/api/v1/certificates/"+c.Serial+"/pem", f.tokens[auth.RoleAuditor], nil)
-			if r.status != 200 || string(r.body) != c.ChainPEM || r.header.Get("Content-Type") != "application/pem-certificate-chain" {
-				t.Errorf("PEM download: %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		r = f.do("GET", "/api/v1/certificates/"+c.Serial+"/pem", f.tokens[auth.RoleAuditor], nil)
+		if r.status != 200 || string(r.body) != c.ChainPEM || r.header.Get("Content-Type") != "application/pem-certificate-chain" {
+			t.Errorf("PEM download: %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		r = f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", f.tokens[auth.RoleOperator], map[string]int{"reason": 1})
+		if v := decode[inventory.Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason != "keyCompromise" {
+			t.Fatalf("revoke: %d %s", r.status, r.body)
+		}
+		if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1}), 409); err != nil {
+			t.Errorf("second revocation: %v", err)
+		}
+		if err := isProblem(f.do("POST", "/api/v1/certificates/"+f.certificate().Serial+"/revoke", admin, map[string]int{"reason": 2}), 422); err != nil {
+			t.Errorf("reason 2: %v", err)
+		}
+		for _, p := range []string{"/api/v1/certificates/abc", "/api/v1/certificates/abc/pem"} {
+			if err := isProblem(f.do("GET", p, admin, nil), 404); err != nil {
+				t.Errorf("GET %s: %v", p, err)
 			}
-			r = f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", f.tokens[auth.RoleOperator], map[string]int{"reason": 1})
-			if v := decode[inventory.Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason != "keyCompromise" {
-				t.Fatalf("revoke: %d %s", r.status, r.body)
-			}
-			if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1}), 409); err != nil {
-				t.Errorf("second revocation: %v", err)
-			}
-			if err := isProblem(f.do("POST", "/api/v1/certificates/"+f.certificate().Serial+"/revoke", admin, map[string]int{"reason": 2}), 422); err != nil {
-				t.Errorf("reason 2: %v", err)
-			}
-			for _, p := range []string{"/api/v1/certificates/abc", "/api/v1/certificates/abc/pem"} {
-				if err := isProblem(f.do("GET", p, admin, nil), 404); err != nil {
-					t.Errorf("GET %s: %v", p, err)
-				}
-			}
-			if err := isProblem(f.do("POST", "/api/v1/certificates/abc/revoke", admin, nil), 404); err != nil {
-				t.Errorf("revoke unknown: %v", err)
-			}
-			revs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?action=certificate.revoke", admin, nil)).Items
-			if len(revs) != 1 || revs[0].ObjectID != c.Serial || revs[0].Actor != "token:test-operator" {
-				t.Errorf("revocation events: %+v", revs)
-			}
+		}
+		if err := isProblem(f.do("POST", "/api/v1/certificates/abc/revoke", admin, nil), 404); err != nil {
+			t.Errorf("revoke unknown: %v", err)
+		}
+		revs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?action=certificate.revoke", admin, nil)).Items
+		if len(revs) != 1 || revs[0].ObjectID != c.Serial || revs[0].Actor != "token:test-operator" {
+			t.Errorf("revocation events: %+v", revs)
+		}
 
-			// Search: status filter, name suffix, pages by cursor; reports.
-			f.rsaBits, f.sigAlg = 1024, x509.SHA256WithRSA
-			weak := f.certificate()
-			f.rsaBits = 0
-			var serials []string
-			cursor = ""
-			for {
-				page := decode[inventory.Page](t, f.do("GET", "/api/v1/certificates?suffix=example.com&status=valid&limit=1&sort=serial&cursor="+cursor, admin, nil))
-				for _, v := range page.Items {
-					serials = append(serials, v.Serial)
-				}
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
+		// Search: status filter, name suffix, pages by cursor; reports.
+		f.rsaBits, f.sigAlg = 1024, x509.SHA256WithRSA
+		weak := f.certificate()
+		f.rsaBits = 0
+		var serials []string
+		cursor = ""
+		for {
+			page := decode[inventory.Page](t, f.do("GET", "/api/v1/certificates?suffix=example.com&status=valid&limit=1&sort=serial&cursor="+cursor, admin, nil))
+			for _, v := range page.Items {
+				serials = append(serials, v.Serial)
 			}
-			if len(serials) != 2 || !slices.IsSorted(serials) || !slices.Contains(serials, weak.Serial) || slices.Contains(serials, c.Serial) {
-				t.Errorf("valid certificates by serial, one per page: %v (revoked %s)", serials, c.Serial)
+			if cursor = page.NextCursor; cursor == "" {
+				break
 			}
-			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/certificates?suffix=other.org", admin, nil)); len(p.Items) != 0 {
-				t.Errorf("suffix other.org: %d certificates", len(p.Items))
+		}
+		if len(serials) != 2 || !slices.IsSorted(serials) || !slices.Contains(serials, weak.Serial) || slices.Contains(serials, c.Serial) {
+			t.Errorf("valid certificates by serial, one per page: %v (revoked %s)", serials, c.Serial)
+		}
+		if p := decode[inventory.Page](t, f.do("GET", "/api/v1/certificates?suffix=other.org", admin, nil)); len(p.Items) != 0 {
+			t.Errorf("suffix other.org: %d certificates", len(p.Items))
+		}
+		if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/weak-keys", admin, nil)); len(p.Items) != 1 || p.Items[0].Serial != weak.Serial {
+			t.Errorf("weak keys: %+v", p.Items)
+		}
+		if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/expiring?within=91d", admin, nil)); len(p.Items) != 2 {
+			t.Errorf("expiring within 91d: %d certificates, want 2", len(p.Items))
+		}
+		if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/expiring?within=89d", admin, nil)); len(p.Items) != 0 {
+			t.Errorf("expiring within 89d: %d certificates, want 0", len(p.Items))
+		}
+		issued := decode[struct{ Items []inventory.Count }](t, f.do("GET", "/api/v1/reports/issued?by=issuer&since=1d", admin, nil)).Items
+		if len(issued) != 1 || issued[0].Key != "local" || issued[0].Count != 3 {
+			t.Errorf("issued by issuer: %+v", issued)
+		}
+		for _, p := range []string{"/api/v1/reports/expiring?within=soon", "/api/v1/certificates?expiring_within=x", "/api/v1/certificates?attr=novalue"} {
+			if err := isProblem(f.do("GET", p, admin, nil), 422); err != nil {
+				t.Errorf("GET %s: %v", p, err)
 			}
-			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/weak-keys", admin, nil)); len(p.Items) != 1 || p.Items[0].Serial != weak.Serial {
-				t.Errorf("weak keys: %+v", p.Items)
-			}
-			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/expiring?within=91d", admin, nil)); len(p.Items) != 2 {
-				t.Errorf("expiring within 91d: %d certificates, want 2", len(p.Items))
-			}
-			if p := decode[inventory.Page](t, f.do("GET", "/api/v1/reports/expiring?within=89d", admin, nil)); len(p.Items) != 0 {
-				t.Errorf("expiring within 89d: %d certificates, want 0", len(p.Items))
-			}
-			issued := decode[struct{ Items []inventory.Count }](t, f.do("GET", "/api/v1/reports/issued?by=issuer&since=1d", admin, nil)).Items
-			if len(issued) != 1 || issued[0].Key != "local" || issued[0].Count != 3 {
-				t.Errorf("issued by issuer: %+v", issued)
-			}
-			for _, p := range []string{"/api/v1/reports/expiring?within=soon", "/api/v1/certificates?expiring_within=x", "/api/v1/certificates?attr=novalue"} {
-				if err := isProblem(f.do("GET", p, admin, nil), 422); err != nil {
-					t.Errorf("GET %s: %v", p, err)
-				}
-			}
-			if v := decode[struct{ OK bool }](t, f.do("GET", "/api/v1/audit/verify", admin, nil)); !v.OK {
-				t.Fatal("audit log does not verify")
-			}
-		})
-	}
+		}
+		if v := decode[struct{ OK bool }](t, f.do("GET", "/api/v1/audit/verify", admin, nil)); !v.OK {
+			t.Fatal("audit log does not verify")
+		}
+	})
 }

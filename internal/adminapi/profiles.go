@@ -87,8 +87,9 @@ type profileNameIn struct {
 }
 
 type profileDeleteIn struct {
-	Name  string `path:"name" maxLength:"63" doc:"profile name"`
-	Force bool   `query:"force" doc:"delete even while EAB keys that are not revoked, orders or certificates refer to the profile"`
+	Name    string   `path:"name" maxLength:"63" doc:"profile name"`
+	Force   bool     `query:"force" doc:"delete even while EAB keys that are not revoked, orders or certificates refer to the profile"`
+	IfMatch []string `header:"If-Match" doc:"delete the profile only while it is still this version: the ETag of a GET (or PUT) of it (RFC 9110 §13.1.1; * for any); else 412"`
 }
 
 type profileOut struct {
@@ -114,25 +115,54 @@ func profileETag(spec []byte) string {
 	return `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
 }
 
-// ifMatch reports whether the If-Match field values match etag (RFC 9110
-// §13.1.1): "*" matches any stored profile; entity tags are compared
-// strongly, so a weak tag (W/"...") never matches.
-func ifMatch(values []string, etag string) bool {
+// ifMatch reports what the If-Match field values match (RFC 9110
+// §13.1.1): star when they hold "*", which matches any stored profile,
+// tag when they hold etag itself. Entity tags are compared strongly, so a
+// weak tag (W/"...") never matches.
+func ifMatch(values []string, etag string) (star, tag bool) {
 	for _, v := range values {
-		for _, tag := range strings.Split(v, ",") {
-			if tag = strings.TrimSpace(tag); tag == "*" || tag == etag {
-				return true
+		for _, t := range strings.Split(v, ",") {
+			switch strings.TrimSpace(t) {
+			case "*":
+				star = true
+			case etag:
+				tag = true
 			}
 		}
 	}
-	return false
+	return star, tag
 }
 
-// profileChanged is the 412 of a PUT whose If-Match no longer matches the
-// stored profile.
-func profileChanged(name string) error {
+// profileChanged is the 412 of a PUT or DELETE whose If-Match no longer
+// matches the stored profile.
+func profileChanged(name, method string) error {
+	redo := "apply the change to it and PUT with that ETag"
+	if method == http.MethodDelete {
+		redo = "and DELETE with that ETag if it is still to go"
+	}
 	return huma.NewError(http.StatusPreconditionFailed, "profile "+name+" has changed since the version If-Match names: "+
-		"GET it again (its ETag), apply the change to it and PUT with that ETag")
+		"GET it again (its ETag), "+redo)
+}
+
+// ifMatchSpec evaluates the If-Match field values of a PUT or DELETE
+// (method) of the stored profile name, read with spec (RFC 9110 §13.1.1).
+// It returns profileChanged's 412 when they match no version; otherwise
+// check reports whether the change must be made only while the stored spec
+// is still spec (store.UpdateProfileIf, store.DeleteProfileIf): true when
+// an entity tag matched, false without If-Match or with "*", which any
+// stored version satisfies.
+func ifMatchSpec(name, method string, values []string, spec []byte) (check bool, err error) {
+	if len(values) == 0 {
+		return false, nil
+	}
+	star, tag := ifMatch(values, profileETag(spec))
+	switch {
+	case star:
+		return false, nil
+	case !tag:
+		return false, profileChanged(name, method)
+	}
+	return true, nil
 }
 
 // checkProfile validates p and lints its certificates (Deps.LintProfile).
@@ -230,8 +260,9 @@ func profileRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
-			if len(in.IfMatch) > 0 && !ifMatch(in.IfMatch, profileETag(rec.Spec)) {
-				return nil, profileChanged(in.Name)
+			check, err := ifMatchSpec(in.Name, http.MethodPut, in.IfMatch, rec.Spec)
+			if err != nil {
+				return nil, err
 			}
 			if err := a.checkProfile(&p); err != nil {
 				return nil, err
@@ -243,14 +274,14 @@ func profileRoutes(a *API) {
 				return nil, err
 			}
 			np := &store.Profile{Name: p.Name, Spec: spec, UpdatedAt: a.d.Now().UTC()}
-			if len(in.IfMatch) > 0 {
+			if check {
 				// The version checked above must still be the stored one.
 				err = a.d.Store.UpdateProfileIf(ctx, np, rec.Spec, events...)
 			} else {
 				err = a.d.Store.PutProfile(ctx, np, true, events...)
 			}
 			if errors.Is(err, store.ErrStale) {
-				return nil, profileChanged(in.Name)
+				return nil, profileChanged(in.Name, http.MethodPut)
 			}
 			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
@@ -258,12 +289,19 @@ func profileRoutes(a *API) {
 			return &profileOut{ETag: profileETag(spec), Body: &p}, nil
 		})
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
-		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409},
+		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409, 412},
 		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete in the same transaction. " +
-			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true."},
+			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true. With If-Match (the ETag of a GET), " +
+			"only while the profile is still that version, checked in the transaction that deletes it: else 412 and nothing changes, so a profile " +
+			"changed meanwhile is not deleted unseen."},
 		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
-			if _, err := a.d.Store.GetProfile(ctx, in.Name); err != nil {
+			rec, err := a.d.Store.GetProfile(ctx, in.Name)
+			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
+			}
+			check, err := ifMatchSpec(in.Name, http.MethodDelete, in.IfMatch, rec.Spec)
+			if err != nil {
+				return nil, err
 			}
 			if !in.Force {
 				use, err := a.d.Store.ProfileUse(ctx, in.Name)
@@ -280,7 +318,16 @@ func profileRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
-			if err := a.d.Store.DeleteProfile(ctx, in.Name, events...); err != nil {
+			if check {
+				// The version checked above must still be the stored one.
+				err = a.d.Store.DeleteProfileIf(ctx, in.Name, rec.Spec, events...)
+			} else {
+				err = a.d.Store.DeleteProfile(ctx, in.Name, events...)
+			}
+			if errors.Is(err, store.ErrStale) {
+				return nil, profileChanged(in.Name, http.MethodDelete)
+			}
+			if err != nil {
 				return nil, a.storeError(ctx, "profile "+in.Name, err)
 			}
 			return nil, nil
@@ -403,29 +450,23 @@ func eabRoutes(a *API) {
 		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},
 		Description: "The key binds no new account; accounts already bound keep working. 409 when already revoked. Audited as eab_key.revoke in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *kidIn) (*eabKeyOut, error) {
-			before, err := a.d.Store.GetEABKey(ctx, in.KID)
-			if err != nil {
-				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
-			}
 			now := a.d.Now()
-			revoked := func(k *store.EABKey) EABKeyView {
-				after := *k
-				after.Status = store.EABRevoked
-				return eabView(&after, now)
-			}
-			v := revoked(before)
 			events, err := a.auditChange(ctx, audit.Event{Actor: pr.Actor(), Action: audit.ActionEABKeyRevoke, ObjectType: audit.ObjectEABKey, ObjectID: in.KID,
 				Replaced: audit.ReplacedRow(func(old *store.EABKey) (any, any) {
-					v = revoked(old) // the key as the revocation left it
-					return eabView(old, now), v
+					after := *old
+					after.Status = store.EABRevoked
+					return eabView(old, now), eabView(&after, now)
 				})})
 			if err != nil {
 				return nil, err
 			}
-			if err := a.d.Store.RevokeEABKey(ctx, in.KID, events...); err != nil {
+			// The answer is the key as the revocation's transaction left
+			// it, with or without an audit log.
+			k, err := a.d.Store.RevokeEABKey(ctx, in.KID, events...)
+			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
-			return &eabKeyOut{Body: v}, nil
+			return &eabKeyOut{Body: eabView(k, now)}, nil
 		})
 }
 

@@ -75,7 +75,8 @@ func TestAuditReplacedRow(t *testing.T) {
 		must(t, s.CreateEABKey(ctx, &store.EABKey{KID: "k", HMACKey: []byte("k"), Profile: "default", Status: store.EABActive, CreatedAt: now}))
 		must(t, s.CreateAccountEAB(ctx, &store.Account{ID: "a", KeyThumbprint: "tp-a", JWK: []byte(`{}`), Status: "valid", CreatedAt: now, EABKid: "k"}, now))
 		var k *store.EABKey
-		must(t, s.RevokeEABKey(ctx, "k", replacedEvent(t, s, &k)))
+		_, err := s.RevokeEABKey(ctx, "k", replacedEvent(t, s, &k))
+		must(t, err)
 		if k == nil || k.Status != store.EABActive || k.AccountID != "a" {
 			t.Errorf("RevokeEABKey: hook got %+v, want the active key bound to a", k)
 		}

@@ -102,7 +102,8 @@ func auditTxCases() []auditTxCase {
 				must(t, s.CreateEABKey(context.Background(), &k))
 			},
 			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
-				return s.RevokeEABKey(ctx, "kid-1", ev)
+				_, err := s.RevokeEABKey(ctx, "kid-1", ev)
+				return err
 			},
 			state: eabState},
 		{name: "SetAccountAttributes",

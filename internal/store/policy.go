@@ -124,17 +124,8 @@ func (s *Store) UpdateProfileIf(ctx context.Context, p *Profile, prev []byte, ev
 // while its spec is prev (else ErrStale).
 func (s *Store) updateProfile(ctx context.Context, p *Profile, prev []byte, events []*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
-		if prev != nil || wantsReplaced(events) {
-			old, err := readLocked(ctx, s, tx, scanProfile, `FOR UPDATE`, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, p.Name)
-			if err != nil {
-				return fmt.Errorf("profile %s: %w", p.Name, err)
-			}
-			if prev != nil && !bytes.Equal(old.Spec, prev) {
-				return fmt.Errorf("profile %s changed since it was read: %w", p.Name, ErrStale)
-			}
-			if err := callReplaced(events, old); err != nil {
-				return err
-			}
+		if err := s.profileUnchanged(ctx, tx, p.Name, prev, events); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
 		if err := checkOne(res, err, "update profile"); err != nil {
@@ -145,6 +136,25 @@ func (s *Store) updateProfile(ctx context.Context, p *Profile, prev []byte, even
 		}
 		return appendAll(ctx, tx, events)
 	})
+}
+
+// profileUnchanged is the check of a change to the stored profile name
+// within tx, before the change: with prev non-nil, or events with a
+// Replaced hook, it reads the row locked (readLocked); ErrNotFound when
+// there is none, ErrStale when prev is non-nil and the spec is no longer
+// prev; then it hands the row to the Replaced hooks.
+func (s *Store) profileUnchanged(ctx context.Context, tx txConn, name string, prev []byte, events []*AuditAppend) error {
+	if prev == nil && !wantsReplaced(events) {
+		return nil
+	}
+	old, err := readLocked(ctx, s, tx, scanProfile, `FOR UPDATE`, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", name, err)
+	}
+	if prev != nil && !bytes.Equal(old.Spec, prev) {
+		return fmt.Errorf("profile %s changed since it was read: %w", name, ErrStale)
+	}
+	return callReplaced(events, old)
 }
 
 func scanProfile(row interface{ Scan(...any) error }) (*Profile, error) {
@@ -190,9 +200,29 @@ func (s *Store) ListProfiles(ctx context.Context) ([]Profile, error) {
 // error rolls the deletion back. The events' Replaced hooks get the
 // deleted *Profile.
 func (s *Store) DeleteProfile(ctx context.Context, name string, events ...*AuditAppend) error {
+	return s.deleteProfile(ctx, name, nil, events)
+}
+
+// DeleteProfileIf is DeleteProfile (ErrNotFound, events and their
+// Replaced hooks alike) made only while the stored profile's spec is
+// still prev, the Spec of the Profile the caller read: the transaction
+// reads the row locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
+// write transaction is exclusive) and compares, as UpdateProfileIf does.
+// ErrStale, with nothing deleted, when another change has replaced the
+// spec since. A nil prev stands for the empty spec (it never means "any").
+func (s *Store) DeleteProfileIf(ctx context.Context, name string, prev []byte, events ...*AuditAppend) error {
+	if prev == nil {
+		prev = []byte{}
+	}
+	return s.deleteProfile(ctx, name, prev, events)
+}
+
+// deleteProfile deletes the stored profile name; with prev non-nil only
+// while its spec is prev (else ErrStale).
+func (s *Store) deleteProfile(ctx context.Context, name string, prev []byte, events []*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
-		if err := readReplaced(ctx, s, tx, events, scanProfile, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, name); err != nil {
-			return fmt.Errorf("profile %s: %w", name, err)
+		if err := s.profileUnchanged(ctx, tx, name, prev, events); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
 		if err := checkOne(res, err, "delete profile"); err != nil {
@@ -281,23 +311,37 @@ func (s *Store) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
 
 // RevokeEABKey makes key kid refuse new bindings (accounts already bound
 // keep working) and appends events (nil ones skipped) to the audit log in
-// the same transaction. ErrNotFound when missing; ErrStale when already
-// revoked; an append's error rolls the revocation back. The events'
-// Replaced hooks get the *EABKey as it was before.
-func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAppend) error {
-	if _, err := s.GetEABKey(ctx, kid); err != nil {
-		return err
-	}
-	return s.tx(ctx, func(tx txConn) error {
-		if err := readReplaced(ctx, s, tx, events, scanEAB, `SELECT `+eabCols+` FROM eab_keys WHERE kid = ?`, kid); err != nil {
+// the same transaction. It returns the key as the revocation left it, read
+// in the revocation's transaction with the row locked (so with, say, an
+// account bound after the caller's last read). ErrNotFound when missing;
+// ErrStale when already revoked; an append's error rolls the revocation
+// back. The events' Replaced hooks get the *EABKey as it was before.
+func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAppend) (*EABKey, error) {
+	var revoked *EABKey
+	err := s.tx(ctx, func(tx txConn) error {
+		old, err := readLocked(ctx, s, tx, scanEAB, `FOR UPDATE`, `SELECT `+eabCols+` FROM eab_keys WHERE kid = ?`, kid)
+		if err != nil {
+			return fmt.Errorf("EAB key %s: %w", kid, err)
+		}
+		if old.Status == EABRevoked {
+			return fmt.Errorf("revoke EAB key %s: %w", kid, ErrStale)
+		}
+		if err := callReplaced(events, old); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked'`, kid)
-		if err := checkOne(res, err, "revoke EAB key"); err != nil {
-			return err
+		// The row is locked: the update changes the row just read.
+		if revoked, err = scanEAB(txQueryRow(ctx, tx, `UPDATE eab_keys SET status = 'revoked' WHERE kid = ? AND status <> 'revoked' RETURNING `+eabCols, kid)); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("revoke EAB key %s: %w", kid, ErrStale)
+			}
+			return fmt.Errorf("revoke EAB key %s: %w", kid, err)
 		}
 		return appendAll(ctx, tx, events)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return revoked, nil
 }
 
 // CreateAccountEAB inserts account a bound to the EAB key a.EABKid in one

@@ -99,9 +99,14 @@ func testEABKeys(t *testing.T, e storetest.Engine) {
 	// Expired and revoked keys bind nothing.
 	must(t, s.CreateEABKey(ctx, &store.EABKey{KID: "kid-2", HMACKey: []byte("k"), Profile: "p", Status: store.EABActive, Expires: now.Add(time.Minute), CreatedAt: now}))
 	wantErr(t, "expired", s.CreateAccountEAB(ctx, &store.Account{ID: "c", KeyThumbprint: "tp-c", JWK: []byte(`{}`), Status: "valid", EABKid: "kid-2"}, now.Add(time.Hour)), store.ErrStale)
-	must(t, s.RevokeEABKey(ctx, "kid-2"))
-	wantErr(t, "revoke twice", s.RevokeEABKey(ctx, "kid-2"), store.ErrStale)
-	wantErr(t, "revoke missing", s.RevokeEABKey(ctx, "nope"), store.ErrNotFound)
+	revoked, err := s.RevokeEABKey(ctx, "kid-2")
+	must(t, err)
+	if revoked.KID != "kid-2" || revoked.Status != store.EABRevoked || revoked.Profile != "p" || !revoked.Expires.Equal(now.Add(time.Minute)) {
+		t.Errorf("RevokeEABKey returned %+v, want kid-2 of profile p as revoked", revoked)
+	}
+	revokeErr := func(kid string) error { _, err := s.RevokeEABKey(ctx, kid); return err }
+	wantErr(t, "revoke twice", revokeErr("kid-2"), store.ErrStale)
+	wantErr(t, "revoke missing", revokeErr("nope"), store.ErrNotFound)
 	wantErr(t, "revoked", s.CreateAccountEAB(ctx, &store.Account{ID: "c", KeyThumbprint: "tp-c", JWK: []byte(`{}`), Status: "valid", EABKid: "kid-2"}, now), store.ErrStale)
 	keys, err := s.ListEABKeys(ctx)
 	must(t, err)

@@ -59,25 +59,63 @@ func TestUpdateProfileIf(t *testing.T) {
 	})
 }
 
-// TestUpdateProfileIfLocksRow: on PostgreSQL, UpdateProfileIf's read of
-// the spec waits for a concurrent uncommitted change of the row and then
-// sees it (SELECT ... FOR UPDATE), so it is ErrStale and the concurrent
-// change stays; a plain read would see the old spec, pass the check, and
-// the update would then overwrite the concurrent change (lost update).
-func TestUpdateProfileIfLocksRow(t *testing.T) {
+// TestDeleteProfileIf: on both engines, DeleteProfileIf deletes the
+// profile while its spec is still the one the caller read; after another
+// change it is ErrStale, deletes nothing and records no audit event (its
+// Replaced hook not called); a missing profile is ErrNotFound.
+func TestDeleteProfileIf(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		must(t, s.PutProfile(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":1}`), CreatedAt: now, UpdatedAt: now}, false))
+		must(t, s.PutProfile(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":2}`), UpdatedAt: now}, true)) // after a read of v1
+
+		var got *store.Profile
+		wantErr(t, "changed since read", s.DeleteProfileIf(ctx, "p", []byte(`{"v":1}`), replacedEvent(t, s, &got)), store.ErrStale)
+		evs, err := s.ListAudit(ctx, store.AuditFilter{Limit: 100})
+		must(t, err)
+		if _, err := s.GetProfile(ctx, "p"); err != nil || got != nil || len(evs) != 0 {
+			t.Errorf("after a refused delete: %v, hook got %+v, %d audit events; want the profile kept, none, 0", err, got, len(evs))
+		}
+
+		must(t, s.DeleteProfileIf(ctx, "p", []byte(`{"v":2}`), replacedEvent(t, s, &got)))
+		if _, err := s.GetProfile(ctx, "p"); err == nil || got == nil || string(got.Spec) != `{"v":2}` || lastBefore(t, s) == "" {
+			t.Errorf("delete of the read spec: GetProfile %v, hook got %+v; want the profile gone and v2", err, got)
+		}
+
+		wantErr(t, "missing", s.DeleteProfileIf(ctx, "p", []byte(`{"v":2}`)), store.ErrNotFound)
+	})
+}
+
+// TestProfileIfLocksRow: on PostgreSQL, the read of the spec by
+// UpdateProfileIf and DeleteProfileIf waits for a concurrent uncommitted
+// change of the row and then sees it (SELECT ... FOR UPDATE), so it is
+// ErrStale and the concurrent change stays; a plain read would see the
+// old spec, pass the check, and the update or delete would then undo the
+// concurrent change (lost update).
+func TestProfileIfLocksRow(t *testing.T) {
 	ctx := context.Background()
-	s, tx, waitForLock := lockedProfileChange(t)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.UpdateProfileIf(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":3}`), UpdatedAt: now}, []byte(`{"v":1}`))
-	}()
-	waitForLock("update")
-	must(t, tx.Commit(ctx))
-	wantErr(t, "concurrent change", <-done, store.ErrStale)
-	p, err := s.GetProfile(ctx, "p")
-	must(t, err)
-	if string(p.Spec) != `{"v":2}` {
-		t.Errorf("spec %s, want v2, the concurrent change", p.Spec)
+	for _, tc := range []struct {
+		what   string
+		change func(s *store.Store) error
+	}{
+		{"update", func(s *store.Store) error {
+			return s.UpdateProfileIf(ctx, &store.Profile{Name: "p", Spec: []byte(`{"v":3}`), UpdatedAt: now}, []byte(`{"v":1}`))
+		}},
+		{"delete", func(s *store.Store) error { return s.DeleteProfileIf(ctx, "p", []byte(`{"v":1}`)) }},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			s, tx, waitForLock := lockedProfileChange(t)
+			done := make(chan error, 1)
+			go func() { done <- tc.change(s) }()
+			waitForLock(tc.what)
+			must(t, tx.Commit(ctx))
+			wantErr(t, "concurrent change", <-done, store.ErrStale)
+			p, err := s.GetProfile(ctx, "p")
+			must(t, err)
+			if string(p.Spec) != `{"v":2}` {
+				t.Errorf("spec %s, want v2, the concurrent change", p.Spec)
+			}
+		})
 	}
 }
 

@@ -51,7 +51,10 @@ const maxCAAReasons = 4
 //
 // It returns nil when issuance may proceed, else an *acme.Problem of type
 // caa with Identifier set whose detail names the records and the name
-// where they were found.
+// where they were found. A check whose ctx is cancelled during a lookup
+// (not past its deadline, which is a lookup failure as above) refuses
+// nothing: it returns a connection problem saying "validation cancelled",
+// as a cancelled challenge validation does.
 func (v *VA) CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error {
 	t, err := parseTarget(id)
 	if err != nil {
@@ -71,7 +74,11 @@ func (v *VA) CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, me
 			p = acme.NewProblem(acme.CAA, "CAA check failed")
 		}
 		p.Identifier = &id
-		v.log.Info("CAA check refused", "identifier", id.Value, "wildcard", wildcard, "challenge", method,
+		msg := "CAA check refused"
+		if p.Type != acme.CAA {
+			msg = "CAA check cancelled"
+		}
+		v.log.Info(msg, "identifier", id.Value, "wildcard", wildcard, "challenge", method,
 			"detail", p.Detail, "err", err, "duration", time.Since(start))
 		return p
 	}
@@ -125,6 +132,9 @@ func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 		detail := "lookup failed"
 		var le *LookupError
 		if errors.As(err, &le) {
+			if le.Cancelled {
+				return &caaProblem{cause: err, prob: cancelledLookup(le)}
+			}
 			detail = le.Detail()
 		}
 		return &caaProblem{cause: err, prob: acme.NewProblem(acme.CAA,

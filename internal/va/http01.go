@@ -236,7 +236,7 @@ func httpFailure(id acme.Identifier, first string, err error) error {
 	case errors.As(err, &pe):
 		return failf(id, err, acme.Connection, "fetching %s: %s", where, pe.Error())
 	case errors.As(err, &le):
-		return failf(id, err, acme.DNS, "DNS problem: %s", le.Detail())
+		return dnsProblem(id, err)
 	case errors.As(err, &de):
 		return failf(id, err, acme.Connection, "fetching %s: %s (%s)", where, connDetail(de.err), de.addr)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

@@ -316,16 +316,8 @@ func TestHTTP01ContextDoneBeforeDial(t *testing.T) {
 		dnsSrv := startDNS(t)
 		dnsSrv.SetRcode("example.com", testdns.Drop)
 		v := newVA(t, Config{HTTPPort: freePort(t, "127.0.0.1"), DNSResolver: dnsSrv.Addr(), Timeout: time.Second})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go func() {
-			for len(dnsSrv.Queries()) == 0 && ctx.Err() == nil {
-				time.Sleep(time.Millisecond)
-			}
-			cancel()
-		}()
 		id := dnsID("example.com")
-		err := v.Validate(ctx, id, acme.ChallengeHTTP01, testToken, testKeyAuth)
+		err := v.Validate(cancelOnQuery(t, dnsSrv, "example.com"), id, acme.ChallengeHTTP01, testToken, testKeyAuth)
 		checkResult(t, err, id, acme.Connection, "validation cancelled")
 	})
 }
@@ -337,14 +329,7 @@ func TestHTTP01CancelledDuringLookup(t *testing.T) {
 	dnsSrv := startDNS(t)
 	dnsSrv.SetRcode("example.com", testdns.Drop)
 	v := newVA(t, Config{HTTPPort: freePort(t, "127.0.0.1"), DNSResolver: dnsSrv.Addr(), Timeout: 5 * time.Second})
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() {
-		for len(dnsSrv.Queries()) == 0 && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	ctx := cancelOnQuery(t, dnsSrv, "example.com")
 	id := dnsID("example.com")
 	start := time.Now()
 	err := v.Validate(ctx, id, acme.ChallengeHTTP01, testToken, testKeyAuth)

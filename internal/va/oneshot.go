@@ -148,19 +148,27 @@ func isASCII(s string) bool {
 	return true
 }
 
-// contextError returns err, or when ctx is done (the likely cause of err)
-// ctx's error with err's text, so the problem says cancelled or timeout.
-// ctx counts as done once its deadline has passed: a socket whose
-// deadline is ctx's fails before ctx's own timer has fired.
+// contextError returns err, or when ctx is done (contextDone; the likely
+// cause of err) ctx's error with err's text, so the problem says
+// cancelled or timeout.
 func contextError(ctx context.Context, err error) error {
-	cerr := ctx.Err()
-	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
-		cerr = context.DeadlineExceeded
-	}
-	if cerr != nil {
+	if cerr := contextDone(ctx); cerr != nil {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err
+}
+
+// contextDone returns ctx.Err(), or context.DeadlineExceeded once ctx's
+// deadline has passed though ctx's own timer has not fired yet: a socket
+// whose deadline is ctx's fails first.
+func contextDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // headerLimitReader reads from r until n bytes have been read, then

@@ -58,8 +58,13 @@ type LookupError struct {
 	// for NXDOMAIN) when a response was received and was not NOERROR;
 	// -1 otherwise.
 	Rcode int
-	// Timeout is true when the lookup ran out of time.
+	// Timeout is true when the lookup ran out of time: a query's own
+	// timeout, or the deadline of the lookup's context.
 	Timeout bool
+	// Cancelled is true when the lookup was cut short because its
+	// context was cancelled (not by its deadline, which is a Timeout):
+	// the caller gave up, the DNS did not fail.
+	Cancelled bool
 	// Reason describes a failure that is not an rcode or timeout, e.g.
 	// "CNAME loop" or "no A or AAAA records".
 	Reason string
@@ -77,6 +82,8 @@ func (e *LookupError) Detail() string {
 		if what == "" {
 			what = fmt.Sprintf("rcode %d", e.Rcode)
 		}
+	case e.Cancelled:
+		what = "query cancelled"
 	case e.Timeout:
 		what = "query timed out"
 	case e.Reason != "":
@@ -339,9 +346,8 @@ func (r *dnsResolver) queryTTL(ctx context.Context, name string, qtype uint16) (
 	for {
 		resp, err := r.exchange(ctx, cur, qtype)
 		if err != nil {
-			var ne net.Error
-			timeout := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-			return nil, 0, fail(LookupError{Timeout: timeout, Err: fmt.Errorf("query %s %s: %w", cur, typeName, err)})
+			timeout, cancelled := interruption(ctx, err)
+			return nil, 0, fail(LookupError{Timeout: timeout, Cancelled: cancelled, Err: fmt.Errorf("query %s %s: %w", cur, typeName, err)})
 		}
 		if r.dnssec && !resp.AuthenticatedData && (resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError) {
 			return nil, 0, fail(LookupError{Reason: "answer not authenticated by DNSSEC (" + dns.RcodeToString[resp.Rcode] + " without the AD bit)"})
@@ -551,18 +557,33 @@ type systemResolver struct {
 	r *net.Resolver
 }
 
-func systemError(name, typ string, err error) error {
+// interruption reports whether a query that failed with err (no answer)
+// ran out of time or was cancelled. When ctx was cancelled, the likely
+// cause of err (a socket's deadline set in the past, a dial given up), the
+// query was cancelled, whatever err says; when ctx's deadline has passed
+// (contextDone), or err is a timeout, it timed out.
+func interruption(ctx context.Context, err error) (timeout, cancelled bool) {
+	switch cerr := contextDone(ctx); {
+	case errors.Is(cerr, context.Canceled):
+		return false, true
+	case cerr != nil, errors.Is(err, context.DeadlineExceeded):
+		return true, false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout(), false
+}
+
+// systemError is the *LookupError of a failed lookup of name/typ by Go's
+// resolver under ctx.
+func systemError(ctx context.Context, name, typ string, err error) error {
 	le := &LookupError{Name: name, Type: typ, Rcode: -1, Err: err}
 	var de *net.DNSError
-	if errors.As(err, &de) {
-		switch {
-		case de.IsNotFound:
-			le.Rcode = dns.RcodeNameError
-		case de.IsTimeout:
-			le.Timeout = true
-		}
+	if errors.As(err, &de) && de.IsNotFound {
+		le.Rcode = dns.RcodeNameError
+		return le
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	le.Timeout, le.Cancelled = interruption(ctx, err)
+	if !le.Cancelled && errors.As(err, &de) && de.IsTimeout {
 		le.Timeout = true
 	}
 	return le
@@ -572,7 +593,7 @@ func systemError(name, typ string, err error) error {
 func (s *systemResolver) LookupIPs(ctx context.Context, name string) ([]netip.Addr, error) {
 	addrs, err := s.r.LookupNetIP(ctx, "ip", name)
 	if err != nil {
-		return nil, systemError(name, "A/AAAA", err)
+		return nil, systemError(ctx, name, "A/AAAA", err)
 	}
 	for i, a := range addrs {
 		addrs[i] = a.Unmap()
@@ -589,7 +610,7 @@ func (s *systemResolver) LookupTXT(ctx context.Context, name string) ([]string, 
 	if err != nil {
 		// Go reports NODATA as "not found" like NXDOMAIN and does not
 		// expose the rcode, so both surface as NXDOMAIN here.
-		return nil, systemError(name, "TXT", err)
+		return nil, systemError(ctx, name, "TXT", err)
 	}
 	return txts, nil
 }

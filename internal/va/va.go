@@ -308,13 +308,29 @@ func failf(id acme.Identifier, cause error, t acme.ProblemType, format string, a
 	return &validationError{prob: problem(id, t, format, args...), cause: cause}
 }
 
-// dnsProblem turns a resolver error into a dns problem.
+// dnsProblem turns a resolver error into a dns problem, or into the
+// problem of a cancelled validation (cancelledLookup) when the lookup was
+// cancelled.
 func dnsProblem(id acme.Identifier, err error) error {
 	var le *LookupError
 	if errors.As(err, &le) {
+		if le.Cancelled {
+			p := cancelledLookup(le)
+			p.Identifier = &id
+			return &validationError{prob: p, cause: err}
+		}
 		return failf(id, err, acme.DNS, "DNS problem: %s", le.Detail())
 	}
 	return failf(id, err, acme.DNS, "DNS problem: lookup failed")
+}
+
+// cancelledLookup is the problem of a validation or CAA check cancelled
+// during the lookup le (le.Cancelled): a connection problem whose detail
+// says "validation cancelled", as http-01 reports an exchange its context
+// cancelled (connDetail), not a dns or caa problem, which would blame the
+// identifier's DNS for the caller giving up. Identifier is left unset.
+func cancelledLookup(le *LookupError) *acme.Problem {
+	return acme.NewProblem(acme.Connection, "validation cancelled while looking up %s for %s", le.Type, le.Name)
 }
 
 // orderAddrs returns addrs with IPv6 first then IPv4, duplicates removed

@@ -1,9 +1,11 @@
 package va
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,25 @@ func startDNS(t *testing.T) *testdns.Server {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// cancelOnQuery returns a context, ended with the test, that is
+// cancelled once srv has received a query for name: for a name srv drops
+// (testdns.Drop), while the lookup waits for its answer.
+func cancelOnQuery(t *testing.T, srv *testdns.Server, name string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	asked := func() bool {
+		return slices.ContainsFunc(srv.Queries(), func(q testdns.Query) bool { return q.Name == name })
+	}
+	go func() {
+		for !asked() && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	return ctx
 }
 
 func newVA(t *testing.T, cfg Config) *VA {

@@ -1,0 +1,170 @@
+package va
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/testenv/testdns"
+)
+
+// cancelledCtx returns a context that is already cancelled.
+func cancelledCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	return ctx
+}
+
+// TestDNS01LookupInterrupted: a dns-01 validation whose TXT lookup is
+// cancelled (while it waits for the answer, or before it starts) fails
+// as a cancelled validation, a connection problem as http-01 reports
+// one, not as a DNS problem of a query that timed out (which one whose
+// deadline passes is: TestDNS01's "timeout").
+func TestDNS01LookupInterrupted(t *testing.T) {
+	const rr = "_acme-challenge.example.com"
+	id := dnsID("example.com")
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		ctx     func(t *testing.T, srv *testdns.Server) context.Context
+		want    acme.ProblemType
+		detail  string
+	}{
+		{name: "cancelled while waiting", timeout: 5 * time.Second,
+			ctx:  func(t *testing.T, srv *testdns.Server) context.Context { return cancelOnQuery(t, srv, rr) },
+			want: acme.Connection, detail: "validation cancelled while looking up TXT for " + rr},
+		{name: "cancelled before", timeout: 5 * time.Second,
+			ctx:  func(t *testing.T, _ *testdns.Server) context.Context { return cancelledCtx(t) },
+			want: acme.Connection, detail: "validation cancelled while looking up TXT for " + rr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startDNS(t)
+			srv.SetRcode(rr, testdns.Drop)
+			v := newVA(t, Config{DNSResolver: srv.Addr(), Timeout: tc.timeout})
+			err := v.Validate(tc.ctx(t, srv), id, acme.ChallengeDNS01, testToken, testKeyAuth)
+			checkResult(t, err, id, tc.want, tc.detail)
+		})
+	}
+}
+
+// TestCAALookupInterrupted: a CAA check whose lookup is cancelled, at the
+// name itself or at a parent (the cached path, lookupParentCAA), ends as
+// a cancelled validation (a connection problem), not as a CAA refusal
+// for a query that timed out; one whose deadline passes still refuses,
+// as a timeout.
+func TestCAALookupInterrupted(t *testing.T) {
+	id := dnsID("www.example.com")
+	for _, tc := range []struct {
+		name    string
+		drop    string
+		timeout time.Duration
+		ctx     func(t *testing.T, srv *testdns.Server) context.Context
+		want    acme.ProblemType
+		detail  string
+	}{
+		{name: "cancelled while waiting", drop: "www.example.com", timeout: 5 * time.Second,
+			ctx: func(t *testing.T, srv *testdns.Server) context.Context {
+				return cancelOnQuery(t, srv, "www.example.com")
+			},
+			want: acme.Connection, detail: "validation cancelled while looking up CAA for www.example.com"},
+		{name: "cancelled at a parent", drop: "example.com", timeout: 5 * time.Second,
+			ctx: func(t *testing.T, srv *testdns.Server) context.Context {
+				return cancelOnQuery(t, srv, "example.com")
+			},
+			want: acme.Connection, detail: "validation cancelled while looking up CAA for example.com"},
+		{name: "cancelled before", drop: "www.example.com", timeout: 5 * time.Second,
+			ctx:  func(t *testing.T, _ *testdns.Server) context.Context { return cancelledCtx(t) },
+			want: acme.Connection, detail: "validation cancelled while looking up CAA for www.example.com"},
+		{name: "deadline", drop: "example.com", timeout: 300 * time.Millisecond,
+			ctx:  func(t *testing.T, _ *testdns.Server) context.Context { return t.Context() },
+			want: acme.CAA, detail: "DNS problem while checking CAA: query timed out looking up CAA for example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startDNS(t)
+			srv.SetRcode(tc.drop, testdns.Drop)
+			v := newVA(t, Config{DNSResolver: srv.Addr(), CAAIdentities: []string{caaUs}, Timeout: tc.timeout})
+			err := v.CheckCAA(tc.ctx(t, srv), id, false, acme.ChallengeDNS01, []string{caaAccount})
+			checkResult(t, err, id, tc.want, tc.detail)
+		})
+	}
+}
+
+// TestAddressLookupCancelled: a tls-alpn-01 validation cancelled while
+// the identifier's addresses are looked up fails as a cancelled
+// validation, as http-01 does (TestHTTP01CancelledDuringLookup), not as
+// a DNS problem of a query that timed out.
+func TestAddressLookupCancelled(t *testing.T) {
+	srv := startDNS(t)
+	srv.SetRcode("example.com", testdns.Drop)
+	v := newVA(t, Config{DNSResolver: srv.Addr(), TLSPort: freePort(t, "127.0.0.1"), Timeout: 5 * time.Second})
+	id := dnsID("example.com")
+	err := v.Validate(cancelOnQuery(t, srv, "example.com"), id, acme.ChallengeTLSALPN01, testToken, testKeyAuth)
+	checkResult(t, err, id, acme.Connection, "validation cancelled while looking up A")
+}
+
+// TestLookupErrorCancelled: both resolvers report a lookup whose context
+// is cancelled while it waits as Cancelled, not Timeout, with the detail
+// "query cancelled"; the query's own timeout stays a Timeout.
+func TestLookupErrorCancelled(t *testing.T) {
+	direct := func(srv *testdns.Server) Resolver {
+		r, err := NewResolver(srv.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// Go's resolver, its queries sent to srv.
+	system := func(srv *testdns.Server) Resolver {
+		return &systemResolver{r: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, srv.Addr())
+		}}}
+	}
+	txt := func(ctx context.Context, r Resolver) error { _, err := r.LookupTXT(ctx, "silent.example"); return err }
+	caa := func(ctx context.Context, r Resolver) error { _, err := r.LookupCAA(ctx, "silent.example"); return err }
+	ips := func(ctx context.Context, r Resolver) error { _, err := r.LookupIPs(ctx, "silent.example"); return err }
+	for _, tc := range []struct {
+		name     string
+		resolver func(*testdns.Server) Resolver
+		lookup   func(context.Context, Resolver) error
+		typ      string
+	}{
+		{"dns TXT", direct, txt, "TXT"},
+		{"dns CAA", direct, caa, "CAA"},
+		{"dns A/AAAA", direct, ips, "A"},
+		{"system A/AAAA", system, ips, "A/AAAA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startDNS(t)
+			srv.SetRcode("silent.example", testdns.Drop)
+			err := tc.lookup(cancelOnQuery(t, srv, "silent.example"), tc.resolver(srv))
+			var le *LookupError
+			if !errors.As(err, &le) {
+				t.Fatalf("error %v (%T), want a *LookupError", err, err)
+			}
+			if !le.Cancelled || le.Timeout {
+				t.Errorf("Cancelled %v, Timeout %v; want a cancellation, not a timeout (%v)", le.Cancelled, le.Timeout, err)
+			}
+			if want := "query cancelled looking up " + tc.typ + " for silent.example"; le.Detail() != want {
+				t.Errorf("detail %q, want %q", le.Detail(), want)
+			}
+		})
+	}
+	t.Run("query timeout", func(t *testing.T) {
+		srv := startDNS(t)
+		srv.SetRcode("silent.example", testdns.Drop)
+		r, err := NewResolver(srv.Addr(), 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.LookupTXT(t.Context(), "silent.example")
+		var le *LookupError
+		if !errors.As(err, &le) || !le.Timeout || le.Cancelled || !strings.HasPrefix(le.Detail(), "query timed out") {
+			t.Fatalf("want a timeout, got %v", err)
+		}
+	})
+}
