@@ -66,6 +66,9 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 		}
 		o.Replaces = req.Replaces
 	}
+	// The rate limits' reads run while the reusable authorizations are
+	// looked for.
+	limited := r.limitNewOrder(ctx, a, ids, o.Replaces != "")
 	var fresh, authzs []*store.Authorization
 	reuse := pol.authzReuse(r.cfg.AuthzReuse)
 	for _, id := range ids {
@@ -107,7 +110,7 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 			pending++
 		}
 	}
-	spend, refused, err := r.limitNewOrder(ctx, a, ids, pending, o.Replaces != "")
+	spend, refused, err := limited(pending)
 	if err != nil {
 		return nil, nil, err
 	}

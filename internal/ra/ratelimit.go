@@ -66,13 +66,18 @@ func (r *RA) limitNewAccount(ctx context.Context) error {
 // limitNewOrder guards newOrder: failed-validations-per-account and
 // certificates-per-domain are checked (not spent), pending authorizations
 // counted with the fresh ones the order adds, then new-orders-per-account
-// prepared for spending in the order's transaction: the returned spend
-// goes to CreateOrder (nil: nothing to spend) and, when that fails with
-// store.ErrRateLimited, refused gives the problem. Orders replacing a
+// prepared for spending in the order's transaction. Orders replacing a
 // certificate (RFC 9773) are renewals and skip certificates-per-domain.
-func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Identifier, fresh int, renewal bool) (sp *store.RateSpend, refused func() error, err error) {
+//
+// It starts the checks' reads and returns at once, so that they run while
+// newOrder looks for reusable authorizations; finish, called once with
+// the number of fresh pending authorizations the order adds, waits for
+// them and returns the spend for CreateOrder (nil: nothing to spend) and,
+// for when that fails with store.ErrRateLimited, refused, which gives the
+// problem.
+func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Identifier, renewal bool) (finish func(fresh int) (sp *store.RateSpend, refused func() error, err error)) {
 	if r.limits == nil {
-		return nil, nil, nil
+		return func(int) (*store.RateSpend, func() error, error) { return nil, nil, nil }
 	}
 	subjects := rateLimitSubjects(a)
 	spend := ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: a.ID, Subjects: subjects}
@@ -82,14 +87,14 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Ide
 	if !renewal {
 		checks = append(checks, r.domainRequests(subjects, ids)...)
 	}
-	if err := r.limits.Check(ctx, checks...); err != nil {
-		return nil, nil, r.rateLimitErr(ctx, err)
+	wait := r.limits.StartNewOrderChecks(ctx, checks, a.ID, subjects)
+	return func(fresh int) (sp *store.RateSpend, refused func() error, err error) {
+		if err := wait(fresh); err != nil {
+			return nil, nil, r.rateLimitErr(ctx, err)
+		}
+		sp, refused, err = r.limits.SpendIn(ctx, spend)
+		return sp, refused, r.rateLimitErr(ctx, err)
 	}
-	if err := r.limits.CheckPending(ctx, a.ID, subjects, fresh); err != nil {
-		return nil, nil, r.rateLimitErr(ctx, err)
-	}
-	sp, refused, err = r.limits.SpendIn(ctx, spend)
-	return sp, refused, r.rateLimitErr(ctx, err)
 }
 
 // limitCertificate prepares the spend of certificates-per-domain for every

@@ -463,27 +463,61 @@ func (l *Limiter) CheckPending(ctx context.Context, account string, subjects []s
 	if adding == 0 {
 		return nil
 	}
+	return l.readPending(ctx, account, subjects)(adding)
+}
+
+// StartNewOrderChecks starts, at once and side by side, the two reads a
+// newOrder's checks make: the buckets of reqs (Check) and account's
+// pending authorizations (CheckPending). The caller goes on with its own
+// reads meanwhile (on SQLite all of them then share one turn of the
+// store's writer goroutine instead of waiting for one each), and wait
+// returns Check's error, else CheckPending's for adding more pending
+// authorizations: what Check followed by CheckPending returns. wait must
+// be called at most once; the reads end on their own when it is not.
+func (l *Limiter) StartNewOrderChecks(ctx context.Context, reqs []Request, account string, subjects []string) (wait func(adding int) error) {
+	checked := make(chan error, 1)
+	go func() { checked <- l.Check(ctx, reqs...) }()
+	pending := make(chan func(int) error, 1)
+	go func() { pending <- l.readPending(ctx, account, subjects) }()
+	return func(adding int) error {
+		if err := <-checked; err != nil {
+			return err
+		}
+		decide := <-pending
+		if adding == 0 {
+			return nil
+		}
+		return decide(adding)
+	}
+}
+
+// readPending reads account's pending authorizations and returns the
+// check of CheckPending for a number of them to add (its read error, if
+// any, whatever that number).
+func (l *Limiter) readPending(ctx context.Context, account string, subjects []string) func(adding int) error {
 	rs, err := l.resolve(ctx, []Request{{Limit: PendingAuthorizationsPerAccount, Key: account, Subjects: subjects}})
 	if err != nil || len(rs) == 0 {
-		return err
+		return func(int) error { return err }
 	}
 	now := l.now()
 	n, earliest, err := l.store.PendingAuthorizations(ctx, account, now)
 	if err != nil {
-		return fmt.Errorf("rate limits: %w", err)
+		return func(int) error { return fmt.Errorf("rate limits: %w", err) }
 	}
-	if n+adding <= rs[0].rate.Count {
-		return nil
+	return func(adding int) error {
+		if n+adding <= rs[0].rate.Count {
+			return nil
+		}
+		wait := earliest.Sub(now)
+		if earliest.IsZero() || wait < time.Second {
+			wait = time.Second
+		}
+		l.refused(PendingAuthorizationsPerAccount)
+		p := Problem(PendingAuthorizationsPerAccount, account, rs[0].rate, wait, now, l.cfg.PolicyURL)
+		p.Detail = fmt.Sprintf("too many pending authorizations: this account holds %d and may hold at most %d (%s); complete or deactivate some, or retry after %s",
+			n, rs[0].rate.Count, PendingAuthorizationsPerAccount, now.Add(p.RetryAfter).UTC().Format(time.RFC3339))
+		return p
 	}
-	wait := earliest.Sub(now)
-	if earliest.IsZero() || wait < time.Second {
-		wait = time.Second
-	}
-	l.refused(PendingAuthorizationsPerAccount)
-	p := Problem(PendingAuthorizationsPerAccount, account, rs[0].rate, wait, now, l.cfg.PolicyURL)
-	p.Detail = fmt.Sprintf("too many pending authorizations: this account holds %d and may hold at most %d (%s); complete or deactivate some, or retry after %s",
-		n, rs[0].rate.Count, PendingAuthorizationsPerAccount, now.Add(p.RetryAfter).UTC().Format(time.RFC3339))
-	return p
 }
 
 // Problem is the rateLimited problem for limit on key at rate, with a

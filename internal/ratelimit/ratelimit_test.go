@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -324,6 +325,83 @@ func TestCheckPending(t *testing.T) {
 		p := problem(t, l.CheckPending(ctx, "acct", nil, 2))
 		if p.RetryAfter != 50*time.Minute {
 			t.Fatalf("3+2 of 4: RetryAfter %v, want 50m (earliest pending expiry)", p.RetryAfter)
+		}
+	})
+}
+
+// meetingStore makes RateBuckets and PendingAuthorizations wait (up to
+// 5 s) until both have been called, so that a caller making them one after
+// the other gets an error from the first.
+type meetingStore struct {
+	*store.Store
+	buckets, pending chan struct{}
+}
+
+func meet(ctx context.Context, mine, other chan struct{}) error {
+	close(mine)
+	select {
+	case <-other:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the other read did not start meanwhile")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *meetingStore) RateBuckets(ctx context.Context, keys []string) ([]time.Time, error) {
+	if err := meet(ctx, s.buckets, s.pending); err != nil {
+		return nil, err
+	}
+	return s.Store.RateBuckets(ctx, keys)
+}
+
+func (s *meetingStore) PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error) {
+	if err := meet(ctx, s.pending, s.buckets); err != nil {
+		return 0, time.Time{}, err
+	}
+	return s.Store.PendingAuthorizations(ctx, account, now)
+}
+
+// TestStartNewOrderChecks checks that newOrder's two limit reads run side
+// by side (the store's reads wait for each other) and that wait gives what
+// Check followed by CheckPending gives: Check's refusal first, no pending
+// refusal when nothing is added, CheckPending's refusal otherwise.
+func TestStartNewOrderChecks(t *testing.T) {
+	forEngine(t, func(t *testing.T, _ string, st *store.Store) {
+		ctx := context.Background()
+		clk := newClock()
+		now := clk.now()
+		if err := st.CreateAccount(ctx, &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		az := &store.Authorization{ID: "az0", AccountID: "acct", Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: "h0.test"},
+			Status: acme.StatusPending, Expires: now.Add(time.Hour), CreatedAt: now}
+		o := &store.Order{ID: "o1", AccountID: "acct", Status: acme.StatusPending, Expires: now.Add(time.Hour),
+			Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{"az0"}, CreatedAt: now, UpdatedAt: now}
+		if err := st.CreateOrder(ctx, o, []*store.Authorization{az}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := ratelimit.Config{PendingAuthorizationsPerAccount: 1, NewOrdersPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
+			FailedValidationsPerAccount: ratelimit.Rate{Count: 5, Period: time.Hour}}
+		checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: "acct"}, {Limit: ratelimit.NewOrdersPerAccount, Key: "acct"}}
+		start := func() func(int) error {
+			ms := &meetingStore{Store: st, buckets: make(chan struct{}), pending: make(chan struct{})}
+			return ratelimit.New(cfg, ms, clk.now).StartNewOrderChecks(ctx, checks, "acct", nil)
+		}
+		if err := start()(0); err != nil {
+			t.Fatalf("one pending of 1, adding none: %v", err)
+		}
+		if p := problem(t, start()(1)); !strings.Contains(p.Detail, "pending authorizations") {
+			t.Fatalf("one pending of 1, adding one: %q, want the pending-authorizations refusal", p.Detail)
+		}
+		// Spend the only new order: Check now refuses, and its refusal
+		// comes first.
+		if err := ratelimit.New(cfg, st, clk.now).Spend(ctx, checks[1]); err != nil {
+			t.Fatal(err)
+		}
+		if p := problem(t, start()(1)); !strings.Contains(p.Detail, string(ratelimit.NewOrdersPerAccount)) {
+			t.Fatalf("after the spend: %q, want the %s refusal", p.Detail, ratelimit.NewOrdersPerAccount)
 		}
 	})
 }
