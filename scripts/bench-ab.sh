@@ -65,20 +65,26 @@ run() { # run NAME PID PORT ROOT FLOWS
 	t0=$(ticks "$2")
 	bench_flows "$W/b" "$3" "$4" "$RESP" "$5" "$W/s.json" "$C"
 	t1=$(ticks "$2")
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d["completed"], d["failed"], round(d["flows_per_second"],1), round(d["overall"]["p99_ms"],1), sys.argv[3])' \
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d["completed"], d["failed"], round(d["flows_per_second"],1), round(d["overall"]["p99_ms"],1), sys.argv[3], *[round(s["mean_ms"],2) for s in d["steps"] if s["name"] != "validation wait"])' \
 		"$W/s.json" "$1" "$((t1 - t0))"
 }
 run old "$SA" "$PA" "$W/ra.pem" 200 >/dev/null
 run new "$SB" "$PB" "$W/rb.pem" 200 >/dev/null
-echo "tree completed failed flows/s p99-ms cpu-ticks"
+echo "tree completed failed flows/s p99-ms cpu-ticks, then mean ms of newOrder, authz fetch, challenge, finalize, certificate fetch"
 for _ in $(seq "$CHUNKS"); do
 	run old "$SA" "$PA" "$W/ra.pem" "$N"
 	run new "$SB" "$PB" "$W/rb.pem" "$N"
 done | tee "$W/runs.txt"
 awk -v hz="$(getconf CLK_TCK)" -v a="$A" -v b="$B" '
-	{ n[$1] += $2; f[$1] += $3; t[$1] += $6; r[$1] += $4; q[$1] += $5; k[$1]++ }
+	{ n[$1] += $2; f[$1] += $3; t[$1] += $6; r[$1] += $4; q[$1] += $5; k[$1]++; for (i = 7; i <= NF; i++) st[$1, i] += $i; ns = NF }
 	END {
 		printf "old (%s): %d completed, %d failed, server CPU %.2f ms/flow, mean flows/s %.1f, mean p99 %.1f ms\n", a, n["old"], f["old"], t["old"] * 1000 / hz / n["old"], r["old"] / k["old"], q["old"] / k["old"]
 		printf "new (%s): %d completed, %d failed, server CPU %.2f ms/flow, mean flows/s %.1f, mean p99 %.1f ms\n", b, n["new"], f["new"], t["new"] * 1000 / hz / n["new"], r["new"] / k["new"], q["new"] / k["new"]
+		for (w = 0; w < 2; w++) {
+			tr = w ? "new" : "old"
+			printf "%s step means (ms: newOrder, authz, challenge, finalize, cert):", tr
+			for (i = 7; i <= ns; i++) printf " %.2f", st[tr, i] / k[tr]
+			printf "\n"
+		}
 		printf "new/old: %.3f\n", (t["new"] / n["new"]) / (t["old"] / n["old"])
 	}' "$W/runs.txt"

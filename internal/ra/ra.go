@@ -45,6 +45,8 @@ type Store interface {
 	SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
 	StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error
+	RespondChallenge(ctx context.Context, id, owner string, now, until time.Time,
+		decide func(c *store.Challenge, a *store.Authorization) (bool, error)) (*store.Challenge, *store.Authorization, bool, error)
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
 	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error

@@ -23,21 +23,18 @@ func KeyAuthorization(token, thumbprint string) string {
 // the challenge as stored afterwards.
 func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *store.Authorization, c *store.Challenge) (*store.Challenge, error) {
 	now := r.now()
-	if c.Status == acme.StatusPending {
-		if st := AuthorizationStatus(az, now); st != acme.StatusPending {
-			return nil, acme.NewProblem(acme.Malformed, "the authorization is %s; its challenges can no longer be answered", st)
-		}
+	start, err := mayStart(c, az, now)
+	if err != nil {
+		return nil, err
+	}
+	if start {
 		// This node takes the validation lease as it starts the challenge.
 		err := r.store.StartChallengeLeased(ctx, c.ID, r.node, now, now.Add(r.cfg.LeaseDuration))
 		switch {
 		case err == nil:
 			started := *c
 			started.Status, started.UpdatedAt = acme.StatusProcessing, now
-			var pre *startedChallenge
-			if acct != nil && acct.ID == az.AccountID {
-				pre = &startedChallenge{c: &started, az: az, thumbprint: acct.KeyThumbprint, leasedAt: now}
-			}
-			r.enqueue(c.ID, pre)
+			r.validateStarted(acct, az, &started, now)
 			return &started, nil
 		case errors.Is(err, store.ErrStale):
 			// Another challenge of this authorization, or a concurrent
@@ -51,6 +48,63 @@ func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *stor
 		return nil, r.internal(ctx, "challenge lookup", err)
 	}
 	return cur, nil
+}
+
+// ErrNotOwner is RespondChallengeID's error for a challenge of another
+// account's authorization.
+var ErrNotOwner = errors.New("ra: the authorization belongs to another account")
+
+// RespondChallengeID is RespondChallenge for the challenge with id, which
+// it reads and starts in one storage write (store.RespondChallenge): the
+// client's response to a challenge costs one turn of the SQLite writer
+// instead of two. It returns the challenge as stored afterwards and its
+// authorization. Errors: store.ErrNotFound (no such challenge),
+// ErrNotOwner (acct does not own its authorization), an *acme.Problem
+// (the authorization can no longer be answered), or an internal error.
+func (r *RA) RespondChallengeID(ctx context.Context, acct *store.Account, id string) (*store.Challenge, *store.Authorization, error) {
+	now := r.now()
+	c, az, started, err := r.store.RespondChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration),
+		func(c *store.Challenge, az *store.Authorization) (bool, error) {
+			if az.AccountID != acct.ID {
+				return false, ErrNotOwner
+			}
+			return mayStart(c, az, now)
+		})
+	var p *acme.Problem
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrNotOwner), errors.As(err, &p):
+		return nil, nil, err
+	case err != nil:
+		return nil, nil, r.internal(ctx, "challenge start", err)
+	}
+	if started {
+		r.validateStarted(acct, az, c, now)
+	}
+	return c, az, nil
+}
+
+// mayStart reports whether a response to challenge c of az at now starts
+// it: only a pending challenge starts, and only while its authorization
+// is pending (else a malformed problem); any other challenge is answered
+// as it stands.
+func mayStart(c *store.Challenge, az *store.Authorization, now time.Time) (bool, error) {
+	if c.Status != acme.StatusPending {
+		return false, nil
+	}
+	if st := AuthorizationStatus(az, now); st != acme.StatusPending {
+		return false, acme.NewProblem(acme.Malformed, "the authorization is %s; its challenges can no longer be answered", st)
+	}
+	return true, nil
+}
+
+// validateStarted queues the validation of challenge c of az, which this
+// node has just started at now, from what is known of it already.
+func (r *RA) validateStarted(acct *store.Account, az *store.Authorization, c *store.Challenge, now time.Time) {
+	var pre *startedChallenge
+	if acct != nil && acct.ID == az.AccountID {
+		pre = &startedChallenge{c: c, az: az, thumbprint: acct.KeyThumbprint, leasedAt: now}
+	}
+	r.enqueue(c.ID, pre)
 }
 
 // startedChallenge is what RespondChallenge knows about a challenge it has

@@ -48,21 +48,13 @@ const challengeAuthzQuery = `SELECT a.id, a.account_id, a.ident_type, a.ident_va
 // Challenges.
 func (s *Store) GetChallengeAuthorization(ctx context.Context, id string) (c *Challenge, a *Authorization, err error) {
 	err = s.hot(ctx, func(q querier) error {
-		a, err = scanAuthzWithChallenges(ctx, q, challengeAuthzQuery, id)
+		c, a, err = challengeIn(ctx, q, id)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if a != nil {
-		for i := range a.Challenges {
-			if a.Challenges[i].ID == id {
-				c := a.Challenges[i]
-				return &c, a, nil
-			}
-		}
-	}
-	return nil, nil, fmt.Errorf("challenge %s: %w", id, ErrNotFound)
+	return c, a, nil
 }
 
 // scanAuthzWithChallenges runs query (one of the queries above, one row

@@ -192,14 +192,21 @@ func (t txConn) QueryRowContext(ctx context.Context, q string, args ...any) row 
 	return row{r: t.tx.QueryRowContext(ctx, t.p.bind(q), args...)}
 }
 
-// QueryContext runs q on the writer connection (SQLite reads through
-// Store.hot only).
+// QueryContext runs the query q within the transaction (on SQLite on the
+// writer connection), through a prepared statement like ExecContext.
 func (t txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := t.w.stmt(t.wctx, q)
-	if err != nil {
-		return nil, err
+	if t.w != nil {
+		st, err := t.w.stmt(t.wctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(t.wctx, args...)
 	}
-	return st.QueryContext(t.wctx, args...)
+	if st := t.p.cached(q); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	*t.missing = append(*t.missing, q)
+	return t.tx.QueryContext(ctx, t.p.bind(q), args...)
 }
 
 // querier runs the queries of a read: the reader pool, or on SQLite the

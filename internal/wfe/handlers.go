@@ -365,29 +365,38 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return err
 	}
-	// The challenge and its authorization in one read.
-	c, a, err := w.store.GetChallengeAuthorization(ctx, strings.TrimPrefix(x.r.URL.Path, challengePath))
-	if errors.Is(err, store.ErrNotFound) {
-		p := acme.NewProblem(acme.Malformed, "no such challenge")
-		p.Status = http.StatusNotFound
-		return p
-	}
-	if err != nil {
-		return w.internal(ctx, "challenge lookup", err)
-	}
-	if a.AccountID != req.account.ID {
-		p := acme.NewProblem(acme.Malformed, "no such authorization")
-		p.Status = http.StatusNotFound
-		return p
-	}
-	if !req.postAsGet() {
+	id := strings.TrimPrefix(x.r.URL.Path, challengePath)
+	var c *store.Challenge
+	var a *store.Authorization
+	if req.postAsGet() {
+		// The challenge and its authorization in one read.
+		c, a, err = w.store.GetChallengeAuthorization(ctx, id)
+		if err == nil && a.AccountID != req.account.ID {
+			err = ra.ErrNotOwner
+		}
+	} else {
+		// A response to the challenge: read and started (when pending) in
+		// one storage write.
 		var obj map[string]json.RawMessage
 		if err := decodePayload(req.payload, &obj); err != nil {
 			return err
 		}
-		if c, err = w.ra.RespondChallenge(ctx, req.account, a, c); err != nil {
-			return err
-		}
+		c, a, err = w.ra.RespondChallengeID(ctx, req.account, id)
+	}
+	var p *acme.Problem
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		p := acme.NewProblem(acme.Malformed, "no such challenge")
+		p.Status = http.StatusNotFound
+		return p
+	case errors.Is(err, ra.ErrNotOwner):
+		p := acme.NewProblem(acme.Malformed, "no such authorization")
+		p.Status = http.StatusNotFound
+		return p
+	case errors.As(err, &p):
+		return p
+	case err != nil:
+		return w.internal(ctx, "challenge lookup", err)
 	}
 	if c.Status == acme.StatusProcessing {
 		// A validation that ends in this process hands back what it
