@@ -82,7 +82,8 @@ series:
 // metrics-listen counts each request by endpoint and outcome, one
 // certificate issued for the default profile by the built-in issuer, one
 // http-01 validation valid, the revocation's reason and the refused limit;
-// the database-backed gauges and the runtime collectors are there, and
+// the database-backed gauges, the SQLite writer's counters and the runtime
+// collectors are there, and
 // certgate's metrics pass promlint (what `promtool check metrics` checks).
 func TestMetricsAfterIssuance(t *testing.T) {
 	env := testenv.NewWithOptions(t, testenv.Options{Metrics: true,
@@ -150,6 +151,18 @@ func TestMetricsAfterIssuance(t *testing.T) {
 	}
 	if value(t, mfs, "go_sql_max_open_connections", map[string]string{"db_name": "writer"}) != 1 {
 		t.Errorf("the SQLite writer pool's statistics are missing")
+	}
+	// The writer goroutine's counters: every committed write was a job of
+	// a turn, and the flow's reads ran on it too.
+	turns := value(t, mfs, "certgate_sqlite_writer_turns_total", nil)
+	reads := value(t, mfs, "certgate_sqlite_writer_jobs_total", map[string]string{"kind": "read"})
+	writes := value(t, mfs, "certgate_sqlite_writer_jobs_total", map[string]string{"kind": "write"})
+	commits := value(t, mfs, "certgate_sqlite_writer_commits_total", nil)
+	if commits < 1 || writes < commits || reads < 1 || turns < 1 || turns > reads+writes {
+		t.Errorf("writer counters: turns %v, read jobs %v, write jobs %v, commits %v", turns, reads, writes, commits)
+	}
+	if _, ok := mfs["certgate_sqlite_writer_catchup_seconds_total"]; !ok {
+		t.Error("no certgate_sqlite_writer_catchup_seconds_total")
 	}
 	var ours []*dto.MetricFamily
 	for name, mf := range mfs {

@@ -248,6 +248,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	// database is read when it is scraped (metrics-listen).
 	m := metrics.New(log.With("component", "metrics"))
 	m.RegisterDBPools(st.Pools())
+	m.RegisterSQLiteWriter(st.WriterStats)
 	m.RegisterInventory(st, now)
 	rcfg.Metrics = m
 	var ocspHandler http.Handler

@@ -129,3 +129,35 @@ func (c *checkpointer) stop() error {
 	})
 	return err
 }
+
+// WriterStats counts the work of a SQLite store's writer goroutine since
+// the store was opened (all counters only grow): what a request on the
+// ACME path waits for when it reads (Store.hot) or writes through it.
+type WriterStats struct {
+	// Turns is the writer's rounds that ran at least one job: each takes
+	// the reads queued at that moment and one transaction of the writes
+	// (group commit).
+	Turns int64
+	// ReadJobs and WriteJobs are the jobs run (a write job run again
+	// alone after its shared transaction failed counts again).
+	ReadJobs, WriteJobs int64
+	// Commits is the write transactions committed.
+	Commits int64
+	// CatchUps is the checkpoints the writer ran itself so that the WAL
+	// can start over; CatchUpSeconds their wall time in seconds, during
+	// which every queued job waited.
+	CatchUps       int64
+	CatchUpSeconds float64
+}
+
+// WriterStats returns the counters of the SQLite writer goroutine; ok is
+// false for a PostgreSQL store, which has none.
+func (s *Store) WriterStats() (st WriterStats, ok bool) {
+	if s.wr == nil {
+		return WriterStats{}, false
+	}
+	w := s.wr
+	return WriterStats{Turns: w.turns.Load(), ReadJobs: w.readJobs.Load(), WriteJobs: w.writeJobs.Load(),
+		Commits: w.commits.Load(), CatchUps: w.catchUps.Load(),
+		CatchUpSeconds: time.Duration(w.catchUpTime.Load()).Seconds()}, true
+}

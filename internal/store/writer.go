@@ -56,6 +56,9 @@ type writer struct {
 	once    sync.Once
 
 	commits     atomic.Int64  // transactions committed (for tests and benchmarks)
+	turns       atomic.Int64  // rounds of run that ran at least one job
+	readJobs    atomic.Int64  // read jobs run (Store.hot)
+	writeJobs   atomic.Int64  // write jobs run, retries included
 	catchUps    atomic.Int64  // checkpoints run on the writer connection (see catchUp)
 	catchUpTime atomic.Int64  // their wall time, ns: the writer's stall
 	ckpt        *checkpointer // asked for a checkpoint every checkpointCommits commits; nil without a connection for it
@@ -220,15 +223,22 @@ func (w *writer) run() {
 		// Claim the jobs; those cancelled while queued are not run. Reads
 		// run at once, before the batch's transaction.
 		live := batch[:0]
+		reads := 0
 		for _, j := range batch {
 			if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 				continue
 			}
 			if j.read {
+				reads++
 				j.done <- w.call(j)
 				continue
 			}
 			live = append(live, j)
+		}
+		if reads+len(live) > 0 {
+			w.turns.Add(1)
+			w.readJobs.Add(int64(reads))
+			w.writeJobs.Add(int64(len(live)))
 		}
 		if len(live) > 0 {
 			w.catchUp()
