@@ -50,9 +50,7 @@ func TestDeleteProfileUnused(t *testing.T) {
 
 		put("orders")
 		a := createAccount(t, s, "acct1")
-		must(t, s.CreateOrder(ctx, &store.Order{ID: "o1", AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour),
-			Identifiers: []acme.Identifier{{Type: acme.IdentifierDNS, Value: "a.example.test"}}, AuthzIDs: []string{}, CreatedAt: now, UpdatedAt: now,
-			Profile: "orders"}, nil))
+		must(t, s.CreateOrder(ctx, profileOrder("o1", a.ID, "orders"), nil))
 		inUse("an order", "orders", store.ProfileUse{Orders: 1})
 
 		put("certs")
@@ -104,11 +102,7 @@ func TestDeleteProfileUnusedWaitsForInsert(t *testing.T) {
 func TestProfileWritersWaitForDeletion(t *testing.T) {
 	ctx := context.Background()
 	order := func(id, profile string) func(*store.Store) error {
-		return func(s *store.Store) error {
-			return s.CreateOrder(ctx, &store.Order{ID: id, AccountID: "acct1", Status: acme.StatusPending, Expires: now.Add(time.Hour),
-				Identifiers: []acme.Identifier{{Type: acme.IdentifierDNS, Value: "a.example.test"}}, AuthzIDs: []string{}, CreatedAt: now, UpdatedAt: now,
-				Profile: profile}, nil)
-		}
+		return func(s *store.Store) error { return s.CreateOrder(ctx, profileOrder(id, "acct1", profile), nil) }
 	}
 	for _, tc := range []struct {
 		what    string
@@ -141,4 +135,12 @@ func TestProfileWritersWaitForDeletion(t *testing.T) {
 			must(t, <-done)
 		})
 	}
+}
+
+// profileOrder is a pending order without authorizations of account
+// accountID under profile ("" for the default profile).
+func profileOrder(id, accountID, profile string) *store.Order {
+	return &store.Order{ID: id, AccountID: accountID, Status: acme.StatusPending, Expires: now.Add(time.Hour),
+		Identifiers: []acme.Identifier{{Type: acme.IdentifierDNS, Value: "a.example.test"}}, AuthzIDs: []string{}, CreatedAt: now, UpdatedAt: now,
+		Profile: profile}
 }
