@@ -495,22 +495,18 @@ certificates refer to the profile, unless --force.`,
 				return err
 			}
 			defer st.Close()
-			_, gerr := st.GetProfile(ctx, args[0])
-			if !force && gerr == nil {
-				use, err := st.ProfileUse(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				if use.InUse() {
-					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], use)
-				}
-			}
 			ev, err := prepareAuditReplaced(ctx, st, audit.ActionProfileDelete, audit.ObjectProfile, args[0],
 				audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), nil }))
 			if err != nil {
 				return err
 			}
-			if err := st.DeleteProfile(ctx, args[0], ev); err != nil {
+			// Without --force, nothing may refer to the profile: counted
+			// in the deleting transaction.
+			if err := st.DeleteProfileWhen(ctx, args[0], store.ProfileDeletion{Unused: !force}, ev); err != nil {
+				var inUse *store.ProfileInUseError
+				if errors.As(err, &inUse) {
+					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], inUse.Use)
+				}
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("there is no stored profile %q", args[0])
 				}

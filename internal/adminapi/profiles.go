@@ -291,7 +291,7 @@ func profileRoutes(a *API) {
 	Register(a, auth.PermProfilesWrite, huma.Operation{OperationID: "delete-profile", Method: http.MethodDelete, Path: Prefix + "/profiles/{name}",
 		Summary: "Delete a certificate profile", Tags: []string{"profiles"}, DefaultStatus: http.StatusNoContent, Errors: []int{404, 409, 412},
 		Description: "Its directory disappears; its pending orders fail at finalize. Audited as profile.delete in the same transaction. " +
-			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true. With If-Match (the ETag of a GET), " +
+			"409 while EAB keys that are not revoked, orders or certificates refer to the profile, unless force=true: counted in the transaction that deletes it. With If-Match (the ETag of a GET), " +
 			"only while the profile is still that version, checked in the transaction that deletes it: else 412 and nothing changes, so a profile " +
 			"changed meanwhile is not deleted unseen."},
 		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
@@ -303,26 +303,19 @@ func profileRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
-			if !in.Force {
-				use, err := a.d.Store.ProfileUse(ctx, in.Name)
-				if err != nil {
-					return nil, a.storeError(ctx, "profile "+in.Name, err)
-				}
-				if use.InUse() {
-					return nil, huma.Error409Conflict(fmt.Sprintf("profile %s is still used by %s: "+
-						"delete it anyway with force=true (its pending orders then fail at finalize)", in.Name, use))
-				}
-			}
 			events, err := a.auditChange(ctx, audit.Event{Actor: pr.Actor(), Action: audit.ActionProfileDelete, ObjectType: audit.ObjectProfile, ObjectID: in.Name,
 				Replaced: audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), nil })})
 			if err != nil {
 				return nil, err
 			}
-			if check {
-				// The version checked above must still be the stored one.
-				err = a.d.Store.DeleteProfileIf(ctx, in.Name, rec.Spec, events...)
-			} else {
-				err = a.d.Store.DeleteProfile(ctx, in.Name, events...)
+			// The version checked above must still be the stored one, and
+			// without force nothing may refer to the profile: both checked
+			// in the deleting transaction.
+			err = a.d.Store.DeleteProfileWhen(ctx, in.Name, store.ProfileDeletion{CheckSpec: check, Spec: rec.Spec, Unused: !in.Force}, events...)
+			var inUse *store.ProfileInUseError
+			if errors.As(err, &inUse) {
+				return nil, huma.Error409Conflict(fmt.Sprintf("profile %s is still used by %s: "+
+					"delete it anyway with force=true (its pending orders then fail at finalize)", in.Name, inUse.Use))
 			}
 			if errors.Is(err, store.ErrStale) {
 				return nil, profileChanged(in.Name, http.MethodDelete)

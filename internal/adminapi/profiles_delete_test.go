@@ -60,3 +60,53 @@ func TestDeleteProfileInUse(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteProfileInUseMeanwhile, on both engines: DELETE
+// /api/v1/profiles/{name} without force counts what uses the profile in
+// the transaction that deletes it, so an EAB key or an order stored after
+// the handler began and before that transaction (fixture.meanwhile) makes
+// it a 409 that deletes nothing; a count made before, outside that
+// transaction, missed them and deleted a profile in use.
+func TestDeleteProfileInUseMeanwhile(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		admin := f.tokens[auth.RoleAdmin]
+		acct, _ := f.account()
+		for _, tc := range []struct {
+			what  string
+			store func(profile string) error
+			want  string
+		}{
+			{"EAB key", func(profile string) error {
+				return f.st.CreateEABKey(ctx, &store.EABKey{KID: "kid-" + profile, HMACKey: []byte("k"), Profile: profile, Status: store.EABActive, CreatedAt: f.now})
+			}, "still used by 1 EAB key not revoked: delete it anyway with force=true"},
+			{"order", func(profile string) error {
+				return f.st.CreateOrder(ctx, &store.Order{ID: "order-" + profile, AccountID: acct, Status: acme.StatusPending, Expires: f.now.Add(time.Hour),
+					Identifiers: []acme.Identifier{{Type: "dns", Value: "b.example.com"}}, AuthzIDs: []string{}, CreatedAt: f.now, UpdatedAt: f.now,
+					Profile: profile}, nil)
+			}, "still used by 1 order: delete it anyway with force=true"},
+		} {
+			t.Run(tc.what, func(t *testing.T) {
+				name := f.storedProfile()
+				f.meanwhile = func() {
+					if err := tc.store(name); err != nil {
+						t.Error(err)
+					}
+				}
+				r := f.do("DELETE", "/api/v1/profiles/"+name, admin, nil)
+				if f.meanwhile != nil {
+					t.Fatal("the concurrent change never ran")
+				}
+				if err := isProblem(r, 409); err != nil {
+					t.Fatalf("delete of a profile put in use meanwhile: %v", err)
+				}
+				if !strings.Contains(string(r.body), tc.want) {
+					t.Errorf("409 body %s lacks %q", r.body, tc.want)
+				}
+				if _, err := f.st.GetProfile(ctx, name); err != nil || f.profileEvents(t, name, "profile.delete") != 0 {
+					t.Errorf("refused delete: profile %v, %d profile.delete events; want it kept, none", err, f.profileEvents(t, name, "profile.delete"))
+				}
+			})
+		}
+	})
+}

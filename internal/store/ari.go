@@ -24,7 +24,7 @@ func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs 
 				return err
 			}
 		}
-		if err := insertOrder(ctx, tx, o); err != nil {
+		if err := s.insertOrder(ctx, tx, o); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_by = ?, replaced_at = 0 WHERE serial = ? AND COALESCE(replaced_by, '') = ?`,

@@ -28,7 +28,7 @@ func (s *Store) InsertIssued(ctx context.Context, recs []IssuedRecord) error {
 			if err := insertAuthz(ctx, tx, r.Authz); err != nil {
 				return err
 			}
-			if err := insertOrder(ctx, tx, r.Order); err != nil {
+			if err := s.insertOrder(ctx, tx, r.Order); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, r.Cert.Serial, ts(r.Cert.CreatedAt)); err != nil {
@@ -37,7 +37,7 @@ func (s *Store) InsertIssued(ctx context.Context, recs []IssuedRecord) error {
 				}
 				return fmt.Errorf("insert serial: %w", err)
 			}
-			if err := insertCertificate(ctx, tx, r.Cert, chs[i]); err != nil {
+			if err := s.insertCertificate(ctx, tx, r.Cert, chs[i]); err != nil {
 				return err
 			}
 		}

@@ -88,7 +88,7 @@ func (s *Store) InsertCertificates(ctx context.Context, certs []*Certificate, ev
 				}
 				return fmt.Errorf("insert serial: %w", err)
 			}
-			if err := insertCertificate(ctx, tx, c, chs[i]); err != nil {
+			if err := s.insertCertificate(ctx, tx, c, chs[i]); err != nil {
 				return err
 			}
 		}

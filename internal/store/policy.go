@@ -124,7 +124,7 @@ func (s *Store) UpdateProfileIf(ctx context.Context, p *Profile, prev []byte, ev
 // while its spec is prev (else ErrStale).
 func (s *Store) updateProfile(ctx context.Context, p *Profile, prev []byte, events []*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
-		if err := s.profileUnchanged(ctx, tx, p.Name, prev, events); err != nil {
+		if err := s.profileUnchanged(ctx, tx, p.Name, prev, false, events); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE profiles SET spec = ?, updated_at = ? WHERE name = ?`, string(p.Spec), ts(p.UpdatedAt), p.Name)
@@ -139,12 +139,14 @@ func (s *Store) updateProfile(ctx context.Context, p *Profile, prev []byte, even
 }
 
 // profileUnchanged is the check of a change to the stored profile name
-// within tx, before the change: with prev non-nil, or events with a
-// Replaced hook, it reads the row locked (readLocked); ErrNotFound when
+// within tx, before the change: with prev non-nil, unused, or events with
+// a Replaced hook, it reads the row locked (readLocked); ErrNotFound when
 // there is none, ErrStale when prev is non-nil and the spec is no longer
-// prev; then it hands the row to the Replaced hooks.
-func (s *Store) profileUnchanged(ctx context.Context, tx txConn, name string, prev []byte, events []*AuditAppend) error {
-	if prev == nil && !wantsReplaced(events) {
+// prev; with unused, a *ProfileInUseError when something refers to the
+// profile (profileUse, counted after the lock: see shareProfile); then it
+// hands the row to the Replaced hooks.
+func (s *Store) profileUnchanged(ctx context.Context, tx txConn, name string, prev []byte, unused bool, events []*AuditAppend) error {
+	if prev == nil && !unused && !wantsReplaced(events) {
 		return nil
 	}
 	old, err := readLocked(ctx, s, tx, scanProfile, `FOR UPDATE`, `SELECT name, spec, created_at, updated_at FROM profiles WHERE name = ?`, name)
@@ -153,6 +155,15 @@ func (s *Store) profileUnchanged(ctx context.Context, tx txConn, name string, pr
 	}
 	if prev != nil && !bytes.Equal(old.Spec, prev) {
 		return fmt.Errorf("profile %s changed since it was read: %w", name, ErrStale)
+	}
+	if unused {
+		use, err := profileUse(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if use.InUse() {
+			return &ProfileInUseError{Name: name, Use: use}
+		}
 	}
 	return callReplaced(events, old)
 }
@@ -198,9 +209,9 @@ func (s *Store) ListProfiles(ctx context.Context) ([]Profile, error) {
 // (nil ones skipped) to the audit log in the same transaction; ErrNotFound
 // when there is none. Orders and EAB keys keep naming it. An append's
 // error rolls the deletion back. The events' Replaced hooks get the
-// deleted *Profile.
+// deleted *Profile. It is DeleteProfileWhen with no condition.
 func (s *Store) DeleteProfile(ctx context.Context, name string, events ...*AuditAppend) error {
-	return s.deleteProfile(ctx, name, nil, events)
+	return s.DeleteProfileWhen(ctx, name, ProfileDeletion{}, events...)
 }
 
 // DeleteProfileIf is DeleteProfile (ErrNotFound, events and their
@@ -211,17 +222,39 @@ func (s *Store) DeleteProfile(ctx context.Context, name string, events ...*Audit
 // ErrStale, with nothing deleted, when another change has replaced the
 // spec since. A nil prev stands for the empty spec (it never means "any").
 func (s *Store) DeleteProfileIf(ctx context.Context, name string, prev []byte, events ...*AuditAppend) error {
-	if prev == nil {
-		prev = []byte{}
-	}
-	return s.deleteProfile(ctx, name, prev, events)
+	return s.DeleteProfileWhen(ctx, name, ProfileDeletion{CheckSpec: true, Spec: prev}, events...)
 }
 
-// deleteProfile deletes the stored profile name; with prev non-nil only
-// while its spec is prev (else ErrStale).
-func (s *Store) deleteProfile(ctx context.Context, name string, prev []byte, events []*AuditAppend) error {
+// ProfileDeletion is what DeleteProfileWhen checks, within the deleting
+// transaction and with the profile's row locked, before it deletes.
+type ProfileDeletion struct {
+	// CheckSpec deletes only while the stored spec is still Spec (nil
+	// stands for the empty spec), the Spec of the Profile the caller
+	// read; ErrStale otherwise (DeleteProfileIf).
+	CheckSpec bool
+	Spec      []byte
+	// Unused deletes only while nothing refers to the profile: no EAB key
+	// that is not revoked, no order, no certificate (ProfileUse, counted
+	// in the transaction); a *ProfileInUseError otherwise. On PostgreSQL
+	// the row is locked before the count, and the transactions that store
+	// such rows lock it too (shareProfile), so a key or order stored
+	// concurrently is either counted or stored after the deletion.
+	Unused bool
+}
+
+// DeleteProfileWhen is DeleteProfile (ErrNotFound, events and their
+// Replaced hooks alike) made only when the checks of when pass: ErrStale
+// or a *ProfileInUseError, with nothing deleted and no event recorded,
+// when one fails.
+func (s *Store) DeleteProfileWhen(ctx context.Context, name string, when ProfileDeletion, events ...*AuditAppend) error {
+	prev := when.Spec
+	if !when.CheckSpec {
+		prev = nil
+	} else if prev == nil {
+		prev = []byte{}
+	}
 	return s.tx(ctx, func(tx txConn) error {
-		if err := s.profileUnchanged(ctx, tx, name, prev, events); err != nil {
+		if err := s.profileUnchanged(ctx, tx, name, prev, when.Unused, events); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
@@ -239,10 +272,14 @@ func (s *Store) deleteProfile(ctx context.Context, name string, prev []byte, eve
 
 // CreateEABKey inserts k and appends events (nil ones skipped) to the
 // audit log in the same transaction. ErrConflict when its KID is taken; an
-// append's error rolls the insert back.
+// append's error rolls the insert back. It first locks its profile's row
+// (shareProfile).
 func (s *Store) CreateEABKey(ctx context.Context, k *EABKey, events ...*AuditAppend) error {
 	allow, _ := json.Marshal(nonNil(k.Allow))
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.shareProfile(ctx, tx, k.Profile); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO eab_keys (kid, hmac_key, profile, owner, attributes, allow, single_use, status, expires_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.KID, b64(k.HMACKey), k.Profile, k.Owner, marshalAttributes(k.Attributes), string(allow),
 			k.SingleUse, k.Status, ts(k.Expires), ts(k.CreatedAt))

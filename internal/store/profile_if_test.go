@@ -127,6 +127,13 @@ func TestProfileIfLocksRow(t *testing.T) {
 // lock") after about 5 s.
 func lockedProfileChange(t *testing.T) (s *store.Store, tx pgx.Tx, waitForLock func(what string)) {
 	t.Helper()
+	return lockedProfile(t, `UPDATE profiles SET spec = '{"v":2}' WHERE name = 'p'`)
+}
+
+// lockedProfile is lockedProfileChange whose transaction has run the
+// statements stmts instead.
+func lockedProfile(t *testing.T, stmts ...string) (s *store.Store, tx pgx.Tx, waitForLock func(what string)) {
+	t.Helper()
 	storetest.RequirePostgres(t)
 	ctx := context.Background()
 	dsn := storetest.PostgresDSN(t)
@@ -137,8 +144,10 @@ func lockedProfileChange(t *testing.T) (s *store.Store, tx pgx.Tx, waitForLock f
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	tx, err = conn.Begin(ctx)
 	must(t, err)
-	_, err = tx.Exec(ctx, `UPDATE profiles SET spec = '{"v":2}' WHERE name = 'p'`)
-	must(t, err)
+	for _, q := range stmts {
+		_, err = tx.Exec(ctx, q)
+		must(t, err)
+	}
 	waitForLock = func(what string) {
 		t.Helper()
 		for i := 0; ; i++ {

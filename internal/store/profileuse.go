@@ -19,15 +19,18 @@ type ProfileUse struct {
 // InUse reports whether anything refers to the profile.
 func (u ProfileUse) InUse() bool { return u.EABKeys+u.Orders+u.Certificates > 0 }
 
-// ProfileUse counts the EAB keys, orders and certificates of profile name
-// (see ProfileUse), in one read transaction. Errors are the database's.
-func (s *Store) ProfileUse(ctx context.Context, name string) (ProfileUse, error) {
+// profileUse counts the EAB keys, orders and certificates of profile name
+// (see ProfileUse) with q: within the deleting transaction
+// (DeleteProfileWhen with Unused, after the row lock), as a count read
+// before it may be stale by the time the deletion runs. Errors are the
+// database's.
+func profileUse(ctx context.Context, q querier, name string) (ProfileUse, error) {
 	var u ProfileUse
 	orderProfile := name // orders record the default profile as ""
 	if name == DefaultProfile {
 		orderProfile = ""
 	}
-	err := s.r.QueryRowContext(ctx, `SELECT
+	err := q.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM eab_keys WHERE profile = ? AND status <> ?),
 		(SELECT COUNT(*) FROM orders WHERE profile IN (?, ?)),
 		(SELECT COUNT(*) FROM certificates WHERE profile = ?)`, name, EABRevoked, name, orderProfile, name).Scan(&u.EABKeys, &u.Orders, &u.Certificates)
@@ -35,6 +38,59 @@ func (s *Store) ProfileUse(ctx context.Context, name string) (ProfileUse, error)
 		return u, fmt.Errorf("profile use: %w", err)
 	}
 	return u, nil
+}
+
+// ProfileInUseError is the error of a deletion with Unused
+// (DeleteProfileWhen) of a profile that something still refers to:
+// nothing was deleted. errors.Is(err, ErrConflict) holds.
+type ProfileInUseError struct {
+	Name string
+	Use  ProfileUse // what referred to the profile, counted in the deleting transaction
+}
+
+// Error implements error: "profile NAME is still used by ..." (ProfileUse.String).
+func (e *ProfileInUseError) Error() string {
+	return fmt.Sprintf("profile %s is still used by %s", e.Name, e.Use)
+}
+
+// Unwrap returns ErrConflict.
+func (e *ProfileInUseError) Unwrap() error { return ErrConflict }
+
+// shareProfile is the first step, on PostgreSQL, of a transaction that
+// stores a row referring to profile name (an order, whose "" is
+// DefaultProfile; an EAB key; a certificate without an order): it locks
+// the stored profile's row, if there is one, FOR KEY SHARE until the
+// transaction ends. A deletion with Unused locks that row FOR UPDATE
+// before it counts the profile's use, so the two wait for each other: a
+// deletion that locked first commits before the row is stored (the row
+// then names a deleted profile, as after a forced deletion); a row whose
+// transaction locked first is committed, and counted, before the deletion
+// counts. FOR KEY SHARE does not wait for a change of the profile's spec
+// (UPDATE of a non-key column), nor for another row's transaction. SQLite
+// needs nothing: its write transactions are exclusive.
+//
+// insertOrder takes the lock in its INSERT statement (insertOrderPG).
+func (s *Store) shareProfile(ctx context.Context, tx txConn, name string) error {
+	if s.engine != EnginePostgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, shareProfileSQL, profileRow(name)); err != nil {
+		return fmt.Errorf("lock profile %s: %w", name, err)
+	}
+	return nil
+}
+
+// shareProfileSQL locks the stored profile named by its argument, if
+// there is one, FOR KEY SHARE (PostgreSQL only).
+const shareProfileSQL = `SELECT 1 FROM profiles WHERE name = ? FOR KEY SHARE`
+
+// profileRow returns the name of the stored profile's row that a row
+// naming profile refers to: DefaultProfile for "", as orders record it.
+func profileRow(profile string) string {
+	if profile == "" {
+		return DefaultProfile
+	}
+	return profile
 }
 
 // String lists the non-zero counts, e.g. "2 EAB keys not revoked, 1 order,

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/testenv/testdns"
 )
@@ -108,7 +110,11 @@ func TestAddressLookupCancelled(t *testing.T) {
 
 // TestLookupErrorCancelled: both resolvers report a lookup whose context
 // is cancelled while it waits as Cancelled, not Timeout, with the detail
-// "query cancelled"; the query's own timeout stays a Timeout.
+// "query cancelled", and end it then: the server never answers, and the
+// lookup must return well before the query timeout (5 s: the direct
+// resolver's here, resolv.conf's default for Go's resolver), which Go's
+// resolver waited for on a TXT lookup. The query's own timeout stays a
+// Timeout.
 func TestLookupErrorCancelled(t *testing.T) {
 	direct := func(srv *testdns.Server) Resolver {
 		r, err := NewResolver(srv.Addr(), 5*time.Second)
@@ -117,12 +123,20 @@ func TestLookupErrorCancelled(t *testing.T) {
 		}
 		return r
 	}
-	// Go's resolver, its queries sent to srv.
+	// The system resolver, its queries (and CAA's name server) sent to srv.
 	system := func(srv *testdns.Server) Resolver {
-		return &systemResolver{r: &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		r := newSystemResolver(func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, srv.Addr())
-		}}}
+		})
+		host, port, err := net.SplitHostPort(srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.conf = func() (*dns.ClientConfig, error) {
+			return &dns.ClientConfig{Servers: []string{host}, Port: port, Timeout: 5, Attempts: 1}, nil
+		}
+		return r
 	}
 	txt := func(ctx context.Context, r Resolver) error { _, err := r.LookupTXT(ctx, "silent.example"); return err }
 	caa := func(ctx context.Context, r Resolver) error { _, err := r.LookupCAA(ctx, "silent.example"); return err }
@@ -136,12 +150,22 @@ func TestLookupErrorCancelled(t *testing.T) {
 		{"dns TXT", direct, txt, "TXT"},
 		{"dns CAA", direct, caa, "CAA"},
 		{"dns A/AAAA", direct, ips, "A"},
+		{"system TXT", system, txt, "TXT"},
+		{"system CAA", system, caa, "CAA"},
 		{"system A/AAAA", system, ips, "A/AAAA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startDNS(t)
 			srv.SetRcode("silent.example", testdns.Drop)
-			err := tc.lookup(cancelOnQuery(t, srv, "silent.example"), tc.resolver(srv))
+			ctx, r := cancelOnQuery(t, srv, "silent.example"), tc.resolver(srv)
+			done := make(chan error, 1)
+			go func() { done <- tc.lookup(ctx, r) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(2 * time.Second):
+				t.Fatal("lookup still waiting 2 s after the query was sent and cancelled (query timeout 5 s)")
+			}
 			var le *LookupError
 			if !errors.As(err, &le) {
 				t.Fatalf("error %v (%T), want a *LookupError", err, err)
@@ -162,6 +186,17 @@ func TestLookupErrorCancelled(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = r.LookupTXT(t.Context(), "silent.example")
+		var le *LookupError
+		if !errors.As(err, &le) || !le.Timeout || le.Cancelled || !strings.HasPrefix(le.Detail(), "query timed out") {
+			t.Fatalf("want a timeout, got %v", err)
+		}
+	})
+	t.Run("system deadline", func(t *testing.T) {
+		srv := startDNS(t)
+		srv.SetRcode("silent.example", testdns.Drop)
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		err := txt(ctx, system(srv))
 		var le *LookupError
 		if !errors.As(err, &le) || !le.Timeout || le.Cancelled || !strings.HasPrefix(le.Detail(), "query timed out") {
 			t.Fatalf("want a timeout, got %v", err)

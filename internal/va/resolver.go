@@ -162,7 +162,7 @@ func NewResolverWith(opts ResolverOptions) (Resolver, error) {
 		if opts.DNSSEC {
 			return nil, errors.New("va: DNSSEC checking needs a validating DNS resolver (host:port); the system resolver does not report DNSSEC status")
 		}
-		return &systemResolver{r: &net.Resolver{}}, nil
+		return newSystemResolver(nil), nil
 	}
 	for _, s := range opts.Servers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
@@ -555,6 +555,46 @@ func caaRecords(rrs []dns.RR) []CAARecord {
 // one TXT record.
 type systemResolver struct {
 	r *net.Resolver
+	// conf returns the name servers LookupCAA asks; nil reads
+	// /etc/resolv.conf (resolvConf).
+	conf func() (*dns.ClientConfig, error)
+}
+
+// dialFunc is the signature of net.Dialer.DialContext and net.Resolver.Dial.
+type dialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// newSystemResolver returns the system resolver whose queries, made by
+// Go's resolver to a name server it dials with dial (nil: a net.Dialer),
+// end as soon as their context is cancelled. Go's resolver gives the
+// context's cancellation to the dial only: once connected it waits for an
+// answer until the query's deadline (resolv.conf's timeout, 5 s by
+// default), so a cancelled TXT lookup would wait that long (address
+// lookups return at once but leave the query running). The connection is
+// therefore closed when the query's context is cancelled; a deadline that
+// passes is left to the socket's deadline, which Go's resolver sets, so
+// that it still fails as a timeout.
+func newSystemResolver(dial dialFunc) *systemResolver {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	return &systemResolver{r: &net.Resolver{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		// Closing, not a deadline in the past (closeOnCancel): Go's
+		// resolver sets the socket's deadline after the dial returns,
+		// which would undo one set by a cancellation in between. The
+		// function also runs when the query ends (Go's resolver
+		// cancels the query's context then), on the closed socket.
+		context.AfterFunc(ctx, func() {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				_ = c.Close()
+			}
+		})
+		return c, nil
+	}}}
 }
 
 // interruption reports whether a query that failed with err (no answer)
@@ -619,7 +659,11 @@ func (s *systemResolver) LookupTXT(ctx context.Context, name string) ([]string, 
 // query goes with miekg/dns to the name servers of /etc/resolv.conf, in
 // order, moving to the next only when one does not answer.
 func (s *systemResolver) LookupCAA(ctx context.Context, name string) ([]CAARecord, error) {
-	conf, err := dns.ClientConfigFromFile(resolvConf)
+	readConf := s.conf
+	if readConf == nil {
+		readConf = func() (*dns.ClientConfig, error) { return dns.ClientConfigFromFile(resolvConf) }
+	}
+	conf, err := readConf()
 	if err != nil || len(conf.Servers) == 0 {
 		return nil, &LookupError{Name: name, Type: "CAA", Rcode: -1, Reason: "no DNS server configured", Err: err}
 	}

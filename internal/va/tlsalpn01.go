@@ -78,9 +78,13 @@ func (v *VA) validateTLSALPN01(ctx context.Context, t target, keyAuthorization s
 	})
 	defer func() { _ = conn.Close() }()
 	if err := conn.HandshakeContext(ctx); err != nil {
+		// A handshake cut short by ctx is a validation cancelled or
+		// timed out (connDetail), as an http-01 exchange is, not a TLS
+		// failure of the server.
+		err = contextError(ctx, err)
 		var ne net.Error
 		switch {
-		case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 			return failf(t.id, err, acme.Connection, "tls-alpn-01 handshake with %s: %s", remote, connDetail(err))
 		case strings.Contains(err.Error(), "no application protocol"):
 			return failf(t.id, err, acme.Unauthorized, "tls-alpn-01: %s refused to negotiate ALPN protocol %q", remote, ALPNProto)

@@ -1,6 +1,7 @@
 package va
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -275,6 +276,54 @@ func TestTLSALPN01Failures(t *testing.T) {
 		v := newVA(t, Config{TLSPort: 1, DNSResolver: srv.Addr()})
 		err := v.Validate(t.Context(), id, acme.ChallengeTLSALPN01, testToken, testKeyAuth)
 		checkResult(t, err, id, acme.DNS, "NXDOMAIN looking up A for example.com")
+	})
+}
+
+// silentTLSPort listens on 127.0.0.1 and accepts connections without ever
+// answering a ClientHello; accepted is closed at the first connection.
+func silentTLSPort(t *testing.T) (port int, accepted <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, done := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		_ = ln.Close()
+	})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		close(got)
+		<-done
+		_ = c.Close()
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, got
+}
+
+// TestTLSALPN01Interrupted: a validation whose handshake is cut short by
+// its context fails as http-01's exchange does (TestHTTP01Cancelled), a
+// connection problem: "validation cancelled" when the context was
+// cancelled, a timeout when its deadline passed; not a tls problem
+// blaming the server's TLS.
+func TestTLSALPN01Interrupted(t *testing.T) {
+	id := dnsID("example.com")
+	t.Run("cancelled", func(t *testing.T) {
+		port, accepted := silentTLSPort(t)
+		v := newVA(t, Config{TLSPort: port, DNSResolver: startDNS(t).Addr(), Timeout: 5 * time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() { <-accepted; cancel() }()
+		err := v.Validate(ctx, id, acme.ChallengeTLSALPN01, testToken, testKeyAuth)
+		checkResult(t, err, id, acme.Connection, "tls-alpn-01 handshake with 127.0.0.1:", "validation cancelled")
+	})
+	t.Run("deadline", func(t *testing.T) {
+		port, _ := silentTLSPort(t)
+		v := newVA(t, Config{TLSPort: port, DNSResolver: startDNS(t).Addr(), Timeout: 300 * time.Millisecond})
+		err := v.Validate(t.Context(), id, acme.ChallengeTLSALPN01, testToken, testKeyAuth)
+		checkResult(t, err, id, acme.Connection, "tls-alpn-01 handshake with 127.0.0.1:", "timeout")
 	})
 }
 
