@@ -401,7 +401,8 @@ type RevokeRequest struct {
 // Revoke revokes a certificate (RFC 8555 §7.6) when the requester is the
 // issuing account, an account holding valid authorizations for every name
 // in it, or proves possession of its key. Errors: malformed (unknown
-// certificate), unauthorized, badRevocationReason, alreadyRevoked.
+// certificate, or one imported into the inventory: another CA issued it),
+// unauthorized, badRevocationReason, alreadyRevoked.
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	reason := 0
 	if req.Reason != nil {
@@ -415,7 +416,7 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		return acme.NewProblem(acme.Malformed, "cannot parse the certificate: %v", err)
 	}
 	rec, err := r.store.GetCertificate(ctx, cert.SerialNumber.Text(16))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(rec.DER, req.CertDER)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (!bytes.Equal(rec.DER, req.CertDER) || !IssuedHere(rec))) {
 		p := acme.NewProblem(acme.Malformed, "this server did not issue that certificate")
 		p.Status = 404
 		return p
