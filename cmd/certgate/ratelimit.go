@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/idna"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/ratelimit"
@@ -29,7 +31,7 @@ type subjectFlags struct{ account, eab, ip, domain string }
 func (s *subjectFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.account, "account", "", "ACME account ID (the last path segment of its URL)")
 	cmd.Flags().StringVar(&s.eab, "eab", "", "external account binding key ID: applies to every account bound with it")
-	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address or IPv6 /64 (new-accounts-per-ip)")
+	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address, or IPv6 address or /64 (counted per /64) (new-accounts-per-ip)")
 	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain (certificates-per-domain)")
 }
 
@@ -42,15 +44,37 @@ func (s *subjectFlags) subject() (string, error) {
 		out = append(out, ratelimit.EABSubject(s.eab))
 	}
 	if s.ip != "" {
-		out = append(out, ratelimit.IPSubject(s.ip))
+		key, err := ipOverrideKey(s.ip)
+		if err != nil {
+			return "", err
+		}
+		out = append(out, ratelimit.IPSubject(key))
 	}
 	if s.domain != "" {
-		out = append(out, ratelimit.DomainSubject(ratelimit.RegisteredDomain(s.domain)))
+		name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s.domain), "*."), "."))
+		if err != nil || name == "" {
+			return "", fmt.Errorf("--domain %q is not a DNS name", s.domain)
+		}
+		out = append(out, ratelimit.DomainSubject(ratelimit.RegisteredDomain(name)))
 	}
 	if len(out) != 1 {
 		return "", fmt.Errorf("give exactly one of --account, --eab, --ip, --domain")
 	}
 	return out[0], nil
+}
+
+// ipOverrideKey turns --ip into the bucket key the limiter uses for a
+// client address (ratelimit.IPKey): an IPv4 address as such, an IPv6
+// address as the /64 it lies in, and an IPv6 /64 prefix in canonical form.
+// An override stored under any other spelling would never match a client.
+func ipOverrideKey(s string) (string, error) {
+	if addr, err := netip.ParseAddr(s); err == nil && addr.Zone() == "" {
+		return ratelimit.IPKey(addr), nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() == 64 {
+		return ratelimit.IPKey(p.Addr()), nil
+	}
+	return "", fmt.Errorf("--ip %q: give an IPv4 address, or an IPv6 address or /64 prefix (IPv6 clients are counted per /64)", s)
 }
 
 func checkLimitName(name string) error {
