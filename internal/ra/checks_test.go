@@ -63,6 +63,14 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.x.onion"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "999.1.1.1"}, acme.Malformed},
 		{acme.Identifier{Type: "ip", Value: "fe80::1%eth0"}, acme.Malformed},
+		// Addresses validation never connects to (docs/validation.md,
+		// "Always refused"): no challenge could validate them.
+		{acme.Identifier{Type: "ip", Value: "0.0.0.0"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "::"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "255.255.255.255"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "224.0.0.1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "ff02::1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "::ffff:240.0.0.1"}, acme.RejectedIdentifier},
 	}
 	for _, tt := range bad {
 		_, err := NormalizeIdentifiers([]acme.Identifier{tt.in})

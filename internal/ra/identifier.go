@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/va"
 	zlintutil "github.com/zmap/zlint/v3/util"
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
@@ -69,6 +70,9 @@ func normalizeIdentifier(id acme.Identifier) (acme.Identifier, *acme.Problem) {
 		addr, err := netip.ParseAddr(id.Value)
 		if err != nil || addr.Zone() != "" {
 			return id, acme.NewProblem(acme.Malformed, "invalid IP address %q", id.Value)
+		}
+		if class, denied := va.AlwaysDenied(addr); denied {
+			return id, acme.NewProblem(acme.RejectedIdentifier, "%s is %s address, which validation never connects to: no challenge can validate it", addr.Unmap(), class)
 		}
 		return acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}, nil
 	default:
