@@ -295,7 +295,10 @@ func (p *Profile) Validate() error {
 			return fmt.Errorf("profile %s: key type %q (use %s)", p.Name, k, strings.Join(allKeyTypes, ", "))
 		}
 	}
-	if p.Validity <= 0 {
+	if p.Validity == 0 {
+		return fmt.Errorf("profile %s: validity is missing (the certificates' default lifetime, e.g. validity: 90d)", p.Name)
+	}
+	if p.Validity < 0 {
 		return fmt.Errorf("profile %s: validity must be positive", p.Name)
 	}
 	if p.MaxValidity == 0 {
