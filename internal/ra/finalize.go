@@ -174,6 +174,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := prof.CheckKey(csr.PublicKey); err != nil {
 		return nil, err
 	}
+	if err := prof.CheckSubject(csr.Subject); err != nil {
+		return nil, err
+	}
 	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
 		return nil, err
 	}
