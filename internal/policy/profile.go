@@ -263,8 +263,9 @@ var subjectFieldBounds = map[string]int{"O": 64, "OU": 64, "ST": 128, "L": 128, 
 
 // CheckSubject returns a badCSR problem when a subject attribute of the
 // CSR that the profile copies into the certificate (Subject) is one the
-// certificate lint refuses: empty, longer than its RFC 5280 upper bound,
-// with leading or trailing white space, or a country that is not two
+// certificate lint refuses: empty, with a control character, longer than
+// its RFC 5280 upper bound, with leading or trailing white space, or a
+// country that is not two
 // upper-case letters (ISO 3166-1 alpha-2). Attributes the profile does not
 // copy are not checked: they are dropped.
 func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
@@ -278,6 +279,8 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 			switch n := utf8.RuneCountInString(v); {
 			case v == "":
 				why = "is empty"
+			case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }):
+				why = "contains a control character (RFC 5280 Appendix A)"
 			case strings.TrimSpace(v) != v:
 				why = "has leading or trailing white space"
 			case f.name == "C" && (n != 2 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != ""):

@@ -463,6 +463,8 @@ func TestProfileSubjectFieldsBadCSR(t *testing.T) {
 		"lower-case country":     {Country: []string{"de"}},
 		"three-letter country":   {Country: []string{"DEU"}},
 		"O with a leading space": {Organization: []string{" Example"}},
+		"O with a tab":           {Organization: []string{"Example\tCorp"}},
+		"L with a new line":      {Locality: []string{"Main St\nBerlin"}},
 	} {
 		_, err := e.ra.Finalize(ctx, a, o, azs, csr(sub), nil)
 		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR {
