@@ -376,12 +376,18 @@ func decodePayload(payload []byte, v any) error {
 func jsonErrText(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Sprintf("it must be a JSON object, not %s", te.Value)
+		}
 		return fmt.Sprintf("field %q has the wrong type", te.Field)
 	}
 	return "syntax error"
 }
 
 func decodeB64(field, s string) ([]byte, error) {
+	if s == "" {
+		return nil, acme.NewProblem(acme.Malformed, "the payload has no %q", field)
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || s == "" {
 		return nil, acme.NewProblem(acme.Malformed, "%s must be unpadded base64url", field)
