@@ -128,7 +128,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	}
 	w := &WFE{cfg: cfg, ra: r, store: st, nonces: cfg.Nonces, accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
 	m := http.NewServeMux()
-	m.HandleFunc(directoryPath, w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet))
+	m.HandleFunc(directoryPath, w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet, http.MethodHead))
 	m.HandleFunc(newNoncePath, w.handle(metrics.EndpointNewNonce, w.newNonce, http.MethodGet, http.MethodHead))
 	m.HandleFunc(newAccountPath, w.handle(metrics.EndpointNewAccount, w.newAccount, http.MethodPost))
 	m.HandleFunc(newOrderPath, w.handle(metrics.EndpointNewOrder, w.newOrder, http.MethodPost))
