@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -61,6 +62,21 @@ func (s *subjectFlags) subject() (string, error) {
 		return "", fmt.Errorf("give exactly one of --account, --eab, --ip, --domain")
 	}
 	return out[0], nil
+}
+
+// verbatimSubject is the subject as `ratelimit set` stored --ip and
+// --domain before they were normalized (ipOverrideKey, A-labels), or "" when
+// neither is given.
+func (s *subjectFlags) verbatimSubject() string {
+	switch {
+	case s.account != "" || s.eab != "":
+		return ""
+	case s.ip != "" && s.domain == "":
+		return ratelimit.IPSubject(s.ip)
+	case s.domain != "" && s.ip == "":
+		return ratelimit.DomainSubject(ratelimit.RegisteredDomain(s.domain))
+	}
+	return ""
 }
 
 // ipOverrideKey turns --ip into the bucket key the limiter uses for a
@@ -221,7 +237,10 @@ func newRateLimitDelete() *cobra.Command {
 				return err
 			}
 			subject, err := sub.subject()
-			if err != nil {
+			// An override stored before --ip and --domain were normalized
+			// may carry the value as typed; it can still be deleted by it.
+			verbatim := sub.verbatimSubject()
+			if err != nil && verbatim == "" {
 				return err
 			}
 			st, err := openStore(cmd.Context(), cmd, &so)
@@ -230,12 +249,24 @@ func newRateLimitDelete() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject,
-				audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) { return viewOverride(*old), nil }))
-			if err != nil {
-				return err
+			del := func(subject string) error {
+				ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject,
+					audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) { return viewOverride(*old), nil }))
+				if err != nil {
+					return err
+				}
+				return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
 			}
-			return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
+			if subject == "" {
+				return del(verbatim)
+			}
+			err = del(subject)
+			if errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
+				if verr := del(verbatim); !errors.Is(verr, store.ErrNotFound) {
+					return verr
+				}
+			}
+			return err
 		},
 	}
 	storeFlags(cmd, &so)

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/store"
 )
 
 // TestRateLimitOverrideCLI sets, lists and deletes overrides in a data
@@ -82,5 +87,33 @@ func TestRateLimitOverrideSubjectsNormalized(t *testing.T) {
 		if !strings.Contains(out, " "+c.want+":") {
 			t.Errorf("%s %s: %q, want the subject %s", c.flag, c.value, out, c.want)
 		}
+	}
+}
+
+// TestRateLimitDeleteVerbatimOverride: an override stored under the --ip
+// value as typed (before --ip was normalized) is still deleted by that
+// value, though `set` would now refuse or normalize it.
+func TestRateLimitDeleteVerbatimOverride(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(data, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{"ip:10.0.0.0/8", "ip:2001:db8::5"} {
+		o := store.RateLimitOverride{Limit: "new-accounts-per-ip", Subject: subject, Period: time.Hour, CreatedAt: time.Now().UTC()}
+		if err := st.SetRateLimitOverride(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	for _, ip := range []string{"10.0.0.0/8", "2001:db8::5"} {
+		if _, _, err := runCLI(t, nil, "ratelimit", "delete", "new-accounts-per-ip", "--ip", ip, "--data", data); err != nil {
+			t.Errorf("delete --ip %s: %v", ip, err)
+		}
+	}
+	out, _, _ := runCLI(t, nil, "ratelimit", "list", "--data", data)
+	if strings.Contains(out, "ip:") {
+		t.Errorf("after deleting, list shows:\n%s", out)
 	}
 }
