@@ -167,6 +167,11 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, err
 	}
+	if why := r.weakKeys.Weak(csr.PublicKey); why != "" {
+		// The issuance lint would refuse it after the order moved to
+		// processing.
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's key is weak, anyone can recover its private key: %s", why)
+	}
 	prof, err := r.Profile(ctx, o.Profile)
 	if err != nil {
 		return nil, err

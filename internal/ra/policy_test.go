@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"math/big"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -530,4 +531,45 @@ func TestNewOrderSubsecondPeriodRefused(t *testing.T) {
 	_, err := e.ra.NewOrder(context.Background(), a, acme.NewOrderRequest{Profile: "frac", Identifiers: dnsIDs("g.pre.test"),
 		NotBefore: base.Add(100 * time.Millisecond).Format(time.RFC3339Nano), NotAfter: base.Add(900 * time.Millisecond).Format(time.RFC3339Nano)})
 	wantProblem(t, err, acme.Malformed, "at least one second later than notBefore")
+}
+
+// TestFinalizeSmallECDSAKey: a CSR whose ECDSA key has a trivially small
+// private scalar (here 1 and 2^16, or their negation) is refused with
+// badCSR before anything is signed and the order stays ready; the issuance
+// lint (e_ecdsa_small_private_key) refused it after the order moved to
+// processing, a 500 serverInternal and an invalid order.
+func TestFinalizeSmallECDSAKey(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "svc", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
+	ctx := context.Background()
+	a := e.account("svc", nil, nil)
+	o, azs := e.readyOrder(a, "svc", "weak.pre.test")
+	for _, c := range []struct {
+		curve elliptic.Curve
+		d     *big.Int
+	}{
+		{elliptic.P256(), big.NewInt(1)},
+		{elliptic.P384(), big.NewInt(1 << 16)},
+		{elliptic.P256(), new(big.Int).Sub(elliptic.P256().Params().N, big.NewInt(7))}, // -7
+	} {
+		scalar := c.d.FillBytes(make([]byte, (c.curve.Params().BitSize+7)/8))
+		key, err := ecdsa.ParseRawPrivateKey(c.curve, scalar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "weak.pre.test"), nil)
+		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR || !strings.Contains(p.Detail, "weak") {
+			t.Errorf("%s key d=%v: %v, want badCSR", c.curve.Params().Name, c.d, err)
+		}
+		cur, err := e.st.GetOrder(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ra.OrderStatus(cur, azs, time.Now()); st != acme.StatusReady {
+			t.Fatalf("the order is %s after the refused CSR, want ready", st)
+		}
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "weak.pre.test"), nil); err != nil {
+		t.Fatalf("a sound key: %v", err)
+	}
 }
