@@ -107,6 +107,8 @@ func TestCheckContacts(t *testing.T) {
 		"mailto:a@example.com,b@e.com":  acme.InvalidContact,
 		"mailto:Name <a@example.com>":   acme.InvalidContact,
 		"mailto:a@localhost":            acme.InvalidContact,
+		"mailto:a@ab--cd.example":       acme.InvalidContact, // reserved label
+		"mailto:a@xn--zz.example":       acme.InvalidContact, // A-label that does not decode
 	} {
 		p, _ := acme.AsProblem(CheckContacts([]string{c}))
 		if p == nil || p.Type != want {
