@@ -34,7 +34,8 @@ from now (24h, 7d, 1d12h). The new window ends at TIME and starts now, or at
 the current window's start if that is earlier; a TIME in the past asks for
 renewal at once. Windows only move earlier: a TIME not earlier than the end
 of the current window is refused. Revoked certificates already ask for
-renewal at once.
+renewal at once. Certificates imported into the inventory are refused: another
+CA issued them, and renewalInfo answers only for this server's certificates.
 
 Works beside a running server (the change shows at the next renewalInfo
 request).`,
@@ -61,6 +62,9 @@ request).`,
 			}
 			if err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)
+			}
+			if !ra.IssuedHere(rec) {
+				return fmt.Errorf("certificate %s is %s (issuer %s), not issued by this server: renewalInfo answers only for certificates this server issued", serial, rec.Source, rec.Issuer)
 			}
 			if rec.Status == acme.StatusRevoked {
 				return fmt.Errorf("certificate %s is revoked: renewalInfo already asks for its renewal at once", serial)

@@ -10,8 +10,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +174,38 @@ func TestCertSuggestRenewalRevoked(t *testing.T) {
 	_, _, err := runCLI(t, nil, "cert", "suggest-renewal", serial, "--before", "1h", "--data", env.Config.Data)
 	if err == nil || !strings.Contains(err.Error(), "is revoked") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestCertSuggestRenewalImported: renewalInfo answers only for certificates
+// this server issued, so a window for an imported one would reach no
+// client; the command refuses it and stores nothing.
+func TestCertSuggestRenewalImported(t *testing.T) {
+	env := testenv.New(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x5eed), DNSNames: []string{"imported.example.test"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "foreign.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "cert", "import", file, "--data", env.Config.Data); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, nil, "cert", "suggest-renewal", "5eed", "--before", "1h", "--data", env.Config.Data)
+	if err == nil || !strings.Contains(err.Error(), "not issued by this server") {
+		t.Fatalf("err = %v, want a refusal naming the certificate as not issued by this server", err)
+	}
+	start, end, err := env.Server.Store().RenewalWindow(context.Background(), "5eed")
+	if err != nil || !start.IsZero() || !end.IsZero() {
+		t.Fatalf("stored window %v .. %v (%v), want none", start, end, err)
 	}
 }

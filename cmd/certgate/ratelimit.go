@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/idna"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/ratelimit"
@@ -29,7 +32,7 @@ type subjectFlags struct{ account, eab, ip, domain string }
 func (s *subjectFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.account, "account", "", "ACME account ID (the last path segment of its URL)")
 	cmd.Flags().StringVar(&s.eab, "eab", "", "external account binding key ID: applies to every account bound with it")
-	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address or IPv6 /64 (new-accounts-per-ip)")
+	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address, or IPv6 address or /64 (counted per /64) (new-accounts-per-ip)")
 	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain (certificates-per-domain)")
 }
 
@@ -42,15 +45,52 @@ func (s *subjectFlags) subject() (string, error) {
 		out = append(out, ratelimit.EABSubject(s.eab))
 	}
 	if s.ip != "" {
-		out = append(out, ratelimit.IPSubject(s.ip))
+		key, err := ipOverrideKey(s.ip)
+		if err != nil {
+			return "", err
+		}
+		out = append(out, ratelimit.IPSubject(key))
 	}
 	if s.domain != "" {
-		out = append(out, ratelimit.DomainSubject(ratelimit.RegisteredDomain(s.domain)))
+		name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s.domain), "*."), "."))
+		if err != nil || name == "" {
+			return "", fmt.Errorf("--domain %q is not a DNS name", s.domain)
+		}
+		out = append(out, ratelimit.DomainSubject(ratelimit.RegisteredDomain(name)))
 	}
 	if len(out) != 1 {
 		return "", fmt.Errorf("give exactly one of --account, --eab, --ip, --domain")
 	}
 	return out[0], nil
+}
+
+// verbatimSubject is the subject as `ratelimit set` stored --ip and
+// --domain before they were normalized (ipOverrideKey, A-labels), or "" when
+// neither is given.
+func (s *subjectFlags) verbatimSubject() string {
+	switch {
+	case s.account != "" || s.eab != "":
+		return ""
+	case s.ip != "" && s.domain == "":
+		return ratelimit.IPSubject(s.ip)
+	case s.domain != "" && s.ip == "":
+		return ratelimit.DomainSubject(ratelimit.RegisteredDomain(s.domain))
+	}
+	return ""
+}
+
+// ipOverrideKey turns --ip into the bucket key the limiter uses for a
+// client address (ratelimit.IPKey): an IPv4 address as such, an IPv6
+// address as the /64 it lies in, and an IPv6 /64 prefix in canonical form.
+// An override stored under any other spelling would never match a client.
+func ipOverrideKey(s string) (string, error) {
+	if addr, err := netip.ParseAddr(s); err == nil && addr.Zone() == "" {
+		return ratelimit.IPKey(addr), nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() == 64 {
+		return ratelimit.IPKey(p.Addr()), nil
+	}
+	return "", fmt.Errorf("--ip %q: give an IPv4 address, or an IPv6 address or /64 prefix (IPv6 clients are counted per /64)", s)
 }
 
 func checkLimitName(name string) error {
@@ -197,7 +237,10 @@ func newRateLimitDelete() *cobra.Command {
 				return err
 			}
 			subject, err := sub.subject()
-			if err != nil {
+			// An override stored before --ip and --domain were normalized
+			// may carry the value as typed; it can still be deleted by it.
+			verbatim := sub.verbatimSubject()
+			if err != nil && verbatim == "" {
 				return err
 			}
 			st, err := openStore(cmd.Context(), cmd, &so)
@@ -206,12 +249,24 @@ func newRateLimitDelete() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
-			ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject,
-				audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) { return viewOverride(*old), nil }))
-			if err != nil {
-				return err
+			del := func(subject string) error {
+				ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitDelete, audit.ObjectRateLimitOverride, args[0]+" "+subject,
+					audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) { return viewOverride(*old), nil }))
+				if err != nil {
+					return err
+				}
+				return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
 			}
-			return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
+			if subject == "" {
+				return del(verbatim)
+			}
+			err = del(subject)
+			if errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
+				if verr := del(verbatim); !errors.Is(verr, store.ErrNotFound) {
+					return verr
+				}
+			}
+			return err
 		},
 	}
 	storeFlags(cmd, &so)

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/store"
 )
 
 // TestRateLimitOverrideCLI sets, lists and deletes overrides in a data
@@ -46,10 +51,69 @@ func TestRateLimitOverrideCLI(t *testing.T) {
 		{[]string{"set", "new-orders-per-account", "--account", "a", "--ip", "192.0.2.1", "--rate", "1/1h"}, "exactly one of"},
 		{[]string{"set", "new-orders-per-account", "--account", "a", "--rate", "lots"}, "invalid rate"},
 		{[]string{"delete", "new-orders-per-account", "--account", "acct1"}, "not found"},
+		{[]string{"set", "new-accounts-per-ip", "--ip", "10.0.0.0/8", "--rate", "0"}, "--ip"},
+		{[]string{"set", "new-accounts-per-ip", "--ip", "2001:db8::/48", "--rate", "0"}, "--ip"},
+		{[]string{"set", "new-accounts-per-ip", "--ip", "proxy.example.com", "--rate", "0"}, "--ip"},
+		{[]string{"set", "certificates-per-domain", "--domain", "ex ample.com", "--rate", "0"}, "--domain"},
 	} {
 		_, _, err := runCLI(t, nil, append(append([]string{"ratelimit"}, c.args...), "--data", data)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error %v, want one line containing %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestRateLimitOverrideSubjectsNormalized: an override is stored under the
+// key the limiter computes for a client (ratelimit.IPKey, the A-label
+// registered domain), whatever spelling the command was given; an IPv6
+// address, upper-case IPv6 or a U-label domain was stored verbatim and so
+// never applied to any client.
+func TestRateLimitOverrideSubjectsNormalized(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	for _, c := range []struct {
+		limit, flag, value, want string
+	}{
+		{"new-accounts-per-ip", "--ip", "2001:DB8:1:2::abcd", "ip:2001:db8:1:2::/64"},
+		{"new-accounts-per-ip", "--ip", "2001:db8:1:3:0:0:0:0/64", "ip:2001:db8:1:3::/64"},
+		{"new-accounts-per-ip", "--ip", "::ffff:192.0.2.10", "ip:192.0.2.10"},
+		{"certificates-per-domain", "--domain", "WWW.Bücher.Example.co.uk", "domain:example.co.uk"},
+		{"certificates-per-domain", "--domain", "www.bücher.example", "domain:xn--bcher-kva.example"},
+	} {
+		out, _, err := runCLI(t, nil, "ratelimit", "set", c.limit, c.flag, c.value, "--rate", "0", "--data", data)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.flag, c.value, err)
+		}
+		if !strings.Contains(out, " "+c.want+":") {
+			t.Errorf("%s %s: %q, want the subject %s", c.flag, c.value, out, c.want)
+		}
+	}
+}
+
+// TestRateLimitDeleteVerbatimOverride: an override stored under the --ip
+// value as typed (before --ip was normalized) is still deleted by that
+// value, though `set` would now refuse or normalize it.
+func TestRateLimitDeleteVerbatimOverride(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(data, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{"ip:10.0.0.0/8", "ip:2001:db8::5"} {
+		o := store.RateLimitOverride{Limit: "new-accounts-per-ip", Subject: subject, Period: time.Hour, CreatedAt: time.Now().UTC()}
+		if err := st.SetRateLimitOverride(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	for _, ip := range []string{"10.0.0.0/8", "2001:db8::5"} {
+		if _, _, err := runCLI(t, nil, "ratelimit", "delete", "new-accounts-per-ip", "--ip", ip, "--data", data); err != nil {
+			t.Errorf("delete --ip %s: %v", ip, err)
+		}
+	}
+	out, _, _ := runCLI(t, nil, "ratelimit", "list", "--data", data)
+	if strings.Contains(out, "ip:") {
+		t.Errorf("after deleting, list shows:\n%s", out)
 	}
 }

@@ -47,7 +47,10 @@ shown this once: the database keeps only its SHA-256 hash. Send it as
 			}
 			var ttl time.Duration
 			if expires != "" {
-				if ttl, err = config.ParseDuration(expires); err != nil || ttl <= 0 {
+				if ttl, err = config.ParseDuration(expires); err != nil {
+					return fmt.Errorf("--expires: %w", err)
+				}
+				if ttl <= 0 {
 					return fmt.Errorf("--expires: %q is not a positive duration (e.g. 90d, 12h)", expires)
 				}
 			}

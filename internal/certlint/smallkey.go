@@ -3,9 +3,11 @@ package certlint
 import (
 	"bytes"
 	"cmp"
+	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 
 	zx509 "github.com/zmap/zcrypto/x509"
 	"github.com/zmap/zlint/v3/lint"
+	zlintutil "github.com/zmap/zlint/v3/util"
 )
 
 //go:generate go run gen_smallkeys.go
@@ -141,4 +144,86 @@ func (t *smallKeyTable) execute(pub *ecdsa.PublicKey) *lint.LintResult {
 		Details: fmt.Sprintf("the ECDSA private key is %s, or its negation modulo the group order, and so can be trivially recovered by anyone",
 			new(big.Int).SetUint64(uint64(d))),
 	}
+}
+
+// KeyChecker finds the certificate public keys that the issuance lint
+// refuses because anyone can recover their private key, so that a
+// certificate request with one can be refused before anything is signed:
+// ECDSA P-256 and P-384 keys whose private scalar or its negation is at
+// most 2^16 (e_ecdsa_small_private_key, same tables as a Linter's), RSA
+// moduli with a prime factor below 752 (w_rsa_mod_factors_smaller_than_752)
+// and RSA moduli whose factors are close enough for Fermat's method to find
+// them in 100 steps (e_rsa_fermat_factorization with zlint's default
+// rounds). Safe for concurrent use.
+type KeyChecker struct {
+	keys *smallKeys
+}
+
+// fermatRounds is e_rsa_fermat_factorization's default number of steps.
+const fermatRounds = 100
+
+// NewKeyChecker returns a KeyChecker; each curve's table is indexed on
+// first use.
+func NewKeyChecker() *KeyChecker { return &KeyChecker{keys: newSmallKeys()} }
+
+// Weak returns why pub's private key can be recovered by anyone, or ""
+// for a key none of the checks above finds (including key types they do
+// not cover).
+func (k *KeyChecker) Weak(pub crypto.PublicKey) string {
+	switch pk := pub.(type) {
+	case *ecdsa.PublicKey:
+		if d, ok := k.SmallECDSAKey(pk); ok {
+			return fmt.Sprintf("its ECDSA private key is %d (or its negation)", d)
+		}
+	case *rsa.PublicKey:
+		if !zlintutil.PrimeNoSmallerThan752(pk.N) {
+			return "its RSA modulus has a prime factor smaller than 752"
+		}
+		if fermatFactors(pk.N, fermatRounds) {
+			return "its RSA modulus factors by Fermat's method (its two primes are too close)"
+		}
+	}
+	return ""
+}
+
+// SmallECDSAKey returns the private key d (1 ≤ d ≤ 2^16; the key's scalar
+// is d or its negation) when pub is a P-256 or P-384 key anyone can
+// recover that way, and ok true; 0, false for any other key.
+func (k *KeyChecker) SmallECDSAKey(pub *ecdsa.PublicKey) (d uint32, ok bool) {
+	var t *smallKeyTable
+	switch pub.Curve {
+	case elliptic.P256():
+		t = k.keys.p256()
+	case elliptic.P384():
+		t = k.keys.p384()
+	default:
+		return 0, false
+	}
+	point, err := pub.Bytes()
+	if err != nil || len(point) != 1+2*t.size {
+		return 0, false
+	}
+	d = t.find(point[1 : 1+t.size])
+	return d, d != 0
+}
+
+// fermatFactors reports whether n = a² − b² for an integer b with a one of
+// the rounds integers from ⌈√n⌉ on: then n = (a+b)(a−b), found at once when
+// the two factors are close.
+func fermatFactors(n *big.Int, rounds int) bool {
+	a := new(big.Int).Sqrt(n)
+	if new(big.Int).Mul(a, a).Cmp(n) != 0 {
+		a.Add(a, big.NewInt(1))
+	}
+	b2 := new(big.Int).Sub(new(big.Int).Mul(a, a), n)
+	root := new(big.Int)
+	for range rounds {
+		if root.Sqrt(b2); new(big.Int).Mul(root, root).Cmp(b2) == 0 {
+			return true
+		}
+		// (a+1)² − n = a² − n + 2a + 1
+		b2.Add(b2, a).Add(b2, a).Add(b2, big.NewInt(1))
+		a.Add(a, big.NewInt(1))
+	}
+	return false
 }

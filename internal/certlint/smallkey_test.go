@@ -2,7 +2,12 @@ package certlint
 
 import (
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/binary"
+	"math/big"
 	"testing"
 )
 
@@ -33,5 +38,63 @@ func TestSmallKeyTables(t *testing.T) {
 				t.Fatalf("%s: entry for d=%d is %08x, want %08x", tc.name, d, got, want)
 			}
 		}
+	}
+}
+
+// TestKeyCheckerSmallECDSAKey: KeyChecker reports the keys the lint
+// reports (d and its negation up to 2^16, P-256 and P-384) and no others.
+func TestKeyCheckerSmallECDSAKey(t *testing.T) {
+	kc := NewKeyChecker()
+	for _, c := range []struct {
+		curve elliptic.Curve
+		d     *big.Int
+		want  uint32
+	}{
+		{elliptic.P256(), big.NewInt(1), 1},
+		{elliptic.P256(), big.NewInt(1 << 16), 1 << 16},
+		{elliptic.P384(), big.NewInt(255), 255},
+		{elliptic.P384(), new(big.Int).Sub(elliptic.P384().Params().N, big.NewInt(3)), 3},
+		{elliptic.P256(), big.NewInt(1<<16 + 1), 0},
+	} {
+		key, err := ecdsa.ParseRawPrivateKey(c.curve, c.d.FillBytes(make([]byte, (c.curve.Params().BitSize+7)/8)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := kc.SmallECDSAKey(&key.PublicKey); d != c.want || ok != (c.want != 0) {
+			t.Errorf("%s d=%v: %d, %v; want %d", c.curve.Params().Name, c.d, d, ok, c.want)
+		}
+	}
+	p521, err := ecdsa.ParseRawPrivateKey(elliptic.P521(), big.NewInt(1).FillBytes(make([]byte, 66)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := kc.SmallECDSAKey(&p521.PublicKey); ok {
+		t.Error("P-521 is not covered by the tables, yet reported")
+	}
+}
+
+// TestKeyCheckerWeakRSA: Weak names RSA moduli with a factor below 752
+// and moduli that Fermat's method factors at once, and passes a generated
+// key.
+func TestKeyCheckerWeakRSA(t *testing.T) {
+	kc := NewKeyChecker()
+	x, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.SetBit(x, 1023, 1).SetBit(x, 0, 1)
+	near := new(big.Int).Mul(x, new(big.Int).Add(x, big.NewInt(2))) // (x+1)² − 1
+	small := new(big.Int).Mul(big.NewInt(751), x)
+	for name, n := range map[string]*big.Int{"close factors": near, "factor 751": small} {
+		if why := kc.Weak(&rsa.PublicKey{N: n, E: 65537}); why == "" {
+			t.Errorf("%s: not reported", name)
+		}
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := kc.Weak(&key.PublicKey); why != "" {
+		t.Errorf("a generated key reported: %s", why)
 	}
 }

@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -493,7 +494,8 @@ func (d *duration) Set(s string) error {
 }
 
 // ParseDuration parses a Go duration with an extra "d" unit of 24 hours
-// ("90d", "1d12h"). "0" is zero.
+// ("90d", "1d12h"). "0" is zero. A duration longer than time.Duration
+// holds (about 292 years, 106751 days) is an error, never a wrapped value.
 func ParseDuration(s string) (time.Duration, error) {
 	var total time.Duration
 	rest := s
@@ -501,6 +503,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		days, err := strconv.Atoi(rest[:i])
 		if err != nil || days < 0 {
 			return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 36h, 1d12h)", s)
+		}
+		if days > int(math.MaxInt64/int64(24*time.Hour)) {
+			return 0, tooLong(s)
 		}
 		total = time.Duration(days) * 24 * time.Hour
 		rest = rest[i+1:]
@@ -512,5 +517,12 @@ func ParseDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 36h, 1d12h)", s)
 	}
+	if v > 0 && total > math.MaxInt64-v {
+		return 0, tooLong(s)
+	}
 	return total + v, nil
+}
+
+func tooLong(s string) error {
+	return fmt.Errorf("duration %q is too long (at most 106751d, about 292 years)", s)
 }

@@ -138,6 +138,17 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) succeeded", bad)
 		}
 	}
+	// Longer than time.Duration holds: refused, where the day count
+	// wrapped around (300000d gave about 237 years, 106752d a negative
+	// duration).
+	if got, err := ParseDuration("106751d"); err != nil || got != 106751*24*time.Hour {
+		t.Errorf("ParseDuration(106751d) = %v, %v", got, err)
+	}
+	for _, long := range []string{"106752d", "300000d", "106751d24h", "9223372036854775807d"} {
+		if got, err := ParseDuration(long); err == nil || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("ParseDuration(%q) = %v, %v; want a too-long error", long, got, err)
+		}
+	}
 }
 
 func TestOtherCommandsReadTheServeFile(t *testing.T) {

@@ -98,6 +98,11 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate accepted %+v", name, bad)
 		}
 	}
+	// A profile file without validity is told the field is missing, not
+	// that its (absent) value "must be positive".
+	if err := (&Profile{Name: "a"}).Validate(); err == nil || !strings.Contains(err.Error(), "validity is missing") {
+		t.Errorf("no validity: %v, want it named missing", err)
+	}
 }
 
 func TestDurationJSON(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/certlint"
@@ -254,6 +255,47 @@ func (p *Profile) Subject(csrSubject pkix.Name) pkix.Name {
 	return out
 }
 
+// subjectFieldBounds are the RFC 5280 Appendix A upper bounds, in
+// characters, of the subject fields a profile may copy (ub-organization-
+// name, ub-organizational-unit-name, ub-state-name, ub-locality-name; a
+// country is two letters).
+var subjectFieldBounds = map[string]int{"O": 64, "OU": 64, "ST": 128, "L": 128, "C": 2}
+
+// CheckSubject returns a badCSR problem when a subject attribute of the
+// CSR that the profile copies into the certificate (Subject) is one the
+// certificate lint refuses: empty, with a control character, longer than
+// its RFC 5280 upper bound, with leading or trailing white space, or a
+// country that is not two
+// upper-case letters (ISO 3166-1 alpha-2). Attributes the profile does not
+// copy are not checked: they are dropped.
+func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
+	sub := p.Subject(csrSubject)
+	for _, f := range []struct {
+		name   string
+		values []string
+	}{{"O", sub.Organization}, {"OU", sub.OrganizationalUnit}, {"C", sub.Country}, {"ST", sub.Province}, {"L", sub.Locality}} {
+		for _, v := range f.values {
+			var why string
+			switch n := utf8.RuneCountInString(v); {
+			case v == "":
+				why = "is empty"
+			case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }):
+				why = "contains a control character (RFC 5280 Appendix A)"
+			case strings.TrimSpace(v) != v:
+				why = "has leading or trailing white space"
+			case f.name == "C" && (n != 2 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != ""):
+				why = "is not a two-letter upper-case country code (ISO 3166-1 alpha-2)"
+			case n > subjectFieldBounds[f.name]:
+				why = fmt.Sprintf("is longer than %d characters (RFC 5280 Appendix A)", subjectFieldBounds[f.name])
+			}
+			if why != "" {
+				return acme.NewProblem(acme.BadCSR, "the CSR's subject %s %q %s", f.name, v, why)
+			}
+		}
+	}
+	return nil
+}
+
 // reservedNames are path segments below /acme/ that a profile name may not take.
 var reservedNames = []string{"directory", "new-nonce", "new-account", "new-order", "revoke-cert", "key-change",
 	"account", "order", "authz", "chall", "cert", "renewal-info"}
@@ -295,7 +337,10 @@ func (p *Profile) Validate() error {
 			return fmt.Errorf("profile %s: key type %q (use %s)", p.Name, k, strings.Join(allKeyTypes, ", "))
 		}
 	}
-	if p.Validity <= 0 {
+	if p.Validity == 0 {
+		return fmt.Errorf("profile %s: validity is missing (the certificates' default lifetime, e.g. validity: 90d)", p.Name)
+	}
+	if p.Validity < 0 {
 		return fmt.Errorf("profile %s: validity must be positive", p.Name)
 	}
 	if p.MaxValidity == 0 {

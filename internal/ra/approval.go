@@ -97,6 +97,20 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 		// will not be issued (RFC 8555 §7.1.6 invalid).
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
+	// The approval may come long after finalize: the account may have been
+	// deactivated since (RFC 8555 §7.3.6: no further certificates for it),
+	// and the CAA check finalize relied on may be older than
+	// caa-recheck-after, as at finalize (CA/B BR 3.2.2.8).
+	if a.Status != acme.StatusValid {
+		return nil, r.failProcessing(ctx, o.ID, AccountNotValid(a))
+	}
+	authzs, err := r.store.GetAuthorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "authorizations lookup", err))
+	}
+	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
 	serial, hexSerial := newSerial(now)
 	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "reserve serial", err))

@@ -171,3 +171,43 @@ func TestApprovalSweepIssues(t *testing.T) {
 		t.Errorf("order after sweep: %+v", got)
 	}
 }
+
+// TestApprovalAfterAccountDeactivation: an account deactivated while its
+// order waited for approval gets no certificate when the approval comes
+// (RFC 8555 §7.3.6); the order becomes invalid instead. The sweep issued
+// it, since the account's own requests are refused but the sweep's are not
+// the account's.
+func TestApprovalAfterAccountDeactivation(t *testing.T) {
+	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Approval: &policy.Approval{Always: true}}
+	e := newPolicyEnv(t, code)
+	ctx := context.Background()
+	a := e.account("code", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	o, azs := e.readyOrder(a, "code", "gone.pre.test")
+	parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "gone.pre.test"), nil)
+	if err != nil || parked.Status != store.OrderAwaitingApproval {
+		t.Fatalf("finalize: %+v, %v", parked, err)
+	}
+	if _, err := e.ra.UpdateAccount(ctx, a, acme.AccountUpdateRequest{Status: acme.StatusDeactivated}); err != nil {
+		t.Fatal(err)
+	}
+	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ra.ResumeApproved(ctx, parked)
+	if p, ok := acme.AsProblem(err); !ok || p.Type != acme.Unauthorized {
+		t.Errorf("resume for a deactivated account: %v, want unauthorized", err)
+	}
+	got, err := e.st.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != acme.StatusInvalid || got.CertSerial != "" {
+		t.Errorf("order %s with certificate %q, want invalid without one", got.Status, got.CertSerial)
+	}
+}

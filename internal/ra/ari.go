@@ -80,8 +80,9 @@ func truncate(s string, n int) string {
 }
 
 // lookupCertID returns the stored certificate id names and its parsed
-// form; a certificate this server did not issue (unknown serial, or an
-// AKI other than the one in the certificate) is a 404 malformed problem.
+// form; a certificate this server did not issue (unknown serial, an AKI
+// other than the one in the certificate, or a certificate imported into the
+// inventory) is a 404 malformed problem.
 func (r *RA) lookupCertID(ctx context.Context, id CertID) (*store.Certificate, *x509.Certificate, error) {
 	notFound := func() error {
 		p := acme.NewProblem(acme.Malformed, "this server did not issue a certificate with that identifier")
@@ -99,10 +100,19 @@ func (r *RA) lookupCertID(ctx context.Context, id CertID) (*store.Certificate, *
 	if err != nil {
 		return nil, nil, r.internal(ctx, "certificate parse", err)
 	}
-	if !bytes.Equal(cert.AuthorityKeyId, id.AKI) {
+	if !bytes.Equal(cert.AuthorityKeyId, id.AKI) || !IssuedHere(rec) {
 		return nil, nil, notFound()
 	}
 	return rec, cert, nil
+}
+
+// IssuedHere reports whether the inventory record c is of a certificate
+// one of this server's issuers issued (source issued), as opposed to one
+// imported from files or discovered, which another CA issued: ACME
+// revocation (RFC 8555 §7.6), renewalInfo and "replaces" (RFC 9773) are
+// about certificates the server issued only.
+func IssuedHere(c *store.Certificate) bool {
+	return c.Source == "" || c.Source == store.SourceIssued
 }
 
 // RenewalInfo answers an RFC 9773 renewalInfo request for certID.

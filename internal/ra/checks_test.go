@@ -22,6 +22,11 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "WWW.Example.TEST"}, "www.example.test"},
 		{acme.Identifier{Type: "dns", Value: "*.example.test"}, "*.example.test"},
 		{acme.Identifier{Type: "dns", Value: "xn--bcher-kva.example"}, "xn--bcher-kva.example"},
+		{acme.Identifier{Type: "dns", Value: "XN--Caf-DMA.example"}, "xn--caf-dma.example"},
+		{acme.Identifier{Type: "dns", Value: "a-b--c.example"}, "a-b--c.example"},
+		{acme.Identifier{Type: "dns", Value: "localhost"}, "localhost"},
+		{acme.Identifier{Type: "dns", Value: "co.uk"}, "co.uk"},
+		{acme.Identifier{Type: "dns", Value: "com.test"}, "com.test"},
 		{acme.Identifier{Type: "ip", Value: "127.0.0.1"}, "127.0.0.1"},
 		{acme.Identifier{Type: "ip", Value: "2001:DB8:0:0::1"}, "2001:db8::1"},
 		{acme.Identifier{Type: "ip", Value: "::ffff:10.0.0.1"}, "10.0.0.1"},
@@ -46,8 +51,26 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.test"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "dns", Value: "exa mple.test"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "dns", Value: "10.0.0.1"}, acme.RejectedIdentifier},
+		// Names the certificate lint refuses at finalization (zlint) are
+		// refused here, before the client proves control of them.
+		{acme.Identifier{Type: "dns", Value: "ab--cd.example"}, acme.RejectedIdentifier},           // reserved LDH label
+		{acme.Identifier{Type: "dns", Value: "*.ab--cd.example"}, acme.RejectedIdentifier},         // same, under a wildcard
+		{acme.Identifier{Type: "dns", Value: "xn--zz.example"}, acme.RejectedIdentifier},           // Punycode does not decode
+		{acme.Identifier{Type: "dns", Value: "www.xn--cafe-yvc.example"}, acme.RejectedIdentifier}, // decodes to NFD "café"
+		{acme.Identifier{Type: "dns", Value: "com"}, acme.RejectedIdentifier},                      // bare TLD
+		{acme.Identifier{Type: "dns", Value: "XN--P1AI"}, acme.RejectedIdentifier},                 // bare IDN TLD
+		{acme.Identifier{Type: "dns", Value: "abc.onion"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "*.x.onion"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "999.1.1.1"}, acme.Malformed},
 		{acme.Identifier{Type: "ip", Value: "fe80::1%eth0"}, acme.Malformed},
+		// Addresses validation never connects to (docs/validation.md,
+		// "Always refused"): no challenge could validate them.
+		{acme.Identifier{Type: "ip", Value: "0.0.0.0"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "::"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "255.255.255.255"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "224.0.0.1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "ff02::1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "::ffff:240.0.0.1"}, acme.RejectedIdentifier},
 	}
 	for _, tt := range bad {
 		_, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
@@ -84,6 +107,8 @@ func TestCheckContacts(t *testing.T) {
 		"mailto:a@example.com,b@e.com":  acme.InvalidContact,
 		"mailto:Name <a@example.com>":   acme.InvalidContact,
 		"mailto:a@localhost":            acme.InvalidContact,
+		"mailto:a@ab--cd.example":       acme.InvalidContact, // reserved label
+		"mailto:a@xn--zz.example":       acme.InvalidContact, // A-label that does not decode
 	} {
 		p, _ := acme.AsProblem(CheckContacts([]string{c}))
 		if p == nil || p.Type != want {

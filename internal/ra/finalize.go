@@ -167,11 +167,19 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, err
 	}
+	if why := r.weakKeys.Weak(csr.PublicKey); why != "" {
+		// The issuance lint would refuse it after the order moved to
+		// processing.
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's key is weak, anyone can recover its private key: %s", why)
+	}
 	prof, err := r.Profile(ctx, o.Profile)
 	if err != nil {
 		return nil, err
 	}
 	if err := prof.CheckKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
+	if err := prof.CheckSubject(csr.Subject); err != nil {
 		return nil, err
 	}
 	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
@@ -401,7 +409,8 @@ type RevokeRequest struct {
 // Revoke revokes a certificate (RFC 8555 §7.6) when the requester is the
 // issuing account, an account holding valid authorizations for every name
 // in it, or proves possession of its key. Errors: malformed (unknown
-// certificate), unauthorized, badRevocationReason, alreadyRevoked.
+// certificate, or one imported into the inventory: another CA issued it),
+// unauthorized, badRevocationReason, alreadyRevoked.
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	reason := 0
 	if req.Reason != nil {
@@ -415,7 +424,7 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		return acme.NewProblem(acme.Malformed, "cannot parse the certificate: %v", err)
 	}
 	rec, err := r.store.GetCertificate(ctx, cert.SerialNumber.Text(16))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !bytes.Equal(rec.DER, req.CertDER)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (!bytes.Equal(rec.DER, req.CertDER) || !IssuedHere(rec))) {
 		p := acme.NewProblem(acme.Malformed, "this server did not issue that certificate")
 		p.Status = 404
 		return p

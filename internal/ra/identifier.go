@@ -5,6 +5,10 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/va"
+	zlintutil "github.com/zmap/zlint/v3/util"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // maxIdentifiers bounds the identifiers of one order (CA/B BR allow more,
@@ -67,6 +71,9 @@ func normalizeIdentifier(id acme.Identifier) (acme.Identifier, *acme.Problem) {
 		if err != nil || addr.Zone() != "" {
 			return id, acme.NewProblem(acme.Malformed, "invalid IP address %q", id.Value)
 		}
+		if class, denied := va.AlwaysDenied(addr); denied {
+			return id, acme.NewProblem(acme.RejectedIdentifier, "%s is %s address, which validation never connects to: no challenge can validate it", addr.Unmap(), class)
+		}
 		return acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}, nil
 	default:
 		return id, acme.NewProblem(acme.UnsupportedIdentifier, "identifier type %q is not supported (use \"dns\" or \"ip\")", id.Type)
@@ -111,9 +118,43 @@ func checkDNSName(name string) string {
 				return "only letters, digits and hyphens are allowed (use the A-label form of IDNs)"
 			}
 		}
+		if why := checkReservedLabel(l); why != "" {
+			return why
+		}
 	}
 	if strings.HasPrefix(name, "*.") && len(labels) < 2 {
 		return "a wildcard needs at least two labels below it"
+	}
+	if labels[len(labels)-1] == "onion" {
+		return "onion names (RFC 7686) are not supported: they cannot be validated through the DNS"
+	}
+	if zlintutil.IsInTLDMap(base) {
+		return "a top-level domain of the DNS root zone cannot be certified"
+	}
+	return ""
+}
+
+// checkReservedLabel returns why the lower-case LDH label l is refused as
+// a reserved LDH label (RFC 5890 §2.3.1: "--" in its third and fourth
+// characters), or "". Only IDNA A-labels ("xn--") are allowed among them,
+// and only if their Punycode decodes (RFC 3492) to a label in Unicode
+// normalization form C (RFC 5891 §5.4, RFC 8399): the certificate lint
+// refuses any other such name at finalization (zlint
+// e_dnsname_contains_prohibited_reserved_label,
+// e_international_dns_name_not_unicode, e_international_dns_name_not_nfc).
+func checkReservedLabel(l string) string {
+	if len(l) < 4 || l[2:4] != "--" {
+		return ""
+	}
+	if !strings.HasPrefix(l, "xn--") {
+		return "a label with \"--\" in its third and fourth characters is reserved (RFC 5890 §2.3.1); only IDN A-labels (\"xn--\") may use it"
+	}
+	u, err := idna.ToUnicode(l)
+	if err != nil {
+		return "label " + l + " is not a valid IDN A-label (its Punycode does not decode)"
+	}
+	if !norm.NFC.IsNormalString(u) {
+		return "label " + l + " is not a valid IDN A-label (it decodes to a string not in Unicode normalization form C)"
 	}
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"math/big"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -435,6 +436,60 @@ func TestProfileSubjectFields(t *testing.T) {
 	}
 }
 
+// TestProfileSubjectFieldsBadCSR: a CSR whose copied subject attributes
+// the certificate lint would refuse (RFC 5280 upper bounds, country code,
+// white space) is refused with badCSR and the order stays ready for a
+// corrected CSR; it failed issuance with serverInternal and the order
+// became invalid.
+func TestProfileSubjectFieldsBadCSR(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "org", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		EKUs: []string{"clientAuth"}, SubjectFields: []string{"O", "OU", "C", "ST", "L"}})
+	ctx := context.Background()
+	a := e.account("org", nil, nil)
+	o, azs := e.readyOrder(a, "org", "svc.pre.test")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr := func(sub pkix.Name) []byte {
+		sub.CommonName = "svc.pre.test"
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"svc.pre.test"}, Subject: sub}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	for name, sub := range map[string]pkix.Name{
+		"O of 65 characters":     {Organization: []string{strings.Repeat("o", 65)}},
+		"OU of 65 characters":    {OrganizationalUnit: []string{strings.Repeat("u", 65)}},
+		"L of 129 characters":    {Locality: []string{strings.Repeat("l", 129)}},
+		"ST of 129 characters":   {Province: []string{strings.Repeat("s", 129)}},
+		"lower-case country":     {Country: []string{"de"}},
+		"three-letter country":   {Country: []string{"DEU"}},
+		"O with a leading space": {Organization: []string{" Example"}},
+		"O with a tab":           {Organization: []string{"Example\tCorp"}},
+		"L with a new line":      {Locality: []string{"Main St\nBerlin"}},
+	} {
+		_, err := e.ra.Finalize(ctx, a, o, azs, csr(sub), nil)
+		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR {
+			t.Errorf("%s: %v, want badCSR", name, err)
+		}
+		cur, err := e.st.GetOrder(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ra.OrderStatus(cur, azs, time.Now()); st != acme.StatusReady {
+			t.Fatalf("%s: the order is %s after the refused CSR, want ready", name, st)
+		}
+	}
+	done, err := e.ra.Finalize(ctx, a, o, azs, csr(pkix.Name{Organization: []string{strings.Repeat("o", 64)}, Country: []string{"DE"},
+		Locality: []string{"Köln"}}), nil)
+	if err != nil {
+		t.Fatalf("a corrected CSR: %v", err)
+	}
+	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	if err := certlint.Check(rec.DER); err != nil {
+		t.Errorf("zlint: %v", err)
+	}
+}
+
 // TestFinalizeSubsecondOrderValidity: an order whose notBefore and
 // notAfter carry fractions of a second (RFC 3339 allows them) within the
 // profile's maximum never yields a certificate whose validity period, as
@@ -476,4 +531,45 @@ func TestNewOrderSubsecondPeriodRefused(t *testing.T) {
 	_, err := e.ra.NewOrder(context.Background(), a, acme.NewOrderRequest{Profile: "frac", Identifiers: dnsIDs("g.pre.test"),
 		NotBefore: base.Add(100 * time.Millisecond).Format(time.RFC3339Nano), NotAfter: base.Add(900 * time.Millisecond).Format(time.RFC3339Nano)})
 	wantProblem(t, err, acme.Malformed, "at least one second later than notBefore")
+}
+
+// TestFinalizeSmallECDSAKey: a CSR whose ECDSA key has a trivially small
+// private scalar (here 1 and 2^16, or their negation) is refused with
+// badCSR before anything is signed and the order stays ready; the issuance
+// lint (e_ecdsa_small_private_key) refused it after the order moved to
+// processing, a 500 serverInternal and an invalid order.
+func TestFinalizeSmallECDSAKey(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "svc", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
+	ctx := context.Background()
+	a := e.account("svc", nil, nil)
+	o, azs := e.readyOrder(a, "svc", "weak.pre.test")
+	for _, c := range []struct {
+		curve elliptic.Curve
+		d     *big.Int
+	}{
+		{elliptic.P256(), big.NewInt(1)},
+		{elliptic.P384(), big.NewInt(1 << 16)},
+		{elliptic.P256(), new(big.Int).Sub(elliptic.P256().Params().N, big.NewInt(7))}, // -7
+	} {
+		scalar := c.d.FillBytes(make([]byte, (c.curve.Params().BitSize+7)/8))
+		key, err := ecdsa.ParseRawPrivateKey(c.curve, scalar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "weak.pre.test"), nil)
+		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR || !strings.Contains(p.Detail, "weak") {
+			t.Errorf("%s key d=%v: %v, want badCSR", c.curve.Params().Name, c.d, err)
+		}
+		cur, err := e.st.GetOrder(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ra.OrderStatus(cur, azs, time.Now()); st != acme.StatusReady {
+			t.Fatalf("the order is %s after the refused CSR, want ready", st)
+		}
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "weak.pre.test"), nil); err != nil {
+		t.Fatalf("a sound key: %v", err)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/certlint"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/policy"
@@ -216,6 +217,8 @@ type RA struct {
 
 	limits *ratelimit.Limiter // nil: no rate limits
 
+	weakKeys *certlint.KeyChecker // trivially recoverable ECDSA certificate keys
+
 	crlMu    sync.Mutex
 	crlCache []byte
 	crlUntil time.Time
@@ -244,7 +247,8 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 		}
 	}
 	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
-		sem: make(chan struct{}, cfg.ValidationWorkers), valJobs: make(chan valJob), waiters: map[string]*waiter{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{})}
+		sem: make(chan struct{}, cfg.ValidationWorkers), valJobs: make(chan valJob), waiters: map[string]*waiter{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{}),
+		weakKeys: certlint.NewKeyChecker()}
 }
 
 // Now is the RA's clock (UTC).

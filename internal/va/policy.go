@@ -152,6 +152,15 @@ func addrClass(a netip.Addr) (class string, always bool) {
 	return "", false
 }
 
+// AlwaysDenied reports whether validation never connects to a, whatever
+// va-deny-networks says: unspecified (0.0.0.0/8, ::), broadcast, multicast
+// and 240.0.0.0/4 addresses (IPv4-mapped IPv6 as the IPv4 address). class
+// names the range for a message, e.g. "a multicast". No http-01 or
+// tls-alpn-01 validation of an ip identifier there can ever succeed.
+func AlwaysDenied(a netip.Addr) (class string, denied bool) {
+	return addrClass(a.Unmap().WithZone(""))
+}
+
 // check returns a *deniedAddrError if validation must not connect to a.
 func (p *addressPolicy) check(a netip.Addr) error {
 	a = a.Unmap().WithZone("")

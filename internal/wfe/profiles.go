@@ -45,7 +45,7 @@ func profilePath(profile, path string) string {
 // profileRoutes serves /acme/{profile}/directory, new-account and
 // new-order for every profile, and 404 for anything else below /acme/.
 func (w *WFE) profileRoutes() http.HandlerFunc {
-	dir := w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet)
+	dir := w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet, http.MethodHead)
 	acct := w.handle(metrics.EndpointNewAccount, w.newAccount, http.MethodPost)
 	order := w.handle(metrics.EndpointNewOrder, w.newOrder, http.MethodPost)
 	nf := w.handle(metrics.EndpointOther, w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)

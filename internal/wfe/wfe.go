@@ -128,7 +128,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	}
 	w := &WFE{cfg: cfg, ra: r, store: st, nonces: cfg.Nonces, accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
 	m := http.NewServeMux()
-	m.HandleFunc(directoryPath, w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet))
+	m.HandleFunc(directoryPath, w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet, http.MethodHead))
 	m.HandleFunc(newNoncePath, w.handle(metrics.EndpointNewNonce, w.newNonce, http.MethodGet, http.MethodHead))
 	m.HandleFunc(newAccountPath, w.handle(metrics.EndpointNewAccount, w.newAccount, http.MethodPost))
 	m.HandleFunc(newOrderPath, w.handle(metrics.EndpointNewOrder, w.newOrder, http.MethodPost))
@@ -376,12 +376,18 @@ func decodePayload(payload []byte, v any) error {
 func jsonErrText(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Sprintf("it must be a JSON object, not %s", te.Value)
+		}
 		return fmt.Sprintf("field %q has the wrong type", te.Field)
 	}
 	return "syntax error"
 }
 
 func decodeB64(field, s string) ([]byte, error) {
+	if s == "" {
+		return nil, acme.NewProblem(acme.Malformed, "the payload has no %q", field)
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || s == "" {
 		return nil, acme.NewProblem(acme.Malformed, "%s must be unpadded base64url", field)
