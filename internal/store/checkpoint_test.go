@@ -77,7 +77,7 @@ func TestCheckpointsBoundWALWithReaders(t *testing.T) {
 	if reads.Load() == 0 {
 		t.Fatal("no read ran during the writes")
 	}
-	// Room for a slow machine: the backstop is 20,000 pages (78 MiB).
+	// Room for a slow machine; far below the backstop (sqliteAutocheckpointPages).
 	if bound := int64(8192) * 4096; largest > bound {
 		t.Errorf("WAL file reached %d MiB, above %d MiB", largest>>20, bound>>20)
 	}
