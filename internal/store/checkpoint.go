@@ -27,7 +27,7 @@ import (
 // short second one, however large the WAL grew; and rounds come every
 // checkpointCommits commits, so that the catch-up's fixed cost (its
 // fsyncs, which on a large database with random-key index pages spread over
-// the file took 13-35 ms) is paid less often (docs/performance.md,
+// the file took 13-35 ms) is paid half as often (docs/performance.md,
 // "Session 8: 1,000,000 certificates"; "Session 7: checkpoints" gives the
 // shorter rounds tried and not kept: a smaller WAL for more CPU). The
 // writer connection keeps a high wal_autocheckpoint
@@ -42,9 +42,9 @@ import (
 // (TestKillDuringCheckpoints).
 const (
 	// checkpointCommits is how many commits of the writer ask for a
-	// round of checkpoints (~20,000 WAL pages, 80 MB, at ~5 pages per
-	// commit: about four seconds of sustained load).
-	checkpointCommits = 4000
+	// round of checkpoints (~25,000 WAL pages, 100 MB, end to end: about
+	// two seconds of sustained load).
+	checkpointCommits = 2000
 	// checkpointInterval is how often a checkpoint runs anyway when
 	// anything was committed.
 	checkpointInterval = 5 * time.Second
@@ -55,8 +55,8 @@ const (
 	// when the WAL starts over, SQLite truncates a file larger than this
 	// (left by a burst such as an import) back to it. It is above the
 	// backstop's 328 MB, so that the file of a WAL under sustained load
-	// (60-220 MB end to end) is not cut and grown again at every
-	// start-over.
+	// (~115 MB end to end, ~300 MB in BenchmarkStoreFlowWrites) is not cut
+	// and grown again at every start-over.
 	walSizeLimit = 384 << 20
 )
 
