@@ -11,8 +11,9 @@
 # (WAL, database, -shm, temporary files), WAL frames and commits, and the frames by table or index
 # (each frame header's page number, mapped with dbstat once the server has stopped). strace slows the
 # server to a few dozen flows/s, so commits carry fewer jobs than at full speed; compare trees with the
-# same FLOWS, and expect a few percent between runs. Needs: go, strace, sqlite3, pebble-challtestsrv,
-# python3.
+# same FLOWS, and expect a few percent between runs. DATA=DIR (environment) runs the server on an
+# existing data directory instead (e.g. one made by `certgate bench seed`; the flows are added to it).
+# Needs: go, strace, sqlite3, pebble-challtestsrv, python3.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 T=$(cd "${1:-$(dirname "$0")/..}" 2>/dev/null && pwd) || { echo "walframes: no source tree at '${1}'" >&2; exit 1; }
@@ -25,6 +26,9 @@ done
 mkdir -p "$O"
 O=$(cd "$O" && pwd)
 rm -rf "$O/data"
+if [[ -n ${DATA:-} ]]; then
+	ln -s "$(cd "$DATA" && pwd)" "$O/data"
+fi
 (cd "$T" && go build -o "$O/certgate" ./cmd/certgate)
 STP=
 trap 'kill ${DNS_PID:-} ${SERVE_PID:-} $STP 2>/dev/null || true' EXIT

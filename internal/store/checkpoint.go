@@ -16,14 +16,20 @@ import (
 // through the writer goroutine, would wait for it. A checkpoint that runs
 // while the writer commits cannot copy the frames appended meanwhile, and
 // SQLite starts the WAL file over only after a checkpoint that left no
-// frame behind; so after each background checkpoint the writer, between
-// two batches, checkpoints the frames left on its own connection
+// frame behind; so after each background round the writer, between two
+// batches, checkpoints the frames left on its own connection
 // (writer.catchUp), and the next write starts the WAL over. That catch-up
 // (an fsync of each file, and one of the WAL's header at the start-over)
-// is what the writer waits for: the price of a bounded WAL, paid about once
-// a second under sustained load, where the WAL holds about a second of
-// commits (docs/performance.md, "Session 7: checkpoints", which also gives
-// the shorter rounds tried and not kept: a smaller WAL for more CPU). The
+// is what the writer waits for: the price of a bounded WAL. A round is
+// therefore two checkpoints: the first copies the WAL (a few seconds of
+// commits under sustained load), the second the frames committed while the
+// first ran, so that the writer's catch-up copies only what came during the
+// short second one, however large the WAL grew; and rounds come every
+// checkpointCommits commits, so that the catch-up's fixed cost (its
+// fsyncs, which on a large database with random-key index pages spread over
+// the file took 13-35 ms) is paid half as often (docs/performance.md,
+// "Session 8: 1,000,000 certificates"; "Session 7: checkpoints" gives the
+// shorter rounds tried and not kept: a smaller WAL for more CPU). The
 // writer connection keeps a high wal_autocheckpoint
 // (sqliteAutocheckpointPages) only as a bound on the WAL should this fall
 // behind, and a journal_size_limit (walSizeLimit) that trims a WAL file a
@@ -36,31 +42,34 @@ import (
 // (TestKillDuringCheckpoints).
 const (
 	// checkpointCommits is how many commits of the writer ask for a
-	// checkpoint (~5,000 WAL pages at ~5 pages per commit).
-	checkpointCommits = 1000
+	// round of checkpoints (~25,000 WAL pages, 100 MB, end to end: about
+	// two seconds of sustained load).
+	checkpointCommits = 2000
 	// checkpointInterval is how often a checkpoint runs anyway when
 	// anything was committed.
 	checkpointInterval = 5 * time.Second
 	// sqliteAutocheckpointPages is the writer connection's own
 	// wal_autocheckpoint (4 KiB pages): the backstop above.
-	sqliteAutocheckpointPages = 20000
+	sqliteAutocheckpointPages = 80000
 	// walSizeLimit is the writer connection's journal_size_limit (bytes):
 	// when the WAL starts over, SQLite truncates a file larger than this
 	// (left by a burst such as an import) back to it. It is above the
-	// backstop's 80 MB, so that the file of a WAL under sustained load
-	// (~55 MB end to end, ~85 MB in BenchmarkStoreFlowWrites) is not cut
+	// backstop's 328 MB, so that the file of a WAL under sustained load
+	// (~115 MB end to end, ~300 MB in BenchmarkStoreFlowWrites) is not cut
 	// and grown again at every start-over.
-	walSizeLimit = 96 << 20
+	walSizeLimit = 384 << 20
 )
 
-// checkpointer runs PASSIVE checkpoints (which never wait for readers or
-// the writer: they copy what they can) when kicked or every interval.
+// checkpointer runs rounds of PASSIVE checkpoints (which never wait for
+// readers or the writer: they copy what they can) when kicked or every
+// interval.
 type checkpointer struct {
 	db          *sql.DB       // one connection
 	interval    time.Duration // checkpointInterval but in tests
-	caughtUp    atomic.Bool   // set after a checkpoint: the writer finishes it
+	caughtUp    atomic.Bool   // set after a round: the writer finishes it
 	checkpoints atomic.Int64  // checkpoints run (for tests and benchmarks)
 	maxWAL      atomic.Int64  // the largest WAL a checkpoint found, in pages
+	between     func()        // tests: called between a round's two checkpoints
 	kick        chan struct{}
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -95,13 +104,28 @@ func (c *checkpointer) run(ctx context.Context) {
 		case <-c.kick:
 		case <-t.C:
 		}
-		// An error (such as SQLITE_BUSY while another process
-		// checkpoints, or the interruption by stop) leaves the work to
-		// the next round.
-		if _, _, err := c.checkpoint(ctx); err == nil {
+		if c.round(ctx) == nil {
 			c.caughtUp.Store(true)
 		}
 	}
+}
+
+// round runs a round's two checkpoints: the first copies the WAL, the
+// second the frames committed while the first ran (under load the first
+// takes tens to hundreds of milliseconds), which the writer's catch-up
+// would otherwise copy with the writer waiting. An error of the first
+// (such as SQLITE_BUSY while another process checkpoints, or the
+// interruption by stop) leaves the work to the next round; one of the
+// second only leaves more frames to the catch-up.
+func (c *checkpointer) round(ctx context.Context) error {
+	if _, _, err := c.checkpoint(ctx); err != nil {
+		return err
+	}
+	if c.between != nil {
+		c.between()
+	}
+	_, _, _ = c.checkpoint(ctx)
+	return nil
 }
 
 // checkpoint runs one PASSIVE checkpoint and returns the WAL's size and

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func TestCheckpointsBoundWALWithReaders(t *testing.T) {
 	if reads.Load() == 0 {
 		t.Fatal("no read ran during the writes")
 	}
-	// Room for a slow machine: the backstop is 20,000 pages (78 MiB).
+	// Room for a slow machine; far below the backstop (sqliteAutocheckpointPages).
 	if bound := int64(8192) * 4096; largest > bound {
 		t.Errorf("WAL file reached %d MiB, above %d MiB", largest>>20, bound>>20)
 	}
@@ -301,4 +302,101 @@ func checkpointChild(t *testing.T, path string) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestCheckpointRoundLeavesWriterLittle checks that a round's second
+// checkpoint copies into the database file the frames committed while its
+// first ran (here: between the two), so that the writer's catch-up before
+// its next write does not have them to copy; as a control, that after one
+// checkpoint such frames are still only in the WAL. What the database file
+// holds is read from a copy of that file alone, without the WAL.
+func TestCheckpointRoundLeavesWriterLittle(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "certgate.db")
+	s, err := openSQLite(context.Background(), path, time.Hour) // rounds run when the test asks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	commit := func(prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			if err := s.tx(ctx, putSetting(fmt.Sprint(prefix, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// inFile reports whether the database file, without the WAL, holds the
+	// setting name.
+	copies := 0
+	inFile := func(name string) bool {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies++
+		cp := filepath.Join(dir, fmt.Sprintf("copy%d.db", copies))
+		if err := os.WriteFile(cp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE name = ?`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	c := s.wr.ckpt
+	commit("a", 100)
+
+	// Control: commits after a checkpoint are in the WAL only, until the
+	// writer's catch-up copies them.
+	if _, _, err := c.checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	commit("b", 50)
+	if !inFile("a99") || inFile("b49") {
+		t.Fatal("after a checkpoint and 50 commits: want the earlier rows in the database file and not the 50")
+	}
+	c.caughtUp.Store(true)
+	commit("c", 1)
+	if !inFile("b49") {
+		t.Fatal("the writer's catch-up did not copy the 50 commits into the database file")
+	}
+
+	// A round during which 50 commits land.
+	commit("d", 100)
+	between := make(chan struct{})
+	c.between = func() {
+		defer close(between)
+		commit("e", 50)
+	}
+	catchUps := s.wr.catchUps.Load()
+	c.request() // the kick orders the write of between before the round reads it
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.caughtUp.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the round did not finish")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-between
+	if n := s.wr.catchUps.Load(); n != catchUps {
+		t.Fatalf("the writer caught up before the test's read (%d catch-ups, want %d)", n, catchUps)
+	}
+	if !inFile("d99") || !inFile("e49") {
+		t.Error("after a round, the commits made during it are not in the database file: the writer's catch-up would copy them")
+	}
+	commit("f", 1)
+	for _, name := range []string{"a99", "b49", "c0", "d99", "e49", "f0"} {
+		if !hasSetting(t, s, name) {
+			t.Errorf("setting %s missing", name)
+		}
+	}
 }
