@@ -297,26 +297,36 @@ func TestTwoNodesConcurrent(t *testing.T) {
 	})
 }
 
+// accountWithPending stores account "acct" with one order of n pending
+// authorizations az0… (h0.test…), the i-th expiring i+1 hours after now.
+func accountWithPending(t *testing.T, st *store.Store, now time.Time, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := st.CreateAccount(ctx, &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	var authzs []*store.Authorization
+	var ids []string
+	for i := range n {
+		authzs = append(authzs, &store.Authorization{ID: fmt.Sprintf("az%d", i), AccountID: "acct",
+			Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: fmt.Sprintf("h%d.test", i)},
+			Status:     acme.StatusPending, Expires: now.Add(time.Duration(i+1) * time.Hour), CreatedAt: now})
+		ids = append(ids, authzs[i].ID)
+	}
+	o := &store.Order{ID: "o1", AccountID: "acct", Status: acme.StatusPending, Expires: now.Add(time.Hour),
+		Identifiers: []acme.Identifier{authzs[0].Identifier}, AuthzIDs: ids, CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateOrder(ctx, o, authzs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCheckPending counts pending authorizations with those being added.
 func TestCheckPending(t *testing.T) {
 	forEngine(t, func(t *testing.T, _ string, st *store.Store) {
 		ctx := context.Background()
 		clk := newClock()
 		now := clk.now()
-		if err := st.CreateAccount(ctx, &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: now}); err != nil {
-			t.Fatal(err)
-		}
-		var authzs []*store.Authorization
-		for i := range 3 {
-			authzs = append(authzs, &store.Authorization{ID: fmt.Sprintf("az%d", i), AccountID: "acct",
-				Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: fmt.Sprintf("h%d.test", i)},
-				Status:     acme.StatusPending, Expires: now.Add(time.Duration(i+1) * time.Hour), CreatedAt: now})
-		}
-		o := &store.Order{ID: "o1", AccountID: "acct", Status: acme.StatusPending, Expires: now.Add(time.Hour),
-			Identifiers: []acme.Identifier{{Type: acme.IdentifierDNS, Value: "h0.test"}}, AuthzIDs: []string{"az0", "az1", "az2"}, CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateOrder(ctx, o, authzs); err != nil {
-			t.Fatal(err)
-		}
+		accountWithPending(t, st, now, 3)
 		l := ratelimit.New(ratelimit.Config{PendingAuthorizationsPerAccount: 4}, st, clk.now)
 		if err := l.CheckPending(ctx, "acct", nil, 1); err != nil {
 			t.Fatalf("3+1 of 4: %v", err)
@@ -372,16 +382,7 @@ func TestStartNewOrderChecks(t *testing.T) {
 		ctx := context.Background()
 		clk := newClock()
 		now := clk.now()
-		if err := st.CreateAccount(ctx, &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: now}); err != nil {
-			t.Fatal(err)
-		}
-		az := &store.Authorization{ID: "az0", AccountID: "acct", Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: "h0.test"},
-			Status: acme.StatusPending, Expires: now.Add(time.Hour), CreatedAt: now}
-		o := &store.Order{ID: "o1", AccountID: "acct", Status: acme.StatusPending, Expires: now.Add(time.Hour),
-			Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{"az0"}, CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateOrder(ctx, o, []*store.Authorization{az}); err != nil {
-			t.Fatal(err)
-		}
+		accountWithPending(t, st, now, 1)
 		cfg := ratelimit.Config{PendingAuthorizationsPerAccount: 1, NewOrdersPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
 			FailedValidationsPerAccount: ratelimit.Rate{Count: 5, Period: time.Hour}}
 		checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: "acct"}, {Limit: ratelimit.NewOrdersPerAccount, Key: "acct"}}

@@ -11,48 +11,56 @@ import (
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
-// TestStartChallengeLeased checks on every engine that starting a
-// challenge with a lease makes it processing and leased to the starter:
-// not listed as abandoned before the lease runs out, renewable by the
-// holder, refused to other nodes until then; and that it refuses what
-// StartChallenge refuses.
-func TestStartChallengeLeased(t *testing.T) {
+// eachEngine runs f as a parallel subtest per engine (PostgreSQL only
+// where it is reachable, else skipped by storetest.RequirePostgres).
+func eachEngine(t *testing.T, f func(t *testing.T, e storetest.Engine)) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
 			if e.Name == store.EnginePostgres {
 				storetest.RequirePostgres(t)
 			}
-			ctx := context.Background()
-			s := e.Open(t)
-			seed(t, s)
-			const ch = "az1-http-01"
-			must(t, s.StartChallengeLeased(ctx, ch, "node-a", now, now.Add(time.Minute)))
-			wantErr(t, "second start", s.StartChallengeLeased(ctx, ch, "node-a", now, now.Add(time.Minute)), store.ErrStale)
-			if c, err := s.GetChallenge(ctx, ch); err != nil || c.Status != acme.StatusProcessing {
-				t.Fatalf("challenge after start = %+v, %v; want processing", c, err)
-			}
-			ids, err := s.ExpiredLeases(ctx, now.Add(30*time.Second), 10)
-			must(t, err)
-			if len(ids) != 0 {
-				t.Fatalf("a freshly started challenge is listed as abandoned: %v", ids)
-			}
-			wantErr(t, "lease by another node", s.LeaseChallenge(ctx, ch, "node-b", now.Add(30*time.Second), now.Add(2*time.Minute)), store.ErrStale)
-			must(t, s.LeaseChallenge(ctx, ch, "node-a", now.Add(30*time.Second), now.Add(2*time.Minute))) // renewal by the holder
-			later := now.Add(3 * time.Minute)
-			ids, err = s.ExpiredLeases(ctx, later, 10)
-			must(t, err)
-			if len(ids) != 1 || ids[0] != ch {
-				t.Fatalf("expired leases = %v, want [%s]", ids, ch)
-			}
-
-			s2 := e.Open(t)
-			a := createAccount(t, s2, "acct1")
-			createOrder(t, s2, a.ID, "ord1", newAuthz(a.ID, "az1", "a.example.test", false, acme.ChallengeHTTP01, acme.ChallengeDNS01))
-			must(t, s2.SetAuthorizationStatus(ctx, "az1", []string{acme.StatusPending}, acme.StatusDeactivated))
-			wantErr(t, "start under a deactivated authorization", s2.StartChallengeLeased(ctx, "az1-dns-01", "node-a", now, now.Add(time.Minute)), store.ErrStale)
+			f(t, e)
 		})
 	}
+}
+
+// TestStartChallengeLeased checks on every engine that starting a
+// challenge with a lease makes it processing and leased to the starter:
+// not listed as abandoned before the lease runs out, renewable by the
+// holder, refused to other nodes until then; and that it refuses what
+// StartChallenge refuses.
+func TestStartChallengeLeased(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		ctx := context.Background()
+		s := e.Open(t)
+		seed(t, s)
+		const ch = "az1-http-01"
+		must(t, s.StartChallengeLeased(ctx, ch, "node-a", now, now.Add(time.Minute)))
+		wantErr(t, "second start", s.StartChallengeLeased(ctx, ch, "node-a", now, now.Add(time.Minute)), store.ErrStale)
+		if c, err := s.GetChallenge(ctx, ch); err != nil || c.Status != acme.StatusProcessing {
+			t.Fatalf("challenge after start = %+v, %v; want processing", c, err)
+		}
+		ids, err := s.ExpiredLeases(ctx, now.Add(30*time.Second), 10)
+		must(t, err)
+		if len(ids) != 0 {
+			t.Fatalf("a freshly started challenge is listed as abandoned: %v", ids)
+		}
+		wantErr(t, "lease by another node", s.LeaseChallenge(ctx, ch, "node-b", now.Add(30*time.Second), now.Add(2*time.Minute)), store.ErrStale)
+		must(t, s.LeaseChallenge(ctx, ch, "node-a", now.Add(30*time.Second), now.Add(2*time.Minute))) // renewal by the holder
+		later := now.Add(3 * time.Minute)
+		ids, err = s.ExpiredLeases(ctx, later, 10)
+		must(t, err)
+		if len(ids) != 1 || ids[0] != ch {
+			t.Fatalf("expired leases = %v, want [%s]", ids, ch)
+		}
+
+		s2 := e.Open(t)
+		a := createAccount(t, s2, "acct1")
+		createOrder(t, s2, a.ID, "ord1", newAuthz(a.ID, "az1", "a.example.test", false, acme.ChallengeHTTP01, acme.ChallengeDNS01))
+		must(t, s2.SetAuthorizationStatus(ctx, "az1", []string{acme.StatusPending}, acme.StatusDeactivated))
+		wantErr(t, "start under a deactivated authorization", s2.StartChallengeLeased(ctx, "az1-dns-01", "node-a", now, now.Add(time.Minute)), store.ErrStale)
+	})
 }
 
 // TestRespondChallenge checks on every engine that RespondChallenge reads
@@ -62,74 +70,68 @@ func TestStartChallengeLeased(t *testing.T) {
 // already started (or its authorization no longer pending), answers it as
 // it stands without starting it.
 func TestRespondChallenge(t *testing.T) {
-	for _, e := range storetest.Engines() {
-		t.Run(e.Name, func(t *testing.T) {
-			t.Parallel()
-			if e.Name == store.EnginePostgres {
-				storetest.RequirePostgres(t)
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		ctx := context.Background()
+		s := e.Open(t)
+		seed(t, s)
+		const ch = "az1-http-01"
+		until := now.Add(time.Minute)
+		always := func(*store.Challenge, *store.Authorization) (bool, error) { return true, nil }
+		if _, _, _, err := s.RespondChallenge(ctx, "nope", "node-a", now, until, always); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown challenge: %v, want ErrNotFound", err)
+		}
+		refuse := errors.New("refused")
+		var seen *store.Authorization
+		_, _, _, err := s.RespondChallenge(ctx, ch, "node-a", now, until, func(c *store.Challenge, a *store.Authorization) (bool, error) {
+			seen = a
+			if c.ID != ch || c.Status != acme.StatusPending {
+				t.Errorf("decide got challenge %+v", c)
 			}
-			ctx := context.Background()
-			s := e.Open(t)
-			seed(t, s)
-			const ch = "az1-http-01"
-			until := now.Add(time.Minute)
-			always := func(*store.Challenge, *store.Authorization) (bool, error) { return true, nil }
-			if _, _, _, err := s.RespondChallenge(ctx, "nope", "node-a", now, until, always); !errors.Is(err, store.ErrNotFound) {
-				t.Fatalf("unknown challenge: %v, want ErrNotFound", err)
-			}
-			refuse := errors.New("refused")
-			var seen *store.Authorization
-			_, _, _, err := s.RespondChallenge(ctx, ch, "node-a", now, until, func(c *store.Challenge, a *store.Authorization) (bool, error) {
-				seen = a
-				if c.ID != ch || c.Status != acme.StatusPending {
-					t.Errorf("decide got challenge %+v", c)
-				}
-				return true, refuse
-			})
-			if !errors.Is(err, refuse) {
-				t.Fatalf("refusing decide: %v, want its error", err)
-			}
-			if seen == nil || seen.ID != "az1" || seen.AccountID != "acct1" {
-				t.Fatalf("decide got authorization %+v", seen)
-			}
-			c, a, started, err := s.RespondChallenge(ctx, ch, "node-a", now, until, func(*store.Challenge, *store.Authorization) (bool, error) { return false, nil })
-			must(t, err)
-			if started || c.Status != acme.StatusPending || a.ID != "az1" {
-				t.Fatalf("declining decide: %+v started=%v, want pending, not started", c, started)
-			}
-			if cur, err := s.GetChallenge(ctx, ch); err != nil || cur.Status != acme.StatusPending {
-				t.Fatalf("after refusals the challenge is %+v, %v; want pending", cur, err)
-			}
-
-			c, _, started, err = s.RespondChallenge(ctx, ch, "node-a", now, until, always)
-			must(t, err)
-			if !started || c.Status != acme.StatusProcessing || !c.UpdatedAt.Equal(now) {
-				t.Fatalf("start: %+v started=%v, want processing at now", c, started)
-			}
-			if cur, err := s.GetChallenge(ctx, ch); err != nil || cur.Status != acme.StatusProcessing {
-				t.Fatalf("stored after start: %+v, %v; want processing", cur, err)
-			}
-			// The lease is this node's: another node cannot take it.
-			wantErr(t, "lease by another node", s.LeaseChallenge(ctx, ch, "node-b", now.Add(time.Second), now.Add(2*time.Minute)), store.ErrStale)
-
-			// A second start finds it processing: answered as it stands.
-			c, _, started, err = s.RespondChallenge(ctx, ch, "node-b", now, until, always)
-			must(t, err)
-			if started || c.Status != acme.StatusProcessing {
-				t.Fatalf("second start: %+v started=%v, want processing, not started", c, started)
-			}
-
-			// A pending challenge under a deactivated authorization is not
-			// started either.
-			s2 := e.Open(t)
-			acct := createAccount(t, s2, "acct1")
-			createOrder(t, s2, acct.ID, "ord1", newAuthz(acct.ID, "az1", "a.example.test", false, acme.ChallengeHTTP01, acme.ChallengeDNS01))
-			must(t, s2.SetAuthorizationStatus(ctx, "az1", []string{acme.StatusPending}, acme.StatusDeactivated))
-			c, _, started, err = s2.RespondChallenge(ctx, "az1-dns-01", "node-a", now, until, always)
-			must(t, err)
-			if started || c.Status != acme.StatusPending {
-				t.Fatalf("under a deactivated authorization: %+v started=%v, want pending, not started", c, started)
-			}
+			return true, refuse
 		})
-	}
+		if !errors.Is(err, refuse) {
+			t.Fatalf("refusing decide: %v, want its error", err)
+		}
+		if seen == nil || seen.ID != "az1" || seen.AccountID != "acct1" {
+			t.Fatalf("decide got authorization %+v", seen)
+		}
+		c, a, started, err := s.RespondChallenge(ctx, ch, "node-a", now, until, func(*store.Challenge, *store.Authorization) (bool, error) { return false, nil })
+		must(t, err)
+		if started || c.Status != acme.StatusPending || a.ID != "az1" {
+			t.Fatalf("declining decide: %+v started=%v, want pending, not started", c, started)
+		}
+		if cur, err := s.GetChallenge(ctx, ch); err != nil || cur.Status != acme.StatusPending {
+			t.Fatalf("after refusals the challenge is %+v, %v; want pending", cur, err)
+		}
+
+		c, _, started, err = s.RespondChallenge(ctx, ch, "node-a", now, until, always)
+		must(t, err)
+		if !started || c.Status != acme.StatusProcessing || !c.UpdatedAt.Equal(now) {
+			t.Fatalf("start: %+v started=%v, want processing at now", c, started)
+		}
+		if cur, err := s.GetChallenge(ctx, ch); err != nil || cur.Status != acme.StatusProcessing {
+			t.Fatalf("stored after start: %+v, %v; want processing", cur, err)
+		}
+		// The lease is this node's: another node cannot take it.
+		wantErr(t, "lease by another node", s.LeaseChallenge(ctx, ch, "node-b", now.Add(time.Second), now.Add(2*time.Minute)), store.ErrStale)
+
+		// A second start finds it processing: answered as it stands.
+		c, _, started, err = s.RespondChallenge(ctx, ch, "node-b", now, until, always)
+		must(t, err)
+		if started || c.Status != acme.StatusProcessing {
+			t.Fatalf("second start: %+v started=%v, want processing, not started", c, started)
+		}
+
+		// A pending challenge under a deactivated authorization is not
+		// started either.
+		s2 := e.Open(t)
+		acct := createAccount(t, s2, "acct1")
+		createOrder(t, s2, acct.ID, "ord1", newAuthz(acct.ID, "az1", "a.example.test", false, acme.ChallengeHTTP01, acme.ChallengeDNS01))
+		must(t, s2.SetAuthorizationStatus(ctx, "az1", []string{acme.StatusPending}, acme.StatusDeactivated))
+		c, _, started, err = s2.RespondChallenge(ctx, "az1-dns-01", "node-a", now, until, always)
+		must(t, err)
+		if started || c.Status != acme.StatusPending {
+			t.Fatalf("under a deactivated authorization: %+v started=%v, want pending, not started", c, started)
+		}
+	})
 }
