@@ -238,6 +238,7 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 	wantErr(t, "second finalize", s.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, clock), store.ErrStale)
 	must(t, s.ReserveSerial(ctx, "7e57", clock))
 	cert := newCert("7e57", o.ID, acct.ID)
+	cert.DER = certDER(t, testKey(t)) // revoked for keyCompromise below: its key is read from the DER
 	cert.SANs = names
 	must(t, s.FinishOrder(ctx, o.ID, cert, clock))
 	ord, err := s.GetOrder(ctx, o.ID)

@@ -682,6 +682,7 @@ func testRevocation(t *testing.T, e storetest.Engine) {
 		serial := fmt.Sprintf("%x", 16+i)
 		must(t, s.ReserveSerial(ctx, serial, now))
 		c := newCert(serial, id, a.ID)
+		c.DER = certDER(t, testKey(t)) // "10" is revoked for keyCompromise: its key is read from the DER
 		c.NotAfter = now.Add(na)
 		if i == 2 {
 			c.Issuer = "other"

@@ -716,10 +716,15 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280
 // reason code. ErrStale when it is not valid (already revoked). Each of
 // events (optional) is appended to the audit log in the same transaction;
-// their Replaced hooks get the *Certificate as it was before.
+// their Replaced hooks get the *Certificate as it was before. A revocation
+// for keyCompromise (acme.ReasonKeyCompromise) also blocks the
+// certificate's public key (BlockedKey, CA/B Forum BR §6.1.1.3) in the same
+// transaction: whichever path revokes (ACME revokeCert, the admin API,
+// `certgate cert revoke`), the key cannot be certified again.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
-	if len(events) == 0 {
+	block := reason == acme.ReasonKeyCompromise
+	if len(events) == 0 && !block {
 		res, err := s.exec(ctx, q, ts(at), reason, serial)
 		return checkOne(res, err, "revoke certificate")
 	}
@@ -727,16 +732,24 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		if err := readReplacedLock(ctx, s, tx, events, scanCert, `FOR UPDATE OF c`, `SELECT `+certSelect()+` WHERE c.serial = ?`, serial); err != nil {
 			return fmt.Errorf("certificate %s: %w", serial, err)
 		}
-		res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
-		if err := checkOne(res, err, "revoke certificate"); err != nil {
-			return err
-		}
-		for _, ev := range events {
-			if err := appendAudit(ctx, tx, ev); err != nil {
+		if block {
+			var der []byte
+			switch err := txQueryRow(ctx, tx, q+` RETURNING der`, ts(at), reason, serial).Scan(&der); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("revoke certificate: %w", ErrStale)
+			case err != nil:
+				return fmt.Errorf("revoke certificate: %w", err)
+			}
+			if err := blockCertificateKey(ctx, tx, der, serial, reason, at); err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
+			if err := checkOne(res, err, "revoke certificate"); err != nil {
 				return err
 			}
 		}
-		return nil
+		return appendAll(ctx, tx, events)
 	})
 }
 
