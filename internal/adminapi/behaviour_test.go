@@ -180,6 +180,14 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 		if v := decode[inventory.Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason != "keyCompromise" {
 			t.Fatalf("revoke: %d %s", r.status, r.body)
 		}
+		// keyCompromise blocked the certificate's key (CA/B BR 6.1.1.3).
+		if leaf, err := x509.ParseCertificate(c.DER); err != nil {
+			t.Fatal(err)
+		} else if h, err := store.KeyHash(leaf.PublicKey); err != nil {
+			t.Fatal(err)
+		} else if b, err := f.st.GetBlockedKey(context.Background(), h); err != nil || b.Serial != c.Serial {
+			t.Errorf("blocked key after the revocation for keyCompromise: %+v, %v; want blocked by %s", b, err, c.Serial)
+		}
 		if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1}), 409); err != nil {
 			t.Errorf("second revocation: %v", err)
 		}
