@@ -314,29 +314,42 @@ func (s *Store) GetOrderAuthorizations(ctx context.Context, id string) (o *Order
 	return o, authzs, nil
 }
 
-// ListOrderIDs returns up to limit IDs of accountID's orders created at or
-// after the cursor position (created, id), oldest first, for keyset
-// pagination; notExpiredAfter filters out orders that expired before it.
-func (s *Store) ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, created_at FROM orders
-		WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) AND expires_at > ?
-		ORDER BY created_at, id LIMIT ?`, accountID, ts(afterCreated), ts(afterCreated), afterID, ts(notExpiredAfter), limit)
+// listOrdersSQL is the orders list: the index orders_account (account_id,
+// created_at, id) gives the rows in keyset order, from the cursor on (the
+// row-value comparison is a range of the index on both engines, where the
+// equivalent OR form made SQLite seek to the account's first order and step
+// over every order before the cursor); expiry and status are checked on the
+// rows it finds.
+const listOrdersSQL = `SELECT ` + orderCols + ` FROM orders
+	WHERE account_id = ? AND (created_at, id) > (?, ?) AND expires_at > ? AND status <> 'invalid'
+	ORDER BY created_at, id LIMIT ?`
+
+// ListACMEOrders returns up to limit of accountID's orders created after
+// the cursor position (afterCreated, afterID), oldest first, for keyset
+// pagination of the account's ACME orders list (RFC 8555 §7.1.2.1; the
+// admin API lists every order with ListOrders). It leaves
+// out orders that expired before notExpiredAfter and orders stored as
+// invalid (the list SHOULD NOT include invalid orders); a pending order
+// whose authorizations make it invalid (ra.OrderStatus) is returned, for
+// the caller to judge with its authorizations.
+func (s *Store) ListACMEOrders(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]*Order, error) {
+	rows, err := s.r.QueryContext(ctx, listOrdersSQL, accountID, ts(afterCreated), afterID, ts(notExpiredAfter), limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list orders: %w", err)
+		return nil, fmt.Errorf("list orders: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
-	var created []time.Time
+	var out []*Order
 	for rows.Next() {
-		var id string
-		var c int64
-		if err := rows.Scan(&id, &c); err != nil {
-			return nil, nil, fmt.Errorf("list orders: %w", err)
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list orders: %w", err)
 		}
-		ids = append(ids, id)
-		created = append(created, fromTS(c))
+		out = append(out, o)
 	}
-	return ids, created, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return out, nil
 }
 
 // SetOrderStatus moves order id from stored status from to to, also setting
