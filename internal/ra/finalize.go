@@ -413,7 +413,9 @@ type RevokeRequest struct {
 // issuing account, an account holding valid authorizations for every name
 // in it, or proves possession of its key (then always for keyCompromise).
 // A revocation for keyCompromise blocks the certificate's key: no
-// certificate or account is accepted for it afterwards. Errors: malformed (unknown
+// certificate or account is accepted for it afterwards; it also applies to
+// a certificate revoked before for another reason (store.RevokeCertificate:
+// the reason becomes keyCompromise). Errors: malformed (unknown
 // certificate, or one imported into the inventory: another CA issued it),
 // unauthorized, badRevocationReason, alreadyRevoked.
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {

@@ -62,9 +62,12 @@ func keyHash(t testing.TB, pub crypto.PublicKey) []byte {
 //   - a keyCompromise revocation whose key cannot be read (a record with
 //     a DER that is no certificate) fails as a whole: the certificate
 //     stays valid, nothing is blocked;
+//   - a certificate revoked for another reason can be revoked again for
+//     keyCompromise: its reason changes, its revocation time stays, its
+//     key is blocked; once revoked for keyCompromise, any further
+//     revocation is stale;
 //   - with an audit event (the path of ACME, the admin API and the CLI)
-//     the key is blocked as well, and a revocation refused as stale
-//     (already revoked) blocks nothing.
+//     the key is blocked as well.
 func TestBlockedKeys(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -88,9 +91,17 @@ func TestBlockedKeys(t *testing.T) {
 			must(t, s.RevokeCertificate(ctx, "c3", 4, now)) // superseded
 			_, err := s.GetBlockedKey(ctx, keyHash(t, k2.Public()))
 			wantErr(t, "key of a certificate revoked as superseded", err, store.ErrNotFound)
-			wantErr(t, "keyCompromise revocation of a revoked certificate", s.RevokeCertificate(ctx, "c3", acme.ReasonKeyCompromise, now), store.ErrStale)
-			_, err = s.GetBlockedKey(ctx, keyHash(t, k2.Public()))
-			wantErr(t, "key after a stale keyCompromise revocation", err, store.ErrNotFound)
+			wantErr(t, "second revocation as superseded", s.RevokeCertificate(ctx, "c3", 4, now.Add(time.Hour)), store.ErrStale)
+			// keyCompromise after superseded: the reason changes, the time stays, the key is blocked.
+			must(t, s.RevokeCertificate(ctx, "c3", acme.ReasonKeyCompromise, now.Add(time.Hour)))
+			if c, err := s.GetCertificate(ctx, "c3"); err != nil || c.Status != store.StatusRevoked || c.RevocationReason != acme.ReasonKeyCompromise || !c.RevokedAt.Equal(now) {
+				t.Errorf("c3 after keyCompromise = %+v, %v; want revoked at %v for keyCompromise", c, err, now)
+			}
+			if b, err := s.GetBlockedKey(ctx, keyHash(t, k2.Public())); err != nil || b.Serial != "c3" || !b.BlockedAt.Equal(now.Add(time.Hour)) {
+				t.Errorf("key of c3 after keyCompromise = %+v, %v; want blocked by c3 at the second revocation", b, err)
+			}
+			wantErr(t, "keyCompromise revocation of a certificate revoked for keyCompromise", s.RevokeCertificate(ctx, "c3", acme.ReasonKeyCompromise, now), store.ErrStale)
+			wantErr(t, "superseded after keyCompromise", s.RevokeCertificate(ctx, "c3", 4, now), store.ErrStale)
 
 			at := now.Add(time.Minute)
 			must(t, s.RevokeCertificate(ctx, "c1", acme.ReasonKeyCompromise, at))

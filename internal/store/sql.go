@@ -729,13 +729,22 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // RevokeCertificate marks a valid certificate revoked with an RFC 5280
 // reason code. ErrStale when it is not valid (already revoked). Each of
 // events (optional) is appended to the audit log in the same transaction;
-// their Replaced hooks get the *Certificate as it was before. A revocation
-// for keyCompromise (acme.ReasonKeyCompromise) also blocks the
+// their Replaced hooks get the *Certificate as it was before.
+//
+// A revocation for keyCompromise (acme.ReasonKeyCompromise) also blocks the
 // certificate's public key (BlockedKey, CA/B Forum BR §6.1.1.3) in the same
 // transaction: whichever path revokes (ACME revokeCert, the admin API,
-// `certgate cert revoke`), the key cannot be certified again.
+// `certgate cert revoke`), the key cannot be certified again. It also
+// applies to a certificate already revoked for another reason: its reason
+// becomes keyCompromise, its revocation time stays (BR §4.9.1.1, Mozilla
+// Root Store Policy §6.1.1: on evidence of key compromise the CA SHOULD
+// update the CRL entry's reason), and its key is blocked; ErrStale then
+// only when it is revoked for keyCompromise already.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
+	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
+		revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
+		WHERE serial = ? AND (status = 'valid' OR (status = 'revoked' AND revocation_reason <> ?)) RETURNING der`
 	block := reason == acme.ReasonKeyCompromise
 	if len(events) == 0 && !block {
 		res, err := s.exec(ctx, q, ts(at), reason, serial)
@@ -747,7 +756,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		}
 		if block {
 			var der []byte
-			switch err := txQueryRow(ctx, tx, q+` RETURNING der`, ts(at), reason, serial).Scan(&der); {
+			switch err := txQueryRow(ctx, tx, qKeyCompromise, reason, ts(at), serial, reason).Scan(&der); {
 			case errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("revoke certificate: %w", ErrStale)
 			case err != nil:

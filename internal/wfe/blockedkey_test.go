@@ -7,6 +7,7 @@ package wfe_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -45,7 +46,9 @@ func clWantOrderStatus(t *testing.T, c *acme.Client, url, want string) {
 // stays ready (a CSR with a new key then issues); the key cannot become
 // the key of a new account nor of an existing one (keyChange). A
 // revocation signed by the certificate's own key is recorded as
-// keyCompromise whatever reason it asks, and blocks the key too. An
+// keyCompromise whatever reason it asks, and blocks the key too; so does a
+// keyCompromise revocation of a certificate revoked before as superseded,
+// whose reason becomes keyCompromise (its revocation time stays). An
 // account-signed revocation for another reason blocks nothing.
 func TestKeyCompromiseBlocksKey(t *testing.T) {
 	t.Parallel()
@@ -102,6 +105,39 @@ func TestKeyCompromiseBlocksKey(t *testing.T) {
 		url, err := clFinalizeWith(t, env, c, ids, is)
 		clWantACMEError(t, err, http.StatusBadRequest, cgacme.BadPublicKey)
 		clWantOrderStatus(t, c, url, acme.StatusReady)
+	})
+
+	t.Run("keyCompromise after superseded", func(t *testing.T) {
+		ids := acme.DomainIDs("blocked4.example.test")
+		is := clIssue(t, env, c, ids, "http-01")
+		serial := is.leaf.SerialNumber.Text(16)
+		if err := c.RevokeCert(ctx, nil, is.chain[0], acme.CRLReasonSuperseded); err != nil {
+			t.Fatalf("revoke: %v", err)
+		}
+		first, err := env.Server.Store().GetCertificate(context.Background(), serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Raw, as x/crypto/acme takes alreadyRevoked for success.
+		rc := clNewRawClient(t, env, is.key)
+		r := rc.post(rc.dir.RevokeCert, map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(is.chain[0]), "reason": 1})
+		if r.status != http.StatusOK {
+			t.Fatalf("keyCompromise revocation of a certificate revoked as superseded: %s, want 200", r)
+		}
+		rec, err := env.Server.Store().GetCertificate(context.Background(), serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.RevocationReason != cgacme.ReasonKeyCompromise || !rec.RevokedAt.Equal(first.RevokedAt) {
+			t.Errorf("after keyCompromise: reason %d revoked at %v; want 1 at the first revocation's %v", rec.RevocationReason, rec.RevokedAt, first.RevokedAt)
+		}
+		url, err := clFinalizeWith(t, env, c, ids, is)
+		clWantACMEError(t, err, http.StatusBadRequest, cgacme.BadPublicKey)
+		clWantOrderStatus(t, c, url, acme.StatusReady)
+		r = rc.post(rc.dir.RevokeCert, map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(is.chain[0]), "reason": 1})
+		if r.status != http.StatusBadRequest || r.problem().Type != cgacme.AlreadyRevoked {
+			t.Errorf("third revocation: %s, want 400 alreadyRevoked", r)
+		}
 	})
 
 	t.Run("other reason", func(t *testing.T) {
