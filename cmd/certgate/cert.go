@@ -239,7 +239,9 @@ func newCertRevoke() *cobra.Command {
 server re-signs its CRL at least every minute (sooner for revocations made
 through it), so the CRL lists the certificate within a minute.
 Reasons (RFC 5280 §5.3.1, by name or code, the same as ACME and the admin
-API accept): ` + acme.AllowedRevocationReasons + `.`,
+API accept): ` + acme.AllowedRevocationReasons + `.
+keyCompromise also blocks the certificate's public key: certgate refuses to
+certify it again, or to accept it as an ACME account key (docs/pki.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := acme.ParseRevocationReason(reason)

@@ -171,6 +171,14 @@ func TestCertCLI(t *testing.T) {
 	if err != nil || strings.Count(stdout, "\n") != 2 || !strings.Contains(stdout, "51 ") {
 		t.Fatalf("revoked list: %v\n%s", err, stdout)
 	}
+	// keyCompromise blocked the certificate's key (CA/B BR 6.1.1.3).
+	h, err := store.KeyHash(soon.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := storetest.OpenDSN(t, server.DSN(data, "")).GetBlockedKey(context.Background(), h); err != nil || b.Serial != "51" {
+		t.Errorf("blocked key after cert revoke --reason keyCompromise: %+v, %v; want blocked by 51", b, err)
+	}
 
 	// Errors: one line, non-nil error (main exits 1).
 	for _, args := range [][]string{

@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// ReasonKeyCompromise is the RFC 5280 §5.3.1 CRLReason code keyCompromise
+// (1). A certificate revoked with it blocks its public key from further
+// issuance (CA/B Forum BR §6.1.1.3; docs/pki.md).
+const ReasonKeyCompromise = 1
+
 // AllowedRevocationReasons names the revocation reasons certgate accepts,
 // for error messages and help texts: the RFC 5280 §5.3.1 CRLReason codes
 // the CA/Browser Forum Baseline Requirements (§7.2.2) allow in a subscriber

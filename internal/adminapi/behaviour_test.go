@@ -23,6 +23,39 @@ func decode[T any](t *testing.T, r response) T {
 	return v
 }
 
+// TestRevokeKeyCompromiseAfterAnotherReason, on both engines: a
+// certificate revoked as superseded can be revoked again for
+// keyCompromise (its reason changes, its revocation time stays, its key is
+// blocked); after that any revocation is a 409.
+func TestRevokeKeyCompromiseAfterAnotherReason(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		admin := f.tokens[auth.RoleAdmin]
+		c := f.certificate()
+		first := decode[inventory.Certificate](t, f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 4}))
+		r := f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1})
+		if v := decode[inventory.Certificate](t, r); r.status != 200 || v.RevocationReason != "keyCompromise" || first.RevokedAt == nil ||
+			v.RevokedAt == nil || !v.RevokedAt.Equal(*first.RevokedAt) {
+			t.Errorf("keyCompromise after superseded: %d %s; want 200, keyCompromise, revoked at %v", r.status, r.body, first.RevokedAt)
+		}
+		leaf, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := store.KeyHash(leaf.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := f.st.GetBlockedKey(context.Background(), h); err != nil || b.Serial != c.Serial {
+			t.Errorf("blocked key: %+v, %v; want blocked by %s", b, err, c.Serial)
+		}
+		for _, reason := range []int{1, 4} {
+			if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": reason}), 409); err != nil {
+				t.Errorf("reason %d after keyCompromise: %v", reason, err)
+			}
+		}
+	})
+}
+
 // TestChangesAreAuditedAndPaginated, on both engines: deactivation and
 // token changes made through the API are in the audit log with the token
 // as actor and the client address as source; conflicts and unknown
@@ -179,6 +212,14 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 		r = f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", f.tokens[auth.RoleOperator], map[string]int{"reason": 1})
 		if v := decode[inventory.Certificate](t, r); r.status != 200 || v.Status != "revoked" || v.RevocationReason != "keyCompromise" {
 			t.Fatalf("revoke: %d %s", r.status, r.body)
+		}
+		// keyCompromise blocked the certificate's key (CA/B BR 6.1.1.3).
+		if leaf, err := x509.ParseCertificate(c.DER); err != nil {
+			t.Fatal(err)
+		} else if h, err := store.KeyHash(leaf.PublicKey); err != nil {
+			t.Fatal(err)
+		} else if b, err := f.st.GetBlockedKey(context.Background(), h); err != nil || b.Serial != c.Serial {
+			t.Errorf("blocked key after the revocation for keyCompromise: %+v, %v; want blocked by %s", b, err, c.Serial)
 		}
 		if err := isProblem(f.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", admin, map[string]int{"reason": 1}), 409); err != nil {
 			t.Errorf("second revocation: %v", err)

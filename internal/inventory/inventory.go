@@ -343,9 +343,11 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // Revoke marks the certificate named by ref revoked with an RFC 5280
 // §5.3.1 reason code, through the same store method as ACME revocation;
 // the CRL (and OCSP) of its issuer reflect it within their refresh
-// interval. ErrNotFound, ErrAlreadyRevoked, or ErrInvalid for a reason
-// code outside acme.AllowedRevocationReasons (the policy of ACME and the
-// admin API).
+// interval. A certificate revoked for another reason can be revoked again
+// for keyCompromise, which keeps its revocation time and blocks its key
+// (store.RevokeCertificate). ErrNotFound, ErrAlreadyRevoked, or ErrInvalid
+// for a reason code outside acme.AllowedRevocationReasons (the policy of
+// ACME and the admin API).
 func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certificate, error) {
 	if !acme.RevocationReasonAllowed(reason) {
 		return nil, fmt.Errorf("%w: revocation reason %d is not accepted; use %s (RFC 5280 §5.3.1)", ErrInvalid, reason, acme.AllowedRevocationReasons)
@@ -362,6 +364,9 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 			Replaced: audit.ReplacedRow(func(old *store.Certificate) (any, any) {
 				after := *old
 				after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, reason
+				if old.Status == store.StatusRevoked { // keyCompromise after another reason: the time stays
+					after.RevokedAt = old.RevokedAt
+				}
 				return view(old, now), view(&after, now)
 			})})
 		if err != nil {
@@ -375,7 +380,10 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 		}
 		return nil, fmt.Errorf("revoke certificate: %w", err)
 	}
-	c.Status, c.RevokedAt, c.RevocationReason = store.StatusRevoked, now, reason
+	if c.Status != store.StatusRevoked {
+		c.RevokedAt = now
+	}
+	c.Status, c.RevocationReason = store.StatusRevoked, reason
 	v := view(c, now)
 	return &v, nil
 }

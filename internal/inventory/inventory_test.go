@@ -2,8 +2,13 @@ package inventory_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +29,19 @@ func must(t *testing.T, err error) {
 
 // fill stores n certificates c0..c(n-1) under example.com expiring one day
 // apart (two per day, so NotAfter ties), the first one already expired.
+// Their DER is one self-signed certificate (a revocation for keyCompromise
+// reads the key from it).
 func fill(t *testing.T, st *store.Store, n int) {
 	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	must(t, err)
 	var cs []*store.Certificate
 	for i := range n {
 		serial := fmt.Sprintf("%x", 0x100+i)
-		cs = append(cs, &store.Certificate{Serial: serial, Issuer: "local", DER: []byte("der" + serial), ChainPEM: "chain-" + serial,
+		cs = append(cs, &store.Certificate{Serial: serial, Issuer: "local", DER: der, ChainPEM: "chain-" + serial,
 			SANs: []string{fmt.Sprintf("h%d.example.com", i)}, KeyType: "ECDSA P-256", KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",
 			FingerprintSHA256: fmt.Sprintf("%064x", 0x100+i), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Duration(i/2)*24*time.Hour - time.Minute),
 			Status: store.StatusValid, CreatedAt: now, Source: store.SourceIssued})

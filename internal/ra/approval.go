@@ -97,6 +97,11 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 		// will not be issued (RFC 8555 §7.1.6 invalid).
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
+	// The key may have been revoked for keyCompromise while the order
+	// waited for its approver.
+	if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
 	// The approval may come long after finalize: the account may have been
 	// deactivated since (RFC 8555 §7.3.6: no further certificates for it),
 	// and the CAA check finalize relied on may be older than

@@ -77,6 +77,9 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	now := r.now()
 	after := *rec
 	after.Status, after.RevokedAt, after.RevocationReason = "revoked", now, reason
+	if rec.Status == acme.StatusRevoked { // keyCompromise after another reason: the time stays (store.RevokeCertificate)
+		after.RevokedAt = rec.RevokedAt
+	}
 	ev, err := r.auditEvent(ctx, audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
 		ObjectID: rec.Serial, Before: snapshotOf(rec), After: snapshotOf(&after)})
 	if err != nil {
@@ -108,8 +111,10 @@ var (
 
 // RevokeSerial revokes the certificate with serial (lower-case hex) for an
 // administrator (actor, e.g. "token:ops"), with an RFC 5280 §5.3.1 reason
-// code, audited in the same transaction. Errors: ErrUnknownCertificate,
-// ErrAlreadyRevoked, ErrBadReason, or a storage error.
+// code, audited in the same transaction. A certificate revoked for another
+// reason can be revoked again for keyCompromise (store.RevokeCertificate).
+// Errors: ErrUnknownCertificate, ErrAlreadyRevoked, ErrBadReason, or a
+// storage error.
 func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, error) {
 	if !acme.RevocationReasonAllowed(reason) {
 		return nil, ErrBadReason
@@ -121,7 +126,7 @@ func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor 
 	if err != nil {
 		return nil, fmt.Errorf("certificate lookup: %w", err)
 	}
-	if rec.Status == "revoked" {
+	if rec.Status == acme.StatusRevoked && (reason != acme.ReasonKeyCompromise || rec.RevocationReason == acme.ReasonKeyCompromise) {
 		return nil, ErrAlreadyRevoked
 	}
 	if err := r.revoke(ctx, rec, reason, actor); err != nil {

@@ -76,6 +76,9 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	if err := CheckContacts(req.Contact); err != nil {
 		return nil, false, err
 	}
+	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
+		return nil, false, err
+	}
 	if err := r.limitNewAccount(ctx); err != nil {
 		return nil, false, err
 	}

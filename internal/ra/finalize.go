@@ -172,6 +172,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		// processing.
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR's key is weak, anyone can recover its private key: %s", why)
 	}
+	if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {
+		return nil, err
+	}
 	prof, err := r.Profile(ctx, o.Profile)
 	if err != nil {
 		return nil, err
@@ -408,7 +411,11 @@ type RevokeRequest struct {
 
 // Revoke revokes a certificate (RFC 8555 §7.6) when the requester is the
 // issuing account, an account holding valid authorizations for every name
-// in it, or proves possession of its key. Errors: malformed (unknown
+// in it, or proves possession of its key (then always for keyCompromise).
+// A revocation for keyCompromise blocks the certificate's key: no
+// certificate or account is accepted for it afterwards; it also applies to
+// a certificate revoked before for another reason (store.RevokeCertificate:
+// the reason becomes keyCompromise). Errors: malformed (unknown
 // certificate, or one imported into the inventory: another CA issued it),
 // unauthorized, badRevocationReason, alreadyRevoked.
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
@@ -438,6 +445,12 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		if !ok || !eq.Equal(cert.PublicKey) {
 			return acme.NewProblem(acme.Unauthorized, "the request is not signed by the certificate's key")
 		}
+		// A request signed with the certificate's private key demonstrates
+		// that whoever sent it holds the key: verifiable evidence of key
+		// compromise, for which the CA/B Forum BR (§4.9.1.1, §7.2.2) make
+		// keyCompromise the reason, whatever the request asked. The
+		// revocation blocks the key (store.RevokeCertificate).
+		reason = acme.ReasonKeyCompromise
 	case req.Account != nil:
 		if rec.AccountID != req.Account.ID {
 			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, certIdentifiers(cert), r.now())

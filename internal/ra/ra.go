@@ -62,6 +62,7 @@ type Store interface {
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
+	GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*store.BlockedKey, error)
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
 	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
@@ -438,6 +439,9 @@ func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.
 	if err := CheckContacts(req.Contact); err != nil {
 		return nil, false, err
 	}
+	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
+		return nil, false, err
+	}
 	if err := r.limitNewAccount(ctx); err != nil {
 		return nil, false, err
 	}
@@ -501,13 +505,18 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 
 // ChangeKey rolls account a over to the key with thumbprint newTP (RFC 8555
 // §7.3.5). When another account holds that key it returns a 409 problem
-// whose Location is that account's ID (the caller turns it into a URL).
+// whose Location is that account's ID (the caller turns it into a URL); a
+// new key blocked by a keyCompromise revocation is refused with
+// badPublicKey.
 func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
 	if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
 		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
 		p.Status = 409
 		p.Location = other.ID
 		return p
+	}
+	if err := r.checkAccountKeyNotBlocked(ctx, newJWK); err != nil {
+		return err
 	}
 	err := r.store.ChangeAccountKey(ctx, a.ID, a.KeyThumbprint, newTP, newJWK)
 	switch {

@@ -93,7 +93,9 @@ func TestAuditReplacedRow(t *testing.T) {
 			t.Errorf("DeactivateAccount: hook got %+v, want the valid account of team red", a)
 		}
 
-		must(t, s.InsertCertificates(ctx, []*store.Certificate{invCert("c1", 30, "a.example")}))
+		c1 := invCert("c1", 30, "a.example")
+		c1.DER = certDER(t, testKey(t)) // reason 1 blocks its key, read from the DER
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{c1}))
 		var c *store.Certificate
 		must(t, s.RevokeCertificate(ctx, "c1", 1, now, replacedEvent(t, s, &c)))
 		if c == nil || c.Serial != "c1" || c.Status != "valid" {

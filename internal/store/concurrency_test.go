@@ -119,15 +119,15 @@ func testConcurrentCreateOrder(t *testing.T, e storetest.Engine) {
 		if pages > n {
 			t.Fatal("paging does not end")
 		}
-		ids, created, err := s.ListOrderIDs(ctx, a.ID, cur, curID, now, 5)
+		page, err := s.ListACMEOrders(ctx, a.ID, cur, curID, now, 5)
 		must(t, err)
-		if len(ids) == 0 {
+		if len(page) == 0 {
 			break
 		}
-		for _, id := range ids {
-			seen[id]++
+		for _, o := range page {
+			seen[o.ID]++
 		}
-		cur, curID = created[len(created)-1], ids[len(ids)-1]
+		cur, curID = page[len(page)-1].CreatedAt, page[len(page)-1].ID
 	}
 	if len(seen) != n {
 		t.Fatalf("paging returned %d distinct orders, want %d", len(seen), n)
@@ -238,6 +238,7 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 	wantErr(t, "second finalize", s.SetOrderStatus(ctx, o.ID, acme.StatusPending, acme.StatusProcessing, nil, clock), store.ErrStale)
 	must(t, s.ReserveSerial(ctx, "7e57", clock))
 	cert := newCert("7e57", o.ID, acct.ID)
+	cert.DER = certDER(t, testKey(t)) // revoked for keyCompromise below: its key is read from the DER
 	cert.SANs = names
 	must(t, s.FinishOrder(ctx, o.ID, cert, clock))
 	ord, err := s.GetOrder(ctx, o.ID)
@@ -276,9 +277,9 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 	o2 := &store.Order{ID: "ord-flow-2", AccountID: acct.ID, Status: acme.StatusPending, Expires: clock.Add(time.Hour),
 		Identifiers: idents[:1], AuthzIDs: []string{reuse.ID}, CreatedAt: clock, UpdatedAt: clock}
 	must(t, s.CreateOrder(ctx, o2, nil))
-	ids, _, err := s.ListOrderIDs(ctx, acct.ID, time.Time{}, "", clock, 10)
+	listed, err := s.ListACMEOrders(ctx, acct.ID, time.Time{}, "", clock, 10)
 	must(t, err)
-	if strings.Join(ids, ",") != "ord-flow,ord-flow-2" {
+	if ids := orderIDs(listed); strings.Join(ids, ",") != "ord-flow,ord-flow-2" {
 		t.Fatalf("account orders = %v", ids)
 	}
 	if n, _ := s.CountCertificates(ctx); n != 1 {

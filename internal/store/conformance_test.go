@@ -50,7 +50,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"ChallengeLifecycle", testChallengeLifecycle},
 		{"ChallengeFailure", testChallengeFailure},
 		{"AuthorizationReuseExpiry", testAuthorizationReuseExpiry},
-		{"ListOrderIDs", testListOrderIDs},
+		{"ListACMEOrders", testListACMEOrders},
 		{"SerialsAndCertificates", testSerialsAndCertificates},
 		{"Revocation", testRevocation},
 		{"Reopen", testReopen},
@@ -588,7 +588,20 @@ func testAuthorizationReuseExpiry(t *testing.T, e storetest.Engine) {
 	}
 }
 
-func testListOrderIDs(t *testing.T, e storetest.Engine) {
+// orderIDs returns the IDs of orders.
+func orderIDs(orders []*store.Order) []string {
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	return ids
+}
+
+// testListACMEOrders: the ACME orders list pages an account's orders by
+// (created, id), leaves out orders expired before the given time and
+// orders stored as invalid (RFC 8555 §7.1.2.1), and returns whole orders
+// (a pending one with its authorization IDs, for the caller to judge).
+func testListACMEOrders(t *testing.T, e storetest.Engine) {
 	s := e.Open(t)
 	ctx := context.Background()
 	a := createAccount(t, s, "acct1")
@@ -596,7 +609,7 @@ func testListOrderIDs(t *testing.T, e storetest.Engine) {
 	mk := func(acct, id string, created time.Time, expires time.Time) {
 		t.Helper()
 		o := &store.Order{ID: id, AccountID: acct, Status: acme.StatusPending, Expires: expires,
-			Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".example.test"}}, AuthzIDs: []string{}, CreatedAt: created, UpdatedAt: created}
+			Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".example.test"}}, AuthzIDs: []string{"az-" + id}, CreatedAt: created, UpdatedAt: created}
 		must(t, s.CreateOrder(ctx, o, nil))
 	}
 	mk(a.ID, "o3", now.Add(2*time.Second), now.Add(time.Hour))
@@ -604,30 +617,35 @@ func testListOrderIDs(t *testing.T, e storetest.Engine) {
 	mk(a.ID, "o2b", now.Add(time.Second), now.Add(time.Hour))
 	mk(a.ID, "o2a", now.Add(time.Second), now.Add(time.Hour))
 	mk(a.ID, "expired", now.Add(time.Second), now.Add(time.Minute))
+	mk(a.ID, "failed", now.Add(time.Second), now.Add(time.Hour))
+	must(t, s.SetOrderStatus(ctx, "failed", acme.StatusPending, acme.StatusInvalid, acme.NewProblem(acme.BadCSR, "x"), now))
+	mk(a.ID, "o4", now.Add(3*time.Second), now.Add(time.Hour))
+	must(t, s.SetOrderStatus(ctx, "o4", acme.StatusPending, acme.StatusProcessing, nil, now))
 	mk("acct2", "foreign", now.Add(time.Second), now.Add(time.Hour))
 
 	var all []string
 	var cur time.Time
 	curID := ""
 	for page := 0; page < 10; page++ {
-		ids, created, err := s.ListOrderIDs(ctx, a.ID, cur, curID, now.Add(time.Minute), 2)
+		orders, err := s.ListACMEOrders(ctx, a.ID, cur, curID, now.Add(time.Minute), 2)
 		must(t, err)
-		if len(ids) != len(created) {
-			t.Fatalf("%d ids, %d times", len(ids), len(created))
-		}
-		if len(ids) == 0 {
+		if len(orders) == 0 {
 			break
 		}
-		all = append(all, ids...)
-		cur, curID = created[len(created)-1], ids[len(ids)-1]
+		all = append(all, orderIDs(orders)...)
+		last := orders[len(orders)-1]
+		cur, curID = last.CreatedAt, last.ID
 	}
-	if want := []string{"o1", "o2a", "o2b", "o3"}; !reflect.DeepEqual(all, want) {
-		t.Fatalf("paged orders = %v, want %v", all, want)
+	if want := []string{"o1", "o2a", "o2b", "o3", "o4"}; !reflect.DeepEqual(all, want) {
+		t.Fatalf("paged orders = %v, want %v (not the expired one nor the invalid one)", all, want)
 	}
-	ids, created, err := s.ListOrderIDs(ctx, a.ID, time.Time{}, "", now, 10)
+	orders, err := s.ListACMEOrders(ctx, a.ID, time.Time{}, "", now, 10)
 	must(t, err)
-	if len(ids) != 5 || !created[0].Equal(now) {
-		t.Fatalf("orders unexpired at now = %v %v, want 5 (the expired one included)", ids, created)
+	if ids := orderIDs(orders); len(ids) != 6 || !orders[0].CreatedAt.Equal(now) {
+		t.Fatalf("orders unexpired at now = %v, want 6 (the expired one included, not the invalid one)", ids)
+	}
+	if o := orders[0]; o.ID != "o1" || o.Status != acme.StatusPending || !reflect.DeepEqual(o.AuthzIDs, []string{"az-o1"}) {
+		t.Errorf("first order = %+v; want o1, pending, with its authorization IDs", o)
 	}
 }
 
@@ -682,6 +700,7 @@ func testRevocation(t *testing.T, e storetest.Engine) {
 		serial := fmt.Sprintf("%x", 16+i)
 		must(t, s.ReserveSerial(ctx, serial, now))
 		c := newCert(serial, id, a.ID)
+		c.DER = certDER(t, testKey(t)) // "10" is revoked for keyCompromise: its key is read from the DER
 		c.NotAfter = now.Add(na)
 		if i == 2 {
 			c.Issuer = "other"

@@ -52,6 +52,9 @@ func TestHealthQueries(t *testing.T) {
 		} {
 			c := invCert(string(rune('a'+i)), 0)
 			c.NotAfter = at
+			if c.Serial == "f" { // revoked for keyCompromise below: its key is read from the DER
+				c.DER = certDER(t, testKey(t))
+			}
 			certs = append(certs, c)
 		}
 		must(t, s.InsertCertificates(ctx, certs))

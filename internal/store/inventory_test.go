@@ -308,12 +308,14 @@ func testAttributeSearch(t *testing.T, e storetest.Engine) {
 func testStatusAndExpiry(t *testing.T, e storetest.Engine) {
 	s := e.Open(t)
 	ctx := context.Background()
+	revoked := invCert("05", 10, "revoked.test")
+	revoked.DER = certDER(t, testKey(t)) // reason 1 blocks its key, read from the DER
 	must(t, s.InsertCertificates(ctx, []*store.Certificate{
 		invCert("01", -1, "expired.test"),
 		invCert("02", 5, "soon.test"),
 		invCert("03", 29, "month.test"),
 		invCert("04", 31, "later.test"),
-		invCert("05", 10, "revoked.test"),
+		revoked,
 	}))
 	must(t, s.RevokeCertificate(ctx, "05", 1, now))
 	within30 := store.CertQuery{Status: store.StatusValid, NotAfterFrom: now, NotAfterTo: now.Add(30 * 24 * time.Hour)}

@@ -314,29 +314,42 @@ func (s *Store) GetOrderAuthorizations(ctx context.Context, id string) (o *Order
 	return o, authzs, nil
 }
 
-// ListOrderIDs returns up to limit IDs of accountID's orders created at or
-// after the cursor position (created, id), oldest first, for keyset
-// pagination; notExpiredAfter filters out orders that expired before it.
-func (s *Store) ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, created_at FROM orders
-		WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) AND expires_at > ?
-		ORDER BY created_at, id LIMIT ?`, accountID, ts(afterCreated), ts(afterCreated), afterID, ts(notExpiredAfter), limit)
+// listOrdersSQL is the orders list: the index orders_account (account_id,
+// created_at, id) gives the rows in keyset order, from the cursor on (the
+// row-value comparison is a range of the index on both engines, where the
+// equivalent OR form made SQLite seek to the account's first order and step
+// over every order before the cursor); expiry and status are checked on the
+// rows it finds.
+const listOrdersSQL = `SELECT ` + orderCols + ` FROM orders
+	WHERE account_id = ? AND (created_at, id) > (?, ?) AND expires_at > ? AND status <> 'invalid'
+	ORDER BY created_at, id LIMIT ?`
+
+// ListACMEOrders returns up to limit of accountID's orders created after
+// the cursor position (afterCreated, afterID), oldest first, for keyset
+// pagination of the account's ACME orders list (RFC 8555 §7.1.2.1; the
+// admin API lists every order with ListOrders). It leaves
+// out orders that expired before notExpiredAfter and orders stored as
+// invalid (the list SHOULD NOT include invalid orders); a pending order
+// whose authorizations make it invalid (ra.OrderStatus) is returned, for
+// the caller to judge with its authorizations.
+func (s *Store) ListACMEOrders(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]*Order, error) {
+	rows, err := s.r.QueryContext(ctx, listOrdersSQL, accountID, ts(afterCreated), afterID, ts(notExpiredAfter), limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list orders: %w", err)
+		return nil, fmt.Errorf("list orders: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
-	var created []time.Time
+	var out []*Order
 	for rows.Next() {
-		var id string
-		var c int64
-		if err := rows.Scan(&id, &c); err != nil {
-			return nil, nil, fmt.Errorf("list orders: %w", err)
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list orders: %w", err)
 		}
-		ids = append(ids, id)
-		created = append(created, fromTS(c))
+		out = append(out, o)
 	}
-	return ids, created, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return out, nil
 }
 
 // SetOrderStatus moves order id from stored status from to to, also setting
@@ -717,9 +730,23 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // reason code. ErrStale when it is not valid (already revoked). Each of
 // events (optional) is appended to the audit log in the same transaction;
 // their Replaced hooks get the *Certificate as it was before.
+//
+// A revocation for keyCompromise (acme.ReasonKeyCompromise) also blocks the
+// certificate's public key (BlockedKey, CA/B Forum BR §6.1.1.3) in the same
+// transaction: whichever path revokes (ACME revokeCert, the admin API,
+// `certgate cert revoke`), the key cannot be certified again. It also
+// applies to a certificate already revoked for another reason: its reason
+// becomes keyCompromise, its revocation time stays (BR §4.9.1.1, Mozilla
+// Root Store Policy §6.1.1: on evidence of key compromise the CA SHOULD
+// update the CRL entry's reason), and its key is blocked; ErrStale then
+// only when it is revoked for keyCompromise already.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
-	if len(events) == 0 {
+	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
+		revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
+		WHERE serial = ? AND (status = 'valid' OR (status = 'revoked' AND revocation_reason <> ?)) RETURNING der`
+	block := reason == acme.ReasonKeyCompromise
+	if len(events) == 0 && !block {
 		res, err := s.exec(ctx, q, ts(at), reason, serial)
 		return checkOne(res, err, "revoke certificate")
 	}
@@ -727,16 +754,24 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		if err := readReplacedLock(ctx, s, tx, events, scanCert, `FOR UPDATE OF c`, `SELECT `+certSelect()+` WHERE c.serial = ?`, serial); err != nil {
 			return fmt.Errorf("certificate %s: %w", serial, err)
 		}
-		res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
-		if err := checkOne(res, err, "revoke certificate"); err != nil {
-			return err
-		}
-		for _, ev := range events {
-			if err := appendAudit(ctx, tx, ev); err != nil {
+		if block {
+			var der []byte
+			switch err := txQueryRow(ctx, tx, qKeyCompromise, reason, ts(at), serial, reason).Scan(&der); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("revoke certificate: %w", ErrStale)
+			case err != nil:
+				return fmt.Errorf("revoke certificate: %w", err)
+			}
+			if err := blockCertificateKey(ctx, tx, der, serial, reason, at); err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
+			if err := checkOne(res, err, "revoke certificate"); err != nil {
 				return err
 			}
 		}
-		return nil
+		return appendAll(ctx, tx, events)
 	})
 }
 

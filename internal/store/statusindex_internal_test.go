@@ -37,6 +37,7 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 		{"GetAuthorization", authzWithChallengesQuery, []string{"SEARCH c USING INDEX challenges_authz_type (authz_id=?)"}},
 		{"GetChallengeAuthorization", challengeAuthzQuery, []string{"SEARCH c USING INDEX challenges_authz_type (authz_id=?)"}},
 		{"StartChallengeLeased", startChallengeLeasedSQL, []string{"SEARCH a USING INDEX sqlite_autoindex_authorizations_1 (id=?)"}},
+		{"ListACMEOrders", listOrdersSQL, []string{"SEARCH orders USING INDEX orders_account (account_id=?"}},
 	}
 	for _, c := range cases {
 		args := make([]any, strings.Count(c.query, "?"))

@@ -98,7 +98,9 @@ func testStatusIndexRows(t *testing.T, e storetest.Engine) {
 		t.Fatalf("ProcessingOrders = %v, %v; want pr and vo", ids, err)
 	}
 	must(t, s.ReserveSerial(ctx, "5b", now))
-	must(t, s.FinishOrder(ctx, "vo", newCert("5b", "vo", a.ID), now))
+	vc := newCert("5b", "vo", a.ID)
+	vc.DER = certDER(t, testKey(t)) // revoked for keyCompromise below: its key is read from the DER
+	must(t, s.FinishOrder(ctx, "vo", vc, now))
 	if ids, err := s.ProcessingOrders(ctx, now.Add(time.Second)); err != nil || !sameIDs(ids, "pr") {
 		t.Fatalf("ProcessingOrders after vo was issued = %v, %v; want pr", ids, err)
 	}

@@ -743,6 +743,61 @@ func TestACMEClientOrdersList(t *testing.T) {
 	}
 }
 
+// TestACMEClientOrdersListLeavesOutInvalid: the orders list SHOULD NOT
+// include invalid orders (RFC 8555 §7.1.2.1): neither an order stored as
+// invalid (a failed finalize) nor a pending order made invalid by its
+// authorization (here deactivated, RFC 8555 §7.5.2; a failed validation
+// alike). Paging still reaches every other order, the next link computed
+// before invalid orders are dropped (a page may hold fewer).
+func TestACMEClientOrdersListLeavesOutInvalid(t *testing.T) {
+	t.Parallel()
+	env := testenv.NewWithOptions(t, testenv.Options{Server: server.Options{OrdersPerPage: 2}})
+	rc := clNewRawClient(t, env, clEcKey(t, elliptic.P256()))
+	rc.register()
+	urls := map[string]string{}
+	authz := map[string]string{}
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		r := rc.post(rc.dir.NewOrder, map[string]any{"identifiers": []cgacme.Identifier{{Type: "dns", Value: name + ".invalid-list.example.test"}}})
+		var o cgacme.Order
+		rc.decode(r, http.StatusCreated, &o)
+		urls[name], authz[name] = r.header.Get("Location"), o.Authorizations[0]
+	}
+	// b: its authorization deactivated, so the order is invalid.
+	rc.decode(rc.post(authz["b"], map[string]string{"status": "deactivated"}), http.StatusOK, nil)
+	var ob cgacme.Order
+	rc.decode(rc.post(urls["b"], nil), http.StatusOK, &ob)
+	if ob.Status != cgacme.StatusInvalid {
+		t.Fatalf("order b with a deactivated authorization is %q, want invalid", ob.Status)
+	}
+	// d: stored invalid, as a failed finalize leaves it.
+	dID := urls["d"][strings.LastIndex(urls["d"], "/")+1:]
+	if err := env.Server.Store().SetOrderStatus(context.Background(), dID, cgacme.StatusPending, cgacme.StatusInvalid,
+		cgacme.NewProblem(cgacme.BadCSR, "test"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	var acct cgacme.Account
+	rc.decode(rc.post(rc.kid, nil), http.StatusOK, &acct)
+	var listed []string
+	for url, pages := acct.Orders, 0; url != ""; pages++ {
+		if pages > 10 {
+			t.Fatal("orders list does not end")
+		}
+		r := rc.post(url, nil)
+		var list cgacme.OrdersList
+		rc.decode(r, http.StatusOK, &list)
+		listed = append(listed, list.Orders...)
+		url = ""
+		if next := r.links("next"); len(next) == 1 {
+			url = next[0]
+		}
+	}
+	want := []string{urls["a"], urls["c"], urls["e"]}
+	if !slices.Equal(listed, want) {
+		t.Errorf("orders list = %q\nwant a, c, e: %q (not b, invalid by its authorization, nor d, stored invalid)", listed, want)
+	}
+}
+
 // clPemChain decodes a PEM certificate chain into DER certificates.
 func clPemChain(t testing.TB, b []byte) [][]byte {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,12 @@ func (w *WFE) account(ctx context.Context, x *exchange) error {
 	return writeJSON(x.rw, http.StatusOK, x.accountView(acct))
 }
 
+// ordersList serves an account's orders list (RFC 8555 §7.1.2.1), a page
+// of OrdersPerPage orders at a time with a Link rel="next" to the next.
+// Invalid orders are left out (the list SHOULD NOT include them): those
+// stored as invalid by the query, and pending orders whose authorizations
+// make them invalid (a failed validation, ra.OrderStatus) here, so a page
+// may hold fewer orders than the page size.
 func (w *WFE) ordersList(ctx context.Context, x *exchange, req *request) error {
 	if !req.postAsGet() {
 		return acme.NewProblem(acme.Malformed, "the orders list is fetched with POST-as-GET (empty payload)")
@@ -111,21 +118,72 @@ func (w *WFE) ordersList(ctx context.Context, x *exchange, req *request) error {
 			return acme.NewProblem(acme.Malformed, "invalid cursor")
 		}
 	}
-	ids, created, err := w.store.ListOrderIDs(ctx, req.account.ID, after, afterID, w.ra.Now(), w.cfg.OrdersPerPage+1)
+	now := w.ra.Now()
+	orders, err := w.store.ListACMEOrders(ctx, req.account.ID, after, afterID, now, w.cfg.OrdersPerPage+1)
 	if err != nil {
 		return w.internal(ctx, "orders list", err)
 	}
+	if len(orders) > w.cfg.OrdersPerPage {
+		last := orders[w.cfg.OrdersPerPage-1]
+		next := x.accountURL(req.account.ID) + "/orders?cursor=" + newCursor(last.CreatedAt, last.ID)
+		x.rw.Header().Add("Link", link(next, "next"))
+		orders = orders[:w.cfg.OrdersPerPage]
+	}
+	authzs, err := w.pendingAuthorizations(ctx, orders)
+	if err != nil {
+		return w.internal(ctx, "orders list authorizations", err)
+	}
 	list := acme.OrdersList{Orders: []string{}}
-	for i, id := range ids {
-		if i == w.cfg.OrdersPerPage {
-			next := x.accountURL(req.account.ID) + "/orders?cursor=" + newCursor(created[i-1], ids[i-1])
-			x.rw.Header().Add("Link", link(next, "next"))
-			break
+	for _, o := range orders {
+		var azs []*store.Authorization
+		if o.Status == acme.StatusPending {
+			azs = make([]*store.Authorization, len(o.AuthzIDs))
+			for i, id := range o.AuthzIDs {
+				azs[i] = authzs[id]
+			}
 		}
-		list.Orders = append(list.Orders, x.orderURL(id))
+		if ra.OrderStatus(o, azs, now) == acme.StatusInvalid {
+			continue
+		}
+		list.Orders = append(list.Orders, x.orderURL(o.ID))
 	}
 	return writeJSON(x.rw, http.StatusOK, list)
 }
+
+// pendingAuthorizations reads the authorizations of the pending orders
+// among orders (the others' status does not depend on them), by ID, with
+// one read per maxIdentifiers of them: the size of one order's read, so
+// that the statements are those that order reads prepare.
+func (w *WFE) pendingAuthorizations(ctx context.Context, orders []*store.Order) (map[string]*store.Authorization, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, o := range orders {
+		if o.Status != acme.StatusPending {
+			continue
+		}
+		for _, id := range o.AuthzIDs {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	out := make(map[string]*store.Authorization, len(ids))
+	for chunk := range slices.Chunk(ids, authzReadChunk) {
+		azs, err := w.store.GetAuthorizations(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range azs {
+			out[a.ID] = a
+		}
+	}
+	return out, nil
+}
+
+// authzReadChunk bounds the authorizations of one read of the orders list:
+// the most one order has (ra's limit on identifiers).
+const authzReadChunk = 100
 
 // keyChange rolls an account over to a new key (RFC 8555 §7.3.5).
 func (w *WFE) keyChange(ctx context.Context, x *exchange) error {

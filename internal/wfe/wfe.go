@@ -58,7 +58,7 @@ type Reader interface {
 	GetChallengeAuthorization(ctx context.Context, id string) (*store.Challenge, *store.Authorization, error)
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error)
-	ListOrderIDs(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]string, []time.Time, error)
+	ListACMEOrders(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]*store.Order, error)
 }
 
 // Config holds the front end's settings.

@@ -1,0 +1,48 @@
+package ra
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// checkKeyNotBlocked refuses pub when a certificate with it was revoked
+// for keyCompromise (store.BlockedKey; CA/B Forum BR §6.1.1.3: the CA must
+// reject a certificate request whose key is known to be compromised), with
+// a badPublicKey problem (RFC 8555 §6.7) whose detail, beginning with
+// what ("the CSR's public key", "the account key"), says when and by which
+// certificate's revocation. One primary-key read (store.GetBlockedKey).
+func (r *RA) checkKeyNotBlocked(ctx context.Context, pub crypto.PublicKey, what string) error {
+	h, err := store.KeyHash(pub)
+	if err != nil {
+		return acme.NewProblem(acme.BadPublicKey, "%s cannot be encoded: %v", what, err)
+	}
+	b, err := r.store.GetBlockedKey(ctx, h)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return r.internal(ctx, "blocked key lookup", err)
+	}
+	return acme.NewProblem(acme.BadPublicKey, "%s is blocked: certificate %s with this key was revoked for %s on %s; "+
+		"this CA issues no further certificate for it (CA/B Forum BR 6.1.1.3): generate a new key",
+		what, b.Serial, acme.RevocationReasonName(b.Reason), b.BlockedAt.UTC().Format(time.RFC3339))
+}
+
+// checkAccountKeyNotBlocked is checkKeyNotBlocked for the account key jwk
+// (JSON) of a new account or a key change: a key known to be compromised
+// cannot authenticate a new account either (its holder may not be its
+// owner).
+func (r *RA) checkAccountKeyNotBlocked(ctx context.Context, jwk []byte) error {
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(jwk); err != nil {
+		return r.internal(ctx, "account key", err)
+	}
+	return r.checkKeyNotBlocked(ctx, k.Key, "the account key")
+}

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// BlockedKey is a public key the CA refuses to certify because a
+// certificate with it was revoked for keyCompromise (CA/B Forum BR
+// §6.1.1.3, §4.9.1.1; RFC 8555 §7.6). Rows are written by RevokeCertificate
+// in the revocation's transaction and never deleted.
+type BlockedKey struct {
+	SPKISHA256 []byte    // KeyHash of the key: SHA-256 of its DER SubjectPublicKeyInfo (32 bytes)
+	BlockedAt  time.Time // when the revocation that blocked it was made
+	Serial     string    // the revoked certificate (lower-case hex serial)
+	Reason     int       // its RFC 5280 §5.3.1 reason code (acme.ReasonKeyCompromise)
+}
+
+// KeyHash returns the SHA-256 (32 bytes) of pub's DER SubjectPublicKeyInfo
+// (RFC 5280 §4.1.2.7) as crypto/x509 encodes it (MarshalPKIXPublicKey), the
+// key of the blocked_keys table. Hashing the re-encoded key rather than the
+// bytes a certificate or CSR carries gives every encoding of one key (say,
+// RSA parameters NULL or absent) one hash. Errors: a key type crypto/x509
+// cannot encode.
+func KeyHash(pub crypto.PublicKey) ([]byte, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("key hash: %w", err)
+	}
+	h := sha256.Sum256(spki)
+	return h[:], nil
+}
+
+// certKeyHash is KeyHash of the key of the certificate der, or, for a key
+// crypto/x509 cannot encode (an algorithm it does not know, which no CSR
+// could carry here), the SHA-256 of the SubjectPublicKeyInfo as the
+// certificate carries it.
+func certKeyHash(der []byte) ([]byte, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	if h, err := KeyHash(cert.PublicKey); err == nil {
+		return h, nil
+	}
+	h := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return h[:], nil
+}
+
+const blockedKeySQL = `SELECT blocked_at, serial, reason FROM blocked_keys WHERE spki_sha256 = ?` // primary key
+
+// GetBlockedKey returns the blocked key whose KeyHash is spkiSHA256, or
+// ErrNotFound when that key is not blocked. A primary-key point read; on
+// SQLite a hot read (Store.hot), as it runs on every finalize.
+func (s *Store) GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*BlockedKey, error) {
+	b := &BlockedKey{SPKISHA256: spkiSHA256}
+	err := s.hot(ctx, func(q querier) error {
+		var at int64
+		if err := q.QueryRowContext(ctx, blockedKeySQL, spkiSHA256).Scan(&at, &b.Serial, &b.Reason); err != nil {
+			return err
+		}
+		b.BlockedAt = fromTS(at)
+		return nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("blocked key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blocked key: %w", err)
+	}
+	return b, nil
+}
+
+// blockCertificateKey blocks the key of the certificate der (serial),
+// revoked at at with reason, in tx. A key blocked already keeps its first
+// row (the earliest revocation that blocked it).
+func blockCertificateKey(ctx context.Context, tx txConn, der []byte, serial string, reason int, at time.Time) error {
+	h, err := certKeyHash(der)
+	if err != nil {
+		return fmt.Errorf("block key of certificate %s: %w", serial, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blocked_keys (spki_sha256, blocked_at, serial, reason) VALUES (?, ?, ?, ?)
+		ON CONFLICT (spki_sha256) DO NOTHING`, h, ts(at), serial, reason); err != nil {
+		return fmt.Errorf("block key of certificate %s: %w", serial, err)
+	}
+	return nil
+}
