@@ -30,6 +30,13 @@ func (r *RA) checkKeyNotBlocked(ctx context.Context, pub crypto.PublicKey, what 
 	case err != nil:
 		return r.internal(ctx, "blocked key lookup", err)
 	}
+	return blockedKeyProblem(b, what)
+}
+
+// blockedKeyProblem is the badPublicKey problem (RFC 8555 §6.7) for the
+// blocked key b, what naming it ("the CSR's public key", "the account
+// key").
+func blockedKeyProblem(b *store.BlockedKey, what string) *acme.Problem {
 	return acme.NewProblem(acme.BadPublicKey, "%s is blocked: certificate %s with this key was revoked for %s on %s; "+
 		"this CA issues no further certificate for it (CA/B Forum BR 6.1.1.3): generate a new key",
 		what, b.Serial, acme.RevocationReasonName(b.Reason), b.BlockedAt.UTC().Format(time.RFC3339))

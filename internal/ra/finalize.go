@@ -172,8 +172,12 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		// processing.
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR's key is weak, anyone can recover its private key: %s", why)
 	}
-	if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {
-		return nil, err
+	// A key revoked for keyCompromise is refused in StartIssuanceKey's
+	// transaction below (or, for an order that waits for approval, before
+	// it is asked for), not by a read of its own.
+	keyHash, err := store.KeyHash(csr.PublicKey)
+	if err != nil {
+		return nil, acme.NewProblem(acme.BadPublicKey, "the CSR's public key cannot be encoded: %v", err)
 	}
 	prof, err := r.Profile(ctx, o.Profile)
 	if err != nil {
@@ -193,6 +197,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	}
 	kt := policy.KeyTypeName(csr.PublicKey)
 	if need, why := prof.NeedsApproval(o.Identifiers, kt); need {
+		if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {
+			return nil, err
+		}
 		if err := r.spendCertificate(ctx, a, o); err != nil {
 			return nil, err
 		}
@@ -206,9 +213,13 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// transaction, before anything is signed; certificates-per-domain is
 	// spent in it.
 	serial, hexSerial := newSerial(now)
-	if err := r.store.StartIssuance(ctx, o.ID, hexSerial, now, spend); err != nil {
+	if err := r.store.StartIssuanceKey(ctx, o.ID, hexSerial, keyHash, now, spend); err != nil {
 		if p := rateRefusal(err, refused); p != nil {
 			return nil, p
+		}
+		var kb *store.KeyBlockedError
+		if errors.As(err, &kb) {
+			return nil, blockedKeyProblem(kb.Key, "the CSR's public key")
 		}
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")

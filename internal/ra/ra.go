@@ -58,7 +58,7 @@ type Store interface {
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	StartIssuance(ctx context.Context, orderID, serial string, now time.Time, spends ...*store.RateSpend) error
+	StartIssuanceKey(ctx context.Context, orderID, serial string, keyHash []byte, now time.Time, spends ...*store.RateSpend) error
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error

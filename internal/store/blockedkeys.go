@@ -58,22 +58,30 @@ const blockedKeySQL = `SELECT blocked_at, serial, reason FROM blocked_keys WHERE
 // GetBlockedKey returns the blocked key whose KeyHash is spkiSHA256, or
 // ErrNotFound when that key is not blocked. A primary-key point read; on
 // SQLite a hot read (Store.hot), as it runs on every finalize.
-func (s *Store) GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*BlockedKey, error) {
-	b := &BlockedKey{SPKISHA256: spkiSHA256}
-	err := s.hot(ctx, func(q querier) error {
-		var at int64
-		if err := q.QueryRowContext(ctx, blockedKeySQL, spkiSHA256).Scan(&at, &b.Serial, &b.Reason); err != nil {
-			return err
-		}
-		b.BlockedAt = fromTS(at)
-		return nil
+func (s *Store) GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (b *BlockedKey, err error) {
+	err = s.hot(ctx, func(q querier) error {
+		b, err = blockedKeyIn(ctx, q, spkiSHA256)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// blockedKeyIn reads the blocked key spkiSHA256 with q; ErrNotFound when
+// it is not blocked.
+func blockedKeyIn(ctx context.Context, q querier, spkiSHA256 []byte) (*BlockedKey, error) {
+	b := &BlockedKey{SPKISHA256: spkiSHA256}
+	var at int64
+	err := q.QueryRowContext(ctx, blockedKeySQL, spkiSHA256).Scan(&at, &b.Serial, &b.Reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("blocked key: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("blocked key: %w", err)
 	}
+	b.BlockedAt = fromTS(at)
 	return b, nil
 }
 

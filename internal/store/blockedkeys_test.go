@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -135,4 +136,35 @@ func TestBlockedKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartIssuanceKeyBlocked: on both engines StartIssuanceKey refuses a
+// blocked key with a *KeyBlockedError naming the revocation and changes
+// nothing (the order stays pending, the serial is not reserved); with a
+// key that is not blocked, or no key, it starts the issuance.
+func TestStartIssuanceKeyBlocked(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		a, o, _ := seed(t, s)
+		k := testKey(t)
+		c := invCert("kc", 30, "a.example")
+		c.DER = certDER(t, k)
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{c}))
+		must(t, s.RevokeCertificate(ctx, "kc", acme.ReasonKeyCompromise, now))
+
+		err := s.StartIssuanceKey(ctx, o.ID, "s1", keyHash(t, k.Public()), now)
+		var kb *store.KeyBlockedError
+		if !errors.As(err, &kb) || kb.Key.Serial != "kc" || kb.Key.Reason != acme.ReasonKeyCompromise {
+			t.Fatalf("StartIssuanceKey(blocked key) = %v, want a *KeyBlockedError by kc", err)
+		}
+		if got, err := s.GetOrder(ctx, o.ID); err != nil || got.Status != acme.StatusPending {
+			t.Fatalf("order after the refusal = %+v, %v; want pending", got, err)
+		}
+		must(t, s.ReserveSerial(ctx, "s1", now)) // not reserved by the refused call
+
+		must(t, s.StartIssuanceKey(ctx, o.ID, "s2", keyHash(t, testKey(t).Public()), now))
+		o2 := createOrder(t, s, a.ID, "ord2", newAuthz(a.ID, "az2", "b.example.test", false, acme.ChallengeHTTP01))
+		must(t, s.StartIssuanceKey(ctx, o2.ID, "s3", nil, now))
+	})
 }
