@@ -280,7 +280,8 @@ func TestTLSALPN01Failures(t *testing.T) {
 }
 
 // silentTLSPort listens on 127.0.0.1 and accepts connections without ever
-// answering a ClientHello; accepted is closed at the first connection.
+// answering a ClientHello; accepted is closed once the first connection's
+// ClientHello has begun to arrive.
 func silentTLSPort(t *testing.T) (port int, accepted <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -297,6 +298,11 @@ func silentTLSPort(t *testing.T) (port int, accepted <-chan struct{}) {
 		if err != nil {
 			return
 		}
+		// Signal once the first byte of the ClientHello arrives: the
+		// client's dial has returned and its handshake has begun (an
+		// accepted connection alone may still be in the client's dial).
+		var b [1]byte
+		_, _ = c.Read(b[:])
 		close(got)
 		<-done
 		_ = c.Close()
