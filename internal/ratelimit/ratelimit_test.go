@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -386,9 +387,12 @@ func TestStartNewOrderChecks(t *testing.T) {
 		cfg := ratelimit.Config{PendingAuthorizationsPerAccount: 1, NewOrdersPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
 			FailedValidationsPerAccount: ratelimit.Rate{Count: 5, Period: time.Hour}}
 		checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: "acct"}, {Limit: ratelimit.NewOrdersPerAccount, Key: "acct"}}
+		var refusals []ratelimit.Name // OnRefuse's, all starts together
 		start := func() func(int) error {
 			ms := &meetingStore{Store: st, buckets: make(chan struct{}), pending: make(chan struct{})}
-			return ratelimit.New(cfg, ms, clk.now).StartNewOrderChecks(ctx, checks, "acct", nil)
+			l := ratelimit.New(cfg, ms, clk.now)
+			l.OnRefuse = func(n ratelimit.Name) { refusals = append(refusals, n) }
+			return l.StartNewOrderChecks(ctx, checks, "acct", nil)
 		}
 		if err := start()(0); err != nil {
 			t.Fatalf("one pending of 1, adding none: %v", err)
@@ -403,6 +407,12 @@ func TestStartNewOrderChecks(t *testing.T) {
 		}
 		if p := problem(t, start()(1)); !strings.Contains(p.Detail, string(ratelimit.NewOrdersPerAccount)) {
 			t.Fatalf("after the spend: %q, want the %s refusal", p.Detail, ratelimit.NewOrdersPerAccount)
+		}
+		// Each refusal told is counted once; the pending refusal that
+		// Check's refusal hides is not counted.
+		want := []ratelimit.Name{ratelimit.PendingAuthorizationsPerAccount, ratelimit.NewOrdersPerAccount}
+		if !slices.Equal(refusals, want) {
+			t.Errorf("refusals counted %v, want %v", refusals, want)
 		}
 	})
 }

@@ -135,3 +135,60 @@ func TestRespondChallenge(t *testing.T) {
 		}
 	})
 }
+
+// TestRespondChallengeConcurrent checks that of concurrent responses to
+// one pending challenge, from two nodes (on PostgreSQL two stores on one
+// database, as a cluster's nodes), exactly one starts it and holds its
+// lease, and every other one answers it as processing without starting
+// it.
+func TestRespondChallengeConcurrent(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		ctx := context.Background()
+		nodes := []*store.Store{e.Open(t)}
+		if e.Name == store.EnginePostgres {
+			dsn := storetest.PostgresDSN(t)
+			nodes = []*store.Store{storetest.OpenDSN(t, dsn), storetest.OpenDSN(t, dsn)}
+		}
+		seed(t, nodes[0])
+		const ch, responses = "az1-http-01", 16
+		until := now.Add(time.Minute)
+		always := func(*store.Challenge, *store.Authorization) (bool, error) { return true, nil }
+		type result struct {
+			owner   string
+			c       *store.Challenge
+			started bool
+			err     error
+		}
+		results := make(chan result, responses)
+		start := make(chan struct{})
+		for i := range responses {
+			owner := []string{"node-a", "node-b"}[i%2]
+			s := nodes[i%len(nodes)]
+			go func() {
+				<-start
+				c, _, started, err := s.RespondChallenge(ctx, ch, owner, now, until, always)
+				results <- result{owner, c, started, err}
+			}()
+		}
+		close(start)
+		var winners []string
+		for range responses {
+			r := <-results
+			if r.err != nil {
+				t.Errorf("%s: %v", r.owner, r.err)
+				continue
+			}
+			if r.c.Status != acme.StatusProcessing {
+				t.Errorf("%s: answered %s, want processing", r.owner, r.c.Status)
+			}
+			if r.started {
+				winners = append(winners, r.owner)
+			}
+		}
+		if len(winners) != 1 {
+			t.Fatalf("%d responses started the challenge (%v), want exactly 1", len(winners), winners)
+		}
+		loser := map[string]string{"node-a": "node-b", "node-b": "node-a"}[winners[0]]
+		wantErr(t, "lease by the node that did not start it", nodes[len(nodes)-1].LeaseChallenge(ctx, ch, loser, now.Add(time.Second), now.Add(2*time.Minute)), store.ErrStale)
+	})
+}

@@ -312,6 +312,7 @@ func (w *writer) runBatch(jobs []*writeJob) {
 			j.done <- j.err
 			continue
 		}
+		w.writeJobs.Add(1) // run again: WriterStats counts it again
 		w.runBatch([]*writeJob{j})
 	}
 }

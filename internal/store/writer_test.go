@@ -150,6 +150,7 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 		go func() { errs[i] <- s.tx(context.Background(), fn) }()
 		waitQueued(t, s, i+1)
 	}
+	st0, _ := s.WriterStats()
 	release()
 	if err := wait(); err != nil {
 		t.Fatalf("blocking job: %v", err)
@@ -162,6 +163,15 @@ func TestGroupCommitBrokenTransaction(t *testing.T) {
 	}
 	if err := <-errs[2]; err != nil {
 		t.Errorf("job c: %v", err)
+	}
+	// The batch's three jobs, then a and c again alone (WriterStats: a
+	// write run again counts again), each alone committed.
+	st, _ := s.WriterStats()
+	if d := st.WriteJobs - st0.WriteJobs; d != 5 {
+		t.Errorf("WriterStats.WriteJobs grew by %d for a batch of 3 of which 2 ran again, want 5", d)
+	}
+	if d := st.Commits - st0.Commits; d != 3 {
+		t.Errorf("WriterStats.Commits grew by %d, want 3 (the blocker, a, c)", d)
 	}
 	for _, name := range []string{"blocker", "a", "c"} {
 		if !hasSetting(t, s, name) {

@@ -436,10 +436,20 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 		// A response to the challenge: read and started (when pending) in
 		// one storage write.
 		var obj map[string]json.RawMessage
-		if err := decodePayload(req.payload, &obj); err != nil {
-			return err
+		if perr := decodePayload(req.payload, &obj); perr != nil {
+			// As when the challenge was read before the payload: an
+			// unknown challenge or another account's is a 404 whatever
+			// the payload; only then is the payload's problem told.
+			if c, a, err = w.store.GetChallengeAuthorization(ctx, id); err == nil {
+				if a.AccountID != req.account.ID {
+					err = ra.ErrNotOwner
+				} else {
+					err = perr
+				}
+			}
+		} else {
+			c, a, err = w.ra.RespondChallengeID(ctx, req.account, id)
 		}
-		c, a, err = w.ra.RespondChallengeID(ctx, req.account, id)
 	}
 	var p *acme.Problem
 	switch {

@@ -575,3 +575,24 @@ func benchSignLeaf(b *testing.B, ca *CA) {
 	}
 	cputime.ReportPerOp(b, cpu0)
 }
+
+// failingSigner is a key that cannot sign (an HSM that is unreachable).
+type failingSigner struct{ crypto.Signer }
+
+var errKeyUnavailable = errors.New("key unavailable")
+
+func (failingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errKeyUnavailable
+}
+
+// TestSignLeafSignerError checks that a key that fails to sign is reported
+// as such on the lint-before-sign path, its error wrapped, and not as a
+// signature that does not verify (none was made).
+func TestSignLeafSignerError(t *testing.T) {
+	ca, _ := newTestCA(t, Options{LintBeforeSign: true})
+	ca.interKey = failingSigner{ca.interKey}
+	der, err := ca.SignLeaf(context.Background(), goodRequest(t))
+	if !errors.Is(err, errKeyUnavailable) || strings.Contains(err.Error(), "does not verify") || errors.Is(err, ErrLint) {
+		t.Fatalf("SignLeaf = %d octets, %v; want the key's error, not a verification or lint error", len(der), err)
+	}
+}

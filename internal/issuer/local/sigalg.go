@@ -129,8 +129,9 @@ type lintingSigner struct {
 	pub    crypto.PublicKey // the intermediate's public key when key is nil
 	sig    sigAlg
 	linter certChecker
-	// signed is set once key was asked to sign: an error of
-	// x509.CreateCertificate after that is its check of the signature.
+	// signed is set once key returned a signature: an error of
+	// x509.CreateCertificate after that is its check of the signature
+	// (the key's own error is returned as it is).
 	signed bool
 }
 
@@ -179,6 +180,10 @@ func (s *lintingSigner) SignMessage(r io.Reader, tbs []byte, opts crypto.SignerO
 	if s.key == nil {
 		return nil, errLintOnly
 	}
+	sig, err := crypto.SignMessage(s.key, r, tbs, opts)
+	if err != nil {
+		return nil, err
+	}
 	s.signed = true
-	return crypto.SignMessage(s.key, r, tbs, opts)
+	return sig, nil
 }
