@@ -50,6 +50,7 @@ type Store interface {
 		decide func(c *store.Challenge, a *store.Authorization) (bool, error)) (*store.Challenge, *store.Authorization, bool, error)
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
+	EndChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now time.Time) error
 	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)

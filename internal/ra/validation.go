@@ -343,6 +343,15 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 				prob = acme.NewProblem(acme.Unauthorized, "the authorization expired during validation")
 			}
 			err := r.store.FinishChallenge(ctx, c, prob, now, now.Add(r.cfg.ValidAuthzLifetime))
+			charge := err == nil && prob != nil
+			if errors.Is(err, store.ErrStale) {
+				// The authorization was decided meanwhile (another of its
+				// challenges, a deactivation, its expiry), or the challenge
+				// was ended elsewhere: end it without touching the
+				// authorization, or the sweep would validate it again and
+				// again (ErrStale again when it is no longer processing).
+				err = r.store.EndChallenge(ctx, c, prob, now)
+			}
 			if err != nil && !errors.Is(err, store.ErrStale) {
 				r.log.Error("validation: store result", "challenge", id, "err", err)
 			}
@@ -351,7 +360,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 				r.cfg.Metrics.ValidationFinished(c.Type, prob == nil)
 				done = store.FinishedChallenge(c, prob, now) // the row as FinishChallenge wrote it
 			}
-			if err == nil && prob != nil {
+			if charge {
 				r.chargeFailedValidation(ctx, az.AccountID)
 			}
 			return done

@@ -231,3 +231,58 @@ func TestHandedBackAfterRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestValidationEndsWhenAuthorizationDecidedMeanwhile: a challenge whose
+// authorization is deactivated while it is validated ends with its own
+// result (the authorization stays deactivated) instead of staying
+// processing, from where every sweep would validate it again.
+func TestValidationEndsWhenAuthorizationDecidedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	gate := make(chan struct{})
+	r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, gatedVA{okVA{}, gate}, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
+	defer r.Shutdown(ctx)
+	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.now()}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := r.NewOrderAuthz(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := az.Challenges[0]
+	if started, err := r.RespondChallenge(ctx, acct, az, &c); err != nil || started.Status != acme.StatusProcessing {
+		t.Fatalf("RespondChallenge = %+v, %v", started, err)
+	}
+	if err := st.SetAuthorizationStatus(ctx, az.ID, []string{acme.StatusPending}, acme.StatusDeactivated); err != nil {
+		t.Fatal(err)
+	}
+	wctx := &waitingCtx{Context: ctx, waiting: make(chan struct{})}
+	res := make(chan *store.Challenge, 1)
+	go func() { res <- r.WaitResult(wctx, c.ID) }()
+	<-wctx.waiting
+	close(gate)
+	if done := <-res; done == nil || done.Status != acme.StatusValid {
+		t.Fatalf("WaitResult = %+v, want the challenge ended valid (its own result)", done)
+	}
+	if cur, err := st.GetChallenge(ctx, c.ID); err != nil || cur.Status != acme.StatusValid {
+		t.Fatalf("stored challenge = %+v, %v; want valid", cur, err)
+	}
+	if cur, err := st.GetAuthorization(ctx, az.ID); err != nil || cur.Status != acme.StatusDeactivated {
+		t.Fatalf("authorization = %+v, %v; want still deactivated", cur, err)
+	}
+	ids, err := st.ExpiredLeases(ctx, clk.now().Add(365*24*time.Hour), 10)
+	if err != nil || slices.Contains(ids, c.ID) {
+		t.Fatalf("ExpiredLeases = %v, %v; the challenge must not be left for the sweep to validate again", ids, err)
+	}
+}

@@ -484,6 +484,15 @@ func testChallengeFailure(t *testing.T, e storetest.Engine) {
 	if c.Status != acme.StatusProcessing {
 		t.Fatalf("challenge after a rolled-back finish = %q, want processing", c.Status)
 	}
+	// EndChallenge ends it with its own result, the authorization untouched.
+	must(t, s.EndChallenge(ctx, c, nil, now))
+	wantErr(t, "second end", s.EndChallenge(ctx, c, nil, now), store.ErrStale)
+	if c, _ = s.GetChallenge(ctx, "az2-http-01"); c.Status != acme.StatusValid {
+		t.Fatalf("challenge after EndChallenge = %q, want valid", c.Status)
+	}
+	if az, _ := s.GetAuthorization(ctx, "az2"); az.Status != acme.StatusDeactivated {
+		t.Fatalf("authorization after EndChallenge = %q, want deactivated", az.Status)
+	}
 
 	// An expired pending authorization's challenge cannot start.
 	createOrder(t, s, a.ID, "ord3", newAuthz(a.ID, "az3", "c.example.test", false, acme.ChallengeHTTP01))

@@ -572,6 +572,26 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, perr *acme.Problem
 	return checkOne(res, err, "record attempt")
 }
 
+// finishChallengeSQL writes a processing challenge's result.
+const finishChallengeSQL = `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`
+
+// EndChallenge ends a processing challenge whose authorization is no
+// longer pending (another of its challenges, a deactivation or its expiry
+// decided it while the challenge was validated, where FinishChallenge
+// refuses): the challenge row becomes FinishedChallenge(c, perr, now) and
+// the authorization is left as it is. Without it such a challenge would
+// stay processing and be validated again at every sweep. ErrStale when the
+// challenge is no longer processing.
+func (s *Store) EndChallenge(ctx context.Context, c *Challenge, perr *acme.Problem, now time.Time) error {
+	f := FinishedChallenge(c, perr, now)
+	pj, err := marshalProblem(f.Error)
+	if err != nil {
+		return err
+	}
+	res, err := s.pointExec(ctx, finishChallengeSQL, f.Status, pj, ts(f.ValidatedAt), ts(f.UpdatedAt), c.ID)
+	return checkOne(res, err, "end challenge")
+}
+
 // FinishChallenge ends a processing challenge: valid (perr nil) also makes
 // its authorization valid with expiry authzExpires; invalid makes the
 // authorization invalid. One transaction; ErrStale when the challenge is no
@@ -584,8 +604,7 @@ func (s *Store) FinishChallenge(ctx context.Context, c *Challenge, perr *acme.Pr
 		return err
 	}
 	return s.pointTx(ctx, func(tx txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE challenges SET status = ?, error = ?, validated_at = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
-			f.Status, pj, ts(f.ValidatedAt), ts(f.UpdatedAt), c.ID)
+		res, err := tx.ExecContext(ctx, finishChallengeSQL, f.Status, pj, ts(f.ValidatedAt), ts(f.UpdatedAt), c.ID)
 		if err := checkOne(res, err, "finish challenge"); err != nil {
 			return err
 		}
