@@ -103,6 +103,28 @@ func handedBackEqualsStored(t *testing.T, r *RA, st *store.Store, acct *store.Ac
 	return stored
 }
 
+// gatedRA returns an RA on a new SQLite store whose clock stands at now,
+// validating once with va and waiting up to an hour in WaitResult, with
+// account "acct" stored; both are closed when t ends.
+func gatedRA(t *testing.T, va Validator, now time.Time) (*RA, *store.Store, *store.Account) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &testClock{t: now}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, va, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { r.Shutdown(ctx) })
+	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: now}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	return r, st, acct
+}
+
 // TestHandedBackEqualsStored: what NewOrderAuthz returns is what reading
 // the order's authorizations returns, and what WaitResult hands back for
 // a validation that ends valid or invalid is what reading the challenge
@@ -115,20 +137,8 @@ func TestHandedBackEqualsStored(t *testing.T) {
 	}{{"valid", okVA{}, acme.StatusValid}, {"invalid", failVA{}, acme.StatusInvalid}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)}
-			caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			gate := make(chan struct{})
-			r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, gatedVA{tc.va, gate}, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
-			defer r.Shutdown(ctx)
-			acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.now()}
-			if err := st.CreateAccount(ctx, acct); err != nil {
-				t.Fatal(err)
-			}
+			r, st, acct := gatedRA(t, gatedVA{tc.va, gate}, time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC))
 			o, authzs, err := r.NewOrderAuthz(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.test", "b.test")})
 			if err != nil {
 				t.Fatal(err)
@@ -238,20 +248,9 @@ func TestHandedBackAfterRetries(t *testing.T) {
 // processing, from where every sweep would validate it again.
 func TestValidationEndsWhenAuthorizationDecidedMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	gate := make(chan struct{})
-	r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, gatedVA{okVA{}, gate}, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
-	defer r.Shutdown(ctx)
-	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.now()}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
+	start := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	r, st, acct := gatedRA(t, gatedVA{okVA{}, gate}, start)
 	o, _, err := r.NewOrderAuthz(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.test")})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +280,7 @@ func TestValidationEndsWhenAuthorizationDecidedMeanwhile(t *testing.T) {
 	if cur, err := st.GetAuthorization(ctx, az.ID); err != nil || cur.Status != acme.StatusDeactivated {
 		t.Fatalf("authorization = %+v, %v; want still deactivated", cur, err)
 	}
-	ids, err := st.ExpiredLeases(ctx, clk.now().Add(365*24*time.Hour), 10)
+	ids, err := st.ExpiredLeases(ctx, start.Add(365*24*time.Hour), 10)
 	if err != nil || slices.Contains(ids, c.ID) {
 		t.Fatalf("ExpiredLeases = %v, %v; the challenge must not be left for the sweep to validate again", ids, err)
 	}
