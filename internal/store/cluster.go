@@ -11,18 +11,25 @@ import (
 // RecordNonce records nonce as redeemed until expires. ErrConflict when it
 // was redeemed before, by this node or another (RFC 8555 §6.5).
 //
-// On PostgreSQL the insert commits without waiting for the WAL flush
-// (synchronous_commit off for this transaction only): that cuts its cost
-// from ~1.4 ms to a fraction, and the only thing a database crash can lose
-// is the record of nonces redeemed in its last moments.
+// On PostgreSQL the insert commits without waiting for the WAL flush: it
+// runs in autocommit on the store's own sessions with synchronous_commit
+// off (Store.async), one round trip where a transaction with SET LOCAL
+// took four. That cuts its cost from ~1.4 ms to a fraction, and the only
+// thing a database crash can lose is the record of nonces redeemed in its
+// last moments.
 func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time) error {
-	err := s.pointTx(ctx, func(tx txConn) error {
-		if err := s.asyncCommit(ctx, tx); err != nil {
+	const q = `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`
+	var err error
+	if s.async != nil {
+		// One round trip in autocommit on a session that commits
+		// asynchronously, as asyncCommit would make the transaction below.
+		_, err = s.async.ExecContext(ctx, q, nonce, ts(expires))
+	} else {
+		err = s.pointTx(ctx, func(tx txConn) error {
+			_, err := tx.ExecContext(ctx, q, nonce, ts(expires))
 			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?)`, nonce, ts(expires))
-		return err
-	})
+		})
+	}
 	if isUniqueViolation(err) {
 		return fmt.Errorf("nonce: %w", ErrConflict)
 	}

@@ -136,3 +136,16 @@ func testInsertIssued(t *testing.T, e storetest.Engine) {
 	_, err = s.GetOrder(ctx, "ord4")
 	wantErr(t, "record of a failed batch", err, store.ErrNotFound)
 }
+
+// TestPostgresAsyncSessions: used nonces are recorded on sessions that
+// commit asynchronously, while the pool that stores certificates, orders
+// and the audit log keeps PostgreSQL's synchronous commit.
+func TestPostgresAsyncSessions(t *testing.T) {
+	s := storetest.OpenDSN(t, storetest.PostgresDSN(t))
+	ctx := context.Background()
+	main, async, err := store.SynchronousCommit(ctx, s)
+	must(t, err)
+	if main != "on" || async != "off" {
+		t.Fatalf("synchronous_commit: main pool %q, nonce sessions %q; want on, off", main, async)
+	}
+}

@@ -67,3 +67,16 @@ func Checkpoints(s *Store) CheckpointFigures {
 	return CheckpointFigures{Checkpoints: s.wr.ckpt.checkpoints.Load(), MaxWALPages: s.wr.ckpt.maxWAL.Load(),
 		WriterCatchUps: s.wr.catchUps.Load(), WriterCatchUpTime: time.Duration(s.wr.catchUpTime.Load())}
 }
+
+// SynchronousCommit returns PostgreSQL's synchronous_commit setting as a
+// session of the store's main pool and one of its asynchronous pool
+// (Store.async) see it, for tests.
+func SynchronousCommit(ctx context.Context, s *Store) (main, async string, err error) {
+	if err := s.w.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&main); err != nil {
+		return "", "", err
+	}
+	if err := s.async.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&async); err != nil {
+		return "", "", err
+	}
+	return main, async, nil
+}
