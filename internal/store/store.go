@@ -68,6 +68,15 @@ type Order struct {
 	Attributes map[string]string
 }
 
+// MaxOrderLifetime is the longest an order may live (Order.Expires -
+// Order.CreatedAt): the RA refuses a configured order lifetime above it
+// (ra.New). ListACMEOrders relies on it to enter the index of an account's
+// orders at the first order that can still be unexpired, so an order
+// stored with a longer lifetime drops out of the ACME orders list once it
+// is MaxOrderLifetime old. Raising it is safe; lowering it below the
+// lifetime of stored orders hides them from the list early.
+const MaxOrderLifetime = 7 * 24 * time.Hour
+
 // Authorization is a stored ACME authorization with its challenges.
 // Identifier.Value never carries the "*." prefix; Wildcard says whether
 // the order asked for the wildcard name (RFC 8555 §7.1.4).
