@@ -414,7 +414,7 @@ func CheckContacts(contacts []string) error {
 			return acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
 		}
 		at := strings.LastIndex(addr, "@")
-		if at < 1 || checkDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
+		if at < 1 || acme.CheckDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
 			return acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
 		}
 	}
