@@ -62,6 +62,9 @@ func newEABCreate() *cobra.Command {
 				if err != nil || d <= 0 {
 					return fmt.Errorf("--expires %q: use a positive duration such as 30d", expires)
 				}
+				if err := store.CheckLifetime(time.Now(), d); err != nil {
+					return fmt.Errorf("--expires: %w", err)
+				}
 				ttl = d
 			}
 			k, err := ra.NewEABKey(p, ra.EABKeyRequest{Owner: owner, Attributes: am, Allow: allow, Expires: ttl, SingleUse: singleUse}, time.Now().UTC())
@@ -91,7 +94,7 @@ func newEABCreate() *cobra.Command {
 	fl.StringVar(&owner, "owner", "", "team or person the bound accounts belong to")
 	fl.StringArrayVar(&attrs, "attr", nil, "default custom attribute key=value of the bound accounts' certificates (repeatable)")
 	fl.StringArrayVar(&allow, "allow", nil, "names the bound accounts may order: exact, *.suffix, /regexp/, IP or CIDR (repeatable; default: the profile's)")
-	fl.StringVar(&expires, "expires", "", "the key can bind accounts for this long, e.g. 30d (default: forever)")
+	fl.StringVar(&expires, "expires", "", "the key can bind accounts for this long, e.g. 30d (default: forever); refused when it would end after 2262-04-11T23:47:16Z, the latest expiry certgate stores")
 	fl.BoolVar(&singleUse, "single-use", false, "the key binds one account only")
 	return cmd
 }

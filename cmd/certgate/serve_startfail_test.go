@@ -84,6 +84,15 @@ func TestServeStartFailures(t *testing.T) {
 			"perspective-secret-file: open " + filepath.Join(dir, "none") + ": no such file or directory"},
 		{"config file missing", []string{"--config", filepath.Join(dir, "none.yaml")}, "config file: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory"},
 		{"unknown log level", []string{"--log-level", "loud"}, `log-level: "loud" is not one of debug, info, warn, error`},
+		// Names the built-in CA would put in the server's certificate, refused
+		// up front with the rules of newOrder's identifiers instead of by the
+		// certificate lint after the CA is made.
+		{"hostname an invalid IDNA A-label", []string{"--hostname", "xn--zz.example"},
+			`hostname: "xn--zz.example" is not a valid DNS name: label xn--zz is not a valid IDN A-label (its Punycode does not decode)`},
+		{"hostname a top-level domain", []string{"--hostname", "dev"},
+			`hostname: "dev" is not a valid DNS name: a top-level domain of the DNS root zone cannot be certified`},
+		{"hostname an onion name", []string{"--hostname", "ca.onion"},
+			`hostname: "ca.onion" is not a valid DNS name: onion names (RFC 7686) are not supported: they cannot be validated through the DNS`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

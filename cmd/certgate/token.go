@@ -53,6 +53,9 @@ shown this once: the database keeps only its SHA-256 hash. Send it as
 				if ttl <= 0 {
 					return fmt.Errorf("--expires: %q is not a positive duration (e.g. 90d, 12h)", expires)
 				}
+				if err := store.CheckLifetime(time.Now(), ttl); err != nil {
+					return fmt.Errorf("--expires: %w", err)
+				}
 			}
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
@@ -75,7 +78,7 @@ shown this once: the database keeps only its SHA-256 hash. Send it as
 	}
 	cmd.Flags().StringVar(&name, "name", "", "token name (letters, digits, - _ . @)")
 	cmd.Flags().StringVar(&role, "role", "", "role: admin, approver, operator or auditor")
-	cmd.Flags().StringVar(&expires, "expires", "", "lifetime, e.g. 90d (default: never expires)")
+	cmd.Flags().StringVar(&expires, "expires", "", "lifetime, e.g. 90d (default: never expires); refused when it would end after 2262-04-11T23:47:16Z, the latest expiry certgate stores")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("role")
 	storeFlags(cmd, &so)

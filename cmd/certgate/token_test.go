@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -115,5 +116,39 @@ func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
 	_, _, err = runCLI(t, nil, "audit", "verify")
 	if err == nil || !strings.Contains(err.Error(), "seq 1 (id "+id+")") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("audit verify after an edit: %v", err)
+	}
+}
+
+// TestExpiresPastStoreRefused: `token create --expires` and `eab create
+// --expires` with a lifetime that would end after store.MaxTime (2262) are
+// refused in one line naming the flag, the latest expiry and the longest
+// lifetime, and store nothing, instead of a token or key stored with an
+// earlier expiry than asked; a lifetime under the limit still works.
+func TestExpiresPastStoreRefused(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	re := regexp.MustCompile(`^--expires: lifetime 100000d ends after 2262-04-11T23:47:16Z, the latest expiry certgate stores: at most \d+d from now$`)
+	for _, args := range [][]string{
+		{"token", "create", "--role", "auditor", "--name", "far", "--expires", "100000d"},
+		{"eab", "create", "--expires", "100000d"},
+	} {
+		_, _, err := runCLI(t, nil, append(args, "--data", data)...)
+		if err == nil || !re.MatchString(err.Error()) {
+			t.Errorf("%s: %v; want one line matching %s", strings.Join(args, " "), err, re)
+		}
+	}
+	for _, list := range [][]string{{"token", "list"}, {"eab", "list"}} {
+		out, _, err := runCLI(t, nil, append(list, "--data", data, "--format", "json")...)
+		if err != nil || strings.TrimSpace(out) != "[]" {
+			t.Errorf("%s after the refusals: %q, %v; want none", strings.Join(list, " "), out, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"token", "create", "--role", "auditor", "--name", "near", "--expires", "80000d"},
+		{"eab", "create", "--expires", "80000d"},
+	} {
+		if _, _, err := runCLI(t, nil, append(args, "--data", data)...); err != nil {
+			t.Errorf("%s: %v", strings.Join(args, " "), err)
+		}
 	}
 }

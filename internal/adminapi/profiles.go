@@ -368,7 +368,7 @@ type createEABIn struct {
 		Owner      string            `json:"owner,omitempty" maxLength:"200"`
 		Attributes map[string]string `json:"attributes,omitempty" doc:"default custom attributes of the bound accounts' certificates"`
 		Allow      []string          `json:"allow,omitempty" doc:"identifier rules the bound accounts may order"`
-		Expires    string            `json:"expires,omitempty" doc:"how long the key can bind accounts, e.g. 30d; empty: forever" example:"30d"`
+		Expires    string            `json:"expires,omitempty" doc:"how long the key can bind accounts, e.g. 30d; empty: forever; 422 when it would end after 2262-04-11T23:47:16Z, the latest expiry stored" example:"30d"`
 		SingleUse  bool              `json:"singleUse,omitempty"`
 	}
 }

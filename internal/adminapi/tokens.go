@@ -25,7 +25,7 @@ type createTokenIn struct {
 	Body struct {
 		Name    string `json:"name" minLength:"1" maxLength:"64" pattern:"^[A-Za-z0-9._@-]+$"`
 		Role    string `json:"role" enum:"admin,approver,operator,auditor"`
-		Expires string `json:"expires,omitempty" doc:"lifetime, e.g. 90d or 12h; empty: never expires" example:"90d"`
+		Expires string `json:"expires,omitempty" doc:"lifetime, e.g. 90d or 12h; empty: never expires; 422 when it would end after 2262-04-11T23:47:16Z, the latest expiry stored" example:"90d"`
 	}
 }
 

@@ -25,3 +25,21 @@ func TestCreateTokenRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiresPastStoreRefused: a token or EAB key whose lifetime would end
+// after store.MaxTime (2262) is refused with a 422 problem document stating
+// the latest expiry and the longest lifetime, not created with an earlier
+// expiry than asked.
+func TestExpiresPastStoreRefused(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	want := "lifetime 100000d ends after 2262-04-11T23:47:16Z, the latest expiry certgate stores: at most "
+	for path, body := range map[string]map[string]string{
+		"/api/v1/tokens":   {"name": "far", "role": "auditor", "expires": "100000d"},
+		"/api/v1/eab-keys": {"profile": "default", "expires": "100000d"},
+	} {
+		r := f.do(http.MethodPost, path, f.tokens[auth.RoleAdmin], body)
+		if r.status != http.StatusUnprocessableEntity || r.header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(r.body), want) {
+			t.Errorf("POST %s %v: %d %s, want 422 problem containing %q", path, body, r.status, r.body, want)
+		}
+	}
+}

@@ -148,22 +148,51 @@ func TestPermissionTable(t *testing.T) {
 	}
 }
 
-// TestLongLifetimes: a token whose expiry lies beyond what the store's
-// Unix-nanosecond timestamps hold (after 2262) stays valid instead of
-// wrapping around into the past, on both engines.
+// TestLongLifetimes: a token lifetime whose expiry the store holds
+// (Unix nanoseconds, up to store.MaxTime in 2262) is kept as asked, up to
+// one that ends exactly at store.MaxTime; a longer one (100000d, the
+// longest time.Duration) is refused as invalid with a reason that states
+// the latest expiry and the longest lifetime from now, and nothing is
+// stored, instead of a token that expires earlier than asked. On both
+// engines.
 func TestLongLifetimes(t *testing.T) {
 	for _, eng := range storetest.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
 			st := eng.Open(t)
-			toks := auth.NewTokens(st, audit.New(st, nil), nil)
-			for _, ttl := range []time.Duration{100 * 365 * 24 * time.Hour, 100000 * 24 * time.Hour, time.Duration(1<<63 - 1)} {
-				tok, _, err := toks.Create(context.Background(), auth.CreateRequest{Name: fmt.Sprintf("long-%d", ttl), Role: auth.RoleAuditor, TTL: ttl})
+			now := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			toks := auth.NewTokens(st, audit.New(st, clock), clock)
+			longest := store.MaxTime().Sub(now)
+			for _, ttl := range []time.Duration{100 * 365 * 24 * time.Hour, longest} {
+				tok, rec, err := toks.Create(ctx, auth.CreateRequest{Name: fmt.Sprintf("long-%d", ttl), Role: auth.RoleAuditor, TTL: ttl})
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("lifetime %v: %v", ttl, err)
 				}
-				if _, err := toks.Authenticate(context.Background(), tok); err != nil {
+				if want := now.Add(ttl); !rec.ExpiresAt.Equal(want) {
+					t.Errorf("lifetime %v: expires %v, want %v", ttl, rec.ExpiresAt, want)
+				}
+				if _, err := toks.Authenticate(ctx, tok); err != nil {
 					t.Errorf("token with lifetime %v: %v", ttl, err)
 				}
+			}
+			want := fmt.Sprintf("ends after 2262-04-11T23:47:16Z, the latest expiry certgate stores: at most %dd from now", longest/(24*time.Hour))
+			for _, ttl := range []time.Duration{longest + time.Nanosecond, 100000 * 24 * time.Hour, time.Duration(1<<63 - 1)} {
+				_, _, err := toks.Create(ctx, auth.CreateRequest{Name: fmt.Sprintf("too-long-%d", ttl), Role: auth.RoleAuditor, TTL: ttl})
+				if !errors.Is(err, auth.ErrInvalid) || !strings.HasPrefix(err.Error(), "token lifetime ") || !strings.HasSuffix(err.Error(), want) {
+					t.Errorf("lifetime %v: %v; want ErrInvalid ending %q", ttl, err, want)
+				}
+			}
+			if _, _, err := toks.Create(ctx, auth.CreateRequest{Name: "days", Role: auth.RoleAuditor, TTL: 100000 * 24 * time.Hour}); err == nil ||
+				!strings.HasPrefix(err.Error(), "token lifetime 100000d ends after") {
+				t.Errorf("lifetime 100000d: %v", err)
+			}
+			recs, err := toks.List(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 2 {
+				t.Errorf("%d tokens stored, want the 2 accepted ones", len(recs))
 			}
 		})
 	}

@@ -113,6 +113,9 @@ func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.
 	id := hex.EncodeToString(idb)
 	tok := tokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret)
 	now := t.now().UTC()
+	if err := store.CheckLifetime(now, req.TTL); err != nil {
+		return "", nil, invalidError{fmt.Errorf("token %w", err)}
+	}
 	rec := &store.APIToken{ID: id, Name: req.Name, Role: string(req.Role), SecretHash: hashToken(tok), CreatedAt: now, CreatedBy: req.Actor}
 	if req.TTL > 0 {
 		rec.ExpiresAt = now.Add(req.TTL)

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/va"
 )
@@ -323,7 +324,11 @@ func checkCAAIdentities(ids []string) ([]string, error) {
 	return out, nil
 }
 
-// checkHostname accepts an IP address or an LDH DNS name (RFC 1123).
+// checkHostname accepts an IP address or an LDH DNS name (RFC 1123) that
+// passes the rules of a newOrder's DNS identifiers (acme.CheckDNSName: no
+// invalid IDNA A-label, bare top-level domain or onion name), which keep it
+// out of the issuance lint's refusals when the built-in CA names it in the
+// server's HTTPS certificate at start-up; not a wildcard.
 func checkHostname(h string) error {
 	if net.ParseIP(h) != nil {
 		return nil
@@ -342,6 +347,9 @@ func checkHostname(h string) error {
 	}
 	if bad {
 		return fmt.Errorf("hostname: %q is not a DNS name or IP address (give the name only, without scheme or port)", h)
+	}
+	if why := acme.CheckDNSName(strings.ToLower(h)); why != "" {
+		return fmt.Errorf("hostname: %q is not a valid DNS name: %s", h, why)
 	}
 	return nil
 }

@@ -182,6 +182,9 @@ func NewEABKey(p *policy.Profile, req EABKeyRequest, now time.Time) (*store.EABK
 	if req.Expires < 0 {
 		return nil, errors.New("the expiry must be positive")
 	}
+	if err := store.CheckLifetime(now, req.Expires); err != nil {
+		return nil, fmt.Errorf("EAB key %w", err)
+	}
 	k := &store.EABKey{KID: "kid-" + randomB64(12), HMACKey: make([]byte, EABKeySize), Profile: p.Name, Owner: req.Owner,
 		Attributes: req.Attributes, Allow: req.Allow, SingleUse: req.SingleUse, Status: store.EABActive, CreatedAt: now}
 	// The key is handed out base64url-encoded and typed as a command-line

@@ -83,7 +83,7 @@ type Validator interface {
 
 // Config holds the RA's policy knobs. Zero values take the defaults noted.
 type Config struct {
-	OrderLifetime        time.Duration // pending order lifetime; default 7 days
+	OrderLifetime        time.Duration // pending order lifetime; default and maximum store.MaxOrderLifetime (7 days; New panics above it)
 	PendingAuthzLifetime time.Duration // default 7 days
 	ValidAuthzLifetime   time.Duration // how long a valid authorization stays valid; default 30 days
 	AuthzReuse           time.Duration // reuse valid authorizations validated within this window; 0 → default 30 days; negative disables
@@ -166,7 +166,7 @@ func (c *Config) setDefaults() {
 			*d = v
 		}
 	}
-	def(&c.OrderLifetime, 7*24*time.Hour)
+	def(&c.OrderLifetime, store.MaxOrderLifetime)
 	def(&c.PendingAuthzLifetime, 7*24*time.Hour)
 	def(&c.ValidAuthzLifetime, 30*24*time.Hour)
 	def(&c.AuthzReuse, 30*24*time.Hour)
@@ -226,9 +226,15 @@ type RA struct {
 	crlUntil time.Time
 }
 
-// New returns an RA. now may be nil (time.Now).
+// New returns an RA. now may be nil (time.Now). It panics when
+// cfg.OrderLifetime exceeds store.MaxOrderLifetime (a programming error: no
+// configuration setting reaches it).
 func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.Time, log *slog.Logger) *RA {
 	cfg.setDefaults()
+	if cfg.OrderLifetime > store.MaxOrderLifetime {
+		// The store's orders list relies on the bound (ListACMEOrders).
+		panic(fmt.Sprintf("ra: order lifetime %s exceeds the maximum of %s (store.MaxOrderLifetime)", cfg.OrderLifetime, store.MaxOrderLifetime))
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -408,7 +414,7 @@ func CheckContacts(contacts []string) error {
 			return acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
 		}
 		at := strings.LastIndex(addr, "@")
-		if at < 1 || checkDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
+		if at < 1 || acme.CheckDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
 			return acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
 		}
 	}

@@ -80,3 +80,44 @@ func SynchronousCommit(ctx context.Context, s *Store) (main, async string, err e
 	}
 	return main, async, nil
 }
+
+// ACMEOrdersListCost describes what ListACMEOrders' query reads for a call
+// with these arguments: Entered is the number of the account's entries of
+// the index orders_account in the range the query enters (counted with the
+// query's own index condition and arguments), every one of which the query
+// visits until it has limit rows; Plan is the engine's plan of the query
+// with these arguments (SQLite: EXPLAIN QUERY PLAN, without values;
+// PostgreSQL: EXPLAIN ANALYZE, run, with the rows its filter removed).
+func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) (entered int, plan []string, err error) {
+	args := listOrdersArgs(accountID, afterCreated, afterID, notExpiredAfter, limit)
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE account_id = ? AND (created_at, id) > (?, ?)`, args[:3]...).Scan(&entered); err != nil {
+		return 0, nil, err
+	}
+	explain := `EXPLAIN ANALYZE `
+	if s.wr != nil {
+		explain = `EXPLAIN QUERY PLAN `
+	}
+	rows, err := s.r.QueryContext(ctx, explain+listOrdersSQL, args...)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, nil, err
+	}
+	for rows.Next() {
+		// SQLite: id, parent, notused, detail; PostgreSQL: one text line.
+		vals := make([]any, len(cols))
+		var detail string
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		vals[len(vals)-1] = &detail
+		if err := rows.Scan(vals...); err != nil {
+			return 0, nil, err
+		}
+		plan = append(plan, detail)
+	}
+	return entered, plan, rows.Err()
+}

@@ -315,14 +315,30 @@ func (s *Store) GetOrderAuthorizations(ctx context.Context, id string) (o *Order
 }
 
 // listOrdersSQL is the orders list: the index orders_account (account_id,
-// created_at, id) gives the rows in keyset order, from the cursor on (the
-// row-value comparison is a range of the index on both engines, where the
-// equivalent OR form made SQLite seek to the account's first order and step
-// over every order before the cursor); expiry and status are checked on the
-// rows it finds.
+// created_at, id) gives the rows in keyset order, from the entry position
+// on (listOrdersFrom; the row-value comparison is a range of the index on
+// both engines, where the equivalent OR form made SQLite seek to the
+// account's first order and step over every order before the cursor);
+// expiry and status are checked on the rows it finds.
 const listOrdersSQL = `SELECT ` + orderCols + ` FROM orders
 	WHERE account_id = ? AND (created_at, id) > (?, ?) AND expires_at > ? AND status <> 'invalid'
 	ORDER BY created_at, id LIMIT ?`
+
+// listOrdersArgs are listOrdersSQL's arguments for ListACMEOrders' call.
+// The index is entered at the cursor or, when that is earlier, at the
+// first order created at notExpiredAfter - MaxOrderLifetime: every order
+// created before then expired by notExpiredAfter, so a first page (cursor
+// zero) does not step over the account's whole history of expired orders,
+// only over those of the last MaxOrderLifetime.
+func listOrdersArgs(accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) []any {
+	if floor := notExpiredAfter.Add(-MaxOrderLifetime); afterCreated.Before(floor) {
+		// (created_at, id) > (floor, ""): created_at >= floor, as IDs are
+		// never empty; an order created at floor expired by
+		// notExpiredAfter at the latest and is left out by expires_at.
+		afterCreated, afterID = floor, ""
+	}
+	return []any{accountID, ts(afterCreated), afterID, ts(notExpiredAfter), limit}
+}
 
 // ListACMEOrders returns up to limit of accountID's orders created after
 // the cursor position (afterCreated, afterID), oldest first, for keyset
@@ -331,9 +347,12 @@ const listOrdersSQL = `SELECT ` + orderCols + ` FROM orders
 // out orders that expired before notExpiredAfter and orders stored as
 // invalid (the list SHOULD NOT include invalid orders); a pending order
 // whose authorizations make it invalid (ra.OrderStatus) is returned, for
-// the caller to judge with its authorizations.
+// the caller to judge with its authorizations. Its cost does not grow with
+// the account's history: it reads the index from the cursor or from
+// notExpiredAfter - MaxOrderLifetime, whichever is later (orders that
+// outlive MaxOrderLifetime are left out once that old).
 func (s *Store) ListACMEOrders(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]*Order, error) {
-	rows, err := s.r.QueryContext(ctx, listOrdersSQL, accountID, ts(afterCreated), afterID, ts(notExpiredAfter), limit)
+	rows, err := s.r.QueryContext(ctx, listOrdersSQL, listOrdersArgs(accountID, afterCreated, afterID, notExpiredAfter, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}

@@ -9,6 +9,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -67,6 +68,15 @@ type Order struct {
 	// account, order request); nil for none.
 	Attributes map[string]string
 }
+
+// MaxOrderLifetime is the longest an order may live (Order.Expires -
+// Order.CreatedAt): the RA refuses a configured order lifetime above it
+// (ra.New). ListACMEOrders relies on it to enter the index of an account's
+// orders at the first order that can still be unexpired, so an order
+// stored with a longer lifetime drops out of the ACME orders list once it
+// is MaxOrderLifetime old. Raising it is safe; lowering it below the
+// lifetime of stored orders hides them from the list early.
+const MaxOrderLifetime = 7 * 24 * time.Hour
 
 // Authorization is a stored ACME authorization with its challenges.
 // Identifier.Value never carries the "*." prefix; Wildcard says whether
@@ -156,9 +166,32 @@ const (
 // DefaultProfile is the profile recorded when none is given.
 const DefaultProfile = "default"
 
+// MaxTime returns the latest instant the store holds,
+// 2262-04-11T23:47:16.854775807Z (the last Unix nanosecond an int64
+// counts). A later time is stored as MaxTime: a certificate's notAfter of
+// 9999-12-31 (RFC 5280 §4.1.2.5) keeps its order among expiries. A
+// lifetime the caller chooses is checked with CheckLifetime instead.
+func MaxTime() time.Time { return time.Unix(0, math.MaxInt64).UTC() }
+
+// CheckLifetime returns nil when now + lifetime is at most MaxTime (or
+// lifetime is not positive), else an error stating the latest expiry and
+// the longest lifetime from now in whole days, for a refusal of a lifetime
+// that the store would keep shorter than asked (API tokens, EAB keys).
+func CheckLifetime(now time.Time, lifetime time.Duration) error {
+	if lifetime <= 0 || !now.Add(lifetime).After(MaxTime()) {
+		return nil
+	}
+	asked := lifetime.String()
+	if lifetime%(24*time.Hour) == 0 {
+		asked = fmt.Sprintf("%dd", lifetime/(24*time.Hour))
+	}
+	return fmt.Errorf("lifetime %s ends after %s, the latest expiry certgate stores: at most %dd from now",
+		asked, MaxTime().Format(time.RFC3339), MaxTime().Sub(now)/(24*time.Hour))
+}
+
 // ts is t as stored: Unix nanoseconds, 0 for the zero time. Times beyond
-// what int64 nanoseconds hold (after 2262, e.g. a 100000d lifetime) are
-// stored as the last representable instant instead of wrapping around.
+// what int64 nanoseconds hold (after 2262) are stored as MaxTime instead
+// of wrapping around.
 func ts(t time.Time) int64 {
 	switch {
 	case t.IsZero():
