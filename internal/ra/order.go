@@ -60,15 +60,16 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 		return nil, nil, err
 	}
 	var replacedSerial, prevClaim string
+	domainIDs := ids // what certificates-per-domain counts
 	if req.Replaces != "" {
-		if replacedSerial, prevClaim, err = r.checkReplaces(ctx, a, ids, req.Replaces); err != nil {
+		if replacedSerial, prevClaim, domainIDs, err = r.checkReplaces(ctx, a, ids, req.Replaces); err != nil {
 			return nil, nil, err
 		}
 		o.Replaces = req.Replaces
 	}
 	// The rate limits' reads run while the reusable authorizations are
 	// looked for.
-	limited := r.limitNewOrder(ctx, a, ids, o.Replaces != "")
+	limited := r.limitNewOrder(ctx, a, domainIDs)
 	var fresh, authzs []*store.Authorization
 	reuse := pol.authzReuse(r.cfg.AuthzReuse)
 	for _, id := range ids {
