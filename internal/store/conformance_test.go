@@ -41,6 +41,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 	}{
 		{"Accounts", testAccounts},
 		{"AccountKeyChange", testAccountKeyChange},
+		{"AccountDeactivationCancelsPending", testAccountDeactivationCancelsPending},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderIsAtomic", testCreateOrderAtomic},
 		{"OrderStatus", testOrderStatus},
@@ -215,6 +216,48 @@ func testAccounts(t *testing.T, e storetest.Engine) {
 	}
 	wantErr(t, "update of a deactivated account", s.UpdateAccount(ctx, a), store.ErrStale)
 	wantErr(t, "update of a missing account", s.UpdateAccount(ctx, &store.Account{ID: "nope", Status: acme.StatusValid}), store.ErrStale)
+}
+
+// testAccountDeactivationCancelsPending: deactivating an account
+// deactivates its pending authorizations in the same transaction (RFC 8555
+// §7.3.6: the server SHOULD cancel pending operations authorized by the
+// account's key); its valid ones and other accounts' are left alone.
+func testAccountDeactivationCancelsPending(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a, _, pending := seed(t, s)
+	done := newAuthz(a.ID, "az-valid", "v.example.test", false, acme.ChallengeHTTP01)
+	createOrder(t, s, a.ID, "ord-valid", done)
+	c := done.Challenges[0]
+	must(t, s.StartChallenge(ctx, c.ID, now))
+	must(t, s.FinishChallenge(ctx, &c, nil, now, now.Add(time.Hour)))
+	other := createAccount(t, s, "acct-other")
+	others := newAuthz(other.ID, "az-other", "o.example.test", false, acme.ChallengeHTTP01)
+	createOrder(t, s, other.ID, "ord-other", others)
+
+	a.Status = acme.StatusDeactivated
+	must(t, s.UpdateAccount(ctx, a))
+	for _, tc := range []struct{ id, want string }{
+		{pending.ID, acme.StatusDeactivated},
+		{done.ID, acme.StatusValid},
+		{others.ID, acme.StatusPending},
+	} {
+		got, err := s.GetAuthorization(ctx, tc.id)
+		must(t, err)
+		if got.Status != tc.want {
+			t.Errorf("authorization %s after the account's deactivation: %s, want %s", tc.id, got.Status, tc.want)
+		}
+	}
+	// A refused update (the account is no longer valid) changes nothing.
+	wantErr(t, "second deactivation", s.UpdateAccount(ctx, a), store.ErrStale)
+
+	// The administrator's deactivation does the same.
+	must(t, s.DeactivateAccount(ctx, other.ID, nil))
+	got, err := s.GetAuthorization(ctx, others.ID)
+	must(t, err)
+	if got.Status != acme.StatusDeactivated {
+		t.Errorf("authorization of the account an administrator deactivated: %s, want deactivated", got.Status)
+	}
 }
 
 func testAccountKeyChange(t *testing.T, e storetest.Engine) {
