@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"IssuanceFlow", testIssuanceFlow},
 		{"Nonces", testNonces},
 		{"Settings", testSettings},
+		{"CRLNumber", testCRLNumber},
 		{"ChallengeLeases", testChallengeLeases},
 		{"DeleteStale", testDeleteStale},
 		{"StatusIndexRows", testStatusIndexRows},
@@ -814,4 +816,53 @@ func testReopen(t *testing.T, e storetest.Engine) {
 		t.Fatalf("stuck orders after reopen = %v, %v", stuck, err)
 	}
 	wantErr(t, "reserved serial after reopen", s2.ReserveSerial(ctx, "20", now), store.ErrConflict)
+}
+
+// testCRLNumber: NextCRLNumber hands out atLeast or one more than the
+// issuer's last number, whichever is greater; issuers count apart; and
+// concurrent callers never get the same number.
+func testCRLNumber(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	for i, tc := range []struct {
+		issuer  string
+		atLeast int64
+		want    int64
+	}{
+		{"local", 1_000, 1_000},
+		{"local", 500, 1_001}, // a clock behind the last number
+		{"local", 1_001, 1_002},
+		{"local", 5_000, 5_000},
+		{"other", 7, 7},
+		{"local", 0, 5_001},
+	} {
+		got, err := s.NextCRLNumber(ctx, tc.issuer, tc.atLeast)
+		must(t, err)
+		if got != tc.want {
+			t.Errorf("step %d: NextCRLNumber(%s, %d) = %d, want %d", i, tc.issuer, tc.atLeast, got, tc.want)
+		}
+	}
+	const n = 8
+	got := make([]int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.NextCRLNumber(ctx, "local", 0)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		}()
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for _, v := range got {
+		if seen[v] || v <= 5_001 {
+			t.Errorf("concurrent NextCRLNumber handed out %v: want distinct numbers above 5001", got)
+			break
+		}
+		seen[v] = true
+	}
 }
