@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -158,35 +159,78 @@ func SuggestedWindow(c *store.Certificate, now time.Time) acme.TimeWindow {
 // order, and not be claimed by another order that is not invalid. It
 // returns the certificate's serial and its current claim (the ID of an
 // earlier, now invalid, replacing order, or "") for the store's
-// compare-and-swap.
-func (r *RA) checkReplaces(ctx context.Context, a *store.Account, ids []acme.Identifier, certID string) (serial, prevClaim string, err error) {
+// compare-and-swap, and the identifiers of ids that
+// certificates-per-domain still counts (notRenewed).
+func (r *RA) checkReplaces(ctx context.Context, a *store.Account, ids []acme.Identifier, certID string) (serial, prevClaim string, counted []acme.Identifier, err error) {
 	id, err := ParseCertID(certID)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	rec, cert, err := r.lookupCertID(ctx, id)
 	if err != nil {
 		if p, ok := acme.AsProblem(err); ok && p.Status == http.StatusNotFound {
-			return "", "", acme.NewProblem(acme.Malformed, "replaces: this server did not issue a certificate with that identifier")
+			return "", "", nil, acme.NewProblem(acme.Malformed, "replaces: this server did not issue a certificate with that identifier")
 		}
-		return "", "", err
+		return "", "", nil, err
 	}
 	if rec.AccountID != a.ID {
-		return "", "", acme.NewProblem(acme.Unauthorized, "replaces: the certificate was issued to another account")
+		return "", "", nil, acme.NewProblem(acme.Unauthorized, "replaces: the certificate was issued to another account")
 	}
 	if !sharesIdentifier(cert, ids) {
-		return "", "", acme.NewProblem(acme.Malformed, "replaces: the order shares no identifier with the certificate it replaces")
+		return "", "", nil, acme.NewProblem(acme.Malformed, "replaces: the order shares no identifier with the certificate it replaces")
 	}
 	if rec.ReplacedBy != "" {
 		live, err := r.replacementLive(ctx, rec.ReplacedBy)
 		if err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		if live {
-			return "", "", alreadyReplaced()
+			return "", "", nil, alreadyReplaced()
 		}
 	}
-	return rec.Serial, rec.ReplacedBy, nil
+	return rec.Serial, rec.ReplacedBy, notRenewed(cert, ids), nil
+}
+
+// notRenewed returns the identifiers of ids whose registered domain
+// (ratelimit.RegisteredDomain) cert, the certificate an order replaces,
+// does not name: a replacement renews the registered domains of the
+// certificate it replaces, so certificates-per-domain exempts those
+// (docs/rate-limits.md) and still counts the ones the order adds. Nil
+// when every identifier is renewed.
+func notRenewed(cert *x509.Certificate, ids []acme.Identifier) []acme.Identifier {
+	renewed := map[string]bool{}
+	for _, id := range certIdentifiers(cert) {
+		renewed[ratelimit.RegisteredDomain(id.Value)] = true
+	}
+	var out []acme.Identifier
+	for _, id := range ids {
+		if !renewed[ratelimit.RegisteredDomain(id.Value)] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// domainCounted returns the identifiers of order o that
+// certificates-per-domain counts at finalize: all of them, or for an
+// order replacing a certificate (RFC 9773) those notRenewed. The replaced
+// certificate is read again; if it can no longer be found, all count.
+func (r *RA) domainCounted(ctx context.Context, o *store.Order) ([]acme.Identifier, error) {
+	if o.Replaces == "" {
+		return o.Identifiers, nil
+	}
+	id, err := ParseCertID(o.Replaces)
+	if err != nil {
+		return o.Identifiers, nil
+	}
+	_, cert, err := r.lookupCertID(ctx, id)
+	if err != nil {
+		if p, ok := acme.AsProblem(err); ok && p.Status == http.StatusNotFound {
+			return o.Identifiers, nil
+		}
+		return nil, err
+	}
+	return notRenewed(cert, o.Identifiers), nil
 }
 
 func alreadyReplaced() error {

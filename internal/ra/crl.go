@@ -16,8 +16,10 @@ var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 // CRL returns the current DER CRL of the issuer (RFC 5280 §5), regenerated
 // after each revocation through this node and at least every
 // Config.CRLRefresh.
-// The CRL number is the signing time in Unix nanoseconds, so it grows
-// across restarts and nodes without shared state.
+// The CRL number is the signing time in Unix nanoseconds, or one more than
+// the last number handed out for the issuer when the clock is behind it
+// (store.NextCRLNumber), so it grows across restarts and the nodes of a
+// cluster even when a clock steps back.
 func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	signer, ok := r.issuer.(issuer.CRLSigner)
 	if !ok {
@@ -41,7 +43,11 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: e.RevokedAt, ReasonCode: e.Reason})
 	}
-	der, err := signer.SignCRL(big.NewInt(now.UnixNano()), now, now.Add(r.cfg.CRLValidity), entries)
+	number, err := r.store.NextCRLNumber(ctx, r.issuer.Name(), now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("CRL number: %w", err)
+	}
+	der, err := signer.SignCRL(big.NewInt(number), now, now.Add(r.cfg.CRLValidity), entries)
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}

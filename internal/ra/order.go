@@ -28,7 +28,7 @@ func challengeTypes(id acme.Identifier, wildcard bool) []string {
 // NewOrder creates an order for account a (RFC 8555 §7.4). Identifiers are
 // normalised; a valid authorization of the same account for the same
 // identifier and profile, validated within the reuse window and valid for at least
-// another day, is reused; otherwise a pending one is created with its
+// another day, is reused (the order then expires no later than it); otherwise a pending one is created with its
 // challenges. notBefore/notAfter, when given (RFC 3339), must lie within
 // the maximum validity. With "replaces" (RFC 9773 §5) the order claims
 // the named certificate, checked by checkReplaces; a certificate already
@@ -60,15 +60,16 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 		return nil, nil, err
 	}
 	var replacedSerial, prevClaim string
+	domainIDs := ids // what certificates-per-domain counts
 	if req.Replaces != "" {
-		if replacedSerial, prevClaim, err = r.checkReplaces(ctx, a, ids, req.Replaces); err != nil {
+		if replacedSerial, prevClaim, domainIDs, err = r.checkReplaces(ctx, a, ids, req.Replaces); err != nil {
 			return nil, nil, err
 		}
 		o.Replaces = req.Replaces
 	}
 	// The rate limits' reads run while the reusable authorizations are
 	// looked for.
-	limited := r.limitNewOrder(ctx, a, ids, o.Replaces != "")
+	limited := r.limitNewOrder(ctx, a, domainIDs)
 	var fresh, authzs []*store.Authorization
 	reuse := pol.authzReuse(r.cfg.AuthzReuse)
 	for _, id := range ids {
@@ -116,6 +117,14 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 	}
 	if o.Expires.After(now.Add(r.cfg.PendingAuthzLifetime)) {
 		o.Expires = now.Add(r.cfg.PendingAuthzLifetime)
+	}
+	// The order turns invalid when any of its authorizations expires
+	// (OrderStatus), so it expires no later than the first of them: a
+	// reused one may have only a day left (RFC 8555 §7.1.3 "expires").
+	for _, az := range authzs {
+		if az.Expires.Before(o.Expires) {
+			o.Expires = az.Expires
+		}
 	}
 	if o.Replaces != "" {
 		err = r.store.CreateReplacementOrder(ctx, o, fresh, replacedSerial, prevClaim, spend)

@@ -65,6 +65,7 @@ type Store interface {
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*store.BlockedKey, error)
 	RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error)
+	NextCRLNumber(ctx context.Context, issuer string, atLeast int64) (int64, error)
 	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 

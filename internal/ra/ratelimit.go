@@ -64,10 +64,11 @@ func (r *RA) limitNewAccount(ctx context.Context) error {
 }
 
 // limitNewOrder guards newOrder: failed-validations-per-account and
-// certificates-per-domain are checked (not spent), pending authorizations
-// counted with the fresh ones the order adds, then new-orders-per-account
-// prepared for spending in the order's transaction. Orders replacing a
-// certificate (RFC 9773) are renewals and skip certificates-per-domain.
+// certificates-per-domain (for the registered domains of domainIDs: the
+// order's identifiers, or for an order replacing a certificate, RFC 9773,
+// those it does not renew) are checked (not spent), pending
+// authorizations counted with the fresh ones the order adds, then
+// new-orders-per-account prepared for spending in the order's transaction.
 //
 // It starts the checks' reads and returns at once, so that they run while
 // newOrder looks for reusable authorizations; finish, called once with
@@ -75,7 +76,7 @@ func (r *RA) limitNewAccount(ctx context.Context) error {
 // them and returns the spend for CreateOrder (nil: nothing to spend) and,
 // for when that fails with store.ErrRateLimited, refused, which gives the
 // problem.
-func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Identifier, renewal bool) (finish func(fresh int) (sp *store.RateSpend, refused func() error, err error)) {
+func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, domainIDs []acme.Identifier) (finish func(fresh int) (sp *store.RateSpend, refused func() error, err error)) {
 	if r.limits == nil {
 		return func(int) (*store.RateSpend, func() error, error) { return nil, nil, nil }
 	}
@@ -84,9 +85,7 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Ide
 	// new-orders-per-account is checked with the others too, so that a
 	// refusal reports the longest wait of all that refuse.
 	checks := []ratelimit.Request{{Limit: ratelimit.FailedValidationsPerAccount, Key: a.ID, Subjects: subjects}, spend}
-	if !renewal {
-		checks = append(checks, r.domainRequests(subjects, ids)...)
-	}
+	checks = append(checks, r.domainRequests(subjects, domainIDs)...)
 	wait := r.limits.StartNewOrderChecks(ctx, checks, a.ID, subjects)
 	return func(fresh int) (sp *store.RateSpend, refused func() error, err error) {
 		if err := wait(fresh); err != nil {
@@ -98,23 +97,34 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, ids []acme.Ide
 }
 
 // limitCertificate prepares the spend of certificates-per-domain for every
-// registered domain of order o, all or none, in the transaction that
-// starts its issuance (see limitNewOrder for sp and refused).
+// registered domain of order o that it counts (domainCounted: a
+// replacement's renewed domains are exempt), all or none, in the
+// transaction that starts its issuance (see limitNewOrder for sp and
+// refused).
 func (r *RA) limitCertificate(ctx context.Context, a *store.Account, o *store.Order) (sp *store.RateSpend, refused func() error, err error) {
-	if r.limits == nil || o.Replaces != "" {
+	if r.limits == nil {
 		return nil, nil, nil
 	}
-	sp, refused, err = r.limits.SpendIn(ctx, r.domainRequests(rateLimitSubjects(a), o.Identifiers)...)
+	ids, err := r.domainCounted(ctx, o)
+	if err != nil || len(ids) == 0 {
+		return nil, nil, err
+	}
+	sp, refused, err = r.limits.SpendIn(ctx, r.domainRequests(rateLimitSubjects(a), ids)...)
 	return sp, refused, r.rateLimitErr(ctx, err)
 }
 
 // spendCertificate spends certificates-per-domain for order o at once, in
-// a transaction of its own (before an issuance that waits for approval).
+// a transaction of its own (before an issuance that waits for approval),
+// for the registered domains limitCertificate counts.
 func (r *RA) spendCertificate(ctx context.Context, a *store.Account, o *store.Order) error {
-	if r.limits == nil || o.Replaces != "" {
+	if r.limits == nil {
 		return nil
 	}
-	return r.rateLimitErr(ctx, r.limits.Spend(ctx, r.domainRequests(rateLimitSubjects(a), o.Identifiers)...))
+	ids, err := r.domainCounted(ctx, o)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return r.rateLimitErr(ctx, r.limits.Spend(ctx, r.domainRequests(rateLimitSubjects(a), ids)...))
 }
 
 // rateRefusal returns the rateLimited problem of a write that failed with

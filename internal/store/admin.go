@@ -7,8 +7,9 @@ import (
 )
 
 // DeactivateAccount moves account id from valid to deactivated (RFC 8555
-// §7.3.6, done by an administrator) and appends ev (may be nil) in the same
-// transaction. ErrStale when the account is not valid. ev's Replaced hook
+// §7.3.6, done by an administrator), deactivates its pending
+// authorizations (as UpdateAccount does) and appends ev (may be nil) in the
+// same transaction. ErrStale when the account is not valid. ev's Replaced hook
 // gets the *Account as it was before (ErrNotFound when there is none).
 func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
@@ -17,6 +18,9 @@ func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppen
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET status = 'deactivated' WHERE id = ? AND status = 'valid'`, id)
 		if err := checkOne(res, err, "deactivate account"); err != nil {
+			return err
+		}
+		if err := cancelPendingAuthorizations(ctx, tx, id); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, ev)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -70,6 +71,35 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 		return "", fmt.Errorf("setting %s: %w", name, err)
 	}
 	return s.GetSetting(ctx, name)
+}
+
+// NextCRLNumber hands out the cRLNumber (RFC 5280 §5.2.3) of the next CRL
+// that issuer signs: atLeast (the caller's signing time in Unix
+// nanoseconds, non-negative), or one more than the last number handed out
+// for issuer when that is not lower. The number is recorded by the same
+// statement (settings row "crl_number:" + issuer), so the numbers of an
+// issuer strictly increase across restarts and across the nodes sharing
+// the database, whatever their clocks say.
+func (s *Store) NextCRLNumber(ctx context.Context, issuer string, atLeast int64) (int64, error) {
+	maxFn := "MAX"
+	if s.engine == EnginePostgres {
+		maxFn = "GREATEST"
+	}
+	q := `INSERT INTO settings (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = CAST(` + maxFn + `(CAST(settings.value AS BIGINT) + 1, CAST(excluded.value AS BIGINT)) AS TEXT)
+		RETURNING value`
+	var v string
+	err := s.tx(ctx, func(tx txConn) error {
+		return tx.QueryRowContext(ctx, q, "crl_number:"+issuer, strconv.FormatInt(atLeast, 10)).Scan(&v)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("CRL number of %s: %w", issuer, err)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("CRL number of %s: stored %q: %w", issuer, v, err)
+	}
+	return n, nil
 }
 
 // LeaseChallenge gives owner the lease on a processing challenge until

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 	}{
 		{"Accounts", testAccounts},
 		{"AccountKeyChange", testAccountKeyChange},
+		{"AccountDeactivationCancelsPending", testAccountDeactivationCancelsPending},
 		{"OrderRoundTrip", testOrderRoundTrip},
 		{"CreateOrderIsAtomic", testCreateOrderAtomic},
 		{"OrderStatus", testOrderStatus},
@@ -62,6 +64,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"IssuanceFlow", testIssuanceFlow},
 		{"Nonces", testNonces},
 		{"Settings", testSettings},
+		{"CRLNumber", testCRLNumber},
 		{"ChallengeLeases", testChallengeLeases},
 		{"DeleteStale", testDeleteStale},
 		{"StatusIndexRows", testStatusIndexRows},
@@ -215,6 +218,48 @@ func testAccounts(t *testing.T, e storetest.Engine) {
 	}
 	wantErr(t, "update of a deactivated account", s.UpdateAccount(ctx, a), store.ErrStale)
 	wantErr(t, "update of a missing account", s.UpdateAccount(ctx, &store.Account{ID: "nope", Status: acme.StatusValid}), store.ErrStale)
+}
+
+// testAccountDeactivationCancelsPending: deactivating an account
+// deactivates its pending authorizations in the same transaction (RFC 8555
+// §7.3.6: the server SHOULD cancel pending operations authorized by the
+// account's key); its valid ones and other accounts' are left alone.
+func testAccountDeactivationCancelsPending(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a, _, pending := seed(t, s)
+	done := newAuthz(a.ID, "az-valid", "v.example.test", false, acme.ChallengeHTTP01)
+	createOrder(t, s, a.ID, "ord-valid", done)
+	c := done.Challenges[0]
+	must(t, s.StartChallenge(ctx, c.ID, now))
+	must(t, s.FinishChallenge(ctx, &c, nil, now, now.Add(time.Hour)))
+	other := createAccount(t, s, "acct-other")
+	others := newAuthz(other.ID, "az-other", "o.example.test", false, acme.ChallengeHTTP01)
+	createOrder(t, s, other.ID, "ord-other", others)
+
+	a.Status = acme.StatusDeactivated
+	must(t, s.UpdateAccount(ctx, a))
+	for _, tc := range []struct{ id, want string }{
+		{pending.ID, acme.StatusDeactivated},
+		{done.ID, acme.StatusValid},
+		{others.ID, acme.StatusPending},
+	} {
+		got, err := s.GetAuthorization(ctx, tc.id)
+		must(t, err)
+		if got.Status != tc.want {
+			t.Errorf("authorization %s after the account's deactivation: %s, want %s", tc.id, got.Status, tc.want)
+		}
+	}
+	// A refused update (the account is no longer valid) changes nothing.
+	wantErr(t, "second deactivation", s.UpdateAccount(ctx, a), store.ErrStale)
+
+	// The administrator's deactivation does the same.
+	must(t, s.DeactivateAccount(ctx, other.ID, nil))
+	got, err := s.GetAuthorization(ctx, others.ID)
+	must(t, err)
+	if got.Status != acme.StatusDeactivated {
+		t.Errorf("authorization of the account an administrator deactivated: %s, want deactivated", got.Status)
+	}
 }
 
 func testAccountKeyChange(t *testing.T, e storetest.Engine) {
@@ -771,4 +816,53 @@ func testReopen(t *testing.T, e storetest.Engine) {
 		t.Fatalf("stuck orders after reopen = %v, %v", stuck, err)
 	}
 	wantErr(t, "reserved serial after reopen", s2.ReserveSerial(ctx, "20", now), store.ErrConflict)
+}
+
+// testCRLNumber: NextCRLNumber hands out atLeast or one more than the
+// issuer's last number, whichever is greater; issuers count apart; and
+// concurrent callers never get the same number.
+func testCRLNumber(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	for i, tc := range []struct {
+		issuer  string
+		atLeast int64
+		want    int64
+	}{
+		{"local", 1_000, 1_000},
+		{"local", 500, 1_001}, // a clock behind the last number
+		{"local", 1_001, 1_002},
+		{"local", 5_000, 5_000},
+		{"other", 7, 7},
+		{"local", 0, 5_001},
+	} {
+		got, err := s.NextCRLNumber(ctx, tc.issuer, tc.atLeast)
+		must(t, err)
+		if got != tc.want {
+			t.Errorf("step %d: NextCRLNumber(%s, %d) = %d, want %d", i, tc.issuer, tc.atLeast, got, tc.want)
+		}
+	}
+	const n = 8
+	got := make([]int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.NextCRLNumber(ctx, "local", 0)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		}()
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for _, v := range got {
+		if seen[v] || v <= 5_001 {
+			t.Errorf("concurrent NextCRLNumber handed out %v: want distinct numbers above 5001", got)
+			break
+		}
+		seen[v] = true
+	}
 }

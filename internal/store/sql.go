@@ -71,11 +71,16 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 
 // UpdateAccount stores a's contact and status, only while the stored status
 // is "valid" (ErrStale otherwise). Each of events (optional) is appended to
-// the audit log in the same transaction.
+// the audit log in the same transaction. Deactivating the account (status
+// "deactivated") also deactivates its pending authorizations in that
+// transaction (RFC 8555 §7.3.6: pending operations authorized by the
+// account's key are cancelled), so its pending orders turn invalid and a
+// validation under way ends without making its authorization valid.
 func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
 	contact, _ := json.Marshal(nonNil(a.Contact))
 	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
-	if len(events) == 0 {
+	deactivate := a.Status == acme.StatusDeactivated
+	if len(events) == 0 && !deactivate {
 		res, err := s.exec(ctx, q, string(contact), a.Status, a.ID)
 		return checkOne(res, err, "update account")
 	}
@@ -84,6 +89,11 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 		if err := checkOne(res, err, "update account"); err != nil {
 			return err
 		}
+		if deactivate {
+			if err := cancelPendingAuthorizations(ctx, tx, a.ID); err != nil {
+				return err
+			}
+		}
 		for _, ev := range events {
 			if err := appendAudit(ctx, tx, ev); err != nil {
 				return err
@@ -91,6 +101,16 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 		}
 		return nil
 	})
+}
+
+// cancelPendingAuthorizations deactivates the pending authorizations of
+// account accountID, in the transaction that deactivates the account
+// (UpdateAccount, DeactivateAccount; RFC 8555 §7.3.6).
+func cancelPendingAuthorizations(ctx context.Context, tx txConn, accountID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE authorizations SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'`, accountID); err != nil {
+		return fmt.Errorf("deactivate the account's pending authorizations: %w", err)
+	}
+	return nil
 }
 
 // ChangeAccountKey replaces the key of account id, only if its current

@@ -43,7 +43,7 @@ func TestChallengeResponseProblemOrder(t *testing.T) {
 		detail string
 	}{
 		{"unknown challenge", owner, unknown, http.StatusNotFound, "no such challenge"},
-		{"another account's challenge", other, chal, http.StatusNotFound, "no such authorization"},
+		{"another account's challenge", other, chal, http.StatusNotFound, "no such challenge"},
 		{"own challenge", owner, chal, http.StatusBadRequest, "JSON object"},
 	} {
 		r := tc.c.post(tc.url, notObject)

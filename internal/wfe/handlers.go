@@ -453,12 +453,10 @@ func (w *WFE) challenge(ctx context.Context, x *exchange) error {
 	}
 	var p *acme.Problem
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ra.ErrNotOwner):
+		// Another account's challenge looks exactly like one that does
+		// not exist, so that its ID cannot be probed.
 		p := acme.NewProblem(acme.Malformed, "no such challenge")
-		p.Status = http.StatusNotFound
-		return p
-	case errors.Is(err, ra.ErrNotOwner):
-		p := acme.NewProblem(acme.Malformed, "no such authorization")
 		p.Status = http.StatusNotFound
 		return p
 	case errors.As(err, &p):
