@@ -23,7 +23,7 @@ const defaultRenewalInfoRetryAfter = 6 * time.Hour
 // Retry-After. A malformed CertID is 400 malformed, an unknown one 404.
 func (w *WFE) renewalInfo(ctx context.Context, x *exchange) error {
 	certID := strings.TrimPrefix(x.r.URL.Path, renewalInfoPath)
-	if certID == "" {
+	if certID == "" || x.r.URL.Path == strings.TrimSuffix(renewalInfoPath, "/") {
 		return acme.NewProblem(acme.Malformed, "renewalInfo needs a certificate identifier: %s{certID} (RFC 9773 §4.1)", renewalInfoPath)
 	}
 	if strings.Contains(certID, "/") {

@@ -231,3 +231,45 @@ func TestNewOrderReplaces(t *testing.T) {
 		t.Fatalf("replacement after issuance: %s, want 409 alreadyReplaced", r)
 	}
 }
+
+// TestBarePaths: the directory's renewalInfo URL itself, and the paths of
+// the objects that take an ID without one, answer with problem documents
+// (RFC 8555 §6.7, RFC 9457), not ServeMux's HTML redirect to the form
+// with a trailing "/".
+func TestBarePaths(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	noRedirect := *env.HTTPClient
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, c := range []struct {
+		method, path string
+		status       int
+		problem      cgacme.ProblemType
+	}{
+		{http.MethodGet, "/acme/renewal-info", http.StatusBadRequest, cgacme.Malformed},
+		{http.MethodPost, "/acme/order", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "/acme/account", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "/acme/authz", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "/acme/chall", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "/acme/cert", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/order", http.StatusMethodNotAllowed, cgacme.Malformed},
+	} {
+		req, err := http.NewRequest(c.method, env.BaseURL+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/jose+json")
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var p struct {
+			Type cgacme.ProblemType `json:"type"`
+		}
+		if res.StatusCode != c.status || res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(b, &p) != nil || p.Type != c.problem {
+			t.Errorf("%s %s = %d %q %s, want %d problem %s", c.method, c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.status, c.problem)
+		}
+	}
+}

@@ -140,6 +140,18 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	m.HandleFunc(challengePath, w.handle(metrics.EndpointChallenge, w.challenge, http.MethodPost))
 	m.HandleFunc(certPath, w.handle(metrics.EndpointCert, w.certificate, http.MethodPost))
 	m.HandleFunc(renewalInfoPath, w.handle(metrics.EndpointRenewalInfo, w.renewalInfo, http.MethodGet, http.MethodHead))
+	// The bare forms of the paths above that take an ID: without these
+	// ServeMux would answer a 307 redirect to the form with "/" (an HTML
+	// body). The directory's renewalInfo URL is the bare form (RFC 9773
+	// §4.1 appends "/{certID}"), so it answers renewalInfo's own problem.
+	m.HandleFunc(strings.TrimSuffix(renewalInfoPath, "/"), w.handle(metrics.EndpointRenewalInfo, w.renewalInfo, http.MethodGet, http.MethodHead))
+	for _, p := range []struct {
+		path     string
+		endpoint metrics.Endpoint
+	}{{accountPath, metrics.EndpointAccount}, {orderPath, metrics.EndpointOrder}, {authzPath, metrics.EndpointAuthz},
+		{challengePath, metrics.EndpointChallenge}, {certPath, metrics.EndpointCert}} {
+		m.HandleFunc(strings.TrimSuffix(p.path, "/"), w.handle(p.endpoint, w.notFound, http.MethodPost))
+	}
 	m.HandleFunc("/acme/", w.profileRoutes())
 	m.HandleFunc("GET "+CRLPath, pki(metrics.EndpointCRL, w.crl))
 	m.HandleFunc("GET "+IntermediatePath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
