@@ -67,3 +67,20 @@ func Checkpoints(s *Store) CheckpointFigures {
 	return CheckpointFigures{Checkpoints: s.wr.ckpt.checkpoints.Load(), MaxWALPages: s.wr.ckpt.maxWAL.Load(),
 		WriterCatchUps: s.wr.catchUps.Load(), WriterCatchUpTime: time.Duration(s.wr.catchUpTime.Load())}
 }
+
+// ForgetKeyHashes makes s's database look as a certgate before the key
+// hash column left it after migration 00017: every certificate's key_hash
+// NULL and the Go migration that fills them not applied, so that the next
+// Open applies it.
+func ForgetKeyHashes(ctx context.Context, s *Store) error {
+	return s.tx(ctx, func(tx txConn) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET key_hash = NULL`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id = ?`, keyHashMigration)
+		return err
+	})
+}
+
+// KeyHashBatch is how many rows migration 18 fills per transaction.
+const KeyHashBatch = keyHashBatch

@@ -100,6 +100,8 @@ func benchFlow(ctx context.Context, st *store.Store, acct string, n int64, der [
 	o := &store.Order{ID: "or" + id + benchRandomHex(12), AccountID: acct, Status: acme.StatusPending, Expires: now.Add(7 * 24 * time.Hour),
 		Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
 	serial := fmt.Sprintf("%x", n) + benchRandomHex(30)
+	keyHash := make([]byte, 32) // the certificate's key (its DER is random bytes): FinishOrder reads its block
+	rand.Read(keyHash)
 	steps := [...]func() error{
 		func() error { return st.CreateOrder(ctx, o, []*store.Authorization{az}) },
 		func() error { return st.StartChallenge(ctx, az.Challenges[0].ID, now) },
@@ -110,7 +112,8 @@ func benchFlow(ctx context.Context, st *store.Store, acct string, n int64, der [
 		func() error {
 			return st.FinishOrder(ctx, o.ID, &store.Certificate{Serial: serial, Issuer: "local", OrderID: o.ID, AccountID: acct,
 				DER: der, ChainPEM: chain, SANs: []string{name}, KeyType: "ECDSA P-256", FingerprintSHA256: benchRandomHex(64),
-				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}, now,
+				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now,
+				KeyHash: keyHash}, now,
 				benchAuditEvent(serial, now))
 		},
 	}
