@@ -287,3 +287,27 @@ func TestKeyHashBackfill(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyCompromiseFindsCertificatesWithoutKeyHash: on both engines, a
+// certificate stored without a key hash after migration 18 (by a node of
+// an older certgate during a rolling upgrade) is still revoked with the
+// other certificates of its key: the revocation fills in its hash first.
+func TestKeyCompromiseFindsCertificatesWithoutKeyHash(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		k := testKey(t)
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{issuedCert(t, "a1", k, 30), issuedCert(t, "a2", k, 30),
+			invCert("garbage", 30, "g.example")})) // a DER that does not parse: no hash, ever
+		must(t, store.ClearKeyHash(ctx, s, "a2"))
+		must(t, s.RevokeCertificate(ctx, "a1", acme.ReasonKeyCompromise, now))
+		c, err := s.GetCertificate(ctx, "a2")
+		must(t, err)
+		if c.Status != store.StatusRevoked || c.RevocationReason != acme.ReasonKeyCompromise || string(c.KeyHash) != string(keyHash(t, k.Public())) {
+			t.Errorf("a2 (stored without a key hash) = %s reason %d hash %x; want revoked for keyCompromise, with its hash", c.Status, c.RevocationReason, c.KeyHash)
+		}
+		if c, err := s.GetCertificate(ctx, "garbage"); err != nil || c.Status != store.StatusValid {
+			t.Errorf("garbage = %+v, %v; want valid", c, err)
+		}
+	})
+}

@@ -833,7 +833,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // (source issued; imported and discovered ones are another CA's) and that
 // is valid and unexpired at at (BR §4.9.1.1: all of them within 24 hours),
 // so that the CRL and OCSP list them; the Cascade hook of each of events
-// gives each one's audit event. On PostgreSQL the key's advisory lock
+// gives each one's audit event. Certificates stored without a key hash
+// get theirs first (fillKeyHashes). On PostgreSQL the key's advisory lock
 // (lockKey), taken before any row is read, orders it with a FinishOrder of
 // the same key on another connection: either this revocation sees and
 // revokes the certificate FinishOrder stores, or FinishOrder sees the
@@ -847,6 +848,11 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	if len(events) == 0 && !block {
 		res, err := s.exec(ctx, q, ts(at), reason, serial)
 		return checkOne(res, err, "revoke certificate")
+	}
+	if block {
+		if err := s.fillKeyHashes(ctx); err != nil {
+			return err
+		}
 	}
 	return s.tx(ctx, func(tx txConn) error {
 		var h []byte
@@ -909,8 +915,9 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 // the rows are locked (FOR UPDATE) as they are read, so the UPDATE
 // changes the rows the events describe.
 func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, events []*AuditAppend) ([]*AuditAppend, error) {
-	q := `SELECT ` + certSelect() + ` WHERE c.key_hash = ? AND c.status = 'valid' AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ?
-		ORDER BY c.serial`
+	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
+		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
+		WHERE c.key_hash = ? AND c.status = 'valid' AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ? ORDER BY c.serial`
 	if s.engine == EnginePostgres {
 		q += ` FOR UPDATE OF c`
 	}

@@ -7,7 +7,8 @@
 -- the certificate it stores against blocked_keys. The index holds valid
 -- certificates only (the revocation looks for those; a revoked row leaves
 -- it). Existing rows get their hash from the Go migration 18 (keyhash.go),
--- which parses each row's DER: SQL cannot.
+-- which parses each row's DER: SQL cannot; rows stored without one later
+-- are found by 00019's index.
 -- +goose Up
 ALTER TABLE certificates ADD COLUMN key_hash BLOB;
 CREATE INDEX certificates_key ON certificates(key_hash) WHERE status = 'valid';
