@@ -241,7 +241,8 @@ through it), so the CRL lists the certificate within a minute.
 Reasons (RFC 5280 §5.3.1, by name or code, the same as ACME and the admin
 API accept): ` + acme.AllowedRevocationReasons + `.
 keyCompromise also blocks the certificate's public key: certgate refuses to
-certify it again, or to accept it as an ACME account key (docs/pki.md).`,
+certify it again, or to accept it as an ACME account key, and revokes the
+other unexpired certificates it issued with that key (docs/pki.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := acme.ParseRevocationReason(reason)

@@ -140,7 +140,8 @@ func certificateRoutes(a *API) {
 		Path: Prefix + "/certificates/{ref}/revoke", Summary: "Revoke a certificate", Tags: []string{"certificates"},
 		Description: "Revokes the certificate with an RFC 5280 reason code (default 0); this node's CRL and OCSP answers reflect it at once, " +
 			"other nodes' within --revocation-refresh. Reason 1 (keyCompromise) also blocks the certificate's public key: " +
-			"no certificate or ACME account is accepted for it afterwards (CA/B Forum BR 6.1.1.3), and applies to a certificate revoked " +
+			"no certificate or ACME account is accepted for it afterwards (CA/B Forum BR 6.1.1.3), the other unexpired certificates " +
+			"issued here with that key are revoked with it (BR 4.9.1.1; each audited), and it applies to a certificate revoked " +
 			"before for another reason (its reason becomes keyCompromise). 409 when it is already revoked (for reason 1: for keyCompromise). " +
 			"Audited as certificate.revoke.",
 		Errors: []int{404, 409, 422}},

@@ -88,6 +88,12 @@ type Event struct {
 	// change committed after the caller read it. It must not call the
 	// store.
 	Replaced func(old any) (before, after any, err error)
+	// Cascade, for a change that the store method extends to further
+	// rows (store.AuditAppend.Cascade; e.g. a keyCompromise revocation
+	// revokes the key's other certificates), gives the event of each such
+	// row from it as the transaction read it before the change (nil: none).
+	// It must not call the store.
+	Cascade func(old any) (*Event, error)
 }
 
 // ReplacedRow adapts f, which gives Before and After from a row of type T
@@ -179,6 +185,15 @@ func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error)
 				return fmt.Errorf("audit %s after: %w", ev.Action, err)
 			}
 			return nil
+		}
+	}
+	if ev.Cascade != nil {
+		a.Cascade = func(old any) (*store.AuditAppend, error) {
+			c, err := ev.Cascade(old)
+			if err != nil || c == nil {
+				return nil, err
+			}
+			return l.Prepare(ctx, *c)
 		}
 	}
 	return a, nil

@@ -344,8 +344,9 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // §5.3.1 reason code, through the same store method as ACME revocation;
 // the CRL (and OCSP) of its issuer reflect it within their refresh
 // interval. A certificate revoked for another reason can be revoked again
-// for keyCompromise, which keeps its revocation time and blocks its key
-// (store.RevokeCertificate). ErrNotFound, ErrAlreadyRevoked, or ErrInvalid
+// for keyCompromise, which keeps its revocation time and blocks its key;
+// keyCompromise also revokes the key's other unexpired certificates
+// issued here, each with its own audit event (store.RevokeCertificate). ErrNotFound, ErrAlreadyRevoked, or ErrInvalid
 // for a reason code outside acme.AllowedRevocationReasons (the policy of
 // ACME and the admin API).
 func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certificate, error) {
@@ -368,7 +369,19 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 					after.RevokedAt = old.RevokedAt
 				}
 				return view(old, now), view(&after, now)
-			})})
+			}),
+			// keyCompromise: the event of each other certificate of the key
+			// that the revocation revokes with it (store.RevokeCertificate).
+			Cascade: func(old any) (*audit.Event, error) {
+				o, ok := old.(*store.Certificate)
+				if !ok {
+					return nil, fmt.Errorf("cascaded row is a %T, want a *store.Certificate", old)
+				}
+				after := *o
+				after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, acme.ReasonKeyCompromise
+				return &audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
+					ObjectID: o.Serial, Before: view(o, now), After: view(&after, now)}, nil
+			}})
 		if err != nil {
 			return nil, err
 		}

@@ -33,13 +33,15 @@ func must(t *testing.T, err error) {
 // reads the key from it).
 func fill(t *testing.T, st *store.Store, n int) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	must(t, err)
 	var cs []*store.Certificate
 	for i := range n {
+		// A key of its own each: a keyCompromise revocation revokes the
+		// other certificates of the key (store.RevokeCertificate).
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		must(t, err)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		must(t, err)
 		serial := fmt.Sprintf("%x", 0x100+i)
 		cs = append(cs, &store.Certificate{Serial: serial, Issuer: "local", DER: der, ChainPEM: "chain-" + serial,
 			SANs: []string{fmt.Sprintf("h%d.example.com", i)}, KeyType: "ECDSA P-256", KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256",

@@ -124,12 +124,17 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
-	ev, err := r.auditEvent(ctx, issueEvent(a, cert))
+	done := r.now()
+	ev, err := r.auditEvent(ctx, issueEvent(a, cert, done))
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "audit event", err))
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
-		return nil, r.internal(ctx, "storing the certificate", err)
+	if err := r.store.FinishOrder(ctx, o.ID, cert, done, ev...); err != nil {
+		var kb *store.KeyBlockedError
+		if errors.As(err, &kb) {
+			r.cfg.Metrics.FinalizeFailed(acme.BadPublicKey)
+		}
+		return nil, r.finishRefused(ctx, o.ID, err)
 	}
 	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
 	r.log.InfoContext(ctx, "certificate issued after approval", "order", o.ID, "approval", ap.ID, "approved_by", ap.DecidedBy,

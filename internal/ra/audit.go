@@ -52,9 +52,21 @@ func snapshotOf(c *store.Certificate) certSnapshot {
 		Status: c.Status, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason}
 }
 
-func issueEvent(a *store.Account, c *store.Certificate) audit.Event {
+// issueEvent is the audit event of the issuance of c for account a. Its
+// Cascade records the revocation of c for keyCompromise, which FinishOrder
+// makes when c's key was blocked while c was signed (at FinishOrder's
+// time, now).
+func issueEvent(a *store.Account, c *store.Certificate, now time.Time) audit.Event {
 	return audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionCertificateIssue,
-		ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, After: snapshotOf(c)}
+		ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, After: snapshotOf(c),
+		Cascade: func(old any) (*audit.Event, error) {
+			c, ok := old.(*store.Certificate)
+			if !ok {
+				return nil, fmt.Errorf("cascaded row is a %T, want a *store.Certificate", old)
+			}
+			ev := cascadeRevokeEvent(audit.ActorSystem, c, now)
+			return &ev, nil
+		}}
 }
 
 // accountSnapshot is an ACME account as the audit log records it.
@@ -80,8 +92,22 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	if rec.Status == acme.StatusRevoked { // keyCompromise after another reason: the time stays (store.RevokeCertificate)
 		after.RevokedAt = rec.RevokedAt
 	}
+	// A keyCompromise revocation also revokes the key's other
+	// certificates (store.RevokeCertificate); each one's event comes from
+	// Cascade, which also collects their serials for OnRevoke (a
+	// transaction run again collects some twice: harmless).
+	var others []string
 	ev, err := r.auditEvent(ctx, audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
-		ObjectID: rec.Serial, Before: snapshotOf(rec), After: snapshotOf(&after)})
+		ObjectID: rec.Serial, Before: snapshotOf(rec), After: snapshotOf(&after),
+		Cascade: func(old any) (*audit.Event, error) {
+			c, ok := old.(*store.Certificate)
+			if !ok {
+				return nil, fmt.Errorf("cascaded row is a %T, want a *store.Certificate", old)
+			}
+			others = append(others, c.Serial)
+			ev := cascadeRevokeEvent(actor, c, now)
+			return &ev, nil
+		}})
 	if err != nil {
 		return fmt.Errorf("audit event: %w", err)
 	}
@@ -93,10 +119,27 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	r.crlMu.Unlock()
 	if r.cfg.OnRevoke != nil {
 		r.cfg.OnRevoke(rec.Serial)
+		for _, s := range others {
+			r.cfg.OnRevoke(s)
+		}
+	}
+	if len(others) > 0 {
+		r.log.InfoContext(ctx, "certificates of the compromised key revoked", "serial", rec.Serial, "others", others)
 	}
 	r.cfg.Metrics.CertificateRevoked(reason)
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
 	return nil
+}
+
+// cascadeRevokeEvent is the audit event of the revocation of c for
+// keyCompromise at at, made by a keyCompromise revocation of another
+// certificate with its key that actor made (store.RevokeCertificate), or
+// by FinishOrder when c's key was blocked while c was signed.
+func cascadeRevokeEvent(actor string, c *store.Certificate, at time.Time) audit.Event {
+	after := *c
+	after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, at, acme.ReasonKeyCompromise
+	return audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
+		ObjectID: c.Serial, Before: snapshotOf(c), After: snapshotOf(&after)}
 }
 
 // Errors of RevokeSerial.

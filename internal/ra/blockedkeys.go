@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -37,9 +36,7 @@ func (r *RA) checkKeyNotBlocked(ctx context.Context, pub crypto.PublicKey, what 
 // blocked key b, what naming it ("the CSR's public key", "the account
 // key").
 func blockedKeyProblem(b *store.BlockedKey, what string) *acme.Problem {
-	return acme.NewProblem(acme.BadPublicKey, "%s is blocked: certificate %s with this key was revoked for %s on %s; "+
-		"this CA issues no further certificate for it (CA/B Forum BR 6.1.1.3): generate a new key",
-		what, b.Serial, acme.RevocationReasonName(b.Reason), b.BlockedAt.UTC().Format(time.RFC3339))
+	return store.BlockedKeyProblem(b, what)
 }
 
 // checkAccountKeyNotBlocked is checkKeyNotBlocked for the account key jwk

@@ -242,18 +242,41 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		}
 		return nil, p
 	}
-	ev, err := r.auditEvent(ctx, issueEvent(a, cert))
+	done := r.now()
+	ev, err := r.auditEvent(ctx, issueEvent(a, cert, done))
 	if err != nil {
 		return nil, r.internal(ctx, "audit event", err)
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, r.now(), ev...); err != nil {
-		return nil, r.internal(ctx, "storing the certificate", err)
+	if err := r.store.FinishOrder(ctx, o.ID, cert, done, ev...); err != nil {
+		return nil, r.finishRefused(ctx, o.ID, err)
 	}
 	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
 	r.log.InfoContext(ctx, "certificate issued", "order", o.ID, "serial", cert.Serial, "names", cert.SANs, "key", cert.KeyType)
-	done := *o
-	done.Status, done.CertSerial, done.UpdatedAt = acme.StatusValid, cert.Serial, cert.CreatedAt
-	return &done, nil
+	valid := *o
+	valid.Status, valid.CertSerial, valid.UpdatedAt = acme.StatusValid, cert.Serial, cert.CreatedAt
+	return &valid, nil
+}
+
+// finishRefused is the error of order orderID's finalization when
+// FinishOrder returned err: for a key blocked while the certificate was
+// signed (store.KeyBlockedError; the certificate is stored revoked and the
+// order invalid) the badPublicKey problem stored as the order's error,
+// after dropping the cached CRL, which now lists the certificate;
+// otherwise serverInternal.
+func (r *RA) finishRefused(ctx context.Context, orderID string, err error) error {
+	var kb *store.KeyBlockedError
+	if !errors.As(err, &kb) || kb.Problem == nil {
+		return r.internal(ctx, "storing the certificate", err)
+	}
+	r.crlMu.Lock()
+	r.crlCache = nil
+	r.crlMu.Unlock()
+	if r.cfg.OnRevoke != nil {
+		r.cfg.OnRevoke(kb.Serial)
+	}
+	r.log.WarnContext(ctx, "key blocked while the certificate was signed: certificate stored revoked, order invalid",
+		"order", orderID, "serial", kb.Serial, "blocked_by", kb.Key.Serial)
+	return kb.Problem
 }
 
 // recheckCAA checks CAA again for the dns authorizations validated more
@@ -377,6 +400,10 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	if leaf.SerialNumber.Cmp(serial) != 0 {
 		return nil, fmt.Errorf("issuer %s ignored the reserved serial", r.issuer.Name())
 	}
+	keyHash, err := store.KeyHash(leaf.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("issued certificate's key: %w", err)
+	}
 	fp := sha256.Sum256(out.DER)
 	return &store.Certificate{Serial: hexSerial, Issuer: r.issuer.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
 		ChainPEM: string(out.ChainPEM), SANs: sans, KeyType: KeyType(csr.PublicKey), FingerprintSHA256: hex.EncodeToString(fp[:]),
@@ -384,7 +411,7 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 		// Inventory (docs/inventory.md): the order's profile and final
 		// custom attributes (EAB defaults, account, order).
 		Profile: prof.Name, Attributes: certAttributes(o.Attributes), Source: store.SourceIssued,
-		KeyBits: KeyBits(leaf.PublicKey), SignatureAlgorithm: leaf.SignatureAlgorithm.String()}, nil
+		KeyBits: KeyBits(leaf.PublicKey), SignatureAlgorithm: leaf.SignatureAlgorithm.String(), KeyHash: keyHash}, nil
 }
 
 // certAttributes is a copy of an order's attributes for its certificate

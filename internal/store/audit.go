@@ -46,6 +46,33 @@ type AuditAppend struct {
 	// PostgreSQL; SQLite's write transaction is exclusive). Like Seal, it
 	// runs inside the transaction and must not call the Store.
 	Replaced func(old any) error
+	// Cascade, when set, gives the event of a further row that the
+	// change it records changes with it, called inside the transaction
+	// with that row as it was before (RevokeCertificate for keyCompromise:
+	// each other certificate of the key it revokes, a *Certificate;
+	// FinishOrder of a certificate whose key was blocked meanwhile: the
+	// certificate, stored revoked). A nil event records nothing. Like
+	// Seal, it must not call the Store.
+	Cascade func(old any) (*AuditAppend, error)
+}
+
+// cascadeEvents returns the events the Cascade hooks of events give for
+// the row old (nil ones dropped).
+func cascadeEvents(events []*AuditAppend, old any) ([]*AuditAppend, error) {
+	var out []*AuditAppend
+	for _, ev := range events {
+		if ev == nil || ev.Cascade == nil {
+			continue
+		}
+		c, err := ev.Cascade(old)
+		if err != nil {
+			return nil, fmt.Errorf("audit event of a cascaded change: %w", err)
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // readReplaced reads, within tx and locked (see AuditAppend.Replaced), the

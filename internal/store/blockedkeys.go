@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/certgate/certgate/internal/acme"
 )
 
 // BlockedKey is a public key the CA refuses to certify because a
@@ -53,6 +55,36 @@ func certKeyHash(der []byte) ([]byte, error) {
 	return h[:], nil
 }
 
+// BlockedKeyProblem is the badPublicKey problem (RFC 8555 §6.7) for the
+// blocked key b, what naming it ("the CSR's public key", "the account
+// key"): when and by which certificate's revocation it was blocked.
+func BlockedKeyProblem(b *BlockedKey, what string) *acme.Problem {
+	return acme.NewProblem(acme.BadPublicKey, "%s is blocked: certificate %s with this key was revoked for %s on %s; "+
+		"this CA issues no further certificate for it (CA/B Forum BR 6.1.1.3): generate a new key",
+		what, b.Serial, acme.RevocationReasonName(b.Reason), b.BlockedAt.UTC().Format(time.RFC3339))
+}
+
+// keyHashOf returns c.KeyHash, or certKeyHash of c.DER when it is nil;
+// nil when that DER does not parse.
+func keyHashOf(c *Certificate) []byte {
+	if c.KeyHash != nil {
+		return c.KeyHash
+	}
+	h, err := certKeyHash(c.DER)
+	if err != nil {
+		return nil
+	}
+	return h
+}
+
+// keyHashArg is h as a statement argument: NULL for nil.
+func keyHashArg(h []byte) any {
+	if h == nil {
+		return nil
+	}
+	return h
+}
+
 const blockedKeySQL = `SELECT blocked_at, serial, reason FROM blocked_keys WHERE spki_sha256 = ?` // primary key
 
 // GetBlockedKey returns the blocked key whose KeyHash is spkiSHA256, or
@@ -85,14 +117,10 @@ func blockedKeyIn(ctx context.Context, q querier, spkiSHA256 []byte) (*BlockedKe
 	return b, nil
 }
 
-// blockCertificateKey blocks the key of the certificate der (serial),
-// revoked at at with reason, in tx. A key blocked already keeps its first
-// row (the earliest revocation that blocked it).
-func blockCertificateKey(ctx context.Context, tx txConn, der []byte, serial string, reason int, at time.Time) error {
-	h, err := certKeyHash(der)
-	if err != nil {
-		return fmt.Errorf("block key of certificate %s: %w", serial, err)
-	}
+// blockKey blocks the key whose KeyHash is h, as the revocation of the
+// certificate serial at at with reason did, in tx. A key blocked already
+// keeps its first row (the earliest revocation that blocked it).
+func blockKey(ctx context.Context, tx txConn, h []byte, serial string, reason int, at time.Time) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO blocked_keys (spki_sha256, blocked_at, serial, reason) VALUES (?, ?, ?, ?)
 		ON CONFLICT (spki_sha256) DO NOTHING`, h, ts(at), serial, reason); err != nil {
 		return fmt.Errorf("block key of certificate %s: %w", serial, err)

@@ -121,3 +121,29 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 	}
 	return entered, plan, rows.Err()
 }
+
+// ForgetKeyHashes makes s's database look as migration 00017 left it:
+// every certificate's key_hash NULL, and the migrations after it (the Go
+// migration 18 that fills them, 00019's index) not applied, so that the
+// next Open applies them.
+func ForgetKeyHashes(ctx context.Context, s *Store) error {
+	return s.tx(ctx, func(tx txConn) error {
+		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id >= ?`, keyHashMigration)
+		return err
+	})
+}
+
+// KeyHashBatch is how many rows migration 18 fills per transaction.
+const KeyHashBatch = keyHashBatch
+
+// ClearKeyHash sets the key_hash of certificate serial to NULL, as a node
+// of a certgate before migration 00017 stores a certificate.
+func ClearKeyHash(ctx context.Context, s *Store, serial string) error {
+	_, err := s.exec(ctx, `UPDATE certificates SET key_hash = NULL WHERE serial = ?`, serial)
+	return err
+}

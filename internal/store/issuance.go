@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/certgate/certgate/internal/acme"
 )
 
 // StartIssuance makes the two writes that must precede signing a
@@ -55,9 +57,17 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 	})
 }
 
-// KeyBlockedError is StartIssuanceKey's refusal of a blocked key.
+// KeyBlockedError is StartIssuanceKey's refusal of a blocked key, or
+// FinishOrder's report that the key of the certificate it stored was
+// blocked after StartIssuanceKey checked it.
 type KeyBlockedError struct {
 	Key *BlockedKey
+	// Serial is the certificate FinishOrder stored revoked for
+	// keyCompromise; "" from StartIssuanceKey.
+	Serial string
+	// Problem is the badPublicKey problem FinishOrder stored as the
+	// order's error; nil from StartIssuanceKey.
+	Problem *acme.Problem
 }
 
 func (e *KeyBlockedError) Error() string {

@@ -110,7 +110,11 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
+	// Two connections while migrating: goose runs the migrations on one
+	// connection it holds, and the key hash backfill (migration 18, no
+	// transaction of goose's) commits its batches on another. Then the
+	// writer's one connection.
+	w.SetMaxOpenConns(2)
 	w.SetConnMaxIdleTime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
@@ -120,6 +124,7 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 		w.Close()
 		return nil, err
 	}
+	w.SetMaxOpenConns(1)
 	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_pragma=cache_size(-4096)")
 	if err != nil {
 		w.Close()
@@ -293,7 +298,7 @@ func migrate(ctx context.Context, db *sql.DB, engine string) error {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	dialect := goose.DialectSQLite3
-	var opts []goose.ProviderOption
+	opts := []goose.ProviderOption{goose.WithGoMigrations(goMigrations(engine)...)}
 	if engine == EnginePostgres {
 		dialect = goose.DialectPostgres
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))

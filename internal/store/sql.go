@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,12 +249,17 @@ func (s *Store) insertCertificate(ctx context.Context, tx txConn, c *Certificate
 	if source == "" {
 		source = SourceIssued
 	}
+	var revokedAt int64
+	reason := 0
+	if c.Status == StatusRevoked {
+		revokedAt, reason = ts(c.RevokedAt), c.RevocationReason
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
-		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?)`,
+		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id, key_hash, revoked_at, revocation_reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?)`,
 		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
 		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
-		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID); err != nil {
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
@@ -695,9 +701,42 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 //
 // Each of events (optional) is appended to the audit log in the same
 // transaction.
+//
+// The transaction also reads the block of c's key (Certificate.KeyHash;
+// computed from c.DER when nil): a keyCompromise revocation of another
+// certificate with the key may have committed since StartIssuanceKey
+// checked it. Then c is still stored (a signed certificate is never left
+// without its record) but revoked for keyCompromise at now, the order
+// becomes invalid with a badPublicKey problem (RFC 8555 §6.7) as its
+// error, the Cascade hook of each of events gives the revocation's audit
+// event (called with c), and FinishOrder returns a *KeyBlockedError
+// carrying that problem. On PostgreSQL the key's advisory lock (lockKey)
+// orders the read with such a revocation on another connection (see
+// RevokeCertificate).
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
 	ch := s.chainOf(c)
+	h := keyHashOf(c)
+	if c.KeyHash == nil && h != nil {
+		cc := *c
+		cc.KeyHash = h
+		c = &cc
+	}
+	var blocked *KeyBlockedError
 	err := s.pointTx(ctx, func(tx txConn) error {
+		blocked = nil
+		if h != nil {
+			if err := s.lockKey(ctx, tx, h); err != nil {
+				return err
+			}
+			switch b, err := blockedKeyIn(ctx, tx, h); {
+			case err == nil:
+				blocked = &KeyBlockedError{Key: b, Serial: c.Serial, Problem: BlockedKeyProblem(b, "the CSR's public key")}
+				blocked.Problem.Detail += fmt.Sprintf("; the key was blocked while this order's certificate was signed: certificate %s is revoked for keyCompromise", c.Serial)
+				return s.finishBlocked(ctx, tx, orderID, c, ch, blocked, now, events)
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+		}
 		if err := s.insertCertificate(ctx, tx, c, ch); err != nil {
 			return err
 		}
@@ -717,18 +756,47 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		}
 		return nil
 	})
-	if err == nil {
-		s.learn(ch)
-		// What CertificateChain reads for it: the row's account, and its
-		// chain as given (stored whole, or leaf + the issuer chain's
-		// intermediates, which chainOf found c.ChainPEM to be).
-		s.recent.add(c.Serial, c.AccountID, c.ChainPEM)
+	if err != nil {
+		return err
 	}
-	return err
+	s.learn(ch)
+	if blocked != nil {
+		return blocked
+	}
+	// What CertificateChain reads for it: the row's account, and its
+	// chain as given (stored whole, or leaf + the issuer chain's
+	// intermediates, which chainOf found c.ChainPEM to be).
+	s.recent.add(c.Serial, c.AccountID, c.ChainPEM)
+	return nil
+}
+
+// finishBlocked is FinishOrder's transaction for a certificate c whose key
+// was blocked (kb) after StartIssuanceKey: c stored revoked for
+// keyCompromise at now, the order processing → invalid with kb.Problem,
+// events and their Cascade events for c appended.
+func (s *Store) finishBlocked(ctx context.Context, tx txConn, orderID string, c *Certificate, ch *newChain, kb *KeyBlockedError, now time.Time, events []*AuditAppend) error {
+	revoked := *c
+	revoked.Status, revoked.RevokedAt, revoked.RevocationReason = StatusRevoked, now, acme.ReasonKeyCompromise
+	if err := s.insertCertificate(ctx, tx, &revoked, ch); err != nil {
+		return err
+	}
+	pj, err := marshalProblem(kb.Problem)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'invalid', error = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, pj, ts(now), orderID)
+	if err := checkOne(res, err, "finish order"); err != nil {
+		return err
+	}
+	more, err := cascadeEvents(events, c)
+	if err != nil {
+		return err
+	}
+	return appendAll(ctx, tx, append(slices.Clip(events), more...))
 }
 
 const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at,
-	profile, key_bits, signature_algorithm, source, attributes, replaces_serial`
+	profile, key_bits, signature_algorithm, source, attributes, replaces_serial, key_hash`
 
 // certSelect returns the SELECT list and FROM clause of a certificate query
 // that scanCert reads: certCols of certificates c, then its issuer chain's
@@ -745,7 +813,7 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var chainID *int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
 		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt,
-		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &chainID, &intermediates); err != nil {
+		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &c.KeyHash, &chainID, &intermediates); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -798,39 +866,133 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // Root Store Policy §6.1.1: on evidence of key compromise the CA SHOULD
 // update the CRL entry's reason), and its key is blocked; ErrStale then
 // only when it is revoked for keyCompromise already.
+//
+// In the same transaction it revokes, for keyCompromise at at, every other
+// certificate with that key (Certificate.KeyHash) that this CA issued
+// (source issued; imported and discovered ones are another CA's) and that
+// is valid and unexpired at at (BR §4.9.1.1: all of them within 24 hours),
+// so that the CRL and OCSP list them; the Cascade hook of each of events
+// gives each one's audit event. Certificates stored without a key hash
+// get theirs first (fillKeyHashes). On PostgreSQL the key's advisory lock
+// (lockKey), taken before any row is read, orders it with a FinishOrder of
+// the same key on another connection: either this revocation sees and
+// revokes the certificate FinishOrder stores, or FinishOrder sees the
+// block and stores it revoked.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
 		revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
-		WHERE serial = ? AND (status = 'valid' OR (status = 'revoked' AND revocation_reason <> ?)) RETURNING der`
+		WHERE serial = ? AND (status = 'valid' OR (status = 'revoked' AND revocation_reason <> ?)) RETURNING serial`
 	block := reason == acme.ReasonKeyCompromise
 	if len(events) == 0 && !block {
 		res, err := s.exec(ctx, q, ts(at), reason, serial)
 		return checkOne(res, err, "revoke certificate")
 	}
-	return s.tx(ctx, func(tx txConn) error {
-		if err := readReplacedLock(ctx, s, tx, events, scanCert, `FOR UPDATE OF c`, `SELECT `+certSelect()+` WHERE c.serial = ?`, serial); err != nil {
-			return fmt.Errorf("certificate %s: %w", serial, err)
+	if block {
+		if err := s.fillKeyHashes(ctx); err != nil {
+			return err
 		}
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		var h []byte
 		if block {
+			// The key first (a row's key never changes), so that the key's
+			// lock is taken before any row lock: FinishOrder takes the key's
+			// lock, then the row lock of the certificate its order replaces
+			// (which may be one of this key's), so the other order could
+			// deadlock.
 			var der []byte
-			switch err := txQueryRow(ctx, tx, qKeyCompromise, reason, ts(at), serial, reason).Scan(&der); {
+			switch err := txQueryRow(ctx, tx, `SELECT key_hash, der FROM certificates WHERE serial = ?`, serial).Scan(&h, &der); {
 			case errors.Is(err, sql.ErrNoRows):
+				if wantsReplaced(events) { // as readReplacedLock reports it
+					return fmt.Errorf("certificate %s: %w", serial, ErrNotFound)
+				}
 				return fmt.Errorf("revoke certificate: %w", ErrStale)
 			case err != nil:
 				return fmt.Errorf("revoke certificate: %w", err)
+			case h == nil:
+				if h, err = certKeyHash(der); err != nil {
+					return fmt.Errorf("block key of certificate %s: %w", serial, err)
+				}
 			}
-			if err := blockCertificateKey(ctx, tx, der, serial, reason, at); err != nil {
+			if err := s.lockKey(ctx, tx, h); err != nil {
 				return err
 			}
-		} else {
+		}
+		if err := readReplacedLock(ctx, s, tx, events, scanCert, `FOR UPDATE OF c`, `SELECT `+certSelect()+` WHERE c.serial = ?`, serial); err != nil {
+			return fmt.Errorf("certificate %s: %w", serial, err)
+		}
+		if !block {
 			res, err := tx.ExecContext(ctx, q, ts(at), reason, serial)
 			if err := checkOne(res, err, "revoke certificate"); err != nil {
 				return err
 			}
+			return appendAll(ctx, tx, events)
 		}
-		return appendAll(ctx, tx, events)
+		var got string
+		switch err := txQueryRow(ctx, tx, qKeyCompromise, reason, ts(at), serial, reason).Scan(&got); {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("revoke certificate: %w", ErrStale)
+		case err != nil:
+			return fmt.Errorf("revoke certificate: %w", err)
+		}
+		if err := blockKey(ctx, tx, h, serial, reason, at); err != nil {
+			return err
+		}
+		more, err := s.revokeKeyCertificates(ctx, tx, h, serial, at, events)
+		if err != nil {
+			return err
+		}
+		return appendAll(ctx, tx, append(slices.Clip(events), more...))
 	})
+}
+
+// revokeKeyCertificates revokes in tx, for keyCompromise at at, the
+// certificates with key h but serial that this CA issued and that are
+// valid and unexpired at at (index certificates_key), and returns the
+// audit events the Cascade hooks of events give for them. On PostgreSQL
+// the rows are locked (FOR UPDATE) as they are read, so the UPDATE
+// changes the rows the events describe.
+func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, events []*AuditAppend) ([]*AuditAppend, error) {
+	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
+		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
+		WHERE c.key_hash = ? AND c.status = 'valid' AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ? ORDER BY c.serial`
+	if s.engine == EnginePostgres {
+		q += ` FOR UPDATE OF c`
+	}
+	rows, err := tx.QueryContext(ctx, q, h, ts(at), serial)
+	if err != nil {
+		return nil, fmt.Errorf("certificates of the compromised key: %w", err)
+	}
+	var olds []*Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
+		}
+		olds = append(olds, c)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("certificates of the compromised key: %w", err)
+	}
+	if len(olds) == 0 {
+		return nil, nil
+	}
+	var out []*AuditAppend
+	for _, c := range olds {
+		evs, err := cascadeEvents(events, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+		res, err := tx.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
+			ts(at), acme.ReasonKeyCompromise, c.Serial)
+		if err := checkOne(res, err, "revoke certificate of the compromised key"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // RevokedEntry is one revoked certificate as listed on a CRL.

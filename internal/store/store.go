@@ -154,6 +154,12 @@ type Certificate struct {
 	// renewal), "" when none. FinishOrder fills it from the certificate its
 	// order claimed.
 	Replaces string
+	// KeyHash is KeyHash of the certificate's public key (32 bytes), by
+	// which a keyCompromise revocation finds the key's other certificates
+	// (RevokeCertificate) and FinishOrder checks the blocked keys. The
+	// methods that store a certificate compute it from DER when it is nil;
+	// nil when read for a record whose DER does not parse.
+	KeyHash []byte
 }
 
 // Certificate sources (Certificate.Source).

@@ -35,6 +35,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 
 	"github.com/certgate/certgate/internal/cputime"
 )
@@ -100,6 +101,8 @@ func benchFlow(ctx context.Context, st *store.Store, acct string, n int64, der [
 	o := &store.Order{ID: "or" + id + benchRandomHex(12), AccountID: acct, Status: acme.StatusPending, Expires: now.Add(7 * 24 * time.Hour),
 		Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
 	serial := fmt.Sprintf("%x", n) + benchRandomHex(30)
+	keyHash := make([]byte, 32) // the certificate's key (its DER is random bytes): FinishOrder reads its block
+	rand.Read(keyHash)
 	steps := [...]func() error{
 		func() error { return st.CreateOrder(ctx, o, []*store.Authorization{az}) },
 		func() error { return st.StartChallenge(ctx, az.Challenges[0].ID, now) },
@@ -110,7 +113,8 @@ func benchFlow(ctx context.Context, st *store.Store, acct string, n int64, der [
 		func() error {
 			return st.FinishOrder(ctx, o.ID, &store.Certificate{Serial: serial, Issuer: "local", OrderID: o.ID, AccountID: acct,
 				DER: der, ChainPEM: chain, SANs: []string{name}, KeyType: "ECDSA P-256", FingerprintSHA256: benchRandomHex(64),
-				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}, now,
+				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now,
+				KeyHash: keyHash}, now,
 				benchAuditEvent(serial, now))
 		},
 	}
@@ -228,5 +232,66 @@ func benchAuditEvent(serial string, now time.Time) *store.AuditAppend {
 			r.Hash = audit.Hash(r)
 			return nil
 		},
+	}
+}
+
+// BenchmarkFinishOrderKeyCheck measures FinishOrder alone on each engine
+// (PostgreSQL at storetest.PostgresServer), with the certificate's key
+// hash (keyhash: on PostgreSQL the key's advisory lock, then the point
+// read of blocked_keys and the key_hash index entry) and without one
+// (nohash: a record whose DER does not parse, which FinishOrder checks
+// nothing for): the difference is the cost of the check. Each op is one
+// FinishOrder; the order it finishes is created and started outside the
+// timer.
+//
+//	go test -run '^$' -bench FinishOrderKeyCheck ./internal/store/
+func BenchmarkFinishOrderKeyCheck(b *testing.B) {
+	for _, e := range storetest.Engines() {
+		for _, withHash := range []bool{false, true} {
+			name := e.Name + "/nohash"
+			if withHash {
+				name = e.Name + "/keyhash"
+			}
+			b.Run(name, func(b *testing.B) {
+				if e.Name == store.EnginePostgres {
+					storetest.RequirePostgres(b)
+				}
+				ctx := context.Background()
+				st := e.Open(b)
+				acct := &store.Account{ID: "bench-account", KeyThumbprint: "bench-thumbprint", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: time.Now().UTC()}
+				if err := st.CreateAccount(ctx, acct); err != nil {
+					b.Fatal(err)
+				}
+				der := make([]byte, benchDERSize)
+				rand.Read(der)
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					now := time.Now().UTC()
+					id := strconv.Itoa(i)
+					az := &store.Authorization{ID: "az" + id, AccountID: acct.ID, Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: "f" + id + ".bench.test"},
+						Status: acme.StatusValid, Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
+					o := &store.Order{ID: "or" + id, AccountID: acct.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour),
+						Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
+					serial := fmt.Sprintf("%x", i+1) + benchRandomHex(30)
+					if err := st.CreateOrder(ctx, o, []*store.Authorization{az}); err != nil {
+						b.Fatal(err)
+					}
+					if err := st.StartIssuance(ctx, o.ID, serial, now); err != nil {
+						b.Fatal(err)
+					}
+					c := &store.Certificate{Serial: serial, Issuer: "local", OrderID: o.ID, AccountID: acct.ID, DER: der, ChainPEM: "chain",
+						SANs: []string{az.Identifier.Value}, KeyType: "ECDSA P-256", FingerprintSHA256: benchRandomHex(64),
+						NotBefore: now, NotAfter: now.Add(90 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now}
+					if withHash {
+						c.KeyHash = make([]byte, 32)
+						rand.Read(c.KeyHash)
+					}
+					b.StartTimer()
+					if err := st.FinishOrder(ctx, o.ID, c, now, benchAuditEvent(serial, now)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -7,6 +7,7 @@ package wfe_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/crypto/acme"
 
 	cgacme "github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv"
 )
 
@@ -150,4 +153,62 @@ func TestKeyCompromiseBlocksKey(t *testing.T) {
 			t.Errorf("finalize with the key of a certificate revoked as superseded: %v", err)
 		}
 	})
+}
+
+// TestKeyCompromiseRevokesKeyCertificates: an ACME revocation for
+// keyCompromise of one certificate also revokes the account's other
+// certificate with the same key (CA/B Forum BR §4.9.1.1), for keyCompromise
+// at the same time and with its own audit event, and leaves a certificate
+// of another key valid.
+func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := clTestCtx(t)
+	c, _ := clRegistered(t, env, nil)
+	ids := acme.DomainIDs("samekey.example.test")
+	first := clIssue(t, env, c, ids, "http-01")
+	url, err := clFinalizeWith(t, env, c, ids, first) // a second certificate of first's key
+	if err != nil {
+		t.Fatalf("second certificate of the key: %v", err)
+	}
+	o, err := c.GetOrder(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := c.FetchCert(ctx, o.CertURL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := clIssue(t, env, c, acme.DomainIDs("otherkey.example.test"), "http-01")
+	if err := c.RevokeCert(ctx, nil, first.chain[0], acme.CRLReasonKeyCompromise); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	st := env.Server.Store()
+	bg := context.Background()
+	rec1, err := st.GetCertificate(bg, first.leaf.SerialNumber.Text(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial2 := second.SerialNumber.Text(16)
+	rec2, err := st.GetCertificate(bg, serial2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec2.Status != store.StatusRevoked || rec2.RevocationReason != cgacme.ReasonKeyCompromise || !rec2.RevokedAt.Equal(rec1.RevokedAt) {
+		t.Errorf("other certificate of the key: %s reason %d at %v; want revoked for keyCompromise at %v", rec2.Status, rec2.RevocationReason, rec2.RevokedAt, rec1.RevokedAt)
+	}
+	evs, err := st.ListAudit(bg, store.AuditFilter{ObjectID: serial2, Action: audit.ActionCertificateRevoke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Errorf("%d revocation events for %s, want 1", len(evs), serial2)
+	}
+	if rec, err := st.GetCertificate(bg, other.leaf.SerialNumber.Text(16)); err != nil || rec.Status != store.StatusValid {
+		t.Errorf("certificate of another key = %+v, %v; want valid", rec, err)
+	}
 }
