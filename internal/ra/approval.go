@@ -24,6 +24,7 @@ type ApprovalStore interface {
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
+	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -173,7 +174,8 @@ func RejectionProblem(comment string) *acme.Problem {
 	return acme.NewProblem(acme.Unauthorized, "the certificate request was rejected by an approver: %s", comment)
 }
 
-// sweepApprovals issues approved orders that no client fetched yet and
+// sweepApprovals issues approved orders that no client fetched yet, rejects
+// the pending approvals of deactivated accounts (rejectForDeactivatedAccount) and
 // escalates pending approvals that waited longer than their profile's
 // escalateAfter: once across the cluster, it logs an "approval escalated"
 // event and, with Config.ApprovalWebhook, POSTs it as JSON there.
@@ -197,6 +199,11 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 	}
 	now := r.now()
 	for _, ap := range pending {
+		if gone, err := r.rejectForDeactivatedAccount(ctx, ap, now); err != nil {
+			return err
+		} else if gone {
+			continue
+		}
 		if !ap.EscalatedAt.IsZero() {
 			continue
 		}
@@ -222,6 +229,46 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		r.escalate(ctx, ap, p, now)
 	}
 	return nil
+}
+
+// deactivatedAccountComment is the comment of the rejection of a pending
+// approval whose account was deactivated (rejectForDeactivatedAccount).
+const deactivatedAccountComment = "the account was deactivated"
+
+// rejectForDeactivatedAccount rejects pending approval ap, as the system
+// and audited, when its account is no longer valid (deactivated by its
+// holder or an administrator, RFC 8555 §7.3.6: the account's pending
+// operations are cancelled): the order becomes invalid with an
+// unauthorized problem, and the request leaves the approvers' queue
+// instead of waiting there and being escalated. It reports whether it
+// rejected ap (or found it decided meanwhile). Errors: reading the account
+// or recording the decision.
+func (r *RA) rejectForDeactivatedAccount(ctx context.Context, ap *store.Approval, now time.Time) (bool, error) {
+	a, err := r.store.GetAccount(ctx, ap.AccountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("account of approval %s: %w", ap.ID, err)
+	}
+	if a.Status == acme.StatusValid {
+		return false, nil
+	}
+	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalReject,
+		ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
+		Replaced: DecisionSnapshots(false, audit.ActorSystem, deactivatedAccountComment, now)})
+	if err != nil {
+		return false, fmt.Errorf("audit event: %w", err)
+	}
+	perr := acme.NewProblem(acme.Unauthorized, "the certificate request was cancelled: %s", deactivatedAccountComment)
+	if _, err := r.store.DecideApproval(ctx, ap.ID, false, audit.ActorSystem, deactivatedAccountComment, perr, now, ev...); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return true, nil // decided meanwhile
+		}
+		return false, fmt.Errorf("reject approval %s: %w", ap.ID, err)
+	}
+	r.log.InfoContext(ctx, "approval rejected: account deactivated", "approval", ap.ID, "order", ap.OrderID, "account", ap.AccountID)
+	return true, nil
 }
 
 // ApprovalView is an approval as the audit log and the CLI's JSON show it

@@ -211,3 +211,66 @@ func TestApprovalAfterAccountDeactivation(t *testing.T) {
 		t.Errorf("order %s with certificate %q, want invalid without one", got.Status, got.CertSerial)
 	}
 }
+
+// TestSweepRejectsApprovalOfDeactivatedAccount: a pending approval whose
+// account was deactivated leaves the approvers' queue at the next sweep,
+// rejected by the system (audited as approval.reject) instead of waiting
+// and being escalated; its order becomes invalid with an unauthorized
+// problem. Another account's pending approval is untouched.
+func TestSweepRejectsApprovalOfDeactivatedAccount(t *testing.T) {
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Approval: &policy.Approval{Always: true, EscalateAfter: policy.Duration(time.Hour)}}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	park := func(name string) (*store.Account, *store.Order) {
+		t.Helper()
+		a := e.account("gated", nil, nil)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		o, azs := e.readyOrder(a, "gated", name)
+		if parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, name), nil); err != nil || parked.Status != store.OrderAwaitingApproval {
+			t.Fatalf("finalize %s: %+v, %v", name, parked, err)
+		}
+		return a, o
+	}
+	gone, goneOrder := park("gone.pre.test")
+	_, keptOrder := park("kept.pre.test")
+	if _, err := e.ra.UpdateAccount(ctx, gone, acme.AccountUpdateRequest{Status: acme.StatusDeactivated}); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(2 * time.Hour) // both approvals are due for escalation
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ap, err := e.st.GetApprovalByOrder(ctx, goneOrder.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem || ap.EscalatedAt != (time.Time{}) {
+		t.Errorf("approval of the deactivated account: status %s by %q, escalated at %v; want rejected by system, not escalated", ap.Status, ap.DecidedBy, ap.EscalatedAt)
+	}
+	o, err := e.st.GetOrder(ctx, goneOrder.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != acme.StatusInvalid || o.Error == nil || o.Error.Type != acme.Unauthorized {
+		t.Errorf("order of the deactivated account: %s %+v, want invalid with unauthorized", o.Status, o.Error)
+	}
+	kept, err := e.st.GetApprovalByOrder(ctx, keptOrder.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Status != store.ApprovalPending || kept.EscalatedAt.IsZero() {
+		t.Errorf("the other account's approval: %s, escalated at %v; want pending and escalated", kept.Status, kept.EscalatedAt)
+	}
+	events, err := e.st.ListAudit(ctx, store.AuditFilter{ObjectType: audit.ObjectApproval, ObjectID: ap.ID, Action: audit.ActionApprovalReject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range events {
+		found = found || (ev.Action == audit.ActionApprovalReject && ev.Actor == audit.ActorSystem)
+	}
+	if !found {
+		t.Errorf("no approval.reject by system in the audit log: %+v", events)
+	}
+}
