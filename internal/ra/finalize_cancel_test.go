@@ -31,24 +31,40 @@ func (c cancellingIssuer) Issue(ctx context.Context, req issuer.IssueRequest) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return signSelf(req, c.key)
+}
+
+// signSelf signs the certificate req asks for with key, as its own
+// issuer: enough for the RA, which stores what the issuer returns.
+func signSelf(req issuer.IssueRequest, key *ecdsa.PrivateKey) (*issuer.Issued, error) {
 	tmpl := &x509.Certificate{SerialNumber: req.Serial, Subject: pkix.Name{CommonName: req.DNSNames[0]}, DNSNames: req.DNSNames,
 		NotBefore: req.NotBefore, NotAfter: req.NotAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, req.PublicKey, c.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, req.PublicKey, key)
 	if err != nil {
 		return nil, err
 	}
 	return &issuer.Issued{DER: der, ChainPEM: []byte("chain")}, nil
 }
 
-// TestFinalizeSurvivesClientDisconnect: once an order is processing, the
-// issuance finishes and is stored although the request's context ends.
-func TestFinalizeSurvivesClientDisconnect(t *testing.T) {
+// readyOrder is a SQLite store holding account "a" with order "o", ready:
+// its one authorization "z" for x.example.test is valid.
+type readyOrder struct {
+	st   *store.Store
+	now  time.Time
+	acct *store.Account
+	o    *store.Order
+	az   *store.Authorization
+	id   acme.Identifier
+}
+
+func newReadyOrder(t *testing.T) *readyOrder {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	now := time.Now().UTC()
 	acct := &store.Account{ID: "a", KeyThumbprint: "tp", JWK: []byte("{}"), Status: "valid", CreatedAt: now}
 	id := acme.Identifier{Type: "dns", Value: "x.example.test"}
@@ -61,6 +77,15 @@ func TestFinalizeSurvivesClientDisconnect(t *testing.T) {
 	if err := st.CreateOrder(ctx, o, []*store.Authorization{az}); err != nil {
 		t.Fatal(err)
 	}
+	return &readyOrder{st: st, now: now, acct: acct, o: o, az: az, id: id}
+}
+
+// TestFinalizeSurvivesClientDisconnect: once an order is processing, the
+// issuance finishes and is stored although the request's context ends.
+func TestFinalizeSurvivesClientDisconnect(t *testing.T) {
+	ctx := context.Background()
+	f := newReadyOrder(t)
+	st, acct, o, az, id := f.st, f.acct, f.o, f.az, f.id
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	reqCtx, cancel := context.WithCancel(ctx)

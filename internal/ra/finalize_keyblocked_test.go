@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"log/slog"
 	"math/big"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,13 +33,7 @@ func (c revokingIssuer) Issue(ctx context.Context, req issuer.IssueRequest) (*is
 	if err := c.st.RevokeCertificate(ctx, c.serial, acme.ReasonKeyCompromise, time.Now().UTC()); err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{SerialNumber: req.Serial, Subject: pkix.Name{CommonName: req.DNSNames[0]}, DNSNames: req.DNSNames,
-		NotBefore: req.NotBefore, NotAfter: req.NotAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, req.PublicKey, c.key)
-	if err != nil {
-		return nil, err
-	}
-	return &issuer.Issued{DER: der, ChainPEM: []byte("chain")}, nil
+	return signSelf(req, c.key)
 }
 
 // TestFinalizeKeyBlockedWhileSigning: when the CSR's key is blocked (a
@@ -50,23 +43,8 @@ func (c revokingIssuer) Issue(ctx context.Context, req issuer.IssueRequest) (*is
 // certificate is recorded revoked for keyCompromise.
 func TestFinalizeKeyBlockedWhileSigning(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	acct := &store.Account{ID: "a", KeyThumbprint: "tp", JWK: []byte("{}"), Status: "valid", CreatedAt: now}
-	id := acme.Identifier{Type: "dns", Value: "x.example.test"}
-	az := &store.Authorization{ID: "z", AccountID: "a", Identifier: id, Status: "valid", Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
-	o := &store.Order{ID: "o", AccountID: "a", Status: "pending", Expires: now.Add(time.Hour), Identifiers: []acme.Identifier{id},
-		AuthzIDs: []string{"z"}, CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateOrder(ctx, o, []*store.Authorization{az}); err != nil {
-		t.Fatal(err)
-	}
+	f := newReadyOrder(t)
+	st, now, acct, o, az, id := f.st, f.now, f.acct, f.o, f.az, f.id
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	// An earlier certificate of the same key, issued here.
