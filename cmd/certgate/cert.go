@@ -250,11 +250,22 @@ other unexpired certificates it issued with that key (docs/pki.md).`,
 				return err
 			}
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				c, err := svc.Revoke(ctx, args[0], code)
+				r, err := svc.Revoke(ctx, args[0], code)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s)\n", c.Serial, c.RevocationReason)
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "revoked %s (%s)\n", r.Serial, r.RevocationReason)
+				if code == acme.ReasonKeyCompromise {
+					// The same transaction blocked the key and revoked its
+					// other certificates (docs/pki.md): say which.
+					if len(r.RevokedWith) == 0 {
+						fmt.Fprintln(out, "blocked its key; no other valid certificate issued here has it")
+					} else {
+						fmt.Fprintf(out, "blocked its key and revoked %d other certificate(s) with it for keyCompromise: %s\n",
+							len(r.RevokedWith), strings.Join(r.RevokedWith, ", "))
+					}
+				}
 				return nil
 			})
 		},

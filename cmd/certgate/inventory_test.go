@@ -164,7 +164,7 @@ func TestCertCLI(t *testing.T) {
 
 	// Revoke, then list by status.
 	stdout, _, err = runCLI(t, nil, "cert", "revoke", "--data", data, "51", "--reason", "keyCompromise")
-	if err != nil || stdout != "revoked 51 (keyCompromise)\n" {
+	if err != nil || stdout != "revoked 51 (keyCompromise)\nblocked its key; no other valid certificate issued here has it\n" {
 		t.Fatalf("cert revoke: %v %q", err, stdout)
 	}
 	stdout, _, err = runCLI(t, nil, "cert", "list", "--data", data, "--status", "revoked")
@@ -194,6 +194,51 @@ func TestCertCLI(t *testing.T) {
 		_, _, err := runCLI(t, nil, args...)
 		if err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: err %v, want one line", args, err)
+		}
+	}
+}
+
+// TestCertRevokeKeyCompromiseNamesOthers: `certgate cert revoke --reason
+// keyCompromise` says which other certificates with the key the
+// revocation revoked with it (docs/pki.md), so that the operator need not
+// search the inventory for them; those issued with another key, and an
+// imported one with the same key, are not named and stay valid.
+func TestCertRevokeKeyCompromiseNamesOthers(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	st := storetest.OpenDSN(t, server.DSN(data, ""))
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now().UTC().Truncate(time.Second)
+	rec := func(serial string, k *ecdsa.PrivateKey, source string) *store.Certificate {
+		n, _ := new(big.Int).SetString(serial, 16)
+		tmpl := &x509.Certificate{SerialNumber: n, Subject: pkix.Name{CommonName: "k.example.com"}, DNSNames: []string{"k.example.com"},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := sha256.Sum256(der)
+		return &store.Certificate{Serial: serial, Issuer: "local", DER: der, SANs: tmpl.DNSNames, KeyType: "ECDSA P-256", KeyBits: 256,
+			SignatureAlgorithm: "ECDSA-SHA256", FingerprintSHA256: fmt.Sprintf("%x", fp), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter,
+			Status: acme.StatusValid, CreatedAt: now, Profile: store.DefaultProfile, Source: source, Attributes: map[string]string{}}
+	}
+	if err := st.InsertCertificates(ctx, []*store.Certificate{
+		rec("a1", key, store.SourceIssued), rec("a2", key, store.SourceIssued), rec("a3", key, store.SourceIssued),
+		rec("b1", other, store.SourceIssued), rec("c1", key, store.SourceImported),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runCLI(t, nil, "cert", "revoke", "--data", data, "a2", "--reason", "keyCompromise")
+	want := "revoked a2 (keyCompromise)\nblocked its key and revoked 2 other certificate(s) with it for keyCompromise: a1, a3\n"
+	if err != nil || stdout != want || stderr != "" {
+		t.Fatalf("cert revoke: %v\nstdout %q\nwant   %q\nstderr %q", err, stdout, want, stderr)
+	}
+	for serial, status := range map[string]string{"a1": "revoked", "a3": "revoked", "b1": "valid", "c1": "valid"} {
+		c, err := st.GetCertificate(ctx, serial)
+		if err != nil || c.Status != status {
+			t.Errorf("%s after the revocation: %+v, %v; want %s", serial, c, err, status)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
@@ -59,7 +60,27 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit())
+	explainArgs(root)
 	return root
+}
+
+// explainArgs wraps the argument check of c and of every command below
+// it so that a wrong number of arguments names the command and its usage
+// line: cobra's own message ("accepts 1 arg(s), received 0") says neither
+// which command complained nor what the argument is.
+func explainArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+				return fmt.Errorf("%s: %w (usage: %s)", path, err, cmd.UseLine())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		explainArgs(sub)
+	}
 }
 
 func versionString() string {

@@ -213,3 +213,22 @@ func TestCommandsRegisteredOnce(t *testing.T) {
 		seen[c.Name()] = true
 	}
 }
+
+// TestArgCountErrorsNameTheCommand: a wrong number of arguments is one line
+// naming the command and its usage line (what the argument is), not
+// cobra's bare "accepts 1 arg(s), received 0".
+func TestArgCountErrorsNameTheCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approval", "approve"}, "approval approve: accepts 1 arg(s), received 0 (usage: certgate approval approve ID [flags])"},
+		{[]string{"cert", "revoke", "a", "b"}, "cert revoke: accepts 1 arg(s), received 2 (usage: certgate cert revoke SERIAL|FINGERPRINT [flags])"},
+		{[]string{"version", "x"}, `version: unknown command "x" for "certgate version" (usage: certgate version [flags])`},
+	} {
+		_, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("certgate %v: %v\nwant %s", tc.args, err, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -358,15 +359,28 @@ func updateStoredProfile(ctx context.Context, st *store.Store, name string, chan
 	}
 }
 
-// lintProfileWithCA lints p's certificates with the server's CA when the
-// data directory holds one (see server.LintProfile); without one there is
-// nothing to lint against, and the server lints every profile at start.
+// lintProfileWithCA lints p's certificates (server.LintProfile) with the
+// server's CA when the data directory holds one, else with a throwaway CA
+// of the kind a first start creates (ECDSA P-384 root, P-256
+// intermediate), made in a temporary directory and removed afterwards: an
+// administrator who gives only --db (a PostgreSQL cluster managed from
+// another host) must not store a profile whose certificates the lint
+// would refuse, which would make each of its orders fail at issuance.
 func lintProfileWithCA(data string, p *policy.Profile) error {
-	ok, err := local.Exists(server.CADir(data))
-	if err != nil || !ok {
-		return nil
+	dir := server.CADir(data)
+	ok, err := local.Exists(dir)
+	if err != nil {
+		return fmt.Errorf("look for the CA to lint the profile: %w", err)
 	}
-	ca, err := local.LoadOrCreate(server.CADir(data), local.Options{LintBeforeSign: true,
+	if !ok {
+		tmp, err := os.MkdirTemp("", "certgate-lint-")
+		if err != nil {
+			return fmt.Errorf("throwaway CA to lint the profile: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = filepath.Join(tmp, "ca")
+	}
+	ca, err := local.LoadOrCreate(dir, local.Options{LintBeforeSign: true,
 		IssuerURL: "http://certgate.test/pki/intermediate.crt", CRLURL: "http://certgate.test/pki/crl"})
 	if err != nil {
 		return fmt.Errorf("load the CA to lint the profile: %w", err)

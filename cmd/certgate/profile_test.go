@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +100,35 @@ func TestProfileCLILintsWithTheCA(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, nil, "profile", "create", "year", "--data", data, "--validity", "365d", "--eku", "codeSigning"); err != nil {
 		t.Errorf("365-day code-signing profile: %v", err)
+	}
+}
+
+// TestProfileCLILintsWithoutTheCA: with no CA in the data directory (an
+// administrator who gives only the database, e.g. --db of a PostgreSQL
+// cluster, from another host), profile create and update lint with a
+// throwaway CA and refuse a profile whose certificates would fail zlint,
+// instead of storing it to make every order of it fail at issuance; the
+// throwaway CA is not left in the data directory.
+func TestProfileCLILintsWithoutTheCA(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	_, _, err := runCLI(t, nil, "profile", "create", "toolong", "--data", data, "--validity", "300d")
+	if err == nil || !strings.Contains(err.Error(), "profile toolong: validity 300d: leaf certificates would fail lint") {
+		t.Fatalf("300-day TLS profile without a CA in --data: %v, want a lint refusal", err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "create", "ok", "--data", data, "--validity", "90d"); err != nil {
+		t.Fatalf("90-day TLS profile: %v", err)
+	}
+	_, _, err = runCLI(t, nil, "profile", "update", "ok", "--data", data, "--validity", "300d", "--max-validity", "300d")
+	if err == nil || !strings.Contains(err.Error(), "would fail lint") {
+		t.Fatalf("update to 300 days without a CA in --data: %v, want a lint refusal", err)
+	}
+	stdout, _, err := runCLI(t, nil, "profile", "list", "--data", data)
+	if err != nil || strings.Contains(stdout, "toolong") || !strings.Contains(stdout, "90d") {
+		t.Fatalf("profile list: %v\n%s", err, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(data, "ca")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("data directory's ca after linting: %v, want none", err)
 	}
 }
 

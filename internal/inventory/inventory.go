@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -346,10 +347,12 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // interval. A certificate revoked for another reason can be revoked again
 // for keyCompromise, which keeps its revocation time and blocks its key;
 // keyCompromise also revokes the key's other unexpired certificates
-// issued here, each with its own audit event (store.RevokeCertificate). ErrNotFound, ErrAlreadyRevoked, or ErrInvalid
+// issued here, each with its own audit event (store.RevokeCertificate).
+// With an audit log (WithAudit), the returned Revocation also lists the
+// serials of those other certificates. ErrNotFound, ErrAlreadyRevoked, or ErrInvalid
 // for a reason code outside acme.AllowedRevocationReasons (the policy of
 // ACME and the admin API).
-func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certificate, error) {
+func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocation, error) {
 	if !acme.RevocationReasonAllowed(reason) {
 		return nil, fmt.Errorf("%w: revocation reason %d is not accepted; use %s (RFC 5280 §5.3.1)", ErrInvalid, reason, acme.AllowedRevocationReasons)
 	}
@@ -359,10 +362,15 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 	}
 	now := s.now().UTC()
 	var events []*store.AuditAppend
+	// others collects the serials the Cascade hook is called for. The store
+	// calls the Replaced hook first in every run of the transaction, so
+	// resetting there keeps only the run that committed.
+	var others []string
 	if s.audit != nil {
 		ev, err := s.audit.Prepare(ctx, audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke,
 			ObjectType: audit.ObjectCertificate, ObjectID: c.Serial,
 			Replaced: audit.ReplacedRow(func(old *store.Certificate) (any, any) {
+				others = others[:0]
 				after := *old
 				after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, reason
 				if old.Status == store.StatusRevoked { // keyCompromise after another reason: the time stays
@@ -377,6 +385,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 				if !ok {
 					return nil, fmt.Errorf("cascaded row is a %T, want a *store.Certificate", old)
 				}
+				others = append(others, o.Serial)
 				after := *o
 				after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, acme.ReasonKeyCompromise
 				return &audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
@@ -397,6 +406,14 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Certific
 		c.RevokedAt = now
 	}
 	c.Status, c.RevocationReason = store.StatusRevoked, reason
-	v := view(c, now)
-	return &v, nil
+	slices.Sort(others)
+	return &Revocation{Certificate: view(c, now), RevokedWith: slices.Compact(others)}, nil
+}
+
+// Revocation is the result of Revoke: the certificate as revoked, and
+// for keyCompromise the serials (lower-case hex, sorted) of the other
+// certificates with its key that the same transaction revoked.
+type Revocation struct {
+	Certificate
+	RevokedWith []string
 }

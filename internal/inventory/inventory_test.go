@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
@@ -168,5 +169,45 @@ func TestParsers(t *testing.T) {
 		if _, err := inventory.ParseAttributes(bad); err == nil {
 			t.Errorf("ParseAttributes(%q) accepted", bad)
 		}
+	}
+}
+
+// TestRevokeKeyCompromiseRevokedWith: on both engines, Revoke for
+// keyCompromise with an audit log returns the serials of the other
+// certificates with the key that the same transaction revoked, sorted and
+// each once, and nothing for another reason.
+func TestRevokeKeyCompromiseRevokedWith(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			if e.Name == store.EnginePostgres {
+				storetest.RequirePostgres(t)
+			}
+			st := e.Open(t)
+			ctx := context.Background()
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			must(t, err)
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+			must(t, err)
+			var cs []*store.Certificate
+			for _, serial := range []string{"a3", "a1", "a2", "a4"} {
+				cs = append(cs, &store.Certificate{Serial: serial, Issuer: "local", DER: der, SANs: []string{"k.example.com"},
+					KeyType: "ECDSA P-256", KeyBits: 256, SignatureAlgorithm: "ECDSA-SHA256", FingerprintSHA256: serial,
+					NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), Status: store.StatusValid, CreatedAt: now,
+					Source: store.SourceIssued})
+			}
+			must(t, st.InsertCertificates(ctx, cs))
+			svc := inventory.New(st, func() time.Time { return now }).WithAudit(audit.New(st, nil), "cli:test")
+			r, err := svc.Revoke(ctx, "a4", 4) // superseded: nothing else
+			must(t, err)
+			if r.Serial != "a4" || len(r.RevokedWith) != 0 {
+				t.Fatalf("superseded: %s revoked with %v, want a4 alone", r.Serial, r.RevokedWith)
+			}
+			r, err = svc.Revoke(ctx, "a2", 1)
+			must(t, err)
+			if r.Serial != "a2" || r.RevocationReason != "keyCompromise" || strings.Join(r.RevokedWith, ",") != "a1,a3" {
+				t.Fatalf("keyCompromise: %s (%s) revoked with %v, want a2 with a1, a3 (a4 was revoked before)", r.Serial, r.RevocationReason, r.RevokedWith)
+			}
+		})
 	}
 }
