@@ -12,6 +12,7 @@ import (
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 func decode[T any](t *testing.T, r response) T {
@@ -283,4 +284,18 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 			t.Fatal("audit log does not verify")
 		}
 	})
+}
+
+// TestInvalidInventoryRequestDetail: a malformed certificate-list cursor is
+// a 422 problem whose detail says what is wrong without the inventory
+// package's internal prefix.
+func TestInvalidInventoryRequestDetail(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	r := f.do("GET", "/api/v1/certificates?cursor=not-a-cursor", f.tokens[auth.RoleAdmin], nil)
+	if err := isProblem(r, 422); err != nil {
+		t.Fatal(err)
+	}
+	if body := string(r.body); strings.Contains(body, "inventory:") || !strings.Contains(body, "malformed cursor") {
+		t.Errorf("problem %s: want the detail \"malformed cursor\" without \"inventory:\"", body)
+	}
 }

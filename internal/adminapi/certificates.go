@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
@@ -80,7 +81,13 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 	case errors.Is(err, inventory.ErrNotFound):
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, inventory.ErrInvalid):
-		return huma.Error422UnprocessableEntity(err.Error())
+		// The detail is what follows "inventory: invalid request: ", the
+		// package's own prefix, which says nothing to an API client.
+		detail := err.Error()
+		if _, rest, ok := strings.Cut(detail, inventory.ErrInvalid.Error()+": "); ok {
+			detail = rest
+		}
+		return huma.Error422UnprocessableEntity(detail)
 	case errors.Is(err, inventory.ErrAlreadyRevoked):
 		return huma.Error409Conflict(what + " is already revoked")
 	}
