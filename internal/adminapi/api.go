@@ -38,8 +38,10 @@ const Prefix = "/api/v1"
 const OpenAPIPath = Prefix + "/openapi.json"
 
 // Revoker revokes certificates for administrators; *ra.RA implements it.
+// RevokeSerial returns the certificate as revoked and, for keyCompromise,
+// the serials of the key's other certificates revoked with it.
 type Revoker interface {
-	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, error)
+	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, []string, error)
 }
 
 // Deps are the services the API works over.

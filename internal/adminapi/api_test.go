@@ -138,14 +138,21 @@ func (f *fixture) account() (string, string) {
 // new account's order and returns its record.
 func (f *fixture) certificate() *store.Certificate {
 	f.t.Helper()
-	ctx := context.Background()
-	acct, oid := f.account()
 	var key crypto.Signer
 	if f.rsaBits > 0 {
 		key, _ = rsa.GenerateKey(rand.Reader, f.rsaBits)
 	} else {
 		key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
+	return f.certificateWithKey(key)
+}
+
+// certificateWithKey is certificate for the public key of key (which also
+// signs it).
+func (f *fixture) certificateWithKey(key crypto.Signer) *store.Certificate {
+	f.t.Helper()
+	ctx := context.Background()
+	acct, oid := f.account()
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: "a.example.com"}, DNSNames: []string{"a.example.com"},
 		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}

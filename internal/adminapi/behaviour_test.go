@@ -2,6 +2,9 @@ package adminapi
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -298,4 +301,34 @@ func TestInvalidInventoryRequestDetail(t *testing.T) {
 	if body := string(r.body); strings.Contains(body, "inventory:") || !strings.Contains(body, "malformed cursor") {
 		t.Errorf("problem %s: want the detail \"malformed cursor\" without \"inventory:\"", body)
 	}
+}
+
+// TestRevokeKeyCompromiseNamesRevokedWith, on both engines: the answer to
+// a keyCompromise revocation names the key's other certificates that it
+// revoked (revoked_with), and those are revoked; another reason's answer
+// has no revoked_with.
+func TestRevokeKeyCompromiseNamesRevokedWith(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		admin := f.tokens[auth.RoleAdmin]
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		first, second := f.certificateWithKey(key), f.certificateWithKey(key)
+		other := f.certificate()
+		r := f.do("POST", "/api/v1/certificates/"+first.Serial+"/revoke", admin, map[string]int{"reason": 1})
+		var got struct {
+			Serial      string   `json:"serial"`
+			Status      string   `json:"status"`
+			RevokedWith []string `json:"revoked_with"`
+		}
+		if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || got.Serial != first.Serial || got.Status != "revoked" ||
+			len(got.RevokedWith) != 1 || got.RevokedWith[0] != second.Serial {
+			t.Fatalf("keyCompromise revocation: %d %s; want 200, %s revoked, revoked_with [%s]", r.status, r.body, first.Serial, second.Serial)
+		}
+		if c, err := f.st.GetCertificate(context.Background(), second.Serial); err != nil || c.Status != store.StatusRevoked {
+			t.Errorf("the key's other certificate: %+v, %v; want revoked", c, err)
+		}
+		r = f.do("POST", "/api/v1/certificates/"+other.Serial+"/revoke", admin, map[string]int{"reason": 4})
+		if r.status != 200 || strings.Contains(string(r.body), "revoked_with") {
+			t.Errorf("superseded revocation: %d %s; want 200 without revoked_with", r.status, r.body)
+		}
+	})
 }

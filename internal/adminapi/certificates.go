@@ -54,6 +54,18 @@ type certificateOut struct {
 	Body *inventory.Certificate
 }
 
+// revokedCertificate is the answer to a revocation: the certificate as
+// revoked and, for keyCompromise, the other certificates of its key that
+// the same transaction revoked (CA/B Forum BR §4.9.1.1).
+type revokedCertificate struct {
+	*inventory.Certificate
+	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates issued here, revoked with this one"`
+}
+
+type revokeOut struct {
+	Body *revokedCertificate
+}
+
 type pemIn struct {
 	Ref   string `path:"ref" maxLength:"200" doc:"serial number (hex), SHA-256 fingerprint (64 hex digits) or the SERIAL-FINGERPRINT16 key of an imported certificate"`
 	Chain bool   `query:"chain" default:"true" doc:"append the intermediates the certificate was stored with"`
@@ -152,7 +164,7 @@ func certificateRoutes(a *API) {
 			"before for another reason (its reason becomes keyCompromise). 409 when it is already revoked (for reason 1: for keyCompromise). " +
 			"Audited as certificate.revoke.",
 		Errors: []int{404, 409, 422}},
-		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*certificateOut, error) {
+		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*revokeOut, error) {
 			c, err := a.d.Inventory.Get(ctx, in.Ref)
 			if err != nil {
 				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
@@ -161,7 +173,7 @@ func certificateRoutes(a *API) {
 			if in.Body != nil {
 				reason = in.Body.Reason
 			}
-			_, err = a.d.Revoker.RevokeSerial(ctx, c.Serial, reason, p.Actor())
+			_, others, err := a.d.Revoker.RevokeSerial(ctx, c.Serial, reason, p.Actor())
 			switch {
 			case errors.Is(err, ra.ErrUnknownCertificate):
 				return nil, huma.Error404NotFound("certificate " + in.Ref + " not found")
@@ -175,6 +187,6 @@ func certificateRoutes(a *API) {
 			if c, err = a.d.Inventory.Get(ctx, c.Serial); err != nil {
 				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
 			}
-			return &certificateOut{Body: c}, nil
+			return &revokeOut{Body: &revokedCertificate{Certificate: c, RevokedWith: others}}, nil
 		})
 }

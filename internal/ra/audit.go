@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -83,9 +84,11 @@ func deactivateEvent(before, after *store.Account) audit.Event {
 }
 
 // revoke marks rec revoked with reason, audited as done by actor in the
-// same transaction, drops the cached CRL and calls OnRevoke (OCSP). store.ErrStale when it is
-// already revoked.
-func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) error {
+// same transaction, drops the cached CRL and calls OnRevoke (OCSP). For
+// keyCompromise it returns the serials (lower-case hex, sorted) of the
+// key's other certificates the same transaction revoked. store.ErrStale
+// when it is already revoked.
+func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) (revokedWith []string, err error) {
 	now := r.now()
 	after := *rec
 	after.Status, after.RevokedAt, after.RevocationReason = "revoked", now, reason
@@ -109,11 +112,13 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return &ev, nil
 		}})
 	if err != nil {
-		return fmt.Errorf("audit event: %w", err)
+		return nil, fmt.Errorf("audit event: %w", err)
 	}
 	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, now, ev...); err != nil {
-		return err
+		return nil, err
 	}
+	slices.Sort(others)
+	others = slices.Compact(others)
 	r.crlMu.Lock()
 	r.crlCache = nil
 	r.crlMu.Unlock()
@@ -128,7 +133,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	}
 	r.cfg.Metrics.CertificateRevoked(reason)
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
-	return nil
+	return others, nil
 }
 
 // cascadeRevokeEvent is the audit event of the revocation of c for
@@ -156,27 +161,30 @@ var (
 // administrator (actor, e.g. "token:ops"), with an RFC 5280 §5.3.1 reason
 // code, audited in the same transaction. A certificate revoked for another
 // reason can be revoked again for keyCompromise (store.RevokeCertificate).
-// Errors: ErrUnknownCertificate, ErrAlreadyRevoked, ErrBadReason, or a
-// storage error.
-func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, error) {
+// It returns the certificate as revoked and, for keyCompromise, the
+// serials (lower-case hex, sorted) of the key's other certificates revoked
+// with it (CA/B Forum BR §4.9.1.1). Errors: ErrUnknownCertificate,
+// ErrAlreadyRevoked, ErrBadReason, or a storage error.
+func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (c *store.Certificate, revokedWith []string, err error) {
 	if !acme.RevocationReasonAllowed(reason) {
-		return nil, ErrBadReason
+		return nil, nil, ErrBadReason
 	}
 	rec, err := r.store.GetCertificate(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUnknownCertificate
+		return nil, nil, ErrUnknownCertificate
 	}
 	if err != nil {
-		return nil, fmt.Errorf("certificate lookup: %w", err)
+		return nil, nil, fmt.Errorf("certificate lookup: %w", err)
 	}
 	if rec.Status == acme.StatusRevoked && (reason != acme.ReasonKeyCompromise || rec.RevocationReason == acme.ReasonKeyCompromise) {
-		return nil, ErrAlreadyRevoked
+		return nil, nil, ErrAlreadyRevoked
 	}
-	if err := r.revoke(ctx, rec, reason, actor); err != nil {
+	if revokedWith, err = r.revoke(ctx, rec, reason, actor); err != nil {
 		if errors.Is(err, store.ErrStale) {
-			return nil, ErrAlreadyRevoked
+			return nil, nil, ErrAlreadyRevoked
 		}
-		return nil, fmt.Errorf("revocation: %w", err)
+		return nil, nil, fmt.Errorf("revocation: %w", err)
 	}
-	return r.store.GetCertificate(ctx, serial)
+	c, err = r.store.GetCertificate(ctx, serial)
+	return c, revokedWith, err
 }
