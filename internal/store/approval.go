@@ -200,7 +200,7 @@ func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.T
 func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 	evs := make([]*AuditAppend, 0, len(events))
 	for _, ev := range events {
-		if ev != nil {
+		if ev != nil && ev.Seal != nil { // without Seal: hooks only (AuditAppend)
 			evs = append(evs, ev)
 		}
 	}
