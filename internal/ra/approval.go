@@ -24,6 +24,7 @@ type ApprovalStore interface {
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
+	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -173,10 +174,12 @@ func RejectionProblem(comment string) *acme.Problem {
 	return acme.NewProblem(acme.Unauthorized, "the certificate request was rejected by an approver: %s", comment)
 }
 
-// sweepApprovals issues approved orders that no client fetched yet and
-// escalates pending approvals that waited longer than their profile's
-// escalateAfter: once across the cluster, it logs an "approval escalated"
-// event and, with Config.ApprovalWebhook, POSTs it as JSON there.
+// sweepApprovals issues approved orders that no client fetched yet,
+// rejects the pending approvals of accounts that are no longer valid
+// (cancelAccountApproval), and escalates pending approvals that waited
+// longer than their profile's escalateAfter: once across the cluster, it
+// logs an "approval escalated" event and, with Config.ApprovalWebhook,
+// POSTs it as JSON there.
 func (r *RA) sweepApprovals(ctx context.Context) error {
 	ids, err := r.store.ApprovedAwaiting(ctx, 100)
 	if err != nil {
@@ -196,7 +199,21 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		return fmt.Errorf("pending approvals: %w", err)
 	}
 	now := r.now()
+	accounts := map[string]*store.Account{}
 	for _, ap := range pending {
+		a, ok := accounts[ap.AccountID]
+		if !ok {
+			if a, err = r.store.GetAccount(ctx, ap.AccountID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("account of approval %s: %w", ap.ID, err)
+			}
+			accounts[ap.AccountID] = a
+		}
+		if a != nil && a.Status != acme.StatusValid {
+			if err := r.cancelAccountApproval(ctx, ap, a, now); err != nil {
+				return err
+			}
+			continue
+		}
 		if !ap.EscalatedAt.IsZero() {
 			continue
 		}
@@ -221,6 +238,31 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		}
 		r.escalate(ctx, ap, p, now)
 	}
+	return nil
+}
+
+// cancelAccountApproval rejects the pending approval ap of account a,
+// which is no longer valid (deactivated or revoked since ap was
+// requested), as the system, making its order invalid with
+// AccountNotValid's problem: RFC 8555 §7.3.6 has the server cancel the
+// pending operations of a deactivated account, and an approver should not
+// be asked for, nor escalated, a certificate that would not be issued
+// (ResumeApproved refuses it). Audited as approval.reject; an approval
+// decided meanwhile (another node) is left as it is.
+func (r *RA) cancelAccountApproval(ctx context.Context, ap *store.Approval, a *store.Account, now time.Time) error {
+	comment := fmt.Sprintf("the account is %s", a.Status)
+	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalReject, ObjectType: audit.ObjectApproval,
+		ObjectID: ap.ID, Replaced: DecisionSnapshots(false, audit.ActorSystem, comment, now)})
+	if err != nil {
+		return fmt.Errorf("audit event: %w", err)
+	}
+	if _, err := r.store.DecideApproval(ctx, ap.ID, false, audit.ActorSystem, comment, AccountNotValid(a), now, ev...); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil
+		}
+		return fmt.Errorf("reject approval %s of %s account %s: %w", ap.ID, a.Status, a.ID, err)
+	}
+	r.log.InfoContext(ctx, "approval rejected: the account is not valid", "approval", ap.ID, "order", ap.OrderID, "account", a.ID, "status", a.Status)
 	return nil
 }
 
