@@ -121,7 +121,9 @@ func (s *Store) nextCRLNumberIn(ctx context.Context, tx txConn, issuer string, a
 // 5280 §5.2.3: the greater number is the newer CRL), where a list read
 // before the number was taken could miss a revocation that a CRL numbered
 // lower in the meantime lists. On SQLite the read holds the writer: a
-// range of the certificates_revoked index, once per CRL regeneration.
+// range of the certificates_revoked index, once per CRL regeneration
+// (100,000 revoked certificates: 112 ms, where the reader took 97-163 ms;
+// 2-core machine shared with others).
 func (s *Store) CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
 	err = s.tx(ctx, func(tx txConn) error {
 		var err error
