@@ -175,8 +175,8 @@ func RejectionProblem(comment string) *acme.Problem {
 }
 
 // sweepApprovals issues approved orders that no client fetched yet,
-// rejects the pending approvals of accounts that are no longer valid
-// (cancelAccountApproval), and escalates pending approvals that waited
+// rejects the pending approvals of accounts that are no longer valid or
+// whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
 // longer than their profile's escalateAfter: once across the cluster, it
 // logs an "approval escalated" event and, with Config.ApprovalWebhook,
 // POSTs it as JSON there.
@@ -209,10 +209,23 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			accounts[ap.AccountID] = a
 		}
 		if a != nil && a.Status != acme.StatusValid {
-			if err := r.cancelAccountApproval(ctx, ap, a, now); err != nil {
+			if err := r.cancelApproval(ctx, ap, fmt.Sprintf("the account is %s", a.Status), AccountNotValid(a), now); err != nil {
 				return err
 			}
 			continue
+		}
+		// The CSR's key may have been revoked for keyCompromise since.
+		if csr, err := x509.ParseCertificateRequest(ap.CSR); err == nil {
+			var p *acme.Problem
+			switch err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); {
+			case errors.As(err, &p) && p.Type == acme.BadPublicKey:
+				if err := r.cancelApproval(ctx, ap, "the CSR's public key is blocked", p, now); err != nil {
+					return err
+				}
+				continue
+			case err != nil:
+				return fmt.Errorf("key of approval %s: %w", ap.ID, err)
+			}
 		}
 		if !ap.EscalatedAt.IsZero() {
 			continue
@@ -241,28 +254,27 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 	return nil
 }
 
-// cancelAccountApproval rejects the pending approval ap of account a,
-// which is no longer valid (deactivated or revoked since ap was
-// requested), as the system, making its order invalid with
-// AccountNotValid's problem: RFC 8555 §7.3.6 has the server cancel the
-// pending operations of a deactivated account, and an approver should not
-// be asked for, nor escalated, a certificate that would not be issued
-// (ResumeApproved refuses it). Audited as approval.reject; an approval
-// decided meanwhile (another node) is left as it is.
-func (r *RA) cancelAccountApproval(ctx context.Context, ap *store.Approval, a *store.Account, now time.Time) error {
-	comment := fmt.Sprintf("the account is %s", a.Status)
+// cancelApproval rejects the pending approval ap as the system, with
+// comment, making its order invalid with problem perr: its account is no
+// longer valid (RFC 8555 §7.3.6 has the server cancel the pending
+// operations of a deactivated account), or its CSR's key was blocked
+// since it was requested (CA/B Forum BR §6.1.1.3). ResumeApproved would
+// refuse its certificate, so an approver should not be asked for it, nor
+// have it escalated. Audited as approval.reject; an approval decided
+// meanwhile (another node) is left as it is.
+func (r *RA) cancelApproval(ctx context.Context, ap *store.Approval, comment string, perr *acme.Problem, now time.Time) error {
 	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalReject, ObjectType: audit.ObjectApproval,
 		ObjectID: ap.ID, Replaced: DecisionSnapshots(false, audit.ActorSystem, comment, now)})
 	if err != nil {
 		return fmt.Errorf("audit event: %w", err)
 	}
-	if _, err := r.store.DecideApproval(ctx, ap.ID, false, audit.ActorSystem, comment, AccountNotValid(a), now, ev...); err != nil {
+	if _, err := r.store.DecideApproval(ctx, ap.ID, false, audit.ActorSystem, comment, perr, now, ev...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil
 		}
-		return fmt.Errorf("reject approval %s of %s account %s: %w", ap.ID, a.Status, a.ID, err)
+		return fmt.Errorf("reject approval %s: %w", ap.ID, err)
 	}
-	r.log.InfoContext(ctx, "approval rejected: the account is not valid", "approval", ap.ID, "order", ap.OrderID, "account", a.ID, "status", a.Status)
+	r.log.InfoContext(ctx, "approval rejected by the system", "approval", ap.ID, "order", ap.OrderID, "account", ap.AccountID, "why", comment)
 	return nil
 }
 

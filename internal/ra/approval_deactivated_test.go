@@ -5,6 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -74,5 +77,63 @@ func TestDeactivatedAccountApprovalCancelled(t *testing.T) {
 	}
 	if !rejected {
 		t.Errorf("audit events of the approval: %+v; want its rejection by %s", evs, audit.ActorSystem)
+	}
+}
+
+// TestBlockedKeyApprovalCancelled: the pending approval of an order whose
+// CSR's key is blocked while it waits (a keyCompromise revocation of a
+// certificate with that key) is rejected by the sweep, as the system and
+// audited, its order invalid with badPublicKey, and it is not escalated;
+// the former code left it to the approvers, for a certificate
+// ResumeApproved would refuse.
+func TestBlockedKeyApprovalCancelled(t *testing.T) {
+	var escalations atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { escalations.Add(1) }))
+	defer hook.Close()
+	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
+		Approval: &policy.Approval{EKUs: []string{"codeSigning"}, EscalateAfter: policy.Duration(2 * time.Hour)}}
+	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL}, code)
+	ctx := context.Background()
+	a := e.account("code", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	o, azs := e.readyOrder(a, "code", "k.pre.test")
+	if parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "k.pre.test"), nil); err != nil || parked.Status != store.OrderAwaitingApproval {
+		t.Fatalf("finalize: %+v, %v; want the order awaiting approval", parked, err)
+	}
+	// Another certificate with the CSR's key, revoked for keyCompromise.
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x0b10c), Subject: pkix.Name{CommonName: "old.example.test"},
+		NotBefore: e.now.Add(-time.Hour), NotAfter: e.now.Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.InsertCertificates(ctx, []*store.Certificate{{Serial: "0b10c", Issuer: "elsewhere", DER: der, SANs: []string{"old.example.test"},
+		KeyType: "ECDSA P-256", FingerprintSHA256: "fp-0b10c", NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: acme.StatusValid,
+		CreatedAt: e.now, Source: store.SourceImported}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.RevokeCertificate(ctx, "0b10c", acme.ReasonKeyCompromise, e.now); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(3 * time.Hour) // past escalateAfter
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem {
+		t.Errorf("approval of the order with the blocked key after the sweep: %s by %q; want rejected by %s", ap.Status, ap.DecidedBy, audit.ActorSystem)
+	}
+	got, err := e.st.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != acme.StatusInvalid || got.Error == nil || got.Error.Type != acme.BadPublicKey {
+		t.Errorf("order after the sweep: %s, error %+v; want invalid, badPublicKey", got.Status, got.Error)
+	}
+	if n := escalations.Load(); n != 0 {
+		t.Errorf("%d escalation(s) of the approval with the blocked key", n)
 	}
 }
