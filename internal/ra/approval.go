@@ -25,6 +25,7 @@ type ApprovalStore interface {
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
+	PendingApprovalsExpired(ctx context.Context, now time.Time, limit int) ([]*store.Approval, error)
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -81,6 +82,11 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if !ap.DecidedAt.Before(o.Expires) {
+		// Approved after the order expired (RFC 8555 §7.1.3: the server
+		// then considers it invalid), before the sweep rejected it.
+		return nil, r.failProcessing(ctx, o.ID, expiredAwaitingProblem())
+	}
 	a, err := r.store.GetAccount(ctx, o.AccountID)
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "account lookup", err))
@@ -175,8 +181,8 @@ func RejectionProblem(comment string) *acme.Problem {
 }
 
 // sweepApprovals issues approved orders that no client fetched yet,
-// rejects the pending approvals of accounts that are no longer valid or
-// whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
+// rejects the pending approvals whose order expired, whose account is no
+// longer valid or whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
 // longer than their profile's escalateAfter: once across the cluster, it
 // logs an "approval escalated" event and, with Config.ApprovalWebhook,
 // POSTs it as JSON there.
@@ -194,11 +200,20 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			r.log.ErrorContext(ctx, "issue approved order", "order", id, "err", err)
 		}
 	}
+	now := r.now()
+	expired, err := r.store.PendingApprovalsExpired(ctx, now, 1000)
+	if err != nil {
+		return fmt.Errorf("approvals of expired orders: %w", err)
+	}
+	for _, ap := range expired {
+		if err := r.cancelApproval(ctx, ap, "the order expired before a decision", expiredAwaitingProblem(), now); err != nil {
+			return err
+		}
+	}
 	pending, err := r.store.ListApprovals(ctx, store.ApprovalPending, 1000)
 	if err != nil {
 		return fmt.Errorf("pending approvals: %w", err)
 	}
-	now := r.now()
 	accounts := map[string]*store.Account{}
 	for _, ap := range pending {
 		a, ok := accounts[ap.AccountID]
@@ -254,11 +269,19 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 	return nil
 }
 
+// expiredAwaitingProblem is the error of an order that expired while it
+// waited for an approver (RFC 8555 §7.1.3 expires: the server then
+// considers the order invalid).
+func expiredAwaitingProblem() *acme.Problem {
+	return acme.NewProblem(acme.Malformed, "order expired before an approver approved it; please create a new order")
+}
+
 // cancelApproval rejects the pending approval ap as the system, with
 // comment, making its order invalid with problem perr: its account is no
 // longer valid (RFC 8555 §7.3.6 has the server cancel the pending
-// operations of a deactivated account), or its CSR's key was blocked
-// since it was requested (CA/B Forum BR §6.1.1.3). ResumeApproved would
+// operations of a deactivated account), its CSR's key was blocked since
+// it was requested (CA/B Forum BR §6.1.1.3), or its order expired (RFC
+// 8555 §7.1.3). ResumeApproved would
 // refuse its certificate, so an approver should not be asked for it, nor
 // have it escalated. Audited as approval.reject; an approval decided
 // meanwhile (another node) is left as it is.

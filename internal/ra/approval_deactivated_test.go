@@ -137,3 +137,61 @@ func TestBlockedKeyApprovalCancelled(t *testing.T) {
 		t.Errorf("%d escalation(s) of the approval with the blocked key", n)
 	}
 }
+
+// TestExpiredOrderApprovalCancelled: an order still waiting for an
+// approver when it expires is invalid (RFC 8555 §7.1.3: after expires the
+// server considers the order invalid; the ACME orders list leaves it out
+// then, store.MaxOrderLifetime): the sweep rejects its pending approval
+// as the system, and an approval given after the expiry issues nothing.
+// The former code kept the approval pending and issued the certificate of
+// an order approved days after it expired.
+func TestExpiredOrderApprovalCancelled(t *testing.T) {
+	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
+		Approval: &policy.Approval{EKUs: []string{"codeSigning"}}}
+	// Orders expire before caa-recheck-after (24 h) asks for CAA again.
+	e := newPolicyEnvWith(t, ra.Config{OrderLifetime: time.Hour}, code)
+	ctx := context.Background()
+	a := e.account("code", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	park := func(name string) *store.Order {
+		t.Helper()
+		o, azs := e.readyOrder(a, "code", name)
+		parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, name), nil)
+		if err != nil || parked.Status != store.OrderAwaitingApproval {
+			t.Fatalf("finalize: %+v, %v; want the order awaiting approval", parked, err)
+		}
+		return parked
+	}
+	swept, late := park("s.pre.test"), park("l.pre.test")
+	e.now = swept.Expires.Add(time.Second)
+
+	// Approved after the expiry, before a sweep: no certificate.
+	lateAp, err := e.st.GetApprovalByOrder(ctx, late.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, lateAp.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := e.ra.ResumeApproved(ctx, late); err == nil {
+		t.Errorf("order approved after it expired: %s, certificate %q; want an error", o.Status, o.CertSerial)
+	}
+	if got, err := e.st.GetOrder(ctx, late.ID); err != nil || got.Status != acme.StatusInvalid || got.CertSerial != "" {
+		t.Errorf("order approved after it expired: %+v, %v; want invalid without a certificate", got, err)
+	}
+
+	// Still pending at the sweep: rejected.
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ap, err := e.st.GetApprovalByOrder(ctx, swept.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem {
+		t.Errorf("approval of the expired order after the sweep: %s by %q; want rejected by %s", ap.Status, ap.DecidedBy, audit.ActorSystem)
+	}
+	if got, err := e.st.GetOrder(ctx, swept.ID); err != nil || got.Status != acme.StatusInvalid || got.Error == nil {
+		t.Errorf("expired order after the sweep: %+v, %v; want invalid with an error", got, err)
+	}
+}
