@@ -25,6 +25,7 @@ type ApprovalStore interface {
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
+	PendingApprovalsExpired(ctx context.Context, now time.Time, limit int) ([]*store.Approval, error)
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -81,6 +82,11 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if !ap.DecidedAt.Before(o.Expires) {
+		// Approved after the order expired (RFC 8555 §7.1.3: the server
+		// then considers it invalid), before the sweep rejected it.
+		return nil, r.failProcessing(ctx, o.ID, expiredAwaitingProblem())
+	}
 	a, err := r.store.GetAccount(ctx, o.AccountID)
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "account lookup", err))
@@ -174,11 +180,12 @@ func RejectionProblem(comment string) *acme.Problem {
 	return acme.NewProblem(acme.Unauthorized, "the certificate request was rejected by an approver: %s", comment)
 }
 
-// sweepApprovals issues approved orders that no client fetched yet, rejects
-// the pending approvals of deactivated accounts (rejectForDeactivatedAccount) and
-// escalates pending approvals that waited longer than their profile's
-// escalateAfter: once across the cluster, it logs an "approval escalated"
-// event and, with Config.ApprovalWebhook, POSTs it as JSON there.
+// sweepApprovals issues approved orders that no client fetched yet,
+// rejects the pending approvals whose order expired, whose account is no
+// longer valid or whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
+// longer than their profile's escalateAfter: once across the cluster, it
+// logs an "approval escalated" event and, with Config.ApprovalWebhook,
+// POSTs it as JSON there.
 func (r *RA) sweepApprovals(ctx context.Context) error {
 	ids, err := r.store.ApprovedAwaiting(ctx, 100)
 	if err != nil {
@@ -193,16 +200,47 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			r.log.ErrorContext(ctx, "issue approved order", "order", id, "err", err)
 		}
 	}
+	now := r.now()
+	expired, err := r.store.PendingApprovalsExpired(ctx, now, 1000)
+	if err != nil {
+		return fmt.Errorf("approvals of expired orders: %w", err)
+	}
+	for _, ap := range expired {
+		if err := r.cancelApproval(ctx, ap, "the order expired before a decision", expiredAwaitingProblem(), now); err != nil {
+			return err
+		}
+	}
 	pending, err := r.store.ListApprovals(ctx, store.ApprovalPending, 1000)
 	if err != nil {
 		return fmt.Errorf("pending approvals: %w", err)
 	}
-	now := r.now()
+	accounts := map[string]*store.Account{}
 	for _, ap := range pending {
-		if gone, err := r.rejectForDeactivatedAccount(ctx, ap, now); err != nil {
-			return err
-		} else if gone {
+		a, ok := accounts[ap.AccountID]
+		if !ok {
+			if a, err = r.store.GetAccount(ctx, ap.AccountID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("account of approval %s: %w", ap.ID, err)
+			}
+			accounts[ap.AccountID] = a
+		}
+		if a != nil && a.Status != acme.StatusValid {
+			if err := r.cancelApproval(ctx, ap, fmt.Sprintf("the account is %s", a.Status), AccountNotValid(a), now); err != nil {
+				return err
+			}
 			continue
+		}
+		// The CSR's key may have been revoked for keyCompromise since.
+		if csr, err := x509.ParseCertificateRequest(ap.CSR); err == nil {
+			var p *acme.Problem
+			switch err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); {
+			case errors.As(err, &p) && p.Type == acme.BadPublicKey:
+				if err := r.cancelApproval(ctx, ap, "the CSR's public key is blocked", p, now); err != nil {
+					return err
+				}
+				continue
+			case err != nil:
+				return fmt.Errorf("key of approval %s: %w", ap.ID, err)
+			}
 		}
 		if !ap.EscalatedAt.IsZero() {
 			continue
@@ -231,44 +269,36 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 	return nil
 }
 
-// deactivatedAccountComment is the comment of the rejection of a pending
-// approval whose account was deactivated (rejectForDeactivatedAccount).
-const deactivatedAccountComment = "the account was deactivated"
+// expiredAwaitingProblem is the error of an order that expired while it
+// waited for an approver (RFC 8555 §7.1.3 expires: the server then
+// considers the order invalid).
+func expiredAwaitingProblem() *acme.Problem {
+	return acme.NewProblem(acme.Malformed, "order expired before an approver approved it; please create a new order")
+}
 
-// rejectForDeactivatedAccount rejects pending approval ap, as the system
-// and audited, when its account is no longer valid (deactivated by its
-// holder or an administrator, RFC 8555 §7.3.6: the account's pending
-// operations are cancelled): the order becomes invalid with an
-// unauthorized problem, and the request leaves the approvers' queue
-// instead of waiting there and being escalated. It reports whether it
-// rejected ap (or found it decided meanwhile). Errors: reading the account
-// or recording the decision.
-func (r *RA) rejectForDeactivatedAccount(ctx context.Context, ap *store.Approval, now time.Time) (bool, error) {
-	a, err := r.store.GetAccount(ctx, ap.AccountID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
+// cancelApproval rejects the pending approval ap as the system, with
+// comment, making its order invalid with problem perr: its account is no
+// longer valid (RFC 8555 §7.3.6 has the server cancel the pending
+// operations of a deactivated account), its CSR's key was blocked since
+// it was requested (CA/B Forum BR §6.1.1.3), or its order expired (RFC
+// 8555 §7.1.3). ResumeApproved would
+// refuse its certificate, so an approver should not be asked for it, nor
+// have it escalated. Audited as approval.reject; an approval decided
+// meanwhile (another node) is left as it is.
+func (r *RA) cancelApproval(ctx context.Context, ap *store.Approval, comment string, perr *acme.Problem, now time.Time) error {
+	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalReject, ObjectType: audit.ObjectApproval,
+		ObjectID: ap.ID, Replaced: DecisionSnapshots(false, audit.ActorSystem, comment, now)})
 	if err != nil {
-		return false, fmt.Errorf("account of approval %s: %w", ap.ID, err)
+		return fmt.Errorf("audit event: %w", err)
 	}
-	if a.Status == acme.StatusValid {
-		return false, nil
-	}
-	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalReject,
-		ObjectType: audit.ObjectApproval, ObjectID: ap.ID,
-		Replaced: DecisionSnapshots(false, audit.ActorSystem, deactivatedAccountComment, now)})
-	if err != nil {
-		return false, fmt.Errorf("audit event: %w", err)
-	}
-	perr := acme.NewProblem(acme.Unauthorized, "the certificate request was cancelled: %s", deactivatedAccountComment)
-	if _, err := r.store.DecideApproval(ctx, ap.ID, false, audit.ActorSystem, deactivatedAccountComment, perr, now, ev...); err != nil {
+	if _, err := r.store.DecideApproval(ctx, ap.ID, false, audit.ActorSystem, comment, perr, now, ev...); err != nil {
 		if errors.Is(err, store.ErrStale) {
-			return true, nil // decided meanwhile
+			return nil
 		}
-		return false, fmt.Errorf("reject approval %s: %w", ap.ID, err)
+		return fmt.Errorf("reject approval %s: %w", ap.ID, err)
 	}
-	r.log.InfoContext(ctx, "approval rejected: account deactivated", "approval", ap.ID, "order", ap.OrderID, "account", ap.AccountID)
-	return true, nil
+	r.log.InfoContext(ctx, "approval rejected by the system", "approval", ap.ID, "order", ap.OrderID, "account", ap.AccountID, "why", comment)
+	return nil
 }
 
 // ApprovalView is an approval as the audit log and the CLI's JSON show it

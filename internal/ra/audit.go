@@ -114,6 +114,16 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	if err != nil {
 		return nil, fmt.Errorf("audit event: %w", err)
 	}
+	if ev == nil && reason == acme.ReasonKeyCompromise {
+		// No audit log: an append without Seal records nothing but still
+		// learns the other certificates revoked, for OnRevoke (OCSP).
+		ev = []*store.AuditAppend{{Cascade: func(old any) (*store.AuditAppend, error) {
+			if c, ok := old.(*store.Certificate); ok {
+				others = append(others, c.Serial)
+			}
+			return nil, nil
+		}}}
+	}
 	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, now, ev...); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,9 @@ var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 // The CRL number is the signing time in Unix nanoseconds, or one more than
 // the last number handed out for the issuer when the clock is behind it
 // (store.NextCRLNumber), so it grows across restarts and the nodes of a
-// cluster even when a clock steps back.
+// cluster even when a clock steps back; of two CRLs, the one with the
+// greater number lists every unexpired revocation the other lists
+// (store.CRLContents).
 func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	signer, ok := r.issuer.(issuer.CRLSigner)
 	if !ok {
@@ -31,9 +33,12 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	if r.crlCache != nil && now.Before(r.crlUntil) {
 		return r.crlCache, nil
 	}
-	revoked, err := r.store.RevokedCertificates(ctx, r.issuer.Name(), now)
+	// The number and the list come from one transaction, so that a CRL
+	// with a greater number (signed by any node) never lists less than
+	// one with a lower number (store.CRLContents).
+	number, revoked, err := r.store.CRLContents(ctx, r.issuer.Name(), now, now.UnixNano())
 	if err != nil {
-		return nil, fmt.Errorf("list revoked certificates: %w", err)
+		return nil, fmt.Errorf("CRL contents: %w", err)
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
 	for _, e := range revoked {
@@ -42,10 +47,6 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 			return nil, fmt.Errorf("bad serial %q in store", e.Serial)
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: e.RevokedAt, ReasonCode: e.Reason})
-	}
-	number, err := r.store.NextCRLNumber(ctx, r.issuer.Name(), now.UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("CRL number: %w", err)
 	}
 	der, err := signer.SignCRL(big.NewInt(number), now, now.Add(r.cfg.CRLValidity), entries)
 	if err != nil {

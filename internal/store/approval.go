@@ -116,6 +116,30 @@ func (s *Store) ListApprovals(ctx context.Context, status string, limit int) ([]
 	return out, rows.Err()
 }
 
+// PendingApprovalsExpired returns, at most limit, the pending approvals
+// whose order expired by now (RFC 8555 §7.1.3: the server then considers
+// the order invalid), oldest request first.
+func (s *Store) PendingApprovalsExpired(ctx context.Context, now time.Time, limit int) ([]*Approval, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixCols("a.", approvalCols)+` FROM approvals a JOIN orders o ON o.id = a.order_id
+		WHERE a.status = 'pending' AND o.expires_at <= ? ORDER BY a.requested_at, a.id LIMIT ?`, ts(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("approvals of expired orders: %w", err)
+	}
+	defer rows.Close()
+	var out []*Approval
+	for rows.Next() {
+		a, err := scanApproval(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("approvals of expired orders: %w", err)
+	}
+	return out, nil
+}
+
 // ApprovedAwaiting returns the IDs of orders whose approval is approved
 // while the order still awaits approval (issuance not yet started).
 func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, error) {
@@ -200,7 +224,7 @@ func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.T
 func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 	evs := make([]*AuditAppend, 0, len(events))
 	for _, ev := range events {
-		if ev != nil {
+		if ev != nil && ev.Seal != nil { // without Seal: hooks only (AuditAppend)
 			evs = append(evs, ev)
 		}
 	}

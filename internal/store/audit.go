@@ -32,7 +32,9 @@ type AuditRecord struct {
 // Record's Seq and PrevHash set to the chain's next position and must set
 // Record.Hash (internal/audit provides it). Seal runs inside the
 // transaction (on SQLite on the writer goroutine), so it must not call the
-// Store.
+// Store. An AuditAppend without Seal appends nothing: it only carries its
+// hooks (e.g. Cascade, to learn the rows a change extends to when no audit
+// log is kept).
 type AuditAppend struct {
 	Record AuditRecord
 	Seal   func(*AuditRecord) error
@@ -140,7 +142,7 @@ const AuditGenesisHash = "000000000000000000000000000000000000000000000000000000
 // re-reads the committed head. SQLite takes the write lock at BEGIN anyway.
 // seq's primary key guards the chain should that ever fail.
 func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
-	if a == nil {
+	if a == nil || a.Seal == nil { // nothing to append (AuditAppend)
 		return nil
 	}
 	// One statement takes the row lock, advances seq and reads the head

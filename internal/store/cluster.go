@@ -81,6 +81,18 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 // issuer strictly increase across restarts and across the nodes sharing
 // the database, whatever their clocks say.
 func (s *Store) NextCRLNumber(ctx context.Context, issuer string, atLeast int64) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx txConn) error {
+		var err error
+		n, err = s.nextCRLNumberIn(ctx, tx, issuer, atLeast)
+		return err
+	})
+	return n, err
+}
+
+// nextCRLNumberIn is NextCRLNumber within tx. On PostgreSQL the statement
+// leaves the issuer's settings row locked until tx ends.
+func (s *Store) nextCRLNumberIn(ctx context.Context, tx txConn, issuer string, atLeast int64) (int64, error) {
 	maxFn := "MAX"
 	if s.engine == EnginePostgres {
 		maxFn = "GREATEST"
@@ -89,10 +101,7 @@ func (s *Store) NextCRLNumber(ctx context.Context, issuer string, atLeast int64)
 		ON CONFLICT (name) DO UPDATE SET value = CAST(` + maxFn + `(CAST(settings.value AS BIGINT) + 1, CAST(excluded.value AS BIGINT)) AS TEXT)
 		RETURNING value`
 	var v string
-	err := s.tx(ctx, func(tx txConn) error {
-		return tx.QueryRowContext(ctx, q, "crl_number:"+issuer, strconv.FormatInt(atLeast, 10)).Scan(&v)
-	})
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, q, "crl_number:"+issuer, strconv.FormatInt(atLeast, 10)).Scan(&v); err != nil {
 		return 0, fmt.Errorf("CRL number of %s: %w", issuer, err)
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
@@ -100,6 +109,38 @@ func (s *Store) NextCRLNumber(ctx context.Context, issuer string, atLeast int64)
 		return 0, fmt.Errorf("CRL number of %s: stored %q: %w", issuer, v, err)
 	}
 	return n, nil
+}
+
+// CRLContents hands out the number of issuer's next CRL, as NextCRLNumber
+// does, and lists the revoked certificates that CRL carries, as
+// RevokedCertificates does, in one transaction: the list is read after the
+// number is taken, while the number's row stays locked (PostgreSQL; on
+// SQLite the write transaction excludes other writers). So of two CRLs of
+// issuer, from any nodes, the one with the greater number lists every
+// revocation the other lists that has not expired by its notAfter (RFC
+// 5280 §5.2.3: the greater number is the newer CRL), where a list read
+// before the number was taken could miss a revocation that a CRL numbered
+// lower in the meantime lists. On SQLite the read holds the writer: a
+// range of the certificates_revoked index, once per CRL regeneration
+// (100,000 revoked certificates: 112 ms, where the reader took 97-163 ms;
+// 2-core machine shared with others).
+func (s *Store) CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
+	err = s.tx(ctx, func(tx txConn) error {
+		var err error
+		if number, err = s.nextCRLNumberIn(ctx, tx, issuer, atLeast); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, revokedCertsSQL, issuer, ts(notAfter))
+		if err != nil {
+			return fmt.Errorf("revoked certificates: %w", err)
+		}
+		revoked, err = scanRevoked(rows)
+		return err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return number, revoked, nil
 }
 
 // LeaseChallenge gives owner the lease on a processing challenge until

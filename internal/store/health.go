@@ -47,11 +47,16 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Pools returns the store's database/sql connection pools by role, for
-// their statistics (sql.DB.Stats): "writer" and "reader" on SQLite,
-// "pool" on PostgreSQL. Callers must not query or close them.
+// their statistics (sql.DB.Stats): "writer" and "reader" on SQLite;
+// "pool" and "nonce" (the sessions that record used nonces, Store.async)
+// on PostgreSQL. Callers must not query or close them.
 func (s *Store) Pools() map[string]*sql.DB {
 	if s.r == s.w {
-		return map[string]*sql.DB{"pool": s.w.db}
+		pools := map[string]*sql.DB{"pool": s.w.db}
+		if s.async != nil {
+			pools["nonce"] = s.async.db
+		}
+		return pools
 	}
 	return map[string]*sql.DB{"writer": s.w.db, "reader": s.r.db}
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // TestHealthQueries: on both engines, Ping answers until the store is
-// closed, Pools names the engine's pools, and CountCertificatesByExpiry
+// closed, Pools names the engine's pools (on PostgreSQL also the nonce
+// sessions, whose waits the metrics must show), and CountCertificatesByExpiry
 // counts unrevoked certificates by notAfter window, bounds included at
 // the start and excluded at the end.
 func TestHealthQueries(t *testing.T) {
@@ -24,7 +25,7 @@ func TestHealthQueries(t *testing.T) {
 		}
 		want := map[string]bool{"writer": true, "reader": true}
 		if s.Engine() == store.EnginePostgres {
-			want = map[string]bool{"pool": true}
+			want = map[string]bool{"pool": true, "nonce": true}
 		}
 		if !reflect.DeepEqual(names, want) {
 			t.Errorf("Pools = %v, want %v", names, want)

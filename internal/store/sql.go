@@ -1010,6 +1010,11 @@ func (s *Store) RevokedCertificates(ctx context.Context, issuer string, notAfter
 	if err != nil {
 		return nil, fmt.Errorf("revoked certificates: %w", err)
 	}
+	return scanRevoked(rows)
+}
+
+// scanRevoked reads the rows of revokedCertsSQL and closes them.
+func scanRevoked(rows *sql.Rows) ([]RevokedEntry, error) {
 	defer rows.Close()
 	var out []RevokedEntry
 	for rows.Next() {
@@ -1021,7 +1026,10 @@ func (s *Store) RevokedCertificates(ctx context.Context, issuer string, notAfter
 		e.RevokedAt = fromTS(at)
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("revoked certificates: %w", err)
+	}
+	return out, nil
 }
 
 // CountCertificates returns how many certificate records exist.

@@ -1,0 +1,46 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// TestPendingApprovalsExpired: on both engines, PendingApprovalsExpired
+// lists the pending approvals whose order expired by now (the order's
+// expiry included), and no decided ones.
+func TestPendingApprovalsExpired(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := createAccount(t, s, "acct1")
+		for _, id := range []string{"o1", "o2"} {
+			createOrder(t, s, a.ID, id, newAuthz(a.ID, "az-"+id, id+".example.test", false, acme.ChallengeHTTP01)) // expires now + 1h
+			must(t, s.RequestApproval(ctx, &store.Approval{ID: "ap-" + id, OrderID: id, AccountID: a.ID, Profile: "default",
+				Identifiers: []acme.Identifier{{Type: acme.IdentifierDNS, Value: id + ".example.test"}}, KeyType: "ecdsa-p256", Reason: "test",
+				CSR: []byte("csr"), Status: store.ApprovalPending, RequestedAt: now}, now))
+		}
+		ids := func(at time.Time) []string {
+			t.Helper()
+			aps, err := s.PendingApprovalsExpired(ctx, at, 10)
+			must(t, err)
+			var out []string
+			for _, ap := range aps {
+				out = append(out, ap.ID)
+			}
+			return out
+		}
+		if got := ids(now.Add(time.Hour - time.Nanosecond)); len(got) != 0 {
+			t.Errorf("before the orders expire: %v", got)
+		}
+		if _, err := s.DecideApproval(ctx, "ap-o2", false, "alice", "no", acme.NewProblem(acme.Unauthorized, "no"), now); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(now.Add(time.Hour)); len(got) != 1 || got[0] != "ap-o1" {
+			t.Errorf("at the orders' expiry: %v, want [ap-o1]", got)
+		}
+	})
+}
