@@ -21,6 +21,27 @@ import (
 	"github.com/certgate/certgate/internal/store"
 )
 
+// parkedForApproval returns a policy environment whose profile "code"
+// requires approval (escalated after 2 hours to a webhook that counts its
+// calls in escalations), an account, and its order for name finalized with
+// a CSR of key, awaiting approval.
+func parkedForApproval(t *testing.T, name string) (e *policyEnv, a *store.Account, o *store.Order, key *ecdsa.PrivateKey, escalations *atomic.Int32) {
+	t.Helper()
+	escalations = new(atomic.Int32)
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { escalations.Add(1) }))
+	t.Cleanup(hook.Close)
+	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
+		Approval: &policy.Approval{EKUs: []string{"codeSigning"}, EscalateAfter: policy.Duration(2 * time.Hour)}}
+	e = newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL}, code)
+	a = e.account("code", nil, nil)
+	key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	o, azs := e.readyOrder(a, "code", name)
+	if parked, err := e.ra.Finalize(context.Background(), a, o, azs, csrFor(t, key, name), nil); err != nil || parked.Status != store.OrderAwaitingApproval {
+		t.Fatalf("finalize: %+v, %v; want the order awaiting approval", parked, err)
+	}
+	return e, a, o, key, escalations
+}
+
 // TestDeactivatedAccountApprovalCancelled: the pending approval of an
 // order whose account is deactivated while it waits is rejected by the
 // sweep, as the system and audited, its order invalid with the
@@ -29,20 +50,8 @@ import (
 // approver. The former code left it pending, in the approvers' queue and
 // escalated, for a certificate ResumeApproved would refuse anyway.
 func TestDeactivatedAccountApprovalCancelled(t *testing.T) {
-	var escalations atomic.Int32
-	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { escalations.Add(1) }))
-	defer hook.Close()
-	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
-		Approval: &policy.Approval{EKUs: []string{"codeSigning"}, EscalateAfter: policy.Duration(2 * time.Hour)}}
-	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL}, code)
+	e, a, o, _, escalations := parkedForApproval(t, "d.pre.test")
 	ctx := context.Background()
-	a := e.account("code", nil, nil)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	o, azs := e.readyOrder(a, "code", "d.pre.test")
-	parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "d.pre.test"), nil)
-	if err != nil || parked.Status != store.OrderAwaitingApproval {
-		t.Fatalf("finalize: %+v, %v; want the order awaiting approval", parked, err)
-	}
 	if _, err := e.ra.UpdateAccount(ctx, a, acme.AccountUpdateRequest{Status: acme.StatusDeactivated}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,19 +96,8 @@ func TestDeactivatedAccountApprovalCancelled(t *testing.T) {
 // the former code left it to the approvers, for a certificate
 // ResumeApproved would refuse.
 func TestBlockedKeyApprovalCancelled(t *testing.T) {
-	var escalations atomic.Int32
-	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { escalations.Add(1) }))
-	defer hook.Close()
-	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
-		Approval: &policy.Approval{EKUs: []string{"codeSigning"}, EscalateAfter: policy.Duration(2 * time.Hour)}}
-	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL}, code)
+	e, _, o, key, escalations := parkedForApproval(t, "k.pre.test")
 	ctx := context.Background()
-	a := e.account("code", nil, nil)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	o, azs := e.readyOrder(a, "code", "k.pre.test")
-	if parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "k.pre.test"), nil); err != nil || parked.Status != store.OrderAwaitingApproval {
-		t.Fatalf("finalize: %+v, %v; want the order awaiting approval", parked, err)
-	}
 	// Another certificate with the CSR's key, revoked for keyCompromise.
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x0b10c), Subject: pkix.Name{CommonName: "old.example.test"},
 		NotBefore: e.now.Add(-time.Hour), NotAfter: e.now.Add(24 * time.Hour)}
