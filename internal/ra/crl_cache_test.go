@@ -1,0 +1,108 @@
+package ra_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// crlCountingStore counts the reads of a CRL's contents (on SQLite a job
+// of the single writer that ranges over the revoked certificates).
+type crlCountingStore struct {
+	*store.Store
+	reads atomic.Int32
+}
+
+func (s *crlCountingStore) CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error) {
+	s.reads.Add(1)
+	return s.Store.CRLContents(ctx, issuer, notAfter, atLeast)
+}
+
+// TestCRLContentsReadOncePerRefreshOrRevocation: GET /pki/crl is
+// unauthenticated, and reading a CRL's contents holds the SQLite writer
+// (store.CRLContents), so requests must not make it read them again: many
+// requests, concurrent or not, read them once per CRLRefresh, plus once
+// after each revocation through this RA.
+func TestCRLContentsReadOncePerRefreshOrRevocation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{CRLURL: "http://ca.example.test/pki/crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &local.Issuer{CA: ca, CRLURL: "http://ca.example.test/pki/crl"}
+	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Nanosecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	if err := st.InsertCertificates(ctx, []*store.Certificate{{Serial: "0c4c", Issuer: iss.Name(), DER: []byte("der-0c4c"), SANs: []string{"c.example.test"},
+		KeyType: "ECDSA P-256", FingerprintSHA256: "fp-0c4c", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour),
+		Status: acme.StatusValid, CreatedAt: now, Source: store.SourceIssued}}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &crlCountingStore{Store: st}
+	r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute}, cs, nil, iss, clock, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { r.Shutdown(ctx) })
+
+	fetch := func(n int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := r.CRL(ctx); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	want := func(reads int32, after string) {
+		t.Helper()
+		if got := cs.reads.Load(); got != reads {
+			t.Errorf("after %s: the CRL's contents were read %d times, want %d", after, got, reads)
+		}
+	}
+	fetch(50)
+	fetch(50)
+	want(1, "100 requests within CRLRefresh")
+	if _, _, err := r.RevokeSerial(ctx, "0c4c", 4, "test"); err != nil {
+		t.Fatal(err)
+	}
+	fetch(50)
+	want(2, "a revocation and 50 more requests")
+	mu.Lock()
+	now = now.Add(59 * time.Second)
+	mu.Unlock()
+	fetch(50)
+	want(2, "50 more requests 59 s later")
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	fetch(50)
+	want(3, "50 more requests once CRLRefresh passed")
+}
