@@ -52,6 +52,12 @@ func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newPolicyEnvOn(t, st, dir, cfg, profiles...)
+}
+
+// newPolicyEnvOn is newPolicyEnvWith over st, with its CA in dir.
+func newPolicyEnvOn(t *testing.T, st *store.Store, dir string, cfg ra.Config, profiles ...policy.Profile) *policyEnv {
+	t.Helper()
 	e := &policyEnv{t: t, st: st, now: time.Now().UTC()}
 	e.clock = func() time.Time { return e.now }
 	for _, p := range profiles {
