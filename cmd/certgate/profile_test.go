@@ -213,6 +213,23 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-two", "--data", data); err == nil || !strings.Contains(err.Error(), "already decided") {
 		t.Errorf("deciding twice: %v", err)
 	}
+	// An order that expired while it waited: its approval is refused
+	// (it would issue nothing) and stays pending.
+	late := &store.Order{ID: "ord-late", AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(-time.Second), Profile: "billing",
+		Identifiers: []acme.Identifier{{Type: "dns", Value: "late.test"}}, AuthzIDs: []string{}, CreatedAt: now.Add(-time.Hour), UpdatedAt: now}
+	if err := st.CreateOrder(ctx, late, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RequestApproval(ctx, &store.Approval{ID: "ap-late", OrderID: late.ID, AccountID: a.ID, Profile: "billing", Identifiers: late.Identifiers,
+		KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now.Add(-time.Hour)}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-late", "--data", data); err == nil || !strings.Contains(err.Error(), "its order expired") {
+		t.Errorf("approving the approval of an expired order: %v, want refused", err)
+	}
+	if ap, err := st.GetApproval(ctx, "ap-late"); err != nil || ap.Status != store.ApprovalPending {
+		t.Errorf("approval of the expired order after the refused approve: %+v, %v; want pending", ap, err)
+	}
 	o2, _ := st.GetOrder(ctx, "ord-two")
 	if o2.Status != acme.StatusInvalid || !strings.Contains(o2.Error.Detail, "wrong team") {
 		t.Errorf("rejected order %+v", o2)

@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
@@ -329,6 +331,31 @@ func TestRevokeKeyCompromiseNamesRevokedWith(t *testing.T) {
 		r = f.do("POST", "/api/v1/certificates/"+other.Serial+"/revoke", admin, map[string]int{"reason": 4})
 		if r.status != 200 || strings.Contains(string(r.body), "revoked_with") {
 			t.Errorf("superseded revocation: %d %s; want 200 without revoked_with", r.status, r.body)
+		}
+	})
+}
+
+// TestApproveExpiredOrderConflict, on both engines: approving the
+// approval of an order that expired answers 409 (the approval would issue
+// nothing, RFC 8555 §7.1.3) and records nothing: the approval stays
+// pending, for the sweep's rejection, and no approval.approve event is
+// logged. The former code answered 200 with the approval approved and
+// audited, and no certificate came of it.
+func TestApproveExpiredOrderConflict(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		admin := f.tokens[auth.RoleAdmin]
+		id := f.approval()
+		f.now = f.now.Add(time.Hour) // the order's expiry
+		if r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{}); isProblem(r, 409) != nil {
+			t.Errorf("approval of an expired order: %d %s; want a 409 problem", r.status, r.body)
+		}
+		ap, err := f.st.GetApproval(context.Background(), id)
+		if err != nil || ap.Status != store.ApprovalPending {
+			t.Errorf("approval after the refused approve: %+v, %v; want pending", ap, err)
+		}
+		evs, err := f.st.ListAudit(context.Background(), store.AuditFilter{ObjectType: audit.ObjectApproval, ObjectID: id, Action: audit.ActionApprovalApprove})
+		if err != nil || len(evs) != 0 {
+			t.Errorf("approval.approve events of the refused approve: %d, %v; want none", len(evs), err)
 		}
 	})
 }

@@ -84,7 +84,9 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	defer cancel()
 	if !ap.DecidedAt.Before(o.Expires) {
 		// Approved after the order expired (RFC 8555 §7.1.3: the server
-		// then considers it invalid), before the sweep rejected it.
+		// then considers it invalid), before the sweep rejected it: by a
+		// version before store.DecideApproval refused that
+		// (store.ErrOrderExpired).
 		return nil, r.failProcessing(ctx, o.ID, expiredAwaitingProblem())
 	}
 	a, err := r.store.GetAccount(ctx, o.AccountID)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -140,7 +141,8 @@ func TestBlockedKeyApprovalCancelled(t *testing.T) {
 // approver when it expires is invalid (RFC 8555 §7.1.3: after expires the
 // server considers the order invalid; the ACME orders list leaves it out
 // then, store.MaxOrderLifetime): the sweep rejects its pending approval
-// as the system, and an approval given after the expiry issues nothing.
+// as the system, and an approval given after the expiry is refused
+// (store.ErrOrderExpired) and issues nothing.
 // The former code kept the approval pending and issued the certificate of
 // an order approved days after it expired.
 func TestExpiredOrderApprovalCancelled(t *testing.T) {
@@ -163,19 +165,17 @@ func TestExpiredOrderApprovalCancelled(t *testing.T) {
 	swept, late := park("s.pre.test"), park("l.pre.test")
 	e.now = swept.Expires.Add(time.Second)
 
-	// Approved after the expiry, before a sweep: no certificate.
+	// An approval after the expiry, before a sweep, is refused
+	// (store.ErrOrderExpired) and issues nothing.
 	lateAp, err := e.st.GetApprovalByOrder(ctx, late.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.DecideApproval(ctx, lateAp.ID, true, "alice", "ok", nil, e.now); err != nil {
-		t.Fatal(err)
+	if _, err := e.st.DecideApproval(ctx, lateAp.ID, true, "alice", "ok", nil, e.now); !errors.Is(err, store.ErrOrderExpired) {
+		t.Errorf("approval after the order expired: %v, want store.ErrOrderExpired", err)
 	}
-	if o, err := e.ra.ResumeApproved(ctx, late); err == nil {
-		t.Errorf("order approved after it expired: %s, certificate %q; want an error", o.Status, o.CertSerial)
-	}
-	if got, err := e.st.GetOrder(ctx, late.ID); err != nil || got.Status != acme.StatusInvalid || got.CertSerial != "" {
-		t.Errorf("order approved after it expired: %+v, %v; want invalid without a certificate", got, err)
+	if o, err := e.ra.ResumeApproved(ctx, late); err != nil || o.CertSerial != "" {
+		t.Errorf("order whose approval was refused after it expired: %+v, %v; want no certificate", o, err)
 	}
 
 	// Still pending at the sweep: rejected.
@@ -189,7 +189,9 @@ func TestExpiredOrderApprovalCancelled(t *testing.T) {
 	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem {
 		t.Errorf("approval of the expired order after the sweep: %s by %q; want rejected by %s", ap.Status, ap.DecidedBy, audit.ActorSystem)
 	}
-	if got, err := e.st.GetOrder(ctx, swept.ID); err != nil || got.Status != acme.StatusInvalid || got.Error == nil {
-		t.Errorf("expired order after the sweep: %+v, %v; want invalid with an error", got, err)
+	for _, o := range []*store.Order{swept, late} {
+		if got, err := e.st.GetOrder(ctx, o.ID); err != nil || got.Status != acme.StatusInvalid || got.Error == nil || got.CertSerial != "" {
+			t.Errorf("expired order after the sweep: %+v, %v; want invalid with an error, without a certificate", got, err)
+		}
 	}
 }

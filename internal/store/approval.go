@@ -154,7 +154,9 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 // was before. It returns the approval as the decision left it, read in
 // the decision's transaction (so with, say, an escalation committed after
 // the caller's last read). ErrNotFound when missing; ErrStale when
-// already decided.
+// already decided; ErrOrderExpired when approving once its order expired
+// by now (or was deleted): it would issue nothing (RFC 8555 §7.1.3), so
+// it stays pending, for a rejection (the sweep's, PendingApprovalsExpired).
 func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) (*Approval, error) {
 	status := ApprovalApproved
 	if !approve {
@@ -172,6 +174,18 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 		}
 		if old.Status != ApprovalPending {
 			return fmt.Errorf("decide approval %s (%s): %w", id, old.Status, ErrStale)
+		}
+		if approve {
+			// An order's expiry never changes: no lock needed.
+			var exp int64
+			switch err := txQueryRow(ctx, tx, `SELECT expires_at FROM orders WHERE id = ?`, old.OrderID).Scan(&exp); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("approve approval %s: order %s is gone: %w", id, old.OrderID, ErrOrderExpired)
+			case err != nil:
+				return fmt.Errorf("approve approval %s: order expiry: %w", id, err)
+			case !fromTS(exp).After(now):
+				return fmt.Errorf("approve approval %s: order %s expired at %s: %w", id, old.OrderID, fromTS(exp).UTC().Format(time.RFC3339), ErrOrderExpired)
+			}
 		}
 		if err := callReplaced(events, old); err != nil {
 			return err

@@ -24,6 +24,9 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrStale: a conditional update found the row in another state than required.
 	ErrStale = errors.New("store: state changed")
+	// ErrOrderExpired: the order an approval would let issue expired (RFC
+	// 8555 §7.1.3: the server then considers it invalid; DecideApproval).
+	ErrOrderExpired = errors.New("store: order expired")
 )
 
 // Account is a stored ACME account (RFC 8555 §7.1.2).
