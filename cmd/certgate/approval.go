@@ -156,6 +156,8 @@ func newApprovalDecide(approve bool) *cobra.Command {
 				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
 			case errors.Is(err, store.ErrStale):
 				return fmt.Errorf("approval %s was already decided", args[0])
+			case errors.Is(err, store.ErrAccountNotValid):
+				return fmt.Errorf("approval %s: its account is no longer valid, so it can no longer be approved (the server rejects it)", args[0])
 			case errors.Is(err, store.ErrOrderExpired):
 				return fmt.Errorf("approval %s: its order expired, so it can no longer be approved (the server rejects it; the client orders again)", args[0])
 			case err != nil:

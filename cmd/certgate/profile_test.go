@@ -230,6 +230,23 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	if ap, err := st.GetApproval(ctx, "ap-late"); err != nil || ap.Status != store.ApprovalPending {
 		t.Errorf("approval of the expired order after the refused approve: %+v, %v; want pending", ap, err)
 	}
+	// So is one of an account no longer valid.
+	gone := &store.Account{ID: "acct-gone", KeyThumbprint: "tp-gone", JWK: []byte(`{}`), Status: acme.StatusDeactivated, CreatedAt: now}
+	if err := st.CreateAccount(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	og := &store.Order{ID: "ord-gone", AccountID: gone.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), Profile: "billing",
+		Identifiers: []acme.Identifier{{Type: "dns", Value: "gone.test"}}, AuthzIDs: []string{}, CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateOrder(ctx, og, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RequestApproval(ctx, &store.Approval{ID: "ap-gone", OrderID: og.ID, AccountID: gone.ID, Profile: "billing", Identifiers: og.Identifiers,
+		KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-gone", "--data", data); err == nil || !strings.Contains(err.Error(), "its account is no longer valid") {
+		t.Errorf("approving the approval of a deactivated account: %v, want refused", err)
+	}
 	o2, _ := st.GetOrder(ctx, "ord-two")
 	if o2.Status != acme.StatusInvalid || !strings.Contains(o2.Error.Detail, "wrong team") {
 		t.Errorf("rejected order %+v", o2)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
@@ -336,7 +337,8 @@ func TestRevokeKeyCompromiseNamesRevokedWith(t *testing.T) {
 }
 
 // TestApproveExpiredOrderConflict, on both engines: approving the
-// approval of an order that expired answers 409 (the approval would issue
+// approval of an order that expired, or of an account deactivated
+// meanwhile, answers 409 (the approval would issue
 // nothing, RFC 8555 §7.1.3) and records nothing: the approval stays
 // pending, for the sweep's rejection, and no approval.approve event is
 // logged. The former code answered 200 with the approval approved and
@@ -346,8 +348,8 @@ func TestApproveExpiredOrderConflict(t *testing.T) {
 		admin := f.tokens[auth.RoleAdmin]
 		id := f.approval()
 		f.now = f.now.Add(time.Hour) // the order's expiry
-		if r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{}); isProblem(r, 409) != nil {
-			t.Errorf("approval of an expired order: %d %s; want a 409 problem", r.status, r.body)
+		if r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{}); isProblem(r, 409) != nil || !strings.Contains(string(r.body), "expired") {
+			t.Errorf("approval of an expired order: %d %s; want a 409 problem saying it expired", r.status, r.body)
 		}
 		ap, err := f.st.GetApproval(context.Background(), id)
 		if err != nil || ap.Status != store.ApprovalPending {
@@ -356,6 +358,27 @@ func TestApproveExpiredOrderConflict(t *testing.T) {
 		evs, err := f.st.ListAudit(context.Background(), store.AuditFilter{ObjectType: audit.ObjectApproval, ObjectID: id, Action: audit.ActionApprovalApprove})
 		if err != nil || len(evs) != 0 {
 			t.Errorf("approval.approve events of the refused approve: %d, %v; want none", len(evs), err)
+		}
+
+		// Likewise for an account deactivated meanwhile.
+		id = f.approval()
+		ap, err = f.st.GetApproval(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct, err := f.st.GetAccount(context.Background(), ap.AccountID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct.Status = acme.StatusDeactivated
+		if err := f.st.UpdateAccount(context.Background(), acct); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.do("POST", "/api/v1/approvals/"+id+"/approve", admin, map[string]any{}); isProblem(r, 409) != nil || !strings.Contains(string(r.body), "account") {
+			t.Errorf("approval for a deactivated account: %d %s; want a 409 problem naming the account", r.status, r.body)
+		}
+		if ap, err := f.st.GetApproval(context.Background(), id); err != nil || ap.Status != store.ApprovalPending {
+			t.Errorf("approval after the refused approve: %+v, %v; want pending", ap, err)
 		}
 	})
 }

@@ -27,9 +27,9 @@ import (
 // approvals, after one account was deactivated and past escalateAfter.
 // Every approval the approver or the system decides is decided once: it has exactly one approval.approve or
 // approval.reject event, by whoever its row says decided it, and at most
-// one approval.escalate; the deactivated account's approvals that the
-// approver did not approve are rejected by the system, and none of its
-// orders gets a certificate; the valid account's undecided approvals are
+// one approval.escalate; the deactivated account's approvals are rejected
+// by the system (the approver's approvals of them are refused), and none
+// of its orders gets a certificate; the valid account's undecided approvals are
 // escalated once.
 func TestApprovalSweepTwoNodesAndAnApprover(t *testing.T) {
 	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
@@ -146,8 +146,8 @@ func TestApprovalSweepTwoNodesAndAnApprover(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ap.AccountID == gone.ID {
-				if got.Status == store.ApprovalRejected && got.DecidedBy != audit.ActorSystem {
-					t.Errorf("approval %d of the deactivated account rejected by %s, want %s", i, got.DecidedBy, audit.ActorSystem)
+				if got.Status != store.ApprovalRejected || got.DecidedBy != audit.ActorSystem {
+					t.Errorf("approval %d of the deactivated account %s by %s, want rejected by %s", i, got.Status, got.DecidedBy, audit.ActorSystem)
 				}
 				if o.CertSerial != "" {
 					t.Errorf("order %d of the deactivated account got certificate %s", i, o.CertSerial)
@@ -157,4 +157,8 @@ func TestApprovalSweepTwoNodesAndAnApprover(t *testing.T) {
 	})
 }
 
-func errorsIsStale(err error) bool { return errors.Is(err, store.ErrStale) }
+// errorsIsStale: the approval was decided meanwhile, or its account is
+// deactivated (store.DecideApproval refuses to approve it).
+func errorsIsStale(err error) bool {
+	return errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrAccountNotValid)
+}

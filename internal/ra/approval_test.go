@@ -172,9 +172,9 @@ func TestApprovalSweepIssues(t *testing.T) {
 	}
 }
 
-// TestApprovalAfterAccountDeactivation: an account deactivated while its
-// order waited for approval gets no certificate when the approval comes
-// (RFC 8555 §7.3.6); the order becomes invalid instead. The sweep issued
+// TestApprovalAfterAccountDeactivation: an account deactivated after its
+// order was approved, before the certificate was issued, gets no
+// certificate (RFC 8555 §7.3.6); the order becomes invalid instead. The sweep issued
 // it, since the account's own requests are refused but the sweep's are not
 // the account's.
 func TestApprovalAfterAccountDeactivation(t *testing.T) {
@@ -189,14 +189,17 @@ func TestApprovalAfterAccountDeactivation(t *testing.T) {
 	if err != nil || parked.Status != store.OrderAwaitingApproval {
 		t.Fatalf("finalize: %+v, %v", parked, err)
 	}
-	if _, err := e.ra.UpdateAccount(ctx, a, acme.AccountUpdateRequest{Status: acme.StatusDeactivated}); err != nil {
-		t.Fatal(err)
-	}
+	// Approved while the account was valid (an approval after the
+	// deactivation is refused: store.ErrAccountNotValid), deactivated
+	// before the certificate is issued.
 	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ra.UpdateAccount(ctx, a, acme.AccountUpdateRequest{Status: acme.StatusDeactivated}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.ra.ResumeApproved(ctx, parked)

@@ -155,8 +155,9 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 // the decision's transaction (so with, say, an escalation committed after
 // the caller's last read). ErrNotFound when missing; ErrStale when
 // already decided; ErrOrderExpired when approving once its order expired
-// by now (or was deleted): it would issue nothing (RFC 8555 §7.1.3), so
-// it stays pending, for a rejection (the sweep's, PendingApprovalsExpired).
+// by now (or was deleted), ErrAccountNotValid when approving once its
+// account is no longer valid: it would issue nothing (RFC 8555 §7.1.3,
+// §7.3.6), so it stays pending, for a rejection (the sweep's).
 func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) (*Approval, error) {
 	status := ApprovalApproved
 	if !approve {
@@ -185,6 +186,22 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 				return fmt.Errorf("approve approval %s: order expiry: %w", id, err)
 			case !fromTS(exp).After(now):
 				return fmt.Errorf("approve approval %s: order %s expired at %s: %w", id, old.OrderID, fromTS(exp).UTC().Format(time.RFC3339), ErrOrderExpired)
+			}
+			// The account's row is locked (shared) until the decision
+			// commits, so a deactivation commits either before this read
+			// (refused here) or after the approval (ResumeApproved refuses).
+			q := `SELECT status FROM accounts WHERE id = ?`
+			if s.engine == EnginePostgres {
+				q += ` FOR SHARE`
+			}
+			var status string
+			switch err := txQueryRow(ctx, tx, q, old.AccountID).Scan(&status); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("approve approval %s: account %s is gone: %w", id, old.AccountID, ErrAccountNotValid)
+			case err != nil:
+				return fmt.Errorf("approve approval %s: account status: %w", id, err)
+			case status != acme.StatusValid:
+				return fmt.Errorf("approve approval %s: account %s is %s: %w", id, old.AccountID, status, ErrAccountNotValid)
 			}
 		}
 		if err := callReplaced(events, old); err != nil {

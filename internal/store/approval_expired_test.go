@@ -82,3 +82,33 @@ func TestApproveExpiredOrderRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestApproveForInvalidAccountRefused: on both engines, DecideApproval
+// refuses to approve the approval of an account that is no longer valid
+// (ErrAccountNotValid; it stays pending), since that approval would issue
+// nothing (RFC 8555 §7.3.6); a rejection is taken. The former code
+// recorded the approval, and ResumeApproved then made the order invalid.
+func TestApproveForInvalidAccountRefused(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := createAccount(t, s, "acct1")
+		for _, id := range []string{"o1", "o2"} {
+			createOrder(t, s, a.ID, id, newAuthz(a.ID, "az-"+id, id+".example.test", false, acme.ChallengeHTTP01))
+			must(t, s.RequestApproval(ctx, &store.Approval{ID: "ap-" + id, OrderID: id, AccountID: a.ID, Profile: "default",
+				Identifiers: []acme.Identifier{{Type: acme.IdentifierDNS, Value: id + ".example.test"}}, KeyType: "ecdsa-p256", Reason: "test",
+				CSR: []byte("csr"), Status: store.ApprovalPending, RequestedAt: now}, now))
+		}
+		deactivated := *a
+		deactivated.Status = acme.StatusDeactivated
+		must(t, s.UpdateAccount(ctx, &deactivated))
+		if _, err := s.DecideApproval(ctx, "ap-o1", true, "alice", "ok", nil, now); !errors.Is(err, store.ErrAccountNotValid) {
+			t.Errorf("approval for a deactivated account: %v, want ErrAccountNotValid", err)
+		}
+		if ap, err := s.GetApproval(ctx, "ap-o1"); err != nil || ap.Status != store.ApprovalPending {
+			t.Errorf("after the refused approval: %+v, %v; want pending", ap, err)
+		}
+		if ap, err := s.DecideApproval(ctx, "ap-o2", false, "alice", "no", acme.NewProblem(acme.Unauthorized, "no"), now); err != nil || ap.Status != store.ApprovalRejected {
+			t.Errorf("rejection for a deactivated account: %+v, %v; want rejected", ap, err)
+		}
+	})
+}
