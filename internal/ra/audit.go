@@ -117,7 +117,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	if ev == nil && reason == acme.ReasonKeyCompromise {
 		// No audit log: an append without Seal records nothing but still
 		// learns the other certificates revoked, for OnRevoke (OCSP).
-		ev = []*store.AuditAppend{{Cascade: func(old any) (*store.AuditAppend, error) {
+		ev = []*store.AuditAppend{{HooksOnly: true, Cascade: func(old any) (*store.AuditAppend, error) {
 			if c, ok := old.(*store.Certificate); ok {
 				others = append(others, c.Serial)
 			}

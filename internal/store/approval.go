@@ -255,7 +255,10 @@ func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.T
 func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 	evs := make([]*AuditAppend, 0, len(events))
 	for _, ev := range events {
-		if ev != nil && ev.Seal != nil { // without Seal: hooks only (AuditAppend)
+		if ev != nil && !ev.HooksOnly { // hooks only: nothing to append (AuditAppend)
+			if ev.Seal == nil {
+				return errors.New("audit append without Seal (and not HooksOnly)")
+			}
 			evs = append(evs, ev)
 		}
 	}

@@ -32,12 +32,15 @@ type AuditRecord struct {
 // Record's Seq and PrevHash set to the chain's next position and must set
 // Record.Hash (internal/audit provides it). Seal runs inside the
 // transaction (on SQLite on the writer goroutine), so it must not call the
-// Store. An AuditAppend without Seal appends nothing: it only carries its
+// Store. An AuditAppend with HooksOnly appends nothing: it only carries its
 // hooks (e.g. Cascade, to learn the rows a change extends to when no audit
-// log is kept).
+// log is kept). One without Seal and without HooksOnly is refused, so that
+// a caller that forgot Seal fails instead of losing the record.
 type AuditAppend struct {
 	Record AuditRecord
 	Seal   func(*AuditRecord) error
+	// HooksOnly marks an append that records nothing (see above).
+	HooksOnly bool
 	// Replaced, when set, is called inside the transaction of a method
 	// that changes or deletes an existing row (its doc names the row's
 	// type, e.g. *Profile), with that row as the transaction read it just
@@ -142,8 +145,11 @@ const AuditGenesisHash = "000000000000000000000000000000000000000000000000000000
 // re-reads the committed head. SQLite takes the write lock at BEGIN anyway.
 // seq's primary key guards the chain should that ever fail.
 func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
-	if a == nil || a.Seal == nil { // nothing to append (AuditAppend)
+	if a == nil || a.HooksOnly { // nothing to append (AuditAppend)
 		return nil
+	}
+	if a.Seal == nil {
+		return errors.New("audit append without Seal (and not HooksOnly)")
 	}
 	// One statement takes the row lock, advances seq and reads the head
 	// (RETURNING: SQLite ≥ 3.35, PostgreSQL), so the new seq and the

@@ -241,3 +241,25 @@ func TestAuditBatchWritesHeadOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditAppendWithoutSealRefused, on both engines: an audit append
+// without Seal that is not marked HooksOnly fails the change it belongs to
+// instead of being skipped (a caller that forgot Seal would lose the
+// record); a HooksOnly one appends nothing and lets the change commit.
+func TestAuditAppendWithoutSealRefused(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		seq0, _, err := s.AuditHead(ctx)
+		must(t, err)
+		if err := s.AppendAudit(ctx, &store.AuditAppend{Record: store.AuditRecord{Action: "x"}}); err == nil {
+			t.Error("an append without Seal succeeded")
+		}
+		must(t, s.AppendAudit(ctx, &store.AuditAppend{HooksOnly: true}))
+		seq1, _, err := s.AuditHead(ctx)
+		must(t, err)
+		if seq1 != seq0 {
+			t.Errorf("audit head moved from %d to %d", seq0, seq1)
+		}
+	})
+}
