@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/acme"
-	"github.com/certgate/certgate/internal/issuer/local"
-	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -41,23 +38,11 @@ func TestCRLContentsReadOncePerRefreshOrRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{CRLURL: "http://ca.example.test/pki/crl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := &local.Issuer{CA: ca, CRLURL: "http://ca.example.test/pki/crl"}
-	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Nanosecond, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	iss, reg := crlIssuer(t, st, dir)
 	var mu sync.Mutex
 	now := time.Now().UTC()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	if err := st.InsertCertificates(ctx, []*store.Certificate{{Serial: "0c4c", Issuer: iss.Name(), DER: []byte("der-0c4c"), SANs: []string{"c.example.test"},
-		KeyType: "ECDSA P-256", FingerprintSHA256: "fp-0c4c", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour),
-		Status: acme.StatusValid, CreatedAt: now, Source: store.SourceIssued}}); err != nil {
-		t.Fatal(err)
-	}
+	insertIssuedRecord(t, st, iss, "0c4c", "c.example.test", now)
 	cs := &crlCountingStore{Store: st}
 	r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute}, cs, nil, iss, clock, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { r.Shutdown(ctx) })

@@ -19,6 +19,34 @@ import (
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
+// crlIssuer is a built-in CA in dir/ca (CRL URL http://ca.example.test/pki/crl)
+// as an issuer, and the profile registry of st with the default profile,
+// for the CRL tests.
+func crlIssuer(t *testing.T, st *store.Store, dir string) (*local.Issuer, *policy.Registry) {
+	t.Helper()
+	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{CRLURL: "http://ca.example.test/pki/crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Nanosecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &local.Issuer{CA: ca, CRLURL: "http://ca.example.test/pki/crl"}, reg
+}
+
+// insertIssuedRecord stores a valid certificate record of iss with serial
+// (lower-case hex) for name, valid from an hour before now for 30 days;
+// its DER is a placeholder (the CRL lists serials only).
+func insertIssuedRecord(t *testing.T, st *store.Store, iss *local.Issuer, serial, name string, now time.Time) {
+	t.Helper()
+	if err := st.InsertCertificates(context.Background(), []*store.Certificate{{Serial: serial, Issuer: iss.Name(), DER: []byte("der-" + serial), SANs: []string{name},
+		KeyType: "ECDSA P-256", FingerprintSHA256: "fp-" + serial, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour),
+		Status: acme.StatusValid, CreatedAt: now, Source: store.SourceIssued}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCRLNumberIncreasesWhenClockStepsBack: every CRL signed for an issuer
 // has a greater cRLNumber than the one before (RFC 5280 §5.2.3: a
 // monotonically increasing sequence number), also after a restart whose
@@ -33,15 +61,7 @@ func TestCRLNumberIncreasesWhenClockStepsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{CRLURL: "http://ca.example.test/pki/crl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := &local.Issuer{CA: ca, CRLURL: "http://ca.example.test/pki/crl"}
-	reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Nanosecond, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	iss, reg := crlIssuer(t, st, dir)
 	number := func(at time.Time) *big.Int {
 		t.Helper()
 		r := ra.New(ra.Config{Profiles: reg}, st, nil, iss, func() time.Time { return at }, slog.New(slog.DiscardHandler))
@@ -98,22 +118,9 @@ func (s *crlRaceStore) CRLContents(ctx context.Context, issuer string, notAfter 
 func TestCRLGreaterNumberListsNoLess(t *testing.T) {
 	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		dir := t.TempDir()
-		ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{CRLURL: "http://ca.example.test/pki/crl"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		iss := &local.Issuer{CA: ca, CRLURL: "http://ca.example.test/pki/crl"}
-		reg, err := policy.NewRegistry(st, ra.DefaultProfile(90*24*time.Hour, 0, false, false), time.Nanosecond, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		iss, reg := crlIssuer(t, st, t.TempDir())
 		now := time.Now()
-		if err := st.InsertCertificates(ctx, []*store.Certificate{{Serial: "0b1d", Issuer: iss.Name(), DER: []byte("der-0b1d"), SANs: []string{"b.example.test"},
-			KeyType: "ECDSA P-256", FingerprintSHA256: "fp-0b1d", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour),
-			Status: acme.StatusValid, CreatedAt: now, Source: store.SourceIssued}}); err != nil {
-			t.Fatal(err)
-		}
+		insertIssuedRecord(t, st, iss, "0b1d", "b.example.test", now)
 		newRA := func(s ra.Store) *ra.RA {
 			r := ra.New(ra.Config{Profiles: reg}, s, nil, iss, func() time.Time { return now }, slog.New(slog.DiscardHandler))
 			t.Cleanup(func() { r.Shutdown(ctx) })
