@@ -43,6 +43,26 @@ func parkedForApproval(t *testing.T, name string) (e *policyEnv, a *store.Accoun
 	return e, a, o, key, escalations
 }
 
+// sweptApproval runs e's sweep 3 hours on (past the escalateAfter of
+// parkedForApproval) and returns the approval of order o, which it checks
+// was rejected by the system; what names o in the failure message.
+func sweptApproval(t *testing.T, e *policyEnv, o *store.Order, what string) *store.Approval {
+	t.Helper()
+	ctx := context.Background()
+	e.now = e.now.Add(3 * time.Hour)
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem || ap.DecidedAt.IsZero() {
+		t.Errorf("approval of %s after the sweep: %s by %q at %s; want rejected by %s", what, ap.Status, ap.DecidedBy, ap.DecidedAt, audit.ActorSystem)
+	}
+	return ap
+}
+
 // TestDeactivatedAccountApprovalCancelled: the pending approval of an
 // order whose account is deactivated while it waits is rejected by the
 // sweep, as the system and audited, its order invalid with the
@@ -56,17 +76,7 @@ func TestDeactivatedAccountApprovalCancelled(t *testing.T) {
 	if _, err := e.ra.UpdateAccount(ctx, a, acme.AccountUpdateRequest{Status: acme.StatusDeactivated}); err != nil {
 		t.Fatal(err)
 	}
-	e.now = e.now.Add(3 * time.Hour) // past escalateAfter
-	if err := e.ra.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem || ap.DecidedAt.IsZero() {
-		t.Errorf("approval of the deactivated account's order after the sweep: %s by %q at %s; want rejected by %s", ap.Status, ap.DecidedBy, ap.DecidedAt, audit.ActorSystem)
-	}
+	ap := sweptApproval(t, e, o, "the deactivated account's order")
 	got, err := e.st.GetOrder(ctx, o.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -114,17 +124,7 @@ func TestBlockedKeyApprovalCancelled(t *testing.T) {
 	if err := e.st.RevokeCertificate(ctx, "0b10c", acme.ReasonKeyCompromise, e.now); err != nil {
 		t.Fatal(err)
 	}
-	e.now = e.now.Add(3 * time.Hour) // past escalateAfter
-	if err := e.ra.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ap.Status != store.ApprovalRejected || ap.DecidedBy != audit.ActorSystem {
-		t.Errorf("approval of the order with the blocked key after the sweep: %s by %q; want rejected by %s", ap.Status, ap.DecidedBy, audit.ActorSystem)
-	}
+	sweptApproval(t, e, o, "the order with the blocked key")
 	got, err := e.st.GetOrder(ctx, o.ID)
 	if err != nil {
 		t.Fatal(err)
