@@ -79,7 +79,8 @@ func verify(t *testing.T, l *audit.Log) *audit.VerifyResult {
 
 // TestVerifyDetectsTampering: on both engines, an untouched log verifies;
 // editing any field of a stored row, deleting a row in the middle or the
-// newest row each make Verify fail naming the event.
+// newest row, or adding a row outside the chain (after the event the head
+// records, or before seq 1) each make Verify fail naming the event.
 func TestVerifyDetectsTampering(t *testing.T) {
 	for _, eng := range storetest.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
@@ -110,6 +111,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				{"delete first", func(db *sql.DB, evs []*store.AuditRecord) {
 					exec(t, db, eng.Name, `DELETE FROM audit_events WHERE seq = 1`)
 				}, 1, false, "missing"},
+				// A row added after the newest event without moving the head
+				// (the next append would fail on its seq) or before the first.
+				{"insert beyond head", func(db *sql.DB, evs []*store.AuditRecord) {
+					exec(t, db, eng.Name, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash)
+						SELECT 6, 'forged', at, 'cli:mallory', action, object_type, object_id, source, before, after, hash, 'x' FROM audit_events WHERE seq = 5`)
+				}, 6, true, "not part of the chain"},
+				{"insert before first", func(db *sql.DB, evs []*store.AuditRecord) {
+					exec(t, db, eng.Name, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash)
+						SELECT 0, 'forged', at, 'cli:mallory', action, object_type, object_id, source, before, after, prev_hash, 'x' FROM audit_events WHERE seq = 1`)
+				}, 0, true, "not part of the chain"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -132,7 +143,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 					if !strings.Contains(msg, fmt.Sprintf("seq %d", tc.seq)) {
 						t.Fatalf("message %q does not name seq %d", msg, tc.seq)
 					}
-					if tc.withID && !strings.Contains(msg, evs[tc.seq-1].ID) {
+					if tc.withID && (tc.seq < 1 || tc.seq > 5) && !strings.Contains(msg, "forged") {
+						t.Fatalf("message %q does not name the added event", msg)
+					}
+					if tc.withID && tc.seq >= 1 && tc.seq <= 5 && !strings.Contains(msg, evs[tc.seq-1].ID) {
 						t.Fatalf("message %q does not name event id %s", msg, evs[tc.seq-1].ID)
 					}
 				})
