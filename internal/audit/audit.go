@@ -39,9 +39,14 @@ const (
 	ActionTokenCreate       = "token.create"
 	ActionTokenRevoke       = "token.revoke"
 	ActionAccountDeactivate = "account.deactivate"
-	ObjectCertificate       = "certificate"
-	ObjectToken             = "token"
-	ObjectAccount           = "account"
+	// ActionCertificateSuggestRenewal: `certgate cert suggest-renewal`
+	// moved a certificate's ACME Renewal Information window (object: the
+	// certificate, by serial; before and after: {"renewal_window": null or
+	// {"start", "end"}}).
+	ActionCertificateSuggestRenewal = "certificate.suggest_renewal"
+	ObjectCertificate               = "certificate"
+	ObjectToken                     = "token"
+	ObjectAccount                   = "account"
 	// ActorSystem is certgate itself (e.g. a background job).
 	ActorSystem = "system"
 )
