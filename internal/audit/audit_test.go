@@ -212,3 +212,28 @@ func TestRecordFields(t *testing.T) {
 		t.Fatalf("stored event: %+v", e)
 	}
 }
+
+// TestVerifyMissingHead: on both engines, a log whose head row was deleted
+// (every later append then fails) is reported broken in one line naming
+// the head, not as a storage error.
+func TestVerifyMissingHead(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			dsn := eng.NewDSN(t)
+			st := storetest.OpenDSN(t, dsn)
+			l := audit.New(st, nil)
+			fill(t, l, st, 2)
+			exec(t, rawDB(t, eng.Name, dsn), eng.Name, `DELETE FROM audit_head WHERE id = 1`)
+			res, err := l.Verify(context.Background())
+			if err != nil {
+				t.Fatalf("Verify: %v, want a broken result", err)
+			}
+			if res.OK || !strings.Contains(res.Problem, "head") {
+				t.Fatalf("result %+v, want broken naming the head", res)
+			}
+			if msg := res.Error(); !strings.HasPrefix(msg, "audit log broken: ") || strings.Contains(msg, "seq 0") {
+				t.Fatalf("message %q", msg)
+			}
+		})
+	}
+}

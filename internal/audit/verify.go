@@ -30,6 +30,9 @@ func (r *VerifyResult) Error() string {
 	if r.OK {
 		return ""
 	}
+	if r.BrokenSeq == 0 && r.BrokenID == "" {
+		return "audit log broken: " + r.Problem
+	}
 	if r.BrokenID != "" {
 		return fmt.Sprintf("audit log broken at event seq %d (id %s): %s", r.BrokenSeq, r.BrokenID, r.Problem)
 	}
@@ -48,6 +51,10 @@ var errStop = errors.New("stop")
 // the result (OK false), not as an error; errors are storage failures.
 func (l *Log) Verify(ctx context.Context) (*VerifyResult, error) {
 	headSeq, headHash, err := l.st.AuditHead(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		// Migrations create the head row; without it every append fails.
+		return &VerifyResult{Problem: "the head row (table audit_head) is missing: it was deleted"}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
