@@ -150,6 +150,8 @@ directory.`,
 			if len(bundle) == 0 {
 				return fmt.Errorf("no bundle on %s; give one from 'certgate ca export' (or --in FILE)", name)
 			}
+			_, statErr := os.Lstat(data)
+			created := errors.Is(statErr, fs.ErrNotExist)
 			unlock, err := lockData(data)
 			if err != nil {
 				return err
@@ -157,6 +159,14 @@ directory.`,
 			defer unlock()
 			root, err := local.Import(server.CADir(data), bundle)
 			if err != nil {
+				if created {
+					// Leave no data directory behind a refused import
+					// (lockData created it and its lock file): remove
+					// them while the lock is held; Remove fails, and
+					// keeps the directory, if anything else is in it.
+					_ = os.Remove(filepath.Join(data, server.LockFile))
+					_ = os.Remove(data)
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported the CA with root SHA-256 %s (%s) into %s\n",
@@ -200,7 +210,7 @@ func lockData(data string) (func(), error) {
 	f, err := server.LockDataDir(data)
 	if errors.Is(err, server.ErrDataDirInUse) {
 		return nil, fmt.Errorf("data directory %s is in use by a running certgate process (lock %s held); stop it before importing",
-			data, filepath.Join(data, "certgate.lock"))
+			data, filepath.Join(data, server.LockFile))
 	}
 	if err != nil {
 		return nil, err

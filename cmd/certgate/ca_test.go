@@ -297,6 +297,11 @@ func TestCAExportImportCLI(t *testing.T) {
 		if ok, _ := local.Exists(server.CADir(filepath.Join(dir, d))); ok {
 			t.Errorf("a refused import wrote a CA into %s", d)
 		}
+		// The data directory did not exist: a refused import leaves none
+		// (not even the lock file it took while importing).
+		if _, err := os.Lstat(filepath.Join(dir, d)); !os.IsNotExist(err) {
+			t.Errorf("a refused import left the data directory %s it created (%v)", d, err)
+		}
 	}
 	// The refused import over "other" left its CA as it was.
 	if b, _, err := run(nil, "ca", "export", "--data", other); err != nil || b != otherBundle {

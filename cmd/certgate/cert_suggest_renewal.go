@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -78,7 +79,14 @@ request).`,
 			if err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)
 			}
-			if err := st.SetRenewalWindow(ctx, serial, w.Start, w.End); err != nil {
+			ev, err := prepareAuditReplaced(ctx, st, audit.ActionCertificateSuggestRenewal, audit.ObjectCertificate, serial,
+				audit.ReplacedRow(func(old *store.StoredRenewalWindow) (any, any) {
+					return renewalWindowView(old.Start, old.End), renewalWindowView(w.Start, w.End)
+				}))
+			if err != nil {
+				return err
+			}
+			if err := st.SetRenewalWindow(ctx, serial, w.Start, w.End, ev); err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s: renewal window %s .. %s (was %s .. %s)\n", serial,
@@ -90,6 +98,17 @@ request).`,
 	cmd.Flags().StringVar(&before, "before", "", "renew before this time: RFC 3339, or a duration from now such as 24h or 7d (required)")
 	_ = cmd.MarkFlagRequired("before")
 	return cmd
+}
+
+// renewalWindowView is a stored renewal window as the audit log records
+// it: {"renewal_window": null} when none is stored (the default window
+// applies), else its start and end (RFC 3339, UTC).
+func renewalWindowView(start, end time.Time) map[string]any {
+	if end.IsZero() {
+		return map[string]any{"renewal_window": nil}
+	}
+	return map[string]any{"renewal_window": map[string]string{
+		"start": start.UTC().Format(time.RFC3339Nano), "end": end.UTC().Format(time.RFC3339Nano)}}
 }
 
 // parseSuggestSerial normalises a hexadecimal serial as the database

@@ -209,3 +209,46 @@ func TestCertSuggestRenewalImported(t *testing.T) {
 		t.Fatalf("stored window %v .. %v (%v), want none", start, end, err)
 	}
 }
+
+// TestCertSuggestRenewalAudited: moving a certificate's renewal window is
+// an administrator's change and is recorded in the audit log (one
+// certificate.suggest_renewal event naming the serial, with the stored
+// window before — none — and the new one after), and the chain verifies.
+func TestCertSuggestRenewalAudited(t *testing.T) {
+	env := testenv.New(t)
+	cert := issueDirect(t, env)
+	serial := cert.SerialNumber.Text(16)
+	if _, _, err := runCLI(t, nil, "cert", "suggest-renewal", serial, "--before", "24h", "--data", env.Config.Data); err != nil {
+		t.Fatal(err)
+	}
+	w := renewalWindow(t, env, cert)
+	evs, err := env.Server.Store().ListAudit(context.Background(), store.AuditFilter{Action: "certificate.suggest_renewal", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("%d certificate.suggest_renewal events, want 1", len(evs))
+	}
+	ev := evs[0]
+	if ev.ObjectType != "certificate" || ev.ObjectID != serial || !strings.HasPrefix(ev.Actor, "cli:") {
+		t.Fatalf("event %+v", ev)
+	}
+	var before, after map[string]any
+	if err := json.Unmarshal([]byte(ev.Before), &before); err != nil {
+		t.Fatalf("before %q: %v", ev.Before, err)
+	}
+	if err := json.Unmarshal([]byte(ev.After), &after); err != nil {
+		t.Fatalf("after %q: %v", ev.After, err)
+	}
+	if _, ok := before["renewal_window"]; !ok || before["renewal_window"] != nil {
+		t.Fatalf("before = %s, want renewal_window null (none stored)", ev.Before)
+	}
+	aw, _ := after["renewal_window"].(map[string]any)
+	if aw["start"] != w.Start.UTC().Format(time.RFC3339Nano) || aw["end"] != w.End.UTC().Format(time.RFC3339Nano) {
+		t.Fatalf("after = %s, want the stored window %v .. %v", ev.After, w.Start, w.End)
+	}
+	out, _, err := runCLI(t, nil, "audit", "verify", "--data", env.Config.Data)
+	if err != nil || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify: %q %v", out, err)
+	}
+}

@@ -39,9 +39,18 @@ const (
 	ActionTokenCreate       = "token.create"
 	ActionTokenRevoke       = "token.revoke"
 	ActionAccountDeactivate = "account.deactivate"
-	ObjectCertificate       = "certificate"
-	ObjectToken             = "token"
-	ObjectAccount           = "account"
+	// ActionAccountKeyChange: an ACME account rolled over to a new key
+	// (RFC 8555 §7.3.5; object: the account; before and after:
+	// {"key_thumbprint"}, the RFC 7638 thumbprints).
+	ActionAccountKeyChange = "account.key_change"
+	// ActionCertificateSuggestRenewal: `certgate cert suggest-renewal`
+	// moved a certificate's ACME Renewal Information window (object: the
+	// certificate, by serial; before and after: {"renewal_window": null or
+	// {"start", "end"}}).
+	ActionCertificateSuggestRenewal = "certificate.suggest_renewal"
+	ObjectCertificate               = "certificate"
+	ObjectToken                     = "token"
+	ObjectAccount                   = "account"
 	// ActorSystem is certgate itself (e.g. a background job).
 	ActorSystem = "system"
 )

@@ -79,7 +79,8 @@ func verify(t *testing.T, l *audit.Log) *audit.VerifyResult {
 
 // TestVerifyDetectsTampering: on both engines, an untouched log verifies;
 // editing any field of a stored row, deleting a row in the middle or the
-// newest row each make Verify fail naming the event.
+// newest row, or adding a row outside the chain (after the event the head
+// records, or before seq 1) each make Verify fail naming the event.
 func TestVerifyDetectsTampering(t *testing.T) {
 	for _, eng := range storetest.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
@@ -110,6 +111,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				{"delete first", func(db *sql.DB, evs []*store.AuditRecord) {
 					exec(t, db, eng.Name, `DELETE FROM audit_events WHERE seq = 1`)
 				}, 1, false, "missing"},
+				// A row added after the newest event without moving the head
+				// (the next append would fail on its seq) or before the first.
+				{"insert beyond head", func(db *sql.DB, evs []*store.AuditRecord) {
+					exec(t, db, eng.Name, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash)
+						SELECT 6, 'forged', at, 'cli:mallory', action, object_type, object_id, source, before, after, hash, 'x' FROM audit_events WHERE seq = 5`)
+				}, 6, true, "not part of the chain"},
+				{"insert before first", func(db *sql.DB, evs []*store.AuditRecord) {
+					exec(t, db, eng.Name, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash)
+						SELECT 0, 'forged', at, 'cli:mallory', action, object_type, object_id, source, before, after, prev_hash, 'x' FROM audit_events WHERE seq = 1`)
+				}, 0, true, "not part of the chain"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -132,7 +143,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 					if !strings.Contains(msg, fmt.Sprintf("seq %d", tc.seq)) {
 						t.Fatalf("message %q does not name seq %d", msg, tc.seq)
 					}
-					if tc.withID && !strings.Contains(msg, evs[tc.seq-1].ID) {
+					if tc.withID && (tc.seq < 1 || tc.seq > 5) && !strings.Contains(msg, "forged") {
+						t.Fatalf("message %q does not name the added event", msg)
+					}
+					if tc.withID && tc.seq >= 1 && tc.seq <= 5 && !strings.Contains(msg, evs[tc.seq-1].ID) {
 						t.Fatalf("message %q does not name event id %s", msg, evs[tc.seq-1].ID)
 					}
 				})
@@ -177,6 +191,52 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 	}
 }
 
+// TestVerifyWhileAppending: on both engines, Verify running while other
+// stores append reports every run intact (an event appended after it read
+// the head is not taken for a row added outside the chain).
+func TestVerifyWhileAppending(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			dsn := eng.NewDSN(t)
+			const appenders, each = 2, 40
+			var wg sync.WaitGroup
+			errs := make(chan error, appenders*each)
+			for n := range appenders {
+				l := audit.New(storetest.OpenDSN(t, dsn), nil)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						errs <- l.Record(context.Background(), audit.Event{Actor: fmt.Sprintf("node%d", n), Action: "test.append",
+							ObjectType: "test", ObjectID: fmt.Sprint(i)})
+					}
+				}()
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			v := audit.New(storetest.OpenDSN(t, dsn), nil)
+			runs := 0
+			for finished := false; !finished; runs++ {
+				select {
+				case <-done:
+					finished = true
+				default:
+				}
+				if res := verify(t, v); !res.OK {
+					t.Fatalf("verify while appending (run %d): %s", runs, res.Error())
+				}
+			}
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("%d verify runs", runs)
+		})
+	}
+}
+
 // TestRecordFields: an event keeps what was recorded, with the source
 // taken from the context when the event names none.
 func TestRecordFields(t *testing.T) {
@@ -196,5 +256,30 @@ func TestRecordFields(t *testing.T) {
 	if e.Seq != 1 || e.Source != "192.0.2.7:4431" || !e.Time.Equal(now) || e.Before != "" || e.After != `{"name":"ci"}` ||
 		e.PrevHash != store.AuditGenesisHash || e.Hash != audit.Hash(e) {
 		t.Fatalf("stored event: %+v", e)
+	}
+}
+
+// TestVerifyMissingHead: on both engines, a log whose head row was deleted
+// (every later append then fails) is reported broken in one line naming
+// the head, not as a storage error.
+func TestVerifyMissingHead(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			dsn := eng.NewDSN(t)
+			st := storetest.OpenDSN(t, dsn)
+			l := audit.New(st, nil)
+			fill(t, l, st, 2)
+			exec(t, rawDB(t, eng.Name, dsn), eng.Name, `DELETE FROM audit_head WHERE id = 1`)
+			res, err := l.Verify(context.Background())
+			if err != nil {
+				t.Fatalf("Verify: %v, want a broken result", err)
+			}
+			if res.OK || !strings.Contains(res.Problem, "head") {
+				t.Fatalf("result %+v, want broken naming the head", res)
+			}
+			if msg := res.Error(); !strings.HasPrefix(msg, "audit log broken: ") || strings.Contains(msg, "seq 0") {
+				t.Fatalf("message %q", msg)
+			}
+		})
 	}
 }

@@ -83,6 +83,14 @@ func deactivateEvent(before, after *store.Account) audit.Event {
 		ObjectID: before.ID, Before: accountSnapshot{before.ID, before.Status, before.Contact}, After: accountSnapshot{after.ID, after.Status, after.Contact}}
 }
 
+// keyChangeEvent is account a's rollover to the key with thumbprint newTP
+// (RFC 8555 §7.3.5). The change is conditional on a's current thumbprint,
+// so before is the row the change replaced.
+func keyChangeEvent(a *store.Account, newTP string) audit.Event {
+	return audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionAccountKeyChange, ObjectType: audit.ObjectAccount,
+		ObjectID: a.ID, Before: map[string]string{"key_thumbprint": a.KeyThumbprint}, After: map[string]string{"key_thumbprint": newTP}}
+}
+
 // revoke marks rec revoked with reason, audited as done by actor in the
 // same transaction, drops the cached CRL and calls OnRevoke (OCSP). For
 // keyCompromise it returns the serials (lower-case hex, sorted) of the

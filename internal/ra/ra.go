@@ -33,7 +33,7 @@ type Store interface {
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
 	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
-	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error
+	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte, events ...*store.AuditAppend) error
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, spends ...*store.RateSpend) error
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string, spends ...*store.RateSpend) error
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
@@ -525,7 +525,11 @@ func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJ
 	if err := r.checkAccountKeyNotBlocked(ctx, newJWK); err != nil {
 		return err
 	}
-	err := r.store.ChangeAccountKey(ctx, a.ID, a.KeyThumbprint, newTP, newJWK)
+	events, err := r.auditEvent(ctx, keyChangeEvent(a, newTP))
+	if err != nil {
+		return r.internal(ctx, "audit event", err)
+	}
+	err = r.store.ChangeAccountKey(ctx, a.ID, a.KeyThumbprint, newTP, newJWK, events...)
 	switch {
 	case err == nil:
 		return nil

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 
 	var created createdPaths
 	created.dir(cfg.Data)
-	created.file(filepath.Join(cfg.Data, lockFile))
+	created.file(filepath.Join(cfg.Data, LockFile))
 	lock, err := LockDataDir(cfg.Data)
 	if err != nil {
 		// Nothing is removed: the directory may be another process's.
@@ -344,9 +344,9 @@ func DSN(data, db string) string {
 	return filepath.Join(data, "certgate.db")
 }
 
-// lockFile is the data directory's lock (LockDataDir), below the data
+// LockFile is the name of the data directory's lock file (LockDataDir), in the data
 // directory.
-const lockFile = "certgate.lock"
+const LockFile = "certgate.lock"
 
 // ErrDataDirInUse is wrapped by LockDataDir's error when another process
 // holds the data directory's lock.
@@ -361,7 +361,7 @@ func LockDataDir(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	path := filepath.Join(dir, lockFile)
+	path := filepath.Join(dir, LockFile)
 	for range 10 {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {

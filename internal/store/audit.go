@@ -189,7 +189,11 @@ func (s *Store) AppendAudit(ctx context.Context, a *AuditAppend) error {
 func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
-	if err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+	err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", fmt.Errorf("audit head: %w", ErrNotFound)
+	}
+	if err != nil {
 		return 0, "", fmt.Errorf("audit head: %w", err)
 	}
 	return seq, hash, nil

@@ -146,6 +146,36 @@ func auditTxCases() []auditTxCase {
 				sort.Strings(out)
 				return fmt.Sprint(out)
 			}},
+		{name: "ChangeAccountKey",
+			setup: func(t *testing.T, s *store.Store) { createAccount(t, s, "acct1") },
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				a, err := s.GetAccount(ctx, "acct1")
+				if err != nil {
+					return err
+				}
+				return s.ChangeAccountKey(ctx, "acct1", a.KeyThumbprint, "tp-new", []byte(`{"new":true}`), ev)
+			},
+			state: func(ctx context.Context, s *store.Store) string {
+				a, err := s.GetAccount(ctx, "acct1")
+				if err != nil {
+					return err.Error()
+				}
+				return a.KeyThumbprint + " " + string(a.JWK)
+			}},
+		{name: "SetRenewalWindow",
+			setup: func(t *testing.T, s *store.Store) {
+				must(t, s.InsertCertificates(context.Background(), []*store.Certificate{invCert("0a", 30, "a.example.com")}))
+			},
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.SetRenewalWindow(ctx, "0a", now, now.Add(time.Hour), ev)
+			},
+			state: func(ctx context.Context, s *store.Store) string {
+				start, end, err := s.RenewalWindow(ctx, "0a")
+				if err != nil {
+					return err.Error()
+				}
+				return fmt.Sprint(start.Unix(), end.Unix())
+			}},
 	}
 }
 
@@ -260,6 +290,25 @@ func TestAuditAppendWithoutSealRefused(t *testing.T) {
 		must(t, err)
 		if seq1 != seq0 {
 			t.Errorf("audit head moved from %d to %d", seq0, seq1)
+		}
+	})
+}
+
+// TestChangeAccountKeyConflictWithEvent: on both engines, an audited key
+// change to a key another account holds is ErrConflict (not a storage
+// error: the unique violation inside the transaction) and appends nothing.
+func TestChangeAccountKeyConflictWithEvent(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		a1 := createAccount(t, s, "acct1")
+		a2 := createAccount(t, s, "acct2")
+		wantErr(t, "audited key change to a used key",
+			s.ChangeAccountKey(ctx, a2.ID, a2.KeyThumbprint, a1.KeyThumbprint, []byte(`{}`), txEvent("account.key_change", false)), store.ErrConflict)
+		wantErr(t, "audited key change from a stale key",
+			s.ChangeAccountKey(ctx, a2.ID, "wrong-old", "tp3", []byte(`{}`), txEvent("account.key_change", false)), store.ErrStale)
+		if seq, _, err := s.AuditHead(ctx); err != nil || seq != 0 {
+			t.Fatalf("audit head seq %d (%v) after refused key changes, want 0", seq, err)
 		}
 	})
 }

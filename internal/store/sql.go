@@ -115,14 +115,26 @@ func cancelPendingAuthorizations(ctx context.Context, tx txConn, accountID strin
 }
 
 // ChangeAccountKey replaces the key of account id, only if its current
-// thumbprint is oldTP. ErrConflict when newTP belongs to another account.
-func (s *Store) ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte) error {
-	res, err := s.exec(ctx, `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`,
-		newTP, string(jwk), id, oldTP)
-	if isUniqueViolation(err) {
-		return fmt.Errorf("account key: %w", ErrConflict)
+// thumbprint is oldTP and the account is valid (else ErrStale), and appends
+// events to the audit log in the same transaction. ErrConflict when newTP
+// belongs to another account.
+func (s *Store) ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte, events ...*AuditAppend) error {
+	const q = `UPDATE accounts SET key_thumbprint = ?, jwk = ? WHERE id = ? AND key_thumbprint = ? AND status = 'valid'`
+	change := func(res sql.Result, err error) error {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("account key: %w", ErrConflict)
+		}
+		return checkOne(res, err, "change account key")
 	}
-	return checkOne(res, err, "change account key")
+	if len(events) == 0 {
+		return change(s.exec(ctx, q, newTP, string(jwk), id, oldTP))
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		if err := change(tx.ExecContext(ctx, q, newTP, string(jwk), id, oldTP)); err != nil {
+			return err
+		}
+		return appendAll(ctx, tx, events)
+	})
 }
 
 func checkOne(res sql.Result, err error, what string) error {
