@@ -155,6 +155,36 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
+// appendFromNodes starts nodes goroutines, each with its own store on the
+// database dsn, that record each events at once. done closes when all have
+// finished; check then fails t on the first error an append returned.
+func appendFromNodes(t *testing.T, dsn string, nodes, each int) (done <-chan struct{}, check func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, nodes*each)
+	for n := range nodes {
+		l := audit.New(storetest.OpenDSN(t, dsn), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- l.Record(context.Background(), audit.Event{Actor: fmt.Sprintf("node%d", n), Action: "test.append",
+					ObjectType: "test", ObjectID: fmt.Sprint(i)})
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(errs); close(finished) }()
+	return finished, func() {
+		t.Helper()
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestConcurrentAppendsKeepOneChain: several stores on one database (nodes
 // on PostgreSQL; processes on SQLite) appending at once produce one
 // gap-free chain that verifies.
@@ -163,26 +193,9 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 		t.Run(eng.Name, func(t *testing.T) {
 			dsn := eng.NewDSN(t)
 			const nodes, each = 3, 20
-			var wg sync.WaitGroup
-			errs := make(chan error, nodes*each)
-			for n := range nodes {
-				l := audit.New(storetest.OpenDSN(t, dsn), nil)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range each {
-						errs <- l.Record(context.Background(), audit.Event{Actor: fmt.Sprintf("node%d", n), Action: "test.append",
-							ObjectType: "test", ObjectID: fmt.Sprint(i)})
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			done, check := appendFromNodes(t, dsn, nodes, each)
+			<-done
+			check()
 			res := verify(t, audit.New(storetest.OpenDSN(t, dsn), nil))
 			if !res.OK || res.Events != nodes*each {
 				t.Fatalf("after concurrent appends: %+v", res)
@@ -198,22 +211,7 @@ func TestVerifyWhileAppending(t *testing.T) {
 	for _, eng := range storetest.Engines() {
 		t.Run(eng.Name, func(t *testing.T) {
 			dsn := eng.NewDSN(t)
-			const appenders, each = 2, 40
-			var wg sync.WaitGroup
-			errs := make(chan error, appenders*each)
-			for n := range appenders {
-				l := audit.New(storetest.OpenDSN(t, dsn), nil)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range each {
-						errs <- l.Record(context.Background(), audit.Event{Actor: fmt.Sprintf("node%d", n), Action: "test.append",
-							ObjectType: "test", ObjectID: fmt.Sprint(i)})
-					}
-				}()
-			}
-			done := make(chan struct{})
-			go func() { wg.Wait(); close(done) }()
+			done, check := appendFromNodes(t, dsn, 2, 40)
 			v := audit.New(storetest.OpenDSN(t, dsn), nil)
 			runs := 0
 			for finished := false; !finished; runs++ {
@@ -226,12 +224,7 @@ func TestVerifyWhileAppending(t *testing.T) {
 					t.Fatalf("verify while appending (run %d): %s", runs, res.Error())
 				}
 			}
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			check()
 			t.Logf("%d verify runs", runs)
 		})
 	}
