@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -286,7 +287,14 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 		}
 		switch b.Type {
 		case "CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
+			der := b.Bytes
+			if b.Type == "TRUSTED CERTIFICATE" {
+				var err error
+				if der, err = trustedCertificateDER(der); err != nil {
+					return nil, fmt.Errorf("PEM block %d: bad trusted certificate: %w", n, err)
+				}
+			}
+			c, err := x509.ParseCertificate(der)
 			if err != nil {
 				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, err)
 			}
@@ -310,6 +318,30 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no certificates in the PEM file")
 	}
 	return out, nil
+}
+
+// trustedCertificateDER returns the certificate of an OpenSSL TRUSTED
+// CERTIFICATE block (openssl x509 -trustout): the certificate's DER,
+// optionally followed by one ASN.1 SEQUENCE of trust settings
+// (X509_CERT_AUX), which certgate does not use. Anything after that
+// SEQUENCE is an error.
+func trustedCertificateDER(data []byte) ([]byte, error) {
+	var cert asn1.RawValue
+	rest, err := asn1.Unmarshal(data, &cert)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	if len(rest) > 0 {
+		var aux asn1.RawValue
+		trailing, err := asn1.Unmarshal(rest, &aux)
+		if err != nil || aux.Class != asn1.ClassUniversal || aux.Tag != asn1.TagSequence {
+			return nil, errors.New("trust settings after the certificate are not an ASN.1 SEQUENCE")
+		}
+		if len(trailing) > 0 {
+			return nil, errors.New("trailing data after the trust settings")
+		}
+	}
+	return cert.FullBytes, nil
 }
 
 // Summary is the one-line outcome of a file (for the CLI).
