@@ -18,13 +18,14 @@ import (
 )
 
 // Expiring returns one page of the valid certificates expiring within d
-// from now, soonest first (the "expiring soon" report). It is List with
-// ExpiringWithin set; other filters of q apply too.
+// from now, soonest first (the "expiring soon" report), leaving out those
+// whose ARI replacement (RFC 9773) has been issued. It is List with
+// ExpiringWithin and NotRenewed set; other filters of q apply too.
 func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("%w: the expiry window must be positive", ErrInvalid)
 	}
-	q.ExpiringWithin = d
+	q.ExpiringWithin, q.NotRenewed = d, true
 	return s.List(ctx, q)
 }
 

@@ -146,8 +146,11 @@ type CertQuery struct {
 	// Weak selects certificates with RSA keys under 2048 bits or a SHA-1
 	// (or MD5/MD2) signature.
 	Weak bool
-	Now  time.Time // the time status is judged at
-	Sort string    // SortNotAfter (default), SortNotAfterDesc or SortSerial
+	// NotReplaced leaves out certificates whose replacement (an order
+	// naming them in "replaces", RFC 9773) has been issued: replaced_at set.
+	NotReplaced bool
+	Now         time.Time // the time status is judged at
+	Sort        string    // SortNotAfter (default), SortNotAfterDesc or SortSerial
 	// After is the sort key of the last row of the previous page (nil for
 	// the first page): keyset pagination, never OFFSET.
 	After *CertKey
@@ -259,6 +262,9 @@ func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certifi
 	}
 	if !q.NotAfterTo.IsZero() {
 		add(`c.not_after <= ?`, ts(q.NotAfterTo))
+	}
+	if q.NotReplaced {
+		add(`c.replaced_at = 0`)
 	}
 	if q.Weak {
 		add(`((c.key_type LIKE 'RSA%' AND c.key_bits < 2048) OR c.signature_algorithm IN ('SHA1-RSA', 'ECDSA-SHA1', 'DSA-SHA1', 'MD5-RSA', 'MD2-RSA'))`)
