@@ -41,7 +41,9 @@ type FileResult struct {
 var errNoCertificate = errors.New("no certificate")
 
 // Import imports the certificates of each path: a file, or a directory
-// whose regular files are all imported (recursively, in lexical order).
+// whose regular files, and symbolic links to regular files, are all
+// imported (recursively, in lexical order; links to directories are not
+// followed, a dangling link is reported as a failed file).
 // Each file is PEM (CERTIFICATE and PKCS7 blocks; other blocks such as keys
 // are ignored), DER, or a DER PKCS#7 SignedData bundle (.p7b/.p7c). A file's
 // new certificates are stored in one transaction, with source "imported",
@@ -66,13 +68,35 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			out = append(out, s.importFile(ctx, root))
 			continue
 		}
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		// A root named through a symbolic link is walked at its target,
+		// and its files reported under the path given.
+		walkRoot, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			out = append(out, fail(root, err))
+			continue
+		}
+		err = filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
+			if rel, rerr := filepath.Rel(walkRoot, p); rerr == nil {
+				p = filepath.Join(root, rel)
+			}
 			if err != nil {
 				out = append(out, fail(p, err))
 				return nil
 			}
-			if d.Type().IsRegular() {
+			switch {
+			case d.Type().IsRegular():
 				out = append(out, s.importFile(ctx, p))
+			case d.Type()&fs.ModeSymlink != 0:
+				// A link to a file is imported (certbot's live/NAME/
+				// holds only links into archive/); a link to a directory
+				// is not followed (no loops); a dangling one is reported.
+				info, err := os.Stat(p)
+				switch {
+				case err != nil:
+					out = append(out, fail(p, err))
+				case info.Mode().IsRegular():
+					out = append(out, s.importFile(ctx, p))
+				}
 			}
 			return ctx.Err()
 		})
