@@ -305,9 +305,16 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 	rest := data
 	for n := 1; ; n++ {
 		var b *pem.Block
+		before := rest
 		b, rest = pem.Decode(rest)
 		if b == nil {
 			break
+		}
+		// pem.Decode skips a block it cannot decode (bad base64, an END
+		// line of another type) and returns the next one: a BEGIN line
+		// before the decoded one is a bad block, which rejects the file.
+		if pemBeginLines(before[:len(before)-len(rest)]) > 1 {
+			return nil, fmt.Errorf("PEM block %d: malformed (bad base64, headers or END line)", n)
 		}
 		switch b.Type {
 		case "CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE":
@@ -366,6 +373,18 @@ func trustedCertificateDER(data []byte) ([]byte, error) {
 		}
 	}
 	return cert.FullBytes, nil
+}
+
+// pemBeginLines counts the lines of b that begin with "-----BEGIN ",
+// where encoding/pem looks for blocks.
+func pemBeginLines(b []byte) int {
+	n := 0
+	for line := range bytes.Lines(b) {
+		if bytes.HasPrefix(line, []byte("-----BEGIN ")) {
+			n++
+		}
+	}
+	return n
 }
 
 // Summary is the one-line outcome of a file (for the CLI).
