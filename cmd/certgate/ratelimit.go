@@ -33,7 +33,7 @@ func (s *subjectFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.account, "account", "", "ACME account ID (the last path segment of its URL)")
 	cmd.Flags().StringVar(&s.eab, "eab", "", "external account binding key ID: applies to every account bound with it")
 	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address, or IPv6 address or /64 (counted per /64) (new-accounts-per-ip)")
-	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain (certificates-per-domain)")
+	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain, or an IP address identifier (certificates-per-domain)")
 }
 
 func (s *subjectFlags) subject() (string, error) {
@@ -51,7 +51,11 @@ func (s *subjectFlags) subject() (string, error) {
 		}
 		out = append(out, ratelimit.IPSubject(key))
 	}
-	if s.domain != "" {
+	if addr, err := netip.ParseAddr(strings.TrimSpace(s.domain)); err == nil && addr.Zone() == "" {
+		// An IP address identifier counts as itself, in the form newOrder
+		// writes it (RFC 5952, IPv4-mapped as IPv4).
+		out = append(out, ratelimit.DomainSubject(addr.Unmap().String()))
+	} else if s.domain != "" {
 		name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s.domain), "*."), "."))
 		if err != nil || name == "" {
 			return "", fmt.Errorf("--domain %q is not a DNS name", s.domain)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -40,7 +41,9 @@ type FileResult struct {
 var errNoCertificate = errors.New("no certificate")
 
 // Import imports the certificates of each path: a file, or a directory
-// whose regular files are all imported (recursively, in lexical order).
+// whose regular files, and symbolic links to regular files, are all
+// imported (recursively, in lexical order; links to directories are not
+// followed, a dangling link is reported as a failed file).
 // Each file is PEM (CERTIFICATE and PKCS7 blocks; other blocks such as keys
 // are ignored), DER, or a DER PKCS#7 SignedData bundle (.p7b/.p7c). A file's
 // new certificates are stored in one transaction, with source "imported",
@@ -65,13 +68,35 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			out = append(out, s.importFile(ctx, root))
 			continue
 		}
-		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		// A root named through a symbolic link is walked at its target,
+		// and its files reported under the path given.
+		walkRoot, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			out = append(out, fail(root, err))
+			continue
+		}
+		err = filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
+			if rel, rerr := filepath.Rel(walkRoot, p); rerr == nil {
+				p = filepath.Join(root, rel)
+			}
 			if err != nil {
 				out = append(out, fail(p, err))
 				return nil
 			}
-			if d.Type().IsRegular() {
+			switch {
+			case d.Type().IsRegular():
 				out = append(out, s.importFile(ctx, p))
+			case d.Type()&fs.ModeSymlink != 0:
+				// A link to a file is imported (certbot's live/NAME/
+				// holds only links into archive/); a link to a directory
+				// is not followed (no loops); a dangling one is reported.
+				info, err := os.Stat(p)
+				switch {
+				case err != nil:
+					out = append(out, fail(p, err))
+				case info.Mode().IsRegular():
+					out = append(out, s.importFile(ctx, p))
+				}
 			}
 			return ctx.Err()
 		})
@@ -280,13 +305,27 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 	rest := data
 	for n := 1; ; n++ {
 		var b *pem.Block
+		before := rest
 		b, rest = pem.Decode(rest)
 		if b == nil {
 			break
 		}
+		// pem.Decode skips a block it cannot decode (bad base64, an END
+		// line of another type) and returns the next one: a BEGIN line
+		// before the decoded one is a bad block, which rejects the file.
+		if pemBeginLines(before[:len(before)-len(rest)]) > 1 {
+			return nil, fmt.Errorf("PEM block %d: malformed (bad base64, headers or END line)", n)
+		}
 		switch b.Type {
 		case "CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
+			der := b.Bytes
+			if b.Type == "TRUSTED CERTIFICATE" {
+				var err error
+				if der, err = trustedCertificateDER(der); err != nil {
+					return nil, fmt.Errorf("PEM block %d: bad trusted certificate: %w", n, err)
+				}
+			}
+			c, err := x509.ParseCertificate(der)
 			if err != nil {
 				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, err)
 			}
@@ -310,6 +349,42 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no certificates in the PEM file")
 	}
 	return out, nil
+}
+
+// trustedCertificateDER returns the certificate of an OpenSSL TRUSTED
+// CERTIFICATE block (openssl x509 -trustout): the certificate's DER,
+// optionally followed by one ASN.1 SEQUENCE of trust settings
+// (X509_CERT_AUX), which certgate does not use. Anything after that
+// SEQUENCE is an error.
+func trustedCertificateDER(data []byte) ([]byte, error) {
+	var cert asn1.RawValue
+	rest, err := asn1.Unmarshal(data, &cert)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	if len(rest) > 0 {
+		var aux asn1.RawValue
+		trailing, err := asn1.Unmarshal(rest, &aux)
+		if err != nil || aux.Class != asn1.ClassUniversal || aux.Tag != asn1.TagSequence {
+			return nil, errors.New("trust settings after the certificate are not an ASN.1 SEQUENCE")
+		}
+		if len(trailing) > 0 {
+			return nil, errors.New("trailing data after the trust settings")
+		}
+	}
+	return cert.FullBytes, nil
+}
+
+// pemBeginLines counts the lines of b that begin with "-----BEGIN ",
+// where encoding/pem looks for blocks.
+func pemBeginLines(b []byte) int {
+	n := 0
+	for line := range bytes.Lines(b) {
+		if bytes.HasPrefix(line, []byte("-----BEGIN ")) {
+			n++
+		}
+	}
+	return n
 }
 
 // Summary is the one-line outcome of a file (for the CLI).

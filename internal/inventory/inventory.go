@@ -137,6 +137,10 @@ type Query struct {
 	// ExpiringWithin selects valid certificates whose NotAfter is within
 	// this duration from now (0: no expiry filter).
 	ExpiringWithin time.Duration
+	// NotRenewed leaves out certificates whose ARI replacement (RFC 9773
+	// "replaces") has been issued and is not revoked: they need no renewal
+	// (the expiring report sets it).
+	NotRenewed bool
 	// Weak selects RSA keys under 2048 bits and SHA-1/MD5 signatures.
 	Weak bool
 	// Sort is "not_after" (default: soonest expiry first, ties by serial),
@@ -187,7 +191,7 @@ func decodeCursor(s, sort string) (*store.CertKey, error) {
 
 // storeQuery validates q and translates it for the store (without paging).
 func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
-	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, Now: now, Attributes: q.Attributes}
+	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, NotReplaced: q.NotRenewed, Now: now, Attributes: q.Attributes}
 	if q.Name != "" {
 		sq.Name = NormalizeName(q.Name)
 	}

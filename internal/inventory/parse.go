@@ -76,14 +76,21 @@ func ParseAttributes(pairs []string) (map[string]string, error) {
 	return m, nil
 }
 
+// maxDuration bounds the days and weeks ParseDuration accepts: 100 years
+// of 365 days.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
 // ParseDuration parses a duration as time.ParseDuration does, plus a
-// number of days ("30d") or weeks ("2w"). ErrInvalid otherwise.
+// number of days ("30d") or weeks ("2w") up to maxDuration. ErrInvalid
+// otherwise.
 func ParseDuration(s string) (time.Duration, error) {
 	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
 			v, err := strconv.ParseFloat(n, 64)
-			if err != nil || v < 0 || v > 100*365 {
-				return 0, fmt.Errorf("%w: duration %q", ErrInvalid, s)
+			// At most 100 years in either unit (a NaN fails both tests;
+			// a larger count would overflow time.Duration).
+			if err != nil || !(v >= 0 && v*float64(unit) <= float64(maxDuration)) {
+				return 0, fmt.Errorf("%w: duration %q (a number of days or weeks up to 100 years, e.g. 30d, 2w)", ErrInvalid, s)
 			}
 			return time.Duration(v * float64(unit)), nil
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,13 +19,14 @@ import (
 )
 
 // Expiring returns one page of the valid certificates expiring within d
-// from now, soonest first (the "expiring soon" report). It is List with
-// ExpiringWithin set; other filters of q apply too.
+// from now, soonest first (the "expiring soon" report), leaving out those
+// whose ARI replacement (RFC 9773) has been issued. It is List with
+// ExpiringWithin and NotRenewed set; other filters of q apply too.
 func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("%w: the expiry window must be positive", ErrInvalid)
 	}
-	q.ExpiringWithin = d
+	q.ExpiringWithin, q.NotRenewed = d, true
 	return s.List(ctx, q)
 }
 
@@ -86,7 +88,7 @@ func KeyInfo(pub crypto.PublicKey) (keyType string, bits int) {
 
 // Record builds the inventory record of a parsed certificate that did not
 // come from an ACME order: issuer is the issuer DN, names the DNS names
-// and IP addresses (when there are none, the subject common name if it is
+// (lower-cased, without a trailing dot, each once) and IP addresses (when there are none, the subject common name if it is
 // a host name or IP address, see cnName, and the certificate is not a CA),
 // status valid, profile "default", the given source and chain (PEM, leaf
 // first). The caller sets CreatedAt.
@@ -94,7 +96,12 @@ func Record(cert *x509.Certificate, chainPEM, source string) *store.Certificate 
 	fp := sha256.Sum256(cert.Raw)
 	var names []string
 	for _, n := range cert.DNSNames {
-		names = append(names, strings.ToLower(n))
+		// Lower case without the trailing dot of an absolute name, as
+		// NormalizeName writes searched names, so searches find it.
+		n = strings.TrimSuffix(strings.ToLower(n), ".")
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
 	for _, ip := range cert.IPAddresses {
 		names = append(names, ip.String())

@@ -31,7 +31,9 @@ const EABKeySize = 64
 // default), whose newAccount URL is url, with external account binding
 // (RFC 8555 §7.3.4):
 //   - a key that already has an account gets it back, and
-//     onlyReturnExisting never creates one, without EAB in both cases;
+//     onlyReturnExisting never creates one, without EAB in both cases
+//     (also when a concurrent request with the same key created the
+//     account meanwhile and spent a single-use EAB key);
 //   - a profile that requires EAB answers externalAccountRequired when the
 //     request has none;
 //   - an EAB that is not a valid flattened JWS with HS256/384/512, a kid
@@ -68,6 +70,9 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	}
 	k, err := r.verifyEAB(ctx, req.ExternalAccountBinding, url, tp)
 	if err != nil {
+		if a, ok := r.createdMeanwhile(ctx, tp); ok {
+			return a, false, nil
+		}
 		return nil, false, err
 	}
 	if profile != "" && k.Profile != p.Name {
@@ -87,6 +92,9 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	switch err := r.store.CreateAccountEAB(ctx, a, r.now()); {
 	case err == nil:
 	case errors.Is(err, store.ErrStale):
+		if a, ok := r.createdMeanwhile(ctx, tp); ok {
+			return a, false, nil
+		}
 		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s can no longer be used (used, revoked or expired)", k.KID)
 	case errors.Is(err, store.ErrConflict): // created concurrently with the same key
 		if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
@@ -98,6 +106,20 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	}
 	r.log.InfoContext(ctx, "account created", "account", a.ID, "eab_kid", k.KID, "owner", k.Owner)
 	return a, true, nil
+}
+
+// createdMeanwhile returns the valid account of key thumbprint tp when a
+// concurrent newAccount with the same key created it after this one
+// looked (a client retrying; with a single-use EAB key the retry finds the
+// key spent by the first request): RFC 8555 §7.3.1 gives a key that has
+// an account that account back, as NewAccountIn does when it finds one
+// at first.
+func (r *RA) createdMeanwhile(ctx context.Context, tp string) (*store.Account, bool) {
+	a, err := r.store.GetAccountByThumbprint(ctx, tp)
+	if err != nil || a.Status != acme.StatusValid {
+		return nil, false
+	}
+	return a, true
 }
 
 // verifyEAB checks an externalAccountBinding JWS (RFC 8555 §7.3.4) and

@@ -146,8 +146,12 @@ type CertQuery struct {
 	// Weak selects certificates with RSA keys under 2048 bits or a SHA-1
 	// (or MD5/MD2) signature.
 	Weak bool
-	Now  time.Time // the time status is judged at
-	Sort string    // SortNotAfter (default), SortNotAfterDesc or SortSerial
+	// NotReplaced leaves out certificates whose replacement (the
+	// certificate of the order naming them in "replaces", RFC 9773) has
+	// been issued and is not revoked.
+	NotReplaced bool
+	Now         time.Time // the time status is judged at
+	Sort        string    // SortNotAfter (default), SortNotAfterDesc or SortSerial
 	// After is the sort key of the last row of the previous page (nil for
 	// the first page): keyset pagination, never OFFSET.
 	After *CertKey
@@ -259,6 +263,11 @@ func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certifi
 	}
 	if !q.NotAfterTo.IsZero() {
 		add(`c.not_after <= ?`, ts(q.NotAfterTo))
+	}
+	if q.NotReplaced {
+		// Two primary-key lookups, only for rows whose replacement was issued.
+		add(`(c.replaced_at = 0 OR NOT EXISTS (SELECT 1 FROM orders ro JOIN certificates rc ON rc.serial = ro.cert_serial
+			WHERE ro.id = c.replaced_by AND rc.status = 'valid'))`)
 	}
 	if q.Weak {
 		add(`((c.key_type LIKE 'RSA%' AND c.key_bits < 2048) OR c.signature_algorithm IN ('SHA1-RSA', 'ECDSA-SHA1', 'DSA-SHA1', 'MD5-RSA', 'MD2-RSA'))`)

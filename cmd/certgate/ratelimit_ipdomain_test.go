@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRateLimitDomainOverrideForIPAddresses: certificates-per-domain counts
+// each IP address identifier under its canonical form (newOrder writes IPv6
+// per RFC 5952, IPv4-mapped ones as IPv4), so an override given for an IP
+// address with --domain is stored under that form: an IPv6 address was
+// refused as "not a DNS name", and could not be exempted at all.
+func TestRateLimitDomainOverrideForIPAddresses(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	for _, c := range []struct{ value, want string }{
+		{"2001:DB8:0::1", "domain:2001:db8::1"},
+		{"::ffff:192.0.2.10", "domain:192.0.2.10"},
+		{"192.0.2.11", "domain:192.0.2.11"},
+	} {
+		out, _, err := runCLI(t, nil, "ratelimit", "set", "certificates-per-domain", "--domain", c.value, "--rate", "0", "--data", data)
+		if err != nil {
+			t.Fatalf("--domain %s: %v", c.value, err)
+		}
+		if !strings.Contains(out, " "+c.want+":") {
+			t.Errorf("--domain %s: %q, want the subject %s", c.value, out, c.want)
+		}
+	}
+}

@@ -1,0 +1,26 @@
+package inventory_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/inventory"
+)
+
+// TestParseDurationBounds: a day or week count beyond 100 years or that
+// is not a number ("NaNd") is refused as invalid; "20000w" overflowed
+// time.Duration into a negative window and "NaNd" into an arbitrary one,
+// which the reports then refused as "must be positive".
+func TestParseDurationBounds(t *testing.T) {
+	for _, bad := range []string{"NaNd", "nanw", "20000w", "5300w", "36501d", "+Infd"} {
+		if d, err := inventory.ParseDuration(bad); !errors.Is(err, inventory.ErrInvalid) {
+			t.Errorf("ParseDuration(%q) = %v, %v; want ErrInvalid", bad, d, err)
+		}
+	}
+	for in, want := range map[string]time.Duration{"36500d": 36500 * 24 * time.Hour, "5214w": 5214 * 7 * 24 * time.Hour} {
+		if got, err := inventory.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}
