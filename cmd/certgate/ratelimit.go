@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/net/idna"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
@@ -59,6 +60,11 @@ func (s *subjectFlags) subject() (string, error) {
 		name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s.domain), "*."), "."))
 		if err != nil || name == "" {
 			return "", fmt.Errorf("--domain %q is not a DNS name", s.domain)
+		}
+		if why := acme.CheckDNSName(strings.ToLower(name)); why != "" && !strings.Contains(why, "top-level domain") {
+			// Any name newOrder would refuse can never be counted; a bare
+			// top-level domain still names its registered domain.
+			return "", fmt.Errorf("--domain %q is not a DNS name newOrder accepts: %s", s.domain, why)
 		}
 		out = append(out, ratelimit.DomainSubject(ratelimit.RegisteredDomain(name)))
 	}

@@ -27,3 +27,18 @@ func TestRateLimitDomainOverrideForIPAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitDomainOverrideRefusesNonHostNames: --domain refuses, in one
+// line, a value no newOrder identifier can be (a dotted-decimal form that is
+// not an IP address, such as 192.0.2.01 with its leading zero), which was
+// stored as a subject nothing is ever counted under.
+func TestRateLimitDomainOverrideRefusesNonHostNames(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	for _, v := range []string{"192.0.2.01", "a.123"} {
+		out, _, err := runCLI(t, nil, "ratelimit", "set", "certificates-per-domain", "--domain", v, "--rate", "0", "--data", data)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "not a DNS name newOrder accepts") {
+			t.Errorf("--domain %s: %q, %v; want one line refusing it", v, out, err)
+		}
+	}
+}

@@ -59,6 +59,12 @@ func CheckDNSName(name string) string {
 	if strings.HasPrefix(name, "*.") && len(labels) < 2 {
 		return "a wildcard needs at least two labels below it"
 	}
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		// RFC 1123 §2.1: the highest-level label is alphabetic, so a host
+		// name never has the dotted-decimal form; "192.0.2.01" (which
+		// netip refuses for its leading zero) is no DNS name either.
+		return "the last label is all digits: not a host name (RFC 1123 §2.1); an IP address must use the \"ip\" identifier type (RFC 8738)"
+	}
 	if labels[len(labels)-1] == "onion" {
 		return "onion names (RFC 7686) are not supported: they cannot be validated through the DNS"
 	}

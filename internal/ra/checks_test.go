@@ -51,6 +51,8 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.test"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "dns", Value: "exa mple.test"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "dns", Value: "10.0.0.1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "192.0.2.01"}, acme.RejectedIdentifier}, // dotted decimal with a leading zero: no host name (RFC 1123 §2.1)
+		{acme.Identifier{Type: "dns", Value: "a.123"}, acme.RejectedIdentifier},      // all-digit last label
 		// Names the certificate lint refuses at finalization (zlint) are
 		// refused here, before the client proves control of them.
 		{acme.Identifier{Type: "dns", Value: "ab--cd.example"}, acme.RejectedIdentifier},           // reserved LDH label
