@@ -35,6 +35,26 @@ func (s *lateLookupStore) GetAccountByThumbprint(ctx context.Context, tp string)
 	return s.Store.GetAccountByThumbprint(ctx, tp)
 }
 
+// eabBinding returns key's public JWK (JSON), its thumbprint (RFC 7638,
+// base64url) and an External Account Binding of it (RFC 8555 §7.3.4): a
+// JWS over the JWK, HS256 with hmacKey, naming kid and url.
+func eabBinding(t *testing.T, key *ecdsa.PrivateKey, kid string, hmacKey []byte, url string) (pub []byte, thumbprint string, binding json.RawMessage) {
+	t.Helper()
+	jwk := jose.JSONWebKey{Key: key.Public()}
+	pub, _ = jwk.MarshalJSON()
+	tpb, _ := jwk.Thumbprint(crypto.SHA256)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: hmacKey},
+		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": kid, "url": url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, base64.RawURLEncoding.EncodeToString(tpb), json.RawMessage(jws.FullSerialize())
+}
+
 // TestEABSingleUseSameKeyRace: two newAccount requests with one account
 // key and one single-use EAB key race (a client retrying after a
 // timeout): the one that loses the binding finds the account the other
@@ -56,20 +76,8 @@ func TestEABSingleUseSameKeyRace(t *testing.T) {
 	}
 	const url = "https://ca.test/acme/new-account"
 	register := func(r *RA, key *ecdsa.PrivateKey) (*store.Account, bool, error) {
-		jwk := jose.JSONWebKey{Key: key.Public()}
-		pub, _ := jwk.MarshalJSON()
-		tpb, _ := jwk.Thumbprint(crypto.SHA256)
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: hmacKey},
-			&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": "kid-once", "url": url}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := signer.Sign(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.NewAccountIn(ctx, "", url, base64.RawURLEncoding.EncodeToString(tpb), pub,
-			acme.NewAccountRequest{ExternalAccountBinding: json.RawMessage(jws.FullSerialize())})
+		pub, tp, eab := eabBinding(t, key, "kid-once", hmacKey, url)
+		return r.NewAccountIn(ctx, "", url, tp, pub, acme.NewAccountRequest{ExternalAccountBinding: eab})
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	winner := New(Config{}, st, failVA{}, nil, clk.now, slog.New(slog.DiscardHandler))

@@ -2,12 +2,9 @@ package ra
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -16,7 +13,6 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
-	jose "github.com/go-jose/go-jose/v4"
 )
 
 // TestRateLimitsWithEAB: accounts created with an external account
@@ -50,20 +46,8 @@ func TestRateLimitsWithEAB(t *testing.T) {
 	const url = "https://ca.test/acme/new-account"
 	newAccount := func() (*store.Account, error) {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		jwk := jose.JSONWebKey{Key: key.Public()}
-		pub, _ := jwk.MarshalJSON()
-		tpb, _ := jwk.Thumbprint(crypto.SHA256)
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: hmacKey},
-			&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": "kid-1", "url": url}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := signer.Sign(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _, err := r.NewAccountIn(WithClientAddr(ctx, "192.0.2.7:4711"), "", url, base64.RawURLEncoding.EncodeToString(tpb), pub,
-			acme.NewAccountRequest{ExternalAccountBinding: json.RawMessage(jws.FullSerialize())})
+		pub, tp, eab := eabBinding(t, key, "kid-1", hmacKey, url)
+		a, _, err := r.NewAccountIn(WithClientAddr(ctx, "192.0.2.7:4711"), "", url, tp, pub, acme.NewAccountRequest{ExternalAccountBinding: eab})
 		return a, err
 	}
 	a, err := newAccount()
