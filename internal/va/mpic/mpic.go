@@ -58,6 +58,11 @@ type Result struct {
 	Problem     *acme.Problem `json:"problem,omitempty"`
 	// CAARefused: the challenge passed and CAA refused (a final answer).
 	CAARefused bool `json:"caaRefused,omitempty"`
+	// Cause is why an unreachable perspective gave no usable answer, in
+	// full (addresses, socket and TLS errors, HTTP status, MAC
+	// failures): for the operator's log, never for the client, whose
+	// Problem names only the kind of failure. Never marshalled.
+	Cause string `json:"-"`
 }
 
 // Checker performs a Request from one perspective. It never returns an
@@ -143,6 +148,9 @@ type Corroborator struct {
 	Primary Checker
 	Remotes []Checker
 	Policy  Policy
+	// Log receives one warning per perspective that gave no usable
+	// answer, with its Result.Cause; nil logs nothing.
+	Log *slog.Logger
 }
 
 // Outcome is the corroborated result of one validation attempt.
@@ -174,6 +182,14 @@ func (c *Corroborator) Check(ctx context.Context, req Request) Outcome {
 	seen := make(map[string]bool, len(all))
 	for i, ch := range all {
 		results[i] = attributed(results[i], ch.Name(), seen, req.Identifier)
+		if res := results[i]; res.Status == StatusUnreachable && c.Log != nil {
+			cause := res.Cause
+			if cause == "" && res.Problem != nil {
+				cause = res.Problem.Detail
+			}
+			c.Log.WarnContext(ctx, "multi-perspective validation: no usable answer from a remote perspective",
+				"perspective", res.Perspective, "identifier", req.Identifier.Value, "challenge", req.Type, "cause", cause)
+		}
 	}
 	out := Outcome{Results: results}
 	primary := results[0]
