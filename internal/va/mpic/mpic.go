@@ -56,7 +56,9 @@ type Result struct {
 	Perspective string        `json:"perspective"`
 	Status      string        `json:"status"`
 	Problem     *acme.Problem `json:"problem,omitempty"`
-	// CAARefused: the challenge passed and CAA refused (a final answer).
+	// CAARefused: the challenge passed and the CAA records refused (a caa
+	// problem: a final answer; a failed CAA lookup is a dns problem, not
+	// final).
 	CAARefused bool `json:"caaRefused,omitempty"`
 	// Cause is why an unreachable perspective gave no usable answer, in
 	// full (addresses, socket and TLS errors, HTTP status, MAC
@@ -94,7 +96,9 @@ func (l Local) Check(ctx context.Context, req Request) Result {
 	err := l.VA.Validate(ctx, req.Identifier, req.Type, req.Token, req.KeyAuthorization)
 	if err == nil {
 		err = l.VA.CheckCAA(ctx, req.Identifier, req.Wildcard, req.Type, req.AccountURIs)
-		res.CAARefused = err != nil
+		// A refusal by the records (caa); a failed lookup (dns) is not.
+		p, ok := acme.AsProblem(err)
+		res.CAARefused = ok && p.Type == acme.CAA
 	}
 	if err != nil {
 		res.Status, res.Problem = StatusInvalid, asProblem(err, req.Identifier)
