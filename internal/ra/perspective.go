@@ -60,7 +60,7 @@ func (r *RA) attempt(ctx context.Context, az *store.Authorization, c *store.Chal
 // instead of their sum. The outcome is what running them one after the
 // other gives: the challenge's error when it fails (the CAA check is then
 // cancelled), else the CAA check's, final when it is a refusal by the
-// records (IsCAARefusal). Both have ended when it returns.
+// records (isCAARefusal). Both have ended when it returns.
 func (r *RA) validateAndCheckCAA(ctx context.Context, v Validator, az *store.Authorization, c *store.Challenge, keyAuth string) (verr error, caaRefused bool) {
 	caaCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -73,15 +73,15 @@ func (r *RA) validateAndCheckCAA(ctx context.Context, v Validator, az *store.Aut
 		return verr, false
 	}
 	if cerr := <-caa; cerr != nil {
-		return cerr, IsCAARefusal(cerr)
+		return cerr, isCAARefusal(cerr)
 	}
 	return nil, false
 }
 
-// IsCAARefusal reports whether err, from a CAA check, is a refusal by the
+// isCAARefusal reports whether err, from a CAA check, is a refusal by the
 // records (a caa problem): final, not worth another attempt. A failed
 // lookup (a dns problem) is not: a later attempt may read the records.
-func IsCAARefusal(err error) bool {
+func isCAARefusal(err error) bool {
 	p, ok := acme.AsProblem(err)
 	return ok && p.Type == acme.CAA
 }
