@@ -18,6 +18,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -114,6 +115,14 @@ func build(d Deps) (http.Handler, *routeMux) {
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API token from `certgate token create`"},
 	}
+	// Every problem names its type: about:blank (RFC 9457 §4.2.1), the
+	// default a client would otherwise have to assume (§3.1.1).
+	cfg.Transformers = append(cfg.Transformers, func(_ huma.Context, _ string, v any) (any, error) {
+		if e, ok := v.(*huma.ErrorModel); ok && e.Type == "" {
+			e.Type = problemType
+		}
+		return v, nil
+	})
 	hapi := humago.New(mux, cfg)
 	a := &API{huma: hapi, d: d}
 	hapi.UseMiddleware(a.authenticate)
@@ -131,7 +140,37 @@ func build(d Deps) (http.Handler, *routeMux) {
 		}
 		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
 	})
-	return mux, mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cleanPath(r.URL.Path) {
+			// ServeMux would answer a 307 redirect (with an HTML body)
+			// to the cleaned path, which may name another resource.
+			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+` (a path with "//", "." or ".." segments)`)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), mux
+}
+
+// problemType is the type of every problem document the API answers:
+// about:blank, the status code says it all (RFC 9457 §4.2.1).
+const problemType = "about:blank"
+
+// cleanPath reports whether p has no empty ("//"), "." or ".." segment:
+// whether http.ServeMux would route it rather than redirect it. It costs
+// two substring scans for the usual path.
+func cleanPath(p string) bool {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return true
+	}
+	if strings.Contains(p, "//") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // allowed returns the methods for which the mux routes r's path to an
@@ -153,7 +192,7 @@ func (m *routeMux) allowed(r *http.Request) []string {
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Type: problemType, Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
 type principalKey struct{}
@@ -228,6 +267,11 @@ func Register[I, O any](a *API, perm auth.Permission, op huma.Operation, h func(
 	op.Extensions["x-roles"] = roles
 	op.Description = strings.TrimSpace(op.Description + "\n\nRequires permission `" + string(perm) + "` (roles: " + strings.Join(roles, ", ") + ").")
 	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	if _, body := reflect.TypeFor[I]().FieldByName("Body"); body {
+		// huma's answers to a body it cannot read: not JSON (400), over
+		// its 1 MiB limit (413), another content type (415).
+		op.Errors = append(op.Errors, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+	}
 	huma.Register(a.huma, op, func(ctx context.Context, in *I) (*O, error) {
 		return h(ctx, principal(ctx), in)
 	})

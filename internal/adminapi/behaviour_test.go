@@ -181,7 +181,7 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 		if strings.Join(orderIDs, ",") != "o0,o1,o2,o3,"+oid {
 			t.Fatalf("orders %v", orderIDs)
 		}
-		if err := isProblem(f.do("GET", "/api/v1/accounts/"+id+"/orders?cursor=!!", admin, nil), 400); err != nil {
+		if err := isProblem(f.do("GET", "/api/v1/accounts/"+id+"/orders?cursor=!!", admin, nil), 422); err != nil {
 			t.Errorf("bad cursor: %v", err)
 		}
 		var seqs []int64

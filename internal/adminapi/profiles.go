@@ -483,9 +483,11 @@ type approvalOut struct {
 
 type decideIn struct {
 	ID   string `path:"id" maxLength:"64"`
-	Body struct {
-		Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
-	}
+	Body *decision // optional: an approval needs no comment
+}
+
+type decision struct {
+	Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
 }
 
 func approvalRoutes(a *API) {
@@ -518,6 +520,9 @@ func approvalRoutes(a *API) {
 		})
 	decide := func(approve bool) func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
 		return func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
+			if in.Body == nil {
+				in.Body = &decision{}
+			}
 			if !approve && in.Body.Comment == "" {
 				return nil, huma.Error422UnprocessableEntity("a rejection needs a comment saying why (the ACME client sees it)")
 			}

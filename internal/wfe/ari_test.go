@@ -232,10 +232,11 @@ func TestNewOrderReplaces(t *testing.T) {
 	}
 }
 
-// TestBarePaths: the directory's renewalInfo URL itself, and the paths of
-// the objects that take an ID without one, answer with problem documents
-// (RFC 8555 §6.7, RFC 9457), not ServeMux's HTML redirect to the form
-// with a trailing "/".
+// TestBarePaths: the directory's renewalInfo URL itself, the paths of
+// the objects that take an ID without one, and paths with "//", "." or
+// ".." segments answer with problem documents (RFC 8555 §6.7, RFC 9457),
+// not ServeMux's HTML redirect to the form with a trailing "/" or to the
+// cleaned path.
 func TestBarePaths(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)
@@ -253,6 +254,12 @@ func TestBarePaths(t *testing.T) {
 		{http.MethodPost, "/acme/chall", http.StatusNotFound, cgacme.Malformed},
 		{http.MethodPost, "/acme/cert", http.StatusNotFound, cgacme.Malformed},
 		{http.MethodGet, "/acme/order", http.StatusMethodNotAllowed, cgacme.Malformed},
+		// Paths ServeMux would clean and redirect (307, HTML).
+		{http.MethodPost, "/acme//new-order", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "//acme/new-order", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/./directory", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/default/../directory", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/directory/", http.StatusNotFound, cgacme.Malformed},
 	} {
 		req, err := http.NewRequest(c.method, env.BaseURL+c.path, nil)
 		if err != nil {

@@ -1,0 +1,199 @@
+package adminapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// docResponse returns the documented response of op for status, or nil.
+func docResponse(op *openapi3.Operation, status int) *openapi3.Response {
+	if r := op.Responses.Status(status); r != nil && r.Value != nil {
+		return r.Value
+	}
+	return nil
+}
+
+// rawDo sends body as is with content type ct ("" for none).
+func (f *fixture) rawDo(method, path, token, ct string, body []byte) response {
+	f.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// documentedProblem checks that r is an RFC 9457 problem document (with
+// its type, §3.1.1) whose status op documents, and not a 500.
+func documentedProblem(op *openapi3.Operation, r response) error {
+	if r.status == http.StatusInternalServerError {
+		return fmt.Errorf("500: %s", r.body)
+	}
+	if err := isProblem(r, r.status); err != nil {
+		return err
+	}
+	var p struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(r.body, &p)
+	if p.Type == "" {
+		return fmt.Errorf("problem without a type: %s", r.body)
+	}
+	if docResponse(op, r.status) == nil {
+		return fmt.Errorf("status %d is not among the operation's documented responses: %s", r.status, r.body)
+	}
+	return nil
+}
+
+// TestResponsesMatchOpenAPI: for every operation of the served document,
+// the successful call of requests() answers a status the operation
+// documents, and a body (for JSON) that validates against the documented
+// schema, whose objects admit no property they do not name, so a field
+// the code sends under another name than the document's fails.
+func TestResponsesMatchOpenAPI(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	doc, ops := f.loadDoc()
+	reqs := requests()
+	for _, o := range ops {
+		t.Run(o.id, func(t *testing.T) {
+			op := doc.Paths.Find(o.path).GetOperation(o.method)
+			path, body := reqs[o.id].setup(f, auth.RoleAdmin)
+			r := f.do(o.method, path, f.tokens[auth.RoleAdmin], body)
+			resp := docResponse(op, r.status)
+			if resp == nil {
+				t.Fatalf("%s %s: status %d not documented: %s", o.method, path, r.status, r.body)
+			}
+			mt := resp.Content.Get("application/json")
+			if mt == nil {
+				return // 204, PEM
+			}
+			var v any
+			if err := json.Unmarshal(r.body, &v); err != nil {
+				t.Fatalf("%s %s: not JSON: %v: %s", o.method, path, err, r.body)
+			}
+			if err := mt.Schema.Value.VisitJSON(v); err != nil {
+				t.Fatalf("%s %s: answer does not match the documented schema: %v\n%s", o.method, path, err, r.body)
+			}
+		})
+	}
+}
+
+// TestBadInputIsDocumentedProblem walks every operation of the served
+// document with bad input: unknown IDs in its path, malformed, mistyped,
+// empty, oversized and non-JSON bodies, and bad cursor and limit values.
+// Every answer must be an RFC 9457 problem (with a type) whose status the
+// operation documents, never a 500.
+func TestBadInputIsDocumentedProblem(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	doc, ops := f.loadDoc()
+	tok := f.tokens[auth.RoleAdmin]
+	param := regexp.MustCompile(`\{[a-z]+\}`)
+	huge := []byte(`{"name":"` + strings.Repeat("a", 2<<20) + `"}`)
+	for _, o := range ops {
+		if o.method == http.MethodGet && o.permission == "" {
+			continue
+		}
+		t.Run(o.id, func(t *testing.T) {
+			op := doc.Paths.Find(o.path).GetOperation(o.method)
+			check := func(what string, r response) {
+				t.Helper()
+				if err := documentedProblem(op, r); err != nil {
+					t.Errorf("%s %s (%s): %v", o.method, o.path, what, err)
+				}
+			}
+			if strings.Contains(o.path, "{") {
+				path := param.ReplaceAllString(o.path, "nope")
+				check("unknown ID", f.rawDo(o.method, path, tok, "application/json", []byte(`{"comment":"x"}`)))
+				path = param.ReplaceAllString(o.path, "0ab1")
+				check("unknown serial", f.rawDo(o.method, path, tok, "application/json", []byte(`{"comment":"x"}`)))
+			}
+			// Bodies go to the successful request's path (a real object).
+			path, _ := requests()[o.id].setup(f, auth.RoleAdmin)
+			if op.RequestBody != nil {
+				for what, b := range map[string]string{"malformed JSON": `{bad`, "array": `[]`, "unknown field": `{"zz_unknown":1}`,
+					"wrong type": `{"name":5,"reason":"x","comment":7,"profile":1}`, "null": `null`} {
+					check(what, f.rawDo(o.method, path, tok, "application/json", []byte(b)))
+				}
+				check("huge body", f.rawDo(o.method, path, tok, "application/json", huge))
+				check("text/plain", f.rawDo(o.method, path, tok, "text/plain", []byte(`{}`)))
+			}
+			for _, p := range op.Parameters {
+				if p.Value.In != "query" {
+					continue
+				}
+				path, _, _ := strings.Cut(path, "?")
+				sep := "?"
+				switch p.Value.Name {
+				case "cursor", "before":
+					for _, bad := range []string{"!!!", "%00", "a+b"} {
+						r := f.rawDo(o.method, path+sep+p.Value.Name+"="+bad, tok, "", nil)
+						if r.status != http.StatusUnprocessableEntity {
+							t.Errorf("%s?%s=%s: %d, want 422: %s", o.path, p.Value.Name, bad, r.status, r.body)
+						}
+						check(p.Value.Name+"="+bad, r)
+					}
+				case "limit":
+					for _, bad := range []string{"0", "-1", "abc", strconv.Itoa(1 << 40)} {
+						r := f.rawDo(o.method, path+sep+"limit="+bad, tok, "", nil)
+						if r.status != http.StatusUnprocessableEntity {
+							t.Errorf("%s?limit=%s: %d, want 422: %s", o.path, bad, r.status, r.body)
+						}
+						check("limit="+bad, r)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDecisionBodyOptional: approving needs no body (the comment is
+// optional), and a rejection without one is the 422 that asks for a
+// comment, not a 400 about a missing body.
+func TestDecisionBodyOptional(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	if r := f.rawDo("POST", "/api/v1/approvals/"+f.approval()+"/approve", tok, "", nil); r.status != 200 {
+		t.Fatalf("approve without a body: %d: %s", r.status, r.body)
+	}
+	r := f.rawDo("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, "", nil)
+	if err := isProblem(r, 422); err != nil || !strings.Contains(string(r.body), "comment") {
+		t.Fatalf("reject without a body: %v: %s", err, r.body)
+	}
+}
+
+// TestUncleanPathIsProblem: a path with "//", "." or ".." segments is a 404
+// problem, not ServeMux's 307 redirect with an HTML body.
+func TestUncleanPathIsProblem(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	for _, p := range []string{"/api/v1//tokens", "/api/v1/tokens/./x", "/api/v1/accounts/../tokens", "/api/v1/tokens//"} {
+		r := f.rawDo("GET", p, tok, "", nil)
+		if err := isProblem(r, 404); err != nil {
+			t.Errorf("GET %s: %v (Location %q)", p, err, r.header.Get("Location"))
+		}
+	}
+}
