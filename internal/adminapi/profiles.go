@@ -482,7 +482,7 @@ type approvalOut struct {
 }
 
 type decideIn struct {
-	ID   string `path:"id" maxLength:"64"`
+	ID   string    `path:"id" maxLength:"64"`
 	Body *decision // optional: an approval needs no comment
 }
 
