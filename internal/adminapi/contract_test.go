@@ -197,3 +197,55 @@ func TestUncleanPathIsProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldNamesSnakeCase: every property of every object the API sends
+// or takes is snake_case, except in a profile, which is the JSON form of
+// the profile file format (camelCase, docs/profiles.md) and of the
+// schemas it uses.
+func TestFieldNamesSnakeCase(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	doc, _ := f.loadDoc()
+	profileDoc := map[string]bool{}
+	var walk func(name string)
+	walk = func(name string) {
+		if profileDoc[name] {
+			return
+		}
+		profileDoc[name] = true
+		var refs func(s *openapi3.SchemaRef)
+		refs = func(s *openapi3.SchemaRef) {
+			if s == nil {
+				return
+			}
+			if s.Ref != "" {
+				walk(strings.TrimPrefix(s.Ref, "#/components/schemas/"))
+				return
+			}
+			for _, p := range s.Value.Properties {
+				refs(p)
+			}
+			refs(s.Value.Items)
+			if s.Value.AdditionalProperties.Schema != nil {
+				refs(s.Value.AdditionalProperties.Schema)
+			}
+		}
+		for _, p := range doc.Components.Schemas[name].Value.Properties {
+			refs(p)
+		}
+	}
+	walk("Profile")
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	for name, s := range doc.Components.Schemas {
+		if profileDoc[name] {
+			continue
+		}
+		for prop := range s.Value.Properties {
+			if !snake.MatchString(prop) {
+				t.Errorf("schema %s: property %q is not snake_case", name, prop)
+			}
+		}
+	}
+	if len(profileDoc) < 2 {
+		t.Fatalf("profile schemas %v: the walk found no schema the profile uses", profileDoc)
+	}
+}
