@@ -268,13 +268,15 @@ func newRateLimitDelete() *cobra.Command {
 				return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
 			}
 			if subject == "" {
-				return del(verbatim)
-			}
-			err = del(subject)
-			if errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
+				subject = verbatim
+				err = del(verbatim)
+			} else if err = del(subject); errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
 				if verr := del(verbatim); !errors.Is(verr, store.ErrNotFound) {
 					return verr
 				}
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("there is no %s override for %s (see 'certgate ratelimit list')", args[0], subject)
 			}
 			return err
 		},
