@@ -50,7 +50,7 @@ func TestRateLimitOverrideCLI(t *testing.T) {
 		{[]string{"set", "new-orders-per-account", "--rate", "1/1h"}, "exactly one of"},
 		{[]string{"set", "new-orders-per-account", "--account", "a", "--ip", "192.0.2.1", "--rate", "1/1h"}, "exactly one of"},
 		{[]string{"set", "new-orders-per-account", "--account", "a", "--rate", "lots"}, "invalid rate"},
-		{[]string{"delete", "new-orders-per-account", "--account", "acct1"}, "not found"},
+		{[]string{"delete", "new-orders-per-account", "--account", "acct1"}, "there is no new-orders-per-account override for account:acct1"},
 		{[]string{"set", "new-accounts-per-ip", "--ip", "10.0.0.0/8", "--rate", "0"}, "--ip"},
 		{[]string{"set", "new-accounts-per-ip", "--ip", "2001:db8::/48", "--rate", "0"}, "--ip"},
 		{[]string{"set", "new-accounts-per-ip", "--ip", "proxy.example.com", "--rate", "0"}, "--ip"},
