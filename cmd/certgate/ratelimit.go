@@ -278,7 +278,11 @@ func newRateLimitDelete() *cobra.Command {
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("there is no %s override for %s (see 'certgate ratelimit list')", args[0], subject)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted the %s override for %s: the configured rate applies again\n", args[0], subject)
+			return nil
 		},
 	}
 	storeFlags(cmd, &so)

@@ -35,8 +35,9 @@ func TestRateLimitOverrideCLI(t *testing.T) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
 	}
-	if _, _, err := runCLI(t, nil, "ratelimit", "delete", "new-orders-per-account", "--account", "acct1", "--data", data); err != nil {
-		t.Fatal(err)
+	if out, _, err := runCLI(t, nil, "ratelimit", "delete", "new-orders-per-account", "--account", "acct1", "--data", data); err != nil ||
+		out != "deleted the new-orders-per-account override for account:acct1: the configured rate applies again\n" {
+		t.Fatalf("ratelimit delete: %q, %v", out, err)
 	}
 	out, _, _ = runCLI(t, nil, "ratelimit", "list", "--data", data, "--format", "json")
 	if strings.Contains(out, "acct1") || !strings.Contains(out, `"subject": "eab:kid1"`) {
