@@ -93,3 +93,33 @@ func TestCLIJSONSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupAndHelpErrors: a command that only groups others, run without
+// one or with an unknown one, and `help` of an unknown topic, fail with
+// one line (cobra printed the usage and exited 0); their help still works.
+func TestGroupAndHelpErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"account"}, `account: give a command: deactivate, list, set-attributes, show (see 'certgate account --help')`},
+		{[]string{"account", "nope"}, `account: unknown command "nope"; use deactivate, list, set-attributes, show (see 'certgate account --help')`},
+		{[]string{"bench"}, `bench: give a command: acme, inventory, seed`},
+		{[]string{"completion", "nope"}, `completion: unknown command "nope"; use bash, fish, powershell, zsh`},
+		{[]string{"help", "nope"}, `unknown help topic "nope" (see 'certgate --help')`},
+		{[]string{"help", "cert", "nope"}, `unknown help topic "cert nope"`},
+	} {
+		out, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") || out != "" {
+			t.Errorf("%v: error %v, stdout %q; want one line with %s", tc.args, err, out, tc.want)
+		}
+	}
+	out, _, err := runCLI(t, nil, "account", "--help")
+	if err != nil || !strings.Contains(out, "Usage:\n  certgate account [command]\n\nAvailable Commands:") {
+		t.Errorf("account --help: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, nil, "help", "account", "list")
+	if err != nil || !strings.Contains(out, "Usage:\n  certgate account list [flags]") {
+		t.Errorf("help account list: %v\n%s", err, out)
+	}
+}

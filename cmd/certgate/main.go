@@ -64,6 +64,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit())
+	root.InitDefaultCompletionCmd() // now, so that the walks below see it
+	root.SetHelpCommand(newHelp())
+	groupCommands(root)
+	// A group's help shows "certgate account [command]" only, as before:
+	// no usage line of its own although it now runs.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	explainArgs(root)
 	plainErrors(root)
 	root.SetFlagErrorFunc(flagError)
@@ -114,6 +120,50 @@ func plainErrors(c *cobra.Command) {
 	}
 	for _, sub := range c.Commands() {
 		plainErrors(sub)
+	}
+}
+
+// newHelp is `certgate help [COMMAND...]`: cobra's, except that an unknown
+// topic is an error (one line, exit 1) rather than the usage on stdout
+// with exit 0.
+func newHelp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return fmt.Errorf("unknown help topic %q (see 'certgate --help')", strings.Join(args, " "))
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// groupCommands makes every command below the root that only groups
+// others (account, cert, ...) refuse to run: without a command it says
+// which ones there are, and an unknown one is an error, where cobra would
+// print the group's help and exit 0 in both cases.
+func groupCommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		groupCommands(sub)
+	}
+	if !c.HasParent() || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		if len(args) > 0 {
+			return fmt.Errorf("%s: unknown command %q; use %s (see '%s --help')", path, args[0], strings.Join(names, ", "), cmd.CommandPath())
+		}
+		return fmt.Errorf("%s: give a command: %s (see '%s --help')", path, strings.Join(names, ", "), cmd.CommandPath())
 	}
 }
 
