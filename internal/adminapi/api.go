@@ -74,7 +74,7 @@ func groups() []func(*API) {
 	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes}
 }
 
-// New returns the handler serving the API under Prefix: give it every
+// New returns the handler serving the API under Prefix: give it Prefix and every
 // request whose path starts with Prefix + "/".
 func New(d Deps) http.Handler {
 	h, _ := build(d)
@@ -141,6 +141,11 @@ func build(d Deps) (http.Handler, *routeMux) {
 		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Prefix {
+			// ServeMux would redirect to Prefix + "/", which is no resource.
+			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+" (the OpenAPI document is at "+OpenAPIPath+")")
+			return
+		}
 		if !cleanPath(r.URL.Path) {
 			// ServeMux would answer a 307 redirect (with an HTML body)
 			// to the cleaned path, which may name another resource.

@@ -20,6 +20,7 @@ import (
 
 	cgacme "github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/wfe"
 )
 
 // ariCertID is the RFC 9773 §4.1 CertID of leaf.
@@ -260,6 +261,11 @@ func TestBarePaths(t *testing.T) {
 		{http.MethodGet, "/acme/./directory", http.StatusNotFound, cgacme.Malformed},
 		{http.MethodGet, "/acme/default/../directory", http.StatusNotFound, cgacme.Malformed},
 		{http.MethodGet, "/acme/directory/", http.StatusNotFound, cgacme.Malformed},
+		// Paths outside the ACME tree, and "/acme" itself (ServeMux
+		// redirected it to "/acme/" and answered the others in text).
+		{http.MethodGet, "/acme", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "/nothing/here", http.StatusNotFound, cgacme.Malformed},
 	} {
 		req, err := http.NewRequest(c.method, env.BaseURL+c.path, nil)
 		if err != nil {
@@ -277,6 +283,18 @@ func TestBarePaths(t *testing.T) {
 		}
 		if res.StatusCode != c.status || res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(b, &p) != nil || p.Type != c.problem {
 			t.Errorf("%s %s = %d %q %s, want %d problem %s", c.method, c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.status, c.problem)
+		}
+	}
+	// The PKI resources are GET only: another method is a 405 naming GET.
+	for _, p := range []string{wfe.RootPath, wfe.IntermediatePath, wfe.CRLPath} {
+		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+p, nil)
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST %s = %d, Allow %q; want 405, GET, HEAD", p, res.StatusCode, res.Header.Get("Allow"))
 		}
 	}
 }

@@ -154,6 +154,22 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		m.HandleFunc(strings.TrimSuffix(p.path, "/"), w.handle(p.endpoint, w.notFound, http.MethodPost))
 	}
 	m.HandleFunc("/acme/", w.profileRoutes())
+	// Any other path: a problem, not ServeMux's text 404, nor for
+	// "/acme" its redirect to "/acme/".
+	nf := w.handle(metrics.EndpointOther, w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)
+	m.HandleFunc("/acme", nf)
+	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		// The PKI paths are GET-only patterns: another method on them
+		// lands here, and stays the 405 it was.
+		probe := r.Clone(r.Context())
+		probe.Method = http.MethodGet
+		if _, p := m.Handler(probe); p != "/" && p != "" {
+			rw.Header().Set("Allow", "GET, HEAD")
+			http.Error(rw, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		nf(rw, r)
+	})
 	m.HandleFunc("GET "+CRLPath, pki(metrics.EndpointCRL, w.crl))
 	m.HandleFunc("GET "+IntermediatePath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
@@ -164,7 +180,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		rw.Write(cfg.RootPEM)
 	}))
 	w.mux = m
-	w.unclean = w.handle(metrics.EndpointOther, w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)
+	w.unclean = nf
 	return w
 }
 
