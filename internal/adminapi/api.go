@@ -13,14 +13,18 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
@@ -238,9 +242,82 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 			"role "+string(p.Role)+" lacks permission "+string(perm)+" (docs/api.md lists the roles)")
 		return
 	}
+	if status, detail := checkText(ctx); status != 0 {
+		_ = huma.WriteErr(a.huma, ctx, status, detail)
+		return
+	}
 	ctx = huma.WithValue(ctx, principalKey{}, p)
 	ctx = huma.WithContext(ctx, audit.WithSource(ctx.Context(), ctx.RemoteAddr()))
 	next(ctx)
+}
+
+// checkText refuses, before the operation runs, text that the storage
+// engines would not treat alike: a NUL character (PostgreSQL's text type
+// refuses it, so a lookup or an insert failed with 500 there while SQLite
+// stored it) or invalid UTF-8, in the path (404: no object has such an
+// ID), in a query parameter the operation takes (422), or a \u0000 escape
+// in the JSON body (422; encoding/json already replaces invalid UTF-8 in a
+// body). A body over the operation's limit is a 413, as huma answers it.
+// It returns 0 when the request is acceptable.
+func checkText(ctx huma.Context) (status int, detail string) {
+	r, w := humago.Unwrap(ctx)
+	if !plainText(r.URL.Path) {
+		return http.StatusNotFound, "no such object: the path holds a NUL character or invalid UTF-8"
+	}
+	op := ctx.Operation()
+	q := r.URL.Query()
+	for _, p := range op.Parameters {
+		if p.In != "query" {
+			continue
+		}
+		for _, v := range q[p.Name] {
+			if !plainText(v) {
+				return http.StatusUnprocessableEntity, "query parameter " + p.Name + ": a NUL character or invalid UTF-8"
+			}
+		}
+	}
+	if op.RequestBody == nil || r.Body == nil || op.MaxBodyBytes <= 0 {
+		return 0, ""
+	}
+	// Read as huma would (its limit; over it the connection closes after
+	// the answer), then handed to huma from memory.
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, op.MaxBodyBytes))
+	if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large limit=%d bytes", op.MaxBodyBytes)
+	}
+	if err != nil {
+		return http.StatusBadRequest, "cannot read the request body"
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if hasNULEscape(b) {
+		return http.StatusUnprocessableEntity, `body: a string holds a NUL character (\u0000)`
+	}
+	return 0, ""
+}
+
+// plainText reports whether s is valid UTF-8 without a NUL character.
+func plainText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// hasNULEscape reports whether the JSON text b holds the escape \u0000
+// (a backslash that is not itself escaped, then u0000).
+func hasNULEscape(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("u0000"))
+		if j < 0 {
+			return false
+		}
+		u := i + j
+		n := 0
+		for k := u - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		i = u + 1
+	}
 }
 
 // principal returns the caller authenticated by the middleware.

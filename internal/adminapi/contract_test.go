@@ -252,3 +252,78 @@ func TestFieldNamesSnakeCase(t *testing.T) {
 		t.Fatalf("profile schemas %v: the walk found no schema the profile uses", profileDoc)
 	}
 }
+
+// TestNULAndInvalidUTF8, on both engines: a NUL character or invalid UTF-8
+// in a path ID is a 404, in a query parameter a 422, and a \u0000 escape in
+// a JSON body a 422, as documented, on SQLite as on PostgreSQL (whose text
+// type refuses NUL: those were 500s there, and SQLite stored them); the
+// text "\u0000" (an escaped backslash) is fine.
+func TestNULAndInvalidUTF8(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		doc, _ := f.loadDoc()
+		tok := f.tokens[auth.RoleAdmin]
+		for _, c := range []struct {
+			method, path, body string
+			status             int
+		}{
+			{"GET", "/api/v1/accounts/a%00b", "", 404},
+			{"GET", "/api/v1/accounts/a%FFb/orders", "", 404},
+			{"GET", "/api/v1/orders/%00", "", 404},
+			{"GET", "/api/v1/profiles/%00", "", 404},
+			{"POST", "/api/v1/tokens/%00/revoke", "", 404},
+			{"POST", "/api/v1/eab-keys/%FF/revoke", "", 404},
+			{"POST", "/api/v1/approvals/%00/approve", "", 404},
+			{"GET", "/api/v1/certificates?name=a%00b", "", 422},
+			{"GET", "/api/v1/certificates?issuer=%FF", "", 422},
+			{"GET", "/api/v1/certificates?attr=a%3D%00", "", 422},
+			{"GET", "/api/v1/audit/events?object_id=%00", "", 422},
+			{"GET", "/api/v1/reports/violations?profile=%00", "", 422},
+			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\u0000b"}`, 422},
+			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\\u0000b"}`, 422},
+			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\u0000b"}`, 201},
+			{"POST", "/api/v1/profiles", `{"name":"nul","validity":"30d","description":"\u0000"}`, 422},
+		} {
+			ct := ""
+			var body []byte
+			if c.body != "" {
+				ct, body = "application/json", []byte(c.body)
+			}
+			r := f.rawDo(c.method, c.path, tok, ct, body)
+			if r.status != c.status {
+				t.Errorf("%s %s %s: %d, want %d: %s", c.method, c.path, c.body, r.status, c.status, r.body)
+				continue
+			}
+			if c.status >= 400 {
+				path, _, _ := strings.Cut(c.path, "?")
+				if op := findOperation(doc, c.method, path); op == nil {
+					t.Errorf("%s %s: no operation", c.method, path)
+				} else if err := documentedProblem(op, r); err != nil {
+					t.Errorf("%s %s: %v", c.method, c.path, err)
+				}
+			}
+		}
+	})
+}
+
+// findOperation returns the operation of doc that serves method on the
+// concrete path (its parameters filled in), or nil.
+func findOperation(doc *openapi3.T, method, path string) *openapi3.Operation {
+	segs := strings.Split(path, "/")
+	for tmpl, item := range doc.Paths.Map() {
+		ts := strings.Split(tmpl, "/")
+		if len(ts) != len(segs) {
+			continue
+		}
+		match := true
+		for i := range ts {
+			if ts[i] != segs[i] && !strings.HasPrefix(ts[i], "{") {
+				match = false
+				break
+			}
+		}
+		if op := item.GetOperation(method); match && op != nil {
+			return op
+		}
+	}
+	return nil
+}
