@@ -231,7 +231,7 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		t.Errorf("approval of the expired order after the refused approve: %+v, %v; want pending", ap, err)
 	}
 	// So is one of an account no longer valid.
-	gone := &store.Account{ID: "acct-gone", KeyThumbprint: "tp-gone", JWK: []byte(`{}`), Status: acme.StatusDeactivated, CreatedAt: now}
+	gone := &store.Account{ID: "acct-gone", KeyThumbprint: "tp-gone", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: now}
 	if err := st.CreateAccount(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +242,11 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	}
 	if err := st.RequestApproval(ctx, &store.Approval{ID: "ap-gone", OrderID: og.ID, AccountID: gone.ID, Profile: "billing", Identifiers: og.Identifiers,
 		KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}, now); err != nil {
+		t.Fatal(err)
+	}
+	// Deactivated while its approval waits (an order of a deactivated
+	// account cannot be created).
+	if err := st.DeactivateAccount(ctx, gone.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-gone", "--data", data); err == nil || !strings.Contains(err.Error(), "its account is no longer valid") {

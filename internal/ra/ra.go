@@ -475,6 +475,17 @@ func AccountNotValid(a *store.Account) *acme.Problem {
 	return p
 }
 
+// accountNoLongerValid is the problem for a request whose account was
+// valid when the request was authenticated (the front end's account cache
+// trusts an entry for a few seconds) but no longer was when the store
+// checked it in the request's transaction: deactivated by another node or
+// the CLI, or revoked (RFC 8555 §7.3.6: unauthorized, as AccountNotValid).
+func accountNoLongerValid() *acme.Problem {
+	p := acme.NewProblem(acme.Unauthorized, "the account is no longer valid (deactivated or revoked)")
+	p.Status = 401
+	return p
+}
+
 // UpdateAccount applies an account update or deactivation (RFC 8555
 // §7.3.2, §7.3.6) and returns the account as stored.
 func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.AccountUpdateRequest) (*store.Account, error) {
