@@ -257,7 +257,7 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		t.Errorf("rejected order %+v", o2)
 	}
 	out, _, _ = runCLI(t, nil, "approval", "list", "--status", "all", "--data", data, "--format", "json")
-	if !strings.Contains(out, `"decidedBy": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
+	if !strings.Contains(out, `"decided_by": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
 		t.Errorf("approval list --status all: %s", out)
 	}
 
