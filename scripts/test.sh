@@ -63,7 +63,7 @@ fi
 step "go test -race (all packages but test/e2e)"
 mapfile -t pkgs < <(go list ./... | grep -v '/test/e2e$')
 if ((${#pkgs[@]})); then
-	go test -race -timeout 15m "${pkgs[@]}" || failed+=("go test -race")
+	go test -race -timeout 25m "${pkgs[@]}" || failed+=("go test -race")
 fi
 
 step "go test ./test/e2e/... (real ACME clients against certgate)"

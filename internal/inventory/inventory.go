@@ -351,7 +351,9 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // interval. A certificate revoked for another reason can be revoked again
 // for keyCompromise, which keeps its revocation time and blocks its key;
 // keyCompromise also revokes the key's other unexpired certificates
-// issued here, each with its own audit event (store.RevokeCertificate).
+// issued here, and changes the reason of those revoked before for another
+// reason to keyCompromise (their time stays; CA/B Forum BR §7.2.2), each
+// with its own audit event (store.RevokeCertificate).
 // With an audit log (WithAudit), the returned Revocation also lists the
 // serials of those other certificates. ErrNotFound, ErrAlreadyRevoked, or ErrInvalid
 // for a reason code outside acme.AllowedRevocationReasons (the policy of
@@ -392,6 +394,9 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 				others = append(others, o.Serial)
 				after := *o
 				after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, now, acme.ReasonKeyCompromise
+				if o.Status == store.StatusRevoked { // revoked before for another reason: the time stays
+					after.RevokedAt = o.RevokedAt
+				}
 				return &audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
 					ObjectID: o.Serial, Before: view(o, now), After: view(&after, now)}, nil
 			}})

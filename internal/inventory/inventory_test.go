@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
@@ -175,7 +177,10 @@ func TestParsers(t *testing.T) {
 // TestRevokeKeyCompromiseRevokedWith: on both engines, Revoke for
 // keyCompromise with an audit log returns the serials of the other
 // certificates with the key that the same transaction revoked, sorted and
-// each once, and nothing for another reason.
+// each once, and nothing for another reason. A certificate of the key
+// revoked before as superseded is among them: its reason becomes
+// keyCompromise (CA/B Forum BR §7.2.2), its revocation time stays, and so
+// says its audit event.
 func TestRevokeKeyCompromiseRevokedWith(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -197,16 +202,33 @@ func TestRevokeKeyCompromiseRevokedWith(t *testing.T) {
 					Source: store.SourceIssued})
 			}
 			must(t, st.InsertCertificates(ctx, cs))
-			svc := inventory.New(st, func() time.Time { return now }).WithAudit(audit.New(st, nil), "cli:test")
+			clock := now.Add(-time.Minute)
+			svc := inventory.New(st, func() time.Time { return clock }).WithAudit(audit.New(st, nil), "cli:test")
 			r, err := svc.Revoke(ctx, "a4", 4) // superseded: nothing else
 			must(t, err)
 			if r.Serial != "a4" || len(r.RevokedWith) != 0 {
 				t.Fatalf("superseded: %s revoked with %v, want a4 alone", r.Serial, r.RevokedWith)
 			}
+			clock = now
 			r, err = svc.Revoke(ctx, "a2", 1)
 			must(t, err)
-			if r.Serial != "a2" || r.RevocationReason != "keyCompromise" || strings.Join(r.RevokedWith, ",") != "a1,a3" {
-				t.Fatalf("keyCompromise: %s (%s) revoked with %v, want a2 with a1, a3 (a4 was revoked before)", r.Serial, r.RevocationReason, r.RevokedWith)
+			if r.Serial != "a2" || r.RevocationReason != "keyCompromise" || strings.Join(r.RevokedWith, ",") != "a1,a3,a4" {
+				t.Fatalf("keyCompromise: %s (%s) revoked with %v, want a2 with a1, a3, a4 (a4's reason changes)", r.Serial, r.RevocationReason, r.RevokedWith)
+			}
+			a4, err := st.GetCertificate(ctx, "a4")
+			must(t, err)
+			if a4.RevocationReason != acme.ReasonKeyCompromise || !a4.RevokedAt.Equal(now.Add(-time.Minute)) {
+				t.Errorf("a4 = reason %d at %v; want keyCompromise at %v", a4.RevocationReason, a4.RevokedAt, now.Add(-time.Minute))
+			}
+			evs, err := st.ListAudit(ctx, store.AuditFilter{ObjectID: "a4", Limit: 10})
+			must(t, err)
+			if len(evs) != 2 {
+				t.Fatalf("%d audit events of a4, want 2", len(evs))
+			}
+			var after inventory.Certificate
+			must(t, json.Unmarshal([]byte(evs[1].After), &after))
+			if after.RevocationReason != "keyCompromise" || after.RevokedAt == nil || !after.RevokedAt.Equal(now.Add(-time.Minute)) {
+				t.Errorf("audit event of a4's change: after = %s at %v; want keyCompromise at its first revocation's time", after.RevocationReason, after.RevokedAt)
 			}
 		})
 	}

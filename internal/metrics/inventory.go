@@ -17,7 +17,9 @@ type Inventory interface {
 	// CountPendingApprovals returns how many approvals wait for a decision.
 	CountPendingApprovals(ctx context.Context) (int, error)
 	// CountCertificatesByExpiry returns, for ascending bounds, how many
-	// unrevoked certificates have notAfter in each [b[i], b[i+1]).
+	// unrevoked certificates have notAfter in each [b[i], b[i+1]), leaving
+	// out those whose ARI replacement (RFC 9773) was issued and is valid,
+	// as the expiring report does.
 	CountCertificatesByExpiry(ctx context.Context, bounds []time.Time) ([]int64, error)
 }
 
@@ -41,7 +43,8 @@ const InventoryCacheFor = 30 * time.Second
 const inventoryTimeout = 5 * time.Second
 
 // RegisterInventory registers the gauges read from inv when scraped
-// (pending approvals, unrevoked certificates by expiry window), with now
+// (pending approvals, unrevoked certificates not yet renewed by expiry
+// window), with now
 // as the clock of the expiry windows. Values are read at most every
 // InventoryCacheFor; a failed read is reported to the scrape's error log
 // and retried at the next scrape.
@@ -50,7 +53,8 @@ func (m *Metrics) RegisterInventory(inv Inventory, now func() time.Time) {
 		pending: prometheus.NewDesc(Namespace+"_approvals_pending",
 			"Approvals waiting for a decision (all nodes sharing the database).", nil, nil),
 		expiry: prometheus.NewDesc(Namespace+"_certificates_by_expiry",
-			"Unrevoked certificates of the inventory (issued, imported) by notAfter window: expired in the last 30 days, expiring within 7 days, in 7 to 30 days.",
+			"Unrevoked certificates of the inventory (issued, imported) by notAfter window: expired in the last 30 days, expiring within 7 days, in 7 to 30 days; "+
+				"without those already renewed through ARI (RFC 9773: a replacement was issued and is valid), as in certgate report expiring.",
 			[]string{"window"}, nil),
 	})
 }

@@ -142,7 +142,7 @@ func TestInventoryGauges(t *testing.T) {
 # HELP certgate_approvals_pending Approvals waiting for a decision (all nodes sharing the database).
 # TYPE certgate_approvals_pending gauge
 certgate_approvals_pending 4
-# HELP certgate_certificates_by_expiry Unrevoked certificates of the inventory (issued, imported) by notAfter window: expired in the last 30 days, expiring within 7 days, in 7 to 30 days.
+# HELP certgate_certificates_by_expiry Unrevoked certificates of the inventory (issued, imported) by notAfter window: expired in the last 30 days, expiring within 7 days, in 7 to 30 days; without those already renewed through ARI (RFC 9773: a replacement was issued and is valid), as in certgate report expiring.
 # TYPE certgate_certificates_by_expiry gauge
 certgate_certificates_by_expiry{window="expired_last_30d"} 1
 certgate_certificates_by_expiry{window="next_7d"} 2

@@ -26,6 +26,10 @@ type ApprovalStore interface {
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
 	PendingApprovalsExpired(ctx context.Context, now time.Time, limit int) ([]*store.Approval, error)
+	// AccountStatuses and BlockedKeysAmong read, for the sweep, the
+	// accounts and CSR keys of all pending approvals at once.
+	AccountStatuses(ctx context.Context, ids []string) (map[string]string, error)
+	BlockedKeysAmong(ctx context.Context, hashes [][]byte) (map[string]*store.BlockedKey, error)
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -187,7 +191,9 @@ func RejectionProblem(comment string) *acme.Problem {
 // longer valid or whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
 // longer than their profile's escalateAfter: once across the cluster, it
 // logs an "approval escalated" event and, with Config.ApprovalWebhook,
-// POSTs it as JSON there.
+// POSTs it as JSON there. The accounts and the blocked CSR keys of all
+// pending approvals (up to 1,000) are read with one statement each
+// (AccountStatuses, BlockedKeysAmong), not one read per approval.
 func (r *RA) sweepApprovals(ctx context.Context) error {
 	ids, err := r.store.ApprovedAwaiting(ctx, 100)
 	if err != nil {
@@ -216,33 +222,56 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pending approvals: %w", err)
 	}
-	accounts := map[string]*store.Account{}
+	// The accounts and the CSR keys of all pending approvals, each read in
+	// one statement (before: one read per approval, about 200 reads a
+	// second per node at 1,000 pending approvals).
+	accountIDs := make([]string, 0, len(pending))
+	hashes := make([][]byte, 0, len(pending))
+	keyOf := make(map[string][]byte, len(pending)) // approval ID → KeyHash of its CSR's key
+	keyErr := make(map[string]error, len(pending)) // approval ID → why that key has no KeyHash
 	for _, ap := range pending {
-		a, ok := accounts[ap.AccountID]
-		if !ok {
-			if a, err = r.store.GetAccount(ctx, ap.AccountID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("account of approval %s: %w", ap.ID, err)
-			}
-			accounts[ap.AccountID] = a
+		accountIDs = append(accountIDs, ap.AccountID)
+		csr, err := x509.ParseCertificateRequest(ap.CSR)
+		if err != nil {
+			continue // checked at finalize; nothing to look up
 		}
-		if a != nil && a.Status != acme.StatusValid {
+		h, err := store.KeyHash(csr.PublicKey)
+		if err != nil {
+			keyErr[ap.ID] = err
+			continue
+		}
+		keyOf[ap.ID] = h
+		hashes = append(hashes, h)
+	}
+	statuses, err := r.store.AccountStatuses(ctx, accountIDs)
+	if err != nil {
+		return fmt.Errorf("accounts of pending approvals: %w", err)
+	}
+	blocked, err := r.store.BlockedKeysAmong(ctx, hashes)
+	if err != nil {
+		return fmt.Errorf("keys of pending approvals: %w", err)
+	}
+	for _, ap := range pending {
+		if st, ok := statuses[ap.AccountID]; ok && st != acme.StatusValid {
+			a := &store.Account{ID: ap.AccountID, Status: st}
 			if err := r.cancelApproval(ctx, ap, fmt.Sprintf("the account is %s", a.Status), AccountNotValid(a), now); err != nil {
 				return err
 			}
 			continue
 		}
-		// The CSR's key may have been revoked for keyCompromise since.
-		if csr, err := x509.ParseCertificateRequest(ap.CSR); err == nil {
-			var p *acme.Problem
-			switch err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); {
-			case errors.As(err, &p) && p.Type == acme.BadPublicKey:
-				if err := r.cancelApproval(ctx, ap, "the CSR's public key is blocked", p, now); err != nil {
-					return err
-				}
-				continue
-			case err != nil:
-				return fmt.Errorf("key of approval %s: %w", ap.ID, err)
+		// The CSR's key may have been revoked for keyCompromise since
+		// (checkKeyNotBlocked, for all of them at once).
+		var kp *acme.Problem
+		if err := keyErr[ap.ID]; err != nil {
+			kp = acme.NewProblem(acme.BadPublicKey, "the CSR's public key cannot be encoded: %v", err)
+		} else if b := blocked[string(keyOf[ap.ID])]; b != nil {
+			kp = blockedKeyProblem(b, "the CSR's public key")
+		}
+		if kp != nil {
+			if err := r.cancelApproval(ctx, ap, "the CSR's public key is blocked", kp, now); err != nil {
+				return err
 			}
+			continue
 		}
 		if !ap.EscalatedAt.IsZero() {
 			continue

@@ -94,8 +94,9 @@ func keyChangeEvent(a *store.Account, newTP string) audit.Event {
 // revoke marks rec revoked with reason, audited as done by actor in the
 // same transaction, drops the cached CRL and calls OnRevoke (OCSP). For
 // keyCompromise it returns the serials (lower-case hex, sorted) of the
-// key's other certificates the same transaction revoked. store.ErrStale
-// when it is already revoked.
+// key's other certificates the same transaction revoked or, revoked before
+// for another reason, changed to keyCompromise (OnRevoke is called for
+// each). store.ErrStale when it is already revoked.
 func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) (revokedWith []string, err error) {
 	now := r.now()
 	after := *rec
@@ -157,10 +158,15 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 // cascadeRevokeEvent is the audit event of the revocation of c for
 // keyCompromise at at, made by a keyCompromise revocation of another
 // certificate with its key that actor made (store.RevokeCertificate), or
-// by FinishOrder when c's key was blocked while c was signed.
+// by FinishOrder when c's key was blocked while c was signed. When c was
+// revoked before for another reason, only its reason changes (to
+// keyCompromise, CA/B Forum BR §7.2.2); its revocation time stays.
 func cascadeRevokeEvent(actor string, c *store.Certificate, at time.Time) audit.Event {
 	after := *c
 	after.Status, after.RevokedAt, after.RevocationReason = store.StatusRevoked, at, acme.ReasonKeyCompromise
+	if c.Status == store.StatusRevoked {
+		after.RevokedAt = c.RevokedAt
+	}
 	return audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
 		ObjectID: c.Serial, Before: snapshotOf(c), After: snapshotOf(&after)}
 }

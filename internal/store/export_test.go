@@ -124,11 +124,12 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 
 // ForgetKeyHashes makes s's database look as migration 00017 left it:
 // every certificate's key_hash NULL, and the migrations after it (the Go
-// migration 18 that fills them, 00019's index) not applied, so that the
+// migration 18 that fills them, the indexes of 00019 and 00021; 00020
+// rebuilds the ones it changes) not applied, so that the
 // next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
-		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`} {
+		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}

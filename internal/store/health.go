@@ -72,36 +72,36 @@ func (s *Store) CountPendingApprovals(ctx context.Context) (int, error) {
 }
 
 // CountCertificatesByExpiry counts the unrevoked certificates of the
-// inventory (issued, imported and discovered) by notAfter: for ascending
-// bounds b[0] < b[1] < ... < b[n] it returns n counts, the i-th of the
-// certificates with b[i] <= notAfter < b[i+1]. One range scan of the
-// certificates_status_not_after index from b[0] to b[n] (it covers the
-// query: no certificate row is read), so the cost grows with the
-// certificates in that window, not with the table.
+// inventory (issued, imported and discovered) by notAfter, leaving out,
+// as the expiring report does (Query.NotReplaced), those whose ARI
+// replacement (RFC 9773: the certificate of the order that named them in
+// "replaces") has been issued and is valid: for ascending bounds
+// b[0] < b[1] < ... < b[n] it returns n counts, the i-th of the
+// certificates with b[i] <= notAfter < b[i+1]. One statement
+// (expiryCountSQL): a range scan of the certificates_status_not_after
+// index from b[0] to b[n] that covers its count (no certificate row is
+// read), less the renewed ones in that range, found by the partial index
+// certificates_replaced_not_after (two primary-key lookups each, the order
+// and its certificate); so the cost grows with the certificates in the
+// window, not with the table.
 func (s *Store) CountCertificatesByExpiry(ctx context.Context, bounds []time.Time) ([]int64, error) {
 	if len(bounds) < 2 {
 		return nil, fmt.Errorf("count certificates by expiry: need at least two bounds")
 	}
 	n := len(bounds) - 1
-	// Column i counts notAfter < b[i+1]; the scan starts at b[0].
-	var q strings.Builder
-	q.WriteString("SELECT ")
-	args := make([]any, 0, n+3)
-	for i := range n {
-		if i > 0 {
-			q.WriteString(", ")
+	args := make([]any, 0, 2*(n+3))
+	for range 2 {
+		for i := range n {
+			args = append(args, ts(bounds[i+1]))
 		}
-		q.WriteString("COALESCE(SUM(CASE WHEN not_after < ? THEN 1 ELSE 0 END), 0)")
-		args = append(args, ts(bounds[i+1]))
+		args = append(args, acme.StatusValid, ts(bounds[0]), ts(bounds[n]))
 	}
-	q.WriteString(" FROM certificates WHERE status = ? AND not_after >= ? AND not_after < ?")
-	args = append(args, acme.StatusValid, ts(bounds[0]), ts(bounds[n]))
 	cum := make([]int64, n)
 	dest := make([]any, n)
 	for i := range cum {
 		dest[i] = &cum[i]
 	}
-	if err := s.r.QueryRowContext(ctx, q.String(), args...).Scan(dest...); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.expiryCountSQL(n), args...).Scan(dest...); err != nil {
 		return nil, fmt.Errorf("count certificates by expiry: %w", err)
 	}
 	out := make([]int64, n)
@@ -112,6 +112,38 @@ func (s *Store) CountCertificatesByExpiry(ctx context.Context, bounds []time.Tim
 		}
 	}
 	return out, nil
+}
+
+// expiryCountSQL is the statement of CountCertificatesByExpiry for n
+// windows. Column i counts notAfter < b[i+1] from b[0] on: all unrevoked
+// certificates (subquery t) less those whose replacement was issued and is
+// valid (subquery r; the complement of the report's NotReplaced condition).
+// Its arguments, twice (t, then r): b[1..n], "valid", b[0], b[n].
+func (s *Store) expiryCountSQL(n int) string {
+	var q strings.Builder
+	sums := func() {
+		for i := range n {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "COALESCE(SUM(CASE WHEN not_after < ? THEN 1 ELSE 0 END), 0) AS n%d", i)
+		}
+	}
+	q.WriteString("SELECT ")
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "t.n%d - r.n%d", i, i)
+	}
+	q.WriteString(" FROM (SELECT ")
+	sums()
+	q.WriteString(" FROM certificates WHERE status = ? AND not_after >= ? AND not_after < ?) t, (SELECT ")
+	sums()
+	q.WriteString(" FROM certificates c" + s.indexedBy("certificates_replaced_not_after") +
+		` WHERE c.replaced_at <> 0 AND c.status = ? AND c.not_after >= ? AND c.not_after < ?
+		AND EXISTS (SELECT 1 FROM orders ro JOIN certificates rc ON rc.serial = ro.cert_serial WHERE ro.id = c.replaced_by AND rc.status = 'valid')) r`)
+	return q.String()
 }
 
 // sqliteProbe is what Ping reads on SQLite: the database file as opened,

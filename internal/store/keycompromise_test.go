@@ -36,7 +36,7 @@ func revokeEvent(t *testing.T, s *store.Store, serial string) *store.AuditAppend
 				return nil, fmt.Errorf("cascaded row %T", old)
 			}
 			return &audit.Event{Actor: "cli:test", Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
-				ObjectID: c.Serial, Before: c.Status, After: store.StatusRevoked}, nil
+				ObjectID: c.Serial, Before: fmt.Sprintf("%s %d", c.Status, c.RevocationReason), After: store.StatusRevoked}, nil
 		}})
 	must(t, err)
 	return ev
@@ -45,10 +45,14 @@ func revokeEvent(t *testing.T, s *store.Store, serial string) *store.AuditAppend
 // TestKeyCompromiseRevokesKeyCertificates: on both engines, revoking one
 // certificate for keyCompromise revokes, in the same transaction and at
 // the same time, every other valid, unexpired certificate issued here with
-// the same key (BR §4.9.1.1), each with an audit event and on the CRL; it
-// leaves alone the certificates of other keys, imported ones with the key,
-// expired ones, and ones revoked before for another reason (their reason
-// and time stay).
+// the same key (BR §4.9.1.1), and changes the reason of those revoked
+// before for another reason (superseded, cessationOfOperation) to
+// keyCompromise, keeping their revocation time (BR §7.2.2); each change
+// has an audit event (with the row as it was) and its CRL entry says
+// keyCompromise. It leaves alone the certificates of other keys, imported
+// ones with the key, expired ones (valid or revoked), and ones revoked for
+// keyCompromise already. The former code left the superseded and
+// cessationOfOperation ones with their old reason.
 func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e storetest.Engine) {
 		s := e.Open(t)
@@ -57,12 +61,19 @@ func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
 		named, same1, same2 := issuedCert(t, "a1", k, 30), issuedCert(t, "a2", k, 60), issuedCert(t, "a3", k, 90)
 		expired := issuedCert(t, "a4", k, 30)
 		expired.NotBefore, expired.NotAfter = now.Add(-90*24*time.Hour), now.Add(-time.Hour)
-		superseded := issuedCert(t, "a5", k, 30)
+		superseded, ceased := issuedCert(t, "a5", k, 30), issuedCert(t, "a6", k, 30)
+		expiredSuperseded := issuedCert(t, "a7", k, 30)
+		expiredSuperseded.NotBefore, expiredSuperseded.NotAfter = now.Add(-90*24*time.Hour), now.Add(-time.Hour)
+		compromised := issuedCert(t, "a8", k, 30) // revoked for keyCompromise before (another CA's record of it, say)
+		compromised.Status, compromised.RevokedAt, compromised.RevocationReason = store.StatusRevoked, now.Add(-3*time.Minute), acme.ReasonKeyCompromise
 		imported := invCert("b1", 30, "b1.example") // source imported
 		imported.DER = certDER(t, k)
 		otherKey := issuedCert(t, "c1", other, 30)
-		must(t, s.InsertCertificates(ctx, []*store.Certificate{named, same1, same2, expired, superseded, imported, otherKey}))
-		must(t, s.RevokeCertificate(ctx, "a5", 4, now.Add(-time.Minute))) // superseded
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{named, same1, same2, expired, superseded, ceased, expiredSuperseded,
+			compromised, imported, otherKey}))
+		must(t, s.RevokeCertificate(ctx, "a5", 4, now.Add(-time.Minute)))   // superseded
+		must(t, s.RevokeCertificate(ctx, "a6", 5, now.Add(-2*time.Minute))) // cessationOfOperation
+		must(t, s.RevokeCertificate(ctx, "a7", 4, now.Add(-2*time.Hour)))   // superseded, expired since
 
 		at := now.Add(time.Minute)
 		must(t, s.RevokeCertificate(ctx, "a1", acme.ReasonKeyCompromise, at, revokeEvent(t, s, "a1")))
@@ -75,10 +86,13 @@ func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
 			{"a1", store.StatusRevoked, acme.ReasonKeyCompromise, at},
 			{"a2", store.StatusRevoked, acme.ReasonKeyCompromise, at},
 			{"a3", store.StatusRevoked, acme.ReasonKeyCompromise, at},
-			{"a4", store.StatusValid, 0, time.Time{}},             // expired
-			{"a5", store.StatusRevoked, 4, now.Add(-time.Minute)}, // revoked before
-			{"b1", store.StatusValid, 0, time.Time{}},             // imported: another CA's
-			{"c1", store.StatusValid, 0, time.Time{}},             // another key
+			{"a4", store.StatusValid, 0, time.Time{}},                                        // expired
+			{"a5", store.StatusRevoked, acme.ReasonKeyCompromise, now.Add(-time.Minute)},     // superseded before: the time stays
+			{"a6", store.StatusRevoked, acme.ReasonKeyCompromise, now.Add(-2 * time.Minute)}, // cessationOfOperation before
+			{"a7", store.StatusRevoked, 4, now.Add(-2 * time.Hour)},                          // expired: off the CRL
+			{"a8", store.StatusRevoked, acme.ReasonKeyCompromise, now.Add(-3 * time.Minute)}, // keyCompromise already
+			{"b1", store.StatusValid, 0, time.Time{}},                                        // imported: another CA's
+			{"c1", store.StatusValid, 0, time.Time{}},                                        // another key
 		} {
 			c, err := s.GetCertificate(ctx, want.serial)
 			must(t, err)
@@ -89,29 +103,66 @@ func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
 		}
 		crl, err := s.RevokedCertificates(ctx, "CN=Test CA", now)
 		must(t, err)
-		onCRL := map[string]int{}
+		onCRL := map[string]store.RevokedEntry{}
 		for _, r := range crl {
-			onCRL[r.Serial] = r.Reason
+			onCRL[r.Serial] = r
 		}
-		for _, serial := range []string{"a1", "a2", "a3"} {
-			if r, ok := onCRL[serial]; !ok || r != acme.ReasonKeyCompromise {
-				t.Errorf("CRL entry of %s = %d, %v; want keyCompromise", serial, r, ok)
+		for _, serial := range []string{"a1", "a2", "a3", "a5", "a6", "a8"} {
+			if r, ok := onCRL[serial]; !ok || r.Reason != acme.ReasonKeyCompromise {
+				t.Errorf("CRL entry of %s = %+v, %v; want keyCompromise", serial, r, ok)
 			}
+		}
+		if r := onCRL["a5"]; !r.RevokedAt.Equal(now.Add(-time.Minute)) {
+			t.Errorf("CRL entry of a5 revoked at %v; want its first revocation's time %v", r.RevokedAt, now.Add(-time.Minute))
 		}
 		evs, err := s.ListAudit(ctx, store.AuditFilter{Action: audit.ActionCertificateRevoke, Limit: 100})
 		must(t, err)
 		var audited []string
 		for _, ev := range evs {
-			audited = append(audited, ev.ObjectID)
+			audited = append(audited, ev.ObjectID+":"+ev.Before)
 		}
-		if fmt.Sprint(audited) != "[a1 a2 a3]" {
-			t.Errorf("revocation events for %v; want a1, a2, a3", audited)
+		// a1's own event has no Before here; each cascaded one the row as it was.
+		if got, want := fmt.Sprint(audited), `[a1: a2:"valid 0" a3:"valid 0" a5:"revoked 4" a6:"revoked 5"]`; got != want {
+			t.Errorf("revocation events %v; want %v", got, want)
 		}
 		// A further keyCompromise revocation of the key (the imported
 		// certificate) finds nothing more of this CA's to revoke.
 		must(t, s.RevokeCertificate(ctx, "b1", acme.ReasonKeyCompromise, at.Add(time.Minute)))
 		if c, err := s.GetCertificate(ctx, "c1"); err != nil || c.Status != store.StatusValid {
 			t.Errorf("c1 (another key) = %+v, %v; want valid", c, err)
+		}
+	})
+}
+
+// TestKeyCompromiseReRevocationAgrees: on both engines, a certificate
+// revoked before for another reason gets the same result whether it is
+// itself re-revoked for keyCompromise or reached through another
+// certificate of its key: reason keyCompromise, its first revocation time,
+// its key blocked; and a direct re-revocation also reaches the key's other
+// certificates revoked for another reason.
+func TestKeyCompromiseReRevocationAgrees(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		k := testKey(t)
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{issuedCert(t, "d1", k, 30), issuedCert(t, "d2", k, 30), issuedCert(t, "d3", k, 30)}))
+		t1, t2 := now.Add(-2*time.Minute), now.Add(-time.Minute)
+		must(t, s.RevokeCertificate(ctx, "d1", 4, t1)) // superseded
+		must(t, s.RevokeCertificate(ctx, "d2", 5, t2)) // cessationOfOperation
+		must(t, s.RevokeCertificate(ctx, "d1", acme.ReasonKeyCompromise, now, revokeEvent(t, s, "d1")))
+		for serial, at := range map[string]time.Time{"d1": t1, "d2": t2, "d3": now} {
+			c, err := s.GetCertificate(ctx, serial)
+			must(t, err)
+			if c.Status != store.StatusRevoked || c.RevocationReason != acme.ReasonKeyCompromise || !c.RevokedAt.Equal(at) {
+				t.Errorf("%s = %s reason %d at %v; want keyCompromise at %v", serial, c.Status, c.RevocationReason, c.RevokedAt, at)
+			}
+		}
+		if b, err := s.GetBlockedKey(ctx, keyHash(t, k.Public())); err != nil || b.Serial != "d1" {
+			t.Errorf("blocked key = %+v, %v; want blocked by d1", b, err)
+		}
+		// Everything of the key is keyCompromise now: again is stale.
+		if err := s.RevokeCertificate(ctx, "d2", acme.ReasonKeyCompromise, now); !errors.Is(err, store.ErrStale) {
+			t.Errorf("keyCompromise revocation of d2 again = %v; want ErrStale", err)
 		}
 	})
 }

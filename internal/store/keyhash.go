@@ -145,15 +145,17 @@ func (s *Store) lockKey(ctx context.Context, tx txConn, h []byte) error {
 	return nil
 }
 
-// fillKeyHashes sets key_hash of the valid certificates stored without
-// one (index certificates_no_key): a node of an older certgate stored them
-// after migration 18 filled the column, or their DER does not parse (those
-// keep none). RevokeCertificate calls it before a keyCompromise
-// revocation, so that the revocation finds them by their key. Each row is
-// one UPDATE of its own (idempotent), outside the revocation's
-// transaction, so that concurrent revocations hold no row locks of them.
+// fillKeyHashes sets key_hash of the certificates that a keyCompromise
+// revocation may change (keyCompromiseRevocable: valid, or revoked for
+// another reason) and that were stored without one (index
+// certificates_no_key): a node of an older certgate stored them after
+// migration 18 filled the column, or their DER does not parse (those keep
+// none). RevokeCertificate calls it before a keyCompromise revocation, so
+// that the revocation finds them by their key. Each row is one UPDATE of
+// its own (idempotent), outside the revocation's transaction, so that
+// concurrent revocations hold no row locks of them.
 func (s *Store) fillKeyHashes(ctx context.Context) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT serial, der FROM certificates`+s.indexedBy("certificates_no_key")+` WHERE key_hash IS NULL AND status = 'valid'`)
+	rows, err := s.r.QueryContext(ctx, `SELECT serial, der FROM certificates`+s.indexedBy("certificates_no_key")+` WHERE key_hash IS NULL AND `+keyCompromiseRevocable)
 	if err != nil {
 		return fmt.Errorf("certificates without a key hash: %w", err)
 	}

@@ -898,10 +898,13 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // In the same transaction it revokes, for keyCompromise at at, every other
 // certificate with that key (Certificate.KeyHash) that this CA issued
 // (source issued; imported and discovered ones are another CA's) and that
-// is valid and unexpired at at (BR §4.9.1.1: all of them within 24 hours),
-// so that the CRL and OCSP list them; the Cascade hook of each of events
-// gives each one's audit event. Certificates stored without a key hash
-// get theirs first (fillKeyHashes). On PostgreSQL the key's advisory lock
+// is unexpired at at and valid (BR §4.9.1.1: all of them within 24 hours)
+// or revoked before for another reason (BR §7.2.2: its reasonCode becomes
+// keyCompromise, its revocation time stays, as for serial itself), so
+// that the CRL and OCSP say keyCompromise for each; the Cascade hook of
+// each of events gives each one's audit event, with the row as it was
+// before. Certificates stored without a key hash get theirs first
+// (fillKeyHashes). On PostgreSQL the key's advisory lock
 // (lockKey), taken before any row is read, orders it with a FinishOrder of
 // the same key on another connection: either this revocation sees and
 // revokes the certificate FinishOrder stores, or FinishOrder sees the
@@ -910,7 +913,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
 		revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
-		WHERE serial = ? AND (status = 'valid' OR (status = 'revoked' AND revocation_reason <> ?)) RETURNING serial`
+		WHERE serial = ? AND ` + keyCompromiseRevocable + ` RETURNING serial`
 	block := reason == acme.ReasonKeyCompromise
 	if len(events) == 0 && !block {
 		res, err := s.exec(ctx, q, ts(at), reason, serial)
@@ -958,7 +961,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 			return appendAll(ctx, tx, events)
 		}
 		var got string
-		switch err := txQueryRow(ctx, tx, qKeyCompromise, reason, ts(at), serial, reason).Scan(&got); {
+		switch err := txQueryRow(ctx, tx, qKeyCompromise, reason, ts(at), serial).Scan(&got); {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("revoke certificate: %w", ErrStale)
 		case err != nil:
@@ -975,16 +978,28 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	})
 }
 
+// keyCompromiseRevocable is the condition on a certificate row (columns
+// unqualified) under which a keyCompromise revocation changes it: valid,
+// or revoked for another reason (its reason becomes keyCompromise, BR
+// §7.2.2). It is the predicate of the partial indexes certificates_key and
+// certificates_no_key (migration 00020), written alike so that SQLite's
+// planner can prove a query implies it.
+const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND revocation_reason <> 1))`
+
 // revokeKeyCertificates revokes in tx, for keyCompromise at at, the
-// certificates with key h but serial that this CA issued and that are
-// valid and unexpired at at (index certificates_key), and returns the
-// audit events the Cascade hooks of events give for them. On PostgreSQL
-// the rows are locked (FOR UPDATE) as they are read, so the UPDATE
-// changes the rows the events describe.
+// certificates with key h but serial that this CA issued, that are
+// unexpired at at and valid or revoked for another reason
+// (keyCompromiseRevocable; index certificates_key), and returns the audit
+// events the Cascade hooks of events give for them (each with the row as
+// it was). A valid one gets revocation time at; a revoked one keeps its
+// time and gets reason keyCompromise (BR §7.2.2). On PostgreSQL the rows
+// are locked (FOR UPDATE) as they are read, so the UPDATE changes the rows
+// the events describe.
 func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, events []*AuditAppend) ([]*AuditAppend, error) {
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
 		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
-		WHERE c.key_hash = ? AND c.status = 'valid' AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ? ORDER BY c.serial`
+		WHERE c.key_hash = ? AND (c.status = 'valid' OR (c.status = 'revoked' AND c.revocation_reason <> 1))
+		AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ? ORDER BY c.serial`
 	if s.engine == EnginePostgres {
 		q += ` FOR UPDATE OF c`
 	}
@@ -1014,8 +1029,10 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 			return nil, err
 		}
 		out = append(out, evs...)
-		res, err := tx.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
-			ts(at), acme.ReasonKeyCompromise, c.Serial)
+		res, err := tx.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
+			revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
+			WHERE serial = ? AND `+keyCompromiseRevocable,
+			acme.ReasonKeyCompromise, ts(at), c.Serial)
 		if err := checkOne(res, err, "revoke certificate of the compromised key"); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// accountStatusesSQL and blockedKeysAmongSQL are the SQLite statements of
+// AccountStatuses and BlockedKeysAmong: the ids, or the key hashes in hex,
+// as one JSON array argument (json_each), so that one prepared statement
+// serves any number of them; each row is found by primary key.
+const (
+	accountStatusesSQL  = `SELECT id, status FROM accounts WHERE id IN (SELECT value FROM json_each(?))`
+	blockedKeysAmongSQL = `SELECT spki_sha256, blocked_at, serial, reason FROM blocked_keys WHERE spki_sha256 IN (SELECT unhex(value) FROM json_each(?))`
+)
+
+// AccountStatuses returns, in one statement, the status (acme.StatusValid,
+// acme.StatusDeactivated, acme.StatusRevoked) of each account of ids that
+// exists, by id; an unknown id is absent from the map. For a sweep over
+// many rows that each name an account (RA.sweepApprovals): one read
+// instead of one GetAccount per account. Duplicates in ids are read once;
+// no ids, no read.
+func (s *Store) AccountStatuses(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q, arg := accountStatusesSQL, any(nil)
+	if s.engine == EnginePostgres {
+		q, arg = `SELECT id, status FROM accounts WHERE id = ANY(?::text[])`, ids
+	} else {
+		j, err := json.Marshal(ids)
+		if err != nil {
+			return nil, fmt.Errorf("account statuses: %w", err)
+		}
+		arg = string(j)
+	}
+	// The readers' pool, not hot: a read of up to the sweep's batch of
+	// rows should not hold SQLite's writer connection.
+	err := func() error {
+		rows, err := s.r.QueryContext(ctx, q, arg)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, status string
+			if err := rows.Scan(&id, &status); err != nil {
+				rows.Close()
+				return err
+			}
+			out[id] = status
+		}
+		return errors.Join(rows.Err(), rows.Close())
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("account statuses: %w", err)
+	}
+	return out, nil
+}
+
+// BlockedKeysAmong returns, in one statement, those of the keys hashes
+// (each a KeyHash: SHA-256 of a DER SubjectPublicKeyInfo, 32 bytes) that
+// are blocked (GetBlockedKey), by string(hash); a key that is not blocked
+// is absent from the map. For a sweep over many CSRs (RA.sweepApprovals):
+// one read of the primary key per key, in one round trip, instead of one
+// GetBlockedKey each. Duplicates are read once; no hashes, no read.
+func (s *Store) BlockedKeysAmong(ctx context.Context, hashes [][]byte) (map[string]*BlockedKey, error) {
+	out := make(map[string]*BlockedKey, len(hashes))
+	hs := slices.CompactFunc(slices.SortedFunc(slices.Values(hashes), func(a, b []byte) int { return slices.Compare(a, b) }),
+		func(a, b []byte) bool { return slices.Equal(a, b) })
+	if len(hs) == 0 {
+		return out, nil
+	}
+	q, arg := blockedKeysAmongSQL, any(nil)
+	if s.engine == EnginePostgres {
+		q, arg = `SELECT spki_sha256, blocked_at, serial, reason FROM blocked_keys WHERE spki_sha256 = ANY(?::bytea[])`, hs
+	} else {
+		hexes := make([]string, len(hs))
+		for i, h := range hs {
+			hexes[i] = hex.EncodeToString(h)
+		}
+		j, err := json.Marshal(hexes)
+		if err != nil {
+			return nil, fmt.Errorf("blocked keys: %w", err)
+		}
+		arg = string(j)
+	}
+	// The readers' pool, not hot: a read of up to the sweep's batch of
+	// rows should not hold SQLite's writer connection.
+	err := func() error {
+		rows, err := s.r.QueryContext(ctx, q, arg)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var b BlockedKey
+			var at int64
+			if err := rows.Scan(&b.SPKISHA256, &at, &b.Serial, &b.Reason); err != nil {
+				rows.Close()
+				return err
+			}
+			b.BlockedAt = fromTS(at)
+			out[string(b.SPKISHA256)] = &b
+		}
+		return errors.Join(rows.Err(), rows.Close())
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("blocked keys: %w", err)
+	}
+	return out, nil
+}
