@@ -306,7 +306,9 @@ func (r *RA) Start(ctx context.Context) error {
 //     down) are validated again here (RFC 8555 §8.2);
 //   - orders left processing longer than StuckAfter (a node died between
 //     reserving a serial and storing the certificate) become invalid, so
-//     the client orders again; the reserved serial is never reused;
+//     the client orders again; the reserved serial is never reused; an
+//     approved order (its node died issuing it after the approval) waits
+//     for issuance again instead, and is issued by this sweep;
 //   - used-nonce records past their expiry and pending or invalid objects
 //     expired for longer than Retention are deleted.
 func (r *RA) Sweep(ctx context.Context) error { return r.sweep(ctx, false) }
@@ -338,8 +340,19 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		return fmt.Errorf("find stuck orders: %w", err)
 	}
 	for _, id := range stuck {
-		p := acme.NewProblem(acme.ServerInternal, "issuance was interrupted; please create a new order")
-		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, acme.StatusInvalid, p, now); err != nil && !errors.Is(err, store.ErrStale) {
+		// An order whose approver approved it was interrupted after
+		// ResumeApproved moved it to processing: it goes back to waiting
+		// (approved), and sweepApprovals below issues it with a new serial
+		// (the interrupted one stays reserved), rather than making the
+		// client order again and an approver decide again.
+		to, p := acme.StatusInvalid, acme.NewProblem(acme.ServerInternal, "issuance was interrupted; please create a new order")
+		switch ap, err := r.store.GetApprovalByOrder(ctx, id); {
+		case err == nil && ap.Status == store.ApprovalApproved:
+			to, p = store.OrderAwaitingApproval, nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("approval of stuck order %s: %w", id, err)
+		}
+		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, to, p, now); err != nil && !errors.Is(err, store.ErrStale) {
 			return fmt.Errorf("fail stuck order %s: %w", id, err)
 		}
 	}

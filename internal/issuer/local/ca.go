@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/certgate/certgate/internal/certlint"
@@ -108,6 +109,10 @@ type Options struct {
 	// empty, and the URLs ServerCertificate uses. Lint-clean values are
 	// plain http:// URLs (see LeafRequest). "" means none.
 	IssuerURL, CRLURL string
+
+	// afterWrite, when not nil, is called by create after it wrote each
+	// CA file into its temporary directory (tests kill the process there).
+	afterWrite func(name string)
 }
 
 // CA is a loaded built-in CA: root and intermediate certificates plus the
@@ -150,8 +155,10 @@ type certChecker interface {
 //
 // A new CA has a self-signed ECDSA P-384 root (ECDSA-SHA384, no path length
 // constraint) and an ECDSA P-256 intermediate signed by it (pathLen 0, EKU
-// serverAuth+clientAuth, certificate policy 2.23.140.1.2.1). Files are
-// created exclusively (O_EXCL), keys with mode 0600, dir with mode 0700.
+// serverAuth+clientAuth, certificate policy 2.23.140.1.2.1). Its files
+// (keys with mode 0600, certificates 0644) are written into a temporary
+// directory (mode 0700) that is then renamed to dir, so that a crash at
+// any point leaves no CA or the whole CA (see install).
 //
 // When some file is present but a required one is missing it returns an
 // error wrapping ErrPartialCA and touches nothing. Unparsable or
@@ -265,14 +272,6 @@ func (o Options) withDefaults() Options {
 
 // create makes a new root and intermediate and writes them to dir.
 func create(dir string, opts Options) (*CA, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("local CA: create directory: %w", err)
-	}
-	// The directory will hold private keys: make it private even if it
-	// already existed.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("local CA: chmod directory: %w", err)
-	}
 	now := opts.Now().UTC().Truncate(time.Second)
 	notBefore := now.Add(-time.Hour) // tolerate clock skew of relying parties
 
@@ -374,24 +373,98 @@ func create(dir string, opts Options) (*CA, error) {
 		rootPEM:  certPEM(rootDER),
 		interPEM: certPEM(interDER),
 	}
-	// Keys first: a crash after this leaves a partial directory, which the
-	// next start reports instead of silently minting a new CA.
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
+	if err := install(dir, []caFile{
 		{RootKeyFile, rootKeyPEM, 0o600},
 		{IntermediateKeyFile, interKeyPEM, 0o600},
 		{RootCertFile, ca.rootPEM, 0o644},
 		{IntermediateCertFile, ca.interPEM, 0o644},
-	}
-	for _, f := range files {
-		if err := writeExclusive(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
-			return nil, err
-		}
+	}, opts.afterWrite); err != nil {
+		return nil, err
 	}
 	return ca, nil
+}
+
+// caFile is one file of a new CA: its name in the CA directory, contents
+// and mode.
+type caFile struct {
+	name string
+	data []byte
+	mode os.FileMode
+}
+
+// createPrefix starts the name of the temporary directory, next to the CA
+// directory DIR, in which create writes a new CA: ".DIR.create-".
+func createPrefix(dir string) string { return "." + filepath.Base(dir) + ".create-" }
+
+// install writes files into a new temporary directory next to dir (mode
+// 0700; each file synced), then moves that directory into place with one
+// rename, as Import does: a crash or kill at any moment leaves either no
+// CA in dir or the whole CA, never a partial or torn one (a file created
+// but not yet written) that the next start would refuse as ErrPartialCA or
+// ErrInvalidCA. What a crash before the rename leaves is the temporary
+// directory only, holding keys that never signed anything; install removes
+// such leftovers of earlier attempts first (the data directory lock keeps
+// other processes from creating a CA in the same place meanwhile). dir may
+// exist as an empty directory; one holding other files (but no CA file:
+// LoadOrCreate checked) gets the synced files by hard links, keys first,
+// as before: a crash between two links leaves a partial CA there, but no
+// torn file. afterWrite, when not nil, is called after each
+// file is written (tests kill the process there).
+func install(dir string, files []caFile, afterWrite func(name string)) error {
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return fmt.Errorf("local CA: create directory: %w", err)
+	}
+	stale, err := filepath.Glob(filepath.Join(parent, createPrefix(dir)+"*"))
+	if err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("local CA: remove the leftover of an interrupted start: %w", err)
+		}
+	}
+	tmp, err := os.MkdirTemp(parent, createPrefix(dir))
+	if err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	defer os.RemoveAll(tmp) // after a successful rename tmp no longer exists
+	// The directory will hold private keys.
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		return fmt.Errorf("local CA: chmod directory: %w", err)
+	}
+	for _, f := range files {
+		if err := writeExclusive(filepath.Join(tmp, f.name), f.data, f.mode); err != nil {
+			return err
+		}
+		if afterWrite != nil {
+			afterWrite(f.name)
+		}
+	}
+	syncDir(tmp)
+	switch err := os.Remove(dir); {
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		if err := os.Rename(tmp, dir); err != nil {
+			return fmt.Errorf("local CA: move the new CA into %s: %w", dir, err)
+		}
+		syncDir(parent)
+		return nil
+	case !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST):
+		return fmt.Errorf("local CA: %s: %w", dir, err)
+	}
+	// dir holds other files: link the synced ones in (failing if a CA file
+	// appeared meanwhile), keys first.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("local CA: chmod directory: %w", err)
+	}
+	for _, f := range files {
+		if err := os.Link(filepath.Join(tmp, f.name), filepath.Join(dir, f.name)); err != nil {
+			return fmt.Errorf("local CA: %w", err)
+		}
+	}
+	syncDir(dir)
+	return nil
 }
 
 // load reads and cross-checks the CA files: the three required ones and
