@@ -75,11 +75,7 @@ func TestApprovalSweepBatchesReads(t *testing.T) {
 		var blockedKey *ecdsa.PrivateKey
 		for i := range n {
 			id := fmt.Sprintf("acct%04d", i)
-			status := acme.StatusValid
-			if i == 0 {
-				status = acme.StatusDeactivated
-			}
-			if err := st.CreateAccount(ctx, &store.Account{ID: id, KeyThumbprint: "tp-" + id, JWK: []byte("{}"), Status: status, CreatedAt: now}); err != nil {
+			if err := st.CreateAccount(ctx, &store.Account{ID: id, KeyThumbprint: "tp-" + id, JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: now}); err != nil {
 				t.Fatal(err)
 			}
 			o := &store.Order{ID: fmt.Sprintf("ord%04d", i), AccountID: id, Status: acme.StatusPending, Expires: now.Add(time.Hour),
@@ -99,6 +95,11 @@ func TestApprovalSweepBatchesReads(t *testing.T) {
 				Identifiers: o.Identifiers, KeyType: "ECDSA P-256", Reason: "test", CSR: csr, Status: store.ApprovalPending, RequestedAt: now}, now); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// Deactivate approval 0's account (an account that is no longer
+		// valid can create no order, so after its order).
+		if err := st.DeactivateAccount(ctx, "acct0000", nil); err != nil {
+			t.Fatal(err)
 		}
 		// Block approval 1's key: a certificate with it revoked for keyCompromise.
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(0xb1), Subject: pkix.Name{CommonName: "b.example.test"},
