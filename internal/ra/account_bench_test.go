@@ -31,7 +31,9 @@ func BenchmarkNewAccount(b *testing.B) {
 	req := acme.NewAccountRequest{Contact: []string{"mailto:bench@example.com"}, TermsOfServiceAgreed: true}
 	const url = "https://ca.test/acme/new-account"
 	var seq atomic.Int64
-	tp := func() string { return "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatInt(seq.Add(1), 36) }
+	tp := func() string {
+		return "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatInt(seq.Add(1), 36)
+	}
 	for _, eng := range storetest.Engines() {
 		nodes := func(b *testing.B, n int) []*RA {
 			if eng.Name == store.EnginePostgres {
