@@ -64,6 +64,9 @@ func newAccountList() *cobra.Command {
 			if err := checkLimit(limit); err != nil {
 				return err
 			}
+			if !isIDCursor(cursor) {
+				return fmt.Errorf("--cursor %q: not an account ID (give the ID that the previous page named)", cursor)
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &o)
 			if err != nil {
@@ -218,4 +221,18 @@ Deactivation is final.`,
 // accountAudit is an account as the audit log records it.
 func accountAudit(a *store.Account) map[string]any {
 	return map[string]any{"id": a.ID, "status": a.Status, "contact": a.Contact}
+}
+
+// isIDCursor reports whether c can be an account ID, as the admin API's
+// account cursor: at most 64 base64url characters ("" is the start).
+func isIDCursor(c string) bool {
+	if len(c) > 64 {
+		return false
+	}
+	for _, r := range c {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

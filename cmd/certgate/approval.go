@@ -56,14 +56,14 @@ func newApprovalList() *cobra.Command {
 				Order       string     `json:"order"`
 				Profile     string     `json:"profile"`
 				Identifiers []string   `json:"identifiers"`
-				KeyType     string     `json:"keyType"`
+				KeyType     string     `json:"key_type"`
 				Reason      string     `json:"reason"`
 				Status      string     `json:"status"`
-				RequestedAt time.Time  `json:"requestedAt"`
-				DecidedAt   *time.Time `json:"decidedAt,omitempty"`
-				DecidedBy   string     `json:"decidedBy,omitempty"`
+				RequestedAt time.Time  `json:"requested_at"`
+				DecidedAt   *time.Time `json:"decided_at,omitempty"`
+				DecidedBy   string     `json:"decided_by,omitempty"`
 				Comment     string     `json:"comment,omitempty"`
-				EscalatedAt *time.Time `json:"escalatedAt,omitempty"`
+				EscalatedAt *time.Time `json:"escalated_at,omitempty"`
 			}
 			out := []row{}
 			var rows [][]string

@@ -30,6 +30,9 @@ func newAuditList() *cobra.Command {
 			if err := checkLimit(f.Limit); err != nil {
 				return err
 			}
+			if f.BeforeSeq < 0 {
+				return fmt.Errorf("--before %d: must be a seq of 1 or more (0, the default: from the newest event)", f.BeforeSeq)
+			}
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
 				return err

@@ -122,7 +122,7 @@ func newEABList() *cobra.Command {
 				Profile    string            `json:"profile"`
 				Owner      string            `json:"owner,omitempty"`
 				Status     string            `json:"status"`
-				SingleUse  bool              `json:"singleUse"`
+				SingleUse  bool              `json:"single_use"`
 				Expires    *time.Time        `json:"expires,omitempty"`
 				Account    string            `json:"account,omitempty"`
 				Attributes map[string]string `json:"attributes,omitempty"`

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,12 +20,15 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -60,8 +64,107 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit())
+	root.InitDefaultCompletionCmd() // now, so that the walks below see it
+	root.SetHelpCommand(newHelp())
+	groupCommands(root)
+	// A group's help shows "certgate account [command]" only, as before:
+	// no usage line of its own although it now runs.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	explainArgs(root)
+	plainErrors(root)
+	root.SetFlagErrorFunc(flagError)
 	return root
+}
+
+// flagError is the error of a flag value that does not parse: pflag's
+// "invalid argument" line without the strconv or time function that
+// failed ("strconv.ParseInt: parsing \"abc\": invalid syntax").
+func flagError(_ *cobra.Command, err error) error {
+	var iv *pflag.InvalidValueError
+	if !errors.As(err, &iv) {
+		return err
+	}
+	name := "--" + iv.GetFlag().Name
+	why := iv.Unwrap().Error()
+	var ne *strconv.NumError
+	switch {
+	case errors.As(err, &ne) && ne.Func == "ParseBool":
+		why = "use true or false"
+	case errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange):
+		why = "out of range"
+	case errors.As(err, &ne) && strings.HasPrefix(ne.Func, "ParseFloat"):
+		why = "not a number"
+	case errors.As(err, &ne):
+		why = "not a whole number"
+	default:
+		why = strings.TrimPrefix(why, "time: ")
+	}
+	return fmt.Errorf("invalid argument %q for %q flag: %s", iv.GetValue(), name, why)
+}
+
+// plainErrors wraps the RunE of c and of every command below it so that
+// the errors of an invalid inventory request read as the request's fault
+// only ("serial \"x\" is not hexadecimal"), as the admin API's 422 does,
+// without the package's "inventory: invalid request: " prefix.
+func plainErrors(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			if err != nil && errors.Is(err, inventory.ErrInvalid) {
+				if _, rest, ok := strings.Cut(err.Error(), inventory.ErrInvalid.Error()+": "); ok {
+					return errors.New(rest)
+				}
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		plainErrors(sub)
+	}
+}
+
+// newHelp is `certgate help [COMMAND...]`: cobra's, except that an unknown
+// topic is an error (one line, exit 1) rather than the usage on stdout
+// with exit 0.
+func newHelp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return fmt.Errorf("unknown help topic %q (see 'certgate --help')", strings.Join(args, " "))
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// groupCommands makes every command below the root that only groups
+// others (account, cert, ...) refuse to run: without a command it says
+// which ones there are, and an unknown one is an error, where cobra would
+// print the group's help and exit 0 in both cases.
+func groupCommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		groupCommands(sub)
+	}
+	if !c.HasParent() || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		if len(args) > 0 {
+			return fmt.Errorf("%s: unknown command %q; use %s (see '%s --help')", path, args[0], strings.Join(names, ", "), cmd.CommandPath())
+		}
+		return fmt.Errorf("%s: give a command: %s (see '%s --help')", path, strings.Join(names, ", "), cmd.CommandPath())
+	}
 }
 
 // explainArgs wraps the argument check of c and of every command below
@@ -73,6 +176,11 @@ func explainArgs(c *cobra.Command) {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := check(cmd, args); err != nil {
 				path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+				if !cmd.HasSubCommands() && strings.HasPrefix(err.Error(), "unknown command ") {
+					// cobra.NoArgs calls an extra argument of a command
+					// without subcommands an "unknown command".
+					err = fmt.Errorf("takes no arguments, received %q", args[0])
+				}
 				return fmt.Errorf("%s: %w (usage: %s)", path, err, cmd.UseLine())
 			}
 			return nil

@@ -224,7 +224,7 @@ func TestArgCountErrorsNameTheCommand(t *testing.T) {
 	}{
 		{[]string{"approval", "approve"}, "approval approve: accepts 1 arg(s), received 0 (usage: certgate approval approve ID [flags])"},
 		{[]string{"cert", "revoke", "a", "b"}, "cert revoke: accepts 1 arg(s), received 2 (usage: certgate cert revoke SERIAL|FINGERPRINT [flags])"},
-		{[]string{"version", "x"}, `version: unknown command "x" for "certgate version" (usage: certgate version [flags])`},
+		{[]string{"version", "x"}, `version: takes no arguments, received "x" (usage: certgate version [flags])`},
 	} {
 		_, _, err := runCLI(t, nil, tc.args...)
 		if err == nil || err.Error() != tc.want {

@@ -41,7 +41,7 @@ type eabView struct {
 	Owner      string            `json:"owner,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Allow      []string          `json:"allow,omitempty"`
-	SingleUse  bool              `json:"singleUse"`
+	SingleUse  bool              `json:"single_use"`
 	Status     string            `json:"status"`
 	Expires    string            `json:"expires,omitempty"`
 }

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,13 +210,69 @@ func readProfileFile(path string) (*policy.Profile, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
+		switch {
+		case errors.As(err, &te):
 			// One line per field otherwise.
-			return nil, fmt.Errorf("profile file %s: %s", path, strings.Join(te.Errors, "; "))
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = yamlFieldError(m)
+			}
+			return nil, fmt.Errorf("profile file %s: %s", path, strings.Join(msgs, "; "))
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("profile file %s is empty", path)
 		}
-		return nil, fmt.Errorf("profile file %s: %w", path, err)
+		return nil, fmt.Errorf("profile file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return &p, nil
+}
+
+var (
+	yamlUnknownField = regexp.MustCompile("^(line [0-9]+: )field (.+) not found in type [A-Za-z0-9_.]+$")
+	yamlWrongType    = regexp.MustCompile("^(line [0-9]+: )cannot unmarshal !!([a-z]+)(?: `(.*)`)? into (.+)$")
+)
+
+// yamlFieldError rewrites one of yaml.v3's per-field decoding errors in
+// the profile file's terms, without Go type names: "line 3: field x not
+// found in type policy.Profile" is "line 3: unknown field "x"", and "line
+// 4: cannot unmarshal !!str `maybe` into bool" is "line 4: "maybe" is not
+// true or false". Other messages are returned as they are.
+func yamlFieldError(m string) string {
+	if g := yamlUnknownField.FindStringSubmatch(m); g != nil {
+		return g[1] + fmt.Sprintf("unknown field %q (docs/profiles.md lists the fields)", g[2])
+	}
+	g := yamlWrongType.FindStringSubmatch(m)
+	if g == nil {
+		return m
+	}
+	got := map[string]string{"str": "a string", "seq": "a list", "map": "a mapping", "int": "a number", "float": "a number",
+		"bool": "true or false", "null": "null"}[g[2]]
+	if got == "" {
+		got = "this value"
+	}
+	if g[3] != "" {
+		got = strconv.Quote(g[3])
+	}
+	want := "a value of another kind"
+	switch into := g[4]; {
+	case into == "bool":
+		want = "true or false"
+	case strings.HasPrefix(into, "[]"):
+		want = "a list"
+	case strings.HasPrefix(into, "map["):
+		want = "a mapping of key: value"
+	case strings.HasPrefix(into, "int"), strings.HasPrefix(into, "uint"), strings.HasPrefix(into, "float"):
+		want = "a number"
+	case into == "string" || strings.HasSuffix(into, ".Duration"):
+		want = "a single value"
+		if strings.HasSuffix(into, ".Duration") {
+			want = "a duration such as 90d or 36h"
+		}
+	case into == "policy.Profile":
+		want = "a mapping of profile fields (name: ..., validity: ...)"
+	case strings.HasPrefix(into, "policy.") || strings.HasPrefix(into, "*policy."):
+		want = "a mapping of fields"
+	}
+	return g[1] + got + " where " + want + " is expected"
 }
 
 func newProfileWrite(update bool) *cobra.Command {

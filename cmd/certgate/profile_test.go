@@ -231,7 +231,7 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		t.Errorf("approval of the expired order after the refused approve: %+v, %v; want pending", ap, err)
 	}
 	// So is one of an account no longer valid.
-	gone := &store.Account{ID: "acct-gone", KeyThumbprint: "tp-gone", JWK: []byte(`{}`), Status: acme.StatusDeactivated, CreatedAt: now}
+	gone := &store.Account{ID: "acct-gone", KeyThumbprint: "tp-gone", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: now}
 	if err := st.CreateAccount(ctx, gone); err != nil {
 		t.Fatal(err)
 	}
@@ -244,6 +244,11 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}, now); err != nil {
 		t.Fatal(err)
 	}
+	// Deactivated while its approval waits (an order of a deactivated
+	// account cannot be created).
+	if err := st.DeactivateAccount(ctx, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-gone", "--data", data); err == nil || !strings.Contains(err.Error(), "its account is no longer valid") {
 		t.Errorf("approving the approval of a deactivated account: %v, want refused", err)
 	}
@@ -252,7 +257,7 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		t.Errorf("rejected order %+v", o2)
 	}
 	out, _, _ = runCLI(t, nil, "approval", "list", "--status", "all", "--data", data, "--format", "json")
-	if !strings.Contains(out, `"decidedBy": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
+	if !strings.Contains(out, `"decided_by": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
 		t.Errorf("approval list --status all: %s", out)
 	}
 

@@ -268,15 +268,21 @@ func newRateLimitDelete() *cobra.Command {
 				return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
 			}
 			if subject == "" {
-				return del(verbatim)
-			}
-			err = del(subject)
-			if errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
+				subject = verbatim
+				err = del(verbatim)
+			} else if err = del(subject); errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
 				if verr := del(verbatim); !errors.Is(verr, store.ErrNotFound) {
 					return verr
 				}
 			}
-			return err
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("there is no %s override for %s (see 'certgate ratelimit list')", args[0], subject)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted the %s override for %s: the configured rate applies again\n", args[0], subject)
+			return nil
 		},
 	}
 	storeFlags(cmd, &so)

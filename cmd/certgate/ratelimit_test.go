@@ -35,8 +35,9 @@ func TestRateLimitOverrideCLI(t *testing.T) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
 	}
-	if _, _, err := runCLI(t, nil, "ratelimit", "delete", "new-orders-per-account", "--account", "acct1", "--data", data); err != nil {
-		t.Fatal(err)
+	if out, _, err := runCLI(t, nil, "ratelimit", "delete", "new-orders-per-account", "--account", "acct1", "--data", data); err != nil ||
+		out != "deleted the new-orders-per-account override for account:acct1: the configured rate applies again\n" {
+		t.Fatalf("ratelimit delete: %q, %v", out, err)
 	}
 	out, _, _ = runCLI(t, nil, "ratelimit", "list", "--data", data, "--format", "json")
 	if strings.Contains(out, "acct1") || !strings.Contains(out, `"subject": "eab:kid1"`) {
@@ -50,7 +51,7 @@ func TestRateLimitOverrideCLI(t *testing.T) {
 		{[]string{"set", "new-orders-per-account", "--rate", "1/1h"}, "exactly one of"},
 		{[]string{"set", "new-orders-per-account", "--account", "a", "--ip", "192.0.2.1", "--rate", "1/1h"}, "exactly one of"},
 		{[]string{"set", "new-orders-per-account", "--account", "a", "--rate", "lots"}, "invalid rate"},
-		{[]string{"delete", "new-orders-per-account", "--account", "acct1"}, "not found"},
+		{[]string{"delete", "new-orders-per-account", "--account", "acct1"}, "there is no new-orders-per-account override for account:acct1"},
 		{[]string{"set", "new-accounts-per-ip", "--ip", "10.0.0.0/8", "--rate", "0"}, "--ip"},
 		{[]string{"set", "new-accounts-per-ip", "--ip", "2001:db8::/48", "--rate", "0"}, "--ip"},
 		{[]string{"set", "new-accounts-per-ip", "--ip", "proxy.example.com", "--rate", "0"}, "--ip"},

@@ -261,7 +261,7 @@ func TestProfileErrorsAreOneLine(t *testing.T) {
 		{"missing file", []string{"create", "--file", filepath.Join(dir, "none.yaml")},
 			"profile file: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory"},
 		{"unknown fields", []string{"create", "--file", unknown}, "profile file " + unknown +
-			": line 2: field validty not found in type policy.Profile; line 3: field foo not found in type policy.Profile"},
+			`: line 2: unknown field "validty" (docs/profiles.md lists the fields); line 3: unknown field "foo" (docs/profiles.md lists the fields)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runCLI(t, nil, append(append([]string{"profile"}, tt.args...), "--data", data)...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os/user"
 	"time"
@@ -64,6 +65,9 @@ shown this once: the database keeps only its SHA-256 hash. Send it as
 			defer st.Close()
 			toks := auth.NewTokens(st, audit.New(st, nil), nil)
 			tok, rec, err := toks.Create(cmd.Context(), auth.CreateRequest{Name: name, Role: r, TTL: ttl, Actor: cliActor()})
+			if errors.Is(err, auth.ErrNameTaken) {
+				return fmt.Errorf("an unrevoked token is already named %q: choose another --name, or revoke it first", name)
+			}
 			if err != nil {
 				return err
 			}
@@ -147,7 +151,12 @@ func newTokenRevoke() *cobra.Command {
 			defer st.Close()
 			toks := auth.NewTokens(st, audit.New(st, nil), nil)
 			rec, err := toks.Revoke(cmd.Context(), args[0], cliActor())
-			if err != nil {
+			switch {
+			case errors.Is(err, auth.ErrNoToken):
+				return fmt.Errorf("there is no token with ID %q, nor an unrevoked one named so (see 'certgate token list --all')", args[0])
+			case errors.Is(err, auth.ErrRevoked):
+				return fmt.Errorf("token %q is already revoked", args[0])
+			case err != nil:
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s (id %s)\n", rec.Name, rec.ID)

@@ -76,7 +76,7 @@ type NextPage struct {
 }
 
 type listAccountsIn struct {
-	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+	Cursor string `query:"cursor" maxLength:"64" pattern:"^[A-Za-z0-9_-]*$" doc:"next_cursor of the previous page (an account ID)"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
 }
 
@@ -175,12 +175,12 @@ func parseOrderCursor(c string) (time.Time, string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", huma.Error400BadRequest("invalid cursor")
+		return time.Time{}, "", huma.Error422UnprocessableEntity("malformed cursor")
 	}
 	ns, id, ok := strings.Cut(string(b), ":")
 	n, err := strconv.ParseInt(ns, 10, 64)
 	if !ok || err != nil {
-		return time.Time{}, "", huma.Error400BadRequest("invalid cursor")
+		return time.Time{}, "", huma.Error422UnprocessableEntity("malformed cursor")
 	}
 	return time.Unix(0, n).UTC(), id, nil
 }

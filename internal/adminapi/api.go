@@ -13,13 +13,18 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
@@ -73,7 +78,7 @@ func groups() []func(*API) {
 	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes}
 }
 
-// New returns the handler serving the API under Prefix: give it every
+// New returns the handler serving the API under Prefix: give it Prefix and every
 // request whose path starts with Prefix + "/".
 func New(d Deps) http.Handler {
 	h, _ := build(d)
@@ -114,6 +119,14 @@ func build(d Deps) (http.Handler, *routeMux) {
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API token from `certgate token create`"},
 	}
+	// Every problem names its type: about:blank (RFC 9457 §4.2.1), the
+	// default a client would otherwise have to assume (§3.1.1).
+	cfg.Transformers = append(cfg.Transformers, func(_ huma.Context, _ string, v any) (any, error) {
+		if e, ok := v.(*huma.ErrorModel); ok && e.Type == "" {
+			e.Type = problemType
+		}
+		return v, nil
+	})
 	hapi := humago.New(mux, cfg)
 	a := &API{huma: hapi, d: d}
 	hapi.UseMiddleware(a.authenticate)
@@ -131,7 +144,42 @@ func build(d Deps) (http.Handler, *routeMux) {
 		}
 		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
 	})
-	return mux, mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Prefix {
+			// ServeMux would redirect to Prefix + "/", which is no resource.
+			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+" (the OpenAPI document is at "+OpenAPIPath+")")
+			return
+		}
+		if !cleanPath(r.URL.Path) {
+			// ServeMux would answer a 307 redirect (with an HTML body)
+			// to the cleaned path, which may name another resource.
+			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+` (a path with "//", "." or ".." segments)`)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), mux
+}
+
+// problemType is the type of every problem document the API answers:
+// about:blank, the status code says it all (RFC 9457 §4.2.1).
+const problemType = "about:blank"
+
+// cleanPath reports whether p has no empty ("//"), "." or ".." segment:
+// whether http.ServeMux would route it rather than redirect it. It costs
+// two substring scans for the usual path.
+func cleanPath(p string) bool {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return true
+	}
+	if strings.Contains(p, "//") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // allowed returns the methods for which the mux routes r's path to an
@@ -153,7 +201,7 @@ func (m *routeMux) allowed(r *http.Request) []string {
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Type: problemType, Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
 type principalKey struct{}
@@ -194,9 +242,82 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 			"role "+string(p.Role)+" lacks permission "+string(perm)+" (docs/api.md lists the roles)")
 		return
 	}
+	if status, detail := checkText(ctx); status != 0 {
+		_ = huma.WriteErr(a.huma, ctx, status, detail)
+		return
+	}
 	ctx = huma.WithValue(ctx, principalKey{}, p)
 	ctx = huma.WithContext(ctx, audit.WithSource(ctx.Context(), ctx.RemoteAddr()))
 	next(ctx)
+}
+
+// checkText refuses, before the operation runs, text that the storage
+// engines would not treat alike: a NUL character (PostgreSQL's text type
+// refuses it, so a lookup or an insert failed with 500 there while SQLite
+// stored it) or invalid UTF-8, in the path (404: no object has such an
+// ID), in a query parameter the operation takes (422), or a \u0000 escape
+// in the JSON body (422; encoding/json already replaces invalid UTF-8 in a
+// body). A body over the operation's limit is a 413, as huma answers it.
+// It returns 0 when the request is acceptable.
+func checkText(ctx huma.Context) (status int, detail string) {
+	r, w := humago.Unwrap(ctx)
+	if !plainText(r.URL.Path) {
+		return http.StatusNotFound, "no such object: the path holds a NUL character or invalid UTF-8"
+	}
+	op := ctx.Operation()
+	q := r.URL.Query()
+	for _, p := range op.Parameters {
+		if p.In != "query" {
+			continue
+		}
+		for _, v := range q[p.Name] {
+			if !plainText(v) {
+				return http.StatusUnprocessableEntity, "query parameter " + p.Name + ": a NUL character or invalid UTF-8"
+			}
+		}
+	}
+	if op.RequestBody == nil || r.Body == nil || op.MaxBodyBytes <= 0 {
+		return 0, ""
+	}
+	// Read as huma would (its limit; over it the connection closes after
+	// the answer), then handed to huma from memory.
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, op.MaxBodyBytes))
+	if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large limit=%d bytes", op.MaxBodyBytes)
+	}
+	if err != nil {
+		return http.StatusBadRequest, "cannot read the request body"
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if hasNULEscape(b) {
+		return http.StatusUnprocessableEntity, `body: a string holds a NUL character (\u0000)`
+	}
+	return 0, ""
+}
+
+// plainText reports whether s is valid UTF-8 without a NUL character.
+func plainText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// hasNULEscape reports whether the JSON text b holds the escape \u0000
+// (a backslash that is not itself escaped, then u0000).
+func hasNULEscape(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("u0000"))
+		if j < 0 {
+			return false
+		}
+		u := i + j
+		n := 0
+		for k := u - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		i = u + 1
+	}
 }
 
 // principal returns the caller authenticated by the middleware.
@@ -228,6 +349,11 @@ func Register[I, O any](a *API, perm auth.Permission, op huma.Operation, h func(
 	op.Extensions["x-roles"] = roles
 	op.Description = strings.TrimSpace(op.Description + "\n\nRequires permission `" + string(perm) + "` (roles: " + strings.Join(roles, ", ") + ").")
 	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	if _, body := reflect.TypeFor[I]().FieldByName("Body"); body {
+		// huma's answers to a body it cannot read: not JSON (400), over
+		// its 1 MiB limit (413), another content type (415).
+		op.Errors = append(op.Errors, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+	}
 	huma.Register(a.huma, op, func(ctx context.Context, in *I) (*O, error) {
 		return h(ctx, principal(ctx), in)
 	})

@@ -114,12 +114,12 @@ func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 				t.Fatalf("approve: %d %s", r.status, r.body)
 			}
 			before, after := last(t, "approval", id, "approval.approve")
-			if before["escalatedAt"] == nil || after["escalatedAt"] == nil || before["status"] != "pending" || after["status"] != "approved" {
+			if before["escalated_at"] == nil || after["escalated_at"] == nil || before["status"] != "pending" || after["status"] != "approved" {
 				t.Errorf("approval.approve before %v after %v, want the escalation made meanwhile in both, pending then approved", before, after)
 			}
 			var body map[string]any
 			must(t, json.Unmarshal(r.body, &body))
-			if body["escalatedAt"] == nil || body["status"] != "approved" || body["decidedBy"] != f.actor(auth.RoleAdmin) {
+			if body["escalated_at"] == nil || body["status"] != "approved" || body["decided_by"] != f.actor(auth.RoleAdmin) {
 				t.Errorf("approve answered %s, want the approval as the decision left it: approved, with the escalation made meanwhile", r.body)
 			}
 		})

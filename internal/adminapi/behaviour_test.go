@@ -133,8 +133,11 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 		}
 
 		// Pagination: 7 accounts in pages of 3; orders of one account; audit events.
+		// The orders are listed for the last of these accounts: the first
+		// one is deactivated by now and can order nothing.
+		var pid, poid string
 		for range 5 {
-			f.account()
+			pid, poid = f.account()
 		}
 		seen := map[string]bool{}
 		cursor, pages := "", 0
@@ -159,7 +162,7 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 		}
 		ctx := context.Background()
 		for i := range 4 {
-			if err := f.st.CreateOrder(ctx, &store.Order{ID: fmt.Sprintf("o%d", i), AccountID: id, Status: "pending", Expires: f.now,
+			if err := f.st.CreateOrder(ctx, &store.Order{ID: fmt.Sprintf("o%d", i), AccountID: pid, Status: "pending", Expires: f.now,
 				AuthzIDs: []string{}, CreatedAt: f.now, UpdatedAt: f.now}, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +173,7 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 			page := decode[struct {
 				Items      []Order
 				NextCursor string `json:"next_cursor"`
-			}](t, f.do("GET", "/api/v1/accounts/"+id+"/orders?limit=2&cursor="+cursor, admin, nil))
+			}](t, f.do("GET", "/api/v1/accounts/"+pid+"/orders?limit=2&cursor="+cursor, admin, nil))
 			for _, o := range page.Items {
 				orderIDs = append(orderIDs, o.ID)
 			}
@@ -178,10 +181,10 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 				break
 			}
 		}
-		if strings.Join(orderIDs, ",") != "o0,o1,o2,o3,"+oid {
+		if strings.Join(orderIDs, ",") != "o0,o1,o2,o3,"+poid {
 			t.Fatalf("orders %v", orderIDs)
 		}
-		if err := isProblem(f.do("GET", "/api/v1/accounts/"+id+"/orders?cursor=!!", admin, nil), 400); err != nil {
+		if err := isProblem(f.do("GET", "/api/v1/accounts/"+pid+"/orders?cursor=!!", admin, nil), 422); err != nil {
 			t.Errorf("bad cursor: %v", err)
 		}
 		var seqs []int64
@@ -292,17 +295,25 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 	})
 }
 
-// TestInvalidInventoryRequestDetail: a malformed certificate-list cursor is
-// a 422 problem whose detail says what is wrong without the inventory
-// package's internal prefix.
+// TestInvalidInventoryRequestDetail: a malformed certificate-list cursor or
+// attribute filter is a 422 problem whose detail says what is wrong without
+// the inventory package's internal prefix.
 func TestInvalidInventoryRequestDetail(t *testing.T) {
 	f := newFixture(t, storetest.Engines()[0].Open(t))
-	r := f.do("GET", "/api/v1/certificates?cursor=not-a-cursor", f.tokens[auth.RoleAdmin], nil)
-	if err := isProblem(r, 422); err != nil {
-		t.Fatal(err)
-	}
-	if body := string(r.body); strings.Contains(body, "inventory:") || !strings.Contains(body, "malformed cursor") {
-		t.Errorf("problem %s: want the detail \"malformed cursor\" without \"inventory:\"", body)
+	for path, want := range map[string]string{
+		"/api/v1/certificates?cursor=not-a-cursor": "malformed cursor",
+		"/api/v1/certificates?attr=noequals":       `attribute \"noequals\" is not key=value`,
+		"/api/v1/reports/expiring?attr=noequals":   `attribute \"noequals\" is not key=value`,
+		"/api/v1/reports/violations?attr=noequals": `attribute \"noequals\" is not key=value`,
+		"/api/v1/reports/weak-keys?attr=noequals":  `attribute \"noequals\" is not key=value`,
+	} {
+		r := f.do("GET", path, f.tokens[auth.RoleAdmin], nil)
+		if err := isProblem(r, 422); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if body := string(r.body); strings.Contains(body, "inventory:") || !strings.Contains(body, want) {
+			t.Errorf("%s: problem %s: want the detail %s without \"inventory:\"", path, body, want)
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ type CertFilters struct {
 func (f *CertFilters) query() (inventory.Query, error) {
 	attrs, err := inventory.ParseAttributes(f.Attributes)
 	if err != nil {
-		return inventory.Query{}, huma.Error422UnprocessableEntity(err.Error())
+		return inventory.Query{}, huma.Error422UnprocessableEntity(invalidDetail(err))
 	}
 	return inventory.Query{Issuer: f.Issuer, Profile: f.Profile, Attributes: attrs, Sort: f.Sort, Limit: f.Limit, Cursor: f.Cursor}, nil
 }
@@ -93,17 +93,22 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 	case errors.Is(err, inventory.ErrNotFound):
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, inventory.ErrInvalid):
-		// The detail is what follows "inventory: invalid request: ", the
-		// package's own prefix, which says nothing to an API client.
-		detail := err.Error()
-		if _, rest, ok := strings.Cut(detail, inventory.ErrInvalid.Error()+": "); ok {
-			detail = rest
-		}
-		return huma.Error422UnprocessableEntity(detail)
+		return huma.Error422UnprocessableEntity(invalidDetail(err))
 	case errors.Is(err, inventory.ErrAlreadyRevoked):
 		return huma.Error409Conflict(what + " is already revoked")
 	}
 	return a.storeError(ctx, what, err)
+}
+
+// invalidDetail is the detail of an inventory.ErrInvalid error: what
+// follows "inventory: invalid request: ", the package's own prefix, which
+// says nothing to an API client.
+func invalidDetail(err error) string {
+	detail := err.Error()
+	if _, rest, ok := strings.Cut(detail, inventory.ErrInvalid.Error()+": "); ok {
+		detail = rest
+	}
+	return detail
 }
 
 func certificateRoutes(a *API) {

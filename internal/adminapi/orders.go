@@ -77,7 +77,7 @@ type orderOut struct {
 
 func orderRoutes(a *API) {
 	Register(a, auth.PermOrdersRead, huma.Operation{OperationID: "list-account-orders", Method: http.MethodGet,
-		Path: Prefix + "/accounts/{id}/orders", Summary: "List an account's orders", Tags: []string{"orders"}, Errors: []int{400, 404},
+		Path: Prefix + "/accounts/{id}/orders", Summary: "List an account's orders", Tags: []string{"orders"}, Errors: []int{404},
 		Description: "Orders of one account, oldest first, paginated by cursor. 404 when the account does not exist."},
 		func(ctx context.Context, _ *auth.Principal, in *listOrdersIn) (*ordersOut, error) {
 			if _, err := a.d.Store.GetAccount(ctx, in.ID); err != nil {

@@ -336,10 +336,10 @@ type EABKeyView struct {
 	Owner      string            `json:"owner,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Allow      []string          `json:"allow,omitempty"`
-	SingleUse  bool              `json:"singleUse"`
+	SingleUse  bool              `json:"single_use"`
 	Status     string            `json:"status" enum:"active,used,revoked,expired"`
 	Expires    *time.Time        `json:"expires,omitempty"`
-	CreatedAt  time.Time         `json:"createdAt"`
+	CreatedAt  time.Time         `json:"created_at"`
 	Account    string            `json:"account,omitempty" doc:"the last account bound with the key"`
 }
 
@@ -369,7 +369,7 @@ type createEABIn struct {
 		Attributes map[string]string `json:"attributes,omitempty" doc:"default custom attributes of the bound accounts' certificates"`
 		Allow      []string          `json:"allow,omitempty" doc:"identifier rules the bound accounts may order"`
 		Expires    string            `json:"expires,omitempty" doc:"how long the key can bind accounts, e.g. 30d; empty: forever; 422 when it would end after 2262-04-11T23:47:16Z, the latest expiry stored" example:"30d"`
-		SingleUse  bool              `json:"singleUse,omitempty"`
+		SingleUse  bool              `json:"single_use,omitempty"`
 	}
 }
 
@@ -482,10 +482,12 @@ type approvalOut struct {
 }
 
 type decideIn struct {
-	ID   string `path:"id" maxLength:"64"`
-	Body struct {
-		Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
-	}
+	ID   string    `path:"id" maxLength:"64"`
+	Body *decision // optional: an approval needs no comment
+}
+
+type decision struct {
+	Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
 }
 
 func approvalRoutes(a *API) {
@@ -518,6 +520,9 @@ func approvalRoutes(a *API) {
 		})
 	decide := func(approve bool) func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
 		return func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
+			if in.Body == nil {
+				in.Body = &decision{}
+			}
 			if !approve && in.Body.Comment == "" {
 				return nil, huma.Error422UnprocessableEntity("a rejection needs a comment saying why (the ACME client sees it)")
 			}

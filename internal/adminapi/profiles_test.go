@@ -87,7 +87,7 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 	if r.status != 422 || !strings.Contains(string(r.body), "empty attribute values: billing_code") {
 		t.Errorf("empty attribute value: %d %s", r.status, r.body)
 	}
-	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"billing_code": "CC-1"}, "singleUse": true})
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "billing", "attributes": map[string]string{"billing_code": "CC-1"}, "single_use": true})
 	var created struct {
 		KID, HMAC string
 		Status    string

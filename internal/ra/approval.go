@@ -311,14 +311,14 @@ type ApprovalView struct {
 	Account     string            `json:"account"`
 	Profile     string            `json:"profile"`
 	Identifiers []acme.Identifier `json:"identifiers"`
-	KeyType     string            `json:"keyType"`
+	KeyType     string            `json:"key_type"`
 	Reason      string            `json:"reason"`
 	Status      string            `json:"status"`
-	RequestedAt time.Time         `json:"requestedAt"`
-	DecidedAt   time.Time         `json:"decidedAt,omitzero"`
-	DecidedBy   string            `json:"decidedBy,omitempty"`
+	RequestedAt time.Time         `json:"requested_at"`
+	DecidedAt   time.Time         `json:"decided_at,omitzero"`
+	DecidedBy   string            `json:"decided_by,omitempty"`
 	Comment     string            `json:"comment,omitempty"`
-	EscalatedAt time.Time         `json:"escalatedAt,omitzero"`
+	EscalatedAt time.Time         `json:"escalated_at,omitzero"`
 }
 
 // ApprovalSnapshot returns the view of ap.
@@ -352,8 +352,8 @@ type Escalation struct {
 	Profile     string            `json:"profile"`
 	Identifiers []acme.Identifier `json:"identifiers"`
 	Reason      string            `json:"reason"`
-	RequestedAt time.Time         `json:"requestedAt"`
-	EscalatedAt time.Time         `json:"escalatedAt"`
+	RequestedAt time.Time         `json:"requested_at"`
+	EscalatedAt time.Time         `json:"escalated_at"`
 	Waiting     string            `json:"waiting"` // Go duration text
 }
 

@@ -2,9 +2,13 @@ package ra_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"testing"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 )
 
@@ -40,5 +44,40 @@ func TestAccountDeactivationCancelsPendingOrders(t *testing.T) {
 	}
 	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusInvalid {
 		t.Errorf("pending order of the deactivated account is %s, want invalid", st)
+	}
+}
+
+// TestStaleAccountDeactivated: a request authenticated with a cached
+// account (the front end trusts its cache for a few seconds) whose account
+// another node or the CLI deactivated meanwhile can neither create an
+// order nor have one finalized: unauthorized (RFC 8555 §7.3.6), and the
+// ready order is still ready, nothing issued.
+func TestStaleAccountDeactivated(t *testing.T) {
+	e := newPolicyEnvWith(t, ra.Config{}, policy.Profile{Name: "pre", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
+	ctx := context.Background()
+	a := e.account("pre", nil, nil)
+	o, azs := e.readyOrder(a, "pre", "s.pre.test")
+	// Deactivated behind the RA's back: a still says valid.
+	if err := e.st.DeactivateAccount(ctx, a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantUnauthorized := func(what string, err error) {
+		t.Helper()
+		p, ok := acme.AsProblem(err)
+		if !ok || p.Type != acme.Unauthorized {
+			t.Errorf("%s for a deactivated account: %v, want an unauthorized problem", what, err)
+		}
+	}
+	_, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "pre", Identifiers: dnsIDs("t.pre.test")})
+	wantUnauthorized("newOrder", err)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, err = e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "s.pre.test"), nil)
+	wantUnauthorized("finalize", err)
+	stored, err := e.st.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusReady || stored.CertSerial != "" {
+		t.Errorf("order after the refused finalize: %s, certificate %q; want ready, none", st, stored.CertSerial)
 	}
 }

@@ -224,6 +224,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}
+		if errors.Is(err, store.ErrAccountNotValid) {
+			return nil, accountNoLongerValid()
+		}
 		return nil, r.internal(ctx, "order finalization", err)
 	}
 	// From here on the order is processing: finish the issuance even if the

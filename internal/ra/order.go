@@ -137,6 +137,9 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 	if p := rateRefusal(err, refused); p != nil {
 		return nil, nil, p
 	}
+	if errors.Is(err, store.ErrAccountNotValid) {
+		return nil, nil, accountNoLongerValid()
+	}
 	if err != nil {
 		return nil, nil, r.internal(ctx, "order creation", err)
 	}

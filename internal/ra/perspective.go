@@ -3,6 +3,8 @@ package ra
 import (
 	"context"
 
+	"github.com/certgate/certgate/internal/acme"
+
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va/mpic"
 )
@@ -57,8 +59,8 @@ func (r *RA) attempt(ctx context.Context, az *store.Authorization, c *store.Chal
 // challenge's answer), so that the attempt takes the longer of the two
 // instead of their sum. The outcome is what running them one after the
 // other gives: the challenge's error when it fails (the CAA check is then
-// cancelled), else the CAA check's, which is a CAA refusal. Both have
-// ended when it returns.
+// cancelled), else the CAA check's, final when it is a refusal by the
+// records (isCAARefusal). Both have ended when it returns.
 func (r *RA) validateAndCheckCAA(ctx context.Context, v Validator, az *store.Authorization, c *store.Challenge, keyAuth string) (verr error, caaRefused bool) {
 	caaCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -71,7 +73,15 @@ func (r *RA) validateAndCheckCAA(ctx context.Context, v Validator, az *store.Aut
 		return verr, false
 	}
 	if cerr := <-caa; cerr != nil {
-		return cerr, true
+		return cerr, isCAARefusal(cerr)
 	}
 	return nil, false
+}
+
+// isCAARefusal reports whether err, from a CAA check, is a refusal by the
+// records (a caa problem): final, not worth another attempt. A failed
+// lookup (a dns problem) is not: a later attempt may read the records.
+func isCAARefusal(err error) bool {
+	p, ok := acme.AsProblem(err)
+	return ok && p.Type == acme.CAA
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,15 +91,17 @@ func (e *policyEnv) putProfile(p policy.Profile) {
 	}
 }
 
-var accountSeq int
+// accountSeq numbers the accounts of all tests; parallel subtests (one per
+// engine) take numbers at once.
+var accountSeq atomic.Int64
 
 // account creates an account, bound to a new EAB key for profile when
 // eabProfile is not "" (with the key's attributes and allowlist).
 func (e *policyEnv) account(eabProfile string, attrs map[string]string, allow []string) *store.Account {
 	e.t.Helper()
 	ctx := context.Background()
-	accountSeq++
-	a := &store.Account{ID: "acct" + strings.Repeat("x", accountSeq), KeyThumbprint: "tp" + strings.Repeat("y", accountSeq), JWK: []byte(`{}`),
+	n := int(accountSeq.Add(1))
+	a := &store.Account{ID: "acct" + strings.Repeat("x", n), KeyThumbprint: "tp" + strings.Repeat("y", n), JWK: []byte(`{}`),
 		Status: acme.StatusValid, CreatedAt: e.now}
 	if eabProfile == "" {
 		if err := e.st.CreateAccount(ctx, a); err != nil {

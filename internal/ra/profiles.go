@@ -3,6 +3,7 @@ package ra
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -95,7 +96,7 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 	); err != nil {
 		return nil, err
 	}
-	if err := op.checkChallenges(ids); err != nil {
+	if err := op.checkChallenges(ids, r.cfg.IPDenied); err != nil {
 		return nil, err
 	}
 	return op, nil
@@ -138,16 +139,30 @@ func (r *RA) identifierPolicy(ctx context.Context, a *store.Account, p *policy.P
 	return op, eabAttrs, nil
 }
 
-// checkChallenges refuses identifiers for which the profile offers no
-// challenge and which are not pre-authorized.
-func (op *orderPolicy) checkChallenges(ids []acme.Identifier) error {
+// checkChallenges refuses identifiers that are not pre-authorized and
+// that no challenge can validate: the profile offers no challenge type
+// for them, or (ipDenied, Config.IPDenied, when not nil) they are ip
+// identifiers whose address validation never connects to. The problem
+// is rejectedIdentifier, with one subproblem per identifier (RFC 8555
+// §6.7.1).
+func (op *orderPolicy) checkChallenges(ids []acme.Identifier, ipDenied func(netip.Addr) error) error {
 	var subs []acme.Problem
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
-		if op.preAuthorized(aid) || len(op.challengeTypes(aid, wildcard)) > 0 {
+		if op.preAuthorized(aid) {
 			continue
 		}
-		sp := acme.NewProblem(acme.RejectedIdentifier, "%s: profile %s offers no challenge type that can validate it", id.Value, op.profile.Name)
+		var sp *acme.Problem
+		if len(op.challengeTypes(aid, wildcard)) == 0 {
+			sp = acme.NewProblem(acme.RejectedIdentifier, "%s: profile %s offers no challenge type that can validate it", id.Value, op.profile.Name)
+		} else if a, err := netip.ParseAddr(aid.Value); aid.Type == acme.IdentifierIP && err == nil && ipDenied != nil {
+			if derr := ipDenied(a); derr != nil {
+				sp = acme.NewProblem(acme.RejectedIdentifier, "%v: no challenge can validate it", derr)
+			}
+		}
+		if sp == nil {
+			continue
+		}
 		idc := id
 		sp.Identifier = &idc
 		subs = append(subs, *sp)

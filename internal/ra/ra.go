@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,6 +135,15 @@ type Config struct {
 	// within 8 hours before issuance). Default 8h; negative re-checks at
 	// every finalize.
 	CAARecheckAfter time.Duration
+	// IPDenied returns a client-safe error when validation never connects
+	// to an ip identifier's address (va.VA.AddressDenied: the
+	// va-deny-networks list and the always-denied ranges), else nil.
+	// newOrder refuses such an identifier as rejectedIdentifier unless the
+	// profile pre-authorizes it: http-01 and tls-alpn-01 connect to the
+	// address itself (RFC 8738 §3, §6), so no challenge could validate
+	// it. nil refuses none (the always-denied ranges still are, by
+	// NormalizeIdentifiers).
+	IPDenied func(netip.Addr) error
 	// AccountURIPrefixes are what an account's URL starts with, the
 	// account ID following: a CAA accounturi parameter (RFC 8657 §3)
 	// matches when it equals one of them + the account ID. Empty: no
@@ -478,6 +488,17 @@ func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, 
 // accepted): unauthorized, served with HTTP 401.
 func AccountNotValid(a *store.Account) *acme.Problem {
 	p := acme.NewProblem(acme.Unauthorized, "the account is %s", a.Status)
+	p.Status = 401
+	return p
+}
+
+// accountNoLongerValid is the problem for a request whose account was
+// valid when the request was authenticated (the front end's account cache
+// trusts an entry for a few seconds) but no longer was when the store
+// checked it in the request's transaction: deactivated by another node or
+// the CLI, or revoked (RFC 8555 §7.3.6: unauthorized, as AccountNotValid).
+func accountNoLongerValid() *acme.Problem {
+	p := acme.NewProblem(acme.Unauthorized, "the account is no longer valid (deactivated or revoked)")
 	p.Status = 401
 	return p
 }

@@ -34,7 +34,7 @@ func (s *Server) httpsHandler() http.Handler {
 			return
 		}
 		r = r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr))
-		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") {
+		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") || r.URL.Path == adminapi.Prefix {
 			s.api.ServeHTTP(w, r)
 			return
 		}

@@ -35,7 +35,7 @@ func corroborate(ctx context.Context, cfg *config.Serve, v *va.VA, secret []byte
 		return v
 	}
 	c := &mpic.Corroborator{Primary: mpic.Local{Perspective: mpic.PrimaryName, VA: v},
-		Policy: mpic.Policy{Unreachable: p.Unreachable, MaxDisagree: p.MaxDisagree}}
+		Policy: mpic.Policy{Unreachable: p.Unreachable, MaxDisagree: p.MaxDisagree}, Log: log}
 	for i, name := range p.RemoteNames {
 		c.Remotes = append(c.Remotes, mpic.NewRemote(name, p.RemoteURLs[i], secret, p.Timeout, now))
 	}

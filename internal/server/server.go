@@ -223,6 +223,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		rcfg.AccountURIPrefixes = []string{"https://" + net.JoinHostPort(cfg.Hostname, port) + "/acme/account/",
 			"https://" + hostForURL(cfg.Hostname) + "/acme/account/"}
 	}
+	if rcfg.IPDenied == nil {
+		// An ip identifier in va-deny-networks is refused at newOrder: no
+		// challenge could validate it.
+		rcfg.IPDenied = validator.AddressDenied
+	}
 	if rcfg.RateLimits == (ratelimit.Config{}) {
 		rcfg.RateLimits = cfg.RateLimits
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -23,7 +24,11 @@ func (s *Store) StartIssuance(ctx context.Context, orderID, serial string, now t
 }
 
 // StartIssuanceKey is StartIssuance that first, in the same transaction,
-// refuses a certificate key that is blocked: keyHash (KeyHash of the CSR's
+// refuses a certificate key that is blocked, and starts nothing for an
+// order whose account is no longer valid (ErrAccountNotValid: deactivated
+// by another node, whose account cache the deactivating node cannot
+// clear, or by the CLI; RFC 8555 §7.3.6). It first refuses a key that is
+// blocked: keyHash (KeyHash of the CSR's
 // public key; nil checks nothing) names a BlockedKey, then it returns a
 // *KeyBlockedError and changes nothing. The check costs the finalize no
 // read of its own (on SQLite no turn of the writer goroutine).
@@ -41,9 +46,13 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND status = 'pending'`,
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND status = 'pending'
+			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`,
 			ts(now), orderID)
 		if err := checkOne(res, err, "start issuance"); err != nil {
+			if errors.Is(err, ErrStale) {
+				return orderAccountNotValid(ctx, tx, orderID, err)
+			}
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
@@ -55,6 +64,24 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 		}
 		return nil
 	})
+}
+
+// orderAccountNotValid tells why StartIssuanceKey's conditional UPDATE of
+// order orderID changed nothing: ErrAccountNotValid when the order is
+// pending but its account is not valid, else stale (the order is missing
+// or not pending). Read only on that failure path.
+func orderAccountNotValid(ctx context.Context, tx txConn, orderID string, stale error) error {
+	var order, account string
+	err := tx.QueryRowContext(ctx, `SELECT o.status, a.status FROM orders o JOIN accounts a ON a.id = o.account_id WHERE o.id = ?`, orderID).Scan(&order, &account)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return stale
+	case err != nil:
+		return fmt.Errorf("start issuance: account of order %s: %w", orderID, err)
+	case order == acme.StatusPending && account != acme.StatusValid:
+		return fmt.Errorf("start issuance: account is %s: %w", account, ErrAccountNotValid)
+	}
+	return stale
 }
 
 // KeyBlockedError is StartIssuanceKey's refusal of a blocked key, or

@@ -234,19 +234,28 @@ func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
 	return nil
 }
 
-// The insert of one order, and on PostgreSQL the same insert that also
-// locks the stored row of the profile its last argument names, FOR KEY
-// SHARE (shareProfile), in the same statement: one round trip fewer on the
-// request path than a statement of its own.
+// The insert of one order, only while its account is valid: the row is
+// selected from the account's, so an account deactivated meanwhile (by
+// another node, whose account cache the deactivating one cannot clear, or
+// by the CLI) inserts nothing. On PostgreSQL the same statement locks the
+// account's row FOR SHARE (a deactivation's UPDATE waits for the order's
+// transaction to end, and its cancelPendingAuthorizations then sees the
+// order's new authorizations) and the stored row of the profile its last
+// argument names FOR KEY SHARE (shareProfile): one round trip, as before
+// the checks.
 const (
 	insertOrderInto = `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at, profile, attributes) `
-	insertOrderSQL  = insertOrderInto + `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertOrderPG   = insertOrderInto + `SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-		FROM (SELECT 1) one LEFT JOIN (` + shareProfileSQL + `) profile_row ON true`
+	insertOrderSQL  = insertOrderInto + `SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		FROM accounts WHERE id = ? AND status = 'valid'`
+	insertOrderPG = insertOrderInto + `SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+		FROM (SELECT 1 FROM accounts WHERE id = ? AND status = 'valid' FOR SHARE) account_row
+		LEFT JOIN (` + shareProfileSQL + `) profile_row ON true`
 )
 
 // insertOrder inserts o (its cert_serial NULL when CertSerial is empty),
-// locking its profile's row (shareProfile).
+// locking its profile's row (shareProfile). ErrAccountNotValid, and
+// nothing inserted, when o's account is not valid (deactivated or
+// revoked, RFC 8555 §7.3.6) or does not exist.
 func (s *Store) insertOrder(ctx context.Context, tx txConn, o *Order) error {
 	idents, _ := json.Marshal(o.Identifiers)
 	authzIDs, _ := json.Marshal(o.AuthzIDs)
@@ -258,12 +267,19 @@ func (s *Store) insertOrder(ctx context.Context, tx txConn, o *Order) error {
 		replaces = o.Replaces
 	}
 	q, args := insertOrderSQL, []any{o.ID, o.AccountID, o.Status, ts(o.Expires), string(idents), string(authzIDs),
-		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt), o.Profile, marshalAttributes(o.Attributes)}
+		ts(o.NotBefore), ts(o.NotAfter), serial, replaces, ts(o.CreatedAt), ts(o.UpdatedAt), o.Profile, marshalAttributes(o.Attributes),
+		o.AccountID}
 	if s.engine == EnginePostgres {
 		q, args = insertOrderPG, append(args, profileRow(o.Profile))
 	}
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	} else if n != 1 {
+		return fmt.Errorf("insert order: account %s: %w", o.AccountID, ErrAccountNotValid)
 	}
 	return nil
 }

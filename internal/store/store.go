@@ -27,8 +27,10 @@ var (
 	// ErrOrderExpired: the order an approval would let issue expired (RFC
 	// 8555 §7.1.3: the server then considers it invalid; DecideApproval).
 	ErrOrderExpired = errors.New("store: order expired")
-	// ErrAccountNotValid: the account an approval would issue for is no
-	// longer valid (deactivated or revoked, RFC 8555 §7.3.6; DecideApproval).
+	// ErrAccountNotValid: the account an order would be created for
+	// (CreateOrder, CreateReplacementOrder), a finalize would issue for
+	// (StartIssuanceKey) or an approval would issue for (DecideApproval) is
+	// no longer valid (deactivated or revoked, RFC 8555 §7.3.6).
 	ErrAccountNotValid = errors.New("store: account not valid")
 )
 

@@ -43,15 +43,18 @@ const maxCAAReasons = 4
 // properties and iodef are ignored.
 //
 // Any lookup failure other than NXDOMAIN (SERVFAIL, timeout, CNAME loop)
-// refuses issuance: a failed lookup is not an empty answer.
+// refuses issuance: a failed lookup is not an empty answer. It is a dns
+// problem (RFC 8555 §6.7), not caa: the records could not be read, which
+// a later attempt may do.
 //
 // ip identifiers always pass: CAA is defined for domain names only (RFC
 // 8659 §3 looks records up by name; RFC 8738 adds no CAA processing for
 // IP addresses).
 //
-// It returns nil when issuance may proceed, else an *acme.Problem of type
-// caa with Identifier set whose detail names the records and the name
-// where they were found. A check whose ctx is cancelled during a lookup
+// It returns nil when issuance may proceed, else an *acme.Problem with
+// Identifier set: of type caa when the records refuse, with a detail
+// that names them and the name where they were found; of type dns when
+// a lookup failed. A check whose ctx is cancelled during a lookup
 // (not past its deadline, which is a lookup failure as above) refuses
 // nothing: it returns a connection problem saying "validation cancelled",
 // as a cancelled challenge validation does.
@@ -75,7 +78,11 @@ func (v *VA) CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, me
 		}
 		p.Identifier = &id
 		msg := "CAA check refused"
-		if p.Type != acme.CAA {
+		switch p.Type {
+		case acme.CAA:
+		case acme.DNS:
+			msg = "CAA check failed"
+		default:
 			msg = "CAA check cancelled"
 		}
 		v.log.Info(msg, "identifier", id.Value, "wildcard", wildcard, "challenge", method,
@@ -125,7 +132,8 @@ func (e *caaProblem) Unwrap() []error {
 	return []error{e.prob, e.cause}
 }
 
-// checkCAA returns nil or a *caaProblem.
+// checkCAA returns nil or a *caaProblem: caa when the records refuse, dns
+// when a lookup failed, connection when it was cancelled.
 func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 	at, recs, err := relevantCAA(ctx, r, req.name)
 	if err != nil {
@@ -137,7 +145,10 @@ func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 			}
 			detail = le.Detail()
 		}
-		return &caaProblem{cause: err, prob: acme.NewProblem(acme.CAA,
+		// A dns problem, not caa: the records do not forbid issuance, they
+		// could not be read (RFC 8555 §6.7), and the attempt may be
+		// retried (RFC 8555 §8.2) where a caa refusal is final.
+		return &caaProblem{cause: err, prob: acme.NewProblem(acme.DNS,
 			"DNS problem while checking CAA: %s; issuance is refused while CAA records cannot be retrieved", detail)}
 	}
 	if len(recs) == 0 {

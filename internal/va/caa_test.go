@@ -207,26 +207,27 @@ func TestCheckCAA(t *testing.T) {
 		{name: "malformed record next to a good one",
 			setup: func(s *testdns.Server) { s.SetCAA("www.example.com", issue(caaUs+"; =x"), issue(caaUs)) }},
 
-		// Lookup failures refuse; they are not an empty answer.
+		// Lookup failures refuse; they are not an empty answer. They are dns
+		// problems (RFC 8555 §6.7): the records could not be read.
 		{name: "SERVFAIL at the name refuses",
 			setup: func(s *testdns.Server) { s.SetRcode("www.example.com", dns.RcodeServerFailure) },
-			want:  acme.CAA, details: []string{"DNS problem while checking CAA: SERVFAIL looking up CAA for www.example.com"}},
+			want:  acme.DNS, details: []string{"DNS problem while checking CAA: SERVFAIL looking up CAA for www.example.com"}},
 		{name: "SERVFAIL at a parent refuses",
 			setup: func(s *testdns.Server) { s.SetRcode("example.com", dns.RcodeServerFailure) },
-			want:  acme.CAA, details: []string{"SERVFAIL looking up CAA for example.com"}},
+			want:  acme.DNS, details: []string{"SERVFAIL looking up CAA for example.com"}},
 		{name: "REFUSED refuses",
 			setup: func(s *testdns.Server) { s.SetRcode("com", dns.RcodeRefused) },
-			want:  acme.CAA, details: []string{"REFUSED looking up CAA for com"}},
+			want:  acme.DNS, details: []string{"REFUSED looking up CAA for com"}},
 		{name: "timeout refuses", timeout: 300 * time.Millisecond,
 			setup: func(s *testdns.Server) { s.SetRcode("www.example.com", testdns.Drop) },
-			want:  acme.CAA, details: []string{"query timed out looking up CAA for www.example.com"}},
+			want:  acme.DNS, details: []string{"query timed out looking up CAA for www.example.com"}},
 		{name: "CNAME loop refuses",
 			setup: func(s *testdns.Server) {
 				s.SetCNAMEChasing(false)
 				s.SetCNAME("www.example.com", "a.example.net")
 				s.SetCNAME("a.example.net", "www.example.com")
 			},
-			want: acme.CAA, details: []string{"CNAME loop"}},
+			want: acme.DNS, details: []string{"CNAME loop"}},
 
 		// Identities.
 		{name: "no identities configured, no records", identities: []string{}, setup: func(*testdns.Server) {}},

@@ -229,6 +229,7 @@ func httpFailure(id acme.Identifier, first string, err error) error {
 	var le *LookupError
 	var pe *deniedAddrError
 	var de *dialError
+	var he *tlsHandshakeError
 	var ne net.Error
 	switch {
 	case errors.As(err, &re):
@@ -241,8 +242,8 @@ func httpFailure(id acme.Identifier, first string, err error) error {
 		return failf(id, err, acme.Connection, "fetching %s: %s (%s)", where, connDetail(de.err), de.addr)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return failf(id, err, acme.Connection, "fetching %s: %s", where, connDetail(err))
-	case strings.HasPrefix(where, "https:"):
-		return failf(id, err, acme.TLS, "fetching %s: TLS error", where)
+	case errors.As(err, &he):
+		return failf(id, err, acme.TLS, "fetching %s: TLS handshake failed: %s", where, tlsErrorText(he.err))
 	default:
 		return failf(id, err, acme.Connection, "fetching %s: %s", where, connDetail(err))
 	}

@@ -83,7 +83,7 @@ func TestCAALookupInterrupted(t *testing.T) {
 			want: acme.Connection, detail: "validation cancelled while looking up CAA for www.example.com"},
 		{name: "deadline", drop: "example.com", timeout: 300 * time.Millisecond,
 			ctx:  func(t *testing.T, _ *testdns.Server) context.Context { return t.Context() },
-			want: acme.CAA, detail: "DNS problem while checking CAA: query timed out looking up CAA for example.com"},
+			want: acme.DNS, detail: "DNS problem while checking CAA: query timed out looking up CAA for example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startDNS(t)

@@ -100,7 +100,7 @@ func (t oneShotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			InsecureSkipVerify: true, //nolint:gosec // RFC 8555 §8.3: https redirect targets may not have a valid certificate yet; the body is the proof.
 		})
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail(err)
+			return fail(&tlsHandshakeError{err: err})
 		}
 		conn = tc
 	}
@@ -136,6 +136,14 @@ func (t oneShotTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = &oneShotBody{body: resp.Body, conn: conn, stop: stop, ctx: ctx}
 	return resp, nil
 }
+
+// tlsHandshakeError is the failed TLS handshake of an https exchange:
+// the one failure of an https URL that is a tls problem (httpFailure);
+// what fails after the handshake is a connection problem, as over http.
+type tlsHandshakeError struct{ err error }
+
+func (e *tlsHandshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *tlsHandshakeError) Unwrap() error { return e.err }
 
 // isASCII reports whether s is all ASCII: only other names go through
 // IDNA, as net/http's Transport does.

@@ -161,6 +161,14 @@ func AlwaysDenied(a netip.Addr) (class string, denied bool) {
 	return addrClass(a.Unmap().WithZone(""))
 }
 
+// AddressDenied returns an error whose text is safe to show to ACME
+// clients (e.g. "10.1.2.3 is a private address, which this server does
+// not connect to for validation") when http-01 and tls-alpn-01 never
+// connect to a: Config.DenyNetworks and the always-denied ranges (see
+// AlwaysDenied), an IPv4-mapped IPv6 address as the IPv4 address; nil
+// otherwise.
+func (v *VA) AddressDenied(a netip.Addr) error { return v.policy.check(a) }
+
 // check returns a *deniedAddrError if validation must not connect to a.
 func (p *addressPolicy) check(a netip.Addr) error {
 	a = a.Unmap().WithZone("")

@@ -629,9 +629,40 @@ func systemError(ctx context.Context, name, typ string, err error) error {
 	return le
 }
 
-// LookupIPs implements Resolver.
+// rooted returns name with a trailing dot. Go's resolver completes a
+// name without one with the resolv.conf search list (or the host name's
+// domain) when it does not exist, or when it has fewer dots than ndots;
+// a validation must look up the identifier's own name and no other.
+func rooted(name string) string {
+	if strings.HasSuffix(name, ".") {
+		return name
+	}
+	return name + "."
+}
+
+// errHostsOnly fails the name server dial of hostsOnly.
+var errHostsOnly = errors.New("va: hosts file lookup only")
+
+// hostsOnly looks names up in the hosts file (/etc/hosts) and nowhere
+// else: its name server can never be dialled.
+var hostsOnly = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+	return nil, errHostsOnly
+}}
+
+// LookupIPs implements Resolver. The name is looked up as given (rooted),
+// never completed with the search list; a single-label name is first
+// looked up in the hosts file alone (Go's hosts lookup matches it only
+// without the trailing dot).
 func (s *systemResolver) LookupIPs(ctx context.Context, name string) ([]netip.Addr, error) {
-	addrs, err := s.r.LookupNetIP(ctx, "ip", name)
+	if !strings.Contains(strings.TrimSuffix(name, "."), ".") {
+		if addrs, err := hostsOnly.LookupNetIP(ctx, "ip", strings.TrimSuffix(name, ".")); err == nil && len(addrs) > 0 {
+			for i, a := range addrs {
+				addrs[i] = a.Unmap()
+			}
+			return addrs, nil
+		}
+	}
+	addrs, err := s.r.LookupNetIP(ctx, "ip", rooted(name))
 	if err != nil {
 		return nil, systemError(ctx, name, "A/AAAA", err)
 	}
@@ -644,9 +675,10 @@ func (s *systemResolver) LookupIPs(ctx context.Context, name string) ([]netip.Ad
 	return addrs, nil
 }
 
-// LookupTXT implements Resolver.
+// LookupTXT implements Resolver. The name is looked up as given (rooted),
+// never completed with the search list.
 func (s *systemResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	txts, err := s.r.LookupTXT(ctx, name)
+	txts, err := s.r.LookupTXT(ctx, rooted(name))
 	if err != nil {
 		// Go reports NODATA as "not found" like NXDOMAIN and does not
 		// expose the rcode, so both surface as NXDOMAIN here.

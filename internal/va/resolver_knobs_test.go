@@ -133,7 +133,7 @@ func TestDNSSECInValidation(t *testing.T) {
 		t.Errorf("dns-01 on an unsigned zone: %v", err)
 	}
 	err = v.CheckCAA(ctx, id, false, acme.ChallengeHTTP01, nil)
-	if p, ok := acme.AsProblem(err); !ok || p.Type != acme.CAA || !strings.Contains(p.Detail, "DNSSEC") {
+	if p, ok := acme.AsProblem(err); !ok || p.Type != acme.DNS || !strings.Contains(p.Detail, "DNSSEC") {
 		t.Errorf("CAA on an unsigned zone: %v", err)
 	}
 	if err := v.CheckCAA(ctx, acme.Identifier{Type: acme.IdentifierDNS, Value: "www.signed.test"}, false, acme.ChallengeHTTP01, nil); err != nil {

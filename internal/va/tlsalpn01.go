@@ -1,6 +1,7 @@
 package va
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -116,7 +118,10 @@ func checkALPNCert(cert *x509.Certificate, t target, keyAuthorization string) er
 		return fmt.Errorf("expected exactly one subjectAltName (%s), found %d", t.id.Value, n)
 	}
 	if t.isIP() {
-		if len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.IP(t.ip.AsSlice())) {
+		// The octets as encoded: four for IPv4, sixteen for IPv6 (RFC 5280
+		// §4.2.1.6); net.IP.Equal would take the sixteen octets of
+		// ::ffff:a.b.c.d, another address, for a.b.c.d.
+		if len(cert.IPAddresses) != 1 || !bytes.Equal(cert.IPAddresses[0], t.ip.AsSlice()) {
 			return fmt.Errorf("subjectAltName is not iPAddress %s (got %s)", t.ip, describeSANs(cert))
 		}
 	} else {
@@ -190,6 +195,10 @@ func describeSANs(cert *x509.Certificate) string {
 	var names []string
 	names = append(names, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			names = append(names, a.String()) // ::ffff:a.b.c.d stays as it is
+			continue
+		}
 		names = append(names, ip.String())
 	}
 	if len(names) == 0 {

@@ -378,9 +378,17 @@ func (e *dialError) Unwrap() error { return e.err }
 // dialAny connects to the first reachable of addrs on port, in order,
 // skipping the addresses policy denies (and checking again at connect
 // time). With no allowed address it returns the first *deniedAddrError.
+//
+// When ctx has a deadline, each connect may take an equal share of the
+// time left among the allowed addresses not tried yet, so that an
+// address that drops packets (a firewalled AAAA record: the connect
+// waits for SYN-ACKs that never come) cannot take the whole attempt and
+// leave none for the next address (IPv4 after IPv6). An address that
+// fails fast leaves its share to the next ones.
 func dialAny(ctx context.Context, policy *addressPolicy, addrs []netip.Addr, port int) (net.Conn, error) {
 	d := net.Dialer{Control: policy.control}
 	var last, denied error
+	allowed := make([]netip.Addr, 0, len(addrs))
 	for _, a := range addrs {
 		if err := policy.check(a); err != nil {
 			if denied == nil {
@@ -388,8 +396,17 @@ func dialAny(ctx context.Context, policy *addressPolicy, addrs []netip.Addr, por
 			}
 			continue
 		}
+		allowed = append(allowed, a)
+	}
+	deadline, bounded := ctx.Deadline()
+	for i, a := range allowed {
 		ap := netip.AddrPortFrom(a, uint16(port)).String()
-		c, err := d.DialContext(ctx, "tcp", ap)
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if left := len(allowed) - i; bounded && left > 1 {
+			dctx, cancel = context.WithTimeout(ctx, time.Until(deadline)/time.Duration(left))
+		}
+		c, err := d.DialContext(dctx, "tcp", ap)
+		cancel()
 		if err == nil {
 			return c, nil
 		}

@@ -20,6 +20,7 @@ import (
 
 	cgacme "github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/wfe"
 )
 
 // ariCertID is the RFC 9773 §4.1 CertID of leaf.
@@ -232,10 +233,11 @@ func TestNewOrderReplaces(t *testing.T) {
 	}
 }
 
-// TestBarePaths: the directory's renewalInfo URL itself, and the paths of
-// the objects that take an ID without one, answer with problem documents
-// (RFC 8555 §6.7, RFC 9457), not ServeMux's HTML redirect to the form
-// with a trailing "/".
+// TestBarePaths: the directory's renewalInfo URL itself, the paths of
+// the objects that take an ID without one, and paths with "//", "." or
+// ".." segments answer with problem documents (RFC 8555 §6.7, RFC 9457),
+// not ServeMux's HTML redirect to the form with a trailing "/" or to the
+// cleaned path.
 func TestBarePaths(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)
@@ -253,6 +255,17 @@ func TestBarePaths(t *testing.T) {
 		{http.MethodPost, "/acme/chall", http.StatusNotFound, cgacme.Malformed},
 		{http.MethodPost, "/acme/cert", http.StatusNotFound, cgacme.Malformed},
 		{http.MethodGet, "/acme/order", http.StatusMethodNotAllowed, cgacme.Malformed},
+		// Paths ServeMux would clean and redirect (307, HTML).
+		{http.MethodPost, "/acme//new-order", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "//acme/new-order", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/./directory", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/default/../directory", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/acme/directory/", http.StatusNotFound, cgacme.Malformed},
+		// Paths outside the ACME tree, and "/acme" itself (ServeMux
+		// redirected it to "/acme/" and answered the others in text).
+		{http.MethodGet, "/acme", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodGet, "/", http.StatusNotFound, cgacme.Malformed},
+		{http.MethodPost, "/nothing/here", http.StatusNotFound, cgacme.Malformed},
 	} {
 		req, err := http.NewRequest(c.method, env.BaseURL+c.path, nil)
 		if err != nil {
@@ -270,6 +283,18 @@ func TestBarePaths(t *testing.T) {
 		}
 		if res.StatusCode != c.status || res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(b, &p) != nil || p.Type != c.problem {
 			t.Errorf("%s %s = %d %q %s, want %d problem %s", c.method, c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.status, c.problem)
+		}
+	}
+	// The PKI resources are GET only: another method is a 405 naming GET.
+	for _, p := range []string{wfe.RootPath, wfe.IntermediatePath, wfe.CRLPath} {
+		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+p, nil)
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST %s = %d, Allow %q; want 405, GET, HEAD", p, res.StatusCode, res.Header.Get("Allow"))
 		}
 	}
 }

@@ -104,6 +104,7 @@ type WFE struct {
 	accounts *accountCache
 	log      *slog.Logger
 	mux      *http.ServeMux
+	unclean  http.HandlerFunc // a path ServeMux would redirect: 404 malformed
 }
 
 // New returns the front end as an http.Handler.
@@ -153,6 +154,22 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		m.HandleFunc(strings.TrimSuffix(p.path, "/"), w.handle(p.endpoint, w.notFound, http.MethodPost))
 	}
 	m.HandleFunc("/acme/", w.profileRoutes())
+	// Any other path: a problem, not ServeMux's text 404, nor for
+	// "/acme" its redirect to "/acme/".
+	nf := w.handle(metrics.EndpointOther, w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)
+	m.HandleFunc("/acme", nf)
+	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		// The PKI paths are GET-only patterns: another method on them
+		// lands here, and stays the 405 it was.
+		probe := r.Clone(r.Context())
+		probe.Method = http.MethodGet
+		if _, p := m.Handler(probe); p != "/" && p != "" {
+			rw.Header().Set("Allow", "GET, HEAD")
+			http.Error(rw, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		nf(rw, r)
+	})
 	m.HandleFunc("GET "+CRLPath, pki(metrics.EndpointCRL, w.crl))
 	m.HandleFunc("GET "+IntermediatePath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
@@ -163,6 +180,7 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		rw.Write(cfg.RootPEM)
 	}))
 	w.mux = m
+	w.unclean = nf
 	return w
 }
 
@@ -176,6 +194,10 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// that base64 GET requests may contain.
 		rec.endpoint = metrics.EndpointOCSP
 		w.cfg.OCSP.ServeHTTP(rec, r)
+	} else if !cleanPath(r.URL.Path) {
+		// ServeMux would answer a 307 redirect with an HTML body (to a
+		// URL that may name another resource): a problem instead.
+		w.unclean(rec, r)
 	} else {
 		w.mux.ServeHTTP(rec, r)
 	}
@@ -188,6 +210,24 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			slog.Int("status", rec.status), slog.String("problem", rec.problem), slog.String("remote", r.RemoteAddr),
 			slog.Float64("ms", float64(took.Microseconds())/1000))
 	}
+}
+
+// cleanPath reports whether p has no empty ("//"), "." or ".." segment,
+// i.e. whether http.ServeMux routes it rather than redirecting it: two
+// substring scans for the usual path.
+func cleanPath(p string) bool {
+	if !strings.Contains(p, "/.") {
+		return !strings.Contains(p, "//")
+	}
+	if strings.Contains(p, "//") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // IsOCSPPath reports whether the URL path p belongs to the OCSP

@@ -70,7 +70,7 @@ func TestRedirectedRequestRefused(t *testing.T) {
 	if out.Err == nil {
 		t.Fatalf("quorum met with a counted twice: %+v", out.Results)
 	}
-	if r := out.Results[2]; r.Status != StatusUnreachable || !strings.Contains(r.Problem.Detail, "421") || !strings.Contains(r.Problem.Detail, `not "b"`) {
+	if r := out.Results[2]; r.Status != StatusUnreachable || !strings.Contains(r.Cause, "421") || !strings.Contains(r.Cause, `not "b"`) {
 		t.Fatalf("redirected request: %+v; want unreachable with a's HTTP 421", r)
 	}
 	if r := out.Results[1]; r.Status != StatusValid || r.Perspective != "a" {

@@ -56,8 +56,15 @@ type Result struct {
 	Perspective string        `json:"perspective"`
 	Status      string        `json:"status"`
 	Problem     *acme.Problem `json:"problem,omitempty"`
-	// CAARefused: the challenge passed and CAA refused (a final answer).
+	// CAARefused: the challenge passed and the CAA records refused (a caa
+	// problem: a final answer; a failed CAA lookup is a dns problem, not
+	// final).
 	CAARefused bool `json:"caaRefused,omitempty"`
+	// Cause is why an unreachable perspective gave no usable answer, in
+	// full (addresses, socket and TLS errors, HTTP status, MAC
+	// failures): for the operator's log, never for the client, whose
+	// Problem names only the kind of failure. Never marshalled.
+	Cause string `json:"-"`
 }
 
 // Checker performs a Request from one perspective. It never returns an
@@ -83,13 +90,26 @@ type Local struct {
 // Name implements Checker.
 func (l Local) Name() string { return l.Perspective }
 
-// Check implements Checker: the challenge, then CAA if it passed.
+// Check implements Checker: the challenge and CAA at the same time (the
+// CAA lookups need nothing from the challenge's answer), so that the
+// check takes the longer of the two, each bounded by the VA's timeout,
+// not their sum; the outcome is that of running them in order: the
+// challenge's problem when it fails (the CAA check is then cancelled),
+// else CAA's.
 func (l Local) Check(ctx context.Context, req Request) Result {
 	res := Result{Perspective: l.Perspective, Status: StatusValid}
+	caaCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	caa := make(chan error, 1)
+	go func() { caa <- l.VA.CheckCAA(caaCtx, req.Identifier, req.Wildcard, req.Type, req.AccountURIs) }()
 	err := l.VA.Validate(ctx, req.Identifier, req.Type, req.Token, req.KeyAuthorization)
-	if err == nil {
-		err = l.VA.CheckCAA(ctx, req.Identifier, req.Wildcard, req.Type, req.AccountURIs)
-		res.CAARefused = err != nil
+	if err != nil {
+		cancel()
+		<-caa
+	} else if err = <-caa; err != nil {
+		// A refusal by the records (caa); a failed lookup (dns) is not.
+		p, ok := acme.AsProblem(err)
+		res.CAARefused = ok && p.Type == acme.CAA
 	}
 	if err != nil {
 		res.Status, res.Problem = StatusInvalid, asProblem(err, req.Identifier)
@@ -143,6 +163,9 @@ type Corroborator struct {
 	Primary Checker
 	Remotes []Checker
 	Policy  Policy
+	// Log receives one warning per perspective that gave no usable
+	// answer, with its Result.Cause; nil logs nothing.
+	Log *slog.Logger
 }
 
 // Outcome is the corroborated result of one validation attempt.
@@ -174,6 +197,14 @@ func (c *Corroborator) Check(ctx context.Context, req Request) Outcome {
 	seen := make(map[string]bool, len(all))
 	for i, ch := range all {
 		results[i] = attributed(results[i], ch.Name(), seen, req.Identifier)
+		if res := results[i]; res.Status == StatusUnreachable && c.Log != nil {
+			cause := res.Cause
+			if cause == "" && res.Problem != nil {
+				cause = res.Problem.Detail
+			}
+			c.Log.WarnContext(ctx, "multi-perspective validation: no usable answer from a remote perspective",
+				"perspective", res.Perspective, "identifier", req.Identifier.Value, "challenge", req.Type, "cause", cause)
+		}
 	}
 	out := Outcome{Results: results}
 	primary := results[0]

@@ -146,7 +146,7 @@ func TestRemoteRoundTrip(t *testing.T) {
 		t.Fatalf("failing perspective: %+v", r)
 	}
 	other := []byte("another secret of thirty-two bytes!!")
-	if r := NewRemote("eu", good.URL, other, 5*time.Second, nil).Check(ctx, req); r.Status != StatusUnreachable || !strings.Contains(r.Problem.Detail, "401") {
+	if r := NewRemote("eu", good.URL, other, 5*time.Second, nil).Check(ctx, req); r.Status != StatusUnreachable || !strings.Contains(r.Cause, "401") {
 		t.Fatalf("wrong secret at the primary: %+v", r)
 	}
 	liar := startPerspective(t, "liar", fakeVA{}, other) // answers, but cannot sign for testSecret

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -168,16 +169,55 @@ func (r *Remote) Name() string { return r.name }
 
 // Check implements Checker. Transport failures, non-200 answers and
 // answers without a valid MAC are StatusUnreachable with a connection
-// problem saying why.
+// problem whose detail names only the kind of failure, e.g. "no answer
+// from perspective eu1 (timeout)": it reaches the ACME client (RFC 8555
+// §6.7, a problem never carries internals), and the perspective's
+// address, socket errors and the state of the shared secret are the
+// CA's own. The full reason is in Result.Cause.
 func (r *Remote) Check(ctx context.Context, req Request) Result {
 	res, err := r.check(ctx, req)
 	if err != nil {
 		idc := req.Identifier
-		p := acme.NewProblem(acme.Connection, "no answer from perspective %s: %s", r.name, err)
+		p := acme.NewProblem(acme.Connection, "no answer from perspective %s (%s)", r.name, unreachableKind(err))
 		p.Identifier = &idc
-		return Result{Perspective: r.name, Status: StatusUnreachable, Problem: p}
+		return Result{Perspective: r.name, Status: StatusUnreachable, Problem: p, Cause: err.Error()}
 	}
 	return res
+}
+
+// Kinds of answers a Remote does not take (answerError).
+const (
+	kindRefused         = "request refused"          // a status other than 200
+	kindUnauthenticated = "answer not authenticated" // wrong name or MAC
+	kindMalformed       = "malformed answer"         // undecodable, bad status or problem
+)
+
+// answerError is an answer that arrived but is not taken; kind is one of
+// the kinds above, err the full reason.
+type answerError struct {
+	kind string
+	err  error
+}
+
+func (e *answerError) Error() string { return e.err.Error() }
+func (e *answerError) Unwrap() error { return e.err }
+
+// unreachableKind names, in client-safe words, why err left no answer:
+// the kind of an answerError, else "timeout", "cancelled" or
+// "connection failed".
+func unreachableKind(err error) string {
+	var ae *answerError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae.kind
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	default:
+		return "connection failed"
+	}
 }
 
 func (r *Remote) check(ctx context.Context, req Request) (Result, error) {
@@ -191,16 +231,16 @@ func (r *Remote) check(ctx context.Context, req Request) (Result, error) {
 	}
 	var res Result
 	if err := json.Unmarshal(rb, &res); err != nil {
-		return Result{}, fmt.Errorf("undecodable answer: %w", err)
+		return Result{}, &answerError{kindMalformed, fmt.Errorf("undecodable answer: %w", err)}
 	}
 	if res.Perspective != r.name {
-		return Result{}, fmt.Errorf("the answer comes from perspective %q, not %q", res.Perspective, r.name)
+		return Result{}, &answerError{kindUnauthenticated, fmt.Errorf("the answer comes from perspective %q, not %q", res.Perspective, r.name)}
 	}
 	if res.Status != StatusValid && res.Status != StatusInvalid {
-		return Result{}, fmt.Errorf("answer with status %q", res.Status)
+		return Result{}, &answerError{kindMalformed, fmt.Errorf("answer with status %q", res.Status)}
 	}
 	if res.Status == StatusInvalid && res.Problem == nil {
-		return Result{}, errors.New("invalid answer without a problem")
+		return Result{}, &answerError{kindMalformed, errors.New("invalid answer without a problem")}
 	}
 	return res, nil
 }
@@ -261,13 +301,13 @@ func (r *Remote) exchange(ctx context.Context, path string, body []byte) ([]byte
 		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(rb[:min(len(rb), 200)])))
+		return nil, &answerError{kindRefused, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(rb[:min(len(rb), 200)])))}
 	}
 	if got := resp.Header.Get(HeaderName); got != r.name {
-		return nil, fmt.Errorf("the answer comes from perspective %q, not %q", got, r.name)
+		return nil, &answerError{kindUnauthenticated, fmt.Errorf("the answer comes from perspective %q, not %q", got, r.name)}
 	}
 	if !macEqual(resp.Header.Get(HeaderMAC), responseMAC(r.secret, r.name, nonce, rb)) {
-		return nil, errors.New("the answer's MAC does not verify (wrong shared secret?)")
+		return nil, &answerError{kindUnauthenticated, errors.New("the answer's MAC does not verify (wrong shared secret?)")}
 	}
 	return rb, nil
 }

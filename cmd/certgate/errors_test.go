@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestRuntimeErrorsAreOneClearLine: bad flag values, arguments and files,
+// and objects that do not exist, each give one line that says what is
+// wrong in the command's terms: no strconv or yaml function, Go type or
+// package sentinel ("auth: ", "store: not found", "inventory: invalid
+// request: ") in it.
+func TestRuntimeErrorsAreOneClearLine(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d")
+	initDataDir(t, data)
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(profile, []byte("name: p1\nvalidity: 30d\nmaxValidty: 10d\nwildcard: maybe\nkeyTypes: ecdsa-p256\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(dir, "list.yaml")
+	if err := os.WriteFile(list, []byte("- a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "token", "create", "--role", "auditor", "--name", "taken", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	internals := regexp.MustCompile(`strconv\.|Parse(Int|Bool|Float)|invalid syntax|not found in type|policy\.|!!str|auth: |store: |inventory: |time: |^EOF$|: EOF`)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"account", "list", "--limit", "abc"}, `invalid argument "abc" for "--limit" flag: not a whole number`},
+		{[]string{"account", "list", "--limit", "99999999999999999999"}, `invalid argument "99999999999999999999" for "--limit" flag: out of range`},
+		{[]string{"token", "list", "--all=maybe"}, `invalid argument "maybe" for "--all" flag: use true or false`},
+		{[]string{"audit", "list", "--before", "x"}, `invalid argument "x" for "--before" flag: not a whole number`},
+		{[]string{"audit", "list", "--before", "-3"}, `--before -3: must be a seq of 1 or more`},
+		{[]string{"account", "list", "--cursor", "!!!"}, `--cursor "!!!": not an account ID`},
+		{[]string{"account", "list", "extra"}, `account list: takes no arguments, received "extra" (usage: certgate account list [flags])`},
+		{[]string{"cert", "show", "nope"}, `serial "nope" is not hexadecimal`},
+		{[]string{"cert", "list", "--cursor", "garbage"}, `malformed cursor`},
+		{[]string{"report", "expiring", "--within", "abc"}, `duration "abc" (e.g. 30d, 12h)`},
+		{[]string{"token", "create", "--role", "admin", "--name", "taken"}, `an unrevoked token is already named "taken"`},
+		{[]string{"token", "revoke", "nope"}, `there is no token with ID "nope", nor an unrevoked one named so`},
+		{[]string{"ratelimit", "delete", "new-orders-per-account", "--account", "nope"}, `there is no new-orders-per-account override for account:nope`},
+		{[]string{"profile", "create", "--file", profile}, `line 3: unknown field "maxValidty" (docs/profiles.md lists the fields); line 4: "maybe" where true or false is expected; line 5: "ecdsa-p256" where a list is expected`},
+		{[]string{"profile", "create", "--file", list}, `line 1: a list where a mapping of profile fields (name: ..., validity: ...) is expected`},
+		{[]string{"profile", "create", "--file", empty}, `is empty`},
+	} {
+		_, _, err := runCLI(t, nil, append(tc.args, "--data", data)...)
+		if err == nil {
+			t.Errorf("%v: no error", tc.args)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") || internals.MatchString(msg) {
+			t.Errorf("%v:\n got %s\nwant one line with %s, without Go internals", tc.args, msg, tc.want)
+		}
+	}
+}
+
+// TestCLIJSONSnakeCase: the JSON of approvals and EAB keys that the CLI
+// prints uses the admin API's snake_case field names.
+func TestCLIJSONSnakeCase(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d")
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "eab", "create", "--profile", "default", "--single-use", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, nil, "eab", "list", "--format", "json", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []map[string]any
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 1 {
+		t.Fatalf("eab list: %v: %s", err, out)
+	}
+	if keys[0]["single_use"] != true {
+		t.Errorf("eab list --format json: %s, want single_use", out)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	for k := range keys[0] {
+		if !snake.MatchString(k) {
+			t.Errorf("eab list --format json: field %q is not snake_case", k)
+		}
+	}
+}
+
+// TestGroupAndHelpErrors: a command that only groups others, run without
+// one or with an unknown one, and `help` of an unknown topic, fail with
+// one line (cobra printed the usage and exited 0); their help still works.
+func TestGroupAndHelpErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"account"}, `account: give a command: deactivate, list, set-attributes, show (see 'certgate account --help')`},
+		{[]string{"account", "nope"}, `account: unknown command "nope"; use deactivate, list, set-attributes, show (see 'certgate account --help')`},
+		{[]string{"bench"}, `bench: give a command: acme, inventory, seed`},
+		{[]string{"completion", "nope"}, `completion: unknown command "nope"; use bash, fish, powershell, zsh`},
+		{[]string{"help", "nope"}, `unknown help topic "nope" (see 'certgate --help')`},
+		{[]string{"help", "cert", "nope"}, `unknown help topic "cert nope"`},
+	} {
+		out, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") || out != "" {
+			t.Errorf("%v: error %v, stdout %q; want one line with %s", tc.args, err, out, tc.want)
+		}
+	}
+	out, _, err := runCLI(t, nil, "account", "--help")
+	if err != nil || !strings.Contains(out, "Usage:\n  certgate account [command]\n\nAvailable Commands:") {
+		t.Errorf("account --help: %v\n%s", err, out)
+	}
+	out, _, err = runCLI(t, nil, "help", "account", "list")
+	if err != nil || !strings.Contains(out, "Usage:\n  certgate account list [flags]") {
+		t.Errorf("help account list: %v\n%s", err, out)
+	}
+}
