@@ -102,6 +102,12 @@ func newFixtureAudit(t *testing.T, st *store.Store, audited bool) *fixture {
 	return f
 }
 
+// actor is the audit actor of role's test token: "token:test-ROLE#ID"
+// (the ID is the token's characters 4 to 20, "cgt_" + ID + "_" + secret).
+func (f *fixture) actor(r auth.Role) string {
+	return "token:test-" + string(r) + "#" + f.tokens[r][4:20]
+}
+
 // eachEngine runs test once per store engine with a fixture over a fresh
 // store of that engine: storetest.EachStore's parallel subtests, named
 // after the engine (PostgreSQL required).

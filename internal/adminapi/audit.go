@@ -17,7 +17,7 @@ type AuditEvent struct {
 	Seq        int64     `json:"seq" doc:"position in the chain, from 1 without gaps"`
 	ID         string    `json:"id"`
 	Time       time.Time `json:"time"`
-	Actor      string    `json:"actor" doc:"token:NAME, cli:USER, acme-account:ID, certificate-key or system"`
+	Actor      string    `json:"actor" doc:"token:NAME#ID (token:NAME in events recorded before the ID was), cli:USER, acme-account:ID, certificate-key or system"`
 	Action     string    `json:"action" example:"certificate.revoke"`
 	ObjectType string    `json:"object_type" example:"certificate"`
 	ObjectID   string    `json:"object_id"`

@@ -119,7 +119,7 @@ func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 			}
 			var body map[string]any
 			must(t, json.Unmarshal(r.body, &body))
-			if body["escalated_at"] == nil || body["status"] != "approved" || body["decided_by"] != "token:test-"+string(auth.RoleAdmin) {
+			if body["escalated_at"] == nil || body["status"] != "approved" || body["decided_by"] != f.actor(auth.RoleAdmin) {
 				t.Errorf("approve answered %s, want the approval as the decision left it: approved, with the escalation made meanwhile", r.body)
 			}
 		})

@@ -124,7 +124,7 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 			}
 			got = append(got, e.Actor+" "+e.Action)
 		}
-		want := []string{"token:test-admin token.revoke", "token:test-admin token.create", "token:test-operator account.deactivate"}
+		want := []string{f.actor(auth.RoleAdmin) + " token.revoke", f.actor(auth.RoleAdmin) + " token.create", f.actor(auth.RoleOperator) + " account.deactivate"}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("newest events %q, want %q", got, want)
 		}
@@ -246,7 +246,7 @@ func TestChangesAreAuditedAndPaginated(t *testing.T) {
 			t.Errorf("revoke unknown: %v", err)
 		}
 		revs := decode[struct{ Items []AuditEvent }](t, f.do("GET", "/api/v1/audit/events?action=certificate.revoke", admin, nil)).Items
-		if len(revs) != 1 || revs[0].ObjectID != c.Serial || revs[0].Actor != "token:test-operator" {
+		if len(revs) != 1 || revs[0].ObjectID != c.Serial || revs[0].Actor != f.actor(auth.RoleOperator) {
 			t.Errorf("revocation events: %+v", revs)
 		}
 

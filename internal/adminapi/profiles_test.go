@@ -121,7 +121,7 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 	}
 	got, _ := f.st.GetApproval(context.Background(), ap)
 	o, _ := f.st.GetOrder(context.Background(), got.OrderID)
-	if got.Status != store.ApprovalRejected || got.DecidedBy != "token:test-approver" || o.Status != acme.StatusInvalid || !strings.Contains(o.Error.Detail, "wrong team") {
+	if got.Status != store.ApprovalRejected || got.DecidedBy != f.actor(auth.RoleApprover) || o.Status != acme.StatusInvalid || !strings.Contains(o.Error.Detail, "wrong team") {
 		t.Errorf("approval %+v, order %+v", got, o)
 	}
 	r = f.do("GET", "/api/v1/audit/events?limit=100", admin, nil)

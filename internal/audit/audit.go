@@ -25,6 +25,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,6 +40,18 @@ const (
 	ActionTokenCreate       = "token.create"
 	ActionTokenRevoke       = "token.revoke"
 	ActionAccountDeactivate = "account.deactivate"
+	// ActionAccountCreate: an ACME account was created (newAccount, RFC
+	// 8555 §7.3, with external account binding §7.3.4; object: the
+	// account; after: its ID, status, key thumbprint, contacts as given,
+	// terms-of-service agreement, the directory's profile and, when bound,
+	// the EAB key's ID, profile and owner). A newAccount that returns an
+	// existing account records nothing.
+	ActionAccountCreate = "account.create"
+	// ActionAccountUpdate: an ACME account's contacts changed (RFC 8555
+	// §7.3.2; object: the account; before and after: {"contact"}, the
+	// lists as stored before and after). An update that leaves them as
+	// they were records nothing.
+	ActionAccountUpdate = "account.update"
 	// ActionAccountKeyChange: an ACME account rolled over to a new key
 	// (RFC 8555 §7.3.5; object: the account; before and after:
 	// {"key_thumbprint"}, the RFC 7638 thumbprints).
@@ -72,8 +85,18 @@ func CLIActor(user string) string {
 	return actorCLIPrefix + user
 }
 
-// TokenActor names the holder of the API token called name as an actor.
-func TokenActor(name string) string { return actorTokenPrefix + name }
+// TokenActor names the holder of the API token called name, whose ID is
+// id (16 hex digits), as an actor: "token:NAME#ID". A token's name can be
+// reused once it is revoked, so the ID tells the tokens of one name apart;
+// '#' never occurs in a name (letters, digits, - _ . @). Events recorded
+// before certgate named the ID have "token:NAME". An empty id gives
+// "token:NAME".
+func TokenActor(name, id string) string {
+	if id == "" {
+		return actorTokenPrefix + name
+	}
+	return actorTokenPrefix + name + "#" + id
+}
 
 // ACMEAccountActor names an ACME account (RFC 8555 §7.1.2) as an actor.
 func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }
@@ -94,8 +117,9 @@ type Event struct {
 	// that makes the change reads it inside the change's transaction
 	// (store.AuditAppend.Replaced; the method names the row's type), so
 	// that Before is the row the change replaced even when another
-	// change committed after the caller read it. It must not call the
-	// store.
+	// change committed after the caller read it. It returns ErrUnchanged
+	// when the row shows that the change leaves it as it was: nothing is
+	// recorded then. It must not call the store.
 	Replaced func(old any) (before, after any, err error)
 	// Cascade, for a change that the store method extends to further
 	// rows (store.AuditAppend.Cascade; e.g. a keyCompromise revocation
@@ -104,6 +128,12 @@ type Event struct {
 	// It must not call the store.
 	Cascade func(old any) (*Event, error)
 }
+
+// ErrUnchanged, returned by an Event's Replaced hook, says that the change
+// leaves the row it read as it was (e.g. an account update that sets the
+// contacts already stored): the event is not appended (its
+// store.AuditAppend is marked HooksOnly for that transaction).
+var ErrUnchanged = errors.New("audit: the change leaves the row as it was")
 
 // ReplacedRow adapts f, which gives Before and After from a row of type T
 // (e.g. store.Profile), to Event.Replaced; a row of another type is an
@@ -184,6 +214,11 @@ func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error)
 	if ev.Replaced != nil {
 		a.Replaced = func(old any) error {
 			b, af, err := ev.Replaced(old)
+			// Set on every call: a transaction run again reads the row again.
+			a.HooksOnly = errors.Is(err, ErrUnchanged)
+			if a.HooksOnly {
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("audit %s: %w", ev.Action, err)
 			}

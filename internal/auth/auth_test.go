@@ -39,7 +39,7 @@ func TestTokenLifecycle(t *testing.T) {
 				t.Fatalf("stored secret hash %q", stored.SecretHash)
 			}
 			p, err := toks.Authenticate(ctx, tok)
-			if err != nil || p.Role != auth.RoleOperator || p.TokenName != "ci" || p.Actor() != "token:ci" {
+			if err != nil || p.Role != auth.RoleOperator || p.TokenName != "ci" || p.Actor() != "token:ci#"+rec.ID {
 				t.Fatalf("authenticate: %+v %v", p, err)
 			}
 			// A wrong secret with the right ID, garbage, and the empty string fail.
@@ -75,8 +75,15 @@ func TestTokenLifecycle(t *testing.T) {
 			if _, err := toks.Revoke(ctx, "nope", "cli:bob"); !errors.Is(err, auth.ErrNoToken) {
 				t.Fatalf("unknown token: %v", err)
 			}
-			if _, _, err := toks.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleAuditor, Actor: "cli:alice"}); err != nil {
+			tok2, rec2, err := toks.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleAuditor, Actor: "cli:alice"})
+			if err != nil {
 				t.Fatalf("name of a revoked token: %v", err)
+			}
+			// The new token of that name is another audit actor than the
+			// revoked one (its ID tells them apart).
+			p2, err := toks.Authenticate(ctx, tok2)
+			if err != nil || p2.Actor() != "token:ci#"+rec2.ID || p2.Actor() == p.Actor() {
+				t.Fatalf("actor of the new token named ci: %q (%v), the revoked one's: %q", p2.Actor(), err, p.Actor())
 			}
 			active, _ := toks.List(ctx, false)
 			all, _ := toks.List(ctx, true)

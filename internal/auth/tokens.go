@@ -56,8 +56,9 @@ type Principal struct {
 	Role      Role
 }
 
-// Actor is the principal as an audit actor ("token:NAME").
-func (p *Principal) Actor() string { return audit.TokenActor(p.TokenName) }
+// Actor is the principal as an audit actor: "token:NAME#ID"
+// (audit.TokenActor), which tells apart tokens that had the same name.
+func (p *Principal) Actor() string { return audit.TokenActor(p.TokenName, p.TokenID) }
 
 // Can reports whether the principal holds permission perm.
 func (p *Principal) Can(perm Permission) bool { return Allowed(p.Role, perm) }

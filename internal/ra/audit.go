@@ -19,10 +19,14 @@ type Auditor interface {
 }
 
 // auditEvent prepares ev for the store, or returns none when the RA has no
-// Auditor.
+// Auditor. An event without Source gets the client address ctx carries
+// (WithClientAddr), if any.
 func (r *RA) auditEvent(ctx context.Context, ev audit.Event) ([]*store.AuditAppend, error) {
 	if r.cfg.Audit == nil {
 		return nil, nil
+	}
+	if ev.Source == "" {
+		ev.Source = clientAddrString(ctx)
 	}
 	a, err := r.cfg.Audit.Prepare(ctx, ev)
 	if err != nil {
@@ -75,6 +79,64 @@ type accountSnapshot struct {
 	ID      string   `json:"id"`
 	Status  string   `json:"status"`
 	Contact []string `json:"contact"`
+}
+
+// accountCreated is a new ACME account as the audit log records it
+// (account.create).
+type accountCreated struct {
+	ID            string   `json:"id"`
+	Status        string   `json:"status"`
+	KeyThumbprint string   `json:"key_thumbprint"` // RFC 7638, base64url
+	Contact       []string `json:"contact"`        // as the request gave them
+	TOSAgreed     bool     `json:"terms_of_service_agreed"`
+	// Profile is the profile of the directory the request came to.
+	Profile    string `json:"profile"`
+	EABKid     string `json:"eab_kid,omitempty"`
+	EABProfile string `json:"eab_profile,omitempty"`
+	EABOwner   string `json:"eab_owner,omitempty"`
+}
+
+// createEvent is the creation of account a (RFC 8555 §7.3) at the
+// directory of profile, bound to EAB key k (§7.3.4; nil for none).
+func createEvent(a *store.Account, profile string, k *store.EABKey) audit.Event {
+	after := accountCreated{ID: a.ID, Status: a.Status, KeyThumbprint: a.KeyThumbprint, Contact: nonNil(a.Contact),
+		TOSAgreed: a.TOSAgreed, Profile: profile}
+	if k != nil {
+		after.EABKid, after.EABProfile, after.EABOwner = k.KID, k.Profile, k.Owner
+	}
+	return audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionAccountCreate, ObjectType: audit.ObjectAccount,
+		ObjectID: a.ID, After: after}
+}
+
+// accountContact is an account's contacts as the audit log records them
+// (account.update).
+type accountContact struct {
+	Contact []string `json:"contact"`
+}
+
+// contactEvent is the update of account id's contacts to contact (RFC
+// 8555 §7.3.2). Before is the row the update replaces; no event when
+// its contacts are contact.
+func contactEvent(id string, contact []string) audit.Event {
+	return audit.Event{Actor: audit.ACMEAccountActor(id), Action: audit.ActionAccountUpdate, ObjectType: audit.ObjectAccount,
+		ObjectID: id,
+		Replaced: func(old any) (before, after any, err error) {
+			o, ok := old.(*store.Account)
+			if !ok {
+				return nil, nil, fmt.Errorf("replaced row is a %T, want a *store.Account", old)
+			}
+			if slices.Equal(o.Contact, contact) {
+				return nil, nil, audit.ErrUnchanged
+			}
+			return accountContact{nonNil(o.Contact)}, accountContact{nonNil(contact)}, nil
+		}}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // deactivateEvent is an account's own deactivation (RFC 8555 §7.3.6).

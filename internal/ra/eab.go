@@ -42,8 +42,9 @@ const EABKeySize = 64
 //     another profile or a MAC that does not verify is unauthorized.
 //
 // The new account is bound to the EAB key (owner, default attributes,
-// allowlist, pre-authorization), and a single-use key is spent, in the
-// same transaction.
+// allowlist, pre-authorization), a single-use key is spent, and the
+// creation is audited (account.create), in the same transaction; a
+// request that gets an existing account back records nothing.
 func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
 	switch {
@@ -66,7 +67,7 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 			return nil, false, acme.NewProblem(acme.ExternalAccountRequired,
 				"profile %s requires an external account binding; ask the CA's administrator for an EAB key id and HMAC key", p.Name)
 		}
-		return r.createAccount(ctx, tp, jwk, req)
+		return r.createAccount(ctx, p.Name, tp, jwk, req)
 	}
 	k, err := r.verifyEAB(ctx, req.ExternalAccountBinding, url, tp)
 	if err != nil {
@@ -89,7 +90,11 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
 		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now(), EABKid: k.KID}
-	switch err := r.store.CreateAccountEAB(ctx, a, r.now()); {
+	events, err := r.auditEvent(ctx, createEvent(a, p.Name, k))
+	if err != nil {
+		return nil, false, r.internal(ctx, "audit event", err)
+	}
+	switch err := r.store.CreateAccountEAB(ctx, a, r.now(), events...); {
 	case err == nil:
 	case errors.Is(err, store.ErrStale):
 		if a, ok := r.createdMeanwhile(ctx, tp); ok {

@@ -30,7 +30,7 @@ import (
 
 // Store is what the RA needs from storage; *store.Store implements it.
 type Store interface {
-	CreateAccount(ctx context.Context, a *store.Account) error
+	CreateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
 	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
@@ -57,7 +57,7 @@ type Store interface {
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
 	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
-	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time) error
+	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time, events ...*store.AuditAppend) error
 	ApprovalStore
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
 	StartIssuanceKey(ctx context.Context, orderID, serial string, keyHash []byte, now time.Time, spends ...*store.RateSpend) error
@@ -461,11 +461,14 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 	if req.OnlyReturnExisting {
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
-	return r.createAccount(ctx, tp, jwk, req)
+	return r.createAccount(ctx, policy.DefaultName, tp, jwk, req)
 }
 
-// createAccount creates the account of a key that has none (NewAccount).
-func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
+// createAccount creates, without external account binding, the account
+// of a key that has none, requested at the directory of profile
+// (NewAccount, NewAccountIn), audited as account.create in the same
+// transaction.
+func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	if err := CheckContacts(req.Contact); err != nil {
 		return nil, false, err
 	}
@@ -477,7 +480,11 @@ func (r *RA) createAccount(ctx context.Context, tp string, jwk []byte, req acme.
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
 		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now()}
-	if err := r.store.CreateAccount(ctx, a); err != nil {
+	events, err := r.auditEvent(ctx, createEvent(a, profile, nil))
+	if err != nil {
+		return nil, false, r.internal(ctx, "audit event", err)
+	}
+	if err := r.store.CreateAccount(ctx, a, events...); err != nil {
 		if errors.Is(err, store.ErrConflict) { // created concurrently with the same key
 			if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
 				return existing, false, nil
@@ -510,9 +517,15 @@ func accountNoLongerValid() *acme.Problem {
 }
 
 // UpdateAccount applies an account update or deactivation (RFC 8555
-// §7.3.2, §7.3.6) and returns the account as stored.
+// §7.3.2, §7.3.6) and returns the account as updated. Only what the
+// request names is written: an update without "contact" keeps the stored
+// contacts (a may be an older copy), and one that changes nothing writes
+// nothing. A contact change is audited (account.update) when the stored
+// contacts differ from the new ones, a deactivation as
+// account.deactivate, in the transaction of the change.
 func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.AccountUpdateRequest) (*store.Account, error) {
 	upd := *a
+	upd.Contact = nil // keep (store.UpdateAccount)
 	switch req.Status {
 	case "":
 	case acme.StatusDeactivated:
@@ -521,25 +534,42 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 	default:
 		return nil, acme.NewProblem(acme.Malformed, "an account's status can only be changed to \"deactivated\"")
 	}
+	var events []*store.AuditAppend
 	if req.Contact != nil {
 		if err := CheckContacts(*req.Contact); err != nil {
 			return nil, err
 		}
-		upd.Contact = *req.Contact
-	}
-	var events []*store.AuditAppend
-	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
-		ev, err := r.auditEvent(ctx, deactivateEvent(a, &upd))
+		upd.Contact = nonNil(*req.Contact)
+		// Whether the contacts change is decided on the row the update
+		// replaces (a may be an older read, e.g. the front end's cache).
+		ev, err := r.auditEvent(ctx, contactEvent(a.ID, upd.Contact))
 		if err != nil {
 			return nil, r.internal(ctx, "audit event", err)
 		}
 		events = ev
+	}
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		after := upd
+		if after.Contact == nil {
+			after.Contact = a.Contact
+		}
+		ev, err := r.auditEvent(ctx, deactivateEvent(a, &after))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = append(events, ev...)
+	}
+	if upd.Contact == nil && upd.Status == a.Status {
+		return a, nil // nothing to change
 	}
 	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
 		}
 		return nil, r.internal(ctx, "account update", err)
+	}
+	if upd.Contact == nil {
+		upd.Contact = a.Contact
 	}
 	return &upd, nil
 }

@@ -21,9 +21,17 @@ type clientAddrKey struct{}
 
 // WithClientAddr returns ctx carrying the client's address (host:port or
 // bare IP, as http.Request.RemoteAddr), which the new-accounts-per-ip
-// limit counts. Request-scoped, set by the front end.
+// limit counts and the RA's audit events record as their Source.
+// Request-scoped, set by the front end.
 func WithClientAddr(ctx context.Context, addr string) context.Context {
 	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// clientAddrString returns the address WithClientAddr stored as given
+// (host:port), or "": the Source of the audit events of the request.
+func clientAddrString(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
 }
 
 // clientAddr returns the address WithClientAddr stored, if any.

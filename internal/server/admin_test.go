@@ -101,12 +101,13 @@ func TestAdminAPIOnHTTPSAndAuditedIssuance(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs, err = st.ListAudit(ctx, store.AuditFilter{ObjectType: audit.ObjectAccount})
-	if err != nil || len(evs) != 1 || evs[0].Action != audit.ActionAccountDeactivate || evs[0].Actor != "acme-account:"+accountID ||
-		!strings.Contains(evs[0].After, `"status":"deactivated"`) {
-		t.Fatalf("deactivation events: %v %+v", err, evs)
+	if err != nil || len(evs) != 2 || evs[0].Action != audit.ActionAccountCreate || evs[0].ObjectID != accountID ||
+		evs[1].Action != audit.ActionAccountDeactivate || evs[1].Actor != "acme-account:"+accountID ||
+		!strings.Contains(evs[1].After, `"status":"deactivated"`) || !strings.HasPrefix(evs[1].Source, "127.0.0.1:") {
+		t.Fatalf("account events (creation, deactivation): %v %+v", err, evs)
 	}
 	var res audit.VerifyResult
-	if st := get("/api/v1/audit/verify", tok, &res); st != 200 || !res.OK || res.Events != 4 {
+	if st := get("/api/v1/audit/verify", tok, &res); st != 200 || !res.OK || res.Events != 5 {
 		t.Fatalf("verify over the API: %d %+v", st, res)
 	}
 }

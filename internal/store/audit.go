@@ -48,7 +48,11 @@ type AuditAppend struct {
 	// So they describe the row the change replaced, even when another
 	// change committed after the caller last read it: the read locks the
 	// row until the transaction ends (SELECT ... FOR UPDATE on
-	// PostgreSQL; SQLite's write transaction is exclusive). Like Seal, it
+	// PostgreSQL; SQLite's write transaction is exclusive). When the row
+	// shows that the change leaves it as it was, Replaced may set
+	// HooksOnly instead, and nothing is appended (internal/audit does so
+	// for audit.ErrUnchanged); it is called again, and must set or clear
+	// HooksOnly again, when the transaction runs again. Like Seal, it
 	// runs inside the transaction and must not call the Store.
 	Replaced func(old any) error
 	// Cascade, when set, gives the event of a further row that the

@@ -68,6 +68,13 @@ func auditTxCases() []auditTxCase {
 		}
 		return fmt.Sprint(os)
 	}
+	accountState := func(ctx context.Context, s *store.Store) string {
+		a, err := s.GetAccount(ctx, "acct1")
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(a.Status, a.Contact)
+	}
 	return []auditTxCase{
 		{name: "PutProfile/insert",
 			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
@@ -146,6 +153,33 @@ func auditTxCases() []auditTxCase {
 				sort.Strings(out)
 				return fmt.Sprint(out)
 			}},
+		{name: "CreateAccount",
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.CreateAccount(ctx, &store.Account{ID: "acct1", KeyThumbprint: "tp-acct1", JWK: []byte(`{}`), Status: "valid", CreatedAt: now}, ev)
+			},
+			state: accountState},
+		{name: "CreateAccountEAB",
+			setup: func(t *testing.T, s *store.Store) {
+				k := *eab
+				must(t, s.CreateEABKey(context.Background(), &k))
+			},
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.CreateAccountEAB(ctx, &store.Account{ID: "acct1", KeyThumbprint: "tp-acct1", JWK: []byte(`{}`), Status: "valid",
+					CreatedAt: now, EABKid: "kid-1"}, now, ev)
+			},
+			state: func(ctx context.Context, s *store.Store) string {
+				k, err := s.GetEABKey(ctx, "kid-1")
+				if err != nil {
+					return err.Error()
+				}
+				return accountState(ctx, s) + " bound to " + k.AccountID
+			}},
+		{name: "UpdateAccount",
+			setup: func(t *testing.T, s *store.Store) { createAccount(t, s, "acct1") },
+			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
+				return s.UpdateAccount(ctx, &store.Account{ID: "acct1", Status: "valid", Contact: []string{"mailto:new@example.test"}}, ev)
+			},
+			state: accountState},
 		{name: "ChangeAccountKey",
 			setup: func(t *testing.T, s *store.Store) { createAccount(t, s, "acct1") },
 			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
@@ -309,6 +343,52 @@ func TestChangeAccountKeyConflictWithEvent(t *testing.T) {
 			s.ChangeAccountKey(ctx, a2.ID, "wrong-old", "tp3", []byte(`{}`), txEvent("account.key_change", false)), store.ErrStale)
 		if seq, _, err := s.AuditHead(ctx); err != nil || seq != 0 {
 			t.Fatalf("audit head seq %d (%v) after refused key changes, want 0", seq, err)
+		}
+	})
+}
+
+// TestUpdateAccountContactsAndUnchangedEvent, on both engines: an update
+// without contacts (nil) keeps the stored ones rather than writing back
+// the caller's copy; an event whose Replaced hook finds the row unchanged
+// (audit.ErrUnchanged) appends nothing, and one that finds it changed is
+// appended with the row the transaction read as before.
+func TestUpdateAccountContactsAndUnchangedEvent(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		createAccount(t, s, "acct1") // contact mailto:acct1@example.test
+		must(t, s.UpdateAccount(ctx, &store.Account{ID: "acct1", Status: "valid"}))
+		a, err := s.GetAccount(ctx, "acct1")
+		must(t, err)
+		if fmt.Sprint(a.Contact) != "[mailto:acct1@example.test]" {
+			t.Fatalf("contacts after an update without contacts: %v, want them kept", a.Contact)
+		}
+		log := audit.New(s, func() time.Time { return now })
+		contactEvent := func(contact ...string) *store.AuditAppend {
+			ev, err := log.Prepare(ctx, audit.Event{Actor: "acme-account:acct1", Action: "account.update", ObjectType: "account", ObjectID: "acct1",
+				Replaced: func(old any) (any, any, error) {
+					if o := old.(*store.Account); fmt.Sprint(o.Contact) != fmt.Sprint(contact) {
+						return o.Contact, contact, nil
+					}
+					return nil, nil, audit.ErrUnchanged
+				}})
+			must(t, err)
+			return ev
+		}
+		must(t, s.UpdateAccount(ctx, &store.Account{ID: "acct1", Status: "valid", Contact: []string{"mailto:acct1@example.test"}},
+			contactEvent("mailto:acct1@example.test")))
+		if seq, _, err := s.AuditHead(ctx); err != nil || seq != 0 {
+			t.Fatalf("audit head after an unchanged update: %d %v, want 0", seq, err)
+		}
+		must(t, s.UpdateAccount(ctx, &store.Account{ID: "acct1", Status: "valid", Contact: []string{}}, contactEvent()))
+		evs, err := s.ListAudit(ctx, store.AuditFilter{})
+		must(t, err)
+		if len(evs) != 1 || evs[0].Before != `["mailto:acct1@example.test"]` || evs[0].After != `null` && evs[0].After != `[]` {
+			t.Fatalf("events %+v, want one with the stored contacts as before", evs)
+		}
+		a, err = s.GetAccount(ctx, "acct1")
+		must(t, err)
+		if len(a.Contact) != 0 {
+			t.Fatalf("contacts %v, want none", a.Contact)
 		}
 	})
 }

@@ -15,16 +15,41 @@ import (
 
 // ---- accounts ----
 
-// CreateAccount inserts a. ErrConflict when its key thumbprint is taken.
-func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
-	_, err := s.pointExec(ctx, insertAccountSQL, accountArgs(a)...)
-	if isUniqueViolation(err) {
-		return fmt.Errorf("account key: %w", ErrConflict)
+// CreateAccount inserts a and appends events (nil ones skipped) to the
+// audit log in the same transaction, after the insert, so that the audit
+// head's lock (which serializes appends across nodes) is taken only by an
+// insert that succeeded. ErrConflict when its key thumbprint is taken
+// (nothing is appended then).
+func (s *Store) CreateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
+	insert := func(_ sql.Result, err error) error {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("account key: %w", ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert account: %w", err)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("insert account: %w", err)
+	if !anyAppend(events) {
+		return insert(s.pointExec(ctx, insertAccountSQL, accountArgs(a)...))
 	}
-	return nil
+	return s.pointTx(ctx, func(tx txConn) error {
+		if err := insert(tx.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)); err != nil {
+			return err
+		}
+		return appendAll(ctx, tx, events)
+	})
+}
+
+// anyAppend reports whether one of events is to be appended or has hooks
+// (a non-nil one).
+func anyAppend(events []*AuditAppend) bool {
+	for _, ev := range events {
+		if ev != nil {
+			return true
+		}
+	}
+	return false
 }
 
 const accountCols = `id, key_thumbprint, jwk, status, contact, tos_agreed, created_at, eab_kid, attributes`
@@ -71,22 +96,39 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 }
 
 // UpdateAccount stores a's contact and status, only while the stored status
-// is "valid" (ErrStale otherwise). Each of events (optional) is appended to
-// the audit log in the same transaction. Deactivating the account (status
+// is "valid" (ErrStale otherwise, also when there is no such account). A
+// nil a.Contact keeps the stored contacts (an update that names none, RFC
+// 8555 §7.3.2, must not write back a caller's older copy); a non-nil one,
+// empty or not, replaces them.
+// Each of events (optional, nil ones skipped) is appended to the audit log
+// in the same transaction; their Replaced hooks get the *Account as the
+// transaction read it, locked, before the change (one that finds the
+// change leaves the row as it was marks its append HooksOnly, and nothing
+// is appended for it). Deactivating the account (status
 // "deactivated") also deactivates its pending authorizations in that
 // transaction (RFC 8555 §7.3.6: pending operations authorized by the
 // account's key are cancelled), so its pending orders turn invalid and a
 // validation under way ends without making its authorization valid.
 func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
-	contact, _ := json.Marshal(nonNil(a.Contact))
-	const q = `UPDATE accounts SET contact = ?, status = ? WHERE id = ? AND status = 'valid'`
+	var contact any // NULL: keep
+	if a.Contact != nil {
+		b, _ := json.Marshal(a.Contact)
+		contact = string(b)
+	}
+	const q = `UPDATE accounts SET contact = COALESCE(?, contact), status = ? WHERE id = ? AND status = 'valid'`
 	deactivate := a.Status == acme.StatusDeactivated
-	if len(events) == 0 && !deactivate {
-		res, err := s.exec(ctx, q, string(contact), a.Status, a.ID)
+	if !anyAppend(events) && !deactivate {
+		res, err := s.exec(ctx, q, contact, a.Status, a.ID)
 		return checkOne(res, err, "update account")
 	}
 	return s.tx(ctx, func(tx txConn) error {
-		res, err := tx.ExecContext(ctx, q, string(contact), a.Status, a.ID)
+		if err := readReplaced(ctx, s, tx, events, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, a.ID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("update account: %w", ErrStale)
+			}
+			return fmt.Errorf("update account: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, q, contact, a.Status, a.ID)
 		if err := checkOne(res, err, "update account"); err != nil {
 			return err
 		}
@@ -95,12 +137,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 				return err
 			}
 		}
-		for _, ev := range events {
-			if err := appendAudit(ctx, tx, ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return appendAll(ctx, tx, events)
 	})
 }
 

@@ -53,7 +53,7 @@ func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "encode JWK", err)
 	}
-	acct, created, err := w.ra.NewAccountIn(ra.WithClientAddr(ctx, x.r.RemoteAddr), profileOf(x.r.URL.Path), x.base+x.r.URL.Path, req.thumbprint, jwkJSON, nar)
+	acct, created, err := w.ra.NewAccountIn(ctx, profileOf(x.r.URL.Path), x.base+x.r.URL.Path, req.thumbprint, jwkJSON, nar)
 	if err != nil {
 		return err
 	}

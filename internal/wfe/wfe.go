@@ -303,7 +303,9 @@ func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.
 			p.Status = http.StatusMethodNotAllowed
 			err = p
 		} else {
-			err = h(r.Context(), x)
+			// The client's address: the new-accounts-per-ip limit and
+			// the Source of the request's audit events.
+			err = h(ra.WithClientAddr(r.Context(), r.RemoteAddr), x)
 		}
 		if err != nil {
 			w.writeProblem(rw, r, err)
