@@ -51,38 +51,20 @@ func newApprovalList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			type row struct {
-				ID          string     `json:"id"`
-				Order       string     `json:"order"`
-				Profile     string     `json:"profile"`
-				Identifiers []string   `json:"identifiers"`
-				KeyType     string     `json:"key_type"`
-				Reason      string     `json:"reason"`
-				Status      string     `json:"status"`
-				RequestedAt time.Time  `json:"requested_at"`
-				DecidedAt   *time.Time `json:"decided_at,omitempty"`
-				DecidedBy   string     `json:"decided_by,omitempty"`
-				Comment     string     `json:"comment,omitempty"`
-				EscalatedAt *time.Time `json:"escalated_at,omitempty"`
-			}
-			out := []row{}
+			// The JSON is the admin API's (GET /api/v1/approvals items).
+			out := []ra.ApprovalView{}
 			var rows [][]string
 			for _, a := range aps {
-				r := row{ID: a.ID, Order: a.OrderID, Profile: a.Profile, KeyType: a.KeyType, Reason: a.Reason, Status: a.Status,
-					RequestedAt: a.RequestedAt, DecidedBy: a.DecidedBy, Comment: a.Comment}
+				out = append(out, ra.ApprovalSnapshot(a))
+				var names []string
 				for _, id := range a.Identifiers {
-					r.Identifiers = append(r.Identifiers, id.Value)
-				}
-				if !a.DecidedAt.IsZero() {
-					r.DecidedAt = &a.DecidedAt
+					names = append(names, id.Value)
 				}
 				esc := "-"
 				if !a.EscalatedAt.IsZero() {
-					r.EscalatedAt = &a.EscalatedAt
 					esc = a.EscalatedAt.Format(time.RFC3339)
 				}
-				out = append(out, r)
-				rows = append(rows, []string{a.ID, a.Status, a.Profile, strings.Join(r.Identifiers, ","), a.KeyType,
+				rows = append(rows, []string{a.ID, a.Status, a.Profile, strings.Join(names, ","), a.KeyType,
 					a.RequestedAt.Format(time.RFC3339), esc, dash(a.DecidedBy), a.Reason})
 			}
 			if format == "json" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/policy"
@@ -117,29 +118,15 @@ func newEABList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			type row struct {
-				KID        string            `json:"kid"`
-				Profile    string            `json:"profile"`
-				Owner      string            `json:"owner,omitempty"`
-				Status     string            `json:"status"`
-				SingleUse  bool              `json:"single_use"`
-				Expires    *time.Time        `json:"expires,omitempty"`
-				Account    string            `json:"account,omitempty"`
-				Attributes map[string]string `json:"attributes,omitempty"`
-				Allow      []string          `json:"allow,omitempty"`
-			}
-			out := []row{}
+			// The JSON is the admin API's (GET /api/v1/eab-keys items).
+			out := []adminapi.EABKeyView{}
 			var rows [][]string
+			now := time.Now()
 			for _, k := range keys {
-				r := row{KID: k.KID, Profile: k.Profile, Owner: k.Owner, Status: k.Status, SingleUse: k.SingleUse, Account: k.AccountID,
-					Attributes: k.Attributes, Allow: k.Allow}
+				r := adminapi.EABKeyOf(k, now)
 				exp := "-"
-				if !k.Expires.IsZero() {
-					r.Expires = &k.Expires
-					exp = k.Expires.Format(time.RFC3339)
-					if k.Status == store.EABActive && !time.Now().Before(k.Expires) {
-						r.Status = "expired"
-					}
+				if r.Expires != nil {
+					exp = r.Expires.Format(time.RFC3339)
 				}
 				out = append(out, r)
 				var av []string

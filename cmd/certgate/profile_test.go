@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
@@ -173,6 +174,14 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, created.KID) || strings.Contains(out, created.HMAC) || !strings.Contains(out, "billing_code=CC-7") {
 		t.Errorf("eab list: %q, %v", out, err)
 	}
+	// --format json prints the admin API's items (GET /api/v1/eab-keys):
+	// created_at was missing.
+	out, _, err = runCLI(t, nil, "eab", "list", "--data", data, "--format", "json")
+	var keys []adminapi.EABKeyView
+	if err != nil || json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 1 || keys[0].KID != created.KID ||
+		keys[0].CreatedAt.IsZero() || !keys[0].SingleUse || keys[0].Attributes["billing_code"] != "CC-7" {
+		t.Errorf("eab list --format json: %s, %v; want the API's fields, created_at included", out, err)
+	}
 	if _, _, err := runCLI(t, nil, "eab", "revoke", created.KID, "--data", data); err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +268,19 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	out, _, _ = runCLI(t, nil, "approval", "list", "--status", "all", "--data", data, "--format", "json")
 	if !strings.Contains(out, `"decided_by": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
 		t.Errorf("approval list --status all: %s", out)
+	}
+	// The items are the admin API's (GET /api/v1/approvals): identifiers
+	// as ACME identifier objects and the account (they were bare names,
+	// without the account).
+	var aps []ra.ApprovalView
+	if err := json.Unmarshal([]byte(out), &aps); err != nil {
+		t.Fatalf("approval list --format json is not the API's approvals: %v\n%s", err, out)
+	}
+	for _, ap := range aps {
+		if ap.ID == "ap-one" && (ap.Account != "acct" || ap.Order != "ord-one" || len(ap.Identifiers) != 1 ||
+			ap.Identifiers[0] != (acme.Identifier{Type: "dns", Value: "one.test"}) || ap.DecidedBy != "alice") {
+			t.Errorf("approval list --format json, ap-one: %+v", ap)
+		}
 	}
 
 	// Every change is in the audit log, which still verifies; no HMAC key in it.

@@ -121,13 +121,18 @@ func build(d Deps) (http.Handler, *routeMux) {
 	}
 	// Every problem names its type: about:blank (RFC 9457 §4.2.1), the
 	// default a client would otherwise have to assume (§3.1.1).
-	cfg.Transformers = append(cfg.Transformers, func(_ huma.Context, _ string, v any) (any, error) {
-		if e, ok := v.(*huma.ErrorModel); ok && e.Type == "" {
-			e.Type = problemType
+	var schemas huma.Registry // set once hapi exists; read by the transformer
+	cfg.Transformers = append(cfg.Transformers, func(ctx huma.Context, _ string, v any) (any, error) {
+		if e, ok := v.(*huma.ErrorModel); ok {
+			if e.Type == "" {
+				e.Type = problemType
+			}
+			hintFieldNames(ctx, schemas, e)
 		}
 		return v, nil
 	})
 	hapi := humago.New(mux, cfg)
+	schemas = hapi.OpenAPI().Components.Schemas
 	a := &API{huma: hapi, d: d}
 	hapi.UseMiddleware(a.authenticate)
 	for _, g := range groups() {
@@ -158,6 +163,43 @@ func build(d Deps) (http.Handler, *routeMux) {
 		}
 		mux.ServeHTTP(w, r)
 	}), mux
+}
+
+// hintFieldNames rewrites the "unexpected property" message of each
+// top-level body field that the operation's body declares under another
+// spelling — the same letters in another case or with other underscores,
+// such as singleUse for single_use (approvals and EAB keys had camelCase
+// fields before this release) or max_validity for a profile's maxValidity
+// — to name the declared field. Other errors are left as they are.
+func hintFieldNames(ctx huma.Context, schemas huma.Registry, e *huma.ErrorModel) {
+	op := ctx.Operation()
+	if op == nil || op.RequestBody == nil || schemas == nil {
+		return
+	}
+	mt := op.RequestBody.Content["application/json"]
+	if mt == nil || mt.Schema == nil {
+		return
+	}
+	body := mt.Schema
+	if body.Ref != "" {
+		body = schemas.SchemaFromRef(body.Ref)
+	}
+	if body == nil {
+		return
+	}
+	fold := func(name string) string { return strings.ToLower(strings.ReplaceAll(name, "_", "")) }
+	for _, d := range e.Errors {
+		name, ok := strings.CutPrefix(d.Location, "body.")
+		if !ok || d.Message != "unexpected property" || strings.Contains(name, ".") {
+			continue
+		}
+		for field := range body.Properties {
+			if field != name && fold(field) == fold(name) {
+				d.Message = fmt.Sprintf("unexpected property; the field is %q (docs/api.md, Field names)", field)
+				break
+			}
+		}
+	}
 }
 
 // problemType is the type of every problem document the API answers:

@@ -393,3 +393,31 @@ func TestApproveExpiredOrderConflict(t *testing.T) {
 		}
 	})
 }
+
+// TestRenamedFieldHint: a body field spelt as another field of the
+// operation's body with other case or underscores — the camelCase names
+// EAB keys had before this release, or snake_case for a profile's
+// camelCase fields — is refused (422) with a message naming the field to
+// use; an unknown field like no other keeps huma's message. It said only
+// "unexpected property".
+func TestRenamedFieldHint(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	for _, c := range []struct {
+		path string
+		body any
+		want string
+	}{
+		{"/api/v1/eab-keys", map[string]any{"profile": "default", "singleUse": true}, `unexpected property; the field is \"single_use\"`},
+		{"/api/v1/profiles", map[string]any{"name": "p", "max_validity": "30d"}, `unexpected property; the field is \"maxValidity\"`},
+		{"/api/v1/eab-keys", map[string]any{"profile": "default", "colour": "red"}, `"message":"unexpected property","location":"body.colour"`},
+	} {
+		r := f.do("POST", c.path, admin, c.body)
+		if err := isProblem(r, 422); err != nil {
+			t.Fatalf("POST %s %v: %v", c.path, c.body, err)
+		}
+		if !strings.Contains(string(r.body), c.want) {
+			t.Errorf("POST %s %v: %s; want %s", c.path, c.body, r.body, c.want)
+		}
+	}
+}

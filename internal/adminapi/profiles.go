@@ -343,7 +343,10 @@ type EABKeyView struct {
 	Account    string            `json:"account,omitempty" doc:"the last account bound with the key"`
 }
 
-func eabView(k *store.EABKey, now time.Time) EABKeyView {
+// EABKeyOf returns the view of k at now: its stored status, or "expired"
+// for an active key whose expiry has passed. The admin API answers it and
+// `certgate eab list --format json` prints it.
+func EABKeyOf(k *store.EABKey, now time.Time) EABKeyView {
 	v := EABKeyView{KID: k.KID, Profile: k.Profile, Owner: k.Owner, Attributes: k.Attributes, Allow: k.Allow, SingleUse: k.SingleUse,
 		Status: k.Status, CreatedAt: k.CreatedAt, Account: k.AccountID}
 	if !k.Expires.IsZero() {
@@ -402,7 +405,7 @@ func eabRoutes(a *API) {
 			out := &eabKeysOut{}
 			out.Body.Items = []EABKeyView{}
 			for _, k := range keys {
-				out.Body.Items = append(out.Body.Items, eabView(k, a.d.Now()))
+				out.Body.Items = append(out.Body.Items, EABKeyOf(k, a.d.Now()))
 			}
 			return out, nil
 		})
@@ -429,7 +432,7 @@ func eabRoutes(a *API) {
 			if err != nil {
 				return nil, huma.Error422UnprocessableEntity(err.Error())
 			}
-			v := eabView(k, a.d.Now())
+			v := EABKeyOf(k, a.d.Now())
 			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v)
 			if err != nil {
 				return nil, err
@@ -448,7 +451,7 @@ func eabRoutes(a *API) {
 				Replaced: audit.ReplacedRow(func(old *store.EABKey) (any, any) {
 					after := *old
 					after.Status = store.EABRevoked
-					return eabView(old, now), eabView(&after, now)
+					return EABKeyOf(old, now), EABKeyOf(&after, now)
 				})})
 			if err != nil {
 				return nil, err
@@ -459,7 +462,7 @@ func eabRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
-			return &eabKeyOut{Body: eabView(k, now)}, nil
+			return &eabKeyOut{Body: EABKeyOf(k, now)}, nil
 		})
 }
 

@@ -233,3 +233,32 @@ func TestRevokeKeyCompromiseRevokedWith(t *testing.T) {
 		})
 	}
 }
+
+// TestLargestPageSize: 1000, the largest page size the CLI (--limit) and
+// the admin API (limit) accept, is served by every paged listing of the
+// inventory. The service asks the store for one row more than the page to
+// know whether another page follows; the store refused 1001, so
+// `certgate cert list --limit 1000` failed and GET
+// /api/v1/certificates?limit=1000 answered 500.
+func TestLargestPageSize(t *testing.T) {
+	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	fill(t, st, 3)
+	svc := inventory.New(st, func() time.Time { return now })
+	ctx := context.Background()
+	p, err := svc.List(ctx, inventory.Query{Limit: 1000})
+	if err != nil {
+		t.Fatalf("List with limit 1000: %v", err)
+	}
+	if len(p.Items) != 3 || p.NextCursor != "" {
+		t.Fatalf("List with limit 1000: %d items, cursor %q; want 3 and none", len(p.Items), p.NextCursor)
+	}
+	if _, err := svc.Expiring(ctx, 30*24*time.Hour, inventory.Query{Limit: 1000}); err != nil {
+		t.Fatalf("Expiring with limit 1000: %v", err)
+	}
+	if _, err := svc.WeakKeys(ctx, inventory.Query{Limit: 1000}); err != nil {
+		t.Fatalf("WeakKeys with limit 1000: %v", err)
+	}
+	if _, err := svc.List(ctx, inventory.Query{Limit: 1001}); !errors.Is(err, inventory.ErrInvalid) {
+		t.Fatalf("List with limit 1001: %v, want ErrInvalid", err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -538,14 +539,23 @@ func (s *Server) port() string {
 }
 
 // plainHandler serves the CRL, OCSP and CA certificates, /healthz and
-// /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME).
+// /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME):
+// an admin API path at the same path over HTTPS, anything else at the ACME
+// directory; both 400 with one line of text.
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
 	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
 		m.Handle("GET "+p, s.wfe)
 	}
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
-		http.Error(rw, "certgate serves ACME over HTTPS only: https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory", http.StatusBadRequest)
+		base := "https://" + net.JoinHostPort(s.cfg.Hostname, s.port())
+		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") || r.URL.Path == adminapi.Prefix {
+			// Name the resource asked for, not the ACME directory: a curl
+			// of the admin API with http:// should say where it is.
+			http.Error(rw, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath(), http.StatusBadRequest)
+			return
+		}
+		http.Error(rw, "certgate serves ACME over HTTPS only: "+base+"/acme/directory", http.StatusBadRequest)
 	})
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if s.serveHealth(rw, r) {

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/certgate/certgate/internal/acme"
 )
@@ -149,25 +151,52 @@ func (s *Store) expiryCountSQL(n int) string {
 // sqliteProbe is what Ping reads on SQLite: the database file as opened,
 // and a read-only database/sql pool that keeps no idle connection, so that
 // each query opens the file anew.
+//
+// The probe reads the file's header through one descriptor, f, opened with
+// the store and closed only after SQLite's connections (close). Opening and
+// closing a descriptor of the database file per probe would be wrong:
+// closing any descriptor of a file drops every POSIX advisory (fcntl) lock
+// the process holds on it (POSIX.1-2008 fcntl, "all locks ... shall be
+// removed"), so the SHARED locks SQLite's connections hold would be gone
+// after the first /readyz, and another process (the CLI, `sqlite3
+// .backup`) closing its connection would believe it the last one, then
+// checkpoint and delete the -wal and -shm files under the running server,
+// which goes on with the deleted ones and no longer sees what the others
+// write (https://sqlite.org/howtocorrupt.html §2.2).
 type sqliteProbe struct {
 	path string
+	f    *os.File    // the database file, read by check; closed by close
 	file os.FileInfo // the file at path when the store opened it
 	db   *sql.DB
 }
 
 func newSQLiteProbe(path string) (*sqliteProbe, error) {
-	fi, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	// mode=ro: a deleted file is an error, not a new empty database.
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(1000)")
 	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("open sqlite probe: %w", err)
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(0)
-	return &sqliteProbe{path: path, file: fi, db: db}, nil
+	return &sqliteProbe{path: path, f: f, file: fi, db: db}, nil
+}
+
+// close closes the probe's pool and then its descriptor of the database
+// file. Call it after every other SQLite connection of the store is closed:
+// closing the descriptor drops the process's locks on the file (see
+// sqliteProbe).
+func (p *sqliteProbe) close() error {
+	return errors.Join(p.db.Close(), p.f.Close())
 }
 
 // sqliteMagic begins every SQLite database file (the header string,
@@ -177,24 +206,25 @@ const sqliteMagic = "SQLite format 3\x00"
 // check returns an error when the file at p.path cannot be read, is not
 // the file the store opened (deleted, or replaced by another: the store's
 // connections keep using the old one, which is lost at the next start), or
-// does not begin with SQLite's header string. It opens the file itself:
-// SQLite keeps file descriptors open and reuses them for new connections,
-// so that a file made unreadable would go unnoticed.
+// does not begin with SQLite's header string. It opens no descriptor of
+// the file (see sqliteProbe): it compares the file at the path with the
+// one opened, asks the kernel whether this process may read it
+// (access(2); SQLite keeps its descriptors open and reuses them for new
+// connections, so a file made unreadable would otherwise go unnoticed),
+// and reads the header through the probe's own descriptor.
 func (p *sqliteProbe) check() error {
-	f, err := os.Open(p.path)
-	if err != nil {
-		return fmt.Errorf("database file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	fi, err := os.Stat(p.path)
 	if err != nil {
 		return fmt.Errorf("database file: %w", err)
 	}
 	if !os.SameFile(fi, p.file) {
 		return fmt.Errorf("database file %s was replaced since the store opened it", p.path)
 	}
+	if err := unix.Faccessat(unix.AT_FDCWD, p.path, unix.R_OK, unix.AT_EACCESS); err != nil {
+		return fmt.Errorf("database file %s: %w", p.path, &os.PathError{Op: "access", Path: p.path, Err: err})
+	}
 	var head [len(sqliteMagic)]byte
-	if _, err := io.ReadFull(f, head[:]); err != nil {
+	if _, err := p.f.ReadAt(head[:], 0); err != nil {
 		return fmt.Errorf("database file %s: read the header: %w", p.path, err)
 	}
 	if string(head[:]) != sqliteMagic {

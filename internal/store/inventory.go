@@ -155,8 +155,14 @@ type CertQuery struct {
 	// After is the sort key of the last row of the previous page (nil for
 	// the first page): keyset pagination, never OFFSET.
 	After *CertKey
-	Limit int // rows to return, 1..1000
+	Limit int // rows to return, 1..MaxSearchLimit
 }
+
+// MaxSearchLimit is the most rows SearchCertificates returns at once: a
+// page of up to 1000 certificates (the largest page size the inventory,
+// the CLI and the admin API accept) plus the one row that tells whether
+// another page follows.
+const MaxSearchLimit = 1001
 
 // setThreshold is how many matching name or attribute rows a set filter
 // may have for the query to start from that set (then sort the few
@@ -183,8 +189,8 @@ type setFilter struct {
 // q.After in q.Sort order. Errors: a wrapped database error, or a
 // description of an invalid query (unknown sort or status, bad limit).
 func (s *Store) SearchCertificates(ctx context.Context, q CertQuery) ([]*Certificate, error) {
-	if q.Limit < 1 || q.Limit > 1000 {
-		return nil, fmt.Errorf("search certificates: limit %d out of 1..1000", q.Limit)
+	if q.Limit < 1 || q.Limit > MaxSearchLimit {
+		return nil, fmt.Errorf("search certificates: limit %d out of 1..%d", q.Limit, MaxSearchLimit)
 	}
 	var where []string
 	var args []any

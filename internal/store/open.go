@@ -338,7 +338,9 @@ func (s *Store) Engine() string { return s.engine }
 func (s *Store) Close() error {
 	if s.wr != nil {
 		werr := s.wr.stop()
-		return errors.Join(werr, s.probe.db.Close(), s.r.close(), s.w.close())
+		// The probe last: closing its descriptor of the database file
+		// drops the process's locks on it (sqliteProbe).
+		return errors.Join(werr, s.r.close(), s.w.close(), s.probe.close())
 	}
 	if s.r == s.w {
 		if s.async != nil {

@@ -1,0 +1,39 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/config"
+)
+
+// TestPlainHTTPPointsAtHTTPS: a plain-HTTP request for anything but the
+// PKI and health paths is 400 with one line naming the HTTPS URL to use:
+// the same path for the admin API (it named the ACME directory, which
+// told a curl of http://HOST:PORT/api/v1/... nothing), the ACME directory
+// otherwise.
+func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := &Server{cfg: &config.Serve{Hostname: "acme.example.test"}, ln: ln}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	base := "https://acme.example.test:" + port
+	for path, want := range map[string]string{
+		"/api/v1/accounts?limit=5": "certgate serves the admin API over HTTPS only: " + base + "/api/v1/accounts",
+		"/api/v1":                  "certgate serves the admin API over HTTPS only: " + base + "/api/v1",
+		"/acme/new-order":          "certgate serves ACME over HTTPS only: " + base + "/acme/directory",
+		"/":                        "certgate serves ACME over HTTPS only: " + base + "/acme/directory",
+	} {
+		rec := httptest.NewRecorder()
+		s.plainHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if got := strings.TrimSpace(rec.Body.String()); rec.Code != http.StatusBadRequest || got != want {
+			t.Errorf("plain GET %s = %d %q, want 400 %q", path, rec.Code, got, want)
+		}
+	}
+}
