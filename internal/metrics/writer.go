@@ -9,7 +9,7 @@ import (
 // RegisterSQLiteWriter registers the counters of a SQLite store's writer
 // goroutine (store.WriterStats), read at scrape time: certgate_sqlite_writer_
 // turns_total, jobs_total{kind="read"|"write"}, commits_total,
-// catchup_checkpoints_total and catchup_seconds_total. stats returns ok
+// wal_syncs_total, catchup_checkpoints_total and catchup_seconds_total. stats returns ok
 // false for a store without one (PostgreSQL); nothing is registered then.
 func (m *Metrics) RegisterSQLiteWriter(stats func() (store.WriterStats, bool)) {
 	if _, ok := stats(); !ok {
@@ -22,6 +22,7 @@ func (m *Metrics) RegisterSQLiteWriter(stats func() (store.WriterStats, bool)) {
 		turns:   d("turns_total", "Rounds of the SQLite writer goroutine that ran jobs: the reads queued at that moment, then the queued writes in one transaction."),
 		jobs:    d("jobs_total", "Jobs the SQLite writer goroutine ran, by kind: reads on the request path, writes (a write run again alone after its shared transaction failed counts again).", "kind"),
 		commits: d("commits_total", "Write transactions the SQLite writer committed."),
+		durable: d("wal_syncs_total", "Fsyncs of the WAL that made commits durable against a machine crash before their requests were answered (issued certificates, revocations, CRL numbers, administrators' changes); one covers every commit before it."),
 		catchUps: d("catchup_checkpoints_total",
 			"WAL checkpoints the SQLite writer ran itself so that the WAL can start over; every queued job waits meanwhile."),
 		catchUpSecs: d("catchup_seconds_total", "Wall time of those checkpoints, in seconds."),
@@ -29,13 +30,13 @@ func (m *Metrics) RegisterSQLiteWriter(stats func() (store.WriterStats, bool)) {
 }
 
 type writerCollector struct {
-	stats                                       func() (store.WriterStats, bool)
-	turns, jobs, commits, catchUps, catchUpSecs *prometheus.Desc
+	stats                                                func() (store.WriterStats, bool)
+	turns, jobs, commits, durable, catchUps, catchUpSecs *prometheus.Desc
 }
 
 // Describe implements prometheus.Collector.
 func (c *writerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.turns, c.jobs, c.commits, c.catchUps, c.catchUpSecs} {
+	for _, d := range []*prometheus.Desc{c.turns, c.jobs, c.commits, c.durable, c.catchUps, c.catchUpSecs} {
 		ch <- d
 	}
 }
@@ -50,6 +51,7 @@ func (c *writerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.CounterValue, float64(st.ReadJobs), "read")
 	ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.CounterValue, float64(st.WriteJobs), "write")
 	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(c.durable, prometheus.CounterValue, float64(st.WALSyncs))
 	ch <- prometheus.MustNewConstMetric(c.catchUps, prometheus.CounterValue, float64(st.CatchUps))
 	ch <- prometheus.MustNewConstMetric(c.catchUpSecs, prometheus.CounterValue, st.CatchUpSeconds)
 }

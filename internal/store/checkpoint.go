@@ -35,11 +35,12 @@ import (
 // behind, and a journal_size_limit (walSizeLimit) that trims a WAL file a
 // burst grew when the WAL next starts over.
 //
-// Crash safety is SQLite's with journal_mode=WAL and synchronous=NORMAL:
-// every checkpoint is an ordinary PASSIVE one, which syncs the WAL before
-// it copies pages and the database file before it records them as copied,
-// so a process killed at any point loses no committed transaction
-// (TestKillDuringCheckpoints).
+// Crash safety is SQLite's with journal_mode=WAL and synchronous=NORMAL
+// (and, against a machine crash, walSyncer's fsync of the WAL after a
+// durable commit): every checkpoint is an ordinary PASSIVE one,
+// which syncs the WAL before it copies pages and the database file before
+// it records them as copied, so a process killed at any point loses no
+// committed transaction (TestKillDuringCheckpoints).
 const (
 	// checkpointCommits is how many commits of the writer ask for a
 	// round of checkpoints (~25,000 WAL pages, 100 MB, end to end: about
@@ -167,6 +168,9 @@ type WriterStats struct {
 	ReadJobs, WriteJobs int64
 	// Commits is the write transactions committed.
 	Commits int64
+	// WALSyncs is the fsyncs of the WAL that made durable commits
+	// durable (walSyncer; one covers every commit before it).
+	WALSyncs int64
 	// CatchUps is the checkpoints the writer ran itself so that the WAL
 	// can start over; CatchUpSeconds their wall time in seconds, during
 	// which every queued job waited.
@@ -182,6 +186,6 @@ func (s *Store) WriterStats() (st WriterStats, ok bool) {
 	}
 	w := s.wr
 	return WriterStats{Turns: w.turns.Load(), ReadJobs: w.readJobs.Load(), WriteJobs: w.writeJobs.Load(),
-		Commits: w.commits.Load(), CatchUps: w.catchUps.Load(),
+		Commits: w.commits.Load(), WALSyncs: s.wal.syncs.Load(), CatchUps: w.catchUps.Load(),
 		CatchUpSeconds: time.Duration(w.catchUpTime.Load()).Seconds()}, true
 }

@@ -43,7 +43,7 @@ func (s *Store) RecordNonce(ctx context.Context, nonce string, expires time.Time
 // PruneNonces deletes redeemed-nonce records that expired before now and
 // returns how many it deleted.
 func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.exec(ctx, `DELETE FROM used_nonces WHERE expires_at < ?`, ts(now))
+	res, err := s.lazyExec(ctx, `DELETE FROM used_nonces WHERE expires_at < ?`, ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("prune nonces: %w", err)
 	}
@@ -184,7 +184,7 @@ const deleteStaleOrdersSQL = `DELETE FROM orders WHERE status IN ('pending', 'in
 // and certificates are kept (the inventory). It returns the number of
 // orders and authorizations deleted.
 func (s *Store) DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error) {
-	err = s.tx(ctx, func(tx txConn) error {
+	err = s.lazyTx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, deleteStaleOrdersSQL, ts(cutoff))
 		if err != nil {
 			return fmt.Errorf("delete stale orders: %w", err)

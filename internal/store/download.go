@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // CertificateChain returns what the ACME certificate download (RFC 8555
@@ -21,9 +22,10 @@ func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID,
 	}
 	var der []byte
 	var chainID sql.NullInt64
+	var created int64
 	err = s.hot(ctx, func(q querier) error {
-		err := q.QueryRowContext(ctx, `SELECT COALESCE(account_id, ''), chain_pem, der, chain_id FROM certificates WHERE serial = ?`, serial).
-			Scan(&accountID, &chainPEM, &der, &chainID)
+		err := q.QueryRowContext(ctx, `SELECT COALESCE(account_id, ''), chain_pem, der, chain_id, created_at FROM certificates WHERE serial = ?`, serial).
+			Scan(&accountID, &chainPEM, &der, &chainID, &created)
 		if err != nil || !chainID.Valid {
 			return err
 		}
@@ -46,6 +48,15 @@ func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID,
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("certificate chain: %w", err)
+	}
+	// A certificate stored in the last minute may have been read before
+	// the sync that makes its record durable ended (FinishOrder, on
+	// another request or node's FinishOrder of this store): it leaves only
+	// once its record cannot be lost in a power failure.
+	if s.wal != nil && fromTS(created).After(time.Now().Add(-time.Minute)) {
+		if err := s.wal.sync(ctx); err != nil {
+			return "", "", fmt.Errorf("certificate chain: %w", err)
+		}
 	}
 	return accountID, chainPEM, nil
 }

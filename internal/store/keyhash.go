@@ -179,7 +179,7 @@ func (s *Store) fillKeyHashes(ctx context.Context) error {
 		return fmt.Errorf("certificates without a key hash: %w", err)
 	}
 	for _, f := range fills {
-		if _, err := s.exec(ctx, `UPDATE certificates SET key_hash = ? WHERE serial = ? AND key_hash IS NULL`, f.hash, f.serial); err != nil {
+		if _, err := s.lazyExec(ctx, `UPDATE certificates SET key_hash = ? WHERE serial = ? AND key_hash IS NULL`, f.hash, f.serial); err != nil {
 			return fmt.Errorf("fill key hash of %s: %w", f.serial, err)
 		}
 	}

@@ -48,6 +48,7 @@ type Store struct {
 	w      *pool        // writer; on SQLite its one connection belongs to wr
 	r      *pool        // readers; the same pool as w on PostgreSQL
 	wr     *writer      // SQLite: runs every write (group commit); nil on PostgreSQL
+	wal    *walSyncer   // SQLite: makes durable commits durable (see walSyncer); nil on PostgreSQL
 	chains *chainCache  // issuer chains known to be committed (chains.go)
 	recent *recentCerts // certificates recently committed by FinishOrder (recentcerts.go)
 	probe  *sqliteProbe // SQLite: what Ping reads (health.go); nil on PostgreSQL
@@ -152,7 +153,8 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 		w.Close()
 		return nil, err
 	}
-	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, chains: newChainCache(), recent: newRecentCerts(), probe: probe}, nil
+	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, wal: newWALSyncer(path, &wr.commits),
+		chains: newChainCache(), recent: newRecentCerts(), probe: probe}, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a
@@ -338,6 +340,7 @@ func (s *Store) Engine() string { return s.engine }
 func (s *Store) Close() error {
 	if s.wr != nil {
 		werr := s.wr.stop()
+		s.wal.close()
 		// The probe last: closing its descriptor of the database file
 		// drops the process's locks on it (sqliteProbe).
 		return errors.Join(werr, s.r.close(), s.w.close(), s.probe.close())
@@ -375,9 +378,37 @@ func isUniqueViolation(err error) bool {
 // own savepoint, so that fn's error rolls back only fn's changes; fn's
 // statements run to their end even if ctx ends meanwhile, and fn may run
 // again if the shared transaction fails for a reason outside fn.
+//
+// The commit is durable when tx returns: on SQLite the WAL is synced to
+// disk (walSyncer) before, for the rarer changes whose loss in a power
+// failure would matter (administrators' changes, revocations, CRL numbers,
+// imports, approvals). lazyTx and pointTx do not wait for that.
 func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
+	return s.txJob(ctx, fn, false, true)
+}
+
+// lazyTx is tx for changes that may roll back in a power failure (not
+// synced on SQLite): sweeps of expired rows, which the next sweep makes
+// again.
+func (s *Store) lazyTx(ctx context.Context, fn func(txConn) error) error {
+	return s.txJob(ctx, fn, false, false)
+}
+
+// txJob is tx with the writer job's kind, point (see writer), and durable:
+// on SQLite the WAL is synced after the commit (walSyncer); PostgreSQL
+// commits every transaction durably.
+func (s *Store) txJob(ctx context.Context, fn func(txConn) error, point, durable bool) error {
 	if s.wr != nil {
-		return s.wr.do(ctx, fn)
+		var err error
+		if point {
+			err = s.wr.doPoint(ctx, fn)
+		} else {
+			err = s.wr.do(ctx, fn)
+		}
+		if err == nil && durable {
+			err = s.wal.sync(ctx)
+		}
+		return err
 	}
 	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -398,12 +429,21 @@ func (s *Store) tx(ctx context.Context, fn func(txConn) error) error {
 }
 
 // pointTx is tx for fn that changes a handful of rows, as one ACME request
-// does (on SQLite a point job of the writer, see writer).
+// does (on SQLite a point job of the writer, see writer), whose loss in a
+// power failure only makes a client repeat a step (an order, a challenge's
+// state, a rate-limit spend): on SQLite its commit is on disk only with
+// the next sync of the WAL (a durable commit's or a checkpoint's, a few
+// seconds at most).
 func (s *Store) pointTx(ctx context.Context, fn func(txConn) error) error {
-	if s.wr != nil {
-		return s.wr.doPoint(ctx, fn)
-	}
-	return s.tx(ctx, fn)
+	return s.txJob(ctx, fn, true, false)
+}
+
+// durablePointTx is pointTx for the change that must survive a power
+// failure once the caller has acted on it: an issued certificate's record
+// (FinishOrder), without which the certificate handed to the client could
+// not be found, revoked or audited, and its serial not be known as used.
+func (s *Store) durablePointTx(ctx context.Context, fn func(txConn) error) error {
+	return s.txJob(ctx, fn, true, true)
 }
 
 // hot runs fn, a short read on the request path (one row or a few, by
@@ -420,16 +460,23 @@ func (s *Store) hot(ctx context.Context, fn func(q querier) error) error {
 // exec runs the single write statement q: on SQLite as a job of the
 // group-committing writer, on PostgreSQL in autocommit.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.execJob(ctx, false, q, args...)
+	return s.execJob(ctx, false, true, q, args...)
 }
 
 // pointExec is exec for a statement that changes a handful of rows (on
 // SQLite a point job of the writer, see writer).
 func (s *Store) pointExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.execJob(ctx, true, q, args...)
+	return s.execJob(ctx, true, false, q, args...)
 }
 
-func (s *Store) execJob(ctx context.Context, point bool, q string, args ...any) (sql.Result, error) {
+// lazyExec is exec for a statement whose change may roll back in a power
+// failure (not durable on SQLite, see lazyTx): pruning expired rows,
+// filling derived columns again.
+func (s *Store) lazyExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.execJob(ctx, false, false, q, args...)
+}
+
+func (s *Store) execJob(ctx context.Context, point, durable bool, q string, args ...any) (sql.Result, error) {
 	if s.wr == nil {
 		return s.w.ExecContext(ctx, q, args...)
 	}
@@ -444,6 +491,9 @@ func (s *Store) execJob(ctx context.Context, point bool, q string, args ...any) 
 		err = s.wr.doPoint(ctx, fn)
 	} else {
 		err = s.wr.do(ctx, fn)
+	}
+	if err == nil && durable {
+		err = s.wal.sync(ctx)
 	}
 	return res, err
 }

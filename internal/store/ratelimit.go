@@ -272,7 +272,7 @@ func (s *Store) asyncCommit(ctx context.Context, tx txConn) error {
 // with no error: the next sweep prunes what is left.
 func (s *Store) PruneRateBuckets(ctx context.Context, now time.Time) (int64, error) {
 	if s.engine != EnginePostgres {
-		res, err := s.exec(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
+		res, err := s.lazyExec(ctx, `DELETE FROM rate_buckets WHERE tat <= ?`, ts(now))
 		if err != nil {
 			return 0, fmt.Errorf("prune rate buckets: %w", err)
 		}

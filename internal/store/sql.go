@@ -787,7 +787,7 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		c = &cc
 	}
 	var blocked *KeyBlockedError
-	err := s.pointTx(ctx, func(tx txConn) error {
+	err := s.durablePointTx(ctx, func(tx txConn) error {
 		blocked = nil
 		if h != nil {
 			if err := s.lockKey(ctx, tx, h); err != nil {
