@@ -194,7 +194,7 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// that base64 GET requests may contain.
 		rec.endpoint = metrics.EndpointOCSP
 		w.cfg.OCSP.ServeHTTP(rec, r)
-	} else if !cleanPath(r.URL.Path) {
+	} else if !CleanPath(r.URL.Path) {
 		// ServeMux would answer a 307 redirect with an HTML body (to a
 		// URL that may name another resource): a problem instead.
 		w.unclean(rec, r)
@@ -212,10 +212,10 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cleanPath reports whether p has no empty ("//"), "." or ".." segment,
-// i.e. whether http.ServeMux routes it rather than redirecting it: two
-// substring scans for the usual path.
-func cleanPath(p string) bool {
+// CleanPath reports whether the URL path p has no empty ("//"), "." or
+// ".." segment, i.e. whether http.ServeMux routes it rather than answering
+// a 307 redirect: two substring scans for the usual path.
+func CleanPath(p string) bool {
 	if !strings.Contains(p, "/.") {
 		return !strings.Contains(p, "//")
 	}
