@@ -44,7 +44,8 @@ func storeFlags(cmd *cobra.Command, o *storeOpts) {
 // database: a mistyped --data, or a command run from another directory than
 // the server's, would otherwise answer from (or write to) a database no
 // server reads. `certgate serve` creates the database on its first run.
-// PostgreSQL URLs are opened as given.
+// Likewise a PostgreSQL database without certgate's schema is refused
+// (store.OpenExisting), not given an empty one.
 func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
 	if err := config.Resolve(cmd.Flags()); err != nil {
 		return nil, err
@@ -55,7 +56,10 @@ func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.St
 			return nil, fmt.Errorf("no certgate database at %s: start `certgate serve --data DIR` once, or pass the server's --data/--db", dsn)
 		}
 	}
-	st, err := store.Open(ctx, dsn)
+	st, err := store.OpenExisting(ctx, dsn)
+	if errors.Is(err, store.ErrNoSchema) {
+		return nil, fmt.Errorf("%w: start `certgate serve --db URL` on it once, or pass the server's --db", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestRootCommandsAreUnique checks that every subcommand is registered once:
@@ -72,4 +74,50 @@ func initDataDir(t *testing.T, data string) {
 		t.Fatal(err)
 	}
 	st.Close()
+}
+
+// TestAdminCommandRefusesPostgresWithoutSchema: pointed with --db at a
+// PostgreSQL database without certgate's schema, administrative commands
+// fail with one line and create no table (they created the whole schema
+// before), as SQLite refuses a missing file; once the server has created
+// the schema they work.
+func TestAdminCommandRefusesPostgresWithoutSchema(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	data := t.TempDir()
+	for _, args := range [][]string{
+		{"cert", "list"},
+		{"account", "list"},
+		{"profile", "create", "web", "--validity", "30d"},
+		{"ratelimit", "list"},
+		{"cert", "import", filepath.Join(data, "none.pem")},
+	} {
+		_, stderr, err := runCLI(t, nil, append(args, "--data", data, "--db", dsn)...)
+		want := "no certgate schema in the database: start `certgate serve --db URL` on it once, or pass the server's --db"
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "PostgreSQL postgres://") {
+			t.Errorf("%v: err = %v, want it to name the database and contain %q", args, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error is not one line: %q (stderr %q)", args, err, stderr)
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n)
+	conn.Close(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("refused commands left %d tables (%v)", n, err)
+	}
+	st, err := store.Open(ctx, dsn) // as serve's first run
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, stderr, err := runCLI(t, nil, "cert", "list", "--data", data, "--db", dsn); err != nil || stderr != "" {
+		t.Errorf("cert list on a database with the schema: err %v, stderr %q", err, stderr)
+	}
 }

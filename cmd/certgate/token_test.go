@@ -31,6 +31,13 @@ func testTokenAndAuditCLI(t *testing.T, eng storetest.Engine) {
 	dsn, driver := filepath.Join(data, "certgate.db"), "sqlite"
 	if eng.Name == store.EnginePostgres {
 		dsn, driver = eng.NewDSN(t), "pgx"
+		// The schema, as the server's first run creates it: the
+		// commands refuse a database without one.
+		st, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
 	} else {
 		initDataDir(t, data)
 	}

@@ -107,8 +107,15 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 	return out, nil
 }
 
+// fail reports path as rejected for err. An *fs.PathError's own text
+// ("stat PATH: no such file or directory") names the file again; Error and
+// Summary give only its cause, the result already names the file.
 func fail(path string, err error) FileResult {
-	return FileResult{Path: path, Err: err, Error: err.Error()}
+	msg := err.Error()
+	if pe, ok := err.(*fs.PathError); ok {
+		msg = pe.Err.Error()
+	}
+	return FileResult{Path: path, Err: err, Error: msg}
 }
 
 func (s *Service) importFile(ctx context.Context, path string) FileResult {
@@ -390,7 +397,11 @@ func pemBeginLines(b []byte) int {
 // Summary is the one-line outcome of a file (for the CLI).
 func (r FileResult) Summary() string {
 	if r.Err != nil {
-		return r.Path + ": " + r.Err.Error()
+		msg := r.Error
+		if msg == "" {
+			msg = r.Err.Error()
+		}
+		return r.Path + ": " + msg
 	}
 	if r.Skipped != "" {
 		return r.Path + ": skipped (" + r.Skipped + ")"

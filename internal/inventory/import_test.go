@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/pem"
+	"errors"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -155,9 +157,12 @@ func TestImportMixedDirectory(t *testing.T) {
 		if r.Err == nil || !strings.Contains(r.Err.Error(), want) || len(r.Imported) != 0 {
 			t.Errorf("%s: result %+v, want error containing %q", name, r, want)
 		}
-		if strings.Contains(r.Summary(), "\n") || !strings.HasPrefix(r.Summary(), r.Path+": ") {
-			t.Errorf("%s: summary %q is not one line naming the file", name, r.Summary())
+		if strings.Contains(r.Summary(), "\n") || !strings.HasPrefix(r.Summary(), r.Path+": ") || strings.Count(r.Summary(), r.Path) != 1 {
+			t.Errorf("%s: summary %q is not one line naming the file once", name, r.Summary())
 		}
+	}
+	if r := byName["missing.pem"]; r.Summary() != r.Path+": no such file or directory" || r.Error != "no such file or directory" || !errors.Is(r.Err, fs.ErrNotExist) {
+		t.Errorf("missing.pem: summary %q, error %q (%v), want PATH: no such file or directory", r.Summary(), r.Error, r.Err)
 	}
 	if r := byName["chain.pem"]; r.Err != nil || len(r.Imported) != 3 {
 		t.Errorf("chain.pem: %+v, want 3 imported (leaf, intermediate, root)", r)

@@ -147,7 +147,11 @@ func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string)
 	if u, _ := h.ExtraHeaders["url"].(string); u != url {
 		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding \"url\" must be the newAccount URL %s", url)
 	}
-	k, err := r.store.GetEABKey(ctx, h.KeyID)
+	var k *store.EABKey
+	err = store.ErrNotFound // a kid with a NUL or invalid UTF-8 names no key (PostgreSQL would refuse it)
+	if store.PlainText(h.KeyID) {
+		k, err = r.store.GetEABKey(ctx, h.KeyID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, acme.NewProblem(acme.Unauthorized, "unknown EAB key id %q", h.KeyID)
 	}

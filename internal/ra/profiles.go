@@ -41,6 +41,9 @@ func DefaultProfile(validity, maxValidity time.Duration, clientAuth, followsBR b
 // Profile returns the profile called name ("" for the default), or an
 // invalidProfile problem when there is none (draft-ietf-acme-profiles §5).
 func (r *RA) Profile(ctx context.Context, name string) (*policy.Profile, error) {
+	if !store.PlainText(name) { // no profile has such a name; PostgreSQL would refuse it
+		return nil, acme.NewProblem(acme.InvalidProfile, "there is no profile %q", name)
+	}
 	p, err := r.profiles.Get(ctx, name)
 	if errors.Is(err, policy.ErrUnknown) {
 		return nil, acme.NewProblem(acme.InvalidProfile, "there is no profile %q", name)

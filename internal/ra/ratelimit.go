@@ -145,7 +145,8 @@ func rateRefusal(err error, refused func() error) error {
 }
 
 // chargeFailedValidation charges the account's failed-validations bucket
-// for a challenge that ended invalid.
+// for a challenge that ended invalid for a reason the client answers for
+// (any problem but serverInternal; the caller decides).
 func (r *RA) chargeFailedValidation(ctx context.Context, accountID string) {
 	if r.limits == nil {
 		return

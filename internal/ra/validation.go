@@ -343,7 +343,9 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 				prob = acme.NewProblem(acme.Unauthorized, "the authorization expired during validation")
 			}
 			err := r.store.FinishChallenge(ctx, c, prob, now, now.Add(r.cfg.ValidAuthzLifetime))
-			charge := err == nil && prob != nil
+			// Only a failure the client can be held to counts against its
+			// failed-validations limit: not the server's own error.
+			charge := err == nil && prob != nil && prob.Type != acme.ServerInternal
 			if errors.Is(err, store.ErrStale) {
 				// The authorization was decided meanwhile (another of its
 				// challenges, a deactivation, its expiry), or the challenge

@@ -567,6 +567,13 @@ func (s *Server) plainHandler() http.Handler {
 			s.wfe.ServeHTTP(rw, r)
 			return
 		}
+		// A path with "//", "." or ".." segments (e.g. "//pki/root.pem"):
+		// the 404 problem of the HTTPS side, not ServeMux's 307 redirect
+		// (with an HTML body, to a URL that may name another resource).
+		if !wfe.CleanPath(r.URL.Path) {
+			s.wfe.ServeHTTP(rw, r)
+			return
+		}
 		m.ServeHTTP(rw, r)
 	})
 }

@@ -165,6 +165,28 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 // parameter in a URL dsn changes that (it is not passed to the server).
 // Errors never contain the password.
 func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+	return openPostgres(ctx, dsn, false)
+}
+
+// ErrNoSchema is returned by OpenExisting for a PostgreSQL database that
+// has no certgate schema (no goose_db_version table on its search_path).
+var ErrNoSchema = errors.New("no certgate schema in the database")
+
+// OpenExisting opens the database named by dsn as Open does, applying
+// pending migrations, but creates no new certgate database: a PostgreSQL
+// database without certgate's schema is refused with ErrNoSchema before
+// anything is written to it. (A SQLite file that does not exist is the
+// caller's to refuse: OpenSQLite would create it.) For administrative
+// commands, which must not turn a mistyped --db into an empty certgate
+// database.
+func OpenExisting(ctx context.Context, dsn string) (*Store, error) {
+	if IsPostgresDSN(dsn) {
+		return openPostgres(ctx, dsn, true)
+	}
+	return Open(ctx, dsn)
+}
+
+func openPostgres(ctx context.Context, dsn string, existing bool) (*Store, error) {
 	conns := DefaultPostgresConns
 	target := "PostgreSQL"
 	if u, err := url.Parse(dsn); err == nil && IsPostgresDSN(dsn) {
@@ -192,6 +214,17 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, &connectError{target: target, err: err}
+	}
+	if existing {
+		var found bool
+		if err := db.QueryRowContext(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&found); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: look for the certgate schema: %w", target, err)
+		}
+		if !found {
+			db.Close()
+			return nil, fmt.Errorf("%s: %w", target, ErrNoSchema)
+		}
 	}
 	if err := migrate(ctx, db, EnginePostgres); err != nil {
 		db.Close()

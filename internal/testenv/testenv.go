@@ -76,6 +76,9 @@ type Options struct {
 	// Data is the server's data directory, e.g. one the test imported a CA
 	// into; "" means a new temporary directory.
 	Data string
+	// DB is the server's database (config.Serve.DB): "" for SQLite in the
+	// data directory, or a postgres:// URL (e.g. storetest.PostgresDSN).
+	DB string
 }
 
 // New starts an environment for t with default options.
@@ -114,7 +117,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
-		HTTP2: o.HTTP2}
+		HTTP2: o.HTTP2, DB: o.DB}
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}

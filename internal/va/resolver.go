@@ -68,6 +68,11 @@ type LookupError struct {
 	// Reason describes a failure that is not an rcode or timeout, e.g.
 	// "CNAME loop" or "no A or AAAA records".
 	Reason string
+	// NotFound is true for the system resolver's "not found": Go's
+	// resolver answers NXDOMAIN and a name without records of the type
+	// (NOERROR, no data) alike (a *net.DNSError with IsNotFound), so
+	// which of the two it was is unknown and Rcode is -1.
+	NotFound bool
 	// Err is the underlying cause (network or parse error), may be nil.
 	Err error
 }
@@ -75,6 +80,10 @@ type LookupError struct {
 // Detail returns a short description such as
 // "NXDOMAIN looking up A for example.com".
 func (e *LookupError) Detail() string {
+	if e.NotFound {
+		// Not "NXDOMAIN": the name may exist without such records.
+		return fmt.Sprintf("no %s record found for %s (no such name, or no %s records at it)", e.Type, e.Name, e.Type)
+	}
 	var what string
 	switch {
 	case e.Rcode > 0:
@@ -105,8 +114,10 @@ func (e *LookupError) Error() string {
 // Unwrap returns the underlying cause.
 func (e *LookupError) Unwrap() error { return e.Err }
 
-// IsNotFound reports whether the name does not exist (NXDOMAIN).
-func (e *LookupError) IsNotFound() bool { return e.Rcode == dns.RcodeNameError }
+// IsNotFound reports whether the name does not exist (NXDOMAIN), or,
+// from the system resolver, does not exist or has no records of the type
+// (NotFound).
+func (e *LookupError) IsNotFound() bool { return e.Rcode == dns.RcodeNameError || e.NotFound }
 
 // NewResolver returns a Resolver. With server "" it uses the operating
 // system's resolver (Go's net.Resolver: /etc/hosts, /etc/resolv.conf).
@@ -619,7 +630,7 @@ func systemError(ctx context.Context, name, typ string, err error) error {
 	le := &LookupError{Name: name, Type: typ, Rcode: -1, Err: err}
 	var de *net.DNSError
 	if errors.As(err, &de) && de.IsNotFound {
-		le.Rcode = dns.RcodeNameError
+		le.NotFound = true
 		return le
 	}
 	le.Timeout, le.Cancelled = interruption(ctx, err)
@@ -681,7 +692,7 @@ func (s *systemResolver) LookupTXT(ctx context.Context, name string) ([]string, 
 	txts, err := s.r.LookupTXT(ctx, rooted(name))
 	if err != nil {
 		// Go reports NODATA as "not found" like NXDOMAIN and does not
-		// expose the rcode, so both surface as NXDOMAIN here.
+		// expose the rcode: a NotFound LookupError that claims neither.
 		return nil, systemError(ctx, name, "TXT", err)
 	}
 	return txts, nil

@@ -125,7 +125,9 @@ func checkALPNCert(cert *x509.Certificate, t target, keyAuthorization string) er
 			return fmt.Errorf("subjectAltName is not iPAddress %s (got %s)", t.ip, describeSANs(cert))
 		}
 	} else {
-		if len(cert.DNSNames) != 1 || !strings.EqualFold(strings.TrimSuffix(cert.DNSNames[0], "."), t.name) {
+		// Exactly the identifier (RFC 8737 §3), compared without regard
+		// to case (RFC 4343); "a.example." is another name.
+		if len(cert.DNSNames) != 1 || !strings.EqualFold(cert.DNSNames[0], t.name) {
 			return fmt.Errorf("subjectAltName is not dNSName %s (got %s)", t.name, describeSANs(cert))
 		}
 	}

@@ -211,6 +211,23 @@ func TestTLSALPN01(t *testing.T) {
 			details: []string{"not dNSName example.com", "example.org"},
 		},
 		{
+			// RFC 8737 §3: the dNSName is the identifier itself; a
+			// trailing dot names it differently.
+			name:    "SAN with trailing dot",
+			id:      dnsID("example.com"),
+			cert:    certOpts{dnsNames: []string{"example.com."}, keyAuth: testKeyAuth},
+			protos:  acmeProtos,
+			want:    acme.IncorrectResponse,
+			details: []string{"not dNSName example.com", "example.com."},
+		},
+		{
+			name:    "SAN in other case",
+			id:      dnsID("example.com"),
+			cert:    certOpts{dnsNames: []string{"Example.COM"}, keyAuth: testKeyAuth},
+			protos:  acmeProtos,
+			wantSNI: "example.com",
+		},
+		{
 			name:    "dNSName SAN for ip identifier",
 			id:      ipID("127.0.0.1"),
 			cert:    certOpts{dnsNames: []string{"127.0.0.1"}, keyAuth: testKeyAuth},

@@ -316,7 +316,11 @@ func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Accoun
 	if acct, jwk, ok := w.accounts.get(id); ok && acct.Status == acme.StatusValid {
 		return acct, jwk, nil
 	}
-	acct, err := w.store.GetAccount(ctx, id)
+	var acct *store.Account
+	err := store.ErrNotFound // an ID with a NUL or invalid UTF-8 names no account (PostgreSQL would refuse it)
+	if store.PlainText(id) {
+		acct, err = w.store.GetAccount(ctx, id)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "no account exists at %q", kid)
 	}

@@ -194,9 +194,11 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// that base64 GET requests may contain.
 		rec.endpoint = metrics.EndpointOCSP
 		w.cfg.OCSP.ServeHTTP(rec, r)
-	} else if !cleanPath(r.URL.Path) {
+	} else if !CleanPath(r.URL.Path) || !store.PlainText(r.URL.Path) {
 		// ServeMux would answer a 307 redirect with an HTML body (to a
-		// URL that may name another resource): a problem instead.
+		// URL that may name another resource): a problem instead. A
+		// NUL or invalid UTF-8 (%00, %FF) names no resource either;
+		// PostgreSQL would refuse it as an ID (a 500).
 		w.unclean(rec, r)
 	} else {
 		w.mux.ServeHTTP(rec, r)
@@ -212,10 +214,10 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cleanPath reports whether p has no empty ("//"), "." or ".." segment,
-// i.e. whether http.ServeMux routes it rather than redirecting it: two
-// substring scans for the usual path.
-func cleanPath(p string) bool {
+// CleanPath reports whether the URL path p has no empty ("//"), "." or
+// ".." segment, i.e. whether http.ServeMux routes it rather than answering
+// a 307 redirect: two substring scans for the usual path.
+func CleanPath(p string) bool {
 	if !strings.Contains(p, "/.") {
 		return !strings.Contains(p, "//")
 	}
