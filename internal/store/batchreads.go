@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -40,23 +41,14 @@ func (s *Store) AccountStatuses(ctx context.Context, ids []string) (map[string]s
 		}
 		arg = string(j)
 	}
-	// The readers' pool, not hot: a read of up to the sweep's batch of
-	// rows should not hold SQLite's writer connection.
-	err := func() error {
-		rows, err := s.r.QueryContext(ctx, q, arg)
-		if err != nil {
+	err := s.readerRows(ctx, q, arg, func(rows *sql.Rows) error {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id, status string
-			if err := rows.Scan(&id, &status); err != nil {
-				rows.Close()
-				return err
-			}
-			out[id] = status
-		}
-		return errors.Join(rows.Err(), rows.Close())
-	}()
+		out[id] = status
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("account statuses: %w", err)
 	}
@@ -90,27 +82,35 @@ func (s *Store) BlockedKeysAmong(ctx context.Context, hashes [][]byte) (map[stri
 		}
 		arg = string(j)
 	}
-	// The readers' pool, not hot: a read of up to the sweep's batch of
-	// rows should not hold SQLite's writer connection.
-	err := func() error {
-		rows, err := s.r.QueryContext(ctx, q, arg)
-		if err != nil {
+	err := s.readerRows(ctx, q, arg, func(rows *sql.Rows) error {
+		var b BlockedKey
+		var at int64
+		if err := rows.Scan(&b.SPKISHA256, &at, &b.Serial, &b.Reason); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var b BlockedKey
-			var at int64
-			if err := rows.Scan(&b.SPKISHA256, &at, &b.Serial, &b.Reason); err != nil {
-				rows.Close()
-				return err
-			}
-			b.BlockedAt = fromTS(at)
-			out[string(b.SPKISHA256)] = &b
-		}
-		return errors.Join(rows.Err(), rows.Close())
-	}()
+		b.BlockedAt = fromTS(at)
+		out[string(b.SPKISHA256)] = &b
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("blocked keys: %w", err)
 	}
 	return out, nil
+}
+
+// readerRows runs query q with arg on the readers' pool, not hot: a read
+// of up to a sweep's batch of rows should not hold SQLite's writer
+// connection; row is called for each row and its error ends the read.
+func (s *Store) readerRows(ctx context.Context, q string, arg any, row func(*sql.Rows) error) error {
+	rows, err := s.r.QueryContext(ctx, q, arg)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	return errors.Join(rows.Err(), rows.Close())
 }

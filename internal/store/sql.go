@@ -237,18 +237,21 @@ func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
 // The insert of one order, only while its account is valid: the row is
 // selected from the account's, so an account deactivated meanwhile (by
 // another node, whose account cache the deactivating one cannot clear, or
-// by the CLI) inserts nothing. On PostgreSQL the same statement locks the
-// account's row FOR SHARE (a deactivation's UPDATE waits for the order's
-// transaction to end, and its cancelPendingAuthorizations then sees the
-// order's new authorizations) and the stored row of the profile its last
-// argument names FOR KEY SHARE (shareProfile): one round trip, as before
-// the checks.
+// by the CLI) inserts nothing once the deactivation has committed. On
+// PostgreSQL the same statement locks the stored row of the profile its
+// last argument names FOR KEY SHARE (shareProfile): one round trip, as
+// before the check. A PostgreSQL order whose insert runs while a
+// deactivation is being committed can still keep its pending
+// authorizations (locking the account's row FOR SHARE here closed that,
+// but made concurrent newOrders of one account on two nodes wait for each
+// other until their clients gave up: TestClusterRateLimits); the account
+// can do nothing with them.
 const (
 	insertOrderInto = `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at, profile, attributes) `
 	insertOrderSQL  = insertOrderInto + `SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 		FROM accounts WHERE id = ? AND status = 'valid'`
 	insertOrderPG = insertOrderInto + `SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-		FROM (SELECT 1 FROM accounts WHERE id = ? AND status = 'valid' FOR SHARE) account_row
+		FROM (SELECT 1 FROM accounts WHERE id = ? AND status = 'valid') account_row
 		LEFT JOIN (` + shareProfileSQL + `) profile_row ON true`
 )
 
