@@ -519,14 +519,6 @@ func (s *Store) execJob(ctx context.Context, point, durable bool, q string, args
 		res, err = tx.ExecContext(ctx, q, args...)
 		return err
 	}
-	var err error
-	if point {
-		err = s.wr.doPoint(ctx, fn)
-	} else {
-		err = s.wr.do(ctx, fn)
-	}
-	if err == nil && durable {
-		err = s.wal.sync(ctx)
-	}
+	err := s.txJob(ctx, fn, point, durable) // a writer job: s.wr is set
 	return res, err
 }

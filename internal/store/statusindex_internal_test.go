@@ -40,23 +40,7 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 		{"ListACMEOrders", listOrdersSQL, []string{"SEARCH orders USING INDEX orders_account (account_id=?"}},
 	}
 	for _, c := range cases {
-		args := make([]any, strings.Count(c.query, "?"))
-		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.query, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
+		plan := queryPlan(ctx, t, s, c.name, c.query)
 		p := strings.Join(plan, "; ")
 		for _, w := range c.want {
 			if !strings.Contains(p, w) {
@@ -106,22 +90,7 @@ func TestSQLitePlansCountsAndBatchReads(t *testing.T) {
 		{"AccountStatuses", accountStatusesSQL, []string{"SEARCH accounts USING INDEX sqlite_autoindex_accounts_1 (id=?)"}},
 		{"BlockedKeysAmong", blockedKeysAmongSQL, []string{"SEARCH blocked_keys USING PRIMARY KEY (spki_sha256=?)"}},
 	} {
-		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.query, make([]any, strings.Count(c.query, "?"))...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
+		plan := queryPlan(ctx, t, s, c.name, c.query)
 		p := strings.Join(plan, "; ")
 		for _, w := range c.want {
 			if !strings.Contains(p, w) {
@@ -141,4 +110,27 @@ func TestSQLitePlansCountsAndBatchReads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// queryPlan returns the detail lines of SQLite's EXPLAIN QUERY PLAN for
+// query (named name in failures), its parameters all NULL.
+func queryPlan(ctx context.Context, t *testing.T, s *Store, name, query string) []string {
+	t.Helper()
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, make([]any, strings.Count(query, "?"))...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
