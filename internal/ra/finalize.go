@@ -453,7 +453,8 @@ type RevokeRequest struct {
 // Revoke revokes a certificate (RFC 8555 §7.6) when the requester is the
 // issuing account, an account holding valid authorizations for every name
 // in it, or proves possession of its key (then always for keyCompromise).
-// A revocation for keyCompromise blocks the certificate's key: no
+// An account of the second kind may not ask for keyCompromise
+// (badRevocationReason). A revocation for keyCompromise blocks the certificate's key: no
 // certificate or account is accepted for it afterwards; it also applies to
 // a certificate revoked before for another reason (store.RevokeCertificate:
 // the reason becomes keyCompromise). Errors: malformed (unknown
@@ -500,6 +501,14 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 			}
 			if !ok {
 				return acme.NewProblem(acme.Unauthorized, "the account neither issued this certificate nor holds authorizations for all its names")
+			}
+			if reason == acme.ReasonKeyCompromise {
+				// keyCompromise blocks the key and revokes the key's other
+				// certificates, which may name domains this account never
+				// validated: controlling the names is no evidence about
+				// the key.
+				return acme.NewProblem(acme.BadRevocationReason, "an account that did not request the certificate cannot revoke it for keyCompromise; "+
+					"sign the request with the certificate's key, or use another reason (RFC 8555 §7.6)")
 			}
 		}
 	default:

@@ -1,0 +1,87 @@
+package wfe_test
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+	"testing"
+
+	"golang.org/x/crypto/acme"
+
+	cgacme "github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv"
+)
+
+// TestThirdPartyKeyCompromiseRefused: an account that did not request a
+// certificate but holds valid authorizations for all its names may revoke
+// it (RFC 8555 §7.6), but not for keyCompromise: that reason blocks the
+// certificate's key and revokes every other certificate with it, and such
+// an account has shown control of the names only, not of the key nor of
+// the other certificates. The former code accepted it, and the victim's
+// certificate for a name the requester never validated was revoked with
+// it. The requester may still revoke for another reason, and the
+// subscriber for keyCompromise.
+func TestThirdPartyKeyCompromiseRefused(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := clTestCtx(t)
+	victim, _ := clRegistered(t, env, nil)
+	idsA := acme.DomainIDs("kc3p-a.example.test")
+	idsB := acme.DomainIDs("kc3p-b.example.test")
+	a := clIssue(t, env, victim, idsA, "http-01")
+	// A second certificate of the same key, for another name.
+	o := clReadyOrder(t, env, victim, idsB, "http-01")
+	csr, _ := clCsrFor(t, idsB, a.key)
+	chainB, _, err := victim.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatalf("finalize B: %v", err)
+	}
+
+	other, _ := clRegistered(t, env, nil)
+	clReadyOrder(t, env, other, idsA, "http-01") // valid authorizations for A's name
+	err = other.RevokeCert(ctx, nil, a.chain[0], acme.CRLReasonKeyCompromise)
+	clWantACMEError(t, err, http.StatusBadRequest, cgacme.BadRevocationReason)
+
+	status := func(der []byte) *store.Certificate {
+		t.Helper()
+		c, err := env.Server.Store().GetCertificate(context.Background(), leafSerial(t, der))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for name, der := range map[string][]byte{"A": a.chain[0], "B (same key)": chainB[0]} {
+		if c := status(der); c.Status != cgacme.StatusValid {
+			t.Errorf("certificate %s after a refused third-party keyCompromise revocation: %s (reason %d)", name, c.Status, c.RevocationReason)
+		}
+	}
+	// Another reason is still the third party's to ask.
+	if err := other.RevokeCert(ctx, nil, a.chain[0], acme.CRLReasonCessationOfOperation); err != nil {
+		t.Fatalf("third-party revocation for cessationOfOperation: %v", err)
+	}
+	if c := status(a.chain[0]); c.Status != cgacme.StatusRevoked || c.RevocationReason != 5 {
+		t.Errorf("A: %s reason %d, want revoked for cessationOfOperation (5)", c.Status, c.RevocationReason)
+	}
+	if c := status(chainB[0]); c.Status != cgacme.StatusValid {
+		t.Errorf("B after A's revocation for cessationOfOperation: %s", c.Status)
+	}
+	// The subscriber may still say keyCompromise (B, and with it the key).
+	if err := victim.RevokeCert(ctx, nil, chainB[0], acme.CRLReasonKeyCompromise); err != nil {
+		t.Fatalf("subscriber's keyCompromise revocation: %v", err)
+	}
+	if c := status(chainB[0]); c.Status != cgacme.StatusRevoked || c.RevocationReason != cgacme.ReasonKeyCompromise {
+		t.Errorf("B: %s reason %d, want revoked for keyCompromise", c.Status, c.RevocationReason)
+	}
+}
+
+// leafSerial is the serial of the DER certificate der as certgate stores
+// it (lower-case hex).
+func leafSerial(t *testing.T, der []byte) string {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.SerialNumber.Text(16)
+}
