@@ -15,7 +15,8 @@ var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 
 // CRL returns the current DER CRL of the issuer (RFC 5280 §5), regenerated
 // after each revocation through this node and at least every
-// Config.CRLRefresh.
+// Config.CRLRefresh. It lists the issuer's revoked certificates that
+// expired less than Config.CRLValidity ago or not at all.
 // The CRL number is the signing time in Unix nanoseconds, or one more than
 // the last number handed out for the issuer when the clock is behind it
 // (store.NextCRLNumber), so it grows across restarts and the nodes of a
@@ -36,7 +37,12 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	// The number and the list come from one transaction, so that a CRL
 	// with a greater number (signed by any node) never lists less than
 	// one with a lower number (store.CRLContents).
-	number, revoked, err := r.store.CRLContents(ctx, r.issuer.Name(), now, now.UnixNano())
+	// An expired certificate's entry stays for one CRL validity after its
+	// notAfter, so that it appears on the CRLs issued beyond its validity
+	// period that relying parties fetch meanwhile (RFC 5280 §5: an entry
+	// MUST NOT be removed until it appears on one regularly scheduled CRL
+	// issued beyond the revoked certificate's validity period).
+	number, revoked, err := r.store.CRLContents(ctx, r.issuer.Name(), now.Add(-r.cfg.CRLValidity), now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("CRL contents: %w", err)
 	}
