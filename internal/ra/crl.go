@@ -2,10 +2,13 @@ package ra
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/certgate/certgate/internal/issuer"
 )
@@ -13,8 +16,31 @@ import (
 // ErrNoCRL is returned by CRL when the issuer does not sign CRLs.
 var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 
-// CRL returns the current DER CRL of the issuer (RFC 5280 §5), regenerated
-// after each revocation through this node and at least every
+// SignedCRL is a CRL as the RA serves it.
+type SignedCRL struct {
+	// DER is the CRL.
+	DER []byte
+	// ThisUpdate is its thisUpdate (the signing time).
+	ThisUpdate time.Time
+	// Until is when the RA stops serving it (ThisUpdate +
+	// Config.CRLRefresh), or earlier once a revocation through this RA
+	// replaces it.
+	Until time.Time
+	// SHA256 is the lower-case hex SHA-256 of DER (an HTTP entity tag).
+	SHA256 string
+}
+
+// CRL returns the current DER CRL of the issuer (see CurrentCRL).
+func (r *RA) CRL(ctx context.Context) ([]byte, error) {
+	c, err := r.CurrentCRL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.DER, nil
+}
+
+// CurrentCRL returns the current CRL of the issuer (RFC 5280 §5),
+// regenerated after each revocation through this node and at least every
 // Config.CRLRefresh. It lists the issuer's revoked certificates that
 // expired less than Config.CRLValidity ago or not at all.
 // The CRL number is the signing time in Unix nanoseconds, or one more than
@@ -23,7 +49,7 @@ var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 // cluster even when a clock steps back; of two CRLs, the one with the
 // greater number lists every unexpired revocation the other lists
 // (store.CRLContents).
-func (r *RA) CRL(ctx context.Context) ([]byte, error) {
+func (r *RA) CurrentCRL(ctx context.Context) (*SignedCRL, error) {
 	signer, ok := r.issuer.(issuer.CRLSigner)
 	if !ok {
 		return nil, ErrNoCRL
@@ -31,8 +57,8 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	r.crlMu.Lock()
 	defer r.crlMu.Unlock()
 	now := r.now()
-	if r.crlCache != nil && now.Before(r.crlUntil) {
-		return r.crlCache, nil
+	if c := r.crlCache; c != nil && now.Before(c.Until) {
+		return c, nil
 	}
 	// The number and the list come from one transaction, so that a CRL
 	// with a greater number (signed by any node) never lists less than
@@ -58,9 +84,9 @@ func (r *RA) CRL(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}
-	r.crlCache = der
+	sum := sha256.Sum256(der)
 	// Revocations through this node clear the cache at once; those made on
 	// another node of a cluster show within CRLRefresh.
-	r.crlUntil = now.Add(r.cfg.CRLRefresh)
-	return der, nil
+	r.crlCache = &SignedCRL{DER: der, ThisUpdate: now.UTC().Truncate(time.Second), Until: now.Add(r.cfg.CRLRefresh), SHA256: hex.EncodeToString(sum[:])}
+	return r.crlCache, nil
 }

@@ -232,8 +232,7 @@ type RA struct {
 	weakKeys *certlint.KeyChecker // trivially recoverable ECDSA certificate keys
 
 	crlMu    sync.Mutex
-	crlCache []byte
-	crlUntil time.Time
+	crlCache *SignedCRL // nil: none, or dropped by a revocation
 }
 
 // New returns an RA. now may be nil (time.Now). It panics when

@@ -6,6 +6,7 @@
 package wfe
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -398,17 +399,30 @@ func (w *WFE) newNonce(ctx context.Context, x *exchange) error {
 	return nil
 }
 
+// crl serves the issuer's CRL. HTTP caches may keep it as long as this
+// node still serves it, no longer (Cache-Control max-age, Expires); it
+// answers conditional requests (If-None-Match on its ETag, the hex SHA-256
+// of the DER, and If-Modified-Since on Last-Modified, its thisUpdate) with
+// 304.
 func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
-	der, err := w.ra.CRL(r.Context())
+	c, err := w.ra.CurrentCRL(r.Context())
 	if err != nil {
 		w.log.ErrorContext(r.Context(), "crl", "err", err)
 		http.Error(rw, "CRL unavailable", http.StatusInternalServerError)
 		return
 	}
-	rw.Header().Set("Content-Type", "application/pkix-crl")
-	// HTTP caches may keep it as long as this node does, no longer.
-	rw.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", int(w.ra.Config().CRLRefresh/time.Second)))
-	rw.Write(der)
+	h := rw.Header()
+	h.Set("Content-Type", "application/pkix-crl")
+	h.Set("ETag", `"`+c.SHA256+`"`)
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge(c.Until, w.ra.Now())))
+	h.Set("Expires", c.Until.UTC().Format(http.TimeFormat))
+	http.ServeContent(rw, r, "", c.ThisUpdate, bytes.NewReader(c.DER))
+}
+
+// maxAge is the Cache-Control max-age, in whole seconds rounded down, of a
+// response served until until: never past it.
+func maxAge(until, now time.Time) int {
+	return max(int(until.Sub(now)/time.Second), 0)
 }
 
 // post reads and verifies a JWS POST to this exchange's URL.
