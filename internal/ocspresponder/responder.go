@@ -15,9 +15,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha1"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -105,8 +107,9 @@ type cacheKey struct {
 
 type entry struct {
 	der        []byte
+	etag       string // hex SHA-1 of der (RFC 5019 §6.2)
 	thisUpdate time.Time
-	until      time.Time // served until then (thisUpdate + Refresh)
+	until      time.Time // served until then (signing time + Refresh)
 }
 
 // New returns a responder for the certificates signer's OCSPIssuer issued,
@@ -206,16 +209,20 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	h := rw.Header()
 	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(resp)))
 	if e != nil && req.Method != http.MethodPost {
 		// RFC 5019 §6.2: let HTTP caches keep GET responses, but no longer
-		// than this node reuses them, so caches add nothing to the bound.
-		age := int(e.until.Sub(r.cfg.Now()) / time.Second)
-		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(age, 0)))
-		h.Set("Last-Modified", e.thisUpdate.UTC().Format(http.TimeFormat))
-	} else {
-		h.Set("Cache-Control", "no-store")
+		// than this node reuses them, so caches add nothing to the bound
+		// (Expires too: RFC 5019 has it at nextUpdate, which HTTP/1.1
+		// caches ignore beside max-age and HTTP/1.0 ones would keep).
+		// ServeContent answers If-None-Match and If-Modified-Since with 304.
+		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(e.until.Sub(r.cfg.Now())/time.Second), 0)))
+		h.Set("Expires", e.until.UTC().Format(http.TimeFormat))
+		h.Set("ETag", `"`+e.etag+`"`)
+		http.ServeContent(rw, req, "", e.thisUpdate, bytes.NewReader(resp))
+		return
 	}
+	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	h.Set("Cache-Control", "no-store")
 	rw.WriteHeader(http.StatusOK)
 	if req.Method != http.MethodHead {
 		rw.Write(resp)
@@ -320,7 +327,8 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign OCSP response for serial %s: %w", serial, err)
 	}
-	e = &entry{der: resp, thisUpdate: this, until: now.Add(r.cfg.Refresh)}
+	sum := sha1.Sum(resp)
+	e = &entry{der: resp, etag: hex.EncodeToString(sum[:]), thisUpdate: this, until: now.Add(r.cfg.Refresh)}
 	if known {
 		// Unknown serials are not cached: they would let anyone fill the
 		// cache, and a reserved serial may be issued a moment later.

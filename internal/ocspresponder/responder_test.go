@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -497,4 +498,70 @@ func BenchmarkRespond(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestGETCacheHeaders: a GET response carries the RFC 5019 §6.2 caching
+// headers, all consistent with this node's reuse of the response:
+// max-age and Expires end when the node stops serving it (max-age shrinks
+// as the cached response ages), Last-Modified is its thisUpdate, and the
+// ETag is the hex SHA-1 of the response; If-None-Match and
+// If-Modified-Since are answered 304 without a body while the node serves
+// the same response, and 200 with a new one after it. The former code sent
+// neither Expires nor ETag and answered conditional requests in full.
+func TestGETCacheHeaders(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Minute})
+	cert := f.issue(t, "local")
+	p := path + "/" + url.PathEscape(base64.StdEncoding.EncodeToString(request(t, cert, f.ca.Intermediate(), crypto.SHA1)))
+	start := f.clk.Now()
+	resp, body := f.get(t, p)
+	r := f.parse(t, resp, body, cert)
+	sum := sha1.Sum(body)
+	etag := `"` + hex.EncodeToString(sum[:]) + `"`
+	if got := resp.Header.Get("ETag"); got != etag {
+		t.Errorf("ETag %q, want the hex SHA-1 of the response %s", got, etag)
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err != nil || !lm.Equal(r.ThisUpdate) {
+		t.Errorf("Last-Modified %q, want thisUpdate %v", resp.Header.Get("Last-Modified"), r.ThisUpdate)
+	}
+	if exp, err := http.ParseTime(resp.Header.Get("Expires")); err != nil || !exp.Equal(start.Add(time.Minute)) {
+		t.Errorf("Expires %q, want the end of the node's reuse %v", resp.Header.Get("Expires"), start.Add(time.Minute))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=60, public, no-transform, must-revalidate" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+
+	f.clk.Add(45 * time.Second)
+	cond := func(name, value string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+p, nil)
+		req.Header.Set(name, value)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == http.StatusNotModified && len(b) != 0 {
+			t.Errorf("%s: 304 with a %d-byte body", name, len(b))
+		}
+		return res
+	}
+	for name, v := range map[string]string{"If-None-Match": etag, "If-Modified-Since": resp.Header.Get("Last-Modified")} {
+		res := cond(name, v)
+		if res.StatusCode != http.StatusNotModified {
+			t.Errorf("%s within the reuse: %s, want 304", name, res.Status)
+		}
+		if cc := res.Header.Get("Cache-Control"); cc != "max-age=15, public, no-transform, must-revalidate" {
+			t.Errorf("%s 45 s later: Cache-Control %q, want max-age=15", name, cc)
+		}
+	}
+	f.clk.Add(16 * time.Second)
+	if res := cond("If-None-Match", etag); res.StatusCode != http.StatusOK || res.Header.Get("ETag") == etag {
+		t.Errorf("If-None-Match once the response was signed anew: %s, ETag %q; want 200 and a new ETag", res.Status, res.Header.Get("ETag"))
+	}
+	// POST responses are not for caches.
+	post, _ := f.post(t, request(t, cert, f.ca.Intermediate(), crypto.SHA1))
+	if post.Header.Get("ETag") != "" || post.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("POST: ETag %q, Cache-Control %q; want none, no-store", post.Header.Get("ETag"), post.Header.Get("Cache-Control"))
+	}
 }
