@@ -214,11 +214,16 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		// than this node reuses them, so caches add nothing to the bound
 		// (Expires too: RFC 5019 has it at nextUpdate, which HTTP/1.1
 		// caches ignore beside max-age and HTTP/1.0 ones would keep).
-		// ServeContent answers If-None-Match and If-Modified-Since with 304.
+		// ServeContent answers If-None-Match with 304; it gets no
+		// modification time, for If-Modified-Since cannot tell apart two
+		// responses with the same thisUpdate (whole seconds), e.g. an
+		// "unknown" and the "good" signed in the same second once the
+		// certificate was issued.
 		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(e.until.Sub(r.cfg.Now())/time.Second), 0)))
 		h.Set("Expires", e.until.UTC().Format(http.TimeFormat))
+		h.Set("Last-Modified", e.thisUpdate.UTC().Format(http.TimeFormat))
 		h.Set("ETag", `"`+e.etag+`"`)
-		http.ServeContent(rw, req, "", e.thisUpdate, bytes.NewReader(resp))
+		http.ServeContent(rw, req, "", time.Time{}, bytes.NewReader(resp))
 		return
 	}
 	h.Set("Content-Length", strconv.Itoa(len(resp)))

@@ -504,10 +504,10 @@ func BenchmarkRespond(b *testing.B) {
 // headers, all consistent with this node's reuse of the response:
 // max-age and Expires end when the node stops serving it (max-age shrinks
 // as the cached response ages), Last-Modified is its thisUpdate, and the
-// ETag is the hex SHA-1 of the response; If-None-Match and
-// If-Modified-Since are answered 304 without a body while the node serves
-// the same response, and 200 with a new one after it. The former code sent
-// neither Expires nor ETag and answered conditional requests in full.
+// ETag is the hex SHA-1 of the response; If-None-Match is answered 304
+// without a body while the node serves the same response, and 200 with a
+// new one after it. The former code sent neither Expires nor ETag and
+// answered conditional requests in full.
 func TestGETCacheHeaders(t *testing.T) {
 	f := newFixture(t, Config{Refresh: time.Minute})
 	cert := f.issue(t, "local")
@@ -546,14 +546,17 @@ func TestGETCacheHeaders(t *testing.T) {
 		}
 		return res
 	}
-	for name, v := range map[string]string{"If-None-Match": etag, "If-Modified-Since": resp.Header.Get("Last-Modified")} {
-		res := cond(name, v)
-		if res.StatusCode != http.StatusNotModified {
-			t.Errorf("%s within the reuse: %s, want 304", name, res.Status)
-		}
-		if cc := res.Header.Get("Cache-Control"); cc != "max-age=15, public, no-transform, must-revalidate" {
-			t.Errorf("%s 45 s later: Cache-Control %q, want max-age=15", name, cc)
-		}
+	res := cond("If-None-Match", etag)
+	if res.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match within the reuse: %s, want 304", res.Status)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "max-age=15, public, no-transform, must-revalidate" {
+		t.Errorf("304 45 s later: Cache-Control %q, want max-age=15", cc)
+	}
+	// If-Modified-Since alone is answered in full (see
+	// TestGETIfModifiedSinceSameSecond).
+	if res := cond("If-Modified-Since", resp.Header.Get("Last-Modified")); res.StatusCode != http.StatusOK {
+		t.Errorf("If-Modified-Since: %s, want 200", res.Status)
 	}
 	f.clk.Add(16 * time.Second)
 	if res := cond("If-None-Match", etag); res.StatusCode != http.StatusOK || res.Header.Get("ETag") == etag {
@@ -563,5 +566,40 @@ func TestGETCacheHeaders(t *testing.T) {
 	post, _ := f.post(t, request(t, cert, f.ca.Intermediate(), crypto.SHA1))
 	if post.Header.Get("ETag") != "" || post.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("POST: ETag %q, Cache-Control %q; want none, no-store", post.Header.Get("ETag"), post.Header.Get("Cache-Control"))
+	}
+}
+
+// TestGETIfModifiedSinceSameSecond: two different responses signed in the
+// same second have the same thisUpdate (Last-Modified), here a "good" and,
+// after a revocation dated earlier (by a process whose clock is behind),
+// the "revoked" that replaces it: If-Modified-Since with the first one's
+// Last-Modified is answered with the second in full, not with a 304 that
+// would have the client keep "good".
+func TestGETIfModifiedSinceSameSecond(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Minute})
+	cert := f.issue(t, "local")
+	p := path + "/" + url.PathEscape(base64.StdEncoding.EncodeToString(request(t, cert, f.ca.Intermediate(), crypto.SHA1)))
+	resp, body := f.get(t, p)
+	if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good {
+		t.Fatalf("status %d, want good", r.Status)
+	}
+	serial := cert.SerialNumber.Text(16)
+	if err := f.st.RevokeCertificate(context.Background(), serial, 4, f.clk.Now().Add(-90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f.resp.Invalidate(serial)
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+p, nil)
+	req.Header.Set("If-Modified-Since", resp.Header.Get("Last-Modified"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("If-Modified-Since after the revocation: %s, want 200 with the revoked response", res.Status)
+	}
+	if r := f.parse(t, res, b, cert); r.Status != ocsp.Revoked {
+		t.Fatalf("status %d, want revoked", r.Status)
 	}
 }

@@ -22,6 +22,12 @@ import (
 // crlFrontEnd is an in-process front end over SQLite whose RA runs on a
 // settable clock; set moves the clock.
 func crlFrontEnd(t *testing.T, refresh time.Duration) (h http.Handler, set func(time.Time), now time.Time) {
+	h, set, now, _, _ = crlFrontEndRA(t, refresh)
+	return h, set, now
+}
+
+// crlFrontEndRA is crlFrontEnd, also returning its RA and store.
+func crlFrontEndRA(t *testing.T, refresh time.Duration) (h http.Handler, set func(time.Time), now time.Time, r *ra.RA, st *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -38,10 +44,10 @@ func crlFrontEnd(t *testing.T, refresh time.Duration) (h http.Handler, set func(
 	now = time.Now().UTC().Truncate(time.Second)
 	clock := now
 	log := slog.New(slog.DiscardHandler)
-	r := ra.New(ra.Config{CRLRefresh: refresh}, st, nil, &local.Issuer{CA: ca}, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }, log)
+	r = ra.New(ra.Config{CRLRefresh: refresh}, st, nil, &local.Issuer{CA: ca}, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }, log)
 	t.Cleanup(func() { r.Shutdown(ctx) })
 	h = wfe.New(wfe.Config{IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM()}, r, st, log)
-	return h, func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }, now
+	return h, func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }, now, r, st
 }
 
 func crlGet(h http.Handler, hdr map[string]string) *httptest.ResponseRecorder {
@@ -60,8 +66,7 @@ func crlGet(h http.Handler, hdr map[string]string) *httptest.ResponseRecorder {
 // cache that fetched a CRL the node had served for 50 s of its 60 kept it
 // 60 s more, past the documented bound); Expires is that moment,
 // Last-Modified the CRL's thisUpdate and the ETag its SHA-256, and
-// conditional requests on either answer 304 without a body until the
-// next CRL.
+// If-None-Match answers 304 without a body until the next CRL.
 func TestCRLCacheHeaders(t *testing.T) {
 	h, set, start := crlFrontEnd(t, time.Minute)
 	first := crlGet(h, nil)
@@ -109,14 +114,60 @@ func TestCRLCacheHeaders(t *testing.T) {
 	if got := maxAge(again); got != 10 {
 		t.Errorf("the same CRL 50 s later: max-age %d, want 10 (what the node still serves it)", got)
 	}
-	for name, hdr := range map[string]string{"If-None-Match": etag, "If-Modified-Since": first.Header().Get("Last-Modified")} {
-		rec := crlGet(h, map[string]string{name: hdr})
+	lm := first.Header().Get("Last-Modified")
+	for name, hdr := range map[string]map[string]string{
+		"If-None-Match":                       {"If-None-Match": etag},
+		"If-None-Match and If-Modified-Since": {"If-None-Match": etag, "If-Modified-Since": lm},
+	} {
+		rec := crlGet(h, hdr)
 		if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 || rec.Header().Get("ETag") != etag {
 			t.Errorf("%s: %d, %d bytes, ETag %q; want 304, no body, the same ETag", name, rec.Code, rec.Body.Len(), rec.Header().Get("ETag"))
 		}
 	}
+	// If-Modified-Since alone is answered in full (see
+	// TestCRLIfModifiedSinceSameSecond).
+	if rec := crlGet(h, map[string]string{"If-Modified-Since": lm}); rec.Code != http.StatusOK {
+		t.Errorf("If-Modified-Since alone: %d, want 200", rec.Code)
+	}
 	set(start.Add(61 * time.Second))
 	if rec := crlGet(h, map[string]string{"If-None-Match": etag}); rec.Code != http.StatusOK || rec.Header().Get("ETag") == etag {
 		t.Errorf("If-None-Match after the next CRL: %d, ETag %q; want 200 and a new ETag", rec.Code, rec.Header().Get("ETag"))
+	}
+}
+
+// TestCRLIfModifiedSinceSameSecond: a CRL signed after a revocation in the
+// same second as the CRL before it has the same thisUpdate (CRL times are
+// whole seconds), so If-Modified-Since cannot tell the two apart: the
+// revocation's CRL is sent in full, not 304, which would have the client
+// keep the CRL without the revocation. (Conditional requests go by the
+// ETag.)
+func TestCRLIfModifiedSinceSameSecond(t *testing.T) {
+	h, set, start, r, st := crlFrontEndRA(t, time.Minute)
+	ctx := context.Background()
+	if err := st.InsertCertificates(ctx, []*store.Certificate{{Serial: "5ec0", Issuer: "local", DER: []byte("der"), SANs: []string{"s.example.test"},
+		KeyType: "ECDSA P-256", FingerprintSHA256: "fp", NotBefore: start.Add(-time.Hour), NotAfter: start.Add(24 * time.Hour),
+		Status: "valid", CreatedAt: start, Source: store.SourceIssued}}); err != nil {
+		t.Fatal(err)
+	}
+	set(start.Add(100 * time.Millisecond))
+	first := crlGet(h, nil)
+	if first.Code != http.StatusOK {
+		t.Fatalf("GET: %d", first.Code)
+	}
+	set(start.Add(400 * time.Millisecond))
+	if _, _, err := r.RevokeSerial(ctx, "5ec0", 4, "test"); err != nil {
+		t.Fatal(err)
+	}
+	set(start.Add(700 * time.Millisecond))
+	rec := crlGet(h, map[string]string{"If-Modified-Since": first.Header().Get("Last-Modified")})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("If-Modified-Since after a revocation in the same second: %d, want 200 with the new CRL", rec.Code)
+	}
+	crl, err := x509.ParseRevocationList(rec.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Text(16) != "5ec0" {
+		t.Fatalf("CRL after the revocation lists %d entries, want 5ec0", len(crl.RevokedCertificateEntries))
 	}
 }

@@ -400,10 +400,9 @@ func (w *WFE) newNonce(ctx context.Context, x *exchange) error {
 }
 
 // crl serves the issuer's CRL. HTTP caches may keep it as long as this
-// node still serves it, no longer (Cache-Control max-age, Expires); it
-// answers conditional requests (If-None-Match on its ETag, the hex SHA-256
-// of the DER, and If-Modified-Since on Last-Modified, its thisUpdate) with
-// 304.
+// node still serves it, no longer (Cache-Control max-age, Expires), with
+// Last-Modified (its thisUpdate); it answers If-None-Match on its ETag (the
+// hex SHA-256 of the DER) with 304.
 func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 	c, err := w.ra.CurrentCRL(r.Context())
 	if err != nil {
@@ -416,7 +415,12 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", `"`+c.SHA256+`"`)
 	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge(c.Until, w.ra.Now())))
 	h.Set("Expires", c.Until.UTC().Format(http.TimeFormat))
-	http.ServeContent(rw, r, "", c.ThisUpdate, bytes.NewReader(c.DER))
+	h.Set("Last-Modified", c.ThisUpdate.UTC().Format(http.TimeFormat))
+	// No modification time for ServeContent: it would answer
+	// If-Modified-Since with 304, and a CRL signed after a revocation in
+	// the same second as the one before has the same thisUpdate (whole
+	// seconds); the ETag tells them apart.
+	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(c.DER))
 }
 
 // maxAge is the Cache-Control max-age, in whole seconds rounded down, of a
