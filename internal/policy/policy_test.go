@@ -361,3 +361,24 @@ func TestValidityAtFollowsBR(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewalWindowForEndsAfterStart: RFC 9773 §4.2 wants the end of a
+// suggested window after its start. Two close fractions of a short
+// lifetime round (to whole seconds) to the same second; the window then
+// ends a second after it starts. The former code returned start == end.
+func TestRenewalWindowForEndsAfterStart(t *testing.T) {
+	nb := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	w := &RenewalWindow{Start: 0.5, End: 0.5001}
+	start, end := w.For(nb, nb.Add(time.Hour)) // 0.36 s apart
+	if !end.After(start) {
+		t.Fatalf("window %v .. %v: end not after start", start, end)
+	}
+	if want := nb.Add(30 * time.Minute); !start.Equal(want) || !end.Equal(want.Add(time.Second)) {
+		t.Errorf("window %v .. %v, want %v .. %v", start, end, want, want.Add(time.Second))
+	}
+	// A window of whole seconds apart stays as it is.
+	start, end = (&RenewalWindow{Start: 0.5, End: 0.75}).For(nb, nb.Add(time.Hour))
+	if !start.Equal(nb.Add(30*time.Minute)) || !end.Equal(nb.Add(45*time.Minute)) {
+		t.Errorf("window %v .. %v, want 08:30 .. 08:45", start, end)
+	}
+}

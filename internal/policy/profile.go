@@ -224,11 +224,15 @@ type RenewalWindow struct {
 }
 
 // For returns the window of a certificate valid from notBefore to
-// notAfter, in UTC whole seconds.
+// notAfter, in UTC whole seconds. It ends at least a second after it
+// starts (RFC 9773 §4.2), also when both ends round to the same second.
 func (w *RenewalWindow) For(notBefore, notAfter time.Time) (start, end time.Time) {
 	life := float64(notAfter.Sub(notBefore))
 	start = notBefore.Add(time.Duration(life * w.Start)).UTC().Truncate(time.Second)
 	end = notBefore.Add(time.Duration(life * w.End)).UTC().Truncate(time.Second)
+	if !end.After(start) {
+		end = start.Add(time.Second)
+	}
 	return start, end
 }
 
