@@ -94,7 +94,7 @@ type Config struct {
 	ValidationAttempts   int           // attempts before a challenge turns invalid (RFC 8555 §8.2); default 3
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
 	ValidationWorkers    int           // concurrent validations; default 32
-	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs; default 24h
+	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs, and how long an expired certificate stays on them; default 24h
 	// CRLRefresh bounds how long a signed CRL is served before a new one
 	// is signed, so that revocations made by other nodes appear within it
 	// (revocations through this node clear it at once); default 1 minute,
