@@ -157,6 +157,15 @@ directory.`,
 				return err
 			}
 			defer unlock()
+			// What an import or a first start killed before its rename
+			// left: temporary directories holding private keys.
+			removed, err := local.RemoveLeftovers(server.CADir(data))
+			for _, p := range removed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "removed %s, the leftover of an interrupted CA import or creation\n", p)
+			}
+			if err != nil {
+				return err
+			}
 			root, err := local.Import(server.CADir(data), bundle)
 			if err != nil {
 				if created {
