@@ -127,7 +127,8 @@ intermediate key is RSA of at least 2048 bits or ECDSA P-256 or P-384), and
 written to DATA/ca with the modes the server gives a new CA (directory 0700,
 keys 0600; no root.key without the root key: the server never needs it). It
 refuses when DATA/ca already holds a CA, and while a server runs on the data
-directory.`,
+directory. It first removes, and names on stderr, what an interrupted import or
+first start left (DATA/.ca.import-*, DATA/.ca.create-*: private keys).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {
