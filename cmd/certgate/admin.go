@@ -18,6 +18,7 @@ import (
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // storeOpts locates the database an administrative command works on: the
@@ -46,8 +47,14 @@ func storeFlags(cmd *cobra.Command, o *storeOpts) {
 // server reads. `certgate serve` creates the database on its first run.
 // Likewise a PostgreSQL database without certgate's schema is refused
 // (store.OpenExisting), not given an empty one.
+//
+// Before it opens anything it refuses, with one line, an argument or flag
+// value that is not text both database engines store alike (checkText).
 func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
 	if err := config.Resolve(cmd.Flags()); err != nil {
+		return nil, err
+	}
+	if err := checkText(cmd); err != nil {
 		return nil, err
 	}
 	dsn := server.DSN(o.data, o.db)
@@ -64,6 +71,45 @@ func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.St
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	return st, nil
+}
+
+// argsArePaths is the annotation of a command whose positional arguments
+// are file names (`cert import FILE...`), which checkText leaves alone: a
+// file name need not be UTF-8.
+const argsArePaths = "certgate-args-are-paths"
+
+// checkText refuses, with one line naming it, a positional argument or a
+// flag value of cmd that is not valid UTF-8 or holds a NUL character
+// (store.PlainText, the check the admin API applies to its input):
+// PostgreSQL refuses such a text parameter, so the command would fail
+// with a database error after doing part of its work, where SQLite would
+// store it. File names (argsArePaths, --data, --config, --file) and the
+// database URL (--db) are not text for the database and are not checked.
+func checkText(cmd *cobra.Command) error {
+	if cmd.Annotations[argsArePaths] == "" {
+		for _, a := range cmd.Flags().Args() {
+			if !store.PlainText(a) {
+				return fmt.Errorf("argument %q: text must be UTF-8 without NUL characters", a)
+			}
+		}
+	}
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "data", "db", "config", "file":
+			return
+		}
+		vals := []string{f.Value.String()}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			vals = sv.GetSlice()
+		}
+		for _, v := range vals {
+			if err == nil && !store.PlainText(v) {
+				err = fmt.Errorf("--%s %q: text must be UTF-8 without NUL characters", f.Name, v)
+			}
+		}
+	})
+	return err
 }
 
 // outputFormat is the --format flag of listing commands: "table" (aligned

@@ -127,7 +127,8 @@ intermediate key is RSA of at least 2048 bits or ECDSA P-256 or P-384), and
 written to DATA/ca with the modes the server gives a new CA (directory 0700,
 keys 0600; no root.key without the root key: the server never needs it). It
 refuses when DATA/ca already holds a CA, and while a server runs on the data
-directory.`,
+directory. It first removes, and names on stderr, what an interrupted import or
+first start left (DATA/.ca.import-*, DATA/.ca.create-*: private keys).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {
@@ -157,6 +158,15 @@ directory.`,
 				return err
 			}
 			defer unlock()
+			// What an import or a first start killed before its rename
+			// left: temporary directories holding private keys.
+			removed, err := local.RemoveLeftovers(server.CADir(data))
+			for _, p := range removed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "removed %s, the leftover of an interrupted CA import or creation\n", p)
+			}
+			if err != nil {
+				return err
+			}
 			root, err := local.Import(server.CADir(data), bundle)
 			if err != nil {
 				if created {

@@ -279,8 +279,9 @@ func newCertImport() *cobra.Command {
 	var o storeOpts
 	var format outputFormat
 	cmd := &cobra.Command{
-		Use:   "import FILE|DIR...",
-		Short: "Import existing certificates (PEM, DER, PKCS#7) into the inventory",
+		Use:         "import FILE|DIR...",
+		Annotations: map[string]string{argsArePaths: "yes"},
+		Short:       "Import existing certificates (PEM, DER, PKCS#7) into the inventory",
 		Long: `Import the certificates of each file, and of every file under each directory:
 PEM (certificates and PKCS7 blocks), DER, or DER PKCS#7 bundles (.p7b). Each
 file is stored in one transaction; certificates already present (same SHA-256

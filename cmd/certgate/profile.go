@@ -322,6 +322,9 @@ func newProfileWrite(update bool) *cobra.Command {
 				if err := p.Validate(); err != nil {
 					return err
 				}
+				if err := p.CheckRules(); err != nil {
+					return err
+				}
 				return lintProfileWithCA(so.data, p)
 			}
 			name := ""

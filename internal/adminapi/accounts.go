@@ -175,12 +175,12 @@ func parseOrderCursor(c string) (time.Time, string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", huma.Error422UnprocessableEntity("malformed cursor")
+		return time.Time{}, "", invalidField("query.cursor", "malformed cursor", c)
 	}
 	ns, id, ok := strings.Cut(string(b), ":")
 	n, err := strconv.ParseInt(ns, 10, 64)
 	if !ok || err != nil {
-		return time.Time{}, "", huma.Error422UnprocessableEntity("malformed cursor")
+		return time.Time{}, "", invalidField("query.cursor", "malformed cursor", c)
 	}
 	return time.Unix(0, n).UTC(), id, nil
 }

@@ -24,7 +24,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
@@ -239,6 +238,17 @@ func (m *routeMux) allowed(r *http.Request) []string {
 	return out
 }
 
+// invalidField is the 422 of a value the operation's schema admits but the
+// operation refuses (a rejection without a comment, an EAB key's unknown
+// profile): a problem whose errors list — the RFC 9457 §3.2 extension
+// member huma's own validation 422s carry — names the field at location
+// ("body.comment", "body.allow[1]") with its value and message, so that a
+// client reads every 422 of invalid input alike. The detail is the
+// message too.
+func invalidField(location, message string, value any) error {
+	return huma.Error422UnprocessableEntity(message, &huma.ErrorDetail{Location: location, Message: message, Value: value})
+}
+
 // writeProblem writes an RFC 9457 problem document outside huma's routes.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
@@ -284,8 +294,12 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 			"role "+string(p.Role)+" lacks permission "+string(perm)+" (docs/api.md lists the roles)")
 		return
 	}
-	if status, detail := checkText(ctx); status != 0 {
-		_ = huma.WriteErr(a.huma, ctx, status, detail)
+	if status, detail, location := checkText(ctx); status != 0 {
+		var errs []error
+		if location != "" {
+			errs = append(errs, &huma.ErrorDetail{Location: location, Message: detail})
+		}
+		_ = huma.WriteErr(a.huma, ctx, status, detail, errs...)
 		return
 	}
 	ctx = huma.WithValue(ctx, principalKey{}, p)
@@ -300,11 +314,13 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 // ID), in a query parameter the operation takes (422), or a \u0000 escape
 // in the JSON body (422; encoding/json already replaces invalid UTF-8 in a
 // body). A body over the operation's limit is a 413, as huma answers it.
-// It returns 0 when the request is acceptable.
-func checkText(ctx huma.Context) (status int, detail string) {
+// It returns 0 when the request is acceptable, and with a 422 the
+// location of the field at fault (for the problem's errors list, as
+// invalidField).
+func checkText(ctx huma.Context) (status int, detail, location string) {
 	r, w := humago.Unwrap(ctx)
-	if !plainText(r.URL.Path) {
-		return http.StatusNotFound, "no such object: the path holds a NUL character or invalid UTF-8"
+	if !store.PlainText(r.URL.Path) {
+		return http.StatusNotFound, "no such object: the path holds a NUL character or invalid UTF-8", ""
 	}
 	op := ctx.Operation()
 	q := r.URL.Query()
@@ -313,33 +329,28 @@ func checkText(ctx huma.Context) (status int, detail string) {
 			continue
 		}
 		for _, v := range q[p.Name] {
-			if !plainText(v) {
-				return http.StatusUnprocessableEntity, "query parameter " + p.Name + ": a NUL character or invalid UTF-8"
+			if !store.PlainText(v) {
+				return http.StatusUnprocessableEntity, "query parameter " + p.Name + ": a NUL character or invalid UTF-8", "query." + p.Name
 			}
 		}
 	}
 	if op.RequestBody == nil || r.Body == nil || op.MaxBodyBytes <= 0 {
-		return 0, ""
+		return 0, "", ""
 	}
 	// Read as huma would (its limit; over it the connection closes after
 	// the answer), then handed to huma from memory.
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, op.MaxBodyBytes))
 	if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
-		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large limit=%d bytes", op.MaxBodyBytes)
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large limit=%d bytes", op.MaxBodyBytes), ""
 	}
 	if err != nil {
-		return http.StatusBadRequest, "cannot read the request body"
+		return http.StatusBadRequest, "cannot read the request body", ""
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	if hasNULEscape(b) {
-		return http.StatusUnprocessableEntity, `body: a string holds a NUL character (\u0000)`
+		return http.StatusUnprocessableEntity, `body: a string holds a NUL character (\u0000)`, "body"
 	}
-	return 0, ""
-}
-
-// plainText reports whether s is valid UTF-8 without a NUL character.
-func plainText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+	return 0, "", ""
 }
 
 // hasNULEscape reports whether the JSON text b holds the escape \u0000

@@ -36,8 +36,10 @@ func (a *API) defaultProfile() *policy.Profile {
 }
 
 // profile returns the stored profile called name, the built-in default for
-// "default", or a 404.
-func (a *API) profile(ctx context.Context, name string) (*policy.Profile, bool, error) {
+// "default", or, for a profile that does not exist, the 422 of the body
+// field at location that names it: the request's content is wrong, not
+// its URL.
+func (a *API) profile(ctx context.Context, name, location string) (*policy.Profile, bool, error) {
 	rec, err := a.d.Store.GetProfile(ctx, name)
 	switch {
 	case err == nil:
@@ -49,7 +51,7 @@ func (a *API) profile(ctx context.Context, name string) (*policy.Profile, bool, 
 	case errors.Is(err, store.ErrNotFound) && name == policy.DefaultName:
 		return a.defaultProfile(), false, nil
 	case errors.Is(err, store.ErrNotFound):
-		return nil, false, huma.Error404NotFound("no profile " + name)
+		return nil, false, invalidField(location, fmt.Sprintf("no profile %q (GET %s/profiles lists them)", name, Prefix), name)
 	default:
 		return nil, false, a.storeError(ctx, "profile", err)
 	}
@@ -165,9 +167,14 @@ func ifMatchSpec(name, method string, values []string, spec []byte) (check bool,
 	return true, nil
 }
 
-// checkProfile validates p and lints its certificates (Deps.LintProfile).
+// checkProfile validates p, refuses identifier rules no name can match
+// (policy.Profile.CheckRules) and lints its certificates
+// (Deps.LintProfile).
 func (a *API) checkProfile(p *policy.Profile) error {
 	if err := p.Validate(); err != nil {
+		return huma.Error422UnprocessableEntity(err.Error())
+	}
+	if err := p.CheckRules(); err != nil {
 		return huma.Error422UnprocessableEntity(err.Error())
 	}
 	if a.d.LintProfile != nil {
@@ -410,27 +417,38 @@ func eabRoutes(a *API) {
 			return out, nil
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "create-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys",
-		Summary: "Create an EAB key", Tags: []string{"eab"}, DefaultStatus: http.StatusCreated, Errors: []int{404, 422},
-		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 404 for an unknown profile; 422 for attributes the profile does not declare or bad rules. Audited as eab_key.create (without the HMAC key) in the same transaction."},
+		Summary: "Create an EAB key", Tags: []string{"eab"}, DefaultStatus: http.StatusCreated, Errors: []int{422},
+		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 422, naming the field in its errors list, for a profile that does not exist, " +
+			"attributes the profile does not declare, an allow rule that does not parse or can match no name (docs/profiles.md, Identifier rules) or a bad expiry. " +
+			"Audited as eab_key.create (without the HMAC key) in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *createEABIn) (*createEABOut, error) {
 			name := in.Body.Profile
 			if name == "" {
 				name = policy.DefaultName
 			}
-			p, _, err := a.profile(ctx, name)
+			p, _, err := a.profile(ctx, name, "body.profile")
 			if err != nil {
 				return nil, err
 			}
 			var ttl time.Duration
 			if in.Body.Expires != "" {
 				if ttl, err = config.ParseDuration(in.Body.Expires); err != nil || ttl <= 0 {
-					return nil, huma.Error422UnprocessableEntity("expires must be a positive duration such as 30d")
+					return nil, invalidField("body.expires", "expires must be a positive duration such as 30d", in.Body.Expires)
+				}
+				if err := store.CheckLifetime(a.d.Now(), ttl); err != nil {
+					return nil, invalidField("body.expires", "expires: "+err.Error(), in.Body.Expires)
+				}
+			}
+			for i, rule := range in.Body.Allow {
+				if err := policy.CheckRule(rule); err != nil {
+					return nil, invalidField(fmt.Sprintf("body.allow[%d]", i), err.Error(), rule)
 				}
 			}
 			k, err := ra.NewEABKey(p, ra.EABKeyRequest{Owner: in.Body.Owner, Attributes: in.Body.Attributes, Allow: in.Body.Allow,
 				Expires: ttl, SingleUse: in.Body.SingleUse}, a.d.Now().UTC())
 			if err != nil {
-				return nil, huma.Error422UnprocessableEntity(err.Error())
+				// What is left to refuse: the attributes.
+				return nil, invalidField("body.attributes", err.Error(), in.Body.Attributes)
 			}
 			v := EABKeyOf(k, a.d.Now())
 			events, err := a.auditEvents(ctx, pr, audit.ActionEABKeyCreate, audit.ObjectEABKey, k.KID, nil, v)
@@ -527,7 +545,7 @@ func approvalRoutes(a *API) {
 				in.Body = &decision{}
 			}
 			if !approve && in.Body.Comment == "" {
-				return nil, huma.Error422UnprocessableEntity("a rejection needs a comment saying why (the ACME client sees it)")
+				return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
 			}
 			now := a.d.Now().UTC()
 			action := audit.ActionApprovalReject

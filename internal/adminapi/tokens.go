@@ -71,7 +71,7 @@ func tokenRoutes(a *API) {
 			if in.Body.Expires != "" {
 				var err error
 				if ttl, err = config.ParseDuration(in.Body.Expires); err != nil || ttl <= 0 {
-					return nil, huma.Error422UnprocessableEntity("expires must be a positive duration such as 90d or 12h")
+					return nil, invalidField("body.expires", "expires must be a positive duration such as 90d or 12h", in.Body.Expires)
 				}
 			}
 			tok, rec, err := a.d.Tokens.Create(ctx, auth.CreateRequest{Name: in.Body.Name, Role: auth.Role(in.Body.Role), TTL: ttl, Actor: p.Actor()})

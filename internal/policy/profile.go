@@ -417,6 +417,29 @@ func (p *Profile) Validate() error {
 	return nil
 }
 
+// CheckRules refuses an identifier rule of p (allow, deny, preAuthorized,
+// approval identifiers) that no identifier can ever match (CheckRule),
+// naming the field and the rule. It is for a profile being created or
+// changed, after Validate: Validate, which loading a stored profile runs,
+// only compiles the rules, so that a profile stored before this check
+// existed keeps loading.
+func (p *Profile) CheckRules() error {
+	type ruleList struct {
+		field string
+		rules []string
+	}
+	lists := []ruleList{{"allow", p.Allow}, {"deny", p.Deny}, {"preAuthorized", p.PreAuthorized}}
+	if p.Approval != nil {
+		lists = append(lists, ruleList{"approval identifiers", p.Approval.Identifiers})
+	}
+	for _, l := range lists {
+		if err := CheckRules(l.rules); err != nil {
+			return fmt.Errorf("profile %s: %s: %w", p.Name, l.field, err)
+		}
+	}
+	return nil
+}
+
 var attrNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,62}$`)
 
 // Parse decodes a profile from JSON and validates it.

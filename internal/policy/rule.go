@@ -79,6 +79,46 @@ func ParseRule(s string) (Rule, error) {
 	return r, nil
 }
 
+// CheckRule compiles s as ParseRule does and also refuses a DNS rule that
+// no identifier can ever match, saying why and naming the rule: an exact
+// rule must be a name a newOrder accepts (acme.CheckDNSName: no empty
+// label, only letters, digits and hyphens, labels of at most 63
+// characters, ...) and a "*.suffix" rule must have such names below it,
+// since Match compares identifiers, which passed that check, with the
+// rule's text. A regexp rule is only compiled. It is the check of a rule
+// being created or changed (a profile, an EAB key's allowlist); ParseRule,
+// which loading a stored rule uses, stays lenient so that a rule stored
+// before this check existed keeps loading (it just matches nothing).
+func CheckRule(s string) error {
+	r, err := ParseRule(s)
+	if err != nil {
+		return err
+	}
+	var why string
+	switch {
+	case r.exact != "":
+		why = acme.CheckDNSName(r.exact)
+	case r.suffix != "":
+		// The shortest name the rule can match: one label below it.
+		why = acme.CheckDNSName("x" + r.suffix)
+	}
+	if why != "" {
+		return fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)
+	}
+	return nil
+}
+
+// CheckRules is CheckRule for every rule of list; the error names the
+// first refused one.
+func CheckRules(list []string) error {
+	for _, s := range list {
+		if err := CheckRule(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ParseRules compiles every rule of list.
 func ParseRules(list []string) ([]Rule, error) {
 	out := make([]Rule, 0, len(list))

@@ -180,10 +180,11 @@ func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string)
 // against its profile before the key is created: each attribute must be
 // declared with a non-empty valid value (required ones may come later,
 // from the account or the order; policy.CheckPartialAttributes) and each
-// allow entry must be a valid rule. An attribute error names the EAB key
-// being created as the source, with the fix.
+// allow entry must be a valid rule that some name can match
+// (policy.CheckRule). An attribute error names the EAB key being created
+// as the source, with the fix.
 func CheckEABAttributes(p *policy.Profile, attrs map[string]string, allow []string) error {
-	if _, err := policy.ParseRules(allow); err != nil {
+	if err := policy.CheckRules(allow); err != nil {
 		return err
 	}
 	if err := p.CheckPartialAttributes(attrs); err != nil {

@@ -151,6 +151,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		lock.Close()
 		created.removeDirs()
 	}()
+	if err := tidyDataDir(caDir, dsn, log); err != nil {
+		return nil, err
+	}
 	ln = opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -385,6 +388,30 @@ func LockDataDir(dir string) (*os.File, error) {
 		f.Close() // removed (or replaced) since it was opened: lock the new one
 	}
 	return nil, fmt.Errorf("data directory %s: lock %s keeps being removed", dir, path)
+}
+
+// tidyDataDir, run at start with the data directory's lock held, removes
+// what an interrupted `certgate ca import` or CA creation left next to the
+// CA directory caDir (local.RemoveLeftovers: temporary directories holding
+// private keys) and restricts a SQLite database at dsn, and its -wal and
+// -shm files, to their owner (store.RestrictSQLiteFiles: releases before
+// this one created them with mode 0644), logging each change.
+func tidyDataDir(caDir, dsn string, log *slog.Logger) error {
+	removed, err := local.RemoveLeftovers(caDir)
+	for _, p := range removed {
+		log.Warn("removed the leftover of an interrupted CA import or creation (a temporary directory holding private keys)", "path", p)
+	}
+	if err != nil {
+		return fmt.Errorf("built-in CA: %w", err)
+	}
+	if store.IsPostgresDSN(dsn) {
+		return nil
+	}
+	changed, err := store.RestrictSQLiteFiles(dsn)
+	for _, c := range changed {
+		log.Info("restricted a database file to its owner", "path", c.Path, "old_mode", c.Old.String(), "new_mode", c.New.String())
+	}
+	return err
 }
 
 // preflight lints a sample of the certificates this configuration would

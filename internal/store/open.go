@@ -84,9 +84,10 @@ func IsPostgresDSN(dsn string) bool {
 	return strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://")
 }
 
-// OpenSQLite opens (creating if needed) the SQLite database at path with
-// WAL journaling and synchronous=NORMAL, applies the embedded migrations and
-// returns the Store. Errors are wrapped with the failing step.
+// OpenSQLite opens (creating if needed, with mode SQLiteFileMode) the
+// SQLite database at path with WAL journaling and synchronous=NORMAL,
+// applies the embedded migrations and returns the Store. Errors are
+// wrapped with the failing step.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	return openSQLite(ctx, path, checkpointInterval)
 }
@@ -96,6 +97,9 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	if err := createSQLiteFile(path); err != nil {
+		return nil, err
 	}
 	// Page caches: 16 MiB for the writer, 4 MiB per reader; with a large
 	// database (1M certificates ≈ 5 GB) the default 2 MiB cache turned index

@@ -36,7 +36,7 @@ func TestDNS01(t *testing.T) {
 		{
 			name:    "missing TXT (name exists)",
 			setup:   func(*testdns.Server) {},
-			want:    acme.IncorrectResponse,
+			want:    acme.Unauthorized,
 			details: []string{"no TXT record found at " + rr},
 		},
 		{

@@ -79,7 +79,7 @@ func TestSystemResolverNoSearchList(t *testing.T) {
 	v.resolver = sr
 	id := dnsID("victim.example")
 	err := v.Validate(t.Context(), id, acme.ChallengeDNS01, testToken, testKeyAuth)
-	checkResult(t, err, id, acme.DNS, "no TXT record found for _acme-challenge.victim.example")
+	checkResult(t, err, id, acme.Unauthorized, "no TXT record found at _acme-challenge.victim.example")
 	err = v.Validate(t.Context(), id, acme.ChallengeHTTP01, testToken, testKeyAuth)
 	checkResult(t, err, id, acme.DNS, "no A/AAAA record found for victim.example")
 	if n := hits.Load(); n != 0 {

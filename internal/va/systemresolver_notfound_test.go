@@ -14,7 +14,8 @@ import (
 // records (NOERROR, no data) as "not found" like a name that does not
 // exist, so the dns-01 problem of the system resolver (no --va-dns)
 // claims neither: it said "NXDOMAIN looking up TXT" for a name that
-// exists. The dns type and IsNotFound stay.
+// exists. IsNotFound stays; the type is unauthorized, as for a name
+// without TXT records with the configured resolver (TestNoTXTRecordSameProblem).
 func TestSystemResolverTXTNotFound(t *testing.T) {
 	srv := startDNS(t)
 	srv.SetDefaultA(nil) // unknown names: NXDOMAIN
@@ -28,7 +29,7 @@ func TestSystemResolverTXTNotFound(t *testing.T) {
 	for _, name := range []string{"nodata.example", "nx.example"} {
 		id := dnsID(name)
 		err := v.Validate(t.Context(), id, acme.ChallengeDNS01, testToken, testKeyAuth)
-		checkResult(t, err, id, acme.DNS, "no TXT record found for _acme-challenge."+name)
+		checkResult(t, err, id, acme.Unauthorized, "no TXT record found at _acme-challenge."+name+" (no such name, or no TXT records at it)")
 		if strings.Contains(err.Error(), "NXDOMAIN") {
 			t.Errorf("%s: %v claims NXDOMAIN", name, err)
 		}

@@ -396,6 +396,49 @@ type caFile struct {
 // directory DIR, in which create writes a new CA: ".DIR.create-".
 func createPrefix(dir string) string { return "." + filepath.Base(dir) + ".create-" }
 
+// importPrefix starts the name of the temporary directory, next to the CA
+// directory DIR, in which Import writes the imported CA: ".DIR.import-".
+func importPrefix(dir string) string { return "." + filepath.Base(dir) + ".import-" }
+
+// RemoveLeftovers removes the temporary directories that an interrupted
+// Import or creation of the CA in dir (a process killed before its
+// rename) left next to dir — ".DIR.import-*" and ".DIR.create-*", mode
+// 0700, holding private keys — and returns the paths it removed, for the
+// caller to log. The caller holds the data directory's lock, so that no
+// import or creation is running meanwhile (certgate serve and certgate ca
+// import call it). A missing parent directory is not an error.
+func RemoveLeftovers(dir string) ([]string, error) {
+	return removeTemps(filepath.Clean(dir), createPrefix(dir), importPrefix(dir))
+}
+
+// removeTemps removes the entries of dir's parent whose names start with
+// one of prefixes, and returns their paths.
+func removeTemps(dir string, prefixes ...string) ([]string, error) {
+	parent := filepath.Dir(dir)
+	entries, err := os.ReadDir(parent)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local CA: %w", err)
+	}
+	var removed []string
+	for _, e := range entries {
+		for _, p := range prefixes {
+			if !strings.HasPrefix(e.Name(), p) {
+				continue
+			}
+			path := filepath.Join(parent, e.Name())
+			if err := os.RemoveAll(path); err != nil {
+				return removed, fmt.Errorf("local CA: remove the leftover of an interrupted CA import or creation: %w", err)
+			}
+			removed = append(removed, path)
+			break
+		}
+	}
+	return removed, nil
+}
+
 // install writes files into a new temporary directory next to dir (mode
 // 0700; each file synced), then moves that directory into place with one
 // rename, as Import does: a crash or kill at any moment leaves either no
@@ -416,14 +459,8 @@ func install(dir string, files []caFile, afterWrite func(name string)) error {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return fmt.Errorf("local CA: create directory: %w", err)
 	}
-	stale, err := filepath.Glob(filepath.Join(parent, createPrefix(dir)+"*"))
-	if err != nil {
-		return fmt.Errorf("local CA: %w", err)
-	}
-	for _, d := range stale {
-		if err := os.RemoveAll(d); err != nil {
-			return fmt.Errorf("local CA: remove the leftover of an interrupted start: %w", err)
-		}
+	if _, err := removeTemps(dir, createPrefix(dir)); err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp(parent, createPrefix(dir))
 	if err != nil {

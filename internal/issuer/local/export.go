@@ -169,7 +169,7 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("local CA: create directory: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".import-")
+	tmp, err := os.MkdirTemp(parent, importPrefix(dir))
 	if err != nil {
 		return nil, fmt.Errorf("local CA: %w", err)
 	}

@@ -11,7 +11,9 @@
 // must agree. A perspective that cannot be reached counts as disagreeing
 // (Unreachable "fail", the default), or is left out of the count
 // (Unreachable "ignore": the table is applied to the perspectives that
-// answered, and at least one must answer).
+// answered, and at least one must answer). A quorum that fails only
+// because perspectives could not be reached is a serverInternal problem:
+// the CA's failure, not the applicant's.
 //
 // Requests and responses are authenticated with HMAC-SHA256 under a secret
 // shared by the primary and its perspectives, and bound to the name of the
@@ -263,7 +265,20 @@ func (c *Corroborator) quorum(id acme.Identifier, remotes []Result) error {
 	if counted > 0 && len(disagree) <= allowed {
 		return nil
 	}
-	typ := acme.Connection
+	// The problem's type is that of the first perspective that saw a
+	// failure when those alone are more than allowed: the applicant's
+	// answer failed. Otherwise the quorum failed because perspectives did
+	// not answer — the CA's own infrastructure failing, as Boulder reports
+	// an unreachable remote VA ("Secondary validation RPC failed") — and
+	// the type is serverInternal, which the RA does not charge to the
+	// account's failed-validations limit.
+	invalid := 0
+	for _, r := range disagree {
+		if r.Status == StatusInvalid {
+			invalid++
+		}
+	}
+	typ := acme.ServerInternal
 	var names []string
 	subs := make([]acme.Problem, 0, len(disagree))
 	for _, r := range disagree {
@@ -271,7 +286,7 @@ func (c *Corroborator) quorum(id acme.Identifier, remotes []Result) error {
 		if p == nil {
 			p = acme.NewProblem(acme.Connection, "no answer")
 		}
-		if typ == acme.Connection && r.Status == StatusInvalid {
+		if typ == acme.ServerInternal && r.Status == StatusInvalid && invalid > allowed {
 			typ = p.Type
 		}
 		idc := id
@@ -290,7 +305,7 @@ func (c *Corroborator) quorum(id acme.Identifier, remotes []Result) error {
 					Identifier: &idc, Status: r.Problem.HTTPStatus()})
 			}
 		}
-		prob = acme.NewProblem(acme.Connection, "multi-perspective validation: none of the %d remote perspectives answered (%s)", len(remotes), strings.Join(names, ", "))
+		prob = acme.NewProblem(acme.ServerInternal, "multi-perspective validation: none of the %d remote perspectives answered (%s)", len(remotes), strings.Join(names, ", "))
 	} else {
 		prob = acme.NewProblem(typ, "multi-perspective validation: quorum not met: %d of %d remote perspectives disagreed with the primary, at most %d may (CA/B BR 3.2.2.9): %s",
 			len(disagree), counted, allowed, strings.Join(names, ", "))

@@ -215,3 +215,34 @@ func TestParseRemotes(t *testing.T) {
 		}
 	}
 }
+
+// TestQuorumUnreachableIsServerInternal: a quorum that fails only because
+// remote perspectives did not answer (the CA's own infrastructure) is a
+// serverInternal problem, which the RA does not charge to the account's
+// failed-validations limit (it was connection, and charged); one that the
+// perspectives that saw a failure fail on their own has their type.
+func TestQuorumUnreachableIsServerInternal(t *testing.T) {
+	req := Request{Identifier: acme.Identifier{Type: "dns", Value: "x.test"}, Type: "http-01"}
+	fail := Policy{Unreachable: UnreachableFail, MaxDisagree: -1}
+	for _, c := range []struct {
+		name    string
+		remotes []Checker
+		policy  Policy
+		want    acme.ProblemType
+	}{
+		{"the one remote down", []Checker{down("a")}, fail, acme.ServerInternal},
+		{"one down tips one disagreement over", []Checker{ok("a"), bad("b"), down("c")}, fail, acme.ServerInternal},
+		{"two down of three", []Checker{ok("a"), down("b"), down("c")}, fail, acme.ServerInternal},
+		{"all down ignored", []Checker{down("a"), down("b")}, Policy{Unreachable: UnreachableIgnore, MaxDisagree: -1}, acme.ServerInternal},
+		{"two disagree, one down", []Checker{bad("a"), bad("b"), down("c")}, fail, acme.IncorrectResponse},
+		{"down listed before two that disagree", []Checker{down("a"), bad("b"), bad("c")}, fail, acme.IncorrectResponse},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := (&Corroborator{Primary: ok("primary"), Remotes: c.remotes, Policy: c.policy}).Check(context.Background(), req)
+			p, _ := acme.AsProblem(out.Err)
+			if p == nil || p.Type != c.want {
+				t.Fatalf("problem %+v, want type %s", p, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,125 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// fieldProblem is a 422 problem document with its errors list (huma's
+// ErrorModel: RFC 9457 §3.2 extension member).
+type fieldProblem struct {
+	Type   string `json:"type"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Location string `json:"location"`
+		Message  string `json:"message"`
+		Value    any    `json:"value"`
+	} `json:"errors"`
+}
+
+// checkInvalidField checks that r is a 422 problem whose errors list names the
+// field at location with a message containing want, as huma's own
+// validation 422s do (e.g. a comment over its maxLength).
+func checkInvalidField(t *testing.T, what string, r response, location, want string) {
+	t.Helper()
+	if err := isProblem(r, 422); err != nil {
+		t.Errorf("%s: %v", what, err)
+		return
+	}
+	var p fieldProblem
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Errorf("%s: %v: %s", what, err, r.body)
+		return
+	}
+	for _, e := range p.Errors {
+		if e.Location == location && strings.Contains(e.Message, want) {
+			return
+		}
+	}
+	t.Errorf("%s: 422 without an errors entry at %s saying %q: %s", what, location, want, r.body)
+}
+
+// TestRejectWithoutCommentNamesField: a rejection without a comment is a
+// 422 whose errors list names body.comment, like the 422 of a comment
+// that is too long (huma's schema check), with or without a body.
+func TestRejectWithoutCommentNamesField(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	long := f.do("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, map[string]any{"comment": strings.Repeat("x", 1001)})
+	checkInvalidField(t, "comment too long (huma's check, the model)", long, "body.comment", "")
+	checkInvalidField(t, "empty comment", f.do("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, map[string]any{}),
+		"body.comment", "a rejection needs a comment")
+	checkInvalidField(t, "no body", f.rawDo("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, "", nil),
+		"body.comment", "a rejection needs a comment")
+}
+
+// TestEABUnknownProfileIs422: creating an EAB key for a profile that does
+// not exist is a 422 naming body.profile (the request's content is wrong;
+// the URL names a resource that exists), not a 404.
+func TestEABUnknownProfileIs422(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	r := f.do("POST", "/api/v1/eab-keys", f.tokens[auth.RoleAdmin], map[string]any{"profile": "nosuch"})
+	checkInvalidField(t, "unknown profile", r, "body.profile", `no profile "nosuch"`)
+	if r := f.do("POST", "/api/v1/eab-keys", f.tokens[auth.RoleAdmin], map[string]any{"profile": f.storedProfile()}); r.status != 201 {
+		t.Errorf("known profile: %d %s", r.status, r.body)
+	}
+}
+
+// TestUnmatchableRulesRefused: an EAB key's allow rule or a profile's
+// identifier rule that no name can match (an empty label, a character
+// not allowed in DNS names) is refused with a 422 naming the rule, at
+// creation and on replacement; a profile stored with such a rule before
+// still loads.
+func TestUnmatchableRulesRefused(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	r := f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "default", "allow": []string{"ok.example.com", "a..example.com"}})
+	checkInvalidField(t, "EAB allow", r, "body.allow[1]", `identifier rule "a..example.com" can match no name: empty label`)
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "default", "allow": []string{"*.ex_ample.com"}})
+	checkInvalidField(t, "EAB allow", r, "body.allow[0]", `"*.ex_ample.com" can match no name`)
+
+	r = f.do("POST", "/api/v1/profiles", admin, map[string]any{"name": "web", "validity": "30d", "allow": []string{"*..example.com"}})
+	if err := isProblem(r, 422); err != nil || !strings.Contains(string(r.body), `allow: identifier rule \"*..example.com\" can match no name`) {
+		t.Errorf("profile create with an unmatchable allow rule: %v: %s", err, r.body)
+	}
+	name := f.storedProfile()
+	r = f.do("PUT", "/api/v1/profiles/"+name, admin, map[string]any{"name": name, "validity": "30d", "deny": []string{"bad name.example.com"}})
+	if err := isProblem(r, 422); err != nil || !strings.Contains(string(r.body), `deny: identifier rule \"bad name.example.com\" can match no name`) {
+		t.Errorf("profile replace with an unmatchable deny rule: %v: %s", err, r.body)
+	}
+	if r := f.do("PUT", "/api/v1/profiles/"+name, admin, map[string]any{"name": name, "validity": "30d", "deny": []string{"*.bad.example.com"}}); r.status != 200 {
+		t.Errorf("profile replace with a good rule: %d %s", r.status, r.body)
+	}
+
+	// Stored before the check existed: it loads, and an EAB key can
+	// still be made for it.
+	old := `{"name":"legacy","validity":"30d","allow":["a..example.com"]}`
+	if err := f.st.PutProfile(t.Context(), &store.Profile{Name: "legacy", Spec: []byte(old), CreatedAt: f.now, UpdatedAt: f.now}, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do("GET", "/api/v1/profiles/legacy", admin, nil); r.status != 200 {
+		t.Errorf("GET of a stored profile with an old unmatchable rule: %d %s", r.status, r.body)
+	}
+	if r := f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "legacy"}); r.status != 201 {
+		t.Errorf("EAB key for a stored profile with an old unmatchable rule: %d %s", r.status, r.body)
+	}
+}
+
+// TestInvalidTextNamesField: the 422s of a malformed cursor, of a query
+// parameter that is not UTF-8 and of a \u0000 in a body carry the errors
+// list too, naming the parameter (or the body).
+func TestInvalidTextNamesField(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	acct, _ := f.account()
+	checkInvalidField(t, "malformed cursor", f.rawDo("GET", "/api/v1/accounts/"+acct+"/orders?cursor=!!!", admin, "", nil), "query.cursor", "malformed cursor")
+	checkInvalidField(t, "query NUL", f.rawDo("GET", "/api/v1/certificates?profile=a%00", admin, "", nil), "query.profile", "NUL")
+	checkInvalidField(t, "body NUL", f.rawDo("POST", "/api/v1/approvals/"+f.approval()+"/reject", admin, "application/json",
+		[]byte(`{"comment":"a\u0000"}`)), "body", "NUL")
+}

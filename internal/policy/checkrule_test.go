@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/acme"
+)
+
+// TestCheckRuleRefusesUnmatchable: a rule no identifier can match (an
+// exact or "*." rule whose names newOrder would refuse) is refused at
+// creation, naming the rule and why; every rule CheckRule accepts matches
+// some identifier newOrder accepts, and stored rules still load
+// (ParseRule stays lenient).
+func TestCheckRuleRefusesUnmatchable(t *testing.T) {
+	for _, tc := range []struct{ rule, why string }{
+		{"a..example.com", "empty label"},
+		{".example.com", "empty label"},
+		{"*..example.com", "empty label"},
+		{"*.example..com", "empty label"},
+		{"exa mple.com", "only letters, digits and hyphens"},
+		{"under_score.example.com", "only letters, digits and hyphens"},
+		{"*.ex@mple.com", "only letters, digits and hyphens"},
+		{"-lead.example.com", "hyphen"},
+		{"*." + strings.Repeat("a", 64) + ".example", "longer than 63"},
+		{strings.Repeat("abcdefghi.", 26) + "com", "longer than 253"},
+		{"192.0.2.01", "all digits"},
+		{"*.10", "all digits"},
+		{"hidden.onion", "onion"},
+		{"com", "top-level domain"},
+		{"ab--cd.example", "reserved"},
+	} {
+		err := CheckRule(tc.rule)
+		if err == nil || !strings.Contains(err.Error(), tc.why) || !strings.Contains(err.Error(), "can match no name") {
+			t.Errorf("CheckRule(%q) = %v, want an error saying %q", tc.rule, err, tc.why)
+		}
+		if _, err := ParseRule(tc.rule); err != nil {
+			t.Errorf("ParseRule(%q) = %v: a stored rule must keep loading", tc.rule, err)
+		}
+	}
+	// Refused before as now (wildcards elsewhere than the leading "*."):
+	for _, rule := range []string{"*.*.example", "www.*.example", "a*.example", "*", "*.", ""} {
+		if err := CheckRule(rule); err == nil {
+			t.Errorf("CheckRule(%q) accepted", rule)
+		}
+	}
+	for _, tc := range []struct {
+		rule string
+		id   acme.Identifier
+	}{
+		{"host.example.com", acme.Identifier{Type: "dns", Value: "host.example.com"}},
+		{"Host.Example.COM.", acme.Identifier{Type: "dns", Value: "host.example.com"}},
+		{"*.example.com", acme.Identifier{Type: "dns", Value: "a.b.example.com"}},
+		{"*.com", acme.Identifier{Type: "dns", Value: "example.com"}},
+		{"*.bücher.example", acme.Identifier{Type: "dns", Value: "www.xn--bcher-kva.example"}},
+		{"xn--bcher-kva.example", acme.Identifier{Type: "dns", Value: "xn--bcher-kva.example"}},
+		{"/[a-z]+\\.example/", acme.Identifier{Type: "dns", Value: "abc.example"}},
+		{"192.0.2.7", acme.Identifier{Type: "ip", Value: "192.0.2.7"}},
+		{"2001:db8::/32", acme.Identifier{Type: "ip", Value: "2001:db8::1"}},
+	} {
+		if err := CheckRule(tc.rule); err != nil {
+			t.Errorf("CheckRule(%q) = %v", tc.rule, err)
+			continue
+		}
+		r, _ := ParseRule(tc.rule)
+		if tc.id.Type == "dns" {
+			if why := acme.CheckDNSName(tc.id.Value); why != "" {
+				t.Fatalf("test identifier %s: %s", tc.id.Value, why)
+			}
+		}
+		if !r.Match(tc.id) {
+			t.Errorf("rule %q does not match %s", tc.rule, tc.id.Value)
+		}
+	}
+}
+
+// TestProfileCheckRulesNamesField: Profile.CheckRules names the list and
+// the rule; Validate (what loading a stored profile runs) accepts it.
+func TestProfileCheckRulesNamesField(t *testing.T) {
+	for _, tc := range []struct {
+		p    Profile
+		want string
+	}{
+		{Profile{Allow: []string{"ok.example", "a..b.example"}}, `allow: identifier rule "a..b.example"`},
+		{Profile{Deny: []string{"bad_name.example"}}, `deny: identifier rule "bad_name.example"`},
+		{Profile{PreAuthorized: []string{"*..example"}}, `preAuthorized: identifier rule "*..example"`},
+		{Profile{Approval: &Approval{Identifiers: []string{"x y.example"}}}, `approval identifiers: identifier rule "x y.example"`},
+	} {
+		p := tc.p
+		p.Name, p.Validity = "web", Duration(24*3600*1e9)
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		if err := p.CheckRules(); err == nil || !strings.Contains(err.Error(), "profile web: "+tc.want) {
+			t.Errorf("CheckRules: %v, want %q", err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStartTidiesDataDir: a start removes, and logs, the temporary
+// directories (holding private keys) that a killed `certgate ca import`
+// or first start left next to DATA/ca, and restricts an existing SQLite
+// database and its -wal and -shm files (0644 from earlier releases) to
+// their owner; a new database is created owner-only.
+func TestStartTidiesDataDir(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	start := func(log *slog.Logger) {
+		t.Helper()
+		srv, err := New(ctx, testServeConfig(data), Options{}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := srv.Serve(stopped); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(slog.New(slog.DiscardHandler))
+	dsn := DSN(data, "")
+	if fi, err := os.Stat(dsn); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("new database: %v %v, want mode 0600", fi.Mode(), err)
+	}
+
+	// An install of an earlier release, and two interrupted CA writes.
+	for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm"} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil && !errors.Is(err, os.ErrExist) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dsn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var leftovers []string
+	for _, name := range []string{".ca.import-123456", ".ca.create-654321"} {
+		d := filepath.Join(data, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "intermediate.key"), []byte("-----BEGIN PRIVATE KEY-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		leftovers = append(leftovers, d)
+	}
+	keep := filepath.Join(data, ".ca.other")
+	if err := os.Mkdir(keep, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	start(slog.New(slog.NewTextHandler(logs, nil)))
+	for _, d := range leftovers {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there (%v)", d, err)
+		}
+		if !strings.Contains(logs.String(), "removed the leftover of an interrupted CA import or creation") || !strings.Contains(logs.String(), "path="+d) {
+			t.Errorf("removal of %s not logged:\n%s", d, logs)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("another directory was removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "ca", "intermediate.key")); err != nil {
+		t.Errorf("the CA: %v", err)
+	}
+	for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v after the start, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
+	if !strings.Contains(logs.String(), "restricted a database file to its owner") || !strings.Contains(logs.String(), "old_mode=-rw-r--r--") {
+		t.Errorf("the mode change is not logged:\n%s", logs)
+	}
+}
