@@ -561,8 +561,8 @@ func TestHostileRequests(t *testing.T) {
 		}},
 		{
 			// RFC 8555 §11.1 forbids it; §6.7 defines badPublicKey for the
-			// JWS key and badCSR for "the CSR is unacceptable".
-			name: "CSR with the account key", status: 400, ptype: acme.BadPublicKey, send: func(t *testing.T, s *hState) *hResp {
+			// JWS key and badCSR for "the CSR is unacceptable": this CSR.
+			name: "CSR with the account key", status: 400, ptype: acme.BadCSR, send: func(t *testing.T, s *hState) *hResp {
 				return s.finalizeCSR(t, hCSR(t, s.acct.priv, "", hReadyNames...))
 			},
 		},
