@@ -103,7 +103,10 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	// Decode into a map first: encoding/json matches member names
 	// case-insensitively and keeps duplicates' last value, while go-jose
 	// does not, so "Protected" beside "protected" could smuggle an unsigned
-	// header past the signature check. Only the three exact names pass.
+	// header past the signature check. Only the three exact names are
+	// read; "signatures" and "header" are refused (RFC 8555 §6.2), and any
+	// other member, "Protected" included, is ignored, as RFC 7515 §7.2.1
+	// requires of members an implementation does not understand.
 	// json.Unmarshal refuses anything but white space after the object
 	// (the body is not parsed as a whole again below).
 	var members map[string]json.RawMessage
@@ -125,7 +128,7 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		case "header":
 			return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
 		default:
-			return nil, acme.NewProblem(acme.Malformed, "unexpected JWS member %q", name)
+			continue
 		}
 		v, ok := plainJSONString(raw)
 		if !ok && json.Unmarshal(raw, &v) != nil {
