@@ -281,6 +281,13 @@ type handlerFunc func(ctx context.Context, x *exchange) error
 // resources). The order and account routes also serve finalize and the
 // orders list, which the metrics tell apart by the path's last segment.
 func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.HandlerFunc {
+	return w.handleIn(e, h, nil, methods...)
+}
+
+// handleIn is handle for a resource whose directory (the Link rel="index"
+// target) is directory(r), a path: a profile's own resources
+// (profileRoutes) belong to the profile's directory. nil: /acme/directory.
+func (w *WFE) handleIn(e metrics.Endpoint, h handlerFunc, directory func(r *http.Request) string, methods ...string) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		switch {
 		case e == metrics.EndpointOrder && strings.HasSuffix(r.URL.Path, "/finalize"):
@@ -293,7 +300,11 @@ func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.
 		x := &exchange{rw: rw, r: r, base: "https://" + r.Host}
 		rw.Header().Set("Replay-Nonce", w.nonces.Issue())
 		rw.Header().Set("Cache-Control", "no-store")
-		rw.Header().Add("Link", link(x.base+directoryPath, "index"))
+		dir := directoryPath
+		if directory != nil {
+			dir = directory(r)
+		}
+		rw.Header().Add("Link", link(x.base+dir, "index"))
 		allowed := false
 		for _, m := range methods {
 			allowed = allowed || r.Method == m
