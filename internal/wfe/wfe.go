@@ -467,17 +467,20 @@ func newCursor(created time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%s", created.UnixNano(), id)))
 }
 
+// parseCursor decodes a cursor made by newCursor. The client can send
+// anything: an ID that is not plain text (a NUL, invalid UTF-8) is no
+// cursor, since PostgreSQL refuses such text (a 500 otherwise).
 func parseCursor(s string) (time.Time, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return time.Time{}, "", false
 	}
 	ns, id, ok := strings.Cut(string(b), ".")
-	if !ok {
+	if !ok || id == "" || !store.PlainText(id) {
 		return time.Time{}, "", false
 	}
-	var n int64
-	if _, err := fmt.Sscan(ns, &n); err != nil {
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
 		return time.Time{}, "", false
 	}
 	return time.Unix(0, n).UTC(), id, true
