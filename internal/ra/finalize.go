@@ -379,6 +379,14 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	req.NotAfter = req.NotBefore.Add(validity - time.Second)
 	if !o.NotAfter.IsZero() {
 		req.NotAfter = o.NotAfter.Truncate(time.Second)
+		// Only notAfter was asked for: it is kept (RFC 8555 §7.4: no
+		// other contents than requested), backdating less where the
+		// whole backdate would make the period longer than the maximum
+		// (newOrder measured it from its own time, no earlier than now).
+		if earliest := req.NotAfter.Add(time.Second - maxValidity); o.NotBefore.IsZero() && req.NotBefore.Before(earliest) && !earliest.After(now) {
+			req.NotBefore = earliest
+			_, maxValidity = prof.ValidityAt(req.NotBefore)
+		}
 	}
 	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
 		// The order asked for the maximum, or the profile's maximum
