@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -512,6 +513,28 @@ func TestHostileRequests(t *testing.T) {
 		}},
 		{name: "contact mailto with hfields", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":["mailto:x@example.com?subject=hi"]}`, nil)
+		}},
+		{name: "contact mailto with two addresses", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
+			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":["mailto:a@example.com,b@example.com"]}`, nil)
+		}},
+		{name: "account update with an invalid contact", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, s.kid, []byte(`{"contact":["mailto:x@example.com?cc=y@example.com"]}`), nil)
+		}},
+		{name: "account update to status revoked", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, s.kid, []byte(`{"status":"revoked"}`), nil)
+		}},
+		{name: "newOrder with 101 identifiers", status: 400, ptype: rejected, send: func(t *testing.T, s *hState) *hResp {
+			var names []string
+			for i := range 101 {
+				names = append(names, fmt.Sprintf("n%d.hostile.test", i))
+			}
+			return s.orderDNS(t, names...)
+		}},
+		{name: "newOrder wildcard ip identifier", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"identifiers":[{"type":"ip","value":"*.192.0.2.1"}]}`)
+		}},
+		{name: "newOrder invalid punycode", status: 400, ptype: rejected, check: hWantIdentifier("xn--zz.hostile.test"), send: func(t *testing.T, s *hState) *hResp {
+			return s.orderDNS(t, "xn--zz.hostile.test")
 		}},
 		{name: "contact of the wrong JSON type", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":"mailto:x@example.com"}`, nil)
