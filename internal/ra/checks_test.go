@@ -148,7 +148,7 @@ func TestCheckCSR(t *testing.T) {
 		{"missing IP", csr(t, p256, "", []string{"a.example.test", "*.example.test"}, nil), acme.BadCSR},
 		{"P-521 key", csr(t, p521, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
 		{"RSA 1024 key", csr(t, rsa1024, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
-		{"account key", csr(t, acctKey, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadPublicKey},
+		{"account key", csr(t, acctKey, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")}), acme.BadCSR},
 		{"garbage", []byte{0x30, 0x03, 0x02, 0x01, 0x01}, acme.BadCSR},
 	}
 	for _, tt := range tests {

@@ -34,6 +34,9 @@ const EABKeySize = 64
 //     onlyReturnExisting never creates one, without EAB in both cases
 //     (also when a concurrent request with the same key created the
 //     account meanwhile and spent a single-use EAB key);
+//   - with Config.TermsOfService set, a request that would create an
+//     account without "termsOfServiceAgreed": true is userActionRequired
+//     (checkTermsAgreed), before any binding is checked or spent;
 //   - a profile that requires EAB answers externalAccountRequired when the
 //     request has none;
 //   - an EAB that is not a valid flattened JWS with HS256/384/512, a kid
@@ -57,6 +60,11 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 		return nil, false, r.internal(ctx, "account lookup", err)
 	case req.OnlyReturnExisting:
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
+	}
+	// Before the binding is checked: a refused request spends no
+	// single-use EAB key.
+	if err := r.checkTermsAgreed(req); err != nil {
+		return nil, false, err
 	}
 	p, err := r.Profile(ctx, profile)
 	if err != nil {

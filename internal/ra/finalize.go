@@ -82,7 +82,9 @@ func KeyBits(pub crypto.PublicKey) int {
 // identifiers (RFC 8555 §7.4): valid self-signature, allowed key, not the
 // account key, SANs equal to the identifiers as a set (DNS names compared
 // case-insensitively), Subject CN absent or one of the identifiers, and no
-// e-mail or URI SANs. Errors are badCSR or badPublicKey problems.
+// e-mail or URI SANs. Errors are badCSR problems (the account key too:
+// RFC 8555 §6.7 has badPublicKey for the JWS key, badCSR for a CSR that
+// is unacceptable).
 func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*x509.CertificateRequest, error) {
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
@@ -95,7 +97,7 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 		return nil, err
 	}
 	if eq, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && accountKey != nil && eq.Equal(accountKey) {
-		return nil, acme.NewProblem(acme.BadPublicKey, "the certificate key must not be the account key")
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's public key is the account key; the certificate needs a key of its own (RFC 8555 §11.1)")
 	}
 	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR may only request DNS names and IP addresses")
@@ -377,6 +379,14 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 	req.NotAfter = req.NotBefore.Add(validity - time.Second)
 	if !o.NotAfter.IsZero() {
 		req.NotAfter = o.NotAfter.Truncate(time.Second)
+		// Only notAfter was asked for: it is kept (RFC 8555 §7.4: no
+		// other contents than requested), backdating less where the
+		// whole backdate would make the period longer than the maximum
+		// (newOrder measured it from its own time, no earlier than now).
+		if earliest := req.NotAfter.Add(time.Second - maxValidity); o.NotBefore.IsZero() && req.NotBefore.Before(earliest) && !earliest.After(now) {
+			req.NotBefore = earliest
+			_, maxValidity = prof.ValidityAt(req.NotBefore)
+		}
 	}
 	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
 		// The order asked for the maximum, or the profile's maximum

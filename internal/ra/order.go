@@ -181,8 +181,13 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 	case end.Truncate(time.Second).Sub(start.Truncate(time.Second)) < time.Second:
 		// X.509 encodes whole seconds (the issued period is measured so).
 		err = acme.NewProblem(acme.Malformed, "notAfter must be at least one second later than notBefore, counted in whole seconds")
-	case end.Sub(start) > maxValidity:
-		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s", config.FormatDuration(maxValidity), p.Name)
+	case end.Truncate(time.Second).Sub(start.Truncate(time.Second))+time.Second > maxValidity:
+		// The period as issued: whole seconds, its notAfter second
+		// included (RFC 5280 §4.1.2.5; the BR count it so). A longer one
+		// could only be issued shortened, and RFC 8555 §7.4 forbids a
+		// certificate with other contents than requested.
+		err = acme.NewProblem(acme.Malformed, "requested validity exceeds the maximum of %s of profile %s (the period includes its notAfter second: notAfter may be at most notBefore + %s - 1s)",
+			config.FormatDuration(maxValidity), p.Name, config.FormatDuration(maxValidity))
 	case !end.After(now):
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
 	case !nb.IsZero() && nb.Before(now.Add(-maxBackdate)):

@@ -500,10 +500,12 @@ func TestProfileSubjectFieldsBadCSR(t *testing.T) {
 }
 
 // TestFinalizeSubsecondOrderValidity: an order whose notBefore and
-// notAfter carry fractions of a second (RFC 3339 allows them) within the
-// profile's maximum never yields a certificate whose validity period, as
-// X.509 encodes it (whole seconds, notAfter included: RFC 5280
-// §4.1.2.5), exceeds that maximum.
+// notAfter carry fractions of a second (RFC 3339 allows them) is measured
+// as X.509 encodes the period (whole seconds, notAfter included: RFC 5280
+// §4.1.2.5): 60d − 0.5s that spans 60d + 1s of whole seconds is refused
+// at newOrder (it could only be issued shortened, and RFC 8555 §7.4
+// forbids other contents than requested); one within the maximum is
+// issued with exactly the requested seconds.
 func TestFinalizeSubsecondOrderValidity(t *testing.T) {
 	p := policy.Profile{Name: "frac", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
 	e := newPolicyEnv(t, p)
@@ -512,6 +514,10 @@ func TestFinalizeSubsecondOrderValidity(t *testing.T) {
 	base := e.now.Truncate(time.Second)
 	nb := base.Add(900 * time.Millisecond)
 	na := base.Add(60*24*time.Hour + 400*time.Millisecond) // na − nb = 60d − 0.5s
+	_, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "frac", Identifiers: dnsIDs("f.pre.test"),
+		NotBefore: nb.Format(time.RFC3339Nano), NotAfter: na.Format(time.RFC3339Nano)})
+	wantProblem(t, err, acme.Malformed, "maximum of 60d of profile frac")
+	na = na.Add(-time.Second) // base + 60d − 1s in whole seconds: a period of 60d
 	o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "frac", Identifiers: dnsIDs("f.pre.test"),
 		NotBefore: nb.Format(time.RFC3339Nano), NotAfter: na.Format(time.RFC3339Nano)})
 	if err != nil {
@@ -524,8 +530,49 @@ func TestFinalizeSubsecondOrderValidity(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
-	if got := rec.NotAfter.Sub(rec.NotBefore) + time.Second; got > 60*24*time.Hour {
-		t.Errorf("validity period %s (notBefore %s, notAfter %s), above the maximum 60d", got, rec.NotBefore, rec.NotAfter)
+	if !rec.NotBefore.Equal(base) || !rec.NotAfter.Equal(na.Truncate(time.Second)) {
+		t.Errorf("notBefore %s notAfter %s, want the requested %s and %s in whole seconds", rec.NotBefore, rec.NotAfter, base, na.Truncate(time.Second))
+	}
+}
+
+// TestOrderNotAfterKept: an order that asks for notAfter only gets a
+// certificate with that notAfter (RFC 8555 §7.4: the server MUST NOT
+// issue a certificate with other contents than requested): when the
+// usual backdate of notBefore would make the period longer than the
+// profile's maximum, notBefore is backdated less instead of notAfter
+// being cut (it was up to a minute earlier than asked). A notAfter
+// exactly the maximum after now (a period one second longer than the
+// maximum, its notAfter second included) is refused at newOrder.
+func TestOrderNotAfterKept(t *testing.T) {
+	p := policy.Profile{Name: "keep", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	a := e.account("keep", nil, nil)
+	now := e.now.Truncate(time.Second)
+	_, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "keep", Identifiers: dnsIDs("k.pre.test"),
+		NotAfter: now.Add(60 * 24 * time.Hour).Format(time.RFC3339)})
+	wantProblem(t, err, acme.Malformed, "maximum of 60d of profile keep")
+	for _, na := range []time.Time{now.Add(60*24*time.Hour - time.Second), now.Add(60*24*time.Hour - 30*time.Second), now.Add(30 * 24 * time.Hour)} {
+		o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "keep", Identifiers: dnsIDs("k.pre.test"), NotAfter: na.Format(time.RFC3339)})
+		if err != nil {
+			t.Fatalf("notAfter %s: %v", na, err)
+		}
+		azs, _ := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+		ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "k.pre.test"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+		if !rec.NotAfter.Equal(na) {
+			t.Errorf("requested notAfter %s: issued %s", na, rec.NotAfter)
+		}
+		if period := rec.NotAfter.Sub(rec.NotBefore) + time.Second; period > 60*24*time.Hour || rec.NotBefore.After(now) || rec.NotBefore.Before(now.Add(-time.Minute)) {
+			t.Errorf("requested notAfter %s: notBefore %s, period %s; want a period within 60d and notBefore at most a minute back", na, rec.NotBefore, period)
+		}
+		if err := certlint.Check(rec.DER); err != nil {
+			t.Errorf("zlint: %v", err)
+		}
 	}
 }
 

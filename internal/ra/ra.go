@@ -168,6 +168,11 @@ type Config struct {
 	// Metrics, when set, counts issuance, revocation, failed finalizations,
 	// validations and rate-limit refusals; nil counts nothing.
 	Metrics *metrics.Metrics
+	// TermsOfService, when set, is the URL of the terms of service the
+	// directory names (meta.termsOfService): a newAccount that would
+	// create an account must then agree to them (RFC 8555 §7.3), or it is
+	// refused with userActionRequired. "" requires no agreement.
+	TermsOfService string
 }
 
 func (c *Config) setDefaults() {
@@ -460,7 +465,24 @@ func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.New
 	if req.OnlyReturnExisting {
 		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
 	}
+	if err := r.checkTermsAgreed(req); err != nil {
+		return nil, false, err
+	}
 	return r.createAccount(ctx, policy.DefaultName, tp, jwk, req)
+}
+
+// checkTermsAgreed refuses the creation of an account that does not agree
+// to the terms of service when the server has them (Config.TermsOfService;
+// RFC 8555 §7.3: the server MUST reject newAccount requests without
+// "termsOfServiceAgreed": true): userActionRequired, 403, its instance the
+// terms' URL for the user to read (as §7.3.3 for changed terms).
+func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
+	if r.cfg.TermsOfService == "" || req.TermsOfServiceAgreed {
+		return nil
+	}
+	p := acme.NewProblem(acme.UserActionRequired, "the terms of service at %s must be agreed to: read them and send \"termsOfServiceAgreed\": true", r.cfg.TermsOfService)
+	p.Instance = r.cfg.TermsOfService
+	return p
 }
 
 // createAccount creates, without external account binding, the account

@@ -253,6 +253,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath, OCSPURL: ocspURL}
 	rcfg.CRLRefresh = cfg.RevocationRefresh
+	rcfg.TermsOfService = cfg.TermsOfService
 	// One registry per server: the request path counts into it, the
 	// database is read when it is scraped (metrics-listen).
 	m := metrics.New(log.With("component", "metrics"))

@@ -66,6 +66,9 @@ type Options struct {
 	OwnHTTP01 bool
 	// CAAIdentities are the server's caa-identities (none by default).
 	CAAIdentities []string
+	// TermsOfService is the server's terms-of-service URL (none by
+	// default): newAccount must then agree to it.
+	TermsOfService string
 	// NoOCSP turns the OCSP responder off (--ocsp=false); it is on by
 	// default, as in `certgate serve`.
 	NoOCSP bool
@@ -117,7 +120,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
-		HTTP2: o.HTTP2, DB: o.DB}
+		HTTP2: o.HTTP2, DB: o.DB, TermsOfService: o.TermsOfService}
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}

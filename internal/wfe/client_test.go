@@ -415,10 +415,10 @@ func TestACMEClient(t *testing.T) {
 		o := clReadyOrder(t, env, c, ids, "http-01")
 		csr, _ := clCsrFor(t, ids, key)
 		_, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
-		clWantACMEError(t, err, http.StatusBadRequest, cgacme.BadPublicKey)
+		clWantACMEError(t, err, http.StatusBadRequest, cgacme.BadCSR)
 		// The refusal leaves the order ready for a proper CSR.
 		if got, err := c.GetOrder(ctx, o.URI); err != nil || got.Status != acme.StatusReady {
-			t.Errorf("order after badPublicKey: %+v %v, want ready", got, err)
+			t.Errorf("order after badCSR: %+v %v, want ready", got, err)
 		}
 		csr, _ = clCsrFor(t, ids, nil)
 		if _, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true); err != nil {

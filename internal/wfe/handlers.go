@@ -207,8 +207,13 @@ func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
 		return acme.NewProblem(acme.Malformed, "the inner payload's \"account\" must be the URL of the signing account")
 	}
 	var oldKey jose.JSONWebKey
-	if err := oldKey.UnmarshalJSON(kc.OldKey); err != nil {
+	if err := oldKey.UnmarshalJSON(kc.OldKey); err != nil || !oldKey.Valid() {
 		return acme.NewProblem(acme.Malformed, "the inner payload's \"oldKey\" is not a JWK")
+	}
+	if !oldKey.IsPublic() {
+		// As a "jwk" header with a private key (verify): the client
+		// is told rather than its mistake passing unnoticed.
+		return acme.NewProblem(acme.Malformed, "the inner payload's \"oldKey\" contains the private key; send the public key only")
 	}
 	if tp, err := thumbprint(&oldKey); err != nil || tp != outer.thumbprint {
 		return acme.NewProblem(acme.Malformed, "\"oldKey\" is not the account's current key")

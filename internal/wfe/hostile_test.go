@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -252,11 +253,10 @@ func TestHostileRequests(t *testing.T) {
 			// plus an unsigned case-variant "Protected" member carrying a
 			// fresh nonce and the newOrder url. JOSE member names are
 			// case-sensitive (RFC 7515 §7.2.1, RFC 8259): "Protected" is
-			// an unknown member, so the signed url applies (→ unauthorized,
-			// RFC 8555 §6.4), or the server may refuse the odd member
-			// (→ malformed). It must never act on the unsigned header.
+			// an unknown member, ignored (RFC 7515 §7.2.1), so the signed
+			// url applies (→ unauthorized, RFC 8555 §6.4). It must never
+			// act on the unsigned header.
 			name: "case-variant \"Protected\" member smuggles an unsigned header", status: hUnauthorizedStatus, ptype: unauthorized,
-			alt: &hRow{status: 400, ptype: malformed},
 			send: func(t *testing.T, s *hState) *hResp {
 				signed := s.req(t, s.kid, []byte(validOrder), nil)
 				unsigned := map[string]any{"alg": "ES256", "kid": s.kid, "nonce": c.nonce(t), "url": c.dir.NewOrder}
@@ -265,6 +265,9 @@ func TestHostileRequests(t *testing.T) {
 				return c.post(t, c.dir.NewOrder, body)
 			},
 		},
+		{name: "unknown JWS member is ignored (RFC 7515 §7.2.1)", status: 201, send: func(t *testing.T, s *hState) *hResp {
+			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) { m["x-client-trace"] = map[string]any{"id": 7} })
+		}},
 		{name: "unencoded payload (b64:false, RFC 7797)", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			u := c.dir.NewOrder
 			return c.post(t, u, hJoseSign(t, s.acct, "", s.kid, c.nonce(t), u, []byte(validOrder), func(o *jose.SignerOptions) { o.WithBase64(false) }))
@@ -511,6 +514,28 @@ func TestHostileRequests(t *testing.T) {
 		{name: "contact mailto with hfields", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":["mailto:x@example.com?subject=hi"]}`, nil)
 		}},
+		{name: "contact mailto with two addresses", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
+			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":["mailto:a@example.com,b@example.com"]}`, nil)
+		}},
+		{name: "account update with an invalid contact", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, s.kid, []byte(`{"contact":["mailto:x@example.com?cc=y@example.com"]}`), nil)
+		}},
+		{name: "account update to status revoked", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, s.kid, []byte(`{"status":"revoked"}`), nil)
+		}},
+		{name: "newOrder with 101 identifiers", status: 400, ptype: rejected, send: func(t *testing.T, s *hState) *hResp {
+			var names []string
+			for i := range 101 {
+				names = append(names, fmt.Sprintf("n%d.hostile.test", i))
+			}
+			return s.orderDNS(t, names...)
+		}},
+		{name: "newOrder wildcard ip identifier", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"identifiers":[{"type":"ip","value":"*.192.0.2.1"}]}`)
+		}},
+		{name: "newOrder invalid punycode", status: 400, ptype: rejected, check: hWantIdentifier("xn--zz.hostile.test"), send: func(t *testing.T, s *hState) *hResp {
+			return s.orderDNS(t, "xn--zz.hostile.test")
+		}},
 		{name: "contact of the wrong JSON type", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":"mailto:x@example.com"}`, nil)
 		}},
@@ -561,8 +586,8 @@ func TestHostileRequests(t *testing.T) {
 		}},
 		{
 			// RFC 8555 §11.1 forbids it; §6.7 defines badPublicKey for the
-			// JWS key and badCSR for "the CSR is unacceptable".
-			name: "CSR with the account key", status: 400, ptype: acme.BadPublicKey, send: func(t *testing.T, s *hState) *hResp {
+			// JWS key and badCSR for "the CSR is unacceptable": this CSR.
+			name: "CSR with the account key", status: 400, ptype: acme.BadCSR, send: func(t *testing.T, s *hState) *hResp {
 				return s.finalizeCSR(t, hCSR(t, s.acct.priv, "", hReadyNames...))
 			},
 		},

@@ -103,7 +103,10 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	// Decode into a map first: encoding/json matches member names
 	// case-insensitively and keeps duplicates' last value, while go-jose
 	// does not, so "Protected" beside "protected" could smuggle an unsigned
-	// header past the signature check. Only the three exact names pass.
+	// header past the signature check. Only the three exact names are
+	// read; "signatures" and "header" are refused (RFC 8555 §6.2), and any
+	// other member, "Protected" included, is ignored, as RFC 7515 §7.2.1
+	// requires of members an implementation does not understand.
 	// json.Unmarshal refuses anything but white space after the object
 	// (the body is not parsed as a whole again below).
 	var members map[string]json.RawMessage
@@ -125,7 +128,7 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		case "header":
 			return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
 		default:
-			return nil, acme.NewProblem(acme.Malformed, "unexpected JWS member %q", name)
+			continue
 		}
 		v, ok := plainJSONString(raw)
 		if !ok && json.Unmarshal(raw, &v) != nil {
@@ -193,31 +196,53 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS cannot be parsed")
 	}
+	// signedBy checks that jwk, the key of acct (nil for a "jwk"
+	// request), fits alg and verifies the signature.
+	signedBy := func(jwk *jose.JSONWebKey, acct *store.Account) ([]byte, error) {
+		if err := checkAccountKey(jwk.Key, h.Alg); err != nil {
+			if p, ok := acme.AsProblem(err); ok && p.Type == acme.BadSignatureAlgorithm && acct != nil {
+				// The alg is supported but does not fit the stored account
+				// key: the request was not signed by the account's key.
+				return nil, acme.NewProblem(acme.Malformed, "the JWS is not signed by the account's key")
+			}
+			return nil, err
+		}
+		payload, err := jws.Verify(jwk)
+		if err != nil {
+			return nil, acme.NewProblem(acme.Malformed, "the JWS signature does not verify")
+		}
+		return payload, nil
+	}
 	req := &request{url: url}
+	var payload []byte
 	if hasJWK {
 		jwk := jws.Signatures[0].Protected.JSONWebKey
 		if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
 			return nil, acme.NewProblem(acme.Malformed, "the \"jwk\" is not a valid public key")
 		}
 		req.jwk = jwk
+		if payload, err = signedBy(jwk, nil); err != nil {
+			return nil, err
+		}
 	} else {
-		acct, jwk, err := w.accountByKid(ctx, base, h.Kid)
+		acct, jwk, cached, err := w.accountByKid(ctx, base, h.Kid, false)
+		if err != nil {
+			return nil, err
+		}
+		payload, err = signedBy(jwk, acct)
+		if err != nil && cached {
+			// The cached key may be stale: another node may have rolled
+			// the account over (keyChange) since, and the client now
+			// signs with the new key. The store has the current one.
+			if acct, jwk, _, err = w.accountByKid(ctx, base, h.Kid, true); err != nil {
+				return nil, err
+			}
+			payload, err = signedBy(jwk, acct)
+		}
 		if err != nil {
 			return nil, err
 		}
 		req.account, req.jwk = acct, jwk
-	}
-	if err := checkAccountKey(req.jwk.Key, h.Alg); err != nil {
-		if p, ok := acme.AsProblem(err); ok && p.Type == acme.BadSignatureAlgorithm && req.account != nil {
-			// The alg is supported but does not fit the stored account key:
-			// the request was not signed by the account's key.
-			return nil, acme.NewProblem(acme.Malformed, "the JWS is not signed by the account's key")
-		}
-		return nil, err
-	}
-	payload, err := jws.Verify(req.jwk)
-	if err != nil {
-		return nil, acme.NewProblem(acme.Malformed, "the JWS signature does not verify")
 	}
 	if req.account != nil && req.account.KeyThumbprint != "" {
 		// The account's stored thumbprint is that of its key (the
@@ -307,14 +332,18 @@ func checkAccountKey(key any, alg string) error {
 	return nil
 }
 
-// accountByKid resolves a "kid" account URL to a valid account and its key.
-func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Account, *jose.JSONWebKey, error) {
+// accountByKid resolves a "kid" account URL to a valid account and its
+// key, from the account cache (cached true) unless fresh, else from the
+// store.
+func (w *WFE) accountByKid(ctx context.Context, base, kid string, fresh bool) (_ *store.Account, _ *jose.JSONWebKey, cached bool, _ error) {
 	id, ok := strings.CutPrefix(kid, base+accountPath)
 	if !ok || id == "" || strings.Contains(id, "/") {
-		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "\"kid\" is not an account URL of this server")
+		return nil, nil, false, acme.NewProblem(acme.AccountDoesNotExist, "\"kid\" is not an account URL of this server")
 	}
-	if acct, jwk, ok := w.accounts.get(id); ok && acct.Status == acme.StatusValid {
-		return acct, jwk, nil
+	if !fresh {
+		if acct, jwk, ok := w.accounts.get(id); ok && acct.Status == acme.StatusValid {
+			return acct, jwk, true, nil
+		}
 	}
 	var acct *store.Account
 	err := store.ErrNotFound // an ID with a NUL or invalid UTF-8 names no account (PostgreSQL would refuse it)
@@ -322,19 +351,20 @@ func (w *WFE) accountByKid(ctx context.Context, base, kid string) (*store.Accoun
 		acct, err = w.store.GetAccount(ctx, id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, acme.NewProblem(acme.AccountDoesNotExist, "no account exists at %q", kid)
+		return nil, nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists at %q", kid)
 	}
 	if err != nil {
-		return nil, nil, w.internal(ctx, "account lookup", err)
+		return nil, nil, false, w.internal(ctx, "account lookup", err)
 	}
 	if acct.Status != acme.StatusValid {
-		return nil, nil, ra.AccountNotValid(acct)
+		w.accounts.forget(id)
+		return nil, nil, false, ra.AccountNotValid(acct)
 	}
 	jwk, err := w.accounts.put(acct)
 	if err != nil {
-		return nil, nil, w.internal(ctx, "account key", err)
+		return nil, nil, false, w.internal(ctx, "account key", err)
 	}
-	return acct, jwk, nil
+	return acct, jwk, false, nil
 }
 
 // thumbprint is the RFC 7638 SHA-256 thumbprint of k, base64url.

@@ -1,9 +1,12 @@
 package wfe_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store/storetest"
@@ -77,6 +80,16 @@ func TestNULInACMETextFields(t *testing.T) {
 				r = hDo(t, env.HTTPClient, "GET", u, "", nil)
 				if r.problem == nil || r.status != 404 || r.problem.Type != acme.Malformed {
 					t.Errorf("GET %s: %d %s, want a 404 malformed problem", p, r.status, r.body)
+				}
+			}
+			// An orders-list cursor (RFC 8555 §7.1.2.1) is the client's to
+			// send back; one whose order ID holds a NUL or invalid UTF-8,
+			// at a position the query compares IDs (now), names nothing.
+			for _, id := range []string{"\x00abc", "a\xffb"} {
+				u := kid + "/orders?cursor=" + base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%s", time.Now().UnixNano(), id))
+				r := c.signed(t, k, kid, u, nil)
+				if r.problem == nil || r.status != 400 || r.problem.Type != acme.Malformed {
+					t.Errorf("orders cursor with ID %q: %d %s, want a 400 malformed problem", id, r.status, r.body)
 				}
 			}
 			// A kid naming an account URL with %FF.

@@ -44,10 +44,21 @@ func profilePath(profile, path string) string {
 
 // profileRoutes serves /acme/{profile}/directory, new-account and
 // new-order for every profile, and 404 for anything else below /acme/.
+// Their Link rel="index" names the profile's directory (RFC 8555 §7.1:
+// the directory the resource belongs to), not /acme/directory; for a
+// name that is no profile (a 404) it names /acme/directory. The lookup
+// is the one the handler makes next (policy.Registry caches it).
 func (w *WFE) profileRoutes() http.HandlerFunc {
-	dir := w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet, http.MethodHead)
-	acct := w.handle(metrics.EndpointNewAccount, w.newAccount, http.MethodPost)
-	order := w.handle(metrics.EndpointNewOrder, w.newOrder, http.MethodPost)
+	own := func(r *http.Request) string {
+		name := profileOf(r.URL.Path)
+		if _, err := w.ra.Profile(r.Context(), name); err != nil {
+			return directoryPath
+		}
+		return profilePath(name, directoryPath)
+	}
+	dir := w.handleIn(metrics.EndpointDirectory, w.directory, own, http.MethodGet, http.MethodHead)
+	acct := w.handleIn(metrics.EndpointNewAccount, w.newAccount, own, http.MethodPost)
+	order := w.handleIn(metrics.EndpointNewOrder, w.newOrder, own, http.MethodPost)
 	nf := w.handle(metrics.EndpointOther, w.notFound, http.MethodGet, http.MethodHead, http.MethodPost)
 	return func(rw http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/acme/"), "/")

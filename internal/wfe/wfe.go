@@ -282,6 +282,13 @@ type handlerFunc func(ctx context.Context, x *exchange) error
 // resources). The order and account routes also serve finalize and the
 // orders list, which the metrics tell apart by the path's last segment.
 func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.HandlerFunc {
+	return w.handleIn(e, h, nil, methods...)
+}
+
+// handleIn is handle for a resource whose directory (the Link rel="index"
+// target) is directory(r), a path: a profile's own resources
+// (profileRoutes) belong to the profile's directory. nil: /acme/directory.
+func (w *WFE) handleIn(e metrics.Endpoint, h handlerFunc, directory func(r *http.Request) string, methods ...string) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		switch {
 		case e == metrics.EndpointOrder && strings.HasSuffix(r.URL.Path, "/finalize"):
@@ -294,7 +301,11 @@ func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.
 		x := &exchange{rw: rw, r: r, base: "https://" + r.Host}
 		rw.Header().Set("Replay-Nonce", w.nonces.Issue())
 		rw.Header().Set("Cache-Control", "no-store")
-		rw.Header().Add("Link", link(x.base+directoryPath, "index"))
+		dir := directoryPath
+		if directory != nil {
+			dir = directory(r)
+		}
+		rw.Header().Add("Link", link(x.base+dir, "index"))
 		allowed := false
 		for _, m := range methods {
 			allowed = allowed || r.Method == m
@@ -474,17 +485,20 @@ func newCursor(created time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d.%s", created.UnixNano(), id)))
 }
 
+// parseCursor decodes a cursor made by newCursor. The client can send
+// anything: an ID that is not plain text (a NUL, invalid UTF-8) is no
+// cursor, since PostgreSQL refuses such text (a 500 otherwise).
 func parseCursor(s string) (time.Time, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return time.Time{}, "", false
 	}
 	ns, id, ok := strings.Cut(string(b), ".")
-	if !ok {
+	if !ok || id == "" || !store.PlainText(id) {
 		return time.Time{}, "", false
 	}
-	var n int64
-	if _, err := fmt.Sscan(ns, &n); err != nil {
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
 		return time.Time{}, "", false
 	}
 	return time.Unix(0, n).UTC(), id, true
