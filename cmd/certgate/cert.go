@@ -286,8 +286,9 @@ PEM (certificates and PKCS7 blocks), DER, or DER PKCS#7 bundles (.p7b). Each
 file is stored in one transaction; certificates already present (same SHA-256
 fingerprint) are reported and skipped. A bad file is reported on one line and
 nothing of it is stored; the others are still imported. Files holding only
-private keys or certificate requests (such as certbot's privkey.pem) are
-reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
+private keys or certificate requests (such as certbot's privkey.pem), and
+text files without a PEM block found in a directory (certbot's README,
+lego's NAME.json), are reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
 the audit log (certificate.import) in the transaction that stores its file's certificates.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
