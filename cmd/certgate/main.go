@@ -236,6 +236,10 @@ flag names), then the defaults shown below.`,
 			debug.SetGCPercent(pct)
 		}
 		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
+			if s := config.SuggestEnv(cmd.Flags(), name); s != "" {
+				log.Warn("ignoring environment variable that names no setting", "variable", name, "did_you_mean", s)
+				continue
+			}
 			log.Warn("ignoring environment variable that names no setting", "variable", name)
 		}
 		stop, err := startCPUProfile(os.Getenv)

@@ -400,6 +400,17 @@ func Resolve(fs *pflag.FlagSet) error {
 		}
 		for k := range file {
 			if !known(k) {
+				var names []string
+				for _, f := range []*pflag.FlagSet{serve, fs} {
+					f.VisitAll(func(f *pflag.Flag) {
+						if f.Name != "config" {
+							names = append(names, f.Name)
+						}
+					})
+				}
+				if s := suggest(k, names); s != "" {
+					return fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
+				}
 				return fmt.Errorf("config file %s: unknown setting %q", path, k)
 			}
 		}
