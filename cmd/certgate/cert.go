@@ -93,7 +93,8 @@ func checkLimit(limit int) error {
 // filters of listFlags (all of them when filters, else those reports take),
 // --format table|csv|json and the store flags; it runs list with the query
 // and prints the page (printPage).
-func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *inventory.Service, inventory.Query) (*inventory.Page, error)) *cobra.Command {
+// Extra columns, if any, follow the certificate columns in tables and CSV.
+func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *inventory.Service, inventory.Query) (*inventory.Page, error), extra ...pageColumn) *cobra.Command {
 	var o storeOpts
 	var f listFlags
 	var format outputFormat
@@ -108,7 +109,7 @@ func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *i
 			if err != nil {
 				return err
 			}
-			return printPage(cmd, format, p)
+			return printPage(cmd, format, p, extra...)
 		})
 	}
 	storeFlags(cmd, &o)
@@ -142,18 +143,33 @@ func certRow(c inventory.Certificate) []string {
 
 var certHeader = []string{"SERIAL", "STATUS", "NOT AFTER", "PROFILE", "KEY", "SOURCE", "ISSUER", "NAMES"}
 
-// printPage prints a page of certificates in format; the next cursor goes
-// to stderr for table and csv output.
-func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page) error {
+// pageColumn is a column a report adds after certHeader's in tables and
+// CSV (JSON has the certificate's fields only).
+type pageColumn struct {
+	header string
+	value  func(inventory.Certificate) string
+}
+
+// printPage prints a page of certificates in format, with the extra
+// columns after the certificate's; the next cursor goes to stderr for
+// table and csv output.
+func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page, extra ...pageColumn) error {
 	out := cmd.OutOrStdout()
 	if format == "json" {
 		return printJSON(out, p)
 	}
+	header := certHeader
+	for _, x := range extra {
+		header = append(header[:len(header):len(header)], x.header)
+	}
 	rows := make([][]string, len(p.Items))
 	for i, c := range p.Items {
 		rows[i] = certRow(c)
+		for _, x := range extra {
+			rows[i] = append(rows[i], x.value(c))
+		}
 	}
-	if err := writeRows(out, format, certHeader, rows); err != nil {
+	if err := writeRows(out, format, header, rows); err != nil {
 		return err
 	}
 	if p.NextCursor != "" {
@@ -287,8 +303,9 @@ PEM (certificates and PKCS7 blocks), DER, or DER PKCS#7 bundles (.p7b). Each
 file is stored in one transaction; certificates already present (same SHA-256
 fingerprint) are reported and skipped. A bad file is reported on one line and
 nothing of it is stored; the others are still imported. Files holding only
-private keys or certificate requests (such as certbot's privkey.pem) are
-reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
+private keys or certificate requests (such as certbot's privkey.pem), and
+text files without a PEM block found in a directory (certbot's README,
+lego's NAME.json), are reported as skipped. The exit status is non-zero when any file was rejected. Each imported certificate is recorded in
 the audit log (certificate.import) in the transaction that stores its file's certificates.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -105,14 +105,25 @@ func flagError(_ *cobra.Command, err error) error {
 // plainErrors wraps the RunE of c and of every command below it so that
 // the errors of an invalid inventory request read as the request's fault
 // only ("serial \"x\" is not hexadecimal"), as the admin API's 422 does,
-// without the package's "inventory: invalid request: " prefix.
+// without the package's "inventory: invalid request: " prefix, and an
+// unknown or already revoked certificate is named in the command's terms.
 func plainErrors(c *cobra.Command) {
 	if run := c.RunE; run != nil {
 		c.RunE = func(cmd *cobra.Command, args []string) error {
 			err := run(cmd, args)
-			if err != nil && errors.Is(err, inventory.ErrInvalid) {
+			switch {
+			case err == nil:
+			case errors.Is(err, inventory.ErrInvalid):
 				if _, rest, ok := strings.Cut(err.Error(), inventory.ErrInvalid.Error()+": "); ok {
 					return errors.New(rest)
+				}
+			case errors.Is(err, inventory.ErrNotFound):
+				if _, ref, ok := strings.Cut(err.Error(), inventory.ErrNotFound.Error()+": "); ok {
+					return fmt.Errorf("no certificate with serial or SHA-256 fingerprint %q (see 'certgate cert list')", ref)
+				}
+			case errors.Is(err, inventory.ErrAlreadyRevoked):
+				if _, serial, ok := strings.Cut(err.Error(), inventory.ErrAlreadyRevoked.Error()+": "); ok {
+					return fmt.Errorf("certificate %s is revoked already (see 'certgate cert show %s')", serial, serial)
 				}
 			}
 			return err
@@ -236,6 +247,10 @@ flag names), then the defaults shown below.`,
 			debug.SetGCPercent(pct)
 		}
 		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
+			if s := config.SuggestEnv(cmd.Flags(), name); s != "" {
+				log.Warn("ignoring environment variable that names no setting", "variable", name, "did_you_mean", s)
+				continue
+			}
 			log.Warn("ignoring environment variable that names no setting", "variable", name)
 		}
 		stop, err := startCPUProfile(os.Getenv)

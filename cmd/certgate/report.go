@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/spf13/cobra"
@@ -77,9 +79,23 @@ func newReportWeakKeys() *cobra.Command {
 		Use:   "weak-keys",
 		Short: "Valid certificates with RSA keys under 2048 bits or SHA-1 signatures",
 		Long: `List the valid (unexpired, unrevoked) certificates with an RSA key under 2048
-bits or a SHA-1 (or MD5/MD2) signature. Certificates that violate their
-profile's current rules: 'certgate report violations'.`,
+bits or a SHA-1 (or MD5/MD2) signature; the WEAKNESS column (table, csv)
+says which. Certificates that violate their profile's current rules:
+'certgate report violations'.`,
 	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
 		return svc.WeakKeys(ctx, q)
-	})
+	}, pageColumn{header: "WEAKNESS", value: weakness})
+}
+
+// weakness says why report weak-keys lists c: its RSA key is under 2048
+// bits, its signature uses SHA-1 (or MD5/MD2), or both.
+func weakness(c inventory.Certificate) string {
+	var why []string
+	if strings.HasPrefix(c.KeyType, "RSA") && c.KeyBits < 2048 {
+		why = append(why, fmt.Sprintf("RSA key of %d bits (under 2048)", c.KeyBits))
+	}
+	if s := c.SignatureAlgorithm; strings.Contains(s, "SHA1") || strings.Contains(s, "MD5") || strings.Contains(s, "MD2") {
+		why = append(why, s+" signature")
+	}
+	return strings.Join(why, ", ")
 }

@@ -127,6 +127,7 @@ func build(d Deps) (http.Handler, *routeMux) {
 				e.Type = problemType
 			}
 			hintFieldNames(ctx, schemas, e)
+			explainBodyProblem(ctx, e)
 		}
 		return v, nil
 	})
@@ -162,6 +163,29 @@ func build(d Deps) (http.Handler, *routeMux) {
 		}
 		mux.ServeHTTP(w, r)
 	}), mux
+}
+
+// explainBodyProblem replaces huma's "validation failed" detail of a body
+// it could not read with what to send: a body of another content type than
+// JSON (415; curl -d sends application/x-www-form-urlencoded) or one that
+// is not JSON (400). Its errors list stays as it is.
+func explainBodyProblem(ctx huma.Context, e *huma.ErrorModel) {
+	if e.Detail != "validation failed" || len(e.Errors) != 1 || e.Errors[0].Location != "body" {
+		return
+	}
+	switch e.Status {
+	case http.StatusUnsupportedMediaType:
+		ct := ctx.Header("Content-Type")
+		if ct == "" {
+			ct = "no content type"
+		}
+		e.Detail = "the request body must be JSON sent with Content-Type: application/json, not " + ct
+		if strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+			e.Detail += " (curl -d sends that unless given -H 'Content-Type: application/json')"
+		}
+	case http.StatusBadRequest:
+		e.Detail = "the request body is not valid JSON: " + e.Errors[0].Message
+	}
 }
 
 // hintFieldNames rewrites the "unexpected property" message of each

@@ -90,7 +90,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.String("config", "", "YAML configuration file (keys are the flag names)")
 	fs.StringVar(&s.Data, "data", "./certgate-data", "data directory: SQLite database and CA keys")
 	fs.StringVar(&s.DB, "db", "", "database: empty uses SQLite at DATA/certgate.db; postgres://USER@HOST:PORT/DB?sslmode=disable uses PostgreSQL (nodes may share it); any other value is a SQLite file path")
-	fs.StringVar(&s.Listen, "listen", ":8443", "HTTPS listen address (plain HTTP on the same port serves only the CRL, OCSP and CA certificates)")
+	fs.StringVar(&s.Listen, "listen", ":8443", "HTTPS listen address (plain HTTP on the same port serves only the CRL, OCSP, the CA certificates, /healthz and /readyz)")
 	fs.StringVar(&s.MetricsListen, "metrics-listen", "", "plain-HTTP address (e.g. 127.0.0.1:9464) serving Prometheus metrics at /metrics, and /healthz and /readyz; empty serves no metrics. Anyone who reaches it can read them: keep it on loopback or an internal network")
 	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
@@ -400,6 +400,17 @@ func Resolve(fs *pflag.FlagSet) error {
 		}
 		for k := range file {
 			if !known(k) {
+				var names []string
+				for _, f := range []*pflag.FlagSet{serve, fs} {
+					f.VisitAll(func(f *pflag.Flag) {
+						if f.Name != "config" {
+							names = append(names, f.Name)
+						}
+					})
+				}
+				if s := suggest(k, names); s != "" {
+					return fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
+				}
 				return fmt.Errorf("config file %s: unknown setting %q", path, k)
 			}
 		}

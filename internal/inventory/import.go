@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
@@ -26,12 +27,13 @@ const MaxImportFile = 16 << 20
 // file was rejected as a whole and nothing from it was stored. When
 // Skipped is set the file holds no certificate but only keys or
 // certificate requests (e.g. certbot's privkey.pem beside its
-// certificates): it is not an error.
+// certificates), or, found in a directory, is a text file without a PEM
+// block (certbot's README, lego's NAME.json): it is not an error.
 type FileResult struct {
 	Path     string   `json:"path"`
 	Imported []string `json:"imported"`          // serials of the certificates stored
 	Present  []string `json:"already_present"`   // serials of certificates found by fingerprint
-	Skipped  string   `json:"skipped,omitempty"` // why the file was skipped: "no certificate"
+	Skipped  string   `json:"skipped,omitempty"` // why the file was skipped: "no certificate", "text file without a PEM block"
 	Err      error    `json:"-"`                 // why the file was rejected
 	Error    string   `json:"error,omitempty"`   // Err as text
 }
@@ -54,7 +56,9 @@ var errNoCertificate = errors.New("no certificate")
 // fingerprint); certificates already in the inventory (same
 // SHA-256 fingerprint) are reported present. A file that cannot be read or
 // parsed, or holds a bad certificate, is reported in its FileResult and
-// nothing of it is stored; the other files are still imported. The error
+// nothing of it is stored; the other files are still imported. A file of
+// keys or requests only, and a text file without a PEM block found in a
+// directory (certbot's README), are reported skipped. The error
 // return is for a path that cannot be walked or a cancelled context.
 func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, error) {
 	var out []FileResult
@@ -65,7 +69,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			continue
 		}
 		if !info.IsDir() {
-			out = append(out, s.importFile(ctx, root))
+			out = append(out, s.importFile(ctx, root, false))
 			continue
 		}
 		// A root named through a symbolic link is walked at its target,
@@ -85,7 +89,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			}
 			switch {
 			case d.Type().IsRegular():
-				out = append(out, s.importFile(ctx, p))
+				out = append(out, s.importFile(ctx, p, true))
 			case d.Type()&fs.ModeSymlink != 0:
 				// A link to a file is imported (certbot's live/NAME/
 				// holds only links into archive/); a link to a directory
@@ -95,7 +99,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 				case err != nil:
 					out = append(out, fail(p, err))
 				case info.Mode().IsRegular():
-					out = append(out, s.importFile(ctx, p))
+					out = append(out, s.importFile(ctx, p, true))
 				}
 			}
 			return ctx.Err()
@@ -118,7 +122,23 @@ func fail(path string, err error) FileResult {
 	return FileResult{Path: path, Err: err, Error: msg}
 }
 
-func (s *Service) importFile(ctx context.Context, path string) FileResult {
+// errTextFile: a text file without a PEM block, found in a directory
+// (certbot's README in live/NAME/, lego's NAME.json): skipped, not rejected.
+var errTextFile = errors.New("text file without a PEM block")
+
+// isTextWithoutPEM reports whether data is non-empty UTF-8 text without
+// NUL bytes and without a PEM BEGIN line: no certificate, and no damaged
+// one either (DER starts with 0x30 and a length byte that is not valid
+// UTF-8 after it, PEM has a BEGIN line).
+func isTextWithoutPEM(data []byte) bool {
+	return len(bytes.TrimSpace(data)) > 0 && utf8.Valid(data) &&
+		bytes.IndexByte(data, 0) < 0 && !bytes.Contains(data, []byte("-----BEGIN "))
+}
+
+// importFile imports one file. inDir: the file was found in a directory
+// given to Import, where a text file without a PEM block is skipped
+// (errTextFile); named by itself, such a file is rejected.
+func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileResult {
 	f, err := os.Open(path)
 	if err != nil {
 		return fail(path, err)
@@ -130,6 +150,9 @@ func (s *Service) importFile(ctx context.Context, path string) FileResult {
 	}
 	if len(data) > MaxImportFile {
 		return fail(path, fmt.Errorf("larger than %d MiB", MaxImportFile>>20))
+	}
+	if inDir && isTextWithoutPEM(data) {
+		return FileResult{Path: path, Skipped: errTextFile.Error()}
 	}
 	certs, err := ParseCertificates(data)
 	if errors.Is(err, errNoCertificate) {

@@ -530,16 +530,35 @@ func (p *Profile) CheckIdentifiers(ids []acme.Identifier, extraAllow []Rule) err
 	if len(subs) == 0 {
 		return nil
 	}
-	names := make([]string, len(subs))
-	for i, s := range subs {
-		names[i] = s.Identifier.Value
+	// Names the profile allows but the EAB key's allowlist does not are
+	// named apart: the profile is not what refuses them.
+	var byProfile, byEAB []string
+	for _, s := range subs {
+		if strings.HasSuffix(s.Detail, ": "+whyEAB) {
+			byEAB = append(byEAB, s.Identifier.Value)
+		} else {
+			byProfile = append(byProfile, s.Identifier.Value)
+		}
 	}
-	pr := acme.NewProblem(acme.RejectedIdentifier, "profile %s does not allow %s", p.Name, strings.Join(names, ", "))
+	var detail string
+	switch {
+	case len(byEAB) == 0:
+		detail = fmt.Sprintf("profile %s does not allow %s", p.Name, strings.Join(byProfile, ", "))
+	case len(byProfile) == 0:
+		detail = fmt.Sprintf("the account's external account binding does not allow %s (profile %s would)", strings.Join(byEAB, ", "), p.Name)
+	default:
+		detail = fmt.Sprintf("profile %s does not allow %s; the account's external account binding does not allow %s",
+			p.Name, strings.Join(byProfile, ", "), strings.Join(byEAB, ", "))
+	}
+	pr := acme.NewProblem(acme.RejectedIdentifier, "%s", detail)
 	pr.Subproblems = subs
 	return pr
 }
 
-const whyType = "identifier type not allowed by the profile"
+const (
+	whyType = "identifier type not allowed by the profile"
+	whyEAB  = "not in the names allowed for this account's external account binding"
+)
 
 func (p *Profile) refuse(id acme.Identifier, extraAllow []Rule) string {
 	if len(p.IdentifierTypes) > 0 && !slices.Contains(p.IdentifierTypes, id.Type) {
@@ -555,7 +574,7 @@ func (p *Profile) refuse(id acme.Identifier, extraAllow []Rule) string {
 		return "not in the profile's allowed names"
 	}
 	if len(extraAllow) > 0 && !matchAny(extraAllow, id) {
-		return "not in the names allowed for this account's external account binding"
+		return whyEAB
 	}
 	return ""
 }

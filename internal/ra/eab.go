@@ -108,7 +108,11 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 		if a, ok := r.createdMeanwhile(ctx, tp); ok {
 			return a, false, nil
 		}
-		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s can no longer be used (used, revoked or expired)", k.KID)
+		// The key was spent, revoked or expired since verifyEAB read it.
+		if now, err := r.store.GetEABKey(ctx, k.KID); err == nil {
+			k = now
+		}
+		return nil, false, r.unusableEAB(k)
 	case errors.Is(err, store.ErrConflict): // created concurrently with the same key
 		if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
 			return existing, false, nil
@@ -167,7 +171,7 @@ func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string)
 		return nil, r.internal(ctx, "EAB key lookup", err)
 	}
 	if k.Status != store.EABActive || (!k.Expires.IsZero() && !r.now().Before(k.Expires)) {
-		return nil, acme.NewProblem(acme.Unauthorized, "EAB key %s can no longer be used (used, revoked or expired)", k.KID)
+		return nil, r.unusableEAB(k)
 	}
 	payload, err := jws.Verify(k.HMACKey)
 	if err != nil {
@@ -182,6 +186,22 @@ func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string)
 		return nil, acme.NewProblem(acme.Malformed, "the externalAccountBinding payload is not the key that signs the request")
 	}
 	return k, nil
+}
+
+// unusableEAB is the unauthorized problem for an EAB key that can no
+// longer bind an account, saying why: spent (single-use), revoked or
+// expired.
+func (r *RA) unusableEAB(k *store.EABKey) *acme.Problem {
+	const ask = "ask the CA's administrator for a new EAB key"
+	switch {
+	case k.Status == store.EABUsed:
+		return acme.NewProblem(acme.Unauthorized, "EAB key %s was single-use and has bound an account already; %s", k.KID, ask)
+	case k.Status == store.EABRevoked:
+		return acme.NewProblem(acme.Unauthorized, "EAB key %s was revoked; %s", k.KID, ask)
+	case !k.Expires.IsZero() && !r.now().Before(k.Expires):
+		return acme.NewProblem(acme.Unauthorized, "EAB key %s expired at %s; %s", k.KID, k.Expires.UTC().Format(time.RFC3339), ask)
+	}
+	return acme.NewProblem(acme.Unauthorized, "EAB key %s can no longer bind an account; %s", k.KID, ask)
 }
 
 // CheckEABAttributes checks an EAB key's default attributes and allowlist

@@ -305,6 +305,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
+	if !hadCA {
+		// Only now: a start that failed removed the CA it had made.
+		s.log.Info("created the built-in CA", "root_sha256", ours, "dir", caDir,
+			"trust", "clients trust its root: certgate ca root --data "+cfg.Data+" > root.pem")
+	}
 	ok = true
 	return s, nil
 }
@@ -535,7 +540,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Info("metrics serving", "url", "http://"+s.metricsLn.Addr().String()+metricsPath)
 	}
 	s.log.Info("certgate serving", "listen", s.ln.Addr().String(), "directory", "https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory",
-		"data", s.cfg.Data)
+		"data", s.cfg.Data, "root_sha256", local.Fingerprint(s.ca.Root()))
 	var err error
 	select {
 	case <-ctx.Done():

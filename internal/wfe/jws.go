@@ -193,6 +193,11 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	// the compact form of the same three values is the same JWS; parsing it
 	// skips go-jose's second decoding of the whole body.
 	jws, err := jose.ParseSignedCompact(*f.Protected+"."+*f.Payload+"."+*f.Signature, SignatureAlgorithms)
+	if hasJWK && errors.Is(err, jose.ErrUnsupportedKeyType) {
+		// A "jwk" go-jose does not take: an RSA modulus over 4096 bits
+		// (jose.MaxRSAModulusBits; lego offers rsa8192) or another key type.
+		return nil, acme.NewProblem(acme.BadPublicKey, "the key in \"jwk\" is not supported: %s", acceptedAccountKeys)
+	}
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS cannot be parsed")
 	}
@@ -296,8 +301,17 @@ func validAlg(alg string) bool {
 	return false
 }
 
+// maxRSAAccountBits is the largest RSA account key: go-jose refuses to
+// parse a JWK with a larger modulus (jose.MaxRSAModulusBits, a bound on
+// the cost of verifying), and certgate leaves that library default alone.
+const maxRSAAccountBits = 4096
+
+// acceptedAccountKeys names the account keys certgate accepts, for
+// badPublicKey problems.
+const acceptedAccountKeys = "accepted are RSA keys of 2048 to 4096 bits (RS256), ECDSA P-256, P-384 or P-521 (ES256, ES384, ES512) and Ed25519 (EdDSA)"
+
 // checkAccountKey enforces the key policy for JWS keys and that alg fits
-// the key type: RSA 2048–8192 bits with RS256, ECDSA P-256/384/521 with
+// the key type: RSA 2048–4096 bits with RS256, ECDSA P-256/384/521 with
 // ES256/384/512, Ed25519 with EdDSA. Errors are badPublicKey or
 // badSignatureAlgorithm.
 func checkAccountKey(key any, alg string) error {
@@ -308,8 +322,8 @@ func checkAccountKey(key any, alg string) error {
 	}
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < 2048 || n > 8192 {
-			return acme.NewProblem(acme.BadPublicKey, "RSA account keys must be 2048 to 8192 bits; got %d", n)
+		if n := k.N.BitLen(); n < 2048 || n > maxRSAAccountBits {
+			return acme.NewProblem(acme.BadPublicKey, "RSA account keys must be 2048 to %d bits; got %d", maxRSAAccountBits, n)
 		}
 		if alg != "RS256" {
 			return mismatch()

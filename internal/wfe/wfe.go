@@ -378,6 +378,10 @@ func writeJSON(rw http.ResponseWriter, code int, v any) error {
 
 func (w *WFE) notFound(ctx context.Context, x *exchange) error {
 	p := acme.NewProblem(acme.Malformed, "no ACME resource at %s", x.r.URL.Path)
+	if !strings.HasPrefix(x.r.URL.Path, "/acme/") {
+		// The root, or a guess at the directory: name the real one.
+		p.Detail += "; the ACME directory is at " + x.base + directoryPath
+	}
 	p.Status = http.StatusNotFound
 	return p
 }
