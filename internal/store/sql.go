@@ -248,11 +248,8 @@ func (s *Store) insertNewAuthzs(ctx context.Context, tx txConn, azs []*Authoriza
 // deactivation did, and the order's account check, a statement that
 // starts once the deactivation has committed, finds the account
 // deactivated and stores nothing. Orders of one account share the lock:
-// they never wait for each other (the account row locked FOR SHARE in the
-// order's insert closed this race too, but made concurrent newOrders of
-// one account on two nodes wait for each other until their clients gave
-// up: TestClusterRateLimits). SQLite needs none: its write transactions
-// run one at a time.
+// they never wait for each other, and lock no account row. SQLite needs
+// none: its write transactions run one at a time.
 const (
 	accountLockClass = 0x61636374 // "acct"
 	lockAccountSQL   = `SELECT pg_advisory_xact_lock(?::integer, ?::integer)`
