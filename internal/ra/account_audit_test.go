@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,6 +228,53 @@ func TestAccountUpdateAudited(t *testing.T) {
 		}
 		if n := len(auditEvents(t, st, audit.ActionAccountDeactivate)); n != 1 {
 			t.Errorf("%d account.deactivate events, want 1", n)
+		}
+		verifyChain(t, st)
+	})
+}
+
+// TestAccountDeactivateAuditsStoredRow: on both engines, an ACME
+// account's deactivation records in account.deactivate the account as its
+// transaction read it, not as the caller's copy has it: on a cluster the
+// copy is the front end's cache, which may predate a contact change made
+// through another node. A deactivation that also sets contacts records
+// them as after.
+func TestAccountDeactivateAuditsStoredRow(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &testClock{t: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)}
+		r := New(Config{Audit: audit.New(st, clk.now)}, st, failVA{}, nil, clk.now, slog.New(slog.DiscardHandler))
+		defer r.Shutdown(ctx)
+		var want []string
+		for i, set := range [][]string{nil, {"mailto:new@example.com"}} {
+			pub, tp := accountKey(t)
+			cached, _, err := r.NewAccountIn(ctx, "", "https://ca.test/acme/new-account", tp, pub, acme.NewAccountRequest{Contact: []string{"mailto:cached@example.com"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Another node changes the contacts; cached is older.
+			stored := []string{fmt.Sprintf("mailto:stored%d@example.com", i)}
+			if _, err := r.UpdateAccount(ctx, cached, acme.AccountUpdateRequest{Contact: &stored}); err != nil {
+				t.Fatal(err)
+			}
+			req := acme.AccountUpdateRequest{Status: acme.StatusDeactivated}
+			after := stored
+			if set != nil {
+				req.Contact, after = &set, set
+			}
+			if _, err := r.UpdateAccount(ctx, cached, req); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(accountSnapshot{cached.ID, acme.StatusValid, stored})
+			a, _ := json.Marshal(accountSnapshot{cached.ID, acme.StatusDeactivated, after})
+			want = append(want, string(b)+" -> "+string(a))
+		}
+		var got []string
+		for _, ev := range auditEvents(t, st, audit.ActionAccountDeactivate) {
+			got = append(got, ev.Before+" -> "+ev.After)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("account.deactivate events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		verifyChain(t, st)
 	})

@@ -139,10 +139,22 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// deactivateEvent is an account's own deactivation (RFC 8555 §7.3.6).
-func deactivateEvent(before, after *store.Account) audit.Event {
-	return audit.Event{Actor: audit.ACMEAccountActor(before.ID), Action: audit.ActionAccountDeactivate, ObjectType: audit.ObjectAccount,
-		ObjectID: before.ID, Before: accountSnapshot{before.ID, before.Status, before.Contact}, After: accountSnapshot{after.ID, after.Status, after.Contact}}
+// deactivateEvent is account id's own deactivation (RFC 8555 §7.3.6).
+// Before and after are made from the row the deactivating transaction
+// reads (store.UpdateAccount's Replaced hook, row locked on PostgreSQL),
+// not from the caller's copy of the account, which on a cluster can be
+// another node's older cached one. contact, when not nil, is what the
+// same request sets the contacts to; nil keeps the stored ones.
+func deactivateEvent(id string, contact []string) audit.Event {
+	return audit.Event{Actor: audit.ACMEAccountActor(id), Action: audit.ActionAccountDeactivate, ObjectType: audit.ObjectAccount,
+		ObjectID: id,
+		Replaced: audit.ReplacedRow(func(o *store.Account) (before, after any) {
+			c := contact
+			if c == nil {
+				c = o.Contact
+			}
+			return accountSnapshot{o.ID, o.Status, nonNil(o.Contact)}, accountSnapshot{o.ID, acme.StatusDeactivated, nonNil(c)}
+		})}
 }
 
 // keyChangeEvent is account a's rollover to the key with thumbprint newTP

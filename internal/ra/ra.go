@@ -570,11 +570,7 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		events = ev
 	}
 	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
-		after := upd
-		if after.Contact == nil {
-			after.Contact = a.Contact
-		}
-		ev, err := r.auditEvent(ctx, deactivateEvent(a, &after))
+		ev, err := r.auditEvent(ctx, deactivateEvent(a.ID, upd.Contact))
 		if err != nil {
 			return nil, r.internal(ctx, "audit event", err)
 		}

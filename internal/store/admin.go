@@ -13,6 +13,9 @@ import (
 // gets the *Account as it was before (ErrNotFound when there is none).
 func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.lockAccount(ctx, tx, id); err != nil {
+			return err
+		}
 		if err := readReplaced(ctx, s, tx, []*AuditAppend{ev}, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("account %s: %w", id, err)
 		}

@@ -19,10 +19,8 @@ func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs 
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
-		for _, a := range newAuthzs {
-			if err := insertAuthz(ctx, tx, a); err != nil {
-				return err
-			}
+		if err := s.insertNewAuthzs(ctx, tx, newAuthzs); err != nil {
+			return err
 		}
 		if err := s.insertOrder(ctx, tx, o); err != nil {
 			return err

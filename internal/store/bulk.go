@@ -25,7 +25,7 @@ func (s *Store) InsertIssued(ctx context.Context, recs []IssuedRecord) error {
 	}
 	err := s.tx(ctx, func(tx txConn) error {
 		for i, r := range recs {
-			if err := insertAuthz(ctx, tx, r.Authz); err != nil {
+			if err := insertAuthz(ctx, tx, r.Authz, false); err != nil {
 				return err
 			}
 			if err := s.insertOrder(ctx, tx, r.Order); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -147,4 +148,16 @@ const KeyHashBatch = keyHashBatch
 func ClearKeyHash(ctx context.Context, s *Store, serial string) error {
 	_, err := s.exec(ctx, `UPDATE certificates SET key_hash = NULL WHERE serial = ?`, serial)
 	return err
+}
+
+// MigratePostgresTo applies the embedded PostgreSQL migrations to the
+// database at dsn up to version, under the advisory lock as Open does, on
+// a pool of its own that it closes.
+func MigratePostgresTo(ctx context.Context, dsn string, version int64) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return migrateTo(ctx, db, EnginePostgres, version)
 }

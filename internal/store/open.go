@@ -327,11 +327,27 @@ func describeURL(u *url.URL) string {
 	return d.String()
 }
 
+// migrateLockWait is how long, in seconds, a PostgreSQL node waits for
+// another node's migrations (the advisory lock, polled every second)
+// before it gives up: long enough for the concurrent index builds of a
+// large database (docs/operations.md, "Upgrades").
+const migrateLockWait = 3600
+
 // migrate applies the embedded migrations of engine to db with goose. On
 // PostgreSQL a session advisory lock serializes concurrent migrators; the
-// others wait (polling every second, up to 5 minutes) and then find
-// nothing left to apply.
+// others wait (polling every second, up to migrateLockWait) and then find
+// nothing left to apply. The lock is held by a session that is idle
+// between statements, not by a transaction, and the waiting nodes poll
+// with pg_try_advisory_lock in statements of their own, so neither holds a
+// snapshot or a table lock that the CREATE INDEX CONCURRENTLY of a
+// migration (00017, 00019-00021) waits for.
 func migrate(ctx context.Context, db *sql.DB, engine string) error {
+	return migrateTo(ctx, db, engine, 0)
+}
+
+// migrateTo is migrate up to version (all of them when 0; tests stop
+// earlier). The check for a newer schema runs only for all of them.
+func migrateTo(ctx context.Context, db *sql.DB, engine string, version int64) error {
 	sub, err := fs.Sub(migrations, "migrations/"+engine)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
@@ -340,7 +356,7 @@ func migrate(ctx context.Context, db *sql.DB, engine string) error {
 	opts := []goose.ProviderOption{goose.WithGoMigrations(goMigrations(engine)...)}
 	if engine == EnginePostgres {
 		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, migrateLockWait))
 		if err != nil {
 			return fmt.Errorf("migrations lock: %w", err)
 		}
@@ -349,6 +365,12 @@ func migrate(ctx context.Context, db *sql.DB, engine string) error {
 	prov, err := goose.NewProvider(dialect, db, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
+	}
+	if version != 0 {
+		if _, err := prov.UpTo(ctx, version); err != nil {
+			return fmt.Errorf("apply migrations: %w", err)
+		}
+		return nil
 	}
 	if _, err := prov.Up(ctx); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -122,6 +123,11 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 		return checkOne(res, err, "update account")
 	}
 	return s.tx(ctx, func(tx txConn) error {
+		if deactivate {
+			if err := s.lockAccount(ctx, tx, a.ID); err != nil {
+				return err
+			}
+		}
 		if err := readReplaced(ctx, s, tx, events, scanAccount, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, a.ID); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return fmt.Errorf("update account: %w", ErrStale)
@@ -143,7 +149,9 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 
 // cancelPendingAuthorizations deactivates the pending authorizations of
 // account accountID, in the transaction that deactivates the account
-// (UpdateAccount, DeactivateAccount; RFC 8555 §7.3.6).
+// (UpdateAccount, DeactivateAccount; RFC 8555 §7.3.6), which took the
+// account's lock first (lockAccount) so that it also sees those of an
+// order being stored meanwhile.
 func cancelPendingAuthorizations(ctx context.Context, tx txConn, accountID string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE authorizations SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'`, accountID); err != nil {
 		return fmt.Errorf("deactivate the account's pending authorizations: %w", err)
@@ -207,20 +215,79 @@ func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authoriz
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
-		for _, a := range newAuthzs {
-			if err := insertAuthz(ctx, tx, a); err != nil {
-				return err
-			}
+		if err := s.insertNewAuthzs(ctx, tx, newAuthzs); err != nil {
+			return err
 		}
 		return s.insertOrder(ctx, tx, o)
 	})
 }
 
-// insertAuthz inserts a and its challenges.
-func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at, profile)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
-		ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt), a.Profile); err != nil {
+// insertNewAuthzs inserts the new authorizations of an order (insertAuthz)
+// before the order; on PostgreSQL the first insert also takes its
+// account's advisory lock shared (shareAccountLock), for the order's
+// account check (insertOrder) to come after any deactivation of the
+// account under way has committed.
+func (s *Store) insertNewAuthzs(ctx context.Context, tx txConn, azs []*Authorization) error {
+	for i, a := range azs {
+		if err := insertAuthz(ctx, tx, a, s.engine == EnginePostgres && i == 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The account lock, on PostgreSQL: a transaction-level advisory lock per
+// account (the two-key form, in a keyspace of its own: class "acct" and a
+// 32-bit hash of the account ID; accounts that share a hash merely wait
+// for each other's deactivation). A deactivation takes it exclusively
+// before anything else (lockAccount); an order's transaction that inserts
+// new authorizations takes it shared in the first insert (insertAuthz with
+// shareLock), before its account check (insertOrder). So either the order
+// took it first, and the deactivation, waiting for the order's transaction
+// to end, then sees and deactivates its authorizations; or the
+// deactivation did, and the order's account check, a statement that
+// starts once the deactivation has committed, finds the account
+// deactivated and stores nothing. Orders of one account share the lock:
+// they never wait for each other, and lock no account row. SQLite needs
+// none: its write transactions run one at a time.
+const (
+	accountLockClass = 0x61636374 // "acct"
+	lockAccountSQL   = `SELECT pg_advisory_xact_lock(?::integer, ?::integer)`
+	shareAccountLock = `(SELECT pg_advisory_xact_lock_shared(?::integer, ?::integer)) account_lock`
+)
+
+// accountLockKey is the second key of account id's lock (see
+// accountLockClass): the FNV-1a hash of the ID.
+func accountLockKey(id string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int32(h.Sum32())
+}
+
+// lockAccount takes, on PostgreSQL, account id's lock exclusively in tx
+// (see accountLockClass): the first statement of a transaction that
+// deactivates the account and its pending authorizations.
+func (s *Store) lockAccount(ctx context.Context, tx txConn, id string) error {
+	if s.engine != EnginePostgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, lockAccountSQL, int32(accountLockClass), accountLockKey(id)); err != nil {
+		return fmt.Errorf("account lock: %w", err)
+	}
+	return nil
+}
+
+// insertAuthz inserts a and its challenges. With shareLock (PostgreSQL
+// only) the insert also takes a's account's lock shared (see
+// accountLockClass).
+func insertAuthz(ctx context.Context, tx txConn, a *Authorization, shareLock bool) error {
+	const cols = `INSERT INTO authorizations (id, account_id, ident_type, ident_value, wildcard, status, expires_at, validated_at, created_at, profile) `
+	q, vals := cols+`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{a.ID, a.AccountID, a.Identifier.Type, a.Identifier.Value, a.Wildcard, a.Status,
+		ts(a.Expires), ts(a.ValidatedAt), ts(a.CreatedAt), a.Profile}
+	if shareLock {
+		q, vals = cols+`SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM `+shareAccountLock, append(vals, int32(accountLockClass), accountLockKey(a.AccountID))
+	}
+	if _, err := tx.ExecContext(ctx, q, vals...); err != nil {
 		return fmt.Errorf("insert authorization: %w", err)
 	}
 	// One multi-row INSERT for the (usually three) challenges.
@@ -240,12 +307,9 @@ func insertAuthz(ctx context.Context, tx txConn, a *Authorization) error {
 // by the CLI) inserts nothing once the deactivation has committed. On
 // PostgreSQL the same statement locks the stored row of the profile its
 // last argument names FOR KEY SHARE (shareProfile): one round trip, as
-// before the check. A PostgreSQL order whose insert runs while a
-// deactivation is being committed can still keep its pending
-// authorizations (locking the account's row FOR SHARE here closed that,
-// but made concurrent newOrders of one account on two nodes wait for each
-// other until their clients gave up: TestClusterRateLimits); the account
-// can do nothing with them.
+// before the check. An order with new authorizations took its account's
+// lock shared before (insertNewAuthzs), so that a deactivation being
+// committed meanwhile either sees its authorizations or is seen here.
 const (
 	insertOrderInto = `INSERT INTO orders (id, account_id, status, expires_at, identifiers, authz_ids, not_before, not_after, cert_serial, replaces, created_at, updated_at, profile, attributes) `
 	insertOrderSQL  = insertOrderInto + `SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
