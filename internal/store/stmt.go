@@ -79,12 +79,21 @@ func (p *pool) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if prev, ok := p.stmts[q]; ok {
+	prev, dup := p.stmts[q]
+	if !dup {
+		p.stmts[q] = st
+	}
+	p.mu.Unlock()
+	if dup {
+		// Another caller prepared q meanwhile. Close the duplicate without
+		// holding mu: closing it may wait for the connection it was
+		// prepared on, which a transaction may be using while it waits for
+		// mu in cached (seen on PostgreSQL: that transaction held a
+		// rate-bucket row lock the connection's statement waited for, and
+		// every request stalled until its context expired).
 		st.Close()
 		return prev, nil
 	}
-	p.stmts[q] = st
 	return st, nil
 }
 
