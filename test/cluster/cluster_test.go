@@ -55,7 +55,11 @@ type runResult struct {
 // the proxy, firing the events as flows complete.
 func drive(t *testing.T, p *proxy, nodes int, roots *x509.CertPool, resp *responder, flows int, events []event, onConnect func(node int, url string)) *runResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout+60*time.Second)
+	// The run has no fixed deadline: on a loaded machine (the -race suites
+	// of other packages running beside it) 200 flows can take minutes. It is
+	// cut short when no flow has completed for flowTimeout+60s: each flow is
+	// bounded by flowTimeout, so by then every worker is stuck.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := &stats{perNode: make([]int, nodes)}
 	dirURL := fmt.Sprintf("https://localhost:%d/acme/directory", p.Port())
@@ -90,6 +94,25 @@ func drive(t *testing.T, p *proxy, nodes int, roots *x509.CertPool, resp *respon
 		}
 	}()
 	start := time.Now()
+	watchdogDone := make(chan struct{})
+	go func() {
+		defer close(watchdogDone)
+		last, since := completed.Load(), time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			if n := completed.Load(); n != last {
+				last, since = n, time.Now()
+			} else if time.Since(since) > flowTimeout+60*time.Second {
+				t.Errorf("no flow completed for %s (after %d flows): run cut short", flowTimeout+60*time.Second, n)
+				cancel()
+				return
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -132,6 +155,8 @@ func drive(t *testing.T, p *proxy, nodes int, roots *x509.CertPool, resp *respon
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	cancel()
+	<-watchdogDone
 	close(stopEvents)
 	<-evDone
 	for _, ev := range events[fired:] {
