@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/audit"
@@ -33,6 +34,11 @@ func newAuditList() *cobra.Command {
 			if f.BeforeSeq < 0 {
 				return fmt.Errorf("--before %d: must be a seq of 1 or more (0, the default: from the newest event)", f.BeforeSeq)
 			}
+			if f.Action != "" {
+				if err := audit.CheckAction(f.Action); err != nil {
+					return fmt.Errorf("--action: %w", err)
+				}
+			}
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
 				return err
@@ -57,7 +63,7 @@ func newAuditList() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "how many events (1..1000)")
 	cmd.Flags().Int64Var(&f.BeforeSeq, "before", 0, "list events with a seq below this one (paging)")
-	cmd.Flags().StringVar(&f.Action, "action", "", "only this action, e.g. certificate.revoke")
+	cmd.Flags().StringVar(&f.Action, "action", "", "only this action, e.g. certificate.revoke (one of: "+strings.Join(audit.Actions(), ", ")+")")
 	cmd.Flags().StringVar(&f.ObjectType, "object-type", "", "only this object type, e.g. certificate")
 	cmd.Flags().StringVar(&f.ObjectID, "object-id", "", "only this object ID, e.g. a serial")
 	formatFlag(cmd, &format, "table", "json", "csv")

@@ -120,3 +120,21 @@ func TestRateLimitOverridesAreAudited(t *testing.T) {
 		t.Errorf("delete event: %+v", del)
 	}
 }
+
+// TestAuditListUnknownAction: `audit list --action` with a name that is
+// not an action certgate records (a typo) exits non-zero with one line
+// naming it and the actions, instead of listing nothing; a known action
+// still lists.
+func TestAuditListUnknownAction(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	data := t.TempDir()
+	initDataDir(t, data)
+	_, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--action", "certificate.revoked")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `--action: unknown audit action "certificate.revoked"`) ||
+		!strings.Contains(err.Error(), "certificate.revoke, ") {
+		t.Fatalf("audit list --action certificate.revoked: %v, want one line naming it and the actions", err)
+	}
+	if _, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--action", "certificate.revoke"); err != nil {
+		t.Fatalf("audit list --action certificate.revoke: %v", err)
+	}
+}

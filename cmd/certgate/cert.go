@@ -254,8 +254,8 @@ func newCertRevoke() *cobra.Command {
 		Long: `Mark a certificate revoked in the database, as ACME revocation does. A running
 server re-signs its CRL at least every minute (sooner for revocations made
 through it), so the CRL lists the certificate within a minute.
-Reasons (RFC 5280 §5.3.1, by name or code, the same as ACME and the admin
-API accept): ` + acme.AllowedRevocationReasons + `.
+Reasons (RFC 5280 §5.3.1, by name or code, as the admin API takes them;
+ACME revokeCert takes the same reasons by code): ` + acme.AllowedRevocationReasons + `.
 keyCompromise also blocks the certificate's public key: certgate refuses to
 certify it again, or to accept it as an ACME account key, and revokes the
 other unexpired certificates it issued with that key (docs/pki.md).`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/audit"
@@ -42,7 +43,7 @@ func auditEventView(r *store.AuditRecord) AuditEvent {
 
 type listAuditIn struct {
 	Before     int64  `query:"before" minimum:"0" doc:"list events with a seq below this (the next_before of the previous page)"`
-	Action     string `query:"action" doc:"only this action"`
+	Action     string `query:"action" doc:"only this action (the operation's description lists them; another is a 422)"`
 	ObjectType string `query:"object_type" doc:"only this object type"`
 	ObjectID   string `query:"object_id" doc:"only this object ID"`
 	Limit      int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
@@ -61,8 +62,14 @@ type verifyOut struct {
 
 func auditRoutes(a *API) {
 	Register(a, auth.PermAuditRead, huma.Operation{OperationID: "list-audit-events", Method: http.MethodGet, Path: Prefix + "/audit/events",
-		Summary: "List audit events", Tags: []string{"audit"}, Description: "Newest first, paginated by seq."},
+		Summary: "List audit events", Tags: []string{"audit"}, Errors: []int{422},
+		Description: "Newest first, paginated by seq. The actions: " + strings.Join(audit.Actions(), ", ") + "."},
 		func(ctx context.Context, _ *auth.Principal, in *listAuditIn) (*auditOut, error) {
+			if in.Action != "" {
+				if err := audit.CheckAction(in.Action); err != nil {
+					return nil, invalidField("query.action", err.Error(), in.Action)
+				}
+			}
 			evs, err := a.d.Audit.List(ctx, store.AuditFilter{Newest: true, BeforeSeq: in.Before, Action: in.Action,
 				ObjectType: in.ObjectType, ObjectID: in.ObjectID, Limit: in.Limit})
 			if err != nil {

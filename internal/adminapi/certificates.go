@@ -2,10 +2,15 @@ package adminapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
@@ -79,7 +84,61 @@ type pemOut struct {
 
 // RevokeRequest is the optional body of a revocation.
 type RevokeRequest struct {
-	Reason int `json:"reason,omitempty" enum:"0,1,3,4,5,9" default:"0" doc:"RFC 5280 §5.3.1 reason: 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation, 9 privilegeWithdrawn"`
+	Reason RevocationReason `json:"reason,omitempty"`
+}
+
+// RevocationReason is the reason of a revocation request as given: an RFC
+// 5280 §5.3.1 CRLReason code (a JSON number, e.g. 1) or name (a JSON
+// string, case-insensitive, e.g. "keyCompromise"), the values `certgate
+// cert revoke --reason` takes. Code parses it with the CLI's parser
+// (acme.ParseRevocationReason); the zero value is no reason given.
+type RevocationReason struct {
+	given bool
+	text  string // a name as given, a code in decimal
+}
+
+// UnmarshalJSON keeps a string as given and a whole number in decimal.
+func (r *RevocationReason) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case string:
+		*r = RevocationReason{true, v}
+	case float64:
+		if v != math.Trunc(v) || math.Abs(v) > 1<<31 {
+			return fmt.Errorf("revocation reason %v is not a whole number", v)
+		}
+		*r = RevocationReason{true, strconv.Itoa(int(v))}
+	default:
+		return fmt.Errorf("revocation reason %s: want a code (number) or name (string)", b)
+	}
+	return nil
+}
+
+// String returns the reason as given (a code in decimal), "" for none.
+func (r RevocationReason) String() string { return r.text }
+
+// Code returns the reason's code, 0 (unspecified) when none was given, or
+// acme.ParseRevocationReason's error naming the accepted reasons.
+func (r RevocationReason) Code() (int, error) {
+	if !r.given {
+		return 0, nil
+	}
+	return acme.ParseRevocationReason(r.text)
+}
+
+// Schema is the reason's OpenAPI schema: a code or a name.
+func (RevocationReason) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{
+		Description: "RFC 5280 §5.3.1 reason, by code or by name (case-insensitive), default 0 (unspecified): " +
+			acme.AllowedRevocationReasons + ". Another is a 422.",
+		OneOf: []*huma.Schema{
+			{Type: huma.TypeInteger, Description: "the reason's code", Examples: []any{1}},
+			{Type: huma.TypeString, Description: "the reason's name", Examples: []any{"keyCompromise"}},
+		},
+	}
 }
 
 type revokeIn struct {
@@ -162,7 +221,7 @@ func certificateRoutes(a *API) {
 		})
 	Register(a, auth.PermCertificatesRevoke, huma.Operation{OperationID: "revoke-certificate", Method: http.MethodPost,
 		Path: Prefix + "/certificates/{ref}/revoke", Summary: "Revoke a certificate", Tags: []string{"certificates"},
-		Description: "Revokes the certificate with an RFC 5280 reason code (default 0); this node's CRL and OCSP answers reflect it at once, " +
+		Description: "Revokes the certificate with an RFC 5280 reason, by code or name (default 0, unspecified); this node's CRL and OCSP answers reflect it at once, " +
 			"other nodes' within --revocation-refresh. Reason 1 (keyCompromise) also blocks the certificate's public key: " +
 			"no certificate or ACME account is accepted for it afterwards (CA/B Forum BR 6.1.1.3), the other unexpired certificates " +
 			"issued here with that key are revoked with it (BR 4.9.1.1; each audited; those revoked before for another reason get " +
@@ -177,7 +236,9 @@ func certificateRoutes(a *API) {
 			}
 			reason := 0
 			if in.Body != nil {
-				reason = in.Body.Reason
+				if reason, err = in.Body.Reason.Code(); err != nil {
+					return nil, invalidField("body.reason", err.Error(), in.Body.Reason.String())
+				}
 			}
 			_, others, err := a.d.Revoker.RevokeSerial(ctx, c.Serial, reason, p.Actor())
 			switch {

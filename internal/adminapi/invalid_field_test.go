@@ -123,3 +123,16 @@ func TestInvalidTextNamesField(t *testing.T) {
 	checkInvalidField(t, "body NUL", f.rawDo("POST", "/api/v1/approvals/"+f.approval()+"/reject", admin, "application/json",
 		[]byte(`{"comment":"a\u0000"}`)), "body", "NUL")
 }
+
+// TestAuditListUnknownActionIs422: listing audit events by an action that
+// certgate does not record (a typo) is a 422 naming query.action and the
+// actions, not an empty list; a known action still lists.
+func TestAuditListUnknownActionIs422(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	r := f.do("GET", "/api/v1/audit/events?action=certificate.revoked", tok, nil)
+	checkInvalidField(t, "unknown action", r, "query.action", `unknown audit action "certificate.revoked" (the actions: account.create, `)
+	if r := f.do("GET", "/api/v1/audit/events?action=certificate.revoke", tok, nil); r.status != 200 {
+		t.Errorf("known action: %d %s", r.status, r.body)
+	}
+}

@@ -33,7 +33,7 @@ import (
 )
 
 // Actions recorded by certgate. Other components add their own constants
-// here, named "<object>.<verb>".
+// here, named "<object>.<verb>", and to Actions.
 const (
 	ActionCertificateIssue  = "certificate.issue"
 	ActionCertificateRevoke = "certificate.revoke"
@@ -187,8 +187,12 @@ func SourceFrom(ctx context.Context) string {
 
 // Prepare turns ev into an append for a store method that records it in
 // the same transaction as the change (e.g. store.CreateAPIToken). Errors:
-// an unencodable Before/After, or a snapshot over 64 KiB.
+// an action that is not one of Actions (ErrUnknownAction), an unencodable
+// Before/After, or a snapshot over 64 KiB.
 func (l *Log) Prepare(ctx context.Context, ev Event) (*store.AuditAppend, error) {
+	if err := CheckAction(ev.Action); err != nil {
+		return nil, err
+	}
 	before, err := snapshot(ev.Before)
 	if err != nil {
 		return nil, fmt.Errorf("audit %s before: %w", ev.Action, err)
@@ -303,8 +307,15 @@ func Seal(r *store.AuditRecord) error {
 	return nil
 }
 
-// List returns one page of events selected by f.
+// List returns one page of events selected by f. A filter's action that
+// is not one of Actions is an error wrapping ErrUnknownAction (it would
+// select nothing).
 func (l *Log) List(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error) {
+	if f.Action != "" {
+		if err := CheckAction(f.Action); err != nil {
+			return nil, err
+		}
+	}
 	if f.Limit <= 0 {
 		f.Limit = defaultListLimit
 	}

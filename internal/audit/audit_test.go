@@ -168,7 +168,7 @@ func appendFromNodes(t *testing.T, dsn string, nodes, each int) (done <-chan str
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				errs <- l.Record(context.Background(), audit.Event{Actor: fmt.Sprintf("node%d", n), Action: "test.append",
+				errs <- l.Record(context.Background(), audit.Event{Actor: fmt.Sprintf("node%d", n), Action: audit.ActionProfileUpdate,
 					ObjectType: "test", ObjectID: fmt.Sprint(i)})
 			}
 		}()

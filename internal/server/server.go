@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -151,7 +152,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		lock.Close()
 		created.removeDirs()
 	}()
-	if err := tidyDataDir(caDir, dsn, log); err != nil {
+	if err := tidyDataDir(cfg.Data, caDir, dsn, log); err != nil {
 		return nil, err
 	}
 	ln = opts.Listener
@@ -396,13 +397,20 @@ func LockDataDir(dir string) (*os.File, error) {
 	return nil, fmt.Errorf("data directory %s: lock %s keeps being removed", dir, path)
 }
 
-// tidyDataDir, run at start with the data directory's lock held, removes
-// what an interrupted `certgate ca import` or CA creation left next to the
-// CA directory caDir (local.RemoveLeftovers: temporary directories holding
+// tidyDataDir, run at start with the data directory's lock held, restricts
+// the data directory dataDir to its owner (restrictDataDir: one that
+// existed before the first start keeps its mode otherwise), removes what
+// an interrupted `certgate ca import` or CA creation left next to the CA
+// directory caDir (local.RemoveLeftovers: temporary directories holding
 // private keys) and restricts a SQLite database at dsn, and its -wal and
 // -shm files, to their owner (store.RestrictSQLiteFiles: releases before
 // this one created them with mode 0644), logging each change.
-func tidyDataDir(caDir, dsn string, log *slog.Logger) error {
+func tidyDataDir(dataDir, caDir, dsn string, log *slog.Logger) error {
+	if c, err := restrictDataDir(dataDir); err != nil {
+		return err
+	} else if c != nil {
+		log.Info("restricted the data directory to its owner", "path", c.Path, "old_mode", (fs.ModeDir | c.Old).String(), "new_mode", (fs.ModeDir | c.New).String())
+	}
 	removed, err := local.RemoveLeftovers(caDir)
 	for _, p := range removed {
 		log.Warn("removed the leftover of an interrupted CA import or creation (a temporary directory holding private keys)", "path", p)
@@ -418,6 +426,27 @@ func tidyDataDir(caDir, dsn string, log *slog.Logger) error {
 		log.Info("restricted a database file to its owner", "path", c.Path, "old_mode", c.Old.String(), "new_mode", c.New.String())
 	}
 	return err
+}
+
+// restrictDataDir removes the group and other permissions of the data
+// directory dir (following a symbolic link to it) if it has any, and
+// returns the change (nil for none): LockDataDir creates it 0700, but a
+// directory that existed before (made by hand, by a package, restored
+// from a backup) keeps its mode, and 0755 lets anyone list the CA
+// directory and the database files.
+func restrictDataDir(dir string) (*store.ModeChange, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	old := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if old&0o077 == 0 {
+		return nil, nil
+	}
+	if err := os.Chmod(dir, old&^0o077); err != nil {
+		return nil, fmt.Errorf("data directory: restrict %s to its owner: %w", dir, err)
+	}
+	return &store.ModeChange{Path: dir, Old: old, New: old &^ 0o077}, nil
 }
 
 // preflight lints a sample of the certificates this configuration would

@@ -105,3 +105,43 @@ func TestStartTidiesDataDir(t *testing.T) {
 		t.Errorf("the mode change is not logged:\n%s", logs)
 	}
 }
+
+// TestStartRestrictsDataDir: a data directory that exists before the
+// start with group or other permissions (0755: made by hand or restored
+// from a backup) is restricted to its owner (0700) at the start, which
+// logs it; a start that finds it 0700 changes and logs nothing.
+func TestStartRestrictsDataDir(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	start := func() string {
+		t.Helper()
+		logs := &syncBuffer{}
+		srv, err := New(ctx, testServeConfig(data), Options{}, slog.New(slog.NewTextHandler(logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := srv.Serve(stopped); err != nil {
+			t.Fatal(err)
+		}
+		return logs.String()
+	}
+	logs := start()
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory after the start: %v %v, want mode 0700", fi.Mode(), err)
+	}
+	if !strings.Contains(logs, "restricted the data directory to its owner") || !strings.Contains(logs, "path="+data) ||
+		!strings.Contains(logs, "old_mode=drwxr-xr-x") || !strings.Contains(logs, "new_mode=drwx------") {
+		t.Errorf("the mode change is not logged:\n%s", logs)
+	}
+	if logs := start(); strings.Contains(logs, "restricted the data directory") {
+		t.Errorf("second start logged a change:\n%s", logs)
+	}
+}

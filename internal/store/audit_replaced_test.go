@@ -16,7 +16,7 @@ import (
 // it is given in *got and records it as before (and "after" as after).
 func replacedEvent[T any](t *testing.T, s *store.Store, got **T) *store.AuditAppend {
 	t.Helper()
-	ev, err := audit.New(s, nil).Prepare(context.Background(), audit.Event{Actor: "cli:test", Action: "test.change", ObjectType: "test", ObjectID: "x",
+	ev, err := audit.New(s, nil).Prepare(context.Background(), audit.Event{Actor: "cli:test", Action: audit.ActionProfileUpdate, ObjectType: "test", ObjectID: "x",
 		Replaced: audit.ReplacedRow(func(old *T) (any, any) {
 			*got = old
 			return old, "after"

@@ -13,10 +13,12 @@ import (
 
 // TestIndexLinkOfProfileResources: the Link rel="index" of a response
 // names the directory of the resource (RFC 8555 §7.1): a profile's
-// directory, newAccount and newOrder (draft-ietf-acme-profiles) name the
-// profile's directory, not /acme/directory; the shared resources (the
-// order, newNonce), the default directory's own resources and a name
-// that is no profile name /acme/directory.
+// newAccount and newOrder (draft-ietf-acme-profiles) name the profile's
+// directory, not /acme/directory; the shared resources (the order,
+// newNonce), the default directory's own resources and a name that is no
+// profile name /acme/directory. The directories themselves, the default
+// and the profile's, have none (§7.1: the relation is on all resources
+// other than the directory), on GET, HEAD and a refused POST alike.
 func TestIndexLinkOfProfileResources(t *testing.T) {
 	env := newProfileEnv(t)
 	putProfile(t, env, policy.Profile{Name: "mtls", Validity: policy.Duration(160 * time.Hour), EKUs: []string{"clientAuth"}, Allow: []string{"*.svc.test"}})
@@ -28,12 +30,35 @@ func TestIndexLinkOfProfileResources(t *testing.T) {
 			t.Errorf("%s: Link rel=index %q, want %q", what, l, index)
 		}
 	}
-	res, err := env.HTTPClient.Get(own)
+	for _, d := range []string{own, def} {
+		for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+			req, _ := http.NewRequest(method, d, nil)
+			res, err := env.HTTPClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			wantStatus := http.StatusOK
+			if method == http.MethodPost {
+				wantStatus = http.StatusMethodNotAllowed
+			}
+			if res.StatusCode != wantStatus {
+				t.Errorf("%s %s: %d, want %d", method, d, res.StatusCode, wantStatus)
+			}
+			if l := (&clRawResponse{status: res.StatusCode, header: res.Header}).links("index"); len(l) != 0 {
+				t.Errorf("%s %s: Link rel=index %q, want none on the directory", method, d, l)
+			}
+		}
+	}
+	res, err := env.HTTPClient.Get(env.BaseURL + "/acme/nope/directory")
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	want("GET the profile's directory", &clRawResponse{status: res.StatusCode, header: res.Header}, own)
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("directory of an unknown profile: %d, want 404", res.StatusCode)
+	}
+	want("the 404 of an unknown profile's directory (no directory)", &clRawResponse{status: res.StatusCode, header: res.Header}, def)
 
 	r := rc.post(env.BaseURL+"/acme/mtls/new-account", map[string]any{"termsOfServiceAgreed": true})
 	rc.decode(r, http.StatusCreated, nil)

@@ -44,9 +44,11 @@ func profilePath(profile, path string) string {
 
 // profileRoutes serves /acme/{profile}/directory, new-account and
 // new-order for every profile, and 404 for anything else below /acme/.
-// Their Link rel="index" names the profile's directory (RFC 8555 §7.1:
-// the directory the resource belongs to), not /acme/directory; for a
-// name that is no profile (a 404) it names /acme/directory. The lookup
+// The Link rel="index" of newAccount and newOrder names the profile's
+// directory (RFC 8555 §7.1: the directory the resource belongs to), not
+// /acme/directory; the profile's directory has none (§7.1: the relation
+// is on all resources other than the directory); for a name that is no
+// profile (a 404) it names /acme/directory. The lookup
 // is the one the handler makes next (policy.Registry caches it).
 func (w *WFE) profileRoutes() http.HandlerFunc {
 	own := func(r *http.Request) string {

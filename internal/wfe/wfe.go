@@ -277,8 +277,9 @@ type exchange struct {
 type handlerFunc func(ctx context.Context, x *exchange) error
 
 // handle wraps h, the handler of endpoint e, with the headers every ACME
-// response carries (Replay-Nonce, Link rel="index"; RFC 8555 §6.5, §7.1)
-// and the method check (RFC 8555 §6.3: 405 for GET on POST-only
+// response carries (Replay-Nonce, Link rel="index"; RFC 8555 §6.5, §7.1:
+// the index relation is on all resources other than the directory, so
+// the directory's own responses have none) and the method check (RFC 8555 §6.3: 405 for GET on POST-only
 // resources). The order and account routes also serve finalize and the
 // orders list, which the metrics tell apart by the path's last segment.
 func (w *WFE) handle(e metrics.Endpoint, h handlerFunc, methods ...string) http.HandlerFunc {
@@ -305,7 +306,9 @@ func (w *WFE) handleIn(e metrics.Endpoint, h handlerFunc, directory func(r *http
 		if directory != nil {
 			dir = directory(r)
 		}
-		rw.Header().Add("Link", link(x.base+dir, "index"))
+		if dir != r.URL.Path { // RFC 8555 §7.1: not on the directory itself
+			rw.Header().Add("Link", link(x.base+dir, "index"))
+		}
 		allowed := false
 		for _, m := range methods {
 			allowed = allowed || r.Method == m

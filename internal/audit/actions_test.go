@@ -1,0 +1,81 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// TestActionsListsEveryActionConstant: Actions holds the value of every
+// Action* constant declared in the package, and nothing else, so that a
+// new action cannot be recorded without being listed.
+func TestActionsListsEveryActionConstant(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Action") || i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					s, _ := strconv.Unquote(lit.Value)
+					want = append(want, s)
+				}
+			}
+			return true
+		})
+	}
+	slices.Sort(want)
+	if got := audit.Actions(); len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("Actions() = %v, want the Action* constants %v", got, want)
+	}
+}
+
+// TestUnknownActionRefused: an action name not in Actions is refused by
+// Prepare (nothing recorded) and by List as a filter (it would select
+// nothing), naming the known actions; a known one is accepted by both.
+func TestUnknownActionRefused(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenDSN(t, storetest.Engines()[0].NewDSN(t))
+	l := audit.New(st, nil)
+	if err := l.Record(ctx, audit.Event{Actor: "cli:t", Action: "certificate.revoked", ObjectType: "certificate", ObjectID: "1"}); !errors.Is(err, audit.ErrUnknownAction) ||
+		!strings.Contains(err.Error(), "certificate.revoke, ") {
+		t.Errorf("Record of an unknown action: %v, want ErrUnknownAction naming the actions", err)
+	}
+	if err := l.Record(ctx, audit.Event{Actor: "cli:t", Action: audit.ActionCertificateRevoke, ObjectType: "certificate", ObjectID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := l.List(ctx, store.AuditFilter{Action: "certificate.revokee"}); !errors.Is(err, audit.ErrUnknownAction) ||
+		!strings.Contains(err.Error(), `"certificate.revokee"`) || !strings.Contains(err.Error(), "account.create, ") {
+		t.Errorf("List by an unknown action: %v %v, want ErrUnknownAction naming it and the actions", evs, err)
+	}
+	if evs, err := l.List(ctx, store.AuditFilter{Action: audit.ActionCertificateRevoke}); err != nil || len(evs) != 1 {
+		t.Errorf("List by a known action: %v %v, want the one event", evs, err)
+	}
+}
