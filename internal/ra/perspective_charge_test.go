@@ -1,16 +1,11 @@
 package ra
 
 import (
-	"context"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
-	"github.com/certgate/certgate/internal/ratelimit"
-	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va/mpic"
 )
 
@@ -39,42 +34,11 @@ func TestUnreachablePerspectiveNotCharged(t *testing.T) {
 		{"disagreeing", bad, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			cfg := Config{ValidationAttempts: 1, RateLimits: ratelimit.Config{
-				FailedValidationsPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
-			}}
 			primary := errVA{nil} // the primary's own checks pass
 			v := &mpic.PrimaryValidator{Validator: primary, Corroborator: &mpic.Corroborator{
 				Primary: mpic.Local{Perspective: mpic.PrimaryName, VA: primary}, Remotes: []mpic.Checker{tc.remote},
 				Policy: mpic.Policy{Unreachable: mpic.UnreachableFail, MaxDisagree: -1}}}
-			r := New(cfg, st, v, nil, nil, slog.New(slog.DiscardHandler))
-			defer r.Shutdown(ctx)
-			acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: time.Now()}
-			if err := st.CreateAccount(ctx, acct); err != nil {
-				t.Fatal(err)
-			}
-			o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.one.test")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := az.Challenges[0]
-			if _, err := r.RespondChallenge(ctx, acct, az, &c); err != nil {
-				t.Fatal(err)
-			}
-			r.jobs.Wait()
-			if cur, err := st.GetChallenge(ctx, c.ID); err != nil || cur.Status != acme.StatusInvalid {
-				t.Fatalf("challenge %+v, %v; want invalid", cur, err)
-			}
-			_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.one.test")})
+			err := failOneValidation(t, v)
 			if tc.charged {
 				rateLimitedAfter(t, err, time.Hour)
 			} else if err != nil {

@@ -38,38 +38,7 @@ func TestFailedValidationChargeIsClientAttributable(t *testing.T) {
 		{"incorrectResponse", acme.NewProblem(acme.IncorrectResponse, "wrong answer"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			cfg := Config{ValidationAttempts: 1, RateLimits: ratelimit.Config{
-				FailedValidationsPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
-			}}
-			r := New(cfg, st, errVA{tc.err}, nil, nil, slog.New(slog.DiscardHandler))
-			defer r.Shutdown(ctx)
-			acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: time.Now()}
-			if err := st.CreateAccount(ctx, acct); err != nil {
-				t.Fatal(err)
-			}
-			o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.one.test")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := az.Challenges[0]
-			if _, err := r.RespondChallenge(ctx, acct, az, &c); err != nil {
-				t.Fatal(err)
-			}
-			r.jobs.Wait()
-			if cur, err := st.GetChallenge(ctx, c.ID); err != nil || cur.Status != acme.StatusInvalid {
-				t.Fatalf("challenge %v, %v; want invalid", cur, err)
-			}
-			_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.one.test")})
+			err := failOneValidation(t, errVA{tc.err})
 			if tc.charged {
 				rateLimitedAfter(t, err, time.Hour)
 			} else if err != nil {
@@ -77,4 +46,46 @@ func TestFailedValidationChargeIsClientAttributable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failOneValidation opens a store with a failed-validations limit of 1
+// per hour, makes an RA over it with va (one attempt per challenge),
+// creates an account, lets the challenge of one order fail validation and
+// returns the error of the account's next newOrder: rateLimited when that
+// failure was charged to the limit.
+func failOneValidation(t *testing.T, va Validator) error {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := Config{ValidationAttempts: 1, RateLimits: ratelimit.Config{
+		FailedValidationsPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
+	}}
+	r := New(cfg, st, va, nil, nil, slog.New(slog.DiscardHandler))
+	defer r.Shutdown(ctx)
+	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: time.Now()}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.one.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := az.Challenges[0]
+	if _, err := r.RespondChallenge(ctx, acct, az, &c); err != nil {
+		t.Fatal(err)
+	}
+	r.jobs.Wait()
+	if cur, err := st.GetChallenge(ctx, c.ID); err != nil || cur.Status != acme.StatusInvalid {
+		t.Fatalf("challenge %+v, %v; want invalid", cur, err)
+	}
+	_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.one.test")})
+	return err
 }
