@@ -85,6 +85,9 @@ const argsArePaths = "certgate-args-are-paths"
 // with a database error after doing part of its work, where SQLite would
 // store it. File names (argsArePaths, --data, --config, --file) and the
 // database URL (--db) are not text for the database and are not checked.
+// Every flag's value is checked, not only those set on the command line:
+// config.Resolve fills the others from CERTGATE_* variables and the
+// configuration file without marking them set.
 func checkText(cmd *cobra.Command) error {
 	if cmd.Annotations[argsArePaths] == "" {
 		for _, a := range cmd.Flags().Args() {
@@ -94,7 +97,7 @@ func checkText(cmd *cobra.Command) error {
 		}
 	}
 	var err error
-	cmd.Flags().Visit(func(f *pflag.Flag) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		switch f.Name {
 		case "data", "db", "config", "file":
 			return

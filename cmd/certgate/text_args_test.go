@@ -74,3 +74,24 @@ func TestCLIRefusesBadText(t *testing.T) {
 		}
 	})
 }
+
+// TestCLIRefusesBadTextFromEnv: a flag value that comes from its CERTGATE_*
+// variable (config.Resolve) is checked as one given on the command line:
+// it was not (only flags set on the command line were visited), so
+// CERTGATE_OWNER=$'team\xff' reached the database, PostgreSQL's
+// "invalid byte sequence" after a connection, and SQLite stored it.
+func TestCLIRefusesBadTextFromEnv(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	for name, args := range map[string][]string{
+		"CERTGATE_OWNER": {"eab", "create"},
+		"CERTGATE_NAME":  {"cert", "list"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, "bad\xff")
+			_, _, err := runCLI(t, nil, append(args, "--data", t.TempDir(), "--db", "postgres://certgate@127.0.0.1:1/certgate?sslmode=disable&connect_timeout=5")...)
+			if err == nil || !strings.Contains(err.Error(), "text must be UTF-8 without NUL characters") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s=bad\\xff %q: %q, want one line refusing the text", name, args, err)
+			}
+		})
+	}
+}

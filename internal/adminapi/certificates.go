@@ -97,18 +97,25 @@ type RevocationReason struct {
 	text  string // a name as given, a code in decimal
 }
 
-// UnmarshalJSON keeps a string as given and a whole number in decimal.
+// UnmarshalJSON keeps a string as given and a number in decimal (a whole
+// number of int's range as an integer, any other as a float, which Code
+// refuses as it does any code it does not accept). A null is no reason
+// given, as encoding/json leaves a number field alone for it (the field
+// was a number before it took names).
 func (r *RevocationReason) UnmarshalJSON(b []byte) error {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	switch v := v.(type) {
+	case nil:
+		return nil
 	case string:
 		*r = RevocationReason{true, v}
 	case float64:
 		if v != math.Trunc(v) || math.Abs(v) > 1<<31 {
-			return fmt.Errorf("revocation reason %v is not a whole number", v)
+			*r = RevocationReason{true, strconv.FormatFloat(v, 'g', -1, 64)}
+			return nil
 		}
 		*r = RevocationReason{true, strconv.Itoa(int(v))}
 	default:

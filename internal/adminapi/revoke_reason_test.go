@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -51,5 +52,28 @@ func TestRevokeReasonByName(t *testing.T) {
 		if err := s.VisitJSON(body); err != nil {
 			t.Errorf("OpenAPI document refuses %v: %v", body, err)
 		}
+	}
+}
+
+// TestRevokeReasonNullAndLargeNumber: a "reason" of null is no reason
+// given (unspecified, 0), as it was while the field was a number
+// (encoding/json leaves a null alone; the new parser refused it with a 422
+// at "body" saying "want a code (number) or name (string)"); a whole
+// number beyond any code is a 422 naming body.reason and the accepted
+// reasons, like any other refused code (it was a 422 at "body" saying
+// "1e+300 is not a whole number").
+func TestRevokeReasonNullAndLargeNumber(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	r := f.do("POST", "/api/v1/certificates/"+f.certificate().Serial+"/revoke", tok, map[string]any{"reason": nil})
+	if r.status != http.StatusOK {
+		t.Fatalf("reason null: %d %s", r.status, r.body)
+	}
+	if got := decode[inventory.Certificate](t, r).RevocationReason; got != "unspecified" {
+		t.Errorf("reason null: revoked for %q, want unspecified", got)
+	}
+	for _, big := range []any{json.RawMessage(`1e300`), json.RawMessage(`4294967297`), json.RawMessage(`-1e20`)} {
+		r := f.do("POST", "/api/v1/certificates/"+f.certificate().Serial+"/revoke", tok, map[string]any{"reason": big})
+		checkInvalidField(t, fmt.Sprintf("reason %s", big), r, "body.reason", "use unspecified (0), keyCompromise (1), affiliationChanged (3)")
 	}
 }

@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		lock.Close()
 		created.removeDirs()
 	}()
-	if err := tidyDataDir(cfg.Data, caDir, dsn, log); err != nil {
+	if err := tidyDataDir(cfg.Data, caDir, dsn, os.Geteuid(), log); err != nil {
 		return nil, err
 	}
 	ln = opts.Listener
@@ -398,17 +398,25 @@ func LockDataDir(dir string) (*os.File, error) {
 }
 
 // tidyDataDir, run at start with the data directory's lock held, restricts
-// the data directory dataDir to its owner (restrictDataDir: one that
+// the data directory dataDir to its owner (store.RestrictMode: one that
 // existed before the first start keeps its mode otherwise), removes what
 // an interrupted `certgate ca import` or CA creation left next to the CA
 // directory caDir (local.RemoveLeftovers: temporary directories holding
 // private keys) and restricts a SQLite database at dsn, and its -wal and
 // -shm files, to their owner (store.RestrictSQLiteFiles: releases before
-// this one created them with mode 0644), logging each change.
-func tidyDataDir(dataDir, caDir, dsn string, log *slog.Logger) error {
-	if c, err := restrictDataDir(dataDir); err != nil {
-		return err
-	} else if c != nil {
+// this one created them with mode 0644), logging each change. uid is the
+// server's effective user: the directory or a file another user owns (a
+// volume shared with the server's group) keeps its mode, with a warning,
+// instead of a start that fails (chmod: operation not permitted).
+func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
+	c, err := store.RestrictMode(dataDir, uid)
+	switch {
+	case err != nil:
+		return fmt.Errorf("data directory: %w", err)
+	case c != nil && c.Kept:
+		log.Warn("the data directory has group or other permissions but is owned by another user: left as it is; its owner should restrict it (chmod go-rwx)",
+			"path", c.Path, "mode", (fs.ModeDir | c.Old).String(), "owner_uid", c.Owner, "server_uid", uid)
+	case c != nil:
 		log.Info("restricted the data directory to its owner", "path", c.Path, "old_mode", (fs.ModeDir | c.Old).String(), "new_mode", (fs.ModeDir | c.New).String())
 	}
 	removed, err := local.RemoveLeftovers(caDir)
@@ -421,32 +429,16 @@ func tidyDataDir(dataDir, caDir, dsn string, log *slog.Logger) error {
 	if store.IsPostgresDSN(dsn) {
 		return nil
 	}
-	changed, err := store.RestrictSQLiteFiles(dsn)
+	changed, err := store.RestrictSQLiteFiles(dsn, uid)
 	for _, c := range changed {
+		if c.Kept {
+			log.Warn("a database file has group or other permissions but is owned by another user: left as it is; its owner should restrict it (chmod go-rwx)",
+				"path", c.Path, "mode", c.Old.String(), "owner_uid", c.Owner, "server_uid", uid)
+			continue
+		}
 		log.Info("restricted a database file to its owner", "path", c.Path, "old_mode", c.Old.String(), "new_mode", c.New.String())
 	}
 	return err
-}
-
-// restrictDataDir removes the group and other permissions of the data
-// directory dir (following a symbolic link to it) if it has any, and
-// returns the change (nil for none): LockDataDir creates it 0700, but a
-// directory that existed before (made by hand, by a package, restored
-// from a backup) keeps its mode, and 0755 lets anyone list the CA
-// directory and the database files.
-func restrictDataDir(dir string) (*store.ModeChange, error) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	old := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	if old&0o077 == 0 {
-		return nil, nil
-	}
-	if err := os.Chmod(dir, old&^0o077); err != nil {
-		return nil, fmt.Errorf("data directory: restrict %s to its owner: %w", dir, err)
-	}
-	return &store.ModeChange{Path: dir, Old: old, New: old &^ 0o077}, nil
 }
 
 // preflight lints a sample of the certificates this configuration would

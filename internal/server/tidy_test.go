@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -143,5 +145,51 @@ func TestStartRestrictsDataDir(t *testing.T) {
 	}
 	if logs := start(); strings.Contains(logs, "restricted the data directory") {
 		t.Errorf("second start logged a change:\n%s", logs)
+	}
+}
+
+// TestTidyKeepsAnotherUsersModes: a data directory and a SQLite database
+// with group permissions that are owned by another user than the server's
+// (a volume shared with the server's group: a Kubernetes fsGroup volume
+// is root's, the server runs as another user) keep their modes, with a
+// warning naming each, and the start goes on. The server tried to chmod
+// them, which only their owner may: the start failed with "operation not
+// permitted" where earlier releases started.
+func TestTidyKeepsAnotherUsersModes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dsn := DSN(data, "")
+	if err := os.WriteFile(dsn, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{data, dsn} {
+		if err := os.Chmod(p, 0o770); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := int(fi.Sys().(*syscall.Stat_t).Uid) + 1 // the server runs as another user
+	logs := &syncBuffer{}
+	if err := tidyDataDir(data, CADir(data), dsn, other, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatalf("tidyDataDir: %v", err)
+	}
+	for _, p := range []string{data, dsn} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o770 {
+			t.Errorf("%s: %v %v, want its mode kept (0770)", p, fi.Mode(), err)
+		}
+	}
+	for _, want := range []string{"the data directory has group or other permissions but is owned by another user", "path=" + data,
+		"a database file has group or other permissions but is owned by another user", "path=" + dsn, "server_uid=" + strconv.Itoa(other)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q logged:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs.String(), "restricted") {
+		t.Errorf("a change was logged:\n%s", logs)
 	}
 }

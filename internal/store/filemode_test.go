@@ -41,7 +41,7 @@ func TestSQLiteFilesOwnerOnly(t *testing.T) {
 	if err := os.WriteFile(path+"-shm", nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	changed, err := store.RestrictSQLiteFiles(path)
+	changed, err := store.RestrictSQLiteFiles(path, os.Geteuid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestSQLiteFilesOwnerOnly(t *testing.T) {
 			t.Errorf("%s after RestrictSQLiteFiles: %v %v", filepath.Base(p), fi.Mode(), err)
 		}
 	}
-	if changed, err := store.RestrictSQLiteFiles(path); err != nil || len(changed) != 0 {
+	if changed, err := store.RestrictSQLiteFiles(path, os.Geteuid()); err != nil || len(changed) != 0 {
 		t.Errorf("second RestrictSQLiteFiles: %v %v, want nothing to change", changed, err)
 	}
 }
