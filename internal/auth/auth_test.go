@@ -204,3 +204,39 @@ func TestLongLifetimes(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthenticateMalformedOnEveryEngine: a bearer value that is not shaped
+// like a token certgate makes is ErrUnauthenticated (401) on both engines,
+// never another error (500): an ID of invalid UTF-8 reached PostgreSQL,
+// whose text type refused it ("invalid byte sequence for encoding UTF8"),
+// so that anyone could make the API answer 500 and log an error.
+func TestAuthenticateMalformedOnEveryEngine(t *testing.T) {
+	for _, eng := range storetest.Engines() {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := eng.Open(t)
+			toks := auth.NewTokens(st, audit.New(st, nil), nil)
+			tok, rec, err := toks.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleAuditor, Actor: "cli:alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret := tok[21:]
+			for _, b := range []string{
+				"cgt_" + strings.Repeat("\xff", 16) + "_" + secret,          // invalid UTF-8 ID
+				"cgt_00000000000000\xc3\xa9_" + secret,                      // 16 bytes, not hex
+				"cgt_" + strings.ToUpper(rec.ID) + "_" + secret,             // upper-case hex
+				"cgt_" + rec.ID + "_" + secret + "A",                        // too long
+				"cgt_" + rec.ID + "_" + secret[:42],                         // too short
+				"cgt_" + rec.ID + "_" + secret[:42] + "=",                   // not base64url
+				"cgt_" + rec.ID + "_" + secret + strings.Repeat("x", 1<<16), // oversized
+			} {
+				if _, err := toks.Authenticate(ctx, b); !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Errorf("authenticate %q: %v, want ErrUnauthenticated", b, err)
+				}
+			}
+			if p, err := toks.Authenticate(ctx, tok); err != nil || p.TokenID != rec.ID {
+				t.Fatalf("the token itself: %+v %v", p, err)
+			}
+		})
+	}
+}

@@ -161,12 +161,8 @@ func hashToken(tok string) string {
 // sent), or ErrUnauthenticated when it is malformed, unknown, revoked or
 // expired.
 func (t *Tokens) Authenticate(ctx context.Context, tok string) (*Principal, error) {
-	rest, ok := strings.CutPrefix(tok, tokenPrefix)
+	id, ok := tokenID(tok)
 	if !ok {
-		return nil, ErrUnauthenticated
-	}
-	id, _, ok := strings.Cut(rest, "_")
-	if !ok || len(id) != 16 {
 		return nil, ErrUnauthenticated
 	}
 	rec, err := t.st.GetAPIToken(ctx, id)
@@ -184,6 +180,32 @@ func (t *Tokens) Authenticate(ctx context.Context, tok string) (*Principal, erro
 		return nil, ErrUnauthenticated
 	}
 	return &Principal{TokenID: rec.ID, TokenName: rec.Name, Role: Role(rec.Role)}, nil
+}
+
+// tokenLen is the length of every token Create makes: the prefix, 16 hex
+// digits, "_" and 43 base64url characters.
+const tokenLen = len(tokenPrefix) + 16 + 1 + 43
+
+// tokenID returns the ID of tok when tok has the shape of the tokens Create
+// makes ("cgt_", 16 lower-case hex digits, "_", 43 base64url characters),
+// else false. Nothing else reaches the store: an ID of other bytes (invalid
+// UTF-8, which PostgreSQL's text type refuses) failed the lookup with an
+// error (500) instead of ErrUnauthenticated (401), and an oversized bearer
+// value was hashed whole.
+func tokenID(tok string) (string, bool) {
+	if len(tok) != tokenLen || !strings.HasPrefix(tok, tokenPrefix) || tok[len(tokenPrefix)+16] != '_' {
+		return "", false
+	}
+	id := tok[len(tokenPrefix) : len(tokenPrefix)+16]
+	for i := range len(id) {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	if secret, err := base64.RawURLEncoding.DecodeString(tok[len(tokenPrefix)+17:]); err != nil || len(secret) != 32 {
+		return "", false
+	}
+	return id, true
 }
 
 // List returns the tokens (never their secrets), revoked ones only when
