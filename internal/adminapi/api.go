@@ -72,6 +72,19 @@ type API struct {
 	d    Deps
 }
 
+func init() {
+	// Field names are matched as declared. huma's default accepted a field
+	// in another case ("ROLE" for "role") yet, when both were sent,
+	// validated only the declared one, while encoding/json, which matches
+	// names case-insensitively, kept the last: {"role":"auditor",
+	// "ROLE":"admin"} was validated as an auditor token and created an
+	// admin one, and a schema limit (maxLength, enum, pattern) did not hold
+	// for the value the handler got. Now such a field is an unexpected
+	// property (422, hintFieldNames names the field to use). huma is used
+	// by this package only.
+	huma.ValidateStrictCasing = true
+}
+
 // groups lists the endpoint groups; each registers its operations.
 func groups() []func(*API) {
 	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes}
