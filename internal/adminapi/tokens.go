@@ -8,6 +8,7 @@ import (
 
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/danielgtaylor/huma/v2"
 )
 
@@ -67,11 +68,17 @@ func tokenRoutes(a *API) {
 		Summary: "Create an API token", Tags: []string{"tokens"}, DefaultStatus: http.StatusCreated, Errors: []int{409},
 		Description: "Returns the token once; only its SHA-256 hash is stored. 409 when an unrevoked token has the name. Audited as token.create."},
 		func(ctx context.Context, p *auth.Principal, in *createTokenIn) (*createTokenOut, error) {
+			if err := auth.CheckName(in.Body.Name); err != nil {
+				return nil, invalidField("body.name", err.Error(), in.Body.Name)
+			}
 			var ttl time.Duration
 			if in.Body.Expires != "" {
 				var err error
 				if ttl, err = config.ParseDuration(in.Body.Expires); err != nil || ttl <= 0 {
 					return nil, invalidField("body.expires", "expires must be a positive duration such as 90d or 12h", in.Body.Expires)
+				}
+				if err := store.CheckLifetime(a.d.Now(), ttl); err != nil {
+					return nil, invalidField("body.expires", "expires: "+err.Error(), in.Body.Expires)
 				}
 			}
 			tok, rec, err := a.d.Tokens.Create(ctx, auth.CreateRequest{Name: in.Body.Name, Role: auth.Role(in.Body.Role), TTL: ttl, Actor: p.Actor()})

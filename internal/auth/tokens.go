@@ -94,7 +94,7 @@ type CreateRequest struct {
 // transaction. Errors: ErrNameTaken, ErrInvalid (a bad name, role or
 // lifetime).
 func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.APIToken, error) {
-	if err := checkName(req.Name); err != nil {
+	if err := CheckName(req.Name); err != nil {
 		return "", nil, invalidError{err}
 	}
 	if _, err := ParseRole(string(req.Role)); err != nil {
@@ -135,7 +135,10 @@ func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.
 	return tok, rec, nil
 }
 
-func checkName(n string) error {
+// CheckName returns nil when n may name a token: 1 to 64 letters, digits
+// and - _ . @, not shaped like a token ID (16 lower-case hex digits), else
+// an error saying which rule n breaks.
+func CheckName(n string) error {
 	if n == "" || len(n) > 64 {
 		return errors.New("token name must have 1 to 64 characters")
 	}
