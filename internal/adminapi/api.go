@@ -162,7 +162,7 @@ func build(d Deps) (http.Handler, *routeMux) {
 		}
 		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == Prefix {
 			// ServeMux would redirect to Prefix + "/", which is no resource.
 			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+" (the OpenAPI document is at "+OpenAPIPath+")")
@@ -175,7 +175,73 @@ func build(d Deps) (http.Handler, *routeMux) {
 			return
 		}
 		mux.ServeHTTP(w, r)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !d.Log.Enabled(r.Context(), slog.LevelInfo) {
+			serve(w, r)
+			return
+		}
+		start := time.Now()
+		e := &accessEntry{}
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, e))
+		serve(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		d.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", redactTokens(r.URL.Path)),
+			slog.Int("status", sw.status), slog.String("actor", e.actor), slog.String("remote", r.RemoteAddr),
+			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
 	}), mux
+}
+
+// accessEntry is what the request log line of an admin API request says
+// beyond the request itself: the caller, once authenticated.
+type accessEntry struct {
+	actor string // token:NAME#ID; "" when no token was accepted
+}
+
+// accessKey keys the request's *accessEntry in its context.
+type accessKey struct{}
+
+// statusWriter records the status code a handler answers (0 before it
+// writes).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap returns the wrapped writer (for http.ResponseController).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// redactTokens returns the URL path p with the secret of any API token in
+// it cut off (a token pasted as a path ID, say to revoke it: "cgt_ID_" +
+// "..." stays), so that the request log never holds a token.
+func redactTokens(p string) string {
+	if !strings.Contains(p, auth.TokenPrefix) {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if j := strings.Index(seg, auth.TokenPrefix); j >= 0 && len(seg) > j+len(auth.TokenPrefix)+17 {
+			segs[i] = seg[:j+len(auth.TokenPrefix)+17] + "..."
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // explainBodyProblem replaces huma's "validation failed" detail of a body
@@ -325,6 +391,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="certgate", error="invalid_token"`)
 		_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, "the API token is invalid, expired or revoked")
 		return
+	}
+	if e, ok := ctx.Context().Value(accessKey{}).(*accessEntry); ok {
+		e.actor = p.Actor() // logged also when refused below
 	}
 	if !p.Can(perm) {
 		_ = huma.WriteErr(a.huma, ctx, http.StatusForbidden,

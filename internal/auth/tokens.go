@@ -37,8 +37,9 @@ type invalidError struct{ error }
 
 func (invalidError) Is(target error) bool { return target == ErrInvalid }
 
-// tokenPrefix starts every token, so that secret scanners recognize them.
-const tokenPrefix = "cgt_"
+// TokenPrefix starts every token, so that secret scanners (and the
+// request log's redaction) recognize them.
+const TokenPrefix = "cgt_"
 
 // Store is what Tokens needs from storage; *store.Store implements it.
 type Store interface {
@@ -112,7 +113,7 @@ func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.
 		return "", nil, fmt.Errorf("token secret: %w", err)
 	}
 	id := hex.EncodeToString(idb)
-	tok := tokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret)
+	tok := TokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret)
 	now := t.now().UTC()
 	if err := store.CheckLifetime(now, req.TTL); err != nil {
 		return "", nil, invalidError{fmt.Errorf("token %w", err)}
@@ -187,7 +188,7 @@ func (t *Tokens) Authenticate(ctx context.Context, tok string) (*Principal, erro
 
 // tokenLen is the length of every token Create makes: the prefix, 16 hex
 // digits, "_" and 43 base64url characters.
-const tokenLen = len(tokenPrefix) + 16 + 1 + 43
+const tokenLen = len(TokenPrefix) + 16 + 1 + 43
 
 // tokenID returns the ID of tok when tok has the shape of the tokens Create
 // makes ("cgt_", 16 lower-case hex digits, "_", 43 base64url characters),
@@ -196,16 +197,16 @@ const tokenLen = len(tokenPrefix) + 16 + 1 + 43
 // error (500) instead of ErrUnauthenticated (401), and an oversized bearer
 // value was hashed whole.
 func tokenID(tok string) (string, bool) {
-	if len(tok) != tokenLen || !strings.HasPrefix(tok, tokenPrefix) || tok[len(tokenPrefix)+16] != '_' {
+	if len(tok) != tokenLen || !strings.HasPrefix(tok, TokenPrefix) || tok[len(TokenPrefix)+16] != '_' {
 		return "", false
 	}
-	id := tok[len(tokenPrefix) : len(tokenPrefix)+16]
+	id := tok[len(TokenPrefix) : len(TokenPrefix)+16]
 	for i := range len(id) {
 		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return "", false
 		}
 	}
-	if secret, err := base64.RawURLEncoding.DecodeString(tok[len(tokenPrefix)+17:]); err != nil || len(secret) != 32 {
+	if secret, err := base64.RawURLEncoding.DecodeString(tok[len(TokenPrefix)+17:]); err != nil || len(secret) != 32 {
 		return "", false
 	}
 	return id, true
