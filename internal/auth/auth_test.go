@@ -240,3 +240,35 @@ func TestAuthenticateMalformedOnEveryEngine(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationOnOtherNode: a token created through one store (node) is
+// accepted by another store on the same database at once, and refused by
+// it at once after the first revoked it: nothing caches tokens. On
+// SQLite the second store stands for a CLI process beside the server.
+func TestRevocationOnOtherNode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{{"sqlite", storetest.SQLiteDSN}, {"postgres", storetest.PostgresDSN}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := tc.dsn(t)
+			a, b := storetest.OpenDSN(t, dsn), storetest.OpenDSN(t, dsn)
+			ta := auth.NewTokens(a, audit.New(a, nil), nil)
+			tb := auth.NewTokens(b, audit.New(b, nil), nil)
+			tok, rec, err := ta.Create(ctx, auth.CreateRequest{Name: "ci", Role: auth.RoleOperator, Actor: "cli:alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err := tb.Authenticate(ctx, tok); err != nil || p.TokenID != rec.ID || p.Role != auth.RoleOperator {
+				t.Fatalf("other node before revocation: %+v %v", p, err)
+			}
+			if _, err := ta.Revoke(ctx, "ci", "cli:alice"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tb.Authenticate(ctx, tok); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("other node after revocation: %v, want ErrUnauthenticated", err)
+			}
+		})
+	}
+}
