@@ -17,10 +17,13 @@ type Role string
 const (
 	// RoleAdmin may do everything, including managing tokens.
 	RoleAdmin Role = "admin"
-	// RoleApprover reads everything and decides on approvals.
+	// RoleApprover reads accounts, orders, certificates, reports,
+	// profiles and approvals (not tokens, the audit log or EAB keys) and
+	// decides on approvals.
 	RoleApprover Role = "approver"
-	// RoleOperator reads everything and runs day-to-day changes:
-	// revoking certificates, deactivating accounts.
+	// RoleOperator reads what the approver reads and EAB keys (not tokens
+	// or the audit log) and runs day-to-day changes: revoking
+	// certificates, deactivating accounts.
 	RoleOperator Role = "operator"
 	// RoleAuditor reads everything, including the audit log and the token
 	// list, and changes nothing.
