@@ -40,6 +40,7 @@ type Store interface {
 	InsertCertificates(ctx context.Context, certs []*store.Certificate, events ...*store.AuditAppend) error
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
+	SyncIfRecent(ctx context.Context, created time.Time) error
 }
 
 // Service answers inventory queries over a Store. Safe for concurrent use.
@@ -338,6 +339,11 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 	c, err := s.record(ctx, ref)
 	if err != nil {
 		return nil, err
+	}
+	// The record of a certificate issued a moment ago may not be on disk
+	// yet (store.FinishOrder); it is before the certificate leaves.
+	if err := s.st.SyncIfRecent(ctx, c.CreatedAt); err != nil {
+		return nil, fmt.Errorf("get certificate: %w", err)
 	}
 	if chain && c.ChainPEM != "" {
 		return []byte(c.ChainPEM), nil

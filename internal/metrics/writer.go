@@ -22,7 +22,7 @@ func (m *Metrics) RegisterSQLiteWriter(stats func() (store.WriterStats, bool)) {
 		turns:   d("turns_total", "Rounds of the SQLite writer goroutine that ran jobs: the reads queued at that moment, then the queued writes in one transaction."),
 		jobs:    d("jobs_total", "Jobs the SQLite writer goroutine ran, by kind: reads on the request path, writes (a write run again alone after its shared transaction failed counts again).", "kind"),
 		commits: d("commits_total", "Write transactions the SQLite writer committed."),
-		durable: d("wal_syncs_total", "Fsyncs of the WAL that made commits durable against a machine crash before their requests were answered (issued certificates, revocations, CRL numbers, administrators' changes); one covers every commit before it."),
+		durable: d("wal_syncs_total", "Fsyncs of the WAL that made commits durable against a machine crash before their requests were answered (revocations, CRL numbers, administrators' changes) or, for issued certificates, before their download; one covers every commit before it."),
 		catchUps: d("catchup_checkpoints_total",
 			"WAL checkpoints the SQLite writer ran itself so that the WAL can start over; every queued job waits meanwhile."),
 		catchUpSecs: d("catchup_seconds_total", "Wall time of those checkpoints, in seconds."),

@@ -18,6 +18,13 @@ import (
 // issued recently (FinishOrder) is answered from memory (recentcerts.go).
 func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error) {
 	if c, ok := s.recent.get(serial); ok {
+		// FinishOrder started the sync of its record (syncSoon); it has
+		// usually ended by the time the client asks.
+		if s.wal != nil {
+			if err := s.wal.syncTo(ctx, c.commits); err != nil {
+				return "", "", fmt.Errorf("certificate chain: %w", err)
+			}
+		}
 		return c.accountID, c.chainPEM, nil
 	}
 	var der []byte
@@ -49,14 +56,29 @@ func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID,
 	if err != nil {
 		return "", "", fmt.Errorf("certificate chain: %w", err)
 	}
-	// A certificate stored in the last minute may have been read before
-	// the sync that makes its record durable ended (FinishOrder, on
-	// another request or node's FinishOrder of this store): it leaves only
-	// once its record cannot be lost in a power failure.
-	if s.wal != nil && fromTS(created).After(time.Now().Add(-time.Minute)) {
-		if err := s.wal.sync(ctx); err != nil {
-			return "", "", fmt.Errorf("certificate chain: %w", err)
-		}
+	if err := s.SyncIfRecent(ctx, fromTS(created)); err != nil {
+		return "", "", fmt.Errorf("certificate chain: %w", err)
 	}
 	return accountID, chainPEM, nil
+}
+
+// recentlyStored is how long after its creation a certificate row read
+// from the database may not yet be on disk (SyncIfRecent): FinishOrder
+// starts the sync of its commit at once, and a checkpoint syncs the WAL at
+// least every few seconds, so a minute is far past both.
+const recentlyStored = time.Minute
+
+// SyncIfRecent makes sure the record of a certificate created at created
+// is on disk before the caller hands the certificate out (the ACME
+// download, `certgate cert export`, the admin API's PEM): on SQLite, for a
+// certificate created within the last minute, it waits for an fsync of
+// the WAL begun after the call, which covers the row whichever process or
+// start of this one committed it (FinishOrder answers before its record
+// is synced; see walSyncer). Nothing to do on PostgreSQL, whose commits
+// are durable, or for older certificates. Errors are those of the fsync.
+func (s *Store) SyncIfRecent(ctx context.Context, created time.Time) error {
+	if s.wal == nil || !created.After(time.Now().Add(-recentlyStored)) {
+		return nil
+	}
+	return s.wal.syncFresh(ctx)
 }

@@ -497,14 +497,6 @@ func (s *Store) pointTx(ctx context.Context, fn func(txConn) error) error {
 	return s.txJob(ctx, fn, true, false)
 }
 
-// durablePointTx is pointTx for the change that must survive a power
-// failure once the caller has acted on it: an issued certificate's record
-// (FinishOrder), without which the certificate handed to the client could
-// not be found, revoked or audited, and its serial not be known as used.
-func (s *Store) durablePointTx(ctx context.Context, fn func(txConn) error) error {
-	return s.txJob(ctx, fn, true, true)
-}
-
 // hot runs fn, a short read on the request path (one row or a few, by
 // key), with the readers' querier, or on SQLite on the writer connection
 // between write batches, whose page cache every commit leaves valid (see

@@ -21,14 +21,18 @@ type recentCerts struct {
 	filled bool
 }
 
-type recentCert struct{ accountID, chainPEM string }
+type recentCert struct {
+	accountID, chainPEM string
+	commits             int64 // the writer's commit count once the row was committed (SQLite): the download waits until the WAL is synced that far
+}
 
 func newRecentCerts() *recentCerts {
 	return &recentCerts{bySer: make(map[string]recentCert, maxRecentCerts)}
 }
 
-// add keeps the committed certificate serial's download answer.
-func (r *recentCerts) add(serial, accountID, chainPEM string) {
+// add keeps the committed certificate serial's download answer; commits
+// is the writer's commit count after its commit (0 on PostgreSQL).
+func (r *recentCerts) add(serial, accountID, chainPEM string, commits int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.bySer[serial]; ok {
@@ -37,7 +41,7 @@ func (r *recentCerts) add(serial, accountID, chainPEM string) {
 	if r.filled {
 		delete(r.bySer, r.order[r.next])
 	}
-	r.bySer[serial] = recentCert{accountID: accountID, chainPEM: chainPEM}
+	r.bySer[serial] = recentCert{accountID: accountID, chainPEM: chainPEM, commits: commits}
 	r.order[r.next] = serial
 	r.next = (r.next + 1) % maxRecentCerts
 	r.filled = r.filled || r.next == 0

@@ -11,8 +11,8 @@ func TestRecentCertsBounded(t *testing.T) {
 	r := newRecentCerts()
 	n := maxRecentCerts + 10
 	for i := range n {
-		r.add(fmt.Sprint(i), "acct", fmt.Sprint("chain-", i))
-		r.add(fmt.Sprint(i), "other", "again") // a second add changes nothing
+		r.add(fmt.Sprint(i), "acct", fmt.Sprint("chain-", i), 0)
+		r.add(fmt.Sprint(i), "other", "again", 0) // a second add changes nothing
 	}
 	if len(r.bySer) != maxRecentCerts {
 		t.Fatalf("%d kept, want %d", len(r.bySer), maxRecentCerts)

@@ -824,8 +824,12 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 }
 
 // FinishOrder stores c and moves its order from processing to valid in one
-// transaction, so an issued certificate is never without its record. The
-// serial must have been reserved (ReserveSerial). ErrConflict when a
+// transaction, so an issued certificate is never without its record. On
+// SQLite it returns once the commit is written but before it is synced to
+// disk, and starts that sync: the certificate leaves only by its download
+// (CertificateChain) or an export (SyncIfRecent), which wait for it, so a
+// power failure cannot take the record of a certificate a client holds.
+// The serial must have been reserved (ReserveSerial). ErrConflict when a
 // certificate with that serial or fingerprint is already stored; ErrStale
 // when the order is not processing. A certificate the order replaces
 // (RFC 9773, claimed by CreateReplacementOrder) is marked replaced at now
@@ -854,7 +858,7 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		c = &cc
 	}
 	var blocked *KeyBlockedError
-	err := s.durablePointTx(ctx, func(tx txConn) error {
+	err := s.pointTx(ctx, func(tx txConn) error {
 		blocked = nil
 		if h != nil {
 			if err := s.lockKey(ctx, tx, h); err != nil {
@@ -892,13 +896,31 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		return err
 	}
 	s.learn(ch)
+	if s.wal == nil { // PostgreSQL: the commit is durable
+		if blocked != nil {
+			return blocked
+		}
+		s.recent.add(c.Serial, c.AccountID, c.ChainPEM, 0)
+		return nil
+	}
 	if blocked != nil {
+		// A revocation: durable before the caller answers, as tx's.
+		if err := s.wal.sync(ctx); err != nil {
+			return err
+		}
 		return blocked
 	}
+	// The record must be on disk before the certificate leaves, which
+	// is by its download (CertificateChain waits for this sync), not
+	// before the finalize is answered: the order it answers with names
+	// the certificate's URL, not its content. Starting the fsync now
+	// lets it run while the answer travels and the client asks again.
+	commits := s.wr.commits.Load()
+	s.wal.syncSoon()
 	// What CertificateChain reads for it: the row's account, and its
 	// chain as given (stored whole, or leaf + the issuer chain's
 	// intermediates, which chainOf found c.ChainPEM to be).
-	s.recent.add(c.Serial, c.AccountID, c.ChainPEM)
+	s.recent.add(c.Serial, c.AccountID, c.ChainPEM, commits)
 	return nil
 }
 

@@ -28,6 +28,12 @@ import (
 // wait once per batch (measured: 25% fewer flows per second,
 // docs/performance.md "Durable issuance records").
 //
+// An issued certificate's record is different: what must not be lost is
+// the record of a certificate a client holds, and the client gets it only
+// by a download after the finalize. FinishOrder therefore answers without
+// waiting and starts an fsync at once (syncSoon); the download waits for
+// that fsync (syncTo) in the rare case that it has not ended yet.
+//
 // A frame that a checkpoint moved into the database file before the fsync
 // is durable there: a checkpoint syncs the WAL before it copies pages and
 // the database file before it lets the WAL start over.
@@ -38,38 +44,93 @@ type walSyncer struct {
 	mu      sync.Mutex
 	f       *os.File      // open on path; nil until the first sync
 	synced  int64         // commits known to be on disk
+	started int64         // fsyncs begun (numbered from 1, one at a time)
+	ended   int64         // the number of the last fsync that ended without error
 	running chan struct{} // closed when the fsync under way ends; nil when none runs
+	soon    bool          // a syncSoon goroutine is on its way to its sync
+	closed  bool          // close was called: syncSoon starts nothing
+	bg      sync.WaitGroup
 
-	syncs atomic.Int64 // fsyncs made (WriterStats.WALSyncs)
+	syncs    atomic.Int64         // fsyncs made (WriterStats.WALSyncs)
+	datasync func(*os.File) error // datasync; tests hold it up
 }
 
 func newWALSyncer(dbPath string, commits *atomic.Int64) *walSyncer {
-	return &walSyncer{path: dbPath + "-wal", commits: commits}
+	return &walSyncer{path: dbPath + "-wal", commits: commits, datasync: datasync}
 }
 
 // sync returns once every commit the writer had made when sync was called
-// is on disk: at once when an fsync begun after them has ended, else after
-// the next one, which it makes itself unless another caller does. An error
-// means those commits are not known to be durable; ctx ends only the wait
-// for another caller's fsync.
+// is on disk (syncTo with the current commit count).
 func (s *walSyncer) sync(ctx context.Context) error {
-	target := s.commits.Load()
+	return s.syncTo(ctx, s.commits.Load())
+}
+
+// syncTo returns once the first target commits of the writer are on disk:
+// at once when an fsync begun after them has ended, else after the next
+// one, which it makes itself unless another caller does. An error means
+// those commits are not known to be durable; ctx ends only the wait for
+// another caller's fsync.
+func (s *walSyncer) syncTo(ctx context.Context, target int64) error {
+	return s.await(ctx, func() bool { return s.synced >= target })
+}
+
+// syncFresh returns once an fsync of the WAL begun after the call has
+// ended: it covers whatever is in the WAL file, also frames written by
+// another process or by this one before a restart, which the commit count
+// of this process does not know about (CertificateChain's and
+// SyncIfRecent's reads of stored rows).
+func (s *walSyncer) syncFresh(ctx context.Context) error {
 	s.mu.Lock()
-	for s.synced < target {
+	after := s.started
+	s.mu.Unlock()
+	return s.await(ctx, func() bool { return s.ended > after })
+}
+
+// syncSoon starts, without waiting for it, an fsync that covers every
+// commit made so far (FinishOrder: the record of an issued certificate is
+// on disk before its download, usually before the client asks for it).
+// Calls while one such start is on its way share it. An error of that
+// fsync is left to the callers that wait (syncTo makes another).
+func (s *walSyncer) syncSoon() {
+	s.mu.Lock()
+	if s.closed || s.soon {
+		s.mu.Unlock()
+		return
+	}
+	s.soon = true
+	s.bg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.bg.Done()
+		s.mu.Lock()
+		s.soon = false // a later syncSoon's commits may be past this target
+		s.mu.Unlock()
+		_ = s.sync(context.Background()) // not cancelled: close waits for it
+	}()
+}
+
+// await waits under s.mu until done holds, making an fsync whenever none
+// is under way (see syncTo).
+func (s *walSyncer) await(ctx context.Context, done func() bool) error {
+	s.mu.Lock()
+	for !done() {
 		if s.running == nil {
 			s.running = make(chan struct{})
-			done := s.running
+			running := s.running
+			s.started++
+			n := s.started
 			s.mu.Unlock()
 			upto := s.commits.Load()
 			err := s.fsync()
 			s.mu.Lock()
 			s.running = nil
-			close(done)
+			close(running)
 			if err != nil {
 				s.mu.Unlock()
 				return fmt.Errorf("sync the WAL to disk: %w", err)
 			}
 			s.synced = max(s.synced, upto)
+			s.ended = n
 			continue
 		}
 		running := s.running
@@ -118,11 +179,16 @@ func (s *walSyncer) fsync() error {
 		s.f = f
 	}
 	s.syncs.Add(1)
-	return datasync(s.f)
+	return s.datasync(s.f)
 }
 
-// close releases the WAL file's descriptor, after the fsync under way.
+// close releases the WAL file's descriptor, after the fsyncs under way
+// and those syncSoon started.
 func (s *walSyncer) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.running != nil {

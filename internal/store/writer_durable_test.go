@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,12 +13,13 @@ import (
 )
 
 // TestDurableCommits: on SQLite the changes that must survive a power
-// loss (an issued certificate's record, a revocation, a CRL number, an
-// administrator's change) are answered only after an fsync of the WAL
-// begun after their commit (walSyncer), while the ACME steps a client
-// repeats (an order, a challenge's state, an account) and sweeps are not
-// waited for; an fsync covers every commit before it, and concurrent
-// callers share them.
+// loss (a revocation, a CRL number, an administrator's change) are
+// answered only after an fsync of the WAL begun after their commit
+// (walSyncer), while the ACME steps a client repeats (an order, a
+// challenge's state, an account) and sweeps are not waited for; an fsync
+// covers every commit before it, and concurrent callers share them. An
+// issued certificate's record is synced before its download
+// (TestIssuedCertificateSyncedBeforeDownload).
 func TestDurableCommits(t *testing.T) {
 	s := openWriterTest(t)
 	ctx := context.Background()
@@ -44,22 +46,14 @@ func TestDurableCommits(t *testing.T) {
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	acct := &Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: now}
-	// An account lost in a power failure makes its client register again.
-	durable("CreateAccount", false, func() error { return s.CreateAccount(ctx, acct) })
-	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "d.example.test"}
-	az := &Authorization{ID: "az", AccountID: acct.ID, Identifier: id, Status: acme.StatusValid, Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
-	o := &Order{ID: "ord", AccountID: acct.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), Identifiers: []acme.Identifier{id},
-		AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
-	durable("CreateOrder", false, func() error { return s.CreateOrder(ctx, o, []*Authorization{az}) })
-	durable("StartIssuanceKey", false, func() error { return s.StartIssuanceKey(ctx, o.ID, "0a0b", nil, now) })
-	cert := &Certificate{Serial: "0a0b", Issuer: "local", OrderID: o.ID, AccountID: acct.ID, DER: []byte{0x30, 0}, ChainPEM: "chain",
-		SANs: []string{id.Value}, KeyType: "ECDSA P-256", FingerprintSHA256: "fp", NotBefore: now, NotAfter: now.Add(time.Hour),
-		Status: acme.StatusValid, CreatedAt: now, Profile: DefaultProfile, Source: SourceIssued, Attributes: map[string]string{}}
-	durable("FinishOrder", true, func() error { return s.FinishOrder(ctx, o.ID, cert, now) })
+	o, cert := processingOrder(t, s, now, func(what string, f func() error) { durable(what, false, f) })
+	if err := s.FinishOrder(ctx, o.ID, cert, now); err != nil {
+		t.Fatal(err)
+	}
+	s.wal.bg.Wait() // the fsync FinishOrder started (TestIssuedCertificateSyncedBeforeDownload) is not counted below
 	durable("RevokeCertificate", true, func() error { return s.RevokeCertificate(ctx, cert.Serial, 4 /* superseded */, now) })
 	durable("CRLContents", true, func() error { _, _, err := s.CRLContents(ctx, "local", now, 0); return err })
-	durable("DeactivateAccount", true, func() error { return s.DeactivateAccount(ctx, acct.ID, nil) })
+	durable("DeactivateAccount", true, func() error { return s.DeactivateAccount(ctx, o.AccountID, nil) })
 	durable("DeleteStale", false, func() error { _, _, err := s.DeleteStale(ctx, now.Add(48*time.Hour)); return err })
 }
 
@@ -104,4 +98,119 @@ func TestWALSyncWithoutWAL(t *testing.T) {
 	if w.syncs.Load() != 0 || w.synced != 3 {
 		t.Errorf("syncs %d, synced %d; want 0, 3", w.syncs.Load(), w.synced)
 	}
+}
+
+// TestIssuedCertificateSyncedBeforeDownload: FinishOrder answers without
+// waiting for the disk but starts an fsync of the WAL at once, and the
+// certificate's download (CertificateChain) returns only after an fsync
+// covering the certificate's commit has ended, so a power failure cannot
+// take the record of a certificate a client holds.
+func TestIssuedCertificateSyncedBeforeDownload(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	entered := make(chan struct{}, 8)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	// Before the store closes (cleanups run last first): a failed test
+	// must not leave the fsync held up.
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var released atomic.Bool
+	s.wal.datasync = func(f *os.File) error {
+		entered <- struct{}{}
+		<-release
+		released.Store(true)
+		return datasync(f)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	o, cert := processingOrder(t, s, now, func(what string, f func() error) {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	})
+	finished := make(chan error, 1)
+	go func() { finished <- s.FinishOrder(ctx, o.ID, cert, now) }()
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("FinishOrder waited for the fsync")
+	}
+	commits := s.wr.commits.Load()
+	<-entered // the fsync FinishOrder started, held up
+	downloaded := make(chan error, 1)
+	go func() {
+		_, chain, err := s.CertificateChain(ctx, cert.Serial)
+		if err == nil && !released.Load() {
+			err = fmt.Errorf("downloaded before the fsync ended")
+		}
+		if err == nil && chain != cert.ChainPEM {
+			err = fmt.Errorf("chain %q, want %q", chain, cert.ChainPEM)
+		}
+		downloaded <- err
+	}()
+	select {
+	case err := <-downloaded:
+		t.Fatalf("download returned while its record's fsync was held up: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-downloaded; err != nil {
+		t.Fatal(err)
+	}
+	s.wal.mu.Lock()
+	synced := s.wal.synced
+	s.wal.mu.Unlock()
+	if synced < commits {
+		t.Errorf("commits on disk %d after the download, the certificate's was number %d", synced, commits)
+	}
+}
+
+// TestSyncIfRecent: a certificate read from the database that was created
+// in the last minute is handed out only after an fsync begun after the
+// read, also when this process made no commit (the row may have been
+// written by another process, or before a restart); older ones need none.
+func TestSyncIfRecent(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	if err := s.tx(ctx, putSetting("x")); err != nil { // a WAL file to sync
+		t.Fatal(err)
+	}
+	before := s.wal.syncs.Load()
+	if err := s.SyncIfRecent(ctx, time.Now().Add(-2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.wal.syncs.Load() - before; n != 0 {
+		t.Errorf("%d fsyncs for a certificate created two minutes ago, want 0", n)
+	}
+	// Every commit of this process is synced already: only a fresh
+	// fsync covers frames other processes wrote.
+	if err := s.SyncIfRecent(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.wal.syncs.Load() - before; n != 1 {
+		t.Errorf("%d fsyncs for a certificate created now, want 1", n)
+	}
+}
+
+// processingOrder stores an account, a valid authorization and an order
+// moved to processing, each step run by step, and returns the order and a
+// certificate for it (serial 0a0b) to finish it with.
+func processingOrder(t *testing.T, s *Store, now time.Time, step func(what string, f func() error)) (*Order, *Certificate) {
+	t.Helper()
+	ctx := context.Background()
+	acct := &Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: now}
+	// An account lost in a power failure makes its client register again.
+	step("CreateAccount", func() error { return s.CreateAccount(ctx, acct) })
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "d.example.test"}
+	az := &Authorization{ID: "az", AccountID: acct.ID, Identifier: id, Status: acme.StatusValid, Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
+	o := &Order{ID: "ord", AccountID: acct.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), Identifiers: []acme.Identifier{id},
+		AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
+	step("CreateOrder", func() error { return s.CreateOrder(ctx, o, []*Authorization{az}) })
+	step("StartIssuanceKey", func() error { return s.StartIssuanceKey(ctx, o.ID, "0a0b", nil, now) })
+	cert := &Certificate{Serial: "0a0b", Issuer: "local", OrderID: o.ID, AccountID: acct.ID, DER: []byte{0x30, 0}, ChainPEM: "chain",
+		SANs: []string{id.Value}, KeyType: "ECDSA P-256", FingerprintSHA256: "fp", NotBefore: now, NotAfter: now.Add(time.Hour),
+		Status: acme.StatusValid, CreatedAt: now, Profile: DefaultProfile, Source: SourceIssued, Attributes: map[string]string{}}
+	return o, cert
 }
