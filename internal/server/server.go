@@ -636,8 +636,9 @@ func (s *Server) port() string {
 
 // plainHandler serves the CRL, OCSP and CA certificates, /healthz and
 // /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME):
-// an admin API path at the same path over HTTPS, anything else at the ACME
-// directory; both 400 with one line of text.
+// an admin API path at the same path over HTTPS (400, an RFC 9457 problem
+// document as every admin API error), anything else at the ACME directory
+// (400 with one line of text).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
 	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
@@ -648,7 +649,7 @@ func (s *Server) plainHandler() http.Handler {
 		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") || r.URL.Path == adminapi.Prefix {
 			// Name the resource asked for, not the ACME directory: a curl
 			// of the admin API with http:// should say where it is.
-			http.Error(rw, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath(), http.StatusBadRequest)
+			adminapi.WriteProblem(rw, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath())
 			return
 		}
 		http.Error(rw, "certgate serves ACME over HTTPS only: "+base+"/acme/directory", http.StatusBadRequest)
