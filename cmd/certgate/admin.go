@@ -29,17 +29,44 @@ type storeOpts struct {
 	db   string
 }
 
-// storeFlags adds --data, --db and --config to an administrative command.
-// Such commands work beside a running server: they do not take the data
-// directory's lock, and SQLite's WAL mode lets both write.
+// storeFlags adds --data, --db and --config to an administrative command,
+// and makes it resolve its flags (resolveFlags) before its RunE runs, so
+// that the command's own checks of its flags (a rejection's --comment,
+// --action, --limit, --expires...) see a value given by a CERTGATE_*
+// variable or the configuration file as they see one given on the
+// command line. Such commands work beside a running server: they do not
+// take the data directory's lock, and SQLite's WAL mode lets both write.
 func storeFlags(cmd *cobra.Command, o *storeOpts) {
 	cmd.Flags().StringVar(&o.data, "data", "./certgate-data", "data directory of the server")
 	cmd.Flags().StringVar(&o.db, "db", "", "PostgreSQL URL of the server's database (default: SQLite in the data directory)")
 	cmd.Flags().String("config", "", "YAML configuration file")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return resolveFlags(cmd) }
 }
 
-// openStore resolves the flags of cmd (see storeFlags) and opens the
-// server's database, applying pending migrations. The caller closes it.
+// resolveFlags fills the flags of cmd not given on the command line from
+// their CERTGATE_* variables, else from the configuration file
+// (config.Resolve), counts a required flag (cobra's MarkFlagRequired)
+// filled so as given — cobra checks required flags after PreRunE by
+// whether they were set on the command line — and refuses, with one line,
+// an argument or flag value that is not text both database engines store
+// alike (checkText). storeFlags runs it as the command's PreRunE: before
+// cobra's required-flag check and before RunE's own checks of the flags.
+func resolveFlags(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	if err := config.Resolve(fs); err != nil {
+		return err
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if req := f.Annotations[cobra.BashCompOneRequiredFlag]; len(req) > 0 && req[0] == "true" && !f.Changed && f.Value.String() != f.DefValue {
+			f.Changed = true
+		}
+	})
+	return checkText(cmd)
+}
+
+// openStore opens the server's database named by the flags of cmd (see
+// storeFlags; resolved by its PreRunE), applying pending migrations. The
+// caller closes it.
 //
 // A SQLite database that does not exist is an error, not a new empty
 // database: a mistyped --data, or a command run from another directory than
@@ -47,16 +74,7 @@ func storeFlags(cmd *cobra.Command, o *storeOpts) {
 // server reads. `certgate serve` creates the database on its first run.
 // Likewise a PostgreSQL database without certgate's schema is refused
 // (store.OpenExisting), not given an empty one.
-//
-// Before it opens anything it refuses, with one line, an argument or flag
-// value that is not text both database engines store alike (checkText).
-func openStore(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
-	if err := config.Resolve(cmd.Flags()); err != nil {
-		return nil, err
-	}
-	if err := checkText(cmd); err != nil {
-		return nil, err
-	}
+func openStore(ctx context.Context, _ *cobra.Command, o *storeOpts) (*store.Store, error) {
 	dsn := server.DSN(o.data, o.db)
 	if !store.IsPostgresDSN(dsn) {
 		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {

@@ -352,6 +352,14 @@ func invalidField(location, message string, value any) error {
 	return huma.Error422UnprocessableEntity(message, &huma.ErrorDetail{Location: location, Message: message, Value: value})
 }
 
+// WriteProblem writes the RFC 9457 problem document (application/
+// problem+json, type about:blank) of status with detail, as the API
+// answers its errors: for a request for an API path that the server
+// answers itself (over plain HTTP, where the API is not served).
+func WriteProblem(w http.ResponseWriter, status int, detail string) {
+	writeProblem(w, status, detail)
+}
+
 // writeProblem writes an RFC 9457 problem document outside huma's routes.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")

@@ -31,7 +31,7 @@ type CertFilters struct {
 func (f *CertFilters) query() (inventory.Query, error) {
 	attrs, err := inventory.ParseAttributes(f.Attributes)
 	if err != nil {
-		return inventory.Query{}, huma.Error422UnprocessableEntity(invalidDetail(err))
+		return inventory.Query{}, invalidInventory(err, "query.attr", f.Attributes)
 	}
 	return inventory.Query{Issuer: f.Issuer, Profile: f.Profile, Attributes: attrs, Sort: f.Sort, Limit: f.Limit, Cursor: f.Cursor}, nil
 }
@@ -159,11 +159,22 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 	case errors.Is(err, inventory.ErrNotFound):
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, inventory.ErrInvalid):
-		return huma.Error422UnprocessableEntity(invalidDetail(err))
+		return invalidInventory(err, "query", nil)
 	case errors.Is(err, inventory.ErrAlreadyRevoked):
 		return huma.Error409Conflict(what + " is already revoked")
 	}
 	return a.storeError(ctx, what, err)
+}
+
+// invalidInventory is the 422 of an inventory.ErrInvalid error: its
+// errors list names the parameter an *inventory.InvalidError names
+// ("query." + Param) with the value refused, and otherwise location with
+// value.
+func invalidInventory(err error, location string, value any) error {
+	if ie := (*inventory.InvalidError)(nil); errors.As(err, &ie) {
+		location, value = "query."+ie.Param, ie.Value
+	}
+	return invalidField(location, invalidDetail(err), value)
 }
 
 // invalidDetail is the detail of an inventory.ErrInvalid error: what
@@ -190,7 +201,7 @@ func certificateRoutes(a *API) {
 			q.Name, q.Suffix, q.Serial, q.Fingerprint, q.Status, q.Source = in.Name, in.Suffix, in.Serial, in.Fingerprint, in.Status, in.Source
 			if in.ExpiringWithin != "" {
 				if q.ExpiringWithin, err = inventory.ParseDuration(in.ExpiringWithin); err != nil {
-					return nil, a.inventoryError(ctx, "query", err)
+					return nil, invalidInventory(err, "query.expiring_within", in.ExpiringWithin)
 				}
 			}
 			p, err := a.d.Inventory.List(ctx, q)
@@ -254,7 +265,7 @@ func certificateRoutes(a *API) {
 			case errors.Is(err, ra.ErrAlreadyRevoked):
 				return nil, huma.Error409Conflict("certificate " + in.Ref + " is already revoked")
 			case errors.Is(err, ra.ErrBadReason):
-				return nil, huma.Error422UnprocessableEntity(err.Error())
+				return nil, invalidField("body.reason", err.Error(), reason)
 			case err != nil:
 				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
 			}

@@ -170,19 +170,32 @@ func ifMatchSpec(name, method string, values []string, spec []byte) (check bool,
 // checkProfile validates p, refuses identifier rules no name can match
 // (policy.Profile.CheckRules) and lints its certificates
 // (Deps.LintProfile).
+// Each refusal is a 422 whose errors list names the body's field at fault
+// (the *policy.FieldError's path, e.g. body.keyTypes[1]; body for an
+// error that names none).
 func (a *API) checkProfile(p *policy.Profile) error {
 	if err := p.Validate(); err != nil {
-		return huma.Error422UnprocessableEntity(err.Error())
+		return invalidProfile(err)
 	}
 	if err := p.CheckRules(); err != nil {
-		return huma.Error422UnprocessableEntity(err.Error())
+		return invalidProfile(err)
 	}
 	if a.d.LintProfile != nil {
 		if err := a.d.LintProfile(p); err != nil {
-			return huma.Error422UnprocessableEntity(err.Error())
+			return invalidProfile(err)
 		}
 	}
 	return nil
+}
+
+// invalidProfile is the 422 of a refused profile body: at "body." and the
+// field a *policy.FieldError names, with its value; at "body" otherwise.
+func invalidProfile(err error) error {
+	location, value := "body", any(nil)
+	if fe := (*policy.FieldError)(nil); errors.As(err, &fe) {
+		location, value = "body."+fe.Field, fe.Value
+	}
+	return invalidField(location, err.Error(), value)
 }
 
 func profileRoutes(a *API) {
@@ -261,7 +274,7 @@ func profileRoutes(a *API) {
 				p.Name = in.Name
 			}
 			if p.Name != in.Name {
-				return nil, huma.Error422UnprocessableEntity("the body names profile " + p.Name + ", the path " + in.Name)
+				return nil, invalidField("body.name", "the body names profile "+p.Name+", the path "+in.Name, p.Name)
 			}
 			rec, err := a.d.Store.GetProfile(ctx, in.Name)
 			if err != nil {

@@ -40,7 +40,7 @@ func reportRoutes(a *API) {
 			}
 			d, err := inventory.ParseDuration(in.Within)
 			if err != nil {
-				return nil, a.inventoryError(ctx, "within", err)
+				return nil, invalidInventory(err, "query.within", in.Within)
 			}
 			p, err := a.d.Inventory.Expiring(ctx, d, q)
 			if err != nil {
@@ -54,7 +54,7 @@ func reportRoutes(a *API) {
 		func(ctx context.Context, _ *auth.Principal, in *issuedIn) (*issuedOut, error) {
 			d, err := inventory.ParseDuration(in.Since)
 			if err != nil {
-				return nil, a.inventoryError(ctx, "since", err)
+				return nil, invalidInventory(err, "query.since", in.Since)
 			}
 			rows, err := a.d.Inventory.Issued(ctx, in.By, d)
 			if err != nil {

@@ -86,7 +86,17 @@ func tokenRoutes(a *API) {
 				return nil, huma.Error409Conflict("an unrevoked token is already named " + in.Body.Name)
 			}
 			if errors.Is(err, auth.ErrInvalid) {
-				return nil, huma.Error422UnprocessableEntity(err.Error())
+				location, value := "body", any(nil)
+				var f interface{ InvalidField() (string, any) }
+				if errors.As(err, &f) {
+					var field string
+					field, value = f.InvalidField()
+					location = "body." + field
+					if field == "expires" {
+						value = in.Body.Expires // as sent, not as parsed
+					}
+				}
+				return nil, invalidField(location, err.Error(), value)
 			}
 			if err != nil {
 				return nil, a.storeError(ctx, "token", err)

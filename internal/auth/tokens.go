@@ -32,10 +32,19 @@ var (
 )
 
 // invalidError is a refused token request: its own message, and
-// errors.Is(err, ErrInvalid).
-type invalidError struct{ error }
+// errors.Is(err, ErrInvalid); field names the request's field at fault.
+type invalidError struct {
+	error
+	field string
+	value any
+}
 
 func (invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// InvalidField returns the field of the refused token request — "name",
+// "role" or "expires" (the lifetime), as the admin API's request body and
+// the CLI's flags call them — and the value refused.
+func (e invalidError) InvalidField() (field string, value any) { return e.field, e.value }
 
 // TokenPrefix starts every token, so that secret scanners (and the
 // request log's redaction) recognize them.
@@ -96,13 +105,13 @@ type CreateRequest struct {
 // lifetime).
 func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.APIToken, error) {
 	if err := CheckName(req.Name); err != nil {
-		return "", nil, invalidError{err}
+		return "", nil, invalidError{err, "name", req.Name}
 	}
 	if _, err := ParseRole(string(req.Role)); err != nil {
-		return "", nil, invalidError{err}
+		return "", nil, invalidError{err, "role", string(req.Role)}
 	}
 	if req.TTL < 0 {
-		return "", nil, invalidError{errors.New("token lifetime must be positive")}
+		return "", nil, invalidError{errors.New("token lifetime must be positive"), "expires", req.TTL.String()}
 	}
 	idb := make([]byte, 8)
 	secret := make([]byte, 32)
@@ -116,7 +125,7 @@ func (t *Tokens) Create(ctx context.Context, req CreateRequest) (string, *store.
 	tok := TokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret)
 	now := t.now().UTC()
 	if err := store.CheckLifetime(now, req.TTL); err != nil {
-		return "", nil, invalidError{fmt.Errorf("token %w", err)}
+		return "", nil, invalidError{fmt.Errorf("token %w", err), "expires", req.TTL.String()}
 	}
 	rec := &store.APIToken{ID: id, Name: req.Name, Role: string(req.Role), SecretHash: hashToken(tok), CreatedAt: now, CreatedBy: req.Actor}
 	if req.TTL > 0 {

@@ -182,10 +182,10 @@ func decodeCursor(s, sort string) (*store.CertKey, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || c.Serial == "" {
-		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+		return nil, invalid("cursor", s, "malformed cursor")
 	}
 	if c.Sort != sort {
-		return nil, fmt.Errorf("%w: the cursor belongs to a listing sorted by %q, not %q", ErrInvalid, c.Sort, sort)
+		return nil, invalid("cursor", s, "the cursor belongs to a listing sorted by %q, not %q", c.Sort, sort)
 	}
 	return &store.CertKey{NotAfter: time.Unix(0, c.NotAfter).UTC(), Serial: c.Serial}, nil
 }
@@ -220,20 +220,20 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 	switch q.Source {
 	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered:
 	default:
-		return sq, fmt.Errorf("%w: source %q (issued, imported or discovered)", ErrInvalid, q.Source)
+		return sq, invalid("source", q.Source, "source %q (issued, imported or discovered)", q.Source)
 	}
 	switch q.Status {
 	case "", store.StatusValid, store.StatusRevoked, store.StatusExpired:
 		sq.Status = q.Status
 	default:
-		return sq, fmt.Errorf("%w: status %q (valid, revoked or expired)", ErrInvalid, q.Status)
+		return sq, invalid("status", q.Status, "status %q (valid, revoked or expired)", q.Status)
 	}
 	if q.ExpiringWithin < 0 {
-		return sq, fmt.Errorf("%w: negative expiry window", ErrInvalid)
+		return sq, invalid("expiring_within", q.ExpiringWithin.String(), "negative expiry window")
 	}
 	if q.ExpiringWithin > 0 {
 		if sq.Status != "" && sq.Status != store.StatusValid {
-			return sq, fmt.Errorf("%w: an expiry window selects valid certificates, not %s ones", ErrInvalid, sq.Status)
+			return sq, invalid("status", sq.Status, "an expiry window selects valid certificates, not %s ones", sq.Status)
 		}
 		sq.Status = store.StatusValid
 		sq.NotAfterFrom, sq.NotAfterTo = now, now.Add(q.ExpiringWithin)
@@ -244,11 +244,11 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 	case store.SortNotAfter, store.SortNotAfterDesc, store.SortSerial:
 		sq.Sort = q.Sort
 	default:
-		return sq, fmt.Errorf("%w: sort %q (not_after, -not_after or serial)", ErrInvalid, q.Sort)
+		return sq, invalid("sort", q.Sort, "sort %q (not_after, -not_after or serial)", q.Sort)
 	}
 	for k := range q.Attributes {
 		if k == "" {
-			return sq, fmt.Errorf("%w: empty attribute key", ErrInvalid)
+			return sq, invalid("attr", "="+q.Attributes[k], "empty attribute key")
 		}
 	}
 	return sq, nil
@@ -268,7 +268,7 @@ func (s *Service) List(ctx context.Context, q Query) (*Page, error) {
 		limit = DefaultLimit
 	}
 	if limit < 1 || limit > 1000 {
-		return nil, fmt.Errorf("%w: limit %d (1 to 1000)", ErrInvalid, q.Limit)
+		return nil, invalid("limit", q.Limit, "limit %d (1 to 1000)", q.Limit)
 	}
 	if q.Cursor != "" {
 		if sq.After, err = decodeCursor(q.Cursor, sq.Sort); err != nil {
@@ -366,7 +366,7 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // ACME and the admin API).
 func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocation, error) {
 	if !acme.RevocationReasonAllowed(reason) {
-		return nil, fmt.Errorf("%w: revocation reason %d is not accepted; use %s (RFC 5280 §5.3.1)", ErrInvalid, reason, acme.AllowedRevocationReasons)
+		return nil, invalid("reason", reason, "revocation reason %d is not accepted; use %s (RFC 5280 §5.3.1)", reason, acme.AllowedRevocationReasons)
 	}
 	c, err := s.record(ctx, ref)
 	if err != nil {

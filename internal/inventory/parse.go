@@ -21,11 +21,11 @@ func NormalizeName(name string) string {
 func NormalizeSuffix(s string) (string, error) {
 	d := strings.TrimPrefix(strings.TrimPrefix(NormalizeName(s), "*"), ".")
 	if d == "" {
-		return "", fmt.Errorf("%w: empty name suffix", ErrInvalid)
+		return "", invalid("suffix", s, "empty name suffix")
 	}
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x7f || d[i] < 0x20 {
-			return "", fmt.Errorf("%w: name suffix %q is not ASCII (use the A-label, xn--...)", ErrInvalid, s)
+			return "", invalid("suffix", s, "name suffix %q is not ASCII (use the A-label, xn--...)", s)
 		}
 	}
 	return "." + d, nil
@@ -37,7 +37,7 @@ func NormalizeSerial(s string) (string, error) {
 	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
 	h = strings.TrimPrefix(h, "0x")
 	if h == "" || strings.Trim(h, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("%w: serial %q is not hexadecimal", ErrInvalid, s)
+		return "", invalid("serial", s, "serial %q is not hexadecimal", s)
 	}
 	h = strings.TrimLeft(h, "0")
 	if h == "" {
@@ -51,7 +51,7 @@ func NormalizeSerial(s string) (string, error) {
 func NormalizeFingerprint(s string) (string, error) {
 	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
 	if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
-		return "", fmt.Errorf("%w: %q is not a SHA-256 fingerprint (64 hex digits)", ErrInvalid, s)
+		return "", invalid("fingerprint", s, "%q is not a SHA-256 fingerprint (64 hex digits)", s)
 	}
 	return h, nil
 }
@@ -66,10 +66,10 @@ func ParseAttributes(pairs []string) (map[string]string, error) {
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%w: attribute %q is not key=value", ErrInvalid, p)
+			return nil, invalid("attr", p, "attribute %q is not key=value", p)
 		}
 		if _, dup := m[k]; dup {
-			return nil, fmt.Errorf("%w: attribute %q given twice", ErrInvalid, k)
+			return nil, invalid("attr", p, "attribute %q given twice", k)
 		}
 		m[k] = v
 	}

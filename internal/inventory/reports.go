@@ -24,7 +24,7 @@ import (
 // ExpiringWithin and NotRenewed set; other filters of q apply too.
 func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page, error) {
 	if d <= 0 {
-		return nil, fmt.Errorf("%w: the expiry window must be positive", ErrInvalid)
+		return nil, invalid("within", d.String(), "the expiry window must be positive")
 	}
 	q.ExpiringWithin, q.NotRenewed = d, true
 	return s.List(ctx, q)
@@ -54,10 +54,10 @@ func (s *Service) Issued(ctx context.Context, by string, since time.Duration) ([
 	switch by {
 	case store.ByDay, store.ByProfile, store.ByIssuer:
 	default:
-		return nil, fmt.Errorf("%w: group by %q (day, profile or issuer)", ErrInvalid, by)
+		return nil, invalid("by", by, "group by %q (day, profile or issuer)", by)
 	}
 	if since <= 0 {
-		return nil, fmt.Errorf("%w: the report window must be positive", ErrInvalid)
+		return nil, invalid("since", since.String(), "the report window must be positive")
 	}
 	now := s.now().UTC()
 	rows, err := s.st.CountCertificatesBy(ctx, by, now.Add(-since), now.Add(time.Nanosecond))

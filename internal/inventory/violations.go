@@ -60,7 +60,7 @@ const violationBatch = 500
 // (wrapped) for a bad parameter or cursor, or a storage or profile error.
 func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Query) (*ViolationPage, error) {
 	if q.Status != "" && q.Status != store.StatusValid {
-		return nil, fmt.Errorf("%w: the violations report covers valid certificates, not %s ones", ErrInvalid, q.Status)
+		return nil, invalid("status", q.Status, "the violations report covers valid certificates, not %s ones", q.Status)
 	}
 	q.Status = store.StatusValid
 	now := s.now().UTC()
@@ -73,7 +73,7 @@ func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Quer
 		limit = DefaultLimit
 	}
 	if limit < 1 || limit > 1000 {
-		return nil, fmt.Errorf("%w: limit %d (1 to 1000)", ErrInvalid, q.Limit)
+		return nil, invalid("limit", q.Limit, "limit %d (1 to 1000)", q.Limit)
 	}
 	if q.Cursor != "" {
 		if sq.After, err = decodeCursor(q.Cursor, sq.Sort); err != nil {

@@ -203,14 +203,14 @@ type Validation struct {
 
 // validate checks v's fields; errors name the field.
 func (v *Validation) validate() error {
-	for _, s := range v.DNSResolvers {
+	for i, s := range v.DNSResolvers {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil || host == "" || port == "" {
-			return fmt.Errorf("validation.dnsResolvers: %q is not host:port", s)
+			return fieldError(fmt.Sprintf("dnsResolvers[%d]", i), s, fmt.Errorf("validation.dnsResolvers: %q is not host:port", s))
 		}
 	}
 	if v.DNSTimeout < 0 {
-		return errors.New("validation.dnsTimeout must not be negative")
+		return fieldError("dnsTimeout", v.DNSTimeout, errors.New("validation.dnsTimeout must not be negative"))
 	}
 	return nil
 }
@@ -310,108 +310,108 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // MaxValidity = Validity) and compiles its rules. Errors name the field.
 func (p *Profile) Validate() error {
 	if !nameRE.MatchString(p.Name) {
-		return fmt.Errorf("profile name %q: use 1-63 lower-case letters, digits and hyphens", p.Name)
+		return fieldError("name", p.Name, fmt.Errorf("profile name %q: use 1-63 lower-case letters, digits and hyphens", p.Name))
 	}
 	if slices.Contains(reservedNames, p.Name) {
-		return fmt.Errorf("profile name %q is reserved (an ACME resource path)", p.Name)
+		return fieldError("name", p.Name, fmt.Errorf("profile name %q is reserved (an ACME resource path)", p.Name))
 	}
 	if p.Issuer == "" {
 		p.Issuer = "local"
 	}
 	if p.Issuer != "local" {
-		return fmt.Errorf("profile %s: issuer %q does not exist (only \"local\", the built-in CA)", p.Name, p.Issuer)
+		return fieldError("issuer", p.Issuer, fmt.Errorf("profile %s: issuer %q does not exist (only \"local\", the built-in CA)", p.Name, p.Issuer))
 	}
-	for _, t := range p.IdentifierTypes {
+	for i, t := range p.IdentifierTypes {
 		if t != acme.IdentifierDNS && t != acme.IdentifierIP {
-			return fmt.Errorf("profile %s: identifier type %q (use dns or ip)", p.Name, t)
+			return fieldError(fmt.Sprintf("identifierTypes[%d]", i), t, fmt.Errorf("profile %s: identifier type %q (use dns or ip)", p.Name, t))
 		}
 	}
 	var err error
 	if p.allow, err = ParseRules(p.Allow); err != nil {
-		return fmt.Errorf("profile %s: allow: %w", p.Name, err)
+		return fieldError("allow", p.Allow, fmt.Errorf("profile %s: allow: %w", p.Name, err))
 	}
 	if p.deny, err = ParseRules(p.Deny); err != nil {
-		return fmt.Errorf("profile %s: deny: %w", p.Name, err)
+		return fieldError("deny", p.Deny, fmt.Errorf("profile %s: deny: %w", p.Name, err))
 	}
 	if p.preauth, err = ParseRules(p.PreAuthorized); err != nil {
-		return fmt.Errorf("profile %s: preAuthorized: %w", p.Name, err)
+		return fieldError("preAuthorized", p.PreAuthorized, fmt.Errorf("profile %s: preAuthorized: %w", p.Name, err))
 	}
-	for _, k := range p.KeyTypes {
+	for i, k := range p.KeyTypes {
 		if !slices.Contains(allKeyTypes, k) {
-			return fmt.Errorf("profile %s: key type %q (use %s)", p.Name, k, strings.Join(allKeyTypes, ", "))
+			return fieldError(fmt.Sprintf("keyTypes[%d]", i), k, fmt.Errorf("profile %s: key type %q (use %s)", p.Name, k, strings.Join(allKeyTypes, ", ")))
 		}
 	}
 	if p.Validity == 0 {
-		return fmt.Errorf("profile %s: validity is missing (the certificates' default lifetime, e.g. validity: 90d)", p.Name)
+		return fieldError("validity", nil, fmt.Errorf("profile %s: validity is missing (the certificates' default lifetime, e.g. validity: 90d)", p.Name))
 	}
 	if p.Validity < 0 {
-		return fmt.Errorf("profile %s: validity must be positive", p.Name)
+		return fieldError("validity", p.Validity, fmt.Errorf("profile %s: validity must be positive", p.Name))
 	}
 	if p.MaxValidity == 0 {
 		p.MaxValidity = p.Validity
 	}
 	if p.MaxValidity < p.Validity {
-		return fmt.Errorf("profile %s: maxValidity %s is below validity %s", p.Name, config.FormatDuration(time.Duration(p.MaxValidity)),
-			config.FormatDuration(time.Duration(p.Validity)))
+		return fieldError("maxValidity", p.MaxValidity, fmt.Errorf("profile %s: maxValidity %s is below validity %s", p.Name, config.FormatDuration(time.Duration(p.MaxValidity)),
+			config.FormatDuration(time.Duration(p.Validity))))
 	}
 	if len(p.EKUs) == 0 {
 		p.EKUs = []string{"serverAuth"}
 	}
-	for _, e := range p.EKUs {
+	for i, e := range p.EKUs {
 		if _, ok := ekuByName[e]; !ok {
-			return fmt.Errorf("profile %s: EKU %q (use serverAuth, clientAuth, emailProtection, codeSigning)", p.Name, e)
+			return fieldError(fmt.Sprintf("ekus[%d]", i), e, fmt.Errorf("profile %s: EKU %q (use serverAuth, clientAuth, emailProtection, codeSigning)", p.Name, e))
 		}
 	}
 	seen := map[string]bool{}
 	for i := range p.Attributes {
 		a := &p.Attributes[i]
 		if !attrNameRE.MatchString(a.Name) || seen[a.Name] {
-			return fmt.Errorf("profile %s: attribute name %q is invalid or repeated (letters, digits, _ . -)", p.Name, a.Name)
+			return fieldError(fmt.Sprintf("attributes[%d].name", i), a.Name, fmt.Errorf("profile %s: attribute name %q is invalid or repeated (letters, digits, _ . -)", p.Name, a.Name))
 		}
 		seen[a.Name] = true
 		if a.Regex != "" {
 			if a.re, err = regexp.Compile("^(?:" + a.Regex + ")$"); err != nil {
-				return fmt.Errorf("profile %s: attribute %s: regex: %w", p.Name, a.Name, err)
+				return fieldError(fmt.Sprintf("attributes[%d].regex", i), a.Regex, fmt.Errorf("profile %s: attribute %s: regex: %w", p.Name, a.Name, err))
 			}
 		}
 	}
-	for _, c := range p.Challenges {
+	for i, c := range p.Challenges {
 		if c != acme.ChallengeHTTP01 && c != acme.ChallengeDNS01 && c != acme.ChallengeTLSALPN01 {
-			return fmt.Errorf("profile %s: challenge type %q (use http-01, dns-01, tls-alpn-01)", p.Name, c)
+			return fieldError(fmt.Sprintf("challenges[%d]", i), c, fmt.Errorf("profile %s: challenge type %q (use http-01, dns-01, tls-alpn-01)", p.Name, c))
 		}
 	}
-	for _, f := range p.SubjectFields {
+	for i, f := range p.SubjectFields {
 		if !slices.Contains(subjectFieldNames, f) {
-			return fmt.Errorf("profile %s: subject field %q (use O, OU, C, ST, L)", p.Name, f)
+			return fieldError(fmt.Sprintf("subjectFields[%d]", i), f, fmt.Errorf("profile %s: subject field %q (use O, OU, C, ST, L)", p.Name, f))
 		}
 	}
 	if w := p.RenewalWindow; w != nil && !(w.Start > 0 && w.Start < w.End && w.End < 1) {
-		return fmt.Errorf("profile %s: renewalWindow: want 0 < start < end < 1 (fractions of the lifetime), got %g..%g", p.Name, w.Start, w.End)
+		return fieldError("renewalWindow", w, fmt.Errorf("profile %s: renewalWindow: want 0 < start < end < 1 (fractions of the lifetime), got %g..%g", p.Name, w.Start, w.End))
 	}
 	if p.AuthzReuse != nil && *p.AuthzReuse < 0 {
-		return fmt.Errorf("profile %s: authzReuse must not be negative", p.Name)
+		return fieldError("authzReuse", *p.AuthzReuse, fmt.Errorf("profile %s: authzReuse must not be negative", p.Name))
 	}
 	if p.Validation != nil {
 		if err := p.Validation.validate(); err != nil {
-			return fmt.Errorf("profile %s: %w", p.Name, err)
+			return fieldError("validation", p.Validation, fmt.Errorf("profile %s: %w", p.Name, err))
 		}
 	}
 	if a := p.Approval; a != nil {
 		if a.rules, err = ParseRules(a.Identifiers); err != nil {
-			return fmt.Errorf("profile %s: approval identifiers: %w", p.Name, err)
+			return fieldError("approval.identifiers", a.Identifiers, fmt.Errorf("profile %s: approval identifiers: %w", p.Name, err))
 		}
-		for _, k := range a.KeyTypes {
+		for i, k := range a.KeyTypes {
 			if !slices.Contains(allKeyTypes, k) {
-				return fmt.Errorf("profile %s: approval key type %q", p.Name, k)
+				return fieldError(fmt.Sprintf("approval.keyTypes[%d]", i), k, fmt.Errorf("profile %s: approval key type %q", p.Name, k))
 			}
 		}
-		for _, e := range a.EKUs {
+		for i, e := range a.EKUs {
 			if _, ok := ekuByName[e]; !ok {
-				return fmt.Errorf("profile %s: approval EKU %q", p.Name, e)
+				return fieldError(fmt.Sprintf("approval.ekus[%d]", i), e, fmt.Errorf("profile %s: approval EKU %q", p.Name, e))
 			}
 		}
 		if a.EscalateAfter < 0 {
-			return fmt.Errorf("profile %s: approval escalateAfter must not be negative", p.Name)
+			return fieldError("approval.escalateAfter", a.EscalateAfter, fmt.Errorf("profile %s: approval escalateAfter must not be negative", p.Name))
 		}
 	}
 	return nil
@@ -430,11 +430,11 @@ func (p *Profile) CheckRules() error {
 	}
 	lists := []ruleList{{"allow", p.Allow}, {"deny", p.Deny}, {"preAuthorized", p.PreAuthorized}}
 	if p.Approval != nil {
-		lists = append(lists, ruleList{"approval identifiers", p.Approval.Identifiers})
+		lists = append(lists, ruleList{"approval.identifiers", p.Approval.Identifiers})
 	}
 	for _, l := range lists {
 		if err := CheckRules(l.rules); err != nil {
-			return fmt.Errorf("profile %s: %s: %w", p.Name, l.field, err)
+			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
 		}
 	}
 	return nil

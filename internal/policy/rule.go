@@ -109,23 +109,24 @@ func CheckRule(s string) error {
 }
 
 // CheckRules is CheckRule for every rule of list; the error names the
-// first refused one.
+// first refused one (a *FieldError at "[i]").
 func CheckRules(list []string) error {
-	for _, s := range list {
+	for i, s := range list {
 		if err := CheckRule(s); err != nil {
-			return err
+			return &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: err}
 		}
 	}
 	return nil
 }
 
-// ParseRules compiles every rule of list.
+// ParseRules compiles every rule of list; the error names the first
+// refused one (a *FieldError at "[i]").
 func ParseRules(list []string) ([]Rule, error) {
 	out := make([]Rule, 0, len(list))
-	for _, s := range list {
+	for i, s := range list {
 		r, err := ParseRule(s)
 		if err != nil {
-			return nil, err
+			return nil, &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: err}
 		}
 		out = append(out, r)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,8 @@ import (
 // PKI and health paths is 400 with one line naming the HTTPS URL to use:
 // the same path for the admin API (it named the ACME directory, which
 // told a curl of http://HOST:PORT/api/v1/... nothing), the ACME directory
-// otherwise.
+// otherwise. The admin API's answer is an RFC 9457 problem document, as
+// every admin API error.
 func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +34,22 @@ func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		s.plainHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if got := strings.TrimSpace(rec.Body.String()); rec.Code != http.StatusBadRequest || got != want {
+		got := strings.TrimSpace(rec.Body.String())
+		if strings.HasPrefix(path, "/api/v1") {
+			// An admin API error: an RFC 9457 problem document, as the
+			// API's own (it was text/plain).
+			var p struct {
+				Type   string `json:"type"`
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Header().Get("Content-Type") != "application/problem+json" ||
+				p.Type != "about:blank" || p.Status != http.StatusBadRequest {
+				t.Errorf("plain GET %s = %d %s %q, want a 400 problem document (%v)", path, rec.Code, rec.Header().Get("Content-Type"), got, err)
+			}
+			got = p.Detail
+		}
+		if rec.Code != http.StatusBadRequest || got != want {
 			t.Errorf("plain GET %s = %d %q, want 400 %q", path, rec.Code, got, want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
 )
@@ -44,7 +45,9 @@ func sampleSubject() pkix.Name {
 
 // LintProfile lints the certificate the built-in CA would issue under p
 // for a sample name, for both its default and its maximum validity. Lint
-// failures are a *LintSettingError naming the profile and the field.
+// failures are a *policy.FieldError at the field ("validity" or
+// "maxValidity") wrapping a *LintSettingError naming the profile and the
+// field.
 func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,7 +63,8 @@ func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 		err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
 			NotBefore: nb, NotAfter: nb.Add(v - time.Second), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
 		if err != nil {
-			return lintSettingError(p.Name, []string{"validity", "maxValidity"}[i], v, err)
+			setting := []string{"validity", "maxValidity"}[i]
+			return &policy.FieldError{Field: setting, Value: config.FormatDuration(v), Err: lintSettingError(p.Name, setting, v, err)}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,5 +84,31 @@ func TestProfilesLint(t *testing.T) {
 	}
 	if err := LintProfile(ca, &long, now); err == nil {
 		t.Errorf("a 400-day serverAuth profile passed the lint")
+	}
+}
+
+// TestLintProfileNamesField: a profile failing the lint is a
+// *policy.FieldError at the field whose sample certificate failed
+// (validity; maxValidity when only the longest lifetime does), so that
+// the admin API's 422 names it, and still a *LintSettingError.
+func TestLintProfileNamesField(t *testing.T) {
+	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{LintBeforeSign: true,
+		IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, p := range map[string]policy.Profile{
+		"validity":    {Name: "long", Validity: policy.Duration(400 * 24 * time.Hour)},
+		"maxValidity": {Name: "max", Validity: policy.Duration(90 * 24 * time.Hour), MaxValidity: policy.Duration(400 * 24 * time.Hour)},
+	} {
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		err := LintProfile(ca, &p, time.Now())
+		var fe *policy.FieldError
+		var se *LintSettingError
+		if !errors.As(err, &fe) || fe.Field != field || !errors.As(err, &se) {
+			t.Errorf("%s: %#v, want a *policy.FieldError at %s wrapping a *LintSettingError", p.Name, err, field)
+		}
 	}
 }

@@ -402,23 +402,26 @@ func LockDataDir(dir string) (*os.File, error) {
 // existed before the first start keeps its mode otherwise), removes what
 // an interrupted `certgate ca import` or CA creation left next to the CA
 // directory caDir (local.RemoveLeftovers: temporary directories holding
-// private keys) and restricts a SQLite database at dsn, and its -wal and
-// -shm files, to their owner (store.RestrictSQLiteFiles: releases before
-// this one created them with mode 0644), logging each change. uid is the
-// server's effective user: the directory or a file another user owns (a
-// volume shared with the server's group) keeps its mode, with a warning,
+// private keys), restricts caDir and the CA's private key files in it
+// (a CA directory copied or restored with mode 0755 and keys 0644), and
+// restricts a SQLite database at dsn, and its -wal and -shm files, to
+// their owner (store.RestrictSQLiteFiles: releases before this one
+// created them with mode 0644), logging each change. uid is the server's
+// effective user: the directory or a file another user owns (a volume
+// shared with the server's group) keeps its mode, with a warning,
 // instead of a start that fails (chmod: operation not permitted).
+//
+// Symbolic links: the data directory, the CA directory and the database
+// path are followed (the server uses what they resolve to; the log names
+// the link too); a link where certgate or SQLite creates a regular file
+// (a key file, a -wal file) is not followed — what it points to may be
+// anything — and is left as it is with a warning.
 func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	c, err := store.RestrictMode(dataDir, uid)
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
-	case c != nil && c.Kept:
-		log.Warn("the data directory has group or other permissions but is owned by another user: left as it is; its owner should restrict it (chmod go-rwx)",
-			"path", c.Path, "mode", (fs.ModeDir | c.Old).String(), "owner_uid", c.Owner, "server_uid", uid)
-	case c != nil:
-		log.Info("restricted the data directory to its owner", "path", c.Path, "old_mode", (fs.ModeDir | c.Old).String(), "new_mode", (fs.ModeDir | c.New).String())
 	}
+	logModeChange(log, c, "the data directory", true, uid)
 	removed, err := local.RemoveLeftovers(caDir)
 	for _, p := range removed {
 		log.Warn("removed the leftover of an interrupted CA import or creation (a temporary directory holding private keys)", "path", p)
@@ -426,19 +429,58 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("built-in CA: %w", err)
 	}
+	switch c, err := store.RestrictMode(caDir, uid); {
+	case errors.Is(err, fs.ErrNotExist): // created later, 0700
+	case err != nil:
+		return fmt.Errorf("built-in CA: %w", err)
+	default:
+		logModeChange(log, c, "the CA directory", true, uid)
+		for _, name := range []string{local.RootKeyFile, local.IntermediateKeyFile} {
+			c, err := store.RestrictFile(filepath.Join(caDir, name), uid)
+			if err != nil {
+				return fmt.Errorf("built-in CA: %w", err)
+			}
+			logModeChange(log, c, "a CA private key file", false, uid)
+		}
+	}
 	if store.IsPostgresDSN(dsn) {
 		return nil
 	}
 	changed, err := store.RestrictSQLiteFiles(dsn, uid)
 	for _, c := range changed {
-		if c.Kept {
-			log.Warn("a database file has group or other permissions but is owned by another user: left as it is; its owner should restrict it (chmod go-rwx)",
-				"path", c.Path, "mode", c.Old.String(), "owner_uid", c.Owner, "server_uid", uid)
-			continue
-		}
-		log.Info("restricted a database file to its owner", "path", c.Path, "old_mode", c.Old.String(), "new_mode", c.New.String())
+		logModeChange(log, &c, "a database file", false, uid)
 	}
 	return err
+}
+
+// logModeChange logs c, a change of what's mode (nil: none; dir: what is
+// a directory): a mode restricted (info), or left as it is (warning)
+// because another user owns it or because it is a symbolic link not
+// followed.
+func logModeChange(log *slog.Logger, c *store.ModeChange, what string, dir bool, uid int) {
+	if c == nil {
+		return
+	}
+	var attrs []any
+	if c.Link != "" {
+		attrs = append(attrs, "link", c.Link)
+	}
+	mode := func(m fs.FileMode) string {
+		if dir {
+			m |= fs.ModeDir
+		}
+		return m.String()
+	}
+	switch {
+	case c.NotFollowed:
+		log.Warn(what+" is a symbolic link: not followed, its target's mode left as it is; certgate creates a regular file there (replace the link by the file, mode 0600)",
+			"path", c.Path)
+	case c.Kept:
+		log.Warn(what+" has group or other permissions but is owned by another user: left as it is; its owner should restrict it (chmod go-rwx)",
+			append([]any{"path", c.Path, "mode", mode(c.Old), "owner_uid", c.Owner, "server_uid", uid}, attrs...)...)
+	default:
+		log.Info("restricted "+what+" to its owner", append([]any{"path", c.Path, "old_mode", mode(c.Old), "new_mode", mode(c.New)}, attrs...)...)
+	}
 }
 
 // preflight lints a sample of the certificates this configuration would
@@ -594,8 +636,9 @@ func (s *Server) port() string {
 
 // plainHandler serves the CRL, OCSP and CA certificates, /healthz and
 // /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME):
-// an admin API path at the same path over HTTPS, anything else at the ACME
-// directory; both 400 with one line of text.
+// an admin API path at the same path over HTTPS (400, an RFC 9457 problem
+// document as every admin API error), anything else at the ACME directory
+// (400 with one line of text).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
 	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
@@ -606,7 +649,7 @@ func (s *Server) plainHandler() http.Handler {
 		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") || r.URL.Path == adminapi.Prefix {
 			// Name the resource asked for, not the ACME directory: a curl
 			// of the admin API with http:// should say where it is.
-			http.Error(rw, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath(), http.StatusBadRequest)
+			adminapi.WriteProblem(rw, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath())
 			return
 		}
 		http.Error(rw, "certgate serves ACME over HTTPS only: "+base+"/acme/directory", http.StatusBadRequest)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/certgate/certgate/internal/issuer/local"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -191,5 +193,121 @@ func TestTidyKeepsAnotherUsersModes(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "restricted") {
 		t.Errorf("a change was logged:\n%s", logs)
+	}
+}
+
+// TestTidyRestrictsCADir: a start restricts the CA directory (0755, as a
+// copy or a restore from a backup leaves it) to its owner (0700) and its
+// private key files (0644) to theirs (0600), logging each change, as it
+// does the data directory and the database; the certificates keep their
+// mode 0644. Before, they were left as they were: a CA directory restored
+// with 0755 and keys 0644 let any local user read the CA's private keys
+// (the data directory being restricted hid them only while it was). A key owned by another user keeps its mode
+// with a warning; a key file that is a symbolic link is not followed (what
+// it points to keeps its mode) and is warned about.
+func TestTidyRestrictsCADir(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca := CADir(data)
+	if _, err := local.LoadOrCreate(ca, local.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	loosen := func() {
+		t.Helper()
+		for p, mode := range map[string]os.FileMode{ca: 0o755, filepath.Join(ca, local.RootKeyFile): 0o644,
+			filepath.Join(ca, local.IntermediateKeyFile): 0o640} {
+			if err := os.Chmod(p, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	loosen()
+	logs := &syncBuffer{}
+	if err := tidyDataDir(data, ca, DSN(data, ""), os.Geteuid(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]os.FileMode{"": 0o700, local.RootKeyFile: 0o600, local.IntermediateKeyFile: 0o600,
+		local.RootCertFile: 0o644, local.IntermediateCertFile: 0o644} {
+		if fi, err := os.Stat(filepath.Join(ca, name)); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("ca/%s: %v %v, want %v", name, fi.Mode(), err, mode)
+		}
+	}
+	for _, want := range []string{`msg="restricted the CA directory to its owner" path=` + ca + " old_mode=drwxr-xr-x new_mode=drwx------",
+		`msg="restricted a CA private key file to its owner" path=` + filepath.Join(ca, local.RootKeyFile) + " old_mode=-rw-r--r-- new_mode=-rw-------",
+		`msg="restricted a CA private key file to its owner" path=` + filepath.Join(ca, local.IntermediateKeyFile) + " old_mode=-rw-r----- new_mode=-rw-------"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("not logged: %s\n%s", want, logs)
+		}
+	}
+
+	// Owned by another user: kept, with warnings.
+	loosen()
+	logs = &syncBuffer{}
+	other := os.Geteuid() + 1
+	if err := tidyDataDir(data, ca, DSN(data, ""), other, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(ca, local.RootKeyFile)); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("another user's key: %v %v, want its mode kept", fi.Mode(), err)
+	}
+	for _, want := range []string{"the CA directory has group or other permissions but is owned by another user",
+		"a CA private key file has group or other permissions but is owned by another user", "server_uid=" + strconv.Itoa(other)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("not logged: %s\n%s", want, logs)
+		}
+	}
+
+	// A key file that is a link: not followed.
+	elsewhere := filepath.Join(t.TempDir(), "root.key")
+	key := filepath.Join(ca, local.RootKeyFile)
+	if err := os.Rename(key, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, key); err != nil {
+		t.Fatal(err)
+	}
+	logs = &syncBuffer{}
+	if err := tidyDataDir(data, ca, DSN(data, ""), os.Geteuid(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(elsewhere); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the link's target: %v %v, want its mode kept", fi.Mode(), err)
+	}
+	if want := `msg="a CA private key file is a symbolic link: not followed`; !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "path="+key) {
+		t.Errorf("not logged: %s\n%s", want, logs)
+	}
+}
+
+// TestTidyFollowsDatabaseLink: a SQLite database path that is a symbolic
+// link is restricted where it leads (SQLite's files are there), and the
+// log names the file changed and the link.
+func TestTidyFollowsDatabaseLink(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "db.sqlite")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(target, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dsn := DSN(data, "")
+	if err := os.Symlink(target, dsn); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	if err := tidyDataDir(data, CADir(data), dsn, os.Geteuid(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the database the link leads to: %v %v, want 0600", fi.Mode(), err)
+	}
+	if want := `msg="restricted a database file to its owner" path=` + target + " old_mode=-rw-r--r-- new_mode=-rw------- link=" + dsn; !strings.Contains(logs.String(), want) {
+		t.Errorf("not logged: %s\n%s", want, logs)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -23,9 +24,15 @@ func sqliteFiles(path string) []string {
 // createSQLiteFile creates the database file at path with SQLiteFileMode
 // unless it exists, so that SQLite, which would create it with mode 0644
 // (less the umask), opens a file only its owner can read, and derives the
-// same mode for its -wal and -shm files.
+// same mode for its -wal and -shm files. A path that is a symbolic link to
+// a file that does not exist yet gets that file created (SQLite would
+// create it through the link).
 func createSQLiteFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, SQLiteFileMode)
+	flag := os.O_RDWR | os.O_CREATE | os.O_EXCL
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		flag &^= os.O_EXCL // O_EXCL fails on any link; without it the link is followed
+	}
+	f, err := os.OpenFile(path, flag, SQLiteFileMode)
 	if errors.Is(err, fs.ErrExist) {
 		return nil
 	}
@@ -36,9 +43,13 @@ func createSQLiteFile(path string) error {
 }
 
 // ModeChange is a file whose mode RestrictSQLiteFiles changed, or, Kept,
-// would have changed but left alone because another user owns it.
+// would have changed but left alone because another user owns it, or,
+// NotFollowed, a symbolic link where a file was expected, left alone.
 type ModeChange struct {
 	Path string
+	// Link is the symbolic link given, which resolves to Path (the file
+	// changed); "" when the path given was no link.
+	Link string
 	Old  fs.FileMode // permission bits before
 	New  fs.FileMode // permission bits after (Old when Kept)
 	// Kept: the file has group or other permissions but is owned by
@@ -48,22 +59,70 @@ type ModeChange struct {
 	// fsGroup, is owned by root and the server runs as another user).
 	Kept  bool
 	Owner int // the file's owner (uid), when Kept
+	// NotFollowed: Path is a symbolic link where certgate (or SQLite)
+	// creates a regular file (a CA key, a -wal file): someone else made
+	// it, so neither it nor what it points to is changed.
+	NotFollowed bool
 }
 
-// RestrictMode removes the group and other permissions of the file at
-// path (following a symbolic link) when it has any and is owned by uid,
-// and returns the change (nil when there is nothing to change). A file
-// owned by another user keeps its mode: the change returned is Kept. The
-// server restricts its data directory with it.
+// RestrictMode removes the group and other permissions of the file or
+// directory at path when it has any and is owned by uid, and returns the
+// change (nil when there is nothing to change). A path that is a symbolic
+// link is followed, as the server uses what it resolves to (a data
+// directory on another volume): the change names the resolved path, and
+// the link in Link. A file owned by another user keeps its mode: the
+// change returned is Kept. A path that does not exist is an error
+// wrapping fs.ErrNotExist. The server restricts its data directory and
+// its CA directory with it.
 func RestrictMode(path string, uid int) (*ModeChange, error) {
-	fi, err := os.Stat(path)
+	resolved, link, err := resolveLink(path)
 	if err != nil {
 		return nil, err
+	}
+	fi, err := os.Lstat(resolved)
+	if err != nil {
+		return nil, err
+	}
+	c, err := restrictMode(resolved, fi, uid)
+	if c != nil && link {
+		c.Link = path
+	}
+	return c, err
+}
+
+// resolveLink returns path, or, when path is a symbolic link, what it
+// resolves to (filepath.EvalSymlinks) and true.
+func resolveLink(path string) (resolved string, link bool, err error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return path, false, err
+	}
+	resolved, err = filepath.EvalSymlinks(path)
+	return resolved, true, err
+}
+
+// RestrictFile is RestrictMode for a file that certgate creates inside a
+// directory it restricts (a CA private key), without following a
+// symbolic link: a link at path is returned NotFollowed and left as it
+// is, as is anything but a regular file. A path that does not exist is
+// nothing to change (nil, nil).
+func RestrictFile(path string, uid int) (*ModeChange, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return &ModeChange{Path: path, NotFollowed: true}, nil
+	case !fi.Mode().IsRegular():
+		return nil, nil
 	}
 	return restrictMode(path, fi, uid)
 }
 
-// restrictMode is RestrictMode for the file at path described by fi.
+// restrictMode is RestrictMode for the file at path described by fi (from
+// Lstat: path is no link).
 func restrictMode(path string, fi fs.FileInfo, uid int) (*ModeChange, error) {
 	old := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 	if old&0o077 == 0 {
@@ -87,15 +146,33 @@ func restrictMode(path string, fi fs.FileInfo, uid int) (*ModeChange, error) {
 // and returned Kept. The server calls it at start, with the data
 // directory's lock held, and logs the changes. A file that does not exist
 // is skipped; failing to change one is an error.
+//
+// A database path that is a symbolic link is followed: SQLite opens the
+// file it resolves to and keeps the -wal, -shm and -journal files next to
+// that file, not next to the link, so those are the files restricted (the
+// database's change names the link in Link). A -wal, -shm or -journal file
+// that is itself a link (SQLite creates none) is not followed: it is
+// returned NotFollowed, and what it points to keeps its mode.
 func RestrictSQLiteFiles(path string, uid int) ([]ModeChange, error) {
+	resolved, link, err := resolveLink(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no database yet, or a link to none: createSQLiteFile makes it 0600
+	}
+	if err != nil {
+		return nil, fmt.Errorf("database file mode: %w", err)
+	}
 	var changed []ModeChange
-	for _, p := range sqliteFiles(path) {
+	for i, p := range sqliteFiles(resolved) {
 		fi, err := os.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return changed, fmt.Errorf("database file mode: %w", err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			changed = append(changed, ModeChange{Path: p, NotFollowed: true})
+			continue
 		}
 		if !fi.Mode().IsRegular() {
 			continue
@@ -105,6 +182,9 @@ func RestrictSQLiteFiles(path string, uid int) ([]ModeChange, error) {
 			return changed, fmt.Errorf("database file mode: %w", err)
 		}
 		if c != nil {
+			if i == 0 && link {
+				c.Link = path
+			}
 			changed = append(changed, *c)
 		}
 	}

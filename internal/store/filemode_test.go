@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/store"
@@ -63,5 +65,81 @@ func TestSQLiteFilesOwnerOnly(t *testing.T) {
 	}
 	if changed, err := store.RestrictSQLiteFiles(path, os.Geteuid()); err != nil || len(changed) != 0 {
 		t.Errorf("second RestrictSQLiteFiles: %v %v, want nothing to change", changed, err)
+	}
+}
+
+// TestRestrictSQLiteFilesThroughLink: a database path that is a symbolic
+// link (to a database on another volume) is restricted where it leads:
+// SQLite opens the target and keeps its -wal and -shm files next to it,
+// and those were left 0644 (the link was skipped as no regular file). A
+// -wal, -shm or -journal file that is itself a link is not followed: the
+// file it points to keeps its mode and the link is reported NotFollowed.
+// A link to a database that does not exist yet gets it created 0600.
+func TestRestrictSQLiteFilesThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "volume", "db.sqlite")
+	link := filepath.Join(dir, "data", "certgate.db")
+	for _, d := range []string{filepath.Dir(target), filepath.Dir(link)} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	// A first open through a link to no file creates the target 0600.
+	st := storetest.OpenDSN(t, link)
+	if _, err := st.InitSetting(t.Context(), "probe", "x"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != store.SQLiteFileMode {
+		t.Fatalf("database created through a link: %v %v, want mode 0600", fi.Mode(), err)
+	}
+
+	// An older install: the target and its -wal 0644; a -shm that is a
+	// link to an unrelated file.
+	unrelated := filepath.Join(dir, "unrelated")
+	if err := os.WriteFile(unrelated, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{target, target + "-wal"} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = os.Remove(target + "-shm")
+	if err := os.Symlink(unrelated, target+"-shm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(unrelated, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := store.RestrictSQLiteFiles(link, os.Geteuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changed {
+		got = append(got, fmt.Sprintf("%s link=%q old=%v new=%v notFollowed=%v", c.Path, c.Link, c.Old, c.New, c.NotFollowed))
+	}
+	want := []string{
+		fmt.Sprintf("%s link=%q old=-rw-r--r-- new=-rw------- notFollowed=false", target, link),
+		fmt.Sprintf("%s-wal link=\"\" old=-rw-r--r-- new=-rw------- notFollowed=false", target),
+		fmt.Sprintf("%s-shm link=\"\" old=---------- new=---------- notFollowed=true", target),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("changed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for p, mode := range map[string]os.FileMode{target: 0o600, target + "-wal": 0o600, unrelated: 0o644} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v %v, want %v", p, fi.Mode(), err, mode)
+		}
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link: %v %v", fi.Mode(), err)
 	}
 }
