@@ -110,6 +110,14 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 		// will not be issued (RFC 8555 §7.1.6 invalid).
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
+	// The CSR against the profile as it is now, as finalize checked it:
+	// keyTypes or subjectFields may have changed while the order waited.
+	if err := prof.CheckKey(csr.PublicKey); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
+	if err := prof.CheckSubject(csr.Subject); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
 	// The key may have been revoked for keyCompromise while the order
 	// waited for its approver.
 	if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {
