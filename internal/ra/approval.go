@@ -19,7 +19,7 @@ import (
 // ApprovalStore is what approvals need from storage; *store.Store
 // implements it.
 type ApprovalStore interface {
-	RequestApproval(ctx context.Context, ap *store.Approval, now time.Time, events ...*store.AuditAppend) error
+	RequestApprovalSpend(ctx context.Context, ap *store.Approval, now time.Time, spend *store.RateSpend, events ...*store.AuditAppend) error
 	GetApprovalByOrder(ctx context.Context, orderID string) (*store.Approval, error)
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
@@ -39,8 +39,14 @@ const ApprovalRetryAfter = 5
 // requestApproval parks order o after a finalize whose profile requires
 // approval: the order is stored as awaiting approval (served as
 // processing, RFC 8555 §7.4) with the CSR, until DecideApproval's effects
-// are picked up by ResumeApproved.
+// are picked up by ResumeApproved. certificates-per-domain is spent in the
+// same transaction (limitCertificate), so that a finalize that loses a
+// race to another spends nothing.
 func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, keyType, why string, now time.Time) (*store.Order, error) {
+	spend, refused, err := r.limitCertificate(ctx, a, o)
+	if err != nil {
+		return nil, err
+	}
 	ap := &store.Approval{ID: newID(), OrderID: o.ID, AccountID: a.ID, Profile: o.Profile, Identifiers: o.Identifiers, KeyType: keyType,
 		Reason: why, CSR: csr.Raw, Status: store.ApprovalPending, RequestedAt: now}
 	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionApprovalRequest,
@@ -48,7 +54,10 @@ func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Ord
 	if err != nil {
 		return nil, r.internal(ctx, "audit event", err)
 	}
-	if err := r.store.RequestApproval(ctx, ap, now, ev...); err != nil {
+	if err := r.store.RequestApprovalSpend(ctx, ap, now, spend, ev...); err != nil {
+		if p := rateRefusal(err, refused); p != nil {
+			return nil, p
+		}
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}
