@@ -34,7 +34,7 @@ func (s *subjectFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.account, "account", "", "ACME account ID (the last path segment of its URL)")
 	cmd.Flags().StringVar(&s.eab, "eab", "", "external account binding key ID: applies to every account bound with it")
 	cmd.Flags().StringVar(&s.ip, "ip", "", "client IPv4 address, or IPv6 address or /64 (counted per /64) (new-accounts-per-ip)")
-	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain, or an IP address identifier (certificates-per-domain)")
+	cmd.Flags().StringVar(&s.domain, "domain", "", "registered domain, or an IPv4 address, or an IPv6 address or /64 (counted per /64) (certificates-per-domain)")
 }
 
 func (s *subjectFlags) subject() (string, error) {
@@ -53,9 +53,15 @@ func (s *subjectFlags) subject() (string, error) {
 		out = append(out, ratelimit.IPSubject(key))
 	}
 	if addr, err := netip.ParseAddr(strings.TrimSpace(s.domain)); err == nil && addr.Zone() == "" {
-		// An IP address identifier counts as itself, in the form newOrder
-		// writes it (RFC 5952, IPv4-mapped as IPv4).
-		out = append(out, ratelimit.DomainSubject(addr.Unmap().String()))
+		// An IP address identifier counts as an IPv4 address, in the form
+		// newOrder writes it (IPv4-mapped as IPv4), or as the IPv6 /64 it
+		// lies in (ratelimit.RegisteredDomain).
+		out = append(out, ratelimit.DomainSubject(ratelimit.IPKey(addr)))
+	} else if p, err := netip.ParsePrefix(strings.TrimSpace(s.domain)); err == nil {
+		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() != 64 {
+			return "", fmt.Errorf("--domain %q: the only prefix certificates-per-domain counts is an IPv6 /64", s.domain)
+		}
+		out = append(out, ratelimit.DomainSubject(ratelimit.IPKey(p.Addr())))
 	} else if s.domain != "" {
 		name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s.domain), "*."), "."))
 		if err != nil || name == "" {
@@ -84,6 +90,10 @@ func (s *subjectFlags) verbatimSubject() string {
 	case s.ip != "" && s.domain == "":
 		return ratelimit.IPSubject(s.ip)
 	case s.domain != "" && s.ip == "":
+		if addr, err := netip.ParseAddr(strings.TrimSpace(s.domain)); err == nil && addr.Zone() == "" {
+			// Before IPv6 addresses counted per /64, one counted as itself.
+			return ratelimit.DomainSubject(addr.Unmap().String())
+		}
 		return ratelimit.DomainSubject(ratelimit.RegisteredDomain(s.domain))
 	}
 	return ""

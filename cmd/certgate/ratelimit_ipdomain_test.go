@@ -6,15 +6,16 @@ import (
 )
 
 // TestRateLimitDomainOverrideForIPAddresses: certificates-per-domain counts
-// each IP address identifier under its canonical form (newOrder writes IPv6
-// per RFC 5952, IPv4-mapped ones as IPv4), so an override given for an IP
-// address with --domain is stored under that form: an IPv6 address was
-// refused as "not a DNS name", and could not be exempted at all.
+// an IPv4 address identifier under its canonical form (IPv4-mapped ones as
+// IPv4) and an IPv6 one under its /64, so an override given for an IP
+// address (or an IPv6 /64) with --domain is stored under that form: an IPv6
+// address was refused as "not a DNS name", and could not be exempted at all.
 func TestRateLimitDomainOverrideForIPAddresses(t *testing.T) {
 	data := t.TempDir()
 	initDataDir(t, data)
 	for _, c := range []struct{ value, want string }{
-		{"2001:DB8:0::1", "domain:2001:db8::1"},
+		{"2001:DB8:0::1", "domain:2001:db8::/64"},
+		{"2001:db8:0:7::/64", "domain:2001:db8:0:7::/64"},
 		{"::ffff:192.0.2.10", "domain:192.0.2.10"},
 		{"192.0.2.11", "domain:192.0.2.11"},
 	} {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/titanous/rocacheck"
 	zx509 "github.com/zmap/zcrypto/x509"
 	"github.com/zmap/zlint/v3/lint"
 	zlintutil "github.com/zmap/zlint/v3/util"
@@ -154,7 +155,9 @@ func (t *smallKeyTable) execute(pub *ecdsa.PublicKey) *lint.LintResult {
 // moduli with a prime factor below 752 (w_rsa_mod_factors_smaller_than_752)
 // and RSA moduli whose factors are close enough for Fermat's method to find
 // them in 100 steps (e_rsa_fermat_factorization with zlint's default
-// rounds). Safe for concurrent use.
+// rounds); and, beyond the lint, RSA moduli with the ROCA fingerprint
+// (CVE-2017-15361: Infineon's key generation, whose keys can be factored),
+// which CA/B BR 6.1.1.3 requires refusing. Safe for concurrent use.
 type KeyChecker struct {
 	keys *smallKeys
 }
@@ -181,6 +184,9 @@ func (k *KeyChecker) Weak(pub crypto.PublicKey) string {
 		}
 		if fermatFactors(pk.N, fermatRounds) {
 			return "its RSA modulus factors by Fermat's method (its two primes are too close)"
+		}
+		if rocacheck.IsWeak(pk) {
+			return "its RSA modulus has the ROCA fingerprint (CVE-2017-15361: made by Infineon's vulnerable key generation, it can be factored)"
 		}
 	}
 	return ""

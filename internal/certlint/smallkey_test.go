@@ -8,7 +8,10 @@ import (
 	"crypto/rsa"
 	"encoding/binary"
 	"math/big"
+	"strings"
 	"testing"
+
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // TestSmallKeyTables recomputes every 61st entry (and the last) of the
@@ -96,5 +99,16 @@ func TestKeyCheckerWeakRSA(t *testing.T) {
 	}
 	if why := kc.Weak(&key.PublicKey); why != "" {
 		t.Errorf("a generated key reported: %s", why)
+	}
+}
+
+// TestKeyCheckerROCA: Weak names an RSA key with the ROCA fingerprint
+// (CVE-2017-15361), which CA/B BR 6.1.1.3 requires refusing; the lint's
+// checks (small factors, Fermat) do not find it.
+func TestKeyCheckerROCA(t *testing.T) {
+	key := testca.ROCAKey(t)
+	why := NewKeyChecker().Weak(&key.PublicKey)
+	if !strings.Contains(why, "ROCA") {
+		t.Errorf("ROCA key: %q, want it named weak for ROCA", why)
 	}
 }

@@ -382,3 +382,23 @@ func TestRenewalWindowForEndsAfterStart(t *testing.T) {
 		t.Errorf("window %v .. %v, want 08:30 .. 08:45", start, end)
 	}
 }
+
+// TestRegexpRuleCaseInsensitive: a regexp rule matches DNS names
+// case-insensitively, as exact and suffix rules do: a deny rule written in
+// upper case ("/VAULT[0-9]*\.corp\.test/") matched no identifier at all
+// (identifiers are lower-case), so the names it denies were issued.
+func TestRegexpRuleCaseInsensitive(t *testing.T) {
+	p := valid(t, Profile{Name: "corp", Allow: []string{"*.corp.test"}, Deny: []string{`/VAULT[0-9]*\.Corp\.TEST/`},
+		Approval: &Approval{Identifiers: []string{`/DB-.*\.corp\.test/`}}})
+	err := p.CheckIdentifiers([]acme.Identifier{dns("vault1.corp.test")}, nil)
+	if pr, ok := acme.AsProblem(err); !ok || pr.Type != acme.RejectedIdentifier || len(pr.Subproblems) != 1 ||
+		!strings.Contains(pr.Subproblems[0].Detail, "denied by the profile") {
+		t.Errorf("vault1.corp.test: %v, want it denied", err)
+	}
+	if err := p.CheckIdentifiers([]acme.Identifier{dns("web.corp.test")}, nil); err != nil {
+		t.Errorf("web.corp.test: %v", err)
+	}
+	if need, _ := p.NeedsApproval([]acme.Identifier{dns("db-1.corp.test")}, KeyECDSAP256); !need {
+		t.Error("db-1.corp.test does not need approval")
+	}
+}

@@ -506,8 +506,12 @@ func (p *Profile) ChallengeAllowed(typ string) bool {
 	return len(p.Challenges) == 0 || slices.Contains(p.Challenges, typ)
 }
 
-// IsPreAuthorized reports whether id (without "*.") is pre-authorized for
-// EAB-bound accounts.
+// IsPreAuthorized reports whether order identifier id (a wildcard with
+// its "*.") is pre-authorized for EAB-bound accounts: matched like an
+// allow rule, so that a wildcard is pre-authorized only by a rule that
+// covers the wildcard name ("*.example.com" covers "*.www.example.com"),
+// never by an exact rule for its base name, which pre-authorizes that one
+// host, not every name below it.
 func (p *Profile) IsPreAuthorized(id acme.Identifier) bool { return matchAny(p.preauth, id) }
 
 // CheckIdentifiers checks normalised order identifiers against the

@@ -17,7 +17,7 @@ import (
 //     including wildcard names such as "*.www.example.com" (not the
 //     apex example.com itself);
 //   - "/regexp/": DNS names matching the Go regular expression (RE2),
-//     which is anchored at both ends;
+//     which is anchored at both ends and case-insensitive;
 //   - "192.0.2.7", "2001:db8::1": that IP address;
 //   - "10.0.0.0/8", "2001:db8::/32": IP addresses in the CIDR prefix.
 //
@@ -38,7 +38,10 @@ func ParseRule(s string) (Rule, error) {
 	case s == "":
 		return r, fmt.Errorf("empty identifier rule")
 	case len(s) >= 2 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/"):
-		re, err := regexp.Compile("^(?:" + s[1:len(s)-1] + ")$")
+		// Case-insensitive, as DNS names are (RFC 4343) and as exact and
+		// suffix rules are: identifiers are lower-case, so a pattern
+		// written with upper-case letters would otherwise never match.
+		re, err := regexp.Compile("(?i)^(?:" + s[1:len(s)-1] + ")$")
 		if err != nil {
 			return r, fmt.Errorf("identifier rule %q: %w", s, err)
 		}

@@ -19,7 +19,7 @@ import (
 // ApprovalStore is what approvals need from storage; *store.Store
 // implements it.
 type ApprovalStore interface {
-	RequestApproval(ctx context.Context, ap *store.Approval, now time.Time, events ...*store.AuditAppend) error
+	RequestApprovalSpend(ctx context.Context, ap *store.Approval, now time.Time, spend *store.RateSpend, events ...*store.AuditAppend) error
 	GetApprovalByOrder(ctx context.Context, orderID string) (*store.Approval, error)
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
@@ -39,8 +39,14 @@ const ApprovalRetryAfter = 5
 // requestApproval parks order o after a finalize whose profile requires
 // approval: the order is stored as awaiting approval (served as
 // processing, RFC 8555 §7.4) with the CSR, until DecideApproval's effects
-// are picked up by ResumeApproved.
+// are picked up by ResumeApproved. certificates-per-domain is spent in the
+// same transaction (limitCertificate), so that a finalize that loses a
+// race to another spends nothing.
 func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, keyType, why string, now time.Time) (*store.Order, error) {
+	spend, refused, err := r.limitCertificate(ctx, a, o)
+	if err != nil {
+		return nil, err
+	}
 	ap := &store.Approval{ID: newID(), OrderID: o.ID, AccountID: a.ID, Profile: o.Profile, Identifiers: o.Identifiers, KeyType: keyType,
 		Reason: why, CSR: csr.Raw, Status: store.ApprovalPending, RequestedAt: now}
 	ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionApprovalRequest,
@@ -48,7 +54,10 @@ func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Ord
 	if err != nil {
 		return nil, r.internal(ctx, "audit event", err)
 	}
-	if err := r.store.RequestApproval(ctx, ap, now, ev...); err != nil {
+	if err := r.store.RequestApprovalSpend(ctx, ap, now, spend, ev...); err != nil {
+		if p := rateRefusal(err, refused); p != nil {
+			return nil, p
+		}
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}
@@ -108,6 +117,14 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
 		// Approved, but no longer issuable as ordered: the certificate
 		// will not be issued (RFC 8555 §7.1.6 invalid).
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
+	// The CSR against the profile as it is now, as finalize checked it:
+	// keyTypes or subjectFields may have changed while the order waited.
+	if err := prof.CheckKey(csr.PublicKey); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
+	if err := prof.CheckSubject(csr.Subject); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
 	// The key may have been revoked for keyCompromise while the order

@@ -202,9 +202,6 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {
 			return nil, err
 		}
-		if err := r.spendCertificate(ctx, a, o); err != nil {
-			return nil, err
-		}
 		return r.requestApproval(ctx, a, o, csr, kt, why, now)
 	}
 	spend, refused, err := r.limitCertificate(ctx, a, o)

@@ -88,7 +88,7 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 		}
 		az := &store.Authorization{ID: newID(), AccountID: a.ID, Identifier: aid, Wildcard: wildcard,
 			Status: acme.StatusPending, Expires: now.Add(r.cfg.PendingAuthzLifetime), CreatedAt: now, Profile: o.Profile}
-		if pol.preAuthorized(aid) {
+		if pol.preAuthorized(aid, wildcard) {
 			// Valid at once, without a challenge (RFC 8555 §7.1.4 allows
 			// authorizations the server considers valid out of band).
 			az.Status, az.ValidatedAt, az.Expires = acme.StatusValid, now, now.Add(r.cfg.ValidAuthzLifetime)

@@ -27,6 +27,7 @@ import (
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // policyEnv is an RA over a fresh SQLite store with a linting built-in CA
@@ -627,5 +628,25 @@ func TestFinalizeSmallECDSAKey(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "weak.pre.test"), nil); err != nil {
 		t.Fatalf("a sound key: %v", err)
+	}
+}
+
+// TestFinalizeROCAKey: a CSR whose RSA key has the ROCA fingerprint
+// (CVE-2017-15361) is refused with badCSR before anything is signed (CA/B
+// BR 6.1.1.3 lists ROCA among the weak keys a CA must refuse) and the
+// order stays ready; it was issued.
+func TestFinalizeROCAKey(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "svc", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
+	ctx := context.Background()
+	a := e.account("svc", nil, nil)
+	o, azs := e.readyOrder(a, "svc", "roca.pre.test")
+	_, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, testca.ROCAKey(t), "roca.pre.test"), nil)
+	wantProblem(t, err, acme.BadCSR, "ROCA")
+	cur, err := e.st.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ra.OrderStatus(cur, azs, time.Now()); st != acme.StatusReady {
+		t.Fatalf("the order is %s after the refused CSR, want ready", st)
 	}
 }

@@ -151,3 +151,33 @@ func TestApprovedOrderRecheckedAgainstProfile(t *testing.T) {
 		t.Error("served valid")
 	}
 }
+
+// TestApprovedOrderRecheckedKeyType: a CSR key type the profile stopped
+// allowing while the order waited for its approver is not issued when the
+// approver approves (the profile as it is then decides, as at finalize):
+// the order becomes invalid with badCSR and no certificate is stored.
+func TestApprovedOrderRecheckedKeyType(t *testing.T) {
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		KeyTypes: []string{policy.KeyECDSAP256, policy.KeyECDSAP384}, Approval: &policy.Approval{Always: true}}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a := e.account("gated", nil, nil)
+	o, azs := e.readyOrder(a, "gated", "k.pre.test")
+	parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "k.pre.test"), nil)
+	if err != nil || parked.Status != store.OrderAwaitingApproval {
+		t.Fatalf("finalize: %v %v", parked, err)
+	}
+	p.KeyTypes = []string{policy.KeyECDSAP384}
+	e.updateProfile(p)
+	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ra.ResumeApproved(ctx, parked)
+	wantProblem(t, err, acme.BadCSR, "does not allow ecdsa-p256 keys")
+	e.wantInvalidOrder(o.ID, acme.BadCSR)
+}

@@ -152,7 +152,7 @@ func (op *orderPolicy) checkChallenges(ids []acme.Identifier, ipDenied func(neti
 	var subs []acme.Problem
 	for _, id := range ids {
 		aid, wildcard := authzIdentifier(id)
-		if op.preAuthorized(aid) {
+		if op.preAuthorized(aid, wildcard) {
 			continue
 		}
 		var sp *acme.Problem
@@ -190,9 +190,15 @@ func (op *orderPolicy) challengeTypes(id acme.Identifier, wildcard bool) []strin
 	return out
 }
 
-// preAuthorized reports whether the authorization for id is valid without
-// a challenge: the account is EAB-bound and the profile pre-authorizes id.
-func (op *orderPolicy) preAuthorized(id acme.Identifier) bool {
+// preAuthorized reports whether the authorization for id (without "*.";
+// wildcard says the order names *.id) is valid without a challenge: the
+// account is EAB-bound and the profile pre-authorizes the order's
+// identifier (policy.Profile.IsPreAuthorized: for a wildcard, the
+// wildcard name).
+func (op *orderPolicy) preAuthorized(id acme.Identifier, wildcard bool) bool {
+	if wildcard {
+		id.Value = "*." + id.Value
+	}
 	return op.bound && op.profile.IsPreAuthorized(id)
 }
 
@@ -206,7 +212,7 @@ func (op *orderPolicy) reusable(az *store.Authorization) bool {
 			return op.profile.ChallengeAllowed(c.Type)
 		}
 	}
-	return op.preAuthorized(az.Identifier)
+	return op.preAuthorized(az.Identifier, az.Wildcard)
 }
 
 // authzReuse is the reuse window under the profile (server default def).

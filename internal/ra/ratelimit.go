@@ -107,8 +107,8 @@ func (r *RA) limitNewOrder(ctx context.Context, a *store.Account, domainIDs []ac
 // limitCertificate prepares the spend of certificates-per-domain for every
 // registered domain of order o that it counts (domainCounted: a
 // replacement's renewed domains are exempt), all or none, in the
-// transaction that starts its issuance (see limitNewOrder for sp and
-// refused).
+// transaction that starts its issuance or, for an order that waits for
+// approval, requests the approval (see limitNewOrder for sp and refused).
 func (r *RA) limitCertificate(ctx context.Context, a *store.Account, o *store.Order) (sp *store.RateSpend, refused func() error, err error) {
 	if r.limits == nil {
 		return nil, nil, nil
@@ -119,20 +119,6 @@ func (r *RA) limitCertificate(ctx context.Context, a *store.Account, o *store.Or
 	}
 	sp, refused, err = r.limits.SpendIn(ctx, r.domainRequests(rateLimitSubjects(a), ids)...)
 	return sp, refused, r.rateLimitErr(ctx, err)
-}
-
-// spendCertificate spends certificates-per-domain for order o at once, in
-// a transaction of its own (before an issuance that waits for approval),
-// for the registered domains limitCertificate counts.
-func (r *RA) spendCertificate(ctx context.Context, a *store.Account, o *store.Order) error {
-	if r.limits == nil {
-		return nil
-	}
-	ids, err := r.domainCounted(ctx, o)
-	if err != nil || len(ids) == 0 {
-		return err
-	}
-	return r.rateLimitErr(ctx, r.limits.Spend(ctx, r.domainRequests(rateLimitSubjects(a), ids)...))
 }
 
 // rateRefusal returns the rateLimited problem of a write that failed with

@@ -244,12 +244,15 @@ func IPKey(addr netip.Addr) string {
 
 // RegisteredDomain returns the registered domain of a DNS name: its
 // public suffix plus one label ("www.example.co.uk" → "example.co.uk"),
-// the name itself for a name that has none (a single label, a suffix) and
-// for IP addresses.
+// the name itself for a name that has none (a single label, a suffix).
+// An IP address counts as what one holder is assigned (IPKey): an IPv4
+// address as itself, an IPv6 address as the /64 it lies in
+// ("2001:db8:1:2::7" → "2001:db8:1:2::/64"), since whoever controls one
+// address of a /64 usually controls all 2^64 of them.
 func RegisteredDomain(name string) string {
 	name = strings.TrimSuffix(strings.ToLower(strings.TrimPrefix(name, "*.")), ".")
-	if _, err := netip.ParseAddr(name); err == nil {
-		return name
+	if addr, err := netip.ParseAddr(name); err == nil && addr.Zone() == "" {
+		return IPKey(addr)
 	}
 	d, err := publicsuffix.EffectiveTLDPlusOne(name)
 	if err != nil {

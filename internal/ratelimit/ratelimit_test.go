@@ -80,6 +80,10 @@ func TestRegisteredDomainAndIPKey(t *testing.T) {
 		"intranet":           "intranet",
 		"192.0.2.7":          "192.0.2.7",
 		"co.uk":              "co.uk",
+		// IPv6 addresses count per /64, as one holder gets all of it.
+		"2001:db8:1:2::7":     "2001:db8:1:2::/64",
+		"2001:DB8:1:2:ffff::": "2001:db8:1:2::/64",
+		"::ffff:192.0.2.8":    "192.0.2.8",
 	} {
 		if got := ratelimit.RegisteredDomain(in); got != want {
 			t.Errorf("RegisteredDomain(%q) = %q, want %q", in, got, want)

@@ -44,8 +44,19 @@ type Approval struct {
 // and stores ap, in one transaction with events (optional audit appends).
 // ErrStale when the order is no longer pending (finalized concurrently).
 func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time, events ...*AuditAppend) error {
+	return s.RequestApprovalSpend(ctx, ap, now, nil, events...)
+}
+
+// RequestApprovalSpend is RequestApproval spending the rate buckets of
+// spend (nil: none) in the same transaction (see RateSpend), all or
+// nothing: a request that finds the order no longer pending (ErrStale)
+// spends nothing, and a refused spend (ErrRateLimited) requests nothing.
+func (s *Store) RequestApprovalSpend(ctx context.Context, ap *Approval, now time.Time, spend *RateSpend, events ...*AuditAppend) error {
 	idents, _ := json.Marshal(ap.Identifiers)
 	return s.tx(ctx, func(tx txConn) error {
+		if err := s.spendRates(ctx, tx, []*RateSpend{spend}); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
 			OrderAwaitingApproval, ts(now), ap.OrderID)
 		if err := checkOne(res, err, "order awaiting approval"); err != nil {

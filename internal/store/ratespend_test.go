@@ -115,6 +115,34 @@ func TestRateSpendInWrite(t *testing.T) {
 		if tat := bucket("cert:c.test"); !tat.IsZero() {
 			t.Errorf("a stale StartIssuance spent its bucket: %v", tat)
 		}
+
+		// RequestApprovalSpend: refused requests nothing, admitted stores
+		// the approval and the bucket, and a second request (the order
+		// awaits approval already) spends nothing.
+		az2 := newAuthz(a.ID, "az2", "b.example.test", false, acme.ChallengeHTTP01)
+		must(t, s.CreateOrder(ctx, order("ord2", az2), []*store.Authorization{az2}))
+		ap := func(id string) *store.Approval {
+			return &store.Approval{ID: id, OrderID: "ord2", AccountID: a.ID, Identifiers: []acme.Identifier{az2.Identifier},
+				KeyType: "ecdsa-p256", Reason: "always", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}
+		}
+		wantErr(t, "refused RequestApprovalSpend", s.RequestApprovalSpend(ctx, ap("ap1"), now, spend(false, "cert:d.test")), store.ErrRateLimited)
+		if got, err := s.GetOrder(ctx, "ord2"); err != nil || got.Status != acme.StatusPending {
+			t.Fatalf("order after a refused RequestApprovalSpend: %+v, %v; want pending", got, err)
+		}
+		if _, err := s.GetApprovalByOrder(ctx, "ord2"); err == nil {
+			t.Fatal("a refused RequestApprovalSpend stored the approval")
+		}
+		must(t, s.RequestApprovalSpend(ctx, ap("ap1"), now, spend(true, "cert:d.test")))
+		if got, err := s.GetOrder(ctx, "ord2"); err != nil || got.Status != store.OrderAwaitingApproval {
+			t.Fatalf("order after RequestApprovalSpend: %+v, %v; want awaiting approval", got, err)
+		}
+		if tat := bucket("cert:d.test"); !tat.Equal(t0) {
+			t.Errorf("bucket after RequestApprovalSpend: %v, want %v", tat, t0)
+		}
+		wantErr(t, "second RequestApprovalSpend", s.RequestApprovalSpend(ctx, ap("ap2"), now, spend(true, "cert:e.test")), store.ErrStale)
+		if tat := bucket("cert:e.test"); !tat.IsZero() {
+			t.Errorf("a stale RequestApprovalSpend spent its bucket: %v", tat)
+		}
 	})
 }
 
