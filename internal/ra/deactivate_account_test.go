@@ -51,7 +51,7 @@ func TestAccountDeactivationCancelsPendingOrders(t *testing.T) {
 // account (the front end trusts its cache for a few seconds) whose account
 // another node or the CLI deactivated meanwhile can neither create an
 // order nor have one finalized: unauthorized (RFC 8555 §7.3.6), and the
-// ready order is still ready, nothing issued.
+// ready order is invalid (the deactivation cancelled it), nothing issued.
 func TestStaleAccountDeactivated(t *testing.T) {
 	e := newPolicyEnvWith(t, ra.Config{}, policy.Profile{Name: "pre", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
 	ctx := context.Background()
@@ -77,7 +77,7 @@ func TestStaleAccountDeactivated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusReady || stored.CertSerial != "" {
-		t.Errorf("order after the refused finalize: %s, certificate %q; want ready, none", st, stored.CertSerial)
+	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusInvalid || stored.CertSerial != "" {
+		t.Errorf("order after the refused finalize: %s, certificate %q; want invalid (cancelled by the deactivation), none", st, stored.CertSerial)
 	}
 }
