@@ -97,7 +97,9 @@ func (r *RA) RespondChallengeID(ctx context.Context, acct *store.Account, id str
 // immediately on receiving such a POST request", e.g. after the client
 // fixed its firewall). A validation waiting in this process between
 // attempts (the doubling RetryDelay) stops waiting; one in an attempt
-// makes its next attempt, if any, without waiting. The retry is one of
+// makes its next attempt, if any, without waiting (a request made before
+// an attempt starts is answered by that attempt: a response repeated
+// before the first attempt adds no early one). The retry is one of
 // the validation's ValidationAttempts, not one more: requests for a retry
 // only bring the remaining attempts forward, so they cannot make a
 // challenge validated more often (the rate limiting §8.2 asks for), and a
@@ -349,6 +351,13 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge, ret
 				}
 				return // another node validates it, or it is finished
 			}
+		}
+		// A retry asked for before this attempt starts is this attempt
+		// (requestRetry): only one asked for from now on skips the delay
+		// before the next.
+		select {
+		case <-retry:
+		default:
 		}
 		start := time.Now()
 		// Control, then CAA before the authorization turns valid, from
