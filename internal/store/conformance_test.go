@@ -47,6 +47,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"CreateOrderIsAtomic", testCreateOrderAtomic},
 		{"OrderStatus", testOrderStatus},
 		{"Authorizations", testAuthorizations},
+		{"DeactivateAuthorization", testDeactivateAuthorization},
 		{"ChallengeAuthorization", testChallengeAuthorization},
 		{"PendingAuthorizations", testPendingAuthorizations},
 		{"ChallengeLifecycle", testChallengeLifecycle},
@@ -294,6 +295,51 @@ func testAccountDeactivationCancelsPending(t *testing.T, e storetest.Engine) {
 		t.Errorf("authorization of the account an administrator deactivated: %s, want deactivated", got.Status)
 	}
 	wantOrder("ord-other", acme.StatusInvalid, true)
+}
+
+// testDeactivateAuthorization: a client's deactivation (RFC 8555 §7.5.2)
+// moves a pending or valid authorization that has not expired to
+// deactivated; an expired one (pending or valid past its expiry: a final
+// state, RFC 8555 §7.1.6), an invalid one, a deactivated one and a
+// missing one are refused (ErrStale) and left as they were.
+func testDeactivateAuthorization(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a := createAccount(t, s, "acct1")
+	mk := func(id string) *store.Authorization {
+		az := newAuthz(a.ID, id, id+".example.test", false, acme.ChallengeHTTP01)
+		createOrder(t, s, a.ID, "ord-"+id, az)
+		return az
+	}
+	validate := func(az *store.Authorization, expires time.Time) {
+		c := az.Challenges[0]
+		must(t, s.StartChallenge(ctx, c.ID, now))
+		must(t, s.FinishChallenge(ctx, &c, nil, now, expires))
+	}
+	pending, valid, stalePending, staleValid, failed := mk("pending"), mk("valid"), mk("stale-pending"), mk("stale-valid"), mk("failed")
+	validate(valid, now.Add(time.Hour))
+	validate(staleValid, now.Add(time.Minute))
+	c := failed.Challenges[0]
+	must(t, s.StartChallenge(ctx, c.ID, now))
+	must(t, s.FinishChallenge(ctx, &c, acme.NewProblem(acme.IncorrectResponse, "no"), now, now.Add(time.Hour)))
+	later := now.Add(30 * time.Minute) // stale-valid expired at now + 1m
+	stalePendingAt := now.Add(time.Hour) // every pending one expires then (newAuthz)
+
+	must(t, s.DeactivateAuthorization(ctx, pending.ID, later))
+	must(t, s.DeactivateAuthorization(ctx, valid.ID, later))
+	wantErr(t, "deactivation of an expired valid authorization", s.DeactivateAuthorization(ctx, staleValid.ID, later), store.ErrStale)
+	wantErr(t, "deactivation of an expired pending authorization", s.DeactivateAuthorization(ctx, stalePending.ID, stalePendingAt), store.ErrStale)
+	wantErr(t, "deactivation of an invalid authorization", s.DeactivateAuthorization(ctx, failed.ID, later), store.ErrStale)
+	wantErr(t, "second deactivation", s.DeactivateAuthorization(ctx, pending.ID, later), store.ErrStale)
+	wantErr(t, "deactivation of a missing authorization", s.DeactivateAuthorization(ctx, "nope", later), store.ErrStale)
+	for id, want := range map[string]string{pending.ID: acme.StatusDeactivated, valid.ID: acme.StatusDeactivated,
+		staleValid.ID: acme.StatusValid, stalePending.ID: acme.StatusPending, failed.ID: acme.StatusInvalid} {
+		got, err := s.GetAuthorization(ctx, id)
+		must(t, err)
+		if got.Status != want {
+			t.Errorf("authorization %s: stored %s, want %s", id, got.Status, want)
+		}
+	}
 }
 
 func testAccountKeyChange(t *testing.T, e storetest.Engine) {

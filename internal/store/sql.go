@@ -748,6 +748,16 @@ func (s *Store) ValidAuthorizationsFor(ctx context.Context, accountID string, id
 	return true, nil
 }
 
+// DeactivateAuthorization moves authorization id to deactivated, at the
+// client's request (RFC 8555 §7.5.2), only while it is pending or valid
+// and has not expired by now: an expired authorization is in a final
+// state (RFC 8555 §7.1.6; ra.AuthorizationStatus serves it as expired).
+// ErrStale otherwise, also when there is no such authorization.
+func (s *Store) DeactivateAuthorization(ctx context.Context, id string, now time.Time) error {
+	res, err := s.pointExec(ctx, `UPDATE authorizations SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid') AND expires_at > ?`, id, ts(now))
+	return checkOne(res, err, "deactivate authorization")
+}
+
 // SetAuthorizationStatus moves authorization id from one of the stored
 // statuses in from to to. ErrStale when it is in none of them.
 func (s *Store) SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error {
