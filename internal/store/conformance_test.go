@@ -322,7 +322,7 @@ func testDeactivateAuthorization(t *testing.T, e storetest.Engine) {
 	c := failed.Challenges[0]
 	must(t, s.StartChallenge(ctx, c.ID, now))
 	must(t, s.FinishChallenge(ctx, &c, acme.NewProblem(acme.IncorrectResponse, "no"), now, now.Add(time.Hour)))
-	later := now.Add(30 * time.Minute) // stale-valid expired at now + 1m
+	later := now.Add(30 * time.Minute)   // stale-valid expired at now + 1m
 	stalePendingAt := now.Add(time.Hour) // every pending one expires then (newAuthz)
 
 	must(t, s.DeactivateAuthorization(ctx, pending.ID, later))
