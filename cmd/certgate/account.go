@@ -175,9 +175,10 @@ func newAccountDeactivate() *cobra.Command {
 		Long: `Deactivate an ACME account, as the account holder can (RFC 8555 §7.3.6). The
 server then refuses the account's requests with an unauthorized problem
 (within 5 seconds: a running server trusts an account it looked up for that
-long). Its
-certificates stay valid; revoke them with "certgate cert revoke" if needed.
-Deactivation is final.`,
+long). Its pending operations are cancelled with it: its pending
+authorizations become deactivated and its pending and ready orders invalid.
+Its certificates stay valid; revoke them with "certgate cert revoke" if
+needed. Deactivation is final.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -129,7 +129,9 @@ func accountRoutes(a *API) {
 	Register(a, auth.PermAccountsDeactivate, huma.Operation{OperationID: "deactivate-account", Method: http.MethodPost,
 		Path: Prefix + "/accounts/{id}/deactivate", Summary: "Deactivate an ACME account", Tags: []string{"accounts"}, Errors: []int{404, 409},
 		Description: "Moves a valid account to deactivated (RFC 8555 §7.3.6): its requests are refused from then on " +
-			"(within a few seconds on every node). Irreversible. Audited as account.deactivate. 409 when the account is not valid."},
+			"(within a few seconds on every node), and in the same transaction its pending operations are cancelled: its pending " +
+			"authorizations become deactivated and its pending and ready orders invalid (unauthorized). Irreversible. " +
+			"Audited as account.deactivate. 409 when the account is not valid."},
 		func(ctx context.Context, p *auth.Principal, in *accountIn) (*accountOut, error) {
 			ac, err := a.d.Store.GetAccount(ctx, in.ID)
 			if err != nil {

@@ -6,10 +6,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/store"
 )
 
 // TestAccountDeactivationCancelsPendingOrders: deactivating an account
@@ -51,7 +53,7 @@ func TestAccountDeactivationCancelsPendingOrders(t *testing.T) {
 // account (the front end trusts its cache for a few seconds) whose account
 // another node or the CLI deactivated meanwhile can neither create an
 // order nor have one finalized: unauthorized (RFC 8555 §7.3.6), and the
-// ready order is still ready, nothing issued.
+// ready order is invalid (the deactivation cancelled it), nothing issued.
 func TestStaleAccountDeactivated(t *testing.T) {
 	e := newPolicyEnvWith(t, ra.Config{}, policy.Profile{Name: "pre", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
 	ctx := context.Background()
@@ -77,7 +79,50 @@ func TestStaleAccountDeactivated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusReady || stored.CertSerial != "" {
-		t.Errorf("order after the refused finalize: %s, certificate %q; want ready, none", st, stored.CertSerial)
+	if st := ra.OrderStatus(stored, azs, e.now); st != acme.StatusInvalid || stored.CertSerial != "" {
+		t.Errorf("order after the refused finalize: %s, certificate %q; want invalid (cancelled by the deactivation), none", st, stored.CertSerial)
+	}
+}
+
+// TestExpiredAuthorizationNotDeactivated: a client's deactivation of an
+// authorization (RFC 8555 §7.5.2) that has expired, pending or valid as
+// stored, is refused (malformed) and the authorization stays expired, a
+// final state (RFC 8555 §7.1.6); before, it became deactivated. An
+// unexpired one is deactivated.
+func TestExpiredAuthorizationNotDeactivated(t *testing.T) {
+	e := newPolicyEnvWith(t, ra.Config{}, policy.Profile{Name: "pre", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
+	ctx := context.Background()
+	a := e.account("", nil, nil)
+	pending, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Identifiers: dnsIDs("p.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.account("pre", nil, nil)
+	_, valid := e.readyOrder(b, "pre", "v.pre.test")
+	fresh, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Identifiers: dnsIDs("f.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if az, err := e.ra.DeactivateAuthorization(ctx, a, fresh.AuthzIDs[0]); err != nil || az.Status != acme.StatusDeactivated {
+		t.Fatalf("deactivation of an unexpired pending authorization: %+v, %v", az, err)
+	}
+	for _, c := range []struct {
+		acct *store.Account
+		id   string
+	}{{a, pending.AuthzIDs[0]}, {b, valid[0].ID}} {
+		az, err := e.st.GetAuthorization(ctx, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.now = az.Expires.Add(time.Second)
+		_, err = e.ra.DeactivateAuthorization(ctx, c.acct, c.id)
+		wantProblem(t, err, acme.Malformed, "not expired")
+		az, err = e.st.GetAuthorization(ctx, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ra.AuthorizationStatus(az, e.now); st != acme.StatusExpired {
+			t.Errorf("expired %s authorization after a refused deactivation: %s, want expired", az.Status, st)
+		}
 	}
 }

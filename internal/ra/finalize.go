@@ -386,8 +386,9 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 		}
 	}
 	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
-		// The order asked for the maximum, or the profile's maximum
-		// shrank after the order was created.
+		// Never above the maximum: an order that requested no notAfter
+		// gets the profile's validity as it is now (one that requested a
+		// notAfter beyond the maximum is refused by recheckAtSigning).
 		req.NotAfter = req.NotBefore.Add(maxValidity - time.Second)
 	}
 	var sans []string

@@ -199,11 +199,13 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 }
 
 // DeactivateAuthorization deactivates a pending or valid authorization of
-// account a (RFC 8555 §7.5.2).
+// account a (RFC 8555 §7.5.2) that has not expired: an expired one stays
+// expired, a final state (RFC 8555 §7.1.6), as invalid, deactivated and
+// revoked ones are (malformed).
 func (r *RA) DeactivateAuthorization(ctx context.Context, a *store.Account, id string) (*store.Authorization, error) {
-	err := r.store.SetAuthorizationStatus(ctx, id, []string{acme.StatusPending, acme.StatusValid}, acme.StatusDeactivated)
+	err := r.store.DeactivateAuthorization(ctx, id, r.now())
 	if errors.Is(err, store.ErrStale) {
-		return nil, acme.NewProblem(acme.Malformed, "only pending or valid authorizations can be deactivated")
+		return nil, acme.NewProblem(acme.Malformed, "only pending or valid authorizations that have not expired can be deactivated")
 	}
 	if err != nil {
 		return nil, r.internal(ctx, "authorization deactivation", err)

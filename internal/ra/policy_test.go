@@ -348,32 +348,70 @@ func TestFinalizePolicy(t *testing.T) {
 	}
 }
 
-// TestFinalizeClampsToShrunkMaximum: a profile whose maximum shrinks after
-// an order asked for a longer validity never issues above the new maximum.
-func TestFinalizeClampsToShrunkMaximum(t *testing.T) {
+// TestFinalizeRefusesShrunkMaximum: an order whose requested notAfter was
+// within its profile's maximum validity at newOrder, finalized after the
+// maximum was lowered below it, is refused (malformed, naming the profile
+// change; the order invalid, nothing issued) instead of being issued
+// shortened with another notAfter than the order's (RFC 8555 §7.4), as
+// newOrder refuses such a notAfter; with notBefore requested too, the
+// period is measured from it. Orders whose notAfter still fits the
+// lowered maximum, and orders that requested none, are issued: the
+// latter with the profile's validity as it is now.
+func TestFinalizeRefusesShrunkMaximum(t *testing.T) {
 	p := policy.Profile{Name: "shrink", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
 	e := newPolicyEnv(t, p)
 	ctx := context.Background()
 	a := e.account("shrink", nil, nil)
-	o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "shrink", Identifiers: dnsIDs("s.pre.test"),
-		NotAfter: e.now.Add(50 * 24 * time.Hour).Format(time.RFC3339)})
-	if err != nil {
-		t.Fatal(err)
+	order := func(name string, nb, na time.Time) *store.Order {
+		t.Helper()
+		req := acme.NewOrderRequest{Profile: "shrink", Identifiers: dnsIDs(name)}
+		if !nb.IsZero() {
+			req.NotBefore = nb.Format(time.RFC3339)
+		}
+		if !na.IsZero() {
+			req.NotAfter = na.Format(time.RFC3339)
+		}
+		o, err := e.ra.NewOrder(ctx, a, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
 	}
-	p.MaxValidity = days(20)
-	spec, _ := json.Marshal(p)
-	if err := e.st.PutProfile(ctx, &store.Profile{Name: p.Name, Spec: spec, CreatedAt: e.now, UpdatedAt: e.now}, true); err != nil {
-		t.Fatal(err)
-	}
-	azs, _ := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+	long := order("long.pre.test", time.Time{}, e.now.Add(50*24*time.Hour))
+	fromNB := order("nb.pre.test", e.now.Add(time.Hour), e.now.Add(time.Hour+20*24*time.Hour)) // 20d + 1s from notBefore
+	fits := order("fits.pre.test", time.Time{}, e.now.Add(19*24*time.Hour))
+	none := order("none.pre.test", time.Time{}, time.Time{})
+	p.Validity, p.MaxValidity = days(5), days(20)
+	e.updateProfile(p)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "s.pre.test"), nil)
-	if err != nil {
-		t.Fatal(err)
+	finalize := func(o *store.Order) (*store.Order, error) {
+		t.Helper()
+		azs, err := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, o.Identifiers[0].Value), nil)
 	}
-	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
-	if got := rec.NotAfter.Sub(rec.NotBefore) + time.Second; got != 20*24*time.Hour {
-		t.Errorf("validity period %s, want the new maximum, 20d", got)
+	for _, o := range []*store.Order{long, fromNB} {
+		_, err := finalize(o)
+		wantProblem(t, err, acme.Malformed, "profile shrink changed after the order was created")
+		e.wantInvalidOrder(o.ID, acme.Malformed)
+	}
+	for _, c := range []struct {
+		o        *store.Order
+		notAfter time.Time // zero: the profile's validity now
+	}{{fits, fits.NotAfter}, {none, time.Time{}}} {
+		done, err := finalize(c.o)
+		if err != nil {
+			t.Fatalf("finalize of %s: %v", c.o.Identifiers[0].Value, err)
+		}
+		rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+		switch {
+		case !c.notAfter.IsZero() && !rec.NotAfter.Equal(c.notAfter.Truncate(time.Second)):
+			t.Errorf("%s: notAfter %s, want the order's %s", c.o.Identifiers[0].Value, rec.NotAfter, c.notAfter)
+		case c.notAfter.IsZero() && rec.NotAfter.Sub(rec.NotBefore)+time.Second != 5*24*time.Hour:
+			t.Errorf("%s: validity period %s, want the profile's new 5d", c.o.Identifiers[0].Value, rec.NotAfter.Sub(rec.NotBefore)+time.Second)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/policy"
@@ -180,4 +181,44 @@ func TestApprovedOrderRecheckedKeyType(t *testing.T) {
 	_, err = e.ra.ResumeApproved(ctx, parked)
 	wantProblem(t, err, acme.BadCSR, "does not allow ecdsa-p256 keys")
 	e.wantInvalidOrder(o.ID, acme.BadCSR)
+}
+
+// TestApprovedOrderRefusedAfterMaximumLowered: an order parked for
+// approval whose requested notAfter is beyond its profile's maximum
+// validity once the maximum was lowered is not issued when the approver
+// approves: the order becomes invalid (malformed, naming the profile
+// change) instead of getting a certificate with another notAfter than
+// its own (RFC 8555 §7.4).
+func TestApprovedOrderRefusedAfterMaximumLowered(t *testing.T) {
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60),
+		Approval: &policy.Approval{Always: true}}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a := e.account("gated", nil, nil)
+	o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "gated", Identifiers: dnsIDs("x.pre.test"),
+		NotAfter: e.now.Add(50 * 24 * time.Hour).Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	azs, err := e.st.GetAuthorizations(ctx, o.AuthzIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "x.pre.test"), nil)
+	if err != nil || parked.Status != store.OrderAwaitingApproval {
+		t.Fatalf("finalize: %v %v", parked, err)
+	}
+	p.MaxValidity = days(20)
+	e.updateProfile(p)
+	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ra.ResumeApproved(ctx, parked)
+	wantProblem(t, err, acme.Malformed, "profile gated changed after the order was created")
+	e.wantInvalidOrder(o.ID, acme.Malformed)
 }

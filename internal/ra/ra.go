@@ -44,7 +44,7 @@ type Store interface {
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
 	FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*store.Authorization, error)
 	ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error)
-	SetAuthorizationStatus(ctx context.Context, id string, from []string, to string) error
+	DeactivateAuthorization(ctx context.Context, id string, now time.Time) error
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
 	StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error
 	RespondChallenge(ctx context.Context, id, owner string, now, until time.Time,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -21,10 +22,14 @@ import (
 //     (rejectedIdentifier with subproblems, or externalAccountRequired)
 //     saying that the profile changed;
 //   - its notBefore/notAfter against the signing time
-//     (checkSigningValidity).
+//     (checkSigningValidity);
+//   - a requested notAfter against the profile's maximum validity now
+//     (checkProfileValidity): the maximum may have been lowered after
+//     the order was created.
 //
 // An order that can no longer be issued whatever CSR is sent — refused
-// identifiers, a notBefore now too far in the past, a passed notAfter —
+// identifiers, a notBefore now too far in the past, a passed notAfter, a
+// requested period longer than the profile now allows —
 // becomes invalid with the problem as its error (RFC 8555 §7.1.6: "the
 // certificate will not be issued"); at finalize (o stored pending) this
 // function makes it so, after an approval the caller does (failProcessing).
@@ -35,6 +40,9 @@ func (r *RA) recheckAtSigning(ctx context.Context, a *store.Account, o *store.Or
 	err := r.recheckIdentifiers(ctx, a, o, prof)
 	if err == nil {
 		final, err = checkSigningValidity(o, now)
+	}
+	if err == nil {
+		final, err = true, checkProfileValidity(o, prof, now)
 	}
 	if err == nil || !final || o.Status != acme.StatusPending {
 		return err
@@ -61,6 +69,37 @@ func (r *RA) recheckIdentifiers(ctx context.Context, a *store.Account, o *store.
 	changed := *p
 	changed.Detail = "profile " + prof.Name + " changed after the order was created: " + p.Detail
 	return &changed
+}
+
+// checkProfileValidity refuses an order whose requested notAfter (RFC 8555
+// §7.1.3, §7.4) makes the period its certificate would get at now longer
+// than profile prof's maximum validity as it is now: from the requested
+// notBefore, or from now when none was requested, to notAfter, in whole
+// seconds with the notAfter second included (as orderValidity measures
+// it at newOrder, which refused such an order then). It happens when the
+// profile's maximum was lowered after the order was created. Issuing
+// the certificate shortened would give it another notAfter than the
+// order's (RFC 8555 §7.4: the certificate has the requested contents
+// or is not issued), so the problem is malformed, naming the change and
+// asking for a new order. An order without a requested notAfter gets the
+// profile's validity as it is at signing, never above its maximum
+// (issue), and is not refused.
+func checkProfileValidity(o *store.Order, prof *policy.Profile, now time.Time) error {
+	if o.NotAfter.IsZero() {
+		return nil
+	}
+	start := o.NotBefore
+	if start.IsZero() {
+		start = now
+	}
+	start = start.Truncate(time.Second)
+	_, maxValidity := prof.ValidityAt(start)
+	if o.NotAfter.Truncate(time.Second).Sub(start)+time.Second <= maxValidity {
+		return nil
+	}
+	return acme.NewProblem(acme.Malformed,
+		"profile %s changed after the order was created: the order's notAfter %s is beyond its maximum validity of %s (notAfter may be at most notBefore + %s - 1s); create a new order",
+		prof.Name, o.NotAfter.UTC().Format(time.RFC3339), config.FormatDuration(maxValidity), config.FormatDuration(maxValidity))
 }
 
 // checkSigningValidity checks the order's requested notBefore/notAfter

@@ -18,9 +18,11 @@ func KeyAuthorization(token, thumbprint string) string {
 
 // RespondChallenge is the client's signal that challenge c of
 // authorization az of account acct is ready (RFC 8555 §7.5.1). A pending
-// challenge becomes processing and is validated in the background; any
-// other state is answered as is (the request is idempotent). It returns
-// the challenge as stored afterwards.
+// challenge becomes processing and is validated in the background. A
+// response to a processing challenge is the client's request for a retry
+// (RFC 8555 §8.2), granted by requestRetry; any other state is answered
+// as is (the request is idempotent). It returns the challenge as stored
+// afterwards.
 func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *store.Authorization, c *store.Challenge) (*store.Challenge, error) {
 	now := r.now()
 	start, err := mayStart(c, az, now)
@@ -46,6 +48,9 @@ func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *stor
 	cur, err := r.store.GetChallenge(ctx, c.ID)
 	if err != nil {
 		return nil, r.internal(ctx, "challenge lookup", err)
+	}
+	if cur.Status == acme.StatusProcessing {
+		r.requestRetry(cur.ID)
 	}
 	return cur, nil
 }
@@ -77,10 +82,42 @@ func (r *RA) RespondChallengeID(ctx context.Context, acct *store.Account, id str
 	case err != nil:
 		return nil, nil, r.internal(ctx, "challenge start", err)
 	}
-	if started {
+	switch {
+	case started:
 		r.validateStarted(acct, az, c, now)
+	case c.Status == acme.StatusProcessing:
+		r.requestRetry(c.ID)
 	}
 	return c, az, nil
+}
+
+// requestRetry asks the validation of processing challenge id to make its
+// next attempt now: a client that responds to a challenge again asks the
+// server to retry (RFC 8555 §8.2: "Servers SHOULD retry a request
+// immediately on receiving such a POST request", e.g. after the client
+// fixed its firewall). A validation waiting in this process between
+// attempts (the doubling RetryDelay) stops waiting; one in an attempt
+// makes its next attempt, if any, without waiting (a request made before
+// an attempt starts is answered by that attempt: a response repeated
+// before the first attempt adds no early one). The retry is one of
+// the validation's ValidationAttempts, not one more: requests for a retry
+// only bring the remaining attempts forward, so they cannot make a
+// challenge validated more often (the rate limiting §8.2 asks for), and a
+// validation that fails is charged to the failed-validations limit once,
+// as before. Nothing happens when the validation does not run in this
+// process (another node holds its lease, or it waits to be resumed); the
+// request is then answered with the challenge as it is.
+func (r *RA) requestRetry(id string) {
+	r.waitMu.Lock()
+	wt := r.waiters[id]
+	r.waitMu.Unlock()
+	if wt == nil {
+		return
+	}
+	select {
+	case wt.retry <- struct{}{}:
+	default: // a retry is already asked for
+	}
 }
 
 // mayStart reports whether a response to challenge c of az at now starts
@@ -152,7 +189,7 @@ func (r *RA) enqueue(id string, pre *startedChallenge) {
 		r.waitMu.Unlock()
 		return // already queued or running in this process
 	}
-	wt := &waiter{done: make(chan struct{})}
+	wt := &waiter{done: make(chan struct{}), retry: make(chan struct{}, 1)}
 	r.waiters[id] = wt
 	r.wg.Add(1)
 	r.waitMu.Unlock()
@@ -214,7 +251,7 @@ func (r *RA) worker(j valJob) {
 // runJob runs the validation of j and publishes its result to WaitResult.
 func (r *RA) runJob(j valJob) {
 	defer r.finishJob(j)
-	j.wt.result = r.validate(r.valCtx, j.id, j.pre)
+	j.wt.result = r.validate(r.valCtx, j.id, j.pre, j.wt.retry)
 }
 
 // finishJob ends j: its waiter is removed and woken (with j.wt.result,
@@ -229,10 +266,13 @@ func (r *RA) finishJob(j valJob) {
 
 // waiter is one validation running in this process: done is closed when
 // it ends, and result is then the challenge as its final write stored it
-// (nil when it stored none: shutdown, another node finished it, an error).
+// (nil when it stored none: shutdown, another node finished it, an error);
+// retry (buffered, one) holds a client's request for the next attempt now
+// (requestRetry).
 type waiter struct {
 	done   chan struct{}
 	result *store.Challenge
+	retry  chan struct{}
 }
 
 // WaitResult waits until the validation of challenge id running in this
@@ -266,10 +306,11 @@ func (r *RA) WaitResult(ctx context.Context, id string) *store.Challenge {
 }
 
 // validate runs the attempts of one challenge (RFC 8555 §8.2): up to
-// ValidationAttempts tries with doubling delays, then valid or invalid.
-// It returns the challenge as its final write stored it, nil when it
-// stored no result.
-func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (done *store.Challenge) {
+// ValidationAttempts tries with doubling delays, then valid or invalid; a
+// receive from retry (the client asked for a retry: requestRetry) ends a
+// delay early. It returns the challenge as its final write stored it, nil
+// when it stored no result.
+func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge, retry <-chan struct{}) (done *store.Challenge) {
 	// Each record names the challenge itself: r.log.With would format
 	// the attribute for every validation, even when nothing is logged.
 	var err error
@@ -310,6 +351,13 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 				}
 				return // another node validates it, or it is finished
 			}
+		}
+		// A retry asked for before this attempt starts is this attempt
+		// (requestRetry): only one asked for from now on skips the delay
+		// before the next.
+		select {
+		case <-retry:
+		default:
 		}
 		start := time.Now()
 		// Control, then CAA before the authorization turns valid, from
@@ -383,6 +431,8 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge) (do
 			// and the next start resumes it.
 			t.Stop()
 			return
+		case <-retry:
+			t.Stop() // the client asked for a retry: the next attempt now
 		case <-t.C:
 		}
 		if c, err = r.store.GetChallenge(ctx, id); err != nil {

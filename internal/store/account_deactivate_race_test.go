@@ -23,7 +23,12 @@ import (
 // done no pending authorization belongs to the deactivated account (RFC
 // 8555 §7.3.6). Before the account lock, the order's transaction, which
 // does not see the uncommitted deactivation, stored it with its
-// authorization pending.
+// authorization pending. The order either has a new authorization or
+// reuses a valid one only ("/reuse"): then it is refused, or the
+// deactivation cancels it (invalid), as a ready order (RFC 8555 §7.3.6);
+// before the order took the account lock without a new authorization, it
+// was stored after the deactivation had looked for the account's orders,
+// and stayed ready.
 func TestPostgresOrderDuringDeactivationCommit(t *testing.T) {
 	storetest.RequirePostgres(t)
 	for name, deactivate := range map[string]func(ctx context.Context, s *store.Store, id string) error{
@@ -36,16 +41,28 @@ func TestPostgresOrderDuringDeactivationCommit(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			orderDuringDeactivationCommit(t, deactivate)
+			orderDuringDeactivationCommit(t, deactivate, false)
+		})
+		t.Run(name+"/reuse", func(t *testing.T) {
+			t.Parallel()
+			orderDuringDeactivationCommit(t, deactivate, true)
 		})
 	}
 }
 
-func orderDuringDeactivationCommit(t *testing.T, deactivate func(ctx context.Context, s *store.Store, id string) error) {
+func orderDuringDeactivationCommit(t *testing.T, deactivate func(ctx context.Context, s *store.Store, id string) error, reuse bool) {
 	ctx := context.Background()
 	dsn := storetest.PostgresDSN(t)
 	node1, node2 := storetest.OpenDSN(t, dsn), storetest.OpenDSN(t, dsn)
 	a := createAccount(t, node1, "racer")
+	var valid *store.Authorization
+	if reuse { // a valid authorization for the order to reuse
+		valid = newAuthz(a.ID, "az-valid", "valid.example.test", false, acme.ChallengeHTTP01)
+		createOrder(t, node1, a.ID, "ord-valid", valid)
+		c := valid.Challenges[0]
+		must(t, node1.StartChallenge(ctx, c.ID, now))
+		must(t, node1.FinishChallenge(ctx, &c, nil, now, now.Add(time.Hour)))
+	}
 	watch := connect(t, ctx, dsn)
 
 	// Hold the audit head.
@@ -76,8 +93,12 @@ func orderDuringDeactivationCommit(t *testing.T, deactivate func(ctx context.Con
 	az := newAuthz(a.ID, "az-racer", "racer.example.test", false, acme.ChallengeHTTP01)
 	o := &store.Order{ID: "ord-racer", AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour),
 		Identifiers: []acme.Identifier{az.Identifier}, AuthzIDs: []string{az.ID}, CreatedAt: now, UpdatedAt: now}
+	newAuthzs := []*store.Authorization{az}
+	if reuse {
+		o.Identifiers, o.AuthzIDs, newAuthzs = []acme.Identifier{valid.Identifier}, []string{valid.ID}, nil
+	}
 	ordered := make(chan error, 1)
-	go func() { ordered <- node1.CreateOrder(ctx, o, []*store.Authorization{az}) }()
+	go func() { ordered <- node1.CreateOrder(ctx, o, newAuthzs) }()
 	// The order is stored, or waits (for the deactivation).
 	var orderErr error
 	waited := false
@@ -99,6 +120,20 @@ func orderDuringDeactivationCommit(t *testing.T, deactivate func(ctx context.Con
 	}
 	if orderErr != nil && !errors.Is(orderErr, store.ErrAccountNotValid) {
 		t.Fatalf("CreateOrder: %v", orderErr)
+	}
+	if reuse {
+		stored, err := node1.GetOrder(ctx, o.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if orderErr == nil {
+				t.Fatal("CreateOrder succeeded but the order is missing")
+			}
+		case err != nil:
+			t.Fatal(err)
+		case stored.Status != acme.StatusInvalid:
+			t.Fatalf("order (reusing a valid authorization) stored while its account's deactivation committed is %s, want invalid", stored.Status)
+		}
+		return
 	}
 	got, err := node1.GetAuthorization(ctx, az.ID)
 	switch {

@@ -18,7 +18,10 @@ import (
 // cached account still says valid) can neither create an order, with or
 // without a replaced certificate, nor start the issuance of a ready one
 // (RFC 8555 §7.3.6): ErrAccountNotValid, and nothing is written — no
-// authorization, no order, no reserved serial, the order still pending.
+// authorization, no order, no reserved serial; the ready order stays
+// invalid, as the deactivation left it (cancelled). A valid order of the
+// deactivated account is refused ErrAccountNotValid too; one of a valid
+// account ErrStale.
 func TestOrderNeedsValidAccount(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e storetest.Engine) {
 		ctx := context.Background()
@@ -46,14 +49,17 @@ func TestOrderNeedsValidAccount(t *testing.T) {
 		wantErr(t, "StartIssuanceKey", s.StartIssuanceKey(ctx, o.ID, "02bb", nil, now), store.ErrAccountNotValid)
 		got, err := s.GetOrder(ctx, o.ID)
 		must(t, err)
-		if got.Status != acme.StatusPending {
-			t.Errorf("order after the refused issuance start is %s, want pending", got.Status)
+		if got.Status != acme.StatusInvalid {
+			t.Errorf("order after the deactivation and the refused issuance start is %s, want invalid (cancelled)", got.Status)
 		}
 		// The serial was not reserved: reserving it now succeeds.
 		must(t, s.ReserveSerial(ctx, "02bb", now))
-		// An order that is not pending is still ErrStale, whatever its
-		// account.
-		wantErr(t, "StartIssuanceKey of a valid order", s.StartIssuanceKey(ctx, old.ID, "03cc", nil, now), store.ErrStale)
+		wantErr(t, "StartIssuanceKey of a valid order of the deactivated account", s.StartIssuanceKey(ctx, old.ID, "03cc", nil, now), store.ErrAccountNotValid)
+		// An order that is not pending, of a valid account, is ErrStale.
+		b := createAccount(t, s, "acct-b")
+		done := createOrder(t, s, b.ID, "ord-b", newAuthz(b.ID, "az-b", "b.example.test", false, acme.ChallengeHTTP01))
+		issue(t, s, done.ID, b.ID, "04dd")
+		wantErr(t, "StartIssuanceKey of a valid order", s.StartIssuanceKey(ctx, done.ID, "05ee", nil, now), store.ErrStale)
 	})
 }
 

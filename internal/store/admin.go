@@ -7,8 +7,9 @@ import (
 )
 
 // DeactivateAccount moves account id from valid to deactivated (RFC 8555
-// §7.3.6, done by an administrator), deactivates its pending
-// authorizations (as UpdateAccount does) and appends ev (may be nil) in the
+// §7.3.6, done by an administrator), cancels its pending operations (its
+// pending authorizations deactivated, its pending and ready orders invalid,
+// as UpdateAccount does: cancelPending) and appends ev (may be nil) in the
 // same transaction. ErrStale when the account is not valid. ev's Replaced hook
 // gets the *Account as it was before (ErrNotFound when there is none).
 func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppend) error {
@@ -23,7 +24,7 @@ func (s *Store) DeactivateAccount(ctx context.Context, id string, ev *AuditAppen
 		if err := checkOne(res, err, "deactivate account"); err != nil {
 			return err
 		}
-		if err := cancelPendingAuthorizations(ctx, tx, id); err != nil {
+		if err := cancelPending(ctx, tx, id, time.Now()); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, ev)

@@ -19,7 +19,7 @@ func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs 
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
-		if err := s.insertNewAuthzs(ctx, tx, newAuthzs); err != nil {
+		if err := s.insertNewAuthzs(ctx, tx, o.AccountID, newAuthzs); err != nil {
 			return err
 		}
 		if err := s.insertOrder(ctx, tx, o); err != nil {

@@ -47,6 +47,7 @@ func runConformance(t *testing.T, e storetest.Engine) {
 		{"CreateOrderIsAtomic", testCreateOrderAtomic},
 		{"OrderStatus", testOrderStatus},
 		{"Authorizations", testAuthorizations},
+		{"DeactivateAuthorization", testDeactivateAuthorization},
 		{"ChallengeAuthorization", testChallengeAuthorization},
 		{"PendingAuthorizations", testPendingAuthorizations},
 		{"ChallengeLifecycle", testChallengeLifecycle},
@@ -220,23 +221,50 @@ func testAccounts(t *testing.T, e storetest.Engine) {
 	wantErr(t, "update of a missing account", s.UpdateAccount(ctx, &store.Account{ID: "nope", Status: acme.StatusValid}), store.ErrStale)
 }
 
-// testAccountDeactivationCancelsPending: deactivating an account
-// deactivates its pending authorizations in the same transaction (RFC 8555
-// §7.3.6: the server SHOULD cancel pending operations authorized by the
-// account's key); its valid ones and other accounts' are left alone.
+// testAccountDeactivationCancelsPending: deactivating an account cancels
+// its pending operations in the same transaction (RFC 8555 §7.3.6: the
+// server SHOULD cancel pending operations authorized by the account's
+// key): its pending authorizations become deactivated and its orders
+// stored as pending (pending or ready) invalid, with an unauthorized
+// error; its valid authorizations, its valid and processing orders and
+// other accounts' rows are left alone.
 func testAccountDeactivationCancelsPending(t *testing.T, e storetest.Engine) {
 	s := e.Open(t)
 	ctx := context.Background()
 	a, _, pending := seed(t, s)
 	done := newAuthz(a.ID, "az-valid", "v.example.test", false, acme.ChallengeHTTP01)
-	createOrder(t, s, a.ID, "ord-valid", done)
+	createOrder(t, s, a.ID, "ord-valid", done) // ready once done is valid
 	c := done.Challenges[0]
 	must(t, s.StartChallenge(ctx, c.ID, now))
 	must(t, s.FinishChallenge(ctx, &c, nil, now, now.Add(time.Hour)))
+	// An order reusing done only (no new authorization): ready too.
+	reused := &store.Order{ID: "ord-reused", AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour),
+		Identifiers: []acme.Identifier{done.Identifier}, AuthzIDs: []string{done.ID}, CreatedAt: now.Add(time.Second), UpdatedAt: now}
+	must(t, s.CreateOrder(ctx, reused, nil))
+	issued := newAuthz(a.ID, "az-issued", "i.example.test", false, acme.ChallengeHTTP01)
+	createOrder(t, s, a.ID, "ord-issued", issued)
+	issue(t, s, "ord-issued", a.ID, "0a")
+	busy := newAuthz(a.ID, "az-busy", "b.example.test", false, acme.ChallengeHTTP01)
+	createOrder(t, s, a.ID, "ord-busy", busy)
+	must(t, s.SetOrderStatus(ctx, "ord-busy", acme.StatusPending, acme.StatusProcessing, nil, now))
 	other := createAccount(t, s, "acct-other")
 	others := newAuthz(other.ID, "az-other", "o.example.test", false, acme.ChallengeHTTP01)
 	createOrder(t, s, other.ID, "ord-other", others)
 
+	wantOrder := func(id, status string, cancelled bool) {
+		t.Helper()
+		o, err := s.GetOrder(ctx, id)
+		must(t, err)
+		if o.Status != status {
+			t.Errorf("order %s: %s, want %s", id, o.Status, status)
+		}
+		switch {
+		case cancelled && (o.Error == nil || o.Error.Type != acme.Unauthorized):
+			t.Errorf("order %s: error %+v, want an unauthorized problem", id, o.Error)
+		case !cancelled && o.Error != nil:
+			t.Errorf("order %s: error %+v, want none", id, o.Error)
+		}
+	}
 	a.Status = acme.StatusDeactivated
 	must(t, s.UpdateAccount(ctx, a))
 	for _, tc := range []struct{ id, want string }{
@@ -250,6 +278,12 @@ func testAccountDeactivationCancelsPending(t *testing.T, e storetest.Engine) {
 			t.Errorf("authorization %s after the account's deactivation: %s, want %s", tc.id, got.Status, tc.want)
 		}
 	}
+	wantOrder("ord1", acme.StatusInvalid, true)
+	wantOrder("ord-valid", acme.StatusInvalid, true)
+	wantOrder("ord-reused", acme.StatusInvalid, true)
+	wantOrder("ord-issued", acme.StatusValid, false)
+	wantOrder("ord-busy", acme.StatusProcessing, false)
+	wantOrder("ord-other", acme.StatusPending, false)
 	// A refused update (the account is no longer valid) changes nothing.
 	wantErr(t, "second deactivation", s.UpdateAccount(ctx, a), store.ErrStale)
 
@@ -259,6 +293,52 @@ func testAccountDeactivationCancelsPending(t *testing.T, e storetest.Engine) {
 	must(t, err)
 	if got.Status != acme.StatusDeactivated {
 		t.Errorf("authorization of the account an administrator deactivated: %s, want deactivated", got.Status)
+	}
+	wantOrder("ord-other", acme.StatusInvalid, true)
+}
+
+// testDeactivateAuthorization: a client's deactivation (RFC 8555 §7.5.2)
+// moves a pending or valid authorization that has not expired to
+// deactivated; an expired one (pending or valid past its expiry: a final
+// state, RFC 8555 §7.1.6), an invalid one, a deactivated one and a
+// missing one are refused (ErrStale) and left as they were.
+func testDeactivateAuthorization(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	a := createAccount(t, s, "acct1")
+	mk := func(id string) *store.Authorization {
+		az := newAuthz(a.ID, id, id+".example.test", false, acme.ChallengeHTTP01)
+		createOrder(t, s, a.ID, "ord-"+id, az)
+		return az
+	}
+	validate := func(az *store.Authorization, expires time.Time) {
+		c := az.Challenges[0]
+		must(t, s.StartChallenge(ctx, c.ID, now))
+		must(t, s.FinishChallenge(ctx, &c, nil, now, expires))
+	}
+	pending, valid, stalePending, staleValid, failed := mk("pending"), mk("valid"), mk("stale-pending"), mk("stale-valid"), mk("failed")
+	validate(valid, now.Add(time.Hour))
+	validate(staleValid, now.Add(time.Minute))
+	c := failed.Challenges[0]
+	must(t, s.StartChallenge(ctx, c.ID, now))
+	must(t, s.FinishChallenge(ctx, &c, acme.NewProblem(acme.IncorrectResponse, "no"), now, now.Add(time.Hour)))
+	later := now.Add(30 * time.Minute)   // stale-valid expired at now + 1m
+	stalePendingAt := now.Add(time.Hour) // every pending one expires then (newAuthz)
+
+	must(t, s.DeactivateAuthorization(ctx, pending.ID, later))
+	must(t, s.DeactivateAuthorization(ctx, valid.ID, later))
+	wantErr(t, "deactivation of an expired valid authorization", s.DeactivateAuthorization(ctx, staleValid.ID, later), store.ErrStale)
+	wantErr(t, "deactivation of an expired pending authorization", s.DeactivateAuthorization(ctx, stalePending.ID, stalePendingAt), store.ErrStale)
+	wantErr(t, "deactivation of an invalid authorization", s.DeactivateAuthorization(ctx, failed.ID, later), store.ErrStale)
+	wantErr(t, "second deactivation", s.DeactivateAuthorization(ctx, pending.ID, later), store.ErrStale)
+	wantErr(t, "deactivation of a missing authorization", s.DeactivateAuthorization(ctx, "nope", later), store.ErrStale)
+	for id, want := range map[string]string{pending.ID: acme.StatusDeactivated, valid.ID: acme.StatusDeactivated,
+		staleValid.ID: acme.StatusValid, stalePending.ID: acme.StatusPending, failed.ID: acme.StatusInvalid} {
+		got, err := s.GetAuthorization(ctx, id)
+		must(t, err)
+		if got.Status != want {
+			t.Errorf("authorization %s: stored %s, want %s", id, got.Status, want)
+		}
 	}
 }
 

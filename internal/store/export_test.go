@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -160,4 +161,65 @@ func MigratePostgresTo(ctx context.Context, dsn string, version int64) error {
 	}
 	defer db.Close()
 	return migrateTo(ctx, db, EnginePostgres, version)
+}
+
+// errExplained rolls back CancelOrdersPlan's transaction.
+var errExplained = errors.New("explained")
+
+// CancelOrdersPlan is the plan of the statement with which a deactivation
+// of account accountID cancels its pending orders (cancelPending):
+// SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN ANALYZE, run in a
+// transaction that is rolled back (with the rows its filters removed).
+// On PostgreSQL sequential scans are disabled in that transaction: on a
+// test's table of a few pages the planner, once autovacuum has analyzed
+// it, may rightly prefer one, and the plan is to show which range of
+// orders_account the statement reads, what bounds its cost on a large
+// table.
+func CancelOrdersPlan(ctx context.Context, s *Store, accountID string) ([]string, error) {
+	args := []any{"{}", int64(0), accountID, accountID, int64(MaxOrderLifetime)}
+	var plan []string
+	read := func(q querier) error {
+		explain := `EXPLAIN ANALYZE `
+		if s.wr != nil {
+			explain = `EXPLAIN QUERY PLAN `
+		}
+		rows, err := q.QueryContext(ctx, explain+cancelOrdersSQL, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			var detail string
+			for i := range vals {
+				vals[i] = new(any)
+			}
+			vals[len(vals)-1] = &detail
+			if err := rows.Scan(vals...); err != nil {
+				return err
+			}
+			plan = append(plan, detail)
+		}
+		return rows.Err()
+	}
+	if s.wr != nil {
+		return plan, read(s.r)
+	}
+	err := s.tx(ctx, func(tx txConn) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		if err := read(tx); err != nil {
+			return err
+		}
+		return errExplained
+	})
+	if !errors.Is(err, errExplained) {
+		return nil, err
+	}
+	return plan, nil
 }

@@ -67,18 +67,19 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 }
 
 // orderAccountNotValid tells why StartIssuanceKey's conditional UPDATE of
-// order orderID changed nothing: ErrAccountNotValid when the order is
-// pending but its account is not valid, else stale (the order is missing
-// or not pending). Read only on that failure path.
+// order orderID changed nothing: ErrAccountNotValid when its account is
+// not valid (the deactivation also made a pending order invalid:
+// cancelPending), else stale (the order is missing or not pending). Read
+// only on that failure path.
 func orderAccountNotValid(ctx context.Context, tx txConn, orderID string, stale error) error {
-	var order, account string
-	err := tx.QueryRowContext(ctx, `SELECT o.status, a.status FROM orders o JOIN accounts a ON a.id = o.account_id WHERE o.id = ?`, orderID).Scan(&order, &account)
+	var account string
+	err := tx.QueryRowContext(ctx, `SELECT a.status FROM orders o JOIN accounts a ON a.id = o.account_id WHERE o.id = ?`, orderID).Scan(&account)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return stale
 	case err != nil:
 		return fmt.Errorf("start issuance: account of order %s: %w", orderID, err)
-	case order == acme.StatusPending && account != acme.StatusValid:
+	case account != acme.StatusValid:
 		return fmt.Errorf("start issuance: account is %s: %w", account, ErrAccountNotValid)
 	}
 	return stale

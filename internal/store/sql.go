@@ -106,10 +106,11 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, tp string) (*Account
 // transaction read it, locked, before the change (one that finds the
 // change leaves the row as it was marks its append HooksOnly, and nothing
 // is appended for it). Deactivating the account (status
-// "deactivated") also deactivates its pending authorizations in that
-// transaction (RFC 8555 §7.3.6: pending operations authorized by the
-// account's key are cancelled), so its pending orders turn invalid and a
-// validation under way ends without making its authorization valid.
+// "deactivated") also cancels its pending operations in that transaction
+// (RFC 8555 §7.3.6; cancelPending): its pending authorizations become
+// deactivated, so a validation under way ends without making its
+// authorization valid, and its pending and ready orders invalid
+// (OrderCancelledProblem), updated at the wall clock's now.
 func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
 	var contact any // NULL: keep
 	if a.Contact != nil {
@@ -139,7 +140,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 			return err
 		}
 		if deactivate {
-			if err := cancelPendingAuthorizations(ctx, tx, a.ID); err != nil {
+			if err := cancelPending(ctx, tx, a.ID, time.Now()); err != nil {
 				return err
 			}
 		}
@@ -147,17 +148,53 @@ func (s *Store) UpdateAccount(ctx context.Context, a *Account, events ...*AuditA
 	})
 }
 
-// cancelPendingAuthorizations deactivates the pending authorizations of
-// account accountID, in the transaction that deactivates the account
-// (UpdateAccount, DeactivateAccount; RFC 8555 §7.3.6), which took the
-// account's lock first (lockAccount) so that it also sees those of an
-// order being stored meanwhile.
-func cancelPendingAuthorizations(ctx context.Context, tx txConn, accountID string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE authorizations SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'`, accountID); err != nil {
+// cancelPending cancels the pending operations of account accountID (RFC
+// 8555 §7.3.6: the server SHOULD cancel pending operations authorized by
+// the account's key), in the transaction that deactivates the account
+// (UpdateAccount, DeactivateAccount), which took the account's lock first
+// (lockAccount) so that it also sees those of an order being stored
+// meanwhile: its pending authorizations become deactivated, and its
+// orders stored as pending (pending or ready, ra.OrderStatus) become
+// invalid with OrderCancelledProblem, updated at now. Orders awaiting an
+// approver are left to the approval sweep, which rejects them (audited as
+// approval.reject).
+func cancelPending(ctx context.Context, tx txConn, accountID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, cancelAuthorizationsSQL, accountID); err != nil {
 		return fmt.Errorf("deactivate the account's pending authorizations: %w", err)
+	}
+	pj, err := marshalProblem(OrderCancelledProblem())
+	if err != nil {
+		return fmt.Errorf("cancel the account's pending orders: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, cancelOrdersSQL, pj, ts(now), accountID, accountID, int64(MaxOrderLifetime)); err != nil {
+		return fmt.Errorf("cancel the account's pending orders: %w", err)
 	}
 	return nil
 }
+
+// OrderCancelledProblem is the error of an order cancelled because its
+// account was deactivated (RFC 8555 §7.3.6): unauthorized.
+func OrderCancelledProblem() *acme.Problem {
+	return acme.NewProblem(acme.Unauthorized, "the account was deactivated: its pending orders are cancelled (RFC 8555 §7.3.6)")
+}
+
+// The statements of cancelPending. Neither reads beyond the account's own
+// rows, nor all of those: the authorizations through the partial index
+// authorizations_pending (account_id, expires_at) WHERE status =
+// 'pending', whose condition the statement repeats; the orders through
+// orders_account (account_id, created_at, id), entered at the account's
+// newest order (a reverse step of the same index) less MaxOrderLifetime.
+// An order created before then expired before the account's newest order
+// was created, so before now (its stored status stays pending; expiry
+// makes it invalid, ra.OrderStatus), and the scan covers only the orders
+// of the last MaxOrderLifetime however long the account's history
+// (statusindex_internal_test.go checks SQLite's plans).
+const (
+	cancelAuthorizationsSQL = `UPDATE authorizations SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'`
+	cancelOrdersSQL         = `UPDATE orders SET status = 'invalid', error = ?, updated_at = ?
+		WHERE account_id = ? AND status = 'pending'
+		AND created_at >= (SELECT created_at FROM orders WHERE account_id = ? ORDER BY created_at DESC LIMIT 1) - ?`
+)
 
 // ChangeAccountKey replaces the key of account id, only if its current
 // thumbprint is oldTP and the account is valid (else ErrStale), and appends
@@ -215,19 +252,27 @@ func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authoriz
 		if err := s.spendRates(ctx, tx, spends); err != nil {
 			return err
 		}
-		if err := s.insertNewAuthzs(ctx, tx, newAuthzs); err != nil {
+		if err := s.insertNewAuthzs(ctx, tx, o.AccountID, newAuthzs); err != nil {
 			return err
 		}
 		return s.insertOrder(ctx, tx, o)
 	})
 }
 
-// insertNewAuthzs inserts the new authorizations of an order (insertAuthz)
-// before the order; on PostgreSQL the first insert also takes its
-// account's advisory lock shared (shareAccountLock), for the order's
-// account check (insertOrder) to come after any deactivation of the
-// account under way has committed.
-func (s *Store) insertNewAuthzs(ctx context.Context, tx txConn, azs []*Authorization) error {
+// insertNewAuthzs inserts the new authorizations of an order of account
+// accountID (insertAuthz) before the order; on PostgreSQL the first insert
+// also takes the account's advisory lock shared (shareAccountLock), for
+// the order's account check (insertOrder) to come after any deactivation
+// of the account under way has committed. An order without new
+// authorizations (all reused) takes the lock in a statement of its own:
+// its deactivation cancels ready orders too (cancelPending).
+func (s *Store) insertNewAuthzs(ctx context.Context, tx txConn, accountID string, azs []*Authorization) error {
+	if len(azs) == 0 && s.engine == EnginePostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(?::integer, ?::integer)`, int32(accountLockClass), accountLockKey(accountID)); err != nil {
+			return fmt.Errorf("account lock: %w", err)
+		}
+		return nil
+	}
 	for i, a := range azs {
 		if err := insertAuthz(ctx, tx, a, s.engine == EnginePostgres && i == 0); err != nil {
 			return err
@@ -240,11 +285,13 @@ func (s *Store) insertNewAuthzs(ctx context.Context, tx txConn, azs []*Authoriza
 // account (the two-key form, in a keyspace of its own: class "acct" and a
 // 32-bit hash of the account ID; accounts that share a hash merely wait
 // for each other's deactivation). A deactivation takes it exclusively
-// before anything else (lockAccount); an order's transaction that inserts
-// new authorizations takes it shared in the first insert (insertAuthz with
-// shareLock), before its account check (insertOrder). So either the order
-// took it first, and the deactivation, waiting for the order's transaction
-// to end, then sees and deactivates its authorizations; or the
+// before anything else (lockAccount); an order's transaction takes it
+// shared before its account check (insertOrder): in the first insert of
+// a new authorization (insertAuthz with shareLock), or in a statement of
+// its own when it reuses all its authorizations (insertNewAuthzs). So
+// either the order took it first, and the deactivation, waiting for the
+// order's transaction to end, then sees and cancels the order and its
+// authorizations (cancelPending); or the
 // deactivation did, and the order's account check, a statement that
 // starts once the deactivation has committed, finds the account
 // deactivated and stores nothing. Orders of one account share the lock:
@@ -266,7 +313,7 @@ func accountLockKey(id string) int32 {
 
 // lockAccount takes, on PostgreSQL, account id's lock exclusively in tx
 // (see accountLockClass): the first statement of a transaction that
-// deactivates the account and its pending authorizations.
+// deactivates the account and cancels its pending operations.
 func (s *Store) lockAccount(ctx context.Context, tx txConn, id string) error {
 	if s.engine != EnginePostgres {
 		return nil
@@ -699,6 +746,16 @@ func (s *Store) ValidAuthorizationsFor(ctx context.Context, accountID string, id
 		}
 	}
 	return true, nil
+}
+
+// DeactivateAuthorization moves authorization id to deactivated, at the
+// client's request (RFC 8555 §7.5.2), only while it is pending or valid
+// and has not expired by now: an expired authorization is in a final
+// state (RFC 8555 §7.1.6; ra.AuthorizationStatus serves it as expired).
+// ErrStale otherwise, also when there is no such authorization.
+func (s *Store) DeactivateAuthorization(ctx context.Context, id string, now time.Time) error {
+	res, err := s.pointExec(ctx, `UPDATE authorizations SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid') AND expires_at > ?`, id, ts(now))
+	return checkOne(res, err, "deactivate authorization")
 }
 
 // SetAuthorizationStatus moves authorization id from one of the stored

@@ -38,6 +38,9 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 		{"GetChallengeAuthorization", challengeAuthzQuery, []string{"SEARCH c USING INDEX challenges_authz_type (authz_id=?)"}},
 		{"StartChallengeLeased", startChallengeLeasedSQL, []string{"SEARCH a USING INDEX sqlite_autoindex_authorizations_1 (id=?)"}},
 		{"ListACMEOrders", listOrdersSQL, []string{"SEARCH orders USING INDEX orders_account (account_id=?"}},
+		{"cancelPending authorizations", cancelAuthorizationsSQL, []string{"SEARCH authorizations USING INDEX authorizations_pending (account_id=?)"}},
+		{"cancelPending orders", cancelOrdersSQL, []string{"SEARCH orders USING INDEX orders_account (account_id=? AND created_at>?)",
+			"SEARCH orders USING COVERING INDEX orders_account (account_id=?)"}},
 	}
 	for _, c := range cases {
 		plan := queryPlan(ctx, t, s, c.name, c.query)
