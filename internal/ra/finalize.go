@@ -286,7 +286,9 @@ func (r *RA) finishRefused(ctx context.Context, orderID string, err error) error
 // refusal is a caa problem (with subproblems when several names fail) and
 // refuses this finalize only: the order stays ready, so that the client
 // may fix its CAA records and finalize again, and every later attempt
-// checks again.
+// checks again. A pre-authorized authorization (valid without a
+// challenge) is checked as CAA was checked when it was created (see
+// checkPreAuthorizedCAA): without a validation method.
 func (r *RA) recheckCAA(ctx context.Context, accountID string, authzs []*store.Authorization, now time.Time) error {
 	var stale []*store.Authorization
 	for _, az := range authzs {
@@ -298,16 +300,55 @@ func (r *RA) recheckCAA(ctx context.Context, accountID string, authzs []*store.A
 		}
 		stale = append(stale, az)
 	}
-	errs := make([]error, len(stale))
+	return checkCAAEach(stale, "CAA re-checked at finalize", func(az *store.Authorization) error {
+		return r.recheckCAAOne(ctx, accountID, az)
+	})
+}
+
+// checkPreAuthorizedCAA checks CAA (RFC 8659) for the pre-authorized dns
+// authorizations among fresh, the new authorizations of an order of
+// profile (valid at once, without a challenge), when they are created:
+// as a challenge validation checks it, issue/issuewild and accounturi
+// apply, and as no validation method was used, a record whose
+// validationmethods parameter (RFC 8657 §4) would be needed refuses them.
+// Later finalizes check again per recheckCAA. A refusal is a caa problem
+// (with subproblems when several names fail), a failed lookup a dns one.
+func (r *RA) checkPreAuthorizedCAA(ctx context.Context, accountID, profile string, fresh []*store.Authorization) error {
+	var pre []*store.Authorization
+	for _, az := range fresh {
+		if az.Status == acme.StatusValid && az.Identifier.Type == acme.IdentifierDNS {
+			pre = append(pre, az)
+		}
+	}
+	if len(pre) == 0 {
+		return nil
+	}
+	v, err := r.validatorFor(ctx, profile)
+	if err != nil {
+		return err
+	}
+	uris := r.accountURIs(accountID)
+	return checkCAAEach(pre, "CAA checked for a pre-authorized name", func(az *store.Authorization) error {
+		return v.CheckCAA(ctx, az.Identifier, az.Wildcard, "", uris)
+	})
+}
+
+// checkCAAEach runs check for every authorization of azs, a few at a
+// time, and joins the caa problems: one is returned with what (saying
+// which check it was) before its detail, several as the subproblems of
+// one caa problem. Any other error (dns, connection, internal) is
+// returned as it is.
+func checkCAAEach(azs []*store.Authorization, what string, check func(*store.Authorization) error) error {
+	errs := make([]error, len(azs))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for i, az := range stale {
+	for i, az := range azs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = r.recheckCAAOne(ctx, accountID, az)
+			errs[i] = check(az)
 		}()
 	}
 	wg.Wait()
@@ -327,10 +368,10 @@ func (r *RA) recheckCAA(ctx context.Context, accountID string, authzs []*store.A
 		return nil
 	case 1:
 		p := probs[0]
-		p.Detail = "CAA re-checked at finalize: " + p.Detail
+		p.Detail = what + ": " + p.Detail
 		return &p
 	default:
-		p := acme.NewProblem(acme.CAA, "CAA re-checked at finalize forbids issuance for %d identifiers", len(probs))
+		p := acme.NewProblem(acme.CAA, "%s: CAA forbids issuance for %d identifiers", what, len(probs))
 		p.Subproblems = probs
 		return p
 	}
@@ -343,7 +384,7 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 	if err != nil {
 		return r.internal(ctx, "authorization lookup", err)
 	}
-	method := "" // matches no validationmethods: refuse rather than guess
+	method := "" // pre-authorized: matches no validationmethods (RFC 8657 §4)
 	for _, c := range full.Challenges {
 		if c.Status == acme.StatusValid {
 			method = c.Type

@@ -105,6 +105,10 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 		o.AuthzIDs = append(o.AuthzIDs, az.ID)
 		authzs = append(authzs, az)
 	}
+	// Pre-authorized names skip the challenge, not CAA.
+	if err := r.checkPreAuthorizedCAA(ctx, a.ID, o.Profile, fresh); err != nil {
+		return nil, nil, err
+	}
 	pending := 0 // pre-authorized ones are valid already
 	for _, az := range fresh {
 		if az.Status == acme.StatusPending {

@@ -28,14 +28,19 @@ import (
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv/testca"
+	"github.com/certgate/certgate/internal/testenv/testdns"
+	"github.com/certgate/certgate/internal/va"
 )
 
-// policyEnv is an RA over a fresh SQLite store with a linting built-in CA
-// and a profile registry that sees stored changes at once.
+// policyEnv is an RA over a fresh SQLite store with a linting built-in CA,
+// a profile registry that sees stored changes at once, and a validator
+// whose DNS (CAA) lookups ask dns, a test server on loopback (CAA
+// identity "ca.test", account URLs "https://ca.test/acct/" + ID).
 type policyEnv struct {
 	t     *testing.T
 	ra    *ra.RA
 	st    *store.Store
+	dns   *testdns.Server
 	now   time.Time
 	clock func() time.Time
 }
@@ -75,8 +80,21 @@ func newPolicyEnvOn(t *testing.T, st *store.Store, dir string, cfg ra.Config, pr
 		t.Fatal(err)
 	}
 	iss := &local.Issuer{CA: ca, IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if e.dns, err = testdns.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.dns.Close() })
+	v, err := va.New(va.Config{DNSResolver: e.dns.Addr(), CAAIdentities: []string{"ca.test"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Profiles, cfg.CAARecheckAfter, cfg.Audit = reg, 24*time.Hour, audit.New(st, e.clock)
-	e.ra = ra.New(cfg, st, nil, iss, func() time.Time { return e.clock() }, slog.New(slog.DiscardHandler))
+	if cfg.AccountURIPrefixes == nil {
+		cfg.AccountURIPrefixes = []string{"https://ca.test/acct/"}
+	}
+	e.ra = ra.New(cfg, st, v, iss, func() time.Time { return e.clock() }, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { e.ra.Shutdown(context.Background()) })
 	return e
 }

@@ -37,7 +37,8 @@ const maxCAAReasons = 4
 // its issuer domain name is one of Config.CAAIdentities (case-insensitive)
 // and its parameters allow the request: accounturi equal to the account's
 // URL (at most one accounturi per record), validationmethods listing
-// method (RFC 8657 §3, §4). Empty issuers (";"), malformed values, and
+// method (RFC 8657 §3, §4). method "" stands for a name pre-authorized
+// without a validation method: any validationmethods parameter refuses it. Empty issuers (";"), malformed values, and
 // records whose parameters are not satisfied authorize no one. An unknown
 // property with the critical flag refuses issuance (§4.1); other unknown
 // properties and iodef are ignored.
@@ -296,6 +297,11 @@ func authorizes(rec CAARecord, req caaRequest) string {
 			if strings.EqualFold(m, req.method) {
 				allowed = true
 			}
+		}
+		if !allowed && req.method == "" {
+			// RFC 8657 §4: issuance only after validation by a listed
+			// method, which a pre-authorized name never had.
+			return fmt.Sprintf("validationmethods allows only %s, and the name was pre-authorized without a validation method (RFC 8657 §4)", methods[0])
 		}
 		if !allowed {
 			return fmt.Sprintf("validationmethods does not allow %s (RFC 8657 §4)", req.method)
