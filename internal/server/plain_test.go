@@ -12,11 +12,13 @@ import (
 )
 
 // TestPlainHTTPPointsAtHTTPS: a plain-HTTP request for anything but the
-// PKI and health paths is 400 with one line naming the HTTPS URL to use:
-// the same path for the admin API (it named the ACME directory, which
-// told a curl of http://HOST:PORT/api/v1/... nothing), the ACME directory
-// otherwise. The admin API's answer is an RFC 9457 problem document, as
-// every admin API error.
+// PKI and health paths is 400 with a problem document naming the HTTPS URL
+// to use: the same path for the admin API (it named the ACME directory,
+// which told a curl of http://HOST:PORT/api/v1/... nothing) and for an
+// ACME path, the ACME directory otherwise. The admin API's answer is an
+// RFC 9457 problem document, as every admin API error; the ACME one an
+// RFC 8555 §6.7 malformed problem, as every ACME error (it was one line of
+// text/plain).
 func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,28 +31,29 @@ func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
 	for path, want := range map[string]string{
 		"/api/v1/accounts?limit=5": "certgate serves the admin API over HTTPS only: " + base + "/api/v1/accounts",
 		"/api/v1":                  "certgate serves the admin API over HTTPS only: " + base + "/api/v1",
-		"/acme/new-order":          "certgate serves ACME over HTTPS only: " + base + "/acme/directory",
+		"/acme/new-order":          "certgate serves ACME over HTTPS only: " + base + "/acme/new-order",
+		"/acme/directory":          "certgate serves ACME over HTTPS only: " + base + "/acme/directory",
 		"/":                        "certgate serves ACME over HTTPS only: " + base + "/acme/directory",
+		"/favicon.ico":             "certgate serves ACME over HTTPS only: " + base + "/acme/directory",
 	} {
 		rec := httptest.NewRecorder()
 		s.plainHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		got := strings.TrimSpace(rec.Body.String())
+		wantType := "urn:ietf:params:acme:error:malformed"
 		if strings.HasPrefix(path, "/api/v1") {
-			// An admin API error: an RFC 9457 problem document, as the
-			// API's own (it was text/plain).
-			var p struct {
-				Type   string `json:"type"`
-				Status int    `json:"status"`
-				Detail string `json:"detail"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Header().Get("Content-Type") != "application/problem+json" ||
-				p.Type != "about:blank" || p.Status != http.StatusBadRequest {
-				t.Errorf("plain GET %s = %d %s %q, want a 400 problem document (%v)", path, rec.Code, rec.Header().Get("Content-Type"), got, err)
-			}
-			got = p.Detail
+			wantType = "about:blank"
 		}
-		if rec.Code != http.StatusBadRequest || got != want {
-			t.Errorf("plain GET %s = %d %q, want 400 %q", path, rec.Code, got, want)
+		var p struct {
+			Type   string `json:"type"`
+			Status int    `json:"status"`
+			Detail string `json:"detail"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Header().Get("Content-Type") != "application/problem+json" ||
+			p.Type != wantType || p.Status != http.StatusBadRequest {
+			t.Errorf("plain GET %s = %d %s %q, want a 400 %s problem document (%v)", path, rec.Code, rec.Header().Get("Content-Type"),
+				rec.Body.String(), wantType, err)
+		}
+		if rec.Code != http.StatusBadRequest || p.Detail != want {
+			t.Errorf("plain GET %s = %d %q, want 400 %q", path, rec.Code, p.Detail, want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
@@ -637,8 +639,9 @@ func (s *Server) port() string {
 // plainHandler serves the CRL, OCSP and CA certificates, /healthz and
 // /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME):
 // an admin API path at the same path over HTTPS (400, an RFC 9457 problem
-// document as every admin API error), anything else at the ACME directory
-// (400 with one line of text).
+// document as every admin API error), an ACME path at the same path over
+// HTTPS and anything else at the ACME directory (400, an RFC 8555 §6.7
+// malformed problem document as every ACME error).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
 	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
@@ -652,7 +655,20 @@ func (s *Server) plainHandler() http.Handler {
 			adminapi.WriteProblem(rw, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath())
 			return
 		}
-		http.Error(rw, "certgate serves ACME over HTTPS only: "+base+"/acme/directory", http.StatusBadRequest)
+		// An RFC 8555 §6.7 problem document, as every ACME error: an ACME
+		// path is named over HTTPS (a client configured with
+		// http://HOST:PORT/acme/directory is told its https URL), anything
+		// else the ACME directory.
+		target := base + "/acme/directory"
+		if strings.HasPrefix(r.URL.Path, "/acme/") {
+			target = base + r.URL.EscapedPath()
+		}
+		p := acme.NewProblem(acme.Malformed, "certgate serves ACME over HTTPS only: %s", target)
+		p.Status = p.HTTPStatus()
+		body, _ := json.Marshal(p)
+		rw.Header().Set("Content-Type", "application/problem+json")
+		rw.WriteHeader(p.Status)
+		_, _ = rw.Write(body)
 	})
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if s.serveHealth(rw, r) {
