@@ -140,7 +140,7 @@ func printTokens(cmd *cobra.Command, format outputFormat, recs []*store.APIToken
 func newTokenRevoke() *cobra.Command {
 	var so storeOpts
 	cmd := &cobra.Command{
-		Use:   "revoke NAME|ID",
+		Use:   "revoke NAME|ID|TOKEN",
 		Short: "Revoke an API token; requests with it fail with 401 from then on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -151,11 +151,14 @@ func newTokenRevoke() *cobra.Command {
 			defer st.Close()
 			toks := auth.NewTokens(st, audit.New(st, nil), nil)
 			rec, err := toks.Revoke(cmd.Context(), args[0], cliActor())
+			ref := auth.RedactToken(args[0]) // never the secret of a pasted token
 			switch {
+			case errors.Is(err, auth.ErrNoToken) && ref != args[0]:
+				return fmt.Errorf("there is no token with the ID of %s (see 'certgate token list --all')", ref)
 			case errors.Is(err, auth.ErrNoToken):
-				return fmt.Errorf("there is no token with ID %q, nor an unrevoked one named so (see 'certgate token list --all')", args[0])
+				return fmt.Errorf("there is no token with ID %q, nor an unrevoked one named so (see 'certgate token list --all')", ref)
 			case errors.Is(err, auth.ErrRevoked):
-				return fmt.Errorf("token %q is already revoked", args[0])
+				return fmt.Errorf("token %q is already revoked", ref)
 			case err != nil:
 				return err
 			}

@@ -159,3 +159,64 @@ func TestExpiresPastStoreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenRevokeWholeToken: token revoke takes the whole token as
+// printed by token create (it found nothing and printed the token, secret
+// included, in its error) and revokes its ID; the secret appears in no
+// output or error, also when the token is unknown or already revoked. A
+// name shaped like a token is refused.
+func TestTokenRevokeWholeToken(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	data := t.TempDir()
+	initDataDir(t, data)
+	out, _, err := runCLI(t, nil, "token", "create", "--role", "operator", "--name", "ci", "--data", data)
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	tok := strings.TrimSpace(out)
+	id, secret := tok[4:20], tok[21:]
+	noSecret := func(what, out, errOut string, err error) {
+		t.Helper()
+		for _, s := range []string{secret, secret[:8]} {
+			if strings.Contains(out, s) || strings.Contains(errOut, s) || err != nil && strings.Contains(err.Error(), s) {
+				t.Fatalf("%s shows the secret: %q %q %v", what, out, errOut, err)
+			}
+		}
+	}
+
+	// Another token's ID with this secret: not found, nothing revoked.
+	other := "cgt_0123456789abcdef_" + secret
+	out, errOut, err := runCLI(t, nil, "token", "revoke", other, "--data", data)
+	noSecret("revoke of an unknown token", out, errOut, err)
+	if err == nil || err.Error() != "there is no token with the ID of cgt_0123456789abcdef_... (see 'certgate token list --all')" {
+		t.Fatalf("revoke of an unknown token: %v", err)
+	}
+
+	out, errOut, err = runCLI(t, nil, "token", "revoke", tok, "--data", data)
+	noSecret("revoke", out, errOut, err)
+	if err != nil || out != "revoked token ci (id "+id+")\n" {
+		t.Fatalf("revoke of the whole token: %v %q", err, out)
+	}
+	out, errOut, err = runCLI(t, nil, "token", "revoke", tok, "--data", data)
+	noSecret("second revoke", out, errOut, err)
+	if err == nil || err.Error() != `token "cgt_`+id+`_..." is already revoked` {
+		t.Fatalf("second revoke of the whole token: %v", err)
+	}
+	out, _, err = runCLI(t, nil, "token", "list", "--all", "--format", "json", "--data", data)
+	var views []auth.TokenView
+	if err != nil || json.Unmarshal([]byte(out), &views) != nil || len(views) != 1 || views[0].Status != "revoked" {
+		t.Fatalf("token list --all: %v %s", err, out)
+	}
+
+	// A cut or mistyped token still names its ID, and no secret.
+	out, errOut, err = runCLI(t, nil, "token", "revoke", tok[:30], "--data", data)
+	noSecret("revoke of a cut token", out, errOut, err)
+	if err == nil || !strings.Contains(err.Error(), "cgt_"+id+"_...") {
+		t.Fatalf("revoke of a cut token: %v", err)
+	}
+
+	_, _, err = runCLI(t, nil, "token", "create", "--role", "operator", "--name", "cgt_0123456789abcdef_x", "--data", data)
+	if err == nil || !strings.Contains(err.Error(), "looks like a token") {
+		t.Fatalf("token-shaped name: %v", err)
+	}
+}

@@ -403,7 +403,9 @@ type CreatedEABKey struct {
 }
 
 type createEABOut struct {
-	Body CreatedEABKey
+	// CacheControl is "no-store" (noStore): the body holds the HMAC key.
+	CacheControl string `header:"Cache-Control"`
+	Body         CreatedEABKey
 }
 
 type kidIn struct {
@@ -431,7 +433,7 @@ func eabRoutes(a *API) {
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "create-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys",
 		Summary: "Create an EAB key", Tags: []string{"eab"}, DefaultStatus: http.StatusCreated, Errors: []int{422},
-		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once. 422, naming the field in its errors list, for a profile that does not exist, " +
+		Description: "Returns the key id and the HMAC key (RFC 8555 §7.3.4) once, with Cache-Control: no-store. 422, naming the field in its errors list, for a profile that does not exist, " +
 			"attributes the profile does not declare, an allow rule that does not parse or can match no name (docs/profiles.md, Identifier rules) or a bad expiry. " +
 			"Audited as eab_key.create (without the HMAC key) in the same transaction."},
 		func(ctx context.Context, pr *auth.Principal, in *createEABIn) (*createEABOut, error) {
@@ -471,7 +473,7 @@ func eabRoutes(a *API) {
 			if err := a.d.Store.CreateEABKey(ctx, k, events...); err != nil {
 				return nil, a.storeError(ctx, "EAB key", err)
 			}
-			return &createEABOut{Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v}}, nil
+			return &createEABOut{CacheControl: noStore, Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v}}, nil
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "revoke-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys/{kid}/revoke",
 		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},

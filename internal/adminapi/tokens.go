@@ -37,11 +37,18 @@ type CreatedToken struct {
 }
 
 type createTokenOut struct {
-	Body CreatedToken
+	// CacheControl is "no-store" (noStore): the body holds the token.
+	CacheControl string `header:"Cache-Control"`
+	Body         CreatedToken
 }
 
+// noStore is the Cache-Control of the responses that carry a secret (a
+// new token, a new EAB key's HMAC key): no cache, private or shared, may
+// keep them (RFC 9111 §5.2.2.5).
+const noStore = "no-store"
+
 type tokenIn struct {
-	ID string `path:"id" maxLength:"64" doc:"token ID or name of an unrevoked token"`
+	ID string `path:"id" maxLength:"64" doc:"token ID, name of an unrevoked token, or the whole token (its ID is revoked)"`
 }
 
 type tokenOut struct {
@@ -66,7 +73,7 @@ func tokenRoutes(a *API) {
 		})
 	Register(a, auth.PermTokensWrite, huma.Operation{OperationID: "create-token", Method: http.MethodPost, Path: Prefix + "/tokens",
 		Summary: "Create an API token", Tags: []string{"tokens"}, DefaultStatus: http.StatusCreated, Errors: []int{409},
-		Description: "Returns the token once; only its SHA-256 hash is stored. 409 when an unrevoked token has the name. Audited as token.create."},
+		Description: "Returns the token once, with Cache-Control: no-store; only its SHA-256 hash is stored. 409 when an unrevoked token has the name. Audited as token.create."},
 		func(ctx context.Context, p *auth.Principal, in *createTokenIn) (*createTokenOut, error) {
 			if err := auth.CheckName(in.Body.Name); err != nil {
 				return nil, invalidField("body.name", err.Error(), in.Body.Name)
@@ -101,7 +108,7 @@ func tokenRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "token", err)
 			}
-			return &createTokenOut{Body: CreatedToken{Token: tok, TokenView: auth.View(rec, a.d.Now())}}, nil
+			return &createTokenOut{CacheControl: noStore, Body: CreatedToken{Token: tok, TokenView: auth.View(rec, a.d.Now())}}, nil
 		})
 	Register(a, auth.PermTokensWrite, huma.Operation{OperationID: "revoke-token", Method: http.MethodPost, Path: Prefix + "/tokens/{id}/revoke",
 		Summary: "Revoke an API token", Tags: []string{"tokens"}, Errors: []int{404, 409},
@@ -110,7 +117,7 @@ func tokenRoutes(a *API) {
 			rec, err := a.d.Tokens.Revoke(ctx, in.ID, p.Actor())
 			switch {
 			case errors.Is(err, auth.ErrNoToken):
-				return nil, huma.Error404NotFound("no token with ID or name " + in.ID)
+				return nil, huma.Error404NotFound("no token with ID or name " + auth.RedactToken(in.ID))
 			case errors.Is(err, auth.ErrRevoked):
 				return nil, huma.Error409Conflict("the token is already revoked")
 			case err != nil:

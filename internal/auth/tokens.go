@@ -157,6 +157,10 @@ func CheckName(n string) error {
 		// make an operator revoke another token than the one meant.
 		return fmt.Errorf("token name %q looks like a token ID; choose another", n)
 	}
+	if _, ok := pastedTokenID(n); ok {
+		// Revoke takes a whole token too, by this shape.
+		return fmt.Errorf("token name %s looks like a token; choose another", RedactToken(n))
+	}
 	for _, c := range n {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.@", c)) {
 			return fmt.Errorf("token name %q: use letters, digits and - _ . @", n)
@@ -227,9 +231,42 @@ func (t *Tokens) List(ctx context.Context, includeRevoked bool) ([]*store.APITok
 	return t.st.ListAPITokens(ctx, includeRevoked)
 }
 
+// pastedTokenID returns the ID of ref when ref is shaped like a whole token
+// ("cgt_", 16 lower-case hex digits, "_", then anything: a token pasted
+// whole, even cut short or with its secret mistyped), else false.
+// CheckName refuses such names, so ref cannot also be a token's name.
+func pastedTokenID(ref string) (string, bool) {
+	n := len(TokenPrefix)
+	if len(ref) < n+17 || !strings.HasPrefix(ref, TokenPrefix) || ref[n+16] != '_' {
+		return "", false
+	}
+	id := ref[n : n+16]
+	for i := range len(id) {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	return id, true
+}
+
+// RedactToken returns ref to be shown in a message or log: a ref shaped
+// like a whole token (see Revoke) cut after its ID, "cgt_ID_...", so that
+// its secret is never printed; any other ref (an ID or a name) as it is.
+func RedactToken(ref string) string {
+	if id, ok := pastedTokenID(ref); ok {
+		return TokenPrefix + id + "_..."
+	}
+	return ref
+}
+
 // Revoke revokes the token whose ID or (unrevoked) name is ref and audits
-// it in the same transaction. Errors: ErrNoToken, ErrRevoked.
+// it in the same transaction. ref may also be a whole token
+// ("cgt_ID_SECRET", as printed by Create): its ID is revoked, and its
+// secret is in no error (RedactToken). Errors: ErrNoToken, ErrRevoked.
 func (t *Tokens) Revoke(ctx context.Context, ref, actor string) (*store.APIToken, error) {
+	if id, ok := pastedTokenID(ref); ok {
+		ref = id
+	}
 	rec, err := t.st.FindAPIToken(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNoToken, ref)
