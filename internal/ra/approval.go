@@ -58,6 +58,10 @@ func (r *RA) requestApproval(ctx context.Context, a *store.Account, o *store.Ord
 		if p := rateRefusal(err, refused); p != nil {
 			return nil, p
 		}
+		if errors.Is(err, store.ErrAccountNotValid) {
+			// Deactivated since the account was read (a cached one).
+			return nil, accountNoLongerValid()
+		}
 		if errors.Is(err, store.ErrStale) {
 			return nil, acme.NewProblem(acme.OrderNotReady, "the order is already being finalized")
 		}

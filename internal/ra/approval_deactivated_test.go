@@ -195,3 +195,29 @@ func TestExpiredOrderApprovalCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalizeForApprovalDeactivatedAccount: a finalize with a cached
+// account (still valid in memory) deactivated meanwhile, by another node
+// or the CLI, of an order whose profile requires approval is refused
+// unauthorized, as one that issues at once is (StartIssuanceKey), and
+// requests no approval. It was orderNotReady "the order is already being
+// finalized".
+func TestFinalizeForApprovalDeactivatedAccount(t *testing.T) {
+	code := policy.Profile{Name: "code", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(365), EKUs: []string{"codeSigning"},
+		Approval: &policy.Approval{EKUs: []string{"codeSigning"}}}
+	e := newPolicyEnv(t, code)
+	ctx := context.Background()
+	a := e.account("code", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	o, azs := e.readyOrder(a, "code", "c.pre.test")
+	if err := e.st.DeactivateAccount(ctx, a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "c.pre.test"), nil)
+	if p := wantProblem(t, err, acme.Unauthorized, "the account is no longer valid"); p.HTTPStatus() != http.StatusUnauthorized {
+		t.Errorf("status %d, want 401", p.HTTPStatus())
+	}
+	if _, err := e.st.GetApprovalByOrder(ctx, o.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("approval of the refused finalize: %v, want none", err)
+	}
+}

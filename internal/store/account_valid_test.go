@@ -109,3 +109,38 @@ func TestOrderRacesAccountDeactivation(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestApprovalNeedsValidAccount checks on every engine that the
+// order of an account deactivated meanwhile (the caller's cached account
+// still says valid) cannot be parked for approval, as its issuance
+// cannot start (TestOrderNeedsValidAccount): ErrAccountNotValid, where it
+// was ErrStale (the finalize answered orderNotReady "already being
+// finalized" instead of unauthorized), and nothing is written: no
+// approval. A non-pending order of a valid account is still
+// ErrStale.
+func TestRequestApprovalNeedsValidAccount(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		ctx := context.Background()
+		s := e.Open(t)
+		a, o, _ := seed(t, s)
+		must(t, s.DeactivateAccount(ctx, a.ID, nil))
+		ap := &store.Approval{ID: "ap1", OrderID: o.ID, AccountID: a.ID, Identifiers: o.Identifiers, KeyType: "ecdsa-p256",
+			Reason: "test", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}
+		wantErr(t, "RequestApproval", s.RequestApproval(ctx, ap, now), store.ErrAccountNotValid)
+		if _, err := s.GetApprovalByOrder(ctx, o.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("approval of the refused request: %v, want ErrNotFound", err)
+		}
+		got, err := s.GetOrder(ctx, o.ID)
+		must(t, err)
+		if got.Status != acme.StatusInvalid {
+			t.Errorf("order after the refused approval request is %s, want invalid (cancelled by the deactivation)", got.Status)
+		}
+
+		b := createAccount(t, s, "acct-b")
+		done := createOrder(t, s, b.ID, "ord-b", newAuthz(b.ID, "az-b", "b.example.test", false, acme.ChallengeHTTP01))
+		issue(t, s, done.ID, b.ID, "04dd")
+		ap = &store.Approval{ID: "ap2", OrderID: done.ID, AccountID: b.ID, Identifiers: done.Identifiers, KeyType: "ecdsa-p256",
+			Reason: "test", CSR: []byte{1}, Status: store.ApprovalPending, RequestedAt: now}
+		wantErr(t, "RequestApproval of a valid order", s.RequestApproval(ctx, ap, now), store.ErrStale)
+	})
+}

@@ -42,7 +42,11 @@ type Approval struct {
 
 // RequestApproval moves order ap.OrderID from pending to awaiting approval
 // and stores ap, in one transaction with events (optional audit appends).
-// ErrStale when the order is no longer pending (finalized concurrently).
+// ErrAccountNotValid when the order's account is no longer valid
+// (deactivated by another node or the CLI while the caller's cached
+// account still says valid; RFC 8555 §7.3.6), as StartIssuanceKey;
+// otherwise ErrStale when the order is no longer pending (finalized
+// concurrently). On any error nothing is written.
 func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time, events ...*AuditAppend) error {
 	return s.RequestApprovalSpend(ctx, ap, now, nil, events...)
 }
@@ -57,9 +61,13 @@ func (s *Store) RequestApprovalSpend(ctx context.Context, ap *Approval, now time
 		if err := s.spendRates(ctx, tx, []*RateSpend{spend}); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'
+			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`,
 			OrderAwaitingApproval, ts(now), ap.OrderID)
 		if err := checkOne(res, err, "order awaiting approval"); err != nil {
+			if errors.Is(err, ErrStale) {
+				return orderAccountNotValid(ctx, tx, ap.OrderID, err)
+			}
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, order_id, account_id, profile, identifiers, key_type, reason, csr, status, requested_at)

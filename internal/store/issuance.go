@@ -66,8 +66,8 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 	})
 }
 
-// orderAccountNotValid tells why StartIssuanceKey's conditional UPDATE of
-// order orderID changed nothing: ErrAccountNotValid when its account is
+// orderAccountNotValid tells why the conditional UPDATE of order orderID
+// of StartIssuanceKey or RequestApprovalSpend changed nothing: ErrAccountNotValid when its account is
 // not valid (the deactivation also made a pending order invalid:
 // cancelPending), else stale (the order is missing or not pending). Read
 // only on that failure path.
@@ -78,9 +78,9 @@ func orderAccountNotValid(ctx context.Context, tx txConn, orderID string, stale 
 	case errors.Is(err, sql.ErrNoRows):
 		return stale
 	case err != nil:
-		return fmt.Errorf("start issuance: account of order %s: %w", orderID, err)
+		return fmt.Errorf("account of order %s: %w", orderID, err)
 	case account != acme.StatusValid:
-		return fmt.Errorf("start issuance: account is %s: %w", account, ErrAccountNotValid)
+		return fmt.Errorf("account of order %s is %s: %w", orderID, account, ErrAccountNotValid)
 	}
 	return stale
 }
