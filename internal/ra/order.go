@@ -29,7 +29,9 @@ func challengeTypes(id acme.Identifier, wildcard bool) []string {
 // normalised; a valid authorization of the same account for the same
 // identifier and profile, validated within the reuse window and valid for at least
 // another day, is reused (the order then expires no later than it); otherwise a pending one is created with its
-// challenges. notBefore/notAfter, when given (RFC 3339), must lie within
+// challenges, or, for an identifier the profile pre-authorizes, a valid one
+// once CAA allows it (checkPreAuthorizedCAA: a caa or dns problem refuses
+// the order). notBefore/notAfter, when given (RFC 3339), must lie within
 // the maximum validity. With "replaces" (RFC 9773 §5) the order claims
 // the named certificate, checked by checkReplaces; a certificate already
 // claimed by a live order is alreadyReplaced.
