@@ -224,6 +224,31 @@ func newVersion() *cobra.Command {
 	}
 }
 
+// commandFlags returns a flag set holding the flags of every command under
+// root (the first of each name), for serve's check of the CERTGATE_*
+// variables: a variable naming a flag of an administrative command
+// (CERTGATE_LIMIT for `cert list --limit`, CERTGATE_FORMAT,
+// CERTGATE_COMMENT, ...; resolveFlags applies them) is no typo, though
+// serve has no such setting.
+func commandFlags(root *cobra.Command) *pflag.FlagSet {
+	all := pflag.NewFlagSet("all", pflag.ContinueOnError)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			fs.VisitAll(func(f *pflag.Flag) {
+				if all.Lookup(f.Name) == nil {
+					all.AddFlag(f)
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return all
+}
+
 func newServe(logOut io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -246,7 +271,7 @@ flag names), then the defaults shown below.`,
 		if pct, ok := serveGCPercent(os.Getenv); ok {
 			debug.SetGCPercent(pct)
 		}
-		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
+		for _, name := range config.UnknownEnv(commandFlags(cmd.Root()), os.Environ()) {
 			if s := config.SuggestEnv(cmd.Flags(), name); s != "" {
 				log.Warn("ignoring environment variable that names no setting", "variable", name, "did_you_mean", s)
 				continue
