@@ -30,7 +30,7 @@ func TestMalformedDurationNamesField(t *testing.T) {
 			"validation": map[string]any{"dnsTimeout": "5"}}, "body.validation.dnsTimeout"},
 		{"validity (PUT)", "PUT", "/api/v1/profiles/" + name, map[string]any{"name": name, "validity": "1.5d"}, "body.validity"},
 	} {
-		checkInvalidField(t, tc.what, f.do(tc.method, tc.path, admin, tc.body), tc.location, "a duration such as 90d")
+		checkInvalidField(t, tc.what, f.do(tc.method, tc.path, admin, tc.body), tc.location, "expected a duration such as 90d, 36h or 1d12h")
 	}
 	ok := map[string]any{"name": "web", "validity": "1d12h", "maxValidity": "30d", "authzReuse": "0",
 		"approval": map[string]any{"always": true, "escalateAfter": "36h"}, "validation": map[string]any{"dnsTimeout": "1.5s"}}
