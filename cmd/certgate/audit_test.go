@@ -82,6 +82,7 @@ func TestRateLimitOverridesAreAudited(t *testing.T) {
 	t.Setenv("CERTGATE_DB", "")
 	data := t.TempDir()
 	initDataDir(t, data)
+	createOverrideSubjects(t, data, []string{"acct1"}, nil)
 	for _, args := range [][]string{
 		{"set", "new-orders-per-account", "--account", "acct1", "--rate", "500/1h", "--comment", "build farm"},
 		{"set", "new-orders-per-account", "--account", "acct1", "--rate", "0"},

@@ -73,7 +73,31 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	explainArgs(root)
 	plainErrors(root)
 	root.SetFlagErrorFunc(flagError)
+	shareConfigKeys(root)
 	return root
+}
+
+// shareConfigKeys gives the "config" flag of every command under root the
+// names of all commands' flags (config.OtherKeysAnnotation), so that a
+// configuration file holding a setting of one command (`format: json`
+// for the administrative commands) is not refused by another (`serve`).
+func shareConfigKeys(root *cobra.Command) {
+	var names []string
+	commandFlags(root).VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" {
+			names = append(names, f.Name)
+		}
+	})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Flags().Lookup("config") != nil {
+			_ = c.Flags().SetAnnotation("config", config.OtherKeysAnnotation, names)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 // flagError is the error of a flag value that does not parse: pflag's
@@ -224,6 +248,38 @@ func newVersion() *cobra.Command {
 	}
 }
 
+// unresolvedAnnotation marks a flag that its command takes from the command
+// line only, though resolveFlags fills it from CERTGATE_* or the file.
+const unresolvedAnnotation = "certgate_unresolved"
+
+// commandFlags returns a flag set holding the flags of every command under
+// root (the first of each name), for serve's check of the CERTGATE_*
+// variables: a variable naming a flag of an administrative command
+// (CERTGATE_LIMIT for `cert list --limit`, CERTGATE_FORMAT,
+// CERTGATE_COMMENT, ...; resolveFlags applies them) is no typo, though
+// serve has no such setting.
+//
+// Flags annotated unresolvedAnnotation (the profile fields of `profile
+// create|update`, which only the command line sets) are left out.
+func commandFlags(root *cobra.Command) *pflag.FlagSet {
+	all := pflag.NewFlagSet("all", pflag.ContinueOnError)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, fs := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			fs.VisitAll(func(f *pflag.Flag) {
+				if all.Lookup(f.Name) == nil && f.Annotations[unresolvedAnnotation] == nil {
+					all.AddFlag(f)
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return all
+}
+
 func newServe(logOut io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -246,7 +302,7 @@ flag names), then the defaults shown below.`,
 		if pct, ok := serveGCPercent(os.Getenv); ok {
 			debug.SetGCPercent(pct)
 		}
-		for _, name := range config.UnknownEnv(cmd.Flags(), os.Environ()) {
+		for _, name := range config.UnknownEnv(commandFlags(cmd.Root()), os.Environ()) {
 			if s := config.SuggestEnv(cmd.Flags(), name); s != "" {
 				log.Warn("ignoring environment variable that names no setting", "variable", name, "did_you_mean", s)
 				continue

@@ -21,6 +21,7 @@ import (
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -77,6 +78,17 @@ func (f *profileFlags) add(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.dnsResolvers, "dns-resolver", nil, "validate this profile's authorizations with these recursive DNS servers host:port (default: server's --va-dns-resolver)")
 	fl.StringVar(&f.dnsTimeout, "dns-timeout", "", "per-query DNS timeout for this profile's validations, e.g. 5s (default: server's --va-dns-timeout)")
 	fl.BoolVar(&f.dnssec, "dnssec", false, "require DNSSEC-authenticated answers for this profile's validations (default: server's --va-dnssec)")
+	// Only the profile fields given on the command line are set (apply
+	// reads Changed): a CERTGATE_* variable or file key of theirs does
+	// nothing, so serve warns about the one and refuses the other.
+	fl.VisitAll(func(fl *pflag.Flag) {
+		if fl.Name != "file" {
+			if fl.Annotations == nil {
+				fl.Annotations = map[string][]string{}
+			}
+			fl.Annotations[unresolvedAnnotation] = []string{"true"}
+		}
+	})
 }
 
 // apply sets the fields whose flags were given on p.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -78,6 +79,28 @@ func (s *subjectFlags) subject() (string, error) {
 		return "", fmt.Errorf("give exactly one of --account, --eab, --ip, --domain")
 	}
 	return out[0], nil
+}
+
+// checkOverrideSubject refuses an override for an account or EAB key the
+// database does not hold: their IDs are made by the server, so such a
+// subject is a typo, and its override would apply to nobody while the
+// account meant keeps its rate.
+func checkOverrideSubject(ctx context.Context, st *store.Store, s subjectFlags) error {
+	switch {
+	case s.account != "":
+		if _, err := st.GetAccount(ctx, s.account); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("--account: there is no account %q (see 'certgate account list')", s.account)
+		} else if err != nil {
+			return fmt.Errorf("look up account %s: %w", s.account, err)
+		}
+	case s.eab != "":
+		if _, err := st.GetEABKey(ctx, s.eab); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("--eab: there is no EAB key %q (see 'certgate eab list')", s.eab)
+		} else if err != nil {
+			return fmt.Errorf("look up EAB key %s: %w", s.eab, err)
+		}
+	}
+	return nil
 }
 
 // verbatimSubject is the subject as `ratelimit set` stored --ip and
@@ -159,6 +182,9 @@ func newRateLimitSet() *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
+			if err := checkOverrideSubject(ctx, st, sub); err != nil {
+				return err
+			}
 			o := store.RateLimitOverride{Limit: args[0], Subject: subject, Count: r.Count, Period: r.Period, Comment: comment, CreatedAt: time.Now().UTC()}
 			ev, err := prepareAuditReplaced(ctx, st, audit.ActionRateLimitSet, audit.ObjectRateLimitOverride, args[0]+" "+subject,
 				audit.ReplacedRow(func(old *store.RateLimitOverride) (any, any) {

@@ -16,6 +16,7 @@ import (
 func TestRateLimitOverrideCLI(t *testing.T) {
 	data := t.TempDir()
 	initDataDir(t, data)
+	createOverrideSubjects(t, data, []string{"acct1"}, []string{"kid1"})
 	for _, args := range [][]string{
 		{"set", "new-orders-per-account", "--account", "acct1", "--rate", "500/1h", "--comment", "build farm"},
 		{"set", "certificates-per-domain", "--domain", "www.example.co.uk", "--rate", "0"},

@@ -140,6 +140,7 @@ func build(d Deps) (http.Handler, *routeMux) {
 				e.Type = problemType
 			}
 			hintFieldNames(ctx, schemas, e)
+			explainDurations(e)
 			explainBodyProblem(ctx, e)
 		}
 		return v, nil
@@ -300,6 +301,25 @@ func hintFieldNames(ctx huma.Context, schemas huma.Registry, e *huma.ErrorModel)
 				d.Message = fmt.Sprintf("unexpected property; the field is %q (docs/api.md, Field names)", field)
 				break
 			}
+		}
+	}
+}
+
+// durationPatternMessage is huma's message for a profile duration that
+// does not match policy.DurationPattern, and durationMessage what the API
+// says instead (the OpenAPI document holds the pattern only: OpenAPI has
+// no field for huma's patternDescription).
+var (
+	durationPatternMessage = "expected string to match pattern " + policy.DurationPattern
+	durationMessage        = "expected a duration such as 90d, 36h or 1d12h"
+)
+
+// explainDurations rewrites the message of each error about a malformed
+// duration from the pattern to an example of the form.
+func explainDurations(e *huma.ErrorModel) {
+	for _, d := range e.Errors {
+		if d.Message == durationPatternMessage {
+			d.Message = durationMessage
 		}
 	}
 }

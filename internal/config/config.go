@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -376,15 +377,32 @@ func EnvName(flag string) string {
 	return "CERTGATE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// OtherKeysAnnotation is the annotation (pflag.FlagSet.SetAnnotation) of
+// a flag set's "config" flag that lists the flags of the CLI's other
+// commands: Resolve accepts a configuration-file key naming one of them
+// without applying it, so that one file can hold the settings of every
+// command (`format: json` for the administrative commands beside the
+// server's settings).
+const OtherKeysAnnotation = "certgate_other_config_keys"
+
 // Resolve fills every flag of fs that was not set on the command line from
 // its CERTGATE_* variable, else from the YAML file named by the "config"
 // flag (or CERTGATE_CONFIG). YAML keys that name no setting of `certgate
-// serve` are errors; serve settings that fs lacks are ignored, so every
-// command reads the server's file.
+// serve`, of fs or of another command (OtherKeysAnnotation) are errors;
+// serve settings, and other commands' flags, that fs lacks are ignored, so
+// every command reads the server's file.
 func Resolve(fs *pflag.FlagSet) error {
 	serve := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	ServeFlags(serve)
-	known := func(k string) bool { return k != "config" && (fs.Lookup(k) != nil || serve.Lookup(k) != nil) }
+	other := map[string]bool{}
+	if f := fs.Lookup("config"); f != nil {
+		for _, k := range f.Annotations[OtherKeysAnnotation] {
+			other[k] = true
+		}
+	}
+	known := func(k string) bool {
+		return k != "config" && (fs.Lookup(k) != nil || serve.Lookup(k) != nil || other[k])
+	}
 	file := map[string]any{}
 	path, _ := fs.GetString("config")
 	if path == "" {
@@ -408,6 +426,10 @@ func Resolve(fs *pflag.FlagSet) error {
 						}
 					})
 				}
+				for o := range other {
+					names = append(names, o)
+				}
+				slices.Sort(names)
 				if s := suggest(k, names); s != "" {
 					return fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
 				}
