@@ -48,6 +48,7 @@ type walSyncer struct {
 	ended   int64         // the number of the last fsync that ended without error
 	running chan struct{} // closed when the fsync under way ends; nil when none runs
 	soon    bool          // a syncSoon goroutine is on its way to its sync
+	failed  error         // the first failed fsync: no commit is known durable since (see await)
 	closed  bool          // close was called: syncSoon starts nothing
 	bg      sync.WaitGroup
 
@@ -111,9 +112,20 @@ func (s *walSyncer) syncSoon() {
 
 // await waits under s.mu until done holds, making an fsync whenever none
 // is under way (see syncTo).
+//
+// A failed fsync is final: every await after it fails too. Linux marks
+// the pages whose write-back failed clean and reports the error once, so
+// an fsync made again would succeed without writing them, and SQLite's
+// recovery of a WAL stops at the first frame missing on disk, dropping
+// every commit after it as well. Neither the commits it covered nor later
+// ones are known durable again in this process.
 func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 	s.mu.Lock()
 	for !done() {
+		if s.failed != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("sync the WAL to disk: an earlier fsync failed, commits since may not be on disk: %w", s.failed)
+		}
 		if s.running == nil {
 			s.running = make(chan struct{})
 			running := s.running
@@ -121,11 +133,14 @@ func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 			n := s.started
 			s.mu.Unlock()
 			upto := s.commits.Load()
-			err := s.fsync()
+			lost, err := s.fsync()
 			s.mu.Lock()
 			s.running = nil
 			close(running)
 			if err != nil {
+				if lost && s.failed == nil {
+					s.failed = err
+				}
 				s.mu.Unlock()
 				return fmt.Errorf("sync the WAL to disk: %w", err)
 			}
@@ -152,14 +167,16 @@ func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 // connection closes, which the writer's held connection prevents; checked
 // anyway), syncing the directory then, so that the file's entry is durable
 // too. No WAL file means nothing is in one: every commit is in the
-// database file, which the checkpoint that emptied the WAL synced.
-func (s *walSyncer) fsync() error {
+// database file, which the checkpoint that emptied the WAL synced. lost
+// reports an error of the sync itself (of the file or its directory),
+// after which written data may never reach the disk (see await).
+func (s *walSyncer) fsync() (lost bool, err error) {
 	fi, err := os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if s.f != nil {
 		if cur, err := s.f.Stat(); err != nil || !os.SameFile(cur, fi) {
@@ -170,16 +187,17 @@ func (s *walSyncer) fsync() error {
 	if s.f == nil {
 		f, err := os.Open(s.path)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := syncDir(filepath.Dir(s.path)); err != nil {
 			f.Close()
-			return err
+			return true, err
 		}
 		s.f = f
 	}
 	s.syncs.Add(1)
-	return s.datasync(s.f)
+	err = s.datasync(s.f)
+	return err != nil, err
 }
 
 // close releases the WAL file's descriptor, after the fsyncs under way

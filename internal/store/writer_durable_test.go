@@ -214,3 +214,43 @@ func processingOrder(t *testing.T, s *Store, now time.Time, step func(what strin
 		Status: acme.StatusValid, CreatedAt: now, Profile: DefaultProfile, Source: SourceIssued, Attributes: map[string]string{}}
 	return o, cert
 }
+
+// TestWALSyncFailureIsFinal: once an fsync of the WAL has failed, no later
+// sync reports the commits durable. Linux marks the pages whose write-back
+// failed clean (the error is reported once), so an fsync made again
+// succeeds without writing them: the record of a certificate whose fsync
+// (started by FinishOrder, its error left to the download) failed was
+// handed out by the download's second fsync, though it may not be on disk.
+func TestWALSyncFailureIsFinal(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	var calls atomic.Int64
+	s.wal.datasync = func(f *os.File) error {
+		if calls.Add(1) == 1 {
+			return fmt.Errorf("input/output error (test)")
+		}
+		return datasync(f)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	o, cert := processingOrder(t, s, now, func(what string, f func() error) {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	})
+	if err := s.FinishOrder(ctx, o.ID, cert, now); err != nil {
+		t.Fatal(err)
+	}
+	s.wal.bg.Wait() // FinishOrder's fsync, which failed
+	if calls.Load() != 1 {
+		t.Fatalf("%d fsyncs after FinishOrder, want its own one", calls.Load())
+	}
+	if _, _, err := s.CertificateChain(ctx, cert.Serial); err == nil {
+		t.Error("the certificate was downloaded after the fsync of its record failed")
+	}
+	if err := s.SyncIfRecent(ctx, now); err == nil {
+		t.Error("SyncIfRecent: nil after a failed fsync")
+	}
+	if err := s.tx(ctx, putSetting("after")); err == nil {
+		t.Error("a durable commit after a failed fsync reported durable")
+	}
+}
