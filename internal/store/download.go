@@ -64,8 +64,9 @@ func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID,
 
 // recentlyStored is how long after its creation a certificate row read
 // from the database may not yet be on disk (SyncIfRecent): FinishOrder
-// starts the sync of its commit at once, and a checkpoint syncs the WAL at
-// least every few seconds, so a minute is far past both.
+// starts the sync of its commit at once, a checkpoint syncs the WAL at
+// least every few seconds while anything is written, and OpenSQLite syncs
+// what a process before it left, so a minute is far past all three.
 const recentlyStored = time.Minute
 
 // SyncIfRecent makes sure the record of a certificate created at created

@@ -254,3 +254,32 @@ func TestWALSyncFailureIsFinal(t *testing.T) {
 		t.Error("a durable commit after a failed fsync reported durable")
 	}
 }
+
+// TestOpenSyncsWAL: opening a SQLite store syncs the WAL another process
+// left (a server killed between an issued certificate's commit and the
+// fsync FinishOrder started): its download after a restart may come more
+// than a minute after the issuance, when SyncIfRecent no longer syncs,
+// and an idle server writes nothing that would sync it. Before, nothing
+// synced that WAL until the next write.
+func TestOpenSyncsWAL(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/certgate.db"
+	first, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Close() })
+	// A commit not synced, in the WAL (the first store stays open, as a
+	// killed process's WAL stays behind).
+	if err := first.lazyTx(ctx, putSetting("x")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close() })
+	if n := second.wal.syncs.Load(); n != 1 {
+		t.Errorf("%d fsyncs of the WAL at open, want 1", n)
+	}
+}
