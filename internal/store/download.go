@@ -76,9 +76,16 @@ const recentlyStored = time.Minute
 // the WAL begun after the call, which covers the row whichever process or
 // start of this one committed it (FinishOrder answers before its record
 // is synced; see walSyncer). Nothing to do on PostgreSQL, whose commits
-// are durable, or for older certificates. Errors are those of the fsync.
+// are durable, or for older certificates, unless an fsync has failed
+// since they may have been committed. Errors are those of the fsync.
 func (s *Store) SyncIfRecent(ctx context.Context, created time.Time) error {
-	if s.wal == nil || !created.After(time.Now().Add(-recentlyStored)) {
+	if s.wal == nil {
+		return nil
+	}
+	if err := s.wal.lost(created, recentlyStored); err != nil {
+		return err
+	}
+	if !created.After(time.Now().Add(-recentlyStored)) {
 		return nil
 	}
 	return s.wal.syncFresh(ctx)

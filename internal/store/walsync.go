@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // walSyncer makes the commits of a SQLite store durable against a power
@@ -49,6 +50,7 @@ type walSyncer struct {
 	running chan struct{} // closed when the fsync under way ends; nil when none runs
 	soon    bool          // a syncSoon goroutine is on its way to its sync
 	failed  error         // the first failed fsync: no commit is known durable since (see await)
+	good    time.Time     // when the last fsync that ended without error began (lost)
 	closed  bool          // close was called: syncSoon starts nothing
 	bg      sync.WaitGroup
 
@@ -85,6 +87,21 @@ func (s *walSyncer) syncFresh(ctx context.Context) error {
 	after := s.started
 	s.mu.Unlock()
 	return s.await(ctx, func() bool { return s.ended > after })
+}
+
+// lost returns, once an fsync has failed (see await), an error for a row
+// created at created that may have been committed after the start of the
+// last fsync that succeeded, within window after its creation (the
+// horizon of SyncIfRecent): its record may not be on disk, though it is
+// too old for SyncIfRecent to sync it. nil before any failure, and for
+// rows created earlier.
+func (s *walSyncer) lost(created time.Time, window time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil || created.Before(s.good.Add(-window)) {
+		return nil
+	}
+	return fmt.Errorf("sync the WAL to disk: an fsync failed since this record was stored, it may not be on disk: %w", s.failed)
 }
 
 // syncSoon starts, without waiting for it, an fsync that covers every
@@ -132,6 +149,7 @@ func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 			s.started++
 			n := s.started
 			s.mu.Unlock()
+			began := time.Now()
 			upto := s.commits.Load()
 			lost, err := s.fsync()
 			s.mu.Lock()
@@ -146,6 +164,7 @@ func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 			}
 			s.synced = max(s.synced, upto)
 			s.ended = n
+			s.good = began
 			continue
 		}
 		running := s.running

@@ -283,3 +283,31 @@ func TestOpenSyncsWAL(t *testing.T) {
 		t.Errorf("%d fsyncs of the WAL at open, want 1", n)
 	}
 }
+
+// TestSyncIfRecentAfterFailedSync: after a failed fsync, a certificate row
+// too old for SyncIfRecent to sync (created more than a minute ago) is
+// still refused when it may have been committed after the last fsync
+// that succeeded began: its record may not be on disk. It is read from
+// the database once newer issuances pushed it out of the download cache
+// (or by `certgate cert export`); before, it was handed out. Rows created
+// long enough before that fsync are handed out as before.
+func TestSyncIfRecentAfterFailedSync(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	s.wal.datasync = func(*os.File) error { return fmt.Errorf("input/output error (test)") }
+	if err := s.tx(ctx, putSetting("x")); err == nil {
+		t.Fatal("a durable commit whose fsync failed reported durable")
+	}
+	now := time.Now()
+	s.wal.mu.Lock()
+	s.wal.good = now.Add(-10 * time.Second) // the last fsync that succeeded began 10 s ago
+	s.wal.mu.Unlock()
+	// Created 65 s ago: committed within a minute of that, possibly after
+	// the good fsync began.
+	if err := s.SyncIfRecent(ctx, now.Add(-65*time.Second)); err == nil {
+		t.Error("SyncIfRecent: nil for a certificate that may have been committed after the last good fsync")
+	}
+	if err := s.SyncIfRecent(ctx, now.Add(-2*time.Minute)); err != nil {
+		t.Errorf("SyncIfRecent for a certificate created before the last good fsync's window: %v", err)
+	}
+}
