@@ -131,6 +131,12 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err := prof.CheckSubject(csr.Subject); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
+	// And against the weak-key checks as they are now: one added since
+	// the approval was requested (the ROCA fingerprint) is not among the
+	// issuance lint's.
+	if err := r.checkWeakKey(csr.PublicKey); err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
 	// The key may have been revoked for keyCompromise while the order
 	// waited for its approver.
 	if err := r.checkKeyNotBlocked(ctx, csr.PublicKey, "the CSR's public key"); err != nil {

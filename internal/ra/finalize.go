@@ -147,6 +147,17 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 
 // newSerial returns a new serial made now and its hex form (store.NewSerial:
 // the time in milliseconds, then 112 random bits; 20 octets).
+// checkWeakKey refuses, with badCSR, a CSR key anyone can recover the
+// private key of (certlint.KeyChecker: small ECDSA keys and RSA moduli
+// the issuance lint would refuse after the order moved to processing, and
+// the ROCA fingerprint, which it does not look for); nil for another key.
+func (r *RA) checkWeakKey(pub crypto.PublicKey) error {
+	if why := r.weakKeys.Weak(pub); why != "" {
+		return acme.NewProblem(acme.BadCSR, "the CSR's key is weak, anyone can recover its private key: %s", why)
+	}
+	return nil
+}
+
 func newSerial(now time.Time) (*big.Int, string) { return store.NewSerial(now) }
 
 // Finalize issues the certificate of order o for account a from the CSR
@@ -169,10 +180,8 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, err
 	}
-	if why := r.weakKeys.Weak(csr.PublicKey); why != "" {
-		// The issuance lint would refuse it after the order moved to
-		// processing.
-		return nil, acme.NewProblem(acme.BadCSR, "the CSR's key is weak, anyone can recover its private key: %s", why)
+	if err := r.checkWeakKey(csr.PublicKey); err != nil {
+		return nil, err
 	}
 	// A key revoked for keyCompromise is refused in StartIssuanceKey's
 	// transaction below (or, for an order that waits for approval, before

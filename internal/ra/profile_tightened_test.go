@@ -14,6 +14,7 @@ import (
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // updateProfile replaces the stored profile p.Name with p.
@@ -221,4 +222,34 @@ func TestApprovedOrderRefusedAfterMaximumLowered(t *testing.T) {
 	_, err = e.ra.ResumeApproved(ctx, parked)
 	wantProblem(t, err, acme.Malformed, "profile gated changed after the order was created")
 	e.wantInvalidOrder(o.ID, acme.Malformed)
+}
+
+// TestApprovedOrderRecheckedWeakKey: an order parked for approval is
+// issued only if its CSR's key passes the weak-key checks of finalize as
+// they are when it is issued. An approval requested before a check was
+// added (here the ROCA fingerprint, stored as a former finalize stored
+// it) was issued with the key the new check refuses: the issuance lint
+// does not look for it (badCSR, order invalid).
+func TestApprovedOrderRecheckedWeakKey(t *testing.T) {
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Approval: &policy.Approval{Always: true}}
+	e := newPolicyEnv(t, p)
+	ctx := context.Background()
+	a := e.account("gated", nil, nil)
+	o, _ := e.readyOrder(a, "gated", "roca.pre.test")
+	ap := &store.Approval{ID: "ap-roca", OrderID: o.ID, AccountID: a.ID, Profile: o.Profile, Identifiers: o.Identifiers, KeyType: "rsa-2048",
+		Reason: "always", CSR: csrFor(t, testca.ROCAKey(t), "roca.pre.test"), Status: store.ApprovalPending, RequestedAt: e.now}
+	if err := e.st.RequestApproval(ctx, ap, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	parked, err := e.st.GetOrder(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ra.ResumeApproved(ctx, parked)
+	wantProblem(t, err, acme.BadCSR, "ROCA")
+	e.wantInvalidOrder(o.ID, acme.BadCSR)
 }

@@ -64,8 +64,9 @@ func (s *Store) CertificateChain(ctx context.Context, serial string) (accountID,
 
 // recentlyStored is how long after its creation a certificate row read
 // from the database may not yet be on disk (SyncIfRecent): FinishOrder
-// starts the sync of its commit at once, and a checkpoint syncs the WAL at
-// least every few seconds, so a minute is far past both.
+// starts the sync of its commit at once, a checkpoint syncs the WAL at
+// least every few seconds while anything is written, and OpenSQLite syncs
+// what a process before it left, so a minute is far past all three.
 const recentlyStored = time.Minute
 
 // SyncIfRecent makes sure the record of a certificate created at created
@@ -75,9 +76,16 @@ const recentlyStored = time.Minute
 // the WAL begun after the call, which covers the row whichever process or
 // start of this one committed it (FinishOrder answers before its record
 // is synced; see walSyncer). Nothing to do on PostgreSQL, whose commits
-// are durable, or for older certificates. Errors are those of the fsync.
+// are durable, or for older certificates, unless an fsync has failed
+// since they may have been committed. Errors are those of the fsync.
 func (s *Store) SyncIfRecent(ctx context.Context, created time.Time) error {
-	if s.wal == nil || !created.After(time.Now().Add(-recentlyStored)) {
+	if s.wal == nil {
+		return nil
+	}
+	if err := s.wal.lost(created, recentlyStored); err != nil {
+		return err
+	}
+	if !created.After(time.Now().Add(-recentlyStored)) {
 		return nil
 	}
 	return s.wal.syncFresh(ctx)

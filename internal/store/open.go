@@ -157,8 +157,17 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 		w.Close()
 		return nil, err
 	}
-	return &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, wal: newWALSyncer(path, &wr.commits),
-		chains: newChainCache(), recent: newRecentCerts(), probe: probe}, nil
+	s := &Store{engine: EngineSQLite, w: newPool(w, false), r: newPool(r, false), wr: wr, wal: newWALSyncer(path, &wr.commits),
+		chains: newChainCache(), recent: newRecentCerts(), probe: probe}
+	// Commits a process before this one made and did not sync (one
+	// killed between an issued certificate's commit and the fsync
+	// FinishOrder started) go to disk now, not at the next write: the
+	// certificate's download may come after SyncIfRecent's minute.
+	if err := s.wal.syncFresh(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // walSyncer makes the commits of a SQLite store durable against a power
@@ -48,6 +49,8 @@ type walSyncer struct {
 	ended   int64         // the number of the last fsync that ended without error
 	running chan struct{} // closed when the fsync under way ends; nil when none runs
 	soon    bool          // a syncSoon goroutine is on its way to its sync
+	failed  error         // the first failed fsync: no commit is known durable since (see await)
+	good    time.Time     // when the last fsync that ended without error began (lost)
 	closed  bool          // close was called: syncSoon starts nothing
 	bg      sync.WaitGroup
 
@@ -86,6 +89,21 @@ func (s *walSyncer) syncFresh(ctx context.Context) error {
 	return s.await(ctx, func() bool { return s.ended > after })
 }
 
+// lost returns, once an fsync has failed (see await), an error for a row
+// created at created that may have been committed after the start of the
+// last fsync that succeeded, within window after its creation (the
+// horizon of SyncIfRecent): its record may not be on disk, though it is
+// too old for SyncIfRecent to sync it. nil before any failure, and for
+// rows created earlier.
+func (s *walSyncer) lost(created time.Time, window time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil || created.Before(s.good.Add(-window)) {
+		return nil
+	}
+	return fmt.Errorf("sync the WAL to disk: an fsync failed since this record was stored, it may not be on disk: %w", s.failed)
+}
+
 // syncSoon starts, without waiting for it, an fsync that covers every
 // commit made so far (FinishOrder: the record of an issued certificate is
 // on disk before its download, usually before the client asks for it).
@@ -111,26 +129,42 @@ func (s *walSyncer) syncSoon() {
 
 // await waits under s.mu until done holds, making an fsync whenever none
 // is under way (see syncTo).
+//
+// A failed fsync is final: every await after it fails too. Linux marks
+// the pages whose write-back failed clean and reports the error once, so
+// an fsync made again would succeed without writing them, and SQLite's
+// recovery of a WAL stops at the first frame missing on disk, dropping
+// every commit after it as well. Neither the commits it covered nor later
+// ones are known durable again in this process.
 func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 	s.mu.Lock()
 	for !done() {
+		if s.failed != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("sync the WAL to disk: an earlier fsync failed, commits since may not be on disk: %w", s.failed)
+		}
 		if s.running == nil {
 			s.running = make(chan struct{})
 			running := s.running
 			s.started++
 			n := s.started
 			s.mu.Unlock()
+			began := time.Now()
 			upto := s.commits.Load()
-			err := s.fsync()
+			lost, err := s.fsync()
 			s.mu.Lock()
 			s.running = nil
 			close(running)
 			if err != nil {
+				if lost && s.failed == nil {
+					s.failed = err
+				}
 				s.mu.Unlock()
 				return fmt.Errorf("sync the WAL to disk: %w", err)
 			}
 			s.synced = max(s.synced, upto)
 			s.ended = n
+			s.good = began
 			continue
 		}
 		running := s.running
@@ -152,14 +186,16 @@ func (s *walSyncer) await(ctx context.Context, done func() bool) error {
 // connection closes, which the writer's held connection prevents; checked
 // anyway), syncing the directory then, so that the file's entry is durable
 // too. No WAL file means nothing is in one: every commit is in the
-// database file, which the checkpoint that emptied the WAL synced.
-func (s *walSyncer) fsync() error {
+// database file, which the checkpoint that emptied the WAL synced. lost
+// reports an error of the sync itself (of the file or its directory),
+// after which written data may never reach the disk (see await).
+func (s *walSyncer) fsync() (lost bool, err error) {
 	fi, err := os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if s.f != nil {
 		if cur, err := s.f.Stat(); err != nil || !os.SameFile(cur, fi) {
@@ -170,16 +206,17 @@ func (s *walSyncer) fsync() error {
 	if s.f == nil {
 		f, err := os.Open(s.path)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := syncDir(filepath.Dir(s.path)); err != nil {
 			f.Close()
-			return err
+			return true, err
 		}
 		s.f = f
 	}
 	s.syncs.Add(1)
-	return s.datasync(s.f)
+	err = s.datasync(s.f)
+	return err != nil, err
 }
 
 // close releases the WAL file's descriptor, after the fsyncs under way

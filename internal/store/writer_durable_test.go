@@ -214,3 +214,100 @@ func processingOrder(t *testing.T, s *Store, now time.Time, step func(what strin
 		Status: acme.StatusValid, CreatedAt: now, Profile: DefaultProfile, Source: SourceIssued, Attributes: map[string]string{}}
 	return o, cert
 }
+
+// TestWALSyncFailureIsFinal: once an fsync of the WAL has failed, no later
+// sync reports the commits durable. Linux marks the pages whose write-back
+// failed clean (the error is reported once), so an fsync made again
+// succeeds without writing them: the record of a certificate whose fsync
+// (started by FinishOrder, its error left to the download) failed was
+// handed out by the download's second fsync, though it may not be on disk.
+func TestWALSyncFailureIsFinal(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	var calls atomic.Int64
+	s.wal.datasync = func(f *os.File) error {
+		if calls.Add(1) == 1 {
+			return fmt.Errorf("input/output error (test)")
+		}
+		return datasync(f)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	o, cert := processingOrder(t, s, now, func(what string, f func() error) {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	})
+	if err := s.FinishOrder(ctx, o.ID, cert, now); err != nil {
+		t.Fatal(err)
+	}
+	s.wal.bg.Wait() // FinishOrder's fsync, which failed
+	if calls.Load() != 1 {
+		t.Fatalf("%d fsyncs after FinishOrder, want its own one", calls.Load())
+	}
+	if _, _, err := s.CertificateChain(ctx, cert.Serial); err == nil {
+		t.Error("the certificate was downloaded after the fsync of its record failed")
+	}
+	if err := s.SyncIfRecent(ctx, now); err == nil {
+		t.Error("SyncIfRecent: nil after a failed fsync")
+	}
+	if err := s.tx(ctx, putSetting("after")); err == nil {
+		t.Error("a durable commit after a failed fsync reported durable")
+	}
+}
+
+// TestOpenSyncsWAL: opening a SQLite store syncs the WAL another process
+// left (a server killed between an issued certificate's commit and the
+// fsync FinishOrder started): its download after a restart may come more
+// than a minute after the issuance, when SyncIfRecent no longer syncs,
+// and an idle server writes nothing that would sync it. Before, nothing
+// synced that WAL until the next write.
+func TestOpenSyncsWAL(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/certgate.db"
+	first, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Close() })
+	// A commit not synced, in the WAL (the first store stays open, as a
+	// killed process's WAL stays behind).
+	if err := first.lazyTx(ctx, putSetting("x")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close() })
+	if n := second.wal.syncs.Load(); n != 1 {
+		t.Errorf("%d fsyncs of the WAL at open, want 1", n)
+	}
+}
+
+// TestSyncIfRecentAfterFailedSync: after a failed fsync, a certificate row
+// too old for SyncIfRecent to sync (created more than a minute ago) is
+// still refused when it may have been committed after the last fsync
+// that succeeded began: its record may not be on disk. It is read from
+// the database once newer issuances pushed it out of the download cache
+// (or by `certgate cert export`); before, it was handed out. Rows created
+// long enough before that fsync are handed out as before.
+func TestSyncIfRecentAfterFailedSync(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	s.wal.datasync = func(*os.File) error { return fmt.Errorf("input/output error (test)") }
+	if err := s.tx(ctx, putSetting("x")); err == nil {
+		t.Fatal("a durable commit whose fsync failed reported durable")
+	}
+	now := time.Now()
+	s.wal.mu.Lock()
+	s.wal.good = now.Add(-10 * time.Second) // the last fsync that succeeded began 10 s ago
+	s.wal.mu.Unlock()
+	// Created 65 s ago: committed within a minute of that, possibly after
+	// the good fsync began.
+	if err := s.SyncIfRecent(ctx, now.Add(-65*time.Second)); err == nil {
+		t.Error("SyncIfRecent: nil for a certificate that may have been committed after the last good fsync")
+	}
+	if err := s.SyncIfRecent(ctx, now.Add(-2*time.Minute)); err != nil {
+		t.Errorf("SyncIfRecent for a certificate created before the last good fsync's window: %v", err)
+	}
+}
