@@ -29,6 +29,29 @@ func (e *policyEnv) updateProfile(p policy.Profile) {
 	}
 }
 
+// approveAfterChange finalizes ready order o of account a with csr, which
+// parks it for its approver, then replaces its profile with changed, has
+// the approver approve and returns the error of issuing the approved
+// order (ResumeApproved).
+func (e *policyEnv) approveAfterChange(a *store.Account, o *store.Order, azs []*store.Authorization, csr []byte, changed policy.Profile) error {
+	e.t.Helper()
+	ctx := context.Background()
+	parked, err := e.ra.Finalize(ctx, a, o, azs, csr, nil)
+	if err != nil || parked.Status != store.OrderAwaitingApproval {
+		e.t.Fatalf("finalize: %v %v", parked, err)
+	}
+	e.updateProfile(changed)
+	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		e.t.Fatal(err)
+	}
+	_, err = e.ra.ResumeApproved(ctx, parked)
+	return err
+}
+
 // wantInvalidOrder checks that order id is stored invalid with an error
 // of type typ and no certificate.
 func (e *policyEnv) wantInvalidOrder(id string, typ acme.ProblemType) {
@@ -162,24 +185,11 @@ func TestApprovedOrderRecheckedKeyType(t *testing.T) {
 	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
 		KeyTypes: []string{policy.KeyECDSAP256, policy.KeyECDSAP384}, Approval: &policy.Approval{Always: true}}
 	e := newPolicyEnv(t, p)
-	ctx := context.Background()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	a := e.account("gated", nil, nil)
 	o, azs := e.readyOrder(a, "gated", "k.pre.test")
-	parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "k.pre.test"), nil)
-	if err != nil || parked.Status != store.OrderAwaitingApproval {
-		t.Fatalf("finalize: %v %v", parked, err)
-	}
 	p.KeyTypes = []string{policy.KeyECDSAP384}
-	e.updateProfile(p)
-	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
-		t.Fatal(err)
-	}
-	_, err = e.ra.ResumeApproved(ctx, parked)
+	err := e.approveAfterChange(a, o, azs, csrFor(t, key, "k.pre.test"), p)
 	wantProblem(t, err, acme.BadCSR, "does not allow ecdsa-p256 keys")
 	e.wantInvalidOrder(o.ID, acme.BadCSR)
 }
@@ -206,20 +216,8 @@ func TestApprovedOrderRefusedAfterMaximumLowered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parked, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "x.pre.test"), nil)
-	if err != nil || parked.Status != store.OrderAwaitingApproval {
-		t.Fatalf("finalize: %v %v", parked, err)
-	}
 	p.MaxValidity = days(20)
-	e.updateProfile(p)
-	ap, err := e.st.GetApprovalByOrder(ctx, o.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
-		t.Fatal(err)
-	}
-	_, err = e.ra.ResumeApproved(ctx, parked)
+	err = e.approveAfterChange(a, o, azs, csrFor(t, key, "x.pre.test"), p)
 	wantProblem(t, err, acme.Malformed, "profile gated changed after the order was created")
 	e.wantInvalidOrder(o.ID, acme.Malformed)
 }
