@@ -35,3 +35,31 @@ func TestCertListNamesEveryBadFlag(t *testing.T) {
 		t.Errorf("err = %v, want one line naming the suffix, the serial and --profile", err)
 	}
 }
+
+// TestReportNamesEveryBadFlag: the filters a command parses itself
+// (--attr, --expiring-within, the expiring report's --within) are named
+// together with those the inventory refuses, on one line.
+func TestReportNamesEveryBadFlag(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"cert", "list", "--attr", "nokey", "--expiring-within", "soon", "--serial", "xyz"},
+			[]string{`attribute "nokey" is not key=value`, `duration "soon"`, `serial "xyz"`}},
+		{[]string{"report", "expiring", "--within", "soon", "--profile", "nosuch"}, []string{`duration "soon"`, "--profile"}},
+		{[]string{"report", "violations", "--attr", "nokey", "--profile", "nosuch"}, []string{`attribute "nokey"`, "--profile"}},
+	} {
+		_, _, err := runCLI(t, nil, append(tc.args, "--data", data)...)
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err = %v, want one line", tc.args, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: %q lacks %q", tc.args, err, w)
+			}
+		}
+	}
+}
