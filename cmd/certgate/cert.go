@@ -53,7 +53,7 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 		fl.StringVar(&f.expiring, "expiring-within", "", "valid certificates expiring within this duration (e.g. 30d, 12h)")
 		fl.StringVar(&f.source, "source", "", "issued, imported or discovered")
 	}
-	fl.StringVar(&f.profile, "profile", "", "profile name")
+	fl.StringVar(&f.profile, "profile", "", "profile name (defined, or carried by some certificate)")
 	fl.StringVar(&f.issuer, "issuer", "", `issuer name ("local") or issuer DN of imported certificates`)
 	fl.StringArrayVar(&f.attrs, "attr", nil, "custom attribute key=value (repeatable; all must match)")
 	fl.StringVar(&f.sort, "sort", "not_after", "not_after (soonest expiry first), -not_after or serial")
@@ -124,13 +124,18 @@ func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *i
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		q, bad := f.query()
-		if bad != nil && !errors.Is(bad, inventory.ErrInvalid) {
+		if bad != nil {
+			// The other bad filters are named too where the inventory
+			// opens; a bad filter is refused even where it does not.
+			err := withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				return checkQuery(ctx, svc, q, bad)
+			})
+			if errors.Is(err, inventory.ErrInvalid) {
+				return err
+			}
 			return bad
 		}
 		return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-			if bad != nil {
-				return checkQuery(ctx, svc, q, bad)
-			}
 			p, err := list(ctx, svc, q)
 			if err != nil {
 				return err

@@ -56,6 +56,9 @@ and are read from the server's configuration like its other settings.`,
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &o)
 			if err != nil {
+				if bad != nil { // refused even where the inventory does not open
+					return bad
+				}
 				return err
 			}
 			defer st.Close()

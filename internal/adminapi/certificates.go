@@ -22,7 +22,7 @@ import (
 // the reports (see inventory.Query).
 type CertFilters struct {
 	Issuer     string   `query:"issuer" doc:"issuer name (local) or issuer DN of imported certificates"`
-	Profile    string   `query:"profile" doc:"profile name"`
+	Profile    string   `query:"profile" doc:"profile name: a defined one, or one some certificate carries (a profile deleted since); another is a 422"`
 	Attributes []string `query:"attr,explode" doc:"custom attribute key=value; repeat for several (all must match)"`
 	Sort       string   `query:"sort" enum:"not_after,-not_after,serial" default:"not_after" doc:"not_after: soonest expiry first"`
 	Limit      int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
