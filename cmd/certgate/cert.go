@@ -53,7 +53,7 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 		fl.StringVar(&f.expiring, "expiring-within", "", "valid certificates expiring within this duration (e.g. 30d, 12h)")
 		fl.StringVar(&f.source, "source", "", "issued, imported or discovered")
 	}
-	fl.StringVar(&f.profile, "profile", "", "profile name")
+	fl.StringVar(&f.profile, "profile", "", "profile name (defined, or carried by some certificate)")
 	fl.StringVar(&f.issuer, "issuer", "", `issuer name ("local") or issuer DN of imported certificates`)
 	fl.StringArrayVar(&f.attrs, "attr", nil, "custom attribute key=value (repeatable; all must match)")
 	fl.StringVar(&f.sort, "sort", "not_after", "not_after (soonest expiry first), -not_after or serial")
@@ -61,22 +61,45 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 	fl.StringVar(&f.cursor, "cursor", "", "continue after the page that printed this cursor")
 }
 
+// query returns the inventory query of f. Its error is checkLimit's, or
+// the inventory.ErrInvalid error of a bad --attr or --expiring-within
+// (both joined when both are bad); the caller joins the latter with the
+// inventory's verdict on the other filters (checkQuery), so that one line
+// names every bad filter.
 func (f *listFlags) query() (inventory.Query, error) {
 	if err := checkLimit(f.limit); err != nil {
 		return inventory.Query{}, err
 	}
 	attrs, err := inventory.ParseAttributes(f.attrs)
-	if err != nil {
-		return inventory.Query{}, err
-	}
 	q := inventory.Query{Name: f.name, Suffix: f.suffix, Serial: f.serial, Status: f.status, Profile: f.profile,
 		Issuer: f.issuer, Source: f.source, Attributes: attrs, Sort: f.sort, Limit: f.limit, Cursor: f.cursor}
 	if f.expiring != "" {
-		if q.ExpiringWithin, err = inventory.ParseDuration(f.expiring); err != nil {
-			return q, err
-		}
+		d, derr := parseDurationFlag("expiring_within", f.expiring)
+		q.ExpiringWithin, err = d, errors.Join(err, derr)
 	}
-	return q, nil
+	return q, err
+}
+
+// parseDurationFlag is inventory.ParseDuration of the value of the filter
+// param (inventory.InvalidError's name for it); its error is an
+// *inventory.InvalidError.
+func parseDurationFlag(param, s string) (time.Duration, error) {
+	d, err := inventory.ParseDuration(s)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), inventory.ErrInvalid.Error()+": ")
+		return 0, &inventory.InvalidError{Param: param, Value: s, Msg: msg}
+	}
+	return d, nil
+}
+
+// checkQuery is the error of a query whose filters the command refused
+// itself (bad): bad joined with the inventory's refusal of the others
+// (inventory.Service.Check), or the latter's storage error.
+func checkQuery(ctx context.Context, svc *inventory.Service, q inventory.Query, bad error) error {
+	if !errors.Is(bad, inventory.ErrInvalid) {
+		return bad
+	}
+	return inventory.JoinInvalid(bad, svc.Check(ctx, q))
 }
 
 // checkLimit refuses a --limit (page size) outside 1..1000, the range of
@@ -100,9 +123,17 @@ func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *i
 	var format outputFormat
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		q, err := f.query()
-		if err != nil {
-			return err
+		q, bad := f.query()
+		if bad != nil {
+			// The other bad filters are named too where the inventory
+			// opens; a bad filter is refused even where it does not.
+			err := withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				return checkQuery(ctx, svc, q, bad)
+			})
+			if errors.Is(err, inventory.ErrInvalid) {
+				return err
+			}
+			return bad
 		}
 		return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 			p, err := list(ctx, svc, q)

@@ -34,7 +34,8 @@ zeros allowed). TIME is an RFC 3339 time (2026-12-01T00:00:00Z) or a duration
 from now (24h, 7d, 1d12h). The new window ends at TIME and starts now, or at
 the current window's start if that is earlier; a TIME in the past asks for
 renewal at once. Windows only move earlier: a TIME not earlier than the end
-of the current window is refused. Revoked certificates already ask for
+of the current window is refused, and so is a TIME before the certificate's
+notBefore (a window must not end before the certificate was valid). Revoked certificates already ask for
 renewal at once. Certificates imported into the inventory are refused: another
 CA issued them, and renewalInfo answers only for this server's certificates.
 
@@ -75,7 +76,7 @@ request).`,
 				return fmt.Errorf("certificate %s: %w", serial, err)
 			}
 			cur := ra.RenewalWindow(rec, acme.TimeWindow{Start: start, End: end}, now)
-			w, err := ra.EarlierWindow(cur, when, now)
+			w, err := ra.EarlierWindow(cur, acme.TimeWindow{Start: rec.NotBefore, End: rec.NotAfter}, when, now)
 			if err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)
 			}

@@ -131,8 +131,9 @@ func TestCertSuggestRenewal(t *testing.T) {
 		t.Fatalf("a refused call changed the window to %v", got)
 	}
 
-	// An RFC 3339 time in the past: renew at once (window wholly past).
-	past := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+	// An RFC 3339 time in the past (after the certificate's notBefore, a
+	// minute ago): renew at once (window wholly past).
+	past := time.Now().Add(-30 * time.Second).UTC().Truncate(time.Second)
 	if _, _, err := runCLI(t, nil, "cert", "suggest-renewal", serial, "--before", past.Format(time.RFC3339), "--data", data); err != nil {
 		t.Fatal(err)
 	}
@@ -250,5 +251,23 @@ func TestCertSuggestRenewalAudited(t *testing.T) {
 	out, _, err := runCLI(t, nil, "audit", "verify", "--data", env.Config.Data)
 	if err != nil || !strings.Contains(out, "intact") {
 		t.Fatalf("audit verify: %q %v", out, err)
+	}
+}
+
+// TestCertSuggestRenewalBeforeNotBefore: a --before earlier than the
+// certificate's notBefore would store a renewal window that ends before
+// the certificate was valid; it is refused on one line and the window
+// stays as it was.
+func TestCertSuggestRenewalBeforeNotBefore(t *testing.T) {
+	env := testenv.New(t)
+	cert := issueDirect(t, env)
+	serial := cert.SerialNumber.Text(16)
+	def := renewalWindow(t, env, cert)
+	_, _, err := runCLI(t, nil, "cert", "suggest-renewal", serial, "--before", "2020-01-01T00:00:00Z", "--data", env.Config.Data)
+	if err == nil || !strings.Contains(err.Error(), "notBefore "+cert.NotBefore.UTC().Format(time.RFC3339)) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %v, want one line naming the certificate's notBefore", err)
+	}
+	if got := renewalWindow(t, env, cert); got != def {
+		t.Fatalf("a refused call changed the window from %v to %v", def, got)
 	}
 }

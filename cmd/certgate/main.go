@@ -129,7 +129,8 @@ func flagError(_ *cobra.Command, err error) error {
 // plainErrors wraps the RunE of c and of every command below it so that
 // the errors of an invalid inventory request read as the request's fault
 // only ("serial \"x\" is not hexadecimal"), as the admin API's 422 does,
-// without the package's "inventory: invalid request: " prefix, and an
+// without the package's "inventory: invalid request: " prefix, on one line
+// (every bad parameter's message, joined by "; "), and an
 // unknown or already revoked certificate is named in the command's terms.
 func plainErrors(c *cobra.Command) {
 	if run := c.RunE; run != nil {
@@ -138,6 +139,16 @@ func plainErrors(c *cobra.Command) {
 			switch {
 			case err == nil:
 			case errors.Is(err, inventory.ErrInvalid):
+				if ies := inventory.InvalidErrors(err); len(ies) > 0 {
+					msgs := make([]string, len(ies))
+					for i, ie := range ies {
+						msgs[i] = ie.Msg
+						if ie.Param == "profile" { // the message names no flag
+							msgs[i] = "--profile: " + ie.Msg
+						}
+					}
+					return errors.New(strings.Join(msgs, "; "))
+				}
 				if _, rest, ok := strings.Cut(err.Error(), inventory.ErrInvalid.Error()+": "); ok {
 					return errors.New(rest)
 				}

@@ -25,9 +25,9 @@ func newReportExpiring() *cobra.Command {
 		Short:   "Valid certificates expiring within a duration, soonest first",
 		Example: `  certgate report expiring --within 30d --format csv`,
 	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
-		d, err := inventory.ParseDuration(within)
+		d, err := parseDurationFlag("within", within)
 		if err != nil {
-			return nil, err
+			return nil, checkQuery(ctx, svc, q, err)
 		}
 		return svc.Expiring(ctx, d, q)
 	})

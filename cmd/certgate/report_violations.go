@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -44,9 +45,9 @@ and are read from the server's configuration like its other settings.`,
   certgate report violations --profile web --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := f.query()
-			if err != nil {
-				return err
+			q, bad := f.query()
+			if bad != nil && !errors.Is(bad, inventory.ErrInvalid) {
+				return bad
 			}
 			v, err := config.ParseDuration(validity)
 			if err != nil {
@@ -55,9 +56,15 @@ and are read from the server's configuration like its other settings.`,
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &o)
 			if err != nil {
+				if bad != nil { // refused even where the inventory does not open
+					return bad
+				}
 				return err
 			}
 			defer st.Close()
+			if bad != nil {
+				return checkQuery(ctx, inventory.New(st, nil), q, bad)
+			}
 			// A server on the default validity follows the BR
 			// (policy.Profile.FollowsBR); one set to the same 90d
 			// differs from it only from 2029-03-15, when it refuses

@@ -369,7 +369,18 @@ func (m *routeMux) allowed(r *http.Request) []string {
 // client reads every 422 of invalid input alike. The detail is the
 // message too.
 func invalidField(location, message string, value any) error {
-	return huma.Error422UnprocessableEntity(message, &huma.ErrorDetail{Location: location, Message: message, Value: value})
+	return invalidFields(message, &huma.ErrorDetail{Location: location, Message: message, Value: value})
+}
+
+// invalidFields is invalidField for several bad fields at once (a query
+// with several bad parameters): the errors list holds each of fields (at
+// least one), the detail is detail.
+func invalidFields(detail string, fields ...*huma.ErrorDetail) error {
+	errs := make([]error, len(fields))
+	for i, f := range fields {
+		errs[i] = f
+	}
+	return huma.Error422UnprocessableEntity(detail, errs...)
 }
 
 // WriteProblem writes the RFC 9457 problem document (application/

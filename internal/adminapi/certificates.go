@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/auth"
@@ -21,19 +22,39 @@ import (
 // the reports (see inventory.Query).
 type CertFilters struct {
 	Issuer     string   `query:"issuer" doc:"issuer name (local) or issuer DN of imported certificates"`
-	Profile    string   `query:"profile" doc:"profile name"`
+	Profile    string   `query:"profile" doc:"profile name: a defined one, or one some certificate carries (a profile deleted since); another is a 422"`
 	Attributes []string `query:"attr,explode" doc:"custom attribute key=value; repeat for several (all must match)"`
 	Sort       string   `query:"sort" enum:"not_after,-not_after,serial" default:"not_after" doc:"not_after: soonest expiry first"`
 	Limit      int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 	Cursor     string   `query:"cursor" doc:"next_cursor of the previous page"`
 }
 
+// query returns the inventory query of f and the inventory.ErrInvalid
+// error of a malformed attr, if any (the handler joins it with the others,
+// see inventory.JoinInvalid, and answers invalidInventory).
 func (f *CertFilters) query() (inventory.Query, error) {
 	attrs, err := inventory.ParseAttributes(f.Attributes)
+	return inventory.Query{Issuer: f.Issuer, Profile: f.Profile, Attributes: attrs, Sort: f.Sort, Limit: f.Limit, Cursor: f.Cursor}, err
+}
+
+// parseDuration parses the duration of query parameter param
+// (inventory.ParseDuration); its error is an *inventory.InvalidError
+// naming param.
+func parseDuration(param, s string) (time.Duration, error) {
+	d, err := inventory.ParseDuration(s)
 	if err != nil {
-		return inventory.Query{}, invalidInventory(err, "query.attr", f.Attributes)
+		return 0, &inventory.InvalidError{Param: param, Value: s, Msg: invalidDetail(err)}
 	}
-	return inventory.Query{Issuer: f.Issuer, Profile: f.Profile, Attributes: attrs, Sort: f.Sort, Limit: f.Limit, Cursor: f.Cursor}, nil
+	return d, nil
+}
+
+// invalidQuery is the 422 of a query whose parameters the handler refused
+// itself (bad, not nil): it names those and every other bad parameter the
+// inventory refuses (inventory.Service.Check), so that one answer lists
+// them all; a storage error of that check is answered as such.
+func (a *API) invalidQuery(ctx context.Context, q inventory.Query, bad error) error {
+	err := inventory.JoinInvalid(bad, a.d.Inventory.Check(ctx, q))
+	return a.inventoryError(ctx, "query", err)
 }
 
 type listCertificatesIn struct {
@@ -167,14 +188,21 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 }
 
 // invalidInventory is the 422 of an inventory.ErrInvalid error: its
-// errors list names the parameter an *inventory.InvalidError names
-// ("query." + Param) with the value refused, and otherwise location with
-// value.
+// errors list names each parameter an *inventory.InvalidError in err names
+// ("query." + Param) with the value refused (the detail is their messages,
+// joined by "; "), and otherwise location with value.
 func invalidInventory(err error, location string, value any) error {
-	if ie := (*inventory.InvalidError)(nil); errors.As(err, &ie) {
-		location, value = "query."+ie.Param, ie.Value
+	ies := inventory.InvalidErrors(err)
+	if len(ies) == 0 {
+		return invalidField(location, invalidDetail(err), value)
 	}
-	return invalidField(location, invalidDetail(err), value)
+	fields := make([]*huma.ErrorDetail, len(ies))
+	msgs := make([]string, len(ies))
+	for i, ie := range ies {
+		msgs[i] = ie.Msg
+		fields[i] = &huma.ErrorDetail{Location: "query." + ie.Param, Message: ie.Msg, Value: ie.Value}
+	}
+	return invalidFields(strings.Join(msgs, "; "), fields...)
 }
 
 // invalidDetail is the detail of an inventory.ErrInvalid error: what
@@ -194,15 +222,14 @@ func certificateRoutes(a *API) {
 		Description: "Every certificate of the inventory (issued, imported, discovered), filtered, sorted and paginated by cursor (keyset pagination).",
 		Errors:      []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *listCertificatesIn) (*pageOut, error) {
-			q, err := in.query()
-			if err != nil {
-				return nil, err
-			}
+			q, bad := in.query()
 			q.Name, q.Suffix, q.Serial, q.Fingerprint, q.Status, q.Source = in.Name, in.Suffix, in.Serial, in.Fingerprint, in.Status, in.Source
 			if in.ExpiringWithin != "" {
-				if q.ExpiringWithin, err = inventory.ParseDuration(in.ExpiringWithin); err != nil {
-					return nil, invalidInventory(err, "query.expiring_within", in.ExpiringWithin)
-				}
+				d, err := parseDuration("expiring_within", in.ExpiringWithin)
+				q.ExpiringWithin, bad = d, errors.Join(bad, err)
+			}
+			if bad != nil {
+				return nil, a.invalidQuery(ctx, q, bad)
 			}
 			p, err := a.d.Inventory.List(ctx, q)
 			if err != nil {

@@ -93,7 +93,7 @@ func TestProfileLint422NamesField(t *testing.T) {
 }
 
 // TestNo422WithoutErrorsList reads the package's sources: a 422 is made
-// only by invalidField (which fills the errors list) or, in
+// only by invalidFields (invalidField's, which fill the errors list) or, in
 // authenticate, with checkText's location, never by a bare
 // huma.Error422UnprocessableEntity or huma.NewError(422, ...), so that a
 // new 422 cannot lose the list.
@@ -117,7 +117,7 @@ func TestNo422WithoutErrorsList(t *testing.T) {
 		}
 		for _, d := range file.Decls {
 			fn, ok := d.(*ast.FuncDecl)
-			if !ok || fn.Name.Name == "invalidField" {
+			if !ok || fn.Name.Name == "invalidFields" {
 				continue
 			}
 			ast.Inspect(fn, func(n ast.Node) bool {

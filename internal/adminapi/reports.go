@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/certgate/certgate/internal/auth"
@@ -34,13 +35,10 @@ func reportRoutes(a *API) {
 		Summary: "Report: certificates expiring soon", Tags: []string{"reports"},
 		Description: "Valid certificates whose notAfter lies within the window from now, soonest first, paginated by cursor.", Errors: []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *expiringIn) (*pageOut, error) {
-			q, err := in.query()
-			if err != nil {
-				return nil, err
-			}
-			d, err := inventory.ParseDuration(in.Within)
-			if err != nil {
-				return nil, invalidInventory(err, "query.within", in.Within)
+			q, bad := in.query()
+			d, err := parseDuration("within", in.Within)
+			if bad = errors.Join(bad, err); bad != nil {
+				return nil, a.invalidQuery(ctx, q, bad)
 			}
 			p, err := a.d.Inventory.Expiring(ctx, d, q)
 			if err != nil {
@@ -52,7 +50,7 @@ func reportRoutes(a *API) {
 		Summary: "Report: certificates issued per day, profile or issuer", Tags: []string{"reports"},
 		Description: "Counts of the certificates whose validity began within the window (all sources).", Errors: []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *issuedIn) (*issuedOut, error) {
-			d, err := inventory.ParseDuration(in.Since)
+			d, err := parseDuration("since", in.Since)
 			if err != nil {
 				return nil, invalidInventory(err, "query.since", in.Since)
 			}
@@ -68,9 +66,10 @@ func reportRoutes(a *API) {
 		Summary: "Report: certificates with weak keys or signatures", Tags: []string{"reports"},
 		Description: "Unexpired, unrevoked certificates with an RSA key under 2048 bits or a SHA-1 (or MD5) signature.", Errors: []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *weakIn) (*pageOut, error) {
-			q, err := in.query()
-			if err != nil {
-				return nil, err
+			q, bad := in.query()
+			if bad != nil {
+				q.Weak = true
+				return nil, a.invalidQuery(ctx, q, bad)
 			}
 			p, err := a.d.Inventory.WeakKeys(ctx, q)
 			if err != nil {

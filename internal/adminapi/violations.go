@@ -29,9 +29,9 @@ func violationRoutes(a *API) {
 			"limit×20 certificates, so it may hold fewer than limit items (even none) and still have a next_cursor.",
 		Errors: []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *violationsIn) (*violationsOut, error) {
-			q, err := in.query()
-			if err != nil {
-				return nil, err
+			q, bad := in.query()
+			if bad != nil {
+				return nil, a.invalidQuery(ctx, q, bad)
 			}
 			reg, err := policy.NewRegistry(a.d.Store, *a.defaultProfile(), time.Minute, a.d.Now)
 			if err != nil {

@@ -41,6 +41,7 @@ type Store interface {
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
 	SyncIfRecent(ctx context.Context, created time.Time) error
+	ProfileKnown(ctx context.Context, name string) (bool, error)
 }
 
 // Service answers inventory queries over a Store. Safe for concurrent use.
@@ -191,49 +192,46 @@ func decodeCursor(s, sort string) (*store.CertKey, error) {
 }
 
 // storeQuery validates q and translates it for the store (without paging).
+// The error names every bad parameter: the *InvalidError of each, joined
+// (errors.Join; InvalidErrors lists them).
 func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
+	var errs []error
 	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, NotReplaced: q.NotRenewed, Now: now, Attributes: q.Attributes}
 	if q.Name != "" {
 		sq.Name = NormalizeName(q.Name)
 	}
 	if q.Suffix != "" {
 		sfx, err := NormalizeSuffix(q.Suffix)
-		if err != nil {
-			return sq, err
-		}
+		errs = append(errs, err)
 		sq.Suffix = sfx
 	}
 	if q.Serial != "" {
 		serial, err := NormalizeSerial(q.Serial)
-		if err != nil {
-			return sq, err
-		}
+		errs = append(errs, err)
 		sq.Serial = serial
 	}
 	if q.Fingerprint != "" {
 		fp, err := NormalizeFingerprint(q.Fingerprint)
-		if err != nil {
-			return sq, err
-		}
+		errs = append(errs, err)
 		sq.Fingerprint = fp
 	}
 	switch q.Source {
 	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered:
 	default:
-		return sq, invalid("source", q.Source, "source %q (issued, imported or discovered)", q.Source)
+		errs = append(errs, invalid("source", q.Source, "source %q (issued, imported or discovered)", q.Source))
 	}
 	switch q.Status {
 	case "", store.StatusValid, store.StatusRevoked, store.StatusExpired:
 		sq.Status = q.Status
 	default:
-		return sq, invalid("status", q.Status, "status %q (valid, revoked or expired)", q.Status)
+		errs = append(errs, invalid("status", q.Status, "status %q (valid, revoked or expired)", q.Status))
 	}
 	if q.ExpiringWithin < 0 {
-		return sq, invalid("expiring_within", q.ExpiringWithin.String(), "negative expiry window")
+		errs = append(errs, invalid("expiring_within", q.ExpiringWithin.String(), "negative expiry window"))
 	}
 	if q.ExpiringWithin > 0 {
 		if sq.Status != "" && sq.Status != store.StatusValid {
-			return sq, invalid("status", sq.Status, "an expiry window selects valid certificates, not %s ones", sq.Status)
+			errs = append(errs, invalid("status", sq.Status, "an expiry window selects valid certificates, not %s ones", sq.Status))
 		}
 		sq.Status = store.StatusValid
 		sq.NotAfterFrom, sq.NotAfterTo = now, now.Add(q.ExpiringWithin)
@@ -244,14 +242,84 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 	case store.SortNotAfter, store.SortNotAfterDesc, store.SortSerial:
 		sq.Sort = q.Sort
 	default:
-		return sq, invalid("sort", q.Sort, "sort %q (not_after, -not_after or serial)", q.Sort)
+		errs = append(errs, invalid("sort", q.Sort, "sort %q (not_after, -not_after or serial)", q.Sort))
 	}
 	for k := range q.Attributes {
 		if k == "" {
-			return sq, invalid("attr", "="+q.Attributes[k], "empty attribute key")
+			errs = append(errs, invalid("attr", "="+q.Attributes[k], "empty attribute key"))
 		}
 	}
-	return sq, nil
+	return sq, errors.Join(errs...)
+}
+
+// pageQuery validates q for one page (storeQuery, then Limit, 0 meaning
+// DefaultLimit, Cursor, and Profile, which must be one ProfileKnown
+// knows: a typo is an error, not an empty page) and translates it for the
+// store, returning the page size. Its error names every bad parameter
+// (the joined *InvalidError of each), or is the profile lookup's.
+func (s *Service) pageQuery(ctx context.Context, q Query, now time.Time) (store.CertQuery, int, error) {
+	sq, err := s.storeQuery(q, now)
+	errs := []error{err}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > 1000 {
+		errs = append(errs, invalid("limit", q.Limit, "limit %d (1 to 1000)", q.Limit))
+	}
+	if q.Cursor != "" {
+		after, err := decodeCursor(q.Cursor, sq.Sort)
+		errs = append(errs, err)
+		sq.After = after
+	}
+	if q.Profile != "" {
+		known, err := s.st.ProfileKnown(ctx, q.Profile)
+		if err != nil {
+			return sq, limit, err
+		}
+		if !known {
+			errs = append(errs, invalid("profile", q.Profile, "no profile %q (none is defined, and no certificate names it)", q.Profile))
+		}
+	}
+	return sq, limit, errors.Join(errs...)
+}
+
+// Check validates q as List does, without listing: nil, the joined
+// *InvalidError of each bad parameter, or the profile lookup's error. A
+// caller that refuses other parameters of its own first (the admin API's
+// attr, expiring_within, within) joins them with this one (JoinInvalid)
+// to name every bad parameter at once.
+func (s *Service) Check(ctx context.Context, q Query) error {
+	_, _, err := s.pageQuery(ctx, q, s.now().UTC())
+	return err
+}
+
+// JoinInvalid joins the ErrInvalid errors first and then (errors.Join);
+// when then is another error (a storage error), it is then alone.
+func JoinInvalid(first, then error) error {
+	if then != nil && !errors.Is(then, ErrInvalid) {
+		return then
+	}
+	return errors.Join(first, then)
+}
+
+// InvalidErrors returns the *InvalidError of each bad parameter err names
+// (one, or several joined by errors.Join), in order; none when err has
+// none.
+func InvalidErrors(err error) []*InvalidError {
+	if ie, ok := err.(*InvalidError); ok {
+		return []*InvalidError{ie}
+	}
+	var out []*InvalidError
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			out = append(out, InvalidErrors(inner)...)
+		}
+	case interface{ Unwrap() error }:
+		out = InvalidErrors(e.Unwrap())
+	}
+	return out
 }
 
 // List returns one page of the certificates matching q, sorted and keyset-
@@ -259,21 +327,9 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 // or a storage error.
 func (s *Service) List(ctx context.Context, q Query) (*Page, error) {
 	now := s.now().UTC()
-	sq, err := s.storeQuery(q, now)
+	sq, limit, err := s.pageQuery(ctx, q, now)
 	if err != nil {
 		return nil, err
-	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = DefaultLimit
-	}
-	if limit < 1 || limit > 1000 {
-		return nil, invalid("limit", q.Limit, "limit %d (1 to 1000)", q.Limit)
-	}
-	if q.Cursor != "" {
-		if sq.After, err = decodeCursor(q.Cursor, sq.Sort); err != nil {
-			return nil, err
-		}
 	}
 	sq.Limit = limit + 1 // one more tells whether another page exists
 	rows, err := s.st.SearchCertificates(ctx, sq)

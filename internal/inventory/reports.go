@@ -24,7 +24,7 @@ import (
 // ExpiringWithin and NotRenewed set; other filters of q apply too.
 func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page, error) {
 	if d <= 0 {
-		return nil, invalid("within", d.String(), "the expiry window must be positive")
+		return nil, JoinInvalid(invalid("within", d.String(), "the expiry window must be positive"), s.Check(ctx, q))
 	}
 	q.ExpiringWithin, q.NotRenewed = d, true
 	return s.List(ctx, q)

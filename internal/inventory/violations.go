@@ -59,26 +59,15 @@ const violationBatch = 500
 // memory stays bounded for any inventory size. Errors: ErrInvalid
 // (wrapped) for a bad parameter or cursor, or a storage or profile error.
 func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Query) (*ViolationPage, error) {
+	var statusErr error
 	if q.Status != "" && q.Status != store.StatusValid {
-		return nil, invalid("status", q.Status, "the violations report covers valid certificates, not %s ones", q.Status)
+		statusErr = invalid("status", q.Status, "the violations report covers valid certificates, not %s ones", q.Status)
 	}
 	q.Status = store.StatusValid
 	now := s.now().UTC()
-	sq, err := s.storeQuery(q, now)
-	if err != nil {
+	sq, limit, err := s.pageQuery(ctx, q, now)
+	if err = JoinInvalid(statusErr, err); err != nil {
 		return nil, err
-	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = DefaultLimit
-	}
-	if limit < 1 || limit > 1000 {
-		return nil, invalid("limit", q.Limit, "limit %d (1 to 1000)", q.Limit)
-	}
-	if q.Cursor != "" {
-		if sq.After, err = decodeCursor(q.Cursor, sq.Sort); err != nil {
-			return nil, err
-		}
 	}
 	budget := limit * ViolationScanFactor
 	type resolved struct {

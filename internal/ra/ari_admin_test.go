@@ -30,6 +30,7 @@ func TestEarlierWindow(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	future := acme.TimeWindow{Start: now.Add(50 * 24 * time.Hour), End: now.Add(65 * 24 * time.Hour)}
 	current := acme.TimeWindow{Start: now.Add(-24 * time.Hour), End: now.Add(5 * 24 * time.Hour)}
+	validity := acme.TimeWindow{Start: now.Add(-30 * 24 * time.Hour), End: now.Add(70 * 24 * time.Hour)}
 	for _, tt := range []struct {
 		name      string
 		cur       acme.TimeWindow
@@ -41,7 +42,7 @@ func TestEarlierWindow(t *testing.T) {
 		{"before in the past: ends then, an hour long", future, now.Add(-2 * time.Hour), now.Add(-3 * time.Hour)},
 		{"before the current start, which is past", current, now.Add(-48 * time.Hour), now.Add(-49 * time.Hour)},
 	} {
-		got, err := EarlierWindow(tt.cur, tt.before, now)
+		got, err := EarlierWindow(tt.cur, validity, tt.before, now)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -50,8 +51,26 @@ func TestEarlierWindow(t *testing.T) {
 		}
 	}
 	for _, before := range []time.Time{future.End, future.End.Add(time.Hour)} {
-		if _, err := EarlierWindow(future, before, now); err == nil || !strings.Contains(err.Error(), "would not move it earlier") {
+		if _, err := EarlierWindow(future, validity, before, now); err == nil || !strings.Contains(err.Error(), "would not move it earlier") {
 			t.Errorf("before %v (current end %v): err = %v", before, future.End, err)
 		}
+	}
+}
+
+// TestEarlierWindowWithinValidity: a --before earlier than the
+// certificate's notBefore would store a window that ends before the
+// certificate was valid; it is refused, naming notBefore. notBefore
+// itself is accepted (the window ends at it).
+func TestEarlierWindowWithinValidity(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	validity := acme.TimeWindow{Start: now.Add(-10 * 24 * time.Hour), End: now.Add(80 * 24 * time.Hour)}
+	current := acme.TimeWindow{Start: now.Add(50 * 24 * time.Hour), End: now.Add(60 * 24 * time.Hour)}
+	for _, before := range []time.Time{time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), validity.Start.Add(-time.Second)} {
+		if w, err := EarlierWindow(current, validity, before, now); err == nil || !strings.Contains(err.Error(), "notBefore") {
+			t.Errorf("before %v (notBefore %v): window %v, err = %v", before, validity.Start, w, err)
+		}
+	}
+	if w, err := EarlierWindow(current, validity, validity.Start, now); err != nil || !w.End.Equal(validity.Start) {
+		t.Errorf("before = notBefore: %v, %v", w, err)
 	}
 }

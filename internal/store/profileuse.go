@@ -113,3 +113,22 @@ func (u ProfileUse) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// ProfileKnown reports whether name is a profile a certificate filter may
+// name: DefaultProfile, a stored profile, or the profile recorded on some
+// certificate (one issued or imported under a profile deleted since).
+// The certificates have no index on their profile, so for a name that is
+// neither, the lookup reads the certificates table as a search filtered by
+// that profile would. Errors are the database's.
+func (s *Store) ProfileKnown(ctx context.Context, name string) (bool, error) {
+	if name == DefaultProfile {
+		return true, nil
+	}
+	var known bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM profiles WHERE name = ?) OR EXISTS (SELECT 1 FROM certificates WHERE profile = ?)`,
+		name, name).Scan(&known)
+	if err != nil {
+		return false, fmt.Errorf("profile lookup: %w", err)
+	}
+	return known, nil
+}
