@@ -78,7 +78,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 }
 
 // shareConfigKeys gives the "config" flag of every command under root the
-// names of all commands' flags (config.OtherKeysAnnotation), so that a
+// names of the flags that commands resolve (commandFlags;
+// config.OtherKeysAnnotation), so that a
 // configuration file holding a setting of one command (`format: json`
 // for the administrative commands) is not refused by another (`serve`).
 func shareConfigKeys(root *cobra.Command) {
@@ -271,12 +272,20 @@ const unresolvedAnnotation = "certgate_unresolved"
 // serve has no such setting.
 //
 // Flags annotated unresolvedAnnotation (the profile fields of `profile
-// create|update`, which only the command line sets) are left out.
+// create|update`, which only the command line sets) are left out, and so
+// are the flags of commands without a "config" flag (`bench acme`,
+// `completion`), which do not resolve CERTGATE_* variables or the file.
 func commandFlags(root *cobra.Command) *pflag.FlagSet {
 	all := pflag.NewFlagSet("all", pflag.ContinueOnError)
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
+		// Only commands with --config resolve their flags (config.Resolve);
+		// the others' (bench acme's --insecure, completion's
+		// --no-descriptions) are read from the command line alone.
 		for _, fs := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			if c.Flags().Lookup("config") == nil {
+				break
+			}
 			fs.VisitAll(func(f *pflag.Flag) {
 				if all.Lookup(f.Name) == nil && f.Annotations[unresolvedAnnotation] == nil {
 					all.AddFlag(f)

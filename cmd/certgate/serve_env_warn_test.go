@@ -83,3 +83,44 @@ func TestConfigFileSharedByCommands(t *testing.T) {
 		t.Fatalf("serve with a typo in its file: %v", err)
 	}
 }
+
+// TestKeysNoCommandResolves: a CERTGATE_* variable or configuration-file
+// key naming only a flag of a command that does not resolve them (`bench
+// acme --insecure`, `--concurrency`; `completion --no-descriptions`) is
+// no setting of any command: serve warns about the variable, and serve
+// and the administrative commands refuse the key. Before, both passed in
+// silence as "another command's setting", though no command applies them.
+func TestKeysNoCommandResolves(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	t.Setenv("CERTGATE_INSECURE", "true")
+	t.Setenv("CERTGATE_CONCURRENCY", "2")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	_, stderr, err := runCLI(t, nil, "serve", "--data", data, "--listen", busy.Addr().String())
+	if err == nil {
+		t.Fatal("serve on an address in use started")
+	}
+	for _, name := range []string{"CERTGATE_INSECURE", "CERTGATE_CONCURRENCY"} {
+		if !strings.Contains(stderr, "variable="+name) {
+			t.Errorf("no warning naming %s, which no command applies:\n%s", name, stderr)
+		}
+	}
+	cfg := filepath.Join(dir, "certgate.yaml")
+	for _, key := range []string{"insecure: true", "no-descriptions: true"} {
+		if err := os.WriteFile(cfg, []byte("data: "+data+"\n"+key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		name, _, _ := strings.Cut(key, ":")
+		for _, args := range [][]string{{"serve", "--listen", busy.Addr().String()}, {"token", "list"}} {
+			if _, _, err := runCLI(t, nil, append(args, "--config", cfg)...); err == nil ||
+				!strings.Contains(err.Error(), `unknown setting "`+name+`"`) {
+				t.Errorf("%s with %q in its file: %v (want unknown setting)", args[0], key, err)
+			}
+		}
+	}
+}
