@@ -461,10 +461,10 @@ func Resolve(fs *pflag.FlagSet) error {
 func valueError(f *pflag.Flag, err error) string {
 	var ne *strconv.NumError
 	if errors.As(err, &ne) {
-		switch f.Value.Type() {
-		case "bool":
+		switch t := f.Value.Type(); {
+		case t == "bool":
 			return "want true or false"
-		case "int":
+		case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"): // int, int64, uint...
 			return "want a whole number"
 		}
 	}

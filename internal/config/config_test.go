@@ -281,3 +281,32 @@ func TestCertValidityFollowsBR(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveWholeNumberTypes: a non-numeric value for a flag of any
+// integer type (audit list --before is an int64) is refused as "want a
+// whole number", from the environment or the file, not with the parser's
+// internals (strconv.ParseInt: parsing "7d": invalid syntax).
+func TestResolveWholeNumberTypes(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("seq: 7d\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, env, file, want string }{
+		{"env", "7d", "", `CERTGATE_BEFORE="7d": want a whole number`},
+		{"file", "", cfg, "config file " + cfg + ": seq: want a whole number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("CERTGATE_BEFORE", tc.env)
+			}
+			fs := pflag.NewFlagSet("audit list", pflag.ContinueOnError)
+			fs.Int64("before", 0, "")
+			fs.Uint("seq", 0, "")
+			fs.String("config", tc.file, "")
+			err := Resolve(fs)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
