@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,21 +28,10 @@ func TestDeactivationCancelsOrdersCostFlat(t *testing.T) {
 		s := e.Open(t)
 		a := createAccount(t, s, "acct1")
 		createAccount(t, s, "acct2")
-		mk := func(acct, id string, created time.Time, lifetime time.Duration) {
-			t.Helper()
-			o := &store.Order{ID: id, AccountID: acct, Status: acme.StatusPending, Expires: created.Add(lifetime),
-				Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".example.test"}}, AuthzIDs: []string{"az-" + id},
-				CreatedAt: created, UpdatedAt: created}
-			must(t, s.CreateOrder(ctx, o, nil))
-		}
-		const old = 300
-		for i := range old {
-			// Expired orders, one every 6 hours back from 8 days ago.
-			mk(a.ID, fmt.Sprintf("old%03d", i), now.Add(-8*24*time.Hour-time.Duration(i)*6*time.Hour), store.MaxOrderLifetime)
-		}
-		mk(a.ID, "live1", now.Add(-6*24*time.Hour), store.MaxOrderLifetime)
-		mk(a.ID, "live2", now.Add(-time.Minute), store.MaxOrderLifetime)
-		mk("acct2", "foreign", now.Add(-time.Minute), store.MaxOrderLifetime)
+		storeExpiredHistory(t, s, a.ID, 300, nil)
+		storePendingOrder(t, s, a.ID, "live1", now.Add(-6*24*time.Hour), store.MaxOrderLifetime)
+		storePendingOrder(t, s, a.ID, "live2", now.Add(-time.Minute), store.MaxOrderLifetime)
+		storePendingOrder(t, s, "acct2", "foreign", now.Add(-time.Minute), store.MaxOrderLifetime)
 
 		plan, err := store.CancelOrdersPlan(ctx, s, a.ID)
 		must(t, err)

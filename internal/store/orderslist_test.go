@@ -29,30 +29,20 @@ func TestACMEOrdersListCostFlat(t *testing.T) {
 		s := e.Open(t)
 		a := createAccount(t, s, "acct1")
 		createAccount(t, s, "acct2")
-		mk := func(acct, id string, created time.Time, lifetime time.Duration) {
-			t.Helper()
-			o := &store.Order{ID: id, AccountID: acct, Status: acme.StatusPending, Expires: created.Add(lifetime),
-				Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".example.test"}}, AuthzIDs: []string{"az-" + id},
-				CreatedAt: created, UpdatedAt: created}
-			must(t, s.CreateOrder(ctx, o, nil))
-		}
 		const old = 300
-		for i := range old {
-			// Expired orders, one every 6 hours back from 8 days ago.
-			created := now.Add(-8*24*time.Hour - time.Duration(i)*6*time.Hour)
-			mk(a.ID, fmt.Sprintf("old%03d", i), created, store.MaxOrderLifetime)
+		storeExpiredHistory(t, s, a.ID, old, func(i int, created time.Time) {
 			if i%50 == 0 {
 				id := fmt.Sprintf("bad%03d", i)
-				mk(a.ID, id, created.Add(time.Second), store.MaxOrderLifetime)
+				storePendingOrder(t, s, a.ID, id, created.Add(time.Second), store.MaxOrderLifetime)
 				must(t, s.SetOrderStatus(ctx, id, acme.StatusPending, acme.StatusInvalid, acme.NewProblem(acme.BadCSR, "x"), created))
 			}
-		}
+		})
 		// Within the last MaxOrderLifetime: one that expired early, three live.
-		mk(a.ID, "short", now.Add(-3*24*time.Hour), time.Hour)
-		mk(a.ID, "live1", now.Add(-6*24*time.Hour), store.MaxOrderLifetime)
-		mk(a.ID, "live2", now.Add(-time.Hour), store.MaxOrderLifetime)
-		mk(a.ID, "live3", now.Add(-time.Minute), store.MaxOrderLifetime)
-		mk("acct2", "foreign", now.Add(-time.Minute), store.MaxOrderLifetime)
+		storePendingOrder(t, s, a.ID, "short", now.Add(-3*24*time.Hour), time.Hour)
+		storePendingOrder(t, s, a.ID, "live1", now.Add(-6*24*time.Hour), store.MaxOrderLifetime)
+		storePendingOrder(t, s, a.ID, "live2", now.Add(-time.Hour), store.MaxOrderLifetime)
+		storePendingOrder(t, s, a.ID, "live3", now.Add(-time.Minute), store.MaxOrderLifetime)
+		storePendingOrder(t, s, "acct2", "foreign", now.Add(-time.Minute), store.MaxOrderLifetime)
 
 		orders, err := s.ListACMEOrders(ctx, a.ID, time.Time{}, "", now, 10)
 		must(t, err)
@@ -99,4 +89,30 @@ func TestACMEOrdersListCostFlat(t *testing.T) {
 			t.Fatalf("page after live1 = %v, want %v", ids, want)
 		}
 	})
+}
+
+// storePendingOrder stores a pending order id of account acct (its one
+// authorization az-ID not stored), created at created and expiring
+// lifetime later.
+func storePendingOrder(t *testing.T, s *store.Store, acct, id string, created time.Time, lifetime time.Duration) {
+	t.Helper()
+	o := &store.Order{ID: id, AccountID: acct, Status: acme.StatusPending, Expires: created.Add(lifetime),
+		Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".example.test"}}, AuthzIDs: []string{"az-" + id},
+		CreatedAt: created, UpdatedAt: created}
+	must(t, s.CreateOrder(context.Background(), o, nil))
+}
+
+// storeExpiredHistory stores n expired orders of account acct (still
+// pending: expiry alone makes them invalid), old000 onwards, one every 6
+// hours back from 8 days before now, and calls each, if not nil, after
+// each with its index and creation time.
+func storeExpiredHistory(t *testing.T, s *store.Store, acct string, n int, each func(i int, created time.Time)) {
+	t.Helper()
+	for i := range n {
+		created := now.Add(-8*24*time.Hour - time.Duration(i)*6*time.Hour)
+		storePendingOrder(t, s, acct, fmt.Sprintf("old%03d", i), created, store.MaxOrderLifetime)
+		if each != nil {
+			each(i, created)
+		}
+	}
 }
