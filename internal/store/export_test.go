@@ -126,12 +126,12 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 
 // ForgetKeyHashes makes s's database look as migration 00017 left it:
 // every certificate's key_hash NULL, and the migrations after it (the Go
-// migration 18 that fills them, the indexes of 00019 and 00021; 00020
-// rebuilds the ones it changes) not applied, so that the
+// migration 18 that fills them, the indexes of 00019, 00021 and 00022;
+// 00020 rebuilds the ones it changes) not applied, so that the
 // next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
-		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`} {
+		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`, `DROP INDEX certificates_profile`} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -222,4 +222,57 @@ func CancelOrdersPlan(ctx context.Context, s *Store, accountID string) ([]string
 		return nil, err
 	}
 	return plan, nil
+}
+
+// SearchPlan returns the plan of SearchCertificates' statement for q, and
+// ProfileLookupPlans those of ProfileKnown's and of the use count of a
+// profile to be deleted for name (SQLite: EXPLAIN QUERY PLAN details;
+// PostgreSQL: EXPLAIN lines).
+func SearchPlan(ctx context.Context, s *Store, q CertQuery) ([]string, error) {
+	query, args, err := s.searchQuery(ctx, q)
+	if err != nil || query == "" {
+		return nil, err
+	}
+	return explainPlan(ctx, s, query, args)
+}
+
+// ProfileLookupPlans: see SearchPlan.
+func ProfileLookupPlans(ctx context.Context, s *Store, name string) (known, use []string, err error) {
+	if known, err = explainPlan(ctx, s, profileKnownSQL, []any{name, name}); err != nil {
+		return nil, nil, err
+	}
+	use, err = explainPlan(ctx, s, profileUseSQL, []any{name, EABRevoked, name, name, name})
+	return known, use, err
+}
+
+// explainPlan returns the plan of query with args, one line or SQLite
+// detail per element.
+func explainPlan(ctx context.Context, s *Store, query string, args []any) ([]string, error) {
+	explain := `EXPLAIN `
+	if s.wr != nil {
+		explain = `EXPLAIN QUERY PLAN `
+	}
+	rows, err := s.r.QueryContext(ctx, explain+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var plan []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		var detail string
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		vals[len(vals)-1] = &detail
+		if err := rows.Scan(vals...); err != nil {
+			return nil, err
+		}
+		plan = append(plan, detail)
+	}
+	return plan, rows.Err()
 }
