@@ -95,33 +95,8 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders WHERE account_id = ? AND (created_at, id) > (?, ?)`, args[:3]...).Scan(&entered); err != nil {
 		return 0, nil, err
 	}
-	explain := `EXPLAIN ANALYZE `
-	if s.wr != nil {
-		explain = `EXPLAIN QUERY PLAN `
-	}
-	rows, err := s.r.QueryContext(ctx, explain+listOrdersSQL, args...)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return 0, nil, err
-	}
-	for rows.Next() {
-		// SQLite: id, parent, notused, detail; PostgreSQL: one text line.
-		vals := make([]any, len(cols))
-		var detail string
-		for i := range vals {
-			vals[i] = new(any)
-		}
-		vals[len(vals)-1] = &detail
-		if err := rows.Scan(vals...); err != nil {
-			return 0, nil, err
-		}
-		plan = append(plan, detail)
-	}
-	return entered, plan, rows.Err()
+	plan, err = explainPlan(ctx, s, s.r, true, listOrdersSQL, args)
+	return entered, plan, err
 }
 
 // ForgetKeyHashes makes s's database look as migration 00017 left it:
@@ -178,36 +153,13 @@ var errExplained = errors.New("explained")
 func CancelOrdersPlan(ctx context.Context, s *Store, accountID string) ([]string, error) {
 	args := []any{"{}", int64(0), accountID, accountID, int64(MaxOrderLifetime)}
 	var plan []string
-	read := func(q querier) error {
-		explain := `EXPLAIN ANALYZE `
-		if s.wr != nil {
-			explain = `EXPLAIN QUERY PLAN `
-		}
-		rows, err := q.QueryContext(ctx, explain+cancelOrdersSQL, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		cols, err := rows.Columns()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			var detail string
-			for i := range vals {
-				vals[i] = new(any)
-			}
-			vals[len(vals)-1] = &detail
-			if err := rows.Scan(vals...); err != nil {
-				return err
-			}
-			plan = append(plan, detail)
-		}
-		return rows.Err()
+	read := func(q querier) (err error) {
+		plan, err = explainPlan(ctx, s, q, true, cancelOrdersSQL, args)
+		return err
 	}
 	if s.wr != nil {
-		return plan, read(s.r)
+		err := read(s.r)
+		return plan, err
 	}
 	err := s.tx(ctx, func(tx txConn) error {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
@@ -233,26 +185,31 @@ func SearchPlan(ctx context.Context, s *Store, q CertQuery) ([]string, error) {
 	if err != nil || query == "" {
 		return nil, err
 	}
-	return explainPlan(ctx, s, query, args)
+	return explainPlan(ctx, s, s.r, false, query, args)
 }
 
 // ProfileLookupPlans: see SearchPlan.
 func ProfileLookupPlans(ctx context.Context, s *Store, name string) (known, use []string, err error) {
-	if known, err = explainPlan(ctx, s, profileKnownSQL, []any{name, name}); err != nil {
+	if known, err = explainPlan(ctx, s, s.r, false, profileKnownSQL, []any{name, name}); err != nil {
 		return nil, nil, err
 	}
-	use, err = explainPlan(ctx, s, profileUseSQL, []any{name, EABRevoked, name, name, name})
+	use, err = explainPlan(ctx, s, s.r, false, profileUseSQL, []any{name, EABRevoked, name, name, name})
 	return known, use, err
 }
 
-// explainPlan returns the plan of query with args, one line or SQLite
-// detail per element.
-func explainPlan(ctx context.Context, s *Store, query string, args []any) ([]string, error) {
+// explainPlan returns the plan of query with args read through q, one
+// line per element: SQLite's EXPLAIN QUERY PLAN details (without values),
+// PostgreSQL's EXPLAIN, with analyze EXPLAIN ANALYZE (the statement runs,
+// and the plan shows the rows its filters removed).
+func explainPlan(ctx context.Context, s *Store, q querier, analyze bool, query string, args []any) ([]string, error) {
 	explain := `EXPLAIN `
-	if s.wr != nil {
+	switch {
+	case s.wr != nil:
 		explain = `EXPLAIN QUERY PLAN `
+	case analyze:
+		explain = `EXPLAIN ANALYZE `
 	}
-	rows, err := s.r.QueryContext(ctx, explain+query, args...)
+	rows, err := q.QueryContext(ctx, explain+query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +220,7 @@ func explainPlan(ctx context.Context, s *Store, query string, args []any) ([]str
 	}
 	var plan []string
 	for rows.Next() {
+		// SQLite: id, parent, notused, detail; PostgreSQL: one text line.
 		vals := make([]any, len(cols))
 		var detail string
 		for i := range vals {
