@@ -54,18 +54,7 @@ func retryRA(t *testing.T, va Validator) (*RA, *store.Store, *store.Account, *st
 	}}
 	r := New(cfg, st, va, nil, nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { r.Shutdown(ctx) })
-	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: time.Now()}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("retry.test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct, az := pendingAuthz(t, r, st, "retry.test", time.Now())
 	return r, st, acct, &az.Challenges[0]
 }
 

@@ -66,18 +66,7 @@ func failOneValidation(t *testing.T, va Validator) error {
 	}}
 	r := New(cfg, st, va, nil, nil, slog.New(slog.DiscardHandler))
 	defer r.Shutdown(ctx)
-	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: time.Now()}
-	if err := st.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.one.test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	acct, az := pendingAuthz(t, r, st, "a.one.test", time.Now())
 	c := az.Challenges[0]
 	if _, err := r.RespondChallenge(ctx, acct, az, &c); err != nil {
 		t.Fatal(err)

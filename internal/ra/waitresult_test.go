@@ -222,18 +222,7 @@ func TestHandedBackAfterRetries(t *testing.T) {
 			va := gatedVA{&flakyVA{failures: tc.failures}, gate}
 			r := New(Config{ValidationAttempts: 3, RetryDelay: time.Millisecond, ResultWait: time.Hour}, st, va, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
 			defer r.Shutdown(ctx)
-			acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: clk.now()}
-			if err := st.CreateAccount(ctx, acct); err != nil {
-				t.Fatal(err)
-			}
-			o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("a.test")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			full, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
+			acct, full := pendingAuthz(t, r, st, "a.test", clk.now())
 			stored := handedBackEqualsStored(t, r, st, acct, full.Challenges[0].ID, gate)
 			if stored.Status != tc.status || stored.Attempts != tc.wantAttempts || (tc.status == acme.StatusValid) != (stored.Error == nil) {
 				t.Fatalf("stored %s after %d attempts (error %v); want %s after %d", stored.Status, stored.Attempts, stored.Error, tc.status, tc.wantAttempts)
@@ -284,4 +273,25 @@ func TestValidationEndsWhenAuthorizationDecidedMeanwhile(t *testing.T) {
 	if err != nil || slices.Contains(ids, c.ID) {
 		t.Fatalf("ExpiredLeases = %v, %v; the challenge must not be left for the sweep to validate again", ids, err)
 	}
+}
+
+// pendingAuthz stores account "acct" (created at created), has r create an
+// order of it for name and returns the account and the order's (pending)
+// authorization with its challenges.
+func pendingAuthz(t *testing.T, r *RA, st *store.Store, name string, created time.Time) (*store.Account, *store.Authorization) {
+	t.Helper()
+	ctx := context.Background()
+	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: created}
+	if err := st.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	o, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := st.GetAuthorization(ctx, o.AuthzIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct, az
 }
