@@ -32,6 +32,7 @@ type Serve struct {
 	DB            string        // database: "" = SQLite at Data/certgate.db; postgres:// URL; else a SQLite file path
 	Listen        string        // HTTPS listen address, host:port
 	MetricsListen string        // plain-HTTP host:port serving /metrics (Prometheus), /healthz, /readyz; "" = none
+	AdminListen   string        // HTTPS host:port serving the admin API (/api/v1) instead of Listen; "" = on Listen
 	Hostname      string        // name clients use to reach the server
 	VAHTTPPort    int           // port http-01 validation connects to
 	VATLSPort     int           // port tls-alpn-01 validation connects to
@@ -93,6 +94,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.DB, "db", "", "database: empty uses SQLite at DATA/certgate.db; postgres://USER@HOST:PORT/DB?sslmode=disable uses PostgreSQL (nodes may share it); any other value is a SQLite file path")
 	fs.StringVar(&s.Listen, "listen", ":8443", "HTTPS listen address (plain HTTP on the same port serves only the CRL, OCSP, the CA certificates, /healthz and /readyz)")
 	fs.StringVar(&s.MetricsListen, "metrics-listen", "", "plain-HTTP address (e.g. 127.0.0.1:9464) serving Prometheus metrics at /metrics, and /healthz and /readyz; empty serves no metrics. Anyone who reaches it can read them: keep it on loopback or an internal network")
+	fs.StringVar(&s.AdminListen, "admin-listen", "", "HTTPS address (e.g. 127.0.0.1:9443) serving the admin API (/api/v1), and /healthz and /readyz, instead of the listen address, which then answers /api/v1 with 404; empty serves the admin API on the listen address. Keep it on loopback, a management network or a VPN address")
 	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
 	fs.IntVar(&s.VATLSPort, "va-tls-port", 443, "port that tls-alpn-01 validation connects to")
@@ -186,6 +188,19 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 				return nil, fmt.Errorf("metrics-listen %s and listen %s are the same address: give metrics-listen a port of its own", s.MetricsListen, s.Listen)
 			}
 		}
+		if s.AdminListen != "" {
+			if s.Perspectives.Roles == RoleVA {
+				return nil, fmt.Errorf("admin-listen: a remote perspective (--roles va) serves no admin API")
+			}
+			if err := checkHostPort("admin-listen", s.AdminListen); err != nil {
+				return nil, err
+			}
+			for _, o := range []struct{ name, v string }{{"listen", s.Listen}, {"metrics-listen", s.MetricsListen}} {
+				if o.v != "" && sameListenAddress(s.AdminListen, o.v) {
+					return nil, fmt.Errorf("admin-listen %s and %s %s are the same address: give admin-listen a port of its own", s.AdminListen, o.name, o.v)
+				}
+			}
+		}
 		for _, server := range va.SplitServers(s.VADNSResolver) {
 			if err := checkHostPort("va-dns-resolver", server); err != nil {
 				return nil, err
@@ -231,7 +246,7 @@ func checkHostPort(name, v string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%s: %q has no valid port", name, v)
 	}
-	if host == "" && name != "listen" && name != "metrics-listen" {
+	if host == "" && name != "listen" && name != "metrics-listen" && name != "admin-listen" {
 		return fmt.Errorf("%s: %q needs a host", name, v)
 	}
 	return nil

@@ -38,8 +38,8 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	if s.CertValidity != 30*24*time.Hour {
 		t.Errorf("cert-validity = %s, want 720h from the file", s.CertValidity)
 	}
-	if s.Listen != ":8443" || s.Data != "./certgate-data" || s.MetricsListen != "" {
-		t.Errorf("defaults: listen %q data %q metrics-listen %q (want none)", s.Listen, s.Data, s.MetricsListen)
+	if s.Listen != ":8443" || s.Data != "./certgate-data" || s.MetricsListen != "" || s.AdminListen != "" {
+		t.Errorf("defaults: listen %q data %q metrics-listen %q admin-listen %q (want none)", s.Listen, s.Data, s.MetricsListen, s.AdminListen)
 	}
 }
 
@@ -75,6 +75,45 @@ func TestMetricsListenFromFile(t *testing.T) {
 	}
 }
 
+// TestAdminListenFromEverySource: admin-listen is empty (the admin API on
+// listen) unless set, and is taken from the configuration file, the
+// environment (CERTGATE_ADMIN_LISTEN) or the flag, with or without a host,
+// beside a metrics-listen of another port.
+func TestAdminListenFromEverySource(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("admin-listen: 127.0.0.1:9443\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"file", []string{"--config", file}, "", "127.0.0.1:9443"},
+		{"environment", nil, "[::1]:9443", "[::1]:9443"},
+		{"flag", []string{"--admin-listen", ":9443", "--metrics-listen", "127.0.0.1:9464"}, "", ":9443"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("CERTGATE_ADMIN_LISTEN", tc.env)
+			}
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			resolve := ServeFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			s, err := resolve()
+			if err != nil {
+				t.Fatalf("admin-listen %s refused: %v", tc.want, err)
+			}
+			if s.AdminListen != tc.want {
+				t.Errorf("admin-listen = %q, want %q", s.AdminListen, tc.want)
+			}
+		})
+	}
+}
+
 func TestBadInputsNameTheSetting(t *testing.T) {
 	dir := t.TempDir()
 	unknown := filepath.Join(dir, "u.yaml")
@@ -97,6 +136,14 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"metrics-listen equal to listen", []string{"--listen", "127.0.0.1:8451", "--metrics-listen", "127.0.0.1:8451"}, nil,
 			"metrics-listen 127.0.0.1:8451 and listen 127.0.0.1:8451 are the same address: give metrics-listen a port of its own"},
 		{"metrics-listen on listen's port, all interfaces", []string{"--metrics-listen", "127.0.0.1:8443"}, nil, "metrics-listen 127.0.0.1:8443 and listen :8443 are the same address"},
+		{"admin-listen on a perspective", []string{"--roles", "va", "--perspective", "p1", "--perspective-secret-file", "/x", "--admin-listen", "127.0.0.1:9443"}, nil, "admin-listen: a remote perspective (--roles va) serves no admin API"},
+		{"admin-listen without colon", nil, map[string]string{"CERTGATE_ADMIN_LISTEN": "9443"}, `admin-listen: "9443" is not HOST:PORT (did you mean ":9443"?)`},
+		{"admin-listen bad port", []string{"--admin-listen", "127.0.0.1:https1"}, nil, `admin-listen: "127.0.0.1:https1" has no valid port`},
+		{"admin-listen equal to listen", []string{"--listen", "127.0.0.1:8451", "--admin-listen", "127.0.0.1:8451"}, nil,
+			"admin-listen 127.0.0.1:8451 and listen 127.0.0.1:8451 are the same address: give admin-listen a port of its own"},
+		{"admin-listen on listen's port, all interfaces", []string{"--admin-listen", "127.0.0.1:8443"}, nil, "admin-listen 127.0.0.1:8443 and listen :8443 are the same address"},
+		{"admin-listen equal to metrics-listen", []string{"--metrics-listen", "127.0.0.1:9464", "--admin-listen", "[::]:9464"}, nil,
+			"admin-listen [::]:9464 and metrics-listen 127.0.0.1:9464 are the same address: give admin-listen a port of its own"},
 		{"hostname with port", []string{"--hostname", "acme.example:8443"}, nil, "without scheme or port"},
 		{"hostname with space", []string{"--hostname", "bad host"}, nil, "is not a DNS name"},
 		{"resolver without port", []string{"--va-dns-resolver", "10.0.0.53"}, nil, "va-dns-resolver"},
