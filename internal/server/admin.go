@@ -25,8 +25,26 @@ func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time
 		LintProfile: func(p *policy.Profile) error { return LintProfile(ca, p, now()) }})
 }
 
+// isAdminPath reports whether path is the admin API's: /api/v1 or below.
+func isAdminPath(path string) bool {
+	return strings.HasPrefix(path, adminapi.Prefix+"/") || path == adminapi.Prefix
+}
+
+// writeAdminNotHere answers an admin API path on the listen address when
+// admin-listen serves the API: 404, an RFC 9457 problem document as every
+// admin API error, that does not name admin-listen (whoever reaches the
+// ACME port learns nothing of the management address).
+func writeAdminNotHere(w http.ResponseWriter) {
+	adminapi.WriteProblem(w, http.StatusNotFound, "the admin API is not served on this address")
+}
+
+// adminOnlyDetail is the detail of admin-listen's 404 for a path outside
+// the admin API.
+const adminOnlyDetail = "this address serves the admin API under " + adminapi.Prefix + "/, " + healthzPath + " and " + readyzPath
+
 // httpsHandler routes the HTTPS listener: /healthz and /readyz, the admin
-// API under /api/v1/, everything else to the ACME front end. Each request's context carries
+// API under /api/v1/ (404 when admin-listen serves it: writeAdminNotHere),
+// everything else to the ACME front end. Each request's context carries
 // the client address for the audit log (audit.WithSource).
 func (s *Server) httpsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,10 +52,55 @@ func (s *Server) httpsHandler() http.Handler {
 			return
 		}
 		r = r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr))
-		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") || r.URL.Path == adminapi.Prefix {
+		if isAdminPath(r.URL.Path) {
+			if s.adminLn != nil {
+				writeAdminNotHere(w)
+				return
+			}
 			s.api.ServeHTTP(w, r)
 			return
 		}
 		s.wfe.ServeHTTP(w, r)
+	})
+}
+
+// adminHandler routes the HTTPS side of admin-listen: /healthz and
+// /readyz, the admin API under /api/v1/ (its bearer tokens, body limits
+// and problem documents unchanged), anything else 404 with an RFC 9457
+// problem document (ACME is served on listen only). Each request's context
+// carries the client address for the audit log (audit.WithSource).
+func (s *Server) adminHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.serveHealth(w, r) {
+			return
+		}
+		if !isAdminPath(r.URL.Path) {
+			adminapi.WriteProblem(w, http.StatusNotFound, adminOnlyDetail)
+			return
+		}
+		s.api.ServeHTTP(w, r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr)))
+	})
+}
+
+// adminPlainHandler answers plain HTTP on admin-listen as plainHandler
+// does an admin API path on listen: /healthz and /readyz are served, and
+// anything else is 400 with an RFC 9457 problem document naming the HTTPS
+// URL to use, at the host the client asked for (the Host header, else the
+// listener's address): the same path for an admin API path, the OpenAPI
+// document otherwise.
+func (s *Server) adminPlainHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.serveHealth(w, r) {
+			return
+		}
+		host := r.Host
+		if host == "" {
+			host = s.adminLn.Addr().String()
+		}
+		path := adminapi.Prefix + "/openapi.json"
+		if isAdminPath(r.URL.Path) {
+			path = r.URL.EscapedPath()
+		}
+		adminapi.WriteProblem(w, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: https://"+host+path)
 	})
 }

@@ -71,6 +71,7 @@ type Server struct {
 
 	metrics   *metrics.Metrics
 	metricsLn net.Listener // metrics-listen; nil when not set
+	adminLn   net.Listener // admin-listen; nil when not set (the admin API is on ln)
 	stopping  atomic.Bool  // set when shutdown begins (/readyz answers 503)
 
 	lock    *os.File // flock on the data directory, held while the server runs
@@ -133,6 +134,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		st  *store.Store
 		ln  net.Listener
 		mln net.Listener
+		aln net.Listener
 		ok  bool
 	)
 	defer func() {
@@ -144,6 +146,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 		if mln != nil {
 			mln.Close()
+		}
+		if aln != nil {
+			aln.Close()
 		}
 		if st != nil {
 			st.Close()
@@ -168,6 +173,12 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
 			mln = nil
 			return nil, listenError("metrics-listen", cfg.MetricsListen, err)
+		}
+	}
+	if cfg.AdminListen != "" {
+		if aln, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			aln = nil
+			return nil, listenError("admin-listen", cfg.AdminListen, err)
 		}
 	}
 	if st, err = store.Open(ctx, dsn); err != nil {
@@ -303,7 +314,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m}, r, st, log.With("component", "wfe"))
-	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln}
+	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
@@ -521,6 +532,15 @@ func (s *Server) MetricsAddr() net.Addr {
 	return s.metricsLn.Addr()
 }
 
+// AdminAddr is the address of admin-listen, nil when it is not set (the
+// admin API is then served on Addr).
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
 // CA is the built-in CA.
 func (s *Server) CA() *local.CA { return s.ca }
 
@@ -582,30 +602,57 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	tlsCfg := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: nextProtos}
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	httpsSrv := &http.Server{Handler: s.httpsHandler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
-	plainSrv := &http.Server{Handler: s.plainHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	// Connections that never sent a request (a client's spare connection)
 	// would hold Shutdown for 5 s (net/http treats them as busy that long);
 	// they carry no request, so shutdown closes them at once.
 	var fresh sync.Map // net.Conn → struct{}, connections in StateNew
-	httpsSrv.ConnState = func(c net.Conn, st http.ConnState) {
+	trackFresh := func(c net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			fresh.Store(c, struct{}{})
 		} else {
 			fresh.Delete(c)
 		}
 	}
-	errc := make(chan error, 3)
+	// newHTTPS and newPlain are the HTTPS and plain-HTTP servers of a
+	// listener (listen, admin-listen): the same timeouts on both.
+	newHTTPS := func(h http.Handler, c *tls.Config) *http.Server {
+		return &http.Server{Handler: h, TLSConfig: c, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog, ConnState: trackFresh}
+	}
+	newPlain := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	}
+	httpsSrv := newHTTPS(s.httpsHandler(), tlsCfg)
+	plainSrv := newPlain(s.plainHandler())
+	servers := []*http.Server{httpsSrv, plainSrv}
+	splits := []*splitListener{split}
+	errc := make(chan error, 5)
 	go func() { errc <- httpsSrv.Serve(tls.NewListener(split.tls, tlsCfg)) }()
 	go func() { errc <- plainSrv.Serve(split.plain) }()
-	var metricsSrv *http.Server
+	if s.adminLn != nil {
+		// The admin API on admin-listen: the same certificate, HTTP/1.1
+		// only (its clients are scripts and curl), plain HTTP refused as on
+		// listen.
+		adminSplit := newSplitListener(s.adminLn)
+		adminTLS := tlsCfg.Clone()
+		adminTLS.NextProtos = []string{"http/1.1"}
+		adminHTTPS, adminPlain := newHTTPS(s.adminHandler(), adminTLS), newPlain(s.adminPlainHandler())
+		servers = append(servers, adminHTTPS, adminPlain)
+		splits = append(splits, adminSplit)
+		go func() { errc <- adminHTTPS.Serve(tls.NewListener(adminSplit.tls, adminTLS)) }()
+		go func() { errc <- adminPlain.Serve(adminSplit.plain) }()
+	}
 	if s.metricsLn != nil {
-		metricsSrv = &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		metricsSrv := newPlain(s.metricsHandler())
+		servers = append(servers, metricsSrv)
 		go func() { errc <- metricsSrv.Serve(s.metricsLn) }()
 		s.log.Info("metrics serving", "url", "http://"+s.metricsLn.Addr().String()+metricsPath)
 	}
-	s.log.Info("certgate serving", "listen", s.ln.Addr().String(), "directory", "https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory",
-		"data", s.cfg.Data, "root_sha256", local.Fingerprint(s.ca.Root()))
+	attrs := []any{"listen", s.ln.Addr().String()}
+	if s.adminLn != nil {
+		attrs = append(attrs, "admin_listen", s.adminLn.Addr().String())
+	}
+	s.log.Info("certgate serving", append(attrs, "directory", "https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory",
+		"data", s.cfg.Data, "root_sha256", local.Fingerprint(s.ca.Root()))...)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -615,14 +662,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
-	split.Close()
+	for _, sp := range splits {
+		sp.Close()
+	}
 	fresh.Range(func(c, _ any) bool {
 		c.(net.Conn).Close()
 		return true
 	})
-	herr := errors.Join(httpsSrv.Shutdown(sctx), plainSrv.Shutdown(sctx))
-	if metricsSrv != nil {
-		herr = errors.Join(herr, metricsSrv.Shutdown(sctx))
+	var herr error
+	for _, srv := range servers {
+		herr = errors.Join(herr, srv.Shutdown(sctx))
 	}
 	s.ra.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
@@ -639,7 +688,8 @@ func (s *Server) port() string {
 // plainHandler serves the CRL, OCSP and CA certificates, /healthz and
 // /readyz over plain HTTP and points everything else at HTTPS (RFC 8555 §6.1 requires HTTPS for ACME):
 // an admin API path at the same path over HTTPS (400, an RFC 9457 problem
-// document as every admin API error), an ACME path at the same path over
+// document as every admin API error; 404 when admin-listen serves the API,
+// as on HTTPS: writeAdminNotHere), an ACME path at the same path over
 // HTTPS and anything else at the ACME directory (400, an RFC 8555 §6.7
 // malformed problem document as every ACME error).
 func (s *Server) plainHandler() http.Handler {
@@ -649,7 +699,11 @@ func (s *Server) plainHandler() http.Handler {
 	}
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		base := "https://" + net.JoinHostPort(s.cfg.Hostname, s.port())
-		if strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") || r.URL.Path == adminapi.Prefix {
+		if isAdminPath(r.URL.Path) {
+			if s.adminLn != nil {
+				writeAdminNotHere(rw)
+				return
+			}
 			// Name the resource asked for, not the ACME directory: a curl
 			// of the admin API with http:// should say where it is.
 			adminapi.WriteProblem(rw, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath())

@@ -50,6 +50,10 @@ type Env struct {
 	// MetricsURL, with Options.Metrics, is http://127.0.0.1:PORT of
 	// metrics-listen (/metrics, /healthz, /readyz); "" otherwise.
 	MetricsURL string
+	// AdminURL, with Options.AdminListen, is https://localhost:PORT of
+	// admin-listen (the admin API under /api/v1, /healthz, /readyz); ""
+	// otherwise (the admin API is at BaseURL).
+	AdminURL string
 
 	mu      sync.Mutex
 	http01  map[string]string          // token → key authorization
@@ -76,6 +80,9 @@ type Options struct {
 	HTTP2 bool
 	// Metrics serves metrics-listen on a free loopback port (Env.MetricsURL).
 	Metrics bool
+	// AdminListen serves the admin API on admin-listen, a free loopback
+	// port (Env.AdminURL), instead of on the listen address.
+	AdminListen bool
 	// Data is the server's data directory, e.g. one the test imported a CA
 	// into; "" means a new temporary directory.
 	Data string
@@ -124,6 +131,9 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}
+	if o.AdminListen {
+		e.Config.AdminListen = "127.0.0.1:0"
+	}
 	w := o.Log
 	if w == nil {
 		w = io.Discard
@@ -155,6 +165,9 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	e.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.Roots}}}
 	e.BaseURL = "https://localhost:" + strconv.Itoa(port)
 	e.DirectoryURL = e.BaseURL + "/acme/directory"
+	if a := srv.AdminAddr(); a != nil {
+		e.AdminURL = "https://localhost:" + strconv.Itoa(a.(*net.TCPAddr).Port)
+	}
 	return e
 }
 
