@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha1"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
@@ -69,8 +70,11 @@ type Config struct {
 	// (Path + "/" + request). Required.
 	Path string
 	// IssuerName is the issuer name stored with the certificates this
-	// responder answers for ("local"); records of any other issuer (for
-	// instance imported certificates) are answered "unknown".
+	// responder answers for ("local"). A record of another issuer is
+	// answered "unknown", unless it is stored under the issuing
+	// certificate's subject (an imported certificate) and that
+	// certificate's key signed it (issuer.SignedSerial): then it is
+	// answered as one of IssuerName's.
 	IssuerName string
 	// Refresh is how long a signed response is reused; revocations not
 	// made through this process show within it. Default DefaultRefresh.
@@ -91,6 +95,10 @@ type Responder struct {
 	signer issuer.OCSPSigner
 	store  Store
 	log    *slog.Logger
+	// ca is the issuing certificate (signer.OCSPIssuer) and caDN its
+	// subject as the inventory stores an imported certificate's issuer.
+	ca   *x509.Certificate
+	caDN string
 	// hashes maps each CertID hash algorithm to the issuer's name and key
 	// hashes under it (RFC 6960 §4.1.1).
 	hashes map[crypto.Hash][2][]byte
@@ -147,7 +155,7 @@ func New(cfg Config, signer issuer.OCSPSigner, st Store, log *slog.Logger) (*Res
 		kh.Write(spki.PublicKey.RightAlign())
 		hashes[h] = [2][]byte{nh.Sum(nil), kh.Sum(nil)}
 	}
-	return &Responder{cfg: cfg, signer: signer, store: st, log: log, hashes: hashes, cache: map[cacheKey]*entry{}}, nil
+	return &Responder{cfg: cfg, signer: signer, store: st, log: log, ca: iss, caDN: iss.Subject.String(), hashes: hashes, cache: map[cacheKey]*entry{}}, nil
 }
 
 // Refresh is the effective refresh interval (see Config.Refresh).
@@ -343,7 +351,9 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 }
 
 // status reads the certificate's status: good or revoked for a record of
-// this issuer, unknown (known = false) for no record or another issuer's.
+// this issuer, or of the issuing certificate's subject that its key
+// signed (imported), unknown (known = false) for no record or another
+// issuer's.
 func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (tmpl ocsp.Response, known bool, err error) {
 	tmpl = ocsp.Response{SerialNumber: n, Status: ocsp.Unknown}
 	c, err := r.store.GetCertificate(ctx, serial)
@@ -353,7 +363,7 @@ func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (tmpl
 	if err != nil {
 		return tmpl, false, fmt.Errorf("certificate %s: %w", serial, err)
 	}
-	if c.Issuer != r.cfg.IssuerName {
+	if c.Issuer != r.cfg.IssuerName && (c.Issuer != r.caDN || !signedSerial(c.DER, r.ca, n)) {
 		return tmpl, false, nil
 	}
 	if c.Status == acme.StatusRevoked {
@@ -387,4 +397,11 @@ func (r *Responder) put(key cacheKey, e *entry, gen uint64, now time.Time) {
 		}
 	}
 	r.cache[key] = e
+}
+
+// signedSerial reports whether ca's key signed the DER certificate der and
+// its serial is n.
+func signedSerial(der []byte, ca *x509.Certificate, n *big.Int) bool {
+	got := issuer.SignedSerial(der, ca)
+	return got != nil && got.Cmp(n) == 0
 }

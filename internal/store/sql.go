@@ -606,7 +606,12 @@ const (
 		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
 		ORDER BY expires_at DESC LIMIT 1` // authorizations_valid
 	countValidAuthzSQL = `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = 'valid' AND expires_at > ?` // authorizations_valid
-	revokedCertsSQL    = `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`                // certificates_revoked
+	// revokedCertsSQL: the records of an issuer DN (with their DER), then
+	// those of an issuer name; each part a range of certificates_revoked
+	// (SQLite plans "issuer IN (?, ?)" on certificates_status_not_after,
+	// every issuer's revoked certificates).
+	revokedCertsSQL = `SELECT serial, revoked_at, revocation_reason, der FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?
+		UNION ALL SELECT serial, revoked_at, revocation_reason, NULL FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`
 )
 
 func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error) {
@@ -1228,17 +1233,37 @@ type RevokedEntry struct {
 	Serial    string
 	RevokedAt time.Time
 	Reason    int
+	// DER is set for a record stored under the issuer's distinguished name
+	// rather than its issuer name (an imported or discovered certificate,
+	// see RevokedCertificates): the caller must check that the issuer's
+	// key signed it, and take its serial from it (Serial is the inventory
+	// key, which may carry a "-FINGERPRINT16" suffix). Nil for records of
+	// the issuer name.
+	DER []byte
 }
 
-// RevokedCertificates lists issuer's revoked certificates that have not
-// expired before notAfter (expired ones may leave the CRL, RFC 5280 §3.3).
-func (s *Store) RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]RevokedEntry, error) {
-	rows, err := s.r.QueryContext(ctx, revokedCertsSQL,
-		issuer, ts(notAfter))
+// RevokedCertificates lists the revoked certificates of the issuer named
+// issuer (e.g. "local") that have not expired before notAfter (expired
+// ones may leave the CRL, RFC 5280 §3.3), and those of the records stored
+// under issuerDN, the issuer certificate's subject as the inventory
+// writes a certificate's issuer (pkix.Name.String): imported or
+// discovered certificates that this issuer may have signed, returned with
+// their DER for the caller to check the signature (RevokedEntry.DER).
+// issuerDN "" adds none.
+func (s *Store) RevokedCertificates(ctx context.Context, issuer, issuerDN string, notAfter time.Time) ([]RevokedEntry, error) {
+	rows, err := s.r.QueryContext(ctx, revokedCertsSQL, revokedArgs(issuer, issuerDN, notAfter)...)
 	if err != nil {
 		return nil, fmt.Errorf("revoked certificates: %w", err)
 	}
 	return scanRevoked(rows)
+}
+
+// revokedArgs are the arguments of revokedCertsSQL. With issuerDN "" its
+// part reads the records stored with an empty issuer, if any (an imported
+// certificate with an empty issuer name), which come with their DER like
+// any of an issuer DN.
+func revokedArgs(issuer, issuerDN string, notAfter time.Time) []any {
+	return []any{issuerDN, ts(notAfter), issuer, ts(notAfter)}
 }
 
 // scanRevoked reads the rows of revokedCertsSQL and closes them.
@@ -1248,7 +1273,7 @@ func scanRevoked(rows *sql.Rows) ([]RevokedEntry, error) {
 	for rows.Next() {
 		var e RevokedEntry
 		var at int64
-		if err := rows.Scan(&e.Serial, &at, &e.Reason); err != nil {
+		if err := rows.Scan(&e.Serial, &at, &e.Reason, &e.DER); err != nil {
 			return nil, fmt.Errorf("revoked certificates: %w", err)
 		}
 		e.RevokedAt = fromTS(at)

@@ -52,7 +52,7 @@ func TestDurableCommits(t *testing.T) {
 	}
 	s.wal.bg.Wait() // the fsync FinishOrder started (TestIssuedCertificateSyncedBeforeDownload) is not counted below
 	durable("RevokeCertificate", true, func() error { return s.RevokeCertificate(ctx, cert.Serial, 4 /* superseded */, now) })
-	durable("CRLContents", true, func() error { _, _, err := s.CRLContents(ctx, "local", now, 0); return err })
+	durable("CRLContents", true, func() error { _, _, err := s.CRLContents(ctx, "local", "", now, 0); return err })
 	durable("DeactivateAccount", true, func() error { return s.DeactivateAccount(ctx, o.AccountID, nil) })
 	durable("DeleteStale", false, func() error { _, _, err := s.DeleteStale(ctx, now.Add(48*time.Hour)); return err })
 }
