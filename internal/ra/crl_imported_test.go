@@ -29,8 +29,8 @@ import (
 // TestImportedCertificateOfThisCARevoked: a certificate this CA's
 // intermediate signed that entered the inventory by import (restored from a
 // backup, issued before a database migration) and is then revoked through
-// certgate is on the intermediate's CRL and answered revoked by OCSP, on
-// both engines. A certificate of another key that carries the
+// certgate is on the intermediate's CRL and answered revoked by OCSP (good
+// before), on both engines. A certificate of another key that carries the
 // intermediate's name as its issuer (and its authority key identifier) is
 // on neither. The former code stored the imported one under its issuer DN
 // and read only the records of the issuer name "local", so the CRL left it
@@ -55,6 +55,13 @@ func TestImportedCertificateOfThisCARevoked(t *testing.T) {
 		}
 		insertIssuedRecord(t, st, iss, "155ed", "issued.example.test", now)
 
+		before, err := ocspresponder.New(ocspresponder.Config{Path: "/ocsp", IssuerName: iss.Name(), Now: clock}, iss, st, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := askOCSP(t, before, ours, inter); got.Status != ocsp.Good {
+			t.Errorf("imported certificate of this CA before its revocation: OCSP status %d, want good", got.Status)
+		}
 		r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute}, st, nil, iss, clock, slog.New(slog.DiscardHandler))
 		t.Cleanup(func() { r.Shutdown(ctx) })
 		for _, serial := range []string{ours.SerialNumber.Text(16), impostor.SerialNumber.Text(16), "155ed"} {
