@@ -434,11 +434,11 @@ func (s *Store) insertCertificate(ctx context.Context, tx txConn, c *Certificate
 		revokedAt, reason = ts(c.RevokedAt), c.RevocationReason
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
-		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id, key_hash, revoked_at, revocation_reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?)`,
+		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id, key_hash, revoked_at, revocation_reason, key_roca)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?, ?)`,
 		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
 		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
-		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason); err != nil {
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason, keyROCA(c.KeyType, c.DER)); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
@@ -1012,7 +1012,7 @@ func (s *Store) finishBlocked(ctx context.Context, tx txConn, orderID string, c 
 }
 
 const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at,
-	profile, key_bits, signature_algorithm, source, attributes, replaces_serial, key_hash`
+	profile, key_bits, signature_algorithm, source, attributes, replaces_serial, key_hash, key_roca`
 
 // certSelect returns the SELECT list and FROM clause of a certificate query
 // that scanCert reads: certCols of certificates c, then its issuer chain's
@@ -1026,15 +1026,16 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var orderID, accountID, replacedBy, replaces, intermediates *string
 	var sans, attrs string
 	var nb, na, rev, created, replacedAt int64
-	var chainID *int64
+	var chainID, roca *int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
 		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt,
-		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &c.KeyHash, &chainID, &intermediates); err != nil {
+		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &c.KeyHash, &roca, &chainID, &intermediates); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("scan certificate: %w", err)
 	}
+	c.KeyROCA = roca != nil && *roca == 1
 	if chainID != nil {
 		if intermediates == nil {
 			return nil, fmt.Errorf("certificate %s: issuer chain %d is missing", c.Serial, *chainID)
