@@ -978,6 +978,7 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	// the certificate's URL, not its content. Starting the fsync now
 	// lets it run while the answer travels and the client asks again.
 	commits := s.wr.commits.Load()
+	s.wal.noteCertificate(commits)
 	s.wal.syncSoon()
 	// What CertificateChain reads for it: the row's account, and its
 	// chain as given (stored whole, or leaf + the issuer chain's
