@@ -77,10 +77,11 @@ grouped by UTC day, profile or issuer. Imported certificates count too.`,
 func newReportWeakKeys() *cobra.Command {
 	return pageCommand(&cobra.Command{
 		Use:   "weak-keys",
-		Short: "Valid certificates with RSA keys under 2048 bits or SHA-1 signatures",
+		Short: "Valid certificates with RSA keys under 2048 bits or with the ROCA fingerprint, or SHA-1 signatures",
 		Long: `List the valid (unexpired, unrevoked) certificates with an RSA key under 2048
-bits or a SHA-1 (or MD5/MD2) signature; the WEAKNESS column (table, csv)
-says which. Certificates that violate their profile's current rules:
+bits or with the ROCA fingerprint (CVE-2017-15361: made by Infineon's
+vulnerable key generation, it can be factored), or a SHA-1 (or MD5/MD2)
+signature; the WEAKNESS column (table, csv) says which. Certificates that violate their profile's current rules:
 'certgate report violations'.`,
 	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
 		return svc.WeakKeys(ctx, q)
@@ -88,11 +89,15 @@ says which. Certificates that violate their profile's current rules:
 }
 
 // weakness says why report weak-keys lists c: its RSA key is under 2048
-// bits, its signature uses SHA-1 (or MD5/MD2), or both.
+// bits or has the ROCA fingerprint, its signature uses SHA-1 (or MD5/MD2),
+// or several of these.
 func weakness(c inventory.Certificate) string {
 	var why []string
 	if strings.HasPrefix(c.KeyType, "RSA") && c.KeyBits < 2048 {
 		why = append(why, fmt.Sprintf("RSA key of %d bits (under 2048)", c.KeyBits))
+	}
+	if c.KeyROCA {
+		why = append(why, "RSA key with the ROCA fingerprint (CVE-2017-15361)")
 	}
 	if s := c.SignatureAlgorithm; strings.Contains(s, "SHA1") || strings.Contains(s, "MD5") || strings.Contains(s, "MD2") {
 		why = append(why, s+" signature")

@@ -14,11 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // TestReportWeakKeysSaysWhy: `certgate report weak-keys` lists certificates
-// for a short RSA key or a SHA-1 signature, and its table and CSV now say
-// which (column WEAKNESS). They showed only the KEY column, so a CA root
+// for a short RSA key, an RSA key with the ROCA fingerprint (CVE-2017-15361;
+// not listed by the former code) or a SHA-1 signature, and its table and
+// CSV now say which (column WEAKNESS). They showed only the KEY column, so a CA root
 // with an RSA 2048 key and a SHA-1 signature (an imported system bundle
 // has dozens) looked listed by mistake.
 func TestReportWeakKeysSaysWhy(t *testing.T) {
@@ -42,6 +45,16 @@ func TestReportWeakKeysSaysWhy(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(files, "sha1.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An RSA 2048 certificate whose key has the ROCA fingerprint.
+	roca := testca.ROCAKey(t)
+	tmpl = &x509.Certificate{SerialNumber: big.NewInt(0x56), Subject: pkix.Name{CommonName: "roca.example.org"},
+		DNSNames: []string{"roca.example.org"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(30 * 24 * time.Hour)}
+	if der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &roca.PublicKey, roca); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(files, "roca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +64,11 @@ func TestReportWeakKeysSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 3 || !strings.HasSuffix(lines[0], "WEAKNESS") {
+	if len(lines) != 4 || !strings.HasSuffix(lines[0], "WEAKNESS") {
 		t.Fatalf("weak-keys table:\n%s", stdout)
 	}
-	for _, want := range []string{"53 .*RSA key of 1024 bits \\(under 2048\\)$", "55 .*SHA1-RSA signature$"} {
+	for _, want := range []string{"53 .*RSA key of 1024 bits \\(under 2048\\)$", "55 .*SHA1-RSA signature$",
+		"56 .*RSA key with the ROCA fingerprint \\(CVE-2017-15361\\)$"} {
 		found := false
 		for _, l := range lines[1:] {
 			if regexp.MustCompile(want).MatchString(l) {
@@ -71,7 +85,7 @@ func TestReportWeakKeysSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
-	if err != nil || len(recs) != 3 || recs[0][len(recs[0])-1] != "weakness" {
+	if err != nil || len(recs) != 4 || recs[0][len(recs[0])-1] != "weakness" {
 		t.Fatalf("weak-keys csv: %v\n%s", err, stdout)
 	}
 

@@ -64,7 +64,7 @@ func reportRoutes(a *API) {
 		})
 	Register(a, auth.PermReportsRead, huma.Operation{OperationID: "report-weak-keys", Method: http.MethodGet, Path: Prefix + "/reports/weak-keys",
 		Summary: "Report: certificates with weak keys or signatures", Tags: []string{"reports"},
-		Description: "Unexpired, unrevoked certificates with an RSA key under 2048 bits or a SHA-1 (or MD5) signature.", Errors: []int{422}},
+		Description: "Unexpired, unrevoked certificates with an RSA key under 2048 bits or with the ROCA fingerprint (CVE-2017-15361), or a SHA-1 (or MD5) signature.", Errors: []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *weakIn) (*pageOut, error) {
 			q, bad := in.query()
 			if bad != nil {

@@ -89,6 +89,7 @@ type Certificate struct {
 	Names              []string          `json:"names"`  // subject alternative names
 	KeyType            string            `json:"key_type"`
 	KeyBits            int               `json:"key_bits"`
+	KeyROCA            bool              `json:"key_roca,omitempty"` // RSA key with the ROCA fingerprint (CVE-2017-15361)
 	SignatureAlgorithm string            `json:"signature_algorithm"`
 	FingerprintSHA256  string            `json:"fingerprint_sha256"` // lower-case hex of the DER
 	NotBefore          time.Time         `json:"not_before"`
@@ -106,7 +107,7 @@ type Certificate struct {
 // view converts a stored record, judging its status at now.
 func view(c *store.Certificate, now time.Time) Certificate {
 	v := Certificate{Serial: c.Serial, Issuer: c.Issuer, Profile: c.Profile, Source: c.Source, Status: c.Status,
-		Names: c.SANs, KeyType: c.KeyType, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,
+		Names: c.SANs, KeyType: c.KeyType, KeyBits: c.KeyBits, KeyROCA: c.KeyROCA, SignatureAlgorithm: c.SignatureAlgorithm,
 		FingerprintSHA256: c.FingerprintSHA256, NotBefore: c.NotBefore, NotAfter: c.NotAfter, AccountID: c.AccountID,
 		OrderID: c.OrderID, Replaces: c.Replaces, ReplacedBy: c.ReplacedBy, Attributes: c.Attributes, CreatedAt: c.CreatedAt}
 	if v.Names == nil {
@@ -143,7 +144,8 @@ type Query struct {
 	// "replaces") has been issued and is not revoked: they need no renewal
 	// (the expiring report sets it).
 	NotRenewed bool
-	// Weak selects RSA keys under 2048 bits and SHA-1/MD5 signatures.
+	// Weak selects RSA keys under 2048 bits or with the ROCA fingerprint
+	// (CVE-2017-15361), and SHA-1/MD5 signatures.
 	Weak bool
 	// Sort is "not_after" (default: soonest expiry first, ties by serial),
 	// "-not_after" (latest first) or "serial".

@@ -31,7 +31,10 @@ func (s *Service) Expiring(ctx context.Context, d time.Duration, q Query) (*Page
 }
 
 // WeakKeys returns one page of the unexpired, unrevoked certificates with
-// an RSA key under 2048 bits or a SHA-1 (or MD5/MD2) signature. Keys that
+// an RSA key under 2048 bits, an RSA key with the ROCA fingerprint
+// (CVE-2017-15361: made by Infineon's vulnerable key generation, it can be
+// factored; the check issuance applies too) or a SHA-1 (or MD5/MD2)
+// signature. Keys that
 // violate their profile's current rules are reported by Violations.
 func (s *Service) WeakKeys(ctx context.Context, q Query) (*Page, error) {
 	q.Weak = true

@@ -4,6 +4,7 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -54,6 +55,11 @@ type Issuer interface {
 
 // CRLSigner is implemented by issuers that sign their own CRLs (RFC 5280 §5).
 type CRLSigner interface {
+	// CRLIssuer is the CA certificate whose key signs the CRLs and the
+	// certificates they list (RFC 5280 §5: a complete CRL lists the
+	// revoked certificates of its issuer): a certificate stored under
+	// another issuer name (imported) is listed only if this key signed it.
+	CRLIssuer() *x509.Certificate
 	SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error)
 }
 
@@ -68,4 +74,19 @@ type OCSPSigner interface {
 	// RevokedAt, RevocationReason, ThisUpdate, NextUpdate, IssuerHash)
 	// and returns the DER OCSPResponse.
 	SignOCSP(tmpl ocsp.Response) ([]byte, error)
+}
+
+// SignedSerial returns the serial number of the DER certificate der when
+// ca's key signed it (its issuer is ca's subject, byte for byte, and its
+// signature verifies under ca's public key), nil otherwise: unparsable, or
+// another CA's certificate that carries ca's name. It tells the
+// certificates of a CA that entered the inventory by import (stored under
+// the CA's distinguished name, not its issuer name) from those of another
+// CA of the same name, for the CRL and OCSP.
+func SignedSerial(der []byte, ca *x509.Certificate) *big.Int {
+	c, err := x509.ParseCertificate(der)
+	if err != nil || !bytes.Equal(c.RawIssuer, ca.RawSubject) || c.CheckSignatureFrom(ca) != nil {
+		return nil
+	}
+	return c.SerialNumber
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha1"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
@@ -69,8 +70,12 @@ type Config struct {
 	// (Path + "/" + request). Required.
 	Path string
 	// IssuerName is the issuer name stored with the certificates this
-	// responder answers for ("local"); records of any other issuer (for
-	// instance imported certificates) are answered "unknown".
+	// responder answers for ("local"). A serial without a record, or with
+	// a record of another issuer, is answered "unauthorized" (unsigned;
+	// see status), unless the record is stored under the issuing
+	// certificate's subject (an imported certificate) and that
+	// certificate's key signed it (issuer.SignedSerial): then it is
+	// answered as one of IssuerName's.
 	IssuerName string
 	// Refresh is how long a signed response is reused; revocations not
 	// made through this process show within it. Default DefaultRefresh.
@@ -91,6 +96,10 @@ type Responder struct {
 	signer issuer.OCSPSigner
 	store  Store
 	log    *slog.Logger
+	// ca is the issuing certificate (signer.OCSPIssuer) and caDN its
+	// subject as the inventory stores an imported certificate's issuer.
+	ca   *x509.Certificate
+	caDN string
 	// hashes maps each CertID hash algorithm to the issuer's name and key
 	// hashes under it (RFC 6960 §4.1.1).
 	hashes map[crypto.Hash][2][]byte
@@ -147,7 +156,7 @@ func New(cfg Config, signer issuer.OCSPSigner, st Store, log *slog.Logger) (*Res
 		kh.Write(spki.PublicKey.RightAlign())
 		hashes[h] = [2][]byte{nh.Sum(nil), kh.Sum(nil)}
 	}
-	return &Responder{cfg: cfg, signer: signer, store: st, log: log, hashes: hashes, cache: map[cacheKey]*entry{}}, nil
+	return &Responder{cfg: cfg, signer: signer, store: st, log: log, ca: iss, caDN: iss.Subject.String(), hashes: hashes, cache: map[cacheKey]*entry{}}, nil
 }
 
 // Refresh is the effective refresh interval (see Config.Refresh).
@@ -167,7 +176,8 @@ func (r *Responder) Invalidate(serial string) {
 
 // ServeHTTP implements http.Handler for POST Path and GET Path/{request}.
 // Protocol errors are OCSP responses with HTTP 200 (malformedRequest,
-// unauthorized for another issuer, internalError); a method other than
+// unauthorized for another issuer or a serial without a certificate of
+// this one, internalError); a method other than
 // GET, HEAD or POST is 405.
 func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	var der []byte
@@ -216,9 +226,9 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		// caches ignore beside max-age and HTTP/1.0 ones would keep).
 		// ServeContent answers If-None-Match with 304; it gets no
 		// modification time, for If-Modified-Since cannot tell apart two
-		// responses with the same thisUpdate (whole seconds), e.g. an
-		// "unknown" and the "good" signed in the same second once the
-		// certificate was issued.
+		// responses with the same thisUpdate (whole seconds), e.g. the
+		// "good" and the "revoked" signed in the same second when the
+		// certificate was revoked.
 		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(e.until.Sub(r.cfg.Now())/time.Second), 0)))
 		h.Set("Expires", e.until.UTC().Format(http.TimeFormat))
 		h.Set("Last-Modified", e.thisUpdate.UTC().Format(http.TimeFormat))
@@ -315,7 +325,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	if hit && now.Before(e.until) {
 		return e.der, e, nil
 	}
-	tmpl, known, err := r.status(ctx, req.SerialNumber, serial)
+	tmpl, err := r.status(ctx, req.SerialNumber, serial)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -334,34 +344,38 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	}
 	sum := sha1.Sum(resp)
 	e = &entry{der: resp, etag: hex.EncodeToString(sum[:]), thisUpdate: this, until: now.Add(r.cfg.Refresh)}
-	if known {
-		// Unknown serials are not cached: they would let anyone fill the
-		// cache, and a reserved serial may be issued a moment later.
-		r.put(key, e, gen, now)
-	}
+	r.put(key, e, gen, now)
 	return resp, e, nil
 }
 
 // status reads the certificate's status: good or revoked for a record of
-// this issuer, unknown (known = false) for no record or another issuer's.
-func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (tmpl ocsp.Response, known bool, err error) {
-	tmpl = ocsp.Response{SerialNumber: n, Status: ocsp.Unknown}
+// this issuer, or of the issuing certificate's subject that its key
+// signed (imported). For no record, or another issuer's, it returns an
+// unauthorizedError: the responder answers with the fixed, unsigned
+// "unauthorized" response (RFC 6960 §2.3: the server is not capable of
+// responding authoritatively; RFC 5019 §2.2.3), so that a request about a
+// serial this CA never issued costs one primary-key read and no
+// signature, however many such requests come (a signed "unknown" cost an
+// ECDSA signature each, and random serials never hit a cache). CA/B Forum
+// BR §4.9.10 forbids only "good" for such a serial.
+func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (ocsp.Response, error) {
+	tmpl := ocsp.Response{SerialNumber: n}
 	c, err := r.store.GetCertificate(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
-		return tmpl, false, nil
+		return tmpl, unauthorizedError{"no certificate of this issuer has serial " + serial}
 	}
 	if err != nil {
-		return tmpl, false, fmt.Errorf("certificate %s: %w", serial, err)
+		return tmpl, fmt.Errorf("certificate %s: %w", serial, err)
 	}
-	if c.Issuer != r.cfg.IssuerName {
-		return tmpl, false, nil
+	if c.Issuer != r.cfg.IssuerName && (c.Issuer != r.caDN || !signedSerial(c.DER, r.ca, n)) {
+		return tmpl, unauthorizedError{"serial " + serial + " is another issuer's certificate"}
 	}
 	if c.Status == acme.StatusRevoked {
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, c.RevokedAt.UTC().Truncate(time.Second), c.RevocationReason
 	} else {
 		tmpl.Status = ocsp.Good
 	}
-	return tmpl, true, nil
+	return tmpl, nil
 }
 
 // put caches e unless an Invalidate ran since the fill began (gen), which
@@ -387,4 +401,11 @@ func (r *Responder) put(key cacheKey, e *entry, gen uint64, now time.Time) {
 		}
 	}
 	r.cache[key] = e
+}
+
+// signedSerial reports whether ca's key signed the DER certificate der and
+// its serial is n.
+func signedSerial(der []byte, ca *x509.Certificate, n *big.Int) bool {
+	got := issuer.SignedSerial(der, ca)
+	return got != nil && got.Cmp(n) == 0
 }

@@ -22,12 +22,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/cputime"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
@@ -319,28 +321,63 @@ func TestGET(t *testing.T) {
 			continue
 		}
 		resp, body := f.get(t, path+"/"+b64)
-		if r := f.parse(t, resp, body, c); r.Status != ocsp.Unknown {
-			t.Fatalf("status %d, want unknown", r.Status)
-		}
+		wantError(t, resp, body, ocsp.Unauthorized) // decoded, and never issued
 		break
 	}
 }
 
-func TestUnknown(t *testing.T) {
+// countingSigner counts the OCSP responses its CA signs.
+type countingSigner struct {
+	*local.Issuer
+	n atomic.Int32
+}
+
+func (c *countingSigner) SignOCSP(tmpl ocsp.Response) ([]byte, error) {
+	c.n.Add(1)
+	return c.Issuer.SignOCSP(tmpl)
+}
+
+// TestUnissuedSerialUnauthorized: a request about a serial this CA never
+// issued, or about a record of another issuer, gets the fixed unsigned
+// "unauthorized" response (RFC 6960 §2.3), by POST and by GET, and no
+// signature: requests with random serials cost no signing. The former
+// code signed an "unknown" response for each such request and cached
+// none, so every request cost a signature.
+func TestUnissuedSerialUnauthorized(t *testing.T) {
 	f := newFixture(t, Config{})
+	signer := &countingSigner{Issuer: &local.Issuer{CA: f.ca}}
+	r, err := New(Config{Path: path, IssuerName: "local", Now: f.clk.Now}, signer, f.st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	f.srv = srv
 
 	issued := f.issue(t, "local")
 	imported := f.issue(t, "imported") // same CA, but not recorded as this issuer's
 	never := *issued
 	never.SerialNumber = new(big.Int).Add(issued.SerialNumber, big.NewInt(1))
 	for name, c := range map[string]*x509.Certificate{"never issued": &never, "other issuer's record": imported} {
-		r := f.ask(t, c, crypto.SHA1)
-		if r.Status != ocsp.Unknown {
-			t.Fatalf("%s: status %d, want unknown", name, r.Status)
+		for range 3 {
+			der := request(t, c, f.ca.Intermediate(), crypto.SHA1)
+			resp, body := f.post(t, der)
+			t.Run(name+" POST", func(t *testing.T) { wantError(t, resp, body, ocsp.Unauthorized) })
+			resp, body = f.get(t, path+"/"+url.PathEscape(base64.StdEncoding.EncodeToString(der)))
+			t.Run(name+" GET", func(t *testing.T) { wantError(t, resp, body, ocsp.Unauthorized) })
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
+			}
 		}
 	}
-	if len(f.resp.cache) != 0 {
-		t.Fatalf("unknown responses were cached: %d entries", len(f.resp.cache))
+	if n := signer.n.Load(); n != 0 {
+		t.Errorf("%d responses signed for serials without a certificate of this issuer, want none", n)
+	}
+	if len(r.cache) != 0 {
+		t.Errorf("unauthorized answers were cached: %d entries", len(r.cache))
+	}
+	if got := f.ask(t, issued, crypto.SHA1); got.Status != ocsp.Good {
+		t.Errorf("issued certificate: status %d, want good", got.Status)
 	}
 }
 
@@ -498,6 +535,29 @@ func BenchmarkRespond(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRespondUnknownSerial measures one answer about a serial this CA
+// never issued, a new one each request (what a client sending random
+// serials makes the responder do): a read of the certificates table that
+// finds nothing, and whatever the answer costs beyond it.
+func BenchmarkRespondUnknownSerial(b *testing.B) {
+	f := newFixture(b, Config{Refresh: time.Hour})
+	cert := f.issue(b, "local")
+	ctx := context.Background()
+	tmpl := *cert
+	n := new(big.Int).Lsh(big.NewInt(1), 100)
+	start := cputime.Process()
+	for b.Loop() {
+		n.Add(n, big.NewInt(1))
+		tmpl.SerialNumber = n
+		der := request(b, &tmpl, f.ca.Intermediate(), crypto.SHA1)
+		var ue unauthorizedError
+		if _, _, err := f.resp.respond(ctx, der); err != nil && !errors.As(err, &ue) {
+			b.Fatal(err)
+		}
+	}
+	cputime.ReportPerOp(b, start)
 }
 
 // TestGETCacheHeaders: a GET response carries the RFC 5019 §6.2 caching

@@ -68,14 +68,22 @@ func (r *RA) CurrentCRL(ctx context.Context) (*SignedCRL, error) {
 	// period that relying parties fetch meanwhile (RFC 5280 §5: an entry
 	// MUST NOT be removed until it appears on one regularly scheduled CRL
 	// issued beyond the revoked certificate's validity period).
-	number, revoked, err := r.store.CRLContents(ctx, r.issuer.Name(), now.Add(-r.cfg.CRLValidity), now.UnixNano())
+	// Certificates of this CA that entered the inventory by import are
+	// stored under the CA certificate's subject, as any imported one; those
+	// its key signed belong on its CRL too.
+	ca := signer.CRLIssuer()
+	number, revoked, err := r.store.CRLContents(ctx, r.issuer.Name(), ca.Subject.String(), now.Add(-r.cfg.CRLValidity), now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("CRL contents: %w", err)
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
 	for _, e := range revoked {
-		n, ok := new(big.Int).SetString(e.Serial, 16)
-		if !ok {
+		var n *big.Int
+		if e.DER != nil {
+			if n = issuer.SignedSerial(e.DER, ca); n == nil {
+				continue // another CA's certificate under the same name
+			}
+		} else if n, ok = new(big.Int).SetString(e.Serial, 16); !ok {
 			return nil, fmt.Errorf("bad serial %q in store", e.Serial)
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: e.RevokedAt, ReasonCode: e.Reason})

@@ -20,9 +20,9 @@ type crlCountingStore struct {
 	reads atomic.Int32
 }
 
-func (s *crlCountingStore) CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error) {
+func (s *crlCountingStore) CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error) {
 	s.reads.Add(1)
-	return s.Store.CRLContents(ctx, issuer, notAfter, atLeast)
+	return s.Store.CRLContents(ctx, issuer, issuerDN, notAfter, atLeast)
 }
 
 // TestCRLContentsReadOncePerRefreshOrRevocation: GET /pki/crl is

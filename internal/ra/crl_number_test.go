@@ -97,14 +97,14 @@ type crlRaceStore struct {
 	once    sync.Once
 }
 
-func (s *crlRaceStore) RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]store.RevokedEntry, error) {
-	r, err := s.Store.RevokedCertificates(ctx, issuer, notAfter)
+func (s *crlRaceStore) RevokedCertificates(ctx context.Context, issuer, issuerDN string, notAfter time.Time) ([]store.RevokedEntry, error) {
+	r, err := s.Store.RevokedCertificates(ctx, issuer, issuerDN, notAfter)
 	s.once.Do(s.between)
 	return r, err
 }
 
-func (s *crlRaceStore) CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error) {
-	n, r, err := s.Store.CRLContents(ctx, issuer, notAfter, atLeast)
+func (s *crlRaceStore) CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error) {
+	n, r, err := s.Store.CRLContents(ctx, issuer, issuerDN, notAfter, atLeast)
 	s.once.Do(s.between)
 	return n, r, err
 }

@@ -65,7 +65,7 @@ type Store interface {
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*store.BlockedKey, error)
-	CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error)
+	CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error)
 	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 

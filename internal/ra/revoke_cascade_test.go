@@ -137,7 +137,7 @@ func TestKeyCompromiseCascadeUpdatesReason(t *testing.T) {
 	if c.Status != store.StatusRevoked || c.RevocationReason != acme.ReasonKeyCompromise || !c.RevokedAt.Equal(now.Add(-time.Minute)) {
 		t.Errorf("c03 = %s reason %d at %v; want keyCompromise at its first revocation's time %v", c.Status, c.RevocationReason, c.RevokedAt, now.Add(-time.Minute))
 	}
-	entries, err := st.RevokedCertificates(ctx, "test", now)
+	entries, err := st.RevokedCertificates(ctx, "test", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

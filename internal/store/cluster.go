@@ -112,8 +112,9 @@ func (s *Store) nextCRLNumberIn(ctx context.Context, tx txConn, issuer string, a
 }
 
 // CRLContents hands out the number of issuer's next CRL, as NextCRLNumber
-// does, and lists the revoked certificates that CRL carries, as
-// RevokedCertificates does, in one transaction: the list is read after the
+// does, and lists the revoked certificates that CRL may carry, as
+// RevokedCertificates does (the records of issuerDN with their DER, for
+// the caller to check), in one transaction: the list is read after the
 // number is taken, while the number's row stays locked (PostgreSQL; on
 // SQLite the write transaction excludes other writers). So of two CRLs of
 // issuer, from any nodes, the one with the greater number lists every
@@ -124,13 +125,13 @@ func (s *Store) nextCRLNumberIn(ctx context.Context, tx txConn, issuer string, a
 // range of the certificates_revoked index, once per CRL regeneration
 // (100,000 revoked certificates: 112 ms, where the reader took 97-163 ms;
 // 2-core machine shared with others).
-func (s *Store) CRLContents(ctx context.Context, issuer string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
+func (s *Store) CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
 	err = s.tx(ctx, func(tx txConn) error {
 		var err error
 		if number, err = s.nextCRLNumberIn(ctx, tx, issuer, atLeast); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, revokedCertsSQL, issuer, ts(notAfter))
+		rows, err := tx.QueryContext(ctx, revokedCertsSQL, revokedArgs(issuer, issuerDN, notAfter)...)
 		if err != nil {
 			return fmt.Errorf("revoked certificates: %w", err)
 		}

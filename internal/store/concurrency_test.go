@@ -265,7 +265,7 @@ func testIssuanceFlow(t *testing.T, e storetest.Engine) {
 		t.Fatalf("ValidAuthorizationsFor = %v, %v", ok, err)
 	}
 	must(t, s.RevokeCertificate(ctx, dl.Serial, 1, clock))
-	crl, err := s.RevokedCertificates(ctx, dl.Issuer, clock)
+	crl, err := s.RevokedCertificates(ctx, dl.Issuer, "", clock)
 	must(t, err)
 	if len(crl) != 1 || crl[0].Serial != "7e57" || crl[0].Reason != 1 {
 		t.Fatalf("CRL entries = %+v", crl)

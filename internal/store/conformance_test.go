@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -850,20 +852,36 @@ func testRevocation(t *testing.T, e storetest.Engine) {
 	if c.Status != "revoked" || c.RevocationReason != 4 || !c.RevokedAt.Equal(now.Add(2*time.Minute)) {
 		t.Fatalf("revoked certificate = %+v", c)
 	}
-	rev, err := s.RevokedCertificates(ctx, "local", now)
+	rev, err := s.RevokedCertificates(ctx, "local", "", now)
 	must(t, err)
 	if len(rev) != 2 {
 		t.Fatalf("RevokedCertificates(local, now) = %+v, want 2", rev)
 	}
-	rev, err = s.RevokedCertificates(ctx, "local", now.Add(90*time.Minute))
+	rev, err = s.RevokedCertificates(ctx, "local", "", now.Add(90*time.Minute))
 	must(t, err)
 	if len(rev) != 1 || rev[0].Serial != "11" || rev[0].Reason != 4 || !rev[0].RevokedAt.Equal(now.Add(2*time.Minute)) {
 		t.Fatalf("RevokedCertificates after the first expired = %+v", rev)
 	}
-	rev, err = s.RevokedCertificates(ctx, "nobody", now)
+	rev, err = s.RevokedCertificates(ctx, "nobody", "", now)
 	must(t, err)
 	if len(rev) != 0 {
 		t.Fatalf("RevokedCertificates of an unknown issuer = %+v", rev)
+	}
+	// With an issuer DN, its records come too, with their DER for the
+	// caller's signature check (imported certificates of this CA); those
+	// of the issuer name without.
+	other, err := s.GetCertificate(ctx, "12")
+	must(t, err)
+	rev, err = s.RevokedCertificates(ctx, "local", "other", now)
+	must(t, err)
+	slices.SortFunc(rev, func(a, b store.RevokedEntry) int { return strings.Compare(a.Serial, b.Serial) })
+	if len(rev) != 3 || rev[0].DER != nil || rev[1].DER != nil || rev[2].Serial != "12" || !bytes.Equal(rev[2].DER, other.DER) {
+		t.Fatalf("RevokedCertificates(local, other) = %+v, want 10 and 11 without DER, 12 with its DER", rev)
+	}
+	_, rev, err = s.CRLContents(ctx, "local", "other", now, 0)
+	must(t, err)
+	if len(rev) != 3 {
+		t.Fatalf("CRLContents(local, other) = %+v, want 3 entries", rev)
 	}
 }
 

@@ -75,8 +75,14 @@ const recentlyStored = time.Minute
 // certificate created within the last minute, it waits for an fsync of
 // the WAL begun after the call, which covers the row whichever process or
 // start of this one committed it (FinishOrder answers before its record
-// is synced; see walSyncer). Nothing to do on PostgreSQL, whose commits
-// are durable, or for older certificates, unless an fsync has failed
+// is synced; see walSyncer). For an older one it still waits until every
+// certificate this process stored by FinishOrder is on disk (at once when
+// they are): created is the issuing clock's time and "the last minute"
+// this host's wall clock, so a clock stepped forward by more than a minute
+// since the issuance, or an issuer clock behind this one, made a record
+// committed a moment ago look old, and it was handed out unsynced.
+// Nothing to do on PostgreSQL, whose commits are durable, or for older
+// certificates once this process's are synced, unless an fsync has failed
 // since they may have been committed. Errors are those of the fsync.
 func (s *Store) SyncIfRecent(ctx context.Context, created time.Time) error {
 	if s.wal == nil {
@@ -86,7 +92,7 @@ func (s *Store) SyncIfRecent(ctx context.Context, created time.Time) error {
 		return err
 	}
 	if !created.After(time.Now().Add(-recentlyStored)) {
-		return nil
+		return s.wal.syncCertificates(ctx)
 	}
 	return s.wal.syncFresh(ctx)
 }

@@ -101,12 +101,14 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 
 // ForgetKeyHashes makes s's database look as migration 00017 left it:
 // every certificate's key_hash NULL, and the migrations after it (the Go
-// migration 18 that fills them, the indexes of 00019, 00021 and 00022;
-// 00020 rebuilds the ones it changes) not applied, so that the
+// migration 18 that fills them, the indexes of 00019, 00021 and 00022,
+// the Go migration 23 that fills key_roca, NULL here; 00020 rebuilds the
+// ones it changes) not applied, so that the
 // next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
-		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`, `DROP INDEX certificates_profile`} {
+		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`, `DROP INDEX certificates_profile`,
+			`UPDATE certificates SET key_roca = NULL`} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -118,6 +120,20 @@ func ForgetKeyHashes(ctx context.Context, s *Store) error {
 
 // KeyHashBatch is how many rows migration 18 fills per transaction.
 const KeyHashBatch = keyHashBatch
+
+// ForgetKeyROCA makes s's database look as if its rows were stored before
+// the Go migration 23 (key_roca): every certificate's key_roca NULL and
+// the migration not applied, so that the next Open applies it (the column
+// is there already, as after an interrupted run).
+func ForgetKeyROCA(ctx context.Context, s *Store) error {
+	return s.tx(ctx, func(tx txConn) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET key_roca = NULL`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id >= ?`, keyROCAMigration)
+		return err
+	})
+}
 
 // ClearKeyHash sets the key_hash of certificate serial to NULL, as a node
 // of a certgate before migration 00017 stores a certificate.

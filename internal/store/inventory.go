@@ -143,8 +143,9 @@ type CertQuery struct {
 	// NotAfterFrom and NotAfterTo bound NotAfter: NotAfterFrom < NotAfter <= NotAfterTo
 	// (zero: unbounded), e.g. "expiring within 30 days" is (now, now+30d].
 	NotAfterFrom, NotAfterTo time.Time
-	// Weak selects certificates with RSA keys under 2048 bits or a SHA-1
-	// (or MD5/MD2) signature.
+	// Weak selects certificates with RSA keys under 2048 bits, RSA keys
+	// with the ROCA fingerprint (CVE-2017-15361; column key_roca, Go
+	// migration 23) or a SHA-1 (or MD5/MD2) signature.
 	Weak bool
 	// NotReplaced leaves out certificates whose replacement (the
 	// certificate of the order naming them in "replaces", RFC 9773) has
@@ -289,7 +290,7 @@ func (s *Store) searchQuery(ctx context.Context, q CertQuery) (string, []any, er
 			WHERE ro.id = c.replaced_by AND rc.status = 'valid'))`)
 	}
 	if q.Weak {
-		add(`((c.key_type LIKE 'RSA%' AND c.key_bits < 2048) OR c.signature_algorithm IN ('SHA1-RSA', 'ECDSA-SHA1', 'DSA-SHA1', 'MD5-RSA', 'MD2-RSA'))`)
+		add(`((c.key_type LIKE 'RSA%' AND c.key_bits < 2048) OR c.key_roca = 1 OR c.signature_algorithm IN ('SHA1-RSA', 'ECDSA-SHA1', 'DSA-SHA1', 'MD5-RSA', 'MD2-RSA'))`)
 	}
 	var order string
 	switch q.Sort {

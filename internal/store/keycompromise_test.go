@@ -101,7 +101,7 @@ func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
 					want.status, want.reason, want.at)
 			}
 		}
-		crl, err := s.RevokedCertificates(ctx, "CN=Test CA", now)
+		crl, err := s.RevokedCertificates(ctx, "CN=Test CA", "", now)
 		must(t, err)
 		onCRL := map[string]store.RevokedEntry{}
 		for _, r := range crl {

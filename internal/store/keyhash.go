@@ -31,68 +31,77 @@ func goMigrations(engine string) []*goose.Migration {
 		goose.NewGoMigration(keyHashMigration,
 			&goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error { return backfillKeyHashes(ctx, db, engine, keyHashBatch) }},
 			&goose.GoFunc{RunDB: func(context.Context, *sql.DB) error { return nil }}),
+		// Likewise: adds the column key_roca and fills it (roca.go).
+		goose.NewGoMigration(keyROCAMigration,
+			&goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error { return migrateKeyROCA(ctx, db, engine, keyHashBatch) }},
+			&goose.GoFunc{RunDB: dropKeyROCA}),
 	}
 }
 
 // backfillKeyHashes sets key_hash of every certificate row where it is
-// NULL to certKeyHash of its DER, walking the table in serial order (the
-// primary key) batch rows at a time, each batch in a transaction of
-// its own. A row whose DER does not parse keeps NULL (it names no key
-// that could be blocked). Figures: docs/performance.md.
+// NULL to certKeyHash of its DER (backfillColumn). A row whose DER does
+// not parse keeps NULL (it names no key that could be blocked). Figures:
+// docs/performance.md.
 func backfillKeyHashes(ctx context.Context, db *sql.DB, engine string, batch int) error {
+	return backfillColumn(ctx, db, engine, batch, "key_hash", "bytea", "key_hash IS NULL", func(der []byte) ([]byte, bool) {
+		h, err := certKeyHash(der)
+		return h, err == nil
+	})
+}
+
+// backfillColumn sets column (of PostgreSQL type pgType) of every
+// certificate row matching where to value of its DER, walking the table in
+// serial order (the primary key) batch rows at a time, each batch in a
+// transaction of its own; rows for which value returns false keep theirs.
+// where must exclude the rows it set, so that a run resumed after a crash
+// reads only the rest.
+func backfillColumn[T any](ctx context.Context, db *sql.DB, engine string, batch int, column, pgType, where string, value func(der []byte) (T, bool)) error {
 	bind := func(q string) string { return q }
 	if engine == EnginePostgres {
 		bind = rebindDollar
 	}
-	sel := bind(`SELECT serial, der FROM certificates WHERE serial > ? AND key_hash IS NULL ORDER BY serial LIMIT ?`)
-	const upd = `UPDATE certificates SET key_hash = ? WHERE serial = ?` // SQLite
-	type row struct {
-		serial string
-		hash   []byte
-	}
+	sel := bind(`SELECT serial, der FROM certificates WHERE serial > ? AND ` + where + ` ORDER BY serial LIMIT ?`)
+	upd := `UPDATE certificates SET ` + column + ` = ? WHERE serial = ?` // SQLite
 	after := ""
 	for {
 		rows, err := db.QueryContext(ctx, sel, after, batch)
 		if err != nil {
-			return fmt.Errorf("key hash backfill: %w", err)
+			return fmt.Errorf("%s backfill: %w", column, err)
 		}
-		var hashes []row
+		var serials []string
+		var values []T
 		n := 0
 		for rows.Next() {
 			var serial string
 			var der []byte
 			if err := rows.Scan(&serial, &der); err != nil {
 				rows.Close()
-				return fmt.Errorf("key hash backfill: %w", err)
+				return fmt.Errorf("%s backfill: %w", column, err)
 			}
 			n++
 			after = serial
-			if h, err := certKeyHash(der); err == nil {
-				hashes = append(hashes, row{serial, h})
+			if v, ok := value(der); ok {
+				serials, values = append(serials, serial), append(values, v)
 			}
 		}
 		if err := rows.Close(); err != nil {
-			return fmt.Errorf("key hash backfill: %w", err)
+			return fmt.Errorf("%s backfill: %w", column, err)
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("key hash backfill: %w", err)
+			return fmt.Errorf("%s backfill: %w", column, err)
 		}
 		if n == 0 {
 			return nil
 		}
-		if len(hashes) == 0 {
+		if len(values) == 0 {
 			continue
 		}
 		if engine == EnginePostgres {
 			// One statement per batch: a round trip per row made the
 			// backfill 4 times slower (docs/performance.md).
-			serials, hs := make([]string, len(hashes)), make([][]byte, len(hashes))
-			for i, r := range hashes {
-				serials[i], hs[i] = r.serial, r.hash
-			}
-			if _, err := db.ExecContext(ctx, `UPDATE certificates c SET key_hash = u.h FROM unnest($1::text[], $2::bytea[]) AS u(serial, h)
-				WHERE c.serial = u.serial`, serials, hs); err != nil {
-				return fmt.Errorf("key hash backfill: %w", err)
+			if _, err := db.ExecContext(ctx, `UPDATE certificates c SET `+column+` = u.v FROM unnest($1::text[], $2::`+pgType+`[]) AS u(serial, v)
+				WHERE c.serial = u.serial`, serials, values); err != nil {
+				return fmt.Errorf("%s backfill: %w", column, err)
 			}
 			continue
 		}
@@ -107,14 +116,14 @@ func backfillKeyHashes(ctx context.Context, db *sql.DB, engine string, batch int
 				return err
 			}
 			defer st.Close()
-			for _, r := range hashes {
-				if _, err := st.ExecContext(ctx, r.hash, r.serial); err != nil {
+			for i, v := range values {
+				if _, err := st.ExecContext(ctx, v, serials[i]); err != nil {
 					return err
 				}
 			}
 			return tx.Commit()
 		}(); err != nil {
-			return fmt.Errorf("key hash backfill: %w", err)
+			return fmt.Errorf("%s backfill: %w", column, err)
 		}
 	}
 }

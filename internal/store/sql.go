@@ -434,11 +434,11 @@ func (s *Store) insertCertificate(ctx context.Context, tx txConn, c *Certificate
 		revokedAt, reason = ts(c.RevokedAt), c.RevocationReason
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
-		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id, key_hash, revoked_at, revocation_reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?)`,
+		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id, key_hash, revoked_at, revocation_reason, key_roca)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?, ?)`,
 		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
 		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
-		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason); err != nil {
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason, keyROCA(c.KeyType, c.DER)); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
@@ -606,7 +606,12 @@ const (
 		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
 		ORDER BY expires_at DESC LIMIT 1` // authorizations_valid
 	countValidAuthzSQL = `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = 'valid' AND expires_at > ?` // authorizations_valid
-	revokedCertsSQL    = `SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`                // certificates_revoked
+	// revokedCertsSQL: the records of an issuer DN (with their DER), then
+	// those of an issuer name; each part a range of certificates_revoked
+	// (SQLite plans "issuer IN (?, ?)" on certificates_status_not_after,
+	// every issuer's revoked certificates).
+	revokedCertsSQL = `SELECT serial, revoked_at, revocation_reason, der FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?
+		UNION ALL SELECT serial, revoked_at, revocation_reason, NULL FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`
 )
 
 func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error) {
@@ -973,6 +978,7 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	// the certificate's URL, not its content. Starting the fsync now
 	// lets it run while the answer travels and the client asks again.
 	commits := s.wr.commits.Load()
+	s.wal.noteCertificate(commits)
 	s.wal.syncSoon()
 	// What CertificateChain reads for it: the row's account, and its
 	// chain as given (stored whole, or leaf + the issuer chain's
@@ -1007,7 +1013,7 @@ func (s *Store) finishBlocked(ctx context.Context, tx txConn, orderID string, c 
 }
 
 const certCols = `serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, revoked_at, revocation_reason, created_at, replaced_by, replaced_at,
-	profile, key_bits, signature_algorithm, source, attributes, replaces_serial, key_hash`
+	profile, key_bits, signature_algorithm, source, attributes, replaces_serial, key_hash, key_roca`
 
 // certSelect returns the SELECT list and FROM clause of a certificate query
 // that scanCert reads: certCols of certificates c, then its issuer chain's
@@ -1021,15 +1027,16 @@ func scanCert(row interface{ Scan(...any) error }) (*Certificate, error) {
 	var orderID, accountID, replacedBy, replaces, intermediates *string
 	var sans, attrs string
 	var nb, na, rev, created, replacedAt int64
-	var chainID *int64
+	var chainID, roca *int64
 	if err := row.Scan(&c.Serial, &c.Issuer, &orderID, &accountID, &c.DER, &c.ChainPEM, &sans, &c.KeyType, &c.FingerprintSHA256,
 		&nb, &na, &c.Status, &rev, &c.RevocationReason, &created, &replacedBy, &replacedAt,
-		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &c.KeyHash, &chainID, &intermediates); err != nil {
+		&c.Profile, &c.KeyBits, &c.SignatureAlgorithm, &c.Source, &attrs, &replaces, &c.KeyHash, &roca, &chainID, &intermediates); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("scan certificate: %w", err)
 	}
+	c.KeyROCA = roca != nil && *roca == 1
 	if chainID != nil {
 		if intermediates == nil {
 			return nil, fmt.Errorf("certificate %s: issuer chain %d is missing", c.Serial, *chainID)
@@ -1228,17 +1235,37 @@ type RevokedEntry struct {
 	Serial    string
 	RevokedAt time.Time
 	Reason    int
+	// DER is set for a record stored under the issuer's distinguished name
+	// rather than its issuer name (an imported or discovered certificate,
+	// see RevokedCertificates): the caller must check that the issuer's
+	// key signed it, and take its serial from it (Serial is the inventory
+	// key, which may carry a "-FINGERPRINT16" suffix). Nil for records of
+	// the issuer name.
+	DER []byte
 }
 
-// RevokedCertificates lists issuer's revoked certificates that have not
-// expired before notAfter (expired ones may leave the CRL, RFC 5280 §3.3).
-func (s *Store) RevokedCertificates(ctx context.Context, issuer string, notAfter time.Time) ([]RevokedEntry, error) {
-	rows, err := s.r.QueryContext(ctx, revokedCertsSQL,
-		issuer, ts(notAfter))
+// RevokedCertificates lists the revoked certificates of the issuer named
+// issuer (e.g. "local") that have not expired before notAfter (expired
+// ones may leave the CRL, RFC 5280 §3.3), and those of the records stored
+// under issuerDN, the issuer certificate's subject as the inventory
+// writes a certificate's issuer (pkix.Name.String): imported or
+// discovered certificates that this issuer may have signed, returned with
+// their DER for the caller to check the signature (RevokedEntry.DER).
+// issuerDN "" adds none.
+func (s *Store) RevokedCertificates(ctx context.Context, issuer, issuerDN string, notAfter time.Time) ([]RevokedEntry, error) {
+	rows, err := s.r.QueryContext(ctx, revokedCertsSQL, revokedArgs(issuer, issuerDN, notAfter)...)
 	if err != nil {
 		return nil, fmt.Errorf("revoked certificates: %w", err)
 	}
 	return scanRevoked(rows)
+}
+
+// revokedArgs are the arguments of revokedCertsSQL. With issuerDN "" its
+// part reads the records stored with an empty issuer, if any (an imported
+// certificate with an empty issuer name), which come with their DER like
+// any of an issuer DN.
+func revokedArgs(issuer, issuerDN string, notAfter time.Time) []any {
+	return []any{issuerDN, ts(notAfter), issuer, ts(notAfter)}
 }
 
 // scanRevoked reads the rows of revokedCertsSQL and closes them.
@@ -1248,7 +1275,7 @@ func scanRevoked(rows *sql.Rows) ([]RevokedEntry, error) {
 	for rows.Next() {
 		var e RevokedEntry
 		var at int64
-		if err := rows.Scan(&e.Serial, &at, &e.Reason); err != nil {
+		if err := rows.Scan(&e.Serial, &at, &e.Reason, &e.DER); err != nil {
 			return nil, fmt.Errorf("revoked certificates: %w", err)
 		}
 		e.RevokedAt = fromTS(at)

@@ -104,11 +104,11 @@ func testStatusIndexRows(t *testing.T, e storetest.Engine) {
 	if ids, err := s.ProcessingOrders(ctx, now.Add(time.Second)); err != nil || !sameIDs(ids, "pr") {
 		t.Fatalf("ProcessingOrders after vo was issued = %v, %v; want pr", ids, err)
 	}
-	if rev, err := s.RevokedCertificates(ctx, "local", now); err != nil || len(rev) != 0 {
+	if rev, err := s.RevokedCertificates(ctx, "local", "", now); err != nil || len(rev) != 0 {
 		t.Fatalf("RevokedCertificates before revocation = %v, %v", rev, err)
 	}
 	must(t, s.RevokeCertificate(ctx, "5b", 1, now))
-	if rev, err := s.RevokedCertificates(ctx, "local", now); err != nil || len(rev) != 1 || rev[0].Serial != "5b" {
+	if rev, err := s.RevokedCertificates(ctx, "local", "", now); err != nil || len(rev) != 1 || rev[0].Serial != "5b" {
 		t.Fatalf("RevokedCertificates = %v, %v; want 5b", rev, err)
 	}
 

@@ -168,6 +168,10 @@ type Certificate struct {
 	// methods that store a certificate compute it from DER when it is nil;
 	// nil when read for a record whose DER does not parse.
 	KeyHash []byte
+	// KeyROCA, when read, reports that the certificate's RSA key has the
+	// ROCA fingerprint (CVE-2017-15361; column key_roca). The methods that
+	// store a certificate compute it from DER and ignore this field.
+	KeyROCA bool
 }
 
 // Certificate sources (Certificate.Source).

@@ -51,6 +51,7 @@ type walSyncer struct {
 	soon    bool          // a syncSoon goroutine is on its way to its sync
 	failed  error         // the first failed fsync: no commit is known durable since (see await)
 	good    time.Time     // when the last fsync that ended without error began (lost)
+	certs   int64         // the commit count after this process's latest FinishOrder (noteCertificate)
 	closed  bool          // close was called: syncSoon starts nothing
 	bg      sync.WaitGroup
 
@@ -102,6 +103,26 @@ func (s *walSyncer) lost(created time.Time, window time.Duration) error {
 		return nil
 	}
 	return fmt.Errorf("sync the WAL to disk: an fsync failed since this record was stored, it may not be on disk: %w", s.failed)
+}
+
+// noteCertificate records that the first commits commits include a
+// certificate record that is not known to be on disk (FinishOrder, which
+// answers before its fsync ends): syncCertificates covers it.
+func (s *walSyncer) noteCertificate(commits int64) {
+	s.mu.Lock()
+	s.certs = max(s.certs, commits)
+	s.mu.Unlock()
+}
+
+// syncCertificates returns once every certificate record that this
+// process stored without waiting for the disk (noteCertificate) is on
+// disk: at once when they are already, which needs no clock (see
+// SyncIfRecent).
+func (s *walSyncer) syncCertificates(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.certs
+	s.mu.Unlock()
+	return s.syncTo(ctx, target)
 }
 
 // syncSoon starts, without waiting for it, an fsync that covers every

@@ -52,7 +52,7 @@ func TestDurableCommits(t *testing.T) {
 	}
 	s.wal.bg.Wait() // the fsync FinishOrder started (TestIssuedCertificateSyncedBeforeDownload) is not counted below
 	durable("RevokeCertificate", true, func() error { return s.RevokeCertificate(ctx, cert.Serial, 4 /* superseded */, now) })
-	durable("CRLContents", true, func() error { _, _, err := s.CRLContents(ctx, "local", now, 0); return err })
+	durable("CRLContents", true, func() error { _, _, err := s.CRLContents(ctx, "local", "", now, 0); return err })
 	durable("DeactivateAccount", true, func() error { return s.DeactivateAccount(ctx, o.AccountID, nil) })
 	durable("DeleteStale", false, func() error { _, _, err := s.DeleteStale(ctx, now.Add(48*time.Hour)); return err })
 }
@@ -191,6 +191,71 @@ func TestSyncIfRecent(t *testing.T) {
 	}
 	if n := s.wal.syncs.Load() - before; n != 1 {
 		t.Errorf("%d fsyncs for a certificate created now, want 1", n)
+	}
+}
+
+// TestSyncIfRecentClockStepped: a certificate this process stored by
+// FinishOrder is handed out by an export (SyncIfRecent) only once an fsync
+// covering its commit has ended, also when its creation time looks more
+// than a minute old to this host's clock (the clock stepped forward since
+// the issuance, or the issuing clock runs behind); once it is on disk,
+// an old certificate needs no further fsync. The former code decided by
+// the wall clock alone and handed such a record out unsynced.
+func TestSyncIfRecentClockStepped(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	entered := make(chan struct{}, 8)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var released atomic.Bool
+	s.wal.datasync = func(f *os.File) error {
+		entered <- struct{}{}
+		<-release
+		released.Store(true)
+		return datasync(f)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	o, cert := processingOrder(t, s, now, func(what string, f func() error) {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	})
+	if err := s.FinishOrder(ctx, o.ID, cert, now); err != nil {
+		t.Fatal(err)
+	}
+	commits := s.wr.commits.Load()
+	<-entered // the fsync FinishOrder started, held up
+	// The clock stepped two minutes forward: created looks two minutes old.
+	exported := make(chan error, 1)
+	go func() {
+		err := s.SyncIfRecent(ctx, now.Add(-2*time.Minute))
+		if err == nil && !released.Load() {
+			err = fmt.Errorf("handed out before the fsync of its record ended")
+		}
+		exported <- err
+	}()
+	select {
+	case err := <-exported:
+		t.Fatalf("SyncIfRecent returned while its record's fsync was held up: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-exported; err != nil {
+		t.Fatal(err)
+	}
+	s.wal.mu.Lock()
+	synced := s.wal.synced
+	s.wal.mu.Unlock()
+	if synced < commits {
+		t.Errorf("commits on disk %d after the export, the certificate's was number %d", synced, commits)
+	}
+	before := s.wal.syncs.Load()
+	if err := s.SyncIfRecent(ctx, now.Add(-2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.wal.syncs.Load() - before; n != 0 {
+		t.Errorf("%d fsyncs for an old certificate once this process's are on disk, want 0", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -29,6 +30,17 @@ import (
 // (raw: unescaped, as some clients send it) and returns the parsed,
 // signature-checked response.
 func ocspAsk(t *testing.T, client *http.Client, base, method string, raw bool, cert, inter *x509.Certificate, h crypto.Hash) *ocsp.Response {
+	t.Helper()
+	r, err := ocspTry(t, client, base, method, raw, cert, inter, h)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, base, err)
+	}
+	return r
+}
+
+// ocspTry is ocspAsk returning the error of ocsp.ParseResponseForCert (an
+// ocsp.ResponseError for an error response such as unauthorized).
+func ocspTry(t *testing.T, client *http.Client, base, method string, raw bool, cert, inter *x509.Certificate, h crypto.Hash) (*ocsp.Response, error) {
 	t.Helper()
 	der, err := ocsp.CreateRequest(cert, inter, &ocsp.RequestOptions{Hash: h})
 	if err != nil {
@@ -52,11 +64,7 @@ func ocspAsk(t *testing.T, client *http.Client, base, method string, raw bool, c
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/ocsp-response" {
 		t.Fatalf("%s %s: %s %q\n%s", method, base, res.Status, res.Header.Get("Content-Type"), body)
 	}
-	r, err := ocsp.ParseResponseForCert(body, cert, inter)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, base, err)
-	}
-	return r
+	return ocsp.ParseResponseForCert(body, cert, inter)
 }
 
 func TestOCSP(t *testing.T) {
@@ -107,8 +115,10 @@ func TestOCSP(t *testing.T) {
 			continue
 		}
 		for _, w := range []way{ways[2], {"HTTPS GET unescaped", env.HTTPClient, env.BaseURL, http.MethodGet, true}} {
-			if r := ocspAsk(t, w.client, w.base, w.method, w.raw, never, inter, crypto.SHA1); r.Status != ocsp.Unknown {
-				t.Errorf("%s, serial %x never issued: status %d, want unknown", w.name, n, r.Status)
+			// Never issued: the unsigned unauthorized (RFC 6960 §2.3).
+			var re ocsp.ResponseError
+			if r, err := ocspTry(t, w.client, w.base, w.method, w.raw, never, inter, crypto.SHA1); !errors.As(err, &re) || re.Status != ocsp.Unauthorized {
+				t.Errorf("%s, serial %x never issued: %+v, %v; want unauthorized", w.name, n, r, err)
 			}
 		}
 		break

@@ -43,6 +43,9 @@ func (i *Issuer) SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entr
 	return i.CA.SignCRL(number, thisUpdate, nextUpdate, entries)
 }
 
+// CRLIssuer implements issuer.CRLSigner: the intermediate.
+func (i *Issuer) CRLIssuer() *x509.Certificate { return i.CA.Intermediate() }
+
 // OCSPIssuer implements issuer.OCSPSigner: the intermediate.
 func (i *Issuer) OCSPIssuer() *x509.Certificate { return i.CA.Intermediate() }
 
