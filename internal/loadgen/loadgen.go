@@ -279,14 +279,17 @@ func (r *run) httpClient() *http.Client {
 }
 
 // newClient returns an acme.Client for key (nil for directory only) that
-// retries failed requests quickly (badNonce, 5xx), at most 5 times.
+// retries failed requests quickly (badNonce, 5xx), at most 5 times. A
+// rate limit (429, RFC 8555 §6.6) is not retried: acme.Client would wait
+// out its Retry-After (often minutes) until the flow timed out, and the
+// report would show a timeout instead of rateLimited.
 func (r *run) newClient(key *ecdsa.PrivateKey) *acme.Client {
 	c := &acme.Client{DirectoryURL: r.cfg.DirectoryURL, HTTPClient: r.http, UserAgent: r.cfg.UserAgent,
 		RetryBackoff: func(n int, _ *http.Request, res *http.Response) time.Duration {
-			r.stats.retry()
-			if n > 5 {
-				return 0
+			if n > 5 || res.StatusCode == http.StatusTooManyRequests {
+				return 0 // acme.Client returns the server's problem
 			}
+			r.stats.retry()
 			if d, ok := parseRetryAfter(res.Header.Get("Retry-After"), time.Now()); ok && !r.cfg.IgnoreRetryAfter {
 				return d
 			}

@@ -1,0 +1,102 @@
+package loadgen_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/loadgen"
+)
+
+// fakeACME is an RFC 8555 server that registers accounts and answers every
+// newOrder with status and problem type problem (and header Retry-After
+// when retryAfter is set): enough to see how a run treats a refusal.
+type fakeACME struct {
+	srv        *httptest.Server
+	status     int
+	problem    string
+	retryAfter string
+	orders     atomic.Int64 // newOrder requests received
+	nonce      atomic.Int64
+}
+
+func newFakeACME(t *testing.T, status int, problem, retryAfter string) *fakeACME {
+	f := &fakeACME{status: status, problem: problem, retryAfter: retryAfter}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeACME) directoryURL() string { return f.srv.URL + "/dir" }
+
+func (f *fakeACME) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Replay-Nonce", fmt.Sprintf("n%d", f.nonce.Add(1)))
+	switch r.URL.Path {
+	case "/dir":
+		json.NewEncoder(w).Encode(map[string]string{"newNonce": f.srv.URL + "/nonce",
+			"newAccount": f.srv.URL + "/acct", "newOrder": f.srv.URL + "/order"})
+	case "/nonce":
+		w.WriteHeader(http.StatusOK)
+	case "/acct":
+		w.Header().Set("Location", f.srv.URL+"/acct/"+strings.TrimPrefix(w.Header().Get("Replay-Nonce"), "n"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"status": "valid"})
+	case "/order":
+		f.orders.Add(1)
+		if f.retryAfter != "" {
+			w.Header().Set("Retry-After", f.retryAfter)
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(f.status)
+		json.NewEncoder(w).Encode(map[string]string{"type": f.problem, "detail": "refused by the fake"})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestRunRateLimitedFailsAtOnce: a newOrder refused with rateLimited (429)
+// and a Retry-After an hour away fails its flow with that problem type at
+// once, rather than waiting until the flow times out (the report said
+// "timeout (newOrder)" after --flow-timeout, hiding the rate limit), and
+// is no retry.
+func TestRunRateLimitedFailsAtOnce(t *testing.T) {
+	f := newFakeACME(t, http.StatusTooManyRequests, "urn:ietf:params:acme:error:rateLimited", "3600")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := loadgen.Run(ctx, loadgen.Config{DirectoryURL: f.directoryURL(), Flows: 3, Concurrency: 3,
+		HTTP01Listen: "127.0.0.1:0", FlowTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Failed != 3 || len(s.Errors) != 1 || s.Errors[0].Type != "urn:ietf:params:acme:error:rateLimited" {
+		t.Fatalf("failed %d, errors %+v; want 3 flows failed with rateLimited", s.Failed, s.Errors)
+	}
+	if s.Retries != 0 || f.orders.Load() != 3 {
+		t.Errorf("retries %d, newOrder requests %d; want 0 and 3 (a rate limit is not retried)", s.Retries, f.orders.Load())
+	}
+}
+
+// TestRunCountsRetriesSent: a newOrder that always fails with 503 is sent
+// six times per flow (the first try and five retries); Summary.Retries
+// counts the five repeated requests, not the give-up after them.
+func TestRunCountsRetriesSent(t *testing.T) {
+	f := newFakeACME(t, http.StatusServiceUnavailable, "urn:ietf:params:acme:error:serverInternal", "")
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: f.directoryURL(), Flows: 2, Concurrency: 1,
+		HTTP01Listen: "127.0.0.1:0", IgnoreRetryAfter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Failed != 2 || len(s.Errors) != 1 || s.Errors[0].Type != "urn:ietf:params:acme:error:serverInternal" {
+		t.Fatalf("failed %d, errors %+v", s.Failed, s.Errors)
+	}
+	if sent := f.orders.Load(); sent != 12 || s.Retries != int(sent)-2 {
+		t.Errorf("newOrder sent %d times, retries %d; want 12 and 10", sent, s.Retries)
+	}
+}
