@@ -100,3 +100,21 @@ func TestRunCountsRetriesSent(t *testing.T) {
 		t.Errorf("newOrder sent %d times, retries %d; want 12 and 10", sent, s.Retries)
 	}
 }
+
+// TestRunProgressStartsAtZero: Progress is called once as the flows start,
+// with nothing done, so that a caller that measures its rate from its first
+// call (the progress line of `certgate bench acme`) starts its clock then.
+// The first call used to come 200 ms later, or at the end: the progress
+// line's first rate was flows done / 1 ns, e.g. "154929577.5 flows/s".
+func TestRunProgressStartsAtZero(t *testing.T) {
+	f := newFakeACME(t, http.StatusTooManyRequests, "urn:ietf:params:acme:error:rateLimited", "")
+	var calls [][2]int
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: f.directoryURL(), Flows: 3, Concurrency: 1,
+		HTTP01Listen: "127.0.0.1:0", Progress: func(completed, failed int) { calls = append(calls, [2]int{completed, failed}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 2 || calls[0] != [2]int{0, 0} || calls[len(calls)-1] != [2]int{0, 3} {
+		t.Fatalf("progress calls %v (summary failed %d); want [0 0] first and [0 3] last", calls, s.Failed)
+	}
+}

@@ -92,8 +92,9 @@ type Config struct {
 	RunID string
 	// UserAgent is sent with every request; default "certgate-bench".
 	UserAgent string
-	// Progress, when set, is called about every 200 ms and once at the end
-	// with the number of flows completed and failed so far.
+	// Progress, when set, is called as the flows start (after account
+	// registration; 0, 0), about every 200 ms and once at the end with the
+	// number of flows completed and failed so far; never concurrently.
 	Progress func(completed, failed int)
 }
 
@@ -363,11 +364,13 @@ func (r *run) work(ctx context.Context) {
 	wg.Wait()
 }
 
-// progress calls cfg.Progress every 200 ms until the returned stop is called.
+// progress calls cfg.Progress now (0, 0: the flows start), then every
+// 200 ms until the returned stop is called, and once more then.
 func (r *run) progress() (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
+	r.cfg.Progress(r.stats.counts())
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
