@@ -110,6 +110,9 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	if f.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
+	if cfg.FlowTimeout <= 0 {
+		return fmt.Errorf("--flow-timeout must be positive")
+	}
 	if f.ca != "" {
 		pemBytes, err := os.ReadFile(f.ca)
 		if err != nil {

@@ -133,6 +133,10 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 		{"bad scheme", []string{"-d", "ftp://x/dir"}, "is not an http(s) URL"},
 		{"bad key type", []string{"--key-type", "ed25519"}, "key type"},
 		{"missing ca file", []string{"--ca", "/nonexistent/root.pem"}, "--ca"},
+		{"negative flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "-1s"},
+			"certgate: --flow-timeout must be positive"},
+		{"zero flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "0"},
+			"certgate: --flow-timeout must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
