@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,6 +40,7 @@ type benchFlags struct {
 	ca      string        // PEM file of roots to trust
 	json    string        // JSON summary file, "-" for stdout
 	timeout time.Duration // bound of the whole run
+	eabHMAC string        // base64url HMAC key of --eab-kid
 }
 
 func newBenchACME() *cobra.Command {
@@ -93,6 +96,8 @@ Exits non-zero if the run cannot start or any flow fails.`,
 	fl.BoolVar(&cfg.ReuseNames, "reuse-names", false, "request the same names f<i>.<domain>, i < concurrency, in every run instead of unique ones")
 	fl.StringVar(&cfg.KeyType, "key-type", loadgen.KeyEC256, "certificate key type: ec256 or rsa2048 (a fresh key per flow)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file of root certificates to trust for the server's TLS certificate (in addition to the system roots)")
+	fl.StringVar(&cfg.EABKeyID, "eab-kid", "", "external account binding key ID: every account the run registers is bound to it (RFC 8555 §7.3.4)")
+	fl.StringVar(&f.eabHMAC, "eab-hmac-key", "", "external account binding HMAC key, base64url as the CA gave it (with --eab-kid)")
 	fl.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server's TLS certificate (quick tries only)")
 	fl.BoolVar(&cfg.HTTP2, "http2", false, "speak HTTP/2 to a server that offers it (default: HTTP/1.1 to every server, as certbot does)")
 	fl.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address(es) the http-01 responder listens on, comma-separated (e.g. 127.0.0.1:5002,[::1]:5002)")
@@ -127,6 +132,16 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		}
 		cfg.RootCAs = pool
 	}
+	if (cfg.EABKeyID == "") != (f.eabHMAC == "") {
+		return fmt.Errorf("--eab-kid and --eab-hmac-key go together")
+	}
+	if f.eabHMAC != "" {
+		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(f.eabHMAC, "="))
+		if err != nil || len(key) == 0 {
+			return fmt.Errorf("--eab-hmac-key: not a base64url key")
+		}
+		cfg.EABHMACKey = key
+	}
 	if isTerminal(stderr) {
 		cfg.Progress = progressLine(stderr, cfg.Flows)
 	}
@@ -135,6 +150,10 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	sum, err := loadgen.Run(ctx, cfg)
 	if cfg.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K") // clear the progress line
+	}
+	var eabRequired *loadgen.EABRequiredError
+	if errors.As(err, &eabRequired) {
+		return fmt.Errorf("%w (use --eab-kid KID --eab-hmac-key KEY)", err)
 	}
 	if err != nil {
 		return err

@@ -193,3 +193,62 @@ func TestBenchSeed(t *testing.T) {
 		t.Fatalf("seed beside a server: %v", err)
 	}
 }
+
+// TestBenchACMEEAB: against a profile that requires external account
+// binding, bench acme registers its accounts with --eab-kid and
+// --eab-hmac-key and completes its flows; without them it stops before
+// registering, in one line naming the flags; a single-use key, which binds
+// one of the run's accounts, is named as the cause.
+func TestBenchACMEEAB(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close() // the command listens itself
+	}
+	data := env.Config.Data
+	cli := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := newRoot(&stdout, &stderr)
+		cmd.SetArgs(append(args, "--data", data))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, &stderr)
+		}
+		return stdout.String()
+	}
+	eabKey := func(args ...string) (kid, hmac string) {
+		var k struct{ KID, HMAC string }
+		out := cli(append([]string{"eab", "create", "--profile", "partners", "--format", "json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &k); err != nil || k.KID == "" {
+			t.Fatalf("eab create printed %q: %v", out, err)
+		}
+		return k.KID, k.HMAC
+	}
+	cli("profile", "create", "partners", "--require-eab")
+	dirURL := strings.Replace(env.DirectoryURL, "/acme/directory", "/acme/partners/directory", 1)
+	bench := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := newRoot(&stdout, &stderr)
+		cmd.SetArgs(append([]string{"bench", "acme", "-d", dirURL, "--insecure", "-n", "4", "-c", "2",
+			"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort)}, args...))
+		err := cmd.Execute()
+		return stdout.String(), err
+	}
+
+	if _, err := bench(); err == nil || !strings.Contains(err.Error(), "requires an external account binding") ||
+		!strings.Contains(err.Error(), "--eab-kid KID --eab-hmac-key KEY") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("without EAB: %v; want one line naming --eab-kid and --eab-hmac-key", err)
+	}
+	kid, hmac := eabKey()
+	out, err := bench("--eab-kid", kid, "--eab-hmac-key", hmac)
+	if err != nil || !strings.Contains(out, "4 completed, 0 failed of 4") {
+		t.Fatalf("with EAB: %v\n%s", err, out)
+	}
+	kid, hmac = eabKey("--single-use")
+	if _, err := bench("--eab-kid", kid, "--eab-hmac-key", hmac); err == nil ||
+		!strings.Contains(err.Error(), "1 of 2 accounts were bound to EAB key "+kid+"; a single-use key binds one: use --accounts 1") {
+		t.Fatalf("single-use key, 2 accounts: %v", err)
+	}
+	if _, err := bench("--eab-kid", kid); err == nil || err.Error() != "--eab-kid and --eab-hmac-key go together" {
+		t.Fatalf("--eab-kid alone: %v", err)
+	}
+}

@@ -88,6 +88,12 @@ type Config struct {
 	// always back off from 10 ms (measures how soon the server is done,
 	// rather than what a well-behaved client experiences).
 	IgnoreRetryAfter bool
+	// EABKeyID and EABHMACKey, when set, bind every account the run
+	// registers to this external account key (RFC 8555 §7.3.4, HS256 MAC):
+	// a server whose directory says externalAccountRequired needs them.
+	// A single-use key can bind one account only (Accounts 1).
+	EABKeyID   string
+	EABHMACKey []byte
 	// RunID names this run in the requested names; default 6 random hex digits.
 	RunID string
 	// UserAgent is sent with every request; default "certgate-bench".
@@ -131,6 +137,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FlowTimeout <= 0 {
 		c.FlowTimeout = time.Minute
+	}
+	if (c.EABKeyID == "") != (len(c.EABHMACKey) == 0) {
+		return errors.New("an external account binding needs both a key ID and an HMAC key")
 	}
 	if c.RunID == "" {
 		var b [3]byte
@@ -189,6 +198,15 @@ func (e *DirectoryError) Error() string {
 
 func (e *DirectoryError) Unwrap() error { return e.Err }
 
+// EABRequiredError is returned by Run when the directory says
+// externalAccountRequired (RFC 8555 §7.1.1) and Config has no external
+// account binding key.
+type EABRequiredError struct{ URL string }
+
+func (e *EABRequiredError) Error() string {
+	return fmt.Sprintf("directory %s requires an external account binding (RFC 8555 §7.3.4): give the key ID and HMAC key the CA issued", e.URL)
+}
+
 // account is one registered ACME account and its client.
 type account struct {
 	client *acme.Client
@@ -232,6 +250,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, &DirectoryError{URL: cfg.DirectoryURL, Err: errors.New("not an RFC 8555 directory (no newNonce or newAccount)")}
 	}
 	r.dir = dir
+	if dir.ExternalAccountRequired && cfg.EABKeyID == "" {
+		return nil, &EABRequiredError{URL: cfg.DirectoryURL}
+	}
 
 	if r.resp, err = startResponder(cfg.HTTP01Listen, cfg.HTTP01Listeners); err != nil {
 		return nil, fmt.Errorf("http-01 responder: %w (use --http01-listen ADDR)", err)
@@ -321,7 +342,11 @@ func (r *run) register(ctx context.Context) error {
 			c := r.newClient(key)
 			rctx, cancel := context.WithTimeout(ctx, r.cfg.FlowTimeout)
 			defer cancel()
-			if _, err := c.Register(rctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+			a := &acme.Account{}
+			if r.cfg.EABKeyID != "" {
+				a.ExternalAccountBinding = &acme.ExternalAccountBinding{KID: r.cfg.EABKeyID, Key: r.cfg.EABHMACKey}
+			}
+			if _, err := c.Register(rctx, a, acme.AcceptTOS); err != nil {
 				errs[i] = err
 				return
 			}
@@ -329,10 +354,23 @@ func (r *run) register(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return fmt.Errorf("cannot register account at %s: %s", r.dir.RegURL, oneLine(err))
+	registered := 0
+	for _, a := range r.accounts {
+		if a != nil {
+			registered++
 		}
+	}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		hint := ""
+		if r.cfg.EABKeyID != "" && registered > 0 {
+			// The key bound some accounts and refused others: single-use.
+			hint = fmt.Sprintf(" (%d of %d accounts were bound to EAB key %s; a single-use key binds one: use --accounts 1)",
+				registered, len(r.accounts), r.cfg.EABKeyID)
+		}
+		return fmt.Errorf("cannot register account at %s: %s%s", r.dir.RegURL, oneLine(err), hint)
 	}
 	return nil
 }
