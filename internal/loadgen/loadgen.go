@@ -223,6 +223,7 @@ type run struct {
 	resp     *responder
 	stats    *collector
 	chains   *chainChecker
+	reqs     []certRequest // flow n's CSR, when made before the run (prepare)
 }
 
 // Run executes cfg and returns its summary. It fails as a whole (non-nil
@@ -261,6 +262,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 	if err := r.register(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.KeyType == KeyRSA2048 {
+		prepStart := time.Now()
+		if err := r.prepare(ctx); err != nil {
+			return nil, err
+		}
+		r.stats.prepared = time.Since(prepStart)
 	}
 
 	r.stats.startFlows()
