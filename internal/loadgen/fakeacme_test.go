@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,9 @@ type fakeACME struct {
 	retryAfter string
 	orders     atomic.Int64 // newOrder requests received
 	nonce      atomic.Int64
+	// onOrder, when set, runs on every newOrder before it is answered
+	// (after orders counts it).
+	onOrder func(r *http.Request)
 }
 
 func newFakeACME(t *testing.T, status int, problem, retryAfter string) *fakeACME {
@@ -50,6 +54,9 @@ func (f *fakeACME) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"status": "valid"})
 	case "/order":
 		f.orders.Add(1)
+		if f.onOrder != nil {
+			f.onOrder(r)
+		}
 		if f.retryAfter != "" {
 			w.Header().Set("Retry-After", f.retryAfter)
 		}
@@ -116,5 +123,35 @@ func TestRunProgressStartsAtZero(t *testing.T) {
 	}
 	if len(calls) < 2 || calls[0] != [2]int{0, 0} || calls[len(calls)-1] != [2]int{0, 3} {
 		t.Fatalf("progress calls %v (summary failed %d); want [0 0] first and [0 3] last", calls, s.Failed)
+	}
+}
+
+// TestRunInterruptedNamesTheCause: when the run's context is canceled
+// (Ctrl-C) with two flows waiting for their newOrder and two not started,
+// the report groups them as "run interrupted (newOrder)" and "not started
+// (run interrupted)", not as "canceled" errors that read like a server's.
+func TestRunInterruptedNamesTheCause(t *testing.T) {
+	f := newFakeACME(t, http.StatusTooManyRequests, "urn:ietf:params:acme:error:rateLimited", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.onOrder = func(r *http.Request) {
+		if f.orders.Load() == 2 {
+			cancel() // both workers are in newOrder
+		}
+		io.Copy(io.Discard, r.Body) // then net/http sees the client go away
+		<-r.Context().Done()
+	}
+	s, err := loadgen.Run(ctx, loadgen.Config{DirectoryURL: f.directoryURL(), Flows: 4, Concurrency: 2,
+		HTTP01Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, g := range s.Errors {
+		got[g.Type] = g.Count
+	}
+	want := map[string]int{"run interrupted (newOrder)": 2, "not started (run interrupted)": 2}
+	if s.Failed != 4 || len(got) != 2 || got["run interrupted (newOrder)"] != 2 || got["not started (run interrupted)"] != 2 {
+		t.Fatalf("failed %d, errors %+v; want %v", s.Failed, s.Errors, want)
 	}
 }

@@ -49,8 +49,8 @@ func (e *flowError) Error() string { return e.step + ": " + e.err.Error() }
 func (e *flowError) Unwrap() error { return e.err }
 
 // flow runs flow n and records its timings or its error.
-func (r *run) flow(ctx context.Context, n int) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.FlowTimeout)
+func (r *run) flow(runCtx context.Context, n int) {
+	ctx, cancel := context.WithTimeout(runCtx, r.cfg.FlowTimeout)
 	defer cancel()
 	acct := r.accounts[n%len(r.accounts)]
 	name := r.cfg.name(n)
@@ -71,7 +71,7 @@ func (r *run) flow(ctx context.Context, n int) {
 	err := r.issue(ctx, acct, name, req, &times)
 	total := time.Since(start)
 	if err != nil {
-		r.stats.fail(errorKey(err), err)
+		r.stats.fail(failKey(runCtx, err), err)
 		return
 	}
 	r.stats.ok(&times, total)

@@ -400,9 +400,12 @@ func (r *run) work(ctx context.Context) {
 		select {
 		case next <- n:
 		case <-ctx.Done():
-			// Flows never started count as failed by the context's error.
+			// Flows never started count as failed, "not started (run
+			// interrupted)" or "not started (run timed out)".
+			key := "not started (" + runEnded(ctx) + ")"
+			err := fmt.Errorf("the run ended before the flow started: %w", ctx.Err())
 			for ; n < r.cfg.Flows; n++ {
-				r.stats.fail(errorKey(ctx.Err()), ctx.Err())
+				r.stats.fail(key, err)
 			}
 		}
 	}

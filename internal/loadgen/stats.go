@@ -223,6 +223,30 @@ func errorKey(err error) string {
 	return "client error" + step
 }
 
+// failKey groups the error of a flow run under runCtx: as errorKey, except
+// that a flow cut short because the whole run ended (not by its own
+// FlowTimeout) is "run interrupted (STEP)" or "run timed out (STEP)", so
+// that a report after Ctrl-C or --timeout does not read like a slow server.
+func failKey(runCtx context.Context, err error) string {
+	if runCtx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return errorKey(err)
+	}
+	step := ""
+	var fe *flowError
+	if errors.As(err, &fe) {
+		step = " (" + fe.step + ")"
+	}
+	return runEnded(runCtx) + step
+}
+
+// runEnded says why runCtx, which is done, ended.
+func runEnded(runCtx context.Context) string {
+	if errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+		return "run timed out"
+	}
+	return "run interrupted"
+}
+
 func problemType(e *acme.Error) string {
 	if e.ProblemType != "" {
 		return e.ProblemType
