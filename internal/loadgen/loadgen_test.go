@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -233,4 +234,64 @@ func BenchmarkFlows(b *testing.B) {
 	}
 	b.ReportMetric(s.FlowsPerSecond, "flows/s")
 	b.ReportMetric(s.Overall.P99, "p99-ms")
+}
+
+// TestJSONSummaryDocumented: every field of the JSON summary (at the top,
+// in steps[] and overall, in errors[]) has a row in the table of
+// docs/load-tool.md, "JSON summary", and every row names a field.
+func TestJSONSummaryDocumented(t *testing.T) {
+	s := loadgen.Summary{Steps: []loadgen.StepSummary{{}}, Errors: []loadgen.ErrorGroup{{}}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]bool{}
+	for k := range top {
+		fields[k] = true
+	}
+	var nested struct {
+		Steps  []map[string]any `json:"steps"`
+		Errors []map[string]any `json:"errors"`
+	}
+	if err := json.Unmarshal(b, &nested); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []map[string]any{nested.Steps[0], nested.Errors[0]} {
+		for k := range m {
+			fields[k] = true
+		}
+	}
+	doc, err := os.ReadFile("../../docs/load-tool.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## JSON summary\n")
+	if !ok {
+		t.Fatal(`docs/load-tool.md has no "## JSON summary" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	documented := map[string]bool{}
+	for line := range strings.SplitSeq(section, "\n") {
+		first, _, ok := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		if !ok || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		for name := range strings.SplitSeq(first, ", ") {
+			documented[strings.Trim(name, "`")] = true
+		}
+	}
+	for f := range fields {
+		if !documented[f] {
+			t.Errorf("JSON field %q is not in the table of docs/load-tool.md", f)
+		}
+	}
+	for f := range documented {
+		if !fields[f] {
+			t.Errorf("docs/load-tool.md documents %q, which the JSON summary does not have", f)
+		}
+	}
 }
