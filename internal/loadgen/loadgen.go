@@ -192,8 +192,7 @@ func (e *DirectoryError) Error() string {
 	case errors.As(e.Err, &invalid):
 		msg = invalid.Error() + " (use --ca FILE)"
 	}
-	msg = strings.ReplaceAll(msg, "\n", " ")
-	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, msg)
+	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, oneLine(errors.New(msg)))
 }
 
 func (e *DirectoryError) Unwrap() error { return e.Err }
@@ -442,5 +441,7 @@ func (r *run) progress() (stop func()) {
 	}
 }
 
-// oneLine is err's message on a single line.
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+// oneLine is err's message on a single line: each run of white space
+// (acme.Error puts each subproblem on a line of its own, after a tab)
+// becomes one space.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
