@@ -24,6 +24,7 @@ type fakeACME struct {
 	problem    string
 	retryAfter string
 	orders     atomic.Int64 // newOrder requests received
+	accounts   atomic.Int64 // newAccount requests received
 	nonce      atomic.Int64
 	// onOrder, when set, runs on every newOrder before it is answered
 	// (after orders counts it).
@@ -48,6 +49,7 @@ func (f *fakeACME) serve(w http.ResponseWriter, r *http.Request) {
 	case "/nonce":
 		w.WriteHeader(http.StatusOK)
 	case "/acct":
+		f.accounts.Add(1)
 		w.Header().Set("Location", f.srv.URL+"/acct/"+strings.TrimPrefix(w.Header().Get("Replay-Nonce"), "n"))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
@@ -153,5 +155,21 @@ func TestRunInterruptedNamesTheCause(t *testing.T) {
 	want := map[string]int{"run interrupted (newOrder)": 2, "not started (run interrupted)": 2}
 	if s.Failed != 4 || len(got) != 2 || got["run interrupted (newOrder)"] != 2 || got["not started (run interrupted)"] != 2 {
 		t.Fatalf("failed %d, errors %+v; want %v", s.Failed, s.Errors, want)
+	}
+}
+
+// TestRunConcurrencyAtMostFlows: with fewer flows than --concurrency, the
+// run registers (by default) one account per flow, not one per idle
+// worker, and reports the concurrency it had.
+func TestRunConcurrencyAtMostFlows(t *testing.T) {
+	f := newFakeACME(t, http.StatusTooManyRequests, "urn:ietf:params:acme:error:rateLimited", "")
+	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: f.directoryURL(), Flows: 2, Concurrency: 8,
+		HTTP01Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.accounts.Load() != 2 || s.Accounts != 2 || s.Concurrency != 2 {
+		t.Errorf("newAccount requests %d, summary accounts %d, concurrency %d; want 2, 2, 2",
+			f.accounts.Load(), s.Accounts, s.Concurrency)
 	}
 }

@@ -48,7 +48,8 @@ type Config struct {
 	DirectoryURL string
 	// Flows is the number of issuance flows to run (N); default 100.
 	Flows int
-	// Concurrency is the number of flows in flight at once (C); default 8.
+	// Concurrency is the number of flows in flight at once (C); default 8,
+	// at most Flows.
 	Concurrency int
 	// Accounts is the number of ACME accounts registered up front (K);
 	// flow n uses account n mod K. Default: Concurrency.
@@ -118,6 +119,8 @@ func (c *Config) setDefaults() error {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 8
 	}
+	// No more workers than flows: idle ones would only register accounts.
+	c.Concurrency = min(c.Concurrency, c.Flows)
 	if c.Accounts <= 0 {
 		c.Accounts = c.Concurrency
 	}
