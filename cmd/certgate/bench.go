@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
@@ -142,6 +143,21 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		}
 		cfg.EABHMACKey = key
 	}
+	var jsonFile *os.File // --json FILE: written beside FILE, renamed over it at the end
+	if f.json != "" && f.json != "-" {
+		// Made now, so that a place that cannot be written fails before
+		// the run rather than after it; FILE itself is left alone until
+		// the summary is complete.
+		tmp, err := os.CreateTemp(filepath.Dir(f.json), "."+filepath.Base(f.json)+".*")
+		if err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		jsonFile = tmp
+		defer func() {
+			tmp.Close()
+			os.Remove(tmp.Name()) // gone already when renamed
+		}()
+	}
 	if isTerminal(stderr) {
 		cfg.Progress = progressLine(stderr, cfg.Flows)
 		if cfg.KeyType == loadgen.KeyRSA2048 {
@@ -170,7 +186,7 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		return err
 	}
 	if f.json != "" {
-		if err := writeJSON(f.json, stdout, sum); err != nil {
+		if err := writeJSON(f.json, jsonFile, stdout, sum); err != nil {
 			return err
 		}
 	}
@@ -180,8 +196,9 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	return nil
 }
 
-// writeJSON writes sum as indented JSON to the file name, or to stdout for "-".
-func writeJSON(name string, stdout io.Writer, sum *loadgen.Summary) error {
+// writeJSON writes sum as indented JSON to stdout when name is "-", else to
+// tmp, a new file in name's directory, which it then renames to name.
+func writeJSON(name string, tmp *os.File, stdout io.Writer, sum *loadgen.Summary) error {
 	b, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		return err
@@ -191,7 +208,16 @@ func writeJSON(name string, stdout io.Writer, sum *loadgen.Summary) error {
 		_, err = stdout.Write(b)
 		return err
 	}
-	if err := os.WriteFile(name, b, 0o644); err != nil {
+	if _, err := tmp.Write(b); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
 		return fmt.Errorf("--json: %w", err)
 	}
 	return nil

@@ -133,6 +133,8 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 		{"bad scheme", []string{"-d", "ftp://x/dir"}, "is not an http(s) URL"},
 		{"bad key type", []string{"--key-type", "ed25519"}, "key type"},
 		{"missing ca file", []string{"--ca", "/nonexistent/root.pem"}, "--ca"},
+		{"json in a missing directory", []string{"-d", refused, "--json", "/nonexistent/dir/s.json"},
+			"--json: open /nonexistent/dir/.s.json."},
 		{"negative flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "-1s"},
 			"certgate: --flow-timeout must be positive"},
 		{"zero flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "0"},
@@ -250,5 +252,28 @@ func TestBenchACMEEAB(t *testing.T) {
 	}
 	if _, err := bench("--eab-kid", kid); err == nil || err.Error() != "--eab-kid and --eab-hmac-key go together" {
 		t.Fatalf("--eab-kid alone: %v", err)
+	}
+}
+
+// TestBenchACMEJSONFileKeptUntilDone: --json FILE is written only when the
+// summary is complete: a run that cannot start leaves an earlier FILE as it
+// was and no temporary file beside it.
+func TestBenchACMEJSONFileKeptUntilDone(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(file, []byte("earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRoot(io.Discard, io.Discard)
+	cmd.SetArgs([]string{"bench", "acme", "-d", "https://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/dir", "-n", "1",
+		"--http01-listen", "127.0.0.1:0", "--json", file})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "cannot fetch directory") {
+		t.Fatalf("err = %v, want cannot fetch directory", err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "earlier\n" {
+		t.Errorf("%s = %q, %v; want it unchanged", file, b, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files in %s, want only s.json: %v", len(entries), dir, entries)
 	}
 }
