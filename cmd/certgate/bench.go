@@ -190,7 +190,12 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 			return err
 		}
 	}
-	if sum.Failed > 0 {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && sum.Failed > 0:
+		return fmt.Errorf("--timeout %s reached: %d of %d flows completed", f.timeout, sum.Completed, sum.Flows)
+	case ctx.Err() != nil && sum.Failed > 0:
+		return fmt.Errorf("run interrupted: %d of %d flows completed", sum.Completed, sum.Flows)
+	case sum.Failed > 0:
 		return fmt.Errorf("%d of %d flows failed", sum.Failed, sum.Flows)
 	}
 	return nil

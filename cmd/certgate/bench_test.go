@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/loadgen"
 	"github.com/certgate/certgate/internal/server"
@@ -275,5 +276,50 @@ func TestBenchACMEJSONFileKeptUntilDone(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("%d files in %s, want only s.json: %v", len(entries), dir, entries)
+	}
+}
+
+// TestBenchACMEInterrupted: Ctrl-C (SIGINT) during the flows prints the
+// report of what ran and ends with "run interrupted: X of N flows
+// completed" rather than "N-X of N flows failed", which read like the
+// server's fault.
+func TestBenchACMEInterrupted(t *testing.T) {
+	bin := buildBinary(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "1000000", "-c", "2",
+		"--http01-listen", "127.0.0.1:"+strconv.Itoa(env.HTTPPort))
+	cmd.Env = cleanEnv()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the flows run: the server has issued a certificate.
+	for {
+		n, err := env.Server.Store().CountCertificates(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Fatalf("exit: %v, want non-zero", err)
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if !strings.HasPrefix(msg, "certgate: run interrupted: ") || !strings.HasSuffix(msg, " of 1000000 flows completed") {
+		t.Errorf("stderr = %q, want \"certgate: run interrupted: X of 1000000 flows completed\"", msg)
+	}
+	if !strings.Contains(stdout.String(), "not started (run interrupted)") {
+		t.Errorf("report lacks the flows not started:\n%s", &stdout)
 	}
 }
