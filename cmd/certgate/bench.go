@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
@@ -38,6 +41,7 @@ type benchFlags struct {
 	ca      string        // PEM file of roots to trust
 	json    string        // JSON summary file, "-" for stdout
 	timeout time.Duration // bound of the whole run
+	eabHMAC string        // base64url HMAC key of --eab-kid
 }
 
 func newBenchACME() *cobra.Command {
@@ -93,6 +97,8 @@ Exits non-zero if the run cannot start or any flow fails.`,
 	fl.BoolVar(&cfg.ReuseNames, "reuse-names", false, "request the same names f<i>.<domain>, i < concurrency, in every run instead of unique ones")
 	fl.StringVar(&cfg.KeyType, "key-type", loadgen.KeyEC256, "certificate key type: ec256 or rsa2048 (a fresh key per flow)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file of root certificates to trust for the server's TLS certificate (in addition to the system roots)")
+	fl.StringVar(&cfg.EABKeyID, "eab-kid", "", "external account binding key ID: every account the run registers is bound to it (RFC 8555 §7.3.4)")
+	fl.StringVar(&f.eabHMAC, "eab-hmac-key", "", "external account binding HMAC key, base64url as the CA gave it (with --eab-kid)")
 	fl.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the server's TLS certificate (quick tries only)")
 	fl.BoolVar(&cfg.HTTP2, "http2", false, "speak HTTP/2 to a server that offers it (default: HTTP/1.1 to every server, as certbot does)")
 	fl.StringVar(&cfg.HTTP01Listen, "http01-listen", ":80", "address(es) the http-01 responder listens on, comma-separated (e.g. 127.0.0.1:5002,[::1]:5002)")
@@ -110,6 +116,9 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	if f.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive")
 	}
+	if cfg.FlowTimeout <= 0 {
+		return fmt.Errorf("--flow-timeout must be positive")
+	}
 	if f.ca != "" {
 		pemBytes, err := os.ReadFile(f.ca)
 		if err != nil {
@@ -124,14 +133,47 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		}
 		cfg.RootCAs = pool
 	}
+	if (cfg.EABKeyID == "") != (f.eabHMAC == "") {
+		return fmt.Errorf("--eab-kid and --eab-hmac-key go together")
+	}
+	if f.eabHMAC != "" {
+		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(f.eabHMAC, "="))
+		if err != nil || len(key) == 0 {
+			return fmt.Errorf("--eab-hmac-key: not a base64url key")
+		}
+		cfg.EABHMACKey = key
+	}
+	var jsonFile *os.File // --json FILE: written beside FILE, renamed over it at the end
+	if f.json != "" && f.json != "-" {
+		// Made now, so that a place that cannot be written fails before
+		// the run rather than after it; FILE itself is left alone until
+		// the summary is complete.
+		tmp, err := os.CreateTemp(filepath.Dir(f.json), "."+filepath.Base(f.json)+".*")
+		if err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		jsonFile = tmp
+		defer func() {
+			tmp.Close()
+			os.Remove(tmp.Name()) // gone already when renamed
+		}()
+	}
 	if isTerminal(stderr) {
 		cfg.Progress = progressLine(stderr, cfg.Flows)
+		if cfg.KeyType == loadgen.KeyRSA2048 {
+			// Until the flows start and the progress line replaces it.
+			fmt.Fprintf(stderr, "making %d %s keys before the flows ...", cfg.Flows, cfg.KeyType)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	sum, err := loadgen.Run(ctx, cfg)
 	if cfg.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K") // clear the progress line
+	}
+	var eabRequired *loadgen.EABRequiredError
+	if errors.As(err, &eabRequired) {
+		return fmt.Errorf("%w (use --eab-kid KID --eab-hmac-key KEY)", err)
 	}
 	if err != nil {
 		return err
@@ -144,18 +186,24 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		return err
 	}
 	if f.json != "" {
-		if err := writeJSON(f.json, stdout, sum); err != nil {
+		if err := writeJSON(f.json, jsonFile, stdout, sum); err != nil {
 			return err
 		}
 	}
-	if sum.Failed > 0 {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && sum.Failed > 0:
+		return fmt.Errorf("--timeout %s reached: %d of %d flows completed", f.timeout, sum.Completed, sum.Flows)
+	case ctx.Err() != nil && sum.Failed > 0:
+		return fmt.Errorf("run interrupted: %d of %d flows completed", sum.Completed, sum.Flows)
+	case sum.Failed > 0:
 		return fmt.Errorf("%d of %d flows failed", sum.Failed, sum.Flows)
 	}
 	return nil
 }
 
-// writeJSON writes sum as indented JSON to the file name, or to stdout for "-".
-func writeJSON(name string, stdout io.Writer, sum *loadgen.Summary) error {
+// writeJSON writes sum as indented JSON to stdout when name is "-", else to
+// tmp, a new file in name's directory, which it then renames to name.
+func writeJSON(name string, tmp *os.File, stdout io.Writer, sum *loadgen.Summary) error {
 	b, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		return err
@@ -165,7 +213,16 @@ func writeJSON(name string, stdout io.Writer, sum *loadgen.Summary) error {
 		_, err = stdout.Write(b)
 		return err
 	}
-	if err := os.WriteFile(name, b, 0o644); err != nil {
+	if _, err := tmp.Write(b); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
 		return fmt.Errorf("--json: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/loadgen"
 	"github.com/certgate/certgate/internal/server"
@@ -133,6 +134,12 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 		{"bad scheme", []string{"-d", "ftp://x/dir"}, "is not an http(s) URL"},
 		{"bad key type", []string{"--key-type", "ed25519"}, "key type"},
 		{"missing ca file", []string{"--ca", "/nonexistent/root.pem"}, "--ca"},
+		{"json in a missing directory", []string{"-d", refused, "--json", "/nonexistent/dir/s.json"},
+			"--json: open /nonexistent/dir/.s.json."},
+		{"negative flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "-1s"},
+			"certgate: --flow-timeout must be positive"},
+		{"zero flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "0"},
+			"certgate: --flow-timeout must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,5 +194,132 @@ func TestBenchSeed(t *testing.T) {
 	cmd.SetArgs([]string{"bench", "seed", "--data", data, "--certificates", "1"})
 	if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "in use by another certgate process") {
 		t.Fatalf("seed beside a server: %v", err)
+	}
+}
+
+// TestBenchACMEEAB: against a profile that requires external account
+// binding, bench acme registers its accounts with --eab-kid and
+// --eab-hmac-key and completes its flows; without them it stops before
+// registering, in one line naming the flags; a single-use key, which binds
+// one of the run's accounts, is named as the cause.
+func TestBenchACMEEAB(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close() // the command listens itself
+	}
+	data := env.Config.Data
+	cli := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := newRoot(&stdout, &stderr)
+		cmd.SetArgs(append(args, "--data", data))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, &stderr)
+		}
+		return stdout.String()
+	}
+	eabKey := func(args ...string) (kid, hmac string) {
+		var k struct{ KID, HMAC string }
+		out := cli(append([]string{"eab", "create", "--profile", "partners", "--format", "json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &k); err != nil || k.KID == "" {
+			t.Fatalf("eab create printed %q: %v", out, err)
+		}
+		return k.KID, k.HMAC
+	}
+	cli("profile", "create", "partners", "--require-eab")
+	dirURL := strings.Replace(env.DirectoryURL, "/acme/directory", "/acme/partners/directory", 1)
+	bench := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := newRoot(&stdout, &stderr)
+		cmd.SetArgs(append([]string{"bench", "acme", "-d", dirURL, "--insecure", "-n", "4", "-c", "2",
+			"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort)}, args...))
+		err := cmd.Execute()
+		return stdout.String(), err
+	}
+
+	if _, err := bench(); err == nil || !strings.Contains(err.Error(), "requires an external account binding") ||
+		!strings.Contains(err.Error(), "--eab-kid KID --eab-hmac-key KEY") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("without EAB: %v; want one line naming --eab-kid and --eab-hmac-key", err)
+	}
+	kid, hmac := eabKey()
+	out, err := bench("--eab-kid", kid, "--eab-hmac-key", hmac)
+	if err != nil || !strings.Contains(out, "4 completed, 0 failed of 4") {
+		t.Fatalf("with EAB: %v\n%s", err, out)
+	}
+	kid, hmac = eabKey("--single-use")
+	if _, err := bench("--eab-kid", kid, "--eab-hmac-key", hmac); err == nil ||
+		!strings.Contains(err.Error(), "1 of 2 accounts were bound to EAB key "+kid+"; a single-use key binds one: use --accounts 1") {
+		t.Fatalf("single-use key, 2 accounts: %v", err)
+	}
+	if _, err := bench("--eab-kid", kid); err == nil || err.Error() != "--eab-kid and --eab-hmac-key go together" {
+		t.Fatalf("--eab-kid alone: %v", err)
+	}
+}
+
+// TestBenchACMEJSONFileKeptUntilDone: --json FILE is written only when the
+// summary is complete: a run that cannot start leaves an earlier FILE as it
+// was and no temporary file beside it.
+func TestBenchACMEJSONFileKeptUntilDone(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(file, []byte("earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRoot(io.Discard, io.Discard)
+	cmd.SetArgs([]string{"bench", "acme", "-d", "https://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/dir", "-n", "1",
+		"--http01-listen", "127.0.0.1:0", "--json", file})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "cannot fetch directory") {
+		t.Fatalf("err = %v, want cannot fetch directory", err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "earlier\n" {
+		t.Errorf("%s = %q, %v; want it unchanged", file, b, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files in %s, want only s.json: %v", len(entries), dir, entries)
+	}
+}
+
+// TestBenchACMEInterrupted: Ctrl-C (SIGINT) during the flows prints the
+// report of what ran and ends with "run interrupted: X of N flows
+// completed" rather than "N-X of N flows failed", which read like the
+// server's fault.
+func TestBenchACMEInterrupted(t *testing.T) {
+	bin := buildBinary(t)
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "1000000", "-c", "2",
+		"--http01-listen", "127.0.0.1:"+strconv.Itoa(env.HTTPPort))
+	cmd.Env = cleanEnv()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the flows run: the server has issued a certificate.
+	for {
+		n, err := env.Server.Store().CountCertificates(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Fatalf("exit: %v, want non-zero", err)
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if !strings.HasPrefix(msg, "certgate: run interrupted: ") || !strings.HasSuffix(msg, " of 1000000 flows completed") {
+		t.Errorf("stderr = %q, want \"certgate: run interrupted: X of 1000000 flows completed\"", msg)
+	}
+	if !strings.Contains(stdout.String(), "not started (run interrupted)") {
+		t.Errorf("report lacks the flows not started:\n%s", &stdout)
 	}
 }

@@ -48,7 +48,8 @@ type Config struct {
 	DirectoryURL string
 	// Flows is the number of issuance flows to run (N); default 100.
 	Flows int
-	// Concurrency is the number of flows in flight at once (C); default 8.
+	// Concurrency is the number of flows in flight at once (C); default 8,
+	// at most Flows.
 	Concurrency int
 	// Accounts is the number of ACME accounts registered up front (K);
 	// flow n uses account n mod K. Default: Concurrency.
@@ -88,12 +89,19 @@ type Config struct {
 	// always back off from 10 ms (measures how soon the server is done,
 	// rather than what a well-behaved client experiences).
 	IgnoreRetryAfter bool
+	// EABKeyID and EABHMACKey, when set, bind every account the run
+	// registers to this external account key (RFC 8555 §7.3.4, HS256 MAC):
+	// a server whose directory says externalAccountRequired needs them.
+	// A single-use key can bind one account only (Accounts 1).
+	EABKeyID   string
+	EABHMACKey []byte
 	// RunID names this run in the requested names; default 6 random hex digits.
 	RunID string
 	// UserAgent is sent with every request; default "certgate-bench".
 	UserAgent string
-	// Progress, when set, is called about every 200 ms and once at the end
-	// with the number of flows completed and failed so far.
+	// Progress, when set, is called as the flows start (after account
+	// registration; 0, 0), about every 200 ms and once at the end with the
+	// number of flows completed and failed so far; never concurrently.
 	Progress func(completed, failed int)
 }
 
@@ -111,6 +119,8 @@ func (c *Config) setDefaults() error {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 8
 	}
+	// No more workers than flows: idle ones would only register accounts.
+	c.Concurrency = min(c.Concurrency, c.Flows)
 	if c.Accounts <= 0 {
 		c.Accounts = c.Concurrency
 	}
@@ -130,6 +140,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FlowTimeout <= 0 {
 		c.FlowTimeout = time.Minute
+	}
+	if (c.EABKeyID == "") != (len(c.EABHMACKey) == 0) {
+		return errors.New("an external account binding needs both a key ID and an HMAC key")
 	}
 	if c.RunID == "" {
 		var b [3]byte
@@ -182,11 +195,19 @@ func (e *DirectoryError) Error() string {
 	case errors.As(e.Err, &invalid):
 		msg = invalid.Error() + " (use --ca FILE)"
 	}
-	msg = strings.ReplaceAll(msg, "\n", " ")
-	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, msg)
+	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, oneLine(errors.New(msg)))
 }
 
 func (e *DirectoryError) Unwrap() error { return e.Err }
+
+// EABRequiredError is returned by Run when the directory says
+// externalAccountRequired (RFC 8555 §7.1.1) and Config has no external
+// account binding key.
+type EABRequiredError struct{ URL string }
+
+func (e *EABRequiredError) Error() string {
+	return fmt.Sprintf("directory %s requires an external account binding (RFC 8555 §7.3.4): give the key ID and HMAC key the CA issued", e.URL)
+}
 
 // account is one registered ACME account and its client.
 type account struct {
@@ -204,6 +225,7 @@ type run struct {
 	resp     *responder
 	stats    *collector
 	chains   *chainChecker
+	reqs     []certRequest // flow n's CSR, when made before the run (prepare)
 }
 
 // Run executes cfg and returns its summary. It fails as a whole (non-nil
@@ -231,6 +253,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, &DirectoryError{URL: cfg.DirectoryURL, Err: errors.New("not an RFC 8555 directory (no newNonce or newAccount)")}
 	}
 	r.dir = dir
+	if dir.ExternalAccountRequired && cfg.EABKeyID == "" {
+		return nil, &EABRequiredError{URL: cfg.DirectoryURL}
+	}
 
 	if r.resp, err = startResponder(cfg.HTTP01Listen, cfg.HTTP01Listeners); err != nil {
 		return nil, fmt.Errorf("http-01 responder: %w (use --http01-listen ADDR)", err)
@@ -239,6 +264,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 	if err := r.register(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.KeyType == KeyRSA2048 {
+		prepStart := time.Now()
+		if err := r.prepare(ctx); err != nil {
+			return nil, err
+		}
+		r.stats.prepared = time.Since(prepStart)
 	}
 
 	r.stats.startFlows()
@@ -279,14 +311,17 @@ func (r *run) httpClient() *http.Client {
 }
 
 // newClient returns an acme.Client for key (nil for directory only) that
-// retries failed requests quickly (badNonce, 5xx), at most 5 times.
+// retries failed requests quickly (badNonce, 5xx), at most 5 times. A
+// rate limit (429, RFC 8555 §6.6) is not retried: acme.Client would wait
+// out its Retry-After (often minutes) until the flow timed out, and the
+// report would show a timeout instead of rateLimited.
 func (r *run) newClient(key *ecdsa.PrivateKey) *acme.Client {
 	c := &acme.Client{DirectoryURL: r.cfg.DirectoryURL, HTTPClient: r.http, UserAgent: r.cfg.UserAgent,
 		RetryBackoff: func(n int, _ *http.Request, res *http.Response) time.Duration {
-			r.stats.retry()
-			if n > 5 {
-				return 0
+			if n > 5 || res.StatusCode == http.StatusTooManyRequests {
+				return 0 // acme.Client returns the server's problem
 			}
+			r.stats.retry()
 			if d, ok := parseRetryAfter(res.Header.Get("Retry-After"), time.Now()); ok && !r.cfg.IgnoreRetryAfter {
 				return d
 			}
@@ -317,7 +352,11 @@ func (r *run) register(ctx context.Context) error {
 			c := r.newClient(key)
 			rctx, cancel := context.WithTimeout(ctx, r.cfg.FlowTimeout)
 			defer cancel()
-			if _, err := c.Register(rctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+			a := &acme.Account{}
+			if r.cfg.EABKeyID != "" {
+				a.ExternalAccountBinding = &acme.ExternalAccountBinding{KID: r.cfg.EABKeyID, Key: r.cfg.EABHMACKey}
+			}
+			if _, err := c.Register(rctx, a, acme.AcceptTOS); err != nil {
 				errs[i] = err
 				return
 			}
@@ -325,10 +364,23 @@ func (r *run) register(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return fmt.Errorf("cannot register account at %s: %s", r.dir.RegURL, oneLine(err))
+	registered := 0
+	for _, a := range r.accounts {
+		if a != nil {
+			registered++
 		}
+	}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		hint := ""
+		if r.cfg.EABKeyID != "" && registered > 0 {
+			// The key bound some accounts and refused others: single-use.
+			hint = fmt.Sprintf(" (%d of %d accounts were bound to EAB key %s; a single-use key binds one: use --accounts 1)",
+				registered, len(r.accounts), r.cfg.EABKeyID)
+		}
+		return fmt.Errorf("cannot register account at %s: %s%s", r.dir.RegURL, oneLine(err), hint)
 	}
 	return nil
 }
@@ -350,9 +402,12 @@ func (r *run) work(ctx context.Context) {
 		select {
 		case next <- n:
 		case <-ctx.Done():
-			// Flows never started count as failed by the context's error.
+			// Flows never started count as failed, "not started (run
+			// interrupted)" or "not started (run timed out)".
+			key := "not started (" + runEnded(ctx) + ")"
+			err := fmt.Errorf("the run ended before the flow started: %w", ctx.Err())
 			for ; n < r.cfg.Flows; n++ {
-				r.stats.fail(errorKey(ctx.Err()), ctx.Err())
+				r.stats.fail(key, err)
 			}
 		}
 	}
@@ -360,11 +415,13 @@ func (r *run) work(ctx context.Context) {
 	wg.Wait()
 }
 
-// progress calls cfg.Progress every 200 ms until the returned stop is called.
+// progress calls cfg.Progress now (0, 0: the flows start), then every
+// 200 ms until the returned stop is called, and once more then.
 func (r *run) progress() (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
+	r.cfg.Progress(r.stats.counts())
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -387,5 +444,7 @@ func (r *run) progress() (stop func()) {
 	}
 }
 
-// oneLine is err's message on a single line.
-func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+// oneLine is err's message on a single line: each run of white space
+// (acme.Error puts each subproblem on a line of its own, after a tab)
+// becomes one space.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

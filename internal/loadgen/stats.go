@@ -33,6 +33,10 @@ type Summary struct {
 	IgnoreRetryAfter bool    `json:"ignore_retry_after"`
 	DurationSeconds  float64 `json:"duration_seconds"` // wall time of the flows (not of account registration)
 	FlowsPerSecond   float64 `json:"flows_per_second"` // Completed / DurationSeconds
+	// KeysSeconds is the wall time spent making the flows' RSA keys and
+	// CSRs before the flows started (not in DurationSeconds); 0 for
+	// ECDSA keys, made in each flow before its clock starts.
+	KeysSeconds float64 `json:"keys_seconds"`
 	// Steps has one entry per step in flow order (see StepNames); a step
 	// skipped by a flow (e.g. a reused authorization) counts as 0 ms.
 	Steps []StepSummary `json:"steps"`
@@ -81,8 +85,9 @@ type collector struct {
 	failed    int
 	errors    map[string]*ErrorGroup
 	retries   atomic.Int64
-	requests  atomic.Int64 // requests sent, counted by captureTransport
-	setupReqs int64        // requests sent before the flows started
+	requests  atomic.Int64  // requests sent, counted by captureTransport
+	setupReqs int64         // requests sent before the flows started
+	prepared  time.Duration // making certificate keys before the flows (prepare)
 }
 
 func newCollector() *collector { return &collector{errors: map[string]*ErrorGroup{}} }
@@ -135,7 +140,7 @@ func (c *collector) summary(cfg *Config, elapsed time.Duration) *Summary {
 	s := &Summary{Directory: cfg.DirectoryURL, RunID: cfg.RunID, Flows: cfg.Flows, Completed: c.completed,
 		Failed: c.failed, Concurrency: cfg.Concurrency, Accounts: cfg.Accounts, KeyType: cfg.KeyType,
 		ReuseNames: cfg.ReuseNames, IgnoreRetryAfter: cfg.IgnoreRetryAfter,
-		DurationSeconds: elapsed.Seconds(), Retries: int(c.retries.Load()), Errors: []ErrorGroup{}}
+		DurationSeconds: elapsed.Seconds(), KeysSeconds: c.prepared.Seconds(), Retries: int(c.retries.Load()), Errors: []ErrorGroup{}}
 	if elapsed > 0 {
 		s.FlowsPerSecond = float64(c.completed) / elapsed.Seconds()
 	}
@@ -218,6 +223,30 @@ func errorKey(err error) string {
 	return "client error" + step
 }
 
+// failKey groups the error of a flow run under runCtx: as errorKey, except
+// that a flow cut short because the whole run ended (not by its own
+// FlowTimeout) is "run interrupted (STEP)" or "run timed out (STEP)", so
+// that a report after Ctrl-C or --timeout does not read like a slow server.
+func failKey(runCtx context.Context, err error) string {
+	if runCtx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return errorKey(err)
+	}
+	step := ""
+	var fe *flowError
+	if errors.As(err, &fe) {
+		step = " (" + fe.step + ")"
+	}
+	return runEnded(runCtx) + step
+}
+
+// runEnded says why runCtx, which is done, ended.
+func runEnded(runCtx context.Context) string {
+	if errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+		return "run timed out"
+	}
+	return "run interrupted"
+}
+
 func problemType(e *acme.Error) string {
 	if e.ProblemType != "" {
 		return e.ProblemType
@@ -239,6 +268,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	b.WriteString(")\n")
 	fmt.Fprintf(&b, "throughput  %.1f flows/s\n", s.FlowsPerSecond)
+	if s.KeysSeconds > 0 {
+		fmt.Fprintf(&b, "keys        %d %s keys and CSRs made before the flows in %.2fs (not in the throughput)\n",
+			s.Flows, s.KeyType, s.KeysSeconds)
+	}
 	if s.Completed > 0 {
 		fmt.Fprintf(&b, "requests    %.2f per completed flow (%d in all)\n", s.RequestsPerFlow, s.Requests)
 	}
