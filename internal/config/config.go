@@ -515,9 +515,11 @@ func (d *duration) String() string {
 	return FormatDuration(*d.p)
 }
 
-// FormatDuration writes whole days as "90d", anything else as Go does.
+// FormatDuration writes a positive whole number of days as "90d",
+// anything else as Go does ("36h0m0s", "-24h0m0s"): ParseDuration reads
+// every result back as v (it refuses a negative day count).
 func FormatDuration(v time.Duration) string {
-	if v != 0 && v%(24*time.Hour) == 0 {
+	if v > 0 && v%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}
 	return v.String()
