@@ -418,7 +418,7 @@ func Resolve(fs *pflag.FlagSet) error {
 	known := func(k string) bool {
 		return k != "config" && (fs.Lookup(k) != nil || serve.Lookup(k) != nil || other[k])
 	}
-	file := map[string]any{}
+	file := map[string]yaml.Node{}
 	path, _ := fs.GetString("config")
 	if path == "" {
 		path = os.Getenv(EnvName("config"))
@@ -463,13 +463,57 @@ func Resolve(fs *pflag.FlagSet) error {
 			}
 			return
 		}
-		if v, ok := file[f.Name]; ok {
-			if e := f.Value.Set(fmt.Sprint(v)); e != nil {
+		if n, ok := file[f.Name]; ok {
+			v, e := settingText(&n)
+			if e != nil {
+				err = fmt.Errorf("config file %s: %s: %w", path, f.Name, e)
+				return
+			}
+			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("config file %s: %s: %s", path, f.Name, valueError(f, e))
 			}
 		}
 	})
 	return err
+}
+
+// settingText is the text that the YAML value n of a setting stands for,
+// as a flag or CERTGATE_* variable would give it: a scalar as written
+// (2024-01-01 stays that, not a time), "" for null, a list of scalars
+// joined with commas, as the settings that take several values read them
+// ("caa-identities: [a.example, b.example]"). A mapping, or a list holding
+// one, is an error.
+func settingText(n *yaml.Node) (string, error) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	scalar := func(n *yaml.Node) (string, bool) {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind != yaml.ScalarNode {
+			return "", false
+		}
+		if n.Tag == "!!null" {
+			return "", true
+		}
+		return n.Value, true
+	}
+	if n.Kind == yaml.SequenceNode {
+		parts := make([]string, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, ok := scalar(c)
+			if !ok {
+				return "", errors.New("want a value or a list of values, not a nested list or mapping")
+			}
+			parts = append(parts, v)
+		}
+		return strings.Join(parts, ","), nil
+	}
+	if v, ok := scalar(n); ok {
+		return v, nil
+	}
+	return "", errors.New("want a value or a list of values, not a mapping")
 }
 
 // valueError says what a setting expects instead of a parser's internals.
@@ -530,9 +574,11 @@ func (d *duration) String() string {
 	return FormatDuration(*d.p)
 }
 
-// FormatDuration writes whole days as "90d", anything else as Go does.
+// FormatDuration writes a positive whole number of days as "90d",
+// anything else as Go does ("36h0m0s", "-24h0m0s"): ParseDuration reads
+// every result back as v (it refuses a negative day count).
 func FormatDuration(v time.Duration) string {
-	if v != 0 && v%(24*time.Hour) == 0 {
+	if v > 0 && v%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}
 	return v.String()

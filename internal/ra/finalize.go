@@ -80,7 +80,7 @@ func KeyBits(pub crypto.PublicKey) int {
 
 // CheckCSR parses a finalize CSR (DER) and checks it against the order's
 // identifiers (RFC 8555 §7.4): valid self-signature, allowed key, not the
-// account key, SANs equal to the identifiers as a set (DNS names compared
+// account key, SANs equal to the identifiers as a set (DNS names compared ASCII
 // case-insensitively), Subject CN absent or one of the identifiers, and no
 // e-mail or URI SANs. Errors are badCSR problems (the account key too:
 // RFC 8555 §6.7 has badPublicKey for the JWS key, badCSR for a CSR that
@@ -108,7 +108,7 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	}
 	got := map[acme.Identifier]bool{}
 	for _, n := range csr.DNSNames {
-		got[acme.Identifier{Type: acme.IdentifierDNS, Value: strings.ToLower(n)}] = true
+		got[acme.Identifier{Type: acme.IdentifierDNS, Value: lowerASCII(n)}] = true
 	}
 	for _, ip := range csr.IPAddresses {
 		addr, _ := netip.AddrFromSlice(ip)
@@ -119,7 +119,7 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 		if addr, err := netip.ParseAddr(cn); err == nil {
 			cnID = acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}
 		} else {
-			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: strings.ToLower(cn)}
+			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: lowerASCII(cn)}
 		}
 		if !want[cnID] {
 			return nil, acme.NewProblem(acme.BadCSR, "the CSR's common name %q is not an identifier of the order", cn)
@@ -143,6 +143,21 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR's names must equal the order's identifiers (missing %v, not in the order %v)", missing, extra)
 	}
 	return csr, nil
+}
+
+// lowerASCII lower-cases the ASCII letters of s and leaves every other
+// byte as it is: DNS names compare case-insensitively in ASCII only (RFC
+// 4343 §3). strings.ToLower would also fold non-ASCII letters, the
+// Kelvin sign U+212A to "k" among them, so that a CSR common name that
+// is no DNS name would match an order's identifier.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // newSerial returns a new serial made now and its hex form (store.NewSerial:

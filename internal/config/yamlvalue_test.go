@@ -1,0 +1,53 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// TestConfigFileValuesAsWritten: a YAML value is read as the text a flag
+// would take: a list as its comma-separated elements (not Go's "[a b]"),
+// a date-like scalar as written (not a time.Time's "2024-01-01 00:00:00
+// +0000 UTC"); a mapping is refused naming the setting.
+func TestConfigFileValuesAsWritten(t *testing.T) {
+	resolve := func(t *testing.T, yaml string) (*Serve, error) {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		r := ServeFlags(fs)
+		if err := fs.Parse([]string{"--config", file}); err != nil {
+			t.Fatal(err)
+		}
+		return r()
+	}
+	s, err := resolve(t, "caa-identities: [a.example, B.example]\nva-deny-networks:\n  - 10.0.0.0/8\n  - 192.0.2.1\nhostname: 2024-01-01\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a.example", "b.example"}; !slices.Equal(s.CAAIdentities, want) {
+		t.Errorf("caa-identities = %q, want %q", s.CAAIdentities, want)
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}; !slices.Equal(s.VADenyNetworks, want) {
+		t.Errorf("va-deny-networks = %v, want %v", s.VADenyNetworks, want)
+	}
+	if s.Hostname != "2024-01-01" {
+		t.Errorf("hostname = %q, want 2024-01-01 as written", s.Hostname)
+	}
+	for yaml, want := range map[string]string{
+		"hostname: {a: b}\n":         "hostname: want a value or a list of values, not a mapping",
+		"caa-identities: [[a], b]\n": "caa-identities: want a value or a list of values, not a nested list or mapping",
+	} {
+		if _, err := resolve(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", yaml, err, want)
+		}
+	}
+}
