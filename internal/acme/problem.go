@@ -5,8 +5,10 @@
 package acme
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -118,6 +120,21 @@ func (p *Problem) HTTPStatus() int {
 		return s
 	}
 	return http.StatusBadRequest
+}
+
+// Internal logs err on log as the failure of what and returns a
+// serverInternal problem that carries no internals ("WHAT failed; the
+// server log has details"; RFC 8555 §6.7). An error that is only the
+// request's own cancellation (ctx is done and err wraps its cause: the
+// client closed its connection or gave up) is logged at Info, not Error:
+// nothing failed on the server and nobody reads the problem.
+func Internal(ctx context.Context, log *slog.Logger, what string, err error) *Problem {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		log.InfoContext(ctx, what+": request canceled", "err", err)
+	} else {
+		log.ErrorContext(ctx, what, "err", err)
+	}
+	return NewProblem(ServerInternal, "%s failed; the server log has details", what)
 }
 
 // NewProblem returns a Problem of type t with a formatted detail and the

@@ -413,10 +413,10 @@ func randomB64(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// internal logs err and returns a serverInternal problem without internals.
+// internal logs err and returns a serverInternal problem without internals
+// (acme.Internal: a client's own cancellation is logged at Info).
 func (r *RA) internal(ctx context.Context, what string, err error) error {
-	r.log.ErrorContext(ctx, what, "err", err)
-	return acme.NewProblem(acme.ServerInternal, "%s failed; the server log has details", what)
+	return acme.Internal(ctx, r.log, what, err)
 }
 
 // ---- accounts (RFC 8555 §7.3) ----

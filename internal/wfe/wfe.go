@@ -335,9 +335,10 @@ func (w *WFE) handleIn(e metrics.Endpoint, h handlerFunc, directory func(r *http
 // needs no escapes).
 func link(url, rel string) string { return "<" + url + ">;rel=\"" + rel + "\"" }
 
+// internal logs err and returns a serverInternal problem without internals
+// (acme.Internal: a client's own cancellation is logged at Info).
 func (w *WFE) internal(ctx context.Context, what string, err error) error {
-	w.log.ErrorContext(ctx, what, "err", err)
-	return acme.NewProblem(acme.ServerInternal, "%s failed; the server log has details", what)
+	return acme.Internal(ctx, w.log, what, err)
 }
 
 // writeProblem renders err as an RFC 8555 §6.7 problem document; non-problem
