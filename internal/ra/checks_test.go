@@ -62,6 +62,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "com"}, acme.RejectedIdentifier},                      // bare TLD
 		{acme.Identifier{Type: "dns", Value: "XN--P1AI"}, acme.RejectedIdentifier},                 // bare IDN TLD
 		{acme.Identifier{Type: "dns", Value: "abc.onion"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "\u212Aa.example.test"}, acme.RejectedIdentifier}, // Kelvin sign, which strings.ToLower makes "k"
 		{acme.Identifier{Type: "dns", Value: "*.x.onion"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "999.1.1.1"}, acme.Malformed},
 		{acme.Identifier{Type: "ip", Value: "fe80::1%eth0"}, acme.Malformed},
