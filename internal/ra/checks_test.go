@@ -167,6 +167,12 @@ func TestCheckCSR(t *testing.T) {
 			}
 		})
 	}
+	// A CN with the Kelvin sign (U+212A), which strings.ToLower folds to
+	// "k": not the order's identifier k.example.test.
+	kIDs := []acme.Identifier{{Type: "dns", Value: "k.example.test"}}
+	if _, err := CheckCSR(csr(t, p256, "\u212A.example.test", []string{"k.example.test"}, nil), kIDs, nil); err == nil {
+		t.Fatal("a CSR whose CN has the Kelvin sign was accepted for k.example.test")
+	}
 	// A tampered signature.
 	der := csr(t, p256, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")})
 	der[len(der)-3] ^= 0xff

@@ -119,7 +119,9 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 		if addr, err := netip.ParseAddr(cn); err == nil {
 			cnID = acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}
 		} else {
-			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: strings.ToLower(cn)}
+			// ASCII case folding, as for newOrder identifiers: a CN with
+			// the Kelvin sign (U+212A) names no identifier.
+			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: acme.LowerASCII(cn)}
 		}
 		if !want[cnID] {
 			return nil, acme.NewProblem(acme.BadCSR, "the CSR's common name %q is not an identifier of the order", cn)
