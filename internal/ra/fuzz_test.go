@@ -77,7 +77,7 @@ func FuzzNormalizeIdentifiers(f *testing.F) {
 		{"dns", "*.*.a.test"}, {"dns", "a.*.test"}, {"dns", "*.test"}, {"dns", "exa mple.test"}, {"dns", "10.0.0.1"},
 		{"dns", "192.0.2.01"}, {"dns", "a.123"}, {"dns", "ab--cd.example"}, {"dns", "xn--zz.example"},
 		{"dns", "www.xn--cafe-yvc.example"}, {"dns", "com"}, {"dns", "XN--P1AI"}, {"dns", "abc.onion"},
-		{"ip", "999.1.1.1"}, {"ip", "fe80::1%eth0"}, {"ip", "0.0.0.0"}, {"ip", "::"}, {"ip", "ff02::1"}, {"ip", "::ffff:240.0.0.1"},
+		{"dns", "bücher.example"}, {"dns", "İ.example"}, {"ip", "999.1.1.1"}, {"ip", "fe80::1%eth0"}, {"ip", "0.0.0.0"}, {"ip", "::"}, {"ip", "ff02::1"}, {"ip", "::ffff:240.0.0.1"},
 	} {
 		f.Add(s.typ, s.value)
 	}
