@@ -10,9 +10,12 @@ package wfe_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -45,12 +48,26 @@ type fuzzJWSEnv struct {
 	// newOrder "replaces"), both for fuzz.test.
 	payloads *strings.Replacer
 	certID   string // the value of $CERTID
+	// rsaKey (RSA 2048) and edKey (Ed25519) sign requests whose header
+	// names them by $RSAJWK and $EDJWK, their public JWKs, for the jwk
+	// requests of the other account key types.
+	rsaKey        *rsa.PrivateKey
+	edKey         ed25519.PrivateKey
+	rsaJWK, edJWK string
 }
 
 func newFuzzJWSEnv(t testing.TB) *fuzzJWSEnv {
 	e, _ := benchNewEnv(t, 0, 0)
 	f := &fuzzJWSEnv{benchEnv: e}
 	f.setJWK(t)
+	var err error
+	if f.rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		t.Fatal(err)
+	}
+	if _, f.edKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	f.rsaJWK, f.edJWK = jwkJSON(t, &f.rsaKey.PublicKey), jwkJSON(t, f.edKey.Public())
 	der, _ := f.issue(t)
 	_, f.certID = f.issue(t)
 	f.payloads = strings.NewReplacer("$CERTID", f.certID, "$CERT", base64.RawURLEncoding.EncodeToString(der))
@@ -97,12 +114,15 @@ func (f *fuzzJWSEnv) issue(t testing.TB) (der []byte, certID string) {
 	return der, ariCertID(cert)
 }
 
-func (f *fuzzJWSEnv) setJWK(t testing.TB) {
-	b, err := json.Marshal(jose.JSONWebKey{Key: &f.key.PublicKey})
+func (f *fuzzJWSEnv) setJWK(t testing.TB) { f.jwk = jwkJSON(t, &f.key.PublicKey) }
+
+// jwkJSON is the public key pub as a JWK (RFC 7517), JSON.
+func jwkJSON(t testing.TB, pub any) string {
+	b, err := json.Marshal(jose.JSONWebKey{Key: pub})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.jwk = string(b)
+	return string(b)
 }
 
 // renew registers a new account (with a new key) after a fuzzed request
@@ -135,17 +155,32 @@ func esSign(t testing.TB, key *ecdsa.PrivateKey, input string) []byte {
 	return out
 }
 
-// build fills in the header template (placeholders $NONCE, $URL, $KID and
-// $JWK, the last a JSON value, the others inside strings), signs it with
-// payload (placeholders $CERT, $CERTID) under the harness's key, optionally changes byte i of the
-// signature (xor x, when x != 0), and fills the flattened JWS into the body
-// template ($P, $L, $S: the base64url protected header, payload and
-// signature).
+// build fills in the header template (placeholders $NONCE, $URL, $KID,
+// and $JWK, $RSAJWK or $EDJWK, JSON values, the others inside strings),
+// signs it with payload (placeholders $CERT, $CERTID) under the harness's
+// key (RS256 with the RSA key if the header names it, EdDSA with the
+// Ed25519 key if it names that, else ES256 with the account key),
+// optionally changes byte i of the signature (xor x, when x != 0), and
+// fills the flattened JWS into the body template ($P, $L, $S: the
+// base64url protected header, payload and signature).
 func (f *fuzzJWSEnv) build(t testing.TB, header, url string, payload []byte, body string, i int, x byte) []byte {
-	h := strings.NewReplacer("$NONCE", f.nonces(t, 1)[0], "$URL", url, "$KID", f.kid, "$JWK", f.jwk).Replace(header)
+	h := strings.NewReplacer("$NONCE", f.nonces(t, 1)[0], "$URL", url, "$KID", f.kid, "$JWK", f.jwk,
+		"$RSAJWK", f.rsaJWK, "$EDJWK", f.edJWK).Replace(header)
 	p := base64.RawURLEncoding.EncodeToString([]byte(h))
 	l := base64.RawURLEncoding.EncodeToString([]byte(f.payloads.Replace(string(payload))))
-	sig := esSign(t, f.key, p+"."+l)
+	var sig []byte
+	switch input := p + "." + l; {
+	case strings.Contains(header, "$RSAJWK"):
+		sum := sha256.Sum256([]byte(input))
+		var err error
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, f.rsaKey, crypto.SHA256, sum[:]); err != nil {
+			t.Fatal(err)
+		}
+	case strings.Contains(header, "$EDJWK"):
+		sig = ed25519.Sign(f.edKey, []byte(input))
+	default:
+		sig = esSign(t, f.key, input)
+	}
 	if x != 0 {
 		sig[i%len(sig)] ^= x
 	}
@@ -201,6 +236,11 @@ func FuzzJWS(f *testing.F) {
 		{0, jwkHdr, `{"onlyReturnExisting":true}`, flat},
 		{0, jwkHdr, `{"contact":["mailto:a@example.com"],"termsOfServiceAgreed":true}`, flat},
 		{0, kidHdr, `{}`, flat},
+		{0, `{"alg":"RS256","jwk":$RSAJWK,"nonce":"$NONCE","url":"$URL"}`, `{"termsOfServiceAgreed":true}`, flat},
+		{0, `{"alg":"EdDSA","jwk":$EDJWK,"nonce":"$NONCE","url":"$URL"}`, `{"termsOfServiceAgreed":true}`, flat},
+		{0, `{"alg":"ES256","jwk":$RSAJWK,"nonce":"$NONCE","url":"$URL"}`, `{"termsOfServiceAgreed":true}`, flat},
+		{0, `{"alg":"RS256","jwk":$EDJWK,"nonce":"$NONCE","url":"$URL"}`, `{"termsOfServiceAgreed":true}`, flat},
+		{3, `{"alg":"EdDSA","jwk":$EDJWK,"nonce":"$NONCE","url":"$URL"}`, `{"certificate":"$CERT","reason":1}`, flat},
 		{1, kidHdr, ``, flat},
 		{1, kidHdr, `{"contact":[]}`, flat},
 		{1, jwkHdr, ``, flat},
