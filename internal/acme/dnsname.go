@@ -74,6 +74,25 @@ func CheckDNSName(name string) string {
 	return ""
 }
 
+// LowerASCII returns s with the ASCII letters A–Z in lower case and every
+// other byte unchanged: the case folding of DNS names (RFC 4343 §3), which,
+// unlike strings.ToLower, never turns a non-ASCII character into an ASCII
+// one (the Kelvin sign U+212A into "k").
+func LowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // checkReservedLabel returns why the lower-case LDH label l is refused as
 // a reserved LDH label (RFC 5890 §2.3.1: "--" in its third and fourth
 // characters), or "". Only IDNA A-labels ("xn--") are allowed among them,

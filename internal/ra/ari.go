@@ -53,13 +53,13 @@ func ParseCertID(s string) (CertID, error) {
 	if !ok || a == "" || b == "" || strings.Contains(b, ".") {
 		return bad("want base64url(AKI keyIdentifier) \".\" base64url(serial)")
 	}
-	aki, err := base64.RawURLEncoding.DecodeString(a)
+	aki, err := decodeCertIDPart(a)
 	if err != nil {
-		return bad("the keyIdentifier part is not unpadded base64url")
+		return bad("the keyIdentifier part is not canonical unpadded base64url")
 	}
-	ser, err := base64.RawURLEncoding.DecodeString(b)
+	ser, err := decodeCertIDPart(b)
 	if err != nil {
-		return bad("the serial part is not unpadded base64url")
+		return bad("the serial part is not canonical unpadded base64url")
 	}
 	// DER INTEGER content octets: minimal two's complement, positive.
 	switch {
@@ -71,6 +71,18 @@ func ParseCertID(s string) (CertID, error) {
 		return bad("the serial is not minimally encoded")
 	}
 	return CertID{AKI: aki, Serial: new(big.Int).SetBytes(ser).Text(16)}, nil
+}
+
+// decodeCertIDPart decodes one part of a CertID: unpadded base64url in
+// its canonical form only (RFC 4648 §3.5: the pad bits are zero), so that
+// a certificate has exactly one identifier (an order keeps its "replaces"
+// as the client sent it). encoding/base64 skips CR and LF even in strict
+// mode, hence the explicit check.
+func decodeCertIDPart(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("line break in base64url")
+	}
+	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
 func truncate(s string, n int) string {

@@ -22,7 +22,10 @@ func TestParseCertID(t *testing.T) {
 			t.Errorf("ParseCertID(%q) = %+v, %v; want serial %s", in, id, err, want)
 		}
 	}
-	for _, in := range []string{"", ".", aki, aki + ".", "." + aki, enc(0x80), enc(0x00, 0x01), enc(1) + ".x", "a+b." + aki, aki + "=.AQ", enc(make([]byte, 22)...)} {
+	for _, in := range []string{"", ".", aki, aki + ".", "." + aki, enc(0x80), enc(0x00, 0x01), enc(1) + ".x", "a+b." + aki, aki + "=.AQ", enc(make([]byte, 22)...),
+		// Non-canonical base64url (found by FuzzParseCertID): pad bits
+		// set ("AR" and "AQ" both decode to 0x01), a line break.
+		aki + ".AR", "00.A0", aki + ".A\nQ", aki[:2] + "\r\n" + aki[2:] + ".AQ"} {
 		_, err := ParseCertID(in)
 		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.Malformed {
 			t.Errorf("ParseCertID(%q) = %v, want malformed", in, err)

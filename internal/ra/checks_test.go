@@ -62,6 +62,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "com"}, acme.RejectedIdentifier},                      // bare TLD
 		{acme.Identifier{Type: "dns", Value: "XN--P1AI"}, acme.RejectedIdentifier},                 // bare IDN TLD
 		{acme.Identifier{Type: "dns", Value: "abc.onion"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "dns", Value: "\u212Aa.example.test"}, acme.RejectedIdentifier}, // Kelvin sign, which strings.ToLower makes "k"
 		{acme.Identifier{Type: "dns", Value: "*.x.onion"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "999.1.1.1"}, acme.Malformed},
 		{acme.Identifier{Type: "ip", Value: "fe80::1%eth0"}, acme.Malformed},
@@ -165,6 +166,12 @@ func TestCheckCSR(t *testing.T) {
 				t.Fatalf("got %v, want %s", err, tt.want)
 			}
 		})
+	}
+	// A CN with the Kelvin sign (U+212A), which strings.ToLower folds to
+	// "k": not the order's identifier k.example.test.
+	kIDs := []acme.Identifier{{Type: "dns", Value: "k.example.test"}}
+	if _, err := CheckCSR(csr(t, p256, "\u212A.example.test", []string{"k.example.test"}, nil), kIDs, nil); err == nil {
+		t.Fatal("a CSR whose CN has the Kelvin sign was accepted for k.example.test")
 	}
 	// A tampered signature.
 	der := csr(t, p256, "", []string{"a.example.test", "*.example.test"}, []net.IP{net.ParseIP("::1")})

@@ -108,7 +108,7 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	}
 	got := map[acme.Identifier]bool{}
 	for _, n := range csr.DNSNames {
-		got[acme.Identifier{Type: acme.IdentifierDNS, Value: lowerASCII(n)}] = true
+		got[acme.Identifier{Type: acme.IdentifierDNS, Value: acme.LowerASCII(n)}] = true
 	}
 	for _, ip := range csr.IPAddresses {
 		addr, _ := netip.AddrFromSlice(ip)
@@ -119,7 +119,9 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 		if addr, err := netip.ParseAddr(cn); err == nil {
 			cnID = acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}
 		} else {
-			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: lowerASCII(cn)}
+			// ASCII case folding, as for newOrder identifiers: a CN with
+			// the Kelvin sign (U+212A) names no identifier.
+			cnID = acme.Identifier{Type: acme.IdentifierDNS, Value: acme.LowerASCII(cn)}
 		}
 		if !want[cnID] {
 			return nil, acme.NewProblem(acme.BadCSR, "the CSR's common name %q is not an identifier of the order", cn)
@@ -145,23 +147,6 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	return csr, nil
 }
 
-// lowerASCII lower-cases the ASCII letters of s and leaves every other
-// byte as it is: DNS names compare case-insensitively in ASCII only (RFC
-// 4343 §3). strings.ToLower would also fold non-ASCII letters, the
-// Kelvin sign U+212A to "k" among them, so that a CSR common name that
-// is no DNS name would match an order's identifier.
-func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// newSerial returns a new serial made now and its hex form (store.NewSerial:
-// the time in milliseconds, then 112 random bits; 20 octets).
 // checkWeakKey refuses, with badCSR, a CSR key anyone can recover the
 // private key of (certlint.KeyChecker: small ECDSA keys and RSA moduli
 // the issuance lint would refuse after the order moved to processing, and
@@ -173,6 +158,8 @@ func (r *RA) checkWeakKey(pub crypto.PublicKey) error {
 	return nil
 }
 
+// newSerial returns a new serial made now and its hex form (store.NewSerial:
+// the time in milliseconds, then 112 random bits; 20 octets).
 func newSerial(now time.Time) (*big.Int, string) { return store.NewSerial(now) }
 
 // Finalize issues the certificate of order o for account a from the CSR

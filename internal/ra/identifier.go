@@ -58,7 +58,10 @@ func NormalizeIdentifiers(in []acme.Identifier) ([]acme.Identifier, error) {
 func normalizeIdentifier(id acme.Identifier) (acme.Identifier, *acme.Problem) {
 	switch id.Type {
 	case acme.IdentifierDNS:
-		name := strings.ToLower(id.Value)
+		// ASCII letters only: strings.ToLower maps the Kelvin sign
+		// (U+212A) to "k", which would turn a name that is not ASCII
+		// (RFC 8555 §7.1.4) into an accepted one the client never sent.
+		name := acme.LowerASCII(id.Value)
 		if err := acme.CheckDNSName(name); err != "" {
 			return id, acme.NewProblem(acme.RejectedIdentifier, "invalid DNS name %q: %s", id.Value, err)
 		}

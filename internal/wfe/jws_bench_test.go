@@ -45,6 +45,8 @@ const benchChunk = 16384
 // benchEnv is an in-process front end with one registered ES256 account.
 type benchEnv struct {
 	h    http.Handler
+	st   *store.Store
+	ca   *local.CA
 	key  *ecdsa.PrivateKey
 	kid  string // account URL
 	acct string // account path
@@ -53,7 +55,7 @@ type benchEnv struct {
 // benchNewEnv builds the front end as internal/server does. acctCacheTTL is
 // set on wfe.Config's AccountCacheTTL when the field exists (it mirrors the
 // server's setting); ok is false when it does not exist but was asked for.
-func benchNewEnv(b *testing.B, acctCacheTTL time.Duration, maxNonces int) (*benchEnv, bool) {
+func benchNewEnv(b testing.TB, acctCacheTTL time.Duration, maxNonces int) (*benchEnv, bool) {
 	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -84,7 +86,7 @@ func benchNewEnv(b *testing.B, acctCacheTTL time.Duration, maxNonces int) (*benc
 		}
 		f.Set(reflect.ValueOf(acctCacheTTL))
 	}
-	e := &benchEnv{h: wfe.New(cfg, r, st, log)}
+	e := &benchEnv{h: wfe.New(cfg, r, st, log), st: st, ca: ca}
 	if e.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		b.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func benchNewEnv(b *testing.B, acctCacheTTL time.Duration, maxNonces int) (*benc
 }
 
 // nonces fetches n fresh nonces with HEAD new-nonce.
-func (e *benchEnv) nonces(b *testing.B, n int) []string {
+func (e *benchEnv) nonces(b testing.TB, n int) []string {
 	b.Helper()
 	out := make([]string, n)
 	for i := range out {
@@ -126,7 +128,7 @@ func (e *benchEnv) serve(body []byte, path string) *httptest.ResponseRecorder {
 
 // benchSign signs payload as an ACME client does with go-jose: ES256, "kid"
 // when kid is set, else the public key embedded as "jwk".
-func benchSign(b *testing.B, key *ecdsa.PrivateKey, kid, nonce, url string, payload []byte) []byte {
+func benchSign(b testing.TB, key *ecdsa.PrivateKey, kid, nonce, url string, payload []byte) []byte {
 	b.Helper()
 	opts := &jose.SignerOptions{EmbedJWK: kid == "", ExtraHeaders: map[jose.HeaderKey]any{"nonce": nonce, "url": url}}
 	var sk jose.SigningKey
