@@ -633,8 +633,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		// only (its clients are scripts and curl), plain HTTP refused as on
 		// listen.
 		adminSplit := newSplitListener(s.adminLn)
-		adminTLS := tlsCfg.Clone()
-		adminTLS.NextProtos = []string{"http/1.1"}
+		// A config of its own, not a Clone of tlsCfg: httpsSrv.Serve,
+		// already running, writes to tlsCfg (net/http's HTTP/2 set-up).
+		adminTLS := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
 		adminHTTPS, adminPlain := newHTTPS(s.adminHandler(), adminTLS), newPlain(s.adminPlainHandler())
 		servers = append(servers, adminHTTPS, adminPlain)
 		splits = append(splits, adminSplit)
