@@ -50,6 +50,8 @@ type Store interface {
 	RespondChallenge(ctx context.Context, id, owner string, now, until time.Time,
 		decide func(c *store.Challenge, a *store.Authorization) (bool, error)) (*store.Challenge, *store.Authorization, bool, error)
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
+	RequestChallengeRetry(ctx context.Context, id string, at time.Time) error
+	ChallengeRetryRequestedAt(ctx context.Context, id string) (time.Time, error)
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
 	EndChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now time.Time) error
 	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error
@@ -93,8 +95,15 @@ type Config struct {
 	Backdate             time.Duration // notBefore = now - Backdate (clock skew); default 1 minute
 	ValidationAttempts   int           // attempts before a challenge turns invalid (RFC 8555 §8.2); default 3
 	RetryDelay           time.Duration // delay before the 2nd attempt, doubled each time; default 1s
-	ValidationWorkers    int           // concurrent validations; default 32
-	CRLValidity          time.Duration // nextUpdate - thisUpdate of CRLs, and how long an expired certificate stays on them; default 24h
+	// RetryPoll is how often a validation waiting between attempts reads
+	// its challenge's row for a retry requested through another node
+	// (RFC 8555 §8.2; store.RequestChallengeRetry): such a request is
+	// answered within it. Nothing is read when the wait is not longer
+	// than RetryPoll, when no attempt failed (no wait), or when Exclusive
+	// (no other node). Default 1s; negative disables.
+	RetryPoll         time.Duration
+	ValidationWorkers int           // concurrent validations; default 32
+	CRLValidity       time.Duration // nextUpdate - thisUpdate of CRLs, and how long an expired certificate stays on them; default 24h
 	// CRLRefresh bounds how long a signed CRL is served before a new one
 	// is signed, so that revocations made by other nodes appear within it
 	// (revocations through this node clear it at once); default 1 minute,
@@ -189,6 +198,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxCertValidity, c.CertValidity)
 	def(&c.Backdate, time.Minute)
 	def(&c.RetryDelay, time.Second)
+	def(&c.RetryPoll, time.Second)
 	def(&c.CRLValidity, 24*time.Hour)
 	def(&c.CRLRefresh, time.Minute)
 	c.CRLRefresh = min(c.CRLRefresh, c.CRLValidity/2)

@@ -50,7 +50,9 @@ func (r *RA) RespondChallenge(ctx context.Context, acct *store.Account, az *stor
 		return nil, r.internal(ctx, "challenge lookup", err)
 	}
 	if cur.Status == acme.StatusProcessing {
-		r.requestRetry(cur.ID)
+		if err := r.requestRetry(ctx, cur.ID, now); err != nil {
+			return nil, err
+		}
 	}
 	return cur, nil
 }
@@ -86,38 +88,53 @@ func (r *RA) RespondChallengeID(ctx context.Context, acct *store.Account, id str
 	case started:
 		r.validateStarted(acct, az, c, now)
 	case c.Status == acme.StatusProcessing:
-		r.requestRetry(c.ID)
+		if err := r.requestRetry(ctx, c.ID, now); err != nil {
+			return nil, nil, err
+		}
 	}
 	return c, az, nil
 }
 
 // requestRetry asks the validation of processing challenge id to make its
-// next attempt now: a client that responds to a challenge again asks the
-// server to retry (RFC 8555 §8.2: "Servers SHOULD retry a request
+// next attempt now: a client that responds to a challenge again (at now)
+// asks the server to retry (RFC 8555 §8.2: "Servers SHOULD retry a request
 // immediately on receiving such a POST request", e.g. after the client
-// fixed its firewall). A validation waiting in this process between
-// attempts (the doubling RetryDelay) stops waiting; one in an attempt
-// makes its next attempt, if any, without waiting (a request made before
-// an attempt starts is answered by that attempt: a response repeated
-// before the first attempt adds no early one). The retry is one of
-// the validation's ValidationAttempts, not one more: requests for a retry
-// only bring the remaining attempts forward, so they cannot make a
-// challenge validated more often (the rate limiting §8.2 asks for), and a
-// validation that fails is charged to the failed-validations limit once,
-// as before. Nothing happens when the validation does not run in this
-// process (another node holds its lease, or it waits to be resumed); the
-// request is then answered with the challenge as it is.
-func (r *RA) requestRetry(id string) {
+// fixed its firewall). A validation waiting between attempts (the
+// doubling RetryDelay) stops waiting; one in an attempt makes its next
+// attempt, if any, without waiting (a request made before an attempt
+// starts is answered by that attempt: a response repeated before the
+// first attempt adds no early one). The retry is one of the validation's
+// ValidationAttempts, not one more: requests for a retry only bring the
+// remaining attempts forward, so they cannot make a challenge validated
+// more often (the rate limiting §8.2 asks for), and a validation that
+// fails is charged to the failed-validations limit once, as before.
+//
+// When the validation runs in this process it is told in memory, at no
+// cost. Otherwise (another node holds its lease, or it waits to be
+// resumed) the request is recorded in the challenge's row
+// (store.RequestChallengeRetry, one conditional UPDATE, nothing when the
+// challenge is no longer processing), where the validating node sees it
+// within RetryPoll while it waits (waitRetry); with Exclusive storage
+// there is no other node and nothing is written. It returns an internal
+// error when that write fails.
+func (r *RA) requestRetry(ctx context.Context, id string, now time.Time) error {
 	r.waitMu.Lock()
 	wt := r.waiters[id]
 	r.waitMu.Unlock()
-	if wt == nil {
-		return
+	if wt != nil {
+		select {
+		case wt.retry <- struct{}{}:
+		default: // a retry is already asked for
+		}
+		return nil
 	}
-	select {
-	case wt.retry <- struct{}{}:
-	default: // a retry is already asked for
+	if r.cfg.Exclusive {
+		return nil
 	}
+	if err := r.store.RequestChallengeRetry(ctx, id, now); err != nil && !errors.Is(err, store.ErrStale) {
+		return r.internal(ctx, "challenge retry request", err)
+	}
+	return nil
 }
 
 // mayStart reports whether a response to challenge c of az at now starts
@@ -359,6 +376,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge, ret
 		case <-retry:
 		default:
 		}
+		attemptAt := now // and through another node, one recorded before now (waitRetry)
 		start := time.Now()
 		// Control, then CAA before the authorization turns valid, from
 		// every network perspective when configured; a CAA refusal is
@@ -421,23 +439,55 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge, ret
 			}
 			return
 		}
-		t := time.NewTimer(r.cfg.RetryDelay << attempt)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-r.closing:
+		if !r.waitRetry(ctx, id, r.cfg.RetryDelay<<attempt, attemptAt, retry) {
 			// Shutting down: no new attempt; the challenge stays processing
 			// and the next start resumes it.
-			t.Stop()
 			return
-		case <-retry:
-			t.Stop() // the client asked for a retry: the next attempt now
-		case <-t.C:
 		}
 		if c, err = r.store.GetChallenge(ctx, id); err != nil {
 			r.log.Error("validation: reload challenge", "challenge", id, "err", err)
 			return
+		}
+	}
+}
+
+// waitRetry waits d before the next attempt of the validation of
+// challenge id, whose last attempt started at attemptAt, and reports
+// whether to make it: false when ctx is done or Shutdown began. The wait
+// ends early when the client asks for a retry (requestRetry): through this
+// node, by a receive from retry; through another node, by a request
+// recorded at or after attemptAt in the challenge's row, read every
+// RetryPoll while it waits (one read by primary key each; none when d is
+// not longer than RetryPoll, or with Exclusive storage). A read that fails
+// is logged and the wait goes on to d without more reads.
+func (r *RA) waitRetry(ctx context.Context, id string, d time.Duration, attemptAt time.Time, retry <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var poll <-chan time.Time
+	if every := r.cfg.RetryPoll; every > 0 && every < d && !r.cfg.Exclusive {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		poll = tick.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.closing:
+			return false
+		case <-retry:
+			return true // the client asked this node for a retry
+		case <-t.C:
+			return true
+		case <-poll:
+			at, err := r.store.ChallengeRetryRequestedAt(ctx, id)
+			switch {
+			case err == nil && !at.Before(attemptAt):
+				return true // the client asked another node for a retry
+			case err != nil && ctx.Err() == nil:
+				r.log.Error("validation: read retry request", "challenge", id, "err", err)
+				poll = nil
+			}
 		}
 	}
 }

@@ -103,12 +103,12 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 // every certificate's key_hash NULL, and the migrations after it (the Go
 // migration 18 that fills them, the indexes of 00019, 00021 and 00022,
 // the Go migration 23 that fills key_roca, NULL here; 00020 rebuilds the
-// ones it changes) not applied, so that the
-// next Open applies them.
+// ones it changes; the column of 00024, dropped here) not applied, so that
+// the next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
 		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`, `DROP INDEX certificates_profile`,
-			`UPDATE certificates SET key_roca = NULL`} {
+			`UPDATE certificates SET key_roca = NULL`, dropRetryRequested} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -118,17 +118,24 @@ func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	})
 }
 
+// dropRetryRequested undoes migration 00024 (challenges.retry_requested_at),
+// for the helpers that make the next Open apply the migrations again.
+const dropRetryRequested = `ALTER TABLE challenges DROP COLUMN retry_requested_at`
+
 // KeyHashBatch is how many rows migration 18 fills per transaction.
 const KeyHashBatch = keyHashBatch
 
 // ForgetKeyROCA makes s's database look as if its rows were stored before
 // the Go migration 23 (key_roca): every certificate's key_roca NULL and
 // the migration not applied, so that the next Open applies it (the column
-// is there already, as after an interrupted run).
+// is there already, as after an interrupted run). The migrations after it
+// are forgotten too: the column of 00024 is dropped.
 func ForgetKeyROCA(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET key_roca = NULL`); err != nil {
-			return err
+		for _, q := range []string{`UPDATE certificates SET key_roca = NULL`, dropRetryRequested} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id >= ?`, keyROCAMigration)
 		return err
