@@ -173,6 +173,12 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	if errors.As(err, &eabRequired) {
 		return fmt.Errorf("%w (use --eab-kid KID --eab-hmac-key KEY)", err)
 	}
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C or --timeout before the flows ran (registering the
+		// accounts, making the RSA keys): no report, the last line says so
+		// as it does for a run cut short.
+		return fmt.Errorf("%s before the flows started: 0 of %d flows completed (%s)", stopCause(ctx, f.timeout), cfg.Flows, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -189,14 +195,21 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		}
 	}
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && sum.Failed > 0:
-		return fmt.Errorf("--timeout %s reached: %d of %d flows completed", f.timeout, sum.Completed, sum.Flows)
 	case ctx.Err() != nil && sum.Failed > 0:
-		return fmt.Errorf("run interrupted: %d of %d flows completed", sum.Completed, sum.Flows)
+		return fmt.Errorf("%s: %d of %d flows completed", stopCause(ctx, f.timeout), sum.Completed, sum.Flows)
 	case sum.Failed > 0:
 		return fmt.Errorf("%d of %d flows failed", sum.Failed, sum.Flows)
 	}
 	return nil
+}
+
+// stopCause says why the run's context ended: "--timeout D reached" when
+// its deadline passed, else "run interrupted" (Ctrl-C, SIGTERM).
+func stopCause(ctx context.Context, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("--timeout %s reached", timeout)
+	}
+	return "run interrupted"
 }
 
 // jsonOutput is where --json FILE is written. A regular file, or a name

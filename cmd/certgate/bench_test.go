@@ -390,3 +390,24 @@ func TestBenchACMEJSONNotARegularFile(t *testing.T) {
 		}
 	})
 }
+
+// TestBenchACMETimeoutBeforeFlows: --timeout reached while the RSA keys
+// are made, before any flow, ends with the same kind of last line as a run
+// cut short ("--timeout D reached ...: 0 of N flows completed"), not with
+// "making rsa2048 certificate keys: context deadline exceeded".
+func TestBenchACMETimeoutBeforeFlows(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := newRoot(&stdout, &stderr)
+	// 100000 RSA 2048 keys take minutes of CPU: the timeout comes first.
+	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "100000", "-c", "1",
+		"--key-type", "rsa2048", "--timeout", "500ms", "--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort)})
+	err := cmd.Execute()
+	want := "--timeout 500ms reached before the flows started: 0 of 100000 flows completed ("
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to begin %q", err, want)
+	}
+}
