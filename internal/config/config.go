@@ -258,7 +258,10 @@ func checkHostPort(name, v string) error {
 // sameListenAddress reports whether listen addresses a and b (valid
 // host:port) cannot both be bound: the same port (not 0, which picks a
 // free one) and the same host, or either host being all interfaces ("",
-// 0.0.0.0 or ::). Host names are compared as written, not resolved.
+// 0.0.0.0 or ::). Host names are compared as written, not resolved, except
+// that "localhost" is the same host as any loopback address (RFC 6761
+// §6.3): "localhost:9443" binds 127.0.0.1 only, so beside "[::1]:9443" both
+// bind, and https://localhost:9443 reaches either.
 func sameListenAddress(a, b string) bool {
 	ah, ap, _ := net.SplitHostPort(a)
 	bh, bp, _ := net.SplitHostPort(b)
@@ -274,8 +277,14 @@ func sameListenAddress(a, b string) bool {
 	if allIfaces(ah) || allIfaces(bh) {
 		return true
 	}
-	if aip, bip := net.ParseIP(ah), net.ParseIP(bh); aip != nil && bip != nil {
+	aip, bip := net.ParseIP(ah), net.ParseIP(bh)
+	if aip != nil && bip != nil {
 		return aip.Equal(bip)
+	}
+	isLocalhost := func(h string) bool { return strings.EqualFold(strings.TrimSuffix(h, "."), "localhost") }
+	loopback := func(h string, ip net.IP) bool { return isLocalhost(h) || ip != nil && ip.IsLoopback() }
+	if isLocalhost(ah) || isLocalhost(bh) {
+		return loopback(ah, aip) && loopback(bh, bip)
 	}
 	return strings.EqualFold(ah, bh)
 }
