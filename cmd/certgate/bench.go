@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -143,20 +144,17 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		}
 		cfg.EABHMACKey = key
 	}
-	var jsonFile *os.File // --json FILE: written beside FILE, renamed over it at the end
+	var jsonOut *jsonOutput
 	if f.json != "" && f.json != "-" {
 		// Made now, so that a place that cannot be written fails before
 		// the run rather than after it; FILE itself is left alone until
 		// the summary is complete.
-		tmp, err := os.CreateTemp(filepath.Dir(f.json), "."+filepath.Base(f.json)+".*")
+		o, err := newJSONOutput(f.json)
 		if err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
-		jsonFile = tmp
-		defer func() {
-			tmp.Close()
-			os.Remove(tmp.Name()) // gone already when renamed
-		}()
+		jsonOut = o
+		defer o.discard()
 	}
 	if isTerminal(stderr) {
 		cfg.Progress = progressLine(stderr, cfg.Flows)
@@ -175,6 +173,12 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	if errors.As(err, &eabRequired) {
 		return fmt.Errorf("%w (use --eab-kid KID --eab-hmac-key KEY)", err)
 	}
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C or --timeout before the flows ran (registering the
+		// accounts, making the RSA keys): no report, the last line says so
+		// as it does for a run cut short.
+		return fmt.Errorf("%s before the flows started: 0 of %d flows completed (%s)", stopCause(ctx, f.timeout), cfg.Flows, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -186,43 +190,103 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		return err
 	}
 	if f.json != "" {
-		if err := writeJSON(f.json, jsonFile, stdout, sum); err != nil {
+		if err := writeJSON(jsonOut, stdout, sum); err != nil {
 			return err
 		}
 	}
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && sum.Failed > 0:
-		return fmt.Errorf("--timeout %s reached: %d of %d flows completed", f.timeout, sum.Completed, sum.Flows)
 	case ctx.Err() != nil && sum.Failed > 0:
-		return fmt.Errorf("run interrupted: %d of %d flows completed", sum.Completed, sum.Flows)
+		return fmt.Errorf("%s: %d of %d flows completed", stopCause(ctx, f.timeout), sum.Completed, sum.Flows)
 	case sum.Failed > 0:
 		return fmt.Errorf("%d of %d flows failed", sum.Failed, sum.Flows)
 	}
 	return nil
 }
 
-// writeJSON writes sum as indented JSON to stdout when name is "-", else to
-// tmp, a new file in name's directory, which it then renames to name.
-func writeJSON(name string, tmp *os.File, stdout io.Writer, sum *loadgen.Summary) error {
+// stopCause says why the run's context ended: "--timeout D reached" when
+// its deadline passed, else "run interrupted" (Ctrl-C, SIGTERM).
+func stopCause(ctx context.Context, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("--timeout %s reached", timeout)
+	}
+	return "run interrupted"
+}
+
+// jsonOutput is where --json FILE is written. A regular file, or a name
+// not taken yet, gets a temporary file beside it (beside the link's
+// target when FILE is a symbolic link, so that the link stays), made
+// before the run and renamed over it once the summary is complete. Any
+// other file (/dev/stdout, the pipe of bash's >(jq .), a FIFO) cannot be
+// replaced: it is written in place at the end.
+type jsonOutput struct {
+	name string   // FILE as given
+	path string   // the regular file that tmp replaces: FILE, or its link's target
+	tmp  *os.File // nil when FILE is written in place
+}
+
+// newJSONOutput prepares --json FILE (see jsonOutput). Errors: FILE is a
+// directory, or no file can be made beside it.
+func newJSONOutput(name string) (*jsonOutput, error) {
+	o := &jsonOutput{name: name, path: name}
+	if fi, err := os.Stat(name); err == nil {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory", name)
+		}
+		if !fi.Mode().IsRegular() {
+			return o, nil
+		}
+		if o.path, err = filepath.EvalSymlinks(name); err != nil {
+			return nil, err
+		}
+	} else if fi, err := os.Lstat(name); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return o, nil // a dangling link: written through, which makes its target
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(o.path), "."+filepath.Base(o.path)+".*")
+	if err != nil {
+		return nil, err
+	}
+	o.tmp = tmp
+	return o, nil
+}
+
+// discard removes the temporary file unless write renamed it.
+func (o *jsonOutput) discard() {
+	if o.tmp != nil {
+		o.tmp.Close()
+		os.Remove(o.tmp.Name()) // gone already when renamed
+	}
+}
+
+// write puts b in place of FILE (see jsonOutput).
+func (o *jsonOutput) write(b []byte) error {
+	if o.tmp == nil {
+		return os.WriteFile(o.name, b, 0o644)
+	}
+	if _, err := o.tmp.Write(b); err != nil {
+		return err
+	}
+	if err := o.tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := o.tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(o.tmp.Name(), o.path)
+}
+
+// writeJSON writes sum as indented JSON to stdout when out is nil (--json
+// -), else to out.
+func writeJSON(out *jsonOutput, stdout io.Writer, sum *loadgen.Summary) error {
 	b, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
-	if name == "-" {
+	if out == nil {
 		_, err = stdout.Write(b)
 		return err
 	}
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("--json: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("--json: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--json: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err := out.write(b); err != nil {
 		return fmt.Errorf("--json: %w", err)
 	}
 	return nil

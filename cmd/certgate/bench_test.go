@@ -323,3 +323,91 @@ func TestBenchACMEInterrupted(t *testing.T) {
 		t.Errorf("report lacks the flows not started:\n%s", &stdout)
 	}
 }
+
+// TestBenchACMEJSONNotARegularFile: --json names a pipe (bash's
+// ">(jq .)" passes /dev/fd/N; /dev/stdout is another) or a symbolic link.
+// The summary goes through the pipe, and through the link to its target,
+// which stays a link: a temporary file renamed over FILE could not be made
+// in /dev/fd, and replaced the link (as root, it would have replaced
+// /dev/stdout itself with a regular file).
+func TestBenchACMEJSONNotARegularFile(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	run := func(t *testing.T, jsonArg string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := newRoot(&stdout, &stderr)
+		cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "1", "-c", "1",
+			"--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort), "--json", jsonArg})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("bench acme --json %s: %v", jsonArg, err)
+		}
+	}
+	summary := func(t *testing.T, b []byte) {
+		t.Helper()
+		var s loadgen.Summary
+		if err := json.Unmarshal(b, &s); err != nil || s.Completed != 1 {
+			t.Fatalf("not the JSON summary: %v\n%s", err, b)
+		}
+	}
+	t.Run("pipe", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(r)
+			got <- b
+		}()
+		run(t, "/dev/fd/"+strconv.Itoa(int(w.Fd())))
+		w.Close()
+		summary(t, <-got)
+	})
+	t.Run("symbolic link", func(t *testing.T) {
+		dir := t.TempDir()
+		target, link := filepath.Join(dir, "target.json"), filepath.Join(dir, "link.json")
+		if err := os.WriteFile(target, []byte("earlier\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("target.json", link); err != nil {
+			t.Fatal(err)
+		}
+		run(t, link)
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("%s is no longer a symbolic link: %v, %v", link, fi.Mode(), err)
+		}
+		b, err := os.ReadFile(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		summary(t, b)
+		if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+			t.Errorf("%d files in %s, want target.json and link.json: %v", len(entries), dir, entries)
+		}
+	})
+}
+
+// TestBenchACMETimeoutBeforeFlows: --timeout reached while the RSA keys
+// are made, before any flow, ends with the same kind of last line as a run
+// cut short ("--timeout D reached ...: 0 of N flows completed"), not with
+// "making rsa2048 certificate keys: context deadline exceeded".
+func TestBenchACMETimeoutBeforeFlows(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := newRoot(&stdout, &stderr)
+	// 100000 RSA 2048 keys take minutes of CPU: the timeout comes first.
+	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "100000", "-c", "1",
+		"--key-type", "rsa2048", "--timeout", "500ms", "--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort)})
+	err := cmd.Execute()
+	want := "--timeout 500ms reached before the flows started: 0 of 100000 flows completed ("
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to begin %q", err, want)
+	}
+}

@@ -121,6 +121,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
+	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
+		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
+	}
 	return func() (*Serve, error) {
 		if err := Resolve(fs); err != nil {
 			return nil, err
@@ -255,7 +258,10 @@ func checkHostPort(name, v string) error {
 // sameListenAddress reports whether listen addresses a and b (valid
 // host:port) cannot both be bound: the same port (not 0, which picks a
 // free one) and the same host, or either host being all interfaces ("",
-// 0.0.0.0 or ::). Host names are compared as written, not resolved.
+// 0.0.0.0 or ::). Host names are compared as written, not resolved, except
+// that "localhost" is the same host as any loopback address (RFC 6761
+// §6.3): "localhost:9443" binds 127.0.0.1 only, so beside "[::1]:9443" both
+// bind, and https://localhost:9443 reaches either.
 func sameListenAddress(a, b string) bool {
 	ah, ap, _ := net.SplitHostPort(a)
 	bh, bp, _ := net.SplitHostPort(b)
@@ -271,8 +277,14 @@ func sameListenAddress(a, b string) bool {
 	if allIfaces(ah) || allIfaces(bh) {
 		return true
 	}
-	if aip, bip := net.ParseIP(ah), net.ParseIP(bh); aip != nil && bip != nil {
+	aip, bip := net.ParseIP(ah), net.ParseIP(bh)
+	if aip != nil && bip != nil {
 		return aip.Equal(bip)
+	}
+	isLocalhost := func(h string) bool { return strings.EqualFold(strings.TrimSuffix(h, "."), "localhost") }
+	loopback := func(h string, ip net.IP) bool { return isLocalhost(h) || ip != nil && ip.IsLoopback() }
+	if isLocalhost(ah) || isLocalhost(bh) {
+		return loopback(ah, aip) && loopback(bh, bip)
 	}
 	return strings.EqualFold(ah, bh)
 }
@@ -464,26 +476,29 @@ func Resolve(fs *pflag.FlagSet) error {
 			return
 		}
 		if n, ok := file[f.Name]; ok {
-			v, e := settingText(&n)
-			if e != nil {
+			if e := setFromYAML(f, &n); e != nil {
 				err = fmt.Errorf("config file %s: %s: %w", path, f.Name, e)
-				return
-			}
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("config file %s: %s: %s", path, f.Name, valueError(f, e))
 			}
 		}
 	})
 	return err
 }
 
-// settingText is the text that the YAML value n of a setting stands for,
-// as a flag or CERTGATE_* variable would give it: a scalar as written
-// (2024-01-01 stays that, not a time), "" for null, a list of scalars
-// joined with commas, as the settings that take several values read them
-// ("caa-identities: [a.example, b.example]"). A mapping, or a list holding
-// one, is an error.
-func settingText(n *yaml.Node) (string, error) {
+// listAnnotation marks a string setting that takes several comma-separated
+// values (va-dns-resolver, va-deny-networks, perspectives): in the
+// --config file it also takes a YAML list (setFromYAML).
+const listAnnotation = "certgate_list"
+
+// setFromYAML sets f to the YAML value n of its setting, as a flag or
+// CERTGATE_* variable would give it: a scalar as written (2024-01-01 stays
+// that, not a time), "" for null. A list is taken by a setting of several
+// values only: one of a list type (caa-identities) gets its elements, one
+// that takes comma-separated values (listAnnotation) the elements joined
+// with commas ("va-dns-resolver: [10.0.0.53:53, 10.0.1.53:53]"); any other
+// setting refuses it, as it refuses a mapping, rather than read "[a, b]"
+// as the one value "a,b" (a data directory named "a,b", one webhook URL
+// made of two). Errors name the YAML form or the value expected.
+func setFromYAML(f *pflag.Flag, n *yaml.Node) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -499,21 +514,37 @@ func settingText(n *yaml.Node) (string, error) {
 		}
 		return n.Value, true
 	}
-	if n.Kind == yaml.SequenceNode {
-		parts := make([]string, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, ok := scalar(c)
-			if !ok {
-				return "", errors.New("want a value or a list of values, not a nested list or mapping")
-			}
-			parts = append(parts, v)
-		}
-		return strings.Join(parts, ","), nil
-	}
 	if v, ok := scalar(n); ok {
-		return v, nil
+		if err := f.Value.Set(v); err != nil {
+			return errors.New(valueError(f, err))
+		}
+		return nil
 	}
-	return "", errors.New("want a value or a list of values, not a mapping")
+	if n.Kind != yaml.SequenceNode {
+		return errors.New("want a value or a list of values, not a mapping")
+	}
+	sv, isSlice := f.Value.(pflag.SliceValue)
+	if !isSlice && len(f.Annotations[listAnnotation]) == 0 {
+		return errors.New("want one value, not a list")
+	}
+	parts := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		v, ok := scalar(c)
+		if !ok {
+			return errors.New("want a value or a list of values, not a nested list or mapping")
+		}
+		parts = append(parts, v)
+	}
+	var err error
+	if isSlice {
+		err = sv.Replace(parts)
+	} else {
+		err = f.Value.Set(strings.Join(parts, ","))
+	}
+	if err != nil {
+		return errors.New(valueError(f, err))
+	}
+	return nil
 }
 
 // valueError says what a setting expects instead of a parser's internals.

@@ -51,3 +51,56 @@ func TestConfigFileValuesAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigFileListOnlyWhereSeveralValues: a YAML list is read as several
+// values only by a setting that takes several (caa-identities; the
+// comma-separated va-dns-resolver, va-deny-networks, perspectives). Any
+// other setting refuses it, naming the setting, instead of reading
+// "approval-webhook: [https://a.example/x, https://b.example/y]" as the one
+// URL "https://a.example/x,https://b.example/y", or "data: [a, b]" as a
+// data directory named "a,b".
+func TestConfigFileListOnlyWhereSeveralValues(t *testing.T) {
+	resolve := func(t *testing.T, yaml string) (*Serve, error) {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		r := ServeFlags(fs)
+		if err := fs.Parse([]string{"--config", file}); err != nil {
+			t.Fatal(err)
+		}
+		return r()
+	}
+	for _, yaml := range []string{
+		"approval-webhook: [https://a.example/x, https://b.example/y]\n",
+		"terms-of-service: [https://a.example/tos]\n",
+		"data: [a, b]\n",
+		"db: [x.db, y.db]\n",
+		"cert-validity: [90d]\n",
+		"ocsp: [true]\n",
+		"va-http-port: [80]\n",
+	} {
+		key, _, _ := strings.Cut(yaml, ":")
+		want := key + ": want one value, not a list"
+		if _, err := resolve(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", yaml, err, want)
+		}
+	}
+	s, err := resolve(t, "va-dns-resolver: [127.0.0.1:53, '[::1]:53']\nva-deny-networks: [private]\ncaa-identities: [a.example]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.VADNSResolver != "127.0.0.1:53,[::1]:53" {
+		t.Errorf("va-dns-resolver = %q, want both servers", s.VADNSResolver)
+	}
+	if len(s.VADenyNetworks) == 0 || !slices.Equal(s.CAAIdentities, []string{"a.example"}) {
+		t.Errorf("va-deny-networks = %v, caa-identities = %q", s.VADenyNetworks, s.CAAIdentities)
+	}
+	// perspectives takes a list too: it is read (and then wants its
+	// secret file), not refused as a list.
+	if _, err := resolve(t, "perspectives: [a=https://a.example:1, b=https://b.example:2]\n"); err == nil || !strings.Contains(err.Error(), "perspective-secret-file") {
+		t.Errorf("perspectives list: error %v, want the missing perspective-secret-file", err)
+	}
+}

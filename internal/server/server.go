@@ -582,11 +582,19 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // Serve serves until ctx is done, then shuts down gracefully: it stops
 // accepting, waits up to the shutdown grace period for in-flight requests
 // and validations, and closes the database. Validations cut short stay
-// processing and resume on the next start.
+// processing and resume on the next start. Stopped or failed before it
+// serves (the RA's start), it closes the listeners New opened too.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.lock.Close()
 	defer s.store.Close()
 	if err := s.ra.Start(ctx); err != nil {
+		// Nothing serves yet: free the addresses New bound, as a shutdown
+		// would.
+		for _, l := range []net.Listener{s.ln, s.adminLn, s.metricsLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
