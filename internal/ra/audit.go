@@ -2,6 +2,7 @@ package ra
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -207,7 +209,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return nil, nil
 		}}}
 	}
-	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, now, ev...); err != nil {
+	if err := r.store.RevokeCertificateOf(ctx, rec.Serial, reason, now, r.caScope(), ev...); err != nil {
 		return nil, err
 	}
 	slices.Sort(others)
@@ -227,6 +229,29 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	r.cfg.Metrics.CertificateRevoked(reason)
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
 	return others, nil
+}
+
+// caScope names the certificates of this server's CA that entered the
+// inventory by import (stored under its certificate's subject, signed by
+// its key): a keyCompromise revocation revokes those with the key too
+// (store.RevokeCertificateOf). The zero scope for an issuer without a CA
+// certificate of its own (no CRL).
+func (r *RA) caScope() store.CAScope {
+	ca := r.caCertificate()
+	if ca == nil {
+		return store.CAScope{}
+	}
+	return store.CAScope{DN: ca.Subject.String(), Signed: func(der []byte) bool { return issuer.SignedSerial(der, ca) != nil }}
+}
+
+// caCertificate is the certificate of this server's CA (the issuer's CRL
+// issuer: the intermediate of the built-in CA), nil for an issuer that
+// signs no CRL.
+func (r *RA) caCertificate() *x509.Certificate {
+	if signer, ok := r.issuer.(issuer.CRLSigner); ok {
+		return signer.CRLIssuer()
+	}
+	return nil
 }
 
 // cascadeRevokeEvent is the audit event of the revocation of c for

@@ -1087,7 +1087,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 //
 // In the same transaction it revokes, for keyCompromise at at, every other
 // certificate with that key (Certificate.KeyHash) that this CA issued
-// (source issued; imported and discovered ones are another CA's) and that
+// (source issued; imported and discovered ones only through
+// RevokeCertificateOf) and that
 // is unexpired at at and valid (BR §4.9.1.1: all of them within 24 hours)
 // or revoked before for another reason (BR §7.2.2: its reasonCode becomes
 // keyCompromise, its revocation time stays, as for serial itself), so
@@ -1100,6 +1101,16 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // revokes the certificate FinishOrder stores, or FinishOrder sees the
 // block and stores it revoked.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
+	return s.RevokeCertificateOf(ctx, serial, reason, at, CAScope{}, events...)
+}
+
+// RevokeCertificateOf is RevokeCertificate for the certificates of the CA
+// scope names: for keyCompromise it also revokes the certificates with the
+// key that are stored under scope.DN (imported or discovered) and that
+// scope.Signed accepts, as those of source issued. Certificates of the key
+// stored under another issuer (another CA's) keep their status: only
+// their CA can revoke them.
+func (s *Store) RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope CAScope, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
 		revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
@@ -1160,7 +1171,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		if err := blockKey(ctx, tx, h, serial, reason, at); err != nil {
 			return err
 		}
-		more, err := s.revokeKeyCertificates(ctx, tx, h, serial, at, events)
+		more, err := s.revokeKeyCertificates(ctx, tx, h, serial, at, scope, events)
 		if err != nil {
 			return err
 		}
@@ -1177,7 +1188,8 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND revocation_reason <> 1))`
 
 // revokeKeyCertificates revokes in tx, for keyCompromise at at, the
-// certificates with key h but serial that this CA issued, that are
+// certificates with key h but serial that this CA issued (source issued,
+// or stored under scope.DN and accepted by scope.Signed), that are
 // unexpired at at and valid or revoked for another reason
 // (keyCompromiseRevocable; index certificates_key), and returns the audit
 // events the Cascade hooks of events give for them (each with the row as
@@ -1185,15 +1197,19 @@ const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND rev
 // time and gets reason keyCompromise (BR §7.2.2). On PostgreSQL the rows
 // are locked (FOR UPDATE) as they are read, so the UPDATE changes the rows
 // the events describe.
-func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, events []*AuditAppend) ([]*AuditAppend, error) {
+func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, scope CAScope, events []*AuditAppend) ([]*AuditAppend, error) {
+	ours, args := `c.source = 'issued'`, []any{h, ts(at), serial}
+	if scope.DN != "" && scope.Signed != nil {
+		ours, args = `(c.source = 'issued' OR c.issuer = ?)`, append(args, scope.DN)
+	}
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
 		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
 		WHERE c.key_hash = ? AND (c.status = 'valid' OR (c.status = 'revoked' AND c.revocation_reason <> 1))
-		AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ? ORDER BY c.serial`
+		AND c.not_after > ? AND c.serial <> ? AND ` + ours + ` ORDER BY c.serial`
 	if s.engine == EnginePostgres {
 		q += ` FOR UPDATE OF c`
 	}
-	rows, err := tx.QueryContext(ctx, q, h, ts(at), serial)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("certificates of the compromised key: %w", err)
 	}
@@ -1203,6 +1219,9 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
+		}
+		if c.Source != SourceIssued && !scope.Signed(c.DER) {
+			continue // another CA's certificate that carries this CA's name
 		}
 		olds = append(olds, c)
 	}
