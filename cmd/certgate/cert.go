@@ -326,6 +326,10 @@ this CA imported into the inventory when --data holds the CA (docs/pki.md).`,
 						fmt.Fprintf(out, "blocked its key and revoked %d other certificate(s) with it for keyCompromise: %s\n",
 							len(r.RevokedWith), strings.Join(r.RevokedWith, ", "))
 					}
+					if len(r.OtherCAs) > 0 {
+						fmt.Fprintf(out, "%d certificate(s) of other CAs in the inventory have the key and stay valid (revoke them with their CA): %s\n",
+							len(r.OtherCAs), strings.Join(r.OtherCAs, ", "))
+					}
 				}
 				return nil
 			})

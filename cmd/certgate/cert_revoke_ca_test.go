@@ -25,7 +25,7 @@ import (
 // directory's CA also revokes the other imported certificate of this CA
 // with the key, as the server does (it reads DATA/ca/intermediate.crt),
 // and names it; a self-signed certificate with the key (another CA's)
-// stays valid. The former command revoked only certificates of source
+// stays valid, named on a third line. The former command revoked only certificates of source
 // issued with the key.
 func TestCertRevokeKeyCompromiseImportedOfThisCA(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
@@ -73,7 +73,8 @@ func TestCertRevokeKeyCompromiseImportedOfThisCA(t *testing.T) {
 
 	a, b := ours[0].Text(16), ours[1].Text(16)
 	stdout, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, a, "--reason", "keyCompromise")
-	want := fmt.Sprintf("revoked %s (keyCompromise)\nblocked its key and revoked 1 other certificate(s) with it for keyCompromise: %s\n", a, b)
+	want := fmt.Sprintf("revoked %s (keyCompromise)\nblocked its key and revoked 1 other certificate(s) with it for keyCompromise: %s\n"+
+		"1 certificate(s) of other CAs in the inventory have the key and stay valid (revoke them with their CA): 77\n", a, b)
 	if err != nil || stdout != want {
 		t.Fatalf("cert revoke: %v\n%q\nwant\n%q", err, stdout, want)
 	}

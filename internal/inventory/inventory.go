@@ -486,7 +486,10 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 		}
 		events = append(events, ev)
 	}
-	if err := s.st.RevokeCertificateOf(ctx, c.Serial, reason, now, s.ca, events...); err != nil {
+	scope := s.ca
+	var elsewhere []string
+	scope.Others = func(serial string) { elsewhere = append(elsewhere, serial) }
+	if err := s.st.RevokeCertificateOf(ctx, c.Serial, reason, now, scope, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, fmt.Errorf("%w: %s", ErrAlreadyRevoked, c.Serial)
 		}
@@ -497,7 +500,8 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 	}
 	c.Status, c.RevocationReason = store.StatusRevoked, reason
 	slices.Sort(others)
-	return &Revocation{Certificate: view(c, now), RevokedWith: slices.Compact(others)}, nil
+	slices.Sort(elsewhere)
+	return &Revocation{Certificate: view(c, now), RevokedWith: slices.Compact(others), OtherCAs: slices.Compact(elsewhere)}, nil
 }
 
 // Revocation is the result of Revoke: the certificate as revoked, and
@@ -506,4 +510,9 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 type Revocation struct {
 	Certificate
 	RevokedWith []string
+	// OtherCAs, for keyCompromise: the inventory keys (sorted) of the
+	// valid, unexpired certificates of other CAs (imported or discovered)
+	// with the key, which the revocation leaves as they are: only their CA
+	// can revoke them.
+	OtherCAs []string
 }

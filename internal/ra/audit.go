@@ -209,8 +209,18 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return nil, nil
 		}}}
 	}
-	if err := r.store.RevokeCertificateOf(ctx, rec.Serial, reason, now, r.caScope(), ev...); err != nil {
+	scope := r.caScope()
+	var elsewhere []string
+	if reason == acme.ReasonKeyCompromise {
+		scope.Others = func(serial string) { elsewhere = append(elsewhere, serial) }
+	}
+	if err := r.store.RevokeCertificateOf(ctx, rec.Serial, reason, now, scope, ev...); err != nil {
 		return nil, err
+	}
+	if len(elsewhere) > 0 {
+		slices.Sort(elsewhere)
+		r.log.WarnContext(ctx, "certificates of other CAs in the inventory have the compromised key and stay valid: revoke them with their CA",
+			"serial", rec.Serial, "others", slices.Compact(elsewhere))
 	}
 	slices.Sort(others)
 	others = slices.Compact(others)

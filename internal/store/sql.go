@@ -1198,14 +1198,17 @@ const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND rev
 // are locked (FOR UPDATE) as they are read, so the UPDATE changes the rows
 // the events describe.
 func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, scope CAScope, events []*AuditAppend) ([]*AuditAppend, error) {
-	ours, args := `c.source = 'issued'`, []any{h, ts(at), serial}
-	if scope.DN != "" && scope.Signed != nil {
-		ours, args = `(c.source = 'issued' OR c.issuer = ?)`, append(args, scope.DN)
+	ours, args := ` AND c.source = 'issued'`, []any{h, ts(at), serial}
+	switch {
+	case scope.Others != nil: // every certificate of the key, to name the other CAs'
+		ours = ""
+	case scope.DN != "" && scope.Signed != nil:
+		ours, args = ` AND (c.source = 'issued' OR c.issuer = ?)`, append(args, scope.DN)
 	}
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
 		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
 		WHERE c.key_hash = ? AND (c.status = 'valid' OR (c.status = 'revoked' AND c.revocation_reason <> 1))
-		AND c.not_after > ? AND c.serial <> ? AND ` + ours + ` ORDER BY c.serial`
+		AND c.not_after > ? AND c.serial <> ?` + ours + ` ORDER BY c.serial`
 	if s.engine == EnginePostgres {
 		q += ` FOR UPDATE OF c`
 	}
@@ -1220,8 +1223,13 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 			rows.Close()
 			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
 		}
-		if c.Source != SourceIssued && !scope.Signed(c.DER) {
-			continue // another CA's certificate that carries this CA's name
+		if c.Source != SourceIssued && (c.Issuer != scope.DN || scope.Signed == nil || !scope.Signed(c.DER)) {
+			// Another CA's certificate (perhaps one that carries this
+			// CA's name): not this CA's to revoke.
+			if scope.Others != nil && c.Status == StatusValid {
+				scope.Others(c.Serial)
+			}
+			continue
 		}
 		olds = append(olds, c)
 	}

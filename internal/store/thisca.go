@@ -17,6 +17,13 @@ type CAScope struct {
 	// (e.g. issuer.SignedSerial(der, ca) != nil); a record under DN that
 	// it refuses is another CA's of the same name and is left alone.
 	Signed func(der []byte) bool
+	// Others, when set, is called with the inventory key of each valid,
+	// unexpired certificate with the compromised key that is not this
+	// CA's (imported or discovered, another CA issued it): the revocation
+	// leaves it as it is, for the caller to name it (its CA alone can
+	// revoke it). It may be called again for a serial when the
+	// transaction runs again.
+	Others func(serial string)
 }
 
 // certificatesWithSerialSQL reads the records keyed serial or
