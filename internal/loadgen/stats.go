@@ -85,12 +85,12 @@ type collector struct {
 	completed int
 	// completedReqs counts the requests of the completed flows.
 	completedReqs int64
-	failed    int
-	errors    map[string]*ErrorGroup
-	retries   atomic.Int64
-	requests  atomic.Int64  // requests sent, counted by captureTransport
-	setupReqs int64         // requests sent before the flows started
-	prepared  time.Duration // making certificate keys before the flows (prepare)
+	failed        int
+	errors        map[string]*ErrorGroup
+	retries       atomic.Int64
+	requests      atomic.Int64  // requests sent, counted by captureTransport
+	setupReqs     int64         // requests sent before the flows started
+	prepared      time.Duration // making certificate keys before the flows (prepare)
 }
 
 func newCollector() *collector { return &collector{errors: map[string]*ErrorGroup{}} }
