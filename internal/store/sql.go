@@ -1198,12 +1198,11 @@ const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND rev
 // are locked (FOR UPDATE) as they are read, so the UPDATE changes the rows
 // the events describe.
 func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, scope CAScope, events []*AuditAppend) ([]*AuditAppend, error) {
-	ours, args := ` AND c.source = 'issued'`, []any{h, ts(at), serial}
-	switch {
-	case scope.Others != nil: // every certificate of the key, to name the other CAs'
-		ours = ""
-	case scope.DN != "" && scope.Signed != nil:
-		ours, args = ` AND (c.source = 'issued' OR c.issuer = ?)`, append(args, scope.DN)
+	// Every certificate of the key when the scope may take imported ones
+	// or names the other CAs' (the loop below tells them apart).
+	ours := ""
+	if scope.Others == nil && (scope.DN == "" || scope.Signed == nil) {
+		ours = ` AND c.source = 'issued'`
 	}
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
 		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
@@ -1212,7 +1211,7 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 	if s.engine == EnginePostgres {
 		q += ` FOR UPDATE OF c`
 	}
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q, h, ts(at), serial)
 	if err != nil {
 		return nil, fmt.Errorf("certificates of the compromised key: %w", err)
 	}
