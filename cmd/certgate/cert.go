@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
 	"github.com/spf13/cobra"
 )
 
@@ -289,7 +292,8 @@ Reasons (RFC 5280 §5.3.1, by name or code, as the admin API takes them;
 ACME revokeCert takes the same reasons by code): ` + acme.AllowedRevocationReasons + `.
 keyCompromise also blocks the certificate's public key: certgate refuses to
 certify it again, or to accept it as an ACME account key, and revokes the
-other unexpired certificates it issued with that key (docs/pki.md).`,
+other unexpired certificates of its CA with that key, including those of
+this CA imported into the inventory when --data holds the CA (docs/pki.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := acme.ParseRevocationReason(reason)
@@ -297,6 +301,16 @@ other unexpired certificates it issued with that key (docs/pki.md).`,
 				return err
 			}
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+				// The built-in CA's intermediate, if this data directory
+				// has it, names the imported certificates of this CA that
+				// keyCompromise revokes with the key's issued ones, as the
+				// server does (docs/pki.md).
+				switch inter, err := local.ReadIntermediate(server.CADir(o.data)); {
+				case err == nil:
+					svc = svc.WithCA(inter)
+				case !errors.Is(err, fs.ErrNotExist):
+					return err
+				}
 				r, err := svc.Revoke(ctx, args[0], code)
 				if err != nil {
 					return err
@@ -311,6 +325,10 @@ other unexpired certificates it issued with that key (docs/pki.md).`,
 					} else {
 						fmt.Fprintf(out, "blocked its key and revoked %d other certificate(s) with it for keyCompromise: %s\n",
 							len(r.RevokedWith), strings.Join(r.RevokedWith, ", "))
+					}
+					if len(r.OtherCAs) > 0 {
+						fmt.Fprintf(out, "%d certificate(s) of other CAs in the inventory have the key and stay valid (revoke them with their CA): %s\n",
+							len(r.OtherCAs), strings.Join(r.OtherCAs, ", "))
 					}
 				}
 				return nil

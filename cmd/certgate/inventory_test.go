@@ -201,8 +201,9 @@ func TestCertCLI(t *testing.T) {
 // TestCertRevokeKeyCompromiseNamesOthers: `certgate cert revoke --reason
 // keyCompromise` says which other certificates with the key the
 // revocation revoked with it (docs/pki.md), so that the operator need not
-// search the inventory for them; those issued with another key, and an
-// imported one with the same key, are not named and stay valid.
+// search the inventory for them; one issued with another key is not named
+// and stays valid, and an imported one of another CA with the same key
+// stays valid and is named on a third line (revoke it with its CA).
 func TestCertRevokeKeyCompromiseNamesOthers(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	initDataDir(t, data)
@@ -231,7 +232,8 @@ func TestCertRevokeKeyCompromiseNamesOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, stderr, err := runCLI(t, nil, "cert", "revoke", "--data", data, "a2", "--reason", "keyCompromise")
-	want := "revoked a2 (keyCompromise)\nblocked its key and revoked 2 other certificate(s) with it for keyCompromise: a1, a3\n"
+	want := "revoked a2 (keyCompromise)\nblocked its key and revoked 2 other certificate(s) with it for keyCompromise: a1, a3\n" +
+		"1 certificate(s) of other CAs in the inventory have the key and stay valid (revoke them with their CA): c1\n"
 	if err != nil || stdout != want || stderr != "" {
 		t.Fatalf("cert revoke: %v\nstdout %q\nwant   %q\nstderr %q", err, stdout, want, stderr)
 	}

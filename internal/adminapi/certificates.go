@@ -85,7 +85,7 @@ type certificateOut struct {
 // the same transaction revoked (CA/B Forum BR §4.9.1.1).
 type revokedCertificate struct {
 	*inventory.Certificate
-	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates issued here, revoked with this one or, revoked before for another reason, changed to keyCompromise"`
+	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates of this CA (issued here, or imported and signed by its intermediate), revoked with this one or, revoked before for another reason, changed to keyCompromise"`
 }
 
 type revokeOut struct {
@@ -269,7 +269,8 @@ func certificateRoutes(a *API) {
 		Description: "Revokes the certificate with an RFC 5280 reason, by code or name (default 0, unspecified); this node's CRL and OCSP answers reflect it at once, " +
 			"other nodes' within --revocation-refresh. Reason 1 (keyCompromise) also blocks the certificate's public key: " +
 			"no certificate or ACME account is accepted for it afterwards (CA/B Forum BR 6.1.1.3), the other unexpired certificates " +
-			"issued here with that key are revoked with it (BR 4.9.1.1; each audited; those revoked before for another reason get " +
+			"of this CA with that key (issued here, or imported and signed by its intermediate) are revoked with it (BR 4.9.1.1; " +
+			"imported certificates of other CAs keep their status; each audited; those revoked before for another reason get " +
 			"reason keyCompromise, their revocation time stays, BR 7.2.2), and it applies to a certificate revoked " +
 			"before for another reason (its reason becomes keyCompromise). 409 when it is already revoked (for reason 1: for keyCompromise). " +
 			"Audited as certificate.revoke.",

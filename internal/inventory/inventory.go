@@ -9,6 +9,7 @@ package inventory
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -38,7 +40,7 @@ type Store interface {
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
 	InsertCertificates(ctx context.Context, certs []*store.Certificate, events ...*store.AuditAppend) error
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
+	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
 	SyncIfRecent(ctx context.Context, created time.Time) error
 	ProfileKnown(ctx context.Context, name string) (bool, error)
@@ -52,6 +54,10 @@ type Service struct {
 	// nil: none.
 	audit Auditor
 	actor string
+	// ca names the imported certificates of this server's CA that a
+	// keyCompromise revocation revokes with the key's issued ones (see
+	// WithCA); zero: none.
+	ca store.CAScope
 }
 
 // Auditor turns an audit event into an append recorded in the same
@@ -67,6 +73,17 @@ type Auditor interface {
 func (s *Service) WithAudit(a Auditor, actor string) *Service {
 	c := *s
 	c.audit, c.actor = a, actor
+	return &c
+}
+
+// WithCA returns a copy of s whose keyCompromise revocations (Revoke)
+// also revoke the key's certificates that ca (the built-in CA's
+// intermediate) signed and that entered the inventory by import, as the
+// server's do (store.RevokeCertificateOf). Without it only the key's
+// certificates of source issued are revoked with the one named.
+func (s *Service) WithCA(ca *x509.Certificate) *Service {
+	c := *s
+	c.ca = store.CAScope{DN: ca.Subject.String(), Signed: func(der []byte) bool { return issuer.SignedSerial(der, ca) != nil }}
 	return &c
 }
 
@@ -415,7 +432,7 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // interval. A certificate revoked for another reason can be revoked again
 // for keyCompromise, which keeps its revocation time and blocks its key;
 // keyCompromise also revokes the key's other unexpired certificates
-// issued here, and changes the reason of those revoked before for another
+// issued here (and, with WithCA, the imported ones of this CA), and changes the reason of those revoked before for another
 // reason to keyCompromise (their time stays; CA/B Forum BR §7.2.2), each
 // with its own audit event (store.RevokeCertificate).
 // With an audit log (WithAudit), the returned Revocation also lists the
@@ -469,7 +486,10 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 		}
 		events = append(events, ev)
 	}
-	if err := s.st.RevokeCertificate(ctx, c.Serial, reason, now, events...); err != nil {
+	scope := s.ca
+	var elsewhere []string
+	scope.Others = func(serial string) { elsewhere = append(elsewhere, serial) }
+	if err := s.st.RevokeCertificateOf(ctx, c.Serial, reason, now, scope, events...); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil, fmt.Errorf("%w: %s", ErrAlreadyRevoked, c.Serial)
 		}
@@ -480,7 +500,8 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 	}
 	c.Status, c.RevocationReason = store.StatusRevoked, reason
 	slices.Sort(others)
-	return &Revocation{Certificate: view(c, now), RevokedWith: slices.Compact(others)}, nil
+	slices.Sort(elsewhere)
+	return &Revocation{Certificate: view(c, now), RevokedWith: slices.Compact(others), OtherCAs: slices.Compact(elsewhere)}, nil
 }
 
 // Revocation is the result of Revoke: the certificate as revoked, and
@@ -489,4 +510,9 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 type Revocation struct {
 	Certificate
 	RevokedWith []string
+	// OtherCAs, for keyCompromise: the inventory keys (sorted) of the
+	// valid, unexpired certificates of other CAs (imported or discovered)
+	// with the key, which the revocation leaves as they are: only their CA
+	// can revoke them.
+	OtherCAs []string
 }

@@ -52,6 +52,7 @@ func (e *flowError) Unwrap() error { return e.err }
 func (r *run) flow(runCtx context.Context, n int) {
 	ctx, cancel := context.WithTimeout(runCtx, r.cfg.FlowTimeout)
 	defer cancel()
+	ctx, sent := withFlowRequests(ctx)
 	acct := r.accounts[n%len(r.accounts)]
 	name := r.cfg.name(n)
 	// The certificate key and CSR are made before the clock starts: they
@@ -74,7 +75,7 @@ func (r *run) flow(runCtx context.Context, n int) {
 		r.stats.fail(failKey(runCtx, err), err)
 		return
 	}
-	r.stats.ok(&times, total)
+	r.stats.ok(&times, total, sent.Load())
 }
 
 // timed runs f and adds its duration to times[step].

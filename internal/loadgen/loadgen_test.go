@@ -101,7 +101,7 @@ func TestRunRequestsPerFlow(t *testing.T) {
 	if err := s.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if want := "requests    5.17 per completed flow (31 in all)\n"; !strings.Contains(text.String(), want) {
+	if want := "requests    5.17 per completed flow (31 in all, failed flows' included)\n"; !strings.Contains(text.String(), want) {
 		t.Errorf("report lacks %q:\n%s", want, text.String())
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 // Polling: the first poll waits pollStart (or the server's Retry-After),
 // each later one twice as long as the previous, at most pollMax — unless
-// the last response carried Retry-After, which is honoured as given.
+// the last response carried a longer Retry-After, which is honoured as
+// given.
 const (
 	pollStart = 10 * time.Millisecond
 	pollMax   = time.Second
@@ -42,8 +43,20 @@ func withCapture(ctx context.Context) (context.Context, *capture) {
 	return context.WithValue(ctx, captureKey{}, c), c
 }
 
+// flowRequestsKey is the context key of the *atomic.Int64 that counts the
+// requests of one flow (withFlowRequests).
+type flowRequestsKey struct{}
+
+// withFlowRequests returns a context whose requests, and those of the
+// contexts derived from it, captureTransport counts in the returned
+// counter: the requests of one flow.
+func withFlowRequests(ctx context.Context) (context.Context, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return context.WithValue(ctx, flowRequestsKey{}, n), n
+}
+
 // captureTransport fills the *capture found in a request's context and
-// counts the requests sent through it.
+// counts the requests sent through it, in all and per flow.
 type captureTransport struct {
 	next     http.RoundTripper
 	requests *atomic.Int64
@@ -51,6 +64,9 @@ type captureTransport struct {
 
 func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.requests.Add(1)
+	if n, ok := req.Context().Value(flowRequestsKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
 	res, err := t.next.RoundTrip(req)
 	if c, ok := req.Context().Value(captureKey{}).(*capture); ok && res != nil {
 		c.mu.Lock()
@@ -82,17 +98,21 @@ func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 }
 
 // delay is how long to wait before poll attempt n (0-based), given the
-// Retry-After of the previous response (hint, may be nil).
+// Retry-After of the previous response (hint, may be nil): the backoff
+// (pollStart doubled per attempt, at most pollMax), or Retry-After when
+// it is longer. A Retry-After shorter than the backoff (0, or a date
+// past) does not shorten it: it would make the tool poll with no pause.
 func (r *run) delay(hint *capture, n int) time.Duration {
+	backoff := pollMax
+	if n <= 10 {
+		backoff = min(pollStart<<n, pollMax)
+	}
 	if hint != nil && !r.cfg.IgnoreRetryAfter {
 		if d, ok := parseRetryAfter(hint.get(), time.Now()); ok {
-			return d
+			return max(d, backoff)
 		}
 	}
-	if n > 10 {
-		return pollMax
-	}
-	return min(pollStart<<n, pollMax)
+	return backoff
 }
 
 // firstDelay is the wait before the first poll after a request whose

@@ -51,9 +51,10 @@ type Summary struct {
 	// ran (every ACME request, newNonce and retries included; the
 	// directory and account registration before them are not counted).
 	Requests int `json:"requests"`
-	// RequestsPerFlow is Requests / Completed (0 when none completed):
-	// 5 for a server that needs no polling (newOrder, authorization,
-	// challenge, finalize, certificate), more with polls.
+	// RequestsPerFlow is the requests of the completed flows divided by
+	// Completed (0 when none completed; failed flows' requests are in
+	// Requests only): 5 for a server that needs no polling (newOrder,
+	// authorization, challenge, finalize, certificate), more with polls.
 	RequestsPerFlow float64 `json:"requests_per_flow"`
 }
 
@@ -82,19 +83,24 @@ type collector struct {
 	steps     [numSteps][]time.Duration
 	overall   []time.Duration
 	completed int
-	failed    int
-	errors    map[string]*ErrorGroup
-	retries   atomic.Int64
-	requests  atomic.Int64  // requests sent, counted by captureTransport
-	setupReqs int64         // requests sent before the flows started
-	prepared  time.Duration // making certificate keys before the flows (prepare)
+	// completedReqs counts the requests of the completed flows.
+	completedReqs int64
+	failed        int
+	errors        map[string]*ErrorGroup
+	retries       atomic.Int64
+	requests      atomic.Int64  // requests sent, counted by captureTransport
+	setupReqs     int64         // requests sent before the flows started
+	prepared      time.Duration // making certificate keys before the flows (prepare)
 }
 
 func newCollector() *collector { return &collector{errors: map[string]*ErrorGroup{}} }
 
-func (c *collector) ok(t *stepTimes, total time.Duration) {
+// ok records a completed flow: its step times, its duration and the
+// requests it sent.
+func (c *collector) ok(t *stepTimes, total time.Duration, requests int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.completedReqs += requests
 	for i, d := range t {
 		c.steps[i] = append(c.steps[i], d)
 	}
@@ -146,7 +152,7 @@ func (c *collector) summary(cfg *Config, elapsed time.Duration) *Summary {
 	}
 	s.Requests = int(c.requests.Load() - c.setupReqs)
 	if c.completed > 0 {
-		s.RequestsPerFlow = math.Round(float64(s.Requests)/float64(c.completed)*100) / 100
+		s.RequestsPerFlow = math.Round(float64(c.completedReqs)/float64(c.completed)*100) / 100
 	}
 	for i, name := range StepNames() {
 		s.Steps = append(s.Steps, distribution(name, c.steps[i]))
@@ -258,8 +264,8 @@ func problemType(e *acme.Error) string {
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "directory   %s\n", s.Directory)
-	fmt.Fprintf(&b, "flows       %d completed, %d failed of %d in %.2fs (concurrency %d, %d accounts, %s keys",
-		s.Completed, s.Failed, s.Flows, s.DurationSeconds, s.Concurrency, s.Accounts, s.KeyType)
+	fmt.Fprintf(&b, "flows       %d completed, %d failed of %d in %.2fs (concurrency %d, %s, %s keys",
+		s.Completed, s.Failed, s.Flows, s.DurationSeconds, s.Concurrency, plural(s.Accounts, "account"), s.KeyType)
 	if s.ReuseNames {
 		b.WriteString(", reused names")
 	}
@@ -273,7 +279,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 			s.Flows, s.KeyType, s.KeysSeconds)
 	}
 	if s.Completed > 0 {
-		fmt.Fprintf(&b, "requests    %.2f per completed flow (%d in all)\n", s.RequestsPerFlow, s.Requests)
+		fmt.Fprintf(&b, "requests    %.2f per completed flow (%d in all, failed flows' included)\n", s.RequestsPerFlow, s.Requests)
 	}
 	if s.Retries > 0 {
 		fmt.Fprintf(&b, "retries     %d requests repeated (badNonce or 5xx)\n", s.Retries)
@@ -300,4 +306,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// plural is n and noun, with an "s" unless n is 1 ("1 account", "2 accounts").
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

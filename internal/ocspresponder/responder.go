@@ -58,10 +58,14 @@ const (
 // requests are application/ocsp-request (C.1).
 const ContentType = "application/ocsp-response"
 
-// Store is what the responder reads: the certificate with a serial
-// (lower-case hex), or an error wrapping store.ErrNotFound.
+// Store is what the responder reads: the certificate records whose serial
+// number is serial (lower-case hex), whichever inventory key they are
+// stored under (serial, or "serial-FINGERPRINT16" for an imported
+// certificate whose serial another certificate held), none when there is
+// no such record (store.Store.CertificatesWithSerial: one range of the
+// primary key).
 type Store interface {
-	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	CertificatesWithSerial(ctx context.Context, serial string) ([]*store.Certificate, error)
 }
 
 // Config configures a Responder.
@@ -162,10 +166,13 @@ func New(cfg Config, signer issuer.OCSPSigner, st Store, log *slog.Logger) (*Res
 // Refresh is the effective refresh interval (see Config.Refresh).
 func (r *Responder) Refresh() time.Duration { return r.cfg.Refresh }
 
-// Invalidate drops the cached responses about serial (lower-case hex), so
-// that the next request reads its new status. The RA calls it after a
-// revocation.
+// Invalidate drops the cached responses about serial (lower-case hex, or
+// an inventory key "serial-FINGERPRINT16"), so that the next request
+// reads its new status. The RA calls it after a revocation.
 func (r *Responder) Invalidate(serial string) {
+	// An imported certificate keyed "SERIAL-FINGERPRINT16" is cached
+	// under its serial, as requests name it.
+	serial, _, _ = strings.Cut(serial, "-")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gen++
@@ -360,14 +367,24 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 // BR §4.9.10 forbids only "good" for such a serial.
 func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (ocsp.Response, error) {
 	tmpl := ocsp.Response{SerialNumber: n}
-	c, err := r.store.GetCertificate(ctx, serial)
-	if errors.Is(err, store.ErrNotFound) {
-		return tmpl, unauthorizedError{"no certificate of this issuer has serial " + serial}
-	}
+	recs, err := r.store.CertificatesWithSerial(ctx, serial)
 	if err != nil {
 		return tmpl, fmt.Errorf("certificate %s: %w", serial, err)
 	}
-	if c.Issuer != r.cfg.IssuerName && (c.Issuer != r.caDN || !signedSerial(c.DER, r.ca, n)) {
+	// Serials are unique per issuer only: of the records with the serial
+	// (another CA's may hold the bare serial, an imported one of this CA
+	// then being keyed serial-FINGERPRINT16), the one of this issuer.
+	var c *store.Certificate
+	for _, rec := range recs {
+		if rec.Issuer == r.cfg.IssuerName || (rec.Issuer == r.caDN && signedSerial(rec.DER, r.ca, n)) {
+			c = rec
+			break
+		}
+	}
+	if c == nil {
+		if len(recs) == 0 {
+			return tmpl, unauthorizedError{"no certificate of this issuer has serial " + serial}
+		}
 		return tmpl, unauthorizedError{"serial " + serial + " is another issuer's certificate"}
 	}
 	if c.Status == acme.StatusRevoked {

@@ -2,6 +2,7 @@ package ra
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -207,8 +209,18 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return nil, nil
 		}}}
 	}
-	if err := r.store.RevokeCertificate(ctx, rec.Serial, reason, now, ev...); err != nil {
+	scope := r.caScope()
+	var elsewhere []string
+	if reason == acme.ReasonKeyCompromise {
+		scope.Others = func(serial string) { elsewhere = append(elsewhere, serial) }
+	}
+	if err := r.store.RevokeCertificateOf(ctx, rec.Serial, reason, now, scope, ev...); err != nil {
 		return nil, err
+	}
+	if len(elsewhere) > 0 {
+		slices.Sort(elsewhere)
+		r.log.WarnContext(ctx, "certificates of other CAs in the inventory have the compromised key and stay valid: revoke them with their CA",
+			"serial", rec.Serial, "others", slices.Compact(elsewhere))
 	}
 	slices.Sort(others)
 	others = slices.Compact(others)
@@ -227,6 +239,29 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	r.cfg.Metrics.CertificateRevoked(reason)
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
 	return others, nil
+}
+
+// caScope names the certificates of this server's CA that entered the
+// inventory by import (stored under its certificate's subject, signed by
+// its key): a keyCompromise revocation revokes those with the key too
+// (store.RevokeCertificateOf). The zero scope for an issuer without a CA
+// certificate of its own (no CRL).
+func (r *RA) caScope() store.CAScope {
+	ca := r.caCertificate()
+	if ca == nil {
+		return store.CAScope{}
+	}
+	return store.CAScope{DN: ca.Subject.String(), Signed: func(der []byte) bool { return issuer.SignedSerial(der, ca) != nil }}
+}
+
+// caCertificate is the certificate of this server's CA (the issuer's CRL
+// issuer: the intermediate of the built-in CA), nil for an issuer that
+// signs no CRL.
+func (r *RA) caCertificate() *x509.Certificate {
+	if signer, ok := r.issuer.(issuer.CRLSigner); ok {
+		return signer.CRLIssuer()
+	}
+	return nil
 }
 
 // cascadeRevokeEvent is the audit event of the revocation of c for

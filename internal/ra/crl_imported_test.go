@@ -119,11 +119,18 @@ func signedLeaf(t *testing.T, ca *local.CA, name string, now time.Time) *x509.Ce
 	if err != nil {
 		t.Fatal(err)
 	}
+	return signedLeafKey(t, ca, name, now, key.Public())
+}
+
+// signedLeafKey is a certificate for name and pub that ca's intermediate
+// signed.
+func signedLeafKey(t *testing.T, ca *local.CA, name string, now time.Time, pub crypto.PublicKey) *x509.Certificate {
+	t.Helper()
 	serial, err := local.RandomSerial()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := ca.SignLeaf(context.Background(), local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{name},
+	der, err := ca.SignLeaf(context.Background(), local.LeafRequest{Serial: serial, PublicKey: pub, DNSNames: []string{name},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -139,11 +146,17 @@ func signedLeaf(t *testing.T, ca *local.CA, name string, now time.Time) *x509.Ce
 // key identifier are those of inter but which another key signed.
 func impostorLeaf(t *testing.T, inter *x509.Certificate, name string, now time.Time) *x509.Certificate {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return impostorLeafWith(t, inter, name, now, key.Public())
+}
+
+// impostorLeafWith is impostorLeaf for the public key pub.
+func impostorLeafWith(t *testing.T, inter *x509.Certificate, name string, now time.Time, pub crypto.PublicKey) *x509.Certificate {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +169,7 @@ func impostorLeaf(t *testing.T, inter *x509.Certificate, name string, now time.T
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, &parent, key.Public(), caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, &parent, pub, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -501,6 +501,30 @@ func certIdentifiers(cert *x509.Certificate) []acme.Identifier {
 	return ids
 }
 
+// certificateOfThisCA returns the inventory record of cert when it is a
+// certificate of this server's CA: issued here, or imported and signed by
+// the CA's key (stored under the CA certificate's subject, with the key
+// serial or serial-FINGERPRINT16); nil when there is none (unknown, or
+// another CA's).
+func (r *RA) certificateOfThisCA(ctx context.Context, cert *x509.Certificate) (*store.Certificate, error) {
+	recs, err := r.store.CertificatesWithSerial(ctx, cert.SerialNumber.Text(16))
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if !bytes.Equal(rec.DER, cert.Raw) {
+			continue
+		}
+		if IssuedHere(rec) {
+			return rec, nil
+		}
+		if ca := r.caCertificate(); ca != nil && rec.Issuer == ca.Subject.String() && issuer.SignedSerial(rec.DER, ca) != nil {
+			return rec, nil
+		}
+	}
+	return nil, nil
+}
+
 // RevokeRequest is a checked revokeCert request (RFC 8555 §7.6): exactly
 // one of Account (kid-signed) or CertKey (jwk-signed) is set.
 type RevokeRequest struct {
@@ -517,9 +541,13 @@ type RevokeRequest struct {
 // (badRevocationReason). A revocation for keyCompromise blocks the certificate's key: no
 // certificate or account is accepted for it afterwards; it also applies to
 // a certificate revoked before for another reason (store.RevokeCertificate:
-// the reason becomes keyCompromise). Errors: malformed (unknown
-// certificate, or one imported into the inventory: another CA issued it),
-// unauthorized, badRevocationReason, alreadyRevoked.
+// the reason becomes keyCompromise). A certificate of this server's CA
+// that entered the inventory by import (restored from a backup, issued
+// before a migration) is revoked like one issued here: by its key, or by
+// an account with valid authorizations for all its names (it has no
+// issuing account). Errors: malformed with status 404 (a certificate of
+// another CA, or one this server has no record of), unauthorized,
+// badRevocationReason, alreadyRevoked.
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	reason := 0
 	if req.Reason != nil {
@@ -532,14 +560,20 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	if err != nil {
 		return acme.NewProblem(acme.Malformed, "cannot parse the certificate: %v", err)
 	}
-	rec, err := r.store.GetCertificate(ctx, cert.SerialNumber.Text(16))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (!bytes.Equal(rec.DER, req.CertDER) || !IssuedHere(rec))) {
-		p := acme.NewProblem(acme.Malformed, "this server did not issue that certificate")
-		p.Status = 404
-		return p
-	}
+	rec, err := r.certificateOfThisCA(ctx, cert)
 	if err != nil {
 		return r.internal(ctx, "certificate lookup", err)
+	}
+	if rec == nil {
+		var p *acme.Problem
+		if ca := r.caCertificate(); ca != nil && issuer.SignedSerial(req.CertDER, ca) == nil {
+			p = acme.NewProblem(acme.Malformed, "this server's CA did not issue that certificate (its issuer is %q): "+
+				"revoke it with the CA that issued it", cert.Issuer.String())
+		} else {
+			p = acme.NewProblem(acme.Malformed, "this server has no record of that certificate")
+		}
+		p.Status = 404
+		return p
 	}
 	switch {
 	case req.CertKey != nil:

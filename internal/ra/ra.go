@@ -66,6 +66,8 @@ type Store interface {
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
+	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
+	CertificatesWithSerial(ctx context.Context, serial string) ([]*store.Certificate, error)
 	GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*store.BlockedKey, error)
 	CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error)
 	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)

@@ -257,3 +257,29 @@ func explainPlan(ctx context.Context, s *Store, q querier, analyze bool, query s
 	}
 	return plan, rows.Err()
 }
+
+// CertificatesWithSerialPlan is the plan of CertificatesWithSerial's
+// statement for serial (SQLite: EXPLAIN QUERY PLAN details; PostgreSQL:
+// EXPLAIN lines, with sequential scans disabled as in CancelOrdersPlan,
+// so that the plan shows which index range the statement reads).
+func CertificatesWithSerialPlan(ctx context.Context, s *Store, serial string) ([]string, error) {
+	query, args := `SELECT `+certSelect()+certificatesWithSerialSQL, []any{serial, serial + "."}
+	if s.wr != nil {
+		return explainPlan(ctx, s, s.r, false, query, args)
+	}
+	var plan []string
+	err := s.tx(ctx, func(tx txConn) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		var err error
+		if plan, err = explainPlan(ctx, s, tx, false, query, args); err != nil {
+			return err
+		}
+		return errExplained
+	})
+	if !errors.Is(err, errExplained) {
+		return nil, err
+	}
+	return plan, nil
+}

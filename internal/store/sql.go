@@ -1087,7 +1087,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 //
 // In the same transaction it revokes, for keyCompromise at at, every other
 // certificate with that key (Certificate.KeyHash) that this CA issued
-// (source issued; imported and discovered ones are another CA's) and that
+// (source issued; imported and discovered ones only through
+// RevokeCertificateOf) and that
 // is unexpired at at and valid (BR §4.9.1.1: all of them within 24 hours)
 // or revoked before for another reason (BR §7.2.2: its reasonCode becomes
 // keyCompromise, its revocation time stays, as for serial itself), so
@@ -1100,6 +1101,16 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // revokes the certificate FinishOrder stores, or FinishOrder sees the
 // block and stores it revoked.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*AuditAppend) error {
+	return s.RevokeCertificateOf(ctx, serial, reason, at, CAScope{}, events...)
+}
+
+// RevokeCertificateOf is RevokeCertificate for the certificates of the CA
+// scope names: for keyCompromise it also revokes the certificates with the
+// key that are stored under scope.DN (imported or discovered) and that
+// scope.Signed accepts, as those of source issued. Certificates of the key
+// stored under another issuer (another CA's) keep their status: only
+// their CA can revoke them.
+func (s *Store) RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope CAScope, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
 		revoked_at = CASE WHEN status = 'valid' THEN ? ELSE revoked_at END
@@ -1160,7 +1171,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		if err := blockKey(ctx, tx, h, serial, reason, at); err != nil {
 			return err
 		}
-		more, err := s.revokeKeyCertificates(ctx, tx, h, serial, at, events)
+		more, err := s.revokeKeyCertificates(ctx, tx, h, serial, at, scope, events)
 		if err != nil {
 			return err
 		}
@@ -1177,7 +1188,8 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND revocation_reason <> 1))`
 
 // revokeKeyCertificates revokes in tx, for keyCompromise at at, the
-// certificates with key h but serial that this CA issued, that are
+// certificates with key h but serial that this CA issued (source issued,
+// or stored under scope.DN and accepted by scope.Signed), that are
 // unexpired at at and valid or revoked for another reason
 // (keyCompromiseRevocable; index certificates_key), and returns the audit
 // events the Cascade hooks of events give for them (each with the row as
@@ -1185,11 +1197,17 @@ const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND rev
 // time and gets reason keyCompromise (BR §7.2.2). On PostgreSQL the rows
 // are locked (FOR UPDATE) as they are read, so the UPDATE changes the rows
 // the events describe.
-func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, events []*AuditAppend) ([]*AuditAppend, error) {
+func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, scope CAScope, events []*AuditAppend) ([]*AuditAppend, error) {
+	// Every certificate of the key when the scope may take imported ones
+	// or names the other CAs' (the loop below tells them apart).
+	ours := ""
+	if scope.Others == nil && (scope.DN == "" || scope.Signed == nil) {
+		ours = ` AND c.source = 'issued'`
+	}
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
 		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
 		WHERE c.key_hash = ? AND (c.status = 'valid' OR (c.status = 'revoked' AND c.revocation_reason <> 1))
-		AND c.source = 'issued' AND c.not_after > ? AND c.serial <> ? ORDER BY c.serial`
+		AND c.not_after > ? AND c.serial <> ?` + ours + ` ORDER BY c.serial`
 	if s.engine == EnginePostgres {
 		q += ` FOR UPDATE OF c`
 	}
@@ -1203,6 +1221,14 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
+		}
+		if c.Source != SourceIssued && (c.Issuer != scope.DN || scope.Signed == nil || !scope.Signed(c.DER)) {
+			// Another CA's certificate (perhaps one that carries this
+			// CA's name): not this CA's to revoke.
+			if scope.Others != nil && c.Status == StatusValid {
+				scope.Others(c.Serial)
+			}
+			continue
 		}
 		olds = append(olds, c)
 	}

@@ -1,8 +1,10 @@
 package wfe_test
 
-// Certificates imported into the inventory (certgate cert import) were
-// issued by another CA: ACME must not revoke them, nor answer renewalInfo
-// or accept them in "replaces", as if this server had issued them.
+// Certificates of another CA imported into the inventory (certgate cert
+// import): ACME must not revoke them, nor answer renewalInfo or accept
+// them in "replaces", as if this server had issued them. (Imported
+// certificates of this server's CA are revoked as issued ones:
+// imported_ours_test.go.)
 
 import (
 	"crypto/ecdsa"
@@ -26,6 +28,12 @@ import (
 // server's), with an authority key identifier, and returns it with its key.
 func foreignLeaf(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
+	return foreignLeafSerial(t, name, big.NewInt(0x0f0e0d0c0b0a))
+}
+
+// foreignLeafSerial is foreignLeaf with serial.
+func foreignLeafSerial(t *testing.T, name string, serial *big.Int) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	caKey := clEcKey(t, elliptic.P256())
 	now := time.Now()
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Foreign CA"},
@@ -40,7 +48,7 @@ func foreignLeaf(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKe
 		t.Fatal(err)
 	}
 	key := clEcKey(t, elliptic.P256())
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x0f0e0d0c0b0a), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(20 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)

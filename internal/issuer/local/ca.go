@@ -233,6 +233,16 @@ func ReadRootPEM(dir string) ([]byte, error) {
 	return b, nil
 }
 
+// ReadIntermediate returns the intermediate certificate of the CA in dir
+// (dir/intermediate.crt, IntermediateCertFile), without its key: what a
+// command that does not sign needs to tell this CA's certificates (e.g.
+// `certgate cert revoke`). The error wraps fs.ErrNotExist when there is
+// no such file, ErrInvalidCA when it is not a PEM certificate.
+func ReadIntermediate(dir string) (*x509.Certificate, error) {
+	_, c, err := readCert(filepath.Join(dir, IntermediateCertFile))
+	return c, err
+}
+
 // errNotExistQuiet wraps fs.ErrNotExist without adding text to the message.
 type errNotExistQuiet struct{}
 

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// CAScope names the imported and discovered certificates that are this
+// CA's (its key signed them) for a keyCompromise revocation, which revokes
+// every certificate of the CA with the compromised key (CA/B Forum BR
+// §4.9.1.1), not only those of source issued. The zero CAScope names none.
+type CAScope struct {
+	// DN is the CA certificate's subject as the inventory stores an
+	// imported certificate's issuer (pkix.Name.String).
+	DN string
+	// Signed reports whether the CA's key signed the DER certificate der
+	// (e.g. issuer.SignedSerial(der, ca) != nil); a record under DN that
+	// it refuses is another CA's of the same name and is left alone.
+	Signed func(der []byte) bool
+	// Others, when set, is called with the inventory key of each valid,
+	// unexpired certificate with the compromised key that is not this
+	// CA's (imported or discovered, another CA issued it): the revocation
+	// leaves it as it is, for the caller to name it (its CA alone can
+	// revoke it). It may be called again for a serial when the
+	// transaction runs again.
+	Others func(serial string)
+}
+
+// certificatesWithSerialSQL reads the records keyed serial or
+// "serial-FINGERPRINT16" (an imported certificate whose serial another
+// certificate held already, see inventory.Import): one range of the
+// primary key. Keys are lower-case hex with an optional "-" and 16 hex
+// digits, and '-' < '.' < '0' in byte order (PostgreSQL: COLLATE "C"), so
+// the range [serial, serial+".") holds exactly those.
+const certificatesWithSerialSQL = ` WHERE c.serial >= ? AND c.serial < ? ORDER BY c.serial`
+
+// CertificatesWithSerial returns the certificate records whose serial
+// number is serial (lower-case hex): the one keyed serial and the imported
+// ones keyed "serial-FINGERPRINT16", ordered by key; none is no error.
+// Serials are unique per issuer only, so the caller picks the one of its
+// issuer (OCSP, ACME revokeCert). One range read of the primary key.
+func (s *Store) CertificatesWithSerial(ctx context.Context, serial string) ([]*Certificate, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+certSelect()+certificatesWithSerialSQL, serial, serial+".")
+	if err != nil {
+		return nil, fmt.Errorf("certificates with serial %s: %w", serial, err)
+	}
+	defer rows.Close()
+	var out []*Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("certificates with serial %s: %w", serial, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("certificates with serial %s: %w", serial, err)
+	}
+	return out, nil
+}
