@@ -6,8 +6,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/netip"
@@ -440,8 +442,14 @@ func Resolve(fs *pflag.FlagSet) error {
 		if err != nil {
 			return fmt.Errorf("config file: %w", err)
 		}
-		if err := yaml.Unmarshal(b, &file); err != nil {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("config file %s: not a YAML mapping of settings (%s)", path, strings.Join(strings.Fields(err.Error()), " "))
+		}
+		var more yaml.Node
+		if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+			// A second document ("---") would otherwise be ignored.
+			return fmt.Errorf("config file %s: more than one YAML document (a second \"---\"): put every setting in one", path)
 		}
 		for k := range file {
 			if !known(k) {
@@ -511,6 +519,11 @@ func setFromYAML(f *pflag.Flag, n *yaml.Node) error {
 		}
 		if n.Tag == "!!null" {
 			return "", true
+		}
+		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			// A block scalar ("|", ">") ends with the line break of its
+			// last line; no setting's value does.
+			return strings.TrimRight(n.Value, "\n"), true
 		}
 		return n.Value, true
 	}

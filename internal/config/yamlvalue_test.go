@@ -11,25 +11,27 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// resolveFile resolves serve's settings from a --config file holding yaml.
+func resolveFile(t *testing.T, yaml string) (*Serve, error) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	r := ServeFlags(fs)
+	if err := fs.Parse([]string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	return r()
+}
+
 // TestConfigFileValuesAsWritten: a YAML value is read as the text a flag
 // would take: a list as its comma-separated elements (not Go's "[a b]"),
 // a date-like scalar as written (not a time.Time's "2024-01-01 00:00:00
 // +0000 UTC"); a mapping is refused naming the setting.
 func TestConfigFileValuesAsWritten(t *testing.T) {
-	resolve := func(t *testing.T, yaml string) (*Serve, error) {
-		t.Helper()
-		file := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-		r := ServeFlags(fs)
-		if err := fs.Parse([]string{"--config", file}); err != nil {
-			t.Fatal(err)
-		}
-		return r()
-	}
-	s, err := resolve(t, "caa-identities: [a.example, B.example]\nva-deny-networks:\n  - 10.0.0.0/8\n  - 192.0.2.1\nhostname: 2024-01-01\n")
+	s, err := resolveFile(t, "caa-identities: [a.example, B.example]\nva-deny-networks:\n  - 10.0.0.0/8\n  - 192.0.2.1\nhostname: 2024-01-01\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestConfigFileValuesAsWritten(t *testing.T) {
 		"hostname: {a: b}\n":         "hostname: want a value or a list of values, not a mapping",
 		"caa-identities: [[a], b]\n": "caa-identities: want a value or a list of values, not a nested list or mapping",
 	} {
-		if _, err := resolve(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := resolveFile(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", yaml, err, want)
 		}
 	}
@@ -60,19 +62,6 @@ func TestConfigFileValuesAsWritten(t *testing.T) {
 // URL "https://a.example/x,https://b.example/y", or "data: [a, b]" as a
 // data directory named "a,b".
 func TestConfigFileListOnlyWhereSeveralValues(t *testing.T) {
-	resolve := func(t *testing.T, yaml string) (*Serve, error) {
-		t.Helper()
-		file := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-		r := ServeFlags(fs)
-		if err := fs.Parse([]string{"--config", file}); err != nil {
-			t.Fatal(err)
-		}
-		return r()
-	}
 	for _, yaml := range []string{
 		"approval-webhook: [https://a.example/x, https://b.example/y]\n",
 		"terms-of-service: [https://a.example/tos]\n",
@@ -84,11 +73,11 @@ func TestConfigFileListOnlyWhereSeveralValues(t *testing.T) {
 	} {
 		key, _, _ := strings.Cut(yaml, ":")
 		want := key + ": want one value, not a list"
-		if _, err := resolve(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := resolveFile(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", yaml, err, want)
 		}
 	}
-	s, err := resolve(t, "va-dns-resolver: [127.0.0.1:53, '[::1]:53']\nva-deny-networks: [private]\ncaa-identities: [a.example]\n")
+	s, err := resolveFile(t, "va-dns-resolver: [127.0.0.1:53, '[::1]:53']\nva-deny-networks: [private]\ncaa-identities: [a.example]\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +89,30 @@ func TestConfigFileListOnlyWhereSeveralValues(t *testing.T) {
 	}
 	// perspectives takes a list too: it is read (and then wants its
 	// secret file), not refused as a list.
-	if _, err := resolve(t, "perspectives: [a=https://a.example:1, b=https://b.example:2]\n"); err == nil || !strings.Contains(err.Error(), "perspective-secret-file") {
+	if _, err := resolveFile(t, "perspectives: [a=https://a.example:1, b=https://b.example:2]\n"); err == nil || !strings.Contains(err.Error(), "perspective-secret-file") {
 		t.Errorf("perspectives list: error %v, want the missing perspective-secret-file", err)
+	}
+}
+
+// TestConfigFileBlockScalarsAndDocuments: a value written as a YAML block
+// scalar ("|" or ">", whose text ends with a line break) is read without
+// its final line breaks, as the one-line value it stands for; a file of
+// more than one YAML document is refused instead of its later documents
+// being ignored.
+func TestConfigFileBlockScalarsAndDocuments(t *testing.T) {
+	s, err := resolveFile(t, "terms-of-service: |\n  https://ca.example/tos\nwebsite: >\n  https://ca.example/\n\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TermsOfService != "https://ca.example/tos" || s.Website != "https://ca.example/" {
+		t.Errorf("terms-of-service = %q, website = %q, want the URLs without line breaks", s.TermsOfService, s.Website)
+	}
+	_, err = resolveFile(t, "hostname: a.example\n---\nhostname: b.example\n")
+	if err == nil || !strings.Contains(err.Error(), "more than one YAML document") {
+		t.Errorf("two documents: error %v, want one naming the second document", err)
+	}
+	// A lone document marker and a trailing one are one document.
+	if s, err := resolveFile(t, "---\nhostname: a.example\n...\n"); err != nil || s.Hostname != "a.example" {
+		t.Errorf("one marked document: %v, hostname %q", err, s.Hostname)
 	}
 }
