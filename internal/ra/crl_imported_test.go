@@ -72,18 +72,7 @@ func TestImportedCertificateOfThisCARevoked(t *testing.T) {
 			}
 		}
 
-		der, err := r.CRL(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crl, err := x509.ParseRevocationList(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed := map[string]int{}
-		for _, e := range crl.RevokedCertificateEntries {
-			listed[e.SerialNumber.Text(16)] = e.ReasonCode
-		}
+		listed := crlReasons(t, r)
 		if reason, ok := listed[ours.SerialNumber.Text(16)]; !ok || reason != ocsp.Superseded {
 			t.Errorf("imported certificate of this CA: on the CRL %v with reason %d, want listed with reason %d", ok, reason, ocsp.Superseded)
 		}
@@ -196,4 +185,23 @@ func askOCSP(t *testing.T, h http.Handler, cert, inter *x509.Certificate) (*ocsp
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/ocsp", bytes.NewReader(req)))
 	body, _ := io.ReadAll(rec.Result().Body)
 	return ocsp.ParseResponseForCert(body, cert, inter)
+}
+
+// crlReasons reads r's CRL and returns its entries: the reason code of each
+// serial listed, by the serial's lower-case hex.
+func crlReasons(t *testing.T, r *ra.RA) map[string]int {
+	t.Helper()
+	der, err := r.CRL(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]int{}
+	for _, e := range crl.RevokedCertificateEntries {
+		listed[e.SerialNumber.Text(16)] = e.ReasonCode
+	}
+	return listed
 }

@@ -81,18 +81,7 @@ func TestKeyCompromiseRevokesImportedOfThisCA(t *testing.T) {
 			}
 		}
 
-		der, err := r.CRL(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crl, err := x509.ParseRevocationList(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed := map[string]int{}
-		for _, e := range crl.RevokedCertificateEntries {
-			listed[e.SerialNumber.Text(16)] = e.ReasonCode
-		}
+		listed := crlReasons(t, r)
 		want := map[string]int{issued.SerialNumber.Text(16): acme.ReasonKeyCompromise, ours.SerialNumber.Text(16): acme.ReasonKeyCompromise}
 		if !mapsEqual(listed, want) {
 			t.Errorf("CRL entries %v, want %v", listed, want)
