@@ -533,11 +533,15 @@ func setFromYAML(f *pflag.Flag, n *yaml.Node) error {
 		}
 		return nil
 	}
+	sv, isSlice := f.Value.(pflag.SliceValue)
+	several := isSlice || len(f.Annotations[listAnnotation]) > 0
 	if n.Kind != yaml.SequenceNode {
+		if !several {
+			return errors.New("want one value, not a mapping")
+		}
 		return errors.New("want a value or a list of values, not a mapping")
 	}
-	sv, isSlice := f.Value.(pflag.SliceValue)
-	if !isSlice && len(f.Annotations[listAnnotation]) == 0 {
+	if !several {
 		return errors.New("want one value, not a list")
 	}
 	parts := make([]string, 0, len(n.Content))

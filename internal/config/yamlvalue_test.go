@@ -29,7 +29,8 @@ func resolveFile(t *testing.T, yaml string) (*Serve, error) {
 // TestConfigFileValuesAsWritten: a YAML value is read as the text a flag
 // would take: a list as its comma-separated elements (not Go's "[a b]"),
 // a date-like scalar as written (not a time.Time's "2024-01-01 00:00:00
-// +0000 UTC"); a mapping is refused naming the setting.
+// +0000 UTC"); a mapping is refused naming the setting and what it takes
+// (one value, or a value or a list for a setting of several values).
 func TestConfigFileValuesAsWritten(t *testing.T) {
 	s, err := resolveFile(t, "caa-identities: [a.example, B.example]\nva-deny-networks:\n  - 10.0.0.0/8\n  - 192.0.2.1\nhostname: 2024-01-01\n")
 	if err != nil {
@@ -45,7 +46,8 @@ func TestConfigFileValuesAsWritten(t *testing.T) {
 		t.Errorf("hostname = %q, want 2024-01-01 as written", s.Hostname)
 	}
 	for yaml, want := range map[string]string{
-		"hostname: {a: b}\n":         "hostname: want a value or a list of values, not a mapping",
+		"hostname: {a: b}\n":         "hostname: want one value, not a mapping",
+		"caa-identities: {a: b}\n":   "caa-identities: want a value or a list of values, not a mapping",
 		"caa-identities: [[a], b]\n": "caa-identities: want a value or a list of values, not a nested list or mapping",
 	} {
 		if _, err := resolveFile(t, yaml); err == nil || !strings.Contains(err.Error(), want) {
