@@ -158,7 +158,7 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 	}
 	if isTerminal(stderr) {
 		cfg.Progress = progressLine(stderr, cfg.Flows)
-		if cfg.KeyType == loadgen.KeyRSA2048 {
+		if cfg.PreparesKeys() {
 			// Until the flows start and the progress line replaces it.
 			fmt.Fprintf(stderr, "making %d %s keys before the flows ...", cfg.Flows, cfg.KeyType)
 		}

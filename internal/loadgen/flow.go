@@ -56,7 +56,7 @@ func (r *run) flow(runCtx context.Context, n int) {
 	acct := r.accounts[n%len(r.accounts)]
 	name := r.cfg.name(n)
 	// The certificate key and CSR are made before the clock starts: they
-	// are client work. RSA keys were made before the run (prepare).
+	// are client work. Usually they were made before the run (prepare).
 	var req certRequest
 	if r.reqs != nil {
 		req, r.reqs[n] = r.reqs[n], certRequest{}
@@ -224,12 +224,17 @@ func newCertRequest(keyType, name string) (certRequest, error) {
 }
 
 // prepare makes the certificate requests of all flows before the flows
-// start, on GOMAXPROCS goroutines; Run calls it for RSA keys: an RSA 2048
-// key takes ~50–250 ms of CPU to generate, so making them during the run
-// made the throughput measure the tool's key generation rather than the
-// server (e.g. 2.4 flows/s at -c 2 against a server that took 44 ms per
-// flow). ECDSA keys (~0.1 ms with the CSR) are made per flow. Only the CSR
-// and the public key are kept, ~1 kB per flow.
+// start, on GOMAXPROCS goroutines (Run calls it when
+// Config.PreparesKeys). Key generation and the CSR's signature are client
+// work, not the server's: an RSA 2048 key takes ~50–250 ms of CPU, so
+// making them during the run made the throughput measure the tool's key
+// generation rather than the server (e.g. 2.4 flows/s at -c 2 against a
+// server that took 44 ms per flow); an ECDSA P-256 key with its CSR takes
+// ~0.1 ms, about 4% of the CPU of a whole flow (server, tool and DNS
+// server) on a 2-core machine, which the server then lacks when it shares
+// the cores with the tool (docs/performance.md, "The load tool's keys made
+// before the flows"). Only the CSR and the public key are kept, ~0.5 kB
+// per flow for ECDSA, ~1 kB for RSA.
 func (r *run) prepare(ctx context.Context) error {
 	r.reqs = make([]certRequest, r.cfg.Flows)
 	next := make(chan int)

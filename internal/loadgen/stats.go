@@ -33,9 +33,10 @@ type Summary struct {
 	IgnoreRetryAfter bool    `json:"ignore_retry_after"`
 	DurationSeconds  float64 `json:"duration_seconds"` // wall time of the flows (not of account registration)
 	FlowsPerSecond   float64 `json:"flows_per_second"` // Completed / DurationSeconds
-	// KeysSeconds is the wall time spent making the flows' RSA keys and
-	// CSRs before the flows started (not in DurationSeconds); 0 for
-	// ECDSA keys, made in each flow before its clock starts.
+	// KeysSeconds is the wall time spent making the flows' keys and CSRs
+	// before the flows started (not in DurationSeconds; see
+	// Config.PreparesKeys); 0 when each flow made its own (ECDSA keys for
+	// more than MaxPreparedEC flows), before its clock started.
 	KeysSeconds float64 `json:"keys_seconds"`
 	// Steps has one entry per step in flow order (see StepNames); a step
 	// skipped by a flow (e.g. a reused authorization) counts as 0 ms.
