@@ -43,9 +43,10 @@ const OpenAPIPath = Prefix + "/openapi.json"
 
 // Revoker revokes certificates for administrators; *ra.RA implements it.
 // RevokeSerial returns the certificate as revoked and, for keyCompromise,
-// the serials of the key's other certificates revoked with it.
+// the serials of the key's other certificates revoked with it and the
+// inventory keys of other CAs' certificates with the key (ra.Revocation).
 type Revoker interface {
-	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*store.Certificate, []string, error)
+	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*ra.Revocation, error)
 }
 
 // Deps are the services the API works over.

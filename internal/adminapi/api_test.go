@@ -184,6 +184,29 @@ func (f *fixture) certificateWithKey(key crypto.Signer) *store.Certificate {
 	return c
 }
 
+// importedWithKey stores, as imported (source imported), a certificate of
+// another CA for the public key of key: self-signed by key, so neither
+// issued here nor signed by this CA.
+func (f *fixture) importedWithKey(key crypto.Signer) *store.Certificate {
+	f.t.Helper()
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: "elsewhere.example.com"},
+		DNSNames: []string{"elsewhere.example.com"}, NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c := inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), store.SourceImported)
+	if err := f.st.InsertCertificates(context.Background(), []*store.Certificate{c}); err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
 type response struct {
 	status int
 	header http.Header

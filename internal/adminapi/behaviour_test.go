@@ -319,30 +319,38 @@ func TestInvalidInventoryRequestDetail(t *testing.T) {
 
 // TestRevokeKeyCompromiseNamesRevokedWith, on both engines: the answer to
 // a keyCompromise revocation names the key's other certificates that it
-// revoked (revoked_with), and those are revoked; another reason's answer
-// has no revoked_with.
+// revoked (revoked_with), and those are revoked; it names the imported
+// certificate of another CA with the key (other_cas), which stays valid
+// (before, only the server log named it); another reason's answer has
+// neither field.
 func TestRevokeKeyCompromiseNamesRevokedWith(t *testing.T) {
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		admin := f.tokens[auth.RoleAdmin]
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		first, second := f.certificateWithKey(key), f.certificateWithKey(key)
+		foreign := f.importedWithKey(key)
 		other := f.certificate()
 		r := f.do("POST", "/api/v1/certificates/"+first.Serial+"/revoke", admin, map[string]int{"reason": 1})
 		var got struct {
 			Serial      string   `json:"serial"`
 			Status      string   `json:"status"`
 			RevokedWith []string `json:"revoked_with"`
+			OtherCAs    []string `json:"other_cas"`
 		}
 		if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || got.Serial != first.Serial || got.Status != "revoked" ||
-			len(got.RevokedWith) != 1 || got.RevokedWith[0] != second.Serial {
-			t.Fatalf("keyCompromise revocation: %d %s; want 200, %s revoked, revoked_with [%s]", r.status, r.body, first.Serial, second.Serial)
+			len(got.RevokedWith) != 1 || got.RevokedWith[0] != second.Serial || len(got.OtherCAs) != 1 || got.OtherCAs[0] != foreign.Serial {
+			t.Fatalf("keyCompromise revocation: %d %s; want 200, %s revoked, revoked_with [%s], other_cas [%s]",
+				r.status, r.body, first.Serial, second.Serial, foreign.Serial)
 		}
 		if c, err := f.st.GetCertificate(context.Background(), second.Serial); err != nil || c.Status != store.StatusRevoked {
 			t.Errorf("the key's other certificate: %+v, %v; want revoked", c, err)
 		}
+		if c, err := f.st.GetCertificate(context.Background(), foreign.Serial); err != nil || c.Status != store.StatusValid {
+			t.Errorf("another CA's certificate with the key: %+v, %v; want valid", c, err)
+		}
 		r = f.do("POST", "/api/v1/certificates/"+other.Serial+"/revoke", admin, map[string]int{"reason": 4})
-		if r.status != 200 || strings.Contains(string(r.body), "revoked_with") {
-			t.Errorf("superseded revocation: %d %s; want 200 without revoked_with", r.status, r.body)
+		if r.status != 200 || strings.Contains(string(r.body), "revoked_with") || strings.Contains(string(r.body), "other_cas") {
+			t.Errorf("superseded revocation: %d %s; want 200 without revoked_with and other_cas", r.status, r.body)
 		}
 	})
 }

@@ -86,6 +86,7 @@ type certificateOut struct {
 type revokedCertificate struct {
 	*inventory.Certificate
 	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates of this CA (issued here, or imported and signed by its intermediate), revoked with this one or, revoked before for another reason, changed to keyCompromise"`
+	OtherCAs    []string `json:"other_cas,omitempty" doc:"keyCompromise only: inventory keys (sorted) of the valid, unexpired certificates of other CAs (imported or discovered) with the key; they keep their status, only their CA can revoke them"`
 }
 
 type revokeOut struct {
@@ -286,7 +287,7 @@ func certificateRoutes(a *API) {
 					return nil, invalidField("body.reason", err.Error(), in.Body.Reason.String())
 				}
 			}
-			_, others, err := a.d.Revoker.RevokeSerial(ctx, c.Serial, reason, p.Actor())
+			rev, err := a.d.Revoker.RevokeSerial(ctx, c.Serial, reason, p.Actor())
 			switch {
 			case errors.Is(err, ra.ErrUnknownCertificate):
 				return nil, huma.Error404NotFound("certificate " + in.Ref + " not found")
@@ -300,6 +301,6 @@ func certificateRoutes(a *API) {
 			if c, err = a.d.Inventory.Get(ctx, c.Serial); err != nil {
 				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
 			}
-			return &revokeOut{Body: &revokedCertificate{Certificate: c, RevokedWith: others}}, nil
+			return &revokeOut{Body: &revokedCertificate{Certificate: c, RevokedWith: rev.RevokedWith, OtherCAs: rev.OtherCAs}}, nil
 		})
 }

@@ -172,8 +172,10 @@ func keyChangeEvent(a *store.Account, newTP string) audit.Event {
 // keyCompromise it returns the serials (lower-case hex, sorted) of the
 // key's other certificates the same transaction revoked or, revoked before
 // for another reason, changed to keyCompromise (OnRevoke is called for
-// each). store.ErrStale when it is already revoked.
-func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) (revokedWith []string, err error) {
+// each), and the inventory keys (sorted) of the valid certificates of
+// other CAs with the key, left as they are (logged at WARN).
+// store.ErrStale when it is already revoked.
+func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) (revokedWith, otherCAs []string, err error) {
 	now := r.now()
 	after := *rec
 	after.Status, after.RevokedAt, after.RevocationReason = "revoked", now, reason
@@ -197,7 +199,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return &ev, nil
 		}})
 	if err != nil {
-		return nil, fmt.Errorf("audit event: %w", err)
+		return nil, nil, fmt.Errorf("audit event: %w", err)
 	}
 	if ev == nil && reason == acme.ReasonKeyCompromise {
 		// No audit log: an append without Seal records nothing but still
@@ -215,12 +217,13 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 		scope.Others = func(serial string) { elsewhere = append(elsewhere, serial) }
 	}
 	if err := r.store.RevokeCertificateOf(ctx, rec.Serial, reason, now, scope, ev...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(elsewhere) > 0 {
 		slices.Sort(elsewhere)
+		elsewhere = slices.Compact(elsewhere)
 		r.log.WarnContext(ctx, "certificates of other CAs in the inventory have the compromised key and stay valid: revoke them with their CA",
-			"serial", rec.Serial, "others", slices.Compact(elsewhere))
+			"serial", rec.Serial, "others", elsewhere)
 	}
 	slices.Sort(others)
 	others = slices.Compact(others)
@@ -238,7 +241,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	}
 	r.cfg.Metrics.CertificateRevoked(reason)
 	r.log.InfoContext(ctx, "certificate revoked", "serial", rec.Serial, "reason", reason, "by", actor)
-	return others, nil
+	return others, elsewhere, nil
 }
 
 // caScope names the certificates of this server's CA that entered the
@@ -290,34 +293,51 @@ var (
 	ErrBadReason = errors.New("revocation reason not accepted: use " + acme.AllowedRevocationReasons + " (RFC 5280 §5.3.1)")
 )
 
+// Revocation is the outcome of RevokeSerial.
+type Revocation struct {
+	// Certificate is the certificate as revoked.
+	Certificate *store.Certificate
+	// RevokedWith, for keyCompromise: the serials (lower-case hex, sorted)
+	// of the key's other certificates of this CA revoked with it or,
+	// revoked before for another reason, changed to keyCompromise (CA/B
+	// Forum BR §4.9.1.1).
+	RevokedWith []string
+	// OtherCAs, for keyCompromise: the inventory keys (sorted) of the
+	// valid, unexpired certificates of other CAs (imported or discovered)
+	// with the key, which stay as they are: only their CA can revoke them.
+	OtherCAs []string
+}
+
 // RevokeSerial revokes the certificate with serial (lower-case hex) for an
 // administrator (actor, e.g. "token:ops"), with an RFC 5280 §5.3.1 reason
 // code, audited in the same transaction. A certificate revoked for another
 // reason can be revoked again for keyCompromise (store.RevokeCertificate).
-// It returns the certificate as revoked and, for keyCompromise, the
-// serials (lower-case hex, sorted) of the key's other certificates revoked
-// with it (CA/B Forum BR §4.9.1.1). Errors: ErrUnknownCertificate,
-// ErrAlreadyRevoked, ErrBadReason, or a storage error.
-func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (c *store.Certificate, revokedWith []string, err error) {
+// Errors: ErrUnknownCertificate, ErrAlreadyRevoked, ErrBadReason, or a
+// storage error.
+func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*Revocation, error) {
 	if !acme.RevocationReasonAllowed(reason) {
-		return nil, nil, ErrBadReason
+		return nil, ErrBadReason
 	}
 	rec, err := r.store.GetCertificate(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, ErrUnknownCertificate
+		return nil, ErrUnknownCertificate
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("certificate lookup: %w", err)
+		return nil, fmt.Errorf("certificate lookup: %w", err)
 	}
 	if rec.Status == acme.StatusRevoked && (reason != acme.ReasonKeyCompromise || rec.RevocationReason == acme.ReasonKeyCompromise) {
-		return nil, nil, ErrAlreadyRevoked
+		return nil, ErrAlreadyRevoked
 	}
-	if revokedWith, err = r.revoke(ctx, rec, reason, actor); err != nil {
+	with, elsewhere, err := r.revoke(ctx, rec, reason, actor)
+	if err != nil {
 		if errors.Is(err, store.ErrStale) {
-			return nil, nil, ErrAlreadyRevoked
+			return nil, ErrAlreadyRevoked
 		}
-		return nil, nil, fmt.Errorf("revocation: %w", err)
+		return nil, fmt.Errorf("revocation: %w", err)
 	}
-	c, err = r.store.GetCertificate(ctx, serial)
-	return c, revokedWith, err
+	c, err := r.store.GetCertificate(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	return &Revocation{Certificate: c, RevokedWith: with, OtherCAs: elsewhere}, nil
 }

@@ -75,7 +75,7 @@ func TestCRLContentsReadOncePerRefreshOrRevocation(t *testing.T) {
 	fetch(50)
 	fetch(50)
 	want(1, "100 requests within CRLRefresh")
-	if _, _, err := r.RevokeSerial(ctx, "0c4c", 4, "test"); err != nil {
+	if _, err := r.RevokeSerial(ctx, "0c4c", 4, "test"); err != nil {
 		t.Fatal(err)
 	}
 	fetch(50)

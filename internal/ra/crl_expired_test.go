@@ -39,7 +39,7 @@ func TestCRLKeepsExpiredRevocationOneValidity(t *testing.T) {
 	const validity = 24 * time.Hour
 	r := ra.New(ra.Config{Profiles: reg, CRLValidity: validity, CRLRefresh: time.Minute}, st, nil, iss, clock, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { r.Shutdown(ctx) })
-	if _, _, err := r.RevokeSerial(ctx, "1e1a", 4, "test"); err != nil {
+	if _, err := r.RevokeSerial(ctx, "1e1a", 4, "test"); err != nil {
 		t.Fatal(err)
 	}
 	listed := func(at time.Time) bool {

@@ -67,7 +67,7 @@ func TestImportedCertificateOfThisCARevoked(t *testing.T) {
 		r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute}, st, nil, iss, clock, slog.New(slog.DiscardHandler))
 		t.Cleanup(func() { r.Shutdown(ctx) })
 		for _, serial := range []string{ours.SerialNumber.Text(16), impostor.SerialNumber.Text(16), "155ed"} {
-			if _, _, err := r.RevokeSerial(ctx, serial, ocsp.Superseded, "test"); err != nil {
+			if _, err := r.RevokeSerial(ctx, serial, ocsp.Superseded, "test"); err != nil {
 				t.Fatalf("revoke %s: %v", serial, err)
 			}
 		}

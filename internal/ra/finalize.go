@@ -612,7 +612,7 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	if req.Account != nil {
 		actor = audit.ACMEAccountActor(req.Account.ID)
 	}
-	if _, err := r.revoke(ctx, rec, reason, actor); err != nil {
+	if _, _, err := r.revoke(ctx, rec, reason, actor); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
 		}

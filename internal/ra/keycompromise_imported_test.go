@@ -32,8 +32,10 @@ import (
 // and OCSP say keyCompromise for them; RevokedWith names them. A
 // certificate with the key that another key signed under this CA's name,
 // and one of another CA, stay valid in the inventory (only their CA can
-// revoke them) and off the CRL. The former code revoked only certificates
-// of source "issued": the imported one of this CA stayed good.
+// revoke them) and off the CRL; OtherCAs names them (the admin API's
+// other_cas; before, only the server log did). The former code revoked
+// only certificates of source "issued": the imported one of this CA
+// stayed good.
 func TestKeyCompromiseRevokesImportedOfThisCA(t *testing.T) {
 	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
@@ -64,12 +66,22 @@ func TestKeyCompromiseRevokesImportedOfThisCA(t *testing.T) {
 
 		r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute}, st, nil, iss, clock, slog.New(slog.DiscardHandler))
 		t.Cleanup(func() { r.Shutdown(ctx) })
-		_, with, err := r.RevokeSerial(ctx, issued.SerialNumber.Text(16), acme.ReasonKeyCompromise, "test")
+		rev, err := r.RevokeSerial(ctx, issued.SerialNumber.Text(16), acme.ReasonKeyCompromise, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{ours.SerialNumber.Text(16)}; !slices.Equal(with, want) {
-			t.Errorf("revoked with %v, want %v (the imported certificate of this CA)", with, want)
+		if want := []string{ours.SerialNumber.Text(16)}; !slices.Equal(rev.RevokedWith, want) {
+			t.Errorf("revoked with %v, want %v (the imported certificate of this CA)", rev.RevokedWith, want)
+		}
+		other, err := inv.Get(ctx, impostor.SerialNumber.Text(16))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{other.Serial}; !slices.Equal(rev.OtherCAs, want) {
+			t.Errorf("other CAs' certificates %v, want %v (the one another key signed)", rev.OtherCAs, want)
+		}
+		if rev.Certificate == nil || rev.Certificate.Status != store.StatusRevoked || rev.Certificate.RevocationReason != acme.ReasonKeyCompromise {
+			t.Errorf("revoked certificate %+v, want revoked for keyCompromise", rev.Certificate)
 		}
 		for c, want := range map[*x509.Certificate]string{ours: store.StatusRevoked, impostor: store.StatusValid} {
 			got, err := inv.Get(ctx, c.SerialNumber.Text(16))

@@ -64,7 +64,7 @@ func TestOCSPImportedOfThisCASerialTaken(t *testing.T) {
 		}
 		r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute, OnRevoke: resp.Invalidate}, st, nil, iss, clock, slog.New(slog.DiscardHandler))
 		t.Cleanup(func() { r.Shutdown(ctx) })
-		if _, _, err := r.RevokeSerial(ctx, keys[1].Serial, ocsp.Superseded, "test"); err != nil {
+		if _, err := r.RevokeSerial(ctx, keys[1].Serial, ocsp.Superseded, "test"); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := askOCSP(t, resp, ours, inter); err != nil || got.Status != ocsp.Revoked || got.RevocationReason != ocsp.Superseded {

@@ -47,10 +47,11 @@ func TestKeyCompromiseCascadeReachesOCSP(t *testing.T) {
 			}
 			r := New(cfg, st, nopVA{}, nil, nil, slog.New(slog.DiscardHandler))
 			defer r.Shutdown(ctx)
-			_, with, err := r.RevokeSerial(ctx, "c02", acme.ReasonKeyCompromise, "cli:test")
+			rev, err := r.RevokeSerial(ctx, "c02", acme.ReasonKeyCompromise, "cli:test")
 			if err != nil {
 				t.Fatal(err)
 			}
+			with := rev.RevokedWith
 			if !slices.Equal(with, []string{"c01", "c03"}) {
 				t.Errorf("RevokeSerial names %v as revoked with c02, want [c01 c03]", with)
 			}
@@ -115,15 +116,16 @@ func TestKeyCompromiseCascadeUpdatesReason(t *testing.T) {
 	r := New(Config{Audit: audit.New(st, nil), OnRevoke: func(serial string) { invalidated = append(invalidated, serial) }},
 		st, nopVA{}, nil, func() time.Time { return clock }, slog.New(slog.DiscardHandler))
 	defer r.Shutdown(ctx)
-	if _, _, err := r.RevokeSerial(ctx, "c03", 4, "cli:test"); err != nil { // superseded
+	if _, err := r.RevokeSerial(ctx, "c03", 4, "cli:test"); err != nil { // superseded
 		t.Fatal(err)
 	}
 	clock = now
 	invalidated = nil
-	_, with, err := r.RevokeSerial(ctx, "c02", acme.ReasonKeyCompromise, "cli:test")
+	rev, err := r.RevokeSerial(ctx, "c02", acme.ReasonKeyCompromise, "cli:test")
 	if err != nil {
 		t.Fatal(err)
 	}
+	with := rev.RevokedWith
 	if !slices.Equal(with, []string{"c01", "c03"}) {
 		t.Errorf("RevokeSerial names %v as revoked with c02, want [c01 c03]", with)
 	}

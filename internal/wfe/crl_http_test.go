@@ -155,7 +155,7 @@ func TestCRLIfModifiedSinceSameSecond(t *testing.T) {
 		t.Fatalf("GET: %d", first.Code)
 	}
 	set(start.Add(400 * time.Millisecond))
-	if _, _, err := r.RevokeSerial(ctx, "5ec0", 4, "test"); err != nil {
+	if _, err := r.RevokeSerial(ctx, "5ec0", 4, "test"); err != nil {
 		t.Fatal(err)
 	}
 	set(start.Add(700 * time.Millisecond))
