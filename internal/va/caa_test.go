@@ -1,7 +1,9 @@
 package va
 
 import (
+	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,7 +275,8 @@ func TestCheckCAA(t *testing.T) {
 }
 
 // TestCAAClimbStopsBeforeRoot: with no records anywhere every ancestor is
-// asked once, the root never.
+// asked once, the root never (in any order: the lookups run side by side,
+// TestCAAClimbSideBySide).
 func TestCAAClimbStopsBeforeRoot(t *testing.T) {
 	s := startDNS(t)
 	v := newVA(t, Config{DNSResolver: s.Addr(), CAAIdentities: []string{caaUs}})
@@ -287,10 +290,82 @@ func TestCAAClimbStopsBeforeRoot(t *testing.T) {
 		}
 		got = append(got, q.Name)
 	}
-	want := []string{"a.b.example.com", "b.example.com", "example.com", "com"}
+	slices.Sort(got)
+	want := []string{"a.b.example.com", "b.example.com", "com", "example.com"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("CAA queries %v, want %v", got, want)
 	}
+}
+
+// TestCAAClimbSideBySide: the CAA lookups of a name and of its parents
+// are all under way before the first is answered (as in Boulder's VA), so
+// a climb takes as long as its slowest lookup, not the sum of them. The
+// DNS server here answers no CAA query until every name of the climb has
+// been asked; the former code asked one name after the other, so its
+// first lookup waited in vain and the check failed on its timeout.
+func TestCAAClimbSideBySide(t *testing.T) {
+	const names = 4 // a.b.example.com, b.example.com, example.com, com
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	all := make(chan struct{})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if len(req.Question) == 1 && req.Question[0].Qtype == dns.TypeCAA {
+			mu.Lock()
+			asked[req.Question[0].Name] = true
+			if len(asked) == names {
+				select {
+				case <-all:
+				default:
+					close(all)
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-all:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+
+	v := newVA(t, Config{DNSResolver: pc.LocalAddr().String(), CAAIdentities: []string{caaUs}})
+	if err := v.CheckCAA(t.Context(), dnsID("a.b.example.com"), false, acme.ChallengeHTTP01, nil); err != nil {
+		t.Fatalf("CheckCAA: %v (the lookups were not all under way at once)", err)
+	}
+	select {
+	case <-all:
+	default:
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("asked %v before any answer, want all %d names of the climb", asked, names)
+	}
+}
+
+// TestCAAClimbOrder: the answers are taken in the order of the climb
+// although the lookups run side by side: records at the name decide even
+// when a parent's lookup fails, and a failed lookup of a parent decides
+// (a dns problem) when the names below it have no records, whatever a
+// farther name holds.
+func TestCAAClimbOrder(t *testing.T) {
+	s := startDNS(t)
+	s.SetCAA("www.first.test", issue("other.test"))
+	s.SetRcode("first.test", dns.RcodeServerFailure)
+	s.SetRcode("second.test", dns.RcodeServerFailure)
+	s.SetCAA("test", issue(caaUs))
+	v := newVA(t, Config{DNSResolver: s.Addr(), CAAIdentities: []string{caaUs}})
+
+	id := dnsID("www.first.test")
+	checkResult(t, v.CheckCAA(t.Context(), id, false, acme.ChallengeHTTP01, nil), id, acme.CAA)
+	id = dnsID("www.second.test")
+	checkResult(t, v.CheckCAA(t.Context(), id, false, acme.ChallengeHTTP01, nil), id, acme.DNS)
 }
 
 func TestParseIssueValue(t *testing.T) {
