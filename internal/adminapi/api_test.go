@@ -159,18 +159,7 @@ func (f *fixture) certificateWithKey(key crypto.Signer) *store.Certificate {
 	f.t.Helper()
 	ctx := context.Background()
 	acct, oid := f.account()
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: "a.example.com"}, DNSNames: []string{"a.example.com"},
-		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	c := inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), store.SourceIssued)
+	c := f.selfSigned(key, "a.example.com", store.SourceIssued)
 	c.Issuer, c.OrderID, c.AccountID, c.CreatedAt = "local", oid, acct, f.now
 	if err := f.st.SetOrderStatus(ctx, oid, acme.StatusPending, acme.StatusProcessing, nil, f.now); err != nil {
 		f.t.Fatal(err)
@@ -189,9 +178,20 @@ func (f *fixture) certificateWithKey(key crypto.Signer) *store.Certificate {
 // issued here nor signed by this CA.
 func (f *fixture) importedWithKey(key crypto.Signer) *store.Certificate {
 	f.t.Helper()
+	c := f.selfSigned(key, "elsewhere.example.com", store.SourceImported)
+	if err := f.st.InsertCertificates(context.Background(), []*store.Certificate{c}); err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+// selfSigned is the inventory record (source) of a certificate for name
+// and the public key of key, signed by key, valid for 90 days from f.now.
+func (f *fixture) selfSigned(key crypto.Signer, name, source string) *store.Certificate {
+	f.t.Helper()
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: "elsewhere.example.com"},
-		DNSNames: []string{"elsewhere.example.com"}, NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
+	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		f.t.Fatal(err)
@@ -200,11 +200,7 @@ func (f *fixture) importedWithKey(key crypto.Signer) *store.Certificate {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	c := inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), store.SourceImported)
-	if err := f.st.InsertCertificates(context.Background(), []*store.Certificate{c}); err != nil {
-		f.t.Fatal(err)
-	}
-	return c
+	return inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), source)
 }
 
 type response struct {
