@@ -143,10 +143,7 @@ func plainErrors(c *cobra.Command) {
 				if ies := inventory.InvalidErrors(err); len(ies) > 0 {
 					msgs := make([]string, len(ies))
 					for i, ie := range ies {
-						msgs[i] = ie.Msg
-						if ie.Param == "profile" { // the message names no flag
-							msgs[i] = "--profile: " + ie.Msg
-						}
+						msgs[i] = flagPrefix(cmd, ie.Param) + ie.Msg
 					}
 					return errors.New(strings.Join(msgs, "; "))
 				}
@@ -168,6 +165,18 @@ func plainErrors(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		plainErrors(sub)
 	}
+}
+
+// flagPrefix is "--FLAG: " for the flag of cmd that gave the inventory
+// parameter param (expiring_within is --expiring-within), so that a
+// refusal names the flag to fix, or "" when cmd has no such flag set (a
+// serial given as argument: the message names it).
+func flagPrefix(cmd *cobra.Command, param string) string {
+	name := strings.ReplaceAll(param, "_", "-")
+	if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+		return "--" + name + ": "
+	}
+	return ""
 }
 
 // newHelp is `certgate help [COMMAND...]`: cobra's, except that an unknown
