@@ -71,6 +71,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	// no usage line of its own although it now runs.
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	explainArgs(root)
+	unknownRootCommand(root)
 	plainErrors(root)
 	root.SetFlagErrorFunc(flagError)
 	shareConfigKeys(root)
@@ -221,6 +222,36 @@ func groupCommands(c *cobra.Command) {
 		}
 		return fmt.Errorf("%s: give a command: %s (see '%s --help')", path, strings.Join(names, ", "), cmd.CommandPath())
 	}
+}
+
+// unknownRootCommand makes an unknown command name ("certgate serv") one
+// line naming the commands it may be a typo of, or else every command, as
+// groupCommands does below the root; cobra's own error adds a "Did you
+// mean this?" list on further lines. Without arguments the root still
+// prints its help.
+func unknownRootCommand(root *cobra.Command) {
+	root.DisableSuggestions = true
+	root.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply itself
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			alt := near[len(near)-1]
+			if len(near) > 1 {
+				alt = strings.Join(near[:len(near)-1], ", ") + " or " + alt
+			}
+			return fmt.Errorf("unknown command %q; did you mean %s? (see '%s --help')", args[0], alt, cmd.Name())
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return fmt.Errorf("unknown command %q; use %s (see '%s --help')", args[0], strings.Join(names, ", "), cmd.Name())
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // explainArgs wraps the argument check of c and of every command below
