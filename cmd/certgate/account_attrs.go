@@ -131,21 +131,25 @@ func checkAccountAttributes(ctx context.Context, st *store.Store, a *store.Accou
 			sort.Strings(all)
 			return fmt.Errorf("attribute %s: no profile declares it (declared: %s); declare it in a profile first", k, dash(strings.Join(all, ", ")))
 		}
-		// Accepted by one profile is enough; else the first declaring
-		// profile's complaint about the value.
-		var valueErr error
+		// Accepted by one profile is enough; else the complaint of every
+		// declaring profile, so that the user sees all the values that fit.
+		var valueErrs []string
 		for _, p := range profiles {
 			err := p.CheckPartialAttributes(map[string]string{k: attrs[k]})
 			if err == nil {
-				valueErr = nil
+				valueErrs = nil
 				break
 			}
-			if valueErr == nil && slices.ContainsFunc(p.Attributes, func(at policy.Attribute) bool { return at.Name == k }) {
-				valueErr = err
+			if slices.ContainsFunc(p.Attributes, func(at policy.Attribute) bool { return at.Name == k }) {
+				valueErrs = append(valueErrs, err.Error())
 			}
 		}
-		if valueErr != nil {
-			return valueErr
+		switch len(valueErrs) {
+		case 0:
+		case 1:
+			return errors.New(valueErrs[0])
+		default:
+			return fmt.Errorf("attribute %s: no profile that declares it accepts %q: %s", k, attrs[k], strings.Join(valueErrs, "; "))
 		}
 	}
 	return nil

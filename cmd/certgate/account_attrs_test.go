@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,42 @@ func TestAttributeArgsValidation(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "eab", "create", "--profile", "partners", "--attr", "owner=a", "--attr", "owner=b", "--data", data); err == nil ||
 		!strings.Contains(err.Error(), "given twice") {
 		t.Errorf("eab create with a repeated --attr: %v", err)
+	}
+}
+
+// TestAccountAttributeValueOfSeveralProfiles: for an account without an
+// EAB key, a value no profile accepts is refused with the values of every
+// profile that declares the attribute, in one line; a value one of them
+// accepts is set. Before, only the first declaring profile's values were
+// named (here release, nightly), hiding that prod is accepted too.
+func TestAccountAttributeValueOfSeveralProfiles(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	for name, enum := range map[string]string{"build": "[release, nightly]", "web": "[prod, staging, test]"} {
+		file := data + "/" + name + ".yaml"
+		body := "name: " + name + "\nvalidity: 30d\nattributes:\n  - name: environment\n    enum: " + enum + "\n"
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI(t, nil, "profile", "create", "--file", file, "--data", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateAccount(ctx, &store.Account{ID: "acct1", KeyThumbprint: "tp1", JWK: []byte(`{}`), Status: acme.StatusValid, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, nil, "account", "set-attributes", "--data", data, "acct1", "environment=bogus")
+	want := `attribute environment: no profile that declares it accepts "bogus": profile build: invalid attribute values: environment (one of release, nightly); profile web: invalid attribute values: environment (one of prod, staging, test)`
+	if err == nil || err.Error() != want {
+		t.Errorf("set-attributes environment=bogus: %v, want %q", err, want)
+	}
+	if out, _, err := runCLI(t, nil, "account", "set-attributes", "--data", data, "acct1", "environment=prod"); err != nil || !strings.Contains(out, "environment=prod") {
+		t.Errorf("set-attributes environment=prod: %q, %v", out, err)
 	}
 }

@@ -123,3 +123,27 @@ func TestGroupAndHelpErrors(t *testing.T) {
 		t.Errorf("help account list: %v\n%s", err, out)
 	}
 }
+
+// TestUnknownRootCommand: a mistyped command is one line naming the
+// commands it may be a typo of (or every command), as below the root;
+// cobra's error went on over further lines ("\n\nDid you mean this?\n\t...").
+// Without arguments, certgate still prints its help and succeeds.
+func TestUnknownRootCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serv"}, `unknown command "serv"; did you mean cert or serve? (see 'certgate --help')`},
+		{[]string{"tokn", "list"}, `unknown command "tokn"; did you mean token? (see 'certgate --help')`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"; use account, approval, audit, bench, ca, cert, completion, eab, profile, ratelimit, report, serve, token, version (see 'certgate --help')`},
+	} {
+		out, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || err.Error() != tc.want || out != "" {
+			t.Errorf("%v: error %v, stdout %q; want %q", tc.args, err, out, tc.want)
+		}
+	}
+	out, _, err := runCLI(t, nil)
+	if err != nil || !strings.Contains(out, "Usage:\n  certgate [command]\n") || strings.Contains(out, "certgate [flags]") {
+		t.Errorf("certgate without arguments: %v\n%s", err, out)
+	}
+}

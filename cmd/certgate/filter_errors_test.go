@@ -63,3 +63,35 @@ func TestReportNamesEveryBadFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestInventoryErrorsNameTheirFlag: every refused filter of `cert list`
+// and the reports is named by its flag (--since, --within, --suffix,
+// --sort, ...), so that a window or a value in the message says which flag
+// to fix; a serial given as argument (`cert show xyz`) gets no flag. Before,
+// only --profile was named (`certgate: the report window must be
+// positive`, `duration "x" (e.g. 30d, 12h)` said neither --since nor
+// --within).
+func TestInventoryErrorsNameTheirFlag(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", "issued", "--since", "x"}, `--since: duration "x" (e.g. 30d, 12h)`},
+		{[]string{"report", "issued", "--since", "0d"}, `--since: the report window must be positive`},
+		{[]string{"report", "issued", "--by", "week"}, `--by: group by "week" (day, profile or issuer)`},
+		{[]string{"report", "expiring", "--within", "0s"}, `--within: the expiry window must be positive`},
+		{[]string{"cert", "list", "--sort", "bogus"}, `--sort: sort "bogus" (not_after, -not_after or serial)`},
+		{[]string{"cert", "list", "--cursor", "zz"}, `--cursor: malformed cursor`},
+		{[]string{"cert", "list", "--attr", "nokey", "--suffix", "*.", "--serial", "xyz"},
+			`--attr: attribute "nokey" is not key=value; --suffix: empty name suffix; --serial: serial "xyz" is not hexadecimal`},
+		{[]string{"cert", "list", "--status", "revoked", "--expiring-within", "3d"}, `--status: an expiry window selects valid certificates, not revoked ones`},
+		{[]string{"cert", "show", "xyz"}, `serial "xyz" is not hexadecimal`},
+	} {
+		_, _, err := runCLI(t, nil, append(tc.args, "--data", data)...)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

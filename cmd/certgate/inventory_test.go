@@ -306,3 +306,42 @@ func TestAccountCLI(t *testing.T) {
 		t.Fatalf("missing account: %v", err)
 	}
 }
+
+// TestCertImportJSONArrays: `cert import --format json` writes imported and
+// already_present as JSON arrays in every result, [] when none — a new
+// file, the same file again, a skipped key file — so that a script can
+// iterate over them. Before, an empty list was null (jq
+// '.[].already_present[]' failed with "Cannot iterate over null").
+func TestCertImportJSONArrays(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	dir := t.TempDir()
+	c := writeSelfSigned(t, filepath.Join(dir, "cert.pem"), 0x61, 30, 0, "json.example.com")
+	if err := os.WriteFile(filepath.Join(dir, "privkey.pem"), []byte("-----BEGIN PRIVATE KEY-----\nAQID\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serial := fmt.Sprintf("%x", c.SerialNumber)
+	for i, want := range []struct{ imported, present int }{{1, 0}, {0, 1}} {
+		out, _, err := runCLI(t, nil, "cert", "import", "--data", data, "--format", "json", dir)
+		if err != nil {
+			t.Fatalf("import %d: %v", i, err)
+		}
+		var res []map[string]any
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 2 {
+			t.Fatalf("import %d: %v\n%s", i, err, out)
+		}
+		for _, r := range res {
+			for _, field := range []string{"imported", "already_present"} {
+				if _, ok := r[field].([]any); !ok {
+					t.Errorf("import %d, %s: %s is %#v, want an array", i, r["path"], field, r[field])
+				}
+			}
+		}
+		cert := res[0] // cert.pem sorts before privkey.pem
+		imp, _ := cert["imported"].([]any)
+		pres, _ := cert["already_present"].([]any)
+		if len(imp) != want.imported || len(pres) != want.present || (len(imp) == 1 && imp[0] != serial) || (len(pres) == 1 && pres[0] != serial) {
+			t.Errorf("import %d: cert.pem result %v, want %d imported and %d already present (%s)", i, cert, want.imported, want.present, serial)
+		}
+	}
+}

@@ -71,6 +71,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	// no usage line of its own although it now runs.
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	explainArgs(root)
+	unknownRootCommand(root)
 	plainErrors(root)
 	root.SetFlagErrorFunc(flagError)
 	shareConfigKeys(root)
@@ -143,10 +144,7 @@ func plainErrors(c *cobra.Command) {
 				if ies := inventory.InvalidErrors(err); len(ies) > 0 {
 					msgs := make([]string, len(ies))
 					for i, ie := range ies {
-						msgs[i] = ie.Msg
-						if ie.Param == "profile" { // the message names no flag
-							msgs[i] = "--profile: " + ie.Msg
-						}
+						msgs[i] = flagPrefix(cmd, ie.Param) + ie.Msg
 					}
 					return errors.New(strings.Join(msgs, "; "))
 				}
@@ -168,6 +166,18 @@ func plainErrors(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		plainErrors(sub)
 	}
+}
+
+// flagPrefix is "--FLAG: " for the flag of cmd that gave the inventory
+// parameter param (expiring_within is --expiring-within), so that a
+// refusal names the flag to fix, or "" when cmd has no such flag set (a
+// serial given as argument: the message names it).
+func flagPrefix(cmd *cobra.Command, param string) string {
+	name := strings.ReplaceAll(param, "_", "-")
+	if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+		return "--" + name + ": "
+	}
+	return ""
 }
 
 // newHelp is `certgate help [COMMAND...]`: cobra's, except that an unknown
@@ -212,6 +222,36 @@ func groupCommands(c *cobra.Command) {
 		}
 		return fmt.Errorf("%s: give a command: %s (see '%s --help')", path, strings.Join(names, ", "), cmd.CommandPath())
 	}
+}
+
+// unknownRootCommand makes an unknown command name ("certgate serv") one
+// line naming the commands it may be a typo of, or else every command, as
+// groupCommands does below the root; cobra's own error adds a "Did you
+// mean this?" list on further lines. Without arguments the root still
+// prints its help.
+func unknownRootCommand(root *cobra.Command) {
+	root.DisableSuggestions = true
+	root.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply itself
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			alt := near[len(near)-1]
+			if len(near) > 1 {
+				alt = strings.Join(near[:len(near)-1], ", ") + " or " + alt
+			}
+			return fmt.Errorf("unknown command %q; did you mean %s? (see '%s --help')", args[0], alt, cmd.Name())
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return fmt.Errorf("unknown command %q; use %s (see '%s --help')", args[0], strings.Join(names, ", "), cmd.Name())
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // explainArgs wraps the argument check of c and of every command below

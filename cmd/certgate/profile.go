@@ -396,7 +396,7 @@ func updateStoredProfile(ctx context.Context, st *store.Store, name string, chan
 	for attempt := 1; ; attempt++ {
 		rec, err := st.GetProfile(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("there is no stored profile %q (create it first)", name)
+			return noStoredProfile(name, "create it first", "'certgate profile create default' with the fields you want stores one in its place")
 		}
 		if err != nil {
 			return err
@@ -528,6 +528,18 @@ func newProfileList() *cobra.Command {
 	return cmd
 }
 
+// noStoredProfile is the error of a profile command whose profile name is
+// not stored: for "default", which `profile list` shows all the same,
+// that the built-in default applies and then defaultHint; for another
+// name, hint.
+func noStoredProfile(name, hint, defaultHint string) error {
+	if name == policy.DefaultName {
+		return fmt.Errorf("no profile %q is stored, so the built-in default applies (any name, every key type, serverAuth, "+
+			"the server's --cert-validity and --client-auth; docs/profiles.md): %s", name, defaultHint)
+	}
+	return fmt.Errorf("there is no stored profile %q (%s)", name, hint)
+}
+
 func newProfileShow() *cobra.Command {
 	var so storeOpts
 	var format outputFormat
@@ -544,7 +556,7 @@ func newProfileShow() *cobra.Command {
 			defer st.Close()
 			rec, err := st.GetProfile(ctx, args[0])
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("there is no stored profile %q", args[0])
+				return noStoredProfile(args[0], "see 'certgate profile list'", "GET /api/v1/profiles/default shows it as the server applies it")
 			}
 			if err != nil {
 				return err
@@ -596,7 +608,7 @@ certificates refer to the profile, unless --force.`,
 					return fmt.Errorf("profile %s is still used by %s: pass --force to delete it anyway (its pending orders then fail at finalize)", args[0], inUse.Use)
 				}
 				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("there is no stored profile %q", args[0])
+					return noStoredProfile(args[0], "see 'certgate profile list'", "it cannot be deleted")
 				}
 				return err
 			}

@@ -324,3 +324,39 @@ func TestProfileCLIValidationDNS(t *testing.T) {
 		t.Errorf("resolver without a port: %v", err)
 	}
 }
+
+// TestProfileDefaultNotStored: `profile list` shows the built-in default,
+// so `profile show|update|delete default` without a stored one says that
+// the built-in default applies and what to do, in one line, instead of
+// "there is no stored profile" for the name the list just showed; other
+// names still point to the list.
+func TestProfileDefaultNotStored(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	out, _, err := runCLI(t, nil, "profile", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "built-in default") {
+		t.Fatalf("profile list: %q, %v", out, err)
+	}
+	const applies = `no profile "default" is stored, so the built-in default applies (any name, every key type, serverAuth, the server's --cert-validity and --client-auth; docs/profiles.md): `
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"show", "default"}, applies + "GET /api/v1/profiles/default shows it as the server applies it"},
+		{[]string{"update", "default", "--validity", "10d"}, applies + "'certgate profile create default' with the fields you want stores one in its place"},
+		{[]string{"delete", "default"}, applies + "it cannot be deleted"},
+		{[]string{"show", "nope"}, `there is no stored profile "nope" (see 'certgate profile list')`},
+		{[]string{"delete", "nope"}, `there is no stored profile "nope" (see 'certgate profile list')`},
+	} {
+		_, _, err := runCLI(t, nil, append(append([]string{"profile"}, c.args...), "--data", data)...)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("profile %v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, _, err := runCLI(t, nil, "profile", "create", "default", "--validity", "30d", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := runCLI(t, nil, "profile", "show", "default", "--data", data); err != nil || !strings.Contains(out, "validity: 30d") {
+		t.Errorf("profile show of a stored default: %q, %v", out, err)
+	}
+}

@@ -81,6 +81,53 @@ func (s *subjectFlags) subject() (string, error) {
 	return out[0], nil
 }
 
+// given is the subject flag set ("account", "eab", "ip", "domain"), or "".
+func (s *subjectFlags) given() string {
+	switch {
+	case s.account != "":
+		return "account"
+	case s.eab != "":
+		return "eab"
+	case s.ip != "":
+		return "ip"
+	case s.domain != "":
+		return "domain"
+	}
+	return ""
+}
+
+// checkSubjectFits refuses a subject that limit never looks up (see
+// ratelimit.SubjectFlags): such an override would be stored and apply to
+// nobody, e.g. new-orders-per-account for an address.
+func (s *subjectFlags) checkSubjectFits(limit string) error {
+	flag := s.given()
+	fits := ratelimit.SubjectFlags(ratelimit.Name(limit))
+	if flag == "" || slices.Contains(fits, flag) {
+		return nil
+	}
+	alt := make([]string, len(fits))
+	for i, f := range fits {
+		alt[i] = "--" + f
+	}
+	var limits []string
+	for _, n := range ratelimit.Names {
+		if slices.Contains(ratelimit.SubjectFlags(n), flag) {
+			limits = append(limits, string(n))
+		}
+	}
+	per := map[ratelimit.Name]string{ratelimit.NewAccountsPerIP: "client address", ratelimit.CertificatesPerDomain: "registered domain"}[ratelimit.Name(limit)]
+	if per == "" {
+		per = "account"
+	}
+	noun := map[string]string{"account": "an account", "eab": "an EAB key", "ip": "an address", "domain": "a domain"}[flag]
+	give := alt[len(alt)-1]
+	if len(alt) > 1 {
+		give = strings.Join(alt[:len(alt)-1], ", ") + " or " + give
+	}
+	return fmt.Errorf("--%s: %s is counted per %s and never looks up an override for %s: give %s (--%s applies to %s)",
+		flag, limit, per, noun, give, flag, strings.Join(limits, ", "))
+}
+
 // checkOverrideSubject refuses an override for an account or EAB key the
 // database does not hold: their IDs are made by the server, so such a
 // subject is a typo, and its override would apply to nobody while the
@@ -161,6 +208,9 @@ func newRateLimitSet() *cobra.Command {
 			}
 			subject, err := sub.subject()
 			if err != nil {
+				return err
+			}
+			if err := sub.checkSubjectFits(args[0]); err != nil {
 				return err
 			}
 			var r ratelimit.Rate

@@ -47,7 +47,7 @@ grouped by UTC day, profile or issuer. Imported certificates count too.`,
 		Example: `  certgate report issued --by day --since 7d`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := inventory.ParseDuration(since)
+			d, err := parseDurationFlag("since", since)
 			if err != nil {
 				return err
 			}

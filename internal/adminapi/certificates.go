@@ -188,6 +188,24 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 	return a.storeError(ctx, what, err)
 }
 
+// refError is inventoryError for the lookup of the path's {ref}: a ref
+// the inventory refuses (not hexadecimal) is a 422 naming "path.ref", the
+// parameter the client sent, not the inventory's "serial" query filter.
+func (a *API) refError(ctx context.Context, ref string, err error) error {
+	if !errors.Is(err, inventory.ErrInvalid) {
+		return a.inventoryError(ctx, "certificate "+ref, err)
+	}
+	detail := invalidDetail(err)
+	if ies := inventory.InvalidErrors(err); len(ies) > 0 {
+		msgs := make([]string, len(ies))
+		for i, ie := range ies {
+			msgs[i] = ie.Msg
+		}
+		detail = strings.Join(msgs, "; ")
+	}
+	return invalidField("path.ref", detail, ref)
+}
+
 // invalidInventory is the 422 of an inventory.ErrInvalid error: its
 // errors list names each parameter an *inventory.InvalidError in err names
 // ("query." + Param) with the value refused (the detail is their messages,
@@ -243,7 +261,7 @@ func certificateRoutes(a *API) {
 		func(ctx context.Context, _ *auth.Principal, in *certificateIn) (*certificateOut, error) {
 			c, err := a.d.Inventory.Get(ctx, in.Ref)
 			if err != nil {
-				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+				return nil, a.refError(ctx, in.Ref, err)
 			}
 			return &certificateOut{Body: c}, nil
 		})
@@ -256,7 +274,7 @@ func certificateRoutes(a *API) {
 		func(ctx context.Context, _ *auth.Principal, in *pemIn) (*pemOut, error) {
 			c, err := a.d.Inventory.Get(ctx, in.Ref)
 			if err != nil {
-				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+				return nil, a.refError(ctx, in.Ref, err)
 			}
 			pem, err := a.d.Inventory.PEM(ctx, in.Ref, in.Chain)
 			if err != nil {
@@ -279,7 +297,7 @@ func certificateRoutes(a *API) {
 		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*revokeOut, error) {
 			c, err := a.d.Inventory.Get(ctx, in.Ref)
 			if err != nil {
-				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
+				return nil, a.refError(ctx, in.Ref, err)
 			}
 			reason := 0
 			if in.Body != nil {

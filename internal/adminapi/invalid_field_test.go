@@ -136,3 +136,25 @@ func TestAuditListUnknownActionIs422(t *testing.T) {
 		t.Errorf("known action: %d %s", r.status, r.body)
 	}
 }
+
+// TestCertificateRefNamesPathField: a certificate {ref} in the path that
+// is neither a serial nor a fingerprint (not hexadecimal) is a 422 whose
+// errors list names path.ref, the parameter the client sent, with the ref
+// as value, for show, download and revoke. Before, it named query.serial,
+// a query parameter these requests do not have.
+func TestCertificateRefNamesPathField(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/certificates/xyz"},
+		{"GET", "/api/v1/certificates/xyz/pem"},
+		{"POST", "/api/v1/certificates/xyz/revoke"},
+	} {
+		r := f.do(c.method, c.path, tok, nil)
+		checkInvalidField(t, c.method+" "+c.path, r, "path.ref", `serial "xyz" is not hexadecimal`)
+		var p fieldProblem
+		if err := json.Unmarshal(r.body, &p); err != nil || len(p.Errors) != 1 || p.Errors[0].Value != "xyz" {
+			t.Errorf("%s %s: errors %+v (%v), want one entry with value xyz", c.method, c.path, p.Errors, err)
+		}
+	}
+}

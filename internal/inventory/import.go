@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -36,6 +37,21 @@ type FileResult struct {
 	Skipped  string   `json:"skipped,omitempty"` // why the file was skipped: "no certificate", "text file without a PEM block"
 	Err      error    `json:"-"`                 // why the file was rejected
 	Error    string   `json:"error,omitempty"`   // Err as text
+}
+
+// MarshalJSON writes imported and already_present as arrays, [] when
+// there are none (not null), so that a script can iterate over them
+// (jq '.[].already_present[]') whatever the file held.
+func (r FileResult) MarshalJSON() ([]byte, error) {
+	type plain FileResult // without this method
+	p := plain(r)
+	if p.Imported == nil {
+		p.Imported = []string{}
+	}
+	if p.Present == nil {
+		p.Present = []string{}
+	}
+	return json.Marshal(p)
 }
 
 // errNoCertificate: the file holds only private keys, public keys, key

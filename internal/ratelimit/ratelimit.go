@@ -231,6 +231,24 @@ func IPSubject(key string) string { return "ip:" + key }
 // DomainSubject is the override subject of a registered domain.
 func DomainSubject(domain string) string { return "domain:" + domain }
 
+// SubjectFlags returns the override subjects limit looks up, as the
+// `certgate ratelimit` flags that name them ("account", "eab", "ip",
+// "domain"): the RA asks new-accounts-per-ip for the client address only,
+// the per-account limits for the account and its EAB key, and
+// certificates-per-domain for the account, its EAB key and the registered
+// domain. An override of another kind of subject is never looked up.
+func SubjectFlags(limit Name) []string {
+	switch limit {
+	case NewAccountsPerIP:
+		return []string{"ip"}
+	case CertificatesPerDomain:
+		return []string{"account", "eab", "domain"}
+	case NewOrdersPerAccount, FailedValidationsPerAccount, PendingAuthorizationsPerAccount:
+		return []string{"account", "eab"}
+	}
+	return nil
+}
+
 // IPKey is the bucket key of a client address: the IPv4 address, or the
 // IPv6 /64 it lies in (one host usually holds a whole /64).
 func IPKey(addr netip.Addr) string {
