@@ -39,6 +39,11 @@ func newAuditList() *cobra.Command {
 					return fmt.Errorf("--action: %w", err)
 				}
 			}
+			if f.ObjectType != "" {
+				if err := audit.CheckObjectType(f.ObjectType); err != nil {
+					return fmt.Errorf("--object-type: %w", err)
+				}
+			}
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
 				return err

@@ -139,3 +139,21 @@ func TestAuditListUnknownAction(t *testing.T) {
 		t.Fatalf("audit list --action certificate.revoke: %v", err)
 	}
 }
+
+// TestAuditListUnknownObjectType: `audit list --object-type` with a type
+// certgate does not record (a typo such as "cert") exits non-zero with one
+// line naming it and the object types, instead of listing nothing; a
+// known type still lists.
+func TestAuditListUnknownObjectType(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	data := t.TempDir()
+	initDataDir(t, data)
+	_, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--object-type", "cert")
+	want := `--object-type: unknown audit object type "cert" (the object types: account, approval, certificate, eab_key, profile, rate_limit_override, token)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("audit list --object-type cert: %v, want %q", err, want)
+	}
+	if _, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--object-type", "certificate"); err != nil {
+		t.Fatalf("audit list --object-type certificate: %v", err)
+	}
+}

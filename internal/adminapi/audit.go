@@ -63,11 +63,17 @@ type verifyOut struct {
 func auditRoutes(a *API) {
 	Register(a, auth.PermAuditRead, huma.Operation{OperationID: "list-audit-events", Method: http.MethodGet, Path: Prefix + "/audit/events",
 		Summary: "List audit events", Tags: []string{"audit"}, Errors: []int{422},
-		Description: "Newest first, paginated by seq. The actions: " + strings.Join(audit.Actions(), ", ") + "."},
+		Description: "Newest first, paginated by seq. The actions: " + strings.Join(audit.Actions(), ", ") +
+			". The object types: " + strings.Join(audit.ObjectTypes(), ", ") + "."},
 		func(ctx context.Context, _ *auth.Principal, in *listAuditIn) (*auditOut, error) {
 			if in.Action != "" {
 				if err := audit.CheckAction(in.Action); err != nil {
 					return nil, invalidField("query.action", err.Error(), in.Action)
+				}
+			}
+			if in.ObjectType != "" {
+				if err := audit.CheckObjectType(in.ObjectType); err != nil {
+					return nil, invalidField("query.object_type", err.Error(), in.ObjectType)
 				}
 			}
 			evs, err := a.d.Audit.List(ctx, store.AuditFilter{Newest: true, BeforeSeq: in.Before, Action: in.Action,

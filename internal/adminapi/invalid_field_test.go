@@ -158,3 +158,17 @@ func TestCertificateRefNamesPathField(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditListUnknownObjectTypeIs422: listing audit events by an object
+// type certgate does not record (a typo) is a 422 naming
+// query.object_type and the object types, not an empty list; a known type
+// still lists.
+func TestAuditListUnknownObjectTypeIs422(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	tok := f.tokens[auth.RoleAdmin]
+	r := f.do("GET", "/api/v1/audit/events?object_type=cert", tok, nil)
+	checkInvalidField(t, "unknown object type", r, "query.object_type", `unknown audit object type "cert" (the object types: account, approval, certificate, `)
+	if r := f.do("GET", "/api/v1/audit/events?object_type=certificate", tok, nil); r.status != 200 {
+		t.Errorf("known object type: %d %s", r.status, r.body)
+	}
+}

@@ -48,3 +48,27 @@ func CheckAction(action string) error {
 	}
 	return fmt.Errorf("%w %q (the actions: %s)", ErrUnknownAction, action, strings.Join(Actions(), ", "))
 }
+
+// ErrUnknownObjectType is the error (wrapped) of an object type that is not
+// one of ObjectTypes: List refuses to filter by it (it would select
+// nothing).
+var ErrUnknownObjectType = errors.New("unknown audit object type")
+
+// ObjectTypes returns the object types of the events certgate records,
+// sorted: every Object* constant (TestObjectTypesListsEveryObjectConstant
+// compares the list with the constants in the package's source).
+func ObjectTypes() []string {
+	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectProfile, ObjectRateLimitOverride, ObjectToken}
+	slices.Sort(types)
+	return types
+}
+
+// CheckObjectType returns nil for one of ObjectTypes and otherwise an error
+// wrapping ErrUnknownObjectType that names them all, e.g.
+// `unknown audit object type "cert" (the object types: account, ...)`.
+func CheckObjectType(objectType string) error {
+	if objectType != "" && slices.Contains(ObjectTypes(), objectType) {
+		return nil
+	}
+	return fmt.Errorf("%w %q (the object types: %s)", ErrUnknownObjectType, objectType, strings.Join(ObjectTypes(), ", "))
+}

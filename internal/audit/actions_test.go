@@ -79,3 +79,64 @@ func TestUnknownActionRefused(t *testing.T) {
 		t.Errorf("List by a known action: %v %v, want the one event", evs, err)
 	}
 }
+
+// TestObjectTypesListsEveryObjectConstant: ObjectTypes holds the value of
+// every Object* constant declared in the package, and nothing else, so
+// that a new object type cannot be recorded without being accepted as a
+// filter.
+func TestObjectTypesListsEveryObjectConstant(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Object") || i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					s, _ := strconv.Unquote(lit.Value)
+					want = append(want, s)
+				}
+			}
+			return true
+		})
+	}
+	slices.Sort(want)
+	if got := audit.ObjectTypes(); len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("ObjectTypes() = %v, want the Object* constants %v", got, want)
+	}
+}
+
+// TestUnknownObjectTypeRefused: List refuses to filter by an object type
+// that is not one of ObjectTypes (a typo such as "cert" selected nothing
+// and answered an empty page), naming it and the known ones; a known one
+// selects its events.
+func TestUnknownObjectTypeRefused(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenDSN(t, storetest.Engines()[0].NewDSN(t))
+	l := audit.New(st, nil)
+	if err := l.Record(ctx, audit.Event{Actor: "cli:t", Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate, ObjectID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := l.List(ctx, store.AuditFilter{ObjectType: "cert"}); !errors.Is(err, audit.ErrUnknownObjectType) ||
+		err.Error() != `unknown audit object type "cert" (the object types: account, approval, certificate, eab_key, profile, rate_limit_override, token)` {
+		t.Errorf("List by an unknown object type: %v %v, want ErrUnknownObjectType naming it and the object types", evs, err)
+	}
+	if evs, err := l.List(ctx, store.AuditFilter{ObjectType: audit.ObjectCertificate}); err != nil || len(evs) != 1 {
+		t.Errorf("List by a known object type: %v %v, want the one event", evs, err)
+	}
+}

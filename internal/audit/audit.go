@@ -308,11 +308,17 @@ func Seal(r *store.AuditRecord) error {
 }
 
 // List returns one page of events selected by f. A filter's action that
-// is not one of Actions is an error wrapping ErrUnknownAction (it would
-// select nothing).
+// is not one of Actions is an error wrapping ErrUnknownAction, an object
+// type that is not one of ObjectTypes one wrapping ErrUnknownObjectType
+// (either would select nothing).
 func (l *Log) List(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error) {
 	if f.Action != "" {
 		if err := CheckAction(f.Action); err != nil {
+			return nil, err
+		}
+	}
+	if f.ObjectType != "" {
+		if err := CheckObjectType(f.ObjectType); err != nil {
 			return nil, err
 		}
 	}
