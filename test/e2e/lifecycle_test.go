@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The less common paths of the real clients: account update, key rollover
+// (RFC 8555 §7.3.5) and deactivation, forced renewal, revocation with a
+// reason and by the certificate's key, IP identifiers (RFC 8738) and
+// dns-01 wildcards. The server's view is read with certgate's own
+// administrative commands beside the running server.
+
+// certRecord is what `certgate cert show --format json` prints of one
+// certificate that these tests look at.
+type certRecord struct {
+	Serial           string `json:"serial"`
+	Status           string `json:"status"`
+	RevocationReason string `json:"revocation_reason"`
+	Replaces         string `json:"replaces"`
+}
+
+// showCert reads the inventory record of the certificate c.
+func showCert(t *testing.T, s *acmeServer, c *issued) certRecord {
+	t.Helper()
+	var r certRecord
+	serial := fmt.Sprintf("%x", c.Leaf.SerialNumber)
+	out := certgateCLI(t, s, "cert", "show", serial, "--format", "json")
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("certgate cert show %s printed %q: %v", serial, out, err)
+	}
+	return r
+}
+
+// assertReason checks that the server recorded c as revoked with reason
+// (an RFC 5280 name such as "keyCompromise"; "" for none given).
+func assertReason(t *testing.T, s *acmeServer, c *issued, reason string) {
+	t.Helper()
+	if s.Kind != "certgate" {
+		return
+	}
+	r := showCert(t, s, c)
+	if r.Status != "revoked" || (reason != "" && r.RevocationReason != reason) {
+		t.Errorf("certificate %s: status %q reason %q; want revoked with reason %q", r.Serial, r.Status, r.RevocationReason, reason)
+	}
+}
+
+// accountRecord is an account as `certgate account list --format json`
+// prints it.
+type accountRecord struct {
+	ID            string   `json:"id"`
+	Status        string   `json:"status"`
+	Contact       []string `json:"contact"`
+	KeyThumbprint string   `json:"key_thumbprint"`
+}
+
+// listAccounts reads every account of server s.
+func listAccounts(t *testing.T, s *acmeServer) []accountRecord {
+	t.Helper()
+	out := certgateCLI(t, s, "account", "list", "--format", "json")
+	var page struct {
+		Items []accountRecord `json:"items"`
+	}
+	if err := json.Unmarshal(out, &page); err != nil {
+		var list []accountRecord
+		if err2 := json.Unmarshal(out, &list); err2 != nil {
+			t.Fatalf("certgate account list printed %q: %v", out, err)
+		}
+		return list
+	}
+	return page.Items
+}
+
+// onlyAccount returns the one account of s.
+func onlyAccount(t *testing.T, s *acmeServer) accountRecord {
+	t.Helper()
+	accts := listAccounts(t, s)
+	if len(accts) != 1 {
+		t.Fatalf("server has %d accounts, want 1: %+v", len(accts), accts)
+	}
+	return accts[0]
+}
+
+// dnsHookTXT is the shell to set (set-txt) or clear (clear-txt) a TXT
+// record at pebble-challtestsrv; FQDN and VALUE are shell words.
+func dnsHookTXT(action, fqdn, value string) string {
+	if action == "set-txt" {
+		return fmt.Sprintf(`curl -fsS -d "{\"host\":\"%s\",\"value\":\"%s\"}" %s/set-txt`, fqdn, value, dnsMgmtURL)
+	}
+	return fmt.Sprintf(`curl -fsS -d "{\"host\":\"%s\"}" %s/clear-txt`, fqdn, dnsMgmtURL)
+}
+
+func mustExist(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+var _ = filepath.Join
+
+// TestUacmeAccountLifecycle: Debian's uacme 1.7.4 updates its account's
+// contact, rolls the account over to a new key (keyChange) and issues with
+// it, forces a renewal, obtains an IP certificate (RFC 8738), revokes with
+// a reason by the account key and by the certificate key, and finally
+// deactivates its account, after which the server refuses it.
+func TestUacmeAccountLifecycle(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "uacme", "uacme")
+	requireTool(t, "unshare", "util-linux")
+	requireTool(t, "openssl", "openssl")
+	if os.Geteuid() != 0 {
+		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
+	}
+	if serverKind != "certgate" {
+		t.Skip("reads the server's records with certgate's admin commands") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	dir := t.TempDir()
+	confdir := filepath.Join(dir, "uacme")
+	webroot := filepath.Join(dir, "www")
+	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
+	if err := os.MkdirAll(chdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serveDir(t, s.HTTPPort, "", webroot)
+	hook := filepath.Join(dir, "http01.sh")
+	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
+[ "$2" = http-01 ] || exit 1
+case "$1" in
+begin) printf '%%s' "$5" > %[1]q/"$4" ;;
+done|failed) rm -f %[1]q/"$4" ;;
+esac
+`, chdir))
+	cmd := func(label string, args ...string) cmdSpec {
+		return cmdSpec{Name: "uacme " + label, Args: append([]string{
+			"unshare", "--mount", "--", "sh", "-c",
+			`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
+			s.TrustFile,
+			"uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL, "-h", hook,
+		}, args...)}
+	}
+	uacme := func(t *testing.T, label string, args ...string) {
+		t.Helper()
+		run(t, cmd(label, args...))
+	}
+
+	if !t.Run("new-and-update", func(t *testing.T) {
+		uacme(t, "new", "new", "first@example.test")
+		uacme(t, "update", "update", "second@example.test")
+		a := onlyAccount(t, s)
+		if len(a.Contact) != 1 || a.Contact[0] != "mailto:second@example.test" {
+			t.Errorf("after uacme update the account's contact is %q, want [mailto:second@example.test]", a.Contact)
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("newkey", func(t *testing.T) {
+		before := onlyAccount(t, s)
+		oldConf := filepath.Join(t.TempDir(), "old")
+		writeFile(t, filepath.Join(oldConf, "private", "key.pem"), readFile(t, filepath.Join(confdir, "private", "key.pem")))
+		uacme(t, "newkey", "newkey")
+		after := onlyAccount(t, s)
+		if after.KeyThumbprint == before.KeyThumbprint || after.ID != before.ID {
+			t.Fatalf("uacme newkey: account %s key %s became account %s key %s; want the same account with a new key",
+				before.ID, before.KeyThumbprint, after.ID, after.KeyThumbprint)
+		}
+		// The old key no longer finds the account (onlyReturnExisting).
+		old := cmd("update with the old key", "update", "old@example.test")
+		old.Args[slices.Index(old.Args, confdir)] = oldConf
+		if _, out, err := runErr(t, old); err == nil || !containsFold(out, "no account associated") {
+			t.Errorf("uacme with the rolled-over key: err %v; want \"no account associated\" (accountDoesNotExist)", err)
+		}
+	}) {
+		return
+	}
+
+	const name = "uacme-life.example.test"
+	var first, renewed *issued
+	if !t.Run("issue-with-new-key", func(t *testing.T) {
+		uacme(t, "issue", "-t", "EC", "issue", name)
+		first = checkIssued(t, s, filepath.Join(confdir, name, "cert.pem"), name)
+	}) {
+		return
+	}
+
+	t.Run("force-renewal", func(t *testing.T) {
+		// Without -f uacme keeps a certificate that is not due, and says
+		// so with exit status 1.
+		if _, _, err := runErr(t, cmd("issue (not due)", "-t", "EC", "issue", name)); err == nil || !strings.Contains(err.Error(), "exit status 1") {
+			t.Fatalf("uacme issue of a certificate that is not due: %v; want exit status 1 (not reissued)", err)
+		}
+		same := checkIssued(t, s, filepath.Join(confdir, name, "cert.pem"), name)
+		if same.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) != 0 {
+			t.Fatalf("uacme issue without -f replaced a certificate that is not due")
+		}
+		uacme(t, "issue -f", "-f", "-t", "EC", "issue", name)
+		renewed = checkIssued(t, s, filepath.Join(confdir, name, "cert.pem"), name)
+		if renewed.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+			t.Fatalf("uacme issue -f left the certificate unchanged")
+		}
+	})
+
+	t.Run("ip-identifier", func(t *testing.T) {
+		const ip = "127.0.0.1"
+		uacme(t, "issue IP", "-t", "EC", "issue", ip)
+		certs, err := parsePEMCerts(readFile(t, filepath.Join(confdir, ip, "cert.pem")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := certs[0]
+		if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal([]byte{127, 0, 0, 1}) || len(leaf.DNSNames) != 0 {
+			t.Fatalf("IP certificate SANs: DNS %q IP %v; want IP 127.0.0.1 alone", leaf.DNSNames, leaf.IPAddresses)
+		}
+		lintLeaf(t, leaf.Raw)
+	})
+
+	if renewed != nil {
+		t.Run("revoke-reason-account-key", func(t *testing.T) {
+			// The first certificate, kept by uacme as cert-*.pem, is
+			// revoked by the account with reason superseded (4).
+			old := filepath.Join(t.TempDir(), "old.pem")
+			writeFile(t, old, pemCerts(append([]*x509.Certificate{first.Leaf}, first.Chain...)))
+			uacme(t, "revoke -r 4", "-r", "4", "revoke", old)
+			first.File = old
+			assertRevoked(t, s, first)
+			assertReason(t, s, first, "superseded")
+		})
+		t.Run("revoke-reason-cert-key", func(t *testing.T) {
+			key := filepath.Join(confdir, "private", name, "key.pem")
+			uacme(t, "revoke -r 1 with the certificate key", "-r", "1", "revoke", renewed.File, key)
+			assertRevoked(t, s, renewed)
+			assertReason(t, s, renewed, "keyCompromise")
+		})
+	}
+
+	t.Run("deactivate", func(t *testing.T) {
+		uacme(t, "deactivate", "deactivate")
+		if a := onlyAccount(t, s); a.Status != "deactivated" {
+			t.Fatalf("after uacme deactivate the account is %q", a.Status)
+		}
+		_, out, err := runErr(t, cmd("issue after deactivate", "-f", "-t", "EC", "issue", "uacme-after.example.test"))
+		if err == nil {
+			t.Fatalf("uacme issued with a deactivated account")
+		}
+		if !containsFold(out, "urn:ietf:params:acme:error:unauthorized") {
+			t.Errorf("uacme with a deactivated account: want an unauthorized problem in its output")
+		}
+	})
+}
