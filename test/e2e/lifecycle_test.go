@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -256,6 +257,90 @@ esac
 		}
 		if !containsFold(out, "urn:ietf:params:acme:error:unauthorized") {
 			t.Errorf("uacme with a deactivated account: want an unauthorized problem in its output")
+		}
+	})
+}
+
+// TestCertbotAccountLifecycle: Debian's certbot 2.1 registers with a
+// contact, changes it (update_account), forces a renewal (renew
+// --force-renewal), revokes the renewed certificate signed with the
+// certificate's own key and reason keyCompromise (revoke --key-path
+// --reason keycompromise), revokes the first one with its account and
+// reason superseded, and deactivates its account (unregister).
+func TestCertbotAccountLifecycle(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "certbot", "certbot")
+	requireTool(t, "openssl", "openssl")
+	if serverKind != "certgate" {
+		t.Skip("reads the server's records with certgate's admin commands") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	dir := t.TempDir()
+	const name = "certbot-life.example.test"
+	common := []string{
+		"--server", s.DirURL,
+		"--config-dir", filepath.Join(dir, "config"),
+		"--work-dir", filepath.Join(dir, "work"),
+		"--logs-dir", filepath.Join(dir, "logs"),
+		"--non-interactive",
+	}
+	standalone := []string{"--standalone", "--preferred-challenges", "http-01",
+		"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(s.HTTPPort)}
+	env := []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}
+	logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 300)
+	certbot := func(t *testing.T, label string, args ...string) {
+		t.Helper()
+		run(t, cmdSpec{Name: "certbot " + label, Env: env, Args: append(append([]string{"certbot"}, args...), common...)})
+	}
+	live := filepath.Join(dir, "config", "live", name)
+
+	var first *issued
+	if !t.Run("certonly", func(t *testing.T) {
+		certbot(t, "certonly", append([]string{"certonly", "--agree-tos", "-m", "first@example.test", "--no-eff-email", "-d", name}, standalone...)...)
+		first = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
+		// fullchain.pem is a link into archive/ that renew moves on.
+		first.File = filepath.Join(dir, "first.pem")
+		writeFile(t, first.File, pemCerts(append([]*x509.Certificate{first.Leaf}, first.Chain...)))
+	}) {
+		return
+	}
+
+	t.Run("update_account", func(t *testing.T) {
+		certbot(t, "update_account", "update_account", "-m", "second@example.test", "--no-eff-email")
+		a := onlyAccount(t, s)
+		if len(a.Contact) != 1 || a.Contact[0] != "mailto:second@example.test" {
+			t.Errorf("after certbot update_account the account's contact is %q, want [mailto:second@example.test]", a.Contact)
+		}
+	})
+
+	var renewed *issued
+	t.Run("renew-force-renewal", func(t *testing.T) {
+		certbot(t, "renew --force-renewal", append([]string{"renew", "--force-renewal", "--no-random-sleep-on-renew", "--cert-name", name}, standalone...)...)
+		renewed = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
+		if renewed.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+			t.Fatalf("certbot renew --force-renewal left the certificate unchanged")
+		}
+	})
+
+	if renewed != nil {
+		t.Run("revoke-with-cert-key-keycompromise", func(t *testing.T) {
+			certbot(t, "revoke --key-path", "revoke", "--cert-path", filepath.Join(live, "cert.pem"),
+				"--key-path", filepath.Join(live, "privkey.pem"), "--reason", "keycompromise", "--no-delete-after-revoke")
+			assertRevoked(t, s, renewed)
+			assertReason(t, s, renewed, "keyCompromise")
+		})
+	}
+
+	t.Run("revoke-superseded", func(t *testing.T) {
+		certbot(t, "revoke --reason superseded", "revoke", "--cert-path", first.File, "--reason", "superseded", "--no-delete-after-revoke")
+		assertRevoked(t, s, first)
+		assertReason(t, s, first, "superseded")
+	})
+
+	t.Run("unregister", func(t *testing.T) {
+		certbot(t, "unregister", "unregister")
+		if a := onlyAccount(t, s); a.Status != "deactivated" {
+			t.Fatalf("after certbot unregister the account is %q", a.Status)
 		}
 	})
 }
