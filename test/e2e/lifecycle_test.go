@@ -344,3 +344,103 @@ func TestCertbotAccountLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// TestDehydratedLifecycle: Debian's dehydrated 0.7.0 changes its
+// account's contact (--account), obtains a wildcard RSA certificate over
+// dns-01 through a hook that publishes the TXT records in the loopback DNS
+// server, forces a renewal (-c -x), revokes both certificates (--revoke),
+// and deactivates the account (--deactivate).
+func TestDehydratedLifecycle(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "dehydrated", "dehydrated")
+	requireTool(t, "curl", "curl")
+	requireTool(t, "openssl", "openssl")
+	if serverKind != "certgate" {
+		t.Skip("reads the server's records with certgate's admin commands") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	base := filepath.Join(t.TempDir(), "dehydrated")
+	hook := filepath.Join(base, "hook.sh")
+	// HOOK deploy_challenge|clean_challenge DOMAIN TOKEN_FILENAME TOKEN_VALUE;
+	// every other hook is ignored.
+	writeScript(t, hook, `#!/bin/sh
+set -e
+case "$1" in
+deploy_challenge) `+dnsHookTXT("set-txt", "_acme-challenge.$2.", "$4")+` ;;
+clean_challenge) `+dnsHookTXT("clear-txt", "_acme-challenge.$2.", "")+` ;;
+esac
+`)
+	cfg := filepath.Join(base, "config")
+	config := func(email string) {
+		writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
+BASEDIR=%q
+CURL_OPTS="--cacert %s"
+CONTACT_EMAIL=%q
+CHALLENGETYPE="dns-01"
+HOOK=%q
+KEY_ALGO=rsa
+KEYSIZE=2048
+`, s.DirURL, base, s.TrustFile, email, hook))
+	}
+	config("first@example.test")
+	dehydrated := func(t *testing.T, label string, args ...string) {
+		t.Helper()
+		run(t, cmdSpec{Name: "dehydrated " + label, Args: append([]string{"dehydrated", "--config", cfg}, args...)})
+	}
+
+	if !t.Run("register-and-update-contact", func(t *testing.T) {
+		dehydrated(t, "--register", "--register", "--accept-terms")
+		config("second@example.test")
+		dehydrated(t, "--account", "--account")
+		a := onlyAccount(t, s)
+		if len(a.Contact) != 1 || a.Contact[0] != "mailto:second@example.test" {
+			t.Errorf("after dehydrated --account the account's contact is %q, want [mailto:second@example.test]", a.Contact)
+		}
+	}) {
+		return
+	}
+
+	names := []string{"dh.example.test", "*.dh.example.test"}
+	live := filepath.Join(base, "certs", names[0])
+	var first, renewed *issued
+	if !t.Run("dns-01-wildcard", func(t *testing.T) {
+		dehydrated(t, "-c dns-01", "-c", "-d", names[0], "-d", names[1])
+		first = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...)
+		first.File = filepath.Join(base, "first.pem")
+		writeFile(t, first.File, pemCerts(append([]*x509.Certificate{first.Leaf}, first.Chain...)))
+	}) {
+		return
+	}
+
+	t.Run("force-renewal", func(t *testing.T) {
+		dehydrated(t, "-c -x", "-c", "-x", "-d", names[0], "-d", names[1])
+		renewed = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...)
+		if renewed.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+			t.Fatalf("dehydrated -c -x left the certificate unchanged")
+		}
+	})
+
+	if renewed != nil {
+		t.Run("revoke-renewed", func(t *testing.T) {
+			// dehydrated 0.7.0 cannot revoke with the certificate's key:
+			// --privkey looks the key up as an account
+			// (onlyReturnExisting), which the server rightly answers
+			// accountDoesNotExist. The account revokes it.
+			dehydrated(t, "--revoke", "--revoke", filepath.Join(live, "cert.pem"))
+			assertRevoked(t, s, renewed)
+			assertReason(t, s, renewed, "")
+		})
+	}
+	t.Run("revoke-first", func(t *testing.T) {
+		dehydrated(t, "--revoke", "--revoke", first.File)
+		assertRevoked(t, s, first)
+		assertReason(t, s, first, "")
+	})
+
+	t.Run("deactivate", func(t *testing.T) {
+		dehydrated(t, "--deactivate", "--deactivate")
+		if a := onlyAccount(t, s); a.Status != "deactivated" {
+			t.Fatalf("after dehydrated --deactivate the account is %q", a.Status)
+		}
+	})
+}
