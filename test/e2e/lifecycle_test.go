@@ -4,12 +4,15 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The less common paths of the real clients: account update, key rollover
@@ -97,18 +100,9 @@ func dnsHookTXT(action, fqdn, value string) string {
 	return fmt.Sprintf(`curl -fsS -d "{\"host\":\"%s\"}" %s/clear-txt`, fqdn, dnsMgmtURL)
 }
 
-func mustExist(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
-
-var _ = filepath.Join
 
 // TestUacmeAccountLifecycle: Debian's uacme 1.7.4 updates its account's
 // contact, rolls the account over to a new key (keyChange) and issues with
@@ -443,4 +437,182 @@ KEYSIZE=2048
 			t.Fatalf("after dehydrated --deactivate the account is %q", a.Status)
 		}
 	})
+}
+
+// TestLegoRefusals: each refusal reaches Debian's lego 4.9.1 as an RFC
+// 8555 §6.7 problem of the right type, shown in its error message.
+func TestLegoRefusals(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "lego", "lego")
+	requireTool(t, "curl", "curl")
+	if serverKind != "certgate" {
+		t.Skip("certgate profiles exist only on certgate") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	certgateCLI(t, s, "profile", "create", "strict", "--deny", "*.denied.example.test", "--deny", "denied.example.test",
+		"--key-types", "ecdsa-p256")
+	strict := strings.Replace(s.DirURL, "/acme/directory", "/acme/strict/directory", 1)
+	path := filepath.Join(t.TempDir(), "lego")
+	env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
+	httpAddr := "127.0.0.1:" + strconv.Itoa(s.HTTPPort)
+	refused := func(t *testing.T, dir, problem, detail string, args ...string) {
+		t.Helper()
+		_, out, err := runErr(t, cmdSpec{Name: "lego " + problem, Env: env, Args: append([]string{
+			"lego", "--server", dir, "--path", path, "--accept-tos", "--email", "e2e@example.test",
+		}, args...)})
+		if err == nil {
+			t.Fatalf("lego succeeded; want a refusal with urn:ietf:params:acme:error:%s", problem)
+		}
+		if !strings.Contains(out, "urn:ietf:params:acme:error:"+problem) || !containsFold(out, detail) {
+			t.Errorf("lego's error does not name urn:ietf:params:acme:error:%s with %q", problem, detail)
+		}
+	}
+
+	t.Run("ip-as-dns-identifier", func(t *testing.T) {
+		// lego 4.9.1 sends an IP address as a "dns" identifier.
+		refused(t, s.DirURL, "rejectedIdentifier", "RFC 8738",
+			"--key-type", "ec256", "--domains", "127.0.0.1", "--http", "--http.port", httpAddr, "run")
+	})
+	t.Run("denied-name", func(t *testing.T) {
+		refused(t, strict, "rejectedIdentifier", "denied.example.test",
+			"--key-type", "ec256", "--domains", "www.denied.example.test", "--http", "--http.port", httpAddr, "run")
+	})
+	t.Run("key-type-not-allowed", func(t *testing.T) {
+		refused(t, strict, "badCSR", "key",
+			"--key-type", "rsa2048", "--domains", "rsa.allowed.example.test", "--http", "--http.port", httpAddr, "run")
+	})
+	t.Run("nothing-listening", func(t *testing.T) {
+		// lego's responder listens elsewhere, so the validation
+		// authority finds no server on its http-01 port.
+		other := "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+		refused(t, s.DirURL, "connection", "",
+			"--key-type", "ec256", "--domains", "nobody.example.test", "--http", "--http.port", other, "run")
+	})
+	t.Run("caa-forbids", func(t *testing.T) {
+		const name = "caa.example.test"
+		resp, err := http.Post(dnsMgmtURL+"/add-caa", "application/json", strings.NewReader(
+			`{"host":"`+name+`.","policies":[{"tag":"issue","value":"other-ca.example"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("pebble-challtestsrv add-caa: %s", resp.Status)
+		}
+		t.Cleanup(func() {
+			if r, err := http.Post(dnsMgmtURL+"/clear-caa", "application/json", strings.NewReader(`{"host":"`+name+`."}`)); err == nil {
+				r.Body.Close()
+			}
+		})
+		refused(t, s.DirURL, "caa", "",
+			"--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr, "run")
+	})
+}
+
+// TestLegoRevokeReason: Debian's lego 4.9.1 revokes a certificate by its
+// account with reason keyCompromise (revoke --reason 1); revoking it again
+// is refused as alreadyRevoked.
+func TestLegoRevokeReason(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "lego", "lego")
+	requireTool(t, "openssl", "openssl")
+	if serverKind != "certgate" {
+		t.Skip("reads the server's records with certgate's admin commands") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	path := filepath.Join(t.TempDir(), "lego")
+	env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
+	const name = "lego-reason.example.test"
+	args := func(more ...string) []string {
+		return append([]string{"lego", "--server", s.DirURL, "--path", path,
+			"--accept-tos", "--email", "e2e@example.test", "--key-type", "ec256", "--domains", name}, more...)
+	}
+	run(t, cmdSpec{Name: "lego run", Env: env, Args: args("--http", "--http.port", "127.0.0.1:"+strconv.Itoa(s.HTTPPort), "run")})
+	c := checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
+	run(t, cmdSpec{Name: "lego revoke --reason 1", Env: env, Args: args("revoke", "--reason", "1", "--keep")})
+	assertRevoked(t, s, c)
+	assertReason(t, s, c, "keyCompromise")
+	_, out, err := runErr(t, cmdSpec{Name: "lego revoke again", Env: env, Args: args("revoke", "--reason", "1", "--keep")})
+	if err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:alreadyRevoked") {
+		t.Errorf("lego revoke of a revoked certificate: err %v; want urn:ietf:params:acme:error:alreadyRevoked", err)
+	}
+}
+
+// TestUacmeIPTLSALPN: Debian's uacme 1.7.4 obtains a certificate for the
+// IP address 127.0.0.1 (RFC 8738) over tls-alpn-01 with ualpn, which
+// answers the validation's reverse-DNS SNI 1.0.0.127.in-addr.arpa (RFC
+// 8738 §6).
+func TestUacmeIPTLSALPN(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "uacme", "uacme")
+	requireTool(t, "ualpn", "uacme")
+	requireTool(t, "unshare", "util-linux")
+	requireTool(t, "openssl", "openssl")
+	if os.Geteuid() != 0 {
+		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
+	}
+	s := startServer(t)
+	tmp := t.TempDir()
+	confdir := filepath.Join(tmp, "uacme")
+	sock := filepath.Join(tmp, "ualpn.sock")
+	backend := freePorts(t, 1)[0] // nothing listens: ualpn only proxies non-ACME traffic there
+	exited := startDaemon(t, "ualpn", filepath.Join(tmp, "ualpn.log"), nil, "ualpn", "-vv",
+		"-b", "127.0.0.1@"+strconv.Itoa(s.TLSPort), "-c", "127.0.0.1@"+strconv.Itoa(backend),
+		"-n", "1", "-s", sock, "-p", filepath.Join(tmp, "ualpn.pid"))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("ualpn exited:\n%s", tailFile(filepath.Join(tmp, "ualpn.log"), 50))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ualpn did not create %s", sock)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	logFileOnFailure(t, filepath.Join(tmp, "ualpn.log"), 50)
+	hook := filepath.Join(tmp, "ualpn-hook.sh")
+	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
+[ "$2" = tls-alpn-01 ] || exit 1
+case "$1" in
+begin) out=$(echo "auth $3 $5" | ualpn -s %[1]q) ;;
+done|failed) out=$(echo "unauth $3" | ualpn -s %[1]q) ;;
+esac
+echo "ualpn: $out" >&2
+[ "$out" = OK ]
+`, sock))
+	uacme := func(label string, args ...string) cmdSpec {
+		return cmdSpec{Name: "uacme " + label, Args: append([]string{
+			"unshare", "--mount", "--", "sh", "-c",
+			`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
+			s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL,
+		}, args...)}
+	}
+	run(t, uacme("new", "new"))
+	run(t, uacme("issue 127.0.0.1 tls-alpn-01", "-h", hook, "issue", "127.0.0.1"))
+	certs, err := parsePEMCerts(readFile(t, filepath.Join(confdir, "127.0.0.1", "cert.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := certs[0]
+	if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || len(leaf.DNSNames) != 0 {
+		t.Fatalf("IP certificate SANs: DNS %q IP %v; want IP 127.0.0.1 alone", leaf.DNSNames, leaf.IPAddresses)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(readFile(t, s.RootFile))
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "127.0.0.1", Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Fatalf("IP certificate does not verify for 127.0.0.1: %v", err)
+	}
+	lintLeaf(t, leaf.Raw)
+	if !strings.Contains(string(readFile(t, filepath.Join(tmp, "ualpn.log"))), "in-addr.arpa") {
+		t.Errorf("ualpn's log names no in-addr.arpa SNI: the validation did not use RFC 8738's reverse name")
+	}
 }
