@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -176,4 +177,71 @@ esac
 	run(t, uacme("issue", "-h", hook, "issue", name))
 	checkIssued(t, s, filepath.Join(confdir, name, "cert.pem"), name)
 	assertBadNonceRetried(t, s, restarts)
+}
+
+// TestRateLimitedCertbot: once its account's new-orders-per-account limit
+// (set with `certgate ratelimit set`) is spent, certbot's next order is
+// refused with a 429 rateLimited problem carrying Retry-After and a
+// rel="help" link to the policy (RFC 8555 §6.6); certbot's log shows
+// the response as received.
+func TestRateLimitedCertbot(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "certbot", "certbot")
+	requireTool(t, "openssl", "openssl")
+	if serverKind != "certgate" {
+		t.Skip("certgate ratelimit exists only on certgate") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	certonly := func(name string) cmdSpec {
+		return cmdSpec{Name: "certbot certonly " + name, Env: []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}, Args: []string{
+			"certbot", "certonly", "--standalone", "--preferred-challenges", "http-01",
+			"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(s.HTTPPort),
+			"--agree-tos", "--register-unsafely-without-email", "-d", name,
+			"--server", s.DirURL,
+			"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", logs,
+			"--non-interactive",
+		}}
+	}
+	run(t, certonly("certbot-rl-1.example.test"))
+	checkIssued(t, s, filepath.Join(dir, "config", "live", "certbot-rl-1.example.test", "fullchain.pem"), "certbot-rl-1.example.test")
+	a := onlyAccount(t, s)
+	certgateCLI(t, s, "ratelimit", "set", "new-orders-per-account", "--account", a.ID, "--rate", "1/1h")
+
+	// The override applies within ratelimit.OverrideRefresh (10s), and a
+	// rate of 1/1h admits one more order from a bucket that is (nearly)
+	// full: order new names until one is refused.
+	var log string
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 2; ; n++ {
+		_, _, err := runErr(t, certonly(fmt.Sprintf("certbot-rl-%d.example.test", n)))
+		log = string(readFile(t, filepath.Join(logs, "letsencrypt.log")))
+		if err != nil && strings.Contains(log, "rateLimited") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("certbot was not refused as rateLimited 30s after the 1/1h override (last err %v)", err)
+		}
+	}
+	i := strings.Index(log, "HTTP 429")
+	if i < 0 {
+		t.Fatalf("certbot's log shows no HTTP 429 response:\n%s", tailFile(filepath.Join(logs, "letsencrypt.log"), 80))
+	}
+	resp := log[i:]
+	if j := strings.Index(resp, "\n\n"); j > 0 {
+		resp = resp[:j]
+	}
+	var retry int
+	for _, line := range strings.Split(resp, "\n") {
+		if v, ok := strings.CutPrefix(line, "Retry-After: "); ok {
+			retry, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if retry <= 0 || retry > 3600 {
+		t.Errorf("the 429 rateLimited response's Retry-After is %d; want 1..3600 seconds (the 1/1h window):\n%s", retry, resp)
+	}
+	if !strings.Contains(resp, `rel="help"`) {
+		t.Errorf("the 429 rateLimited response has no rel=\"help\" link to the rate limit policy:\n%s", resp)
+	}
 }
