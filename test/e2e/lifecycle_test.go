@@ -152,6 +152,10 @@ esac
 
 	if !t.Run("new-and-update", func(t *testing.T) {
 		uacme(t, "new", "new", "first@example.test")
+		// An address that is not one is refused as invalidContact.
+		if _, out, err := runErr(t, cmd("update bad", "update", "not an address")); err == nil || !containsFold(out, "urn:ietf:params:acme:error:invalidContact") {
+			t.Errorf("uacme update with a bad address: err %v; want urn:ietf:params:acme:error:invalidContact", err)
+		}
 		uacme(t, "update", "update", "second@example.test")
 		a := onlyAccount(t, s)
 		if len(a.Contact) != 1 || a.Contact[0] != "mailto:second@example.test" {
@@ -509,9 +513,10 @@ func TestLegoRefusals(t *testing.T) {
 	})
 }
 
-// TestLegoRevokeReason: Debian's lego 4.9.1 revokes a certificate by its
-// account with reason keyCompromise (revoke --reason 1); revoking it again
-// is refused as alreadyRevoked.
+// TestLegoRevokeReason: Debian's lego 4.9.1 is refused reasons 6, 7 and 8
+// as badRevocationReason, revokes a certificate by its account with
+// reason keyCompromise (revoke --reason 1), and revoking it again is
+// refused as alreadyRevoked.
 func TestLegoRevokeReason(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "lego", "lego")
@@ -529,6 +534,17 @@ func TestLegoRevokeReason(t *testing.T) {
 	}
 	run(t, cmdSpec{Name: "lego run", Env: env, Args: args("--http", "--http.port", "127.0.0.1:"+strconv.Itoa(s.HTTPPort), "run")})
 	c := checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
+	// RFC 5280 reasons a subscriber may not ask for: certificateHold (6),
+	// the unused 7 and removeFromCRL (8).
+	for _, reason := range []string{"6", "7", "8"} {
+		_, out, err := runErr(t, cmdSpec{Name: "lego revoke --reason " + reason, Env: env, Args: args("revoke", "--reason", reason, "--keep")})
+		if err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:badRevocationReason") {
+			t.Errorf("lego revoke --reason %s: err %v; want urn:ietf:params:acme:error:badRevocationReason", reason, err)
+		}
+	}
+	if r := showCert(t, s, c); r.Status != "valid" {
+		t.Fatalf("after refused revocations the certificate is %q", r.Status)
+	}
 	run(t, cmdSpec{Name: "lego revoke --reason 1", Env: env, Args: args("revoke", "--reason", "1", "--keep")})
 	assertRevoked(t, s, c)
 	assertReason(t, s, c, "keyCompromise")
