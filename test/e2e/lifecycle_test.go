@@ -225,6 +225,29 @@ esac
 		lintLeaf(t, leaf.Raw)
 	})
 
+	t.Run("ipv6-identifier", func(t *testing.T) {
+		// The validation authority fetches http://[::1]:PORT/...: serve
+		// the same web root there.
+		l, err := net.Listen("tcp", "[::1]:"+strconv.Itoa(s.HTTPPort))
+		if err != nil {
+			t.Fatalf("listen on [::1]: %v", err)
+		}
+		srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.FileServer(http.Dir(webroot))}
+		go func() { _ = srv.Serve(l) }()
+		t.Cleanup(func() { _ = srv.Close() })
+		const ip = "::1"
+		uacme(t, "issue ::1", "-t", "EC", "issue", ip)
+		certs, err := parsePEMCerts(readFile(t, filepath.Join(confdir, ip, "cert.pem")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := certs[0]
+		if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.IPv6loopback) || len(leaf.DNSNames) != 0 {
+			t.Fatalf("IPv6 certificate SANs: DNS %q IP %v; want IP ::1 alone", leaf.DNSNames, leaf.IPAddresses)
+		}
+		lintLeaf(t, leaf.Raw)
+	})
+
 	if renewed != nil {
 		t.Run("revoke-reason-account-key", func(t *testing.T) {
 			// The first certificate, kept by uacme as cert-*.pem, is
