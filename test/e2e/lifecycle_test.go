@@ -279,6 +279,16 @@ esac
 		if !containsFold(out, "urn:ietf:params:acme:error:unauthorized") {
 			t.Errorf("uacme with a deactivated account: want an unauthorized problem in its output")
 		}
+		// A certificate of the deactivated account is still revocable
+		// with its own key (RFC 8555 §7.6).
+		ipCert := filepath.Join(confdir, "127.0.0.1", "cert.pem")
+		certs, err := parsePEMCerts(readFile(t, ipCert))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &issued{Leaf: certs[0], Chain: certs[1:], File: ipCert}
+		uacme(t, "revoke with the certificate key after deactivate", "revoke", ipCert, filepath.Join(confdir, "private", "127.0.0.1", "key.pem"))
+		assertRevoked(t, s, c)
 	})
 }
 
