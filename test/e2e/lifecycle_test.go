@@ -665,3 +665,41 @@ echo "ualpn: $out" >&2
 		t.Errorf("ualpn's log names no in-addr.arpa SNI: the validation did not use RFC 8738's reverse name")
 	}
 }
+
+// TestLegoThirdPartyRevoke: a certificate is revoked by another account
+// that holds valid authorizations for all its names (RFC 8555 §7.6), while
+// an account without them is refused as unauthorized. Three lego accounts
+// share one --path; lego revokes the certificate file of the name it is
+// given, so the first account's certificate is put back there.
+func TestLegoThirdPartyRevoke(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "lego", "lego")
+	requireTool(t, "openssl", "openssl")
+	s := startServer(t)
+	path := filepath.Join(t.TempDir(), "lego")
+	env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
+	httpAddr := "127.0.0.1:" + strconv.Itoa(s.HTTPPort)
+	const name = "lego-3p.example.test"
+	crt := filepath.Join(path, "certificates", name+".crt")
+	lego := func(email string, args ...string) cmdSpec {
+		return cmdSpec{Name: "lego " + email + " " + strings.Join(args, " "), Env: env, Args: append([]string{
+			"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", email, "--key-type", "ec256",
+		}, args...)}
+	}
+	run(t, lego("a@example.test", "--domains", name, "--http", "--http.port", httpAddr, "run"))
+	first := checkIssued(t, s, crt, name)
+	firstPEM := readFile(t, crt)
+	// c holds an authorization for another name only.
+	run(t, lego("c@example.test", "--domains", "other-3p.example.test", "--http", "--http.port", httpAddr, "run"))
+	// b holds a valid authorization for name (and a certificate of its own).
+	run(t, lego("b@example.test", "--domains", name, "--http", "--http.port", httpAddr, "run"))
+
+	writeFile(t, crt, firstPEM)
+	if _, out, err := runErr(t, lego("c@example.test", "--domains", name, "revoke", "--keep")); err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:unauthorized") {
+		t.Errorf("revocation by an account without authorizations for %s: err %v; want urn:ietf:params:acme:error:unauthorized", name, err)
+	}
+	writeFile(t, crt, firstPEM)
+	run(t, lego("b@example.test", "--domains", name, "revoke", "--keep"))
+	first.File = crt
+	assertRevoked(t, s, first)
+}
