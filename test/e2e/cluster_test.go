@@ -212,7 +212,8 @@ func postsServed(t *testing.T, n clusterNode) int {
 // TestClusterClients: dehydrated (register, contact update, issue,
 // revoke, deactivate) and acme-tiny get certificates from a two-node
 // cluster where consecutive requests reach different nodes; lego, certbot
-// and uacme too, each run on whichever node its connections reach.
+// and uacme (key rollovers and updates used at once on the other node)
+// too, each run on whichever node its connections reach.
 func TestClusterClients(t *testing.T) {
 	t.Parallel()
 	if serverKind != "certgate" {
@@ -323,6 +324,45 @@ esac
 			"certbot", "revoke", "--cert-path", filepath.Join(dir, "config", "live", name, "cert.pem"), "--reason", "superseded", "--no-delete-after-revoke"}, common...)})
 		assertRevoked(t, s, c)
 		run(t, cmdSpec{Name: "certbot unregister", Env: env, Args: append([]string{"certbot", "unregister"}, common...)})
+	})
+
+	t.Run("uacme", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
+		}
+		requireTool(t, "uacme", "uacme")
+		requireTool(t, "unshare", "util-linux")
+		confdir := filepath.Join(t.TempDir(), "uacme")
+		hook := filepath.Join(t.TempDir(), "http01.sh")
+		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
+[ "$2" = http-01 ] || exit 1
+case "$1" in
+begin) printf '%%s' "$5" > %[1]q/"$4" ;;
+done|failed) rm -f %[1]q/"$4" ;;
+esac
+`, wellknown))
+		uacme := func(label string, args ...string) {
+			t.Helper()
+			run(t, cmdSpec{Name: "uacme " + label, Args: append([]string{
+				"unshare", "--mount", "--", "sh", "-c",
+				`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
+				s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL, "-h", hook,
+			}, args...)})
+		}
+		// Each uacme run is a new connection, so to the other node than
+		// the last: the account is used right after its key changed, or
+		// after it was updated, on the node that did not do it.
+		uacme("new", "new", "a@example.test")
+		uacme("issue", "issue", "uacme-cluster.example.test")
+		uacme("newkey", "newkey")
+		uacme("update", "update", "b@example.test")
+		// (A second newkey within the same second fails in uacme 1.7.4:
+		// it names the old key's backup after the time in seconds.)
+		time.Sleep(1100 * time.Millisecond)
+		uacme("newkey again", "newkey")
+		uacme("issue -f", "-f", "issue", "uacme-cluster.example.test")
+		checkIssued(t, s, filepath.Join(confdir, "uacme-cluster.example.test", "cert.pem"), "uacme-cluster.example.test")
+		uacme("deactivate", "deactivate")
 	})
 
 	for _, n := range nodes {
