@@ -360,6 +360,17 @@ func TestCertbotAccountLifecycle(t *testing.T) {
 			assertRevoked(t, s, renewed)
 			assertReason(t, s, renewed, "keyCompromise")
 		})
+		t.Run("renew-reusing-compromised-key", func(t *testing.T) {
+			// The key is blocked now: a renewal that reuses it is refused
+			// at finalize with badPublicKey naming the revocation
+			// (docs/pki.md; Boulder answers the same type).
+			_, _, err := runErr(t, cmdSpec{Name: "certbot renew --reuse-key", Env: env, Args: append(append([]string{"certbot",
+				"renew", "--force-renewal", "--no-random-sleep-on-renew", "--reuse-key", "--cert-name", name}, standalone...), common...)})
+			log := string(readFile(t, filepath.Join(dir, "logs", "letsencrypt.log")))
+			if err == nil || !strings.Contains(log, "urn:ietf:params:acme:error:badPublicKey") || !strings.Contains(log, "revoked for keyCompromise") {
+				t.Errorf("certbot renew --reuse-key of a key revoked for keyCompromise: err %v; want a badPublicKey refusal naming the revocation in its log", err)
+			}
+		})
 	}
 
 	t.Run("revoke-superseded", func(t *testing.T) {
