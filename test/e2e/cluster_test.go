@@ -135,7 +135,10 @@ func startRoundRobin(t *testing.T, port int, backends ...string) *roundRobin {
 }
 
 // startCluster starts two nodes on one new PostgreSQL database behind a
-// round-robin proxy and returns the proxy as the server clients use.
+// round-robin proxy and returns the proxy as the server clients use. The
+// proxy listens on a port of its own, so a certificate's CRL and OCSP URLs
+// name the node that issued it (docs/operations.md puts the load balancer
+// on the nodes' port); the tests fetch the CRL there.
 func startCluster(t *testing.T) (*acmeServer, []clusterNode) {
 	t.Helper()
 	db := createDatabase(t)

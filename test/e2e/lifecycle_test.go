@@ -598,10 +598,10 @@ func TestLegoRevokeReason(t *testing.T) {
 	}
 }
 
-// TestUacmeIPTLSALPN: Debian's uacme 1.7.4 obtains a certificate for the
-// IP address 127.0.0.1 (RFC 8738) over tls-alpn-01 with ualpn, which
-// answers the validation's reverse-DNS SNI 1.0.0.127.in-addr.arpa (RFC
-// 8738 §6).
+// TestUacmeIPTLSALPN: Debian's uacme 1.7.4 obtains certificates for the
+// IP addresses 127.0.0.1 and ::1 (RFC 8738) over tls-alpn-01 with ualpn,
+// which answers the validation's reverse-DNS SNI (1.0.0.127.in-addr.arpa,
+// ...ip6.arpa; RFC 8738 §6).
 func TestUacmeIPTLSALPN(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "uacme", "uacme")
@@ -617,7 +617,7 @@ func TestUacmeIPTLSALPN(t *testing.T) {
 	sock := filepath.Join(tmp, "ualpn.sock")
 	backend := freePorts(t, 1)[0] // nothing listens: ualpn only proxies non-ACME traffic there
 	exited := startDaemon(t, "ualpn", filepath.Join(tmp, "ualpn.log"), nil, "ualpn", "-vv",
-		"-b", "127.0.0.1@"+strconv.Itoa(s.TLSPort), "-c", "127.0.0.1@"+strconv.Itoa(backend),
+		"-b", "127.0.0.1@"+strconv.Itoa(s.TLSPort), "-b", "::1@"+strconv.Itoa(s.TLSPort), "-c", "127.0.0.1@"+strconv.Itoa(backend),
 		"-n", "1", "-s", sock, "-p", filepath.Join(tmp, "ualpn.pid"))
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if _, err := os.Stat(sock); err == nil {
@@ -652,28 +652,32 @@ echo "ualpn: $out" >&2
 		}, args...)}
 	}
 	run(t, uacme("new", "new"))
-	run(t, uacme("issue 127.0.0.1 tls-alpn-01", "-h", hook, "issue", "127.0.0.1"))
-	certs, err := parsePEMCerts(readFile(t, filepath.Join(confdir, "127.0.0.1", "cert.pem")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := certs[0]
-	if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) || len(leaf.DNSNames) != 0 {
-		t.Fatalf("IP certificate SANs: DNS %q IP %v; want IP 127.0.0.1 alone", leaf.DNSNames, leaf.IPAddresses)
-	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(readFile(t, s.RootFile))
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
+	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback} {
+		run(t, uacme("issue "+ip.String()+" tls-alpn-01", "-h", hook, "issue", ip.String()))
+		certs, err := parsePEMCerts(readFile(t, filepath.Join(confdir, ip.String(), "cert.pem")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := certs[0]
+		if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(ip) || len(leaf.DNSNames) != 0 {
+			t.Fatalf("IP certificate SANs: DNS %q IP %v; want IP %s alone", leaf.DNSNames, leaf.IPAddresses, ip)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: ip.String(), Roots: roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Fatalf("IP certificate does not verify for %s: %v", ip, err)
+		}
+		lintLeaf(t, leaf.Raw)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "127.0.0.1", Roots: roots, Intermediates: inter,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		t.Fatalf("IP certificate does not verify for 127.0.0.1: %v", err)
-	}
-	lintLeaf(t, leaf.Raw)
-	if !strings.Contains(string(readFile(t, filepath.Join(tmp, "ualpn.log"))), "in-addr.arpa") {
-		t.Errorf("ualpn's log names no in-addr.arpa SNI: the validation did not use RFC 8738's reverse name")
+	for _, rev := range []string{"1.0.0.127.in-addr.arpa", ".ip6.arpa"} {
+		if !strings.Contains(string(readFile(t, filepath.Join(tmp, "ualpn.log"))), rev) {
+			t.Errorf("ualpn's log names no %s SNI: the validation did not use RFC 8738's reverse name", rev)
+		}
 	}
 }
 
