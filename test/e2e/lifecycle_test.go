@@ -105,10 +105,13 @@ func containsFold(s, sub string) bool {
 }
 
 // TestUacmeAccountLifecycle: Debian's uacme 1.7.4 updates its account's
-// contact, rolls the account over to a new key (keyChange) and issues with
-// it, forces a renewal, obtains an IP certificate (RFC 8738), revokes with
-// a reason by the account key and by the certificate key, and finally
-// deactivates its account, after which the server refuses it.
+// contact (a bad address is invalidContact), rolls the account over to a
+// new key (keyChange; the old key no longer finds it) and issues with it,
+// forces a renewal, obtains a dns-01 wildcard and IPv4 and IPv6
+// certificates (RFC 8738), revokes with a reason by the account key and
+// by the certificate key, and finally deactivates its account, after which
+// the server refuses it and its certificates are still revocable by their
+// keys.
 func TestUacmeAccountLifecycle(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "uacme", "uacme")
@@ -130,13 +133,18 @@ func TestUacmeAccountLifecycle(t *testing.T) {
 	}
 	serveDir(t, s.HTTPPort, "", webroot)
 	hook := filepath.Join(dir, "http01.sh")
+	// http-01 through the web root; dns-01 (wildcards) through the
+	// loopback DNS server.
 	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = http-01 ] || exit 1
-case "$1" in
-begin) printf '%%s' "$5" > %[1]q/"$4" ;;
-done|failed) rm -f %[1]q/"$4" ;;
+set -e
+case "$2:$1" in
+http-01:begin) printf '%%s' "$5" > %[1]q/"$4" ;;
+http-01:done|http-01:failed) rm -f %[1]q/"$4" ;;
+dns-01:begin) %[2]s ;;
+dns-01:done|dns-01:failed) %[3]s ;;
+*) exit 1 ;;
 esac
-`, chdir))
+`, chdir, dnsHookTXT("set-txt", "_acme-challenge.$3.", "$5"), dnsHookTXT("clear-txt", "_acme-challenge.$3.", "")))
 	cmd := func(label string, args ...string) cmdSpec {
 		return cmdSpec{Name: "uacme " + label, Args: append([]string{
 			"unshare", "--mount", "--", "sh", "-c",
@@ -223,6 +231,12 @@ esac
 			t.Fatalf("IP certificate SANs: DNS %q IP %v; want IP 127.0.0.1 alone", leaf.DNSNames, leaf.IPAddresses)
 		}
 		lintLeaf(t, leaf.Raw)
+	})
+
+	t.Run("wildcard-dns-01", func(t *testing.T) {
+		names := []string{"ul.example.test", "*.ul.example.test"}
+		uacme(t, "issue wildcard", "-t", "EC", "issue", names[0], names[1])
+		checkIssued(t, s, filepath.Join(confdir, names[0], "cert.pem"), names...)
 	})
 
 	t.Run("ipv6-identifier", func(t *testing.T) {
