@@ -550,6 +550,28 @@ func TestLegoRefusals(t *testing.T) {
 		refused(t, s.DirURL, "connection", "",
 			"--key-type", "ec256", "--domains", "nobody.example.test", "--http", "--http.port", other, "run")
 	})
+	dnsRefused := func(t *testing.T, name, present, problem, detail string) {
+		t.Helper()
+		hook := filepath.Join(t.TempDir(), "dns-hook.sh")
+		writeScript(t, hook, "#!/bin/sh\nset -e\ncase \"$1\" in\npresent) "+present+" ;;\ncleanup) "+
+			dnsHookTXT("clear-txt", "$2", "")+" ;;\nesac\n")
+		_, out, err := runErr(t, cmdSpec{Name: "lego dns-01 " + problem, Env: append([]string{
+			"EXEC_PATH=" + hook, "EXEC_PROPAGATION_TIMEOUT=30", "EXEC_POLLING_INTERVAL=1", "EXEC_SEQUENCE_INTERVAL=1",
+		}, env...), Args: []string{
+			"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
+			"--key-type", "ec256", "--domains", name,
+			"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp", "run",
+		}})
+		if err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:"+problem) || !containsFold(out, detail) {
+			t.Errorf("lego dns-01 for %s: err %v; want urn:ietf:params:acme:error:%s with %q", name, err, problem, detail)
+		}
+	}
+	t.Run("dns-01-wrong-txt", func(t *testing.T) {
+		dnsRefused(t, "wrong-txt.example.test", dnsHookTXT("set-txt", "$2", "not-the-digest"), "incorrectResponse", "not-the-digest")
+	})
+	t.Run("dns-01-no-txt", func(t *testing.T) {
+		dnsRefused(t, "no-txt.example.test", "true", "unauthorized", "no TXT record")
+	})
 	t.Run("caa-forbids", func(t *testing.T) {
 		const name = "caa.example.test"
 		resp, err := http.Post(dnsMgmtURL+"/add-caa", "application/json", strings.NewReader(
