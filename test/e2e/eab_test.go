@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,6 +97,87 @@ func TestEABClients(t *testing.T) {
 			"--non-interactive", "-d", name,
 		}})
 		checkIssued(t, s, filepath.Join(dir, "config", "live", name, "fullchain.pem"), name)
+		if !eabBound(t, s, kid) {
+			t.Errorf("EAB key %s bound no account", kid)
+		}
+	})
+}
+
+// TestEABDehydratedUacme: Debian's dehydrated 0.7.0 (EAB_KID and
+// EAB_HMAC_KEY in its config; its EAB payload is the account JWK written
+// with spaces) and uacme 1.7.4 (-e KEYID:KEY) register with EAB keys on
+// a profile that requires external account binding and get certificates.
+func TestEABDehydratedUacme(t *testing.T) {
+	t.Parallel()
+	if serverKind != "certgate" {
+		t.Skip("certgate profiles and `certgate eab` exist only on certgate") // the harness's pebble mode only
+	}
+	requireTool(t, "dehydrated", "dehydrated")
+	requireTool(t, "uacme", "uacme")
+	requireTool(t, "unshare", "util-linux")
+	requireTool(t, "curl", "curl")
+	requireTool(t, "openssl", "openssl")
+	s := startServer(t)
+	certgateCLI(t, s, "profile", "create", "partners", "--require-eab", "--validity", "30d")
+	dirURL := strings.Replace(s.DirURL, "/acme/directory", "/acme/partners/directory", 1)
+	webroot := filepath.Join(t.TempDir(), "www")
+	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
+	if err := os.MkdirAll(chdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serveDir(t, s.HTTPPort, "", webroot)
+
+	t.Run("dehydrated", func(t *testing.T) {
+		base := filepath.Join(t.TempDir(), "dehydrated")
+		cfg := filepath.Join(base, "config")
+		kid, hmac := newEAB(t, s, "partners")
+		writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
+BASEDIR=%q
+WELLKNOWN=%q
+CURL_OPTS="--cacert %s"
+CHALLENGETYPE="http-01"
+KEY_ALGO=prime256v1
+EAB_KID=%q
+EAB_HMAC_KEY=%q
+`, dirURL, base, chdir, s.TrustFile, kid, hmac))
+		run(t, cmdSpec{Name: "dehydrated --register (EAB)", Args: []string{"dehydrated", "--config", cfg, "--register", "--accept-terms"}})
+		const name = "dehydrated-eab.example.test"
+		run(t, cmdSpec{Name: "dehydrated -c", Args: []string{"dehydrated", "--config", cfg, "-c", "-d", name}})
+		checkIssued(t, s, filepath.Join(base, "certs", name, "fullchain.pem"), name)
+		if !eabBound(t, s, kid) {
+			t.Errorf("EAB key %s bound no account", kid)
+		}
+	})
+
+	t.Run("uacme", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
+		}
+		confdir := filepath.Join(t.TempDir(), "uacme")
+		hook := filepath.Join(t.TempDir(), "http01.sh")
+		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
+[ "$2" = http-01 ] || exit 1
+case "$1" in
+begin) printf '%%s' "$5" > %[1]q/"$4" ;;
+done|failed) rm -f %[1]q/"$4" ;;
+esac
+`, chdir))
+		uacme := func(label string, args ...string) cmdSpec {
+			return cmdSpec{Name: "uacme " + label, Args: append([]string{
+				"unshare", "--mount", "--", "sh", "-c",
+				`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
+				s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", dirURL,
+			}, args...)}
+		}
+		// uacme reads meta.externalAccountRequired from the directory.
+		if _, out, err := runErr(t, uacme("new without EAB", "new")); err == nil || !strings.Contains(out, "requires external credentials") {
+			t.Errorf("uacme new without EAB: err %v; want it to say the server requires external credentials", err)
+		}
+		kid, hmac := newEAB(t, s, "partners")
+		run(t, uacme("new -e", "-e", kid+":"+hmac, "new"))
+		const name = "uacme-eab.example.test"
+		run(t, uacme("issue", "-h", hook, "issue", name))
+		checkIssued(t, s, filepath.Join(confdir, name, "cert.pem"), name)
 		if !eabBound(t, s, kid) {
 			t.Errorf("EAB key %s bound no account", kid)
 		}

@@ -49,6 +49,10 @@ type acmeServer struct {
 	addr   string // listen address host:port
 	mgmt   string // pebble management address
 	client *http.Client
+
+	args []string // certgate serve's arguments, for restart
+	stop func()   // stops the running certgate serve
+	runs int      // how many times certgate serve was started
 }
 
 // startServer starts a fresh server of the configured kind for this test and
@@ -92,7 +96,8 @@ func startCertgateWithResolver(t *testing.T, resolver string) *acmeServer {
 		"--va-tls-port", strconv.Itoa(s.TLSPort),
 		"--va-dns-resolver", resolver,
 	}
-	exited := startDaemon(t, "certgate serve", s.LogFile, nil, certgateBin, args...)
+	s.args = args
+	exited := s.startServe(t)
 
 	// Wait for /healthz without trusting the certificate yet: the root is
 	// only fetched once the server is ready.
@@ -121,10 +126,65 @@ func startCertgateWithResolver(t *testing.T, resolver string) *acmeServer {
 	return s
 }
 
+// startServe starts certgate serve with s.args; the first run logs to
+// s.LogFile, a restart to s.LogFile.N.
+func (s *acmeServer) startServe(t *testing.T) <-chan struct{} {
+	t.Helper()
+	s.runs++
+	logFile := s.LogFile
+	if s.runs > 1 {
+		logFile = fmt.Sprintf("%s.%d", s.LogFile, s.runs)
+	}
+	exited, stop := startStoppableDaemon(t, "certgate serve", logFile, nil, certgateBin, s.args...)
+	s.stop = stop
+	return exited
+}
+
+// restart stops certgate serve and starts it again on the same port and
+// data directory, as an administrator restarting it would; it returns
+// once the new process answers /healthz. The in-memory nonces of the old
+// process (SQLite) are lost with it.
+// It may run outside the test's goroutine (from a client's hook): it
+// reports failures as an error rather than failing the test.
+func (s *acmeServer) restart(t *testing.T) error {
+	s.stop()
+	exited := s.startServe(t)
+	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // readiness probe only
+	}}
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		select {
+		case <-exited:
+			return fmt.Errorf("certgate serve exited on restart")
+		default:
+		}
+		resp, err := insecure.Get("https://" + s.addr + "/healthz")
+		if err != nil {
+			last = err
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		last = fmt.Errorf("GET /healthz: %s", resp.Status)
+	}
+	return fmt.Errorf("certgate serve not ready 30s after restart: %v", last)
+}
+
 // startDaemon starts a long-running process with its output in logFile and
 // registers cleanup that stops it. The returned channel closes when the
 // process exits.
 func startDaemon(t *testing.T, what, logFile string, env []string, bin string, args ...string) <-chan struct{} {
+	t.Helper()
+	exited, _ := startStoppableDaemon(t, what, logFile, env, bin, args...)
+	return exited
+}
+
+// startStoppableDaemon is startDaemon that also returns a function that
+// stops the process (SIGTERM, then SIGKILL after 10s) and waits for it.
+func startStoppableDaemon(t *testing.T, what, logFile string, env []string, bin string, args ...string) (<-chan struct{}, func()) {
 	t.Helper()
 	logf, err := os.Create(logFile)
 	if err != nil {
@@ -139,7 +199,7 @@ func startDaemon(t *testing.T, what, logFile string, env []string, bin string, a
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	stop := func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -147,12 +207,15 @@ func startDaemon(t *testing.T, what, logFile string, env []string, bin string, a
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+	}
+	t.Cleanup(func() {
+		stop()
 		logf.Close()
 		if t.Failed() {
 			t.Logf("%s log (%s):\n%s", what, logFile, tailFile(logFile, 200))
 		}
 	})
-	return exited
+	return exited, stop
 }
 
 func waitReady(t *testing.T, s *acmeServer, exited <-chan struct{}, c *http.Client, url string) {
