@@ -34,9 +34,10 @@ import (
 // interrupted is replaced by a new order.
 
 const (
-	problemBadNonce      = "urn:ietf:params:acme:error:badNonce"
-	problemOrderNotReady = "urn:ietf:params:acme:error:orderNotReady"
-	interruptedDetail    = "issuance was interrupted"
+	problemBadNonce       = "urn:ietf:params:acme:error:badNonce"
+	problemOrderNotReady  = "urn:ietf:params:acme:error:orderNotReady"
+	problemServerInternal = "urn:ietf:params:acme:error:serverInternal"
+	interruptedDetail     = "issuance was interrupted"
 )
 
 // problem is an RFC 8555 §6.7 problem document returned by the server.
@@ -99,6 +100,7 @@ type directory struct {
 	NewNonce   string `json:"newNonce"`
 	NewAccount string `json:"newAccount"`
 	NewOrder   string `json:"newOrder"`
+	RevokeCert string `json:"revokeCert"`
 }
 
 type order struct {
@@ -539,6 +541,9 @@ func (c *client) finalize(ctx context.Context, orderURL, finalizeURL string, csr
 				return o.Certificate, nil
 			case "invalid":
 				if o.Error != nil && strings.Contains(o.Error.Detail, interruptedDetail) {
+					if o.Error.Type != problemServerInternal {
+						return "", fmt.Errorf("order %s: interrupted issuance has problem type %q, want %s", orderURL, o.Error.Type, problemServerInternal)
+					}
 					return "", fmt.Errorf("order %s: %w", orderURL, errInterrupted)
 				}
 				b, _ := json.Marshal(o.Error)

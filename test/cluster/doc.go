@@ -6,7 +6,13 @@
 // on SQLite is killed under load and restarted (TestCrashSQLite). Both
 // check afterwards that every flow completed, that the database holds
 // exactly the certificates clients received, that no serial repeats, and
-// that no order is left processing.
+// that no order is left processing. TestCrashSQLiteRepeated kills a SQLite
+// node eleven times, in chosen phases (finalize, validation, revokeCert,
+// a certificate download, its own start) while certificates are also
+// revoked through ACME and by the CLI beside it, and checks as well that
+// each restart takes over at once what the kill left processing, that
+// every acknowledged revocation is in the CRL and answered revoked by
+// OCSP, and that the audit log's chain verifies.
 //
 // Run them with `go test ./test/cluster/`. TestClusterKillNode needs
 // PostgreSQL (see internal/store/storetest: CERTGATE_TEST_POSTGRES, default
