@@ -36,6 +36,11 @@ type IssueRequest struct {
 	// (organization, organizational unit, country, province, locality);
 	// its CommonName is ignored (the issuer derives it from the SANs).
 	Subject pkix.Name
+	// MustStaple asks for OCSP Must-Staple: the TLS Feature extension
+	// (RFC 7633) listing status_request. The caller sets it only for an
+	// issuer whose MustStapler.CanMustStaple returned nil; an issuer that
+	// cannot honour it refuses the request rather than drop it.
+	MustStaple bool
 }
 
 // Issued is what an issuer returns: the leaf DER and the PEM chain served
@@ -51,6 +56,24 @@ type Issuer interface {
 	// Name is the stable issuer name stored with every certificate, e.g. "local".
 	Name() string
 	Issue(ctx context.Context, req IssueRequest) (*Issued, error)
+}
+
+// MustStapler is implemented by issuers that can issue OCSP Must-Staple
+// certificates (IssueRequest.MustStaple). A must-staple certificate must
+// name an OCSP responder (AIA id-ad-ocsp) that answers for it, or every
+// TLS server using it fails the handshake with clients that enforce
+// must-staple; so an issuer implements it only if it both puts the
+// extension in and names a responder. The RA refuses a CSR asking for
+// must-staple (badCSR) when the issuer does not implement MustStapler,
+// or CanMustStaple returns an error: a connector to a CA elsewhere
+// implements it only if that CA's protocol carries the request (an
+// upstream ACME CA: the CSR's extension is passed on) and its
+// certificates name an OCSP responder.
+type MustStapler interface {
+	// CanMustStaple returns nil when certificates signed now carry the
+	// TLS Feature extension on request and name an OCSP responder, or
+	// an error saying why not (e.g. the responder is turned off).
+	CanMustStaple() error
 }
 
 // CRLSigner is implemented by issuers that sign their own CRLs (RFC 5280 §5).

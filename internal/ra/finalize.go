@@ -81,8 +81,9 @@ func KeyBits(pub crypto.PublicKey) int {
 // CheckCSR parses a finalize CSR (DER) and checks it against the order's
 // identifiers (RFC 8555 §7.4): valid self-signature, allowed key, not the
 // account key, SANs equal to the identifiers as a set (DNS names compared ASCII
-// case-insensitively), Subject CN absent or one of the identifiers, and no
-// e-mail or URI SANs. Errors are badCSR problems (the account key too:
+// case-insensitively), Subject CN absent or one of the identifiers, no
+// e-mail or URI SANs, and a TLS Feature extension (RFC 7633), if any, that
+// asks for status_request (OCSP Must-Staple) alone (CSRMustStaple). Errors are badCSR problems (the account key too:
 // RFC 8555 §6.7 has badPublicKey for the JWS key, badCSR for a CSR that
 // is unacceptable).
 func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*x509.CertificateRequest, error) {
@@ -101,6 +102,9 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	}
 	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR may only request DNS names and IP addresses")
+	}
+	if _, err := CSRMustStaple(csr); err != nil {
+		return nil, err
 	}
 	want := map[acme.Identifier]bool{}
 	for _, id := range ids {
@@ -147,6 +151,39 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	return csr, nil
 }
 
+// CSRMustStaple reports whether csr asks for OCSP Must-Staple: a TLS
+// Feature extension (RFC 7633, 1.3.6.1.5.5.7.1.24) listing status_request
+// (5). One that lists another feature, none, or is malformed or present
+// twice is a badCSR problem naming what is wrong.
+func CSRMustStaple(csr *x509.CertificateRequest) (bool, error) {
+	ok, err := issuer.MustStapleRequested(csr.Extensions)
+	if err != nil {
+		return false, acme.NewProblem(acme.BadCSR, "%v", err)
+	}
+	return ok, nil
+}
+
+// checkMustStaple refuses, with badCSR, a CSR that asks for OCSP
+// Must-Staple when the issuer would not put the TLS Feature extension in
+// or would name no OCSP responder (issuer.MustStapler): a must-staple
+// certificate without a responder fails every TLS handshake with a client
+// that enforces it, and one without the extension silently ignores what
+// was asked (RFC 8555 §7.4). It returns whether must-staple was asked for.
+func (r *RA) checkMustStaple(csr *x509.CertificateRequest) (bool, error) {
+	want, err := CSRMustStaple(csr)
+	if err != nil || !want {
+		return false, err
+	}
+	ms, ok := r.issuer.(issuer.MustStapler)
+	if !ok {
+		return false, acme.NewProblem(acme.BadCSR, "the CSR asks for OCSP Must-Staple (TLS Feature status_request), which issuer %s cannot issue; send a CSR without it", r.issuer.Name())
+	}
+	if err := ms.CanMustStaple(); err != nil {
+		return false, acme.NewProblem(acme.BadCSR, "the CSR asks for OCSP Must-Staple (TLS Feature status_request), which needs an OCSP responder: %v; send a CSR without it", err)
+	}
+	return true, nil
+}
+
 // checkWeakKey refuses, with badCSR, a CSR key anyone can recover the
 // private key of (certlint.KeyChecker: small ECDSA keys and RSA moduli
 // the issuance lint would refuse after the order moved to processing, and
@@ -183,6 +220,9 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		return nil, err
 	}
 	if err := r.checkWeakKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
+	if _, err := r.checkMustStaple(csr); err != nil {
 		return nil, err
 	}
 	// A key revoked for keyCompromise is refused in StartIssuanceKey's
@@ -411,10 +451,16 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 // issue has the issuer sign the certificate of order o with serial (which
 // the caller reserved: StartIssuance, or ReserveSerial after an approval)
 // under profile prof: the profile's validity (or the order's
-// notBefore/notAfter), never longer than its maximum, and its EKUs.
+// notBefore/notAfter), never longer than its maximum, and its EKUs; OCSP
+// Must-Staple when the CSR asks for it (checkMustStaple, again: after an
+// approval the OCSP responder may have been turned off).
 func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
+	mustStaple, err := r.checkMustStaple(csr)
+	if err != nil {
+		return nil, err
+	}
 	req := issuer.IssueRequest{Serial: serial, PublicKey: csr.PublicKey, NotBefore: now.Add(-r.cfg.Backdate),
-		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name, Subject: prof.Subject(csr.Subject)}
+		ExtKeyUsages: prof.ExtKeyUsages(), Profile: prof.Name, Subject: prof.Subject(csr.Subject), MustStaple: mustStaple}
 	if !o.NotBefore.IsZero() {
 		req.NotBefore = o.NotBefore
 	}

@@ -43,6 +43,9 @@ type policyEnv struct {
 	dns   *testdns.Server
 	now   time.Time
 	clock func() time.Time
+	// iss is the RA's issuer; a test may change its fields (OCSPURL)
+	// between calls.
+	iss *local.Issuer
 }
 
 func newPolicyEnv(t *testing.T, profiles ...policy.Profile) *policyEnv {
@@ -80,6 +83,7 @@ func newPolicyEnvOn(t *testing.T, st *store.Store, dir string, cfg ra.Config, pr
 		t.Fatal(err)
 	}
 	iss := &local.Issuer{CA: ca, IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"}
+	e.iss = iss
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if e.dns, err = testdns.Start(ctx); err != nil {

@@ -116,3 +116,39 @@ func TestOCSPAndCRLWithOpenSSL(t *testing.T) {
 		t.Fatalf("openssl crl -text does not list serial %s with reason Key Compromise:\n%s", serial, out)
 	}
 }
+
+// TestLegoMustStapleWithoutOCSP: with the OCSP responder turned off
+// (--ocsp=false) certificates name no responder, so a must-staple
+// certificate could never be stapled: lego run --must-staple is refused
+// with badCSR saying so, instead of a certificate without the extension
+// (or with it and no responder); the same name without --must-staple is
+// then issued, naming no OCSP responder.
+func TestLegoMustStapleWithoutOCSP(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "lego", "lego")
+	requireTool(t, "openssl", "openssl")
+	s := startCertgate(t)
+	s.args = append(s.args, "--ocsp=false")
+	if err := s.restart(t); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lego")
+	env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
+	const name = "staple-off.example.test"
+	args := func(extra ...string) []string {
+		return append([]string{"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
+			"--key-type", "ec256", "--domains", name, "--http", "--http.port", "127.0.0.1:" + strconv.Itoa(s.HTTPPort), "run"}, extra...)
+	}
+	_, out, err := runErr(t, cmdSpec{Name: "lego run --must-staple (ocsp off)", Env: env, Args: args("--must-staple")})
+	if err == nil {
+		t.Fatalf("lego run --must-staple succeeded with the OCSP responder off:\n%s", out)
+	}
+	if !strings.Contains(out, "badCSR") || !strings.Contains(out, "needs an OCSP responder") {
+		t.Fatalf("lego run --must-staple with OCSP off: want a badCSR problem saying must-staple needs an OCSP responder, got:\n%s", out)
+	}
+	run(t, cmdSpec{Name: "lego run (ocsp off)", Env: env, Args: args()})
+	c := checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
+	if len(c.Leaf.OCSPServer) != 0 || hasMustStaple(c.Leaf) {
+		t.Fatalf("with OCSP off the certificate names OCSP responders %v, must-staple %v; want neither", c.Leaf.OCSPServer, hasMustStaple(c.Leaf))
+	}
+}

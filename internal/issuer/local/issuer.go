@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"math/big"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // Issuer adapts the built-in CA to the issuer.Issuer interface with the
 // TLS server leaf profile: SANs from the request, serverAuth EKU (plus
 // clientAuth when ClientAuth is set), AIA caIssuers IssuerURL, AIA OCSP
-// OCSPURL ("" for none) and CRL distribution point CRLURL.
+// OCSPURL ("" for none) and CRL distribution point CRLURL; the TLS
+// Feature extension (OCSP Must-Staple) on request when OCSPURL is set.
 type Issuer struct {
 	CA         *CA
 	ClientAuth bool
@@ -31,11 +33,20 @@ func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Is
 	der, err := i.CA.SignLeaf(ctx, LeafRequest{Serial: req.Serial, PublicKey: req.PublicKey, DNSNames: req.DNSNames,
 		IPAddresses: req.IPAddresses, NotBefore: req.NotBefore, NotAfter: req.NotAfter, ClientAuth: i.ClientAuth,
 		IssuerURL: i.IssuerURL, CRLURL: i.CRLURL, OCSPURL: i.OCSPURL, ExtKeyUsages: req.ExtKeyUsages,
-		Subject: req.Subject})
+		Subject: req.Subject, MustStaple: req.MustStaple})
 	if err != nil {
 		return nil, err
 	}
 	return &issuer.Issued{DER: der, ChainPEM: i.CA.ChainPEM(der)}, nil
+}
+
+// CanMustStaple implements issuer.MustStapler: certificates name the
+// OCSP responder unless it is turned off (OCSPURL "", --ocsp=false).
+func (i *Issuer) CanMustStaple() error {
+	if i.OCSPURL == "" {
+		return errors.New("the OCSP responder is turned off (ocsp: false), so certificates name no OCSP responder to staple responses from")
+	}
+	return nil
 }
 
 // SignCRL implements issuer.CRLSigner.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/issuer"
 )
 
 // oidDomainValidated returns the CA/B Forum reserved policy identifier for
@@ -87,6 +88,11 @@ type LeafRequest struct {
 	// names it). Like the others it must be http:// to be lint-clean
 	// (BR §7.1.2.7.7).
 	OCSPURL string
+	// MustStaple adds the non-critical TLS Feature extension (RFC 7633)
+	// listing status_request (OCSP Must-Staple). It needs OCSPURL: a
+	// must-staple certificate that names no responder could never be
+	// served with a stapled response, so the request is refused.
+	MustStaple bool
 }
 
 // SignLeaf signs a TLS server certificate for req with the intermediate
@@ -99,7 +105,8 @@ type LeafRequest struct {
 // keys), critical; EKU serverAuth (+clientAuth); basicConstraints cA=FALSE,
 // critical; AKI; no SKI (BR §7.1.2.7.6: NOT RECOMMENDED for subscriber
 // certificates); AIA caIssuers, AIA OCSP and CRL DP when requested; certificate
-// policy 2.23.140.1.2.1; signed ECDSA-SHA256.
+// policy 2.23.140.1.2.1; the TLS Feature extension status_request when
+// MustStaple is set; signed ECDSA-SHA256.
 //
 // Errors wrap ErrInvalidRequest for requests rejected up front, ErrLint
 // (with the *certlint.LintError) when Options.LintBeforeSign refused it,
@@ -227,6 +234,12 @@ func leafTemplate(req LeafRequest, alg x509.SignatureAlgorithm) (*x509.Certifica
 	}
 	if req.OCSPURL != "" {
 		tmpl.OCSPServer = []string{req.OCSPURL}
+	}
+	if req.MustStaple {
+		if req.OCSPURL == "" {
+			return nil, fmt.Errorf("%w: OCSP Must-Staple needs an OCSP responder URL", ErrInvalidRequest)
+		}
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, issuer.MustStapleExtension())
 	}
 	return tmpl, nil
 }
