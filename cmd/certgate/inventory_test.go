@@ -308,7 +308,7 @@ func TestAccountCLI(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "account", "deactivate", "--data", data, "acct0"); err == nil || !strings.Contains(err.Error(), "deactivated already") {
 		t.Fatalf("second deactivation: %v", err)
 	}
-	if _, _, err := runCLI(t, nil, "account", "show", "--data", data, "nope"); err == nil || err.Error() != `no account "nope"` {
+	if _, _, err := runCLI(t, nil, "account", "show", "--data", data, "nope"); err == nil || err.Error() != `there is no account "nope" (see 'certgate account list')` {
 		t.Fatalf("missing account: %v", err)
 	}
 }
