@@ -76,8 +76,12 @@ func newEABCreate() *cobra.Command {
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
 			if format == "json" {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"kid": k.KID, "hmac": hmacKey, "profile": k.Profile,
-					"directory": "/acme/" + k.Profile + "/directory"})
+				// The admin API's answer (POST /api/v1/eab-keys), and
+				// the profile's directory.
+				return printJSON(cmd.OutOrStdout(), struct {
+					adminapi.CreatedEABKey
+					Directory string `json:"directory"`
+				}{adminapi.CreatedEABKey{HMAC: hmacKey, EABKeyView: adminapi.EABKeyOf(k, time.Now())}, "/acme/" + k.Profile + "/directory"})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory /acme/%s/directory)\n", k.KID, hmacKey, k.Profile, k.Profile)
 			return nil

@@ -406,3 +406,32 @@ func TestProfileListJSONHasDefault(t *testing.T) {
 		t.Fatalf("table with a stored default: %v\n%s", err, out)
 	}
 }
+
+// TestEABCreateJSONIsTheAPIs: `eab create --format json` prints the admin
+// API's answer to POST /api/v1/eab-keys (adminapi.CreatedEABKey: hmac and
+// the key's fields, status, single_use, expires, created_at, ...), plus
+// the profile's directory; it printed kid, hmac, profile and directory
+// only.
+func TestEABCreateJSONIsTheAPIs(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	out, _, err := runCLI(t, nil, "eab", "create", "--allow", "*.team.test", "--expires", "30d", "--single-use", "--owner", "team",
+		"--data", data, "--format", "json")
+	var got struct {
+		adminapi.CreatedEABKey
+		Directory string `json:"directory"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil {
+		t.Fatalf("eab create: %v\n%s", err, out)
+	}
+	if got.KID == "" || len(got.HMAC) != 86 || got.Profile != "default" || got.Owner != "team" || !got.SingleUse || got.Status != "active" ||
+		got.Expires == nil || time.Until(*got.Expires) < 29*24*time.Hour || got.CreatedAt.IsZero() || !reflect.DeepEqual(got.Allow, []string{"*.team.test"}) ||
+		got.Directory != "/acme/default/directory" {
+		t.Fatalf("eab create --format json: %+v\n%s", got, out)
+	}
+	for _, field := range []string{`"status"`, `"single_use"`, `"created_at"`, `"expires"`} {
+		if !strings.Contains(out, field) {
+			t.Errorf("eab create --format json lacks %s:\n%s", field, out)
+		}
+	}
+}
