@@ -116,7 +116,7 @@ func newAccountList() *cobra.Command {
 func getAccount(ctx context.Context, st *store.Store, id string) (*store.Account, error) {
 	a, err := st.GetAccount(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("no account %q", id)
+		return nil, fmt.Errorf("there is no account %q (see 'certgate account list')", id)
 	}
 	return a, err
 }

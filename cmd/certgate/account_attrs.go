@@ -43,7 +43,7 @@ func newAccountSetAttributes() *cobra.Command {
 			defer st.Close()
 			a, err := st.GetAccount(ctx, args[0])
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("there is no account %q", args[0])
+				return fmt.Errorf("there is no account %q (see 'certgate account list')", args[0])
 			} else if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func newAccountSetAttributes() *cobra.Command {
 			}
 			if err := st.SetAccountAttributes(ctx, args[0], attrs, ev); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("there is no account %q", args[0])
+					return fmt.Errorf("there is no account %q (see 'certgate account list')", args[0])
 				}
 				return err
 			}

@@ -54,8 +54,15 @@ func newAuditList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				return printJSON(cmd.OutOrStdout(), auditViews(evs))
+			if format == "json" { // as GET /api/v1/audit/events
+				next := int64(0)
+				if len(evs) == f.Limit && evs[len(evs)-1].Seq > 1 {
+					next = evs[len(evs)-1].Seq
+				}
+				return printJSON(cmd.OutOrStdout(), struct {
+					Items      []auditView `json:"items"`
+					NextBefore int64       `json:"next_before"`
+				}{auditViews(evs), next})
 			}
 			header := []string{"SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "SOURCE"}
 			rows := make([][]string, 0, len(evs))
@@ -67,7 +74,7 @@ func newAuditList() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "how many events (1..1000)")
-	cmd.Flags().Int64Var(&f.BeforeSeq, "before", 0, "list events with a seq below this one (paging)")
+	cmd.Flags().Int64Var(&f.BeforeSeq, "before", 0, "list events with a seq below this one (paging: the next_before of --format json)")
 	cmd.Flags().StringVar(&f.Action, "action", "", "only this action, e.g. certificate.revoke (one of: "+strings.Join(audit.Actions(), ", ")+")")
 	cmd.Flags().StringVar(&f.ObjectType, "object-type", "", "only this object type, e.g. certificate")
 	cmd.Flags().StringVar(&f.ObjectID, "object-id", "", "only this object ID, e.g. a serial")

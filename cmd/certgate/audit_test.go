@@ -48,13 +48,17 @@ func TestAdminCommandsAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evs []struct {
-		A             string `json:"actor"`
-		Act           string `json:"action"`
-		Obj           string `json:"object_id"`
-		Before, After map[string]any
+	var page struct {
+		Items []struct {
+			A             string `json:"actor"`
+			Act           string `json:"action"`
+			Obj           string `json:"object_id"`
+			Before, After map[string]any
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 3 {
+	err = json.Unmarshal([]byte(out), &page)
+	evs := page.Items
+	if err != nil || len(evs) != 3 {
 		t.Fatalf("audit list: %v\n%s", err, out)
 	}
 	dea, rev, imp := evs[0], evs[1], evs[2] // newest first
@@ -96,13 +100,17 @@ func TestRateLimitOverridesAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evs []struct {
-		A             string `json:"actor"`
-		Act           string `json:"action"`
-		Obj           string `json:"object_id"`
-		Before, After map[string]any
+	var page struct {
+		Items []struct {
+			A             string `json:"actor"`
+			Act           string `json:"action"`
+			Obj           string `json:"object_id"`
+			Before, After map[string]any
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &evs); err != nil || len(evs) != 3 {
+	err = json.Unmarshal([]byte(out), &page)
+	evs := page.Items
+	if err != nil || len(evs) != 3 {
 		t.Fatalf("audit list: %v\n%s", err, out)
 	}
 	del, replace, set := evs[0], evs[1], evs[2] // newest first
@@ -155,5 +163,43 @@ func TestAuditListUnknownObjectType(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--object-type", "certificate"); err != nil {
 		t.Fatalf("audit list --object-type certificate: %v", err)
+	}
+}
+
+// TestAuditListJSONShape: `audit list --format json` prints the admin
+// API's page (GET /api/v1/audit/events): {"items": [...], "next_before":
+// N}, N the seq to pass as --before for the next page while one may
+// remain, 0 on the last; "items": [] for none. It printed a bare array.
+func TestAuditListJSONShape(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	type page struct {
+		Items      []auditView `json:"items"`
+		NextBefore *int64      `json:"next_before"`
+	}
+	list := func(args ...string) page {
+		t.Helper()
+		out, _, err := runCLI(t, nil, append([]string{"audit", "list", "--data", data, "--format", "json"}, args...)...)
+		var p page
+		if err != nil || json.Unmarshal([]byte(out), &p) != nil || p.Items == nil || p.NextBefore == nil {
+			t.Fatalf("audit list --format json %v: %v\n%s", args, err, out)
+		}
+		return p
+	}
+	if p := list(); len(p.Items) != 0 || *p.NextBefore != 0 {
+		t.Fatalf("empty audit log: %+v", p)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if _, _, err := runCLI(t, nil, "profile", "create", n, "--data", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := list("--limit", "2")
+	if len(p.Items) != 2 || p.Items[0].Seq != 3 || *p.NextBefore != 2 {
+		t.Fatalf("first page of 2: %+v, want seqs 3, 2 and next_before 2", p)
+	}
+	p = list("--limit", "2", "--before", "2")
+	if len(p.Items) != 1 || p.Items[0].Seq != 1 || *p.NextBefore != 0 {
+		t.Fatalf("last page: %+v, want seq 1 and next_before 0", p)
 	}
 }

@@ -26,9 +26,9 @@ func TestCertNotFoundAndRevokedErrorsArePlain(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"cert", "show", "abc"}, `no certificate with serial or SHA-256 fingerprint "abc" (see 'certgate cert list')`},
-		{[]string{"cert", "export", "abc"}, `no certificate with serial or SHA-256 fingerprint "abc" (see 'certgate cert list')`},
-		{[]string{"cert", "revoke", "abc"}, `no certificate with serial or SHA-256 fingerprint "abc" (see 'certgate cert list')`},
+		{[]string{"cert", "show", "abc"}, `there is no certificate with serial or SHA-256 fingerprint "abc" (see 'certgate cert list')`},
+		{[]string{"cert", "export", "abc"}, `there is no certificate with serial or SHA-256 fingerprint "abc" (see 'certgate cert list')`},
+		{[]string{"cert", "revoke", "abc"}, `there is no certificate with serial or SHA-256 fingerprint "abc" (see 'certgate cert list')`},
 		{[]string{"cert", "revoke", "53"}, `certificate 53 is revoked already (see 'certgate cert show 53')`},
 	} {
 		_, _, err := runCLI(t, nil, append(tc.args, "--data", data)...)

@@ -60,7 +60,7 @@ request).`,
 			defer st.Close()
 			rec, err := st.GetCertificate(ctx, serial)
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("no certificate with serial %s in the database", serial)
+				return fmt.Errorf("there is no certificate with serial %q (see 'certgate cert list')", serial)
 			}
 			if err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)

@@ -149,7 +149,7 @@ func TestCertSuggestRenewal(t *testing.T) {
 	}{
 		{"not hex", []string{"xyz", "--before", "24h"}, "is not a hexadecimal certificate serial"},
 		{"zero", []string{"00", "--before", "24h"}, "is not a hexadecimal certificate serial"},
-		{"unknown serial", []string{"abc123", "--before", "24h"}, "no certificate with serial abc123"},
+		{"unknown serial", []string{"abc123", "--before", "24h"}, `there is no certificate with serial "abc123" (see 'certgate cert list')`},
 		{"bad time", []string{serial, "--before", "tomorrow"}, "neither an RFC 3339 time"},
 		{"no --before", []string{serial}, `required flag(s) "before" not set`},
 		{"two serials", []string{serial, serial, "--before", "1h"}, "accepts 1 arg(s)"},

@@ -59,14 +59,9 @@ func newEABCreate() *cobra.Command {
 			}
 			var ttl time.Duration
 			if expires != "" {
-				d, err := config.ParseDuration(expires)
-				if err != nil || d <= 0 {
-					return fmt.Errorf("--expires %q: use a positive duration such as 30d", expires)
+				if ttl, err = parseExpires(expires); err != nil {
+					return err
 				}
-				if err := store.CheckLifetime(time.Now(), d); err != nil {
-					return fmt.Errorf("--expires: %w", err)
-				}
-				ttl = d
 			}
 			k, err := ra.NewEABKey(p, ra.EABKeyRequest{Owner: owner, Attributes: am, Allow: allow, Expires: ttl, SingleUse: singleUse}, time.Now().UTC())
 			if err != nil {
@@ -81,8 +76,12 @@ func newEABCreate() *cobra.Command {
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
 			if format == "json" {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"kid": k.KID, "hmac": hmacKey, "profile": k.Profile,
-					"directory": "/acme/" + k.Profile + "/directory"})
+				// The admin API's answer (POST /api/v1/eab-keys), and
+				// the profile's directory.
+				return printJSON(cmd.OutOrStdout(), struct {
+					adminapi.CreatedEABKey
+					Directory string `json:"directory"`
+				}{adminapi.CreatedEABKey{HMAC: hmacKey, EABKeyView: adminapi.EABKeyOf(k, time.Now())}, "/acme/" + k.Profile + "/directory"})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory /acme/%s/directory)\n", k.KID, hmacKey, k.Profile, k.Profile)
 			return nil
@@ -179,7 +178,7 @@ func newEABRevoke() *cobra.Command {
 			}
 			switch _, err := st.RevokeEABKey(ctx, args[0], ev); {
 			case errors.Is(err, store.ErrNotFound):
-				return fmt.Errorf("there is no EAB key %q", args[0])
+				return fmt.Errorf("there is no EAB key %q (see 'certgate eab list')", args[0])
 			case errors.Is(err, store.ErrStale):
 				return fmt.Errorf("EAB key %s is already revoked", args[0])
 			case err != nil:

@@ -47,7 +47,7 @@ func TestRuntimeErrorsAreOneClearLine(t *testing.T) {
 		{[]string{"account", "list", "extra"}, `account list: takes no arguments, received "extra" (usage: certgate account list [flags])`},
 		{[]string{"cert", "show", "nope"}, `serial "nope" is not hexadecimal`},
 		{[]string{"cert", "list", "--cursor", "garbage"}, `malformed cursor`},
-		{[]string{"report", "expiring", "--within", "abc"}, `duration "abc" (e.g. 30d, 12h)`},
+		{[]string{"report", "expiring", "--within", "abc"}, `invalid duration "abc" (use e.g. 30d, 2w, 12h)`},
 		{[]string{"token", "create", "--role", "admin", "--name", "taken"}, `an unrevoked token is already named "taken"`},
 		{[]string{"token", "revoke", "nope"}, `there is no token with ID "nope", nor an unrevoked one named so`},
 		{[]string{"ratelimit", "delete", "new-orders-per-account", "--account", "nope"}, `there is no new-orders-per-account override for account:nope`},

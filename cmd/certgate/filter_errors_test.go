@@ -78,7 +78,7 @@ func TestInventoryErrorsNameTheirFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"report", "issued", "--since", "x"}, `--since: duration "x" (e.g. 30d, 12h)`},
+		{[]string{"report", "issued", "--since", "x"}, `--since: invalid duration "x" (use e.g. 30d, 2w, 12h)`},
 		{[]string{"report", "issued", "--since", "0d"}, `--since: the report window must be positive`},
 		{[]string{"report", "issued", "--by", "week"}, `--by: group by "week" (day, profile or issuer)`},
 		{[]string{"report", "expiring", "--within", "0s"}, `--within: the expiry window must be positive`},

@@ -161,6 +161,12 @@ func TestCertCLI(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "CN=soon.example.com") {
 		t.Fatalf("report issued: %v\n%s", err, stdout)
 	}
+	// JSON: the admin API's {"items": [...]}, as every report.
+	stdout, _, err = runCLI(t, nil, "report", "issued", "--data", data, "--by", "issuer", "--format", "json")
+	var issued struct{ Items []inventory.Count }
+	if err != nil || json.Unmarshal([]byte(stdout), &issued) != nil || len(issued.Items) == 0 || issued.Items[0].Count == 0 {
+		t.Fatalf("report issued --format json: %v\n%s", err, stdout)
+	}
 
 	// Revoke, then list by status.
 	stdout, _, err = runCLI(t, nil, "cert", "revoke", "--data", data, "51", "--reason", "keyCompromise")
@@ -302,7 +308,7 @@ func TestAccountCLI(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "account", "deactivate", "--data", data, "acct0"); err == nil || !strings.Contains(err.Error(), "deactivated already") {
 		t.Fatalf("second deactivation: %v", err)
 	}
-	if _, _, err := runCLI(t, nil, "account", "show", "--data", data, "nope"); err == nil || err.Error() != `no account "nope"` {
+	if _, _, err := runCLI(t, nil, "account", "show", "--data", data, "nope"); err == nil || err.Error() != `there is no account "nope" (see 'certgate account list')` {
 		t.Fatalf("missing account: %v", err)
 	}
 }
@@ -342,6 +348,25 @@ func TestCertImportJSONArrays(t *testing.T) {
 		pres, _ := cert["already_present"].([]any)
 		if len(imp) != want.imported || len(pres) != want.present || (len(imp) == 1 && imp[0] != serial) || (len(pres) == 1 && pres[0] != serial) {
 			t.Errorf("import %d: cert.pem result %v, want %d imported and %d already present (%s)", i, cert, want.imported, want.present, serial)
+		}
+	}
+}
+
+// TestReportJSONShapes: every report's --format json is an object with an
+// "items" array, as the admin API's /reports/* answer (an empty
+// inventory too: "items": [], never null); the violations report, which
+// the CLI reads to the end, adds "scanned" like the API's page.
+func TestReportJSONShapes(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	for _, report := range []string{"expiring", "issued", "weak-keys", "violations"} {
+		stdout, _, err := runCLI(t, nil, "report", report, "--data", data, "--format", "json")
+		var out map[string]json.RawMessage
+		if err != nil || json.Unmarshal([]byte(stdout), &out) != nil || string(out["items"]) != "[]" {
+			t.Errorf("report %s --format json: %v\n%s, want an object with \"items\": []", report, err, stdout)
+		}
+		if report == "violations" && string(out["scanned"]) != "0" {
+			t.Errorf("report violations --format json: %s, want \"scanned\": 0", stdout)
 		}
 	}
 }

@@ -153,7 +153,7 @@ func plainErrors(c *cobra.Command) {
 				}
 			case errors.Is(err, inventory.ErrNotFound):
 				if _, ref, ok := strings.Cut(err.Error(), inventory.ErrNotFound.Error()+": "); ok {
-					return fmt.Errorf("no certificate with serial or SHA-256 fingerprint %q (see 'certgate cert list')", ref)
+					return fmt.Errorf("there is no certificate with serial or SHA-256 fingerprint %q (see 'certgate cert list')", ref)
 				}
 			case errors.Is(err, inventory.ErrAlreadyRevoked):
 				if _, serial, ok := strings.Cut(err.Error(), inventory.ErrAlreadyRevoked.Error()+": "); ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
@@ -481,31 +482,50 @@ func loadProfiles(ctx context.Context, st *store.Store) ([]*policy.Profile, erro
 func newProfileList() *cobra.Command {
 	var so storeOpts
 	var format outputFormat
+	var validity string
+	var clientAuth bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the stored profiles",
-		Args:  cobra.NoArgs,
+		Short: "List the profiles: the default (stored or built-in) first, then the stored ones",
+		Long: `List the profiles as GET /api/v1/profiles does: "default" first (the stored
+one, or the built-in default while none is stored), then the other stored
+profiles. --cert-validity and --client-auth describe the built-in default
+and are read from the server's configuration like its other settings.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := config.ParseDuration(validity)
+			if err != nil {
+				return fmt.Errorf("--cert-validity: %w", err)
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			ps, err := loadProfiles(ctx, st)
+			stored, err := loadProfiles(ctx, st)
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				if ps == nil {
-					ps = []*policy.Profile{}
+			// The default first, as the admin API lists them.
+			def := ra.DefaultProfile(v, 0, clientAuth, v == config.DefaultCertValidity)
+			if err := def.Validate(); err != nil {
+				return fmt.Errorf("--cert-validity: %w", err)
+			}
+			ps := []*policy.Profile{&def}
+			builtin := true
+			for _, p := range stored {
+				if p.Name == policy.DefaultName {
+					ps[0], builtin = p, false
+					continue
 				}
+				ps = append(ps, p)
+			}
+			if format == "json" {
 				return printJSON(cmd.OutOrStdout(), ps)
 			}
 			rows := [][]string{}
-			hasDefault := false
-			for _, p := range ps {
-				hasDefault = hasDefault || p.Name == policy.DefaultName
+			for i, p := range ps {
 				appr := "-"
 				if p.Approval != nil {
 					appr = "yes"
@@ -514,16 +534,19 @@ func newProfileList() *cobra.Command {
 				if p.RequireEAB {
 					eab = "required"
 				}
+				desc := p.Description
+				if i == 0 && builtin {
+					desc = "built-in default (the server's configuration)"
+				}
 				rows = append(rows, []string{p.Name, config.FormatDuration(time.Duration(p.Validity)), config.FormatDuration(time.Duration(p.MaxValidity)),
-					strings.Join(p.EKUs, ","), eab, appr, p.Description})
-			}
-			if !hasDefault {
-				rows = append([][]string{{policy.DefaultName, "(server)", "(server)", "serverAuth", "-", "-", "built-in default (the server's configuration)"}}, rows...)
+					strings.Join(p.EKUs, ","), eab, appr, desc})
 			}
 			return writeTable(cmd.OutOrStdout(), []string{"NAME", "VALIDITY", "MAX", "EKUS", "EAB", "APPROVAL", "DESCRIPTION"}, rows)
 		},
 	}
 	storeFlags(cmd, &so)
+	cmd.Flags().StringVar(&validity, "cert-validity", "90d", "validity of the built-in default profile (the server's --cert-validity)")
+	cmd.Flags().BoolVar(&clientAuth, "client-auth", false, "the built-in default profile adds clientAuth (the server's --client-auth)")
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
 }

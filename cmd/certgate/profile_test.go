@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +359,79 @@ func TestProfileDefaultNotStored(t *testing.T) {
 	}
 	if out, _, err := runCLI(t, nil, "profile", "show", "default", "--data", data); err != nil || !strings.Contains(out, "validity: 30d") {
 		t.Errorf("profile show of a stored default: %q, %v", out, err)
+	}
+}
+
+// TestProfileListJSONHasDefault: `profile list --format json` lists the
+// profiles as the table and GET /api/v1/profiles do: "default" first (the
+// built-in one, described by --cert-validity and --client-auth, while none
+// is stored; else the stored one), then the other stored profiles.
+func TestProfileListJSONHasDefault(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	list := func(args ...string) []policy.Profile {
+		t.Helper()
+		out, _, err := runCLI(t, nil, append([]string{"profile", "list", "--data", data, "--format", "json"}, args...)...)
+		var ps []policy.Profile
+		if err != nil || json.Unmarshal([]byte(out), &ps) != nil {
+			t.Fatalf("profile list --format json %v: %v\n%s", args, err, out)
+		}
+		return ps
+	}
+	ps := list()
+	if len(ps) != 1 || ps[0].Name != "default" || ps[0].Validity != policy.Duration(90*24*time.Hour) ||
+		ps[0].MaxValidity != ps[0].Validity || !reflect.DeepEqual(ps[0].EKUs, []string{"serverAuth"}) {
+		t.Fatalf("empty database: %+v, want the built-in default only", ps)
+	}
+	if ps := list("--cert-validity", "30d", "--client-auth"); len(ps) != 1 || ps[0].Validity != policy.Duration(30*24*time.Hour) ||
+		!reflect.DeepEqual(ps[0].EKUs, []string{"serverAuth", "clientAuth"}) {
+		t.Fatalf("--cert-validity 30d --client-auth: %+v", ps)
+	}
+	if out, _, err := runCLI(t, nil, "profile", "list", "--data", data, "--cert-validity", "30d"); err != nil ||
+		!strings.Contains(out, "default  30d") || !strings.Contains(out, "built-in default") {
+		t.Fatalf("table with --cert-validity 30d: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"aaa", "--validity", "10d"}, {"default", "--validity", "20d"}} {
+		if _, _, err := runCLI(t, nil, append([]string{"profile", "create", "--data", data}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps = list()
+	if len(ps) != 2 || ps[0].Name != "default" || ps[0].Validity != policy.Duration(20*24*time.Hour) || ps[1].Name != "aaa" {
+		t.Fatalf("stored default and aaa: %+v, want the stored default first, then aaa", ps)
+	}
+	out, _, err := runCLI(t, nil, "profile", "list", "--data", data)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 3 || !strings.HasPrefix(lines[1], "default") ||
+		strings.Contains(out, "built-in") {
+		t.Fatalf("table with a stored default: %v\n%s", err, out)
+	}
+}
+
+// TestEABCreateJSONIsTheAPIs: `eab create --format json` prints the admin
+// API's answer to POST /api/v1/eab-keys (adminapi.CreatedEABKey: hmac and
+// the key's fields, status, single_use, expires, created_at, ...), plus
+// the profile's directory; it printed kid, hmac, profile and directory
+// only.
+func TestEABCreateJSONIsTheAPIs(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	out, _, err := runCLI(t, nil, "eab", "create", "--allow", "*.team.test", "--expires", "30d", "--single-use", "--owner", "team",
+		"--data", data, "--format", "json")
+	var got struct {
+		adminapi.CreatedEABKey
+		Directory string `json:"directory"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil {
+		t.Fatalf("eab create: %v\n%s", err, out)
+	}
+	if got.KID == "" || len(got.HMAC) != 86 || got.Profile != "default" || got.Owner != "team" || !got.SingleUse || got.Status != "active" ||
+		got.Expires == nil || time.Until(*got.Expires) < 29*24*time.Hour || got.CreatedAt.IsZero() || !reflect.DeepEqual(got.Allow, []string{"*.team.test"}) ||
+		got.Directory != "/acme/default/directory" {
+		t.Fatalf("eab create --format json: %+v\n%s", got, out)
+	}
+	for _, field := range []string{`"status"`, `"single_use"`, `"created_at"`, `"expires"`} {
+		if !strings.Contains(out, field) {
+			t.Errorf("eab create --format json lacks %s:\n%s", field, out)
+		}
 	}
 }

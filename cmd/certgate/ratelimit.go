@@ -269,10 +269,53 @@ type overrideView struct {
 	Rate    string    `json:"rate"`
 	Comment string    `json:"comment"`
 	Created time.Time `json:"created"`
+	// NeverApplied (list only) says why the limit never looks the
+	// override up, and how to delete it (neverApplied).
+	NeverApplied string `json:"never_applied,omitempty"`
+}
+
+// neverApplied says why limit never looks up an override stored for
+// subject, with the command that deletes it, or "" when it may apply.
+// `ratelimit set` refuses such overrides now, but older versions stored
+// them: a subject of a kind the limit does not count (new-orders-per-account
+// for an address; ratelimit.SubjectFlags), and an --ip (or --domain IP
+// address) stored as typed, which no client's key (ratelimit.IPKey) equals.
+func neverApplied(limit, subject string) string {
+	if !slices.Contains(ratelimit.Names, ratelimit.Name(limit)) {
+		return fmt.Sprintf("never applied: certgate has no limit %q", limit)
+	}
+	kind, value, _ := strings.Cut(subject, ":")
+	sf := subjectFlags{}
+	switch kind {
+	case "account":
+		sf.account = value
+	case "eab":
+		sf.eab = value
+	case "ip":
+		sf.ip = value
+	case "domain":
+		sf.domain = value
+	default:
+		return fmt.Sprintf("never applied: no limit looks up a subject of kind %q", kind)
+	}
+	del := fmt.Sprintf("(delete: certgate ratelimit delete %s --%s %s)", limit, kind, value)
+	if err := sf.checkSubjectFits(limit); err != nil {
+		fits := ratelimit.SubjectFlags(ratelimit.Name(limit))
+		noun := map[string]string{"account": "an account", "eab": "an EAB key", "ip": "an address", "domain": "a domain"}[kind]
+		return fmt.Sprintf("never applied: %s never looks up an override for %s (only --%s) %s", limit, noun, strings.Join(fits, ", --"), del)
+	}
+	if norm, err := sf.subject(); (err != nil || norm != subject) && sf.verbatimSubject() == subject {
+		why := "no client address is counted under it"
+		if err == nil {
+			why = "clients are counted as " + norm
+		}
+		return fmt.Sprintf("never applied: stored as typed by an older version, %s %s", why, del)
+	}
+	return ""
 }
 
 func viewOverride(o store.RateLimitOverride) overrideView {
-	return overrideView{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment, o.CreatedAt}
+	return overrideView{Limit: o.Limit, Subject: o.Subject, Rate: describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), Comment: o.Comment, Created: o.CreatedAt}
 }
 
 func describeRate(limit string, r ratelimit.Rate) string {
@@ -291,7 +334,11 @@ func newRateLimitList() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the rate limit overrides",
-		Args:  cobra.NoArgs,
+		Long: `List the rate limit overrides. An override that its limit never looks up,
+stored by an older version (an address for new-orders-per-account, an --ip
+as typed), is marked "never applied: ..." with the command that deletes it
+(a NOTE column; never_applied in JSON).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
@@ -305,15 +352,29 @@ func newRateLimitList() *cobra.Command {
 			if format == "json" {
 				out := make([]overrideView, 0, len(list))
 				for _, o := range list {
-					out = append(out, viewOverride(o))
+					v := viewOverride(o)
+					v.NeverApplied = neverApplied(o.Limit, o.Subject)
+					out = append(out, v)
 				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			rows := make([][]string, 0, len(list))
+			header := []string{"LIMIT", "SUBJECT", "RATE", "COMMENT"}
 			for _, o := range list {
 				rows = append(rows, []string{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment})
+				if note := neverApplied(o.Limit, o.Subject); note != "" {
+					rows[len(rows)-1] = append(rows[len(rows)-1], note)
+					header = []string{"LIMIT", "SUBJECT", "RATE", "COMMENT", "NOTE"}
+				}
 			}
-			return writeTable(cmd.OutOrStdout(), []string{"LIMIT", "SUBJECT", "RATE", "COMMENT"}, rows)
+			if len(header) == 5 {
+				for i := range rows {
+					if len(rows[i]) == 4 {
+						rows[i] = append(rows[i], "-")
+					}
+				}
+			}
+			return writeTable(cmd.OutOrStdout(), header, rows)
 		},
 	}
 	storeFlags(cmd, &so)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,5 +118,73 @@ func TestRateLimitDeleteVerbatimOverride(t *testing.T) {
 	out, _, _ := runCLI(t, nil, "ratelimit", "list", "--data", data)
 	if strings.Contains(out, "ip:") {
 		t.Errorf("after deleting, list shows:\n%s", out)
+	}
+}
+
+// TestRateLimitListMarksNeverApplied: `ratelimit list` marks the overrides
+// an older version stored that their limit never looks up — a subject of a
+// kind the limit does not count (new-orders-per-account for an address,
+// new-accounts-per-ip for an account), an --ip stored as typed — with
+// "never applied: ..." and the delete command that removes them (a NOTE
+// column; never_applied in JSON), and leaves the others unmarked.
+func TestRateLimitListMarksNeverApplied(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(data, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range [][2]string{
+		{"new-orders-per-account", "ip:192.0.2.10"},
+		{"new-accounts-per-ip", "account:acct1"},
+		{"certificates-per-domain", "ip:192.0.2.11"},
+		{"new-accounts-per-ip", "ip:10.0.0.0/8"},
+		{"new-accounts-per-ip", "ip:2001:db8::5"},
+		{"new-accounts-per-ip", "ip:192.0.2.12"},            // applies
+		{"certificates-per-domain", "domain:example.co.uk"}, // applies
+		{"new-orders-per-account", "eab:kid1"},              // applies
+	} {
+		ov := store.RateLimitOverride{Limit: o[0], Subject: o[1], Count: 5, Period: time.Hour, CreatedAt: time.Now().UTC()}
+		if err := st.SetRateLimitOverride(context.Background(), ov); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	want := map[string]string{
+		"new-orders-per-account ip:192.0.2.10": "never applied: new-orders-per-account never looks up an override for an address (only --account, --eab) " +
+			"(delete: certgate ratelimit delete new-orders-per-account --ip 192.0.2.10)",
+		"new-accounts-per-ip account:acct1": "never applied: new-accounts-per-ip never looks up an override for an account (only --ip) " +
+			"(delete: certgate ratelimit delete new-accounts-per-ip --account acct1)",
+		"certificates-per-domain ip:192.0.2.11": "never applied: certificates-per-domain never looks up an override for an address (only --account, --eab, --domain) " +
+			"(delete: certgate ratelimit delete certificates-per-domain --ip 192.0.2.11)",
+		"new-accounts-per-ip ip:10.0.0.0/8": "never applied: stored as typed by an older version, no client address is counted under it " +
+			"(delete: certgate ratelimit delete new-accounts-per-ip --ip 10.0.0.0/8)",
+		"new-accounts-per-ip ip:2001:db8::5": "never applied: stored as typed by an older version, clients are counted as ip:2001:db8::/64 " +
+			"(delete: certgate ratelimit delete new-accounts-per-ip --ip 2001:db8::5)",
+	}
+	out, _, err := runCLI(t, nil, "ratelimit", "list", "--data", data, "--format", "json")
+	var views []overrideView
+	if err != nil || json.Unmarshal([]byte(out), &views) != nil || len(views) != 8 {
+		t.Fatalf("list --format json: %v\n%s", err, out)
+	}
+	for _, v := range views {
+		if got := v.NeverApplied; got != want[v.Limit+" "+v.Subject] {
+			t.Errorf("%s %s: never_applied %q, want %q", v.Limit, v.Subject, got, want[v.Limit+" "+v.Subject])
+		}
+	}
+	out, _, err = runCLI(t, nil, "ratelimit", "list", "--data", data)
+	if err != nil || !strings.Contains(strings.SplitN(out, "\n", 2)[0], "NOTE") || strings.Count(out, "never applied: ") != 5 {
+		t.Fatalf("list table: %v\n%s", err, out)
+	}
+	// Each note's delete command removes its override.
+	for k, note := range want {
+		cmd := strings.TrimSuffix(note[strings.Index(note, "(delete: certgate ")+len("(delete: certgate "):], ")")
+		if _, _, err := runCLI(t, nil, append(strings.Fields(cmd), "--data", data)...); err != nil {
+			t.Errorf("%s: %s: %v", k, cmd, err)
+		}
+	}
+	out, _, err = runCLI(t, nil, "ratelimit", "list", "--data", data)
+	if err != nil || strings.Contains(out, "NOTE") || strings.Count(out, "\n") != 4 {
+		t.Errorf("list after deleting the never-applied overrides: %v\n%s", err, out)
 	}
 }

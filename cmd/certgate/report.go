@@ -56,8 +56,10 @@ grouped by UTC day, profile or issuer. Imported certificates count too.`,
 				if err != nil {
 					return err
 				}
-				if format == "json" {
-					return printJSON(cmd.OutOrStdout(), counts)
+				if format == "json" { // as GET /api/v1/reports/issued
+					return printJSON(cmd.OutOrStdout(), struct {
+						Items []inventory.Count `json:"items"`
+					}{append([]inventory.Count{}, counts...)})
 				}
 				rows := make([][]string, len(counts))
 				for i, c := range counts {

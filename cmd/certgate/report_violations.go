@@ -96,13 +96,16 @@ func violationRow(v inventory.Violation) []string {
 }
 
 // writeViolations fetches pages from cursor until the last one and writes
-// each as it arrives: json as one array, csv rows, or a table aligned per
+// each as it arrives: json as one object shaped like the admin API's page
+// ({"items": [...], "scanned": N}, N summed over the pages; no
+// next_cursor, as every page is read), csv rows, or a table aligned per
 // page.
 func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next func(cursor string) (*inventory.ViolationPage, error), cursor string) error {
 	first := true
+	scanned := 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if format == "json" {
-		fmt.Fprint(w, "[")
+		fmt.Fprint(w, "{\n  \"items\": [")
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -112,6 +115,7 @@ func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next
 		if err != nil {
 			return err
 		}
+		scanned += p.Scanned
 		rows := make([][]string, 0, len(p.Items))
 		for _, v := range p.Items {
 			if format == "json" {
@@ -122,7 +126,7 @@ func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next
 				if !first {
 					fmt.Fprint(w, ",")
 				}
-				fmt.Fprintf(w, "\n  %s", b)
+				fmt.Fprintf(w, "\n    %s", b)
 				first = false
 				continue
 			}
@@ -157,9 +161,9 @@ func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next
 	}
 	if format == "json" {
 		if !first {
-			fmt.Fprint(w, "\n")
+			fmt.Fprint(w, "\n  ")
 		}
-		fmt.Fprintln(w, "]")
+		fmt.Fprintf(w, "],\n  \"scanned\": %d\n}\n", scanned)
 	}
 	return nil
 }

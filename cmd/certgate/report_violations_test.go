@@ -81,14 +81,15 @@ func TestReportViolationsCLI(t *testing.T) {
 		}
 	}
 
-	// json: one array of violations.
+	// json: the admin API's page shape, every page read.
 	out, _, err = runCLI(t, nil, "report", "violations", "--data", data, "--format", "json", "--profile", "gone")
-	var vs []inventory.Violation
-	if err != nil || json.Unmarshal([]byte(out), &vs) != nil || len(vs) != 1 || !vs[0].ProfileDeleted || vs[0].Certificate.Serial != "75" {
+	var vs inventory.ViolationPage
+	if err != nil || json.Unmarshal([]byte(out), &vs) != nil || len(vs.Items) != 1 || !vs.Items[0].ProfileDeleted ||
+		vs.Items[0].Certificate.Serial != "75" || vs.Scanned != 1 || vs.NextCursor != "" {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
 	out, _, err = runCLI(t, nil, "report", "violations", "--data", data, "--format", "json", "--profile", "default")
-	if err != nil || strings.TrimSpace(out) != "[]" {
+	if err != nil || json.Unmarshal([]byte(out), &vs) != nil || vs.Items == nil || len(vs.Items) != 0 {
 		t.Fatalf("json without violations: %v %q", err, out)
 	}
 

@@ -48,14 +48,8 @@ shown this once: the database keeps only its SHA-256 hash. Send it as
 			}
 			var ttl time.Duration
 			if expires != "" {
-				if ttl, err = config.ParseDuration(expires); err != nil {
-					return fmt.Errorf("--expires: %w", err)
-				}
-				if ttl <= 0 {
-					return fmt.Errorf("--expires: %q is not a positive duration (e.g. 90d, 12h)", expires)
-				}
-				if err := store.CheckLifetime(time.Now(), ttl); err != nil {
-					return fmt.Errorf("--expires: %w", err)
+				if ttl, err = parseExpires(expires); err != nil {
+					return err
 				}
 			}
 			st, err := openStore(cmd.Context(), cmd, &so)
@@ -168,4 +162,22 @@ func newTokenRevoke() *cobra.Command {
 	}
 	storeFlags(cmd, &so)
 	return cmd
+}
+
+// parseExpires is the lifetime given by --expires of `token create` and
+// `eab create`, with the same one-line refusals for both: a malformed
+// duration (config.ParseDuration's message), one that is not positive,
+// and one that would end after the latest expiry stored.
+func parseExpires(s string) (time.Duration, error) {
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("--expires: %w", err)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("--expires: invalid duration %q (use a positive one, e.g. 90d, 36h, 1d12h)", s)
+	}
+	if err := store.CheckLifetime(time.Now(), d); err != nil {
+		return 0, fmt.Errorf("--expires: %w", err)
+	}
+	return d, nil
 }

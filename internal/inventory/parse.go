@@ -90,14 +90,14 @@ func ParseDuration(s string) (time.Duration, error) {
 			// At most 100 years in either unit (a NaN fails both tests;
 			// a larger count would overflow time.Duration).
 			if err != nil || !(v >= 0 && v*float64(unit) <= float64(maxDuration)) {
-				return 0, fmt.Errorf("%w: duration %q (a number of days or weeks up to 100 years, e.g. 30d, 2w)", ErrInvalid, s)
+				return 0, fmt.Errorf("%w: invalid duration %q (use a number of days or weeks up to 100 years, e.g. 30d, 2w)", ErrInvalid, s)
 			}
 			return time.Duration(v * float64(unit)), nil
 		}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%w: duration %q (e.g. 30d, 12h)", ErrInvalid, s)
+		return 0, fmt.Errorf("%w: invalid duration %q (use e.g. 30d, 2w, 12h)", ErrInvalid, s)
 	}
 	return d, nil
 }
