@@ -239,6 +239,13 @@ func unknownRootCommand(root *cobra.Command) {
 		if len(args) == 0 {
 			return nil
 		}
+		for _, sub := range cmd.Commands() {
+			if sub.Name() == args[0] || sub.HasAlias(args[0]) {
+				// Only after "--" ("certgate -- serve"), which ends the
+				// commands as well as the flags.
+				return fmt.Errorf("%q after \"--\" is not read as a command: use '%s %s'", args[0], cmd.Name(), args[0])
+			}
+		}
 		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
 			alt := near[len(near)-1]
 			if len(near) > 1 {
