@@ -411,3 +411,27 @@ func TestBenchACMETimeoutBeforeFlows(t *testing.T) {
 		t.Fatalf("err = %v, want it to begin %q", err, want)
 	}
 }
+
+// TestBenchACMETimeoutBeforeFlowsEC256: the same with ec256 keys, which
+// are also made before the flows now (up to loadgen.MaxPreparedEC): the
+// timeout during their making ends the run at once with the same line.
+func TestBenchACMETimeoutBeforeFlowsEC256(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	for _, l := range env.HTTP01Listeners {
+		l.Close()
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := newRoot(&stdout, &stderr)
+	// 200000 P-256 keys and CSRs take about 10 s of CPU.
+	cmd.SetArgs([]string{"bench", "acme", "-d", env.DirectoryURL, "--insecure", "-n", "200000", "-c", "1",
+		"--timeout", "300ms", "--http01-listen", "127.0.0.1:" + strconv.Itoa(env.HTTPPort)})
+	start := time.Now()
+	err := cmd.Execute()
+	want := "--timeout 300ms reached before the flows started: 0 of 200000 flows completed (making ec256 certificate keys: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to begin %q", err, want)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the run ended %v after it started, with a 300ms --timeout", d)
+	}
+}

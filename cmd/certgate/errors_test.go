@@ -147,3 +147,31 @@ func TestUnknownRootCommand(t *testing.T) {
 		t.Errorf("certgate without arguments: %v\n%s", err, out)
 	}
 }
+
+// TestUnknownCommandWithHelp: a mistyped command followed by --help (or
+// -h) is the unknown command, at the root as in a group, not the root's
+// or the group's help printed with success, which hid the typo; --help
+// alone still prints the help. A command after "--" is not taken for a
+// typo of itself ("did you mean serve?").
+func TestUnknownCommandWithHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serv", "--help"}, `unknown command "serv"; did you mean cert or serve? (see 'certgate --help')`},
+		{[]string{"frobnicate", "-h"}, `unknown command "frobnicate"; use account, approval, audit, bench, ca, cert, completion, eab, profile, ratelimit, report, serve, token, version (see 'certgate --help')`},
+		{[]string{"cert", "lst", "--help"}, `cert: unknown command "lst"; use export, import, list, revoke, show, suggest-renewal (see 'certgate cert --help')`},
+		{[]string{"--", "serve"}, `"serve" after "--" is not read as a command: use 'certgate serve'`},
+	} {
+		out, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || err.Error() != tc.want || out != "" {
+			t.Errorf("%v: error %v, stdout %.80q; want %q", tc.args, err, out, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"cert", "--help"}, {"help", "serve"}} {
+		out, _, err := runCLI(t, nil, args...)
+		if err != nil || !strings.Contains(out, "Usage:\n") {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+}

@@ -209,6 +209,9 @@ func groupCommands(c *cobra.Command) {
 		return
 	}
 	c.Args = cobra.ArbitraryArgs
+	// As for the root (unknownRootCommand): "certgate cert lst --help" is
+	// the unknown command "lst", not the group's help.
+	c.Flags().SetInterspersed(false)
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		var names []string
 		for _, sub := range cmd.Commands() {
@@ -236,6 +239,13 @@ func unknownRootCommand(root *cobra.Command) {
 		if len(args) == 0 {
 			return nil
 		}
+		for _, sub := range cmd.Commands() {
+			if sub.Name() == args[0] || sub.HasAlias(args[0]) {
+				// Only after "--" ("certgate -- serve"), which ends the
+				// commands as well as the flags.
+				return fmt.Errorf("%q after \"--\" is not read as a command: use '%s %s'", args[0], cmd.Name(), args[0])
+			}
+		}
 		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
 			alt := near[len(near)-1]
 			if len(near) > 1 {
@@ -252,6 +262,11 @@ func unknownRootCommand(root *cobra.Command) {
 		return fmt.Errorf("unknown command %q; use %s (see '%s --help')", args[0], strings.Join(names, ", "), cmd.Name())
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	// The root takes no flag after a command name: "certgate serv --help"
+	// is the unknown command "serv", not the root's --help (which cobra
+	// would act on before the check above, printing the root's help and
+	// succeeding as if nothing were mistyped).
+	root.Flags().SetInterspersed(false)
 }
 
 // explainArgs wraps the argument check of c and of every command below

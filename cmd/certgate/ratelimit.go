@@ -414,13 +414,24 @@ func newRateLimitDelete() *cobra.Command {
 				}
 				return st.DeleteRateLimitOverride(ctx, args[0], subject, ev)
 			}
-			if subject == "" {
+			switch {
+			case subject == "":
 				subject = verbatim
 				err = del(verbatim)
-			} else if err = del(subject); errors.Is(err, store.ErrNotFound) && verbatim != "" && verbatim != subject {
-				if verr := del(verbatim); !errors.Is(verr, store.ErrNotFound) {
-					return verr
+			case verbatim != "" && verbatim != subject:
+				// The value as typed first: when an older version stored
+				// it so beside the normalized override (2001:db8::5 and
+				// 2001:db8::/64), it is the one `ratelimit list` marks as
+				// never applied and tells to delete with this value; the
+				// normalized one, which applies, is deleted by the value
+				// `list` shows for it.
+				if err = del(verbatim); errors.Is(err, store.ErrNotFound) {
+					err = del(subject)
+				} else {
+					subject = verbatim
 				}
+			default:
+				err = del(subject)
 			}
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("there is no %s override for %s (see 'certgate ratelimit list')", args[0], subject)

@@ -188,3 +188,60 @@ func TestRateLimitListMarksNeverApplied(t *testing.T) {
 		t.Errorf("list after deleting the never-applied overrides: %v\n%s", err, out)
 	}
 }
+
+// TestRateLimitDeleteNeverAppliedBesideApplied: an --ip override an older
+// version stored as typed (ip:2001:db8::5) beside the normalized one that
+// applies (ip:2001:db8::/64): the delete command `ratelimit list` prints
+// for the never-applied one removes it, not the one that applies, and the
+// value list shows for the applying one removes that one.
+func TestRateLimitDeleteNeverAppliedBesideApplied(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(data, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{"ip:2001:db8::5", "ip:2001:db8::/64"} {
+		ov := store.RateLimitOverride{Limit: "new-accounts-per-ip", Subject: subject, Count: 5, Period: time.Hour, CreatedAt: time.Now().UTC()}
+		if err := st.SetRateLimitOverride(context.Background(), ov); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	list := func() map[string]string {
+		out, _, err := runCLI(t, nil, "ratelimit", "list", "--data", data, "--format", "json")
+		var views []overrideView
+		if err != nil || json.Unmarshal([]byte(out), &views) != nil {
+			t.Fatalf("list: %v\n%s", err, out)
+		}
+		m := map[string]string{}
+		for _, v := range views {
+			m[v.Subject] = v.NeverApplied
+		}
+		return m
+	}
+	note := list()["ip:2001:db8::5"]
+	i := strings.Index(note, "(delete: certgate ")
+	if i < 0 {
+		t.Fatalf("never_applied of ip:2001:db8::5: %q", note)
+	}
+	cmd := strings.TrimSuffix(note[i+len("(delete: certgate "):], ")")
+	if _, _, err := runCLI(t, nil, append(strings.Fields(cmd), "--data", data)...); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	if got := list(); len(got) != 1 || !hasKeyEmpty(got, "ip:2001:db8::/64") {
+		t.Fatalf("after %q: overrides %v, want only ip:2001:db8::/64 (applies)", cmd, got)
+	}
+	if _, _, err := runCLI(t, nil, "ratelimit", "delete", "new-accounts-per-ip", "--ip", "2001:db8::/64", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("after deleting 2001:db8::/64: overrides %v", got)
+	}
+}
+
+// hasKeyEmpty reports whether m has k with the value "".
+func hasKeyEmpty(m map[string]string, k string) bool {
+	v, ok := m[k]
+	return ok && v == ""
+}

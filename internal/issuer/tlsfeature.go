@@ -4,7 +4,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -79,17 +78,31 @@ func MustStapleRequested(exts []pkix.Extension) (bool, error) {
 	if len(features) == 0 {
 		return false, fmt.Errorf("the TLS Feature extension (%s) lists no feature; for OCSP Must-Staple it lists status_request (5)", OIDTLSFeature)
 	}
+	// The other features, each once, in order; at most
+	// maxNamedTLSFeatures are named, so that a CSR listing thousands
+	// costs neither quadratic time nor a problem document as large.
 	var other []string
+	seen := map[int]bool{}
 	for _, f := range features {
-		if f != TLSFeatureStatusRequest {
-			if n := TLSFeatureName(f); !slices.Contains(other, n) {
-				other = append(other, n)
-			}
+		if f == TLSFeatureStatusRequest || seen[f] {
+			continue
+		}
+		seen[f] = true
+		if len(other) < maxNamedTLSFeatures {
+			other = append(other, TLSFeatureName(f))
 		}
 	}
-	if len(other) > 0 {
+	if len(seen) > 0 {
+		list := strings.Join(other, ", ")
+		if more := len(seen) - len(other); more > 0 {
+			list += fmt.Sprintf(" and %d other features", more)
+		}
 		return false, fmt.Errorf("the TLS Feature extension (%s) requests %s; only status_request (5), OCSP Must-Staple, is supported",
-			OIDTLSFeature, strings.Join(other, ", "))
+			OIDTLSFeature, list)
 	}
 	return true, nil
 }
+
+// maxNamedTLSFeatures is how many unsupported features MustStapleRequested
+// names in its error at most.
+const maxNamedTLSFeatures = 8

@@ -1,7 +1,7 @@
 package loadgen
 
 import (
-	"crypto"
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -37,8 +37,8 @@ func newChainChecker() *chainChecker {
 }
 
 // check parses chain (DER certificates, leaf first) and checks it for name
-// and pub (the CSR's public key).
-func (c *chainChecker) check(chain [][]byte, name string, pub crypto.PublicKey) error {
+// and spki (the CSR's public key, DER SubjectPublicKeyInfo).
+func (c *chainChecker) check(chain [][]byte, name string, spki []byte) error {
 	if len(chain) == 0 {
 		return errors.New("empty certificate chain")
 	}
@@ -49,7 +49,7 @@ func (c *chainChecker) check(chain [][]byte, name string, pub crypto.PublicKey) 
 	if !slices.Contains(leaf.DNSNames, name) {
 		return fmt.Errorf("certificate is for %v, not %s", leaf.DNSNames, name)
 	}
-	if k, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(leaf.PublicKey) {
+	if !bytes.Equal(leaf.RawSubjectPublicKeyInfo, spki) {
 		return errors.New("certificate public key is not the CSR's")
 	}
 	if len(chain) == 1 {

@@ -75,14 +75,14 @@ func TestChainChecker(t *testing.T) {
 
 	c := newChainChecker()
 	for range 3 {
-		if err := c.check([][]byte{good, inter.der, root.der}, "a.test", pub); err != nil {
+		if err := c.check([][]byte{good, inter.der, root.der}, "a.test", spkiOf(t, pub)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.check([][]byte{good, inter.der}, "a.test", pub); err != nil {
+	if err := c.check([][]byte{good, inter.der}, "a.test", spkiOf(t, pub)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.check([][]byte{good}, "a.test", pub); err != nil {
+	if err := c.check([][]byte{good}, "a.test", spkiOf(t, pub)); err != nil {
 		t.Fatal(err) // a lone leaf: name and key only
 	}
 	// The issuer part was parsed once per distinct byte sequence.
@@ -108,7 +108,7 @@ func TestChainChecker(t *testing.T) {
 		{"garbage issuer", [][]byte{good, inter.der, []byte("x")}, "a.test", pub, "certificate 2 of the chain"},
 	} {
 		for range 2 { // the second time from the cache
-			err := c.check(tt.chain, tt.dns, tt.pub)
+			err := c.check(tt.chain, tt.dns, spkiOf(t, tt.pub))
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("%s: err = %v, want %q…", tt.name, err, tt.want)
 			}
@@ -122,11 +122,21 @@ func TestChainCheckerBound(t *testing.T) {
 	for i := range maxIssuerChains + 2 {
 		inter := newCA(t, "intermediate", nil)
 		leaf := newLeaf(t, "a.test", certKey.Public(), inter)
-		if err := c.check([][]byte{leaf, inter.der}, "a.test", certKey.Public()); err != nil {
+		if err := c.check([][]byte{leaf, inter.der}, "a.test", spkiOf(t, certKey.Public())); err != nil {
 			t.Fatalf("chain %d: %v", i, err)
 		}
 	}
 	if len(c.issuers) != maxIssuerChains {
 		t.Errorf("%d issuer chains kept, want at most %d", len(c.issuers), maxIssuerChains)
 	}
+}
+
+// spkiOf is pub as DER SubjectPublicKeyInfo, as a flow keeps it.
+func spkiOf(t *testing.T, pub crypto.PublicKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }

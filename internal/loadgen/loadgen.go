@@ -106,8 +106,8 @@ type Config struct {
 }
 
 // MaxPreparedEC is the most flows whose ECDSA certificate keys and CSRs
-// Run makes before the flows start (prepare); ~0.5 kB is kept per flow,
-// ~100 MB at this bound. Beyond it each flow makes its own, before its
+// Run makes before the flows start (prepare); ~0.35 kB is kept per flow
+// (the CSR; TestPreparedRequestMemory), ~70 MB at this bound. Beyond it each flow makes its own, before its
 // clock starts. RSA keys are made before the flows at any count.
 const MaxPreparedEC = 200_000
 

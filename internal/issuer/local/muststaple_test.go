@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"net"
 	"testing"
 
 	"github.com/certgate/certgate/internal/certlint"
@@ -98,5 +100,49 @@ func TestIssuerMustStaple(t *testing.T) {
 	}
 	if _, _, ok := tlsFeatureExt(cert); !ok {
 		t.Error("Issue with MustStaple: no TLS Feature extension")
+	}
+}
+
+// TestSignLeafMustStapleVariants: a must-staple certificate stays
+// lint-clean (pre-issuance lint on, certlint after) with an RSA or P-384
+// key, IP identifiers alone or with names, clientAuth, a profile's EKUs
+// and subject fields.
+func TestSignLeafMustStapleVariants(t *testing.T) {
+	ca, _ := newTestCA(t, Options{LintBeforeSign: true})
+	for _, tc := range []struct {
+		name string
+		mod  func(*LeafRequest)
+	}{
+		{"rsa-2048", func(r *LeafRequest) { r.PublicKey = pub("rsa-2048") }},
+		{"ecdsa-p384", func(r *LeafRequest) { r.PublicKey = pub("ecdsa-p384") }},
+		{"ip only", func(r *LeafRequest) {
+			r.DNSNames, r.IPAddresses = nil, []net.IP{net.ParseIP("192.0.2.7"), net.ParseIP("2001:db8::7")}
+		}},
+		{"names and ip", func(r *LeafRequest) { r.IPAddresses = []net.IP{net.ParseIP("192.0.2.8")} }},
+		{"clientAuth", func(r *LeafRequest) { r.ClientAuth = true }},
+		{"profile EKUs and subject", func(r *LeafRequest) {
+			r.ExtKeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth} // subject fields: no DV policy
+			r.Subject = pkix.Name{Organization: []string{"Example Org"}, Country: []string{"DE"}, Locality: []string{"Berlin"}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := goodRequest(t)
+			req.OCSPURL, req.MustStaple = testOCSPURL, true
+			tc.mod(&req)
+			der, err := ca.SignLeaf(context.Background(), req)
+			if err != nil {
+				t.Fatalf("SignLeaf: %v", err)
+			}
+			if err := certlint.Check(der); err != nil {
+				t.Errorf("certlint: %v", err)
+			}
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if val, critical, ok := tlsFeatureExt(cert); !ok || critical || !bytes.Equal(val, []byte{0x30, 3, 2, 1, 5}) {
+				t.Errorf("TLS Feature extension %x critical=%v present=%v", val, critical, ok)
+			}
+		})
 	}
 }
