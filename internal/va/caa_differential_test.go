@@ -57,7 +57,7 @@ func TestCAAClimbMatchesSequential(t *testing.T) {
 	t.Cleanup(r.close)
 	rng := rand.New(rand.NewPCG(28, uint64(time.Now().UnixNano())))
 	base := runtime.NumGoroutine()
-	for iter := range 150 {
+	for iter := range 60 {
 		tld := fmt.Sprintf("t%d", iter)
 		depth := 1 + rng.IntN(7)
 		labels := make([]string, depth)
