@@ -21,11 +21,21 @@ import (
 // Action* constant declared in the package, and nothing else, so that a
 // new action cannot be recorded without being listed.
 func TestActionsListsEveryActionConstant(t *testing.T) {
+	want := stringConstants(t, "Action")
+	if got := audit.Actions(); len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("Actions() = %v, want the Action* constants %v", got, want)
+	}
+}
+
+// stringConstants returns, sorted, the values of the string constants
+// whose names start with prefix, declared in the package's non-test files.
+func stringConstants(t *testing.T, prefix string) []string {
+	t.Helper()
 	entries, err := os.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
+	var values []string
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
 			continue
@@ -40,21 +50,19 @@ func TestActionsListsEveryActionConstant(t *testing.T) {
 				return true
 			}
 			for i, name := range vs.Names {
-				if !strings.HasPrefix(name.Name, "Action") || i >= len(vs.Values) {
+				if !strings.HasPrefix(name.Name, prefix) || i >= len(vs.Values) {
 					continue
 				}
 				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
 					s, _ := strconv.Unquote(lit.Value)
-					want = append(want, s)
+					values = append(values, s)
 				}
 			}
 			return true
 		})
 	}
-	slices.Sort(want)
-	if got := audit.Actions(); len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("Actions() = %v, want the Action* constants %v", got, want)
-	}
+	slices.Sort(values)
+	return values
 }
 
 // TestUnknownActionRefused: an action name not in Actions is refused by
@@ -85,37 +93,7 @@ func TestUnknownActionRefused(t *testing.T) {
 // that a new object type cannot be recorded without being accepted as a
 // filter.
 func TestObjectTypesListsEveryObjectConstant(t *testing.T) {
-	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok {
-				return true
-			}
-			for i, name := range vs.Names {
-				if !strings.HasPrefix(name.Name, "Object") || i >= len(vs.Values) {
-					continue
-				}
-				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					s, _ := strconv.Unquote(lit.Value)
-					want = append(want, s)
-				}
-			}
-			return true
-		})
-	}
-	slices.Sort(want)
+	want := stringConstants(t, "Object")
 	if got := audit.ObjectTypes(); len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("ObjectTypes() = %v, want the Object* constants %v", got, want)
 	}
