@@ -115,6 +115,8 @@ func serverURL(hostname, listen string) (string, error) {
 	}
 	if hostname == "" {
 		hostname = "localhost"
+	} else if err := config.CheckHostname(hostname); err != nil {
+		return "", fmt.Errorf("--%w", err)
 	}
 	if listen == "" {
 		listen = ":8443"

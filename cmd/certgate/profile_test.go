@@ -482,4 +482,8 @@ func TestEABCreatePrintsAbsoluteDirectory(t *testing.T) {
 		err.Error() != `--listen "ca.example.test": not the server's HOST:PORT (e.g. :8443)` {
 		t.Fatalf("eab create --listen without a port: %v", err)
 	}
+	if _, _, err := runCLI(t, nil, "eab", "create", "--data", data, "--hostname", "https://ca.example.test"); err == nil ||
+		err.Error() != `--hostname: "https://ca.example.test" is not a DNS name or IP address (give the name only, without scheme or port)` {
+		t.Fatalf("eab create --hostname with a scheme: %v", err)
+	}
 }
