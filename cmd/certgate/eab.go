@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +37,7 @@ accounts.`,
 func newEABCreate() *cobra.Command {
 	var so storeOpts
 	var format outputFormat
-	var profile, owner, expires string
+	var profile, owner, expires, hostname, listen string
 	var attrs, allow []string
 	var singleUse bool
 	cmd := &cobra.Command{
@@ -44,6 +46,10 @@ func newEABCreate() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			base, err := serverURL(hostname, listen)
+			if err != nil {
+				return err
+			}
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
 				return err
@@ -75,15 +81,12 @@ func newEABCreate() *cobra.Command {
 				return err
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
+			dir := adminapi.EABDirectory(base, k.Profile)
 			if format == "json" {
-				// The admin API's answer (POST /api/v1/eab-keys), and
-				// the profile's directory.
-				return printJSON(cmd.OutOrStdout(), struct {
-					adminapi.CreatedEABKey
-					Directory string `json:"directory"`
-				}{adminapi.CreatedEABKey{HMAC: hmacKey, EABKeyView: adminapi.EABKeyOf(k, time.Now())}, "/acme/" + k.Profile + "/directory"})
+				// The admin API's answer (POST /api/v1/eab-keys).
+				return printJSON(cmd.OutOrStdout(), adminapi.CreatedEABKey{HMAC: hmacKey, EABKeyView: adminapi.EABKeyOf(k, time.Now()), Directory: dir})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory /acme/%s/directory)\n", k.KID, hmacKey, k.Profile, k.Profile)
+			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory %s)\n", k.KID, hmacKey, k.Profile, dir)
 			return nil
 		},
 	}
@@ -96,7 +99,33 @@ func newEABCreate() *cobra.Command {
 	fl.StringArrayVar(&allow, "allow", nil, "names the bound accounts may order: exact, *.suffix, /regexp/, IP or CIDR (repeatable; default: the profile's)")
 	fl.StringVar(&expires, "expires", "", "the key can bind accounts for this long, e.g. 30d (default: forever); refused when it would end after 2262-04-11T23:47:16Z, the latest expiry certgate stores")
 	fl.BoolVar(&singleUse, "single-use", false, "the key binds one account only")
+	fl.StringVar(&hostname, "hostname", "", "the server's --hostname, for the directory URL printed (default: localhost when --listen is set; neither set: the directory's path only)")
+	fl.StringVar(&listen, "listen", "", "the server's --listen address, whose port the printed directory URL has (default: :8443 when --hostname is set)")
 	return cmd
+}
+
+// serverURL is the URL clients reach the server at (adminapi.ACMEBaseURL)
+// from serve's hostname and listen settings as an administrative command
+// has them (flags, CERTGATE_HOSTNAME and CERTGATE_LISTEN, the --config
+// file), the one unset taking serve's default (localhost, :8443); "" when
+// neither is set: the command does not know the server's URL then.
+func serverURL(hostname, listen string) (string, error) {
+	if hostname == "" && listen == "" {
+		return "", nil
+	}
+	if hostname == "" {
+		hostname = "localhost"
+	} else if err := config.CheckHostname(hostname); err != nil {
+		return "", fmt.Errorf("--%w", err)
+	}
+	if listen == "" {
+		listen = ":8443"
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("--listen %q: not the server's HOST:PORT (e.g. :8443)", listen)
+	}
+	return adminapi.ACMEBaseURL(hostname, port), nil
 }
 
 func newEABList() *cobra.Command {

@@ -6,7 +6,7 @@
 //	certgate ca export|import copy the CA to another node of a cluster
 //	certgate bench acme       run complete issuance flows against a server
 //	certgate cert suggest-renewal  move a certificate's ARI renewal window earlier
-//	certgate version          print the version
+//	certgate version          print the version (also certgate --version)
 package main
 
 import (
@@ -56,7 +56,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "ACME gateway and certificate lifecycle manager",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version (and -v) print what `certgate version` prints, as
+		// step-ca's and vault's do.
+		Version: versionString(),
 	}
+	root.SetVersionTemplate("certgate {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())

@@ -232,3 +232,18 @@ func TestArgCountErrorsNameTheCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: `certgate --version` (and -v) print exactly what
+// `certgate version` prints, as users of step-ca and vault expect.
+func TestVersionFlag(t *testing.T) {
+	want, _, err := runCLI(t, nil, "version")
+	if err != nil || want != "certgate "+versionString()+"\n" {
+		t.Fatalf("version: %q, %v", want, err)
+	}
+	for _, args := range [][]string{{"--version"}, {"-v"}} {
+		out, stderr, err := runCLI(t, nil, args...)
+		if err != nil || out != want || stderr != "" {
+			t.Errorf("certgate %v: stdout %q, stderr %q, %v; want %q", args, out, stderr, err, want)
+		}
+	}
+}

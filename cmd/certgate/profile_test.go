@@ -409,18 +409,15 @@ func TestProfileListJSONHasDefault(t *testing.T) {
 
 // TestEABCreateJSONIsTheAPIs: `eab create --format json` prints the admin
 // API's answer to POST /api/v1/eab-keys (adminapi.CreatedEABKey: hmac and
-// the key's fields, status, single_use, expires, created_at, ...), plus
-// the profile's directory; it printed kid, hmac, profile and directory
-// only.
+// the key's fields, status, single_use, expires, created_at, ...,
+// directory); it printed kid, hmac, profile and directory only. Without
+// the server's hostname or listen setting the directory is its path.
 func TestEABCreateJSONIsTheAPIs(t *testing.T) {
 	data := t.TempDir()
 	initDataDir(t, data)
 	out, _, err := runCLI(t, nil, "eab", "create", "--allow", "*.team.test", "--expires", "30d", "--single-use", "--owner", "team",
 		"--data", data, "--format", "json")
-	var got struct {
-		adminapi.CreatedEABKey
-		Directory string `json:"directory"`
-	}
+	var got adminapi.CreatedEABKey
 	if err != nil || json.Unmarshal([]byte(out), &got) != nil {
 		t.Fatalf("eab create: %v\n%s", err, out)
 	}
@@ -433,5 +430,60 @@ func TestEABCreateJSONIsTheAPIs(t *testing.T) {
 		if !strings.Contains(out, field) {
 			t.Errorf("eab create --format json lacks %s:\n%s", field, out)
 		}
+	}
+}
+
+// TestEABCreatePrintsAbsoluteDirectory: when `eab create` has the server's
+// hostname or listen setting (flags, CERTGATE_HOSTNAME or CERTGATE_LISTEN,
+// the --config file serve reads), the directory it prints is the absolute
+// URL a client needs, https://HOSTNAME:PORT/acme/PROFILE/directory, as
+// POST /api/v1/eab-keys answers it; it printed the path only.
+func TestEABCreatePrintsAbsoluteDirectory(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "profile", "create", "partners", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "certgate.yaml")
+	if err := os.WriteFile(cfg, []byte("hostname: acme.corp.test\nlisten: 0.0.0.0:9443\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"flags", nil, []string{"--hostname", "ca.example.test", "--listen", ":443"}, "https://ca.example.test:443/acme/partners/directory"},
+		{"hostname only: serve's default port", nil, []string{"--hostname", "ca.example.test"}, "https://ca.example.test:8443/acme/partners/directory"},
+		{"listen only: serve's default hostname", nil, []string{"--listen", "[::]:9000"}, "https://localhost:9000/acme/partners/directory"},
+		{"IPv6 hostname", nil, []string{"--hostname", "2001:db8::1"}, "https://[2001:db8::1]:8443/acme/partners/directory"},
+		{"environment", map[string]string{"CERTGATE_HOSTNAME": "env.example.test", "CERTGATE_LISTEN": ":8444"}, nil, "https://env.example.test:8444/acme/partners/directory"},
+		{"configuration file", nil, []string{"--config", cfg}, "https://acme.corp.test:9443/acme/partners/directory"},
+		{"neither: the path", nil, nil, "/acme/partners/directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"eab", "create", "--profile", "partners", "--data", data}, tc.args...)
+			out, _, err := runCLI(t, nil, append(args, "--format", "json")...)
+			var got adminapi.CreatedEABKey
+			if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Directory != tc.want {
+				t.Fatalf("eab create --format json: %v, directory %q, want %q\n%s", err, got.Directory, tc.want, out)
+			}
+			out, _, err = runCLI(t, nil, args...)
+			if want := "profile: partners (directory " + tc.want + ")\n"; err != nil || !strings.HasSuffix(out, want) {
+				t.Fatalf("eab create: %v\n%s\nwant the last line %q", err, out, want)
+			}
+		})
+	}
+	if _, _, err := runCLI(t, nil, "eab", "create", "--data", data, "--listen", "ca.example.test"); err == nil ||
+		err.Error() != `--listen "ca.example.test": not the server's HOST:PORT (e.g. :8443)` {
+		t.Fatalf("eab create --listen without a port: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "eab", "create", "--data", data, "--hostname", "https://ca.example.test"); err == nil ||
+		err.Error() != `--hostname: "https://ca.example.test" is not a DNS name or IP address (give the name only, without scheme or port)` {
+		t.Fatalf("eab create --hostname with a scheme: %v", err)
 	}
 }

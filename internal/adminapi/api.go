@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -64,6 +65,23 @@ type Deps struct {
 	// profile's certificates before it is stored (server.LintProfile).
 	DefaultProfile *policy.Profile
 	LintProfile    func(*policy.Profile) error
+	// ACMEBase is the URL clients reach the ACME server at,
+	// https://HOSTNAME:PORT (ACMEBaseURL), that the answer of
+	// create-eab-key prefixes to the key's profile directory; "" names
+	// the directory by its path only.
+	ACMEBase string
+}
+
+// ACMEBaseURL is the URL clients reach the ACME server at, as the server
+// logs it on start: https://HOSTNAME:PORT, PORT that of the listen address.
+func ACMEBaseURL(hostname, port string) string {
+	return "https://" + net.JoinHostPort(hostname, port)
+}
+
+// EABDirectory is the ACME directory of profile under base (ACMEBaseURL;
+// "": the path only), the URL a client given an EAB key for profile uses.
+func EABDirectory(base, profile string) string {
+	return base + "/acme/" + profile + "/directory"
 }
 
 // API is the admin API under construction: the huma API and the services

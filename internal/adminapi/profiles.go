@@ -400,6 +400,9 @@ type createEABIn struct {
 type CreatedEABKey struct {
 	HMAC string `json:"hmac" doc:"the HMAC key, unpadded base64url; it cannot be retrieved again"`
 	EABKeyView
+	// Directory is the profile's ACME directory URL (EABDirectory), the
+	// one to give the client with the key.
+	Directory string `json:"directory" doc:"the ACME directory URL of the key's profile, https://HOSTNAME:PORT/acme/PROFILE/directory (the server's hostname and listen port), to give the client with the key"`
 }
 
 type createEABOut struct {
@@ -473,7 +476,8 @@ func eabRoutes(a *API) {
 			if err := a.d.Store.CreateEABKey(ctx, k, events...); err != nil {
 				return nil, a.storeError(ctx, "EAB key", err)
 			}
-			return &createEABOut{CacheControl: noStore, Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v}}, nil
+			return &createEABOut{CacheControl: noStore, Body: CreatedEABKey{HMAC: base64.RawURLEncoding.EncodeToString(k.HMACKey), EABKeyView: v,
+				Directory: EABDirectory(a.d.ACMEBase, k.Profile)}}, nil
 		})
 	Register(a, auth.PermEABWrite, huma.Operation{OperationID: "revoke-eab-key", Method: http.MethodPost, Path: Prefix + "/eab-keys/{kid}/revoke",
 		Summary: "Revoke an EAB key", Tags: []string{"eab"}, Errors: []int{404, 409},

@@ -354,6 +354,10 @@ func checkCAAIdentities(ids []string) ([]string, error) {
 	return out, nil
 }
 
+// CheckHostname refuses a hostname setting serve would refuse
+// (checkHostname), for the commands that take the server's hostname.
+func CheckHostname(h string) error { return checkHostname(h) }
+
 // checkHostname accepts an IP address or an LDH DNS name (RFC 1123) that
 // passes the rules of a newOrder's DNS identifiers (acme.CheckDNSName: no
 // invalid IDNA A-label, bare top-level domain or onion name), which keep it

@@ -18,10 +18,11 @@ import (
 
 // newAdminAPI builds the admin API (docs/api.md) over the server's services.
 // Profiles created through it are linted with ca (LintProfile); profiles
-// is the server's registry, whose built-in default the API reports.
-func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA) http.Handler {
+// is the server's registry, whose built-in default the API reports;
+// acmeBase is the server's public URL (adminapi.ACMEBaseURL).
+func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA, acmeBase string) http.Handler {
 	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
-		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(),
+		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(), ACMEBase: acmeBase,
 		LintProfile: func(p *policy.Profile) error { return LintProfile(ca, p, now()) }})
 }
 

@@ -154,10 +154,18 @@ func (n *node) start() error {
 	return n.waitReady(done, logPath)
 }
 
-// waitReady polls the plain-HTTP /healthz of the node until it answers.
+// waitReady polls the plain-HTTP /healthz of the node until it answers
+// and the socket listening on the node's address is this process's
+// (listenerOwnedBy): an older server left running on the address (an
+// orphan of an earlier run) also answers /healthz, while this process,
+// which cannot listen there, exits.
 func (n *node) waitReady(done chan struct{}, logPath string) error {
+	n.mu.Lock()
+	pid := n.cmd.Process.Pid
+	n.mu.Unlock()
 	hc := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
+	var other error
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
@@ -168,12 +176,93 @@ func (n *node) waitReady(done chan struct{}, logPath string) error {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return nil
+				own, err := listenerOwnedBy(pid, n.addr)
+				if err != nil {
+					return err
+				}
+				if own {
+					return nil
+				}
+				other = fmt.Errorf("%s (pid %d): another process answers /healthz on %s", n.name, pid, n.addr)
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if other != nil {
+		return fmt.Errorf("%w:\n%s", other, tail(logPath, 30))
+	}
 	return fmt.Errorf("%s did not answer /healthz on %s within 30s:\n%s", n.name, n.addr, tail(logPath, 30))
+}
+
+// listenerOwnedBy reports whether a TCP socket listening on addr (its IP
+// or the unspecified address, and its port) is an open file of process
+// pid: the sockets of /proc/net/tcp and /proc/net/tcp6 in state LISTEN
+// against the socket inodes of /proc/PID/fd.
+func listenerOwnedBy(pid int, addr string) (bool, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, err
+	}
+	ip := net.ParseIP(host)
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if ip == nil || err != nil {
+		return false, fmt.Errorf("listenerOwnedBy: %q is not IP:PORT", addr)
+	}
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if errors.Is(err, os.ErrNotExist) && table == "/proc/net/tcp6" {
+			continue // no IPv6
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // 0A: TCP_LISTEN
+				continue
+			}
+			lip, lport, ok := procAddr(f[1])
+			if ok && lport == uint16(port) && (lip.Equal(ip) || lip.IsUnspecified()) {
+				inodes["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false, nil
+	}
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false, nil // the process is gone: not its socket
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && inodes[target] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// procAddr decodes a local_address of /proc/net/tcp{,6}: the address in
+// hexadecimal 32-bit words of host (little-endian) byte order, ":", the
+// port in hexadecimal.
+func procAddr(s string) (net.IP, uint16, bool) {
+	h, p, ok := strings.Cut(s, ":")
+	port, err := strconv.ParseUint(p, 16, 16)
+	if !ok || err != nil || (len(h) != 8 && len(h) != 32) {
+		return nil, 0, false
+	}
+	ip := make(net.IP, len(h)/2)
+	for w := 0; w < len(h)/8; w++ {
+		v, err := strconv.ParseUint(h[8*w:8*w+8], 16, 32)
+		if err != nil {
+			return nil, 0, false
+		}
+		ip[4*w], ip[4*w+1], ip[4*w+2], ip[4*w+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	return ip, uint16(port), true
 }
 
 // kill ends the process with SIGKILL (no shutdown of any kind) and waits
