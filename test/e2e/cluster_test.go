@@ -346,11 +346,7 @@ esac
 `, wellknown))
 		uacme := func(label string, args ...string) {
 			t.Helper()
-			run(t, cmdSpec{Name: "uacme " + label, Args: append([]string{
-				"unshare", "--mount", "--", "sh", "-c",
-				`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
-				s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL, "-h", hook,
-			}, args...)})
+			run(t, cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y", "-h", hook}, args...)...)})
 		}
 		// Each uacme run is a new connection, so to the other node than
 		// the last: the account is used right after its key changed, or

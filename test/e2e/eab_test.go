@@ -163,11 +163,7 @@ done|failed) rm -f %[1]q/"$4" ;;
 esac
 `, chdir))
 		uacme := func(label string, args ...string) cmdSpec {
-			return cmdSpec{Name: "uacme " + label, Args: append([]string{
-				"unshare", "--mount", "--", "sh", "-c",
-				`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
-				s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", dirURL,
-			}, args...)}
+			return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, dirURL, append([]string{"-y"}, args...)...)}
 		}
 		// uacme reads meta.externalAccountRequired from the directory.
 		if _, out, err := runErr(t, uacme("new without EAB", "new")); err == nil || !strings.Contains(out, "requires external credentials") {

@@ -456,3 +456,15 @@ func assertRevokedPebble(t *testing.T, s *acmeServer, cert *issued) {
 		t.Fatalf("pebble reports status %q for revoked certificate %s", st.Status, cert.File)
 	}
 }
+
+// uacmeArgs is the command line of `uacme -v -c CONFDIR -a DIRURL ARGS...`
+// run in a mount namespace of its own in which trustFile is bind-mounted
+// over the system CA bundle: uacme trusts only that bundle and has no
+// option for another. It needs root (unshare --mount).
+func uacmeArgs(trustFile, confdir, dirURL string, args ...string) []string {
+	return append([]string{
+		"unshare", "--mount", "--", "sh", "-c",
+		`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
+		trustFile, "uacme", "-v", "-c", confdir, "-a", dirURL,
+	}, args...)
+}

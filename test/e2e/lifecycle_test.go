@@ -146,12 +146,7 @@ dns-01:done|dns-01:failed) %[3]s ;;
 esac
 `, chdir, dnsHookTXT("set-txt", "_acme-challenge.$3.", "$5"), dnsHookTXT("clear-txt", "_acme-challenge.$3.", "")))
 	cmd := func(label string, args ...string) cmdSpec {
-		return cmdSpec{Name: "uacme " + label, Args: append([]string{
-			"unshare", "--mount", "--", "sh", "-c",
-			`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
-			s.TrustFile,
-			"uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL, "-h", hook,
-		}, args...)}
+		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y", "-h", hook}, args...)...)}
 	}
 	uacme := func(t *testing.T, label string, args ...string) {
 		t.Helper()
@@ -681,11 +676,7 @@ echo "ualpn: $out" >&2
 [ "$out" = OK ]
 `, sock))
 	uacme := func(label string, args ...string) cmdSpec {
-		return cmdSpec{Name: "uacme " + label, Args: append([]string{
-			"unshare", "--mount", "--", "sh", "-c",
-			`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
-			s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL,
-		}, args...)}
+		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y"}, args...)...)}
 	}
 	run(t, uacme("new", "new"))
 	roots := x509.NewCertPool()

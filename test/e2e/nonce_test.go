@@ -166,11 +166,7 @@ esac
 `, chdir, url))
 	confdir := filepath.Join(dir, "uacme")
 	uacme := func(label string, args ...string) cmdSpec {
-		return cmdSpec{Name: "uacme " + label, Args: append([]string{
-			"unshare", "--mount", "--", "sh", "-c",
-			`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
-			s.TrustFile, "uacme", "-v", "-y", "-c", confdir, "-a", s.DirURL,
-		}, args...)}
+		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y"}, args...)...)}
 	}
 	run(t, uacme("new", "new"))
 	const name = "uacme-nonce.example.test"
