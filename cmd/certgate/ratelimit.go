@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,13 +120,29 @@ func (s *subjectFlags) checkSubjectFits(limit string) error {
 	if per == "" {
 		per = "account"
 	}
-	noun := map[string]string{"account": "an account", "eab": "an EAB key", "ip": "an address", "domain": "a domain"}[flag]
+	noun := subjectNoun(flag)
 	give := alt[len(alt)-1]
 	if len(alt) > 1 {
 		give = strings.Join(alt[:len(alt)-1], ", ") + " or " + give
 	}
 	return fmt.Errorf("--%s: %s is counted per %s and never looks up an override for %s: give %s (--%s applies to %s)",
 		flag, limit, per, noun, give, flag, strings.Join(limits, ", "))
+}
+
+// subjectNoun names the kind of subject of a subject flag ("account",
+// "eab", "ip", "domain") in a sentence, e.g. "an EAB key".
+func subjectNoun(flag string) string {
+	switch flag {
+	case "account":
+		return "an account"
+	case "eab":
+		return "an EAB key"
+	case "ip":
+		return "an address"
+	case "domain":
+		return "a domain"
+	}
+	return flag
 }
 
 // checkOverrideSubject refuses an override for an account or EAB key the
@@ -301,8 +318,7 @@ func neverApplied(limit, subject string) string {
 	del := fmt.Sprintf("(delete: certgate ratelimit delete %s --%s %s)", limit, kind, value)
 	if err := sf.checkSubjectFits(limit); err != nil {
 		fits := ratelimit.SubjectFlags(ratelimit.Name(limit))
-		noun := map[string]string{"account": "an account", "eab": "an EAB key", "ip": "an address", "domain": "a domain"}[kind]
-		return fmt.Sprintf("never applied: %s never looks up an override for %s (only --%s) %s", limit, noun, strings.Join(fits, ", --"), del)
+		return fmt.Sprintf("never applied: %s never looks up an override for %s (only --%s) %s", limit, subjectNoun(kind), strings.Join(fits, ", --"), del)
 	}
 	if norm, err := sf.subject(); (err != nil || norm != subject) && sf.verbatimSubject() == subject {
 		why := "no client address is counted under it"
@@ -359,19 +375,18 @@ as typed), is marked "never applied: ..." with the command that deletes it
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			rows := make([][]string, 0, len(list))
-			header := []string{"LIMIT", "SUBJECT", "RATE", "COMMENT"}
-			for _, o := range list {
+			notes := make([]string, len(list))
+			noted := false
+			for i, o := range list {
 				rows = append(rows, []string{o.Limit, o.Subject, describeRate(o.Limit, ratelimit.Rate{Count: o.Count, Period: o.Period}), o.Comment})
-				if note := neverApplied(o.Limit, o.Subject); note != "" {
-					rows[len(rows)-1] = append(rows[len(rows)-1], note)
-					header = []string{"LIMIT", "SUBJECT", "RATE", "COMMENT", "NOTE"}
-				}
+				notes[i] = neverApplied(o.Limit, o.Subject)
+				noted = noted || notes[i] != ""
 			}
-			if len(header) == 5 {
-				for i := range rows {
-					if len(rows[i]) == 4 {
-						rows[i] = append(rows[i], "-")
-					}
+			header := []string{"LIMIT", "SUBJECT", "RATE", "COMMENT"}
+			if noted { // a NOTE column only when some override is never applied
+				header = append(header, "NOTE")
+				for i, note := range notes {
+					rows[i] = append(rows[i], cmp.Or(note, "-"))
 				}
 			}
 			return writeTable(cmd.OutOrStdout(), header, rows)
