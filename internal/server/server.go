@@ -660,7 +660,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.adminLn != nil {
 		attrs = append(attrs, "admin_listen", s.adminLn.Addr().String())
 	}
-	s.log.Info("certgate serving", append(attrs, "directory", "https://"+net.JoinHostPort(s.cfg.Hostname, s.port())+"/acme/directory",
+	s.log.Info("certgate serving", append(attrs, "directory", adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())+"/acme/directory",
 		"data", s.cfg.Data, "root_sha256", local.Fingerprint(s.ca.Root()))...)
 	var err error
 	select {
@@ -707,7 +707,7 @@ func (s *Server) plainHandler() http.Handler {
 		m.Handle("GET "+p, s.wfe)
 	}
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
-		base := "https://" + net.JoinHostPort(s.cfg.Hostname, s.port())
+		base := adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())
 		if isAdminPath(r.URL.Path) {
 			if s.adminLn != nil {
 				writeAdminNotHere(rw)
