@@ -512,15 +512,8 @@ and are read from the server's configuration like its other settings.`,
 			if err := def.Validate(); err != nil {
 				return fmt.Errorf("--cert-validity: %w", err)
 			}
-			ps := []*policy.Profile{&def}
-			builtin := true
-			for _, p := range stored {
-				if p.Name == policy.DefaultName {
-					ps[0], builtin = p, false
-					continue
-				}
-				ps = append(ps, p)
-			}
+			ps := policy.DefaultFirst(&def, stored)
+			builtin := ps[0] == &def
 			if format == "json" {
 				return printJSON(cmd.OutOrStdout(), ps)
 			}

@@ -207,19 +207,16 @@ func profileRoutes(a *API) {
 			if err != nil {
 				return nil, a.storeError(ctx, "profiles", err)
 			}
-			out := &profilesOut{}
-			out.Body.Items = []*policy.Profile{a.defaultProfile()}
+			stored := make([]*policy.Profile, 0, len(recs))
 			for _, r := range recs {
 				p, err := policy.Parse(r.Spec)
 				if err != nil {
 					return nil, a.storeError(ctx, "profile "+r.Name, err)
 				}
-				if p.Name == policy.DefaultName {
-					out.Body.Items[0] = p
-					continue
-				}
-				out.Body.Items = append(out.Body.Items, p)
+				stored = append(stored, p)
 			}
+			out := &profilesOut{}
+			out.Body.Items = policy.DefaultFirst(a.defaultProfile(), stored)
 			return out, nil
 		})
 	Register(a, auth.PermProfilesRead, huma.Operation{OperationID: "get-profile", Method: http.MethodGet, Path: Prefix + "/profiles/{name}",

@@ -106,6 +106,23 @@ func (r *Registry) found(name string, p *Profile) (*Profile, error) {
 	return nil, fmt.Errorf("%w %q", ErrUnknown, name)
 }
 
+// DefaultFirst returns the profiles that apply, as the registry, the
+// admin API and `certgate profile list` show them: def (the built-in
+// default) first, or in its place the stored profile named DefaultName,
+// then the other stored profiles in their order.
+func DefaultFirst(def *Profile, stored []*Profile) []*Profile {
+	out := make([]*Profile, 1, len(stored)+1)
+	out[0] = def
+	for _, p := range stored {
+		if p.Name == DefaultName {
+			out[0] = p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // List returns every profile, the default first, then by name.
 func (r *Registry) List(ctx context.Context) ([]*Profile, error) {
 	now := r.now()
@@ -119,18 +136,15 @@ func (r *Registry) List(ctx context.Context) ([]*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list profiles: %w", err)
 	}
-	out := []*Profile{r.def}
+	stored := make([]*Profile, 0, len(recs))
 	for _, rec := range recs {
 		p, err := Parse(rec.Spec)
 		if err != nil {
 			return nil, fmt.Errorf("stored profile %s: %w", rec.Name, err)
 		}
-		if p.Name == DefaultName {
-			out[0] = p
-			continue
-		}
-		out = append(out, p)
+		stored = append(stored, p)
 	}
+	out := DefaultFirst(r.def, stored)
 	sort.Slice(out[1:], func(i, j int) bool { return out[i+1].Name < out[j+1].Name })
 	r.mu.Lock()
 	r.list = &cachedList{ps: out, until: now.Add(r.ttl)}
