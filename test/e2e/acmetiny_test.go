@@ -21,15 +21,7 @@ func TestAcmeTiny(t *testing.T) {
 	}
 	serveDir(t, s.HTTPPort, "/.well-known/acme-challenge/", acmeDir)
 
-	accountKey := filepath.Join(dir, "account.key")
-	domainKey := filepath.Join(dir, "domain.key")
-	csr := filepath.Join(dir, "domain.csr")
-	run(t, cmdSpec{Name: "openssl genrsa", Args: []string{
-		"openssl", "genrsa", "-out", accountKey, "2048"}})
-	run(t, cmdSpec{Name: "openssl req", Args: []string{
-		"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", domainKey, "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name,
-		"-out", csr}})
+	accountKey, csr := acmeTinyKeys(t, dir, name)
 
 	chain := run(t, cmdSpec{Name: "acme-tiny", Env: []string{"SSL_CERT_FILE=" + s.TrustFile}, Args: []string{
 		"acme-tiny", "--account-key", accountKey, "--csr", csr, "--acme-dir", acmeDir,

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -74,11 +73,7 @@ func TestApprovalClients(t *testing.T) {
 	certgateCLI(t, s, "profile", "create", "gated", "--approval")
 	dirURL := strings.Replace(s.DirURL, "/acme/directory", "/acme/gated/directory", 1)
 	httpAddr := "127.0.0.1:" + strconv.Itoa(s.HTTPPort)
-	webroot := filepath.Join(t.TempDir(), "www")
-	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
-	if err := os.MkdirAll(chdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	webroot, chdir := newWebroot(t, t.TempDir())
 	// The subtests run in order: they share the validation port.
 	approved := func(t *testing.T, done <-chan error) {
 		t.Helper()
@@ -91,9 +86,8 @@ func TestApprovalClients(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "lego")
 		const name = "lego-gated.example.test"
 		done := decideWhenPending(t, s, false, "")
-		run(t, cmdSpec{Name: "lego run (approval)", Env: []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}, Args: []string{
-			"lego", "--server", dirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-			"--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr, "--cert.timeout", "90", "run"}})
+		run(t, cmdSpec{Name: "lego run (approval)", Env: []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}, Args: legoArgs(dirURL, path, "e2e@example.test",
+			"--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr, "--cert.timeout", "90", "run")})
 		approved(t, done)
 		checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
 	})
@@ -105,9 +99,8 @@ func TestApprovalClients(t *testing.T) {
 		// lego 4.9.1 keeps polling an invalid order until --cert.timeout
 		// and then shows the order's error: keep the timeout short.
 		done := decideWhenPending(t, s, true, comment)
-		_, out, err := runErr(t, cmdSpec{Name: "lego run (rejected)", Env: []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}, Args: []string{
-			"lego", "--server", dirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-			"--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr, "--cert.timeout", "10", "run"}})
+		_, out, err := runErr(t, cmdSpec{Name: "lego run (rejected)", Env: []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}, Args: legoArgs(dirURL, path, "e2e@example.test",
+			"--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr, "--cert.timeout", "10", "run")})
 		approved(t, done)
 		if err == nil || !strings.Contains(out, comment) || !strings.Contains(out, "urn:ietf:params:acme:error:") {
 			t.Errorf("lego with a rejected request: err %v; want a failure showing the problem with the comment %q", err, comment)
@@ -116,15 +109,11 @@ func TestApprovalClients(t *testing.T) {
 
 	t.Run("certbot", func(t *testing.T) {
 		dir := t.TempDir()
-		logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 200)
+		logFileOnFailure(t, certbotLog(dir), 200)
 		const name = "certbot-gated.example.test"
 		done := decideWhenPending(t, s, false, "")
-		run(t, cmdSpec{Name: "certbot certonly (approval)", Env: []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}, Args: []string{
-			"certbot", "certonly", "--standalone", "--preferred-challenges", "http-01",
-			"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(s.HTTPPort),
-			"--agree-tos", "--register-unsafely-without-email", "-d", name, "--server", dirURL,
-			"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", filepath.Join(dir, "logs"),
-			"--non-interactive"}})
+		run(t, certbotCmd("certonly (approval)", s.TrustFile, dirURL, dir, certbotStandalone(s.HTTPPort,
+			"certonly", "--agree-tos", "--register-unsafely-without-email", "-d", name)...))
 		approved(t, done)
 		checkIssued(t, s, filepath.Join(dir, "config", "live", name, "fullchain.pem"), name)
 	})
@@ -133,18 +122,10 @@ func TestApprovalClients(t *testing.T) {
 	serveDir(t, s.HTTPPort, "", webroot)
 
 	t.Run("uacme", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-		}
+		requireRootForUacme(t)
 		confdir := filepath.Join(t.TempDir(), "uacme")
 		hook := filepath.Join(t.TempDir(), "http01.sh")
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = http-01 ] || exit 1
-case "$1" in
-begin) printf '%%s' "$5" > %[1]q/"$4" ;;
-done|failed) rm -f %[1]q/"$4" ;;
-esac
-`, chdir))
+		writeUacmeHook(t, hook, chdir, "", false)
 		uacme := func(label string, args ...string) cmdSpec {
 			return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, dirURL, append([]string{"-y"}, args...)...)}
 		}
@@ -158,18 +139,11 @@ esac
 
 	t.Run("dehydrated", func(t *testing.T) {
 		base := filepath.Join(t.TempDir(), "dehydrated")
-		cfg := filepath.Join(base, "config")
-		writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
-BASEDIR=%q
-WELLKNOWN=%q
-CURL_OPTS="--cacert %s"
-CHALLENGETYPE="http-01"
-KEY_ALGO=prime256v1
-`, dirURL, base, chdir, s.TrustFile))
-		run(t, cmdSpec{Name: "dehydrated --register", Args: []string{"dehydrated", "--config", cfg, "--register", "--accept-terms"}})
+		cfg := writeDehydratedConfig(t, base, dirURL, s.TrustFile, fmt.Sprintf("WELLKNOWN=%q", chdir), `CHALLENGETYPE="http-01"`, "KEY_ALGO=prime256v1")
+		run(t, cmdSpec{Name: "dehydrated --register", Args: dehydratedArgs(cfg, "--register", "--accept-terms")})
 		const name = "dehydrated-gated.example.test"
 		done := decideWhenPending(t, s, false, "")
-		run(t, cmdSpec{Name: "dehydrated -c (approval)", Args: []string{"dehydrated", "--config", cfg, "-c", "-d", name}})
+		run(t, cmdSpec{Name: "dehydrated -c (approval)", Args: dehydratedArgs(cfg, "-c", "-d", name)})
 		approved(t, done)
 		checkIssued(t, s, filepath.Join(base, "certs", name, "fullchain.pem"), name)
 	})
@@ -177,11 +151,7 @@ KEY_ALGO=prime256v1
 	t.Run("acme-tiny", func(t *testing.T) {
 		dir := t.TempDir()
 		const name = "acme-tiny-gated.example.test"
-		accountKey, csr := filepath.Join(dir, "account.key"), filepath.Join(dir, "domain.csr")
-		run(t, cmdSpec{Name: "openssl genrsa", Args: []string{"openssl", "genrsa", "-out", accountKey, "2048"}})
-		run(t, cmdSpec{Name: "openssl req", Args: []string{
-			"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-			"-keyout", filepath.Join(dir, "domain.key"), "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name, "-out", csr}})
+		accountKey, csr := acmeTinyKeys(t, dir, name)
 		done := decideWhenPending(t, s, false, "")
 		chain := run(t, cmdSpec{Name: "acme-tiny (approval)", Env: []string{"SSL_CERT_FILE=" + s.TrustFile}, Args: []string{
 			"acme-tiny", "--account-key", accountKey, "--csr", csr, "--acme-dir", chdir,

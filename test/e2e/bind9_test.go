@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -244,10 +243,6 @@ zone "example.test" {
 // over UDP and TCP. On failure named is stopped and the error holds its log.
 func (ns *bind9) start(t *testing.T, named, conf string) error {
 	t.Helper()
-	logf, err := os.Create(ns.LogFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// -4: IPv4 only; -n 1: one worker thread is plenty; as root, -u root
 	// keeps named from switching to the bind user, which could not write
 	// the journal in the test's directory.
@@ -255,31 +250,14 @@ func (ns *bind9) start(t *testing.T, named, conf string) error {
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root")
 	}
-	cmd := exec.Command(named, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start named: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-	}
+	// Stopped, its log shown if the test fails, when the test ends.
+	exited, stop := startStoppableDaemon(t, "named", ns.LogFile, nil, named, args...)
 
 	deadline := time.Now().Add(15 * time.Second)
 	var last error
 	for {
 		select {
 		case <-exited:
-			logf.Close()
 			return fmt.Errorf("named exited at startup:\n%s", tailFile(ns.LogFile, 60))
 		default:
 		}
@@ -299,12 +277,6 @@ func (ns *bind9) start(t *testing.T, named, conf string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("named log (%s):\n%s", ns.LogFile, tailFile(ns.LogFile, 200))
-		}
-	})
 	return nil
 }
 

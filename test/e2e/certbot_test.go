@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -15,28 +14,15 @@ func TestCertbot(t *testing.T) {
 	s := startServer(t)
 	dir := t.TempDir()
 	const name = "certbot-1.example.test"
-	common := []string{
-		"--server", s.DirURL,
-		"--config-dir", filepath.Join(dir, "config"),
-		"--work-dir", filepath.Join(dir, "work"),
-		"--logs-dir", filepath.Join(dir, "logs"),
-		"--non-interactive",
+	certbot := func(label string, args ...string) cmdSpec {
+		return certbotCmd(label, s.TrustFile, s.DirURL, dir, args...)
 	}
-	env := []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}
-	// certbot 2.1 reports most ACME errors as "AttributeError: can't set
-	// attribute"; the real problem is in its log.
-	logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 300)
+	logFileOnFailure(t, certbotLog(dir), 300)
 
 	var cert *issued
 	if !t.Run("certonly-standalone-http-01", func(t *testing.T) {
-		run(t, cmdSpec{Name: "certbot certonly", Env: env, Args: append([]string{
-			"certbot", "certonly", "--standalone",
-			"--preferred-challenges", "http-01",
-			"--http-01-address", "127.0.0.1",
-			"--http-01-port", strconv.Itoa(s.HTTPPort),
-			"--agree-tos", "--register-unsafely-without-email",
-			"-d", name,
-		}, common...)})
+		run(t, certbot("certonly", certbotStandalone(s.HTTPPort,
+			"certonly", "--agree-tos", "--register-unsafely-without-email", "-d", name)...))
 		live := filepath.Join(dir, "config", "live", name)
 		cert = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
 		// cert.pem + chain.pem must describe the same chain.
@@ -46,12 +32,7 @@ func TestCertbot(t *testing.T) {
 	}
 
 	t.Run("revoke", func(t *testing.T) {
-		run(t, cmdSpec{Name: "certbot revoke", Env: env, Args: append([]string{
-			"certbot", "revoke",
-			"--cert-path", cert.File,
-			"--reason", "superseded",
-			"--no-delete-after-revoke",
-		}, common...)})
+		run(t, certbot("revoke", "revoke", "--cert-path", cert.File, "--reason", "superseded", "--no-delete-after-revoke"))
 		assertRevoked(t, s, cert)
 	})
 }

@@ -226,31 +226,20 @@ func TestClusterClients(t *testing.T) {
 		requireTool(t, tool, tool)
 	}
 	s, nodes := startCluster(t)
-	webroot := filepath.Join(t.TempDir(), "www")
-	wellknown := filepath.Join(webroot, ".well-known", "acme-challenge")
-	if err := os.MkdirAll(wellknown, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	webroot, wellknown := newWebroot(t, t.TempDir())
 	serveDir(t, s.HTTPPort, "", webroot)
 
 	t.Run("dehydrated", func(t *testing.T) {
 		base := filepath.Join(t.TempDir(), "dehydrated")
-		cfg := filepath.Join(base, "config")
-		config := func(email string) {
-			writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
-BASEDIR=%q
-WELLKNOWN=%q
-CURL_OPTS="--cacert %s"
-CONTACT_EMAIL=%q
-CHALLENGETYPE="http-01"
-KEY_ALGO=secp384r1
-`, s.DirURL, base, wellknown, s.TrustFile, email))
+		config := func(email string) string {
+			return writeDehydratedConfig(t, base, s.DirURL, s.TrustFile, fmt.Sprintf("WELLKNOWN=%q", wellknown),
+				fmt.Sprintf("CONTACT_EMAIL=%q", email), `CHALLENGETYPE="http-01"`, "KEY_ALGO=secp384r1")
 		}
+		cfg := config("first@example.test")
 		dehydrated := func(label string, args ...string) {
 			t.Helper()
-			run(t, cmdSpec{Name: "dehydrated " + label, Args: append([]string{"dehydrated", "--config", cfg}, args...)})
+			run(t, cmdSpec{Name: "dehydrated " + label, Args: dehydratedArgs(cfg, args...)})
 		}
-		config("first@example.test")
 		dehydrated("--register", "--register", "--accept-terms")
 		config("second@example.test")
 		dehydrated("--account", "--account")
@@ -270,11 +259,7 @@ KEY_ALGO=secp384r1
 	t.Run("acme-tiny", func(t *testing.T) {
 		dir := t.TempDir()
 		const name = "acme-tiny-cluster.example.test"
-		accountKey, csr := filepath.Join(dir, "account.key"), filepath.Join(dir, "domain.csr")
-		run(t, cmdSpec{Name: "openssl genrsa", Args: []string{"openssl", "genrsa", "-out", accountKey, "2048"}})
-		run(t, cmdSpec{Name: "openssl req", Args: []string{
-			"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-			"-keyout", filepath.Join(dir, "domain.key"), "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name, "-out", csr}})
+		accountKey, csr := acmeTinyKeys(t, dir, name)
 		chain := run(t, cmdSpec{Name: "acme-tiny", Env: []string{"SSL_CERT_FILE=" + s.TrustFile}, Args: []string{
 			"acme-tiny", "--account-key", accountKey, "--csr", csr, "--acme-dir", wellknown,
 			"--disable-check", "--directory-url", s.DirURL}})
@@ -287,63 +272,40 @@ KEY_ALGO=secp384r1
 		path := filepath.Join(t.TempDir(), "lego")
 		const name = "lego-cluster.example.test"
 		env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
-		hook := filepath.Join(t.TempDir(), "dns-hook.sh")
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-set -e
-case "$1" in
-present) %s ;;
-cleanup) %s ;;
-esac
-`, dnsHookTXT("set-txt", "$2", "$3"), dnsHookTXT("clear-txt", "$2", "")))
+		dnsEnv, dnsArgs := legoExecDNS(t, filepath.Join(t.TempDir(), "dns-hook.sh"), dnsHookTXT("set-txt", "$2", "$3"))
 		names := []string{name, "*." + name}
-		run(t, cmdSpec{Name: "lego run dns-01", Env: append([]string{
-			"EXEC_PATH=" + hook, "EXEC_PROPAGATION_TIMEOUT=30", "EXEC_POLLING_INTERVAL=1", "EXEC_SEQUENCE_INTERVAL=1",
-		}, env...), Args: []string{
-			"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-			"--key-type", "ec256", "--domains", names[0], "--domains", names[1],
-			"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp", "run",
-		}})
+		args := append(append([]string{"--key-type", "ec256", "--domains", names[0], "--domains", names[1]}, dnsArgs...), "run")
+		run(t, cmdSpec{Name: "lego run dns-01", Env: append(dnsEnv, env...), Args: legoArgs(s.DirURL, path, "e2e@example.test", args...)})
 		c := checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), names...)
-		run(t, cmdSpec{Name: "lego revoke", Env: env, Args: []string{
-			"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-			"--domains", names[0], "--domains", names[1], "revoke", "--reason", "4", "--keep"}})
+		run(t, cmdSpec{Name: "lego revoke", Env: env, Args: legoArgs(s.DirURL, path, "e2e@example.test",
+			"--domains", names[0], "--domains", names[1], "revoke", "--reason", "4", "--keep")})
 		assertRevoked(t, s, c)
 	})
 
 	t.Run("certbot", func(t *testing.T) {
 		dir := t.TempDir()
-		logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 200)
+		logFileOnFailure(t, certbotLog(dir), 200)
 		const name = "certbot-cluster.example.test"
-		common := []string{"--server", s.DirURL, "--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"),
-			"--logs-dir", filepath.Join(dir, "logs"), "--non-interactive"}
-		env := []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}
-		run(t, cmdSpec{Name: "certbot certonly --webroot", Env: env, Args: append([]string{
-			"certbot", "certonly", "--webroot", "-w", webroot,
-			"--agree-tos", "-m", "e2e@example.test", "--no-eff-email", "-d", name}, common...)})
+		certbot := func(label string, args ...string) {
+			t.Helper()
+			run(t, certbotCmd(label, s.TrustFile, s.DirURL, dir, args...))
+		}
+		certbot("certonly --webroot", "certonly", "--webroot", "-w", webroot,
+			"--agree-tos", "-m", "e2e@example.test", "--no-eff-email", "-d", name)
 		c := checkIssued(t, s, filepath.Join(dir, "config", "live", name, "fullchain.pem"), name)
-		run(t, cmdSpec{Name: "certbot update_account", Env: env, Args: append([]string{
-			"certbot", "update_account", "-m", "other@example.test", "--no-eff-email"}, common...)})
-		run(t, cmdSpec{Name: "certbot revoke", Env: env, Args: append([]string{
-			"certbot", "revoke", "--cert-path", filepath.Join(dir, "config", "live", name, "cert.pem"), "--reason", "superseded", "--no-delete-after-revoke"}, common...)})
+		certbot("update_account", "update_account", "-m", "other@example.test", "--no-eff-email")
+		certbot("revoke", "revoke", "--cert-path", filepath.Join(dir, "config", "live", name, "cert.pem"), "--reason", "superseded", "--no-delete-after-revoke")
 		assertRevoked(t, s, c)
-		run(t, cmdSpec{Name: "certbot unregister", Env: env, Args: append([]string{"certbot", "unregister"}, common...)})
+		certbot("unregister", "unregister")
 	})
 
 	t.Run("uacme", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-		}
+		requireRootForUacme(t)
 		requireTool(t, "uacme", "uacme")
 		requireTool(t, "unshare", "util-linux")
 		confdir := filepath.Join(t.TempDir(), "uacme")
 		hook := filepath.Join(t.TempDir(), "http01.sh")
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = http-01 ] || exit 1
-case "$1" in
-begin) printf '%%s' "$5" > %[1]q/"$4" ;;
-done|failed) rm -f %[1]q/"$4" ;;
-esac
-`, wellknown))
+		writeUacmeHook(t, hook, wellknown, "", false)
 		uacme := func(label string, args ...string) {
 			t.Helper()
 			run(t, cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y", "-h", hook}, args...)...)})

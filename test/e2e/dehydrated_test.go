@@ -24,26 +24,17 @@ func TestDehydrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveDir(t, s.HTTPPort, "/.well-known/acme-challenge/", wellknown)
-	cfg := filepath.Join(base, "config")
-	writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
-BASEDIR=%q
-WELLKNOWN=%q
-CURL_OPTS="--cacert %s"
-CONTACT_EMAIL="e2e@example.test"
-CHALLENGETYPE="http-01"
-KEY_ALGO=secp384r1
-`, s.DirURL, base, wellknown, s.TrustFile))
+	cfg := writeDehydratedConfig(t, base, s.DirURL, s.TrustFile, fmt.Sprintf("WELLKNOWN=%q", wellknown),
+		`CONTACT_EMAIL="e2e@example.test"`, `CHALLENGETYPE="http-01"`, "KEY_ALGO=secp384r1")
 	const name = "dehydrated-1.example.test"
 
 	if !t.Run("register", func(t *testing.T) {
-		run(t, cmdSpec{Name: "dehydrated --register", Args: []string{
-			"dehydrated", "--config", cfg, "--register", "--accept-terms"}})
+		run(t, cmdSpec{Name: "dehydrated --register", Args: dehydratedArgs(cfg, "--register", "--accept-terms")})
 	}) {
 		return
 	}
 	t.Run("http-01", func(t *testing.T) {
-		run(t, cmdSpec{Name: "dehydrated -c", Args: []string{
-			"dehydrated", "--config", cfg, "-c", "-d", name}})
+		run(t, cmdSpec{Name: "dehydrated -c", Args: dehydratedArgs(cfg, "-c", "-d", name)})
 		live := filepath.Join(base, "certs", name)
 		c := checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
 		checkLeafWithChain(t, s, filepath.Join(live, "cert.pem"), filepath.Join(live, "chain.pem"), name)

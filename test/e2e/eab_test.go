@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,8 +64,7 @@ func TestEABClients(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "lego")
 		env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
 		const name = "lego-eab.example.test"
-		base := []string{"lego", "--server", dirURL, "--path", path, "--accept-tos", "--email", "eab@example.test",
-			"--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr}
+		base := legoArgs(dirURL, path, "eab@example.test", "--key-type", "ec256", "--domains", name, "--http", "--http.port", httpAddr)
 		if _, out, err := runErr(t, cmdSpec{Name: "lego run without EAB", Env: env, Args: append(base, "run")}); err == nil ||
 			!strings.Contains(strings.ToLower(out), "external") {
 			t.Errorf("lego without EAB: err %v; want a refusal naming external account binding:\n%s", err, out)
@@ -84,18 +82,12 @@ func TestEABClients(t *testing.T) {
 
 	t.Run("certbot", func(t *testing.T) {
 		dir := t.TempDir()
-		logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 300)
+		logFileOnFailure(t, certbotLog(dir), 300)
 		kid, hmac := newEAB(t, s, "partners")
 		const name = "certbot-eab.example.test"
-		run(t, cmdSpec{Name: "certbot certonly --eab", Env: []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}, Args: []string{
-			"certbot", "certonly", "--standalone", "--preferred-challenges", "http-01",
-			"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(s.HTTPPort),
-			"--agree-tos", "--register-unsafely-without-email",
-			"--eab-kid", kid, "--eab-hmac-key", hmac,
-			"--server", dirURL,
-			"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", filepath.Join(dir, "logs"),
-			"--non-interactive", "-d", name,
-		}})
+		run(t, certbotCmd("certonly --eab", s.TrustFile, dirURL, dir, certbotStandalone(s.HTTPPort,
+			"certonly", "--agree-tos", "--register-unsafely-without-email",
+			"--eab-kid", kid, "--eab-hmac-key", hmac, "-d", name)...))
 		checkIssued(t, s, filepath.Join(dir, "config", "live", name, "fullchain.pem"), name)
 		if !eabBound(t, s, kid) {
 			t.Errorf("EAB key %s bound no account", kid)
@@ -120,29 +112,17 @@ func TestEABDehydratedUacme(t *testing.T) {
 	s := startServer(t)
 	certgateCLI(t, s, "profile", "create", "partners", "--require-eab", "--validity", "30d")
 	dirURL := strings.Replace(s.DirURL, "/acme/directory", "/acme/partners/directory", 1)
-	webroot := filepath.Join(t.TempDir(), "www")
-	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
-	if err := os.MkdirAll(chdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	webroot, chdir := newWebroot(t, t.TempDir())
 	serveDir(t, s.HTTPPort, "", webroot)
 
 	t.Run("dehydrated", func(t *testing.T) {
 		base := filepath.Join(t.TempDir(), "dehydrated")
-		cfg := filepath.Join(base, "config")
 		kid, hmac := newEAB(t, s, "partners")
-		writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
-BASEDIR=%q
-WELLKNOWN=%q
-CURL_OPTS="--cacert %s"
-CHALLENGETYPE="http-01"
-KEY_ALGO=prime256v1
-EAB_KID=%q
-EAB_HMAC_KEY=%q
-`, dirURL, base, chdir, s.TrustFile, kid, hmac))
-		run(t, cmdSpec{Name: "dehydrated --register (EAB)", Args: []string{"dehydrated", "--config", cfg, "--register", "--accept-terms"}})
+		cfg := writeDehydratedConfig(t, base, dirURL, s.TrustFile, fmt.Sprintf("WELLKNOWN=%q", chdir), `CHALLENGETYPE="http-01"`, "KEY_ALGO=prime256v1",
+			fmt.Sprintf("EAB_KID=%q", kid), fmt.Sprintf("EAB_HMAC_KEY=%q", hmac))
+		run(t, cmdSpec{Name: "dehydrated --register (EAB)", Args: dehydratedArgs(cfg, "--register", "--accept-terms")})
 		const name = "dehydrated-eab.example.test"
-		run(t, cmdSpec{Name: "dehydrated -c", Args: []string{"dehydrated", "--config", cfg, "-c", "-d", name}})
+		run(t, cmdSpec{Name: "dehydrated -c", Args: dehydratedArgs(cfg, "-c", "-d", name)})
 		checkIssued(t, s, filepath.Join(base, "certs", name, "fullchain.pem"), name)
 		if !eabBound(t, s, kid) {
 			t.Errorf("EAB key %s bound no account", kid)
@@ -150,18 +130,10 @@ EAB_HMAC_KEY=%q
 	})
 
 	t.Run("uacme", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-		}
+		requireRootForUacme(t)
 		confdir := filepath.Join(t.TempDir(), "uacme")
 		hook := filepath.Join(t.TempDir(), "http01.sh")
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = http-01 ] || exit 1
-case "$1" in
-begin) printf '%%s' "$5" > %[1]q/"$4" ;;
-done|failed) rm -f %[1]q/"$4" ;;
-esac
-`, chdir))
+		writeUacmeHook(t, hook, chdir, "", false)
 		uacme := func(label string, args ...string) cmdSpec {
 			return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, dirURL, append([]string{"-y"}, args...)...)}
 		}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -467,4 +468,177 @@ func uacmeArgs(trustFile, confdir, dirURL string, args ...string) []string {
 		`mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"`,
 		trustFile, "uacme", "-v", "-c", confdir, "-a", dirURL,
 	}, args...)
+}
+
+// requireRootForUacme fails the test unless it runs as root, which
+// uacmeArgs needs.
+func requireRootForUacme(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
+	}
+}
+
+// writeUacmeHook writes an executable uacme hook at path (uacme runs it as
+// HOOK begin|done|failed TYPE IDENT TOKEN AUTH). It answers http-01 by
+// writing AUTH to chdir/TOKEN on begin, then running the shell command
+// afterBegin unless it is "", and removing the file on done or failed; with
+// dns01 it answers dns-01 by setting the TXT record _acme-challenge.IDENT.
+// at pebble-challtestsrv and clearing it. Any other type exits 1, which
+// makes uacme try the next challenge type.
+func writeUacmeHook(t *testing.T, path, chdir, afterBegin string, dns01 bool) {
+	t.Helper()
+	begin := fmt.Sprintf(`printf '%%s' "$5" > %q/"$4"`, chdir)
+	if afterBegin != "" {
+		begin += " && " + afterBegin
+	}
+	var dns string
+	if dns01 {
+		dns = fmt.Sprintf("dns-01:begin) %s ;;\ndns-01:done|dns-01:failed) %s ;;\n",
+			dnsHookTXT("set-txt", "_acme-challenge.$3.", "$5"), dnsHookTXT("clear-txt", "_acme-challenge.$3.", ""))
+	}
+	writeScript(t, path, fmt.Sprintf(`#!/bin/sh
+set -e
+case "$2:$1" in
+http-01:begin) %s ;;
+http-01:done|http-01:failed) rm -f %q/"$4" ;;
+%s*) exit 1 ;;
+esac
+`, begin, chdir, dns))
+}
+
+// startUalpn starts ualpn -vv in dir, answering tls-alpn-01 on port at
+// each of addrs (proxying other TLS traffic to a port where nothing
+// listens), waits for its control socket, and writes the uacme hook that
+// hands it the challenges. It returns the hook's path and ualpn's log file.
+func startUalpn(t *testing.T, dir string, port int, addrs ...string) (hook, logFile string) {
+	t.Helper()
+	sock := filepath.Join(dir, "ualpn.sock")
+	logFile = filepath.Join(dir, "ualpn.log")
+	backend := freePorts(t, 1)[0] // nothing listens: ualpn only proxies non-ACME traffic there
+	args := []string{"-vv"}
+	for _, a := range addrs {
+		args = append(args, "-b", a+"@"+strconv.Itoa(port))
+	}
+	args = append(args, "-c", "127.0.0.1@"+strconv.Itoa(backend), "-n", "1", "-s", sock, "-p", filepath.Join(dir, "ualpn.pid"))
+	exited := startDaemon(t, "ualpn", logFile, nil, "ualpn", args...)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("ualpn exited:\n%s", tailFile(logFile, 50))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ualpn did not create %s", sock)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	hook = filepath.Join(dir, "ualpn-hook.sh")
+	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
+[ "$2" = tls-alpn-01 ] || exit 1
+case "$1" in
+begin) out=$(echo "auth $3 $5" | ualpn -s %[1]q) ;;
+done|failed) out=$(echo "unauth $3" | ualpn -s %[1]q) ;;
+esac
+echo "ualpn: $out" >&2
+[ "$out" = OK ]
+`, sock))
+	return hook, logFile
+}
+
+// newWebroot makes the web root dir/www and its .well-known/acme-challenge
+// directory, where http-01 answers go, and returns both paths.
+func newWebroot(t *testing.T, dir string) (webroot, chdir string) {
+	t.Helper()
+	webroot = filepath.Join(dir, "www")
+	chdir = filepath.Join(webroot, ".well-known", "acme-challenge")
+	if err := os.MkdirAll(chdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return webroot, chdir
+}
+
+// certbotCmd is `certbot ARGS... --server DIRURL --config-dir DIR/config
+// --work-dir DIR/work --logs-dir DIR/logs --non-interactive` trusting the
+// server root trustFile: certbot keeps its account, its certificates
+// (DIR/config/live/NAME) and its log (certbotLog) under dir.
+func certbotCmd(label, trustFile, dirURL, dir string, args ...string) cmdSpec {
+	return cmdSpec{Name: "certbot " + label, Env: []string{"REQUESTS_CA_BUNDLE=" + trustFile}, Args: append(append([]string{"certbot"}, args...),
+		"--server", dirURL,
+		"--config-dir", filepath.Join(dir, "config"),
+		"--work-dir", filepath.Join(dir, "work"),
+		"--logs-dir", filepath.Join(dir, "logs"),
+		"--non-interactive",
+	)}
+}
+
+// certbotLog is the log of a certbotCmd run with dir. Debian's certbot 2.1
+// reports most ACME errors as "AttributeError: can't set attribute"; the
+// real problem is in this log.
+func certbotLog(dir string) string { return filepath.Join(dir, "logs", "letsencrypt.log") }
+
+// certbotStandalone is args followed by certbot's options to answer
+// http-01 with its own responder on 127.0.0.1:port.
+func certbotStandalone(port int, args ...string) []string {
+	return append(args, "--standalone", "--preferred-challenges", "http-01",
+		"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(port))
+}
+
+// legoArgs is the command line of `lego --server DIRURL --path PATH
+// --accept-tos --email EMAIL ARGS...`; lego trusts the server root named by
+// LEGO_CA_CERTIFICATES in its environment.
+func legoArgs(dirURL, path, email string, args ...string) []string {
+	return append([]string{"lego", "--server", dirURL, "--path", path, "--accept-tos", "--email", email}, args...)
+}
+
+// legoExecDNS writes a hook at path for lego's exec DNS provider (lego
+// runs HOOK present|cleanup FQDN VALUE) that runs the shell command present
+// on present (dnsHookTXT("set-txt", "$2", "$3") sets the real record) and
+// clears the TXT record at pebble-challtestsrv on cleanup. It returns the
+// environment and the arguments (before lego's command) for dns-01 through
+// it, with the loopback DNS server as lego's resolver.
+func legoExecDNS(t *testing.T, path, present string) (env, args []string) {
+	t.Helper()
+	writeScript(t, path, fmt.Sprintf(`#!/bin/sh
+set -e
+case "$1" in
+present) %s ;;
+cleanup) %s ;;
+*) echo "unknown action $1" >&2; exit 1 ;;
+esac
+`, present, dnsHookTXT("clear-txt", "$2", "")))
+	return []string{"EXEC_PATH=" + path, "EXEC_PROPAGATION_TIMEOUT=30", "EXEC_POLLING_INTERVAL=1", "EXEC_SEQUENCE_INTERVAL=1"},
+		[]string{"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp"}
+}
+
+// writeDehydratedConfig writes dehydrated's config base/config, which makes
+// it use the directory dirURL, keep its state under base and trust the
+// server root trustFile, followed by settings (lines VAR=VALUE), and returns
+// its path.
+func writeDehydratedConfig(t *testing.T, base, dirURL, trustFile string, settings ...string) string {
+	t.Helper()
+	cfg := filepath.Join(base, "config")
+	writeFile(t, cfg, fmt.Appendf(nil, "CA=%q\nBASEDIR=%q\nCURL_OPTS=\"--cacert %s\"\n%s\n", dirURL, base, trustFile, strings.Join(settings, "\n")))
+	return cfg
+}
+
+// dehydratedArgs is the command line of `dehydrated --config CFG ARGS...`.
+func dehydratedArgs(cfg string, args ...string) []string {
+	return append([]string{"dehydrated", "--config", cfg}, args...)
+}
+
+// acmeTinyKeys makes acme-tiny's RSA-2048 account key dir/account.key and
+// a P-256 key dir/domain.key with its CSR dir/domain.csr for name, and
+// returns the account key's and the CSR's paths.
+func acmeTinyKeys(t *testing.T, dir, name string) (accountKey, csr string) {
+	t.Helper()
+	accountKey, csr = filepath.Join(dir, "account.key"), filepath.Join(dir, "domain.csr")
+	run(t, cmdSpec{Name: "openssl genrsa", Args: []string{"openssl", "genrsa", "-out", accountKey, "2048"}})
+	run(t, cmdSpec{Name: "openssl req", Args: []string{
+		"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "domain.key"), "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name, "-out", csr}})
+	return accountKey, csr
 }

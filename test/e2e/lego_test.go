@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,10 +30,7 @@ func TestLego(t *testing.T) {
 
 	lego := func(t *testing.T, label string, args ...string) {
 		t.Helper()
-		run(t, cmdSpec{Name: "lego " + label, Env: env, Args: append([]string{
-			"lego", "--server", s.DirURL, "--path", path,
-			"--accept-tos", "--email", "e2e@example.test",
-		}, args...)})
+		run(t, cmdSpec{Name: "lego " + label, Env: env, Args: legoArgs(s.DirURL, path, "e2e@example.test", args...)})
 	}
 	certFile := func(name string) string {
 		return filepath.Join(path, "certificates", strings.ReplaceAll(name, "*", "_")+".crt")
@@ -123,28 +119,9 @@ func TestLego(t *testing.T) {
 
 	t.Run("dns-01-wildcard", func(t *testing.T) {
 		names := []string{"*.x.example.test", "x.example.test"}
-		hook := filepath.Join(t.TempDir(), "dns-hook.sh")
-		// lego's exec provider calls: HOOK present|cleanup FQDN VALUE.
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-set -e
-case "$1" in
-present) curl -fsS -d "{\"host\":\"$2\",\"value\":\"$3\"}" %[1]s/set-txt ;;
-cleanup) curl -fsS -d "{\"host\":\"$2\"}" %[1]s/clear-txt ;;
-*) echo "unknown action $1" >&2; exit 1 ;;
-esac
-`, dnsMgmtURL))
-		run(t, cmdSpec{Name: "lego run dns-01 wildcard", Env: append([]string{
-			"EXEC_PATH=" + hook,
-			"EXEC_PROPAGATION_TIMEOUT=30",
-			"EXEC_POLLING_INTERVAL=1",
-			"EXEC_SEQUENCE_INTERVAL=1",
-		}, env...), Args: []string{
-			"lego", "--server", s.DirURL, "--path", path,
-			"--accept-tos", "--email", "e2e@example.test",
-			"--key-type", "ec256", "--domains", names[0], "--domains", names[1],
-			"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp",
-			"run",
-		}})
+		dnsEnv, dnsArgs := legoExecDNS(t, filepath.Join(t.TempDir(), "dns-hook.sh"), dnsHookTXT("set-txt", "$2", "$3"))
+		args := append(append([]string{"--key-type", "ec256", "--domains", names[0], "--domains", names[1]}, dnsArgs...), "run")
+		run(t, cmdSpec{Name: "lego run dns-01 wildcard", Env: append(dnsEnv, env...), Args: legoArgs(s.DirURL, path, "e2e@example.test", args...)})
 		checkIssued(t, s, certFile(names[0]), names...)
 	})
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -117,34 +116,19 @@ func TestUacmeAccountLifecycle(t *testing.T) {
 	requireTool(t, "uacme", "uacme")
 	requireTool(t, "unshare", "util-linux")
 	requireTool(t, "openssl", "openssl")
-	if os.Geteuid() != 0 {
-		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-	}
+	requireRootForUacme(t)
 	if serverKind != "certgate" {
 		t.Skip("reads the server's records with certgate's admin commands") // the harness's pebble mode only
 	}
 	s := startServer(t)
 	dir := t.TempDir()
 	confdir := filepath.Join(dir, "uacme")
-	webroot := filepath.Join(dir, "www")
-	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
-	if err := os.MkdirAll(chdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	webroot, chdir := newWebroot(t, dir)
 	serveDir(t, s.HTTPPort, "", webroot)
 	hook := filepath.Join(dir, "http01.sh")
 	// http-01 through the web root; dns-01 (wildcards) through the
 	// loopback DNS server.
-	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-set -e
-case "$2:$1" in
-http-01:begin) printf '%%s' "$5" > %[1]q/"$4" ;;
-http-01:done|http-01:failed) rm -f %[1]q/"$4" ;;
-dns-01:begin) %[2]s ;;
-dns-01:done|dns-01:failed) %[3]s ;;
-*) exit 1 ;;
-esac
-`, chdir, dnsHookTXT("set-txt", "_acme-challenge.$3.", "$5"), dnsHookTXT("clear-txt", "_acme-challenge.$3.", "")))
+	writeUacmeHook(t, hook, chdir, "", true)
 	cmd := func(label string, args ...string) cmdSpec {
 		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y", "-h", hook}, args...)...)}
 	}
@@ -317,26 +301,19 @@ func TestCertbotAccountLifecycle(t *testing.T) {
 	s := startServer(t)
 	dir := t.TempDir()
 	const name = "certbot-life.example.test"
-	common := []string{
-		"--server", s.DirURL,
-		"--config-dir", filepath.Join(dir, "config"),
-		"--work-dir", filepath.Join(dir, "work"),
-		"--logs-dir", filepath.Join(dir, "logs"),
-		"--non-interactive",
+	logFileOnFailure(t, certbotLog(dir), 300)
+	cmd := func(label string, args ...string) cmdSpec {
+		return certbotCmd(label, s.TrustFile, s.DirURL, dir, args...)
 	}
-	standalone := []string{"--standalone", "--preferred-challenges", "http-01",
-		"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(s.HTTPPort)}
-	env := []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}
-	logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 300)
 	certbot := func(t *testing.T, label string, args ...string) {
 		t.Helper()
-		run(t, cmdSpec{Name: "certbot " + label, Env: env, Args: append(append([]string{"certbot"}, args...), common...)})
+		run(t, cmd(label, args...))
 	}
 	live := filepath.Join(dir, "config", "live", name)
 
 	var first *issued
 	if !t.Run("certonly", func(t *testing.T) {
-		certbot(t, "certonly", append([]string{"certonly", "--agree-tos", "-m", "first@example.test", "--no-eff-email", "-d", name}, standalone...)...)
+		certbot(t, "certonly", certbotStandalone(s.HTTPPort, "certonly", "--agree-tos", "-m", "first@example.test", "--no-eff-email", "-d", name)...)
 		first = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
 		// fullchain.pem is a link into archive/ that renew moves on.
 		first.File = filepath.Join(dir, "first.pem")
@@ -355,7 +332,7 @@ func TestCertbotAccountLifecycle(t *testing.T) {
 
 	var renewed *issued
 	t.Run("renew-force-renewal", func(t *testing.T) {
-		certbot(t, "renew --force-renewal", append([]string{"renew", "--force-renewal", "--no-random-sleep-on-renew", "--cert-name", name}, standalone...)...)
+		certbot(t, "renew --force-renewal", certbotStandalone(s.HTTPPort, "renew", "--force-renewal", "--no-random-sleep-on-renew", "--cert-name", name)...)
 		renewed = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
 		if renewed.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
 			t.Fatalf("certbot renew --force-renewal left the certificate unchanged")
@@ -373,9 +350,9 @@ func TestCertbotAccountLifecycle(t *testing.T) {
 			// The key is blocked now: a renewal that reuses it is refused
 			// at finalize with badPublicKey naming the revocation
 			// (docs/pki.md; Boulder answers the same type).
-			_, _, err := runErr(t, cmdSpec{Name: "certbot renew --reuse-key", Env: env, Args: append(append([]string{"certbot",
-				"renew", "--force-renewal", "--no-random-sleep-on-renew", "--reuse-key", "--cert-name", name}, standalone...), common...)})
-			log := string(readFile(t, filepath.Join(dir, "logs", "letsencrypt.log")))
+			_, _, err := runErr(t, cmd("renew --reuse-key", certbotStandalone(s.HTTPPort,
+				"renew", "--force-renewal", "--no-random-sleep-on-renew", "--reuse-key", "--cert-name", name)...))
+			log := string(readFile(t, certbotLog(dir)))
 			if err == nil || !strings.Contains(log, "urn:ietf:params:acme:error:badPublicKey") || !strings.Contains(log, "revoked for keyCompromise") {
 				t.Errorf("certbot renew --reuse-key of a key revoked for keyCompromise: err %v; want a badPublicKey refusal naming the revocation in its log", err)
 			}
@@ -421,22 +398,14 @@ deploy_challenge) `+dnsHookTXT("set-txt", "_acme-challenge.$2.", "$4")+` ;;
 clean_challenge) `+dnsHookTXT("clear-txt", "_acme-challenge.$2.", "")+` ;;
 esac
 `)
-	cfg := filepath.Join(base, "config")
-	config := func(email string) {
-		writeFile(t, cfg, fmt.Appendf(nil, `CA=%q
-BASEDIR=%q
-CURL_OPTS="--cacert %s"
-CONTACT_EMAIL=%q
-CHALLENGETYPE="dns-01"
-HOOK=%q
-KEY_ALGO=rsa
-KEYSIZE=2048
-`, s.DirURL, base, s.TrustFile, email, hook))
+	config := func(email string) string {
+		return writeDehydratedConfig(t, base, s.DirURL, s.TrustFile, fmt.Sprintf("CONTACT_EMAIL=%q", email),
+			`CHALLENGETYPE="dns-01"`, fmt.Sprintf("HOOK=%q", hook), "KEY_ALGO=rsa", "KEYSIZE=2048")
 	}
-	config("first@example.test")
+	cfg := config("first@example.test")
 	dehydrated := func(t *testing.T, label string, args ...string) {
 		t.Helper()
-		run(t, cmdSpec{Name: "dehydrated " + label, Args: append([]string{"dehydrated", "--config", cfg}, args...)})
+		run(t, cmdSpec{Name: "dehydrated " + label, Args: dehydratedArgs(cfg, args...)})
 	}
 
 	if !t.Run("register-and-update-contact", func(t *testing.T) {
@@ -514,9 +483,7 @@ func TestLegoRefusals(t *testing.T) {
 	httpAddr := "127.0.0.1:" + strconv.Itoa(s.HTTPPort)
 	refused := func(t *testing.T, dir, problem, detail string, args ...string) {
 		t.Helper()
-		_, out, err := runErr(t, cmdSpec{Name: "lego " + problem, Env: env, Args: append([]string{
-			"lego", "--server", dir, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-		}, args...)})
+		_, out, err := runErr(t, cmdSpec{Name: "lego " + problem, Env: env, Args: legoArgs(dir, path, "e2e@example.test", args...)})
 		if err == nil {
 			t.Fatalf("lego succeeded; want a refusal with urn:ietf:params:acme:error:%s", problem)
 		}
@@ -547,16 +514,9 @@ func TestLegoRefusals(t *testing.T) {
 	})
 	dnsRefused := func(t *testing.T, name, present, problem, detail string) {
 		t.Helper()
-		hook := filepath.Join(t.TempDir(), "dns-hook.sh")
-		writeScript(t, hook, "#!/bin/sh\nset -e\ncase \"$1\" in\npresent) "+present+" ;;\ncleanup) "+
-			dnsHookTXT("clear-txt", "$2", "")+" ;;\nesac\n")
-		_, out, err := runErr(t, cmdSpec{Name: "lego dns-01 " + problem, Env: append([]string{
-			"EXEC_PATH=" + hook, "EXEC_PROPAGATION_TIMEOUT=30", "EXEC_POLLING_INTERVAL=1", "EXEC_SEQUENCE_INTERVAL=1",
-		}, env...), Args: []string{
-			"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-			"--key-type", "ec256", "--domains", name,
-			"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp", "run",
-		}})
+		dnsEnv, dnsArgs := legoExecDNS(t, filepath.Join(t.TempDir(), "dns-hook.sh"), present)
+		args := append(append([]string{"--key-type", "ec256", "--domains", name}, dnsArgs...), "run")
+		_, out, err := runErr(t, cmdSpec{Name: "lego dns-01 " + problem, Env: append(dnsEnv, env...), Args: legoArgs(s.DirURL, path, "e2e@example.test", args...)})
 		if err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:"+problem) || !containsFold(out, detail) {
 			t.Errorf("lego dns-01 for %s: err %v; want urn:ietf:params:acme:error:%s with %q", name, err, problem, detail)
 		}
@@ -604,8 +564,7 @@ func TestLegoRevokeReason(t *testing.T) {
 	env := []string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}
 	const name = "lego-reason.example.test"
 	args := func(more ...string) []string {
-		return append([]string{"lego", "--server", s.DirURL, "--path", path,
-			"--accept-tos", "--email", "e2e@example.test", "--key-type", "ec256", "--domains", name}, more...)
+		return legoArgs(s.DirURL, path, "e2e@example.test", append([]string{"--key-type", "ec256", "--domains", name}, more...)...)
 	}
 	run(t, cmdSpec{Name: "lego run", Env: env, Args: args("--http", "--http.port", "127.0.0.1:"+strconv.Itoa(s.HTTPPort), "run")})
 	c := checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
@@ -639,42 +598,12 @@ func TestUacmeIPTLSALPN(t *testing.T) {
 	requireTool(t, "ualpn", "uacme")
 	requireTool(t, "unshare", "util-linux")
 	requireTool(t, "openssl", "openssl")
-	if os.Geteuid() != 0 {
-		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-	}
+	requireRootForUacme(t)
 	s := startServer(t)
 	tmp := t.TempDir()
 	confdir := filepath.Join(tmp, "uacme")
-	sock := filepath.Join(tmp, "ualpn.sock")
-	backend := freePorts(t, 1)[0] // nothing listens: ualpn only proxies non-ACME traffic there
-	exited := startDaemon(t, "ualpn", filepath.Join(tmp, "ualpn.log"), nil, "ualpn", "-vv",
-		"-b", "127.0.0.1@"+strconv.Itoa(s.TLSPort), "-b", "::1@"+strconv.Itoa(s.TLSPort), "-c", "127.0.0.1@"+strconv.Itoa(backend),
-		"-n", "1", "-s", sock, "-p", filepath.Join(tmp, "ualpn.pid"))
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("ualpn exited:\n%s", tailFile(filepath.Join(tmp, "ualpn.log"), 50))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ualpn did not create %s", sock)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	logFileOnFailure(t, filepath.Join(tmp, "ualpn.log"), 50)
-	hook := filepath.Join(tmp, "ualpn-hook.sh")
-	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = tls-alpn-01 ] || exit 1
-case "$1" in
-begin) out=$(echo "auth $3 $5" | ualpn -s %[1]q) ;;
-done|failed) out=$(echo "unauth $3" | ualpn -s %[1]q) ;;
-esac
-echo "ualpn: $out" >&2
-[ "$out" = OK ]
-`, sock))
+	hook, ualpnLog := startUalpn(t, tmp, s.TLSPort, "127.0.0.1", "::1")
+	logFileOnFailure(t, ualpnLog, 50)
 	uacme := func(label string, args ...string) cmdSpec {
 		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y"}, args...)...)}
 	}
@@ -702,7 +631,7 @@ echo "ualpn: $out" >&2
 		lintLeaf(t, leaf.Raw)
 	}
 	for _, rev := range []string{"1.0.0.127.in-addr.arpa", ".ip6.arpa"} {
-		if !strings.Contains(string(readFile(t, filepath.Join(tmp, "ualpn.log"))), rev) {
+		if !strings.Contains(string(readFile(t, ualpnLog)), rev) {
 			t.Errorf("ualpn's log names no %s SNI: the validation did not use RFC 8738's reverse name", rev)
 		}
 	}
@@ -724,9 +653,8 @@ func TestLegoThirdPartyRevoke(t *testing.T) {
 	const name = "lego-3p.example.test"
 	crt := filepath.Join(path, "certificates", name+".crt")
 	lego := func(email string, args ...string) cmdSpec {
-		return cmdSpec{Name: "lego " + email + " " + strings.Join(args, " "), Env: env, Args: append([]string{
-			"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", email, "--key-type", "ec256",
-		}, args...)}
+		return cmdSpec{Name: "lego " + email + " " + strings.Join(args, " "), Env: env,
+			Args: legoArgs(s.DirURL, path, email, append([]string{"--key-type", "ec256"}, args...)...)}
 	}
 	run(t, lego("a@example.test", "--domains", name, "--http", "--http.port", httpAddr, "run"))
 	first := checkIssued(t, s, crt, name)

@@ -73,11 +73,7 @@ func TestBadNonceCertbot(t *testing.T) {
 	s := startServer(t)
 	url, restarts := restartHook(t, s)
 	dir := t.TempDir()
-	webroot := filepath.Join(dir, "www")
-	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
-	if err := os.MkdirAll(chdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	webroot, chdir := newWebroot(t, dir)
 	serveDir(t, s.HTTPPort, "", webroot)
 	hook := filepath.Join(dir, "auth.sh")
 	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
@@ -85,16 +81,12 @@ set -e
 printf '%%s' "$CERTBOT_VALIDATION" > %q/"$CERTBOT_TOKEN"
 curl -fsS %s >&2
 `, chdir, url))
-	logFileOnFailure(t, filepath.Join(dir, "logs", "letsencrypt.log"), 300)
+	logFileOnFailure(t, certbotLog(dir), 300)
 	const name = "certbot-nonce.example.test"
-	run(t, cmdSpec{Name: "certbot certonly --manual", Env: []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}, Args: []string{
-		"certbot", "certonly", "--manual", "--preferred-challenges", "http-01",
+	run(t, certbotCmd("certonly --manual", s.TrustFile, s.DirURL, dir,
+		"certonly", "--manual", "--preferred-challenges", "http-01",
 		"--manual-auth-hook", hook,
-		"--agree-tos", "--register-unsafely-without-email", "-d", name,
-		"--server", s.DirURL,
-		"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", filepath.Join(dir, "logs"),
-		"--non-interactive",
-	}})
+		"--agree-tos", "--register-unsafely-without-email", "-d", name))
 	checkIssued(t, s, filepath.Join(dir, "config", "live", name, "fullchain.pem"), name)
 	assertBadNonceRetried(t, s, restarts)
 }
@@ -111,24 +103,12 @@ func TestBadNonceLego(t *testing.T) {
 	}
 	s := startServer(t)
 	url, restarts := restartHook(t, s)
-	hook := filepath.Join(t.TempDir(), "dns-hook.sh")
-	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-set -e
-case "$1" in
-present) %s; curl -fsS %s >&2 ;;
-cleanup) %s ;;
-esac
-`, dnsHookTXT("set-txt", "$2", "$3"), url, dnsHookTXT("clear-txt", "$2", "")))
+	dnsEnv, dnsArgs := legoExecDNS(t, filepath.Join(t.TempDir(), "dns-hook.sh"), dnsHookTXT("set-txt", "$2", "$3")+"; curl -fsS "+url+" >&2")
 	path := filepath.Join(t.TempDir(), "lego")
 	const name = "lego-nonce.example.test"
-	run(t, cmdSpec{Name: "lego run dns-01", Env: []string{
-		"LEGO_CA_CERTIFICATES=" + s.TrustFile,
-		"EXEC_PATH=" + hook, "EXEC_PROPAGATION_TIMEOUT=30", "EXEC_POLLING_INTERVAL=1", "EXEC_SEQUENCE_INTERVAL=1",
-	}, Args: []string{
-		"lego", "--server", s.DirURL, "--path", path, "--accept-tos", "--email", "e2e@example.test",
-		"--key-type", "ec256", "--domains", name,
-		"--dns", "exec", "--dns.resolvers", dnsAddr, "--dns.disable-cp", "run",
-	}})
+	args := append(append([]string{"--key-type", "ec256", "--domains", name}, dnsArgs...), "run")
+	run(t, cmdSpec{Name: "lego run dns-01", Env: append([]string{"LEGO_CA_CERTIFICATES=" + s.TrustFile}, dnsEnv...),
+		Args: legoArgs(s.DirURL, path, "e2e@example.test", args...)})
 	checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
 	assertBadNonceRetried(t, s, restarts)
 }
@@ -141,29 +121,17 @@ func TestBadNonceUacme(t *testing.T) {
 	requireTool(t, "unshare", "util-linux")
 	requireTool(t, "curl", "curl")
 	requireTool(t, "openssl", "openssl")
-	if os.Geteuid() != 0 {
-		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-	}
+	requireRootForUacme(t)
 	if serverKind != "certgate" {
 		t.Skip("restarts certgate") // the harness's pebble mode only
 	}
 	s := startServer(t)
 	url, restarts := restartHook(t, s)
 	dir := t.TempDir()
-	webroot := filepath.Join(dir, "www")
-	chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
-	if err := os.MkdirAll(chdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	webroot, chdir := newWebroot(t, dir)
 	serveDir(t, s.HTTPPort, "", webroot)
 	hook := filepath.Join(dir, "http01.sh")
-	writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = http-01 ] || exit 1
-case "$1" in
-begin) printf '%%s' "$5" > %[1]q/"$4" && curl -fsS %[2]s >&2 ;;
-done|failed) rm -f %[1]q/"$4" ;;
-esac
-`, chdir, url))
+	writeUacmeHook(t, hook, chdir, "curl -fsS "+url+" >&2", false)
 	confdir := filepath.Join(dir, "uacme")
 	uacme := func(label string, args ...string) cmdSpec {
 		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y"}, args...)...)}
@@ -189,16 +157,9 @@ func TestRateLimitedCertbot(t *testing.T) {
 	}
 	s := startServer(t)
 	dir := t.TempDir()
-	logs := filepath.Join(dir, "logs")
 	certonly := func(name string) cmdSpec {
-		return cmdSpec{Name: "certbot certonly " + name, Env: []string{"REQUESTS_CA_BUNDLE=" + s.TrustFile}, Args: []string{
-			"certbot", "certonly", "--standalone", "--preferred-challenges", "http-01",
-			"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(s.HTTPPort),
-			"--agree-tos", "--register-unsafely-without-email", "-d", name,
-			"--server", s.DirURL,
-			"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", logs,
-			"--non-interactive",
-		}}
+		return certbotCmd("certonly "+name, s.TrustFile, s.DirURL, dir, certbotStandalone(s.HTTPPort,
+			"certonly", "--agree-tos", "--register-unsafely-without-email", "-d", name)...)
 	}
 	run(t, certonly("certbot-rl-1.example.test"))
 	checkIssued(t, s, filepath.Join(dir, "config", "live", "certbot-rl-1.example.test", "fullchain.pem"), "certbot-rl-1.example.test")
@@ -212,7 +173,7 @@ func TestRateLimitedCertbot(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for n := 2; ; n++ {
 		_, _, err := runErr(t, certonly(fmt.Sprintf("certbot-rl-%d.example.test", n)))
-		log = string(readFile(t, filepath.Join(logs, "letsencrypt.log")))
+		log = string(readFile(t, certbotLog(dir)))
 		if err != nil && strings.Contains(log, "rateLimited") {
 			break
 		}
@@ -222,7 +183,7 @@ func TestRateLimitedCertbot(t *testing.T) {
 	}
 	i := strings.Index(log, "HTTP 429")
 	if i < 0 {
-		t.Fatalf("certbot's log shows no HTTP 429 response:\n%s", tailFile(filepath.Join(logs, "letsencrypt.log"), 80))
+		t.Fatalf("certbot's log shows no HTTP 429 response:\n%s", tailFile(certbotLog(dir), 80))
 	}
 	resp := log[i:]
 	if j := strings.Index(resp, "\n\n"); j > 0 {

@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"crypto/ecdsa"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 )
 
 // TestUacme drives Debian's uacme 1.7.4: http-01 through a hook that writes
@@ -25,9 +22,7 @@ func TestUacme(t *testing.T) {
 	requireTool(t, "unshare", "util-linux")
 	requireTool(t, "mount", "mount")
 	requireTool(t, "openssl", "openssl")
-	if os.Geteuid() != 0 {
-		t.Fatalf("uacme 1.7.4 has no custom-CA option; this test bind-mounts the root over the system bundle and must run as root")
-	}
+	requireRootForUacme(t)
 	s := startServer(t)
 	dir := t.TempDir()
 	confdir := filepath.Join(dir, "uacme")
@@ -48,22 +43,10 @@ func TestUacme(t *testing.T) {
 	var httpCert *issued
 	const httpName = "uacme-http.example.test"
 	t.Run("http-01", func(t *testing.T) {
-		webroot := filepath.Join(t.TempDir(), "www")
-		chdir := filepath.Join(webroot, ".well-known", "acme-challenge")
-		if err := os.MkdirAll(chdir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		webroot, chdir := newWebroot(t, t.TempDir())
 		serveDir(t, s.HTTPPort, "", webroot)
 		hook := filepath.Join(t.TempDir(), "http01.sh")
-		// uacme runs: HOOK begin|done|failed TYPE IDENT TOKEN AUTH; a
-		// non-zero exit on begin makes it try the next challenge type.
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = http-01 ] || exit 1
-case "$1" in
-begin) printf '%%s' "$5" > %[1]q/"$4" ;;
-done|failed) rm -f %[1]q/"$4" ;;
-esac
-`, chdir))
+		writeUacmeHook(t, hook, chdir, "", false)
 		uacme(t, "issue http-01", "-t", "EC", "-h", hook, "issue", httpName)
 		httpCert = checkIssued(t, s, filepath.Join(confdir, httpName, "cert.pem"), httpName)
 		if _, ok := httpCert.Leaf.PublicKey.(*ecdsa.PublicKey); !ok {
@@ -73,40 +56,7 @@ esac
 
 	t.Run("tls-alpn-01", func(t *testing.T) {
 		const name = "uacme-alpn.example.test"
-		tmp := t.TempDir()
-		sock := filepath.Join(tmp, "ualpn.sock")
-		backend := freePorts(t, 1)[0] // nothing listens: ualpn only proxies non-ACME traffic there
-		exited := startDaemon(t, "ualpn", filepath.Join(tmp, "ualpn.log"), nil, "ualpn", "-vv",
-			"-b", "127.0.0.1@"+strconv.Itoa(s.TLSPort),
-			"-c", "127.0.0.1@"+strconv.Itoa(backend),
-			"-n", "1",
-			"-s", sock,
-			"-p", filepath.Join(tmp, "ualpn.pid"),
-		)
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-			select {
-			case <-exited:
-				t.Fatalf("ualpn exited:\n%s", tailFile(filepath.Join(tmp, "ualpn.log"), 50))
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("ualpn did not create %s", sock)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		hook := filepath.Join(tmp, "ualpn-hook.sh")
-		writeScript(t, hook, fmt.Sprintf(`#!/bin/sh
-[ "$2" = tls-alpn-01 ] || exit 1
-case "$1" in
-begin) out=$(echo "auth $3 $5" | ualpn -s %[1]q) ;;
-done|failed) out=$(echo "unauth $3" | ualpn -s %[1]q) ;;
-esac
-echo "ualpn: $out" >&2
-[ "$out" = OK ]
-`, sock))
+		hook, _ := startUalpn(t, t.TempDir(), s.TLSPort, "127.0.0.1")
 		uacme(t, "issue tls-alpn-01", "-h", hook, "issue", name)
 		checkIssued(t, s, filepath.Join(confdir, name, "cert.pem"), name)
 	})
