@@ -560,7 +560,7 @@ func approvalRoutes(a *API) {
 			if in.Body == nil {
 				in.Body = &decision{}
 			}
-			if !approve && in.Body.Comment == "" {
+			if !approve && strings.TrimSpace(in.Body.Comment) == "" { // as certgate approval reject
 				return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
 			}
 			now := a.d.Now().UTC()
