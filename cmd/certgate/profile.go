@@ -62,7 +62,7 @@ func (f *profileFlags) add(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.deny, "deny", nil, "denied names, same forms as --allow (repeatable)")
 	fl.BoolVar(&f.wildcard, "wildcard", false, "allow wildcard DNS names")
 	fl.StringSliceVar(&f.keys, "key-types", nil, "allowed keys: rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384 (default all)")
-	fl.StringVar(&f.validity, "validity", "", "default certificate lifetime, e.g. 90d, 160h")
+	fl.StringVar(&f.validity, "validity", "", "default certificate lifetime, e.g. 90d, 160h (create without --file: 90d)")
 	fl.StringVar(&f.maxValidity, "max-validity", "", "longest lifetime a newOrder may ask (default: --validity)")
 	fl.StringSliceVar(&f.ekus, "eku", nil, "extended key usages: serverAuth, clientAuth, emailProtection, codeSigning (default serverAuth)")
 	fl.StringArrayVar(&f.required, "require-attr", nil, "required custom attribute NAME (repeatable; enum/regex rules need --file)")
