@@ -25,6 +25,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
@@ -476,8 +477,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 // refuses it, so a lookup or an insert failed with 500 there while SQLite
 // stored it) or invalid UTF-8, in the path (404: no object has such an
 // ID), in a query parameter the operation takes (422), or a \u0000 escape
-// in the JSON body (422; encoding/json already replaces invalid UTF-8 in a
-// body). A body over the operation's limit is a 413, as huma answers it.
+// in the JSON body (422). A body that is not UTF-8 is a 400, as JSON that
+// does not parse: encoding/json would replace its invalid bytes with
+// U+FFFD, storing text the client never sent. A body over the operation's limit is a 413, as huma answers it.
 // It returns 0 when the request is acceptable, and with a 422 the
 // location of the field at fault (for the problem's errors list, as
 // invalidField).
@@ -511,6 +513,11 @@ func checkText(ctx huma.Context) (status int, detail, location string) {
 		return http.StatusBadRequest, "cannot read the request body", ""
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
+	if !utf8.Valid(b) {
+		// encoding/json would replace the bytes with U+FFFD and store
+		// that; JSON text is UTF-8 (RFC 8259 §8.1).
+		return http.StatusBadRequest, "the request body is not valid JSON: it is not UTF-8 text (RFC 8259 §8.1)", "body"
+	}
 	if hasNULEscape(b) {
 		return http.StatusUnprocessableEntity, `body: a string holds a NUL character (\u0000)`, "body"
 	}

@@ -254,8 +254,8 @@ func TestFieldNamesSnakeCase(t *testing.T) {
 }
 
 // TestNULAndInvalidUTF8, on both engines: a NUL character or invalid UTF-8
-// in a path ID is a 404, in a query parameter a 422, and a \u0000 escape in
-// a JSON body a 422, as documented, on SQLite as on PostgreSQL (whose text
+// in a path ID is a 404, in a query parameter a 422, a \u0000 escape in
+// a JSON body a 422 and invalid UTF-8 in a body a 400, as documented, on SQLite as on PostgreSQL (whose text
 // type refuses NUL: those were 500s there, and SQLite stored them); the
 // text "\u0000" (an escaped backslash) is fine.
 func TestNULAndInvalidUTF8(t *testing.T) {
@@ -282,6 +282,11 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\\u0000b"}`, 422},
 			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\u0000b"}`, 201},
 			{"POST", "/api/v1/profiles", `{"name":"nul","validity":"30d","description":"\u0000"}`, 422},
+			// Not UTF-8: not JSON text (RFC 8259 §8.1); it was stored
+			// with U+FFFD in place of the bytes.
+			{"POST", "/api/v1/eab-keys", "{\"profile\":\"default\",\"owner\":\"a\xffb\"}", 400},
+			{"POST", "/api/v1/profiles", "{\"name\":\"bad\",\"validity\":\"30d\",\"description\":\"caf\xe9\"}", 400},
+			{"POST", "/api/v1/approvals/x/reject", "{\"comment\":\"\xc3\"}", 400},
 		} {
 			ct := ""
 			var body []byte
