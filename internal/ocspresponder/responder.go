@@ -21,6 +21,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -181,11 +182,25 @@ func (r *Responder) Invalidate(serial string) {
 	}
 }
 
+// writeMethodProblem answers 405 with an RFC 8555 §6.7 malformed problem
+// document saying detail, as the server's other PKI paths answer a method
+// they do not take.
+func writeMethodProblem(rw http.ResponseWriter, detail string) {
+	body, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+		Status int    `json:"status"`
+	}{"urn:ietf:params:acme:error:malformed", detail, http.StatusMethodNotAllowed})
+	rw.Header().Set("Content-Type", "application/problem+json")
+	rw.WriteHeader(http.StatusMethodNotAllowed)
+	rw.Write(body)
+}
+
 // ServeHTTP implements http.Handler for POST Path and GET Path/{request}.
 // Protocol errors are OCSP responses with HTTP 200 (malformedRequest,
 // unauthorized for another issuer or a serial without a certificate of
 // this one, internalError); a method other than
-// GET, HEAD or POST is 405.
+// GET, HEAD or POST is 405 with a problem document (writeMethodProblem).
 func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	var der []byte
 	var bad error
@@ -203,7 +218,7 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		der, bad = r.decodeGET(req.URL)
 	default:
 		rw.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(rw, "OCSP requests are GET "+r.cfg.Path+"/{base64 request} or POST "+r.cfg.Path+" (RFC 6960 Appendix A.1)", http.StatusMethodNotAllowed)
+		writeMethodProblem(rw, "method "+req.Method+" is not allowed here; OCSP requests are GET "+r.cfg.Path+"/{base64 request} or POST "+r.cfg.Path+" (RFC 6960 Appendix A.1)")
 		return
 	}
 	var resp []byte
