@@ -314,5 +314,16 @@ func TestBarePaths(t *testing.T) {
 					res.Header.Get("Allow"), res.Header.Get("Content-Type"), b, c.allow)
 			}
 		}
+		// A POST below /pki/ocsp: a 404 problem (was text/plain).
+		res, err := noRedirect.Post(base+"/pki/ocsp/abc", "application/ocsp-request", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(b), "OCSP POST requests go to /pki/ocsp itself") {
+			t.Errorf("POST %s/pki/ocsp/abc = %d %s %s; want a 404 problem", base, res.StatusCode, res.Header.Get("Content-Type"), b)
+		}
 	}
 }
