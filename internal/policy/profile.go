@@ -46,7 +46,7 @@ type Duration time.Duration
 // about 292 years).
 const DurationPattern = `^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$`
 
-// MarshalText implements encoding.TextMarshaler ("90d", "160h0m0s").
+// MarshalText implements encoding.TextMarshaler ("90d", "160h").
 func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(config.FormatDuration(time.Duration(d))), nil
 }
