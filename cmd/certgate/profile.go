@@ -176,6 +176,11 @@ func (f *profileFlags) apply(cmd *cobra.Command, p *policy.Profile) error {
 			}
 		}
 		if !a.Always && len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) == 0 {
+			if ch("escalate-after") {
+				// Without a rule nothing waits for approval: the value
+				// was dropped while "updated profile" was printed.
+				return errors.New("--escalate-after: profile " + p.Name + " has no approval rule, so no approval can wait; add --approval, --approval-identifier, --approval-key-types or --approval-ekus")
+			}
 			p.Approval = nil
 		}
 	}

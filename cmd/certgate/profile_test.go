@@ -487,3 +487,38 @@ func TestEABCreatePrintsAbsoluteDirectory(t *testing.T) {
 		t.Fatalf("eab create --hostname with a scheme: %v", err)
 	}
 }
+
+// TestEscalateAfterNeedsApprovalRule: --escalate-after on a profile without
+// an approval rule (create or update) is refused in one line and nothing is
+// stored; it was dropped while "updated profile" was printed. With a rule,
+// given or stored, it is set.
+func TestEscalateAfterNeedsApprovalRule(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "profile", "create", "plain", "--data", data, "--validity", "30d"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"profile", "update", "plain", "--escalate-after", "4h"},
+		{"profile", "create", "other", "--validity", "30d", "--escalate-after", "4h"},
+		{"profile", "update", "plain", "--approval=false", "--escalate-after", "4h"},
+	} {
+		out, _, err := runCLI(t, nil, append(args, "--data", data)...)
+		if err == nil || out != "" || !strings.Contains(err.Error(), "has no approval rule, so no approval can wait") {
+			t.Errorf("%v: %v, stdout %q; want the refusal", args, err, out)
+		}
+	}
+	if _, _, err := runCLI(t, nil, "profile", "show", "other", "--data", data); err == nil {
+		t.Error("the refused create stored profile other")
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "plain", "--approval", "--escalate-after", "4h", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "plain", "--escalate-after", "2h", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, nil, "profile", "show", "plain", "--data", data)
+	if err != nil || !strings.Contains(out, "escalateAfter: 2h") {
+		t.Errorf("after setting a rule and escalateAfter: %v\n%s", err, out)
+	}
+}
