@@ -20,9 +20,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -472,7 +474,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 	next(ctx)
 }
 
-// checkText refuses, before the operation runs, text that the storage
+// checkText refuses, before the operation runs, a query parameter the
+// operation does not take (422; a misspelt filter must not answer as if it
+// matched everything), and text that the storage
 // engines would not treat alike: a NUL character (PostgreSQL's text type
 // refuses it, so a lookup or an insert failed with 500 there while SQLite
 // stored it) or invalid UTF-8, in the path (404: no object has such an
@@ -490,6 +494,23 @@ func checkText(ctx huma.Context) (status int, detail, location string) {
 	}
 	op := ctx.Operation()
 	q := r.URL.Query()
+	var takes []string
+	for _, p := range op.Parameters {
+		if p.In == "query" {
+			takes = append(takes, p.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(takes, name) {
+			// A misspelt filter (?statu=revoked) answered the unfiltered
+			// list, as if it had matched.
+			what := "this operation takes no query parameter"
+			if len(takes) > 0 {
+				what = "this operation takes " + strings.Join(takes, ", ")
+			}
+			return http.StatusUnprocessableEntity, fmt.Sprintf("unknown query parameter %q: %s", name, what), "query." + name
+		}
+	}
 	for _, p := range op.Parameters {
 		if p.In != "query" {
 			continue
@@ -572,7 +593,9 @@ func Register[I, O any](a *API, perm auth.Permission, op huma.Operation, h func(
 	}
 	op.Extensions["x-roles"] = roles
 	op.Description = strings.TrimSpace(op.Description + "\n\nRequires permission `" + string(perm) + "` (roles: " + strings.Join(roles, ", ") + ").")
-	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	// 422: a query parameter the operation does not take (checkText),
+	// besides its own validation.
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity)
 	if _, body := reflect.TypeFor[I]().FieldByName("Body"); body {
 		// huma's answers to a body it cannot read: not JSON (400), over
 		// its 1 MiB limit (413), another content type (415).

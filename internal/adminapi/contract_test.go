@@ -144,6 +144,18 @@ func TestBadInputIsDocumentedProblem(t *testing.T) {
 				check("huge body", f.rawDo(o.method, path, tok, "application/json", huge))
 				check("text/plain", f.rawDo(o.method, path, tok, "text/plain", []byte(`{}`)))
 			}
+			// A query parameter the operation does not take (a misspelt
+			// filter answered the unfiltered list): 422 naming it.
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			r := f.rawDo(o.method, path+sep+"statu=valid", tok, "", nil)
+			if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), `"location":"query.statu"`) ||
+				!strings.Contains(string(r.body), `unknown query parameter \"statu\"`) {
+				t.Errorf("%s %s%sstatu=valid: %d, want a 422 naming query.statu: %s", o.method, path, sep, r.status, r.body)
+			}
+			check("unknown query parameter", r)
 			for _, p := range op.Parameters {
 				if p.Value.In != "query" {
 					continue
