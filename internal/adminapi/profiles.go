@@ -505,6 +505,11 @@ func eabRoutes(a *API) {
 			// The answer is the key as the revocation's transaction left
 			// it, with or without an audit log.
 			k, err := a.d.Store.RevokeEABKey(ctx, in.KID, events...)
+			if errors.Is(err, store.ErrStale) {
+				// As certgate eab revoke says it (storeError's 409 said
+				// "is not in a state that allows this").
+				return nil, huma.Error409Conflict("EAB key " + in.KID + " is already revoked")
+			}
 			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}

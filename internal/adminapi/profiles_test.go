@@ -104,8 +104,9 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 200 {
 		t.Errorf("revoke: %d", r.status)
 	}
-	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 409 {
-		t.Errorf("revoke twice: %d", r.status)
+	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 409 ||
+		!strings.Contains(string(r.body), "EAB key "+created.KID+" is already revoked") {
+		t.Errorf("revoke twice: %d %s, want a 409 saying the key is already revoked", r.status, r.body)
 	}
 
 	ap := f.approval()
