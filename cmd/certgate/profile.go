@@ -525,7 +525,9 @@ and are read from the server's configuration like its other settings.`,
 			rows := [][]string{}
 			for i, p := range ps {
 				appr := "-"
-				if p.Approval != nil {
+				if a := p.Approval; a != nil && (a.Always || len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) > 0) {
+					// Only a rule makes certificates wait ("approval:
+					// {always: false}" said yes).
 					appr = "yes"
 				}
 				eab := "-"

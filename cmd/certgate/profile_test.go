@@ -522,3 +522,39 @@ func TestEscalateAfterNeedsApprovalRule(t *testing.T) {
 		t.Errorf("after setting a rule and escalateAfter: %v\n%s", err, out)
 	}
 }
+
+// TestProfileListApprovalColumn: the APPROVAL column says yes for a profile
+// with an approval rule only; "approval: {always: false}" (no rule) said yes
+// though no certificate of the profile waits.
+func TestProfileListApprovalColumn(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	dir := t.TempDir()
+	for name, approval := range map[string]string{"none": "{always: false}", "rule": "{keyTypes: [rsa2048]}"} {
+		f := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(f, []byte("name: "+name+"\nvalidity: 30d\napproval: "+approval+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI(t, nil, "profile", "create", "--file", f, "--data", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err := runCLI(t, nil, "profile", "list", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"none": "-", "rule": "yes"} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 6 && f[0] == name {
+				found = true
+				if f[5] != want {
+					t.Errorf("profile %s: APPROVAL %q, want %q\n%s", name, f[5], want, out)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("profile %s not listed:\n%s", name, out)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 		{"name": "new-order", "validity": "30d", "wildcard": false},
 		{"name": "x", "validity": "30d", "wildcard": false, "ekus": []string{"timeStamping"}},
 		{"name": "x", "validity": "30d", "wildcard": false, "maxValidity": "10d"},
+		{"name": "x", "validity": "30d", "approval": map[string]any{"escalateAfter": "4h"}}, // no rule: nothing to escalate
 	} {
 		if r := f.do("POST", "/api/v1/profiles", admin, bad); r.status != 422 {
 			t.Errorf("invalid profile %v: %d %s", bad, r.status, r.body)
