@@ -36,6 +36,11 @@ func newAccountSetAttributes() *cobra.Command {
 			if len(attrs) == 0 && !clear {
 				return errors.New("give key=value pairs, or --clear to remove every attribute")
 			}
+			if len(attrs) > 0 && clear {
+				// Which one was meant? The pairs replace every attribute
+				// anyway; --clear is for none.
+				return errors.New("give key=value pairs (they replace every attribute) or --clear (to remove them all), not both")
+			}
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
 				return err

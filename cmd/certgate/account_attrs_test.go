@@ -51,6 +51,9 @@ func TestAttributeArgsValidation(t *testing.T) {
 		{[]string{"acct1", "OWNER=x"}, "attribute OWNER: no profile declares it (declared: owner); declare it in a profile first"},
 		{[]string{"acct2", "OWNER=x"}, "profile partners: attributes not defined by the profile: OWNER (account acct2 is bound to EAB key kid-p"},
 		{[]string{"nope", "owner=x"}, `there is no account "nope"`},
+		// --clear with pairs: it set the pairs (which replace every
+		// attribute anyway), whichever of the two was meant.
+		{[]string{"acct1", "--clear", "owner=x"}, "give key=value pairs (they replace every attribute) or --clear (to remove them all), not both"},
 	} {
 		_, _, err := runCLI(t, nil, append([]string{"account", "set-attributes", "--data", data}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {

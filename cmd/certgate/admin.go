@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -137,24 +138,30 @@ func checkText(cmd *cobra.Command) error {
 // columns for people), "json" (for scripts) or "csv".
 type outputFormat string
 
-// formatFlag adds --format with the given allowed values; the first is the default.
+// formatFlag adds --format with the given allowed values; the first is the
+// default. Another value, one a command does not offer included (csv where
+// it prints table and json only), is refused when the flag is parsed.
 func formatFlag(cmd *cobra.Command, f *outputFormat, allowed ...string) {
 	*f = outputFormat(allowed[0])
-	cmd.Flags().Var((*formatValue)(f), "format", "output format: "+strings.Join(allowed, "|"))
+	cmd.Flags().Var(&formatValue{f: f, allowed: allowed}, "format", "output format: "+strings.Join(allowed, "|"))
 	cmd.Flags().Lookup("format").NoOptDefVal = ""
 }
 
-type formatValue outputFormat
+// formatValue is the pflag.Value of --format: one of allowed.
+type formatValue struct {
+	f       *outputFormat
+	allowed []string
+}
 
-func (v *formatValue) String() string { return string(*v) }
+func (v *formatValue) String() string { return string(*v.f) }
 func (v *formatValue) Type() string   { return "format" }
 func (v *formatValue) Set(s string) error {
-	switch s {
-	case "table", "json", "csv":
-		*v = formatValue(s)
+	if slices.Contains(v.allowed, s) {
+		*v.f = outputFormat(s)
 		return nil
 	}
-	return fmt.Errorf("must be table, json or csv, not %q", s)
+	list := strings.Join(v.allowed[:len(v.allowed)-1], ", ") + " or " + v.allowed[len(v.allowed)-1]
+	return fmt.Errorf("must be %s, not %q", list, s)
 }
 
 // writeTable prints rows under header as aligned columns.

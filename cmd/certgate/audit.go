@@ -54,11 +54,12 @@ func newAuditList() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The --before of the next (older) page; 0 on the last.
+			next := int64(0)
+			if len(evs) == f.Limit && evs[len(evs)-1].Seq > 1 {
+				next = evs[len(evs)-1].Seq
+			}
 			if format == "json" { // as GET /api/v1/audit/events
-				next := int64(0)
-				if len(evs) == f.Limit && evs[len(evs)-1].Seq > 1 {
-					next = evs[len(evs)-1].Seq
-				}
 				return printJSON(cmd.OutOrStdout(), struct {
 					Items      []auditView `json:"items"`
 					NextBefore int64       `json:"next_before"`
@@ -70,7 +71,13 @@ func newAuditList() *cobra.Command {
 				rows = append(rows, []string{strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339), e.Actor, e.Action,
 					e.ObjectType + "/" + e.ObjectID, e.Source})
 			}
-			return writeRows(cmd.OutOrStdout(), format, header, rows)
+			if err := writeRows(cmd.OutOrStdout(), format, header, rows); err != nil {
+				return err
+			}
+			if next != 0 { // as the other lists name their next page
+				fmt.Fprintf(cmd.ErrOrStderr(), "more events: add --before %d\n", next)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "how many events (1..1000)")

@@ -203,3 +203,28 @@ func TestAuditListJSONShape(t *testing.T) {
 		t.Fatalf("last page: %+v, want seq 1 and next_before 0", p)
 	}
 }
+
+// TestAuditListTableNamesNextPage: the table and csv forms of audit list
+// end a page that may not be the last with "more events: add --before N"
+// on stderr, as account list and cert list name their next page (they
+// said nothing, so a page of a table left the reader to work N out from the
+// SEQ column); nothing on the last page, and stdout holds the rows only.
+func TestAuditListTableNamesNextPage(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	for _, n := range []string{"a", "b", "c"} {
+		if _, _, err := runCLI(t, nil, "profile", "create", n, "--data", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, format := range []string{"table", "csv"} {
+		out, errOut, err := runCLI(t, nil, "audit", "list", "--data", data, "--format", format, "--limit", "2")
+		if err != nil || errOut != "more events: add --before 2\n" || strings.Contains(out, "more events") || strings.Count(out, "\n") != 3 {
+			t.Errorf("%s, first page of 2: %v, stderr %q, stdout:\n%s", format, err, errOut, out)
+		}
+		out, errOut, err = runCLI(t, nil, "audit", "list", "--data", data, "--format", format, "--limit", "2", "--before", "2")
+		if err != nil || errOut != "" || strings.Count(out, "\n") != 2 {
+			t.Errorf("%s, last page: %v, stderr %q, stdout:\n%s", format, err, errOut, out)
+		}
+	}
+}

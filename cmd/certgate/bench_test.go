@@ -140,6 +140,12 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 			"certgate: --flow-timeout must be positive"},
 		{"zero flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "0"},
 			"certgate: --flow-timeout must be positive"},
+		// Refused before the directory is fetched or an account
+		// registered: every newOrder would fail with rejectedIdentifier.
+		{"domain with an empty label", []string{"-d", refused, "--domain", "bad..name"},
+			`domain "bad..name": the names requested, such as "f`},
+		{"domain with a space", []string{"-d", refused, "--domain", "a b"}, "would not be DNS names: only letters, digits and hyphens"},
+		{"domain too long", []string{"-d", refused, "--domain", strings.Repeat("a.", 125) + "test"}, "would not be DNS names: longer than 253 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // buildBinary compiles certgate once for the tests of this package.
@@ -245,5 +248,39 @@ func TestVersionFlag(t *testing.T) {
 		if err != nil || out != want || stderr != "" {
 			t.Errorf("certgate %v: stdout %q, stderr %q, %v; want %q", args, out, stderr, err, want)
 		}
+	}
+}
+
+// TestFormatOnlyWhatTheCommandOffers: --format takes only the formats its
+// command names in its help ("output format: table|json"); csv given to a
+// command without a CSV form (approval list, eab list, profile show, ...)
+// was accepted and printed the table, so a script got a table where it
+// asked for CSV. The refusal names the command's own formats.
+func TestFormatOnlyWhatTheCommandOffers(t *testing.T) {
+	n := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		f := c.Flags().Lookup("format")
+		if f == nil {
+			return
+		}
+		n++
+		offered := strings.Split(strings.TrimPrefix(f.Usage, "output format: "), "|")
+		for _, v := range []string{"table", "json", "csv", "yaml"} {
+			err := f.Value.Set(v)
+			if slices.Contains(offered, v) != (err == nil) {
+				t.Errorf("%s --format %s: %v (offers %v)", c.CommandPath(), v, err, offered)
+			}
+			if err != nil && !strings.Contains(err.Error(), strings.Join(offered[:len(offered)-1], ", ")+" or "+offered[len(offered)-1]) {
+				t.Errorf("%s --format %s: %v, want the offered formats named", c.CommandPath(), v, err)
+			}
+		}
+	}
+	walk(newRoot(io.Discard, io.Discard))
+	if n < 15 {
+		t.Fatalf("only %d commands with --format found", n)
 	}
 }

@@ -62,7 +62,7 @@ func (f *profileFlags) add(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.deny, "deny", nil, "denied names, same forms as --allow (repeatable)")
 	fl.BoolVar(&f.wildcard, "wildcard", false, "allow wildcard DNS names")
 	fl.StringSliceVar(&f.keys, "key-types", nil, "allowed keys: rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384 (default all)")
-	fl.StringVar(&f.validity, "validity", "", "default certificate lifetime, e.g. 90d, 160h")
+	fl.StringVar(&f.validity, "validity", "", "default certificate lifetime, e.g. 90d, 160h (create without --file: 90d)")
 	fl.StringVar(&f.maxValidity, "max-validity", "", "longest lifetime a newOrder may ask (default: --validity)")
 	fl.StringSliceVar(&f.ekus, "eku", nil, "extended key usages: serverAuth, clientAuth, emailProtection, codeSigning (default serverAuth)")
 	fl.StringArrayVar(&f.required, "require-attr", nil, "required custom attribute NAME (repeatable; enum/regex rules need --file)")
@@ -176,6 +176,11 @@ func (f *profileFlags) apply(cmd *cobra.Command, p *policy.Profile) error {
 			}
 		}
 		if !a.Always && len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) == 0 {
+			if ch("escalate-after") {
+				// Without a rule nothing waits for approval: the value
+				// was dropped while "updated profile" was printed.
+				return errors.New("--escalate-after: profile " + p.Name + " has no approval rule, so no approval can wait; add --approval, --approval-identifier, --approval-key-types or --approval-ekus")
+			}
 			p.Approval = nil
 		}
 	}
@@ -520,7 +525,9 @@ and are read from the server's configuration like its other settings.`,
 			rows := [][]string{}
 			for i, p := range ps {
 				appr := "-"
-				if p.Approval != nil {
+				if a := p.Approval; a != nil && (a.Always || len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) > 0) {
+					// Only a rule makes certificates wait ("approval:
+					// {always: false}" said yes).
 					appr = "yes"
 				}
 				eab := "-"

@@ -487,3 +487,74 @@ func TestEABCreatePrintsAbsoluteDirectory(t *testing.T) {
 		t.Fatalf("eab create --hostname with a scheme: %v", err)
 	}
 }
+
+// TestEscalateAfterNeedsApprovalRule: --escalate-after on a profile without
+// an approval rule (create or update) is refused in one line and nothing is
+// stored; it was dropped while "updated profile" was printed. With a rule,
+// given or stored, it is set.
+func TestEscalateAfterNeedsApprovalRule(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "profile", "create", "plain", "--data", data, "--validity", "30d"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"profile", "update", "plain", "--escalate-after", "4h"},
+		{"profile", "create", "other", "--validity", "30d", "--escalate-after", "4h"},
+		{"profile", "update", "plain", "--approval=false", "--escalate-after", "4h"},
+	} {
+		out, _, err := runCLI(t, nil, append(args, "--data", data)...)
+		if err == nil || out != "" || !strings.Contains(err.Error(), "has no approval rule, so no approval can wait") {
+			t.Errorf("%v: %v, stdout %q; want the refusal", args, err, out)
+		}
+	}
+	if _, _, err := runCLI(t, nil, "profile", "show", "other", "--data", data); err == nil {
+		t.Error("the refused create stored profile other")
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "plain", "--approval", "--escalate-after", "4h", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "plain", "--escalate-after", "2h", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, nil, "profile", "show", "plain", "--data", data)
+	if err != nil || !strings.Contains(out, "escalateAfter: 2h") {
+		t.Errorf("after setting a rule and escalateAfter: %v\n%s", err, out)
+	}
+}
+
+// TestProfileListApprovalColumn: the APPROVAL column says yes for a profile
+// with an approval rule only; "approval: {always: false}" (no rule) said yes
+// though no certificate of the profile waits.
+func TestProfileListApprovalColumn(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	dir := t.TempDir()
+	for name, approval := range map[string]string{"none": "{always: false}", "rule": "{keyTypes: [rsa2048]}"} {
+		f := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(f, []byte("name: "+name+"\nvalidity: 30d\napproval: "+approval+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI(t, nil, "profile", "create", "--file", f, "--data", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _, err := runCLI(t, nil, "profile", "list", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"none": "-", "rule": "yes"} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 6 && f[0] == name {
+				found = true
+				if f[5] != want {
+					t.Errorf("profile %s: APPROVAL %q, want %q\n%s", name, f[5], want, out)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("profile %s not listed:\n%s", name, out)
+		}
+	}
+}

@@ -99,21 +99,24 @@ func violationRow(v inventory.Violation) []string {
 // each as it arrives: json as one object shaped like the admin API's page
 // ({"items": [...], "scanned": N}, N summed over the pages; no
 // next_cursor, as every page is read), csv rows, or a table aligned per
-// page.
+// page. Nothing is written before the first page is read: an error there
+// leaves w empty.
 func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next func(cursor string) (*inventory.ViolationPage, error), cursor string) error {
 	first := true
 	scanned := 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if format == "json" {
-		fmt.Fprint(w, "{\n  \"items\": [")
-	}
-	for {
+	for page := 0; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		p, err := next(cursor)
 		if err != nil {
 			return err
+		}
+		if page == 0 && format == "json" {
+			// Opened once the first page is read, so that a refused
+			// query (a bad --cursor or --profile) prints nothing.
+			fmt.Fprint(w, "{\n  \"items\": [")
 		}
 		scanned += p.Scanned
 		rows := make([][]string, 0, len(p.Items))

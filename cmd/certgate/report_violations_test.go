@@ -105,3 +105,21 @@ func TestReportViolationsCLI(t *testing.T) {
 		t.Errorf("PROFILE column not aligned:\n%s", out)
 	}
 }
+
+// TestReportViolationsRefusedPrintsNothing: a query the inventory refuses
+// (a profile nobody defined, a malformed cursor) is one line on stderr and
+// nothing on stdout in every format; the json form printed its opening
+// `{"items": [` before the refusal.
+func TestReportViolationsRefusedPrintsNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	for _, bad := range [][]string{{"--profile", "web"}, {"--cursor", "zzz"}} {
+		for _, format := range []string{"json", "csv", "table"} {
+			args := append([]string{"report", "violations", "--data", data, "--format", format}, bad...)
+			out, _, err := runCLI(t, nil, args...)
+			if err == nil || out != "" {
+				t.Errorf("%v: err %v, stdout %q; want an error and no output", args[2:], err, out)
+			}
+		}
+	}
+}

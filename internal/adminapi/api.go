@@ -20,11 +20,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
@@ -471,13 +474,16 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 	next(ctx)
 }
 
-// checkText refuses, before the operation runs, text that the storage
+// checkText refuses, before the operation runs, a query parameter the
+// operation does not take (422; a misspelt filter must not answer as if it
+// matched everything), and text that the storage
 // engines would not treat alike: a NUL character (PostgreSQL's text type
 // refuses it, so a lookup or an insert failed with 500 there while SQLite
 // stored it) or invalid UTF-8, in the path (404: no object has such an
 // ID), in a query parameter the operation takes (422), or a \u0000 escape
-// in the JSON body (422; encoding/json already replaces invalid UTF-8 in a
-// body). A body over the operation's limit is a 413, as huma answers it.
+// in the JSON body (422). A body that is not UTF-8 is a 400, as JSON that
+// does not parse: encoding/json would replace its invalid bytes with
+// U+FFFD, storing text the client never sent. A body over the operation's limit is a 413, as huma answers it.
 // It returns 0 when the request is acceptable, and with a 422 the
 // location of the field at fault (for the problem's errors list, as
 // invalidField).
@@ -488,6 +494,23 @@ func checkText(ctx huma.Context) (status int, detail, location string) {
 	}
 	op := ctx.Operation()
 	q := r.URL.Query()
+	var takes []string
+	for _, p := range op.Parameters {
+		if p.In == "query" {
+			takes = append(takes, p.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(takes, name) {
+			// A misspelt filter (?statu=revoked) answered the unfiltered
+			// list, as if it had matched.
+			what := "this operation takes no query parameter"
+			if len(takes) > 0 {
+				what = "this operation takes " + strings.Join(takes, ", ")
+			}
+			return http.StatusUnprocessableEntity, fmt.Sprintf("unknown query parameter %q: %s", name, what), "query." + name
+		}
+	}
 	for _, p := range op.Parameters {
 		if p.In != "query" {
 			continue
@@ -511,6 +534,11 @@ func checkText(ctx huma.Context) (status int, detail, location string) {
 		return http.StatusBadRequest, "cannot read the request body", ""
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
+	if !utf8.Valid(b) {
+		// encoding/json would replace the bytes with U+FFFD and store
+		// that; JSON text is UTF-8 (RFC 8259 §8.1).
+		return http.StatusBadRequest, "the request body is not valid JSON: it is not UTF-8 text (RFC 8259 §8.1)", "body"
+	}
 	if hasNULEscape(b) {
 		return http.StatusUnprocessableEntity, `body: a string holds a NUL character (\u0000)`, "body"
 	}
@@ -565,7 +593,9 @@ func Register[I, O any](a *API, perm auth.Permission, op huma.Operation, h func(
 	}
 	op.Extensions["x-roles"] = roles
 	op.Description = strings.TrimSpace(op.Description + "\n\nRequires permission `" + string(perm) + "` (roles: " + strings.Join(roles, ", ") + ").")
-	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	// 422: a query parameter the operation does not take (checkText),
+	// besides its own validation.
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity)
 	if _, body := reflect.TypeFor[I]().FieldByName("Body"); body {
 		// huma's answers to a body it cannot read: not JSON (400), over
 		// its 1 MiB limit (413), another content type (415).

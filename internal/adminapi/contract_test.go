@@ -144,6 +144,18 @@ func TestBadInputIsDocumentedProblem(t *testing.T) {
 				check("huge body", f.rawDo(o.method, path, tok, "application/json", huge))
 				check("text/plain", f.rawDo(o.method, path, tok, "text/plain", []byte(`{}`)))
 			}
+			// A query parameter the operation does not take (a misspelt
+			// filter answered the unfiltered list): 422 naming it.
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			r := f.rawDo(o.method, path+sep+"statu=valid", tok, "", nil)
+			if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), `"location":"query.statu"`) ||
+				!strings.Contains(string(r.body), `unknown query parameter \"statu\"`) {
+				t.Errorf("%s %s%sstatu=valid: %d, want a 422 naming query.statu: %s", o.method, path, sep, r.status, r.body)
+			}
+			check("unknown query parameter", r)
 			for _, p := range op.Parameters {
 				if p.Value.In != "query" {
 					continue
@@ -254,8 +266,8 @@ func TestFieldNamesSnakeCase(t *testing.T) {
 }
 
 // TestNULAndInvalidUTF8, on both engines: a NUL character or invalid UTF-8
-// in a path ID is a 404, in a query parameter a 422, and a \u0000 escape in
-// a JSON body a 422, as documented, on SQLite as on PostgreSQL (whose text
+// in a path ID is a 404, in a query parameter a 422, a \u0000 escape in
+// a JSON body a 422 and invalid UTF-8 in a body a 400, as documented, on SQLite as on PostgreSQL (whose text
 // type refuses NUL: those were 500s there, and SQLite stored them); the
 // text "\u0000" (an escaped backslash) is fine.
 func TestNULAndInvalidUTF8(t *testing.T) {
@@ -282,6 +294,11 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\\u0000b"}`, 422},
 			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\u0000b"}`, 201},
 			{"POST", "/api/v1/profiles", `{"name":"nul","validity":"30d","description":"\u0000"}`, 422},
+			// Not UTF-8: not JSON text (RFC 8259 §8.1); it was stored
+			// with U+FFFD in place of the bytes.
+			{"POST", "/api/v1/eab-keys", "{\"profile\":\"default\",\"owner\":\"a\xffb\"}", 400},
+			{"POST", "/api/v1/profiles", "{\"name\":\"bad\",\"validity\":\"30d\",\"description\":\"caf\xe9\"}", 400},
+			{"POST", "/api/v1/approvals/x/reject", "{\"comment\":\"\xc3\"}", 400},
 		} {
 			ct := ""
 			var body []byte

@@ -47,7 +47,8 @@ func checkInvalidField(t *testing.T, what string, r response, location, want str
 
 // TestRejectWithoutCommentNamesField: a rejection without a comment is a
 // 422 whose errors list names body.comment, like the 422 of a comment
-// that is too long (huma's schema check), with or without a body.
+// that is too long (huma's schema check), with or without a body, and so
+// is one of white space only.
 func TestRejectWithoutCommentNamesField(t *testing.T) {
 	f := newFixture(t, storetest.Engines()[0].Open(t))
 	tok := f.tokens[auth.RoleAdmin]
@@ -56,6 +57,10 @@ func TestRejectWithoutCommentNamesField(t *testing.T) {
 	checkInvalidField(t, "empty comment", f.do("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, map[string]any{}),
 		"body.comment", "a rejection needs a comment")
 	checkInvalidField(t, "no body", f.rawDo("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, "", nil),
+		"body.comment", "a rejection needs a comment")
+	// White space only says nothing either, as 'certgate approval reject
+	// --comment " "' is refused; it was recorded and shown to the client.
+	checkInvalidField(t, "blank comment", f.do("POST", "/api/v1/approvals/"+f.approval()+"/reject", tok, map[string]any{"comment": " \t\n "}),
 		"body.comment", "a rejection needs a comment")
 }
 

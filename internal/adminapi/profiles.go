@@ -24,6 +24,18 @@ import (
 // Profiles, EAB keys and approvals (docs/profiles.md): the API twin of
 // `certgate profile`, `certgate eab` and `certgate approval`.
 
+// storedProfileError is the answer to err from reading the stored profile
+// name for a PUT or DELETE: for "default" while none is stored, whose GET
+// answers the built-in default, a 404 that says so and then what (as
+// 'certgate profile update|delete default' do), rather than "not found";
+// otherwise storeError's.
+func (a *API) storedProfileError(ctx context.Context, name string, err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) && name == policy.DefaultName {
+		return huma.Error404NotFound("no profile \"default\" is stored, so the built-in default applies (GET /api/v1/profiles/default shows it; docs/profiles.md): " + what)
+	}
+	return a.storeError(ctx, "profile "+name, err)
+}
+
 // defaultProfile is the built-in default profile the API reports when no
 // profile named "default" is stored.
 func (a *API) defaultProfile() *policy.Profile {
@@ -275,7 +287,7 @@ func profileRoutes(a *API) {
 			}
 			rec, err := a.d.Store.GetProfile(ctx, in.Name)
 			if err != nil {
-				return nil, a.storeError(ctx, "profile "+in.Name, err)
+				return nil, a.storedProfileError(ctx, in.Name, err, "POST /api/v1/profiles a profile named default to store one in its place")
 			}
 			check, err := ifMatchSpec(in.Name, http.MethodPut, in.IfMatch, rec.Spec)
 			if err != nil {
@@ -314,7 +326,7 @@ func profileRoutes(a *API) {
 		func(ctx context.Context, pr *auth.Principal, in *profileDeleteIn) (*struct{}, error) {
 			rec, err := a.d.Store.GetProfile(ctx, in.Name)
 			if err != nil {
-				return nil, a.storeError(ctx, "profile "+in.Name, err)
+				return nil, a.storedProfileError(ctx, in.Name, err, "it cannot be deleted")
 			}
 			check, err := ifMatchSpec(in.Name, http.MethodDelete, in.IfMatch, rec.Spec)
 			if err != nil {
@@ -493,6 +505,11 @@ func eabRoutes(a *API) {
 			// The answer is the key as the revocation's transaction left
 			// it, with or without an audit log.
 			k, err := a.d.Store.RevokeEABKey(ctx, in.KID, events...)
+			if errors.Is(err, store.ErrStale) {
+				// As certgate eab revoke says it (storeError's 409 said
+				// "is not in a state that allows this").
+				return nil, huma.Error409Conflict("EAB key " + in.KID + " is already revoked")
+			}
 			if err != nil {
 				return nil, a.storeError(ctx, "EAB key "+in.KID, err)
 			}
@@ -560,7 +577,7 @@ func approvalRoutes(a *API) {
 			if in.Body == nil {
 				in.Body = &decision{}
 			}
-			if !approve && in.Body.Comment == "" {
+			if !approve && strings.TrimSpace(in.Body.Comment) == "" { // as certgate approval reject
 				return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
 			}
 			now := a.d.Now().UTC()

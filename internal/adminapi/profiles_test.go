@@ -63,6 +63,7 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 		{"name": "new-order", "validity": "30d", "wildcard": false},
 		{"name": "x", "validity": "30d", "wildcard": false, "ekus": []string{"timeStamping"}},
 		{"name": "x", "validity": "30d", "wildcard": false, "maxValidity": "10d"},
+		{"name": "x", "validity": "30d", "approval": map[string]any{"escalateAfter": "4h"}}, // no rule: nothing to escalate
 	} {
 		if r := f.do("POST", "/api/v1/profiles", admin, bad); r.status != 422 {
 			t.Errorf("invalid profile %v: %d %s", bad, r.status, r.body)
@@ -104,8 +105,9 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 200 {
 		t.Errorf("revoke: %d", r.status)
 	}
-	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 409 {
-		t.Errorf("revoke twice: %d", r.status)
+	if r := f.do("POST", "/api/v1/eab-keys/"+created.KID+"/revoke", admin, nil); r.status != 409 ||
+		!strings.Contains(string(r.body), "EAB key "+created.KID+" is already revoked") {
+		t.Errorf("revoke twice: %d %s, want a 409 saying the key is already revoked", r.status, r.body)
 	}
 
 	ap := f.approval()
@@ -132,5 +134,34 @@ func TestProfilesEABApprovalsAPI(t *testing.T) {
 	}
 	if strings.Contains(string(r.body), created.HMAC) {
 		t.Error("the audit log holds the HMAC key")
+	}
+}
+
+// TestBuiltInDefaultPutDelete: while no profile named default is stored,
+// GET /profiles/default answers the built-in default, and PUT and DELETE of
+// it are 404 problems that say so and what to do instead (as 'certgate
+// profile update|delete default'), not "profile default not found".
+func TestBuiltInDefaultPutDelete(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	if r := f.do("GET", "/api/v1/profiles/default", admin, nil); r.status != 200 {
+		t.Fatalf("GET default: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct {
+		method, want string
+		body         any
+	}{
+		{"PUT", "POST /api/v1/profiles a profile named default to store one in its place", map[string]any{"name": "default", "validity": "30d"}},
+		{"DELETE", "it cannot be deleted", nil},
+	} {
+		r := f.do(c.method, "/api/v1/profiles/default", admin, c.body)
+		if err := isProblem(r, 404); err != nil || !strings.Contains(string(r.body), `no profile \"default\" is stored, so the built-in default applies`) ||
+			!strings.Contains(string(r.body), c.want) {
+			t.Errorf("%s default: %v %s", c.method, err, r.body)
+		}
+	}
+	if r := f.do("PUT", "/api/v1/profiles/nope", admin, map[string]any{"name": "nope", "validity": "30d"}); r.status != 404 ||
+		!strings.Contains(string(r.body), "profile nope not found") {
+		t.Errorf("PUT of an unknown profile: %d %s", r.status, r.body)
 	}
 }

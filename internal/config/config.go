@@ -627,13 +627,22 @@ func (d *duration) String() string {
 }
 
 // FormatDuration writes a positive whole number of days as "90d",
-// anything else as Go does ("36h0m0s", "-24h0m0s"): ParseDuration reads
-// every result back as v (it refuses a negative day count).
+// anything else as Go does without its zero minutes and seconds ("36h",
+// "1h30m", "-24h", "1m30s", "500ms"; Go writes "36h0m0s"), as such
+// settings are written: ParseDuration reads every result back as v (it
+// refuses a negative day count).
 func FormatDuration(v time.Duration) string {
 	if v > 0 && v%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}
-	return v.String()
+	s := v.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2] // "1h30m0s": "1h30m"
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2] // "36h0m": "36h"
+	}
+	return s
 }
 
 func (d *duration) Type() string { return "duration" }

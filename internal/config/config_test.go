@@ -198,6 +198,26 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// TestFormatDuration: durations are written as they are given, without
+// the zero minutes and seconds of Go's form ("8h0m0s" in serve --help's
+// "(default 8h0m0s)", "160h0m0s" in a profile's validity), and read back
+// as the same value.
+func TestFormatDuration(t *testing.T) {
+	for v, want := range map[time.Duration]string{
+		90 * 24 * time.Hour: "90d", 8 * time.Hour: "8h", 160 * time.Hour: "160h", time.Minute: "1m", 90 * time.Minute: "1h30m",
+		10 * time.Minute: "10m", 90 * time.Second: "1m30s", time.Hour + time.Second: "1h0m1s", 500 * time.Millisecond: "500ms",
+		0: "0s", -24 * time.Hour: "-24h", 36*time.Hour + 30*time.Minute: "36h30m",
+	} {
+		got := FormatDuration(v)
+		if got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", v, got, want)
+		}
+		if back, err := ParseDuration(got); err != nil || back != v {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", got, back, err, v)
+		}
+	}
+}
+
 func TestOtherCommandsReadTheServeFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(file, []byte("data: /srv/certgate\nva-http-port: 8080\n"), 0o600)

@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	cgacme "github.com/certgate/certgate/internal/acme"
 	"golang.org/x/crypto/acme"
 )
 
@@ -166,6 +167,13 @@ func (c *Config) setDefaults() error {
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "certgate-bench"
+	}
+	// Every name is f...<Domain>, so a Domain that is no DNS name makes
+	// every newOrder fail (rejectedIdentifier) after the accounts were
+	// registered; refused before anything is sent. The last flow's name
+	// is the longest one.
+	if last := c.name(c.Flows - 1); cgacme.CheckDNSName(last) != "" {
+		return fmt.Errorf("domain %q: the names requested, such as %q, would not be DNS names: %s", c.Domain, last, cgacme.CheckDNSName(last))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/certgate/certgate/internal/loadgen"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/testenv/testdns"
 )
 
 func TestRunCompletesFlows(t *testing.T) {
@@ -189,11 +190,14 @@ func TestRunUntrustedServer(t *testing.T) {
 }
 
 func TestRunReportsProblems(t *testing.T) {
-	// A name the server refuses: every flow fails at newOrder with
-	// rejectedIdentifier (or malformed), grouped under one problem type.
+	// Names the server refuses to certify (a CAA record naming another
+	// CA on their parent): every flow fails with one problem type,
+	// grouped under it. (A --domain that is no DNS name, which every
+	// server refuses, is refused before the run: TestRunRefusesBadDomain.)
 	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
+	env.DNS.SetCAA("refused.test", testdns.CAA{Tag: "issue", Value: "other-ca.example"})
 	s, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: env.DirectoryURL, Flows: 3, Concurrency: 2,
-		Domain: "bad_name", RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners})
+		Domain: "refused.test", RootCAs: env.Roots, HTTP01Listeners: env.HTTP01Listeners})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +206,29 @@ func TestRunReportsProblems(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 	t.Logf("%+v", s.Errors)
+}
+
+// TestRunRefusesBadDomain: a Domain that makes the requested names no DNS
+// names (an empty label, a character outside letters, digits and hyphens,
+// over 253 characters with the flow's prefix) is refused before anything is
+// sent, naming the domain and why; before, the run registered its accounts
+// and every flow failed at newOrder with rejectedIdentifier.
+func TestRunRefusesBadDomain(t *testing.T) {
+	f := newFakeACME(t, 400, "urn:ietf:params:acme:error:rejectedIdentifier", "")
+	for domain, why := range map[string]string{
+		"bad..name":                        "empty label",
+		"bad_name":                         "only letters, digits and hyphens",
+		strings.Repeat("a.", 120) + "test": "longer than 253 characters",
+	} {
+		_, err := loadgen.Run(context.Background(), loadgen.Config{DirectoryURL: f.directoryURL(), Flows: 3, Concurrency: 2,
+			Domain: domain, HTTP01Listen: "127.0.0.1:0"})
+		if err == nil || !strings.Contains(err.Error(), "domain \""+domain+"\"") || !strings.Contains(err.Error(), why) {
+			t.Errorf("domain %q: err %v, want one naming it and %q", domain, err, why)
+		}
+	}
+	if n := f.accounts.Load() + f.orders.Load(); n != 0 {
+		t.Errorf("%d accounts or orders requested; want none", n)
+	}
 }
 
 // TestRunHTTPVersion: the client speaks HTTP/1.1 to a server that offers

@@ -21,6 +21,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -181,18 +182,34 @@ func (r *Responder) Invalidate(serial string) {
 	}
 }
 
+// writeProblem answers status with an RFC 8555 §6.7 malformed problem
+// document saying detail, as the server's other paths answer a request
+// that is not for them (a method the path does not take: 405; a POST to
+// another path than Path: 404). OCSP's own errors are OCSP responses.
+func writeProblem(rw http.ResponseWriter, status int, detail string) {
+	body, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+		Status int    `json:"status"`
+	}{"urn:ietf:params:acme:error:malformed", detail, status})
+	rw.Header().Set("Content-Type", "application/problem+json")
+	rw.WriteHeader(status)
+	rw.Write(body)
+}
+
 // ServeHTTP implements http.Handler for POST Path and GET Path/{request}.
 // Protocol errors are OCSP responses with HTTP 200 (malformedRequest,
 // unauthorized for another issuer or a serial without a certificate of
 // this one, internalError); a method other than
-// GET, HEAD or POST is 405.
+// GET, HEAD or POST is 405, and a POST to a path below Path 404, with a
+// problem document (writeProblem).
 func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	var der []byte
 	var bad error
 	switch req.Method {
 	case http.MethodPost:
 		if req.URL.Path != r.cfg.Path && req.URL.Path != r.cfg.Path+"/" {
-			http.NotFound(rw, req)
+			writeProblem(rw, http.StatusNotFound, "OCSP POST requests go to "+r.cfg.Path+" itself, the request in the body (RFC 6960 Appendix A.1)")
 			return
 		}
 		der, bad = io.ReadAll(http.MaxBytesReader(rw, req.Body, maxRequestBytes))
@@ -203,7 +220,7 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		der, bad = r.decodeGET(req.URL)
 	default:
 		rw.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(rw, "OCSP requests are GET "+r.cfg.Path+"/{base64 request} or POST "+r.cfg.Path+" (RFC 6960 Appendix A.1)", http.StatusMethodNotAllowed)
+		writeProblem(rw, http.StatusMethodNotAllowed, "method "+req.Method+" is not allowed here; OCSP requests are GET "+r.cfg.Path+"/{base64 request} or POST "+r.cfg.Path+" (RFC 6960 Appendix A.1)")
 		return
 	}
 	var resp []byte

@@ -85,6 +85,9 @@ func TestProfileCheckRulesNamesField(t *testing.T) {
 		{Profile{Deny: []string{"bad_name.example"}}, `deny: identifier rule "bad_name.example"`},
 		{Profile{PreAuthorized: []string{"*..example"}}, `preAuthorized: identifier rule "*..example"`},
 		{Profile{Approval: &Approval{Identifiers: []string{"x y.example"}}}, `approval identifiers: identifier rule "x y.example"`},
+		// An escalation with nothing to escalate: stored as given before,
+		// the value silently without effect.
+		{Profile{Approval: &Approval{EscalateAfter: Duration(4 * 3600 * 1e9)}}, `approval escalateAfter 4h without an approval rule`},
 	} {
 		p := tc.p
 		p.Name, p.Validity = "web", Duration(24*3600*1e9)

@@ -111,7 +111,7 @@ func TestDurationJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"validity":"160h0m0s"`) || !strings.Contains(string(b), `"maxValidity":"90d"`) {
+	if !strings.Contains(string(b), `"validity":"160h"`) || !strings.Contains(string(b), `"maxValidity":"90d"`) {
 		t.Errorf("JSON %s", b)
 	}
 	q, err := Parse(b)

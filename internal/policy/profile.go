@@ -46,7 +46,7 @@ type Duration time.Duration
 // about 292 years).
 const DurationPattern = `^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$`
 
-// MarshalText implements encoding.TextMarshaler ("90d", "160h0m0s").
+// MarshalText implements encoding.TextMarshaler ("90d", "160h").
 func (d Duration) MarshalText() ([]byte, error) {
 	return []byte(config.FormatDuration(time.Duration(d))), nil
 }
@@ -429,11 +429,17 @@ func (p *Profile) Validate() error {
 
 // CheckRules refuses an identifier rule of p (allow, deny, preAuthorized,
 // approval identifiers) that no identifier can ever match (CheckRule),
-// naming the field and the rule. It is for a profile being created or
+// naming the field and the rule, and an approval escalateAfter without any
+// approval rule (always, identifiers, keyTypes, ekus): no approval would
+// ever wait to be escalated. It is for a profile being created or
 // changed, after Validate: Validate, which loading a stored profile runs,
 // only compiles the rules, so that a profile stored before this check
 // existed keeps loading.
 func (p *Profile) CheckRules() error {
+	if a := p.Approval; a != nil && a.EscalateAfter != 0 && !a.Always && len(a.Identifiers)+len(a.KeyTypes)+len(a.EKUs) == 0 {
+		return fieldError("approval.escalateAfter", a.EscalateAfter, fmt.Errorf("profile %s: approval escalateAfter %s without an approval rule "+
+			"(always, identifiers, keyTypes or ekus): no certificate waits for approval, so none can be escalated", p.Name, config.FormatDuration(time.Duration(a.EscalateAfter))))
+	}
 	type ruleList struct {
 		field string
 		rules []string

@@ -704,7 +704,10 @@ func (s *Server) port() string {
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
 	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
-		m.Handle("GET "+p, s.wfe)
+		// Every method: the WFE answers another than GET and HEAD with
+		// its 405 naming them, as over HTTPS (it was the 400 "serves
+		// ACME over HTTPS only").
+		m.Handle(p, s.wfe)
 	}
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		base := adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())

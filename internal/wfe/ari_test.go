@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -285,16 +286,44 @@ func TestBarePaths(t *testing.T) {
 			t.Errorf("%s %s = %d %q %s, want %d problem %s", c.method, c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.status, c.problem)
 		}
 	}
-	// The PKI resources are GET only: another method is a 405 naming GET.
-	for _, p := range []string{wfe.RootPath, wfe.IntermediatePath, wfe.CRLPath} {
-		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+p, nil)
-		res, err := noRedirect.Do(req)
+	// The PKI resources are GET only: another method is a 405 naming GET,
+	// with a problem document (it was text/plain), over HTTPS and over
+	// plain HTTP (which answered 400 "certgate serves ACME over HTTPS
+	// only"); OCSP takes POST too.
+	plain := "http://" + strings.TrimPrefix(env.BaseURL, "https://")
+	for _, base := range []string{env.BaseURL, plain} {
+		for _, c := range []struct{ method, path, allow string }{
+			{http.MethodPost, wfe.RootPath, "GET, HEAD"}, {http.MethodDelete, wfe.IntermediatePath, "GET, HEAD"},
+			{http.MethodPut, wfe.CRLPath, "GET, HEAD"}, {http.MethodPut, "/pki/ocsp", "GET, HEAD, POST"},
+		} {
+			req, _ := http.NewRequest(c.method, base+c.path, nil)
+			res, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var p struct {
+				Type   cgacme.ProblemType `json:"type"`
+				Status int                `json:"status"`
+			}
+			if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != c.allow ||
+				res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(b, &p) != nil ||
+				p.Type != cgacme.Malformed || p.Status != http.StatusMethodNotAllowed || !strings.Contains(string(b), "method "+c.method+" is not allowed here") {
+				t.Errorf("%s %s%s = %d, Allow %q, %s %s; want a 405 malformed problem, Allow %s", c.method, base, c.path, res.StatusCode,
+					res.Header.Get("Allow"), res.Header.Get("Content-Type"), b, c.allow)
+			}
+		}
+		// A POST below /pki/ocsp: a 404 problem (was text/plain).
+		res, err := noRedirect.Post(base+"/pki/ocsp/abc", "application/ocsp-request", strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
-			t.Errorf("POST %s = %d, Allow %q; want 405, GET, HEAD", p, res.StatusCode, res.Header.Get("Allow"))
+		if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(b), "OCSP POST requests go to /pki/ocsp itself") {
+			t.Errorf("POST %s/pki/ocsp/abc = %d %s %s; want a 404 problem", base, res.StatusCode, res.Header.Get("Content-Type"), b)
 		}
 	}
 }

@@ -161,12 +161,15 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	m.HandleFunc("/acme", nf)
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		// The PKI paths are GET-only patterns: another method on them
-		// lands here, and stays the 405 it was.
+		// lands here, and is a 405 problem document naming GET and HEAD
+		// (over plain HTTP as over HTTPS), as every other refusal.
 		probe := r.Clone(r.Context())
 		probe.Method = http.MethodGet
 		if _, p := m.Handler(probe); p != "/" && p != "" {
 			rw.Header().Set("Allow", "GET, HEAD")
-			http.Error(rw, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			pr := acme.NewProblem(acme.Malformed, "method %s is not allowed here; %s answers GET and HEAD", r.Method, r.URL.Path)
+			pr.Status = http.StatusMethodNotAllowed
+			w.writeProblem(rw, r, pr)
 			return
 		}
 		nf(rw, r)

@@ -291,7 +291,14 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 		}
 	}
 	if n := len(blocks); n < 3 {
-		return bundleParts{}, fmt.Errorf("%w: %d PEM blocks, want at least 3 (order: %s)", ErrInvalidBundle, n, BundleOrder)
+		got := fmt.Sprintf("%d PEM blocks", n)
+		switch n {
+		case 0:
+			got = "no PEM block"
+		case 1:
+			got = "1 PEM block" // a root certificate alone, say
+		}
+		return bundleParts{}, fmt.Errorf("%w: %s, want at least 3 (order: %s)", ErrInvalidBundle, got, BundleOrder)
 	}
 	last := len(blocks) - 1
 	if blocks[last].Type != pemKey {
