@@ -24,6 +24,9 @@
 # The runs add their flows to that directory. ENV_OLD / ENV_NEW hold
 # NAME=VALUE words passed to that server's environment, e.g. to compare one
 # tree with two settings: ENV_NEW="GOMAXPROCS=4" ./scripts/bench-ab.sh . . 4 1000
+# TOOL_ENV holds NAME=VALUE words for the load tool's environment (both
+# servers' runs), e.g. TOOL_ENV="GOMAXPROCS=1" (docs/performance.md, "Load
+# tool CPU per flow (session 15)").
 # Needs go, pebble-challtestsrv (Debian package pebble), python3, Linux /proc.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

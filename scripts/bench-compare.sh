@@ -31,6 +31,9 @@
 #   --stall S       STALL=15      stop a run whose server used no CPU for S seconds
 #   PEBBLE_RETRIES=2              after a pebble run stalls (Pebble 2.4 can deadlock),
 #                                 restart pebble and run the round again (round R.1, R.2)
+#   TOOL_ENV=                     NAME=VALUE words for the load tool's environment, the same
+#                                 for both servers' runs, e.g. TOOL_ENV="GOMAXPROCS=1"
+#                                 (docs/performance.md, "Load tool CPU per flow (session 15)")
 # Needs: go, pebble and pebble-challtestsrv (Debian package pebble), openssl,
 # jq or python3, ss (iproute2), Linux /proc.
 set -euo pipefail
@@ -49,6 +52,7 @@ IGNORE_RETRY_AFTER=${IGNORE_RETRY_AFTER:-0}
 HTTP2=${HTTP2:-0}
 STALL=${STALL:-15}
 PEBBLE_RETRIES=${PEBBLE_RETRIES:-2}
+TOOL_ENV=${TOOL_ENV:-}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() {
@@ -258,7 +262,8 @@ run() { # run NAME PID DIRECTORY CAFILE CONCURRENCY ROUND
 	kill -0 "$pid" 2>/dev/null || die "$name is no longer running (log: $WORK/$name.log)"
 	local t0 t1 rc=0
 	t0=$(cpu_ticks "$pid")
-	"$CERTGATE" bench acme -d "$dir" --ca "$ca" --http01-listen "127.0.0.1:$RESPONDER_PORT" \
+	# shellcheck disable=SC2086 # TOOL_ENV holds zero or more NAME=VALUE words
+	env $TOOL_ENV "$CERTGATE" bench acme -d "$dir" --ca "$ca" --http01-listen "127.0.0.1:$RESPONDER_PORT" \
 		-n "$N" -c "$c" -k "$K" --key-type "$KEY_TYPE" --timeout "$TIMEOUT" --json "$out.json" "${extra[@]}" \
 		>"$out.txt" &
 	BENCH_PID=$!

@@ -56,8 +56,10 @@ start_node() {
 
 # bench_flows BIN PORT ROOT RESP N JSON [CONCURRENCY] runs N flows of `BIN bench acme -k 8
 # --key-type ec256` at CONCURRENCY (default 8) against https://localhost:PORT (trusting ROOT, answering
-# http-01 on port RESP) and writes the JSON summary to JSON.
+# http-01 on port RESP) and writes the JSON summary to JSON. The assignments in TOOL_ENV (e.g.
+# TOOL_ENV="GOMAXPROCS=1") reach the load tool's environment, as SERVE_ENV's reach the server's.
 bench_flows() {
-	"$1" bench acme -d "https://localhost:$2/acme/directory" --ca "$3" --http01-listen "127.0.0.1:$4" \
+	# shellcheck disable=SC2086 # TOOL_ENV holds zero or more NAME=VALUE words
+	env ${TOOL_ENV:-} "$1" bench acme -d "https://localhost:$2/acme/directory" --ca "$3" --http01-listen "127.0.0.1:$4" \
 		-n "$5" -c "${7:-8}" -k 8 --key-type ec256 --json "$6" >/dev/null
 }
