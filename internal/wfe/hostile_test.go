@@ -197,6 +197,16 @@ func hWantIdentifier(value string) func(t *testing.T, s *hState, r *hResp) {
 	}
 }
 
+// hWantDetail checks that the problem's detail contains want.
+func hWantDetail(want string) func(t *testing.T, s *hState, r *hResp) {
+	return func(t *testing.T, s *hState, r *hResp) {
+		t.Helper()
+		if r.problem == nil || !strings.Contains(r.problem.Detail, want) {
+			t.Errorf("problem detail does not contain %q: %s", want, r.body)
+		}
+	}
+}
+
 func TestHostileRequests(t *testing.T) {
 	s := hSetup(t)
 	c := s.c
@@ -218,6 +228,39 @@ func TestHostileRequests(t *testing.T) {
 		{name: "unprotected header present", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) { m["header"] = map[string]any{"kid": s.kid} })
 		}},
+		{name: "payload null on a POST-as-GET", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Signed over the empty payload, sent with null in its place:
+			// null is not a string (RFC 7515 §7.2.1); it used to be read as
+			// the empty payload and the request answered.
+			return s.sendMap(t, s.kid, nil, func(m map[string]any) { m["payload"] = nil })
+		}, check: hWantDetail(`"payload" must be a string`)},
+		{name: "protected null", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) { m["protected"] = nil })
+		}, check: hWantDetail(`"protected" must be a string`)},
+		{name: "several faults: signatures first", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Members were looked at in the map's random order, so which
+			// fault was named changed from request to request.
+			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) {
+				m["signatures"] = []any{}
+				m["header"] = map[string]any{}
+				m["payload"] = 5
+				m["signature"] = true
+			})
+		}, check: hWantDetail(`general serialization ("signatures") is not allowed`)},
+		{name: "several faults: header before non-string members", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) {
+				m["header"] = map[string]any{}
+				m["protected"] = 1
+				m["payload"] = 5
+			})
+		}, check: hWantDetail("unprotected header is not allowed")},
+		{name: "several non-string members: protected named", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) {
+				m["protected"] = 1
+				m["payload"] = 5
+				m["signature"] = false
+			})
+		}, check: hWantDetail(`"protected" must be a string`)},
 		{name: "missing protected", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) { delete(m, "protected") })
 		}},

@@ -113,28 +113,30 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if err := json.Unmarshal(body, &members); err != nil || members == nil {
 		return nil, bodyProblem(body)
 	}
+	// The members are looked at in a fixed order, so that a body with
+	// several faults always gets the same problem.
+	if _, ok := members["signatures"]; ok {
+		return nil, acme.NewProblem(acme.Malformed, "JWS general serialization (\"signatures\") is not allowed; use the flattened form")
+	}
+	if _, ok := members["header"]; ok {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
+	}
 	var f flattened
-	for name, raw := range members {
-		var dst **string
-		switch name {
-		case "protected":
-			dst = &f.Protected
-		case "payload":
-			dst = &f.Payload
-		case "signature":
-			dst = &f.Signature
-		case "signatures":
-			return nil, acme.NewProblem(acme.Malformed, "JWS general serialization (\"signatures\") is not allowed; use the flattened form")
-		case "header":
-			return nil, acme.NewProblem(acme.Malformed, "the JWS unprotected header is not allowed (RFC 8555 §6.2)")
-		default:
+	for _, m := range [...]struct {
+		name string
+		dst  **string
+	}{{"protected", &f.Protected}, {"payload", &f.Payload}, {"signature", &f.Signature}} {
+		raw, ok := members[m.name]
+		if !ok {
 			continue
 		}
+		// null is not a string (RFC 7515 §7.2.1), although encoding/json
+		// would leave the string empty and report no error.
 		v, ok := plainJSONString(raw)
-		if !ok && json.Unmarshal(raw, &v) != nil {
-			return nil, acme.NewProblem(acme.Malformed, "JWS member %q must be a string", name)
+		if !ok && (string(raw) == "null" || json.Unmarshal(raw, &v) != nil) {
+			return nil, acme.NewProblem(acme.Malformed, "JWS member %q must be a string", m.name)
 		}
-		*dst = &v
+		*m.dst = &v
 	}
 	if f.Protected == nil || f.Payload == nil || f.Signature == nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS needs \"protected\", \"payload\" and \"signature\"")
