@@ -584,7 +584,8 @@ type RevokeRequest struct {
 // issuing account, an account holding valid authorizations for every name
 // in it, or proves possession of its key (then always for keyCompromise).
 // An account of the second kind may not ask for keyCompromise
-// (badRevocationReason). A revocation for keyCompromise blocks the certificate's key: no
+// (badRevocationReason), and any other reason it asks is recorded as
+// cessationOfOperation. A revocation for keyCompromise blocks the certificate's key: no
 // certificate or account is accepted for it afterwards; it also applies to
 // a certificate revoked before for another reason (store.RevokeCertificate:
 // the reason becomes keyCompromise). A certificate of this server's CA
@@ -650,6 +651,12 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 				return acme.NewProblem(acme.BadRevocationReason, "an account that did not request the certificate cannot revoke it for keyCompromise; "+
 					"sign the request with the certificate's key, or use another reason (RFC 8555 §7.6)")
 			}
+			// What such an account has shown is that the subscriber no
+			// longer controls the names: cessationOfOperation (Mozilla Root
+			// Store Policy §6.1.1, as Boulder records it), whatever it
+			// asked; superseded, affiliationChanged or privilegeWithdrawn
+			// would state what only the subscriber or the CA can.
+			reason = acme.ReasonCessationOfOperation
 		}
 	default:
 		return acme.NewProblem(acme.Unauthorized, "revocation needs an account or the certificate key")
