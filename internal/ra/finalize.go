@@ -547,6 +547,20 @@ func certIdentifiers(cert *x509.Certificate) []acme.Identifier {
 	return ids
 }
 
+// revocationIdentifiers returns the identifiers of cert's SANs as
+// Store.ValidAuthorizationsFor takes them: DNS names in lower case with a
+// wildcard's "*." kept (it needs an authorization for the wildcard, not
+// one for the name below it), IP addresses in their canonical form.
+func revocationIdentifiers(cert *x509.Certificate) []acme.Identifier {
+	ids := certIdentifiers(cert)
+	for i, n := range cert.DNSNames {
+		if strings.HasPrefix(n, "*.") {
+			ids[i].Value = "*." + ids[i].Value
+		}
+	}
+	return ids
+}
+
 // certificateOfThisCA returns the inventory record of cert when it is a
 // certificate of this server's CA: issued here, or imported and signed by
 // the CA's key (stored under the CA certificate's subject, with the key
@@ -636,7 +650,7 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		reason = acme.ReasonKeyCompromise
 	case req.Account != nil:
 		if rec.AccountID != req.Account.ID {
-			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, certIdentifiers(cert), r.now())
+			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, revocationIdentifiers(cert), r.now())
 			if err != nil {
 				return r.internal(ctx, "authorization lookup", err)
 			}

@@ -133,3 +133,36 @@ func TestThirdPartyRevocationIsCessationOfOperation(t *testing.T) {
 		t.Errorf("subscriber asked superseded: reason %d, want 4", got.RevocationReason)
 	}
 }
+
+// TestThirdPartyWildcardRevocationNeedsWildcardAuthz: a wildcard name of a
+// certificate (*.example) is held, for a revocation by another account
+// (RFC 8555 §7.6), only by a valid authorization for the wildcard (RFC 8555
+// §7.1.4: "wildcard": true, validated with dns-01 as issuance requires), not
+// by one for the name without "*." that http-01 or tls-alpn-01 validated:
+// control of a web server at example shows nothing about the names below
+// it. The former code counted any authorization for example, so the holder
+// of a web server at the apex could revoke the domain's wildcard
+// certificate.
+func TestThirdPartyWildcardRevocationNeedsWildcardAuthz(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := clTestCtx(t)
+	subscriber, _ := clRegistered(t, env, nil)
+	c := clIssue(t, env, subscriber, acme.DomainIDs("*.wc3p.example.test", "wc3p.example.test"), "dns-01")
+	other, _ := clRegistered(t, env, nil)
+	clReadyOrder(t, env, other, acme.DomainIDs("wc3p.example.test"), "http-01")
+	err := other.RevokeCert(ctx, nil, c.chain[0], acme.CRLReasonCessationOfOperation)
+	clWantACMEError(t, err, http.StatusForbidden, cgacme.Unauthorized)
+	got, err := env.Server.Store().GetCertificate(context.Background(), leafSerial(t, c.chain[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != cgacme.StatusValid {
+		t.Fatalf("wildcard certificate after a revocation by an account without a wildcard authorization: %s", got.Status)
+	}
+	// With an authorization for the wildcard too, the account may.
+	clReadyOrder(t, env, other, acme.DomainIDs("*.wc3p.example.test"), "dns-01")
+	if err := other.RevokeCert(ctx, nil, c.chain[0], acme.CRLReasonCessationOfOperation); err != nil {
+		t.Fatalf("revocation by an account holding the wildcard's authorization: %v", err)
+	}
+}
