@@ -11,6 +11,13 @@ import (
 // issuance (CA/B Forum BR §6.1.1.3; docs/pki.md).
 const ReasonKeyCompromise = 1
 
+// ReasonCessationOfOperation is the RFC 5280 §5.3.1 CRLReason code
+// cessationOfOperation (5): among others, the subscriber no longer controls
+// the certificate's names (Mozilla Root Store Policy §6.1.1), the reason of
+// a revocation by another account that holds authorizations for all of
+// them (RFC 8555 §7.6).
+const ReasonCessationOfOperation = 5
+
 // AllowedRevocationReasons names the revocation reasons certgate accepts,
 // for error messages and help texts: the RFC 5280 §5.3.1 CRLReason codes
 // the CA/Browser Forum Baseline Requirements (§7.2.2) allow in a subscriber

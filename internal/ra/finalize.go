@@ -547,6 +547,20 @@ func certIdentifiers(cert *x509.Certificate) []acme.Identifier {
 	return ids
 }
 
+// revocationIdentifiers returns the identifiers of cert's SANs as
+// Store.ValidAuthorizationsFor takes them: DNS names in lower case with a
+// wildcard's "*." kept (it needs an authorization for the wildcard, not
+// one for the name below it), IP addresses in their canonical form.
+func revocationIdentifiers(cert *x509.Certificate) []acme.Identifier {
+	ids := certIdentifiers(cert)
+	for i, n := range cert.DNSNames {
+		if strings.HasPrefix(n, "*.") {
+			ids[i].Value = "*." + ids[i].Value
+		}
+	}
+	return ids
+}
+
 // certificateOfThisCA returns the inventory record of cert when it is a
 // certificate of this server's CA: issued here, or imported and signed by
 // the CA's key (stored under the CA certificate's subject, with the key
@@ -584,7 +598,8 @@ type RevokeRequest struct {
 // issuing account, an account holding valid authorizations for every name
 // in it, or proves possession of its key (then always for keyCompromise).
 // An account of the second kind may not ask for keyCompromise
-// (badRevocationReason). A revocation for keyCompromise blocks the certificate's key: no
+// (badRevocationReason), and any other reason it asks is recorded as
+// cessationOfOperation. A revocation for keyCompromise blocks the certificate's key: no
 // certificate or account is accepted for it afterwards; it also applies to
 // a certificate revoked before for another reason (store.RevokeCertificate:
 // the reason becomes keyCompromise). A certificate of this server's CA
@@ -635,7 +650,7 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		reason = acme.ReasonKeyCompromise
 	case req.Account != nil:
 		if rec.AccountID != req.Account.ID {
-			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, certIdentifiers(cert), r.now())
+			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, revocationIdentifiers(cert), r.now())
 			if err != nil {
 				return r.internal(ctx, "authorization lookup", err)
 			}
@@ -650,6 +665,12 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 				return acme.NewProblem(acme.BadRevocationReason, "an account that did not request the certificate cannot revoke it for keyCompromise; "+
 					"sign the request with the certificate's key, or use another reason (RFC 8555 §7.6)")
 			}
+			// What such an account has shown is that the subscriber no
+			// longer controls the names: cessationOfOperation (Mozilla Root
+			// Store Policy §6.1.1, as Boulder records it), whatever it
+			// asked; superseded, affiliationChanged or privilegeWithdrawn
+			// would state what only the subscriber or the CA can.
+			reason = acme.ReasonCessationOfOperation
 		}
 	default:
 		return acme.NewProblem(acme.Unauthorized, "revocation needs an account or the certificate key")

@@ -56,10 +56,17 @@ type Options struct {
 	OrdersPerPage int
 	// ProfileTTL is how long profile lookups are cached (0: 2 seconds).
 	ProfileTTL time.Duration
+	// BodyReadTimeout bounds how long a request, headers and body, may
+	// take to arrive, on every listener (0: DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request, on every listener (0: DefaultIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Server is a running certgate instance.
 type Server struct {
+	opts  Options
 	cfg   *config.Serve
 	log   *slog.Logger
 	store *store.Store
@@ -314,7 +321,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m}, r, st, log.With("component", "wfe"))
-	s := &Server{cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
+	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port))
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
@@ -623,11 +630,23 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	// newHTTPS and newPlain are the HTTPS and plain-HTTP servers of a
 	// listener (listen, admin-listen): the same timeouts on both.
+	// Each bounds the headers (ReadHeaderTimeout), the whole request
+	// (ReadTimeout) and the wait for a keep-alive connection's next request
+	// (IdleTimeout); the plain-HTTP servers had no idle timeout and no
+	// server a bound on the body, so slow clients held connections for ever.
+	bodyTimeout, idleTimeout := s.opts.BodyReadTimeout, s.opts.IdleTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyReadTimeout
+	}
+	if idleTimeout <= 0 {
+		idleTimeout = DefaultIdleTimeout
+	}
 	newHTTPS := func(h http.Handler, c *tls.Config) *http.Server {
-		return &http.Server{Handler: h, TLSConfig: c, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog, ConnState: trackFresh}
+		return &http.Server{Handler: h, TLSConfig: c, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout,
+			ErrorLog: errLog, ConnState: trackFresh}
 	}
 	newPlain := func(h http.Handler) *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout, ErrorLog: errLog}
 	}
 	httpsSrv := newHTTPS(s.httpsHandler(), tlsCfg)
 	plainSrv := newPlain(s.plainHandler())

@@ -606,6 +606,9 @@ const (
 		WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ? AND validated_at > ? AND profile = ?
 		ORDER BY expires_at DESC LIMIT 1` // authorizations_valid
 	countValidAuthzSQL = `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND status = 'valid' AND expires_at > ?` // authorizations_valid
+	// countValidWildcardAuthzSQL: countValidAuthzSQL for a wildcard name,
+	// whose authorizations are those with wildcard true.
+	countValidWildcardAuthzSQL = `SELECT COUNT(*) FROM authorizations WHERE account_id = ? AND ident_type = ? AND ident_value = ? AND wildcard = ? AND status = 'valid' AND expires_at > ?` // authorizations_valid
 	// revokedCertsSQL: the records of an issuer DN (with their DER), then
 	// those of an issuer name; each part a range of certificates_revoked
 	// (SQLite plans "issuer IN (?, ?)" on certificates_status_not_after,
@@ -738,12 +741,19 @@ func (s *Store) FindValidAuthorization(ctx context.Context, accountID, profile s
 
 // ValidAuthorizationsFor reports whether accountID holds, for every
 // identifier in ids, a valid unexpired authorization at now (used to
-// authorize revocation, RFC 8555 §7.6).
+// authorize revocation, RFC 8555 §7.6). A dns identifier whose value starts
+// with "*." (a wildcard name of a certificate) is held only by an
+// authorization for the wildcard (RFC 8555 §7.1.4: the name without "*.",
+// wildcard true, which only dns-01 validates); any other by an
+// authorization for its value, wildcard or not.
 func (s *Store) ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error) {
 	for _, id := range ids {
 		var n int
-		if err := s.r.QueryRowContext(ctx, countValidAuthzSQL,
-			accountID, id.Type, id.Value, ts(now)).Scan(&n); err != nil {
+		q, args := countValidAuthzSQL, []any{accountID, id.Type, id.Value, ts(now)}
+		if base, ok := strings.CutPrefix(id.Value, "*."); ok && id.Type == acme.IdentifierDNS {
+			q, args = countValidWildcardAuthzSQL, []any{accountID, id.Type, base, true, ts(now)}
+		}
+		if err := s.r.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 			return false, fmt.Errorf("authorizations: %w", err)
 		}
 		if n == 0 {

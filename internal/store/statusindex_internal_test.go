@@ -32,6 +32,7 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 		{"PendingAuthorizations probe", pendingProbeSQL, []string{"USING COVERING INDEX authorizations_pending"}},
 		{"FindValidAuthorization", findValidAuthzSQL, []string{"USING INDEX authorizations_valid"}},
 		{"ValidAuthorizationsFor", countValidAuthzSQL, []string{"INDEX authorizations_valid"}},
+		{"ValidAuthorizationsFor (wildcard)", countValidWildcardAuthzSQL, []string{"INDEX authorizations_valid"}},
 		{"ExpiredLeases", expiredLeasesSQL, []string{"USING INDEX challenges_processing"}},
 		{"RevokedCertificates", revokedCertsSQL, []string{"USING INDEX certificates_revoked"}},
 		{"GetAuthorization", authzWithChallengesQuery, []string{"SEARCH c USING INDEX challenges_authz_type (authz_id=?)"}},

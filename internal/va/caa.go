@@ -209,6 +209,11 @@ func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 		where, who, reqName, strings.Join(reasons, "; "))}
 }
 
+// caaClimbWindow is the most CAA lookups one climb (relevantCAA) has in
+// flight at once: the name and its first parents up to this many labels
+// (real names seldom have more) are still asked all at once.
+const caaClimbWindow = 8
+
 // relevantCAA returns the relevant RRset of name (RFC 8659 §3) and the
 // name it was found at; no records when the tree has none. The parents of
 // name may be answered from r's CAA cache (caacache.go), name itself is
@@ -219,8 +224,11 @@ func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 // no records (the common case) asks every name anyway, and side by side
 // its time is that of the slowest lookup, not the sum of them all, so
 // the CAA check, which runs beside the challenge's validation, no longer
-// outlasts it. The answers are taken in the order of the climb, as
-// before: the first name with records, or the first failed lookup before
+// outlasts it. At most caaClimbWindow lookups are in flight at once: a
+// name of more labels (up to 127 in 253 characters) starts the lookup of
+// its next parent as each answer is taken, so that an order of such names
+// cannot make the VA send hundreds of queries at once per name. The
+// answers are taken in the order of the climb, as before: the first name with records, or the first failed lookup before
 // any, decides, whatever a farther name answered; the lookups still
 // running then are cancelled. A name with records of its own thus costs
 // the lookups of its parents as well.
@@ -251,9 +259,17 @@ func relevantCAA(ctx context.Context, r Resolver, name string) (string, []CAARec
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the parents' lookups still running
 	answers := make([]chan answer, len(names))
-	for i := 1; i < len(names); i++ {
-		answers[i] = make(chan answer, 1)
-		go func() { answers[i] <- lookup(ctx, i) }()
+	next := 1 // the next parent whose lookup is to start
+	startNext := func() {
+		if next < len(names) {
+			i := next
+			answers[i] = make(chan answer, 1)
+			go func() { answers[i] <- lookup(ctx, i) }()
+			next++
+		}
+	}
+	for next < min(len(names), caaClimbWindow) {
+		startNext()
 	}
 	for i, cur := range names {
 		var a answer
@@ -262,6 +278,7 @@ func relevantCAA(ctx context.Context, r Resolver, name string) (string, []CAARec
 		} else {
 			a = <-answers[i]
 		}
+		startNext() // this lookup's place in the window
 		var le *LookupError
 		switch {
 		case a.err == nil && len(a.recs) > 0:

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +143,58 @@ func TestCAAClimbManyLabels(t *testing.T) {
 	slices.Sort(asked)
 	if len(asked) != 124 || len(slices.Compact(slices.Clone(asked))) != 124 {
 		t.Fatalf("%d queries (%d names), want 124", len(asked), len(slices.Compact(slices.Clone(asked))))
+	}
+}
+
+// TestCAAClimbBoundedFanOut: the climb of a name of 124 labels (the most a
+// 253-character name has) keeps at most caaClimbWindow CAA queries in
+// flight at once on a real loopback DNS server that answers each after a
+// pause; before, it sent all 124 at once, so that one order of many such
+// names made thousands of simultaneous queries. The answer is unchanged
+// (the records at the top are found, every name asked once), and a name
+// of a few labels still has all its lookups in flight together.
+func TestCAAClimbBoundedFanOut(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	s := startFuncServer(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if strings.EqualFold(req.Question[0].Name, "example.") {
+			m.Answer = []dns.RR{&dns.CAA{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: 60},
+				Tag: "issue", Value: caaUs}}
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		_ = w.WriteMsg(m)
+	})
+	for _, tc := range []struct {
+		labels, wantMost int
+	}{{124, caaClimbWindow}, {4, 4}} {
+		r := newDNSResolver(ResolverOptions{Servers: []string{s.addr}, QueryTimeout: 5 * time.Second}, time.Now)
+		mu.Lock()
+		most = 0
+		mu.Unlock()
+		before := s.n.Load()
+		name := strings.Repeat("a.", tc.labels-1) + "example"
+		at, recs, err := relevantCAA(t.Context(), r, name)
+		r.close()
+		if err != nil || at != "example" || len(recs) != 1 {
+			t.Fatalf("%d labels: relevantCAA: %q %v %v", tc.labels, at, recs, err)
+		}
+		if n := s.n.Load() - before; n != int64(tc.labels) {
+			t.Errorf("%d labels: %d queries, want %d", tc.labels, n, tc.labels)
+		}
+		mu.Lock()
+		got := most
+		mu.Unlock()
+		if got > caaClimbWindow || (tc.labels <= caaClimbWindow && got != tc.wantMost) {
+			t.Errorf("%d labels: %d queries in flight at most, want %d", tc.labels, got, tc.wantMost)
+		}
 	}
 }
