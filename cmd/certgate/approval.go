@@ -47,7 +47,7 @@ func newApprovalList() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			aps, err := st.ListApprovals(ctx, status, 10000)
+			aps, err := st.ListApprovals(ctx, status, 0) // every one, as GET /api/v1/approvals
 			if err != nil {
 				return err
 			}
