@@ -197,6 +197,11 @@ func build(d Deps) (http.Handler, *routeMux) {
 			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+` (a path with "//", "." or ".." segments)`)
 			return
 		}
+		// If-Match sent as several field lines is one comma-separated
+		// list (RFC 9110 §5.3, §13.1.1); huma reads only the first line.
+		if v := r.Header.Values("If-Match"); len(v) > 1 {
+			r.Header.Set("If-Match", strings.Join(v, ", "))
+		}
 		mux.ServeHTTP(w, r)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -36,3 +36,28 @@ func TestApprovalListIsComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestIfMatchSeveralFieldLines: an If-Match sent as several field lines is
+// one list (RFC 9110 §5.3), as when sent comma-separated on one line: the
+// PUT or DELETE goes ahead when any line names the stored version. Only the
+// first line was read, so a tag on a later line was a 412.
+func TestIfMatchSeveralFieldLines(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	body := map[string]any{"name": "lines", "validity": "30d", "wildcard": true}
+	if r := f.do("POST", "/api/v1/profiles", admin, body); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	tag := f.profileETag(t, "lines")
+	stale := http.Header{"If-Match": {`"stale"`, `"older"`}}
+	want412(t, "PUT with two stale lines", f.doWith("PUT", "/api/v1/profiles/lines", admin, stale, body))
+	body["description"] = "second line matched"
+	if r := f.doWith("PUT", "/api/v1/profiles/lines", admin, http.Header{"If-Match": {`"stale"`, tag}}, body); r.status != http.StatusOK {
+		t.Fatalf("PUT with the stored tag on the second If-Match line: %d %s", r.status, r.body)
+	}
+	tag = f.profileETag(t, "lines")
+	want412(t, "DELETE with two stale lines", f.doWith("DELETE", "/api/v1/profiles/lines", admin, stale, nil))
+	if r := f.doWith("DELETE", "/api/v1/profiles/lines", admin, http.Header{"If-Match": {`"stale"`, tag}}, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE with the stored tag on the second If-Match line: %d %s", r.status, r.body)
+	}
+}
