@@ -37,6 +37,9 @@ func newApprovalList() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if status == "" { // as GET /api/v1/approvals?status=: the default
+				status = store.ApprovalPending
+			}
 			if status == "all" {
 				status = ""
 			} else if status != store.ApprovalPending && status != store.ApprovalApproved && status != store.ApprovalRejected {
