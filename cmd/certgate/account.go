@@ -87,10 +87,11 @@ func newAccountList() *cobra.Command {
 				return err
 			}
 			if format == "json" {
+				// GET /api/v1/accounts's page: next_cursor "" on the last.
 				return printJSON(cmd.OutOrStdout(), struct {
-					Items      []adminapi.Account `json:"items"`
-					NextCursor string             `json:"next_cursor,omitempty"`
-				}{views, next})
+					Items []adminapi.Account `json:"items"`
+					adminapi.NextPage
+				}{views, adminapi.NextPage{NextCursor: next}})
 			}
 			rows := make([][]string, len(views))
 			for i, a := range views {

@@ -77,7 +77,7 @@ type NextPage struct {
 
 type listAccountsIn struct {
 	Cursor string `query:"cursor" maxLength:"64" pattern:"^[A-Za-z0-9_-]*$" doc:"next_cursor of the previous page (an account ID)"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
 type accountsOut struct {

@@ -61,3 +61,21 @@ func TestIfMatchSeveralFieldLines(t *testing.T) {
 		t.Fatalf("DELETE with the stored tag on the second If-Match line: %d %s", r.status, r.body)
 	}
 }
+
+// TestAccountPageSizeAsCLI: accounts and an account's orders take a limit
+// of up to 1000, as `certgate account list --limit` and the other lists
+// do (docs/api.md); they refused more than 500 with a 422, so a page size
+// the CLI takes was refused by the API.
+func TestAccountPageSizeAsCLI(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	acct, _ := f.account()
+	tok := f.tokens[auth.RoleAuditor]
+	for _, p := range []string{"/api/v1/accounts", "/api/v1/accounts/" + acct + "/orders"} {
+		if r := f.do("GET", p+"?limit=1000", tok, nil); r.status != http.StatusOK {
+			t.Errorf("GET %s?limit=1000: %d %s", p, r.status, r.body)
+		}
+		if r := f.do("GET", p+"?limit=1001", tok, nil); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("GET %s?limit=1001: %d %s, want 422", p, r.status, r.body)
+		}
+	}
+}

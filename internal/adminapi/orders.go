@@ -57,7 +57,7 @@ func orderView(o *store.Order) Order {
 type listOrdersIn struct {
 	ID     string `path:"id" maxLength:"64" doc:"account ID"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
 type ordersOut struct {
