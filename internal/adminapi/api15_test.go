@@ -2,10 +2,14 @@ package adminapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
@@ -76,6 +80,38 @@ func TestAccountPageSizeAsCLI(t *testing.T) {
 		}
 		if r := f.do("GET", p+"?limit=1001", tok, nil); r.status != http.StatusUnprocessableEntity {
 			t.Errorf("GET %s?limit=1001: %d %s, want 422", p, r.status, r.body)
+		}
+	}
+}
+
+// TestResponseEnums: the OpenAPI document names the values of the closed
+// sets the answers use (a generated client gets an enum, not a bare
+// string): a certificate's status and source, an approval's status, an
+// order's stored status. They were plain strings, listed only in prose.
+func TestResponseEnums(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	doc, _ := f.loadDoc()
+	for _, c := range []struct {
+		schema, prop string
+		want         []string
+	}{
+		{"Certificate", "status", []string{store.StatusValid, store.StatusRevoked, store.StatusExpired}},
+		{"RevokedCertificate", "status", []string{store.StatusValid, store.StatusRevoked, store.StatusExpired}},
+		{"Certificate", "source", []string{store.SourceIssued, store.SourceImported, store.SourceDiscovered}},
+		{"ApprovalView", "status", []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalRejected}},
+		{"Order", "status", []string{acme.StatusPending, acme.StatusProcessing, store.OrderAwaitingApproval, acme.StatusValid, acme.StatusInvalid}},
+	} {
+		s := doc.Components.Schemas[c.schema]
+		if s == nil || s.Value.Properties[c.prop] == nil {
+			t.Errorf("no schema %s.%s", c.schema, c.prop)
+			continue
+		}
+		var got []string
+		for _, v := range s.Value.Properties[c.prop].Value.Enum {
+			got = append(got, fmt.Sprint(v))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s.%s: enum %q, want %q", c.schema, c.prop, got, c.want)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 type Order struct {
 	ID                string            `json:"id"`
 	AccountID         string            `json:"account_id"`
-	Status            string            `json:"status" doc:"stored stage: pending, processing, approval (waiting for an approver; ACME clients see processing), valid or invalid (ACME clients see ready once every authorization is valid)"`
+	Status            string            `json:"status" enum:"pending,processing,approval,valid,invalid" doc:"stored stage: pending, processing, approval (waiting for an approver; ACME clients see processing), valid or invalid (ACME clients see ready once every authorization is valid)"`
 	Expires           time.Time         `json:"expires"`
 	Identifiers       []acme.Identifier `json:"identifiers"`
 	Authorizations    []string          `json:"authorizations" doc:"authorization IDs"`

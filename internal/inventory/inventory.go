@@ -101,9 +101,9 @@ type Certificate struct {
 	Serial             string            `json:"serial"` // lower-case hex
 	Issuer             string            `json:"issuer"` // issuer name, or issuer DN for imported certificates
 	Profile            string            `json:"profile"`
-	Source             string            `json:"source"` // issued | imported | discovered
-	Status             string            `json:"status"` // valid | revoked | expired, judged when read
-	Names              []string          `json:"names"`  // subject alternative names
+	Source             string            `json:"source" enum:"issued,imported,discovered"`
+	Status             string            `json:"status" enum:"valid,revoked,expired"` // judged when read
+	Names              []string          `json:"names"`                               // subject alternative names
 	KeyType            string            `json:"key_type"`
 	KeyBits            int               `json:"key_bits"`
 	KeyROCA            bool              `json:"key_roca,omitempty"` // RSA key with the ROCA fingerprint (CVE-2017-15361)
