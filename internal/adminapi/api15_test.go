@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -113,5 +114,49 @@ func TestResponseEnums(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s.%s: enum %q, want %q", c.schema, c.prop, got, c.want)
 		}
+	}
+}
+
+// TestRevokeEventsOneShape: a certificate.revoke event records the
+// certificate in one shape (audit.Certificate: sans, the reason's RFC 5280
+// code) whether the API (through the RA) or `certgate cert revoke`
+// (through the inventory) revoked it, so `audit list` and GET
+// /api/v1/audit/events show the same fields for the same change. The CLI's
+// events had the inventory's view instead (names, profile, source, ...,
+// and the reason by name).
+func TestRevokeEventsOneShape(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	ctx := context.Background()
+	api, cli := f.certificate(), f.certificate()
+	if r := f.do("POST", "/api/v1/certificates/"+api.Serial+"/revoke", f.tokens[auth.RoleAdmin], map[string]any{"reason": 4}); r.status != http.StatusOK {
+		t.Fatalf("API revoke: %d %s", r.status, r.body)
+	}
+	if _, err := f.inv.WithAudit(f.log, "cli:test").Revoke(ctx, cli.Serial, 4); err != nil {
+		t.Fatalf("inventory (CLI) revoke: %v", err)
+	}
+	shape := func(serial string) (keys [2][]string, reason any) {
+		evs, err := f.st.ListAudit(ctx, store.AuditFilter{Action: "certificate.revoke", ObjectID: serial, Limit: 10})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("revoke events of %s: %d, %v", serial, len(evs), err)
+		}
+		for i, raw := range []string{evs[0].Before, evs[0].After} {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(raw), &m); err != nil {
+				t.Fatal(err)
+			}
+			for k := range m {
+				keys[i] = append(keys[i], k)
+			}
+			slices.Sort(keys[i])
+			if i == 1 {
+				reason = m["revocation_reason"]
+			}
+		}
+		return keys, reason
+	}
+	apiKeys, apiReason := shape(api.Serial)
+	cliKeys, cliReason := shape(cli.Serial)
+	if fmt.Sprint(apiKeys) != fmt.Sprint(cliKeys) || apiReason != cliReason || apiReason != float64(4) {
+		t.Errorf("certificate.revoke before/after fields and reason:\nAPI %v %v\nCLI %v %v", apiKeys, apiReason, cliKeys, cliReason)
 	}
 }

@@ -463,7 +463,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 				if old.Status == store.StatusRevoked { // keyCompromise after another reason: the time stays
 					after.RevokedAt = old.RevokedAt
 				}
-				return view(old, now), view(&after, now)
+				return audit.CertificateOf(old), audit.CertificateOf(&after) // as the RA's revocations
 			}),
 			// keyCompromise: the event of each other certificate of the key
 			// that the revocation revokes with it (store.RevokeCertificate).
@@ -479,7 +479,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 					after.RevokedAt = o.RevokedAt
 				}
 				return &audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
-					ObjectID: o.Serial, Before: view(o, now), After: view(&after, now)}, nil
+					ObjectID: o.Serial, Before: audit.CertificateOf(o), After: audit.CertificateOf(&after)}, nil
 			}})
 		if err != nil {
 			return nil, err
