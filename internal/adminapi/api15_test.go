@@ -160,3 +160,24 @@ func TestRevokeEventsOneShape(t *testing.T) {
 		t.Errorf("certificate.revoke before/after fields and reason:\nAPI %v %v\nCLI %v %v", apiKeys, apiReason, cliKeys, cliReason)
 	}
 }
+
+// TestJSONMediaTypeAnyCase: a media type is case-insensitive, with
+// optional white space around its parameters (RFC 9110 §8.3.1, §5.6.6), so
+// a body sent as "Application/JSON" or "application/json ; charset=utf-8"
+// is JSON; both were refused with 415. Another type is still a 415 problem.
+func TestJSONMediaTypeAnyCase(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	for i, ct := range []string{"Application/JSON", "APPLICATION/JSON; CHARSET=UTF-8", "application/json ; charset=utf-8", "application/json;charset=\"utf-8\""} {
+		body := fmt.Sprintf(`{"name":"ct%d","role":"auditor"}`, i)
+		if r := f.rawDo("POST", "/api/v1/tokens", admin, ct, []byte(body)); r.status != http.StatusCreated {
+			t.Errorf("Content-Type %q: %d %s, want 201", ct, r.status, r.body)
+		}
+	}
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/jsonx"} {
+		r := f.rawDo("POST", "/api/v1/tokens", admin, ct, []byte(`{"name":"no","role":"auditor"}`))
+		if err := isProblem(r, http.StatusUnsupportedMediaType); err != nil {
+			t.Errorf("Content-Type %q: %v", ct, err)
+		}
+	}
+}
