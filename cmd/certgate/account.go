@@ -87,10 +87,11 @@ func newAccountList() *cobra.Command {
 				return err
 			}
 			if format == "json" {
+				// GET /api/v1/accounts's page: next_cursor "" on the last.
 				return printJSON(cmd.OutOrStdout(), struct {
-					Items      []adminapi.Account `json:"items"`
-					NextCursor string             `json:"next_cursor,omitempty"`
-				}{views, next})
+					Items []adminapi.Account `json:"items"`
+					adminapi.NextPage
+				}{views, adminapi.NextPage{NextCursor: next}})
 			}
 			rows := make([][]string, len(views))
 			for i, a := range views {
@@ -195,12 +196,19 @@ needed. Deactivation is final.`,
 				return fmt.Errorf("account %s is %s already", a.ID, a.Status)
 			}
 			// Only the status changes (DeactivateAccount): a contact
-			// updated meanwhile over ACME is kept, and recorded.
+			// updated meanwhile over ACME is kept, and recorded. The
+			// event records the account as the admin API's deactivation
+			// does (adminapi.AccountView), with its EAB key's owner.
+			views, err := adminapi.AccountViews(ctx, st, []*store.Account{a})
+			if err != nil {
+				return err
+			}
+			owner := views[0].EABOwner
 			ev, err := prepareAuditReplaced(ctx, st, audit.ActionAccountDeactivate, audit.ObjectAccount, a.ID,
 				audit.ReplacedRow(func(old *store.Account) (any, any) {
 					after := *old
 					after.Status = acme.StatusDeactivated
-					return accountAudit(old), accountAudit(&after)
+					return adminapi.AccountView(old, owner), adminapi.AccountView(&after, owner)
 				}))
 			if err != nil {
 				return err
@@ -217,11 +225,6 @@ needed. Deactivation is final.`,
 	}
 	storeFlags(cmd, &o)
 	return cmd
-}
-
-// accountAudit is an account as the audit log records it.
-func accountAudit(a *store.Account) map[string]any {
-	return map[string]any{"id": a.ID, "status": a.Status, "contact": a.Contact}
 }
 
 // isIDCursor reports whether c can be an account ID, as the admin API's

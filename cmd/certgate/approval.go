@@ -37,6 +37,9 @@ func newApprovalList() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if status == "" { // as GET /api/v1/approvals?status=: the default
+				status = store.ApprovalPending
+			}
 			if status == "all" {
 				status = ""
 			} else if status != store.ApprovalPending && status != store.ApprovalApproved && status != store.ApprovalRejected {
@@ -47,7 +50,7 @@ func newApprovalList() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			aps, err := st.ListApprovals(ctx, status, 10000)
+			aps, err := st.ListApprovals(ctx, status, 0) // every one, as GET /api/v1/approvals
 			if err != nil {
 				return err
 			}

@@ -40,10 +40,10 @@ func withInventory(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context
 
 // listFlags are the filters shared by `cert list` and the reports.
 type listFlags struct {
-	name, suffix, serial, status, profile, issuer, source, sort, cursor string
-	attrs                                                               []string
-	expiring                                                            string
-	limit                                                               int
+	name, suffix, serial, fingerprint, status, profile, issuer, source, sort, cursor string
+	attrs                                                                            []string
+	expiring                                                                         string
+	limit                                                                            int
 }
 
 func (f *listFlags) add(cmd *cobra.Command, filters bool) {
@@ -52,6 +52,7 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 		fl.StringVar(&f.name, "name", "", "a subject alternative name, exactly (case-insensitive)")
 		fl.StringVar(&f.suffix, "suffix", "", "names under a domain: example.com, .example.com or *.example.com")
 		fl.StringVar(&f.serial, "serial", "", "serial number (hex)")
+		fl.StringVar(&f.fingerprint, "fingerprint", "", "SHA-256 fingerprint (hex, colons allowed), as the admin API's fingerprint filter")
 		fl.StringVar(&f.status, "status", "", "valid, revoked or expired")
 		fl.StringVar(&f.expiring, "expiring-within", "", "valid certificates expiring within this duration (e.g. 30d, 12h)")
 		fl.StringVar(&f.source, "source", "", "issued, imported or discovered")
@@ -74,7 +75,7 @@ func (f *listFlags) query() (inventory.Query, error) {
 		return inventory.Query{}, err
 	}
 	attrs, err := inventory.ParseAttributes(f.attrs)
-	q := inventory.Query{Name: f.name, Suffix: f.suffix, Serial: f.serial, Status: f.status, Profile: f.profile,
+	q := inventory.Query{Name: f.name, Suffix: f.suffix, Serial: f.serial, Fingerprint: f.fingerprint, Status: f.status, Profile: f.profile,
 		Issuer: f.issuer, Source: f.source, Attributes: attrs, Sort: f.sort, Limit: f.limit, Cursor: f.cursor}
 	if f.expiring != "" {
 		d, derr := parseDurationFlag("expiring_within", f.expiring)

@@ -95,3 +95,27 @@ func TestInventoryErrorsNameTheirFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyFlagIsDefault: an empty --status (approval list), --within
+// (report expiring), --by or --since (report issued) is the flag's
+// default, as the same empty query parameter of the admin API is
+// (GET /api/v1/approvals?status=, /reports/expiring?within=,
+// /reports/issued?by=&since=); the CLI refused them.
+func TestEmptyFlagIsDefault(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	for _, tc := range []struct{ empty, dflt []string }{
+		{[]string{"approval", "list", "--status", ""}, []string{"approval", "list"}},
+		{[]string{"report", "expiring", "--within", ""}, []string{"report", "expiring"}},
+		{[]string{"report", "issued", "--by", "", "--since", ""}, []string{"report", "issued"}},
+	} {
+		want, _, err := runCLI(t, nil, append(tc.dflt, "--data", data)...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.dflt, err)
+		}
+		got, _, err := runCLI(t, nil, append(tc.empty, "--data", data)...)
+		if err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q as %v", tc.empty, got, err, want, tc.dflt)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -34,22 +36,9 @@ func prepareAuditEvent(ctx context.Context, st *store.Store, ev audit.Event) (*s
 	return a, nil
 }
 
-// eabView is an EAB key as the audit log records it: without the HMAC key.
-type eabView struct {
-	KID        string            `json:"kid"`
-	Profile    string            `json:"profile"`
-	Owner      string            `json:"owner,omitempty"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Allow      []string          `json:"allow,omitempty"`
-	SingleUse  bool              `json:"single_use"`
-	Status     string            `json:"status"`
-	Expires    string            `json:"expires,omitempty"`
-}
-
-func eabViewOf(k *store.EABKey) eabView {
-	v := eabView{KID: k.KID, Profile: k.Profile, Owner: k.Owner, Attributes: k.Attributes, Allow: k.Allow, SingleUse: k.SingleUse, Status: k.Status}
-	if !k.Expires.IsZero() {
-		v.Expires = k.Expires.Format("2006-01-02T15:04:05Z07:00")
-	}
-	return v
+// eabViewOf is k as eab_key.create and eab_key.revoke events record it:
+// the admin API's view (adminapi.EABKeyOf, what GET /api/v1/eab-keys and
+// eab list --format json show), never the HMAC key, as the API's events.
+func eabViewOf(k *store.EABKey) adminapi.EABKeyView {
+	return adminapi.EABKeyOf(k, time.Now())
 }

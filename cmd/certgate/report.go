@@ -25,6 +25,9 @@ func newReportExpiring() *cobra.Command {
 		Short:   "Valid certificates expiring within a duration, soonest first",
 		Example: `  certgate report expiring --within 30d --format csv`,
 	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+		if within == "" { // as GET /api/v1/reports/expiring?within=: the default
+			within = "30d"
+		}
 		d, err := parseDurationFlag("within", within)
 		if err != nil {
 			return nil, checkQuery(ctx, svc, q, err)
@@ -47,6 +50,14 @@ grouped by UTC day, profile or issuer. Imported certificates count too.`,
 		Example: `  certgate report issued --by day --since 7d`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An empty value is the default, as an empty query parameter
+			// of GET /api/v1/reports/issued.
+			if by == "" {
+				by = "day"
+			}
+			if since == "" {
+				since = "30d"
+			}
 			d, err := parseDurationFlag("since", since)
 			if err != nil {
 				return err

@@ -30,8 +30,9 @@ type Account struct {
 	Attributes    map[string]string `json:"attributes" doc:"the account's custom attributes (set from its EAB key or by account set-attributes)"`
 }
 
-// accountView is a's admin view; owner is the Owner of its EAB key.
-func accountView(a *store.Account, owner string) Account {
+// AccountView is a's admin view (GET /api/v1/accounts/{id}); owner is the
+// Owner of its EAB key. The CLI records it in account.deactivate events too.
+func AccountView(a *store.Account, owner string) Account {
 	c := a.Contact
 	if c == nil {
 		c = []string{}
@@ -65,7 +66,7 @@ func AccountViews(ctx context.Context, st *store.Store, accts []*store.Account) 
 				}
 			}
 		}
-		views[i] = accountView(ac, owners[ac.EABKid])
+		views[i] = AccountView(ac, owners[ac.EABKid])
 	}
 	return views, nil
 }
@@ -77,7 +78,7 @@ type NextPage struct {
 
 type listAccountsIn struct {
 	Cursor string `query:"cursor" maxLength:"64" pattern:"^[A-Za-z0-9_-]*$" doc:"next_cursor of the previous page (an account ID)"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
 type accountsOut struct {
@@ -147,7 +148,7 @@ func accountRoutes(a *API) {
 			ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionAccountDeactivate,
 				ObjectType: audit.ObjectAccount, ObjectID: ac.ID,
 				Replaced: audit.ReplacedRow(func(old *store.Account) (any, any) {
-					before := accountView(old, owner)
+					before := AccountView(old, owner)
 					after = before // the account as the deactivation left it
 					after.Status = acme.StatusDeactivated
 					return before, after

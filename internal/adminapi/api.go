@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"reflect"
@@ -196,6 +197,19 @@ func build(d Deps) (http.Handler, *routeMux) {
 			// to the cleaned path, which may name another resource.
 			writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path+` (a path with "//", "." or ".." segments)`)
 			return
+		}
+		// A media type is case-insensitive, with optional white space
+		// around its parameters (RFC 9110 §8.3.1, §5.6.6); huma matches
+		// the header as written, so "Application/JSON" was a 415.
+		if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
+			if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/json" {
+				r.Header.Set("Content-Type", "application/json")
+			}
+		}
+		// If-Match sent as several field lines is one comma-separated
+		// list (RFC 9110 §5.3, §13.1.1); huma reads only the first line.
+		if v := r.Header.Values("If-Match"); len(v) > 1 {
+			r.Header.Set("If-Match", strings.Join(v, ", "))
 		}
 		mux.ServeHTTP(w, r)
 	}

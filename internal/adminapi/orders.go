@@ -15,7 +15,7 @@ import (
 type Order struct {
 	ID                string            `json:"id"`
 	AccountID         string            `json:"account_id"`
-	Status            string            `json:"status" doc:"stored stage: pending, processing, approval (waiting for an approver; ACME clients see processing), valid or invalid (ACME clients see ready once every authorization is valid)"`
+	Status            string            `json:"status" enum:"pending,processing,approval,valid,invalid" doc:"stored stage: pending, processing, approval (waiting for an approver; ACME clients see processing), valid or invalid (ACME clients see ready once every authorization is valid)"`
 	Expires           time.Time         `json:"expires"`
 	Identifiers       []acme.Identifier `json:"identifiers"`
 	Authorizations    []string          `json:"authorizations" doc:"authorization IDs"`
@@ -57,7 +57,7 @@ func orderView(o *store.Order) Order {
 type listOrdersIn struct {
 	ID     string `path:"id" maxLength:"64" doc:"account ID"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"100"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
 type ordersOut struct {

@@ -552,7 +552,7 @@ func approvalRoutes(a *API) {
 			if status == "all" {
 				status = ""
 			}
-			aps, err := a.d.Store.ListApprovals(ctx, status, 1000)
+			aps, err := a.d.Store.ListApprovals(ctx, status, 0) // every one: the list is not paginated
 			if err != nil {
 				return nil, a.storeError(ctx, "approvals", err)
 			}

@@ -101,9 +101,9 @@ type Certificate struct {
 	Serial             string            `json:"serial"` // lower-case hex
 	Issuer             string            `json:"issuer"` // issuer name, or issuer DN for imported certificates
 	Profile            string            `json:"profile"`
-	Source             string            `json:"source"` // issued | imported | discovered
-	Status             string            `json:"status"` // valid | revoked | expired, judged when read
-	Names              []string          `json:"names"`  // subject alternative names
+	Source             string            `json:"source" enum:"issued,imported,discovered"`
+	Status             string            `json:"status" enum:"valid,revoked,expired"` // judged when read
+	Names              []string          `json:"names"`                               // subject alternative names
 	KeyType            string            `json:"key_type"`
 	KeyBits            int               `json:"key_bits"`
 	KeyROCA            bool              `json:"key_roca,omitempty"` // RSA key with the ROCA fingerprint (CVE-2017-15361)
@@ -463,7 +463,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 				if old.Status == store.StatusRevoked { // keyCompromise after another reason: the time stays
 					after.RevokedAt = old.RevokedAt
 				}
-				return view(old, now), view(&after, now)
+				return audit.CertificateOf(old), audit.CertificateOf(&after) // as the RA's revocations
 			}),
 			// keyCompromise: the event of each other certificate of the key
 			// that the revocation revokes with it (store.RevokeCertificate).
@@ -479,7 +479,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 					after.RevokedAt = o.RevokedAt
 				}
 				return &audit.Event{Actor: s.actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
-					ObjectID: o.Serial, Before: view(o, now), After: view(&after, now)}, nil
+					ObjectID: o.Serial, Before: audit.CertificateOf(o), After: audit.CertificateOf(&after)}, nil
 			}})
 		if err != nil {
 			return nil, err

@@ -225,10 +225,10 @@ func TestRevokeKeyCompromiseRevokedWith(t *testing.T) {
 			if len(evs) != 2 {
 				t.Fatalf("%d audit events of a4, want 2", len(evs))
 			}
-			var after inventory.Certificate
+			var after audit.Certificate
 			must(t, json.Unmarshal([]byte(evs[1].After), &after))
-			if after.RevocationReason != "keyCompromise" || after.RevokedAt == nil || !after.RevokedAt.Equal(now.Add(-time.Minute)) {
-				t.Errorf("audit event of a4's change: after = %s at %v; want keyCompromise at its first revocation's time", after.RevocationReason, after.RevokedAt)
+			if after.RevocationReason != acme.ReasonKeyCompromise || !after.RevokedAt.Equal(now.Add(-time.Minute)) {
+				t.Errorf("audit event of a4's change: after = reason %d at %v; want keyCompromise at its first revocation's time", after.RevocationReason, after.RevokedAt)
 			}
 		})
 	}

@@ -369,7 +369,7 @@ type ApprovalView struct {
 	Identifiers []acme.Identifier `json:"identifiers"`
 	KeyType     string            `json:"key_type"`
 	Reason      string            `json:"reason"`
-	Status      string            `json:"status"`
+	Status      string            `json:"status" enum:"pending,approved,rejected"`
 	RequestedAt time.Time         `json:"requested_at"`
 	DecidedAt   time.Time         `json:"decided_at,omitzero"`
 	DecidedBy   string            `json:"decided_by,omitempty"`

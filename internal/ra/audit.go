@@ -37,27 +37,9 @@ func (r *RA) auditEvent(ctx context.Context, ev audit.Event) ([]*store.AuditAppe
 	return []*store.AuditAppend{a}, nil
 }
 
-// certSnapshot is a certificate as the audit log records it.
-type certSnapshot struct {
-	Serial            string    `json:"serial"`
-	Issuer            string    `json:"issuer"`
-	OrderID           string    `json:"order_id,omitempty"`
-	AccountID         string    `json:"account_id,omitempty"`
-	SANs              []string  `json:"sans"`
-	KeyType           string    `json:"key_type"`
-	FingerprintSHA256 string    `json:"fingerprint_sha256"`
-	NotBefore         time.Time `json:"not_before"`
-	NotAfter          time.Time `json:"not_after"`
-	Status            string    `json:"status"`
-	RevokedAt         time.Time `json:"revoked_at,omitzero"`
-	RevocationReason  int       `json:"revocation_reason,omitempty"`
-}
-
-func snapshotOf(c *store.Certificate) certSnapshot {
-	return certSnapshot{Serial: c.Serial, Issuer: c.Issuer, OrderID: c.OrderID, AccountID: c.AccountID, SANs: c.SANs,
-		KeyType: c.KeyType, FingerprintSHA256: c.FingerprintSHA256, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-		Status: c.Status, RevokedAt: c.RevokedAt, RevocationReason: c.RevocationReason}
-}
+// snapshotOf is c as certificate events record it (audit.Certificate,
+// the shape the inventory's revocations record too).
+func snapshotOf(c *store.Certificate) audit.Certificate { return audit.CertificateOf(c) }
 
 // issueEvent is the audit event of the issuance of c for account a. Its
 // Cascade records the revocation of c for keyCompromise, which FinishOrder

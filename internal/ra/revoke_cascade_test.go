@@ -155,7 +155,7 @@ func TestKeyCompromiseCascadeUpdatesReason(t *testing.T) {
 	if len(evs) != 2 {
 		t.Fatalf("%d audit events of c03; want its revocation as superseded and the change to keyCompromise", len(evs))
 	}
-	var before, after certSnapshot
+	var before, after audit.Certificate
 	if err := errors.Join(json.Unmarshal([]byte(evs[1].Before), &before), json.Unmarshal([]byte(evs[1].After), &after)); err != nil {
 		t.Fatal(err)
 	}

@@ -110,15 +110,18 @@ func (s *Store) GetApprovalByOrder(ctx context.Context, orderID string) (*Approv
 }
 
 // ListApprovals returns the approvals in status ("" for all), oldest
-// request first, at most limit.
+// request first, at most limit; limit 0 (or less) returns them all.
 func (s *Store) ListApprovals(ctx context.Context, status string, limit int) ([]*Approval, error) {
 	q, args := `SELECT `+approvalCols+` FROM approvals`, []any{}
 	if status != "" {
 		q += ` WHERE status = ?`
 		args = append(args, status)
 	}
-	q += ` ORDER BY requested_at, id LIMIT ?`
-	args = append(args, limit)
+	q += ` ORDER BY requested_at, id`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
