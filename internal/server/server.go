@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 			return nil, listenError("admin-listen", cfg.AdminListen, err)
 		}
 	}
-	if st, err = store.Open(ctx, dsn); err != nil {
+	if st, err = store.Open(store.WithMigrationLog(ctx, log), dsn); err != nil {
 		if cfg.DB != "" {
 			return nil, fmt.Errorf("db: %w", err)
 		}
