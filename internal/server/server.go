@@ -713,11 +713,13 @@ func (s *Server) plainHandler() http.Handler {
 		base := adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())
 		if isAdminPath(r.URL.Path) {
 			if s.adminLn != nil {
+				s.logRefusal(r, time.Now(), "adminapi", http.StatusNotFound, "")
 				writeAdminNotHere(rw)
 				return
 			}
 			// Name the resource asked for, not the ACME directory: a curl
 			// of the admin API with http:// should say where it is.
+			s.logRefusal(r, time.Now(), "adminapi", http.StatusBadRequest, "")
 			adminapi.WriteProblem(rw, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath())
 			return
 		}
@@ -731,6 +733,7 @@ func (s *Server) plainHandler() http.Handler {
 		}
 		p := acme.NewProblem(acme.Malformed, "certgate serves ACME over HTTPS only: %s", target)
 		p.Status = p.HTTPStatus()
+		s.logRefusal(r, time.Now(), "wfe", p.Status, string(p.Type))
 		body, _ := json.Marshal(p)
 		rw.Header().Set("Content-Type", "application/problem+json")
 		rw.WriteHeader(p.Status)
