@@ -69,38 +69,3 @@ func (w *stopOnServing) Write(p []byte) (int, error) {
 	}
 	return w.buf.Write(p)
 }
-
-// TestStartLogsMigrations: a start that applies database migrations says
-// so before it begins ("applying database migrations", from and to
-// versions) and when it is done, so that a start held up by a long
-// migration (or, on PostgreSQL, by another node's) is not silent; a start
-// with nothing to apply logs neither line. Starts logged nothing of
-// migrations before.
-func TestStartLogsMigrations(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	start := func() string {
-		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		w := &stopOnServing{cancel: cancel}
-		srv, err := New(context.Background(), testServeConfig(data), Options{}, slog.New(slog.NewTextHandler(w, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Serve(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return w.buf.String()
-	}
-	first := start()
-	if !strings.Contains(first, `msg="applying database migrations" engine=sqlite from=0 to=`) ||
-		!strings.Contains(first, `msg="applied database migrations" engine=sqlite ms=`) {
-		t.Errorf("first start's log:\n%s\nwant the lines applying and applied database migrations", first)
-	}
-	if i, j := strings.Index(first, "applied database migrations"), strings.Index(first, "certgate serving"); i < 0 || j < i {
-		t.Errorf("the migrations were not logged before the serving line:\n%s", first)
-	}
-	if second := start(); strings.Contains(second, "database migrations") {
-		t.Errorf("second start, nothing to apply, logged migrations:\n%s", second)
-	}
-}

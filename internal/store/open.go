@@ -387,8 +387,10 @@ func migrateTo(ctx context.Context, db *sql.DB, engine string, version int64) er
 	if log != nil {
 		// The versions before the lock is taken: on PostgreSQL another
 		// node may apply some of them meanwhile, and this one then finds
-		// less (or nothing) to do.
-		if from, to, err := prov.GetVersions(ctx); err == nil && from < to {
+		// less (or nothing) to do. A new database (version 0) is created
+		// in milliseconds, and a start that fails after creating it
+		// removes it: only an upgrade is logged.
+		if from, to, err := prov.GetVersions(ctx); err == nil && from > 0 && from < to {
 			start = time.Now()
 			attrs := []any{"engine", engine, "from", from, "to", to}
 			if engine == EnginePostgres {
@@ -425,7 +427,7 @@ type migrationLogKey struct{}
 // before they apply pending migrations, and "applied database migrations"
 // (ms) after: a start that migrates a large database, or waits for another
 // node's migrations, says what it is doing. Nothing is logged when no
-// migration is pending.
+// migration is pending, nor for a new database (schema version 0).
 func WithMigrationLog(ctx context.Context, log *slog.Logger) context.Context {
 	return context.WithValue(ctx, migrationLogKey{}, log)
 }
