@@ -118,6 +118,7 @@ func serverURL(hostname, listen string) (string, error) {
 	} else if err := config.CheckHostname(hostname); err != nil {
 		return "", fmt.Errorf("--%w", err)
 	}
+	hostname = config.NormalizeHostname(hostname)
 	if listen == "" {
 		listen = ":8443"
 	}

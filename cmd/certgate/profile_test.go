@@ -457,6 +457,7 @@ func TestEABCreatePrintsAbsoluteDirectory(t *testing.T) {
 		{"flags", nil, []string{"--hostname", "ca.example.test", "--listen", ":443"}, "https://ca.example.test:443/acme/partners/directory"},
 		{"hostname only: serve's default port", nil, []string{"--hostname", "ca.example.test"}, "https://ca.example.test:8443/acme/partners/directory"},
 		{"listen only: serve's default hostname", nil, []string{"--listen", "[::]:9000"}, "https://localhost:9000/acme/partners/directory"},
+		{"upper-case hostname: lower case, as serve uses it", nil, []string{"--hostname", "CA.Example.TEST"}, "https://ca.example.test:8443/acme/partners/directory"},
 		{"IPv6 hostname", nil, []string{"--hostname", "2001:db8::1"}, "https://[2001:db8::1]:8443/acme/partners/directory"},
 		{"environment", map[string]string{"CERTGATE_HOSTNAME": "env.example.test", "CERTGATE_LISTEN": ":8444"}, nil, "https://env.example.test:8444/acme/partners/directory"},
 		{"configuration file", nil, []string{"--config", cfg}, "https://acme.corp.test:9443/acme/partners/directory"},
@@ -483,7 +484,7 @@ func TestEABCreatePrintsAbsoluteDirectory(t *testing.T) {
 		t.Fatalf("eab create --listen without a port: %v", err)
 	}
 	if _, _, err := runCLI(t, nil, "eab", "create", "--data", data, "--hostname", "https://ca.example.test"); err == nil ||
-		err.Error() != `--hostname: "https://ca.example.test" is not a DNS name or IP address (give the name only, without scheme or port)` {
+		err.Error() != `--hostname: "https://ca.example.test" is not a DNS name or IP address: give the name only, without a scheme (e.g. acme.example.com, not https://acme.example.com)` {
 		t.Fatalf("eab create --hostname with a scheme: %v", err)
 	}
 }

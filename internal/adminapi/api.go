@@ -265,6 +265,11 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // Unwrap returns the wrapped writer (for http.ResponseController).
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// RedactTokens returns the URL path p with the secret of any API token in
+// it cut off, as the admin API's request log has it (redactTokens): for
+// the request lines of the server's own refusals of admin API paths.
+func RedactTokens(p string) string { return redactTokens(p) }
+
 // redactTokens returns the URL path p with the secret of any API token in
 // it cut off (a token pasted as a path ID, say to revoke it: "cgt_ID_" +
 // "..." stays), so that the request log never holds a token.

@@ -225,6 +225,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if err := checkHostname(s.Hostname); err != nil {
 			return nil, err
 		}
+		s.Hostname = NormalizeHostname(s.Hostname)
 		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}} {
 			if u.v == "" {
 				continue
@@ -358,34 +359,70 @@ func checkCAAIdentities(ids []string) ([]string, error) {
 // (checkHostname), for the commands that take the server's hostname.
 func CheckHostname(h string) error { return checkHostname(h) }
 
+// NormalizeHostname is the form serve uses of a hostname that
+// CheckHostname accepts: lower case, since the host of a URL and a DNS
+// name compare case-insensitively (RFC 3986 §3.2.2, RFC 4343), so the
+// URLs certgate prints and embeds in certificates and the name in its
+// server certificate are the same whatever case the setting was written in.
+func NormalizeHostname(h string) string { return strings.ToLower(h) }
+
 // checkHostname accepts an IP address or an LDH DNS name (RFC 1123) that
 // passes the rules of a newOrder's DNS identifiers (acme.CheckDNSName: no
 // invalid IDNA A-label, bare top-level domain or onion name), which keep it
 // out of the issuance lint's refusals when the built-in CA names it in the
-// server's HTTPS certificate at start-up; not a wildcard.
+// server's HTTPS certificate at start-up; not a wildcard. Its error names
+// what is wrong (a scheme, a port, a trailing dot, an empty or long label,
+// a character outside letters, digits and hyphens).
 func checkHostname(h string) error {
 	if net.ParseIP(h) != nil {
 		return nil
 	}
-	bad := h == "" || len(h) > 253 || strings.HasSuffix(h, ".")
-	for _, l := range strings.Split(h, ".") {
-		if bad {
-			break
-		}
-		bad = l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-'
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				bad = true
-			}
-		}
-	}
-	if bad {
-		return fmt.Errorf("hostname: %q is not a DNS name or IP address (give the name only, without scheme or port)", h)
+	if why := hostnameFault(h); why != "" {
+		return fmt.Errorf("hostname: %q is not a DNS name or IP address: %s", h, why)
 	}
 	if why := acme.CheckDNSName(strings.ToLower(h)); why != "" {
 		return fmt.Errorf("hostname: %q is not a valid DNS name: %s", h, why)
 	}
 	return nil
+}
+
+// hostnameFault says what keeps h from being an LDH DNS name (RFC 1123
+// §2.1, RFC 1035 §2.3.4 lengths), "" when nothing does.
+func hostnameFault(h string) string {
+	switch {
+	case h == "":
+		return "it is empty"
+	case strings.Contains(h, "://"):
+		return "give the name only, without a scheme (e.g. acme.example.com, not https://acme.example.com)"
+	case strings.Contains(h, "/"):
+		return "give the name only, without a path"
+	case strings.Count(h, ":") == 1:
+		return "give the name only, without a port (the port is in listen)"
+	case h == ".":
+		return "it is the DNS root, not a host name"
+	case strings.HasSuffix(h, "."):
+		return fmt.Sprintf("it ends with a dot; give it without the trailing dot (%s)", strings.TrimRight(h, "."))
+	case len(h) > 253:
+		return fmt.Sprintf("it is %d characters long, at most 253 are allowed", len(h))
+	}
+	for _, l := range strings.Split(h, ".") {
+		switch {
+		case l == "" && strings.HasPrefix(h, "."):
+			return "it begins with a dot"
+		case l == "":
+			return "it has an empty label (two dots in a row)"
+		case len(l) > 63:
+			return fmt.Sprintf("label %q is %d characters long, at most 63 are allowed", l, len(l))
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Sprintf("label %q begins or ends with a hyphen", l)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Sprintf("%q is not allowed; a name has letters, digits, hyphens and dots only", c)
+			}
+		}
+	}
+	return ""
 }
 
 // UnknownEnv returns the CERTGATE_* variables in environ that name no

@@ -43,6 +43,42 @@ func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
 	}
 }
 
+// TestHostnameLowerCased: a hostname written in upper or mixed case, from
+// any source, is used in lower case (the host of a URL and a DNS name
+// compare case-insensitively, RFC 3986 §3.2.2, RFC 4343), so the directory
+// URL, the AIA/CRL URLs in certificates and the server certificate's name
+// do not depend on how the setting was written; it was kept as written.
+func TestHostnameLowerCased(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--hostname", "ACME.Example.COM"}, "", "acme.example.com"},
+		{nil, "Ca.Corp.Test", "ca.corp.test"},
+		{[]string{"--hostname", "2001:DB8::1"}, "", "2001:db8::1"},
+		{nil, "", "localhost"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("CERTGATE_HOSTNAME", tc.env)
+			}
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			resolve := ServeFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			s, err := resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Hostname != tc.want {
+				t.Errorf("%v %q: hostname = %q, want %q", tc.args, tc.env, s.Hostname, tc.want)
+			}
+		})
+	}
+}
+
 // TestMetricsListenFromFile: metrics-listen is off unless set, and takes
 // an address with or without a host from any source.
 func TestMetricsListenFromFile(t *testing.T) {
@@ -144,7 +180,15 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"admin-listen on listen's port, all interfaces", []string{"--admin-listen", "127.0.0.1:8443"}, nil, "admin-listen 127.0.0.1:8443 and listen :8443 are the same address"},
 		{"admin-listen equal to metrics-listen", []string{"--metrics-listen", "127.0.0.1:9464", "--admin-listen", "[::]:9464"}, nil,
 			"admin-listen [::]:9464 and metrics-listen 127.0.0.1:9464 are the same address: give admin-listen a port of its own"},
-		{"hostname with port", []string{"--hostname", "acme.example:8443"}, nil, "without scheme or port"},
+		{"hostname with port", []string{"--hostname", "acme.example:8443"}, nil, `hostname: "acme.example:8443" is not a DNS name or IP address: give the name only, without a port (the port is in listen)`},
+		{"hostname with scheme", []string{"--hostname", "https://acme.example"}, nil, "without a scheme (e.g. acme.example.com, not https://acme.example.com)"},
+		{"hostname with trailing dot", []string{"--hostname", "acme.example.com."}, nil, `hostname: "acme.example.com." is not a DNS name or IP address: it ends with a dot; give it without the trailing dot (acme.example.com)`},
+		{"hostname the root", []string{"--hostname", "."}, nil, "it is the DNS root"},
+		{"hostname with empty label", []string{"--hostname", "acme..example"}, nil, "it has an empty label (two dots in a row)"},
+		{"hostname with leading dot", []string{"--hostname", ".acme.example"}, nil, "it begins with a dot"},
+		{"hostname with underscore", []string{"--hostname", "acme_1.example"}, nil, `'_' is not allowed; a name has letters, digits, hyphens and dots only`},
+		{"hostname label with hyphen", []string{"--hostname", "-acme.example"}, nil, `label "-acme" begins or ends with a hyphen`},
+		{"hostname long label", []string{"--hostname", strings.Repeat("a", 64) + ".example"}, nil, "is 64 characters long, at most 63 are allowed"},
 		{"hostname with space", []string{"--hostname", "bad host"}, nil, "is not a DNS name"},
 		{"resolver without port", []string{"--va-dns-resolver", "10.0.0.53"}, nil, "va-dns-resolver"},
 		{"terms not a URL", []string{"--terms-of-service", "notaurl"}, nil, "terms-of-service"},

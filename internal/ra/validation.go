@@ -402,7 +402,7 @@ func (r *RA) validate(ctx context.Context, id string, pre *startedChallenge, ret
 		now = r.now()
 		if r.log.Enabled(context.Background(), slog.LevelInfo) { // arguments boxed only when logged
 			r.log.Info("validation attempt", "challenge", id, "type", c.Type, "identifier", az.Identifier.Value, "attempt", attempt+1,
-				"ok", verr == nil, "ms", took.Milliseconds(), "problem", problemType(prob))
+				"ok", verr == nil, slog.Float64("ms", float64(took.Microseconds())/1000), "problem", problemType(prob))
 		}
 		if prob == nil || caaRefused || attempt+1 >= r.cfg.ValidationAttempts || AuthorizationStatus(az, now) != acme.StatusPending {
 			if prob == nil && AuthorizationStatus(az, now) != acme.StatusPending {

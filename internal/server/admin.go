@@ -55,6 +55,7 @@ func (s *Server) httpsHandler() http.Handler {
 		r = r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr))
 		if isAdminPath(r.URL.Path) {
 			if s.adminLn != nil {
+				s.logRefusal(r, time.Now(), "adminapi", http.StatusNotFound, "")
 				writeAdminNotHere(w)
 				return
 			}
@@ -63,6 +64,31 @@ func (s *Server) httpsHandler() http.Handler {
 		}
 		s.wfe.ServeHTTP(w, r)
 	})
+}
+
+// logRefusal logs the "request" line of a request that the server answers
+// itself with status, outside the ACME front end and the admin API (which
+// log their own): the admin API refused on listen when admin-listen serves
+// it, anything but the API on admin-listen, and plain HTTP sent where
+// HTTPS is needed. The line has the shape of component's own lines
+// ("wfe": method, path, status, problem (an ACME error type), remote, ms;
+// "adminapi": method, path, status, actor (empty), remote, ms), the path
+// with any API token's secret cut off (adminapi.RedactTokens), so that
+// every request but the health probes leaves one line.
+func (s *Server) logRefusal(r *http.Request, start time.Time, component string, status int, problem string) {
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("component", component), slog.String("method", r.Method),
+		slog.String("path", adminapi.RedactTokens(r.URL.Path)), slog.Int("status", status)}
+	if component == "adminapi" {
+		attrs = append(attrs, slog.String("actor", ""))
+	} else {
+		attrs = append(attrs, slog.String("problem", problem))
+	}
+	attrs = append(attrs, slog.String("remote", r.RemoteAddr), slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // adminHandler routes the HTTPS side of admin-listen: /healthz and
@@ -76,6 +102,7 @@ func (s *Server) adminHandler() http.Handler {
 			return
 		}
 		if !isAdminPath(r.URL.Path) {
+			s.logRefusal(r, time.Now(), "adminapi", http.StatusNotFound, "")
 			adminapi.WriteProblem(w, http.StatusNotFound, adminOnlyDetail)
 			return
 		}
@@ -102,6 +129,7 @@ func (s *Server) adminPlainHandler() http.Handler {
 		if isAdminPath(r.URL.Path) {
 			path = r.URL.EscapedPath()
 		}
+		s.logRefusal(r, time.Now(), "adminapi", http.StatusBadRequest, "")
 		adminapi.WriteProblem(w, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: https://"+host+path)
 	})
 }

@@ -60,7 +60,7 @@ func TestAdminPlainNamesTheHostAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s := &Server{cfg: &config.Serve{Hostname: "acme.example.test"}, adminLn: ln}
+	s := &Server{cfg: &config.Serve{Hostname: "acme.example.test"}, adminLn: ln, log: slog.New(slog.DiscardHandler)}
 	for host, want := range map[string]string{
 		"mgmt.example.test:9443": "https://mgmt.example.test:9443/api/v1/tokens",
 		"":                       "https://" + ln.Addr().String() + "/api/v1/tokens",

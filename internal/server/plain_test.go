@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,7 @@ func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s := &Server{cfg: &config.Serve{Hostname: "acme.example.test"}, ln: ln}
+	s := &Server{cfg: &config.Serve{Hostname: "acme.example.test"}, ln: ln, log: slog.New(slog.DiscardHandler)}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	base := "https://acme.example.test:" + port
 	for path, want := range map[string]string{

@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 			return nil, listenError("admin-listen", cfg.AdminListen, err)
 		}
 	}
-	if st, err = store.Open(ctx, dsn); err != nil {
+	if st, err = store.Open(store.WithMigrationLog(ctx, log), dsn); err != nil {
 		if cfg.DB != "" {
 			return nil, fmt.Errorf("db: %w", err)
 		}
@@ -732,11 +732,13 @@ func (s *Server) plainHandler() http.Handler {
 		base := adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())
 		if isAdminPath(r.URL.Path) {
 			if s.adminLn != nil {
+				s.logRefusal(r, time.Now(), "adminapi", http.StatusNotFound, "")
 				writeAdminNotHere(rw)
 				return
 			}
 			// Name the resource asked for, not the ACME directory: a curl
 			// of the admin API with http:// should say where it is.
+			s.logRefusal(r, time.Now(), "adminapi", http.StatusBadRequest, "")
 			adminapi.WriteProblem(rw, http.StatusBadRequest, "certgate serves the admin API over HTTPS only: "+base+r.URL.EscapedPath())
 			return
 		}
@@ -750,6 +752,7 @@ func (s *Server) plainHandler() http.Handler {
 		}
 		p := acme.NewProblem(acme.Malformed, "certgate serves ACME over HTTPS only: %s", target)
 		p.Status = p.HTTPStatus()
+		s.logRefusal(r, time.Now(), "wfe", p.Status, string(p.Type))
 		body, _ := json.Marshal(p)
 		rw.Header().Set("Content-Type", "application/problem+json")
 		rw.WriteHeader(p.Status)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -381,8 +382,28 @@ func migrateTo(ctx context.Context, db *sql.DB, engine string, version int64) er
 		}
 		return nil
 	}
+	log := migrationLog(ctx)
+	var start time.Time
+	if log != nil {
+		// The versions before the lock is taken: on PostgreSQL another
+		// node may apply some of them meanwhile, and this one then finds
+		// less (or nothing) to do. A new database (version 0) is created
+		// in milliseconds, and a start that fails after creating it
+		// removes it: only an upgrade is logged.
+		if from, to, err := prov.GetVersions(ctx); err == nil && from > 0 && from < to {
+			start = time.Now()
+			attrs := []any{"engine", engine, "from", from, "to", to}
+			if engine == EnginePostgres {
+				attrs = append(attrs, "note", "waits for another node's migrations first, if one runs them (up to 1h)")
+			}
+			log.Info("applying database migrations", attrs...)
+		}
+	}
 	if _, err := prov.Up(ctx); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
+	}
+	if !start.IsZero() {
+		log.Info("applied database migrations", "engine", engine, "ms", time.Since(start).Milliseconds())
 	}
 	// A database migrated by a newer certgate may store things this one
 	// cannot read (e.g. migration 00013 moved chains out of the certificate
@@ -395,6 +416,26 @@ func migrateTo(ctx context.Context, db *sql.DB, engine string, version int64) er
 		return fmt.Errorf("%w (version %d; this certgate knows up to %d): run the certgate that migrated it, or a newer one", ErrSchemaTooNew, current, target)
 	}
 	return nil
+}
+
+// migrationLogKey is the context key of WithMigrationLog's logger.
+type migrationLogKey struct{}
+
+// WithMigrationLog returns ctx carrying log, to which Open, OpenSQLite,
+// OpenPostgres and OpenExisting given that ctx write an INFO line
+// "applying database migrations" (engine, schema versions from and to)
+// before they apply pending migrations, and "applied database migrations"
+// (ms) after: a start that migrates a large database, or waits for another
+// node's migrations, says what it is doing. Nothing is logged when no
+// migration is pending, nor for a new database (schema version 0).
+func WithMigrationLog(ctx context.Context, log *slog.Logger) context.Context {
+	return context.WithValue(ctx, migrationLogKey{}, log)
+}
+
+// migrationLog is the logger of WithMigrationLog in ctx, nil without one.
+func migrationLog(ctx context.Context) *slog.Logger {
+	log, _ := ctx.Value(migrationLogKey{}).(*slog.Logger)
+	return log
 }
 
 // ErrSchemaTooNew is returned by Open for a database that a newer certgate

@@ -87,12 +87,12 @@ func (v *VA) CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, me
 			msg = "CAA check cancelled"
 		}
 		v.log.Info(msg, "identifier", id.Value, "wildcard", wildcard, "challenge", method,
-			"detail", p.Detail, "err", err, "duration", time.Since(start))
+			"detail", p.Detail, "err", err, logMS(time.Since(start)))
 		return p
 	}
 	if v.log.Enabled(context.Background(), slog.LevelDebug) { // arguments boxed only when logged
 		v.log.Debug("CAA check passed", "identifier", id.Value, "wildcard", wildcard, "challenge", method,
-			"duration", time.Since(start))
+			logMS(time.Since(start)))
 	}
 	return nil
 }
