@@ -175,3 +175,33 @@ func TestUnknownCommandWithHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpWithStrayArgument: --help (or -h) with an argument the command
+// does not take is refused in one line with an error, as the argument is
+// without --help; cobra printed the help and succeeded, hiding it. Valid
+// arguments with --help still print the help.
+func TestHelpWithStrayArgument(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help", "extra"}, `unknown command "extra"; use account, approval`},
+		{[]string{"-h", "extra"}, `unknown command "extra"; use account, approval`},
+		{[]string{"cert", "list", "--help", "extra"}, `cert list: takes no arguments, received "extra" (usage: certgate cert list [flags])`},
+		{[]string{"cert", "list", "extra", "-h"}, `cert list: takes no arguments, received "extra"`},
+		{[]string{"cert", "--help", "extra"}, `cert: unknown command "extra"; use export, import`},
+		{[]string{"cert", "show", "--help", "a", "b"}, `cert show: accepts 1 arg(s), received 2`},
+		{[]string{"token", "create", "--help", "x"}, `token create: takes no arguments, received "x"`},
+	} {
+		out, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") || out != "" {
+			t.Errorf("%v: error %v, stdout %.80q; want one line with %s", tc.args, err, out, tc.want)
+		}
+	}
+	for _, args := range [][]string{{"--help"}, {"cert", "list", "-h"}, {"cert", "show", "0a", "--help"}, {"token", "create", "--help"}} {
+		out, _, err := runCLI(t, nil, args...)
+		if err != nil || !strings.Contains(out, "Usage:\n") || !strings.Contains(out, "-h, --help ") {
+			t.Errorf("%v: %v\n%.200s", args, err, out)
+		}
+	}
+}

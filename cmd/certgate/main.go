@@ -76,6 +76,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	explainArgs(root)
 	unknownRootCommand(root)
+	strictHelp(root)
 	plainErrors(root)
 	root.SetFlagErrorFunc(flagError)
 	shareConfigKeys(root)
@@ -272,6 +273,55 @@ func unknownRootCommand(root *cobra.Command) {
 	// succeeding as if nothing were mistyped).
 	root.Flags().SetInterspersed(false)
 }
+
+// strictHelp gives c and every command below it a --help (-h) flag that
+// cobra acts on only when the command's arguments are valid: "certgate
+// --help extra" and "certgate cert list --help extra" printed the help
+// and exited 0, hiding the stray argument. With a stray argument the flag
+// reads as unset, so cobra goes on to the command's argument check, which
+// refuses it in one line (explainArgs, unknownRootCommand, groupCommands)
+// before anything runs. A command that takes arguments still prints its
+// help for valid ones ("certgate cert show SERIAL --help").
+func strictHelp(c *cobra.Command) {
+	if c.Flags().Lookup("help") == nil {
+		f := c.Flags().VarPF(&helpValue{cmd: c}, "help", "h", "help for "+c.Name())
+		f.NoOptDefVal = "true"
+		f.Annotations = map[string][]string{unresolvedAnnotation: {"true"}}
+	}
+	for _, sub := range c.Commands() {
+		strictHelp(sub)
+	}
+}
+
+// helpValue is the value of strictHelp's --help flag of cmd: a bool that
+// is true when given and the arguments left after the flags are none, or
+// (for a command without subcommands) pass the command's argument check.
+type helpValue struct {
+	cmd *cobra.Command
+	set bool
+}
+
+func (h *helpValue) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	h.set = v
+	return nil
+}
+
+func (h *helpValue) String() string {
+	if !h.set {
+		return "false"
+	}
+	if args := h.cmd.Flags().Args(); len(args) > 0 && (h.cmd.HasSubCommands() || h.cmd.ValidateArgs(args) != nil) {
+		return "false"
+	}
+	return "true"
+}
+
+func (h *helpValue) Type() string     { return "bool" }
+func (h *helpValue) IsBoolFlag() bool { return true }
 
 // explainArgs wraps the argument check of c and of every command below
 // it so that a wrong number of arguments names the command and its usage
