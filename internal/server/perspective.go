@@ -80,8 +80,9 @@ func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) 
 	}
 	h := mpic.NewHandler(mpic.Local{Perspective: cfg.Perspectives.Name, VA: v}, secret, nil, log.With("component", "perspective"))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: DefaultBodyReadTimeout, IdleTimeout: DefaultIdleTimeout,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		MaxHeaderBytes: MaxHeaderBytes,
+		TLSConfig:      &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("certgate validation perspective serving", "perspective", cfg.Perspectives.Name, "listen", ln.Addr().String(),

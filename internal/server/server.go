@@ -629,7 +629,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	// newHTTPS and newPlain are the HTTPS and plain-HTTP servers of a
-	// listener (listen, admin-listen): the same timeouts on both.
+	// listener (listen, admin-listen): the same timeouts and header bound
+	// (MaxHeaderBytes) on both.
 	// Each bounds the headers (ReadHeaderTimeout), the whole request
 	// (ReadTimeout) and the wait for a keep-alive connection's next request
 	// (IdleTimeout); the plain-HTTP servers had no idle timeout and no
@@ -643,10 +644,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	newHTTPS := func(h http.Handler, c *tls.Config) *http.Server {
 		return &http.Server{Handler: h, TLSConfig: c, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout,
-			ErrorLog: errLog, ConnState: trackFresh}
+			MaxHeaderBytes: MaxHeaderBytes, ErrorLog: errLog, ConnState: trackFresh}
 	}
 	newPlain := func(h http.Handler) *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout, ErrorLog: errLog}
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout,
+			MaxHeaderBytes: MaxHeaderBytes, ErrorLog: errLog}
 	}
 	httpsSrv := newHTTPS(s.httpsHandler(), tlsCfg)
 	plainSrv := newPlain(s.plainHandler())

@@ -15,3 +15,15 @@ const DefaultBodyReadTimeout = 30 * time.Second
 // DefaultIdleTimeout is how long a keep-alive connection may wait for its
 // next request, on every listener (HTTPS and plain HTTP).
 const DefaultIdleTimeout = 2 * time.Minute
+
+// MaxHeaderBytes bounds the request line and header block of a request, in
+// bytes, on every listener (listen's HTTPS and plain HTTP, admin-listen,
+// metrics-listen, a validation perspective's): 64 KiB, where net/http's
+// default is 1 MiB. A larger block is answered 431 Request Header Fields
+// Too Large (RFC 6585 §5) and the connection closed. The largest headers
+// a real client sends are far below it: ACME clients send a few hundred
+// bytes (the JWS goes in the body), an admin client a bearer token of
+// under 100 bytes; nginx's default bound is 32 KiB (4 × 8 KiB buffers).
+// net/http reads up to 4 KiB beyond it before refusing. With --http2 it
+// is also the SETTINGS_MAX_HEADER_LIST_SIZE advertised (RFC 9113 §6.5.2).
+const MaxHeaderBytes = 64 << 10
