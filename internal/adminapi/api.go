@@ -165,6 +165,7 @@ func build(d Deps) (http.Handler, *routeMux) {
 			hintFieldNames(ctx, schemas, e)
 			explainDurations(e)
 			explainBodyProblem(ctx, e)
+			redactProblem(e)
 		}
 		return v, nil
 	})
@@ -284,6 +285,60 @@ func redactTokens(p string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// redactText returns s with the secret of any API token in it cut off as
+// redactTokens cuts it in a path: after "cgt_", an ID of 16 characters and
+// "_", the rest of the token's run of base64url characters becomes "...".
+// Every problem the API answers goes through it (detail, and each error's
+// message and value), so that a token pasted into a path (to revoke it, or
+// by mistake) is never echoed whole: "no such API resource: GET
+// /api/v1/cgt_0123456789abcdef_...".
+func redactText(s string) string {
+	if !strings.Contains(s, auth.TokenPrefix) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		j := strings.Index(s, auth.TokenPrefix)
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		keep := j + len(auth.TokenPrefix) + 17 // "cgt_" + ID + "_"
+		end := j + len(auth.TokenPrefix)
+		for end < len(s) && isTokenByte(s[end]) {
+			end++
+		}
+		if end > keep {
+			b.WriteString(s[:keep])
+			b.WriteString("...")
+		} else {
+			b.WriteString(s[:end])
+		}
+		s = s[end:]
+	}
+}
+
+// isTokenByte reports whether c may be part of an API token: a base64url
+// character (the ID's hex digits, "_" and the secret's alphabet).
+func isTokenByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-'
+}
+
+// redactProblem cuts the secret of any API token out of e (redactText):
+// its detail and each error's message and string value.
+func redactProblem(e *huma.ErrorModel) {
+	e.Detail = redactText(e.Detail)
+	for _, d := range e.Errors {
+		if d == nil {
+			continue
+		}
+		d.Message = redactText(d.Message)
+		if v, ok := d.Value.(string); ok {
+			d.Value = redactText(v)
+		}
+	}
 }
 
 // explainBodyProblem replaces huma's "validation failed" detail of a body
@@ -432,11 +487,12 @@ func WriteProblem(w http.ResponseWriter, status int, detail string) {
 	writeProblem(w, status, detail)
 }
 
-// writeProblem writes an RFC 9457 problem document outside huma's routes.
+// writeProblem writes an RFC 9457 problem document outside huma's routes,
+// with any API token's secret cut out of detail (redactText).
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Type: problemType, Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Type: problemType, Title: http.StatusText(status), Status: status, Detail: redactText(detail)})
 }
 
 type principalKey struct{}
