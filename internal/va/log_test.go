@@ -110,3 +110,30 @@ func TestLogLinesGiveMilliseconds(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureLogGivesDetailOnce: the "validation failed" line gives the
+// problem's type and detail once each; its "err" repeated them ("TYPE:
+// DETAIL") for every failure, the problem being the error itself.
+func TestFailureLogGivesDetailOnce(t *testing.T) {
+	var buf lockedBuffer
+	v, err := New(Config{Timeout: time.Second}, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verr := v.Validate(t.Context(), acme.Identifier{Type: acme.IdentifierDNS, Value: "example.test"}, "bogus-01", testToken, "x")
+	p, ok := acme.AsProblem(verr)
+	if !ok || p.Detail == "" {
+		t.Fatalf("Validate: %v, want a problem with a detail", verr)
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil || line["msg"] != "validation failed" {
+		t.Fatalf("want one \"validation failed\" line: %v\n%s", err, buf.String())
+	}
+	if line["detail"] != p.Detail || line["problem"] != string(p.Type) {
+		t.Errorf("detail %v, problem %v; want %q, %q", line["detail"], line["problem"], p.Detail, p.Type)
+	}
+	enc, _ := json.Marshal(p.Detail) // as the line has it, quotes escaped
+	if n := strings.Count(buf.String(), strings.Trim(string(enc), `"`)); n != 1 {
+		t.Errorf("the detail is in the line %d times, want once: %s", n, buf.String())
+	}
+}

@@ -157,9 +157,15 @@ func (v *VA) Validate(ctx context.Context, id acme.Identifier, typ, token, keyAu
 			p.Identifier = &idc
 		}
 		if v.log.Enabled(context.Background(), slog.LevelInfo) {
-			v.log.Info("validation failed", "identifier", id.Value, "identifierType", id.Type,
-				"challenge", typ, "problem", string(p.Type), "detail", p.Detail, "err", err,
-				logMS(time.Since(start)))
+			attrs := []any{"identifier", id.Value, "identifierType", id.Type, "challenge", typ,
+				"problem", string(p.Type), "detail", p.Detail}
+			// err only when it says more than the problem: its text is
+			// "TYPE: DETAIL" for the problem itself, which the line
+			// would give twice.
+			if err != error(p) {
+				attrs = append(attrs, "err", err)
+			}
+			v.log.Info("validation failed", append(attrs, logMS(time.Since(start)))...)
 		}
 		return p
 	}
