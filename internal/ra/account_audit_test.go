@@ -265,8 +265,12 @@ func TestAccountDeactivateAuditsStoredRow(t *testing.T) {
 			if _, err := r.UpdateAccount(ctx, cached, req); err != nil {
 				t.Fatal(err)
 			}
-			b, _ := json.Marshal(accountSnapshot{cached.ID, acme.StatusValid, stored})
-			a, _ := json.Marshal(accountSnapshot{cached.ID, acme.StatusDeactivated, after})
+			row, err := st.GetAccount(ctx, cached.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(newAccountRecord(row, acme.StatusValid, stored, ""))
+			a, _ := json.Marshal(newAccountRecord(row, acme.StatusDeactivated, after, ""))
 			want = append(want, string(b)+" -> "+string(a))
 		}
 		var got []string

@@ -58,13 +58,6 @@ func issueEvent(a *store.Account, c *store.Certificate, now time.Time) audit.Eve
 		}}
 }
 
-// accountSnapshot is an ACME account as the audit log records it.
-type accountSnapshot struct {
-	ID      string   `json:"id"`
-	Status  string   `json:"status"`
-	Contact []string `json:"contact"`
-}
-
 // accountCreated is a new ACME account as the audit log records it
 // (account.create).
 type accountCreated struct {
@@ -123,21 +116,50 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// accountRecord is an ACME account as account.deactivate events record
+// it, whoever deactivates it: the fields and JSON names of the admin API's
+// account (adminapi.Account, which the API and `certgate account
+// deactivate` record; TestAccountDeactivateRecordsAdminObject), eabOwner
+// the Owner of the EAB key that bound it ("" for none or a deleted key).
+type accountRecord struct {
+	ID            string            `json:"id"`
+	Status        string            `json:"status"`
+	Contact       []string          `json:"contact"`
+	TOSAgreed     bool              `json:"tos_agreed"`
+	KeyThumbprint string            `json:"key_thumbprint"` // RFC 7638, base64url
+	CreatedAt     time.Time         `json:"created_at"`
+	EABKid        string            `json:"eab_kid,omitempty"`
+	EABOwner      string            `json:"eab_owner,omitempty"`
+	Attributes    map[string]string `json:"attributes"`
+}
+
+// newAccountRecord is a's accountRecord with status and contact (nil:
+// a's), eabOwner the Owner of its EAB key.
+func newAccountRecord(a *store.Account, status string, contact []string, eabOwner string) accountRecord {
+	if contact == nil {
+		contact = a.Contact
+	}
+	attrs := a.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	return accountRecord{ID: a.ID, Status: status, Contact: nonNil(contact), TOSAgreed: a.TOSAgreed, KeyThumbprint: a.KeyThumbprint,
+		CreatedAt: a.CreatedAt, EABKid: a.EABKid, EABOwner: eabOwner, Attributes: attrs}
+}
+
 // deactivateEvent is account id's own deactivation (RFC 8555 §7.3.6).
-// Before and after are made from the row the deactivating transaction
+// Before and after are the whole account (accountRecord, as the admin API
+// and the CLI record it), made from the row the deactivating transaction
 // reads (store.UpdateAccount's Replaced hook, row locked on PostgreSQL),
 // not from the caller's copy of the account, which on a cluster can be
 // another node's older cached one. contact, when not nil, is what the
-// same request sets the contacts to; nil keeps the stored ones.
-func deactivateEvent(id string, contact []string) audit.Event {
+// same request sets the contacts to; nil keeps the stored ones. eabOwner
+// is the Owner of the account's EAB key ("" for none).
+func deactivateEvent(id string, contact []string, eabOwner string) audit.Event {
 	return audit.Event{Actor: audit.ACMEAccountActor(id), Action: audit.ActionAccountDeactivate, ObjectType: audit.ObjectAccount,
 		ObjectID: id,
 		Replaced: audit.ReplacedRow(func(o *store.Account) (before, after any) {
-			c := contact
-			if c == nil {
-				c = o.Contact
-			}
-			return accountSnapshot{o.ID, o.Status, nonNil(o.Contact)}, accountSnapshot{o.ID, acme.StatusDeactivated, nonNil(c)}
+			return newAccountRecord(o, o.Status, nil, eabOwner), newAccountRecord(o, acme.StatusDeactivated, contact, eabOwner)
 		})}
 }
 

@@ -582,7 +582,19 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 		events = ev
 	}
 	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
-		ev, err := r.auditEvent(ctx, deactivateEvent(a.ID, upd.Contact))
+		// The owner of the account's EAB key, as the admin API records it
+		// (a deleted key: none).
+		var owner string
+		if a.EABKid != "" {
+			k, err := r.store.GetEABKey(ctx, a.EABKid)
+			switch {
+			case err == nil:
+				owner = k.Owner
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, r.internal(ctx, "EAB key lookup", err)
+			}
+		}
+		ev, err := r.auditEvent(ctx, deactivateEvent(a.ID, upd.Contact, owner))
 		if err != nil {
 			return nil, r.internal(ctx, "audit event", err)
 		}
