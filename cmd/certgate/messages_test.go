@@ -41,7 +41,7 @@ func TestNotFoundMessagesConsistent(t *testing.T) {
 // flag is refused as `--FLAG: invalid duration "VALUE" (use ...)` by every
 // command; before, `eab create --expires soon` said `--expires "soon": use
 // a positive duration such as 30d` where `token create --expires soon`
-// said `--expires: invalid duration "soon" (use e.g. 90d, 36h, 1d12h)`,
+// said `--expires: invalid duration "soon" (use e.g. 90d, 2w, 36h, 1d12h)`,
 // and the reports said `--since: duration "soon" (e.g. 30d, 12h)`.
 func TestBadDurationMessagesConsistent(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
@@ -50,13 +50,13 @@ func TestBadDurationMessagesConsistent(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"eab", "create", "--expires", "soon"}, `--expires: invalid duration "soon" (use e.g. 90d, 36h, 1d12h)`},
-		{[]string{"token", "create", "--role", "auditor", "--name", "x", "--expires", "soon"}, `--expires: invalid duration "soon" (use e.g. 90d, 36h, 1d12h)`},
-		{[]string{"eab", "create", "--expires", "0d"}, `--expires: invalid duration "0d" (use a positive one, e.g. 90d, 36h, 1d12h)`},
-		{[]string{"token", "create", "--role", "auditor", "--name", "x", "--expires", "0d"}, `--expires: invalid duration "0d" (use a positive one, e.g. 90d, 36h, 1d12h)`},
-		{[]string{"profile", "create", "p", "--validity", "soon"}, `--validity: invalid duration "soon" (use e.g. 90d, 36h, 1d12h)`},
-		{[]string{"profile", "list", "--cert-validity", "soon"}, `--cert-validity: invalid duration "soon" (use e.g. 90d, 36h, 1d12h)`},
-		{[]string{"report", "violations", "--cert-validity", "soon"}, `--cert-validity: invalid duration "soon" (use e.g. 90d, 36h, 1d12h)`},
+		{[]string{"eab", "create", "--expires", "soon"}, `--expires: invalid duration "soon" (use e.g. 90d, 2w, 36h, 1d12h)`},
+		{[]string{"token", "create", "--role", "auditor", "--name", "x", "--expires", "soon"}, `--expires: invalid duration "soon" (use e.g. 90d, 2w, 36h, 1d12h)`},
+		{[]string{"eab", "create", "--expires", "0d"}, `--expires: invalid duration "0d" (use a positive one, e.g. 90d, 2w, 36h, 1d12h)`},
+		{[]string{"token", "create", "--role", "auditor", "--name", "x", "--expires", "0d"}, `--expires: invalid duration "0d" (use a positive one, e.g. 90d, 2w, 36h, 1d12h)`},
+		{[]string{"profile", "create", "p", "--validity", "soon"}, `--validity: invalid duration "soon" (use e.g. 90d, 2w, 36h, 1d12h)`},
+		{[]string{"profile", "list", "--cert-validity", "soon"}, `--cert-validity: invalid duration "soon" (use e.g. 90d, 2w, 36h, 1d12h)`},
+		{[]string{"report", "violations", "--cert-validity", "soon"}, `--cert-validity: invalid duration "soon" (use e.g. 90d, 2w, 36h, 1d12h)`},
 		{[]string{"report", "issued", "--since", "soon"}, `--since: invalid duration "soon" (use e.g. 30d, 2w, 12h)`},
 		{[]string{"report", "expiring", "--within", "soon"}, `--within: invalid duration "soon" (use e.g. 30d, 2w, 12h)`},
 		{[]string{"cert", "list", "--expiring-within", "soon"}, `--expiring-within: invalid duration "soon" (use e.g. 30d, 2w, 12h)`},

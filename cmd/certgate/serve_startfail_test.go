@@ -79,7 +79,7 @@ func TestServeStartFailures(t *testing.T) {
 			"admin-listen: a remote perspective (--roles va) serves no admin API"},
 		{"address of no interface", []string{"--listen", "192.0.2.1:0"}, "listen: 192.0.2.1:0: no network interface of this host has that address"},
 		{"listen without a port", []string{"--listen", "127.0.0.1"}, `listen: "127.0.0.1" is not HOST:PORT`},
-		{"duration without a unit", []string{"--cert-validity", "90"}, `invalid argument "90" for "--cert-validity" flag: invalid duration "90" (use e.g. 90d, 36h, 1d12h)`},
+		{"duration without a unit", []string{"--cert-validity", "90"}, `invalid argument "90" for "--cert-validity" flag: invalid duration "90" (use e.g. 90d, 2w, 36h, 1d12h)`},
 		{"negative duration", []string{"--shutdown-grace=-1s"}, "shutdown-grace: must not be negative"},
 		{"zero DNS timeout", []string{"--va-dns-timeout", "0"}, "va-dns-timeout: must be positive"},
 		{"resolver without a port", []string{"--va-dns-resolver", "127.0.0.1"}, `va-dns-resolver: "127.0.0.1" is not HOST:PORT`},

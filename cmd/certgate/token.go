@@ -174,7 +174,7 @@ func parseExpires(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("--expires: %w", err)
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("--expires: invalid duration %q (use a positive one, e.g. 90d, 36h, 1d12h)", s)
+		return 0, fmt.Errorf("--expires: invalid duration %q (use a positive one, e.g. 90d, 2w, 36h, 1d12h)", s)
 	}
 	if err := store.CheckLifetime(time.Now(), d); err != nil {
 		return 0, fmt.Errorf("--expires: %w", err)

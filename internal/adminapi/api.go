@@ -407,7 +407,7 @@ func hintFieldNames(ctx huma.Context, schemas huma.Registry, e *huma.ErrorModel)
 // no field for huma's patternDescription).
 var (
 	durationPatternMessage = "expected string to match pattern " + policy.DurationPattern
-	durationMessage        = "expected a duration such as 90d, 36h or 1d12h"
+	durationMessage        = "expected a duration such as 90d, 2w, 36h or 1d12h"
 )
 
 // explainDurations rewrites the message of each error about a malformed

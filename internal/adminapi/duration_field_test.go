@@ -11,7 +11,7 @@ import (
 // (validity "x") is a 422 whose errors list names the field, at the top
 // level and nested, for POST and PUT; before, the JSON decoder's error
 // came back at location "body" with the whole body as its value. A
-// well-formed duration in every such field is still accepted.
+// well-formed duration in every such field is still accepted, weeks too.
 func TestMalformedDurationNamesField(t *testing.T) {
 	f := newFixture(t, storetest.Engines()[0].Open(t))
 	admin := f.tokens[auth.RoleAdmin]
@@ -23,16 +23,16 @@ func TestMalformedDurationNamesField(t *testing.T) {
 	}{
 		{"validity", "POST", "/api/v1/profiles", map[string]any{"name": "web", "validity": "x"}, "body.validity"},
 		{"maxValidity", "POST", "/api/v1/profiles", map[string]any{"name": "web", "validity": "30d", "maxValidity": "30 days"}, "body.maxValidity"},
-		{"authzReuse", "POST", "/api/v1/profiles", map[string]any{"name": "web", "validity": "30d", "authzReuse": "1w"}, "body.authzReuse"},
+		{"authzReuse", "POST", "/api/v1/profiles", map[string]any{"name": "web", "validity": "30d", "authzReuse": "1x"}, "body.authzReuse"},
 		{"approval.escalateAfter", "POST", "/api/v1/profiles", map[string]any{"name": "web", "validity": "30d",
 			"approval": map[string]any{"always": true, "escalateAfter": "soon"}}, "body.approval.escalateAfter"},
 		{"validation.dnsTimeout", "POST", "/api/v1/profiles", map[string]any{"name": "web", "validity": "30d",
 			"validation": map[string]any{"dnsTimeout": "5"}}, "body.validation.dnsTimeout"},
 		{"validity (PUT)", "PUT", "/api/v1/profiles/" + name, map[string]any{"name": name, "validity": "1.5d"}, "body.validity"},
 	} {
-		checkInvalidField(t, tc.what, f.do(tc.method, tc.path, admin, tc.body), tc.location, "expected a duration such as 90d, 36h or 1d12h")
+		checkInvalidField(t, tc.what, f.do(tc.method, tc.path, admin, tc.body), tc.location, "expected a duration such as 90d, 2w, 36h or 1d12h")
 	}
-	ok := map[string]any{"name": "web", "validity": "1d12h", "maxValidity": "30d", "authzReuse": "0",
+	ok := map[string]any{"name": "web", "validity": "1d12h", "maxValidity": "2w", "authzReuse": "1w3d",
 		"approval": map[string]any{"always": true, "escalateAfter": "36h"}, "validation": map[string]any{"dnsTimeout": "1.5s"}}
 	if r := f.do("POST", "/api/v1/profiles", admin, ok); r.status != 201 {
 		t.Errorf("well-formed durations: %d %s", r.status, r.body)

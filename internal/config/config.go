@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/certgate/certgate/internal/acme"
+	dur "github.com/certgate/certgate/internal/duration"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/va"
 )
@@ -619,8 +619,8 @@ func valueError(f *pflag.Flag, err error) string {
 	return err.Error()
 }
 
-// duration is a pflag.Value accepting Go durations plus a "d" (24h) unit,
-// e.g. "90d", "36h", "1d12h".
+// duration is a pflag.Value accepting what ParseDuration does, e.g. "90d",
+// "2w", "36h", "1d12h".
 type duration struct{ p *time.Duration }
 
 // DefaultCertValidity is the validity period of issued certificates when
@@ -649,8 +649,8 @@ func newDuration(p *time.Duration, def time.Duration) *duration {
 }
 
 // DurationValue returns a pflag.Value that stores into p, set to def now,
-// and accepts what ParseDuration does (Go durations plus a "d" unit of 24
-// hours, e.g. "1d12h"); for commands other than serve that take durations
+// and accepts what ParseDuration does (Go durations plus "w" for weeks and
+// "d" for days, e.g. "2w", "1d12h"); for commands other than serve that take durations
 // (e.g. certgate bench acme --timeout).
 func DurationValue(p *time.Duration, def time.Duration) pflag.Value {
 	return newDuration(p, def)
@@ -693,36 +693,9 @@ func (d *duration) Set(s string) error {
 	return nil
 }
 
-// ParseDuration parses a Go duration with an extra "d" unit of 24 hours
-// ("90d", "1d12h"). "0" is zero. A duration longer than time.Duration
-// holds (about 292 years, 106751 days) is an error, never a wrapped value.
-func ParseDuration(s string) (time.Duration, error) {
-	var total time.Duration
-	rest := s
-	if i := strings.Index(rest, "d"); i > 0 {
-		days, err := strconv.Atoi(rest[:i])
-		if err != nil || days < 0 {
-			return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 36h, 1d12h)", s)
-		}
-		if days > int(math.MaxInt64/int64(24*time.Hour)) {
-			return 0, tooLong(s)
-		}
-		total = time.Duration(days) * 24 * time.Hour
-		rest = rest[i+1:]
-		if rest == "" {
-			return total, nil
-		}
-	}
-	v, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (use e.g. 90d, 36h, 1d12h)", s)
-	}
-	if v > 0 && total > math.MaxInt64-v {
-		return 0, tooLong(s)
-	}
-	return total + v, nil
-}
-
-func tooLong(s string) error {
-	return fmt.Errorf("duration %q is too long (at most 106751d, about 292 years)", s)
-}
+// ParseDuration parses a duration as every user-facing setting takes it
+// (duration.Parse): optional whole weeks, then optional whole days, then a
+// Go duration ("2w", "90d", "1w3d", "1d12h", "36h"). "0" is zero. A
+// duration longer than time.Duration holds (about 292 years, 106751 days)
+// is an error, never a wrapped value.
+func ParseDuration(s string) (time.Duration, error) { return dur.Parse(s) }

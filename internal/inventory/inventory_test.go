@@ -146,12 +146,14 @@ func TestGetRevokeExpiring(t *testing.T) {
 }
 
 func TestParsers(t *testing.T) {
-	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "1.5d": 36 * time.Hour} {
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "12h": 12 * time.Hour, "1.5d": 36 * time.Hour,
+		// As every setting takes them (config.ParseDuration).
+		"1w3d": 10 * 24 * time.Hour, "1d12h": 36 * time.Hour, "2w12h": 348 * time.Hour} {
 		if got, err := inventory.ParseDuration(in); err != nil || got != want {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "x", "-1d", "3y"} {
+	for _, bad := range []string{"", "x", "-1d", "3y", "-5h", "1d1w"} {
 		if _, err := inventory.ParseDuration(bad); !errors.Is(err, inventory.ErrInvalid) {
 			t.Errorf("ParseDuration(%q) accepted", bad)
 		}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/certgate/certgate/internal/duration"
 )
 
 // NormalizeName lower-cases a DNS name or IP address and drops a trailing
@@ -80,11 +82,18 @@ func ParseAttributes(pairs []string) (map[string]string, error) {
 // of 365 days.
 const maxDuration = 100 * 365 * 24 * time.Hour
 
-// ParseDuration parses a duration as time.ParseDuration does, plus a
-// number of days ("30d") or weeks ("2w") up to maxDuration. ErrInvalid
-// otherwise.
+// ParseDuration parses a non-negative duration of at most maxDuration as
+// every setting takes it (duration.Parse: Go units plus whole weeks and
+// days, "2w", "30d", "1w3d", "1d12h", "12h"), or a fractional number of
+// days or weeks alone ("1.5d", "0.5w"). ErrInvalid otherwise.
 func ParseDuration(s string) (time.Duration, error) {
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+	if d, err := duration.Parse(s); err == nil {
+		if d < 0 || d > maxDuration {
+			return 0, fmt.Errorf("%w: invalid duration %q (use a number of days or weeks up to 100 years, e.g. 30d, 2w)", ErrInvalid, s)
+		}
+		return d, nil
+	}
+	for suffix, unit := range map[string]time.Duration{"d": duration.Day, "w": duration.Week} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
 			v, err := strconv.ParseFloat(n, 64)
 			// At most 100 years in either unit (a NaN fails both tests;
@@ -95,11 +104,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			return time.Duration(v * float64(unit)), nil
 		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%w: invalid duration %q (use e.g. 30d, 2w, 12h)", ErrInvalid, s)
-	}
-	return d, nil
+	return 0, fmt.Errorf("%w: invalid duration %q (use e.g. 30d, 2w, 12h)", ErrInvalid, s)
 }
 
 func encodePEM(der []byte) []byte {

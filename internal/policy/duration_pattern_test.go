@@ -15,7 +15,8 @@ import (
 func TestDurationPattern(t *testing.T) {
 	re := regexp.MustCompile(DurationPattern)
 	for _, s := range []string{"90d", "1d12h", "0", "+0", "-0", "0s", "0d", "+5d", "007d", "36h", "1.5h", ".5h", "5.h",
-		"1h30m", "300ms", "2us", "2µs", "2μs", "10ns", "1d-5h", "-5h", "1d0", "30d", "199d", "1h0m0s"} {
+		"1h30m", "300ms", "2us", "2µs", "2μs", "10ns", "1d-5h", "-5h", "1d0", "30d", "199d", "1h0m0s",
+		"1w", "2w", "1w3d", "2w12h", "1w2d3h", "0w", "+1w", "1w0"} {
 		if _, err := config.ParseDuration(s); err != nil {
 			t.Fatalf("sample %q: ParseDuration refuses it: %v", s, err)
 		}
@@ -23,7 +24,8 @@ func TestDurationPattern(t *testing.T) {
 			t.Errorf("%q: accepted by ParseDuration, refused by DurationPattern", s)
 		}
 	}
-	for _, s := range []string{"", "x", "soon", "90", "d", "1.5d", "5h1d", "1d5d", "90 d", "90days", "1w", "h", ".h", "1d 2h"} {
+	for _, s := range []string{"", "x", "soon", "90", "d", "1.5d", "5h1d", "1d5d", "90 d", "90days", "h", ".h", "1d 2h",
+		"1.5w", "1d1w", "5h1w", "1w1w", "w", "2W", "1w 2d"} {
 		if _, err := config.ParseDuration(s); err == nil {
 			t.Fatalf("sample %q: ParseDuration accepts it", s)
 		}

@@ -33,18 +33,19 @@ import (
 const DefaultName = "default"
 
 // Duration is a time.Duration written as in the configuration: "90d",
-// "160h", "1d12h" (JSON and YAML strings). Fields of this type carry
+// "2w", "160h", "1d12h" (JSON and YAML strings). Fields of this type carry
 // DurationPattern as their pattern tag, so that the admin API's schema
 // check refuses a malformed one with a 422 naming the field (the JSON
 // decoder's error names none); the API words the message.
 type Duration time.Duration
 
 // DurationPattern is the regular expression (RE2 and ECMA-262) that every
-// string config.ParseDuration accepts matches: optional whole days ("90d")
-// followed by a Go duration, or a Go duration alone. A few strings match
-// that ParseDuration still refuses (a negative day count, a value beyond
-// about 292 years).
-const DurationPattern = `^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$`
+// string config.ParseDuration accepts matches: optional whole weeks ("2w"),
+// then optional whole days ("90d"), at least one of them, followed by a Go
+// duration, or a Go duration alone. A few strings match that ParseDuration
+// still refuses (a negative week or day count, a value beyond about 292
+// years).
+const DurationPattern = `^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$`
 
 // MarshalText implements encoding.TextMarshaler ("90d", "160h").
 func (d Duration) MarshalText() ([]byte, error) {
@@ -102,7 +103,7 @@ type Approval struct {
 	EKUs        []string `json:"ekus,omitempty" yaml:"ekus,omitempty"`
 	// EscalateAfter is how long an approval may wait before it is
 	// escalated (logged and sent to the configured webhook); 0: never.
-	EscalateAfter Duration `json:"escalateAfter,omitempty" yaml:"escalateAfter,omitempty" pattern:"^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	EscalateAfter Duration `json:"escalateAfter,omitempty" yaml:"escalateAfter,omitempty" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
 	rules         []Rule
 }
 
@@ -127,8 +128,8 @@ type Profile struct {
 	KeyTypes []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
 	// Validity is the default lifetime; MaxValidity the longest a newOrder
 	// may ask with notBefore/notAfter (0: Validity).
-	Validity    Duration `json:"validity" yaml:"validity" pattern:"^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
-	MaxValidity Duration `json:"maxValidity,omitempty" yaml:"maxValidity,omitempty" pattern:"^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	Validity    Duration `json:"validity" yaml:"validity" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	MaxValidity Duration `json:"maxValidity,omitempty" yaml:"maxValidity,omitempty" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
 	// EKUs of issued certificates: serverAuth, clientAuth,
 	// emailProtection, codeSigning (default serverAuth).
 	EKUs []string `json:"ekus,omitempty" yaml:"ekus,omitempty"`
@@ -138,7 +139,7 @@ type Profile struct {
 	Approval *Approval `json:"approval,omitempty" yaml:"approval,omitempty"`
 	// AuthzReuse is how long a valid authorization is reused by later
 	// orders; nil: the server's setting; 0: never.
-	AuthzReuse *Duration `json:"authzReuse,omitempty" yaml:"authzReuse,omitempty" pattern:"^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	AuthzReuse *Duration `json:"authzReuse,omitempty" yaml:"authzReuse,omitempty" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
 	// Challenges are the offered challenge types: http-01, dns-01,
 	// tls-alpn-01 (dns-01 is always the only one for wildcards).
 	Challenges []string `json:"challenges,omitempty" yaml:"challenges,omitempty"`
@@ -205,7 +206,7 @@ type Validation struct {
 	// the next only when one does not answer.
 	DNSResolvers []string `json:"dnsResolvers,omitempty" yaml:"dnsResolvers,omitempty"`
 	// DNSTimeout bounds one query to one server, e.g. "5s".
-	DNSTimeout Duration `json:"dnsTimeout,omitempty" yaml:"dnsTimeout,omitempty" pattern:"^(?:[+-]?[0-9]+d(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	DNSTimeout Duration `json:"dnsTimeout,omitempty" yaml:"dnsTimeout,omitempty" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
 	// DNSSEC, when set, turns DNSSEC checking on or off (AD bit from a
 	// validating resolver, RFC 4035 §3.2.3).
 	DNSSEC *bool `json:"dnssec,omitempty" yaml:"dnssec,omitempty"`

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/duration"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -89,8 +90,9 @@ func formatPeriod(d time.Duration) string {
 	return s
 }
 
-// ParseRate reads "COUNT/PERIOD" (PERIOD a Go duration or whole days,
-// e.g. "300/3h", "50/7d"), or "0" for disabled. Count must be at least 0
+// ParseRate reads "COUNT/PERIOD" (PERIOD a duration as duration.Parse
+// takes it: a Go duration, whole days or weeks, e.g. "300/3h", "50/7d",
+// "50/1w"), or "0" for disabled. Count must be at least 0
 // and Period positive.
 func ParseRate(s string) (Rate, error) {
 	s = strings.TrimSpace(s)
@@ -102,15 +104,11 @@ func ParseRate(s string) (Rate, error) {
 	if !ok || err != nil || n < 0 {
 		return Rate{}, fmt.Errorf("invalid rate %q (want COUNT/PERIOD, e.g. 300/3h or 50/7d, or 0 to disable)", s)
 	}
-	var d time.Duration
-	if days, found := strings.CutSuffix(p, "d"); found {
-		k, err := strconv.Atoi(days)
-		if err != nil || k <= 0 {
-			return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h or 7d)", s, p)
-		}
-		d = time.Duration(k) * 24 * time.Hour
-	} else if d, err = time.ParseDuration(p); err != nil || d <= 0 {
-		return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h or 7d)", s, p)
+	// The period is a duration as every setting takes it (duration.Parse:
+	// "3h", "7d", "1w", "1d12h").
+	d, err := duration.Parse(p)
+	if err != nil || d <= 0 {
+		return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h, 7d or 1w)", s, p)
 	}
 	if n == 0 {
 		return Rate{}, nil
