@@ -37,17 +37,13 @@ func (r *RA) auditEvent(ctx context.Context, ev audit.Event) ([]*store.AuditAppe
 	return []*store.AuditAppend{a}, nil
 }
 
-// snapshotOf is c as certificate events record it (audit.Certificate,
-// the shape the inventory's revocations record too).
-func snapshotOf(c *store.Certificate) audit.Certificate { return audit.CertificateOf(c) }
-
 // issueEvent is the audit event of the issuance of c for account a. Its
 // Cascade records the revocation of c for keyCompromise, which FinishOrder
 // makes when c's key was blocked while c was signed (at FinishOrder's
 // time, now).
 func issueEvent(a *store.Account, c *store.Certificate, now time.Time) audit.Event {
 	return audit.Event{Actor: audit.ACMEAccountActor(a.ID), Action: audit.ActionCertificateIssue,
-		ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, After: snapshotOf(c),
+		ObjectType: audit.ObjectCertificate, ObjectID: c.Serial, After: audit.CertificateOf(c),
 		Cascade: func(old any) (*audit.Event, error) {
 			c, ok := old.(*store.Certificate)
 			if !ok {
@@ -192,7 +188,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	// transaction run again collects some twice: harmless).
 	var others []string
 	ev, err := r.auditEvent(ctx, audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
-		ObjectID: rec.Serial, Before: snapshotOf(rec), After: snapshotOf(&after),
+		ObjectID: rec.Serial, Before: audit.CertificateOf(rec), After: audit.CertificateOf(&after),
 		Cascade: func(old any) (*audit.Event, error) {
 			c, ok := old.(*store.Certificate)
 			if !ok {
@@ -284,7 +280,7 @@ func cascadeRevokeEvent(actor string, c *store.Certificate, at time.Time) audit.
 		after.RevokedAt = c.RevokedAt
 	}
 	return audit.Event{Actor: actor, Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate,
-		ObjectID: c.Serial, Before: snapshotOf(c), After: snapshotOf(&after)}
+		ObjectID: c.Serial, Before: audit.CertificateOf(c), After: audit.CertificateOf(&after)}
 }
 
 // Errors of RevokeSerial.
