@@ -1,36 +1,17 @@
 package adminapi
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRequestLog: every admin API request is logged as one "request" line
 // (docs/operations.md, Logs) with its status and, once a token is
@@ -39,7 +20,7 @@ func (l *lockedBuffer) String() string {
 // API logged no request at all: failed and refused attempts left no trace.
 func TestRequestLog(t *testing.T) {
 	f := newFixture(t, storetest.Engines()[0].Open(t))
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	h, _ := build(Deps{Store: f.st, Inventory: f.inv, Tokens: f.toks, Audit: f.log, Log: slog.New(slog.NewTextHandler(&buf, nil))})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

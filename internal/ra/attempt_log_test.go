@@ -11,12 +11,12 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
 
 // slowOKVA passes every validation after 1.5 ms.
@@ -25,24 +25,6 @@ type slowOKVA struct{ okVA }
 func (slowOKVA) Validate(context.Context, acme.Identifier, string, string, string) error {
 	time.Sleep(1500 * time.Microsecond)
 	return nil
-}
-
-// syncLog is a strings.Builder safe for a logger's writes.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestAttemptLogMilliseconds: the "validation attempt" log line gives its
@@ -58,7 +40,7 @@ func TestAttemptLogMilliseconds(t *testing.T) {
 	defer st.Close()
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var logs syncLog
+	var logs testlog.Buffer
 	gate := make(chan struct{})
 	r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, gatedVA{slowOKVA{}, gate}, selfSigner{key: caKey}, clk.now,
 		slog.New(slog.NewJSONHandler(&logs, nil)))

@@ -1,34 +1,14 @@
 package server_test
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for a server's log writes beside the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRefusalsAreLogged: the requests the server answers itself, outside
 // the ACME front end and the admin API — plain HTTP where HTTPS is needed
@@ -39,7 +19,7 @@ func (s *syncBuffer) String() string {
 // request), an API token in the path cut to cgt_ID_...; they left none, so
 // a client or scanner using the wrong scheme or address was not in the log.
 func TestRefusalsAreLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	env := testenv.NewWithOptions(t, testenv.Options{AdminListen: true, Log: &logs})
 	c := &http.Client{Timeout: 30 * time.Second, Transport: env.HTTPClient.Transport}
 	plain := "http://" + strings.TrimPrefix(env.BaseURL, "https://")

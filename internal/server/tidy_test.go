@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,30 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStartTidiesDataDir: a start removes, and logs, the temporary
 // directories (holding private keys) that a killed `certgate ca import`
@@ -84,7 +65,7 @@ func TestStartTidiesDataDir(t *testing.T) {
 	if err := os.Mkdir(keep, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	start(slog.New(slog.NewTextHandler(logs, nil)))
 	for _, d := range leftovers {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
@@ -125,7 +106,7 @@ func TestStartRestrictsDataDir(t *testing.T) {
 	}
 	start := func() string {
 		t.Helper()
-		logs := &syncBuffer{}
+		logs := &testlog.Buffer{}
 		srv, err := New(ctx, testServeConfig(data), Options{}, slog.New(slog.NewTextHandler(logs, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -176,7 +157,7 @@ func TestTidyKeepsAnotherUsersModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := int(fi.Sys().(*syscall.Stat_t).Uid) + 1 // the server runs as another user
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	if err := tidyDataDir(data, CADir(data), dsn, other, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 		t.Fatalf("tidyDataDir: %v", err)
 	}
@@ -224,7 +205,7 @@ func TestTidyRestrictsCADir(t *testing.T) {
 		}
 	}
 	loosen()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	if err := tidyDataDir(data, ca, DSN(data, ""), os.Geteuid(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +225,7 @@ func TestTidyRestrictsCADir(t *testing.T) {
 
 	// Owned by another user: kept, with warnings.
 	loosen()
-	logs = &syncBuffer{}
+	logs = &testlog.Buffer{}
 	other := os.Geteuid() + 1
 	if err := tidyDataDir(data, ca, DSN(data, ""), other, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 		t.Fatal(err)
@@ -268,7 +249,7 @@ func TestTidyRestrictsCADir(t *testing.T) {
 	if err := os.Symlink(elsewhere, key); err != nil {
 		t.Fatal(err)
 	}
-	logs = &syncBuffer{}
+	logs = &testlog.Buffer{}
 	if err := tidyDataDir(data, ca, DSN(data, ""), os.Geteuid(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +281,7 @@ func TestTidyFollowsDatabaseLink(t *testing.T) {
 	if err := os.Symlink(target, dsn); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	if err := tidyDataDir(data, CADir(data), dsn, os.Geteuid(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 		t.Fatal(err)
 	}

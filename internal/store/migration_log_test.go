@@ -4,30 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
-
-// logBuffer is a strings.Builder safe for a logger's writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestMigrationLog: opening a database with pending migrations, with a
 // logger given by store.WithMigrationLog, logs "applying database
@@ -43,7 +25,7 @@ func TestMigrationLog(t *testing.T) {
 			dsn := e.NewDSN(t)
 			open := func() string {
 				t.Helper()
-				var buf logBuffer
+				var buf testlog.Buffer
 				s, err := store.Open(store.WithMigrationLog(ctx, slog.New(slog.NewTextHandler(&buf, nil))), dsn)
 				if err != nil {
 					t.Fatal(err)

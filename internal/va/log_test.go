@@ -9,33 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// logger shared by goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLogLinesGiveMilliseconds: the VA's log lines (validation succeeded,
 // validation failed, CAA check passed) give their time as "ms", a number
@@ -67,7 +48,7 @@ func TestLogLinesGiveMilliseconds(t *testing.T) {
 	srv.Listener = ln
 	srv.Start()
 	t.Cleanup(srv.Close)
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v, err := New(Config{HTTPPort: ln.Addr().(*net.TCPAddr).Port, DNSResolver: dnsSrv.addr, Timeout: 5 * time.Second,
 		CAAIdentities: []string{"certgate.test"}}, log)
@@ -115,7 +96,7 @@ func TestLogLinesGiveMilliseconds(t *testing.T) {
 // problem's type and detail once each; its "err" repeated them ("TYPE:
 // DETAIL") for every failure, the problem being the error itself.
 func TestFailureLogGivesDetailOnce(t *testing.T) {
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	v, err := New(Config{Timeout: time.Second}, slog.New(slog.NewJSONHandler(&buf, nil)))
 	if err != nil {
 		t.Fatal(err)
