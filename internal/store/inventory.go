@@ -395,11 +395,12 @@ const (
 // keys sort after after ("" for the first page; a day key for ByDay).
 // more says whether groups follow the page's last.
 //
-// Each page reads the index certificates_not_before, never the whole
-// table: by day, a range of at most limit days that starts at the first
-// certificate after after (a seek), then one seek for the next one; by
-// profile or issuer, the window's rows (the groups are aggregated by the
-// database; only limit+1 of them are returned).
+// Each page reads the index certificates_not_before (notBefore, profile),
+// never the whole table: by day, a range of at most limit days that starts
+// at the first certificate after after (a seek), then one seek for the
+// next one, without reading a row; by profile (without reading a row) or
+// issuer (reading the rows), the window's range, the database aggregating
+// the groups and returning limit+1 of them.
 func (s *Store) CountCertificatesBy(ctx context.Context, by string, from, to time.Time, after string, limit int) (rows []CountRow, more bool, err error) {
 	if limit < 1 {
 		return nil, false, fmt.Errorf("count certificates: page size %d (at least 1)", limit)
