@@ -63,14 +63,22 @@ grouped by UTC day, profile or issuer. Imported certificates count too.`,
 				return err
 			}
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				counts, err := svc.Issued(ctx, by, d)
-				if err != nil {
-					return err
+				// Every page, following the cursor: the output is the
+				// whole report, as before the API paged it; each page
+				// is a bounded query.
+				counts := []inventory.Count{}
+				for cursor := ""; ; {
+					p, err := svc.Issued(ctx, by, d, 1000, cursor)
+					if err != nil {
+						return err
+					}
+					counts = append(counts, p.Items...)
+					if cursor = p.NextCursor; cursor == "" {
+						break
+					}
 				}
-				if format == "json" { // as GET /api/v1/reports/issued
-					return printJSON(cmd.OutOrStdout(), struct {
-						Items []inventory.Count `json:"items"`
-					}{append([]inventory.Count{}, counts...)})
+				if format == "json" { // as GET /api/v1/reports/issued, all pages
+					return printJSON(cmd.OutOrStdout(), inventory.CountPage{Items: counts})
 				}
 				rows := make([][]string, len(counts))
 				for i, c := range counts {

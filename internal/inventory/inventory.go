@@ -41,7 +41,7 @@ type Store interface {
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
 	InsertCertificates(ctx context.Context, certs []*store.Certificate, events ...*store.AuditAppend) error
 	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
-	CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]store.CountRow, error)
+	CountCertificatesBy(ctx context.Context, by string, from, to time.Time, after string, limit int) ([]store.CountRow, bool, error)
 	SyncIfRecent(ctx context.Context, created time.Time) error
 	ProfileKnown(ctx context.Context, name string) (bool, error)
 }

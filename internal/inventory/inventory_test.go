@@ -138,9 +138,9 @@ func TestGetRevokeExpiring(t *testing.T) {
 	if strings.Join(got, " ") != "102 104 105" {
 		t.Fatalf("expiring within 2 days = %v", got)
 	}
-	counts, err := svc.Issued(ctx, "issuer", 24*time.Hour)
+	counts, err := svc.Issued(ctx, "issuer", 24*time.Hour, 0, "")
 	must(t, err)
-	if len(counts) != 1 || counts[0] != (inventory.Count{Key: "local", Count: 9}) {
+	if len(counts.Items) != 1 || counts.Items[0] != (inventory.Count{Key: "local", Count: 9}) || counts.NextCursor != "" {
 		t.Fatalf("issued by issuer = %+v", counts)
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -50,28 +53,86 @@ type Count struct {
 	Count int    `json:"count"`
 }
 
-// Issued counts the certificates whose validity began (NotBefore) in the
-// last since, grouped by "day", "profile" or "issuer" (all sources:
-// issued and imported). ErrInvalid for another grouping.
-func (s *Service) Issued(ctx context.Context, by string, since time.Duration) ([]Count, error) {
+// CountPage is one page of the issued-certificates report: groups in
+// ascending key order; NextCursor ("" on the last page) continues after
+// the last one. A page holds at most Limit groups; by day it may hold
+// fewer (days without certificates have no group) but never none while a
+// next page exists.
+type CountPage struct {
+	Items      []Count `json:"items"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// countCursor is the issued report's pagination token: the grouping and
+// the key of the last group returned, base64url-encoded JSON.
+type countCursor struct {
+	By  string `json:"b"`
+	Key string `json:"k"`
+}
+
+// Issued returns one page of the counts of the certificates whose validity
+// began (NotBefore) in the last since, grouped by "day", "profile" or
+// "issuer" (all sources: issued and imported), in key order. limit is the
+// page size, 1..1000 (0: DefaultLimit); cursor the NextCursor of the
+// previous page ("" for the first). Errors: ErrInvalid (wrapped, each bad
+// parameter named) for another grouping, a window that is not positive, a
+// bad limit or a malformed cursor or one of another grouping; or a
+// storage error.
+func (s *Service) Issued(ctx context.Context, by string, since time.Duration, limit int, cursor string) (*CountPage, error) {
+	var errs []error
 	switch by {
 	case store.ByDay, store.ByProfile, store.ByIssuer:
 	default:
-		return nil, invalid("by", by, "group by %q (day, profile or issuer)", by)
+		errs = append(errs, invalid("by", by, "group by %q (day, profile or issuer)", by))
 	}
 	if since <= 0 {
-		return nil, invalid("since", since.String(), "the report window must be positive")
+		errs = append(errs, invalid("since", since.String(), "the report window must be positive"))
+	}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > 1000 {
+		errs = append(errs, invalid("limit", limit, "limit %d (1 to 1000)", limit))
+	}
+	var after string
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		var c countCursor
+		if err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+		switch {
+		case err != nil || c.Key == "" || (c.By == store.ByDay && !isDay(c.Key)):
+			errs = append(errs, invalid("cursor", cursor, "malformed cursor"))
+		case c.By != by:
+			errs = append(errs, invalid("cursor", cursor, "the cursor belongs to a report grouped by %q, not %q", c.By, by))
+		default:
+			after = c.Key
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	now := s.now().UTC()
-	rows, err := s.st.CountCertificatesBy(ctx, by, now.Add(-since), now.Add(time.Nanosecond))
+	rows, more, err := s.st.CountCertificatesBy(ctx, by, now.Add(-since), now.Add(time.Nanosecond), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("issued report: %w", err)
 	}
-	out := make([]Count, len(rows))
+	p := &CountPage{Items: make([]Count, len(rows))}
 	for i, r := range rows {
-		out[i] = Count{Key: r.Key, Count: r.Count}
+		p.Items[i] = Count{Key: r.Key, Count: r.Count}
 	}
-	return out, nil
+	if more && len(rows) > 0 {
+		b, _ := json.Marshal(countCursor{By: by, Key: rows[len(rows)-1].Key})
+		p.NextCursor = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return p, nil
+}
+
+// isDay reports whether k is a day key (YYYY-MM-DD).
+func isDay(k string) bool {
+	_, err := time.Parse(time.DateOnly, k)
+	return err == nil
 }
 
 // KeyInfo describes a public key for the inventory: its type as the RA

@@ -31,9 +31,14 @@ type Violation struct {
 }
 
 // ViolationPage is one page of the violations report. Scanned is how many
-// certificates this page examined; NextCursor ("" at the end) continues
-// after the last one examined, so a page may hold fewer than Limit items
-// (even none) and still have a next page.
+// certificates this page examined (on a full page, with those examined
+// after its last item to learn whether another violation follows).
+// NextCursor is "" when the page's scan reached the last certificate
+// (no further violation exists). It is set when the page is full and
+// another violation follows (the next page starts with it), or when the
+// scan budget (Limit×ViolationScanFactor) ran out with certificates left
+// unexamined: only then may the next page hold no item (bounding a page's
+// work forbids looking further).
 type ViolationPage struct {
 	Items      []Violation `json:"items"`
 	Scanned    int         `json:"scanned"`
@@ -55,8 +60,10 @@ const violationBatch = 500
 // skipped. The filters, Sort, Limit (violations per page, default 100) and
 // Cursor of q apply as in List; Status must be "" or "valid". It reads the
 // inventory in keyset-ordered batches of violationBatch records and
-// examines at most Limit×ViolationScanFactor certificates per page, so
-// memory stays bounded for any inventory size. Errors: ErrInvalid
+// examines at most Limit×ViolationScanFactor certificates per page (plus
+// one keyset seek when that budget runs out), so memory stays bounded for
+// any inventory size. A full page goes on examining, within the budget,
+// until the next violation, so that its NextCursor leads to one. Errors: ErrInvalid
 // (wrapped) for a bad parameter or cursor, or a storage or profile error.
 func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Query) (*ViolationPage, error) {
 	var statusErr error
@@ -76,14 +83,13 @@ func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Quer
 	}
 	cache := map[string]resolved{}
 	page := &ViolationPage{Items: []Violation{}}
-	var last *store.Certificate
+	var last, lastItem *store.Certificate
 	for {
 		sq.Limit = min(violationBatch, budget-page.Scanned)
 		rows, err := s.st.SearchCertificates(ctx, sq)
 		if err != nil {
 			return nil, fmt.Errorf("violations: %w", err)
 		}
-		full := false
 		for _, c := range rows {
 			last = c
 			page.Scanned++
@@ -115,26 +121,38 @@ func (s *Service) Violations(ctx context.Context, profiles ProfileSource, q Quer
 					reasons = r.p.CheckCertificate(cert)
 				}
 			}
-			if len(reasons) > 0 {
-				page.Items = append(page.Items, Violation{Certificate: view(c, now), Reasons: reasons, ProfileDeleted: r.deleted})
-				if full = len(page.Items) == limit; full {
-					break
-				}
+			if len(reasons) == 0 {
+				continue
 			}
-		}
-		if full {
-			break
+			if len(page.Items) == limit {
+				// The page is full and another violation follows: the
+				// next page starts with it.
+				page.NextCursor = encodeCursor(sq.Sort, lastItem)
+				return page, nil
+			}
+			page.Items = append(page.Items, Violation{Certificate: view(c, now), Reasons: reasons, ProfileDeleted: r.deleted})
+			lastItem = c
 		}
 		if len(rows) < sq.Limit {
 			return page, nil // the end of the inventory
 		}
+		sq.After = &store.CertKey{NotAfter: last.NotAfter, Serial: last.Serial}
 		if page.Scanned >= budget {
 			break
 		}
-		sq.After = &store.CertKey{NotAfter: last.NotAfter, Serial: last.Serial}
 	}
-	// Not at the end (or at it without knowing): continue after the last
-	// certificate examined.
-	page.NextCursor = encodeCursor(sq.Sort, last)
+	// The scan budget is spent without reaching the end or, on a full
+	// page, another violation. One keyset seek tells whether certificates
+	// remain; when they do, the next page continues after the last one
+	// examined (it may find no violation: that is not known here without
+	// examining them).
+	sq.Limit = 1
+	rest, err := s.st.SearchCertificates(ctx, sq)
+	if err != nil {
+		return nil, fmt.Errorf("violations: %w", err)
+	}
+	if len(rest) > 0 {
+		page.NextCursor = encodeCursor(sq.Sort, last)
+	}
 	return page, nil
 }

@@ -66,7 +66,12 @@ func makeRecord(t *testing.T, s certSpec) *store.Certificate {
 
 func violationsSetup(t *testing.T, specs []certSpec) (*inventory.Service, *policy.Registry) {
 	t.Helper()
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	return violationsSetupOn(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)), specs)
+}
+
+// violationsSetupOn is violationsSetup on the store st.
+func violationsSetupOn(t *testing.T, st *store.Store, specs []certSpec) (*inventory.Service, *policy.Registry) {
+	t.Helper()
 	ctx := context.Background()
 	web := policy.Profile{Name: "web", Allow: []string{"*.example.com"}, KeyTypes: []string{policy.KeyECDSAP256},
 		Validity: policy.Duration(30 * 24 * time.Hour), EKUs: []string{"serverAuth"}}
@@ -170,5 +175,66 @@ func TestViolationsScanBudget(t *testing.T) {
 	must(t, err)
 	if len(p.Items) != 1 || p.Items[0].Certificate.Serial != "fff" || p.Scanned != 6 {
 		t.Fatalf("second page: %+v (scanned %d), want fff after 6", p.Items, p.Scanned)
+	}
+}
+
+// TestViolationsNoCursorToEmptyPage: a page gives a next_cursor only when
+// another violation follows (found within the scan budget) or certificates
+// remain unexamined, never when its scan reached the end: a full last page,
+// compliant certificates after the last violation, and a budget spent
+// exactly at the last certificate all end the walk. On both engines.
+func TestViolationsNoCursorToEmptyPage(t *testing.T) {
+	bad := func(serial string) certSpec {
+		return certSpec{serial: serial, profile: "web", names: []string{serial + ".example.org"}}
+	}
+	good := func(serial string) certSpec {
+		return certSpec{serial: serial, profile: "web", names: []string{serial + ".example.com"}}
+	}
+	var compliant []certSpec
+	for i := range inventory.ViolationScanFactor {
+		compliant = append(compliant, good(fmt.Sprintf("%x", 0x100+i)))
+	}
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			if e.Name == store.EnginePostgres {
+				storetest.RequirePostgres(t)
+			}
+			for _, tc := range []struct {
+				name    string
+				specs   []certSpec
+				limit   int
+				want    [][]string // serials of each page
+				scanned []int
+			}{
+				{"full last page", []certSpec{bad("b1"), bad("b2")}, 2, [][]string{{"b1", "b2"}}, []int{2}},
+				{"compliant after the last violation", []certSpec{bad("b1"), bad("b2"), bad("b3"), good("c1"), good("c2")}, 3,
+					[][]string{{"b1", "b2", "b3"}}, []int{5}},
+				{"another violation follows", []certSpec{bad("b1"), good("b2"), bad("b3"), good("c1"), bad("c2")}, 2,
+					[][]string{{"b1", "b3"}, {"c2"}}, []int{5, 2}},
+				{"budget spent at the last certificate", compliant, 1, [][]string{{}}, []int{inventory.ViolationScanFactor}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					svc, reg := violationsSetupOn(t, e.Open(t), tc.specs)
+					ctx := context.Background()
+					var got [][]string
+					var scanned []int
+					for cur := ""; ; {
+						p, err := svc.Violations(ctx, reg, inventory.Query{Limit: tc.limit, Sort: "serial", Cursor: cur})
+						must(t, err)
+						page := []string{}
+						for _, v := range p.Items {
+							page = append(page, v.Certificate.Serial)
+						}
+						got, scanned = append(got, page), append(scanned, p.Scanned)
+						if cur = p.NextCursor; cur == "" || len(got) > 10 {
+							break
+						}
+					}
+					if fmt.Sprint(got) != fmt.Sprint(tc.want) || !slices.Equal(scanned, tc.scanned) {
+						t.Fatalf("pages %v scanning %v, want %v scanning %v", got, scanned, tc.want, tc.scanned)
+					}
+				})
+			}
+		})
 	}
 }

@@ -283,3 +283,26 @@ func CertificatesWithSerialPlan(ctx context.Context, s *Store, serial string) ([
 	}
 	return plan, nil
 }
+
+// IssuedReportPlans returns the plans of the statements of one page of
+// CountCertificatesBy(by, from, to, "", limit) (by day: the seek of the
+// first notBefore, then the page's range of limit days from from): SQLite's
+// EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN ANALYZE after ANALYZE of the
+// certificates table.
+func IssuedReportPlans(ctx context.Context, s *Store, by string, from, to time.Time, limit int) ([]string, error) {
+	if s.wr == nil {
+		if _, err := s.w.ExecContext(ctx, `ANALYZE certificates`); err != nil {
+			return nil, err
+		}
+	}
+	if by != ByDay {
+		return explainPlan(ctx, s, s.r, true, countGroupSQL(by), []any{ts(from), ts(to), "", limit + 1})
+	}
+	first, err := explainPlan(ctx, s, s.r, true, firstNotBeforeSQL, []any{ts(from), ts(to)})
+	if err != nil {
+		return nil, err
+	}
+	end := min(ts(to), (ts(from)/dayNanos+int64(limit))*dayNanos)
+	page, err := explainPlan(ctx, s, s.r, true, countDaySQL, []any{ts(from), end})
+	return append(first, page...), err
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -390,39 +391,114 @@ const (
 
 // CountCertificatesBy counts the certificates whose NotBefore lies in
 // [from, to), grouped by UTC day of NotBefore ("2006-01-02"), profile or
-// issuer, ordered by key.
-func (s *Store) CountCertificatesBy(ctx context.Context, by string, from, to time.Time) ([]CountRow, error) {
-	var key string
+// issuer, ordered by key: one page of at most limit (>= 1) groups whose
+// keys sort after after ("" for the first page; a day key for ByDay).
+// more says whether groups follow the page's last.
+//
+// Each page reads the index certificates_not_before (notBefore, profile),
+// never the whole table: by day, a range of at most limit days that starts
+// at the first certificate after after (a seek), then one seek for the
+// next one, without reading a row; by profile (without reading a row) or
+// issuer (reading the rows), the window's range, the database aggregating
+// the groups and returning limit+1 of them.
+func (s *Store) CountCertificatesBy(ctx context.Context, by string, from, to time.Time, after string, limit int) (rows []CountRow, more bool, err error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("count certificates: page size %d (at least 1)", limit)
+	}
 	switch by {
 	case ByDay:
-		key = `not_before / 86400000000000`
-	case ByProfile:
-		key = `profile`
-	case ByIssuer:
-		key = `issuer`
+		return s.countByDay(ctx, from, to, after, limit)
+	case ByProfile, ByIssuer:
 	default:
-		return nil, fmt.Errorf("count certificates: unknown grouping %q (day, profile or issuer)", by)
+		return nil, false, fmt.Errorf("count certificates: unknown grouping %q (day, profile or issuer)", by)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+key+` AS k, COUNT(*) FROM certificates WHERE not_before >= ? AND not_before < ? GROUP BY k ORDER BY k`, ts(from), ts(to))
+	rs, err := s.r.QueryContext(ctx, countGroupSQL(by), ts(from), ts(to), after, limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("count certificates: %w", err)
+		return nil, false, fmt.Errorf("count certificates: %w", err)
 	}
-	defer rows.Close()
-	var out []CountRow
-	for rows.Next() {
+	defer rs.Close()
+	for rs.Next() {
 		var r CountRow
-		if by == ByDay {
-			var day int64
-			if err := rows.Scan(&day, &r.Count); err != nil {
-				return nil, fmt.Errorf("count certificates: %w", err)
-			}
-			r.Key = time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
-		} else if err := rows.Scan(&r.Key, &r.Count); err != nil {
-			return nil, fmt.Errorf("count certificates: %w", err)
+		if err := rs.Scan(&r.Key, &r.Count); err != nil {
+			return nil, false, fmt.Errorf("count certificates: %w", err)
 		}
+		rows = append(rows, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, false, fmt.Errorf("count certificates: %w", err)
+	}
+	if len(rows) > limit {
+		return rows[:limit], true, nil
+	}
+	return rows, false, nil
+}
+
+// countGroupSQL is the statement of a page of counts by column by
+// (ByProfile or ByIssuer, a column name): window, after, limit.
+func countGroupSQL(by string) string {
+	return `SELECT ` + by + `, COUNT(*) FROM certificates WHERE not_before >= ? AND not_before < ? AND ` + by + ` > ? GROUP BY ` + by + ` ORDER BY ` + by + ` LIMIT ?`
+}
+
+// Statements of the counts by day: one page's range, and the first
+// not_before of a range.
+const (
+	countDaySQL       = `SELECT not_before / 86400000000000 AS k, COUNT(*) FROM certificates WHERE not_before >= ? AND not_before < ? GROUP BY k ORDER BY k`
+	firstNotBeforeSQL = `SELECT MIN(not_before) FROM certificates WHERE not_before >= ? AND not_before < ?`
+)
+
+// dayNanos is one day in the unit of the not_before column.
+const dayNanos = int64(24 * time.Hour)
+
+// countByDay is CountCertificatesBy by day: from the UTC day of the first
+// certificate of [from, to) after the day after, limit days at most.
+func (s *Store) countByDay(ctx context.Context, from, to time.Time, after string, limit int) ([]CountRow, bool, error) {
+	lo, hi := ts(from), ts(to)
+	if after != "" {
+		d, err := time.Parse(time.DateOnly, after)
+		if err != nil {
+			return nil, false, fmt.Errorf("count certificates: day %q: %w", after, err)
+		}
+		lo = max(lo, ts(d.Add(24*time.Hour)))
+	}
+	first, ok, err := s.firstNotBefore(ctx, lo, hi)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	end := min(hi, (first/dayNanos+int64(limit))*dayNanos)
+	rs, err := s.r.QueryContext(ctx, countDaySQL, first, end)
+	if err != nil {
+		return nil, false, fmt.Errorf("count certificates: %w", err)
+	}
+	defer rs.Close()
+	var out []CountRow
+	for rs.Next() {
+		var day int64
+		var r CountRow
+		if err := rs.Scan(&day, &r.Count); err != nil {
+			return nil, false, fmt.Errorf("count certificates: %w", err)
+		}
+		r.Key = time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rs.Err(); err != nil {
+		return nil, false, fmt.Errorf("count certificates: %w", err)
+	}
+	if end >= hi {
+		return out, false, nil
+	}
+	_, more, err := s.firstNotBefore(ctx, end, hi)
+	return out, more, err
+}
+
+// firstNotBefore returns the least not_before in [lo, hi) (nanoseconds),
+// ok false when no certificate has one there: one index seek.
+func (s *Store) firstNotBefore(ctx context.Context, lo, hi int64) (int64, bool, error) {
+	var first sql.NullInt64
+	err := s.r.QueryRowContext(ctx, firstNotBeforeSQL, lo, hi).Scan(&first)
+	if err != nil {
+		return 0, false, fmt.Errorf("count certificates: %w", err)
+	}
+	return first.Int64, first.Valid, nil
 }
 
 // ListAccounts returns up to limit accounts with IDs after afterID, by ID

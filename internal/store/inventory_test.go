@@ -37,6 +37,7 @@ func TestInventoryConformance(t *testing.T) {
 				{"StatusAndExpiry", testStatusAndExpiry},
 				{"WeakAndReports", testWeakAndReports},
 				{"ReplacesRecorded", testReplacesRecorded},
+				{"CountPages", testCountPages},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -350,13 +351,13 @@ func testWeakAndReports(t *testing.T, e storetest.Engine) {
 		{store.ByProfile, []store.CountRow{{Key: "default", Count: 3}, {Key: "web", Count: 1}}},
 		{store.ByIssuer, []store.CountRow{{Key: "CN=Test CA", Count: 3}, {Key: "local", Count: 1}}},
 	} {
-		got, err := s.CountCertificatesBy(ctx, tc.by, from, to)
+		got, more, err := s.CountCertificatesBy(ctx, tc.by, from, to, "", 1000)
 		must(t, err)
-		if !reflect.DeepEqual(got, tc.want) {
+		if !reflect.DeepEqual(got, tc.want) || more {
 			t.Fatalf("count by %s = %v, want %v", tc.by, got, tc.want)
 		}
 	}
-	if _, err := s.CountCertificatesBy(ctx, "color", from, to); err == nil {
+	if _, _, err := s.CountCertificatesBy(ctx, "color", from, to, "", 10); err == nil {
 		t.Fatal("unknown grouping accepted")
 	}
 }
@@ -399,4 +400,71 @@ func TestSearchWithoutSerialExpiryIndex(t *testing.T) {
 	_, err = db.Exec(`DROP INDEX certificates_serial_expiry`)
 	must(t, err)
 	wantSerials(t, "suffix without the index", search(t, s, store.CertQuery{Suffix: ".example.com"}), "02", "01")
+}
+
+// testCountPages: the issued report's counts come in pages of at most
+// limit groups whose keys walk every group of the window once, in key
+// order, without duplicates; by day, a page spans at most limit days
+// (starting at the first certificate after the cursor, so gaps of days
+// without certificates give no empty page) and more is false on the last.
+func testCountPages(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	day := func(d time.Time) string { return d.UTC().Format(time.DateOnly) }
+	start := now.Add(-40 * 24 * time.Hour)
+	var certs []*store.Certificate
+	want := map[string][]store.CountRow{}
+	// Days 0..39 from start: certificates on days 0-4, 10, 11, 25 and 39
+	// (i+1 on day i), profiles p00..p08 and issuers by day.
+	for i, d := range []int{0, 1, 2, 3, 4, 10, 11, 25, 39} {
+		for j := 0; j <= i; j++ {
+			c := invCert(fmt.Sprintf("%02x%02x", i, j), 90, "count.test")
+			c.NotBefore = start.Add(time.Duration(d)*24*time.Hour + time.Hour)
+			c.Profile = fmt.Sprintf("p%02d", i)
+			c.Issuer = fmt.Sprintf("CN=Issuer %02d", i)
+			certs = append(certs, c)
+		}
+		want[store.ByDay] = append(want[store.ByDay], store.CountRow{Key: day(start.Add(time.Duration(d)*24*time.Hour + time.Hour)), Count: i + 1})
+		want[store.ByProfile] = append(want[store.ByProfile], store.CountRow{Key: fmt.Sprintf("p%02d", i), Count: i + 1})
+		want[store.ByIssuer] = append(want[store.ByIssuer], store.CountRow{Key: fmt.Sprintf("CN=Issuer %02d", i), Count: i + 1})
+	}
+	old := invCert("ff00", 90, "old.test") // before the window
+	old.NotBefore = start.Add(-24 * time.Hour)
+	must(t, s.InsertCertificates(ctx, append(certs, old)))
+	from, to := start, now
+	for _, by := range []string{store.ByDay, store.ByProfile, store.ByIssuer} {
+		for _, limit := range []int{1, 2, 3, 4, 1000} {
+			var got []store.CountRow
+			after, pages := "", 0
+			for {
+				rows, more, err := s.CountCertificatesBy(ctx, by, from, to, after, limit)
+				must(t, err)
+				pages++
+				if len(rows) == 0 || len(rows) > limit {
+					t.Fatalf("by %s, limit %d, page %d: %d groups (more %v)", by, limit, pages, len(rows), more)
+				}
+				if by == store.ByDay {
+					first, _ := time.Parse(time.DateOnly, rows[0].Key)
+					last, _ := time.Parse(time.DateOnly, rows[len(rows)-1].Key)
+					if last.Sub(first) >= time.Duration(limit)*24*time.Hour {
+						t.Fatalf("by day, limit %d: a page spans %s..%s", limit, rows[0].Key, rows[len(rows)-1].Key)
+					}
+				}
+				got = append(got, rows...)
+				if !more {
+					break
+				}
+				after = rows[len(rows)-1].Key
+				if pages > 100 {
+					t.Fatal("no end")
+				}
+			}
+			if !reflect.DeepEqual(got, want[by]) {
+				t.Fatalf("by %s, limit %d: pages give %v, want %v", by, limit, got, want[by])
+			}
+		}
+	}
+	if _, _, err := s.CountCertificatesBy(ctx, store.ByDay, from, to, "", 0); err == nil {
+		t.Fatal("page size 0 accepted")
+	}
 }

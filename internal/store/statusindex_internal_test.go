@@ -138,3 +138,30 @@ func queryPlan(ctx context.Context, t *testing.T, s *Store, name, query string) 
 	}
 	return plan
 }
+
+// TestSQLitePlansIssuedReport: on SQLite, every statement of a page of
+// the issued report (CountCertificatesBy) searches the certificates by
+// notBefore in certificates_not_before (covering by day, a range of at
+// most limit days and a seek for the first notBefore, and by profile) and
+// scans no table.
+func TestSQLitePlansIssuedReport(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	for _, c := range []struct{ name, query, want string }{
+		{"day", countDaySQL, "SEARCH certificates USING COVERING INDEX certificates_not_before (not_before>? AND not_before<?)"},
+		{"first", firstNotBeforeSQL, "SEARCH certificates USING COVERING INDEX certificates_not_before (not_before>? AND not_before<?)"},
+		{"profile", countGroupSQL(ByProfile), "SEARCH certificates USING COVERING INDEX certificates_not_before (not_before>? AND not_before<?)"},
+		{"issuer", countGroupSQL(ByIssuer), "SEARCH certificates USING INDEX certificates_not_before (not_before>? AND not_before<?)"},
+	} {
+		plan := queryPlan(ctx, t, s, c.name, c.query)
+		p := strings.Join(plan, "; ")
+		if !strings.Contains(p, c.want) {
+			t.Errorf("%s: plan %q lacks %q", c.name, p, c.want)
+		}
+		for _, d := range plan {
+			if strings.HasPrefix(d, "SCAN ") && !strings.Contains(d, " USING ") {
+				t.Errorf("%s: plan %q scans a table", c.name, p)
+			}
+		}
+	}
+}
