@@ -42,19 +42,7 @@ func TestMaxHeaderBytes(t *testing.T) {
 	cfg := testServeConfig(filepath.Join(t.TempDir(), "data"))
 	cfg.AdminListen = "127.0.0.1:0"
 	cfg.MetricsListen = "127.0.0.1:0"
-	srv, err := New(context.Background(), cfg, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	srv := serveForTest(t, cfg, Options{})
 
 	// A perspective (serve --roles va) on a free loopback port.
 	dir := t.TempDir()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certgate/certgate/internal/config"
 )
 
 // closedWithin reports whether the server closes c (EOF or reset)
@@ -40,20 +42,7 @@ func TestSlowClientsTimedOut(t *testing.T) {
 	cfg := testServeConfig(filepath.Join(t.TempDir(), "data"))
 	cfg.AdminListen = "127.0.0.1:0"
 	const bodyTimeout, idleTimeout = 700 * time.Millisecond, 3 * time.Second
-	srv, err := New(context.Background(), cfg, Options{BodyReadTimeout: bodyTimeout, IdleTimeout: idleTimeout},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	srv := serveForTest(t, cfg, Options{BodyReadTimeout: bodyTimeout, IdleTimeout: idleTimeout})
 	addr, admin := srv.Addr().String(), srv.AdminAddr().String()
 	dialTLS := func(a string) net.Conn {
 		c, err := tls.Dial("tcp", a, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
@@ -153,4 +142,24 @@ func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(body) != "hello" {
 		t.Errorf("answer %d %q, want 200 \"hello\"", resp.StatusCode, body)
 	}
+}
+
+// serveForTest starts New(cfg, opts) serving until the test ends, with its
+// log discarded; Serve's error fails the test at cleanup.
+func serveForTest(t *testing.T, cfg *config.Serve, opts Options) *Server {
+	t.Helper()
+	srv, err := New(context.Background(), cfg, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return srv
 }
