@@ -60,6 +60,13 @@ func corroborate(ctx context.Context, cfg *config.Serve, v *va.VA, secret []byte
 // certificate is a fresh self-signed one, since requests and answers are
 // authenticated by the shared secret.
 func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) error {
+	return servePerspective(ctx, cfg, Options{}, log)
+}
+
+// servePerspective is ServePerspective with the timeouts of opts
+// (BodyReadTimeout, IdleTimeout, WriteProgressTimeout; the other fields
+// are not used).
+func servePerspective(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger) error {
 	secret, err := mpic.ReadSecret(cfg.Perspectives.SecretFile)
 	if err != nil {
 		return err
@@ -79,12 +86,11 @@ func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) 
 		return listenError("listen", cfg.Listen, err)
 	}
 	h := mpic.NewHandler(mpic.Local{Perspective: cfg.Perspectives.Name, VA: v}, secret, nil, log.With("component", "perspective"))
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: DefaultBodyReadTimeout, IdleTimeout: DefaultIdleTimeout,
-		MaxHeaderBytes: MaxHeaderBytes,
-		TLSConfig:      &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	lim := opts.limits()
+	srv := newHTTPServer(h, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, lim,
+		slog.NewLogLogger(log.Handler(), slog.LevelDebug))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- srv.ServeTLS(boundWrites(ln, lim.write), "", "") }()
 	log.Info("certgate validation perspective serving", "perspective", cfg.Perspectives.Name, "listen", ln.Addr().String(),
 		"resolver", cfg.VADNSResolver)
 	select {

@@ -62,6 +62,10 @@ type Options struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its
 	// next request, on every listener (0: DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// WriteProgressTimeout is how long each write of at most 64 KiB of an
+	// answer may wait for the client to take it, on every listener (0:
+	// DefaultWriteProgressTimeout).
+	WriteProgressTimeout time.Duration
 }
 
 // Server is a running certgate instance.
@@ -607,7 +611,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return err
 	}
-	split := newSplitListener(s.ln)
+	// Every connection of every listener bounds its writes (boundWrites),
+	// below TLS.
+	lim := s.opts.limits()
+	split := newSplitListener(boundWrites(s.ln, lim.write))
 	// HTTP/1.1 only unless --http2: an ACME client sends one request at a
 	// time, and HTTP/1.1 serves it on the connection's goroutine, whose
 	// stack is already grown, instead of a new goroutine per HTTP/2 stream.
@@ -630,26 +637,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	// newHTTPS and newPlain are the HTTPS and plain-HTTP servers of a
 	// listener (listen, admin-listen): the same timeouts and header bound
-	// (MaxHeaderBytes) on both.
-	// Each bounds the headers (ReadHeaderTimeout), the whole request
-	// (ReadTimeout) and the wait for a keep-alive connection's next request
-	// (IdleTimeout); the plain-HTTP servers had no idle timeout and no
-	// server a bound on the body, so slow clients held connections for ever.
-	bodyTimeout, idleTimeout := s.opts.BodyReadTimeout, s.opts.IdleTimeout
-	if bodyTimeout <= 0 {
-		bodyTimeout = DefaultBodyReadTimeout
-	}
-	if idleTimeout <= 0 {
-		idleTimeout = DefaultIdleTimeout
-	}
+	// on both (newHTTPServer). The plain-HTTP servers had no idle timeout
+	// and no server a bound on the body or on writes, so slow clients held
+	// connections for ever.
 	newHTTPS := func(h http.Handler, c *tls.Config) *http.Server {
-		return &http.Server{Handler: h, TLSConfig: c, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout,
-			MaxHeaderBytes: MaxHeaderBytes, ErrorLog: errLog, ConnState: trackFresh}
+		srv := newHTTPServer(h, c, lim, errLog)
+		srv.ConnState = trackFresh
+		return srv
 	}
-	newPlain := func(h http.Handler) *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: bodyTimeout, IdleTimeout: idleTimeout,
-			MaxHeaderBytes: MaxHeaderBytes, ErrorLog: errLog}
-	}
+	newPlain := func(h http.Handler) *http.Server { return newHTTPServer(h, nil, lim, errLog) }
 	httpsSrv := newHTTPS(s.httpsHandler(), tlsCfg)
 	plainSrv := newPlain(s.plainHandler())
 	servers := []*http.Server{httpsSrv, plainSrv}
@@ -661,7 +657,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		// The admin API on admin-listen: the same certificate, HTTP/1.1
 		// only (its clients are scripts and curl), plain HTTP refused as on
 		// listen.
-		adminSplit := newSplitListener(s.adminLn)
+		adminSplit := newSplitListener(boundWrites(s.adminLn, lim.write))
 		// A config of its own, not a Clone of tlsCfg: httpsSrv.Serve,
 		// already running, writes to tlsCfg (net/http's HTTP/2 set-up).
 		adminTLS := &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
@@ -674,7 +670,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.metricsLn != nil {
 		metricsSrv := newPlain(s.metricsHandler())
 		servers = append(servers, metricsSrv)
-		go func() { errc <- metricsSrv.Serve(s.metricsLn) }()
+		go func() { errc <- metricsSrv.Serve(boundWrites(s.metricsLn, lim.write)) }()
 		s.log.Info("metrics serving", "url", "http://"+s.metricsLn.Addr().String()+metricsPath)
 	}
 	attrs := []any{"listen", s.ln.Addr().String()}

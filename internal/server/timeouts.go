@@ -16,6 +16,16 @@ const DefaultBodyReadTimeout = 30 * time.Second
 // next request, on every listener (HTTPS and plain HTTP).
 const DefaultIdleTimeout = 2 * time.Minute
 
+// DefaultWriteProgressTimeout is how long a client may leave an answer
+// unread, on every listener (HTTPS and plain HTTP, HTTP/1.1 and HTTP/2):
+// each write of at most 64 KiB (writeChunk) of an answer must be taken by
+// the client within it, or the connection (an HTTP/2 stream) is closed and
+// the handler's writes fail: 30 s, as DefaultBodyReadTimeout. It bounds
+// progress, not the whole answer, so that a client reading a large answer
+// (a certificate list, a CRL, the OpenAPI document) slowly is not cut: one
+// that takes 64 KiB every 30 s (about 2 KiB/s) gets all of it.
+const DefaultWriteProgressTimeout = 30 * time.Second
+
 // MaxHeaderBytes bounds the request line and header block of a request, in
 // bytes, on every listener (listen's HTTPS and plain HTTP, admin-listen,
 // metrics-listen, a validation perspective's): 64 KiB, where net/http's
