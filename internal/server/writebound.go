@@ -146,6 +146,16 @@ func (c *progressConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
+// CloseWrite shuts down the writing side of a TCP connection, as net/http
+// does before it closes one whose request body it did not read whole (so
+// that its answer is not lost to a reset); an error for other connections.
+func (c *progressConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (c *progressConn) setLimit(t time.Time) {
 	if t.IsZero() {
 		c.limit.Store(0)
