@@ -347,3 +347,82 @@ func TestWriteBoundEveryListener(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBoundEarlierDeadline: a write deadline set from above that is
+// earlier than the bound still applies (crypto/tls's 5 s for close_notify
+// and net/http's TLS handshake timeout are set so): a handler that sets
+// one of 200 ms (http.ResponseController) on its answer to a client that
+// reads nothing has its write fail then, not after the bound of 10 s.
+func TestWriteBoundEarlierDeadline(t *testing.T) {
+	ended := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		bigAnswer(32<<20, 32<<20, ended).ServeHTTP(w, r)
+	})
+	c := dialSmallBuffer(t, serveBounded(t, h, false, 10*time.Second), false)
+	defer c.Close()
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET /export HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the handler wrote the whole answer to a client that read none")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the write failed after %v, want about 200 ms", d.Round(time.Millisecond))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's deadline of 200 ms did not apply: still writing after 5 s")
+	}
+}
+
+// TestProgressConnCloseWrite: a connection of boundWrites still half-closes
+// (CloseWrite, which net/http calls before closing a connection whose
+// request body it did not read whole): the peer reads what was written,
+// then EOF, and can still send.
+func TestProgressConnCloseWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl := boundWrites(ln, time.Second)
+	defer bl.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := bl.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		cw, ok := c.(interface{ CloseWrite() error })
+		if !ok {
+			got <- "no CloseWrite"
+			return
+		}
+		_, _ = io.WriteString(c, "answer")
+		if err := cw.CloseWrite(); err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != "answer" {
+		t.Fatalf("read %q, %v; want \"answer\" then EOF", b, err)
+	}
+	_, _ = io.WriteString(c, "more")
+	c.(*net.TCPConn).CloseWrite()
+	if s := <-got; s != "more" {
+		t.Errorf("server side: %s", s)
+	}
+}
