@@ -259,14 +259,22 @@ func certFields(c *inventory.Certificate) [][]string {
 
 func newCertExport() *cobra.Command {
 	var o storeOpts
-	var chain bool
+	var chain, leaf bool
 	cmd := &cobra.Command{
 		Use:   "export SERIAL|FINGERPRINT",
-		Short: "Print a certificate as PEM (with --chain, followed by its intermediates)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a certificate as PEM, followed by its intermediates (--leaf: the certificate alone)",
+		Long: `Print a certificate as PEM followed by the intermediates stored with it (leaf
+first, as a server's certificate file and RFC 8555 §9.1 have it), as the admin
+API's GET /api/v1/certificates/{ref}/pem does. --leaf (or --chain=false, the
+API's chain=false) prints the certificate alone. A certificate stored without
+intermediates (imported alone) is printed alone either way.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if leaf && chain && cmd.Flags().Changed("chain") {
+				return errors.New("--leaf prints the certificate without its chain: give --leaf or --chain, not both")
+			}
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				pem, err := svc.PEM(ctx, args[0], chain)
+				pem, err := svc.PEM(ctx, args[0], chain && !leaf)
 				if err != nil {
 					return err
 				}
@@ -276,7 +284,8 @@ func newCertExport() *cobra.Command {
 		},
 	}
 	storeFlags(cmd, &o)
-	cmd.Flags().BoolVar(&chain, "chain", false, "append the chain stored with the certificate")
+	cmd.Flags().BoolVar(&chain, "chain", true, "follow the certificate with the intermediates stored with it (--chain=false: as --leaf)")
+	cmd.Flags().BoolVar(&leaf, "leaf", false, "print the certificate alone, without its intermediates")
 	return cmd
 }
 
