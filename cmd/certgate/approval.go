@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 	"time"
 
@@ -82,18 +80,15 @@ func newApprovalList() *cobra.Command {
 	return cmd
 }
 
-// approver is who decides: --by, else the operating-system user.
+// approver is who decides, as the approval's decided_by and its audit
+// event's actor record it: audit.CLIActor of --by, else cliActor (the
+// operating-system user, "cli:alice"), as a decision through the admin API
+// records its token's actor in both ("token:NAME#ID").
 func approver(by string) string {
-	if by != "" {
-		return by
+	if by == "" {
+		return cliActor()
 	}
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "unknown"
+	return audit.CLIActor(by)
 }
 
 func newApprovalDecide(approve bool) *cobra.Command {
@@ -131,7 +126,7 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			if approve {
 				action = audit.ActionApprovalApprove
 			}
-			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: audit.CLIActor(who), Action: action, ObjectType: audit.ObjectApproval,
+			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: who, Action: action, ObjectType: audit.ObjectApproval,
 				ObjectID: ap.ID, Replaced: ra.DecisionSnapshots(approve, who, comment, now)})
 			if err != nil {
 				return err
@@ -158,6 +153,6 @@ func newApprovalDecide(approve bool) *cobra.Command {
 	}
 	storeFlags(cmd, &so)
 	cmd.Flags().StringVar(&comment, "comment", "", "reason recorded with the decision (shown to the client on rejection)")
-	cmd.Flags().StringVar(&by, "by", "", "approver name recorded with the decision (default: the OS user)")
+	cmd.Flags().StringVar(&by, "by", "", "approver name recorded with the decision, as cli:NAME (default: the OS user)")
 	return cmd
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -29,13 +33,19 @@ func newCert() *cobra.Command {
 // withInventory opens the server's database (see openStore) and runs fn
 // with an inventory service over it.
 func withInventory(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context, svc *inventory.Service) error) error {
+	return withInventoryStore(cmd, o, func(ctx context.Context, _ *store.Store, svc *inventory.Service) error { return fn(ctx, svc) })
+}
+
+// withInventoryStore is withInventory for a command that also reads the
+// store itself.
+func withInventoryStore(cmd *cobra.Command, o *storeOpts, fn func(ctx context.Context, st *store.Store, svc *inventory.Service) error) error {
 	ctx := cmd.Context()
 	st, err := openStore(ctx, cmd, o)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return fn(ctx, inventory.New(st, nil).WithAudit(audit.New(st, nil), cliActor()))
+	return fn(ctx, st, inventory.New(st, nil).WithAudit(audit.New(st, nil), cliActor()))
 }
 
 // listFlags are the filters shared by `cert list` and the reports.
@@ -259,14 +269,22 @@ func certFields(c *inventory.Certificate) [][]string {
 
 func newCertExport() *cobra.Command {
 	var o storeOpts
-	var chain bool
+	var chain, leaf bool
 	cmd := &cobra.Command{
 		Use:   "export SERIAL|FINGERPRINT",
-		Short: "Print a certificate as PEM (with --chain, followed by its intermediates)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a certificate as PEM, followed by its intermediates (--leaf: the certificate alone)",
+		Long: `Print a certificate as PEM followed by the intermediates stored with it (leaf
+first, as a server's certificate file and RFC 8555 §9.1 have it), as the admin
+API's GET /api/v1/certificates/{ref}/pem does. --leaf (or --chain=false, the
+API's chain=false) prints the certificate alone. A certificate stored without
+intermediates (imported alone) is printed alone either way.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if leaf && chain && cmd.Flags().Changed("chain") {
+				return errors.New("--leaf prints the certificate without its chain: give --leaf or --chain, not both")
+			}
 			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				pem, err := svc.PEM(ctx, args[0], chain)
+				pem, err := svc.PEM(ctx, args[0], chain && !leaf)
 				if err != nil {
 					return err
 				}
@@ -276,7 +294,8 @@ func newCertExport() *cobra.Command {
 		},
 	}
 	storeFlags(cmd, &o)
-	cmd.Flags().BoolVar(&chain, "chain", false, "append the chain stored with the certificate")
+	cmd.Flags().BoolVar(&chain, "chain", true, "follow the certificate with the intermediates stored with it (--chain=false: as --leaf)")
+	cmd.Flags().BoolVar(&leaf, "leaf", false, "print the certificate alone, without its intermediates")
 	return cmd
 }
 
@@ -294,23 +313,30 @@ ACME revokeCert takes the same reasons by code): ` + acme.AllowedRevocationReaso
 keyCompromise also blocks the certificate's public key: certgate refuses to
 certify it again, or to accept it as an ACME account key, and revokes the
 other unexpired certificates of its CA with that key, including those of
-this CA imported into the inventory when --data holds the CA (docs/pki.md).`,
+this CA imported into the inventory, which it tells by the CA's certificates
+in --data (DATA/ca/root.crt and intermediate.crt, no key): keyCompromise is
+refused when the database has a CA and --data does not hold it. Other
+reasons need no CA (docs/inventory.md, docs/pki.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := acme.ParseRevocationReason(reason)
 			if err != nil {
 				return err
 			}
-			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
-				// The built-in CA's intermediate, if this data directory
-				// has it, names the imported certificates of this CA that
-				// keyCompromise revokes with the key's issued ones, as the
-				// server does (docs/pki.md).
-				switch inter, err := local.ReadIntermediate(server.CADir(o.data)); {
-				case err == nil:
-					svc = svc.WithCA(inter)
-				case !errors.Is(err, fs.ErrNotExist):
-					return err
+			return withInventoryStore(cmd, &o, func(ctx context.Context, st *store.Store, svc *inventory.Service) error {
+				if code == acme.ReasonKeyCompromise {
+					// The built-in CA's intermediate names the imported
+					// certificates of this CA that keyCompromise revokes
+					// with the key's issued ones, as the server does
+					// (docs/pki.md). Other reasons need no CA: the
+					// servers sign CRL and OCSP from the database.
+					inter, err := revocationCA(ctx, st, o.data)
+					if err != nil {
+						return err
+					}
+					if inter != nil {
+						svc = svc.WithCA(inter)
+					}
 				}
 				r, err := svc.Revoke(ctx, args[0], code)
 				if err != nil {
@@ -339,6 +365,50 @@ this CA imported into the inventory when --data holds the CA (docs/pki.md).`,
 	storeFlags(cmd, &o)
 	cmd.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 revocation reason")
 	return cmd
+}
+
+// revocationCA returns the intermediate certificate of the built-in CA in
+// data's CA directory, which a keyCompromise revocation needs to tell the
+// imported certificates of this CA with the key (inventory.Service.WithCA),
+// or nil when the database records no built-in CA (server.CARootSetting:
+// then no certificate of one exists) and data holds none. It refuses, in
+// one line, a data directory without the CA of a database that has one
+// (the revocation would leave this CA's imported certificates with the key
+// valid, and name them as other CAs'), and one whose CA is not the
+// database's.
+func revocationCA(ctx context.Context, st *store.Store, data string) (*x509.Certificate, error) {
+	recorded, err := st.GetSetting(ctx, server.CARootSetting)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	dir := server.CADir(data)
+	inter, err := local.ReadIntermediate(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && recorded == "":
+		return nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("--reason keyCompromise also revokes the imported certificates of this server's CA that have the key, "+
+			"which needs the CA's certificate, and %s does not exist: pass the server's --data (ca/root.crt and ca/intermediate.crt are read, no key)",
+			filepath.Join(dir, local.IntermediateCertFile))
+	case err != nil:
+		return nil, err
+	}
+	if recorded == "" {
+		return inter, nil
+	}
+	rootPEM, err := local.ReadRootPEM(dir)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(rootPEM)
+	root, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if fp := local.Fingerprint(root); fp != recorded {
+		return nil, fmt.Errorf("%s holds another CA (root SHA-256 %s) than the database's (root SHA-256 %s): pass the server's --data", dir, fp, recorded)
+	}
+	return inter, nil
 }
 
 func newCertImport() *cobra.Command {

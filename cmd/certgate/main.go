@@ -77,6 +77,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	explainArgs(root)
 	unknownRootCommand(root)
 	strictHelp(root)
+	strictVersion(root)
 	plainErrors(root)
 	root.SetFlagErrorFunc(flagError)
 	shareConfigKeys(root)
@@ -109,10 +110,18 @@ func shareConfigKeys(root *cobra.Command) {
 
 // flagError is the error of a flag value that does not parse: pflag's
 // "invalid argument" line without the strconv or time function that
-// failed ("strconv.ParseInt: parsing \"abc\": invalid syntax").
-func flagError(_ *cobra.Command, err error) error {
+// failed ("strconv.ParseInt: parsing \"abc\": invalid syntax"). The root's
+// --version (-v) given to a command ("certgate --version serve", "certgate
+// serve -v") is refused as taking no command, rather than as unknown.
+func flagError(cmd *cobra.Command, err error) error {
 	var iv *pflag.InvalidValueError
 	if !errors.As(err, &iv) {
+		if cmd.HasParent() && (err.Error() == "unknown flag: --version" || err.Error() == "unknown shorthand flag: 'v' in -v") {
+			// "certgate --version serve" reaches serve's flags: the
+			// version flag is the root's alone, with no argument.
+			return fmt.Errorf("--version takes no arguments, received %q (usage: certgate --version)",
+				strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "))
+		}
 		return err
 	}
 	name := "--" + iv.GetFlag().Name
@@ -244,6 +253,11 @@ func unknownRootCommand(root *cobra.Command) {
 		if len(args) == 0 {
 			return nil
 		}
+		if f := cmd.Flags().Lookup("version"); f != nil {
+			if v, ok := f.Value.(*versionValue); ok && v.set {
+				return fmt.Errorf("--version takes no arguments, received %q (usage: certgate --version)", args[0])
+			}
+		}
 		for _, sub := range cmd.Commands() {
 			if sub.Name() == args[0] || sub.HasAlias(args[0]) {
 				// Only after "--" ("certgate -- serve"), which ends the
@@ -292,6 +306,42 @@ func strictHelp(c *cobra.Command) {
 		strictHelp(sub)
 	}
 }
+
+// strictVersion gives root a --version (-v) flag that cobra acts on only
+// when no argument follows: "certgate --version extra" printed the
+// version and exited 0, hiding the stray argument; with one, root's
+// argument check refuses it in one line (unknownRootCommand), as
+// strictHelp does for "--help extra".
+func strictVersion(root *cobra.Command) {
+	f := root.Flags().VarPF(&versionValue{cmd: root}, "version", "v", "version for "+root.Name())
+	f.NoOptDefVal = "true"
+}
+
+// versionValue is the value of strictVersion's --version flag of cmd: a
+// bool that is true when given and no argument is left after the flags.
+type versionValue struct {
+	cmd *cobra.Command
+	set bool
+}
+
+func (v *versionValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	v.set = b
+	return nil
+}
+
+func (v *versionValue) String() string {
+	if !v.set || len(v.cmd.Flags().Args()) > 0 {
+		return "false"
+	}
+	return "true"
+}
+
+func (v *versionValue) Type() string     { return "bool" }
+func (v *versionValue) IsBoolFlag() bool { return true }
 
 // helpValue is the value of strictHelp's --help flag of cmd: a bool that
 // is true when given and the arguments left after the flags are none, or

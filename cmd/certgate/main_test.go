@@ -251,6 +251,33 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
+// TestVersionFlagRefusesArguments: an argument with --version (or -v),
+// before or after it, is refused in one line with a non-zero exit, as
+// "--help extra" is; "certgate --version extra" printed the version and
+// exited 0, and "certgate --version serve" too.
+func TestVersionFlagRefusesArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--version", "extra"}, `--version takes no arguments, received "extra" (usage: certgate --version)`},
+		{[]string{"-v", "extra"}, `--version takes no arguments, received "extra" (usage: certgate --version)`},
+		{[]string{"--version=true", "extra"}, `--version takes no arguments, received "extra" (usage: certgate --version)`},
+		{[]string{"--version", "--", "extra"}, `--version takes no arguments, received "extra" (usage: certgate --version)`},
+		{[]string{"--version", "serve"}, `--version takes no arguments, received "serve" (usage: certgate --version)`},
+		{[]string{"cert", "list", "-v"}, `--version takes no arguments, received "cert list" (usage: certgate --version)`},
+	} {
+		out, stderr, err := runCLI(t, nil, tc.args...)
+		if err == nil || err.Error() != tc.want || out != "" || stderr != "" {
+			t.Errorf("certgate %v: stdout %q, stderr %q, err %v\nwant the error %s", tc.args, out, stderr, err, tc.want)
+		}
+	}
+	// --version=false is no version flag: the argument is an unknown command.
+	if _, _, err := runCLI(t, nil, "--version=false", "extra"); err == nil || !strings.HasPrefix(err.Error(), `unknown command "extra"`) {
+		t.Errorf("certgate --version=false extra: %v, want the unknown command", err)
+	}
+}
+
 // TestFormatOnlyWhatTheCommandOffers: --format takes only the formats its
 // command names in its help ("output format: table|json"); csv given to a
 // command without a CSV form (approval list, eab list, profile show, ...)

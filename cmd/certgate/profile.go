@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -296,6 +297,8 @@ func yamlFieldError(m string) string {
 func newProfileWrite(update bool) *cobra.Command {
 	var so storeOpts
 	var f profileFlags
+	var format outputFormat
+	var hostname, listen string
 	use, short := "create NAME", "Create a profile from flags and/or --file"
 	if update {
 		use, short = "update NAME", "Change a stored profile: the given flags (or the whole --file) replace its fields"
@@ -303,11 +306,21 @@ func newProfileWrite(update bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.MaximumNArgs(1),
+		Long: short + `.
+Prints the profile's name and the URL of its ACME directory,
+https://HOSTNAME:PORT/acme/NAME/directory, from the server's --hostname and
+--listen (flags of this command, CERTGATE_HOSTNAME and CERTGATE_LISTEN, or
+the --config file; without either, the directory's path); --format json
+prints the stored profile, as profile show --format json and the admin API do.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if update && len(args) == 0 {
 				return errors.New("give the NAME of the profile to update")
+			}
+			base, err := serverURL(hostname, listen)
+			if err != nil {
+				return err
 			}
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
@@ -316,8 +329,11 @@ func newProfileWrite(update bool) *cobra.Command {
 			defer st.Close()
 			// build makes the profile to store from p (the stored one
 			// on update, else a new one): --file replaces it, the
-			// flags set their fields.
+			// flags set their fields. written is the last profile it
+			// made: the one stored once the write succeeds.
+			var written *policy.Profile
 			build := func(p *policy.Profile) error {
+				written = p
 				if f.file != "" {
 					fp, err := readProfileFile(f.file)
 					if err != nil {
@@ -373,16 +389,25 @@ func newProfileWrite(update bool) *cobra.Command {
 				}
 				name = p.Name
 			}
+			if format == "json" {
+				// As profile show --format json and the admin API's
+				// answer to POST or PUT /api/v1/profiles.
+				return printJSON(cmd.OutOrStdout(), written)
+			}
 			verb := "created"
 			if update {
 				verb = "updated"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory /acme/%s/directory\n", verb, name, name)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory %s\n", verb, name, adminapi.EABDirectory(base, name))
 			return nil
 		},
 	}
 	storeFlags(cmd, &so)
 	f.add(cmd)
+	formatFlag(cmd, &format, "table", "json")
+	fl := cmd.Flags()
+	fl.StringVar(&hostname, "hostname", "", "the server's --hostname, for the directory URL printed (default: localhost when --listen is set; neither set: the directory's path only)")
+	fl.StringVar(&listen, "listen", "", "the server's --listen address, whose port the printed directory URL has (default: :8443 when --hostname is set)")
 	return cmd
 }
 

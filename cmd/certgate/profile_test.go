@@ -267,7 +267,7 @@ func TestEABAndApprovalCLI(t *testing.T) {
 		t.Errorf("rejected order %+v", o2)
 	}
 	out, _, _ = runCLI(t, nil, "approval", "list", "--status", "all", "--data", data, "--format", "json")
-	if !strings.Contains(out, `"decided_by": "alice"`) || !strings.Contains(out, `"status": "rejected"`) {
+	if !strings.Contains(out, `"decided_by": "cli:alice"`) || !strings.Contains(out, `"status": "rejected"`) {
 		t.Errorf("approval list --status all: %s", out)
 	}
 	// The items are the admin API's (GET /api/v1/approvals): identifiers
@@ -279,7 +279,7 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	}
 	for _, ap := range aps {
 		if ap.ID == "ap-one" && (ap.Account != "acct" || ap.Order != "ord-one" || len(ap.Identifiers) != 1 ||
-			ap.Identifiers[0] != (acme.Identifier{Type: "dns", Value: "one.test"}) || ap.DecidedBy != "alice") {
+			ap.Identifiers[0] != (acme.Identifier{Type: "dns", Value: "one.test"}) || ap.DecidedBy != "cli:alice") {
 			t.Errorf("approval list --format json, ap-one: %+v", ap)
 		}
 	}

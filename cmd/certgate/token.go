@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"time"
 
@@ -21,11 +22,15 @@ func newToken() *cobra.Command {
 }
 
 // cliActor is the audit actor of an administrative command: "cli:" and
-// the OS user running it.
+// the OS user running it ($USER when the user database does not name it,
+// "cli:unknown" when neither does).
 func cliActor() string {
 	name := ""
 	if u, err := user.Current(); err == nil {
 		name = u.Username
+	}
+	if name == "" {
+		name = os.Getenv("USER")
 	}
 	return audit.CLIActor(name)
 }

@@ -94,6 +94,13 @@ type Server struct {
 // CADir is where the built-in CA's files live below the data directory.
 func CADir(data string) string { return filepath.Join(data, "ca") }
 
+// CARootSetting is the database setting that records the SHA-256
+// fingerprint (lower-case hex, local.Fingerprint) of the built-in CA's
+// root, written by the first node to start on the database: every node
+// and administrative command must use that CA. Absent: no built-in CA has
+// used the database.
+const CARootSetting = "ca_root_sha256"
+
 // New prepares a server: creates the data directory, opens (and migrates)
 // the database (cfg.DB; by default SQLite in the data directory), loads or
 // creates the CA, and binds the listener.
@@ -205,7 +212,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	// creates a second CA: a data directory without a CA is refused once the
 	// database has one, and a CA other than the database's is refused.
 	copyHint := "copy it from a node with: certgate ca export --data DIR | certgate ca import --data " + cfg.Data
-	caRoot, err := st.GetSetting(ctx, "ca_root_sha256")
+	caRoot, err := st.GetSetting(ctx, CARootSetting)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("built-in CA: %w", err)
 	}
@@ -309,7 +316,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	// unless the database names another CA, which a new CA of ours lost
 	// the race to (another node starting at the same moment); that CA has
 	// signed nothing and is removed rather than left as a second CA.
-	recorded, err := st.InitSetting(ctx, "ca_root_sha256", ours)
+	recorded, err := st.InitSetting(ctx, CARootSetting, ours)
 	if err != nil {
 		created.keep(caDir)
 		return nil, fmt.Errorf("built-in CA: %w", err)

@@ -440,14 +440,32 @@ func countGroupSQL(by string) string {
 }
 
 // Statements of the counts by day: one page's range, and the first
-// not_before of a range.
+// not_before of a range. The day of a not_before (nanoseconds since the
+// Unix epoch) is rounded down, as floorDay does: both engines' integer
+// division truncates toward zero, which put the last day before 1970
+// (not_before -1 to -86399999999999) on 1970-01-01 and each earlier day on
+// the next one. (not_before + 1) / D - 1 cannot overflow, where
+// not_before - (not_before % D + D) % D could for the least int64 (a
+// notBefore before 1678, stored clamped).
 const (
-	countDaySQL       = `SELECT not_before / 86400000000000 AS k, COUNT(*) FROM certificates WHERE not_before >= ? AND not_before < ? GROUP BY k ORDER BY k`
+	countDaySQL = `SELECT CASE WHEN not_before < 0 THEN (not_before + 1) / 86400000000000 - 1 ELSE not_before / 86400000000000 END AS k, COUNT(*) ` +
+		`FROM certificates WHERE not_before >= ? AND not_before < ? GROUP BY k ORDER BY k`
 	firstNotBeforeSQL = `SELECT MIN(not_before) FROM certificates WHERE not_before >= ? AND not_before < ?`
 )
 
 // dayNanos is one day in the unit of the not_before column.
 const dayNanos = int64(24 * time.Hour)
+
+// floorDay is the UTC day of ns (nanoseconds since the Unix epoch) as days
+// since 1970-01-01, rounded down: -1 for every instant of 1969-12-31,
+// where Go's ns / dayNanos truncates toward zero and gives 0.
+func floorDay(ns int64) int64 {
+	d := ns / dayNanos
+	if ns%dayNanos < 0 {
+		d--
+	}
+	return d
+}
 
 // countByDay is CountCertificatesBy by day: from the UTC day of the first
 // certificate of [from, to) after the day after, limit days at most.
@@ -464,7 +482,7 @@ func (s *Store) countByDay(ctx context.Context, from, to time.Time, after string
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	end := min(hi, (first/dayNanos+int64(limit))*dayNanos)
+	end := min(hi, (floorDay(first)+int64(limit))*dayNanos)
 	rs, err := s.r.QueryContext(ctx, countDaySQL, first, end)
 	if err != nil {
 		return nil, false, fmt.Errorf("count certificates: %w", err)

@@ -38,6 +38,7 @@ func TestInventoryConformance(t *testing.T) {
 				{"WeakAndReports", testWeakAndReports},
 				{"ReplacesRecorded", testReplacesRecorded},
 				{"CountPages", testCountPages},
+				{"CountDaysBefore1970", testCountDaysBefore1970},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -466,5 +467,62 @@ func testCountPages(t *testing.T, e storetest.Engine) {
 	}
 	if _, _, err := s.CountCertificatesBy(ctx, store.ByDay, from, to, "", 0); err == nil {
 		t.Fatal("page size 0 accepted")
+	}
+}
+
+// testCountDaysBefore1970: by day, a certificate whose notBefore is before
+// 1970 (an imported one can have it) counts on its own UTC day. The day
+// was the quotient truncated toward zero, so 1969-12-31 counted on
+// 1970-01-01 and every earlier day on the next one; and a page of one day
+// starting on a day before 1970 spanned two.
+func testCountDaysBefore1970(t *testing.T, e storetest.Engine) {
+	s := e.Open(t)
+	ctx := context.Background()
+	at := func(v string) time.Time {
+		t.Helper()
+		ts, err := time.Parse(time.RFC3339Nano, v)
+		must(t, err)
+		return ts
+	}
+	var certs []*store.Certificate
+	for i, nb := range []string{
+		"1965-06-01T10:00:00Z",
+		"1969-12-30T08:00:00Z",
+		"1969-12-30T23:59:59.999999999Z",
+		"1969-12-31T00:00:00Z",
+		"1969-12-31T12:00:00Z",
+		"1969-12-31T23:59:59.999999999Z",
+		"1970-01-01T00:00:00Z",
+		"1970-01-02T06:00:00Z",
+	} {
+		c := invCert(fmt.Sprintf("%02x", i+1), 90, "old.test")
+		c.NotBefore = at(nb)
+		certs = append(certs, c)
+	}
+	must(t, s.InsertCertificates(ctx, certs))
+	want := []store.CountRow{{Key: "1965-06-01", Count: 1}, {Key: "1969-12-30", Count: 2}, {Key: "1969-12-31", Count: 3},
+		{Key: "1970-01-01", Count: 1}, {Key: "1970-01-02", Count: 1}}
+	from, to := at("1960-01-01T00:00:00Z"), at("1971-01-01T00:00:00Z")
+	for _, limit := range []int{1, 2, 1000} {
+		var got []store.CountRow
+		after := ""
+		for pages := 1; ; pages++ {
+			rows, more, err := s.CountCertificatesBy(ctx, store.ByDay, from, to, after, limit)
+			must(t, err)
+			if len(rows) == 0 || len(rows) > limit {
+				t.Fatalf("limit %d, page %d: %v (more %v)", limit, pages, rows, more)
+			}
+			got = append(got, rows...)
+			if !more {
+				break
+			}
+			after = rows[len(rows)-1].Key
+			if pages > 20 {
+				t.Fatal("no end")
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("limit %d: by day %v, want %v", limit, got, want)
+		}
 	}
 }
