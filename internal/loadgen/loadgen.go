@@ -401,7 +401,7 @@ func (r *run) register(ctx context.Context) error {
 			hint = fmt.Sprintf(" (%d of %d accounts were bound to EAB key %s; a single-use key binds one: use --accounts 1)",
 				registered, len(r.accounts), r.cfg.EABKeyID)
 		}
-		return fmt.Errorf("cannot register account at %s: %s%s", r.dir.RegURL, oneLine(err), hint)
+		return fmt.Errorf("cannot register account at %s: %w%s", r.dir.RegURL, oneLineError{err}, hint)
 	}
 	return nil
 }
@@ -469,3 +469,14 @@ func (r *run) progress() (stop func()) {
 // (acme.Error puts each subproblem on a line of its own, after a tab)
 // becomes one space.
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+// oneLineError is an error whose text is err's on one line (oneLine) and
+// which unwraps to err, so that errors.Is and errors.As still find the
+// cause (an *acme.Error from the server, a context error).
+type oneLineError struct{ err error }
+
+// Error returns err's text on one line.
+func (e oneLineError) Error() string { return oneLine(e.err) }
+
+// Unwrap returns err.
+func (e oneLineError) Unwrap() error { return e.err }
