@@ -103,8 +103,17 @@ func init() {
 	// "ROLE":"admin"} was validated as an auditor token and created an
 	// admin one, and a schema limit (maxLength, enum, pattern) did not hold
 	// for the value the handler got. Now such a field is an unexpected
-	// property (422, hintFieldNames names the field to use). huma is used
-	// by this package only.
+	// property (422, hintFieldNames names the field to use).
+	//
+	// This is the one write to package-level state outside its owner, and
+	// it stays here on purpose: huma v2 has no per-API setting for it
+	// (huma.Config has none; validation reads the global), huma is used by
+	// this package only, and an init sets it before any API of this
+	// package can exist, for every program that links it (certgate serve,
+	// testenv, the tests), with no write that could race with a request's
+	// validation. Set in cmd/ instead, an embedder that forgot it would
+	// serve the admin API with the hole open.
+	// TestBodyFieldOtherCaseRefused holds the behaviour.
 	huma.ValidateStrictCasing = true
 }
 
