@@ -51,6 +51,10 @@ const OpenAPIPath = Prefix + "/openapi.json"
 // the serials of the key's other certificates revoked with it and the
 // inventory keys of other CAs' certificates with the key (ra.Revocation).
 type Revoker interface {
+	// RevokeSerial revokes the certificate with serial (lower-case hex)
+	// with RFC 5280 §5.3.1 reason code reason, audited as actor (e.g.
+	// "token:ops"). Errors: ra.ErrUnknownCertificate,
+	// ra.ErrAlreadyRevoked, ra.ErrBadReason, or a storage error.
 	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*ra.Revocation, error)
 }
 

@@ -129,7 +129,7 @@ type Event struct {
 	Cascade func(old any) (*Event, error)
 }
 
-// ErrUnchanged, returned by an Event's Replaced hook, says that the change
+// ErrUnchanged is returned by an Event's Replaced hook to say that the change
 // leaves the row it read as it was (e.g. an account update that sets the
 // contacts already stored): the event is not appended (its
 // store.AuditAppend is marked HooksOnly for that transaction).
@@ -151,9 +151,17 @@ func ReplacedRow[T any](f func(old *T) (before, after any)) func(any) (any, any,
 
 // Store is what the audit log needs from storage; *store.Store implements it.
 type Store interface {
+	// AppendAudit appends a.Record in a transaction of its own and fills
+	// in its Seq, PrevHash and Hash.
 	AppendAudit(ctx context.Context, a *store.AuditAppend) error
+	// AuditHead returns the seq and hash of the newest event (0 and
+	// store.AuditGenesisHash for an empty log).
 	AuditHead(ctx context.Context) (int64, string, error)
+	// ListAudit returns one page of the events f selects, keyset-paginated
+	// on seq.
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error)
+	// EachAudit calls fn with each event of seq at most maxSeq, in seq
+	// order, and returns fn's first error.
 	EachAudit(ctx context.Context, maxSeq int64, fn func(*store.AuditRecord) error) error
 }
 

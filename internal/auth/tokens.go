@@ -52,10 +52,20 @@ const TokenPrefix = "cgt_"
 
 // Store is what Tokens needs from storage; *store.Store implements it.
 type Store interface {
+	// CreateAPIToken stores t and appends ev (nil: none) in one
+	// transaction; store.ErrConflict when an unrevoked token has t's name.
 	CreateAPIToken(ctx context.Context, t *store.APIToken, ev *store.AuditAppend) error
+	// GetAPIToken returns the token with id; store.ErrNotFound when none.
 	GetAPIToken(ctx context.Context, id string) (*store.APIToken, error)
+	// FindAPIToken returns the token with ID ref, else the unrevoked token
+	// named ref; store.ErrNotFound when neither exists.
 	FindAPIToken(ctx context.Context, ref string) (*store.APIToken, error)
+	// ListAPITokens returns the tokens by name, then creation time;
+	// revoked ones only when includeRevoked.
 	ListAPITokens(ctx context.Context, includeRevoked bool) ([]*store.APIToken, error)
+	// RevokeAPIToken marks token id revoked at at and appends ev (nil:
+	// none) in one transaction; store.ErrStale when already revoked,
+	// store.ErrNotFound when there is no such token.
 	RevokeAPIToken(ctx context.Context, id string, at time.Time, ev *store.AuditAppend) error
 }
 

@@ -36,13 +36,39 @@ var (
 
 // Store is what the inventory needs from storage; *store.Store has it.
 type Store interface {
+	// SearchCertificates returns at most q.Limit certificates matching q,
+	// after the cursor q.After, in q.Sort order. Errors: a database error,
+	// or one describing an invalid query.
 	SearchCertificates(ctx context.Context, q store.CertQuery) ([]*store.Certificate, error)
+	// GetCertificate returns the certificate stored under serial (lower-
+	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// GetCertificateByFingerprint returns the certificate whose DER has
+	// SHA-256 fingerprint fp (64 lower-case hex digits); store.ErrNotFound
+	// when none.
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
+	// InsertCertificates stores imported or discovered certificates and
+	// appends events (nil ones skipped) in one transaction, all or none;
+	// store.ErrConflict wraps a duplicate serial or fingerprint.
 	InsertCertificates(ctx context.Context, certs []*store.Certificate, events ...*store.AuditAppend) error
+	// RevokeCertificateOf revokes the certificate with serial with RFC
+	// 5280 reason code reason at at, within the CA scope (for
+	// keyCompromise, also the key's other certificates in scope),
+	// appending events in the same transaction; store.ErrStale when it is
+	// not valid.
 	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
+	// CountCertificatesBy returns one page of at most limit groups of the
+	// certificates whose NotBefore is in [from, to), by UTC day, profile
+	// or issuer, with keys after after ("" for the first page); more
+	// reports whether groups follow.
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time, after string, limit int) ([]store.CountRow, bool, error)
+	// SyncIfRecent makes sure the record of a certificate created at
+	// created is durable (on SQLite, an fsync of the WAL for one created
+	// within the last minute) before the caller hands the certificate out.
 	SyncIfRecent(ctx context.Context, created time.Time) error
+	// ProfileKnown reports whether name is a profile a filter may name:
+	// the default, a stored profile, or one recorded on some certificate.
+	// Errors are the database's.
 	ProfileKnown(ctx context.Context, name string) (bool, error)
 }
 
@@ -63,6 +89,9 @@ type Service struct {
 // Auditor turns an audit event into an append recorded in the same
 // transaction as the change (Prepare); *audit.Log implements it.
 type Auditor interface {
+	// Prepare turns ev into an append for the store method that makes the
+	// change; errors: audit.ErrUnknownAction, an unencodable Before/After,
+	// a snapshot over 64 KiB.
 	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
 }
 

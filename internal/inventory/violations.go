@@ -14,6 +14,9 @@ import (
 // default); errors wrap policy.ErrUnknown for a profile that does not
 // exist. *policy.Registry implements it.
 type ProfileSource interface {
+	// Get returns the profile called name ("" for the default); errors
+	// wrap policy.ErrUnknown when there is none. The caller must not
+	// modify the profile.
 	Get(ctx context.Context, name string) (*policy.Profile, error)
 }
 

@@ -55,6 +55,9 @@ type Issued struct {
 type Issuer interface {
 	// Name is the stable issuer name stored with every certificate, e.g. "local".
 	Name() string
+	// Issue signs the certificate req describes and returns its DER and
+	// PEM chain; the error wraps the cause when the request is refused (a
+	// lint failure, a policy violation) or signing fails.
 	Issue(ctx context.Context, req IssueRequest) (*Issued, error)
 }
 
@@ -83,6 +86,9 @@ type CRLSigner interface {
 	// revoked certificates of its issuer): a certificate stored under
 	// another issuer name (imported) is listed only if this key signed it.
 	CRLIssuer() *x509.Certificate
+	// SignCRL signs a version 2 CRL (RFC 5280 §5) numbered number
+	// (cRLNumber, §5.2.3: non-negative, at most 20 octets) listing
+	// entries, valid from thisUpdate to nextUpdate, and returns its DER.
 	SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error)
 }
 

@@ -193,6 +193,9 @@ type DirectoryError struct {
 	Err error
 }
 
+// Error returns "cannot fetch directory URL: WHY" on one line, WHY the
+// cause in a user's terms, with a hint (--ca FILE) for an untrusted
+// certificate.
 func (e *DirectoryError) Error() string {
 	msg := e.Err.Error()
 	var uerr *url.Error
@@ -219,6 +222,7 @@ func (e *DirectoryError) Error() string {
 	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, oneLine(errors.New(msg)))
 }
 
+// Unwrap returns the cause, Err.
 func (e *DirectoryError) Unwrap() error { return e.Err }
 
 // EABRequiredError is returned by Run when the directory says
@@ -226,6 +230,8 @@ func (e *DirectoryError) Unwrap() error { return e.Err }
 // account binding key.
 type EABRequiredError struct{ URL string }
 
+// Error names the directory URL and says that an EAB key ID and HMAC key
+// are needed.
 func (e *EABRequiredError) Error() string {
 	return fmt.Sprintf("directory %s requires an external account binding (RFC 8555 §7.3.4): give the key ID and HMAC key the CA issued", e.URL)
 }

@@ -66,6 +66,8 @@ const ContentType = "application/ocsp-response"
 // no such record (store.Store.CertificatesWithSerial: one range of the
 // primary key).
 type Store interface {
+	// CertificatesWithSerial returns the records of the certificates with
+	// serial (lower-case hex), ordered by key; none is no error.
 	CertificatesWithSerial(ctx context.Context, serial string) ([]*store.Certificate, error)
 }
 

@@ -19,16 +19,41 @@ import (
 // ApprovalStore is what approvals need from storage; *store.Store
 // implements it.
 type ApprovalStore interface {
+	// RequestApprovalSpend requests approval for an order and spends the
+	// rate buckets of spend (nil: none) in one transaction, all or
+	// nothing: store.ErrStale when the order is no longer pending,
+	// store.ErrRateLimited when a bucket refuses.
 	RequestApprovalSpend(ctx context.Context, ap *store.Approval, now time.Time, spend *store.RateSpend, events ...*store.AuditAppend) error
+	// GetApprovalByOrder returns the approval of order orderID;
+	// store.ErrNotFound when none.
 	GetApprovalByOrder(ctx context.Context, orderID string) (*store.Approval, error)
+	// ListApprovals returns at most limit approvals in status ("" for
+	// any), oldest request first; limit <= 0 returns them all.
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
+	// ApprovedAwaiting returns the IDs of orders whose approval was
+	// approved while issuance has not started yet.
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
+	// MarkApprovalEscalated records that pending approval id was escalated
+	// at now, with events in the same transaction; store.ErrStale when it
+	// was escalated before or is no longer pending (so one node of many
+	// announces it).
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
+	// DecideApproval records an approver's decision on pending approval id
+	// (a rejection makes its order invalid with perr) with events, in one
+	// transaction, and returns the approval as decided. Errors:
+	// store.ErrNotFound, store.ErrStale when already decided,
+	// store.ErrOrderExpired or store.ErrAccountNotValid when approving
+	// what would issue nothing.
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
+	// PendingApprovalsExpired returns at most limit pending approvals
+	// whose order expired by now (RFC 8555 §7.1.3), oldest request first.
 	PendingApprovalsExpired(ctx context.Context, now time.Time, limit int) ([]*store.Approval, error)
 	// AccountStatuses and BlockedKeysAmong read, for the sweep, the
 	// accounts and CSR keys of all pending approvals at once.
 	AccountStatuses(ctx context.Context, ids []string) (map[string]string, error)
+	// BlockedKeysAmong returns, keyed by string(hash), those of hashes
+	// (KeyHash: SHA-256 of a DER SubjectPublicKeyInfo, 32 bytes) that are
+	// blocked; a key that is not blocked is absent.
 	BlockedKeysAmong(ctx context.Context, hashes [][]byte) (map[string]*store.BlockedKey, error)
 }
 

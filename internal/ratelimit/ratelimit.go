@@ -164,10 +164,23 @@ func (c Config) rate(n Name) Rate {
 
 // Store is what the limiter needs from storage; *store.Store implements it.
 type Store interface {
+	// UpdateRateBuckets reads the GCRA theoretical arrival times of keys
+	// (zero when unset), passes them to decide in order and, when it
+	// returns ok, stores the times it returns, in one transaction with the
+	// rows locked.
 	UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error)
+	// RateBuckets returns the theoretical arrival times of keys (zero when
+	// unset), without locking.
 	RateBuckets(ctx context.Context, keys []string) ([]time.Time, error)
+	// SpendRateBucket is one GCRA step on bucket key in one statement
+	// (interval and period are durations); it reports whether the spend
+	// was allowed and returns the bucket's time after the step.
 	SpendRateBucket(ctx context.Context, key string, now time.Time, interval, period time.Duration) (bool, time.Time, error)
+	// ListRateLimitOverrides returns every override, by limit and subject.
 	ListRateLimitOverrides(ctx context.Context) ([]store.RateLimitOverride, error)
+	// PendingAuthorizations counts account's authorizations pending and
+	// unexpired at now and returns the earliest of their expiries (zero
+	// when none).
 	PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error)
 }
 

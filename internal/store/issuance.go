@@ -98,6 +98,8 @@ type KeyBlockedError struct {
 	Problem *acme.Problem
 }
 
+// Error names the serial of the certificate whose keyCompromise
+// revocation blocked the key.
 func (e *KeyBlockedError) Error() string {
 	return fmt.Sprintf("key blocked by the revocation of certificate %s", e.Key.Serial)
 }

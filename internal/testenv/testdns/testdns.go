@@ -21,8 +21,8 @@ import (
 // TTL of every record served, in seconds.
 const TTL = 60
 
-// Drop, given to SetRcode, makes the server ignore queries for a name so
-// the client times out.
+// Drop is the rcode that, given to SetRcode, makes the server ignore
+// queries for a name so that the client times out.
 const Drop = -1
 
 // maxChase bounds how many CNAMEs the server follows in one answer.

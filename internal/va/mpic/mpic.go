@@ -72,14 +72,25 @@ type Result struct {
 // Checker performs a Request from one perspective. It never returns an
 // error: failures are in the Result.
 type Checker interface {
+	// Name is the perspective's name, as results and logs give it (e.g.
+	// "primary", "eu1").
 	Name() string
+	// Check performs req from this perspective and returns its Result; it
+	// never fails otherwise.
 	Check(ctx context.Context, req Request) Result
 }
 
 // Validator is what Local needs from the validation authority; *va.VA
 // implements it.
 type Validator interface {
+	// Validate performs one attempt of challenge typ for id with
+	// keyAuthorization (RFC 8555 §8.1): nil on success, else an
+	// *acme.Problem.
 	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
+	// CheckCAA checks the CAA records of id (RFC 8659, RFC 8657 accounturi
+	// and validationmethods) for issuance to an account of accountURIs
+	// after challenge type method; wildcard says the certificate names
+	// *.id.Value. nil when issuance may proceed, else an *acme.Problem.
 	CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error
 }
 
@@ -343,6 +354,9 @@ func (p *PrimaryValidator) WithValidator(v Validator) *PrimaryValidator {
 // authenticated exchange; *Remote implements it.
 type Pinger interface {
 	Checker
+	// Ping makes one authenticated exchange with the perspective: nil when
+	// it answered under its configured name with a MAC that verifies, else
+	// an error saying what is wrong.
 	Ping(ctx context.Context) error
 }
 
