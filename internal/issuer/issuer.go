@@ -20,12 +20,12 @@ import (
 // by the caller before the call (so a crash can never reuse it); names are
 // exactly the SANs to include; times are UTC.
 type IssueRequest struct {
-	Serial      *big.Int
-	PublicKey   crypto.PublicKey
-	DNSNames    []string
-	IPAddresses []net.IP
-	NotBefore   time.Time
-	NotAfter    time.Time
+	Serial      *big.Int         // positive, at most 20 octets (RFC 5280 §4.1.2.2)
+	PublicKey   crypto.PublicKey // the CSR's key, as crypto/x509 parses it
+	DNSNames    []string         // dNSName SANs, lower case
+	IPAddresses []net.IP         // iPAddress SANs
+	NotBefore   time.Time        // first second of validity, UTC
+	NotAfter    time.Time        // last second of validity, UTC (inclusive, RFC 5280 §4.1.2.5)
 	// ExtKeyUsages are the certificate's EKUs (RFC 5280 §4.2.1.12) as the
 	// profile gives them; empty: the issuer's default (serverAuth).
 	ExtKeyUsages []x509.ExtKeyUsage
@@ -46,8 +46,8 @@ type IssueRequest struct {
 // Issued is what an issuer returns: the leaf DER and the PEM chain served
 // to ACME clients (leaf first, then intermediates; RFC 8555 §7.4.2).
 type Issued struct {
-	DER      []byte
-	ChainPEM []byte
+	DER      []byte // the leaf certificate, DER
+	ChainPEM []byte // leaf first, then the intermediates, PEM
 }
 
 // Issuer signs certificates. Issue returns an error wrapping the cause when

@@ -87,13 +87,13 @@ type Reader interface {
 
 // Config holds the front end's settings.
 type Config struct {
-	TermsOfService string   // directory meta.termsOfService URL; "" omits it
-	Website        string   // directory meta.website
-	CAAIdentities  []string // directory meta.caaIdentities
-	MaxBodyBytes   int64    // request body limit in bytes; default 256 KiB
-	OrdersPerPage  int      // orders list page size (RFC 8555 §7.1.2.1); default 100
-	NonceLifetime  time.Duration
-	MaxNonces      int
+	TermsOfService string        // directory meta.termsOfService URL; "" omits it
+	Website        string        // directory meta.website
+	CAAIdentities  []string      // directory meta.caaIdentities
+	MaxBodyBytes   int64         // request body limit in bytes; default 256 KiB
+	OrdersPerPage  int           // orders list page size (RFC 8555 §7.1.2.1); default 100
+	NonceLifetime  time.Duration // how long an issued nonce is accepted; default 1 hour
+	MaxNonces      int           // in-memory nonces held at most; default 131072
 	// Nonces, when set, replaces the in-memory NonceStore (e.g. with
 	// ClusterNonces so that every node accepts every node's nonces).
 	Nonces Nonces
@@ -104,7 +104,7 @@ type Config struct {
 	AccountCacheTTL time.Duration
 	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
 	IntermediateDER []byte
-	RootPEM         []byte
+	RootPEM         []byte // the root certificate, PEM
 	// RenewalInfoRetryAfter is the Retry-After of renewalInfo responses
 	// (RFC 9773 §4.3); default 6 hours.
 	RenewalInfoRetryAfter time.Duration

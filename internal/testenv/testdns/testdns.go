@@ -30,9 +30,9 @@ const maxChase = 16
 
 // CAA is one CAA record (RFC 8659 §4.1).
 type CAA struct {
-	Flag  uint8
+	Flag  uint8  // 128: issuer critical (RFC 8659 §4.1)
 	Tag   string // "issue", "issuewild", "iodef", ...
-	Value string
+	Value string // e.g. "ca.example; accounturi=..."
 }
 
 // Query is one question the server received.
