@@ -71,9 +71,9 @@ type Store interface {
 
 // Principal is an authenticated caller.
 type Principal struct {
-	TokenID   string
-	TokenName string
-	Role      Role
+	TokenID   string // ID of the token the caller presented
+	TokenName string // its name, as in audit actors ("token:NAME")
+	Role      Role   // its role
 }
 
 // Actor is the principal as an audit actor: "token:NAME#ID"
@@ -103,8 +103,8 @@ func NewTokens(st Store, log *audit.Log, now func() time.Time) *Tokens {
 
 // CreateRequest describes a token to create.
 type CreateRequest struct {
-	Name  string
-	Role  Role
+	Name  string        // unique among unrevoked tokens
+	Role  Role          // the role the token carries
 	TTL   time.Duration // 0: never expires
 	Actor string        // who creates it (audit)
 }
@@ -308,13 +308,13 @@ func (t *Tokens) Revoke(ctx context.Context, ref, actor string) (*store.APIToken
 // secret or its hash.
 type TokenView struct {
 	ID        string     `json:"id" doc:"token ID (the 16 hex digits after cgt_ in the token)"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role" enum:"admin,approver,operator,auditor"`
-	Status    string     `json:"status" enum:"active,expired,revoked"`
-	CreatedAt time.Time  `json:"created_at"`
-	CreatedBy string     `json:"created_by"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Name      string     `json:"name"`                                        // unique among unrevoked tokens
+	Role      string     `json:"role" enum:"admin,approver,operator,auditor"` // the role it carries
+	Status    string     `json:"status" enum:"active,expired,revoked"`        // at the time of the view
+	CreatedAt time.Time  `json:"created_at"`                                  // UTC
+	CreatedBy string     `json:"created_by"`                                  // audit actor that created it
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`                        // nil: never expires
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`                        // nil: not revoked
 }
 
 // View returns t as a TokenView with its status at now.

@@ -95,7 +95,7 @@ type Config struct {
 	// a server whose directory says externalAccountRequired needs them.
 	// A single-use key can bind one account only (Accounts 1).
 	EABKeyID   string
-	EABHMACKey []byte
+	EABHMACKey []byte // the decoded HMAC key
 	// RunID names this run in the requested names; default 6 random hex digits.
 	RunID string
 	// UserAgent is sent with every request; default "certgate-bench".
@@ -189,8 +189,8 @@ func (c *Config) name(n int) string {
 // DirectoryError is returned by Run when the directory cannot be fetched
 // or is not an ACME directory; its message is one line meant for users.
 type DirectoryError struct {
-	URL string
-	Err error
+	URL string // the directory URL
+	Err error  // the cause
 }
 
 // Error returns "cannot fetch directory URL: WHY" on one line, WHY the
@@ -228,7 +228,9 @@ func (e *DirectoryError) Unwrap() error { return e.Err }
 // EABRequiredError is returned by Run when the directory says
 // externalAccountRequired (RFC 8555 §7.1.1) and Config has no external
 // account binding key.
-type EABRequiredError struct{ URL string }
+type EABRequiredError struct {
+	URL string // the directory URL
+}
 
 // Error names the directory URL and says that an EAB key ID and HMAC key
 // are needed.
