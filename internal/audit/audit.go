@@ -105,13 +105,13 @@ func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }
 // and after the change (any JSON-encodable value; nil for none), encoded
 // to at most 64 KiB each.
 type Event struct {
-	Actor      string
-	Action     string
-	ObjectType string
-	ObjectID   string
+	Actor      string // who: "token:NAME", "cli:USER", "acme-account:ID", ...
+	Action     string // one of Actions, e.g. ActionTokenCreate
+	ObjectType string // one of ObjectTypes
+	ObjectID   string // ID of the object changed
 	Source     string // client address; "" takes the one carried by the context (WithSource)
-	Before     any
-	After      any
+	Before     any    // the object before the change; nil: none
+	After      any    // the object after the change; nil: none
 	// Replaced, for a change to an existing row, computes Before and
 	// After (replacing the fields above) from the row as the store method
 	// that makes the change reads it inside the change's transaction
@@ -339,18 +339,18 @@ func (l *Log) List(ctx context.Context, f store.AuditFilter) ([]*store.AuditReco
 // View is an audit event as shown to people and served by the admin API;
 // Before and After are the stored JSON (null when absent).
 type View struct {
-	Seq        int64           `json:"seq"`
-	ID         string          `json:"id"`
-	Time       time.Time       `json:"time"`
-	Actor      string          `json:"actor"`
-	Action     string          `json:"action"`
-	ObjectType string          `json:"object_type"`
-	ObjectID   string          `json:"object_id"`
-	Source     string          `json:"source"`
-	Before     json.RawMessage `json:"before,omitempty"`
-	After      json.RawMessage `json:"after,omitempty"`
-	PrevHash   string          `json:"prev_hash"`
-	Hash       string          `json:"hash"`
+	Seq        int64           `json:"seq"`              // position in the chain, from 1
+	ID         string          `json:"id"`               // random event ID
+	Time       time.Time       `json:"time"`             // when the change was made, UTC
+	Actor      string          `json:"actor"`            // who made it (see Event.Actor)
+	Action     string          `json:"action"`           // what was done (Actions)
+	ObjectType string          `json:"object_type"`      // the kind of object (ObjectTypes)
+	ObjectID   string          `json:"object_id"`        // ID of the object changed
+	Source     string          `json:"source"`           // client address; "" when none
+	Before     json.RawMessage `json:"before,omitempty"` // the object before; absent when none
+	After      json.RawMessage `json:"after,omitempty"`  // the object after; absent when none
+	PrevHash   string          `json:"prev_hash"`        // Hash of the previous event, 64 hex digits
+	Hash       string          `json:"hash"`             // the chain hash (see Hash), 64 hex digits
 }
 
 // NewView returns r as a View.

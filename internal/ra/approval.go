@@ -387,19 +387,19 @@ func (r *RA) cancelApproval(ctx context.Context, ap *store.Approval, comment str
 // ApprovalView is an approval as the audit log and the CLI's JSON show it
 // (without the CSR).
 type ApprovalView struct {
-	ID          string            `json:"id"`
-	Order       string            `json:"order"`
-	Account     string            `json:"account"`
-	Profile     string            `json:"profile"`
-	Identifiers []acme.Identifier `json:"identifiers"`
-	KeyType     string            `json:"key_type"`
-	Reason      string            `json:"reason"`
-	Status      string            `json:"status" enum:"pending,approved,rejected"`
-	RequestedAt time.Time         `json:"requested_at"`
-	DecidedAt   time.Time         `json:"decided_at,omitzero"`
-	DecidedBy   string            `json:"decided_by,omitempty"`
-	Comment     string            `json:"comment,omitempty"`
-	EscalatedAt time.Time         `json:"escalated_at,omitzero"`
+	ID          string            `json:"id"`                                      // approval ID
+	Order       string            `json:"order"`                                   // order ID
+	Account     string            `json:"account"`                                 // ACME account ID
+	Profile     string            `json:"profile"`                                 // profile name
+	Identifiers []acme.Identifier `json:"identifiers"`                             // the order's identifiers
+	KeyType     string            `json:"key_type"`                                // policy key type name, e.g. "ecdsa-p256"
+	Reason      string            `json:"reason"`                                  // why approval is needed (which rule matched)
+	Status      string            `json:"status" enum:"pending,approved,rejected"` // pending, approved or rejected
+	RequestedAt time.Time         `json:"requested_at"`                            // UTC
+	DecidedAt   time.Time         `json:"decided_at,omitzero"`                     // zero while pending
+	DecidedBy   string            `json:"decided_by,omitempty"`                    // audit actor of the approver; "" while pending
+	Comment     string            `json:"comment,omitempty"`                       // the approver's comment
+	EscalatedAt time.Time         `json:"escalated_at,omitzero"`                   // zero unless escalated
 }
 
 // ApprovalSnapshot returns the view of ap.
@@ -427,15 +427,15 @@ func DecisionSnapshots(approve bool, by, comment string, now time.Time) func(any
 // Escalation is the JSON event of an escalated approval, logged and POSTed
 // to the approval webhook.
 type Escalation struct {
-	Event       string            `json:"event"` // "approval.escalated"
-	Approval    string            `json:"approval"`
-	Order       string            `json:"order"`
-	Profile     string            `json:"profile"`
-	Identifiers []acme.Identifier `json:"identifiers"`
-	Reason      string            `json:"reason"`
-	RequestedAt time.Time         `json:"requested_at"`
-	EscalatedAt time.Time         `json:"escalated_at"`
-	Waiting     string            `json:"waiting"` // Go duration text
+	Event       string            `json:"event"`        // "approval.escalated"
+	Approval    string            `json:"approval"`     // approval ID
+	Order       string            `json:"order"`        // order ID
+	Profile     string            `json:"profile"`      // profile name
+	Identifiers []acme.Identifier `json:"identifiers"`  // the order's identifiers
+	Reason      string            `json:"reason"`       // why approval is needed
+	RequestedAt time.Time         `json:"requested_at"` // UTC
+	EscalatedAt time.Time         `json:"escalated_at"` // UTC
+	Waiting     string            `json:"waiting"`      // Go duration text
 }
 
 func (r *RA) escalate(ctx context.Context, ap *store.Approval, p *policy.Profile, now time.Time) {
