@@ -60,19 +60,19 @@ type Revoker interface {
 
 // Deps are the services the API works over.
 type Deps struct {
-	Store     *store.Store
-	Inventory *inventory.Service
-	Tokens    *auth.Tokens
-	Audit     *audit.Log
-	Revoker   Revoker
-	Now       func() time.Time // nil: time.Now
-	Log       *slog.Logger     // nil: discard
-	Version   string           // shown in the OpenAPI document
+	Store     *store.Store       // storage of every resource
+	Inventory *inventory.Service // certificate search, reports and revocation
+	Tokens    *auth.Tokens       // API token authentication and management
+	Audit     *audit.Log         // the audit log that records changes
+	Revoker   Revoker            // revokes certificates (ra.RA)
+	Now       func() time.Time   // nil: time.Now
+	Log       *slog.Logger       // nil: discard
+	Version   string             // shown in the OpenAPI document
 	// DefaultProfile is the built-in default certificate profile (nil:
 	// ra.DefaultProfile with 90 days); LintProfile, when set, lints a
 	// profile's certificates before it is stored (server.LintProfile).
 	DefaultProfile *policy.Profile
-	LintProfile    func(*policy.Profile) error
+	LintProfile    func(*policy.Profile) error // see DefaultProfile
 	// ACMEBase is the URL clients reach the ACME server at,
 	// https://HOSTNAME:PORT (ACMEBaseURL), that the answer of
 	// create-eab-key prefixes to the key's profile directory; "" names
