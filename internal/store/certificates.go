@@ -400,9 +400,9 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 
 // RevokedEntry is one revoked certificate as listed on a CRL.
 type RevokedEntry struct {
-	Serial    string
-	RevokedAt time.Time
-	Reason    int
+	Serial    string    // inventory key: lower-case hex, maybe with "-FINGERPRINT16"
+	RevokedAt time.Time // UTC
+	Reason    int       // RFC 5280 §5.3.1 reason code
 	// DER is set for a record stored under the issuer's distinguished name
 	// rather than its issuer name (an imported or discovered certificate,
 	// see RevokedCertificates): the caller must check that the issuer's

@@ -89,7 +89,7 @@ func orderAccountNotValid(ctx context.Context, tx txConn, orderID string, stale 
 // FinishOrder's report that the key of the certificate it stored was
 // blocked after StartIssuanceKey checked it.
 type KeyBlockedError struct {
-	Key *BlockedKey
+	Key *BlockedKey // the blocked key
 	// Serial is the certificate FinishOrder stored revoked for
 	// keyCompromise; "" from StartIssuanceKey.
 	Serial string

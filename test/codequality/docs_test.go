@@ -47,26 +47,11 @@ func parseNonTest(t *testing.T) (*token.FileSet, []*ast.File) {
 	return fset, files
 }
 
-// fieldsChecked lists the packages (directories relative to the module
-// root) whose exported struct fields must have doc comments too. Every
-// package should be here; those missing still have undocumented fields.
-var fieldsChecked = map[string]bool{
-	"internal/acme":            true,
-	"internal/config":          true,
-	"internal/issuer":          true,
-	"internal/issuer/local":    true,
-	"internal/ratelimit":       true,
-	"internal/testenv":         true,
-	"internal/testenv/testdns": true,
-	"internal/va/mpic":         true,
-	"internal/wfe":             true,
-}
-
 // undocumented lists, as "file:line: kind Name", the exported identifiers
 // of f that have no doc comment: functions, methods of exported types,
 // types, constants and variables (a spec in a documented group counts as
-// documented, as in go doc), fields of exported struct types (in the
-// packages of fieldsChecked) and methods of exported interface types.
+// documented, as in go doc), fields of exported struct types and methods
+// of exported interface types.
 // Package main is skipped: nothing imports it.
 func undocumented(fset *token.FileSet, f *ast.File) []string {
 	if f.Name.Name == "main" {
@@ -104,8 +89,7 @@ func undocumented(fset *token.FileSet, f *ast.File) []string {
 					if s.Doc == nil && d.Doc == nil {
 						report(s.Pos(), "type", s.Name.Name)
 					}
-					dir := filepath.ToSlash(filepath.Dir(fset.Position(s.Pos()).Filename))
-					members(s.Name.Name, s.Type, report, fieldsChecked[strings.TrimPrefix(dir, moduleRoot+"/")])
+					members(s.Name.Name, s.Type, report)
 				case *ast.ValueSpec:
 					for _, n := range s.Names {
 						if n.IsExported() && s.Doc == nil && d.Doc == nil {
@@ -123,14 +107,11 @@ func undocumented(fset *token.FileSet, f *ast.File) []string {
 // type and methods of an exported interface type named typ. A field
 // documented by a trailing line comment, or by a doc struct tag (the admin
 // API's OpenAPI description), counts as documented.
-func members(typ string, t ast.Expr, report func(token.Pos, string, string), fields bool) {
+func members(typ string, t ast.Expr, report func(token.Pos, string, string)) {
 	var list *ast.FieldList
 	kind := "field"
 	switch t := t.(type) {
 	case *ast.StructType:
-		if !fields {
-			return
-		}
 		list = t.Fields
 	case *ast.InterfaceType:
 		list, kind = t.Methods, "method"
