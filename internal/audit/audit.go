@@ -105,7 +105,7 @@ func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }
 // and after the change (any JSON-encodable value; nil for none), encoded
 // to at most 64 KiB each.
 type Event struct {
-	Actor      string // who: "token:NAME", "cli:USER", "acme-account:ID", ...
+	Actor      string // who: TokenActor ("token:NAME#ID"), CLIActor, ACMEAccountActor, ...
 	Action     string // one of Actions, e.g. ActionTokenCreate
 	ObjectType string // one of ObjectTypes
 	ObjectID   string // ID of the object changed

@@ -72,7 +72,7 @@ type Store interface {
 // Principal is an authenticated caller.
 type Principal struct {
 	TokenID   string // ID of the token the caller presented
-	TokenName string // its name, as in audit actors ("token:NAME")
+	TokenName string // its name (audit actors: TokenActor)
 	Role      Role   // its role
 }
 

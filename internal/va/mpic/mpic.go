@@ -75,8 +75,8 @@ type Checker interface {
 	// Name is the perspective's name, as results and logs give it (e.g.
 	// "primary", "eu1").
 	Name() string
-	// Check performs req from this perspective and returns its Result; it
-	// never fails otherwise.
+	// Check performs req from this perspective; a failure of any kind is
+	// in the Result.
 	Check(ctx context.Context, req Request) Result
 }
 
