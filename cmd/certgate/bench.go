@@ -177,7 +177,7 @@ func runBenchACME(ctx context.Context, stdout, stderr io.Writer, cfg loadgen.Con
 		// Ctrl-C or --timeout before the flows ran (registering the
 		// accounts, making the RSA keys): no report, the last line says so
 		// as it does for a run cut short.
-		return fmt.Errorf("%s before the flows started: 0 of %d flows completed (%s)", stopCause(ctx, f.timeout), cfg.Flows, err)
+		return fmt.Errorf("%s before the flows started: 0 of %d flows completed (%w)", stopCause(ctx, f.timeout), cfg.Flows, err)
 	}
 	if err != nil {
 		return err

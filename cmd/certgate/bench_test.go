@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv"
+	"golang.org/x/crypto/acme"
 )
 
 func TestBenchACME(t *testing.T) {
@@ -256,6 +258,11 @@ func TestBenchACMEEAB(t *testing.T) {
 	if _, err := bench("--eab-kid", kid, "--eab-hmac-key", hmac); err == nil ||
 		!strings.Contains(err.Error(), "1 of 2 accounts were bound to EAB key "+kid+"; a single-use key binds one: use --accounts 1") {
 		t.Fatalf("single-use key, 2 accounts: %v", err)
+	} else if ae := (*acme.Error)(nil); !errors.As(err, &ae) || ae.ProblemType == "" {
+		// The server's problem stays in the chain (%w), not only in the text.
+		t.Errorf("single-use key, 2 accounts: %v (%T): no *acme.Error in the chain", err, err)
+	} else {
+		t.Logf("refused registration: %d %s", ae.StatusCode, ae.ProblemType)
 	}
 	if _, err := bench("--eab-kid", kid); err == nil || err.Error() != "--eab-kid and --eab-hmac-key go together" {
 		t.Fatalf("--eab-kid alone: %v", err)
@@ -400,7 +407,8 @@ func TestBenchACMEJSONNotARegularFile(t *testing.T) {
 // TestBenchACMETimeoutBeforeFlows: --timeout reached while the RSA keys
 // are made, before any flow, ends with the same kind of last line as a run
 // cut short ("--timeout D reached ...: 0 of N flows completed"), not with
-// "making rsa2048 certificate keys: context deadline exceeded".
+// "making rsa2048 certificate keys: context deadline exceeded"; the error
+// wraps its cause (errors.Is context.DeadlineExceeded).
 func TestBenchACMETimeoutBeforeFlows(t *testing.T) {
 	env := testenv.NewWithOptions(t, testenv.Options{OwnHTTP01: true})
 	for _, l := range env.HTTP01Listeners {
@@ -415,6 +423,10 @@ func TestBenchACMETimeoutBeforeFlows(t *testing.T) {
 	want := "--timeout 500ms reached before the flows started: 0 of 100000 flows completed ("
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("err = %v, want it to begin %q", err, want)
+	}
+	// The cause stays in the chain (%w), not only in the text.
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v: does not wrap context.DeadlineExceeded", err)
 	}
 }
 

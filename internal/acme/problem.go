@@ -85,13 +85,13 @@ var defaultStatus = map[ProblemType]int{
 // §6.7). It implements error, so internal code returns it like any error and
 // the front end renders it with errors.As.
 type Problem struct {
-	Type        ProblemType `json:"type"`
-	Detail      string      `json:"detail,omitempty"`
-	Status      int         `json:"status,omitempty"`
-	Instance    string      `json:"instance,omitempty"`
-	Identifier  *Identifier `json:"identifier,omitempty"`
-	Subproblems []Problem   `json:"subproblems,omitempty"`
-	Algorithms  []string    `json:"algorithms,omitempty"` // badSignatureAlgorithm, RFC 8555 §6.2
+	Type        ProblemType `json:"type"`                  // the error type URN (ErrorNS + name)
+	Detail      string      `json:"detail,omitempty"`      // human-readable explanation, no internals
+	Status      int         `json:"status,omitempty"`      // HTTP status code; 0: HTTPStatus gives the type's default
+	Instance    string      `json:"instance,omitempty"`    // URL identifying this occurrence; "" for none
+	Identifier  *Identifier `json:"identifier,omitempty"`  // the identifier a subproblem is about (§6.7.1)
+	Subproblems []Problem   `json:"subproblems,omitempty"` // one per identifier that failed (§6.7.1)
+	Algorithms  []string    `json:"algorithms,omitempty"`  // badSignatureAlgorithm, RFC 8555 §6.2
 	// Location, when set, is sent as the Location header (keyChange 409, RFC 8555 §7.3.5).
 	Location string `json:"-"`
 	// RetryAfter, when positive, is sent as Retry-After in whole seconds

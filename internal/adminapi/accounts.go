@@ -20,11 +20,11 @@ import (
 // Account is an ACME account (RFC 8555 §7.1.2) as the admin API shows it.
 type Account struct {
 	ID            string            `json:"id" doc:"account ID (the last segment of the account URL)"`
-	Status        string            `json:"status" enum:"valid,deactivated,revoked"`
+	Status        string            `json:"status" enum:"valid,deactivated,revoked" doc:"RFC 8555 §7.1.6 account status"`
 	Contact       []string          `json:"contact" doc:"contact URLs (mailto:)"`
-	TOSAgreed     bool              `json:"tos_agreed"`
+	TOSAgreed     bool              `json:"tos_agreed" doc:"the client agreed to the terms of service (RFC 8555 §7.3)"`
 	KeyThumbprint string            `json:"key_thumbprint" doc:"RFC 7638 SHA-256 thumbprint of the account key, base64url"`
-	CreatedAt     time.Time         `json:"created_at"`
+	CreatedAt     time.Time         `json:"created_at" doc:"when the account was created, UTC"`
 	EABKid        string            `json:"eab_kid,omitempty" doc:"key ID of the external account binding key the account was created with (RFC 8555 §7.3.4); absent for none"`
 	EABOwner      string            `json:"eab_owner,omitempty" doc:"owner recorded on that EAB key (team or person); absent when none"`
 	Attributes    map[string]string `json:"attributes" doc:"the account's custom attributes (set from its EAB key or by account set-attributes)"`

@@ -51,24 +51,28 @@ const OpenAPIPath = Prefix + "/openapi.json"
 // the serials of the key's other certificates revoked with it and the
 // inventory keys of other CAs' certificates with the key (ra.Revocation).
 type Revoker interface {
+	// RevokeSerial revokes the certificate with serial (lower-case hex)
+	// with RFC 5280 §5.3.1 reason code reason, audited as actor (e.g.
+	// "token:ops"). Errors: ra.ErrUnknownCertificate,
+	// ra.ErrAlreadyRevoked, ra.ErrBadReason, or a storage error.
 	RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*ra.Revocation, error)
 }
 
 // Deps are the services the API works over.
 type Deps struct {
-	Store     *store.Store
-	Inventory *inventory.Service
-	Tokens    *auth.Tokens
-	Audit     *audit.Log
-	Revoker   Revoker
-	Now       func() time.Time // nil: time.Now
-	Log       *slog.Logger     // nil: discard
-	Version   string           // shown in the OpenAPI document
+	Store     *store.Store       // storage of every resource
+	Inventory *inventory.Service // certificate search, reports and revocation
+	Tokens    *auth.Tokens       // API token authentication and management
+	Audit     *audit.Log         // the audit log that records changes
+	Revoker   Revoker            // revokes certificates (ra.RA)
+	Now       func() time.Time   // nil: time.Now
+	Log       *slog.Logger       // nil: discard
+	Version   string             // shown in the OpenAPI document
 	// DefaultProfile is the built-in default certificate profile (nil:
 	// ra.DefaultProfile with 90 days); LintProfile, when set, lints a
 	// profile's certificates before it is stored (server.LintProfile).
 	DefaultProfile *policy.Profile
-	LintProfile    func(*policy.Profile) error
+	LintProfile    func(*policy.Profile) error // see DefaultProfile
 	// ACMEBase is the URL clients reach the ACME server at,
 	// https://HOSTNAME:PORT (ACMEBaseURL), that the answer of
 	// create-eab-key prefixes to the key's profile directory; "" names
@@ -103,8 +107,17 @@ func init() {
 	// "ROLE":"admin"} was validated as an auditor token and created an
 	// admin one, and a schema limit (maxLength, enum, pattern) did not hold
 	// for the value the handler got. Now such a field is an unexpected
-	// property (422, hintFieldNames names the field to use). huma is used
-	// by this package only.
+	// property (422, hintFieldNames names the field to use).
+	//
+	// This is the one write to package-level state outside its owner, and
+	// it stays here on purpose: huma v2 has no per-API setting for it
+	// (huma.Config has none; validation reads the global), huma is used by
+	// this package only, and an init sets it before any API of this
+	// package can exist, for every program that links it (certgate serve,
+	// testenv, the tests), with no write that could race with a request's
+	// validation. Set in cmd/ instead, an embedder that forgot it would
+	// serve the admin API with the hole open.
+	// TestBodyFieldOtherCaseRefused holds the behaviour.
 	huma.ValidateStrictCasing = true
 }
 

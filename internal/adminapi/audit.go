@@ -16,12 +16,12 @@ import (
 // AuditEvent is one audit log event as the admin API shows it.
 type AuditEvent struct {
 	Seq        int64     `json:"seq" doc:"position in the chain, from 1 without gaps"`
-	ID         string    `json:"id"`
-	Time       time.Time `json:"time"`
+	ID         string    `json:"id" doc:"random event ID"`
+	Time       time.Time `json:"time" doc:"when the change was made, UTC"`
 	Actor      string    `json:"actor" doc:"token:NAME#ID (token:NAME in events recorded before the ID was), cli:USER, acme-account:ID, certificate-key or system"`
-	Action     string    `json:"action" example:"certificate.revoke"`
-	ObjectType string    `json:"object_type" example:"certificate"`
-	ObjectID   string    `json:"object_id"`
+	Action     string    `json:"action" example:"certificate.revoke" doc:"what was done"`
+	ObjectType string    `json:"object_type" example:"certificate" doc:"the kind of object changed"`
+	ObjectID   string    `json:"object_id" doc:"ID of the object changed (a serial for a certificate)"`
 	Source     string    `json:"source" doc:"client address, empty when unknown"`
 	Before     any       `json:"before,omitempty" doc:"the object before the change"`
 	After      any       `json:"after,omitempty" doc:"the object after the change"`

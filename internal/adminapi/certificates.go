@@ -25,7 +25,7 @@ type CertFilters struct {
 	Profile    string   `query:"profile" doc:"profile name: a defined one, or one some certificate carries (a profile deleted since); another is a 422"`
 	Attributes []string `query:"attr,explode" doc:"custom attribute key=value; repeat for several (all must match)"`
 	Sort       string   `query:"sort" enum:"not_after,-not_after,serial" default:"not_after" doc:"not_after: soonest expiry first"`
-	Limit      int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+	Limit      int      `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"page size"`
 	Cursor     string   `query:"cursor" doc:"next_cursor of the previous page"`
 }
 
@@ -106,7 +106,7 @@ type pemOut struct {
 
 // RevokeRequest is the optional body of a revocation.
 type RevokeRequest struct {
-	Reason RevocationReason `json:"reason,omitempty"`
+	Reason RevocationReason `json:"reason,omitempty" doc:"RFC 5280 §5.3.1 reason, a code or a name; absent: unspecified (0)"`
 }
 
 // RevocationReason is the reason of a revocation request as given: an RFC

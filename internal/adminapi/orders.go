@@ -13,21 +13,21 @@ import (
 
 // Order is an ACME order (RFC 8555 §7.1.3) as the admin API shows it.
 type Order struct {
-	ID                string            `json:"id"`
-	AccountID         string            `json:"account_id"`
+	ID                string            `json:"id" doc:"order ID (the last segment of the order URL)"`
+	AccountID         string            `json:"account_id" doc:"ID of the ACME account that placed it"`
 	Status            string            `json:"status" enum:"pending,processing,approval,valid,invalid" doc:"stored stage: pending, processing, approval (waiting for an approver; ACME clients see processing), valid or invalid (ACME clients see ready once every authorization is valid)"`
-	Expires           time.Time         `json:"expires"`
-	Identifiers       []acme.Identifier `json:"identifiers"`
+	Expires           time.Time         `json:"expires" doc:"after this time the order is invalid unless valid already (RFC 8555 §7.1.3)"`
+	Identifiers       []acme.Identifier `json:"identifiers" doc:"the identifiers the certificate is for"`
 	Authorizations    []string          `json:"authorizations" doc:"authorization IDs"`
-	NotBefore         *time.Time        `json:"not_before,omitempty"`
-	NotAfter          *time.Time        `json:"not_after,omitempty"`
+	NotBefore         *time.Time        `json:"not_before,omitempty" doc:"requested notBefore of the certificate; absent for none"`
+	NotAfter          *time.Time        `json:"not_after,omitempty" doc:"requested notAfter of the certificate; absent for none"`
 	Error             *acme.Problem     `json:"error,omitempty" doc:"why the order is invalid (RFC 8555 §6.7 problem)"`
 	CertificateSerial string            `json:"certificate_serial,omitempty" doc:"serial (hex) of the issued certificate"`
 	Replaces          string            `json:"replaces,omitempty" doc:"RFC 9773 CertID of the certificate this order replaces"`
 	Profile           string            `json:"profile" doc:"certificate profile (docs/profiles.md)"`
 	Attributes        map[string]string `json:"attributes,omitempty" doc:"final custom attributes (EAB key, account, order)"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	CreatedAt         time.Time         `json:"created_at" doc:"UTC"`
+	UpdatedAt         time.Time         `json:"updated_at" doc:"time of the last change, UTC"`
 }
 
 func orderView(o *store.Order) Order {

@@ -360,15 +360,15 @@ func profileRoutes(a *API) {
 
 // EABKeyView is an EAB key as the API shows it: never its HMAC key.
 type EABKeyView struct {
-	KID        string            `json:"kid"`
-	Profile    string            `json:"profile"`
-	Owner      string            `json:"owner,omitempty"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Allow      []string          `json:"allow,omitempty"`
-	SingleUse  bool              `json:"single_use"`
-	Status     string            `json:"status" enum:"active,used,revoked,expired"`
-	Expires    *time.Time        `json:"expires,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
+	KID        string            `json:"kid" doc:"key ID, the kid of the binding JWS (RFC 8555 §7.3.4)"`
+	Profile    string            `json:"profile" doc:"the profile whose directory accepts the key"`
+	Owner      string            `json:"owner,omitempty" doc:"team or person the bound accounts belong to"`
+	Attributes map[string]string `json:"attributes,omitempty" doc:"custom attributes given to the accounts the key binds"`
+	Allow      []string          `json:"allow,omitempty" doc:"identifier rules the bound accounts may order"`
+	SingleUse  bool              `json:"single_use" doc:"the key binds one account only"`
+	Status     string            `json:"status" enum:"active,used,revoked,expired" doc:"expired: active but past its expiry"`
+	Expires    *time.Time        `json:"expires,omitempty" doc:"absent: never expires"`
+	CreatedAt  time.Time         `json:"created_at" doc:"UTC"`
 	Account    string            `json:"account,omitempty" doc:"the last account bound with the key"`
 }
 

@@ -105,13 +105,13 @@ func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }
 // and after the change (any JSON-encodable value; nil for none), encoded
 // to at most 64 KiB each.
 type Event struct {
-	Actor      string
-	Action     string
-	ObjectType string
-	ObjectID   string
+	Actor      string // who: TokenActor ("token:NAME#ID"), CLIActor, ACMEAccountActor, ...
+	Action     string // one of Actions, e.g. ActionTokenCreate
+	ObjectType string // one of ObjectTypes
+	ObjectID   string // ID of the object changed
 	Source     string // client address; "" takes the one carried by the context (WithSource)
-	Before     any
-	After      any
+	Before     any    // the object before the change; nil: none
+	After      any    // the object after the change; nil: none
 	// Replaced, for a change to an existing row, computes Before and
 	// After (replacing the fields above) from the row as the store method
 	// that makes the change reads it inside the change's transaction
@@ -129,7 +129,7 @@ type Event struct {
 	Cascade func(old any) (*Event, error)
 }
 
-// ErrUnchanged, returned by an Event's Replaced hook, says that the change
+// ErrUnchanged is returned by an Event's Replaced hook to say that the change
 // leaves the row it read as it was (e.g. an account update that sets the
 // contacts already stored): the event is not appended (its
 // store.AuditAppend is marked HooksOnly for that transaction).
@@ -151,9 +151,17 @@ func ReplacedRow[T any](f func(old *T) (before, after any)) func(any) (any, any,
 
 // Store is what the audit log needs from storage; *store.Store implements it.
 type Store interface {
+	// AppendAudit appends a.Record in a transaction of its own and fills
+	// in its Seq, PrevHash and Hash.
 	AppendAudit(ctx context.Context, a *store.AuditAppend) error
+	// AuditHead returns the seq and hash of the newest event (0 and
+	// store.AuditGenesisHash for an empty log).
 	AuditHead(ctx context.Context) (int64, string, error)
+	// ListAudit returns one page of the events f selects, keyset-paginated
+	// on seq.
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditRecord, error)
+	// EachAudit calls fn with each event of seq at most maxSeq, in seq
+	// order, and returns fn's first error.
 	EachAudit(ctx context.Context, maxSeq int64, fn func(*store.AuditRecord) error) error
 }
 
@@ -331,18 +339,18 @@ func (l *Log) List(ctx context.Context, f store.AuditFilter) ([]*store.AuditReco
 // View is an audit event as shown to people and served by the admin API;
 // Before and After are the stored JSON (null when absent).
 type View struct {
-	Seq        int64           `json:"seq"`
-	ID         string          `json:"id"`
-	Time       time.Time       `json:"time"`
-	Actor      string          `json:"actor"`
-	Action     string          `json:"action"`
-	ObjectType string          `json:"object_type"`
-	ObjectID   string          `json:"object_id"`
-	Source     string          `json:"source"`
-	Before     json.RawMessage `json:"before,omitempty"`
-	After      json.RawMessage `json:"after,omitempty"`
-	PrevHash   string          `json:"prev_hash"`
-	Hash       string          `json:"hash"`
+	Seq        int64           `json:"seq"`              // position in the chain, from 1
+	ID         string          `json:"id"`               // random event ID
+	Time       time.Time       `json:"time"`             // when the change was made, UTC
+	Actor      string          `json:"actor"`            // who made it (see Event.Actor)
+	Action     string          `json:"action"`           // what was done (Actions)
+	ObjectType string          `json:"object_type"`      // the kind of object (ObjectTypes)
+	ObjectID   string          `json:"object_id"`        // ID of the object changed
+	Source     string          `json:"source"`           // client address; "" when none
+	Before     json.RawMessage `json:"before,omitempty"` // the object before; absent when none
+	After      json.RawMessage `json:"after,omitempty"`  // the object after; absent when none
+	PrevHash   string          `json:"prev_hash"`        // Hash of the previous event, 64 hex digits
+	Hash       string          `json:"hash"`             // the chain hash (see Hash), 64 hex digits
 }
 
 // NewView returns r as a View.

@@ -15,18 +15,18 @@ import (
 // while it is not revoked; RevocationReason is the RFC 5280 §5.3.1 code,
 // absent for 0 (unspecified) and while not revoked.
 type Certificate struct {
-	Serial            string    `json:"serial"`
-	Issuer            string    `json:"issuer"`
-	OrderID           string    `json:"order_id,omitempty"`
-	AccountID         string    `json:"account_id,omitempty"`
-	SANs              []string  `json:"sans"`
-	KeyType           string    `json:"key_type"`
-	FingerprintSHA256 string    `json:"fingerprint_sha256"`
-	NotBefore         time.Time `json:"not_before"`
-	NotAfter          time.Time `json:"not_after"`
-	Status            string    `json:"status"`
-	RevokedAt         time.Time `json:"revoked_at,omitzero"`
-	RevocationReason  int       `json:"revocation_reason,omitempty"`
+	Serial            string    `json:"serial"`                      // lower-case hex
+	Issuer            string    `json:"issuer"`                      // issuer name, or DN for an imported certificate
+	OrderID           string    `json:"order_id,omitempty"`          // "" when not issued here
+	AccountID         string    `json:"account_id,omitempty"`        // "" when not issued here
+	SANs              []string  `json:"sans"`                        // subject alternative names
+	KeyType           string    `json:"key_type"`                    // e.g. "ECDSA P-256", "RSA 2048"
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`          // lower-case hex of the DER's SHA-256
+	NotBefore         time.Time `json:"not_before"`                  // UTC
+	NotAfter          time.Time `json:"not_after"`                   // UTC
+	Status            string    `json:"status"`                      // "valid" or "revoked"
+	RevokedAt         time.Time `json:"revoked_at,omitzero"`         // zero while not revoked
+	RevocationReason  int       `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 code; 0 absent
 }
 
 // CertificateOf returns c as certificate events record it.

@@ -17,12 +17,12 @@ type VerifyResult struct {
 	Events int64 `json:"events"`
 	// HeadSeq and HeadHash are the newest event as the head row records it.
 	HeadSeq  int64  `json:"head_seq"`
-	HeadHash string `json:"head_hash"`
+	HeadHash string `json:"head_hash"` // see HeadSeq
 	// BrokenSeq and BrokenID name the first event where the chain breaks
 	// (BrokenID is "" when that event is missing); Problem says how.
 	BrokenSeq int64  `json:"broken_seq,omitempty"`
-	BrokenID  string `json:"broken_id,omitempty"`
-	Problem   string `json:"problem,omitempty"`
+	BrokenID  string `json:"broken_id,omitempty"` // see BrokenSeq
+	Problem   string `json:"problem,omitempty"`   // see BrokenSeq
 }
 
 // Error describes a broken chain in one line, naming the event.

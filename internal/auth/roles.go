@@ -68,9 +68,9 @@ const (
 // Grant is one row of the permission table: a permission and the roles
 // that hold it.
 type Grant struct {
-	Permission  Permission
-	Roles       []Role
-	Description string
+	Permission  Permission // what the grant allows
+	Roles       []Role     // the roles holding it
+	Description string     // one line for docs/api.md's table
 }
 
 // Table is THE permission table: the admin API checks it on every request

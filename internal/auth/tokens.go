@@ -52,18 +52,28 @@ const TokenPrefix = "cgt_"
 
 // Store is what Tokens needs from storage; *store.Store implements it.
 type Store interface {
+	// CreateAPIToken stores t and appends ev (nil: none) in one
+	// transaction; store.ErrConflict when an unrevoked token has t's name.
 	CreateAPIToken(ctx context.Context, t *store.APIToken, ev *store.AuditAppend) error
+	// GetAPIToken returns the token with id; store.ErrNotFound when none.
 	GetAPIToken(ctx context.Context, id string) (*store.APIToken, error)
+	// FindAPIToken returns the token with ID ref, else the unrevoked token
+	// named ref; store.ErrNotFound when neither exists.
 	FindAPIToken(ctx context.Context, ref string) (*store.APIToken, error)
+	// ListAPITokens returns the tokens by name, then creation time;
+	// revoked ones only when includeRevoked.
 	ListAPITokens(ctx context.Context, includeRevoked bool) ([]*store.APIToken, error)
+	// RevokeAPIToken marks token id revoked at at and appends ev (nil:
+	// none) in one transaction; store.ErrStale when already revoked,
+	// store.ErrNotFound when there is no such token.
 	RevokeAPIToken(ctx context.Context, id string, at time.Time, ev *store.AuditAppend) error
 }
 
 // Principal is an authenticated caller.
 type Principal struct {
-	TokenID   string
-	TokenName string
-	Role      Role
+	TokenID   string // ID of the token the caller presented
+	TokenName string // its name (audit actors: TokenActor)
+	Role      Role   // its role
 }
 
 // Actor is the principal as an audit actor: "token:NAME#ID"
@@ -93,8 +103,8 @@ func NewTokens(st Store, log *audit.Log, now func() time.Time) *Tokens {
 
 // CreateRequest describes a token to create.
 type CreateRequest struct {
-	Name  string
-	Role  Role
+	Name  string        // unique among unrevoked tokens
+	Role  Role          // the role the token carries
 	TTL   time.Duration // 0: never expires
 	Actor string        // who creates it (audit)
 }
@@ -298,13 +308,13 @@ func (t *Tokens) Revoke(ctx context.Context, ref, actor string) (*store.APIToken
 // secret or its hash.
 type TokenView struct {
 	ID        string     `json:"id" doc:"token ID (the 16 hex digits after cgt_ in the token)"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role" enum:"admin,approver,operator,auditor"`
-	Status    string     `json:"status" enum:"active,expired,revoked"`
-	CreatedAt time.Time  `json:"created_at"`
-	CreatedBy string     `json:"created_by"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Name      string     `json:"name"`                                        // unique among unrevoked tokens
+	Role      string     `json:"role" enum:"admin,approver,operator,auditor"` // the role it carries
+	Status    string     `json:"status" enum:"active,expired,revoked"`        // at the time of the view
+	CreatedAt time.Time  `json:"created_at"`                                  // UTC
+	CreatedBy string     `json:"created_by"`                                  // audit actor that created it
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`                        // nil: never expires
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`                        // nil: not revoked
 }
 
 // View returns t as a TokenView with its status at now.

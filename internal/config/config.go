@@ -73,7 +73,7 @@ type Serve struct {
 	// how long a signed CRL or OCSP response is reused, the bound within
 	// which a revocation not made through this node shows.
 	OCSP              bool
-	RevocationRefresh time.Duration
+	RevocationRefresh time.Duration // see OCSP above
 	// RateLimits (internal/ratelimit, docs/rate-limits.md).
 	RateLimits ratelimit.Config
 	// Perspectives: multi-perspective validation (internal/va/mpic).

@@ -31,7 +31,7 @@ const MaxImportFile = 16 << 20
 // certificates), or, found in a directory, is a text file without a PEM
 // block (certbot's README, lego's NAME.json): it is not an error.
 type FileResult struct {
-	Path     string   `json:"path"`
+	Path     string   `json:"path"`              // the file read
 	Imported []string `json:"imported"`          // serials of the certificates stored
 	Present  []string `json:"already_present"`   // serials of certificates found by fingerprint
 	Skipped  string   `json:"skipped,omitempty"` // why the file was skipped: "no certificate", "text file without a PEM block"

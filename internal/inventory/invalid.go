@@ -12,9 +12,9 @@ import "fmt"
 // errors.Is(err, ErrInvalid) holds for it; its text is
 // "inventory: invalid request: " and the message.
 type InvalidError struct {
-	Param string
-	Value any
-	Msg   string
+	Param string // the parameter at fault, e.g. "serial"
+	Value any    // the value refused
+	Msg   string // why, in the request's terms
 }
 
 // Error implements error.

@@ -36,13 +36,39 @@ var (
 
 // Store is what the inventory needs from storage; *store.Store has it.
 type Store interface {
+	// SearchCertificates returns at most q.Limit certificates matching q,
+	// after the cursor q.After, in q.Sort order. Errors: a database error,
+	// or one describing an invalid query.
 	SearchCertificates(ctx context.Context, q store.CertQuery) ([]*store.Certificate, error)
+	// GetCertificate returns the certificate stored under serial (lower-
+	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// GetCertificateByFingerprint returns the certificate whose DER has
+	// SHA-256 fingerprint fp (64 lower-case hex digits); store.ErrNotFound
+	// when none.
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
+	// InsertCertificates stores imported or discovered certificates and
+	// appends events (nil ones skipped) in one transaction, all or none;
+	// store.ErrConflict wraps a duplicate serial or fingerprint.
 	InsertCertificates(ctx context.Context, certs []*store.Certificate, events ...*store.AuditAppend) error
+	// RevokeCertificateOf revokes the certificate with serial with RFC
+	// 5280 reason code reason at at, within the CA scope (for
+	// keyCompromise, also the key's other certificates in scope),
+	// appending events in the same transaction; store.ErrStale when it is
+	// not valid.
 	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
+	// CountCertificatesBy returns one page of at most limit groups of the
+	// certificates whose NotBefore is in [from, to), by UTC day, profile
+	// or issuer, with keys after after ("" for the first page); more
+	// reports whether groups follow.
 	CountCertificatesBy(ctx context.Context, by string, from, to time.Time, after string, limit int) ([]store.CountRow, bool, error)
+	// SyncIfRecent makes sure the record of a certificate created at
+	// created is durable (on SQLite, an fsync of the WAL for one created
+	// within the last minute) before the caller hands the certificate out.
 	SyncIfRecent(ctx context.Context, created time.Time) error
+	// ProfileKnown reports whether name is a profile a filter may name:
+	// the default, a stored profile, or one recorded on some certificate.
+	// Errors are the database's.
 	ProfileKnown(ctx context.Context, name string) (bool, error)
 }
 
@@ -63,6 +89,9 @@ type Service struct {
 // Auditor turns an audit event into an append recorded in the same
 // transaction as the change (Prepare); *audit.Log implements it.
 type Auditor interface {
+	// Prepare turns ev into an append for the store method that makes the
+	// change; errors: audit.ErrUnknownAction, an unencodable Before/After,
+	// a snapshot over 64 KiB.
 	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
 }
 
@@ -98,27 +127,27 @@ func New(st Store, now func() time.Time) *Service {
 // Certificate is the inventory's view of one certificate (JSON field names
 // are those of the CLI's --format json and of the admin API).
 type Certificate struct {
-	Serial             string            `json:"serial"` // lower-case hex
-	Issuer             string            `json:"issuer"` // issuer name, or issuer DN for imported certificates
-	Profile            string            `json:"profile"`
-	Source             string            `json:"source" enum:"issued,imported,discovered"`
-	Status             string            `json:"status" enum:"valid,revoked,expired"` // judged when read
-	Names              []string          `json:"names"`                               // subject alternative names
-	KeyType            string            `json:"key_type"`
-	KeyBits            int               `json:"key_bits"`
-	KeyROCA            bool              `json:"key_roca,omitempty"` // RSA key with the ROCA fingerprint (CVE-2017-15361)
-	SignatureAlgorithm string            `json:"signature_algorithm"`
-	FingerprintSHA256  string            `json:"fingerprint_sha256"` // lower-case hex of the DER
-	NotBefore          time.Time         `json:"not_before"`
-	NotAfter           time.Time         `json:"not_after"`
-	RevokedAt          *time.Time        `json:"revoked_at,omitempty"`
-	RevocationReason   string            `json:"revocation_reason,omitempty"` // RFC 5280 §5.3.1 name
-	AccountID          string            `json:"account_id,omitempty"`
-	OrderID            string            `json:"order_id,omitempty"`
-	Replaces           string            `json:"replaces,omitempty"`    // serial of the certificate this one replaced
-	ReplacedBy         string            `json:"replaced_by,omitempty"` // ID of the order that replaces it (RFC 9773)
-	Attributes         map[string]string `json:"attributes"`
-	CreatedAt          time.Time         `json:"created_at"` // when the record was written
+	Serial             string            `json:"serial"`                                   // lower-case hex
+	Issuer             string            `json:"issuer"`                                   // issuer name, or issuer DN for imported certificates
+	Profile            string            `json:"profile"`                                  // profile name; "" when none is recorded
+	Source             string            `json:"source" enum:"issued,imported,discovered"` // how it entered the inventory
+	Status             string            `json:"status" enum:"valid,revoked,expired"`      // judged when read
+	Names              []string          `json:"names"`                                    // subject alternative names
+	KeyType            string            `json:"key_type"`                                 // e.g. "ECDSA P-256", "RSA 2048" (KeyInfo)
+	KeyBits            int               `json:"key_bits"`                                 // key size in bits
+	KeyROCA            bool              `json:"key_roca,omitempty"`                       // RSA key with the ROCA fingerprint (CVE-2017-15361)
+	SignatureAlgorithm string            `json:"signature_algorithm"`                      // as crypto/x509 names it, e.g. "ECDSA-SHA256"
+	FingerprintSHA256  string            `json:"fingerprint_sha256"`                       // lower-case hex of the DER
+	NotBefore          time.Time         `json:"not_before"`                               // UTC
+	NotAfter           time.Time         `json:"not_after"`                                // UTC
+	RevokedAt          *time.Time        `json:"revoked_at,omitempty"`                     // nil while not revoked
+	RevocationReason   string            `json:"revocation_reason,omitempty"`              // RFC 5280 §5.3.1 name
+	AccountID          string            `json:"account_id,omitempty"`                     // ACME account; "" when not issued here
+	OrderID            string            `json:"order_id,omitempty"`                       // ACME order; "" when not issued here
+	Replaces           string            `json:"replaces,omitempty"`                       // serial of the certificate this one replaced
+	ReplacedBy         string            `json:"replaced_by,omitempty"`                    // ID of the order that replaces it (RFC 9773)
+	Attributes         map[string]string `json:"attributes"`                               // custom attributes, name to value
+	CreatedAt          time.Time         `json:"created_at"`                               // when the record was written
 }
 
 // view converts a stored record, judging its status at now.
@@ -175,8 +204,8 @@ type Query struct {
 
 // Page is one page of results; NextCursor is "" on the last page.
 type Page struct {
-	Items      []Certificate `json:"items"`
-	NextCursor string        `json:"next_cursor,omitempty"`
+	Items      []Certificate `json:"items"`                 // the certificates of the page
+	NextCursor string        `json:"next_cursor,omitempty"` // the Cursor of the next page; "" on the last
 }
 
 // DefaultLimit is the page size when Query.Limit is 0.
@@ -509,7 +538,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, reason int) (*Revocati
 // certificates with its key that the same transaction revoked.
 type Revocation struct {
 	Certificate
-	RevokedWith []string
+	RevokedWith []string // serials (lower-case hex, sorted) revoked with it for keyCompromise
 	// OtherCAs, for keyCompromise: the inventory keys (sorted) of the
 	// valid, unexpired certificates of other CAs (imported or discovered)
 	// with the key, which the revocation leaves as they are: only their CA

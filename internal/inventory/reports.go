@@ -49,8 +49,8 @@ func (s *Service) WeakKeys(ctx context.Context, q Query) (*Page, error) {
 
 // Count is one group of the issued-certificates report.
 type Count struct {
-	Key   string `json:"key"` // day (YYYY-MM-DD, UTC), profile or issuer
-	Count int    `json:"count"`
+	Key   string `json:"key"`   // day (YYYY-MM-DD, UTC), profile or issuer
+	Count int    `json:"count"` // certificates in the group
 }
 
 // CountPage is one page of the issued-certificates report: groups in
@@ -59,8 +59,8 @@ type Count struct {
 // fewer (days without certificates have no group) but never none while a
 // next page exists.
 type CountPage struct {
-	Items      []Count `json:"items"`
-	NextCursor string  `json:"next_cursor,omitempty"`
+	Items      []Count `json:"items"`                 // the groups of the page
+	NextCursor string  `json:"next_cursor,omitempty"` // continues after the last group; "" on the last page
 }
 
 // countCursor is the issued report's pagination token: the grouping and

@@ -14,6 +14,9 @@ import (
 // default); errors wrap policy.ErrUnknown for a profile that does not
 // exist. *policy.Registry implements it.
 type ProfileSource interface {
+	// Get returns the profile called name ("" for the default); errors
+	// wrap policy.ErrUnknown when there is none. The caller must not
+	// modify the profile.
 	Get(ctx context.Context, name string) (*policy.Profile, error)
 }
 
@@ -21,7 +24,7 @@ type ProfileSource interface {
 // the profile is now, with every reason (JSON as in the CLI's --format
 // json and the admin API).
 type Violation struct {
-	Certificate Certificate `json:"certificate"`
+	Certificate Certificate `json:"certificate"` // the certificate at fault
 	// Reasons says what violates the profile, one entry per rule, e.g.
 	// "name www.example.org: not in the profile's allowed names",
 	// "validity 90d exceeds the maximum 30d", "profile web no longer exists".
@@ -40,9 +43,9 @@ type Violation struct {
 // unexamined: only then may the next page hold no item (bounding a page's
 // work forbids looking further).
 type ViolationPage struct {
-	Items      []Violation `json:"items"`
-	Scanned    int         `json:"scanned"`
-	NextCursor string      `json:"next_cursor,omitempty"`
+	Items      []Violation `json:"items"`                 // the violations of the page
+	Scanned    int         `json:"scanned"`               // certificates the page examined
+	NextCursor string      `json:"next_cursor,omitempty"` // where the next page starts; "" when the scan reached the end
 }
 
 // ViolationScanFactor bounds the certificates one page examines: Limit

@@ -20,12 +20,12 @@ import (
 // by the caller before the call (so a crash can never reuse it); names are
 // exactly the SANs to include; times are UTC.
 type IssueRequest struct {
-	Serial      *big.Int
-	PublicKey   crypto.PublicKey
-	DNSNames    []string
-	IPAddresses []net.IP
-	NotBefore   time.Time
-	NotAfter    time.Time
+	Serial      *big.Int         // positive, at most 20 octets (RFC 5280 §4.1.2.2)
+	PublicKey   crypto.PublicKey // the CSR's key, as crypto/x509 parses it
+	DNSNames    []string         // dNSName SANs, lower case
+	IPAddresses []net.IP         // iPAddress SANs
+	NotBefore   time.Time        // first second of validity, UTC
+	NotAfter    time.Time        // last second of validity, UTC (inclusive, RFC 5280 §4.1.2.5)
 	// ExtKeyUsages are the certificate's EKUs (RFC 5280 §4.2.1.12) as the
 	// profile gives them; empty: the issuer's default (serverAuth).
 	ExtKeyUsages []x509.ExtKeyUsage
@@ -46,8 +46,8 @@ type IssueRequest struct {
 // Issued is what an issuer returns: the leaf DER and the PEM chain served
 // to ACME clients (leaf first, then intermediates; RFC 8555 §7.4.2).
 type Issued struct {
-	DER      []byte
-	ChainPEM []byte
+	DER      []byte // the leaf certificate, DER
+	ChainPEM []byte // leaf first, then the intermediates, PEM
 }
 
 // Issuer signs certificates. Issue returns an error wrapping the cause when
@@ -55,6 +55,9 @@ type Issued struct {
 type Issuer interface {
 	// Name is the stable issuer name stored with every certificate, e.g. "local".
 	Name() string
+	// Issue signs the certificate req describes and returns its DER and
+	// PEM chain; the error wraps the cause when the request is refused (a
+	// lint failure, a policy violation) or signing fails.
 	Issue(ctx context.Context, req IssueRequest) (*Issued, error)
 }
 
@@ -83,6 +86,9 @@ type CRLSigner interface {
 	// revoked certificates of its issuer): a certificate stored under
 	// another issuer name (imported) is listed only if this key signed it.
 	CRLIssuer() *x509.Certificate
+	// SignCRL signs a version 2 CRL (RFC 5280 §5) numbered number
+	// (cRLNumber, §5.2.3: non-negative, at most 20 octets) listing
+	// entries, valid from thisUpdate to nextUpdate, and returns its DER.
 	SignCRL(number *big.Int, thisUpdate, nextUpdate time.Time, entries []x509.RevocationListEntry) ([]byte, error)
 }
 

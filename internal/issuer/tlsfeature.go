@@ -30,12 +30,14 @@ func MustStapleExtension() pkix.Extension {
 
 // ParseTLSFeatures decodes the value of a TLS Feature extension
 // (Features ::= SEQUENCE OF INTEGER) into the TLS extension numbers it
-// lists, in order.
+// lists, in order. A value that is not DER of that shape is an error
+// wrapping encoding/asn1's (asn1.SyntaxError or asn1.StructuralError);
+// bytes after the SEQUENCE are an error too.
 func ParseTLSFeatures(value []byte) ([]int, error) {
 	var features []int
 	rest, err := asn1.Unmarshal(value, &features)
 	if err != nil {
-		return nil, fmt.Errorf("the TLS Feature extension is not a SEQUENCE OF INTEGER: %v", err)
+		return nil, fmt.Errorf("the TLS Feature extension is not a SEQUENCE OF INTEGER: %w", err)
 	}
 	if len(rest) > 0 {
 		return nil, fmt.Errorf("the TLS Feature extension has %d bytes after its value", len(rest))

@@ -3,6 +3,7 @@ package issuer
 import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -72,5 +73,21 @@ func TestMustStapleRequestedEdgeCases(t *testing.T) {
 				t.Fatalf("got %v, %v; want an error with %q", got, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestParseTLSFeaturesWrapsASN1Error: the error for a value that is not a
+// SEQUENCE OF INTEGER wraps encoding/asn1's error, so that a caller can
+// tell a syntax error from a structural one (errors.As).
+func TestParseTLSFeaturesWrapsASN1Error(t *testing.T) {
+	_, err := ParseTLSFeatures([]byte{0x30, 0x05, 0x02})
+	var syn asn1.SyntaxError
+	if !errors.As(err, &syn) {
+		t.Errorf("truncated SEQUENCE: %v (%T), want an error wrapping asn1.SyntaxError", err, err)
+	}
+	_, err = ParseTLSFeatures([]byte{0x04, 0x01, 0x05}) // OCTET STRING
+	var st asn1.StructuralError
+	if !errors.As(err, &st) {
+		t.Errorf("OCTET STRING: %v (%T), want an error wrapping asn1.StructuralError", err, err)
 	}
 }

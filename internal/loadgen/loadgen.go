@@ -95,7 +95,7 @@ type Config struct {
 	// a server whose directory says externalAccountRequired needs them.
 	// A single-use key can bind one account only (Accounts 1).
 	EABKeyID   string
-	EABHMACKey []byte
+	EABHMACKey []byte // the decoded HMAC key
 	// RunID names this run in the requested names; default 6 random hex digits.
 	RunID string
 	// UserAgent is sent with every request; default "certgate-bench".
@@ -189,10 +189,13 @@ func (c *Config) name(n int) string {
 // DirectoryError is returned by Run when the directory cannot be fetched
 // or is not an ACME directory; its message is one line meant for users.
 type DirectoryError struct {
-	URL string
-	Err error
+	URL string // the directory URL
+	Err error  // the cause
 }
 
+// Error returns "cannot fetch directory URL: WHY" on one line, WHY the
+// cause in a user's terms, with a hint (--ca FILE) for an untrusted
+// certificate.
 func (e *DirectoryError) Error() string {
 	msg := e.Err.Error()
 	var uerr *url.Error
@@ -219,13 +222,18 @@ func (e *DirectoryError) Error() string {
 	return fmt.Sprintf("cannot fetch directory %s: %s", e.URL, oneLine(errors.New(msg)))
 }
 
+// Unwrap returns the cause, Err.
 func (e *DirectoryError) Unwrap() error { return e.Err }
 
 // EABRequiredError is returned by Run when the directory says
 // externalAccountRequired (RFC 8555 §7.1.1) and Config has no external
 // account binding key.
-type EABRequiredError struct{ URL string }
+type EABRequiredError struct {
+	URL string // the directory URL
+}
 
+// Error names the directory URL and says that an EAB key ID and HMAC key
+// are needed.
 func (e *EABRequiredError) Error() string {
 	return fmt.Sprintf("directory %s requires an external account binding (RFC 8555 §7.3.4): give the key ID and HMAC key the CA issued", e.URL)
 }
@@ -401,7 +409,7 @@ func (r *run) register(ctx context.Context) error {
 			hint = fmt.Sprintf(" (%d of %d accounts were bound to EAB key %s; a single-use key binds one: use --accounts 1)",
 				registered, len(r.accounts), r.cfg.EABKeyID)
 		}
-		return fmt.Errorf("cannot register account at %s: %s%s", r.dir.RegURL, oneLine(err), hint)
+		return fmt.Errorf("cannot register account at %s: %w%s", r.dir.RegURL, oneLineError{err}, hint)
 	}
 	return nil
 }
@@ -469,3 +477,14 @@ func (r *run) progress() (stop func()) {
 // (acme.Error puts each subproblem on a line of its own, after a tab)
 // becomes one space.
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+// oneLineError is an error whose text is err's on one line (oneLine) and
+// which unwraps to err, so that errors.Is and errors.As still find the
+// cause (an *acme.Error from the server, a context error).
+type oneLineError struct{ err error }
+
+// Error returns err's text on one line.
+func (e oneLineError) Error() string { return oneLine(e.err) }
+
+// Unwrap returns err.
+func (e oneLineError) Unwrap() error { return e.err }

@@ -21,18 +21,18 @@ import (
 // Summary is the outcome of a run. Durations are milliseconds unless the
 // field name says otherwise; it marshals to the JSON of `--json`.
 type Summary struct {
-	Directory        string  `json:"directory"`
-	RunID            string  `json:"run_id"`
-	Flows            int     `json:"flows"`       // flows requested (N)
-	Completed        int     `json:"completed"`   // flows that got and parsed a certificate
-	Failed           int     `json:"failed"`      // flows that did not (including never started)
-	Concurrency      int     `json:"concurrency"` // C
-	Accounts         int     `json:"accounts"`    // K
-	KeyType          string  `json:"key_type"`
-	ReuseNames       bool    `json:"reuse_names"`
-	IgnoreRetryAfter bool    `json:"ignore_retry_after"`
-	DurationSeconds  float64 `json:"duration_seconds"` // wall time of the flows (not of account registration)
-	FlowsPerSecond   float64 `json:"flows_per_second"` // Completed / DurationSeconds
+	Directory        string  `json:"directory"`          // the directory URL
+	RunID            string  `json:"run_id"`             // Config.RunID
+	Flows            int     `json:"flows"`              // flows requested (N)
+	Completed        int     `json:"completed"`          // flows that got and parsed a certificate
+	Failed           int     `json:"failed"`             // flows that did not (including never started)
+	Concurrency      int     `json:"concurrency"`        // C
+	Accounts         int     `json:"accounts"`           // K
+	KeyType          string  `json:"key_type"`           // Config.KeyType
+	ReuseNames       bool    `json:"reuse_names"`        // Config.ReuseNames
+	IgnoreRetryAfter bool    `json:"ignore_retry_after"` // Config.IgnoreRetryAfter
+	DurationSeconds  float64 `json:"duration_seconds"`   // wall time of the flows (not of account registration)
+	FlowsPerSecond   float64 `json:"flows_per_second"`   // Completed / DurationSeconds
 	// KeysSeconds is the wall time spent making the flows' keys and CSRs
 	// before the flows started (not in DurationSeconds; see
 	// Config.PreparesKeys); 0 when each flow made its own (ECDSA keys for
@@ -62,19 +62,19 @@ type Summary struct {
 // StepSummary is the latency distribution of one step over completed flows,
 // in milliseconds (nearest-rank percentiles).
 type StepSummary struct {
-	Name  string  `json:"name"`
-	Count int     `json:"count"`
-	P50   float64 `json:"p50_ms"`
-	P90   float64 `json:"p90_ms"`
-	P99   float64 `json:"p99_ms"`
-	Max   float64 `json:"max_ms"`
-	Mean  float64 `json:"mean_ms"`
+	Name  string  `json:"name"`    // step name (StepNames), or StepOverall
+	Count int     `json:"count"`   // completed flows measured
+	P50   float64 `json:"p50_ms"`  // median
+	P90   float64 `json:"p90_ms"`  // 90th percentile
+	P99   float64 `json:"p99_ms"`  // 99th percentile
+	Max   float64 `json:"max_ms"`  // slowest
+	Mean  float64 `json:"mean_ms"` // arithmetic mean
 }
 
 // ErrorGroup is a count of failed flows with the same cause.
 type ErrorGroup struct {
-	Type    string `json:"type"` // ACME problem type URN, or e.g. "timeout (validation wait)"
-	Count   int    `json:"count"`
+	Type    string `json:"type"`    // ACME problem type URN, or e.g. "timeout (validation wait)"
+	Count   int    `json:"count"`   // failed flows with this cause
 	Example string `json:"example"` // the first such error, one line
 }
 

@@ -66,6 +66,8 @@ const ContentType = "application/ocsp-response"
 // no such record (store.Store.CertificatesWithSerial: one range of the
 // primary key).
 type Store interface {
+	// CertificatesWithSerial returns the records of the certificates with
+	// serial (lower-case hex), ordered by key; none is no error.
 	CertificatesWithSerial(ctx context.Context, serial string) ([]*store.Certificate, error)
 }
 
@@ -214,7 +216,7 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		}
 		der, bad = io.ReadAll(http.MaxBytesReader(rw, req.Body, maxRequestBytes))
 		if bad != nil {
-			bad = fmt.Errorf("%w: request body: %v", errMalformed, bad)
+			bad = fmt.Errorf("%w: request body: %w", errMalformed, bad)
 		}
 	case http.MethodGet, http.MethodHead:
 		der, bad = r.decodeGET(req.URL)
@@ -313,12 +315,13 @@ type ocspRequest struct {
 }
 
 // respond parses a DER OCSPRequest and returns the signed response and its
-// cache entry. Errors wrap errMalformed or are an unauthorizedError for
+// cache entry. Errors wrap errMalformed (and the parser's error, e.g.
+// encoding/asn1's) or are an unauthorizedError for
 // requests about another issuer; others are internal.
 func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, error) {
 	var outer ocspRequest
 	if _, err := asn1.Unmarshal(der, &outer); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+		return nil, nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	if n := len(outer.TBSRequest.RequestList); n != 1 {
 		// RFC 5019 §2.1.1: one certificate per request.
@@ -326,7 +329,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	}
 	req, err := ocsp.ParseRequest(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+		return nil, nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	want, ok := r.hashes[req.HashAlgorithm]
 	if !ok {

@@ -663,3 +663,15 @@ func TestGETIfModifiedSinceSameSecond(t *testing.T) {
 		t.Fatalf("status %d, want revoked", r.Status)
 	}
 }
+
+// TestMalformedWrapsCause: a request refused as malformed is errMalformed
+// and also wraps the parser's error that made it so (encoding/asn1's for
+// bytes that are not DER of an OCSPRequest).
+func TestMalformedWrapsCause(t *testing.T) {
+	f := newFixture(t, Config{})
+	_, _, err := f.resp.respond(context.Background(), []byte("not an OCSP request"))
+	var st asn1.StructuralError
+	if !errors.Is(err, errMalformed) || !errors.As(err, &st) {
+		t.Errorf("respond(garbage): %v (%T), want errMalformed wrapping asn1.StructuralError", err, err)
+	}
+}

@@ -14,7 +14,7 @@ import (
 // (must match re)". Error gives "profile NAME: " and the non-empty lists;
 // callers add where the attributes came from and how to fix them.
 type AttributeError struct {
-	Profile string
+	Profile string   // the profile checked against
 	Missing []string // required attributes without a value
 	Empty   []string // attributes given an empty value (CheckPartialAttributes only)
 	Bad     []string // attributes whose value breaks the enum or regex, with the rule
@@ -48,9 +48,9 @@ func (e *AttributeError) offending(name string) bool { return slices.Contains(e.
 // MergeAttributes: the values, and for error details where they come
 // from (e.g. "the account's attributes") and how to change them.
 type AttributeSource struct {
-	Attrs map[string]string
-	From  string
-	Fix   string
+	Attrs map[string]string // attribute name to value
+	From  string            // where they come from, e.g. "the account's attributes"
+	Fix   string            // how to change them, for the error's text
 }
 
 // MergeAttributes combines custom attribute sources, later ones overriding

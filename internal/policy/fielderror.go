@@ -12,9 +12,9 @@ import (
 // "attributes[1].regex"; for a rule list alone, "[i]" — and Value the
 // value refused. Its text is Err's, which names the field in words.
 type FieldError struct {
-	Field string
-	Value any
-	Err   error
+	Field string // path of the field in the profile's JSON form
+	Value any    // the refused value
+	Err   error  // why, naming the field in words
 }
 
 // Error implements error: Err's text.

@@ -84,11 +84,11 @@ var ekuByName = map[string]x509.ExtKeyUsage{
 
 // Attribute declares one custom attribute of a profile's certificates.
 type Attribute struct {
-	Name        string   `json:"name" yaml:"name"`
-	Description string   `json:"description,omitempty" yaml:"description,omitempty"`
-	Required    bool     `json:"required,omitempty" yaml:"required,omitempty"`
-	Enum        []string `json:"enum,omitempty" yaml:"enum,omitempty"`   // allowed values; empty: any
-	Regex       string   `json:"regex,omitempty" yaml:"regex,omitempty"` // RE2, anchored at both ends; "": any
+	Name        string   `json:"name" yaml:"name"`                                   // letters, digits, _ . -; starts with a letter; at most 63 characters
+	Description string   `json:"description,omitempty" yaml:"description,omitempty"` // for people; shown in docs and the UI
+	Required    bool     `json:"required,omitempty" yaml:"required,omitempty"`       // every certificate must carry a value
+	Enum        []string `json:"enum,omitempty" yaml:"enum,omitempty"`               // allowed values; empty: any
+	Regex       string   `json:"regex,omitempty" yaml:"regex,omitempty"`             // RE2, anchored at both ends; "": any
 	re          *regexp.Regexp
 }
 
@@ -97,10 +97,10 @@ type Attribute struct {
 // identifiers matches an Identifiers rule, its key type is in KeyTypes, or
 // the profile's EKUs include one of EKUs.
 type Approval struct {
-	Always      bool     `json:"always,omitempty" yaml:"always,omitempty"`
-	Identifiers []string `json:"identifiers,omitempty" yaml:"identifiers,omitempty"`
-	KeyTypes    []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
-	EKUs        []string `json:"ekus,omitempty" yaml:"ekus,omitempty"`
+	Always      bool     `json:"always,omitempty" yaml:"always,omitempty"`           // every order needs approval
+	Identifiers []string `json:"identifiers,omitempty" yaml:"identifiers,omitempty"` // identifier rules (see Rule)
+	KeyTypes    []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`       // key types as in Profile.KeyTypes
+	EKUs        []string `json:"ekus,omitempty" yaml:"ekus,omitempty"`               // EKU names as in Profile.EKUs
 	// EscalateAfter is how long an approval may wait before it is
 	// escalated (logged and sent to the configured webhook); 0: never.
 	EscalateAfter Duration `json:"escalateAfter,omitempty" yaml:"escalateAfter,omitempty" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
@@ -111,8 +111,8 @@ type Approval struct {
 // (all identifier types, all key types, all challenge types, any name).
 // Call Validate (Registry does) before using the Check methods.
 type Profile struct {
-	Name        string `json:"name" yaml:"name"`
-	Description string `json:"description,omitempty" yaml:"description,omitempty"`
+	Name        string `json:"name" yaml:"name"`                                   // lower case letters, digits and hyphens, at most 63 characters; in ACME URLs
+	Description string `json:"description,omitempty" yaml:"description,omitempty"` // for people; in the directory's meta.profiles
 	// Issuer names the issuer that signs; only "local" (the built-in CA) exists.
 	Issuer string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
 	// IdentifierTypes are the allowed ACME identifier types: "dns", "ip".
@@ -120,7 +120,7 @@ type Profile struct {
 	// Allow and Deny are identifier rules (see Rule). With Allow set, only
 	// identifiers matching one of them are accepted; Deny wins over Allow.
 	Allow []string `json:"allow,omitempty" yaml:"allow,omitempty"`
-	Deny  []string `json:"deny,omitempty" yaml:"deny,omitempty"`
+	Deny  []string `json:"deny,omitempty" yaml:"deny,omitempty"` // see Allow
 	// Wildcard allows wildcard DNS names ("*.example.com").
 	Wildcard bool `json:"wildcard" yaml:"wildcard" required:"false"`
 	// KeyTypes are the allowed certificate keys: rsa2048, rsa3072,
@@ -128,7 +128,8 @@ type Profile struct {
 	KeyTypes []string `json:"keyTypes,omitempty" yaml:"keyTypes,omitempty"`
 	// Validity is the default lifetime; MaxValidity the longest a newOrder
 	// may ask with notBefore/notAfter (0: Validity).
-	Validity    Duration `json:"validity" yaml:"validity" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	Validity Duration `json:"validity" yaml:"validity" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
+	// MaxValidity: see Validity above.
 	MaxValidity Duration `json:"maxValidity,omitempty" yaml:"maxValidity,omitempty" pattern:"^(?:(?:[+-]?[0-9]+w(?:[+-]?[0-9]+d)?|[+-]?[0-9]+d)(?:[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))?|[+-]?(?:0|(?:(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+))$"`
 	// EKUs of issued certificates: serverAuth, clientAuth,
 	// emailProtection, codeSigning (default serverAuth).
@@ -230,8 +231,8 @@ func (v *Validation) validate() error {
 // certificate's lifetime L: from notBefore + Start·L to notBefore + End·L,
 // 0 < Start < End < 1 (the server's default is 2/3 to 5/6).
 type RenewalWindow struct {
-	Start float64 `json:"start" yaml:"start"`
-	End   float64 `json:"end" yaml:"end"`
+	Start float64 `json:"start" yaml:"start"` // fraction of the lifetime, in (0, End)
+	End   float64 `json:"end" yaml:"end"`     // fraction of the lifetime, in (Start, 1)
 }
 
 // For returns the window of a certificate valid from notBefore to

@@ -16,7 +16,10 @@ var ErrUnknown = errors.New("policy: unknown profile")
 
 // Source is the storage profiles are read from; *store.Store implements it.
 type Source interface {
+	// GetProfile returns the stored profile called name; store.ErrNotFound
+	// when there is none.
 	GetProfile(ctx context.Context, name string) (*store.Profile, error)
+	// ListProfiles returns every stored profile, by name.
 	ListProfiles(ctx context.Context) ([]store.Profile, error)
 }
 

@@ -19,16 +19,41 @@ import (
 // ApprovalStore is what approvals need from storage; *store.Store
 // implements it.
 type ApprovalStore interface {
+	// RequestApprovalSpend requests approval for an order and spends the
+	// rate buckets of spend (nil: none) in one transaction, all or
+	// nothing: store.ErrStale when the order is no longer pending,
+	// store.ErrRateLimited when a bucket refuses.
 	RequestApprovalSpend(ctx context.Context, ap *store.Approval, now time.Time, spend *store.RateSpend, events ...*store.AuditAppend) error
+	// GetApprovalByOrder returns the approval of order orderID;
+	// store.ErrNotFound when none.
 	GetApprovalByOrder(ctx context.Context, orderID string) (*store.Approval, error)
+	// ListApprovals returns at most limit approvals in status ("" for
+	// any), oldest request first; limit <= 0 returns them all.
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
+	// ApprovedAwaiting returns the IDs of orders whose approval was
+	// approved while issuance has not started yet.
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
+	// MarkApprovalEscalated records that pending approval id was escalated
+	// at now, with events in the same transaction; store.ErrStale when it
+	// was escalated before or is no longer pending (so one node of many
+	// announces it).
 	MarkApprovalEscalated(ctx context.Context, id string, now time.Time, events ...*store.AuditAppend) error
+	// DecideApproval records an approver's decision on pending approval id
+	// (a rejection makes its order invalid with perr) with events, in one
+	// transaction, and returns the approval as decided. Errors:
+	// store.ErrNotFound, store.ErrStale when already decided,
+	// store.ErrOrderExpired or store.ErrAccountNotValid when approving
+	// what would issue nothing.
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
+	// PendingApprovalsExpired returns at most limit pending approvals
+	// whose order expired by now (RFC 8555 §7.1.3), oldest request first.
 	PendingApprovalsExpired(ctx context.Context, now time.Time, limit int) ([]*store.Approval, error)
 	// AccountStatuses and BlockedKeysAmong read, for the sweep, the
 	// accounts and CSR keys of all pending approvals at once.
 	AccountStatuses(ctx context.Context, ids []string) (map[string]string, error)
+	// BlockedKeysAmong returns, keyed by string(hash), those of hashes
+	// (KeyHash: SHA-256 of a DER SubjectPublicKeyInfo, 32 bytes) that are
+	// blocked; a key that is not blocked is absent.
 	BlockedKeysAmong(ctx context.Context, hashes [][]byte) (map[string]*store.BlockedKey, error)
 }
 
@@ -362,19 +387,19 @@ func (r *RA) cancelApproval(ctx context.Context, ap *store.Approval, comment str
 // ApprovalView is an approval as the audit log and the CLI's JSON show it
 // (without the CSR).
 type ApprovalView struct {
-	ID          string            `json:"id"`
-	Order       string            `json:"order"`
-	Account     string            `json:"account"`
-	Profile     string            `json:"profile"`
-	Identifiers []acme.Identifier `json:"identifiers"`
-	KeyType     string            `json:"key_type"`
-	Reason      string            `json:"reason"`
-	Status      string            `json:"status" enum:"pending,approved,rejected"`
-	RequestedAt time.Time         `json:"requested_at"`
-	DecidedAt   time.Time         `json:"decided_at,omitzero"`
-	DecidedBy   string            `json:"decided_by,omitempty"`
-	Comment     string            `json:"comment,omitempty"`
-	EscalatedAt time.Time         `json:"escalated_at,omitzero"`
+	ID          string            `json:"id"`                                      // approval ID
+	Order       string            `json:"order"`                                   // order ID
+	Account     string            `json:"account"`                                 // ACME account ID
+	Profile     string            `json:"profile"`                                 // profile name
+	Identifiers []acme.Identifier `json:"identifiers"`                             // the order's identifiers
+	KeyType     string            `json:"key_type"`                                // policy key type name, e.g. "ecdsa-p256"
+	Reason      string            `json:"reason"`                                  // why approval is needed (which rule matched)
+	Status      string            `json:"status" enum:"pending,approved,rejected"` // pending, approved or rejected
+	RequestedAt time.Time         `json:"requested_at"`                            // UTC
+	DecidedAt   time.Time         `json:"decided_at,omitzero"`                     // zero while pending
+	DecidedBy   string            `json:"decided_by,omitempty"`                    // audit actor of the approver; "" while pending
+	Comment     string            `json:"comment,omitempty"`                       // the approver's comment
+	EscalatedAt time.Time         `json:"escalated_at,omitzero"`                   // zero unless escalated
 }
 
 // ApprovalSnapshot returns the view of ap.
@@ -402,15 +427,15 @@ func DecisionSnapshots(approve bool, by, comment string, now time.Time) func(any
 // Escalation is the JSON event of an escalated approval, logged and POSTed
 // to the approval webhook.
 type Escalation struct {
-	Event       string            `json:"event"` // "approval.escalated"
-	Approval    string            `json:"approval"`
-	Order       string            `json:"order"`
-	Profile     string            `json:"profile"`
-	Identifiers []acme.Identifier `json:"identifiers"`
-	Reason      string            `json:"reason"`
-	RequestedAt time.Time         `json:"requested_at"`
-	EscalatedAt time.Time         `json:"escalated_at"`
-	Waiting     string            `json:"waiting"` // Go duration text
+	Event       string            `json:"event"`        // "approval.escalated"
+	Approval    string            `json:"approval"`     // approval ID
+	Order       string            `json:"order"`        // order ID
+	Profile     string            `json:"profile"`      // profile name
+	Identifiers []acme.Identifier `json:"identifiers"`  // the order's identifiers
+	Reason      string            `json:"reason"`       // why approval is needed
+	RequestedAt time.Time         `json:"requested_at"` // UTC
+	EscalatedAt time.Time         `json:"escalated_at"` // UTC
+	Waiting     string            `json:"waiting"`      // Go duration text
 }
 
 func (r *RA) escalate(ctx context.Context, ap *store.Approval, p *policy.Profile, now time.Time) {

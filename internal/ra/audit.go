@@ -17,6 +17,9 @@ import (
 // Auditor turns an audit event into an append that a store method records
 // in the same transaction as the change; *audit.Log implements it.
 type Auditor interface {
+	// Prepare turns ev into an append for the store method that makes the
+	// change; errors: audit.ErrUnknownAction, an unencodable Before/After,
+	// a snapshot over 64 KiB.
 	Prepare(ctx context.Context, ev audit.Event) (*store.AuditAppend, error)
 }
 

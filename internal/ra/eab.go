@@ -224,11 +224,11 @@ func CheckEABAttributes(p *policy.Profile, attrs map[string]string, allow []stri
 // EABKeyRequest describes an EAB key to create (certgate eab create and
 // the admin API).
 type EABKeyRequest struct {
-	Owner      string
-	Attributes map[string]string
-	Allow      []string      // identifier rules (policy.Rule)
-	Expires    time.Duration // 0: never
-	SingleUse  bool
+	Owner      string            // team or person the bound accounts belong to
+	Attributes map[string]string // custom attributes of the accounts it binds
+	Allow      []string          // identifier rules (policy.Rule)
+	Expires    time.Duration     // 0: never
+	SingleUse  bool              // the key binds one account only
 }
 
 // NewEABKey returns a new active EAB key for profile p: a random key id

@@ -588,10 +588,10 @@ func (r *RA) certificateOfThisCA(ctx context.Context, cert *x509.Certificate) (*
 // RevokeRequest is a checked revokeCert request (RFC 8555 §7.6): exactly
 // one of Account (kid-signed) or CertKey (jwk-signed) is set.
 type RevokeRequest struct {
-	CertDER []byte
-	Reason  *int
-	Account *store.Account
-	CertKey crypto.PublicKey
+	CertDER []byte           // the certificate to revoke, DER
+	Reason  *int             // RFC 5280 §5.3.1 reason code; nil: unspecified
+	Account *store.Account   // the kid-signed request's account; nil otherwise
+	CertKey crypto.PublicKey // the jwk-signed request's key, the certificate's; nil otherwise
 }
 
 // Revoke revokes a certificate (RFC 8555 §7.6) when the requester is the

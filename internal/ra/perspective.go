@@ -14,6 +14,9 @@ import (
 // The RA finds it by type assertion and then uses Check, which covers the
 // challenge and CAA, instead of Validate and CheckCAA.
 type PerspectiveValidator interface {
+	// Check validates req's challenge and checks its CAA from this process
+	// and the remote perspectives, and decides by the quorum; failures are
+	// in the Outcome, not an error.
 	Check(ctx context.Context, req mpic.Request) mpic.Outcome
 }
 

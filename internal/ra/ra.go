@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/mail"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,46 +28,161 @@ import (
 
 // Store is what the RA needs from storage; *store.Store implements it.
 type Store interface {
+	// CreateAccount stores a and appends events (nil ones skipped) in the
+	// same transaction; store.ErrConflict when a's key thumbprint is
+	// taken.
 	CreateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
+	// GetAccount returns the account with id; store.ErrNotFound when none.
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
+	// GetAccountByThumbprint returns the account whose key has the RFC
+	// 7638 thumbprint tp; store.ErrNotFound when none.
 	GetAccountByThumbprint(ctx context.Context, tp string) (*store.Account, error)
+	// UpdateAccount stores a's contact (nil: kept) and status while the
+	// stored account is valid, with events; store.ErrStale otherwise or
+	// when there is no such account.
 	UpdateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
+	// ChangeAccountKey replaces account id's key (RFC 8555 §7.3.5) while
+	// its thumbprint is oldTP and it is valid (else store.ErrStale), with
+	// events; store.ErrConflict when newTP is another account's.
 	ChangeAccountKey(ctx context.Context, id, oldTP, newTP string, jwk []byte, events ...*store.AuditAppend) error
+	// CreateOrder stores o and newAuthzs (with their challenges) and makes
+	// the spends (nil ones skipped) in one transaction;
+	// store.ErrRateLimited when a bucket refuses, and then nothing is
+	// stored.
 	CreateOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, spends ...*store.RateSpend) error
+	// CreateReplacementOrder is CreateOrder for an order replacing the
+	// certificate with serial (RFC 9773 §5), claimed for it in the same
+	// transaction while its replaced_by is prevClaim ("" for unclaimed);
+	// store.ErrStale when the certificate is missing or claimed by another
+	// order.
 	CreateReplacementOrder(ctx context.Context, o *store.Order, newAuthzs []*store.Authorization, serial, prevClaim string, spends ...*store.RateSpend) error
+	// GetOrder returns the order with id; store.ErrNotFound when none.
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
+	// SetOrderStatus moves order id from status from to to, setting its
+	// error to perr (may be nil); store.ErrStale when its status is not
+	// from.
 	SetOrderStatus(ctx context.Context, id, from, to string, perr *acme.Problem, now time.Time) error
+	// ProcessingOrders returns the IDs of processing orders last updated
+	// before before (left so by a crash).
 	ProcessingOrders(ctx context.Context, before time.Time) ([]string, error)
+	// GetAuthorization returns the authorization with id with its
+	// challenges; store.ErrNotFound when none.
 	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
+	// GetAuthorizations returns the authorizations with ids, in that
+	// order, without challenges; store.ErrNotFound when one is missing.
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
+	// FindValidAuthorization returns accountID's newest valid
+	// authorization for id (and wildcard) under profile that expires after
+	// minExpires and was validated after validatedAfter; store.ErrNotFound
+	// when none.
 	FindValidAuthorization(ctx context.Context, accountID, profile string, id acme.Identifier, wildcard bool, minExpires, validatedAfter time.Time) (*store.Authorization, error)
+	// ValidAuthorizationsFor reports whether accountID holds a valid
+	// authorization, unexpired at now, for every identifier of ids (RFC
+	// 8555 §7.6).
 	ValidAuthorizationsFor(ctx context.Context, accountID string, ids []acme.Identifier, now time.Time) (bool, error)
+	// DeactivateAuthorization moves authorization id to deactivated (RFC
+	// 8555 §7.5.2) while it is pending or valid and unexpired at now;
+	// store.ErrStale otherwise.
 	DeactivateAuthorization(ctx context.Context, id string, now time.Time) error
+	// GetChallenge returns the challenge with id; store.ErrNotFound when
+	// none.
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
+	// StartChallengeLeased moves pending challenge id to processing and
+	// gives owner its validation lease until until; store.ErrStale when it
+	// is not pending or its authorization is not pending and unexpired at
+	// now.
 	StartChallengeLeased(ctx context.Context, id, owner string, now, until time.Time) error
+	// RespondChallenge reads challenge id with its authorization and, when
+	// decide says so, starts it as StartChallengeLeased does, in one write
+	// (RFC 8555 §7.5.1); the bool reports whether it started.
 	RespondChallenge(ctx context.Context, id, owner string, now, until time.Time,
 		decide func(c *store.Challenge, a *store.Authorization) (bool, error)) (*store.Challenge, *store.Authorization, bool, error)
+	// RecordAttempt counts one failed attempt of processing challenge id
+	// and stores perr as its last error; the challenge stays processing.
 	RecordAttempt(ctx context.Context, id string, perr *acme.Problem, now time.Time) error
+	// RequestChallengeRetry records at as the time of a client's request
+	// to retry challenge id (RFC 8555 §8.2); the stored time only moves
+	// forward.
 	RequestChallengeRetry(ctx context.Context, id string, at time.Time) error
+	// ChallengeRetryRequestedAt returns the latest retry request time of
+	// challenge id (zero when none); store.ErrNotFound when there is no
+	// such challenge.
 	ChallengeRetryRequestedAt(ctx context.Context, id string) (time.Time, error)
+	// FinishChallenge ends processing challenge c as valid (perr nil; its
+	// authorization valid until authzExpires) or invalid, in one
+	// transaction; store.ErrStale when the challenge is no longer
+	// processing or its authorization no longer pending.
 	FinishChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now, authzExpires time.Time) error
+	// EndChallenge ends processing challenge c whose authorization was
+	// decided otherwise meanwhile, leaving the authorization as it is;
+	// store.ErrStale when c is no longer processing.
 	EndChallenge(ctx context.Context, c *store.Challenge, perr *acme.Problem, now time.Time) error
+	// LeaseChallenge gives owner the lease on processing challenge id
+	// until until, when it is free, ran out by now, or is owner's already;
+	// store.ErrStale otherwise.
 	LeaseChallenge(ctx context.Context, id, owner string, now, until time.Time) error
+	// ExpiredLeases returns at most limit IDs of processing challenges
+	// whose lease ran out before now, oldest first.
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// DeleteStale deletes pending and invalid orders and unusable
+	// authorizations (with their challenges) that expired before cutoff,
+	// and returns how many orders and authorizations it deleted.
 	DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error)
+	// PruneNonces deletes the redeemed-nonce records that expired before
+	// now and returns how many.
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
+	// GetEABKey returns the EAB key kid (RFC 8555 §7.3.4);
+	// store.ErrNotFound when none.
 	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
+	// CreateAccountEAB stores a bound to EAB key a.EABKid, which must be
+	// active and unexpired at now (a single-use key becomes used), with
+	// events, in one transaction; store.ErrStale when the key is no longer
+	// usable, store.ErrConflict when a's thumbprint is taken.
 	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time, events ...*store.AuditAppend) error
 	ApprovalStore
+	// ReserveSerial records serial (lower-case hex) as used before
+	// anything is signed with it; store.ErrConflict when it was reserved
+	// before.
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
+	// StartIssuanceKey moves order orderID (stored status pending) to
+	// processing, reserves serial and makes the spends, in one transaction
+	// (RFC 8555 §7.4), after refusing a blocked key (keyHash: SHA-256 of
+	// the CSR's SubjectPublicKeyInfo; a *store.KeyBlockedError) and an
+	// account no longer valid (store.ErrAccountNotValid). Errors:
+	// store.ErrStale when the order is not pending, store.ErrConflict when
+	// serial was reserved, store.ErrRateLimited.
 	StartIssuanceKey(ctx context.Context, orderID, serial string, keyHash []byte, now time.Time, spends ...*store.RateSpend) error
+	// FinishOrder stores c and moves order orderID from processing to
+	// valid, with events, in one transaction. Errors: store.ErrStale when
+	// the order is not processing, store.ErrConflict for a stored serial
+	// or fingerprint, a *store.KeyBlockedError when c's key was blocked
+	// meanwhile (c is then stored revoked).
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
+	// GetCertificate returns the certificate stored under serial (lower-
+	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// RevokeCertificate marks the valid certificate serial revoked at at
+	// with RFC 5280 reason code reason, with events; store.ErrStale when
+	// it is not valid.
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
+	// RevokeCertificateOf is RevokeCertificate within the CA scope: for
+	// keyCompromise it also revokes the key's other certificates stored
+	// under scope.DN that scope.Signed accepts.
 	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
+	// CertificatesWithSerial returns the records of the certificates with
+	// serial (lower-case hex), ordered by key; none is no error.
 	CertificatesWithSerial(ctx context.Context, serial string) ([]*store.Certificate, error)
+	// GetBlockedKey returns the blocked key whose KeyHash is spkiSHA256
+	// (32 bytes); store.ErrNotFound when it is not blocked.
 	GetBlockedKey(ctx context.Context, spkiSHA256 []byte) (*store.BlockedKey, error)
+	// CRLContents takes the cRLNumber (RFC 5280 §5.2.3) of issuer's next
+	// CRL, atLeast (Unix nanoseconds) or one more than the last, and lists
+	// the revoked certificates of issuerDN not expired by notAfter, read
+	// after the number in one transaction.
 	CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error)
+	// RenewalWindow returns the suggested renewal window (RFC 9773 §4.2)
+	// stored for the certificate with serial, zero times when none;
+	// store.ErrNotFound when no certificate has that serial.
 	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
 }
 
@@ -78,6 +191,9 @@ type Store interface {
 // calls Validate and CheckCAA of one attempt concurrently, so both must be
 // safe for concurrent use.
 type Validator interface {
+	// Validate performs one attempt of challenge typ ("http-01", "dns-01"
+	// or "tls-alpn-01") for id with keyAuthorization (RFC 8555 §8.1): nil
+	// on success, else an *acme.Problem.
 	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
 	// CheckCAA checks the CAA records of id (RFC 8659, RFC 8657) for
 	// issuance to the account whose URL is one of accountURIs after
@@ -429,225 +545,4 @@ func randomB64(n int) string {
 // (acme.Internal: a client's own cancellation is logged at Info).
 func (r *RA) internal(ctx context.Context, what string, err error) error {
 	return acme.Internal(ctx, r.log, what, err)
-}
-
-// ---- accounts (RFC 8555 §7.3) ----
-
-// CheckContacts validates account contact URLs (RFC 8555 §7.3): only
-// "mailto:" with a single plain address, no hfields. Errors are
-// invalidContact or unsupportedContact problems.
-func CheckContacts(contacts []string) error {
-	if len(contacts) > 10 {
-		return acme.NewProblem(acme.InvalidContact, "at most 10 contacts are accepted")
-	}
-	for _, c := range contacts {
-		scheme, addr, ok := strings.Cut(c, ":")
-		if !ok || !strings.EqualFold(scheme, "mailto") {
-			return acme.NewProblem(acme.UnsupportedContact, "contact %q: only mailto: contacts are supported", c)
-		}
-		if addr == "" || strings.ContainsAny(addr, "?,") {
-			return acme.NewProblem(acme.InvalidContact, "contact %q: one plain e-mail address without hfields is required", c)
-		}
-		parsed, err := mail.ParseAddress(addr)
-		if err != nil || parsed.Address != addr || parsed.Name != "" {
-			return acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
-		}
-		at := strings.LastIndex(addr, "@")
-		if at < 1 || acme.CheckDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
-			return acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
-		}
-	}
-	return nil
-}
-
-// NewAccount creates an account for the key with thumbprint tp and JSON
-// JWK, or returns the existing one (created=false) (RFC 8555 §7.3, §7.3.1).
-// With onlyReturnExisting and no account, accountDoesNotExist.
-func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (acct *store.Account, created bool, err error) {
-	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
-	if err == nil {
-		if existing.Status != acme.StatusValid {
-			return nil, false, AccountNotValid(existing)
-		}
-		return existing, false, nil
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return nil, false, r.internal(ctx, "account lookup", err)
-	}
-	if req.OnlyReturnExisting {
-		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
-	}
-	if err := r.checkTermsAgreed(req); err != nil {
-		return nil, false, err
-	}
-	return r.createAccount(ctx, policy.DefaultName, tp, jwk, req)
-}
-
-// checkTermsAgreed refuses the creation of an account that does not agree
-// to the terms of service when the server has them (Config.TermsOfService;
-// RFC 8555 §7.3: the server MUST reject newAccount requests without
-// "termsOfServiceAgreed": true): userActionRequired, 403, its instance the
-// terms' URL for the user to read (as §7.3.3 for changed terms).
-func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
-	if r.cfg.TermsOfService == "" || req.TermsOfServiceAgreed {
-		return nil
-	}
-	p := acme.NewProblem(acme.UserActionRequired, "the terms of service at %s must be agreed to: read them and send \"termsOfServiceAgreed\": true", r.cfg.TermsOfService)
-	p.Instance = r.cfg.TermsOfService
-	return p
-}
-
-// createAccount creates, without external account binding, the account
-// of a key that has none, requested at the directory of profile
-// (NewAccount, NewAccountIn), audited as account.create in the same
-// transaction.
-func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
-	if err := CheckContacts(req.Contact); err != nil {
-		return nil, false, err
-	}
-	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
-		return nil, false, err
-	}
-	if err := r.limitNewAccount(ctx); err != nil {
-		return nil, false, err
-	}
-	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
-		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now()}
-	events, err := r.auditEvent(ctx, createEvent(a, profile, nil))
-	if err != nil {
-		return nil, false, r.internal(ctx, "audit event", err)
-	}
-	if err := r.store.CreateAccount(ctx, a, events...); err != nil {
-		if errors.Is(err, store.ErrConflict) { // created concurrently with the same key
-			if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
-				return existing, false, nil
-			}
-		}
-		return nil, false, r.internal(ctx, "account creation", err)
-	}
-	r.log.InfoContext(ctx, "account created", "account", a.ID)
-	return a, true, nil
-}
-
-// AccountNotValid is the problem for a request authorized by the key of a
-// deactivated or revoked account (RFC 8555 §7.3.6: such requests MUST NOT be
-// accepted): unauthorized, served with HTTP 401.
-func AccountNotValid(a *store.Account) *acme.Problem {
-	p := acme.NewProblem(acme.Unauthorized, "the account is %s", a.Status)
-	p.Status = 401
-	return p
-}
-
-// accountNoLongerValid is the problem for a request whose account was
-// valid when the request was authenticated (the front end's account cache
-// trusts an entry for a few seconds) but no longer was when the store
-// checked it in the request's transaction: deactivated by another node or
-// the CLI, or revoked (RFC 8555 §7.3.6: unauthorized, as AccountNotValid).
-func accountNoLongerValid() *acme.Problem {
-	p := acme.NewProblem(acme.Unauthorized, "the account is no longer valid (deactivated or revoked)")
-	p.Status = 401
-	return p
-}
-
-// UpdateAccount applies an account update or deactivation (RFC 8555
-// §7.3.2, §7.3.6) and returns the account as updated. Only what the
-// request names is written: an update without "contact" keeps the stored
-// contacts (a may be an older copy), and one that changes nothing writes
-// nothing. A contact change is audited (account.update) when the stored
-// contacts differ from the new ones, a deactivation as
-// account.deactivate, in the transaction of the change.
-func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.AccountUpdateRequest) (*store.Account, error) {
-	upd := *a
-	upd.Contact = nil // keep (store.UpdateAccount)
-	switch req.Status {
-	case "":
-	case acme.StatusDeactivated:
-		upd.Status = acme.StatusDeactivated
-	case acme.StatusValid:
-	default:
-		return nil, acme.NewProblem(acme.Malformed, "an account's status can only be changed to \"deactivated\"")
-	}
-	var events []*store.AuditAppend
-	if req.Contact != nil {
-		if err := CheckContacts(*req.Contact); err != nil {
-			return nil, err
-		}
-		upd.Contact = nonNil(*req.Contact)
-		// Whether the contacts change is decided on the row the update
-		// replaces (a may be an older read, e.g. the front end's cache).
-		ev, err := r.auditEvent(ctx, contactEvent(a.ID, upd.Contact))
-		if err != nil {
-			return nil, r.internal(ctx, "audit event", err)
-		}
-		events = ev
-	}
-	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
-		// The owner of the account's EAB key, as the admin API records it
-		// (a deleted key: none).
-		var owner string
-		if a.EABKid != "" {
-			k, err := r.store.GetEABKey(ctx, a.EABKid)
-			switch {
-			case err == nil:
-				owner = k.Owner
-			case !errors.Is(err, store.ErrNotFound):
-				return nil, r.internal(ctx, "EAB key lookup", err)
-			}
-		}
-		ev, err := r.auditEvent(ctx, deactivateEvent(a.ID, upd.Contact, owner))
-		if err != nil {
-			return nil, r.internal(ctx, "audit event", err)
-		}
-		events = append(events, ev...)
-	}
-	if upd.Contact == nil && upd.Status == a.Status {
-		return a, nil // nothing to change
-	}
-	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
-		if errors.Is(err, store.ErrStale) {
-			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
-		}
-		return nil, r.internal(ctx, "account update", err)
-	}
-	if upd.Contact == nil {
-		upd.Contact = a.Contact
-	}
-	return &upd, nil
-}
-
-// ChangeKey rolls account a over to the key with thumbprint newTP (RFC 8555
-// §7.3.5). When another account holds that key it returns a 409 problem
-// whose Location is that account's ID (the caller turns it into a URL); a
-// new key blocked by a keyCompromise revocation is refused with
-// badPublicKey.
-func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
-	if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
-		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
-		p.Status = 409
-		p.Location = other.ID
-		return p
-	}
-	if err := r.checkAccountKeyNotBlocked(ctx, newJWK); err != nil {
-		return err
-	}
-	events, err := r.auditEvent(ctx, keyChangeEvent(a, newTP))
-	if err != nil {
-		return r.internal(ctx, "audit event", err)
-	}
-	err = r.store.ChangeAccountKey(ctx, a.ID, a.KeyThumbprint, newTP, newJWK, events...)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrConflict):
-		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
-		p.Status = 409
-		if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
-			p.Location = other.ID
-		}
-		return p
-	case errors.Is(err, store.ErrStale):
-		return acme.NewProblem(acme.Unauthorized, "the account key changed concurrently or the account is not valid")
-	default:
-		return r.internal(ctx, "key change", err)
-	}
 }

@@ -58,8 +58,8 @@ var Names = []Name{NewAccountsPerIP, NewOrdersPerAccount, CertificatesPerDomain,
 // Rate is Count events per Period. Count 0 (or Period 0) disables the
 // limit. For pending-authorizations-per-account only Count is used.
 type Rate struct {
-	Count  int
-	Period time.Duration
+	Count  int           // events allowed per Period
+	Period time.Duration // the window the Count is spread over
 }
 
 // Enabled reports whether the rate limits anything.
@@ -118,10 +118,10 @@ func ParseRate(s string) (Rate, error) {
 
 // Config holds the limits. A zero Rate disables its limit.
 type Config struct {
-	NewAccountsPerIP            Rate
-	NewOrdersPerAccount         Rate
-	CertificatesPerDomain       Rate
-	FailedValidationsPerAccount Rate
+	NewAccountsPerIP            Rate // newAccount requests per client address (IPv6: per /64)
+	NewOrdersPerAccount         Rate // newOrder requests per account
+	CertificatesPerDomain       Rate // certificates per registered domain
+	FailedValidationsPerAccount Rate // failed validations per account
 	// PendingAuthorizationsPerAccount is the number of pending
 	// authorizations an account may hold; 0 is unlimited.
 	PendingAuthorizationsPerAccount int
@@ -164,10 +164,23 @@ func (c Config) rate(n Name) Rate {
 
 // Store is what the limiter needs from storage; *store.Store implements it.
 type Store interface {
+	// UpdateRateBuckets reads the GCRA theoretical arrival times of keys
+	// (zero when unset), passes them to decide in order and, when it
+	// returns ok, stores the times it returns, in one transaction with the
+	// rows locked.
 	UpdateRateBuckets(ctx context.Context, keys []string, decide func(tats []time.Time) ([]time.Time, bool)) (bool, error)
+	// RateBuckets returns the theoretical arrival times of keys (zero when
+	// unset), without locking.
 	RateBuckets(ctx context.Context, keys []string) ([]time.Time, error)
+	// SpendRateBucket is one GCRA step on bucket key in one statement
+	// (interval and period are durations); it reports whether the spend
+	// was allowed and returns the bucket's time after the step.
 	SpendRateBucket(ctx context.Context, key string, now time.Time, interval, period time.Duration) (bool, time.Time, error)
+	// ListRateLimitOverrides returns every override, by limit and subject.
 	ListRateLimitOverrides(ctx context.Context) ([]store.RateLimitOverride, error)
+	// PendingAuthorizations counts account's authorizations pending and
+	// unexpired at now and returns the earliest of their expiries (zero
+	// when none).
 	PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error)
 }
 
@@ -209,9 +222,9 @@ func (l *Limiter) Config() Config { return l.cfg }
 // address, an account ID, a registered domain), and the override subjects
 // to look up, most specific first (see AccountSubject, EABSubject).
 type Request struct {
-	Limit    Name
-	Key      string
-	Subjects []string
+	Limit    Name     // which limit
+	Key      string   // what the bucket counts for: address, account ID or domain
+	Subjects []string // override subjects, most specific first
 }
 
 // Subjects of overrides.

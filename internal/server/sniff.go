@@ -18,14 +18,18 @@ type splitListener struct {
 	tls       *chanListener
 	plain     *chanListener
 	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: ends run's backoff
 }
 
 func newSplitListener(l net.Listener) *splitListener {
-	s := &splitListener{inner: l, tls: newChanListener(l.Addr()), plain: newChanListener(l.Addr())}
+	s := &splitListener{inner: l, tls: newChanListener(l.Addr()), plain: newChanListener(l.Addr()), closed: make(chan struct{})}
 	go s.run()
 	return s
 }
 
+// run hands each accepted connection to route until the inner listener
+// fails for good or Close is called. A timeout error from Accept is
+// retried after a pause, 5 ms doubling up to 1 s, which Close cuts short.
 func (s *splitListener) run() {
 	var tempDelay time.Duration
 	for {
@@ -38,7 +42,13 @@ func (s *splitListener) run() {
 				} else if tempDelay < time.Second {
 					tempDelay *= 2
 				}
-				time.Sleep(tempDelay)
+				t := time.NewTimer(tempDelay)
+				select {
+				case <-t.C:
+				case <-s.closed:
+					t.Stop()
+					return
+				}
 				continue
 			}
 			s.Close()
@@ -70,6 +80,7 @@ func (s *splitListener) route(c net.Conn) {
 func (s *splitListener) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		close(s.closed)
 		err = s.inner.Close()
 		s.tls.Close()
 		s.plain.Close()

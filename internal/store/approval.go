@@ -24,20 +24,20 @@ const (
 
 // Approval is one issuance waiting for, or decided by, an approver.
 type Approval struct {
-	ID          string
-	OrderID     string
-	AccountID   string
-	Profile     string
-	Identifiers []acme.Identifier
-	KeyType     string // internal/policy key type name, e.g. "ecdsa-p256"
-	Reason      string // why the profile requires approval
-	CSR         []byte // DER, as finalized
-	Status      string // ApprovalPending, ApprovalApproved or ApprovalRejected
-	RequestedAt time.Time
-	DecidedAt   time.Time
-	DecidedBy   string
-	Comment     string
-	EscalatedAt time.Time
+	ID          string            // random, URL-safe
+	OrderID     string            // the order waiting
+	AccountID   string            // the order's account
+	Profile     string            // the order's profile
+	Identifiers []acme.Identifier // the order's identifiers
+	KeyType     string            // internal/policy key type name, e.g. "ecdsa-p256"
+	Reason      string            // why the profile requires approval
+	CSR         []byte            // DER, as finalized
+	Status      string            // ApprovalPending, ApprovalApproved or ApprovalRejected
+	RequestedAt time.Time         // UTC
+	DecidedAt   time.Time         // zero while pending
+	DecidedBy   string            // audit actor of the approver; "" while pending
+	Comment     string            // the approver's comment
+	EscalatedAt time.Time         // zero unless escalated
 }
 
 // RequestApproval moves order ap.OrderID from pending to awaiting approval

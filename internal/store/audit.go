@@ -13,18 +13,18 @@ import (
 // Hash (64 zeros for the first), and Hash covers PrevHash and the event's
 // content; internal/audit defines the hash and verifies the chain.
 type AuditRecord struct {
-	Seq        int64
-	ID         string
-	Time       time.Time
-	Actor      string // e.g. "token:ops-ci", "acme-account:Ab12", "cli:alice"
-	Action     string // e.g. "certificate.issue"
-	ObjectType string // e.g. "certificate"
-	ObjectID   string
-	Source     string // client address, "" when unknown
-	Before     string // JSON of the object before the change, "" for none
-	After      string // JSON of the object after the change, "" for none
-	PrevHash   string // hex SHA-256
-	Hash       string // hex SHA-256
+	Seq        int64     // position in the chain, from 1 without gaps
+	ID         string    // random event ID
+	Time       time.Time // UTC
+	Actor      string    // e.g. "token:ops-ci", "acme-account:Ab12", "cli:alice"
+	Action     string    // e.g. "certificate.issue"
+	ObjectType string    // e.g. "certificate"
+	ObjectID   string    // ID of the object changed
+	Source     string    // client address, "" when unknown
+	Before     string    // JSON of the object before the change, "" for none
+	After      string    // JSON of the object after the change, "" for none
+	PrevHash   string    // hex SHA-256
+	Hash       string    // hex SHA-256
 }
 
 // AuditAppend is an audit event to append, in the same transaction as the
@@ -37,8 +37,8 @@ type AuditRecord struct {
 // log is kept). One without Seal and without HooksOnly is refused, so that
 // a caller that forgot Seal fails instead of losing the record.
 type AuditAppend struct {
-	Record AuditRecord
-	Seal   func(*AuditRecord) error
+	Record AuditRecord              // the event; Seq, PrevHash and Hash are set on append
+	Seal   func(*AuditRecord) error // sets Record.Hash (see above)
 	// HooksOnly marks an append that records nothing (see above).
 	HooksOnly bool
 	// Replaced, when set, is called inside the transaction of a method
@@ -208,8 +208,8 @@ type AuditFilter struct {
 	// Newest lists newest first, starting below BeforeSeq (0: from the
 	// newest); otherwise oldest first, starting above AfterSeq.
 	Newest     bool
-	BeforeSeq  int64
-	AfterSeq   int64
+	BeforeSeq  int64  // see Newest
+	AfterSeq   int64  // see Newest
 	ObjectType string // "" for any
 	ObjectID   string // "" for any
 	Action     string // "" for any

@@ -8,9 +8,9 @@ import (
 // IssuedRecord is one issued certificate with the order and authorization
 // (and its challenges) that led to it, for InsertIssued.
 type IssuedRecord struct {
-	Order *Order
-	Authz *Authorization
-	Cert  *Certificate
+	Order *Order         // the order, valid
+	Authz *Authorization // its authorization, with its challenges
+	Cert  *Certificate   // the certificate
 }
 
 // InsertIssued writes whole issuance records in one transaction: the

@@ -175,7 +175,7 @@ type WriterStats struct {
 	// can start over; CatchUpSeconds their wall time in seconds, during
 	// which every queued job waited.
 	CatchUps       int64
-	CatchUpSeconds float64
+	CatchUpSeconds float64 // see CatchUps
 }
 
 // WriterStats returns the counters of the SQLite writer goroutine; ok is

@@ -46,7 +46,7 @@ func createSQLiteFile(path string) error {
 // would have changed but left alone because another user owns it, or,
 // NotFollowed, a symbolic link where a file was expected, left alone.
 type ModeChange struct {
-	Path string
+	Path string // the file or directory
 	// Link is the symbolic link given, which resolves to Path (the file
 	// changed); "" when the path given was no link.
 	Link string

@@ -125,8 +125,8 @@ const (
 // CertKey is a position in a sorted certificate listing: the sort key of
 // the last certificate of a page. The next page starts after it.
 type CertKey struct {
-	NotAfter time.Time
-	Serial   string
+	NotAfter time.Time // the last certificate's notAfter, UTC
+	Serial   string    // its serial (inventory key)
 }
 
 // CertQuery selects certificates from the inventory. Empty fields do not
@@ -378,8 +378,8 @@ func prefixCols(prefix, cols string) string {
 
 // CountRow is one group of a certificate count report.
 type CountRow struct {
-	Key   string
-	Count int
+	Key   string // UTC day (YYYY-MM-DD), profile or issuer
+	Count int    // certificates in the group
 }
 
 // Report groupings (CountCertificatesBy).

@@ -89,7 +89,7 @@ func orderAccountNotValid(ctx context.Context, tx txConn, orderID string, stale 
 // FinishOrder's report that the key of the certificate it stored was
 // blocked after StartIssuanceKey checked it.
 type KeyBlockedError struct {
-	Key *BlockedKey
+	Key *BlockedKey // the blocked key
 	// Serial is the certificate FinishOrder stored revoked for
 	// keyCompromise; "" from StartIssuanceKey.
 	Serial string
@@ -98,6 +98,8 @@ type KeyBlockedError struct {
 	Problem *acme.Problem
 }
 
+// Error names the serial of the certificate whose keyCompromise
+// revocation blocked the key.
 func (e *KeyBlockedError) Error() string {
 	return fmt.Sprintf("key blocked by the revocation of certificate %s", e.Key.Serial)
 }

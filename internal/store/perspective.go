@@ -12,11 +12,11 @@ import (
 // attempt of an authorization (multi-perspective validation, CA/B BR
 // §3.2.2.9; internal/va/mpic).
 type PerspectiveResult struct {
-	Attempt     int    // 0-based attempt of the challenge
-	Perspective string // "primary" or a remote perspective's name
-	Status      string // valid | invalid | unreachable
-	Problem     *acme.Problem
-	CheckedAt   time.Time
+	Attempt     int           // 0-based attempt of the challenge
+	Perspective string        // "primary" or a remote perspective's name
+	Status      string        // valid | invalid | unreachable
+	Problem     *acme.Problem // why, when not valid; nil when valid
+	CheckedAt   time.Time     // UTC
 }
 
 // RecordPerspectives stores the results of one attempt for authorization

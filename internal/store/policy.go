@@ -14,10 +14,10 @@ import (
 // Profile is a stored certificate profile: its name and its JSON document
 // (internal/policy.Profile, which validates it).
 type Profile struct {
-	Name      string
-	Spec      []byte
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Name      string    // unique profile name
+	Spec      []byte    // the profile as JSON
+	CreatedAt time.Time // UTC
+	UpdatedAt time.Time // UTC
 }
 
 // EAB key statuses.
@@ -30,18 +30,18 @@ const (
 // EABKey is an External Account Binding key (RFC 8555 §7.3.4): the MAC key
 // a CA hands out of band, and what binding to it gives an account.
 type EABKey struct {
-	KID        string
-	HMACKey    []byte // raw key bytes (clients receive them base64url)
-	Profile    string // the profile the key is for
-	Owner      string // team or person the bound accounts belong to
-	Attributes map[string]string
-	Allow      []string // identifier rules (internal/policy.Rule); empty: the profile's
-	SingleUse  bool
-	Status     string // EABActive, EABUsed or EABRevoked
-	Expires    time.Time
-	CreatedAt  time.Time
-	UsedAt     time.Time // last binding
-	AccountID  string    // last bound account
+	KID        string            // key ID, the kid of the binding JWS
+	HMACKey    []byte            // raw key bytes (clients receive them base64url)
+	Profile    string            // the profile the key is for
+	Owner      string            // team or person the bound accounts belong to
+	Attributes map[string]string // custom attributes of the accounts it binds
+	Allow      []string          // identifier rules (internal/policy.Rule); empty: the profile's
+	SingleUse  bool              // binds one account, then becomes used
+	Status     string            // EABActive, EABUsed or EABRevoked
+	Expires    time.Time         // zero: never expires
+	CreatedAt  time.Time         // UTC
+	UsedAt     time.Time         // last binding
+	AccountID  string            // last bound account
 }
 
 const insertAccountSQL = `INSERT INTO accounts (id, key_thumbprint, jwk, status, contact, tos_agreed, created_at, eab_kid, attributes)
@@ -232,7 +232,7 @@ type ProfileDeletion struct {
 	// stands for the empty spec), the Spec of the Profile the caller
 	// read; ErrStale otherwise (DeleteProfileIf).
 	CheckSpec bool
-	Spec      []byte
+	Spec      []byte // see CheckSpec
 	// Unused deletes only while nothing refers to the profile: no EAB key
 	// that is not revoked, no order, no certificate (ProfileUse, counted
 	// in the transaction); a *ProfileInUseError otherwise. On PostgreSQL

@@ -11,9 +11,9 @@ import (
 // keys that are not revoked (active or used), and the orders and
 // certificates recorded under it (any status).
 type ProfileUse struct {
-	EABKeys      int
-	Orders       int
-	Certificates int
+	EABKeys      int // EAB keys, active or used
+	Orders       int // orders of any status
+	Certificates int // certificates of any status
 }
 
 // InUse reports whether anything refers to the profile.
@@ -48,7 +48,7 @@ const profileUseSQL = `SELECT
 // (DeleteProfileWhen) of a profile that something still refers to:
 // nothing was deleted. errors.Is(err, ErrConflict) holds.
 type ProfileInUseError struct {
-	Name string
+	Name string     // the profile
 	Use  ProfileUse // what referred to the profile, counted in the deleting transaction
 }
 

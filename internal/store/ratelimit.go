@@ -17,12 +17,12 @@ import (
 // Subject what it is counted for ("account:ID", "ip:ADDR", "domain:NAME",
 // "eab:KEYID"); Count events per Period, Count 0 meaning unlimited.
 type RateLimitOverride struct {
-	Limit     string
-	Subject   string
-	Count     int
-	Period    time.Duration
-	Comment   string
-	CreatedAt time.Time
+	Limit     string        // limit name
+	Subject   string        // e.g. "account:ID"
+	Count     int           // events per Period; 0: unlimited
+	Period    time.Duration // see Count
+	Comment   string        // why, for people
+	CreatedAt time.Time     // UTC
 }
 
 // UpdateRateBuckets reads the GCRA theoretical arrival times of keys
@@ -60,8 +60,8 @@ func (s *Store) UpdateRateBuckets(ctx context.Context, keys []string, decide fun
 // ErrRateLimited. Decide runs inside the transaction (on SQLite on the
 // writer goroutine), so it must not call the Store.
 type RateSpend struct {
-	Keys   []string
-	Decide func(tats []time.Time) ([]time.Time, bool)
+	Keys   []string                                   // the buckets, as for UpdateRateBuckets
+	Decide func(tats []time.Time) ([]time.Time, bool) // as for UpdateRateBuckets
 }
 
 // ErrRateLimited is returned (wrapped) by a write whose RateSpend was

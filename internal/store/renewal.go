@@ -39,7 +39,7 @@ func (s *Store) SetRenewalWindow(ctx context.Context, serial string, start, end 
 // certificate; Start and End are zero when none is stored (renewalInfo
 // serves the profile's default window).
 type StoredRenewalWindow struct {
-	Start, End time.Time
+	Start, End time.Time // UTC
 }
 
 func scanRenewalWindow(row interface{ Scan(...any) error }) (*StoredRenewalWindow, error) {

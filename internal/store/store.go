@@ -36,13 +36,13 @@ var (
 
 // Account is a stored ACME account (RFC 8555 §7.1.2).
 type Account struct {
-	ID            string
-	KeyThumbprint string // RFC 7638 SHA-256 thumbprint, base64url
-	JWK           []byte // public JWK as JSON
-	Status        string // valid | deactivated | revoked
-	Contact       []string
-	TOSAgreed     bool
-	CreatedAt     time.Time
+	ID            string    // random, URL-safe; the last segment of the account URL
+	KeyThumbprint string    // RFC 7638 SHA-256 thumbprint, base64url
+	JWK           []byte    // public JWK as JSON
+	Status        string    // valid | deactivated | revoked
+	Contact       []string  // contact URLs, e.g. "mailto:ops@example.com"
+	TOSAgreed     bool      // the client agreed to the terms of service
+	CreatedAt     time.Time // UTC
 	// EABKid is the external account binding key the account was created
 	// with (RFC 8555 §7.3.4), "" for none.
 	EABKid string
@@ -54,21 +54,21 @@ type Account struct {
 // (pending, processing, valid, invalid); the status served to clients is
 // derived by the RA from this, the authorizations and the clock.
 type Order struct {
-	ID          string
-	AccountID   string
-	Status      string
-	Expires     time.Time
-	Identifiers []acme.Identifier
-	AuthzIDs    []string
-	NotBefore   time.Time // zero when not requested
-	NotAfter    time.Time // zero when not requested
-	Error       *acme.Problem
-	CertSerial  string
+	ID          string            // random, URL-safe
+	AccountID   string            // the account that placed it
+	Status      string            // stored stage: pending | processing | valid | invalid
+	Expires     time.Time         // UTC; the order is invalid after it unless valid
+	Identifiers []acme.Identifier // normalized (ra.NormalizeIdentifiers); a wildcard keeps its "*."
+	AuthzIDs    []string          // one authorization per identifier, in order
+	NotBefore   time.Time         // zero when not requested
+	NotAfter    time.Time         // zero when not requested
+	Error       *acme.Problem     // why the order is invalid; nil for none
+	CertSerial  string            // serial of the issued certificate; "" until valid
 	// Replaces is the RFC 9773 CertID of the certificate this order
 	// replaces ("" for none), as the newOrder request named it.
 	Replaces  string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	CreatedAt time.Time // UTC
+	UpdatedAt time.Time // last change, UTC
 	// Profile is the name of the certificate profile the order was
 	// created under ("" and "default": the default profile).
 	Profile string
@@ -90,15 +90,15 @@ const MaxOrderLifetime = 7 * 24 * time.Hour
 // Identifier.Value never carries the "*." prefix; Wildcard says whether
 // the order asked for the wildcard name (RFC 8555 §7.1.4).
 type Authorization struct {
-	ID          string
-	AccountID   string
-	Identifier  acme.Identifier
-	Wildcard    bool
-	Status      string // pending | valid | invalid | deactivated | revoked
-	Expires     time.Time
-	ValidatedAt time.Time
-	CreatedAt   time.Time
-	Challenges  []Challenge
+	ID          string          // random, URL-safe
+	AccountID   string          // the account it authorizes
+	Identifier  acme.Identifier // without the "*." prefix
+	Wildcard    bool            // for "*." + Identifier.Value
+	Status      string          // pending | valid | invalid | deactivated | revoked
+	Expires     time.Time       // UTC
+	ValidatedAt time.Time       // zero until valid
+	CreatedAt   time.Time       // UTC
+	Challenges  []Challenge     // ordered by type; empty when read without them
 	// Profile is the certificate profile of the order that created the
 	// authorization ("" before migration 00012): its validation uses that
 	// profile's DNS settings and only that profile's orders reuse it.
@@ -107,39 +107,39 @@ type Authorization struct {
 
 // Challenge is a stored ACME challenge (RFC 8555 §7.1.5).
 type Challenge struct {
-	ID          string
-	AuthzID     string
-	Type        string
-	Token       string
-	Status      string // pending | processing | valid | invalid
-	ValidatedAt time.Time
-	Error       *acme.Problem
-	Attempts    int
-	UpdatedAt   time.Time
+	ID          string        // random, URL-safe
+	AuthzID     string        // its authorization
+	Type        string        // "http-01", "dns-01" or "tls-alpn-01"
+	Token       string        // base64url, 128 bits of randomness or more (RFC 8555 §8.3)
+	Status      string        // pending | processing | valid | invalid
+	ValidatedAt time.Time     // zero until valid
+	Error       *acme.Problem // the last attempt's problem; nil for none
+	Attempts    int           // failed validation attempts so far
+	UpdatedAt   time.Time     // last change, UTC
 }
 
 // Certificate is an issued certificate's record.
 type Certificate struct {
-	Serial            string // lower-case hex, no leading zeros
-	Issuer            string // issuer name, e.g. "local"
-	OrderID           string
-	AccountID         string
-	DER               []byte
-	ChainPEM          string // leaf then intermediates
-	SANs              []string
-	KeyType           string // e.g. "ECDSA P-256", "RSA 2048"
-	FingerprintSHA256 string // hex
-	NotBefore         time.Time
-	NotAfter          time.Time
-	Status            string // valid | revoked
-	RevokedAt         time.Time
-	RevocationReason  int // RFC 5280 §5.3.1 reason code
-	CreatedAt         time.Time
+	Serial            string    // lower-case hex, no leading zeros
+	Issuer            string    // issuer name, e.g. "local"
+	OrderID           string    // "" when not issued through ACME
+	AccountID         string    // "" when not issued through ACME
+	DER               []byte    // the leaf certificate
+	ChainPEM          string    // leaf then intermediates
+	SANs              []string  // subject alternative names (DNS names, IP addresses)
+	KeyType           string    // e.g. "ECDSA P-256", "RSA 2048"
+	FingerprintSHA256 string    // hex
+	NotBefore         time.Time // UTC
+	NotAfter          time.Time // UTC, at most MaxTime
+	Status            string    // valid | revoked
+	RevokedAt         time.Time // zero while not revoked
+	RevocationReason  int       // RFC 5280 §5.3.1 reason code
+	CreatedAt         time.Time // when the record was written, UTC
 	// ReplacedBy is the ID of the order that names this certificate in
 	// its "replaces" field (RFC 9773 §5), "" when none does; ReplacedAt
 	// is when that order became valid (zero until then).
 	ReplacedBy string
-	ReplacedAt time.Time
+	ReplacedAt time.Time // see ReplacedBy
 
 	// Inventory fields (docs/inventory.md).
 

@@ -11,11 +11,11 @@ import (
 // APIToken is a stored admin API token (table api_tokens). Only the hash
 // of the secret is stored; see internal/auth.
 type APIToken struct {
-	ID         string
-	Name       string // unique among unrevoked tokens
-	Role       string // admin | approver | operator | auditor
-	SecretHash string // hex SHA-256 of the whole token string
-	CreatedAt  time.Time
+	ID         string    // 16 hex digits, the ID part of the token
+	Name       string    // unique among unrevoked tokens
+	Role       string    // admin | approver | operator | auditor
+	SecretHash string    // hex SHA-256 of the whole token string
+	CreatedAt  time.Time // UTC
 	CreatedBy  string    // actor that created it
 	ExpiresAt  time.Time // zero: never
 	RevokedAt  time.Time // zero: not revoked

@@ -34,19 +34,19 @@ import (
 // Env is a running in-process certgate with its test resolver and
 // challenge responders. All of it stops when the test ends.
 type Env struct {
-	Server       *server.Server
-	DNS          *testdns.Server
-	DirectoryURL string // https://localhost:PORT/acme/directory
-	BaseURL      string // https://localhost:PORT
-	Roots        *x509.CertPool
-	HTTPClient   *http.Client // trusts the built-in root
-	HTTPPort     int          // where http-01 validation connects (responder listens on 127.0.0.1 and ::1)
+	Server       *server.Server  // the running server
+	DNS          *testdns.Server // the test DNS server the validation resolver asks
+	DirectoryURL string          // https://localhost:PORT/acme/directory
+	BaseURL      string          // https://localhost:PORT
+	Roots        *x509.CertPool  // the built-in root, to verify the server and its certificates
+	HTTPClient   *http.Client    // trusts the built-in root
+	HTTPPort     int             // where http-01 validation connects (responder listens on 127.0.0.1 and ::1)
 	// HTTP01Listeners, with Options.OwnHTTP01, listen on HTTPPort
 	// (127.0.0.1, and ::1 when available) for the test's own http-01
 	// responder, which is expected to close them.
 	HTTP01Listeners []net.Listener
-	TLSPort         int // where tls-alpn-01 validation connects
-	Config          *config.Serve
+	TLSPort         int           // where tls-alpn-01 validation connects
+	Config          *config.Serve // the configuration the server runs with
 	// MetricsURL, with Options.Metrics, is http://127.0.0.1:PORT of
 	// metrics-listen (/metrics, /healthz, /readyz); "" otherwise.
 	MetricsURL string
@@ -62,7 +62,7 @@ type Env struct {
 
 // Options tunes the environment.
 type Options struct {
-	Server server.Options
+	Server server.Options // for server.New; Listener is set, RA.RetryDelay 0 becomes 50 ms
 	// Log receives the server's logs; nil discards them.
 	Log io.Writer
 	// OwnHTTP01: the test answers http-01 itself (e.g. the load tool's

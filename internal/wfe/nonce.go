@@ -106,6 +106,9 @@ func (s *NonceStore) redeem(n string) bool {
 // NonceRecorder records redeemed nonces for the whole cluster; a second
 // record of the same nonce fails with an error wrapping store.ErrConflict.
 type NonceRecorder interface {
+	// RecordNonce records nonce as redeemed until expires; an error
+	// wrapping store.ErrConflict when it was redeemed before (RFC 8555
+	// §6.5).
 	RecordNonce(ctx context.Context, nonce string, expires time.Time) error
 }
 

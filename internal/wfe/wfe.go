@@ -50,27 +50,50 @@ const (
 
 // Reader is the read-only storage the front end renders objects from.
 type Reader interface {
+	// GetAccount returns the account with id; store.ErrNotFound when none.
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
+	// GetOrder returns the order with id; store.ErrNotFound when none.
 	GetOrder(ctx context.Context, id string) (*store.Order, error)
+	// GetOrderAuthorizations returns the order with id and its
+	// authorizations, without challenges, read together; store.ErrNotFound
+	// (nil order) when there is no such order.
 	GetOrderAuthorizations(ctx context.Context, id string) (*store.Order, []*store.Authorization, error)
+	// GetAuthorization returns the authorization with id with its
+	// challenges; store.ErrNotFound when none.
 	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
+	// GetAuthorizations returns the authorizations with ids, in that
+	// order, without challenges; store.ErrNotFound when one is missing.
 	GetAuthorizations(ctx context.Context, ids []string) ([]*store.Authorization, error)
+	// GetChallenge returns the challenge with id; store.ErrNotFound when
+	// none.
 	GetChallenge(ctx context.Context, id string) (*store.Challenge, error)
+	// GetChallengeAuthorization returns the challenge with id and its
+	// authorization with all its challenges, read in one statement;
+	// store.ErrNotFound when there is no such challenge.
 	GetChallengeAuthorization(ctx context.Context, id string) (*store.Challenge, *store.Authorization, error)
+	// GetCertificate returns the certificate stored under serial (lower-
+	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// CertificateChain returns, for the certificate download (RFC 8555
+	// §7.4.2), the ID of the account the certificate with serial was
+	// issued to ("" when not through ACME) and its PEM chain, leaf first;
+	// store.ErrNotFound when none.
 	CertificateChain(ctx context.Context, serial string) (accountID, chainPEM string, err error)
+	// ListACMEOrders returns at most limit of accountID's orders created
+	// after the cursor (afterCreated, afterID), oldest first, leaving out
+	// those expired before notExpiredAfter (RFC 8555 §7.1.2.1).
 	ListACMEOrders(ctx context.Context, accountID string, afterCreated time.Time, afterID string, notExpiredAfter time.Time, limit int) ([]*store.Order, error)
 }
 
 // Config holds the front end's settings.
 type Config struct {
-	TermsOfService string   // directory meta.termsOfService URL; "" omits it
-	Website        string   // directory meta.website
-	CAAIdentities  []string // directory meta.caaIdentities
-	MaxBodyBytes   int64    // request body limit in bytes; default 256 KiB
-	OrdersPerPage  int      // orders list page size (RFC 8555 §7.1.2.1); default 100
-	NonceLifetime  time.Duration
-	MaxNonces      int
+	TermsOfService string        // directory meta.termsOfService URL; "" omits it
+	Website        string        // directory meta.website
+	CAAIdentities  []string      // directory meta.caaIdentities
+	MaxBodyBytes   int64         // request body limit in bytes; default 256 KiB
+	OrdersPerPage  int           // orders list page size (RFC 8555 §7.1.2.1); default 100
+	NonceLifetime  time.Duration // how long an issued nonce is accepted; default 1 hour
+	MaxNonces      int           // in-memory nonces held at most; default 131072
 	// Nonces, when set, replaces the in-memory NonceStore (e.g. with
 	// ClusterNonces so that every node accepts every node's nonces).
 	Nonces Nonces
@@ -81,7 +104,7 @@ type Config struct {
 	AccountCacheTTL time.Duration
 	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
 	IntermediateDER []byte
-	RootPEM         []byte
+	RootPEM         []byte // the root certificate, PEM
 	// RenewalInfoRetryAfter is the Retry-After of renewalInfo responses
 	// (RFC 9773 §4.3); default 6 hours.
 	RenewalInfoRetryAfter time.Duration

@@ -18,11 +18,11 @@ import (
 // OCSPURL ("" for none) and CRL distribution point CRLURL; the TLS
 // Feature extension (OCSP Must-Staple) on request when OCSPURL is set.
 type Issuer struct {
-	CA         *CA
-	ClientAuth bool
-	IssuerURL  string
-	CRLURL     string
-	OCSPURL    string
+	CA         *CA    // the CA that signs, with its intermediate
+	ClientAuth bool   // add the clientAuth EKU
+	IssuerURL  string // AIA caIssuers URL of the intermediate
+	CRLURL     string // CRL distribution point URL
+	OCSPURL    string // AIA OCSP URL; "" for none
 }
 
 // Name implements issuer.Issuer; the built-in CA is "local".

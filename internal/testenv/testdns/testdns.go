@@ -21,8 +21,8 @@ import (
 // TTL of every record served, in seconds.
 const TTL = 60
 
-// Drop, given to SetRcode, makes the server ignore queries for a name so
-// the client times out.
+// Drop is the rcode that, given to SetRcode, makes the server ignore
+// queries for a name so that the client times out.
 const Drop = -1
 
 // maxChase bounds how many CNAMEs the server follows in one answer.
@@ -30,9 +30,9 @@ const maxChase = 16
 
 // CAA is one CAA record (RFC 8659 §4.1).
 type CAA struct {
-	Flag  uint8
+	Flag  uint8  // 128: issuer critical (RFC 8659 §4.1)
 	Tag   string // "issue", "issuewild", "iodef", ...
-	Value string
+	Value string // e.g. "ca.example; accounturi=..."
 }
 
 // Query is one question the server received.

@@ -35,12 +35,12 @@ import (
 // Request asks a perspective for one challenge check and the CAA check
 // that follows it (RFC 8555 §8, RFC 8659, RFC 8657).
 type Request struct {
-	Identifier       acme.Identifier `json:"identifier"` // Value without "*."
-	Wildcard         bool            `json:"wildcard"`
-	Type             string          `json:"type"` // http-01, dns-01, tls-alpn-01
-	Token            string          `json:"token"`
-	KeyAuthorization string          `json:"keyAuthorization"`
-	AccountURIs      []string        `json:"accountURIs"` // RFC 8657 accounturi candidates
+	Identifier       acme.Identifier `json:"identifier"`       // Value without "*."
+	Wildcard         bool            `json:"wildcard"`         // the certificate names "*." + Identifier.Value
+	Type             string          `json:"type"`             // http-01, dns-01, tls-alpn-01
+	Token            string          `json:"token"`            // the challenge token (RFC 8555 §8.3)
+	KeyAuthorization string          `json:"keyAuthorization"` // token + "." + JWK thumbprint (RFC 8555 §8.1)
+	AccountURIs      []string        `json:"accountURIs"`      // RFC 8657 accounturi candidates
 }
 
 // Statuses of a Result.
@@ -55,9 +55,9 @@ const PrimaryName = "primary"
 
 // Result is one perspective's outcome.
 type Result struct {
-	Perspective string        `json:"perspective"`
-	Status      string        `json:"status"`
-	Problem     *acme.Problem `json:"problem,omitempty"`
+	Perspective string        `json:"perspective"`       // the perspective's name, e.g. "primary", "eu1"
+	Status      string        `json:"status"`            // StatusValid, StatusInvalid or StatusUnreachable
+	Problem     *acme.Problem `json:"problem,omitempty"` // why, when not valid (RFC 8555 §6.7); nil when valid
 	// CAARefused: the challenge passed and the CAA records refused (a caa
 	// problem: a final answer; a failed CAA lookup is a dns problem, not
 	// final).
@@ -72,21 +72,32 @@ type Result struct {
 // Checker performs a Request from one perspective. It never returns an
 // error: failures are in the Result.
 type Checker interface {
+	// Name is the perspective's name, as results and logs give it (e.g.
+	// "primary", "eu1").
 	Name() string
+	// Check performs req from this perspective; a failure of any kind is
+	// in the Result.
 	Check(ctx context.Context, req Request) Result
 }
 
 // Validator is what Local needs from the validation authority; *va.VA
 // implements it.
 type Validator interface {
+	// Validate performs one attempt of challenge typ for id with
+	// keyAuthorization (RFC 8555 §8.1): nil on success, else an
+	// *acme.Problem.
 	Validate(ctx context.Context, id acme.Identifier, typ, token, keyAuthorization string) error
+	// CheckCAA checks the CAA records of id (RFC 8659, RFC 8657 accounturi
+	// and validationmethods) for issuance to an account of accountURIs
+	// after challenge type method; wildcard says the certificate names
+	// *.id.Value. nil when issuance may proceed, else an *acme.Problem.
 	CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error
 }
 
 // Local checks from this process with a Validator.
 type Local struct {
-	Perspective string
-	VA          Validator
+	Perspective string    // the name in results, e.g. PrimaryName
+	VA          Validator // validates and checks CAA
 }
 
 // Name implements Checker.
@@ -162,9 +173,9 @@ func AllowedDisagreements(remotes int) int {
 // Corroborator checks from the primary and every remote perspective at
 // once and applies the quorum. Safe for concurrent use.
 type Corroborator struct {
-	Primary Checker
-	Remotes []Checker
-	Policy  Policy
+	Primary Checker   // this process's perspective
+	Remotes []Checker // the remote perspectives
+	Policy  Policy    // quorum rules
 	// Log receives one warning per perspective that gave no usable
 	// answer, with its Result.Cause; nil logs nothing.
 	Log *slog.Logger
@@ -343,6 +354,9 @@ func (p *PrimaryValidator) WithValidator(v Validator) *PrimaryValidator {
 // authenticated exchange; *Remote implements it.
 type Pinger interface {
 	Checker
+	// Ping makes one authenticated exchange with the perspective: nil when
+	// it answered under its configured name with a MAC that verifies, else
+	// an error saying what is wrong.
 	Ping(ctx context.Context) error
 }
 

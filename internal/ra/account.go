@@ -1,0 +1,233 @@
+package ra
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// ---- accounts (RFC 8555 §7.3) ----
+
+// CheckContacts validates account contact URLs (RFC 8555 §7.3): only
+// "mailto:" with a single plain address, no hfields. Errors are
+// invalidContact or unsupportedContact problems.
+func CheckContacts(contacts []string) error {
+	if len(contacts) > 10 {
+		return acme.NewProblem(acme.InvalidContact, "at most 10 contacts are accepted")
+	}
+	for _, c := range contacts {
+		scheme, addr, ok := strings.Cut(c, ":")
+		if !ok || !strings.EqualFold(scheme, "mailto") {
+			return acme.NewProblem(acme.UnsupportedContact, "contact %q: only mailto: contacts are supported", c)
+		}
+		if addr == "" || strings.ContainsAny(addr, "?,") {
+			return acme.NewProblem(acme.InvalidContact, "contact %q: one plain e-mail address without hfields is required", c)
+		}
+		parsed, err := mail.ParseAddress(addr)
+		if err != nil || parsed.Address != addr || parsed.Name != "" {
+			return acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
+		}
+		at := strings.LastIndex(addr, "@")
+		if at < 1 || acme.CheckDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
+			return acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
+		}
+	}
+	return nil
+}
+
+// NewAccount creates an account for the key with thumbprint tp and JSON
+// JWK, or returns the existing one (created=false) (RFC 8555 §7.3, §7.3.1).
+// With onlyReturnExisting and no account, accountDoesNotExist.
+func (r *RA) NewAccount(ctx context.Context, tp string, jwk []byte, req acme.NewAccountRequest) (acct *store.Account, created bool, err error) {
+	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
+	if err == nil {
+		if existing.Status != acme.StatusValid {
+			return nil, false, AccountNotValid(existing)
+		}
+		return existing, false, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, r.internal(ctx, "account lookup", err)
+	}
+	if req.OnlyReturnExisting {
+		return nil, false, acme.NewProblem(acme.AccountDoesNotExist, "no account exists for this key")
+	}
+	if err := r.checkTermsAgreed(req); err != nil {
+		return nil, false, err
+	}
+	return r.createAccount(ctx, policy.DefaultName, tp, jwk, req)
+}
+
+// checkTermsAgreed refuses the creation of an account that does not agree
+// to the terms of service when the server has them (Config.TermsOfService;
+// RFC 8555 §7.3: the server MUST reject newAccount requests without
+// "termsOfServiceAgreed": true): userActionRequired, 403, its instance the
+// terms' URL for the user to read (as §7.3.3 for changed terms).
+func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
+	if r.cfg.TermsOfService == "" || req.TermsOfServiceAgreed {
+		return nil
+	}
+	p := acme.NewProblem(acme.UserActionRequired, "the terms of service at %s must be agreed to: read them and send \"termsOfServiceAgreed\": true", r.cfg.TermsOfService)
+	p.Instance = r.cfg.TermsOfService
+	return p
+}
+
+// createAccount creates, without external account binding, the account
+// of a key that has none, requested at the directory of profile
+// (NewAccount, NewAccountIn), audited as account.create in the same
+// transaction.
+func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
+	if err := CheckContacts(req.Contact); err != nil {
+		return nil, false, err
+	}
+	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
+		return nil, false, err
+	}
+	if err := r.limitNewAccount(ctx); err != nil {
+		return nil, false, err
+	}
+	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
+		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now()}
+	events, err := r.auditEvent(ctx, createEvent(a, profile, nil))
+	if err != nil {
+		return nil, false, r.internal(ctx, "audit event", err)
+	}
+	if err := r.store.CreateAccount(ctx, a, events...); err != nil {
+		if errors.Is(err, store.ErrConflict) { // created concurrently with the same key
+			if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
+				return existing, false, nil
+			}
+		}
+		return nil, false, r.internal(ctx, "account creation", err)
+	}
+	r.log.InfoContext(ctx, "account created", "account", a.ID)
+	return a, true, nil
+}
+
+// AccountNotValid is the problem for a request authorized by the key of a
+// deactivated or revoked account (RFC 8555 §7.3.6: such requests MUST NOT be
+// accepted): unauthorized, served with HTTP 401.
+func AccountNotValid(a *store.Account) *acme.Problem {
+	p := acme.NewProblem(acme.Unauthorized, "the account is %s", a.Status)
+	p.Status = 401
+	return p
+}
+
+// accountNoLongerValid is the problem for a request whose account was
+// valid when the request was authenticated (the front end's account cache
+// trusts an entry for a few seconds) but no longer was when the store
+// checked it in the request's transaction: deactivated by another node or
+// the CLI, or revoked (RFC 8555 §7.3.6: unauthorized, as AccountNotValid).
+func accountNoLongerValid() *acme.Problem {
+	p := acme.NewProblem(acme.Unauthorized, "the account is no longer valid (deactivated or revoked)")
+	p.Status = 401
+	return p
+}
+
+// UpdateAccount applies an account update or deactivation (RFC 8555
+// §7.3.2, §7.3.6) and returns the account as updated. Only what the
+// request names is written: an update without "contact" keeps the stored
+// contacts (a may be an older copy), and one that changes nothing writes
+// nothing. A contact change is audited (account.update) when the stored
+// contacts differ from the new ones, a deactivation as
+// account.deactivate, in the transaction of the change.
+func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.AccountUpdateRequest) (*store.Account, error) {
+	upd := *a
+	upd.Contact = nil // keep (store.UpdateAccount)
+	switch req.Status {
+	case "":
+	case acme.StatusDeactivated:
+		upd.Status = acme.StatusDeactivated
+	case acme.StatusValid:
+	default:
+		return nil, acme.NewProblem(acme.Malformed, "an account's status can only be changed to \"deactivated\"")
+	}
+	var events []*store.AuditAppend
+	if req.Contact != nil {
+		if err := CheckContacts(*req.Contact); err != nil {
+			return nil, err
+		}
+		upd.Contact = nonNil(*req.Contact)
+		// Whether the contacts change is decided on the row the update
+		// replaces (a may be an older read, e.g. the front end's cache).
+		ev, err := r.auditEvent(ctx, contactEvent(a.ID, upd.Contact))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = ev
+	}
+	if upd.Status == acme.StatusDeactivated && a.Status != acme.StatusDeactivated {
+		// The owner of the account's EAB key, as the admin API records it
+		// (a deleted key: none).
+		var owner string
+		if a.EABKid != "" {
+			k, err := r.store.GetEABKey(ctx, a.EABKid)
+			switch {
+			case err == nil:
+				owner = k.Owner
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, r.internal(ctx, "EAB key lookup", err)
+			}
+		}
+		ev, err := r.auditEvent(ctx, deactivateEvent(a.ID, upd.Contact, owner))
+		if err != nil {
+			return nil, r.internal(ctx, "audit event", err)
+		}
+		events = append(events, ev...)
+	}
+	if upd.Contact == nil && upd.Status == a.Status {
+		return a, nil // nothing to change
+	}
+	if err := r.store.UpdateAccount(ctx, &upd, events...); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, acme.NewProblem(acme.Unauthorized, "account is not valid")
+		}
+		return nil, r.internal(ctx, "account update", err)
+	}
+	if upd.Contact == nil {
+		upd.Contact = a.Contact
+	}
+	return &upd, nil
+}
+
+// ChangeKey rolls account a over to the key with thumbprint newTP (RFC 8555
+// §7.3.5). When another account holds that key it returns a 409 problem
+// whose Location is that account's ID (the caller turns it into a URL); a
+// new key blocked by a keyCompromise revocation is refused with
+// badPublicKey.
+func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
+	if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
+		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
+		p.Status = 409
+		p.Location = other.ID
+		return p
+	}
+	if err := r.checkAccountKeyNotBlocked(ctx, newJWK); err != nil {
+		return err
+	}
+	events, err := r.auditEvent(ctx, keyChangeEvent(a, newTP))
+	if err != nil {
+		return r.internal(ctx, "audit event", err)
+	}
+	err = r.store.ChangeAccountKey(ctx, a.ID, a.KeyThumbprint, newTP, newJWK, events...)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrConflict):
+		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
+		p.Status = 409
+		if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
+			p.Location = other.ID
+		}
+		return p
+	case errors.Is(err, store.ErrStale):
+		return acme.NewProblem(acme.Unauthorized, "the account key changed concurrently or the account is not valid")
+	default:
+		return r.internal(ctx, "key change", err)
+	}
+}
