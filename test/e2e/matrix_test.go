@@ -415,3 +415,51 @@ func TestUacmeMatrix(t *testing.T) {
 		}
 	})
 }
+
+// TestAcmeTinyMatrix: Debian's acme-tiny 5.0.1 renews as its users do, by
+// running again with the same account key and CSR: the second run finds
+// its account (newAccount answers 200, "Already registered!"), changes its
+// contact (a POST to the account URL) and gets a new certificate.
+func TestAcmeTinyMatrix(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "acme-tiny", "acme-tiny")
+	requireTool(t, "openssl", "openssl")
+	if serverKind != "certgate" {
+		t.Skip("reads the server's records with certgate's admin commands") // the harness's pebble mode only
+	}
+	s := startServer(t)
+	dir := t.TempDir()
+	acmeDir := filepath.Join(dir, "challenges")
+	if err := os.MkdirAll(acmeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serveDir(t, s.HTTPPort, "/.well-known/acme-challenge/", acmeDir)
+	const name = "acme-tiny-matrix.example.test"
+	accountKey, csr := acmeTinyKeys(t, dir, name)
+	tiny := func(t *testing.T, label, contact string) (*issued, string) {
+		t.Helper()
+		chain, log, err := runErr(t, cmdSpec{Name: "acme-tiny " + label, Env: []string{"SSL_CERT_FILE=" + s.TrustFile}, Args: []string{
+			"acme-tiny", "--account-key", accountKey, "--csr", csr, "--acme-dir", acmeDir,
+			"--disable-check", "--directory-url", s.DirURL, "--contact", contact}})
+		if err != nil {
+			t.Fatalf("acme-tiny %s: %v", label, err)
+		}
+		out := filepath.Join(t.TempDir(), "signed_chain.crt")
+		writeFile(t, out, chain)
+		return checkIssued(t, s, out, name), log
+	}
+	first, log := tiny(t, "first run", "mailto:first@example.test")
+	if !strings.Contains(log, "Registered!") {
+		t.Errorf("acme-tiny's first run did not register an account")
+	}
+	second, log := tiny(t, "second run", "mailto:second@example.test")
+	if !strings.Contains(log, "Already registered!") {
+		t.Errorf("acme-tiny's second run did not find its account (newAccount with a known key answers 200)")
+	}
+	if second.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+		t.Errorf("acme-tiny's second run returned the first certificate")
+	}
+	if a := onlyAccount(t, s); len(a.Contact) != 1 || a.Contact[0] != "mailto:second@example.test" {
+		t.Errorf("after acme-tiny's second run the account's contact is %q, want [mailto:second@example.test]", a.Contact)
+	}
+}
