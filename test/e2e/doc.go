@@ -17,6 +17,12 @@
 // tls-alpn-01), dns-01 wildcards, EAB, approvals, badNonce retries (the
 // server is restarted in a client's hook), rateLimited with Retry-After,
 // the §6.7 problem type of each refusal, and a two-node cluster.
+// docs/clients.md maps each operation and client to its test; the
+// *Matrix tests hold the cells the others leave out (external CSRs,
+// preferred chains, renewal reusing the key or by the client's own
+// window, authorization reuse and deactivation), and TestGoLibraries the
+// operations no Debian client has (notBefore/notAfter, the newOrder
+// profile field, ARI) through x/crypto/acme and lego v5.
 //
 // For developing the harness itself, CERTGATE_E2E_SERVER=pebble runs the
 // same tests against Debian's pebble instead of certgate. The default, and

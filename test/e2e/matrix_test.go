@@ -355,7 +355,7 @@ func TestDehydratedMatrix(t *testing.T) {
 // obtains a certificate for an external CSR (issue CSRFILE), asks for an
 // alternate chain the server does not offer (-l 1 falls back to the one
 // chain), asks for OCSP Must-Staple (-m), and renews a certificate that
-// falls within its -d DAYS without -f.
+// falls within its -d DAYS without -f, with the same key.
 func TestUacmeMatrix(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "uacme", "uacme")
@@ -412,6 +412,9 @@ func TestUacmeMatrix(t *testing.T) {
 		renewed := checkIssued(t, s, certFile, name)
 		if renewed.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
 			t.Fatalf("uacme -d %d issue left a certificate due under -d unchanged", days)
+		}
+		if !samePublicKey(renewed.Leaf, first.Leaf) {
+			t.Errorf("uacme renewed with another key; uacme 1.7.4 keeps private/NAME/key.pem")
 		}
 	})
 }
