@@ -156,8 +156,9 @@ func TestLegoMatrix(t *testing.T) {
 }
 
 // TestCertbotMatrix: Debian's certbot 2.1 registers without a contact
-// (register --register-unsafely-without-email) and shows its account
-// (show_account), obtains an ECDSA P-384 certificate for two names asking
+// (register --register-unsafely-without-email), adds one and removes it
+// again (update_account -m, update_account
+// --register-unsafely-without-email) and shows its account (show_account), obtains an ECDSA P-384 certificate for two names asking
 // for a chain the server does not offer (--preferred-chain), adds a name to
 // it (--expand), renews it reusing the key (renew --reuse-key), obtains a
 // certificate for an external CSR (--csr) and revokes it by its account
@@ -184,6 +185,16 @@ func TestCertbotMatrix(t *testing.T) {
 		a := onlyAccount(t, s)
 		if len(a.Contact) != 0 || a.Status != "valid" {
 			t.Fatalf("after certbot register --register-unsafely-without-email the account is %q with contact %q; want valid without contact", a.Status, a.Contact)
+		}
+		certbot(t, "update_account -m", "update_account", "-m", "added@example.test", "--no-eff-email")
+		if a := onlyAccount(t, s); len(a.Contact) != 1 || a.Contact[0] != "mailto:added@example.test" {
+			t.Errorf("after certbot update_account -m the account's contact is %q, want [mailto:added@example.test]", a.Contact)
+		}
+		// update_account --register-unsafely-without-email removes the
+		// contact: "contact": [] (RFC 8555 §7.3.2).
+		certbot(t, "update_account without email", "update_account", "--register-unsafely-without-email")
+		if a := onlyAccount(t, s); len(a.Contact) != 0 {
+			t.Errorf("after certbot update_account --register-unsafely-without-email the account's contact is %q, want none", a.Contact)
 		}
 		out := string(certbot(t, "show_account", "show_account"))
 		if !strings.Contains(out, "/acme/account/"+a.ID) || !strings.Contains(out, "Email contact: none") {
@@ -352,7 +363,7 @@ func TestDehydratedMatrix(t *testing.T) {
 }
 
 // TestUacmeMatrix: Debian's uacme 1.7.4 registers without a contact,
-// obtains a certificate for an external CSR (issue CSRFILE), asks for an
+// adds one and removes it (update EMAIL, update), obtains a certificate for an external CSR (issue CSRFILE), asks for an
 // alternate chain the server does not offer (-l 1 falls back to the one
 // chain), asks for OCSP Must-Staple (-m), and renews a certificate that
 // falls within its -d DAYS without -f, with the same key.
@@ -372,8 +383,23 @@ func TestUacmeMatrix(t *testing.T) {
 	cmd := func(label string, args ...string) cmdSpec {
 		return cmdSpec{Name: "uacme " + label, Args: uacmeArgs(s.TrustFile, confdir, s.DirURL, append([]string{"-y", "-h", hook}, args...)...)}
 	}
-	if !t.Run("new-without-contact", func(t *testing.T) {
+	if !t.Run("new-without-contact-update-remove", func(t *testing.T) {
 		run(t, cmd("new", "new"))
+		if s.Kind != "certgate" {
+			return
+		}
+		if a := onlyAccount(t, s); len(a.Contact) != 0 {
+			t.Errorf("after uacme new the account's contact is %q, want none", a.Contact)
+		}
+		run(t, cmd("update EMAIL", "update", "added@example.test"))
+		if a := onlyAccount(t, s); len(a.Contact) != 1 || a.Contact[0] != "mailto:added@example.test" {
+			t.Errorf("after uacme update EMAIL the account's contact is %q, want [mailto:added@example.test]", a.Contact)
+		}
+		// update without EMAIL removes the contact.
+		run(t, cmd("update", "update"))
+		if a := onlyAccount(t, s); len(a.Contact) != 0 {
+			t.Errorf("after uacme update the account's contact is %q, want none", a.Contact)
+		}
 	}) {
 		return
 	}
