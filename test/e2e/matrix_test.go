@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -56,6 +59,47 @@ func isP384(t *testing.T, c *issued) {
 	if k, ok := c.Leaf.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P384() {
 		t.Errorf("%s: leaf key is %T, want ECDSA P-384", c.File, c.Leaf.PublicKey)
 	}
+}
+
+// serveALPNDir answers tls-alpn-01 (RFC 8737) on 127.0.0.1:port with the
+// certificates dehydrated writes for it, dir/SNI.crt.pem and
+// dir/SNI.key.pem, as the TLS server in front of dehydrated would: only
+// connections that offer acme-tls/1 alone are answered. It returns how
+// many certificates it handed out.
+func serveALPNDir(t *testing.T, port int, dir string) *atomic.Int32 {
+	t.Helper()
+	var served atomic.Int32
+	l, err := tls.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port), &tls.Config{
+		NextProtos: []string{"acme-tls/1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if len(hello.SupportedProtos) != 1 || hello.SupportedProtos[0] != "acme-tls/1" {
+				return nil, fmt.Errorf("not a tls-alpn-01 validation (ALPN %q)", hello.SupportedProtos)
+			}
+			c, err := tls.LoadX509KeyPair(filepath.Join(dir, hello.ServerName+".crt.pem"), filepath.Join(dir, hello.ServerName+".key.pem"))
+			if err != nil {
+				return nil, err
+			}
+			served.Add(1)
+			return &c, nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("tls-alpn-01 responder: %v", err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				_ = c.(*tls.Conn).Handshake()
+			}(c)
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return &served
 }
 
 // TestLegoMatrix: Debian's lego 4.9.1 obtains a certificate for an
@@ -276,7 +320,8 @@ func TestCertbotMatrix(t *testing.T) {
 }
 
 // TestDehydratedMatrix: Debian's dehydrated 0.7.0 signs an external CSR
-// (--signcsr --full-chain), asks for the chain ending at the server's
+// (--signcsr --full-chain), answers tls-alpn-01 with the certificates it
+// writes to ALPNCERTDIR (served by the test as a TLS server would), asks for the chain ending at the server's
 // root (--preferred-chain), renews a certificate that falls within its
 // RENEW_DAYS without -x, reusing the key (PRIVATE_KEY_RENEW=no), and
 // answers the challenge of a valid authorization again (-x
@@ -314,6 +359,19 @@ func TestDehydratedMatrix(t *testing.T) {
 		chain := run(t, cmd("--signcsr", "--signcsr", csr, "--full-chain"))
 		writeFile(t, filepath.Join(out, "fullchain.pem"), chain)
 		isP384(t, checkIssued(t, s, filepath.Join(out, "fullchain.pem"), names...))
+	})
+
+	t.Run("tls-alpn-01", func(t *testing.T) {
+		const name = "dh-alpn.example.test"
+		alpnDir := filepath.Join(t.TempDir(), "alpn-certs")
+		served := serveALPNDir(t, s.TLSPort, alpnDir)
+		alpnCfg := config(`CHALLENGETYPE="tls-alpn-01"`, fmt.Sprintf("ALPNCERTDIR=%q", alpnDir))
+		run(t, cmdSpec{Name: "dehydrated -c tls-alpn-01", Args: dehydratedArgs(alpnCfg, "-c", "-d", name)})
+		checkIssued(t, s, filepath.Join(base, "certs", name, "fullchain.pem"), name)
+		if served.Load() == 0 {
+			t.Errorf("the validation fetched no tls-alpn-01 certificate from dehydrated's ALPNCERTDIR")
+		}
+		config()
 	})
 
 	const name = "dh-matrix.example.test"
