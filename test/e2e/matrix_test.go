@@ -204,7 +204,9 @@ func TestLegoMatrix(t *testing.T) {
 // again (update_account -m, update_account
 // --register-unsafely-without-email) and shows its account (show_account), obtains an ECDSA P-384 certificate for two names asking
 // for a chain the server does not offer (--preferred-chain), adds a name to
-// it (--expand), renews it reusing the key (renew --reuse-key), obtains a
+// it with OCSP Must-Staple (--expand --must-staple), renews it reusing the
+// key (renew --reuse-key), lets `certbot renew` leave it while not due and
+// renew it once due (renew_before_expiry), obtains a
 // certificate for an external CSR (--csr) and revokes it by its account
 // with reason cessationOfOperation, and gets the names it can have when
 // one is refused (--allow-subset-of-names).
@@ -260,20 +262,48 @@ func TestCertbotMatrix(t *testing.T) {
 	}
 	if !t.Run("expand", func(t *testing.T) {
 		certbot(t, "certonly --expand", certbotStandalone(s.HTTPPort, "certonly", "--key-type", "ecdsa", "--elliptic-curve", "secp384r1",
-			"--expand", "--preferred-chain", rootCN(t, s), "-d", names[0], "-d", names[1], "-d", names[2])...)
+			"--expand", "--must-staple", "--preferred-chain", rootCN(t, s), "-d", names[0], "-d", names[1], "-d", names[2])...)
 		expanded = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...)
+		if !hasMustStaple(expanded.Leaf) {
+			t.Errorf("certbot --must-staple: the certificate has no TLS Feature extension listing status_request")
+		}
 	}) {
 		return
 	}
+	renewed := expanded
 	t.Run("renew-reuse-key", func(t *testing.T) {
 		certbot(t, "renew --reuse-key", certbotStandalone(s.HTTPPort, "renew", "--force-renewal", "--reuse-key",
 			"--no-random-sleep-on-renew", "--cert-name", names[0])...)
-		renewed := checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...)
+		renewed = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...)
 		if renewed.Leaf.SerialNumber.Cmp(expanded.Leaf.SerialNumber) == 0 {
 			t.Fatalf("certbot renew --force-renewal --reuse-key left the certificate unchanged")
 		}
 		if !samePublicKey(renewed.Leaf, expanded.Leaf) {
 			t.Errorf("certbot renew --reuse-key: the renewed certificate has another key")
+		}
+		if !hasMustStaple(renewed.Leaf) {
+			t.Errorf("certbot renew dropped --must-staple")
+		}
+	})
+
+	t.Run("renew-when-due", func(t *testing.T) {
+		// `certbot renew` as cron runs it: nothing while the certificate
+		// is not due...
+		renew := certbotStandalone(s.HTTPPort, "renew", "--no-random-sleep-on-renew")
+		certbot(t, "renew (not due)", renew...)
+		if c := checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...); c.Leaf.SerialNumber.Cmp(renewed.Leaf.SerialNumber) != 0 {
+			t.Fatalf("certbot renew replaced a certificate that is not due")
+		}
+		// ...and a renewal once it is, under the renewal configuration's
+		// renew_before_expiry.
+		days := int(renewed.Leaf.NotAfter.Sub(renewed.Leaf.NotBefore).Hours()/24) + 30
+		conf := filepath.Join(dir, "config", "renewal", names[0]+".conf")
+		// A top-level key: before the file's [renewalparams] section.
+		writeFile(t, conf, append(fmt.Appendf(nil, "renew_before_expiry = %d days\n", days), readFile(t, conf)...))
+		certbot(t, "renew (due)", renew...)
+		due := checkIssued(t, s, filepath.Join(live, "fullchain.pem"), names...)
+		if due.Leaf.SerialNumber.Cmp(renewed.Leaf.SerialNumber) == 0 {
+			t.Fatalf("certbot renew with renew_before_expiry = %d days left the certificate unchanged", days)
 		}
 	})
 
@@ -321,7 +351,8 @@ func TestCertbotMatrix(t *testing.T) {
 
 // TestDehydratedMatrix: Debian's dehydrated 0.7.0 signs an external CSR
 // (--signcsr --full-chain), answers tls-alpn-01 with the certificates it
-// writes to ALPNCERTDIR (served by the test as a TLS server would), asks for the chain ending at the server's
+// writes to ALPNCERTDIR (served by the test as a TLS server would), asks
+// for OCSP Must-Staple (--ocsp), asks for the chain ending at the server's
 // root (--preferred-chain), renews a certificate that falls within its
 // RENEW_DAYS without -x, reusing the key (PRIVATE_KEY_RENEW=no), and
 // answers the challenge of a valid authorization again (-x
@@ -378,11 +409,14 @@ func TestDehydratedMatrix(t *testing.T) {
 	live := filepath.Join(base, "certs", name)
 	var first *issued
 	if !t.Run("preferred-chain", func(t *testing.T) {
-		out := string(run(t, cmd("-c --preferred-chain", "-c", "-d", name, "--preferred-chain", rootCN(t, s))))
+		out := string(run(t, cmd("-c --preferred-chain --ocsp", "-c", "-d", name, "--preferred-chain", rootCN(t, s), "--ocsp")))
 		if !strings.Contains(out, "Using preferred chain with CN = "+rootCN(t, s)) {
 			t.Errorf("dehydrated --preferred-chain did not use the chain ending at %q", rootCN(t, s))
 		}
 		first = checkIssued(t, s, filepath.Join(live, "fullchain.pem"), name)
+		if !hasMustStaple(first.Leaf) {
+			t.Errorf("dehydrated --ocsp: the certificate has no TLS Feature extension listing status_request")
+		}
 	}) {
 		return
 	}
