@@ -467,7 +467,16 @@ func eabRoutes(a *API) {
 				}
 			}
 			for i, rule := range in.Body.Allow {
-				if err := policy.CheckRule(rule); err != nil {
+				err := policy.CheckRule(rule)
+				if err == nil {
+					// A rule of a type the profile does not allow.
+					err = policy.CheckRuleTypes([]string{rule}, p.IdentifierTypes)
+				}
+				if err != nil {
+					var fe *policy.FieldError
+					if errors.As(err, &fe) {
+						err = fe.Err
+					}
 					return nil, invalidField(fmt.Sprintf("body.allow[%d]", i), err.Error(), rule)
 				}
 			}

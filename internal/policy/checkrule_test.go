@@ -99,3 +99,43 @@ func TestProfileCheckRulesNamesField(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileCheckRulesIdentifierTypes: a rule of an identifier type the
+// profile does not allow, a wildcard profile without dns-01 and an ip
+// profile without http-01 or tls-alpn-01 are refused (they were stored,
+// and every newOrder they concern refused); with preAuthorized rules, or
+// a type the rules fit, they are accepted.
+func TestProfileCheckRulesIdentifierTypes(t *testing.T) {
+	ip, dns := []string{"ip"}, []string{"dns"}
+	for _, tc := range []struct {
+		p    Profile
+		want string // "" accepted
+	}{
+		{Profile{IdentifierTypes: ip, Allow: []string{"*.example.com"}}, `allow: identifier rule "*.example.com" can match no name: it matches dns identifiers, and the profile's identifierTypes allow only ip`},
+		{Profile{IdentifierTypes: dns, Deny: []string{"10.0.0.0/8"}}, `deny: identifier rule "10.0.0.0/8" can match no name: it matches ip identifiers`},
+		{Profile{IdentifierTypes: dns, Approval: &Approval{Identifiers: []string{"192.0.2.7"}}}, `approval identifiers: identifier rule "192.0.2.7"`},
+		{Profile{IdentifierTypes: ip, PreAuthorized: []string{"/.*/"}}, `preAuthorized: identifier rule "/.*/" can match no name`},
+		{Profile{IdentifierTypes: []string{"dns", "ip"}, Allow: []string{"*.example.com", "10.0.0.0/8"}}, ""},
+		{Profile{Allow: []string{"*.example.com", "10.0.0.0/8"}}, ""},
+		{Profile{Wildcard: true, Challenges: []string{"http-01", "tls-alpn-01"}}, `wildcard: true, but only dns-01 validates a wildcard name`},
+		{Profile{Wildcard: true, Challenges: []string{"dns-01"}}, ""},
+		{Profile{Wildcard: true, Challenges: []string{"http-01"}, PreAuthorized: []string{"*.corp.test"}}, ""},
+		{Profile{Wildcard: true, IdentifierTypes: ip, Challenges: []string{"http-01"}}, ""},
+		{Profile{IdentifierTypes: []string{"dns", "ip"}, Challenges: []string{"dns-01"}}, `identifierTypes lists ip, but only http-01 and tls-alpn-01 validate an IP address`},
+		{Profile{IdentifierTypes: ip, Challenges: []string{"tls-alpn-01"}}, ""},
+		{Profile{Challenges: []string{"dns-01"}}, ""}, // no types given: DNS names are still possible
+	} {
+		p := tc.p
+		p.Name, p.Validity = "web", Duration(24*3600*1e9)
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		err := p.CheckRules()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: CheckRules: %v, want accepted", tc.p, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "profile web: "+tc.want)):
+			t.Errorf("%+v: CheckRules: %v, want %q", tc.p, err, tc.want)
+		}
+	}
+}

@@ -429,8 +429,12 @@ func (p *Profile) Validate() error {
 }
 
 // CheckRules refuses an identifier rule of p (allow, deny, preAuthorized,
-// approval identifiers) that no identifier can ever match (CheckRule),
-// naming the field and the rule, and an approval escalateAfter without any
+// approval identifiers) that no identifier can ever match (CheckRule, and
+// CheckRuleTypes: a rule of an identifier type the profile does not
+// allow), naming the field and the rule; wildcard names, or identifierTypes
+// ip, that no offered challenge type can validate (unless preAuthorized
+// rules are set, which may spare them the challenge); and an approval
+// escalateAfter without any
 // approval rule (always, identifiers, keyTypes, ekus): no approval would
 // ever wait to be escalated. It is for a profile being created or
 // changed, after Validate: Validate, which loading a stored profile runs,
@@ -452,6 +456,22 @@ func (p *Profile) CheckRules() error {
 	for _, l := range lists {
 		if err := CheckRules(l.rules); err != nil {
 			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
+		}
+		if err := CheckRuleTypes(l.rules, p.IdentifierTypes); err != nil {
+			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
+		}
+	}
+	// Identifiers that only a challenge type the profile does not offer
+	// can validate, and that no preAuthorized rule spares a challenge:
+	// newOrder would refuse every one of them.
+	if len(p.Challenges) > 0 && len(p.PreAuthorized) == 0 {
+		if p.Wildcard && !p.ChallengeAllowed(acme.ChallengeDNS01) && (len(p.IdentifierTypes) == 0 || slices.Contains(p.IdentifierTypes, acme.IdentifierDNS)) {
+			return fieldError("wildcard", true, fmt.Errorf("profile %s: wildcard: true, but only dns-01 validates a wildcard name (RFC 8555 §7.1.3) "+
+				"and challenges [%s] does not offer it: add dns-01 to challenges or drop wildcard", p.Name, strings.Join(p.Challenges, ", ")))
+		}
+		if slices.Contains(p.IdentifierTypes, acme.IdentifierIP) && !p.ChallengeAllowed(acme.ChallengeHTTP01) && !p.ChallengeAllowed(acme.ChallengeTLSALPN01) {
+			return fieldError("identifierTypes", p.IdentifierTypes, fmt.Errorf("profile %s: identifierTypes lists ip, but only http-01 and tls-alpn-01 validate an IP address (RFC 8738 §7) "+
+				"and challenges [%s] offers neither: add one to challenges, or drop ip", p.Name, strings.Join(p.Challenges, ", ")))
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -107,6 +108,38 @@ func CheckRule(s string) error {
 	}
 	if why != "" {
 		return fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)
+	}
+	return nil
+}
+
+// IdentifierType is the ACME identifier type the rule matches: "ip" for
+// an address or CIDR rule, "dns" for the others (Match).
+func (r Rule) IdentifierType() string {
+	if r.prefix.IsValid() {
+		return acme.IdentifierIP
+	}
+	return acme.IdentifierDNS
+}
+
+// CheckRuleTypes refuses a rule of list that matches an identifier type
+// not in types (a profile's identifierTypes; empty allows both): a DNS
+// rule in a profile for IP addresses only can match no identifier the
+// profile accepts. The error names the first such rule (a *FieldError at
+// "[i]"). Rules that do not parse are left to CheckRules.
+func CheckRuleTypes(list, types []string) error {
+	if len(types) == 0 {
+		return nil
+	}
+	for i, s := range list {
+		r, err := ParseRule(s)
+		if err != nil {
+			continue
+		}
+		if t := r.IdentifierType(); !slices.Contains(types, t) {
+			return &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: fmt.Errorf(
+				"identifier rule %q can match no name: it matches %s identifiers, and the profile's identifierTypes allow only %s",
+				r.text, t, strings.Join(types, ", "))}
+		}
 	}
 	return nil
 }
