@@ -311,8 +311,13 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		if after <= 0 || now.Sub(ap.RequestedAt) < after {
 			continue
 		}
+		// The update below is conditional on the approval being pending
+		// and not escalated, which is what ap shows: before and after are
+		// the row it replaces and the row it leaves.
+		escalated := *ap
+		escalated.EscalatedAt = now
 		ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalEscalate,
-			ObjectType: audit.ObjectApproval, ObjectID: ap.ID, Before: ApprovalSnapshot(ap)})
+			ObjectType: audit.ObjectApproval, ObjectID: ap.ID, Before: ApprovalSnapshot(ap), After: ApprovalSnapshot(&escalated)})
 		if err != nil {
 			return fmt.Errorf("audit event: %w", err)
 		}
@@ -410,12 +415,12 @@ type Escalation struct {
 	Reason      string            `json:"reason"`
 	RequestedAt time.Time         `json:"requested_at"`
 	EscalatedAt time.Time         `json:"escalated_at"`
-	Waiting     string            `json:"waiting"` // Go duration text
+	Waiting     string            `json:"waiting"` // Go duration text, whole seconds ("4h0m4s")
 }
 
 func (r *RA) escalate(ctx context.Context, ap *store.Approval, p *policy.Profile, now time.Time) {
 	ev := Escalation{Event: "approval.escalated", Approval: ap.ID, Order: ap.OrderID, Profile: p.Name, Identifiers: ap.Identifiers,
-		Reason: ap.Reason, RequestedAt: ap.RequestedAt, EscalatedAt: now, Waiting: now.Sub(ap.RequestedAt).String()}
+		Reason: ap.Reason, RequestedAt: ap.RequestedAt, EscalatedAt: now, Waiting: now.Sub(ap.RequestedAt).Round(time.Second).String()}
 	r.log.WarnContext(ctx, "approval escalated", "approval", ap.ID, "order", ap.OrderID, "profile", p.Name, "waiting", ev.Waiting)
 	if r.cfg.ApprovalWebhook == "" {
 		return
