@@ -139,3 +139,32 @@ func TestProfileCheckRulesIdentifierTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileCheckRulesDeadApproval: an approval ekus entry the profile's
+// ekus lack, or a keyTypes entry its keyTypes lack, would never make a
+// certificate wait (profile list still said APPROVAL yes) and is refused.
+func TestProfileCheckRulesDeadApproval(t *testing.T) {
+	for _, tc := range []struct {
+		p    Profile
+		want string // "" accepted
+	}{
+		{Profile{Approval: &Approval{EKUs: []string{"clientAuth"}}}, `approval ekus: clientAuth is not one of the profile's ekus (serverAuth)`},
+		{Profile{EKUs: []string{"clientAuth"}, Approval: &Approval{EKUs: []string{"clientAuth"}}}, ""},
+		{Profile{KeyTypes: []string{"ecdsa-p256"}, Approval: &Approval{KeyTypes: []string{"rsa2048"}}}, `approval keyTypes: rsa2048 is not one of the profile's keyTypes (ecdsa-p256)`},
+		{Profile{KeyTypes: []string{"ecdsa-p256", "rsa2048"}, Approval: &Approval{KeyTypes: []string{"rsa2048"}}}, ""},
+		{Profile{Approval: &Approval{KeyTypes: []string{"rsa2048"}}}, ""}, // every key type allowed
+	} {
+		p := tc.p
+		p.Name, p.Validity = "web", Duration(24*3600*1e9)
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		err := p.CheckRules()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: CheckRules: %v, want accepted", tc.p, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "profile web: "+tc.want)):
+			t.Errorf("%+v: CheckRules: %v, want %q", tc.p, err, tc.want)
+		}
+	}
+}

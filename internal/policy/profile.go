@@ -433,7 +433,9 @@ func (p *Profile) Validate() error {
 // CheckRuleTypes: a rule of an identifier type the profile does not
 // allow), naming the field and the rule; wildcard names, or identifierTypes
 // ip, that no offered challenge type can validate (unless preAuthorized
-// rules are set, which may spare them the challenge); and an approval
+// rules are set, which may spare them the challenge); an approval ekus
+// or keyTypes entry that the profile's ekus or keyTypes leave out (no
+// certificate could match it); and an approval
 // escalateAfter without any
 // approval rule (always, identifiers, keyTypes, ekus): no approval would
 // ever wait to be escalated. It is for a profile being created or
@@ -459,6 +461,25 @@ func (p *Profile) CheckRules() error {
 		}
 		if err := CheckRuleTypes(l.rules, p.IdentifierTypes); err != nil {
 			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
+		}
+	}
+	// Approval rules that can never apply: an EKU the profile's
+	// certificates do not carry, a key type the profile refuses. The
+	// profile would show an approval rule while nothing waited for one.
+	if a := p.Approval; a != nil {
+		for i, e := range a.EKUs {
+			if !slices.Contains(p.EKUs, e) {
+				return fieldError(fmt.Sprintf("approval.ekus[%d]", i), e, fmt.Errorf("profile %s: approval ekus: %s is not one of the profile's ekus (%s), "+
+					"so no certificate would wait for approval by it: add it to ekus, or use approval always", p.Name, e, strings.Join(p.EKUs, ", ")))
+			}
+		}
+		if len(p.KeyTypes) > 0 {
+			for i, k := range a.KeyTypes {
+				if !slices.Contains(p.KeyTypes, k) {
+					return fieldError(fmt.Sprintf("approval.keyTypes[%d]", i), k, fmt.Errorf("profile %s: approval keyTypes: %s is not one of the profile's keyTypes (%s), "+
+						"so no certificate would wait for approval by it: add it to keyTypes, or drop it", p.Name, k, strings.Join(p.KeyTypes, ", ")))
+				}
+			}
 		}
 	}
 	// Identifiers that only a challenge type the profile does not offer
