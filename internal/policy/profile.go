@@ -353,7 +353,7 @@ func (p *Profile) Validate() error {
 		}
 	}
 	if p.Validity == 0 {
-		return fieldError("validity", nil, fmt.Errorf("profile %s: validity is missing (the certificates' default lifetime, e.g. validity: 90d)", p.Name))
+		return fieldError("validity", nil, fmt.Errorf("profile %s: validity is missing or 0 (the certificates' default lifetime, a positive duration, e.g. validity: 90d)", p.Name))
 	}
 	if p.Validity < 0 {
 		return fieldError("validity", p.Validity, fmt.Errorf("profile %s: validity must be positive", p.Name))
