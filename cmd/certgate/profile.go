@@ -296,6 +296,7 @@ func yamlFieldError(m string) string {
 func newProfileWrite(update bool) *cobra.Command {
 	var so storeOpts
 	var f profileFlags
+	var vaResolver string
 	use, short := "create NAME", "Create a profile from flags and/or --file"
 	if update {
 		use, short = "update NAME", "Change a stored profile: the given flags (or the whole --file) replace its fields"
@@ -343,6 +344,9 @@ func newProfileWrite(update bool) *cobra.Command {
 				if err := p.CheckRules(); err != nil {
 					return err
 				}
+				if err := p.CheckDNSSEC(vaResolver); err != nil {
+					return fmt.Errorf("%w, or run this command with the server's --va-dns-resolver (flag, CERTGATE_VA_DNS_RESOLVER or the --config file)", err)
+				}
 				return lintProfileWithCA(so.data, p)
 			}
 			name := ""
@@ -383,6 +387,7 @@ func newProfileWrite(update bool) *cobra.Command {
 	}
 	storeFlags(cmd, &so)
 	f.add(cmd)
+	cmd.Flags().StringVar(&vaResolver, "va-dns-resolver", "", "the server's --va-dns-resolver (read from its configuration like serve): a profile with --dnssec and no --dns-resolver of its own needs one")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -165,6 +166,32 @@ func TestProfileCheckRulesDeadApproval(t *testing.T) {
 			t.Errorf("%+v: CheckRules: %v, want accepted", tc.p, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "profile web: "+tc.want)):
 			t.Errorf("%+v: CheckRules: %v, want %q", tc.p, err, tc.want)
+		}
+	}
+}
+
+// TestCheckDNSSEC: DNSSEC on without a resolver of the profile or the
+// server is refused at validation.dnssec; with either, or off, accepted.
+func TestCheckDNSSEC(t *testing.T) {
+	on, off := true, false
+	p := Profile{Name: "sec", Validation: &Validation{DNSSEC: &on}}
+	err := p.CheckDNSSEC("")
+	var fe *FieldError
+	if err == nil || !errors.As(err, &fe) || fe.Field != "validation.dnssec" || !strings.Contains(err.Error(), "profile sec: validation.dnssec needs a validating DNS resolver") {
+		t.Errorf("CheckDNSSEC without resolvers: %v", err)
+	}
+	for _, tc := range []struct {
+		v      *Validation
+		server string
+	}{
+		{&Validation{DNSSEC: &on}, "127.0.0.1:53"},
+		{&Validation{DNSSEC: &on, DNSResolvers: []string{"127.0.0.1:53"}}, ""},
+		{&Validation{DNSSEC: &off}, ""},
+		{nil, ""},
+	} {
+		p := Profile{Name: "sec", Validation: tc.v}
+		if err := p.CheckDNSSEC(tc.server); err != nil {
+			t.Errorf("%+v with server %q: %v", tc.v, tc.server, err)
 		}
 	}
 }

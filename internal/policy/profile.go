@@ -498,6 +498,23 @@ func (p *Profile) CheckRules() error {
 	return nil
 }
 
+// CheckDNSSEC refuses a profile that turns DNSSEC checking on
+// (validation.dnssec: true) without resolvers of its own when the
+// server's va-dns-resolver, serverResolvers, is empty too: DNSSEC needs a
+// validating resolver that reports the AD bit (RFC 4035 §3.2.3), which
+// the system resolver does not, so every validation of the profile would
+// fail with serverInternal. The error is a *FieldError at
+// "validation.dnssec".
+func (p *Profile) CheckDNSSEC(serverResolvers string) error {
+	v := p.Validation
+	if v == nil || v.DNSSEC == nil || !*v.DNSSEC || len(v.DNSResolvers) > 0 || strings.TrimSpace(serverResolvers) != "" {
+		return nil
+	}
+	return fieldError("validation.dnssec", true, fmt.Errorf("profile %s: validation.dnssec needs a validating DNS resolver, and neither the profile "+
+		"(validation.dnsResolvers) nor the server (va-dns-resolver) names one: the system resolver does not report DNSSEC status, "+
+		"so every validation would fail; give the profile its dnsResolvers (--dns-resolver)", p.Name))
+}
+
 var attrNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,62}$`)
 
 // Parse decodes a profile from JSON and validates it.
