@@ -135,6 +135,9 @@ func TestRuleOfOtherTypeRefused(t *testing.T) {
 	if r := f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "devices", "allow": []string{"10.1.0.0/16"}}); r.status != 201 {
 		t.Errorf("EAB key with an ip rule: %d %s", r.status, r.body)
 	}
+	// Outside the profile's allow list: the key could order nothing.
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "devices", "allow": []string{"10.1.0.0/16", "192.168.0.0/16"}})
+	checkInvalidField(t, "EAB allow", r, "body.allow[1]", `identifier rule "192.168.0.0/16" can match no name: no name it matches is in profile devices's allowed names (10.0.0.0/8)`)
 }
 
 // TestInvalidTextNamesField: the 422s of a malformed cursor, of a query

@@ -469,8 +469,8 @@ func eabRoutes(a *API) {
 			for i, rule := range in.Body.Allow {
 				err := policy.CheckRule(rule)
 				if err == nil {
-					// A rule of a type the profile does not allow.
-					err = policy.CheckRuleTypes([]string{rule}, p.IdentifierTypes)
+					// A rule that no name the profile accepts matches.
+					err = p.CheckAllowWithin([]string{rule})
 				}
 				if err != nil {
 					var fe *policy.FieldError

@@ -195,3 +195,46 @@ func TestCheckDNSSEC(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAllowWithin: an EAB key's allow rule that no name its profile
+// accepts can match (outside the profile's allow list, wholly denied, of
+// another identifier type) is refused, naming the rule and why; rules
+// that overlap the profile's, and regexp rules, are accepted.
+func TestCheckAllowWithin(t *testing.T) {
+	p := Profile{Name: "web", Validity: Duration(24 * 3600 * 1e9), IdentifierTypes: []string{"dns", "ip"},
+		Allow: []string{"example.com", "*.example.com", "10.0.0.0/8"}, Deny: []string{"*.internal.example.com", "vault.example.com", "10.9.0.0/16"}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rule, want string // want "" accepted
+	}{
+		{"*.team-a.example.com", ""},
+		{"www.example.com", ""},
+		{"example.com", ""},
+		{"*.com", ""}, // wider than the profile: the profile still narrows it
+		{"10.1.0.0/16", ""},
+		{"10.0.0.7", ""},
+		{"0.0.0.0/0", ""},
+		{"/.*[.]example[.]org/", ""}, // regexp: not worked out
+		{"*.example.org", `identifier rule "*.example.org" can match no name: no name it matches is in profile web's allowed names (example.com, *.example.com, 10.0.0.0/8)`},
+		{"www.example.org", `no name it matches is in profile web's allowed names`},
+		{"192.0.2.0/24", `no name it matches is in profile web's allowed names`},
+		{"*.db.internal.example.com", `identifier rule "*.db.internal.example.com" can match no name: profile web denies every name it matches (deny *.internal.example.com)`},
+		{"vault.example.com", `profile web denies every name it matches (deny vault.example.com)`},
+		{"10.9.1.0/24", `profile web denies every name it matches (deny 10.9.0.0/16)`},
+	} {
+		err := p.CheckAllowWithin([]string{"www.example.com", tc.rule})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want accepted", tc.rule, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.rule, err, tc.want)
+		case tc.want != "":
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != "[1]" {
+				t.Errorf("%s: %v does not name [1]", tc.rule, err)
+			}
+		}
+	}
+}
