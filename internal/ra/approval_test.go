@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -268,5 +269,55 @@ func TestEscalationRecordsAfter(t *testing.T) {
 	defer mu.Unlock()
 	if len(hooks) != 1 || hooks[0].Waiting != "2h0m2s" {
 		t.Errorf("webhook calls %+v, want one with waiting 2h0m2s", hooks)
+	}
+}
+
+// TestEscalationWebhooksAtOnce: the webhooks of the approvals one sweep
+// escalates are sent at the same time, so an unresponsive webhook holds
+// the sweep (which also resumes validations and issues approved orders)
+// for one timeout, not one per escalation as when they were sent one
+// after the other.
+func TestEscalationWebhooksAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	got := 0
+	release := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got++
+		mu.Unlock()
+		select { // never answers: the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hook.Close()
+	defer close(release) // before Close, which waits for the handlers
+	const timeout = time.Second
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Approval: &policy.Approval{Always: true, EscalateAfter: policy.Duration(time.Hour)}}
+	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL, WebhookClient: &http.Client{Timeout: timeout}}, p)
+	ctx := context.Background()
+	a := e.account("gated", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	const n = 3
+	for i := range n {
+		name := fmt.Sprintf("w%d.pre.test", i)
+		o, azs := e.readyOrder(a, "gated", name)
+		if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, name), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	start := time.Now()
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= (n-1)*timeout {
+		t.Errorf("sweep with %d escalations and an unresponsive webhook took %s, want under %s (about one timeout, not %d)", n, took, (n-1)*timeout, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got != n {
+		t.Errorf("webhook received %d requests, want %d", got, n)
 	}
 }
