@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -50,6 +51,8 @@ func newAuditList() *cobra.Command {
 			}
 			defer st.Close()
 			f.Newest = true
+			// A serial as openssl prints it finds the certificate's events.
+			f.ObjectID = inventory.AuditObjectID(f.ObjectType, f.ObjectID)
 			evs, err := audit.New(st, nil).List(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -84,7 +87,7 @@ func newAuditList() *cobra.Command {
 	cmd.Flags().Int64Var(&f.BeforeSeq, "before", 0, "list events with a seq below this one (paging: the next_before of --format json)")
 	cmd.Flags().StringVar(&f.Action, "action", "", "only this action, e.g. certificate.revoke (one of: "+strings.Join(audit.Actions(), ", ")+")")
 	cmd.Flags().StringVar(&f.ObjectType, "object-type", "", "only this object type, e.g. certificate")
-	cmd.Flags().StringVar(&f.ObjectID, "object-id", "", "only this object ID, e.g. a serial")
+	cmd.Flags().StringVar(&f.ObjectID, "object-id", "", "only this object ID, e.g. a serial (hex; colons, upper case and leading zeros as openssl prints it are accepted with --object-type certificate)")
 	formatFlag(cmd, &format, "table", "json", "csv")
 	storeFlags(cmd, &so)
 	return cmd

@@ -228,3 +228,35 @@ func TestAuditListTableNamesNextPage(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditListSerialAsOpenSSLPrintsIt: `audit list --object-id` finds a
+// certificate's events by its serial as `openssl x509 -serial` prints it
+// (upper case, a leading zero byte) or with colons, as `cert show` and
+// `cert revoke` take it; it listed nothing. Other IDs are taken as given.
+func TestAuditListSerialAsOpenSSLPrintsIt(t *testing.T) {
+	t.Setenv("CERTGATE_DB", "")
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	files := t.TempDir()
+	writeSelfSigned(t, filepath.Join(files, "a.pem"), 0xa77, 30, 0, "a.example.com")
+	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--object-id", "a77"},
+		{"--object-id", "0A77"},
+		{"--object-id", "0A:77"},
+		{"--object-id", "0a77", "--object-type", "certificate"},
+	} {
+		out, _, err := runCLI(t, nil, append([]string{"audit", "list", "--data", data, "--format", "csv"}, args...)...)
+		if err != nil || !strings.Contains(out, "certificate.import") {
+			t.Errorf("audit list %v: %v\n%s", args, err, out)
+		}
+	}
+	// A lower-case ID without a type is an ID like any other (a token's
+	// ID may begin with 0): not rewritten.
+	out, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--format", "csv", "--object-id", "0a77")
+	if err != nil || strings.Contains(out, "certificate.import") {
+		t.Errorf("audit list --object-id 0a77: %v\n%s", err, out)
+	}
+}

@@ -258,6 +258,13 @@ func certFields(c *inventory.Certificate) [][]string {
 		{"sha-256", c.FingerprintSHA256}, {"account", c.AccountID}, {"order", c.OrderID},
 		{"replaces", c.Replaces}, {"replaced by order", c.ReplacedBy}, {"recorded", t(c.CreatedAt)},
 	}
+	// An empty value (an imported certificate's account, a certificate
+	// that replaces none) is "-", as in the list tables, not a blank cell.
+	for _, r := range rows {
+		if r[1] == "" {
+			r[1] = "-"
+		}
+	}
 	if c.RevokedAt != nil {
 		rows = append(rows, []string{"revoked", t(*c.RevokedAt)}, []string{"revocation reason", c.RevocationReason})
 	}

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,13 @@ func TestCertCLI(t *testing.T) {
 	stdout, _, err = runCLI(t, nil, "cert", "show", "--data", data, fmt.Sprintf("%x", sha256.Sum256(soon.Raw)))
 	if err != nil || !strings.Contains(stdout, "soon.example.com") || !strings.Contains(stdout, "imported") {
 		t.Fatalf("cert show: %v\n%s", err, stdout)
+	}
+	// An imported certificate has no account, order or replacement: each
+	// row says "-", as the list tables do, not a blank value.
+	for _, field := range []string{"account", "order", "replaces", "replaced by order"} {
+		if !regexp.MustCompile(`(?m)^` + field + ` +-$`).MatchString(stdout) {
+			t.Errorf("cert show: no %q row with -:\n%s", field, stdout)
+		}
 	}
 	stdout, _, err = runCLI(t, nil, "cert", "export", "--data", data, "51")
 	if b, _ := pem.Decode([]byte(stdout)); err != nil || b == nil || string(b.Bytes) != string(soon.Raw) {

@@ -299,6 +299,7 @@ func newProfileWrite(update bool) *cobra.Command {
 	var f profileFlags
 	var format outputFormat
 	var hostname, listen string
+	var vaResolver string
 	use, short := "create NAME", "Create a profile from flags and/or --file"
 	if update {
 		use, short = "update NAME", "Change a stored profile: the given flags (or the whole --file) replace its fields"
@@ -359,6 +360,9 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 				if err := p.CheckRules(); err != nil {
 					return err
 				}
+				if err := p.CheckDNSSEC(vaResolver); err != nil {
+					return fmt.Errorf("%w, or run this command with the server's --va-dns-resolver (flag, CERTGATE_VA_DNS_RESOLVER or the --config file)", err)
+				}
 				return lintProfileWithCA(so.data, p)
 			}
 			name := ""
@@ -408,6 +412,7 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 	fl := cmd.Flags()
 	fl.StringVar(&hostname, "hostname", "", "the server's --hostname, for the directory URL printed (default: localhost when --listen is set; neither set: the directory's path only)")
 	fl.StringVar(&listen, "listen", "", "the server's --listen address, whose port the printed directory URL has (default: :8443 when --hostname is set)")
+	fl.StringVar(&vaResolver, "va-dns-resolver", "", "the server's --va-dns-resolver (read from its configuration like serve): a profile with --dnssec and no --dns-resolver of its own needs one")
 	return cmd
 }
 

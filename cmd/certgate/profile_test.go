@@ -559,3 +559,35 @@ func TestProfileListApprovalColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileDNSSECNeedsResolver: a profile that turns DNSSEC on without
+// resolvers of its own is refused unless the server's --va-dns-resolver
+// (flag, CERTGATE_VA_DNS_RESOLVER or the config file) names one; it was
+// stored, and every validation of the profile failed with serverInternal
+// on a server using the system resolver.
+func TestProfileDNSSECNeedsResolver(t *testing.T) {
+	t.Setenv("CERTGATE_VA_DNS_RESOLVER", "")
+	data := t.TempDir()
+	initDataDir(t, data)
+	_, _, err := runCLI(t, nil, "profile", "create", "sec", "--data", data, "--dnssec")
+	if err == nil || !strings.Contains(err.Error(), "profile sec: validation.dnssec needs a validating DNS resolver") ||
+		!strings.Contains(err.Error(), "--va-dns-resolver") {
+		t.Fatalf("create --dnssec without a resolver: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "create", "sec", "--data", data, "--dnssec", "--dns-resolver", "127.0.0.1:53"); err != nil {
+		t.Fatalf("create --dnssec with its own resolver: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, "profile", "create", "sec2", "--data", data, "--dnssec", "--va-dns-resolver", "127.0.0.1:53"); err != nil {
+		t.Fatalf("create --dnssec with the server's resolver: %v", err)
+	}
+	t.Setenv("CERTGATE_VA_DNS_RESOLVER", "127.0.0.1:53")
+	if _, _, err := runCLI(t, nil, "profile", "create", "sec3", "--data", data, "--dnssec"); err != nil {
+		t.Fatalf("create --dnssec with CERTGATE_VA_DNS_RESOLVER: %v", err)
+	}
+	t.Setenv("CERTGATE_VA_DNS_RESOLVER", "")
+	// Dropping the profile's own resolver while DNSSEC stays on.
+	if _, _, err := runCLI(t, nil, "profile", "update", "sec", "--data", data, "--dns-resolver", ""); err == nil ||
+		!strings.Contains(err.Error(), "validation.dnssec needs a validating DNS resolver") {
+		t.Errorf("update dropping the resolver: %v", err)
+	}
+}

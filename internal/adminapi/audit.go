@@ -9,6 +9,7 @@ import (
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -45,7 +46,7 @@ type listAuditIn struct {
 	Before     int64  `query:"before" minimum:"0" doc:"list events with a seq below this (the next_before of the previous page)"`
 	Action     string `query:"action" doc:"only this action (the operation's description lists them; another is a 422)"`
 	ObjectType string `query:"object_type" doc:"only this object type"`
-	ObjectID   string `query:"object_id" doc:"only this object ID"`
+	ObjectID   string `query:"object_id" doc:"only this object ID; a certificate serial may be written as openssl prints it (upper case, colons, leading zeros) with object_type certificate, or with colons or upper case without it"`
 	Limit      int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
@@ -77,7 +78,7 @@ func auditRoutes(a *API) {
 				}
 			}
 			evs, err := a.d.Audit.List(ctx, store.AuditFilter{Newest: true, BeforeSeq: in.Before, Action: in.Action,
-				ObjectType: in.ObjectType, ObjectID: in.ObjectID, Limit: in.Limit})
+				ObjectType: in.ObjectType, ObjectID: inventory.AuditObjectID(in.ObjectType, in.ObjectID), Limit: in.Limit})
 			if err != nil {
 				return nil, a.storeError(ctx, "audit events", err)
 			}

@@ -116,6 +116,30 @@ func TestUnmatchableRulesRefused(t *testing.T) {
 	}
 }
 
+// TestRuleOfOtherTypeRefused: a profile's rule, or an EAB key's allow
+// rule, of an identifier type the profile does not allow matches nothing
+// the profile accepts and is refused with a 422 naming it (both were
+// stored before, and every newOrder they concerned refused).
+func TestRuleOfOtherTypeRefused(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	admin := f.tokens[auth.RoleAdmin]
+	r := f.do("POST", "/api/v1/profiles", admin, map[string]any{"name": "devices", "validity": "30d", "identifierTypes": []string{"ip"},
+		"allow": []string{"10.0.0.0/8", "*.example.com"}})
+	checkInvalidField(t, "profile allow", r, "body.allow[1]", `identifier rule "*.example.com" can match no name: it matches dns identifiers, and the profile's identifierTypes allow only ip`)
+	r = f.do("POST", "/api/v1/profiles", admin, map[string]any{"name": "devices", "validity": "30d", "identifierTypes": []string{"ip"}, "allow": []string{"10.0.0.0/8"}})
+	if r.status != 201 {
+		t.Fatalf("profile create: %d %s", r.status, r.body)
+	}
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "devices", "allow": []string{"device1.example.com"}})
+	checkInvalidField(t, "EAB allow", r, "body.allow[0]", `identifier rule "device1.example.com" can match no name: it matches dns identifiers`)
+	if r := f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "devices", "allow": []string{"10.1.0.0/16"}}); r.status != 201 {
+		t.Errorf("EAB key with an ip rule: %d %s", r.status, r.body)
+	}
+	// Outside the profile's allow list: the key could order nothing.
+	r = f.do("POST", "/api/v1/eab-keys", admin, map[string]any{"profile": "devices", "allow": []string{"10.1.0.0/16", "192.168.0.0/16"}})
+	checkInvalidField(t, "EAB allow", r, "body.allow[1]", `identifier rule "192.168.0.0/16" can match no name: no name it matches is in profile devices's allowed names (10.0.0.0/8)`)
+}
+
 // TestInvalidTextNamesField: the 422s of a malformed cursor, of a query
 // parameter that is not UTF-8 and of a \u0000 in a body carry the errors
 // list too, naming the parameter (or the body).

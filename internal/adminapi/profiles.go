@@ -467,7 +467,16 @@ func eabRoutes(a *API) {
 				}
 			}
 			for i, rule := range in.Body.Allow {
-				if err := policy.CheckRule(rule); err != nil {
+				err := policy.CheckRule(rule)
+				if err == nil {
+					// A rule that no name the profile accepts matches.
+					err = p.CheckAllowWithin([]string{rule})
+				}
+				if err != nil {
+					var fe *policy.FieldError
+					if errors.As(err, &fe) {
+						err = fe.Err
+					}
 					return nil, invalidField(fmt.Sprintf("body.allow[%d]", i), err.Error(), rule)
 				}
 			}

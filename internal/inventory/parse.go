@@ -48,6 +48,30 @@ func NormalizeSerial(s string) (string, error) {
 	return h, nil
 }
 
+// AuditObjectID returns the object ID to look up audit events of
+// objectType by (store.AuditFilter.ObjectID) for id as a user wrote it: a
+// certificate serial as openssl prints it (upper case, colons, a leading
+// zero byte: "01:A2:2E...") is the serial as stored (NormalizeSerial) when
+// objectType is "certificate", and when objectType is "" and id has a
+// colon or an upper-case letter (forms no other object ID is written in:
+// token IDs are lower-case hex, account and approval IDs not hex). Any
+// other id is returned as it is.
+func AuditObjectID(objectType, id string) string {
+	switch objectType {
+	case "certificate":
+	case "":
+		if !strings.ContainsFunc(id, func(c rune) bool { return c == ':' || (c >= 'A' && c <= 'F') }) {
+			return id
+		}
+	default:
+		return id
+	}
+	if n, err := NormalizeSerial(id); err == nil {
+		return n
+	}
+	return id
+}
+
 // NormalizeFingerprint returns a SHA-256 fingerprint as stored: 64
 // lower-case hex digits (colons accepted). ErrInvalid otherwise.
 func NormalizeFingerprint(s string) (string, error) {

@@ -53,3 +53,23 @@ func TestRecordNamesFromCommonName(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditObjectID: serials as openssl prints them are normalised for
+// certificate events (and without a type when they have colons or upper
+// case); other object IDs are kept as given.
+func TestAuditObjectID(t *testing.T) {
+	for _, tc := range []struct{ typ, id, want string }{
+		{"certificate", "01:A2:2E", "1a22e"},
+		{"certificate", "0a77", "a77"},
+		{"", "01A22E", "1a22e"},
+		{"", "01:a2:2e", "1a22e"},
+		{"", "0a77", "0a77"},                                          // a token ID may begin with 0
+		{"token", "0F3A", "0F3A"},                                     // another type: as given
+		{"", "AaIuXZc5mxybuly7wNUPzA", "AaIuXZc5mxybuly7wNUPzA"},      // an account ID
+		{"certificate", "77-0123456789abcdef", "77-0123456789abcdef"}, // an imported certificate's key
+	} {
+		if got := inventory.AuditObjectID(tc.typ, tc.id); got != tc.want {
+			t.Errorf("AuditObjectID(%q, %q) = %q, want %q", tc.typ, tc.id, got, tc.want)
+		}
+	}
+}

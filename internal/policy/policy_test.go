@@ -103,6 +103,12 @@ func TestValidate(t *testing.T) {
 	if err := (&Profile{Name: "a"}).Validate(); err == nil || !strings.Contains(err.Error(), "validity is missing") {
 		t.Errorf("no validity: %v, want it named missing", err)
 	}
+	// One written as 0 (validity: 0s, --validity 0d) is not missing: the
+	// message says either (it said "missing" to a user who gave 0s).
+	p, err := Parse([]byte(`{"name":"a","validity":"0s"}`))
+	if err == nil || !strings.Contains(err.Error(), "profile a: validity is missing or 0") {
+		t.Errorf("validity 0s: %v, %v; want it named missing or 0", p, err)
+	}
 }
 
 func TestDurationJSON(t *testing.T) {

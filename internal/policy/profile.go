@@ -354,7 +354,7 @@ func (p *Profile) Validate() error {
 		}
 	}
 	if p.Validity == 0 {
-		return fieldError("validity", nil, fmt.Errorf("profile %s: validity is missing (the certificates' default lifetime, e.g. validity: 90d)", p.Name))
+		return fieldError("validity", nil, fmt.Errorf("profile %s: validity is missing or 0 (the certificates' default lifetime, a positive duration, e.g. validity: 90d)", p.Name))
 	}
 	if p.Validity < 0 {
 		return fieldError("validity", p.Validity, fmt.Errorf("profile %s: validity must be positive", p.Name))
@@ -430,8 +430,14 @@ func (p *Profile) Validate() error {
 }
 
 // CheckRules refuses an identifier rule of p (allow, deny, preAuthorized,
-// approval identifiers) that no identifier can ever match (CheckRule),
-// naming the field and the rule, and an approval escalateAfter without any
+// approval identifiers) that no identifier can ever match (CheckRule, and
+// CheckRuleTypes: a rule of an identifier type the profile does not
+// allow), naming the field and the rule; wildcard names, or identifierTypes
+// ip, that no offered challenge type can validate (unless preAuthorized
+// rules are set, which may spare them the challenge); an approval ekus
+// or keyTypes entry that the profile's ekus or keyTypes leave out (no
+// certificate could match it); and an approval
+// escalateAfter without any
 // approval rule (always, identifiers, keyTypes, ekus): no approval would
 // ever wait to be escalated. It is for a profile being created or
 // changed, after Validate: Validate, which loading a stored profile runs,
@@ -454,8 +460,60 @@ func (p *Profile) CheckRules() error {
 		if err := CheckRules(l.rules); err != nil {
 			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
 		}
+		if err := CheckRuleTypes(l.rules, p.IdentifierTypes); err != nil {
+			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
+		}
+	}
+	// Approval rules that can never apply: an EKU the profile's
+	// certificates do not carry, a key type the profile refuses. The
+	// profile would show an approval rule while nothing waited for one.
+	if a := p.Approval; a != nil {
+		for i, e := range a.EKUs {
+			if !slices.Contains(p.EKUs, e) {
+				return fieldError(fmt.Sprintf("approval.ekus[%d]", i), e, fmt.Errorf("profile %s: approval ekus: %s is not one of the profile's ekus (%s), "+
+					"so no certificate would wait for approval by it: add it to ekus, or use approval always", p.Name, e, strings.Join(p.EKUs, ", ")))
+			}
+		}
+		if len(p.KeyTypes) > 0 {
+			for i, k := range a.KeyTypes {
+				if !slices.Contains(p.KeyTypes, k) {
+					return fieldError(fmt.Sprintf("approval.keyTypes[%d]", i), k, fmt.Errorf("profile %s: approval keyTypes: %s is not one of the profile's keyTypes (%s), "+
+						"so no certificate would wait for approval by it: add it to keyTypes, or drop it", p.Name, k, strings.Join(p.KeyTypes, ", ")))
+				}
+			}
+		}
+	}
+	// Identifiers that only a challenge type the profile does not offer
+	// can validate, and that no preAuthorized rule spares a challenge:
+	// newOrder would refuse every one of them.
+	if len(p.Challenges) > 0 && len(p.PreAuthorized) == 0 {
+		if p.Wildcard && !p.ChallengeAllowed(acme.ChallengeDNS01) && (len(p.IdentifierTypes) == 0 || slices.Contains(p.IdentifierTypes, acme.IdentifierDNS)) {
+			return fieldError("wildcard", true, fmt.Errorf("profile %s: wildcard: true, but only dns-01 validates a wildcard name (RFC 8555 §7.1.3) "+
+				"and challenges [%s] does not offer it: add dns-01 to challenges or drop wildcard", p.Name, strings.Join(p.Challenges, ", ")))
+		}
+		if slices.Contains(p.IdentifierTypes, acme.IdentifierIP) && !p.ChallengeAllowed(acme.ChallengeHTTP01) && !p.ChallengeAllowed(acme.ChallengeTLSALPN01) {
+			return fieldError("identifierTypes", p.IdentifierTypes, fmt.Errorf("profile %s: identifierTypes lists ip, but only http-01 and tls-alpn-01 validate an IP address (RFC 8738 §7) "+
+				"and challenges [%s] offers neither: add one to challenges, or drop ip", p.Name, strings.Join(p.Challenges, ", ")))
+		}
 	}
 	return nil
+}
+
+// CheckDNSSEC refuses a profile that turns DNSSEC checking on
+// (validation.dnssec: true) without resolvers of its own when the
+// server's va-dns-resolver, serverResolvers, is empty too: DNSSEC needs a
+// validating resolver that reports the AD bit (RFC 4035 §3.2.3), which
+// the system resolver does not, so every validation of the profile would
+// fail with serverInternal. The error is a *FieldError at
+// "validation.dnssec".
+func (p *Profile) CheckDNSSEC(serverResolvers string) error {
+	v := p.Validation
+	if v == nil || v.DNSSEC == nil || !*v.DNSSEC || len(v.DNSResolvers) > 0 || strings.TrimSpace(serverResolvers) != "" {
+		return nil
+	}
+	return fieldError("validation.dnssec", true, fmt.Errorf("profile %s: validation.dnssec needs a validating DNS resolver, and neither the profile "+
+		"(validation.dnsResolvers) nor the server (va-dns-resolver) names one: the system resolver does not report DNSSEC status, "+
+		"so every validation would fail; give the profile its dnsResolvers (--dns-resolver)", p.Name))
 }
 
 var attrNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,62}$`)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -107,6 +108,108 @@ func CheckRule(s string) error {
 	}
 	if why != "" {
 		return fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)
+	}
+	return nil
+}
+
+// IdentifierType is the ACME identifier type the rule matches: "ip" for
+// an address or CIDR rule, "dns" for the others (Match).
+func (r Rule) IdentifierType() string {
+	if r.prefix.IsValid() {
+		return acme.IdentifierIP
+	}
+	return acme.IdentifierDNS
+}
+
+// CheckRuleTypes refuses a rule of list that matches an identifier type
+// not in types (a profile's identifierTypes; empty allows both): a DNS
+// rule in a profile for IP addresses only can match no identifier the
+// profile accepts. The error names the first such rule (a *FieldError at
+// "[i]"). Rules that do not parse are left to CheckRules.
+func CheckRuleTypes(list, types []string) error {
+	if len(types) == 0 {
+		return nil
+	}
+	for i, s := range list {
+		r, err := ParseRule(s)
+		if err != nil {
+			continue
+		}
+		if t := r.IdentifierType(); !slices.Contains(types, t) {
+			return &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: fmt.Errorf(
+				"identifier rule %q can match no name: it matches %s identifiers, and the profile's identifierTypes allow only %s",
+				r.text, t, strings.Join(types, ", "))}
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether some identifier could match both r and o
+// (a regexp rule, whose matches are not worked out, overlaps every DNS
+// rule).
+func (r Rule) overlaps(o Rule) bool {
+	if r.IdentifierType() != o.IdentifierType() {
+		return false
+	}
+	if r.prefix.IsValid() {
+		return r.prefix.Overlaps(o.prefix)
+	}
+	switch {
+	case r.re != nil || o.re != nil:
+		return true
+	case r.exact != "" && o.exact != "":
+		return r.exact == o.exact
+	case r.exact != "":
+		return strings.HasSuffix(r.exact, o.suffix)
+	case o.exact != "":
+		return strings.HasSuffix(o.exact, r.suffix)
+	}
+	return strings.HasSuffix(r.suffix, o.suffix) || strings.HasSuffix(o.suffix, r.suffix)
+}
+
+// coveredBy reports whether every identifier r matches is matched by o
+// (for regexp rules: never known, so false).
+func (r Rule) coveredBy(o Rule) bool {
+	if r.IdentifierType() != o.IdentifierType() || r.re != nil || o.re != nil {
+		return false
+	}
+	if r.prefix.IsValid() {
+		return o.prefix.Bits() <= r.prefix.Bits() && o.prefix.Contains(r.prefix.Addr())
+	}
+	if o.exact != "" {
+		return r.exact == o.exact
+	}
+	if r.exact != "" {
+		return strings.HasSuffix(r.exact, o.suffix)
+	}
+	return strings.HasSuffix(r.suffix, o.suffix)
+}
+
+// CheckAllowWithin refuses a rule of list (an EAB key's allowlist, which
+// narrows its profile's) that can match no identifier the profile p
+// accepts: one of an identifier type p does not allow, one that no rule
+// of p's allow list overlaps, or one whose every match p denies. Such a
+// key would bind accounts that can order nothing. The error names the
+// first such rule (a *FieldError at "[i]"). Regexp rules, and overlaps
+// with p's regexp rules, are not worked out (taken as matching).
+func (p *Profile) CheckAllowWithin(list []string) error {
+	if err := CheckRuleTypes(list, p.IdentifierTypes); err != nil {
+		return err
+	}
+	for i, s := range list {
+		r, err := ParseRule(s)
+		if err != nil || r.re != nil {
+			continue
+		}
+		why := ""
+		if len(p.allow) > 0 && !slices.ContainsFunc(p.allow, r.overlaps) {
+			why = fmt.Sprintf("no name it matches is in profile %s's allowed names (%s)", p.Name, strings.Join(p.Allow, ", "))
+		} else if j := slices.IndexFunc(p.deny, r.coveredBy); j >= 0 {
+			why = fmt.Sprintf("profile %s denies every name it matches (deny %s)", p.Name, p.deny[j].text)
+		}
+		if why != "" {
+			return &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)}
+		}
 	}
 	return nil
 }

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
-	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -243,7 +243,8 @@ func RejectionProblem(comment string) *acme.Problem {
 // longer valid or whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
 // longer than their profile's escalateAfter: once across the cluster, it
 // logs an "approval escalated" event and, with Config.ApprovalWebhook,
-// POSTs it as JSON there. The accounts and the blocked CSR keys of all
+// POSTs it as JSON there (notifyEscalations: the sweep's escalations at
+// once, after the others' changes). The accounts and the blocked CSR keys of all
 // pending approvals (up to 1,000) are read with one statement each
 // (AccountStatuses, BlockedKeysAmong), not one read per approval.
 func (r *RA) sweepApprovals(ctx context.Context) error {
@@ -270,6 +271,11 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			return err
 		}
 	}
+	// Escalations are announced after the loop, their webhooks at once
+	// (notifyEscalations): one slow or unreachable webhook must not hold
+	// up the rest of the sweep for 10 s per escalated approval.
+	var escalated []Escalation
+	defer func() { r.notifyEscalations(ctx, escalated) }()
 	pending, err := r.store.ListApprovals(ctx, store.ApprovalPending, 1000)
 	if err != nil {
 		return fmt.Errorf("pending approvals: %w", err)
@@ -336,8 +342,13 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 		if after <= 0 || now.Sub(ap.RequestedAt) < after {
 			continue
 		}
+		// The update below is conditional on the approval being pending
+		// and not escalated, which is what ap shows: before and after are
+		// the row it replaces and the row it leaves.
+		marked := *ap
+		marked.EscalatedAt = now
 		ev, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionApprovalEscalate,
-			ObjectType: audit.ObjectApproval, ObjectID: ap.ID, Before: ApprovalSnapshot(ap)})
+			ObjectType: audit.ObjectApproval, ObjectID: ap.ID, Before: ApprovalSnapshot(ap), After: ApprovalSnapshot(&marked)})
 		if err != nil {
 			return fmt.Errorf("audit event: %w", err)
 		}
@@ -347,7 +358,9 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			}
 			return fmt.Errorf("escalate approval %s: %w", ap.ID, err)
 		}
-		r.escalate(ctx, ap, p, now)
+		escalated = append(escalated, Escalation{Event: "approval.escalated", Approval: ap.ID, Order: ap.OrderID, Profile: p.Name,
+			Identifiers: ap.Identifiers, Reason: ap.Reason, RequestedAt: ap.RequestedAt, EscalatedAt: now,
+			Waiting: now.Sub(ap.RequestedAt).Round(time.Second).String()})
 	}
 	return nil
 }
@@ -435,22 +448,47 @@ type Escalation struct {
 	Reason      string            `json:"reason"`       // why approval is needed
 	RequestedAt time.Time         `json:"requested_at"` // UTC
 	EscalatedAt time.Time         `json:"escalated_at"` // UTC
-	Waiting     string            `json:"waiting"`      // Go duration text
+	Waiting     string            `json:"waiting"`      // Go duration text, whole seconds ("4h0m4s")
 }
 
-func (r *RA) escalate(ctx context.Context, ap *store.Approval, p *policy.Profile, now time.Time) {
-	ev := Escalation{Event: "approval.escalated", Approval: ap.ID, Order: ap.OrderID, Profile: p.Name, Identifiers: ap.Identifiers,
-		Reason: ap.Reason, RequestedAt: ap.RequestedAt, EscalatedAt: now, Waiting: now.Sub(ap.RequestedAt).String()}
-	r.log.WarnContext(ctx, "approval escalated", "approval", ap.ID, "order", ap.OrderID, "profile", p.Name, "waiting", ev.Waiting)
-	if r.cfg.ApprovalWebhook == "" {
+// webhookParallel bounds how many escalation webhooks one sweep sends at
+// a time.
+const webhookParallel = 8
+
+// notifyEscalations logs a "approval escalated" warning for each of evs
+// and, with Config.ApprovalWebhook, POSTs each there as JSON, up to
+// webhookParallel at a time, each within 10 s (WebhookClient's own
+// timeout may be shorter). It returns when every POST has ended: an
+// unreachable webhook delays the sweep by one timeout, not by one per
+// escalation. A failed POST is logged and not retried.
+func (r *RA) notifyEscalations(ctx context.Context, evs []Escalation) {
+	for _, ev := range evs {
+		r.log.WarnContext(ctx, "approval escalated", "approval", ev.Approval, "order", ev.Order, "profile", ev.Profile, "waiting", ev.Waiting)
+	}
+	if r.cfg.ApprovalWebhook == "" || len(evs) == 0 {
 		return
 	}
+	sem := make(chan struct{}, webhookParallel)
+	var wg sync.WaitGroup
+	for _, ev := range evs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r.postEscalation(ctx, ev)
+		})
+	}
+	wg.Wait()
+}
+
+// postEscalation POSTs ev to Config.ApprovalWebhook, within 10 s; a
+// failure is logged.
+func (r *RA) postEscalation(ctx context.Context, ev Escalation) {
 	body, _ := json.Marshal(ev)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.ApprovalWebhook, bytes.NewReader(body))
 	if err != nil {
-		r.log.ErrorContext(ctx, "approval webhook", "err", err)
+		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "err", err)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -460,11 +498,11 @@ func (r *RA) escalate(ctx context.Context, ap *store.Approval, p *policy.Profile
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		r.log.ErrorContext(ctx, "approval webhook", "url", r.cfg.ApprovalWebhook, "err", err)
+		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "url", r.cfg.ApprovalWebhook, "err", err)
 		return
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		r.log.ErrorContext(ctx, "approval webhook", "url", r.cfg.ApprovalWebhook, "status", resp.StatusCode)
+		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "url", r.cfg.ApprovalWebhook, "status", resp.StatusCode)
 	}
 }

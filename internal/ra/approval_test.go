@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -212,5 +213,111 @@ func TestApprovalAfterAccountDeactivation(t *testing.T) {
 	}
 	if got.Status != acme.StatusInvalid || got.CertSerial != "" {
 		t.Errorf("order %s with certificate %q, want invalid without one", got.Status, got.CertSerial)
+	}
+}
+
+// TestEscalationRecordsAfter: the approval.escalate audit event records
+// the approval before and after the escalation (escalated_at set), as
+// the decisions' events do (it had no after), and the webhook's waiting
+// is whole seconds ("2h0m2s", as docs/profiles.md shows it), not
+// nanoseconds ("2h0m1.500000123s").
+func TestEscalationRecordsAfter(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []ra.Escalation
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var ev ra.Escalation
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		hooks = append(hooks, ev)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Approval: &policy.Approval{Always: true, EscalateAfter: policy.Duration(2 * time.Hour)}}
+	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL}, p)
+	ctx := context.Background()
+	a := e.account("gated", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	o, azs := e.readyOrder(a, "gated", "e.pre.test")
+	if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "e.pre.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(2*time.Hour + 1500*time.Millisecond + 123)
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := audit.New(e.st, nil).List(ctx, store.AuditFilter{Action: audit.ActionApprovalEscalate, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("%d escalate events, want 1", len(evs))
+	}
+	var before, after ra.ApprovalView
+	if err := json.Unmarshal([]byte(evs[0].Before), &before); err != nil {
+		t.Fatalf("before %q: %v", evs[0].Before, err)
+	}
+	if err := json.Unmarshal([]byte(evs[0].After), &after); err != nil {
+		t.Fatalf("after %q: %v", evs[0].After, err)
+	}
+	if !before.EscalatedAt.IsZero() || !after.EscalatedAt.Equal(e.now) || after.Status != store.ApprovalPending || after.ID != before.ID {
+		t.Errorf("escalate event before %+v after %+v, want escalated_at %s set in after only", before, after, e.now)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hooks) != 1 || hooks[0].Waiting != "2h0m2s" {
+		t.Errorf("webhook calls %+v, want one with waiting 2h0m2s", hooks)
+	}
+}
+
+// TestEscalationWebhooksAtOnce: the webhooks of the approvals one sweep
+// escalates are sent at the same time, so an unresponsive webhook holds
+// the sweep (which also resumes validations and issues approved orders)
+// for one timeout, not one per escalation as when they were sent one
+// after the other.
+func TestEscalationWebhooksAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	got := 0
+	release := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got++
+		mu.Unlock()
+		select { // never answers: the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hook.Close()
+	defer close(release) // before Close, which waits for the handlers
+	const timeout = time.Second
+	p := policy.Profile{Name: "gated", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Approval: &policy.Approval{Always: true, EscalateAfter: policy.Duration(time.Hour)}}
+	e := newPolicyEnvWith(t, ra.Config{ApprovalWebhook: hook.URL, WebhookClient: &http.Client{Timeout: timeout}}, p)
+	ctx := context.Background()
+	a := e.account("gated", nil, nil)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	const n = 3
+	for i := range n {
+		name := fmt.Sprintf("w%d.pre.test", i)
+		o, azs := e.readyOrder(a, "gated", name)
+		if _, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, name), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	start := time.Now()
+	if err := e.ra.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= (n-1)*timeout {
+		t.Errorf("sweep with %d escalations and an unresponsive webhook took %s, want under %s (about one timeout, not %d)", n, took, (n-1)*timeout, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got != n {
+		t.Errorf("webhook received %d requests, want %d", got, n)
 	}
 }

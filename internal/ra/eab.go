@@ -208,11 +208,14 @@ func (r *RA) unusableEAB(k *store.EABKey) *acme.Problem {
 // against its profile before the key is created: each attribute must be
 // declared with a non-empty valid value (required ones may come later,
 // from the account or the order; policy.CheckPartialAttributes) and each
-// allow entry must be a valid rule that some name can match
-// (policy.CheckRule). An attribute error names the EAB key being created
+// allow entry must be a valid rule that some name the profile accepts
+// can match (policy.CheckRule, policy.Profile.CheckAllowWithin). An attribute error names the EAB key being created
 // as the source, with the fix.
 func CheckEABAttributes(p *policy.Profile, attrs map[string]string, allow []string) error {
 	if err := policy.CheckRules(allow); err != nil {
+		return err
+	}
+	if err := p.CheckAllowWithin(allow); err != nil {
 		return err
 	}
 	if err := p.CheckPartialAttributes(attrs); err != nil {

@@ -2,6 +2,7 @@ package ra
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -27,5 +28,23 @@ func TestNewEABKeyHMACNotOptionLike(t *testing.T) {
 		if enc := base64.RawURLEncoding.EncodeToString(k.HMACKey); strings.HasPrefix(enc, "-") {
 			t.Fatalf("HMAC key %s begins with '-'", enc)
 		}
+	}
+}
+
+// TestNewEABKeyAllowOfProfileTypes: an EAB key's allow rule of an
+// identifier type its profile does not allow can match no name the key
+// could order, and is refused (it was stored, and every newOrder refused).
+func TestNewEABKeyAllowOfProfileTypes(t *testing.T) {
+	p := &policy.Profile{Name: "devices", IdentifierTypes: []string{"ip"}}
+	_, err := NewEABKey(p, EABKeyRequest{Allow: []string{"10.0.0.0/8", "*.example.com"}}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), `identifier rule "*.example.com" can match no name: it matches dns identifiers, and the profile's identifierTypes allow only ip`) {
+		t.Fatalf("NewEABKey: %v, want the dns rule refused", err)
+	}
+	var fe *policy.FieldError
+	if !errors.As(err, &fe) || fe.Field != "[1]" {
+		t.Errorf("error %v does not name allow[1]", err)
+	}
+	if _, err := NewEABKey(p, EABKeyRequest{Allow: []string{"10.0.0.0/8"}}, time.Now()); err != nil {
+		t.Errorf("NewEABKey with an ip rule: %v", err)
 	}
 }

@@ -17,13 +17,22 @@ import (
 )
 
 // newAdminAPI builds the admin API (docs/api.md) over the server's services.
-// Profiles created through it are linted with ca (LintProfile); profiles
+// Profiles created through it are linted with ca (LintProfile) and
+// checked against the server's va-dns-resolver, vaResolver
+// (policy.Profile.CheckDNSSEC); profiles
 // is the server's registry, whose built-in default the API reports;
 // acmeBase is the server's public URL (adminapi.ACMEBaseURL).
-func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA, acmeBase string) http.Handler {
+func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA, acmeBase, vaResolver string) http.Handler {
 	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
 		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(), ACMEBase: acmeBase,
-		LintProfile: func(p *policy.Profile) error { return LintProfile(ca, p, now()) }})
+		LintProfile: func(p *policy.Profile) error {
+			// DNS settings this server cannot apply (DNSSEC without a
+			// resolver) first: every validation of the profile would fail.
+			if err := p.CheckDNSSEC(vaResolver); err != nil {
+				return err
+			}
+			return LintProfile(ca, p, now())
+		}})
 }
 
 // isAdminPath reports whether path is the admin API's: /api/v1 or below.

@@ -20,12 +20,20 @@ import (
 // The default profile failing stops the start; a stored profile failing
 // is logged as an error (its orders will fail at finalize) so that one
 // bad profile does not take every other one down.
-func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, now time.Time, log *slog.Logger) error {
+//
+// A stored profile whose DNS settings the server cannot apply (DNSSEC
+// without any resolver: policy.Profile.CheckDNSSEC with vaResolver, the
+// server's va-dns-resolver) is logged as an error too: its validations
+// would all fail.
+func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, now time.Time, vaResolver string, log *slog.Logger) error {
 	ps, err := reg.List(ctx)
 	if err != nil {
 		return fmt.Errorf("profiles: %w", err)
 	}
 	for _, p := range ps {
+		if err := p.CheckDNSSEC(vaResolver); err != nil {
+			log.Error("profile's DNS settings cannot be applied; its authorizations cannot be validated", "profile", p.Name, "err", err)
+		}
 		if err := LintProfile(ca, p, now); err != nil {
 			if p.Name == policy.DefaultName {
 				return err

@@ -276,7 +276,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	if err := preflightProfiles(ctx, ca, profiles, now(), log); err != nil {
+	if err := preflightProfiles(ctx, ca, profiles, now(), cfg.VADNSResolver, log); err != nil {
 		return nil, err
 	}
 	rcfg.Profiles = profiles
@@ -333,7 +333,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
-	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port))
+	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}

@@ -89,6 +89,11 @@ type Options struct {
 	// DB is the server's database (config.Serve.DB): "" for SQLite in the
 	// data directory, or a postgres:// URL (e.g. storetest.PostgresDSN).
 	DB string
+	// SystemResolver leaves va-dns-resolver empty (the system resolver,
+	// as `certgate serve` without --va-dns-resolver) instead of the
+	// environment's test DNS server; validations of names it does not
+	// know then fail.
+	SystemResolver bool
 }
 
 // New starts an environment for t with default options.
@@ -128,6 +133,9 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
 		HTTP2: o.HTTP2, DB: o.DB, TermsOfService: o.TermsOfService}
+	if o.SystemResolver {
+		e.Config.VADNSResolver = ""
+	}
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}
