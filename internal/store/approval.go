@@ -59,7 +59,7 @@ func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time
 func (s *Store) RequestApprovalSpend(ctx context.Context, ap *Approval, now time.Time, spend *RateSpend, events ...*AuditAppend) error {
 	idents, _ := json.Marshal(ap.Identifiers)
 	return s.tx(ctx, func(tx txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND (status = 'pending') IS TRUE
 			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`,
 			OrderAwaitingApproval, ts(now), ap.OrderID)
 		if err := checkOne(res, err, "order awaiting approval"); err != nil {

@@ -52,9 +52,10 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 
 // startProcessing moves order orderID from pending to processing, while
 // its account is valid, and reserves serial, within tx (StartIssuanceKey).
-// On PostgreSQL both in one statement (one round trip).
+// On PostgreSQL both in one statement (one round trip). The order's status
+// is tested by its primary key only (see the comment after authzPendingAt in sql.go).
 func startProcessing(ctx context.Context, tx txConn, orderID, serial string, now time.Time) error {
-	const order = `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND status = 'pending'
+	const order = `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND (status = 'pending') IS TRUE
 			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`
 	const reserve = `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`
 	serialErr := func(err error) error {

@@ -195,3 +195,95 @@ func TestAuditAppendWritesHeadOnce(t *testing.T) {
 		t.Fatalf("audit_head updated %d times for %d appends and a batch, want %d (once per append)", got, single, single+1)
 	}
 }
+
+// TestPointUpdatesSkipPendingBacklog: on PostgreSQL the per-flow updates
+// of one order or authorization by primary key in a given status
+// (StartChallenge's check of the authorization, FinishChallenge,
+// StartIssuance) look that row up by its key, even where the statistics
+// were taken before a backlog of pending orders and authorizations built
+// up (abandoned by clients, left until they expire; autovacuum off here so
+// that nothing analyzes them meanwhile). They went through the partial
+// indexes of pending rows (orders_stale, authorizations_pending), which
+// the statistics said were nearly empty, and read every entry of them for
+// the one row.
+func TestPointUpdatesSkipPendingBacklog(t *testing.T) {
+	storetest.RequirePostgres(t)
+	dsn := storetest.PostgresDSN(t)
+	ctx := context.Background()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := createAccount(t, s, "acct1")
+	az := newAuthz(a.ID, "az1", "a.example.test", false, "http-01")
+	createOrder(t, s, a.ID, "ord1", az)
+	s.Close()
+	// clone adds n copies of table's row id with the given status.
+	clone := func(table, id, status, prefix string, n int) {
+		exec(`INSERT INTO `+table+` SELECT r.* FROM generate_series(1, $1) g,
+			json_populate_record(NULL::`+table+`, (SELECT (to_jsonb(t) || jsonb_build_object('id', $2 || g, 'status', $3::text))::json FROM `+table+` t WHERE id = $4)) r`,
+			n, prefix, status, id)
+	}
+	const backlog = 20000
+	for _, table := range []string{"orders", "authorizations"} {
+		exec(`ALTER TABLE ` + table + ` SET (autovacuum_enabled = false)`)
+	}
+	clone("orders", "ord1", "valid", "done-", backlog)
+	clone("authorizations", "az1", "valid", "done-", backlog)
+	// Statistics taken with no pending row at all: the partial indexes
+	// of pending rows look empty to the planner.
+	exec(`UPDATE orders SET status = 'valid' WHERE id = 'ord1'`)
+	exec(`UPDATE authorizations SET status = 'valid' WHERE id = 'az1'`)
+	exec(`VACUUM ANALYZE orders, authorizations`)
+	exec(`UPDATE orders SET status = 'pending' WHERE id = 'ord1'`)
+	exec(`UPDATE authorizations SET status = 'pending' WHERE id = 'az1'`)
+	clone("orders", "ord1", "pending", "abandoned-", backlog)
+	clone("authorizations", "az1", "pending", "abandoned-", backlog)
+
+	// pendingReads returns how many entries the partial indexes of pending
+	// rows have returned, once the closed stores' sessions have sent their
+	// statistics (at their end).
+	pendingReads := func() int64 {
+		t.Helper()
+		var last int64 = -1
+		for i, stable := 0, 0; i < 200 && stable < 5; i++ {
+			exec(`SELECT pg_stat_clear_snapshot()`)
+			var n int64
+			if err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(idx_tup_read), 0) FROM pg_stat_user_indexes
+				WHERE indexrelname IN ('orders_stale', 'authorizations_pending')`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == last {
+				stable++
+			} else {
+				last, stable = n, 0
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return last
+	}
+	before := pendingReads()
+	s, err = store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := az.Challenges[0]
+	must(t, s.StartChallenge(ctx, ch.ID, now))
+	must(t, s.FinishChallenge(ctx, &ch, nil, now, now.Add(24*time.Hour)))
+	must(t, s.StartIssuance(ctx, "ord1", "0b01", now))
+	s.Close()
+	if got := pendingReads() - before; got > 100 {
+		t.Fatalf("three point updates read %d entries of the partial indexes of pending orders and authorizations (%d of each pending): they scanned the backlog instead of looking the rows up by key", got, backlog)
+	}
+}
