@@ -268,9 +268,10 @@ func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.T
 }
 
 // appendAll appends events (nil ones skipped) within tx as the chain's
-// next links, in order. Several events take their seqs from one read of
-// the locked audit_head row, and the row is written once, after inserting
-// the events (at most maxInsertRows per statement): the row lock that
+// next links, in order. Several events take their seqs at once (one read
+// of the locked audit_head row on PostgreSQL, one update of it on SQLite),
+// and the head's hash is written once, after inserting the events (at most
+// maxInsertRows per statement): the row lock that
 // serializes appends is held for one pass over the batch, and on
 // PostgreSQL the row does not gain a version per event (each later update
 // of the row in the transaction would step over all of them: quadratic in
@@ -293,7 +294,7 @@ func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 	}
 	var seq int64
 	var prev string
-	if err := lockAuditHead(ctx, tx, &seq, &prev); err != nil {
+	if err := lockAuditHead(ctx, tx, int64(len(evs)), &seq, &prev); err != nil {
 		return err
 	}
 	args := make([]any, 0, auditEventCols*len(evs))

@@ -155,8 +155,8 @@ const AuditGenesisHash = "000000000000000000000000000000000000000000000000000000
 // The lock is held until the commit, so the append comes last in its
 // transaction and, on PostgreSQL, takes two statements (round trips)
 // before the commit: the head's read and one statement that inserts the
-// event and writes the head (a data-modifying WITH). The head row is
-// written once per append.
+// event and writes the head (a data-modifying WITH), which writes the head
+// row once per append. SQLite advances seq first and writes the hash last.
 func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 	if a == nil || a.HooksOnly { // nothing to append (AuditAppend)
 		return nil
@@ -166,7 +166,7 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 	}
 	r := &a.Record
 	var seq int64
-	if err := lockAuditHead(ctx, tx, &seq, &r.PrevHash); err != nil {
+	if err := lockAuditHead(ctx, tx, 1, &seq, &r.PrevHash); err != nil {
 		return err
 	}
 	r.Seq = seq + 1
@@ -177,14 +177,21 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 		r.Before, r.After, r.PrevHash, r.Hash}, r.Seq, r.Hash)
 }
 
-// lockAuditHead reads the audit head's seq and hash within tx and locks
-// its row until the transaction ends (see appendAudit).
-func lockAuditHead(ctx context.Context, tx txConn, seq *int64, hash *string) error {
-	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
-	if tx.postgres() { // SQLite's write transaction is exclusive anyway
-		q += ` FOR UPDATE`
+// lockAuditHead locks the audit head's row until tx ends for an append of
+// n events and sets seq and hash to the head before them (the newest
+// event's). On PostgreSQL it reads the row FOR UPDATE (see appendAudit);
+// on SQLite, whose write transaction is exclusive, it advances seq by n
+// with UPDATE ... RETURNING as before (a plain read measured no cheaper
+// there: docs/performance.md, "Session 6: profile pass").
+func lockAuditHead(ctx context.Context, tx txConn, n int64, seq *int64, hash *string) error {
+	var err error
+	if tx.postgres() {
+		err = txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(seq, hash)
+	} else {
+		err = txQueryRow(ctx, tx, `UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`, n).Scan(seq, hash)
+		*seq -= n
 	}
-	if err := txQueryRow(ctx, tx, q).Scan(seq, hash); err != nil {
+	if err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
 	return nil
@@ -196,8 +203,9 @@ const auditEventCols = 12
 // writeAuditEvents inserts the events of args (auditEventCols values each:
 // seq, id, at, actor, action, object_type, object_id, source, before,
 // after, prev_hash, hash) and sets the audit head to seq and hash, the
-// last event's, within tx whose head lockAuditHead locked. On PostgreSQL a
-// single event and the head are written in one statement.
+// last event's, within tx whose head lockAuditHead locked (on SQLite it
+// advanced seq already: only the hash is written). On PostgreSQL a single
+// event and the head are written in one statement.
 func writeAuditEvents(ctx context.Context, tx txConn, args []any, seq int64, hash string) error {
 	const insert = `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash) VALUES `
 	const head = `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`
@@ -210,7 +218,13 @@ func writeAuditEvents(ctx context.Context, tx txConn, args []any, seq int64, has
 	if err := insertRows(ctx, tx, insert, auditEventCols, args); err != nil {
 		return fmt.Errorf("insert audit events: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, head, seq, hash); err != nil {
+	var err error
+	if tx.postgres() {
+		_, err = tx.ExecContext(ctx, head, seq, hash)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, hash)
+	}
+	if err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
 	return nil
