@@ -55,13 +55,11 @@ func (s *Store) RequestApproval(ctx context.Context, ap *Approval, now time.Time
 // spend (nil: none) in the same transaction (see RateSpend), all or
 // nothing: a request that finds the order no longer pending (ErrStale)
 // spends nothing, and a refused spend (ErrRateLimited) requests nothing.
+// The spend comes after the order's update, as in StartIssuanceKey.
 func (s *Store) RequestApprovalSpend(ctx context.Context, ap *Approval, now time.Time, spend *RateSpend, events ...*AuditAppend) error {
 	idents, _ := json.Marshal(ap.Identifiers)
 	return s.tx(ctx, func(tx txConn) error {
-		if err := s.spendRates(ctx, tx, []*RateSpend{spend}); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND (status = 'pending') IS TRUE
 			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`,
 			OrderAwaitingApproval, ts(now), ap.OrderID)
 		if err := checkOne(res, err, "order awaiting approval"); err != nil {
@@ -74,6 +72,9 @@ func (s *Store) RequestApprovalSpend(ctx context.Context, ap *Approval, now time
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ap.ID, ap.OrderID, ap.AccountID, ap.Profile, string(idents), ap.KeyType, ap.Reason, ap.CSR,
 			ap.Status, ts(ap.RequestedAt)); err != nil {
 			return fmt.Errorf("insert approval: %w", err)
+		}
+		if err := s.spendRates(ctx, tx, []*RateSpend{spend}); err != nil {
+			return err
 		}
 		return appendAll(ctx, tx, events)
 	})
@@ -267,13 +268,14 @@ func (s *Store) MarkApprovalEscalated(ctx context.Context, id string, now time.T
 }
 
 // appendAll appends events (nil ones skipped) within tx as the chain's
-// next links, in order. Several events take their seqs with one update of
-// the audit_head row and move its hash once, after inserting the events
-// (at most maxInsertRows per statement): the row lock that serializes
-// appends is held for one pass over the batch, and on PostgreSQL the row
-// does not gain a version per event (each later update of the row in the
-// transaction would step over all of them: quadratic in the batch, e.g.
-// an import's one event per certificate).
+// next links, in order. Several events take their seqs at once (one read
+// of the locked audit_head row on PostgreSQL, one update of it on SQLite),
+// and the head's hash is written once, after inserting the events (at most
+// maxInsertRows per statement): the row lock that
+// serializes appends is held for one pass over the batch, and on
+// PostgreSQL the row does not gain a version per event (each later update
+// of the row in the transaction would step over all of them: quadratic in
+// the batch, e.g. an import's one event per certificate).
 func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 	evs := make([]*AuditAppend, 0, len(events))
 	for _, ev := range events {
@@ -290,28 +292,21 @@ func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 	case 1:
 		return appendAudit(ctx, tx, evs[0])
 	}
-	var last int64
+	var seq int64
 	var prev string
-	if err := txQueryRow(ctx, tx, `UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`, len(evs)).Scan(&last, &prev); err != nil {
-		return fmt.Errorf("audit head: %w", err)
+	if err := lockAuditHead(ctx, tx, int64(len(evs)), &seq, &prev); err != nil {
+		return err
 	}
-	const cols = 12
-	args := make([]any, 0, cols*len(evs))
-	for i, ev := range evs {
+	args := make([]any, 0, auditEventCols*len(evs))
+	for _, ev := range evs {
+		seq++
 		r := &ev.Record
-		r.Seq, r.PrevHash = last-int64(len(evs)-1-i), prev
+		r.Seq, r.PrevHash = seq, prev
 		if err := ev.Seal(r); err != nil {
 			return fmt.Errorf("seal audit event: %w", err)
 		}
 		prev = r.Hash
 		args = append(args, r.Seq, r.ID, ts(r.Time), r.Actor, r.Action, r.ObjectType, r.ObjectID, r.Source, r.Before, r.After, r.PrevHash, r.Hash)
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash) VALUES `,
-		cols, args); err != nil {
-		return fmt.Errorf("insert audit events: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, prev); err != nil {
-		return fmt.Errorf("audit head: %w", err)
-	}
-	return nil
+	return writeAuditEvents(ctx, tx, args, seq, prev)
 }

@@ -13,12 +13,9 @@ import (
 // order the caller found invalid). It is a compare-and-swap, so of two
 // concurrent replacements at most one succeeds. ErrStale when the
 // certificate is missing or claimed by another order; nothing is stored
-// then. The spends are made first, as in CreateOrder.
+// then. The spends are made last, as in CreateOrder.
 func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, serial, prevClaim string, spends ...*RateSpend) error {
 	return s.tx(ctx, func(tx txConn) error {
-		if err := s.spendRates(ctx, tx, spends); err != nil {
-			return err
-		}
 		if err := s.insertNewAuthzs(ctx, tx, o.AccountID, newAuthzs); err != nil {
 			return err
 		}
@@ -30,6 +27,6 @@ func (s *Store) CreateReplacementOrder(ctx context.Context, o *Order, newAuthzs 
 		if err := checkOne(res, err, "claim replaced certificate"); err != nil {
 			return fmt.Errorf("certificate %s: %w", serial, err)
 		}
-		return nil
+		return s.spendRates(ctx, tx, spends)
 	})
 }

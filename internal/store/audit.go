@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -146,8 +147,16 @@ const AuditGenesisHash = "000000000000000000000000000000000000000000000000000000
 // both engines by the row lock of the single audit_head row, which the
 // first statement takes: a concurrent appender (another node on
 // PostgreSQL) waits for this transaction and then, at READ COMMITTED,
-// re-reads the committed head. SQLite takes the write lock at BEGIN anyway.
-// seq's primary key guards the chain should that ever fail.
+// reads the head as that transaction committed it (SELECT ... FOR UPDATE
+// returns the newest version of the row it waited for). SQLite takes the
+// write lock at BEGIN anyway. seq's primary key guards the chain should
+// that ever fail.
+//
+// The lock is held until the commit, so the append comes last in its
+// transaction and, on PostgreSQL, takes two statements (round trips)
+// before the commit: the head's read and one statement that inserts the
+// event and writes the head (a data-modifying WITH), which writes the head
+// row once per append. SQLite advances seq first and writes the hash last.
 func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 	if a == nil || a.HooksOnly { // nothing to append (AuditAppend)
 		return nil
@@ -155,22 +164,67 @@ func appendAudit(ctx context.Context, tx txConn, a *AuditAppend) error {
 	if a.Seal == nil {
 		return errors.New("audit append without Seal (and not HooksOnly)")
 	}
-	// One statement takes the row lock, advances seq and reads the head
-	// (RETURNING: SQLite ≥ 3.35, PostgreSQL), so the new seq and the
-	// previous hash come from the same locked row version.
 	r := &a.Record
-	if err := txQueryRow(ctx, tx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&r.Seq, &r.PrevHash); err != nil {
-		return fmt.Errorf("audit head: %w", err)
+	var seq int64
+	if err := lockAuditHead(ctx, tx, 1, &seq, &r.PrevHash); err != nil {
+		return err
 	}
+	r.Seq = seq + 1
 	if err := a.Seal(r); err != nil {
 		return fmt.Errorf("seal audit event: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Seq, r.ID, ts(r.Time), r.Actor, r.Action, r.ObjectType, r.ObjectID, r.Source,
-		r.Before, r.After, r.PrevHash, r.Hash); err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
+	return writeAuditEvents(ctx, tx, []any{r.Seq, r.ID, ts(r.Time), r.Actor, r.Action, r.ObjectType, r.ObjectID, r.Source,
+		r.Before, r.After, r.PrevHash, r.Hash}, r.Seq, r.Hash)
+}
+
+// lockAuditHead locks the audit head's row until tx ends for an append of
+// n events and sets seq and hash to the head before them (the newest
+// event's). On PostgreSQL it reads the row FOR UPDATE (see appendAudit);
+// on SQLite, whose write transaction is exclusive, it advances seq by n
+// with UPDATE ... RETURNING as before (a plain read measured no cheaper
+// there: docs/performance.md, "Session 6: profile pass").
+func lockAuditHead(ctx context.Context, tx txConn, n int64, seq *int64, hash *string) error {
+	var err error
+	if tx.postgres() {
+		err = txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(seq, hash)
+	} else {
+		err = txQueryRow(ctx, tx, `UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash`, n).Scan(seq, hash)
+		*seq -= n
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, r.Hash); err != nil {
+	if err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	return nil
+}
+
+// auditEventCols is the number of columns writeAuditEvents inserts per event.
+const auditEventCols = 12
+
+// writeAuditEvents inserts the events of args (auditEventCols values each:
+// seq, id, at, actor, action, object_type, object_id, source, before,
+// after, prev_hash, hash) and sets the audit head to seq and hash, the
+// last event's, within tx whose head lockAuditHead locked (on SQLite it
+// advanced seq already: only the hash is written). On PostgreSQL a single
+// event and the head are written in one statement.
+func writeAuditEvents(ctx context.Context, tx txConn, args []any, seq int64, hash string) error {
+	const insert = `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, before, after, prev_hash, hash) VALUES `
+	const head = `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`
+	if tx.postgres() && len(args) == auditEventCols {
+		if _, err := tx.ExecContext(ctx, `WITH ev AS (`+insert+valueRows(1, auditEventCols)+`) `+head, append(slices.Clip(args), seq, hash)...); err != nil {
+			return fmt.Errorf("insert audit event: %w", err)
+		}
+		return nil
+	}
+	if err := insertRows(ctx, tx, insert, auditEventCols, args); err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	var err error
+	if tx.postgres() {
+		_, err = tx.ExecContext(ctx, head, seq, hash)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE audit_head SET hash = ? WHERE id = 1`, hash)
+	}
+	if err != nil {
 		return fmt.Errorf("audit head: %w", err)
 	}
 	return nil

@@ -80,12 +80,8 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 		if err := s.insertCertificate(ctx, tx, c, ch); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`, c.Serial, ts(now), orderID)
-		if err := checkOne(res, err, "finish order"); err != nil {
+		if err := finishValid(ctx, tx, orderID, c.Serial, now); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`, ts(now), orderID); err != nil {
-			return fmt.Errorf("mark replaced certificate: %w", err)
 		}
 		// Last, so that the audit head's row lock is held as briefly as
 		// possible (it serializes appends across nodes).
@@ -126,6 +122,29 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	// chain as given (stored whole, or leaf + the issuer chain's
 	// intermediates, which chainOf found c.ChainPEM to be).
 	s.recent.add(c.Serial, c.AccountID, c.ChainPEM, commits)
+	return nil
+}
+
+// finishValid moves order orderID from processing to valid with
+// certificate serial and marks the certificate it replaces (claimed by
+// CreateReplacementOrder; usually none) replaced at now, within tx;
+// ErrStale when the order is not processing. On PostgreSQL both in one
+// statement (one round trip).
+func finishValid(ctx context.Context, tx txConn, orderID, serial string, now time.Time) error {
+	const order = `UPDATE orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`
+	const replaced = `UPDATE certificates SET replaced_at = ? WHERE replaced_by = ?`
+	if tx.postgres() {
+		// The command's row count is the main statement's: the order's.
+		res, err := tx.ExecContext(ctx, `WITH r AS (`+replaced+`) `+order, ts(now), orderID, serial, ts(now), orderID)
+		return checkOne(res, err, "finish order")
+	}
+	res, err := tx.ExecContext(ctx, order, serial, ts(now), orderID)
+	if err := checkOne(res, err, "finish order"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, replaced, ts(now), orderID); err != nil {
+		return fmt.Errorf("mark replaced certificate: %w", err)
+	}
 	return nil
 }
 

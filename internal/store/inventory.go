@@ -42,6 +42,19 @@ func ReverseName(name string) string {
 
 // insertInventoryRows writes the name and attribute rows of c.
 func insertInventoryRows(ctx context.Context, tx txConn, c *Certificate) error {
+	if err := insertRows(ctx, tx, insertCertificateNames, 3, certificateNameArgs(c)); err != nil {
+		return fmt.Errorf("insert certificate name: %w", err)
+	}
+	return insertAttributeRows(ctx, tx, c)
+}
+
+// insertCertificateNames is the start of the multi-row INSERT of
+// certificate_names rows (3 values each: certificateNameArgs).
+const insertCertificateNames = `INSERT INTO certificate_names (serial, name, reversed_name) VALUES `
+
+// certificateNameArgs returns the certificate_names values of c: serial,
+// name and reversed name of each distinct SAN, lower-cased.
+func certificateNameArgs(c *Certificate) []any {
 	seen := make(map[string]bool, len(c.SANs))
 	names := make([]any, 0, 3*len(c.SANs))
 	for _, n := range c.SANs {
@@ -52,9 +65,11 @@ func insertInventoryRows(ctx context.Context, tx txConn, c *Certificate) error {
 		seen[n] = true
 		names = append(names, c.Serial, n, ReverseName(n))
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO certificate_names (serial, name, reversed_name) VALUES `, 3, names); err != nil {
-		return fmt.Errorf("insert certificate name: %w", err)
-	}
+	return names
+}
+
+// insertAttributeRows inserts the certificate_attributes rows of c.
+func insertAttributeRows(ctx context.Context, tx txConn, c *Certificate) error {
 	keys := make([]string, 0, len(c.Attributes))
 	for k := range c.Attributes {
 		keys = append(keys, k)

@@ -17,8 +17,8 @@ import (
 // reserved, so that it can never be used again even if the process dies
 // right after signing. ErrStale when the order is not pending; ErrConflict
 // when the serial was reserved before. The spends (nil ones skipped) are
-// made first, in the same transaction (ErrRateLimited when one is
-// refused). On any error nothing is written.
+// made last, in the same transaction (ErrRateLimited when one is refused;
+// see spendRates). On any error nothing is written.
 func (s *Store) StartIssuance(ctx context.Context, orderID, serial string, now time.Time, spends ...*RateSpend) error {
 	return s.StartIssuanceKey(ctx, orderID, serial, nil, now, spends...)
 }
@@ -43,27 +43,51 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 				return err
 			}
 		}
-		if err := s.spendRates(ctx, tx, spends); err != nil {
+		if err := startProcessing(ctx, tx, orderID, serial, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND status = 'pending'
-			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`,
-			ts(now), orderID)
-		if err := checkOne(res, err, "start issuance"); err != nil {
-			if errors.Is(err, ErrStale) {
-				return orderAccountNotValid(ctx, tx, orderID, err)
-			}
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, serial, ts(now))
+		return s.spendRates(ctx, tx, spends)
+	})
+}
+
+// startProcessing moves order orderID from pending to processing, while
+// its account is valid, and reserves serial, within tx (StartIssuanceKey).
+// On PostgreSQL both in one statement (one round trip). The order's status
+// is tested by its primary key only (see the comment after authzPendingAt in authz.go).
+func startProcessing(ctx context.Context, tx txConn, orderID, serial string, now time.Time) error {
+	const order = `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND (status = 'pending') IS TRUE
+			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`
+	const reserve = `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`
+	serialErr := func(err error) error {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("serial %s: %w", serial, ErrConflict)
 		}
-		if err != nil {
-			return fmt.Errorf("reserve serial: %w", err)
+		return fmt.Errorf("reserve serial: %w", err)
+	}
+	var res sql.Result
+	var err error
+	if tx.postgres() {
+		// The command's row count is the main statement's: the order's.
+		res, err = tx.ExecContext(ctx, `WITH s AS (`+reserve+`) `+order, serial, ts(now), ts(now), orderID)
+		if err != nil && isUniqueViolation(err) {
+			return serialErr(err)
 		}
+	} else {
+		res, err = tx.ExecContext(ctx, order, ts(now), orderID)
+	}
+	if err := checkOne(res, err, "start issuance"); err != nil {
+		if errors.Is(err, ErrStale) {
+			return orderAccountNotValid(ctx, tx, orderID, err)
+		}
+		return err
+	}
+	if tx.postgres() {
 		return nil
-	})
+	}
+	if _, err := tx.ExecContext(ctx, reserve, serial, ts(now)); err != nil {
+		return serialErr(err)
+	}
+	return nil
 }
 
 // orderAccountNotValid tells why the conditional UPDATE of order orderID

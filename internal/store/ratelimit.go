@@ -68,7 +68,13 @@ type RateSpend struct {
 // refused; the caller's Decide has recorded why.
 var ErrRateLimited = errors.New("store: rate limited")
 
-// spendRates runs the non-nil spends within tx (see RateSpend).
+// spendRates runs the non-nil spends within tx (see RateSpend). Callers
+// make it the last write of their transaction (before an audit append):
+// on PostgreSQL it locks its buckets' rows until the commit, and a bucket
+// such as a registered domain's is shared by every order for names under
+// it, so each statement after it would lengthen the time that all of them
+// wait for each other. Locks taken before it (an order's row, a new row's
+// key) are of rows no transaction holding a bucket waits for.
 func (s *Store) spendRates(ctx context.Context, tx txConn, spends []*RateSpend) error {
 	for _, sp := range spends {
 		if sp == nil {

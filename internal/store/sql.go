@@ -37,18 +37,18 @@ func nonNil(s []string) []string {
 
 // CreateOrder inserts o and the new authorizations (with their challenges)
 // in one transaction. o.AuthzIDs must already list every authorization of
-// the order, reused or new. The spends (nil ones skipped) are made first,
+// the order, reused or new. The spends (nil ones skipped) are made last,
 // in the same transaction, so that the buckets are spent exactly when the
 // order is stored; ErrRateLimited (nothing written) when one is refused.
 func (s *Store) CreateOrder(ctx context.Context, o *Order, newAuthzs []*Authorization, spends ...*RateSpend) error {
 	return s.pointTx(ctx, func(tx txConn) error {
-		if err := s.spendRates(ctx, tx, spends); err != nil {
-			return err
-		}
 		if err := s.insertNewAuthzs(ctx, tx, o.AccountID, newAuthzs); err != nil {
 			return err
 		}
-		return s.insertOrder(ctx, tx, o)
+		if err := s.insertOrder(ctx, tx, o); err != nil {
+			return err
+		}
+		return s.spendRates(ctx, tx, spends)
 	})
 }
 
@@ -226,16 +226,28 @@ func (s *Store) insertCertificate(ctx context.Context, tx txConn, c *Certificate
 	if c.Status == StatusRevoked {
 		revokedAt, reason = ts(c.RevokedAt), c.RevocationReason
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
+	q := `INSERT INTO certificates (serial, issuer, order_id, account_id, der, chain_pem, sans, key_type, fingerprint_sha256, not_before, not_after, status, created_at,
 		profile, key_bits, signature_algorithm, source, attributes, replaces_serial, chain_id, key_hash, revoked_at, revocation_reason, key_roca)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?, ?)`,
-		c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(NULLIF(?, ''), (SELECT serial FROM certificates WHERE replaced_by = ? LIMIT 1)), ?, ?, ?, ?, ?)`
+	args := []any{c.Serial, c.Issuer, nullable(c.OrderID), nullable(c.AccountID), c.DER, chainPEM, string(sans), c.KeyType,
 		c.FingerprintSHA256, ts(c.NotBefore), ts(c.NotAfter), c.Status, ts(c.CreatedAt),
-		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason, keyROCA(c.KeyType, c.DER)); err != nil {
+		profile, c.KeyBits, c.SignatureAlgorithm, source, string(attrs), c.Replaces, c.OrderID, chainID, keyHashArg(keyHashOf(c)), revokedAt, reason, keyROCA(c.KeyType, c.DER)}
+	// On PostgreSQL the name rows go in the same statement (one round
+	// trip): the names' foreign key is checked at the statement's end.
+	names := certificateNameArgs(c)
+	together := tx.postgres() && len(names) > 0 && len(names)/3 <= maxInsertRows
+	if together {
+		q = `WITH c AS (` + q + `) ` + insertCertificateNames + valueRows(len(names)/3, 3)
+		args = append(args, names...)
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("certificate %s: %w", c.Serial, ErrConflict)
 		}
 		return fmt.Errorf("insert certificate: %w", err)
+	}
+	if together {
+		return insertAttributeRows(ctx, tx, c)
 	}
 	return insertInventoryRows(ctx, tx, c)
 }

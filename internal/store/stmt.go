@@ -172,6 +172,10 @@ type txConn struct {
 	wctx context.Context
 }
 
+// postgres reports whether the transaction runs on PostgreSQL (not on the
+// SQLite writer).
+func (t txConn) postgres() bool { return t.w == nil && t.p != nil && t.p.dollar }
+
 // ExecContext runs q within the transaction.
 func (t txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if t.w != nil {

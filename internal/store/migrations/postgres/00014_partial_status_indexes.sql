@@ -27,39 +27,64 @@
 --   certificates_revoked: the CRL (an issuer's revoked certificates),
 --     replacing certificates(issuer, status).
 --
--- Index builds only (no table is rewritten).
+-- Index builds only (no table is rewritten), CONCURRENTLY outside a
+-- transaction (NO TRANSACTION), as 00017 and later (see 00021): writes to
+-- these tables go on while a large database upgrades, where a plain CREATE
+-- or DROP INDEX in the migration's transaction held them off until the
+-- last build ended. Each new index is built before the ones it replaces
+-- are dropped; certificates_revoked, whose name stays, is built beside the
+-- old one as certificates_revoked_new and then renamed (as 00020). Every
+-- statement is harmless to repeat after an interruption: an index of the
+-- name a statement builds that is there already is what an interrupted run
+-- left behind, and is dropped and built again.
+-- +goose NO TRANSACTION
 -- +goose Up
-DROP INDEX challenges_status;
-CREATE INDEX challenges_processing ON challenges(lease_until) WHERE status = 'processing';
+DROP INDEX CONCURRENTLY IF EXISTS challenges_processing;
+CREATE INDEX CONCURRENTLY challenges_processing ON challenges(lease_until) WHERE status = 'processing';
+DROP INDEX CONCURRENTLY IF EXISTS challenges_status;
 
-DROP INDEX authorizations_account_status;
-DROP INDEX authorizations_status;
-DROP INDEX authorizations_reuse;
-CREATE INDEX authorizations_pending ON authorizations(account_id, expires_at) WHERE status = 'pending';
-CREATE INDEX authorizations_failed ON authorizations(expires_at) WHERE status = 'invalid' OR (status = 'deactivated' AND validated_at = 0);
-CREATE INDEX authorizations_valid ON authorizations(account_id, ident_type, ident_value, wildcard, expires_at) WHERE status = 'valid';
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_pending;
+CREATE INDEX CONCURRENTLY authorizations_pending ON authorizations(account_id, expires_at) WHERE status = 'pending';
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_failed;
+CREATE INDEX CONCURRENTLY authorizations_failed ON authorizations(expires_at) WHERE status = 'invalid' OR (status = 'deactivated' AND validated_at = 0);
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_valid;
+CREATE INDEX CONCURRENTLY authorizations_valid ON authorizations(account_id, ident_type, ident_value, wildcard, expires_at) WHERE status = 'valid';
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_account_status;
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_status;
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_reuse;
 
-DROP INDEX orders_status;
-CREATE INDEX orders_stale ON orders(expires_at) WHERE status IN ('pending', 'invalid');
-CREATE INDEX orders_processing ON orders(updated_at) WHERE status = 'processing';
+DROP INDEX CONCURRENTLY IF EXISTS orders_stale;
+CREATE INDEX CONCURRENTLY orders_stale ON orders(expires_at) WHERE status IN ('pending', 'invalid');
+DROP INDEX CONCURRENTLY IF EXISTS orders_processing;
+CREATE INDEX CONCURRENTLY orders_processing ON orders(updated_at) WHERE status = 'processing';
+DROP INDEX CONCURRENTLY IF EXISTS orders_status;
 
-DROP INDEX certificates_revoked;
-CREATE INDEX certificates_revoked ON certificates(issuer, not_after) WHERE status = 'revoked';
+DROP INDEX CONCURRENTLY IF EXISTS certificates_revoked_new;
+CREATE INDEX CONCURRENTLY certificates_revoked_new ON certificates(issuer, not_after) WHERE status = 'revoked';
+DROP INDEX CONCURRENTLY IF EXISTS certificates_revoked;
+ALTER INDEX certificates_revoked_new RENAME TO certificates_revoked;
 
 -- +goose Down
-DROP INDEX certificates_revoked;
-CREATE INDEX certificates_revoked ON certificates(issuer, status);
+DROP INDEX CONCURRENTLY IF EXISTS certificates_revoked_new;
+CREATE INDEX CONCURRENTLY certificates_revoked_new ON certificates(issuer, status);
+DROP INDEX CONCURRENTLY IF EXISTS certificates_revoked;
+ALTER INDEX certificates_revoked_new RENAME TO certificates_revoked;
 
-DROP INDEX orders_processing;
-DROP INDEX orders_stale;
-CREATE INDEX orders_status ON orders(status, updated_at);
+DROP INDEX CONCURRENTLY IF EXISTS orders_status;
+CREATE INDEX CONCURRENTLY orders_status ON orders(status, updated_at);
+DROP INDEX CONCURRENTLY IF EXISTS orders_processing;
+DROP INDEX CONCURRENTLY IF EXISTS orders_stale;
 
-DROP INDEX authorizations_valid;
-DROP INDEX authorizations_failed;
-DROP INDEX authorizations_pending;
-CREATE INDEX authorizations_reuse ON authorizations(account_id, ident_type, ident_value, wildcard, status, expires_at);
-CREATE INDEX authorizations_status ON authorizations(status, expires_at);
-CREATE INDEX authorizations_account_status ON authorizations(account_id, status, expires_at);
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_reuse;
+CREATE INDEX CONCURRENTLY authorizations_reuse ON authorizations(account_id, ident_type, ident_value, wildcard, status, expires_at);
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_status;
+CREATE INDEX CONCURRENTLY authorizations_status ON authorizations(status, expires_at);
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_account_status;
+CREATE INDEX CONCURRENTLY authorizations_account_status ON authorizations(account_id, status, expires_at);
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_valid;
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_failed;
+DROP INDEX CONCURRENTLY IF EXISTS authorizations_pending;
 
-DROP INDEX challenges_processing;
-CREATE INDEX challenges_status ON challenges(status);
+DROP INDEX CONCURRENTLY IF EXISTS challenges_status;
+CREATE INDEX CONCURRENTLY challenges_status ON challenges(status);
+DROP INDEX CONCURRENTLY IF EXISTS challenges_processing;
