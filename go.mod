@@ -2,6 +2,8 @@ module github.com/certgate/certgate
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/danielgtaylor/huma/v2 v2.37.2
 	github.com/getkin/kin-openapi v0.153.0

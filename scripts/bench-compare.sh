@@ -38,6 +38,7 @@
 # jq or python3, ss (iproute2), Linux /proc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/toolchain.sh
 
 N=${N:-2000}
 C=${C:-8}

@@ -3,6 +3,9 @@
 # set in variables) and stops them in its own EXIT trap.
 # Needs: pebble-challtestsrv (Debian package pebble), python3, curl, Linux /proc.
 
+# The Go toolchain of go.mod's toolchain line (scripts/toolchain.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/toolchain.sh"
+
 # port prints a free TCP port on 127.0.0.1.
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -8,6 +8,7 @@
 # failed and names the failures at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/toolchain.sh
 export PATH="$PATH:$(go env GOPATH)/bin"
 
 failed=()
@@ -55,7 +56,16 @@ fi
 
 step "staticcheck ./..."
 if command -v staticcheck >/dev/null 2>&1; then
-	staticcheck ./... || failed+=("staticcheck")
+	# staticcheck reads the standard library of the toolchain in use, so it
+	# must be built with that Go version or a later one.
+	go_version=$(go env GOVERSION)
+	sc_go=$(go version "$(command -v staticcheck)" 2>/dev/null | awk '{print $2}')
+	if [[ -n $sc_go && $sc_go != "$go_version" && $(printf '%s\n%s\n' "$sc_go" "$go_version" | sort -V | head -n 1) == "$sc_go" ]]; then
+		echo "staticcheck was built with $sc_go, older than the $go_version this module builds with: reinstall it with GOTOOLCHAIN=$go_version go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 (.ci/run does this)"
+		failed+=("staticcheck")
+	else
+		staticcheck ./... || failed+=("staticcheck")
+	fi
 else
 	echo "staticcheck not installed; skipped (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2; .ci/run does this)"
 fi
