@@ -2,13 +2,16 @@ package ra
 
 import (
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -178,5 +181,47 @@ func TestCheckCSR(t *testing.T) {
 	der[len(der)-3] ^= 0xff
 	if p, _ := acme.AsProblem(func() error { _, err := CheckCSR(der, ids, nil); return err }()); p == nil || p.Type != acme.BadCSR {
 		t.Fatalf("tampered CSR: got %v, want badCSR", p)
+	}
+}
+
+// TestCheckKeyNamesNoGoType: a CSR key of an algorithm other than RSA or
+// ECDSA is refused with badCSR naming the algorithm, not the Go type
+// ("got ed25519.PublicKey": a problem carries no internals).
+func TestCheckKeyNamesNoGoType(t *testing.T) {
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = CheckCSR(csr(t, ed, "", []string{"a.example.test"}, nil), []acme.Identifier{{Type: "dns", Value: "a.example.test"}}, nil)
+	p, _ := acme.AsProblem(err)
+	if p == nil || p.Type != acme.BadCSR || !strings.Contains(p.Detail, "Ed25519") || strings.Contains(p.Detail, "PublicKey") {
+		t.Fatalf("got %v; want badCSR naming Ed25519 and no Go type", err)
+	}
+	for _, k := range []crypto.PublicKey{struct{}{}, &ecdh.PublicKey{}} {
+		p, _ := acme.AsProblem(CheckKey(k))
+		if p == nil || p.Type != acme.BadCSR || strings.Contains(p.Detail, "struct") || strings.Contains(p.Detail, "ecdh") {
+			t.Fatalf("%T: got %v; want badCSR without the Go type", k, p)
+		}
+	}
+}
+
+// TestCheckCSRNamesDetail: the badCSR detail of a CSR whose names differ
+// from the order's names only what differs ("missing [], not in the
+// order [c.example.test]" named an empty list).
+func TestCheckCSRNamesDetail(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ids := []acme.Identifier{{Type: "dns", Value: "a.example.test"}, {Type: "dns", Value: "b.example.test"}}
+	for _, tt := range []struct {
+		dns  []string
+		want string
+	}{
+		{[]string{"a.example.test", "b.example.test", "c.example.test"}, "(not in the order c.example.test)"},
+		{[]string{"a.example.test"}, "(missing b.example.test)"},
+		{[]string{"a.example.test", "c.example.test"}, "(missing b.example.test; not in the order c.example.test)"},
+	} {
+		_, err := CheckCSR(csr(t, key, "", tt.dns, nil), ids, nil)
+		if p, _ := acme.AsProblem(err); p == nil || p.Type != acme.BadCSR || !strings.HasSuffix(p.Detail, tt.want) {
+			t.Errorf("%v: got %v; want badCSR ending %q", tt.dns, err, tt.want)
+		}
 	}
 }

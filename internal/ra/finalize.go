@@ -45,8 +45,11 @@ func CheckKey(pub crypto.PublicKey) error {
 		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
 			return acme.NewProblem(acme.BadCSR, "ECDSA keys must use P-256 or P-384")
 		}
+	case ed25519.PublicKey:
+		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got an Ed25519 key")
 	default:
-		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got %T", pub)
+		// Not the Go type (%T): a problem names no internals.
+		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got a key of another algorithm")
 	}
 	return nil
 }
@@ -146,7 +149,14 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	if len(missing) > 0 || len(extra) > 0 {
 		slices.Sort(missing)
 		slices.Sort(extra)
-		return nil, acme.NewProblem(acme.BadCSR, "the CSR's names must equal the order's identifiers (missing %v, not in the order %v)", missing, extra)
+		var what []string
+		if len(missing) > 0 {
+			what = append(what, "missing "+strings.Join(missing, ", "))
+		}
+		if len(extra) > 0 {
+			what = append(what, "not in the order "+strings.Join(extra, ", "))
+		}
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's names must equal the order's identifiers (%s)", strings.Join(what, "; "))
 	}
 	return csr, nil
 }
