@@ -218,8 +218,11 @@ func TestCheckCSRNamesDetail(t *testing.T) {
 		{[]string{"a.example.test", "b.example.test", "c.example.test"}, "(not in the order c.example.test)"},
 		{[]string{"a.example.test"}, "(missing b.example.test)"},
 		{[]string{"a.example.test", "c.example.test"}, "(missing b.example.test; not in the order c.example.test)"},
+		// An address of the order sent as a dNSName too: the detail says
+		// which of the two is not in the order.
+		{[]string{"a.example.test", "b.example.test", "192.0.2.1"}, "(not in the order 192.0.2.1 as a DNS name (an IP address is an iPAddress SAN, RFC 8738 §3))"},
 	} {
-		_, err := CheckCSR(csr(t, key, "", tt.dns, nil), ids, nil)
+		_, err := CheckCSR(csr(t, key, "", tt.dns, []net.IP{net.ParseIP("192.0.2.1")}), append(ids, acme.Identifier{Type: "ip", Value: "192.0.2.1"}), nil)
 		if p, _ := acme.AsProblem(err); p == nil || p.Type != acme.BadCSR || !strings.HasSuffix(p.Detail, tt.want) {
 			t.Errorf("%v: got %v; want badCSR ending %q", tt.dns, err, tt.want)
 		}

@@ -143,7 +143,13 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	}
 	for id := range got {
 		if !want[id] {
-			extra = append(extra, id.Value)
+			v := id.Value
+			if _, err := netip.ParseAddr(v); err == nil && id.Type == acme.IdentifierDNS {
+				// Else the detail reads as if the order lacked an
+				// address it holds.
+				v += " as a DNS name (an IP address is an iPAddress SAN, RFC 8738 §3)"
+			}
+			extra = append(extra, v)
 		}
 	}
 	if len(missing) > 0 || len(extra) > 0 {
