@@ -26,6 +26,8 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.example.test"}, "*.example.test"},
 		{acme.Identifier{Type: "dns", Value: "xn--bcher-kva.example"}, "xn--bcher-kva.example"},
 		{acme.Identifier{Type: "dns", Value: "XN--Caf-DMA.example"}, "xn--caf-dma.example"},
+		{acme.Identifier{Type: "dns", Value: "xn--zca.xn--e1afmkfd.example"}, "xn--zca.xn--e1afmkfd.example"}, // "ß.пример"
+		{acme.Identifier{Type: "dns", Value: "xn--mgba3a4f16a.example"}, "xn--mgba3a4f16a.example"},           // right-to-left
 		{acme.Identifier{Type: "dns", Value: "a-b--c.example"}, "a-b--c.example"},
 		{acme.Identifier{Type: "dns", Value: "localhost"}, "localhost"},
 		{acme.Identifier{Type: "dns", Value: "co.uk"}, "co.uk"},
@@ -62,6 +64,9 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.ab--cd.example"}, acme.RejectedIdentifier},         // same, under a wildcard
 		{acme.Identifier{Type: "dns", Value: "xn--zz.example"}, acme.RejectedIdentifier},           // Punycode does not decode
 		{acme.Identifier{Type: "dns", Value: "www.xn--cafe-yvc.example"}, acme.RejectedIdentifier}, // decodes to NFD "café"
+		{acme.Identifier{Type: "dns", Value: "xn--a.example"}, acme.RejectedIdentifier},            // decodes to U+0080, a control character
+		{acme.Identifier{Type: "dns", Value: "xn--a-ecp.example"}, acme.RejectedIdentifier},        // "a⒈": U+2488, disallowed by IDNA
+		{acme.Identifier{Type: "dns", Value: "*.xn--a.example"}, acme.RejectedIdentifier},          // the same under a wildcard
 		{acme.Identifier{Type: "dns", Value: "com"}, acme.RejectedIdentifier},                      // bare TLD
 		{acme.Identifier{Type: "dns", Value: "XN--P1AI"}, acme.RejectedIdentifier},                 // bare IDN TLD
 		{acme.Identifier{Type: "dns", Value: "abc.onion"}, acme.RejectedIdentifier},

@@ -579,6 +579,9 @@ func TestHostileRequests(t *testing.T) {
 		{name: "newOrder invalid punycode", status: 400, ptype: rejected, check: hWantIdentifier("xn--zz.hostile.test"), send: func(t *testing.T, s *hState) *hResp {
 			return s.orderDNS(t, "xn--zz.hostile.test")
 		}},
+		{name: "newOrder A-label of a control character", status: 400, ptype: rejected, check: hWantIdentifier("xn--a.hostile.test"), send: func(t *testing.T, s *hState) *hResp {
+			return s.orderDNS(t, "xn--a.hostile.test") // U+0080: not a valid U-label (RFC 5891 §5.4)
+		}},
 		{name: "contact of the wrong JSON type", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":"mailto:x@example.com"}`, nil)
 		}},
