@@ -233,3 +233,42 @@ func TestCheckCSRNamesDetail(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCSRRefusesSHA1: a CSR signed with SHA-1 is refused with badCSR
+// naming the algorithm; crypto/x509 verifies SHA-1 signatures on CSRs, so
+// it was accepted as proof of possession. SHA-256 and RSA-PSS are
+// accepted.
+func TestCheckCSRRefusesSHA1(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ids := []acme.Identifier{{Type: "dns", Value: "a.example.test"}}
+	for _, tt := range []struct {
+		key crypto.Signer
+		alg x509.SignatureAlgorithm
+		ok  bool
+	}{
+		{rsaKey, x509.SHA1WithRSA, false},
+		{ecKey, x509.ECDSAWithSHA1, false},
+		{rsaKey, x509.SHA256WithRSA, true},
+		{rsaKey, x509.SHA256WithRSAPSS, true},
+		{ecKey, x509.ECDSAWithSHA384, true},
+	} {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"a.example.test"}, SignatureAlgorithm: tt.alg}, tt.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = CheckCSR(der, ids, nil)
+		if tt.ok {
+			if err != nil {
+				t.Errorf("%v: refused: %v", tt.alg, err)
+			}
+			continue
+		}
+		if p, _ := acme.AsProblem(err); p == nil || p.Type != acme.BadCSR || !strings.Contains(p.Detail, tt.alg.String()) {
+			t.Errorf("%v: got %v; want badCSR naming the algorithm", tt.alg, err)
+		}
+	}
+}

@@ -82,7 +82,8 @@ func KeyBits(pub crypto.PublicKey) int {
 }
 
 // CheckCSR parses a finalize CSR (DER) and checks it against the order's
-// identifiers (RFC 8555 §7.4): valid self-signature, allowed key, not the
+// identifiers (RFC 8555 §7.4): valid self-signature with a hash other
+// than SHA-1, MD5 or MD2, allowed key, not the
 // account key, SANs equal to the identifiers as a set (DNS names compared ASCII
 // case-insensitively), Subject CN absent or one of the identifiers, no
 // e-mail or URI SANs, and a TLS Feature extension (RFC 7633), if any, that
@@ -93,6 +94,13 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, acme.NewProblem(acme.BadCSR, "cannot parse the CSR: %v", err)
+	}
+	switch csr.SignatureAlgorithm {
+	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.MD5WithRSA, x509.MD2WithRSA:
+		// crypto/x509 verifies SHA-1 signatures on CSRs (not on
+		// certificates): a collision-prone hash is no proof of
+		// possession of the key (CA/B BR §7.1.3.2 retired SHA-1).
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR is signed with %s, which is not accepted: sign it with SHA-256 or a stronger hash", csr.SignatureAlgorithm)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR's signature does not verify")
