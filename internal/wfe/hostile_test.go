@@ -397,6 +397,16 @@ func TestHostileRequests(t *testing.T) {
 		{name: "url of another endpoint", status: hUnauthorizedStatus, ptype: unauthorized, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["url"] = c.dir.RevokeCert })
 		}},
+		// Header parameter names are case-sensitive (RFC 7515 §4, as
+		// go-jose, which checks the signature, reads them): "URL" is an
+		// unknown parameter, ignored, not the "url" of the request (it
+		// was read as the url, and "Nonce" as the nonce).
+		{name: "case-variant \"URL\" header alone", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["URL"] = h["url"]; delete(h, "url") })
+		}},
+		{name: "case-variant \"Nonce\" header is no nonce", status: 400, ptype: badNonce, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["Nonce"] = h["nonce"]; delete(h, "nonce") })
+		}},
 		{name: "url on another host", status: hUnauthorizedStatus, ptype: unauthorized, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) {
 				h["url"] = strings.Replace(c.dir.NewOrder, c.env.BaseURL, "https://evil.example", 1)
