@@ -556,6 +556,18 @@ func TestHostileRequests(t *testing.T) {
 		{name: "newOrder payload not JSON", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.order(t, `identifiers=ok.hostile.test`)
 		}},
+		// Payload member names are case-sensitive, as go-jose reads JSON
+		// (encoding/json took "IDENTIFIERS" for "identifiers"), and a
+		// repeated one is refused (encoding/json took the last).
+		{name: "newOrder with \"IDENTIFIERS\" only", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"IDENTIFIERS":[{"type":"dns","value":"ok.hostile.test"}]}`)
+		}},
+		{name: "newOrder with \"identifiers\" twice", status: 400, ptype: malformed, check: hWantDetail("duplicate key 'identifiers'"), send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"identifiers":[{"type":"dns","value":"ok.hostile.test"}],"identifiers":[{"type":"dns","value":"other.hostile.test"}]}`)
+		}},
+		{name: "newOrder identifier with an unknown \"Value\" member", status: 201, send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"identifiers":[{"type":"dns","value":"ok.hostile.test","Value":"-bad.hostile.test"}]}`)
+		}},
 
 		// ---- newAccount payloads (RFC 8555 §7.3) ----
 		{name: "contact tel:", status: 400, ptype: acme.UnsupportedContact, send: func(t *testing.T, s *hState) *hResp {
