@@ -27,6 +27,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/certlint"
 	"github.com/certgate/certgate/internal/config"
+	zlintutil "github.com/zmap/zlint/v3/util"
 )
 
 // DefaultName is the profile served at /acme/directory and used by orders
@@ -319,6 +320,10 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 				why = "has leading or trailing white space"
 			case f.name == "C" && (n != 2 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != ""):
 				why = "is not a two-letter upper-case country code (ISO 3166-1 alpha-2)"
+			case f.name == "C" && !zlintutil.IsISOCountryCode(v):
+				// The lint's list (XX, "unknown", included): "UK" or
+				// "AA" failed issuance after processing.
+				why = "is not an ISO 3166-1 alpha-2 country code (GB, not UK; XX when unknown)"
 			case n > subjectFieldBounds[f.name]:
 				why = fmt.Sprintf("is longer than %d characters (RFC 5280 Appendix A)", subjectFieldBounds[f.name])
 			}

@@ -533,6 +533,8 @@ func TestProfileSubjectFieldsBadCSR(t *testing.T) {
 		"ST of 129 characters":   {Province: []string{strings.Repeat("s", 129)}},
 		"lower-case country":     {Country: []string{"de"}},
 		"three-letter country":   {Country: []string{"DEU"}},
+		"country UK (not ISO)":   {Country: []string{"UK"}},
+		"country AA (not ISO)":   {Country: []string{"AA"}},
 		"O with a leading space": {Organization: []string{" Example"}},
 		"O with a tab":           {Organization: []string{"Example\tCorp"}},
 		"L with a new line":      {Locality: []string{"Main St\nBerlin"}},
