@@ -2,6 +2,7 @@ package acme
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 
 	zlintutil "github.com/zmap/zlint/v3/util"
@@ -100,7 +101,12 @@ func LowerASCII(s string) string {
 // normalization form C (RFC 5891 §5.4, RFC 8399): the certificate lint
 // refuses any other such name at finalization (zlint
 // e_dnsname_contains_prohibited_reserved_label,
-// e_international_dns_name_not_unicode, e_international_dns_name_not_nfc).
+// e_international_dns_name_not_unicode, e_international_dns_name_not_nfc);
+// and to a valid U-label (RFC 5891 §5.4: no code point IDNA disallows,
+// such as a control character, "xn--a" being U+0080, and the bidi and
+// joiner rules; golang.org/x/net/idna's Registration profile), which the
+// lint does not check (a CA/B BR §7.1.4.2 dNSName's XN-Label must be a
+// valid A-label, RFC 5890 §2.3.2.1).
 func checkReservedLabel(l string) string {
 	if len(l) < 4 || l[2:4] != "--" {
 		return ""
@@ -114,6 +120,9 @@ func checkReservedLabel(l string) string {
 	}
 	if !norm.NFC.IsNormalString(u) {
 		return "label " + l + " is not a valid IDN A-label (it decodes to a string not in Unicode normalization form C)"
+	}
+	if _, err := idna.Registration.ToUnicode(l); err != nil {
+		return "label " + l + " is not a valid IDN A-label (it decodes to " + strconv.QuoteToASCII(u) + ", not a valid U-label: RFC 5891 §5.4)"
 	}
 	return ""
 }

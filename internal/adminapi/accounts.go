@@ -182,7 +182,9 @@ func parseOrderCursor(c string) (time.Time, string, error) {
 	}
 	ns, id, ok := strings.Cut(string(b), ":")
 	n, err := strconv.ParseInt(ns, 10, 64)
-	if !ok || err != nil {
+	if !ok || err != nil || !store.PlainText(id) {
+		// An ID with a NUL or invalid UTF-8 is no order's: PostgreSQL's
+		// text type refuses it (a 500).
 		return time.Time{}, "", invalidField("query.cursor", "malformed cursor", c)
 	}
 	return time.Unix(0, n).UTC(), id, nil

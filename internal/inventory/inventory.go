@@ -230,7 +230,9 @@ func decodeCursor(s, sort string) (*store.CertKey, error) {
 	if err == nil {
 		err = json.Unmarshal(b, &c)
 	}
-	if err != nil || c.Serial == "" {
+	if err != nil || c.Serial == "" || !store.PlainText(c.Serial) {
+		// A serial with a NUL (a "\u0000" escape) is no row's:
+		// PostgreSQL's text type refuses it (a 500).
 		return nil, invalid("cursor", s, "malformed cursor")
 	}
 	if c.Sort != sort {

@@ -102,7 +102,9 @@ func (s *Service) Issued(ctx context.Context, by string, since time.Duration, li
 			err = json.Unmarshal(b, &c)
 		}
 		switch {
-		case err != nil || c.Key == "" || (c.By == store.ByDay && !isDay(c.Key)):
+		case err != nil || c.Key == "" || !store.PlainText(c.Key) || (c.By == store.ByDay && !isDay(c.Key)):
+			// A key with a NUL (a "\u0000" escape) is no group's:
+			// PostgreSQL's text type refuses it (a 500).
 			errs = append(errs, invalid("cursor", cursor, "malformed cursor"))
 		case c.By != by:
 			errs = append(errs, invalid("cursor", cursor, "the cursor belongs to a report grouped by %q, not %q", c.By, by))

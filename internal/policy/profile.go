@@ -21,11 +21,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/certlint"
 	"github.com/certgate/certgate/internal/config"
+	zlintutil "github.com/zmap/zlint/v3/util"
 )
 
 // DefaultName is the profile served at /acme/directory and used by orders
@@ -282,10 +284,25 @@ var subjectFieldBounds = map[string]int{"O": 64, "OU": 64, "ST": 128, "L": 128, 
 // certificate lint refuses: empty, with a control character, longer than
 // its RFC 5280 upper bound, with leading or trailing white space, or a
 // country that is not two
-// upper-case letters (ISO 3166-1 alpha-2). Attributes the profile does not
-// copy are not checked: they are dropped.
+// upper-case letters (ISO 3166-1 alpha-2); O, OU, ST or L in a
+// certificate for serverAuth (domain-validated: CA/B BR 7.1.2.7.2 allows
+// only the country besides the common name); or one with an invisible
+// formatting character (Unicode category Cf: a bidirectional override or
+// a zero-width character, which would make it display as another name).
+// Attributes the profile does not copy are not checked: they are dropped.
 func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 	sub := p.Subject(csrSubject)
+	if p.serverAuth() {
+		for _, f := range []struct {
+			name   string
+			values []string
+		}{{"O", sub.Organization}, {"OU", sub.OrganizationalUnit}, {"ST", sub.Province}, {"L", sub.Locality}} {
+			if len(f.values) > 0 {
+				return acme.NewProblem(acme.BadCSR, "the CSR's subject has %s %q, which profile %s cannot copy: its certificates are for serverAuth, domain-validated, "+
+					"and may carry no subject attribute but the country (CA/B BR 7.1.2.7.2); send a CSR without it", f.name, f.values[0], p.Name)
+			}
+		}
+	}
 	for _, f := range []struct {
 		name   string
 		values []string
@@ -297,10 +314,16 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 				why = "is empty"
 			case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }):
 				why = "contains a control character (RFC 5280 Appendix A)"
+			case strings.ContainsFunc(v, func(r rune) bool { return unicode.Is(unicode.Cf, r) }):
+				why = "contains an invisible formatting character (a bidirectional override or zero-width character), which would make it display as another name"
 			case strings.TrimSpace(v) != v:
 				why = "has leading or trailing white space"
 			case f.name == "C" && (n != 2 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != ""):
 				why = "is not a two-letter upper-case country code (ISO 3166-1 alpha-2)"
+			case f.name == "C" && !zlintutil.IsISOCountryCode(v):
+				// The lint's list (XX, "unknown", included): "UK" or
+				// "AA" failed issuance after processing.
+				why = "is not an ISO 3166-1 alpha-2 country code (GB, not UK; XX when unknown)"
 			case n > subjectFieldBounds[f.name]:
 				why = fmt.Sprintf("is longer than %d characters (RFC 5280 Appendix A)", subjectFieldBounds[f.name])
 			}
@@ -528,6 +551,13 @@ func Parse(data []byte) (*Profile, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// serverAuth reports whether the profile's certificates are for TLS
+// servers (EKU serverAuth, the default when EKUs is empty): the issuer
+// marks them domain-validated (CA/B BR certificate policy 2.23.140.1.2.1).
+func (p *Profile) serverAuth() bool {
+	return len(p.EKUs) == 0 || slices.Contains(p.ExtKeyUsages(), x509.ExtKeyUsageServerAuth)
 }
 
 // ExtKeyUsages returns the profile's EKUs as x509 values, in profile order.

@@ -2,13 +2,16 @@ package ra
 
 import (
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -23,6 +26,8 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.example.test"}, "*.example.test"},
 		{acme.Identifier{Type: "dns", Value: "xn--bcher-kva.example"}, "xn--bcher-kva.example"},
 		{acme.Identifier{Type: "dns", Value: "XN--Caf-DMA.example"}, "xn--caf-dma.example"},
+		{acme.Identifier{Type: "dns", Value: "xn--zca.xn--e1afmkfd.example"}, "xn--zca.xn--e1afmkfd.example"}, // "ß.пример"
+		{acme.Identifier{Type: "dns", Value: "xn--mgba3a4f16a.example"}, "xn--mgba3a4f16a.example"},           // right-to-left
 		{acme.Identifier{Type: "dns", Value: "a-b--c.example"}, "a-b--c.example"},
 		{acme.Identifier{Type: "dns", Value: "localhost"}, "localhost"},
 		{acme.Identifier{Type: "dns", Value: "co.uk"}, "co.uk"},
@@ -59,6 +64,9 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "*.ab--cd.example"}, acme.RejectedIdentifier},         // same, under a wildcard
 		{acme.Identifier{Type: "dns", Value: "xn--zz.example"}, acme.RejectedIdentifier},           // Punycode does not decode
 		{acme.Identifier{Type: "dns", Value: "www.xn--cafe-yvc.example"}, acme.RejectedIdentifier}, // decodes to NFD "café"
+		{acme.Identifier{Type: "dns", Value: "xn--a.example"}, acme.RejectedIdentifier},            // decodes to U+0080, a control character
+		{acme.Identifier{Type: "dns", Value: "xn--a-ecp.example"}, acme.RejectedIdentifier},        // "a⒈": U+2488, disallowed by IDNA
+		{acme.Identifier{Type: "dns", Value: "*.xn--a.example"}, acme.RejectedIdentifier},          // the same under a wildcard
 		{acme.Identifier{Type: "dns", Value: "com"}, acme.RejectedIdentifier},                      // bare TLD
 		{acme.Identifier{Type: "dns", Value: "XN--P1AI"}, acme.RejectedIdentifier},                 // bare IDN TLD
 		{acme.Identifier{Type: "dns", Value: "abc.onion"}, acme.RejectedIdentifier},
@@ -178,5 +186,89 @@ func TestCheckCSR(t *testing.T) {
 	der[len(der)-3] ^= 0xff
 	if p, _ := acme.AsProblem(func() error { _, err := CheckCSR(der, ids, nil); return err }()); p == nil || p.Type != acme.BadCSR {
 		t.Fatalf("tampered CSR: got %v, want badCSR", p)
+	}
+}
+
+// TestCheckKeyNamesNoGoType: a CSR key of an algorithm other than RSA or
+// ECDSA is refused with badCSR naming the algorithm, not the Go type
+// ("got ed25519.PublicKey": a problem carries no internals).
+func TestCheckKeyNamesNoGoType(t *testing.T) {
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = CheckCSR(csr(t, ed, "", []string{"a.example.test"}, nil), []acme.Identifier{{Type: "dns", Value: "a.example.test"}}, nil)
+	p, _ := acme.AsProblem(err)
+	if p == nil || p.Type != acme.BadCSR || !strings.Contains(p.Detail, "Ed25519") || strings.Contains(p.Detail, "PublicKey") {
+		t.Fatalf("got %v; want badCSR naming Ed25519 and no Go type", err)
+	}
+	for _, k := range []crypto.PublicKey{struct{}{}, &ecdh.PublicKey{}} {
+		p, _ := acme.AsProblem(CheckKey(k))
+		if p == nil || p.Type != acme.BadCSR || strings.Contains(p.Detail, "struct") || strings.Contains(p.Detail, "ecdh") {
+			t.Fatalf("%T: got %v; want badCSR without the Go type", k, p)
+		}
+	}
+}
+
+// TestCheckCSRNamesDetail: the badCSR detail of a CSR whose names differ
+// from the order's names only what differs ("missing [], not in the
+// order [c.example.test]" named an empty list).
+func TestCheckCSRNamesDetail(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ids := []acme.Identifier{{Type: "dns", Value: "a.example.test"}, {Type: "dns", Value: "b.example.test"}}
+	for _, tt := range []struct {
+		dns  []string
+		want string
+	}{
+		{[]string{"a.example.test", "b.example.test", "c.example.test"}, "(not in the order c.example.test)"},
+		{[]string{"a.example.test"}, "(missing b.example.test)"},
+		{[]string{"a.example.test", "c.example.test"}, "(missing b.example.test; not in the order c.example.test)"},
+		// An address of the order sent as a dNSName too: the detail says
+		// which of the two is not in the order.
+		{[]string{"a.example.test", "b.example.test", "192.0.2.1"}, "(not in the order 192.0.2.1 as a DNS name (an IP address is an iPAddress SAN, RFC 8738 §3))"},
+	} {
+		_, err := CheckCSR(csr(t, key, "", tt.dns, []net.IP{net.ParseIP("192.0.2.1")}), append(ids, acme.Identifier{Type: "ip", Value: "192.0.2.1"}), nil)
+		if p, _ := acme.AsProblem(err); p == nil || p.Type != acme.BadCSR || !strings.HasSuffix(p.Detail, tt.want) {
+			t.Errorf("%v: got %v; want badCSR ending %q", tt.dns, err, tt.want)
+		}
+	}
+}
+
+// TestCheckCSRRefusesSHA1: a CSR signed with SHA-1 is refused with badCSR
+// naming the algorithm; crypto/x509 verifies SHA-1 signatures on CSRs, so
+// it was accepted as proof of possession. SHA-256 and RSA-PSS are
+// accepted.
+func TestCheckCSRRefusesSHA1(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ids := []acme.Identifier{{Type: "dns", Value: "a.example.test"}}
+	for _, tt := range []struct {
+		key crypto.Signer
+		alg x509.SignatureAlgorithm
+		ok  bool
+	}{
+		{rsaKey, x509.SHA1WithRSA, false},
+		{ecKey, x509.ECDSAWithSHA1, false},
+		{rsaKey, x509.SHA256WithRSA, true},
+		{rsaKey, x509.SHA256WithRSAPSS, true},
+		{ecKey, x509.ECDSAWithSHA384, true},
+	} {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"a.example.test"}, SignatureAlgorithm: tt.alg}, tt.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = CheckCSR(der, ids, nil)
+		if tt.ok {
+			if err != nil {
+				t.Errorf("%v: refused: %v", tt.alg, err)
+			}
+			continue
+		}
+		if p, _ := acme.AsProblem(err); p == nil || p.Type != acme.BadCSR || !strings.Contains(p.Detail, tt.alg.String()) {
+			t.Errorf("%v: got %v; want badCSR naming the algorithm", tt.alg, err)
+		}
 	}
 }

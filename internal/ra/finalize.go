@@ -45,8 +45,11 @@ func CheckKey(pub crypto.PublicKey) error {
 		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
 			return acme.NewProblem(acme.BadCSR, "ECDSA keys must use P-256 or P-384")
 		}
+	case ed25519.PublicKey:
+		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got an Ed25519 key")
 	default:
-		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got %T", pub)
+		// Not the Go type (%T): a problem names no internals.
+		return acme.NewProblem(acme.BadCSR, "certificate keys must be RSA or ECDSA; got a key of another algorithm")
 	}
 	return nil
 }
@@ -79,7 +82,8 @@ func KeyBits(pub crypto.PublicKey) int {
 }
 
 // CheckCSR parses a finalize CSR (DER) and checks it against the order's
-// identifiers (RFC 8555 §7.4): valid self-signature, allowed key, not the
+// identifiers (RFC 8555 §7.4): valid self-signature with a hash other
+// than SHA-1, MD5 or MD2, allowed key, not the
 // account key, SANs equal to the identifiers as a set (DNS names compared ASCII
 // case-insensitively), Subject CN absent or one of the identifiers, no
 // e-mail or URI SANs, and a TLS Feature extension (RFC 7633), if any, that
@@ -90,6 +94,13 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, acme.NewProblem(acme.BadCSR, "cannot parse the CSR: %v", err)
+	}
+	switch csr.SignatureAlgorithm {
+	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.MD5WithRSA, x509.MD2WithRSA:
+		// crypto/x509 verifies SHA-1 signatures on CSRs (not on
+		// certificates): a collision-prone hash is no proof of
+		// possession of the key (CA/B BR §7.1.3.2 retired SHA-1).
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR is signed with %s, which is not accepted: sign it with SHA-256 or a stronger hash", csr.SignatureAlgorithm)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR's signature does not verify")
@@ -140,13 +151,26 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	}
 	for id := range got {
 		if !want[id] {
-			extra = append(extra, id.Value)
+			v := id.Value
+			if _, err := netip.ParseAddr(v); err == nil && id.Type == acme.IdentifierDNS {
+				// Else the detail reads as if the order lacked an
+				// address it holds.
+				v += " as a DNS name (an IP address is an iPAddress SAN, RFC 8738 §3)"
+			}
+			extra = append(extra, v)
 		}
 	}
 	if len(missing) > 0 || len(extra) > 0 {
 		slices.Sort(missing)
 		slices.Sort(extra)
-		return nil, acme.NewProblem(acme.BadCSR, "the CSR's names must equal the order's identifiers (missing %v, not in the order %v)", missing, extra)
+		var what []string
+		if len(missing) > 0 {
+			what = append(what, "missing "+strings.Join(missing, ", "))
+		}
+		if len(extra) > 0 {
+			what = append(what, "not in the order "+strings.Join(extra, ", "))
+		}
+		return nil, acme.NewProblem(acme.BadCSR, "the CSR's names must equal the order's identifiers (%s)", strings.Join(what, "; "))
 	}
 	return csr, nil
 }

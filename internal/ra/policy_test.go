@@ -533,9 +533,16 @@ func TestProfileSubjectFieldsBadCSR(t *testing.T) {
 		"ST of 129 characters":   {Province: []string{strings.Repeat("s", 129)}},
 		"lower-case country":     {Country: []string{"de"}},
 		"three-letter country":   {Country: []string{"DEU"}},
+		"country UK (not ISO)":   {Country: []string{"UK"}},
+		"country AA (not ISO)":   {Country: []string{"AA"}},
 		"O with a leading space": {Organization: []string{" Example"}},
 		"O with a tab":           {Organization: []string{"Example\tCorp"}},
 		"L with a new line":      {Locality: []string{"Main St\nBerlin"}},
+		// Invisible formatting characters (Unicode Cf): the name would
+		// display as another ("Ex<U+202E>ample" reversed after the
+		// override); the lint let them through.
+		"O with a right-to-left override": {Organization: []string{"Ex\u202eample"}},
+		"OU with a zero-width space":      {OrganizationalUnit: []string{"Pay\u200bments"}},
 	} {
 		_, err := e.ra.Finalize(ctx, a, o, azs, csr(sub), nil)
 		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR {
@@ -555,6 +562,59 @@ func TestProfileSubjectFieldsBadCSR(t *testing.T) {
 		t.Fatalf("a corrected CSR: %v", err)
 	}
 	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	if err := certlint.Check(rec.DER); err != nil {
+		t.Errorf("zlint: %v", err)
+	}
+}
+
+// TestProfileSubjectFieldsServerAuth: a serverAuth profile's certificates
+// are domain-validated, which may carry no subject attribute but the
+// country (CA/B BR 7.1.2.7.2): a CSR whose subject has O, OU, ST or L
+// that subjectFields would copy is refused with badCSR and the order
+// stays ready; it failed the issuance lint after the order moved to
+// processing (serverInternal, the order invalid). A country alone is
+// copied and the certificate passes the lint.
+func TestProfileSubjectFieldsServerAuth(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "tls", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		SubjectFields: []string{"O", "OU", "C", "ST", "L"}})
+	ctx := context.Background()
+	a := e.account("tls", nil, nil)
+	o, azs := e.readyOrder(a, "tls", "svc.pre.test")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr := func(sub pkix.Name) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"svc.pre.test"}, Subject: sub}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	for name, sub := range map[string]pkix.Name{
+		"O, C and L": {Organization: []string{"Example Corp"}, Country: []string{"DE"}, Locality: []string{"Berlin"}},
+		"OU":         {OrganizationalUnit: []string{"IT"}},
+		"ST":         {Province: []string{"Bayern"}, Country: []string{"DE"}},
+		"L":          {Locality: []string{"Berlin"}},
+	} {
+		_, err := e.ra.Finalize(ctx, a, o, azs, csr(sub), nil)
+		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR || !strings.Contains(p.Detail, "serverAuth") {
+			t.Errorf("%s: %v, want badCSR naming serverAuth", name, err)
+		}
+		cur, err := e.st.GetOrder(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ra.OrderStatus(cur, azs, time.Now()); st != acme.StatusReady {
+			t.Fatalf("%s: the order is %s after the refused CSR, want ready", name, st)
+		}
+	}
+	done, err := e.ra.Finalize(ctx, a, o, azs, csr(pkix.Name{Country: []string{"DE"}}), nil)
+	if err != nil {
+		t.Fatalf("a CSR with a country alone: %v", err)
+	}
+	rec, _ := e.st.GetCertificate(ctx, done.CertSerial)
+	c, _ := x509.ParseCertificate(rec.DER)
+	if !slices.Equal(c.Subject.Country, []string{"DE"}) {
+		t.Errorf("subject %v, want the country copied", c.Subject)
+	}
 	if err := certlint.Check(rec.DER); err != nil {
 		t.Errorf("zlint: %v", err)
 	}

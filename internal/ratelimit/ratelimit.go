@@ -19,7 +19,8 @@
 //
 // Refusals are rateLimited problems (RFC 8555 §6.7) carrying the wait
 // after which the request would succeed, rounded up to whole seconds for
-// Retry-After (RFC 9110 §10.2.3), and the policy document's URL for a
+// Retry-After (RFC 9110 §10.2.3; none for a request that no wait helps:
+// an order over the pending-authorizations limit by itself), and the policy document's URL for a
 // Link rel="help" header (RFC 8555 §6.6).
 package ratelimit
 
@@ -182,6 +183,11 @@ type Store interface {
 	// unexpired at now and returns the earliest of their expiries (zero
 	// when none).
 	PendingAuthorizations(ctx context.Context, account string, now time.Time) (int, time.Time, error)
+	// PendingAuthorizationExpiry returns the k-th earliest (k >= 1) of
+	// the expiries of account's authorizations pending and unexpired at
+	// now (zero when it holds fewer than k): read only for a refusal
+	// that needs more than one of them to expire.
+	PendingAuthorizationExpiry(ctx context.Context, account string, now time.Time, k int) (time.Time, error)
 }
 
 // Limiter checks and spends rate limits. Safe for concurrent use, and for
@@ -488,14 +494,27 @@ func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool)
 
 // CheckPending refuses when account (with override subjects) would hold
 // more than the pending-authorizations-per-account limit after adding
-// more pending authorizations. The wait is until its earliest pending
-// authorization expires. The count is read, not locked: concurrent
+// more pending authorizations. The wait is until enough of its pending
+// authorizations have expired for adding to fit (the earliest expiry
+// when one is enough). A request that adds more than the limit itself
+// can never succeed: its rateLimited problem says so and carries no wait
+// (no Retry-After). The count is read, not locked: concurrent
 // newOrders of one account may overshoot by the authorizations they add.
 func (l *Limiter) CheckPending(ctx context.Context, account string, subjects []string, adding int) error {
 	if adding == 0 {
 		return nil
 	}
-	return l.readPending(ctx, account, subjects)(adding)
+	return l.toldPending(l.readPending(ctx, account, subjects)(adding))
+}
+
+// toldPending counts err, the answer of a pending-authorizations check
+// that is told to the client, when it is a refusal (OnRefuse), and
+// returns it.
+func (l *Limiter) toldPending(err error) error {
+	if IsRateLimited(err) {
+		l.refused(PendingAuthorizationsPerAccount)
+	}
+	return err
 }
 
 // StartNewOrderChecks starts, at once and side by side, the two reads a
@@ -512,20 +531,31 @@ func (l *Limiter) StartNewOrderChecks(ctx context.Context, reqs []Request, accou
 	pending := make(chan func(int) error, 1)
 	go func() { pending <- l.readPending(ctx, account, subjects) }()
 	return func(adding int) error {
-		if err := <-checked; err != nil {
+		err := <-checked
+		decide := <-pending
+		if adding == 0 || err != nil && !IsRateLimited(err) {
 			return err
 		}
-		decide := <-pending
-		if adding == 0 {
-			return nil
+		perr := decide(adding)
+		if err == nil {
+			return l.toldPending(perr)
 		}
-		return decide(adding)
+		// Both refuse: the longest wait (docs/rate-limits.md,
+		// "Refusals"); a pending refusal without a wait (the order alone
+		// is over the limit) first, as no retry succeeds. Only the
+		// refusal told is counted (Check counted its own).
+		p, _ := acme.AsProblem(err)
+		if pp, ok := acme.AsProblem(perr); ok && pp.Type == acme.RateLimited && (pp.RetryAfter == 0 || pp.RetryAfter > p.RetryAfter) {
+			return l.toldPending(perr)
+		}
+		return err
 	}
 }
 
 // readPending reads account's pending authorizations and returns the
 // check of CheckPending for a number of them to add (its read error, if
-// any, whatever that number).
+// any, whatever that number); the caller counts a refusal it tells
+// (toldPending).
 func (l *Limiter) readPending(ctx context.Context, account string, subjects []string) func(adding int) error {
 	rs, err := l.resolve(ctx, []Request{{Limit: PendingAuthorizationsPerAccount, Key: account, Subjects: subjects}})
 	if err != nil || len(rs) == 0 {
@@ -537,14 +567,33 @@ func (l *Limiter) readPending(ctx context.Context, account string, subjects []st
 		return func(int) error { return fmt.Errorf("rate limits: %w", err) }
 	}
 	return func(adding int) error {
-		if n+adding <= rs[0].rate.Count {
+		limit := rs[0].rate.Count
+		if n+adding <= limit {
 			return nil
 		}
-		wait := earliest.Sub(now)
-		if earliest.IsZero() || wait < time.Second {
+		if adding > limit {
+			// No wait helps: even an account without pending
+			// authorizations could not take them (a Retry-After would
+			// have the client retry for ever).
+			p := acme.NewProblem(acme.RateLimited, "this request adds %d pending authorizations, more than the %d that %s allows an account to hold: "+
+				"no retry can succeed; split it into orders of at most %d new identifiers", adding, limit, PendingAuthorizationsPerAccount, limit)
+			p.HelpURL = l.cfg.PolicyURL
+			return p
+		}
+		// n+adding-limit of the pending authorizations must go: the wait
+		// is until the last of them expires.
+		at := earliest
+		if k := n + adding - limit; k > 1 {
+			kth, err := l.store.PendingAuthorizationExpiry(ctx, account, now, k)
+			if err != nil {
+				return fmt.Errorf("rate limits: %w", err)
+			}
+			at = kth
+		}
+		wait := at.Sub(now)
+		if at.IsZero() || wait < time.Second {
 			wait = time.Second
 		}
-		l.refused(PendingAuthorizationsPerAccount)
 		p := Problem(PendingAuthorizationsPerAccount, account, rs[0].rate, wait, now, l.cfg.PolicyURL)
 		p.Detail = fmt.Sprintf("too many pending authorizations: this account holds %d and may hold at most %d (%s); complete or deactivate some, or retry after %s",
 			n, rs[0].rate.Count, PendingAuthorizationsPerAccount, now.Add(p.RetryAfter).UTC().Format(time.RFC3339))

@@ -549,6 +549,20 @@ func testPendingAuthorizations(t *testing.T, e storetest.Engine) {
 	}
 	must(t, s.SetAuthorizationStatus(ctx, "az149", []string{acme.StatusPending}, acme.StatusDeactivated))
 	check("one deactivated", 149, now.Add(time.Hour-148*time.Second))
+	// PendingAuthorizationExpiry: the k-th earliest expiry among the 149
+	// (az148 first, az000 last), zero past them; the other account's,
+	// the expired and the deactivated one are not among them.
+	for k, want := range map[int]time.Time{1: now.Add(time.Hour - 148*time.Second), 2: now.Add(time.Hour - 147*time.Second),
+		100: now.Add(time.Hour - 49*time.Second), 149: now.Add(time.Hour), 150: {}} {
+		got, err := s.PendingAuthorizationExpiry(ctx, a.ID, now, k)
+		must(t, err)
+		if !got.Equal(want) {
+			t.Fatalf("PendingAuthorizationExpiry(k=%d) = %v; want %v", k, got, want)
+		}
+	}
+	if _, err := s.PendingAuthorizationExpiry(ctx, a.ID, now, 0); err == nil {
+		t.Fatal("PendingAuthorizationExpiry(k=0) accepted")
+	}
 }
 
 func testChallengeLifecycle(t *testing.T, e storetest.Engine) {

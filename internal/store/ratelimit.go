@@ -431,3 +431,29 @@ func (s *Store) PendingAuthorizations(ctx context.Context, account string, now t
 	}
 	return n, fromTS(earliest.Int64), nil
 }
+
+// pendingExpirySQL is the expiry of the (third argument + 1)-th of an
+// account's pending, unexpired authorizations in order of expiry; the
+// authorizations_pending index covers it.
+const pendingExpirySQL = `SELECT expires_at FROM authorizations WHERE account_id = ? AND status = 'pending' AND expires_at > ?
+	ORDER BY expires_at LIMIT 1 OFFSET ?`
+
+// PendingAuthorizationExpiry returns the k-th earliest (k >= 1) of the
+// expiries of account's authorizations pending and unexpired at now: the
+// time from which the account holds at least k fewer pending
+// authorizations (it may complete or deactivate them sooner). It returns
+// the zero time when the account holds fewer than k.
+func (s *Store) PendingAuthorizationExpiry(ctx context.Context, account string, now time.Time, k int) (time.Time, error) {
+	if k < 1 {
+		return time.Time{}, fmt.Errorf("pending authorization expiry: k = %d, want >= 1", k)
+	}
+	var at int64
+	err := s.r.QueryRowContext(ctx, pendingExpirySQL, account, ts(now), k-1).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("pending authorization expiry: %w", err)
+	}
+	return fromTS(at), nil
+}

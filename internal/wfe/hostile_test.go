@@ -397,6 +397,16 @@ func TestHostileRequests(t *testing.T) {
 		{name: "url of another endpoint", status: hUnauthorizedStatus, ptype: unauthorized, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["url"] = c.dir.RevokeCert })
 		}},
+		// Header parameter names are case-sensitive (RFC 7515 §4, as
+		// go-jose, which checks the signature, reads them): "URL" is an
+		// unknown parameter, ignored, not the "url" of the request (it
+		// was read as the url, and "Nonce" as the nonce).
+		{name: "case-variant \"URL\" header alone", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["URL"] = h["url"]; delete(h, "url") })
+		}},
+		{name: "case-variant \"Nonce\" header is no nonce", status: 400, ptype: badNonce, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["Nonce"] = h["nonce"]; delete(h, "nonce") })
+		}},
 		{name: "url on another host", status: hUnauthorizedStatus, ptype: unauthorized, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) {
 				h["url"] = strings.Replace(c.dir.NewOrder, c.env.BaseURL, "https://evil.example", 1)
@@ -546,6 +556,18 @@ func TestHostileRequests(t *testing.T) {
 		{name: "newOrder payload not JSON", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.order(t, `identifiers=ok.hostile.test`)
 		}},
+		// Payload member names are case-sensitive, as go-jose reads JSON
+		// (encoding/json took "IDENTIFIERS" for "identifiers"), and a
+		// repeated one is refused (encoding/json took the last).
+		{name: "newOrder with \"IDENTIFIERS\" only", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"IDENTIFIERS":[{"type":"dns","value":"ok.hostile.test"}]}`)
+		}},
+		{name: "newOrder with \"identifiers\" twice", status: 400, ptype: malformed, check: hWantDetail("duplicate key 'identifiers'"), send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"identifiers":[{"type":"dns","value":"ok.hostile.test"}],"identifiers":[{"type":"dns","value":"other.hostile.test"}]}`)
+		}},
+		{name: "newOrder identifier with an unknown \"Value\" member", status: 201, send: func(t *testing.T, s *hState) *hResp {
+			return s.order(t, `{"identifiers":[{"type":"dns","value":"ok.hostile.test","Value":"-bad.hostile.test"}]}`)
+		}},
 
 		// ---- newAccount payloads (RFC 8555 §7.3) ----
 		{name: "contact tel:", status: 400, ptype: acme.UnsupportedContact, send: func(t *testing.T, s *hState) *hResp {
@@ -578,6 +600,9 @@ func TestHostileRequests(t *testing.T) {
 		}},
 		{name: "newOrder invalid punycode", status: 400, ptype: rejected, check: hWantIdentifier("xn--zz.hostile.test"), send: func(t *testing.T, s *hState) *hResp {
 			return s.orderDNS(t, "xn--zz.hostile.test")
+		}},
+		{name: "newOrder A-label of a control character", status: 400, ptype: rejected, check: hWantIdentifier("xn--a.hostile.test"), send: func(t *testing.T, s *hState) *hResp {
+			return s.orderDNS(t, "xn--a.hostile.test") // U+0080: not a valid U-label (RFC 5891 §5.4)
 		}},
 		{name: "contact of the wrong JSON type", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.newAcct(t, hNewKey(t, "p256"), `{"contact":"mailto:x@example.com"}`, nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 )
 
 // SignatureAlgorithms is the JWS "alg" allowlist for ACME requests (RFC 8555
@@ -145,9 +146,14 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if err != nil {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not base64url")
 	}
+	// go-jose's decoder, as go-jose reads the header it verifies:
+	// member names are case-sensitive (RFC 7515 §4; encoding/json read
+	// "URL" as "url" and "Nonce" as "nonce", parameters go-jose ignores)
+	// and a duplicate name is refused (RFC 7515 §4: reject or take the
+	// last; encoding/json took the last).
 	var h protectedHeader
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not a JSON object")
+	if err := josejson.Unmarshal(hb, &h); err != nil {
+		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not a JSON object with distinct member names (RFC 7515 §4)")
 	}
 	if mode != innerJWKNo {
 		if h.Nonce == "" {

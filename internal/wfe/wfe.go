@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	josejson "github.com/go-jose/go-jose/v4/json"
 )
 
 // URL paths of the ACME resources, below the server's https://HOST base.
@@ -485,8 +487,18 @@ func (w *WFE) post(ctx context.Context, x *exchange, mode keyMode) (*request, er
 
 // decodePayload decodes a JSON request payload strictly enough to catch
 // type errors; unknown fields are ignored (RFC 8555 §7.1 extensibility).
+// Member names are matched case-sensitively and a repeated name is
+// refused (go-jose's decoder, as for the protected header): encoding/json
+// took "IDENTIFIERS" for "identifiers", and the last of two, so that what
+// the server read could differ from what another reader of the signed
+// payload would. A refusal's detail comes from encoding/json (which
+// names the field of a type error) when it refuses the payload too.
 func decodePayload(payload []byte, v any) error {
-	if err := json.Unmarshal(payload, v); err != nil {
+	if err := josejson.Unmarshal(payload, v); err != nil {
+		fresh := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+		if jerr := json.Unmarshal(payload, fresh); jerr != nil {
+			err = jerr
+		}
 		return acme.NewProblem(acme.Malformed, "the request payload is not valid JSON for this resource: %v", jsonErrText(err))
 	}
 	return nil
@@ -500,7 +512,13 @@ func jsonErrText(err error) string {
 		}
 		return fmt.Sprintf("field %q has the wrong type", te.Field)
 	}
-	return "syntax error"
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error"
+	}
+	// Only go-jose's decoder refused it: "duplicate key 'NAME' in
+	// object".
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func decodeB64(field, s string) ([]byte, error) {
