@@ -48,9 +48,22 @@ func newApprovalList() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			aps, err := st.ListApprovals(ctx, status, 0) // every one, as GET /api/v1/approvals
-			if err != nil {
-				return err
+			// Every page, following the keyset position: the output is
+			// the whole list, as before the API paged it; each page is a
+			// bounded query (GET /api/v1/approvals, every page).
+			var aps []*store.Approval
+			var after *store.ApprovalKey
+			for {
+				page, err := st.ListApprovalsPage(ctx, status, after, 1000)
+				if err != nil {
+					return err
+				}
+				aps = append(aps, page...)
+				if len(page) < 1000 {
+					break
+				}
+				last := page[len(page)-1]
+				after = &store.ApprovalKey{RequestedAt: last.RequestedAt, ID: last.ID}
 			}
 			// The JSON is the admin API's (GET /api/v1/approvals items).
 			out := []ra.ApprovalView{}

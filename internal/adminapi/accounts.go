@@ -168,10 +168,18 @@ func accountRoutes(a *API) {
 
 // orderCursor encodes the keyset position (created, id) of an order.
 func orderCursor(o *store.Order) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(o.CreatedAt.UnixNano(), 10) + ":" + o.ID))
+	return timeIDCursor(o.CreatedAt, o.ID)
 }
 
-// parseOrderCursor decodes orderCursor's output; "" is the start.
+// timeIDCursor encodes a keyset position (time, id) as a cursor: an
+// order's (created, id), an approval's (requested, id).
+func timeIDCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixNano(), 10) + ":" + id))
+}
+
+// parseOrderCursor decodes timeIDCursor's output (orderCursor's, and
+// approvals' cursors); "" is the start (zero time, ""). A malformed cursor
+// is a 422 problem naming query.cursor.
 func parseOrderCursor(c string) (time.Time, string, error) {
 	if c == "" {
 		return time.Time{}, "", nil

@@ -2,10 +2,13 @@ package adminapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -14,32 +17,81 @@ import (
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
-// TestApprovalListIsComplete: GET /api/v1/approvals is not paginated
-// (docs/api.md), so it answers every approval of the status; it stopped
-// at the 1000 oldest, silently leaving out the newest requests.
-func TestApprovalListIsComplete(t *testing.T) {
-	f := newFixture(t, storetest.Engines()[0].Open(t))
-	const n = 1003
-	for range n {
-		f.approval()
-	}
-	for _, q := range []string{"", "?status=pending", "?status=all"} {
-		r := f.do("GET", "/api/v1/approvals"+q, f.tokens[auth.RoleAuditor], nil)
-		var page struct {
+// TestApprovalListPaginated, on both engines: GET /api/v1/approvals is
+// paginated as the other lists (docs/api.md): limit (1..1000, default
+// 100), cursor, next_cursor. Walked by cursor, its pages (any read-only
+// role, the auditor's here) give every approval of the status exactly
+// once, oldest request first, ties by ID; the default page holds 100 and
+// has a next_cursor; a limit out of range and a tampered cursor are 422
+// problems naming the parameter. The list answered every approval ever
+// made in one page, each with its CSR.
+func TestApprovalListPaginated(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		const n = 103
+		var want []string
+		for range n {
+			want = append(want, f.approval()) // all requested at f.now: order by ID
+		}
+		slices.Sort(want)
+		type page struct {
 			Items []struct {
 				ID string `json:"id"`
 			} `json:"items"`
+			NextCursor *string `json:"next_cursor"`
 		}
-		if r.status != http.StatusOK {
-			t.Fatalf("GET /api/v1/approvals%s: %d: %s", q, r.status, r.body)
+		tok := f.tokens[auth.RoleAuditor]
+		get := func(q string) (page, response) {
+			t.Helper()
+			r := f.do("GET", "/api/v1/approvals"+q, tok, nil)
+			var p page
+			if r.status != http.StatusOK {
+				t.Fatalf("GET /api/v1/approvals%s: %d: %s", q, r.status, r.body)
+			}
+			if err := json.Unmarshal(r.body, &p); err != nil {
+				t.Fatal(err)
+			}
+			return p, r
 		}
-		if err := json.Unmarshal(r.body, &page); err != nil {
-			t.Fatal(err)
+		for _, q := range []string{"?", "?status=pending&", "?status=all&"} {
+			first, r := get(q)
+			if len(first.Items) != 100 || first.NextCursor == nil || *first.NextCursor == "" {
+				t.Fatalf("GET /api/v1/approvals%s: %d items, next_cursor %v, want the default 100 and a next_cursor: %s", q, len(first.Items), first.NextCursor, r.body)
+			}
+			var got []string
+			cursor := ""
+			for pages := 1; ; pages++ {
+				p, r := get(q + "limit=7&cursor=" + url.QueryEscape(cursor))
+				if len(p.Items) > 7 || pages > 20 || p.NextCursor == nil {
+					t.Fatalf("GET /api/v1/approvals%s page %d: %s", q, pages, r.body)
+				}
+				for _, it := range p.Items {
+					got = append(got, it.ID)
+				}
+				if cursor = *p.NextCursor; cursor == "" {
+					break
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("GET /api/v1/approvals%s by pages of 7: %d approvals %v, want each of the %d once in order", q, len(got), got, n)
+			}
 		}
-		if len(page.Items) != n {
-			t.Errorf("GET /api/v1/approvals%s: %d approvals, want all %d", q, len(page.Items), n)
+		if p, r := get("?status=approved&limit=1000"); len(p.Items) != 0 || p.NextCursor == nil || *p.NextCursor != "" {
+			t.Errorf("approved: %s", r.body)
 		}
-	}
+		for q, param := range map[string]string{
+			"limit=0":    "query.limit",
+			"limit=1001": "query.limit",
+			"cursor=" + base64.RawURLEncoding.EncodeToString([]byte("1:ap\x00")):     "query.cursor",
+			"cursor=" + base64.RawURLEncoding.EncodeToString([]byte("x:ap")):         "query.cursor",
+			"cursor=" + base64.RawURLEncoding.EncodeToString([]byte("12345")):        "query.cursor",
+			"cursor=" + base64.RawURLEncoding.EncodeToString([]byte{'1', ':', 0xff}): "query.cursor",
+		} {
+			r := f.do("GET", "/api/v1/approvals?status=all&"+q, tok, nil)
+			if err := isProblem(r, 422); err != nil || !strings.Contains(string(r.body), `"location":"`+param+`"`) {
+				t.Errorf("approvals?%s: %v %s, want 422 naming %s", q, err, r.body, param)
+			}
+		}
+	})
 }
 
 // TestIfMatchSeveralFieldLines: an If-Match sent as several field lines is

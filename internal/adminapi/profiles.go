@@ -528,11 +528,14 @@ func eabRoutes(a *API) {
 
 type approvalsIn struct {
 	Status string `query:"status" enum:"pending,approved,rejected,all" default:"pending"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
 type approvalsOut struct {
 	Body struct {
 		Items []ra.ApprovalView `json:"items"`
+		NextPage
 	}
 }
 
@@ -555,18 +558,31 @@ type decision struct {
 
 func approvalRoutes(a *API) {
 	Register(a, auth.PermApprovalsRead, huma.Operation{OperationID: "list-approvals", Method: http.MethodGet, Path: Prefix + "/approvals",
-		Summary: "List approval requests", Tags: []string{"approvals"}, Description: "Oldest request first."},
+		Summary: "List approval requests", Tags: []string{"approvals"}, Errors: []int{422},
+		Description: "Approvals in status, oldest request first (ties by ID), paginated by cursor (keyset pagination); a malformed cursor is 422."},
 		func(ctx context.Context, _ *auth.Principal, in *approvalsIn) (*approvalsOut, error) {
 			status := in.Status
 			if status == "all" {
 				status = ""
 			}
-			aps, err := a.d.Store.ListApprovals(ctx, status, 0) // every one: the list is not paginated
+			var after *store.ApprovalKey
+			if in.Cursor != "" {
+				t, id, err := parseOrderCursor(in.Cursor)
+				if err != nil {
+					return nil, err
+				}
+				after = &store.ApprovalKey{RequestedAt: t, ID: id}
+			}
+			aps, err := a.d.Store.ListApprovalsPage(ctx, status, after, in.Limit+1)
 			if err != nil {
 				return nil, a.storeError(ctx, "approvals", err)
 			}
 			out := &approvalsOut{}
 			out.Body.Items = []ra.ApprovalView{}
+			if len(aps) > in.Limit {
+				aps = aps[:in.Limit]
+				out.Body.NextCursor = timeIDCursor(aps[len(aps)-1].RequestedAt, aps[len(aps)-1].ID)
+			}
 			for _, ap := range aps {
 				out.Body.Items = append(out.Body.Items, ra.ApprovalSnapshot(ap))
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -111,7 +112,9 @@ func (s *Store) GetApprovalByOrder(ctx context.Context, orderID string) (*Approv
 }
 
 // ListApprovals returns the approvals in status ("" for all), oldest
-// request first, at most limit; limit 0 (or less) returns them all.
+// request first, at most limit; limit 0 (or less) returns them all. A
+// list that outgrows one statement is read page by page with
+// ListApprovalsPage.
 func (s *Store) ListApprovals(ctx context.Context, status string, limit int) ([]*Approval, error) {
 	q, args := `SELECT `+approvalCols+` FROM approvals`, []any{}
 	if status != "" {
@@ -123,6 +126,51 @@ func (s *Store) ListApprovals(ctx context.Context, status string, limit int) ([]
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
+	return s.queryApprovals(ctx, q, args...)
+}
+
+// ApprovalKey is a keyset position in the approvals list: the request
+// time and ID of the last approval of a page.
+type ApprovalKey struct {
+	RequestedAt time.Time // the approval's RequestedAt
+	ID          string    // the approval's ID
+}
+
+// ListApprovalsPage returns up to limit (> 0) approvals in status (""
+// for all) after the keyset position after (nil: from the first), oldest
+// request first, ties by ID (keyset pagination). Each call reads a range
+// of the index approvals_keyset, or approvals_status_keyset with a status
+// (migration 00026), from after on: its cost is limit rows, however many
+// approvals were ever made. Errors: a database error.
+func (s *Store) ListApprovalsPage(ctx context.Context, status string, after *ApprovalKey, limit int) ([]*Approval, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list approvals: limit %d, want > 0", limit)
+	}
+	q, args := approvalsPageSQL(status, after)
+	return s.queryApprovals(ctx, q, append(args, limit)...)
+}
+
+// approvalsPageSQL is ListApprovalsPage's statement (its LIMIT the last
+// argument, left to the caller) and its other arguments. The row-value
+// comparison is a range of the index on both engines (listOrdersSQL).
+func approvalsPageSQL(status string, after *ApprovalKey) (string, []any) {
+	var conds []string
+	var args []any
+	if status != "" {
+		conds, args = append(conds, `status = ?`), append(args, status)
+	}
+	if after != nil {
+		conds, args = append(conds, `(requested_at, id) > (?, ?)`), append(args, ts(after.RequestedAt), after.ID)
+	}
+	q := `SELECT ` + approvalCols + ` FROM approvals`
+	if len(conds) > 0 {
+		q += ` WHERE ` + strings.Join(conds, ` AND `)
+	}
+	return q + ` ORDER BY requested_at, id LIMIT ?`, args
+}
+
+// queryApprovals runs q and scans its approvals.
+func (s *Store) queryApprovals(ctx context.Context, q string, args ...any) ([]*Approval, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
@@ -136,7 +184,10 @@ func (s *Store) ListApprovals(ctx context.Context, status string, limit int) ([]
 		}
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list approvals: %w", err)
+	}
+	return out, nil
 }
 
 // PendingApprovalsExpired returns, at most limit, the pending approvals

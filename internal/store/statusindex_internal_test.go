@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSQLitePlansUseStatusIndexes: on SQLite every query that a partial
@@ -162,6 +163,33 @@ func TestSQLitePlansIssuedReport(t *testing.T) {
 			if strings.HasPrefix(d, "SCAN ") && !strings.Contains(d, " USING ") {
 				t.Errorf("%s: plan %q scans a table", c.name, p)
 			}
+		}
+	}
+}
+
+// TestSQLitePlansApprovalsPage: on SQLite, a page of the approvals list
+// (ListApprovalsPage), with and without a status, first and after a
+// cursor, searches approvals_keyset or approvals_status_keyset (migration
+// 00026) in keyset order: no table scan, no sort of the rows.
+func TestSQLitePlansApprovalsPage(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	after := &ApprovalKey{RequestedAt: time.Unix(1, 0), ID: "x"}
+	for _, c := range []struct {
+		name, status string
+		after        *ApprovalKey
+		want         string
+	}{
+		{"all, first", "", nil, "SCAN approvals USING INDEX approvals_keyset"},
+		{"all, after", "", after, "SEARCH approvals USING INDEX approvals_keyset ((requested_at,id)>(?,?))"},
+		{"status, first", ApprovalPending, nil, "SEARCH approvals USING INDEX approvals_status_keyset (status=?)"},
+		{"status, after", ApprovalPending, after, "SEARCH approvals USING INDEX approvals_status_keyset (status=? AND (requested_at,id)>(?,?))"},
+	} {
+		q, _ := approvalsPageSQL(c.status, c.after)
+		plan := queryPlan(ctx, t, s, c.name, q)
+		p := strings.Join(plan, "; ")
+		if !strings.Contains(p, c.want) || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q lacks %q or sorts", c.name, p, c.want)
 		}
 	}
 }
