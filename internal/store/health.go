@@ -64,7 +64,7 @@ func (s *Store) Pools() map[string]*sql.DB {
 }
 
 // CountPendingApprovals returns how many approvals wait for a decision:
-// a range count on the approvals_status index.
+// a range count on the approvals_status_keyset index (migration 00026).
 func (s *Store) CountPendingApprovals(ctx context.Context) (int, error) {
 	var n int
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals WHERE status = ?`, ApprovalPending).Scan(&n); err != nil {
