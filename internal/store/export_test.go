@@ -306,3 +306,32 @@ func IssuedReportPlans(ctx context.Context, s *Store, by string, from, to time.T
 	page, err := explainPlan(ctx, s, s.r, true, countDaySQL, []any{ts(from), end})
 	return append(first, page...), err
 }
+
+// ApprovalsPagePlan is the plan of ListApprovalsPage's statement (SQLite:
+// EXPLAIN QUERY PLAN details; PostgreSQL: EXPLAIN lines, with sequential
+// scans disabled as in CertificatesWithSerialPlan, so that the plan shows
+// which index range the statement reads and whether it sorts).
+func ApprovalsPagePlan(ctx context.Context, s *Store, status string, after *ApprovalKey, limit int) ([]string, error) {
+	query, args := approvalsPageSQL(status, after)
+	args = append(args, limit)
+	if s.wr == nil {
+		if _, err := s.w.ExecContext(ctx, `ANALYZE approvals`); err != nil {
+			return nil, err
+		}
+	}
+	return explainPlan(ctx, s, s.r, false, query, args)
+}
+
+// InsertApprovalRows stores n approvals (IDs ap000001..., the i-th
+// requested at i microseconds after the epoch, every third approved, the
+// rest pending) in one statement, with no orders: for PostgreSQL's
+// query plans.
+func InsertApprovalRows(ctx context.Context, s *Store, n int) error {
+	if s.wr != nil {
+		return errors.New("InsertApprovalRows: PostgreSQL only")
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO approvals (id, order_id, account_id, profile, identifiers, key_type, reason, csr, status, requested_at)
+		SELECT 'ap' || lpad(g::text, 6, '0'), 'o' || g, 'acct', 'code', '[]', 'ecdsa-p256', 'always', '\x01'::bytea,
+		CASE WHEN g % 3 = 0 THEN 'approved' ELSE 'pending' END, g * 1000 FROM generate_series(1, ?::int) g`, n)
+	return err
+}
