@@ -34,7 +34,7 @@ func TestApprovalListAllPages(t *testing.T) {
 	const n = 1001
 	var want []string
 	for i := range n {
-		id := fmt.Sprintf("ap%04d", (i*10)%n) // IDs not in request order
+		id := fmt.Sprintf("ap%04d", (i*10)%n)                // IDs not in request order
 		at := now.Add(time.Duration(i/2) * time.Millisecond) // two a millisecond: ties by ID
 		o := &store.Order{ID: "ord-" + id, AccountID: "acct", Status: acme.StatusPending, Expires: now.Add(time.Hour),
 			Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".test"}}, AuthzIDs: []string{}, CreatedAt: now, UpdatedAt: now}
