@@ -77,18 +77,27 @@ func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
 	return p
 }
 
+// admitNewAccount holds the checks every new account passes, with or
+// without external account binding, before it is stored: its contacts
+// (CheckContacts: invalidContact or unsupportedContact problems), its key not
+// blocked (badPublicKey), and the new-accounts rate limit (rateLimited);
+// the first refusal is returned as an *acme.Problem, or a storage error.
+func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) error {
+	if err := CheckContacts(contact); err != nil {
+		return err
+	}
+	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
+		return err
+	}
+	return r.limitNewAccount(ctx)
+}
+
 // createAccount creates, without external account binding, the account
 // of a key that has none, requested at the directory of profile
 // (NewAccount, NewAccountIn), audited as account.create in the same
 // transaction.
 func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
-	if err := CheckContacts(req.Contact); err != nil {
-		return nil, false, err
-	}
-	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
-		return nil, false, err
-	}
-	if err := r.limitNewAccount(ctx); err != nil {
+	if err := r.admitNewAccount(ctx, req.Contact, jwk); err != nil {
 		return nil, false, err
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,

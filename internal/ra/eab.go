@@ -87,13 +87,7 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	if profile != "" && k.Profile != p.Name {
 		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s is for profile %s; use that profile's directory", k.KID, k.Profile)
 	}
-	if err := CheckContacts(req.Contact); err != nil {
-		return nil, false, err
-	}
-	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
-		return nil, false, err
-	}
-	if err := r.limitNewAccount(ctx); err != nil {
+	if err := r.admitNewAccount(ctx, req.Contact, jwk); err != nil {
 		return nil, false, err
 	}
 	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
