@@ -2,13 +2,10 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,28 +42,7 @@ func TestMaxHeaderBytes(t *testing.T) {
 	srv := serveForTest(t, cfg, Options{})
 
 	// A perspective (serve --roles va) on a free loopback port.
-	dir := t.TempDir()
-	pcfg := testServeConfig(filepath.Join(dir, "va"))
-	pcfg.Perspectives.Name = "p1"
-	pcfg.Perspectives.SecretFile = filepath.Join(dir, "secret")
-	if err := os.WriteFile(pcfg.Perspectives.SecretFile, []byte(strings.Repeat("s", 64)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcfg.Listen = free.Addr().String()
-	free.Close()
-	pctx, pcancel := context.WithCancel(context.Background())
-	pdone := make(chan error, 1)
-	go func() { pdone <- ServePerspective(pctx, pcfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	t.Cleanup(func() {
-		pcancel()
-		if err := <-pdone; err != nil {
-			t.Errorf("ServePerspective: %v", err)
-		}
-	})
+	perspective := perspectiveForTest(t, Options{})
 
 	dial := func(addr string, tlsOn bool) func() net.Conn {
 		return func() net.Conn {
@@ -99,7 +75,7 @@ func TestMaxHeaderBytes(t *testing.T) {
 		{"admin-listen HTTPS", dial(srv.AdminAddr().String(), true), "/healthz", http.StatusOK},
 		{"admin-listen plain HTTP", dial(srv.AdminAddr().String(), false), "/healthz", http.StatusOK},
 		{"metrics-listen", dial(srv.MetricsAddr().String(), false), "/healthz", http.StatusOK},
-		{"perspective", dial(pcfg.Listen, true), "/", 0},
+		{"perspective", dial(perspective, true), "/", 0},
 	} {
 		got := headerStatus(t, l.dial(), l.path, 16<<10)
 		if got == http.StatusRequestHeaderFieldsTooLarge || (l.normal != 0 && got != l.normal) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,4 +163,35 @@ func serveForTest(t *testing.T, cfg *config.Serve, opts Options) *Server {
 		}
 	})
 	return srv
+}
+
+// perspectiveForTest starts a perspective (serve --roles va) with the
+// timeouts of opts on a free loopback port, stopped when the test ends, and
+// returns its address (host:port); it may still be starting when this
+// returns.
+func perspectiveForTest(t *testing.T, opts Options) string {
+	t.Helper()
+	dir := t.TempDir()
+	pcfg := testServeConfig(filepath.Join(dir, "va"))
+	pcfg.Perspectives.Name = "p1"
+	pcfg.Perspectives.SecretFile = filepath.Join(dir, "secret")
+	if err := os.WriteFile(pcfg.Perspectives.SecretFile, []byte(strings.Repeat("s", 64)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg.Listen = free.Addr().String()
+	free.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- servePerspective(ctx, pcfg, opts, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("servePerspective: %v", err)
+		}
+	})
+	return pcfg.Listen
 }

@@ -3,15 +3,12 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -247,28 +244,7 @@ func TestWriteBoundEveryListener(t *testing.T) {
 	cfg.MetricsListen = "127.0.0.1:0"
 	srv := serveForTest(t, cfg, opts)
 
-	dir := t.TempDir()
-	pcfg := testServeConfig(filepath.Join(dir, "va"))
-	pcfg.Perspectives.Name = "p1"
-	pcfg.Perspectives.SecretFile = filepath.Join(dir, "secret")
-	if err := os.WriteFile(pcfg.Perspectives.SecretFile, []byte(strings.Repeat("s", 64)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcfg.Listen = free.Addr().String()
-	free.Close()
-	pctx, pcancel := context.WithCancel(context.Background())
-	pdone := make(chan error, 1)
-	go func() { pdone <- servePerspective(pctx, pcfg, opts, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	t.Cleanup(func() {
-		pcancel()
-		if err := <-pdone; err != nil {
-			t.Errorf("servePerspective: %v", err)
-		}
-	})
+	perspective := perspectiveForTest(t, opts)
 
 	const openapi, healthz = "GET /api/v1/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 	for _, l := range []struct {
@@ -281,7 +257,7 @@ func TestWriteBoundEveryListener(t *testing.T) {
 		{"admin-listen HTTPS", srv.AdminAddr().String(), true, openapi},
 		{"admin-listen plain HTTP", srv.AdminAddr().String(), false, healthz},
 		{"metrics-listen", srv.MetricsAddr().String(), false, healthz},
-		{"perspective", pcfg.Listen, true, healthz},
+		{"perspective", perspective, true, healthz},
 	} {
 		c := dialSmallBuffer(t, l.addr, l.tls)
 		start := time.Now()
