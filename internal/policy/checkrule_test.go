@@ -199,7 +199,7 @@ func TestCheckDNSSEC(t *testing.T) {
 // TestCheckAllowWithin: an EAB key's allow rule that no name its profile
 // accepts can match (outside the profile's allow list, wholly denied, of
 // another identifier type) is refused, naming the rule and why; rules
-// that overlap the profile's, and regexp rules, are accepted.
+// that overlap the profile's are accepted; regexp rules are worked out.
 func TestCheckAllowWithin(t *testing.T) {
 	p := Profile{Name: "web", Validity: Duration(24 * 3600 * 1e9), IdentifierTypes: []string{"dns", "ip"},
 		Allow: []string{"example.com", "*.example.com", "10.0.0.0/8"}, Deny: []string{"*.internal.example.com", "vault.example.com", "10.9.0.0/16"}}
@@ -216,7 +216,8 @@ func TestCheckAllowWithin(t *testing.T) {
 		{"10.1.0.0/16", ""},
 		{"10.0.0.7", ""},
 		{"0.0.0.0/0", ""},
-		{"/.*[.]example[.]org/", ""}, // regexp: not worked out
+		{"/[a-z]+[.]example[.]com/", ""},
+		{"/.*[.]example[.]org/", `identifier rule "/.*[.]example[.]org/" can match no name: no name it matches is in profile web's allowed names`},
 		{"*.example.org", `identifier rule "*.example.org" can match no name: no name it matches is in profile web's allowed names (example.com, *.example.com, 10.0.0.0/8)`},
 		{"www.example.org", `no name it matches is in profile web's allowed names`},
 		{"192.0.2.0/24", `no name it matches is in profile web's allowed names`},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -28,6 +29,7 @@ type Rule struct {
 	exact  string
 	suffix string // ".example.com"
 	re     *regexp.Regexp
+	prog   *syntax.Prog // re's program, for mayMatchTogether
 	prefix netip.Prefix
 }
 
@@ -46,13 +48,16 @@ func ParseRule(s string) (Rule, error) {
 		if err != nil {
 			return r, fmt.Errorf("identifier rule %q: %w", s, err)
 		}
+		if r.prog, err = compileRule(re.String()); err != nil {
+			return r, fmt.Errorf("identifier rule %q: %w", s, err)
+		}
 		r.re = re
 	case strings.Contains(s, "/"):
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return r, fmt.Errorf("identifier rule %q is not a CIDR prefix: %w", s, err)
 		}
-		r.prefix = p.Masked()
+		r.prefix = unmapPrefix(p.Masked())
 	default:
 		if a, err := netip.ParseAddr(s); err == nil {
 			r.prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
@@ -89,7 +94,11 @@ func ParseRule(s string) (Rule, error) {
 // label, only letters, digits and hyphens, labels of at most 63
 // characters, ...) and a "*.suffix" rule must have such names below it,
 // since Match compares identifiers, which passed that check, with the
-// rule's text. A regexp rule is only compiled. It is the check of a rule
+// rule's text. A regexp rule must match some string of the shape of such
+// names (lower-case letters, digits and hyphens in dot-separated labels,
+// the last not all digits, an optional leading "*."): one written for
+// U-labels, a trailing dot or an IP address matches no identifier. It is
+// the check of a rule
 // being created or changed (a profile, an EAB key's allowlist); ParseRule,
 // which loading a stored rule uses, stays lenient so that a rule stored
 // before this check existed keeps loading (it just matches nothing).
@@ -105,6 +114,9 @@ func CheckRule(s string) error {
 	case r.suffix != "":
 		// The shortest name the rule can match: one label below it.
 		why = acme.CheckDNSName("x" + r.suffix)
+	case r.re != nil && !mayMatchTogether(dnsShapes{wildcard: true}, r.prog):
+		why = "its regular expression matches no DNS identifier (identifiers are lower-case LDH names, IDNs in their " +
+			"A-label form \"xn--...\", without a trailing dot, a wildcard as a leading \"*.\"; IP addresses are ip identifiers)"
 	}
 	if why != "" {
 		return fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)
@@ -144,19 +156,30 @@ func CheckRuleTypes(list, types []string) error {
 	return nil
 }
 
-// overlaps reports whether some identifier could match both r and o
-// (a regexp rule, whose matches are not worked out, overlaps every DNS
-// rule).
-func (r Rule) overlaps(o Rule) bool {
+// overlaps reports whether some identifier could match both r and o,
+// wildcard identifiers ("*.example.com") among them when wildcard is set.
+// Regexp rules are worked out generously (mayMatchTogether): an overlap
+// may be reported where there is none, never missed.
+func (r Rule) overlaps(o Rule, wildcard bool) bool {
 	if r.IdentifierType() != o.IdentifierType() {
 		return false
 	}
 	if r.prefix.IsValid() {
 		return r.prefix.Overlaps(o.prefix)
 	}
+	if r.re != nil || o.re != nil {
+		if r.re == nil {
+			r, o = o, r
+		}
+		switch {
+		case o.exact != "":
+			return r.re.MatchString(o.exact)
+		case o.suffix != "":
+			return mayMatchTogether(dnsShapes{wildcard: wildcard}, r.prog, suffixProg(o.suffix))
+		}
+		return mayMatchTogether(dnsShapes{wildcard: wildcard}, r.prog, o.prog)
+	}
 	switch {
-	case r.re != nil || o.re != nil:
-		return true
 	case r.exact != "" && o.exact != "":
 		return r.exact == o.exact
 	case r.exact != "":
@@ -165,6 +188,28 @@ func (r Rule) overlaps(o Rule) bool {
 		return strings.HasSuffix(o.exact, r.suffix)
 	}
 	return strings.HasSuffix(r.suffix, o.suffix) || strings.HasSuffix(o.suffix, r.suffix)
+}
+
+// suffixProg is the program of the names a "*.suffix" rule matches: one
+// or more bytes, then suffix (".example.com").
+func suffixProg(suffix string) *syntax.Prog {
+	p, err := compileRule(".+" + regexp.QuoteMeta(suffix))
+	if err != nil {
+		panic(fmt.Sprintf("policy: suffix program for %q: %v", suffix, err)) // a quoted literal always compiles
+	}
+	return p
+}
+
+// unmapPrefix returns p, an IPv6 prefix within ::ffff:0:0/96 (IPv4-mapped
+// addresses), as the IPv4 prefix it stands for: identifiers hold an
+// IPv4-mapped address as the IPv4 address (RFC 8738 identifiers and
+// certificates carry four octets), so a rule written "::ffff:10.0.0.0/104"
+// would otherwise match nothing.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
 }
 
 // coveredBy reports whether every identifier r matches is matched by o
@@ -188,30 +233,69 @@ func (r Rule) coveredBy(o Rule) bool {
 // CheckAllowWithin refuses a rule of list (an EAB key's allowlist, which
 // narrows its profile's) that can match no identifier the profile p
 // accepts: one of an identifier type p does not allow, one that no rule
-// of p's allow list overlaps, or one whose every match p denies. Such a
-// key would bind accounts that can order nothing. The error names the
-// first such rule (a *FieldError at "[i]"). Regexp rules, and overlaps
-// with p's regexp rules, are not worked out (taken as matching).
+// of p's allow list overlaps, one whose every match p denies, or a regexp
+// rule that matches only wildcard names in a profile without wildcards.
+// Such a key would bind accounts that can order nothing. The error names
+// the first such rule (a *FieldError at "[i]"). Regexp rules are worked
+// out generously (an overlap may be assumed where there is none); a deny
+// regexp rule is never taken to cover a whole rule.
 func (p *Profile) CheckAllowWithin(list []string) error {
+	return p.checkLive(list, false)
+}
+
+// checkLive refuses, as CheckAllowWithin, a rule of list that can match
+// no identifier p accepts; covering: the rules are matched as deny and
+// approval rules are (matchCovered), so that an exact rule also applies to
+// the wildcard names of its parent.
+func (p *Profile) checkLive(list []string, covering bool) error {
 	if err := CheckRuleTypes(list, p.IdentifierTypes); err != nil {
 		return err
 	}
 	for i, s := range list {
 		r, err := ParseRule(s)
-		if err != nil || r.re != nil {
+		if err != nil {
 			continue
 		}
-		why := ""
-		if len(p.allow) > 0 && !slices.ContainsFunc(p.allow, r.overlaps) {
-			why = fmt.Sprintf("no name it matches is in profile %s's allowed names (%s)", p.Name, strings.Join(p.Allow, ", "))
-		} else if j := slices.IndexFunc(p.deny, r.coveredBy); j >= 0 {
-			why = fmt.Sprintf("profile %s denies every name it matches (deny %s)", p.Name, p.deny[j].text)
-		}
-		if why != "" {
+		if why := p.deadRule(r, covering); why != "" {
 			return &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)}
 		}
 	}
 	return nil
+}
+
+// deadRule says why no identifier p accepts can match r (see checkLive),
+// or "".
+func (p *Profile) deadRule(r Rule, covering bool) string {
+	if r.re != nil && !mayMatchTogether(dnsShapes{wildcard: p.Wildcard}, r.prog) {
+		if mayMatchTogether(dnsShapes{wildcard: true}, r.prog) {
+			return fmt.Sprintf("it matches only wildcard names, and profile %s does not allow wildcards", p.Name)
+		}
+		return "its regular expression matches no DNS identifier"
+	}
+	overlaps := func(a Rule) bool { return r.overlaps(a, p.Wildcard) }
+	if len(p.allow) > 0 && !slices.ContainsFunc(p.allow, overlaps) && !(covering && p.coversAllowedWildcard(r)) {
+		return fmt.Sprintf("no name it matches is in profile %s's allowed names (%s)", p.Name, strings.Join(p.Allow, ", "))
+	}
+	if j := slices.IndexFunc(p.deny, r.coveredBy); j >= 0 {
+		return fmt.Sprintf("profile %s denies every name it matches (deny %s)", p.Name, p.deny[j].text)
+	}
+	return ""
+}
+
+// coversAllowedWildcard reports whether r, matched as a deny or approval
+// rule is (matchCovered), may apply to a wildcard name p's allow rules
+// accept although no name r matches is allowed itself: an exact rule
+// "host.example.com" applies to "*.example.com". A regexp rule is taken
+// to apply when the profile allows wildcards at all.
+func (p *Profile) coversAllowedWildcard(r Rule) bool {
+	if !p.Wildcard || r.IdentifierType() != acme.IdentifierDNS {
+		return false
+	}
+	if r.re != nil {
+		return true
+	}
+	_, parent, ok := strings.Cut(r.exact, ".")
+	return ok && matchAny(p.allow, acme.Identifier{Type: acme.IdentifierDNS, Value: "*." + parent})
 }
 
 // CheckRules is CheckRule for every rule of list; the error names the
@@ -277,10 +361,13 @@ func matchAny(rules []Rule, id acme.Identifier) bool {
 }
 
 // matchCovered reports whether any rule covers id or, when id is a
-// wildcard "*.base", a name the wildcard certificate is valid for: an
-// exact rule for a name one label below base (RFC 6125 §6.4.3). Deny and
-// approval rules use it, so that a wildcard cannot cover a denied or
-// approval-bound name; allow rules use matchAny.
+// wildcard "*.base", a name the wildcard certificate is valid for (RFC
+// 6125 §6.4.3): a name one label below base that an exact rule names or
+// that a regexp rule may match ("*.example.com" is covered by
+// /secret\.example\.com/ and by /[0-9]+\.example\.com/, not by
+// /[a-z]+\.www\.example\.com/). Deny and approval rules use it, so that a
+// wildcard cannot cover a denied or approval-bound name; allow rules use
+// matchAny, which matches a regexp rule against the wildcard's text.
 func matchCovered(rules []Rule, id acme.Identifier) bool {
 	if matchAny(rules, id) {
 		return true
@@ -289,8 +376,12 @@ func matchCovered(rules []Rule, id acme.Identifier) bool {
 	if id.Type != acme.IdentifierDNS || !ok {
 		return false
 	}
+	base = strings.ToLower(base)
 	for _, r := range rules {
-		if _, parent, ok := strings.Cut(r.exact, "."); ok && parent == strings.ToLower(base) {
+		if _, parent, ok := strings.Cut(r.exact, "."); ok && parent == base {
+			return true
+		}
+		if r.re != nil && mayMatchTogether(coveredShapes{base: base}, r.prog) {
 			return true
 		}
 	}
