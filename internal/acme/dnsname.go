@@ -7,6 +7,7 @@ import (
 
 	zlintutil "github.com/zmap/zlint/v3/util"
 	"golang.org/x/net/idna"
+	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -104,7 +105,9 @@ func LowerASCII(s string) string {
 // e_international_dns_name_not_unicode, e_international_dns_name_not_nfc);
 // and to a valid U-label (RFC 5891 §5.4: no code point IDNA disallows,
 // such as a control character, "xn--a" being U+0080, and the bidi and
-// joiner rules; golang.org/x/net/idna's Registration profile), which the
+// joiner rules; golang.org/x/net/idna's Registration profile, and no
+// symbol such as an emoji, which IDNA2008 disallows and that profile lets
+// through: RFC 5892, checked with PRECIS's IdentifierClass), which the
 // lint does not check (a CA/B BR §7.1.4.2 dNSName's XN-Label must be a
 // valid A-label, RFC 5890 §2.3.2.1).
 func checkReservedLabel(l string) string {
@@ -123,6 +126,16 @@ func checkReservedLabel(l string) string {
 	}
 	if _, err := idna.Registration.ToUnicode(l); err != nil {
 		return "label " + l + " is not a valid IDN A-label (it decodes to " + strconv.QuoteToASCII(u) + ", not a valid U-label: RFC 5891 §5.4)"
+	}
+	// x/net/idna follows UTS #46, which keeps as valid code points that
+	// IDNA2008 disallows (its NV8/XV8 status: symbols, emoji,
+	// punctuation), and has no option to refuse them (idna.go: "TODO:
+	// handle the NV8"). IDNA2008's PVALID base (RFC 5892 §2.1
+	// LetterDigits, less unstable and compatibility characters) is
+	// PRECIS's IdentifierClass base (RFC 8264 §9), which refuses them.
+	if _, err := precis.NewIdentifier().String(u); err != nil {
+		return "label " + l + " is not a valid IDN A-label (it decodes to " + strconv.QuoteToASCII(u) +
+			", which holds a code point IDNA2008 disallows, such as an emoji or another symbol: RFC 5892)"
 	}
 	return ""
 }

@@ -145,3 +145,14 @@ func TestProfileCheckRulesDeadPreAuthorized(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRuleRefusesEmojiLabel: a rule with an emoji label, in U-label
+// or A-label form, names no identifier newOrder accepts (IDNA2008
+// disallows the symbol) and is refused.
+func TestCheckRuleRefusesEmojiLabel(t *testing.T) {
+	for _, rule := range []string{"*.💩.example", "xn--ls8h.example", "*.xn--ls8h.example"} {
+		if err := CheckRule(rule); err == nil || !strings.Contains(err.Error(), "IDNA2008") {
+			t.Errorf("CheckRule(%s) = %v, want it refused (IDNA2008)", rule, err)
+		}
+	}
+}

@@ -67,6 +67,9 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "xn--a.example"}, acme.RejectedIdentifier},            // decodes to U+0080, a control character
 		{acme.Identifier{Type: "dns", Value: "xn--a-ecp.example"}, acme.RejectedIdentifier},        // "a⒈": U+2488, disallowed by IDNA
 		{acme.Identifier{Type: "dns", Value: "*.xn--a.example"}, acme.RejectedIdentifier},          // the same under a wildcard
+		{acme.Identifier{Type: "dns", Value: "xn--ls8h.example"}, acme.RejectedIdentifier},         // an emoji (U+1F4A9): IDNA2008 DISALLOWED, UTS #46 valid
+		{acme.Identifier{Type: "dns", Value: "xn--i-7iq.example"}, acme.RejectedIdentifier},        // "i❤": a symbol
+		{acme.Identifier{Type: "dns", Value: "*.xn--n3h.example"}, acme.RejectedIdentifier},        // "☃" under a wildcard
 		{acme.Identifier{Type: "dns", Value: "com"}, acme.RejectedIdentifier},                      // bare TLD
 		{acme.Identifier{Type: "dns", Value: "XN--P1AI"}, acme.RejectedIdentifier},                 // bare IDN TLD
 		{acme.Identifier{Type: "dns", Value: "abc.onion"}, acme.RejectedIdentifier},
