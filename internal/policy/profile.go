@@ -288,7 +288,10 @@ var subjectFieldBounds = map[string]int{"O": 64, "OU": 64, "ST": 128, "L": 128, 
 // certificate for serverAuth (domain-validated: CA/B BR 7.1.2.7.2 allows
 // only the country besides the common name); or one with an invisible
 // formatting character (Unicode category Cf: a bidirectional override or
-// a zero-width character, which would make it display as another name).
+// a zero-width character, which would make it display as another name);
+// or an O, OU, ST or L that holds no information (CA/B BR §7.1.4.3): no
+// letter or digit ("-", ".", " "), or a word saying the value is absent
+// or does not apply ("N/A", "none", "unknown").
 // Attributes the profile does not copy are not checked: they are dropped.
 func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 	sub := p.Subject(csrSubject)
@@ -316,6 +319,12 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 				why = "contains a control character (RFC 5280 Appendix A)"
 			case strings.ContainsFunc(v, func(r rune) bool { return unicode.Is(unicode.Cf, r) }):
 				why = "contains an invisible formatting character (a bidirectional override or zero-width character), which would make it display as another name"
+			case f.name != "C" && !strings.ContainsFunc(v, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }):
+				// The lint refused it after processing (zlint
+				// e_subject_contains_noninformational_value).
+				why = "holds no information, only punctuation or white space (CA/B BR §7.1.4.3: metadata such as \".\", \"-\" or \" \" is no value); leave the attribute out instead"
+			case f.name != "C" && absentValue(v):
+				why = "only says that the value is absent or does not apply (CA/B BR §7.1.4.3); leave the attribute out instead"
 			case strings.TrimSpace(v) != v:
 				why = "has leading or trailing white space"
 			case f.name == "C" && (n != 2 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != ""):
@@ -333,6 +342,23 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 		}
 	}
 	return nil
+}
+
+// absentWords are the values, lower-cased and without white space and
+// the punctuation . / - _, that say a subject attribute is absent,
+// incomplete or not applicable ("N/A", "n.a.", "None", "Not applicable"):
+// CA/B BR §7.1.4.3 forbids them as it forbids metadata such as "-".
+var absentWords = []string{"na", "none", "null", "nil", "unknown", "notapplicable", "notavailable", "undefined", "empty", "blank", "tbd"}
+
+// absentValue reports whether v is one of absentWords.
+func absentValue(v string) bool {
+	k := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || strings.ContainsRune("./-_", r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, v)
+	return slices.Contains(absentWords, k)
 }
 
 // reservedNames are path segments below /acme/ that a profile name may not take.
