@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -86,7 +87,7 @@ func KeyBits(pub crypto.PublicKey) int {
 // than SHA-1, MD5 or MD2, allowed key, not the
 // account key, SANs equal to the identifiers as a set (DNS names compared ASCII
 // case-insensitively), Subject CN absent or one of the identifiers, no
-// e-mail or URI SANs, and a TLS Feature extension (RFC 7633), if any, that
+// SANs of other types (checkSANTypes: e-mail, URI, otherName, ...), and a TLS Feature extension (RFC 7633), if any, that
 // asks for status_request (OCSP Must-Staple) alone (CSRMustStaple). Errors are badCSR problems (the account key too:
 // RFC 8555 §6.7 has badPublicKey for the JWS key, badCSR for a CSR that
 // is unacceptable).
@@ -111,8 +112,11 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	if eq, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && accountKey != nil && eq.Equal(accountKey) {
 		return nil, acme.NewProblem(acme.BadCSR, "the CSR's public key is the account key; the certificate needs a key of its own (RFC 8555 §11.1)")
 	}
-	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
-		return nil, acme.NewProblem(acme.BadCSR, "the CSR may only request DNS names and IP addresses")
+	if err := checkExtensionRequest(csr); err != nil {
+		return nil, err
+	}
+	if err := checkSANTypes(csr); err != nil {
+		return nil, err
 	}
 	if _, err := CSRMustStaple(csr); err != nil {
 		return nil, err
@@ -174,6 +178,87 @@ func CheckCSR(der []byte, ids []acme.Identifier, accountKey crypto.PublicKey) (*
 	}
 	return csr, nil
 }
+
+// sanTypeNames are the GeneralName choices of RFC 5280 §4.2.1.6, by
+// context-specific tag.
+var sanTypeNames = [...]string{"otherName", "rfc822Name", "dNSName", "x400Address", "directoryName", "ediPartyName",
+	"uniformResourceIdentifier", "iPAddress", "registeredID"}
+
+// checkSANTypes refuses, with badCSR naming them, subjectAltName entries
+// of csr other than dNSName and iPAddress, the only ones an ACME order's
+// identifiers (RFC 8555 §7.1.4, RFC 8738) are issued as: crypto/x509
+// parses rfc822Name and URI entries but skips otherName, x400Address,
+// directoryName, ediPartyName and registeredID, which the certificate
+// would silently lack. RFC 8555 §7.4: the CSR must request exactly the
+// order's identifiers, and finalize fails when the CA is unwilling to
+// issue what the CSR asks for.
+func checkSANTypes(csr *x509.CertificateRequest) error {
+	var other []string
+	for _, ext := range csr.Extensions {
+		if !ext.Id.Equal(oidSubjectAltName) {
+			continue
+		}
+		// crypto/x509 has parsed it (a malformed one fails parsing).
+		var names []asn1.RawValue
+		if rest, err := asn1.Unmarshal(ext.Value, &names); err != nil || len(rest) != 0 {
+			return acme.NewProblem(acme.BadCSR, "the CSR's subjectAltName extension is malformed")
+		}
+		for _, n := range names {
+			if n.Class == asn1.ClassContextSpecific && (n.Tag == 2 || n.Tag == 7) {
+				continue
+			}
+			name := fmt.Sprintf("[%d]", n.Tag)
+			if n.Class == asn1.ClassContextSpecific && n.Tag < len(sanTypeNames) {
+				name = sanTypeNames[n.Tag]
+			}
+			if !slices.Contains(other, name) {
+				other = append(other, name)
+			}
+		}
+	}
+	if len(other) > 0 {
+		return acme.NewProblem(acme.BadCSR, "the CSR requests subjectAltName entries of type %s, which an ACME order cannot hold: "+
+			"only DNS names (dNSName) and IP addresses (iPAddress), exactly the order's identifiers (RFC 8555 §7.4); send a CSR without them",
+			strings.Join(other, ", "))
+	}
+	return nil
+}
+
+// checkExtensionRequest refuses, with badCSR, a CSR whose extensionRequest
+// attribute (RFC 2985 §5.4.2, single-valued) holds more than one value:
+// crypto/x509 reads the first only, so that a subjectAltName in another
+// would be ignored rather than issued or refused.
+func checkExtensionRequest(csr *x509.CertificateRequest) error {
+	var tbs struct {
+		Version    int
+		Subject    asn1.RawValue
+		PublicKey  asn1.RawValue
+		Attributes []asn1.RawValue `asn1:"tag:0"`
+	}
+	if _, err := asn1.Unmarshal(csr.RawTBSCertificateRequest, &tbs); err != nil {
+		return acme.NewProblem(acme.BadCSR, "cannot parse the CSR's attributes: %v", err)
+	}
+	for _, raw := range tbs.Attributes {
+		var attr struct {
+			ID     asn1.ObjectIdentifier
+			Values []asn1.RawValue `asn1:"set"`
+		}
+		if _, err := asn1.Unmarshal(raw.FullBytes, &attr); err != nil || !attr.ID.Equal(oidExtensionRequest) {
+			continue
+		}
+		if len(attr.Values) != 1 {
+			return acme.NewProblem(acme.BadCSR, "the CSR's extensionRequest attribute holds %d values, not one (RFC 2985 §5.4.2)", len(attr.Values))
+		}
+	}
+	return nil
+}
+
+// oidExtensionRequest is the PKCS #9 extensionRequest attribute (RFC 2985
+// §5.4.2).
+var oidExtensionRequest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 14}
+
+// oidSubjectAltName is the subjectAltName extension (RFC 5280 §4.2.1.6).
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 
 // CSRMustStaple reports whether csr asks for OCSP Must-Staple: a TLS
 // Feature extension (RFC 7633, 1.3.6.1.5.5.7.1.24) listing status_request
