@@ -156,3 +156,35 @@ func TestCheckRuleRefusesEmojiLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestMayMatchTogetherSound: whenever a regexp rule matches a name of the
+// searched shape, the search finds a match too (it may find one where
+// there is none, never miss one), also for an expression whose DFA would
+// be exponential in size.
+func TestMayMatchTogetherSound(t *testing.T) {
+	exprs := []string{`[a-z]+\.example\.com`, `(a|b)*a(a|b){20}\.example\.com`, `.*internal.*`, `db-[0-9]{2,3}\.corp\.test`,
+		`\*\.example\.com`, `(?:www|api)\.example\.(?:com|org)`, `\bsecret\b.*`, `x{0,5}y\.example\.com`}
+	names := []string{"www.example.com", "a" + strings.Repeat("b", 20) + ".example.com", "db.internal.example.com", "db-042.corp.test",
+		"*.example.com", "api.example.org", "secret.example.com", "xxy.example.com", "y.example.com"}
+	for _, e := range exprs {
+		r, err := ParseRule("/" + e + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if r.re.MatchString(n) && !mayMatchTogether(dnsShapes{wildcard: true}, r.prog) {
+				t.Errorf("/%s/ matches %s, the search finds no identifier", e, n)
+			}
+			if strings.HasPrefix(n, "*.") {
+				continue
+			}
+			if _, parent, ok := strings.Cut(n, "."); ok && r.re.MatchString(n) && !mayMatchTogether(coveredShapes{base: parent}, r.prog) {
+				t.Errorf("/%s/ matches %s, the search finds no name one label below %s", e, n, parent)
+			}
+		}
+	}
+	p := valid(t, Profile{Name: "web", Wildcard: true, Deny: []string{`/(a|b)*a(a|b){20}\.example\.com/`}})
+	if err := p.CheckIdentifiers([]acme.Identifier{dns("*.example.com")}, nil); err == nil {
+		t.Error("*.example.com not denied by /(a|b)*a(a|b){20}\\.example\\.com/")
+	}
+}

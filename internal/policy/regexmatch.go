@@ -2,7 +2,6 @@ package policy
 
 import (
 	"regexp/syntax"
-	"slices"
 )
 
 // This file answers, for regexp identifier rules, questions a regexp
@@ -103,7 +102,11 @@ func (w coveredShapes) next(s int, c byte) int {
 func (w coveredShapes) accept(s int) bool { return s == 2+len(w.base) }
 
 // maxProductStates bounds the search; beyond it the answer is "may match".
-const maxProductStates = 1 << 16
+// With one program (a wildcard against a deny or approval rule, at
+// newOrder) the product has at most len(prog.Inst)·(len(base)+3) states
+// and never reaches it; two programs (overlaps of rules, when a profile is
+// written) may.
+const maxProductStates = 1 << 18
 
 // compileRule compiles the expression of a regexp rule (as ParseRule
 // wraps it: case-insensitive, anchored) into the program searched here.
@@ -115,89 +118,86 @@ func compileRule(expr string) (*syntax.Prog, error) {
 	return syntax.Compile(re.Simplify())
 }
 
-// closure adds to set the instructions of prog reachable from pc without
-// reading a byte (empty-width assertions taken as satisfied).
-func closure(prog *syntax.Prog, pc uint32, set map[uint32]bool) {
-	if set[pc] {
-		return
+// closure appends to out the instructions of prog reachable from pc
+// without reading a byte (empty-width assertions taken as satisfied) that
+// read one or match; seen guards against cycles.
+func closure(prog *syntax.Prog, pc uint32, seen map[uint32]bool, out []uint32) []uint32 {
+	if seen[pc] {
+		return out
 	}
-	set[pc] = true
+	seen[pc] = true
 	switch in := prog.Inst[pc]; in.Op {
 	case syntax.InstAlt, syntax.InstAltMatch:
-		closure(prog, in.Out, set)
-		closure(prog, in.Arg, set)
+		out = closure(prog, in.Out, seen, out)
+		return closure(prog, in.Arg, seen, out)
 	case syntax.InstCapture, syntax.InstNop, syntax.InstEmptyWidth:
-		closure(prog, in.Out, set)
+		return closure(prog, in.Out, seen, out)
+	case syntax.InstFail:
+		return out
 	}
+	return append(out, pc)
 }
 
-// step returns the instructions of prog that reading c from set leads to.
-func step(prog *syntax.Prog, set map[uint32]bool, c byte) map[uint32]bool {
-	out := map[uint32]bool{}
-	for pc := range set {
-		in := prog.Inst[pc]
-		switch in.Op {
-		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			if in.MatchRune(rune(c)) {
-				closure(prog, in.Out, out)
-			}
-		}
+// step returns the instructions that reading c at pc leads to.
+func step(prog *syntax.Prog, pc uint32, c byte) []uint32 {
+	in := prog.Inst[pc]
+	if in.Op == syntax.InstMatch || !in.MatchRune(rune(c)) {
+		return nil
 	}
-	return out
+	return closure(prog, in.Out, map[uint32]bool{}, nil)
 }
 
-func matches(prog *syntax.Prog, set map[uint32]bool) bool {
-	for pc := range set {
-		if prog.Inst[pc].Op == syntax.InstMatch {
-			return true
-		}
-	}
-	return false
+// productNode is a state of the product: the shapes' state and one
+// instruction of each program (the second unused with one program).
+type productNode struct {
+	state int
+	a, b  uint32
 }
 
 // mayMatchTogether reports whether some string of the shapes sh is
-// matched by every one of progs (at least one). The search runs on sets
-// of program instructions (the subset construction), so it ends; past
-// maxProductStates states it answers true.
+// matched by every one of progs (one or two): whether a state where the
+// shapes accept and every program matches is reachable in the product of
+// the shapes with the programs' NFAs. Past maxProductStates states it
+// answers true.
 func mayMatchTogether(sh shapes, progs ...*syntax.Prog) bool {
-	type node struct {
-		state int
-		sets  []map[uint32]bool
+	if len(progs) == 0 || len(progs) > 2 {
+		panic("policy: mayMatchTogether takes one or two programs")
 	}
-	key := func(n node) string {
-		b := []byte{byte(n.state), byte(n.state >> 8), byte(n.state >> 16)}
-		for _, set := range n.sets {
-			pcs := make([]uint32, 0, len(set))
-			for pc := range set {
-				pcs = append(pcs, pc)
-			}
-			slices.Sort(pcs)
-			b = append(b, '|')
-			for _, pc := range pcs {
-				b = append(b, byte(pc), byte(pc>>8), byte(pc>>16), byte(pc>>24))
+	second := len(progs) == 2
+	starts := func(p *syntax.Prog) []uint32 { return closure(p, uint32(p.Start), map[uint32]bool{}, nil) }
+	var queue []productNode
+	seen := map[productNode]bool{}
+	add := func(state int, as, bs []uint32) bool {
+		if !second {
+			bs = []uint32{0}
+		}
+		for _, a := range as {
+			for _, b := range bs {
+				n := productNode{state, a, b}
+				if seen[n] {
+					continue
+				}
+				if len(seen) >= maxProductStates {
+					return false
+				}
+				seen[n] = true
+				queue = append(queue, n)
 			}
 		}
-		return string(b)
+		return true
 	}
-	first := node{state: sh.start()}
-	for _, p := range progs {
-		set := map[uint32]bool{}
-		closure(p, uint32(p.Start), set)
-		first.sets = append(first.sets, set)
+	var bs []uint32
+	if second {
+		bs = starts(progs[1])
 	}
-	seen := map[string]bool{key(first): true}
-	queue := []node{first}
+	if !add(sh.start(), starts(progs[0]), bs) {
+		return true
+	}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
-		if sh.accept(n.state) {
-			all := true
-			for i, p := range progs {
-				all = all && matches(p, n.sets[i])
-			}
-			if all {
-				return true
-			}
+		if sh.accept(n.state) && progs[0].Inst[n.a].Op == syntax.InstMatch && (!second || progs[1].Inst[n.b].Op == syntax.InstMatch) {
+			return true
 		}
 		for i := 0; i < len(identAlphabet); i++ {
 			c := identAlphabet[i]
@@ -205,28 +205,19 @@ func mayMatchTogether(sh shapes, progs ...*syntax.Prog) bool {
 			if s < 0 {
 				continue
 			}
-			m := node{state: s}
-			alive := true
-			for j, p := range progs {
-				set := step(p, n.sets[j], c)
-				if len(set) == 0 {
-					alive = false
-					break
+			as := step(progs[0], n.a, c)
+			if len(as) == 0 {
+				continue
+			}
+			var bs []uint32
+			if second {
+				if bs = step(progs[1], n.b, c); len(bs) == 0 {
+					continue
 				}
-				m.sets = append(m.sets, set)
 			}
-			if !alive {
-				continue
-			}
-			k := key(m)
-			if seen[k] {
-				continue
-			}
-			if len(seen) >= maxProductStates {
+			if !add(s, as, bs) {
 				return true
 			}
-			seen[k] = true
-			queue = append(queue, m)
 		}
 	}
 	return false
