@@ -188,3 +188,33 @@ func TestMayMatchTogetherSound(t *testing.T) {
 		t.Error("*.example.com not denied by /(a|b)*a(a|b){20}\\.example\\.com/")
 	}
 }
+
+// TestProfileCheckRulesDeadDeny: a deny rule outside every allow rule
+// denies nothing (a misspelt name: the name meant stays allowed) and is
+// refused; an exact deny rule one label below an allowed wildcard counts.
+func TestProfileCheckRulesDeadDeny(t *testing.T) {
+	for _, tc := range []struct {
+		p    Profile
+		want string // "" accepted
+	}{
+		{Profile{Allow: []string{"*.example.com"}, Deny: []string{"*.internal.exmaple.com"}},
+			`profile web: deny: identifier rule "*.internal.exmaple.com" can match no name: no name it matches is in profile web's allowed names (*.example.com)`},
+		{Profile{Allow: []string{"*.example.com"}, Deny: []string{"*.internal.example.com", "vault.example.com", `/.*secret.*/`}}, ""},
+		{Profile{Allow: []string{"*.example.com"}, Deny: []string{`/.*\.example\.org/`}}, "no name it matches is in profile web's allowed names"},
+		{Profile{Wildcard: true, Allow: []string{`/\*\.corp\.test/`}, Deny: []string{"vault.corp.test"}}, ""},
+		{Profile{Deny: []string{"*.internal.example.com", "*.example.com"}}, ""}, // overlapping deny rules
+	} {
+		p := tc.p
+		p.Name, p.Validity = "web", Duration(24*3600*1e9)
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		err := p.CheckRules()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: CheckRules: %v, want accepted", tc.p, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: CheckRules: %v, want %q", tc.p, err, tc.want)
+		}
+	}
+}

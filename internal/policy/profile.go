@@ -481,10 +481,11 @@ func (p *Profile) Validate() error {
 // CheckRules refuses an identifier rule of p (allow, deny, preAuthorized,
 // approval identifiers) that no identifier can ever match (CheckRule, and
 // CheckRuleTypes: a rule of an identifier type the profile does not
-// allow), naming the field and the rule; a preAuthorized or approval
-// identifiers rule that matches no identifier the profile accepts
-// (CheckAllowWithin's check: outside the allow rules, wholly denied, only
-// wildcard names in a profile without wildcards); wildcard names, or identifierTypes
+// allow), naming the field and the rule; a deny, preAuthorized or
+// approval identifiers rule that matches no identifier the profile
+// accepts (CheckAllowWithin's check: outside the allow rules, wholly
+// denied (not for deny rules), only wildcard names in a profile without
+// wildcards); wildcard names, or identifierTypes
 // ip, that no offered challenge type can validate (unless preAuthorized
 // rules are set, which may spare them the challenge); an approval ekus
 // or keyTypes entry that the profile's ekus or keyTypes leave out (no
@@ -516,16 +517,19 @@ func (p *Profile) CheckRules() error {
 			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
 		}
 	}
-	// preAuthorized and approval identifier rules that no identifier the
-	// profile accepts can match (outside its allow rules, wholly denied,
-	// only wildcards in a profile without them): the profile would show a
-	// pre-authorization or an approval rule that never applies.
-	live := []ruleList{{"preAuthorized", p.PreAuthorized}}
+	// deny, preAuthorized and approval identifier rules that no
+	// identifier the profile accepts can match (outside its allow rules,
+	// wholly denied, only wildcards in a profile without them): the
+	// profile would show a denial, pre-authorization or approval rule
+	// that never applies.
+	// So are deny rules outside the allow rules: they deny nothing (a
+	// misspelt name, while the name meant stays allowed).
+	live := []ruleList{{"deny", p.Deny}, {"preAuthorized", p.PreAuthorized}}
 	if p.Approval != nil {
 		live = append(live, ruleList{"approval.identifiers", p.Approval.Identifiers})
 	}
 	for _, l := range live {
-		if err := p.checkLive(l.rules, l.field != "preAuthorized"); err != nil {
+		if err := p.checkLive(l.rules, l.field != "preAuthorized", l.field == "deny"); err != nil {
 			return fieldError(l.field, l.rules, fmt.Errorf("profile %s: %s: %w", p.Name, strings.ReplaceAll(l.field, ".", " "), err))
 		}
 	}

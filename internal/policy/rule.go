@@ -240,14 +240,15 @@ func (r Rule) coveredBy(o Rule) bool {
 // out generously (an overlap may be assumed where there is none); a deny
 // regexp rule is never taken to cover a whole rule.
 func (p *Profile) CheckAllowWithin(list []string) error {
-	return p.checkLive(list, false)
+	return p.checkLive(list, false, false)
 }
 
 // checkLive refuses, as CheckAllowWithin, a rule of list that can match
 // no identifier p accepts; covering: the rules are matched as deny and
 // approval rules are (matchCovered), so that an exact rule also applies to
-// the wildcard names of its parent.
-func (p *Profile) checkLive(list []string, covering bool) error {
+// the wildcard names of its parent; deny: list is p's deny list, whose
+// rules are not checked against the deny rules.
+func (p *Profile) checkLive(list []string, covering, deny bool) error {
 	if err := CheckRuleTypes(list, p.IdentifierTypes); err != nil {
 		return err
 	}
@@ -256,7 +257,7 @@ func (p *Profile) checkLive(list []string, covering bool) error {
 		if err != nil {
 			continue
 		}
-		if why := p.deadRule(r, covering); why != "" {
+		if why := p.deadRule(r, covering, deny); why != "" {
 			return &FieldError{Field: fmt.Sprintf("[%d]", i), Value: s, Err: fmt.Errorf("identifier rule %q can match no name: %s", r.text, why)}
 		}
 	}
@@ -265,7 +266,7 @@ func (p *Profile) checkLive(list []string, covering bool) error {
 
 // deadRule says why no identifier p accepts can match r (see checkLive),
 // or "".
-func (p *Profile) deadRule(r Rule, covering bool) string {
+func (p *Profile) deadRule(r Rule, covering, deny bool) string {
 	if r.re != nil && !mayMatchTogether(dnsShapes{wildcard: p.Wildcard}, r.prog) {
 		if mayMatchTogether(dnsShapes{wildcard: true}, r.prog) {
 			return fmt.Sprintf("it matches only wildcard names, and profile %s does not allow wildcards", p.Name)
@@ -276,7 +277,7 @@ func (p *Profile) deadRule(r Rule, covering bool) string {
 	if len(p.allow) > 0 && !slices.ContainsFunc(p.allow, overlaps) && !(covering && p.coversAllowedWildcard(r)) {
 		return fmt.Sprintf("no name it matches is in profile %s's allowed names (%s)", p.Name, strings.Join(p.Allow, ", "))
 	}
-	if j := slices.IndexFunc(p.deny, r.coveredBy); j >= 0 {
+	if j := slices.IndexFunc(p.deny, r.coveredBy); j >= 0 && !deny {
 		return fmt.Sprintf("profile %s denies every name it matches (deny %s)", p.Name, p.deny[j].text)
 	}
 	return ""
