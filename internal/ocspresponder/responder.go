@@ -359,12 +359,17 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	// Backdate thisUpdate a little for clients whose clocks run behind,
 	// but never before the revocation it reports (RFC 6960 §4.2.2.1: the
 	// status must have been correct at thisUpdate). producedAt is the
-	// signing minute (x/crypto/ocsp truncates it).
-	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	// signing time, in whole seconds, and never before thisUpdate (a
+	// revocation stored by a node whose clock runs ahead of this one's).
+	produced := now.UTC().Truncate(time.Second)
+	this := produced.Add(-time.Minute)
 	if tmpl.Status == ocsp.Revoked && tmpl.RevokedAt.After(this) {
 		this = tmpl.RevokedAt
 	}
-	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash = this, this.Add(r.cfg.Validity), req.HashAlgorithm
+	if produced.Before(this) {
+		produced = this
+	}
+	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash, tmpl.ProducedAt = this, this.Add(r.cfg.Validity), req.HashAlgorithm, produced
 	resp, err := r.signer.SignOCSP(tmpl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign OCSP response for serial %s: %w", serial, err)

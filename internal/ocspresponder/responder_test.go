@@ -675,3 +675,27 @@ func TestMalformedWrapsCause(t *testing.T) {
 		t.Errorf("respond(garbage): %v (%T), want errMalformed wrapping asn1.StructuralError", err, err)
 	}
 }
+
+// TestProducedAtIsSigningTime: producedAt is the responder's clock at
+// signing, to the second (RFC 6960 §4.2.2.1), so a certificate revoked
+// earlier in the same minute is never reported by a response "produced"
+// before its revocation time and its thisUpdate (x/crypto/ocsp stamps
+// time.Now truncated to the minute).
+func TestProducedAtIsSigningTime(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Minute, Validity: 24 * time.Hour})
+	// 40 seconds into a minute, the revocation 10 seconds ago.
+	now := f.clk.Now()
+	f.clk.Add(now.Truncate(time.Minute).Add(time.Minute + 40*time.Second).Sub(now))
+	cert := f.issue(t, "local")
+	at := f.clk.Now().Add(-10 * time.Second)
+	if err := f.st.RevokeCertificate(context.Background(), cert.SerialNumber.Text(16), 4, at); err != nil {
+		t.Fatal(err)
+	}
+	r := f.ask(t, cert, crypto.SHA256)
+	if r.Status != ocsp.Revoked || !r.RevokedAt.Equal(at) || !r.ThisUpdate.Equal(at) {
+		t.Fatalf("status %d revoked at %v thisUpdate %v, want revoked at %v", r.Status, r.RevokedAt, r.ThisUpdate, at)
+	}
+	if !r.ProducedAt.Equal(f.clk.Now()) {
+		t.Fatalf("producedAt %v, want the signing time %v (thisUpdate %v, revoked %v)", r.ProducedAt, f.clk.Now(), r.ThisUpdate, r.RevokedAt)
+	}
+}
