@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -56,7 +57,9 @@ func (ca *CA) SignOCSP(tmpl ocsp.Response) ([]byte, error) {
 	}
 	tmpl.Certificate = nil
 	tmpl.SignatureAlgorithm = ca.sig.alg
-	der, err := ocsp.CreateResponse(ca.inter, ca.inter, tmpl, ca.interKey)
+	// CreateResponse's own signature is replaced (withProducedAt): it gets
+	// a placeholder of the right shape instead of the key.
+	der, err := ocsp.CreateResponse(ca.inter, ca.inter, tmpl, placeholderSigner{ca.interKey.Public(), ca.sig.dummy})
 	if err != nil {
 		return nil, fmt.Errorf("local CA: sign OCSP response: %w", err)
 	}
@@ -66,12 +69,26 @@ func (ca *CA) SignOCSP(tmpl ocsp.Response) ([]byte, error) {
 	return der, nil
 }
 
+// placeholderSigner is a crypto.Signer for pub whose every signature is
+// sig, a placeholder for a signature made afterwards.
+type placeholderSigner struct {
+	pub crypto.PublicKey
+	sig []byte
+}
+
+func (p placeholderSigner) Public() crypto.PublicKey { return p.pub }
+
+func (p placeholderSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return p.sig, nil
+}
+
 // withProducedAt returns the OCSP response der, as ocsp.CreateResponse
-// made it, with producedAt set to t and signed again. CreateResponse sets
-// producedAt itself, from time.Now truncated to the minute: up to 59
-// seconds before the signing, and so before the thisUpdate and the
-// revocationTime of a certificate revoked in the current minute, and off
-// the CA's clock. Everything else in the response is CreateResponse's.
+// made it, with producedAt set to t and signed with the intermediate's
+// key. CreateResponse sets producedAt itself, from time.Now truncated to
+// the minute: up to 59 seconds before the signing, and so before the
+// thisUpdate and the revocationTime of a certificate revoked in the
+// current minute, and off the CA's clock. Everything else in the
+// response is CreateResponse's.
 func (ca *CA) withProducedAt(der []byte, t time.Time) ([]byte, error) {
 	bad := errors.New("unexpected OCSP response encoding")
 	// OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED,
