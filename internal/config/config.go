@@ -74,10 +74,11 @@ type Serve struct {
 	// which a revocation not made through this node shows.
 	OCSP              bool
 	RevocationRefresh time.Duration // see OCSP above
-	// ACME Renewal Information (RFC 9773): ARIRetryAfter is the
-	// Retry-After of renewalInfo answers, how often clients ask again;
-	// ARIExplanationURL, when set, is their explanationURL.
-	ARIRetryAfter     time.Duration
+	// ARIRetryAfter is the Retry-After of ACME Renewal Information
+	// (RFC 9773) answers: how often clients ask again.
+	ARIRetryAfter time.Duration
+	// ARIExplanationURL, when set, is the explanationURL of renewalInfo
+	// answers.
 	ARIExplanationURL string
 	// RateLimits (internal/ratelimit, docs/rate-limits.md).
 	RateLimits ratelimit.Config

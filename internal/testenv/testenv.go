@@ -89,9 +89,9 @@ type Options struct {
 	// DB is the server's database (config.Serve.DB): "" for SQLite in the
 	// data directory, or a postgres:// URL (e.g. storetest.PostgresDSN).
 	DB string
-	// ARIRetryAfter and ARIExplanationURL are the server's
-	// ari-retry-after (zero: the default) and ari-explanation-url.
-	ARIRetryAfter     time.Duration
+	// ARIRetryAfter is the server's ari-retry-after; zero: the default.
+	ARIRetryAfter time.Duration
+	// ARIExplanationURL is the server's ari-explanation-url.
 	ARIExplanationURL string
 	// SystemResolver leaves va-dns-resolver empty (the system resolver,
 	// as `certgate serve` without --va-dns-resolver) instead of the
