@@ -65,7 +65,7 @@ var defaultStatus = map[ProblemType]int{
 	Compound:                http.StatusForbidden,
 	Connection:              http.StatusBadRequest,
 	DNS:                     http.StatusBadRequest,
-	ExternalAccountRequired: http.StatusUnauthorized,
+	ExternalAccountRequired: http.StatusForbidden,
 	IncorrectResponse:       http.StatusForbidden,
 	InvalidContact:          http.StatusBadRequest,
 	InvalidProfile:          http.StatusBadRequest,

@@ -74,6 +74,12 @@ type Serve struct {
 	// which a revocation not made through this node shows.
 	OCSP              bool
 	RevocationRefresh time.Duration // see OCSP above
+	// ARIRetryAfter is the Retry-After of ACME Renewal Information
+	// (RFC 9773) answers: how often clients ask again.
+	ARIRetryAfter time.Duration
+	// ARIExplanationURL, when set, is the explanationURL of renewalInfo
+	// answers.
+	ARIExplanationURL string
 	// RateLimits (internal/ratelimit, docs/rate-limits.md).
 	RateLimits ratelimit.Config
 	// Perspectives: multi-perspective validation (internal/va/mpic).
@@ -83,6 +89,13 @@ type Serve struct {
 // MaxRevocationRefresh is the longest revocation-refresh: half the 24-hour
 // validity of CRLs and OCSP responses.
 const MaxRevocationRefresh = 12 * time.Hour
+
+// Bounds of ari-retry-after: RFC 9773 §4.3.2 has clients treat a
+// Retry-After under a minute as a minute and one over a day as a day.
+const (
+	MinARIRetryAfter = time.Minute
+	MaxARIRetryAfter = 24 * time.Hour
+)
 
 // ServeFlags registers the serve settings on fs with their defaults and
 // returns a function that resolves them after fs.Parse: flags given on the
@@ -121,6 +134,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.ApprovalWebhook, "approval-webhook", "", "URL that receives a JSON POST for every approval escalated after its profile's escalateAfter")
 	fs.BoolVar(&s.OCSP, "ocsp", true, "serve the OCSP responder (RFC 6960) at /pki/ocsp and name it in issued certificates (AIA); --ocsp=false turns both off")
 	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
+	fs.Var(newDuration(&s.ARIRetryAfter, 6*time.Hour), "ari-retry-after", "Retry-After of renewalInfo answers (RFC 9773): how long ARI clients wait before asking again (1m to 24h)")
+	fs.StringVar(&s.ARIExplanationURL, "ari-explanation-url", "", "URL sent as explanationURL in renewalInfo answers (RFC 9773), a page explaining the suggested renewal windows; empty sends none")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
@@ -164,6 +179,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		}
 		if s.RevocationRefresh <= 0 || s.RevocationRefresh > MaxRevocationRefresh {
 			return nil, fmt.Errorf("revocation-refresh: must be positive and at most %s (half the 24h validity of CRLs and OCSP responses)", FormatDuration(MaxRevocationRefresh))
+		}
+		if s.ARIRetryAfter < MinARIRetryAfter || s.ARIRetryAfter > MaxARIRetryAfter {
+			return nil, fmt.Errorf("ari-retry-after: must be between %s and %s (RFC 9773 §4.3.2: clients clamp to that range)", FormatDuration(MinARIRetryAfter), FormatDuration(MaxARIRetryAfter))
 		}
 		if s.CAARecheckAfter < 0 {
 			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 re-checks at every finalize)")
@@ -226,7 +244,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		s.Hostname = NormalizeHostname(s.Hostname)
-		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}} {
+		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}, {"ari-explanation-url", s.ARIExplanationURL}} {
 			if u.v == "" {
 				continue
 			}

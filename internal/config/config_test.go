@@ -196,6 +196,9 @@ func TestBadInputsNameTheSetting(t *testing.T) {
 		{"bool from env", nil, map[string]string{"CERTGATE_CLIENT_AUTH": "maybe"}, "want true or false"},
 		{"zero revocation refresh", []string{"--revocation-refresh", "0"}, nil, "revocation-refresh: must be positive"},
 		{"long revocation refresh", []string{"--revocation-refresh", "13h"}, nil, "at most 12h"},
+		{"short ARI retry-after", []string{"--ari-retry-after", "30s"}, nil, "ari-retry-after: must be between 1m and 1d"},
+		{"long ARI retry-after", []string{"--ari-retry-after", "25h"}, nil, "ari-retry-after: must be between"},
+		{"ARI explanation not a URL", []string{"--ari-explanation-url", "docs/ari"}, nil, "ari-explanation-url"},
 		{"db of another engine", []string{"--db", "mysql://u:pw@db.example/certgate"}, nil, "db: mysql:// is not supported (want a SQLite file path or postgres://"},
 		{"db postgres without host", []string{"--db", "postgres:///certgate"}, nil, "db: not a valid URL"},
 	}
@@ -424,5 +427,36 @@ func TestResolveWholeNumberTypes(t *testing.T) {
 				t.Fatalf("error = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestARISettings: ari-retry-after (default 6h) and ari-explanation-url
+// (default none) from flags and the environment.
+func TestARISettings(t *testing.T) {
+	for _, tt := range []struct {
+		args        []string
+		env         map[string]string
+		retryAfter  time.Duration
+		explanation string
+	}{
+		{nil, nil, 6 * time.Hour, ""},
+		{[]string{"--ari-retry-after", "1h", "--ari-explanation-url", "https://ca.example.test/ari"}, nil, time.Hour, "https://ca.example.test/ari"},
+		{nil, map[string]string{"CERTGATE_ARI_RETRY_AFTER": "24h", "CERTGATE_ARI_EXPLANATION_URL": "http://ca.example.test/ari"}, 24 * time.Hour, "http://ca.example.test/ari"},
+	} {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		resolve := ServeFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve()
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if s.ARIRetryAfter != tt.retryAfter || s.ARIExplanationURL != tt.explanation {
+			t.Errorf("%v %v: ari-retry-after %v, ari-explanation-url %q; want %v, %q", tt.args, tt.env, s.ARIRetryAfter, s.ARIExplanationURL, tt.retryAfter, tt.explanation)
+		}
 	}
 }

@@ -100,8 +100,9 @@ type OCSPSigner interface {
 	// hashes (RFC 6960 §4.1.1 CertID).
 	OCSPIssuer() *x509.Certificate
 	// SignOCSP signs one basic response from tmpl (SerialNumber, Status,
-	// RevokedAt, RevocationReason, ThisUpdate, NextUpdate, IssuerHash)
-	// and returns the DER OCSPResponse.
+	// RevokedAt, RevocationReason, ThisUpdate, NextUpdate, IssuerHash,
+	// ProducedAt: the signing time, not before ThisUpdate or RevokedAt;
+	// zero means the issuer's clock) and returns the DER OCSPResponse.
 	SignOCSP(tmpl ocsp.Response) ([]byte, error)
 }
 

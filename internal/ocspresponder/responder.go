@@ -305,27 +305,56 @@ func (r *Responder) decodeGET(u *url.URL) ([]byte, error) {
 }
 
 // ocspRequest mirrors OCSPRequest (RFC 6960 §4.1.1) far enough to count
-// the requests; ocsp.ParseRequest only reads the first.
+// the requests (ocsp.ParseRequest only reads the first) and to take a
+// signature off.
 type ocspRequest struct {
-	TBSRequest struct {
-		Version       int           `asn1:"explicit,tag:0,default:0,optional"`
-		RequestorName asn1.RawValue `asn1:"explicit,tag:1,optional"`
-		RequestList   []asn1.RawValue
-	}
+	TBSRequest tbsRequest
+	// OptionalSignature is the request's signature, which the responder
+	// does not need and does not check (RFC 5019 §2.1.2: responders MAY
+	// ignore it), but which must be a well-formed Signature.
+	OptionalSignature struct {
+		SignatureAlgorithm pkix.AlgorithmIdentifier
+		Signature          asn1.BitString
+		Certs              []asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	} `asn1:"explicit,tag:0,optional"`
+}
+
+// tbsRequest mirrors TBSRequest (RFC 6960 §4.1.1).
+type tbsRequest struct {
+	Version           int           `asn1:"explicit,tag:0,default:0,optional"`
+	RequestorName     asn1.RawValue `asn1:"explicit,tag:1,optional"`
+	RequestList       []asn1.RawValue
+	RequestExtensions asn1.RawValue `asn1:"explicit,tag:2,optional"`
 }
 
 // respond parses a DER OCSPRequest and returns the signed response and its
-// cache entry. Errors wrap errMalformed (and the parser's error, e.g.
+// cache entry. A signed request is answered as the same request unsigned.
+// Errors wrap errMalformed (and the parser's error, e.g.
 // encoding/asn1's) or are an unauthorizedError for
 // requests about another issuer; others are internal.
 func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, error) {
 	var outer ocspRequest
-	if _, err := asn1.Unmarshal(der, &outer); err != nil {
+	rest, err := asn1.Unmarshal(der, &outer)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	if len(rest) > 0 {
+		return nil, nil, fmt.Errorf("%w: trailing data after the request", errMalformed)
 	}
 	if n := len(outer.TBSRequest.RequestList); n != 1 {
 		// RFC 5019 §2.1.1: one certificate per request.
 		return nil, nil, fmt.Errorf("%w: %d certificates in one request; ask about one at a time", errMalformed, n)
+	}
+	if len(outer.OptionalSignature.SignatureAlgorithm.Algorithm) > 0 {
+		// ocsp.ParseRequest refuses signed requests, and reads a
+		// requestorName as a Name where it is a GeneralName: give it the
+		// request unsigned, without the requestor's name, which only
+		// matters to a signature.
+		tbs := outer.TBSRequest
+		tbs.RequestorName = asn1.RawValue{}
+		if der, err = asn1.Marshal(struct{ TBSRequest tbsRequest }{tbs}); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errMalformed, err)
+		}
 	}
 	req, err := ocsp.ParseRequest(der)
 	if err != nil {
@@ -359,12 +388,17 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	// Backdate thisUpdate a little for clients whose clocks run behind,
 	// but never before the revocation it reports (RFC 6960 §4.2.2.1: the
 	// status must have been correct at thisUpdate). producedAt is the
-	// signing minute (x/crypto/ocsp truncates it).
-	this := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	// signing time, in whole seconds, and never before thisUpdate (a
+	// revocation stored by a node whose clock runs ahead of this one's).
+	produced := now.UTC().Truncate(time.Second)
+	this := produced.Add(-time.Minute)
 	if tmpl.Status == ocsp.Revoked && tmpl.RevokedAt.After(this) {
 		this = tmpl.RevokedAt
 	}
-	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash = this, this.Add(r.cfg.Validity), req.HashAlgorithm
+	if produced.Before(this) {
+		produced = this
+	}
+	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash, tmpl.ProducedAt = this, this.Add(r.cfg.Validity), req.HashAlgorithm, produced
 	resp, err := r.signer.SignOCSP(tmpl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign OCSP response for serial %s: %w", serial, err)

@@ -10,6 +10,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
@@ -415,7 +416,8 @@ func TestMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A signed request (optionalSignature present; RFC 6960 §4.1.1).
+	// A request whose optionalSignature (RFC 6960 §4.1.1) is not a
+	// Signature.
 	var signed struct {
 		TBSRequest asn1.RawValue
 		Signature  asn1.RawValue
@@ -441,7 +443,7 @@ func TestMalformed(t *testing.T) {
 		"truncated":         good[:len(good)-3],
 		"trailing data":     append(append([]byte{}, good...), 0),
 		"two certificates":  two,
-		"signed":            signedDER,
+		"bad signature":     signedDER,
 		"unknown hash":      md5,
 		"over the size cap": bytes.Repeat([]byte{0x30}, maxRequestBytes+1),
 	} {
@@ -673,5 +675,84 @@ func TestMalformedWrapsCause(t *testing.T) {
 	var st asn1.StructuralError
 	if !errors.Is(err, errMalformed) || !errors.As(err, &st) {
 		t.Errorf("respond(garbage): %v (%T), want errMalformed wrapping asn1.StructuralError", err, err)
+	}
+}
+
+// TestProducedAtIsSigningTime: producedAt is the responder's clock at
+// signing, to the second (RFC 6960 §4.2.2.1), so a certificate revoked
+// earlier in the same minute is never reported by a response "produced"
+// before its revocation time and its thisUpdate (x/crypto/ocsp stamps
+// time.Now truncated to the minute).
+func TestProducedAtIsSigningTime(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Minute, Validity: 24 * time.Hour})
+	// 40 seconds into a minute, the revocation 10 seconds ago.
+	now := f.clk.Now()
+	f.clk.Add(now.Truncate(time.Minute).Add(time.Minute + 40*time.Second).Sub(now))
+	cert := f.issue(t, "local")
+	at := f.clk.Now().Add(-10 * time.Second)
+	if err := f.st.RevokeCertificate(context.Background(), cert.SerialNumber.Text(16), 4, at); err != nil {
+		t.Fatal(err)
+	}
+	r := f.ask(t, cert, crypto.SHA256)
+	if r.Status != ocsp.Revoked || !r.RevokedAt.Equal(at) || !r.ThisUpdate.Equal(at) {
+		t.Fatalf("status %d revoked at %v thisUpdate %v, want revoked at %v", r.Status, r.RevokedAt, r.ThisUpdate, at)
+	}
+	if !r.ProducedAt.Equal(f.clk.Now()) {
+		t.Fatalf("producedAt %v, want the signing time %v (thisUpdate %v, revoked %v)", r.ProducedAt, f.clk.Now(), r.ThisUpdate, r.RevokedAt)
+	}
+}
+
+// TestSignedRequestAnswered: a signed request (optionalSignature with a
+// requestorName, RFC 6960 §4.1.1, as `openssl ocsp -signer` sends) is a
+// well-formed request: it is answered like the same request unsigned, the
+// signature ignored (RFC 5019 §2.1.2: responders MAY ignore it), not
+// refused as malformedRequest.
+func TestSignedRequestAnswered(t *testing.T) {
+	f := newFixture(t, Config{})
+	cert := f.issue(t, "local")
+	var unsigned struct {
+		TBSRequest struct {
+			Version       int           `asn1:"explicit,tag:0,default:0,optional"`
+			RequestorName asn1.RawValue `asn1:"explicit,tag:1,optional"`
+			RequestList   []asn1.RawValue
+		}
+	}
+	if _, err := asn1.Unmarshal(request(t, cert, f.ca.Intermediate(), crypto.SHA256), &unsigned); err != nil {
+		t.Fatal(err)
+	}
+	// requestorName [1] EXPLICIT GeneralName: directoryName [4].
+	name, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: cert.RawSubject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned.TBSRequest.RequestorName = asn1.RawValue{FullBytes: append([]byte{0xa1, byte(len(name))}, name...)}
+	tbs, err := asn1.Marshal(unsigned.TBSRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(tbs)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	type signature struct {
+		SignatureAlgorithm pkix.AlgorithmIdentifier
+		Signature          asn1.BitString
+	}
+	signed, err := asn1.Marshal(struct {
+		TBSRequest asn1.RawValue
+		Signature  signature `asn1:"explicit,tag:0"`
+	}{asn1.RawValue{FullBytes: tbs}, signature{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
+		asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.post(t, signed)
+	if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good || r.IssuerHash != crypto.SHA256 {
+		t.Fatalf("signed request: status %d, CertID hash %v; want good, SHA-256", r.Status, r.IssuerHash)
 	}
 }

@@ -159,10 +159,17 @@ func SuggestedWindow(c *store.Certificate, now time.Time) acme.TimeWindow {
 		return acme.TimeWindow{Start: now.Add(-RevokedWindowLead).UTC().Truncate(time.Second), End: now.UTC().Truncate(time.Second)}
 	}
 	life := c.NotAfter.Sub(c.NotBefore)
-	return acme.TimeWindow{
+	w := acme.TimeWindow{
 		Start: c.NotBefore.Add(life / 3 * 2).UTC().Truncate(time.Second),
 		End:   c.NotBefore.Add(life / 6 * 5).UTC().Truncate(time.Second),
 	}
+	if !w.End.After(w.Start) {
+		// A lifetime under six seconds (a newOrder may ask for notAfter
+		// one second after notBefore): whole seconds would make the
+		// window empty, which RFC 9773 §4.2 forbids serving.
+		w.End = w.Start.Add(time.Second)
+	}
+	return w
 }
 
 // checkReplaces validates newOrder's "replaces" (RFC 9773 §5) for account

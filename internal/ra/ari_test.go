@@ -47,3 +47,19 @@ func TestSuggestedWindow(t *testing.T) {
 		t.Fatalf("revoked window = %v .. %v, want %v .. %v", w.Start, w.End, now.Add(-RevokedWindowLead), now)
 	}
 }
+
+// TestSuggestedWindowShortLived: the window of a certificate whose
+// lifetime is a few seconds (newOrder may ask for notAfter one second after
+// notBefore) still ends after it starts (RFC 9773 §4.2: a server MUST NOT
+// serve a window whose end does not follow its start) and lies within the
+// certificate's validity.
+func TestSuggestedWindowShortLived(t *testing.T) {
+	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, life := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 6 * time.Second} {
+		c := &store.Certificate{NotBefore: nb, NotAfter: nb.Add(life), Status: acme.StatusValid}
+		w := SuggestedWindow(c, nb)
+		if !w.End.After(w.Start) || w.Start.Before(c.NotBefore) || w.End.After(c.NotAfter) {
+			t.Errorf("lifetime %v: window %v .. %v, want a non-empty window within %v .. %v", life, w.Start, w.End, c.NotBefore, c.NotAfter)
+		}
+	}
+}

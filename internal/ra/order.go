@@ -184,6 +184,10 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 		end = start.Add(validity - time.Second)
 	}
 	switch {
+	case nb.IsZero() && !end.After(now):
+		// Without a notBefore the period starts now: say what is wrong
+		// with the one date the client sent.
+		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
 	case end.Truncate(time.Second).Sub(start.Truncate(time.Second)) < time.Second:
 		// X.509 encodes whole seconds (the issued period is measured so).
 		err = acme.NewProblem(acme.Malformed, "notAfter must be at least one second later than notBefore, counted in whole seconds")

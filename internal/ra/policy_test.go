@@ -770,3 +770,15 @@ func TestFinalizeROCAKey(t *testing.T) {
 		t.Fatalf("the order is %s after the refused CSR, want ready", st)
 	}
 }
+
+// TestNewOrderPastNotAfterNamed: a newOrder with only a notAfter, in the
+// past, is malformed saying so, not naming a notBefore the client did not
+// send (RFC 8555 §7.4: the period then starts at issuance).
+func TestNewOrderPastNotAfterNamed(t *testing.T) {
+	p := policy.Profile{Name: "past", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(10), MaxValidity: days(60)}
+	e := newPolicyEnv(t, p)
+	a := e.account("past", nil, nil)
+	_, err := e.ra.NewOrder(context.Background(), a, acme.NewOrderRequest{Profile: "past", Identifiers: dnsIDs("h.pre.test"),
+		NotAfter: e.now.Add(-time.Hour).Format(time.RFC3339)})
+	wantProblem(t, err, acme.Malformed, "notAfter is in the past")
+}

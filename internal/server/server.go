@@ -331,7 +331,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m}, r, st, log.With("component", "wfe"))
+		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m,
+		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	if _, err := s.certificate(nil); err != nil {

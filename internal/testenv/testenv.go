@@ -89,6 +89,10 @@ type Options struct {
 	// DB is the server's database (config.Serve.DB): "" for SQLite in the
 	// data directory, or a postgres:// URL (e.g. storetest.PostgresDSN).
 	DB string
+	// ARIRetryAfter is the server's ari-retry-after; zero: the default.
+	ARIRetryAfter time.Duration
+	// ARIExplanationURL is the server's ari-explanation-url.
+	ARIExplanationURL string
 	// SystemResolver leaves va-dns-resolver empty (the system resolver,
 	// as `certgate serve` without --va-dns-resolver) instead of the
 	// environment's test DNS server; validations of names it does not
@@ -132,7 +136,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
-		HTTP2: o.HTTP2, DB: o.DB, TermsOfService: o.TermsOfService}
+		HTTP2: o.HTTP2, DB: o.DB, TermsOfService: o.TermsOfService, ARIRetryAfter: o.ARIRetryAfter, ARIExplanationURL: o.ARIExplanationURL}
 	if o.SystemResolver {
 		e.Config.VADNSResolver = ""
 	}

@@ -327,3 +327,29 @@ func TestBarePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewalInfoConfigured: ari-retry-after and ari-explanation-url reach
+// renewalInfo answers as their Retry-After and explanationURL (RFC 9773
+// §4.2); before, `certgate serve` could set neither, so no answer carried
+// an explanationURL.
+func TestRenewalInfoConfigured(t *testing.T) {
+	t.Parallel()
+	const explanation = "https://ca.example.test/docs/ari"
+	env := testenv.NewWithOptions(t, testenv.Options{ARIRetryAfter: 90 * time.Minute, ARIExplanationURL: explanation})
+	c, _ := clRegistered(t, env, clEcKey(t, elliptic.P256()))
+	is := clIssue(t, env, c, acme.DomainIDs("ari-config.example.test"), "http-01")
+	r := ariGet(t, env, ariRenewalInfoURL(t, env), ariCertID(is.leaf))
+	if r.status != http.StatusOK {
+		t.Fatalf("renewalInfo: %s", r)
+	}
+	if got := r.header.Get("Retry-After"); got != "5400" {
+		t.Errorf("Retry-After = %q, want 5400 (ari-retry-after 90m)", got)
+	}
+	var info cgacme.RenewalInfo
+	if err := json.Unmarshal(r.body, &info); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	if info.ExplanationURL != explanation {
+		t.Errorf("explanationURL = %q, want %q", info.ExplanationURL, explanation)
+	}
+}

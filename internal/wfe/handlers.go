@@ -353,12 +353,22 @@ func (x *exchange) challengeView(c *store.Challenge) acme.Challenge {
 func (x *exchange) authzView(a *store.Authorization, now time.Time) (acme.Authorization, bool) {
 	v := acme.Authorization{Identifier: a.Identifier, Status: ra.AuthorizationStatus(a, now), Expires: ts(a.Expires), Wildcard: a.Wildcard,
 		Challenges: []acme.Challenge{}}
+	// Once an authorization is valid, only the challenge that made it so
+	// is listed; once it is invalid, only the challenge that was attempted
+	// and failed (RFC 8555 §7.1.4), not the others, which can no longer be
+	// answered. An authorization invalid without a failed challenge lists
+	// them all.
+	only := ""
+	switch {
+	case v.Status == acme.StatusValid:
+		only = acme.StatusValid
+	case v.Status == acme.StatusInvalid && slices.ContainsFunc(a.Challenges, func(c store.Challenge) bool { return c.Status == acme.StatusInvalid }):
+		only = acme.StatusInvalid
+	}
 	busy := false
 	for i := range a.Challenges {
 		c := &a.Challenges[i]
-		// Once an authorization is valid, only the challenge that made it
-		// so is listed (RFC 8555 §7.1.4).
-		if v.Status == acme.StatusValid && c.Status != acme.StatusValid {
+		if only != "" && c.Status != only {
 			continue
 		}
 		busy = busy || c.Status == acme.StatusProcessing

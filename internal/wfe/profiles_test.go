@@ -321,3 +321,23 @@ func mustThumbprint(t *testing.T, c *acme.Client) string {
 	}
 	return base64.RawURLEncoding.EncodeToString(tp)
 }
+
+// TestExternalAccountRequiredStatus: newAccount without an external
+// account binding at a directory that requires one is externalAccountRequired
+// (RFC 8555 §7.3.4) with 403 Forbidden, with a nonce. It was 401, which
+// RFC 9110 §15.5.2 reserves for HTTP authentication (a 401 MUST carry
+// WWW-Authenticate, which ACME has none to offer); RFC 8555 names no status
+// for this problem, and an "unauthorized" one is 403 too.
+func TestExternalAccountRequiredStatus(t *testing.T) {
+	env := newProfileEnv(t)
+	putProfile(t, env, policy.Profile{Name: "partners", RequireEAB: true, Validity: policy.Duration(30 * 24 * time.Hour)})
+	rc := clNewRawClient(t, env, clEcKey(t, elliptic.P256()))
+	rc.dir.NewAccount = env.BaseURL + "/acme/partners/new-account"
+	r := rc.post(rc.dir.NewAccount, map[string]any{"termsOfServiceAgreed": true})
+	if r.status != http.StatusForbidden || r.problem().Type != cgacme.ExternalAccountRequired || r.problem().Status != http.StatusForbidden {
+		t.Fatalf("newAccount without EAB: %s, want 403 externalAccountRequired", r)
+	}
+	if r.header.Get("Replay-Nonce") == "" {
+		t.Error("no Replay-Nonce on the error response (RFC 8555 §6.5)")
+	}
+}

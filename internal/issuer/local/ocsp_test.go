@@ -105,3 +105,57 @@ func TestSignOCSP(t *testing.T) {
 		}
 	}
 }
+
+// TestSignOCSPProducedAt: producedAt is the signing time on the CA's
+// clock to the second (RFC 6960 §4.2.2.1), or the template's, and a
+// template whose producedAt precedes its thisUpdate or revocation time is
+// refused. x/crypto/ocsp alone stamps time.Now truncated to the minute,
+// before the thisUpdate of a certificate revoked in the current minute.
+func TestSignOCSPProducedAt(t *testing.T) {
+	signedAt := testNow.Add(37*time.Second + 400*time.Millisecond)
+	ca, _ := newTestCA(t, Options{Now: func() time.Time { return signedAt }})
+	leaf, err := ca.SignLeaf(context.Background(), goodRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(leaf)
+	revokedAt := testNow.Add(30 * time.Second)
+	tmpl := ocsp.Response{SerialNumber: cert.SerialNumber, Status: ocsp.Revoked, RevokedAt: revokedAt,
+		RevocationReason: ocsp.Superseded, ThisUpdate: revokedAt, NextUpdate: revokedAt.Add(24 * time.Hour)}
+	for name, c := range map[string]struct {
+		producedAt, want time.Time
+	}{
+		"CA clock":      {time.Time{}, signedAt.Truncate(time.Second)},
+		"template time": {revokedAt.Add(5 * time.Second), revokedAt.Add(5 * time.Second)},
+	} {
+		tmpl.ProducedAt = c.producedAt
+		der, err := ca.SignOCSP(tmpl)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r, err := ocsp.ParseResponseForCert(der, cert, ca.Intermediate()) // verifies the signature
+		if err != nil {
+			t.Fatalf("%s: parse/verify: %v", name, err)
+		}
+		if !r.ProducedAt.Equal(c.want) || r.ProducedAt.Before(r.ThisUpdate) || r.ProducedAt.Before(r.RevokedAt) {
+			t.Errorf("%s: producedAt %v, want %v (thisUpdate %v, revoked %v)", name, r.ProducedAt, c.want, r.ThisUpdate, r.RevokedAt)
+		}
+		if r.Status != ocsp.Revoked || !r.RevokedAt.Equal(revokedAt) || r.RevocationReason != ocsp.Superseded ||
+			!r.ThisUpdate.Equal(revokedAt) || r.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+			t.Errorf("%s: re-signed response changed: %+v", name, r)
+		}
+	}
+	for name, p := range map[string]time.Time{
+		"before thisUpdate":      revokedAt.Add(-time.Second),
+		"before revocation time": revokedAt.Add(-time.Second),
+	} {
+		tmpl := tmpl
+		if name == "before revocation time" {
+			tmpl.ThisUpdate = revokedAt.Add(-time.Hour)
+		}
+		tmpl.ProducedAt = p
+		if _, err := ca.SignOCSP(tmpl); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("producedAt %s: err = %v, want ErrInvalidRequest", name, err)
+		}
+	}
+}
