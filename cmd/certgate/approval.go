@@ -158,15 +158,21 @@ API's answer (GET /api/v1/approvals/{id}).`,
 					eab += " (owner " + d.EABOwner + ")"
 				}
 			}
+			order := d.Order + " (no longer stored: the server deletes an invalid order once it has expired)"
+			if d.OrderExpires != nil {
+				order = d.Order + " (expires " + d.OrderExpires.Format(time.RFC3339) + ")"
+			}
 			validity := "not requested (the profile's validity applies)"
-			if d.NotBefore != nil || d.NotAfter != nil {
+			if d.OrderExpires == nil {
+				validity = "- (the order is no longer stored)"
+			} else if d.NotBefore != nil || d.NotAfter != nil {
 				validity = "notBefore " + timeOrDash(d.NotBefore) + ", notAfter " + timeOrDash(d.NotAfter)
 			}
 			rows := [][]string{
 				{"id", d.ID}, {"status", d.Status}, {"profile", d.Profile}, {"reason", d.Reason},
 				{"identifiers", strings.Join(idents, ", ")}, {"attributes", dash(attributePairs(d.Attributes))},
 				{"key type", d.KeyType}, {"requested validity", validity},
-				{"order", d.Order + " (expires " + d.OrderExpires.Format(time.RFC3339) + ")"},
+				{"order", order},
 				{"account", d.Account + " (" + d.AccountStatus + ")"}, {"eab key", eab},
 			}
 			for _, h := range d.History {

@@ -101,6 +101,14 @@ func TestApprovalShowCLI(t *testing.T) {
 	if out, _, err := runCLI(t, nil, "approval", "show", "ap1", "--data", data); err != nil || !strings.Contains(out, "rejected by cli:alice: wrong team") {
 		t.Errorf("approval show of the rejected approval: %v\n%s", err, out)
 	}
+	// Its order, invalid, is deleted once expired: still shown.
+	if n, _, err := st.DeleteStale(ctx, now.Add(2*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("DeleteStale: %d orders, %v", n, err)
+	}
+	if out, _, err := runCLI(t, nil, "approval", "show", "ap1", "--data", data); err != nil || !strings.Contains(out, "ord (no longer stored") ||
+		!strings.Contains(out, "team-a") {
+		t.Errorf("approval show after its order was deleted: %v\n%s", err, out)
+	}
 	if _, _, err := runCLI(t, nil, "approval", "show", "nope", "--data", data); err == nil ||
 		err.Error() != `there is no approval "nope" (see 'certgate approval list')` {
 		t.Errorf("unknown approval: %v", err)

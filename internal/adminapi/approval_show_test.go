@@ -81,7 +81,7 @@ func TestApprovalShowAPI(t *testing.T) {
 	if d.ID != id || d.KeyType != "ecdsa-p384" || d.Identifiers[0].Value != id[len("ap-"):]+".example.com" ||
 		!maps.Equal(d.Attributes, map[string]string{"billing_code": "CC-7"}) || d.EABKid != "kid-"+id[len("ap-"):] || d.EABOwner != "team-a" ||
 		d.AccountStatus != acme.StatusValid || d.NotBefore == nil || !d.NotBefore.Equal(f.now.Add(time.Hour)) || d.NotAfter == nil ||
-		!d.NotAfter.Equal(f.now.Add(31*24*time.Hour)) || !d.OrderExpires.Equal(f.now.Add(time.Hour)) || len(d.History) != len(want) {
+		!d.NotAfter.Equal(f.now.Add(31*24*time.Hour)) || d.OrderExpires == nil || !d.OrderExpires.Equal(f.now.Add(time.Hour)) || len(d.History) != len(want) {
 		t.Fatalf("detail: %s", r.body)
 	}
 	for i, h := range d.History {
@@ -103,6 +103,20 @@ func TestApprovalShowAPI(t *testing.T) {
 	}
 	if h, _ := raw["history"].([]any); len(h) != 1 {
 		t.Errorf("plain approval's history: %s, want its request only", r.body)
+	}
+	// Rejected, its order is invalid and deleted once expired
+	// (DeleteStale): the approval is still shown, without the order's
+	// fields (it was a 500).
+	if _, err := f.st.DecideApproval(context.Background(), plain, false, "token:alice#t1", "no", nil, f.now); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := f.st.DeleteStale(context.Background(), f.now.Add(2*time.Hour)); err != nil || n == 0 {
+		t.Fatalf("DeleteStale: %d orders, %v", n, err)
+	}
+	r = f.do("GET", "/api/v1/approvals/"+plain, f.tokens[auth.RoleAuditor], nil)
+	raw = nil
+	if err := json.Unmarshal(r.body, &raw); r.status != 200 || err != nil || raw["order_expires"] != nil || raw["status"] != "rejected" {
+		t.Errorf("GET the approval of a deleted order: %d %s", r.status, r.body)
 	}
 	r = f.do("GET", "/api/v1/approvals/nope", f.tokens[auth.RoleAuditor], nil)
 	if err := isProblem(r, 404); err != nil {

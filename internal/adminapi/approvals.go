@@ -31,7 +31,7 @@ type ApprovalDetail struct {
 	AccountStatus string          `json:"account_status" enum:"valid,deactivated,revoked" doc:"the account's status: only a valid account's order can be approved (RFC 8555 §7.3.6)"`
 	NotBefore     *time.Time      `json:"not_before,omitempty" doc:"the notBefore the order requested (RFC 8555 §7.4); absent when not requested"`
 	NotAfter      *time.Time      `json:"not_after,omitempty" doc:"the notAfter the order requested (RFC 8555 §7.4); absent when not requested: the profile's validity applies"`
-	OrderExpires  time.Time       `json:"order_expires" doc:"when the order expires (RFC 8555 §7.1.3): it can no longer be approved after it"`
+	OrderExpires  *time.Time      `json:"order_expires,omitempty" doc:"when the order expires (RFC 8555 §7.1.3): it can no longer be approved after it; absent when the order is no longer stored (the server deletes an invalid order once it has expired, e.g. a rejected one), and so are attributes, not_before and not_after"`
 	History       []ApprovalEvent `json:"history" doc:"what happened to the approval, oldest first"`
 }
 
@@ -46,8 +46,8 @@ type ApprovalEvent struct {
 
 // ApprovalItems returns the list views of aps, in order, reading their
 // orders' attributes and their accounts' EAB keys in one statement
-// (store.ApprovalContexts). An approval whose order or account is gone
-// (neither is ever deleted) has none. Errors are the store's.
+// (store.ApprovalContexts). An approval whose order is no longer stored
+// has no attributes. Errors are the store's.
 func ApprovalItems(ctx context.Context, st *store.Store, aps []*store.Approval) ([]ApprovalItem, error) {
 	ids := make([]string, len(aps))
 	for i, ap := range aps {
@@ -85,10 +85,13 @@ func ApprovalDetailOf(ctx context.Context, st *store.Store, id string) (*Approva
 	}
 	c := cs[ap.ID]
 	if c == nil {
-		return nil, fmt.Errorf("approval %s: its order or account is not stored", ap.ID)
+		return nil, fmt.Errorf("approval %s: its account %s is not stored", ap.ID, ap.AccountID)
 	}
-	d := &ApprovalDetail{ApprovalItem: approvalItem(ap, c), AccountStatus: c.AccountStatus, OrderExpires: c.OrderExpires,
+	d := &ApprovalDetail{ApprovalItem: approvalItem(ap, c), AccountStatus: c.AccountStatus,
 		History: []ApprovalEvent{{At: ap.RequestedAt, Event: "requested", Actor: audit.ACMEAccountActor(ap.AccountID)}}}
+	if c.OrderStored {
+		d.OrderExpires = &c.OrderExpires
+	}
 	if !c.NotBefore.IsZero() {
 		d.NotBefore = &c.NotBefore
 	}

@@ -366,7 +366,10 @@ func appendAll(ctx context.Context, tx txConn, events []*AuditAppend) error {
 // ApprovalContext is what an approver decides on beside an approval, read
 // from its order and account: the order's custom attributes and requested
 // validity, and the account's status and the EAB key it was bound with.
+// The order of a rejected approval is deleted once it has expired
+// (DeleteStale: it is invalid); the order's fields are zero then.
 type ApprovalContext struct {
+	OrderStored   bool              // the order is still stored; false: the order's fields are zero
 	Attributes    map[string]string // the order's custom attributes; nil for none
 	NotBefore     time.Time         // the order's requested notBefore; zero when not requested
 	NotAfter      time.Time         // the order's requested notAfter; zero when not requested
@@ -378,9 +381,11 @@ type ApprovalContext struct {
 
 // approvalContextsSQL is ApprovalContexts' SQLite statement: the approval
 // IDs as one JSON array argument (json_each), each approval, order,
-// account and EAB key found by primary key.
-const approvalContextsSQL = `SELECT a.id, o.attributes, o.not_before, o.not_after, o.expires_at, c.status, COALESCE(c.eab_kid, ''), COALESCE(k.owner, '')
-	FROM approvals a JOIN orders o ON o.id = a.order_id JOIN accounts c ON c.id = a.account_id LEFT JOIN eab_keys k ON k.kid = c.eab_kid
+// account and EAB key found by primary key. Accounts are never deleted;
+// orders are (DeleteStale), EAB keys need not exist.
+const approvalContextsSQL = `SELECT a.id, o.id IS NOT NULL, COALESCE(o.attributes, '{}'), COALESCE(o.not_before, 0), COALESCE(o.not_after, 0),
+	COALESCE(o.expires_at, 0), c.status, COALESCE(c.eab_kid, ''), COALESCE(k.owner, '')
+	FROM approvals a LEFT JOIN orders o ON o.id = a.order_id JOIN accounts c ON c.id = a.account_id LEFT JOIN eab_keys k ON k.kid = c.eab_kid
 	WHERE a.id IN (SELECT value FROM json_each(?))`
 
 // ApprovalContexts returns, in one statement, the ApprovalContext of each
@@ -408,7 +413,7 @@ func (s *Store) ApprovalContexts(ctx context.Context, ids []string) (map[string]
 		var id, attrs string
 		var nb, na, exp int64
 		var c ApprovalContext
-		if err := rows.Scan(&id, &attrs, &nb, &na, &exp, &c.AccountStatus, &c.EABKid, &c.EABOwner); err != nil {
+		if err := rows.Scan(&id, &c.OrderStored, &attrs, &nb, &na, &exp, &c.AccountStatus, &c.EABKid, &c.EABOwner); err != nil {
 			return err
 		}
 		m, err := unmarshalAttributes(attrs)

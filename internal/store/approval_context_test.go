@@ -17,7 +17,8 @@ import (
 // account was bound with: empty EAB fields for an account bound with none,
 // the kid without an owner for a key not stored (accounts.eab_kid has no
 // foreign key); unknown IDs are
-// absent and no IDs read nothing.
+// absent and no IDs read nothing. An approval whose order was deleted
+// (DeleteStale) keeps its context, without the order's fields.
 func TestApprovalContexts(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e storetest.Engine) {
 		s := e.Open(t)
@@ -60,6 +61,21 @@ func TestApprovalContexts(t *testing.T) {
 		}
 		if p := got["ap-plain"]; p.EABKid != "" || p.EABOwner != "" || p.AccountStatus != acme.StatusDeactivated {
 			t.Errorf("plain: %+v, want no EAB key and the account deactivated", p)
+		}
+		if !b.OrderStored || !got["ap-plain"].OrderStored {
+			t.Errorf("orders stored: %+v", got)
+		}
+		// A rejected approval's order is invalid, and deleted once
+		// expired: the approval keeps its context without the order.
+		_, err = s.DecideApproval(ctx, "ap-bound", false, "cli:test", "no", nil, now)
+		must(t, err)
+		if n, _, err := s.DeleteStale(ctx, now.Add(2*time.Hour)); err != nil || n == 0 {
+			t.Fatalf("DeleteStale: %d orders, %v", n, err)
+		}
+		got, err = s.ApprovalContexts(ctx, []string{"ap-bound"})
+		must(t, err)
+		if b := got["ap-bound"]; b == nil || b.OrderStored || b.Attributes != nil || !b.OrderExpires.IsZero() || b.EABOwner != "team-a" {
+			t.Errorf("context of the approval whose order was deleted: %+v, want the account's without the order's", b)
 		}
 		if none, err := s.ApprovalContexts(ctx, nil); err != nil || len(none) != 0 {
 			t.Errorf("no ids: %v, %v", none, err)
