@@ -19,7 +19,7 @@ import (
 func newApproval() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "approval",
-		Short: "List and decide certificate requests waiting for approval",
+		Short: "List, show and decide certificate requests waiting for approval",
 		Long: `Orders of profiles with an approval rule stay "processing" after finalize
 until an approver decides here. Approving lets the next poll of the ACME
 client (or the server's sweep) issue the certificate; rejecting makes the

@@ -634,7 +634,7 @@ server's configuration like its other settings.`,
 				return err
 			default:
 				if p, err = policy.Parse(rec.Spec); err != nil {
-					return err
+					return fmt.Errorf("stored profile %s: %w", args[0], err)
 				}
 			}
 			if format == "json" {

@@ -38,7 +38,7 @@ type ApprovalDetail struct {
 // ApprovalEvent is one step of an approval's history, with the actor its
 // audit event records.
 type ApprovalEvent struct {
-	At      time.Time `json:"at"`
+	At      time.Time `json:"at" doc:"when, UTC"` // when, UTC
 	Event   string    `json:"event" enum:"requested,escalated,approved,rejected" doc:"requested (the order was finalized), escalated (it waited longer than the profile's escalateAfter), approved or rejected"`
 	Actor   string    `json:"actor" doc:"who: the ACME account (acme-account:ID) for requested, system for escalated, the approver (decided_by) for a decision"`
 	Comment string    `json:"comment,omitempty" doc:"the decision's comment"`
