@@ -118,8 +118,9 @@ func TestApprovalShowCLI(t *testing.T) {
 // TestEABCreatePrintsWhatItCreated: `eab create` printed the kid, the HMAC
 // key and the profile only; it also prints the owner, attributes,
 // identifier allowlist, single-use flag and expiry it stored, as `eab list`
-// shows them ("-" for unset, with what that means), and --format json
-// has the same values.
+// shows them ("-" for unset, with what that means), between the HMAC key
+// and the directory, which stay the second and the last line; --format
+// json has the same values.
 func TestEABCreatePrintsWhatItCreated(t *testing.T) {
 	data := t.TempDir()
 	initDataDir(t, data)
@@ -141,6 +142,9 @@ func TestEABCreatePrintsWhatItCreated(t *testing.T) {
 	k, err := st.GetEABKey(ctx, kid)
 	if err != nil {
 		t.Fatalf("eab create printed %q: %v", out, err)
+	}
+	if !strings.HasPrefix(out, "kid: "+kid+"\nhmac: ") || !strings.HasSuffix(out, "\nprofile: billing (directory /acme/billing/directory)\n") {
+		t.Errorf("eab create: kid and hmac not first, or the profile's directory not last:\n%s", out)
 	}
 	for _, want := range []string{"\nowner: team\n", "\nattributes: billing_code=CC-7\n", "\nallow: *.team.test,192.0.2.0/24\n", "\nsingle-use: true\n",
 		"\nexpires: " + k.Expires.Format(time.RFC3339) + "\n"} {

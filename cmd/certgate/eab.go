@@ -96,8 +96,10 @@ func newEABCreate() *cobra.Command {
 			if len(v.Allow) > 0 {
 				allowed = strings.Join(v.Allow, ",")
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory %s)\nowner: %s\nattributes: %s\nallow: %s\nsingle-use: %t\nexpires: %s\n",
-				v.KID, hmacKey, v.Profile, dir, dash(v.Owner), dash(attributePairs(v.Attributes)), allowed, v.SingleUse, exp)
+			// kid and hmac stay the first lines and the profile's
+			// directory the last, as before these were added.
+			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nowner: %s\nattributes: %s\nallow: %s\nsingle-use: %t\nexpires: %s\nprofile: %s (directory %s)\n",
+				v.KID, hmacKey, dash(v.Owner), dash(attributePairs(v.Attributes)), allowed, v.SingleUse, exp, v.Profile, dir)
 			return nil
 		},
 	}
