@@ -3,9 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -15,13 +19,13 @@ import (
 func newApproval() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "approval",
-		Short: "List and decide certificate requests waiting for approval",
+		Short: "List, show and decide certificate requests waiting for approval",
 		Long: `Orders of profiles with an approval rule stay "processing" after finalize
 until an approver decides here. Approving lets the next poll of the ACME
 client (or the server's sweep) issue the certificate; rejecting makes the
 order invalid with the comment in its error. Works beside a running server.`,
 	}
-	cmd.AddCommand(newApprovalList(), newApprovalDecide(true), newApprovalDecide(false))
+	cmd.AddCommand(newApprovalList(), newApprovalShow(), newApprovalDecide(true), newApprovalDecide(false))
 	return cmd
 }
 
@@ -51,46 +55,147 @@ func newApprovalList() *cobra.Command {
 			// Every page, following the keyset position: the output is
 			// the whole list, as before the API paged it; each page is a
 			// bounded query (GET /api/v1/approvals, every page).
-			var aps []*store.Approval
+			// The JSON is the admin API's (GET /api/v1/approvals items),
+			// each page's attributes and EAB keys read in one statement.
+			out := []adminapi.ApprovalItem{}
 			var after *store.ApprovalKey
 			for {
 				page, err := st.ListApprovalsPage(ctx, status, after, 1000)
 				if err != nil {
 					return err
 				}
-				aps = append(aps, page...)
+				items, err := adminapi.ApprovalItems(ctx, st, page)
+				if err != nil {
+					return err
+				}
+				out = append(out, items...)
 				if len(page) < 1000 {
 					break
 				}
 				last := page[len(page)-1]
 				after = &store.ApprovalKey{RequestedAt: last.RequestedAt, ID: last.ID}
 			}
-			// The JSON is the admin API's (GET /api/v1/approvals items).
-			out := []ra.ApprovalView{}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
 			var rows [][]string
-			for _, a := range aps {
-				out = append(out, ra.ApprovalSnapshot(a))
-				var names []string
-				for _, id := range a.Identifiers {
-					names = append(names, id.Value)
-				}
+			for _, a := range out {
 				esc := "-"
 				if !a.EscalatedAt.IsZero() {
 					esc = a.EscalatedAt.Format(time.RFC3339)
 				}
-				rows = append(rows, []string{a.ID, a.Status, a.Profile, strings.Join(names, ","), a.KeyType,
-					a.RequestedAt.Format(time.RFC3339), esc, dash(a.DecidedBy), a.Reason})
+				rows = append(rows, []string{a.ID, a.Status, a.Profile, identifierValues(a.Identifiers), a.KeyType,
+					a.RequestedAt.Format(time.RFC3339), esc, dash(a.DecidedBy), a.Reason, dash(attributePairs(a.Attributes)), dash(a.EABOwner)})
 			}
-			if format == "json" {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			return writeTable(cmd.OutOrStdout(), []string{"ID", "STATUS", "PROFILE", "IDENTIFIERS", "KEY", "REQUESTED", "ESCALATED", "DECIDED-BY", "REASON"}, rows)
+			// New columns go last: scripts that cut the first ones keep working.
+			return writeTable(cmd.OutOrStdout(), []string{"ID", "STATUS", "PROFILE", "IDENTIFIERS", "KEY", "REQUESTED", "ESCALATED", "DECIDED-BY", "REASON",
+				"ATTRIBUTES", "EAB-OWNER"}, rows)
 		},
 	}
 	storeFlags(cmd, &so)
 	formatFlag(cmd, &format, "table", "json")
 	cmd.Flags().StringVar(&status, "status", store.ApprovalPending, "pending, approved, rejected or all")
 	return cmd
+}
+
+// identifierValues is identifiers' values, comma-separated.
+func identifierValues(ids []acme.Identifier) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id.Value
+	}
+	return strings.Join(names, ",")
+}
+
+// attributePairs is attrs as key=value pairs sorted by key,
+// comma-separated ("" for none), as `eab list` shows a key's.
+func attributePairs(attrs map[string]string) string {
+	var av []string
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		av = append(av, k+"="+attrs[k])
+	}
+	return strings.Join(av, ",")
+}
+
+func newApprovalShow() *cobra.Command {
+	var so storeOpts
+	var format outputFormat
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show what an approval asks for: identifiers, attributes, account and EAB key, validity, key type, history",
+		Long: `Show one approval with what its approver decides on: the order's identifiers,
+custom attributes, requested validity and expiry, the CSR's key type, the
+account (its status and the EAB key and owner it was bound with), the
+profile and the rule that asked for approval, and the approval's history
+(requested, escalated, decided and by whom). --format json prints the admin
+API's answer (GET /api/v1/approvals/{id}).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := openStore(ctx, cmd, &so)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			d, err := adminapi.ApprovalDetailOf(ctx, st, args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), d)
+			}
+			var idents []string
+			for _, id := range d.Identifiers {
+				idents = append(idents, id.Type+":"+id.Value)
+			}
+			eab := "-"
+			if d.EABKid != "" {
+				eab = d.EABKid
+				if d.EABOwner != "" {
+					eab += " (owner " + d.EABOwner + ")"
+				}
+			}
+			order := d.Order + " (no longer stored: the server deletes an invalid order once it has expired)"
+			if d.OrderExpires != nil {
+				order = d.Order + " (expires " + d.OrderExpires.Format(time.RFC3339) + ")"
+			}
+			validity := "not requested (the profile's validity applies)"
+			if d.OrderExpires == nil {
+				validity = "- (the order is no longer stored)"
+			} else if d.NotBefore != nil || d.NotAfter != nil {
+				validity = "notBefore " + timeOrDash(d.NotBefore) + ", notAfter " + timeOrDash(d.NotAfter)
+			}
+			rows := [][]string{
+				{"id", d.ID}, {"status", d.Status}, {"profile", d.Profile}, {"reason", d.Reason},
+				{"identifiers", strings.Join(idents, ", ")}, {"attributes", dash(attributePairs(d.Attributes))},
+				{"key type", d.KeyType}, {"requested validity", validity},
+				{"order", order},
+				{"account", d.Account + " (" + d.AccountStatus + ")"}, {"eab key", eab},
+			}
+			for _, h := range d.History {
+				v := h.At.Format(time.RFC3339) + " " + h.Event + " by " + h.Actor
+				if h.Comment != "" {
+					v += ": " + h.Comment
+				}
+				rows = append(rows, []string{"history", v})
+			}
+			return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, rows)
+		},
+	}
+	storeFlags(cmd, &so)
+	formatFlag(cmd, &format, "table", "json")
+	return cmd
+}
+
+// timeOrDash is t in RFC 3339, "-" for nil.
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
 }
 
 // approver is who decides, as the approval's decided_by and its audit

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -82,11 +81,25 @@ func newEABCreate() *cobra.Command {
 			}
 			hmacKey := base64.RawURLEncoding.EncodeToString(k.HMACKey)
 			dir := adminapi.EABDirectory(base, k.Profile)
+			v := adminapi.EABKeyOf(k, time.Now())
 			if format == "json" {
 				// The admin API's answer (POST /api/v1/eab-keys).
-				return printJSON(cmd.OutOrStdout(), adminapi.CreatedEABKey{HMAC: hmacKey, EABKeyView: adminapi.EABKeyOf(k, time.Now()), Directory: dir})
+				return printJSON(cmd.OutOrStdout(), adminapi.CreatedEABKey{HMAC: hmacKey, EABKeyView: v, Directory: dir})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nprofile: %s (directory %s)\n", k.KID, hmacKey, k.Profile, dir)
+			// What was created, as `eab list` shows it ("-": unset, with
+			// what that means).
+			exp := "- (never)"
+			if v.Expires != nil {
+				exp = v.Expires.Format(time.RFC3339)
+			}
+			allowed := "- (the profile's rules)"
+			if len(v.Allow) > 0 {
+				allowed = strings.Join(v.Allow, ",")
+			}
+			// kid and hmac stay the first lines and the profile's
+			// directory the last, as before these were added.
+			fmt.Fprintf(cmd.OutOrStdout(), "kid: %s\nhmac: %s\nowner: %s\nattributes: %s\nallow: %s\nsingle-use: %t\nexpires: %s\nprofile: %s (directory %s)\n",
+				v.KID, hmacKey, dash(v.Owner), dash(attributePairs(v.Attributes)), allowed, v.SingleUse, exp, v.Profile, dir)
 			return nil
 		},
 	}
@@ -158,13 +171,8 @@ func newEABList() *cobra.Command {
 					exp = r.Expires.Format(time.RFC3339)
 				}
 				out = append(out, r)
-				var av []string
-				for a, v := range k.Attributes {
-					av = append(av, a+"="+v)
-				}
-				sort.Strings(av)
 				rows = append(rows, []string{k.KID, k.Profile, dash(k.Owner), r.Status, fmt.Sprint(k.SingleUse), exp, dash(k.AccountID),
-					dash(strings.Join(av, ",")), dash(strings.Join(k.Allow, ","))})
+					dash(attributePairs(k.Attributes)), dash(strings.Join(k.Allow, ","))})
 			}
 			if format == "json" {
 				return printJSON(cmd.OutOrStdout(), out)

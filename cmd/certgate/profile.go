@@ -596,30 +596,54 @@ func noStoredProfile(name, hint, defaultHint string) error {
 func newProfileShow() *cobra.Command {
 	var so storeOpts
 	var format outputFormat
+	var validity string
+	var clientAuth bool
 	cmd := &cobra.Command{
 		Use:   "show NAME",
-		Short: "Print a stored profile as YAML (or --format json)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a profile as YAML (or --format json); default: the stored one, else the built-in default",
+		Long: `Print a stored profile as YAML (or --format json, as GET /api/v1/profiles/NAME).
+"default" shows the stored default profile, or while none is stored the
+built-in default the server applies, as profile list and the admin API show
+it: --cert-validity and --client-auth describe it and are read from the
+server's configuration like its other settings.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := config.ParseDuration(validity)
+			if err != nil {
+				return fmt.Errorf("--cert-validity: %w", err)
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			rec, err := st.GetProfile(ctx, args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return noStoredProfile(args[0], "see 'certgate profile list'", "GET /api/v1/profiles/default shows it as the server applies it")
-			}
-			if err != nil {
+			var p *policy.Profile
+			builtin := false
+			switch rec, err := st.GetProfile(ctx, args[0]); {
+			case errors.Is(err, store.ErrNotFound) && args[0] == policy.DefaultName:
+				// As profile list and GET /api/v1/profiles/default.
+				def := ra.DefaultProfile(v, 0, clientAuth, v == config.DefaultCertValidity)
+				if err := def.Validate(); err != nil {
+					return fmt.Errorf("--cert-validity: %w", err)
+				}
+				p, builtin = &def, true
+			case errors.Is(err, store.ErrNotFound):
+				return noStoredProfile(args[0], "see 'certgate profile list'", "")
+			case err != nil:
 				return err
-			}
-			p, err := policy.Parse(rec.Spec)
-			if err != nil {
-				return err
+			default:
+				if p, err = policy.Parse(rec.Spec); err != nil {
+					return fmt.Errorf("stored profile %s: %w", args[0], err)
+				}
 			}
 			if format == "json" {
 				return printJSON(cmd.OutOrStdout(), p)
+			}
+			if builtin {
+				// A comment: the output still reads back with profile
+				// create --file.
+				fmt.Fprintln(cmd.OutOrStdout(), "# built-in default: no profile \"default\" is stored (the server's --cert-validity and --client-auth; 'certgate profile create default' stores one in its place)")
 			}
 			enc := yaml.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent(2)
@@ -628,6 +652,8 @@ func newProfileShow() *cobra.Command {
 	}
 	storeFlags(cmd, &so)
 	formatFlag(cmd, &format, "table", "json")
+	cmd.Flags().StringVar(&validity, "cert-validity", "90d", "validity of the built-in default profile (the server's --cert-validity)")
+	cmd.Flags().BoolVar(&clientAuth, "client-auth", false, "the built-in default profile adds clientAuth (the server's --client-auth)")
 	return cmd
 }
 

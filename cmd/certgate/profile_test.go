@@ -327,10 +327,10 @@ func TestProfileCLIValidationDNS(t *testing.T) {
 }
 
 // TestProfileDefaultNotStored: `profile list` shows the built-in default,
-// so `profile show|update|delete default` without a stored one says that
-// the built-in default applies and what to do, in one line, instead of
-// "there is no stored profile" for the name the list just showed; other
-// names still point to the list.
+// so `profile update|delete default` without a stored one says that the
+// built-in default applies and what to do, in one line, instead of "there
+// is no stored profile" for the name the list just showed (`show` shows
+// it: TestProfileShowBuiltinDefault); other names still point to the list.
 func TestProfileDefaultNotStored(t *testing.T) {
 	data := t.TempDir()
 	initDataDir(t, data)
@@ -343,7 +343,6 @@ func TestProfileDefaultNotStored(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"show", "default"}, applies + "GET /api/v1/profiles/default shows it as the server applies it"},
 		{[]string{"update", "default", "--validity", "10d"}, applies + "'certgate profile create default' with the fields you want stores one in its place"},
 		{[]string{"delete", "default"}, applies + "it cannot be deleted"},
 		{[]string{"show", "nope"}, `there is no stored profile "nope" (see 'certgate profile list')`},

@@ -217,8 +217,15 @@ func newRateLimitSet() *cobra.Command {
 	var rate, comment string
 	cmd := &cobra.Command{
 		Use:   "set LIMIT --rate COUNT/PERIOD (--account ID | --eab KID | --ip ADDR | --domain NAME)",
-		Short: "Set the rate of LIMIT for one subject (COUNT/PERIOD; 0 exempts it; pending-authorizations-per-account takes a count)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Set the rate of LIMIT for one subject (COUNT/PERIOD; 0 = unlimited; pending-authorizations-per-account takes a count)",
+		Long: `Set the rate of LIMIT for one subject: COUNT/PERIOD (e.g. 1000/1h), or for
+pending-authorizations-per-account a COUNT.
+
+--rate 0 means unlimited: the subject is exempt from LIMIT (it does not block
+the subject). A count of 0 with a period (0/1h) is refused for that reason.
+To remove an override, so that the subject gets the configured rate again,
+use 'certgate ratelimit delete LIMIT' with the same subject flag.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLimitName(args[0]); err != nil {
 				return err
@@ -239,6 +246,12 @@ func newRateLimitSet() *cobra.Command {
 				r = ratelimit.Rate{Count: n, Period: time.Hour}
 			} else if r, err = ratelimit.ParseRate(rate); err != nil {
 				return fmt.Errorf("--rate: %w", err)
+			}
+			if r.Count == 0 && strings.TrimSpace(rate) != "0" {
+				// "0/1h" reads as "none an hour", a block; a count of 0
+				// is no limit at all.
+				return fmt.Errorf("--rate %q: a count of 0 does not block the subject, it exempts it from %s (unlimited): write --rate 0 to exempt it; "+
+					"'certgate ratelimit delete %s' removes an override (the configured rate applies again)", rate, args[0], args[0])
 			}
 			if r.Period == 0 {
 				r.Period = time.Hour // exempt: count 0
@@ -266,13 +279,19 @@ func newRateLimitSet() *cobra.Command {
 			if err := st.SetRateLimitOverride(ctx, o, ev); err != nil {
 				return err
 			}
+			if r.Count == 0 {
+				kind, value, _ := strings.Cut(subject, ":")
+				fmt.Fprintf(cmd.OutOrStdout(), "%s for %s: unlimited (exempt from the limit; 'certgate ratelimit delete %s --%s %s' gives it the configured rate again)\n",
+					args[0], subject, args[0], kind, value)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s for %s: %s\n", args[0], subject, describeRate(args[0], r))
 			return nil
 		},
 	}
 	storeFlags(cmd, &so)
 	sub.add(cmd)
-	cmd.Flags().StringVar(&rate, "rate", "", "COUNT/PERIOD, e.g. 1000/1h or 500/7d; 0 exempts the subject")
+	cmd.Flags().StringVar(&rate, "rate", "", "COUNT/PERIOD, e.g. 1000/1h or 500/7d; 0 = unlimited (exempts the subject; 'ratelimit delete' removes an override)")
 	cmd.Flags().StringVar(&comment, "comment", "", "why (shown by list)")
 	_ = cmd.MarkFlagRequired("rate")
 	return cmd

@@ -321,8 +321,13 @@ func requests() map[string]request {
 			return "/api/v1/eab-keys", map[string]any{"profile": "default", "owner": "team", "expires": "30d"}
 		}, 201},
 		"revoke-eab-key": {func(f *fixture, _ auth.Role) (string, any) { return "/api/v1/eab-keys/" + f.eabKey() + "/revoke", nil }, 200},
-		"list-approvals": {fixed("/api/v1/approvals?status=all"), 200},
-		"get-approval":   {func(f *fixture, _ auth.Role) (string, any) { return "/api/v1/approvals/" + f.approval(), nil }, 200},
+		// With an approval whose every field is set (boundApproval), so
+		// that the contract test checks each against the document.
+		"list-approvals": {func(f *fixture, _ auth.Role) (string, any) {
+			f.boundApproval()
+			return "/api/v1/approvals?status=all", nil
+		}, 200},
+		"get-approval": {func(f *fixture, _ auth.Role) (string, any) { return "/api/v1/approvals/" + f.boundApproval(), nil }, 200},
 		"approve": {func(f *fixture, _ auth.Role) (string, any) {
 			return "/api/v1/approvals/" + f.approval() + "/approve", map[string]any{}
 		}, 200},

@@ -534,7 +534,7 @@ type approvalsIn struct {
 
 type approvalsOut struct {
 	Body struct {
-		Items []ra.ApprovalView `json:"items"`
+		Items []ApprovalItem `json:"items"`
 		NextPage
 	}
 }
@@ -545,6 +545,10 @@ type approvalIn struct {
 
 type approvalOut struct {
 	Body ra.ApprovalView
+}
+
+type approvalDetailOut struct {
+	Body *ApprovalDetail
 }
 
 type decideIn struct {
@@ -578,24 +582,24 @@ func approvalRoutes(a *API) {
 				return nil, a.storeError(ctx, "approvals", err)
 			}
 			out := &approvalsOut{}
-			out.Body.Items = []ra.ApprovalView{}
 			if len(aps) > in.Limit {
 				aps = aps[:in.Limit]
 				out.Body.NextCursor = timeIDCursor(aps[len(aps)-1].RequestedAt, aps[len(aps)-1].ID)
 			}
-			for _, ap := range aps {
-				out.Body.Items = append(out.Body.Items, ra.ApprovalSnapshot(ap))
+			if out.Body.Items, err = ApprovalItems(ctx, a.d.Store, aps); err != nil {
+				return nil, a.storeError(ctx, "approvals", err)
 			}
 			return out, nil
 		})
 	Register(a, auth.PermApprovalsRead, huma.Operation{OperationID: "get-approval", Method: http.MethodGet, Path: Prefix + "/approvals/{id}",
-		Summary: "Show an approval request", Tags: []string{"approvals"}, Errors: []int{404}},
-		func(ctx context.Context, _ *auth.Principal, in *approvalIn) (*approvalOut, error) {
-			ap, err := a.d.Store.GetApproval(ctx, in.ID)
+		Summary: "Show an approval request", Tags: []string{"approvals"}, Errors: []int{404},
+		Description: "The approval with what its approver decides on: the order's identifiers, custom attributes, requested validity and expiry, the CSR's key type, the account's status and the EAB key (and owner) it was bound with, and the approval's history (requested, escalated, decided). An unknown ID is 404."},
+		func(ctx context.Context, _ *auth.Principal, in *approvalIn) (*approvalDetailOut, error) {
+			d, err := ApprovalDetailOf(ctx, a.d.Store, in.ID)
 			if err != nil {
 				return nil, a.storeError(ctx, "approval "+in.ID, err)
 			}
-			return &approvalOut{Body: ra.ApprovalSnapshot(ap)}, nil
+			return &approvalDetailOut{Body: d}, nil
 		})
 	decide := func(approve bool) func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
 		return func(ctx context.Context, pr *auth.Principal, in *decideIn) (*approvalOut, error) {
