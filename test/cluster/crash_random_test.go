@@ -138,8 +138,9 @@ func (w *crlWatcher) check(t *testing.T) {
 // no order left processing (on PostgreSQL, once the sweep has failed the
 // orders of the dead process, a minute after: this half takes over 60 s),
 // every acknowledged revocation stored, in the CRL and answered revoked
-// by OCSP, the CRL numbers served never went back, and the audit log's
-// chain verifies.
+// by OCSP, no challenge left processing, the CRL numbers served never
+// went back, and the audit log's chain verifies and holds one issuance
+// event for each stored certificate and none for another serial.
 func TestCrashRandomKills(t *testing.T) {
 	t.Parallel()
 	seed := crashSeed(t)
@@ -318,6 +319,21 @@ func crashRandom(t *testing.T, engine string, rng *rand.Rand, kills int) {
 		param = "$1"
 	}
 	checkRevocations(t, db, param, n.addr, rv.revoked)
+	checkAuditComplete(t, db)
+	// No challenge stays processing: on PostgreSQL another start resumes
+	// the validations of a dead process once their lease (30 s) ran out.
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		ids := processingIDs(t, db, "challenges")
+		if len(ids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("challenges still processing 45 s after the last restart: %v", ids)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if want := kills + startKills + 2; n.runs != want {
 		t.Errorf("the node ran %d times, want %d", n.runs, want)
 	}
@@ -333,5 +349,31 @@ func crashRandom(t *testing.T, engine string, rng *rand.Rand, kills int) {
 		t.Errorf("certgate audit verify: %v\n%s", err, out)
 	} else {
 		t.Logf("%s", bytes.TrimSpace(out))
+	}
+}
+
+// checkAuditComplete asserts that the audit log has, despite the kills,
+// one certificate.issue event for each stored certificate and none for a
+// serial that is not stored (an issuance and its event commit together),
+// and a certificate.revoke event for each revoked certificate.
+func checkAuditComplete(t *testing.T, db *sql.DB) {
+	t.Helper()
+	for _, c := range []struct{ what, q string }{
+		{"certificates without their certificate.issue audit event", `SELECT COUNT(*) FROM certificates c
+			WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.action = 'certificate.issue' AND a.object_id = c.serial)`},
+		{"certificate.issue audit events of no stored certificate", `SELECT COUNT(*) FROM audit_events a
+			WHERE a.action = 'certificate.issue' AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.serial = a.object_id)`},
+		{"serials with more than one certificate.issue audit event", `SELECT COUNT(*) FROM (SELECT object_id FROM audit_events
+			WHERE action = 'certificate.issue' GROUP BY object_id HAVING COUNT(*) > 1) d`},
+		{"revoked certificates without a certificate.revoke audit event", `SELECT COUNT(*) FROM certificates c
+			WHERE c.status = 'revoked' AND NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.action = 'certificate.revoke' AND a.object_id = c.serial)`},
+	} {
+		var n int
+		if err := db.QueryRow(c.q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", c.what, err)
+		}
+		if n != 0 {
+			t.Errorf("%d %s", n, c.what)
+		}
 	}
 }
