@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ import (
 // migration 18 on not applied, with more certificates than two batches
 // of its backfill) in a child process (this test binary run again) that
 // is SIGKILLed while it applies them, five times, at moments drawn from
-// a seeded RNG (logged) within the time one uninterrupted run takes. The
+// a seeded RNG (logged; CERTGATE_CRASH_SEED replays a run) within the time one uninterrupted run takes. The
 // next Open must then apply the rest: the schema at the latest version,
 // every certificate there with the hash of its key, no INVALID index
 // (PostgreSQL) and an intact file (SQLite).
@@ -39,7 +40,13 @@ func TestMigrationsKilled(t *testing.T) {
 		os.Exit(0)
 	}
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if v := os.Getenv("CERTGATE_CRASH_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("CERTGATE_CRASH_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("seed %d (CERTGATE_CRASH_SEED=%d replays these kill moments)", seed, seed)
 	eachEngine(t, func(t *testing.T, e storetest.Engine) {
 		ctx := context.Background()
 		rng := rand.New(rand.NewPCG(seed, uint64(len(e.Name))))

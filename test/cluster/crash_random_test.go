@@ -3,8 +3,10 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,7 +137,7 @@ func (w *crlWatcher) check(t *testing.T) {
 // at once what the kill left processing (orders failed with a
 // serverInternal problem, challenges validated again). After a last kill
 // and restart: every certificate a client received is stored with the
-// same DER and none that was not, no serial twice, every serial reserved,
+// same DER (and `certgate cert show` finds a few drawn) and none that was not, no serial twice, every serial reserved,
 // no order left processing (on PostgreSQL, once the sweep has failed the
 // orders of the dead process, a minute after: this half takes over 60 s),
 // every acknowledged revocation stored, in the CRL and answered revoked
@@ -320,6 +323,21 @@ func crashRandom(t *testing.T, engine string, rng *rand.Rand, kills int) {
 	}
 	checkRevocations(t, db, param, n.addr, rv.revoked)
 	checkAuditComplete(t, db)
+	// The operator's view: `certgate cert show` finds received
+	// certificates (a few, drawn by the RNG) with their fingerprint.
+	var serials []string
+	for serial := range res.received {
+		serials = append(serials, serial)
+	}
+	slices.Sort(serials)
+	for range 3 {
+		got := res.received[serials[rng.IntN(len(serials))]]
+		out, err := exec.Command(certgateBin, append([]string{"cert", "show", got.serial, "--format", "json"}, dbArgs...)...).CombinedOutput()
+		sum := sha256.Sum256(got.der)
+		if err != nil || !strings.Contains(strings.ToLower(string(out)), hex.EncodeToString(sum[:])) {
+			t.Errorf("certgate cert show %s (received by %s): %v, no SHA-256 fingerprint %x in:\n%s", got.serial, got.name, err, sum, out)
+		}
+	}
 	// No challenge stays processing: on PostgreSQL another start resumes
 	// the validations of a dead process once their lease (30 s) ran out.
 	deadline := time.Now().Add(45 * time.Second)
