@@ -151,18 +151,23 @@ func TestPostgresIndexMigrationsConcurrently(t *testing.T) {
 }
 
 // TestPostgresIndexMigrationsDoNotBlockWrites runs each PostgreSQL migration
-// that only builds indexes on certificates (00019, 00020, 00021, 00022; and
-// 00014, which also builds indexes on challenges, authorizations and orders)
-// while
-// another transaction has written to certificates and not committed: the
-// build waits for it, and a third session's write meanwhile must not wait.
-// A plain CREATE INDEX waits for the table's SHARE lock, and every write
-// after it waits behind it in the lock's queue: the writes of a cluster
-// stopped until the migration's transaction ended.
+// that only builds, drops or renames indexes (concurrentIndexMigrations,
+// indexOnly: found in the migration files, 00014 and later) while another
+// transaction has written to the tables it indexes and not committed (it
+// holds their ROW EXCLUSIVE lock, as an uncommitted write does; on
+// certificates a real write): the build waits for it, and a third
+// session's writes meanwhile must not wait. A plain CREATE INDEX waits for
+// the table's SHARE lock, and every write after it waits behind it in the
+// lock's queue: the writes of a cluster stopped until the migration's
+// transaction ended.
 func TestPostgresIndexMigrationsDoNotBlockWrites(t *testing.T) {
 	storetest.RequirePostgres(t)
 	ctx := context.Background()
-	for _, v := range []int64{14, 19, 20, 21, 22} {
+	for _, m := range concurrentIndexMigrations(t) {
+		if !m.indexOnly {
+			continue
+		}
+		v := m.version
 		t.Run(fmt.Sprintf("%05d", v), func(t *testing.T) {
 			t.Parallel()
 			dsn := migrated(t, ctx, v-1)
@@ -173,6 +178,11 @@ func TestPostgresIndexMigrationsDoNotBlockWrites(t *testing.T) {
 			}
 			if _, err := open.Exec(ctx, `UPDATE certificates SET created_at = 2 WHERE serial = '00'`); err != nil {
 				t.Fatal(err)
+			}
+			for _, table := range m.tables {
+				if _, err := open.Exec(ctx, `LOCK TABLE `+pgx.Identifier{table}.Sanitize()+` IN ROW EXCLUSIVE MODE`); err != nil {
+					t.Fatal(err)
+				}
 			}
 			done := make(chan error, 1)
 			go func() { done <- store.MigratePostgresTo(ctx, dsn, v) }()
@@ -187,11 +197,14 @@ func TestPostgresIndexMigrationsDoNotBlockWrites(t *testing.T) {
 				}
 				select {
 				case err := <-done:
-					t.Fatalf("migration %d ended (error: %v) while a write to certificates was not committed", v, err)
+					t.Fatalf("migration %d ended (error: %v) while a write to %v was not committed", v, err, m.tables)
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
 			writeWhileBuilding(t, ctx, watch, writer, done, func() error { return writeCertificate(ctx, writer, "10", "") })
+			for _, table := range m.tables {
+				writeWhileBuilding(t, ctx, watch, writer, done, func() error { return lockForWrite(ctx, writer, table) })
+			}
 			if _, err := open.Exec(ctx, `COMMIT`); err != nil {
 				t.Fatal(err)
 			}
@@ -346,6 +359,9 @@ func schemaIndexes(t *testing.T, ctx context.Context, c *pgx.Conn) string {
 type indexMigration struct {
 	version int64
 	tables  []string
+	// indexOnly: every statement of its Up section builds, drops or
+	// renames an index (none changes a table).
+	indexOnly bool
 }
 
 // concurrentIndexMigrations reads the PostgreSQL migration files and
@@ -364,6 +380,8 @@ func concurrentIndexMigrations(t *testing.T) []indexMigration {
 	// Any CREATE INDEX (concurrently or not); captures the indexed table.
 	createIndex := regexp.MustCompile(`(?i)^CREATE (?:UNIQUE )?INDEX (?:CONCURRENTLY )?(?:IF NOT EXISTS )?[\w."]*\s?ON (?:ONLY )?"?(\w+)"?`)
 	createTable := regexp.MustCompile(`(?i)^CREATE TABLE (?:IF NOT EXISTS )?"?(\w+)"?`)
+	// A statement that changes indexes only.
+	indexStatement := regexp.MustCompile(`(?i)^(?:CREATE (?:UNIQUE )?INDEX CONCURRENTLY |DROP INDEX CONCURRENTLY |ALTER INDEX (?:IF EXISTS )?[\w."]+ RENAME TO )`)
 	type plainBuild struct {
 		version int64
 		stmt    string
@@ -393,10 +411,16 @@ func concurrentIndexMigrations(t *testing.T) []indexMigration {
 				lines = append(lines, l)
 			}
 		}
-		m := indexMigration{version: version}
+		m := indexMigration{version: version, indexOnly: true}
 		created := map[string]bool{}
 		for _, stmt := range strings.Split(strings.Join(lines, "\n"), ";") {
 			stmt = strings.Join(strings.Fields(stmt), " ")
+			if stmt == "" {
+				continue
+			}
+			if !indexStatement.MatchString(stmt) {
+				m.indexOnly = false
+			}
 			if sub := createTable.FindStringSubmatch(stmt); sub != nil {
 				created[strings.ToLower(sub[1])] = true
 			}
