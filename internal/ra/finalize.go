@@ -370,9 +370,12 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	}
 	// The order moves to processing and the serial is reserved in one
 	// transaction, before anything is signed; certificates-per-domain is
-	// spent in it.
+	// spent in it. The order's updated_at is when it enters processing,
+	// not when the finalize began: the checks above (the CAA re-check,
+	// DNS lookups) may take long, and the sweep of any node makes an order
+	// processing for longer than StuckAfter invalid as interrupted.
 	serial, hexSerial := newSerial(now)
-	if err := r.store.StartIssuanceKey(ctx, o.ID, hexSerial, keyHash, now, spend); err != nil {
+	if err := r.store.StartIssuanceKey(ctx, o.ID, hexSerial, keyHash, r.now(), spend); err != nil {
 		if p := rateRefusal(err, refused); p != nil {
 			return nil, p
 		}

@@ -350,7 +350,7 @@ const migrateLockWait = 3600
 // between statements, not by a transaction, and the waiting nodes poll
 // with pg_try_advisory_lock in statements of their own, so neither holds a
 // snapshot or a table lock that the CREATE INDEX CONCURRENTLY of a
-// migration (00017, 00019-00022) waits for.
+// migration (every one from 00014 on that builds an index) waits for.
 func migrate(ctx context.Context, db *sql.DB, engine string) error {
 	return migrateTo(ctx, db, engine, 0)
 }

@@ -121,7 +121,7 @@ func processingIDs(t *testing.T, db *sql.DB, table string) []string {
 // always succeed.
 type revoker struct {
 	c        *client
-	data     string
+	dbArgs   []string // the CLI's flags naming the node's database: --data DIR [--db DSN]
 	mu       sync.Mutex
 	issued   map[string]*issued // serial → certificate, every one received
 	revoked  map[string]*issued // acknowledged revocations
@@ -158,7 +158,7 @@ func (r *revoker) run(stop <-chan struct{}) {
 		} else {
 			// The CLI writes to the database itself: a kill of the server
 			// does not concern it, so it must succeed.
-			out, err := exec.CommandContext(ctx, certgateBin, "cert", "revoke", got.serial, "--data", r.data, "--reason", "superseded").CombinedOutput()
+			out, err := exec.CommandContext(ctx, certgateBin, append(append([]string{"cert", "revoke", got.serial}, r.dbArgs...), "--reason", "superseded")...).CombinedOutput()
 			if acked = err == nil; !acked {
 				r.mu.Lock()
 				r.failures = append(r.failures, fmt.Sprintf("certgate cert revoke %s: %v: %s", got.serial, err, out))
@@ -217,7 +217,7 @@ func TestCrashSQLiteRepeated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := &revoker{c: rc, data: data, issued: map[string]*issued{}, revoked: map[string]*issued{}}
+	rv := &revoker{c: rc, dbArgs: []string{"--data", data}, issued: map[string]*issued{}, revoked: map[string]*issued{}}
 	stop := make(chan struct{})
 	revokerDone := make(chan struct{})
 	go func() { defer close(revokerDone); rv.run(stop) }()
@@ -340,11 +340,24 @@ func TestCrashSQLiteRepeated(t *testing.T) {
 		t.Errorf("the node ran %d times, want %d", n.runs, want)
 	}
 
-	// Every acknowledged revocation is stored, in the CRL the restarted
-	// node serves, and answered revoked by its OCSP responder.
+	checkRevocations(t, db, "?", n.addr, rv.revoked)
+
+	// The audit log's hash chain is intact.
+	if out, err := exec.Command(certgateBin, "audit", "verify", "--data", data).CombinedOutput(); err != nil {
+		t.Errorf("certgate audit verify: %v\n%s", err, out)
+	} else {
+		t.Logf("%s", bytes.TrimSpace(out))
+	}
+}
+
+// checkRevocations asserts that every acknowledged revocation (revoked,
+// serial → certificate) is stored (db, whose placeholder is param), in the
+// CRL the node at addr serves, and answered revoked by its OCSP responder.
+func checkRevocations(t *testing.T, db *sql.DB, param, addr string, revoked map[string]*issued) {
+	t.Helper()
 	get := func(path string) []byte {
 		t.Helper()
-		r, err := http.Get("http://" + n.addr + path)
+		r, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,9 +383,9 @@ func TestCrashSQLiteRepeated(t *testing.T) {
 	if err := crl.CheckSignatureFrom(inter); err != nil {
 		t.Errorf("CRL signature: %v", err)
 	}
-	for serial, got := range rv.revoked {
+	for serial, got := range revoked {
 		var status string
-		if err := db.QueryRow(`SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status); err != nil || status != "revoked" {
+		if err := db.QueryRow(`SELECT status FROM certificates WHERE serial = `+param, serial).Scan(&status); err != nil || status != "revoked" {
 			t.Errorf("certificate %s: revocation acknowledged, stored status %q (%v)", serial, status, err)
 		}
 		if !inCRL[serial] {
@@ -386,7 +399,7 @@ func TestCrashSQLiteRepeated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := http.Post("http://"+n.addr+"/pki/ocsp", "application/ocsp-request", bytes.NewReader(req))
+		r, err := http.Post("http://"+addr+"/pki/ocsp", "application/ocsp-request", bytes.NewReader(req))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,12 +409,6 @@ func TestCrashSQLiteRepeated(t *testing.T) {
 			t.Errorf("certificate %s: revocation acknowledged, OCSP answers %v (%v)", serial, or, err)
 		}
 	}
-	t.Logf("CRL: %d entries, %d acknowledged revocations checked in it and by OCSP", len(inCRL), len(rv.revoked))
+	t.Logf("CRL: %d entries, %d acknowledged revocations checked in it and by OCSP", len(inCRL), len(revoked))
 
-	// The audit log's hash chain is intact.
-	if out, err := exec.Command(certgateBin, "audit", "verify", "--data", data).CombinedOutput(); err != nil {
-		t.Errorf("certgate audit verify: %v\n%s", err, out)
-	} else {
-		t.Logf("%s", bytes.TrimSpace(out))
-	}
 }

@@ -12,10 +12,17 @@
 // revoked through ACME and by the CLI beside it, and checks as well that
 // each restart takes over at once what the kill left processing, that
 // every acknowledged revocation is in the CRL and answered revoked by
-// OCSP, and that the audit log's chain verifies.
+// OCSP, and that the audit log's chain verifies. TestCrashRandomKills
+// kills a SQLite and a PostgreSQL node at moments drawn from a seeded RNG
+// (CERTGATE_CRASH_SEED replays a run; CERTGATE_CRASH_KILLS=40 makes a
+// soak of it), during its start too, under flows, revocations and CRL
+// fetches, and checks the same and that the audit log holds every
+// issuance and revocation, that the CRL numbers never go back and that
+// no challenge stays processing.
 //
 // Run them with `go test ./test/cluster/`. TestClusterKillNode needs
 // PostgreSQL (see internal/store/storetest: CERTGATE_TEST_POSTGRES, default
-// postgres://postgres@127.0.0.1:5432/postgres); it fails, saying how to
-// start it, when the server is unreachable.
+// postgres://postgres@127.0.0.1:5432/postgres), and so does the
+// postgres half of TestCrashRandomKills; they fail, saying how to start
+// it, when the server is unreachable.
 package cluster
