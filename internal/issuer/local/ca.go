@@ -637,11 +637,15 @@ func checkPath(root *x509.Certificate, upper []*x509.Certificate, inter *x509.Ce
 	}
 	for i, c := range path[:len(path)-1] {
 		parent := path[i+1]
-		if err := c.CheckSignatureFrom(parent); err != nil {
-			return fmt.Errorf("%s is not signed by %s: %w", name(i), name(i+1), err)
-		}
+		// The names first: a certificate of another CA is told by its
+		// issuer, rather than by the signature check's error, which for
+		// another key type names Go types ("*ecdsa.PublicKey").
 		if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
-			return fmt.Errorf("%s is not signed by %s: its issuer %q is not that subject", name(i), name(i+1), c.Issuer.String())
+			return fmt.Errorf("%s is not signed by %s: its issuer %q is not that subject (%q)", name(i), name(i+1), c.Issuer.String(), parent.Subject.String())
+		}
+		if err := c.CheckSignatureFrom(parent); err != nil {
+			return fmt.Errorf("%s is not signed by %s: its %s signature does not verify with the key of %s (another CA of the same name?): %w",
+				name(i), name(i+1), c.SignatureAlgorithm, name(i+1), err)
 		}
 	}
 	return nil
