@@ -481,6 +481,9 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	for _, c := range changed {
 		logModeChange(log, &c, "a database file", false, uid)
 	}
+	if errors.Is(err, store.ErrNotSQLite) {
+		return fmt.Errorf("db: %w", err)
+	}
 	return err
 }
 

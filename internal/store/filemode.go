@@ -172,7 +172,7 @@ func checkSQLiteHeader(path string) error {
 		return fmt.Errorf("database file %s: %w", path, err)
 	}
 	if string(b) != sqliteHeader {
-		return fmt.Errorf("database file %s %w (it does not begin with the SQLite header): check the db setting; the file was left as it is", path, ErrNotSQLite)
+		return fmt.Errorf("%s %w (it does not begin with the SQLite header)", path, ErrNotSQLite)
 	}
 	return nil
 }
