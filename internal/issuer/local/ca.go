@@ -580,7 +580,7 @@ func readChain(path string) ([]byte, []*x509.Certificate, error) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: read %s: %w", path, err)
+		return nil, nil, readError(path, err)
 	}
 	var out []byte
 	var certs []*x509.Certificate
@@ -656,10 +656,21 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
+// readError is the error of reading the CA file at path: the path once
+// ("local CA: read PATH: permission denied"), where the *fs.PathError of
+// os.ReadFile would name it a second time ("read PATH: open PATH: ...").
+func readError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("local CA: read %s: %w", path, err)
+}
+
 func readCert(path string) ([]byte, *x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: read %s: %w", path, err)
+		return nil, nil, readError(path, err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
@@ -675,7 +686,7 @@ func readCert(path string) ([]byte, *x509.Certificate, error) {
 func readKey(path string) (crypto.Signer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("local CA: read %s: %w", path, err)
+		return nil, readError(path, err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {
