@@ -514,6 +514,8 @@ flag names), then the defaults shown below.`,
 				f.Close()
 			}()
 		}
+		stopHangup := ignoreHangup(log)
+		defer stopHangup()
 		if cfg.Perspectives.Roles == config.RoleVA {
 			return server.ServePerspective(cmd.Context(), cfg, log)
 		}
@@ -528,6 +530,31 @@ flag names), then the defaults shown below.`,
 		return nil
 	}
 	return cmd
+}
+
+// ignoreHangup makes SIGHUP, which ends a Go program at once (no drain, no
+// log line), a warning that the server goes on: step-ca and Vault reload
+// their configuration on SIGHUP, and `systemctl reload` or a habit sends
+// it, but certgate reads its settings at start only. The returned function
+// restores the default handling.
+func ignoreHangup(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Warn("received SIGHUP: certgate does not reload its settings and goes on serving; restart it (SIGTERM stops it gracefully) to apply a changed configuration")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 // defaultGCPercent is the garbage collector's GOGC for `certgate serve`

@@ -57,7 +57,10 @@ func TestServeStartFailures(t *testing.T) {
 	defer busy.Close()
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.db")
-	if err := os.WriteFile(junk, []byte("not a database, not at all, no"), 0o600); err != nil {
+	if err := os.WriteFile(junk, []byte("not a database, not at all, no"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(junk, 0o644); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -88,7 +91,8 @@ func TestServeStartFailures(t *testing.T) {
 		{"db not a URL", []string{"--db", "postgres://"}, "db: not a valid URL (want postgres://USER@HOST:PORT/DATABASE?sslmode=disable)"},
 		{"PostgreSQL unreachable", []string{"--db", "postgres://certgate:pw0rd@127.0.0.1:1/certgate?sslmode=disable"},
 			"db: connect to PostgreSQL postgres://certgate@127.0.0.1:1/certgate: 127.0.0.1:1: connection refused"},
-		{"SQLite file that is no database", []string{"--db", junk}, "db: open sqlite " + junk + ": file is not a database (26)"},
+		// Refused before its mode is touched: it was made 0600 first.
+		{"SQLite file that is no database", []string{"--db", junk}, "db: " + junk + " is not a SQLite database (it does not begin with the SQLite header)"},
 		{"perspective secret missing", []string{"--perspectives", "east=https://127.0.0.1:1", "--perspective-secret-file", filepath.Join(dir, "none")},
 			"perspective-secret-file: open " + filepath.Join(dir, "none") + ": no such file or directory"},
 		{"config file missing", []string{"--config", filepath.Join(dir, "none.yaml")}, "config file: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory"},
@@ -124,6 +128,9 @@ func TestServeStartFailures(t *testing.T) {
 	}
 	if _, err := os.ReadFile(junk); err != nil {
 		t.Errorf("the failed start removed the database file it did not create: %v", err)
+	}
+	if fi, err := os.Stat(junk); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the failed start changed the mode of the file it did not create: %v %v, want 0644", fi.Mode(), err)
 	}
 }
 

@@ -502,8 +502,12 @@ func Resolve(fs *pflag.FlagSet) error {
 			return fmt.Errorf("config file: %w", err)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("config file %s: not a YAML mapping of settings (%s)", path, strings.Join(strings.Fields(err.Error()), " "))
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("config file %s: not valid YAML: %s", path, yamlErrorText(err))
+		}
+		if err := decodeSettings(&doc, file); err != nil {
+			return fmt.Errorf("config file %s: %w", path, err)
 		}
 		var more yaml.Node
 		if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
@@ -549,6 +553,43 @@ func Resolve(fs *pflag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// decodeSettings decodes doc, the configuration file's one YAML document,
+// into file. A document that is empty or holds only comments (or null) has
+// no settings; any other top level than a mapping is refused, naming what
+// it is, as is a setting given twice.
+func decodeSettings(doc *yaml.Node, file map[string]yaml.Node) error {
+	root := doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil
+		}
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.AliasNode && root.Alias != nil {
+		root = root.Alias
+	}
+	switch {
+	case root.Kind == 0, root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null":
+		return nil
+	case root.Kind == yaml.SequenceNode:
+		return fmt.Errorf("line %d: the file is a YAML list; want a mapping of settings, one \"setting: value\" line each", root.Line)
+	case root.Kind != yaml.MappingNode:
+		return fmt.Errorf("line %d: the file is the single value %q; want a mapping of settings, one \"setting: value\" line each", root.Line, root.Value)
+	}
+	if err := root.Decode(&file); err != nil {
+		return errors.New(yamlErrorText(err))
+	}
+	return nil
+}
+
+// yamlErrorText is the text of an error of the YAML decoder on one line,
+// without its "yaml: " and "unmarshal errors:" prefixes.
+func yamlErrorText(err error) string {
+	t := strings.Join(strings.Fields(err.Error()), " ")
+	t = strings.TrimPrefix(t, "yaml: ")
+	return strings.TrimPrefix(t, "unmarshal errors: ")
 }
 
 // listAnnotation marks a string setting that takes several comma-separated

@@ -118,3 +118,45 @@ func TestConfigFileBlockScalarsAndDocuments(t *testing.T) {
 		t.Errorf("one marked document: %v, hostname %q", err, s.Hostname)
 	}
 }
+
+// TestConfigFileShapeErrors: a configuration file that is not valid YAML
+// is named as such with the parser's line (it was called "not a YAML
+// mapping of settings"), a file whose top level is a list or a single
+// value says which, without the decoder's Go types ("cannot unmarshal
+// !!seq into map[string]yaml.Node"), and a setting given twice names the
+// key and both lines. An empty file, or one of comments only, has no
+// settings.
+func TestConfigFileShapeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want []string
+	}{
+		{"listen: [a\n", []string{"not valid YAML", "line 1"}},
+		{"\tva-http-port: 80\n", []string{"not valid YAML"}},
+		{"- listen: :8443\n- data: x\n", []string{"line 1: the file is a YAML list", "want a mapping of settings"}},
+		{"listen\n", []string{`the file is the single value "listen"`, "want a mapping of settings"}},
+		{"va-http-port: 80\nva-http-port: 81\n", []string{`line 2: mapping key "va-http-port" already defined at line 1`}},
+	} {
+		_, err := resolveFile(t, tc.yaml)
+		if err == nil {
+			t.Errorf("%q: no error", tc.yaml)
+			continue
+		}
+		msg := err.Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%q: error %q, want it to contain %q", tc.yaml, msg, w)
+			}
+		}
+		for _, bad := range []string{"not a YAML mapping", "map[string]", "yaml.Node", "unmarshal errors", "\n"} {
+			if strings.Contains(msg, bad) {
+				t.Errorf("%q: error %q contains %q", tc.yaml, msg, bad)
+			}
+		}
+	}
+	for _, y := range []string{"", "# only a comment\n", "~\n"} {
+		if _, err := resolveFile(t, y); err != nil {
+			t.Errorf("%q: %v, want no settings and no error", y, err)
+		}
+	}
+}

@@ -461,6 +461,11 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("built-in CA: %w", err)
 	}
+	if fi, err := os.Stat(caDir); err == nil && !fi.IsDir() {
+		// Not chmodded, and named: the key files below it would be
+		// reported as "lstat DATA/ca/root.key: not a directory".
+		return fmt.Errorf("built-in CA: %s is not a directory (it holds the CA's certificates and keys): move the file away", caDir)
+	}
 	switch c, err := store.RestrictMode(caDir, uid); {
 	case errors.Is(err, fs.ErrNotExist): // created later, 0700
 	case err != nil:
@@ -481,6 +486,9 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	changed, err := store.RestrictSQLiteFiles(dsn, uid)
 	for _, c := range changed {
 		logModeChange(log, &c, "a database file", false, uid)
+	}
+	if errors.Is(err, store.ErrNotSQLite) {
+		return fmt.Errorf("db: %w", err)
 	}
 	return err
 }

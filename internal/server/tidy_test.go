@@ -292,3 +292,28 @@ func TestTidyFollowsDatabaseLink(t *testing.T) {
 		t.Errorf("not logged: %s\n%s", want, logs)
 	}
 }
+
+// TestTidyCADirIsAFile: a file where the CA directory belongs is refused
+// naming it, and its mode is left as it is; the start restricted it (a
+// file, 0644 -> 0600) and then failed with "lstat DATA/ca/root.key: not a
+// directory".
+func TestTidyCADirIsAFile(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca := CADir(data)
+	if err := os.WriteFile(ca, []byte("not a CA\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := tidyDataDir(data, ca, DSN(data, ""), os.Geteuid(), slog.New(slog.NewTextHandler(&testlog.Buffer{}, nil)))
+	if want := "built-in CA: " + ca + " is not a directory"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("tidyDataDir = %v, want an error starting %q", err, want)
+	}
+	if fi, err := os.Stat(ca); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s: %v %v, want its mode 0644 kept", ca, fi.Mode(), err)
+	}
+}

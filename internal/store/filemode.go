@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -137,6 +138,45 @@ func restrictMode(path string, fi fs.FileInfo, uid int) (*ModeChange, error) {
 	return &ModeChange{Path: path, Old: old, New: old &^ 0o077}, nil
 }
 
+// sqliteHeader is the first 16 bytes of every SQLite database file (the
+// SQLite file format, "The Database Header").
+const sqliteHeader = "SQLite format 3\x00"
+
+// ErrNotSQLite is returned by RestrictSQLiteFiles for a database path
+// that holds a file that is not a SQLite database.
+var ErrNotSQLite = errors.New("is not a SQLite database")
+
+// checkSQLiteHeader returns an error wrapping ErrNotSQLite when the
+// regular file at path is neither empty (a database SQLite has not written
+// yet) nor begins with sqliteHeader, so that a db setting naming another
+// file (a typo, a configuration file, /etc/hosts) is refused before its
+// mode is changed. Anything but a regular file is left to SQLite.
+func checkSQLiteHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("database file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return nil
+	}
+	b := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, b); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("database file %s: %w", path, err)
+	}
+	if string(b) != sqliteHeader {
+		return fmt.Errorf("%s %w (it does not begin with the SQLite header)", path, ErrNotSQLite)
+	}
+	return nil
+}
+
 // RestrictSQLiteFiles removes the group and other permissions of the
 // SQLite database at path and of its -wal, -shm and -journal files, where
 // they exist and have any, and returns what it changed: a database created
@@ -145,7 +185,9 @@ func restrictMode(path string, fi fs.FileInfo, uid int) (*ModeChange, error) {
 // effective user) are changed; one owned by another user is left as it is
 // and returned Kept. The server calls it at start, with the data
 // directory's lock held, and logs the changes. A file that does not exist
-// is skipped; failing to change one is an error.
+// is skipped; failing to change one is an error. A database file that is
+// not empty and does not begin with SQLite's header is refused, with an
+// error wrapping ErrNotSQLite, before any file is changed.
 //
 // A database path that is a symbolic link is followed: SQLite opens the
 // file it resolves to and keeps the -wal, -shm and -journal files next to
@@ -160,6 +202,9 @@ func RestrictSQLiteFiles(path string, uid int) ([]ModeChange, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("database file mode: %w", err)
+	}
+	if err := checkSQLiteHeader(resolved); err != nil {
+		return nil, err
 	}
 	var changed []ModeChange
 	for i, p := range sqliteFiles(resolved) {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -141,5 +142,43 @@ func TestRestrictSQLiteFilesThroughLink(t *testing.T) {
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("the link: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestRestrictSQLiteFilesRefusesOtherFile: a db setting that names a file
+// that is not a SQLite database (a typo, a configuration file) is refused
+// before its mode is changed: the start used to make it 0600 and then fail
+// on "file is not a database", leaving e.g. a world-readable /etc/hosts
+// readable by root only. An empty file (a database SQLite has not written
+// yet) is still restricted.
+func TestRestrictSQLiteFilesRefusesOtherFile(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(other, []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := store.RestrictSQLiteFiles(other, os.Geteuid())
+	if !errors.Is(err, store.ErrNotSQLite) || !strings.Contains(err.Error(), other) {
+		t.Errorf("RestrictSQLiteFiles(%s) = %v, want an error naming the file, wrapping ErrNotSQLite", other, err)
+	}
+	if len(changed) != 0 {
+		t.Errorf("changed %v, want nothing", changed)
+	}
+	if fi, err := os.Stat(other); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("%s after RestrictSQLiteFiles: %v %v, want its mode 0644 kept", other, fi.Mode(), err)
+	}
+
+	empty := filepath.Join(dir, "new.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(empty, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := store.RestrictSQLiteFiles(empty, os.Geteuid()); err != nil || len(changed) != 1 {
+		t.Errorf("RestrictSQLiteFiles(empty file) = %v, %v; want it restricted", changed, err)
 	}
 }

@@ -580,7 +580,7 @@ func readChain(path string) ([]byte, []*x509.Certificate, error) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: read %s: %w", path, err)
+		return nil, nil, readError(path, err)
 	}
 	var out []byte
 	var certs []*x509.Certificate
@@ -637,11 +637,15 @@ func checkPath(root *x509.Certificate, upper []*x509.Certificate, inter *x509.Ce
 	}
 	for i, c := range path[:len(path)-1] {
 		parent := path[i+1]
-		if err := c.CheckSignatureFrom(parent); err != nil {
-			return fmt.Errorf("%s is not signed by %s: %w", name(i), name(i+1), err)
-		}
+		// The names first: a certificate of another CA is told by its
+		// issuer, rather than by the signature check's error, which for
+		// another key type names Go types ("*ecdsa.PublicKey").
 		if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
-			return fmt.Errorf("%s is not signed by %s: its issuer %q is not that subject", name(i), name(i+1), c.Issuer.String())
+			return fmt.Errorf("%s is not signed by %s: its issuer %q is not that subject (%q)", name(i), name(i+1), c.Issuer.String(), parent.Subject.String())
+		}
+		if err := c.CheckSignatureFrom(parent); err != nil {
+			return fmt.Errorf("%s is not signed by %s: its %s signature does not verify with the key of %s (another CA of the same name?): %w",
+				name(i), name(i+1), c.SignatureAlgorithm, name(i+1), err)
 		}
 	}
 	return nil
@@ -652,10 +656,21 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && eq.Equal(b)
 }
 
+// readError is the error of reading the CA file at path: the path once
+// ("local CA: read PATH: permission denied"), where the *fs.PathError of
+// os.ReadFile would name it a second time ("read PATH: open PATH: ...").
+func readError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("local CA: read %s: %w", path, err)
+}
+
 func readCert(path string) ([]byte, *x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local CA: read %s: %w", path, err)
+		return nil, nil, readError(path, err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
@@ -671,7 +686,7 @@ func readCert(path string) ([]byte, *x509.Certificate, error) {
 func readKey(path string) (crypto.Signer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("local CA: read %s: %w", path, err)
+		return nil, readError(path, err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {

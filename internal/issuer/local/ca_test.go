@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,5 +280,30 @@ func writeFile(t *testing.T, dir, name string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadUnreadableFileNamesItOnce: a CA file that cannot be read (here a
+// directory where the intermediate key belongs; permission denied is the
+// same path) is named once in the error, which was "local CA: read PATH:
+// read PATH: is a directory" (os.ReadFile's *fs.PathError named it again).
+func TestLoadUnreadableFileNamesItOnce(t *testing.T) {
+	_, dir := newTestCA(t, Options{})
+	key := filepath.Join(dir, IntermediateKeyFile)
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(key, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadOrCreate(dir, Options{Now: fixedClock})
+	if err == nil {
+		t.Fatal("LoadOrCreate read a directory as the intermediate key")
+	}
+	if got := strings.Count(err.Error(), key); got != 1 {
+		t.Errorf("err = %q names %s %d times, want once", err, key, got)
+	}
+	if want := "local CA: read " + key + ": is a directory"; !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %q, want it to contain %q", err, want)
 	}
 }

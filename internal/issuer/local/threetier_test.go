@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -281,5 +282,36 @@ func TestImportTwoTierPathChecks(t *testing.T) {
 				t.Fatalf("Import = %v, want ErrInvalidCA mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestImportIntermediateOfAnotherRootNamesIt: an intermediate issued by
+// another root, with a key of another type than the bundle's root, is
+// refused naming its issuer and the root's subject: the signature check
+// ran first and its error named Go types ("signature algorithm specifies
+// an RSA public key, but have public key of type *ecdsa.PublicKey").
+func TestImportIntermediateOfAnotherRootNamesIt(t *testing.T) {
+	root := newTier(t, caTmpl(1, "Example Corp Root", -1), nil)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTmpl := caTmpl(7, "Other Corp Root", -1)
+	der, err := x509.CreateCertificate(rand.Reader, otherTmpl, otherTmpl, rsaKey.Public(), rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := newTier(t, caTmpl(8, "Other Corp Issuing CA", 0), &tier{cert: otherCert, key: rsaKey})
+	_, err = Import(filepath.Join(t.TempDir(), "ca"), joinBlocks(certBlock(root.cert), certBlock(inter.cert), keyBlock(t, inter.key)))
+	want := `intermediate is not signed by root: its issuer "CN=Other Corp Root,O=Example Corp" is not that subject ("CN=Example Corp Root,O=Example Corp")`
+	if !errors.Is(err, ErrInvalidCA) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Import = %v, want ErrInvalidCA with %q", err, want)
+	}
+	if strings.Contains(err.Error(), "PublicKey") {
+		t.Errorf("Import = %v: names a Go type", err)
 	}
 }
