@@ -35,7 +35,7 @@ import (
 
 // fixture is an API over a fresh store with one token per role.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	srv    *httptest.Server
 	mux    *routeMux
@@ -57,7 +57,7 @@ type fixture struct {
 	meanwhile func()
 }
 
-func newFixture(t *testing.T, st *store.Store) *fixture {
+func newFixture(t testing.TB, st *store.Store) *fixture {
 	t.Helper()
 	return newFixtureAudit(t, st, true)
 }
@@ -69,7 +69,7 @@ func newFixtureUnaudited(t *testing.T, st *store.Store) *fixture {
 	return newFixtureAudit(t, st, false)
 }
 
-func newFixtureAudit(t *testing.T, st *store.Store, audited bool) *fixture {
+func newFixtureAudit(t testing.TB, st *store.Store, audited bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, st: st, tokens: map[auth.Role]string{}, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return f.now }

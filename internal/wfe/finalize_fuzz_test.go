@@ -1,0 +1,234 @@
+package wfe_test
+
+// Fuzz target for the CSRs ACME clients finalize orders with (RFC 8555
+// §7.4), through the front end of FuzzJWS's harness: the finalize payload
+// is decoded, the CSR checked by the RA, and what passes signed by the
+// built-in CA. Findings are kept in testdata/fuzz/FuzzFinalize/ and
+// replayed by plain `go test`.
+//
+//	go test -run '^$' -fuzz '^FuzzFinalize$' -fuzztime 3m -parallel 1 ./internal/wfe/
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/certlint"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// fuzzFinalizeIDs are the identifiers of the orders FuzzFinalize
+// finalizes: a name, a wildcard and an IP address.
+var fuzzFinalizeIDs = []acme.Identifier{
+	{Type: acme.IdentifierDNS, Value: "a.fuzz.test"}, {Type: acme.IdentifierDNS, Value: "*.b.fuzz.test"}, {Type: acme.IdentifierIP, Value: "192.0.2.7"},
+}
+
+// fuzzFinalizeProblems are the problems a finalize of a ready order may be
+// refused with (RFC 8555 §7.4: badCSR, and the checks of the CSR's names
+// and key).
+var fuzzFinalizeProblems = map[acme.ProblemType]bool{
+	acme.Malformed: true, acme.BadCSR: true, acme.RejectedIdentifier: true, acme.BadPublicKey: true,
+}
+
+// readyOrder stores a pending order for fuzzFinalizeIDs whose
+// authorizations were validated now (so ready, with no CAA re-check) for
+// the harness's account, and returns its ID.
+func (f *fuzzJWSEnv) readyOrder(t testing.TB, n int) string {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	acct := f.kid[strings.LastIndex(f.kid, "/")+1:]
+	id := fmt.Sprintf("fin%x-%d", time.Now().UnixNano(), n)
+	var azs []*store.Authorization
+	var azIDs []string
+	for i, ident := range fuzzFinalizeIDs {
+		az := &store.Authorization{ID: fmt.Sprintf("%s-az%d", id, i), AccountID: acct, Identifier: ident, Status: acme.StatusValid,
+			Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
+		if v, ok := strings.CutPrefix(ident.Value, "*."); ok {
+			az.Identifier.Value, az.Wildcard = v, true
+		}
+		azs, azIDs = append(azs, az), append(azIDs, az.ID)
+	}
+	o := &store.Order{ID: id, AccountID: acct, Status: acme.StatusPending, Expires: now.Add(time.Hour), Identifiers: fuzzFinalizeIDs,
+		AuthzIDs: azIDs, CreatedAt: now, UpdatedAt: now}
+	if err := f.st.CreateOrder(ctx, o, azs); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// fuzzCSRKeys are the keys FuzzFinalize's built CSRs are signed with, by
+// the input's key number: P-256, P-384, P-521, RSA 2048, Ed25519, RSA
+// 1024 (too small), and the account key (refused: RFC 8555 §11.1).
+func fuzzCSRKeys(t testing.TB, acct crypto.Signer) []crypto.Signer {
+	var out []crypto.Signer
+	for _, c := range []elliptic.Curve{elliptic.P256(), elliptic.P384(), elliptic.P521()} {
+		k, err := ecdsa.GenerateKey(c, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	for _, bits := range []int{2048, 1024} {
+		k, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, ed, acct)
+}
+
+// fuzzCSR is a CSR signed by key, with subject CN cn (none when empty) and
+// the names of lines, one a line: an IP address, "email:" or "uri:" and a
+// value for those SAN types, else a DNS name. It is nil when x509 cannot
+// build it.
+func fuzzCSR(key crypto.Signer, cn, lines string) []byte {
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
+	for n := range strings.SplitSeq(lines, "\n") {
+		switch {
+		case n == "":
+		case strings.HasPrefix(n, "email:"):
+			tmpl.EmailAddresses = append(tmpl.EmailAddresses, n[6:])
+		case strings.HasPrefix(n, "uri:"):
+			if u, err := url.Parse(n[4:]); err == nil {
+				tmpl.URIs = append(tmpl.URIs, u)
+			}
+		case net.ParseIP(n) != nil:
+			tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(n))
+		default:
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil
+	}
+	return der
+}
+
+// FuzzFinalize finalizes a fresh ready order (for fuzzFinalizeIDs) with a
+// fuzzed payload in which $CSR stands for the base64url of a CSR: the
+// fuzzed DER when raw is set, else one built from the fuzzed CN and names
+// with key number key of fuzzCSRKeys. Never a panic or 5xx; a refusal is
+// a 4xx problem of fuzzFinalizeProblems; an accepted finalize leaves the
+// order valid with a certificate for exactly the order's identifiers
+// that passes zlint (certlint.Check).
+func FuzzFinalize(f *testing.F) {
+	const all = "a.fuzz.test\n*.b.fuzz.test\n192.0.2.7"
+	for _, s := range []struct {
+		raw     bool
+		der     []byte
+		cn      string
+		names   string
+		key     uint8
+		payload string
+	}{
+		{false, nil, "", all, 0, `{"csr":"$CSR"}`},
+		{false, nil, "a.fuzz.test", all, 1, `{"csr":"$CSR"}`},
+		{false, nil, "*.b.fuzz.test", all, 2, `{"csr":"$CSR"}`},
+		{false, nil, "192.0.2.7", all, 3, `{"csr":"$CSR"}`},
+		{false, nil, "", all, 4, `{"csr":"$CSR"}`},
+		{false, nil, "", all, 5, `{"csr":"$CSR"}`},
+		{false, nil, "", all, 6, `{"csr":"$CSR"}`},
+		{false, nil, "", "A.FUZZ.TEST\n*.b.fuzz.test\n192.0.2.7", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", "a.fuzz.test.\n*.b.fuzz.test\n192.0.2.7", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", "a.fuzz.test\n*.b.fuzz.test\n::ffff:192.0.2.7", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", "a.fuzz.test\n*.b.fuzz.test", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", all + "\nc.fuzz.test", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", all + "\nemail:a@fuzz.test", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", all + "\nuri:https://fuzz.test/", 0, `{"csr":"$CSR"}`},
+		{false, nil, "c.fuzz.test", all, 0, `{"csr":"$CSR"}`},
+		{false, nil, strings.Repeat("a", 64) + ".fuzz.test", all, 0, `{"csr":"$CSR"}`},
+		{false, nil, "", all + "\n" + all, 0, `{"csr":"$CSR"}`},
+		{false, nil, "", all, 0, `{"csr":"$CSR","notAfter":"2030-01-01T00:00:00Z"}`},
+		{false, nil, "", all, 0, `{"csr":"$CSR="}`},
+		{false, nil, "", all, 0, `{"csr":"$CSR","csr":"AA"}`},
+		{false, nil, "", all, 0, `{"CSR":"$CSR"}`},
+		{false, nil, "", all, 0, `{"csr":["$CSR"]}`},
+		{false, nil, "", all, 0, `{}`},
+		{false, nil, "", all, 0, ``},
+		{true, []byte{0x30, 0x03, 0x02, 0x01, 0x01}, "", "", 0, `{"csr":"$CSR"}`},
+		{true, nil, "", "", 0, `{"csr":"$CSR"}`},
+	} {
+		f.Add(s.raw, s.der, s.cn, s.names, s.key, s.payload)
+	}
+	e := newFuzzJWSEnv(f)
+	keys := fuzzCSRKeys(f, e.key)
+	const kidHdr = `{"alg":"ES256","kid":"$KID","nonce":"$NONCE","url":"$URL"}`
+	n := 0
+	f.Fuzz(func(t *testing.T, raw bool, der []byte, cn, names string, key uint8, payload string) {
+		if !raw {
+			if der = fuzzCSR(keys[int(key)%len(keys)], cn, names); der == nil {
+				return
+			}
+		}
+		n++
+		id := e.readyOrder(t, n)
+		path := "/acme/order/" + id + "/finalize"
+		body := strings.ReplaceAll(payload, "$CSR", base64.RawURLEncoding.EncodeToString(der))
+		req := e.build(t, kidHdr, benchBase+path, []byte(body), `{"protected":"$P","payload":"$L","signature":"$S"}`, 0, 0)
+		rec := e.serve(req, path)
+		if rec.Code >= 300 {
+			var p acme.Problem
+			if rec.Header().Get("Content-Type") != "application/problem+json" || json.Unmarshal(rec.Body.Bytes(), &p) != nil {
+				t.Fatalf("status %d without a problem document: %q\npayload: %s", rec.Code, rec.Body, body)
+			}
+			if rec.Code >= 500 || !fuzzFinalizeProblems[p.Type] {
+				t.Fatalf("finalize refused with %d %s (%s), want a 4xx badCSR, rejectedIdentifier, badPublicKey or malformed\npayload: %s", rec.Code, p.Type, p.Detail, body)
+			}
+			return
+		}
+		if rec.Code != http.StatusOK {
+			t.Fatalf("finalize: %d %s", rec.Code, rec.Body)
+		}
+		var ord acme.Order
+		if err := json.Unmarshal(rec.Body.Bytes(), &ord); err != nil || ord.Status != acme.StatusValid || ord.Certificate == "" {
+			t.Fatalf("finalize accepted: %s (%v), want a valid order with a certificate", rec.Body, err)
+		}
+		o, err := e.st.GetOrder(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.st.GetCertificate(context.Background(), o.CertSerial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := certlint.Check(c.DER); err != nil {
+			t.Fatalf("issued a certificate that fails zlint: %v\nCSR: %x", err, der)
+		}
+		cert, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Clone(cert.DNSNames)
+		for _, ip := range cert.IPAddresses {
+			got = append(got, ip.String())
+		}
+		want := []string{"*.b.fuzz.test", "192.0.2.7", "a.fuzz.test"}
+		slices.Sort(got)
+		if !slices.Equal(got, want) || len(cert.EmailAddresses)+len(cert.URIs) > 0 {
+			t.Fatalf("certificate for %v %v %v, want %v\nCSR: %x", got, cert.EmailAddresses, cert.URIs, want, der)
+		}
+	})
+}
