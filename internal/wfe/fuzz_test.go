@@ -34,9 +34,13 @@ import (
 )
 
 // fuzzEndpoints are the POST resources FuzzJWS sends to, "{acct}" standing
-// for the account's path. keyChange is left out: an accepted one would
-// take the account key away from the harness.
-var fuzzEndpoints = []string{"/acme/new-account", "{acct}", "/acme/new-order", "/acme/revoke-cert", "{acct}/orders"}
+// for the account's path, "{order}", "{authz}" and "{cert}" for the
+// order, authorization and certificate of the harness's first issued
+// certificate. keyChange (FuzzKeyChange) and finalize (FuzzFinalize)
+// have targets of their own; challenges are left out, as the harness has
+// no validation authority.
+var fuzzEndpoints = []string{"/acme/new-account", "{acct}", "/acme/new-order", "/acme/revoke-cert", "{acct}/orders",
+	"{order}", "{authz}", "{cert}"}
 
 // fuzzJWSEnv is the front end with the account FuzzJWS signs for.
 type fuzzJWSEnv struct {
@@ -48,6 +52,9 @@ type fuzzJWSEnv struct {
 	// newOrder "replaces"), both for fuzz.test.
 	payloads *strings.Replacer
 	certID   string // the value of $CERTID
+	// paths maps {order}, {authz} and {cert} in fuzzEndpoints to the
+	// paths of the order, authorization and certificate of $CERT.
+	paths *strings.Replacer
 	// rsaKey (RSA 2048) and edKey (Ed25519) sign requests whose header
 	// names them by $RSAJWK and $EDJWK, their public JWKs, for the jwk
 	// requests of the other account key types.
@@ -70,6 +77,12 @@ func newFuzzJWSEnv(t testing.TB) *fuzzJWSEnv {
 	f.rsaJWK, f.edJWK = jwkJSON(t, &f.rsaKey.PublicKey), jwkJSON(t, f.edKey.Public())
 	der, _ := f.issue(t)
 	_, f.certID = f.issue(t)
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.SerialNumber.Text(16)
+	f.paths = strings.NewReplacer("{order}", "/acme/order/o"+id, "{authz}", "/acme/authz/az"+id, "{cert}", "/acme/cert/"+id)
 	f.payloads = strings.NewReplacer("$CERTID", f.certID, "$CERT", base64.RawURLEncoding.EncodeToString(der))
 	return f
 }
@@ -215,8 +228,8 @@ func checkRefusal(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
 }
 
 // FuzzJWS sends fuzzed flattened-JWS POSTs (RFC 8555 §6.2) to newAccount
-// (jwk), the account, newOrder and the orders list (kid) and revokeCert
-// (either). The header is signed correctly by the harness whatever it
+// (jwk), the account, newOrder, the orders list, an order, an
+// authorization and a certificate (kid) and revokeCert (either). The header is signed correctly by the harness whatever it
 // says, so the fuzzer reaches every check after the signature's. It
 // checks that the front end never panics, refuses only with a 4xx problem
 // of a defined type (never serverInternal), and that a request it accepts
@@ -274,12 +287,20 @@ func FuzzJWS(f *testing.F) {
 		{3, kidHdr, `{"certificate":"","reason":7}`, flat},
 		{3, jwkHdr, `{"certificate":"MIIBAQ","reason":0}`, flat},
 		{4, kidHdr, ``, flat},
+		{5, kidHdr, ``, flat},
+		{5, kidHdr, `{}`, flat},
+		{6, kidHdr, ``, flat},
+		{6, kidHdr, `{"status":"valid"}`, flat},
+		{6, kidHdr, `{"status":"deactivated","x":[]}`, flat},
+		{6, kidHdr, `{"status":"deactivated","status":"deactivated"}`, flat},
+		{7, kidHdr, ``, flat},
+		{7, jwkHdr, ``, flat},
 	} {
 		f.Add(s.ep, s.hdr, []byte(s.payload), s.body, uint16(0))
 	}
 	e := newFuzzJWSEnv(f)
 	f.Fuzz(func(t *testing.T, ep uint8, hdr string, payload []byte, body string, tamper uint16) {
-		path := strings.ReplaceAll(fuzzEndpoints[int(ep)%len(fuzzEndpoints)], "{acct}", e.acct)
+		path := e.paths.Replace(strings.ReplaceAll(fuzzEndpoints[int(ep)%len(fuzzEndpoints)], "{acct}", e.acct))
 		url := benchBase + path
 		req := e.build(t, hdr, url, payload, body, 0, 0)
 		rec := e.serve(req, path)
