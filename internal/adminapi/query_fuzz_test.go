@@ -2,9 +2,9 @@ package adminapi
 
 // Fuzz target for what admin API clients put in query strings: filters,
 // limits, durations and the cursors of every listing, driven through the
-// handler of the fixture (SQLite store, three accounts, three
-// certificates, one token per role). Findings are kept in
-// testdata/fuzz/FuzzAdminQuery/ and replayed by plain `go test`.
+// handler of the fixture, one on each storage engine (five accounts,
+// three of them with a certificate, one token per role). Findings are
+// kept in testdata/fuzz/FuzzAdminQuery/ and replayed by plain `go test`.
 //
 //	go test -run '^$' -fuzz '^FuzzAdminQuery$' -fuzztime 3m -parallel 1 ./internal/adminapi/
 
@@ -33,7 +33,9 @@ var fuzzQueryPaths = []string{
 }
 
 // FuzzAdminQuery sends fuzzed query strings to the admin API's GET
-// operations with an admin token. Whatever the query, the answer is a
+// operations with an admin token, on SQLite and on PostgreSQL (the same
+// accounts and as many certificates on each), which must answer with the
+// same status. Whatever the query, the answer is a
 // success with a JSON body or an RFC 9457 problem (application/problem+
 // json, its status that of the response) of 4xx, never a 5xx or a panic.
 // A page with a next_cursor (next_before for the audit log) leads, with
@@ -64,94 +66,120 @@ func FuzzAdminQuery(f *testing.F) {
 	} {
 		f.Add(s.ep, s.q)
 	}
-	fx := newFixture(f, storetest.Engines()[0].Open(f))
-	acct, _ := fx.account()
-	fx.account()
-	var serial string
-	for range 3 {
-		serial = fx.certificate().Serial
-	}
-	tok := fx.tokens[auth.RoleAdmin]
-	h := fx.srv.Config.Handler
-	get := func(t *testing.T, target string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		u, err := url.Parse(target)
-		if err != nil {
-			t.Fatalf("%q: %v", target, err)
+	storetest.RequirePostgres(f)
+	var envs []*fuzzQueryEnv
+	for _, e := range storetest.Engines() {
+		fx := newFixture(f, e.Open(f))
+		env := &fuzzQueryEnv{engine: e.Name, h: fx.srv.Config.Handler, tok: fx.tokens[auth.RoleAdmin]}
+		env.acct, _ = fx.account()
+		fx.account()
+		for range 3 {
+			env.serial = fx.certificate().Serial
 		}
-		req.URL, req.RequestURI = u, target
-		req.Header.Set("Authorization", "Bearer "+tok)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
+		envs = append(envs, env)
 	}
 	f.Fuzz(func(t *testing.T, ep uint8, query string) {
 		if strings.ContainsAny(query, "# \t\r\n") {
 			return // not part of a query string a client could send
 		}
-		path := Prefix + strings.NewReplacer("{acct}", acct, "{serial}", serial).Replace(fuzzQueryPaths[int(ep)%len(fuzzQueryPaths)])
-		target := path + "?" + query
-		if _, err := url.ParseRequestURI(target); err != nil {
+		if _, err := url.ParseRequestURI(Prefix + "/x?" + query); err != nil {
 			return
 		}
-		rec := get(t, target)
-		checkQueryAnswer(t, target, rec)
-		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
-			return
+		status := map[string]int{}
+		for _, env := range envs {
+			status[env.engine] = env.check(t, fuzzQueryPaths[int(ep)%len(fuzzQueryPaths)], query)
 		}
-		var page map[string]json.RawMessage
-		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
-			return // not an object: a listing has one
-		}
-		param, next := "cursor", ""
-		if json.Unmarshal(page["next_cursor"], &next) != nil || next == "" {
-			var before int64
-			if json.Unmarshal(page["next_before"], &before) != nil || before == 0 {
-				return
-			}
-			param, next = "before", strconv.FormatInt(before, 10)
-		}
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return // the handler read what it could; the next page's query would differ
-		}
-		q.Set(param, next)
-		target2 := path + "?" + q.Encode()
-		rec2 := get(t, target2)
-		if rec2.Code != http.StatusOK {
-			t.Fatalf("GET %s: %d %s\nthe next page of GET %s", target2, rec2.Code, rec2.Body, target)
-		}
-		var page2 map[string]json.RawMessage
-		if err := json.Unmarshal(rec2.Body.Bytes(), &page2); err != nil {
-			t.Fatalf("GET %s: %v", target2, err)
-		}
-		for k, v := range page {
-			var a, b []json.RawMessage
-			if json.Unmarshal(v, &a) != nil || json.Unmarshal(page2[k], &b) != nil {
-				continue
-			}
-			for _, x := range a {
-				for _, y := range b {
-					if bytes.Equal(x, y) {
-						t.Fatalf("GET %s repeats %s of GET %s", target2, x, target)
-					}
-				}
-			}
+		if len(envs) == 2 && status[envs[0].engine] != status[envs[1].engine] {
+			t.Fatalf("%s?%s: %v; the engines disagree", fuzzQueryPaths[int(ep)%len(fuzzQueryPaths)], query, status)
 		}
 	})
 }
 
+// fuzzQueryEnv is FuzzAdminQuery's API on one storage engine.
+type fuzzQueryEnv struct {
+	engine       string
+	h            http.Handler
+	tok          string // an admin token
+	acct, serial string // an account with an order, a certificate
+}
+
+func (e *fuzzQueryEnv) get(t *testing.T, target string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("%q: %v", target, err)
+	}
+	req.URL, req.RequestURI = u, target
+	req.Header.Set("Authorization", "Bearer "+e.tok)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// check sends GET op?query (op a fuzzQueryPaths entry), checks the answer
+// and, for a page with a next cursor, the next page; it returns the
+// first answer's status.
+func (e *fuzzQueryEnv) check(t *testing.T, op, query string) int {
+	path := Prefix + strings.NewReplacer("{acct}", e.acct, "{serial}", e.serial).Replace(op)
+	target := path + "?" + query
+	rec := e.get(t, target)
+	checkQueryAnswer(t, e.engine, target, rec)
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		return rec.Code
+	}
+	var page map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+		return rec.Code // not an object: a listing has one
+	}
+	param, next := "cursor", ""
+	if json.Unmarshal(page["next_cursor"], &next) != nil || next == "" {
+		var before int64
+		if json.Unmarshal(page["next_before"], &before) != nil || before == 0 {
+			return rec.Code
+		}
+		param, next = "before", strconv.FormatInt(before, 10)
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return rec.Code // the handler read what it could; the next page's query would differ
+	}
+	q.Set(param, next)
+	target2 := path + "?" + q.Encode()
+	rec2 := e.get(t, target2)
+	if rec2.Code != http.StatusOK {
+		t.Fatalf("%s: GET %s: %d %s\nthe next page of GET %s", e.engine, target2, rec2.Code, rec2.Body, target)
+	}
+	var page2 map[string]json.RawMessage
+	if err := json.Unmarshal(rec2.Body.Bytes(), &page2); err != nil {
+		t.Fatalf("%s: GET %s: %v", e.engine, target2, err)
+	}
+	for k, v := range page {
+		var a, b []json.RawMessage
+		if json.Unmarshal(v, &a) != nil || json.Unmarshal(page2[k], &b) != nil {
+			continue
+		}
+		for _, x := range a {
+			for _, y := range b {
+				if bytes.Equal(x, y) {
+					t.Fatalf("%s: GET %s repeats %s of GET %s", e.engine, target2, x, target)
+				}
+			}
+		}
+	}
+	return rec.Code
+}
+
 // checkQueryAnswer fails t unless rec is a 2xx or an RFC 9457 problem of
 // 4xx whose status is the response's.
-func checkQueryAnswer(t *testing.T, target string, rec *httptest.ResponseRecorder) {
+func checkQueryAnswer(t *testing.T, engine, target string, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	if rec.Code < 300 {
 		return
 	}
 	if rec.Code >= 500 {
-		t.Fatalf("GET %s: %d %s", target, rec.Code, rec.Body)
+		t.Fatalf("%s: GET %s: %d %s", engine, target, rec.Code, rec.Body)
 	}
 	if err := isProblem(response{rec.Code, rec.Header(), rec.Body.Bytes()}, rec.Code); err != nil {
-		t.Fatalf("GET %s: %v", target, err)
+		t.Fatalf("%s: GET %s: %v", engine, target, err)
 	}
 }
