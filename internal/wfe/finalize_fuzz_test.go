@@ -20,7 +20,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,14 +30,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/certlint"
-	"github.com/certgate/certgate/internal/store"
 )
-
-// fuzzFinalizeIDs are the identifiers of the orders FuzzFinalize
-// finalizes: a name, a wildcard and an IP address.
-var fuzzFinalizeIDs = []acme.Identifier{
-	{Type: acme.IdentifierDNS, Value: "a.fuzz.test"}, {Type: acme.IdentifierDNS, Value: "*.b.fuzz.test"}, {Type: acme.IdentifierIP, Value: "192.0.2.7"},
-}
 
 // fuzzFinalizeProblems are the problems a finalize of a ready order may be
 // refused with (RFC 8555 §7.4: badCSR, and the checks of the CSR's names
@@ -47,30 +39,55 @@ var fuzzFinalizeProblems = map[acme.ProblemType]bool{
 	acme.Malformed: true, acme.BadCSR: true, acme.RejectedIdentifier: true, acme.BadPublicKey: true,
 }
 
-// readyOrder stores a pending order for fuzzFinalizeIDs whose
-// authorizations were validated now (so ready, with no CAA re-check) for
-// the harness's account, and returns its ID.
-func (f *fuzzJWSEnv) readyOrder(t testing.TB, n int) string {
+// readyOrder creates an order for the identifiers of lines (one a line,
+// an IP address or a DNS name) with newOrder, as a client would, and
+// validates its authorizations as the validation authority would (the
+// first challenge of each passes). It returns the order's ID and
+// identifiers, or "" when newOrder refuses the order.
+func (f *fuzzJWSEnv) readyOrder(t testing.TB, lines string) (string, []acme.Identifier) {
 	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Second)
-	acct := f.kid[strings.LastIndex(f.kid, "/")+1:]
-	id := fmt.Sprintf("fin%x-%d", time.Now().UnixNano(), n)
-	var azs []*store.Authorization
-	var azIDs []string
-	for i, ident := range fuzzFinalizeIDs {
-		az := &store.Authorization{ID: fmt.Sprintf("%s-az%d", id, i), AccountID: acct, Identifier: ident, Status: acme.StatusValid,
-			Expires: now.Add(time.Hour), ValidatedAt: now, CreatedAt: now}
-		if v, ok := strings.CutPrefix(ident.Value, "*."); ok {
-			az.Identifier.Value, az.Wildcard = v, true
+	var req acme.NewOrderRequest
+	for n := range strings.SplitSeq(lines, "\n") {
+		id := acme.Identifier{Type: acme.IdentifierDNS, Value: n}
+		if net.ParseIP(n) != nil {
+			id.Type = acme.IdentifierIP
 		}
-		azs, azIDs = append(azs, az), append(azIDs, az.ID)
+		req.Identifiers = append(req.Identifiers, id)
 	}
-	o := &store.Order{ID: id, AccountID: acct, Status: acme.StatusPending, Expires: now.Add(time.Hour), Identifiers: fuzzFinalizeIDs,
-		AuthzIDs: azIDs, CreatedAt: now, UpdatedAt: now}
-	if err := f.st.CreateOrder(ctx, o, azs); err != nil {
+	payload, err := json.Marshal(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	const path = "/acme/new-order"
+	rec := f.serve(f.build(t, `{"alg":"ES256","kid":"$KID","nonce":"$NONCE","url":"$URL"}`, benchBase+path, payload,
+		`{"protected":"$P","payload":"$L","signature":"$S"}`, 0, 0), path)
+	if rec.Code != http.StatusCreated {
+		return "", nil
+	}
+	var o acme.Order
+	if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, u := range o.Authorizations {
+		az, err := f.st.GetAuthorization(ctx, u[strings.LastIndex(u, "/")+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if az.Status == acme.StatusValid {
+			continue // reused
+		}
+		c := &az.Challenges[0]
+		if err := f.st.StartChallenge(ctx, c.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		c.Status = acme.StatusProcessing
+		if err := f.st.FinishChallenge(ctx, c, nil, now, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := rec.Header().Get("Location")
+	return loc[strings.LastIndex(loc, "/")+1:], o.Identifiers
 }
 
 // fuzzCSRKeys are the keys FuzzFinalize's built CSRs are signed with, by
@@ -127,13 +144,16 @@ func fuzzCSR(key crypto.Signer, cn, lines string) []byte {
 	return der
 }
 
-// FuzzFinalize finalizes a fresh ready order (for fuzzFinalizeIDs) with a
-// fuzzed payload in which $CSR stands for the base64url of a CSR: the
+// FuzzFinalize finalizes a fresh ready order for the fuzzed identifiers
+// (order, one a line; newOrder must accept them) with a fuzzed payload in which $CSR stands for the base64url of a CSR: the
 // fuzzed DER when raw is set, else one built from the fuzzed CN and names
 // with key number key of fuzzCSRKeys. Never a panic or 5xx; a refusal is
 // a 4xx problem of fuzzFinalizeProblems; an accepted finalize leaves the
 // order valid with a certificate for exactly the order's identifiers
 // that passes zlint (certlint.Check).
+//
+// The certificate's names are compared with the order's identifiers as
+// newOrder returned them (normalised) and as x509 reads them back.
 func FuzzFinalize(f *testing.F) {
 	const all = "a.fuzz.test\n*.b.fuzz.test\n192.0.2.7"
 	for _, s := range []struct {
@@ -143,48 +163,58 @@ func FuzzFinalize(f *testing.F) {
 		names   string
 		key     uint8
 		payload string
+		order   string
 	}{
-		{false, nil, "", all, 0, `{"csr":"$CSR"}`},
-		{false, nil, "a.fuzz.test", all, 1, `{"csr":"$CSR"}`},
-		{false, nil, "*.b.fuzz.test", all, 2, `{"csr":"$CSR"}`},
-		{false, nil, "192.0.2.7", all, 3, `{"csr":"$CSR"}`},
-		{false, nil, "", all, 4, `{"csr":"$CSR"}`},
-		{false, nil, "", all, 5, `{"csr":"$CSR"}`},
-		{false, nil, "", all, 6, `{"csr":"$CSR"}`},
-		{false, nil, "", "A.FUZZ.TEST\n*.b.fuzz.test\n192.0.2.7", 0, `{"csr":"$CSR"}`},
-		{false, nil, "", "a.fuzz.test.\n*.b.fuzz.test\n192.0.2.7", 0, `{"csr":"$CSR"}`},
-		{false, nil, "", "a.fuzz.test\n*.b.fuzz.test\n::ffff:192.0.2.7", 0, `{"csr":"$CSR"}`},
-		{false, nil, "", "a.fuzz.test\n*.b.fuzz.test", 0, `{"csr":"$CSR"}`},
-		{false, nil, "", all + "\nc.fuzz.test", 0, `{"csr":"$CSR"}`},
-		{false, nil, "", all + "\nemail:a@fuzz.test", 0, `{"csr":"$CSR"}`},
-		{false, nil, "", all + "\nuri:https://fuzz.test/", 0, `{"csr":"$CSR"}`},
-		{false, nil, "c.fuzz.test", all, 0, `{"csr":"$CSR"}`},
-		{false, nil, strings.Repeat("a", 64) + ".fuzz.test", all, 0, `{"csr":"$CSR"}`},
-		{false, nil, "", all + "\n" + all, 0, `{"csr":"$CSR"}`},
-		{false, nil, "", all, 0, `{"csr":"$CSR","notAfter":"2030-01-01T00:00:00Z"}`},
-		{false, nil, "", all, 0, `{"csr":"$CSR="}`},
-		{false, nil, "", all, 0, `{"csr":"$CSR","csr":"AA"}`},
-		{false, nil, "", all, 0, `{"CSR":"$CSR"}`},
-		{false, nil, "", all, 0, `{"csr":["$CSR"]}`},
-		{false, nil, "", all, 0, `{}`},
-		{false, nil, "", all, 0, ``},
-		{true, []byte{0x30, 0x03, 0x02, 0x01, 0x01}, "", "", 0, `{"csr":"$CSR"}`},
-		{true, nil, "", "", 0, `{"csr":"$CSR"}`},
+		{false, nil, "", all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "a.fuzz.test", all, 1, `{"csr":"$CSR"}`, all},
+		{false, nil, "*.b.fuzz.test", all, 2, `{"csr":"$CSR"}`, all},
+		{false, nil, "192.0.2.7", all, 3, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all, 4, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all, 5, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all, 6, `{"csr":"$CSR"}`, all},
+		{false, nil, "", "A.FUZZ.TEST\n*.b.fuzz.test\n192.0.2.7", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", "a.fuzz.test.\n*.b.fuzz.test\n192.0.2.7", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", "a.fuzz.test\n*.b.fuzz.test\n::ffff:192.0.2.7", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", "a.fuzz.test\n*.b.fuzz.test", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all + "\nc.fuzz.test", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all + "\nemail:a@fuzz.test", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all + "\nuri:https://fuzz.test/", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "c.fuzz.test", all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, strings.Repeat("a", 64) + ".fuzz.test", all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all + "\n" + all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", all, 0, `{"csr":"$CSR","notAfter":"2030-01-01T00:00:00Z"}`, all},
+		{false, nil, "", all, 0, `{"csr":"$CSR="}`, all},
+		{false, nil, "", all, 0, `{"csr":"$CSR","csr":"AA"}`, all},
+		{false, nil, "", all, 0, `{"CSR":"$CSR"}`, all},
+		{false, nil, "", all, 0, `{"csr":["$CSR"]}`, all},
+		{false, nil, "", all, 0, `{}`, all},
+		{false, nil, "", all, 0, ``, all},
+		{true, []byte{0x30, 0x03, 0x02, 0x01, 0x01}, "", "", 0, `{"csr":"$CSR"}`, all},
+		{true, nil, "", "", 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "", "xn--bcher-kva.fuzz.test", 0, `{"csr":"$CSR"}`, "xn--bcher-kva.fuzz.test"},
+		{false, nil, "", "bücher.fuzz.test", 0, `{"csr":"$CSR"}`, "xn--bcher-kva.fuzz.test"},
+		{false, nil, "", "::1", 0, `{"csr":"$CSR"}`, "::1"},
+		{false, nil, "", "0:0::1", 0, `{"csr":"$CSR"}`, "::1"},
+		{false, nil, "", "*.fuzz.test\nfuzz.test", 0, `{"csr":"$CSR"}`, "fuzz.test\n*.fuzz.test"},
+		{false, nil, "", "a-.fuzz.test", 0, `{"csr":"$CSR"}`, "a-.fuzz.test"},
+		{false, nil, strings.Repeat("b", 63) + ".fuzz.test", strings.Repeat("b", 63) + ".fuzz.test", 0, `{"csr":"$CSR"}`, strings.Repeat("b", 63) + ".fuzz.test"},
+		{false, nil, "", "10.0.0.1\nfd00::1", 1, `{"csr":"$CSR"}`, "fd00::1\n10.0.0.1"},
 	} {
-		f.Add(s.raw, s.der, s.cn, s.names, s.key, s.payload)
+		f.Add(s.raw, s.der, s.cn, s.names, s.key, s.payload, s.order)
 	}
 	e := newFuzzJWSEnv(f)
 	keys := fuzzCSRKeys(f, e.key)
 	const kidHdr = `{"alg":"ES256","kid":"$KID","nonce":"$NONCE","url":"$URL"}`
-	n := 0
-	f.Fuzz(func(t *testing.T, raw bool, der []byte, cn, names string, key uint8, payload string) {
+	f.Fuzz(func(t *testing.T, raw bool, der []byte, cn, names string, key uint8, payload, order string) {
 		if !raw {
 			if der = fuzzCSR(keys[int(key)%len(keys)], cn, names); der == nil {
 				return
 			}
 		}
-		n++
-		id := e.readyOrder(t, n)
+		id, ids := e.readyOrder(t, order)
+		if id == "" {
+			return
+		}
 		path := "/acme/order/" + id + "/finalize"
 		body := strings.ReplaceAll(payload, "$CSR", base64.RawURLEncoding.EncodeToString(der))
 		req := e.build(t, kidHdr, benchBase+path, []byte(body), `{"protected":"$P","payload":"$L","signature":"$S"}`, 0, 0)
@@ -225,8 +255,12 @@ func FuzzFinalize(f *testing.F) {
 		for _, ip := range cert.IPAddresses {
 			got = append(got, ip.String())
 		}
-		want := []string{"*.b.fuzz.test", "192.0.2.7", "a.fuzz.test"}
+		var want []string
+		for _, id := range ids {
+			want = append(want, id.Value)
+		}
 		slices.Sort(got)
+		slices.Sort(want)
 		if !slices.Equal(got, want) || len(cert.EmailAddresses)+len(cert.URIs) > 0 {
 			t.Fatalf("certificate for %v %v %v, want %v\nCSR: %x", got, cert.EmailAddresses, cert.URIs, want, der)
 		}
