@@ -199,6 +199,12 @@ func FuzzFinalize(f *testing.F) {
 		{false, nil, "", "a-.fuzz.test", 0, `{"csr":"$CSR"}`, "a-.fuzz.test"},
 		{false, nil, strings.Repeat("b", 63) + ".fuzz.test", strings.Repeat("b", 63) + ".fuzz.test", 0, `{"csr":"$CSR"}`, strings.Repeat("b", 63) + ".fuzz.test"},
 		{false, nil, "", "10.0.0.1\nfd00::1", 1, `{"csr":"$CSR"}`, "fd00::1\n10.0.0.1"},
+		{false, nil, "A.FUZZ.TEST", all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "a.fuzz.test.", all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "::ffff:192.0.2.7", all, 0, `{"csr":"$CSR"}`, all},
+		{false, nil, "0:0::1", "::1", 0, `{"csr":"$CSR"}`, "::1"},
+		{false, nil, "FD00:0::1", "fd00::1", 0, `{"csr":"$CSR"}`, "fd00::1"},
+		{false, nil, "*.B.fuzz.test", all, 0, `{"csr":"$CSR"}`, all},
 	} {
 		f.Add(s.raw, s.der, s.cn, s.names, s.key, s.payload, s.order)
 	}
