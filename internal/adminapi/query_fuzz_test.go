@@ -27,9 +27,9 @@ import (
 // strings to; {acct} stands for an account with an order, {serial} for a
 // certificate's serial.
 var fuzzQueryPaths = []string{
-	"/accounts", "/accounts/{acct}/orders", "/audit/events", "/certificates", "/certificates/{serial}/download",
+	"/accounts", "/accounts/{acct}/orders", "/audit/events", "/certificates", "/certificates/{serial}/pem",
 	"/approvals", "/reports/expiring", "/reports/issued", "/reports/weak-keys", "/reports/violations",
-	"/tokens", "/eab-keys", "/profiles",
+	"/tokens", "/eab-keys", "/profiles", "/certificates/{serial}",
 }
 
 // FuzzAdminQuery sends fuzzed query strings to the admin API's GET
@@ -66,18 +66,7 @@ func FuzzAdminQuery(f *testing.F) {
 	} {
 		f.Add(s.ep, s.q)
 	}
-	storetest.RequirePostgres(f)
-	var envs []*fuzzQueryEnv
-	for _, e := range storetest.Engines() {
-		fx := newFixture(f, e.Open(f))
-		env := &fuzzQueryEnv{engine: e.Name, h: fx.srv.Config.Handler, tok: fx.tokens[auth.RoleAdmin]}
-		env.acct, _ = fx.account()
-		fx.account()
-		for range 3 {
-			env.serial = fx.certificate().Serial
-		}
-		envs = append(envs, env)
-	}
+	envs := newFuzzQueryEnvs(f)
 	f.Fuzz(func(t *testing.T, ep uint8, query string) {
 		if strings.ContainsAny(query, "# \t\r\n") {
 			return // not part of a query string a client could send
@@ -101,6 +90,25 @@ type fuzzQueryEnv struct {
 	h            http.Handler
 	tok          string // an admin token
 	acct, serial string // an account with an order, a certificate
+	order        string // the account's order
+}
+
+// newFuzzQueryEnvs builds the API of FuzzAdminQuery and FuzzAdminRef on
+// each storage engine, with the same accounts and as many certificates.
+func newFuzzQueryEnvs(f *testing.F) []*fuzzQueryEnv {
+	storetest.RequirePostgres(f)
+	var envs []*fuzzQueryEnv
+	for _, e := range storetest.Engines() {
+		fx := newFixture(f, e.Open(f))
+		env := &fuzzQueryEnv{engine: e.Name, h: fx.srv.Config.Handler, tok: fx.tokens[auth.RoleAdmin]}
+		env.acct, env.order = fx.account()
+		fx.account()
+		for range 3 {
+			env.serial = fx.certificate().Serial
+		}
+		envs = append(envs, env)
+	}
+	return envs
 }
 
 func (e *fuzzQueryEnv) get(t *testing.T, target string) *httptest.ResponseRecorder {
@@ -182,4 +190,61 @@ func checkQueryAnswer(t *testing.T, engine, target string, rec *httptest.Respons
 	if err := isProblem(response{rec.Code, rec.Header(), rec.Body.Bytes()}, rec.Code); err != nil {
 		t.Fatalf("%s: GET %s: %v", engine, target, err)
 	}
+}
+
+// fuzzRefPaths are the GET operations FuzzAdminRef names objects in; {}
+// stands for the fuzzed reference.
+var fuzzRefPaths = []string{"/certificates/{}", "/certificates/{}/pem", "/accounts/{}", "/accounts/{}/orders", "/orders/{}",
+	"/profiles/{}", "/approvals/{}"}
+
+// FuzzAdminRef names objects in the paths of the admin API's GET
+// operations with fuzzed references (a certificate's serial, written in
+// any of the ways the API takes, or an ID or name), in which $SERIAL
+// stands for a certificate's serial (lower-case hex), $SERIALUC for it in
+// upper case, $SERIALCOLONS for it as openssl prints it, $ACCT for an
+// account's ID and $ORDER for its order's. The answer, on each engine, is
+// a success or an RFC 9457 problem of 4xx, never a 5xx or a panic, and
+// the engines answer with the same status.
+func FuzzAdminRef(f *testing.F) {
+	for _, s := range []struct {
+		op  uint8
+		ref string
+	}{
+		{0, "$SERIAL"}, {0, "$SERIALUC"}, {0, "$SERIALCOLONS"}, {0, "00$SERIAL"}, {0, "0x$SERIAL"}, {0, "$SERIAL:"}, {0, ":"},
+		{0, "zz"}, {0, "%00"}, {0, "%FF"}, {0, "a%2Fb"}, {0, ".."}, {0, "0"}, {0, ""},
+		{1, "$SERIAL"}, {1, "$SERIALCOLONS"}, {1, "nope"},
+		{2, "$ACCT"}, {2, "$ACCT%00"}, {2, "nope"}, {3, "$ACCT"}, {3, "$ACCT%2F"}, {3, "nope"},
+		{4, "$ORDER"}, {4, "order-nope"}, {5, "default"}, {5, "DEFAULT"}, {5, "nope"}, {5, "a%00"}, {6, "nope"}, {6, "1"},
+	} {
+		f.Add(s.op, s.ref)
+	}
+	envs := newFuzzQueryEnvs(f)
+	f.Fuzz(func(t *testing.T, op uint8, ref string) {
+		if strings.ContainsAny(ref, "# \t\r\n") {
+			return // not part of a URL a client could send
+		}
+		status := map[string]int{}
+		for _, env := range envs {
+			colons := strings.ToUpper(env.serial)
+			if len(colons)%2 == 1 {
+				colons = "0" + colons
+			}
+			var pairs []string
+			for i := 0; i < len(colons); i += 2 {
+				pairs = append(pairs, colons[i:i+2])
+			}
+			r := strings.NewReplacer("$SERIALUC", strings.ToUpper(env.serial), "$SERIALCOLONS", strings.Join(pairs, ":"),
+				"$SERIAL", env.serial, "$ACCT", env.acct, "$ORDER", env.order).Replace(ref)
+			target := Prefix + strings.Replace(fuzzRefPaths[int(op)%len(fuzzRefPaths)], "{}", r, 1)
+			if _, err := url.ParseRequestURI(target); err != nil {
+				return
+			}
+			rec := env.get(t, target)
+			checkQueryAnswer(t, env.engine, target, rec)
+			status[env.engine] = rec.Code
+		}
+		if len(envs) == 2 && status[envs[0].engine] != status[envs[1].engine] {
+			t.Fatalf("%s with %q: %v; the engines disagree", fuzzRefPaths[int(op)%len(fuzzRefPaths)], ref, status)
+		}
+	})
 }
