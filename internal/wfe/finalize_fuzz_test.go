@@ -225,6 +225,7 @@ func FuzzFinalize(f *testing.F) {
 		body := strings.ReplaceAll(payload, "$CSR", base64.RawURLEncoding.EncodeToString(der))
 		req := e.build(t, kidHdr, benchBase+path, []byte(body), `{"protected":"$P","payload":"$L","signature":"$S"}`, 0, 0)
 		rec := e.serve(req, path)
+		checkReplayNonce(t, rec, req)
 		if rec.Code >= 300 {
 			var p acme.Problem
 			if rec.Header().Get("Content-Type") != "application/problem+json" || json.Unmarshal(rec.Body.Bytes(), &p) != nil {

@@ -305,6 +305,7 @@ func FuzzJWS(f *testing.F) {
 		req := e.build(t, hdr, url, payload, body, 0, 0)
 		rec := e.serve(req, path)
 		checkRefusal(t, rec, req)
+		checkReplayNonce(t, rec, req)
 		if rec.Code >= 300 {
 			return
 		}
@@ -323,6 +324,7 @@ func FuzzJWS(f *testing.F) {
 		bad := e.build(t, hdr, url, payload, body, i, x)
 		rec2 := e.serve(bad, path)
 		checkRefusal(t, rec2, bad)
+		checkReplayNonce(t, rec2, bad)
 		if rec2.Code < 300 {
 			t.Fatalf("accepted with signature byte %d changed (status %d)\nrequest: %s", i%64, rec2.Code, bad)
 		}
@@ -330,6 +332,17 @@ func FuzzJWS(f *testing.F) {
 			t.Fatalf("signature byte %d changed: %s, want malformed\nrequest: %s", i%64, p.Type, bad)
 		}
 	})
+}
+
+// checkReplayNonce fails t unless rec, the answer to a POST, carries a
+// fresh nonce: RFC 8555 §6.5 requires one on every success and on every
+// badNonce problem, and asks for one on other errors, which the server
+// gives too.
+func checkReplayNonce(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
+	t.Helper()
+	if rec.Header().Get("Replay-Nonce") == "" {
+		t.Fatalf("status %d without a Replay-Nonce: %s\nrequest: %s", rec.Code, rec.Body, body)
+	}
 }
 
 func fuzzProblem(rec *httptest.ResponseRecorder) acme.Problem {

@@ -76,6 +76,7 @@ func FuzzKeyChange(f *testing.F) {
 		req := e.build(t, outerHdr, benchBase+path, []byte(inner), `{"protected":"$P","payload":"$L","signature":"$S"}`, 0, 0)
 		rec := e.serve(req, path)
 		checkRefusal(t, rec, req)
+		checkReplayNonce(t, rec, req)
 		if rec.Code >= 300 {
 			return
 		}
