@@ -29,7 +29,7 @@ func FuzzProfileFile(f *testing.F) {
 		"name: web\nvalidity: 90d\nmaxValidity: 199d\nauthzReuse: 7d\nidentifierTypes: [dns, ip]\nkeyTypes: [ecdsa-p256]\nekus: [serverAuth]\nwildcard: true\n",
 		"name: internal\nvalidity: 30d\nallow: ['*.corp.test', 10.0.0.0/8]\ndeny: [secret.corp.test]\napproval:\n  identifiers: ['*.pay.corp.test']\n  escalateAfter: 2h\n",
 		"name: mtls\nvalidity: 24h\nekus: [clientAuth]\nsubjectFields: [O, C]\nattributes:\n  - name: team\n    required: true\n    enum: [a, b]\n  - name: cost\n    regex: '[0-9]+'\n",
-		"name: short\nvalidity: 1d\nrenewalWindow: {start: 50%, end: 75%}\nchallenges: [dns-01]\nvalidation: {resolvers: ['127.0.0.1:53'], dnsTimeout: 5s, dnssec: true}\n",
+		"name: short\nvalidity: 1d\nrenewalWindow: {start: 50%, end: 75%}\nchallenges: [dns-01]\nvalidation: {dnsResolvers: ['127.0.0.1:53'], dnsTimeout: 5s, dnssec: true}\n",
 		`{"name":"json","validity":"90d","wildcard":false}`,
 		"name: x\nvalidity: 1w\n", "name: x\nvalidity: 90\n", "name: x\nvalidity: -1d\n", "name: x\nvalidty: 90d\n",
 		"name: x\nwildcard: maybe\n", "name: [a]\n", "- name: x\n", "", "~\n", "name: x\n---\nname: y\n",
