@@ -91,9 +91,10 @@ func (f *fuzzJWSEnv) readyOrder(t testing.TB, lines string) (string, []acme.Iden
 }
 
 // fuzzCSRKeys are the keys FuzzFinalize's built CSRs are signed with, by
-// the input's key number: P-256, P-384, P-521, RSA 2048, Ed25519, RSA
-// 1024 (too small), and the account key (refused: RFC 8555 §11.1).
-func fuzzCSRKeys(t testing.TB, acct crypto.Signer) []crypto.Signer {
+// the input's key number: P-256, P-384, P-521, RSA 2048 (the harness's
+// RSA key, which no account has), Ed25519, RSA 1024 (too small), and the
+// account key (refused: RFC 8555 §11.1).
+func (f *fuzzJWSEnv) fuzzCSRKeys(t testing.TB) []crypto.Signer {
 	var out []crypto.Signer
 	for _, c := range []elliptic.Curve{elliptic.P256(), elliptic.P384(), elliptic.P521()} {
 		k, err := ecdsa.GenerateKey(c, rand.Reader)
@@ -102,18 +103,15 @@ func fuzzCSRKeys(t testing.TB, acct crypto.Signer) []crypto.Signer {
 		}
 		out = append(out, k)
 	}
-	for _, bits := range []int{2048, 1024} {
-		k, err := rsa.GenerateKey(rand.Reader, bits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, k)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
 	}
 	_, ed, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(out, ed, acct)
+	return append(out, f.rsaKey, ed, small, f.key)
 }
 
 // fuzzCSR is a CSR signed by key, with subject CN cn (none when empty) and
@@ -209,7 +207,7 @@ func FuzzFinalize(f *testing.F) {
 		f.Add(s.raw, s.der, s.cn, s.names, s.key, s.payload, s.order)
 	}
 	e := newFuzzJWSEnv(f)
-	keys := fuzzCSRKeys(f, e.key)
+	keys := e.fuzzCSRKeys(f)
 	const kidHdr = `{"alg":"ES256","kid":"$KID","nonce":"$NONCE","url":"$URL"}`
 	f.Fuzz(func(t *testing.T, raw bool, der []byte, cn, names string, key uint8, payload, order string) {
 		if !raw {
