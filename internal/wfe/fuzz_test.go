@@ -23,12 +23,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -232,8 +234,10 @@ func checkRefusal(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
 // authorization and a certificate (kid) and revokeCert (either). The header is signed correctly by the harness whatever it
 // says, so the fuzzer reaches every check after the signature's. It
 // checks that the front end never panics, refuses only with a 4xx problem
-// of a defined type (never serverInternal), and that a request it accepts
-// is refused, as malformed, once any byte of its signature is changed.
+// of a defined type (never serverInternal), that an order it accepts
+// holds identifiers in normal form (ra.NormalizeIdentifiers), and that a
+// request it accepts is refused, as malformed, once any byte of its
+// signature is changed.
 func FuzzJWS(f *testing.F) {
 	const kidHdr = `{"alg":"ES256","kid":"$KID","nonce":"$NONCE","url":"$URL"}`
 	const jwkHdr = `{"alg":"ES256","jwk":$JWK,"nonce":"$NONCE","url":"$URL"}`
@@ -308,6 +312,17 @@ func FuzzJWS(f *testing.F) {
 		checkReplayNonce(t, rec, req)
 		if rec.Code >= 300 {
 			return
+		}
+		if path == "/acme/new-order" {
+			// What reached the RA was well formed: the order's
+			// identifiers are already in normal form.
+			var o acme.Order
+			if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil || len(o.Identifiers) == 0 {
+				t.Fatalf("newOrder accepted: %s (%v)", rec.Body, err)
+			}
+			if n, err := ra.NormalizeIdentifiers(o.Identifiers); err != nil || !slices.Equal(n, o.Identifiers) {
+				t.Fatalf("newOrder accepted identifiers %v, whose normal form is %v (%v)\nrequest: %s", o.Identifiers, n, err, req)
+			}
 		}
 		if strings.Contains(rec.Body.String(), `"status":"deactivated"`) {
 			// The request deactivated the harness's account (RFC 8555
