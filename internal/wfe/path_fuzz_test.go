@@ -27,9 +27,10 @@ var fuzzMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, htt
 // FuzzACMEPath sends a request of each method to fuzzed paths ({acct},
 // {order}, {authz} and {cert} standing for those of the harness): never a
 // panic or 5xx; under /acme an error is an RFC 8555 problem document of
-// a defined type (FuzzJWS's), its HTTP status that of the response; a 405
-// names the methods allowed (Allow), and a signed POST's answer carries a
-// Replay-Nonce.
+// a defined type (FuzzJWS's), its HTTP status that of the response; a
+// path under /acme/ ending in "/" (a resource's URL with a "/" appended)
+// is never a success; a 405 names the methods allowed (Allow), and a
+// signed POST's answer carries a Replay-Nonce.
 func FuzzACMEPath(f *testing.F) {
 	for _, s := range []struct {
 		m       uint8
@@ -77,6 +78,9 @@ func FuzzACMEPath(f *testing.F) {
 		}
 		if rec.Code == http.StatusMethodNotAllowed && rec.Header().Get("Allow") == "" {
 			t.Fatalf("%s: 405 without Allow", what)
+		}
+		if rec.Code < 300 && strings.HasPrefix(u.Path, "/acme/") && strings.HasSuffix(u.Path, "/") {
+			t.Fatalf("%s: %d; no ACME resource's URL ends in /: %.200s", what, rec.Code, rec.Body)
 		}
 		if method == http.MethodPost && strings.HasPrefix(u.Path, "/acme/") && rec.Header().Get("Replay-Nonce") == "" {
 			t.Fatalf("%s: %d without a Replay-Nonce: %s", what, rec.Code, rec.Body)
