@@ -35,9 +35,9 @@ var fuzzQueryPaths = []string{
 // FuzzAdminQuery sends fuzzed query strings to the admin API's GET
 // operations with an admin token, on SQLite and on PostgreSQL (the same
 // accounts and as many certificates on each), which must answer with the
-// same status. Whatever the query, the answer is a
-// success with a JSON body or an RFC 9457 problem (application/problem+
-// json, its status that of the response) of 4xx, never a 5xx or a panic.
+// same status. Whatever the query, the answer is a success or an RFC 9457
+// problem (application/problem+json, its status that of the response) of
+// 4xx, never a 5xx or a panic.
 // A page with a next_cursor (next_before for the audit log) leads, with
 // the same query and that cursor, to a page that succeeds and repeats no
 // item of the first.
