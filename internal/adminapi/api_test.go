@@ -49,6 +49,10 @@ type fixture struct {
 	// sigAlg its signature algorithm (0: default).
 	rsaBits int
 	sigAlg  x509.SignatureAlgorithm
+	// serial, when set, is the serial of the next certificate
+	// selfSigned makes (then incremented), for fixtures on two engines
+	// that must hold the same serials; else serials are random.
+	serial *big.Int
 	// meanwhile, when set, runs once at the next audit event's Prepare
 	// (without an audit log, newFixtureUnaudited: at the API's next
 	// reading of its clock): after a handler has read what it changes and
@@ -190,6 +194,10 @@ func (f *fixture) importedWithKey(key crypto.Signer) *store.Certificate {
 func (f *fixture) selfSigned(key crypto.Signer, name, source string) *store.Certificate {
 	f.t.Helper()
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if f.serial != nil {
+		serial = new(big.Int).Set(f.serial)
+		f.serial.Add(f.serial, big.NewInt(1))
+	}
 	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -94,12 +95,16 @@ type fuzzQueryEnv struct {
 }
 
 // newFuzzQueryEnvs builds the API of FuzzAdminQuery and FuzzAdminRef on
-// each storage engine, with the same accounts and as many certificates.
-func newFuzzQueryEnvs(f *testing.F) []*fuzzQueryEnv {
+// each storage engine, with the same accounts and certificates (serials
+// included; keys differ).
+func newFuzzQueryEnvs(f testing.TB) []*fuzzQueryEnv {
 	storetest.RequirePostgres(f)
 	var envs []*fuzzQueryEnv
 	for _, e := range storetest.Engines() {
 		fx := newFixture(f, e.Open(f))
+		// The same serials on both engines, so that a reference
+		// written from one ($SERIAL) is the same text on both.
+		fx.serial = new(big.Int).Lsh(big.NewInt(0x5e7a1), 100)
 		env := &fuzzQueryEnv{engine: e.Name, h: fx.srv.Config.Handler, tok: fx.tokens[auth.RoleAdmin]}
 		env.acct, env.order = fx.account()
 		fx.account()
