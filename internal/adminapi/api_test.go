@@ -35,7 +35,7 @@ import (
 
 // fixture is an API over a fresh store with one token per role.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	srv    *httptest.Server
 	mux    *routeMux
@@ -49,6 +49,10 @@ type fixture struct {
 	// sigAlg its signature algorithm (0: default).
 	rsaBits int
 	sigAlg  x509.SignatureAlgorithm
+	// serial, when set, is the serial of the next certificate
+	// selfSigned makes (then incremented), for fixtures on two engines
+	// that must hold the same serials; else serials are random.
+	serial *big.Int
 	// meanwhile, when set, runs once at the next audit event's Prepare
 	// (without an audit log, newFixtureUnaudited: at the API's next
 	// reading of its clock): after a handler has read what it changes and
@@ -57,7 +61,7 @@ type fixture struct {
 	meanwhile func()
 }
 
-func newFixture(t *testing.T, st *store.Store) *fixture {
+func newFixture(t testing.TB, st *store.Store) *fixture {
 	t.Helper()
 	return newFixtureAudit(t, st, true)
 }
@@ -69,7 +73,7 @@ func newFixtureUnaudited(t *testing.T, st *store.Store) *fixture {
 	return newFixtureAudit(t, st, false)
 }
 
-func newFixtureAudit(t *testing.T, st *store.Store, audited bool) *fixture {
+func newFixtureAudit(t testing.TB, st *store.Store, audited bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, st: st, tokens: map[auth.Role]string{}, now: time.Now().UTC().Truncate(time.Second)}
 	clock := func() time.Time { return f.now }
@@ -190,6 +194,10 @@ func (f *fixture) importedWithKey(key crypto.Signer) *store.Certificate {
 func (f *fixture) selfSigned(key crypto.Signer, name, source string) *store.Certificate {
 	f.t.Helper()
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if f.serial != nil {
+		serial = new(big.Int).Set(f.serial)
+		f.serial.Add(f.serial, big.NewInt(1))
+	}
 	tmpl := &x509.Certificate{SerialNumber: serial, SignatureAlgorithm: f.sigAlg, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
 		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(90 * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)

@@ -50,9 +50,10 @@ func pemBlockBytes(data []byte) [][]byte {
 // file contents: it never panics; each certificate it returns is one of
 // the input (its DER is in the file, or in one of the file's PEM blocks,
 // PKCS#7 bundles included); it returns certificates or an error, whose
-// message is one line of readable text of bounded length; and a file
-// that a directory import skips as text without a PEM block holds no
-// certificate.
+// message is one line of readable text of bounded length; a file that a
+// directory import skips as text without a PEM block holds no
+// certificate; and the certificates it returns read back the same when
+// written as a PEM bundle, or one alone as DER.
 func FuzzParseCertificates(f *testing.F) {
 	a, b := fuzzCert(f, "a.fuzz.test"), fuzzCert(f, "b.fuzz.test")
 	pemA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a})
@@ -108,6 +109,28 @@ func FuzzParseCertificates(f *testing.F) {
 		}
 		if isTextWithoutPEM(data) && err == nil {
 			t.Fatalf("a file skipped as text holds %d certificates", len(certs))
+		}
+		// Round trips: the certificates found, written as a PEM bundle
+		// (as the inventory exports them), or one alone as DER, are read
+		// back as the same certificates.
+		var bundle []byte
+		for _, c := range certs {
+			bundle = append(bundle, encodePEM(c.Raw)...)
+			back, err := ParseCertificates(c.Raw)
+			if err != nil || len(back) != 1 || !bytes.Equal(back[0].Raw, c.Raw) {
+				t.Fatalf("certificate %s as DER read back as %d certificates, %v", c.Subject, len(back), err)
+			}
+		}
+		if len(certs) > 0 {
+			back, err := ParseCertificates(bundle)
+			if err != nil || len(back) != len(certs) {
+				t.Fatalf("%d certificates as PEM read back as %d, %v", len(certs), len(back), err)
+			}
+			for i := range back {
+				if !bytes.Equal(back[i].Raw, certs[i].Raw) {
+					t.Fatalf("PEM certificate %d read back as another", i+1)
+				}
+			}
 		}
 	})
 }

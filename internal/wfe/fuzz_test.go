@@ -23,20 +23,26 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
 // fuzzEndpoints are the POST resources FuzzJWS sends to, "{acct}" standing
-// for the account's path. keyChange is left out: an accepted one would
-// take the account key away from the harness.
-var fuzzEndpoints = []string{"/acme/new-account", "{acct}", "/acme/new-order", "/acme/revoke-cert", "{acct}/orders"}
+// for the account's path, "{order}", "{authz}" and "{cert}" for the
+// order, authorization and certificate of the harness's first issued
+// certificate. keyChange (FuzzKeyChange) and finalize (FuzzFinalize)
+// have targets of their own; challenges are left out, as the harness has
+// no validation authority.
+var fuzzEndpoints = []string{"/acme/new-account", "{acct}", "/acme/new-order", "/acme/revoke-cert", "{acct}/orders",
+	"{order}", "{authz}", "{cert}"}
 
 // fuzzJWSEnv is the front end with the account FuzzJWS signs for.
 type fuzzJWSEnv struct {
@@ -48,6 +54,9 @@ type fuzzJWSEnv struct {
 	// newOrder "replaces"), both for fuzz.test.
 	payloads *strings.Replacer
 	certID   string // the value of $CERTID
+	// paths maps {order}, {authz} and {cert} in fuzzEndpoints to the
+	// paths of the order, authorization and certificate of $CERT.
+	paths *strings.Replacer
 	// rsaKey (RSA 2048) and edKey (Ed25519) sign requests whose header
 	// names them by $RSAJWK and $EDJWK, their public JWKs, for the jwk
 	// requests of the other account key types.
@@ -70,6 +79,12 @@ func newFuzzJWSEnv(t testing.TB) *fuzzJWSEnv {
 	f.rsaJWK, f.edJWK = jwkJSON(t, &f.rsaKey.PublicKey), jwkJSON(t, f.edKey.Public())
 	der, _ := f.issue(t)
 	_, f.certID = f.issue(t)
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.SerialNumber.Text(16)
+	f.paths = strings.NewReplacer("{order}", "/acme/order/o"+id, "{authz}", "/acme/authz/az"+id, "{cert}", "/acme/cert/"+id)
 	f.payloads = strings.NewReplacer("$CERTID", f.certID, "$CERT", base64.RawURLEncoding.EncodeToString(der))
 	return f
 }
@@ -215,12 +230,14 @@ func checkRefusal(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
 }
 
 // FuzzJWS sends fuzzed flattened-JWS POSTs (RFC 8555 §6.2) to newAccount
-// (jwk), the account, newOrder and the orders list (kid) and revokeCert
-// (either). The header is signed correctly by the harness whatever it
+// (jwk), the account, newOrder, the orders list, an order, an
+// authorization and a certificate (kid) and revokeCert (either). The header is signed correctly by the harness whatever it
 // says, so the fuzzer reaches every check after the signature's. It
 // checks that the front end never panics, refuses only with a 4xx problem
-// of a defined type (never serverInternal), and that a request it accepts
-// is refused, as malformed, once any byte of its signature is changed.
+// of a defined type (never serverInternal), that an order it accepts
+// holds identifiers in normal form (ra.NormalizeIdentifiers), and that a
+// request it accepts is refused, as malformed, once any byte of its
+// signature is changed.
 func FuzzJWS(f *testing.F) {
 	const kidHdr = `{"alg":"ES256","kid":"$KID","nonce":"$NONCE","url":"$URL"}`
 	const jwkHdr = `{"alg":"ES256","jwk":$JWK,"nonce":"$NONCE","url":"$URL"}`
@@ -274,18 +291,38 @@ func FuzzJWS(f *testing.F) {
 		{3, kidHdr, `{"certificate":"","reason":7}`, flat},
 		{3, jwkHdr, `{"certificate":"MIIBAQ","reason":0}`, flat},
 		{4, kidHdr, ``, flat},
+		{5, kidHdr, ``, flat},
+		{5, kidHdr, `{}`, flat},
+		{6, kidHdr, ``, flat},
+		{6, kidHdr, `{"status":"valid"}`, flat},
+		{6, kidHdr, `{"status":"deactivated","x":[]}`, flat},
+		{6, kidHdr, `{"status":"deactivated","status":"deactivated"}`, flat},
+		{7, kidHdr, ``, flat},
+		{7, jwkHdr, ``, flat},
 	} {
 		f.Add(s.ep, s.hdr, []byte(s.payload), s.body, uint16(0))
 	}
 	e := newFuzzJWSEnv(f)
 	f.Fuzz(func(t *testing.T, ep uint8, hdr string, payload []byte, body string, tamper uint16) {
-		path := strings.ReplaceAll(fuzzEndpoints[int(ep)%len(fuzzEndpoints)], "{acct}", e.acct)
+		path := e.paths.Replace(strings.ReplaceAll(fuzzEndpoints[int(ep)%len(fuzzEndpoints)], "{acct}", e.acct))
 		url := benchBase + path
 		req := e.build(t, hdr, url, payload, body, 0, 0)
 		rec := e.serve(req, path)
 		checkRefusal(t, rec, req)
+		checkReplayNonce(t, rec, req)
 		if rec.Code >= 300 {
 			return
+		}
+		if path == "/acme/new-order" {
+			// What reached the RA was well formed: the order's
+			// identifiers are already in normal form.
+			var o acme.Order
+			if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil || len(o.Identifiers) == 0 {
+				t.Fatalf("newOrder accepted: %s (%v)", rec.Body, err)
+			}
+			if n, err := ra.NormalizeIdentifiers(o.Identifiers); err != nil || !slices.Equal(n, o.Identifiers) {
+				t.Fatalf("newOrder accepted identifiers %v, whose normal form is %v (%v)\nrequest: %s", o.Identifiers, n, err, req)
+			}
 		}
 		if strings.Contains(rec.Body.String(), `"status":"deactivated"`) {
 			// The request deactivated the harness's account (RFC 8555
@@ -302,6 +339,7 @@ func FuzzJWS(f *testing.F) {
 		bad := e.build(t, hdr, url, payload, body, i, x)
 		rec2 := e.serve(bad, path)
 		checkRefusal(t, rec2, bad)
+		checkReplayNonce(t, rec2, bad)
 		if rec2.Code < 300 {
 			t.Fatalf("accepted with signature byte %d changed (status %d)\nrequest: %s", i%64, rec2.Code, bad)
 		}
@@ -309,6 +347,17 @@ func FuzzJWS(f *testing.F) {
 			t.Fatalf("signature byte %d changed: %s, want malformed\nrequest: %s", i%64, p.Type, bad)
 		}
 	})
+}
+
+// checkReplayNonce fails t unless rec, the answer to a POST, carries a
+// fresh nonce: RFC 8555 §6.5 requires one on every success and on every
+// badNonce problem, and asks for one on other errors, which the server
+// gives too.
+func checkReplayNonce(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
+	t.Helper()
+	if rec.Header().Get("Replay-Nonce") == "" {
+		t.Fatalf("status %d without a Replay-Nonce: %s\nrequest: %s", rec.Code, rec.Body, body)
+	}
 }
 
 func fuzzProblem(rec *httptest.ResponseRecorder) acme.Problem {

@@ -69,7 +69,7 @@ func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
 // 8555 §7.3.2, §7.3.6) and POST /acme/account/{id}/orders (§7.1.2.1).
 func (w *WFE) account(ctx context.Context, x *exchange) error {
 	rest := strings.TrimPrefix(x.r.URL.Path, accountPath)
-	id, sub, _ := strings.Cut(rest, "/")
+	id, sub, slash := strings.Cut(rest, "/")
 	req, err := w.post(ctx, x, needKid)
 	if err != nil {
 		return err
@@ -77,11 +77,12 @@ func (w *WFE) account(ctx context.Context, x *exchange) error {
 	if req.account.ID != id {
 		return acme.NewProblem(acme.Unauthorized, "the request is not signed by this account's key")
 	}
-	switch sub {
-	case "":
-	case "orders":
+	switch {
+	case !slash:
+	case sub == "orders":
 		return w.ordersList(ctx, x, req)
 	default:
+		// Including the account URL with a "/" appended: no resource.
 		return w.notFound(ctx, x)
 	}
 	acct := req.account
@@ -296,8 +297,9 @@ func (w *WFE) newOrder(ctx context.Context, x *exchange) error {
 // order serves POST /acme/order/{id} (POST-as-GET) and
 // POST /acme/order/{id}/finalize (RFC 8555 §7.4).
 func (w *WFE) order(ctx context.Context, x *exchange) error {
-	id, sub, _ := strings.Cut(strings.TrimPrefix(x.r.URL.Path, orderPath), "/")
-	if sub != "" && sub != "finalize" {
+	id, sub, slash := strings.Cut(strings.TrimPrefix(x.r.URL.Path, orderPath), "/")
+	if slash && sub != "finalize" {
+		// Including the order URL with a "/" appended: no resource.
 		return w.notFound(ctx, x)
 	}
 	req, err := w.post(ctx, x, needKid)
