@@ -242,3 +242,22 @@ func TestRateLimitZero(t *testing.T) {
 		t.Errorf("ratelimit set --help:\n%s", help)
 	}
 }
+
+// TestRateLimitSetRateSpaces: surrounding space in --rate is ignored on
+// every limit alike (the pending-authorizations count refused " 0 " that
+// ParseRate, for the other limits, trimmed).
+func TestRateLimitSetRateSpaces(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	createOverrideSubjects(t, data, []string{"acct1"}, nil)
+	for _, limit := range []string{"pending-authorizations-per-account", "new-orders-per-account"} {
+		out, _, err := runCLI(t, nil, "ratelimit", "set", limit, "--account", "acct1", "--rate", " 0 ", "--data", data)
+		if err != nil || !strings.HasPrefix(out, limit+" for account:acct1: unlimited") {
+			t.Errorf("%s --rate ' 0 ': %q, %v", limit, out, err)
+		}
+	}
+	out, _, err := runCLI(t, nil, "ratelimit", "set", "pending-authorizations-per-account", "--account", "acct1", "--rate", " 7 ", "--data", data)
+	if err != nil || !strings.Contains(out, "7") {
+		t.Errorf("pending-authorizations-per-account --rate ' 7 ': %q, %v", out, err)
+	}
+}

@@ -237,17 +237,20 @@ use 'certgate ratelimit delete LIMIT' with the same subject flag.`,
 			if err := sub.checkSubjectFits(args[0]); err != nil {
 				return err
 			}
+			// Surrounding space is ignored on both paths, as ParseRate
+			// ignores it.
+			rate := strings.TrimSpace(rate)
 			var r ratelimit.Rate
 			if args[0] == string(ratelimit.PendingAuthorizationsPerAccount) && !strings.Contains(rate, "/") {
 				n, err := strconv.Atoi(rate)
 				if err != nil || n < 0 {
-					return fmt.Errorf("--rate: %q is not a count", rate)
+					return fmt.Errorf("--rate: %q is not a count (0 = unlimited)", rate)
 				}
 				r = ratelimit.Rate{Count: n, Period: time.Hour}
-			} else if r, err = ratelimit.ParseRate(rate); err != nil {
+			} else if r, err = ratelimit.ParseRate(rate); err != nil && !errors.Is(err, ratelimit.ErrZeroCount) {
 				return fmt.Errorf("--rate: %w", err)
 			}
-			if r.Count == 0 && strings.TrimSpace(rate) != "0" {
+			if r.Count == 0 && rate != "0" {
 				// "0/1h" reads as "none an hour", a block; a count of 0
 				// is no limit at all.
 				return fmt.Errorf("--rate %q: a count of 0 does not block the subject, it exempts it from %s (unlimited): write --rate 0 to exempt it; "+

@@ -73,3 +73,33 @@ func TestRateLimitAndPerspectiveSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitZeroCountRefused: a rate limit setting of 0 with a period
+// ("0/1h"), which reads as a block but disabled the limit, is refused
+// naming the setting, by flag, environment and YAML alike; "0" alone still
+// disables the limit.
+func TestRateLimitZeroCountRefused(t *testing.T) {
+	for _, name := range []string{"rate-limit-new-accounts-per-ip", "rate-limit-new-orders-per-account",
+		"rate-limit-certificates-per-domain", "rate-limit-failed-validations-per-account"} {
+		env := "CERTGATE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		check := func(how string, err error) {
+			t.Helper()
+			if err == nil || !(strings.Contains(err.Error(), name) || how == "env" && strings.Contains(err.Error(), env)) || !strings.Contains(err.Error(), "write 0 alone for unlimited") ||
+				strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s %s 0/1h: %v, want one line refusing it", how, name, err)
+			}
+		}
+		_, err := resolveArgs(t, "--"+name, "0/1h")
+		check("flag", err)
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(env, "0/1h")
+			_, err := resolveArgs(t)
+			check("env", err)
+		})
+		_, err = resolveFile(t, name+": 0/1h\n")
+		check("YAML", err)
+		if s, err := resolveArgs(t, "--"+name, "0"); err != nil || s == nil {
+			t.Errorf("--%s 0: %v, want the limit disabled", name, err)
+		}
+	}
+}

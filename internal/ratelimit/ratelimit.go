@@ -91,10 +91,16 @@ func formatPeriod(d time.Duration) string {
 	return s
 }
 
+// ErrZeroCount is the error (wrapped) of ParseRate for a count of 0 with a
+// period ("0/1h"): it reads as a block ("none an hour"), but a count of 0
+// is no limit at all, so only "0" alone is taken for unlimited.
+var ErrZeroCount = errors.New("a count of 0 with a period does not block, it means unlimited (no limit)")
+
 // ParseRate reads "COUNT/PERIOD" (PERIOD a duration as duration.Parse
 // takes it: a Go duration, whole days or weeks, e.g. "300/3h", "50/7d",
-// "50/1w"), or "0" for disabled. Count must be at least 0
-// and Period positive.
+// "50/1w"), or "0" alone for unlimited (the limit disabled). Surrounding
+// space is ignored. Count must be positive and Period positive; a count
+// of 0 with a period is refused (ErrZeroCount).
 func ParseRate(s string) (Rate, error) {
 	s = strings.TrimSpace(s)
 	if s == "0" {
@@ -103,7 +109,7 @@ func ParseRate(s string) (Rate, error) {
 	c, p, ok := strings.Cut(s, "/")
 	n, err := strconv.Atoi(c)
 	if !ok || err != nil || n < 0 {
-		return Rate{}, fmt.Errorf("invalid rate %q (want COUNT/PERIOD, e.g. 300/3h or 50/7d, or 0 to disable)", s)
+		return Rate{}, fmt.Errorf("invalid rate %q (want COUNT/PERIOD, e.g. 300/3h or 50/7d; 0 = unlimited)", s)
 	}
 	// The period is a duration as every setting takes it (duration.Parse:
 	// "3h", "7d", "1w", "1d12h").
@@ -112,7 +118,7 @@ func ParseRate(s string) (Rate, error) {
 		return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h, 7d or 1w)", s, p)
 	}
 	if n == 0 {
-		return Rate{}, nil
+		return Rate{}, fmt.Errorf("invalid rate %q: %w; write 0 alone for unlimited", s, ErrZeroCount)
 	}
 	return Rate{Count: n, Period: d}, nil
 }

@@ -52,7 +52,8 @@ func TestParseRate(t *testing.T) {
 		{"50/7d", ratelimit.Rate{Count: 50, Period: 7 * 24 * time.Hour}, false},
 		{"5/90s", ratelimit.Rate{Count: 5, Period: 90 * time.Second}, false},
 		{"0", ratelimit.Rate{}, false},
-		{"0/1h", ratelimit.Rate{}, false},
+		{" 0 ", ratelimit.Rate{}, false},
+		{"0/1h", ratelimit.Rate{}, true},
 		{"10", ratelimit.Rate{}, true},
 		{"-1/1h", ratelimit.Rate{}, true},
 		{"10/0s", ratelimit.Rate{}, true},
@@ -67,6 +68,25 @@ func TestParseRate(t *testing.T) {
 			if back != got {
 				t.Errorf("ParseRate(%q).String() = %q does not parse back", c.in, got.String())
 			}
+		}
+	}
+}
+
+// TestParseRateZeroCount: "0" alone is unlimited, but a count of 0 with a
+// period ("0/1h", "none an hour") reads as a block while it would disable
+// the limit, so it is refused in one line saying 0 alone is unlimited; the
+// other errors say "0 = unlimited" as `ratelimit set`'s help does.
+func TestParseRateZeroCount(t *testing.T) {
+	for _, in := range []string{"0/1h", " 0/7d ", "00/1w", "-0/1h", "+0/90s"} {
+		_, err := ratelimit.ParseRate(in)
+		if !errors.Is(err, ratelimit.ErrZeroCount) || strings.Contains(err.Error(), "\n") ||
+			!strings.Contains(err.Error(), "write 0 alone for unlimited") {
+			t.Errorf("ParseRate(%q): %v, want one line refusing a count of 0 with a period", in, err)
+		}
+	}
+	for _, in := range []string{"10", "x/1h", "-1/1h"} {
+		if _, err := ratelimit.ParseRate(in); err == nil || !strings.Contains(err.Error(), "0 = unlimited") || errors.Is(err, ratelimit.ErrZeroCount) {
+			t.Errorf("ParseRate(%q): %v, want the COUNT/PERIOD error saying 0 = unlimited", in, err)
 		}
 	}
 }
