@@ -219,7 +219,7 @@ func openPostgres(ctx context.Context, dsn string, existing bool) (*Store, error
 	}
 	cfg, err := pgx.ParseConfig(dsn) // pgx redacts the password in its errors
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, fmt.Errorf("open postgres: %w", &parseDSNError{err: err})
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(conns)
@@ -256,6 +256,34 @@ func openPostgres(ctx context.Context, dsn string, existing bool) (*Store, error
 	p := newPool(db, true)
 	return &Store{engine: EnginePostgres, w: p, r: p, async: newPool(adb, true), chains: newChainCache(), recent: newRecentCerts()}, nil
 }
+
+// parseDSNError is a PostgreSQL connection string pgx refused. Its text is
+// pgx's (the connection string with the password masked, and the
+// parameter), except that a parameter that is not a number is said in
+// words, not as Go's strconv error ("invalid connect_timeout: "x" is not a
+// whole number", not "(strconv.ParseInt: parsing "x": invalid syntax)").
+// Unwrap gives pgx's error.
+type parseDSNError struct{ err error }
+
+func (e *parseDSNError) Error() string {
+	text := e.err.Error()
+	var pce *pgconn.ParseConfigError
+	var ne *strconv.NumError
+	if !errors.As(e.err, &pce) || !errors.As(pce, &ne) {
+		return text
+	}
+	inner := errors.Unwrap(pce)
+	base, ok := strings.CutSuffix(pce.Error(), " ("+inner.Error()+")")
+	if !ok {
+		return text
+	}
+	if errors.Is(ne.Err, strconv.ErrRange) {
+		return fmt.Sprintf("%s: %q is out of range", base, ne.Num)
+	}
+	return fmt.Sprintf("%s: %q is not a whole number", base, ne.Num)
+}
+
+func (e *parseDSNError) Unwrap() error { return e.err }
 
 // connectError is a failed connection to PostgreSQL. Its text names the
 // database and the cause in a few words on one line: the server's message
