@@ -214,11 +214,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	copyHint := "copy it from a node with: certgate ca export --data DIR | certgate ca import --data " + cfg.Data
 	caRoot, err := st.GetSetting(ctx, CARootSetting)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("built-in CA: %w", err)
+		return nil, builtinCAError(err)
 	}
 	hadCA, err := local.Exists(caDir)
 	if err != nil {
-		return nil, fmt.Errorf("built-in CA: %w", err)
+		return nil, builtinCAError(err)
 	}
 	if caRoot != "" && !hadCA {
 		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
@@ -226,7 +226,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true,
 		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath})
 	if err != nil {
-		return nil, fmt.Errorf("built-in CA: %w", err)
+		return nil, builtinCAError(err)
 	}
 	ours := local.Fingerprint(ca.Root())
 	anotherCA := func(caRoot string) error {
@@ -319,7 +319,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	recorded, err := st.InitSetting(ctx, CARootSetting, ours)
 	if err != nil {
 		created.keep(caDir)
-		return nil, fmt.Errorf("built-in CA: %w", err)
+		return nil, builtinCAError(err)
 	}
 	if recorded != ours {
 		if !hadCA {
@@ -459,7 +459,7 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 		log.Warn("removed the leftover of an interrupted CA import or creation (a temporary directory holding private keys)", "path", p)
 	}
 	if err != nil {
-		return fmt.Errorf("built-in CA: %w", err)
+		return builtinCAError(err)
 	}
 	if fi, err := os.Stat(caDir); err == nil && !fi.IsDir() {
 		// Not chmodded, and named: the key files below it would be
@@ -469,13 +469,13 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	switch c, err := store.RestrictMode(caDir, uid); {
 	case errors.Is(err, fs.ErrNotExist): // created later, 0700
 	case err != nil:
-		return fmt.Errorf("built-in CA: %w", err)
+		return builtinCAError(err)
 	default:
 		logModeChange(log, c, "the CA directory", true, uid)
 		for _, name := range []string{local.RootKeyFile, local.IntermediateKeyFile} {
 			c, err := store.RestrictFile(filepath.Join(caDir, name), uid)
 			if err != nil {
-				return fmt.Errorf("built-in CA: %w", err)
+				return builtinCAError(err)
 			}
 			logModeChange(log, c, "a CA private key file", false, uid)
 		}
@@ -792,3 +792,19 @@ func (s *Server) plainHandler() http.Handler {
 		m.ServeHTTP(rw, r)
 	})
 }
+
+// builtinCAError wraps err, an error of the built-in CA's files or of its
+// record in the database, as "built-in CA: ..." without repeating the
+// prefix the local CA package gives its own errors ("local CA: ").
+func builtinCAError(err error) error {
+	return &caError{err: err}
+}
+
+// caError is an error of builtinCAError.
+type caError struct{ err error }
+
+func (e *caError) Error() string {
+	return "built-in CA: " + strings.TrimPrefix(e.err.Error(), "local CA: ")
+}
+
+func (e *caError) Unwrap() error { return e.err }

@@ -191,14 +191,21 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 }
 
 // caFilesIn returns the CA files dir holds and the required ones it lacks
-// (RootKeyFile and ChainFile are never missing: they are optional).
+// (RootKeyFile and ChainFile are never missing: they are optional). A CA
+// file that is a symbolic link to nothing is neither: it is refused
+// (ErrInvalidCA) naming the link's target, which the operator meant to be
+// there, rather than reported as missing.
 func caFilesIn(dir string) (present, missing []string, err error) {
 	for _, name := range caFiles() {
-		_, err := os.Stat(filepath.Join(dir, name))
+		path := filepath.Join(dir, name)
+		_, err := os.Stat(path)
 		switch {
 		case err == nil:
 			present = append(present, name)
 		case errors.Is(err, fs.ErrNotExist):
+			if target, lerr := os.Readlink(path); lerr == nil {
+				return nil, nil, fmt.Errorf("%w: %s is a dangling symbolic link: its target %s does not exist", ErrInvalidCA, path, target)
+			}
 			if name != RootKeyFile && name != ChainFile { // optional
 				missing = append(missing, name)
 			}
