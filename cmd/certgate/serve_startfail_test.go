@@ -93,6 +93,10 @@ func TestServeStartFailures(t *testing.T) {
 			"db: connect to PostgreSQL postgres://certgate@127.0.0.1:1/certgate: 127.0.0.1:1: connection refused"},
 		// Refused before its mode is touched: it was made 0600 first.
 		{"SQLite file that is no database", []string{"--db", junk}, "db: " + junk + " is not a SQLite database (it does not begin with the SQLite header)"},
+		// Not created: a mistyped path is refused, not made.
+		{"SQLite file in a directory that does not exist", []string{"--db", filepath.Join(dir, "mistyped", "x.db")},
+			"db: directory " + filepath.Join(dir, "mistyped") + " does not exist: create it first, or correct the path"},
+		{"SQLite file below a file", []string{"--db", filepath.Join(junk, "x.db")}, "db: " + junk + " is not a directory"},
 		{"perspective secret missing", []string{"--perspectives", "east=https://127.0.0.1:1", "--perspective-secret-file", filepath.Join(dir, "none")},
 			"perspective-secret-file: open " + filepath.Join(dir, "none") + ": no such file or directory"},
 		{"config file missing", []string{"--config", filepath.Join(dir, "none.yaml")}, "config file: open " + filepath.Join(dir, "none.yaml") + ": no such file or directory"},
@@ -125,6 +129,9 @@ func TestServeStartFailures(t *testing.T) {
 				t.Errorf("the failed start left %s behind (%v): %v", parent, err, tree(t, parent))
 			}
 		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mistyped")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed start created the --db directory: %v", err)
 	}
 	if _, err := os.ReadFile(junk); err != nil {
 		t.Errorf("the failed start removed the database file it did not create: %v", err)

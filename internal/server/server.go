@@ -483,6 +483,17 @@ func tidyDataDir(dataDir, caDir, dsn string, uid int, log *slog.Logger) error {
 	if store.IsPostgresDSN(dsn) {
 		return nil
 	}
+	// A SQLite file's directory is not created: a mistyped --db path is
+	// refused rather than made (the default, in the data directory, has
+	// its directory: LockDataDir made it).
+	switch fi, err := os.Stat(filepath.Dir(dsn)); {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("db: directory %s does not exist: create it first, or correct the path", filepath.Dir(dsn))
+	case err != nil:
+		return fmt.Errorf("db: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("db: %s is not a directory", filepath.Dir(dsn))
+	}
 	changed, err := store.RestrictSQLiteFiles(dsn, uid)
 	for _, c := range changed {
 		logModeChange(log, &c, "a database file", false, uid)
