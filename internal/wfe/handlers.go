@@ -194,8 +194,19 @@ func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
 	}
 	inner, err := w.verify(ctx, outer.payload, x.base, outer.url, innerJWKNo)
 	if err != nil {
-		if p, ok := acme.AsProblem(err); ok && p.Type == acme.Unauthorized {
-			return acme.NewProblem(acme.Malformed, "inner JWS: %s", p.Detail)
+		// The client is told the fault is in the inner JWS, not in the
+		// request it sent ("the JWS signature does not verify").
+		if p, ok := acme.AsProblem(err); ok {
+			switch p.Type {
+			case acme.Unauthorized:
+				return acme.NewProblem(acme.Malformed, "inner JWS: %s", p.Detail)
+			case acme.Malformed, acme.BadSignatureAlgorithm, acme.BadPublicKey:
+				if !strings.Contains(p.Detail, "inner") {
+					q := *p
+					q.Detail = "inner JWS: " + p.Detail
+					return &q
+				}
+			}
 		}
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -30,7 +31,8 @@ func kcInner(t *testing.T, nk *hKey, hdr map[string]any, payload any) []byte {
 // jwk; "account" is the outer kid, "oldKey" the account's current public
 // key (a JWK with the private key is refused, as in a "jwk" header); a
 // new key that another account holds is 409 with that account's URL in
-// Location. Then a rollover that passes them all succeeds and the old key
+// Location. Each refusal of the inner JWS says "inner" in its detail. Then
+// a rollover that passes them all succeeds and the old key
 // no longer signs for the account.
 func TestKeyChangeInnerChecks(t *testing.T) {
 	env := testenv.New(t)
@@ -80,6 +82,13 @@ func TestKeyChangeInnerChecks(t *testing.T) {
 			r := c.post(t, u, hBuild(t, acct, c.hdr(t, acct, kid, u), row.inner).bytes(t))
 			if r.status != row.status || r.problem == nil || r.problem.Type != row.ptype {
 				t.Fatalf("status %d %s, want %d %s", r.status, r.body, row.status, row.ptype)
+			}
+			// A fault of the inner JWS says so: the outer request was fine.
+			if strings.HasPrefix(row.name, "inner ") && !strings.Contains(r.problem.Detail, "inner") {
+				t.Errorf("detail %q does not say the fault is in the inner JWS", r.problem.Detail)
+			}
+			if row.name == "inner signed by a key other than its jwk" && r.problem.Detail != "inner JWS: the JWS signature does not verify" {
+				t.Errorf("detail %q, want the inner JWS's signature named", r.problem.Detail)
 			}
 			if r.header.Get("Replay-Nonce") == "" {
 				t.Error("no Replay-Nonce")
