@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/auth"
@@ -188,6 +190,24 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 	return a.storeError(ctx, what, err)
 }
 
+// certificateByRef looks up the certificate the path's {ref} names
+// (Inventory.Get; errors as refError gives them). A ref with white space
+// or a control character (%09, %0D, %0B, %0C, %C2%A0, ...) is a malformed
+// reference, a 422, on every engine: the inventory would trim the space
+// around a serial and find the certificate.
+func (a *API) certificateByRef(ctx context.Context, ref string) (*inventory.Certificate, error) {
+	if i := strings.IndexFunc(ref, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(ref[i:])
+		return nil, invalidField("path.ref", fmt.Sprintf("the certificate reference %q contains white space or a control character (%U): "+
+			"give the serial (hex, colons allowed), the SHA-256 fingerprint or the SERIAL-FINGERPRINT16 key alone", ref, r), ref)
+	}
+	c, err := a.d.Inventory.Get(ctx, ref)
+	if err != nil {
+		return nil, a.refError(ctx, ref, err)
+	}
+	return c, nil
+}
+
 // refError is inventoryError for the lookup of the path's {ref}: a ref
 // the inventory refuses (not hexadecimal) is a 422 naming "path.ref", the
 // parameter the client sent, not the inventory's "serial" query filter.
@@ -259,9 +279,9 @@ func certificateRoutes(a *API) {
 	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "get-certificate", Method: http.MethodGet,
 		Path: Prefix + "/certificates/{ref}", Summary: "Show a certificate", Tags: []string{"certificates"}, Errors: []int{404, 422}},
 		func(ctx context.Context, _ *auth.Principal, in *certificateIn) (*certificateOut, error) {
-			c, err := a.d.Inventory.Get(ctx, in.Ref)
+			c, err := a.certificateByRef(ctx, in.Ref)
 			if err != nil {
-				return nil, a.refError(ctx, in.Ref, err)
+				return nil, err
 			}
 			return &certificateOut{Body: c}, nil
 		})
@@ -272,9 +292,9 @@ func certificateRoutes(a *API) {
 		Responses: map[string]*huma.Response{"200": {Description: "PEM certificate (chain)",
 			Content: map[string]*huma.MediaType{"application/pem-certificate-chain": {Schema: &huma.Schema{Type: "string"}}}}}},
 		func(ctx context.Context, _ *auth.Principal, in *pemIn) (*pemOut, error) {
-			c, err := a.d.Inventory.Get(ctx, in.Ref)
+			c, err := a.certificateByRef(ctx, in.Ref)
 			if err != nil {
-				return nil, a.refError(ctx, in.Ref, err)
+				return nil, err
 			}
 			pem, err := a.d.Inventory.PEM(ctx, in.Ref, in.Chain)
 			if err != nil {
@@ -295,9 +315,9 @@ func certificateRoutes(a *API) {
 			"Audited as certificate.revoke.",
 		Errors: []int{404, 409, 422}},
 		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*revokeOut, error) {
-			c, err := a.d.Inventory.Get(ctx, in.Ref)
+			c, err := a.certificateByRef(ctx, in.Ref)
 			if err != nil {
-				return nil, a.refError(ctx, in.Ref, err)
+				return nil, err
 			}
 			reason := 0
 			if in.Body != nil {

@@ -216,7 +216,7 @@ func FuzzAdminRef(f *testing.F) {
 		ref string
 	}{
 		{0, "$SERIAL"}, {0, "$SERIALUC"}, {0, "$SERIALCOLONS"}, {0, "00$SERIAL"}, {0, "0x$SERIAL"}, {0, "$SERIAL:"}, {0, ":"},
-		{0, "zz"}, {0, "%00"}, {0, "%FF"}, {0, "a%2Fb"}, {0, ".."}, {0, "0"}, {0, ""},
+		{0, "%09$SERIAL"}, {0, "$SERIAL%C2%A0"}, {0, "zz"}, {0, "%00"}, {0, "%FF"}, {0, "a%2Fb"}, {0, ".."}, {0, "0"}, {0, ""},
 		{1, "$SERIAL"}, {1, "$SERIALCOLONS"}, {1, "nope"},
 		{2, "$ACCT"}, {2, "$ACCT%00"}, {2, "nope"}, {3, "$ACCT"}, {3, "$ACCT%2F"}, {3, "nope"},
 		{4, "$ORDER"}, {4, "order-nope"}, {5, "default"}, {5, "DEFAULT"}, {5, "nope"}, {5, "a%00"}, {6, "nope"}, {6, "1"},
