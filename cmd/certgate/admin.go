@@ -77,6 +77,9 @@ func resolveFlags(cmd *cobra.Command) error {
 // (store.OpenExisting), not given an empty one.
 func openStore(ctx context.Context, _ *cobra.Command, o *storeOpts) (*store.Store, error) {
 	dsn := server.DSN(o.data, o.db)
+	if store.IsConninfo(dsn) {
+		return nil, store.ErrConninfo // the string is not repeated: it may hold a password
+	}
 	if !store.IsPostgresDSN(dsn) {
 		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no certgate database at %s: start `certgate serve --data DIR` once, or pass the server's --data/--db", dsn)

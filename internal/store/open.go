@@ -75,7 +75,34 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if strings.TrimSpace(dsn) == "" {
 		return nil, errors.New("open store: empty database name")
 	}
+	if IsConninfo(dsn) {
+		// Not echoed: such a string usually holds a password.
+		return nil, ErrConninfo
+	}
 	return OpenSQLite(ctx, dsn)
+}
+
+// ErrConninfo is returned by Open for a database name that is a
+// PostgreSQL key=value connection string ("host=db user=app ...") rather
+// than a postgres:// URL or a SQLite path: opened as a SQLite path it would
+// create a file named after the string, password included.
+var ErrConninfo = errors.New("open store: the database name is a PostgreSQL key=value connection string; " +
+	"write it as a URL: postgres://USER:PASSWORD@HOST:PORT/DBNAME?sslmode=MODE")
+
+// IsConninfo reports whether dsn is a PostgreSQL key=value connection string:
+// its first word is one of libpq's connection keywords (PostgreSQL
+// documentation, "Parameter Key Words") followed by "=". A SQLite path such
+// as "./host=1.db" or "data/user=x.db" is not taken for one.
+func IsConninfo(dsn string) bool {
+	first, _, ok := strings.Cut(strings.TrimSpace(dsn), "=")
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(first)) {
+	case "host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "passfile", "connect_timeout", "application_name", "service":
+		return true
+	}
+	return false
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL database (a
