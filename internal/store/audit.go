@@ -312,7 +312,8 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditRecord, e
 // Limit is set). It names only the filters f sets (one of eight statement
 // texts per direction), so that the page of one object's events reads the
 // range of audit_events_object (object_type, object_id, seq) in seq order:
-// a filter written "(? = '' OR object_id = ?)" has PostgreSQL's generic
+// a filter that also matches when its value is empty ("? = <empty> OR
+// object_id = ?") has PostgreSQL's generic
 // plan (and SQLite's, which never sees the values) walk the primary key
 // and filter every event, as it must also serve an empty ID.
 func listAuditQuery(f AuditFilter) (string, []any) {

@@ -15,7 +15,8 @@ import (
 // action) reads the index audit_events_object and no whole table. On
 // PostgreSQL the plan is the generic one (plan_cache_mode =
 // force_generic_plan), which a prepared statement runs with after five
-// executions: a filter written `(? = '' OR object_id = ?)` cannot use the
+// executions: a filter that also matches when its value is empty ("? =
+// <empty> OR object_id = ?") cannot use the
 // index there, as the generic plan must also serve an empty ID.
 func TestListAuditPlanUsesObjectIndex(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e storetest.Engine) {
