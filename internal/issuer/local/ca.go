@@ -3,9 +3,10 @@
 // creates one; an imported intermediate may also be ECDSA P-384 or RSA, see
 // AcceptedIntermediateKeys, and may sit below further CA certificates,
 // see ChainFile) whose keys live as PEM files in one directory.
-// The root's private key is needed only to create a CA: an imported CA may
-// come without it (an enterprise's issuing intermediate under an offline
-// root), see RootKeyFile.
+// The root's private key is needed only to create a CA and to sign the
+// root's CRL (RootCRL): an imported CA may come without it (an
+// enterprise's issuing intermediate under an offline root), see
+// RootKeyFile.
 // It signs TLS server leaves for the RA, the HTTPS listener's own
 // certificate, CRLs and OCSP responses.
 //
@@ -125,8 +126,9 @@ type Options struct {
 
 // CA is a loaded built-in CA: root and intermediate certificates plus the
 // intermediate's signing key. The root key is only used at creation time
-// (and checked against the root certificate at load when its file is
-// there); it is not kept in memory.
+// and to sign the root's CRL (RootCRL), read from its file each time (and
+// checked against the root certificate at load when its file is there);
+// it is not kept in memory.
 type CA struct {
 	now               func() time.Time
 	issuerURL, crlURL string // defaults for LeafRequest
