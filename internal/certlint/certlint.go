@@ -139,6 +139,37 @@ func LintCRL(der []byte) (Result, error) {
 	return collect(zlint.LintRevocationList(crl)), nil
 }
 
+// LintCACRL is LintCRL for a CRL over CA certificates, such as a root's
+// CRL: e_crl_next_update_invalid checks the bound BR §4.9.7 sets for such
+// CRLs (nextUpdate at most twelve months after thisUpdate) instead of the
+// ten days of a CRL over subscriber certificates. The lint registry it
+// runs is its own (zlint's global one keeps its configuration).
+func LintCACRL(der []byte) (Result, error) {
+	crl, err := zx509.ParseRevocationList(der)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w CRL: %w", ErrParse, err)
+	}
+	reg, err := lint.GlobalRegistry().Filter(lint.FilterOptions{ExcludeNames: slices.Sorted(maps.Keys(disabled()))})
+	if err != nil {
+		return Result{}, fmt.Errorf("certlint: %w", err)
+	}
+	cfg, err := lint.NewConfigFromString("[e_crl_next_update_invalid]\nSubscriberCRL = false\n")
+	if err != nil {
+		return Result{}, fmt.Errorf("certlint: %w", err)
+	}
+	reg.SetConfiguration(cfg)
+	return collect(zlint.LintRevocationListEx(crl, reg)), nil
+}
+
+// CheckCACRL is CheckCRL for a CRL over CA certificates (see LintCACRL).
+func CheckCACRL(der []byte) error {
+	r, err := LintCACRL(der)
+	if err != nil {
+		return err
+	}
+	return r.Err()
+}
+
 // Check lints the DER certificate and returns nil if it is clean, a
 // *LintError naming every failing lint otherwise, or a parse error wrapping
 // ErrParse.

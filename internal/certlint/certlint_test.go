@@ -273,3 +273,52 @@ func TestValidityLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestLintCACRLBound: a CRL valid 200 days fails the ten-day bound of a
+// CRL over subscriber certificates (LintCRL) and passes the twelve-month
+// bound of one over CA certificates (LintCACRL); one valid 13 months
+// fails both; LintCRL after LintCACRL still applies the ten days (the
+// global registry keeps its configuration: the loop runs LintCACRL first).
+func TestLintCACRLBound(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	names := func(r certlint.Result) []string {
+		var out []string
+		for _, f := range r.Findings {
+			out = append(out, f.Lint)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		validity       time.Duration
+		subscriber, ca bool // e_crl_next_update_invalid found
+	}{
+		{200 * 24 * time.Hour, true, false},
+		{396 * 24 * time.Hour, true, true},
+	} {
+		der := testCRL(t, now, now.Add(tc.validity))
+		for _, lintCA := range []bool{true, false} {
+			lintFn, want := certlint.LintCRL, tc.subscriber
+			if lintCA {
+				lintFn, want = certlint.LintCACRL, tc.ca
+			}
+			res, err := lintFn(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(names(res), "e_crl_next_update_invalid"); got != want {
+				t.Errorf("validity %v, CA CRL %v: e_crl_next_update_invalid %v, want %v (%v)", tc.validity, lintCA, got, want, res.Findings)
+			}
+		}
+	}
+}
+
+// testCRL is a CRL of a test CA, empty, from thisUpdate to nextUpdate.
+func testCRL(t *testing.T, thisUpdate, nextUpdate time.Time) []byte {
+	t.Helper()
+	p := newPKI(t)
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: thisUpdate, NextUpdate: nextUpdate}, p.cert, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}

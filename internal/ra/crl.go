@@ -20,7 +20,9 @@ var ErrNoCRL = errors.New("ra: issuer does not sign CRLs")
 type SignedCRL struct {
 	// DER is the CRL.
 	DER []byte
-	// ThisUpdate is its thisUpdate (the signing time).
+	// ThisUpdate is its thisUpdate: the signing time, or the latest
+	// revocation time it lists when that is later (a revocation recorded
+	// by a node whose clock is ahead).
 	ThisUpdate time.Time
 	// Until is when the RA stops serving it (ThisUpdate +
 	// Config.CRLRefresh), or earlier once a revocation through this RA
@@ -88,13 +90,24 @@ func (r *RA) CurrentCRL(ctx context.Context) (*SignedCRL, error) {
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: e.RevokedAt, ReasonCode: e.Reason})
 	}
-	der, err := signer.SignCRL(big.NewInt(number), now, now.Add(r.cfg.CRLValidity), entries)
+	// A CRL cannot be issued before a revocation it lists: in a cluster a
+	// node whose clock runs behind may list a revocation another node
+	// recorded "later", so thisUpdate is never before the latest
+	// revocation time on the list (as for OCSP, see SignOCSP), and
+	// nextUpdate follows it by one CRL validity.
+	thisUpdate := now
+	for _, e := range entries {
+		if e.RevocationTime.After(thisUpdate) {
+			thisUpdate = e.RevocationTime
+		}
+	}
+	der, err := signer.SignCRL(big.NewInt(number), thisUpdate, thisUpdate.Add(r.cfg.CRLValidity), entries)
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}
 	sum := sha256.Sum256(der)
 	// Revocations through this node clear the cache at once; those made on
 	// another node of a cluster show within CRLRefresh.
-	r.crlCache = &SignedCRL{DER: der, ThisUpdate: now.UTC().Truncate(time.Second), Until: now.Add(r.cfg.CRLRefresh), SHA256: hex.EncodeToString(sum[:])}
+	r.crlCache = &SignedCRL{DER: der, ThisUpdate: thisUpdate.UTC().Truncate(time.Second), Until: now.Add(r.cfg.CRLRefresh), SHA256: hex.EncodeToString(sum[:])}
 	return r.crlCache, nil
 }

@@ -224,7 +224,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
 	}
 	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true,
-		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath})
+		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath,
+		RootIssuerURL: pkiBase + wfe.RootCertPath, RootCRLURL: pkiBase + wfe.RootCRLPath})
 	if err != nil {
 		return nil, builtinCAError(err)
 	}
@@ -331,7 +332,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), OCSP: ocspHandler, Metrics: m,
+		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: ca.RootCRL, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
@@ -747,7 +748,7 @@ func (s *Server) port() string {
 // malformed problem document as every ACME error).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
-	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath} {
+	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath} {
 		// Every method: the WFE answers another than GET and HEAD with
 		// its 405 naming them, as over HTTPS (it was the 400 "serves
 		// ACME over HTTPS only").

@@ -98,7 +98,7 @@ func (c *createdPaths) noteStore(dsn string) {
 // noteCA notes the built-in CA's directory and files.
 func (c *createdPaths) noteCA(dir string) {
 	c.dir(dir)
-	for _, f := range []string{local.RootCertFile, local.RootKeyFile, local.IntermediateCertFile, local.IntermediateKeyFile, local.ChainFile} {
+	for _, f := range []string{local.RootCertFile, local.RootKeyFile, local.IntermediateCertFile, local.IntermediateKeyFile, local.ChainFile, local.RootCRLFile} {
 		c.file(filepath.Join(dir, f))
 	}
 }

@@ -291,19 +291,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditRecord, e
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	q := `SELECT ` + auditCols + ` FROM audit_events WHERE (? = '' OR object_type = ?) AND (? = '' OR object_id = ?) AND (? = '' OR action = ?)`
-	args := []any{f.ObjectType, f.ObjectType, f.ObjectID, f.ObjectID, f.Action, f.Action}
-	if f.Newest {
-		before := f.BeforeSeq
-		if before <= 0 {
-			before = 1 << 62
-		}
-		q += ` AND seq < ? ORDER BY seq DESC LIMIT ?`
-		args = append(args, before, f.Limit)
-	} else {
-		q += ` AND seq > ? ORDER BY seq LIMIT ?`
-		args = append(args, f.AfterSeq, f.Limit)
-	}
+	q, args := listAuditQuery(f)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
@@ -318,6 +306,37 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditRecord, e
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// listAuditQuery is ListAudit's statement and arguments for f (whose
+// Limit is set). It names only the filters f sets (one of eight statement
+// texts per direction), so that the page of one object's events reads the
+// range of audit_events_object (object_type, object_id, seq) in seq order:
+// a filter that also matches when its value is empty ("? = <empty> OR
+// object_id = ?") has PostgreSQL's generic
+// plan (and SQLite's, which never sees the values) walk the primary key
+// and filter every event, as it must also serve an empty ID.
+func listAuditQuery(f AuditFilter) (string, []any) {
+	q := `SELECT ` + auditCols + ` FROM audit_events WHERE`
+	var args []any
+	for _, c := range []struct{ col, val string }{{"object_type", f.ObjectType}, {"object_id", f.ObjectID}, {"action", f.Action}} {
+		if c.val != "" {
+			q += ` ` + c.col + ` = ? AND`
+			args = append(args, c.val)
+		}
+	}
+	if f.Newest {
+		before := f.BeforeSeq
+		if before <= 0 {
+			before = 1 << 62
+		}
+		q += ` seq < ? ORDER BY seq DESC LIMIT ?`
+		args = append(args, before, f.Limit)
+	} else {
+		q += ` seq > ? ORDER BY seq LIMIT ?`
+		args = append(args, f.AfterSeq, f.Limit)
+	}
+	return q, args
 }
 
 // EachAudit calls fn with every audit event whose seq is at most maxSeq,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -334,4 +336,76 @@ func InsertApprovalRows(ctx context.Context, s *Store, n int) error {
 		SELECT 'ap' || lpad(g::text, 6, '0'), 'o' || g, 'acct', 'code', '[]', 'ecdsa-p256', 'always', '\x01'::bytea,
 		CASE WHEN g % 3 = 0 THEN 'approved' ELSE 'pending' END, g * 1000 FROM generate_series(1, ?::int) g`, n)
 	return err
+}
+
+// ListAuditPlan returns the plan of ListAudit's statement for f: SQLite's
+// EXPLAIN QUERY PLAN; on PostgreSQL the EXPLAIN of its generic plan (the
+// statement PREPAREd on one connection and explained with
+// plan_cache_mode = force_generic_plan, as a prepared statement executed
+// more than five times is planned), after ANALYZE of audit_events.
+func ListAuditPlan(ctx context.Context, s *Store, f AuditFilter) ([]string, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	query, args := listAuditQuery(f)
+	if s.wr != nil {
+		return explainPlan(ctx, s, s.r, false, query, args)
+	}
+	conn, err := s.r.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	// EXECUTE takes no bind parameters inside EXPLAIN: the arguments are
+	// literals (the statement's parameters stay parameters).
+	lits := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			lits[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		default:
+			lits[i] = fmt.Sprint(v)
+		}
+	}
+	for _, stmt := range []string{`ANALYZE audit_events`, `SET plan_cache_mode = force_generic_plan`, `PREPARE list_audit_plan AS ` + rebindDollar(query)} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		conn.ExecContext(context.WithoutCancel(ctx), `DEALLOCATE list_audit_plan`)
+		conn.ExecContext(context.WithoutCancel(ctx), `RESET plan_cache_mode`)
+	}()
+	rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE list_audit_plan(`+strings.Join(lits, ", ")+`)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, err
+		}
+		plan = append(plan, line)
+	}
+	return plan, rows.Err()
+}
+
+// InsertAuditRows stores n audit events (seq 1..n, outside the hash chain:
+// for query plans only) in one statement: object types cycle through
+// seven, each of objects IDs ("o0".."o<objects-1>") has n/objects events
+// of its type, actions cycle through three.
+func InsertAuditRows(ctx context.Context, s *Store, n, objects int) error {
+	const cols = `INSERT INTO audit_events (seq, id, at, actor, action, object_type, object_id, source, prev_hash, hash) `
+	const row = `SELECT g, 'ev' || g, g, 'plan', 'a' || (g % 3), 't' || ((g % ?) % 7), 'o' || (g % ?), 'test', '', '' FROM `
+	q := cols + `WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < ?) ` + row + `n`
+	args := []any{n, objects, objects}
+	if s.wr == nil {
+		q, args = cols+row+`generate_series(1, ?::int) g`, []any{objects, objects, n}
+	}
+	return s.tx(ctx, func(tx txConn) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
 }

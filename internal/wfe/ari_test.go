@@ -345,6 +345,19 @@ func TestRenewalInfoConfigured(t *testing.T) {
 	if got := r.header.Get("Retry-After"); got != "5400" {
 		t.Errorf("Retry-After = %q, want 5400 (ari-retry-after 90m)", got)
 	}
+	// RFC 9773 §7: answers may be cached, for as long as clients are asked
+	// to wait (Retry-After), and carry no nonce a shared cache would hand
+	// to many clients.
+	if got := r.header.Get("Cache-Control"); got != "public, max-age=5400" {
+		t.Errorf("Cache-Control = %q, want %q", got, "public, max-age=5400")
+	}
+	if got := r.header.Get("Replay-Nonce"); got != "" {
+		t.Errorf("cacheable renewalInfo answer carries Replay-Nonce %q", got)
+	}
+	bad := ariGet(t, env, ariRenewalInfoURL(t, env), "not-a-cert-id")
+	if got := bad.header.Get("Cache-Control"); bad.status != http.StatusBadRequest || got != "no-store" {
+		t.Errorf("malformed certID: %d with Cache-Control %q, want 400 no-store", bad.status, got)
+	}
 	var info cgacme.RenewalInfo
 	if err := json.Unmarshal(r.body, &info); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)

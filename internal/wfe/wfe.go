@@ -45,6 +45,12 @@ const (
 	IntermediatePath = "/pki/intermediate.crt"
 	// RootPath serves the root CA certificate (PEM).
 	RootPath = "/pki/root.pem"
+	// RootCertPath serves the root CA certificate (DER,
+	// application/pkix-cert): the intermediate's AIA caIssuers.
+	RootCertPath = "/pki/root.crt"
+	// RootCRLPath serves the root's CRL (DER, application/pkix-crl): the
+	// intermediate's CRL distribution point.
+	RootCRLPath = "/pki/root.crl"
 	// OCSPPath is the OCSP responder (RFC 6960 Appendix A.1): POST
 	// OCSPPath, GET OCSPPath/{base64 request}.
 	OCSPPath = "/pki/ocsp"
@@ -107,6 +113,11 @@ type Config struct {
 	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
 	IntermediateDER []byte
 	RootPEM         []byte // the root certificate, PEM
+	// RootDER is served at RootCertPath.
+	RootDER []byte
+	// RootCRL returns the root's CRL served at RootCRLPath (nil: none, a
+	// 404; see local.CA.RootCRL); nil for no such path.
+	RootCRL func() ([]byte, error)
 	// RenewalInfoRetryAfter is the Retry-After of renewalInfo responses
 	// (RFC 9773 §4.3); default 6 hours.
 	RenewalInfoRetryAfter time.Duration
@@ -208,6 +219,13 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		rw.Header().Set("Content-Type", "application/x-pem-file")
 		rw.Write(cfg.RootPEM)
 	}))
+	m.HandleFunc("GET "+RootCertPath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/pkix-cert")
+		rw.Write(cfg.RootDER)
+	}))
+	if cfg.RootCRL != nil {
+		m.HandleFunc("GET "+RootCRLPath, pki(metrics.EndpointCRL, w.rootCRL))
+	}
 	w.mux = m
 	w.unclean = nf
 	return w
@@ -468,6 +486,33 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 	// the same second as the one before has the same thisUpdate (whole
 	// seconds); the ETag tells them apart.
 	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(c.DER))
+}
+
+// rootCRLMaxAge is the Cache-Control max-age of the root's CRL: it is
+// signed anew twice a year, so an hour delays no relying party.
+const rootCRLMaxAge = time.Hour
+
+// rootCRL serves the root's CRL (Config.RootCRL); 404 when there is none.
+func (w *WFE) rootCRL(rw http.ResponseWriter, r *http.Request) {
+	der, err := w.cfg.RootCRL()
+	if err != nil {
+		// der, when not nil, is the CRL signed before: still valid.
+		w.log.ErrorContext(r.Context(), "root crl", "err", err)
+	}
+	switch {
+	case der == nil && err != nil:
+		http.Error(rw, "CRL unavailable", http.StatusInternalServerError)
+		return
+	case der == nil:
+		pr := acme.NewProblem(acme.Malformed, "this CA has no root CRL: its root key is kept elsewhere")
+		pr.Status = http.StatusNotFound
+		w.writeProblem(rw, r, pr)
+		return
+	}
+	h := rw.Header()
+	h.Set("Content-Type", "application/pkix-crl")
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", int(rootCRLMaxAge/time.Second)))
+	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(der))
 }
 
 // maxAge is the Cache-Control max-age, in whole seconds rounded down, of a

@@ -3,13 +3,15 @@
 // creates one; an imported intermediate may also be ECDSA P-384 or RSA, see
 // AcceptedIntermediateKeys, and may sit below further CA certificates,
 // see ChainFile) whose keys live as PEM files in one directory.
-// The root's private key is needed only to create a CA: an imported CA may
-// come without it (an enterprise's issuing intermediate under an offline
-// root), see RootKeyFile.
+// The root's private key is needed only to create a CA and to sign the
+// root's CRL (RootCRL): an imported CA may come without it (an
+// enterprise's issuing intermediate under an offline root), see
+// RootKeyFile.
 // It signs TLS server leaves for the RA, the HTTPS listener's own
 // certificate, CRLs and OCSP responses.
 //
-// A *CA is immutable once loaded and safe for concurrent use.
+// A *CA is safe for concurrent use; once loaded only its root CRL changes
+// (RootCRL signs it anew when half its validity has passed).
 package local
 
 import (
@@ -29,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -109,6 +112,12 @@ type Options struct {
 	// empty, and the URLs ServerCertificate uses. Lint-clean values are
 	// plain http:// URLs (see LeafRequest). "" means none.
 	IssuerURL, CRLURL string
+	// RootIssuerURL and RootCRLURL are the AIA caIssuers (the root
+	// certificate, DER) and the CRL distribution point (the root's CRL,
+	// RootCRL) of a newly created intermediate (CA/B Forum BR
+	// §7.1.2.10.3, §7.1.2.11.2); "" means none. Ignored when loading:
+	// an existing intermediate keeps its extensions.
+	RootIssuerURL, RootCRLURL string
 
 	// afterWrite, when not nil, is called by create after it wrote each
 	// CA file into its temporary directory (tests kill the process there).
@@ -117,8 +126,9 @@ type Options struct {
 
 // CA is a loaded built-in CA: root and intermediate certificates plus the
 // intermediate's signing key. The root key is only used at creation time
-// (and checked against the root certificate at load when its file is
-// there); it is not kept in memory.
+// and to sign the root's CRL (RootCRL), read from its file each time (and
+// checked against the root certificate at load when its file is there);
+// it is not kept in memory.
 type CA struct {
 	now               func() time.Time
 	issuerURL, crlURL string // defaults for LeafRequest
@@ -136,6 +146,18 @@ type CA struct {
 	// certlint.PreIssuanceSkipped()) when Options.LintBeforeSign is set,
 	// else nil; SignLeaf runs it through a lintingSigner.
 	lint certChecker
+
+	// dir is the CA directory (RootCRL reads RootKeyFile there and
+	// writes RootCRLFile); rootCRL holds the root's current CRL.
+	dir     string
+	rootCRL *rootCRLState
+}
+
+// rootCRLState is the root's current CRL (nil when there is none),
+// guarded by mu.
+type rootCRLState struct {
+	mu  sync.Mutex
+	cur *rootCRL
 }
 
 // certChecker lints a DER certificate; *certlint.Linter is one (tests wrap
@@ -155,7 +177,9 @@ type certChecker interface {
 //
 // A new CA has a self-signed ECDSA P-384 root (ECDSA-SHA384, no path length
 // constraint) and an ECDSA P-256 intermediate signed by it (pathLen 0, EKU
-// serverAuth+clientAuth, certificate policy 2.23.140.1.2.1). Its files
+// serverAuth+clientAuth, certificate policy 2.23.140.1.2.1; AIA caIssuers
+// Options.RootIssuerURL and CRL distribution point Options.RootCRLURL when
+// set). Its files
 // (keys with mode 0600, certificates 0644) are written into a temporary
 // directory (mode 0700) that is then renamed to dir, so that a crash at
 // any point leaves no CA or the whole CA (see install).
@@ -163,6 +187,10 @@ type certChecker interface {
 // When some file is present but a required one is missing it returns an
 // error wrapping ErrPartialCA and touches nothing. Unparsable or
 // inconsistent files give an error wrapping ErrInvalidCA.
+//
+// When dir holds RootKeyFile, the root's CRL (RootCRL) is signed and
+// written to RootCRLFile unless the file holds one of this root that is
+// less than half its validity old.
 func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	opts = opts.withDefaults()
 	present, missing, err := caFilesIn(dir)
@@ -182,6 +210,10 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		return nil, err
 	}
 	ca.now, ca.issuerURL, ca.crlURL = opts.Now, opts.IssuerURL, opts.CRLURL
+	ca.dir, ca.rootCRL = dir, &rootCRLState{cur: readRootCRL(dir, ca.root)}
+	if _, err := ca.RootCRL(); err != nil {
+		return nil, err
+	}
 	if opts.LintBeforeSign {
 		if ca.lint, err = certlint.NewPreIssuanceLinter(); err != nil {
 			return nil, fmt.Errorf("local CA: %w", err)
@@ -360,6 +392,12 @@ func create(dir string, opts Options) (*CA, error) {
 		MaxPathLenZero:        true,
 		Policies:              []x509.OID{oidDomainValidated()},
 		SignatureAlgorithm:    x509.ECDSAWithSHA384,
+	}
+	if opts.RootIssuerURL != "" {
+		interTmpl.IssuingCertificateURL = []string{opts.RootIssuerURL}
+	}
+	if opts.RootCRLURL != "" {
+		interTmpl.CRLDistributionPoints = []string{opts.RootCRLURL}
 	}
 	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
 	if err != nil {

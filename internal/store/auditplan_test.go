@@ -1,0 +1,52 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// TestListAuditPlanUsesObjectIndex: on each engine, with 300,000 audit
+// events, the page of one object's events (`audit list --object-type T
+// --object-id ID`, newest first and oldest first, with and without an
+// action) reads the index audit_events_object and no whole table. On
+// PostgreSQL the plan is the generic one (plan_cache_mode =
+// force_generic_plan), which a prepared statement runs with after five
+// executions: a filter that also matches when its value is empty ("? =
+// <empty> OR object_id = ?") cannot use the
+// index there, as the generic plan must also serve an empty ID.
+func TestListAuditPlanUsesObjectIndex(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		ctx := context.Background()
+		s := e.Open(t)
+		must(t, store.InsertAuditRows(ctx, s, 300000, 50000)) // o1234: type t2 (1234 % 7), 6 events
+		for _, f := range []store.AuditFilter{
+			{Newest: true, ObjectType: "t2", ObjectID: "o1234"},
+			{Newest: true, BeforeSeq: 200000, ObjectType: "t2", ObjectID: "o1234", Action: "a1"},
+			{AfterSeq: 10, ObjectType: "t2", ObjectID: "o1234"},
+		} {
+			plan, err := store.ListAuditPlan(ctx, s, f)
+			must(t, err)
+			p := strings.Join(plan, "\n")
+			if !strings.Contains(p, "audit_events_object") || strings.Contains(p, "Seq Scan on audit_events") ||
+				(e.Name == store.EngineSQLite && strings.Contains(p, "SCAN audit_events")) {
+				t.Errorf("%s, %+v: plan does not read audit_events_object:\n%s", e.Name, f, p)
+			}
+			t.Logf("%s, %+v:\n%s", e.Name, f, p)
+			// The statement answers what the filter asks.
+			evs, err := s.ListAudit(ctx, f)
+			must(t, err)
+			if len(evs) == 0 {
+				t.Errorf("%+v: no events", f)
+			}
+			for _, ev := range evs {
+				if ev.ObjectType != f.ObjectType || ev.ObjectID != f.ObjectID || (f.Action != "" && ev.Action != f.Action) {
+					t.Errorf("%+v: event %d is %s %s %s", f, ev.Seq, ev.ObjectType, ev.ObjectID, ev.Action)
+				}
+			}
+		}
+	})
+}
