@@ -766,6 +766,13 @@ func writeExclusive(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("local CA: create %s: %w", path, err)
 	}
+	return writeSyncClose(f, path, data)
+}
+
+// writeSyncClose writes data to f, syncs it to disk and closes it; f is
+// closed whatever fails. path names the file in the errors, which wrap
+// the failing call's.
+func writeSyncClose(f *os.File, path string, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("local CA: write %s: %w", path, err)

@@ -138,20 +138,12 @@ func writeReplace(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("local CA: %w", err)
 	}
 	defer os.Remove(f.Name()) // after the rename: no such file
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("local CA: write %s: %w", path, err)
-	}
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return fmt.Errorf("local CA: chmod %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("local CA: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("local CA: close %s: %w", path, err)
+	if err := writeSyncClose(f, path, data); err != nil {
+		return err
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("local CA: %w", err)
