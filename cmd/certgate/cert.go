@@ -177,10 +177,11 @@ printed to stderr (table, csv) or as next_cursor (json).`,
 	})
 }
 
-// certRow is a certificate's line in tables and CSV.
-func certRow(c inventory.Certificate) []string {
+// certRow is a certificate's line in tables and CSV. A table abbreviates
+// more than two names ("a b (+3)"); CSV, which scripts read, has them all.
+func certRow(c inventory.Certificate, format outputFormat) []string {
 	names := strings.Join(c.Names, " ")
-	if len(c.Names) > 2 {
+	if len(c.Names) > 2 && format != "csv" {
 		names = fmt.Sprintf("%s %s (+%d)", c.Names[0], c.Names[1], len(c.Names)-2)
 	}
 	return []string{c.Serial, c.Status, c.NotAfter.UTC().Format(time.RFC3339), c.Profile, c.KeyType, c.Source, c.Issuer, names}
@@ -209,7 +210,7 @@ func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page, extra
 	}
 	rows := make([][]string, len(p.Items))
 	for i, c := range p.Items {
-		rows[i] = certRow(c)
+		rows[i] = certRow(c, format)
 		for _, x := range extra {
 			rows[i] = append(rows[i], x.value(c))
 		}
