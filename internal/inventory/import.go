@@ -129,11 +129,19 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 
 // fail reports path as rejected for err. An *fs.PathError's own text
 // ("stat PATH: no such file or directory") names the file again; Error and
-// Summary give only its cause, the result already names the file.
+// Summary give only its cause, the result already names the file. A
+// dangling symbolic link (dehydrated's cert.pem once the certificate it
+// names was revoked and renamed) is named with its target: "no such file
+// or directory" for a file that ls lists says nothing.
 func fail(path string, err error) FileResult {
 	msg := err.Error()
 	if pe, ok := err.(*fs.PathError); ok {
 		msg = pe.Err.Error()
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if target, lerr := os.Readlink(path); lerr == nil {
+			msg = fmt.Sprintf("symbolic link to %s, which does not exist", target)
+		}
 	}
 	return FileResult{Path: path, Err: err, Error: msg}
 }
