@@ -17,6 +17,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
@@ -366,6 +367,9 @@ reasons need no CA (docs/inventory.md, docs/pki.md).`,
 							len(r.OtherCAs), strings.Join(r.OtherCAs, ", "))
 					}
 				}
+				if note := foreignRevocationNote(ctx, st, svc, &r.Certificate, o.data); note != "" {
+					fmt.Fprintln(out, note)
+				}
 				return nil
 			})
 		},
@@ -373,6 +377,36 @@ reasons need no CA (docs/inventory.md, docs/pki.md).`,
 	storeFlags(cmd, &o)
 	cmd.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 revocation reason")
 	return cmd
+}
+
+// foreignRevocationNote says, for an imported or discovered certificate
+// that the built-in CA did not sign, that its revocation stays in the
+// inventory: certgate cannot revoke at another CA, its CRL leaves the
+// certificate out and its OCSP responder answers unauthorized for it
+// (docs/inventory.md). Without the CA's certificate in data, for a database
+// that has a CA, it cannot tell, and says so conditionally. "" for a
+// certificate of this CA.
+func foreignRevocationNote(ctx context.Context, st *store.Store, svc *inventory.Service, c *inventory.Certificate, data string) string {
+	if c.Source == store.SourceIssued {
+		return ""
+	}
+	inter, err := local.ReadIntermediate(server.CADir(data))
+	if err != nil {
+		if recorded, serr := st.GetSetting(ctx, server.CARootSetting); errors.Is(serr, store.ErrNotFound) || serr == nil && recorded == "" {
+			// The database has no CA: every imported certificate is another CA's.
+			return fmt.Sprintf("recorded in the inventory only: another CA (issuer %s) issued it, and only that CA can revoke it", c.Issuer)
+		}
+		return fmt.Sprintf("if another CA issued it (issuer %s; %s has no CA certificate to tell), "+
+			"the revocation is recorded in the inventory only: only that CA can revoke it", c.Issuer, server.CADir(data))
+	}
+	pemBytes, err := svc.PEM(ctx, c.Serial, false)
+	if err != nil {
+		return ""
+	}
+	if blk, _ := pem.Decode(pemBytes); blk != nil && issuer.SignedSerial(blk.Bytes, inter) != nil {
+		return "" // this CA's: on its CRL, revoked in OCSP
+	}
+	return fmt.Sprintf("recorded in the inventory only: another CA (issuer %s) issued it, and only that CA can revoke it", c.Issuer)
 }
 
 // revocationCA returns the intermediate certificate of the built-in CA in
