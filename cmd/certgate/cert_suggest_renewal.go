@@ -96,7 +96,7 @@ request).`,
 		},
 	}
 	storeFlags(cmd, &o)
-	cmd.Flags().StringVar(&before, "before", "", "renew before this time: RFC 3339, or a duration from now such as 24h or 7d (required)")
+	cmd.Flags().StringVar(&before, "before", "", "renew before this time: RFC 3339, a duration from now such as 24h or 7d, or now (renew at once) (required)")
 	_ = cmd.MarkFlagRequired("before")
 	return cmd
 }
@@ -123,15 +123,19 @@ func parseSuggestSerial(s string) (string, error) {
 	return n.Text(16), nil
 }
 
-// parseSuggestBefore reads --before: an RFC 3339 time or a duration from
-// now (config.ParseDuration: 24h, 7d, 1d12h).
+// parseSuggestBefore reads --before: an RFC 3339 time, a duration from
+// now (config.ParseDuration: 24h, 7d, 1d12h), or "now" (renew at once: the
+// window ends now, as docs/pki.md names it).
 func parseSuggestBefore(s string, now time.Time) (time.Time, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "now") {
+		return now, nil
+	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
 	d, err := config.ParseDuration(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--before %q is neither an RFC 3339 time (2026-12-01T00:00:00Z) nor a duration from now (24h, 7d)", s)
+		return time.Time{}, fmt.Errorf("--before %q is not an RFC 3339 time (2026-12-01T00:00:00Z), a duration from now (24h, 7d) or now", s)
 	}
 	return now.Add(d), nil
 }
