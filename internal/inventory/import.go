@@ -306,6 +306,10 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	}
 	if c, err := x509.ParseCertificate(data); err == nil {
 		return []*x509.Certificate{c}, nil
+	} else if cs, cerr := x509.ParseCertificates(data); cerr == nil && len(cs) > 1 {
+		// Certificates in DER one after the other (a chain that some
+		// tools write so): each is imported, as from a PEM bundle.
+		return cs, nil
 	} else if p7, p7err := pkcs7.Parse(data); p7err == nil {
 		if len(p7.Certificates) == 0 {
 			return nil, errors.New("PKCS#7 bundle holds no certificates")
@@ -314,10 +318,25 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	} else if isDERKeyOrRequest(data) {
 		return nil, errNoCertificate
 	} else if looksLikeCertificate(data) {
-		return nil, fmt.Errorf("bad DER certificate: %w", err)
+		return nil, fmt.Errorf("bad DER certificate: %w", parseError{err})
 	}
 	return nil, errors.New("not a PEM, DER or PKCS#7 certificate file")
 }
+
+// parseError is a crypto/x509 parse error without the package's "x509: "
+// prefix ("trailing data", not "x509: trailing data"): the message names
+// the file and block already, and the prefix is Go's, not the user's.
+type parseError struct{ err error }
+
+func (e parseError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "x509: ")
+	if msg == "trailing data" {
+		return "other data after the certificate (trailing data)"
+	}
+	return msg
+}
+
+func (e parseError) Unwrap() error { return e.err }
 
 // looksLikeCertificate reports whether DER data starts like a certificate
 // (an ASN.1 SEQUENCE holding a SEQUENCE), to tell a damaged certificate
@@ -381,7 +400,7 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 			}
 			c, err := x509.ParseCertificate(der)
 			if err != nil {
-				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, err)
+				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, parseError{err})
 			}
 			out = append(out, c)
 		case "PKCS7", "CMS":
