@@ -317,10 +317,32 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		return p7.Certificates, nil
 	} else if isDERKeyOrRequest(data) {
 		return nil, errNoCertificate
+	} else if isPKCS12(data) { // before looksLikeCertificate: its length bytes may look like a SEQUENCE tag
+		return nil, errors.New("a PKCS#12 (.p12/.pfx) file, which is not read: export its certificates as PEM " +
+			"(openssl pkcs12 -in FILE -nokeys -out FILE.pem) and import that")
 	} else if looksLikeCertificate(data) {
 		return nil, fmt.Errorf("bad DER certificate: %w", parseError{err})
 	}
 	return nil, errors.New("not a PEM, DER or PKCS#7 certificate file")
+}
+
+// isPKCS12 reports whether data is a DER PKCS#12 PFX (RFC 7292 §4): a
+// SEQUENCE of version 3 and a PKCS#7 ContentInfo of type data or
+// signedData (the keys and certificates inside are not read).
+func isPKCS12(data []byte) bool {
+	var pfx struct {
+		Version  int
+		AuthSafe struct {
+			ContentType asn1.ObjectIdentifier
+			Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+		}
+		MacData asn1.RawValue `asn1:"optional"`
+	}
+	if _, err := asn1.Unmarshal(data, &pfx); err != nil || pfx.Version != 3 {
+		return false
+	}
+	ct := pfx.AuthSafe.ContentType
+	return ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}) || ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2})
 }
 
 // parseError is a crypto/x509 parse error without the package's "x509: "

@@ -1,6 +1,8 @@
 package inventory_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,5 +40,22 @@ func TestParseErrorsWithoutGoPrefix(t *testing.T) {
 	_, err := inventory.ParseCertificates(slices.Concat(leaf.Raw, []byte("junk")))
 	if want := "bad DER certificate: other data after the certificate (trailing data)"; err == nil || err.Error() != want {
 		t.Errorf("trailing bytes: %v, want %s", err, want)
+	}
+}
+
+// TestParsePKCS12SaysHowToImport: a PKCS#12 file (.p12/.pfx, as Windows
+// and Java tools export a certificate with its key) is rejected with what
+// to do instead; it was "not a PEM, DER or PKCS#7 certificate file".
+func TestParsePKCS12SaysHowToImport(t *testing.T) {
+	// openssl pkcs12 -export -in leaf.pem -inkey leaf.key -passout pass:
+	// of a certificate with a P-256 key, read from testdata.
+	data, err := os.ReadFile(filepath.Join("testdata", "leaf.p12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inventory.ParseCertificates(data)
+	want := "a PKCS#12 (.p12/.pfx) file, which is not read: export its certificates as PEM (openssl pkcs12 -in FILE -nokeys -out FILE.pem) and import that"
+	if err == nil || err.Error() != want {
+		t.Fatalf("PKCS#12: %v, want %s", err, want)
 	}
 }
