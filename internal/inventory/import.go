@@ -78,6 +78,18 @@ var errNoCertificate = errors.New("no certificate")
 // return is for a path that cannot be walked or a cancelled context.
 func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, error) {
 	var out []FileResult
+	dirs := map[string][]*x509.Certificate{} // the certificates of each directory's files, read once
+	siblings := func(path string) func() []*x509.Certificate {
+		return func() []*x509.Certificate {
+			dir := filepath.Dir(path)
+			cs, ok := dirs[dir]
+			if !ok {
+				cs = dirCertificates(dir)
+				dirs[dir] = cs
+			}
+			return cs
+		}
+	}
 	for _, root := range paths {
 		info, err := os.Stat(root)
 		if err != nil {
@@ -85,7 +97,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			continue
 		}
 		if !info.IsDir() {
-			out = append(out, s.importFile(ctx, root, false))
+			out = append(out, s.importFile(ctx, root, false, nil))
 			continue
 		}
 		// A root named through a symbolic link is walked at its target,
@@ -105,7 +117,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			}
 			switch {
 			case d.Type().IsRegular():
-				out = append(out, s.importFile(ctx, p, true))
+				out = append(out, s.importFile(ctx, p, true, siblings(p)))
 			case d.Type()&fs.ModeSymlink != 0:
 				// A link to a file is imported (certbot's live/NAME/
 				// holds only links into archive/); a link to a directory
@@ -115,7 +127,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 				case err != nil:
 					out = append(out, fail(p, err))
 				case info.Mode().IsRegular():
-					out = append(out, s.importFile(ctx, p, true))
+					out = append(out, s.importFile(ctx, p, true, siblings(p)))
 				}
 			}
 			return ctx.Err()
@@ -161,8 +173,11 @@ func isTextWithoutPEM(data []byte) bool {
 
 // importFile imports one file. inDir: the file was found in a directory
 // given to Import, where a text file without a PEM block is skipped
-// (errTextFile); named by itself, such a file is rejected.
-func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileResult {
+// (errTextFile); named by itself, such a file is rejected. siblings (nil
+// for a file named by itself) returns the certificates of the files beside
+// it, where a certificate's chain continues when its file does not hold
+// its issuer (certbot's live/NAME/cert.pem beside chain.pem).
+func (s *Service) importFile(ctx context.Context, path string, inDir bool, siblings func() []*x509.Certificate) FileResult {
 	f, err := os.Open(path)
 	if err != nil {
 		return fail(path, err)
@@ -185,7 +200,7 @@ func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileR
 	if err != nil {
 		return fail(path, err)
 	}
-	res, err := s.ImportCertificates(ctx, certs)
+	res, err := s.importCertificates(ctx, certs, siblings)
 	res.Path = path
 	if err != nil {
 		return fail(path, err)
@@ -199,12 +214,19 @@ func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileR
 // inventory record as the object after) is appended in that transaction.
 // Nothing is stored when it returns an error.
 func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certificate) (FileResult, error) {
+	return s.importCertificates(ctx, certs, nil)
+}
+
+// importCertificates is ImportCertificates; a chain that certs do not
+// complete continues with issuers from more (may be nil), whose signature
+// must verify.
+func (s *Service) importCertificates(ctx context.Context, certs []*x509.Certificate, more func() []*x509.Certificate) (FileResult, error) {
 	var res FileResult
 	now := s.now().UTC()
 	var recs []*store.Certificate
 	seen, usedSerials := map[string]bool{}, map[string]bool{}
 	for _, c := range certs {
-		r := Record(c, chainPEM(c, certs), store.SourceImported)
+		r := Record(c, chainPEM(c, certs, more), store.SourceImported)
 		if seen[r.FingerprintSHA256] {
 			continue
 		}
@@ -263,27 +285,38 @@ func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certific
 
 // chainPEM returns leaf followed by the certificates of pool that issued
 // it, its issuer's issuer and so on (matching subject and issuer names, no
-// signature check), PEM-encoded.
-func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate) string {
+// signature check), PEM-encoded. Where pool has no issuer, the chain goes
+// on with one from more (the certificates of the files beside leaf's; nil
+// for none), whose signature must verify: another file's certificate of
+// the same name is no proof.
+func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate, more func() []*x509.Certificate) string {
 	var b bytes.Buffer
 	b.Write(encodePEM(leaf.Raw))
 	cur := leaf
-	used := map[*x509.Certificate]bool{leaf: true}
-	for range len(pool) {
+	used := map[string]bool{string(leaf.Raw): true}
+	for {
 		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
 			break // self-signed: the chain ends here
 		}
 		var next *x509.Certificate
 		for _, c := range pool {
-			if !used[c] && bytes.Equal(c.RawSubject, cur.RawIssuer) {
+			if !used[string(c.Raw)] && bytes.Equal(c.RawSubject, cur.RawIssuer) {
 				next = c
 				break
+			}
+		}
+		if next == nil && more != nil {
+			for _, c := range more() {
+				if !used[string(c.Raw)] && bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
+					next = c
+					break
+				}
 			}
 		}
 		if next == nil {
 			break
 		}
-		used[next] = true
+		used[string(next.Raw)] = true
 		b.Write(encodePEM(next.Raw))
 		cur = next
 	}
@@ -343,6 +376,32 @@ func isPKCS12(data []byte) bool {
 	}
 	ct := pfx.AuthSafe.ContentType
 	return ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}) || ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2})
+}
+
+// dirCertificates returns the certificates of the files in dir (regular
+// files and links to them, not below it), for chains that continue in
+// another file of the directory. Files that cannot be read or parsed add
+// none: each is reported when it is imported itself.
+func dirCertificates(dir string) []*x509.Certificate {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []*x509.Certificate
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if info, err := os.Stat(p); err != nil || !info.Mode().IsRegular() || info.Size() > MaxImportFile {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cs, err := ParseCertificates(data); err == nil {
+			out = append(out, cs...)
+		}
+	}
+	return out
 }
 
 // parseError is a crypto/x509 parse error without the package's "x509: "
