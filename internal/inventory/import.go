@@ -378,13 +378,20 @@ func isPKCS12(data []byte) bool {
 	return ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}) || ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2})
 }
 
-// dirCertificates returns the certificates of the files in dir (regular
+// maxSiblingFiles bounds the directories whose files complete each other's
+// chains: a client's directory (certbot's live/NAME/, lego's certificates/,
+// dehydrated's certs/NAME/) holds a few files; a bulk export of one file
+// per certificate (docs/operations.md) would be read twice for nothing.
+const maxSiblingFiles = 100
+
+// dirCertificates returns the CA certificates of the files in dir (regular
 // files and links to them, not below it), for chains that continue in
-// another file of the directory. Files that cannot be read or parsed add
-// none: each is reported when it is imported itself.
+// another file of the directory; none for a directory of more than
+// maxSiblingFiles entries. Files that cannot be read or parsed add none:
+// each is reported when it is imported itself.
 func dirCertificates(dir string) []*x509.Certificate {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err != nil || len(entries) > maxSiblingFiles {
 		return nil
 	}
 	var out []*x509.Certificate
@@ -398,7 +405,11 @@ func dirCertificates(dir string) []*x509.Certificate {
 			continue
 		}
 		if cs, err := ParseCertificates(data); err == nil {
-			out = append(out, cs...)
+			for _, c := range cs {
+				if c.IsCA { // only a CA issues (CheckSignatureFrom requires it too)
+					out = append(out, c)
+				}
+			}
 		}
 	}
 	return out
