@@ -74,11 +74,12 @@ func TestBackupWhileServing(t *testing.T) {
 
 	// Issue certificates without pause while the backup runs.
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var mu sync.Mutex
 	received := map[string]bool{}
 	first := make(chan struct{})
 	done := make(chan struct{})
+	// On a failure, the loop ends before the server stops (t.Cleanup).
+	defer func() { cancel(); <-done }()
 	go func() {
 		defer close(done)
 		for i := 0; ctx.Err() == nil; i++ {
