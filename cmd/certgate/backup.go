@@ -66,6 +66,9 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
+			if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
+				return fmt.Errorf("%s, the directory to hold --out, does not exist; create it first", filepath.Dir(out))
+			}
 			tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".backup-*")
 			if err != nil {
 				return err
