@@ -6,12 +6,14 @@ import (
 	"math/big"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -113,9 +115,15 @@ func renewalWindowView(start, end time.Time) map[string]any {
 }
 
 // parseSuggestSerial normalises a hexadecimal serial as the database
-// stores it: lower case, no colons, no leading zeros.
+// stores it: lower case, no colons, no leading zeros. White space or a
+// control character in s is refused, as every command taking a serial
+// refuses it (inventory.NormalizeSerial's error).
 func parseSuggestSerial(s string) (string, error) {
-	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", "")), "0x")
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		_, err := inventory.NormalizeSerial(s)
+		return "", err
+	}
+	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(s, ":", "")), "0x")
 	n, ok := new(big.Int).SetString(h, 16)
 	if !ok || h == "" || strings.ContainsAny(h, "+-") || n.Sign() <= 0 {
 		return "", fmt.Errorf("serial %q is not a hexadecimal certificate serial number (e.g. 3a:f0:... or 3af0...)", s)

@@ -4,6 +4,7 @@
 //	certgate serve            run the server on embedded defaults
 //	certgate ca root          print the root CA certificate (PEM)
 //	certgate ca export|import copy the CA to another node of a cluster
+//	certgate backup|restore   copy a SQLite data directory while the server runs, and restore it
 //	certgate bench acme       run complete issuance flows against a server
 //	certgate cert suggest-renewal  move a certificate's ARI renewal window earlier
 //	certgate version          print the version (also certgate --version)
@@ -68,6 +69,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit())
+	root.AddCommand(newBackup(), newRestore())
 	root.InitDefaultCompletionCmd() // now, so that the walks below see it
 	root.SetHelpCommand(newHelp())
 	groupCommands(root)

@@ -184,7 +184,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, fmt.Errorf("ari-retry-after: must be between %s and %s (RFC 9773 §4.3.2: clients clamp to that range)", FormatDuration(MinARIRetryAfter), FormatDuration(MaxARIRetryAfter))
 		}
 		if s.CAARecheckAfter < 0 {
-			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 re-checks at every finalize)")
+			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 checks at every finalize)")
 		}
 		ids, err := checkCAAIdentities(s.CAAIdentities)
 		if err != nil {
