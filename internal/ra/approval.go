@@ -116,7 +116,7 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 		return o, nil
 	}
 	now := r.now()
-	if err := r.store.SetOrderStatus(ctx, o.ID, store.OrderAwaitingApproval, acme.StatusProcessing, nil, now); err != nil {
+	if err := r.store.SetOrderProcessing(ctx, o.ID, store.OrderAwaitingApproval, r.processingNode(), now); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return r.reload(ctx, o.ID)
 		}

@@ -375,7 +375,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// DNS lookups) may take long, and the sweep of any node makes an order
 	// processing for longer than StuckAfter invalid as interrupted.
 	serial, hexSerial := newSerial(now)
-	if err := r.store.StartIssuanceKey(ctx, o.ID, hexSerial, keyHash, r.now(), spend); err != nil {
+	if err := r.store.StartIssuanceBy(ctx, o.ID, hexSerial, r.processingNode(), keyHash, r.now(), spend); err != nil {
 		if p := rateRefusal(err, refused); p != nil {
 			return nil, p
 		}
