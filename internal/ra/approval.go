@@ -194,7 +194,7 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "audit event", err))
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, done, ev...); err != nil {
+	if err := r.storeIssued(ctx, o.ID, cert, done, ev); err != nil {
 		var kb *store.KeyBlockedError
 		if errors.As(err, &kb) {
 			r.cfg.Metrics.FinalizeFailed(acme.BadPublicKey)

@@ -412,7 +412,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, r.internal(ctx, "audit event", err)
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, done, ev...); err != nil {
+	if err := r.storeIssued(ctx, o.ID, cert, done, ev); err != nil {
 		return nil, r.finishRefused(ctx, o.ID, err)
 	}
 	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
