@@ -304,17 +304,7 @@ func crashRandom(t *testing.T, engine string, rng *rand.Rand, kills int) {
 		t.Fatal(err)
 	}
 	t.Logf("left processing by the kills: %d orders, %d challenges", leftOrders, leftChallenges)
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
-	for serial, got := range rv.issued {
-		res.received[serial] = got
-		res.flows++
-	}
-	if len(rv.failures) > 0 {
-		t.Errorf("the revoker failed %d times, first: %s", len(rv.failures), rv.failures[0])
-	}
-	t.Logf("revoker: %d certificates, revocations acknowledged: %d through ACME, %d by the CLI; %d not acknowledged",
-		len(rv.issued), rv.byACME, rv.byCLI, rv.unsure)
+	rv.addResults(t, res)
 	checkRun(t, db, res)
 	logStats(t, res, p)
 	param := "?"
