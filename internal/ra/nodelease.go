@@ -47,7 +47,9 @@ func (r *RA) heartbeat(stop <-chan struct{}) {
 		if err := r.store.RenewNodeLease(ctx, r.node, now.Add(r.cfg.NodeLease)); err != nil {
 			r.log.Error("renew node lease: other nodes fail this node's processing orders once it runs out", "node", r.node, "err", err)
 		}
-		ids, err := r.store.AbandonedOrders(ctx, now)
+		// Never this node's own orders: it is alive, even when its
+		// renewals fail (another node may then fail them).
+		ids, err := r.store.AbandonedOrders(ctx, r.node, now)
 		if err == nil && len(ids) > 0 {
 			err = r.failInterrupted(ctx, ids, now)
 			if err == nil {

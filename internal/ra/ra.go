@@ -74,9 +74,9 @@ type Store interface {
 	RenewNodeLease(ctx context.Context, node string, until time.Time) error
 	// PruneNodeLeases deletes the node leases that ran out before before.
 	PruneNodeLeases(ctx context.Context, before time.Time) (int64, error)
-	// AbandonedOrders returns the IDs of the processing orders whose node
-	// holds no lease at now.
-	AbandonedOrders(ctx context.Context, now time.Time) ([]string, error)
+	// AbandonedOrders returns the IDs of the processing orders whose node,
+	// other than self, holds no lease at now.
+	AbandonedOrders(ctx context.Context, self string, now time.Time) ([]string, error)
 	// AppendAudit appends one audit event in a transaction of its own.
 	AppendAudit(ctx context.Context, a *store.AuditAppend) error
 	// GetAuthorization returns the authorization with id with its
@@ -516,7 +516,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 		return fmt.Errorf("find stuck orders: %w", err)
 	}
 	if r.nodeLeases() {
-		abandoned, err := r.store.AbandonedOrders(ctx, now)
+		abandoned, err := r.store.AbandonedOrders(ctx, r.node, now)
 		if err != nil {
 			return fmt.Errorf("find abandoned orders: %w", err)
 		}

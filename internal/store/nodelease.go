@@ -37,16 +37,17 @@ func (s *Store) PruneNodeLeases(ctx context.Context, before time.Time) (int64, e
 // AbandonedOrders returns the IDs of the processing orders whose node
 // (recorded by StartIssuanceBy or SetOrderProcessing) holds no lease at
 // now: the node died (or stopped) while it issued them. Orders without a
-// node (”: moved to processing by a version before node leases, or by a
-// process without one) are not among them (see ProcessingOrders). The
-// processing orders are read by the partial index orders_processing.
-func (s *Store) AbandonedOrders(ctx context.Context, now time.Time) ([]string, error) {
-	return s.ids(ctx, abandonedOrdersSQL, ts(now), ts(now))
+// node (empty: moved to processing by a version before node leases, or
+// by a process without one) are not among them (see ProcessingOrders),
+// nor those of node self (the caller, alive whatever its lease row says).
+// The processing orders are read by the partial index orders_processing.
+func (s *Store) AbandonedOrders(ctx context.Context, self string, now time.Time) ([]string, error) {
+	return s.ids(ctx, abandonedOrdersSQL, ts(now), self, ts(now))
 }
 
 // abandonedOrdersSQL: updated_at < ? (now) bounds the range of the
 // partial index orders_processing, as processingOrdersSQL does.
-const abandonedOrdersSQL = `SELECT id FROM orders WHERE status = 'processing' AND updated_at < ? AND processing_node <> ''
+const abandonedOrdersSQL = `SELECT id FROM orders WHERE status = 'processing' AND updated_at < ? AND processing_node <> '' AND processing_node <> ?
 	AND NOT EXISTS (SELECT 1 FROM node_leases n WHERE n.node = orders.processing_node AND n.lease_until >= ?)` // orders_processing
 
 // SetOrderProcessing moves order id from stored status from to
