@@ -454,6 +454,7 @@ func (r *RA) Start(ctx context.Context) error {
 		go func() { defer close(r.hbDone); r.heartbeat(r.hbStop) }()
 	}
 	if err := r.sweep(ctx, r.cfg.Exclusive); err != nil {
+		r.stopHeartbeat()
 		return err
 	}
 	r.wg.Add(1)
@@ -572,6 +573,12 @@ func (r *RA) Shutdown(ctx context.Context) {
 	// Last: the lease covers the issuance of an approved order that the
 	// sweep loop finished above. Not dropped: it runs out by itself,
 	// covering a finalize still answering.
+	r.stopHeartbeat()
+}
+
+// stopHeartbeat ends the renewals of this node's lease, if they run, and
+// waits for them.
+func (r *RA) stopHeartbeat() {
 	if r.hbStop != nil {
 		close(r.hbStop)
 		<-r.hbDone
