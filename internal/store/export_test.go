@@ -105,7 +105,7 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 // every certificate's key_hash NULL, and the migrations after it (the Go
 // migration 18 that fills them, the indexes of 00019, 00021 and 00022,
 // the Go migration 23 that fills key_roca, NULL here; 00020 rebuilds the
-// ones it changes; the columns of 00024 and 00027, dropped here) not applied, so that
+// ones it changes; the columns of 00024 and 00028, dropped here) not applied, so that
 // the next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
@@ -124,7 +124,7 @@ func ForgetKeyHashes(ctx context.Context, s *Store) error {
 // for the helpers that make the next Open apply the migrations again.
 const dropRetryRequested = `ALTER TABLE challenges DROP COLUMN retry_requested_at`
 
-// dropProcessingNode undoes migration 00027's column (orders.processing_node;
+// dropProcessingNode undoes migration 00028's column (orders.processing_node;
 // its table is created IF NOT EXISTS), as dropRetryRequested.
 const dropProcessingNode = `ALTER TABLE orders DROP COLUMN processing_node`
 
@@ -135,7 +135,7 @@ const KeyHashBatch = keyHashBatch
 // the Go migration 23 (key_roca): every certificate's key_roca NULL and
 // the migration not applied, so that the next Open applies it (the column
 // is there already, as after an interrupted run). The migrations after it
-// are forgotten too: the columns of 00024 and 00027 are dropped.
+// are forgotten too: the columns of 00024 and 00028 are dropped.
 func ForgetKeyROCA(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
 		for _, q := range []string{`UPDATE certificates SET key_roca = NULL`, dropRetryRequested, dropProcessingNode} {
