@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,8 @@ type ownCert struct {
 	keyPEM   []byte
 	certFile string
 	keyFile  string
+	// expiryWarned: the WARN that it expires soon was logged.
+	expiryWarned atomic.Bool
 }
 
 // readSetting reads the file of a setting (tls-cert, tls-key), naming the
@@ -216,18 +219,29 @@ func (s *Server) swapOwn(o *ownCert, err error) {
 	s.checkOwnCert(o)
 }
 
+// expiryWarning: a served tls-cert with less left than this is logged as
+// a WARN (at start, at a reload, and once by watchTLSFiles).
+const expiryWarning = 7 * 24 * time.Hour
+
 // checkOwnCert warns about a served tls-cert that clients using hostname
-// would refuse, or that expires within a week.
+// would refuse, or that expires within expiryWarning.
 func (s *Server) checkOwnCert(o *ownCert) {
 	leaf := o.cert.Leaf
 	if err := leaf.VerifyHostname(s.cfg.Hostname); err != nil {
 		s.log.Warn("the certificate of tls-cert does not name hostname: clients that connect by that name refuse it",
 			"tls_cert", o.certFile, "hostname", s.cfg.Hostname, "dns_names", leaf.DNSNames, "ip_addresses", leaf.IPAddresses)
 	}
-	if left := leaf.NotAfter.Sub(s.now()); left < 7*24*time.Hour {
-		s.log.Warn("the certificate of tls-cert expires soon: renew it and send SIGHUP (or let the server find the new files)",
-			"tls_cert", o.certFile, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	s.warnExpiry(o)
+}
+
+// warnExpiry logs a WARN, once per pair, when o has less than
+// expiryWarning left.
+func (s *Server) warnExpiry(o *ownCert) {
+	if o.expiryWarned.Load() || o.cert.Leaf.NotAfter.Sub(s.now()) >= expiryWarning || o.expiryWarned.Swap(true) {
+		return
 	}
+	s.log.Warn("the certificate of tls-cert expires soon: renew it and send SIGHUP (or let the server find the new files)",
+		"tls_cert", o.certFile, "not_after", o.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 }
 
 // watchTLSFiles reloads tls-cert and tls-key whenever their contents
@@ -253,6 +267,10 @@ func (s *Server) watchTLSFiles(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.certMu.Lock()
+		served := s.own
+		s.certMu.Unlock()
+		s.warnExpiry(served)
 		certPEM, err := readSetting("tls-cert", s.cfg.TLSCert)
 		var keyPEM []byte
 		if err == nil {

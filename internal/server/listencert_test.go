@@ -112,6 +112,10 @@ func TestTLSCertServedAndReloaded(t *testing.T) {
 	if !strings.Contains(log.String(), "tls_cert="+certFile) {
 		t.Errorf("the serving line does not name tls-cert:\n%s", log.String())
 	}
+	// Valid for a day: one WARN that it expires soon.
+	if n := log.count("the certificate of tls-cert expires soon"); n != 1 {
+		t.Errorf("%d WARN lines on a certificate valid for a day, want 1:\n%s", n, log.String())
+	}
 
 	// A connection open across the reload.
 	open, err := tls.Dial("tcp", listen, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
