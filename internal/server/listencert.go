@@ -33,6 +33,17 @@ type ownCert struct {
 	expiryWarned atomic.Bool
 }
 
+// fileError is a one-line message about a setting's file that wraps the
+// error of reading it (errors.Is(err, fs.ErrNotExist)) without repeating
+// its text.
+type fileError struct {
+	msg string
+	err error
+}
+
+func (e fileError) Error() string { return e.msg }
+func (e fileError) Unwrap() error { return e.err }
+
 // readSetting reads the file of a setting (tls-cert, tls-key), naming the
 // setting, the path and the reason in one line when it cannot.
 func readSetting(name, path string) ([]byte, error) {
@@ -41,9 +52,9 @@ func readSetting(name, path string) ([]byte, error) {
 	case err == nil:
 		return b, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s: %s does not exist: %w", name, path, fs.ErrNotExist)
+		return nil, fileError{fmt.Sprintf("%s: %s does not exist", name, path), err}
 	case errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("%s: %s cannot be read: permission denied (give the user certgate runs as read access): %w", name, path, fs.ErrPermission)
+		return nil, fileError{fmt.Sprintf("%s: %s cannot be read: permission denied (give the user certgate runs as read access)", name, path), err}
 	}
 	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
 		return nil, fmt.Errorf("%s: %s is a directory, not a PEM file", name, path)

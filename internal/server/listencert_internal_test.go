@@ -183,6 +183,9 @@ func TestLoadOwnCertErrors(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
+		if strings.HasSuffix(tc.want, "does not exist") && msg != tc.want {
+			t.Errorf("%s: error %q, want %q", tc.name, msg, tc.want)
+		}
 		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") || strings.Contains(msg, "*") || strings.Contains(msg, "open ") {
 			t.Errorf("%s: error %q, want one line containing %q", tc.name, msg, tc.want)
 		}
