@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
@@ -44,7 +45,9 @@ OUT and everything in it are readable by their owner only (0700, 0600): the
 backup holds the CA's private keys, the EAB HMAC keys and the API token hashes.
 It is written into a temporary directory next to OUT and renamed to OUT when
 complete, so OUT holds a whole backup or nothing. An existing OUT is never
-replaced unless --force is given. Restore it with 'certgate restore'.
+replaced unless --force is given, and --force replaces only an earlier backup
+(or a symbolic link); OUT may not be or hold the data directory, the database
+or the CA directory. Restore it with 'certgate restore'.
 
 With PostgreSQL (--db postgres://...) back up the database with pg_dump and
 keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
@@ -64,6 +67,9 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 				return fmt.Errorf("%s exists; refusing to replace it (choose a new path, or give --force)", out)
 			}
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if err := checkBackupOut(out, so.data, dsn, exists); err != nil {
 				return err
 			}
 			if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
@@ -177,4 +183,89 @@ func syncPath(path string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// checkBackupOut refuses an --out that --force would make `certgate backup`
+// remove or that would put the backup among what it copies: the data
+// directory itself or a directory holding it, the database, the CA
+// directory or a path in it; and, when out exists (exists; --force given),
+// anything but an earlier backup (a directory holding certgate.db and at
+// most the ca directory beside it) or a symbolic link (replaced, its
+// target left alone). Paths are compared with symbolic links resolved.
+func checkBackupOut(out, data, dsn string, exists bool) error {
+	target, err := resolvePath(out)
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct{ path, what string }{
+		{data, "the data directory"},
+		{server.CADir(data), "the CA directory"},
+		{dsn, "the database"},
+	} {
+		r, err := resolvePath(p.path)
+		if err != nil {
+			return err
+		}
+		if target == r || within(r, target) {
+			return fmt.Errorf("--out %s is or holds %s %s: write the backup outside it", out, p.what, p.path)
+		}
+		if p.what == "the CA directory" && within(target, r) {
+			return fmt.Errorf("--out %s is inside the CA directory %s: write the backup outside it", out, p.path)
+		}
+	}
+	if !exists {
+		return nil
+	}
+	fi, err := os.Lstat(out)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil
+	}
+	notBackup := fmt.Errorf("%s is not a backup of 'certgate backup'; refusing to replace it, even with --force (choose a new path)", out)
+	if !fi.IsDir() {
+		return notBackup
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	db := false
+	for _, e := range entries {
+		if n := e.Name(); n != backupDBFile && n != backupCADir {
+			return notBackup
+		}
+		db = db || e.Name() == backupDBFile
+	}
+	if !db {
+		return notBackup
+	}
+	return nil
+}
+
+// resolvePath is path made absolute with the symbolic links of its
+// existing part resolved (the rest, not yet created, appended as is).
+func resolvePath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		r, err := filepath.EvalSymlinks(dir)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(dir) == dir {
+			return "", err
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
+}
+
+// within reports whether path lies below dir (both clean and absolute).
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

@@ -213,3 +213,58 @@ func TestBackupPostgresOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupOutRefusals: `certgate backup --force` replaces an earlier
+// backup only. Given the data directory (or a directory holding it) as
+// --out, it moved the live data directory aside and removed it, database,
+// CA keys and lock included, and put the backup in its place; given any
+// other directory, it removed it and all it held. An --out inside the CA
+// directory is refused too.
+func TestBackupOutRefusals(t *testing.T) {
+	env := testenv.New(t)
+	data := env.Config.Data
+	db := filepath.Join(data, "certgate.db")
+	other := t.TempDir()
+	keep := filepath.Join(other, "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "data-link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ out, want string }{
+		{data, "data directory"},
+		{filepath.Dir(data), "data directory"},
+		{link, "data directory"},
+		{filepath.Join(data, "ca"), "CA directory"},
+		{filepath.Join(data, "ca", "bk"), "CA directory"},
+		{db, "database"},
+		{other, "not a backup"},
+	} {
+		_, _, err := runCLI(t, nil, "backup", "--data", data, "--out", c.out, "--force")
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("backup --out %s --force: %v, want one line naming the %s", c.out, err, c.want)
+		}
+	}
+	for _, p := range []string{db, filepath.Join(data, "ca", "intermediate.key"), keep} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("after the refused backups: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "ca", "bk")); err == nil {
+		t.Error("a backup was written into the CA directory")
+	}
+	env.IssueHTTP01(t, "still.example.test")
+
+	// An earlier backup is replaced.
+	out := filepath.Join(t.TempDir(), "backup")
+	for range 2 {
+		if _, stderr, err := runCLI(t, nil, "backup", "--data", data, "--out", out, "--force"); err != nil {
+			t.Fatalf("backup --force over an earlier backup: %v\n%s", err, stderr)
+		}
+	}
+	if n := sqliteSerials(t, filepath.Join(out, "certgate.db"), "certificates"); len(n) == 0 {
+		t.Error("the replacing backup holds no certificate")
+	}
+}
