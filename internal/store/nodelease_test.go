@@ -54,3 +54,28 @@ func TestAbandonedOrders(t *testing.T) {
 		}
 	})
 }
+
+// TestAbandonedOrdersRequeuedByOldNode: an approved order whose node died
+// goes back to waiting for issuance; a node not yet upgraded (no node
+// leases) then moves it to processing with SetOrderStatus, which records
+// no node. The dead node's ID stayed on the order, so every upgraded node
+// failed the order at once while the old node issued it.
+func TestAbandonedOrdersRequeuedByOldNode(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		must(t, s.CreateAccount(ctx, &store.Account{ID: "a", KeyThumbprint: "tp", JWK: []byte("{}"), Status: "valid", CreatedAt: now}))
+		must(t, s.CreateOrder(ctx, &store.Order{ID: "o", AccountID: "a", Status: "pending", Expires: now.Add(time.Hour),
+			Identifiers: []acme.Identifier{{Type: "dns", Value: "o.example.test"}}, CreatedAt: now, UpdatedAt: now}, nil))
+		must(t, s.RenewNodeLease(ctx, "n-dead", now.Add(-time.Second)))
+		must(t, s.SetOrderStatus(ctx, "o", acme.StatusPending, store.OrderAwaitingApproval, nil, now))
+		must(t, s.SetOrderProcessing(ctx, "o", store.OrderAwaitingApproval, "n-dead", now))
+		// The sweep of an upgraded node: back to waiting for issuance.
+		must(t, s.SetOrderStatus(ctx, "o", acme.StatusProcessing, store.OrderAwaitingApproval, nil, now))
+		// The old node's approval sweep takes it.
+		must(t, s.SetOrderStatus(ctx, "o", store.OrderAwaitingApproval, acme.StatusProcessing, nil, now))
+		if ids, err := s.AbandonedOrders(ctx, "n-self", now.Add(time.Second)); err != nil || len(ids) != 0 {
+			t.Fatalf("AbandonedOrders = %v, %v; want none (the order is an old node's, which holds no lease)", ids, err)
+		}
+	})
+}

@@ -388,8 +388,15 @@ func (s *Store) SetOrderStatus(ctx context.Context, id, from, to string, perr *a
 	if err != nil {
 		return fmt.Errorf("order error: %w", err)
 	}
-	res, err := s.pointExec(ctx, `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
-		to, pj, ts(now), id, from)
+	// An order leaving processing leaves its node behind: a node not yet
+	// upgraded moves an order back to processing without recording one,
+	// and a node kept from before would have AbandonedOrders fail the
+	// order while that node issues it.
+	q := `UPDATE orders SET status = ?, error = ?, updated_at = ?, processing_node = '' WHERE id = ? AND status = ?`
+	if to == acme.StatusProcessing {
+		q = `UPDATE orders SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`
+	}
+	res, err := s.pointExec(ctx, q, to, pj, ts(now), id, from)
 	return checkOne(res, err, "set order status")
 }
 
