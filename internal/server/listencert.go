@@ -93,6 +93,12 @@ func parseOwnCert(certFile, keyFile string, certPEM, keyPEM []byte, now time.Tim
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
+			// A block cut short: a file caught while it is written (the
+			// leaf whole, the intermediate not yet), served without the
+			// rest of its chain.
+			if bytes.Contains(rest, []byte("-----BEGIN ")) {
+				return nil, fmt.Errorf("tls-cert: %s ends in an incomplete PEM block (a file being written?)", certFile)
+			}
 			break
 		}
 		if b.Type != "CERTIFICATE" {

@@ -145,7 +145,9 @@ func TestLoadOwnCertKeyTypes(t *testing.T) {
 }
 
 // TestLoadOwnCertErrors: each problem with tls-cert or tls-key is one line
-// naming the setting, the file and what is wrong, without Go internals.
+// naming the setting, the file and what is wrong, without Go internals. A
+// chain cut short (the leaf whole, the intermediate being written) was
+// served without its intermediate.
 func TestLoadOwnCertErrors(t *testing.T) {
 	ca := NewTestTLSCA(t)
 	dir := t.TempDir()
@@ -174,6 +176,8 @@ func TestLoadOwnCertErrors(t *testing.T) {
 		{"not yet valid", writeTestFile(t, filepath.Join(dir, "future.pem"), future), writeTestFile(t, filepath.Join(dir, "future.key"), futureKey),
 			"is not valid before"},
 		{"encrypted key", cert, encrypted, "tls-key: " + encrypted + " holds an encrypted private key: give it unencrypted"},
+		{"chain cut short", writeTestFile(t, filepath.Join(dir, "cut.pem"), certPEM[:len(certPEM)-100]), key,
+			"tls-cert: " + dir + "/cut.pem ends in an incomplete PEM block"},
 		{"garbage certificate", writeTestFile(t, filepath.Join(dir, "bad.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")})), key,
 			"tls-cert: " + dir + "/bad.pem: certificate 1 is not a valid X.509 certificate"},
 	} {
