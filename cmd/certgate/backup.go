@@ -190,7 +190,7 @@ func syncPath(path string) {
 // directory itself or a directory holding it, the database, the CA
 // directory or a path in it; and, when out exists (exists; --force given),
 // anything but an earlier backup (a directory holding certgate.db and at
-// most the ca directory beside it) or a symbolic link (replaced, its
+// most the ca directory and SQLite's files of certgate.db beside it) or a symbolic link (replaced, its
 // target left alone). Paths are compared with symbolic links resolved.
 func checkBackupOut(out, data, dsn string, exists bool) error {
 	target, err := resolvePath(out)
@@ -233,7 +233,9 @@ func checkBackupOut(out, data, dsn string, exists bool) error {
 	}
 	db := false
 	for _, e := range entries {
-		if n := e.Name(); n != backupDBFile && n != backupCADir {
+		switch e.Name() {
+		case backupDBFile, backupCADir, backupDBFile + "-journal", backupDBFile + "-wal", backupDBFile + "-shm":
+		default:
 			return notBackup
 		}
 		db = db || e.Name() == backupDBFile
