@@ -32,7 +32,7 @@ func BackupSQLite(ctx context.Context, path, out string) (SQLiteBackup, error) {
 	}
 	// mode=rw: never create the database; no query_only, which VACUUM
 	// INTO refuses.
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=rw&_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", sqliteURI(path, "mode=rw&_pragma=busy_timeout(10000)"))
 	if err != nil {
 		return b, fmt.Errorf("backup: open %s: %w", path, err)
 	}
@@ -93,7 +93,7 @@ func CheckSQLiteCopy(ctx context.Context, path string) (SQLiteBackup, error) {
 // read-only (mode=ro: a copy in rollback-journal mode is not changed), and
 // fills b's schema version and certificate count.
 func checkCopy(ctx context.Context, path string, b *SQLiteBackup) error {
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := sql.Open("sqlite", sqliteURI(path, "mode=ro"))
 	if err != nil {
 		return fmt.Errorf("backup: open %s: %w", path, err)
 	}

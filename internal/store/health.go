@@ -181,7 +181,7 @@ func newSQLiteProbe(path string) (*sqliteProbe, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	// mode=ro: a deleted file is an error, not a new empty database.
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(1000)")
+	db, err := sql.Open("sqlite", sqliteURI(path, "mode=ro&_pragma=busy_timeout(1000)"))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open sqlite probe: %w", err)

@@ -135,10 +135,10 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 	// a connection of their own (see checkpointer); the writer's
 	// wal_autocheckpoint is only a backstop, and its journal_size_limit
 	// trims a WAL file a burst left large when the WAL starts over.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)" +
-		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(sqliteAutocheckpointPages) + ")" +
-		"&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")&_txlock=immediate"
+	dsn := sqliteURI(path, "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)"+
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(sqliteAutocheckpointPages)+")"+
+		"&_pragma=journal_size_limit("+strconv.Itoa(walSizeLimit)+")&_txlock=immediate")
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -158,13 +158,13 @@ func openSQLite(ctx context.Context, path string, ckptInterval time.Duration) (*
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_pragma=cache_size(-4096)")
+	r, err := sql.Open("sqlite", sqliteURI(path, "_pragma=busy_timeout(10000)&_pragma=query_only(1)&_pragma=cache_size(-4096)"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
 	r.SetMaxOpenConns(8)
-	c, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	c, err := sql.Open("sqlite", sqliteURI(path, "_pragma=busy_timeout(10000)"))
 	if err != nil {
 		r.Close()
 		w.Close()
