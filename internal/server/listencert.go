@@ -120,6 +120,11 @@ func parseOwnCert(certFile, keyFile string, certPEM, keyPEM []byte, now time.Tim
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(leaf.PublicKey) {
+		for i, c := range certs[1:] {
+			if ok && pub.Equal(c.PublicKey) {
+				return nil, fmt.Errorf("tls-cert: %s: the key of tls-key %s is that of certificate %d (%s), not of the first: put the leaf first, then its issuers", certFile, keyFile, i+2, describeCert(c))
+			}
+		}
 		return nil, fmt.Errorf("tls-key: %s is not the key of the certificate in tls-cert %s (%s): their public keys differ", keyFile, certFile, describeCert(leaf))
 	}
 	switch {

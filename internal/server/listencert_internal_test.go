@@ -176,6 +176,8 @@ func TestLoadOwnCertErrors(t *testing.T) {
 		{"not yet valid", writeTestFile(t, filepath.Join(dir, "future.pem"), future), writeTestFile(t, filepath.Join(dir, "future.key"), futureKey),
 			"is not valid before"},
 		{"encrypted key", cert, encrypted, "tls-key: " + encrypted + " holds an encrypted private key: give it unencrypted"},
+		{"leaf not first", writeTestFile(t, filepath.Join(dir, "reversed.pem"), reversePEM(t, certPEM)), key,
+			"tls-cert: " + dir + "/reversed.pem: the key of tls-key " + key + " is that of certificate 2 (localhost, sha256 "},
 		{"chain cut short", writeTestFile(t, filepath.Join(dir, "cut.pem"), certPEM[:len(certPEM)-100]), key,
 			"tls-cert: " + dir + "/cut.pem ends in an incomplete PEM block"},
 		{"garbage certificate", writeTestFile(t, filepath.Join(dir, "bad.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")})), key,
@@ -290,4 +292,22 @@ func TestServerCertRenewalFailureKeepsCurrent(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("renewal tried %d times for 3 handshakes within %s, want once", calls, renewRetryDelay)
 	}
+}
+
+// reversePEM returns the PEM blocks of b in the opposite order.
+func reversePEM(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var blocks []*pem.Block
+	for rest := b; ; {
+		var p *pem.Block
+		if p, rest = pem.Decode(rest); p == nil {
+			break
+		}
+		blocks = append([]*pem.Block{p}, blocks...)
+	}
+	var out []byte
+	for _, p := range blocks {
+		out = append(out, pem.EncodeToMemory(p)...)
+	}
+	return out
 }
