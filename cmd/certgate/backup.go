@@ -140,6 +140,9 @@ backup (docs/operations.md).`,
 			if store.IsPostgresDSN(dsn) || store.IsConninfo(dsn) {
 				return errors.New(postgresBackupLine)
 			}
+			if _, err := os.Lstat(filepath.Join(from, server.LockFile)); err == nil {
+				return fmt.Errorf("%s is a data directory, not a backup of 'certgate backup': take one with 'certgate backup --data %s --out NEWDIR' and restore that", from, from)
+			}
 			b, err := store.CheckSQLiteCopy(cmd.Context(), filepath.Join(from, backupDBFile))
 			if err != nil {
 				return fmt.Errorf("%s is not a backup of 'certgate backup': %w", from, err)

@@ -268,3 +268,36 @@ func TestBackupOutRefusals(t *testing.T) {
 		t.Error("the replacing backup holds no certificate")
 	}
 }
+
+// TestRestoreRefusesDataDirectory: `certgate restore --from` a data
+// directory (not a backup) copied certgate.db without its -wal file: with
+// a server running on it, the file held none of the committed
+// transactions, yet the check read them through the WAL and the restore
+// reported the schema and certificates it did not write. Refused now,
+// as is a database with a -wal beside it (a server killed).
+func TestRestoreRefusesDataDirectory(t *testing.T) {
+	env := testenv.New(t)
+	data := env.Config.Data
+	env.IssueHTTP01(t, "live.example.test")
+	to := filepath.Join(t.TempDir(), "restored")
+	_, _, err := runCLI(t, nil, "restore", "--from", data, "--data", to)
+	if err == nil || !strings.Contains(err.Error(), "is a data directory") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("restore --from a running server's data directory: %v, want one line refusing", err)
+	}
+	if _, err := os.Stat(filepath.Join(to, "certgate.db")); err == nil {
+		t.Error("the refused restore wrote a database")
+	}
+
+	// A backup directory with a WAL beside its database.
+	out := filepath.Join(t.TempDir(), "backup")
+	if _, stderr, err := runCLI(t, nil, "backup", "--data", data, "--out", out); err != nil {
+		t.Fatalf("backup: %v\n%s", err, stderr)
+	}
+	if err := os.WriteFile(filepath.Join(out, "certgate.db-wal"), []byte("wal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, nil, "restore", "--from", out, "--data", filepath.Join(t.TempDir(), "restored2"))
+	if err == nil || !strings.Contains(err.Error(), "-wal file") {
+		t.Errorf("restore of a database with a -wal beside it: %v, want a refusal naming the -wal file", err)
+	}
+}

@@ -85,6 +85,12 @@ func CheckSQLiteCopy(ctx context.Context, path string) (SQLiteBackup, error) {
 	if err != nil {
 		return b, fmt.Errorf("backup: %w", err)
 	}
+	// A database with a WAL beside it (a server's, running or killed) has
+	// transactions that are not in the file: a copy of the file alone
+	// loses them, however whole the database read through the WAL looks.
+	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() > 0 {
+		return b, fmt.Errorf("backup: %s is a database in use (or not closed cleanly): its -wal file holds transactions the file does not", path)
+	}
 	b.Size = fi.Size()
 	return b, checkCopy(ctx, path, &b)
 }
