@@ -21,10 +21,13 @@ const nodeLeaseRetention = time.Hour
 func (r *RA) nodeLeases() bool { return !r.cfg.Exclusive && r.cfg.NodeLease > 0 }
 
 // processingNode is the node an order this node moves to processing
-// names: this node once it holds its lease (Start), else none ("": the
-// order is failed only after StuckAfter).
+// names: this node while it holds its lease (Start, and the heartbeat's
+// renewals since), else none ("": the order is failed only after
+// StuckAfter). While its renewals fail and its lease has run out, an
+// order naming it would be failed by the other nodes within a second of
+// its start, however alive this node is.
 func (r *RA) processingNode() string {
-	if r.leased.Load() {
+	if r.leased.Load() && r.now().UnixNano() < r.leaseUntil.Load() {
 		return r.node
 	}
 	return ""
@@ -44,7 +47,9 @@ func (r *RA) heartbeat(stop <-chan struct{}) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.NodeLease)
 		now := r.now()
-		if err := r.store.RenewNodeLease(ctx, r.node, now.Add(r.cfg.NodeLease)); err != nil {
+		if err := r.store.RenewNodeLease(ctx, r.node, now.Add(r.cfg.NodeLease)); err == nil {
+			r.leaseUntil.Store(now.Add(r.cfg.NodeLease).UnixNano())
+		} else {
 			r.log.Error("renew node lease: other nodes fail this node's processing orders once it runs out", "node", r.node, "err", err)
 		}
 		// Never this node's own orders: it is alive, even when its

@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,6 +162,89 @@ func TestNodeLeaseFailsOrderOfDeadNode(t *testing.T) {
 		}
 		if o, err := st.GetOrder(ctx, slowOrder.o.ID); err != nil || o.Status != acme.StatusValid || o.CertSerial != res.o.CertSerial {
 			t.Fatalf("the live node's order after signing: %+v, %v; want valid with its certificate", o, err)
+		}
+	})
+}
+
+// renewFails is a Store whose RenewNodeLease fails while fail is set.
+type renewFails struct {
+	Store
+	fail atomic.Bool
+}
+
+func (s *renewFails) RenewNodeLease(ctx context.Context, node string, until time.Time) error {
+	if s.fail.Load() {
+		return errors.New("connection lost")
+	}
+	return s.Store.RenewNodeLease(ctx, node, until)
+}
+
+// TestNodeLeaseLapsedOrderNamesNoNode: a node whose lease renewals failed
+// until its lease ran out goes on serving; an order it then moves to
+// processing named it all the same, so another node's sweep failed the
+// order at once, while the node was signing it. Now such an order names
+// no node (the one-minute sweep applies) and is issued.
+func TestNodeLeaseLapsedOrderNamesNoNode(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		var clock atomic.Int64
+		clock.Store(time.Now().UTC().UnixNano())
+		now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+		acct := &store.Account{ID: "a", KeyThumbprint: "tp", JWK: []byte("{}"), Status: "valid", CreatedAt: now()}
+		if err := st.CreateAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		f := addReadyOrder(t, st, acct, "o-lapsed", "lapsed.example.test", now())
+		const lease = 10 * time.Minute // the heartbeats renew every 2 minutes: never in this test
+		log := slog.New(slog.DiscardHandler)
+		caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		signing, release := make(chan string, 1), make(chan struct{})
+		flaky := &renewFails{Store: st}
+		a := New(Config{NodeLease: lease, SweepInterval: time.Hour}, flaky, nopVA{}, heldIssuer{key: caKey, signing: signing, release: release}, now, log)
+		if err := a.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			a.Shutdown(sctx)
+			cancel()
+		}()
+		// Its renewals fail from here, and its lease runs out.
+		flaky.fail.Store(true)
+		clock.Add(int64(lease + time.Second))
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := finalizeOrder(ctx, a, f)
+			done <- err
+		}()
+		select {
+		case <-signing:
+		case err := <-done:
+			t.Fatalf("finalize ended before signing: %v", err)
+		}
+		b := New(Config{NodeLease: lease, SweepInterval: time.Hour}, st, nopVA{}, heldIssuer{key: caKey}, now, log)
+		if err := b.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			b.Shutdown(sctx)
+			cancel()
+		}()
+		clock.Add(int64(time.Second)) // the sweep looks at orders updated before now
+		if err := b.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := st.GetOrder(ctx, f.o.ID); err != nil || o.Status != acme.StatusProcessing {
+			t.Fatalf("the order of the live node with a lapsed lease, after another node's sweep: %+v, %v; want processing", o, err)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("finalize on the node with a lapsed lease: %v", err)
+		}
+		if o, err := st.GetOrder(ctx, f.o.ID); err != nil || o.Status != acme.StatusValid {
+			t.Fatalf("the order after signing: %+v, %v; want valid", o, err)
 		}
 	})
 }

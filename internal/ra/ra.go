@@ -376,6 +376,10 @@ type RA struct {
 	// leased: this node holds a node lease (Start renewed it; NodeLease),
 	// so the orders it moves to processing name it (processingNode).
 	leased atomic.Bool
+	// leaseUntil is when the lease this node last renewed runs out (Unix
+	// nanoseconds of its clock); past it, other nodes take this node for
+	// dead, and the orders it moves to processing name no node.
+	leaseUntil atomic.Int64
 	// hbStop ends the heartbeat (closed by Shutdown once everything else
 	// stopped); hbDone is closed when it has ended.
 	hbStop, hbDone chan struct{}
@@ -446,9 +450,11 @@ func (r *RA) Start(ctx context.Context) error {
 	if r.nodeLeases() {
 		// Before any order can name this node: an order of a node
 		// without a lease counts as abandoned.
-		if err := r.store.RenewNodeLease(ctx, r.node, r.now().Add(r.cfg.NodeLease)); err != nil {
+		until := r.now().Add(r.cfg.NodeLease)
+		if err := r.store.RenewNodeLease(ctx, r.node, until); err != nil {
 			return err
 		}
+		r.leaseUntil.Store(until.UnixNano())
 		r.leased.Store(true)
 		r.hbStop, r.hbDone = make(chan struct{}), make(chan struct{})
 		go func() { defer close(r.hbDone); r.heartbeat(r.hbStop) }()
