@@ -125,6 +125,7 @@ type entry struct {
 	der        []byte
 	etag       string // hex SHA-1 of der (RFC 5019 §6.2)
 	thisUpdate time.Time
+	nextUpdate time.Time // the response's nextUpdate
 	until      time.Time // served until then (signing time + Refresh)
 }
 
@@ -247,17 +248,23 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Type", ContentType)
 	if e != nil && req.Method != http.MethodPost {
 		// RFC 5019 §6.2: let HTTP caches keep GET responses, but no longer
-		// than this node reuses them, so caches add nothing to the bound
-		// (Expires too: RFC 5019 has it at nextUpdate, which HTTP/1.1
-		// caches ignore beside max-age and HTTP/1.0 ones would keep).
+		// than this node reuses them (max-age, never past nextUpdate), so
+		// HTTP/1.1 caches add nothing to the bound; Expires is the
+		// response's nextUpdate, as §6.2 has it (an HTTP/1.1 cache ignores
+		// it beside max-age, RFC 9111 §5.3). Date and Last-Modified come
+		// from the same clock, and Last-Modified is never after Date
+		// (RFC 9110 §8.8.2.1): thisUpdate may be later than the clock, when
+		// the revocation was recorded by a node whose clock runs ahead.
 		// ServeContent answers If-None-Match with 304; it gets no
 		// modification time, for If-Modified-Since cannot tell apart two
 		// responses with the same thisUpdate (whole seconds), e.g. the
 		// "good" and the "revoked" signed in the same second when the
 		// certificate was revoked.
-		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(e.until.Sub(r.cfg.Now())/time.Second), 0)))
-		h.Set("Expires", e.until.UTC().Format(http.TimeFormat))
-		h.Set("Last-Modified", e.thisUpdate.UTC().Format(http.TimeFormat))
+		now := r.cfg.Now()
+		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(earliest(e.until, e.nextUpdate).Sub(now)/time.Second), 0)))
+		h.Set("Expires", e.nextUpdate.UTC().Format(http.TimeFormat))
+		h.Set("Date", now.UTC().Format(http.TimeFormat))
+		h.Set("Last-Modified", earliest(e.thisUpdate, now).UTC().Format(http.TimeFormat))
 		h.Set("ETag", `"`+e.etag+`"`)
 		http.ServeContent(rw, req, "", time.Time{}, bytes.NewReader(resp))
 		return
@@ -268,6 +275,14 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodHead {
 		rw.Write(resp)
 	}
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 var errMalformed = errors.New("malformed OCSP request")
@@ -404,7 +419,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 		return nil, nil, fmt.Errorf("sign OCSP response for serial %s: %w", serial, err)
 	}
 	sum := sha1.Sum(resp)
-	e = &entry{der: resp, etag: hex.EncodeToString(sum[:]), thisUpdate: this, until: now.Add(r.cfg.Refresh)}
+	e = &entry{der: resp, etag: hex.EncodeToString(sum[:]), thisUpdate: this, nextUpdate: tmpl.NextUpdate, until: now.Add(r.cfg.Refresh)}
 	r.put(key, e, gen, now)
 	return resp, e, nil
 }

@@ -466,7 +466,7 @@ func (w *WFE) newNonce(ctx context.Context, x *exchange) error {
 
 // crl serves the issuer's CRL. HTTP caches may keep it as long as this
 // node still serves it, no longer (Cache-Control max-age, Expires), with
-// Last-Modified (its thisUpdate); it answers If-None-Match on its ETag (the
+// Last-Modified (its thisUpdate, or Date when that is earlier); it answers If-None-Match on its ETag (the
 // hex SHA-256 of the DER) with 304.
 func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 	c, err := w.ra.CurrentCRL(r.Context())
@@ -478,9 +478,19 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 	h := rw.Header()
 	h.Set("Content-Type", "application/pkix-crl")
 	h.Set("ETag", `"`+c.SHA256+`"`)
-	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge(c.Until, w.ra.Now())))
+	now := w.ra.Now()
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge(c.Until, now)))
 	h.Set("Expires", c.Until.UTC().Format(http.TimeFormat))
-	h.Set("Last-Modified", c.ThisUpdate.UTC().Format(http.TimeFormat))
+	// Date and Last-Modified from one clock, and Last-Modified never after
+	// Date (RFC 9110 §8.8.2.1): thisUpdate is later than this node's clock
+	// when the CRL lists a revocation recorded by a node whose clock runs
+	// ahead (CurrentCRL).
+	lastModified := c.ThisUpdate
+	if now.Before(lastModified) {
+		lastModified = now
+	}
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
+	h.Set("Last-Modified", lastModified.UTC().Format(http.TimeFormat))
 	// No modification time for ServeContent: it would answer
 	// If-Modified-Since with 304, and a CRL signed after a revocation in
 	// the same second as the one before has the same thisUpdate (whole
