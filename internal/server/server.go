@@ -223,7 +223,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if caRoot != "" && !hadCA {
 		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
 	}
-	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true,
+	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true, Organization: cfg.CAOrganization, Country: cfg.CACountry,
 		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath,
 		RootIssuerURL: pkiBase + wfe.RootCertPath, RootCRLURL: pkiBase + wfe.RootCRLPath})
 	if err != nil {

@@ -98,6 +98,9 @@ type Options struct {
 	// environment's test DNS server; validations of names it does not
 	// know then fail.
 	SystemResolver bool
+	// CACountry is the server's ca-country (subject C= of the CA it
+	// creates); "" for none.
+	CACountry string
 }
 
 // New starts an environment for t with default options.
@@ -140,6 +143,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	if o.SystemResolver {
 		e.Config.VADNSResolver = ""
 	}
+	e.Config.CACountry = o.CACountry
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}

@@ -102,6 +102,10 @@ type Options struct {
 	// Organization is the subject O= of newly created CA certificates; ""
 	// means DefaultOrganization. Ignored when loading.
 	Organization string
+	// Country is the subject C= (ISO 3166-1 alpha-2) of newly created CA
+	// certificates, which CA/B Forum BR §7.1.2.10.2 asks of a CA (zlint
+	// e_ca_country_name_missing); "" means none. Ignored when loading.
+	Country string
 	// LintBeforeSign makes SignLeaf first build the to-be-signed
 	// certificate (with a throwaway key under a copy of the intermediate),
 	// run certlint.Check on it with a dummy signature and refuse (ErrLint)
@@ -319,6 +323,15 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// country is the subject C= of new CA certificates: none when Country is
+// "".
+func (o Options) country() []string {
+	if o.Country == "" {
+		return nil
+	}
+	return []string{o.Country}
+}
+
 // create makes a new root and intermediate and writes them to dir.
 func create(dir string, opts Options) (*CA, error) {
 	now := opts.Now().UTC().Truncate(time.Second)
@@ -347,6 +360,7 @@ func create(dir string, opts Options) (*CA, error) {
 	rootTmpl := &x509.Certificate{
 		SerialNumber: rootSerial,
 		Subject: pkix.Name{
+			Country:      opts.country(),
 			Organization: []string{opts.Organization},
 			CommonName:   opts.Organization + " Root CA " + suffix,
 		},
@@ -377,6 +391,7 @@ func create(dir string, opts Options) (*CA, error) {
 	interTmpl := &x509.Certificate{
 		SerialNumber: interSerial,
 		Subject: pkix.Name{
+			Country:      opts.country(),
 			Organization: []string{opts.Organization},
 			CommonName:   opts.Organization + " Intermediate CA " + suffix,
 		},
