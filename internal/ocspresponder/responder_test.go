@@ -274,7 +274,7 @@ func TestInvalidate(t *testing.T) {
 // Invalidate is served to its request but not cached.
 func TestStaleFillDropped(t *testing.T) {
 	f := newFixture(t, Config{})
-	k := cacheKey{"ab", crypto.SHA1}
+	k := cacheKey{0, "ab", crypto.SHA1}
 	f.resp.mu.Lock()
 	gen := f.resp.gen
 	f.resp.mu.Unlock()

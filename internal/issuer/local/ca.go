@@ -122,6 +122,11 @@ type Options struct {
 	// §7.1.2.10.3, §7.1.2.11.2); "" means none. Ignored when loading:
 	// an existing intermediate keeps its extensions.
 	RootIssuerURL, RootCRLURL string
+	// RotatedURLs, when not nil, gives the defaults that replace IssuerURL
+	// and CRLURL when the intermediate was made by Rotate (Rotated): URLs
+	// that name it by its IntermediateID, since those of the intermediate
+	// created with the CA stay with it.
+	RotatedURLs func(id string) (issuerURL, crlURL string)
 
 	// afterWrite, when not nil, is called by create after it wrote each
 	// CA file into its temporary directory (tests kill the process there).
@@ -155,6 +160,17 @@ type CA struct {
 	// writes RootCRLFile); rootCRL holds the root's current CRL.
 	dir     string
 	rootCRL *rootCRLState
+
+	// retired are the intermediates that signed before inter (RetiredDir),
+	// oldest first; rotated is set when inter was made by Rotate
+	// (RotatedFile); retiredOnly marks a retired intermediate's *CA, which
+	// signs CRLs and OCSP responses but no leaf; revokedInters are the
+	// retired intermediates RevokeIntermediate revoked (the root's CRL
+	// lists them).
+	retired       []*CA
+	rotated       bool
+	retiredOnly   bool
+	revokedInters []RevokedIntermediate
 }
 
 // rootCRLState is the root's current CRL (nil when there is none),
@@ -214,6 +230,13 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		return nil, err
 	}
 	ca.now, ca.issuerURL, ca.crlURL = opts.Now, opts.IssuerURL, opts.CRLURL
+	ca.rotated = fileExists(filepath.Join(dir, RotatedFile))
+	if ca.rotated && opts.RotatedURLs != nil {
+		ca.issuerURL, ca.crlURL = opts.RotatedURLs(IntermediateID(ca.inter))
+	}
+	if err := loadRetired(dir, ca); err != nil {
+		return nil, err
+	}
 	ca.dir, ca.rootCRL = dir, &rootCRLState{cur: readRootCRL(dir, ca.root)}
 	if _, err := ca.RootCRL(); err != nil {
 		return nil, err

@@ -36,9 +36,10 @@ type rootCRL struct {
 }
 
 // RootCRL returns the root's CRL (DER, RFC 5280 §5): version 2, signed by
-// the root with its authority key identifier, listing no certificate
-// (certgate revokes no CA certificate), nextUpdate RootCRLValidity after
-// thisUpdate. When half of its validity has passed and the CA directory
+// the root with its authority key identifier, listing the intermediates
+// revoked by RevokeIntermediate, nextUpdate RootCRLValidity after
+// thisUpdate. When half of its validity has passed, or it lacks a revoked
+// intermediate, and the CA directory
 // holds RootKeyFile, it is signed anew (the key is read for that and not
 // kept) and written to RootCRLFile. It returns nil when there is no root
 // CRL: the directory holds neither the root key nor a RootCRLFile of this
@@ -52,7 +53,7 @@ func (ca *CA) RootCRL() ([]byte, error) {
 	defer ca.rootCRL.mu.Unlock()
 	now := ca.now()
 	cur := ca.rootCRL.cur
-	if cur != nil && now.Before(cur.thisUpdate.Add(RootCRLValidity/2)) {
+	if cur != nil && now.Before(cur.thisUpdate.Add(RootCRLValidity/2)) && ca.rootCRLListsAll(cur.der) {
 		return cur.der, nil
 	}
 	next, err := ca.signRootCRL(now, cur)
@@ -99,10 +100,11 @@ func (ca *CA) writeRootCRL(key crypto.Signer, now time.Time, cur *rootCRL) (*roo
 		return nil, fmt.Errorf("local CA: root CRL: %w", err)
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		SignatureAlgorithm: sig.alg,
-		Number:             number,
-		ThisUpdate:         thisUpdate,
-		NextUpdate:         thisUpdate.Add(RootCRLValidity),
+		SignatureAlgorithm:        sig.alg,
+		RevokedCertificateEntries: ca.rootCRLEntries(),
+		Number:                    number,
+		ThisUpdate:                thisUpdate,
+		NextUpdate:                thisUpdate.Add(RootCRLValidity),
 	}, ca.root, key)
 	if err != nil {
 		return nil, fmt.Errorf("local CA: sign root CRL: %w", err)
