@@ -230,7 +230,6 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		return nil, err
 	}
 	ca.now, ca.issuerURL, ca.crlURL = opts.Now, opts.IssuerURL, opts.CRLURL
-	ca.rotated = fileExists(filepath.Join(dir, RotatedFile))
 	if ca.rotated && opts.RotatedURLs != nil {
 		ca.issuerURL, ca.crlURL = opts.RotatedURLs(IntermediateID(ca.inter))
 	}
@@ -652,6 +651,7 @@ func load(dir string) (*CA, crypto.Signer, error) {
 		interPEM: interPEM,
 		upper:    upper,
 		upperPEM: upperPEM,
+		rotated:  fileExists(filepath.Join(dir, RotatedFile)),
 	}, rootKey, nil
 }
 

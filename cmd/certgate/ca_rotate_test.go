@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// TestCARotateAndRevokeIntermediateCLI: `certgate ca rotate` retires the
+// intermediate and makes a new one the one that signs, `certgate ca
+// revoke-intermediate ID` puts the retired one on the root's CRL; each is
+// one line of output and one audit event by the CLI user. Refused, in one
+// line and changing nothing: either while a server holds the data
+// directory, revoking the intermediate that signs, a reason a CA
+// certificate cannot have, and revoking twice. The former code had
+// neither command.
+func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
+	data := t.TempDir()
+	var before *x509.Certificate
+	t.Run("serve", func(t *testing.T) {
+		srv, err := startNode(t, data, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = srv.CA().Intermediate()
+		if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data); err == nil || !strings.Contains(err.Error(), "in use by a running certgate process") {
+			t.Errorf("rotate while the server runs: %v, want refused", err)
+		}
+	})
+	oldID := local.IntermediateID(before)
+	out, _, err := runCLI(t, nil, "ca", "rotate", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := local.ReadIntermediate(server.CADir(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID := local.IntermediateID(cur)
+	if newID == oldID || !strings.Contains(out, "the intermediate "+newID) || !strings.Contains(out, oldID) || strings.Count(out, "\n") != 1 {
+		t.Errorf("rotate printed %q, want one line naming %s and %s", out, newID, oldID)
+	}
+	if _, err := os.Stat(filepath.Join(server.CADir(data), local.RetiredDir, oldID, local.IntermediateKeyFile)); err != nil {
+		t.Errorf("the old intermediate is not retired: %v", err)
+	}
+
+	for _, tc := range []struct{ args []string }{
+		{[]string{newID}},
+		{[]string{oldID, "--reason", "certificateHold"}},
+		{[]string{"00ff"}},
+	} {
+		_, _, err := runCLI(t, nil, append([]string{"ca", "revoke-intermediate", "--data", data}, tc.args...)...)
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("revoke-intermediate %v: %v, want refused in one line", tc.args, err)
+		}
+	}
+	out, _, err = runCLI(t, nil, "ca", "revoke-intermediate", oldID, "--data", data, "--reason", "cACompromise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "revoked the intermediate "+oldID) || !strings.Contains(out, "cACompromise") {
+		t.Errorf("revoke-intermediate printed %q", out)
+	}
+	if _, _, err := runCLI(t, nil, "ca", "revoke-intermediate", oldID, "--data", data); err == nil || !strings.Contains(err.Error(), "revoked at") {
+		t.Errorf("revoking twice: %v, want refused", err)
+	}
+	der, err := os.ReadFile(filepath.Join(server.CADir(data), local.RootCRLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(before.SerialNumber) != 0 || crl.RevokedCertificateEntries[0].ReasonCode != 2 {
+		t.Errorf("root CRL lists %+v, want the old intermediate, cACompromise", crl.RevokedCertificateEntries)
+	}
+
+	ctx := context.Background()
+	st, err := store.OpenExisting(ctx, server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for action, id := range map[string]string{audit.ActionIntermediateRotate: newID, audit.ActionIntermediateRevoke: oldID} {
+		evs, err := audit.New(st, nil).List(ctx, store.AuditFilter{Action: action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].ObjectType != audit.ObjectIntermediate || evs[0].ObjectID != id || !strings.HasPrefix(evs[0].Actor, "cli:") {
+			t.Errorf("audit %s: %+v, want one event about %s by the CLI user", action, evs, id)
+		}
+	}
+}
