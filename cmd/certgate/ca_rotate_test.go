@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestCARotateAndRevokeIntermediateCLI: `certgate ca rotate` retires the
@@ -98,5 +102,79 @@ func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
 		if len(evs) != 1 || evs[0].ObjectType != audit.ObjectIntermediate || evs[0].ObjectID != id || !strings.HasPrefix(evs[0].Actor, "cli:") {
 			t.Errorf("audit %s: %+v, want one event about %s by the CLI user", action, evs, id)
 		}
+	}
+}
+
+// TestClusterSharesOneRootCRL: two nodes on one PostgreSQL database serve
+// the same root CRL, the one the first node signed and published in the
+// database (setting ca_root_crl), where each node signed one of its own
+// before (other numbers, times and signature bytes). An intermediate
+// revoked on one node's data directory (stopped, then started again) is
+// listed on the root CRL the other node serves, without copying files: the
+// restarted node publishes its newer CRL, which the other adopts.
+func TestClusterSharesOneRootCRL(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	data1 := filepath.Join(t.TempDir(), "node1")
+	data2 := filepath.Join(t.TempDir(), "node2")
+	node1, err := startNode(t, data1, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, _, err := runCLI(t, nil, "ca", "export", "--data", data1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, []byte(bundle), "ca", "import", "--data", data2); err != nil {
+		t.Fatal(err)
+	}
+	rootCRL := func(srv *server.Server) []byte {
+		t.Helper()
+		res, err := http.Get("http://" + srv.Addr().String() + "/pki/root.crl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /pki/root.crl: %d %v", res.StatusCode, err)
+		}
+		return b
+	}
+	var oldInter *x509.Certificate
+	t.Run("both", func(t *testing.T) {
+		node2, err := startNode(t, data2, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := rootCRL(node1), rootCRL(node2); !bytes.Equal(a, b) {
+			t.Fatalf("the nodes serve different root CRLs (%d and %d bytes)", len(a), len(b))
+		}
+		oldInter = node2.CA().Intermediate()
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Node 2, stopped: rotate and revoke the old intermediate; started
+	// again it publishes the root CRL that lists it, and node 1 serves it.
+	if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data2, "--db", dsn); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "ca", "revoke-intermediate", local.IntermediateID(oldInter), "--data", data2, "--db", dsn); err != nil {
+		t.Fatal(err)
+	}
+	node2, err := startNode(t, data2, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rootCRL(node1)
+	if !bytes.Equal(got, rootCRL(node2)) {
+		t.Fatal("after the revocation the nodes serve different root CRLs")
+	}
+	crl, err := x509.ParseRevocationList(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(oldInter.SerialNumber) != 0 {
+		t.Fatalf("node 1's root CRL lists %+v, want the revoked intermediate", crl.RevokedCertificateEntries)
 	}
 }

@@ -224,7 +224,13 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if caRoot != "" && !hadCA {
 		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
 	}
-	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true, Organization: cfg.CAOrganization, Country: cfg.CACountry,
+	// The cluster's root CRL, when the database has one: adopted rather
+	// than a root CRL of this node's own (see rootCRLSync).
+	var clusterCRL []byte
+	if caRoot != "" {
+		clusterCRL = clusterRootCRL(ctx, st)
+	}
+	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true, Organization: cfg.CAOrganization, Country: cfg.CACountry, ClusterRootCRL: clusterCRL,
 		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath,
 		RootIssuerURL: pkiBase + wfe.RootCertPath, RootCRLURL: pkiBase + wfe.RootCRLPath, RotatedURLs: func(id string) (string, string) {
 			return pkiBase + wfe.IntermediateCertPath(id), pkiBase + wfe.IntermediateCRLPath(id)
@@ -353,10 +359,16 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, anotherCA(recorded)
 	}
 	created.keep(caDir)
+	rootCRL := &rootCRLSync{ca: ca, st: st, log: log.With("component", "rootcrl"), now: now, interval: cfg.RevocationRefresh}
+	if _, err := rootCRL.get(); err != nil {
+		// The CRL signed before, if any, is served; a new one is tried at
+		// the next request.
+		log.Warn("root CRL", "err", err)
+	}
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: ca.RootCRL, OCSP: ocspHandler, Metrics: m,
+		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)

@@ -73,6 +73,21 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 	return s.GetSetting(ctx, name)
 }
 
+// ReplaceSetting sets name to value if its value is old, and reports
+// whether it did (false: another writer changed it first, or it is not
+// set; see InitSetting).
+func (s *Store) ReplaceSetting(ctx context.Context, name, old, value string) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE settings SET value = ? WHERE name = ? AND value = ?`, value, name, old)
+	if err != nil {
+		return false, fmt.Errorf("setting %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("setting %s: %w", name, err)
+	}
+	return n == 1, nil
+}
+
 // NextCRLNumber hands out the cRLNumber (RFC 5280 §5.2.3) of the next CRL
 // that issuer signs: atLeast (the caller's signing time in Unix
 // nanoseconds, non-negative), or one more than the last number handed out

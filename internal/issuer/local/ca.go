@@ -122,6 +122,13 @@ type Options struct {
 	// §7.1.2.10.3, §7.1.2.11.2); "" means none. Ignored when loading:
 	// an existing intermediate keeps its extensions.
 	RootIssuerURL, RootCRLURL string
+	// ClusterRootCRL is the root's CRL that the nodes sharing the
+	// database last published (DER; nil: none). When the root signed it
+	// and its cRLNumber is greater than that of RootCRLFile's, it replaces
+	// that file before LoadOrCreate decides whether to sign a new one
+	// (AdoptRootCRL), so that a node does not sign a root CRL of its own
+	// beside the cluster's.
+	ClusterRootCRL []byte
 	// RotatedURLs, when not nil, gives the defaults that replace IssuerURL
 	// and CRLURL when the intermediate was made by Rotate (Rotated): URLs
 	// that name it by its IntermediateID, since those of the intermediate
@@ -237,6 +244,11 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		return nil, err
 	}
 	ca.dir, ca.rootCRL = dir, &rootCRLState{cur: readRootCRL(dir, ca.root)}
+	if opts.ClusterRootCRL != nil {
+		if _, err := ca.AdoptRootCRL(opts.ClusterRootCRL); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := ca.RootCRL(); err != nil {
 		return nil, err
 	}

@@ -117,6 +117,59 @@ func (ca *CA) writeRootCRL(key crypto.Signer, now time.Time, cur *rootCRL) (*roo
 	return &rootCRL{der: der, number: number, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(RootCRLValidity)}, nil
 }
 
+// AdoptRootCRL makes der, a root CRL signed by another node of the
+// cluster, this CA's root CRL (served by RootCRL and written to
+// RootCRLFile) when the root signed it and its cRLNumber is greater than
+// the current one's, and reports whether it did. Another CA's CRL, one
+// that does not parse, or an older one is left aside (false, nil): of the
+// root CRLs of a cluster, the one with the greatest number wins. An error
+// is a failure to write the file; the CRL is in use then all the same.
+func (ca *CA) AdoptRootCRL(der []byte) (bool, error) {
+	if ca.rootCRL == nil {
+		return false, nil
+	}
+	c := parseRootCRL(der, ca.root)
+	if c == nil {
+		return false, nil
+	}
+	ca.rootCRL.mu.Lock()
+	defer ca.rootCRL.mu.Unlock()
+	if cur := ca.rootCRL.cur; cur != nil && c.number.Cmp(cur.number) <= 0 {
+		return false, nil
+	}
+	ca.rootCRL.cur = c
+	if ca.dir != "" {
+		if err := writeReplace(filepath.Join(ca.dir, RootCRLFile), der, 0o644); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// CurrentRootCRL returns the root's CRL in use, without signing a new one
+// (see RootCRL); nil when there is none.
+func (ca *CA) CurrentRootCRL() []byte {
+	if ca.rootCRL == nil {
+		return nil
+	}
+	ca.rootCRL.mu.Lock()
+	defer ca.rootCRL.mu.Unlock()
+	if ca.rootCRL.cur == nil {
+		return nil
+	}
+	return ca.rootCRL.cur.der
+}
+
+// parseRootCRL returns der as a rootCRL when it is a CRL that root signed
+// with a cRLNumber, else nil.
+func parseRootCRL(der []byte, root *x509.Certificate) *rootCRL {
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil || crl.CheckSignatureFrom(root) != nil || crl.Number == nil {
+		return nil
+	}
+	return &rootCRL{der: der, number: crl.Number, thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate}
+}
+
 // readRootCRL returns the RootCRLFile in dir when it is a CRL that root
 // signed, else nil (none, unreadable, or another root's: signed anew).
 func readRootCRL(dir string, root *x509.Certificate) *rootCRL {
@@ -124,11 +177,7 @@ func readRootCRL(dir string, root *x509.Certificate) *rootCRL {
 	if err != nil {
 		return nil
 	}
-	crl, err := x509.ParseRevocationList(der)
-	if err != nil || crl.CheckSignatureFrom(root) != nil || crl.Number == nil {
-		return nil
-	}
-	return &rootCRL{der: der, number: crl.Number, thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate}
+	return parseRootCRL(der, root)
 }
 
 // writeReplace writes data to path through a synced temporary file in the

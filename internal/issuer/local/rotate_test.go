@@ -172,3 +172,61 @@ func TestRevokeIntermediateRootCRL(t *testing.T) {
 		t.Errorf("root CRL: %s", f)
 	}
 }
+
+// TestAdoptRootCRL: a root CRL that another node of the cluster signed is
+// adopted (served and written to RootCRLFile) when the root signed it and
+// its number is greater; an older one, or another root's, is not.
+func TestAdoptRootCRL(t *testing.T) {
+	a, dir := newTestCA(t, Options{})
+	first, err := a.RootCRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second node with a copy of the CA signs its own, later.
+	copyDir := filepath.Join(t.TempDir(), "ca")
+	if err := os.MkdirAll(copyDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(copyDir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := LoadOrCreate(copyDir, Options{Now: func() time.Time { return testNow.Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, _ := b.RootCRL()
+	if ok, err := b.AdoptRootCRL(first); ok || err != nil {
+		t.Errorf("adopted an older root CRL: %v %v", ok, err)
+	}
+	if ok, err := a.AdoptRootCRL(newer); !ok || err != nil {
+		t.Fatalf("did not adopt the newer root CRL: %v %v", ok, err)
+	}
+	if got, _ := a.RootCRL(); !slices.Equal(got, newer) {
+		t.Error("RootCRL does not serve the adopted CRL")
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, RootCRLFile)); !slices.Equal(got, newer) {
+		t.Errorf("%s is not the adopted CRL", RootCRLFile)
+	}
+	other, _ := newTestCA(t, Options{Now: func() time.Time { return testNow.Add(2 * time.Hour) }})
+	otherCRL, _ := other.RootCRL()
+	if ok, _ := a.AdoptRootCRL(otherCRL); ok {
+		t.Error("adopted another root's CRL")
+	}
+	// LoadOrCreate adopts the cluster's before it would sign its own.
+	if err := os.Remove(filepath.Join(dir, RootCRLFile)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadOrCreate(dir, Options{Now: fixedClock, ClusterRootCRL: newer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.RootCRL(); !slices.Equal(got, newer) {
+		t.Error("LoadOrCreate signed a root CRL of its own beside the cluster's")
+	}
+}
