@@ -87,11 +87,12 @@ type Serve struct {
 	RateLimits ratelimit.Config
 	// Perspectives: multi-perspective validation (internal/va/mpic).
 	Perspectives Perspectives
-	// CAOrganization and CACountry are the subject O= and C= (ISO 3166-1
-	// alpha-2, upper case; "" for none) of the built-in CA's root and
+	// CAOrganization is the subject O= of the built-in CA's root and
 	// intermediate when serve creates them; an existing CA keeps its own.
 	CAOrganization string
-	CACountry      string
+	// CACountry is their subject C= (ISO 3166-1 alpha-2, upper case; ""
+	// for none), likewise.
+	CACountry string
 }
 
 // MaxCAOrganization is the longest ca-organization, in characters: the

@@ -65,9 +65,9 @@ func (ca *CA) Rotated() bool { return ca.rotated }
 // RevokedIntermediate is an intermediate that RevokeIntermediate revoked:
 // listed on the root's CRL.
 type RevokedIntermediate struct {
-	Cert      *x509.Certificate
-	RevokedAt time.Time
-	Reason    int // RFC 5280 §5.3.1 CRLReason
+	Cert      *x509.Certificate // the intermediate
+	RevokedAt time.Time         // its revocation time, in whole seconds
+	Reason    int               // RFC 5280 §5.3.1 CRLReason
 }
 
 // RotateOptions configures Rotate.
