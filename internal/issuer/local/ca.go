@@ -170,7 +170,7 @@ type CA struct {
 
 	// retired are the intermediates that signed before inter (RetiredDir),
 	// oldest first; rotated is set when inter was made by Rotate
-	// (RotatedFile); retiredOnly marks a retired intermediate's *CA, which
+	// (OriginalFile); retiredOnly marks a retired intermediate's *CA, which
 	// signs CRLs and OCSP responses but no leaf; revokedInters are the
 	// retired intermediates RevokeIntermediate revoked (the root's CRL
 	// lists them).
@@ -227,7 +227,9 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	var ca *CA
 	switch {
 	case len(missing) == 0:
-		ca, _, err = load(dir)
+		if err = finishRotation(dir); err == nil {
+			ca, _, err = load(dir)
+		}
 	case len(present) == 0:
 		ca, err = create(dir, opts)
 	default:
@@ -663,7 +665,7 @@ func load(dir string) (*CA, crypto.Signer, error) {
 		interPEM: interPEM,
 		upper:    upper,
 		upperPEM: upperPEM,
-		rotated:  fileExists(filepath.Join(dir, RotatedFile)),
+		rotated:  originalID(dir) != "" && IntermediateID(inter) != originalID(dir),
 	}, rootKey, nil
 }
 

@@ -24,21 +24,60 @@ import (
 //
 // RetiredDir holds the intermediates that signed before the current one,
 // one subdirectory each, named by IntermediateID: IntermediateCertFile and
-// IntermediateKeyFile (mode 0600), RotatedFile when that intermediate was
-// itself made by Rotate, and RevokedFile once RevokeIntermediate revoked
-// it. They sign no leaf any more, but go on signing the CRL and the OCSP
-// responses about the leaves they signed, until those expire.
+// IntermediateKeyFile (mode 0600), and RevokedFile once RevokeIntermediate
+// revoked it. They sign no leaf any more, but go on signing the CRL and
+// the OCSP responses about the leaves they signed, until those expire.
 //
-// RotatedFile, in the CA directory or a retired intermediate's, marks an
-// intermediate made by Rotate: the URLs of its leaves (AIA caIssuers, CRL
-// distribution point) have its IntermediateID in their path, where those
-// of the intermediate created with the CA (or imported) are the fixed
-// /pki/intermediate.crt and /pki/crl that its leaves name.
+// OriginalFile, in RetiredDir, holds the IntermediateID of the
+// intermediate created with the CA (or imported): the URLs of its leaves
+// (AIA caIssuers, CRL distribution point) are the fixed
+// /pki/intermediate.crt and /pki/crl, where those of an intermediate made
+// by Rotate have its IntermediateID in their path (Rotated).
 const (
-	RetiredDir  = "retired"
-	RotatedFile = "rotated"
-	RevokedFile = "revoked"
+	RetiredDir   = "retired"
+	OriginalFile = "original"
+	RevokedFile  = "revoked"
 )
+
+// newSuffix ends the names of the new intermediate's files that Rotate
+// writes before it renames them into place.
+const newSuffix = ".new"
+
+// finishRotation completes or undoes, in the CA directory dir, a rotation
+// that was interrupted (a crash or kill) before its new key and
+// certificate were both renamed into place: with the new key still beside
+// the current one, the rotation had not begun to take effect, and the new
+// files are removed (the current intermediate, also copied to RetiredDir,
+// keeps signing: loadRetired skips that copy); with the key renamed but
+// not the certificate, the certificate is renamed too.
+func finishRotation(dir string) error {
+	keyNew, crtNew := filepath.Join(dir, IntermediateKeyFile+newSuffix), filepath.Join(dir, IntermediateCertFile+newSuffix)
+	if fileExists(keyNew) {
+		for _, p := range []string{keyNew, crtNew} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("local CA: undo an interrupted rotation: %w", err)
+			}
+		}
+		return nil
+	}
+	if fileExists(crtNew) {
+		if err := os.Rename(crtNew, filepath.Join(dir, IntermediateCertFile)); err != nil {
+			return fmt.Errorf("local CA: complete an interrupted rotation: %w", err)
+		}
+		syncDir(dir)
+	}
+	return nil
+}
+
+// originalID returns the IntermediateID in dir's OriginalFile; "" when
+// there is none (no rotation yet).
+func originalID(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, RetiredDir, OriginalFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
 
 // ErrRotate means Rotate or RevokeIntermediate refused: the CA cannot be
 // rotated (no root key, a CA of more than two tiers), or the intermediate
@@ -59,7 +98,7 @@ func IntermediateID(c *x509.Certificate) string {
 func (ca *CA) Retired() []*CA { return slices.Clone(ca.retired) }
 
 // Rotated reports whether the intermediate was made by Rotate: its leaves'
-// URLs then carry its IntermediateID (see RotatedFile).
+// URLs then carry its IntermediateID (see OriginalFile).
 func (ca *CA) Rotated() bool { return ca.rotated }
 
 // RevokedIntermediate is an intermediate that RevokeIntermediate revoked:
@@ -113,6 +152,9 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 	}
 	if len(missing) > 0 {
 		return nil, nil, partialErr(dir, present, missing)
+	}
+	if err := finishRotation(dir); err != nil {
+		return nil, nil, err
 	}
 	ca, rootKey, err := load(dir)
 	if err != nil {
@@ -198,20 +240,28 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 	if err := writeReplace(filepath.Join(retired, IntermediateCertFile), ca.interPEM, 0o644); err != nil {
 		return nil, nil, err
 	}
-	if ca.rotated {
-		if err := writeReplace(filepath.Join(retired, RotatedFile), nil, 0o644); err != nil {
+	syncDir(filepath.Dir(retired))
+	if !ca.rotated {
+		// The intermediate created with the CA, whose certificates name the
+		// fixed URLs.
+		if err := writeReplace(filepath.Join(dir, RetiredDir, OriginalFile), []byte(IntermediateID(ca.inter)+"\n"), 0o644); err != nil {
 			return nil, nil, err
 		}
 	}
-	syncDir(filepath.Dir(retired))
-	if err := writeReplace(filepath.Join(dir, RotatedFile), nil, 0o644); err != nil {
+	// The new key and certificate next to the current ones, synced, then
+	// renamed over them, key first: finishRotation completes or undoes a
+	// rotation interrupted between the renames.
+	if err := writeReplace(filepath.Join(dir, IntermediateKeyFile+newSuffix), keyPEMBytes, 0o600); err != nil {
 		return nil, nil, err
 	}
-	if err := writeReplace(filepath.Join(dir, IntermediateKeyFile), keyPEMBytes, 0o600); err != nil {
+	if err := writeReplace(filepath.Join(dir, IntermediateCertFile+newSuffix), certPEM(der), 0o644); err != nil {
 		return nil, nil, err
 	}
-	if err := writeReplace(filepath.Join(dir, IntermediateCertFile), certPEM(der), 0o644); err != nil {
-		return nil, nil, err
+	for _, name := range []string{IntermediateKeyFile, IntermediateCertFile} {
+		if err := os.Rename(filepath.Join(dir, name+newSuffix), filepath.Join(dir, name)); err != nil {
+			return nil, nil, fmt.Errorf("local CA: %w", err)
+		}
+		syncDir(dir)
 	}
 	return ca.inter, cur, nil
 }
@@ -280,6 +330,7 @@ func loadRetired(dir string, ca *CA) error {
 	if err != nil {
 		return fmt.Errorf("local CA: %w", err)
 	}
+	orig := originalID(dir)
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -296,6 +347,9 @@ func loadRetired(dir string, ca *CA) error {
 		if !publicKeysEqual(key.Public(), c.PublicKey) {
 			return fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, filepath.Join(sub, IntermediateKeyFile), filepath.Join(sub, IntermediateCertFile))
 		}
+		if c.Equal(ca.inter) {
+			continue // the copy of an interrupted rotation (finishRotation)
+		}
 		if IntermediateID(c) != e.Name() {
 			return fmt.Errorf("%w: %s holds the intermediate %s", ErrInvalidCA, sub, IntermediateID(c))
 		}
@@ -307,7 +361,7 @@ func loadRetired(dir string, ca *CA) error {
 			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
 		}
 		r := &CA{now: ca.now, root: ca.root, inter: c, interKey: key, sig: sig, rootPEM: ca.rootPEM, interPEM: pemBytes,
-			rotated: fileExists(filepath.Join(sub, RotatedFile)), retiredOnly: true}
+			rotated: orig != "" && IntermediateID(c) != orig, retiredOnly: true}
 		ca.retired = append(ca.retired, r)
 		rev, err := readRevoked(filepath.Join(sub, RevokedFile))
 		if err != nil {
@@ -458,6 +512,9 @@ func open(dir string, now func() time.Time) (*CA, error) {
 	}
 	if len(missing) > 0 {
 		return nil, partialErr(dir, present, missing)
+	}
+	if err := finishRotation(dir); err != nil {
+		return nil, err
 	}
 	ca, _, err := load(dir)
 	if err != nil {

@@ -230,3 +230,67 @@ func TestAdoptRootCRL(t *testing.T) {
 		t.Error("LoadOrCreate signed a root CRL of its own beside the cluster's")
 	}
 }
+
+// TestRotateInterrupted: a rotation killed before it renamed the new key
+// into place is undone at the next load (the current intermediate keeps
+// signing, not also loaded as a retired one); one killed between the key's
+// rename and the certificate's is completed. Either way the CA loads,
+// where a key and certificate of two intermediates would be refused.
+func TestRotateInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		renameKey bool // the key was renamed into place before the kill
+	}{{"before the renames", false}, {"between the renames", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca, dir := newTestCA(t, Options{})
+			_, cur, err := Rotate(dir, RotateOptions{Now: fixedClock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Put the state back to the moment of the kill: the old
+			// intermediate in place, the new one's files beside it.
+			retired := filepath.Join(dir, RetiredDir, IntermediateID(ca.Intermediate()))
+			for _, name := range []string{IntermediateKeyFile, IntermediateCertFile} {
+				if err := os.Rename(filepath.Join(dir, name), filepath.Join(dir, name+newSuffix)); err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(filepath.Join(retired, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.renameKey {
+				if err := os.Rename(filepath.Join(dir, IntermediateKeyFile+newSuffix), filepath.Join(dir, IntermediateKeyFile)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			loaded, err := LoadOrCreate(dir, Options{Now: fixedClock})
+			if err != nil {
+				t.Fatalf("load after the kill: %v", err)
+			}
+			want := ca.Intermediate()
+			if tc.renameKey {
+				want = cur
+			}
+			if !loaded.Intermediate().Equal(want) {
+				t.Fatalf("loaded %q, want %q", loaded.Intermediate().Subject, want.Subject)
+			}
+			for _, r := range loaded.Retired() {
+				if r.Intermediate().Equal(loaded.Intermediate()) {
+					t.Error("the current intermediate is loaded as a retired one too")
+				}
+			}
+			if loaded.Rotated() != tc.renameKey {
+				t.Errorf("Rotated() = %v, want %v", loaded.Rotated(), tc.renameKey)
+			}
+			for _, name := range []string{IntermediateKeyFile + newSuffix, IntermediateCertFile + newSuffix} {
+				if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s left behind", name)
+				}
+			}
+		})
+	}
+}
