@@ -69,6 +69,11 @@ directory stopped; then copy DATA/ca to every other node sharing the database
 				return err
 			}
 			id := local.IntermediateID(cur)
+			// The database names the new intermediate: a node started with
+			// the old one (its DATA/ca not copied yet) is refused.
+			if _, err := st.ReplaceSetting(cmd.Context(), server.IntermediateSetting, local.IntermediateID(old), id); err != nil {
+				return fmt.Errorf("rotated the intermediate, but recording it in the database failed: %w", err)
+			}
 			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRotate,
 				ObjectType: audit.ObjectIntermediate, ObjectID: id,
 				Before: viewIntermediate(old, "retired"), After: viewIntermediate(cur, "signing")}); err != nil {

@@ -111,7 +111,8 @@ func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
 // before (other numbers, times and signature bytes). An intermediate
 // revoked on one node's data directory (stopped, then started again) is
 // listed on the root CRL the other node serves, without copying files: the
-// restarted node publishes its newer CRL, which the other adopts.
+// restarted node publishes its newer CRL, which the other adopts. A node
+// whose CA directory predates the rotation is refused at its start.
 func TestClusterSharesOneRootCRL(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	data1 := filepath.Join(t.TempDir(), "node1")
@@ -165,6 +166,15 @@ func TestClusterSharesOneRootCRL(t *testing.T) {
 	node2, err := startNode(t, data2, dsn)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A third node given the CA as it was before the rotation is refused:
+	// it would sign with the old intermediate beside the others.
+	data3 := filepath.Join(t.TempDir(), "node3")
+	if _, _, err := runCLI(t, []byte(bundle), "ca", "import", "--data", data3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startNode(t, data3, dsn); err == nil || !strings.Contains(err.Error(), "sign with the intermediate "+local.IntermediateID(node2.CA().Intermediate())) {
+		t.Errorf("a node with the intermediate of before the rotation: %v, want refused naming the new one", err)
 	}
 	got := rootCRL(node1)
 	if !bytes.Equal(got, rootCRL(node2)) {

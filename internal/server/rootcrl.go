@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -128,4 +129,37 @@ func (r *rootCRLSync) publish(ctx context.Context, der []byte) {
 	} else {
 		r.checked = time.Time{}
 	}
+}
+
+// IntermediateSetting is the database setting naming (local.IntermediateID)
+// the intermediate that the nodes sharing the database sign with: recorded
+// by the first node, moved on by `certgate ca rotate`, so that a node
+// whose DATA/ca was not copied after a rotation does not start signing
+// with the old intermediate beside the others.
+const IntermediateSetting = "ca_intermediate"
+
+// checkIntermediate checks ca's intermediate against IntermediateSetting:
+// recorded when unset, moved to it when the setting names one of ca's
+// retired intermediates (a rotation on this node's data directory that the
+// database did not see), refused when it names another (the cluster
+// rotated and this node's DATA/ca is behind).
+func checkIntermediate(ctx context.Context, st *store.Store, ca *local.CA, caDir, data string) error {
+	ours := local.IntermediateID(ca.Intermediate())
+	got, err := st.InitSetting(ctx, IntermediateSetting, ours)
+	if err != nil {
+		return fmt.Errorf("built-in CA: %w", err)
+	}
+	if got == ours {
+		return nil
+	}
+	for _, r := range ca.Retired() {
+		if local.IntermediateID(r.Intermediate()) == got {
+			if _, err := st.ReplaceSetting(ctx, IntermediateSetting, got, ours); err != nil {
+				return fmt.Errorf("built-in CA: %w", err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("the nodes of the database sign with the intermediate %s (certgate ca rotate), but %s signs with %s: "+
+		"copy the CA directory of the node that rotated to %s, its retired/ directory included (docs/pki.md#rotating-the-intermediate)", got, caDir, ours, data)
 }

@@ -359,6 +359,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, anotherCA(recorded)
 	}
 	created.keep(caDir)
+	if err := checkIntermediate(ctx, st, ca, caDir, cfg.Data); err != nil {
+		return nil, err
+	}
 	rootCRL := &rootCRLSync{ca: ca, st: st, log: log.With("component", "rootcrl"), now: now, interval: cfg.RevocationRefresh}
 	if _, err := rootCRL.get(); err != nil {
 		// The CRL signed before, if any, is served; a new one is tried at
