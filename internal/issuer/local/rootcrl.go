@@ -33,6 +33,7 @@ type rootCRL struct {
 	number     *big.Int
 	thisUpdate time.Time
 	nextUpdate time.Time
+	entries    []x509.RevocationListEntry // the revoked certificates it lists
 }
 
 // RootCRL returns the root's CRL (DER, RFC 5280 §5): version 2, signed by
@@ -101,7 +102,7 @@ func (ca *CA) writeRootCRL(key crypto.Signer, now time.Time, cur *rootCRL) (*roo
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		SignatureAlgorithm:        sig.alg,
-		RevokedCertificateEntries: ca.rootCRLEntries(),
+		RevokedCertificateEntries: ca.rootCRLEntries(cur),
 		Number:                    number,
 		ThisUpdate:                thisUpdate,
 		NextUpdate:                thisUpdate.Add(RootCRLValidity),
@@ -114,7 +115,7 @@ func (ca *CA) writeRootCRL(key crypto.Signer, now time.Time, cur *rootCRL) (*roo
 			return nil, err
 		}
 	}
-	return &rootCRL{der: der, number: number, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(RootCRLValidity)}, nil
+	return &rootCRL{der: der, number: number, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(RootCRLValidity), entries: ca.rootCRLEntries(cur)}, nil
 }
 
 // AdoptRootCRL makes der, a root CRL signed by another node of the
@@ -167,7 +168,7 @@ func parseRootCRL(der []byte, root *x509.Certificate) *rootCRL {
 	if err != nil || crl.CheckSignatureFrom(root) != nil || crl.Number == nil {
 		return nil
 	}
-	return &rootCRL{der: der, number: crl.Number, thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate}
+	return &rootCRL{der: der, number: crl.Number, thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate, entries: crl.RevokedCertificateEntries}
 }
 
 // readRootCRL returns the RootCRLFile in dir when it is a CRL that root

@@ -473,12 +473,21 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 // RevokeIntermediate, as the root's CRL lists them.
 func (ca *CA) RevokedIntermediates() []RevokedIntermediate { return slices.Clone(ca.revokedInters) }
 
-// rootCRLEntries are the entries of the root's CRL: the revoked
-// intermediates.
-func (ca *CA) rootCRLEntries() []x509.RevocationListEntry {
+// rootCRLEntries are the entries of the root's next CRL: the revoked
+// intermediates of this CA directory, and those cur (the CRL in use, nil
+// for none) lists besides, which another node of the cluster revoked
+// (AdoptRootCRL): a revocation is never dropped by a node that lacks it.
+func (ca *CA) rootCRLEntries(cur *rootCRL) []x509.RevocationListEntry {
 	var out []x509.RevocationListEntry
 	for _, r := range ca.revokedInters {
 		out = append(out, x509.RevocationListEntry{SerialNumber: r.Cert.SerialNumber, RevocationTime: r.RevokedAt, ReasonCode: r.Reason})
+	}
+	if cur != nil {
+		for _, e := range cur.entries {
+			if !slices.ContainsFunc(out, func(o x509.RevocationListEntry) bool { return o.SerialNumber.Cmp(e.SerialNumber) == 0 }) {
+				out = append(out, x509.RevocationListEntry{SerialNumber: e.SerialNumber, RevocationTime: e.RevocationTime, ReasonCode: e.ReasonCode})
+			}
+		}
 	}
 	return out
 }

@@ -294,3 +294,55 @@ func TestRotateInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestRootCRLKeepsAdoptedRevocation: a node that adopted the cluster's
+// root CRL listing an intermediate revoked on another node's data
+// directory (which its own lacks) keeps the entry when it signs the next
+// root CRL (half its validity later), rather than dropping the revocation.
+func TestRootCRLKeepsAdoptedRevocation(t *testing.T) {
+	a, dirA := newTestCA(t, Options{})
+	dirB := filepath.Join(t.TempDir(), "ca")
+	if err := os.MkdirAll(dirB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile} {
+		b, err := os.ReadFile(filepath.Join(dirA, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := func() time.Time { return testNow.Add(time.Hour) }
+	if _, _, err := Rotate(dirB, RotateOptions{Now: later}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RevokeIntermediate(dirB, IntermediateID(a.Intermediate()), 2, later()); err != nil {
+		t.Fatal(err)
+	}
+	published, err := os.ReadFile(filepath.Join(dirB, RootCRLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	halfYear := testNow.Add(RootCRLValidity/2 + 24*time.Hour)
+	node, err := LoadOrCreate(dirA, Options{Now: func() time.Time { return halfYear }, ClusterRootCRL: published})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := node.RootCRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crl.ThisUpdate.After(testNow.Add(RootCRLValidity / 2)) {
+		t.Fatalf("thisUpdate %v: the node did not sign a new root CRL", crl.ThisUpdate)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(a.Intermediate().SerialNumber) != 0 ||
+		crl.RevokedCertificateEntries[0].ReasonCode != 2 {
+		t.Fatalf("the node's new root CRL lists %+v, want the intermediate revoked on the other node", crl.RevokedCertificateEntries)
+	}
+}
