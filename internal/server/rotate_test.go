@@ -152,6 +152,16 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 		if p, _ := url.Parse(second.CRLDistributionPoints[0]); p.Path != "/pki/ca/"+newID+"/crl" {
 			t.Errorf("second certificate's CRL DP %q, want /pki/ca/%s/crl", second.CRLDistributionPoints[0], newID)
 		}
+		for _, p := range []string{"/pki/ca/00000000000000ff/crl", "/pki/ca/00000000000000ff/intermediate.crt"} {
+			res, err := http.Get("http://" + env.Server.Addr().String() + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("GET %s (no such intermediate): %d %s, want a 404 problem document", p, res.StatusCode, res.Header.Get("Content-Type"))
+			}
+		}
 		if p, _ := url.Parse(first.CRLDistributionPoints[0]); p.Path != "/pki/crl" {
 			t.Fatalf("first certificate's CRL DP %q", first.CRLDistributionPoints[0])
 		}
