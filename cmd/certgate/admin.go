@@ -105,7 +105,8 @@ const argsArePaths = "certgate-args-are-paths"
 // (store.PlainText, the check the admin API applies to its input):
 // PostgreSQL refuses such a text parameter, so the command would fail
 // with a database error after doing part of its work, where SQLite would
-// store it. File names (argsArePaths, --data, --config, --file) and the
+// store it. File names (argsArePaths, --data, --config, --file, --out,
+// --from) and the
 // database URL (--db) are not text for the database and are not checked.
 // Every flag's value is checked, not only those set on the command line:
 // config.Resolve fills the others from CERTGATE_* variables and the
@@ -121,7 +122,7 @@ func checkText(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		switch f.Name {
-		case "data", "db", "config", "file":
+		case "data", "db", "config", "file", "out", "from": // paths (out, from: certgate backup, restore)
 			return
 		}
 		vals := []string{f.Value.String()}

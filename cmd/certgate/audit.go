@@ -45,6 +45,9 @@ func newAuditList() *cobra.Command {
 					return fmt.Errorf("--object-type: %w", err)
 				}
 			}
+			if err := inventory.CheckAuditObjectID(f.ObjectType, f.ObjectID); err != nil {
+				return err
+			}
 			st, err := openStore(cmd.Context(), cmd, &so)
 			if err != nil {
 				return err

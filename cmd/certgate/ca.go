@@ -153,7 +153,7 @@ first start left (DATA/.ca.import-*, DATA/.ca.create-*: private keys).`,
 			}
 			_, statErr := os.Lstat(data)
 			created := errors.Is(statErr, fs.ErrNotExist)
-			unlock, err := lockData(data)
+			unlock, err := lockData(data, "importing")
 			if err != nil {
 				return err
 			}
@@ -215,12 +215,13 @@ func writeNew(path string, data []byte) error {
 
 // lockData takes the lock `certgate serve` holds on DATA/certgate.lock
 // (server.LockDataDir), so that an import never races a server starting on
-// the same directory.
-func lockData(data string) (func(), error) {
+// the same directory. doing names the command's work in the refusal
+// ("importing").
+func lockData(data, doing string) (func(), error) {
 	f, err := server.LockDataDir(data)
 	if errors.Is(err, server.ErrDataDirInUse) {
-		return nil, fmt.Errorf("data directory %s is in use by a running certgate process (lock %s held); stop it before importing",
-			data, filepath.Join(data, server.LockFile))
+		return nil, fmt.Errorf("data directory %s is in use by a running certgate process (lock %s held); stop it before %s",
+			data, filepath.Join(data, server.LockFile), doing)
 	}
 	if err != nil {
 		return nil, err

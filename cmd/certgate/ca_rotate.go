@@ -54,7 +54,7 @@ directory stopped; then copy DATA/ca to every other node sharing the database
 			if keyType != "" && !slices.Contains(local.KeyTypes, keyType) {
 				return fmt.Errorf("--key-type %q is not one of %s", keyType, strings.Join(local.KeyTypes, ", "))
 			}
-			unlock, err := lockData(o.data)
+			unlock, err := lockData(o.data, "rotating the intermediate")
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ Recorded in the audit log (intermediate.revoke).`,
 			if err != nil {
 				return err
 			}
-			unlock, err := lockData(o.data)
+			unlock, err := lockData(o.data, "revoking an intermediate")
 			if err != nil {
 				return err
 			}

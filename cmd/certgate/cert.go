@@ -17,6 +17,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
@@ -177,10 +178,11 @@ printed to stderr (table, csv) or as next_cursor (json).`,
 	})
 }
 
-// certRow is a certificate's line in tables and CSV.
-func certRow(c inventory.Certificate) []string {
+// certRow is a certificate's line in tables and CSV. A table abbreviates
+// more than two names ("a b (+3)"); CSV, which scripts read, has them all.
+func certRow(c inventory.Certificate, format outputFormat) []string {
 	names := strings.Join(c.Names, " ")
-	if len(c.Names) > 2 {
+	if len(c.Names) > 2 && format != "csv" {
 		names = fmt.Sprintf("%s %s (+%d)", c.Names[0], c.Names[1], len(c.Names)-2)
 	}
 	return []string{c.Serial, c.Status, c.NotAfter.UTC().Format(time.RFC3339), c.Profile, c.KeyType, c.Source, c.Issuer, names}
@@ -209,7 +211,7 @@ func printPage(cmd *cobra.Command, format outputFormat, p *inventory.Page, extra
 	}
 	rows := make([][]string, len(p.Items))
 	for i, c := range p.Items {
-		rows[i] = certRow(c)
+		rows[i] = certRow(c, format)
 		for _, x := range extra {
 			rows[i] = append(rows[i], x.value(c))
 		}
@@ -365,6 +367,9 @@ reasons need no CA (docs/inventory.md, docs/pki.md).`,
 							len(r.OtherCAs), strings.Join(r.OtherCAs, ", "))
 					}
 				}
+				if note := foreignRevocationNote(ctx, st, svc, &r.Certificate, o.data); note != "" {
+					fmt.Fprintln(out, note)
+				}
 				return nil
 			})
 		},
@@ -372,6 +377,36 @@ reasons need no CA (docs/inventory.md, docs/pki.md).`,
 	storeFlags(cmd, &o)
 	cmd.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 revocation reason")
 	return cmd
+}
+
+// foreignRevocationNote says, for an imported or discovered certificate
+// that the built-in CA did not sign, that its revocation stays in the
+// inventory: certgate cannot revoke at another CA, its CRL leaves the
+// certificate out and its OCSP responder answers unauthorized for it
+// (docs/inventory.md). Without the CA's certificate in data, for a database
+// that has a CA, it cannot tell, and says so conditionally. "" for a
+// certificate of this CA.
+func foreignRevocationNote(ctx context.Context, st *store.Store, svc *inventory.Service, c *inventory.Certificate, data string) string {
+	if c.Source == store.SourceIssued {
+		return ""
+	}
+	inter, err := local.ReadIntermediate(server.CADir(data))
+	if err != nil {
+		if recorded, serr := st.GetSetting(ctx, server.CARootSetting); errors.Is(serr, store.ErrNotFound) || serr == nil && recorded == "" {
+			// The database has no CA: every imported certificate is another CA's.
+			return fmt.Sprintf("recorded in the inventory only: another CA (issuer %s) issued it, and only that CA can revoke it", c.Issuer)
+		}
+		return fmt.Sprintf("if another CA issued it (issuer %s; %s has no CA certificate to tell), "+
+			"the revocation is recorded in the inventory only: only that CA can revoke it", c.Issuer, server.CADir(data))
+	}
+	pemBytes, err := svc.PEM(ctx, c.Serial, false)
+	if err != nil {
+		return ""
+	}
+	if blk, _ := pem.Decode(pemBytes); blk != nil && issuer.SignedSerial(blk.Bytes, inter) != nil {
+		return "" // this CA's: on its CRL, revoked in OCSP
+	}
+	return fmt.Sprintf("recorded in the inventory only: another CA (issuer %s) issued it, and only that CA can revoke it", c.Issuer)
 }
 
 // revocationCA returns the intermediate certificate of the built-in CA in

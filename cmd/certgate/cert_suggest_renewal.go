@@ -6,12 +6,14 @@ import (
 	"math/big"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -96,7 +98,7 @@ request).`,
 		},
 	}
 	storeFlags(cmd, &o)
-	cmd.Flags().StringVar(&before, "before", "", "renew before this time: RFC 3339, or a duration from now such as 24h or 7d (required)")
+	cmd.Flags().StringVar(&before, "before", "", "renew before this time: RFC 3339, a duration from now such as 24h or 7d, or now (renew at once) (required)")
 	_ = cmd.MarkFlagRequired("before")
 	return cmd
 }
@@ -113,9 +115,15 @@ func renewalWindowView(start, end time.Time) map[string]any {
 }
 
 // parseSuggestSerial normalises a hexadecimal serial as the database
-// stores it: lower case, no colons, no leading zeros.
+// stores it: lower case, no colons, no leading zeros. White space or a
+// control character in s is refused, as every command taking a serial
+// refuses it (inventory.NormalizeSerial's error).
 func parseSuggestSerial(s string) (string, error) {
-	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", "")), "0x")
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		_, err := inventory.NormalizeSerial(s)
+		return "", err
+	}
+	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(s, ":", "")), "0x")
 	n, ok := new(big.Int).SetString(h, 16)
 	if !ok || h == "" || strings.ContainsAny(h, "+-") || n.Sign() <= 0 {
 		return "", fmt.Errorf("serial %q is not a hexadecimal certificate serial number (e.g. 3a:f0:... or 3af0...)", s)
@@ -123,15 +131,19 @@ func parseSuggestSerial(s string) (string, error) {
 	return n.Text(16), nil
 }
 
-// parseSuggestBefore reads --before: an RFC 3339 time or a duration from
-// now (config.ParseDuration: 24h, 7d, 1d12h).
+// parseSuggestBefore reads --before: an RFC 3339 time, a duration from
+// now (config.ParseDuration: 24h, 7d, 1d12h), or "now" (renew at once: the
+// window ends now, as docs/pki.md names it).
 func parseSuggestBefore(s string, now time.Time) (time.Time, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "now") {
+		return now, nil
+	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
 	d, err := config.ParseDuration(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--before %q is neither an RFC 3339 time (2026-12-01T00:00:00Z) nor a duration from now (24h, 7d)", s)
+		return time.Time{}, fmt.Errorf("--before %q is not an RFC 3339 time (2026-12-01T00:00:00Z), a duration from now (24h, 7d) or now", s)
 	}
 	return now.Add(d), nil
 }

@@ -150,7 +150,7 @@ func TestCertSuggestRenewal(t *testing.T) {
 		{"not hex", []string{"xyz", "--before", "24h"}, "is not a hexadecimal certificate serial"},
 		{"zero", []string{"00", "--before", "24h"}, "is not a hexadecimal certificate serial"},
 		{"unknown serial", []string{"abc123", "--before", "24h"}, `there is no certificate with serial "abc123" (see 'certgate cert list')`},
-		{"bad time", []string{serial, "--before", "tomorrow"}, "neither an RFC 3339 time"},
+		{"bad time", []string{serial, "--before", "tomorrow"}, "is not an RFC 3339 time (2026-12-01T00:00:00Z), a duration from now (24h, 7d) or now"},
 		{"no --before", []string{serial}, `required flag(s) "before" not set`},
 		{"two serials", []string{serial, serial, "--before", "1h"}, "accepts 1 arg(s)"},
 	} {
@@ -269,5 +269,22 @@ func TestCertSuggestRenewalBeforeNotBefore(t *testing.T) {
 	}
 	if got := renewalWindow(t, env, cert); got != def {
 		t.Fatalf("a refused call changed the window from %v to %v", def, got)
+	}
+}
+
+// TestCertSuggestRenewalBeforeNow: `--before now` asks for renewal at
+// once, the window ending when the command runs (docs/pki.md: "now" is
+// always accepted). It was refused as neither a time nor a duration, so
+// the way to say "at once" was `--before 0s`.
+func TestCertSuggestRenewalBeforeNow(t *testing.T) {
+	env := testenv.New(t)
+	cert := issueDirect(t, env)
+	before := time.Now()
+	if _, _, err := runCLI(t, nil, "cert", "suggest-renewal", cert.SerialNumber.Text(16), "--before", "now", "--data", env.Config.Data); err != nil {
+		t.Fatalf("--before now: %v", err)
+	}
+	w := renewalWindow(t, env, cert)
+	if w.End.Before(before.Truncate(time.Second)) || w.End.After(time.Now()) || w.Start.After(w.End) {
+		t.Fatalf("after --before now: window %v .. %v, want one ending between %v and now", w.Start, w.End, before)
 	}
 }

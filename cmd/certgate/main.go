@@ -4,6 +4,7 @@
 //	certgate serve            run the server on embedded defaults
 //	certgate ca root          print the root CA certificate (PEM)
 //	certgate ca export|import copy the CA to another node of a cluster
+//	certgate backup|restore   copy a SQLite data directory while the server runs, and restore it
 //	certgate bench acme       run complete issuance flows against a server
 //	certgate cert suggest-renewal  move a certificate's ARI renewal window earlier
 //	certgate version          print the version (also certgate --version)
@@ -22,6 +23,7 @@ import (
 	"runtime/trace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
@@ -68,6 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit())
+	root.AddCommand(newBackup(), newRestore())
 	root.InitDefaultCompletionCmd() // now, so that the walks below see it
 	root.SetHelpCommand(newHelp())
 	groupCommands(root)
@@ -514,7 +517,17 @@ flag names), then the defaults shown below.`,
 				f.Close()
 			}()
 		}
-		stopHangup := ignoreHangup(log)
+		// From here SIGHUP no longer ends the process; once the server
+		// runs, it reloads tls-cert and tls-key.
+		var serving atomic.Pointer[server.Server]
+		stopHangup := onHangup(func() {
+			if srv := serving.Load(); srv != nil && cfg.TLSCert != "" {
+				log.Info("received SIGHUP: reloading tls-cert and tls-key; other settings are read at start only")
+				_ = srv.ReloadTLS() // logged by the server
+				return
+			}
+			log.Warn("received SIGHUP: certgate does not reload its settings and goes on serving; restart it (SIGTERM stops it gracefully) to apply a changed configuration (only tls-cert and tls-key, when set, are reloaded on SIGHUP)")
+		})
 		defer stopHangup()
 		if cfg.Perspectives.Roles == config.RoleVA {
 			return server.ServePerspective(cmd.Context(), cfg, log)
@@ -523,6 +536,7 @@ flag names), then the defaults shown below.`,
 		if err != nil {
 			return err
 		}
+		serving.Store(srv)
 		if err := srv.Serve(cmd.Context()); err != nil {
 			return err
 		}
@@ -532,12 +546,12 @@ flag names), then the defaults shown below.`,
 	return cmd
 }
 
-// ignoreHangup makes SIGHUP, which ends a Go program at once (no drain, no
-// log line), a warning that the server goes on: step-ca and Vault reload
-// their configuration on SIGHUP, and `systemctl reload` or a habit sends
-// it, but certgate reads its settings at start only. The returned function
-// restores the default handling.
-func ignoreHangup(log *slog.Logger) (stop func()) {
+// onHangup makes SIGHUP, which ends a Go program at once (no drain, no
+// log line), a call of hangup while the server goes on: step-ca and Vault
+// reload on SIGHUP, and `systemctl reload` or a habit sends it. certgate
+// reloads tls-cert and tls-key on it and reads its other settings at
+// start only. The returned function restores the default handling.
+func onHangup(hangup func()) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -545,7 +559,7 @@ func ignoreHangup(log *slog.Logger) (stop func()) {
 		for {
 			select {
 			case <-hup:
-				log.Warn("received SIGHUP: certgate does not reload its settings and goes on serving; restart it (SIGTERM stops it gracefully) to apply a changed configuration")
+				hangup()
 			case <-done:
 				return
 			}

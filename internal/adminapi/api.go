@@ -178,6 +178,7 @@ func build(d Deps) (http.Handler, *routeMux) {
 			hintFieldNames(ctx, schemas, e)
 			explainDurations(e)
 			explainBodyProblem(ctx, e)
+			explainValidation(e)
 			redactProblem(e)
 		}
 		return v, nil
@@ -374,6 +375,32 @@ func explainBodyProblem(ctx huma.Context, e *huma.ErrorModel) {
 		}
 	case http.StatusBadRequest:
 		e.Detail = "the request body is not valid JSON: " + e.Errors[0].Message
+	}
+}
+
+// explainValidation replaces huma's "validation failed" detail of a 422
+// with the errors it stands for, each with the field it names, joined
+// with "; " as the operations' own checks join theirs
+// ("query.limit: invalid integer; body.role: expected value to be one of
+// ..."): a client that shows only the detail (curl, most HTTP libraries'
+// error text) learned nothing from it. The errors list stays as it is.
+func explainValidation(e *huma.ErrorModel) {
+	if e.Detail != "validation failed" || e.Status != http.StatusUnprocessableEntity || len(e.Errors) == 0 {
+		return
+	}
+	parts := make([]string, 0, len(e.Errors))
+	for _, d := range e.Errors {
+		if d == nil {
+			continue
+		}
+		if d.Location != "" {
+			parts = append(parts, d.Location+": "+d.Message)
+		} else {
+			parts = append(parts, d.Message)
+		}
+	}
+	if len(parts) > 0 {
+		e.Detail = strings.Join(parts, "; ")
 	}
 }
 

@@ -77,6 +77,9 @@ func auditRoutes(a *API) {
 					return nil, invalidField("query.object_type", err.Error(), in.ObjectType)
 				}
 			}
+			if err := inventory.CheckAuditObjectID(in.ObjectType, in.ObjectID); err != nil {
+				return nil, invalidInventory(err, "query.object_id", in.ObjectID)
+			}
 			evs, err := a.d.Audit.List(ctx, store.AuditFilter{Newest: true, BeforeSeq: in.Before, Action: in.Action,
 				ObjectType: in.ObjectType, ObjectID: inventory.AuditObjectID(in.ObjectType, in.ObjectID), Limit: in.Limit})
 			if err != nil {

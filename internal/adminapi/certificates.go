@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/auth"
@@ -193,14 +191,9 @@ func (a *API) inventoryError(ctx context.Context, what string, err error) error 
 // certificateByRef looks up the certificate the path's {ref} names
 // (Inventory.Get; errors as refError gives them). A ref with white space
 // or a control character (%09, %0D, %0B, %0C, %C2%A0, ...) is a malformed
-// reference, a 422, on every engine: the inventory would trim the space
-// around a serial and find the certificate.
+// reference, a 422 naming path.ref, on every engine (inventory.CheckRef,
+// which the CLI's certificate commands apply too).
 func (a *API) certificateByRef(ctx context.Context, ref string) (*inventory.Certificate, error) {
-	if i := strings.IndexFunc(ref, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(ref[i:])
-		return nil, invalidField("path.ref", fmt.Sprintf("the certificate reference %q contains white space or a control character (%U): "+
-			"give the serial (hex, colons allowed), the SHA-256 fingerprint or the SERIAL-FINGERPRINT16 key alone", ref, r), ref)
-	}
 	c, err := a.d.Inventory.Get(ctx, ref)
 	if err != nil {
 		return nil, a.refError(ctx, ref, err)

@@ -44,3 +44,45 @@ func TestCertificateRefWhiteSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestSerialQueryWhiteSpace: a serial with white space or a control
+// character around or in it is refused, as the path's {ref} is, wherever
+// the admin API takes one: the certificate list's ?serial= and
+// ?fingerprint= (422 naming query.serial, query.fingerprint) and the audit
+// list's object_id of a certificate (422 naming query.object_id). The
+// inventory trimmed the serial, so ?serial=%20SERIAL found the
+// certificate, and the audit list trimmed an untyped serial written as
+// openssl prints it; the serial alone still finds it.
+func TestSerialQueryWhiteSpace(t *testing.T) {
+	for _, env := range newFuzzQueryEnvs(t) {
+		colons := strings.ToUpper(env.serial[:2]) + ":" + strings.ToUpper(env.serial[2:4])
+		for _, tc := range []struct{ query, location string }{
+			{"/certificates?serial=%20" + env.serial, "query.serial"},
+			{"/certificates?serial=" + env.serial + "%09", "query.serial"},
+			{"/certificates?serial=" + env.serial[:4] + "%C2%A0" + env.serial[4:], "query.serial"},
+			{"/certificates?fingerprint=%20" + strings.Repeat("ab", 32), "query.fingerprint"},
+			{"/audit/events?object_type=certificate&object_id=%20" + env.serial, "query.object_id"},
+			{"/audit/events?object_id=%20" + colons, "query.object_id"},
+		} {
+			rec := env.get(t, Prefix+tc.query)
+			if rec.Code != http.StatusUnprocessableEntity {
+				t.Errorf("%s: GET %s: %d %s, want 422", env.engine, tc.query, rec.Code, rec.Body)
+				continue
+			}
+			var p struct {
+				Detail string `json:"detail"`
+				Errors []struct {
+					Location string `json:"location"`
+				} `json:"errors"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || len(p.Errors) != 1 || p.Errors[0].Location != tc.location ||
+				!strings.Contains(p.Detail, "white space or a control character") {
+				t.Errorf("%s: GET %s: %s, want a problem naming %s", env.engine, tc.query, rec.Body, tc.location)
+			}
+		}
+		rec := env.get(t, Prefix+"/certificates?serial="+env.serial)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), env.serial) {
+			t.Errorf("%s: ?serial=%s: %d %s", env.engine, env.serial, rec.Code, rec.Body)
+		}
+	}
+}

@@ -26,9 +26,9 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [24]string {
-	return [24]string{
-		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal,
+func actionNames() [25]string {
+	return [25]string{
+		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
 		ActionTokenCreate, ActionTokenRevoke,
 		ActionAccountCreate, ActionAccountUpdate, ActionAccountDeactivate, ActionAccountKeyChange, ActionAccountAttributes,
 		ActionProfileCreate, ActionProfileUpdate, ActionProfileDelete,

@@ -66,6 +66,14 @@ const (
 	ObjectAccount                   = "account"
 	// ActorSystem is certgate itself (e.g. a background job).
 	ActorSystem = "system"
+	// ActionCertificateStoreFailed: a certificate was signed but could
+	// not be stored, not even after retries (its order's FinishOrder
+	// failed): the client never receives it, and its serial stays
+	// reserved, never used again (object: the certificate, by serial;
+	// after: the certificate as certificate.issue records it, without
+	// its PEM). Recorded in a transaction of its own, when the database
+	// takes it.
+	ActionCertificateStoreFailed = "certificate.store_failed"
 )
 
 const (

@@ -93,6 +93,12 @@ type Serve struct {
 	// CACountry is their subject C= (ISO 3166-1 alpha-2, upper case; ""
 	// for none), likewise.
 	CACountry string
+	// TLSCert and TLSKey are PEM files holding the HTTPS listeners'
+	// certificate chain (leaf first) and its private key, both or neither;
+	// "" = a certificate the built-in CA issues itself (docs/configuration.md).
+	TLSCert string
+	// TLSKey: see TLSCert.
+	TLSKey string
 }
 
 // MaxCAOrganization is the longest ca-organization, in characters: the
@@ -125,6 +131,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.MetricsListen, "metrics-listen", "", "plain-HTTP address (e.g. 127.0.0.1:9464) serving Prometheus metrics at /metrics, and /healthz and /readyz; empty serves no metrics. Anyone who reaches it can read them: keep it on loopback or an internal network")
 	fs.StringVar(&s.AdminListen, "admin-listen", "", "HTTPS address (e.g. 127.0.0.1:9443) serving the admin API (/api/v1), and /healthz and /readyz, instead of the listen address, which then answers /api/v1 with 404; empty serves the admin API on the listen address. Keep it on loopback, a management network or a VPN address")
 	fs.StringVar(&s.Hostname, "hostname", "localhost", "host name clients use to reach this server")
+	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM file with the certificate chain (leaf first) of the HTTPS listeners (listen, admin-listen), with tls-key; re-read on SIGHUP and when it changes. Empty: the built-in CA issues the listeners' certificate")
+	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM file with the private key (RSA, ECDSA or Ed25519; PKCS#1, PKCS#8 or SEC 1, unencrypted) of tls-cert")
 	fs.IntVar(&s.VAHTTPPort, "va-http-port", 80, "port that http-01 validation connects to")
 	fs.IntVar(&s.VATLSPort, "va-tls-port", 443, "port that tls-alpn-01 validation connects to")
 	fs.StringVar(&s.VADNSResolver, "va-dns-resolver", "", "DNS server (host:port) for every validation lookup, or several comma-separated, asked in order when one does not answer; empty uses the system resolver")
@@ -200,7 +208,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, fmt.Errorf("ari-retry-after: must be between %s and %s (RFC 9773 §4.3.2: clients clamp to that range)", FormatDuration(MinARIRetryAfter), FormatDuration(MaxARIRetryAfter))
 		}
 		if s.CAARecheckAfter < 0 {
-			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 re-checks at every finalize)")
+			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 checks at every finalize)")
 		}
 		ids, err := checkCAAIdentities(s.CAAIdentities)
 		if err != nil {
@@ -239,6 +247,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 					return nil, fmt.Errorf("admin-listen %s and %s %s are the same address: give admin-listen a port of its own", s.AdminListen, o.name, o.v)
 				}
 			}
+		}
+		if err := checkTLSFiles(s); err != nil {
+			return nil, err
 		}
 		for _, server := range va.SplitServers(s.VADNSResolver) {
 			if err := checkHostPort("va-dns-resolver", server); err != nil {
@@ -279,6 +290,28 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		}
 		return s, nil
 	}
+}
+
+// checkTLSFiles checks that tls-cert and tls-key come together, and not
+// with --roles va (blank counts as not given); the files themselves are
+// read by the server at start.
+func checkTLSFiles(s *Serve) error {
+	if strings.TrimSpace(s.TLSCert) == "" {
+		s.TLSCert = ""
+	}
+	if strings.TrimSpace(s.TLSKey) == "" {
+		s.TLSKey = ""
+	}
+	cert, key := s.TLSCert != "", s.TLSKey != ""
+	switch {
+	case cert && !key:
+		return fmt.Errorf("tls-cert: needs tls-key, the file with the certificate's private key (give both or neither)")
+	case key && !cert:
+		return fmt.Errorf("tls-key: needs tls-cert, the file with the certificate chain (give both or neither)")
+	case cert && s.Perspectives.Roles == RoleVA:
+		return fmt.Errorf("tls-cert: a remote perspective (--roles va) serves its own self-signed certificate (the primary authenticates it by the shared secret)")
+	}
+	return nil
 }
 
 // checkHostPort checks a host:port setting; the host may be empty (all

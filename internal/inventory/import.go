@@ -78,6 +78,18 @@ var errNoCertificate = errors.New("no certificate")
 // return is for a path that cannot be walked or a cancelled context.
 func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, error) {
 	var out []FileResult
+	dirs := map[string][]*x509.Certificate{} // the certificates of each directory's files, read once
+	siblings := func(path string) func() []*x509.Certificate {
+		return func() []*x509.Certificate {
+			dir := filepath.Dir(path)
+			cs, ok := dirs[dir]
+			if !ok {
+				cs = dirCertificates(dir)
+				dirs[dir] = cs
+			}
+			return cs
+		}
+	}
 	for _, root := range paths {
 		info, err := os.Stat(root)
 		if err != nil {
@@ -85,7 +97,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			continue
 		}
 		if !info.IsDir() {
-			out = append(out, s.importFile(ctx, root, false))
+			out = append(out, s.importFile(ctx, root, false, nil))
 			continue
 		}
 		// A root named through a symbolic link is walked at its target,
@@ -105,7 +117,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 			}
 			switch {
 			case d.Type().IsRegular():
-				out = append(out, s.importFile(ctx, p, true))
+				out = append(out, s.importFile(ctx, p, true, siblings(p)))
 			case d.Type()&fs.ModeSymlink != 0:
 				// A link to a file is imported (certbot's live/NAME/
 				// holds only links into archive/); a link to a directory
@@ -115,7 +127,7 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 				case err != nil:
 					out = append(out, fail(p, err))
 				case info.Mode().IsRegular():
-					out = append(out, s.importFile(ctx, p, true))
+					out = append(out, s.importFile(ctx, p, true, siblings(p)))
 				}
 			}
 			return ctx.Err()
@@ -129,11 +141,19 @@ func (s *Service) Import(ctx context.Context, paths []string) ([]FileResult, err
 
 // fail reports path as rejected for err. An *fs.PathError's own text
 // ("stat PATH: no such file or directory") names the file again; Error and
-// Summary give only its cause, the result already names the file.
+// Summary give only its cause, the result already names the file. A
+// dangling symbolic link (dehydrated's cert.pem once the certificate it
+// names was revoked and renamed) is named with its target: "no such file
+// or directory" for a file that ls lists says nothing.
 func fail(path string, err error) FileResult {
 	msg := err.Error()
 	if pe, ok := err.(*fs.PathError); ok {
 		msg = pe.Err.Error()
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if target, lerr := os.Readlink(path); lerr == nil {
+			msg = fmt.Sprintf("symbolic link to %s, which does not exist", target)
+		}
 	}
 	return FileResult{Path: path, Err: err, Error: msg}
 }
@@ -153,8 +173,11 @@ func isTextWithoutPEM(data []byte) bool {
 
 // importFile imports one file. inDir: the file was found in a directory
 // given to Import, where a text file without a PEM block is skipped
-// (errTextFile); named by itself, such a file is rejected.
-func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileResult {
+// (errTextFile); named by itself, such a file is rejected. siblings (nil
+// for a file named by itself) returns the certificates of the files beside
+// it, where a certificate's chain continues when its file does not hold
+// its issuer (certbot's live/NAME/cert.pem beside chain.pem).
+func (s *Service) importFile(ctx context.Context, path string, inDir bool, siblings func() []*x509.Certificate) FileResult {
 	f, err := os.Open(path)
 	if err != nil {
 		return fail(path, err)
@@ -177,7 +200,7 @@ func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileR
 	if err != nil {
 		return fail(path, err)
 	}
-	res, err := s.ImportCertificates(ctx, certs)
+	res, err := s.importCertificates(ctx, certs, siblings)
 	res.Path = path
 	if err != nil {
 		return fail(path, err)
@@ -191,12 +214,19 @@ func (s *Service) importFile(ctx context.Context, path string, inDir bool) FileR
 // inventory record as the object after) is appended in that transaction.
 // Nothing is stored when it returns an error.
 func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certificate) (FileResult, error) {
+	return s.importCertificates(ctx, certs, nil)
+}
+
+// importCertificates is ImportCertificates; a chain that certs do not
+// complete continues with issuers from more (may be nil), whose signature
+// must verify.
+func (s *Service) importCertificates(ctx context.Context, certs []*x509.Certificate, more func() []*x509.Certificate) (FileResult, error) {
 	var res FileResult
 	now := s.now().UTC()
 	var recs []*store.Certificate
 	seen, usedSerials := map[string]bool{}, map[string]bool{}
 	for _, c := range certs {
-		r := Record(c, chainPEM(c, certs), store.SourceImported)
+		r := Record(c, chainPEM(c, certs, more), store.SourceImported)
 		if seen[r.FingerprintSHA256] {
 			continue
 		}
@@ -255,27 +285,38 @@ func (s *Service) ImportCertificates(ctx context.Context, certs []*x509.Certific
 
 // chainPEM returns leaf followed by the certificates of pool that issued
 // it, its issuer's issuer and so on (matching subject and issuer names, no
-// signature check), PEM-encoded.
-func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate) string {
+// signature check), PEM-encoded. Where pool has no issuer, the chain goes
+// on with one from more (the certificates of the files beside leaf's; nil
+// for none), whose signature must verify: another file's certificate of
+// the same name is no proof.
+func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate, more func() []*x509.Certificate) string {
 	var b bytes.Buffer
 	b.Write(encodePEM(leaf.Raw))
 	cur := leaf
-	used := map[*x509.Certificate]bool{leaf: true}
-	for range len(pool) {
+	used := map[string]bool{string(leaf.Raw): true}
+	for {
 		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
 			break // self-signed: the chain ends here
 		}
 		var next *x509.Certificate
 		for _, c := range pool {
-			if !used[c] && bytes.Equal(c.RawSubject, cur.RawIssuer) {
+			if !used[string(c.Raw)] && bytes.Equal(c.RawSubject, cur.RawIssuer) {
 				next = c
 				break
+			}
+		}
+		if next == nil && more != nil {
+			for _, c := range more() {
+				if !used[string(c.Raw)] && bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
+					next = c
+					break
+				}
 			}
 		}
 		if next == nil {
 			break
 		}
-		used[next] = true
+		used[string(next.Raw)] = true
 		b.Write(encodePEM(next.Raw))
 		cur = next
 	}
@@ -298,6 +339,10 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	}
 	if c, err := x509.ParseCertificate(data); err == nil {
 		return []*x509.Certificate{c}, nil
+	} else if cs, cerr := x509.ParseCertificates(data); cerr == nil && len(cs) > 1 {
+		// Certificates in DER one after the other (a chain that some
+		// tools write so): each is imported, as from a PEM bundle.
+		return cs, nil
 	} else if p7, p7err := pkcs7.Parse(data); p7err == nil {
 		if len(p7.Certificates) == 0 {
 			return nil, errors.New("PKCS#7 bundle holds no certificates")
@@ -305,11 +350,85 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 		return p7.Certificates, nil
 	} else if isDERKeyOrRequest(data) {
 		return nil, errNoCertificate
+	} else if isPKCS12(data) { // before looksLikeCertificate: its length bytes may look like a SEQUENCE tag
+		return nil, errors.New("a PKCS#12 (.p12/.pfx) file, which is not read: export its certificates as PEM " +
+			"(openssl pkcs12 -in FILE -nokeys -out FILE.pem) and import that")
 	} else if looksLikeCertificate(data) {
-		return nil, fmt.Errorf("bad DER certificate: %w", err)
+		return nil, fmt.Errorf("bad DER certificate: %w", parseError{err})
 	}
 	return nil, errors.New("not a PEM, DER or PKCS#7 certificate file")
 }
+
+// isPKCS12 reports whether data is a DER PKCS#12 PFX (RFC 7292 §4): a
+// SEQUENCE of version 3 and a PKCS#7 ContentInfo of type data or
+// signedData (the keys and certificates inside are not read).
+func isPKCS12(data []byte) bool {
+	var pfx struct {
+		Version  int
+		AuthSafe struct {
+			ContentType asn1.ObjectIdentifier
+			Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+		}
+		MacData asn1.RawValue `asn1:"optional"`
+	}
+	if _, err := asn1.Unmarshal(data, &pfx); err != nil || pfx.Version != 3 {
+		return false
+	}
+	ct := pfx.AuthSafe.ContentType
+	return ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}) || ct.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2})
+}
+
+// maxSiblingFiles bounds the directories whose files complete each other's
+// chains: a client's directory (certbot's live/NAME/, lego's certificates/,
+// dehydrated's certs/NAME/) holds a few files; a bulk export of one file
+// per certificate (docs/operations.md) would be read twice for nothing.
+const maxSiblingFiles = 100
+
+// dirCertificates returns the CA certificates of the files in dir (regular
+// files and links to them, not below it), for chains that continue in
+// another file of the directory; none for a directory of more than
+// maxSiblingFiles entries. Files that cannot be read or parsed add none:
+// each is reported when it is imported itself.
+func dirCertificates(dir string) []*x509.Certificate {
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) > maxSiblingFiles {
+		return nil
+	}
+	var out []*x509.Certificate
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if info, err := os.Stat(p); err != nil || !info.Mode().IsRegular() || info.Size() > MaxImportFile {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if cs, err := ParseCertificates(data); err == nil {
+			for _, c := range cs {
+				if c.IsCA { // only a CA issues (CheckSignatureFrom requires it too)
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// parseError is a crypto/x509 parse error without the package's "x509: "
+// prefix ("trailing data", not "x509: trailing data"): the message names
+// the file and block already, and the prefix is Go's, not the user's.
+type parseError struct{ err error }
+
+func (e parseError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "x509: ")
+	if msg == "trailing data" {
+		return "other data after the certificate (trailing data)"
+	}
+	return msg
+}
+
+func (e parseError) Unwrap() error { return e.err }
 
 // looksLikeCertificate reports whether DER data starts like a certificate
 // (an ASN.1 SEQUENCE holding a SEQUENCE), to tell a damaged certificate
@@ -373,7 +492,7 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 			}
 			c, err := x509.ParseCertificate(der)
 			if err != nil {
-				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, err)
+				return nil, fmt.Errorf("PEM block %d: bad certificate: %w", n, parseError{err})
 			}
 			out = append(out, c)
 		case "PKCS7", "CMS":

@@ -68,3 +68,23 @@ func TestImportFollowsFileSymlinks(t *testing.T) {
 		t.Errorf("dangling link not reported: %+v", res)
 	}
 }
+
+// TestImportNamesDanglingLinkTarget: a dangling symbolic link, in a
+// directory or named itself, is rejected with its target named, not with
+// "no such file or directory" for a file that ls lists (dehydrated's
+// cert.pem after `dehydrated -r` renamed the certificate it names).
+func TestImportNamesDanglingLinkTarget(t *testing.T) {
+	ctx := context.Background()
+	svc := inventory.New(storetest.OpenDSN(t, storetest.SQLiteDSN(t)), func() time.Time { return now })
+	dir := t.TempDir()
+	link := filepath.Join(dir, "cert.pem")
+	must(t, os.Symlink("cert-1796094790.pem", link))
+	want := "symbolic link to cert-1796094790.pem, which does not exist"
+	for _, path := range []string{dir, link} {
+		res, err := svc.Import(ctx, []string{path})
+		must(t, err)
+		if len(res) != 1 || res[0].Path != link || res[0].Err == nil || res[0].Error != want {
+			t.Errorf("import %s: %+v, want %s rejected: %s", path, res, link, want)
+		}
+	}
+}

@@ -400,7 +400,8 @@ func (s *Service) List(ctx context.Context, q Query) (*Page, error) {
 // Get returns the certificate named by ref: a serial (hex, colons allowed),
 // the key of an imported certificate whose serial was taken
 // ("SERIAL-FINGERPRINT16", see Import) or a SHA-256 fingerprint (64 hex
-// digits). ErrNotFound when none matches.
+// digits). ErrNotFound when none matches; ErrInvalid for a ref that is none
+// of these, or holds white space or a control character (CheckRef).
 func (s *Service) Get(ctx context.Context, ref string) (*Certificate, error) {
 	c, err := s.record(ctx, ref)
 	if err != nil {
@@ -412,6 +413,9 @@ func (s *Service) Get(ctx context.Context, ref string) (*Certificate, error) {
 
 // record looks up the stored record named by ref (see Get).
 func (s *Service) record(ctx context.Context, ref string) (*store.Certificate, error) {
+	if err := CheckRef(ref); err != nil {
+		return nil, err
+	}
 	var c *store.Certificate
 	var err error
 	if fp, ferr := NormalizeFingerprint(ref); ferr == nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/duration"
 )
@@ -34,9 +36,14 @@ func NormalizeSuffix(s string) (string, error) {
 }
 
 // NormalizeSerial returns a serial number as stored: lower-case hex without
-// leading zeros. Colons and a 0x prefix are accepted. ErrInvalid otherwise.
+// leading zeros. Colons and a 0x prefix are accepted. ErrInvalid otherwise,
+// also for white space or a control character anywhere in s (spaceError):
+// such a serial is refused, not trimmed, by every entry point.
 func NormalizeSerial(s string) (string, error) {
-	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	if err := spaceError("serial", "serial", s, "give the hex digits alone (colons allowed)"); err != nil {
+		return "", err
+	}
+	h := strings.ToLower(strings.ReplaceAll(s, ":", ""))
 	h = strings.TrimPrefix(h, "0x")
 	if h == "" || strings.Trim(h, "0123456789abcdef") != "" {
 		return "", invalid("serial", s, "serial %q is not hexadecimal", s)
@@ -46,6 +53,42 @@ func NormalizeSerial(s string) (string, error) {
 		h = "0"
 	}
 	return h, nil
+}
+
+// CheckRef refuses, with ErrInvalid (an *InvalidError of Param "ref"), a
+// certificate reference (Get's ref: serial, fingerprint or
+// SERIAL-FINGERPRINT16 key) holding white space or a control character
+// anywhere: `certgate cert show`, `export`, `revoke`, `suggest-renewal`
+// and the admin API's /certificates/{ref} refuse it alike (a 422 naming
+// path.ref), where some trimmed the space and others refused the serial.
+func CheckRef(ref string) error {
+	return spaceError("ref", "the certificate reference", ref,
+		"give the serial (hex, colons allowed), the SHA-256 fingerprint or the SERIAL-FINGERPRINT16 key alone")
+}
+
+// spaceError is the ErrInvalid of param for a value s holding white space
+// (Unicode's, NBSP and NEL included) or a control character, naming what
+// it is (what), the first such character and what to give instead (hint);
+// nil when s has none.
+func spaceError(param, what, s, hint string) error {
+	i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+	if i < 0 {
+		return nil
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return invalid(param, s, "%s %q contains white space or a control character (%U): %s", what, s, r, hint)
+}
+
+// CheckAuditObjectID refuses, with ErrInvalid (Param "object_id"), an
+// audit object ID that AuditObjectID takes for a serial — objectType
+// "certificate", or "" with a colon or an upper-case hex letter in id —
+// holding white space or a control character: the serial was trimmed,
+// and now is refused, as every other entry point taking a serial does.
+func CheckAuditObjectID(objectType, id string) error {
+	if objectType == "certificate" || (objectType == "" && strings.ContainsFunc(id, func(c rune) bool { return c == ':' || (c >= 'A' && c <= 'F') })) {
+		return spaceError("object_id", "serial", id, "give the hex digits alone (colons allowed)")
+	}
+	return nil
 }
 
 // AuditObjectID returns the object ID to look up audit events of
@@ -73,9 +116,13 @@ func AuditObjectID(objectType, id string) string {
 }
 
 // NormalizeFingerprint returns a SHA-256 fingerprint as stored: 64
-// lower-case hex digits (colons accepted). ErrInvalid otherwise.
+// lower-case hex digits (colons accepted). ErrInvalid otherwise, also for
+// white space or a control character anywhere in s (spaceError).
 func NormalizeFingerprint(s string) (string, error) {
-	h := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	if err := spaceError("fingerprint", "fingerprint", s, "give the 64 hex digits alone (colons allowed)"); err != nil {
+		return "", err
+	}
+	h := strings.ToLower(strings.ReplaceAll(s, ":", ""))
 	if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 		return "", invalid("fingerprint", s, "%q is not a SHA-256 fingerprint (64 hex digits)", s)
 	}

@@ -11,10 +11,12 @@ import (
 // intersection of regular languages is empty, decided by a breadth-first
 // search of the product of the expressions' compiled programs
 // (regexp/syntax.Prog, the NFA RE2 itself runs) with a small automaton of
-// the identifier shapes. Empty-width assertions (^, $, \b, \B) are taken
-// as always satisfied: the answer "may match" is then sometimes too
-// generous, never too strict, which keeps a deny or approval rule on the
-// side of matching and a dead-rule check on the side of accepting.
+// the identifier shapes. Empty-width assertions (^, $, \b, \B) are decided
+// exactly, from the bytes before and after them; they were taken as
+// always satisfied, so that /[a-z]+\B\.example\.com/, which matches no
+// name (a letter before a dot is a word boundary), counted as covering
+// every name under *.example.com. The answer "may match" is too generous
+// only past maxProductStates.
 
 // shapes is a deterministic automaton over the bytes of normalised DNS
 // identifiers (lower-case ASCII letters, digits, hyphens, dots and a
@@ -119,38 +121,94 @@ func compileRule(expr string) (*syntax.Prog, error) {
 }
 
 // closure appends to out the instructions of prog reachable from pc
-// without reading a byte (empty-width assertions taken as satisfied) that
-// read one or match; seen guards against cycles.
-func closure(prog *syntax.Prog, pc uint32, seen map[uint32]bool, out []uint32) []uint32 {
+// without reading a byte that read one or match; seen guards against
+// cycles. An empty-width assertion (^, $, \b, \B) is passed only when ctx,
+// the assertions that hold between the byte before and the byte after
+// (syntax.EmptyOpContext), satisfies it: the search is exact for them.
+func closure(prog *syntax.Prog, pc uint32, ctx syntax.EmptyOp, seen map[uint32]bool, out []uint32) []uint32 {
 	if seen[pc] {
 		return out
 	}
 	seen[pc] = true
 	switch in := prog.Inst[pc]; in.Op {
 	case syntax.InstAlt, syntax.InstAltMatch:
-		out = closure(prog, in.Out, seen, out)
-		return closure(prog, in.Arg, seen, out)
-	case syntax.InstCapture, syntax.InstNop, syntax.InstEmptyWidth:
-		return closure(prog, in.Out, seen, out)
+		out = closure(prog, in.Out, ctx, seen, out)
+		return closure(prog, in.Arg, ctx, seen, out)
+	case syntax.InstEmptyWidth:
+		if syntax.EmptyOp(in.Arg)&^ctx != 0 {
+			return out // the assertion does not hold here
+		}
+		return closure(prog, in.Out, ctx, seen, out)
+	case syntax.InstCapture, syntax.InstNop:
+		return closure(prog, in.Out, ctx, seen, out)
 	case syntax.InstFail:
 		return out
 	}
 	return append(out, pc)
 }
 
-// step returns the instructions that reading c at pc leads to.
-func step(prog *syntax.Prog, pc uint32, c byte) []uint32 {
-	in := prog.Inst[pc]
-	if in.Op == syntax.InstMatch || !in.MatchRune(rune(c)) {
-		return nil
+// threads returns the instructions that read a byte or match, reachable
+// from pc between the byte before (prev) and the byte after (next; -1 at
+// the ends, as syntax.EmptyOpContext takes them), memoised in memo.
+func threads(prog *syntax.Prog, memo map[threadKey][]uint32, pc uint32, prev, next rune) []uint32 {
+	ctx := syntax.EmptyOpContext(prev, next)
+	k := threadKey{pc, ctx}
+	if out, ok := memo[k]; ok {
+		return out
 	}
-	return closure(prog, in.Out, map[uint32]bool{}, nil)
+	out := closure(prog, pc, ctx, map[uint32]bool{}, nil)
+	memo[k] = out
+	return out
 }
 
-// productNode is a state of the product: the shapes' state and one
-// instruction of each program (the second unused with one program).
+// threadKey is the memo key of threads.
+type threadKey struct {
+	pc  uint32
+	ctx syntax.EmptyOp
+}
+
+// step returns the instructions from which the program goes on after
+// reading c at pc (not yet followed: what follows depends on the byte
+// after c), after the byte prev (-1 at the start).
+func step(prog *syntax.Prog, memo map[threadKey][]uint32, pc uint32, prev rune, c byte) []uint32 {
+	var out []uint32
+	for _, t := range threads(prog, memo, pc, prev, rune(c)) {
+		if in := prog.Inst[t]; in.Op != syntax.InstMatch && in.MatchRune(rune(c)) {
+			out = append(out, in.Out)
+		}
+	}
+	return out
+}
+
+// matches reports whether the program at pc matches at the end of the
+// input, after the byte prev.
+func matches(prog *syntax.Prog, memo map[threadKey][]uint32, pc uint32, prev rune) bool {
+	for _, t := range threads(prog, memo, pc, prev, -1) {
+		if prog.Inst[t].Op == syntax.InstMatch {
+			return true
+		}
+	}
+	return false
+}
+
+// wordClass is the byte that stands for c in a productNode's prev: the
+// assertions depend only on whether the byte before is a word character
+// (\w), another byte, or none (the start: -1).
+func wordClass(c byte) rune {
+	if syntax.IsWordChar(rune(c)) {
+		return 'a'
+	}
+	return '.'
+}
+
+// productNode is a state of the product: the shapes' state, the class
+// of the byte read last (wordClass; -1 before the first), and one
+// instruction of each program (the second unused with one program) from
+// which it goes on, before the empty-width assertions that follow it are
+// decided (they depend on the next byte).
 type productNode struct {
 	state int
+	prev  rune
 	a, b  uint32
 }
 
@@ -164,16 +222,16 @@ func mayMatchTogether(sh shapes, progs ...*syntax.Prog) bool {
 		panic("policy: mayMatchTogether takes one or two programs")
 	}
 	second := len(progs) == 2
-	starts := func(p *syntax.Prog) []uint32 { return closure(p, uint32(p.Start), map[uint32]bool{}, nil) }
+	memoA, memoB := map[threadKey][]uint32{}, map[threadKey][]uint32{}
 	var queue []productNode
 	seen := map[productNode]bool{}
-	add := func(state int, as, bs []uint32) bool {
+	add := func(state int, prev rune, as, bs []uint32) bool {
 		if !second {
 			bs = []uint32{0}
 		}
 		for _, a := range as {
 			for _, b := range bs {
-				n := productNode{state, a, b}
+				n := productNode{state, prev, a, b}
 				if seen[n] {
 					continue
 				}
@@ -188,15 +246,15 @@ func mayMatchTogether(sh shapes, progs ...*syntax.Prog) bool {
 	}
 	var bs []uint32
 	if second {
-		bs = starts(progs[1])
+		bs = []uint32{uint32(progs[1].Start)}
 	}
-	if !add(sh.start(), starts(progs[0]), bs) {
+	if !add(sh.start(), -1, []uint32{uint32(progs[0].Start)}, bs) {
 		return true
 	}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
-		if sh.accept(n.state) && progs[0].Inst[n.a].Op == syntax.InstMatch && (!second || progs[1].Inst[n.b].Op == syntax.InstMatch) {
+		if sh.accept(n.state) && matches(progs[0], memoA, n.a, n.prev) && (!second || matches(progs[1], memoB, n.b, n.prev)) {
 			return true
 		}
 		for i := 0; i < len(identAlphabet); i++ {
@@ -205,17 +263,17 @@ func mayMatchTogether(sh shapes, progs ...*syntax.Prog) bool {
 			if s < 0 {
 				continue
 			}
-			as := step(progs[0], n.a, c)
+			as := step(progs[0], memoA, n.a, n.prev, c)
 			if len(as) == 0 {
 				continue
 			}
 			var bs []uint32
 			if second {
-				if bs = step(progs[1], n.b, c); len(bs) == 0 {
+				if bs = step(progs[1], memoB, n.b, n.prev, c); len(bs) == 0 {
 					continue
 				}
 			}
-			if !add(s, as, bs) {
+			if !add(s, wordClass(c), as, bs) {
 				return true
 			}
 		}

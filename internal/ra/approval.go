@@ -116,7 +116,7 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 		return o, nil
 	}
 	now := r.now()
-	if err := r.store.SetOrderStatus(ctx, o.ID, store.OrderAwaitingApproval, acme.StatusProcessing, nil, now); err != nil {
+	if err := r.store.SetOrderProcessing(ctx, o.ID, store.OrderAwaitingApproval, r.processingNode(), now); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return r.reload(ctx, o.ID)
 		}
@@ -194,7 +194,7 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "audit event", err))
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, done, ev...); err != nil {
+	if err := r.storeIssued(ctx, o.ID, cert, done, ev); err != nil {
 		var kb *store.KeyBlockedError
 		if errors.As(err, &kb) {
 			r.cfg.Metrics.FinalizeFailed(acme.BadPublicKey)

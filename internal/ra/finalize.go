@@ -375,7 +375,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	// DNS lookups) may take long, and the sweep of any node makes an order
 	// processing for longer than StuckAfter invalid as interrupted.
 	serial, hexSerial := newSerial(now)
-	if err := r.store.StartIssuanceKey(ctx, o.ID, hexSerial, keyHash, r.now(), spend); err != nil {
+	if err := r.store.StartIssuanceBy(ctx, o.ID, hexSerial, r.processingNode(), keyHash, r.now(), spend); err != nil {
 		if p := rateRefusal(err, refused); p != nil {
 			return nil, p
 		}
@@ -412,7 +412,7 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err != nil {
 		return nil, r.internal(ctx, "audit event", err)
 	}
-	if err := r.store.FinishOrder(ctx, o.ID, cert, done, ev...); err != nil {
+	if err := r.storeIssued(ctx, o.ID, cert, done, ev); err != nil {
 		return nil, r.finishRefused(ctx, o.ID, err)
 	}
 	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,19 @@ type Store interface {
 	// ProcessingOrders returns the IDs of processing orders last updated
 	// before before (left so by a crash).
 	ProcessingOrders(ctx context.Context, before time.Time) ([]string, error)
+	// SetOrderProcessing moves order id from status from to processing,
+	// recording node ("" for none) as AbandonedOrders reads it;
+	// store.ErrStale when its status is not from.
+	SetOrderProcessing(ctx context.Context, id, from, node string, now time.Time) error
+	// RenewNodeLease records that node is alive until until.
+	RenewNodeLease(ctx context.Context, node string, until time.Time) error
+	// PruneNodeLeases deletes the node leases that ran out before before.
+	PruneNodeLeases(ctx context.Context, before time.Time) (int64, error)
+	// AbandonedOrders returns the IDs of the processing orders whose node,
+	// other than self, holds no lease at now.
+	AbandonedOrders(ctx context.Context, self string, now time.Time) ([]string, error)
+	// AppendAudit appends one audit event in a transaction of its own.
+	AppendAudit(ctx context.Context, a *store.AuditAppend) error
 	// GetAuthorization returns the authorization with id with its
 	// challenges; store.ErrNotFound when none.
 	GetAuthorization(ctx context.Context, id string) (*store.Authorization, error)
@@ -144,14 +158,15 @@ type Store interface {
 	// anything is signed with it; store.ErrConflict when it was reserved
 	// before.
 	ReserveSerial(ctx context.Context, serial string, now time.Time) error
-	// StartIssuanceKey moves order orderID (stored status pending) to
-	// processing, reserves serial and makes the spends, in one transaction
+	// StartIssuanceBy moves order orderID (stored status pending) to
+	// processing, recording node ("" for none; see AbandonedOrders),
+	// reserves serial and makes the spends, in one transaction
 	// (RFC 8555 §7.4), after refusing a blocked key (keyHash: SHA-256 of
 	// the CSR's SubjectPublicKeyInfo; a *store.KeyBlockedError) and an
 	// account no longer valid (store.ErrAccountNotValid). Errors:
 	// store.ErrStale when the order is not pending, store.ErrConflict when
 	// serial was reserved, store.ErrRateLimited.
-	StartIssuanceKey(ctx context.Context, orderID, serial string, keyHash []byte, now time.Time, spends ...*store.RateSpend) error
+	StartIssuanceBy(ctx context.Context, orderID, serial, node string, keyHash []byte, now time.Time, spends ...*store.RateSpend) error
 	// FinishOrder stores c and moves order orderID from processing to
 	// valid, with events, in one transaction. Errors: store.ErrStale when
 	// the order is not processing, store.ErrConflict for a stored serial
@@ -247,8 +262,19 @@ type Config struct {
 	// StuckAfter is how long an order may stay processing before the sweep
 	// makes it invalid (issuance takes milliseconds; a longer stay means
 	// the node died between reserving a serial and storing the
-	// certificate); default 1 minute.
+	// certificate); default 1 minute. An order whose node holds a lease
+	// (NodeLease) is failed sooner, once that lease runs out.
 	StuckAfter time.Duration
+	// NodeLease is how long the lease that a started node holds on itself
+	// lasts (renewed every NodeLease/5 while it runs; store.RenewNodeLease).
+	// The node records its ID with every order it moves to processing,
+	// and every node fails, within NodeLease/5, a processing order whose
+	// node's lease ran out (store.AbandonedOrders): a killed node's
+	// orders are failed seconds after the kill, not after StuckAfter,
+	// and an order whose node is alive is never touched before
+	// StuckAfter, however slow its issuance. Default 5s; negative
+	// disables (then StuckAfter only); not used when Exclusive.
+	NodeLease time.Duration
 	// Retention is how long expired pending or invalid orders and
 	// authorizations are kept before the sweep deletes them; default 7 days.
 	Retention time.Duration
@@ -330,6 +356,7 @@ func (c *Config) setDefaults() {
 	def(&c.LeaseDuration, 30*time.Second)
 	def(&c.SweepInterval, 10*time.Second)
 	def(&c.StuckAfter, time.Minute)
+	def(&c.NodeLease, 5*time.Second)
 	def(&c.Retention, 7*24*time.Hour)
 	def(&c.CAARecheckAfter, 8*time.Hour)
 	if c.ValidationAttempts <= 0 {
@@ -352,6 +379,12 @@ type RA struct {
 	profiles *policy.Registry
 	log      *slog.Logger
 	node     string // this process's random ID, the owner of its validation leases
+	// leased: this node holds a node lease (Start renewed it; NodeLease),
+	// so the orders it moves to processing name it (processingNode).
+	leased atomic.Bool
+	// hbStop ends the heartbeat (closed by Shutdown once everything else
+	// stopped); hbDone is closed when it has ended.
+	hbStop, hbDone chan struct{}
 
 	sem       chan struct{}  // a slot per validation worker (ValidationWorkers)
 	valJobs   chan valJob    // validations handed to idle workers (unbuffered)
@@ -416,7 +449,18 @@ func (r *RA) Config() Config { return r.cfg }
 // Start resumes work that stopped or dead processes left unfinished (see
 // Sweep) and then sweeps every SweepInterval until Shutdown.
 func (r *RA) Start(ctx context.Context) error {
+	if r.nodeLeases() {
+		// Before any order can name this node: an order of a node
+		// without a lease counts as abandoned.
+		if err := r.store.RenewNodeLease(ctx, r.node, r.now().Add(r.cfg.NodeLease)); err != nil {
+			return err
+		}
+		r.leased.Store(true)
+		r.hbStop, r.hbDone = make(chan struct{}), make(chan struct{})
+		go func() { defer close(r.hbDone); r.heartbeat(r.hbStop) }()
+	}
 	if err := r.sweep(ctx, r.cfg.Exclusive); err != nil {
+		r.stopHeartbeat()
 		return err
 	}
 	r.wg.Add(1)
@@ -442,8 +486,9 @@ func (r *RA) Start(ctx context.Context) error {
 // is safe to run concurrently:
 //   - challenges whose validation lease ran out (their node died or shut
 //     down) are validated again here (RFC 8555 §8.2);
-//   - orders left processing longer than StuckAfter (a node died between
-//     reserving a serial and storing the certificate) become invalid, so
+//   - orders left processing longer than StuckAfter, or whose node's
+//     lease ran out (NodeLease; a node died between reserving a serial
+//     and storing the certificate), become invalid, so
 //     the client orders again; the reserved serial is never reused; an
 //     approved order (its node died issuing it after the approval) waits
 //     for issuance again instead, and is issued by this sweep;
@@ -477,28 +522,30 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 	if err != nil {
 		return fmt.Errorf("find stuck orders: %w", err)
 	}
-	for _, id := range stuck {
-		// An order whose approver approved it was interrupted after
-		// ResumeApproved moved it to processing: it goes back to waiting
-		// (approved), and sweepApprovals below issues it with a new serial
-		// (the interrupted one stays reserved), rather than making the
-		// client order again and an approver decide again.
-		to, p := acme.StatusInvalid, acme.NewProblem(acme.ServerInternal, "issuance was interrupted; please create a new order")
-		switch ap, err := r.store.GetApprovalByOrder(ctx, id); {
-		case err == nil && ap.Status == store.ApprovalApproved:
-			to, p = store.OrderAwaitingApproval, nil
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("approval of stuck order %s: %w", id, err)
+	if r.nodeLeases() {
+		abandoned, err := r.store.AbandonedOrders(ctx, r.node, now)
+		if err != nil {
+			return fmt.Errorf("find abandoned orders: %w", err)
 		}
-		if err := r.store.SetOrderStatus(ctx, id, acme.StatusProcessing, to, p, now); err != nil && !errors.Is(err, store.ErrStale) {
-			return fmt.Errorf("fail stuck order %s: %w", id, err)
+		for _, id := range abandoned {
+			if !slices.Contains(stuck, id) {
+				stuck = append(stuck, id)
+			}
 		}
+	}
+	if err := r.failInterrupted(ctx, stuck, now); err != nil {
+		return err
 	}
 	if err := r.sweepApprovals(ctx); err != nil {
 		return err
 	}
 	if _, err := r.store.PruneNonces(ctx, now); err != nil {
 		return err
+	}
+	if r.nodeLeases() {
+		if _, err := r.store.PruneNodeLeases(ctx, now.Add(-nodeLeaseRetention)); err != nil {
+			return err
+		}
 	}
 	if err := r.pruneRateBuckets(ctx, now); err != nil {
 		return err
@@ -529,6 +576,20 @@ func (r *RA) Shutdown(ctx context.Context) {
 		<-done
 	}
 	r.valCancel()
+	// Last: the lease covers the issuance of an approved order that the
+	// sweep loop finished above. Not dropped: it runs out by itself,
+	// covering a finalize still answering.
+	r.stopHeartbeat()
+}
+
+// stopHeartbeat ends the renewals of this node's lease, if they run, and
+// waits for them.
+func (r *RA) stopHeartbeat() {
+	if r.hbStop != nil {
+		close(r.hbStop)
+		<-r.hbDone
+		r.hbStop = nil
+	}
 }
 
 // newID returns a new object ID (store.NewID: creation time first, then 80

@@ -67,6 +67,9 @@ type Options struct {
 	// answer may wait for the client to take it, on every listener (0:
 	// DefaultWriteProgressTimeout).
 	WriteProgressTimeout time.Duration
+	// TLSCheckInterval is how often the server looks whether tls-cert or
+	// tls-key changed, to reload them (0: DefaultTLSCheckInterval).
+	TLSCheckInterval time.Duration
 }
 
 // Server is a running certgate instance.
@@ -86,10 +89,18 @@ type Server struct {
 	adminLn   net.Listener // admin-listen; nil when not set (the admin API is on ln)
 	stopping  atomic.Bool  // set when shutdown begins (/readyz answers 503)
 
-	lock    *os.File // flock on the data directory, held while the server runs
-	certMu  sync.Mutex
-	tlsCert *tls.Certificate
-	now     func() time.Time
+	lock *os.File // flock on the data directory, held while the server runs
+	now  func() time.Time
+
+	// The HTTPS listeners' certificate (listencert.go): own, read from
+	// tls-cert and tls-key, when they are set; else tlsCert, issued by
+	// issueServerCert (the built-in CA) and renewed in memory, with a
+	// failed renewal tried again from renewRetry on.
+	certMu          sync.Mutex
+	own             *ownCert
+	tlsCert         *tls.Certificate
+	renewRetry      time.Time
+	issueServerCert func(dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error)
 }
 
 // CADir is where the built-in CA's files live below the data directory.
@@ -122,6 +133,13 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if len(cfg.Perspectives.RemoteNames) > 0 {
 		var err error
 		if secret, err = mpic.ReadSecret(cfg.Perspectives.SecretFile); err != nil {
+			return nil, err
+		}
+	}
+	var own *ownCert
+	if cfg.TLSCert != "" {
+		var err error
+		if own, err = loadOwnCert(cfg.TLSCert, cfg.TLSKey, now()); err != nil {
 			return nil, err
 		}
 	}
@@ -373,7 +391,8 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
-	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln}
+	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
+		own: own, issueServerCert: ca.ServerCertificate}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
@@ -631,14 +650,34 @@ func (s *Server) Store() *store.Store { return s.store }
 // passing it then. It is renewed in memory with a third of it left.
 const serverCertValidity = 45 * 24 * time.Hour
 
-// certificate returns the HTTPS server certificate, renewing it from the
-// built-in CA when less than a third of its life (serverCertValidity) is
-// left. It covers the configured hostname, localhost, 127.0.0.1 and ::1.
+// renewRetryDelay is how long the server serves its current certificate
+// after a failed renewal before it tries again (at a handshake).
+const renewRetryDelay = time.Minute
+
+// certificate returns the HTTPS server certificate: the one of tls-cert
+// and tls-key when they are set; else the one of the built-in CA, renewed
+// when less than a third of its life (serverCertValidity) is left. It
+// covers the configured hostname, localhost, 127.0.0.1 and ::1. A failed
+// renewal is logged and the current certificate served while it is valid
+// (tried again after renewRetryDelay), rather than failing the handshake.
 func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s.certMu.Lock()
 	defer s.certMu.Unlock()
-	if c := s.tlsCert; c != nil && c.Leaf != nil && s.now().Before(c.Leaf.NotAfter.Add(-serverCertValidity/3)) {
-		return c, nil
+	if s.own != nil {
+		return s.own.cert, nil
+	}
+	now := s.now()
+	old := s.tlsCert
+	if old != nil {
+		if now.Before(old.Leaf.NotAfter.Add(-serverCertValidity / 3)) {
+			return old, nil
+		}
+		if now.Before(s.renewRetry) { // a renewal failed less than renewRetryDelay ago
+			if now.Before(old.Leaf.NotAfter) {
+				return old, nil
+			}
+			return nil, errors.New("server TLS certificate expired and not renewed")
+		}
 	}
 	names := []string{"localhost"}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
@@ -649,9 +688,23 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	} else if s.cfg.Hostname != "localhost" {
 		names = append([]string{s.cfg.Hostname}, names...)
 	}
-	c, err := s.ca.ServerCertificate(names, ips, serverCertValidity)
+	c, err := s.issueServerCert(names, ips, serverCertValidity)
 	if err != nil {
-		return nil, fmt.Errorf("server TLS certificate: %w", err)
+		err = fmt.Errorf("server TLS certificate: %w", err)
+		if old == nil {
+			return nil, err // at start: New reports it
+		}
+		s.renewRetry = now.Add(renewRetryDelay)
+		if !now.Before(old.Leaf.NotAfter) {
+			s.log.Error("server TLS certificate expired and not renewed: handshakes fail", "err", err, "retry_in", renewRetryDelay.String())
+			return nil, err
+		}
+		s.log.Error("server TLS certificate not renewed; serving the current one until it expires", "err", err,
+			"not_after", old.Leaf.NotAfter.UTC().Format(time.RFC3339), "retry_in", renewRetryDelay.String())
+		return old, nil
+	}
+	if old != nil {
+		s.log.Info("renewed the server TLS certificate", "not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	s.tlsCert = &c
 	return &c, nil
@@ -743,6 +796,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	attrs := []any{"listen", s.ln.Addr().String()}
 	if s.adminLn != nil {
 		attrs = append(attrs, "admin_listen", s.adminLn.Addr().String())
+	}
+	if s.own != nil {
+		attrs = append(attrs, "tls_cert", s.cfg.TLSCert, "tls_key", s.cfg.TLSKey)
+		s.checkOwnCert(s.own)
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			s.watchTLSFiles(watchCtx)
+		}()
+		defer func() {
+			stopWatch()
+			<-watchDone
+		}()
 	}
 	s.log.Info("certgate serving", append(attrs, "directory", adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())+"/acme/directory",
 		"data", s.cfg.Data, "root_sha256", local.Fingerprint(s.ca.Root()))...)

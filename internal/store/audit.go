@@ -311,7 +311,8 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]*AuditRecord, e
 // listAuditQuery is ListAudit's statement and arguments for f (whose
 // Limit is set). It names only the filters f sets (one of eight statement
 // texts per direction), so that the page of one object's events reads the
-// range of audit_events_object (object_type, object_id, seq) in seq order:
+// range of audit_events_object (object_type, object_id, seq) in seq order,
+// or, without a type, of audit_events_objid (object_id, seq; 00027):
 // a filter that also matches when its value is empty ("? = <empty> OR
 // object_id = ?") has PostgreSQL's generic
 // plan (and SQLite's, which never sees the values) walk the primary key

@@ -33,6 +33,14 @@ func (s *Store) StartIssuance(ctx context.Context, orderID, serial string, now t
 // *KeyBlockedError and changes nothing. The check costs the finalize no
 // read of its own (on SQLite no turn of the writer goroutine).
 func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, keyHash []byte, now time.Time, spends ...*RateSpend) error {
+	return s.StartIssuanceBy(ctx, orderID, serial, "", keyHash, now, spends...)
+}
+
+// StartIssuanceBy is StartIssuanceKey that records node (the process that
+// signs the certificate; "" for none) with the order, as AbandonedOrders
+// reads it: once node's lease (RenewNodeLease) runs out, every node's
+// sweep fails the order if it is still processing.
+func (s *Store) StartIssuanceBy(ctx context.Context, orderID, serial, node string, keyHash []byte, now time.Time, spends ...*RateSpend) error {
 	return s.pointTx(ctx, func(tx txConn) error {
 		if keyHash != nil {
 			b, err := blockedKeyIn(ctx, tx, keyHash)
@@ -43,7 +51,7 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 				return err
 			}
 		}
-		if err := startProcessing(ctx, tx, orderID, serial, now); err != nil {
+		if err := startProcessing(ctx, tx, orderID, serial, node, now); err != nil {
 			return err
 		}
 		return s.spendRates(ctx, tx, spends)
@@ -51,11 +59,12 @@ func (s *Store) StartIssuanceKey(ctx context.Context, orderID, serial string, ke
 }
 
 // startProcessing moves order orderID from pending to processing, while
-// its account is valid, and reserves serial, within tx (StartIssuanceKey).
+// its account is valid, recording node, and reserves serial, within tx
+// (StartIssuanceBy).
 // On PostgreSQL both in one statement (one round trip). The order's status
 // is tested by its primary key only (see the comment after authzPendingAt in authz.go).
-func startProcessing(ctx context.Context, tx txConn, orderID, serial string, now time.Time) error {
-	const order = `UPDATE orders SET status = 'processing', error = NULL, updated_at = ? WHERE id = ? AND (status = 'pending') IS TRUE
+func startProcessing(ctx context.Context, tx txConn, orderID, serial, node string, now time.Time) error {
+	const order = `UPDATE orders SET status = 'processing', error = NULL, updated_at = ?, processing_node = ? WHERE id = ? AND (status = 'pending') IS TRUE
 			AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = orders.account_id AND accounts.status = 'valid')`
 	const reserve = `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`
 	serialErr := func(err error) error {
@@ -68,12 +77,12 @@ func startProcessing(ctx context.Context, tx txConn, orderID, serial string, now
 	var err error
 	if tx.postgres() {
 		// The command's row count is the main statement's: the order's.
-		res, err = tx.ExecContext(ctx, `WITH s AS (`+reserve+`) `+order, serial, ts(now), ts(now), orderID)
+		res, err = tx.ExecContext(ctx, `WITH s AS (`+reserve+`) `+order, serial, ts(now), ts(now), node, orderID)
 		if err != nil && isUniqueViolation(err) {
 			return serialErr(err)
 		}
 	} else {
-		res, err = tx.ExecContext(ctx, order, ts(now), orderID)
+		res, err = tx.ExecContext(ctx, order, ts(now), node, orderID)
 	}
 	if err := checkOne(res, err, "start issuance"); err != nil {
 		if errors.Is(err, ErrStale) {

@@ -22,6 +22,7 @@ func TestSQLitePlansUseStatusIndexes(t *testing.T) {
 		want        []string // each must appear in the plan
 	}{
 		{"ProcessingOrders", processingOrdersSQL, []string{"USING INDEX orders_processing"}},
+		{"AbandonedOrders", abandonedOrdersSQL, []string{"USING INDEX orders_processing", "SEARCH n USING INDEX sqlite_autoindex_node_leases_1 (node=?)"}},
 		{"DeleteStale orders", deleteStaleOrdersSQL, []string{"USING INDEX orders_stale"}},
 		{"DeleteStale pending authorizations", `DELETE FROM authorizations WHERE ` + staleAuthz[0], []string{"USING INDEX authorizations_pending"}},
 		{"DeleteStale failed authorizations", `DELETE FROM authorizations WHERE ` + staleAuthz[1], []string{"USING INDEX authorizations_failed"}},

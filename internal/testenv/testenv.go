@@ -101,6 +101,9 @@ type Options struct {
 	// CACountry is the server's ca-country (subject C= of the CA it
 	// creates); "" for none.
 	CACountry string
+	// TLSCert and TLSKey are the server's tls-cert and tls-key (PEM
+	// files); "" lets the built-in CA issue the listeners' certificate.
+	TLSCert, TLSKey string
 }
 
 // New starts an environment for t with default options.
@@ -140,6 +143,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		AuthzReuse: 30 * 24 * time.Hour, LogLevel: "info", LogFormat: "text", ShutdownGrace: 5 * time.Second,
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
 		HTTP2: o.HTTP2, DB: o.DB, TermsOfService: o.TermsOfService, ARIRetryAfter: o.ARIRetryAfter, ARIExplanationURL: o.ARIExplanationURL}
+	e.Config.TLSCert, e.Config.TLSKey = o.TLSCert, o.TLSKey
 	if o.SystemResolver {
 		e.Config.VADNSResolver = ""
 	}

@@ -145,6 +145,13 @@ func checkCAA(ctx context.Context, r Resolver, req caaRequest) error {
 				return &caaProblem{cause: err, prob: cancelledLookup(le)}
 			}
 			detail = le.Detail()
+			if parent := strings.TrimSuffix(strings.ToLower(le.Name), "."); parent != req.name && strings.HasSuffix(req.name, "."+parent) {
+				// Why a name other than the identifier's was asked: a
+				// server answering only for the identifier's zone (an
+				// authoritative server given as va-dns-resolver) refuses
+				// its parents.
+				detail += fmt.Sprintf(" (a parent of %s: CAA is looked up at every parent name, RFC 8659 §3)", req.name)
+			}
 		}
 		// A dns problem, not caa: the records do not forbid issuance, they
 		// could not be read (RFC 8555 §6.7), and the attempt may be

@@ -27,8 +27,9 @@ import (
 const (
 	workers = 8
 	// flowTimeout bounds one flow. A flow whose finalize was cut short by a
-	// kill waits for the sweep to fail its order (StuckAfter 1 min, sweep
-	// every 10 s) before it orders again.
+	// kill waits for its order to fail (on PostgreSQL once the killed
+	// node's lease ran out, 5 s; StuckAfter, 1 min, for an order without
+	// a node) before it orders again.
 	flowTimeout = 150 * time.Second
 	// sweepWait bounds the wait for the sweep to fail orders left processing.
 	sweepWait = 90 * time.Second
@@ -227,8 +228,9 @@ func checkRun(t *testing.T, db *sql.DB, res *runResult) {
 		return n
 	}
 
-	// No order stays processing: the sweep fails orders stuck longer than
-	// StuckAfter (1 min).
+	// No order stays processing: a node fails the orders of a node whose
+	// lease ran out (5 s), the sweep those stuck longer than StuckAfter
+	// (1 min).
 	waitStart := time.Now()
 	processing := count(`SELECT COUNT(*) FROM orders WHERE status = 'processing'`)
 	for processing > 0 && time.Since(waitStart) < sweepWait {
@@ -236,7 +238,7 @@ func checkRun(t *testing.T, db *sql.DB, res *runResult) {
 		processing = count(`SELECT COUNT(*) FROM orders WHERE status = 'processing'`)
 	}
 	if processing > 0 {
-		t.Errorf("%d orders are still processing %v after the run (the sweep should fail them after 1 min)", processing, sweepWait)
+		t.Errorf("%d orders are still processing %v after the run (a node fails them once their node's lease ran out, the sweep after 1 min)", processing, sweepWait)
 	} else if w := time.Since(waitStart); w > time.Second {
 		t.Logf("waited %v for the sweep to fail orders left processing", w.Round(time.Second))
 	}

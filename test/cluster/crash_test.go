@@ -131,6 +131,25 @@ type revoker struct {
 	failures []string
 }
 
+// addResults adds the certificates the revoker received to res, as
+// completed flows (checkRun then checks each one stored, byte for byte),
+// reports its failures and logs what it did. Called once the revoker
+// stopped.
+func (r *revoker) addResults(t *testing.T, res *runResult) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for serial, got := range r.issued {
+		res.received[serial] = got
+		res.flows++
+	}
+	if len(r.failures) > 0 {
+		t.Errorf("the revoker failed %d times, first: %s", len(r.failures), r.failures[0])
+	}
+	t.Logf("revoker: %d certificates, revocations acknowledged: %d through ACME, %d by the CLI; %d not acknowledged",
+		len(r.issued), r.byACME, r.byCLI, r.unsure)
+}
+
 func (r *revoker) run(stop <-chan struct{}) {
 	for i := 0; ; i++ {
 		select {
@@ -319,17 +338,7 @@ func TestCrashSQLiteRepeated(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("left processing by the kills and taken over by the restarts: %d orders, %d challenges", leftOrders, leftChallenges)
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
-	for serial, got := range rv.issued {
-		res.received[serial] = got
-		res.flows++
-	}
-	if len(rv.failures) > 0 {
-		t.Errorf("the revoker failed %d times, first: %s", len(rv.failures), rv.failures[0])
-	}
-	t.Logf("revoker: %d certificates, revocations acknowledged: %d through ACME, %d by the CLI; %d not acknowledged",
-		len(rv.issued), rv.byACME, rv.byCLI, rv.unsure)
+	rv.addResults(t, res)
 	if rv.byACME == 0 || rv.byCLI == 0 {
 		t.Errorf("want revocations acknowledged both through ACME (%d) and by the CLI (%d)", rv.byACME, rv.byCLI)
 	}

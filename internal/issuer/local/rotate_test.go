@@ -346,3 +346,39 @@ func TestRootCRLKeepsAdoptedRevocation(t *testing.T) {
 		t.Fatalf("the node's new root CRL lists %+v, want the intermediate revoked on the other node", crl.RevokedCertificateEntries)
 	}
 }
+
+// TestBackupRestoreKeepsRetired: CopyForBackup and Restore of a rotated CA
+// carry its retired intermediates (keys mode 0600), which keep signing the
+// CRL and OCSP of their certificates, and the revocation of one: the
+// restored CA loads with them.
+func TestBackupRestoreKeepsRetired(t *testing.T) {
+	ca, dir := newTestCA(t, Options{})
+	if _, _, err := Rotate(dir, RotateOptions{Now: func() time.Time { return testNow.Add(time.Hour) }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RevokeIntermediate(dir, IntermediateID(ca.Intermediate()), 4, testNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup")
+	if _, err := CopyForBackup(dir, backup); err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(t.TempDir(), "ca")
+	if _, err := Restore(restored, backup); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(restored, RetiredDir, IntermediateID(ca.Intermediate()), IntermediateKeyFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("restored retired key: %v %v, want mode 0600", fi, err)
+	}
+	got, err := LoadOrCreate(restored, Options{Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Retired(); len(r) != 1 || !r[0].Intermediate().Equal(ca.Intermediate()) || !got.Rotated() {
+		t.Fatalf("restored CA: %d retired, rotated %v; want the first intermediate retired", len(r), got.Rotated())
+	}
+	if rev := got.RevokedIntermediates(); len(rev) != 1 || rev[0].Reason != 4 {
+		t.Fatalf("restored CA: revoked intermediates %+v, want the first (superseded)", rev)
+	}
+}
