@@ -635,6 +635,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		e.actor = p.Actor() // logged also when refused below
 	}
 	if !p.Can(perm) {
+		// RFC 6750 §3.1: a token without the privileges the request needs;
+		// scope (§3) names the permission it lacks.
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="certgate", error="insufficient_scope", scope="`+string(perm)+`"`)
 		_ = huma.WriteErr(a.huma, ctx, http.StatusForbidden,
 			"role "+string(p.Role)+" lacks permission "+string(perm)+" (docs/api.md lists the roles)")
 		return
