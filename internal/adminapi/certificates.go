@@ -278,6 +278,13 @@ func certificateRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
+			w, source, ok, err := ra.CertificateRenewal(ctx, a.d.Store, c.Serial, a.d.Now())
+			if err != nil {
+				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
+			}
+			if ok {
+				c.RenewalWindow = &inventory.RenewalSuggestion{Start: w.Start, End: w.End, Source: source}
+			}
 			return &certificateOut{Body: c}, nil
 		})
 	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "download-certificate", Method: http.MethodGet,
