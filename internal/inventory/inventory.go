@@ -260,7 +260,9 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 	var errs []error
 	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, NotReplaced: q.NotRenewed, Now: now, Attributes: q.Attributes}
 	if q.Name != "" {
-		sq.Name = NormalizeName(q.Name)
+		name, err := NormalizeName(q.Name)
+		errs = append(errs, err)
+		sq.Name = name
 	}
 	if q.Suffix != "" {
 		sfx, err := NormalizeSuffix(q.Suffix)
