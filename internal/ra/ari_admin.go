@@ -40,8 +40,14 @@ func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *poli
 
 // RenewalStore is what CertificateRenewal reads: *store.Store.
 type RenewalStore interface {
+	// GetCertificate returns the certificate with serial
+	// (store.ErrNotFound when there is none).
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// RenewalWindow returns the window an administrator stored for the
+	// certificate (both zero when none).
 	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
+	// GetProfile returns the stored profile called name
+	// (store.ErrNotFound when there is none).
 	GetProfile(ctx context.Context, name string) (*store.Profile, error)
 }
 
