@@ -156,7 +156,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.ApprovalWebhook, "approval-webhook", "", "URL that receives a JSON POST for every approval escalated after its profile's escalateAfter")
 	fs.BoolVar(&s.OCSP, "ocsp", true, "serve the OCSP responder (RFC 6960) at /pki/ocsp and name it in issued certificates (AIA); --ocsp=false turns both off")
 	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
-	fs.Var(newDuration(&s.ARIRetryAfter, 6*time.Hour), "ari-retry-after", "Retry-After of renewalInfo answers (RFC 9773): how long ARI clients wait before asking again (1m to 24h)")
+	fs.Var(newDuration(&s.ARIRetryAfter, 6*time.Hour), "ari-retry-after", "Retry-After of renewalInfo answers (RFC 9773): how long ARI clients wait before asking again (between "+
+		FormatDuration(MinARIRetryAfter)+" and "+FormatDuration(MaxARIRetryAfter)+")")
 	fs.StringVar(&s.ARIExplanationURL, "ari-explanation-url", "", "URL sent as explanationURL in renewalInfo answers (RFC 9773), a page explaining the suggested renewal windows; empty sends none")
 	fs.StringVar(&s.CAOrganization, "ca-organization", "certgate", "subject O= of the built-in CA's root and intermediate when the first start creates them (an existing CA keeps its own)")
 	fs.StringVar(&s.CACountry, "ca-country", "", "subject C= (ISO 3166-1 two-letter code, e.g. DE) of the built-in CA's root and intermediate when the first start creates them; CA/B Forum BR §7.1.2.10.2 asks a CA for the country of its place of business. Empty: none (an existing CA keeps its own)")
