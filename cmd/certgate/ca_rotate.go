@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/x509"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/wfe"
 	"github.com/spf13/cobra"
 )
 
@@ -34,14 +36,16 @@ func viewIntermediate(c *x509.Certificate, status string) intermediateView {
 // newCARotate is `certgate ca rotate`: a new intermediate signs from now on.
 func newCARotate() *cobra.Command {
 	var o storeOpts
-	var keyType string
+	var keyType, pkiURL string
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Make a new intermediate, signed by the root key, the one that signs from now on",
 		Long: `Make a new intermediate CA certificate, signed by the root key (DATA/ca/root.key must be
 there), and make it the one that signs certificates from the next start on. Its key is of
 the current intermediate's type unless --key-type says otherwise; its profile, AIA and CRL
-distribution point are the current one's.
+distribution point are the current one's, or name the root certificate and root CRL under
+--pki-url (needed when the current intermediate names neither: one made before certgate
+published a root CRL).
 
 The current intermediate is retired to DATA/ca/retired/ID: it signs no certificate any
 more, but keeps signing the CRL and the OCSP responses about the certificates it signed,
@@ -59,12 +63,22 @@ directory stopped; then copy DATA/ca to every other node sharing the database
 				return err
 			}
 			defer unlock()
+			ropts := local.RotateOptions{KeyType: keyType}
+			if pkiURL != "" {
+				base, err := parsePKIURL(pkiURL)
+				if err != nil {
+					return err
+				}
+				ropts.RootIssuerURL, ropts.RootCRLURL = base+wfe.RootCertPath, base+wfe.RootCRLPath
+			} else if inter, err := local.ReadIntermediate(server.CADir(o.data)); err == nil && len(inter.CRLDistributionPoints) == 0 {
+				return fmt.Errorf("the current intermediate names no CRL distribution point (it was made before certgate published a root CRL): give --pki-url http://HOST:PORT, where certgate serve publishes /pki (http:// with its --hostname and listen port), so that the new one names the root CRL and certificate")
+			}
 			st, err := openStore(cmd.Context(), cmd, &o)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			old, cur, err := local.Rotate(server.CADir(o.data), local.RotateOptions{KeyType: keyType})
+			old, cur, err := local.Rotate(server.CADir(o.data), ropts)
 			if err != nil {
 				return err
 			}
@@ -86,7 +100,22 @@ directory stopped; then copy DATA/ca to every other node sharing the database
 	}
 	storeFlags(cmd, &o)
 	cmd.Flags().StringVar(&keyType, "key-type", "", "key of the new intermediate: "+strings.Join(local.KeyTypes, ", ")+" (default: the current intermediate's type)")
+	cmd.Flags().StringVar(&pkiURL, "pki-url", "", "http://HOST:PORT where certgate serve publishes /pki: the new intermediate names the root certificate and root CRL there (default: the URLs the current intermediate names)")
 	return cmd
+}
+
+// parsePKIURL checks `ca rotate --pki-url`: an http URL with a host and no
+// path (beyond "/"), query, fragment or user; it returns it without a
+// trailing "/". AIA and CRL distribution points are http URLs (RFC 5280
+// §4.2.1.13, §4.2.2.1: a client fetching a CRL over https could need
+// that CRL to check the server's certificate).
+func parsePKIURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return "", fmt.Errorf("--pki-url %q: want http://HOST or http://HOST:PORT, where certgate serve publishes /pki", s)
+	}
+	return "http://" + u.Host, nil
 }
 
 // newCARevokeIntermediate is `certgate ca revoke-intermediate ID`.

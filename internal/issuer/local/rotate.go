@@ -120,6 +120,11 @@ type RotateOptions struct {
 	// Validity is the new intermediate's lifetime; 0 means
 	// DefaultIntermediateValidity. It is clamped to the root's notAfter.
 	Validity time.Duration
+	// RootIssuerURL and RootCRLURL, when set, are the new intermediate's
+	// AIA caIssuers and CRL distribution point (the root's certificate and
+	// CRL, as Options.RootIssuerURL and Options.RootCRLURL); when empty
+	// the new intermediate has the current one's.
+	RootIssuerURL, RootCRLURL string
 }
 
 // KeyTypes are the values RotateOptions.KeyType takes besides "".
@@ -129,7 +134,7 @@ var KeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa
 // key (RootKeyFile must be there; a CA with a ChainFile is refused: its
 // intermediate's issuer is not the root), and makes it the one that
 // signs. The new intermediate has the profile and the AIA and CRL
-// distribution point URLs of the current one, a subject that differs from
+// distribution point URLs of the current one (or opts' URLs), a subject that differs from
 // it in the common name's tag, and a key of the current one's type unless
 // opts.KeyType says otherwise. The current intermediate moves to
 // RetiredDir/ID (written and synced first), from where LoadOrCreate loads
@@ -208,6 +213,12 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 		Policies:              []x509.OID{oidDomainValidated()},
 		IssuingCertificateURL: ca.inter.IssuingCertificateURL,
 		CRLDistributionPoints: ca.inter.CRLDistributionPoints,
+	}
+	if opts.RootIssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{opts.RootIssuerURL}
+	}
+	if opts.RootCRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{opts.RootCRLURL}
 	}
 	if rs, err := sigAlgFor(rootKey.Public()); err == nil {
 		tmpl.SignatureAlgorithm = rs.alg
