@@ -17,8 +17,8 @@ import (
 // newCA is `certgate ca`: the built-in CA's root, and moving the CA between
 // nodes that share one database (docs/operations.md).
 func newCA() *cobra.Command {
-	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA, and copy it to other nodes"}
-	ca.AddCommand(newCARoot(), newCAExport(), newCAImport())
+	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA, copy it to other nodes, rotate and revoke its intermediate"}
+	ca.AddCommand(newCARoot(), newCAExport(), newCAImport(), newCARotate(), newCARevokeIntermediate())
 	return ca
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
@@ -233,9 +234,12 @@ func newCertShow() *cobra.Command {
 		Short: "Show one certificate's inventory record",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
+			return withInventoryStore(cmd, &o, func(ctx context.Context, st *store.Store, svc *inventory.Service) error {
 				c, err := svc.Get(ctx, args[0])
 				if err != nil {
+					return err
+				}
+				if c.RenewalWindow, err = showRenewalWindow(ctx, st, c.Serial); err != nil {
 					return err
 				}
 				if format == "json" {
@@ -270,10 +274,38 @@ func certFields(c *inventory.Certificate) [][]string {
 	if c.RevokedAt != nil {
 		rows = append(rows, []string{"revoked", t(*c.RevokedAt)}, []string{"revocation reason", c.RevocationReason})
 	}
+	if w := c.RenewalWindow; w != nil {
+		rows = append(rows, []string{"renewal window", t(w.Start) + " .. " + t(w.End) + " (" + renewalSourceText(w.Source) + ")"})
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
 		rows = append(rows, []string{"attribute " + k, c.Attributes[k]})
 	}
 	return rows
+}
+
+// renewalSourceText says where a renewal window comes from (ra.Window*),
+// in `cert show`'s table.
+func renewalSourceText(source string) string {
+	switch source {
+	case ra.WindowSet:
+		return "set by cert suggest-renewal"
+	case ra.WindowProfile:
+		return "the profile's renewalWindow"
+	case ra.WindowRevoked:
+		return "revoked: renew at once"
+	}
+	return source
+}
+
+// showRenewalWindow is the renewal window renewalInfo suggests now for the
+// certificate with serial (ra.CertificateRenewal), nil for one this server
+// did not issue.
+func showRenewalWindow(ctx context.Context, st *store.Store, serial string) (*inventory.RenewalSuggestion, error) {
+	w, source, ok, err := ra.CertificateRenewal(ctx, st, serial, time.Now())
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &inventory.RenewalSuggestion{Start: w.Start, End: w.End, Source: source}, nil
 }
 
 func newCertExport() *cobra.Command {

@@ -73,11 +73,12 @@ request).`,
 			if rec.Status == acme.StatusRevoked {
 				return fmt.Errorf("certificate %s is revoked: renewalInfo already asks for its renewal at once", serial)
 			}
-			start, end, err := st.RenewalWindow(ctx, serial)
+			// The window renewalInfo serves now: the one set before, else the
+			// profile's renewalWindow, else the default.
+			cur, _, _, err := ra.CertificateRenewal(ctx, st, serial, now)
 			if err != nil {
-				return fmt.Errorf("certificate %s: %w", serial, err)
+				return err
 			}
-			cur := ra.RenewalWindow(rec, acme.TimeWindow{Start: start, End: end}, now)
 			w, err := ra.EarlierWindow(cur, acme.TimeWindow{Start: rec.NotBefore, End: rec.NotAfter}, when, now)
 			if err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)

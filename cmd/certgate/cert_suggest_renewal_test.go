@@ -30,6 +30,13 @@ import (
 // the built-in issuer's, as finalize would.
 func issueDirect(t *testing.T, env *testenv.Env) *x509.Certificate {
 	t.Helper()
+	return issueDirectProfile(t, env, "")
+}
+
+// issueDirectProfile is issueDirect for a certificate of the named profile
+// ("" for the default).
+func issueDirectProfile(t *testing.T, env *testenv.Env, profile string) *x509.Certificate {
+	t.Helper()
 	ctx := context.Background()
 	st := env.Server.Store()
 	if _, err := st.GetAccount(ctx, "acct"); err != nil {
@@ -63,7 +70,7 @@ func issueDirect(t *testing.T, env *testenv.Env) *x509.Certificate {
 		AuthzIDs: []string{az.ID}, CertSerial: id, CreatedAt: now, UpdatedAt: now}
 	c := &store.Certificate{Serial: id, Issuer: "local", OrderID: o.ID, AccountID: "acct", DER: der, ChainPEM: string(env.Server.CA().ChainPEM(der)),
 		SANs: []string{"ari.example.test"}, KeyType: "ECDSA P-256", FingerprintSHA256: hex.EncodeToString(fp[:]),
-		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: acme.StatusValid, CreatedAt: now}
+		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: acme.StatusValid, CreatedAt: now, Profile: profile}
 	if err := st.InsertIssued(ctx, []store.IssuedRecord{{Order: o, Authz: az, Cert: c}}); err != nil {
 		t.Fatal(err)
 	}

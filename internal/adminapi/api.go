@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -374,8 +375,70 @@ func explainBodyProblem(ctx huma.Context, e *huma.ErrorModel) {
 			e.Detail += " (curl -d sends that unless given -H 'Content-Type: application/json')"
 		}
 	case http.StatusBadRequest:
-		e.Detail = "the request body is not valid JSON: " + e.Errors[0].Message
+		body, _ := e.Errors[0].Value.(string)
+		location, msg := explainJSONError(body)
+		e.Errors[0].Location = location
+		e.Errors[0].Message = msg
+		e.Detail = "the request body is not valid JSON: " + msg
 	}
+}
+
+// explainJSONError says in plain words where body, which huma could not
+// decode, goes wrong, for the 400 of explainBodyProblem: "unexpected
+// character 'x' at line 1, column 1", "it ends at line 1, column 14 before
+// the JSON text is complete" (the position after its last character), or, for a number beyond the range of a
+// double, the field it is in ("body.reason": "number 1e400 is out of
+// range"). encoding/json's own wording ("invalid character 'x' looking for
+// beginning of value", "json: cannot unmarshal number 1e400 into Go struct
+// field .reason of type float64") named Go's types and parser states.
+func explainJSONError(body string) (location, msg string) {
+	var v any
+	err := json.Unmarshal([]byte(body), &v)
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		off := int(min(max(syn.Offset, 0), int64(len(body))))
+		if syn.Error() == "unexpected end of JSON input" { // only encoding/json's text tells it
+			line, col := textPosition(body, len(body))
+			return "body", fmt.Sprintf("it ends at line %d, column %d before the JSON text is complete", line, col)
+		}
+		// Offset counts the bytes read, the offending one included.
+		start := max(off-1, 0)
+		for start > 0 && !utf8.RuneStart(body[start]) {
+			start--
+		}
+		r, _ := utf8.DecodeRuneInString(body[start:])
+		line, col := textPosition(body, start)
+		return "body", fmt.Sprintf("unexpected character %s at line %d, column %d", quoteRune(r), line, col)
+	case errors.As(err, &typ):
+		location = "body"
+		if f := strings.Trim(typ.Field, "."); f != "" {
+			location += "." + f
+		}
+		return location, typ.Value + " is out of range" // "number 1e400"
+	}
+	return "body", "it cannot be read as JSON"
+}
+
+// textPosition returns the line and column (both from 1, the column in
+// characters) of the byte at offset off of s.
+func textPosition(s string, off int) (line, col int) {
+	before := s[:off]
+	line = strings.Count(before, "\n") + 1
+	if i := strings.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	}
+	return line, utf8.RuneCountInString(before) + 1
+}
+
+// quoteRune quotes r for a problem's text as Go quotes a rune ('x', '\t',
+// '\u00a0'), but a single quote in double quotes.
+func quoteRune(r rune) string {
+	if r == '\'' {
+		return `"'"`
+	}
+	return strconv.QuoteRune(r)
 }
 
 // explainValidation replaces huma's "validation failed" detail of a 422
@@ -572,6 +635,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		e.actor = p.Actor() // logged also when refused below
 	}
 	if !p.Can(perm) {
+		// RFC 6750 §3.1: a token without the privileges the request needs;
+		// scope (§3) names the permission it lacks.
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="certgate", error="insufficient_scope", scope="`+string(perm)+`"`)
 		_ = huma.WriteErr(a.huma, ctx, http.StatusForbidden,
 			"role "+string(p.Role)+" lacks permission "+string(perm)+" (docs/api.md lists the roles)")
 		return

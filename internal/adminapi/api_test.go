@@ -455,6 +455,9 @@ func testEveryOperationEveryRole(t *testing.T, f *fixture) {
 				if err := isProblem(r, 403); err != nil {
 					t.Fatalf("%s %s as %s: %v", op.method, path, role, err)
 				}
+				if got, want := r.header.Get("WWW-Authenticate"), `Bearer realm="certgate", error="insufficient_scope", scope="`+string(perm)+`"`; got != want {
+					t.Errorf("%s %s as %s: WWW-Authenticate %q, want %q", op.method, path, role, got, want)
+				}
 			})
 		}
 		t.Run(op.id+"/unauthenticated", func(t *testing.T) {

@@ -45,7 +45,7 @@ func TestBodyProblemsSayWhatToSend(t *testing.T) {
 	if err := isProblem(r, http.StatusBadRequest); err != nil {
 		t.Fatal(err)
 	}
-	if d := detail(r); d != "the request body is not valid JSON: unexpected end of JSON input" {
+	if d := detail(r); d != "the request body is not valid JSON: it ends at line 1, column 14 before the JSON text is complete" {
 		t.Errorf("400 detail %q", d)
 	}
 
@@ -98,5 +98,55 @@ func TestValidationDetailNamesFields(t *testing.T) {
 				t.Errorf("detail %q (errors %d), want %q", pb.Detail, len(pb.Errors), tc.want)
 			}
 		})
+	}
+}
+
+// TestMalformedJSONDetailPlain: a body that is not JSON, or that holds a
+// number no double can hold, is a 400 whose detail and errors say in plain
+// words where it goes wrong (line and column, or the field); they were
+// encoding/json's wording ("invalid character 'x' looking for beginning of
+// value", "json: cannot unmarshal number 1e400 into Go struct field
+// .reason of type float64"), which named Go's types and parser states.
+func TestMalformedJSONDetailPlain(t *testing.T) {
+	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	tok := f.tokens[auth.RoleAdmin]
+	serial := f.certificate().Serial
+	for _, tc := range []struct {
+		path, body, location, msg string
+	}{
+		{Prefix + "/tokens", `x`, "body", "unexpected character 'x' at line 1, column 1"},
+		{Prefix + "/tokens", `{"name":"ci",}`, "body", "unexpected character '}' at line 1, column 14"},
+		{Prefix + "/tokens", "{\n  \"name\": \"ci\"\n  \"role\": \"admin\"\n}", "body", `unexpected character '"' at line 3, column 3`},
+		{Prefix + "/tokens", `{"name":"é",é}`, "body", "unexpected character 'é' at line 1, column 13"},
+		{Prefix + "/tokens", `{"name":"ci","role":"admin"} x`, "body", "unexpected character 'x' at line 1, column 30"},
+		{Prefix + "/tokens", "{\"name\":\"ci\",\n", "body", "it ends at line 2, column 1 before the JSON text is complete"},
+		{Prefix + "/certificates/" + serial + "/revoke", `{"reason":1e400}`, "body.reason", "number 1e400 is out of range"},
+	} {
+		r := f.rawDo(http.MethodPost, tc.path, tok, "application/json", []byte(tc.body))
+		if err := isProblem(r, http.StatusBadRequest); err != nil {
+			t.Errorf("%q: %v", tc.body, err)
+			continue
+		}
+		var pb struct {
+			Detail string `json:"detail"`
+			Errors []struct {
+				Message  string `json:"message"`
+				Location string `json:"location"`
+			} `json:"errors"`
+		}
+		if err := json.Unmarshal(r.body, &pb); err != nil {
+			t.Fatal(err)
+		}
+		if want := "the request body is not valid JSON: " + tc.msg; pb.Detail != want {
+			t.Errorf("%q: detail %q, want %q", tc.body, pb.Detail, want)
+		}
+		if len(pb.Errors) != 1 || pb.Errors[0].Message != tc.msg || pb.Errors[0].Location != tc.location {
+			t.Errorf("%q: errors %+v, want %s: %s", tc.body, pb.Errors, tc.location, tc.msg)
+		}
+		for _, bad := range []string{"json:", "Go ", "float64", "looking for", "invalid character"} {
+			if strings.Contains(string(r.body), bad) {
+				t.Errorf("%q: problem holds %q: %s", tc.body, bad, r.body)
+			}
+		}
 	}
 }

@@ -87,6 +87,8 @@ type revokedCertificate struct {
 	*inventory.Certificate
 	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates of this CA (issued here, or imported and signed by its intermediate), revoked with this one or, revoked before for another reason, changed to keyCompromise"`
 	OtherCAs    []string `json:"other_cas,omitempty" doc:"keyCompromise only: inventory keys (sorted) of the valid, unexpired certificates of other CAs (imported or discovered) with the key; they keep their status, only their CA can revoke them"`
+	// InventoryOnly is ra.Revocation.InventoryOnly.
+	InventoryOnly bool `json:"inventory_only" doc:"true when another CA issued the certificate (imported or discovered, not signed by this server's CA): the revocation is recorded in the inventory only; that CA (see issuer) still answers it valid in its CRL and OCSP, and only it can revoke the certificate. false for a certificate of this CA, which is on its CRL and revoked in OCSP"`
 }
 
 type revokeOut struct {
@@ -276,6 +278,13 @@ func certificateRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
+			w, source, ok, err := ra.CertificateRenewal(ctx, a.d.Store, c.Serial, a.d.Now())
+			if err != nil {
+				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
+			}
+			if ok {
+				c.RenewalWindow = &inventory.RenewalSuggestion{Start: w.Start, End: w.End, Source: source}
+			}
 			return &certificateOut{Body: c}, nil
 		})
 	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "download-certificate", Method: http.MethodGet,
@@ -304,7 +313,8 @@ func certificateRoutes(a *API) {
 			"of this CA with that key (issued here, or imported and signed by its intermediate) are revoked with it (BR 4.9.1.1; " +
 			"imported certificates of other CAs keep their status; each audited; those revoked before for another reason get " +
 			"reason keyCompromise, their revocation time stays, BR 7.2.2), and it applies to a certificate revoked " +
-			"before for another reason (its reason becomes keyCompromise). 409 when it is already revoked (for reason 1: for keyCompromise). " +
+			"before for another reason (its reason becomes keyCompromise). A certificate of another CA (imported or discovered, not signed by this CA) " +
+			"is revoked in the inventory only, which the answer's inventory_only says: that CA's CRL and OCSP still say valid. 409 when it is already revoked (for reason 1: for keyCompromise). " +
 			"Audited as certificate.revoke.",
 		Errors: []int{404, 409, 422}},
 		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*revokeOut, error) {
@@ -332,6 +342,7 @@ func certificateRoutes(a *API) {
 			if c, err = a.d.Inventory.Get(ctx, c.Serial); err != nil {
 				return nil, a.inventoryError(ctx, "certificate "+in.Ref, err)
 			}
-			return &revokeOut{Body: &revokedCertificate{Certificate: c, RevokedWith: rev.RevokedWith, OtherCAs: rev.OtherCAs}}, nil
+			return &revokeOut{Body: &revokedCertificate{Certificate: c, RevokedWith: rev.RevokedWith, OtherCAs: rev.OtherCAs,
+				InventoryOnly: rev.InventoryOnly}}, nil
 		})
 }

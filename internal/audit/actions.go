@@ -26,8 +26,8 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [23]string {
-	return [23]string{
+func actionNames() [25]string {
+	return [25]string{
 		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
 		ActionTokenCreate, ActionTokenRevoke,
 		ActionAccountCreate, ActionAccountUpdate, ActionAccountDeactivate, ActionAccountKeyChange, ActionAccountAttributes,
@@ -35,6 +35,7 @@ func actionNames() [23]string {
 		ActionEABKeyCreate, ActionEABKeyRevoke,
 		ActionApprovalRequest, ActionApprovalApprove, ActionApprovalReject, ActionApprovalEscalate,
 		ActionRateLimitSet, ActionRateLimitDelete,
+		ActionIntermediateRotate, ActionIntermediateRevoke,
 	}
 }
 
@@ -58,7 +59,7 @@ var ErrUnknownObjectType = errors.New("unknown audit object type")
 // sorted: every Object* constant (TestObjectTypesListsEveryObjectConstant
 // compares the list with the constants in the package's source).
 func ObjectTypes() []string {
-	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectProfile, ObjectRateLimitOverride, ObjectToken}
+	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectIntermediate, ObjectProfile, ObjectRateLimitOverride, ObjectToken}
 	slices.Sort(types)
 	return types
 }

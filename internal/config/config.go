@@ -18,8 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+	zlintutil "github.com/zmap/zlint/v3/util"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -84,6 +87,12 @@ type Serve struct {
 	RateLimits ratelimit.Config
 	// Perspectives: multi-perspective validation (internal/va/mpic).
 	Perspectives Perspectives
+	// CAOrganization is the subject O= of the built-in CA's root and
+	// intermediate when serve creates them; an existing CA keeps its own.
+	CAOrganization string
+	// CACountry is their subject C= (ISO 3166-1 alpha-2, upper case; ""
+	// for none), likewise.
+	CACountry string
 	// TLSCert and TLSKey are PEM files holding the HTTPS listeners'
 	// certificate chain (leaf first) and its private key, both or neither;
 	// "" = a certificate the built-in CA issues itself (docs/configuration.md).
@@ -91,6 +100,11 @@ type Serve struct {
 	// TLSKey: see TLSCert.
 	TLSKey string
 }
+
+// MaxCAOrganization is the longest ca-organization, in characters: the
+// CA's common names are it and " Intermediate CA " and six hex digits,
+// at most 64 characters (RFC 5280 ub-common-name).
+const MaxCAOrganization = 64 - len(" Intermediate CA 000000")
 
 // MaxRevocationRefresh is the longest revocation-refresh: half the 24-hour
 // validity of CRLs and OCSP responses.
@@ -142,8 +156,11 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.ApprovalWebhook, "approval-webhook", "", "URL that receives a JSON POST for every approval escalated after its profile's escalateAfter")
 	fs.BoolVar(&s.OCSP, "ocsp", true, "serve the OCSP responder (RFC 6960) at /pki/ocsp and name it in issued certificates (AIA); --ocsp=false turns both off")
 	fs.Var(newDuration(&s.RevocationRefresh, time.Minute), "revocation-refresh", "how long a signed CRL or OCSP response is reused: revocations through this node show at once, others (another node, an admin command) within this (at most 12h)")
-	fs.Var(newDuration(&s.ARIRetryAfter, 6*time.Hour), "ari-retry-after", "Retry-After of renewalInfo answers (RFC 9773): how long ARI clients wait before asking again (1m to 24h)")
+	fs.Var(newDuration(&s.ARIRetryAfter, 6*time.Hour), "ari-retry-after", "Retry-After of renewalInfo answers (RFC 9773): how long ARI clients wait before asking again (between "+
+		FormatDuration(MinARIRetryAfter)+" and "+FormatDuration(MaxARIRetryAfter)+")")
 	fs.StringVar(&s.ARIExplanationURL, "ari-explanation-url", "", "URL sent as explanationURL in renewalInfo answers (RFC 9773), a page explaining the suggested renewal windows; empty sends none")
+	fs.StringVar(&s.CAOrganization, "ca-organization", "certgate", "subject O= of the built-in CA's root and intermediate when the first start creates them (an existing CA keeps its own)")
+	fs.StringVar(&s.CACountry, "ca-country", "", "subject C= (ISO 3166-1 two-letter code, e.g. DE) of the built-in CA's root and intermediate when the first start creates them; CA/B Forum BR §7.1.2.10.2 asks a CA for the country of its place of business. Empty: none (an existing CA keeps its own)")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
@@ -255,6 +272,15 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		s.Hostname = NormalizeHostname(s.Hostname)
+		if strings.TrimSpace(s.CAOrganization) == "" || strings.ContainsFunc(s.CAOrganization, unicode.IsControl) || utf8.RuneCountInString(s.CAOrganization) > MaxCAOrganization {
+			return nil, fmt.Errorf("ca-organization: %q must be a name of 1 to %d characters without control characters (the CA's common names add 23 to it, within the 64 RFC 5280 allows)", s.CAOrganization, MaxCAOrganization)
+		}
+		if s.CACountry != "" {
+			if len(s.CACountry) != 2 || !zlintutil.IsISOCountryCode(s.CACountry) {
+				return nil, fmt.Errorf("ca-country: %q is not an ISO 3166-1 two-letter country code (e.g. DE, US)", s.CACountry)
+			}
+			s.CACountry = strings.ToUpper(s.CACountry)
+		}
 		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}, {"ari-explanation-url", s.ARIExplanationURL}} {
 			if u.v == "" {
 				continue

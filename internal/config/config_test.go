@@ -460,3 +460,47 @@ func TestARISettings(t *testing.T) {
 		}
 	}
 }
+
+// TestCASubjectSettings: ca-organization (default certgate) and ca-country
+// (default none) are read from flags and the environment; the country is
+// upper-cased and must be an ISO 3166-1 two-letter code, the organization
+// a name short enough for the CA's common names, each refused in one line
+// naming the setting.
+func TestCASubjectSettings(t *testing.T) {
+	for _, tt := range []struct {
+		args          []string
+		env           map[string]string
+		org, country  string
+		wantErrSubstr string
+	}{
+		{nil, nil, "certgate", "", ""},
+		{[]string{"--ca-organization", "Example Corp", "--ca-country", "de"}, nil, "Example Corp", "DE", ""},
+		{nil, map[string]string{"CERTGATE_CA_COUNTRY": "US", "CERTGATE_CA_ORGANIZATION": "Acme"}, "Acme", "US", ""},
+		{[]string{"--ca-country", "Germany"}, nil, "", "", "ca-country: \"Germany\" is not an ISO 3166-1 two-letter country code"},
+		{[]string{"--ca-country", "QQ"}, nil, "", "", "ca-country: \"QQ\" is not"},
+		{[]string{"--ca-organization", " "}, nil, "", "", "ca-organization:"},
+		{[]string{"--ca-organization", strings.Repeat("o", MaxCAOrganization+1)}, nil, "", "", "ca-organization:"},
+	} {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		resolve := ServeFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve()
+		if tt.wantErrSubstr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErrSubstr) {
+				t.Errorf("%v: err %v, want %q", tt.args, err, tt.wantErrSubstr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if s.CAOrganization != tt.org || s.CACountry != tt.country {
+			t.Errorf("%v %v: ca-organization %q, ca-country %q; want %q, %q", tt.args, tt.env, s.CAOrganization, s.CACountry, tt.org, tt.country)
+		}
+	}
+}

@@ -148,6 +148,18 @@ type Certificate struct {
 	ReplacedBy         string            `json:"replaced_by,omitempty"`                    // ID of the order that replaces it (RFC 9773)
 	Attributes         map[string]string `json:"attributes"`                               // custom attributes, name to value
 	CreatedAt          time.Time         `json:"created_at"`                               // when the record was written
+	// RenewalWindow is filled in by the one-certificate views only
+	// (`certgate cert show`, GET /api/v1/certificates/{ref}; not lists):
+	// ra.CertificateRenewal.
+	RenewalWindow *RenewalSuggestion `json:"renewal_window,omitempty" doc:"the renewal window renewalInfo (ACME Renewal Information, RFC 9773) suggests now, for a certificate issued here; absent for imported and discovered certificates, and in lists"`
+}
+
+// RenewalSuggestion is the suggested renewal window of a certificate issued
+// here, as renewalInfo serves it (RFC 9773 §4.2), and where it comes from.
+type RenewalSuggestion struct {
+	Start  time.Time `json:"start" doc:"renew from (UTC)"`
+	End    time.Time `json:"end" doc:"renew by (UTC)"`
+	Source string    `json:"source" enum:"suggest-renewal,profile,default,revoked" doc:"suggest-renewal: set by certgate cert suggest-renewal; profile: the profile's renewalWindow; default: the server's (from 2/3 to 5/6 of the lifetime); revoked: renew at once"`
 }
 
 // view converts a stored record, judging its status at now.
@@ -248,7 +260,9 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 	var errs []error
 	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, NotReplaced: q.NotRenewed, Now: now, Attributes: q.Attributes}
 	if q.Name != "" {
-		sq.Name = NormalizeName(q.Name)
+		name, err := NormalizeName(q.Name)
+		errs = append(errs, err)
+		sq.Name = name
 	}
 	if q.Suffix != "" {
 		sfx, err := NormalizeSuffix(q.Suffix)

@@ -14,16 +14,27 @@ import (
 )
 
 // NormalizeName lower-cases a DNS name or IP address and drops a trailing
-// dot, as names are stored in the inventory.
-func NormalizeName(name string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
+// dot, as names are stored in the inventory (the name filter: `cert list
+// --name`, ?name=). ErrInvalid (Param "name") for white space or a control
+// character anywhere in name (spaceError): no stored name holds one, and
+// it is refused, not trimmed, as serials and fingerprints are.
+func NormalizeName(name string) (string, error) {
+	if err := spaceError("name", "name", name, "give the name alone"); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(strings.ToLower(name), "."), nil
 }
 
 // NormalizeSuffix turns "example.com", ".example.com" or "*.example.com"
 // into ".example.com": the names under that domain. ErrInvalid for an
-// empty domain or one with non-ASCII characters (use the A-label).
+// empty domain, white space or a control character anywhere in s (refused
+// as NormalizeName refuses it), or non-ASCII characters (use the A-label).
 func NormalizeSuffix(s string) (string, error) {
-	d := strings.TrimPrefix(strings.TrimPrefix(NormalizeName(s), "*"), ".")
+	if err := spaceError("suffix", "name suffix", s, "give the domain alone"); err != nil {
+		return "", err
+	}
+	n, _ := NormalizeName(s) // no white space: no error
+	d := strings.TrimPrefix(strings.TrimPrefix(n, "*"), ".")
 	if d == "" {
 		return "", invalid("suffix", s, "empty name suffix")
 	}

@@ -94,29 +94,65 @@ type Config struct {
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Retired are the intermediates of the issuer that signed before the
+	// current one (a rotated built-in CA). A request whose CertID names
+	// one of them is answered with its key, about the records of
+	// IssuerName whose issuer is its subject (byte for byte), and the
+	// imported ones it signed; with any, the same holds for the current
+	// one.
+	Retired []issuer.OCSPSigner
 }
 
 // Responder is an http.Handler answering OCSP requests. It is safe for
 // concurrent use. Create it with New.
 type Responder struct {
-	cfg    Config
-	signer issuer.OCSPSigner
-	store  Store
-	log    *slog.Logger
-	// ca is the issuing certificate (signer.OCSPIssuer) and caDN its
-	// subject as the inventory stores an imported certificate's issuer.
-	ca   *x509.Certificate
-	caDN string
-	// hashes maps each CertID hash algorithm to the issuer's name and key
-	// hashes under it (RFC 6960 §4.1.1).
-	hashes map[crypto.Hash][2][]byte
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	// signers are the issuing certificates it answers for: the current
+	// one, then Config.Retired.
+	signers []*signer
 
 	mu    sync.Mutex
 	gen   uint64 // bumped by Invalidate: a fill that saw an older one is dropped
 	cache map[cacheKey]*entry
 }
 
+// signer is one issuing certificate the responder answers for.
+type signer struct {
+	issuer.OCSPSigner
+	// ca is the issuing certificate (OCSPIssuer) and caDN its subject as
+	// the inventory stores an imported certificate's issuer.
+	ca   *x509.Certificate
+	caDN string
+	// hashes maps each CertID hash algorithm to the issuer's name and key
+	// hashes under it (RFC 6960 §4.1.1).
+	hashes map[crypto.Hash][2][]byte
+}
+
+// newSigner returns s with its CertID hashes.
+func newSigner(s issuer.OCSPSigner) (*signer, error) {
+	iss := s.OCSPIssuer()
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(iss.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return nil, fmt.Errorf("ocspresponder: issuer public key: %w", err)
+	}
+	hashes := map[crypto.Hash][2][]byte{}
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		nh := h.New()
+		nh.Write(iss.RawSubject)
+		kh := h.New()
+		kh.Write(spki.PublicKey.RightAlign())
+		hashes[h] = [2][]byte{nh.Sum(nil), kh.Sum(nil)}
+	}
+	return &signer{OCSPSigner: s, ca: iss, caDN: iss.Subject.String(), hashes: hashes}, nil
+}
+
 type cacheKey struct {
+	signer int // index in Responder.signers
 	serial string
 	hash   crypto.Hash
 }
@@ -125,12 +161,13 @@ type entry struct {
 	der        []byte
 	etag       string // hex SHA-1 of der (RFC 5019 §6.2)
 	thisUpdate time.Time
+	nextUpdate time.Time // the response's nextUpdate
 	until      time.Time // served until then (signing time + Refresh)
 }
 
-// New returns a responder for the certificates signer's OCSPIssuer issued,
-// reading their status from st.
-func New(cfg Config, signer issuer.OCSPSigner, st Store, log *slog.Logger) (*Responder, error) {
+// New returns a responder for the certificates current's OCSPIssuer issued
+// (and those of Config.Retired), reading their status from st.
+func New(cfg Config, current issuer.OCSPSigner, st Store, log *slog.Logger) (*Responder, error) {
 	if cfg.Path == "" || !strings.HasPrefix(cfg.Path, "/") || strings.HasSuffix(cfg.Path, "/") {
 		return nil, fmt.Errorf("ocspresponder: path %q must start and not end with /", cfg.Path)
 	}
@@ -147,23 +184,15 @@ func New(cfg Config, signer issuer.OCSPSigner, st Store, log *slog.Logger) (*Res
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	iss := signer.OCSPIssuer()
-	var spki struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
+	r := &Responder{cfg: cfg, store: st, log: log, cache: map[cacheKey]*entry{}}
+	for _, sg := range append([]issuer.OCSPSigner{current}, cfg.Retired...) {
+		si, err := newSigner(sg)
+		if err != nil {
+			return nil, err
+		}
+		r.signers = append(r.signers, si)
 	}
-	if _, err := asn1.Unmarshal(iss.RawSubjectPublicKeyInfo, &spki); err != nil {
-		return nil, fmt.Errorf("ocspresponder: issuer public key: %w", err)
-	}
-	hashes := map[crypto.Hash][2][]byte{}
-	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
-		nh := h.New()
-		nh.Write(iss.RawSubject)
-		kh := h.New()
-		kh.Write(spki.PublicKey.RightAlign())
-		hashes[h] = [2][]byte{nh.Sum(nil), kh.Sum(nil)}
-	}
-	return &Responder{cfg: cfg, signer: signer, store: st, log: log, ca: iss, caDN: iss.Subject.String(), hashes: hashes, cache: map[cacheKey]*entry{}}, nil
+	return r, nil
 }
 
 // Refresh is the effective refresh interval (see Config.Refresh).
@@ -179,8 +208,10 @@ func (r *Responder) Invalidate(serial string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gen++
-	for h := range r.hashes {
-		delete(r.cache, cacheKey{serial, h})
+	for i, si := range r.signers {
+		for h := range si.hashes {
+			delete(r.cache, cacheKey{i, serial, h})
+		}
 	}
 }
 
@@ -247,17 +278,23 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Type", ContentType)
 	if e != nil && req.Method != http.MethodPost {
 		// RFC 5019 §6.2: let HTTP caches keep GET responses, but no longer
-		// than this node reuses them, so caches add nothing to the bound
-		// (Expires too: RFC 5019 has it at nextUpdate, which HTTP/1.1
-		// caches ignore beside max-age and HTTP/1.0 ones would keep).
+		// than this node reuses them (max-age, never past nextUpdate), so
+		// HTTP/1.1 caches add nothing to the bound; Expires is the
+		// response's nextUpdate, as §6.2 has it (an HTTP/1.1 cache ignores
+		// it beside max-age, RFC 9111 §5.3). Date and Last-Modified come
+		// from the same clock, and Last-Modified is never after Date
+		// (RFC 9110 §8.8.2.1): thisUpdate may be later than the clock, when
+		// the revocation was recorded by a node whose clock runs ahead.
 		// ServeContent answers If-None-Match with 304; it gets no
 		// modification time, for If-Modified-Since cannot tell apart two
 		// responses with the same thisUpdate (whole seconds), e.g. the
 		// "good" and the "revoked" signed in the same second when the
 		// certificate was revoked.
-		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(e.until.Sub(r.cfg.Now())/time.Second), 0)))
-		h.Set("Expires", e.until.UTC().Format(http.TimeFormat))
-		h.Set("Last-Modified", e.thisUpdate.UTC().Format(http.TimeFormat))
+		now := r.cfg.Now()
+		h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", max(int(earliest(e.until, e.nextUpdate).Sub(now)/time.Second), 0)))
+		h.Set("Expires", e.nextUpdate.UTC().Format(http.TimeFormat))
+		h.Set("Date", now.UTC().Format(http.TimeFormat))
+		h.Set("Last-Modified", earliest(e.thisUpdate, now).UTC().Format(http.TimeFormat))
 		h.Set("ETag", `"`+e.etag+`"`)
 		http.ServeContent(rw, req, "", time.Time{}, bytes.NewReader(resp))
 		return
@@ -268,6 +305,14 @@ func (r *Responder) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodHead {
 		rw.Write(resp)
 	}
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 var errMalformed = errors.New("malformed OCSP request")
@@ -360,19 +405,27 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
-	want, ok := r.hashes[req.HashAlgorithm]
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: CertID hash %v not supported", errMalformed, req.HashAlgorithm)
+	idx := -1
+	for i, si := range r.signers {
+		want, ok := si.hashes[req.HashAlgorithm]
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: CertID hash %v not supported", errMalformed, req.HashAlgorithm)
+		}
+		if bytes.Equal(req.IssuerNameHash, want[0]) && bytes.Equal(req.IssuerKeyHash, want[1]) {
+			idx = i
+			break
+		}
 	}
-	if !bytes.Equal(req.IssuerNameHash, want[0]) || !bytes.Equal(req.IssuerKeyHash, want[1]) {
+	if idx < 0 {
 		// RFC 6960 §2.3: a responder not authoritative for the issuer.
 		return nil, nil, unauthorizedError{"the request names another issuer"}
 	}
+	si := r.signers[idx]
 	if req.SerialNumber == nil {
 		return nil, nil, fmt.Errorf("%w: no serial number", errMalformed)
 	}
 	serial := req.SerialNumber.Text(16)
-	key := cacheKey{serial, req.HashAlgorithm}
+	key := cacheKey{idx, serial, req.HashAlgorithm}
 	now := r.cfg.Now()
 	r.mu.Lock()
 	e, hit := r.cache[key]
@@ -381,7 +434,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 	if hit && now.Before(e.until) {
 		return e.der, e, nil
 	}
-	tmpl, err := r.status(ctx, req.SerialNumber, serial)
+	tmpl, err := r.status(ctx, si, req.SerialNumber, serial)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -399,12 +452,12 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 		produced = this
 	}
 	tmpl.ThisUpdate, tmpl.NextUpdate, tmpl.IssuerHash, tmpl.ProducedAt = this, this.Add(r.cfg.Validity), req.HashAlgorithm, produced
-	resp, err := r.signer.SignOCSP(tmpl)
+	resp, err := si.SignOCSP(tmpl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign OCSP response for serial %s: %w", serial, err)
 	}
 	sum := sha1.Sum(resp)
-	e = &entry{der: resp, etag: hex.EncodeToString(sum[:]), thisUpdate: this, until: now.Add(r.cfg.Refresh)}
+	e = &entry{der: resp, etag: hex.EncodeToString(sum[:]), thisUpdate: this, nextUpdate: tmpl.NextUpdate, until: now.Add(r.cfg.Refresh)}
 	r.put(key, e, gen, now)
 	return resp, e, nil
 }
@@ -419,7 +472,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 // signature, however many such requests come (a signed "unknown" cost an
 // ECDSA signature each, and random serials never hit a cache). CA/B Forum
 // BR §4.9.10 forbids only "good" for such a serial.
-func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (ocsp.Response, error) {
+func (r *Responder) status(ctx context.Context, si *signer, n *big.Int, serial string) (ocsp.Response, error) {
 	tmpl := ocsp.Response{SerialNumber: n}
 	recs, err := r.store.CertificatesWithSerial(ctx, serial)
 	if err != nil {
@@ -430,7 +483,10 @@ func (r *Responder) status(ctx context.Context, n *big.Int, serial string) (ocsp
 	// then being keyed serial-FINGERPRINT16), the one of this issuer.
 	var c *store.Certificate
 	for _, rec := range recs {
-		if rec.Issuer == r.cfg.IssuerName || (rec.Issuer == r.caDN && signedSerial(rec.DER, r.ca, n)) {
+		// With retired intermediates, a record of the issuer name is
+		// the one of the intermediate its issuer names.
+		if (rec.Issuer == r.cfg.IssuerName && (len(r.signers) == 1 || issuedBy(rec.DER, si.ca))) ||
+			(rec.Issuer == si.caDN && signedSerial(rec.DER, si.ca, n)) {
 			c = rec
 			break
 		}
@@ -472,6 +528,13 @@ func (r *Responder) put(key cacheKey, e *entry, gen uint64, now time.Time) {
 		}
 	}
 	r.cache[key] = e
+}
+
+// issuedBy reports whether the DER certificate der names ca's subject as
+// its issuer, byte for byte.
+func issuedBy(der []byte, ca *x509.Certificate) bool {
+	c, err := x509.ParseCertificate(der)
+	return err == nil && bytes.Equal(c.RawIssuer, ca.RawSubject)
 }
 
 // signedSerial reports whether ca's key signed the DER certificate der and

@@ -274,7 +274,7 @@ func TestInvalidate(t *testing.T) {
 // Invalidate is served to its request but not cached.
 func TestStaleFillDropped(t *testing.T) {
 	f := newFixture(t, Config{})
-	k := cacheKey{"ab", crypto.SHA1}
+	k := cacheKey{0, "ab", crypto.SHA1}
 	f.resp.mu.Lock()
 	gen := f.resp.gen
 	f.resp.mu.Unlock()
@@ -564,8 +564,10 @@ func BenchmarkRespondUnknownSerial(b *testing.B) {
 
 // TestGETCacheHeaders: a GET response carries the RFC 5019 §6.2 caching
 // headers, all consistent with this node's reuse of the response:
-// max-age and Expires end when the node stops serving it (max-age shrinks
-// as the cached response ages), Last-Modified is its thisUpdate, and the
+// max-age ends when the node stops serving it (it shrinks as the cached
+// response ages), Expires is the response's nextUpdate (RFC 5019 §6.2; the
+// former code sent the end of the node's reuse), Last-Modified is its
+// thisUpdate, and the
 // ETag is the hex SHA-1 of the response; If-None-Match is answered 304
 // without a body while the node serves the same response, and 200 with a
 // new one after it. The former code sent neither Expires nor ETag and
@@ -574,7 +576,6 @@ func TestGETCacheHeaders(t *testing.T) {
 	f := newFixture(t, Config{Refresh: time.Minute})
 	cert := f.issue(t, "local")
 	p := path + "/" + url.PathEscape(base64.StdEncoding.EncodeToString(request(t, cert, f.ca.Intermediate(), crypto.SHA1)))
-	start := f.clk.Now()
 	resp, body := f.get(t, p)
 	r := f.parse(t, resp, body, cert)
 	sum := sha1.Sum(body)
@@ -585,8 +586,8 @@ func TestGETCacheHeaders(t *testing.T) {
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err != nil || !lm.Equal(r.ThisUpdate) {
 		t.Errorf("Last-Modified %q, want thisUpdate %v", resp.Header.Get("Last-Modified"), r.ThisUpdate)
 	}
-	if exp, err := http.ParseTime(resp.Header.Get("Expires")); err != nil || !exp.Equal(start.Add(time.Minute)) {
-		t.Errorf("Expires %q, want the end of the node's reuse %v", resp.Header.Get("Expires"), start.Add(time.Minute))
+	if exp, err := http.ParseTime(resp.Header.Get("Expires")); err != nil || !exp.Equal(r.NextUpdate) {
+		t.Errorf("Expires %q, want the response's nextUpdate %v (RFC 5019 §6.2)", resp.Header.Get("Expires"), r.NextUpdate)
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=60, public, no-transform, must-revalidate" {
 		t.Errorf("Cache-Control %q", cc)
@@ -754,5 +755,40 @@ func TestSignedRequestAnswered(t *testing.T) {
 	resp, body := f.post(t, signed)
 	if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good || r.IssuerHash != crypto.SHA256 {
 		t.Fatalf("signed request: status %d, CertID hash %v; want good, SHA-256", r.Status, r.IssuerHash)
+	}
+}
+
+// TestGETLastModifiedNotAfterDate: a certificate revoked by a node whose
+// clock runs ahead gets a response whose thisUpdate is that revocation
+// time, later than this node's clock. Its Last-Modified is then the
+// response's Date (RFC 9110 §8.8.2.1: never later than Date), and Date is
+// this node's clock; max-age stays within nextUpdate. The former code
+// sent the thisUpdate as Last-Modified, in the future of the Date.
+func TestGETLastModifiedNotAfterDate(t *testing.T) {
+	f := newFixture(t, Config{Refresh: time.Minute})
+	cert := f.issue(t, "local")
+	now := f.clk.Now()
+	at := now.Add(2 * time.Hour)
+	if err := f.st.RevokeCertificate(context.Background(), cert.SerialNumber.Text(16), 1, at); err != nil {
+		t.Fatal(err)
+	}
+	p := path + "/" + url.PathEscape(base64.StdEncoding.EncodeToString(request(t, cert, f.ca.Intermediate(), crypto.SHA1)))
+	resp, body := f.get(t, p)
+	r := f.parse(t, resp, body, cert)
+	if r.Status != ocsp.Revoked || !r.ThisUpdate.After(now) {
+		t.Fatalf("status %d, thisUpdate %v: want revoked with a thisUpdate after the clock %v", r.Status, r.ThisUpdate, now)
+	}
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil || !date.Equal(now) {
+		t.Fatalf("Date %q, want the node's clock %v", resp.Header.Get("Date"), now)
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err != nil || lm.After(date) {
+		t.Errorf("Last-Modified %q is after Date %q (thisUpdate %v)", resp.Header.Get("Last-Modified"), resp.Header.Get("Date"), r.ThisUpdate)
+	}
+	if exp, err := http.ParseTime(resp.Header.Get("Expires")); err != nil || !exp.Equal(r.NextUpdate) {
+		t.Errorf("Expires %q, want nextUpdate %v", resp.Header.Get("Expires"), r.NextUpdate)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=60, public, no-transform, must-revalidate" {
+		t.Errorf("Cache-Control %q, want max-age=60", cc)
 	}
 }

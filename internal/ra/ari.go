@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -142,14 +143,15 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 	if err != nil {
 		return nil, r.internal(ctx, "renewal window lookup", err)
 	}
+	var pw *policy.RenewalWindow
 	if end.IsZero() && rec.Status != acme.StatusRevoked {
 		// No administrator's window: the certificate's profile may set one.
-		if p, err := r.profiles.Get(ctx, rec.Profile); err == nil && p.RenewalWindow != nil {
-			s, e := p.RenewalWindow.For(rec.NotBefore, rec.NotAfter)
-			return &acme.RenewalInfo{SuggestedWindow: acme.TimeWindow{Start: s, End: e}}, nil
+		if p, err := r.profiles.Get(ctx, rec.Profile); err == nil {
+			pw = p.RenewalWindow
 		}
 	}
-	return &acme.RenewalInfo{SuggestedWindow: RenewalWindow(rec, acme.TimeWindow{Start: start, End: end}, r.now())}, nil
+	w, _ := SuggestedRenewal(rec, acme.TimeWindow{Start: start, End: end}, pw, r.now())
+	return &acme.RenewalInfo{SuggestedWindow: w}, nil
 }
 
 // SuggestedWindow is the renewal window of certificate c at now (see the

@@ -1,12 +1,94 @@
 package ra
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
+
+// Where a suggested renewal window comes from (SuggestedRenewal).
+const (
+	WindowSet     = "suggest-renewal" // an administrator's (certgate cert suggest-renewal)
+	WindowProfile = "profile"         // the certificate's profile's renewalWindow
+	WindowDefault = "default"         // the server's default (SuggestedWindow)
+	WindowRevoked = "revoked"         // a revoked certificate's: renew at once
+)
+
+// SuggestedRenewal is the window renewalInfo serves for certificate c at
+// now (RFC 9773 §4.2) and where it comes from: a revoked certificate's
+// [now − 1h, now] (WindowRevoked); else the window an administrator stored
+// (admin; a zero End means none; WindowSet); else the window of c's
+// profile (profile; nil: none; WindowProfile); else the default
+// SuggestedWindow (WindowDefault).
+func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *policy.RenewalWindow, now time.Time) (acme.TimeWindow, string) {
+	switch {
+	case c.Status == acme.StatusRevoked:
+		return SuggestedWindow(c, now), WindowRevoked
+	case !admin.End.IsZero():
+		return RenewalWindow(c, admin, now), WindowSet
+	case profile != nil:
+		s, e := profile.For(c.NotBefore, c.NotAfter)
+		return acme.TimeWindow{Start: s, End: e}, WindowProfile
+	}
+	return SuggestedWindow(c, now), WindowDefault
+}
+
+// RenewalStore is what CertificateRenewal reads: *store.Store.
+type RenewalStore interface {
+	// GetCertificate returns the certificate with serial
+	// (store.ErrNotFound when there is none).
+	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// RenewalWindow returns the window an administrator stored for the
+	// certificate (both zero when none).
+	RenewalWindow(ctx context.Context, serial string) (start, end time.Time, err error)
+	// GetProfile returns the stored profile called name
+	// (store.ErrNotFound when there is none).
+	GetProfile(ctx context.Context, name string) (*store.Profile, error)
+}
+
+// CertificateRenewal is the window renewalInfo serves at now for the
+// certificate with serial, as SuggestedRenewal gives it, for `certgate
+// cert show` and the admin API's certificate: ok is false for a
+// certificate this server did not issue (imported or discovered), for
+// which renewalInfo answers nothing. The profile is read from st (a
+// stored profile; the built-in default has no renewalWindow); one that
+// no longer exists or does not parse counts as none.
+func CertificateRenewal(ctx context.Context, st RenewalStore, serial string, now time.Time) (w acme.TimeWindow, source string, ok bool, err error) {
+	c, err := st.GetCertificate(ctx, serial)
+	if err != nil {
+		return acme.TimeWindow{}, "", false, fmt.Errorf("certificate %s: %w", serial, err)
+	}
+	if !IssuedHere(c) {
+		return acme.TimeWindow{}, "", false, nil
+	}
+	start, end, err := st.RenewalWindow(ctx, serial)
+	if err != nil {
+		return acme.TimeWindow{}, "", false, fmt.Errorf("renewal window of %s: %w", serial, err)
+	}
+	var pw *policy.RenewalWindow
+	if end.IsZero() && c.Status != acme.StatusRevoked {
+		name := c.Profile
+		if name == "" {
+			name = policy.DefaultName
+		}
+		rec, err := st.GetProfile(ctx, name)
+		switch {
+		case err == nil:
+			if p, perr := policy.Parse(rec.Spec); perr == nil {
+				pw = p.RenewalWindow
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return acme.TimeWindow{}, "", false, fmt.Errorf("profile %s: %w", name, err)
+		}
+	}
+	w, source = SuggestedRenewal(c, acme.TimeWindow{Start: start, End: end}, pw, now)
+	return w, source, true, nil
+}
 
 // RenewalWindow is the suggested window renewalInfo serves for certificate
 // c at now (RFC 9773 §4.2): a revoked certificate's is [now − 1h, now];

@@ -309,6 +309,11 @@ type Revocation struct {
 	// valid, unexpired certificates of other CAs (imported or discovered)
 	// with the key, which stay as they are: only their CA can revoke them.
 	OtherCAs []string
+	// InventoryOnly: the certificate is another CA's (imported or
+	// discovered, and not signed by this server's CA), so the revocation
+	// is recorded in the inventory only: that CA's CRL and OCSP still say
+	// it is valid, and only that CA can revoke it.
+	InventoryOnly bool
 }
 
 // RevokeSerial revokes the certificate with serial (lower-case hex) for an
@@ -342,5 +347,16 @@ func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor 
 	if err != nil {
 		return nil, err
 	}
-	return &Revocation{Certificate: c, RevokedWith: with, OtherCAs: elsewhere}, nil
+	return &Revocation{Certificate: c, RevokedWith: with, OtherCAs: elsewhere, InventoryOnly: r.anotherCAs(c)}, nil
+}
+
+// anotherCAs reports whether c is another CA's certificate: one that
+// entered the inventory by import or discovery and that this server's CA
+// did not sign (every such one when the issuer has no CA certificate).
+func (r *RA) anotherCAs(c *store.Certificate) bool {
+	if c.Source == "" || c.Source == store.SourceIssued {
+		return false
+	}
+	ca := r.caCertificate()
+	return ca == nil || issuer.SignedSerial(c.DER, ca) == nil
 }

@@ -1,6 +1,7 @@
 package ra
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/store"
 )
 
 // ErrNoCRL is returned by CRL when the issuer does not sign CRLs.
@@ -56,10 +58,20 @@ func (r *RA) CurrentCRL(ctx context.Context) (*SignedCRL, error) {
 	if !ok {
 		return nil, ErrNoCRL
 	}
+	return r.CRLOf(ctx, signer)
+}
+
+// CRLOf returns the current CRL of signer: the issuer itself or one of
+// Config.RetiredCRLSigners (its earlier intermediates), as CurrentCRL does
+// for the issuer. When the issuer has retired intermediates, each CRL
+// lists the revoked certificates of the issuer's name whose issuer is its
+// intermediate's subject (byte for byte: a rotated intermediate's name
+// differs), and the imported ones its key signed.
+func (r *RA) CRLOf(ctx context.Context, signer issuer.CRLSigner) (*SignedCRL, error) {
 	r.crlMu.Lock()
 	defer r.crlMu.Unlock()
 	now := r.now()
-	if c := r.crlCache; c != nil && now.Before(c.Until) {
+	if c := r.crlCache[signer]; c != nil && now.Before(c.Until) {
 		return c, nil
 	}
 	// The number and the list come from one transaction, so that a CRL
@@ -74,18 +86,33 @@ func (r *RA) CurrentCRL(ctx context.Context) (*SignedCRL, error) {
 	// stored under the CA certificate's subject, as any imported one; those
 	// its key signed belong on its CRL too.
 	ca := signer.CRLIssuer()
-	number, revoked, err := r.store.CRLContents(ctx, r.issuer.Name(), ca.Subject.String(), now.Add(-r.cfg.CRLValidity), now.UnixNano())
+	contents := r.store.CRLContents
+	shared := len(r.cfg.RetiredCRLSigners) > 0
+	if shared {
+		ds, ok := r.store.(crlContentsDER)
+		if !ok {
+			return nil, errors.New("CRL contents: the store cannot tell the certificates of several intermediates apart")
+		}
+		contents = ds.CRLContentsDER
+	}
+	number, revoked, err := contents(ctx, r.issuer.Name(), ca.Subject.String(), now.Add(-r.cfg.CRLValidity), now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("CRL contents: %w", err)
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
 	for _, e := range revoked {
 		var n *big.Int
+		if e.OfIssuerName {
+			if !issuedBy(e.DER, ca) {
+				continue // another intermediate's
+			}
+			e.DER = nil // the serial is the key
+		}
 		if e.DER != nil {
 			if n = issuer.SignedSerial(e.DER, ca); n == nil {
 				continue // another CA's certificate under the same name
 			}
-		} else if n, ok = new(big.Int).SetString(e.Serial, 16); !ok {
+		} else if n = parseSerial(e.Serial); n == nil {
 			return nil, fmt.Errorf("bad serial %q in store", e.Serial)
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: e.RevokedAt, ReasonCode: e.Reason})
@@ -108,6 +135,32 @@ func (r *RA) CurrentCRL(ctx context.Context) (*SignedCRL, error) {
 	sum := sha256.Sum256(der)
 	// Revocations through this node clear the cache at once; those made on
 	// another node of a cluster show within CRLRefresh.
-	r.crlCache = &SignedCRL{DER: der, ThisUpdate: thisUpdate.UTC().Truncate(time.Second), Until: now.Add(r.cfg.CRLRefresh), SHA256: hex.EncodeToString(sum[:])}
-	return r.crlCache, nil
+	c := &SignedCRL{DER: der, ThisUpdate: thisUpdate.UTC().Truncate(time.Second), Until: now.Add(r.cfg.CRLRefresh), SHA256: hex.EncodeToString(sum[:])}
+	if r.crlCache == nil {
+		r.crlCache = map[issuer.CRLSigner]*SignedCRL{}
+	}
+	r.crlCache[signer] = c
+	return c, nil
+}
+
+// crlContentsDER is the store's CRLContentsDER (store.Store has it): the
+// CRL contents with the DER of the issuer name's records too.
+type crlContentsDER interface {
+	CRLContentsDER(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (int64, []store.RevokedEntry, error)
+}
+
+// parseSerial parses a lower-case hex serial; nil when it is not one.
+func parseSerial(s string) *big.Int {
+	n, ok := new(big.Int).SetString(s, 16)
+	if !ok {
+		return nil
+	}
+	return n
+}
+
+// issuedBy reports whether the DER certificate der names ca's subject as
+// its issuer, byte for byte.
+func issuedBy(der []byte, ca *x509.Certificate) bool {
+	c, err := x509.ParseCertificate(der)
+	return err == nil && bytes.Equal(c.RawIssuer, ca.RawSubject)
 }

@@ -34,7 +34,8 @@ import (
 // before), on both engines. A certificate of another key that carries the
 // intermediate's name as its issuer (and its authority key identifier) is
 // on neither (OCSP: unauthorized, as for any serial this CA did not
-// issue). The former code stored the imported one under its issuer DN
+// issue); RevokeSerial says the impostor's revocation is recorded in the
+// inventory only (Revocation.InventoryOnly), the others' not. The former code stored the imported one under its issuer DN
 // and read only the records of the issuer name "local", so the CRL left it
 // out and OCSP answered unknown.
 func TestImportedCertificateOfThisCARevoked(t *testing.T) {
@@ -67,8 +68,14 @@ func TestImportedCertificateOfThisCARevoked(t *testing.T) {
 		r := ra.New(ra.Config{Profiles: reg, CRLRefresh: time.Minute}, st, nil, iss, clock, slog.New(slog.DiscardHandler))
 		t.Cleanup(func() { r.Shutdown(ctx) })
 		for _, serial := range []string{ours.SerialNumber.Text(16), impostor.SerialNumber.Text(16), "155ed"} {
-			if _, err := r.RevokeSerial(ctx, serial, ocsp.Superseded, "test"); err != nil {
+			rev, err := r.RevokeSerial(ctx, serial, ocsp.Superseded, "test")
+			if err != nil {
 				t.Fatalf("revoke %s: %v", serial, err)
+			}
+			// Only the impostor is another CA's: its revocation is
+			// recorded in the inventory only.
+			if want := serial == impostor.SerialNumber.Text(16); rev.InventoryOnly != want {
+				t.Errorf("revoke %s: InventoryOnly %v, want %v", serial, rev.InventoryOnly, want)
 			}
 		}
 

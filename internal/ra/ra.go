@@ -237,6 +237,12 @@ type Config struct {
 	RetryPoll         time.Duration
 	ValidationWorkers int           // concurrent validations; default 32
 	CRLValidity       time.Duration // nextUpdate - thisUpdate of CRLs, and how long an expired certificate stays on them; default 24h
+	// RetiredCRLSigners are the intermediates of the issuer that signed
+	// before its current one (a rotated built-in CA): each signs the CRL
+	// of the certificates it signed (CRLOf), which are stored under the
+	// issuer's name as the current one's are. With any, each CRL lists
+	// only the records its intermediate issued (their DER is read).
+	RetiredCRLSigners []issuer.CRLSigner
 	// CRLRefresh bounds how long a signed CRL is served before a new one
 	// is signed, so that revocations made by other nodes appear within it
 	// (revocations through this node clear it at once); default 1 minute,
@@ -402,7 +408,7 @@ type RA struct {
 	weakKeys *certlint.KeyChecker // trivially recoverable ECDSA certificate keys
 
 	crlMu    sync.Mutex
-	crlCache *SignedCRL // nil: none, or dropped by a revocation
+	crlCache map[issuer.CRLSigner]*SignedCRL // per intermediate; nil or absent: none, or dropped by a revocation
 }
 
 // New returns an RA. now may be nil (time.Now). It panics when

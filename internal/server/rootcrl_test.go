@@ -69,3 +69,16 @@ func TestIntermediateNamesRootCRL(t *testing.T) {
 		t.Errorf("GET %s: not a CRL the root signed: %v", crlURL.Path, err)
 	}
 }
+
+// TestCACountryFromConfig: ca-country reaches the CA the server creates:
+// its root and intermediate carry C= (BR §7.1.2.10.2). The former code had
+// no such setting: a CA it created had no country.
+func TestCACountryFromConfig(t *testing.T) {
+	env := testenv.NewWithOptions(t, testenv.Options{CACountry: "DE"})
+	ca := env.Server.CA()
+	for name, c := range map[string]*x509.Certificate{"root": ca.Root(), "intermediate": ca.Intermediate()} {
+		if len(c.Subject.Country) != 1 || c.Subject.Country[0] != "DE" {
+			t.Errorf("%s subject %q, want C=DE", name, c.Subject)
+		}
+	}
+}

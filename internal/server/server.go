@@ -32,6 +32,7 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/ocspresponder"
@@ -241,9 +242,17 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if caRoot != "" && !hadCA {
 		return nil, fmt.Errorf("the database belongs to the CA with root SHA-256 %s, but %s has none; %s", caRoot, caDir, copyHint)
 	}
-	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true,
+	// The cluster's root CRL, when the database has one: adopted rather
+	// than a root CRL of this node's own (see rootCRLSync).
+	var clusterCRL []byte
+	if caRoot != "" {
+		clusterCRL = clusterRootCRL(ctx, st)
+	}
+	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true, Organization: cfg.CAOrganization, Country: cfg.CACountry, ClusterRootCRL: clusterCRL,
 		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath,
-		RootIssuerURL: pkiBase + wfe.RootCertPath, RootCRLURL: pkiBase + wfe.RootCRLPath})
+		RootIssuerURL: pkiBase + wfe.RootCertPath, RootCRLURL: pkiBase + wfe.RootCRLPath, RotatedURLs: func(id string) (string, string) {
+			return pkiBase + wfe.IntermediateCertPath(id), pkiBase + wfe.IntermediateCRLPath(id)
+		}})
 	if err != nil {
 		return nil, builtinCAError(err)
 	}
@@ -303,6 +312,27 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		rcfg.ApprovalWebhook = cfg.ApprovalWebhook
 	}
 	iss := &local.Issuer{CA: ca, ClientAuth: cfg.ClientAuth, IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath, OCSPURL: ocspURL}
+	// A rotated CA (certgate ca rotate): the current intermediate's leaves
+	// name it by its ID; the earlier ones keep signing the CRL and the
+	// OCSP responses about theirs, at the URLs their leaves name.
+	pkiCfg := wfe.Config{IntermediateDER: ca.Intermediate().Raw, Intermediates: map[string]wfe.Intermediate{}}
+	if ca.Rotated() {
+		id := local.IntermediateID(ca.Intermediate())
+		iss.IssuerURL, iss.CRLURL = pkiBase+wfe.IntermediateCertPath(id), pkiBase+wfe.IntermediateCRLPath(id)
+		pkiCfg.Intermediates[id] = wfe.Intermediate{DER: ca.Intermediate().Raw, CRL: iss}
+		pkiCfg.UpPath = wfe.IntermediateCertPath(id)
+	}
+	var retiredOCSP []issuer.OCSPSigner
+	for _, old := range ca.Retired() {
+		signer := &local.Issuer{CA: old}
+		rcfg.RetiredCRLSigners = append(rcfg.RetiredCRLSigners, signer)
+		retiredOCSP = append(retiredOCSP, signer)
+		if old.Rotated() {
+			pkiCfg.Intermediates[local.IntermediateID(old.Intermediate())] = wfe.Intermediate{DER: old.Intermediate().Raw, CRL: signer}
+		} else {
+			pkiCfg.IntermediateDER, pkiCfg.CRL = old.Intermediate().Raw, signer
+		}
+	}
 	rcfg.CRLRefresh = cfg.RevocationRefresh
 	rcfg.TermsOfService = cfg.TermsOfService
 	// One registry per server: the request path counts into it, the
@@ -315,7 +345,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	var ocspHandler http.Handler
 	if cfg.OCSP {
 		resp, err := ocspresponder.New(ocspresponder.Config{Path: wfe.OCSPPath, IssuerName: iss.Name(), Refresh: cfg.RevocationRefresh,
-			Validity: rcfg.CRLValidity, Now: now}, iss, st, log.With("component", "ocsp"))
+			Validity: rcfg.CRLValidity, Now: now, Retired: retiredOCSP}, iss, st, log.With("component", "ocsp"))
 		if err != nil {
 			return nil, err
 		}
@@ -347,10 +377,19 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, anotherCA(recorded)
 	}
 	created.keep(caDir)
+	if err := checkIntermediate(ctx, st, ca, caDir, cfg.Data); err != nil {
+		return nil, err
+	}
+	rootCRL := &rootCRLSync{ca: ca, st: st, log: log.With("component", "rootcrl"), now: now, interval: cfg.RevocationRefresh}
+	if _, err := rootCRL.get(); err != nil {
+		// The CRL signed before, if any, is served; a new one is tried at
+		// the next request.
+		log.Warn("root CRL", "err", err)
+	}
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: ca.Intermediate().Raw, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: ca.RootCRL, OCSP: ocspHandler, Metrics: m,
+		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate}
@@ -815,7 +854,7 @@ func (s *Server) port() string {
 // malformed problem document as every ACME error).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
-	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath} {
+	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath, wfe.IntermediatesPrefix} {
 		// Every method: the WFE answers another than GET and HEAD with
 		// its 405 naming them, as over HTTPS (it was the 400 "serves
 		// ACME over HTTPS only").

@@ -427,8 +427,11 @@ type RevokedEntry struct {
 	// see RevokedCertificates): the caller must check that the issuer's
 	// key signed it, and take its serial from it (Serial is the inventory
 	// key, which may carry a "-FINGERPRINT16" suffix). Nil for records of
-	// the issuer name.
+	// the issuer name, except from CRLContentsDER.
 	DER []byte
+	// OfIssuerName is set by CRLContentsDER for a record of the issuer
+	// name (its DER is set too).
+	OfIssuerName bool
 }
 
 // RevokedCertificates lists the revoked certificates of the issuer named
@@ -457,14 +460,26 @@ func revokedArgs(issuer, issuerDN string, notAfter time.Time) []any {
 
 // scanRevoked reads the rows of revokedCertsSQL and closes them.
 func scanRevoked(rows *sql.Rows) ([]RevokedEntry, error) {
+	return scanRevokedCols(rows, false)
+}
+
+// scanRevokedCols reads the rows of revokedCertsSQL, or with named those
+// of revokedCertsDERSQL, and closes them.
+func scanRevokedCols(rows *sql.Rows, named bool) ([]RevokedEntry, error) {
 	defer rows.Close()
 	var out []RevokedEntry
 	for rows.Next() {
 		var e RevokedEntry
 		var at int64
-		if err := rows.Scan(&e.Serial, &at, &e.Reason, &e.DER); err != nil {
+		dest := []any{&e.Serial, &at, &e.Reason, &e.DER}
+		var n int
+		if named {
+			dest = append(dest, &n)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("revoked certificates: %w", err)
 		}
+		e.OfIssuerName = n == 1
 		e.RevokedAt = fromTS(at)
 		out = append(out, e)
 	}

@@ -73,6 +73,21 @@ func (s *Store) InitSetting(ctx context.Context, name, value string) (string, er
 	return s.GetSetting(ctx, name)
 }
 
+// ReplaceSetting sets name to value if its value is old, and reports
+// whether it did (false: another writer changed it first, or it is not
+// set; see InitSetting).
+func (s *Store) ReplaceSetting(ctx context.Context, name, old, value string) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE settings SET value = ? WHERE name = ? AND value = ?`, value, name, old)
+	if err != nil {
+		return false, fmt.Errorf("setting %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("setting %s: %w", name, err)
+	}
+	return n == 1, nil
+}
+
 // NextCRLNumber hands out the cRLNumber (RFC 5280 §5.2.3) of the next CRL
 // that issuer signs: atLeast (the caller's signing time in Unix
 // nanoseconds, non-negative), or one more than the last number handed out
@@ -126,16 +141,28 @@ func (s *Store) nextCRLNumberIn(ctx context.Context, tx txConn, issuer string, a
 // (100,000 revoked certificates: 112 ms, where the reader took 97-163 ms;
 // 2-core machine shared with others).
 func (s *Store) CRLContents(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
+	return s.crlContents(ctx, revokedCertsSQL, issuer, issuerDN, notAfter, atLeast)
+}
+
+// CRLContentsDER is CRLContents with the DER of every record, those of
+// issuer too: for a CA whose several intermediates (a rotated one and
+// those it replaced) store their certificates under one issuer name, so
+// that each intermediate's CRL lists only the certificates it signed.
+func (s *Store) CRLContentsDER(ctx context.Context, issuer, issuerDN string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
+	return s.crlContents(ctx, revokedCertsDERSQL, issuer, issuerDN, notAfter, atLeast)
+}
+
+func (s *Store) crlContents(ctx context.Context, query, issuer, issuerDN string, notAfter time.Time, atLeast int64) (number int64, revoked []RevokedEntry, err error) {
 	err = s.tx(ctx, func(tx txConn) error {
 		var err error
 		if number, err = s.nextCRLNumberIn(ctx, tx, issuer, atLeast); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, revokedCertsSQL, revokedArgs(issuer, issuerDN, notAfter)...)
+		rows, err := tx.QueryContext(ctx, query, revokedArgs(issuer, issuerDN, notAfter)...)
 		if err != nil {
 			return fmt.Errorf("revoked certificates: %w", err)
 		}
-		revoked, err = scanRevoked(rows)
+		revoked, err = scanRevokedCols(rows, query == revokedCertsDERSQL)
 		return err
 	})
 	if err != nil {

@@ -37,6 +37,19 @@ func testSettings(t *testing.T, e storetest.Engine) {
 	if v, err = s.InitSetting(ctx, "ca_root", "second"); err != nil || v != "first" {
 		t.Fatalf("second InitSetting = %q, %v; the first writer must win", v, err)
 	}
+	// ReplaceSetting is a compare-and-set.
+	if ok, err := s.ReplaceSetting(ctx, "ca_root", "stale", "third"); err != nil || ok {
+		t.Fatalf("ReplaceSetting from a stale value = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.ReplaceSetting(ctx, "ca_root", "first", "third"); err != nil || !ok {
+		t.Fatalf("ReplaceSetting from the current value = %v, %v; want true", ok, err)
+	}
+	if v, err := s.GetSetting(ctx, "ca_root"); err != nil || v != "third" {
+		t.Fatalf("after ReplaceSetting: %q, %v", v, err)
+	}
+	if ok, err := s.ReplaceSetting(ctx, "unset", "", "x"); err != nil || ok {
+		t.Fatalf("ReplaceSetting of an unset setting = %v, %v; want false", ok, err)
+	}
 }
 
 func testChallengeLeases(t *testing.T, e storetest.Engine) {

@@ -897,6 +897,15 @@ func testRevocation(t *testing.T, e storetest.Engine) {
 	if len(rev) != 3 {
 		t.Fatalf("CRLContents(local, other) = %+v, want 3 entries", rev)
 	}
+	// CRLContentsDER (a rotated CA): the records of the issuer name with
+	// their DER too, told apart by OfIssuerName.
+	_, rev, err = s.CRLContentsDER(ctx, "local", "other", now, 0)
+	must(t, err)
+	slices.SortFunc(rev, func(a, b store.RevokedEntry) int { return strings.Compare(a.Serial, b.Serial) })
+	if len(rev) != 3 || !rev[0].OfIssuerName || rev[0].DER == nil || !rev[1].OfIssuerName || rev[1].DER == nil ||
+		rev[2].OfIssuerName || !bytes.Equal(rev[2].DER, other.DER) {
+		t.Fatalf("CRLContentsDER(local, other) = %+v, want 10 and 11 of the issuer name with their DER, 12 of the DN", rev)
+	}
 }
 
 // testReopen: what was committed survives closing and reopening through

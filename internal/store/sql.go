@@ -427,6 +427,10 @@ const (
 	// every issuer's revoked certificates).
 	revokedCertsSQL = `SELECT serial, revoked_at, revocation_reason, der FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?
 		UNION ALL SELECT serial, revoked_at, revocation_reason, NULL FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`
+	// revokedCertsDERSQL is revokedCertsSQL with the DER of the issuer
+	// name's records too (CRLContentsDER).
+	revokedCertsDERSQL = `SELECT serial, revoked_at, revocation_reason, der, 0 FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?
+		UNION ALL SELECT serial, revoked_at, revocation_reason, der, 1 FROM certificates WHERE issuer = ? AND status = 'revoked' AND not_after > ?`
 )
 
 func (s *Store) ids(ctx context.Context, q string, args ...any) ([]string, error) {

@@ -98,6 +98,9 @@ type Options struct {
 	// environment's test DNS server; validations of names it does not
 	// know then fail.
 	SystemResolver bool
+	// CACountry is the server's ca-country (subject C= of the CA it
+	// creates); "" for none.
+	CACountry string
 	// TLSCert and TLSKey are the server's tls-cert and tls-key (PEM
 	// files); "" lets the built-in CA issue the listeners' certificate.
 	TLSCert, TLSKey string
@@ -144,6 +147,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	if o.SystemResolver {
 		e.Config.VADNSResolver = ""
 	}
+	e.Config.CACountry = o.CACountry
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}

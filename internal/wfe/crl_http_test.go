@@ -171,3 +171,46 @@ func TestCRLIfModifiedSinceSameSecond(t *testing.T) {
 		t.Fatalf("CRL after the revocation lists %d entries, want 5ec0", len(crl.RevokedCertificateEntries))
 	}
 }
+
+// TestCRLLastModifiedNotAfterDate: a CRL that lists a revocation recorded
+// by a node whose clock runs ahead has a thisUpdate later than this node's
+// clock (CurrentCRL). Its Last-Modified is then the response's Date, not
+// that thisUpdate: RFC 9110 §8.8.2.1 forbids a Last-Modified later than
+// the Date. The former code sent the thisUpdate, up to the clock
+// difference in the future, and left Date to net/http.
+func TestCRLLastModifiedNotAfterDate(t *testing.T) {
+	h, set, start, r, st := crlFrontEndRA(t, time.Minute)
+	ctx := context.Background()
+	if err := st.InsertCertificates(ctx, []*store.Certificate{{Serial: "5ec1", Issuer: "local", DER: []byte("der"), SANs: []string{"s.example.test"},
+		KeyType: "ECDSA P-256", FingerprintSHA256: "fp", NotBefore: start.Add(-time.Hour), NotAfter: start.Add(24 * time.Hour),
+		Status: "valid", CreatedAt: start, Source: store.SourceIssued}}); err != nil {
+		t.Fatal(err)
+	}
+	// The revocation is recorded at a clock two hours ahead (another
+	// node's), then this node's clock reads start again.
+	set(start.Add(2 * time.Hour))
+	if _, err := r.RevokeSerial(ctx, "5ec1", 4, "test"); err != nil {
+		t.Fatal(err)
+	}
+	set(start)
+	rec := crlGet(h, nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET: %d", rec.Code)
+	}
+	crl, err := x509.ParseRevocationList(rec.Body.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crl.ThisUpdate.After(start) {
+		t.Fatalf("thisUpdate %v is not after the clock %v: the test does not reach the case", crl.ThisUpdate, start)
+	}
+	lm, err := http.ParseTime(rec.Header().Get("Last-Modified"))
+	if err != nil || lm.After(start) {
+		t.Errorf("Last-Modified %q is after the node's clock %v (the CRL's thisUpdate is %v)", rec.Header().Get("Last-Modified"), start, crl.ThisUpdate)
+	}
+	// net/http sets Date from its own clock unless the handler does: the
+	// handler sets it from the clock it compared with.
+	if date, err := http.ParseTime(rec.Header().Get("Date")); err != nil || !date.Equal(start) {
+		t.Errorf("Date %q, want the node's clock %v", rec.Header().Get("Date"), start)
+	}
+}

@@ -529,7 +529,11 @@ func (w *WFE) certificate(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "certificate lookup", err)
 	}
-	x.rw.Header().Add("Link", link(x.base+IntermediatePath, "up"))
+	up := w.cfg.UpPath
+	if up == "" {
+		up = IntermediatePath
+	}
+	x.rw.Header().Add("Link", link(x.base+up, "up"))
 	x.rw.Header().Set("Content-Type", "application/pem-certificate-chain")
 	x.rw.WriteHeader(http.StatusOK)
 	_, err = io.WriteString(x.rw, chain)

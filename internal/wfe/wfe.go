@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/metrics"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -54,7 +55,27 @@ const (
 	// OCSPPath is the OCSP responder (RFC 6960 Appendix A.1): POST
 	// OCSPPath, GET OCSPPath/{base64 request}.
 	OCSPPath = "/pki/ocsp"
+	// IntermediatesPrefix starts the paths of the intermediates made by
+	// rotation (local.Rotate), by their local.IntermediateID:
+	// IntermediateCertPath and IntermediateCRLPath. The intermediate
+	// created with the CA stays at IntermediatePath and CRLPath, which its
+	// certificates name.
+	IntermediatesPrefix = "/pki/ca/"
 )
+
+// IntermediateCertPath is the path of the rotated intermediate id (DER,
+// application/pkix-cert): its leaves' AIA caIssuers.
+func IntermediateCertPath(id string) string { return IntermediatesPrefix + id + "/intermediate.crt" }
+
+// IntermediateCRLPath is the path of the CRL of the rotated intermediate
+// id (DER, application/pkix-crl): its leaves' CRL distribution point.
+func IntermediateCRLPath(id string) string { return IntermediatesPrefix + id + "/crl" }
+
+// Intermediate is an intermediate served below IntermediatesPrefix.
+type Intermediate struct {
+	DER []byte           // the certificate
+	CRL issuer.CRLSigner // signs the CRL of its certificates (ra.RA.CRLOf)
+}
 
 // Reader is the read-only storage the front end renders objects from.
 type Reader interface {
@@ -112,7 +133,18 @@ type Config struct {
 	AccountCacheTTL time.Duration
 	// IntermediateDER and RootPEM are served at IntermediatePath and RootPath.
 	IntermediateDER []byte
-	RootPEM         []byte // the root certificate, PEM
+	// CRL signs the CRL served at CRLPath when it is not the RA's issuer
+	// (a rotated CA: CRLPath stays with the intermediate created with the
+	// CA, whose leaves name it); nil: the RA's issuer (ra.RA.CurrentCRL).
+	CRL issuer.CRLSigner
+	// Intermediates are served at IntermediateCertPath and
+	// IntermediateCRLPath by ID: those made by rotation.
+	Intermediates map[string]Intermediate
+	// UpPath is the path of the certificate download's Link rel="up"
+	// (RFC 8555 §7.4.2): the current intermediate's; "" is
+	// IntermediatePath.
+	UpPath  string
+	RootPEM []byte // the root certificate, PEM
 	// RootDER is served at RootCertPath.
 	RootDER []byte
 	// RootCRL returns the root's CRL served at RootCRLPath (nil: none, a
@@ -210,7 +242,26 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		}
 		nf(rw, r)
 	})
-	m.HandleFunc("GET "+CRLPath, pki(metrics.EndpointCRL, w.crl))
+	m.HandleFunc("GET "+CRLPath, pki(metrics.EndpointCRL, func(rw http.ResponseWriter, r *http.Request) {
+		w.crl(rw, r, cfg.CRL)
+	}))
+	m.HandleFunc("GET "+IntermediatesPrefix+"{id}/crl", pki(metrics.EndpointCRL, func(rw http.ResponseWriter, r *http.Request) {
+		in, ok := cfg.Intermediates[r.PathValue("id")]
+		if !ok {
+			w.unknownIntermediate(rw, r)
+			return
+		}
+		w.crl(rw, r, in.CRL)
+	}))
+	m.HandleFunc("GET "+IntermediatesPrefix+"{id}/intermediate.crt", pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
+		in, ok := cfg.Intermediates[r.PathValue("id")]
+		if !ok {
+			w.unknownIntermediate(rw, r)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/pkix-cert")
+		rw.Write(in.DER)
+	}))
 	m.HandleFunc("GET "+IntermediatePath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
 		rw.Write(cfg.IntermediateDER)
@@ -466,10 +517,16 @@ func (w *WFE) newNonce(ctx context.Context, x *exchange) error {
 
 // crl serves the issuer's CRL. HTTP caches may keep it as long as this
 // node still serves it, no longer (Cache-Control max-age, Expires), with
-// Last-Modified (its thisUpdate); it answers If-None-Match on its ETag (the
+// Last-Modified (its thisUpdate, or Date when that is earlier); it answers If-None-Match on its ETag (the
 // hex SHA-256 of the DER) with 304.
-func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
-	c, err := w.ra.CurrentCRL(r.Context())
+func (w *WFE) crl(rw http.ResponseWriter, r *http.Request, signer issuer.CRLSigner) {
+	var c *ra.SignedCRL
+	var err error
+	if signer != nil {
+		c, err = w.ra.CRLOf(r.Context(), signer)
+	} else {
+		c, err = w.ra.CurrentCRL(r.Context())
+	}
 	if err != nil {
 		w.log.ErrorContext(r.Context(), "crl", "err", err)
 		http.Error(rw, "CRL unavailable", http.StatusInternalServerError)
@@ -478,14 +535,32 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request) {
 	h := rw.Header()
 	h.Set("Content-Type", "application/pkix-crl")
 	h.Set("ETag", `"`+c.SHA256+`"`)
-	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge(c.Until, w.ra.Now())))
+	now := w.ra.Now()
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d, public, no-transform, must-revalidate", maxAge(c.Until, now)))
 	h.Set("Expires", c.Until.UTC().Format(http.TimeFormat))
-	h.Set("Last-Modified", c.ThisUpdate.UTC().Format(http.TimeFormat))
+	// Date and Last-Modified from one clock, and Last-Modified never after
+	// Date (RFC 9110 §8.8.2.1): thisUpdate is later than this node's clock
+	// when the CRL lists a revocation recorded by a node whose clock runs
+	// ahead (CurrentCRL).
+	lastModified := c.ThisUpdate
+	if now.Before(lastModified) {
+		lastModified = now
+	}
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
+	h.Set("Last-Modified", lastModified.UTC().Format(http.TimeFormat))
 	// No modification time for ServeContent: it would answer
 	// If-Modified-Since with 304, and a CRL signed after a revocation in
 	// the same second as the one before has the same thisUpdate (whole
 	// seconds); the ETag tells them apart.
 	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(c.DER))
+}
+
+// unknownIntermediate answers a path below IntermediatesPrefix that names
+// no intermediate of this CA: a 404 malformed problem document.
+func (w *WFE) unknownIntermediate(rw http.ResponseWriter, r *http.Request) {
+	pr := acme.NewProblem(acme.Malformed, "no intermediate of this CA has the ID %s", r.PathValue("id"))
+	pr.Status = http.StatusNotFound
+	w.writeProblem(rw, r, pr)
 }
 
 // rootCRLMaxAge is the Cache-Control max-age of the root's CRL: it is

@@ -90,10 +90,53 @@ func Restore(dir, from string) (*x509.Certificate, error) {
 }
 
 // copyCAFiles copies the CA files and RootCRLFile found in from into the
-// existing directory to, with the mode mode gives each name, synced.
-// Other entries of from are left out: they are not the CA's.
+// existing directory to, with the mode mode gives each name, synced, and
+// the retired intermediates of a rotated CA (copyRetired). Other entries
+// of from are left out: they are not the CA's.
 func copyCAFiles(from, to string, mode func(name string) os.FileMode) error {
-	for _, name := range append(caFiles(), RootCRLFile) {
+	if err := copyFiles(from, to, append(caFiles(), RootCRLFile), mode); err != nil {
+		return err
+	}
+	return copyRetired(from, to, mode)
+}
+
+// copyRetired copies RetiredDir of from (OriginalFile, and each retired
+// intermediate's certificate, key and RevokedFile) into to, directories
+// with mode 0700; none is no error.
+func copyRetired(from, to string, mode func(name string) os.FileMode) error {
+	entries, err := os.ReadDir(filepath.Join(from, RetiredDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(to, RetiredDir), 0o700); err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	if err := copyFiles(filepath.Join(from, RetiredDir), filepath.Join(to, RetiredDir), []string{OriginalFile}, mode); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub := filepath.Join(RetiredDir, e.Name())
+		if err := os.Mkdir(filepath.Join(to, sub), 0o700); err != nil {
+			return fmt.Errorf("local CA: %w", err)
+		}
+		if err := copyFiles(filepath.Join(from, sub), filepath.Join(to, sub), []string{IntermediateCertFile, IntermediateKeyFile, RevokedFile}, mode); err != nil {
+			return err
+		}
+	}
+	syncDir(filepath.Join(to, RetiredDir))
+	return nil
+}
+
+// copyFiles copies the files names found in from into to (see
+// copyCAFiles); a missing one is skipped.
+func copyFiles(from, to string, names []string, mode func(name string) os.FileMode) error {
+	for _, name := range names {
 		src := filepath.Join(from, name)
 		fi, err := os.Stat(src)
 		if errors.Is(err, fs.ErrNotExist) {

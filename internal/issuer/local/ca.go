@@ -102,6 +102,10 @@ type Options struct {
 	// Organization is the subject O= of newly created CA certificates; ""
 	// means DefaultOrganization. Ignored when loading.
 	Organization string
+	// Country is the subject C= (ISO 3166-1 alpha-2) of newly created CA
+	// certificates, which CA/B Forum BR §7.1.2.10.2 asks of a CA (zlint
+	// e_ca_country_name_missing); "" means none. Ignored when loading.
+	Country string
 	// LintBeforeSign makes SignLeaf first build the to-be-signed
 	// certificate (with a throwaway key under a copy of the intermediate),
 	// run certlint.Check on it with a dummy signature and refuse (ErrLint)
@@ -118,6 +122,18 @@ type Options struct {
 	// §7.1.2.10.3, §7.1.2.11.2); "" means none. Ignored when loading:
 	// an existing intermediate keeps its extensions.
 	RootIssuerURL, RootCRLURL string
+	// ClusterRootCRL is the root's CRL that the nodes sharing the
+	// database last published (DER; nil: none). When the root signed it
+	// and its cRLNumber is greater than that of RootCRLFile's, it replaces
+	// that file before LoadOrCreate decides whether to sign a new one
+	// (AdoptRootCRL), so that a node does not sign a root CRL of its own
+	// beside the cluster's.
+	ClusterRootCRL []byte
+	// RotatedURLs, when not nil, gives the defaults that replace IssuerURL
+	// and CRLURL when the intermediate was made by Rotate (Rotated): URLs
+	// that name it by its IntermediateID, since those of the intermediate
+	// created with the CA stay with it.
+	RotatedURLs func(id string) (issuerURL, crlURL string)
 
 	// afterWrite, when not nil, is called by create after it wrote each
 	// CA file into its temporary directory (tests kill the process there).
@@ -151,6 +167,17 @@ type CA struct {
 	// writes RootCRLFile); rootCRL holds the root's current CRL.
 	dir     string
 	rootCRL *rootCRLState
+
+	// retired are the intermediates that signed before inter (RetiredDir),
+	// oldest first; rotated is set when inter was made by Rotate
+	// (OriginalFile); retiredOnly marks a retired intermediate's *CA, which
+	// signs CRLs and OCSP responses but no leaf; revokedInters are the
+	// retired intermediates RevokeIntermediate revoked (the root's CRL
+	// lists them).
+	retired       []*CA
+	rotated       bool
+	retiredOnly   bool
+	revokedInters []RevokedIntermediate
 }
 
 // rootCRLState is the root's current CRL (nil when there is none),
@@ -200,7 +227,9 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	var ca *CA
 	switch {
 	case len(missing) == 0:
-		ca, _, err = load(dir)
+		if err = finishRotation(dir); err == nil {
+			ca, _, err = load(dir)
+		}
 	case len(present) == 0:
 		ca, err = create(dir, opts)
 	default:
@@ -210,7 +239,18 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 		return nil, err
 	}
 	ca.now, ca.issuerURL, ca.crlURL = opts.Now, opts.IssuerURL, opts.CRLURL
+	if ca.rotated && opts.RotatedURLs != nil {
+		ca.issuerURL, ca.crlURL = opts.RotatedURLs(IntermediateID(ca.inter))
+	}
+	if err := loadRetired(dir, ca); err != nil {
+		return nil, err
+	}
 	ca.dir, ca.rootCRL = dir, &rootCRLState{cur: readRootCRL(dir, ca.root)}
+	if opts.ClusterRootCRL != nil {
+		if _, err := ca.AdoptRootCRL(opts.ClusterRootCRL); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := ca.RootCRL(); err != nil {
 		return nil, err
 	}
@@ -319,6 +359,15 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// country is the subject C= of new CA certificates: none when Country is
+// "".
+func (o Options) country() []string {
+	if o.Country == "" {
+		return nil
+	}
+	return []string{o.Country}
+}
+
 // create makes a new root and intermediate and writes them to dir.
 func create(dir string, opts Options) (*CA, error) {
 	now := opts.Now().UTC().Truncate(time.Second)
@@ -347,6 +396,7 @@ func create(dir string, opts Options) (*CA, error) {
 	rootTmpl := &x509.Certificate{
 		SerialNumber: rootSerial,
 		Subject: pkix.Name{
+			Country:      opts.country(),
 			Organization: []string{opts.Organization},
 			CommonName:   opts.Organization + " Root CA " + suffix,
 		},
@@ -377,6 +427,7 @@ func create(dir string, opts Options) (*CA, error) {
 	interTmpl := &x509.Certificate{
 		SerialNumber: interSerial,
 		Subject: pkix.Name{
+			Country:      opts.country(),
 			Organization: []string{opts.Organization},
 			CommonName:   opts.Organization + " Intermediate CA " + suffix,
 		},
@@ -614,6 +665,7 @@ func load(dir string) (*CA, crypto.Signer, error) {
 		interPEM: interPEM,
 		upper:    upper,
 		upperPEM: upperPEM,
+		rotated:  originalID(dir) != "" && IntermediateID(inter) != originalID(dir),
 	}, rootKey, nil
 }
 

@@ -112,6 +112,9 @@ type LeafRequest struct {
 // (with the *certlint.LintError) when Options.LintBeforeSign refused it,
 // or ctx.Err() when ctx is done before signing.
 func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
+	if ca.retiredOnly {
+		return nil, fmt.Errorf("%w: the intermediate %s is retired: it signs no certificate", ErrInvalidRequest, IntermediateID(ca.inter))
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
 	}

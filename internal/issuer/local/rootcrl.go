@@ -33,12 +33,14 @@ type rootCRL struct {
 	number     *big.Int
 	thisUpdate time.Time
 	nextUpdate time.Time
+	entries    []x509.RevocationListEntry // the revoked certificates it lists
 }
 
 // RootCRL returns the root's CRL (DER, RFC 5280 §5): version 2, signed by
-// the root with its authority key identifier, listing no certificate
-// (certgate revokes no CA certificate), nextUpdate RootCRLValidity after
-// thisUpdate. When half of its validity has passed and the CA directory
+// the root with its authority key identifier, listing the intermediates
+// revoked by RevokeIntermediate, nextUpdate RootCRLValidity after
+// thisUpdate. When half of its validity has passed, or it lacks a revoked
+// intermediate, and the CA directory
 // holds RootKeyFile, it is signed anew (the key is read for that and not
 // kept) and written to RootCRLFile. It returns nil when there is no root
 // CRL: the directory holds neither the root key nor a RootCRLFile of this
@@ -52,7 +54,7 @@ func (ca *CA) RootCRL() ([]byte, error) {
 	defer ca.rootCRL.mu.Unlock()
 	now := ca.now()
 	cur := ca.rootCRL.cur
-	if cur != nil && now.Before(cur.thisUpdate.Add(RootCRLValidity/2)) {
+	if cur != nil && now.Before(cur.thisUpdate.Add(RootCRLValidity/2)) && ca.rootCRLListsAll(cur.der) {
 		return cur.der, nil
 	}
 	next, err := ca.signRootCRL(now, cur)
@@ -99,10 +101,11 @@ func (ca *CA) writeRootCRL(key crypto.Signer, now time.Time, cur *rootCRL) (*roo
 		return nil, fmt.Errorf("local CA: root CRL: %w", err)
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		SignatureAlgorithm: sig.alg,
-		Number:             number,
-		ThisUpdate:         thisUpdate,
-		NextUpdate:         thisUpdate.Add(RootCRLValidity),
+		SignatureAlgorithm:        sig.alg,
+		RevokedCertificateEntries: ca.rootCRLEntries(cur),
+		Number:                    number,
+		ThisUpdate:                thisUpdate,
+		NextUpdate:                thisUpdate.Add(RootCRLValidity),
 	}, ca.root, key)
 	if err != nil {
 		return nil, fmt.Errorf("local CA: sign root CRL: %w", err)
@@ -112,7 +115,60 @@ func (ca *CA) writeRootCRL(key crypto.Signer, now time.Time, cur *rootCRL) (*roo
 			return nil, err
 		}
 	}
-	return &rootCRL{der: der, number: number, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(RootCRLValidity)}, nil
+	return &rootCRL{der: der, number: number, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(RootCRLValidity), entries: ca.rootCRLEntries(cur)}, nil
+}
+
+// AdoptRootCRL makes der, a root CRL signed by another node of the
+// cluster, this CA's root CRL (served by RootCRL and written to
+// RootCRLFile) when the root signed it and its cRLNumber is greater than
+// the current one's, and reports whether it did. Another CA's CRL, one
+// that does not parse, or an older one is left aside (false, nil): of the
+// root CRLs of a cluster, the one with the greatest number wins. An error
+// is a failure to write the file; the CRL is in use then all the same.
+func (ca *CA) AdoptRootCRL(der []byte) (bool, error) {
+	if ca.rootCRL == nil {
+		return false, nil
+	}
+	c := parseRootCRL(der, ca.root)
+	if c == nil {
+		return false, nil
+	}
+	ca.rootCRL.mu.Lock()
+	defer ca.rootCRL.mu.Unlock()
+	if cur := ca.rootCRL.cur; cur != nil && c.number.Cmp(cur.number) <= 0 {
+		return false, nil
+	}
+	ca.rootCRL.cur = c
+	if ca.dir != "" {
+		if err := writeReplace(filepath.Join(ca.dir, RootCRLFile), der, 0o644); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// CurrentRootCRL returns the root's CRL in use, without signing a new one
+// (see RootCRL); nil when there is none.
+func (ca *CA) CurrentRootCRL() []byte {
+	if ca.rootCRL == nil {
+		return nil
+	}
+	ca.rootCRL.mu.Lock()
+	defer ca.rootCRL.mu.Unlock()
+	if ca.rootCRL.cur == nil {
+		return nil
+	}
+	return ca.rootCRL.cur.der
+}
+
+// parseRootCRL returns der as a rootCRL when it is a CRL that root signed
+// with a cRLNumber, else nil.
+func parseRootCRL(der []byte, root *x509.Certificate) *rootCRL {
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil || crl.CheckSignatureFrom(root) != nil || crl.Number == nil {
+		return nil
+	}
+	return &rootCRL{der: der, number: crl.Number, thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate, entries: crl.RevokedCertificateEntries}
 }
 
 // readRootCRL returns the RootCRLFile in dir when it is a CRL that root
@@ -122,11 +178,7 @@ func readRootCRL(dir string, root *x509.Certificate) *rootCRL {
 	if err != nil {
 		return nil
 	}
-	crl, err := x509.ParseRevocationList(der)
-	if err != nil || crl.CheckSignatureFrom(root) != nil || crl.Number == nil {
-		return nil
-	}
-	return &rootCRL{der: der, number: crl.Number, thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate}
+	return parseRootCRL(der, root)
 }
 
 // writeReplace writes data to path through a synced temporary file in the

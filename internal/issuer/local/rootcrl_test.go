@@ -142,3 +142,29 @@ func TestRootCRLRenewed(t *testing.T) {
 		t.Errorf("no root key, no %s: RootCRL %d bytes, %v; want none", RootCRLFile, len(der), err)
 	}
 }
+
+// TestCACountryLintsClean: a CA created with Options.Country (and
+// Organization) carries C= and O= in the subjects of its root and
+// intermediate, and zlint finds nothing at all on either: no
+// e_ca_country_name_missing, the exception a CA without a country needs
+// (BR §7.1.2.10.2). The former code had no way to give the country.
+func TestCACountryLintsClean(t *testing.T) {
+	const rootURL, rootCRLURL = "http://ca.example.test:80/pki/root.crt", "http://ca.example.test:80/pki/root.crl"
+	ca, err := LoadOrCreate(filepath.Join(t.TempDir(), "ca"), Options{Country: "DE", Organization: "Example Corp",
+		RootIssuerURL: rootURL, RootCRLURL: rootCRLURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*x509.Certificate{"root": ca.Root(), "intermediate": ca.Intermediate()} {
+		if !slices.Equal(c.Subject.Country, []string{"DE"}) || !slices.Equal(c.Subject.Organization, []string{"Example Corp"}) {
+			t.Errorf("%s subject %q, want C=DE, O=Example Corp", name, c.Subject)
+		}
+		res, err := certlint.Lint(c.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range res.Findings {
+			t.Errorf("%s: %s", name, f)
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/wfe"
+	"github.com/spf13/cobra"
+)
+
+// intermediateView is an intermediate as the audit log records it.
+type intermediateView struct {
+	ID        string    `json:"id"`
+	Serial    string    `json:"serial"`
+	Subject   string    `json:"subject"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Status    string    `json:"status"`           // signing, retired, revoked
+	Reason    string    `json:"reason,omitempty"` // for revoked
+}
+
+func viewIntermediate(c *x509.Certificate, status string) intermediateView {
+	return intermediateView{ID: local.IntermediateID(c), Serial: c.SerialNumber.Text(16), Subject: c.Subject.String(),
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: status}
+}
+
+// newCARotate is `certgate ca rotate`: a new intermediate signs from now on.
+func newCARotate() *cobra.Command {
+	var o storeOpts
+	var keyType, pkiURL string
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new intermediate, signed by the root key, the one that signs from now on",
+		Long: `Make a new intermediate CA certificate, signed by the root key (DATA/ca/root.key must be
+there), and make it the one that signs certificates from the next start on. Its key is of
+the current intermediate's type unless --key-type says otherwise; its profile, AIA and CRL
+distribution point are the current one's, or name the root certificate and root CRL under
+--pki-url (needed when the current intermediate names neither: one made before certgate
+published a root CRL).
+
+The current intermediate is retired to DATA/ca/retired/ID: it signs no certificate any
+more, but keeps signing the CRL and the OCSP responses about the certificates it signed,
+at the URLs they name, until they expire. Certificates of the new intermediate name
+/pki/ca/ID/intermediate.crt and /pki/ca/ID/crl. Run it with the server on this data
+directory stopped; then copy DATA/ca to every other node sharing the database
+(docs/pki.md#rotating-the-intermediate). Recorded in the audit log (intermediate.rotate).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keyType != "" && !slices.Contains(local.KeyTypes, keyType) {
+				return fmt.Errorf("--key-type %q is not one of %s", keyType, strings.Join(local.KeyTypes, ", "))
+			}
+			unlock, err := lockData(o.data, "rotating the intermediate")
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			ropts := local.RotateOptions{KeyType: keyType}
+			if pkiURL != "" {
+				base, err := parsePKIURL(pkiURL)
+				if err != nil {
+					return err
+				}
+				ropts.RootIssuerURL, ropts.RootCRLURL = base+wfe.RootCertPath, base+wfe.RootCRLPath
+			} else if inter, err := local.ReadIntermediate(server.CADir(o.data)); err == nil && len(inter.CRLDistributionPoints) == 0 {
+				return fmt.Errorf("the current intermediate names no CRL distribution point (it was made before certgate published a root CRL): give --pki-url http://HOST:PORT, where certgate serve publishes /pki (http:// with its --hostname and listen port), so that the new one names the root CRL and certificate")
+			}
+			st, err := openStore(cmd.Context(), cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			old, cur, err := local.Rotate(server.CADir(o.data), ropts)
+			if err != nil {
+				return err
+			}
+			id := local.IntermediateID(cur)
+			// The database names the new intermediate: a node started with
+			// the old one (its DATA/ca not copied yet) is refused.
+			if _, err := st.ReplaceSetting(cmd.Context(), server.IntermediateSetting, local.IntermediateID(old), id); err != nil {
+				return fmt.Errorf("rotated the intermediate, but recording it in the database failed: %w", err)
+			}
+			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRotate,
+				ObjectType: audit.ObjectIntermediate, ObjectID: id,
+				Before: viewIntermediate(old, "retired"), After: viewIntermediate(cur, "signing")}); err != nil {
+				return fmt.Errorf("rotated the intermediate, but recording it in the audit log failed: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "the intermediate %s (%s) signs from the next start on; %s (%s) is retired to %s and still signs the CRL and OCSP responses of its certificates\n",
+				id, cur.Subject.CommonName, local.IntermediateID(old), old.Subject.CommonName, server.CADir(o.data)+"/"+local.RetiredDir+"/"+local.IntermediateID(old))
+			return nil
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().StringVar(&keyType, "key-type", "", "key of the new intermediate: "+strings.Join(local.KeyTypes, ", ")+" (default: the current intermediate's type)")
+	cmd.Flags().StringVar(&pkiURL, "pki-url", "", "http://HOST:PORT where certgate serve publishes /pki: the new intermediate names the root certificate and root CRL there (default: the URLs the current intermediate names)")
+	return cmd
+}
+
+// parsePKIURL checks `ca rotate --pki-url`: an http URL with a host and no
+// path (beyond "/"), query, fragment or user; it returns it without a
+// trailing "/". AIA and CRL distribution points are http URLs (RFC 5280
+// §4.2.1.13, §4.2.2.1: a client fetching a CRL over https could need
+// that CRL to check the server's certificate).
+func parsePKIURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return "", fmt.Errorf("--pki-url %q: want http://HOST or http://HOST:PORT, where certgate serve publishes /pki", s)
+	}
+	return "http://" + u.Host, nil
+}
+
+// newCARevokeIntermediate is `certgate ca revoke-intermediate ID`.
+func newCARevokeIntermediate() *cobra.Command {
+	var o storeOpts
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "revoke-intermediate ID",
+		Short: "Revoke a retired intermediate: the root's CRL lists it",
+		Long: `Revoke a retired intermediate (one that 'certgate ca rotate' replaced), named by its ID
+(the directory name in DATA/ca/retired) or its serial number in hex: the root's CRL
+(/pki/root.crl), signed anew with the root key (DATA/ca/root.key must be there), lists it
+from now on, so relying parties that check it no longer accept the certificates it signed.
+The intermediate that signs now cannot be revoked: rotate first. Run it with the server on
+this data directory stopped, and copy DATA/ca to the other nodes as after a rotation.
+Recorded in the audit log (intermediate.revoke).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := intermediateReason(reason)
+			if err != nil {
+				return err
+			}
+			unlock, err := lockData(o.data, "revoking an intermediate")
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			st, err := openStore(cmd.Context(), cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := local.RevokeIntermediate(server.CADir(o.data), args[0], code, time.Now())
+			if err != nil {
+				return err
+			}
+			id := local.IntermediateID(c)
+			after := viewIntermediate(c, "revoked")
+			after.Reason = acme.RevocationReasonName(code)
+			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRevoke,
+				ObjectType: audit.ObjectIntermediate, ObjectID: id, Before: viewIntermediate(c, "retired"), After: after}); err != nil {
+				return fmt.Errorf("revoked the intermediate, but recording it in the audit log failed: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked the intermediate %s (%s, serial %s) for %s: the root's CRL lists it\n",
+				id, c.Subject.CommonName, c.SerialNumber.Text(16), acme.RevocationReasonName(code))
+			return nil
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().StringVar(&reason, "reason", "superseded", "RFC 5280 revocation reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise, or its code")
+	return cmd
+}
+
+// intermediateReason parses an RFC 5280 §5.3.1 reason for a CA
+// certificate: a name (case-insensitive) or a code, not 6 (certificateHold,
+// which CA/B Forum BR §7.2.2 forbids), 7 (unused) or 8 (removeFromCRL).
+func intermediateReason(s string) (int, error) {
+	code, err := strconv.Atoi(s)
+	if err != nil {
+		code = -1
+		for c := 0; c <= 10; c++ {
+			if c != 7 && c != 6 && strings.EqualFold(acme.RevocationReasonName(c), s) {
+				code = c
+			}
+		}
+	}
+	if code < 0 || code > 10 || code == 6 || code == 7 || code == 8 {
+		return 0, fmt.Errorf("--reason %q is not a revocation reason for a CA certificate; use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn or unspecified (RFC 5280 §5.3.1)", s)
+	}
+	return code, nil
+}

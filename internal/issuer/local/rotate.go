@@ -1,0 +1,549 @@
+package local
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Files of intermediate rotation in the CA directory.
+//
+// RetiredDir holds the intermediates that signed before the current one,
+// one subdirectory each, named by IntermediateID: IntermediateCertFile and
+// IntermediateKeyFile (mode 0600), and RevokedFile once RevokeIntermediate
+// revoked it. They sign no leaf any more, but go on signing the CRL and
+// the OCSP responses about the leaves they signed, until those expire.
+//
+// OriginalFile, in RetiredDir, holds the IntermediateID of the
+// intermediate created with the CA (or imported): the URLs of its leaves
+// (AIA caIssuers, CRL distribution point) are the fixed
+// /pki/intermediate.crt and /pki/crl, where those of an intermediate made
+// by Rotate have its IntermediateID in their path (Rotated).
+const (
+	RetiredDir   = "retired"
+	OriginalFile = "original"
+	RevokedFile  = "revoked"
+)
+
+// newSuffix ends the names of the new intermediate's files that Rotate
+// writes before it renames them into place.
+const newSuffix = ".new"
+
+// finishRotation completes or undoes, in the CA directory dir, a rotation
+// that was interrupted (a crash or kill) before its new key and
+// certificate were both renamed into place: with the new key still beside
+// the current one, the rotation had not begun to take effect, and the new
+// files are removed (the current intermediate, also copied to RetiredDir,
+// keeps signing: loadRetired skips that copy); with the key renamed but
+// not the certificate, the certificate is renamed too.
+func finishRotation(dir string) error {
+	keyNew, crtNew := filepath.Join(dir, IntermediateKeyFile+newSuffix), filepath.Join(dir, IntermediateCertFile+newSuffix)
+	if fileExists(keyNew) {
+		for _, p := range []string{keyNew, crtNew} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("local CA: undo an interrupted rotation: %w", err)
+			}
+		}
+		return nil
+	}
+	if fileExists(crtNew) {
+		if err := os.Rename(crtNew, filepath.Join(dir, IntermediateCertFile)); err != nil {
+			return fmt.Errorf("local CA: complete an interrupted rotation: %w", err)
+		}
+		syncDir(dir)
+	}
+	return nil
+}
+
+// originalID returns the IntermediateID in dir's OriginalFile; "" when
+// there is none (no rotation yet).
+func originalID(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, RetiredDir, OriginalFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ErrRotate means Rotate or RevokeIntermediate refused: the CA cannot be
+// rotated (no root key, a CA of more than two tiers), or the intermediate
+// named is not one that can be revoked. Nothing was changed.
+var ErrRotate = errors.New("local CA: cannot rotate")
+
+// IntermediateID returns the short name of an intermediate certificate in
+// URLs and in RetiredDir: the first 16 hex digits of the SHA-256 of its DER.
+func IntermediateID(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Retired returns the intermediates that signed before the current one
+// (RetiredDir), oldest first, each as a *CA that signs CRLs (SignCRL) and
+// OCSP responses (SignOCSP) with its key, and refuses leaves. The caller
+// must not modify them.
+func (ca *CA) Retired() []*CA { return slices.Clone(ca.retired) }
+
+// Rotated reports whether the intermediate was made by Rotate: its leaves'
+// URLs then carry its IntermediateID (see OriginalFile).
+func (ca *CA) Rotated() bool { return ca.rotated }
+
+// RevokedIntermediate is an intermediate that RevokeIntermediate revoked:
+// listed on the root's CRL.
+type RevokedIntermediate struct {
+	Cert      *x509.Certificate // the intermediate
+	RevokedAt time.Time         // its revocation time, in whole seconds
+	Reason    int               // RFC 5280 §5.3.1 CRLReason
+}
+
+// RotateOptions configures Rotate.
+type RotateOptions struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// KeyType is the new intermediate's key: "" for the type of the
+	// current one, or "ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072",
+	// "rsa-4096".
+	KeyType string
+	// Validity is the new intermediate's lifetime; 0 means
+	// DefaultIntermediateValidity. It is clamped to the root's notAfter.
+	Validity time.Duration
+	// RootIssuerURL and RootCRLURL, when set, are the new intermediate's
+	// AIA caIssuers and CRL distribution point (the root's certificate and
+	// CRL, as Options.RootIssuerURL and Options.RootCRLURL); when empty
+	// the new intermediate has the current one's.
+	RootIssuerURL, RootCRLURL string
+}
+
+// KeyTypes are the values RotateOptions.KeyType takes besides "".
+var KeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"}
+
+// Rotate makes a new intermediate for the CA in dir, signed by the root
+// key (RootKeyFile must be there; a CA with a ChainFile is refused: its
+// intermediate's issuer is not the root), and makes it the one that
+// signs. The new intermediate has the profile and the AIA and CRL
+// distribution point URLs of the current one (or opts' URLs), a subject that differs from
+// it in the common name's tag, and a key of the current one's type unless
+// opts.KeyType says otherwise. The current intermediate moves to
+// RetiredDir/ID (written and synced first), from where LoadOrCreate loads
+// it to sign the CRL and OCSP responses about its leaves. The caller holds
+// the data directory's lock (no server runs on dir). It returns the
+// retired and the new intermediate.
+func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Validity <= 0 {
+		opts.Validity = DefaultIntermediateValidity
+	}
+	present, missing, err := caFilesIn(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(present) == 0 {
+		return nil, nil, fmt.Errorf("%w: no CA in %s yet: `certgate serve` creates it on its first run%w", ErrRotate, dir, errNotExistQuiet{})
+	}
+	if len(missing) > 0 {
+		return nil, nil, partialErr(dir, present, missing)
+	}
+	if err := finishRotation(dir); err != nil {
+		return nil, nil, err
+	}
+	ca, rootKey, err := load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := loadRetired(dir, ca); err != nil {
+		return nil, nil, err
+	}
+	if rootKey == nil {
+		return nil, nil, fmt.Errorf("%w: %s has no %s: the new intermediate must be signed by the root key; put it back for the rotation", ErrRotate, dir, RootKeyFile)
+	}
+	if len(ca.upper) > 0 {
+		return nil, nil, fmt.Errorf("%w: %s has a %s: the intermediate was signed by %q, whose key certgate does not hold; have that CA issue the new intermediate and import it into a new data directory",
+			ErrRotate, dir, ChainFile, ca.inter.Issuer.String())
+	}
+	key, err := newIntermediateKey(opts.KeyType, ca.interKey.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	now := opts.Now().UTC().Truncate(time.Second)
+	notBefore := now.Add(-time.Hour)
+	serial, err := RandomSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	notAfter := notBefore.Add(opts.Validity)
+	if notAfter.After(ca.root.NotAfter) {
+		notAfter = ca.root.NotAfter
+	}
+	if !notAfter.After(now) {
+		return nil, nil, fmt.Errorf("%w: the root expires %s: a new root is needed, not a new intermediate", ErrRotate, ca.root.NotAfter.Format(time.RFC3339))
+	}
+	subject := ca.inter.Subject
+	subject.ExtraNames, subject.Names = nil, nil
+	tag := make([]byte, 3)
+	if _, err := rand.Read(tag); err != nil {
+		return nil, nil, fmt.Errorf("local CA: random: %w", err)
+	}
+	subject.CommonName = newCommonName(ca.inter.Subject.CommonName, hex.EncodeToString(tag))
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		Policies:              []x509.OID{oidDomainValidated()},
+		IssuingCertificateURL: ca.inter.IssuingCertificateURL,
+		CRLDistributionPoints: ca.inter.CRLDistributionPoints,
+	}
+	if opts.RootIssuerURL != "" {
+		tmpl.IssuingCertificateURL = []string{opts.RootIssuerURL}
+	}
+	if opts.RootCRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{opts.RootCRLURL}
+	}
+	if rs, err := sigAlgFor(rootKey.Public()); err == nil {
+		tmpl.SignatureAlgorithm = rs.alg
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.root, key.Public(), rootKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: sign the new intermediate: %w", err)
+	}
+	cur, err = x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: parse the new intermediate: %w", err)
+	}
+	keyPEMBytes, err := keyPEM(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The current intermediate first goes to RetiredDir, whole and synced,
+	// so that it is never lost; then the new one replaces it.
+	oldKeyPEM, err := os.ReadFile(filepath.Join(dir, IntermediateKeyFile))
+	if err != nil {
+		return nil, nil, readError(filepath.Join(dir, IntermediateKeyFile), err)
+	}
+	retired := filepath.Join(dir, RetiredDir, IntermediateID(ca.inter))
+	if err := os.MkdirAll(retired, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("local CA: %w", err)
+	}
+	if err := writeReplace(filepath.Join(retired, IntermediateKeyFile), oldKeyPEM, 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := writeReplace(filepath.Join(retired, IntermediateCertFile), ca.interPEM, 0o644); err != nil {
+		return nil, nil, err
+	}
+	syncDir(filepath.Dir(retired))
+	if !ca.rotated {
+		// The intermediate created with the CA, whose certificates name the
+		// fixed URLs.
+		if err := writeReplace(filepath.Join(dir, RetiredDir, OriginalFile), []byte(IntermediateID(ca.inter)+"\n"), 0o644); err != nil {
+			return nil, nil, err
+		}
+	}
+	// The new key and certificate next to the current ones, synced, then
+	// renamed over them, key first: finishRotation completes or undoes a
+	// rotation interrupted between the renames.
+	if err := writeReplace(filepath.Join(dir, IntermediateKeyFile+newSuffix), keyPEMBytes, 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := writeReplace(filepath.Join(dir, IntermediateCertFile+newSuffix), certPEM(der), 0o644); err != nil {
+		return nil, nil, err
+	}
+	for _, name := range []string{IntermediateKeyFile, IntermediateCertFile} {
+		if err := os.Rename(filepath.Join(dir, name+newSuffix), filepath.Join(dir, name)); err != nil {
+			return nil, nil, fmt.Errorf("local CA: %w", err)
+		}
+		syncDir(dir)
+	}
+	return ca.inter, cur, nil
+}
+
+// newCommonName is the common name of a rotated intermediate: the current
+// one's with its last word, when it is a six-digit hex tag, replaced by
+// tag, else with tag appended; at most 64 characters (ub-common-name).
+func newCommonName(cn, tag string) string {
+	base := cn
+	if i := strings.LastIndexByte(cn, ' '); i >= 0 {
+		if w := cn[i+1:]; len(w) == 6 {
+			if _, err := hex.DecodeString(w); err == nil {
+				base = cn[:i]
+			}
+		}
+	}
+	if base == "" {
+		base = DefaultOrganization + " Intermediate CA"
+	}
+	if r := []rune(base); len(r) > 64-7 {
+		base = strings.TrimSpace(string(r[:64-7]))
+	}
+	return base + " " + tag
+}
+
+// newIntermediateKey generates the key of a rotated intermediate: of the
+// type kt names, or of cur's type when kt is "".
+func newIntermediateKey(kt string, cur crypto.PublicKey) (crypto.Signer, error) {
+	if kt == "" {
+		switch k := cur.(type) {
+		case *ecdsa.PublicKey:
+			kt = "ecdsa-p" + strconv.Itoa(k.Curve.Params().BitSize)
+		case *rsa.PublicKey:
+			kt = "rsa-" + strconv.Itoa(k.N.BitLen())
+		}
+	}
+	var k crypto.Signer
+	var err error
+	switch kt {
+	case "ecdsa-p256":
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	default:
+		bits, ok := strings.CutPrefix(kt, "rsa-")
+		n, aerr := strconv.Atoi(bits)
+		if !ok || aerr != nil || n < 2048 || n > 8192 || n%8 != 0 {
+			return nil, fmt.Errorf("%w: key type %q is not one of %s", ErrRotate, kt, strings.Join(KeyTypes, ", "))
+		}
+		k, err = rsa.GenerateKey(rand.Reader, n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("local CA: generate the intermediate key: %w", err)
+	}
+	return k, nil
+}
+
+// loadRetired reads the retired intermediates of the CA in dir (RetiredDir),
+// oldest notBefore first, each checked as load checks the current one: its
+// key matches it, and root signed it. None is no error.
+func loadRetired(dir string, ca *CA) error {
+	entries, err := os.ReadDir(filepath.Join(dir, RetiredDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	orig := originalID(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub := filepath.Join(dir, RetiredDir, e.Name())
+		pemBytes, c, err := readCert(filepath.Join(sub, IntermediateCertFile))
+		if err != nil {
+			return err
+		}
+		key, err := readKey(filepath.Join(sub, IntermediateKeyFile))
+		if err != nil {
+			return err
+		}
+		if !publicKeysEqual(key.Public(), c.PublicKey) {
+			return fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, filepath.Join(sub, IntermediateKeyFile), filepath.Join(sub, IntermediateCertFile))
+		}
+		if c.Equal(ca.inter) {
+			continue // the copy of an interrupted rotation (finishRotation)
+		}
+		if IntermediateID(c) != e.Name() {
+			return fmt.Errorf("%w: %s holds the intermediate %s", ErrInvalidCA, sub, IntermediateID(c))
+		}
+		if err := checkPath(ca.root, nil, c); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
+		}
+		sig, err := sigAlgFor(c.PublicKey)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
+		}
+		r := &CA{now: ca.now, root: ca.root, inter: c, interKey: key, sig: sig, rootPEM: ca.rootPEM, interPEM: pemBytes,
+			rotated: orig != "" && IntermediateID(c) != orig, retiredOnly: true}
+		ca.retired = append(ca.retired, r)
+		rev, err := readRevoked(filepath.Join(sub, RevokedFile))
+		if err != nil {
+			return err
+		}
+		if rev != nil {
+			rev.Cert = c
+			ca.revokedInters = append(ca.revokedInters, *rev)
+		}
+	}
+	slices.SortFunc(ca.retired, func(a, b *CA) int { return a.inter.NotBefore.Compare(b.inter.NotBefore) })
+	return nil
+}
+
+// readRevoked reads a RevokedFile: "RFC3339-TIME REASON"; nil when there
+// is none.
+func readRevoked(path string) (*RevokedIntermediate, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, readError(path, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return nil, fmt.Errorf("%w: %s: want a time and a reason code", ErrInvalidCA, path)
+	}
+	at, err := time.Parse(time.RFC3339, f[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidCA, path, err)
+	}
+	reason, err := strconv.Atoi(f[1])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidCA, path, err)
+	}
+	return &RevokedIntermediate{RevokedAt: at, Reason: reason}, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// RevokeIntermediate revokes the retired intermediate of the CA in dir
+// whose IntermediateID is id (or whose serial, in hex, it is) for reason
+// (RFC 5280 §5.3.1 CRLReason; not 6, certificateHold, 7, unused, nor 8,
+// removeFromCRL), at
+// now: it writes its RevokedFile and signs the root's CRL anew, listing
+// it (RootKeyFile must be there). The current intermediate cannot be
+// revoked: rotate first. Revoking one already revoked is refused. The
+// caller holds the data directory's lock. It returns the revoked
+// intermediate.
+func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certificate, error) {
+	ca, err := open(dir, func() time.Time { return now })
+	if err != nil {
+		return nil, err
+	}
+	if reason < 0 || reason > 10 || reason == 6 || reason == 7 || reason == 8 {
+		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRotate, reason)
+	}
+	id = strings.ToLower(strings.ReplaceAll(id, ":", ""))
+	match := func(c *x509.Certificate) bool {
+		return IntermediateID(c) == id || strings.TrimLeft(c.SerialNumber.Text(16), "0") == strings.TrimLeft(id, "0")
+	}
+	if match(ca.inter) {
+		return nil, fmt.Errorf("%w: %s is the intermediate that signs now; run 'certgate ca rotate' first, then revoke it", ErrRotate, id)
+	}
+	var target *CA
+	for _, r := range ca.retired {
+		if match(r.inter) {
+			target = r
+		}
+	}
+	if target == nil {
+		return nil, fmt.Errorf("%w: no retired intermediate %s in %s", ErrRotate, id, filepath.Join(dir, RetiredDir))
+	}
+	for _, r := range ca.revokedInters {
+		if r.Cert == target.inter {
+			return nil, fmt.Errorf("%w: the intermediate %s was revoked at %s already", ErrRotate, IntermediateID(target.inter), r.RevokedAt.Format(time.RFC3339))
+		}
+	}
+	key, err := readKey(filepath.Join(dir, RootKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no %s: the root's CRL that lists the revocation is signed by the root key; put it back for the revocation", ErrRotate, dir, RootKeyFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	at := now.UTC().Truncate(time.Second)
+	ca.revokedInters = append(ca.revokedInters, RevokedIntermediate{Cert: target.inter, RevokedAt: at, Reason: reason})
+	// The root's CRL first: were the RevokedFile written and the CRL not,
+	// the next start would sign one that lists it anyway (LoadOrCreate).
+	ca.rootCRL.mu.Lock()
+	defer ca.rootCRL.mu.Unlock()
+	next, err := ca.writeRootCRL(key, now, ca.rootCRL.cur)
+	if err != nil {
+		return nil, err
+	}
+	ca.rootCRL.cur = next
+	line := at.Format(time.RFC3339) + " " + strconv.Itoa(reason) + "\n"
+	if err := writeReplace(filepath.Join(dir, RetiredDir, IntermediateID(target.inter), RevokedFile), []byte(line), 0o644); err != nil {
+		return nil, err
+	}
+	return target.inter, nil
+}
+
+// RevokedIntermediates returns the intermediates revoked by
+// RevokeIntermediate, as the root's CRL lists them.
+func (ca *CA) RevokedIntermediates() []RevokedIntermediate { return slices.Clone(ca.revokedInters) }
+
+// rootCRLEntries are the entries of the root's next CRL: the revoked
+// intermediates of this CA directory, and those cur (the CRL in use, nil
+// for none) lists besides, which another node of the cluster revoked
+// (AdoptRootCRL): a revocation is never dropped by a node that lacks it.
+func (ca *CA) rootCRLEntries(cur *rootCRL) []x509.RevocationListEntry {
+	var out []x509.RevocationListEntry
+	for _, r := range ca.revokedInters {
+		out = append(out, x509.RevocationListEntry{SerialNumber: r.Cert.SerialNumber, RevocationTime: r.RevokedAt, ReasonCode: r.Reason})
+	}
+	if cur != nil {
+		for _, e := range cur.entries {
+			if !slices.ContainsFunc(out, func(o x509.RevocationListEntry) bool { return o.SerialNumber.Cmp(e.SerialNumber) == 0 }) {
+				out = append(out, x509.RevocationListEntry{SerialNumber: e.SerialNumber, RevocationTime: e.RevocationTime, ReasonCode: e.ReasonCode})
+			}
+		}
+	}
+	return out
+}
+
+// rootCRLListsAll reports whether the root CRL der lists every revoked
+// intermediate.
+func (ca *CA) rootCRLListsAll(der []byte) bool {
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return false
+	}
+	for _, r := range ca.revokedInters {
+		if !slices.ContainsFunc(crl.RevokedCertificateEntries, func(e x509.RevocationListEntry) bool {
+			return e.SerialNumber.Cmp(r.Cert.SerialNumber) == 0
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// open loads the CA in dir, which must hold one, with its retired
+// intermediates and its root's CRL, without signing anything.
+func open(dir string, now func() time.Time) (*CA, error) {
+	present, missing, err := caFilesIn(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(present) == 0 {
+		return nil, fmt.Errorf("%w: no CA in %s yet: `certgate serve` creates it on its first run%w", ErrRotate, dir, errNotExistQuiet{})
+	}
+	if len(missing) > 0 {
+		return nil, partialErr(dir, present, missing)
+	}
+	if err := finishRotation(dir); err != nil {
+		return nil, err
+	}
+	ca, _, err := load(dir)
+	if err != nil {
+		return nil, err
+	}
+	ca.now = now
+	if err := loadRetired(dir, ca); err != nil {
+		return nil, err
+	}
+	ca.dir, ca.rootCRL = dir, &rootCRLState{cur: readRootCRL(dir, ca.root)}
+	return ca, nil
+}

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// RootCRLSetting is the database setting holding the root's CRL (base64
+// DER) of the nodes that share the database: one root CRL for the
+// cluster, signed by a node that holds the root key and served by every
+// node, where each node signed one of its own before (with its own number
+// and times).
+const RootCRLSetting = "ca_root_crl"
+
+// rootCRLSync shares the root's CRL through RootCRLSetting: get reads the
+// setting at most every interval and adopts a newer CRL from it
+// (local.CA.AdoptRootCRL: the greatest cRLNumber wins), and publishes the
+// CRL this node serves when it changed (signed anew here), with a
+// compare-and-set so that a concurrent publication is not overwritten
+// unseen.
+type rootCRLSync struct {
+	ca       *local.CA
+	st       *store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	interval time.Duration
+
+	mu        sync.Mutex
+	published string    // the setting's value as last read or written
+	checked   time.Time // when the setting was last read; zero: read it next
+}
+
+// clusterRootCRL returns the root CRL in RootCRLSetting (nil: none, or
+// unreadable: the node then signs or serves its own, and publishes it).
+func clusterRootCRL(ctx context.Context, st *store.Store) []byte {
+	v, err := st.GetSetting(ctx, RootCRLSetting)
+	if err != nil {
+		return nil
+	}
+	der, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil
+	}
+	return der
+}
+
+// get returns the root CRL to serve (see local.CA.RootCRL), after adopting
+// the cluster's when it is newer, and publishes it when it is this node's.
+func (r *rootCRLSync) get() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := r.now(); r.checked.IsZero() || !now.Before(r.checked.Add(r.interval)) {
+		v, err := r.st.GetSetting(ctx, RootCRLSetting)
+		switch {
+		case err == nil:
+			r.checked = now
+			r.adopt(v)
+		case errors.Is(err, store.ErrNotFound):
+			r.checked = now
+		default:
+			r.log.Warn("root CRL: reading the cluster's", "err", err)
+		}
+	}
+	der, err := r.ca.RootCRL()
+	if der != nil {
+		r.publish(ctx, der)
+	}
+	return der, err
+}
+
+// adopt takes the setting's value v: the root CRL becomes this node's
+// when it is newer.
+func (r *rootCRLSync) adopt(v string) {
+	if v == r.published {
+		return
+	}
+	r.published = v
+	der, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		r.log.Warn("root CRL: the cluster's is not base64", "setting", RootCRLSetting)
+		return
+	}
+	if _, err := r.ca.AdoptRootCRL(der); err != nil {
+		r.log.Warn("root CRL: adopting the cluster's", "err", err)
+	}
+}
+
+// publish writes der to RootCRLSetting unless it holds it: set when
+// unset, else replaced only if it still holds what this node last saw
+// (another node's newer CRL is read and compared at the next check).
+func (r *rootCRLSync) publish(ctx context.Context, der []byte) {
+	v := base64.StdEncoding.EncodeToString(der)
+	if v == r.published {
+		return
+	}
+	if r.published == "" {
+		got, err := r.st.InitSetting(ctx, RootCRLSetting, v)
+		if err != nil {
+			r.log.Warn("root CRL: publishing", "err", err)
+			return
+		}
+		if got == v {
+			r.published = v
+			return
+		}
+		// Another node's was there: the newer of the two is the cluster's.
+		r.adopt(got)
+		if v = base64.StdEncoding.EncodeToString(r.ca.CurrentRootCRL()); v == got {
+			return
+		}
+	}
+	ok, err := r.st.ReplaceSetting(ctx, RootCRLSetting, r.published, v)
+	if err != nil {
+		r.log.Warn("root CRL: publishing", "err", err)
+		return
+	}
+	if ok {
+		r.published = v
+	} else {
+		r.checked = time.Time{}
+	}
+}
+
+// IntermediateSetting is the database setting naming (local.IntermediateID)
+// the intermediate that the nodes sharing the database sign with: recorded
+// by the first node, moved on by `certgate ca rotate`, so that a node
+// whose DATA/ca was not copied after a rotation does not start signing
+// with the old intermediate beside the others.
+const IntermediateSetting = "ca_intermediate"
+
+// checkIntermediate checks ca's intermediate against IntermediateSetting:
+// recorded when unset, moved to it when the setting names one of ca's
+// retired intermediates (a rotation on this node's data directory that the
+// database did not see), refused when it names another (the cluster
+// rotated and this node's DATA/ca is behind).
+func checkIntermediate(ctx context.Context, st *store.Store, ca *local.CA, caDir, data string) error {
+	ours := local.IntermediateID(ca.Intermediate())
+	got, err := st.InitSetting(ctx, IntermediateSetting, ours)
+	if err != nil {
+		return fmt.Errorf("built-in CA: %w", err)
+	}
+	if got == ours {
+		return nil
+	}
+	for _, r := range ca.Retired() {
+		if local.IntermediateID(r.Intermediate()) == got {
+			if _, err := st.ReplaceSetting(ctx, IntermediateSetting, got, ours); err != nil {
+				return fmt.Errorf("built-in CA: %w", err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("the nodes of the database sign with the intermediate %s (certgate ca rotate), but %s signs with %s: "+
+		"copy the CA directory of the node that rotated to %s, its retired/ directory included (docs/pki.md#rotating-the-intermediate)", got, caDir, ours, data)
+}
