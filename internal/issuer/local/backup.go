@@ -47,21 +47,11 @@ func Restore(dir, from string) (*x509.Certificate, error) {
 	if _, _, err := loadExisting(from); err != nil {
 		return nil, err
 	}
-	if err := checkExists(dir); err != nil {
+	parent, tmp, err := stageCA(dir)
+	if err != nil {
 		return nil, err
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("local CA: create directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, importPrefix(dir))
-	if err != nil {
-		return nil, fmt.Errorf("local CA: %w", err)
-	}
 	defer os.RemoveAll(tmp) // after a successful rename tmp no longer exists
-	if err := os.Chmod(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("local CA: chmod directory: %w", err)
-	}
 	err = copyCAFiles(from, tmp, func(name string) os.FileMode {
 		if name == RootKeyFile || name == IntermediateKeyFile {
 			return 0o600
@@ -76,16 +66,9 @@ func Restore(dir, from string) (*x509.Certificate, error) {
 		return nil, err
 	}
 	syncDir(tmp)
-	if err := checkExists(dir); err != nil {
+	if err := moveCAInto(tmp, dir, parent, "the restored CA"); err != nil {
 		return nil, err
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s is not an empty directory (%w)", ErrCAExists, dir, err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return nil, fmt.Errorf("local CA: move the restored CA into %s: %w", dir, err)
-	}
-	syncDir(parent)
 	return ca.root, nil
 }
 

@@ -424,26 +424,12 @@ func create(dir string, opts Options) (*CA, error) {
 	if interNotAfter.After(root.NotAfter) {
 		interNotAfter = root.NotAfter
 	}
-	interTmpl := &x509.Certificate{
-		SerialNumber: interSerial,
-		Subject: pkix.Name{
-			Country:      opts.country(),
-			Organization: []string{opts.Organization},
-			CommonName:   opts.Organization + " Intermediate CA " + suffix,
-		},
-		NotBefore: notBefore,
-		NotAfter:  interNotAfter,
-		// digitalSignature lets the intermediate sign OCSP responses
-		// directly (RFC 6960 §4.2.2.2).
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-		Policies:              []x509.OID{oidDomainValidated()},
-		SignatureAlgorithm:    x509.ECDSAWithSHA384,
-	}
+	interTmpl := intermediateTemplate(interSerial, pkix.Name{
+		Country:      opts.country(),
+		Organization: []string{opts.Organization},
+		CommonName:   opts.Organization + " Intermediate CA " + suffix,
+	}, notBefore, interNotAfter)
+	interTmpl.SignatureAlgorithm = x509.ECDSAWithSHA384
 	if opts.RootIssuerURL != "" {
 		interTmpl.IssuingCertificateURL = []string{opts.RootIssuerURL}
 	}
@@ -851,5 +837,26 @@ func RandomSerial() (*big.Int, error) {
 		if n := new(big.Int).SetBytes(b); n.Sign() > 0 {
 			return n, nil
 		}
+	}
+}
+
+// intermediateTemplate is the profile of every intermediate the built-in CA
+// makes (at creation and by Rotate): pathLen 0, EKU serverAuth and
+// clientAuth, the CA/B Forum domain-validated policy, and digitalSignature
+// besides certSign and cRLSign, so that it signs OCSP responses directly
+// (RFC 6960 §4.2.2.2). The caller sets the AIA and CRL distribution point.
+func intermediateTemplate(serial *big.Int, subject pkix.Name, notBefore, notAfter time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		Policies:              []x509.OID{oidDomainValidated()},
 	}
 }

@@ -162,21 +162,11 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkExists(dir); err != nil {
+	parent, tmp, err := stageCA(dir)
+	if err != nil {
 		return nil, err
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("local CA: create directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, importPrefix(dir))
-	if err != nil {
-		return nil, fmt.Errorf("local CA: %w", err)
-	}
 	defer os.RemoveAll(tmp) // after a successful rename tmp no longer exists
-	if err := os.Chmod(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("local CA: chmod directory: %w", err)
-	}
 	// Keys first and certificates last, as create writes them.
 	files := []struct {
 		name string
@@ -209,20 +199,51 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, bundleErr(tmp, err)
 	}
-	// The target may exist as an empty directory (e.g. left by a failed
-	// start); rename replaces only a missing or empty one, and Remove
-	// fails on a non-empty one, so nothing already there is lost.
-	if err := checkExists(dir); err != nil {
+	if err := moveCAInto(tmp, dir, parent, "imported CA"); err != nil {
 		return nil, err
 	}
+	return ca.root, nil
+}
+
+// stageCA checks that dir holds no CA (ErrCAExists) and makes the
+// temporary directory (mode 0700) next to it that Import and Restore write
+// a CA into before moveCAInto moves it into place; RemoveLeftovers removes
+// it after a kill. It returns dir's parent and the temporary directory.
+func stageCA(dir string) (parent, tmp string, err error) {
+	if err := checkExists(dir); err != nil {
+		return "", "", err
+	}
+	parent = filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", "", fmt.Errorf("local CA: create directory: %w", err)
+	}
+	if tmp, err = os.MkdirTemp(parent, importPrefix(dir)); err != nil {
+		return "", "", fmt.Errorf("local CA: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", fmt.Errorf("local CA: chmod directory: %w", err)
+	}
+	return parent, tmp, nil
+}
+
+// moveCAInto moves the CA staged in tmp (stageCA) to dir with one rename
+// and syncs parent. The target may exist as an empty directory (e.g. left
+// by a failed start); rename replaces only a missing or empty one, and
+// Remove fails on a non-empty one (ErrCAExists), so nothing already there
+// is lost. what names the CA in the error of the rename.
+func moveCAInto(tmp, dir, parent, what string) error {
+	if err := checkExists(dir); err != nil {
+		return err
+	}
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s is not an empty directory (%w)", ErrCAExists, dir, err)
+		return fmt.Errorf("%w: %s is not an empty directory (%w)", ErrCAExists, dir, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return nil, fmt.Errorf("local CA: move imported CA into %s: %w", dir, err)
+		return fmt.Errorf("local CA: move %s into %s: %w", what, dir, err)
 	}
 	syncDir(parent)
-	return ca.root, nil
+	return nil
 }
 
 func checkExists(dir string) error {

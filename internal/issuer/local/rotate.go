@@ -199,21 +199,8 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 		return nil, nil, fmt.Errorf("local CA: random: %w", err)
 	}
 	subject.CommonName = newCommonName(ca.inter.Subject.CommonName, hex.EncodeToString(tag))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               subject,
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-		Policies:              []x509.OID{oidDomainValidated()},
-		IssuingCertificateURL: ca.inter.IssuingCertificateURL,
-		CRLDistributionPoints: ca.inter.CRLDistributionPoints,
-	}
+	tmpl := intermediateTemplate(serial, subject, notBefore, notAfter)
+	tmpl.IssuingCertificateURL, tmpl.CRLDistributionPoints = ca.inter.IssuingCertificateURL, ca.inter.CRLDistributionPoints
 	if opts.RootIssuerURL != "" {
 		tmpl.IssuingCertificateURL = []string{opts.RootIssuerURL}
 	}
