@@ -1,7 +1,6 @@
 package adminapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,21 +19,7 @@ func TestNameQueryWhiteSpace(t *testing.T) {
 			{"/certificates?suffix=%20example.com", "query.suffix"},
 			{"/certificates?suffix=example.com%0A", "query.suffix"},
 		} {
-			rec := env.get(t, Prefix+tc.query)
-			if rec.Code != http.StatusUnprocessableEntity {
-				t.Errorf("%s: GET %s: %d %s, want 422", env.engine, tc.query, rec.Code, rec.Body)
-				continue
-			}
-			var p struct {
-				Detail string `json:"detail"`
-				Errors []struct {
-					Location string `json:"location"`
-				} `json:"errors"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || len(p.Errors) != 1 || p.Errors[0].Location != tc.location ||
-				!strings.Contains(p.Detail, "white space or a control character") {
-				t.Errorf("%s: GET %s: %s, want a problem naming %s", env.engine, tc.query, rec.Body, tc.location)
-			}
+			checkSpaceRefused(t, env, tc.query, tc.location)
 		}
 		for _, q := range []string{"/certificates?name=A.example.com.", "/certificates?suffix=*.example.com"} {
 			rec := env.get(t, Prefix+q)

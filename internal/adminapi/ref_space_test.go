@@ -64,25 +64,33 @@ func TestSerialQueryWhiteSpace(t *testing.T) {
 			{"/audit/events?object_type=certificate&object_id=%20" + env.serial, "query.object_id"},
 			{"/audit/events?object_id=%20" + colons, "query.object_id"},
 		} {
-			rec := env.get(t, Prefix+tc.query)
-			if rec.Code != http.StatusUnprocessableEntity {
-				t.Errorf("%s: GET %s: %d %s, want 422", env.engine, tc.query, rec.Code, rec.Body)
-				continue
-			}
-			var p struct {
-				Detail string `json:"detail"`
-				Errors []struct {
-					Location string `json:"location"`
-				} `json:"errors"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || len(p.Errors) != 1 || p.Errors[0].Location != tc.location ||
-				!strings.Contains(p.Detail, "white space or a control character") {
-				t.Errorf("%s: GET %s: %s, want a problem naming %s", env.engine, tc.query, rec.Body, tc.location)
-			}
+			checkSpaceRefused(t, env, tc.query, tc.location)
 		}
 		rec := env.get(t, Prefix+"/certificates?serial="+env.serial)
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), env.serial) {
 			t.Errorf("%s: ?serial=%s: %d %s", env.engine, env.serial, rec.Code, rec.Body)
 		}
+	}
+}
+
+// checkSpaceRefused asserts that GET query answers 422 with one error at
+// location and a detail saying the value holds white space or a control
+// character.
+func checkSpaceRefused(t *testing.T, env *fuzzQueryEnv, query, location string) {
+	t.Helper()
+	rec := env.get(t, Prefix+query)
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("%s: GET %s: %d %s, want 422", env.engine, query, rec.Code, rec.Body)
+		return
+	}
+	var p struct {
+		Detail string `json:"detail"`
+		Errors []struct {
+			Location string `json:"location"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || len(p.Errors) != 1 || p.Errors[0].Location != location ||
+		!strings.Contains(p.Detail, "white space or a control character") {
+		t.Errorf("%s: GET %s: %s, want a problem naming %s", env.engine, query, rec.Body, location)
 	}
 }
