@@ -28,6 +28,8 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/issuer/acmeupstream"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -532,7 +534,11 @@ flag names), then the defaults shown below.`,
 		if cfg.Perspectives.Roles == config.RoleVA {
 			return server.ServePerspective(cmd.Context(), cfg, log)
 		}
-		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
+		issuers, err := loadIssuers(cfg, log)
+		if err != nil {
+			return err
+		}
+		srv, err := server.New(cmd.Context(), cfg, server.Options{Issuers: issuers}, log)
 		if err != nil {
 			return err
 		}
@@ -656,4 +662,20 @@ func startCPUProfile(getenv func(string) string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// issuerConnectors are the issuer connectors this binary registers: the
+// types an entry of the issuers file may have (docs/issuers.md).
+func issuerConnectors() []issuer.Connector {
+	return []issuer.Connector{acmeupstream.Connector()}
+}
+
+// loadIssuers builds the issuers of cfg's issuers-file (none when unset)
+// with issuerConnectors; their state lives in the data directory.
+func loadIssuers(cfg *config.Serve, log *slog.Logger) ([]issuer.Issuer, error) {
+	iss, err := issuer.Load(cfg.IssuersFile, issuer.Env{Data: cfg.Data, Log: log.With("component", "issuer")}, issuerConnectors()...)
+	if err != nil {
+		return nil, fmt.Errorf("issuers-file: %w", err)
+	}
+	return iss, nil
 }
