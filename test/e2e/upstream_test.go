@@ -103,6 +103,25 @@ func TestUpstreamPebble(t *testing.T) {
 	if err := json.Unmarshal(certgateCLI(t, s, "cert", "show", serial, "--format", "json"), &rec); err != nil || rec.Status != "revoked" {
 		t.Fatalf("inventory record after revocation: %+v, %v; want revoked", rec, err)
 	}
+	// certgate cert revoke sends it upstream too, with the server's
+	// issuers-file; without it, it refuses rather than record a
+	// revocation the upstream does not know.
+	const name2 = "gw2.example.test"
+	run(t, cmdSpec{Name: "lego run via upstream (2)", Env: env, Args: legoArgs(gwDir, path, "e2e@example.test",
+		"--key-type", "ec256", "--domains", name2, "--http", "--http.port", httpAddr, "run")})
+	cert2File := filepath.Join(path, "certificates", name2+".crt")
+	chain2, err := parsePEMCerts(readFile(t, cert2File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial2 := fmt.Sprintf("%x", chain2[0].SerialNumber)
+	_, out, err = runErr(t, cmdSpec{Name: "certgate cert revoke (no issuers-file)",
+		Args: []string{certgateBin, "cert", "revoke", serial2, "--data", s.Data}})
+	if err == nil || !strings.Contains(out, "was issued by upstream CA upstream-pebble, which --issuers-file does not configure") {
+		t.Fatalf("cert revoke without the issuers-file: %v\n%s\nwant a refusal", err, out)
+	}
+	certgateCLI(t, s, "cert", "revoke", serial2, "--reason", "superseded", "--issuers-file", issuersFile)
+	assertRevokedPebble(t, up, &issued{Leaf: chain2[0], File: cert2File})
 	auditOut := string(certgateCLI(t, s, "audit", "list", "--format", "json"))
 	if !strings.Contains(auditOut, `"certificate.issue"`) || !strings.Contains(auditOut, serial) {
 		t.Errorf("audit log lacks the issuance of %s:\n%s", serial, auditOut)

@@ -56,7 +56,10 @@ const DefaultTimeout = 2 * time.Minute
 // Config is one entry of the issuers file with type acme
 // (docs/issuers.md).
 type Config struct {
+	// Name is the issuer's name, as profiles name it and certificates
+	// record it (issuer.Load checks it).
 	Name string `yaml:"name"`
+	// Type is Type ("acme").
 	Type string `yaml:"type"`
 	// Directory is the upstream's ACME directory URL (https).
 	Directory string `yaml:"directory"`
