@@ -336,7 +336,7 @@ func certificateRoutes(a *API) {
 				return nil, huma.Error409Conflict("certificate " + in.Ref + " is already revoked")
 			case errors.Is(err, ra.ErrBadReason):
 				return nil, invalidField("body.reason", err.Error(), reason)
-			case isProblem(err):
+			case errors.As(err, new(*acme.Problem)):
 				// The upstream CA that issued it refused or could not
 				// be reached (docs/issuers.md): nothing was recorded.
 				p, _ := acme.AsProblem(err)
@@ -350,10 +350,4 @@ func certificateRoutes(a *API) {
 			return &revokeOut{Body: &revokedCertificate{Certificate: c, RevokedWith: rev.RevokedWith, OtherCAs: rev.OtherCAs,
 				InventoryOnly: rev.InventoryOnly}}, nil
 		})
-}
-
-// isProblem reports whether err carries an ACME problem (*acme.Problem).
-func isProblem(err error) bool {
-	_, ok := acme.AsProblem(err)
-	return ok
 }

@@ -19,7 +19,7 @@ import (
 
 // TestUpstreamPebble runs certgate as a gateway in front of an upstream
 // ACME CA, Debian's pebble (docs/issuers.md): a profile whose issuer is the
-// pebble upstream; lego (Debian's CLI) orders from certgate, which
+// pebble upstream; lego and certbot (Debian's) order from certgate, which
 // validates lego's http-01 itself and sends the CSR to pebble. The
 // certificate must chain to pebble's root, be in certgate's inventory
 // under the upstream's name and serial, and its revocation must reach
@@ -29,6 +29,7 @@ func TestUpstreamPebble(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "lego", "lego")
 	requireTool(t, "pebble", "pebble")
+	requireTool(t, "certbot", "certbot")
 	if serverKind != "certgate" {
 		t.Skip("certgate's issuers-file exists only on certgate") // the harness's pebble mode only
 	}
@@ -125,6 +126,24 @@ func TestUpstreamPebble(t *testing.T) {
 	auditOut := string(certgateCLI(t, s, "audit", "list", "--format", "json"))
 	if !strings.Contains(auditOut, `"certificate.issue"`) || !strings.Contains(auditOut, serial) {
 		t.Errorf("audit log lacks the issuance of %s:\n%s", serial, auditOut)
+	}
+
+	// Debian's certbot through the gateway too.
+	cbDir := t.TempDir()
+	logFileOnFailure(t, certbotLog(cbDir), 300)
+	const cbName = "gw-certbot.example.test"
+	run(t, certbotCmd("certonly via upstream", s.TrustFile, gwDir, cbDir, certbotStandalone(s.HTTPPort,
+		"certonly", "--agree-tos", "--register-unsafely-without-email", "-d", cbName)...))
+	cb, err := parsePEMCerts(readFile(t, filepath.Join(cbDir, "config", "live", cbName, "fullchain.pem")))
+	if err != nil || len(cb) < 2 {
+		t.Fatalf("certbot's fullchain.pem: %d certificates, %v", len(cb), err)
+	}
+	inter = x509.NewCertPool()
+	for _, c := range cb[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := cb[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: cbName}); err != nil {
+		t.Fatalf("certbot's certificate does not chain to pebble's root: %v", err)
 	}
 
 	// Pebble stopped: the order fails with a problem naming the
