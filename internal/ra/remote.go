@@ -81,6 +81,11 @@ func (r *RA) orderAfter(ctx context.Context, o *store.Order) *store.Order {
 // finishRemote is startRemote's detached work.
 func (r *RA) finishRemote(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, iss issuer.Remote, now time.Time) {
 	cert, err := r.issue(ctx, a, o, csr, prof, iss, nil, "", now)
+	// What the upstream answered is recorded even when Shutdown's grace
+	// ran out meanwhile (valCtx): an issued certificate is stored, a
+	// refusal makes the order invalid.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime)
+	defer cancel()
 	if err != nil {
 		p := r.failProcessing(ctx, o.ID, err)
 		r.log.WarnContext(ctx, "upstream issuance failed", "order", o.ID, "issuer", iss.Name(), "problem", p)
@@ -127,6 +132,8 @@ func (r *RA) checkRemoteLeaf(ctx context.Context, iss issuer.Issuer, leaf *x509.
 		return "", acme.NewProblem(acme.ServerInternal, "upstream CA %s returned a certificate for %s, not the order's %s; it is not served",
 			iss.Name(), strings.Join(got, ", "), strings.Join(want, ", "))
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime) // issued: look up even during shutdown
+	defer cancel()
 	key, err := r.store.RemoteSerialKey(ctx, leaf.SerialNumber.Text(16), fp)
 	if err != nil {
 		return "", r.internal(ctx, "serial lookup", err)

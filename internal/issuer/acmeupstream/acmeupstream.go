@@ -68,7 +68,8 @@ type Config struct {
 	// EABKid and EABHMACFile bind the account to an external account
 	// (RFC 8555 §7.3.4): the key ID and a file holding the base64url
 	// HMAC key. Both or neither.
-	EABKid      string `yaml:"eabKid"`
+	EABKid string `yaml:"eabKid"`
+	// EABHMACFile: see EABKid.
 	EABHMACFile string `yaml:"eabHmacFile"`
 	// CABundle is a PEM file of the CA certificates that the upstream's
 	// HTTPS certificate chains to; "" trusts the system's.
