@@ -82,7 +82,7 @@ func (u *gatedUpstream) Revoke(_ context.Context, _ []byte, reason int) error {
 // audit event; an upstream refusal makes the order invalid with the
 // upstream's problem and stores nothing; a certificate for other names is
 // not served; revocation goes to the upstream first, and is not recorded
-// when the upstream refuses.
+// when the upstream refuses; a newOrder asking for a validity is refused.
 func TestRemoteIssuer(t *testing.T) {
 	const superseded = 4 // RFC 5280 §5.3.1
 	dir := t.TempDir()
@@ -128,6 +128,13 @@ func TestRemoteIssuer(t *testing.T) {
 		}
 		t.Fatalf("order %s still processing", o.ID)
 		return nil
+	}
+
+	// The upstream sets the validity: an order asking for one is refused.
+	_, err = e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "gw", Identifiers: dnsIDs("v.pre.test"),
+		NotAfter: e.now.Add(48 * time.Hour).Format(time.RFC3339)})
+	if p, ok := acme.AsProblem(err); !ok || p.Type != acme.Malformed || !strings.Contains(p.Detail, "upstream CA upstream-test, which sets the validity itself") {
+		t.Fatalf("newOrder with notAfter: %v; want malformed naming the upstream", err)
 	}
 
 	o := finalize("a.pre.test")
