@@ -31,6 +31,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/acmeupstream"
 	"github.com/certgate/certgate/internal/server"
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -676,6 +677,11 @@ func loadIssuers(cfg *config.Serve, log *slog.Logger) ([]issuer.Issuer, error) {
 	iss, err := issuer.Load(cfg.IssuersFile, issuer.Env{Data: cfg.Data, Log: log.With("component", "issuer")}, issuerConnectors()...)
 	if err != nil {
 		return nil, fmt.Errorf("issuers-file: %w", err)
+	}
+	if len(iss) > 0 {
+		// lego logs through a logger of its own (text on stdout by
+		// default): into the server's log, in its format, instead.
+		legolog.SetDefault(log.With("component", "lego"))
 	}
 	return iss, nil
 }
