@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,8 +25,9 @@ import (
 // validates lego's http-01 itself and sends the CSR to pebble. The
 // certificate must chain to pebble's root, be in certgate's inventory
 // under the upstream's name and serial, and its revocation must reach
-// pebble. With pebble stopped, an order fails with a problem naming the
-// upstream, and nothing is stored.
+// pebble (lego's revoke, certgate cert revoke). With pebble stopped, an
+// order fails with a problem naming the upstream and nothing is stored, and
+// a revocation through the admin API is 502 and records nothing.
 func TestUpstreamPebble(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "lego", "lego")
@@ -205,6 +208,26 @@ func TestUpstreamPebble(t *testing.T) {
 	}
 	if after := certgateCLI(t, s, "cert", "list", "--format", "json"); string(after) != string(before) {
 		t.Fatalf("the failed order changed the inventory:\nbefore %s\nafter %s", before, after)
+	}
+
+	// A revocation through the admin API that cannot reach the upstream is
+	// 502 with the upstream named, and the certificate stays valid.
+	token := strings.TrimSpace(string(certgateCLI(t, s, "token", "create", "--role", "admin", "--name", "e2e")))
+	cbSerial := fmt.Sprintf("%x", cb[0].SerialNumber)
+	req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+"/api/v1/certificates/"+cbSerial+"/revoke", strings.NewReader(`{"reason":"superseded"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "upstream CA upstream-pebble did not revoke the certificate") {
+		t.Fatalf("admin API revoke with the upstream down: %s %s; want 502 naming the upstream", resp.Status, body)
+	}
+	if err := json.Unmarshal(certgateCLI(t, s, "cert", "show", cbSerial, "--format", "json"), &rec); err != nil || rec.Status != "valid" {
+		t.Fatalf("inventory record after a refused revocation: %+v, %v; want valid", rec, err)
 	}
 }
 
