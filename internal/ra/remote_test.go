@@ -82,7 +82,8 @@ func (u *gatedUpstream) Revoke(_ context.Context, _ []byte, reason int) error {
 // audit event; an upstream refusal makes the order invalid with the
 // upstream's problem and stores nothing; a certificate for other names is
 // not served; revocation goes to the upstream first, and is not recorded
-// when the upstream refuses; a newOrder asking for a validity is refused.
+// when the upstream refuses; a newOrder asking for a validity is refused;
+// an approved order is issued detached too.
 func TestRemoteIssuer(t *testing.T) {
 	const superseded = 4 // RFC 5280 §5.3.1
 	dir := t.TempDir()
@@ -93,7 +94,9 @@ func TestRemoteIssuer(t *testing.T) {
 	}
 	up := &gatedUpstream{ca: &local.Issuer{CA: upCA, IssuerURL: "http://up.example.test/ca.crt", CRLURL: "http://up.example.test/crl"}, gate: make(chan struct{})}
 	gw := policy.Profile{Name: "gw", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), Issuer: "upstream-test"}
-	e := newPolicyEnvWith(t, ra.Config{Issuers: []issuer.Issuer{up}}, gw)
+	gwApproved := policy.Profile{Name: "gw-approved", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30), Issuer: "upstream-test",
+		Approval: &policy.Approval{Always: true}}
+	e := newPolicyEnvWith(t, ra.Config{Issuers: []issuer.Issuer{up}}, gw, gwApproved)
 	ctx := context.Background()
 	a := e.account("gw", nil, nil)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -159,6 +162,28 @@ func TestRemoteIssuer(t *testing.T) {
 		t.Fatalf("issue events %+v, %v; want one for %s", evs, err, cert.Serial)
 	}
 
+	// After an approval, the upstream is asked detached as well.
+	b := e.account("gw-approved", nil, nil)
+	ao, aazs := e.readyOrder(b, "gw-approved", "appr.pre.test")
+	parked, err := e.ra.Finalize(ctx, b, ao, aazs, csrFor(t, key, "appr.pre.test"), nil)
+	if err != nil || parked.Status != store.OrderAwaitingApproval {
+		t.Fatalf("finalize of an order needing approval: %+v, %v", parked, err)
+	}
+	ap, err := e.st.GetApprovalByOrder(ctx, ao.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.DecideApproval(ctx, ap.ID, true, "alice", "ok", nil, e.now); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := e.ra.ResumeApproved(ctx, parked)
+	if err != nil || (resumed.Status != acme.StatusProcessing && resumed.Status != acme.StatusValid) {
+		t.Fatalf("resume after approval: %+v, %v; want processing (or valid already)", resumed, err)
+	}
+	if got := settled(ao); got.Status != acme.StatusValid {
+		t.Fatalf("approved order: %+v (error %+v); want valid", got, got.Error)
+	}
+
 	// The upstream refuses: the order is invalid with its problem.
 	up.mu.Lock()
 	up.fail = acme.NewProblem(acme.RejectedIdentifier, "upstream CA upstream-test did not issue the certificate: rejectedIdentifier: not ours")
@@ -175,8 +200,8 @@ func TestRemoteIssuer(t *testing.T) {
 	if wrong.Status != acme.StatusInvalid || wrong.Error == nil || !strings.Contains(wrong.Error.Detail, "returned a certificate for other.pre.test, not the order's c.pre.test") {
 		t.Fatalf("order after the upstream signed other names: %+v (error %+v)", wrong, wrong.Error)
 	}
-	if n, err := e.st.CountCertificates(ctx); err != nil || n != 1 {
-		t.Fatalf("certificates stored: %d, %v; want only the first", n, err)
+	if n, err := e.st.CountCertificates(ctx); err != nil || n != 2 {
+		t.Fatalf("certificates stored: %d, %v; want the first and the approved one", n, err)
 	}
 
 	// Revocation: refused upstream, nothing recorded; then forwarded.
