@@ -576,7 +576,10 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 // under profile prof: the profile's validity (or the order's
 // notBefore/notAfter), never longer than its maximum, and its EKUs; OCSP
 // Must-Staple when the CSR asks for it (checkMustStaple, again: after an
-// approval the OCSP responder may have been turned off).
+// approval the OCSP responder may have been turned off). iss signs; an
+// issuer.Remote is sent the CSR, serial and hexSerial are not used (nil,
+// ""), and the certificate it returns is checked and keyed by its own
+// serial (checkRemoteLeaf).
 func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, iss issuer.Issuer, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
 	mustStaple, err := r.checkMustStaple(iss, csr)
 	if err != nil {
