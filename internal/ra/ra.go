@@ -182,7 +182,7 @@ type Store interface {
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	// RevokeCertificateOf is RevokeCertificate within the CA scope: for
 	// keyCompromise it also revokes the key's other certificates stored
-	// under scope.DN that scope.Signed accepts.
+	// under one of scope.DNs that scope.Signed accepts.
 	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
 	// CertificatesWithSerial returns the records of the certificates with
 	// serial (lower-case hex), ordered by key; none is no error.

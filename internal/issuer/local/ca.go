@@ -175,6 +175,7 @@ type CA struct {
 	// retired intermediates RevokeIntermediate revoked (the root's CRL
 	// lists them).
 	retired       []*CA
+	pruned        []*x509.Certificate // retired intermediates without key (PruneRetired)
 	rotated       bool
 	retiredOnly   bool
 	revokedInters []RevokedIntermediate
@@ -320,6 +321,31 @@ func ReadRootPEM(dir string) ([]byte, error) {
 func ReadIntermediate(dir string) (*x509.Certificate, error) {
 	_, c, err := readCert(filepath.Join(dir, IntermediateCertFile))
 	return c, err
+}
+
+// ReadIntermediates returns the intermediate certificates of the CA in dir
+// without their keys: the current one (IntermediateCertFile) first, then
+// the retired ones (RetiredDir/ID/IntermediateCertFile, revoked or not,
+// and those whose key PruneRetired removed), oldest first. A certificate
+// any of them signed is this CA's. The error wraps fs.ErrNotExist when
+// there is no current intermediate, ErrInvalidCA when a file is not a PEM
+// certificate.
+func ReadIntermediates(dir string) ([]*x509.Certificate, error) {
+	cur, err := ReadIntermediate(dir)
+	if err != nil {
+		return nil, err
+	}
+	retired, err := retiredCerts(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := []*x509.Certificate{cur}
+	for _, c := range retired {
+		if !c.Equal(cur) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // errNotExistQuiet wraps fs.ErrNotExist without adding text to the message.

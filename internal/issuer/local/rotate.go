@@ -33,10 +33,16 @@ import (
 // (AIA caIssuers, CRL distribution point) are the fixed
 // /pki/intermediate.crt and /pki/crl, where those of an intermediate made
 // by Rotate have its IntermediateID in their path (Rotated).
+//
+// PrunedFile, in a retired intermediate's subdirectory, records when
+// PruneRetired removed its key (RFC 3339 time): its certificate stays, so
+// that the certificates it signed are still told as this CA's, but it
+// signs no CRL or OCSP response any more.
 const (
 	RetiredDir   = "retired"
 	OriginalFile = "original"
 	RevokedFile  = "revoked"
+	PrunedFile   = "pruned"
 )
 
 // newSuffix ends the names of the new intermediate's files that Rotate
@@ -317,18 +323,29 @@ func newIntermediateKey(kt string, cur crypto.PublicKey) (crypto.Signer, error) 
 	return k, nil
 }
 
-// loadRetired reads the retired intermediates of the CA in dir (RetiredDir),
-// oldest notBefore first, each checked as load checks the current one: its
-// key matches it, and root signed it. None is no error.
-func loadRetired(dir string, ca *CA) error {
+// retiredEntry is one subdirectory of RetiredDir: its path, and the
+// intermediate certificate it holds (PEM and parsed).
+type retiredEntry struct {
+	sub  string
+	pem  []byte
+	cert *x509.Certificate
+}
+
+// readRetired reads the certificates of the retired intermediates of the
+// CA in dir (RetiredDir/ID/IntermediateCertFile), oldest notBefore first,
+// checking that each directory is named by its certificate's
+// IntermediateID, except the copy of the current intermediate cur that an
+// interrupted rotation left (finishRotation), which is skipped. None is no
+// error.
+func readRetired(dir string, cur *x509.Certificate) ([]retiredEntry, error) {
 	entries, err := os.ReadDir(filepath.Join(dir, RetiredDir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("local CA: %w", err)
+		return nil, fmt.Errorf("local CA: %w", err)
 	}
-	orig := originalID(dir)
+	var out []retiredEntry
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -336,31 +353,55 @@ func loadRetired(dir string, ca *CA) error {
 		sub := filepath.Join(dir, RetiredDir, e.Name())
 		pemBytes, c, err := readCert(filepath.Join(sub, IntermediateCertFile))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		key, err := readKey(filepath.Join(sub, IntermediateKeyFile))
-		if err != nil {
-			return err
-		}
-		if !publicKeysEqual(key.Public(), c.PublicKey) {
-			return fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, filepath.Join(sub, IntermediateKeyFile), filepath.Join(sub, IntermediateCertFile))
-		}
-		if c.Equal(ca.inter) {
+		if cur != nil && c.Equal(cur) {
 			continue // the copy of an interrupted rotation (finishRotation)
 		}
 		if IntermediateID(c) != e.Name() {
-			return fmt.Errorf("%w: %s holds the intermediate %s", ErrInvalidCA, sub, IntermediateID(c))
+			return nil, fmt.Errorf("%w: %s holds the intermediate %s", ErrInvalidCA, sub, IntermediateID(c))
 		}
+		out = append(out, retiredEntry{sub: sub, pem: pemBytes, cert: c})
+	}
+	slices.SortFunc(out, func(a, b retiredEntry) int { return a.cert.NotBefore.Compare(b.cert.NotBefore) })
+	return out, nil
+}
+
+// retiredCerts returns the certificates of the retired intermediates of
+// the CA in dir, oldest first (readRetired), pruned ones included.
+func retiredCerts(dir string) ([]*x509.Certificate, error) {
+	cur, err := ReadIntermediate(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := readRetired(dir, cur)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*x509.Certificate, len(entries))
+	for i, e := range entries {
+		out[i] = e.cert
+	}
+	return out, nil
+}
+
+// loadRetired reads the retired intermediates of the CA in dir (RetiredDir),
+// oldest notBefore first, each checked as load checks the current one: its
+// key matches it, and root signed it. One whose key PruneRetired removed
+// (PrunedFile) signs nothing any more: it is kept in ca.pruned, without a
+// key. None is no error.
+func loadRetired(dir string, ca *CA) error {
+	entries, err := readRetired(dir, ca.inter)
+	if err != nil {
+		return err
+	}
+	orig := originalID(dir)
+	for _, e := range entries {
+		sub, c := e.sub, e.cert
 		if err := checkPath(ca.root, nil, c); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
 		}
-		sig, err := sigAlgFor(c.PublicKey)
-		if err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
-		}
-		r := &CA{now: ca.now, root: ca.root, inter: c, interKey: key, sig: sig, rootPEM: ca.rootPEM, interPEM: pemBytes,
-			rotated: orig != "" && IntermediateID(c) != orig, retiredOnly: true}
-		ca.retired = append(ca.retired, r)
+		// A revoked intermediate stays on the root's CRL, pruned or not.
 		rev, err := readRevoked(filepath.Join(sub, RevokedFile))
 		if err != nil {
 			return err
@@ -369,8 +410,25 @@ func loadRetired(dir string, ca *CA) error {
 			rev.Cert = c
 			ca.revokedInters = append(ca.revokedInters, *rev)
 		}
+		key, err := readKey(filepath.Join(sub, IntermediateKeyFile))
+		if errors.Is(err, fs.ErrNotExist) && fileExists(filepath.Join(sub, PrunedFile)) {
+			ca.pruned = append(ca.pruned, c)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !publicKeysEqual(key.Public(), c.PublicKey) {
+			return fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, filepath.Join(sub, IntermediateKeyFile), filepath.Join(sub, IntermediateCertFile))
+		}
+		sig, err := sigAlgFor(c.PublicKey)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
+		}
+		r := &CA{now: ca.now, root: ca.root, inter: c, interKey: key, sig: sig, rootPEM: ca.rootPEM, interPEM: e.pem,
+			rotated: orig != "" && IntermediateID(c) != orig, retiredOnly: true}
+		ca.retired = append(ca.retired, r)
 	}
-	slices.SortFunc(ca.retired, func(a, b *CA) int { return a.inter.NotBefore.Compare(b.inter.NotBefore) })
 	return nil
 }
 
