@@ -854,7 +854,10 @@ func (s *Server) port() string {
 // malformed problem document as every ACME error).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
-	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath, wfe.IntermediatesPrefix} {
+	// IntermediatesPrefix without its "/" too: ServeMux would redirect it
+	// to the prefix (an HTML body) rather than let the WFE answer.
+	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath, wfe.IntermediatesPrefix,
+		strings.TrimSuffix(wfe.IntermediatesPrefix, "/")} {
 		// Every method: the WFE answers another than GET and HEAD with
 		// its 405 naming them, as over HTTPS (it was the 400 "serves
 		// ACME over HTTPS only").
