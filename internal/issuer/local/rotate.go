@@ -133,7 +133,10 @@ type RotateOptions struct {
 	RootIssuerURL, RootCRLURL string
 }
 
-// KeyTypes are the values RotateOptions.KeyType takes besides "".
+// KeyTypes are the values RotateOptions.KeyType takes besides "", and
+// those of Options.KeyType and Options.RootKeyType (`certgate init
+// --ca-key-type`): the CA key types of CA/B Forum BR §6.1.5 (no Ed25519,
+// which the BR do not allow for a CA issuing TLS server certificates).
 var KeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"}
 
 // Rotate makes a new intermediate for the CA in dir, signed by the root
@@ -302,25 +305,40 @@ func newIntermediateKey(kt string, cur crypto.PublicKey) (crypto.Signer, error) 
 			kt = "rsa-" + strconv.Itoa(k.N.BitLen())
 		}
 	}
-	var k crypto.Signer
-	var err error
-	switch kt {
-	case "ecdsa-p256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ecdsa-p384":
-		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	default:
-		bits, ok := strings.CutPrefix(kt, "rsa-")
-		n, aerr := strconv.Atoi(bits)
-		if !ok || aerr != nil || n < 2048 || n > 8192 || n%8 != 0 {
-			return nil, fmt.Errorf("%w: key type %q is not one of %s", ErrRotate, kt, strings.Join(KeyTypes, ", "))
-		}
-		k, err = rsa.GenerateKey(rand.Reader, n)
+	k, err := generateKey(kt)
+	if kerr := (keyTypeError{}); errors.As(err, &kerr) {
+		return nil, fmt.Errorf("%w: %w", ErrRotate, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local CA: generate the intermediate key: %w", err)
 	}
 	return k, nil
+}
+
+// keyTypeError is generateKey's error for a key type it does not know.
+type keyTypeError struct{ kt string }
+
+func (e keyTypeError) Error() string {
+	return fmt.Sprintf("key type %q is not one of %s", e.kt, strings.Join(KeyTypes, ", "))
+}
+
+// generateKey generates a CA key of type kt: one of KeyTypes, or
+// "rsa-BITS" for BITS a multiple of 8 from 2048 to 8192 (an imported
+// intermediate's size, kept by Rotate). An unknown kt gives an error
+// that is a keyTypeError, naming KeyTypes.
+func generateKey(kt string) (crypto.Signer, error) {
+	switch kt {
+	case "ecdsa-p256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	}
+	bits, ok := strings.CutPrefix(kt, "rsa-")
+	n, aerr := strconv.Atoi(bits)
+	if !ok || aerr != nil || n < 2048 || n > 8192 || n%8 != 0 {
+		return nil, keyTypeError{kt}
+	}
+	return rsa.GenerateKey(rand.Reader, n)
 }
 
 // retiredEntry is one subdirectory of RetiredDir: its path, and the
