@@ -18,7 +18,7 @@ import (
 // nodes that share one database (docs/operations.md).
 func newCA() *cobra.Command {
 	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA, copy it to other nodes, rotate and revoke its intermediate"}
-	ca.AddCommand(newCARoot(), newCAExport(), newCAImport(), newCARotate(), newCARevokeIntermediate())
+	ca.AddCommand(newCARoot(), newCAExport(), newCAImport(), newCARotate(), newCARevokeIntermediate(), newCAPruneRetired())
 	return ca
 }
 

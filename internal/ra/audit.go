@@ -259,9 +259,9 @@ func (r *RA) caScope() store.CAScope {
 
 // caCertificates are the certificates of this server's CA: the issuer's
 // CRL issuer (the intermediate of the built-in CA that signs now) and
-// those of Config.RetiredCRLSigners (its intermediates before a rotation,
-// revoked or not: they are still this CA's); none for an issuer that signs
-// no CRL.
+// those of Config.RetiredCRLSigners and Config.PrunedIntermediates (its
+// intermediates before a rotation, revoked or pruned or not: they are
+// still this CA's); none for an issuer that signs no CRL.
 func (r *RA) caCertificates() []*x509.Certificate {
 	signer, ok := r.issuer.(issuer.CRLSigner)
 	if !ok {
@@ -271,7 +271,7 @@ func (r *RA) caCertificates() []*x509.Certificate {
 	for _, s := range r.cfg.RetiredCRLSigners {
 		out = append(out, s.CRLIssuer())
 	}
-	return out
+	return append(out, r.cfg.PrunedIntermediates...)
 }
 
 // cascadeRevokeEvent is the audit event of the revocation of c for

@@ -333,6 +333,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 			pkiCfg.IntermediateDER, pkiCfg.CRL = old.Intermediate().Raw, signer
 		}
 	}
+	rcfg.PrunedIntermediates = ca.Pruned()
 	rcfg.CRLRefresh = cfg.RevocationRefresh
 	rcfg.TermsOfService = cfg.TermsOfService
 	// One registry per server: the request path counts into it, the

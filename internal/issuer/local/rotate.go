@@ -497,10 +497,7 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	if reason < 0 || reason > 10 || reason == 6 || reason == 7 || reason == 8 {
 		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRotate, reason)
 	}
-	id = strings.ToLower(strings.ReplaceAll(id, ":", ""))
-	match := func(c *x509.Certificate) bool {
-		return IntermediateID(c) == id || strings.TrimLeft(c.SerialNumber.Text(16), "0") == strings.TrimLeft(id, "0")
-	}
+	match := intermediateMatcher(id)
 	if match(ca.inter) {
 		return nil, fmt.Errorf("%w: %s is the intermediate that signs now; run 'certgate ca rotate' first, then revoke it", ErrRotate, id)
 	}
