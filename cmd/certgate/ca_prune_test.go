@@ -78,7 +78,9 @@ func leafOfCurrent(t *testing.T, st *store.Store, data, name string, notAfter ti
 // changes nothing. The pruned intermediate keeps its certificate, the
 // server starts with it (it signs nothing; the certificates it signed are
 // still this CA's: local.ReadIntermediates), and the pruning is audited.
-// The former code had no way to drop a retired intermediate's key.
+// ca export --with-retired carries them all to another node (ca import).
+// The former code had no way to drop a retired intermediate's key, and
+// exported the current intermediate only.
 func TestCAPruneRetired(t *testing.T) {
 	data := t.TempDir()
 	t.Run("serve", func(t *testing.T) {
@@ -169,5 +171,26 @@ func TestCAPruneRetired(t *testing.T) {
 	}
 	if p := srv.CA().Pruned(); len(p) != 1 || local.IntermediateID(p[0]) != gone || len(srv.CA().Retired()) != 2 {
 		t.Errorf("the server has %d pruned, %d retired intermediates; want %s pruned, 2 retired", len(p), len(srv.CA().Retired()), gone)
+	}
+
+	// ca export --with-retired | ca import: the other node has them all.
+	bundle, stderr, err := runCLI(t, nil, "ca", "export", "--data", data, "--with-retired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "retired intermediates") {
+		t.Errorf("export --with-retired warned %q, want it to name the retired intermediates' keys", stderr)
+	}
+	node2 := filepath.Join(t.TempDir(), "node2")
+	if _, _, err := runCLI(t, []byte(bundle), "ca", "import", "--data", node2); err != nil {
+		t.Fatal(err)
+	}
+	srv2, err := startNode(t, node2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !srv2.CA().Intermediate().Equal(srv.CA().Intermediate()) || !srv2.CA().Rotated() || len(srv2.CA().Retired()) != 2 || len(srv2.CA().Pruned()) != 1 {
+		t.Errorf("imported node: rotated %v, %d retired, %d pruned; want the same CA as the first, 2 retired, 1 pruned",
+			srv2.CA().Rotated(), len(srv2.CA().Retired()), len(srv2.CA().Pruned()))
 	}
 }
