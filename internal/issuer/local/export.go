@@ -51,7 +51,7 @@ const BundleOrder = "root certificate, root key (optional), CA certificates from
 const (
 	pemCert  = "CERTIFICATE"
 	pemKey   = "PRIVATE KEY"
-	pemCRL   = "X509 CRL" // the root's CRL, last in a bundle with retired intermediates (RFC 7468 §6)
+	pemCRL   = "X509 CRL"   // the root's CRL, last in a bundle with retired intermediates (RFC 7468 §6)
 	pemBegin = "-----BEGIN" // starts a PEM block's first line (RFC 7468 §2)
 )
 
