@@ -313,7 +313,7 @@ func partialErr(dir string, present, missing []string) error {
 func ReadRootPEM(dir string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(dir, RootCertFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data)%w", dir, errNotExistQuiet{})
+		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data), or `certgate init` beforehand%w", dir, errNotExistQuiet{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local CA: read root certificate: %w", err)
