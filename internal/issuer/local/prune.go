@@ -18,9 +18,9 @@ var ErrPrune = errors.New("local CA: cannot prune")
 // RetiredIntermediate is a retired intermediate of a CA directory as
 // RetiredIntermediates lists it, without its key.
 type RetiredIntermediate struct {
-	Cert    *x509.Certificate
-	Pruned  bool // PruneRetired removed its key: it signs nothing any more
-	Revoked bool // RevokeIntermediate revoked it: the root's CRL lists it
+	Cert    *x509.Certificate // the intermediate's certificate
+	Pruned  bool              // PruneRetired removed its key: it signs nothing any more
+	Revoked bool              // RevokeIntermediate revoked it: the root's CRL lists it
 }
 
 // RetiredIntermediates returns the retired intermediates of the CA in dir
