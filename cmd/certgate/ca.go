@@ -18,7 +18,7 @@ import (
 // nodes that share one database (docs/operations.md).
 func newCA() *cobra.Command {
 	ca := &cobra.Command{Use: "ca", Short: "Inspect the built-in CA, copy it to other nodes, rotate and revoke its intermediate"}
-	ca.AddCommand(newCARoot(), newCAExport(), newCAImport(), newCARotate(), newCARevokeIntermediate())
+	ca.AddCommand(newCARoot(), newCAExport(), newCAImport(), newCARotate(), newCARevokeIntermediate(), newCAPruneRetired())
 	return ca
 }
 
@@ -53,6 +53,7 @@ func newCARoot() *cobra.Command {
 
 func newCAExport() *cobra.Command {
 	var data, out string
+	var withRetired bool
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write the CA (root and intermediate, certificates and private keys) as one PEM bundle",
@@ -66,6 +67,14 @@ on another node that shares the database:
 
     certgate ca export --data DIR | ssh node2 certgate ca import --data DIR
 
+After 'certgate ca rotate', --with-retired adds the retired intermediates after
+the intermediate key — the one created with the CA first, each certificate then
+key (a pruned one, 'certgate ca prune-retired', as its certificate alone) — and
+ends the bundle with the root's CRL (an X509 CRL block, which names the revoked
+ones). 'certgate ca import' restores them, so that the new node signs the CRL
+and OCSP responses of the certificates they signed, at the URLs those name.
+Without it the bundle carries the intermediate that signs now only.
+
 The bundle holds the CA's private keys: it goes to stdout, or with --out to a
 new file created with mode 0600 (an existing file is never overwritten).`,
 		Args: cobra.NoArgs,
@@ -73,7 +82,11 @@ new file created with mode 0600 (an existing file is never overwritten).`,
 			if err := config.Resolve(cmd.Flags()); err != nil {
 				return err
 			}
-			bundle, root, withRootKey, err := local.Export(server.CADir(data))
+			export := local.Export
+			if withRetired {
+				export = local.ExportWithRetired
+			}
+			bundle, root, withRootKey, err := export(server.CADir(data))
 			if err != nil {
 				return err
 			}
@@ -90,6 +103,9 @@ new file created with mode 0600 (an existing file is never overwritten).`,
 			if !withRootKey {
 				keys = "the intermediate's private key but no root key"
 			}
+			if withRetired {
+				keys += " and those of its retired intermediates"
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: the bundle written to %s holds %s of the CA with root SHA-256 %s; keep it secret and delete it after import\n",
 				where, keys, local.Fingerprint(root))
 			return nil
@@ -97,6 +113,7 @@ new file created with mode 0600 (an existing file is never overwritten).`,
 	}
 	dataFlags(cmd, &data)
 	cmd.Flags().StringVar(&out, "out", "", "write the bundle to this new file (mode 0600) instead of stdout")
+	cmd.Flags().BoolVar(&withRetired, "with-retired", false, "also the retired intermediates of a rotated CA (keys included) and the root's CRL")
 	return cmd
 }
 
@@ -117,7 +134,9 @@ or, keeping the root key offline, three blocks:
 In a PKI of more than two tiers put the CA certificates between the root and
 the intermediate (the issuing CA) before the intermediate certificate, from the
 root down (root, policy CA, issuing CA); certgate sends them to ACME clients
-after the intermediate.
+after the intermediate. A bundle of 'certgate ca export --with-retired' carries
+the retired intermediates of a rotated CA and the root's CRL after the
+intermediate key: they are restored into DATA/ca/retired.
 
 Certificates are CERTIFICATE blocks, keys unencrypted PKCS#8 PRIVATE KEY
 blocks. The bundle is checked as the server checks its CA files (each key

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,8 +13,12 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/wfe"
 	"github.com/spf13/cobra"
 )
@@ -24,7 +30,7 @@ type intermediateView struct {
 	Subject   string    `json:"subject"`
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
-	Status    string    `json:"status"`           // signing, retired, revoked
+	Status    string    `json:"status"`           // signing, retired, revoked, pruned
 	Reason    string    `json:"reason,omitempty"` // for revoked
 }
 
@@ -186,4 +192,138 @@ func intermediateReason(s string) (int, error) {
 		return 0, fmt.Errorf("--reason %q is not a revocation reason for a CA certificate; use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn or unspecified (RFC 5280 §5.3.1)", s)
 	}
 	return code, nil
+}
+
+// newCAPruneRetired is `certgate ca prune-retired [ID...]`.
+func newCAPruneRetired() *cobra.Command {
+	var o storeOpts
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune-retired [ID...]",
+		Short: "Remove the keys of retired intermediates whose certificates have all expired and whose last CRL is past",
+		Long: `Remove the private key of each retired intermediate (DATA/ca/retired/ID, one that 'certgate ca
+rotate' replaced), or of those named by ID or serial, once nothing needs it to sign any more:
+every certificate it signed (issued here or imported into the inventory) has expired, and the
+last CRL that lists one of them is past its nextUpdate — an expired certificate stays on its
+CRL for one CRL validity (` + config.FormatDuration(ra.DefaultCRLValidity) + `) after its notAfter, and that CRL is current for one
+more, so the key goes ` + config.FormatDuration(2*ra.DefaultCRLValidity) + ` after the last notAfter. Its certificate stays: the
+certificates it signed are still this CA's, but its CRL and OCSP are no longer served.
+One line per intermediate: pruned, or kept with how many certificates it signed are
+unexpired and until when. A named intermediate that cannot be pruned is an error. --dry-run
+says what would be pruned and changes nothing (it also runs beside a server). Run it with
+the server on this data directory stopped; then copy DATA/ca to the other nodes as after a
+rotation. Recorded in the audit log (intermediate.prune).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !dryRun {
+				unlock, err := lockData(o.data, "pruning retired intermediates")
+				if err != nil {
+					return err
+				}
+				defer unlock()
+			}
+			dir := server.CADir(o.data)
+			retired, err := local.RetiredIntermediates(dir)
+			if err != nil {
+				return err
+			}
+			targets, err := pruneTargets(retired, args)
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), cmd, &o)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			out := cmd.OutOrStdout()
+			if len(targets) == 0 {
+				fmt.Fprintln(out, "no retired intermediate with a key to prune")
+				return nil
+			}
+			now := time.Now()
+			var refused error
+			for _, r := range targets {
+				c := r.Cert
+				id := local.IntermediateID(c)
+				if why, err := pruneBlocker(cmd.Context(), st, c, now); err != nil {
+					return err
+				} else if why != "" {
+					fmt.Fprintf(out, "kept %s (%s): %s\n", id, c.Subject.CommonName, why)
+					if len(args) > 0 {
+						refused = fmt.Errorf("cannot prune the intermediate %s: %s", id, why)
+					}
+					continue
+				}
+				if dryRun {
+					fmt.Fprintf(out, "would prune %s (%s): every certificate it signed has expired and its last CRL is past\n", id, c.Subject.CommonName)
+					continue
+				}
+				if _, err := local.PruneRetired(dir, id, now); err != nil {
+					return err
+				}
+				if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediatePrune,
+					ObjectType: audit.ObjectIntermediate, ObjectID: id, Before: viewIntermediate(c, "retired"), After: viewIntermediate(c, "pruned")}); err != nil {
+					return fmt.Errorf("pruned the intermediate %s, but recording it in the audit log failed: %w", id, err)
+				}
+				fmt.Fprintf(out, "pruned %s (%s): its key is removed, its certificate stays in %s\n", id, c.Subject.CommonName, filepath.Join(dir, local.RetiredDir, id))
+			}
+			return refused
+		},
+	}
+	storeFlags(cmd, &o)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be pruned, change nothing")
+	return cmd
+}
+
+// pruneTargets are the retired intermediates prune-retired considers: those
+// ids names (by ID or serial; an unknown one, or one pruned already, is an
+// error), or every one with a key when ids is empty.
+func pruneTargets(retired []local.RetiredIntermediate, ids []string) ([]local.RetiredIntermediate, error) {
+	if len(ids) == 0 {
+		return slices.DeleteFunc(slices.Clone(retired), func(r local.RetiredIntermediate) bool { return r.Pruned }), nil
+	}
+	var out []local.RetiredIntermediate
+	for _, id := range ids {
+		i := slices.IndexFunc(retired, func(r local.RetiredIntermediate) bool { return local.MatchIntermediate(r.Cert, id) })
+		switch {
+		case i < 0:
+			return nil, fmt.Errorf("no retired intermediate %s (the intermediate that signs now is never pruned; 'ls DATA/ca/%s' lists the retired ones)", id, local.RetiredDir)
+		case retired[i].Pruned:
+			return nil, fmt.Errorf("the key of the intermediate %s was pruned already", local.IntermediateID(retired[i].Cert))
+		}
+		out = append(out, retired[i])
+	}
+	return out, nil
+}
+
+// pruneBlocker says why the retired intermediate inter cannot be pruned at
+// now ("" when it can): certificates it signed (issued here, or imported
+// under its subject) that have not expired, or the last CRL that lists an
+// expired one (ra.DefaultCRLValidity after its notAfter) still current.
+func pruneBlocker(ctx context.Context, st *store.Store, inter *x509.Certificate, now time.Time) (string, error) {
+	v := ra.DefaultCRLValidity
+	var unexpired int
+	var latest time.Time
+	err := st.EachCertificateEndingAfter(ctx, []string{(&local.Issuer{}).Name(), inter.Subject.String()}, now.Add(-2*v), func(der []byte, notAfter time.Time) error {
+		if issuer.SignedSerial(der, inter) == nil {
+			return nil // another intermediate's
+		}
+		if notAfter.After(now) {
+			unexpired++
+		}
+		if notAfter.After(latest) {
+			latest = notAfter
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case unexpired > 0:
+		return fmt.Sprintf("%d certificate(s) it signed are unexpired, the last until %s", unexpired, latest.UTC().Format(time.RFC3339)), nil
+	case !latest.IsZero():
+		return fmt.Sprintf("the last certificate it signed expired %s and its CRL lists it until the CRL of %s, current until %s",
+			latest.UTC().Format(time.RFC3339), latest.Add(v).UTC().Format(time.RFC3339), latest.Add(2*v).UTC().Format(time.RFC3339)), nil
+	}
+	return "", nil
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/inventory"
-	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
@@ -375,12 +374,12 @@ in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
 					// with the key's issued ones, as the server does
 					// (docs/pki.md). Other reasons need no CA: the
 					// servers sign CRL and OCSP from the database.
-					inter, err := revocationCA(ctx, st, o.data)
+					inters, err := revocationCA(ctx, st, o.data)
 					if err != nil {
 						return err
 					}
-					if inter != nil {
-						svc = svc.WithCA(inter)
+					if inters != nil {
+						svc = svc.WithCA(inters...)
 					}
 				}
 				if err := revokeUpstream(ctx, st, svc, args[0], code, issuersFile, o.data); err != nil {
@@ -466,7 +465,7 @@ func foreignRevocationNote(ctx context.Context, st *store.Store, svc *inventory.
 	if c.Source == store.SourceIssued {
 		return ""
 	}
-	inter, err := local.ReadIntermediate(server.CADir(data))
+	inters, err := local.ReadIntermediates(server.CADir(data))
 	if err != nil {
 		if recorded, serr := st.GetSetting(ctx, server.CARootSetting); errors.Is(serr, store.ErrNotFound) || serr == nil && recorded == "" {
 			// The database has no CA: every imported certificate is another CA's.
@@ -479,14 +478,15 @@ func foreignRevocationNote(ctx context.Context, st *store.Store, svc *inventory.
 	if err != nil {
 		return ""
 	}
-	if blk, _ := pem.Decode(pemBytes); blk != nil && issuer.SignedSerial(blk.Bytes, inter) != nil {
-		return "" // this CA's: on its CRL, revoked in OCSP
+	if blk, _ := pem.Decode(pemBytes); blk != nil && store.ScopeOf(inters...).Signed(blk.Bytes) {
+		return "" // this CA's (current or retired intermediate): on its CRL, revoked in OCSP
 	}
 	return fmt.Sprintf("recorded in the inventory only: another CA (issuer %s) issued it, and only that CA can revoke it", c.Issuer)
 }
 
-// revocationCA returns the intermediate certificate of the built-in CA in
-// data's CA directory, which a keyCompromise revocation needs to tell the
+// revocationCA returns the intermediate certificates of the built-in CA in
+// data's CA directory (the current one and the retired ones,
+// local.ReadIntermediates), which a keyCompromise revocation needs to tell the
 // imported certificates of this CA with the key (inventory.Service.WithCA),
 // or nil when the database records no built-in CA (server.CARootSetting:
 // then no certificate of one exists) and data holds none. It refuses, in
@@ -494,13 +494,13 @@ func foreignRevocationNote(ctx context.Context, st *store.Store, svc *inventory.
 // (the revocation would leave this CA's imported certificates with the key
 // valid, and name them as other CAs'), and one whose CA is not the
 // database's.
-func revocationCA(ctx context.Context, st *store.Store, data string) (*x509.Certificate, error) {
+func revocationCA(ctx context.Context, st *store.Store, data string) ([]*x509.Certificate, error) {
 	recorded, err := st.GetSetting(ctx, server.CARootSetting)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	dir := server.CADir(data)
-	inter, err := local.ReadIntermediate(dir)
+	inters, err := local.ReadIntermediates(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && recorded == "":
 		return nil, nil
@@ -512,7 +512,7 @@ func revocationCA(ctx context.Context, st *store.Store, data string) (*x509.Cert
 		return nil, err
 	}
 	if recorded == "" {
-		return inter, nil
+		return inters, nil
 	}
 	rootPEM, err := local.ReadRootPEM(dir)
 	if err != nil {
@@ -526,7 +526,7 @@ func revocationCA(ctx context.Context, st *store.Store, data string) (*x509.Cert
 	if fp := local.Fingerprint(root); fp != recorded {
 		return nil, fmt.Errorf("%s holds another CA (root SHA-256 %s) than the database's (root SHA-256 %s): pass the server's --data", dir, fp, recorded)
 	}
-	return inter, nil
+	return inters, nil
 }
 
 func newCertImport() *cobra.Command {

@@ -68,7 +68,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("certgate {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServe(stderr), newVersion(), newCA(), newBench())
+	root.AddCommand(newServe(stderr), newInit(), newVersion(), newCA(), newBench())
 	root.AddCommand(newProfile(), newEAB(), newApproval())
 	root.AddCommand(newCert(), newAccount(), newReport())
 	root.AddCommand(newToken(), newAudit())

@@ -26,8 +26,8 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [25]string {
-	return [25]string{
+func actionNames() [26]string {
+	return [26]string{
 		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
 		ActionTokenCreate, ActionTokenRevoke,
 		ActionAccountCreate, ActionAccountUpdate, ActionAccountDeactivate, ActionAccountKeyChange, ActionAccountAttributes,
@@ -35,7 +35,7 @@ func actionNames() [25]string {
 		ActionEABKeyCreate, ActionEABKeyRevoke,
 		ActionApprovalRequest, ActionApprovalApprove, ActionApprovalReject, ActionApprovalEscalate,
 		ActionRateLimitSet, ActionRateLimitDelete,
-		ActionIntermediateRotate, ActionIntermediateRevoke,
+		ActionIntermediateRotate, ActionIntermediateRevoke, ActionIntermediatePrune,
 	}
 }
 

@@ -276,14 +276,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		s.Hostname = NormalizeHostname(s.Hostname)
-		if strings.TrimSpace(s.CAOrganization) == "" || strings.ContainsFunc(s.CAOrganization, unicode.IsControl) || utf8.RuneCountInString(s.CAOrganization) > MaxCAOrganization {
-			return nil, fmt.Errorf("ca-organization: %q must be a name of 1 to %d characters without control characters (the CA's common names add 23 to it, within the 64 RFC 5280 allows)", s.CAOrganization, MaxCAOrganization)
-		}
-		if s.CACountry != "" {
-			if len(s.CACountry) != 2 || !zlintutil.IsISOCountryCode(s.CACountry) {
-				return nil, fmt.Errorf("ca-country: %q is not an ISO 3166-1 two-letter country code (e.g. DE, US)", s.CACountry)
-			}
-			s.CACountry = strings.ToUpper(s.CACountry)
+		if s.CACountry, err = CheckCASubject(s.CAOrganization, s.CACountry); err != nil {
+			return nil, err
 		}
 		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}, {"ari-explanation-url", s.ARIExplanationURL}} {
 			if u.v == "" {
@@ -295,6 +289,24 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		}
 		return s, nil
 	}
+}
+
+// CheckCASubject checks the ca-organization and ca-country settings (the
+// subject O= and C= of a new built-in CA; serve and init take them) and
+// returns country in upper case. Errors name the setting: an organization
+// of 1 to MaxCAOrganization characters without control characters, a
+// country that is "" or an ISO 3166-1 alpha-2 code.
+func CheckCASubject(organization, country string) (string, error) {
+	if strings.TrimSpace(organization) == "" || strings.ContainsFunc(organization, unicode.IsControl) || utf8.RuneCountInString(organization) > MaxCAOrganization {
+		return "", fmt.Errorf("ca-organization: %q must be a name of 1 to %d characters without control characters (the CA's common names add 23 to it, within the 64 RFC 5280 allows)", organization, MaxCAOrganization)
+	}
+	if country == "" {
+		return "", nil
+	}
+	if len(country) != 2 || !zlintutil.IsISOCountryCode(country) {
+		return "", fmt.Errorf("ca-country: %q is not an ISO 3166-1 two-letter country code (e.g. DE, US)", country)
+	}
+	return strings.ToUpper(country), nil
 }
 
 // checkTLSFiles checks that tls-cert and tls-key come together, and not

@@ -20,7 +20,6 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
-	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -106,13 +105,14 @@ func (s *Service) WithAudit(a Auditor, actor string) *Service {
 }
 
 // WithCA returns a copy of s whose keyCompromise revocations (Revoke)
-// also revoke the key's certificates that ca (the built-in CA's
-// intermediate) signed and that entered the inventory by import, as the
-// server's do (store.RevokeCertificateOf). Without it only the key's
+// also revoke the key's certificates that one of cas (the built-in CA's
+// intermediates: the one that signs now and the retired ones) signed and
+// that entered the inventory by import, as the server's do
+// (store.RevokeCertificateOf, store.ScopeOf). Without it only the key's
 // certificates of source issued are revoked with the one named.
-func (s *Service) WithCA(ca *x509.Certificate) *Service {
+func (s *Service) WithCA(cas ...*x509.Certificate) *Service {
 	c := *s
-	c.ca = store.CAScope{DN: ca.Subject.String(), Signed: func(der []byte) bool { return issuer.SignedSerial(der, ca) != nil }}
+	c.ca = store.ScopeOf(cas...)
 	return &c
 }
 

@@ -256,26 +256,30 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 }
 
 // caScope names the certificates of this server's CA that entered the
-// inventory by import (stored under its certificate's subject, signed by
-// its key): a keyCompromise revocation revokes those with the key too
+// inventory by import (stored under the subject of one of its
+// intermediates, current or retired, and signed by its key): a
+// keyCompromise revocation revokes those with the key too
 // (store.RevokeCertificateOf). The zero scope for an issuer without a CA
 // certificate of its own (no CRL).
 func (r *RA) caScope() store.CAScope {
-	ca := r.caCertificate()
-	if ca == nil {
-		return store.CAScope{}
-	}
-	return store.CAScope{DN: ca.Subject.String(), Signed: func(der []byte) bool { return issuer.SignedSerial(der, ca) != nil }}
+	return store.ScopeOf(r.caCertificates()...)
 }
 
-// caCertificate is the certificate of this server's CA (the issuer's CRL
-// issuer: the intermediate of the built-in CA), nil for an issuer that
-// signs no CRL.
-func (r *RA) caCertificate() *x509.Certificate {
-	if signer, ok := r.issuer.(issuer.CRLSigner); ok {
-		return signer.CRLIssuer()
+// caCertificates are the certificates of this server's CA: the issuer's
+// CRL issuer (the intermediate of the built-in CA that signs now) and
+// those of Config.RetiredCRLSigners and Config.PrunedIntermediates (its
+// intermediates before a rotation, revoked or pruned or not: they are
+// still this CA's); none for an issuer that signs no CRL.
+func (r *RA) caCertificates() []*x509.Certificate {
+	signer, ok := r.issuer.(issuer.CRLSigner)
+	if !ok {
+		return nil
 	}
-	return nil
+	out := []*x509.Certificate{signer.CRLIssuer()}
+	for _, s := range r.cfg.RetiredCRLSigners {
+		out = append(out, s.CRLIssuer())
+	}
+	return append(out, r.cfg.PrunedIntermediates...)
 }
 
 // cascadeRevokeEvent is the audit event of the revocation of c for
@@ -359,12 +363,13 @@ func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor 
 }
 
 // anotherCAs reports whether c is another CA's certificate: one that
-// entered the inventory by import or discovery and that this server's CA
-// did not sign (every such one when the issuer has no CA certificate).
+// entered the inventory by import or discovery and that no intermediate of
+// this server's CA signed, neither the current one nor a retired one
+// (every such one when the issuer has no CA certificate).
 func (r *RA) anotherCAs(c *store.Certificate) bool {
 	if c.Source == "" || c.Source == store.SourceIssued {
 		return false
 	}
-	ca := r.caCertificate()
-	return ca == nil || issuer.SignedSerial(c.DER, ca) == nil
+	scope := r.caScope()
+	return scope.Signed == nil || !scope.Signed(c.DER)
 }

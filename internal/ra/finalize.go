@@ -697,7 +697,8 @@ func revocationIdentifiers(cert *x509.Certificate) []acme.Identifier {
 
 // certificateOfThisCA returns the inventory record of cert when it is a
 // certificate of this server's CA: issued here, or imported and signed by
-// the CA's key (stored under the CA certificate's subject, with the key
+// one of the CA's keys, the current intermediate's or a retired one's
+// (stored under that CA certificate's subject, with the key
 // serial or serial-FINGERPRINT16); nil when there is none (unknown, or
 // another CA's).
 func (r *RA) certificateOfThisCA(ctx context.Context, cert *x509.Certificate) (*store.Certificate, error) {
@@ -712,7 +713,7 @@ func (r *RA) certificateOfThisCA(ctx context.Context, cert *x509.Certificate) (*
 		if IssuedHere(rec) {
 			return rec, nil
 		}
-		if ca := r.caCertificate(); ca != nil && rec.Issuer == ca.Subject.String() && issuer.SignedSerial(rec.DER, ca) != nil {
+		if r.caScope().Holds(rec) {
 			return rec, nil
 		}
 	}
@@ -761,7 +762,7 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	}
 	if rec == nil {
 		var p *acme.Problem
-		if ca := r.caCertificate(); ca != nil && issuer.SignedSerial(req.CertDER, ca) == nil {
+		if scope := r.caScope(); scope.Signed != nil && !scope.Signed(req.CertDER) {
 			p = acme.NewProblem(acme.Malformed, "this server's CA did not issue that certificate (its issuer is %q): "+
 				"revoke it with the CA that issued it", cert.Issuer.String())
 		} else {

@@ -7,6 +7,7 @@ package ra
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -190,7 +191,7 @@ type Store interface {
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, events ...*store.AuditAppend) error
 	// RevokeCertificateOf is RevokeCertificate within the CA scope: for
 	// keyCompromise it also revokes the key's other certificates stored
-	// under scope.DN that scope.Signed accepts.
+	// under one of scope.DNs that scope.Signed accepts.
 	RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope store.CAScope, events ...*store.AuditAppend) error
 	// CertificatesWithSerial returns the records of the certificates with
 	// serial (lower-case hex), ordered by key; none is no error.
@@ -225,6 +226,11 @@ type Validator interface {
 	CheckCAA(ctx context.Context, id acme.Identifier, wildcard bool, method string, accountURIs []string) error
 }
 
+// DefaultCRLValidity is Config.CRLValidity's default, the one certgate
+// serve uses: nextUpdate − thisUpdate of the CRLs, and how long an expired
+// certificate stays on them (RFC 5280 §5).
+const DefaultCRLValidity = 24 * time.Hour
+
 // Config holds the RA's policy knobs. Zero values take the defaults noted.
 type Config struct {
 	OrderLifetime        time.Duration // pending order lifetime; default and maximum store.MaxOrderLifetime (7 days; New panics above it)
@@ -244,13 +250,18 @@ type Config struct {
 	// (no other node). Default 1s; negative disables.
 	RetryPoll         time.Duration
 	ValidationWorkers int           // concurrent validations; default 32
-	CRLValidity       time.Duration // nextUpdate - thisUpdate of CRLs, and how long an expired certificate stays on them; default 24h
+	CRLValidity       time.Duration // nextUpdate - thisUpdate of CRLs, and how long an expired certificate stays on them; default DefaultCRLValidity
 	// RetiredCRLSigners are the intermediates of the issuer that signed
 	// before its current one (a rotated built-in CA): each signs the CRL
 	// of the certificates it signed (CRLOf), which are stored under the
 	// issuer's name as the current one's are. With any, each CRL lists
 	// only the records its intermediate issued (their DER is read).
 	RetiredCRLSigners []issuer.CRLSigner
+	// PrunedIntermediates are the retired intermediates of the issuer
+	// whose key was removed (local.PruneRetired): they sign no CRL, but a
+	// certificate they signed is still this CA's (not another CA's) when
+	// it enters the inventory by import.
+	PrunedIntermediates []*x509.Certificate
 	// CRLRefresh bounds how long a signed CRL is served before a new one
 	// is signed, so that revocations made by other nodes appear within it
 	// (revocations through this node clear it at once); default 1 minute,
@@ -364,7 +375,7 @@ func (c *Config) setDefaults() {
 	def(&c.Backdate, time.Minute)
 	def(&c.RetryDelay, time.Second)
 	def(&c.RetryPoll, time.Second)
-	def(&c.CRLValidity, 24*time.Hour)
+	def(&c.CRLValidity, DefaultCRLValidity)
 	def(&c.CRLRefresh, time.Minute)
 	c.CRLRefresh = min(c.CRLRefresh, c.CRLValidity/2)
 	def(&c.ResultWait, time.Second)

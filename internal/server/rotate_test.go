@@ -162,6 +162,28 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 				t.Errorf("GET %s (no such intermediate): %d %s, want a 404 problem document", p, res.StatusCode, res.Header.Get("Content-Type"))
 			}
 		}
+		// The prefix itself, over plain HTTP and HTTPS, with and without
+		// its "/": a 404 problem document naming the intermediates' IDs,
+		// never a redirect (plain HTTP answered "/pki/ca" with ServeMux's
+		// 301 to "/pki/ca/").
+		noRedirect := *env.HTTPClient
+		noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		https, _ := url.Parse(env.DirectoryURL)
+		for _, base := range []string{"http://" + env.Server.Addr().String(), "https://" + https.Host} {
+			for _, p := range []string{"/pki/ca", "/pki/ca/"} {
+				res, err := noRedirect.Get(base + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusNotFound || res.Header.Get("Content-Type") != "application/problem+json" ||
+					!bytes.Contains(b, []byte(newID)) || res.Header.Get("Location") != "" {
+					t.Errorf("GET %s%s: %d %s %s (Location %q), want a 404 problem document naming %s", base, p, res.StatusCode,
+						res.Header.Get("Content-Type"), b, res.Header.Get("Location"), newID)
+				}
+			}
+		}
 		if p, _ := url.Parse(first.CRLDistributionPoints[0]); p.Path != "/pki/crl" {
 			t.Fatalf("first certificate's CRL DP %q", first.CRLDistributionPoints[0])
 		}

@@ -342,6 +342,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 			pkiCfg.IntermediateDER, pkiCfg.CRL = old.Intermediate().Raw, signer
 		}
 	}
+	rcfg.PrunedIntermediates = ca.Pruned()
 	rcfg.CRLRefresh = cfg.RevocationRefresh
 	rcfg.TermsOfService = cfg.TermsOfService
 	// One registry per server: the request path counts into it, the
@@ -863,7 +864,10 @@ func (s *Server) port() string {
 // malformed problem document as every ACME error).
 func (s *Server) plainHandler() http.Handler {
 	m := http.NewServeMux()
-	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath, wfe.IntermediatesPrefix} {
+	// IntermediatesPrefix without its "/" too: ServeMux would redirect it
+	// to the prefix (an HTML body) rather than let the WFE answer.
+	for _, p := range []string{wfe.CRLPath, wfe.IntermediatePath, wfe.RootPath, wfe.RootCertPath, wfe.RootCRLPath, wfe.IntermediatesPrefix,
+		strings.TrimSuffix(wfe.IntermediatesPrefix, "/")} {
 		// Every method: the WFE answers another than GET and HEAD with
 		// its 405 naming them, as over HTTPS (it was the 400 "serves
 		// ACME over HTTPS only").

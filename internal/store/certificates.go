@@ -305,7 +305,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 
 // RevokeCertificateOf is RevokeCertificate for the certificates of the CA
 // scope names: for keyCompromise it also revokes the certificates with the
-// key that are stored under scope.DN (imported or discovered) and that
+// key that are stored under one of scope.DNs (imported or discovered) and that
 // scope.Signed accepts, as those of source issued. Certificates of the key
 // stored under another issuer (another CA's) keep their status: only
 // their CA can revoke them.
@@ -388,7 +388,7 @@ const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND rev
 
 // revokeKeyCertificates revokes in tx, for keyCompromise at at, the
 // certificates with key h but serial that this CA issued (source issued,
-// or stored under scope.DN and accepted by scope.Signed), that are
+// or stored under one of scope.DNs and accepted by scope.Signed), that are
 // unexpired at at and valid or revoked for another reason
 // (keyCompromiseRevocable; index certificates_key), and returns the audit
 // events the Cascade hooks of events give for them (each with the row as
@@ -400,7 +400,7 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 	// Every certificate of the key when the scope may take imported ones
 	// or names the other CAs' (the loop below tells them apart).
 	ours := ""
-	if scope.Others == nil && (scope.DN == "" || scope.Signed == nil) {
+	if scope.Others == nil && (len(scope.DNs) == 0 || scope.Signed == nil) {
 		ours = ` AND c.source = 'issued'`
 	}
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
@@ -421,7 +421,7 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 			rows.Close()
 			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
 		}
-		if c.Source != SourceIssued && (c.Issuer != scope.DN || scope.Signed == nil || !scope.Signed(c.DER)) {
+		if c.Source != SourceIssued && !scope.Holds(c) {
 			// Another CA's certificate (perhaps one that carries this
 			// CA's name): not this CA's to revoke.
 			if scope.Others != nil && c.Status == StatusValid {

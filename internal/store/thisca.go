@@ -2,20 +2,28 @@ package store
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"slices"
+
+	"github.com/certgate/certgate/internal/issuer"
 )
 
 // CAScope names the imported and discovered certificates that are this
 // CA's (its key signed them) for a keyCompromise revocation, which revokes
 // every certificate of the CA with the compromised key (CA/B Forum BR
 // §4.9.1.1), not only those of source issued. The zero CAScope names none.
+// A rotated built-in CA has several intermediates (the current one and
+// the retired ones, revoked or not): a certificate any of them signed is
+// this CA's (ScopeOf).
 type CAScope struct {
-	// DN is the CA certificate's subject as the inventory stores an
+	// DNs are the CA certificates' subjects as the inventory stores an
 	// imported certificate's issuer (pkix.Name.String).
-	DN string
-	// Signed reports whether the CA's key signed the DER certificate der
-	// (e.g. issuer.SignedSerial(der, ca) != nil); a record under DN that
-	// it refuses is another CA's of the same name and is left alone.
+	DNs []string
+	// Signed reports whether one of the CA's keys signed the DER
+	// certificate der (e.g. issuer.SignedSerial(der, ca) != nil); a record
+	// under one of DNs that it refuses is another CA's of the same name
+	// and is left alone.
 	Signed func(der []byte) bool
 	// Others, when set, is called with the inventory key of each valid,
 	// unexpired certificate with the compromised key that is not this
@@ -24,6 +32,31 @@ type CAScope struct {
 	// revoke it). It may be called again for a serial when the
 	// transaction runs again.
 	Others func(serial string)
+}
+
+// ScopeOf is the CAScope of the CA whose intermediates are cas (the one
+// that signs now and the retired ones): a certificate stored under the
+// subject of one of them that its key signed (issuer.SignedSerial) is this
+// CA's. No cas is the zero CAScope; nil entries are skipped.
+func ScopeOf(cas ...*x509.Certificate) CAScope {
+	cas = slices.DeleteFunc(slices.Clone(cas), func(c *x509.Certificate) bool { return c == nil })
+	if len(cas) == 0 {
+		return CAScope{}
+	}
+	dns := make([]string, len(cas))
+	for i, c := range cas {
+		dns[i] = c.Subject.String()
+	}
+	return CAScope{DNs: dns, Signed: func(der []byte) bool {
+		return slices.ContainsFunc(cas, func(ca *x509.Certificate) bool { return issuer.SignedSerial(der, ca) != nil })
+	}}
+}
+
+// Holds reports whether the certificate record c is this CA's by import:
+// stored under one of s.DNs and signed by one of its keys (s.Signed).
+// Records of source issued are not judged here.
+func (s CAScope) Holds(c *Certificate) bool {
+	return s.Signed != nil && slices.Contains(s.DNs, c.Issuer) && s.Signed(c.DER)
 }
 
 // certificatesWithSerialSQL reads the records keyed serial or

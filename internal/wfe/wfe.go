@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -262,6 +264,12 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
 		rw.Write(in.DER)
 	}))
+	// The prefix itself, with and without its "/": a 404 problem document
+	// naming the intermediates' paths, as for an unknown ID (it was
+	// ServeMux's redirect, or over HTTPS the catch-all's 404).
+	for _, p := range []string{strings.TrimSuffix(IntermediatesPrefix, "/"), IntermediatesPrefix + "{$}"} {
+		m.HandleFunc("GET "+p, pki(metrics.EndpointCACert, w.intermediatesIndex))
+	}
 	m.HandleFunc("GET "+IntermediatePath, pki(metrics.EndpointCACert, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "application/pkix-cert")
 		rw.Write(cfg.IntermediateDER)
@@ -553,6 +561,23 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request, signer issuer.CRLSign
 	// the same second as the one before has the same thisUpdate (whole
 	// seconds); the ETag tells them apart.
 	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(c.DER))
+}
+
+// intermediatesIndex answers IntermediatesPrefix itself: a 404 malformed
+// problem document naming the paths below it and the IDs served there
+// (Config.Intermediates, sorted), so that a user exploring /pki is told
+// what to ask for.
+func (w *WFE) intermediatesIndex(rw http.ResponseWriter, r *http.Request) {
+	ids := slices.Sorted(maps.Keys(w.cfg.Intermediates))
+	detail := "no intermediate named: ask " + IntermediateCertPath("ID") + " or " + IntermediateCRLPath("ID")
+	if len(ids) == 0 {
+		detail += "; this CA has no rotated intermediate (its intermediate is " + IntermediatePath + ", its CRL " + CRLPath + ")"
+	} else {
+		detail += ", ID one of " + strings.Join(ids, ", ")
+	}
+	pr := acme.NewProblem(acme.Malformed, "%s", detail)
+	pr.Status = http.StatusNotFound
+	w.writeProblem(rw, r, pr)
 }
 
 // unknownIntermediate answers a path below IntermediatesPrefix that names

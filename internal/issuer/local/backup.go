@@ -84,7 +84,7 @@ func copyCAFiles(from, to string, mode func(name string) os.FileMode) error {
 }
 
 // copyRetired copies RetiredDir of from (OriginalFile, and each retired
-// intermediate's certificate, key and RevokedFile) into to, directories
+// intermediate's certificate, key, RevokedFile and PrunedFile) into to, directories
 // with mode 0700; none is no error.
 func copyRetired(from, to string, mode func(name string) os.FileMode) error {
 	entries, err := os.ReadDir(filepath.Join(from, RetiredDir))
@@ -108,7 +108,7 @@ func copyRetired(from, to string, mode func(name string) os.FileMode) error {
 		if err := os.Mkdir(filepath.Join(to, sub), 0o700); err != nil {
 			return fmt.Errorf("local CA: %w", err)
 		}
-		if err := copyFiles(filepath.Join(from, sub), filepath.Join(to, sub), []string{IntermediateCertFile, IntermediateKeyFile, RevokedFile}, mode); err != nil {
+		if err := copyFiles(filepath.Join(from, sub), filepath.Join(to, sub), []string{IntermediateCertFile, IntermediateKeyFile, RevokedFile, PrunedFile}, mode); err != nil {
 			return err
 		}
 	}

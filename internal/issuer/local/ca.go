@@ -16,9 +16,8 @@ package local
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -30,10 +29,13 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/certlint"
 )
@@ -106,6 +108,17 @@ type Options struct {
 	// certificates, which CA/B Forum BR §7.1.2.10.2 asks of a CA (zlint
 	// e_ca_country_name_missing); "" means none. Ignored when loading.
 	Country string
+	// KeyType is the key of a newly created intermediate, one of KeyTypes;
+	// "" means "ecdsa-p256". RootKeyType is the root's, likewise; "" means
+	// "ecdsa-p384". Each CA certificate is signed with the algorithm BR
+	// §7.1.3.2 gives the root key's type. Ignored when loading.
+	KeyType, RootKeyType string
+	// RootCommonName and IntermediateCommonName are the subject CN= of a
+	// newly created root and intermediate (at most 64 characters, RFC 5280
+	// ub-common-name); "" means Organization followed by " Root CA " or
+	// " Intermediate CA " and a random six-hex-digit tag that keeps the
+	// names of different installations apart. Ignored when loading.
+	RootCommonName, IntermediateCommonName string
 	// LintBeforeSign makes SignLeaf first build the to-be-signed
 	// certificate (with a throwaway key under a copy of the intermediate),
 	// run certlint.Check on it with a dummy signature and refuse (ErrLint)
@@ -175,6 +188,7 @@ type CA struct {
 	// retired intermediates RevokeIntermediate revoked (the root's CRL
 	// lists them).
 	retired       []*CA
+	pruned        []*x509.Certificate // retired intermediates without key (PruneRetired)
 	rotated       bool
 	retiredOnly   bool
 	revokedInters []RevokedIntermediate
@@ -299,7 +313,7 @@ func partialErr(dir string, present, missing []string) error {
 func ReadRootPEM(dir string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(dir, RootCertFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data)%w", dir, errNotExistQuiet{})
+		return nil, fmt.Errorf("no CA in %s yet: `certgate serve` creates it on its first run (give the same --data), or `certgate init` beforehand%w", dir, errNotExistQuiet{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local CA: read root certificate: %w", err)
@@ -320,6 +334,31 @@ func ReadRootPEM(dir string) ([]byte, error) {
 func ReadIntermediate(dir string) (*x509.Certificate, error) {
 	_, c, err := readCert(filepath.Join(dir, IntermediateCertFile))
 	return c, err
+}
+
+// ReadIntermediates returns the intermediate certificates of the CA in dir
+// without their keys: the current one (IntermediateCertFile) first, then
+// the retired ones (RetiredDir/ID/IntermediateCertFile, revoked or not,
+// and those whose key PruneRetired removed), oldest first. A certificate
+// any of them signed is this CA's. The error wraps fs.ErrNotExist when
+// there is no current intermediate, ErrInvalidCA when a file is not a PEM
+// certificate.
+func ReadIntermediates(dir string) ([]*x509.Certificate, error) {
+	cur, err := ReadIntermediate(dir)
+	if err != nil {
+		return nil, err
+	}
+	retired, err := retiredCerts(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := []*x509.Certificate{cur}
+	for _, c := range retired {
+		if !c.Equal(cur) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // errNotExistQuiet wraps fs.ErrNotExist without adding text to the message.
@@ -359,6 +398,41 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// checkNew checks the Options fields that only creation reads: key types
+// and common names (ErrInvalidRequest).
+func (o Options) checkNew() error {
+	for _, k := range []struct{ name, v string }{{"intermediate", o.KeyType}, {"root", o.RootKeyType}} {
+		if k.v != "" && !slices.Contains(KeyTypes, k.v) {
+			return fmt.Errorf("%w: %s key type %q is not one of %s", ErrInvalidRequest, k.name, k.v, strings.Join(KeyTypes, ", "))
+		}
+	}
+	for _, n := range []struct{ name, v string }{{"root", o.RootCommonName}, {"intermediate", o.IntermediateCommonName}} {
+		if n.v != "" && (strings.TrimSpace(n.v) != n.v || utf8.RuneCountInString(n.v) > 64 || strings.ContainsFunc(n.v, unicode.IsControl)) {
+			return fmt.Errorf("%w: %s common name %q must be 1 to 64 characters without control characters or surrounding spaces (RFC 5280 ub-common-name)", ErrInvalidRequest, n.name, n.v)
+		}
+	}
+	if o.RootCommonName != "" && o.RootCommonName == o.IntermediateCommonName {
+		return fmt.Errorf("%w: the root and the intermediate need different common names (%q): a certificate whose issuer and subject are the same name is self-issued", ErrInvalidRequest, o.RootCommonName)
+	}
+	return nil
+}
+
+// Create creates a new CA in dir as LoadOrCreate does when dir holds none
+// (the same code: key types, names and validities from opts), and returns
+// it loaded. When dir holds any CA file it returns ErrCAExists and touches
+// nothing: `certgate init` never replaces a CA (rotate the intermediate
+// with Rotate, or import another CA into an empty directory with Import).
+// The caller holds the data directory's lock.
+func Create(dir string, opts Options) (*CA, error) {
+	if err := checkExists(dir); err != nil {
+		return nil, err
+	}
+	if err := opts.checkNew(); err != nil {
+		return nil, err
+	}
+	return LoadOrCreate(dir, opts)
+}
+
 // country is the subject C= of new CA certificates: none when Country is
 // "".
 func (o Options) country() []string {
@@ -372,14 +446,20 @@ func (o Options) country() []string {
 func create(dir string, opts Options) (*CA, error) {
 	now := opts.Now().UTC().Truncate(time.Second)
 	notBefore := now.Add(-time.Hour) // tolerate clock skew of relying parties
-
-	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("local CA: generate root key: %w", err)
+	if err := opts.checkNew(); err != nil {
+		return nil, err
 	}
-	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rootKey, err := generateKey(cmp.Or(opts.RootKeyType, "ecdsa-p384"))
 	if err != nil {
-		return nil, fmt.Errorf("local CA: generate intermediate key: %w", err)
+		return nil, fmt.Errorf("local CA: root key: %w", err)
+	}
+	interKey, err := generateKey(cmp.Or(opts.KeyType, "ecdsa-p256"))
+	if err != nil {
+		return nil, fmt.Errorf("local CA: intermediate key: %w", err)
+	}
+	rootSig, err := sigAlgFor(rootKey.Public())
+	if err != nil {
+		return nil, fmt.Errorf("local CA: root %w", err)
 	}
 	// A short random tag keeps the names of different installations apart
 	// in trust stores.
@@ -388,6 +468,8 @@ func create(dir string, opts Options) (*CA, error) {
 		return nil, fmt.Errorf("local CA: random: %w", err)
 	}
 	suffix := hex.EncodeToString(tag)
+	rootCN := cmp.Or(opts.RootCommonName, opts.Organization+" Root CA "+suffix)
+	interCN := cmp.Or(opts.IntermediateCommonName, opts.Organization+" Intermediate CA "+suffix)
 
 	rootSerial, err := RandomSerial()
 	if err != nil {
@@ -398,14 +480,14 @@ func create(dir string, opts Options) (*CA, error) {
 		Subject: pkix.Name{
 			Country:      opts.country(),
 			Organization: []string{opts.Organization},
-			CommonName:   opts.Organization + " Root CA " + suffix,
+			CommonName:   rootCN,
 		},
 		NotBefore:             notBefore,
 		NotAfter:              notBefore.Add(opts.RootValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		SignatureAlgorithm:    x509.ECDSAWithSHA384,
+		SignatureAlgorithm:    rootSig.alg,
 	}
 	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
 	if err != nil {
@@ -427,9 +509,9 @@ func create(dir string, opts Options) (*CA, error) {
 	interTmpl := intermediateTemplate(interSerial, pkix.Name{
 		Country:      opts.country(),
 		Organization: []string{opts.Organization},
-		CommonName:   opts.Organization + " Intermediate CA " + suffix,
+		CommonName:   interCN,
 	}, notBefore, interNotAfter)
-	interTmpl.SignatureAlgorithm = x509.ECDSAWithSHA384
+	interTmpl.SignatureAlgorithm = rootSig.alg
 	if opts.RootIssuerURL != "" {
 		interTmpl.IssuingCertificateURL = []string{opts.RootIssuerURL}
 	}
@@ -455,7 +537,7 @@ func create(dir string, opts Options) (*CA, error) {
 	}
 	sig, err := sigAlgFor(interKey.Public())
 	if err != nil {
-		return nil, fmt.Errorf("local CA: %w", err) // cannot happen: P-256
+		return nil, fmt.Errorf("local CA: %w", err) // cannot happen: one of KeyTypes
 	}
 	ca := &CA{
 		root:     root,

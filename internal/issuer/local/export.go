@@ -12,7 +12,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Sharing one CA between several servers (nodes of one cluster), or
@@ -48,6 +51,7 @@ const BundleOrder = "root certificate, root key (optional), CA certificates from
 const (
 	pemCert  = "CERTIFICATE"
 	pemKey   = "PRIVATE KEY"
+	pemCRL   = "X509 CRL"   // the root's CRL, last in a bundle with retired intermediates (RFC 7468 §6)
 	pemBegin = "-----BEGIN" // starts a PEM block's first line (RFC 7468 §2)
 )
 
@@ -89,8 +93,28 @@ func caFiles() []string {
 // intermediate key, the keys as PKCS#8 "PRIVATE KEY"; the root key only
 // when dir holds RootKeyFile (then withRootKey is true). The bundle holds private keys.
 // It also returns the root certificate. A missing CA gives an error
-// wrapping fs.ErrNotExist; a partial one ErrPartialCA.
+// wrapping fs.ErrNotExist; a partial one ErrPartialCA. It carries the
+// intermediate that signs now only: ExportWithRetired adds the retired
+// ones.
 func Export(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool, err error) {
+	return export(dir, false)
+}
+
+// ExportWithRetired is Export followed, when the CA was rotated, by its
+// retired intermediates (RetiredDir), each as its certificate and key
+// (a pruned one, PruneRetired, as its certificate alone): first the one
+// created with the CA (OriginalFile), then the others oldest first; and
+// last the root's CRL (RootCRLFile) as a PEM "X509 CRL" block, which
+// names the revoked ones (RevokeIntermediate) and marks the bundle as one
+// with retired intermediates (a CA without one is refused, ErrInvalidCA). Import restores all of it,
+// so that the node it goes to signs the CRL and OCSP responses about the
+// certificates the retired intermediates signed, at the URLs they name.
+func ExportWithRetired(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool, err error) {
+	return export(dir, true)
+}
+
+// export is Export, with the retired intermediates when retired is set.
+func export(dir string, retired bool) (bundle []byte, root *x509.Certificate, withRootKey bool, err error) {
 	ok, err := Exists(dir)
 	if err != nil {
 		return nil, nil, false, err
@@ -120,7 +144,65 @@ func Export(dir string) (bundle []byte, root *x509.Certificate, withRootKey bool
 	}
 	b.Write(ca.interPEM)
 	b.Write(interKeyPEM)
+	if retired {
+		if err := writeRetired(&b, dir, ca); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	return b.Bytes(), ca.root, rootKey != nil, nil
+}
+
+// writeRetired appends to b the retired intermediates of the CA ca loaded
+// from dir, and its root's CRL (see ExportWithRetired); nothing when it
+// has none.
+func writeRetired(b *bytes.Buffer, dir string, ca *CA) error {
+	if err := loadRetired(dir, ca); err != nil {
+		return err
+	}
+	type one struct {
+		cert *x509.Certificate
+		key  crypto.Signer // nil: pruned
+	}
+	var all []one
+	for _, r := range ca.retired {
+		all = append(all, one{r.inter, r.interKey})
+	}
+	for _, c := range ca.pruned {
+		all = append(all, one{c, nil})
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	orig := originalID(dir)
+	slices.SortStableFunc(all, func(a, b one) int {
+		switch {
+		case IntermediateID(a.cert) == orig:
+			return -1
+		case IntermediateID(b.cert) == orig:
+			return 1
+		}
+		return a.cert.NotBefore.Compare(b.cert.NotBefore)
+	})
+	for _, r := range all {
+		b.Write(certPEM(r.cert.Raw))
+		if r.key != nil {
+			k, err := keyPEM(r.key)
+			if err != nil {
+				return err
+			}
+			b.Write(k)
+		}
+	}
+	// The root's CRL ends the bundle, and tells Import that retired
+	// intermediates come before it. A CA that rotated had the root key,
+	// which signed one (LoadOrCreate).
+	crl := readRootCRL(dir, ca.root)
+	if crl == nil {
+		return fmt.Errorf("%w: %s has no root CRL signed by its root (%s), which a bundle with retired intermediates ends with; start certgate serve on it once with %s there",
+			ErrInvalidCA, dir, RootCRLFile, RootKeyFile)
+	}
+	b.Write(pem.EncodeToMemory(&pem.Block{Type: pemCRL, Bytes: crl.der}))
+	return nil
 }
 
 // loadExisting loads the CA of a directory Exists reported, refusing a
@@ -199,10 +281,94 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, bundleErr(tmp, err)
 	}
+	if err := importRetired(tmp, ca, bb, time.Now()); err != nil {
+		return nil, err
+	}
 	if err := moveCAInto(tmp, dir, parent, "imported CA"); err != nil {
 		return nil, err
 	}
 	return ca.root, nil
+}
+
+// importRetired writes the retired intermediates of bb and its root's CRL
+// into the staged CA directory tmp, whose CA ca load read: each into
+// RetiredDir/ID (a pruned one with PrunedFile, at now), the first one's ID
+// into OriginalFile, RevokedFile for those the root's CRL lists. Then it
+// loads them as LoadOrCreate does (each key matching its certificate,
+// each signed by the root), which reloads ca's intermediate too so that
+// it is told as rotated. Nothing when bb has none.
+func importRetired(tmp string, ca *CA, bb bundleParts, now time.Time) error {
+	if len(bb.retired) == 0 {
+		return nil
+	}
+	var crl *rootCRL
+	if bb.rootCRL != nil {
+		if crl = parseRootCRL(bb.rootCRL.Bytes, ca.root); crl == nil {
+			return fmt.Errorf("%w: the bundle's root CRL does not parse, has no CRL number, or the root did not sign it", ErrInvalidCA)
+		}
+		if err := writeExclusive(filepath.Join(tmp, RootCRLFile), crl.der, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(filepath.Join(tmp, RetiredDir), 0o700); err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	for i, r := range bb.retired {
+		c, err := x509.ParseCertificate(r.cert.Bytes)
+		if err != nil {
+			return fmt.Errorf("%w: retired intermediate %d: %w", ErrInvalidBundle, i+1, err)
+		}
+		if selfSigned(c) {
+			return fmt.Errorf("%w: retired intermediate %d is self-signed: a root, not an intermediate", ErrInvalidBundle, i+1)
+		}
+		id := IntermediateID(c)
+		sub := filepath.Join(tmp, RetiredDir, id)
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			return fmt.Errorf("%w: retired intermediate %d (%s) twice, or: %w", ErrInvalidBundle, i+1, id, err)
+		}
+		files := []caFile{{IntermediateCertFile, certPEM(c.Raw), 0o644}}
+		if r.key != nil {
+			files = append(files, caFile{IntermediateKeyFile, pem.EncodeToMemory(r.key), 0o600})
+		} else {
+			files = append(files, caFile{PrunedFile, []byte(now.UTC().Format(time.RFC3339) + "\n"), 0o644})
+		}
+		if i == 0 { // the original: its certificates name the fixed URLs
+			if err := writeExclusive(filepath.Join(tmp, RetiredDir, OriginalFile), []byte(id+"\n"), 0o644); err != nil {
+				return err
+			}
+		}
+		for _, e := range crlEntriesOf(crl, c) {
+			files = append(files, caFile{RevokedFile, []byte(e.RevocationTime.UTC().Format(time.RFC3339) + " " + strconv.Itoa(e.ReasonCode) + "\n"), 0o644})
+		}
+		for _, f := range files {
+			if err := writeExclusive(filepath.Join(sub, f.name), f.data, f.mode); err != nil {
+				return err
+			}
+		}
+	}
+	loaded, _, err := load(tmp)
+	if err != nil {
+		return bundleErr(tmp, err)
+	}
+	if err := loadRetired(tmp, loaded); err != nil {
+		return fmt.Errorf("a retired intermediate of the bundle: %w", bundleErr(tmp, err))
+	}
+	*ca = *loaded
+	return nil
+}
+
+// crlEntriesOf returns the entry of crl (nil: none) that revokes c: at
+// most one.
+func crlEntriesOf(crl *rootCRL, c *x509.Certificate) []x509.RevocationListEntry {
+	if crl == nil {
+		return nil
+	}
+	for _, e := range crl.entries {
+		if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+			return []x509.RevocationListEntry{e}
+		}
+	}
+	return nil
 }
 
 // stageCA checks that dir holds no CA (ErrCAExists) and makes the
@@ -263,7 +429,16 @@ func checkExists(dir string) error {
 type bundleParts struct {
 	root, rootKey, inter, interKey *pem.Block
 	middle                         []*pem.Block
+	// retired are the retired intermediates after the intermediate key
+	// (ExportWithRetired), the original one first; rootCRL the root's
+	// CRL, nil when there is none.
+	retired []retiredBlocks
+	rootCRL *pem.Block
 }
+
+// retiredBlocks are a retired intermediate's blocks in a bundle: its
+// certificate, and its key (nil for a pruned one).
+type retiredBlocks struct{ cert, key *pem.Block }
 
 // splitBundle returns the PEM blocks of bundle after checking their types,
 // number and order and that the first certificate is a self-signed root;
@@ -304,12 +479,39 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 		case b.Type == "EC PARAMETERS":
 			return bundleParts{}, fmt.Errorf("%w: block %d is %q (openssl ecparam output), want only the key as %q (unencrypted PKCS#8; convert with openssl pkcs8 -topk8 -nocrypt)",
 				ErrInvalidBundle, i+1, b.Type, pemKey)
+		case b.Type == pemCRL && i == len(blocks)-1 && i > 0:
+			// The root's CRL, last (ExportWithRetired).
 		case b.Type != pemCert && b.Type != pemKey:
 			return bundleParts{}, fmt.Errorf("%w: block %d is %q, want only %q and %q blocks (order: %s)",
 				ErrInvalidBundle, i+1, b.Type, pemCert, pemKey, BundleOrder)
 		case len(b.Headers) > 0:
 			return bundleParts{}, fmt.Errorf("%w: block %d has PEM headers (encrypted keys are not supported)", ErrInvalidBundle, i+1)
 		}
+	}
+	var rootCRL *pem.Block
+	if len(blocks) > 0 && blocks[len(blocks)-1].Type == pemCRL {
+		rootCRL, blocks = blocks[len(blocks)-1], blocks[:len(blocks)-1]
+	}
+	// In a bundle that ends with the root's CRL (ExportWithRetired), the
+	// retired intermediates follow the intermediate key: the first key
+	// after block 2 (block 2 may be the root key).
+	var retired []retiredBlocks
+	if k := slices.IndexFunc(blocks[min(2, len(blocks)):], func(b *pem.Block) bool { return b.Type == pemKey }) + 2; rootCRL != nil && k >= 2 && k < len(blocks)-1 {
+		for i, b := range blocks[k+1:] {
+			switch {
+			case b.Type == pemCert:
+				retired = append(retired, retiredBlocks{cert: b})
+			case len(retired) == 0 || retired[len(retired)-1].key != nil:
+				return bundleParts{}, fmt.Errorf("%w: block %d is a key that follows no retired intermediate's certificate (after the intermediate key come the retired intermediates, each certificate then key)",
+					ErrInvalidBundle, k+2+i)
+			default:
+				retired[len(retired)-1].key = b
+			}
+		}
+		blocks = blocks[:k+1]
+	}
+	if rootCRL != nil && len(retired) == 0 {
+		return bundleParts{}, fmt.Errorf("%w: the root's CRL comes only after retired intermediates (certgate ca export --with-retired)", ErrInvalidBundle)
 	}
 	if n := len(blocks); n < 3 {
 		got := fmt.Sprintf("%d PEM blocks", n)
@@ -329,7 +531,7 @@ func splitBundle(bundle []byte) (bundleParts, error) {
 	if blocks[0].Type != pemCert {
 		return bundleParts{}, fmt.Errorf("%w: block 1 is %q, want the root certificate %q (order: %s)", ErrInvalidBundle, blocks[0].Type, pemCert, BundleOrder)
 	}
-	bb := bundleParts{root: blocks[0], interKey: blocks[last]}
+	bb := bundleParts{root: blocks[0], interKey: blocks[last], retired: retired, rootCRL: rootCRL}
 	certs := blocks[1:last] // [root key,] CA certificates..., intermediate certificate
 	if certs[0].Type == pemKey {
 		bb.rootKey, certs = certs[0], certs[1:]

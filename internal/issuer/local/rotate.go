@@ -33,10 +33,16 @@ import (
 // (AIA caIssuers, CRL distribution point) are the fixed
 // /pki/intermediate.crt and /pki/crl, where those of an intermediate made
 // by Rotate have its IntermediateID in their path (Rotated).
+//
+// PrunedFile, in a retired intermediate's subdirectory, records when
+// PruneRetired removed its key (RFC 3339 time): its certificate stays, so
+// that the certificates it signed are still told as this CA's, but it
+// signs no CRL or OCSP response any more.
 const (
 	RetiredDir   = "retired"
 	OriginalFile = "original"
 	RevokedFile  = "revoked"
+	PrunedFile   = "pruned"
 )
 
 // newSuffix ends the names of the new intermediate's files that Rotate
@@ -127,7 +133,10 @@ type RotateOptions struct {
 	RootIssuerURL, RootCRLURL string
 }
 
-// KeyTypes are the values RotateOptions.KeyType takes besides "".
+// KeyTypes are the values RotateOptions.KeyType takes besides "", and
+// those of Options.KeyType and Options.RootKeyType (`certgate init
+// --ca-key-type`): the CA key types of CA/B Forum BR §6.1.5 (no Ed25519,
+// which the BR do not allow for a CA issuing TLS server certificates).
 var KeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"}
 
 // Rotate makes a new intermediate for the CA in dir, signed by the root
@@ -296,20 +305,9 @@ func newIntermediateKey(kt string, cur crypto.PublicKey) (crypto.Signer, error) 
 			kt = "rsa-" + strconv.Itoa(k.N.BitLen())
 		}
 	}
-	var k crypto.Signer
-	var err error
-	switch kt {
-	case "ecdsa-p256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ecdsa-p384":
-		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	default:
-		bits, ok := strings.CutPrefix(kt, "rsa-")
-		n, aerr := strconv.Atoi(bits)
-		if !ok || aerr != nil || n < 2048 || n > 8192 || n%8 != 0 {
-			return nil, fmt.Errorf("%w: key type %q is not one of %s", ErrRotate, kt, strings.Join(KeyTypes, ", "))
-		}
-		k, err = rsa.GenerateKey(rand.Reader, n)
+	k, err := generateKey(kt)
+	if kerr := (keyTypeError{}); errors.As(err, &kerr) {
+		return nil, fmt.Errorf("%w: %w", ErrRotate, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local CA: generate the intermediate key: %w", err)
@@ -317,18 +315,55 @@ func newIntermediateKey(kt string, cur crypto.PublicKey) (crypto.Signer, error) 
 	return k, nil
 }
 
-// loadRetired reads the retired intermediates of the CA in dir (RetiredDir),
-// oldest notBefore first, each checked as load checks the current one: its
-// key matches it, and root signed it. None is no error.
-func loadRetired(dir string, ca *CA) error {
+// keyTypeError is generateKey's error for a key type it does not know.
+type keyTypeError struct{ kt string }
+
+func (e keyTypeError) Error() string {
+	return fmt.Sprintf("key type %q is not one of %s", e.kt, strings.Join(KeyTypes, ", "))
+}
+
+// generateKey generates a CA key of type kt: one of KeyTypes, or
+// "rsa-BITS" for BITS a multiple of 8 from 2048 to 8192 (an imported
+// intermediate's size, kept by Rotate). An unknown kt gives an error
+// that is a keyTypeError, naming KeyTypes.
+func generateKey(kt string) (crypto.Signer, error) {
+	switch kt {
+	case "ecdsa-p256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	}
+	bits, ok := strings.CutPrefix(kt, "rsa-")
+	n, aerr := strconv.Atoi(bits)
+	if !ok || aerr != nil || n < 2048 || n > 8192 || n%8 != 0 {
+		return nil, keyTypeError{kt}
+	}
+	return rsa.GenerateKey(rand.Reader, n)
+}
+
+// retiredEntry is one subdirectory of RetiredDir: its path, and the
+// intermediate certificate it holds (PEM and parsed).
+type retiredEntry struct {
+	sub  string
+	pem  []byte
+	cert *x509.Certificate
+}
+
+// readRetired reads the certificates of the retired intermediates of the
+// CA in dir (RetiredDir/ID/IntermediateCertFile), oldest notBefore first,
+// checking that each directory is named by its certificate's
+// IntermediateID, except the copy of the current intermediate cur that an
+// interrupted rotation left (finishRotation), which is skipped. None is no
+// error.
+func readRetired(dir string, cur *x509.Certificate) ([]retiredEntry, error) {
 	entries, err := os.ReadDir(filepath.Join(dir, RetiredDir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("local CA: %w", err)
+		return nil, fmt.Errorf("local CA: %w", err)
 	}
-	orig := originalID(dir)
+	var out []retiredEntry
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -336,31 +371,55 @@ func loadRetired(dir string, ca *CA) error {
 		sub := filepath.Join(dir, RetiredDir, e.Name())
 		pemBytes, c, err := readCert(filepath.Join(sub, IntermediateCertFile))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		key, err := readKey(filepath.Join(sub, IntermediateKeyFile))
-		if err != nil {
-			return err
-		}
-		if !publicKeysEqual(key.Public(), c.PublicKey) {
-			return fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, filepath.Join(sub, IntermediateKeyFile), filepath.Join(sub, IntermediateCertFile))
-		}
-		if c.Equal(ca.inter) {
+		if cur != nil && c.Equal(cur) {
 			continue // the copy of an interrupted rotation (finishRotation)
 		}
 		if IntermediateID(c) != e.Name() {
-			return fmt.Errorf("%w: %s holds the intermediate %s", ErrInvalidCA, sub, IntermediateID(c))
+			return nil, fmt.Errorf("%w: %s holds the intermediate %s", ErrInvalidCA, sub, IntermediateID(c))
 		}
+		out = append(out, retiredEntry{sub: sub, pem: pemBytes, cert: c})
+	}
+	slices.SortFunc(out, func(a, b retiredEntry) int { return a.cert.NotBefore.Compare(b.cert.NotBefore) })
+	return out, nil
+}
+
+// retiredCerts returns the certificates of the retired intermediates of
+// the CA in dir, oldest first (readRetired), pruned ones included.
+func retiredCerts(dir string) ([]*x509.Certificate, error) {
+	cur, err := ReadIntermediate(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := readRetired(dir, cur)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*x509.Certificate, len(entries))
+	for i, e := range entries {
+		out[i] = e.cert
+	}
+	return out, nil
+}
+
+// loadRetired reads the retired intermediates of the CA in dir (RetiredDir),
+// oldest notBefore first, each checked as load checks the current one: its
+// key matches it, and root signed it. One whose key PruneRetired removed
+// (PrunedFile) signs nothing any more: it is kept in ca.pruned, without a
+// key. None is no error.
+func loadRetired(dir string, ca *CA) error {
+	entries, err := readRetired(dir, ca.inter)
+	if err != nil {
+		return err
+	}
+	orig := originalID(dir)
+	for _, e := range entries {
+		sub, c := e.sub, e.cert
 		if err := checkPath(ca.root, nil, c); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
 		}
-		sig, err := sigAlgFor(c.PublicKey)
-		if err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
-		}
-		r := &CA{now: ca.now, root: ca.root, inter: c, interKey: key, sig: sig, rootPEM: ca.rootPEM, interPEM: pemBytes,
-			rotated: orig != "" && IntermediateID(c) != orig, retiredOnly: true}
-		ca.retired = append(ca.retired, r)
+		// A revoked intermediate stays on the root's CRL, pruned or not.
 		rev, err := readRevoked(filepath.Join(sub, RevokedFile))
 		if err != nil {
 			return err
@@ -369,8 +428,25 @@ func loadRetired(dir string, ca *CA) error {
 			rev.Cert = c
 			ca.revokedInters = append(ca.revokedInters, *rev)
 		}
+		key, err := readKey(filepath.Join(sub, IntermediateKeyFile))
+		if errors.Is(err, fs.ErrNotExist) && fileExists(filepath.Join(sub, PrunedFile)) {
+			ca.pruned = append(ca.pruned, c)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !publicKeysEqual(key.Public(), c.PublicKey) {
+			return fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, filepath.Join(sub, IntermediateKeyFile), filepath.Join(sub, IntermediateCertFile))
+		}
+		sig, err := sigAlgFor(c.PublicKey)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidCA, sub, err)
+		}
+		r := &CA{now: ca.now, root: ca.root, inter: c, interKey: key, sig: sig, rootPEM: ca.rootPEM, interPEM: e.pem,
+			rotated: orig != "" && IntermediateID(c) != orig, retiredOnly: true}
+		ca.retired = append(ca.retired, r)
 	}
-	slices.SortFunc(ca.retired, func(a, b *CA) int { return a.inter.NotBefore.Compare(b.inter.NotBefore) })
 	return nil
 }
 
@@ -421,10 +497,7 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	if reason < 0 || reason > 10 || reason == 6 || reason == 7 || reason == 8 {
 		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRotate, reason)
 	}
-	id = strings.ToLower(strings.ReplaceAll(id, ":", ""))
-	match := func(c *x509.Certificate) bool {
-		return IntermediateID(c) == id || strings.TrimLeft(c.SerialNumber.Text(16), "0") == strings.TrimLeft(id, "0")
-	}
+	match := intermediateMatcher(id)
 	if match(ca.inter) {
 		return nil, fmt.Errorf("%w: %s is the intermediate that signs now; run 'certgate ca rotate' first, then revoke it", ErrRotate, id)
 	}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// leafOfCurrent is a certificate for name that the current intermediate of
+// data's CA signed, valid until notAfter (which may be past), stored in the
+// database as issued here.
+func leafOfCurrent(t *testing.T, st *store.Store, data, name string, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	dir := server.CADir(data)
+	inter, err := local.ReadIntermediate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, local.IntermediateKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := local.RandomSerial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: notAfter.Add(-90 * 24 * time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter, key.Public(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	if err := st.InsertCertificates(context.Background(), []*store.Certificate{{Serial: serial.Text(16), Issuer: "local", DER: der, SANs: []string{name},
+		KeyType: "ECDSA P-256", FingerprintSHA256: hex.EncodeToString(sum[:]), NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		Status: store.StatusValid, CreatedAt: time.Now(), Source: store.SourceIssued}}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestCAPruneRetired: `certgate ca prune-retired` removes the key of a
+// retired intermediate whose certificates all expired more than two CRL
+// validities ago (the last CRL listing one is past its nextUpdate), and
+// keeps, saying why, one whose last certificate expired a day ago (its
+// CRL still current) and one with an unexpired certificate (how many,
+// until when); naming a kept one is an error in one line. --dry-run
+// changes nothing. The pruned intermediate keeps its certificate, the
+// server starts with it (it signs nothing; the certificates it signed are
+// still this CA's: local.ReadIntermediates), and the pruning is audited.
+// ca export --with-retired carries them all to another node (ca import).
+// The former code had no way to drop a retired intermediate's key, and
+// exported the current intermediate only.
+func TestCAPruneRetired(t *testing.T) {
+	data := t.TempDir()
+	t.Run("serve", func(t *testing.T) {
+		if _, err := startNode(t, data, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx := context.Background()
+	st, err := store.OpenExisting(ctx, server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	rotate := func() string {
+		t.Helper()
+		cur, err := local.ReadIntermediate(server.CADir(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data); err != nil {
+			t.Fatal(err)
+		}
+		return local.IntermediateID(cur)
+	}
+	leafOfCurrent(t, st, data, "long-gone.example.test", now.Add(-72*time.Hour))
+	gone := rotate()
+	leafOfCurrent(t, st, data, "just-expired.example.test", now.Add(-30*time.Hour))
+	recent := rotate()
+	leafOfCurrent(t, st, data, "valid.example.test", now.Add(240*time.Hour))
+	leafOfCurrent(t, st, data, "valid2.example.test", now.Add(120*time.Hour))
+	busy := rotate()
+	keyOf := func(id string) string {
+		return filepath.Join(server.CADir(data), local.RetiredDir, id, local.IntermediateKeyFile)
+	}
+
+	out, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "would prune "+gone) || !strings.Contains(out, "kept "+recent) || !strings.Contains(out, "kept "+busy) ||
+		!strings.Contains(out, "2 certificate(s) it signed are unexpired") || strings.Count(out, "\n") != 3 {
+		t.Errorf("dry run printed %q", out)
+	}
+	for _, id := range []string{gone, recent, busy} {
+		if _, err := os.Stat(keyOf(id)); err != nil {
+			t.Errorf("the dry run removed the key of %s: %v", id, err)
+		}
+	}
+	for _, id := range []string{busy, recent} {
+		_, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, id)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "cannot prune the intermediate "+id) {
+			t.Errorf("prune-retired %s: %v, want refused in one line", id, err)
+		}
+	}
+	out, _, err = runCLI(t, nil, "ca", "prune-retired", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "pruned "+gone) {
+		t.Errorf("prune-retired printed %q", out)
+	}
+	if _, err := os.Stat(keyOf(gone)); !os.IsNotExist(err) {
+		t.Errorf("the key of the pruned intermediate: %v, want removed", err)
+	}
+	for _, id := range []string{recent, busy} {
+		if _, err := os.Stat(keyOf(id)); err != nil {
+			t.Errorf("the key of the kept intermediate %s: %v", id, err)
+		}
+	}
+	if _, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, gone); err == nil || !strings.Contains(err.Error(), "pruned already") {
+		t.Errorf("pruning twice: %v, want refused", err)
+	}
+	inters, err := local.ReadIntermediates(server.CADir(data))
+	if err != nil || len(inters) != 4 {
+		t.Errorf("ReadIntermediates after pruning: %d, %v; want all 4, the pruned one included", len(inters), err)
+	}
+	evs, err := audit.New(st, nil).List(ctx, store.AuditFilter{Action: audit.ActionIntermediatePrune})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].ObjectID != gone || !strings.HasPrefix(evs[0].Actor, "cli:") {
+		t.Errorf("audit: %+v, want one intermediate.prune of %s by the CLI user", evs, gone)
+	}
+	srv, err := startNode(t, data, "")
+	if err != nil {
+		t.Fatalf("serve after pruning: %v", err)
+	}
+	if p := srv.CA().Pruned(); len(p) != 1 || local.IntermediateID(p[0]) != gone || len(srv.CA().Retired()) != 2 {
+		t.Errorf("the server has %d pruned, %d retired intermediates; want %s pruned, 2 retired", len(p), len(srv.CA().Retired()), gone)
+	}
+
+	// ca export --with-retired | ca import: the other node has them all.
+	bundle, stderr, err := runCLI(t, nil, "ca", "export", "--data", data, "--with-retired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "retired intermediates") {
+		t.Errorf("export --with-retired warned %q, want it to name the retired intermediates' keys", stderr)
+	}
+	node2 := filepath.Join(t.TempDir(), "node2")
+	if _, _, err := runCLI(t, []byte(bundle), "ca", "import", "--data", node2); err != nil {
+		t.Fatal(err)
+	}
+	srv2, err := startNode(t, node2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !srv2.CA().Intermediate().Equal(srv.CA().Intermediate()) || !srv2.CA().Rotated() || len(srv2.CA().Retired()) != 2 || len(srv2.CA().Pruned()) != 1 {
+		t.Errorf("imported node: rotated %v, %d retired, %d pruned; want the same CA as the first, 2 retired, 1 pruned",
+			srv2.CA().Rotated(), len(srv2.CA().Retired()), len(srv2.CA().Pruned()))
+	}
+}
