@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/config"
@@ -606,30 +605,13 @@ func approvalRoutes(a *API) {
 			if in.Body == nil {
 				in.Body = &decision{}
 			}
-			if !approve && strings.TrimSpace(in.Body.Comment) == "" { // as certgate approval reject
-				return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
-			}
-			now := a.d.Now().UTC()
-			action := audit.ActionApprovalReject
-			var perr *acme.Problem
-			if approve {
-				action = audit.ActionApprovalApprove
-			} else {
-				perr = ra.RejectionProblem(in.Body.Comment)
-			}
-			var events []*store.AuditAppend
-			if a.d.Audit != nil {
-				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: in.ID,
-					Replaced: ra.DecisionSnapshots(approve, pr.Actor(), in.Body.Comment, now)})
-				if err != nil {
-					return nil, a.storeError(ctx, "audit event", err)
-				}
-				events = append(events, ev)
-			}
 			// The answer is the approval as the decision's transaction
 			// left it (with an escalation committed meanwhile, say).
-			ap, err := a.d.Store.DecideApproval(ctx, in.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...)
+			ap, err := ra.Decide(ctx, a.d.Store, a.d.Audit, in.ID, approve, pr.Actor(), in.Body.Comment, a.d.Now().UTC())
 			if err != nil {
+				if errors.Is(err, ra.ErrNoRejectionComment) { // as certgate approval reject
+					return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
+				}
 				if errors.Is(err, store.ErrStale) {
 					return nil, huma.Error409Conflict("the approval was already decided")
 				}
