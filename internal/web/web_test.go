@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +17,7 @@ import (
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/certgate/certgate/internal/testenv"
 	"github.com/certgate/certgate/internal/web"
 	"golang.org/x/net/html"
 )
@@ -88,6 +92,22 @@ func testSignIn(t *testing.T, d *dash) {
 	}
 	if strings.Contains(ck, "Domain=") {
 		t.Errorf("Set-Cookie %q has a Domain (a __Host- cookie is host-only)", ck)
+	}
+	// The database keys the session by the SHA-256 of the cookie's value,
+	// not by the value.
+	u, _ := url.Parse(d.env.BaseURL + "/")
+	secret := ""
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == web.CookieName {
+			secret = c.Value
+		}
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if _, _, err := d.st.GetUISession(context.Background(), hex.EncodeToString(sum[:])); secret == "" || err != nil {
+		t.Errorf("session by the hash of the cookie %q: %v", secret, err)
+	}
+	if _, _, err := d.st.GetUISession(context.Background(), secret); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("session by the cookie's value itself: %v, want ErrNotFound", err)
 	}
 	o := b.get("/ui/")
 	if o.status != 200 || !strings.Contains(text(o.doc), "token:operator-person#"+d.ids[auth.RoleOperator]) {
@@ -388,4 +408,49 @@ func certStatus(c *store.Certificate, err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("status %s, reason %d", c.Status, c.RevocationReason)
+}
+
+// TestDashboardFollowsAdminListen: the dashboard is served where the admin
+// API is: with admin-listen, there (plain HTTP there is redirected to
+// HTTPS), and listen answers /ui/ with 404; without it, on listen, whose
+// plain HTTP redirects a GET to HTTPS.
+func TestDashboardFollowsAdminListen(t *testing.T) {
+	noFollow := func(c *http.Client) *http.Client {
+		return &http.Client{Transport: c.Transport, Timeout: c.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	status := func(c *http.Client, u string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	env := testenv.NewWithOptions(t, testenv.Options{AdminListen: true})
+	c := noFollow(env.HTTPClient)
+	if s, _ := status(c, env.AdminURL+"/ui/sign-in"); s != http.StatusOK {
+		t.Errorf("admin-listen /ui/sign-in: %d, want 200", s)
+	}
+	if s, _ := status(c, env.BaseURL+"/ui/sign-in"); s != http.StatusNotFound {
+		t.Errorf("listen /ui/sign-in with admin-listen: %d, want 404", s)
+	}
+	plainAdmin := "http" + strings.TrimPrefix(env.AdminURL, "https")
+	if s, loc := status(c, plainAdmin+"/ui/"); s != http.StatusMovedPermanently || loc != env.AdminURL+"/ui/" {
+		t.Errorf("plain HTTP on admin-listen: %d %q, want 301 to %s/ui/", s, loc, env.AdminURL)
+	}
+
+	one := testenv.New(t)
+	c = noFollow(one.HTTPClient)
+	if s, _ := status(c, one.BaseURL+"/ui/sign-in"); s != http.StatusOK {
+		t.Errorf("listen /ui/sign-in: %d, want 200", s)
+	}
+	if s, loc := status(c, one.BaseURL+"/ui"); s != http.StatusMovedPermanently || loc != "/ui/" {
+		t.Errorf("/ui: %d %q, want 301 to /ui/", s, loc)
+	}
+	plain := "http" + strings.TrimPrefix(one.BaseURL, "https")
+	if s, loc := status(c, plain+"/ui/certificates"); s != http.StatusMovedPermanently || loc != one.BaseURL+"/ui/certificates" {
+		t.Errorf("plain HTTP on listen: %d %q, want 301 to HTTPS", s, loc)
+	}
 }
