@@ -131,14 +131,14 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("POST "+Root+"sign-in", u.signIn)
 	u.mux.HandleFunc("POST "+Root+"sign-out", u.signOut)
 	for pattern, rt := range map[string]route{
-		"GET " + Root + "{$}":                             {"", u.overview},
-		"GET " + Root + "certificates":                    {auth.PermCertificatesRead, u.certificates},
-		"GET " + Root + "certificates/{serial}":           {auth.PermCertificatesRead, u.certificate},
-		"GET " + Root + "certificates/{serial}/pem":       {auth.PermCertificatesRead, u.certificatePEM},
-		"POST " + Root + "certificates/{serial}/revoke":   {auth.PermCertificatesRevoke, u.revoke},
-		"GET " + Root + "approvals":                       {auth.PermApprovalsRead, u.approvals},
-		"POST " + Root + "approvals/{id}/{decision}":      {auth.PermApprovalsDecide, u.decide},
-		"GET " + Root + "audit":                           {auth.PermAuditRead, u.auditLog},
+		"GET " + Root + "{$}":                           {"", u.overview},
+		"GET " + Root + "certificates":                  {auth.PermCertificatesRead, u.certificates},
+		"GET " + Root + "certificates/{serial}":         {auth.PermCertificatesRead, u.certificate},
+		"GET " + Root + "certificates/{serial}/pem":     {auth.PermCertificatesRead, u.certificatePEM},
+		"POST " + Root + "certificates/{serial}/revoke": {auth.PermCertificatesRevoke, u.revoke},
+		"GET " + Root + "approvals":                     {auth.PermApprovalsRead, u.approvals},
+		"POST " + Root + "approvals/{id}/{decision}":    {auth.PermApprovalsDecide, u.decide},
+		"GET " + Root + "audit":                         {auth.PermAuditRead, u.auditLog},
 	} {
 		u.mux.HandleFunc(pattern, u.page(rt))
 	}

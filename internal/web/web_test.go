@@ -158,7 +158,9 @@ func testRoles(t *testing.T, d *dash) {
 			t.Errorf("%s: revoke button shown = %v", role, revokeForm)
 		}
 		list := b.get("/ui/approvals")
-		approveForm := find(list.doc, func(n *html.Node) bool { return n.Data == "form" && attr(n, "action") == "/ui/approvals/"+ap+"/approve" }) != nil
+		approveForm := find(list.doc, func(n *html.Node) bool {
+			return n.Data == "form" && attr(n, "action") == "/ui/approvals/"+ap+"/approve"
+		}) != nil
 		if approveForm != auth.Allowed(role, auth.PermApprovalsDecide) {
 			t.Errorf("%s: approve form shown = %v", role, approveForm)
 		}
