@@ -559,6 +559,25 @@ type decision struct {
 	Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
 }
 
+// ApprovalCursor is the cursor of the approvals page that follows ap (the
+// next_cursor of GET /api/v1/approvals): opaque base64url text.
+func ApprovalCursor(ap *store.Approval) string { return timeIDCursor(ap.RequestedAt, ap.ID) }
+
+// ParseApprovalCursor decodes an ApprovalCursor into the key the page
+// after it starts after (store.ListApprovalsPage); nil for "" (the first
+// page). A malformed cursor is an error (a 422 problem naming
+// query.cursor).
+func ParseApprovalCursor(c string) (*store.ApprovalKey, error) {
+	if c == "" {
+		return nil, nil
+	}
+	t, id, err := parseOrderCursor(c)
+	if err != nil {
+		return nil, err
+	}
+	return &store.ApprovalKey{RequestedAt: t, ID: id}, nil
+}
+
 func approvalRoutes(a *API) {
 	Register(a, auth.PermApprovalsRead, huma.Operation{OperationID: "list-approvals", Method: http.MethodGet, Path: Prefix + "/approvals",
 		Summary: "List approval requests", Tags: []string{"approvals"}, Errors: []int{422},
@@ -568,13 +587,9 @@ func approvalRoutes(a *API) {
 			if status == "all" {
 				status = ""
 			}
-			var after *store.ApprovalKey
-			if in.Cursor != "" {
-				t, id, err := parseOrderCursor(in.Cursor)
-				if err != nil {
-					return nil, err
-				}
-				after = &store.ApprovalKey{RequestedAt: t, ID: id}
+			after, err := ParseApprovalCursor(in.Cursor)
+			if err != nil {
+				return nil, err
 			}
 			aps, err := a.d.Store.ListApprovalsPage(ctx, status, after, in.Limit+1)
 			if err != nil {
@@ -583,7 +598,7 @@ func approvalRoutes(a *API) {
 			out := &approvalsOut{}
 			if len(aps) > in.Limit {
 				aps = aps[:in.Limit]
-				out.Body.NextCursor = timeIDCursor(aps[len(aps)-1].RequestedAt, aps[len(aps)-1].ID)
+				out.Body.NextCursor = ApprovalCursor(aps[len(aps)-1])
 			}
 			if out.Body.Items, err = ApprovalItems(ctx, a.d.Store, aps); err != nil {
 				return nil, a.storeError(ctx, "approvals", err)

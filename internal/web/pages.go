@@ -264,14 +264,21 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 	if filter == "all" {
 		filter = ""
 	}
-	aps, err := u.d.Store.ListApprovalsPage(r.Context(), filter, nil, pageSize+1)
+	cursor := r.URL.Query().Get("cursor")
+	after, err := adminapi.ParseApprovalCursor(cursor)
+	if err != nil {
+		u.fail(w, r, v, http.StatusBadRequest, "The page link is malformed; start again from the first page.")
+		return
+	}
+	aps, err := u.d.Store.ListApprovalsPage(r.Context(), filter, after, pageSize+1)
 	if err != nil {
 		u.internal(w, r, v, "the approvals", err)
 		return
 	}
-	more := len(aps) > pageSize
-	if more {
+	var next string
+	if len(aps) > pageSize {
 		aps = aps[:pageSize]
+		next = url.Values{"status": {status}, "cursor": {adminapi.ApprovalCursor(aps[len(aps)-1])}}.Encode()
 	}
 	items, err := adminapi.ApprovalItems(r.Context(), u.d.Store, aps)
 	if err != nil {
@@ -282,7 +289,8 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 		Status   string
 		Statuses []string
 		Items    []adminapi.ApprovalItem
-		More     bool
+		Next     string // query string of the next page; "" on the last
+		First    string // query string of the first page, when not on it
 	}
 	switch r.URL.Query().Get("done") {
 	case "approved":
@@ -291,7 +299,11 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 		v.Flash = "The request is rejected."
 	}
 	v.Title, v.Nav = "Approvals", "approvals"
-	v.Data = data{Status: status, Statuses: []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalRejected, "all"}, Items: items, More: more}
+	d := data{Status: status, Statuses: []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalRejected, "all"}, Items: items, Next: next}
+	if cursor != "" {
+		d.First = url.Values{"status": {status}}.Encode()
+	}
+	v.Data = d
 	u.render(w, r, http.StatusOK, "approvals", v)
 }
 

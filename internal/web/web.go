@@ -16,6 +16,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -158,10 +159,12 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &adminapi.StatusWriter{ResponseWriter: w}
+	e := &logEntry{}
+	r = r.WithContext(context.WithValue(r.Context(), logKey{}, e))
 	defer func() {
 		u.d.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.String("actor", sw.actor), slog.String("remote", r.RemoteAddr),
+			slog.Int("status", sw.Status), slog.String("actor", e.actor), slog.String("remote", r.RemoteAddr),
 			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
 	}()
 	if r.URL.Path == Prefix {
@@ -175,26 +178,18 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mux.ServeHTTP(sw, r)
 }
 
-// statusWriter records the status of the answer and the actor (for the
-// request log).
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	actor  string
-}
+// logEntry is what the request log line says beyond the request: the
+// signed-in actor, once known.
+type logEntry struct{ actor string }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
+// logKey keys the request's *logEntry in its context.
+type logKey struct{}
 
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+// setActor notes the actor of r for its request log line.
+func setActor(r *http.Request, actor string) {
+	if e, ok := r.Context().Value(logKey{}).(*logEntry); ok {
+		e.actor = actor
 	}
-	return s.ResponseWriter.Write(b)
 }
 
 // view is what every page template gets: the signed-in session (nil on
@@ -223,6 +218,7 @@ func (u *UI) page(rt route) http.HandlerFunc {
 			u.fail(w, r, v, http.StatusForbidden, "You are not signed in, or your session ended. Sign in again.")
 			return
 		}
+		setActor(r, v.P.Actor())
 		if rt.perm != "" && !v.P.Can(rt.perm) {
 			u.fail(w, r, v, http.StatusForbidden, "Your role ("+string(v.P.Role)+") may not do this: it lacks the permission "+string(rt.perm)+".")
 			return
@@ -256,8 +252,8 @@ func (u *UI) optionalSession(r *http.Request) *view {
 
 // render writes page with v at status.
 func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
-	if sw, ok := w.(*statusWriter); ok && v.P != nil {
-		sw.actor = v.P.Actor()
+	if v.P != nil {
+		setActor(r, v.P.Actor())
 	}
 	t, ok := u.pages[page]
 	if !ok {
@@ -320,9 +316,7 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Expires: sess.ExpiresAt})
-	if sw, ok := w.(*statusWriter); ok {
-		sw.actor = sess.Principal.Actor()
-	}
+	setActor(r, sess.Principal.Actor())
 	http.Redirect(w, r, Root, http.StatusSeeOther)
 }
 
