@@ -101,8 +101,8 @@ func (u *UI) certificates(w http.ResponseWriter, r *http.Request, v *view) {
 	type data struct {
 		F      *certFilter
 		Items  []inventory.Certificate
-		Next   string // query string of the next page; "" on the last
-		First  string // query string of the first page, when not on it
+		Next   string // URL of the next page; "" on the last
+		First  string // URL of the first page, when not on it
 		Status []string
 	}
 	d := data{F: f, Status: []string{"valid", "expiring", "expired", "revoked"}}
@@ -135,10 +135,10 @@ func (u *UI) certificates(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	d.Items = p.Items
 	if p.NextCursor != "" {
-		d.Next = f.values(p.NextCursor)
+		d.Next = Root + "certificates?" + f.values(p.NextCursor)
 	}
 	if f.Cursor != "" {
-		d.First = f.values("")
+		d.First = Root + "certificates?" + f.values("")
 	}
 	u.render(w, r, http.StatusOK, "certificates", v)
 }
@@ -278,7 +278,7 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 	var next string
 	if len(aps) > pageSize {
 		aps = aps[:pageSize]
-		next = url.Values{"status": {status}, "cursor": {adminapi.ApprovalCursor(aps[len(aps)-1])}}.Encode()
+		next = Root + "approvals?" + url.Values{"status": {status}, "cursor": {adminapi.ApprovalCursor(aps[len(aps)-1])}}.Encode()
 	}
 	items, err := adminapi.ApprovalItems(r.Context(), u.d.Store, aps)
 	if err != nil {
@@ -289,8 +289,8 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 		Status   string
 		Statuses []string
 		Items    []adminapi.ApprovalItem
-		Next     string // query string of the next page; "" on the last
-		First    string // query string of the first page, when not on it
+		Next     string // URL of the next page; "" on the last
+		First    string // URL of the first page, when not on it
 	}
 	switch r.URL.Query().Get("done") {
 	case "approved":
@@ -301,7 +301,7 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 	v.Title, v.Nav = "Approvals", "approvals"
 	d := data{Status: status, Statuses: []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalRejected, "all"}, Items: items, Next: next}
 	if cursor != "" {
-		d.First = url.Values{"status": {status}}.Encode()
+		d.First = Root + "approvals?" + url.Values{"status": {status}}.Encode()
 	}
 	v.Data = d
 	u.render(w, r, http.StatusOK, "approvals", v)
@@ -407,7 +407,7 @@ func (u *UI) auditLog(w http.ResponseWriter, r *http.Request, v *view) {
 			}
 		}
 		q.Set("before", strconv.FormatInt(evs[len(evs)-1].Seq, 10))
-		d.Next = q.Encode()
+		d.Next = Root + "audit?" + q.Encode()
 	}
 	u.render(w, r, http.StatusOK, "audit", v)
 }

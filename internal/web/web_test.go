@@ -2,10 +2,17 @@ package web_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +22,7 @@ import (
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv"
@@ -40,6 +48,7 @@ func TestDashboard(t *testing.T) {
 			t.Run("search and revoke", func(t *testing.T) { testRevoke(t, d) })
 			t.Run("approvals", func(t *testing.T) { testApprovals(t, d) })
 			t.Run("audit", func(t *testing.T) { testAuditPage(t, d) })
+			t.Run("pages", func(t *testing.T) { testPages(t, d) })
 			t.Run("sign-out", func(t *testing.T) { testSignOut(t, d) })
 			t.Run("token revoked", func(t *testing.T) { testTokenRevoked(t, d) })
 			t.Run("expiry", func(t *testing.T) { testExpiry(t, d) }) // moves the clock: last
@@ -454,5 +463,87 @@ func TestDashboardFollowsAdminListen(t *testing.T) {
 	plain := "http" + strings.TrimPrefix(one.BaseURL, "https")
 	if s, loc := status(c, plain+"/ui/certificates"); s != http.StatusMovedPermanently || loc != one.BaseURL+"/ui/certificates" {
 		t.Errorf("plain HTTP on listen: %d %q, want 301 to HTTPS", s, loc)
+	}
+}
+
+// testPages: the certificate list shows 50 certificates a page, expiring
+// first, and its next-page link leads to the rest, none repeated; the
+// approvals list pages the same way.
+func testPages(t *testing.T, d *dash) {
+	ctx := context.Background()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := d.now()
+	var recs []*store.Certificate
+	for i := range 55 {
+		name := fmt.Sprintf("page%02d.example.test", i)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(1000 + i)), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Duration(200-i) * 24 * time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(der)
+		recs = append(recs, inventory.Record(leaf, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), store.SourceImported))
+	}
+	if err := d.st.InsertCertificates(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	b := d.browser()
+	b.signIn(d.tokens[auth.RoleAuditor])
+	seen := map[string]bool{}
+	var last time.Time
+	next := "/ui/certificates?status=valid"
+	for pages := 0; next != ""; pages++ {
+		if pages == 2 {
+			t.Fatal("more than two pages of 55 valid certificates")
+		}
+		p := b.get(next)
+		rows := findAll(byID(p.doc, "certificates"), func(n *html.Node) bool { return n.Data == "tr" && strings.HasPrefix(attr(n, "class"), "status-") })
+		if want := []int{50, 5}[pages]; len(rows) != want {
+			t.Fatalf("page %d: %d rows, want %d", pages+1, len(rows), want)
+		}
+		for _, row := range rows {
+			serial := text(find(row, func(n *html.Node) bool { return n.Data == "a" }))
+			if seen[serial] {
+				t.Errorf("serial %s on two pages", serial)
+			}
+			seen[serial] = true
+			c, err := d.st.GetCertificate(ctx, serial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.NotAfter.Before(last) {
+				t.Errorf("%s expires %v, before the row above it (%v): not expiring first", serial, c.NotAfter, last)
+			}
+			last = c.NotAfter
+		}
+		next = ""
+		if a := find(p.doc, func(n *html.Node) bool { return n.Data == "a" && attr(n, "rel") == "next" }); a != nil {
+			next = attr(a, "href")
+		}
+	}
+	if len(seen) != 55 {
+		t.Errorf("%d certificates over the pages, want 55", len(seen))
+	}
+
+	for i := range 50 {
+		d.pendingApproval(fmt.Sprintf("pg%02d", i), fmt.Sprintf("pg%02d.example.test", i))
+	}
+	first := b.get("/ui/approvals")
+	rows := findAll(byID(first.doc, "approvals"), func(n *html.Node) bool { return n.Data == "tr" && strings.HasPrefix(attr(n, "id"), "approval-") })
+	a := find(first.doc, func(n *html.Node) bool { return n.Data == "a" && attr(n, "rel") == "next" })
+	if len(rows) != 50 || a == nil {
+		t.Fatalf("approvals page 1: %d rows, next link %v; want 50 and a link", len(rows), a != nil)
+	}
+	second := b.get(attr(a, "href"))
+	rows2 := findAll(byID(second.doc, "approvals"), func(n *html.Node) bool { return n.Data == "tr" && strings.HasPrefix(attr(n, "id"), "approval-") })
+	if len(rows2) != 1 || attr(rows2[0], "id") == attr(rows[0], "id") || find(second.doc, func(n *html.Node) bool { return attr(n, "rel") == "next" }) != nil {
+		t.Errorf("approvals page 2: %d rows, want the 51st request alone", len(rows2))
+	}
+	if bad := b.get("/ui/approvals?cursor=%21"); bad.status != http.StatusBadRequest {
+		t.Errorf("malformed approvals cursor: %d, want 400", bad.status)
 	}
 }
