@@ -145,6 +145,16 @@ func (u *UI) routes() {
 	}
 	u.mux.HandleFunc(Root, func(w http.ResponseWriter, r *http.Request) {
 		v := u.optionalSession(r)
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := u.mux.Handler(probe); m != r.Method && pattern != Root {
+				// Routed for another method only (a GET of
+				// /ui/sign-out, say).
+				u.fail(w, r, v, http.StatusMethodNotAllowed, "This page does not take a "+r.Method+" request.")
+				return
+			}
+		}
 		u.fail(w, r, v, http.StatusNotFound, "There is no such page: "+r.URL.Path+".")
 	})
 }

@@ -128,6 +128,9 @@ func testSignIn(t *testing.T, d *dash) {
 	if nf := b.get("/ui/no-such-page"); nf.status != 404 || !strings.Contains(message(nf.doc, "alert"), "no such page") {
 		t.Errorf("unknown path: %d %q, want the 404 page", nf.status, message(nf.doc, "alert"))
 	}
+	if p := b.get("/ui/sign-out"); p.status != http.StatusMethodNotAllowed || !strings.Contains(message(p.doc, "alert"), "does not take a GET") {
+		t.Errorf("GET /ui/sign-out: %d %q, want the 405 page", p.status, message(p.doc, "alert"))
+	}
 	if bad := b.get("/ui/certificates?q=zz&in=serial"); bad.status != 400 || !strings.Contains(message(bad.doc, "alert"), "not hexadecimal") {
 		t.Errorf("bad serial search: %d %q, want 400 with the inventory's message", bad.status, message(bad.doc, "alert"))
 	}
