@@ -84,7 +84,7 @@ func writeAdminNotHere(w http.ResponseWriter) {
 
 // adminOnlyDetail is the detail of admin-listen's 404 for a path outside
 // the admin API.
-const adminOnlyDetail = "this address serves the admin API under " + adminapi.Prefix + "/, " + healthzPath + " and " + readyzPath
+const adminOnlyDetail = "this address serves the admin API under " + adminapi.Prefix + "/, the web dashboard under " + web.Root + ", " + healthzPath + " and " + readyzPath
 
 // httpsHandler routes the HTTPS listener: /healthz and /readyz, the admin
 // API under /api/v1/ and the web dashboard under /ui/ (404 when
