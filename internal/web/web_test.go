@@ -394,17 +394,28 @@ func testTokenRevoked(t *testing.T, d *dash) {
 	}
 }
 
-// testExpiry: a session ends after 8 hours without a request, and 24
-// hours after sign-in however busy.
+// testExpiry: a session ends after 8 hours without a request, 24 hours
+// after sign-in however busy, and when its token expires.
 func testExpiry(t *testing.T, d *dash) {
 	idle := d.browser()
 	idle.signIn(d.tokens[auth.RoleAuditor])
 	busy := d.browser()
 	busy.signIn(d.tokens[auth.RoleAuditor])
-	for range 3 {
+	tok, _, err := auth.NewTokens(d.st, audit.New(d.st, nil), d.now).Create(context.Background(),
+		auth.CreateRequest{Name: "ten-hours", Role: auth.RoleAuditor, TTL: 10 * time.Hour, Actor: "cli:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiring := d.browser()
+	expiring.signIn(tok)
+	for i := range 3 {
 		d.advance(7 * time.Hour)
 		if p := busy.get("/ui/"); p.status != 200 {
 			t.Fatalf("busy session after %v: %d, want 200", time.Duration(d.offset.Load()), p.status)
+		}
+		// The token expires 10 h after it was made: its session with it.
+		if p, want := expiring.get("/ui/"), []int{200, http.StatusSeeOther, http.StatusSeeOther}[i]; p.status != want {
+			t.Errorf("session of a 10-hour token after %v: %d, want %d", time.Duration(d.offset.Load()), p.status, want)
 		}
 	}
 	if p := idle.get("/ui/"); p.status != http.StatusSeeOther {
