@@ -231,25 +231,7 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			}
 			defer st.Close()
 			who := approver(by)
-			perr := ra.RejectionProblem(comment)
-			now := time.Now().UTC()
-			ap, err := st.GetApproval(ctx, args[0])
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			action := audit.ActionApprovalReject
-			if approve {
-				action = audit.ActionApprovalApprove
-			}
-			ev, err := audit.New(st, nil).Prepare(ctx, audit.Event{Actor: who, Action: action, ObjectType: audit.ObjectApproval,
-				ObjectID: ap.ID, Replaced: ra.DecisionSnapshots(approve, who, comment, now)})
-			if err != nil {
-				return err
-			}
-			switch _, err := st.DecideApproval(ctx, args[0], approve, who, comment, perr, now, ev); {
+			switch _, err := ra.Decide(ctx, st, audit.New(st, nil), args[0], approve, who, comment, time.Now().UTC()); {
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
 			case errors.Is(err, store.ErrStale):

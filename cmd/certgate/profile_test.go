@@ -223,6 +223,10 @@ func TestEABAndApprovalCLI(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "approval", "approve", "ap-two", "--data", data); err == nil || !strings.Contains(err.Error(), "already decided") {
 		t.Errorf("deciding twice: %v", err)
 	}
+	if _, _, err := runCLI(t, nil, "approval", "approve", "nope", "--data", data); err == nil ||
+		err.Error() != `there is no approval "nope" (see 'certgate approval list')` {
+		t.Errorf("approving an unknown approval: %v", err)
+	}
 	// An order that expired while it waited: its approval is refused
 	// (it would issue nothing) and stays pending.
 	late := &store.Order{ID: "ord-late", AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(-time.Second), Profile: "billing",

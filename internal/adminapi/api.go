@@ -239,14 +239,14 @@ func build(d Deps) (http.Handler, *routeMux) {
 		}
 		start := time.Now()
 		e := &accessEntry{}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, e))
 		serve(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
 		}
 		d.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", redactTokens(r.URL.Path)),
-			slog.Int("status", sw.status), slog.String("actor", e.actor), slog.String("remote", r.RemoteAddr),
+			slog.Int("status", sw.Status), slog.String("actor", e.actor), slog.String("remote", r.RemoteAddr),
 			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
 	}), mux
 }
@@ -260,29 +260,31 @@ type accessEntry struct {
 // accessKey keys the request's *accessEntry in its context.
 type accessKey struct{}
 
-// statusWriter records the status code a handler answers (0 before it
-// writes).
-type statusWriter struct {
+// StatusWriter records the status code a handler answers, for a request
+// log line: the admin API's, and the web dashboard's.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status int // the status written; 0 before the handler writes
 }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+// WriteHeader records code (the first one written) and writes it.
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.Status == 0 {
+		s.Status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+// Write records 200 when nothing was written before, and writes b.
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
 }
 
 // Unwrap returns the wrapped writer (for http.ResponseController).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // RedactTokens returns the URL path p with the secret of any API token in
 // it cut off, as the admin API's request log has it (redactTokens): for

@@ -250,6 +250,22 @@ func invalidDetail(err error) string {
 	return detail
 }
 
+// WithRenewal sets c's RenewalWindow to the ACME Renewal Information
+// window (RFC 9773) the server serves for it at now (ra.CertificateRenewal;
+// none for a certificate not issued here), as GET
+// /api/v1/certificates/{ref} and the web dashboard show it. Errors are
+// the store's.
+func WithRenewal(ctx context.Context, st ra.RenewalStore, c *inventory.Certificate, now time.Time) error {
+	w, source, ok, err := ra.CertificateRenewal(ctx, st, c.Serial, now)
+	if err != nil {
+		return err
+	}
+	if ok {
+		c.RenewalWindow = &inventory.RenewalSuggestion{Start: w.Start, End: w.End, Source: source}
+	}
+	return nil
+}
+
 func certificateRoutes(a *API) {
 	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "list-certificates", Method: http.MethodGet,
 		Path: Prefix + "/certificates", Summary: "List and search certificates", Tags: []string{"certificates"},
@@ -278,12 +294,8 @@ func certificateRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
-			w, source, ok, err := ra.CertificateRenewal(ctx, a.d.Store, c.Serial, a.d.Now())
-			if err != nil {
+			if err := WithRenewal(ctx, a.d.Store, c, a.d.Now()); err != nil {
 				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
-			}
-			if ok {
-				c.RenewalWindow = &inventory.RenewalSuggestion{Start: w.Start, End: w.End, Source: source}
 			}
 			return &certificateOut{Body: c}, nil
 		})

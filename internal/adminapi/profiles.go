@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/config"
@@ -568,6 +567,25 @@ type decision struct {
 	Comment string `json:"comment,omitempty" maxLength:"1000" doc:"recorded with the decision; shown to the ACME client on rejection (required there)"`
 }
 
+// ApprovalCursor is the cursor of the approvals page that follows ap (the
+// next_cursor of GET /api/v1/approvals): opaque base64url text.
+func ApprovalCursor(ap *store.Approval) string { return timeIDCursor(ap.RequestedAt, ap.ID) }
+
+// ParseApprovalCursor decodes an ApprovalCursor into the key the page
+// after it starts after (store.ListApprovalsPage); nil for "" (the first
+// page). A malformed cursor is an error (a 422 problem naming
+// query.cursor).
+func ParseApprovalCursor(c string) (*store.ApprovalKey, error) {
+	if c == "" {
+		return nil, nil
+	}
+	t, id, err := parseOrderCursor(c)
+	if err != nil {
+		return nil, err
+	}
+	return &store.ApprovalKey{RequestedAt: t, ID: id}, nil
+}
+
 func approvalRoutes(a *API) {
 	Register(a, auth.PermApprovalsRead, huma.Operation{OperationID: "list-approvals", Method: http.MethodGet, Path: Prefix + "/approvals",
 		Summary: "List approval requests", Tags: []string{"approvals"}, Errors: []int{422},
@@ -577,13 +595,9 @@ func approvalRoutes(a *API) {
 			if status == "all" {
 				status = ""
 			}
-			var after *store.ApprovalKey
-			if in.Cursor != "" {
-				t, id, err := parseOrderCursor(in.Cursor)
-				if err != nil {
-					return nil, err
-				}
-				after = &store.ApprovalKey{RequestedAt: t, ID: id}
+			after, err := ParseApprovalCursor(in.Cursor)
+			if err != nil {
+				return nil, err
 			}
 			aps, err := a.d.Store.ListApprovalsPage(ctx, status, after, in.Limit+1)
 			if err != nil {
@@ -592,7 +606,7 @@ func approvalRoutes(a *API) {
 			out := &approvalsOut{}
 			if len(aps) > in.Limit {
 				aps = aps[:in.Limit]
-				out.Body.NextCursor = timeIDCursor(aps[len(aps)-1].RequestedAt, aps[len(aps)-1].ID)
+				out.Body.NextCursor = ApprovalCursor(aps[len(aps)-1])
 			}
 			if out.Body.Items, err = ApprovalItems(ctx, a.d.Store, aps); err != nil {
 				return nil, a.storeError(ctx, "approvals", err)
@@ -614,30 +628,13 @@ func approvalRoutes(a *API) {
 			if in.Body == nil {
 				in.Body = &decision{}
 			}
-			if !approve && strings.TrimSpace(in.Body.Comment) == "" { // as certgate approval reject
-				return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
-			}
-			now := a.d.Now().UTC()
-			action := audit.ActionApprovalReject
-			var perr *acme.Problem
-			if approve {
-				action = audit.ActionApprovalApprove
-			} else {
-				perr = ra.RejectionProblem(in.Body.Comment)
-			}
-			var events []*store.AuditAppend
-			if a.d.Audit != nil {
-				ev, err := a.d.Audit.Prepare(ctx, audit.Event{Actor: pr.Actor(), Action: action, ObjectType: audit.ObjectApproval, ObjectID: in.ID,
-					Replaced: ra.DecisionSnapshots(approve, pr.Actor(), in.Body.Comment, now)})
-				if err != nil {
-					return nil, a.storeError(ctx, "audit event", err)
-				}
-				events = append(events, ev)
-			}
 			// The answer is the approval as the decision's transaction
 			// left it (with an escalation committed meanwhile, say).
-			ap, err := a.d.Store.DecideApproval(ctx, in.ID, approve, pr.Actor(), in.Body.Comment, perr, now, events...)
+			ap, err := ra.Decide(ctx, a.d.Store, a.d.Audit, in.ID, approve, pr.Actor(), in.Body.Comment, a.d.Now().UTC())
 			if err != nil {
+				if errors.Is(err, ra.ErrNoRejectionComment) { // as certgate approval reject
+					return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
+				}
 				if errors.Is(err, store.ErrStale) {
 					return nil, huma.Error409Conflict("the approval was already decided")
 				}

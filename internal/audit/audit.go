@@ -74,6 +74,16 @@ const (
 	// its PEM). Recorded in a transaction of its own, when the database
 	// takes it.
 	ActionCertificateStoreFailed = "certificate.store_failed"
+	// ActionSessionSignIn: a person signed in to the web dashboard (/ui/)
+	// with an API token (actor: the token, TokenActor; object: the
+	// session, by its public ID; after: its token, creation and expiry).
+	ActionSessionSignIn = "session.sign_in"
+	// ActionSessionSignOut: a person signed out of the web dashboard
+	// (actor: the session's token; object: the session; before: as
+	// ActionSessionSignIn's after).
+	ActionSessionSignOut = "session.sign_out"
+	// ObjectSession is a web dashboard session.
+	ObjectSession = "session"
 )
 
 const (

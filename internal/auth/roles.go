@@ -1,7 +1,9 @@
 // Package auth authenticates callers of the admin API and decides what
 // they may do: API tokens (created with `certgate token create`, stored as
 // SHA-256 hashes, sent as "Authorization: Bearer", RFC 6750 §2.1), roles,
-// and the one permission table that both the API and docs/api.md use.
+// and the one permission table that both the API and docs/api.md use; and
+// the web dashboard's sign-in sessions (Sessions), which act with the role
+// of the token signed in with.
 package auth
 
 import (

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -443,6 +444,48 @@ func DecisionSnapshots(approve bool, by, comment string, now time.Time) func(any
 		}
 		return ApprovalSnapshot(old), ApprovalSnapshot(&after)
 	})
+}
+
+// ErrNoRejectionComment is the error of a rejection without a comment
+// (Decide): the ACME client sees the comment, so it must say why.
+var ErrNoRejectionComment = errors.New("a rejection needs a comment saying why (the ACME client sees it)")
+
+// Decider is what Decide needs from storage; *store.Store implements it.
+type Decider interface {
+	// DecideApproval is ApprovalStore.DecideApproval.
+	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
+}
+
+// Decide records approver actor's decision on pending approval id at now
+// (approved when approve, else rejected with comment, which the order's
+// unauthorized problem carries: RejectionProblem), audited as
+// approval.approve or approval.reject in the same transaction (log nil:
+// not audited), and returns the approval as the decision left it. The
+// admin API and the web dashboard decide through it. Errors:
+// ErrNoRejectionComment, store.ErrNotFound, store.ErrStale (already
+// decided), store.ErrAccountNotValid and store.ErrOrderExpired (approving
+// what would issue nothing), or a storage error.
+func Decide(ctx context.Context, st Decider, log *audit.Log, id string, approve bool, actor, comment string, now time.Time) (*store.Approval, error) {
+	if !approve && strings.TrimSpace(comment) == "" {
+		return nil, ErrNoRejectionComment
+	}
+	action := audit.ActionApprovalReject
+	var perr *acme.Problem
+	if approve {
+		action = audit.ActionApprovalApprove
+	} else {
+		perr = RejectionProblem(comment)
+	}
+	var events []*store.AuditAppend
+	if log != nil {
+		ev, err := log.Prepare(ctx, audit.Event{Actor: actor, Action: action, ObjectType: audit.ObjectApproval, ObjectID: id,
+			Replaced: DecisionSnapshots(approve, actor, comment, now)})
+		if err != nil {
+			return nil, fmt.Errorf("audit event: %w", err)
+		}
+		events = append(events, ev)
+	}
+	return st.DecideApproval(ctx, id, approve, actor, comment, perr, now, events...)
 }
 
 // Escalation is the JSON event of an escalated approval, logged and POSTed

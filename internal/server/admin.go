@@ -15,6 +15,7 @@ import (
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/web"
 )
 
 // newAdminAPI builds the admin API (docs/api.md) over the server's services.
@@ -39,6 +40,39 @@ func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time
 		}})
 }
 
+// newDashboard builds the web dashboard (docs/dashboard.md) over the
+// server's services: sessions signed in with the admin API's tokens,
+// revocations through r, decisions and sign-ins audited in log.
+func newDashboard(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger) http.Handler {
+	return web.New(web.Deps{Store: st, Inventory: inventory.New(st, now),
+		Sessions: auth.NewSessions(st, auth.NewTokens(st, log, now), log, now, 0, 0), Audit: log, Revoker: r, Now: now,
+		Log: l.With("component", "web")})
+}
+
+// isUIPath reports whether path is the web dashboard's: /ui or below.
+func isUIPath(path string) bool {
+	return strings.HasPrefix(path, web.Root) || path == web.Prefix
+}
+
+// writeUINotHere answers a dashboard path on the listen address when
+// admin-listen serves the admin API and the dashboard: a plain 404 that,
+// as writeAdminNotHere, does not name admin-listen.
+func writeUINotHere(w http.ResponseWriter) {
+	http.Error(w, "404 page not found", http.StatusNotFound)
+}
+
+// redirectUI answers a dashboard path over plain HTTP: GET and HEAD are
+// sent to the same path over HTTPS at base (https://HOST:PORT), anything
+// else is a 400 naming it (a form is never posted over plain HTTP).
+func redirectUI(w http.ResponseWriter, r *http.Request, base string) {
+	target := base + r.URL.EscapedPath()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "certgate serves the web dashboard over HTTPS only: "+target, http.StatusBadRequest)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently)
+}
+
 // isAdminPath reports whether path is the admin API's: /api/v1 or below.
 func isAdminPath(path string) bool {
 	return strings.HasPrefix(path, adminapi.Prefix+"/") || path == adminapi.Prefix
@@ -54,10 +88,11 @@ func writeAdminNotHere(w http.ResponseWriter) {
 
 // adminOnlyDetail is the detail of admin-listen's 404 for a path outside
 // the admin API.
-const adminOnlyDetail = "this address serves the admin API under " + adminapi.Prefix + "/, " + healthzPath + " and " + readyzPath
+const adminOnlyDetail = "this address serves the admin API under " + adminapi.Prefix + "/, the web dashboard under " + web.Root + ", " + healthzPath + " and " + readyzPath
 
 // httpsHandler routes the HTTPS listener: /healthz and /readyz, the admin
-// API under /api/v1/ (404 when admin-listen serves it: writeAdminNotHere),
+// API under /api/v1/ and the web dashboard under /ui/ (404 when
+// admin-listen serves them: writeAdminNotHere, writeUINotHere),
 // everything else to the ACME front end. Each request's context carries
 // the client address for the audit log (audit.WithSource).
 func (s *Server) httpsHandler() http.Handler {
@@ -66,6 +101,14 @@ func (s *Server) httpsHandler() http.Handler {
 			return
 		}
 		r = r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr))
+		if isUIPath(r.URL.Path) {
+			if s.adminLn != nil {
+				writeUINotHere(w)
+				return
+			}
+			s.ui.ServeHTTP(w, r)
+			return
+		}
 		if isAdminPath(r.URL.Path) {
 			if s.adminLn != nil {
 				s.logRefusal(r, time.Now(), "adminapi", http.StatusNotFound, "")
@@ -106,12 +149,16 @@ func (s *Server) logRefusal(r *http.Request, start time.Time, component string, 
 
 // adminHandler routes the HTTPS side of admin-listen: /healthz and
 // /readyz, the admin API under /api/v1/ (its bearer tokens, body limits
-// and problem documents unchanged), anything else 404 with an RFC 9457
+// and problem documents unchanged), the web dashboard under /ui/, anything else 404 with an RFC 9457
 // problem document (ACME is served on listen only). Each request's context
 // carries the client address for the audit log (audit.WithSource).
 func (s *Server) adminHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.serveHealth(w, r) {
+			return
+		}
+		if isUIPath(r.URL.Path) {
+			s.ui.ServeHTTP(w, r.WithContext(audit.WithSource(r.Context(), r.RemoteAddr)))
 			return
 		}
 		if !isAdminPath(r.URL.Path) {
@@ -137,6 +184,10 @@ func (s *Server) adminPlainHandler() http.Handler {
 		host := r.Host
 		if host == "" {
 			host = s.adminLn.Addr().String()
+		}
+		if isUIPath(r.URL.Path) {
+			redirectUI(w, r, "https://"+host)
+			return
 		}
 		path := adminapi.Prefix + "/openapi.json"
 		if isAdminPath(r.URL.Path) {

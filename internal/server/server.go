@@ -86,6 +86,7 @@ type Server struct {
 	ra    *ra.RA
 	wfe   *wfe.WFE
 	api   http.Handler // admin API under /api/v1 (admin.go)
+	ui    http.Handler // web dashboard under /ui/ (admin.go)
 	ln    net.Listener
 
 	metrics   *metrics.Metrics
@@ -404,6 +405,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
+	s.ui = newDashboard(st, r, auditLog, now, log)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
@@ -875,6 +877,14 @@ func (s *Server) plainHandler() http.Handler {
 	}
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		base := adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())
+		if isUIPath(r.URL.Path) {
+			if s.adminLn != nil {
+				writeUINotHere(rw)
+				return
+			}
+			redirectUI(rw, r, base)
+			return
+		}
 		if isAdminPath(r.URL.Path) {
 			if s.adminLn != nil {
 				s.logRefusal(r, time.Now(), "adminapi", http.StatusNotFound, "")

@@ -1,0 +1,228 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Session lifetimes of the web dashboard (Sessions): a session ends after
+// DefaultSessionIdle without a request, and DefaultSessionMax after it
+// began whatever its use.
+const (
+	DefaultSessionIdle = 8 * time.Hour
+	DefaultSessionMax  = 24 * time.Hour
+)
+
+// sessionTouchEvery is how stale a session's last_seen may get before a
+// request records a new one: the idle limit is kept to within this, and a
+// page view costs no write most of the time.
+const sessionTouchEvery = time.Minute
+
+// SessionStore is what Sessions needs from storage; *store.Store
+// implements it.
+type SessionStore interface {
+	// CreateUISession stores sess and appends ev (nil: none) in one
+	// transaction.
+	CreateUISession(ctx context.Context, sess *store.UISession, ev *store.AuditAppend) error
+	// GetUISession returns the session whose secret hashes to secretHash
+	// and its token; store.ErrNotFound when none.
+	GetUISession(ctx context.Context, secretHash string) (*store.UISession, *store.APIToken, error)
+	// TouchUISession records a request of the session at now.
+	TouchUISession(ctx context.Context, secretHash string, now time.Time) error
+	// DeleteUISession deletes the session and appends ev in one
+	// transaction; store.ErrNotFound when there is none.
+	DeleteUISession(ctx context.Context, secretHash string, ev *store.AuditAppend) error
+	// PruneUISessions deletes the sessions that ended by now (expired, or
+	// idle since before idleSince).
+	PruneUISessions(ctx context.Context, now, idleSince time.Time) (int64, error)
+}
+
+// Sessions are the web dashboard's sign-in sessions: a person signs in
+// with an API token (Tokens.Authenticate) and holds a random 256-bit
+// session secret (the cookie's value) from then on. The database keeps
+// the secret's SHA-256 only, so any node of a cluster accepts the session
+// and a copy of the database signs no one in. A session acts with its
+// token's role and ends when it is idle for longer than the idle limit,
+// when it reaches its maximum age, when its token is revoked or expires,
+// or at sign-out. Sign-in and sign-out are audited (session.sign_in,
+// session.sign_out).
+type Sessions struct {
+	st     SessionStore
+	tokens *Tokens
+	log    *audit.Log
+	now    func() time.Time
+	idle   time.Duration
+	maxAge time.Duration
+}
+
+// NewSessions returns the session service over st, authenticating with
+// tokens and auditing in log; now may be nil (time.Now), idle and maxAge 0
+// (DefaultSessionIdle, DefaultSessionMax).
+func NewSessions(st SessionStore, tokens *Tokens, log *audit.Log, now func() time.Time, idle, maxAge time.Duration) *Sessions {
+	if now == nil {
+		now = time.Now
+	}
+	if idle <= 0 {
+		idle = DefaultSessionIdle
+	}
+	if maxAge <= 0 {
+		maxAge = DefaultSessionMax
+	}
+	return &Sessions{st: st, tokens: tokens, log: log, now: now, idle: idle, maxAge: maxAge}
+}
+
+// Session is a signed-in session as a request sees it.
+type Session struct {
+	ID        string     // public ID, 16 hex digits (audit object ID)
+	Principal *Principal // who: the token signed in with, and its role
+	ExpiresAt time.Time  // the absolute end (UTC)
+	// CSRF is the token the session's forms carry (CSRFToken of its
+	// secret): only a page of the session can know it.
+	CSRF string
+}
+
+// sessionSecretLen is the length of a session secret: 32 random bytes,
+// base64url without padding.
+const sessionSecretLen = 43
+
+// SignIn authenticates token (an API token as `certgate token create`
+// printed it) and starts a session for it, audited as session.sign_in in
+// the same transaction. It returns the session's secret (for the cookie;
+// never stored) and the session. Ended sessions of any token are pruned
+// first. Errors: ErrUnauthenticated (a malformed, unknown, revoked or
+// expired token), or a storage error.
+func (s *Sessions) SignIn(ctx context.Context, token string) (string, *Session, error) {
+	p, err := s.tokens.Authenticate(ctx, token)
+	if err != nil {
+		return "", nil, err
+	}
+	now := s.now().UTC()
+	if _, err := s.st.PruneUISessions(ctx, now, now.Add(-s.idle)); err != nil {
+		return "", nil, err
+	}
+	secret := make([]byte, 32)
+	idb := make([]byte, 8)
+	if _, err := rand.Read(secret); err != nil {
+		return "", nil, fmt.Errorf("session secret: %w", err)
+	}
+	if _, err := rand.Read(idb); err != nil {
+		return "", nil, fmt.Errorf("session id: %w", err)
+	}
+	sec := base64.RawURLEncoding.EncodeToString(secret)
+	rec := &store.UISession{SecretHash: hashToken(sec), ID: hex.EncodeToString(idb), TokenID: p.TokenID, CreatedAt: now, LastSeen: now,
+		ExpiresAt: now.Add(s.maxAge)}
+	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignIn, ObjectType: audit.ObjectSession,
+		ObjectID: rec.ID, After: sessionView(rec, p)})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.st.CreateUISession(ctx, rec, ev); err != nil {
+		return "", nil, err
+	}
+	return sec, &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(sec)}, nil
+}
+
+// sessionView is a session as the audit log records it: never its secret
+// or the secret's hash.
+func sessionView(rec *store.UISession, p *Principal) map[string]any {
+	return map[string]any{"token_id": rec.TokenID, "role": string(p.Role), "created_at": rec.CreatedAt, "expires_at": rec.ExpiresAt}
+}
+
+// Lookup returns the session whose secret is secret (the cookie's value)
+// and records its use. Errors: ErrUnauthenticated when there is no such
+// session or it has ended (idle too long, past its maximum age, its token
+// revoked or expired), or a storage error.
+func (s *Sessions) Lookup(ctx context.Context, secret string) (*Session, error) {
+	if !sessionSecretShape(secret) {
+		return nil, ErrUnauthenticated
+	}
+	h := hashToken(secret)
+	rec, tok, err := s.st.GetUISession(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if !now.Before(rec.ExpiresAt) || now.Sub(rec.LastSeen) > s.idle {
+		return nil, ErrUnauthenticated
+	}
+	if !tok.RevokedAt.IsZero() || (!tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt)) {
+		return nil, ErrUnauthenticated
+	}
+	if now.Sub(rec.LastSeen) >= sessionTouchEvery {
+		if err := s.st.TouchUISession(ctx, h, now.UTC()); err != nil {
+			return nil, err
+		}
+	}
+	p := &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
+	return &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(secret)}, nil
+}
+
+// SignOut ends the session whose secret is secret, audited as
+// session.sign_out in the same transaction. Errors: ErrUnauthenticated
+// when there is no such session (already signed out, or pruned), or a
+// storage error.
+func (s *Sessions) SignOut(ctx context.Context, secret string) error {
+	if !sessionSecretShape(secret) {
+		return ErrUnauthenticated
+	}
+	h := hashToken(secret)
+	rec, tok, err := s.st.GetUISession(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrUnauthenticated
+	}
+	if err != nil {
+		return err
+	}
+	p := &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
+	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignOut, ObjectType: audit.ObjectSession,
+		ObjectID: rec.ID, Before: sessionView(rec, p)})
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteUISession(ctx, h, ev); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrUnauthenticated
+		}
+		return err
+	}
+	return nil
+}
+
+// CSRFToken is the anti-CSRF token of the session whose secret is secret:
+// base64url(HMAC-SHA256(secret, "certgate ui csrf")). A page of the
+// session carries it in every form; another site knows neither the
+// secret (an HttpOnly cookie) nor the token.
+func CSRFToken(secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("certgate ui csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// CheckCSRF reports whether token is sess's CSRF token (constant time).
+func (sess *Session) CheckCSRF(token string) bool {
+	return subtle.ConstantTimeCompare([]byte(token), []byte(sess.CSRF)) == 1
+}
+
+// sessionSecretShape reports whether s has the shape of a session secret
+// (43 base64url characters): nothing else reaches the store.
+func sessionSecretShape(s string) bool {
+	if len(s) != sessionSecretLen {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == 32
+}
