@@ -48,10 +48,10 @@ func scanRoutes(a *API) {
 		Summary: "List certificate discovery scans", Tags: []string{"discovery"},
 		Description: "Scans (certgate scan run), newest first, without their findings, paginated by cursor."},
 		func(ctx context.Context, _ *auth.Principal, in *listScansIn) (*scansOut, error) {
-			if !store.PlainText(in.Cursor) {
+			p, err := svc().List(ctx, in.Cursor, in.Limit)
+			if errors.Is(err, discovery.ErrInvalid) {
 				return nil, invalidField("query.cursor", "malformed cursor", in.Cursor)
 			}
-			p, err := svc().List(ctx, in.Cursor, in.Limit)
 			if err != nil {
 				return nil, a.storeError(ctx, "scans", err)
 			}

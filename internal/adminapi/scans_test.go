@@ -83,3 +83,31 @@ func TestScanReads(t *testing.T) {
 		t.Errorf("no token: %v", err)
 	}
 }
+
+// scan stores a completed scan (no network) that found a new discovered
+// certificate on 127.0.0.1:443 and a refused 127.0.0.1:8443, and returns
+// the scan's ID and the certificate's serial.
+func (f *fixture) scan() (string, string) {
+	f.t.Helper()
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := f.selfSigned(key, "found.example.net", store.SourceDiscovered)
+	c.CreatedAt = f.now
+	if err := f.st.InsertCertificates(ctx, []*store.Certificate{c}); err != nil {
+		f.t.Fatal(err)
+	}
+	sc := &store.Scan{ID: store.NewID(f.now), Status: store.ScanRunning, Targets: []string{"127.0.0.1:443,8443"}, StartedAt: f.now, Endpoints: 2}
+	if err := f.st.CreateScan(ctx, sc); err != nil {
+		f.t.Fatal(err)
+	}
+	sc.Status, sc.FinishedAt, sc.Served, sc.Failed, sc.Certificates, sc.NewCertificates = store.ScanCompleted, f.now, 1, 1, 1, 1
+	err := f.st.FinishScan(ctx, sc, []*store.Finding{
+		{Address: "127.0.0.1", Port: 443, Fingerprint: c.FingerprintSHA256, TLSVersion: "TLS 1.3", CipherSuite: "TLS_AES_128_GCM_SHA256",
+			TrustError: "certificate signed by unknown authority", SelfSigned: true, SeenAt: f.now},
+		{Address: "127.0.0.1", Port: 8443, Error: "connection refused", SeenAt: f.now},
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sc.ID, c.Serial
+}

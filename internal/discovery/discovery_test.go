@@ -372,6 +372,9 @@ func TestScan(t *testing.T) {
 		if err != nil || len(lp.Items) != 2 || lp.Items[0].ID != v2.ID || lp.Items[1].ID != v.ID || lp.NextCursor != "" {
 			t.Fatalf("list page 2: %+v %v", lp, err)
 		}
+		if _, err := svc.List(ctx, "a b", 2); !errors.Is(err, discovery.ErrInvalid) {
+			t.Fatalf("list after a malformed cursor: %v", err)
+		}
 		shown, err := svc.Show(ctx, v.ID, false)
 		if err != nil || len(shown.Findings) != 7 || shown.Actor != "test" {
 			t.Fatalf("show without errors: %d findings, %v", len(shown.Findings), err)

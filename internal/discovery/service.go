@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -299,6 +300,9 @@ func (s *Service) List(ctx context.Context, cursor string, limit int) (*ScanPage
 	if limit < 1 || limit > MaxLimit {
 		return nil, fmt.Errorf("%w: limit %d is not from 1 to %d", ErrInvalid, limit, MaxLimit)
 	}
+	if cursor != "" && !isID(cursor) {
+		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	}
 	scans, err := s.st.ListScans(ctx, cursor, limit+1)
 	if err != nil {
 		return nil, err
@@ -312,6 +316,13 @@ func (s *Service) List(ctx context.Context, cursor string, limit int) (*ScanPage
 		p.Items = append(p.Items, summary(sc))
 	}
 	return p, nil
+}
+
+// isID reports whether s has the form of a scan ID (store.NewID: 16
+// bytes in unpadded base64url).
+func isID(s string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == 16
 }
 
 // EndpointView is where a certificate was last seen served.
