@@ -37,7 +37,7 @@ type Scanner struct {
 	// the system pool out (tests: a result that does not depend on the
 	// machine's trust store).
 	Roots         []*x509.Certificate
-	NoSystemRoots bool
+	NoSystemRoots bool // leave the system pool out
 	// Intermediates are CA certificates known to certgate (its CA's
 	// intermediates) that tell an incomplete chain: one that verifies
 	// only once they are added.
@@ -48,14 +48,14 @@ type Scanner struct {
 
 // Result is what one endpoint served, or why it served nothing.
 type Result struct {
-	Endpoint Endpoint
+	Endpoint Endpoint // the endpoint tried
 	// Chain is the served certificates, leaf first (RFC 8446 §4.4.2);
 	// empty when Err is set.
 	Chain []*x509.Certificate
 	// Err is why no certificate was collected; Error is its one-line text
 	// ("connection refused", "timed out after 5s", "not a TLS server").
 	Err   error
-	Error string
+	Error string // Err's one-line text
 	// TLSVersion and CipherSuite are the handshake's ("TLS 1.3",
 	// "TLS_AES_128_GCM_SHA256").
 	TLSVersion, CipherSuite string
@@ -72,7 +72,7 @@ type Checks struct {
 	// scan's time (names apart). TrustError says why not (x509's text,
 	// without its prefix).
 	Trusted    bool
-	TrustError string
+	TrustError string // why not Trusted; "" when trusted
 	// Incomplete: the server left out intermediates the leaf needs: the
 	// chain verifies only with certgate's known intermediates added, or
 	// the server sent a lone leaf that is not self-issued and does not

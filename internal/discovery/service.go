@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,9 +32,9 @@ type Store interface {
 	FinishScan(ctx context.Context, sc *store.Scan, findings []*store.Finding) error
 	// GetScan returns a scan; store.ErrNotFound when none.
 	GetScan(ctx context.Context, id string) (*store.Scan, error)
-	// ListScans returns at most limit scans with IDs before before ("":
-	// from the newest), newest first.
-	ListScans(ctx context.Context, before string, limit int) ([]*store.Scan, error)
+	// ListScans returns at most limit scans, newest first (start time,
+	// then ID), after (beforeStart, beforeID) when beforeID is not "".
+	ListScans(ctx context.Context, beforeStart time.Time, beforeID string, limit int) ([]*store.Scan, error)
 	// ScanFindings returns a scan's findings (errors too if withErrors).
 	ScanFindings(ctx context.Context, id string, withErrors bool) ([]*store.Finding, error)
 	// EndpointsServing returns the endpoints last seen serving the
@@ -155,17 +156,17 @@ func (s *Service) Run(ctx context.Context, sc *Scanner, o Options) (*ScanView, e
 // the admin API).
 type ScanView struct {
 	ScanSummary
-	Findings []FindingView `json:"findings"`
+	Findings []FindingView `json:"findings"` // one per endpoint, by address, port and SNI name
 }
 
 // ScanSummary is one scan without its findings.
 type ScanSummary struct {
-	ID              string     `json:"id"`
-	Status          string     `json:"status" enum:"running,completed,cancelled"`
-	Targets         []string   `json:"targets"`
-	Actor           string     `json:"actor,omitempty"`
-	StartedAt       time.Time  `json:"started_at"`
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	ID              string     `json:"id"`                                        // scan ID
+	Status          string     `json:"status" enum:"running,completed,cancelled"` // running, completed or cancelled (interrupted)
+	Targets         []string   `json:"targets"`                                   // target specifications as given
+	Actor           string     `json:"actor,omitempty"`                           // who ran it, e.g. "cli:alice"
+	StartedAt       time.Time  `json:"started_at"`                                // UTC
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`                     // UTC; absent while running
 	Endpoints       int        `json:"endpoints" doc:"endpoints (address, port, SNI name) the targets expanded to"`
 	Served          int        `json:"served" doc:"endpoints that completed a TLS handshake"`
 	Failed          int        `json:"failed" doc:"endpoints that did not (refused, timed out, not TLS)"`
@@ -176,27 +177,27 @@ type ScanSummary struct {
 // FindingView is what a scan saw at one endpoint, with the inventory
 // record of the certificate served.
 type FindingView struct {
-	Address      string    `json:"address"`
-	Port         int       `json:"port"`
-	SNI          string    `json:"sni,omitempty"`
+	Address      string    `json:"address"`       // IP address or DNS name tried
+	Port         int       `json:"port"`          // TCP port
+	SNI          string    `json:"sni,omitempty"` // server name sent; absent for none
 	Error        string    `json:"error,omitempty" doc:"why no certificate was collected"`
-	Fingerprint  string    `json:"fingerprint_sha256,omitempty"`
-	TLSVersion   string    `json:"tls_version,omitempty"`
-	CipherSuite  string    `json:"cipher_suite,omitempty"`
+	Fingerprint  string    `json:"fingerprint_sha256,omitempty"` // SHA-256 of the leaf served, lower-case hex
+	TLSVersion   string    `json:"tls_version,omitempty"`        // negotiated, e.g. "TLS 1.3"
+	CipherSuite  string    `json:"cipher_suite,omitempty"`       // negotiated, IANA name
 	Trusted      bool      `json:"trusted" doc:"the served chain verifies to a system root or certgate's CA root"`
-	TrustError   string    `json:"trust_error,omitempty"`
-	Incomplete   bool      `json:"chain_incomplete"`
-	Expired      bool      `json:"expired"`
-	NameMismatch bool      `json:"name_mismatch"`
-	SelfSigned   bool      `json:"self_signed"`
-	SeenAt       time.Time `json:"seen_at"`
+	TrustError   string    `json:"trust_error,omitempty"` // why not trusted
+	Incomplete   bool      `json:"chain_incomplete"`      // the server left out intermediates its leaf needs
+	Expired      bool      `json:"expired"`               // the leaf's notAfter was past at seen_at
+	NameMismatch bool      `json:"name_mismatch"`         // the leaf is not valid for the SNI name sent
+	SelfSigned   bool      `json:"self_signed"`           // the leaf is its own issuer
+	SeenAt       time.Time `json:"seen_at"`               // when the endpoint was tried, UTC
 	// The certificate's inventory record (absent for an error).
 	Serial   string     `json:"serial,omitempty"`
-	Source   string     `json:"source,omitempty" enum:"issued,imported,discovered"`
+	Source   string     `json:"source,omitempty" enum:"issued,imported,discovered"` // how the certificate entered the inventory
 	Shadow   bool       `json:"shadow" doc:"discovered on the network, neither issued by certgate nor imported"`
-	Names    []string   `json:"names,omitempty"`
-	Issuer   string     `json:"issuer,omitempty"`
-	NotAfter *time.Time `json:"not_after,omitempty"`
+	Names    []string   `json:"names,omitempty"`     // the certificate's names
+	Issuer   string     `json:"issuer,omitempty"`    // issuer name or DN
+	NotAfter *time.Time `json:"not_after,omitempty"` // the certificate's expiry
 }
 
 func summary(sc *store.Scan) ScanSummary {
@@ -286,8 +287,8 @@ func (s *Service) Show(ctx context.Context, id string, withErrors bool) (*ScanVi
 // ScanPage is one page of scans, newest first; NextCursor is "" on the
 // last page.
 type ScanPage struct {
-	Items      []ScanSummary `json:"items"`
-	NextCursor string        `json:"next_cursor,omitempty"`
+	Items      []ScanSummary `json:"items"`                 // the scans of the page
+	NextCursor string        `json:"next_cursor,omitempty"` // the cursor of the next page; "" on the last
 }
 
 // MaxLimit is the largest page of scans List returns.
@@ -300,22 +301,48 @@ func (s *Service) List(ctx context.Context, cursor string, limit int) (*ScanPage
 	if limit < 1 || limit > MaxLimit {
 		return nil, fmt.Errorf("%w: limit %d is not from 1 to %d", ErrInvalid, limit, MaxLimit)
 	}
-	if cursor != "" && !isID(cursor) {
-		return nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	var start time.Time
+	var id string
+	if cursor != "" {
+		var ok bool
+		if start, id, ok = decodeCursor(cursor); !ok {
+			return nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+		}
 	}
-	scans, err := s.st.ListScans(ctx, cursor, limit+1)
+	scans, err := s.st.ListScans(ctx, start, id, limit+1)
 	if err != nil {
 		return nil, err
 	}
 	p := &ScanPage{Items: []ScanSummary{}}
 	for i, sc := range scans {
 		if i == limit {
-			p.NextCursor = scans[limit-1].ID
+			last := scans[limit-1]
+			p.NextCursor = encodeCursor(last.StartedAt, last.ID)
 			break
 		}
 		p.Items = append(p.Items, summary(sc))
 	}
 	return p, nil
+}
+
+// encodeCursor is the opaque cursor after the scan started at start with
+// ID id: base64url of "UNIXNANO.ID".
+func encodeCursor(start time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(start.UnixNano(), 10) + "." + id))
+}
+
+// decodeCursor reverses encodeCursor; ok is false for anything else.
+func decodeCursor(c string) (time.Time, string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	n, id, found := strings.Cut(string(b), ".")
+	ns, err := strconv.ParseInt(n, 10, 64)
+	if !found || err != nil || ns <= 0 || !isID(id) {
+		return time.Time{}, "", false
+	}
+	return time.Unix(0, ns).UTC(), id, true
 }
 
 // isID reports whether s has the form of a scan ID (store.NewID: 16
@@ -327,14 +354,14 @@ func isID(s string) bool {
 
 // EndpointView is where a certificate was last seen served.
 type EndpointView struct {
-	Address    string     `json:"address"`
-	Port       int        `json:"port"`
-	SNI        string     `json:"sni,omitempty"`
+	Address    string     `json:"address"`       // IP address or DNS name
+	Port       int        `json:"port"`          // TCP port
+	SNI        string     `json:"sni,omitempty"` // server name sent; absent for none
 	FirstSeen  time.Time  `json:"first_seen" doc:"first scan that saw this endpoint serve the certificate"`
 	LastSeen   time.Time  `json:"last_seen" doc:"latest scan that saw it"`
-	LastScanID string     `json:"last_scan_id"`
+	LastScanID string     `json:"last_scan_id"` // the latest scan that tried the endpoint
 	LastError  string     `json:"last_error,omitempty" doc:"the latest scan's error at this endpoint, if it failed since"`
-	ErrorAt    *time.Time `json:"last_error_at,omitempty"`
+	ErrorAt    *time.Time `json:"last_error_at,omitempty"` // when LastError was seen; absent without one
 }
 
 // Endpoints returns the endpoints last seen serving the certificate with

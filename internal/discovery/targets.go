@@ -186,7 +186,7 @@ func port(s string) (int, error) {
 // Endpoint is one TCP endpoint and server name to handshake with.
 type Endpoint struct {
 	Host string // IP address (canonical text) or DNS name
-	Port int
+	Port int    // TCP port, 1..65535
 	SNI  string // "" for none
 }
 

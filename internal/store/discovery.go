@@ -44,7 +44,7 @@ type Scan struct {
 // SHA-256 fingerprint of the leaf's DER) with the handshake's parameters
 // and the chain's checks, or the error that stopped the handshake.
 type Finding struct {
-	ScanID  string
+	ScanID  string // the scan
 	Address string // IP address or DNS name as the target gave it
 	Port    int    // TCP port
 	SNI     string // server name sent (RFC 6066 §3); "" for none
@@ -57,7 +57,7 @@ type Finding struct {
 	// of certgate's CA at SeenAt (the name is checked apart:
 	// NameMismatch). TrustError says why not.
 	Trusted    bool
-	TrustError string
+	TrustError string // why not Trusted
 	// Incomplete: the server did not send the intermediates its leaf
 	// needs. Expired: the leaf's notAfter is past at SeenAt.
 	// NameMismatch: the leaf is not valid for SNI. SelfSigned: the leaf
@@ -71,9 +71,9 @@ type Finding struct {
 // (a new certificate starts FirstSeen again) and last seen, and the error
 // of its latest scan if that failed.
 type Endpoint struct {
-	Address     string
-	Port        int
-	SNI         string
+	Address     string    // IP address or DNS name as the target gave it
+	Port        int       // TCP port, 1..65535
+	SNI         string    // server name sent; "" for none
 	Fingerprint string    // lower-case hex SHA-256 of the leaf served
 	FirstSeen   time.Time // first scan that saw it serve Fingerprint
 	LastSeen    time.Time // latest scan that saw it serve Fingerprint
@@ -173,17 +173,17 @@ func (s *Store) GetScan(ctx context.Context, id string) (*Scan, error) {
 	return sc, nil
 }
 
-// ListScans returns at most limit scans, newest first (by ID, which
-// starts with the start time: NewID), those with IDs before before when
-// it is not "" (keyset pagination).
-func (s *Store) ListScans(ctx context.Context, before string, limit int) ([]*Scan, error) {
+// ListScans returns at most limit scans, newest first (by start time,
+// then ID), those that sort after (beforeStart, beforeID) in that order
+// when beforeID is not "" (keyset pagination over index scans_started).
+func (s *Store) ListScans(ctx context.Context, beforeStart time.Time, beforeID string, limit int) ([]*Scan, error) {
 	q := `SELECT ` + scanColumns + ` FROM scans`
 	var args []any
-	if before != "" {
-		q += ` WHERE id < ?`
-		args = append(args, before)
+	if beforeID != "" {
+		q += ` WHERE started_at < ? OR (started_at = ? AND id < ?)`
+		args = append(args, ts(beforeStart), ts(beforeStart), beforeID)
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
 	rows, err := s.r.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list scans: %w", err)

@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS scans (
     certificates     BIGINT NOT NULL DEFAULT 0,
     new_certificates BIGINT NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS scans_started ON scans(started_at, id);
 CREATE TABLE IF NOT EXISTS scan_findings (
     scan_id       TEXT COLLATE "C" NOT NULL,
     address       TEXT COLLATE "C" NOT NULL,

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS scans (
     certificates     INTEGER NOT NULL DEFAULT 0,
     new_certificates INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS scans_started ON scans(started_at, id);
 CREATE TABLE IF NOT EXISTS scan_findings (
     scan_id       TEXT NOT NULL,
     address       TEXT NOT NULL,
