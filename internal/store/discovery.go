@@ -250,3 +250,24 @@ func (s *Store) EndpointsServing(ctx context.Context, fp string) ([]*Endpoint, e
 	}
 	return out, rows.Err()
 }
+
+// ClaimScheduledScan reports whether node may run the scheduled scan name
+// now: the run is due (its next run is at or before now, or it never ran)
+// and no other node claimed it first. A claim moves the next run to next
+// in one conditional UPDATE, so of the nodes sharing the database exactly
+// one claims each due run, and a node that dies while scanning does not
+// make another run it again before next.
+func (s *Store) ClaimScheduledScan(ctx context.Context, name, node string, now, next time.Time) (bool, error) {
+	if _, err := s.exec(ctx, `INSERT INTO scan_schedules (name, next_run, node) VALUES (?, 0, '') ON CONFLICT (name) DO NOTHING`, name); err != nil {
+		return false, fmt.Errorf("claim scheduled scan: %w", err)
+	}
+	res, err := s.exec(ctx, `UPDATE scan_schedules SET next_run = ?, node = ? WHERE name = ? AND next_run <= ?`, ts(next), node, name, ts(now))
+	if err != nil {
+		return false, fmt.Errorf("claim scheduled scan: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim scheduled scan: %w", err)
+	}
+	return n == 1, nil
+}

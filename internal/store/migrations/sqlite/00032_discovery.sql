@@ -54,8 +54,17 @@ CREATE TABLE IF NOT EXISTS discovered_endpoints (
     PRIMARY KEY (address, port, sni)
 );
 CREATE INDEX IF NOT EXISTS discovered_endpoints_fingerprint ON discovered_endpoints(fingerprint);
+-- The scheduled scan of `certgate serve` (scan-interval): one row per
+-- schedule, whose next run a node claims with a conditional UPDATE, so
+-- that one node of a cluster runs each due scan.
+CREATE TABLE IF NOT EXISTS scan_schedules (
+    name     TEXT PRIMARY KEY,
+    next_run INTEGER NOT NULL,
+    node     TEXT NOT NULL DEFAULT ''
+);
 
 -- +goose Down
+DROP TABLE IF EXISTS scan_schedules;
 DROP TABLE IF EXISTS discovered_endpoints;
 DROP TABLE IF EXISTS scan_findings;
 DROP TABLE IF EXISTS scans;
