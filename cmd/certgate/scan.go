@@ -75,6 +75,9 @@ for endpoints that fail: those are findings.`,
 			if concurrency < 1 || concurrency > 1024 {
 				return fmt.Errorf("--concurrency %d: must be from 1 to 1024", concurrency)
 			}
+			if maxEndpoints < 1 {
+				return fmt.Errorf("--max-endpoints %d: must be at least 1", maxEndpoints)
+			}
 			if timeout <= 0 {
 				return fmt.Errorf("--timeout %s: must be positive", timeout)
 			}
@@ -116,7 +119,7 @@ for endpoints that fail: those are findings.`,
 	fl.IntVar(&concurrency, "concurrency", discovery.DefaultConcurrency, "handshakes at once")
 	fl.DurationVar(&timeout, "timeout", discovery.DefaultTimeout, "connection and handshake timeout per endpoint")
 	fl.IntVar(&maxEndpoints, "max-endpoints", discovery.DefaultMaxEndpoints, "refuse targets that expand to more endpoints")
-	fl.BoolVar(&withErrors, "errors", false, "list the endpoints that served no certificate too (table)")
+	fl.BoolVar(&withErrors, "errors", false, "list the endpoints that served no certificate too")
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
 }

@@ -58,6 +58,18 @@ func TestScanCLI(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `invalid scan target "10.0.0.0/8:99999": port "99999" is not a number from 1 to 65535`) {
 		t.Fatalf("bad target: %v %s", err, stderr)
 	}
+	for flag, want := range map[string]string{
+		"--ports=0":          `--ports: port "0" is not a number from 1 to 65535`,
+		"--concurrency=0":    "--concurrency 0: must be from 1 to 1024",
+		"--max-endpoints=0":  "--max-endpoints 0: must be at least 1",
+		"--timeout=0s":       "--timeout 0s: must be positive",
+		"--sni=bad name":     `--sni "bad name": not a DNS name`,
+		"--max-endpoints=10": "the targets expand to 14 endpoints (addresses × ports × SNI names), more than the limit of 10",
+	} {
+		if _, _, err := runCLI(t, nil, "scan", "run", "--data", data, flag, "10.0.0.0/28"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("scan run %s: %v, want %q", flag, err, want)
+		}
+	}
 	out, _, err := runCLI(t, nil, "scan", "list", "--data", data, "--format", "json")
 	if err != nil || !strings.Contains(out, `"items": []`) {
 		t.Fatalf("a refused scan was recorded: %s %v", out, err)
@@ -81,6 +93,9 @@ func TestScanCLI(t *testing.T) {
 	var v discovery.ScanView
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
+	}
+	if len(v.Findings) == 2 && v.Findings[0].Port == closedPort { // ordered by port
+		v.Findings[0], v.Findings[1] = v.Findings[1], v.Findings[0]
 	}
 	if len(v.Findings) != 2 || !v.Findings[0].Shadow || v.Findings[0].SNI != "shadow.example.com" || v.Findings[1].Error != "connection refused" {
 		t.Fatalf("scan show: %+v", v.Findings)

@@ -101,7 +101,7 @@ type Options struct {
 	// ScanInterval and ScanTargets are the server's scan-interval and
 	// scan-targets (the scheduled discovery scan); zero: none.
 	ScanInterval time.Duration
-	ScanTargets  []string
+	ScanTargets  []string // see ScanInterval
 	// CACountry is the server's ca-country (subject C= of the CA it
 	// creates); "" for none.
 	CACountry string
