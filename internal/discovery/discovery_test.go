@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -220,7 +221,6 @@ func TestScan(t *testing.T) {
 		issuedChain := tlsCert(issuedKey, issued, ca.Intermediate())
 		foreignChain := tlsCert(foreignKey, foreign, fInter)
 		// The same port on 127.0.0.1 and 127.0.0.2 (the CIDR scan).
-		pCIDR := l.samePort([]string{"127.0.0.1", "127.0.0.2"}, []func(string) *tls.Certificate{fixed(issuedChain), fixed(foreignChain)})
 		pIncomplete := l.serve("127.0.0.3:0", fixed(tlsCert(impKey, imp)))
 		pExpired := l.serve("127.0.0.3:0", fixed(tlsCert(expiredKey, expired)))
 		var rotated atomic.Bool // the SNI server's default certificate changes later
@@ -238,6 +238,9 @@ func TestScan(t *testing.T) {
 		})
 		pText := serveText(t, "127.0.0.5:0")
 		pClosed := closedPort(t, "127.0.0.5")
+		// Last: a port free on all of 127.0.0.1-6 and none of the above.
+		pCIDR := l.samePort([]string{"127.0.0.1", "127.0.0.2"}, []func(string) *tls.Certificate{fixed(issuedChain), fixed(foreignChain)},
+			[]string{"127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"}, pClosed)
 
 		svc := discovery.New(st, inv, clk.now)
 		sc := &discovery.Scanner{Concurrency: 4, Timeout: 10 * time.Second, Roots: []*x509.Certificate{ca.Root()},
@@ -405,15 +408,19 @@ func (l *lab) closeServer(host string, port int) {
 }
 
 // samePort starts one server per host, all on the same port, and returns
-// the port: a free port of the first host that the others have free too.
-func (l *lab) samePort(hosts []string, picks []func(string) *tls.Certificate) int {
+// the port: a free port of the first host that the others, and the hosts
+// of alsoFree, have free too, and that is not not.
+func (l *lab) samePort(hosts []string, picks []func(string) *tls.Certificate, alsoFree []string, not int) int {
 	t := l.t
 	t.Helper()
 	for range 20 {
 		p := closedPort(t, hosts[0])
 		var lns []net.Listener
-		ok := true
-		for _, h := range hosts {
+		ok := p != not
+		for _, h := range append(slices.Clone(hosts), alsoFree...) {
+			if !ok {
+				break
+			}
 			ln, err := net.Listen("tcp", hp(h, p))
 			if err != nil {
 				ok = false
