@@ -70,7 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServe(stderr), newInit(), newVersion(), newCA(), newBench())
 	root.AddCommand(newProfile(), newEAB(), newApproval())
-	root.AddCommand(newCert(), newAccount(), newReport())
+	root.AddCommand(newCert(), newAccount(), newReport(), newScan())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit())
 	root.AddCommand(newBackup(), newRestore())

@@ -7,14 +7,15 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
 )
 
 // newReport is `certgate report`: built-in inventory reports
 // (docs/inventory.md).
 func newReport() *cobra.Command {
-	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys, profile violations"}
-	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys(), newReportViolations())
+	c := &cobra.Command{Use: "report", Short: "Inventory reports: expiring certificates, issuance counts, weak keys, profile violations, shadow certificates"}
+	c.AddCommand(newReportExpiring(), newReportIssued(), newReportWeakKeys(), newReportViolations(), newReportShadow())
 	return c
 }
 
@@ -124,4 +125,19 @@ func weakness(c inventory.Certificate) string {
 		why = append(why, s+" signature")
 	}
 	return strings.Join(why, ", ")
+}
+
+func newReportShadow() *cobra.Command {
+	return pageCommand(&cobra.Command{
+		Use:   "shadow",
+		Short: "Shadow certificates: found on the network by scans, neither issued by certgate nor imported",
+		Long: `List the certificates that 'certgate scan run' found served on the network
+and that entered the inventory by that scan (source discovered): neither
+issued by certgate nor imported. Soonest expiry first, expired ones too
+(STATUS). Where each is served: 'certgate scan show ID' of the
+scan that found it, or GET /api/v1/certificates/{ref}/endpoints.`,
+	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+		q.Source = store.SourceDiscovered
+		return svc.List(ctx, q)
+	})
 }

@@ -86,14 +86,14 @@ func TestConfigFileSharedByCommands(t *testing.T) {
 
 // TestKeysNoCommandResolves: a CERTGATE_* variable or configuration-file
 // key naming only a flag of a command that does not resolve them (`bench
-// acme --insecure`, `--concurrency`; `completion --no-descriptions`) is
+// acme --insecure`, `--flows`; `completion --no-descriptions`) is
 // no setting of any command: serve warns about the variable, and serve
 // and the administrative commands refuse the key. Before, both passed in
 // silence as "another command's setting", though no command applies them.
 func TestKeysNoCommandResolves(t *testing.T) {
 	t.Setenv("CERTGATE_DB", "")
 	t.Setenv("CERTGATE_INSECURE", "true")
-	t.Setenv("CERTGATE_CONCURRENCY", "2")
+	t.Setenv("CERTGATE_FLOWS", "2")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestKeysNoCommandResolves(t *testing.T) {
 	if err == nil {
 		t.Fatal("serve on an address in use started")
 	}
-	for _, name := range []string{"CERTGATE_INSECURE", "CERTGATE_CONCURRENCY"} {
+	for _, name := range []string{"CERTGATE_INSECURE", "CERTGATE_FLOWS"} {
 		if !strings.Contains(stderr, "variable="+name) {
 			t.Errorf("no warning naming %s, which no command applies:\n%s", name, stderr)
 		}

@@ -301,6 +301,23 @@ func requests() map[string]request {
 			return "/api/v1/reports/violations?limit=5", nil
 		}, 200},
 		"list-tokens": {fixed("/api/v1/tokens"), 200},
+		// scans.go (scans_test.go has the fixture)
+		"list-scans": {func(f *fixture, _ auth.Role) (string, any) {
+			f.scan()
+			return "/api/v1/scans?limit=5", nil
+		}, 200},
+		"get-scan": {func(f *fixture, _ auth.Role) (string, any) {
+			id, _ := f.scan()
+			return "/api/v1/scans/" + id + "?errors=true", nil
+		}, 200},
+		"list-certificate-endpoints": {func(f *fixture, _ auth.Role) (string, any) {
+			_, serial := f.scan()
+			return "/api/v1/certificates/" + serial + "/endpoints", nil
+		}, 200},
+		"report-shadow": {func(f *fixture, _ auth.Role) (string, any) {
+			f.scan()
+			return "/api/v1/reports/shadow?limit=5", nil
+		}, 200},
 		"create-token": {func(f *fixture, r auth.Role) (string, any) {
 			return "/api/v1/tokens", map[string]string{"name": "made-by-" + string(r), "role": "auditor", "expires": "30d"}
 		}, 201},

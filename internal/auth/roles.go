@@ -65,6 +65,7 @@ const (
 	PermEABWrite           Permission = "eab:write"
 	PermApprovalsRead      Permission = "approvals:read"
 	PermApprovalsDecide    Permission = "approvals:decide"
+	PermScansRead          Permission = "scans:read"
 )
 
 // Grant is one row of the permission table: a permission and the roles
@@ -97,6 +98,7 @@ func Table() []Grant {
 		{PermEABWrite, []Role{RoleAdmin}, "create and revoke EAB keys"},
 		{PermApprovalsRead, all, "list and show approval requests"},
 		{PermApprovalsDecide, []Role{RoleAdmin, RoleApprover}, "approve or reject a request"},
+		{PermScansRead, all, "list and show certificate discovery scans and where certificates are served"},
 	}
 }
 

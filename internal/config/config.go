@@ -102,7 +102,18 @@ type Serve struct {
 	// IssuersFile is a YAML file of the issuers besides the built-in CA
 	// that profiles may name (docs/issuers.md); "" = none.
 	IssuersFile string
+	// ScanInterval is how often one node of the cluster runs the
+	// scheduled certificate discovery scan of ScanTargets
+	// (docs/discovery.md); 0 = never.
+	ScanInterval time.Duration
+	// ScanTargets are the target specifications of the scheduled scan
+	// (discovery.ParseTarget), each value one or several separated by
+	// white space; server.New refuses invalid ones.
+	ScanTargets []string
 }
+
+// MinScanInterval is the shortest scan-interval.
+const MinScanInterval = time.Minute
 
 // MaxCAOrganization is the longest ca-organization, in characters: the
 // CA's common names are it and " Intermediate CA " and six hex digits,
@@ -165,6 +176,8 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.CAOrganization, "ca-organization", "certgate", "subject O= of the built-in CA's root and intermediate when the first start creates them (an existing CA keeps its own)")
 	fs.StringVar(&s.CACountry, "ca-country", "", "subject C= (ISO 3166-1 two-letter code, e.g. DE) of the built-in CA's root and intermediate when the first start creates them; CA/B Forum BR §7.1.2.10.2 asks a CA for the country of its place of business. Empty: none (an existing CA keeps its own)")
 	fs.StringVar(&s.IssuersFile, "issuers-file", "", "YAML file naming the issuers besides the built-in CA (\"local\") that a profile's issuer may name, e.g. an upstream ACME CA (docs/issuers.md); empty: the built-in CA only")
+	fs.Var(newDuration(&s.ScanInterval, 0), "scan-interval", "run the scheduled certificate discovery scan of scan-targets this often (one node of a cluster runs each; at least 1m); 0: never")
+	fs.StringArrayVar(&s.ScanTargets, "scan-targets", nil, "targets of the scheduled scan (HOST[:PORTS][@SNI,...], e.g. 10.0.0.0/28:443,8443), repeatable or separated by spaces; docs/discovery.md")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
@@ -214,6 +227,12 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		}
 		if s.CAARecheckAfter < 0 {
 			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 checks at every finalize)")
+		}
+		if s.ScanInterval != 0 && s.ScanInterval < MinScanInterval {
+			return nil, fmt.Errorf("scan-interval: must be 0 (no scheduled scan) or at least %s", FormatDuration(MinScanInterval))
+		}
+		if (s.ScanInterval == 0) != (len(s.ScanTargets) == 0) {
+			return nil, fmt.Errorf("scan-interval and scan-targets: set both for a scheduled scan, or neither")
 		}
 		ids, err := checkCAAIdentities(s.CAAIdentities)
 		if err != nil {

@@ -504,3 +504,48 @@ func TestCASubjectSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestScanSettings: scan-interval and scan-targets come together (flags,
+// environment), the interval is at least a minute, and targets are kept
+// as given (server.New parses them).
+func TestScanSettings(t *testing.T) {
+	for _, tt := range []struct {
+		args          []string
+		env           map[string]string
+		interval      time.Duration
+		targets       []string
+		wantErrSubstr string
+	}{
+		{nil, nil, 0, nil, ""},
+		{[]string{"--scan-interval", "6h", "--scan-targets", "10.0.0.0/28:443,8443", "--scan-targets", "www.example.com"}, nil,
+			6 * time.Hour, []string{"10.0.0.0/28:443,8443", "www.example.com"}, ""},
+		{[]string{"--scan-interval", "6h"}, nil, 0, nil, "scan-interval and scan-targets: set both"},
+		{[]string{"--scan-targets", "10.0.0.1"}, nil, 0, nil, "scan-interval and scan-targets: set both"},
+		{[]string{"--scan-interval", "30s", "--scan-targets", "10.0.0.1"}, nil, 0, nil, "scan-interval: must be 0 (no scheduled scan) or at least 1m"},
+		// Last: t.Setenv lasts to the end of the test.
+		{nil, map[string]string{"CERTGATE_SCAN_INTERVAL": "1d", "CERTGATE_SCAN_TARGETS": "a.example.com b.example.com:8443"}, 24 * time.Hour,
+			[]string{"a.example.com b.example.com:8443"}, ""},
+	} {
+		for k, v := range tt.env {
+			t.Setenv(k, v)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		resolve := ServeFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve()
+		if tt.wantErrSubstr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErrSubstr) {
+				t.Errorf("%v: err %v, want %q", tt.args, err, tt.wantErrSubstr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if s.ScanInterval != tt.interval || strings.Join(s.ScanTargets, "|") != strings.Join(tt.targets, "|") {
+			t.Errorf("%v %v: scan-interval %v, scan-targets %q", tt.args, tt.env, s.ScanInterval, s.ScanTargets)
+		}
+	}
+}

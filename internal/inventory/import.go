@@ -239,22 +239,9 @@ func (s *Service) importCertificates(ctx context.Context, certs []*x509.Certific
 		case !errors.Is(err, store.ErrNotFound):
 			return res, fmt.Errorf("look up fingerprint: %w", err)
 		}
-		// Serials are unique per issuer, not across issuers: a certificate
-		// whose serial another one holds is keyed by serial-fingerprint.
-		taken := usedSerials[r.Serial]
-		if !taken {
-			_, err := s.st.GetCertificate(ctx, r.Serial)
-			switch {
-			case err == nil:
-				taken = true
-			case !errors.Is(err, store.ErrNotFound):
-				return res, fmt.Errorf("look up serial: %w", err)
-			}
+		if err := s.keySerial(ctx, r, usedSerials); err != nil {
+			return res, err
 		}
-		if taken {
-			r.Serial += "-" + r.FingerprintSHA256[:16]
-		}
-		usedSerials[r.Serial] = true
 		r.CreatedAt = now
 		recs = append(recs, r)
 	}
@@ -281,6 +268,28 @@ func (s *Service) importCertificates(ctx context.Context, certs []*x509.Certific
 		res.Imported = append(res.Imported, r.Serial)
 	}
 	return res, nil
+}
+
+// keySerial keys r by its serial, or, when another certificate holds that
+// serial already (in the inventory, or in used: those about to be stored
+// with r), by "SERIAL-FINGERPRINT16": serials are unique per issuer, not
+// across issuers. It adds r's key to used.
+func (s *Service) keySerial(ctx context.Context, r *store.Certificate, used map[string]bool) error {
+	taken := used[r.Serial]
+	if !taken {
+		_, err := s.st.GetCertificate(ctx, r.Serial)
+		switch {
+		case err == nil:
+			taken = true
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("look up serial: %w", err)
+		}
+	}
+	if taken {
+		r.Serial += "-" + r.FingerprintSHA256[:16]
+	}
+	used[r.Serial] = true
+	return nil
 }
 
 // chainPEM returns leaf followed by the certificates of pool that issued

@@ -1,6 +1,6 @@
 // Package inventory is certgate's certificate inventory: every certificate
 // known to it — issued by one of its issuers, imported from files, or
-// (later) discovered on the network — searchable by name, serial,
+// discovered on the network (internal/discovery) — searchable by name, serial,
 // fingerprint, issuer, profile, status, custom attribute and expiry, with
 // keyset pagination, reports, import and revocation. The CLI (`certgate
 // cert`, `certgate report`) and the admin API call the same Service.

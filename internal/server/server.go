@@ -134,6 +134,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		now = time.Now
 	}
 	// Settings checked without creating anything come first.
+	if _, _, err := scheduledScan(cfg); err != nil {
+		return nil, err
+	}
 	var secret []byte
 	if len(cfg.Perspectives.RemoteNames) > 0 {
 		var err error
@@ -821,6 +824,18 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer func() {
 			stopWatch()
 			<-watchDone
+		}()
+	}
+	if opt, ok, _ := scheduledScan(s.cfg); ok {
+		scanCtx, stopScans := context.WithCancel(ctx)
+		scansDone := make(chan struct{})
+		go func() {
+			defer close(scansDone)
+			s.runScanSchedule(scanCtx, opt)
+		}()
+		defer func() {
+			stopScans()
+			<-scansDone
 		}()
 	}
 	s.log.Info("certgate serving", append(attrs, "directory", adminapi.ACMEBaseURL(s.cfg.Hostname, s.port())+"/acme/directory",

@@ -98,6 +98,10 @@ type Options struct {
 	// environment's test DNS server; validations of names it does not
 	// know then fail.
 	SystemResolver bool
+	// ScanInterval and ScanTargets are the server's scan-interval and
+	// scan-targets (the scheduled discovery scan); zero: none.
+	ScanInterval time.Duration
+	ScanTargets  []string // see ScanInterval
 	// CACountry is the server's ca-country (subject C= of the CA it
 	// creates); "" for none.
 	CACountry string
@@ -144,6 +148,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		CAAIdentities: o.CAAIdentities, CAARecheckAfter: 8 * time.Hour, OCSP: !o.NoOCSP, RevocationRefresh: time.Minute,
 		HTTP2: o.HTTP2, DB: o.DB, TermsOfService: o.TermsOfService, ARIRetryAfter: o.ARIRetryAfter, ARIExplanationURL: o.ARIExplanationURL}
 	e.Config.TLSCert, e.Config.TLSKey = o.TLSCert, o.TLSKey
+	e.Config.ScanInterval, e.Config.ScanTargets = o.ScanInterval, o.ScanTargets
 	if o.SystemResolver {
 		e.Config.VADNSResolver = ""
 	}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/discovery"
+)
+
+// TestScanCLI: `certgate scan run` scans a TLS server on loopback and a
+// closed port, prints the summary and a table marking the self-signed
+// certificate as shadow; `scan list`, `scan show` and `report shadow`
+// read what it recorded; a bad target is refused with one line before
+// anything is scanned or stored.
+func TestScanCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x5ca7), Subject: pkix.Name{CommonName: "shadow.example.com"},
+		DNSNames: []string{"shadow.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(30 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	_, stderr, err := runCLI(t, nil, "scan", "run", "--data", data, "127.0.0.1:"+strconv.Itoa(port), "10.0.0.0/8:99999")
+	if err == nil || !strings.Contains(err.Error(), `invalid scan target "10.0.0.0/8:99999": port "99999" is not a number from 1 to 65535`) {
+		t.Fatalf("bad target: %v %s", err, stderr)
+	}
+	for flag, want := range map[string]string{
+		"--ports=0":          `--ports: port "0" is not a number from 1 to 65535`,
+		"--concurrency=0":    "--concurrency 0: must be from 1 to 1024",
+		"--max-endpoints=0":  "--max-endpoints 0: must be at least 1",
+		"--timeout=0s":       "--timeout 0s: must be positive",
+		"--sni=bad name":     `--sni "bad name": not a DNS name`,
+		"--max-endpoints=10": "the targets expand to 14 endpoints (addresses × ports × SNI names), more than the limit of 10",
+	} {
+		if _, _, err := runCLI(t, nil, "scan", "run", "--data", data, flag, "10.0.0.0/28"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("scan run %s: %v, want %q", flag, err, want)
+		}
+	}
+	out, _, err := runCLI(t, nil, "scan", "list", "--data", data, "--format", "json")
+	if err != nil || !strings.Contains(out, `"items": []`) {
+		t.Fatalf("a refused scan was recorded: %s %v", out, err)
+	}
+
+	out, _, err = runCLI(t, nil, "scan", "run", "--data", data, "--timeout", "10s", "127.0.0.1:"+strconv.Itoa(port)+","+strconv.Itoa(closedPort)+"@shadow.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "completed: 2 endpoints, 1 served a certificate, 1 failed; 1 certificates, 1 new in the inventory") ||
+		!strings.Contains(lines[2], "shadow.example.com") || !strings.Contains(lines[2], "discovered  yes") || !strings.Contains(lines[2], "self-signed") {
+		t.Fatalf("scan run output:\n%s", out)
+	}
+	id := strings.Fields(lines[0])[1]
+
+	out, _, err = runCLI(t, nil, "scan", "show", "--data", data, "--errors", "--format", "json", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v discovery.ScanView
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Findings) == 2 && v.Findings[0].Port == closedPort { // ordered by port
+		v.Findings[0], v.Findings[1] = v.Findings[1], v.Findings[0]
+	}
+	if len(v.Findings) != 2 || !v.Findings[0].Shadow || v.Findings[0].SNI != "shadow.example.com" || v.Findings[1].Error != "connection refused" {
+		t.Fatalf("scan show: %+v", v.Findings)
+	}
+	out, _, err = runCLI(t, nil, "scan", "list", "--data", data)
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "completed") {
+		t.Fatalf("scan list: %s %v", out, err)
+	}
+	out, _, err = runCLI(t, nil, "report", "shadow", "--data", data, "--format", "csv")
+	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "5ca7,valid") || !strings.Contains(out, "discovered") {
+		t.Fatalf("report shadow: %s %v", out, err)
+	}
+	if _, _, err := runCLI(t, nil, "scan", "show", "--data", data, "nope"); err == nil || err.Error() != `no scan "nope" (certgate scan list lists them)` {
+		t.Fatalf("show of an unknown scan: %v", err)
+	}
+}

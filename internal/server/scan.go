@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/discovery"
+	"github.com/certgate/certgate/internal/inventory"
+)
+
+// scanSchedule names the scheduled scan's row of scan_schedules.
+const scanSchedule = "default"
+
+// scheduledScan returns the options of the scheduled scan of cfg
+// (scan-targets, each value split at white space), checked as `certgate
+// scan run` checks its targets; ok is false without one (scan-interval 0).
+// Errors wrap discovery.ErrInvalidTarget and name the setting.
+func scheduledScan(cfg *config.Serve) (opt discovery.Options, ok bool, err error) {
+	if cfg.ScanInterval <= 0 {
+		return discovery.Options{}, false, nil
+	}
+	for _, v := range cfg.ScanTargets {
+		opt.Targets = append(opt.Targets, strings.Fields(v)...)
+	}
+	opt.Actor = "serve:scan-interval"
+	if _, err := discovery.Plan(opt); err != nil {
+		return discovery.Options{}, false, fmt.Errorf("scan-targets: %w", err)
+	}
+	return opt, true, nil
+}
+
+// runScanSchedule runs the scheduled scan opt every scan-interval until ctx
+// ends: it asks at once and then every minute (or every interval, if
+// shorter) whether a run is due, and runs it if this node claims it
+// (store.ClaimScheduledScan: one node of a cluster runs each).
+func (s *Server) runScanSchedule(ctx context.Context, opt discovery.Options) {
+	host, _ := os.Hostname()
+	node := fmt.Sprintf("%s:%d", host, os.Getpid())
+	t := time.NewTicker(min(s.cfg.ScanInterval, time.Minute))
+	defer t.Stop()
+	for {
+		s.scanIfDue(ctx, opt, node)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// scanIfDue runs the scheduled scan if it is due and this node claims it,
+// and logs its summary.
+func (s *Server) scanIfDue(ctx context.Context, opt discovery.Options, node string) {
+	now := s.now()
+	ok, err := s.store.ClaimScheduledScan(ctx, scanSchedule, node, now, now.Add(s.cfg.ScanInterval))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("scheduled scan: claim", "err", err)
+		}
+		return
+	}
+	if !ok {
+		return
+	}
+	sc := &discovery.Scanner{Roots: []*x509.Certificate{s.ca.Root()}, Intermediates: []*x509.Certificate{s.ca.Intermediate()}, Now: s.now}
+	v, err := discovery.New(s.store, inventory.New(s.store, s.now), s.now).Run(ctx, sc, opt)
+	if err != nil {
+		s.log.Error("scheduled scan failed", "err", err)
+		return
+	}
+	shadow := 0
+	for _, f := range v.Findings {
+		if f.Shadow {
+			shadow++
+		}
+	}
+	s.log.Info("scheduled scan", "scan", v.ID, "status", v.Status, "endpoints", v.Endpoints, "served", v.Served,
+		"failed", v.Failed, "certificates", v.Certificates, "new", v.NewCertificates, "shadow_endpoints", shadow)
+}

@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/discovery"
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv"
+)
+
+// TestScheduledScan: a server with scan-interval and scan-targets runs the
+// scheduled scan when it starts: here of a TLS server on loopback serving
+// a certificate of the server's own CA (made before the server starts in
+// its data directory) and not in its inventory, and of a closed port. The
+// finding is trusted (the scan verifies against the CA's root) and shadow.
+func TestScheduledScan(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	ca, err := local.LoadOrCreate(server.CADir(data), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	der, err := ca.SignLeaf(context.Background(), local.LeafRequest{Serial: big.NewInt(0x5ced), PublicKey: &key.PublicKey,
+		DNSNames: []string{"app.example.test"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der, ca.Intermediate().Raw}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	env := testenv.NewWithOptions(t, testenv.Options{Data: data, ScanInterval: time.Hour,
+		ScanTargets: []string{"127.0.0.1:" + strconv.Itoa(port) + "@app.example.test 127.0.0.1:" + strconv.Itoa(closedPort)}})
+	st := env.Server.Store()
+	ctx := context.Background()
+	var scans []*store.Scan
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		scans, err = st.ListScans(ctx, time.Time{}, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(scans) > 0 && scans[0].Status == store.ScanCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no completed scheduled scan within 30s: %+v", scans)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(scans) != 1 || scans[0].Endpoints != 2 || scans[0].Served != 1 || scans[0].NewCertificates != 1 || scans[0].Actor != "serve:scan-interval" {
+		t.Fatalf("scheduled scans: %+v", scans[0])
+	}
+	fs, err := st.ScanFindings(ctx, scans[0].ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) == 2 && fs[0].Port == closedPort {
+		fs[0], fs[1] = fs[1], fs[0]
+	}
+	if len(fs) != 2 || !fs[0].Trusted || fs[0].Incomplete || fs[0].NameMismatch || fs[0].SNI != "app.example.test" || fs[1].Error != "connection refused" {
+		t.Fatalf("findings: %+v %+v", fs[0], fs[1])
+	}
+	c, err := st.GetCertificateByFingerprint(ctx, fs[0].Fingerprint)
+	if err != nil || c.Source != store.SourceDiscovered {
+		t.Fatalf("inventory record: %+v %v", c, err)
+	}
+}
+
+// TestScanTargetsChecked: a server whose scan-targets are invalid is
+// refused at start with one line naming the setting and the target.
+func TestScanTargetsChecked(t *testing.T) {
+	cfg := &config.Serve{Data: filepath.Join(t.TempDir(), "data"), Listen: "127.0.0.1:0", Hostname: "localhost",
+		VAHTTPPort: 80, VATLSPort: 443, VADNSTimeout: time.Second, CertValidity: 90 * 24 * time.Hour,
+		RevocationRefresh: time.Minute, LogLevel: "error", LogFormat: "text", ShutdownGrace: 5 * time.Second,
+		ScanInterval: time.Hour, ScanTargets: []string{"10.0.0.1:443 bad_target:0"}}
+	_, err := server.New(context.Background(), cfg, server.Options{}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, discovery.ErrInvalidTarget) || !strings.HasPrefix(err.Error(), `scan-targets: invalid scan target "bad_target:0": port "0"`) {
+		t.Fatalf("New with a bad scan target: %v", err)
+	}
+}
