@@ -26,8 +26,8 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [25]string {
-	return [25]string{
+func actionNames() [27]string {
+	return [27]string{
 		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
 		ActionTokenCreate, ActionTokenRevoke,
 		ActionAccountCreate, ActionAccountUpdate, ActionAccountDeactivate, ActionAccountKeyChange, ActionAccountAttributes,
@@ -36,6 +36,7 @@ func actionNames() [25]string {
 		ActionApprovalRequest, ActionApprovalApprove, ActionApprovalReject, ActionApprovalEscalate,
 		ActionRateLimitSet, ActionRateLimitDelete,
 		ActionIntermediateRotate, ActionIntermediateRevoke,
+		ActionNotificationSend, ActionNotificationFail,
 	}
 }
 
@@ -59,7 +60,7 @@ var ErrUnknownObjectType = errors.New("unknown audit object type")
 // sorted: every Object* constant (TestObjectTypesListsEveryObjectConstant
 // compares the list with the constants in the package's source).
 func ObjectTypes() []string {
-	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectIntermediate, ObjectProfile, ObjectRateLimitOverride, ObjectToken}
+	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectIntermediate, ObjectNotification, ObjectProfile, ObjectRateLimitOverride, ObjectToken}
 	slices.Sort(types)
 	return types
 }
