@@ -124,7 +124,7 @@ func init() {
 
 // groups lists the endpoint groups; each registers its operations.
 func groups() []func(*API) {
-	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes}
+	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes, notificationRoutes}
 }
 
 // New returns the handler serving the API under Prefix: give it Prefix and every

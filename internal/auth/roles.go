@@ -63,6 +63,7 @@ const (
 	PermEABWrite           Permission = "eab:write"
 	PermApprovalsRead      Permission = "approvals:read"
 	PermApprovalsDecide    Permission = "approvals:decide"
+	PermNotificationsRead  Permission = "notifications:read"
 )
 
 // Grant is one row of the permission table: a permission and the roles
@@ -95,6 +96,7 @@ func Table() []Grant {
 		{PermEABWrite, []Role{RoleAdmin}, "create and revoke EAB keys"},
 		{PermApprovalsRead, all, "list and show approval requests"},
 		{PermApprovalsDecide, []Role{RoleAdmin, RoleApprover}, "approve or reject a request"},
+		{PermNotificationsRead, all, "list expiry notification deliveries"},
 	}
 }
 

@@ -99,6 +99,8 @@ type Serve struct {
 	TLSCert string
 	// TLSKey: see TLSCert.
 	TLSKey string
+	// Notify: expiry notifications (internal/notify).
+	Notify Notify
 }
 
 // MaxCAOrganization is the longest ca-organization, in characters: the
@@ -163,6 +165,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.CACountry, "ca-country", "", "subject C= (ISO 3166-1 two-letter code, e.g. DE) of the built-in CA's root and intermediate when the first start creates them; CA/B Forum BR §7.1.2.10.2 asks a CA for the country of its place of business. Empty: none (an existing CA keeps its own)")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
+	checkNotify := notifyFlags(fs, &s.Notify)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
 		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
 	}
@@ -175,6 +178,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		if err := checkPerspectives(); err != nil {
+			return nil, err
+		}
+		if err := checkNotify(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {

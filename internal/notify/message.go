@@ -135,3 +135,35 @@ func (m *Message) Text() string {
 	b.WriteString("Show one with: certgate cert show SERIAL\n")
 	return b.String()
 }
+
+// Delivery is a notification delivery (store.Notification) as `certgate
+// notify list --format json` prints it and the admin API serves it.
+type Delivery struct {
+	ID            string     `json:"id" doc:"delivery ID"`
+	Serial        string     `json:"serial" doc:"the certificate's serial (inventory key)"`
+	ThresholdDays int        `json:"threshold_days" doc:"the threshold crossed, in days before notAfter"`
+	Channel       string     `json:"channel" enum:"email,webhook" doc:"email or webhook"`
+	Recipient     string     `json:"recipient" doc:"email address or webhook URL"`
+	Rule          string     `json:"rule" doc:"the alert rule (notify-rules) that asked for it"`
+	Status        string     `json:"status" enum:"pending,sending,sent,failed,skipped" doc:"pending (due at next_attempt_at), sending, sent, failed (given up) or skipped (the certificate was revoked or renewed first)"`
+	Attempts      int        `json:"attempts" doc:"delivery attempts so far"`
+	LastError     string     `json:"last_error" doc:"the last failed attempt's error; empty when none"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty" doc:"when a pending delivery is tried next"`
+	CreatedAt     time.Time  `json:"created_at" doc:"when the threshold crossing was recorded"`
+	SentAt        *time.Time `json:"sent_at,omitempty" doc:"when it was delivered"`
+}
+
+// NewDelivery returns n as a Delivery.
+func NewDelivery(n *store.Notification) Delivery {
+	d := Delivery{ID: n.ID, Serial: n.Serial, ThresholdDays: n.ThresholdDays, Channel: n.Channel, Recipient: n.Recipient, Rule: n.Rule,
+		Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, CreatedAt: n.CreatedAt}
+	if n.Status == store.NotificationPending {
+		t := n.NextAttemptAt
+		d.NextAttemptAt = &t
+	}
+	if !n.SentAt.IsZero() {
+		t := n.SentAt
+		d.SentAt = &t
+	}
+	return d
+}

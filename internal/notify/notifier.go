@@ -95,28 +95,39 @@ func New(st Store, cfg Config) (*Notifier, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if err := CheckRules(cfg.Rules, cfg.Channels); err != nil {
+		return nil, err
+	}
 	rules := slices.Clone(cfg.Rules)
 	for i := range rules {
-		r := &rules[i]
-		ch, ok := cfg.Channels[r.Channel]
-		if !ok {
-			return nil, fmt.Errorf("notify rule %s: channel %s is not configured (%s)", r.Name, r.Channel, channelSettings(r.Channel))
-		}
-		if w, ok := ch.(*Webhook); ok && r.To == "" {
-			if w.cfg.URL == "" {
-				return nil, fmt.Errorf("notify rule %s: no to= URL, and notify-webhook-url is not set", r.Name)
-			}
-			r.To = w.cfg.URL // recorded with each delivery
+		if w, ok := cfg.Channels[rules[i].Channel].(*Webhook); ok && rules[i].To == "" {
+			rules[i].To = w.cfg.URL // recorded with each delivery
 		}
 	}
 	now := func() time.Time { return cfg.Now().UTC() }
 	return &Notifier{st: st, cfg: cfg, node: store.NewID(now()), now: now, log: cfg.Log, rules: rules}, nil
 }
 
+// CheckRules checks that the channel of every rule is in channels, and
+// that a webhook rule without a URL of its own has the webhook channel's.
+// Errors name the rule and the settings that configure its channel.
+func CheckRules(rules []Rule, channels map[string]Channel) error {
+	for _, r := range rules {
+		ch, ok := channels[r.Channel]
+		if !ok {
+			return fmt.Errorf("rule %s sends by %s, which is not configured (%s)", r.Name, r.Channel, channelSettings(r.Channel))
+		}
+		if w, ok := ch.(*Webhook); ok && r.To == "" && w.cfg.URL == "" {
+			return fmt.Errorf("rule %s has no to= URL, and notify-webhook-url is not set", r.Name)
+		}
+	}
+	return nil
+}
+
 // channelSettings names the settings that configure channel.
 func channelSettings(channel string) string {
 	if channel == ChannelWebhook {
-		return "set notify-webhook-secret"
+		return "set notify-webhook-secret or notify-webhook-secret-file"
 	}
 	return "set notify-smtp-server and notify-smtp-from"
 }

@@ -226,24 +226,20 @@ func (s *Store) FinishNotification(ctx context.Context, id, node, status, lastEr
 	})
 }
 
-// NotificationKey is a position in the newest-first notification list:
-// the last row of a page.
-type NotificationKey struct {
-	CreatedAt time.Time // the row's CreatedAt
-	ID        string    // its ID
-}
-
 // NotificationFilter selects notifications for ListNotifications. Empty
 // fields do not filter.
 type NotificationFilter struct {
-	Status string           // one of NotificationStatuses
-	Serial string           // one certificate
-	Before *NotificationKey // the last row of the previous page; nil for the first
-	Limit  int              // rows, 1..1000
+	Status string // one of NotificationStatuses
+	Serial string // one certificate
+	// Before is the ID of the last row of the previous page ("" for the
+	// first): rows created before it (then by ID) follow.
+	Before string
+	Limit  int // rows, 1..1000
 }
 
 // ListNotifications returns up to f.Limit notifications, newest first
-// (creation time, then ID), after f.Before (keyset pagination).
+// (creation time, then ID), after the row f.Before (keyset pagination;
+// none when no row has that ID).
 func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]*Notification, error) {
 	if f.Limit < 1 || f.Limit > 1000 {
 		return nil, fmt.Errorf("list notifications: limit %d out of 1..1000", f.Limit)
@@ -258,9 +254,9 @@ func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]
 		q += ` AND serial = ?`
 		args = append(args, f.Serial)
 	}
-	if f.Before != nil {
-		q += ` AND (created_at, id) < (?, ?)`
-		args = append(args, ts(f.Before.CreatedAt), f.Before.ID)
+	if f.Before != "" {
+		q += ` AND (created_at, id) < (SELECT created_at, id FROM notifications WHERE id = ?)`
+		args = append(args, f.Before)
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, f.Limit)
