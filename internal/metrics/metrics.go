@@ -166,6 +166,13 @@ func New(log *slog.Logger) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.requestDuration, m.issued, m.revoked, m.finalizeFailures, m.validations, m.validationDuration, m.rateLimited,
 		m.notifySent, m.notifyFailed)
+	// The notification series exist from the start (0 until a send), so
+	// that an alert on their rate sees them.
+	for _, ch := range []string{"email", "webhook"} {
+		m.notifySent.WithLabelValues(ch)
+		m.notifyFailed.WithLabelValues(ch, "false")
+		m.notifyFailed.WithLabelValues(ch, "true")
+	}
 	for e := range numEndpoints {
 		m.endpoints[e] = endpointMetrics{
 			ok:       m.requests.WithLabelValues(e.String(), "2xx", noProblem),
