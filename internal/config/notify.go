@@ -31,8 +31,8 @@ type Notify struct {
 	SMTPTimeout    time.Duration // one delivery
 	// Webhook; WebhookSecret "" configures none. The secret comes from
 	// the environment, the configuration file or a file, as SMTPPassword.
-	WebhookURL     string
-	WebhookSecret  string
+	WebhookURL     string        // the URL of webhook rules without a to= URL
+	WebhookSecret  string        // the HMAC-SHA256 key of the signature
 	WebhookTimeout time.Duration // one POST
 }
 

@@ -28,9 +28,11 @@ type Channel interface {
 // body as is, and the email's text.
 type Message struct {
 	// Type is "certgate.expiry" ("certgate.test" for `notify test`).
-	Type         string        `json:"type"`
-	Time         time.Time     `json:"time"`      // when the message was made, UTC
-	Recipient    string        `json:"recipient"` // the address or URL it is for
+	Type      string    `json:"type"`
+	Time      time.Time `json:"time"`      // when the message was made, UTC
+	Recipient string    `json:"recipient"` // the address or URL it is for
+	// Certificates are the certificates reported, soonest expiry first
+	// within a rule (empty in a test message).
 	Certificates []CertSummary `json:"certificates"`
 }
 

@@ -43,11 +43,17 @@ type Config struct {
 
 // Store is what a Notifier needs from storage; *store.Store implements it.
 type Store interface {
+	// SearchCertificates finds the certificates a rule selects.
 	SearchCertificates(ctx context.Context, q store.CertQuery) ([]*store.Certificate, error)
+	// TakeJobLease takes or renews a cluster-wide job lease.
 	TakeJobLease(ctx context.Context, name, node string, now, until time.Time) (bool, error)
+	// ReleaseJobLease hands a job lease back.
 	ReleaseJobLease(ctx context.Context, name, node string) error
+	// AddNotifications records pending deliveries not recorded yet.
 	AddNotifications(ctx context.Context, ns []*store.Notification, now time.Time) ([]*store.Notification, error)
+	// ClaimNotifications claims the deliveries due for a node.
 	ClaimNotifications(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.Notification, error)
+	// FinishNotification records the outcome of a claimed delivery.
 	FinishNotification(ctx context.Context, id, node, status, lastErr string, next, now time.Time, events ...*store.AuditAppend) error
 }
 

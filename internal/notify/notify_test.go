@@ -507,3 +507,25 @@ func TestRequireTLSRefusesPlainServer(t *testing.T) {
 		t.Error("a message was delivered without TLS")
 	}
 }
+
+// TestSMTPTemporaryFailureRetried: on SQLite, a real SMTP server's 451 at
+// DATA fails the attempt (recorded with the server's reply) and the next
+// attempt, after the back-off, delivers the message.
+func TestSMTPTemporaryFailureRetried(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	clk := &clock{t: t0}
+	mb := startMailbox(t, false)
+	must(t, st.InsertCertificates(context.Background(), []*store.Certificate{certRec("t1", t0.Add(2*day), nil)}))
+	e := newNode(t, st, clk, rules(t, "to=ops@example.test"), emailChannel(t, mb))
+	mb.failNext(1)
+	if res := runOnce(t, e.n); res.Failed != 1 {
+		t.Fatalf("first round: %+v, want a failed attempt", res)
+	}
+	if d := onlyDelivery(t, st); d.Status != store.NotificationPending || !strings.Contains(d.LastError, "451") {
+		t.Fatalf("after the 451: %+v, want pending with the server's reply", d)
+	}
+	clk.advance(10 * time.Minute)
+	if res := runOnce(t, e.n); res.Sent != 1 || len(mb.messages()) != 1 {
+		t.Fatalf("second round: %+v, %d messages, want the message delivered", res, len(mb.messages()))
+	}
+}
