@@ -32,7 +32,7 @@ type Message struct {
 	Time      time.Time `json:"time"`      // when the message was made, UTC
 	Recipient string    `json:"recipient"` // the address or URL it is for
 	// Certificates are the certificates reported, soonest expiry first
-	// within a rule (empty in a test message).
+	// (empty in a test message).
 	Certificates []CertSummary `json:"certificates"`
 }
 

@@ -326,6 +326,9 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	if len(live) == 0 {
 		return nil
 	}
+	slices.SortStableFunc(m.Certificates, func(a, b CertSummary) int {
+		return cmp.Or(a.NotAfter.Compare(b.NotAfter), cmp.Compare(a.Serial, b.Serial))
+	})
 	var sendErr error
 	ch := n.cfg.Channels[channel]
 	switch {
