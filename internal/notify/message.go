@@ -145,7 +145,7 @@ type Delivery struct {
 	Serial        string     `json:"serial" doc:"the certificate's serial (inventory key)"`
 	ThresholdDays int        `json:"threshold_days" doc:"the threshold crossed, in days before notAfter"`
 	Channel       string     `json:"channel" enum:"email,webhook" doc:"email or webhook"`
-	Recipient     string     `json:"recipient" doc:"email address or webhook URL"`
+	Recipient     string     `json:"recipient" doc:"email address or webhook URL (a password in the URL shown as xxxxx)"`
 	Rule          string     `json:"rule" doc:"the alert rule (notify-rules) that asked for it"`
 	Status        string     `json:"status" enum:"pending,sending,sent,failed,skipped" doc:"pending (due at next_attempt_at), sending, sent, failed (given up) or skipped (the certificate was revoked or renewed first)"`
 	Attempts      int        `json:"attempts" doc:"delivery attempts so far"`
@@ -157,7 +157,7 @@ type Delivery struct {
 
 // NewDelivery returns n as a Delivery.
 func NewDelivery(n *store.Notification) Delivery {
-	d := Delivery{ID: n.ID, Serial: n.Serial, ThresholdDays: n.ThresholdDays, Channel: n.Channel, Recipient: n.Recipient, Rule: n.Rule,
+	d := Delivery{ID: n.ID, Serial: n.Serial, ThresholdDays: n.ThresholdDays, Channel: n.Channel, Recipient: Redact(n.Recipient), Rule: n.Rule,
 		Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, CreatedAt: n.CreatedAt}
 	if n.Status == store.NotificationPending {
 		t := n.NextAttemptAt

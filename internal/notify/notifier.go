@@ -348,7 +348,7 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	if sendErr == nil {
 		res.Sent += len(live)
 		n.cfg.Metrics.NotificationsSent(channel, len(live))
-		n.log.InfoContext(ctx, "notification sent", "channel", channel, "recipient", to, "certificates", len(live))
+		n.log.InfoContext(ctx, "notification sent", "channel", channel, "recipient", Redact(to), "certificates", len(live))
 		for _, d := range live {
 			if err := n.finish(ctx, d, store.NotificationSent, "", now, nil); err != nil {
 				return err
@@ -365,7 +365,7 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 			return err
 		}
 	}
-	n.log.WarnContext(ctx, "notification failed", "channel", channel, "recipient", to, "certificates", len(live), "err", msg)
+	n.log.WarnContext(ctx, "notification failed", "channel", channel, "recipient", Redact(to), "certificates", len(live), "err", msg)
 	return nil
 }
 
@@ -374,7 +374,7 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 // audit event.
 func (n *Notifier) finish(ctx context.Context, d *store.Notification, status, lastErr string, now time.Time, final *bool) error {
 	next := now
-	after := map[string]any{"serial": d.Serial, "threshold_days": d.ThresholdDays, "channel": d.Channel, "recipient": d.Recipient,
+	after := map[string]any{"serial": d.Serial, "threshold_days": d.ThresholdDays, "channel": d.Channel, "recipient": Redact(d.Recipient),
 		"rule": d.Rule, "attempts": d.Attempts}
 	action := ""
 	switch {

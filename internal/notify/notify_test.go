@@ -448,8 +448,9 @@ func TestRecipientFromAttribute(t *testing.T) {
 // TestSTARTTLSAuthAndSecretsNotLogged: on SQLite, mail goes over
 // STARTTLS with AUTH PLAIN to a real SMTP server that requires both; a
 // webhook signed with another secret is refused (401) and recorded as a
-// failure; neither the SMTP password nor the webhook secret appears in
-// the log, in the deliveries' errors or in the audit log.
+// failure; neither the SMTP password, the webhook secret nor the password
+// of the webhook URL appears in the log, in the deliveries' errors or in
+// the audit log.
 func TestSTARTTLSAuthAndSecretsNotLogged(t *testing.T) {
 	st := storetest.Engines()[0].Open(t)
 	ctx := context.Background()
@@ -457,7 +458,8 @@ func TestSTARTTLSAuthAndSecretsNotLogged(t *testing.T) {
 	mb := startMailbox(t, true)
 	h := startHook(t, []byte("the-receiver-expects-another-secret"))
 	must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("s1", t0.Add(2*day), nil)}))
-	e := newNode(t, st, clk, rules(t, "name=mail to=ops@example.test", "name=hook channel=webhook"), emailChannel(t, mb), webhookChannel(t, h.url))
+	withPassword := strings.Replace(h.url, "http://", "http://hookuser:url-password-42@", 1)
+	e := newNode(t, st, clk, rules(t, "name=mail to=ops@example.test", "name=hook channel=webhook"), emailChannel(t, mb), webhookChannel(t, withPassword))
 	res := runOnce(t, e.n)
 	if res.Sent != 1 || res.Failed != 1 {
 		t.Fatalf("round: %+v, want the email sent and the webhook failed", res)
@@ -485,7 +487,7 @@ func TestSTARTTLSAuthAndSecretsNotLogged(t *testing.T) {
 	if !strings.Contains(all, "HTTP 401") {
 		t.Errorf("the webhook failure is not recorded:\n%s", all)
 	}
-	for _, secret := range []string{mb.pass, string(hookSecret)} {
+	for _, secret := range []string{mb.pass, string(hookSecret), "url-password-42"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("secret %q appears in the log, deliveries or audit:\n%s", secret, all)
 		}

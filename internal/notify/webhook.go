@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -94,7 +95,7 @@ func (w *Webhook) Send(ctx context.Context, to string, m *Message) error {
 		return errors.New("webhook: no URL (set notify-webhook-url or the rule's to=)")
 	}
 	if err := CheckRecipient(ChannelWebhook, to); err != nil {
-		return fmt.Errorf("webhook %q: %w", to, err)
+		return fmt.Errorf("webhook %q: %w", Redact(to), err)
 	}
 	body, err := json.Marshal(m)
 	if err != nil {
@@ -104,7 +105,7 @@ func (w *Webhook) Send(ctx context.Context, to string, m *Message) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", to, err)
+		return fmt.Errorf("webhook %s: %w", Redact(to), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "certgate-notify")
@@ -118,7 +119,18 @@ func (w *Webhook) Send(ctx context.Context, to string, m *Message) error {
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %s: HTTP %d %q", to, resp.StatusCode, bytes.TrimSpace(snippet))
+		return fmt.Errorf("webhook %s: HTTP %d %q", Redact(to), resp.StatusCode, bytes.TrimSpace(snippet))
 	}
 	return nil
+}
+
+// Redact returns recipient as logs, errors, the audit log and listings
+// show it: a URL's password replaced by "xxxxx" (url.URL.Redacted); an
+// email address, or a URL without one, as it is.
+func Redact(recipient string) string {
+	u, err := url.Parse(recipient)
+	if err != nil || u.User == nil {
+		return recipient
+	}
+	return u.Redacted()
 }

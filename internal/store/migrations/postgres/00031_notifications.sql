@@ -1,7 +1,7 @@
 -- The PostgreSQL twin of migrations/sqlite/00031_notifications.sql (see
 -- there). New tables only: no lock on an existing one.
 -- +goose Up
-CREATE TABLE notifications (
+CREATE TABLE IF NOT EXISTS notifications (
     id               TEXT COLLATE "C" NOT NULL UNIQUE,
     serial           TEXT COLLATE "C" NOT NULL REFERENCES certificates(serial),
     threshold_days   INTEGER NOT NULL,
@@ -19,8 +19,8 @@ CREATE TABLE notifications (
     sent_at          BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (serial, threshold_days, channel, recipient)
 );
-CREATE INDEX notifications_due ON notifications(status, next_attempt_at);
-CREATE INDEX notifications_created ON notifications(created_at, id);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS notifications_created ON notifications(created_at, id);
 CREATE TABLE IF NOT EXISTS job_leases (
     name         TEXT COLLATE "C" PRIMARY KEY,
     node         TEXT COLLATE "C" NOT NULL,

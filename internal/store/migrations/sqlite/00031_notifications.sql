@@ -7,8 +7,10 @@
 -- failed (given up after the last attempt) or skipped (the certificate was
 -- revoked or renewed before it was sent). job_leases holds the lease of
 -- the node that runs a periodic pass (one at a time across the cluster).
+-- IF NOT EXISTS: tests that forget an earlier migration (ForgetKeyHashes)
+-- apply this one again.
 -- +goose Up
-CREATE TABLE notifications (
+CREATE TABLE IF NOT EXISTS notifications (
     id               TEXT NOT NULL UNIQUE,
     serial           TEXT NOT NULL REFERENCES certificates(serial),
     threshold_days   INTEGER NOT NULL,
@@ -26,8 +28,8 @@ CREATE TABLE notifications (
     sent_at          INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (serial, threshold_days, channel, recipient)
 );
-CREATE INDEX notifications_due ON notifications(status, next_attempt_at);
-CREATE INDEX notifications_created ON notifications(created_at, id);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS notifications_created ON notifications(created_at, id);
 CREATE TABLE IF NOT EXISTS job_leases (
     name         TEXT PRIMARY KEY,
     node         TEXT NOT NULL,
