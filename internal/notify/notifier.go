@@ -55,6 +55,8 @@ type Store interface {
 	ClaimNotifications(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.Notification, error)
 	// FinishNotification records the outcome of a claimed delivery.
 	FinishNotification(ctx context.Context, id, node, status, lastErr string, next, now time.Time, events ...*store.AuditAppend) error
+	// PruneNotifications deletes finished deliveries past their retention.
+	PruneNotifications(ctx context.Context, now time.Time) (int64, error)
 }
 
 // Notifier finds the certificates that crossed a rule's threshold, records
@@ -185,8 +187,9 @@ type Result struct {
 
 // Scan records a pending delivery for each certificate that crossed a
 // threshold of a rule and has none for it (nor for a lower threshold)
-// yet: valid, not expired, not renewed, matching the rule's filters. It
-// returns how many it recorded. Another node scanning at the moment
+// yet: valid, not expired, not renewed, matching the rule's filters; then
+// it deletes the finished deliveries past their retention
+// (store.PruneNotifications). It returns how many it recorded. Another node scanning at the moment
 // (holding the scan lease) makes it return 0 at once.
 func (n *Notifier) Scan(ctx context.Context) (int, error) {
 	if len(n.rules) == 0 {
@@ -212,6 +215,9 @@ func (n *Notifier) Scan(ctx context.Context) (int, error) {
 		if err != nil {
 			return added, fmt.Errorf("rule %s: %w", n.rules[i].Name, err)
 		}
+	}
+	if _, err := n.st.PruneNotifications(ctx, now); err != nil {
+		return added, err
 	}
 	return added, nil
 }

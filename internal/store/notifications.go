@@ -278,3 +278,23 @@ func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]
 	}
 	return out, nil
 }
+
+// NotificationRetention is how long after the certificate's expiry, at
+// least, a finished delivery (sent, failed, skipped) is kept before
+// PruneNotifications deletes it.
+const NotificationRetention = 90 * 24 * time.Hour
+
+// PruneNotifications deletes the finished deliveries (sent, failed or
+// skipped) recorded more than their threshold plus NotificationRetention
+// before now: a delivery is recorded at most threshold days before its
+// certificate's notAfter, so it is kept at least NotificationRetention
+// past that expiry, after which no scan can select the certificate again.
+// It returns how many it deleted.
+func (s *Store) PruneNotifications(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.lazyExec(ctx, `DELETE FROM notifications WHERE created_at < ? AND status IN ('sent', 'failed', 'skipped')
+		AND created_at + threshold_days * CAST(? AS BIGINT) < ?`, ts(now.Add(-NotificationRetention-24*time.Hour)), int64(24*time.Hour), ts(now.Add(-NotificationRetention)))
+	if err != nil {
+		return 0, fmt.Errorf("prune notifications: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -82,3 +82,33 @@ func TestNotificationClaimRunsOut(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneNotifications: on both engines, a finished delivery is kept
+// until its threshold plus NotificationRetention has passed since it was
+// recorded (so past its certificate's expiry), a pending one always.
+func TestPruneNotifications(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{invCert("p1", 7), invCert("p2", 7)}))
+		for _, serial := range []string{"p1", "p2"} {
+			_, err := s.AddNotifications(ctx, []*store.Notification{{Serial: serial, ThresholdDays: 7, Channel: "email", Recipient: "a@example.test", Rule: "r", NextAttemptAt: now}}, now)
+			must(t, err)
+		}
+		claimed, err := s.ClaimNotifications(ctx, "n", now, now.Add(time.Minute), 1)
+		must(t, err)
+		must(t, s.FinishNotification(ctx, claimed[0].ID, "n", store.NotificationSent, "", now, now))
+		keep := now.Add(7*24*time.Hour + store.NotificationRetention)
+		if n, err := s.PruneNotifications(ctx, keep.Add(-time.Second)); err != nil || n != 0 {
+			t.Fatalf("prune before the retention: %d %v, want none", n, err)
+		}
+		if n, err := s.PruneNotifications(ctx, keep.Add(time.Second)); err != nil || n != 1 {
+			t.Fatalf("prune after the retention: %d %v, want the sent one", n, err)
+		}
+		list, err := s.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
+		must(t, err)
+		if len(list) != 1 || list[0].Status != store.NotificationPending {
+			t.Errorf("left %+v, want the pending one", list)
+		}
+	})
+}
