@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -342,7 +343,7 @@ intermediates (imported alone) is printed alone either way.`,
 
 func newCertRevoke() *cobra.Command {
 	var o storeOpts
-	var reason string
+	var reason, issuersFile string
 	cmd := &cobra.Command{
 		Use:   "revoke SERIAL|FINGERPRINT",
 		Short: "Revoke a certificate (the server's CRL lists it within a minute)",
@@ -357,7 +358,10 @@ other unexpired certificates of its CA with that key, including those of
 this CA imported into the inventory, which it tells by the CA's certificates
 in --data (DATA/ca/root.crt and intermediate.crt, no key): keyCompromise is
 refused when the database has a CA and --data does not hold it. Other
-reasons need no CA (docs/inventory.md, docs/pki.md).`,
+reasons need no CA (docs/inventory.md, docs/pki.md).
+A certificate issued by an upstream CA (a profile's issuer from the server's
+--issuers-file) is revoked there first, with the server's upstream account
+in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := acme.ParseRevocationReason(reason)
@@ -378,6 +382,9 @@ reasons need no CA (docs/inventory.md, docs/pki.md).`,
 					if inter != nil {
 						svc = svc.WithCA(inter)
 					}
+				}
+				if err := revokeUpstream(ctx, st, svc, args[0], code, issuersFile, o.data); err != nil {
+					return err
 				}
 				r, err := svc.Revoke(ctx, args[0], code)
 				if err != nil {
@@ -408,7 +415,44 @@ reasons need no CA (docs/inventory.md, docs/pki.md).`,
 	}
 	storeFlags(cmd, &o)
 	cmd.Flags().StringVar(&reason, "reason", "unspecified", "RFC 5280 revocation reason")
+	cmd.Flags().StringVar(&issuersFile, "issuers-file", "", "the server's --issuers-file (read from its configuration like serve): a certificate of an upstream CA is revoked there first")
 	return cmd
+}
+
+// revokeUpstream sends the revocation of the certificate ref names, when
+// an upstream CA issued it (issued here under another issuer than local)
+// and it is valid, to that upstream, configured in the issuers file
+// issuersFile with its account in the data directory data. Nothing is sent
+// for another certificate; an upstream that the file lacks, or that
+// refuses, is an error (and the caller records nothing).
+func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service, ref string, code int, issuersFile, data string) error {
+	c, err := svc.Get(ctx, ref)
+	if err != nil || c.Source != store.SourceIssued || c.Issuer == issuer.LocalName || c.Status != acme.StatusValid {
+		return nil // svc.Revoke says what is wrong, if anything
+	}
+	iss, err := issuer.Load(issuersFile, issuer.Env{Data: data, Log: slog.New(slog.DiscardHandler)}, issuerConnectors()...)
+	if err != nil {
+		return fmt.Errorf("--issuers-file: %w", err)
+	}
+	i := slices.IndexFunc(iss, func(is issuer.Issuer) bool { return is.Name() == c.Issuer })
+	rv, ok := issuer.Revoker(nil), false
+	if i >= 0 {
+		rv, ok = iss[i].(issuer.Revoker)
+	}
+	if !ok {
+		return fmt.Errorf("certificate %s was issued by upstream CA %s, which --issuers-file does not configure: run this command with the server's --issuers-file (flag, CERTGATE_ISSUERS_FILE or the --config file) so that the revocation reaches the upstream", c.Serial, c.Issuer)
+	}
+	rec, err := st.GetCertificate(ctx, c.Serial)
+	if err != nil {
+		return err
+	}
+	if err := rv.Revoke(ctx, rec.DER, code); err != nil {
+		if p, ok := acme.AsProblem(err); ok {
+			return errors.New(p.Detail) // one line, not the problem's type URN
+		}
+		return err
+	}
+	return nil
 }
 
 // foreignRevocationNote says, for an imported or discovered certificate

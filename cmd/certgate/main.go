@@ -28,7 +28,10 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/issuer/acmeupstream"
 	"github.com/certgate/certgate/internal/server"
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -532,7 +535,11 @@ flag names), then the defaults shown below.`,
 		if cfg.Perspectives.Roles == config.RoleVA {
 			return server.ServePerspective(cmd.Context(), cfg, log)
 		}
-		srv, err := server.New(cmd.Context(), cfg, server.Options{}, log)
+		issuers, err := loadIssuers(cfg, log)
+		if err != nil {
+			return err
+		}
+		srv, err := server.New(cmd.Context(), cfg, server.Options{Issuers: issuers}, log)
 		if err != nil {
 			return err
 		}
@@ -656,4 +663,25 @@ func startCPUProfile(getenv func(string) string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// issuerConnectors are the issuer connectors this binary registers: the
+// types an entry of the issuers file may have (docs/issuers.md).
+func issuerConnectors() []issuer.Connector {
+	return []issuer.Connector{acmeupstream.Connector()}
+}
+
+// loadIssuers builds the issuers of cfg's issuers-file (none when unset)
+// with issuerConnectors; their state lives in the data directory.
+func loadIssuers(cfg *config.Serve, log *slog.Logger) ([]issuer.Issuer, error) {
+	iss, err := issuer.Load(cfg.IssuersFile, issuer.Env{Data: cfg.Data, Log: log.With("component", "issuer")}, issuerConnectors()...)
+	if err != nil {
+		return nil, fmt.Errorf("issuers-file: %w", err)
+	}
+	if len(iss) > 0 {
+		// lego logs through a logger of its own (text on stdout by
+		// default): into the server's log, in its format, instead.
+		legolog.SetDefault(log.With("component", "lego"))
+	}
+	return iss, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -52,6 +53,7 @@ type profileFlags struct {
 	dnsResolvers                                                   []string
 	dnsTimeout                                                     string
 	dnssec                                                         bool
+	issuer                                                         string
 }
 
 func (f *profileFlags) add(cmd *cobra.Command) {
@@ -80,6 +82,7 @@ func (f *profileFlags) add(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.dnsResolvers, "dns-resolver", nil, "validate this profile's authorizations with these recursive DNS servers host:port (default: server's --va-dns-resolver)")
 	fl.StringVar(&f.dnsTimeout, "dns-timeout", "", "per-query DNS timeout for this profile's validations, e.g. 5s (default: server's --va-dns-timeout)")
 	fl.BoolVar(&f.dnssec, "dnssec", false, "require DNSSEC-authenticated answers for this profile's validations (default: server's --va-dnssec)")
+	fl.StringVar(&f.issuer, "issuer", "", "the issuer that signs this profile's certificates: local (the built-in CA) or a name from the server's --issuers-file, e.g. an upstream ACME CA (docs/issuers.md; default local)")
 	// Only the profile fields given on the command line are set (apply
 	// reads Changed): a CERTGATE_* variable or file key of theirs does
 	// nothing, so serve warns about the one and refuses the other.
@@ -96,6 +99,9 @@ func (f *profileFlags) add(cmd *cobra.Command) {
 // apply sets the fields whose flags were given on p.
 func (f *profileFlags) apply(cmd *cobra.Command, p *policy.Profile) error {
 	ch := cmd.Flags().Changed
+	if ch("issuer") {
+		p.Issuer = f.issuer
+	}
 	dur := func(s string) (policy.Duration, error) {
 		d, err := config.ParseDuration(s)
 		return policy.Duration(d), err
@@ -299,7 +305,7 @@ func newProfileWrite(update bool) *cobra.Command {
 	var f profileFlags
 	var format outputFormat
 	var hostname, listen string
-	var vaResolver string
+	var vaResolver, issuersFile string
 	use, short := "create NAME", "Create a profile from flags and/or --file"
 	if update {
 		use, short = "update NAME", "Change a stored profile: the given flags (or the whole --file) replace its fields"
@@ -363,6 +369,16 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 				if err := p.CheckDNSSEC(vaResolver); err != nil {
 					return fmt.Errorf("%w, or run this command with the server's --va-dns-resolver (flag, CERTGATE_VA_DNS_RESOLVER or the --config file)", err)
 				}
+				names, err := issuer.Names(issuersFile)
+				if err != nil {
+					return fmt.Errorf("--issuers-file: %w", err)
+				}
+				if err := p.CheckIssuer(names); err != nil {
+					return fmt.Errorf("%w; run this command with the server's --issuers-file (flag, CERTGATE_ISSUERS_FILE or the --config file)", err)
+				}
+				if p.Issuer != issuer.LocalName {
+					return nil // signed elsewhere: the built-in CA's lint says nothing about it
+				}
 				return lintProfileWithCA(so.data, p)
 			}
 			name := ""
@@ -412,6 +428,7 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 	fl := cmd.Flags()
 	fl.StringVar(&hostname, "hostname", "", "the server's --hostname, for the directory URL printed (default: localhost when --listen is set; neither set: the directory's path only)")
 	fl.StringVar(&listen, "listen", "", "the server's --listen address, whose port the printed directory URL has (default: :8443 when --hostname is set)")
+	fl.StringVar(&issuersFile, "issuers-file", "", "the server's --issuers-file (read from its configuration like serve): the issuers a profile's --issuer may name besides local")
 	fl.StringVar(&vaResolver, "va-dns-resolver", "", "the server's --va-dns-resolver (read from its configuration like serve): a profile with --dnssec and no --dns-resolver of its own needs one")
 	return cmd
 }

@@ -74,6 +74,9 @@ type Deps struct {
 	// profile's certificates before it is stored (server.LintProfile).
 	DefaultProfile *policy.Profile
 	LintProfile    func(*policy.Profile) error // see DefaultProfile
+	// Issuers are the issuer names a profile may name (issuer.Names:
+	// "local" and the server's issuers-file); nil: "local" only.
+	Issuers []string
 	// ACMEBase is the URL clients reach the ACME server at,
 	// https://HOSTNAME:PORT (ACMEBaseURL), that the answer of
 	// create-eab-key prefixes to the key's profile directory; "" names

@@ -336,6 +336,11 @@ func certificateRoutes(a *API) {
 				return nil, huma.Error409Conflict("certificate " + in.Ref + " is already revoked")
 			case errors.Is(err, ra.ErrBadReason):
 				return nil, invalidField("body.reason", err.Error(), reason)
+			case errors.As(err, new(*acme.Problem)):
+				// The upstream CA that issued it refused or could not
+				// be reached (docs/issuers.md): nothing was recorded.
+				p, _ := acme.AsProblem(err)
+				return nil, huma.NewError(http.StatusBadGateway, p.Detail)
 			case err != nil:
 				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -190,6 +191,13 @@ func (a *API) checkProfile(p *policy.Profile) error {
 		return invalidProfile(err)
 	}
 	if err := p.CheckRules(); err != nil {
+		return invalidProfile(err)
+	}
+	issuers := a.d.Issuers
+	if issuers == nil {
+		issuers = []string{issuer.LocalName}
+	}
+	if err := p.CheckIssuer(issuers); err != nil {
 		return invalidProfile(err)
 	}
 	if a.d.LintProfile != nil {

@@ -99,6 +99,9 @@ type Serve struct {
 	TLSCert string
 	// TLSKey: see TLSCert.
 	TLSKey string
+	// IssuersFile is a YAML file of the issuers besides the built-in CA
+	// that profiles may name (docs/issuers.md); "" = none.
+	IssuersFile string
 	// Notify: expiry notifications (internal/notify).
 	Notify Notify
 }
@@ -163,6 +166,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.ARIExplanationURL, "ari-explanation-url", "", "URL sent as explanationURL in renewalInfo answers (RFC 9773), a page explaining the suggested renewal windows; empty sends none")
 	fs.StringVar(&s.CAOrganization, "ca-organization", "certgate", "subject O= of the built-in CA's root and intermediate when the first start creates them (an existing CA keeps its own)")
 	fs.StringVar(&s.CACountry, "ca-country", "", "subject C= (ISO 3166-1 two-letter code, e.g. DE) of the built-in CA's root and intermediate when the first start creates them; CA/B Forum BR §7.1.2.10.2 asks a CA for the country of its place of business. Empty: none (an existing CA keeps its own)")
+	fs.StringVar(&s.IssuersFile, "issuers-file", "", "YAML file naming the issuers besides the built-in CA (\"local\") that a profile's issuer may name, e.g. an upstream ACME CA (docs/issuers.md); empty: the built-in CA only")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	checkNotify := notifyFlags(fs, &s.Notify)

@@ -41,6 +41,11 @@ type IssueRequest struct {
 	// issuer whose MustStapler.CanMustStaple returned nil; an issuer that
 	// cannot honour it refuses the request rather than drop it.
 	MustStaple bool
+	// CSR is the client's certificate request as finalize checked it
+	// (RFC 8555 §7.4), for an issuer that forwards it to a CA elsewhere
+	// (Remote); the built-in CA signs from the fields above and ignores
+	// it.
+	CSR *x509.CertificateRequest
 }
 
 // Issued is what an issuer returns: the leaf DER and the PEM chain served
@@ -59,6 +64,30 @@ type Issuer interface {
 	// PEM chain; the error wraps the cause when the request is refused (a
 	// lint failure, a policy violation) or signing fails.
 	Issue(ctx context.Context, req IssueRequest) (*Issued, error)
+}
+
+// Remote is implemented by connectors that forward issuance to a CA
+// elsewhere (internal/issuer/acmeupstream). Such a CA chooses the serial
+// itself, so IssueRequest.Serial is not used, and it may take long: the RA
+// asks it detached from the finalize request, keeping the order
+// processing with Retry-After (RFC 8555 §7.4) until Issue returns, and
+// checks that the certificate it returns has the CSR's key and exactly the
+// order's names.
+type Remote interface {
+	Issuer
+	// IssueTimeout bounds one Issue call, end to end (every request to
+	// the remote CA and the waits between them).
+	IssueTimeout() time.Duration
+}
+
+// Revoker is implemented by issuers that revoke at a CA elsewhere: the RA
+// calls Revoke before it records a revocation of a certificate stored
+// under the issuer's name, and records nothing when it fails.
+type Revoker interface {
+	// Revoke asks the CA to revoke the DER certificate der with reason,
+	// an RFC 5280 §5.3.1 reason code. A certificate the CA reports as
+	// revoked already is no error.
+	Revoke(ctx context.Context, der []byte, reason int) error
 }
 
 // MustStapler is implemented by issuers that can issue OCSP Must-Staple

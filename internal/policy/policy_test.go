@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestValidate(t *testing.T) {
 	for name, bad := range map[string]Profile{
 		"reserved name":  {Name: "new-order", Validity: 1},
 		"upper name":     {Name: "Web", Validity: 1},
-		"issuer":         {Name: "a", Validity: 1, Issuer: "vault"},
+		"issuer":         {Name: "a", Validity: 1, Issuer: "Vault CA"},
 		"type":           {Name: "a", Validity: 1, IdentifierTypes: []string{"email"}},
 		"key":            {Name: "a", Validity: 1, KeyTypes: []string{"ed25519"}},
 		"no validity":    {Name: "a"},
@@ -406,5 +407,23 @@ func TestRegexpRuleCaseInsensitive(t *testing.T) {
 	}
 	if need, _ := p.NeedsApproval([]acme.Identifier{dns("db-1.corp.test")}, KeyECDSAP256); !need {
 		t.Error("db-1.corp.test does not need approval")
+	}
+}
+
+// TestCheckIssuer: a profile may name the built-in CA or a configured
+// issuer; another name is refused with the issuers that exist.
+func TestCheckIssuer(t *testing.T) {
+	known := []string{"local", "upstream-pebble"}
+	for _, name := range []string{"", "local", "upstream-pebble"} {
+		p := valid(t, Profile{Name: "web", Issuer: name})
+		if err := p.CheckIssuer(known); err != nil {
+			t.Errorf("issuer %q: %v", name, err)
+		}
+	}
+	p := valid(t, Profile{Name: "web", Issuer: "vault"})
+	err := p.CheckIssuer(known)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "issuer" || !strings.Contains(err.Error(), `issuer "vault" does not exist; the issuers are local, upstream-pebble`) {
+		t.Errorf("unknown issuer: %v, want a FieldError at issuer naming the known ones", err)
 	}
 }

@@ -115,7 +115,10 @@ type Approval struct {
 type Profile struct {
 	Name        string `json:"name" yaml:"name"`                                   // lower case letters, digits and hyphens, at most 63 characters; in ACME URLs
 	Description string `json:"description,omitempty" yaml:"description,omitempty"` // for people; in the directory's meta.profiles
-	// Issuer names the issuer that signs; only "local" (the built-in CA) exists.
+	// Issuer names the issuer that signs: "local" (the built-in CA, the
+	// default) or an issuer of the server's issuers file (an upstream
+	// ACME CA, docs/issuers.md). Validate checks its syntax, CheckIssuer
+	// that it exists.
 	Issuer string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
 	// IdentifierTypes are the allowed ACME identifier types: "dns", "ip".
 	IdentifierTypes []string `json:"identifierTypes,omitempty" yaml:"identifierTypes,omitempty"`
@@ -379,8 +382,8 @@ func (p *Profile) Validate() error {
 	if p.Issuer == "" {
 		p.Issuer = "local"
 	}
-	if p.Issuer != "local" {
-		return fieldError("issuer", p.Issuer, fmt.Errorf("profile %s: issuer %q does not exist (only \"local\", the built-in CA)", p.Name, p.Issuer))
+	if !nameRE.MatchString(p.Issuer) {
+		return fieldError("issuer", p.Issuer, fmt.Errorf("profile %s: issuer %q is not an issuer name (\"local\", the built-in CA, or a name from the server's issuers file: lower-case letters, digits and hyphens)", p.Name, p.Issuer))
 	}
 	for i, t := range p.IdentifierTypes {
 		if t != acme.IdentifierDNS && t != acme.IdentifierIP {
@@ -586,6 +589,22 @@ func (p *Profile) CheckDNSSEC(serverResolvers string) error {
 }
 
 var attrNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,62}$`)
+
+// CheckIssuer refuses a profile whose issuer is none of known (the
+// issuers a server has: "local" and the names of its issuers file,
+// issuer.Names), naming those that exist. The error is a *FieldError at
+// "issuer".
+func (p *Profile) CheckIssuer(known []string) error {
+	name := p.Issuer
+	if name == "" {
+		name = "local"
+	}
+	if slices.Contains(known, name) {
+		return nil
+	}
+	return fieldError("issuer", p.Issuer, fmt.Errorf("profile %s: issuer %q does not exist; the issuers are %s (\"local\" is the built-in CA; the others come from the server's issuers-file, docs/issuers.md)",
+		p.Name, p.Issuer, strings.Join(known, ", ")))
+}
 
 // Parse decodes a profile from JSON and validates it.
 func Parse(data []byte) (*Profile, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -181,11 +182,18 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
+	iss, err := r.issuerFor(prof)
+	if err != nil {
+		return nil, r.failProcessing(ctx, o.ID, err)
+	}
+	if rm, ok := iss.(issuer.Remote); ok {
+		return r.startRemote(ctx, a, o, csr, prof, rm, now), nil
+	}
 	serial, hexSerial := newSerial(now)
 	if err := r.store.ReserveSerial(ctx, hexSerial, now); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "reserve serial", err))
 	}
-	cert, err := r.issue(ctx, a, o, csr, prof, serial, hexSerial, now)
+	cert, err := r.issue(ctx, a, o, csr, prof, iss, serial, hexSerial, now)
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}

@@ -214,6 +214,14 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return nil, nil
 		}}}
 	}
+	if rv, ok := r.issuers[rec.Issuer].(issuer.Revoker); ok && rec.Status != acme.StatusRevoked {
+		// Issued by a CA elsewhere: revoked there first, recorded only
+		// when it was (a refusal is the caller's problem).
+		if err := rv.Revoke(ctx, rec.DER, reason); err != nil {
+			return nil, nil, err
+		}
+		r.log.InfoContext(ctx, "revocation forwarded to the upstream CA", "issuer", rec.Issuer, "serial", rec.Serial, "reason", reason)
+	}
 	scope := r.caScope()
 	var elsewhere []string
 	if reason == acme.ReasonKeyCompromise {

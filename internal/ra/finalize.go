@@ -278,14 +278,14 @@ func CSRMustStaple(csr *x509.CertificateRequest) (bool, error) {
 // certificate without a responder fails every TLS handshake with a client
 // that enforces it, and one without the extension silently ignores what
 // was asked (RFC 8555 §7.4). It returns whether must-staple was asked for.
-func (r *RA) checkMustStaple(csr *x509.CertificateRequest) (bool, error) {
+func (r *RA) checkMustStaple(iss issuer.Issuer, csr *x509.CertificateRequest) (bool, error) {
 	want, err := CSRMustStaple(csr)
 	if err != nil || !want {
 		return false, err
 	}
-	ms, ok := r.issuer.(issuer.MustStapler)
+	ms, ok := iss.(issuer.MustStapler)
 	if !ok {
-		return false, acme.NewProblem(acme.BadCSR, "the CSR asks for OCSP Must-Staple (TLS Feature status_request), which issuer %s cannot issue; send a CSR without it", r.issuer.Name())
+		return false, acme.NewProblem(acme.BadCSR, "the CSR asks for OCSP Must-Staple (TLS Feature status_request), which issuer %s cannot issue; send a CSR without it", iss.Name())
 	}
 	if err := ms.CanMustStaple(); err != nil {
 		return false, acme.NewProblem(acme.BadCSR, "the CSR asks for OCSP Must-Staple (TLS Feature status_request), which needs an OCSP responder: %v; send a CSR without it", err)
@@ -331,9 +331,6 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 	if err := r.checkWeakKey(csr.PublicKey); err != nil {
 		return nil, err
 	}
-	if _, err := r.checkMustStaple(csr); err != nil {
-		return nil, err
-	}
 	// A key revoked for keyCompromise is refused in StartIssuanceKey's
 	// transaction below (or, for an order that waits for approval, before
 	// it is asked for), not by a read of its own.
@@ -349,6 +346,13 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		return nil, err
 	}
 	if err := prof.CheckSubject(csr.Subject); err != nil {
+		return nil, err
+	}
+	iss, err := r.issuerFor(prof)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.checkMustStaple(iss, csr); err != nil {
 		return nil, err
 	}
 	if err := r.recheckAtSigning(ctx, a, o, prof, now); err != nil {
@@ -391,12 +395,19 @@ func (r *RA) Finalize(ctx context.Context, a *store.Account, o *store.Order, aut
 		}
 		return nil, r.internal(ctx, "order finalization", err)
 	}
+	if rm, ok := iss.(issuer.Remote); ok {
+		// A CA elsewhere may take long: it is asked detached, the
+		// order answered processing with Retry-After (RFC 8555 §7.4).
+		// The serial reserved above is never used (the CA elsewhere
+		// chooses its own); reserving it costs nothing.
+		return r.startRemote(ctx, a, o, csr, prof, rm, now), nil
+	}
 	// From here on the order is processing: finish the issuance even if the
 	// client goes away, or a dropped connection would strand the order
 	// until the sweep and waste the signed certificate.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	cert, err := r.issue(ctx, a, o, csr, prof, serial, hexSerial, now)
+	cert, err := r.issue(ctx, a, o, csr, prof, iss, serial, hexSerial, now)
 	if err != nil {
 		p, ok := acme.AsProblem(err)
 		if !ok {
@@ -565,9 +576,12 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 // under profile prof: the profile's validity (or the order's
 // notBefore/notAfter), never longer than its maximum, and its EKUs; OCSP
 // Must-Staple when the CSR asks for it (checkMustStaple, again: after an
-// approval the OCSP responder may have been turned off).
-func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
-	mustStaple, err := r.checkMustStaple(csr)
+// approval the OCSP responder may have been turned off). iss signs; an
+// issuer.Remote is sent the CSR, serial and hexSerial are not used (nil,
+// ""), and the certificate it returns is checked and keyed by its own
+// serial (checkRemoteLeaf).
+func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, iss issuer.Issuer, serial *big.Int, hexSerial string, now time.Time) (*store.Certificate, error) {
+	mustStaple, err := r.checkMustStaple(iss, csr)
 	if err != nil {
 		return nil, err
 	}
@@ -610,23 +624,31 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 			req.DNSNames = append(req.DNSNames, id.Value)
 		}
 	}
-	out, err := r.issuer.Issue(ctx, req)
+	_, remote := iss.(issuer.Remote)
+	if remote {
+		req.CSR = csr
+	}
+	out, err := iss.Issue(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("issuer %s: %w", r.issuer.Name(), err)
+		return nil, fmt.Errorf("issuer %s: %w", iss.Name(), err)
 	}
 	leaf, err := x509.ParseCertificate(out.DER)
 	if err != nil {
 		return nil, fmt.Errorf("parse issued certificate: %w", err)
 	}
-	if leaf.SerialNumber.Cmp(serial) != 0 {
-		return nil, fmt.Errorf("issuer %s ignored the reserved serial", r.issuer.Name())
+	fp := sha256.Sum256(out.DER)
+	if remote {
+		if hexSerial, err = r.checkRemoteLeaf(ctx, iss, leaf, csr, o.Identifiers, hex.EncodeToString(fp[:])); err != nil {
+			return nil, err
+		}
+	} else if leaf.SerialNumber.Cmp(serial) != 0 {
+		return nil, fmt.Errorf("issuer %s ignored the reserved serial", iss.Name())
 	}
 	keyHash, err := store.KeyHash(leaf.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("issued certificate's key: %w", err)
 	}
-	fp := sha256.Sum256(out.DER)
-	return &store.Certificate{Serial: hexSerial, Issuer: r.issuer.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
+	return &store.Certificate{Serial: hexSerial, Issuer: iss.Name(), OrderID: o.ID, AccountID: a.ID, DER: out.DER,
 		ChainPEM: string(out.ChainPEM), SANs: sans, KeyType: KeyType(csr.PublicKey), FingerprintSHA256: hex.EncodeToString(fp[:]),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: acme.StatusValid, CreatedAt: r.now(),
 		// Inventory (docs/inventory.md): the order's profile and final
@@ -792,6 +814,9 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		actor = audit.ACMEAccountActor(req.Account.ID)
 	}
 	if _, _, err := r.revoke(ctx, rec, reason, actor); err != nil {
+		if p, ok := acme.AsProblem(err); ok {
+			return p // the upstream CA of an upstream-issued certificate refused
+		}
 		if errors.Is(err, store.ErrStale) {
 			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -168,6 +169,17 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 			return time.Time{}, acme.NewProblem(acme.Malformed, "%s is not an RFC 3339 date-time: %q", field, s)
 		}
 		return t.UTC(), nil
+	}
+	if req.NotBefore != "" || req.NotAfter != "" {
+		if iss, ierr := r.issuerFor(p); ierr == nil {
+			if _, ok := iss.(issuer.Remote); ok {
+				// The CA elsewhere decides the validity: a certificate
+				// with another one than requested would break RFC
+				// 8555 §7.4 ("the requested contents").
+				return nb, na, acme.NewProblem(acme.Malformed, "profile %s is issued by upstream CA %s, which sets the validity itself: "+
+					"send the newOrder without notBefore and notAfter", p.Name, iss.Name())
+			}
+		}
 	}
 	if nb, err = parse("notBefore", req.NotBefore); err != nil {
 		return

@@ -173,6 +173,14 @@ type Store interface {
 	// or fingerprint, a *store.KeyBlockedError when c's key was blocked
 	// meanwhile (c is then stored revoked).
 	FinishOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
+	// FinishRemoteOrder is FinishOrder for a certificate whose serial a CA
+	// elsewhere chose (issuer.Remote): c.Serial is recorded as used in the
+	// same transaction; store.ErrConflict when it was.
+	FinishRemoteOrder(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events ...*store.AuditAppend) error
+	// RemoteSerialKey returns the key to store a CA elsewhere's
+	// certificate with serial and fingerprint fp under: serial, or
+	// serial-FINGERPRINT16 when serial is recorded already.
+	RemoteSerialKey(ctx context.Context, serial, fp string) (string, error)
 	// GetCertificate returns the certificate stored under serial (lower-
 	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
@@ -327,6 +335,13 @@ type Config struct {
 	// Metrics, when set, counts issuance, revocation, failed finalizations,
 	// validations and rate-limit refusals; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Issuers are the issuers besides the built-in one that profiles may
+	// name (Profile.Issuer), by Name: connectors to CAs elsewhere
+	// (internal/issuer/acmeupstream). An issuer.Remote among them is asked
+	// detached from the finalize request; StuckAfter is raised to its
+	// IssueTimeout and a minute more, so that no sweep fails an order
+	// while its upstream still works on it.
+	Issuers []issuer.Issuer
 	// TermsOfService, when set, is the URL of the terms of service the
 	// directory names (meta.termsOfService): a newAccount that would
 	// create an account must then agree to them (RFC 8555 §7.3), or it is
@@ -374,7 +389,9 @@ type RA struct {
 	store  Store
 	va     Validator
 	issuer issuer.Issuer
-	now    func() time.Time
+	// issuers are the built-in issuer and cfg.Issuers, by name.
+	issuers map[string]issuer.Issuer
+	now     func() time.Time
 	// profiles resolves order profiles (cfg.Profiles or the default only).
 	profiles *policy.Registry
 	log      *slog.Logger
@@ -431,6 +448,16 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 			panic(fmt.Sprintf("ra: default profile from the configuration: %v", err)) // validity <= 0 cannot pass setDefaults
 		}
 	}
+	issuers := map[string]issuer.Issuer{}
+	if iss != nil {
+		issuers[iss.Name()] = iss
+	}
+	for _, is := range cfg.Issuers {
+		issuers[is.Name()] = is
+		if rm, ok := is.(issuer.Remote); ok {
+			cfg.StuckAfter = max(cfg.StuckAfter, rm.IssueTimeout()+time.Minute)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var limits *ratelimit.Limiter
 	if ls, ok := st.(ratelimit.Store); ok {
@@ -439,7 +466,7 @@ func New(cfg Config, st Store, va Validator, iss issuer.Issuer, now func() time.
 			limits.OnRefuse = func(n ratelimit.Name) { m.RateLimited(string(n)) }
 		}
 	}
-	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
+	return &RA{limits: limits, cfg: cfg, store: st, va: va, issuer: iss, issuers: issuers, now: func() time.Time { return now().UTC() }, log: log, node: newID(), profiles: profiles,
 		sem: make(chan struct{}, cfg.ValidationWorkers), valJobs: make(chan valJob), waiters: map[string]*waiter{}, valCtx: ctx, valCancel: cancel, closing: make(chan struct{}),
 		weakKeys: certlint.NewKeyChecker()}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -37,9 +38,13 @@ const (
 // again; it returns the last error.
 func (r *RA) storeIssued(ctx context.Context, orderID string, c *store.Certificate, now time.Time, events []*store.AuditAppend) error {
 	delay := storeRetryFirst
+	finish := r.store.FinishOrder
+	if _, ok := r.issuers[c.Issuer].(issuer.Remote); ok {
+		finish = r.store.FinishRemoteOrder // its serial is not reserved yet
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = r.store.FinishOrder(ctx, orderID, c, now, events...)
+		err = finish(ctx, orderID, c, now, events...)
 		if err == nil {
 			return nil
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
 	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -22,14 +23,17 @@ import (
 // (policy.Profile.CheckDNSSEC); profiles
 // is the server's registry, whose built-in default the API reports;
 // acmeBase is the server's public URL (adminapi.ACMEBaseURL).
-func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA, acmeBase, vaResolver string) http.Handler {
+func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA, issuers []string, acmeBase, vaResolver string) http.Handler {
 	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
-		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(), ACMEBase: acmeBase,
+		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(), ACMEBase: acmeBase, Issuers: issuers,
 		LintProfile: func(p *policy.Profile) error {
 			// DNS settings this server cannot apply (DNSSEC without a
 			// resolver) first: every validation of the profile would fail.
 			if err := p.CheckDNSSEC(vaResolver); err != nil {
 				return err
+			}
+			if p.Issuer != issuer.LocalName {
+				return nil // signed elsewhere: the built-in CA's lint says nothing about it
 			}
 			return LintProfile(ca, p, now())
 		}})

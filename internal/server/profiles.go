@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
 )
@@ -25,7 +26,12 @@ import (
 // without any resolver: policy.Profile.CheckDNSSEC with vaResolver, the
 // server's va-dns-resolver) is logged as an error too: its validations
 // would all fail.
-func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, now time.Time, vaResolver string, log *slog.Logger) error {
+//
+// A stored profile naming an issuer the server does not have (issuers,
+// from its issuers-file) is logged as an error too: its orders fail at
+// finalize. One naming another issuer than the built-in CA is not linted
+// with it.
+func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, issuers []string, now time.Time, vaResolver string, log *slog.Logger) error {
 	ps, err := reg.List(ctx)
 	if err != nil {
 		return fmt.Errorf("profiles: %w", err)
@@ -33,6 +39,13 @@ func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, 
 	for _, p := range ps {
 		if err := p.CheckDNSSEC(vaResolver); err != nil {
 			log.Error("profile's DNS settings cannot be applied; its authorizations cannot be validated", "profile", p.Name, "err", err)
+		}
+		if err := p.CheckIssuer(issuers); err != nil {
+			log.Error("profile names an issuer this server does not have; its certificates cannot be issued", "profile", p.Name, "err", err)
+			continue
+		}
+		if p.Issuer != issuer.LocalName {
+			continue
 		}
 		if err := LintProfile(ca, p, now); err != nil {
 			if p.Name == policy.DefaultName {

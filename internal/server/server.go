@@ -68,6 +68,10 @@ type Options struct {
 	// answer may wait for the client to take it, on every listener (0:
 	// DefaultWriteProgressTimeout).
 	WriteProgressTimeout time.Duration
+	// Issuers are the issuers besides the built-in CA that profiles may
+	// name (built by the composition root from the issuers-file,
+	// docs/issuers.md).
+	Issuers []issuer.Issuer
 	// TLSCheckInterval is how often the server looks whether tls-cert or
 	// tls-key changed, to reload them (0: DefaultTLSCheckInterval).
 	TLSCheckInterval time.Duration
@@ -307,7 +311,12 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	if err := preflightProfiles(ctx, ca, profiles, now(), cfg.VADNSResolver, log); err != nil {
+	issuerNames := []string{issuer.LocalName}
+	for _, is := range opts.Issuers {
+		issuerNames = append(issuerNames, is.Name())
+	}
+	rcfg.Issuers = opts.Issuers
+	if err := preflightProfiles(ctx, ca, profiles, issuerNames, now(), cfg.VADNSResolver, log); err != nil {
 		return nil, err
 	}
 	rcfg.Profiles = profiles
@@ -400,7 +409,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier}
-	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
+	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}

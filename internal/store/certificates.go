@@ -54,6 +54,36 @@ func (s *Store) ReserveSerial(ctx context.Context, serial string, now time.Time)
 // orders the read with such a revocation on another connection (see
 // RevokeCertificate).
 func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
+	return s.finishOrder(ctx, orderID, c, false, now, events)
+}
+
+// FinishRemoteOrder is FinishOrder for a certificate whose serial a CA
+// elsewhere chose (issuer.Remote): no StartIssuance reserved it, so c.Serial
+// is recorded as used (table serials) in the same transaction, and the
+// built-in CA never signs with it. ErrConflict when it is recorded already:
+// serials are unique per issuer, not across issuers, so the caller then
+// stores c under another key (see RemoteSerialKey).
+func (s *Store) FinishRemoteOrder(ctx context.Context, orderID string, c *Certificate, now time.Time, events ...*AuditAppend) error {
+	return s.finishOrder(ctx, orderID, c, true, now, events)
+}
+
+// RemoteSerialKey returns the key under which to store a certificate with
+// serial (lower-case hex) and SHA-256 fingerprint fp (hex) that a CA
+// elsewhere issued: serial itself while no certificate or reservation holds
+// it, else serial-FINGERPRINT16, as an imported certificate whose serial is
+// taken (internal/inventory).
+func (s *Store) RemoteSerialKey(ctx context.Context, serial, fp string) (string, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM serials WHERE serial = ?`, serial).Scan(&n); err != nil {
+		return "", fmt.Errorf("look up serial: %w", err)
+	}
+	if n == 0 {
+		return serial, nil
+	}
+	return serial + "-" + fp[:16], nil
+}
+
+func (s *Store) finishOrder(ctx context.Context, orderID string, c *Certificate, reserve bool, now time.Time, events []*AuditAppend) error {
 	ch := s.chainOf(c)
 	h := keyHashOf(c)
 	if c.KeyHash == nil && h != nil {
@@ -64,6 +94,14 @@ func (s *Store) FinishOrder(ctx context.Context, orderID string, c *Certificate,
 	var blocked *KeyBlockedError
 	err := s.pointTx(ctx, func(tx txConn) error {
 		blocked = nil
+		if reserve {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO serials (serial, reserved_at) VALUES (?, ?)`, c.Serial, ts(now)); err != nil {
+				if isUniqueViolation(err) {
+					return fmt.Errorf("serial %s: %w", c.Serial, ErrConflict)
+				}
+				return fmt.Errorf("reserve serial: %w", err)
+			}
+		}
 		if h != nil {
 			if err := s.lockKey(ctx, tx, h); err != nil {
 				return err

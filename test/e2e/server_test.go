@@ -74,6 +74,13 @@ func startCertgate(t *testing.T) *acmeServer {
 // the DNS server of every validation lookup.
 func startCertgateWithResolver(t *testing.T, resolver string) *acmeServer {
 	t.Helper()
+	return startCertgateArgs(t, resolver)
+}
+
+// startCertgateArgs is startCertgateWithResolver with more arguments of
+// certgate serve.
+func startCertgateArgs(t *testing.T, resolver string, more ...string) *acmeServer {
+	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	ports := freePorts(t, 3)
@@ -96,6 +103,7 @@ func startCertgateWithResolver(t *testing.T, resolver string) *acmeServer {
 		"--va-tls-port", strconv.Itoa(s.TLSPort),
 		"--va-dns-resolver", resolver,
 	}
+	args = append(args, more...)
 	s.args = args
 	exited := s.startServe(t)
 
@@ -280,6 +288,13 @@ func httpsClient(t *testing.T, trustFile string) *http.Client {
 
 func startPebble(t *testing.T) *acmeServer {
 	t.Helper()
+	return startPebbleEnv(t)
+}
+
+// startPebbleEnv is startPebble with more environment variables of
+// pebble's (PEBBLE_VA_ALWAYS_VALID=1, ...); s.stop stops it.
+func startPebbleEnv(t *testing.T, env ...string) *acmeServer {
+	t.Helper()
 	dir := t.TempDir()
 	ports := freePorts(t, 4)
 	s := &acmeServer{
@@ -308,8 +323,9 @@ func startPebble(t *testing.T) *acmeServer {
 	cfgJSON, _ := json.Marshal(cfg)
 	cfgFile := filepath.Join(dir, "pebble.json")
 	writeFile(t, cfgFile, cfgJSON)
-	exited := startDaemon(t, "pebble", s.LogFile,
-		[]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, "pebble", "-config", cfgFile, "-dnsserver", dnsAddr)
+	exited, stop := startStoppableDaemon(t, "pebble", s.LogFile,
+		append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, env...), "pebble", "-config", cfgFile, "-dnsserver", dnsAddr)
+	s.stop = stop
 
 	tlsCAFile := filepath.Join(dir, "tls-ca.pem")
 	writeFile(t, tlsCAFile, tlsCA)

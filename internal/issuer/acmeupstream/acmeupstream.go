@@ -1,0 +1,373 @@
+// Package acmeupstream is the issuer connector that forwards issuance to an
+// upstream ACME CA (RFC 8555) with lego as the ACME client: certgate
+// validates its own clients and applies its policy, then sends the
+// client's CSR to the upstream and serves the certificate the upstream
+// returns. Revocation of such a certificate is forwarded to the upstream.
+//
+// The upstream account key is created on first use, kept in the data
+// directory (issuers/NAME/account.key, mode 0600) and reused; the account
+// is registered (or found again by its key, RFC 8555 §7.3.1) once per
+// process, with external account binding when configured (§7.3.4).
+package acmeupstream
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	legoacme "github.com/go-acme/lego/v5/acme"
+	"github.com/go-acme/lego/v5/certificate"
+	"github.com/go-acme/lego/v5/lego"
+	"github.com/go-acme/lego/v5/registration"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/duration"
+	"github.com/certgate/certgate/internal/issuer"
+)
+
+// Type is the issuers-file type of this connector's entries.
+const Type = "acme"
+
+// ChallengePreauthorized is the only challenge method of this version: the
+// upstream authorizes the names itself (names pre-authorized for the
+// account, an EAB-bound account of an enterprise CA). When the upstream
+// offers challenges anyway, certgate answers http-01 without serving
+// anything, so only an upstream that does not check (it trusts the
+// account) issues.
+const ChallengePreauthorized = "preauthorized"
+
+// DefaultTimeout bounds one issuance at the upstream when the entry sets
+// no timeout.
+const DefaultTimeout = 2 * time.Minute
+
+// Config is one entry of the issuers file with type acme
+// (docs/issuers.md).
+type Config struct {
+	// Name is the issuer's name, as profiles name it and certificates
+	// record it (issuer.Load checks it).
+	Name string `yaml:"name"`
+	// Type is Type ("acme").
+	Type string `yaml:"type"`
+	// Directory is the upstream's ACME directory URL (https).
+	Directory string `yaml:"directory"`
+	// Email is the account's contact (mailto:); "" for none.
+	Email string `yaml:"email"`
+	// EABKid and EABHMACFile bind the account to an external account
+	// (RFC 8555 §7.3.4): the key ID and a file holding the base64url
+	// HMAC key. Both or neither.
+	EABKid string `yaml:"eabKid"`
+	// EABHMACFile: see EABKid.
+	EABHMACFile string `yaml:"eabHmacFile"`
+	// CABundle is a PEM file of the CA certificates that the upstream's
+	// HTTPS certificate chains to; "" trusts the system's.
+	CABundle string `yaml:"caBundle"`
+	// Challenge is how certgate gets the upstream's authorizations:
+	// ChallengePreauthorized (the default).
+	Challenge string `yaml:"challenge"`
+	// Timeout bounds one issuance at the upstream (every request and the
+	// polling between them), e.g. "2m"; "" is DefaultTimeout.
+	Timeout string `yaml:"timeout"`
+	// Profile, when set, is the upstream's ACME profile to ask for
+	// (draft-ietf-acme-profiles newOrder "profile").
+	Profile string `yaml:"profile"`
+}
+
+// Connector returns the connector the composition root registers for
+// entries of type acme.
+func Connector() issuer.Connector {
+	return issuer.Connector{Type: Type, New: func(name string, entry *yaml.Node, env issuer.Env) (issuer.Issuer, error) {
+		var c Config
+		if err := decodeStrict(entry, &c); err != nil {
+			return nil, err
+		}
+		c.Name = name
+		return New(c, env)
+	}}
+}
+
+// decodeStrict decodes n into v, refusing keys v does not have.
+func decodeStrict(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+// Issuer forwards issuance to one upstream ACME CA. It implements
+// issuer.Issuer, issuer.Remote and issuer.Revoker; it is safe for
+// concurrent use.
+type Issuer struct {
+	cfg     Config
+	timeout time.Duration
+	hmac    string // the EAB HMAC key, base64url
+	http    *http.Client
+	keyFile string
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	client *lego.Client // nil until the account is registered (first use)
+}
+
+// New checks c and returns its issuer, reading the files it names (CA
+// bundle, EAB HMAC key); nothing is contacted and no key is made until the
+// first Issue or Revoke. Errors name the key at fault.
+func New(c Config, env issuer.Env) (*Issuer, error) {
+	u, err := url.Parse(c.Directory)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("directory: %q is not an https URL (RFC 8555 §6.1)", c.Directory)
+	}
+	switch c.Challenge {
+	case "":
+		c.Challenge = ChallengePreauthorized
+	case ChallengePreauthorized:
+	default:
+		return nil, fmt.Errorf("challenge: %q is not supported (this version has %q only: the upstream authorizes the names itself)", c.Challenge, ChallengePreauthorized)
+	}
+	is := &Issuer{cfg: c, timeout: DefaultTimeout, log: env.Log}
+	if is.log == nil {
+		is.log = slog.New(slog.DiscardHandler)
+	}
+	if c.Timeout != "" {
+		if is.timeout, err = duration.Parse(c.Timeout); err != nil || is.timeout <= 0 {
+			return nil, fmt.Errorf("timeout: %q is not a positive duration (e.g. 2m)", c.Timeout)
+		}
+	}
+	if (c.EABKid == "") != (c.EABHMACFile == "") {
+		return nil, errors.New("eabKid and eabHmacFile: give both or neither")
+	}
+	if c.EABHMACFile != "" {
+		b, err := os.ReadFile(c.EABHMACFile)
+		if err != nil {
+			return nil, fmt.Errorf("eabHmacFile: %w", err)
+		}
+		if is.hmac = strings.TrimSpace(string(b)); is.hmac == "" {
+			return nil, fmt.Errorf("eabHmacFile: %s is empty", c.EABHMACFile)
+		}
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CABundle != "" {
+		b, err := os.ReadFile(c.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("caBundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("caBundle: %s holds no PEM certificate", c.CABundle)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	// Each request is bounded by the issuance's context (Timeout); the
+	// client's own timeouts bound the connection steps.
+	is.http = &http.Client{Timeout: is.timeout, Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		TLSClientConfig:       tlsCfg,
+	}}
+	if env.Data == "" {
+		return nil, errors.New("no data directory for the upstream account key")
+	}
+	is.keyFile = KeyFile(env.Data, c.Name)
+	return is, nil
+}
+
+// Name is the issuer's configured name, stored with every certificate it
+// issues.
+func (is *Issuer) Name() string { return is.cfg.Name }
+
+// IssueTimeout bounds one Issue call (the entry's timeout).
+func (is *Issuer) IssueTimeout() time.Duration { return is.timeout }
+
+// Directory is the upstream's ACME directory URL.
+func (is *Issuer) Directory() string { return is.cfg.Directory }
+
+// user is the upstream account as lego sees it.
+type user struct {
+	email string
+	key   *accountKey
+	reg   *legoacme.ExtendedAccount
+}
+
+func (u *user) GetEmail() string                           { return u.email }
+func (u *user) GetRegistration() *legoacme.ExtendedAccount { return u.reg }
+func (u *user) GetPrivateKey() crypto.Signer               { return u.key.signer }
+
+// legoClient returns the client of the registered upstream account,
+// loading or creating the account key and registering on first use. A
+// failed registration is tried again at the next use.
+func (is *Issuer) legoClient(ctx context.Context) (*lego.Client, error) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if is.client != nil {
+		return is.client, nil
+	}
+	key, err := loadOrCreateKey(is.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	u := &user{email: is.cfg.Email, key: key}
+	cfg := lego.NewConfig(u)
+	cfg.CADirURL = is.cfg.Directory
+	cfg.HTTPClient = is.http
+	cfg.UserAgent = "certgate-acmeupstream"
+	cfg.Certificate.Timeout = is.timeout
+	client, err := lego.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Preauthorized: the upstream decides by the account; an http-01
+	// challenge it offers anyway is answered without serving anything.
+	if err := client.Challenge.SetHTTP01Provider(noResponse{}); err != nil {
+		return nil, err
+	}
+	var reg *legoacme.ExtendedAccount
+	if is.cfg.EABKid != "" {
+		reg, err = client.Registration.RegisterWithExternalAccountBinding(ctx, registration.RegisterEABOptions{
+			TermsOfServiceAgreed: true, Kid: is.cfg.EABKid, HmacEncoded: is.hmac})
+	} else {
+		reg, err = client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register the account: %w", err)
+	}
+	u.reg = reg
+	is.log.Info("upstream ACME account ready", "issuer", is.cfg.Name, "account", reg.Location)
+	is.client = client
+	return client, nil
+}
+
+// noResponse is the http-01 "solver" of the preauthorized method: it
+// serves nothing.
+type noResponse struct{}
+
+func (noResponse) Present(context.Context, string, string, string) error { return nil }
+func (noResponse) CleanUp(context.Context, string, string, string) error { return nil }
+
+// Issue sends req.CSR to the upstream (a new order for its names, the
+// authorizations, finalize; RFC 8555 §7.4) and returns the certificate
+// with the chain the upstream serves. The upstream chooses the serial and
+// validity. Errors are *acme.Problem values naming the upstream: its
+// problem type and detail when it refused, a client-safe detail when it
+// could not be reached (the cause is logged).
+func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
+	if req.CSR == nil {
+		return nil, errors.New("acmeupstream: the request carries no CSR")
+	}
+	ctx, cancel := context.WithTimeout(ctx, is.timeout)
+	defer cancel()
+	client, err := is.legoClient(ctx)
+	if err != nil {
+		return nil, is.problem("could not register its account", err)
+	}
+	res, err := client.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{CSR: req.CSR, Bundle: true, Profile: is.cfg.Profile})
+	if err != nil {
+		return nil, is.problem("did not issue the certificate", err)
+	}
+	chain, err := parseChain(res.Certificate)
+	if err != nil {
+		return nil, is.problem("returned an unusable certificate", err)
+	}
+	return &issuer.Issued{DER: chain[0].Raw, ChainPEM: encodeChain(chain)}, nil
+}
+
+// Revoke forwards a revocation to the upstream (RFC 8555 §7.6), signed by
+// the account. A certificate the upstream reports as already revoked is
+// no error.
+func (is *Issuer) Revoke(ctx context.Context, der []byte, reason int) error {
+	ctx, cancel := context.WithTimeout(ctx, is.timeout)
+	defer cancel()
+	client, err := is.legoClient(ctx)
+	if err != nil {
+		return is.problem("could not register its account", err)
+	}
+	r := uint(reason)
+	err = client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
+	var pd *legoacme.ProblemDetails
+	if errors.As(err, &pd) && pd.Type == string(acme.AlreadyRevoked) {
+		return nil
+	}
+	if err != nil {
+		return is.problem("did not revoke the certificate", err)
+	}
+	return nil
+}
+
+// passedTypes are the upstream problem types passed on to the client as
+// they are: they say what the client can change. Others become
+// serverInternal (the gateway's upstream failed), with the upstream's
+// type in the detail.
+var passedTypes = []acme.ProblemType{acme.BadCSR, acme.BadPublicKey, acme.CAA, acme.RateLimited, acme.RejectedIdentifier, acme.UnsupportedIdentifier}
+
+// problem turns err, from the upstream's answer or the way to it, into the
+// problem the client sees: "upstream CA NAME <what>: TYPE: DETAIL" when
+// the upstream answered with a problem document, else a detail without
+// internals (the cause goes to the log).
+func (is *Issuer) problem(what string, err error) error {
+	var pd *legoacme.ProblemDetails
+	if errors.As(err, &pd) {
+		typ := acme.ServerInternal
+		for _, t := range passedTypes {
+			if string(t) == pd.Type {
+				typ = t
+			}
+		}
+		is.log.Warn("upstream CA refused", "issuer", is.cfg.Name, "type", pd.Type, "detail", pd.Detail, "status", pd.HTTPStatus)
+		return acme.NewProblem(typ, "upstream CA %s %s: %s: %s", is.cfg.Name, what, strings.TrimPrefix(pd.Type, acme.ErrorNS), pd.Detail)
+	}
+	is.log.Error("upstream CA failed", "issuer", is.cfg.Name, "what", what, "err", err)
+	why := "it could not be reached or did not answer in time"
+	if errors.Is(err, context.DeadlineExceeded) {
+		why = fmt.Sprintf("it did not finish within %s", is.timeout)
+	}
+	return acme.NewProblem(acme.ServerInternal, "upstream CA %s %s: %s; the certificate was not issued, try again later", is.cfg.Name, what, why)
+}
+
+// parseChain parses the PEM bundle b (leaf first) the upstream served.
+func parseChain(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no certificate in the answer")
+	}
+	return out, nil
+}
+
+// encodeChain is chain as PEM, leaf first.
+func encodeChain(chain []*x509.Certificate) []byte {
+	var b []byte
+	for _, c := range chain {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return b
+}

@@ -1,0 +1,137 @@
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// LocalName is the name of the built-in CA's issuer (internal/issuer/local),
+// the issuer of a profile that names none.
+const LocalName = "local"
+
+// Env is what a connector may use besides its own configuration.
+type Env struct {
+	// Data is the server's data directory; a connector keeps its state
+	// (an upstream account key) in Data/issuers/NAME.
+	Data string
+	// Log receives the connector's events.
+	Log *slog.Logger
+}
+
+// Connector builds the issuers of one type from their entries in the
+// issuers file (docs/issuers.md). The composition root (cmd/certgate)
+// lists the connectors it registers; nothing registers itself.
+type Connector struct {
+	// Type is the value of an entry's type key, e.g. "acme".
+	Type string
+	// New decodes entry, the whole YAML mapping of one issuer (name and
+	// type included), checks it, and returns the issuer named name. It
+	// reads the files the entry names but contacts nothing: connectors
+	// connect on first use. Errors name the key at fault.
+	New func(name string, entry *yaml.Node, env Env) (Issuer, error)
+}
+
+// nameRE is the syntax of an issuer name: that of a profile name
+// (internal/policy), so that it can appear in URLs and labels.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// entryHead is what every entry of an issuers file has.
+type entryHead struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+}
+
+// file is the issuers file: a mapping with one key, issuers, a list of
+// entries.
+type file struct {
+	Issuers []yaml.Node `yaml:"issuers"`
+}
+
+// readFile decodes the issuers file at path into its entries with their
+// names and types checked: each name valid, not LocalName, and given once.
+func readFile(path string) ([]entryHead, []yaml.Node, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issuers file: %w", err)
+	}
+	var f file
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("issuers file %s: %w", path, err)
+	}
+	heads := make([]entryHead, len(f.Issuers))
+	for i := range f.Issuers {
+		h := &heads[i]
+		if err := f.Issuers[i].Decode(h); err != nil {
+			return nil, nil, fmt.Errorf("issuers file %s: issuers[%d]: %w", path, i, err)
+		}
+		switch {
+		case !nameRE.MatchString(h.Name):
+			return nil, nil, fmt.Errorf("issuers file %s: issuers[%d].name %q: use 1-63 lower-case letters, digits and hyphens", path, i, h.Name)
+		case h.Name == LocalName:
+			return nil, nil, fmt.Errorf("issuers file %s: issuers[%d].name: %q is the built-in CA", path, i, h.Name)
+		case slices.ContainsFunc(heads[:i], func(o entryHead) bool { return o.Name == h.Name }):
+			return nil, nil, fmt.Errorf("issuers file %s: issuers[%d].name: %q is given twice", path, i, h.Name)
+		case h.Type == "":
+			return nil, nil, fmt.Errorf("issuers file %s: issuer %s: type is missing", path, h.Name)
+		}
+	}
+	return heads, f.Issuers, nil
+}
+
+// Load builds the issuers configured in the issuers file at path with
+// connectors, in file order. An entry whose type no connector has is an
+// error naming the types there are. path "" configures none.
+func Load(path string, env Env, connectors ...Connector) ([]Issuer, error) {
+	if path == "" {
+		return nil, nil
+	}
+	heads, nodes, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Issuer
+	for i, h := range heads {
+		j := slices.IndexFunc(connectors, func(c Connector) bool { return c.Type == h.Type })
+		if j < 0 {
+			var types []string
+			for _, c := range connectors {
+				types = append(types, c.Type)
+			}
+			return nil, fmt.Errorf("issuers file %s: issuer %s: type %q is not one of %s", path, h.Name, h.Type, strings.Join(types, ", "))
+		}
+		iss, err := connectors[j].New(h.Name, &nodes[i], env)
+		if err != nil {
+			return nil, fmt.Errorf("issuers file %s: issuer %s: %w", path, h.Name, err)
+		}
+		out = append(out, iss)
+	}
+	return out, nil
+}
+
+// Names returns LocalName and the names of the issuers configured in the
+// issuers file at path ("" for none), without building them: what a
+// profile's issuer may name.
+func Names(path string) ([]string, error) {
+	names := []string{LocalName}
+	if path == "" {
+		return names, nil
+	}
+	heads, _, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range heads {
+		names = append(names, h.Name)
+	}
+	return names, nil
+}
