@@ -157,7 +157,7 @@ func TestAuditListUnknownObjectType(t *testing.T) {
 	data := t.TempDir()
 	initDataDir(t, data)
 	_, _, err := runCLI(t, nil, "audit", "list", "--data", data, "--object-type", "cert")
-	want := `--object-type: unknown audit object type "cert" (the object types: account, approval, certificate, eab_key, intermediate, profile, rate_limit_override, session, token)`
+	want := `--object-type: unknown audit object type "cert" (the object types: account, approval, certificate, eab_key, intermediate, notification, profile, rate_limit_override, session, token)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("audit list --object-type cert: %v, want %q", err, want)
 	}

@@ -72,7 +72,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newProfile(), newEAB(), newApproval())
 	root.AddCommand(newCert(), newAccount(), newReport(), newScan())
 	root.AddCommand(newToken(), newAudit())
-	root.AddCommand(newRateLimit())
+	root.AddCommand(newRateLimit(), newNotify())
 	root.AddCommand(newBackup(), newRestore())
 	root.InitDefaultCompletionCmd() // now, so that the walks below see it
 	root.SetHelpCommand(newHelp())

@@ -127,7 +127,7 @@ func init() {
 
 // groups lists the endpoint groups; each registers its operations.
 func groups() []func(*API) {
-	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes, scanRoutes}
+	return []func(*API){accountRoutes, orderRoutes, certificateRoutes, reportRoutes, tokenRoutes, auditRoutes, profileRoutes, scanRoutes, notificationRoutes}
 }
 
 // New returns the handler serving the API under Prefix: give it Prefix and every

@@ -330,6 +330,14 @@ func requests() map[string]request {
 			return "/api/v1/tokens/" + rec.ID + "/revoke", nil
 		}, 200},
 		"list-audit-events": {fixed("/api/v1/audit/events"), 200},
+		"list-notifications": {func(f *fixture, _ auth.Role) (string, any) {
+			c := f.certificate()
+			if _, err := f.st.AddNotifications(context.Background(), []*store.Notification{{Serial: c.Serial, ThresholdDays: 30, Channel: "email",
+				Recipient: "ops@example.com", Rule: "ops", NextAttemptAt: f.now}}, f.now); err != nil {
+				f.t.Fatal(err)
+			}
+			return "/api/v1/notifications?status=pending&limit=5&serial=" + strings.ToUpper(c.Serial), nil
+		}, 200},
 		// profiles.go (profiles_test.go has the fixtures)
 		"list-profiles": {fixed("/api/v1/profiles"), 200},
 		"get-profile":   {fixed("/api/v1/profiles/default"), 200},

@@ -26,8 +26,8 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [28]string {
-	return [28]string{
+func actionNames() [30]string {
+	return [30]string{
 		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
 		ActionTokenCreate, ActionTokenRevoke,
 		ActionAccountCreate, ActionAccountUpdate, ActionAccountDeactivate, ActionAccountKeyChange, ActionAccountAttributes,
@@ -37,6 +37,7 @@ func actionNames() [28]string {
 		ActionRateLimitSet, ActionRateLimitDelete,
 		ActionIntermediateRotate, ActionIntermediateRevoke, ActionIntermediatePrune,
 		ActionSessionSignIn, ActionSessionSignOut,
+		ActionNotificationSend, ActionNotificationFail,
 	}
 }
 
@@ -60,7 +61,7 @@ var ErrUnknownObjectType = errors.New("unknown audit object type")
 // sorted: every Object* constant (TestObjectTypesListsEveryObjectConstant
 // compares the list with the constants in the package's source).
 func ObjectTypes() []string {
-	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectIntermediate, ObjectProfile, ObjectRateLimitOverride, ObjectSession, ObjectToken}
+	types := []string{ObjectAccount, ObjectApproval, ObjectCertificate, ObjectEABKey, ObjectIntermediate, ObjectNotification, ObjectProfile, ObjectRateLimitOverride, ObjectSession, ObjectToken}
 	slices.Sort(types)
 	return types
 }

@@ -111,7 +111,7 @@ func TestUnknownObjectTypeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	if evs, err := l.List(ctx, store.AuditFilter{ObjectType: "cert"}); !errors.Is(err, audit.ErrUnknownObjectType) ||
-		err.Error() != `unknown audit object type "cert" (the object types: account, approval, certificate, eab_key, intermediate, profile, rate_limit_override, session, token)` {
+		err.Error() != `unknown audit object type "cert" (the object types: account, approval, certificate, eab_key, intermediate, notification, profile, rate_limit_override, session, token)` {
 		t.Errorf("List by an unknown object type: %v %v, want ErrUnknownObjectType naming it and the object types", evs, err)
 	}
 	if evs, err := l.List(ctx, store.AuditFilter{ObjectType: audit.ObjectCertificate}); err != nil || len(evs) != 1 {

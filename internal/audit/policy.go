@@ -17,3 +17,16 @@ const (
 	ObjectEABKey            = "eab_key"
 	ObjectApproval          = "approval"
 )
+
+// Actions and object type of expiry notifications (internal/notify,
+// docs/notifications.md). The object is the delivery (store.Notification,
+// by ID); after: {"serial", "threshold_days", "channel", "recipient",
+// "rule", "attempts"} and, for a failure, "error" and "gave_up".
+const (
+	// ActionNotificationSend: a notification was delivered.
+	ActionNotificationSend = "notification.send"
+	// ActionNotificationFail: an attempt to deliver one failed; gave_up
+	// says whether it was the last.
+	ActionNotificationFail = "notification.fail"
+	ObjectNotification     = "notification"
+)

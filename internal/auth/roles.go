@@ -66,6 +66,7 @@ const (
 	PermApprovalsRead      Permission = "approvals:read"
 	PermApprovalsDecide    Permission = "approvals:decide"
 	PermScansRead          Permission = "scans:read"
+	PermNotificationsRead  Permission = "notifications:read"
 )
 
 // Grant is one row of the permission table: a permission and the roles
@@ -99,6 +100,7 @@ func Table() []Grant {
 		{PermApprovalsRead, all, "list and show approval requests"},
 		{PermApprovalsDecide, []Role{RoleAdmin, RoleApprover}, "approve or reject a request"},
 		{PermScansRead, all, "list and show certificate discovery scans and where certificates are served"},
+		{PermNotificationsRead, all, "list expiry notification deliveries"},
 	}
 }
 

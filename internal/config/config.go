@@ -110,6 +110,8 @@ type Serve struct {
 	// (discovery.ParseTarget), each value one or several separated by
 	// white space; server.New refuses invalid ones.
 	ScanTargets []string
+	// Notify: expiry notifications (internal/notify).
+	Notify Notify
 }
 
 // MinScanInterval is the shortest scan-interval.
@@ -180,6 +182,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringArrayVar(&s.ScanTargets, "scan-targets", nil, "targets of the scheduled scan (HOST[:PORTS][@SNI,...], e.g. 10.0.0.0/28:443,8443), repeatable or separated by spaces; docs/discovery.md")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
+	checkNotify := notifyFlags(fs, &s.Notify)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
 		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
 	}
@@ -192,6 +195,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		if err := checkPerspectives(); err != nil {
+			return nil, err
+		}
+		if err := checkNotify(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {

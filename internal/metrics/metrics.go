@@ -119,6 +119,8 @@ type Metrics struct {
 	validations        *prometheus.CounterVec
 	validationDuration *prometheus.HistogramVec
 	rateLimited        *prometheus.CounterVec
+	notifySent         *prometheus.CounterVec
+	notifyFailed       *prometheus.CounterVec
 
 	// The children of the request path, created once: per endpoint, its
 	// latency histogram and its counter of 2xx answers without a problem,
@@ -156,8 +158,21 @@ func New(log *slog.Logger) *Metrics {
 			[]string{"type"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rate_limit_refusals_total",
 			Help: "Requests refused by a rate limit, by limit name."}, []string{"limit"}),
+		notifySent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notifications_sent_total",
+			Help: "Expiry notifications delivered by this process (one per certificate and recipient), by channel (email, webhook)."}, []string{"channel"}),
+		notifyFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "notifications_failed_total",
+			Help: "Failed attempts to deliver an expiry notification by this process, by channel and whether it was the last attempt (final: true, given up)."},
+			[]string{"channel", "final"}),
 	}
-	reg.MustRegister(m.requests, m.requestDuration, m.issued, m.revoked, m.finalizeFailures, m.validations, m.validationDuration, m.rateLimited)
+	reg.MustRegister(m.requests, m.requestDuration, m.issued, m.revoked, m.finalizeFailures, m.validations, m.validationDuration, m.rateLimited,
+		m.notifySent, m.notifyFailed)
+	// The notification series exist from the start (0 until a send), so
+	// that an alert on their rate sees them.
+	for _, ch := range []string{"email", "webhook"} {
+		m.notifySent.WithLabelValues(ch)
+		m.notifyFailed.WithLabelValues(ch, "false")
+		m.notifyFailed.WithLabelValues(ch, "true")
+	}
 	for e := range numEndpoints {
 		m.endpoints[e] = endpointMetrics{
 			ok:       m.requests.WithLabelValues(e.String(), "2xx", noProblem),
@@ -292,4 +307,27 @@ func (m *Metrics) RateLimited(limit string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(limit).Inc()
+}
+
+// NotificationsSent counts n expiry notifications delivered over channel
+// ("email", "webhook").
+func (m *Metrics) NotificationsSent(channel string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.notifySent.WithLabelValues(channel).Add(float64(n))
+}
+
+// NotificationsFailed counts n failed attempts to deliver an expiry
+// notification over channel; final says they were the last attempts
+// (given up).
+func (m *Metrics) NotificationsFailed(channel string, n int, final bool) {
+	if m == nil || n == 0 {
+		return
+	}
+	f := "false"
+	if final {
+		f = "true"
+	}
+	m.notifyFailed.WithLabelValues(channel, f).Add(float64(n))
 }

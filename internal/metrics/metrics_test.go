@@ -223,3 +223,31 @@ func BenchmarkObserveRequest(b *testing.B) {
 		})
 	})
 }
+
+// TestNotificationCounters: the notification counters exist at 0 for both
+// channels from the start, and count sends and failed attempts by channel
+// and finality; a nil *Metrics takes the calls.
+func TestNotificationCounters(t *testing.T) {
+	m := metrics.New(quiet())
+	m.NotificationsSent("email", 3)
+	m.NotificationsFailed("webhook", 1, false)
+	m.NotificationsFailed("webhook", 2, true)
+	want := `
+# HELP certgate_notifications_sent_total Expiry notifications delivered by this process (one per certificate and recipient), by channel (email, webhook).
+# TYPE certgate_notifications_sent_total counter
+certgate_notifications_sent_total{channel="email"} 3
+certgate_notifications_sent_total{channel="webhook"} 0
+# HELP certgate_notifications_failed_total Failed attempts to deliver an expiry notification by this process, by channel and whether it was the last attempt (final: true, given up).
+# TYPE certgate_notifications_failed_total counter
+certgate_notifications_failed_total{channel="email",final="false"} 0
+certgate_notifications_failed_total{channel="email",final="true"} 0
+certgate_notifications_failed_total{channel="webhook",final="false"} 1
+certgate_notifications_failed_total{channel="webhook",final="true"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "certgate_notifications_sent_total", "certgate_notifications_failed_total"); err != nil {
+		t.Error(err)
+	}
+	var none *metrics.Metrics
+	none.NotificationsSent("email", 1)
+	none.NotificationsFailed("email", 1, true)
+}

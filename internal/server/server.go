@@ -35,6 +35,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/metrics"
+	"github.com/certgate/certgate/internal/notify"
 	"github.com/certgate/certgate/internal/ocspresponder"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -95,7 +96,9 @@ type Server struct {
 	stopping  atomic.Bool  // set when shutdown begins (/readyz answers 503)
 
 	lock *os.File // flock on the data directory, held while the server runs
-	now  func() time.Time
+
+	notifier *notify.Notifier // expiry notifications; nil without notify-rules
+	now      func() time.Time
 
 	// The HTTPS listeners' certificate (listencert.go): own, read from
 	// tls-cert and tls-key, when they are set; else tlsCert, issued by
@@ -368,6 +371,10 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	}
 	auditLog := audit.New(st, now)
 	rcfg.Audit = auditLog
+	notifier, err := newNotifier(st, &cfg.Notify, now, log, auditLog, m)
+	if err != nil {
+		return nil, err
+	}
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
 		return nil, err
@@ -406,7 +413,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
-		own: own, issueServerCert: ca.ServerCertificate}
+		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	s.ui = newDashboard(st, r, auditLog, now, log)
 	if _, err := s.certificate(nil); err != nil {
@@ -746,6 +753,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return err
 	}
+	if s.notifier != nil {
+		// Stopped before the store closes (deferred above).
+		nctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.notifier.Run(nctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	// Every connection of every listener bounds its writes (boundWrites),
 	// below TLS.
 	lim := s.opts.limits()
@@ -964,3 +984,17 @@ func (e *caError) Error() string {
 }
 
 func (e *caError) Unwrap() error { return e.err }
+
+// newNotifier returns the expiry notifier of cfg (internal/notify), nil
+// when cfg has no rules.
+func newNotifier(st *store.Store, cfg *config.Notify, now func() time.Time, log *slog.Logger, auditLog *audit.Log, m *metrics.Metrics) (*notify.Notifier, error) {
+	if len(cfg.Rules) == 0 {
+		return nil, nil
+	}
+	chans, err := cfg.Channels()
+	if err != nil {
+		return nil, err
+	}
+	return notify.New(st, notify.Config{Rules: cfg.Rules, Channels: chans, Interval: cfg.Interval, MaxAttempts: cfg.MaxAttempts,
+		RetryDelay: cfg.RetryDelay, Now: now, Log: log.With("component", "notify"), Audit: auditLog, Metrics: m})
+}

@@ -108,6 +108,10 @@ type Options struct {
 	// TLSCert and TLSKey are the server's tls-cert and tls-key (PEM
 	// files); "" lets the built-in CA issue the listeners' certificate.
 	TLSCert, TLSKey string
+	// Notify is the server's expiry notification settings (none: no
+	// notifier runs); Interval may be under the minute the configuration
+	// accepts.
+	Notify config.Notify
 }
 
 // New starts an environment for t with default options.
@@ -153,6 +157,7 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 		e.Config.VADNSResolver = ""
 	}
 	e.Config.CACountry = o.CACountry
+	e.Config.Notify = o.Notify
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}

@@ -1,0 +1,229 @@
+// Package notify sends expiry notifications: alert rules decide which
+// certificates, at which thresholds (days before notAfter), are reported to
+// whom, and channels (SMTP email, signed HTTPS webhooks) deliver them. The
+// deliveries are rows of the database (store.Notification): every node of
+// a cluster may scan, one row per (certificate, threshold, channel,
+// recipient) is ever stored, and a node claims the rows it sends with a
+// lease, so a message goes out once however many nodes run
+// (docs/notifications.md).
+package notify
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/certgate/certgate/internal/store"
+)
+
+// Channel names.
+const (
+	ChannelEmail   = "email"   // SMTP (SMTPChannel)
+	ChannelWebhook = "webhook" // HTTP POST of a signed JSON document (WebhookChannel)
+)
+
+// DefaultThresholds are a rule's thresholds when it names none: days
+// before notAfter.
+func DefaultThresholds() []int { return []int{30, 14, 7, 1} }
+
+// AttributePrefix starts a rule's recipient taken from a custom attribute
+// of the certificate ("to=attribute:owner").
+const AttributePrefix = "attribute:"
+
+// Rule is one alert rule: which certificates, at which thresholds, are
+// reported to whom over which channel. Certificates that are revoked,
+// expired or renewed (their replacement issued, RFC 9773) are never
+// reported.
+type Rule struct {
+	Name    string // unique among the rules; recorded with each delivery
+	Channel string // ChannelEmail or ChannelWebhook
+	// To is the recipient: an email address (email), an http(s) URL
+	// (webhook; "" uses the webhook channel's URL), or AttributePrefix
+	// and the name of a custom attribute of the certificate holding one.
+	To string
+	// Fallback receives the certificates whose attribute named by To is
+	// missing or not a valid recipient; "" skips them (logged).
+	Fallback string
+	// Thresholds are days before notAfter, descending, each at least 1.
+	Thresholds []int
+	// Filters: empty fields do not filter.
+	Profile    string            // certificate profile
+	Issuer     string            // issuer name ("local") or, for imported certificates, issuer DN
+	Source     string            // store.SourceIssued, SourceImported or SourceDiscovered
+	Attributes map[string]string // custom attribute key = value, each one required
+}
+
+// Attribute returns the attribute name when the rule's recipient is a
+// certificate attribute, else "".
+func (r *Rule) Attribute() string {
+	a, ok := strings.CutPrefix(r.To, AttributePrefix)
+	if !ok {
+		return ""
+	}
+	return a
+}
+
+// ParseRule reads a rule written as space-separated key=value fields:
+//
+//	name=owners channel=email to=attribute:owner fallback=pki@example.com days=30,14,7,1 profile=web issuer=local source=issued attribute=team=payments
+//
+// channel defaults to webhook when to is an http(s) URL, else email; days
+// to DefaultThresholds; name to "rule-N" with N = index+1. attribute= may
+// be given more than once. Errors name the field.
+func ParseRule(s string, index int) (Rule, error) {
+	r := Rule{Name: "rule-" + strconv.Itoa(index+1)}
+	for _, f := range strings.Fields(s) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || v == "" {
+			return Rule{}, fmt.Errorf("%q: want key=value", f)
+		}
+		switch k {
+		case "name":
+			r.Name = v
+		case "channel":
+			r.Channel = v
+		case "to":
+			r.To = v
+		case "fallback":
+			r.Fallback = v
+		case "days":
+			r.Thresholds = nil
+			for _, d := range strings.Split(v, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(d))
+				if err != nil || n < 1 || n > 3650 {
+					return Rule{}, fmt.Errorf("days=%s: %q is not a whole number of days from 1 to 3650", v, d)
+				}
+				r.Thresholds = append(r.Thresholds, n)
+			}
+		case "profile":
+			r.Profile = v
+		case "issuer":
+			r.Issuer = v
+		case "source":
+			if !slices.Contains([]string{store.SourceIssued, store.SourceImported, store.SourceDiscovered}, v) {
+				return Rule{}, fmt.Errorf("source=%s: want issued, imported or discovered", v)
+			}
+			r.Source = v
+		case "attribute":
+			ak, av, ok := strings.Cut(v, "=")
+			if !ok || ak == "" {
+				return Rule{}, fmt.Errorf("attribute=%s: want attribute=KEY=VALUE", v)
+			}
+			if r.Attributes == nil {
+				r.Attributes = map[string]string{}
+			}
+			r.Attributes[ak] = av
+		default:
+			return Rule{}, fmt.Errorf("unknown field %q (name, channel, to, fallback, days, profile, issuer, source, attribute)", k)
+		}
+	}
+	if r.Channel == "" {
+		r.Channel = ChannelEmail
+		if isURL(r.To) {
+			r.Channel = ChannelWebhook
+		}
+	}
+	if len(r.Thresholds) == 0 {
+		r.Thresholds = DefaultThresholds()
+	}
+	slices.Sort(r.Thresholds)
+	slices.Reverse(r.Thresholds)
+	r.Thresholds = slices.Compact(r.Thresholds)
+	if err := r.check(); err != nil {
+		return Rule{}, err
+	}
+	return r, nil
+}
+
+// check validates the channel and recipients of r.
+func (r *Rule) check() error {
+	switch r.Channel {
+	case ChannelEmail:
+		if r.To == "" {
+			return errors.New("channel=email needs to=ADDRESS or to=attribute:NAME")
+		}
+	case ChannelWebhook:
+	default:
+		return fmt.Errorf("channel=%s: want email or webhook", r.Channel)
+	}
+	if r.Attribute() == "" && r.To != "" {
+		if err := CheckRecipient(r.Channel, r.To); err != nil {
+			return fmt.Errorf("to=%s: %w", r.To, err)
+		}
+	}
+	if r.To == AttributePrefix {
+		return errors.New("to=attribute: needs an attribute name")
+	}
+	if r.Fallback != "" {
+		if r.Attribute() == "" {
+			return errors.New("fallback= is only for to=attribute:NAME")
+		}
+		if err := CheckRecipient(r.Channel, r.Fallback); err != nil {
+			return fmt.Errorf("fallback=%s: %w", r.Fallback, err)
+		}
+	}
+	return nil
+}
+
+// CheckRecipient reports whether to is a recipient of channel: a single
+// bare email address (addr-spec, RFC 5322 §3.4.1) for email, an absolute
+// http(s) URL for webhook.
+func CheckRecipient(channel, to string) error {
+	switch channel {
+	case ChannelEmail:
+		a, err := mail.ParseAddress(to)
+		if err != nil || a.Address != to {
+			return errors.New("not an email address (user@example.com)")
+		}
+	case ChannelWebhook:
+		if !isURL(to) {
+			return errors.New("not an absolute http(s) URL")
+		}
+	default:
+		return fmt.Errorf("unknown channel %q", channel)
+	}
+	return nil
+}
+
+func isURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// ParseRules parses each of specs with ParseRule and checks that the
+// names are unique. Errors name the rule by its position.
+func ParseRules(specs []string) ([]Rule, error) {
+	var out []Rule
+	seen := map[string]bool{}
+	for i, s := range specs {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		r, err := ParseRule(s, i)
+		if err != nil {
+			return nil, fmt.Errorf("rule %d: %w", i+1, err)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("rule %d: name %q is used by another rule", i+1, r.Name)
+		}
+		seen[r.Name] = true
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// threshold returns the smallest threshold of r crossed by a certificate
+// with daysLeft (fractional) days before notAfter, and whether one is.
+func (r *Rule) threshold(daysLeft float64) (int, bool) {
+	best, ok := 0, false
+	for _, t := range r.Thresholds {
+		if daysLeft <= float64(t) {
+			best, ok = t, true // descending: the last match is the smallest
+		}
+	}
+	return best, ok
+}

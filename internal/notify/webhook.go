@@ -1,0 +1,136 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Webhook headers.
+const (
+	// SignatureHeader carries "sha256=" and the lower-case hex
+	// HMAC-SHA256 of the request body under the webhook secret.
+	SignatureHeader = "X-Certgate-Signature"
+	// EventHeader carries the Message's Type.
+	EventHeader = "X-Certgate-Event"
+)
+
+// Sign returns the SignatureHeader value of body under secret:
+// "sha256=" + hex(HMAC-SHA256(secret, body)).
+func Sign(secret, body []byte) string {
+	h := hmac.New(sha256.New, secret)
+	h.Write(body)
+	return "sha256=" + hex.EncodeToString(h.Sum(nil))
+}
+
+// VerifySignature reports whether sig is Sign(secret, body), compared in
+// constant time: what a receiver checks before it trusts a delivery.
+func VerifySignature(secret, body []byte, sig string) bool {
+	return hmac.Equal([]byte(Sign(secret, body)), []byte(sig))
+}
+
+// MinSecretBytes is the shortest webhook secret accepted.
+const MinSecretBytes = 16
+
+// WebhookConfig configures the webhook channel.
+type WebhookConfig struct {
+	// URL receives the messages of rules that name no URL of their own.
+	URL string
+	// Secret keys the HMAC-SHA256 signature of every body; at least
+	// MinSecretBytes.
+	Secret []byte
+	// Timeout bounds one POST, from connecting to the end of the answer
+	// (0: 10 s).
+	Timeout time.Duration
+	// Client sends the requests (nil: a client of its own). Redirects are
+	// not followed either way: a signed body is not re-sent elsewhere.
+	Client *http.Client
+}
+
+// Webhook is the webhook channel: an HTTP POST of the Message as JSON,
+// signed with SignatureHeader; any answer but 2xx is a failure.
+type Webhook struct{ cfg WebhookConfig }
+
+// NewWebhook returns the webhook channel of cfg; errors name a malformed
+// setting.
+func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
+	if cfg.URL != "" {
+		if err := CheckRecipient(ChannelWebhook, cfg.URL); err != nil {
+			return nil, fmt.Errorf("notify-webhook-url: %w", err)
+		}
+	}
+	if len(cfg.Secret) < MinSecretBytes {
+		return nil, fmt.Errorf("notify-webhook-secret: %d bytes; at least %d are needed (e.g. openssl rand -hex 32)", len(cfg.Secret), MinSecretBytes)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{}
+	}
+	c := *cfg.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Client = &c
+	return &Webhook{cfg: cfg}, nil
+}
+
+// Name is ChannelWebhook.
+func (w *Webhook) Name() string { return ChannelWebhook }
+
+// Send POSTs m as JSON to the URL to ("": the configured URL).
+func (w *Webhook) Send(ctx context.Context, to string, m *Message) error {
+	if to == "" {
+		to = w.cfg.URL
+	}
+	if to == "" {
+		return errors.New("webhook: no URL (set notify-webhook-url or the rule's to=)")
+	}
+	if err := CheckRecipient(ChannelWebhook, to); err != nil {
+		return fmt.Errorf("webhook %q: %w", Redact(to), err)
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", Redact(to), err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "certgate-notify")
+	req.Header.Set(EventHeader, m.Type)
+	req.Header.Set(SignatureHeader, Sign(w.cfg.Secret, body))
+	resp, err := w.cfg.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook %s: HTTP %d %q", Redact(to), resp.StatusCode, bytes.TrimSpace(snippet))
+	}
+	return nil
+}
+
+// Redact returns recipient as logs, errors, the audit log and listings
+// show it: a URL's password replaced by "xxxxx" (url.URL.Redacted); an
+// email address, or a URL without one, as it is.
+func Redact(recipient string) string {
+	u, err := url.Parse(recipient)
+	if err != nil || u.User == nil {
+		return recipient
+	}
+	return u.Redacted()
+}

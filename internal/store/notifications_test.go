@@ -1,0 +1,114 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
+)
+
+// TestJobLease: on both engines, of two nodes only the first to ask holds
+// a job lease; it renews it; the other gets it once it ran out or was
+// released.
+func TestJobLease(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		take := func(node string, at time.Time) bool {
+			t.Helper()
+			ok, err := s.TakeJobLease(ctx, "job", node, at, at.Add(time.Minute))
+			must(t, err)
+			return ok
+		}
+		if !take("a", now) || take("b", now.Add(time.Second)) || !take("a", now.Add(30*time.Second)) {
+			t.Fatal("a takes, b is refused, a renews: not so")
+		}
+		if take("b", now.Add(89*time.Second)) {
+			t.Error("b took a's renewed lease before it ran out")
+		}
+		if !take("b", now.Add(91*time.Second)) {
+			t.Error("b did not get the lease a let run out")
+		}
+		must(t, s.ReleaseJobLease(ctx, "job", "b"))
+		if !take("a", now.Add(92*time.Second)) {
+			t.Error("a did not get the lease b released")
+		}
+	})
+}
+
+// TestNotificationClaimRunsOut: on both engines, a delivery claimed by a
+// node that died is claimed by another once the lease ran out (attempts
+// counted), the dead node's late outcome is refused (ErrStale), and a
+// delivery is recorded once per certificate, channel and recipient at a
+// threshold or above a lower one already recorded.
+func TestNotificationClaimRunsOut(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{invCert("c1", 5)}))
+		n := func(th int) *store.Notification {
+			return &store.Notification{Serial: "c1", ThresholdDays: th, Channel: "email", Recipient: "a@example.test", Rule: "r", NextAttemptAt: now}
+		}
+		added, err := s.AddNotifications(ctx, []*store.Notification{n(7), n(7), n(14)}, now)
+		must(t, err)
+		if len(added) != 1 || added[0].ThresholdDays != 7 {
+			t.Fatalf("added %+v, want the 7-day one once (14 is above the 7 recorded)", added)
+		}
+		first, err := s.ClaimNotifications(ctx, "dead", now, now.Add(time.Minute), 10)
+		must(t, err)
+		if len(first) != 1 || first[0].Attempts != 1 || first[0].Status != store.NotificationSending {
+			t.Fatalf("claim: %+v", first)
+		}
+		if again, err := s.ClaimNotifications(ctx, "other", now.Add(30*time.Second), now.Add(time.Hour), 10); err != nil || len(again) != 0 {
+			t.Fatalf("claimed while the lease runs: %+v %v", again, err)
+		}
+		later := now.Add(2 * time.Minute)
+		second, err := s.ClaimNotifications(ctx, "other", later, later.Add(time.Minute), 10)
+		must(t, err)
+		if len(second) != 1 || second[0].Attempts != 2 || second[0].Node != "other" {
+			t.Fatalf("claim after the lease ran out: %+v", second)
+		}
+		if err := s.FinishNotification(ctx, first[0].ID, "dead", store.NotificationSent, "", later, later); !errors.Is(err, store.ErrStale) {
+			t.Errorf("the dead node's outcome: %v, want ErrStale", err)
+		}
+		must(t, s.FinishNotification(ctx, second[0].ID, "other", store.NotificationSent, "", later, later))
+		list, err := s.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
+		must(t, err)
+		if len(list) != 1 || list[0].Status != store.NotificationSent || !list[0].SentAt.Equal(later) {
+			t.Errorf("deliveries %+v, want one sent", list)
+		}
+	})
+}
+
+// TestPruneNotifications: on both engines, a finished delivery is kept
+// until its threshold plus NotificationRetention has passed since it was
+// recorded (so past its certificate's expiry), a pending one always.
+func TestPruneNotifications(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{invCert("p1", 7), invCert("p2", 7)}))
+		for _, serial := range []string{"p1", "p2"} {
+			_, err := s.AddNotifications(ctx, []*store.Notification{{Serial: serial, ThresholdDays: 7, Channel: "email", Recipient: "a@example.test", Rule: "r", NextAttemptAt: now}}, now)
+			must(t, err)
+		}
+		claimed, err := s.ClaimNotifications(ctx, "n", now, now.Add(time.Minute), 1)
+		must(t, err)
+		must(t, s.FinishNotification(ctx, claimed[0].ID, "n", store.NotificationSent, "", now, now))
+		keep := now.Add(7*24*time.Hour + store.NotificationRetention)
+		if n, err := s.PruneNotifications(ctx, keep.Add(-time.Second)); err != nil || n != 0 {
+			t.Fatalf("prune before the retention: %d %v, want none", n, err)
+		}
+		if n, err := s.PruneNotifications(ctx, keep.Add(time.Second)); err != nil || n != 1 {
+			t.Fatalf("prune after the retention: %d %v, want the sent one", n, err)
+		}
+		list, err := s.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
+		must(t, err)
+		if len(list) != 1 || list[0].Status != store.NotificationPending {
+			t.Errorf("left %+v, want the pending one", list)
+		}
+	})
+}
