@@ -260,21 +260,22 @@ func (n *Notifier) scanRule(ctx context.Context, r *Rule, now time.Time) (int, e
 }
 
 // recipient returns the recipient of c under r: r.To, or the value of the
-// attribute it names (r.Fallback when that is missing or not a recipient
-// of the channel); "" when there is none (logged).
+// attribute it names (r.Fallback when that is missing, not a recipient
+// of the channel or not allowed by r.Allow); "" when there is none
+// (logged).
 func (n *Notifier) recipient(r *Rule, c *store.Certificate) string {
 	attr := r.Attribute()
 	if attr == "" {
 		return r.To
 	}
 	v := c.Attributes[attr]
-	if v != "" && CheckRecipient(r.Channel, v) == nil {
+	if v != "" && CheckRecipient(r.Channel, v) == nil && r.AllowsRecipient(v) {
 		return v
 	}
 	if r.Fallback != "" {
 		return r.Fallback
 	}
-	n.log.Warn("certificate expiring without a recipient: its attribute is missing or not a recipient, and the rule has no fallback",
+	n.log.Warn("certificate expiring without a recipient: its attribute is missing, not a recipient or not allowed, and the rule has no fallback",
 		"rule", r.Name, "serial", c.Serial, "attribute", attr)
 	return ""
 }
