@@ -316,6 +316,14 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	m := &Message{Type: TypeExpiry, Time: now, Recipient: to}
 	var live []*store.Notification
 	for _, d := range group {
+		if why := n.disallowed(d); why != "" {
+			res.Skipped++
+			n.log.WarnContext(ctx, "notification skipped", "rule", d.Rule, "serial", d.Serial, "recipient", Redact(d.Recipient), "reason", why)
+			if err := n.finish(ctx, d, store.NotificationSkipped, why, now, nil); err != nil {
+				return err
+			}
+			continue
+		}
 		c, err := n.current(ctx, d.Serial, now)
 		if err != nil {
 			return err
@@ -374,6 +382,25 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	}
 	n.log.WarnContext(ctx, "notification failed", "channel", channel, "recipient", Redact(to), "certificates", len(live), "err", msg)
 	return nil
+}
+
+// disallowed says why the recipient of d, recorded by a scan from a
+// certificate attribute, is no longer one its rule may send to (the rule's
+// allow= narrowed since, or a row recorded by an older version): "" when
+// it may, or when its rule is not configured here.
+func (n *Notifier) disallowed(d *store.Notification) string {
+	i := slices.IndexFunc(n.rules, func(r Rule) bool { return r.Name == d.Rule })
+	if i < 0 {
+		return ""
+	}
+	r := &n.rules[i]
+	if r.Attribute() == "" || d.Recipient == r.Fallback || r.Channel != d.Channel {
+		return ""
+	}
+	if CheckRecipient(r.Channel, d.Recipient) != nil || !r.AllowsRecipient(d.Recipient) {
+		return "the recipient, taken from the certificate's attribute " + r.Attribute() + ", is not allowed by the rule's allow="
+	}
+	return ""
 }
 
 // finish records the outcome of d: status, or for a failure (final not

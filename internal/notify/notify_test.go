@@ -605,3 +605,33 @@ func TestAttributeRecipientsAllowed(t *testing.T) {
 		t.Errorf("mail to %v, want only a@example.test (b@evil.test is not in allow=)", to)
 	}
 }
+
+// TestNarrowedAllowSkipsPendingDelivery: a delivery to an attribute's URL,
+// recorded and pending a retry, is skipped (not sent) once the rule's
+// allow= no longer admits that URL: an operator tightening the rule stops
+// the deliveries already recorded.
+func TestNarrowedAllowSkipsPendingDelivery(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	h := startHook(t, hookSecret)
+	hookURL, _ := url.Parse(h.url)
+	base := "http://" + hookURL.Host
+	must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("p1", t0.Add(3*day), map[string]string{"hook": base + "/certgate/old"})}))
+	wide := newNode(t, st, clk, rules(t, "name=hooks channel=webhook to=attribute:hook allow="+base+"/ days=7"), webhookChannel(t, ""))
+	h.failNext(1)
+	if res := runOnce(t, wide.n); res.Failed != 1 {
+		t.Fatalf("first attempt: %+v, want 1 failed", res)
+	}
+	narrow := newNode(t, st, clk, rules(t, "name=hooks channel=webhook to=attribute:hook allow="+base+"/certgate/new/ days=7"), webhookChannel(t, ""))
+	clk.advance(time.Hour)
+	if res := runOnce(t, narrow.n); res.Sent != 0 || res.Skipped != 1 {
+		t.Errorf("after narrowing allow=: %+v, want 1 skipped, none sent", res)
+	}
+	if d := onlyDelivery(t, st); d.Status != store.NotificationSkipped || !strings.Contains(d.LastError, "allow=") {
+		t.Errorf("delivery %+v, want skipped naming allow=", d)
+	}
+	if docs, _ := h.received(); len(docs) != 0 {
+		t.Errorf("%d documents reached the URL no longer allowed", len(docs))
+	}
+}
