@@ -548,6 +548,7 @@ func TestAttributeRecipientsAllowed(t *testing.T) {
 		"channel=webhook to=attribute:hook allow=https://u:p@hooks.example.test/",
 		"channel=webhook to=attribute:hook allow=https://hooks.example.test/a/../b",
 		"channel=email to=attribute:owner allow=a@example.test",
+		"channel=email to=attribute:owner allow=*.example.test",
 		"channel=email to=ops@example.test allow=example.test",
 	} {
 		if _, err := notify.ParseRule(spec, 0); err == nil || !strings.Contains(err.Error(), "allow") {

@@ -202,8 +202,8 @@ func (r *Rule) checkAllow() error {
 				return fmt.Errorf("allow=%s: want an http(s) URL prefix without user, query, fragment or . and .. segments", a)
 			}
 		case ChannelEmail:
-			if err := CheckRecipient(ChannelEmail, "postmaster@"+a); err != nil || strings.ContainsAny(a, "@[]") {
-				return fmt.Errorf("allow=%s: want a domain (example.com)", a)
+			if err := CheckRecipient(ChannelEmail, "postmaster@"+a); err != nil || strings.ContainsAny(a, "@[]*") {
+				return fmt.Errorf("allow=%s: want a domain (example.com; no wildcard: list each domain)", a)
 			}
 		}
 	}
