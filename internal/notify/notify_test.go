@@ -572,6 +572,8 @@ func TestAttributeRecipientsAllowed(t *testing.T) {
 		certRec("host", t0.Add(3*day), map[string]string{"hook": other.URL + "/certgate/x", "owner": "b@evil.test"}),
 		certRec("beside", t0.Add(3*day), map[string]string{"hook": base + "/certgate-admin"}),
 		certRec("dots", t0.Add(3*day), map[string]string{"hook": base + "/certgate/%2e%2e/admin"}),
+		certRec("semi", t0.Add(3*day), map[string]string{"hook": base + "/certgate/..;/admin"}),
+		certRec("bslash", t0.Add(3*day), map[string]string{"hook": base + "/certgate/..%5cadmin"}),
 		certRec("user", t0.Add(3*day), map[string]string{"hook": "http://" + hookURL.Host + "@" + strings.TrimPrefix(other.URL, "http://") + "/certgate/"}),
 	}))
 	mb := startMailbox(t, false)
@@ -591,7 +593,7 @@ func TestAttributeRecipientsAllowed(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	if want := []string{"beside", "dots", "host", "ok", "user"}; !slices.Equal(got, want) {
+	if want := []string{"beside", "bslash", "dots", "host", "ok", "semi", "user"}; !slices.Equal(got, want) {
 		t.Errorf("certificates reported %v, want %v", got, want)
 	}
 	probed.Range(func(k, _ any) bool {

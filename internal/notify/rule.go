@@ -243,9 +243,12 @@ func (r *Rule) AllowsRecipient(to string) bool {
 }
 
 // dotSegments reports whether the (decoded) URL path p has a "." or ".."
-// segment, which a receiver may resolve outside an allowed prefix.
+// segment, which a receiver may resolve outside an allowed prefix; a
+// backslash separates segments and a ";" parameter is ignored, as some
+// servers take them ("\..\", "/..;/").
 func dotSegments(p string) bool {
-	for _, s := range strings.Split(p, "/") {
+	for _, s := range strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		s, _, _ = strings.Cut(s, ";")
 		if s == "." || s == ".." {
 			return true
 		}
