@@ -182,6 +182,16 @@ type Store interface {
 	// certificate with serial and fingerprint fp under: serial, or
 	// serial-FINGERPRINT16 when serial is recorded already.
 	RemoteSerialKey(ctx context.Context, serial, fp string) (string, error)
+	// RecordRemoteOrder records durably the upstream order of a
+	// processing order (store.ErrStale when it is not processing).
+	RecordRemoteOrder(ctx context.Context, ro *store.RemoteOrder) error
+	// GetRemoteOrder returns the upstream order recorded for order
+	// orderID; store.ErrNotFound when none.
+	GetRemoteOrder(ctx context.Context, orderID string) (*store.RemoteOrder, error)
+	// ClaimRemoteOrder makes node the one recovering ro's order
+	// (store.ErrStale when another claimed it first or it is no longer
+	// processing).
+	ClaimRemoteOrder(ctx context.Context, ro *store.RemoteOrder, node string, now time.Time) error
 	// GetCertificate returns the certificate stored under serial (lower-
 	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
