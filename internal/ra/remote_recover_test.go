@@ -216,7 +216,9 @@ func TestRemoteRecoveryOutcomes(t *testing.T) {
 	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
 	e := newHeldEnv(t, st)
 	a := e.account("gw", nil, nil)
-	refusedAt := func(o *upOrder) { o.status, o.out, o.err = acme.StatusInvalid, nil, acme.NewProblem(acme.RejectedIdentifier, "upstream CA upstream-test did not issue the certificate: rejectedIdentifier: not ours") }
+	refusedAt := func(o *upOrder) {
+		o.status, o.out, o.err = acme.StatusInvalid, nil, acme.NewProblem(acme.RejectedIdentifier, "upstream CA upstream-test did not issue the certificate: rejectedIdentifier: not ours")
+	}
 	invalid, invalidURL := e.issuedHeld(a, "inv.pre.test")
 	ready, readyURL := e.issuedHeld(a, "ready.pre.test")
 	slow, slowURL := e.issuedHeld(a, "slow.pre.test")
