@@ -51,6 +51,9 @@ const Type = "acme"
 // account) issues.
 const ChallengePreauthorized = "preauthorized"
 
+// userAgent is the User-Agent of certgate's requests to the upstream.
+const userAgent = "certgate-acmeupstream"
+
 // DefaultTimeout bounds one issuance at the upstream when the entry sets
 // no timeout.
 const DefaultTimeout = 2 * time.Minute
@@ -239,15 +242,9 @@ func (is *Issuer) account(ctx context.Context) (*upstream, error) {
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = is.cfg.Directory
 	cfg.HTTPClient = is.http
-	cfg.UserAgent = "certgate-acmeupstream"
-	cfg.Certificate.Timeout = is.timeout
+	cfg.UserAgent = userAgent
 	client, err := lego.NewClient(cfg)
 	if err != nil {
-		return nil, err
-	}
-	// Preauthorized: the upstream decides by the account; an http-01
-	// challenge it offers anyway is answered without serving anything.
-	if err := client.Challenge.SetHTTP01Provider(noResponse{}); err != nil {
 		return nil, err
 	}
 	var reg *legoacme.ExtendedAccount
@@ -265,6 +262,8 @@ func (is *Issuer) account(ctx context.Context) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Preauthorized: the upstream decides by the account; an http-01
+	// challenge it offers anyway is answered without serving anything.
 	solvers := resolver.NewSolversManager(core)
 	if err := solvers.SetHTTP01Provider(noResponse{}); err != nil {
 		return nil, err
@@ -351,7 +350,7 @@ func (is *Issuer) Resume(ctx context.Context, o issuer.RemoteOrder) (*issuer.Iss
 		if err != nil {
 			return nil, err
 		}
-		core, err := api.New(is.http, "certgate-acmeupstream", is.cfg.Directory, o.AccountURL, key.signer)
+		core, err := api.New(is.http, userAgent, is.cfg.Directory, o.AccountURL, key.signer)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", is.problem("could not be reached", err), issuer.ErrRemoteProcessing)
 		}
