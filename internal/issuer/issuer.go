@@ -60,7 +60,11 @@ type IssueRequest struct {
 // RemoteOrder is an order at a CA elsewhere: the order's URL (RFC 8555
 // §7.1.3) and the account that placed it (its URL, the JWS kid, §6.2).
 type RemoteOrder struct {
-	OrderURL   string
+	// OrderURL is the order's URL at the CA (its Location, RFC 8555
+	// §7.4), read with POST-as-GET (§6.3).
+	OrderURL string
+	// AccountURL is the URL of the account that placed the order (the
+	// JWS "kid", §6.2).
 	AccountURL string
 }
 
