@@ -545,7 +545,10 @@ func (r *RA) Start(ctx context.Context) error {
 //     and storing the certificate), become invalid, so
 //     the client orders again; the reserved serial is never reused; an
 //     approved order (its node died issuing it after the approval) waits
-//     for issuance again instead, and is issued by this sweep;
+//     for issuance again instead, and is issued by this sweep; an order
+//     whose upstream order was recorded (issuer.Remote) is not failed but
+//     recovered: the upstream order is fetched and its certificate
+//     stored (recoverRemote);
 //   - used-nonce records past their expiry and pending or invalid objects
 //     expired for longer than Retention are deleted.
 func (r *RA) Sweep(ctx context.Context) error { return r.sweep(ctx, false) }
