@@ -56,7 +56,7 @@ func (r *RA) heartbeat(stop <-chan struct{}) {
 		// renewals fail (another node may then fail them).
 		ids, err := r.store.AbandonedOrders(ctx, r.node, now)
 		if err == nil && len(ids) > 0 {
-			err = r.failInterrupted(ctx, ids, now)
+			err = r.failInterrupted(ctx, ids, time.Time{}, now)
 			if err == nil {
 				r.log.Warn("failed the processing orders of nodes whose lease ran out", "orders", ids)
 			}
@@ -77,15 +77,16 @@ func (r *RA) heartbeat(stop <-chan struct{}) {
 // issues it with a new serial, rather than making the client order again
 // and an approver decide again. An order whose certificate was asked of
 // an upstream CA (its upstream order recorded) is not failed: the
-// upstream order is fetched (recoverRemote). An order no longer
+// upstream order is fetched (recoverRemote; stuckBefore is the sweep's
+// StuckAfter cutoff, zero for abandoned orders only). An order no longer
 // processing is left as it is.
-func (r *RA) failInterrupted(ctx context.Context, ids []string, now time.Time) error {
+func (r *RA) failInterrupted(ctx context.Context, ids []string, stuckBefore, now time.Time) error {
 	for _, id := range ids {
 		// An order whose upstream order was recorded may have been
 		// issued there: fetched, not failed blindly.
 		switch ro, err := r.store.GetRemoteOrder(ctx, id); {
 		case err == nil:
-			if err := r.recoverRemote(ctx, ro, now); err != nil {
+			if err := r.recoverRemote(ctx, ro, stuckBefore, now); err != nil {
 				return err
 			}
 			continue

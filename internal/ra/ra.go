@@ -188,10 +188,10 @@ type Store interface {
 	// GetRemoteOrder returns the upstream order recorded for order
 	// orderID; store.ErrNotFound when none.
 	GetRemoteOrder(ctx context.Context, orderID string) (*store.RemoteOrder, error)
-	// ClaimRemoteOrder makes node the one recovering ro's order
-	// (store.ErrStale when another claimed it first or it is no longer
-	// processing).
-	ClaimRemoteOrder(ctx context.Context, ro *store.RemoteOrder, node string, now time.Time) error
+	// ClaimRemoteOrder makes node the one recovering ro's order, still
+	// stuck (last updated before stuckBefore) or abandoned at now
+	// (store.ErrStale when another claimed it first or it is neither).
+	ClaimRemoteOrder(ctx context.Context, ro *store.RemoteOrder, node string, stuckBefore, now time.Time) error
 	// GetCertificate returns the certificate stored under serial (lower-
 	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
@@ -590,7 +590,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 			}
 		}
 	}
-	if err := r.failInterrupted(ctx, stuck, now); err != nil {
+	if err := r.failInterrupted(ctx, stuck, stuckCutoff, now); err != nil {
 		return err
 	}
 	if err := r.sweepApprovals(ctx); err != nil {

@@ -162,13 +162,14 @@ func (r *RA) recordRemote(ctx context.Context, orderID string, iss issuer.Issuer
 
 // recoverRemote takes over the processing order ro.OrderID, whose
 // process died or gave up waiting after it recorded the upstream order
-// ro (the sweep found it stuck or abandoned): when this node wins the
-// claim (store ClaimRemoteOrder; across a cluster one node does), it
+// ro (the sweep found it stuck, last updated before stuckBefore, or
+// abandoned): when this node wins the claim (store ClaimRemoteOrder, which
+// checks both again; across a cluster one node does), it
 // fetches the upstream order in the background (resumeRemote). Past
 // RemoteRecoveryWindow, or when this server no longer has the issuer,
 // the order becomes invalid with a problem naming the upstream order.
-func (r *RA) recoverRemote(ctx context.Context, ro *store.RemoteOrder, now time.Time) error {
-	if err := r.store.ClaimRemoteOrder(ctx, ro, r.processingNode(), now); err != nil {
+func (r *RA) recoverRemote(ctx context.Context, ro *store.RemoteOrder, stuckBefore, now time.Time) error {
+	if err := r.store.ClaimRemoteOrder(ctx, ro, r.processingNode(), stuckBefore, now); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return nil // another node recovers it, or it is done
 		}

@@ -91,7 +91,7 @@ func TestRemoteOrders(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = s.ClaimRemoteOrder(ctx, got, node, later)
+				errs[i] = s.ClaimRemoteOrder(ctx, got, node, later, later)
 			}()
 		}
 		wg.Wait()
@@ -107,13 +107,25 @@ func TestRemoteOrders(t *testing.T) {
 		if ids, err := s.AbandonedOrders(ctx, "node-c", later.Add(time.Second)); err != nil || len(ids) != 1 || ids[0] != o.ID {
 			t.Fatalf("abandoned orders (the claiming node holds no lease): %v, %v; want %s", ids, err, o.ID)
 		}
+		// A third node that found it stuck before the claim, and reads
+		// the count after it, claims nothing while the claiming node
+		// lives: the order is neither stuck nor abandoned any more.
+		must(t, s.RenewNodeLease(ctx, "node-a", later.Add(time.Hour)))
+		must(t, s.RenewNodeLease(ctx, "node-b", later.Add(time.Hour)))
+		fresh, err := s.GetRemoteOrder(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, "a claim by a sweep that read the order before the claim", s.ClaimRemoteOrder(ctx, fresh, "node-c", later, later.Add(time.Second)), store.ErrStale)
+		// Once the claiming node's lease ran out, it is abandoned: claimed.
+		must(t, s.ClaimRemoteOrder(ctx, fresh, "node-c", time.Time{}, later.Add(2*time.Hour)))
 
 		// No claim of an order no longer processing; the count stays.
 		must(t, s.SetOrderStatus(ctx, o.ID, acme.StatusProcessing, acme.StatusInvalid, nil, later))
-		got.Claims = 1
-		wantErr(t, "a claim of an invalid order", s.ClaimRemoteOrder(ctx, got, "node-a", later), store.ErrStale)
-		if again, err := s.GetRemoteOrder(ctx, o.ID); err != nil || again.Claims != 1 {
-			t.Fatalf("claims after a refused claim: %+v, %v; want 1", again, err)
+		got.Claims = 2
+		wantErr(t, "a claim of an invalid order", s.ClaimRemoteOrder(ctx, got, "node-a", later.Add(3*time.Hour), later.Add(3*time.Hour)), store.ErrStale)
+		if again, err := s.GetRemoteOrder(ctx, o.ID); err != nil || again.Claims != 2 {
+			t.Fatalf("claims after a refused claim: %+v, %v; want 2", again, err)
 		}
 		if _, _, err := s.DeleteStale(ctx, now.Add(store.MaxOrderLifetime+time.Hour)); err != nil {
 			t.Fatal(err)

@@ -57,21 +57,26 @@ func (s *Store) GetRemoteOrder(ctx context.Context, orderID string) (*RemoteOrde
 }
 
 // ClaimRemoteOrder makes node (this process; "" for none) the one that
-// recovers the upstream order of local order ro.OrderID: it counts a claim
-// when the count is still ro.Claims (as GetRemoteOrder read it) and moves
-// the order, still processing, to node with updated_at now, so that
-// neither AbandonedOrders nor ProcessingOrders names it again while node
-// lives (for StuckAfter). ErrStale when another process claimed it first
-// or the order is no longer processing: across a cluster, one node
-// recovers an order at a time.
-func (s *Store) ClaimRemoteOrder(ctx context.Context, ro *RemoteOrder, node string, now time.Time) error {
+// recovers the upstream order of local order ro.OrderID, when the order
+// is still processing and still stuck (last updated before stuckBefore,
+// as ProcessingOrders reads it; zero for none) or abandoned at now (its
+// node, not node, holds no lease, as AbandonedOrders reads it): it counts
+// a claim when the count is still ro.Claims (as GetRemoteOrder read it)
+// and moves the order to node with updated_at now, so that neither
+// condition holds again while node lives (for StuckAfter). ErrStale when
+// another process claimed it first or the order is no longer processing,
+// stuck or abandoned: across a cluster, one node recovers an order at a
+// time, even when another's sweep read it as stuck before the claim.
+func (s *Store) ClaimRemoteOrder(ctx context.Context, ro *RemoteOrder, node string, stuckBefore, now time.Time) error {
 	return s.tx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE remote_orders SET claims = claims + 1 WHERE order_id = ? AND claims = ?`, ro.OrderID, ro.Claims)
 		if err := checkOne(res, err, "claim remote order"); err != nil {
 			return err
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE orders SET processing_node = ?, updated_at = ? WHERE id = ? AND status = 'processing'`,
-			node, ts(now), ro.OrderID)
+		res, err = tx.ExecContext(ctx, `UPDATE orders SET processing_node = ?, updated_at = ? WHERE id = ? AND status = 'processing'
+			AND (updated_at < ? OR (processing_node <> '' AND processing_node <> ?
+				AND NOT EXISTS (SELECT 1 FROM node_leases n WHERE n.node = orders.processing_node AND n.lease_until >= ?)))`,
+			node, ts(now), ro.OrderID, ts(stuckBefore), node, ts(now))
 		return checkOne(res, err, "claim remote order")
 	})
 }
