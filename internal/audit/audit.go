@@ -84,6 +84,14 @@ const (
 	ActionSessionSignOut = "session.sign_out"
 	// ObjectSession is a web dashboard session.
 	ObjectSession = "session"
+	// ActionCertificateUpstreamRefused: an upstream CA (issuer.Remote)
+	// returned a certificate that certgate refused (another key than the
+	// CSR's, or other names than the order's): not served and not in the
+	// inventory, and asked to be revoked at the upstream (object: the
+	// certificate, by the upstream's serial; after: issuer, serial,
+	// SHA-256 fingerprint, names, validity, the order, why it was
+	// refused and whether the upstream revoked it).
+	ActionCertificateUpstreamRefused = "certificate.upstream_refused"
 )
 
 const (

@@ -9,6 +9,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"time"
@@ -46,7 +47,35 @@ type IssueRequest struct {
 	// (Remote); the built-in CA signs from the fields above and ignores
 	// it.
 	CSR *x509.CertificateRequest
+	// Placed, when set, is called by a Remote issuer once the CA
+	// elsewhere holds the order and before the CA is asked to issue
+	// (RFC 8555 §7.4 finalize), with what Remote.Resume needs to find
+	// the outcome again: the caller records it durably, so that a
+	// certificate issued while the caller died is not lost. When Placed
+	// fails, the issuer does not ask the CA to issue and Issue returns
+	// Placed's error.
+	Placed func(ctx context.Context, o RemoteOrder) error
 }
+
+// RemoteOrder is an order at a CA elsewhere: the order's URL (RFC 8555
+// §7.1.3) and the account that placed it (its URL, the JWS kid, §6.2).
+type RemoteOrder struct {
+	// OrderURL is the order's URL at the CA (its Location, RFC 8555
+	// §7.4), read with POST-as-GET (§6.3).
+	OrderURL string
+	// AccountURL is the URL of the account that placed the order (the
+	// JWS "kid", §6.2).
+	AccountURL string
+}
+
+// ErrRemoteProcessing is wrapped by Remote.Resume when the CA elsewhere
+// is still issuing: ask again later.
+var ErrRemoteProcessing = errors.New("the upstream CA is still issuing the certificate")
+
+// ErrRemoteNotFinalized is wrapped by Remote.Resume when the CA
+// elsewhere was never asked to issue (its order is pending or ready): no
+// certificate exists.
+var ErrRemoteNotFinalized = errors.New("the upstream CA was not asked to issue the certificate")
 
 // Issued is what an issuer returns: the leaf DER and the PEM chain served
 // to ACME clients (leaf first, then intermediates; RFC 8555 §7.4.2).
@@ -78,6 +107,14 @@ type Remote interface {
 	// IssueTimeout bounds one Issue call, end to end (every request to
 	// the remote CA and the waits between them).
 	IssueTimeout() time.Duration
+	// Resume finds the outcome of the order o at the CA elsewhere, as
+	// IssueRequest.Placed received it, waiting while the CA is issuing
+	// until ctx ends: the certificate when the CA issued it (as Issue
+	// returns it); an error wrapping ErrRemoteProcessing when the CA is
+	// still issuing at the end, ErrRemoteNotFinalized when it was never
+	// asked to issue; the CA's problem (*acme.Problem) when the order is
+	// invalid; any other error when the CA could not be asked.
+	Resume(ctx context.Context, o RemoteOrder) (*Issued, error)
 }
 
 // Revoker is implemented by issuers that revoke at a CA elsewhere: the RA

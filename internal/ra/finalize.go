@@ -615,34 +615,50 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 		// notAfter beyond the maximum is refused by recheckAtSigning).
 		req.NotAfter = req.NotBefore.Add(maxValidity - time.Second)
 	}
-	var sans []string
 	for _, id := range o.Identifiers {
-		sans = append(sans, id.Value)
 		if id.Type == acme.IdentifierIP {
 			req.IPAddresses = append(req.IPAddresses, net.ParseIP(id.Value))
 		} else {
 			req.DNSNames = append(req.DNSNames, id.Value)
 		}
 	}
-	_, remote := iss.(issuer.Remote)
-	if remote {
+	if _, remote := iss.(issuer.Remote); remote {
 		req.CSR = csr
+		// The upstream's order is recorded before it is asked to issue:
+		// a crash after it issued finds the certificate (recoverRemote).
+		req.Placed = func(ctx context.Context, ro issuer.RemoteOrder) error {
+			return r.recordRemote(ctx, o.ID, iss, csr, ro)
+		}
 	}
 	out, err := iss.Issue(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("issuer %s: %w", iss.Name(), err)
 	}
+	return r.issuedRecord(ctx, a, o, csr, prof, iss, out, serial, hexSerial)
+}
+
+// issuedRecord checks the certificate out that iss issued for order o and
+// returns its inventory record: a certificate of the built-in CA must
+// have the reserved serial (hexSerial); one from a CA elsewhere is checked
+// against csr and the order's names (checkRemoteLeaf) and, when refused,
+// recorded and revoked there (refuseRemote).
+func (r *RA) issuedRecord(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, iss issuer.Issuer, out *issuer.Issued, serial *big.Int, hexSerial string) (*store.Certificate, error) {
 	leaf, err := x509.ParseCertificate(out.DER)
 	if err != nil {
 		return nil, fmt.Errorf("parse issued certificate: %w", err)
 	}
 	fp := sha256.Sum256(out.DER)
-	if remote {
+	if _, remote := iss.(issuer.Remote); remote {
 		if hexSerial, err = r.checkRemoteLeaf(ctx, iss, leaf, csr, o.Identifiers, hex.EncodeToString(fp[:])); err != nil {
+			r.refuseRemote(ctx, o, iss, leaf, hex.EncodeToString(fp[:]), err)
 			return nil, err
 		}
 	} else if leaf.SerialNumber.Cmp(serial) != 0 {
 		return nil, fmt.Errorf("issuer %s ignored the reserved serial", iss.Name())
+	}
+	sans := make([]string, 0, len(o.Identifiers))
+	for _, id := range o.Identifiers {
+		sans = append(sans, id.Value)
 	}
 	keyHash, err := store.KeyHash(leaf.PublicKey)
 	if err != nil {

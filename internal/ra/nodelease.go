@@ -56,7 +56,7 @@ func (r *RA) heartbeat(stop <-chan struct{}) {
 		// renewals fail (another node may then fail them).
 		ids, err := r.store.AbandonedOrders(ctx, r.node, now)
 		if err == nil && len(ids) > 0 {
-			err = r.failInterrupted(ctx, ids, now)
+			err = r.failInterrupted(ctx, ids, time.Time{}, now)
 			if err == nil {
 				r.log.Warn("failed the processing orders of nodes whose lease ran out", "orders", ids)
 			}
@@ -75,10 +75,24 @@ func (r *RA) heartbeat(stop <-chan struct{}) {
 // approver approved it was interrupted after ResumeApproved moved it to
 // processing: it goes back to waiting (approved), and sweepApprovals
 // issues it with a new serial, rather than making the client order again
-// and an approver decide again. An order no longer processing is left
-// as it is.
-func (r *RA) failInterrupted(ctx context.Context, ids []string, now time.Time) error {
+// and an approver decide again. An order whose certificate was asked of
+// an upstream CA (its upstream order recorded) is not failed: the
+// upstream order is fetched (recoverRemote; stuckBefore is the sweep's
+// StuckAfter cutoff, zero for abandoned orders only). An order no longer
+// processing is left as it is.
+func (r *RA) failInterrupted(ctx context.Context, ids []string, stuckBefore, now time.Time) error {
 	for _, id := range ids {
+		// An order whose upstream order was recorded may have been
+		// issued there: fetched, not failed blindly.
+		switch ro, err := r.store.GetRemoteOrder(ctx, id); {
+		case err == nil:
+			if err := r.recoverRemote(ctx, ro, stuckBefore, now); err != nil {
+				return err
+			}
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("upstream order of stuck order %s: %w", id, err)
+		}
 		to, p := acme.StatusInvalid, acme.NewProblem(acme.ServerInternal, "issuance was interrupted; please create a new order")
 		switch ap, err := r.store.GetApprovalByOrder(ctx, id); {
 		case err == nil && ap.Status == store.ApprovalApproved:

@@ -182,6 +182,16 @@ type Store interface {
 	// certificate with serial and fingerprint fp under: serial, or
 	// serial-FINGERPRINT16 when serial is recorded already.
 	RemoteSerialKey(ctx context.Context, serial, fp string) (string, error)
+	// RecordRemoteOrder records durably the upstream order of a
+	// processing order (store.ErrStale when it is not processing).
+	RecordRemoteOrder(ctx context.Context, ro *store.RemoteOrder) error
+	// GetRemoteOrder returns the upstream order recorded for order
+	// orderID; store.ErrNotFound when none.
+	GetRemoteOrder(ctx context.Context, orderID string) (*store.RemoteOrder, error)
+	// ClaimRemoteOrder makes node the one recovering ro's order, still
+	// stuck (last updated before stuckBefore) or abandoned at now
+	// (store.ErrStale when another claimed it first or it is neither).
+	ClaimRemoteOrder(ctx context.Context, ro *store.RemoteOrder, node string, stuckBefore, now time.Time) error
 	// GetCertificate returns the certificate stored under serial (lower-
 	// case hex); store.ErrNotFound when none.
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
@@ -535,7 +545,10 @@ func (r *RA) Start(ctx context.Context) error {
 //     and storing the certificate), become invalid, so
 //     the client orders again; the reserved serial is never reused; an
 //     approved order (its node died issuing it after the approval) waits
-//     for issuance again instead, and is issued by this sweep;
+//     for issuance again instead, and is issued by this sweep; an order
+//     whose upstream order was recorded (issuer.Remote) is not failed but
+//     recovered: the upstream order is fetched and its certificate
+//     stored (recoverRemote);
 //   - used-nonce records past their expiry and pending or invalid objects
 //     expired for longer than Retention are deleted.
 func (r *RA) Sweep(ctx context.Context) error { return r.sweep(ctx, false) }
@@ -577,7 +590,7 @@ func (r *RA) sweep(ctx context.Context, takeOver bool) error {
 			}
 		}
 	}
-	if err := r.failInterrupted(ctx, stuck, now); err != nil {
+	if err := r.failInterrupted(ctx, stuck, stuckCutoff, now); err != nil {
 		return err
 	}
 	if err := r.sweepApprovals(ctx); err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
@@ -34,19 +37,44 @@ func (r *RA) issuerFor(prof *policy.Profile) (issuer.Issuer, error) {
 	return nil, acme.NewProblem(acme.ServerInternal, "profile %s names issuer %s, which this server does not have configured; ask its operator", prof.Name, name)
 }
 
+// RemoteRecoveryWindow is how long after the upstream order was recorded
+// (before finalize) certgate keeps looking for its outcome when the
+// process that asked for it died or gave up waiting (recoverRemote): the
+// order stays processing while the upstream is; after it, the order
+// becomes invalid with a problem naming the upstream order.
+const RemoteRecoveryWindow = 24 * time.Hour
+
 // startRemote issues the certificate of order o, already processing, at
 // the CA elsewhere iss, detached from the request: the order is answered
 // processing (wfe: Retry-After) while the CA works, for at most its
-// IssueTimeout. The outcome is stored as a local issuance's (store
-// FinishRemoteOrder: the certificate, audit event and order valid in one
-// transaction), or the order becomes invalid with the CA's problem. During
-// Shutdown the issuance runs before the call returns. It returns the
-// order as it is while the CA works.
+// IssueTimeout. The upstream's order is recorded before the CA is asked
+// to issue (recordRemote), so that the sweep finds the certificate when
+// this process dies meanwhile (recoverRemote). The outcome is stored as a
+// local issuance's (store FinishRemoteOrder: the certificate, audit event
+// and order valid in one transaction), or the order becomes invalid with
+// the CA's problem; when the outcome is open (the CA still issuing at the
+// timeout, or unreachable after finalize), the order stays processing
+// for recoverRemote. During Shutdown the issuance runs before the call
+// returns. It returns the order as it is while the CA works.
 func (r *RA) startRemote(ctx context.Context, a *store.Account, o *store.Order, csr *x509.CertificateRequest, prof *policy.Profile, iss issuer.Remote, now time.Time) *store.Order {
-	run := func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, iss.IssueTimeout()+remoteStoreTime)
-		defer cancel()
+	if r.detach(ctx, iss.IssueTimeout()+remoteStoreTime, func(ctx context.Context) {
 		r.finishRemote(ctx, a, o, csr, prof, iss, now)
+	}) {
+		return r.orderAfter(context.WithoutCancel(ctx), o)
+	}
+	processing := *o
+	processing.Status, processing.UpdatedAt = acme.StatusProcessing, now
+	return &processing
+}
+
+// detach runs work, bounded by timeout, in the background (counted by
+// Shutdown), or at once when Shutdown has begun; it reports whether work
+// ran at once.
+func (r *RA) detach(ctx context.Context, timeout time.Duration, work func(context.Context)) bool {
+	run := func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		work(ctx)
 	}
 	detached := context.WithoutCancel(ctx)
 	r.waitMu.Lock() // see enqueue: counted in r.wg before Shutdown waits, or run here
@@ -54,7 +82,7 @@ func (r *RA) startRemote(ctx context.Context, a *store.Account, o *store.Order, 
 	case <-r.closing:
 		r.waitMu.Unlock()
 		run(detached)
-		return r.orderAfter(detached, o)
+		return true
 	default:
 	}
 	r.wg.Add(1)
@@ -62,12 +90,10 @@ func (r *RA) startRemote(ctx context.Context, a *store.Account, o *store.Order, 
 	go func() {
 		defer r.wg.Done()
 		// Ended by Shutdown when its grace runs out (valCtx): the
-		// order then becomes invalid, not stuck.
+		// order then stays processing for recoverRemote.
 		run(r.valCtx)
 	}()
-	processing := *o
-	processing.Status, processing.UpdatedAt = acme.StatusProcessing, now
-	return &processing
+	return false
 }
 
 // orderAfter reads order o again, o itself when that fails.
@@ -86,24 +112,196 @@ func (r *RA) finishRemote(ctx context.Context, a *store.Account, o *store.Order,
 	// refusal makes the order invalid.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime)
 	defer cancel()
+	if errors.Is(err, issuer.ErrRemoteProcessing) {
+		r.log.WarnContext(ctx, "upstream issuance not finished; the order stays processing and the sweep fetches the upstream order",
+			"order", o.ID, "issuer", iss.Name(), "err", err)
+		return
+	}
 	if err != nil {
 		p := r.failProcessing(ctx, o.ID, err)
 		r.log.WarnContext(ctx, "upstream issuance failed", "order", o.ID, "issuer", iss.Name(), "problem", p)
 		return
 	}
+	r.storeRemote(ctx, a, o.ID, prof, iss, cert)
+}
+
+// storeRemote stores cert, issued by the CA elsewhere iss for order
+// orderID of account a, with its audit event, and makes the order valid
+// (storeIssued).
+func (r *RA) storeRemote(ctx context.Context, a *store.Account, orderID string, prof *policy.Profile, iss issuer.Remote, cert *store.Certificate) {
 	done := r.now()
 	ev, err := r.auditEvent(ctx, issueEvent(a, cert, done))
 	if err != nil {
 		// Issued upstream, not stored: logged as certificateLost does.
-		r.certificateLost(ctx, o.ID, cert, err)
+		r.certificateLost(ctx, orderID, cert, err)
 		return
 	}
-	if err := r.storeIssued(ctx, o.ID, cert, done, ev); err != nil {
-		_ = r.finishRefused(ctx, o.ID, err)
+	if err := r.storeIssued(ctx, orderID, cert, done, ev); err != nil {
+		_ = r.finishRefused(ctx, orderID, err)
 		return
 	}
 	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
-	r.log.InfoContext(ctx, "certificate issued by the upstream CA", "order", o.ID, "issuer", iss.Name(), "serial", cert.Serial, "names", cert.SANs)
+	r.log.InfoContext(ctx, "certificate issued by the upstream CA", "order", orderID, "issuer", iss.Name(), "serial", cert.Serial, "names", cert.SANs)
+}
+
+// recordRemote records durably the upstream order ro that issues order
+// orderID's certificate, before the upstream is asked to issue
+// (issuer.IssueRequest.Placed). An order no longer processing (the
+// sweep failed it meanwhile) is refused: the upstream is not asked.
+func (r *RA) recordRemote(ctx context.Context, orderID string, iss issuer.Issuer, csr *x509.CertificateRequest, ro issuer.RemoteOrder) error {
+	err := r.store.RecordRemoteOrder(ctx, &store.RemoteOrder{OrderID: orderID, Issuer: iss.Name(), UpstreamOrder: ro.OrderURL,
+		UpstreamAccount: ro.AccountURL, CSR: csr.Raw, CreatedAt: r.now()})
+	if errors.Is(err, store.ErrStale) {
+		return acme.NewProblem(acme.ServerInternal, "the order is no longer processing; the upstream CA was not asked to issue; please create a new order")
+	}
+	if err != nil {
+		return r.internal(ctx, "record the upstream order", err)
+	}
+	return nil
+}
+
+// recoverRemote takes over the processing order ro.OrderID, whose
+// process died or gave up waiting after it recorded the upstream order
+// ro (the sweep found it stuck, last updated before stuckBefore, or
+// abandoned): when this node wins the claim (store ClaimRemoteOrder, which
+// checks both again; across a cluster one node does), it
+// fetches the upstream order in the background (resumeRemote). Past
+// RemoteRecoveryWindow, or when this server no longer has the issuer,
+// the order becomes invalid with a problem naming the upstream order.
+func (r *RA) recoverRemote(ctx context.Context, ro *store.RemoteOrder, stuckBefore, now time.Time) error {
+	if err := r.store.ClaimRemoteOrder(ctx, ro, r.processingNode(), stuckBefore, now); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil // another node recovers it, or it is done
+		}
+		return fmt.Errorf("claim upstream order of %s: %w", ro.OrderID, err)
+	}
+	iss, ok := r.issuers[ro.Issuer].(issuer.Remote)
+	if !ok {
+		_ = r.failProcessing(ctx, ro.OrderID, acme.NewProblem(acme.ServerInternal,
+			"issuance was interrupted and this server no longer has issuer %s to fetch its upstream order %s; please create a new order", ro.Issuer, ro.UpstreamOrder))
+		r.log.ErrorContext(ctx, "upstream order not recovered: its issuer is not configured", "order", ro.OrderID, "issuer", ro.Issuer, "upstream_order", ro.UpstreamOrder)
+		return nil
+	}
+	r.detach(ctx, iss.IssueTimeout()+remoteStoreTime, func(ctx context.Context) {
+		r.resumeRemote(ctx, ro, iss)
+	})
+	return nil
+}
+
+// resumeRemote is recoverRemote's background work: the certificate of a
+// valid upstream order is checked and stored as finishRemote stores it;
+// an invalid one makes the order invalid with the upstream's problem; one
+// never finalized, invalid as interrupted; one still processing (or an
+// upstream not answering) leaves the order processing until
+// RemoteRecoveryWindow has passed.
+func (r *RA) resumeRemote(ctx context.Context, ro *store.RemoteOrder, iss issuer.Remote) {
+	out, err := iss.Resume(ctx, issuer.RemoteOrder{OrderURL: ro.UpstreamOrder, AccountURL: ro.UpstreamAccount})
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime)
+	defer cancel()
+	log := r.log.With("order", ro.OrderID, "issuer", ro.Issuer, "upstream_order", ro.UpstreamOrder)
+	switch {
+	case errors.Is(err, issuer.ErrRemoteProcessing):
+		if r.now().Before(ro.CreatedAt.Add(RemoteRecoveryWindow)) {
+			log.WarnContext(ctx, "upstream order still processing or not reachable; the order stays processing", "err", err)
+			return
+		}
+		_ = r.failProcessing(ctx, ro.OrderID, acme.NewProblem(acme.ServerInternal,
+			"upstream CA %s did not finish order %s within %s; please create a new order", ro.Issuer, ro.UpstreamOrder, RemoteRecoveryWindow))
+		log.ErrorContext(ctx, "upstream order given up: still not finished", "window", RemoteRecoveryWindow, "err", err)
+		return
+	case errors.Is(err, issuer.ErrRemoteNotFinalized):
+		_ = r.failProcessing(ctx, ro.OrderID, acme.NewProblem(acme.ServerInternal,
+			"issuance was interrupted before upstream CA %s was asked to issue; please create a new order", ro.Issuer))
+		log.WarnContext(ctx, "upstream order never finalized: nothing was issued", "err", err)
+		return
+	case err != nil:
+		p := r.failProcessing(ctx, ro.OrderID, err)
+		log.WarnContext(ctx, "upstream order failed", "problem", p)
+		return
+	}
+	o, err := r.store.GetOrder(ctx, ro.OrderID)
+	if err != nil {
+		r.log.ErrorContext(ctx, "recovered upstream certificate: order lookup failed; the sweep tries again", "order", ro.OrderID, "err", err)
+		return
+	}
+	a, err := r.store.GetAccount(ctx, o.AccountID)
+	if err != nil {
+		r.log.ErrorContext(ctx, "recovered upstream certificate: account lookup failed; the sweep tries again", "order", ro.OrderID, "err", err)
+		return
+	}
+	csr, err := x509.ParseCertificateRequest(ro.CSR)
+	if err != nil {
+		_ = r.failProcessing(ctx, ro.OrderID, r.internal(ctx, "stored CSR", err))
+		return
+	}
+	prof, err := r.Profile(ctx, o.Profile)
+	if err != nil {
+		// The profile was deleted since: the certificate is stored
+		// all the same, under the order's profile name.
+		prof = &policy.Profile{Name: o.Profile}
+	}
+	cert, err := r.issuedRecord(ctx, a, o, csr, prof, iss, out, nil, "")
+	if err != nil {
+		p := r.failProcessing(ctx, ro.OrderID, err)
+		log.WarnContext(ctx, "recovered upstream certificate refused", "problem", p)
+		return
+	}
+	log.InfoContext(ctx, "certificate recovered from the upstream order", "serial", cert.Serial)
+	r.storeRemote(ctx, a, ro.OrderID, prof, iss, cert)
+}
+
+// cessationOfOperation is the RFC 5280 §5.3.1 reason a refused upstream
+// certificate is revoked with: it is never used.
+const cessationOfOperation = 5
+
+// upstreamRefused is a refused upstream certificate as the audit log
+// records it (certificate.upstream_refused).
+type upstreamRefused struct {
+	Issuer            string    `json:"issuer"`
+	Serial            string    `json:"serial"` // the upstream's, lower-case hex
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
+	Names             []string  `json:"names"`
+	NotBefore         time.Time `json:"not_before"`
+	NotAfter          time.Time `json:"not_after"`
+	Order             string    `json:"order"`
+	Reason            string    `json:"reason"`
+	RevokedUpstream   bool      `json:"revoked_upstream"`
+	RevokeError       string    `json:"revoke_error,omitempty"`
+}
+
+// refuseRemote deals with leaf, a certificate the CA elsewhere iss issued
+// for order o that checkRemoteLeaf refused (why): it is not served, but
+// asked to be revoked at the CA (cessationOfOperation, when iss is a
+// Revoker) and recorded in the audit log with its serial and
+// fingerprint, so that no valid certificate exists that the inventory's
+// users cannot find.
+func (r *RA) refuseRemote(ctx context.Context, o *store.Order, iss issuer.Issuer, leaf *x509.Certificate, fp string, why error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime)
+	defer cancel()
+	ev := upstreamRefused{Issuer: iss.Name(), Serial: leaf.SerialNumber.Text(16), FingerprintSHA256: fp, NotBefore: leaf.NotBefore,
+		NotAfter: leaf.NotAfter, Order: o.ID, Reason: why.Error()}
+	for _, id := range certIdentifiers(leaf) {
+		ev.Names = append(ev.Names, id.Value)
+	}
+	if rv, ok := iss.(issuer.Revoker); ok {
+		if err := rv.Revoke(ctx, leaf.Raw, cessationOfOperation); err != nil {
+			ev.RevokeError = err.Error()
+		} else {
+			ev.RevokedUpstream = true
+		}
+	}
+	r.log.ErrorContext(ctx, "upstream CA returned a certificate that is refused: not served, revoked upstream", "order", o.ID, "issuer", ev.Issuer,
+		"serial", ev.Serial, "fingerprint_sha256", fp, "names", ev.Names, "revoked_upstream", ev.RevokedUpstream, "revoke_error", ev.RevokeError, "why", why)
+	evs, err := r.auditEvent(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionCertificateUpstreamRefused,
+		ObjectType: audit.ObjectCertificate, ObjectID: ev.Serial, After: ev})
+	for _, a := range evs {
+		if err == nil {
+			err = r.store.AppendAudit(ctx, a)
+		}
+	}
+	if err != nil {
+		r.log.ErrorContext(ctx, "audit of a refused upstream certificate", "order", o.ID, "serial", ev.Serial, "err", err)
+	}
 }
 
 // checkRemoteLeaf checks the certificate a CA elsewhere returned for csr

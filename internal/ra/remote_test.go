@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +26,11 @@ import (
 
 // gatedUpstream stands in for a CA elsewhere (internal/issuer/acmeupstream
 // against pebble is test/e2e's TestUpstreamPebble): a CA of its own that
-// chooses its serials, whose Issue waits until the test opens gate, so
-// that what the RA does while the upstream works is seen without timing.
+// chooses its serials and keeps its orders by URL, whose Issue waits until
+// the test opens gate, so that what the RA does while the upstream works
+// is seen without timing. With hold set, Issue signs and then never
+// answers until hold is closed (certgate died before it stored the
+// certificate), sending the order's URL on issued first.
 type gatedUpstream struct {
 	ca   *local.Issuer
 	gate chan struct{}
@@ -35,21 +40,51 @@ type gatedUpstream struct {
 	names     []string // the names Issue signs instead of the request's, when set
 	revoked   []int    // reasons of the revocations asked
 	revokeErr error    // Revoke's error, when set
+	hold      chan struct{}
+	issued    chan string
+	orders    map[string]*upOrder // by URL
+	resumes   int                 // Resume calls
 }
+
+// upOrder is an order at gatedUpstream: its status (RFC 8555 §7.1.6) and
+// outcome.
+type upOrder struct {
+	status string
+	out    *issuer.Issued
+	err    error
+}
+
+// upAccount is gatedUpstream's account URL.
+const upAccount = "https://up.example.test/acct/1"
 
 func (u *gatedUpstream) Name() string                { return "upstream-test" }
 func (u *gatedUpstream) IssueTimeout() time.Duration { return 10 * time.Second }
 
 func (u *gatedUpstream) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
+	u.mu.Lock()
+	if u.orders == nil {
+		u.orders = map[string]*upOrder{}
+	}
+	url := fmt.Sprintf("https://up.example.test/order/%d", len(u.orders)+1)
+	o := &upOrder{status: acme.StatusReady}
+	u.orders[url] = o
+	u.mu.Unlock()
+	if req.Placed == nil {
+		return nil, errors.New("the RA does not record the upstream order")
+	}
+	if err := req.Placed(ctx, issuer.RemoteOrder{OrderURL: url, AccountURL: upAccount}); err != nil {
+		return nil, err
+	}
 	select {
 	case <-u.gate:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	u.mu.Lock()
-	fail, names := u.fail, u.names
+	fail, names, hold := u.fail, u.names, u.hold
 	u.mu.Unlock()
 	if fail != nil {
+		u.set(o, acme.StatusInvalid, nil, fail)
 		return nil, fail
 	}
 	if req.CSR == nil {
@@ -63,7 +98,23 @@ func (u *gatedUpstream) Issue(ctx context.Context, req issuer.IssueRequest) (*is
 	if names != nil {
 		req.DNSNames = names
 	}
-	return u.ca.Issue(ctx, req)
+	out, err := u.ca.Issue(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	u.set(o, acme.StatusValid, out, nil)
+	if hold != nil {
+		u.issued <- url
+		<-hold
+		return nil, fmt.Errorf("upstream-test: no answer: %w", issuer.ErrRemoteProcessing)
+	}
+	return out, nil
+}
+
+func (u *gatedUpstream) set(o *upOrder, status string, out *issuer.Issued, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	o.status, o.out, o.err = status, out, err
 }
 
 func (u *gatedUpstream) Revoke(_ context.Context, _ []byte, reason int) error {
@@ -76,14 +127,33 @@ func (u *gatedUpstream) Revoke(_ context.Context, _ []byte, reason int) error {
 	return nil
 }
 
+func (u *gatedUpstream) Resume(_ context.Context, ro issuer.RemoteOrder) (*issuer.Issued, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.resumes++
+	o := u.orders[ro.OrderURL]
+	switch {
+	case o == nil || ro.AccountURL != upAccount:
+		return nil, acme.NewProblem(acme.Malformed, "upstream CA upstream-test has no order %s for account %s", ro.OrderURL, ro.AccountURL)
+	case o.status == acme.StatusValid:
+		return o.out, nil
+	case o.status == acme.StatusInvalid:
+		return nil, o.err
+	case o.status == acme.StatusProcessing:
+		return nil, fmt.Errorf("upstream-test: %w", issuer.ErrRemoteProcessing)
+	}
+	return nil, fmt.Errorf("upstream-test: %w", issuer.ErrRemoteNotFinalized)
+}
+
 // TestRemoteIssuer: a profile whose issuer is a CA elsewhere (issuer.Remote)
 // answers finalize processing at once and issues detached; the
 // certificate is stored under the upstream's name and serial with its
 // audit event; an upstream refusal makes the order invalid with the
 // upstream's problem and stores nothing; a certificate for other names is
-// not served; revocation goes to the upstream first, and is not recorded
+// not served, but recorded in the audit log and revoked at the upstream; revocation goes to the upstream first, and is not recorded
 // when the upstream refuses; a newOrder asking for a validity is refused;
-// an approved order is issued detached too.
+// an approved order is issued detached too; the upstream's order is
+// recorded against each order before it is asked to issue.
 func TestRemoteIssuer(t *testing.T) {
 	const superseded = 4 // RFC 5280 §5.3.1
 	dir := t.TempDir()
@@ -143,6 +213,9 @@ func TestRemoteIssuer(t *testing.T) {
 	o := finalize("a.pre.test")
 	close(up.gate)
 	done := settled(o)
+	if ro, err := e.st.GetRemoteOrder(ctx, o.ID); err != nil || ro.UpstreamOrder != "https://up.example.test/order/1" || ro.UpstreamAccount != upAccount || ro.Issuer != "upstream-test" {
+		t.Fatalf("upstream order recorded: %+v, %v", ro, err)
+	}
 	if done.Status != acme.StatusValid || done.CertSerial == "" {
 		t.Fatalf("order after the upstream issued: %+v (error %+v); want valid", done, done.Error)
 	}
@@ -203,6 +276,9 @@ func TestRemoteIssuer(t *testing.T) {
 	if n, err := e.st.CountCertificates(ctx); err != nil || n != 2 {
 		t.Fatalf("certificates stored: %d, %v; want the first and the approved one", n, err)
 	}
+	// ... but it is recorded, with its serial and fingerprint, and
+	// revoked at the upstream (cessationOfOperation).
+	checkUpstreamRefused(t, e, up, wrong, []int{cessationOfOperation})
 
 	// Revocation: refused upstream, nothing recorded; then forwarded.
 	up.mu.Lock()
@@ -220,7 +296,7 @@ func TestRemoteIssuer(t *testing.T) {
 	if _, err := e.ra.RevokeSerial(ctx, cert.Serial, superseded, "token:ops"); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := e.st.GetCertificate(ctx, cert.Serial); c.Status != acme.StatusRevoked || len(up.revoked) != 1 || up.revoked[0] != superseded {
-		t.Fatalf("after the revocation: %s, upstream asked %v; want revoked, superseded asked once", c.Status, up.revoked)
+	if c, _ := e.st.GetCertificate(ctx, cert.Serial); c.Status != acme.StatusRevoked || !slices.Equal(up.revoked, []int{cessationOfOperation, superseded}) {
+		t.Fatalf("after the revocation: %s, upstream asked %v; want revoked, superseded asked once (after the refused certificate's cessationOfOperation)", c.Status, up.revoked)
 	}
 }

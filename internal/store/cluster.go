@@ -213,6 +213,11 @@ const deleteStaleOrdersSQL = `DELETE FROM orders WHERE status IN ('pending', 'in
 // orders and authorizations deleted.
 func (s *Store) DeleteStale(ctx context.Context, cutoff time.Time) (orders, authzs int64, err error) {
 	err = s.lazyTx(ctx, func(tx txConn) error {
+		// The upstream orders recorded for them first (RecordRemoteOrder).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM remote_orders WHERE order_id IN (SELECT id FROM orders WHERE status IN ('pending', 'invalid') AND expires_at < ?)`,
+			ts(cutoff)); err != nil {
+			return fmt.Errorf("delete stale remote orders: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, deleteStaleOrdersSQL, ts(cutoff))
 		if err != nil {
 			return fmt.Errorf("delete stale orders: %w", err)

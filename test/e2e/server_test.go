@@ -52,6 +52,7 @@ type acmeServer struct {
 
 	args []string // certgate serve's arguments, for restart
 	stop func()   // stops the running certgate serve
+	kill func()   // kills the running certgate serve (SIGKILL)
 	runs int      // how many times certgate serve was started
 }
 
@@ -143,8 +144,8 @@ func (s *acmeServer) startServe(t *testing.T) <-chan struct{} {
 	if s.runs > 1 {
 		logFile = fmt.Sprintf("%s.%d", s.LogFile, s.runs)
 	}
-	exited, stop := startStoppableDaemon(t, "certgate serve", logFile, nil, certgateBin, s.args...)
-	s.stop = stop
+	exited, stop, kill := startKillableDaemon(t, "certgate serve", logFile, nil, certgateBin, s.args...)
+	s.stop, s.kill = stop, kill
 	return exited
 }
 
@@ -194,6 +195,14 @@ func startDaemon(t *testing.T, what, logFile string, env []string, bin string, a
 // stops the process (SIGTERM, then SIGKILL after 10s) and waits for it.
 func startStoppableDaemon(t *testing.T, what, logFile string, env []string, bin string, args ...string) (<-chan struct{}, func()) {
 	t.Helper()
+	exited, stop, _ := startKillableDaemon(t, what, logFile, env, bin, args...)
+	return exited, stop
+}
+
+// startKillableDaemon is startStoppableDaemon that also returns a function
+// that kills the process (SIGKILL: no shutdown at all) and waits for it.
+func startKillableDaemon(t *testing.T, what, logFile string, env []string, bin string, args ...string) (<-chan struct{}, func(), func()) {
+	t.Helper()
 	logf, err := os.Create(logFile)
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +225,10 @@ func startStoppableDaemon(t *testing.T, what, logFile string, env []string, bin 
 			<-exited
 		}
 	}
+	kill := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 	t.Cleanup(func() {
 		stop()
 		logf.Close()
@@ -223,7 +236,7 @@ func startStoppableDaemon(t *testing.T, what, logFile string, env []string, bin 
 			t.Logf("%s log (%s):\n%s", what, logFile, tailFile(logFile, 200))
 		}
 	})
-	return exited, stop
+	return exited, stop, kill
 }
 
 func waitReady(t *testing.T, s *acmeServer, exited <-chan struct{}, c *http.Client, url string) {

@@ -40,17 +40,7 @@ func TestUpstreamPebble(t *testing.T) {
 	// pre-authorized account): PEBBLE_VA_ALWAYS_VALID.
 	up := startPebbleEnv(t, "PEBBLE_VA_ALWAYS_VALID=1")
 	dir := t.TempDir()
-	issuersFile := filepath.Join(dir, "issuers.yaml")
-	writeFile(t, issuersFile, fmt.Appendf(nil, `issuers:
-  - name: upstream-pebble
-    type: acme
-    directory: %s
-    caBundle: %s
-    email: pki@example.test
-    challenge: preauthorized
-    timeout: 20s
-`, up.DirURL, up.TrustFile))
-	s := startCertgateArgs(t, dnsAddr, "--issuers-file", issuersFile)
+	s, issuersFile := startGateway(t, up, dir)
 
 	// A profile naming an issuer that does not exist is refused, naming
 	// those that do: without the server's issuers-file, only local.
@@ -155,36 +145,8 @@ func TestUpstreamPebble(t *testing.T) {
 	up.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := &xacme.Client{Key: newP256(t), DirectoryURL: gwDir, HTTPClient: s.client}
-	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
-		t.Fatal(err)
-	}
-	_, chdir := newWebroot(t, dir)
-	serveDir(t, s.HTTPPort, "/.well-known/acme-challenge/", chdir)
 	const down = "gw-down.example.test"
-	o, err := c.AuthorizeOrder(ctx, xacme.DomainIDs(down))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type != "http-01" {
-				continue
-			}
-			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-			writeFile(t, filepath.Join(chdir, ch.Token), []byte(ka))
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, o := readyGatewayOrder(ctx, t, s, gwDir, dir, down)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{down}}, newP256(t))
 	if err != nil {
 		t.Fatal(err)
@@ -248,4 +210,59 @@ func waitDirectory(t *testing.T, s *acmeServer, url string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// startGateway writes an issuers file in dir naming pebble up as the
+// upstream upstream-pebble (preauthorized, timeout 20s) and starts certgate
+// with it.
+func startGateway(t *testing.T, up *acmeServer, dir string) (s *acmeServer, issuersFile string) {
+	t.Helper()
+	issuersFile = filepath.Join(dir, "issuers.yaml")
+	writeFile(t, issuersFile, fmt.Appendf(nil, `issuers:
+  - name: upstream-pebble
+    type: acme
+    directory: %s
+    caBundle: %s
+    email: pki@example.test
+    challenge: preauthorized
+    timeout: 20s
+`, up.DirURL, up.TrustFile))
+	return startCertgateArgs(t, dnsAddr, "--issuers-file", issuersFile), issuersFile
+}
+
+// readyGatewayOrder registers an x/crypto/acme account at certgate's
+// directory gwDir and returns it with an order for name made ready by
+// http-01 (the response served from a webroot in dir).
+func readyGatewayOrder(ctx context.Context, t *testing.T, s *acmeServer, gwDir, dir, name string) (*xacme.Client, *xacme.Order) {
+	t.Helper()
+	c := &xacme.Client{Key: newP256(t), DirectoryURL: gwDir, HTTPClient: s.client}
+	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	_, chdir := newWebroot(t, dir)
+	serveDir(t, s.HTTPPort, "/.well-known/acme-challenge/", chdir)
+	o, err := c.AuthorizeOrder(ctx, xacme.DomainIDs(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range o.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range z.Challenges {
+			if ch.Type != "http-01" {
+				continue
+			}
+			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
+			writeFile(t, filepath.Join(chdir, ch.Token), []byte(ka))
+			if _, err := c.Accept(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.WaitAuthorization(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, o
 }

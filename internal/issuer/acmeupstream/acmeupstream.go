@@ -27,7 +27,9 @@ import (
 	"time"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
-	"github.com/go-acme/lego/v5/certificate"
+	"github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/certcrypto"
+	"github.com/go-acme/lego/v5/challenge/resolver"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
 	"go.yaml.in/yaml/v3"
@@ -47,6 +49,9 @@ const Type = "acme"
 // anything, so only an upstream that does not check (it trusts the
 // account) issues.
 const ChallengePreauthorized = "preauthorized"
+
+// userAgent is the User-Agent of certgate's requests to the upstream.
+const userAgent = "certgate-acmeupstream"
 
 // DefaultTimeout bounds one issuance at the upstream when the entry sets
 // no timeout.
@@ -123,8 +128,19 @@ type Issuer struct {
 	// it ends with the waiter's context, so an upstream that hangs during
 	// registration delays each issuance by its own timeout at most, not by
 	// those of all the issuances queued before it.
-	reg    chan struct{}
-	client *lego.Client // nil until the account is registered (first use); guarded by reg
+	reg chan struct{}
+	up  *upstream // nil until the account is registered (first use); guarded by reg
+}
+
+// upstream is the registered account at the upstream: lego's client
+// (registration, revocation) and the ACME core its orders are placed
+// with, step by step, so that the order is recorded before finalize
+// (issuer.IssueRequest.Placed).
+type upstream struct {
+	client *lego.Client
+	core   *api.Core
+	prober *resolver.Prober
+	kid    string // the account's URL
 }
 
 // New checks c and returns its issuer, reading the files it names (CA
@@ -212,18 +228,18 @@ func (u *user) GetEmail() string                           { return u.email }
 func (u *user) GetRegistration() *legoacme.ExtendedAccount { return u.reg }
 func (u *user) GetPrivateKey() crypto.Signer               { return u.key.signer }
 
-// legoClient returns the client of the registered upstream account,
-// loading or creating the account key and registering on first use. A
-// failed registration is tried again at the next use.
-func (is *Issuer) legoClient(ctx context.Context) (*lego.Client, error) {
+// account returns the registered upstream account, loading or creating
+// the account key and registering on first use. A failed registration is
+// tried again at the next use.
+func (is *Issuer) account(ctx context.Context) (*upstream, error) {
 	select {
 	case is.reg <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the account registration under way: %w", ctx.Err())
 	}
 	defer func() { <-is.reg }()
-	if is.client != nil {
-		return is.client, nil
+	if is.up != nil {
+		return is.up, nil
 	}
 	key, err := loadOrCreateKey(is.keyFile)
 	if err != nil {
@@ -233,15 +249,9 @@ func (is *Issuer) legoClient(ctx context.Context) (*lego.Client, error) {
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = is.cfg.Directory
 	cfg.HTTPClient = is.http
-	cfg.UserAgent = "certgate-acmeupstream"
-	cfg.Certificate.Timeout = is.timeout
+	cfg.UserAgent = userAgent
 	client, err := lego.NewClient(cfg)
 	if err != nil {
-		return nil, err
-	}
-	// Preauthorized: the upstream decides by the account; an http-01
-	// challenge it offers anyway is answered without serving anything.
-	if err := client.Challenge.SetHTTP01Provider(noResponse{}); err != nil {
 		return nil, err
 	}
 	var reg *legoacme.ExtendedAccount
@@ -255,9 +265,19 @@ func (is *Issuer) legoClient(ctx context.Context) (*lego.Client, error) {
 		return nil, fmt.Errorf("register the account: %w", err)
 	}
 	u.reg = reg
+	core, err := api.New(is.http, cfg.UserAgent, is.cfg.Directory, reg.Location, key.signer)
+	if err != nil {
+		return nil, err
+	}
+	// Preauthorized: the upstream decides by the account; an http-01
+	// challenge it offers anyway is answered without serving anything.
+	solvers := resolver.NewSolversManager(core)
+	if err := solvers.SetHTTP01Provider(noResponse{}); err != nil {
+		return nil, err
+	}
 	is.log.Info("upstream ACME account ready", "issuer", is.cfg.Name, "account", reg.Location)
-	is.client = client
-	return client, nil
+	is.up = &upstream{client: client, core: core, prober: resolver.NewProber(solvers), kid: reg.Location}
+	return is.up, nil
 }
 
 // noResponse is the http-01 "solver" of the preauthorized method: it
@@ -270,28 +290,124 @@ func (noResponse) CleanUp(context.Context, string, string, string) error { retur
 // Issue sends req.CSR to the upstream (a new order for its names, the
 // authorizations, finalize; RFC 8555 §7.4) and returns the certificate
 // with the chain the upstream serves. The upstream chooses the serial and
-// validity. Errors are *acme.Problem values naming the upstream: its
-// problem type and detail when it refused, a client-safe detail when it
-// could not be reached (the cause is logged).
+// validity. The order is handed to req.Placed, when set, before finalize
+// (nothing is finalized when Placed fails). Errors are *acme.Problem
+// values naming the upstream: its problem type and detail when it
+// refused, a client-safe detail when it could not be reached (the cause
+// is logged); once finalize may have been sent, one that leaves the
+// outcome open (unreachable, timed out) also wraps
+// issuer.ErrRemoteProcessing: Resume finds it later.
 func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
 	if req.CSR == nil {
 		return nil, errors.New("acmeupstream: the request carries no CSR")
 	}
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
-	client, err := is.legoClient(ctx)
+	up, err := is.account(ctx)
 	if err != nil {
 		return nil, is.problem("could not register its account", err)
 	}
-	res, err := client.Certificate.ObtainForCSR(ctx, certificate.ObtainForCSRRequest{CSR: req.CSR, Bundle: true, Profile: is.cfg.Profile})
+	order, err := up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
 	if err != nil {
 		return nil, is.problem("did not issue the certificate", err)
 	}
-	chain, err := parseChain(res.Certificate)
-	if err != nil {
-		return nil, is.problem("returned an unusable certificate", err)
+	if req.Placed != nil {
+		if err := req.Placed(ctx, issuer.RemoteOrder{OrderURL: order.Location, AccountURL: up.kid}); err != nil {
+			return nil, err
+		}
 	}
-	return &issuer.Issued{DER: chain[0].Raw, ChainPEM: encodeChain(chain)}, nil
+	authzs := make([]legoacme.Authorization, 0, len(order.Authorizations))
+	for _, u := range order.Authorizations {
+		a, err := up.core.Authorizations.Get(ctx, u)
+		if err != nil {
+			return nil, is.problem("did not issue the certificate", err)
+		}
+		authzs = append(authzs, a)
+	}
+	if err := up.prober.Solve(ctx, authzs); err != nil {
+		return nil, is.problem("did not authorize the names", err)
+	}
+	final, err := up.core.Orders.UpdateForCSR(ctx, order.Finalize, req.CSR.Raw)
+	if err != nil {
+		var pd *legoacme.ProblemDetails
+		if errors.As(err, &pd) {
+			return nil, is.problem("did not issue the certificate", err)
+		}
+		return nil, fmt.Errorf("%w: %w", is.problem("did not issue the certificate", err), issuer.ErrRemoteProcessing)
+	}
+	return is.await(ctx, up, order.Location, final)
+}
+
+// Resume finds the outcome of the upstream order o (issuer.Remote): it
+// fetches the order (POST-as-GET, RFC 8555 §6.3), waits while it is
+// processing until ctx or the entry's timeout ends, and downloads the
+// certificate once it is valid. The order is read with the account that
+// placed it (o.AccountURL, the same key).
+func (is *Issuer) Resume(ctx context.Context, o issuer.RemoteOrder) (*issuer.Issued, error) {
+	ctx, cancel := context.WithTimeout(ctx, is.timeout)
+	defer cancel()
+	up, err := is.account(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", is.problem("could not register its account", err), issuer.ErrRemoteProcessing)
+	}
+	if o.AccountURL != "" && o.AccountURL != up.kid {
+		// The account key file stayed; the account was found again
+		// under another URL: read with the URL that placed the order.
+		key, err := readKey(is.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		core, err := api.New(is.http, userAgent, is.cfg.Directory, o.AccountURL, key.signer)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", is.problem("could not be reached", err), issuer.ErrRemoteProcessing)
+		}
+		up = &upstream{client: up.client, core: core, prober: up.prober, kid: o.AccountURL}
+	}
+	order, err := up.core.Orders.Get(ctx, o.OrderURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", is.problem("did not answer for its order", err), issuer.ErrRemoteProcessing)
+	}
+	return is.await(ctx, up, o.OrderURL, order)
+}
+
+// await waits for the upstream order at orderURL, last read as order, to
+// leave processing (polling it every pollInterval while ctx allows), and
+// downloads its certificate when it is valid.
+func (is *Issuer) await(ctx context.Context, up *upstream, orderURL string, order legoacme.ExtendedOrder) (*issuer.Issued, error) {
+	every := min(max(is.timeout/60, 250*time.Millisecond), 2*time.Second)
+	for {
+		switch order.Status {
+		case legoacme.StatusValid:
+			raw, err := up.core.Certificates.Get(ctx, order.Certificate, true)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", is.problem("did not serve the certificate", err), issuer.ErrRemoteProcessing)
+			}
+			chain, err := parseChain(raw.Cert)
+			if err != nil {
+				return nil, is.problem("returned an unusable certificate", err)
+			}
+			return &issuer.Issued{DER: chain[0].Raw, ChainPEM: encodeChain(chain)}, nil
+		case legoacme.StatusInvalid:
+			err := error(errors.New("the order is invalid"))
+			if order.Error != nil {
+				err = order.Error
+			}
+			return nil, is.problem("did not issue the certificate", err)
+		case legoacme.StatusPending, legoacme.StatusReady:
+			return nil, fmt.Errorf("upstream CA %s order %s is %s: %w", is.cfg.Name, orderURL, order.Status, issuer.ErrRemoteNotFinalized)
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: %w", is.problem("did not issue the certificate", ctx.Err()), issuer.ErrRemoteProcessing)
+		case <-t.C:
+		}
+		var err error
+		if order, err = up.core.Orders.Get(ctx, orderURL); err != nil {
+			return nil, fmt.Errorf("%w: %w", is.problem("did not answer for its order", err), issuer.ErrRemoteProcessing)
+		}
+	}
 }
 
 // Revoke forwards a revocation to the upstream (RFC 8555 §7.6), signed by
@@ -300,12 +416,12 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 func (is *Issuer) Revoke(ctx context.Context, der []byte, reason int) error {
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
-	client, err := is.legoClient(ctx)
+	up, err := is.account(ctx)
 	if err != nil {
 		return is.problem("could not register its account", err)
 	}
 	r := uint(reason)
-	err = client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
+	err = up.client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
 	var pd *legoacme.ProblemDetails
 	if errors.As(err, &pd) && pd.Type == string(acme.AlreadyRevoked) {
 		return nil
