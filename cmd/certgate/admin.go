@@ -199,17 +199,19 @@ func writeRows(w io.Writer, format outputFormat, header []string, rows [][]strin
 	return cw.Error()
 }
 
-// tableCell escapes control characters (Go syntax, e.g. \x1b, \n) in a
-// table value, which may come from ACME clients (custom attributes), so
-// that it can neither break the table nor send escape sequences to the
-// terminal.
+// tableCell escapes control characters (Go syntax, e.g. \x1b, \n) and
+// bidirectional formatting characters (e.g. \u202e, RIGHT-TO-LEFT
+// OVERRIDE) in a table value, which may come from ACME clients (custom
+// attributes) or servers a scan reached (certificate subjects), so that it
+// can neither break the table, send escape sequences to the terminal, nor
+// display reordered as another value.
 func tableCell(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
+	if !strings.ContainsFunc(s, escapedInCell) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		if escapedInCell(r) {
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
 		} else {
@@ -217,6 +219,11 @@ func tableCell(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// escapedInCell reports whether tableCell escapes r.
+func escapedInCell(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // printJSON prints v as indented JSON.

@@ -8,7 +8,8 @@ import (
 
 // TestWriteTableEscapesControlCharacters: values that ACME clients choose
 // (custom attributes, contacts) cannot smuggle terminal escape sequences,
-// tabs or line breaks into the tables administrators read.
+// tabs, line breaks or bidirectional overrides into the tables
+// administrators read.
 func TestWriteTableEscapesControlCharacters(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"plain value", "plain value"},
@@ -17,6 +18,8 @@ func TestWriteTableEscapesControlCharacters(t *testing.T) {
 		{"tab\there", `tab\there`},
 		{"c1 \u009b31m", `c1 \u009b31m`},
 		{"ünïcode", "ünïcode"},
+		{"admin\u202egpj.exe", `admin\u202egpj.exe`}, // shown as "adminexe.jpg" unescaped
+		{"\u2067ops\u2069", `\u2067ops\u2069`},
 	} {
 		var b bytes.Buffer
 		if err := writeTable(&b, []string{"FIELD", "VALUE"}, [][]string{{"attribute x", tc.in}}); err != nil {

@@ -260,21 +260,22 @@ func (n *Notifier) scanRule(ctx context.Context, r *Rule, now time.Time) (int, e
 }
 
 // recipient returns the recipient of c under r: r.To, or the value of the
-// attribute it names (r.Fallback when that is missing or not a recipient
-// of the channel); "" when there is none (logged).
+// attribute it names (r.Fallback when that is missing, not a recipient
+// of the channel or not allowed by r.Allow); "" when there is none
+// (logged).
 func (n *Notifier) recipient(r *Rule, c *store.Certificate) string {
 	attr := r.Attribute()
 	if attr == "" {
 		return r.To
 	}
 	v := c.Attributes[attr]
-	if v != "" && CheckRecipient(r.Channel, v) == nil {
+	if v != "" && CheckRecipient(r.Channel, v) == nil && r.AllowsRecipient(v) {
 		return v
 	}
 	if r.Fallback != "" {
 		return r.Fallback
 	}
-	n.log.Warn("certificate expiring without a recipient: its attribute is missing or not a recipient, and the rule has no fallback",
+	n.log.Warn("certificate expiring without a recipient: its attribute is missing, not a recipient or not allowed, and the rule has no fallback",
 		"rule", r.Name, "serial", c.Serial, "attribute", attr)
 	return ""
 }
@@ -315,6 +316,14 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	m := &Message{Type: TypeExpiry, Time: now, Recipient: to}
 	var live []*store.Notification
 	for _, d := range group {
+		if why := n.disallowed(d); why != "" {
+			res.Skipped++
+			n.log.WarnContext(ctx, "notification skipped", "rule", d.Rule, "serial", d.Serial, "recipient", Redact(d.Recipient), "reason", why)
+			if err := n.finish(ctx, d, store.NotificationSkipped, why, now, nil); err != nil {
+				return err
+			}
+			continue
+		}
 		c, err := n.current(ctx, d.Serial, now)
 		if err != nil {
 			return err
@@ -373,6 +382,25 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	}
 	n.log.WarnContext(ctx, "notification failed", "channel", channel, "recipient", Redact(to), "certificates", len(live), "err", msg)
 	return nil
+}
+
+// disallowed says why the recipient of d, recorded by a scan from a
+// certificate attribute, is no longer one its rule may send to (the rule's
+// allow= narrowed since, or a row recorded by an older version): "" when
+// it may, or when its rule is not configured here.
+func (n *Notifier) disallowed(d *store.Notification) string {
+	i := slices.IndexFunc(n.rules, func(r Rule) bool { return r.Name == d.Rule })
+	if i < 0 {
+		return ""
+	}
+	r := &n.rules[i]
+	if r.Attribute() == "" || d.Recipient == r.Fallback || r.Channel != d.Channel {
+		return ""
+	}
+	if CheckRecipient(r.Channel, d.Recipient) != nil || !r.AllowsRecipient(d.Recipient) {
+		return "the recipient, taken from the certificate's attribute " + r.Attribute() + ", is not allowed by the rule's allow="
+	}
+	return ""
 }
 
 // finish records the outcome of d: status, or for a failure (final not

@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -529,5 +532,109 @@ func TestSMTPTemporaryFailureRetried(t *testing.T) {
 	clk.advance(10 * time.Minute)
 	if res := runOnce(t, e.n); res.Sent != 1 || len(mb.messages()) != 1 {
 		t.Fatalf("second round: %+v, %d messages, want the message delivered", res, len(mb.messages()))
+	}
+}
+
+// TestAttributeRecipientsAllowed: a recipient taken from a certificate
+// attribute (which an ACME client may set in its newOrder) is used only
+// when the rule's allow= admits it. A webhook rule on an attribute is
+// refused without allow=; URLs outside the allowed prefix (another host or
+// port, a path beside it, dot segments, a user part) go to the fallback,
+// and nothing is POSTed to them. An email rule's allow= admits only its
+// domains.
+func TestAttributeRecipientsAllowed(t *testing.T) {
+	for _, spec := range []string{
+		"channel=webhook to=attribute:hook",
+		"channel=webhook to=attribute:hook allow=https://u:p@hooks.example.test/",
+		"channel=webhook to=attribute:hook allow=https://hooks.example.test/a/../b",
+		"channel=email to=attribute:owner allow=a@example.test",
+		"channel=email to=attribute:owner allow=*.example.test",
+		"channel=email to=ops@example.test allow=example.test",
+	} {
+		if _, err := notify.ParseRule(spec, 0); err == nil || !strings.Contains(err.Error(), "allow") {
+			t.Errorf("ParseRule(%q) = %v, want an error naming allow", spec, err)
+		}
+	}
+
+	st := storetest.Engines()[0].Open(t)
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	h := startHook(t, hookSecret)
+	var probed sync.Map // requests reaching the server that no rule allows
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probed.Store(r.URL.String(), true)
+	}))
+	t.Cleanup(other.Close)
+	hookURL, _ := url.Parse(h.url) // http://127.0.0.1:PORT/certgate
+	base := "http://" + hookURL.Host
+	must(t, st.InsertCertificates(ctx, []*store.Certificate{
+		certRec("ok", t0.Add(3*day), map[string]string{"hook": base + "/certgate/team-a", "owner": "a@example.test"}),
+		certRec("host", t0.Add(3*day), map[string]string{"hook": other.URL + "/certgate/x", "owner": "b@evil.test"}),
+		certRec("beside", t0.Add(3*day), map[string]string{"hook": base + "/certgate-admin"}),
+		certRec("dots", t0.Add(3*day), map[string]string{"hook": base + "/certgate/%2e%2e/admin"}),
+		certRec("semi", t0.Add(3*day), map[string]string{"hook": base + "/certgate/..;/admin"}),
+		certRec("bslash", t0.Add(3*day), map[string]string{"hook": base + "/certgate/..%5cadmin"}),
+		certRec("user", t0.Add(3*day), map[string]string{"hook": "http://" + hookURL.Host + "@" + strings.TrimPrefix(other.URL, "http://") + "/certgate/"}),
+	}))
+	mb := startMailbox(t, false)
+	e := newNode(t, st, clk, rules(t,
+		"name=hooks channel=webhook to=attribute:hook allow="+base+"/certgate/ fallback="+h.url+"/fallback days=7",
+		"name=owners to=attribute:owner allow=EXAMPLE.test days=7"),
+		webhookChannel(t, ""), emailChannel(t, mb))
+	runOnce(t, e.n)
+	docs, _ := h.received()
+	if len(docs) != 2 {
+		t.Fatalf("%d webhook documents, want 2 (team-a and the fallback)", len(docs))
+	}
+	var got []string
+	for _, d := range docs {
+		for _, c := range d.Certificates {
+			got = append(got, c.Serial)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"beside", "bslash", "dots", "host", "ok", "semi", "user"}; !slices.Equal(got, want) {
+		t.Errorf("certificates reported %v, want %v", got, want)
+	}
+	probed.Range(func(k, _ any) bool {
+		t.Errorf("a request reached a URL no rule allows: %v", k)
+		return true
+	})
+	var to []string
+	for _, m := range mb.messages() {
+		to = append(to, m.To)
+	}
+	if !slices.Equal(to, []string{"a@example.test"}) {
+		t.Errorf("mail to %v, want only a@example.test (b@evil.test is not in allow=)", to)
+	}
+}
+
+// TestNarrowedAllowSkipsPendingDelivery: a delivery to an attribute's URL,
+// recorded and pending a retry, is skipped (not sent) once the rule's
+// allow= no longer admits that URL: an operator tightening the rule stops
+// the deliveries already recorded.
+func TestNarrowedAllowSkipsPendingDelivery(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	h := startHook(t, hookSecret)
+	hookURL, _ := url.Parse(h.url)
+	base := "http://" + hookURL.Host
+	must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("p1", t0.Add(3*day), map[string]string{"hook": base + "/certgate/old"})}))
+	wide := newNode(t, st, clk, rules(t, "name=hooks channel=webhook to=attribute:hook allow="+base+"/ days=7"), webhookChannel(t, ""))
+	h.failNext(1)
+	if res := runOnce(t, wide.n); res.Failed != 1 {
+		t.Fatalf("first attempt: %+v, want 1 failed", res)
+	}
+	narrow := newNode(t, st, clk, rules(t, "name=hooks channel=webhook to=attribute:hook allow="+base+"/certgate/new/ days=7"), webhookChannel(t, ""))
+	clk.advance(time.Hour)
+	if res := runOnce(t, narrow.n); res.Sent != 0 || res.Skipped != 1 {
+		t.Errorf("after narrowing allow=: %+v, want 1 skipped, none sent", res)
+	}
+	if d := onlyDelivery(t, st); d.Status != store.NotificationSkipped || !strings.Contains(d.LastError, "allow=") {
+		t.Errorf("delivery %+v, want skipped naming allow=", d)
+	}
+	if docs, _ := h.received(); len(docs) != 0 {
+		t.Errorf("%d documents reached the URL no longer allowed", len(docs))
 	}
 }

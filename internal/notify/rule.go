@@ -46,8 +46,15 @@ type Rule struct {
 	// and the name of a custom attribute of the certificate holding one.
 	To string
 	// Fallback receives the certificates whose attribute named by To is
-	// missing or not a valid recipient; "" skips them (logged).
+	// missing, not a valid recipient or not allowed by Allow; "" skips
+	// them (logged).
 	Fallback string
+	// Allow restricts the recipients taken from an attribute (To =
+	// AttributePrefix + NAME), which an ACME client may choose in its
+	// newOrder: for webhook, absolute http(s) URL prefixes, of which at
+	// least one is required (AllowsRecipient); for email, domains (none:
+	// any address).
+	Allow []string
 	// Thresholds are days before notAfter, descending, each at least 1.
 	Thresholds []int
 	// Filters: empty fields do not filter.
@@ -69,11 +76,12 @@ func (r *Rule) Attribute() string {
 
 // ParseRule reads a rule written as space-separated key=value fields:
 //
-//	name=owners channel=email to=attribute:owner fallback=pki@example.com days=30,14,7,1 profile=web issuer=local source=issued attribute=team=payments
+//	name=owners channel=email to=attribute:owner fallback=pki@example.com allow=example.com days=30,14,7,1 profile=web issuer=local source=issued attribute=team=payments
 //
 // channel defaults to webhook when to is an http(s) URL, else email; days
-// to DefaultThresholds; name to "rule-N" with N = index+1. attribute= may
-// be given more than once. Errors name the field.
+// to DefaultThresholds; name to "rule-N" with N = index+1. attribute= and
+// allow= may be given more than once. A webhook rule whose to= is an
+// attribute needs allow=. Errors name the field.
 func ParseRule(s string, index int) (Rule, error) {
 	r := Rule{Name: "rule-" + strconv.Itoa(index+1)}
 	for _, f := range strings.Fields(s) {
@@ -90,6 +98,8 @@ func ParseRule(s string, index int) (Rule, error) {
 			r.To = v
 		case "fallback":
 			r.Fallback = v
+		case "allow":
+			r.Allow = append(r.Allow, v)
 		case "days":
 			r.Thresholds = nil
 			for _, d := range strings.Split(v, ",") {
@@ -118,7 +128,7 @@ func ParseRule(s string, index int) (Rule, error) {
 			}
 			r.Attributes[ak] = av
 		default:
-			return Rule{}, fmt.Errorf("unknown field %q (name, channel, to, fallback, days, profile, issuer, source, attribute)", k)
+			return Rule{}, fmt.Errorf("unknown field %q (name, channel, to, fallback, allow, days, profile, issuer, source, attribute)", k)
 		}
 	}
 	if r.Channel == "" {
@@ -166,7 +176,84 @@ func (r *Rule) check() error {
 			return fmt.Errorf("fallback=%s: %w", r.Fallback, err)
 		}
 	}
+	return r.checkAllow()
+}
+
+// checkAllow validates r.Allow: only with an attribute recipient; each an
+// http(s) URL without user, query or fragment (webhook) or a domain
+// (email); at least one for a webhook rule whose recipient is an
+// attribute, since its URL may come from an ACME client's newOrder.
+func (r *Rule) checkAllow() error {
+	if r.Attribute() == "" {
+		if len(r.Allow) > 0 {
+			return errors.New("allow= is only for to=attribute:NAME")
+		}
+		return nil
+	}
+	if r.Channel == ChannelWebhook && len(r.Allow) == 0 {
+		return errors.New("to=attribute: on channel=webhook needs allow=URL-PREFIX (e.g. allow=https://hooks.example.com/certgate/): " +
+			"the attribute may be set by an ACME client, and certgate would POST wherever it points")
+	}
+	for _, a := range r.Allow {
+		switch r.Channel {
+		case ChannelWebhook:
+			u, err := url.Parse(a)
+			if err != nil || !isURL(a) || u.User != nil || u.RawQuery != "" || u.Fragment != "" || dotSegments(u.Path) {
+				return fmt.Errorf("allow=%s: want an http(s) URL prefix without user, query, fragment or . and .. segments", a)
+			}
+		case ChannelEmail:
+			if err := CheckRecipient(ChannelEmail, "postmaster@"+a); err != nil || strings.ContainsAny(a, "@[]*") {
+				return fmt.Errorf("allow=%s: want a domain (example.com; no wildcard: list each domain)", a)
+			}
+		}
+	}
 	return nil
+}
+
+// AllowsRecipient reports whether to, a recipient of r's channel taken
+// from a certificate attribute, is allowed by r.Allow. Webhook: to has the
+// scheme and host (with port) of an allowed prefix, no user, no . or ..
+// path segments, and a path that is the prefix's or below it (segment by
+// segment: "/hooks" allows "/hooks" and "/hooks/a", not "/hooks-admin").
+// Email: to's domain is one of r.Allow (case-insensitive), or r.Allow is
+// empty.
+func (r *Rule) AllowsRecipient(to string) bool {
+	switch r.Channel {
+	case ChannelEmail:
+		if len(r.Allow) == 0 {
+			return true
+		}
+		_, domain, _ := strings.Cut(to, "@")
+		return slices.ContainsFunc(r.Allow, func(a string) bool { return strings.EqualFold(a, domain) })
+	case ChannelWebhook:
+		u, err := url.Parse(to)
+		if err != nil || !isURL(to) || u.User != nil || dotSegments(u.Path) {
+			return false
+		}
+		return slices.ContainsFunc(r.Allow, func(a string) bool {
+			p, err := url.Parse(a)
+			if err != nil || !strings.EqualFold(p.Scheme, u.Scheme) || !strings.EqualFold(p.Host, u.Host) {
+				return false
+			}
+			prefix := strings.TrimSuffix(p.Path, "/")
+			return prefix == "" || u.Path == prefix || strings.HasPrefix(u.Path, prefix+"/")
+		})
+	}
+	return false
+}
+
+// dotSegments reports whether the (decoded) URL path p has a "." or ".."
+// segment, which a receiver may resolve outside an allowed prefix; a
+// backslash separates segments and a ";" parameter is ignored, as some
+// servers take them ("\..\", "/..;/").
+func dotSegments(p string) bool {
+	for _, s := range strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		s, _, _ = strings.Cut(s, ";")
+		if s == "." || s == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckRecipient reports whether to is a recipient of channel: a single

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -17,6 +18,8 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/issuer/acmeupstream"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
@@ -42,7 +45,19 @@ type dash struct {
 func newDash(t testing.TB, engine, name string) *dash {
 	t.Helper()
 	d := &dash{t: t, tokens: map[auth.Role]string{}, ids: map[auth.Role]string{}}
-	o := testenv.Options{Server: server.Options{Now: d.now}}
+	// An upstream ACME CA that cannot be reached (a loopback port
+	// nothing listens on): revocations of its certificates fail.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	up, err := acmeupstream.New(acmeupstream.Config{Name: "upstream-down", Directory: "https://" + ln.Addr().String() + "/directory", Timeout: "5s"},
+		issuer.Env{Data: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testenv.Options{Server: server.Options{Now: d.now, Issuers: []issuer.Issuer{up}}}
 	if engine == store.EnginePostgres {
 		o.DB = storetest.PostgresDSN(t)
 	}

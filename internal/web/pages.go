@@ -241,6 +241,13 @@ func (u *UI) revoke(w http.ResponseWriter, r *http.Request, v *view) {
 	case errors.Is(err, ra.ErrBadReason):
 		u.fail(w, r, v, http.StatusBadRequest, err.Error())
 		return
+	case errors.As(err, new(*acme.Problem)):
+		// The upstream CA that issued it refused or could not be
+		// reached (docs/issuers.md): nothing was recorded. Its detail
+		// is client-safe, as the admin API's 502 shows it.
+		p, _ := acme.AsProblem(err)
+		u.fail(w, r, v, http.StatusBadGateway, "Certificate "+c.Serial+" is not revoked: "+p.Detail)
+		return
 	case err != nil:
 		u.internal(w, r, v, "the revocation", err)
 		return

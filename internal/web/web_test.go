@@ -281,6 +281,33 @@ func testRevoke(t *testing.T, d *dash) {
 	}
 }
 
+// TestRevokeUpstreamDown: on SQLite, revoking a certificate that an upstream ACME CA
+// issued, while that CA cannot be reached, answers 502 with the
+// upstream's problem (as the admin API does), not a 500 "something went
+// wrong", and records nothing.
+func TestRevokeUpstreamDown(t *testing.T) {
+	d := newDash(t, store.EngineSQLite, "up.example.test")
+	ctx := context.Background()
+	c, err := d.st.GetCertificate(ctx, d.serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := *c
+	up.Serial, up.Issuer, up.FingerprintSHA256, up.OrderID, up.AccountID = "7e57"+d.serial[4:], "upstream-down", strings.Repeat("7e", 32), "", ""
+	if err := d.st.InsertCertificates(ctx, []*store.Certificate{&up}); err != nil {
+		t.Fatal(err)
+	}
+	b := d.browser()
+	b.signIn(d.tokens[auth.RoleOperator])
+	p := b.post("/ui/certificates/"+up.Serial+"/revoke", url.Values{"csrf": {b.csrf()}, "reason": {"4"}}, nil)
+	if msg := message(p.doc, "alert"); p.status != http.StatusBadGateway || !strings.Contains(msg, "upstream-down") || !strings.Contains(msg, "not revoked") {
+		t.Errorf("revoke with the upstream down: %d %q, want 502 naming the upstream", p.status, msg)
+	}
+	if got, err := d.st.GetCertificate(ctx, up.Serial); err != nil || got.Status == store.StatusRevoked {
+		t.Errorf("stored certificate: %v, want not revoked", certStatus(got, err))
+	}
+}
+
 // testApprovals: an approver approves one request and rejects another
 // (a rejection without a comment is refused with a readable message); the
 // store and the pending list show the decisions, each audited.

@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
@@ -125,8 +124,12 @@ type Issuer struct {
 	keyFile string
 	log     *slog.Logger
 
-	mu sync.Mutex
-	up *upstream // nil until the account is registered (first use)
+	// reg is held (one token) while the account is set up; waiting for
+	// it ends with the waiter's context, so an upstream that hangs during
+	// registration delays each issuance by its own timeout at most, not by
+	// those of all the issuances queued before it.
+	reg chan struct{}
+	up  *upstream // nil until the account is registered (first use); guarded by reg
 }
 
 // upstream is the registered account at the upstream: lego's client
@@ -155,7 +158,7 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 	default:
 		return nil, fmt.Errorf("challenge: %q is not supported (this version has %q only: the upstream authorizes the names itself)", c.Challenge, ChallengePreauthorized)
 	}
-	is := &Issuer{cfg: c, timeout: DefaultTimeout, log: env.Log}
+	is := &Issuer{cfg: c, timeout: DefaultTimeout, log: env.Log, reg: make(chan struct{}, 1)}
 	if is.log == nil {
 		is.log = slog.New(slog.DiscardHandler)
 	}
@@ -229,8 +232,12 @@ func (u *user) GetPrivateKey() crypto.Signer               { return u.key.signer
 // the account key and registering on first use. A failed registration is
 // tried again at the next use.
 func (is *Issuer) account(ctx context.Context) (*upstream, error) {
-	is.mu.Lock()
-	defer is.mu.Unlock()
+	select {
+	case is.reg <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the account registration under way: %w", ctx.Err())
+	}
+	defer func() { <-is.reg }()
 	if is.up != nil {
 		return is.up, nil
 	}
