@@ -20,6 +20,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // leafOfCurrent is a certificate for name that the current intermediate of
@@ -192,5 +193,39 @@ func TestCAPruneRetired(t *testing.T) {
 	if !srv2.CA().Intermediate().Equal(srv.CA().Intermediate()) || !srv2.CA().Rotated() || len(srv2.CA().Retired()) != 2 || len(srv2.CA().Pruned()) != 1 {
 		t.Errorf("imported node: rotated %v, %d retired, %d pruned; want the same CA as the first, 2 retired, 1 pruned",
 			srv2.CA().Rotated(), len(srv2.CA().Retired()), len(srv2.CA().Pruned()))
+	}
+}
+
+// TestCAPruneRetiredRefusesOtherDatabase: prune-retired counts the
+// certificates a retired intermediate signed in the database it opens, so
+// it refuses one that does not record the intermediate signing in DATA/ca:
+// here the SQLite file left in the data directory after the servers moved
+// to PostgreSQL, where the rotation happened. The former code judged by
+// that stale file, which lacks every certificate issued after the move,
+// and could remove a key that still signs CRLs for valid certificates.
+// The database the servers use is accepted.
+func TestCAPruneRetiredRefusesOtherDatabase(t *testing.T) {
+	data := t.TempDir()
+	dsn := storetest.PostgresDSN(t)
+	for _, db := range []string{"", dsn} { // SQLite first, then the move to PostgreSQL
+		t.Run("serve", func(t *testing.T) {
+			if _, err := startNode(t, data, db); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data, "--db", dsn); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--dry-run"}, {}} {
+		_, _, err := runCLI(t, nil, append([]string{"ca", "prune-retired", "--data", data}, args...)...)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "this database records the intermediate") ||
+			!strings.Contains(err.Error(), "--db") {
+			t.Errorf("prune-retired %v on the stale SQLite file: %v, want refused in one line naming --db", args, err)
+		}
+	}
+	out, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, "--db", dsn, "--dry-run")
+	if err != nil || !strings.Contains(out, "would prune ") {
+		t.Errorf("prune-retired --db of the servers' database: %q, %v; want the retired intermediate, which signed nothing, judged prunable", out, err)
 	}
 }

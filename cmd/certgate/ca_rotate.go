@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -235,6 +236,9 @@ rotation. Recorded in the audit log (intermediate.prune).`,
 				return err
 			}
 			defer st.Close()
+			if err := checkPruneDatabase(cmd.Context(), st, dir); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if len(targets) == 0 {
 				fmt.Fprintln(out, "no retired intermediate with a key to prune")
@@ -273,6 +277,34 @@ rotation. Recorded in the audit log (intermediate.prune).`,
 	storeFlags(cmd, &o)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be pruned, change nothing")
 	return cmd
+}
+
+// checkPruneDatabase refuses to judge the retired intermediates of the CA
+// in dir by a database that the CA's servers do not use: prune-retired
+// counts the certificates an intermediate signed in the database, so a
+// database that lacks some (the SQLite file a move to PostgreSQL left
+// behind, another cluster's) would let it remove a key that still signs
+// CRLs for valid certificates. The database must record (the
+// server.IntermediateSetting that every server start checks) the
+// intermediate that signs in dir; the error says which database to name.
+func checkPruneDatabase(ctx context.Context, st *store.Store, dir string) error {
+	cur, err := local.ReadIntermediate(dir)
+	if err != nil {
+		return err
+	}
+	ours := local.IntermediateID(cur)
+	got, err := st.GetSetting(ctx, server.IntermediateSetting)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("this database has never been used by a server with the CA in %s (no signing intermediate recorded): "+
+			"run prune-retired with the database the servers use (--db, CERTGATE_DB or --config)", dir)
+	case err != nil:
+		return err
+	case got != ours:
+		return fmt.Errorf("this database records the intermediate %s as the one that signs, but %s signs with %s: "+
+			"run prune-retired with the database the servers use (--db, CERTGATE_DB or --config), after they started with this CA directory", got, dir, ours)
+	}
+	return nil
 }
 
 // pruneTargets are the retired intermediates prune-retired considers: those
