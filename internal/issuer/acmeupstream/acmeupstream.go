@@ -23,6 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,15 +105,30 @@ func Connector() issuer.Connector {
 	}}
 }
 
-// decodeStrict decodes n into v, refusing keys v does not have.
+// decodeStrict decodes the mapping n into v, a pointer to a struct,
+// refusing keys v has no field for. Errors are one line naming the line of
+// the file (n's lines are the file's): "line 5: unknown key "hmac" (the
+// keys are ...)", "line 5: cannot unmarshal !!seq into string".
 func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	var keys []string
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(keys, k.Value) {
+				return fmt.Errorf("line %d: unknown key %q (the keys are %s; docs/issuers.md)", k.Line, k.Value, strings.Join(keys, ", "))
+			}
+		}
+	}
+	if err := n.Decode(v); err != nil {
+		t := strings.Join(strings.Fields(err.Error()), " ")
+		return errors.New(strings.TrimPrefix(strings.TrimPrefix(t, "yaml: "), "unmarshal errors: "))
+	}
+	return nil
 }
 
 // Issuer forwards issuance to one upstream ACME CA. It implements
