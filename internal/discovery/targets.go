@@ -31,6 +31,8 @@ type TooManyEndpointsError struct {
 	Max       int      // the limit
 }
 
+// Error says how many endpoints the targets expand to, the limit, and to
+// scan fewer or smaller ranges.
 func (e *TooManyEndpointsError) Error() string {
 	return fmt.Sprintf("%v: the targets expand to %s endpoints (addresses × ports × SNI names), more than the limit of %d per scan: "+
 		"scan fewer or smaller ranges", ErrInvalidTarget, e.Endpoints, e.Max)
