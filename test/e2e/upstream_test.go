@@ -143,6 +143,17 @@ func TestUpstreamPebble(t *testing.T) {
 		t.Fatalf("certbot's certificate does not chain to pebble's root: %v", err)
 	}
 
+	// Pebble restarted knows no account: certgate registers its account
+	// again (the upstream's accountDoesNotExist) and the order is issued,
+	// rather than failing until certgate restarts.
+	up.restartPebble()
+	const name3 = "gw-again.example.test"
+	run(t, cmdSpec{Name: "lego run via upstream (restarted)", Env: env, Args: legoArgs(gwDir, path, "e2e@example.test",
+		"--key-type", "ec256", "--domains", name3, "--http", "--http.port", httpAddr, "run")})
+	if _, err := parsePEMCerts(readFile(t, filepath.Join(path, "certificates", name3+".crt"))); err != nil {
+		t.Fatalf("lego's certificate after the upstream restarted: %v", err)
+	}
+
 	// Pebble stopped: the order fails with a problem naming the
 	// upstream, and no certificate is stored.
 	before := certgateCLI(t, s, "cert", "list", "--format", "json")

@@ -290,6 +290,27 @@ func (is *Issuer) account(ctx context.Context) (*upstream, error) {
 	return is.up, nil
 }
 
+// accountGone reports whether err is the upstream's accountDoesNotExist
+// (RFC 8555 §7.3.1) to a request signed by up's account: it no longer
+// knows the account (its accounts were reset, as a restarted Pebble's are,
+// or this one was removed). It then forgets up, so that the next account
+// call registers the account again with the same key, rather than every
+// later request failing until the process restarts; the caller repeats
+// its request once.
+func (is *Issuer) accountGone(up *upstream, err error) bool {
+	var pd *legoacme.ProblemDetails
+	if !errors.As(err, &pd) || pd.Type != string(acme.AccountDoesNotExist) {
+		return false
+	}
+	is.log.Warn("the upstream CA no longer knows the account: registering it again", "issuer", is.cfg.Name, "account", up.kid)
+	is.mu.Lock()
+	if is.up == up {
+		is.up = nil
+	}
+	is.mu.Unlock()
+	return true
+}
+
 // noResponse is the http-01 "solver" of the preauthorized method: it
 // serves nothing.
 type noResponse struct{}
@@ -318,6 +339,12 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 		return nil, is.problem("could not register its account", err)
 	}
 	order, err := up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
+	if is.accountGone(up, err) {
+		if up, err = is.account(ctx); err != nil {
+			return nil, is.problem("could not register its account", err)
+		}
+		order, err = up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
+	}
 	if err != nil {
 		return nil, is.problem("did not issue the certificate", err)
 	}
@@ -432,6 +459,12 @@ func (is *Issuer) Revoke(ctx context.Context, der []byte, reason int) error {
 	}
 	r := uint(reason)
 	err = up.client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
+	if is.accountGone(up, err) {
+		if up, err = is.account(ctx); err != nil {
+			return is.problem("could not register its account", err)
+		}
+		err = up.client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
+	}
 	var pd *legoacme.ProblemDetails
 	if errors.As(err, &pd) && pd.Type == string(acme.AlreadyRevoked) {
 		return nil
