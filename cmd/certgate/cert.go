@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -23,6 +24,7 @@ import (
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/spf13/cobra"
 )
 
@@ -383,7 +385,7 @@ in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
 						svc = svc.WithCA(inters...)
 					}
 				}
-				if err := revokeUpstream(ctx, st, svc, args[0], code, issuersFile, o.data); err != nil {
+				if err := revokeUpstream(ctx, st, svc, args[0], code, issuersFile, o.data, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				r, err := svc.Revoke(ctx, args[0], code)
@@ -424,8 +426,10 @@ in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
 // and it is valid, to that upstream, configured in the issuers file
 // issuersFile with its account in the data directory data. Nothing is sent
 // for another certificate; an upstream that the file lacks, or that
-// refuses, is an error (and the caller records nothing).
-func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service, ref string, code int, issuersFile, data string) error {
+// refuses, is an error (and the caller records nothing). lego's own
+// warnings go to stderr; its progress lines, which it would print on
+// stdout, are dropped, so that stdout holds the command's answer alone.
+func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service, ref string, code int, issuersFile, data string, stderr io.Writer) error {
 	c, err := svc.Get(ctx, ref)
 	if err != nil || c.Source != store.SourceIssued || c.Issuer == issuer.LocalName || c.Status != acme.StatusValid {
 		return nil // svc.Revoke says what is wrong, if anything
@@ -434,6 +438,7 @@ func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service
 	if err != nil {
 		return fmt.Errorf("--issuers-file: %w", err)
 	}
+	legolog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	i := slices.IndexFunc(iss, func(is issuer.Issuer) bool { return is.Name() == c.Issuer })
 	rv, ok := issuer.Revoker(nil), false
 	if i >= 0 {

@@ -52,7 +52,7 @@ http://HOSTNAME:PORT of --hostname and --listen, where serve publishes /pki. Wit
 'certgate serve --data DATA' then uses this CA. A data directory that holds a CA already is
 refused: rotate its intermediate with 'certgate ca rotate', or move DATA/ca aside and
 'certgate ca import' another. Refused too while a server runs on the data directory. The
-database is not touched: the first serve records the CA in it (docs/pki.md#certgate-init).`,
+database is not touched: the first serve records the CA in it (docs/pki.md#creating-the-ca-before-the-first-start-certgate-init).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {

@@ -83,6 +83,9 @@ for endpoints that fail: those are findings.`,
 			}
 			// Bad targets are refused before the database is opened.
 			eps, err := discovery.Plan(opt)
+			if tooMany := (*discovery.TooManyEndpointsError)(nil); errors.As(err, &tooMany) {
+				return fmt.Errorf("%w, or raise --max-endpoints", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -83,6 +83,16 @@ notify-webhook-secret: 0123456789abcdef0123
 	if err == nil || !strings.Contains(err.Error(), "notify-webhook-secret-file") || strings.Contains(err.Error(), "abcdef-secret") {
 		t.Errorf("webhook secret on the command line: %v, want refused", err)
 	}
+	// A secret file too short is named, with the way to make a good one
+	// (the message named notify-webhook-secret, which was not set).
+	short := filepath.Join(dir, "short.secret")
+	if err := os.WriteFile(short, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = serveWith(t, "--notify-webhook-secret-file", short)
+	if want := "notify-webhook-secret-file " + short + ": 5 bytes; at least 16 are needed (e.g. openssl rand -hex 32 > " + short + ")"; err == nil || err.Error() != want {
+		t.Errorf("short webhook secret file: %v, want %q", err, want)
+	}
 	t.Setenv("CERTGATE_NOTIFY_RULES", "")
 	_, err = serveWith(t, "--notify-rules", "channel=webhook to=https://h.example.com/")
 	if err == nil || !strings.Contains(err.Error(), "notify-webhook-secret") {

@@ -22,6 +22,25 @@ import (
 // and a target list above the endpoint limit.
 var ErrInvalidTarget = errors.New("invalid scan target")
 
+// TooManyEndpointsError is Expand's refusal of targets that expand to more
+// endpoints than its limit; it wraps ErrInvalidTarget. Its message says to
+// scan less; a caller whose limit can be raised (certgate scan run
+// --max-endpoints) names its setting.
+type TooManyEndpointsError struct {
+	Endpoints *big.Int // endpoints the targets expand to
+	Max       int      // the limit
+}
+
+// Error says how many endpoints the targets expand to, the limit, and to
+// scan fewer or smaller ranges.
+func (e *TooManyEndpointsError) Error() string {
+	return fmt.Sprintf("%v: the targets expand to %s endpoints (addresses × ports × SNI names), more than the limit of %d per scan: "+
+		"scan fewer or smaller ranges", ErrInvalidTarget, e.Endpoints, e.Max)
+}
+
+// Unwrap returns ErrInvalidTarget.
+func (e *TooManyEndpointsError) Unwrap() error { return ErrInvalidTarget }
+
 // DefaultPort is the port of a target that names none.
 const DefaultPort = 443
 
@@ -207,8 +226,9 @@ func netipHostPort(host string, p int) string {
 // two addresses, not its network and broadcast addresses), on each of the
 // target's ports (defaultPorts when it names none), with each of its SNI
 // names (sni when it names none; a DNS name target without either sends
-// itself). It refuses, wrapping ErrInvalidTarget, targets that expand to
-// more than max endpoints in all, before enumerating them.
+// itself). It refuses targets that expand to more than max endpoints in
+// all, before enumerating them, with a *TooManyEndpointsError (wrapping
+// ErrInvalidTarget).
 func Expand(targets []Target, defaultPorts []int, sni []string, max int) ([]Endpoint, error) {
 	if len(defaultPorts) == 0 {
 		defaultPorts = []int{DefaultPort}
@@ -224,8 +244,7 @@ func Expand(targets []Target, defaultPorts []int, sni []string, max int) ([]Endp
 		total.Add(total, n)
 	}
 	if total.Cmp(big.NewInt(int64(max))) > 0 {
-		return nil, fmt.Errorf("%w: the targets expand to %s endpoints (addresses × ports × SNI names), more than the limit of %d per scan: "+
-			"scan fewer or smaller ranges, or raise the limit", ErrInvalidTarget, total, max)
+		return nil, &TooManyEndpointsError{Endpoints: total, Max: max}
 	}
 	seen := map[Endpoint]bool{}
 	var out []Endpoint

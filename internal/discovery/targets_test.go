@@ -73,4 +73,12 @@ func TestExpand(t *testing.T) {
 	if !errors.Is(err, discovery.ErrInvalidTarget) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "limit of 4096") {
 		t.Fatalf("a /8 on two ports: %v", err)
 	}
+	// The message names no setting: only a caller with one (scan run
+	// --max-endpoints) can say how to raise the limit; serve's scheduled
+	// scan cannot.
+	var tooMany *discovery.TooManyEndpointsError
+	if !errors.As(err, &tooMany) || tooMany.Max != discovery.DefaultMaxEndpoints || strings.Contains(err.Error(), "raise") ||
+		!strings.HasSuffix(err.Error(), "per scan: scan fewer or smaller ranges") {
+		t.Fatalf("a /8 on two ports: %v, want a TooManyEndpointsError that says to scan less", err)
+	}
 }

@@ -1,9 +1,7 @@
 package issuer
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"regexp"
@@ -63,10 +61,30 @@ func readFile(path string) ([]entryHead, []yaml.Node, error) {
 		return nil, nil, fmt.Errorf("issuers file: %w", err)
 	}
 	var f file
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, fmt.Errorf("issuers file %s: %w", path, err)
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, nil, fmt.Errorf("issuers file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(root.Content) == 1 && root.Content[0].Kind == yaml.MappingNode {
+		m := root.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], m.Content[i+1]
+			if k.Value != "issuers" {
+				return nil, nil, fmt.Errorf("issuers file %s: line %d: unknown key %q (the file has one key, issuers: a list of issuers; docs/issuers.md)", path, k.Line, k.Value)
+			}
+			if v.Kind != yaml.SequenceNode && v.ShortTag() != "!!null" {
+				return nil, nil, fmt.Errorf("issuers file %s: line %d: issuers is not a list: write each issuer as a list element (\"- name: ...\"; docs/issuers.md)", path, v.Line)
+			}
+		}
+	}
+	if len(root.Content) == 1 && root.Content[0].Kind != yaml.MappingNode && root.Content[0].ShortTag() != "!!null" {
+		return nil, nil, fmt.Errorf("issuers file %s: line %d: want the key issuers: with a list of issuers (docs/issuers.md)", path, root.Content[0].Line)
+	}
+	if len(root.Content) == 1 {
+		if err := root.Content[0].Decode(&f); err != nil {
+			t := strings.Join(strings.Fields(err.Error()), " ")
+			return nil, nil, fmt.Errorf("issuers file %s: %s", path, strings.TrimPrefix(strings.TrimPrefix(t, "yaml: "), "unmarshal errors: "))
+		}
 	}
 	heads := make([]entryHead, len(f.Issuers))
 	for i := range f.Issuers {

@@ -513,6 +513,24 @@ func TestRequireTLSRefusesPlainServer(t *testing.T) {
 	}
 }
 
+// TestUsernameWithoutServerAUTH: with notify-smtp-username set, a server
+// that offers no AUTH gets no message; the test message fails with one
+// line that says what to change.
+func TestUsernameWithoutServerAUTH(t *testing.T) {
+	mb := startMailbox(t, false) // no STARTTLS, so no AUTH either
+	c, err := notify.NewSMTP(notify.SMTPConfig{Server: mb.addr, From: "certgate@example.test", Username: "notifier", Password: "pw",
+		Timeout: 5 * time.Second})
+	must(t, err)
+	err = notify.Test(context.Background(), c, "ops@example.test", t0)
+	if err == nil || !strings.Contains(err.Error(), "does not offer AUTH") || strings.Contains(err.Error(), "\n") ||
+		!strings.Contains(err.Error(), "leave notify-smtp-username empty") {
+		t.Errorf("Test = %v, want one line saying the server offers no AUTH and what to change", err)
+	}
+	if len(mb.messages()) != 0 {
+		t.Error("a message was delivered without the configured authentication")
+	}
+}
+
 // TestSMTPTemporaryFailureRetried: on SQLite, a real SMTP server's 451 at
 // DATA fails the attempt (recorded with the server's reply) and the next
 // attempt, after the back-off, delivers the message.

@@ -118,7 +118,8 @@ func (s *SMTP) dialogue(conn net.Conn, to string, body []byte) error {
 	}
 	if s.cfg.Username != "" {
 		if ok, _ := c.Extension("AUTH"); !ok {
-			return errors.New("the server does not offer AUTH, but notify-smtp-username is set")
+			return errors.New("the server does not offer AUTH (RFC 4954), but notify-smtp-username is set: " +
+				"leave notify-smtp-username empty for a server that takes mail without authentication, or set notify-smtp-server to its submission port (587)")
 		}
 		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, host)); err != nil {
 			return fmt.Errorf("AUTH: %w", err)

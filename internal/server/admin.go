@@ -62,13 +62,17 @@ func writeUINotHere(w http.ResponseWriter) {
 }
 
 // redirectUI answers a dashboard path over plain HTTP: GET and HEAD are
-// sent to the same path over HTTPS at base (https://HOST:PORT), anything
-// else is a 400 naming it (a form is never posted over plain HTTP).
+// sent to the same path and query (a bookmarked search keeps its filters)
+// over HTTPS at base (https://HOST:PORT), anything else is a 400 naming
+// the path (a form is never posted over plain HTTP).
 func redirectUI(w http.ResponseWriter, r *http.Request, base string) {
 	target := base + r.URL.EscapedPath()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "certgate serves the web dashboard over HTTPS only: "+target, http.StatusBadRequest)
 		return
+	}
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
 	}
 	http.Redirect(w, r, target, http.StatusMovedPermanently)
 }

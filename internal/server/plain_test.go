@@ -58,3 +58,28 @@ func TestPlainHTTPPointsAtHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPDashboardKeepsQuery: a plain-HTTP GET of a dashboard page
+// is redirected to the same path over HTTPS with its query, so that a
+// bookmarked search keeps its filters (the query was dropped).
+func TestPlainHTTPDashboardKeepsQuery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := &Server{cfg: &config.Serve{Hostname: "acme.example.test"}, ln: ln, log: slog.New(slog.DiscardHandler)}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	base := "https://acme.example.test:" + port
+	for path, want := range map[string]string{
+		"/ui/certificates?status=expiring&q=www.example.com": base + "/ui/certificates?status=expiring&q=www.example.com",
+		"/ui/":      base + "/ui/",
+		"/ui/audit": base + "/ui/audit",
+	} {
+		rec := httptest.NewRecorder()
+		s.plainHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != want {
+			t.Errorf("plain GET %s = %d Location %q, want 301 to %q", path, rec.Code, rec.Header().Get("Location"), want)
+		}
+	}
+}

@@ -321,7 +321,7 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 		u.d.Log.WarnContext(r.Context(), "dashboard sign-in refused", "remote", r.RemoteAddr)
 		u.render(w, r, http.StatusUnauthorized, "signin", &view{Title: "Sign in",
-			Error: "That token is not valid: it is unknown, malformed, revoked or expired. Paste a whole token as `certgate token create` printed it (cgt_...)."})
+			Error: "That token is not valid: it is unknown, malformed, revoked or expired. Paste the whole token (cgt_...) as certgate token create printed it."})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: secret, Path: "/", Secure: true, HttpOnly: true,

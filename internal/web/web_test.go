@@ -88,6 +88,10 @@ func testSignIn(t *testing.T, d *dash) {
 	if bad.status != http.StatusUnauthorized || !strings.Contains(message(bad.doc, "alert"), "not valid") || bad.header.Get("Set-Cookie") != "" {
 		t.Errorf("bad token: %d %q cookie %q, want 401 with a message and no cookie", bad.status, message(bad.doc, "alert"), bad.header.Get("Set-Cookie"))
 	}
+	// A page is not Markdown: the message shows no backquotes.
+	if m := message(bad.doc, "alert"); strings.Contains(m, "`") || !strings.Contains(m, "Paste the whole token (cgt_...) as certgate token create printed it.") {
+		t.Errorf("bad token message %q: want plain text that says what to paste", m)
+	}
 
 	ok := b.post("/ui/sign-in", url.Values{"token": {d.tokens[auth.RoleOperator]}}, nil)
 	if ok.status != http.StatusSeeOther {

@@ -5,12 +5,15 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // moduleRoot is the module's directory relative to this package's.
@@ -173,4 +176,64 @@ func TestExportedIdentifiersDocumented(t *testing.T) {
 	for _, m := range missing {
 		t.Errorf("%s has no doc comment", m)
 	}
+}
+
+// docAnchorRef is a reference to a section of the documentation in a
+// string of the code (a help text, an error message): docs/FILE.md#ANCHOR.
+var docAnchorRef = regexp.MustCompile(`docs/([a-z0-9-]+\.md)#([a-z0-9-]+)`)
+
+// TestDocAnchorsInCodeExist: every docs/FILE.md#ANCHOR that a string of
+// the code names (help texts, messages) is a heading of that file, as
+// GitHub makes its anchor, so that a reader who follows it lands on the
+// section (`certgate init --help` named docs/pki.md#certgate-init, which
+// does not exist).
+func TestDocAnchorsInCodeExist(t *testing.T) {
+	fset, files := parseNonTest(t)
+	anchors := map[string]map[string]bool{}
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			for _, m := range docAnchorRef.FindAllStringSubmatch(lit.Value, -1) {
+				if anchors[m[1]] == nil {
+					anchors[m[1]] = headingAnchors(t, filepath.Join(moduleRoot, "docs", m[1]))
+				}
+				if !anchors[m[1]][m[2]] {
+					t.Errorf("%s: docs/%s#%s names no heading of docs/%s", fset.Position(lit.Pos()), m[1], m[2], m[1])
+				}
+			}
+			return true
+		})
+	}
+}
+
+// headingAnchors returns the anchors GitHub gives the headings of the
+// Markdown file at path: lower case, punctuation but hyphens and
+// underscores dropped, spaces made hyphens.
+func headingAnchors(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for line := range strings.Lines(string(b)) {
+		h, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " ")
+		if !ok || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		var a strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(h)) {
+			switch {
+			case r == ' ':
+				a.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				a.WriteRune(r)
+			}
+		}
+		out[a.String()] = true
+	}
+	return out
 }

@@ -50,10 +50,11 @@ type acmeServer struct {
 	mgmt   string // pebble management address
 	client *http.Client
 
-	args []string // certgate serve's arguments, for restart
-	stop func()   // stops the running certgate serve
-	kill func()   // kills the running certgate serve (SIGKILL)
-	runs int      // how many times certgate serve was started
+	args          []string // certgate serve's arguments, for restart
+	stop          func()   // stops the running certgate serve
+	kill          func()   // kills the running certgate serve (SIGKILL)
+	restartPebble func()   // pebble: stops it and starts a new one on the same ports and TLS certificate (it forgets everything)
+	runs          int      // how many times certgate serve was started (pebble: how many times restartPebble restarted it)
 }
 
 // startServer starts a fresh server of the configured kind for this test and
@@ -336,9 +337,17 @@ func startPebbleEnv(t *testing.T, env ...string) *acmeServer {
 	cfgJSON, _ := json.Marshal(cfg)
 	cfgFile := filepath.Join(dir, "pebble.json")
 	writeFile(t, cfgFile, cfgJSON)
-	exited, stop := startStoppableDaemon(t, "pebble", s.LogFile,
-		append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, env...), "pebble", "-config", cfgFile, "-dnsserver", dnsAddr)
+	env = append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, env...)
+	exited, stop := startStoppableDaemon(t, "pebble", s.LogFile, env, "pebble", "-config", cfgFile, "-dnsserver", dnsAddr)
 	s.stop = stop
+	s.restartPebble = func() {
+		t.Helper()
+		s.stop()
+		s.runs++
+		exited, stop := startStoppableDaemon(t, "pebble", fmt.Sprintf("%s.%d", s.LogFile, s.runs), env, "pebble", "-config", cfgFile, "-dnsserver", dnsAddr)
+		s.stop = stop
+		waitReady(t, s, exited, s.client, s.DirURL)
+	}
 
 	tlsCAFile := filepath.Join(dir, "tls-ca.pem")
 	writeFile(t, tlsCAFile, tlsCA)

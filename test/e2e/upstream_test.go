@@ -114,7 +114,11 @@ func TestUpstreamPebble(t *testing.T) {
 	if err == nil || !strings.Contains(out, "was issued by upstream CA upstream-pebble, which --issuers-file does not configure") {
 		t.Fatalf("cert revoke without the issuers-file: %v\n%s\nwant a refusal", err, out)
 	}
-	certgateCLI(t, s, "cert", "revoke", serial2, "--reason", "superseded", "--issuers-file", issuersFile)
+	// Its stdout is its answer alone: lego registering the upstream
+	// account printed "Registering the account." there.
+	if out := string(certgateCLI(t, s, "cert", "revoke", serial2, "--reason", "superseded", "--issuers-file", issuersFile)); out != "revoked "+serial2+" (superseded)\n" {
+		t.Errorf("certgate cert revoke printed %q, want only its answer", out)
+	}
 	assertRevokedPebble(t, up, &issued{Leaf: chain2[0], File: cert2File})
 	auditOut := string(certgateCLI(t, s, "audit", "list", "--format", "json"))
 	if !strings.Contains(auditOut, `"certificate.issue"`) || !strings.Contains(auditOut, serial) {
@@ -137,6 +141,17 @@ func TestUpstreamPebble(t *testing.T) {
 	}
 	if _, err := cb[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: cbName}); err != nil {
 		t.Fatalf("certbot's certificate does not chain to pebble's root: %v", err)
+	}
+
+	// Pebble restarted knows no account: certgate registers its account
+	// again (the upstream's accountDoesNotExist) and the order is issued,
+	// rather than failing until certgate restarts.
+	up.restartPebble()
+	const name3 = "gw-again.example.test"
+	run(t, cmdSpec{Name: "lego run via upstream (restarted)", Env: env, Args: legoArgs(gwDir, path, "e2e@example.test",
+		"--key-type", "ec256", "--domains", name3, "--http", "--http.port", httpAddr, "run")})
+	if _, err := parsePEMCerts(readFile(t, filepath.Join(path, "certificates", name3+".crt"))); err != nil {
+		t.Fatalf("lego's certificate after the upstream restarted: %v", err)
 	}
 
 	// Pebble stopped: the order fails with a problem naming the

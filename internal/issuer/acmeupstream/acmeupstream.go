@@ -23,6 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,15 +104,30 @@ func Connector() issuer.Connector {
 	}}
 }
 
-// decodeStrict decodes n into v, refusing keys v does not have.
+// decodeStrict decodes the mapping n into v, a pointer to a struct,
+// refusing keys v has no field for. Errors are one line naming the line of
+// the file (n's lines are the file's): "line 5: unknown key "hmac" (the
+// keys are ...)", "line 5: cannot unmarshal !!seq into string".
 func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	var keys []string
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(keys, k.Value) {
+				return fmt.Errorf("line %d: unknown key %q (the keys are %s; docs/issuers.md)", k.Line, k.Value, strings.Join(keys, ", "))
+			}
+		}
+	}
+	if err := n.Decode(v); err != nil {
+		t := strings.Join(strings.Fields(err.Error()), " ")
+		return errors.New(strings.TrimPrefix(strings.TrimPrefix(t, "yaml: "), "unmarshal errors: "))
+	}
+	return nil
 }
 
 // Issuer forwards issuance to one upstream ACME CA. It implements
@@ -280,6 +297,30 @@ func (is *Issuer) account(ctx context.Context) (*upstream, error) {
 	return is.up, nil
 }
 
+// accountGone reports whether err is the upstream's accountDoesNotExist
+// (RFC 8555 §7.3.1) to a request signed by up's account: it no longer
+// knows the account (its accounts were reset, as a restarted Pebble's are,
+// or this one was removed). It then forgets up, so that the next account
+// call registers the account again with the same key, rather than every
+// later request failing until the process restarts; the caller repeats
+// its request once.
+func (is *Issuer) accountGone(ctx context.Context, up *upstream, err error) bool {
+	var pd *legoacme.ProblemDetails
+	if !errors.As(err, &pd) || pd.Type != string(acme.AccountDoesNotExist) {
+		return false
+	}
+	is.log.Warn("the upstream CA no longer knows the account: registering it again", "issuer", is.cfg.Name, "account", up.kid)
+	select {
+	case is.reg <- struct{}{}:
+		if is.up == up {
+			is.up = nil
+		}
+		<-is.reg
+	case <-ctx.Done(): // the repeated request fails with ctx too
+	}
+	return true
+}
+
 // noResponse is the http-01 "solver" of the preauthorized method: it
 // serves nothing.
 type noResponse struct{}
@@ -308,6 +349,12 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 		return nil, is.problem("could not register its account", err)
 	}
 	order, err := up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
+	if is.accountGone(ctx, up, err) {
+		if up, err = is.account(ctx); err != nil {
+			return nil, is.problem("could not register its account", err)
+		}
+		order, err = up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
+	}
 	if err != nil {
 		return nil, is.problem("did not issue the certificate", err)
 	}
@@ -422,6 +469,12 @@ func (is *Issuer) Revoke(ctx context.Context, der []byte, reason int) error {
 	}
 	r := uint(reason)
 	err = up.client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
+	if is.accountGone(ctx, up, err) {
+		if up, err = is.account(ctx); err != nil {
+			return is.problem("could not register its account", err)
+		}
+		err = up.client.Certificate.RevokeWithReason(ctx, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), &r)
+	}
 	var pd *legoacme.ProblemDetails
 	if errors.As(err, &pd) && pd.Type == string(acme.AlreadyRevoked) {
 		return nil

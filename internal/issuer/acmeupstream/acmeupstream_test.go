@@ -38,7 +38,11 @@ func TestLoad(t *testing.T) {
 	const head = "issuers:\n  - name: up\n    type: acme\n"
 	for name, tc := range map[string]struct{ body, want string }{
 		"http directory": {head + "    directory: http://ca.example.test/dir\n", `directory: "http://ca.example.test/dir" is not an https URL`},
-		"unknown key":    {head + "    directory: https://ca.example.test/dir\n    hmac: x\n", "field hmac not found"},
+		"unknown key":    {head + "    directory: https://ca.example.test/dir\n    hmac: x\n", `line 5: unknown key "hmac" (the keys are name, type, directory, email, eabKid, eabHmacFile, caBundle, challenge, timeout, profile`},
+		"top key":        {"issuer:\n  - name: up\n", `line 1: unknown key "issuer" (the file has one key, issuers`},
+		"not a list":     {"issuers: up\n", "line 1: issuers is not a list: write each issuer as a list element"},
+		"top list":       {"- name: up\n  type: acme\n", "line 1: want the key issuers: with a list of issuers"},
+		"wrong type":     {head + "    directory: https://ca.example.test/dir\n    email: [a, b]\n", "line 5: cannot unmarshal !!seq into string"},
 		"eab half":       {head + "    directory: https://ca.example.test/dir\n    eabKid: k\n", "eabKid and eabHmacFile: give both or neither"},
 		"eab file":       {head + "    directory: https://ca.example.test/dir\n    eabKid: k\n    eabHmacFile: /nonexistent/hmac\n", "eabHmacFile:"},
 		"ca bundle":      {head + "    directory: https://ca.example.test/dir\n    caBundle: /nonexistent/ca.pem\n", "caBundle:"},
@@ -49,8 +53,8 @@ func TestLoad(t *testing.T) {
 		"twice":          {head + "    directory: https://a.example.test/dir\n  - name: up\n    type: acme\n    directory: https://b.example.test/dir\n", `"up" is given twice`},
 		"bad name":       {"issuers:\n  - name: Up CA\n    type: acme\n", `name "Up CA": use 1-63 lower-case letters`},
 	} {
-		if _, err := load(t, tc.body); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v; want an error containing %q", name, err, tc.want)
+		if _, err := load(t, tc.body); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v; want one line containing %q", name, err, tc.want)
 		}
 	}
 }
