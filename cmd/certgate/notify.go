@@ -106,6 +106,9 @@ func newNotifyList() *cobra.Command {
 			}
 			defer st.Close()
 			list, err := st.ListNotifications(cmd.Context(), f)
+			if errors.Is(err, store.ErrUnknownCursor) {
+				return fmt.Errorf("--before %q: no delivery has that ID (give the ID that the previous page's \"more deliveries\" line named)", f.Before)
+			}
 			if err != nil {
 				return err
 			}

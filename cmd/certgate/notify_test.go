@@ -121,4 +121,19 @@ func TestNotifyList(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "notify", "list", "--data", data, "--status", "done"); err == nil || !strings.Contains(err.Error(), "pending, sending, sent") {
 		t.Errorf("notify list --status done: %v, want refused naming the statuses", err)
 	}
+	// Paging: --limit 1 names the next page's --before; a delivery ID that
+	// does not exist is refused in one line (it listed nothing, as if the
+	// last page had been reached).
+	_, stderr, err := runCLI(t, nil, "notify", "list", "--data", data, "--limit", "1")
+	next := strings.TrimSpace(strings.TrimPrefix(stderr, "more deliveries: add --before "))
+	if err != nil || next == "" || next == strings.TrimSpace(stderr) {
+		t.Fatalf("notify list --limit 1: %v, stderr %q; want the next page's --before", err, stderr)
+	}
+	if stdout, _, err := runCLI(t, nil, "notify", "list", "--data", data, "--before", next); err != nil || strings.Count(stdout, "\n") != 2 {
+		t.Errorf("notify list --before %s: %v\n%s; want the older delivery", next, err, stdout)
+	}
+	if _, _, err := runCLI(t, nil, "notify", "list", "--data", data, "--before", "nosuchdelivery"); err == nil ||
+		strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `--before "nosuchdelivery": no delivery has that ID`) {
+		t.Errorf("notify list --before an unknown ID: %v, want refused in one line", err)
+	}
 }

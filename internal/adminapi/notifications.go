@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/certgate/certgate/internal/auth"
@@ -39,6 +40,9 @@ func notificationRoutes(a *API) {
 				f.Serial = s
 			}
 			list, err := a.d.Store.ListNotifications(ctx, f)
+			if errors.Is(err, store.ErrUnknownCursor) {
+				return nil, invalidField("query.before", err.Error(), in.Before)
+			}
 			if err != nil {
 				return nil, a.storeError(ctx, "notifications", err)
 			}

@@ -237,12 +237,27 @@ type NotificationFilter struct {
 	Limit  int // rows, 1..1000
 }
 
+// ErrUnknownCursor is wrapped by ListNotifications when f.Before names no
+// delivery: a cursor the caller made up or mistyped, which would
+// otherwise read as an empty last page.
+var ErrUnknownCursor = errors.New("no delivery has that ID")
+
 // ListNotifications returns up to f.Limit notifications, newest first
-// (creation time, then ID), after the row f.Before (keyset pagination;
-// none when no row has that ID).
+// (creation time, then ID), after the row f.Before (keyset pagination).
+// The error wraps ErrUnknownCursor when no row has the ID f.Before.
 func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]*Notification, error) {
 	if f.Limit < 1 || f.Limit > 1000 {
 		return nil, fmt.Errorf("list notifications: limit %d out of 1..1000", f.Limit)
+	}
+	if f.Before != "" {
+		var one int
+		err := s.r.QueryRowContext(ctx, `SELECT 1 FROM notifications WHERE id = ?`, f.Before).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("before %q: %w (give the next_before the previous page named)", f.Before, ErrUnknownCursor)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list notifications: %w", err)
+		}
 	}
 	q := `SELECT ` + notificationCols + ` FROM notifications WHERE 1 = 1`
 	var args []any
