@@ -10,12 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/display"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
@@ -175,7 +174,7 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 	for _, r := range rows {
 		cells := make([]string, len(r))
 		for i, c := range r {
-			cells[i] = tableCell(c)
+			cells[i] = display.Escape(c)
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
@@ -197,33 +196,6 @@ func writeRows(w io.Writer, format outputFormat, header []string, rows [][]strin
 	_ = cw.Write(h)
 	_ = cw.WriteAll(rows)
 	return cw.Error()
-}
-
-// tableCell escapes control characters (Go syntax, e.g. \x1b, \n) and
-// bidirectional formatting characters (e.g. \u202e, RIGHT-TO-LEFT
-// OVERRIDE) in a table value, which may come from ACME clients (custom
-// attributes) or servers a scan reached (certificate subjects), so that it
-// can neither break the table, send escape sequences to the terminal, nor
-// display reordered as another value.
-func tableCell(s string) string {
-	if !strings.ContainsFunc(s, escapedInCell) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if escapedInCell(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// escapedInCell reports whether tableCell escapes r.
-func escapedInCell(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // printJSON prints v as indented JSON.

@@ -34,6 +34,11 @@ type Notify struct {
 	WebhookURL     string        // the URL of webhook rules without a to= URL
 	WebhookSecret  string        // the HMAC-SHA256 key of the signature
 	WebhookTimeout time.Duration // one POST
+	// SMTPPasswordFile and WebhookSecretFile are the files the secrets
+	// were read from (notify-smtp-password-file,
+	// notify-webhook-secret-file); "" for none. serve checks their
+	// permissions at start.
+	SMTPPasswordFile, WebhookSecretFile string
 }
 
 // secretSettings are the settings holding secrets: refused on the
@@ -61,7 +66,7 @@ func NotifyFlags(fs *pflag.FlagSet) func() (*Notify, error) {
 
 func notifyFlags(fs *pflag.FlagSet, n *Notify) func() error {
 	var specs []string
-	var starttls, passwordFile, secretFile string
+	var starttls string
 	fs.Var(&ruleSpecs{specs: &specs}, "notify-rules", "expiry notification rules, each as space-separated key=value fields (name, channel, to, fallback, days, profile, issuer, source, attribute), "+
 		"e.g. \"name=owners to=attribute:owner fallback=pki@example.com days=30,14,7,1\"; several separated by ';' (a YAML list in the config file). Empty sends no notifications (docs/notifications.md)")
 	fs.Var(newDuration(&n.Interval, time.Hour), "notify-interval", "how often the certificates are scanned for expiry thresholds crossed")
@@ -71,13 +76,13 @@ func notifyFlags(fs *pflag.FlagSet, n *Notify) func() error {
 	fs.StringVar(&n.SMTPFrom, "notify-smtp-from", "", "sender address of notification emails")
 	fs.StringVar(&n.SMTPUsername, "notify-smtp-username", "", "SMTP AUTH PLAIN user name; empty: no authentication")
 	fs.StringVar(&n.SMTPPassword, "notify-smtp-password", "", "SMTP password: from CERTGATE_NOTIFY_SMTP_PASSWORD or the config file only (refused on the command line), or use notify-smtp-password-file")
-	fs.StringVar(&passwordFile, "notify-smtp-password-file", "", "file holding the SMTP password")
+	fs.StringVar(&n.SMTPPasswordFile, "notify-smtp-password-file", "", "file holding the SMTP password")
 	fs.StringVar(&n.SMTPCAFile, "notify-smtp-ca-file", "", "PEM file of the CA certificates that verify the SMTP server after STARTTLS; empty: the system's roots")
 	fs.StringVar(&starttls, "notify-smtp-starttls", "auto", "auto (STARTTLS when the server offers it) or require (refuse a server without it)")
 	fs.Var(newDuration(&n.SMTPTimeout, 30*time.Second), "notify-smtp-timeout", "how long one email delivery may take")
 	fs.StringVar(&n.WebhookURL, "notify-webhook-url", "", "URL that receives the notifications of webhook rules without a to= URL (a JSON POST signed in X-Certgate-Signature)")
 	fs.StringVar(&n.WebhookSecret, "notify-webhook-secret", "", "HMAC-SHA256 key of the webhook signature (at least 16 bytes): from CERTGATE_NOTIFY_WEBHOOK_SECRET or the config file only, or use notify-webhook-secret-file")
-	fs.StringVar(&secretFile, "notify-webhook-secret-file", "", "file holding the webhook signature key")
+	fs.StringVar(&n.WebhookSecretFile, "notify-webhook-secret-file", "", "file holding the webhook signature key")
 	fs.Var(newDuration(&n.WebhookTimeout, 10*time.Second), "notify-webhook-timeout", "how long one webhook POST may take; an answer other than 2xx, or none in time, is a failure")
 	return func() error {
 		for _, name := range secretSettings {
@@ -87,10 +92,10 @@ func notifyFlags(fs *pflag.FlagSet, n *Notify) func() error {
 			}
 		}
 		var err error
-		if n.SMTPPassword, err = secretOf("notify-smtp-password", n.SMTPPassword, passwordFile); err != nil {
+		if n.SMTPPassword, err = secretOf("notify-smtp-password", n.SMTPPassword, n.SMTPPasswordFile); err != nil {
 			return err
 		}
-		if n.WebhookSecret, err = secretOf("notify-webhook-secret", n.WebhookSecret, secretFile); err != nil {
+		if n.WebhookSecret, err = secretOf("notify-webhook-secret", n.WebhookSecret, n.WebhookSecretFile); err != nil {
 			return err
 		}
 		if secretFile != "" && len(n.WebhookSecret) < notify.MinSecretBytes {

@@ -145,7 +145,7 @@ type Delivery struct {
 	Serial        string     `json:"serial" doc:"the certificate's serial (inventory key)"`
 	ThresholdDays int        `json:"threshold_days" doc:"the threshold crossed, in days before notAfter"`
 	Channel       string     `json:"channel" enum:"email,webhook" doc:"email or webhook"`
-	Recipient     string     `json:"recipient" doc:"email address or webhook URL (a password in the URL shown as xxxxx)"`
+	Recipient     string     `json:"recipient" doc:"email address or webhook URL as notify.Redact shows it: a password as xxxxx, the path after its first segment and each query value as …, then [sha256:8 hex digits of the full URL]"`
 	Rule          string     `json:"rule" doc:"the alert rule (notify-rules) that asked for it"`
 	Status        string     `json:"status" enum:"pending,sending,sent,failed,skipped" doc:"pending (due at next_attempt_at), sending, sent, failed (given up) or skipped (the certificate was revoked or renewed first)"`
 	Attempts      int        `json:"attempts" doc:"delivery attempts so far"`

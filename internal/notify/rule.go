@@ -162,7 +162,7 @@ func (r *Rule) check() error {
 	}
 	if r.Attribute() == "" && r.To != "" {
 		if err := CheckRecipient(r.Channel, r.To); err != nil {
-			return fmt.Errorf("to=%s: %w", r.To, err)
+			return fmt.Errorf("to=%s: %w", Redact(r.To), err)
 		}
 	}
 	if r.To == AttributePrefix {
@@ -173,7 +173,7 @@ func (r *Rule) check() error {
 			return errors.New("fallback= is only for to=attribute:NAME")
 		}
 		if err := CheckRecipient(r.Channel, r.Fallback); err != nil {
-			return fmt.Errorf("fallback=%s: %w", r.Fallback, err)
+			return fmt.Errorf("fallback=%s: %w", Redact(r.Fallback), err)
 		}
 	}
 	return r.checkAllow()

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -113,7 +114,7 @@ func (w *Webhook) Send(ctx context.Context, to string, m *Message) error {
 	req.Header.Set(SignatureHeader, Sign(w.cfg.Secret, body))
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook %s: %w", Redact(to), WithoutURL(err))
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
@@ -125,12 +126,57 @@ func (w *Webhook) Send(ctx context.Context, to string, m *Message) error {
 }
 
 // Redact returns recipient as logs, errors, the audit log and listings
-// show it: a URL's password replaced by "xxxxx" (url.URL.Redacted); an
-// email address, or a URL without one, as it is.
+// show it. An email address is shown as it is. A URL keeps its scheme,
+// host and first path segment; webhook services (Slack, Teams) carry
+// their secret in the rest of the path or in the query, so the path after
+// the first segment is shown as "…", each query value as "…", a password
+// as "xxxxx" and a fragment dropped, followed by " [sha256:" and the first
+// 8 hex digits of SHA-256 over the full URL so that two recipients can be
+// told apart. A URL with nothing to hide is shown as it is. What is sent
+// is never changed.
 func Redact(recipient string) string {
 	u, err := url.Parse(recipient)
-	if err != nil || u.User == nil {
+	if err != nil || u.Scheme == "" || u.Host == "" {
 		return recipient
 	}
-	return u.Redacted()
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			b.WriteString(url.UserPassword(u.User.Username(), "xxxxx").String() + "@")
+		} else {
+			b.WriteString(u.User.String() + "@")
+		}
+	}
+	b.WriteString(u.Host)
+	path := u.EscapedPath()
+	if first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/"); rest != "" {
+		path = "/" + first + "/…"
+	}
+	b.WriteString(path)
+	if u.RawQuery != "" {
+		sep := "?"
+		for _, kv := range strings.Split(u.RawQuery, "&") {
+			k, _, _ := strings.Cut(kv, "=")
+			b.WriteString(sep + k + "=…")
+			sep = "&"
+		}
+	}
+	shown := b.String()
+	if shown == recipient {
+		return recipient
+	}
+	sum := sha256.Sum256([]byte(recipient))
+	return fmt.Sprintf("%s [sha256:%x]", shown, sum[:4])
+}
+
+// WithoutURL returns err, an http.Client.Do error, without the request
+// URL that *url.Error adds (which may carry a webhook's secret), as
+// "Post: " and the underlying error; other errors as they are.
+func WithoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/notify"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -539,7 +540,7 @@ func (r *RA) postEscalation(ctx context.Context, ev Escalation) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.ApprovalWebhook, bytes.NewReader(body))
 	if err != nil {
-		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "err", err)
+		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "err", notify.WithoutURL(err))
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -549,11 +550,11 @@ func (r *RA) postEscalation(ctx context.Context, ev Escalation) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "url", r.cfg.ApprovalWebhook, "err", err)
+		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "url", notify.Redact(r.cfg.ApprovalWebhook), "err", notify.WithoutURL(err))
 		return
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "url", r.cfg.ApprovalWebhook, "status", resp.StatusCode)
+		r.log.ErrorContext(ctx, "approval webhook", "approval", ev.Approval, "url", notify.Redact(r.cfg.ApprovalWebhook), "status", resp.StatusCode)
 	}
 }

@@ -1,6 +1,7 @@
 package ra_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,6 +48,26 @@ type policyEnv struct {
 	// iss is the RA's issuer; a test may change its fields (OCSPURL)
 	// between calls.
 	iss *local.Issuer
+	// logs holds what the RA logged (text handler, all levels).
+	logs *logBuffer
+}
+
+// logBuffer is a bytes.Buffer safe for the RA's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newPolicyEnv(t *testing.T, profiles ...policy.Profile) *policyEnv {
@@ -98,7 +120,8 @@ func newPolicyEnvOn(t *testing.T, st *store.Store, dir string, cfg ra.Config, pr
 	if cfg.AccountURIPrefixes == nil {
 		cfg.AccountURIPrefixes = []string{"https://ca.test/acct/"}
 	}
-	e.ra = ra.New(cfg, st, v, iss, func() time.Time { return e.clock() }, slog.New(slog.DiscardHandler))
+	e.logs = &logBuffer{}
+	e.ra = ra.New(cfg, st, v, iss, func() time.Time { return e.clock() }, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { e.ra.Shutdown(context.Background()) })
 	return e
 }

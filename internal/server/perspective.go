@@ -18,6 +18,7 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/ra"
+	"github.com/certgate/certgate/internal/secretfile"
 	"github.com/certgate/certgate/internal/va"
 	"github.com/certgate/certgate/internal/va/mpic"
 )
@@ -67,6 +68,7 @@ func ServePerspective(ctx context.Context, cfg *config.Serve, log *slog.Logger) 
 // (BodyReadTimeout, IdleTimeout, WriteProgressTimeout; the other fields
 // are not used).
 func servePerspective(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger) error {
+	secretfile.WarnIfExposed(ctx, log, "perspective-secret-file", cfg.Perspectives.SecretFile)
 	secret, err := mpic.ReadSecret(cfg.Perspectives.SecretFile)
 	if err != nil {
 		return err

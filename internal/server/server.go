@@ -40,6 +40,7 @@ import (
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/ratelimit"
+	"github.com/certgate/certgate/internal/secretfile"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/va"
 	"github.com/certgate/certgate/internal/va/mpic"
@@ -140,6 +141,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if _, _, err := scheduledScan(cfg); err != nil {
 		return nil, err
 	}
+	warnExposedSecrets(ctx, cfg, log)
 	var secret []byte
 	if len(cfg.Perspectives.RemoteNames) > 0 {
 		var err error
@@ -997,4 +999,20 @@ func newNotifier(st *store.Store, cfg *config.Notify, now func() time.Time, log 
 	}
 	return notify.New(st, notify.Config{Rules: cfg.Rules, Channels: chans, Interval: cfg.Interval, MaxAttempts: cfg.MaxAttempts,
 		RetryDelay: cfg.RetryDelay, Now: now, Log: log.With("component", "notify"), Audit: auditLog, Metrics: m})
+}
+
+// warnExposedSecrets logs one WARN for each file of cfg holding a secret
+// (tls-key, perspective-secret-file, notify-smtp-password-file,
+// notify-webhook-secret-file) that its group or others may read
+// (secretfile.WarnIfExposed); the issuers file's eabHmacFile is checked
+// by its connector. It refuses nothing.
+func warnExposedSecrets(ctx context.Context, cfg *config.Serve, log *slog.Logger) {
+	for _, f := range []struct{ setting, path string }{
+		{"tls-key", cfg.TLSKey},
+		{"perspective-secret-file", cfg.Perspectives.SecretFile},
+		{"notify-smtp-password-file", cfg.Notify.SMTPPasswordFile},
+		{"notify-webhook-secret-file", cfg.Notify.WebhookSecretFile},
+	} {
+		secretfile.WarnIfExposed(ctx, log, f.setting, f.path)
+	}
 }

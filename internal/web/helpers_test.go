@@ -94,6 +94,13 @@ func (d *dash) advance(by time.Duration) { d.offset.Add(int64(by)) }
 // pending approval request for name; it returns the approval's ID.
 func (d *dash) pendingApproval(id, name string) string {
 	d.t.Helper()
+	return d.pendingApprovalWith(id, name, map[string]string{"cost_center": "CC-7"})
+}
+
+// pendingApprovalWith is pendingApproval with the order's custom
+// attributes attrs.
+func (d *dash) pendingApprovalWith(id, name string, attrs map[string]string) string {
+	d.t.Helper()
 	ctx := context.Background()
 	now := d.now().UTC()
 	if err := d.st.CreateAccount(ctx, &store.Account{ID: "acct-" + id, KeyThumbprint: "tp-" + id, JWK: []byte(`{}`), Status: acme.StatusValid,
@@ -101,7 +108,7 @@ func (d *dash) pendingApproval(id, name string) string {
 		d.t.Fatal(err)
 	}
 	o := &store.Order{ID: "order-" + id, AccountID: "acct-" + id, Status: acme.StatusPending, Expires: now.Add(time.Hour), Profile: "default",
-		Identifiers: []acme.Identifier{{Type: "dns", Value: name}}, AuthzIDs: []string{}, Attributes: map[string]string{"cost_center": "CC-7"},
+		Identifiers: []acme.Identifier{{Type: "dns", Value: name}}, AuthzIDs: []string{}, Attributes: attrs,
 		CreatedAt: now, UpdatedAt: now}
 	if err := d.st.CreateOrder(ctx, o, nil); err != nil {
 		d.t.Fatal(err)

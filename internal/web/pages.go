@@ -12,6 +12,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/display"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -354,7 +355,7 @@ func (u *UI) decide(w http.ResponseWriter, r *http.Request, v *view) {
 // auditRow is one audit event as the audit page shows it.
 type auditRow struct {
 	*store.AuditRecord
-	Before, After string // indented JSON; "" for none
+	Before, After string // indented JSON, display.EscapeLines; "" for none
 }
 
 // auditLog lists audit events newest first, filtered as the admin API's
@@ -404,7 +405,7 @@ func (u *UI) auditLog(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	for _, e := range evs {
-		d.Items = append(d.Items, auditRow{AuditRecord: e, Before: indentJSON(e.Before), After: indentJSON(e.After)})
+		d.Items = append(d.Items, auditRow{AuditRecord: e, Before: display.EscapeLines(indentJSON(e.Before)), After: display.EscapeLines(indentJSON(e.After))})
 	}
 	if len(evs) == pageSize && evs[len(evs)-1].Seq > 1 {
 		q := url.Values{}

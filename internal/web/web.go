@@ -29,6 +29,7 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/display"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -98,6 +99,10 @@ func parsePages() map[string]*template.Template {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
 		"join": strings.Join,
+		// show escapes control and bidirectional formatting characters
+		// (display.Escape) in a value from certificates, attributes, audit
+		// events, approvals or scans, as the CLI tables do.
+		"show": display.Escape,
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")

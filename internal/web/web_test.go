@@ -49,6 +49,7 @@ func TestDashboard(t *testing.T) {
 			t.Run("approvals", func(t *testing.T) { testApprovals(t, d) })
 			t.Run("audit", func(t *testing.T) { testAuditPage(t, d) })
 			t.Run("pages", func(t *testing.T) { testPages(t, d) })
+			t.Run("bidi escaped", func(t *testing.T) { testBidiEscaped(t, d) }) // after pages, which counts
 			t.Run("sign-out", func(t *testing.T) { testSignOut(t, d) })
 			t.Run("token revoked", func(t *testing.T) { testTokenRevoked(t, d) })
 			t.Run("expiry", func(t *testing.T) { testExpiry(t, d) }) // moves the clock: last

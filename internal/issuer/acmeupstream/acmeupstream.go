@@ -39,6 +39,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/duration"
 	"github.com/certgate/certgate/internal/issuer"
+	"github.com/certgate/certgate/internal/secretfile"
 )
 
 // Type is the issuers-file type of this connector's entries.
@@ -188,6 +189,7 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 		return nil, errors.New("eabKid and eabHmacFile: give both or neither")
 	}
 	if c.EABHMACFile != "" {
+		secretfile.WarnIfExposed(context.Background(), is.log, "issuers-file: issuer "+c.Name+": eabHmacFile", c.EABHMACFile)
 		b, err := os.ReadFile(c.EABHMACFile)
 		if err != nil {
 			return nil, fmt.Errorf("eabHmacFile: %w", err)

@@ -1,0 +1,29 @@
+package display_test
+
+import (
+	"testing"
+
+	"github.com/certgate/certgate/internal/display"
+)
+
+// TestEscape: control and bidirectional formatting characters are shown
+// in Go syntax; letters are kept; EscapeLines keeps line feeds only.
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain value":                 "plain value",
+		"\x1b[2J\x1b]0;pwned\x07":     `\x1b[2J\x1b]0;pwned\a`,
+		"two\nlines":                  `two\nlines`,
+		"ünïcode":                     "ünïcode",
+		"admin\u202egpj.exe":          `admin\u202egpj.exe`,
+		"\u202a\u202b\u202c\u202d":    `\u202a\u202b\u202c\u202d`,
+		"\u2066\u2067\u2068ops\u2069": `\u2066\u2067\u2068ops\u2069`,
+		"\u200fx\u061c":               `\u200fx\u061c`,
+	} {
+		if got := display.Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got, want := display.EscapeLines("{\n  \"a\": \"\u202e\t\"\n}"), "{\n  \"a\": \"\\u202e\\t\"\n}"; got != want {
+		t.Errorf("EscapeLines = %q, want %q", got, want)
+	}
+}
