@@ -98,10 +98,10 @@ func notifyFlags(fs *pflag.FlagSet, n *Notify) func() error {
 		if n.WebhookSecret, err = secretOf("notify-webhook-secret", n.WebhookSecret, n.WebhookSecretFile); err != nil {
 			return err
 		}
-		if secretFile != "" && len(n.WebhookSecret) < notify.MinSecretBytes {
+		if n.WebhookSecretFile != "" && len(n.WebhookSecret) < notify.MinSecretBytes {
 			// Name the file: notify.NewWebhook's message names the setting.
 			return fmt.Errorf("notify-webhook-secret-file %s: %d bytes; at least %d are needed (e.g. openssl rand -hex 32 > %s)",
-				secretFile, len(n.WebhookSecret), notify.MinSecretBytes, secretFile)
+				n.WebhookSecretFile, len(n.WebhookSecret), notify.MinSecretBytes, n.WebhookSecretFile)
 		}
 		if n.Rules, err = notify.ParseRules(specs); err != nil {
 			return fmt.Errorf("notify-rules: %w", err)
