@@ -122,7 +122,8 @@ func (s *Service) Run(ctx context.Context, sc *Scanner, o Options) (*ScanView, e
 		if r.Err == nil {
 			row.Served++
 			if _, ok := known[r.Fingerprint]; !ok {
-				k, err := s.inv.AddDiscovered(wctx, r.Chain[0], r.Chain[1:])
+				k, err := s.inv.AddDiscovered(wctx, r.Chain[0], r.Chain[1:], inventory.Sighting{ScanID: row.ID,
+					Address: r.Endpoint.Host, Port: r.Endpoint.Port, SNI: r.Endpoint.SNI})
 				if err != nil {
 					return nil, err
 				}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/discovery"
 	"github.com/certgate/certgate/internal/inventory"
@@ -68,7 +69,7 @@ func (s *Server) scanIfDue(ctx context.Context, opt discovery.Options, node stri
 		return
 	}
 	sc := &discovery.Scanner{Roots: []*x509.Certificate{s.ca.Root()}, Intermediates: []*x509.Certificate{s.ca.Intermediate()}, Now: s.now}
-	v, err := discovery.New(s.store, inventory.New(s.store, s.now), s.now).Run(ctx, sc, opt)
+	v, err := discovery.New(s.store, inventory.New(s.store, s.now).WithAudit(s.audit, audit.ActorSystem), s.now).Run(ctx, sc, opt)
 	if err != nil {
 		s.log.Error("scheduled scan failed", "err", err)
 		return
