@@ -108,6 +108,20 @@ func TestScanCLI(t *testing.T) {
 	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "5ca7,valid") || !strings.Contains(out, "discovered") {
 		t.Fatalf("report shadow: %s %v", out, err)
 	}
+	// cert show lists where the certificate was seen (table and JSON).
+	out, _, err = runCLI(t, nil, "cert", "show", "--data", data, "5ca7")
+	if want := "seen at            127.0.0.1:" + strconv.Itoa(port) + " (SNI shadow.example.com), last seen "; err != nil || !strings.Contains(out, want) {
+		t.Fatalf("cert show: %v\n%s\nwant a line with %q", err, out, want)
+	}
+	out, _, err = runCLI(t, nil, "cert", "show", "--data", data, "--format", "json", "5ca7")
+	var shown struct {
+		Serial    string                   `json:"serial"`
+		Endpoints []discovery.EndpointView `json:"endpoints"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Serial != "5ca7" || len(shown.Endpoints) != 1 ||
+		shown.Endpoints[0].Port != port || shown.Endpoints[0].SNI != "shadow.example.com" || shown.Endpoints[0].LastScanID != id {
+		t.Fatalf("cert show --format json: %v\n%s", err, out)
+	}
 	if _, _, err := runCLI(t, nil, "scan", "show", "--data", data, "nope"); err == nil || err.Error() != `no scan "nope" (certgate scan list lists them)` {
 		t.Fatalf("show of an unknown scan: %v", err)
 	}
