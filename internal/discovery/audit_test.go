@@ -84,3 +84,61 @@ func TestScanAuditsDiscoveredCertificates(t *testing.T) {
 		}
 	})
 }
+
+// TestInterruptStale: a scan left running by a process that died is
+// marked interrupted with a reason once StaleAfter has passed since its
+// start; a running scan younger than that (a live one, of any node) and a
+// finished one are left alone; a scan that finishes after all overwrites
+// the mark.
+func TestInterruptStale(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		base := time.Now().UTC().Truncate(time.Second)
+		clk := &clock{t: base}
+		svc := discovery.New(st, inventory.New(st, clk.now), clk.now)
+		add := func(status string, started time.Time) *store.Scan {
+			t.Helper()
+			sc := &store.Scan{ID: store.NewID(started), Status: status, Targets: []string{"127.0.0.1"}, StartedAt: started, Endpoints: 1}
+			if err := st.CreateScan(ctx, sc); err != nil {
+				t.Fatal(err)
+			}
+			return sc
+		}
+		dead := add(store.ScanRunning, base.Add(-discovery.StaleAfter-time.Second))
+		deadToo := add(store.ScanRunning, base.Add(-48*time.Hour))
+		live := add(store.ScanRunning, base.Add(-discovery.StaleAfter+time.Minute))
+		done := add(store.ScanCompleted, base.Add(-48*time.Hour))
+		ids, err := svc.InterruptStale(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 2 || ids[0] != deadToo.ID || ids[1] != dead.ID {
+			t.Fatalf("interrupted %v, want [%s %s]", ids, deadToo.ID, dead.ID)
+		}
+		want := map[string]string{dead.ID: store.ScanInterrupted, deadToo.ID: store.ScanInterrupted, live.ID: store.ScanRunning,
+			done.ID: store.ScanCompleted}
+		p, err := svc.List(ctx, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.Items {
+			if s.Status != want[s.ID] || (s.Reason != "") != (s.Status == store.ScanInterrupted) {
+				t.Errorf("scan %s: status %q reason %q, want status %q", s.ID, s.Status, s.Reason, want[s.ID])
+			}
+		}
+		if v, err := svc.Show(ctx, dead.ID, true); err != nil || v.Status != store.ScanInterrupted || v.Reason != discovery.InterruptedReason() {
+			t.Fatalf("show: %+v %v", v, err)
+		}
+		if ids, err := svc.InterruptStale(ctx); err != nil || len(ids) != 0 {
+			t.Fatalf("second sweep: %v %v", ids, err)
+		}
+		// A live scan that finishes after all wins over the mark.
+		dead.Status, dead.FinishedAt = store.ScanCompleted, base
+		if err := st.FinishScan(ctx, dead, nil); err != nil {
+			t.Fatal(err)
+		}
+		if sc, err := st.GetScan(ctx, dead.ID); err != nil || sc.Status != store.ScanCompleted {
+			t.Fatalf("finished after the mark: %+v %v", sc, err)
+		}
+	})
+}

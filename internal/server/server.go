@@ -847,6 +847,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			<-watchDone
 		}()
 	}
+	s.interruptStaleScans(ctx)
 	if opt, ok, _ := scheduledScan(s.cfg); ok {
 		scanCtx, stopScans := context.WithCancel(ctx)
 		scansDone := make(chan struct{})
