@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/discovery"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -245,16 +247,46 @@ func newCertShow() *cobra.Command {
 				if c.RenewalWindow, err = showRenewalWindow(ctx, st, c.Serial); err != nil {
 					return err
 				}
-				if format == "json" {
-					return printJSON(cmd.OutOrStdout(), c)
+				eps, err := discovery.New(st, svc, nil).Endpoints(ctx, c.FingerprintSHA256)
+				if err != nil {
+					return err
 				}
-				return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, certFields(c))
+				if format == "json" {
+					return printJSON(cmd.OutOrStdout(), certShow{Certificate: c, Endpoints: eps})
+				}
+				return writeTable(cmd.OutOrStdout(), []string{"FIELD", "VALUE"}, append(certFields(c), endpointFields(eps)...))
 			})
 		},
 	}
 	storeFlags(cmd, &o)
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
+}
+
+// certShow is `cert show --format json`: the inventory record with the
+// endpoints where scans last saw the certificate served.
+type certShow struct {
+	*inventory.Certificate
+	Endpoints []discovery.EndpointView `json:"endpoints"` // [] when no scan saw it
+}
+
+// endpointFields are `cert show`'s rows of the endpoints last seen serving
+// the certificate: "seen at" ADDRESS:PORT, the SNI name sent, last seen
+// and the error of a later scan there.
+func endpointFields(eps []discovery.EndpointView) [][]string {
+	var rows [][]string
+	for _, e := range eps {
+		v := net.JoinHostPort(e.Address, strconv.Itoa(e.Port))
+		if e.SNI != "" {
+			v += " (SNI " + e.SNI + ")"
+		}
+		v += ", last seen " + e.LastSeen.UTC().Format(time.RFC3339)
+		if e.LastError != "" {
+			v += "; latest scan: " + e.LastError
+		}
+		rows = append(rows, []string{"seen at", v})
+	}
+	return rows
 }
 
 // certFields lists a certificate's fields for `cert show`.

@@ -163,6 +163,9 @@ func printScan(w io.Writer, format outputFormat, v *discovery.ScanView) error {
 	}
 	fmt.Fprintf(w, "scan %s %s: %d endpoints, %d served a certificate, %d failed; %d certificates, %d new in the inventory\n",
 		v.ID, v.Status, v.Endpoints, v.Served, v.Failed, v.Certificates, v.NewCertificates)
+	if v.Reason != "" {
+		fmt.Fprintf(w, "%s\n", v.Reason)
+	}
 	if len(v.Findings) == 0 {
 		return nil
 	}

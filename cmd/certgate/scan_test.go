@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/discovery"
+	"github.com/certgate/certgate/internal/inventory"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
 )
 
 // TestScanCLI: `certgate scan run` scans a TLS server on loopback and a
@@ -107,6 +111,44 @@ func TestScanCLI(t *testing.T) {
 	out, _, err = runCLI(t, nil, "report", "shadow", "--data", data, "--format", "csv")
 	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "5ca7,valid") || !strings.Contains(out, "discovered") {
 		t.Fatalf("report shadow: %s %v", out, err)
+	}
+	// cert show lists where the certificate was seen (table and JSON).
+	out, _, err = runCLI(t, nil, "cert", "show", "--data", data, "5ca7")
+	if want := "seen at            127.0.0.1:" + strconv.Itoa(port) + " (SNI shadow.example.com), last seen "; err != nil || !strings.Contains(out, want) {
+		t.Fatalf("cert show: %v\n%s\nwant a line with %q", err, out, want)
+	}
+	out, _, err = runCLI(t, nil, "cert", "show", "--data", data, "--format", "json", "5ca7")
+	var shown struct {
+		Serial    string                   `json:"serial"`
+		Endpoints []discovery.EndpointView `json:"endpoints"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Serial != "5ca7" || len(shown.Endpoints) != 1 ||
+		shown.Endpoints[0].Port != port || shown.Endpoints[0].SNI != "shadow.example.com" || shown.Endpoints[0].LastScanID != id {
+		t.Fatalf("cert show --format json: %v\n%s", err, out)
+	}
+	// A scan whose process died, marked interrupted (as serve does): scan
+	// list shows the status, scan show the reason.
+	st, err := store.Open(context.Background(), server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &store.Scan{ID: store.NewID(time.Now().Add(-48 * time.Hour)), Status: store.ScanRunning, Targets: []string{"10.0.0.1"},
+		StartedAt: time.Now().Add(-48 * time.Hour).UTC(), Endpoints: 1}
+	err = st.CreateScan(context.Background(), dead)
+	if err == nil {
+		_, err = discovery.New(st, inventory.New(st, nil), nil).InterruptStale(context.Background())
+	}
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCLI(t, nil, "scan", "list", "--data", data)
+	if err != nil || !strings.Contains(out, dead.ID) || !strings.Contains(out, "interrupted") {
+		t.Fatalf("scan list of an interrupted scan: %s %v", out, err)
+	}
+	out, _, err = runCLI(t, nil, "scan", "show", "--data", data, dead.ID)
+	if err != nil || !strings.Contains(out, "scan "+dead.ID+" interrupted") || !strings.Contains(out, discovery.InterruptedReason()) {
+		t.Fatalf("scan show of an interrupted scan: %s %v", out, err)
 	}
 	if _, _, err := runCLI(t, nil, "scan", "show", "--data", data, "nope"); err == nil || err.Error() != `no scan "nope" (certgate scan list lists them)` {
 		t.Fatalf("show of an unknown scan: %v", err)

@@ -26,10 +26,10 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [31]string {
-	return [31]string{
+func actionNames() [32]string {
+	return [32]string{
 		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
-		ActionCertificateUpstreamRefused,
+		ActionCertificateUpstreamRefused, ActionCertificateDiscover,
 		ActionTokenCreate, ActionTokenRevoke,
 		ActionAccountCreate, ActionAccountUpdate, ActionAccountDeactivate, ActionAccountKeyChange, ActionAccountAttributes,
 		ActionProfileCreate, ActionProfileUpdate, ActionProfileDelete,

@@ -92,6 +92,12 @@ const (
 	// SHA-256 fingerprint, names, validity, the order, why it was
 	// refused and whether the upstream revoked it).
 	ActionCertificateUpstreamRefused = "certificate.upstream_refused"
+	// ActionCertificateDiscover: a scan (`certgate scan run` or serve's
+	// scan-interval) added a certificate it found served on the network to
+	// the inventory, source discovered (object: the certificate, by its
+	// inventory serial; after: the record, the endpoint where it was first
+	// found and the scan's ID). Later sightings record nothing.
+	ActionCertificateDiscover = "certificate.discover"
 )
 
 const (

@@ -43,6 +43,37 @@ type Store interface {
 	// GetCertificateByFingerprint returns the inventory record with
 	// SHA-256 fingerprint fp; store.ErrNotFound when none.
 	GetCertificateByFingerprint(ctx context.Context, fp string) (*store.Certificate, error)
+	// InterruptStaleScans marks interrupted the scans still running that
+	// started before before and returns their IDs.
+	InterruptStaleScans(ctx context.Context, before time.Time) ([]string, error)
+}
+
+// MaxDuration bounds a scan's run: Run stops trying endpoints after it
+// and records the scan cancelled with what it found by then. With the
+// defaults (DefaultMaxEndpoints, DefaultConcurrency, DefaultTimeout) a
+// scan takes at most about 11 minutes.
+const MaxDuration = time.Hour
+
+// StaleAfter is how long after its start a scan still running is taken
+// for one whose process died (InterruptStale): MaxDuration, and 15
+// minutes for recording its findings and for clocks that differ between
+// the machines sharing the database. No live process, on any node, has a
+// scan running that long.
+const StaleAfter = MaxDuration + 15*time.Minute
+
+// InterruptedReason returns the reason shown with a scan marked
+// interrupted.
+func InterruptedReason() string {
+	return fmt.Sprintf("the process running it stopped before it finished: still running %s after its start, "+
+		"longer than any scan runs (%s); no findings were recorded", StaleAfter, MaxDuration)
+}
+
+// InterruptStale marks interrupted (store.ScanInterrupted) the scans
+// still running StaleAfter after their start, whatever process or node
+// started them, and returns their IDs, oldest first. `certgate serve`
+// calls it at its start and before each scheduled-scan check.
+func (s *Service) InterruptStale(ctx context.Context) ([]string, error) {
+	return s.st.InterruptStaleScans(ctx, s.now().UTC().Add(-StaleAfter))
 }
 
 // Service runs scans and reads their results. Safe for concurrent use.
@@ -94,8 +125,8 @@ func Plan(o Options) ([]Endpoint, error) {
 }
 
 // Run scans o's targets with sc and records the scan: its row (running,
-// then completed, or cancelled when ctx ends first: the endpoints tried by
-// then are recorded), one finding per endpoint, each endpoint's state, and
+// then completed, or cancelled when ctx ends or MaxDuration passes first:
+// the endpoints tried by then are recorded), one finding per endpoint, each endpoint's state, and
 // each served leaf in the inventory (inventory.AddDiscovered: source
 // discovered unless it is there already). Invalid targets are refused
 // before anything is stored (ErrInvalidTarget). The returned view is that
@@ -111,9 +142,11 @@ func (s *Service) Run(ctx context.Context, sc *Scanner, o Options) (*ScanView, e
 	if err := s.st.CreateScan(ctx, row); err != nil {
 		return nil, err
 	}
-	results := sc.Scan(ctx, eps, o.Progress)
 	// What was found is recorded even when ctx ended meanwhile.
 	wctx := context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, MaxDuration)
+	defer cancel()
+	results := sc.Scan(ctx, eps, o.Progress)
 	known := map[string]inventory.Known{}
 	findings := make([]*store.Finding, 0, len(results))
 	for _, r := range results {
@@ -122,7 +155,8 @@ func (s *Service) Run(ctx context.Context, sc *Scanner, o Options) (*ScanView, e
 		if r.Err == nil {
 			row.Served++
 			if _, ok := known[r.Fingerprint]; !ok {
-				k, err := s.inv.AddDiscovered(wctx, r.Chain[0], r.Chain[1:])
+				k, err := s.inv.AddDiscovered(wctx, r.Chain[0], r.Chain[1:], inventory.Sighting{ScanID: row.ID,
+					Address: r.Endpoint.Host, Port: r.Endpoint.Port, SNI: r.Endpoint.SNI})
 				if err != nil {
 					return nil, err
 				}
@@ -161,12 +195,13 @@ type ScanView struct {
 
 // ScanSummary is one scan without its findings.
 type ScanSummary struct {
-	ID              string     `json:"id"`                                        // scan ID
-	Status          string     `json:"status" enum:"running,completed,cancelled"` // running, completed or cancelled (interrupted)
-	Targets         []string   `json:"targets"`                                   // target specifications as given
-	Actor           string     `json:"actor,omitempty"`                           // who ran it, e.g. "cli:alice"
-	StartedAt       time.Time  `json:"started_at"`                                // UTC
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`                     // UTC; absent while running
+	ID              string     `json:"id"`                                                    // scan ID
+	Status          string     `json:"status" enum:"running,completed,cancelled,interrupted"` // running, completed, cancelled (stopped: Ctrl-C, MaxDuration) or interrupted (its process died)
+	Reason          string     `json:"reason,omitempty"`                                      // why the scan is interrupted (InterruptedReason); absent otherwise
+	Targets         []string   `json:"targets"`                                               // target specifications as given
+	Actor           string     `json:"actor,omitempty"`                                       // who ran it, e.g. "cli:alice"
+	StartedAt       time.Time  `json:"started_at"`                                            // UTC
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`                                 // UTC; absent while running
 	Endpoints       int        `json:"endpoints" doc:"endpoints (address, port, SNI name) the targets expanded to"`
 	Served          int        `json:"served" doc:"endpoints that completed a TLS handshake"`
 	Failed          int        `json:"failed" doc:"endpoints that did not (refused, timed out, not TLS)"`
@@ -205,6 +240,9 @@ func summary(sc *store.Scan) ScanSummary {
 		Endpoints: sc.Endpoints, Served: sc.Served, Failed: sc.Failed, Certificates: sc.Certificates, NewCertificates: sc.NewCertificates}
 	if v.Targets == nil {
 		v.Targets = []string{}
+	}
+	if sc.Status == store.ScanInterrupted {
+		v.Reason = InterruptedReason()
 	}
 	if !sc.FinishedAt.IsZero() {
 		t := sc.FinishedAt

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/discovery"
 	"github.com/certgate/certgate/internal/inventory"
@@ -35,21 +36,40 @@ func scheduledScan(cfg *config.Serve) (opt discovery.Options, ok bool, err error
 }
 
 // runScanSchedule runs the scheduled scan opt every scan-interval until ctx
-// ends: it asks at once and then every minute (or every interval, if
-// shorter) whether a run is due, and runs it if this node claims it
-// (store.ClaimScheduledScan: one node of a cluster runs each).
+// ends: at once and then every minute (or every interval, if shorter) it
+// marks interrupted the scans whose process died, asks whether a run is
+// due, and runs it if this node claims it (store.ClaimScheduledScan: one
+// node of a cluster runs each).
 func (s *Server) runScanSchedule(ctx context.Context, opt discovery.Options) {
 	host, _ := os.Hostname()
 	node := fmt.Sprintf("%s:%d", host, os.Getpid())
 	t := time.NewTicker(min(s.cfg.ScanInterval, time.Minute))
 	defer t.Stop()
 	for {
+		s.interruptStaleScans(ctx)
 		s.scanIfDue(ctx, opt, node)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// interruptStaleScans marks interrupted the scans whose process died
+// (discovery.Service.InterruptStale: running longer than any scan runs,
+// on any node) and logs each; serve calls it at its start and before each
+// scheduled-scan check.
+func (s *Server) interruptStaleScans(ctx context.Context) {
+	ids, err := discovery.New(s.store, inventory.New(s.store, s.now), s.now).InterruptStale(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("interrupt stale scans", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		s.log.Warn("scan interrupted: its process stopped before it finished", "scan", id, "running_longer_than", discovery.StaleAfter)
 	}
 }
 
@@ -68,7 +88,7 @@ func (s *Server) scanIfDue(ctx context.Context, opt discovery.Options, node stri
 		return
 	}
 	sc := &discovery.Scanner{Roots: []*x509.Certificate{s.ca.Root()}, Intermediates: []*x509.Certificate{s.ca.Intermediate()}, Now: s.now}
-	v, err := discovery.New(s.store, inventory.New(s.store, s.now), s.now).Run(ctx, sc, opt)
+	v, err := discovery.New(s.store, inventory.New(s.store, s.now).WithAudit(s.audit, audit.ActorSystem), s.now).Run(ctx, sc, opt)
 	if err != nil {
 		s.log.Error("scheduled scan failed", "err", err)
 		return

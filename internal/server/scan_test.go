@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/discovery"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -28,7 +29,10 @@ import (
 // scheduled scan when it starts: here of a TLS server on loopback serving
 // a certificate of the server's own CA (made before the server starts in
 // its data directory) and not in its inventory, and of a closed port. The
-// finding is trusted (the scan verifies against the CA's root) and shadow.
+// finding is trusted (the scan verifies against the CA's root) and shadow,
+// and its certificate's certificate.discover event is recorded (actor
+// system). A scan a dead process left running two days before is marked
+// interrupted.
 func TestScheduledScan(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	ca, err := local.LoadOrCreate(server.CADir(data), local.Options{})
@@ -64,6 +68,17 @@ func TestScheduledScan(t *testing.T) {
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
+	// A scan whose process died two days ago, left running in the database.
+	pre, err := store.Open(context.Background(), filepath.Join(data, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &store.Scan{ID: store.NewID(now.Add(-48 * time.Hour)), Status: store.ScanRunning, Targets: []string{"10.0.0.1"},
+		StartedAt: now.Add(-48 * time.Hour).UTC(), Endpoints: 1}
+	if err := pre.CreateScan(context.Background(), stale); err != nil {
+		t.Fatal(err)
+	}
+	pre.Close()
 	env := testenv.NewWithOptions(t, testenv.Options{Data: data, ScanInterval: time.Hour,
 		ScanTargets: []string{"127.0.0.1:" + strconv.Itoa(port) + "@app.example.test 127.0.0.1:" + strconv.Itoa(closedPort)}})
 	st := env.Server.Store()
@@ -82,7 +97,10 @@ func TestScheduledScan(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if len(scans) != 1 || scans[0].Endpoints != 2 || scans[0].Served != 1 || scans[0].NewCertificates != 1 || scans[0].Actor != "serve:scan-interval" {
+	if len(scans) != 2 || scans[1].ID != stale.ID || scans[1].Status != store.ScanInterrupted {
+		t.Fatalf("the dead process's scan was not marked interrupted: %+v", scans[len(scans)-1])
+	}
+	if len(scans) != 2 || scans[0].Endpoints != 2 || scans[0].Served != 1 || scans[0].NewCertificates != 1 || scans[0].Actor != "serve:scan-interval" {
 		t.Fatalf("scheduled scans: %+v", scans[0])
 	}
 	fs, err := st.ScanFindings(ctx, scans[0].ID, true)
@@ -98,6 +116,11 @@ func TestScheduledScan(t *testing.T) {
 	c, err := st.GetCertificateByFingerprint(ctx, fs[0].Fingerprint)
 	if err != nil || c.Source != store.SourceDiscovered {
 		t.Fatalf("inventory record: %+v %v", c, err)
+	}
+	evs, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.ActionCertificateDiscover})
+	if err != nil || len(evs) != 1 || evs[0].ObjectID != c.Serial || evs[0].Actor != audit.ActorSystem ||
+		!strings.Contains(evs[0].After, `"scan_id":"`+scans[0].ID+`"`) {
+		t.Fatalf("certificate.discover events: %+v %v", evs, err)
 	}
 }
 

@@ -99,6 +99,7 @@ type Server struct {
 	lock *os.File // flock on the data directory, held while the server runs
 
 	notifier *notify.Notifier // expiry notifications; nil without notify-rules
+	audit    *audit.Log       // the audit log (the scheduled scan's certificate.discover events)
 	now      func() time.Time
 
 	// The HTTPS listeners' certificate (listencert.go): own, read from
@@ -415,7 +416,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
-		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier}
+		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	s.ui = newDashboard(st, r, auditLog, now, log)
 	if _, err := s.certificate(nil); err != nil {
@@ -848,6 +849,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			<-watchDone
 		}()
 	}
+	s.interruptStaleScans(ctx)
 	if opt, ok, _ := scheduledScan(s.cfg); ok {
 		scanCtx, stopScans := context.WithCancel(ctx)
 		scansDone := make(chan struct{})

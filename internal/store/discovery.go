@@ -20,12 +20,15 @@ const (
 	ScanRunning   = "running"   // started, not finished (or its process died)
 	ScanCompleted = "completed" // every endpoint was tried
 	ScanCancelled = "cancelled" // interrupted: the findings are those made before
+	// ScanInterrupted: found running longer than any live scan runs
+	// (InterruptStaleScans): its process died; no findings were recorded.
+	ScanInterrupted = "interrupted"
 )
 
 // Scan is one run of certificate discovery over a list of targets.
 type Scan struct {
 	ID         string    // NewID at its start
-	Status     string    // ScanRunning, ScanCompleted or ScanCancelled
+	Status     string    // ScanRunning, ScanCompleted, ScanCancelled or ScanInterrupted
 	Targets    []string  // the target specifications as given (discovery.ParseTarget)
 	Actor      string    // who ran it, e.g. "cli:alice"; "" for none recorded
 	StartedAt  time.Time // UTC
@@ -249,6 +252,46 @@ func (s *Store) EndpointsServing(ctx context.Context, fp string) ([]*Endpoint, e
 		out = append(out, &e)
 	}
 	return out, rows.Err()
+}
+
+// InterruptStaleScans marks ScanInterrupted every scan still running
+// that started before before (a scan whose process died: discovery bounds
+// a live scan's run) and returns their IDs, oldest first. A scan that
+// finishes after all (FinishScan) overwrites the mark.
+func (s *Store) InterruptStaleScans(ctx context.Context, before time.Time) ([]string, error) {
+	var ids []string
+	err := s.tx(ctx, func(tx txConn) error {
+		ids = ids[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM scans WHERE status = ? AND started_at < ? ORDER BY started_at, id`,
+			ScanRunning, ts(before))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		for _, id := range ids {
+			// status = running again: another node may have marked it, or
+			// its scan finished, since the SELECT.
+			if _, err := tx.ExecContext(ctx, `UPDATE scans SET status = ? WHERE id = ? AND status = ?`, ScanInterrupted, id, ScanRunning); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("interrupt stale scans: %w", err)
+	}
+	return ids, nil
 }
 
 // ClaimScheduledScan reports whether node may run the scheduled scan name
