@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"math/big"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv/tlstest"
 )
 
 // TestScanCLI: `certgate scan run` scans a TLS server on loopback and a
@@ -38,25 +38,8 @@ func TestScanCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
+	port := tlstest.Serve(t, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	closedPort := tlstest.ClosedPort(t)
 
 	_, stderr, err := runCLI(t, nil, "scan", "run", "--data", data, "127.0.0.1:"+strconv.Itoa(port), "10.0.0.0/8:99999")
 	if err == nil || !strings.Contains(err.Error(), `invalid scan target "10.0.0.0/8:99999": port "99999" is not a number from 1 to 65535`) {

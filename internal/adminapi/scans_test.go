@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/certgate/certgate/internal/testenv/tlstest"
 )
 
 // TestScanReads: a scan of a TLS server on loopback serving a self-signed
@@ -26,25 +26,8 @@ func TestScanReads(t *testing.T) {
 	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rec := f.selfSigned(key, "shadow.example.net", store.SourceDiscovered)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{rec.DER}, PrivateKey: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
+	port := tlstest.Serve(t, tls.Certificate{Certificate: [][]byte{rec.DER}, PrivateKey: key})
+	closedPort := tlstest.ClosedPort(t)
 	clock := func() time.Time { return f.now }
 	v, err := discovery.New(f.st, f.inv, clock).Run(context.Background(), &discovery.Scanner{Timeout: 10 * time.Second, NoSystemRoots: true, Now: clock},
 		discovery.Options{Targets: []string{"127.0.0.1:" + strconv.Itoa(port) + "," + strconv.Itoa(closedPort)}})

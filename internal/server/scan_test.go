@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/big"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/testenv/tlstest"
 )
 
 // TestScheduledScan: a server with scan-interval and scan-targets runs the
@@ -46,28 +46,8 @@ func TestScheduledScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der, ca.Intermediate().Raw}, PrivateKey: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := tlstest.Serve(t, tls.Certificate{Certificate: [][]byte{der, ca.Intermediate().Raw}, PrivateKey: key})
+	closedPort := tlstest.ClosedPort(t)
 	// A scan whose process died two days ago, left running in the database.
 	pre, err := store.Open(context.Background(), filepath.Join(data, "certgate.db"))
 	if err != nil {
