@@ -104,7 +104,11 @@ for endpoints that fail: those are findings.`,
 				if len(eps) > 0 && opt.Progress != nil {
 					fmt.Fprintf(errw, "scanning %d endpoints, %d at a time\n", len(eps), min(concurrency, len(eps)))
 				}
-				v, err := discovery.New(st, inv, nil).Run(ctx, sc, opt)
+				svc, err := sweptDiscovery(ctx, st, inv)
+				if err != nil {
+					return err
+				}
+				v, err := svc.Run(ctx, sc, opt)
 				if err != nil {
 					return err
 				}
@@ -219,6 +223,18 @@ func issues(f discovery.FindingView) string {
 	return strings.Join(why, ", ") + " (" + f.TLSVersion + ")"
 }
 
+// sweptDiscovery is the discovery service over st, after marking
+// interrupted the scans whose process died (Service.InterruptStale), as
+// `certgate serve` does at its start: so that a user of the CLI alone sees
+// a dead scan as interrupted, not running.
+func sweptDiscovery(ctx context.Context, st *store.Store, inv *inventory.Service) (*discovery.Service, error) {
+	svc := discovery.New(st, inv, nil)
+	if _, err := svc.InterruptStale(ctx); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
 func newScanList() *cobra.Command {
 	var o storeOpts
 	var format outputFormat
@@ -233,7 +249,11 @@ func newScanList() *cobra.Command {
 				return err
 			}
 			return withInventoryStore(cmd, &o, func(ctx context.Context, st *store.Store, inv *inventory.Service) error {
-				p, err := discovery.New(st, inv, nil).List(ctx, cursor, limit)
+				svc, err := sweptDiscovery(ctx, st, inv)
+				if err != nil {
+					return err
+				}
+				p, err := svc.List(ctx, cursor, limit)
 				if err != nil {
 					return err
 				}
@@ -272,7 +292,11 @@ func newScanShow() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withInventoryStore(cmd, &o, func(ctx context.Context, st *store.Store, inv *inventory.Service) error {
-				v, err := discovery.New(st, inv, nil).Show(ctx, args[0], withErrors)
+				svc, err := sweptDiscovery(ctx, st, inv)
+				if err != nil {
+					return err
+				}
+				v, err := svc.Show(ctx, args[0], withErrors)
 				if errors.Is(err, discovery.ErrNotFound) {
 					return fmt.Errorf("no scan %q (certgate scan list lists them)", args[0])
 				}
