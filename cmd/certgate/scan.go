@@ -34,6 +34,7 @@ func newScanRun() *cobra.Command {
 	var concurrency, maxEndpoints int
 	var timeout time.Duration
 	var withErrors bool
+	var starttls []string
 	cmd := &cobra.Command{
 		Use:   "run TARGET...",
 		Short: "Scan hosts, ports and address ranges for TLS certificates and record them",
@@ -50,7 +51,10 @@ brackets when ports follow ([2001:db8::1]:443). PORTS is a list of ports and
 ranges (443,8443 or 8000-8010; default --ports). The SNI names after @ are
 sent in turn to every address (default --sni; a DNS name is sent as itself).
 Each served chain is checked against the system's roots and certgate's CA
-(DATA/ca): trusted or not, incomplete, expired, name mismatch. A scan of more
+(DATA/ca): trusted or not, incomplete, expired, name mismatch. Servers that begin
+in plain text are asked to start TLS first: SMTP's STARTTLS on ports 25 and
+587, PostgreSQL's SSLRequest on 5432, and on the ports --starttls names
+(PORT=smtp, PORT=postgres; PORT=none for implicit TLS). A scan of more
 than --max-endpoints endpoints (addresses × ports × SNI names) is refused.
 The exit status is non-zero for an invalid target (nothing is scanned), not
 for endpoints that fail: those are findings.`,
@@ -81,6 +85,13 @@ for endpoints that fail: those are findings.`,
 			if timeout <= 0 {
 				return fmt.Errorf("--timeout %s: must be positive", timeout)
 			}
+			var startTLS map[int]string
+			for _, w := range starttls {
+				var err error
+				if startTLS, err = discovery.ParseStartTLS(startTLS, w); err != nil {
+					return fmt.Errorf("--starttls: %w", err)
+				}
+			}
 			// Bad targets are refused before the database is opened.
 			eps, err := discovery.Plan(opt)
 			if tooMany := (*discovery.TooManyEndpointsError)(nil); errors.As(err, &tooMany) {
@@ -89,7 +100,7 @@ for endpoints that fail: those are findings.`,
 			if err != nil {
 				return err
 			}
-			sc := &discovery.Scanner{Concurrency: concurrency, Timeout: timeout}
+			sc := &discovery.Scanner{Concurrency: concurrency, Timeout: timeout, StartTLS: startTLS}
 			sc.Roots, sc.Intermediates = caCertificates(o.data)
 			errw := cmd.ErrOrStderr()
 			if isTerminal(errw) {
@@ -127,6 +138,7 @@ for endpoints that fail: those are findings.`,
 	fl.DurationVar(&timeout, "timeout", discovery.DefaultTimeout, "connection and handshake timeout per endpoint")
 	fl.IntVar(&maxEndpoints, "max-endpoints", discovery.DefaultMaxEndpoints, "refuse targets that expand to more endpoints")
 	fl.BoolVar(&withErrors, "errors", false, "list the endpoints that served no certificate too")
+	fl.StringArrayVar(&starttls, "starttls", nil, "PORT=PROTOCOL: speak smtp or postgres before the TLS handshake on PORT (none: implicit TLS); 25, 587 and 5432 need none (repeatable)")
 	formatFlag(cmd, &format, "table", "json")
 	return cmd
 }

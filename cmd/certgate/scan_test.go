@@ -50,6 +50,7 @@ func TestScanCLI(t *testing.T) {
 		"--max-endpoints=0":  "--max-endpoints 0: must be at least 1",
 		"--timeout=0s":       "--timeout 0s: must be positive",
 		"--sni=bad name":     `--sni "bad name": not a DNS name`,
+		"--starttls=25":      `--starttls: invalid STARTTLS setting "25": expected PORT=PROTOCOL, e.g. 2525=smtp`,
 		"--max-endpoints=10": "the targets expand to 14 endpoints (addresses × ports × SNI names), more than the limit of 10 per scan: scan fewer or smaller ranges, or raise --max-endpoints",
 	} {
 		if _, _, err := runCLI(t, nil, "scan", "run", "--data", data, flag, "10.0.0.0/28"); err == nil || !strings.Contains(err.Error(), want) {

@@ -110,6 +110,11 @@ type Serve struct {
 	// (discovery.ParseTarget), each value one or several separated by
 	// white space; server.New refuses invalid ones.
 	ScanTargets []string
+	// ScanStartTLS maps ports of the scheduled scan to the plain-text
+	// protocol spoken before the TLS handshake, as PORT=PROTOCOL words
+	// (discovery.ParseStartTLS, e.g. "2525=smtp"); well-known ports need
+	// none (discovery.DefaultStartTLS).
+	ScanStartTLS []string
 	// Notify: expiry notifications (internal/notify).
 	Notify Notify
 }
@@ -180,6 +185,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	fs.StringVar(&s.IssuersFile, "issuers-file", "", "YAML file naming the issuers besides the built-in CA (\"local\") that a profile's issuer may name, e.g. an upstream ACME CA (docs/issuers.md); empty: the built-in CA only")
 	fs.Var(newDuration(&s.ScanInterval, 0), "scan-interval", "run the scheduled certificate discovery scan of scan-targets this often (one node of a cluster runs each; at least 1m); 0: never")
 	fs.StringArrayVar(&s.ScanTargets, "scan-targets", nil, "targets of the scheduled scan (HOST[:PORTS][@SNI,...], e.g. 10.0.0.0/28:443,8443), repeatable or separated by spaces; docs/discovery.md")
+	fs.StringArrayVar(&s.ScanStartTLS, "scan-starttls", nil, "PORT=PROTOCOL (smtp, postgres, none) for scheduled-scan ports that begin in plain text beyond the well-known 25, 587 (smtp) and 5432 (postgres), repeatable or separated by spaces; docs/discovery.md")
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	checkNotify := notifyFlags(fs, &s.Notify)

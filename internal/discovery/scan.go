@@ -44,6 +44,10 @@ type Scanner struct {
 	Intermediates []*x509.Certificate
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// StartTLS maps ports to the plain-text protocol spoken before the
+	// TLS handshake (StartTLSSMTP, StartTLSPostgres, or StartTLSNone for
+	// implicit TLS); ports it does not name use DefaultStartTLS.
+	StartTLS map[int]string
 }
 
 // Result is what one endpoint served, or why it served nothing.
@@ -181,15 +185,14 @@ func (s *Scanner) handshake(ctx context.Context, e Endpoint, pool *x509.CertPool
 	res := Result{Endpoint: e}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: clientConfig(e.SNI)}
-	conn, err := d.DialContext(hctx, "tcp", e.Addr())
+	conn, err := s.dial(hctx, e)
 	res.At = s.now()
 	if err != nil {
 		res.Err, res.Error = err, errorText(err, timeout, ctx)
 		return res
 	}
 	defer conn.Close()
-	st := conn.(*tls.Conn).ConnectionState()
+	st := conn.ConnectionState()
 	if len(st.PeerCertificates) == 0 {
 		res.Err = errors.New("no certificate")
 		res.Error = "the server presented no certificate"
@@ -202,6 +205,43 @@ func (s *Scanner) handshake(ctx context.Context, e Endpoint, pool *x509.CertPool
 	res.Fingerprint = hex.EncodeToString(sum[:])
 	res.Checks = Check(res.Chain, e.SNI, pool, s.Intermediates, res.At)
 	return res
+}
+
+// dial connects to e and completes the TLS handshake, after the
+// STARTTLS exchange of e's port if it has one (startTLSFor). ctx bounds
+// all of it.
+func (s *Scanner) dial(ctx context.Context, e Endpoint) (*tls.Conn, error) {
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", e.Addr())
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	// The deadline bounds each read and write; closing the connection
+	// when ctx ends stops them at once when the scan is cancelled.
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	fail := func(err error) (*tls.Conn, error) {
+		raw.Close()
+		if ctx.Err() != nil {
+			// The deadline or the cancellation closed the connection:
+			// say so rather than "use of closed network connection".
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	if proto := s.startTLSFor(e.Port); proto != "" {
+		if err := startTLS(ctx, raw, proto, e.Host); err != nil {
+			return fail(err)
+		}
+	}
+	conn := tls.Client(raw, clientConfig(e.SNI))
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return fail(err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return conn, nil
 }
 
 // errorText is the one-line reason of a failed handshake.

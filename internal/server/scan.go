@@ -20,7 +20,8 @@ const scanSchedule = "default"
 // scheduledScan returns the options of the scheduled scan of cfg
 // (scan-targets, each value split at white space), checked as `certgate
 // scan run` checks its targets; ok is false without one (scan-interval 0).
-// Errors wrap discovery.ErrInvalidTarget and name the setting.
+// Errors wrap discovery.ErrInvalidTarget or discovery.ErrInvalidStartTLS
+// and name the setting.
 func scheduledScan(cfg *config.Serve) (opt discovery.Options, ok bool, err error) {
 	if cfg.ScanInterval <= 0 {
 		return discovery.Options{}, false, nil
@@ -32,7 +33,26 @@ func scheduledScan(cfg *config.Serve) (opt discovery.Options, ok bool, err error
 	if _, err := discovery.Plan(opt); err != nil {
 		return discovery.Options{}, false, fmt.Errorf("scan-targets: %w", err)
 	}
+	if _, err := scanStartTLS(cfg); err != nil {
+		return discovery.Options{}, false, err
+	}
 	return opt, true, nil
+}
+
+// scanStartTLS returns the scheduled scan's STARTTLS ports (scan-starttls,
+// each value split at white space); errors wrap
+// discovery.ErrInvalidStartTLS and name the setting.
+func scanStartTLS(cfg *config.Serve) (map[int]string, error) {
+	var m map[int]string
+	for _, v := range cfg.ScanStartTLS {
+		for _, w := range strings.Fields(v) {
+			var err error
+			if m, err = discovery.ParseStartTLS(m, w); err != nil {
+				return nil, fmt.Errorf("scan-starttls: %w", err)
+			}
+		}
+	}
+	return m, nil
 }
 
 // runScanSchedule runs the scheduled scan opt every scan-interval until ctx
@@ -87,7 +107,9 @@ func (s *Server) scanIfDue(ctx context.Context, opt discovery.Options, node stri
 	if !ok {
 		return
 	}
-	sc := &discovery.Scanner{Roots: []*x509.Certificate{s.ca.Root()}, Intermediates: []*x509.Certificate{s.ca.Intermediate()}, Now: s.now}
+	starttls, _ := scanStartTLS(s.cfg) // checked at start (scheduledScan)
+	sc := &discovery.Scanner{Roots: []*x509.Certificate{s.ca.Root()}, Intermediates: []*x509.Certificate{s.ca.Intermediate()}, Now: s.now,
+		StartTLS: starttls}
 	v, err := discovery.New(s.store, inventory.New(s.store, s.now).WithAudit(s.audit, audit.ActorSystem), s.now).Run(ctx, sc, opt)
 	if err != nil {
 		s.log.Error("scheduled scan failed", "err", err)

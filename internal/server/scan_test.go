@@ -116,3 +116,17 @@ func TestScanTargetsChecked(t *testing.T) {
 		t.Fatalf("New with a bad scan target: %v", err)
 	}
 }
+
+// TestScanStartTLSChecked: a server whose scan-starttls is invalid is
+// refused at start with one line naming the setting and the value.
+func TestScanStartTLSChecked(t *testing.T) {
+	cfg := &config.Serve{Data: filepath.Join(t.TempDir(), "data"), Listen: "127.0.0.1:0", Hostname: "localhost",
+		VAHTTPPort: 80, VATLSPort: 443, VADNSTimeout: time.Second, CertValidity: 90 * 24 * time.Hour,
+		RevocationRefresh: time.Minute, LogLevel: "error", LogFormat: "text", ShutdownGrace: 5 * time.Second,
+		ScanInterval: time.Hour, ScanTargets: []string{"10.0.0.1:443"}, ScanStartTLS: []string{"2525=smtp 25=imap"}}
+	_, err := server.New(context.Background(), cfg, server.Options{}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, discovery.ErrInvalidStartTLS) ||
+		err.Error() != `scan-starttls: invalid STARTTLS setting "25=imap": protocol "imap" is not one of smtp, postgres, none` {
+		t.Fatalf("New with a bad scan-starttls: %v", err)
+	}
+}
