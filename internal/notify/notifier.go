@@ -352,7 +352,10 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	case !now.Before(leaseUntil):
 		sendErr = errors.New("claim ran out before the message was sent")
 	default:
-		sctx, cancel := context.WithDeadline(ctx, leaseUntil)
+		// The lease is on the notifier's clock, which need not be the wall
+		// clock (tests and simulations set their own); what is left of it
+		// is a duration, and the send gets that much real time.
+		sctx, cancel := context.WithTimeout(ctx, leaseUntil.Sub(now))
 		sendErr = ch.Send(sctx, to, m)
 		cancel()
 		if ctx.Err() != nil {
