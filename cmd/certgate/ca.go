@@ -30,10 +30,10 @@ func dataFlags(cmd *cobra.Command, data *string) {
 }
 
 func newCARoot() *cobra.Command {
-	var data string
+	var data, out string
 	cmd := &cobra.Command{
 		Use:   "root",
-		Short: "Print the root CA certificate (PEM) to stdout",
+		Short: "Print the root CA certificate (PEM) to stdout, or write it with --out",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {
@@ -43,12 +43,43 @@ func newCARoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if out != "" {
+				return replaceFile(out, pem, 0o644)
+			}
 			_, err = cmd.OutOrStdout().Write(pem)
 			return err
 		},
 	}
 	dataFlags(cmd, &data)
+	cmd.Flags().StringVar(&out, "out", "", "write the root certificate to this file (created or replaced, mode 0644) instead of stdout; "+
+		"nothing is written when there is no CA yet, where '> FILE' would leave an empty file")
 	return cmd
+}
+
+// replaceFile writes b to path through a temporary file in the same
+// directory renamed over path, so that path holds either its old content
+// or all of b, never a part; the file gets mode perm.
+func replaceFile(path string, b []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 func newCAExport() *cobra.Command {

@@ -148,6 +148,33 @@ func TestUnknownRootCommand(t *testing.T) {
 	}
 }
 
+// TestUnknownFlag: a mistyped or foreign flag is one line naming the flag
+// it most likely means (a typo, another tool's name for the setting, a
+// prefix of one flag) and the command's help, as mistyped commands and
+// settings are; pflag said only "unknown flag: --port". An argument given
+// where the command takes a required flag is named as that flag's value.
+func TestUnknownFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--port", "8443"}, `unknown flag --port; did you mean --listen? (see 'certgate serve --help')`},
+		{[]string{"serve", "--dir=/tmp/x"}, `unknown flag --dir; did you mean --data? (see 'certgate serve --help')`},
+		{[]string{"serve", "--va-http", "8080"}, `unknown flag --va-http; did you mean --va-http-port? (see 'certgate serve --help')`},
+		{[]string{"serve", "--lisen", ":1"}, `unknown flag --lisen; did you mean --listen? (see 'certgate serve --help')`},
+		{[]string{"cert", "list", "--json"}, `unknown flag --json; did you mean --format? (see 'certgate cert list --help')`},
+		{[]string{"cert", "list", "--frobnicate"}, `unknown flag --frobnicate (see 'certgate cert list --help')`},
+		// An argument where a command takes only flags: the value of its
+		// one required flag not given.
+		{[]string{"restore", "bk"}, `restore: takes no arguments, received "bk"; give it as --from bk (usage: certgate restore [flags])`},
+	} {
+		out, _, err := runCLI(t, nil, tc.args...)
+		if err == nil || err.Error() != tc.want || out != "" {
+			t.Errorf("%v: error %v, stdout %.80q; want %q", tc.args, err, out, tc.want)
+		}
+	}
+}
+
 // TestUnknownCommandWithHelp: a mistyped command followed by --help (or
 // -h) is the unknown command, at the root as in a group, not the root's
 // or the group's help printed with success, which hid the typo; --help

@@ -108,7 +108,7 @@ database is not touched: the first serve records the CA in it (docs/pki.md#creat
 				fmt.Fprintf(out, "wrote the starter configuration %s\n", o.cfgTo)
 				start = "certgate serve --config " + o.cfgTo
 			}
-			fmt.Fprintf(out, "next: %s; clients trust the root: certgate ca root --data %s > root.pem\n", start, o.data)
+			fmt.Fprintf(out, "next: %s; clients trust the root: certgate ca root --data %s --out certgate-root.pem\n", start, o.data)
 			return nil
 		},
 	}

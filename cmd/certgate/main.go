@@ -128,6 +128,15 @@ func flagError(cmd *cobra.Command, err error) error {
 			return fmt.Errorf("--version takes no arguments, received %q (usage: certgate --version)",
 				strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "))
 		}
+		if name, ok := strings.CutPrefix(err.Error(), "unknown flag: --"); ok {
+			// pflag's "unknown flag: --port" alone; name the flag meant,
+			// as unknown commands, settings and variables are.
+			name, _, _ = strings.Cut(name, "=")
+			if s := config.SuggestFlag(cmd.Flags(), name); s != "" {
+				return fmt.Errorf("unknown flag --%s; did you mean --%s? (see '%s --help')", name, s, cmd.CommandPath())
+			}
+			return fmt.Errorf("unknown flag --%s (see '%s --help')", name, cmd.CommandPath())
+		}
 		return err
 	}
 	name := "--" + iv.GetFlag().Name
@@ -392,6 +401,11 @@ func explainArgs(c *cobra.Command) {
 					// cobra.NoArgs calls an extra argument of a command
 					// without subcommands an "unknown command".
 					err = fmt.Errorf("takes no arguments, received %q", args[0])
+					if f := missingRequiredFlag(cmd); f != "" && len(args) == 1 {
+						// "certgate restore bk": the argument is likely
+						// the value of the one required flag not given.
+						err = fmt.Errorf("%w; give it as --%s %s", err, f, args[0])
+					}
 				}
 				return fmt.Errorf("%s: %w (usage: %s)", path, err, cmd.UseLine())
 			}
@@ -401,6 +415,21 @@ func explainArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		explainArgs(sub)
 	}
+}
+
+// missingRequiredFlag returns the name of cmd's one required flag that
+// was not given, or "" when there is none or more than one.
+func missingRequiredFlag(cmd *cobra.Command) string {
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if req, ok := f.Annotations[cobra.BashCompOneRequiredFlag]; ok && len(req) > 0 && req[0] == "true" && !f.Changed {
+			names = append(names, f.Name)
+		}
+	})
+	if len(names) != 1 {
+		return ""
+	}
+	return names[0]
 }
 
 func versionString() string {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -143,6 +144,20 @@ func TestServeFirstRunAndGracefulShutdown(t *testing.T) {
 	if err != nil || !bytes.Equal(again, rootPEM) {
 		t.Fatalf("the root changed across restarts (err %v)", err)
 	}
+	// --out writes the same PEM to a file, replacing what was there.
+	outFile := filepath.Join(t.TempDir(), "certgate-root.pem")
+	if err := os.WriteFile(outFile, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(bin, "ca", "root", "--data", data, "--out", outFile).CombinedOutput(); err != nil || len(msg) != 0 {
+		t.Fatalf("ca root --out: %v %s", err, msg)
+	}
+	if got, err := os.ReadFile(outFile); err != nil || !bytes.Equal(got, rootPEM) {
+		t.Fatalf("ca root --out wrote %q (%v), want the root", got, err)
+	}
+	if st, err := os.Stat(outFile); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("ca root --out: mode %v (%v), want 0644", st.Mode().Perm(), err)
+	}
 	cmd2.Process.Signal(syscall.SIGINT)
 	if err := cmd2.Wait(); err != nil {
 		t.Fatalf("serve exited with %v after SIGINT", err)
@@ -162,6 +177,7 @@ func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 		want string
 	}{
 		{"ca root without data", []string{"ca", "root", "--data", filepath.Join(t.TempDir(), "none")}, "`certgate serve` creates it on its first run"},
+		{"ca root --out without data", []string{"ca", "root", "--data", filepath.Join(t.TempDir(), "none"), "--out", "root.pem"}, "`certgate serve` creates it on its first run"},
 		{"unknown flag", []string{"serve", "--no-such-flag"}, "unknown flag"},
 		{"bad port", []string{"serve", "--va-http-port", "0"}, "va-http-port"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
@@ -179,6 +195,9 @@ func TestCLIErrorsAreOneLineAndNonZero(t *testing.T) {
 			err := cmd.Run()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
 				t.Fatalf("exit: %v, want non-zero", err)
+			}
+			if _, err := os.Stat(filepath.Join(cmd.Dir, "root.pem")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a failed command left root.pem behind (%v)", err)
 			}
 			msg := strings.TrimSpace(stderr.String())
 			if strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "certgate: ") || !strings.Contains(msg, tt.want) {

@@ -608,6 +608,25 @@ type principalKey struct{}
 // permissionKey is the operation metadata naming the permission it needs.
 const permissionKey = "permission"
 
+// authHeaderProblem is the detail of a 401 for an Authorization header
+// that holds no bearer token (RFC 6750 §2.1): what it lacks, without
+// repeating what it holds (a token sent without its scheme is a secret).
+func authHeaderProblem(hdr string) string {
+	const want = "send Authorization: Bearer TOKEN"
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(hdr), " ")
+	switch {
+	case scheme == "":
+		return "an API token is required: " + want
+	case strings.EqualFold(scheme, "Bearer"):
+		return "the Authorization header has the Bearer scheme but no token: " + want
+	case strings.HasPrefix(scheme, "cgt_") && rest == "":
+		return "the Authorization header holds a token without the Bearer scheme: " + want
+	case len(scheme) <= 20 && !strings.ContainsAny(scheme, "=_.~+/"):
+		return fmt.Sprintf("the Authorization header uses the %s scheme; certgate takes API tokens as bearer tokens: %s", scheme, want)
+	}
+	return "the Authorization header holds no bearer token: " + want
+}
+
 // authenticate checks the bearer token and the operation's permission
 // before any handler runs; operations without a permission (the OpenAPI
 // document) are public.
@@ -620,9 +639,9 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 	hdr := ctx.Header("Authorization")
 	scheme, tok, ok := strings.Cut(hdr, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="certgate"`)
-		_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, "an API token is required: Authorization: Bearer TOKEN")
+		_ = huma.WriteErr(a.huma, ctx, http.StatusUnauthorized, authHeaderProblem(hdr))
 		return
 	}
 	p, err := a.d.Tokens.Authenticate(ctx.Context(), strings.TrimSpace(tok))

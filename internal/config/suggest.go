@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -78,6 +79,55 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// SuggestFlag returns the flag of fs (without its dashes) that the unknown
+// flag name (without its dashes, e.g. "port" of --port) most likely
+// means, or "" when none is close. Besides the typos and spellings suggest
+// knows, it knows the names other ACME servers and CLIs give the same
+// settings (--port and --addr for --listen, --dir and --data-dir for
+// --data, --json for --format) and a prefix of one flag (--va-http for
+// --va-http-port).
+func SuggestFlag(fs *pflag.FlagSet, name string) string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	})
+	has := func(n string) bool { return slices.Contains(names, n) }
+	if alias := flagAlias(strings.ToLower(name)); alias != "" && has(alias) {
+		return alias
+	}
+	if s := suggest(name, names); s != "" {
+		return s
+	}
+	var only string
+	for _, n := range names {
+		if strings.HasPrefix(n, kebab(name)) && len(name) >= 3 {
+			if only != "" {
+				return "" // a prefix of several: no one guess
+			}
+			only = n
+		}
+	}
+	return only
+}
+
+// flagAlias maps a flag name of other tools (step-ca, Vault, Pebble,
+// common CLIs) to certgate's flag for the same setting, or "".
+func flagAlias(name string) string {
+	switch name {
+	case "port", "addr", "address", "bind":
+		return "listen"
+	case "dir", "data-dir", "datadir":
+		return "data"
+	case "json", "output":
+		return "format"
+	case "config-file":
+		return "config"
+	}
+	return ""
 }
 
 // SuggestEnv returns the CERTGATE_* variable of a setting of fs that the

@@ -40,7 +40,7 @@ func TestStartLogsTheCA(t *testing.T) {
 	}
 	fp := local.Fingerprint(ca.Root())
 	want := `msg="created the built-in CA" root_sha256=` + fp + ` dir=` + CADir(data) +
-		` trust="clients trust its root: certgate ca root --data ` + data + ` > root.pem"`
+		` trust="clients trust its root: certgate ca root --data ` + data + ` --out certgate-root.pem"`
 	if !strings.Contains(first, want) {
 		t.Errorf("first start's log:\n%s\nwant a line with %s", first, want)
 	}

@@ -425,7 +425,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if !hadCA {
 		// Only now: a start that failed removed the CA it had made.
 		s.log.Info("created the built-in CA", "root_sha256", ours, "dir", caDir,
-			"trust", "clients trust its root: certgate ca root --data "+cfg.Data+" > root.pem")
+			"trust", "clients trust its root: certgate ca root --data "+cfg.Data+" --out certgate-root.pem")
 	}
 	ok = true
 	return s, nil

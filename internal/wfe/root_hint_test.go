@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/testenv"
 )
 
@@ -13,13 +15,25 @@ import (
 // curl tries first) and other paths outside /acme/ answer a 404 malformed
 // problem that names the ACME directory URL, as plain HTTP on the port
 // does; it said only "no ACME resource at /". Unknown paths under /acme/
-// keep the short detail.
+// keep the short detail, except the mistakes a newcomer makes with a
+// directory URL (a trailing slash, other letter case, a profile's name
+// without /directory) and a PKI path with doubled slashes.
 func TestUnknownPathNamesTheDirectory(t *testing.T) {
 	env := testenv.New(t)
+	putProfile(t, env, policy.Profile{Name: "web", Validity: policy.Duration(30 * 24 * time.Hour)})
+	webDir := env.BaseURL + "/acme/web/directory"
 	for path, want := range map[string]string{
-		"/":               "no ACME resource at /; the ACME directory is at " + env.DirectoryURL,
-		"/directory":      "no ACME resource at /directory; the ACME directory is at " + env.DirectoryURL,
-		"/acme/nonesuchx": "no ACME resource at /acme/nonesuchx",
+		"/":                    "no ACME resource at /; the ACME directory is at " + env.DirectoryURL,
+		"/directory":           "no ACME resource at /directory; the ACME directory is at " + env.DirectoryURL,
+		"/acme/nonesuchx":      "no ACME resource at /acme/nonesuchx",
+		"/acme/nonesuchx/":     "no ACME resource at /acme/nonesuchx/",
+		"/acme/directory/":     "no ACME resource at /acme/directory/; the ACME directory is at " + env.DirectoryURL,
+		"/acme/Directory":      "no ACME resource at /acme/Directory; the ACME directory is at " + env.DirectoryURL,
+		"/acme/web":            "no ACME resource at /acme/web; the directory of profile web is at " + webDir,
+		"/acme/web/":           "no ACME resource at /acme/web/; the directory of profile web is at " + webDir,
+		"/acme/web/directory/": "no ACME resource at /acme/web/directory/; the directory of profile web is at " + webDir,
+		"/acme/web/new-orderx": "no ACME resource at /acme/web/new-orderx",
+		"//pki/root.pem":       "no ACME resource at //pki/root.pem; did you mean /pki/root.pem?",
 	} {
 		resp, err := env.HTTPClient.Get(env.BaseURL + path)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"path"
 	"reflect"
 	"slices"
 	"strconv"
@@ -487,12 +488,38 @@ func writeJSON(rw http.ResponseWriter, code int, v any) error {
 
 func (w *WFE) notFound(ctx context.Context, x *exchange) error {
 	p := acme.NewProblem(acme.Malformed, "no ACME resource at %s", x.r.URL.Path)
-	if !strings.HasPrefix(x.r.URL.Path, "/acme/") {
-		// The root, or a guess at the directory: name the real one.
-		p.Detail += "; the ACME directory is at " + x.base + directoryPath
+	if hint := w.pathHint(ctx, x.base, x.r.URL.Path); hint != "" {
+		p.Detail += "; " + hint
 	}
 	p.Status = http.StatusNotFound
 	return p
+}
+
+// pathHint names the URL a mistyped one most likely meant, or "": the
+// directory for the root, a guess outside /acme/ and a directory URL
+// with a trailing slash or in other letter case; a profile's directory
+// for /acme/NAME, /acme/NAME/ and /acme/NAME/directory/ when the profile
+// exists; the PKI path for one written with doubled slashes.
+func (w *WFE) pathHint(ctx context.Context, base, p string) string {
+	clean := path.Clean("/" + p)
+	lower := strings.ToLower(clean)
+	rest, underACME := strings.CutPrefix(lower, "/acme/")
+	switch {
+	case strings.HasPrefix(clean, "/pki/") && clean != p:
+		return "did you mean " + clean + "?"
+	case !underACME || rest == "directory":
+		// The root, a guess at the directory, or the directory
+		// mistyped: name the real one.
+		return "the ACME directory is at " + base + directoryPath
+	}
+	name, tail, _ := strings.Cut(strings.TrimPrefix(clean, "/acme/"), "/")
+	if tail != "" && !strings.EqualFold(tail, "directory") {
+		return ""
+	}
+	if _, err := w.profileMeta(ctx, name); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("the directory of profile %s is at %s", name, base+profilePath(name, directoryPath))
 }
 
 // directory serves /acme/directory (the default profile) and
