@@ -609,7 +609,7 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 			_, maxValidity = prof.ValidityAt(req.NotBefore)
 		}
 	}
-	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
+	if periodExceeds(req.NotBefore, req.NotAfter, maxValidity) {
 		// Never above the maximum: an order that requested no notAfter
 		// gets the profile's validity as it is now (one that requested a
 		// notAfter beyond the maximum is refused by recheckAtSigning).
