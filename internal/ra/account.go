@@ -208,8 +208,13 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 // §7.3.5). When another account holds that key it returns a 409 problem
 // whose Location is that account's ID (the caller turns it into a URL); a
 // new key blocked by a keyCompromise revocation is refused with
-// badPublicKey.
+// badPublicKey. A new key that is the account's current key is malformed
+// (400): there is nothing to roll over to, and the key is in use by no
+// other account.
 func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
+	if newTP == a.KeyThumbprint {
+		return acme.NewProblem(acme.Malformed, "the new key is the account's current key: sign the inner JWS with the key to roll over to (RFC 8555 §7.3.5)")
+	}
 	if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
 		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
 		p.Status = 409
