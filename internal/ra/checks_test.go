@@ -108,7 +108,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 
 func TestCheckContacts(t *testing.T) {
 	for _, c := range []string{"mailto:admin@example.com", "MAILTO:a.b+c@sub.example.org"} {
-		if err := CheckContacts([]string{c}); err != nil {
+		if _, err := NormalizeContacts([]string{c}); err != nil {
 			t.Errorf("%q refused: %v", c, err)
 		}
 	}
@@ -124,7 +124,8 @@ func TestCheckContacts(t *testing.T) {
 		"mailto:a@ab--cd.example":       acme.InvalidContact, // reserved label
 		"mailto:a@xn--zz.example":       acme.InvalidContact, // A-label that does not decode
 	} {
-		p, _ := acme.AsProblem(CheckContacts([]string{c}))
+		_, err := NormalizeContacts([]string{c})
+		p, _ := acme.AsProblem(err)
 		if p == nil || p.Type != want {
 			t.Errorf("%q: got %v, want %s", c, p, want)
 		}
