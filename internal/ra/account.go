@@ -133,8 +133,9 @@ func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
 
 // admitNewAccount holds the checks every new account passes, with or
 // without external account binding, before it is stored: its contacts
-// (NormalizeContacts: invalidContact or unsupportedContact problems), its key not
-// blocked (badPublicKey), and the new-accounts rate limit (rateLimited);
+// (NormalizeContacts: invalidContact or unsupportedContact problems), its key
+// within the account key policy and not blocked (checkNewAccountKey:
+// badPublicKey), and the new-accounts rate limit (rateLimited);
 // the first refusal is returned as an *acme.Problem, or a storage error.
 // It returns the contacts normalised, as the account stores them.
 func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) ([]string, error) {
@@ -142,7 +143,7 @@ func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
+	if err := r.checkNewAccountKey(ctx, jwk); err != nil {
 		return nil, err
 	}
 	return contact, r.limitNewAccount(ctx)
@@ -265,10 +266,12 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 // ChangeKey rolls account a over to the key with thumbprint newTP (RFC 8555
 // §7.3.5). When another account holds that key it returns a 409 problem
 // whose Location is that account's ID (the caller turns it into a URL); a
-// new key blocked by a keyCompromise revocation is refused with
-// badPublicKey. A new key that is the account's current key is malformed
-// (400): there is nothing to roll over to, and the key is in use by no
-// other account.
+// new key outside the account key policy (CheckAccountKey) or blocked by a
+// keyCompromise revocation is refused with badPublicKey. The account's
+// current key is not checked against the policy: an account whose key it
+// no longer accepts rolls over to one it does. A new key that is the
+// account's current key is malformed (400): there is nothing to roll over
+// to, and the key is in use by no other account.
 func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
 	if newTP == a.KeyThumbprint {
 		return acme.NewProblem(acme.Malformed, "the new key is the account's current key: sign the inner JWS with the key to roll over to (RFC 8555 §7.3.5)")
@@ -279,7 +282,7 @@ func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJ
 		p.Location = other.ID
 		return p
 	}
-	if err := r.checkAccountKeyNotBlocked(ctx, newJWK); err != nil {
+	if err := r.checkNewAccountKey(ctx, newJWK); err != nil {
 		return err
 	}
 	events, err := r.auditEvent(ctx, keyChangeEvent(a, newTP))
