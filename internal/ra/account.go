@@ -196,6 +196,29 @@ func accountNoLongerValid() *acme.Problem {
 	return p
 }
 
+// checkAccountStillValid re-reads account a, which a request was
+// authenticated with, and refuses the request unless it is still valid:
+// a may be the front end's cached copy (wfe's account cache trusts an
+// entry for AccountCacheTTL, 5 s in certgate serve), and another node or
+// the CLI may have deactivated or revoked the account since (RFC 8555
+// §7.3.6: unauthorized, 401, as accountNoLongerValid). It guards the
+// requests whose store change does not itself check the account in its
+// transaction (as newOrder and finalize do): revocation by the account,
+// a challenge response and an authorization's deactivation. One
+// primary-key read.
+func (r *RA) checkAccountStillValid(ctx context.Context, a *store.Account) error {
+	cur, err := r.store.GetAccount(ctx, a.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return accountNoLongerValid()
+	case err != nil:
+		return r.internal(ctx, "account lookup", err)
+	case cur.Status != acme.StatusValid:
+		return accountNoLongerValid()
+	}
+	return nil
+}
+
 // UpdateAccount applies an account update or deactivation (RFC 8555
 // §7.3.2, §7.3.6) and returns the account as updated. Only what the
 // request names is written: an update without "contact" keeps the stored

@@ -233,8 +233,12 @@ func periodExceeds(start, end time.Time, max time.Duration) bool {
 // DeactivateAuthorization deactivates a pending or valid authorization of
 // account a (RFC 8555 §7.5.2) that has not expired: an expired one stays
 // expired, a final state (RFC 8555 §7.1.6), as invalid, deactivated and
-// revoked ones are (malformed).
+// revoked ones are (malformed). An account no longer valid (a may be a
+// cached copy; checkAccountStillValid) is unauthorized.
 func (r *RA) DeactivateAuthorization(ctx context.Context, a *store.Account, id string) (*store.Authorization, error) {
+	if err := r.checkAccountStillValid(ctx, a); err != nil {
+		return nil, err
+	}
 	err := r.store.DeactivateAuthorization(ctx, id, r.now())
 	if errors.Is(err, store.ErrStale) {
 		return nil, acme.NewProblem(acme.Malformed, "only pending or valid authorizations that have not expired can be deactivated")
