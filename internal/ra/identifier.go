@@ -15,15 +15,14 @@ const maxIdentifiers = 100
 // NormalizeIdentifiers checks and canonicalises newOrder identifiers
 // (RFC 8555 §7.4, RFC 8738 §3): DNS names are lower-cased LDH names with an
 // optional leading "*." wildcard label; IP values are parsed and written in
-// canonical form (RFC 5952 for IPv6). Duplicates are removed, order kept.
+// canonical form (RFC 5952 for IPv6). Duplicates are removed, order kept;
+// at most maxIdentifiers distinct identifiers remain, else
+// rejectedIdentifier.
 // Errors are *acme.Problem: malformed, rejectedIdentifier or
 // unsupportedIdentifier (with subproblems per identifier, RFC 8555 §6.7.1).
 func NormalizeIdentifiers(in []acme.Identifier) ([]acme.Identifier, error) {
 	if len(in) == 0 {
 		return nil, acme.NewProblem(acme.Malformed, "newOrder needs at least one identifier")
-	}
-	if len(in) > maxIdentifiers {
-		return nil, acme.NewProblem(acme.RejectedIdentifier, "an order may hold at most %d identifiers", maxIdentifiers)
 	}
 	seen := make(map[acme.Identifier]bool, len(in))
 	var out []acme.Identifier
@@ -40,6 +39,11 @@ func NormalizeIdentifiers(in []acme.Identifier) ([]acme.Identifier, error) {
 			seen[norm] = true
 			out = append(out, norm)
 		}
+	}
+	// Counted once duplicates are removed: the order holds out. (The
+	// request body's size limit bounds the identifiers looked at.)
+	if len(out) > maxIdentifiers {
+		return nil, acme.NewProblem(acme.RejectedIdentifier, "an order may hold at most %d distinct identifiers; this one has %d", maxIdentifiers, len(out))
 	}
 	switch len(subs) {
 	case 0:
