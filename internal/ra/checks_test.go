@@ -34,7 +34,6 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "com.test"}, "com.test"},
 		{acme.Identifier{Type: "ip", Value: "127.0.0.1"}, "127.0.0.1"},
 		{acme.Identifier{Type: "ip", Value: "2001:DB8:0:0::1"}, "2001:db8::1"},
-		{acme.Identifier{Type: "ip", Value: "::ffff:10.0.0.1"}, "10.0.0.1"},
 	}
 	for _, tt := range ok {
 		got, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
@@ -85,6 +84,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "ip", Value: "224.0.0.1"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "ff02::1"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "::ffff:240.0.0.1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "::ffff:10.0.0.1"}, acme.RejectedIdentifier}, // IPv4-mapped: order 10.0.0.1
 	}
 	for _, tt := range bad {
 		_, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
