@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -13,31 +14,84 @@ import (
 
 // ---- accounts (RFC 8555 §7.3) ----
 
-// CheckContacts validates account contact URLs (RFC 8555 §7.3): only
-// "mailto:" with a single plain address, no hfields. Errors are
-// invalidContact or unsupportedContact problems.
-func CheckContacts(contacts []string) error {
-	if len(contacts) > 10 {
-		return acme.NewProblem(acme.InvalidContact, "at most 10 contacts are accepted")
+// maxContacts bounds an account's contacts, counted once duplicates are
+// removed.
+const maxContacts = 10
+
+// RFC 5321 §4.5.3.1 size limits of an e-mail address, in octets: the local
+// part (§4.5.3.1.1), the domain (§4.5.3.1.2), and the whole address, the
+// path of §4.5.3.1.3 (256) without its angle brackets.
+const (
+	maxLocalPart    = 64
+	maxMailDomain   = 255
+	maxEmailAddress = 254
+)
+
+// NormalizeContacts checks account contact URLs (RFC 8555 §7.3) and
+// returns them normalised: only "mailto:" with one plain ASCII address
+// (no hfields, no display name, no SMTPUTF8 (RFC 6531): a U-label domain
+// is sent as its A-label), within the RFC 5321 §4.5.3.1 limits (local
+// part ≤ 64 octets, domain ≤ 255, address ≤ 254), the domain a valid DNS
+// name with a dot. The scheme is written "mailto:" and the domain in lower
+// case (both case-insensitive; the local part is kept as sent), and
+// duplicates of the normalised form are removed, the first kept, in the
+// order given; at most maxContacts remain. Errors are invalidContact or
+// unsupportedContact problems. A nil list gives nil.
+func NormalizeContacts(contacts []string) ([]string, error) {
+	if contacts == nil {
+		return nil, nil
 	}
+	out := make([]string, 0, len(contacts))
 	for _, c := range contacts {
-		scheme, addr, ok := strings.Cut(c, ":")
-		if !ok || !strings.EqualFold(scheme, "mailto") {
-			return acme.NewProblem(acme.UnsupportedContact, "contact %q: only mailto: contacts are supported", c)
+		norm, err := normalizeContact(c)
+		if err != nil {
+			return nil, err
 		}
-		if addr == "" || strings.ContainsAny(addr, "?,") {
-			return acme.NewProblem(acme.InvalidContact, "contact %q: one plain e-mail address without hfields is required", c)
-		}
-		parsed, err := mail.ParseAddress(addr)
-		if err != nil || parsed.Address != addr || parsed.Name != "" {
-			return acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
-		}
-		at := strings.LastIndex(addr, "@")
-		if at < 1 || acme.CheckDNSName(strings.ToLower(addr[at+1:])) != "" || !strings.Contains(addr[at+1:], ".") {
-			return acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
+		if !slices.Contains(out, norm) {
+			out = append(out, norm)
 		}
 	}
-	return nil
+	if len(out) > maxContacts {
+		return nil, acme.NewProblem(acme.InvalidContact, "at most %d contacts are accepted", maxContacts)
+	}
+	return out, nil
+}
+
+// normalizeContact is NormalizeContacts for one contact URL.
+func normalizeContact(c string) (string, error) {
+	scheme, addr, ok := strings.Cut(c, ":")
+	if !ok || !strings.EqualFold(scheme, "mailto") {
+		return "", acme.NewProblem(acme.UnsupportedContact, "contact %q: only mailto: contacts are supported", c)
+	}
+	if addr == "" || strings.ContainsAny(addr, "?,") {
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q: one plain e-mail address without hfields is required", c)
+	}
+	for i := 0; i < len(addr); i++ {
+		if addr[i] < 0x21 || addr[i] > 0x7e {
+			return "", acme.NewProblem(acme.InvalidContact, "contact %q: the e-mail address must be printable ASCII (a domain name in its A-label form; RFC 5321)", c)
+		}
+	}
+	parsed, err := mail.ParseAddress(addr)
+	if err != nil || parsed.Address != addr || parsed.Name != "" {
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
+	}
+	at := strings.LastIndex(addr, "@")
+	if at < 1 {
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q is not a valid e-mail address", c)
+	}
+	local, domain := addr[:at], acme.LowerASCII(addr[at+1:])
+	switch {
+	case len(local) > maxLocalPart:
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q: the local part is %d octets, more than %d (RFC 5321 §4.5.3.1.1)", c, len(local), maxLocalPart)
+	case len(domain) > maxMailDomain:
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q: the domain is %d octets, more than %d (RFC 5321 §4.5.3.1.2)", c, len(domain), maxMailDomain)
+	case len(addr) > maxEmailAddress:
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q: the address is %d octets, more than %d (RFC 5321 §4.5.3.1.3)", c, len(addr), maxEmailAddress)
+	}
+	if acme.CheckDNSName(domain) != "" || !strings.Contains(domain, ".") {
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q does not have a valid domain", c)
+	}
+	return "mailto:" + local + "@" + domain, nil
 }
 
 // NewAccount creates an account for the key with thumbprint tp and JSON
@@ -79,17 +133,20 @@ func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
 
 // admitNewAccount holds the checks every new account passes, with or
 // without external account binding, before it is stored: its contacts
-// (CheckContacts: invalidContact or unsupportedContact problems), its key not
-// blocked (badPublicKey), and the new-accounts rate limit (rateLimited);
+// (NormalizeContacts: invalidContact or unsupportedContact problems), its key
+// within the account key policy and not blocked (checkNewAccountKey:
+// badPublicKey), and the new-accounts rate limit (rateLimited);
 // the first refusal is returned as an *acme.Problem, or a storage error.
-func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) error {
-	if err := CheckContacts(contact); err != nil {
-		return err
+// It returns the contacts normalised, as the account stores them.
+func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) ([]string, error) {
+	contact, err := NormalizeContacts(contact)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.checkAccountKeyNotBlocked(ctx, jwk); err != nil {
-		return err
+	if err := r.checkNewAccountKey(ctx, jwk); err != nil {
+		return nil, err
 	}
-	return r.limitNewAccount(ctx)
+	return contact, r.limitNewAccount(ctx)
 }
 
 // createAccount creates, without external account binding, the account
@@ -97,10 +154,11 @@ func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) 
 // (NewAccount, NewAccountIn), audited as account.create in the same
 // transaction.
 func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
-	if err := r.admitNewAccount(ctx, req.Contact, jwk); err != nil {
+	contact, err := r.admitNewAccount(ctx, req.Contact, jwk)
+	if err != nil {
 		return nil, false, err
 	}
-	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
+	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: contact,
 		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now()}
 	events, err := r.auditEvent(ctx, createEvent(a, profile, nil))
 	if err != nil {
@@ -138,6 +196,29 @@ func accountNoLongerValid() *acme.Problem {
 	return p
 }
 
+// checkAccountStillValid re-reads account a, which a request was
+// authenticated with, and refuses the request unless it is still valid:
+// a may be the front end's cached copy (wfe's account cache trusts an
+// entry for AccountCacheTTL, 5 s in certgate serve), and another node or
+// the CLI may have deactivated or revoked the account since (RFC 8555
+// §7.3.6: unauthorized, 401, as accountNoLongerValid). It guards the
+// requests whose store change does not itself check the account in its
+// transaction (as newOrder and finalize do): revocation by the account,
+// a challenge response and an authorization's deactivation. One
+// primary-key read.
+func (r *RA) checkAccountStillValid(ctx context.Context, a *store.Account) error {
+	cur, err := r.store.GetAccount(ctx, a.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return accountNoLongerValid()
+	case err != nil:
+		return r.internal(ctx, "account lookup", err)
+	case cur.Status != acme.StatusValid:
+		return accountNoLongerValid()
+	}
+	return nil
+}
+
 // UpdateAccount applies an account update or deactivation (RFC 8555
 // §7.3.2, §7.3.6) and returns the account as updated. Only what the
 // request names is written: an update without "contact" keeps the stored
@@ -158,10 +239,11 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 	}
 	var events []*store.AuditAppend
 	if req.Contact != nil {
-		if err := CheckContacts(*req.Contact); err != nil {
+		contact, err := NormalizeContacts(*req.Contact)
+		if err != nil {
 			return nil, err
 		}
-		upd.Contact = nonNil(*req.Contact)
+		upd.Contact = nonNil(contact)
 		// Whether the contacts change is decided on the row the update
 		// replaces (a may be an older read, e.g. the front end's cache).
 		ev, err := r.auditEvent(ctx, contactEvent(a.ID, upd.Contact))
@@ -207,16 +289,23 @@ func (r *RA) UpdateAccount(ctx context.Context, a *store.Account, req acme.Accou
 // ChangeKey rolls account a over to the key with thumbprint newTP (RFC 8555
 // §7.3.5). When another account holds that key it returns a 409 problem
 // whose Location is that account's ID (the caller turns it into a URL); a
-// new key blocked by a keyCompromise revocation is refused with
-// badPublicKey.
+// new key outside the account key policy (CheckAccountKey) or blocked by a
+// keyCompromise revocation is refused with badPublicKey. The account's
+// current key is not checked against the policy: an account whose key it
+// no longer accepts rolls over to one it does. A new key that is the
+// account's current key is malformed (400): there is nothing to roll over
+// to, and the key is in use by no other account.
 func (r *RA) ChangeKey(ctx context.Context, a *store.Account, newTP string, newJWK []byte) error {
+	if newTP == a.KeyThumbprint {
+		return acme.NewProblem(acme.Malformed, "the new key is the account's current key: sign the inner JWS with the key to roll over to (RFC 8555 §7.3.5)")
+	}
 	if other, err := r.store.GetAccountByThumbprint(ctx, newTP); err == nil {
 		p := acme.NewProblem(acme.Malformed, "the new key is already in use by an account")
 		p.Status = 409
 		p.Location = other.ID
 		return p
 	}
-	if err := r.checkAccountKeyNotBlocked(ctx, newJWK); err != nil {
+	if err := r.checkNewAccountKey(ctx, newJWK); err != nil {
 		return err
 	}
 	events, err := r.auditEvent(ctx, keyChangeEvent(a, newTP))

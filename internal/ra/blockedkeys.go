@@ -39,14 +39,18 @@ func blockedKeyProblem(b *store.BlockedKey, what string) *acme.Problem {
 	return store.BlockedKeyProblem(b, what)
 }
 
-// checkAccountKeyNotBlocked is checkKeyNotBlocked for the account key jwk
-// (JSON) of a new account or a key change: a key known to be compromised
-// cannot authenticate a new account either (its holder may not be its
-// owner).
-func (r *RA) checkAccountKeyNotBlocked(ctx context.Context, jwk []byte) error {
+// checkNewAccountKey checks the account key jwk (JSON) of a new account or
+// the new key of a key change: within the account key policy
+// (CheckAccountKey: badPublicKey), and not blocked (checkKeyNotBlocked: a
+// key known to be compromised cannot authenticate a new account either;
+// its holder may not be its owner).
+func (r *RA) checkNewAccountKey(ctx context.Context, jwk []byte) error {
 	var k jose.JSONWebKey
 	if err := k.UnmarshalJSON(jwk); err != nil {
 		return r.internal(ctx, "account key", err)
+	}
+	if err := CheckAccountKey(k.Key); err != nil {
+		return err
 	}
 	return r.checkKeyNotBlocked(ctx, k.Key, "the account key")
 }

@@ -34,7 +34,6 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "com.test"}, "com.test"},
 		{acme.Identifier{Type: "ip", Value: "127.0.0.1"}, "127.0.0.1"},
 		{acme.Identifier{Type: "ip", Value: "2001:DB8:0:0::1"}, "2001:db8::1"},
-		{acme.Identifier{Type: "ip", Value: "::ffff:10.0.0.1"}, "10.0.0.1"},
 	}
 	for _, tt := range ok {
 		got, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
@@ -85,6 +84,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "ip", Value: "224.0.0.1"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "ff02::1"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "ip", Value: "::ffff:240.0.0.1"}, acme.RejectedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "::ffff:10.0.0.1"}, acme.RejectedIdentifier}, // IPv4-mapped: order 10.0.0.1
 	}
 	for _, tt := range bad {
 		_, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
@@ -108,7 +108,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 
 func TestCheckContacts(t *testing.T) {
 	for _, c := range []string{"mailto:admin@example.com", "MAILTO:a.b+c@sub.example.org"} {
-		if err := CheckContacts([]string{c}); err != nil {
+		if _, err := NormalizeContacts([]string{c}); err != nil {
 			t.Errorf("%q refused: %v", c, err)
 		}
 	}
@@ -124,7 +124,8 @@ func TestCheckContacts(t *testing.T) {
 		"mailto:a@ab--cd.example":       acme.InvalidContact, // reserved label
 		"mailto:a@xn--zz.example":       acme.InvalidContact, // A-label that does not decode
 	} {
-		p, _ := acme.AsProblem(CheckContacts([]string{c}))
+		_, err := NormalizeContacts([]string{c})
+		p, _ := acme.AsProblem(err)
 		if p == nil || p.Type != want {
 			t.Errorf("%q: got %v, want %s", c, p, want)
 		}

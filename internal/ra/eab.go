@@ -87,10 +87,11 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	if profile != "" && k.Profile != p.Name {
 		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s is for profile %s; use that profile's directory", k.KID, k.Profile)
 	}
-	if err := r.admitNewAccount(ctx, req.Contact, jwk); err != nil {
+	contact, err := r.admitNewAccount(ctx, req.Contact, jwk)
+	if err != nil {
 		return nil, false, err
 	}
-	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: req.Contact,
+	a := &store.Account{ID: newID(), KeyThumbprint: tp, JWK: jwk, Status: acme.StatusValid, Contact: contact,
 		TOSAgreed: req.TermsOfServiceAgreed, CreatedAt: r.now(), EABKid: k.KID}
 	events, err := r.auditEvent(ctx, createEvent(a, p.Name, k))
 	if err != nil {

@@ -609,7 +609,7 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 			_, maxValidity = prof.ValidityAt(req.NotBefore)
 		}
 	}
-	if req.NotAfter.Sub(req.NotBefore) >= maxValidity {
+	if periodExceeds(req.NotBefore, req.NotAfter, maxValidity) {
 		// Never above the maximum: an order that requested no notAfter
 		// gets the profile's validity as it is now (one that requested a
 		// notAfter beyond the maximum is refused by recheckAtSigning).
@@ -758,8 +758,9 @@ type RevokeRequest struct {
 // before a migration) is revoked like one issued here: by its key, or by
 // an account with valid authorizations for all its names (it has no
 // issuing account). Errors: malformed with status 404 (a certificate of
-// another CA, or one this server has no record of), unauthorized,
-// badRevocationReason, alreadyRevoked.
+// another CA, or one this server has no record of), unauthorized (also
+// for an account no longer valid: req.Account may be a cached copy,
+// checkAccountStillValid), badRevocationReason, alreadyRevoked.
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	reason := 0
 	if req.Reason != nil {
@@ -800,6 +801,10 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		// revocation blocks the key (store.RevokeCertificate).
 		reason = acme.ReasonKeyCompromise
 	case req.Account != nil:
+		// req.Account may be a cached copy (checkAccountStillValid).
+		if err := r.checkAccountStillValid(ctx, req.Account); err != nil {
+			return err
+		}
 		if rec.AccountID != req.Account.ID {
 			ok, err := r.store.ValidAuthorizationsFor(ctx, req.Account.ID, revocationIdentifiers(cert), r.now())
 			if err != nil {

@@ -15,15 +15,15 @@ const maxIdentifiers = 100
 // NormalizeIdentifiers checks and canonicalises newOrder identifiers
 // (RFC 8555 §7.4, RFC 8738 §3): DNS names are lower-cased LDH names with an
 // optional leading "*." wildcard label; IP values are parsed and written in
-// canonical form (RFC 5952 for IPv6). Duplicates are removed, order kept.
+// canonical form (RFC 5952 for IPv6), an IPv4-mapped IPv6 address refused
+// (rejectedIdentifier: it would alias the IPv4 address). Duplicates are
+// removed, order kept; at most maxIdentifiers distinct identifiers remain,
+// else rejectedIdentifier.
 // Errors are *acme.Problem: malformed, rejectedIdentifier or
 // unsupportedIdentifier (with subproblems per identifier, RFC 8555 §6.7.1).
 func NormalizeIdentifiers(in []acme.Identifier) ([]acme.Identifier, error) {
 	if len(in) == 0 {
 		return nil, acme.NewProblem(acme.Malformed, "newOrder needs at least one identifier")
-	}
-	if len(in) > maxIdentifiers {
-		return nil, acme.NewProblem(acme.RejectedIdentifier, "an order may hold at most %d identifiers", maxIdentifiers)
 	}
 	seen := make(map[acme.Identifier]bool, len(in))
 	var out []acme.Identifier
@@ -40,6 +40,11 @@ func NormalizeIdentifiers(in []acme.Identifier) ([]acme.Identifier, error) {
 			seen[norm] = true
 			out = append(out, norm)
 		}
+	}
+	// Counted once duplicates are removed: the order holds out. (The
+	// request body's size limit bounds the identifiers looked at.)
+	if len(out) > maxIdentifiers {
+		return nil, acme.NewProblem(acme.RejectedIdentifier, "an order may hold at most %d distinct identifiers; this one has %d", maxIdentifiers, len(out))
 	}
 	switch len(subs) {
 	case 0:
@@ -71,10 +76,17 @@ func normalizeIdentifier(id acme.Identifier) (acme.Identifier, *acme.Problem) {
 		if err != nil || addr.Zone() != "" {
 			return id, acme.NewProblem(acme.Malformed, "invalid IP address %q", id.Value)
 		}
+		if addr.Is4In6() {
+			// RFC 8738 §3: the canonical textual form of the address;
+			// a mapped one (RFC 4291 §2.5.5.2) would alias the IPv4
+			// address, and a certificate would carry it as 16 octets,
+			// another iPAddress than the 4 of that address.
+			return id, acme.NewProblem(acme.RejectedIdentifier, "%s is an IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2): order %s as an ip identifier instead (RFC 8738)", id.Value, addr.Unmap())
+		}
 		if class, denied := va.AlwaysDenied(addr); denied {
 			return id, acme.NewProblem(acme.RejectedIdentifier, "%s is %s address, which validation never connects to: no challenge can validate it", addr.Unmap(), class)
 		}
-		return acme.Identifier{Type: acme.IdentifierIP, Value: addr.Unmap().String()}, nil
+		return acme.Identifier{Type: acme.IdentifierIP, Value: addr.String()}, nil
 	default:
 		return id, acme.NewProblem(acme.UnsupportedIdentifier, "identifier type %q is not supported (use \"dns\" or \"ip\")", id.Type)
 	}

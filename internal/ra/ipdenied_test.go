@@ -39,7 +39,7 @@ func TestNewOrderIPInDeniedNetwork(t *testing.T) {
 		t.Fatalf("subproblems %+v", p.Subproblems)
 	}
 	_, err = e.ra.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: []acme.Identifier{
-		{Type: acme.IdentifierIP, Value: "::ffff:127.0.0.2"}, {Type: acme.IdentifierIP, Value: "192.0.2.7"}, {Type: acme.IdentifierIP, Value: "::1"}}})
+		{Type: acme.IdentifierIP, Value: "127.0.0.2"}, {Type: acme.IdentifierIP, Value: "192.0.2.7"}, {Type: acme.IdentifierIP, Value: "::1"}}})
 	p = wantProblem(t, err, acme.RejectedIdentifier, "2 identifiers cannot be validated")
 	if len(p.Subproblems) != 2 || p.Subproblems[0].Identifier.Value != "127.0.0.2" || !strings.Contains(p.Subproblems[0].Detail, "loopback") ||
 		p.Subproblems[1].Identifier.Value != "::1" || p.Subproblems[0].Type != acme.RejectedIdentifier {

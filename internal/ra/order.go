@@ -200,10 +200,10 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 		// Without a notBefore the period starts now: say what is wrong
 		// with the one date the client sent.
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
-	case end.Truncate(time.Second).Sub(start.Truncate(time.Second)) < time.Second:
+	case !end.Truncate(time.Second).After(start.Truncate(time.Second)):
 		// X.509 encodes whole seconds (the issued period is measured so).
 		err = acme.NewProblem(acme.Malformed, "notAfter must be at least one second later than notBefore, counted in whole seconds")
-	case end.Truncate(time.Second).Sub(start.Truncate(time.Second))+time.Second > maxValidity:
+	case periodExceeds(start, end, maxValidity):
 		// The period as issued: whole seconds, its notAfter second
 		// included (RFC 5280 §4.1.2.5; the BR count it so). A longer one
 		// could only be issued shortened, and RFC 8555 §7.4 forbids a
@@ -220,11 +220,25 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 	return
 }
 
+// periodExceeds reports whether the period from start to end, in whole
+// seconds with its end second included (RFC 5280 §4.1.2.5; the CA/B BR
+// count it so), is longer than max. It compares times: end - start as a
+// time.Duration saturates at about 292 years, and adding the end second
+// to the saturated value overflowed into a negative period, so that a
+// notAfter in the year 9999 passed as short enough.
+func periodExceeds(start, end time.Time, max time.Duration) bool {
+	return end.Truncate(time.Second).After(start.Truncate(time.Second).Add(max - time.Second))
+}
+
 // DeactivateAuthorization deactivates a pending or valid authorization of
 // account a (RFC 8555 §7.5.2) that has not expired: an expired one stays
 // expired, a final state (RFC 8555 §7.1.6), as invalid, deactivated and
-// revoked ones are (malformed).
+// revoked ones are (malformed). An account no longer valid (a may be a
+// cached copy; checkAccountStillValid) is unauthorized.
 func (r *RA) DeactivateAuthorization(ctx context.Context, a *store.Account, id string) (*store.Authorization, error) {
+	if err := r.checkAccountStillValid(ctx, a); err != nil {
+		return nil, err
+	}
 	err := r.store.DeactivateAuthorization(ctx, id, r.now())
 	if errors.Is(err, store.ErrStale) {
 		return nil, acme.NewProblem(acme.Malformed, "only pending or valid authorizations that have not expired can be deactivated")

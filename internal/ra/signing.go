@@ -94,7 +94,7 @@ func checkProfileValidity(o *store.Order, prof *policy.Profile, now time.Time) e
 	}
 	start = start.Truncate(time.Second)
 	_, maxValidity := prof.ValidityAt(start)
-	if o.NotAfter.Truncate(time.Second).Sub(start)+time.Second <= maxValidity {
+	if !periodExceeds(start, o.NotAfter, maxValidity) {
 		return nil
 	}
 	return acme.NewProblem(acme.Malformed,

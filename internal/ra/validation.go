@@ -67,8 +67,13 @@ var ErrNotOwner = errors.New("ra: the authorization belongs to another account")
 // instead of two. It returns the challenge as stored afterwards and its
 // authorization. Errors: store.ErrNotFound (no such challenge),
 // ErrNotOwner (acct does not own its authorization), an *acme.Problem
-// (the authorization can no longer be answered), or an internal error.
+// (unauthorized when acct, maybe a cached copy, is no longer valid:
+// checkAccountStillValid; or the authorization can no longer be
+// answered), or an internal error.
 func (r *RA) RespondChallengeID(ctx context.Context, acct *store.Account, id string) (*store.Challenge, *store.Authorization, error) {
+	if err := r.checkAccountStillValid(ctx, acct); err != nil {
+		return nil, nil, err
+	}
 	now := r.now()
 	c, az, started, err := r.store.RespondChallenge(ctx, id, r.node, now, now.Add(r.cfg.LeaseDuration),
 		func(c *store.Challenge, az *store.Authorization) (bool, error) {

@@ -70,7 +70,11 @@ func (w *WFE) newAccount(ctx context.Context, x *exchange) error {
 func (w *WFE) account(ctx context.Context, x *exchange) error {
 	rest := strings.TrimPrefix(x.r.URL.Path, accountPath)
 	id, sub, slash := strings.Cut(rest, "/")
-	req, err := w.post(ctx, x, needKid)
+	mode := kidAnyKey // an account with a key outside the policy may fetch, update, deactivate itself
+	if slash {
+		mode = needKid
+	}
+	req, err := w.post(ctx, x, mode)
 	if err != nil {
 		return err
 	}
@@ -187,8 +191,12 @@ func (w *WFE) pendingAuthorizations(ctx context.Context, orders []*store.Order) 
 const authzReadChunk = 100
 
 // keyChange rolls an account over to a new key (RFC 8555 §7.3.5).
+// The outer JWS may be signed by an account key outside the account key
+// policy (kidAnyKey), so that such an account can roll over to a key
+// within it; the new key must be within it (checked on the inner JWS's
+// "jwk" and by ra.ChangeKey).
 func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
-	outer, err := w.post(ctx, x, needKid)
+	outer, err := w.post(ctx, x, kidAnyKey)
 	if err != nil {
 		return err
 	}

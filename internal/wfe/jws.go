@@ -61,6 +61,11 @@ const (
 	needJWK                   // newAccount, inner keyChange
 	jwkOrKid                  // revokeCert
 	innerJWKNo                // inner keyChange JWS: jwk, no nonce
+	// kidAnyKey is needKid for the requests an account whose key is
+	// outside the account key policy (ra.CheckAccountKey; e.g. created
+	// before it) may still make: keyChange, to roll over to a key within
+	// it, and its account resource (fetch, update, deactivate).
+	kidAnyKey
 )
 
 // request is a verified ACME POST.
@@ -188,7 +193,7 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		return nil, acme.NewProblem(acme.Malformed, "the JWS must have exactly one of \"jwk\" and \"kid\"")
 	}
 	switch mode {
-	case needKid:
+	case needKid, kidAnyKey:
 		if !hasKid {
 			return nil, acme.NewProblem(acme.Malformed, "this request must be signed with the account key and identify it by \"kid\"")
 		}
@@ -204,15 +209,16 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if hasJWK && errors.Is(err, jose.ErrUnsupportedKeyType) {
 		// A "jwk" go-jose does not take: an RSA modulus over 4096 bits
 		// (jose.MaxRSAModulusBits; lego offers rsa8192) or another key type.
-		return nil, acme.NewProblem(acme.BadPublicKey, "the key in \"jwk\" is not supported: %s", acceptedAccountKeys)
+		return nil, acme.NewProblem(acme.BadPublicKey, "the key in \"jwk\" is not supported: %s", ra.AcceptedAccountKeys)
 	}
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS cannot be parsed")
 	}
 	// signedBy checks that jwk, the key of acct (nil for a "jwk"
-	// request), fits alg and verifies the signature.
+	// request), fits alg and verifies the signature; a "jwk" key must
+	// be within the account key policy.
 	signedBy := func(jwk *jose.JSONWebKey, acct *store.Account) ([]byte, error) {
-		if err := checkAccountKey(jwk.Key, h.Alg); err != nil {
+		if err := checkAccountKey(jwk.Key, h.Alg, acct == nil); err != nil {
 			if p, ok := acme.AsProblem(err); ok && p.Type == acme.BadSignatureAlgorithm && acct != nil {
 				// The alg is supported but does not fit the stored account
 				// key: the request was not signed by the account's key.
@@ -254,6 +260,14 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		}
 		if err != nil {
 			return nil, err
+		}
+		if mode != kidAnyKey {
+			// The signature verified: the account's key is outside
+			// the policy only if it was stored before the policy.
+			if err := ra.CheckAccountKey(jwk.Key); err != nil {
+				p, _ := acme.AsProblem(err)
+				return nil, acme.NewProblem(acme.BadPublicKey, "the account key is no longer accepted (%s): roll it over to an accepted key with keyChange (RFC 8555 §7.3.5)", p.Detail)
+			}
 		}
 		req.account, req.jwk = acct, jwk
 	}
@@ -309,47 +323,35 @@ func validAlg(alg string) bool {
 	return false
 }
 
-// maxRSAAccountBits is the largest RSA account key: go-jose refuses to
-// parse a JWK with a larger modulus (jose.MaxRSAModulusBits, a bound on
-// the cost of verifying), and certgate leaves that library default alone.
-const maxRSAAccountBits = 4096
-
-// acceptedAccountKeys names the account keys certgate accepts, for
-// badPublicKey problems.
-const acceptedAccountKeys = "accepted are RSA keys of 2048 to 4096 bits (RS256), ECDSA P-256, P-384 or P-521 (ES256, ES384, ES512) and Ed25519 (EdDSA)"
-
-// checkAccountKey enforces the key policy for JWS keys and that alg fits
-// the key type: RSA 2048–4096 bits with RS256, ECDSA P-256/384/521 with
-// ES256/384/512, Ed25519 with EdDSA. Errors are badPublicKey or
+// checkAccountKey checks that alg fits the type of key, a JWS key: RS256
+// for RSA, ES256/384/512 for ECDSA P-256/384/521, EdDSA for Ed25519; with
+// policy, that key is within the account key policy (ra.CheckAccountKey),
+// as a key sent in "jwk" must be (newAccount, the inner keyChange JWS,
+// revokeCert by the certificate's key). Errors are badPublicKey or
 // badSignatureAlgorithm.
-func checkAccountKey(key any, alg string) error {
-	mismatch := func() error {
+func checkAccountKey(key any, alg string, policy bool) error {
+	if policy {
+		if err := ra.CheckAccountKey(key); err != nil {
+			return err
+		}
+	}
+	var want string
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		want = "RS256"
+	case *ecdsa.PublicKey:
+		want = map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[k.Curve.Params().Name]
+	case ed25519.PublicKey:
+		want = "EdDSA"
+	}
+	if want == "" {
+		// Only a stored account key can get here (policy false).
+		return acme.NewProblem(acme.BadPublicKey, "unsupported account key type; %s", ra.AcceptedAccountKeys)
+	}
+	if alg != want {
 		p := acme.NewProblem(acme.BadSignatureAlgorithm, "JWS algorithm %q does not fit the key type", alg)
 		p.Algorithms = algNames()
 		return p
-	}
-	switch k := key.(type) {
-	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < 2048 || n > maxRSAAccountBits {
-			return acme.NewProblem(acme.BadPublicKey, "RSA account keys must be 2048 to %d bits; got %d", maxRSAAccountBits, n)
-		}
-		if alg != "RS256" {
-			return mismatch()
-		}
-	case *ecdsa.PublicKey:
-		want := map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[k.Curve.Params().Name]
-		if want == "" {
-			return acme.NewProblem(acme.BadPublicKey, "ECDSA account keys must use P-256, P-384 or P-521")
-		}
-		if alg != want {
-			return mismatch()
-		}
-	case ed25519.PublicKey:
-		if alg != "EdDSA" {
-			return mismatch()
-		}
-	default:
-		return acme.NewProblem(acme.BadPublicKey, "unsupported account key type")
 	}
 	return nil
 }

@@ -31,7 +31,8 @@ func kcInner(t *testing.T, nk *hKey, hdr map[string]any, payload any) []byte {
 // jwk; "account" is the outer kid, "oldKey" the account's current public
 // key (a JWK with the private key is refused, as in a "jwk" header); a
 // new key that another account holds is 409 with that account's URL in
-// Location. Each refusal of the inner JWS says "inner" in its detail. Then
+// Location, and a new key that is the account's current key is 400
+// malformed. Each refusal of the inner JWS says "inner" in its detail. Then
 // a rollover that passes them all succeeds and the old key
 // no longer signs for the account.
 func TestKeyChangeInnerChecks(t *testing.T) {
@@ -76,6 +77,7 @@ func TestKeyChangeInnerChecks(t *testing.T) {
 		{"oldKey with the private key", kcInner(t, nk, jwkHdr(nk), map[string]any{"account": kid, "oldKey": json.RawMessage(privJWK)}), 400, acme.Malformed},
 		{"payload not an object", kcInner(t, nk, jwkHdr(nk), []string{kid}), 400, acme.Malformed},
 		{"new key held by another account", kcInner(t, other, jwkHdr(other), good), http.StatusConflict, acme.Malformed},
+		{"new key is the account's current key", kcInner(t, acct, jwkHdr(acct), good), 400, acme.Malformed},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
