@@ -2,11 +2,9 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -15,131 +13,6 @@ import (
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
-
-// copyRawDB opens dsn with a plain database/sql pool (no migration), closed
-// when t ends.
-func copyRawDB(t testing.TB, dsn string) *sql.DB {
-	t.Helper()
-	driver, name := "sqlite", dsn
-	if store.IsPostgresDSN(dsn) {
-		driver = "pgx"
-	}
-	db, err := sql.Open(driver, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// schemaTables lists the tables of db's schema but goose's.
-func schemaTables(t testing.TB, db *sql.DB) []string {
-	t.Helper()
-	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version'`
-	if _, err := db.Exec(`SELECT 1 FROM sqlite_master LIMIT 1`); err != nil {
-		q = `SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'goose_db_version'`
-	}
-	rows, err := db.Query(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// DumpDatabase returns every row of every table of the database at dsn
-// (but goose's), each row as its column=value pairs sorted by column, the
-// rows of a table sorted: values as both engines store them alike (a
-// boolean as 0/1, text and bytes as their bytes quoted), so that two
-// databases holding the same data dump equal whatever their engines.
-func DumpDatabase(t testing.TB, dsn string) map[string][]string {
-	t.Helper()
-	db := copyRawDB(t, dsn)
-	out := map[string][]string{}
-	for _, table := range schemaTables(t, db) {
-		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		lines := []string{}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			var fields []string
-			for i, v := range vals {
-				var s string
-				switch x := v.(type) {
-				case nil:
-					s = "NULL"
-				case bool:
-					s = "0"
-					if x {
-						s = "1"
-					}
-				case []byte:
-					s = fmt.Sprintf("%q", x)
-				case string:
-					s = fmt.Sprintf("%q", x)
-				default:
-					s = fmt.Sprint(x)
-				}
-				fields = append(fields, cols[i]+"="+s)
-			}
-			sort.Strings(fields)
-			lines = append(lines, strings.Join(fields, " "))
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-		sort.Strings(lines)
-		out[table] = lines
-	}
-	return out
-}
-
-// compareDumps fails t for each table whose rows differ between a and b.
-func compareDumps(t testing.TB, a, b map[string][]string) {
-	t.Helper()
-	for table, rows := range a {
-		other, ok := b[table]
-		if !ok {
-			t.Errorf("table %s missing", table)
-			continue
-		}
-		if !slices.Equal(rows, other) {
-			t.Errorf("table %s: %d rows vs %d; first of each:\n%v\n%v", table, len(rows), len(other), first(rows), first(other))
-		}
-	}
-	for table := range b {
-		if _, ok := a[table]; !ok {
-			t.Errorf("table %s only in the copy", table)
-		}
-	}
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
-		return "(none)"
-	}
-	return s[0]
-}
 
 // TestCopySeededTables: the tables a fresh migration leaves rows in (on
 // both engines) are exactly those CopyDatabase lists as seeded, which it
@@ -154,9 +27,9 @@ func TestCopySeededTables(t *testing.T) {
 			dsn := e.NewDSN(t)
 			s := storetest.OpenDSN(t, dsn)
 			s.Close()
-			db := copyRawDB(t, dsn)
+			db := storetest.RawDB(t, dsn)
 			var seeded []string
-			for _, table := range schemaTables(t, db) {
+			for _, table := range storetest.Tables(t, db) {
 				var n int
 				if err := db.QueryRow(`SELECT COUNT(*) FROM "` + table + `"`).Scan(&n); err != nil {
 					t.Fatal(err)
@@ -226,17 +99,17 @@ func TestCopyDatabaseRoundTrip(t *testing.T) {
 		slices.IndexFunc(res.Tables, func(c store.CopiedTable) bool { return c.Name == "orders" }); i < 0 || j < 0 || i > j {
 		t.Errorf("accounts copied at %d, orders at %d: referenced tables first", i, j)
 	}
-	src := DumpDatabase(t, from)
+	src := storetest.Dump(t, from)
 	if len(src["certificates"]) != 12 || len(src["accounts"]) != 12 || len(src["challenges"]) != 24 {
 		t.Fatalf("the source dump holds %d certificates, %d accounts, %d challenges", len(src["certificates"]), len(src["accounts"]), len(src["challenges"]))
 	}
-	compareDumps(t, src, DumpDatabase(t, pg))
+	storetest.CompareDumps(t, src, storetest.Dump(t, pg))
 
 	back := storetest.SQLiteDSN(t)
 	if _, err := store.CopyDatabase(ctx, pg, back, store.CopyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	compareDumps(t, src, DumpDatabase(t, back))
+	storetest.CompareDumps(t, src, storetest.Dump(t, back))
 
 	// Refused: a second copy into the same target.
 	_, err = store.CopyDatabase(ctx, from, pg, store.CopyOptions{})
@@ -250,7 +123,7 @@ func TestCopyDatabaseRoundTrip(t *testing.T) {
 	if err != nil || c.Status != acme.StatusRevoked || c.AccountID != "acct0" {
 		t.Fatalf("certificate on the copy: %+v, %v", c, err)
 	}
-	db := copyRawDB(t, pg)
+	db := storetest.RawDB(t, pg)
 	var maxID, newID int64
 	if err := db.QueryRow(`SELECT COALESCE(MAX(id), 0) FROM issuer_chains`).Scan(&maxID); err != nil {
 		t.Fatal(err)
@@ -289,8 +162,8 @@ func TestCopyDatabaseCancelled(t *testing.T) {
 			if err == nil || cancelledAt == "" {
 				t.Fatalf("cancelled copy: %v (cancelled at %q)", err, cancelledAt)
 			}
-			db := copyRawDB(t, to)
-			for _, table := range schemaTables(t, db) {
+			db := storetest.RawDB(t, to)
+			for _, table := range storetest.Tables(t, db) {
 				var n int
 				if err := db.QueryRow(`SELECT COUNT(*) FROM "` + table + `"`).Scan(&n); err != nil {
 					t.Fatal(err)
@@ -304,7 +177,7 @@ func TestCopyDatabaseCancelled(t *testing.T) {
 			if _, err := store.CopyDatabase(ctx2, from, to, store.CopyOptions{}); err != nil {
 				t.Fatalf("copy after the cancelled one: %v", err)
 			}
-			compareDumps(t, DumpDatabase(t, from), DumpDatabase(t, to))
+			storetest.CompareDumps(t, storetest.Dump(t, from), storetest.Dump(t, to))
 		})
 	}
 }
@@ -320,7 +193,7 @@ func TestCopyDatabaseRefusesSource(t *testing.T) {
 	old := storetest.SQLiteDSN(t)
 	s := storetest.OpenDSN(t, old)
 	s.Close()
-	if _, err := copyRawDB(t, old).Exec(`DELETE FROM goose_db_version WHERE version_id = (SELECT MAX(version_id) FROM goose_db_version)`); err != nil {
+	if _, err := storetest.RawDB(t, old).Exec(`DELETE FROM goose_db_version WHERE version_id = (SELECT MAX(version_id) FROM goose_db_version)`); err != nil {
 		t.Fatal(err)
 	}
 	to := storetest.SQLiteDSN(t)
