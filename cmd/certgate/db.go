@@ -63,11 +63,14 @@ is left as it was: keep it until the new database has served.`,
 			if err != nil {
 				return err
 			}
-			if src == dst {
+			if sameDatabase(src, dst) {
 				return fmt.Errorf("--from and --to name the same database %s", store.DescribeDSN(src))
 			}
-			for i, dir := range []string{srcDir, dstDir} {
-				if dir == "" || (i == 1 && dir == srcDir) {
+			if dstDir != "" && srcDir != "" && sameFile(srcDir, dstDir) {
+				dstDir = "" // one lock: a second one on the same directory would be refused
+			}
+			for _, dir := range []string{srcDir, dstDir} {
+				if dir == "" {
 					continue
 				}
 				unlock, err := lockData(dir, "copying its database")
@@ -142,4 +145,24 @@ func copyDatabaseArg(flag, arg string, source bool) (dsn, lockDir string, err er
 func fileExists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// sameDatabase reports whether the databases a and b (as copyDatabaseArg
+// resolved them) are one: the same URL, or SQLite paths of one file.
+func sameDatabase(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if store.IsPostgresDSN(a) || store.IsPostgresDSN(b) {
+		return false
+	}
+	return sameFile(a, b)
+}
+
+// sameFile reports whether the paths a and b both exist and name one file
+// or directory (symbolic links followed).
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -106,9 +107,11 @@ func TestDBCopySQLiteToPostgres(t *testing.T) {
 		if !crlSerials(oldCRL)[revoked] {
 			t.Fatalf("the source's CRL lacks the revoked %s", revoked)
 		}
-		_, _, err := runCLI(t, nil, "db", "copy", "--from", data, "--to", pg)
-		if err == nil || !strings.Contains(err.Error(), "in use by a running certgate process") || strings.Contains(err.Error(), "\n") {
-			t.Errorf("copy while the server runs: %v, want one line refusing", err)
+		for _, from := range []string{data, filepath.Join(data, "certgate.db")} {
+			_, _, err := runCLI(t, nil, "db", "copy", "--from", from, "--to", pg)
+			if err == nil || !strings.Contains(err.Error(), "in use by a running certgate process") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("copy from %s while the server runs: %v, want one line refusing", from, err)
+			}
 		}
 	})
 
@@ -209,6 +212,9 @@ func TestDBCopySQLiteToPostgres(t *testing.T) {
 // database, and what cannot be copied is refused in one line.
 func TestDBCopyRefusals(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "some.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -217,6 +223,7 @@ func TestDBCopyRefusals(t *testing.T) {
 		{[]string{"--from", dir, "--to", filepath.Join(dir, "x.db")}, "no certgate database"},
 		{[]string{"--from", "host=db user=x password=secret", "--to", filepath.Join(dir, "x.db")}, "key=value"},
 		{[]string{"--from", "", "--to", filepath.Join(dir, "x.db")}, "is empty"},
+		{[]string{"--from", filepath.Join(dir, "some.db"), "--to", filepath.Join(dir, ".", "some.db")}, "the same database"},
 	} {
 		_, _, err := runCLI(t, nil, append([]string{"db", "copy"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "secret") {
