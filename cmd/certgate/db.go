@@ -34,7 +34,8 @@ profiles, EAB keys, API tokens, rate-limit overrides, the audit log,
 notifications, scans and settings, each value as stored (IDs, serial numbers,
 timestamps, DER). Each of --from and --to is a data directory (its
 certgate.db), a SQLite database file, or a postgres:// URL, as --data and --db
-name them for 'certgate serve'.
+name them for 'certgate serve'; a --to that does not exist yet is a SQLite file
+named with a "." (certgate.db), never a data directory: create that first.
 
 --to is given this certgate's schema (as a first 'certgate serve' on it would)
 and filled in one transaction, read from one snapshot of --from; each table's
@@ -114,7 +115,9 @@ is left as it was: keep it until the new database has served.`,
 // whose certgate.db is the database and whose lock (lockDir) the copy
 // holds; anything else is a SQLite file, whose directory's lock is held
 // when that directory is a data directory (it holds certgate.lock). A
-// source (source) SQLite file must exist.
+// source (source) SQLite file must exist; a target that does not exist
+// must have a "." in its name (certgate.db), else it is refused as a data
+// directory not yet created.
 func copyDatabaseArg(flag, arg string, source bool) (dsn, lockDir string, err error) {
 	if strings.TrimSpace(arg) == "" {
 		return "", "", fmt.Errorf("%s is empty: give a data directory, a SQLite file or a postgres:// URL", flag)
@@ -132,8 +135,16 @@ func copyDatabaseArg(flag, arg string, source bool) (dsn, lockDir string, err er
 		}
 		return dsn, arg, nil
 	}
-	if _, err := os.Stat(arg); source && errors.Is(err, fs.ErrNotExist) {
-		return "", "", fmt.Errorf("%s: no certgate database at %s: give the server's data directory or database", flag, arg)
+	if _, err := os.Stat(arg); errors.Is(err, fs.ErrNotExist) {
+		if source {
+			return "", "", fmt.Errorf("%s: no certgate database at %s: give the server's data directory or database", flag, arg)
+		}
+		if !strings.Contains(filepath.Base(arg), ".") {
+			// Likely meant as a data directory: a SQLite file named so
+			// would be refused by `serve --data` later.
+			return "", "", fmt.Errorf("%s %s does not exist: create the data directory first (mkdir -m 700 %s), or name the SQLite file (%s)",
+				flag, arg, arg, filepath.Join(arg, "certgate.db"))
+		}
 	}
 	if dir := filepath.Dir(arg); fileExists(filepath.Join(dir, server.LockFile)) {
 		return arg, dir, nil

@@ -223,6 +223,7 @@ func TestDBCopyRefusals(t *testing.T) {
 		{[]string{"--from", dir, "--to", filepath.Join(dir, "x.db")}, "no certgate database"},
 		{[]string{"--from", "host=db user=x password=secret", "--to", filepath.Join(dir, "x.db")}, "key=value"},
 		{[]string{"--from", "", "--to", filepath.Join(dir, "x.db")}, "is empty"},
+		{[]string{"--from", filepath.Join(dir, "some.db"), "--to", filepath.Join(dir, "newdata")}, "create the data directory first"},
 		{[]string{"--from", filepath.Join(dir, "some.db"), "--to", filepath.Join(dir, ".", "some.db")}, "the same database"},
 	} {
 		_, _, err := runCLI(t, nil, append([]string{"db", "copy"}, c.args...)...)
