@@ -135,7 +135,7 @@ func TestUnknownRootCommand(t *testing.T) {
 	}{
 		{[]string{"serv"}, `unknown command "serv"; did you mean cert or serve? (see 'certgate --help')`},
 		{[]string{"tokn", "list"}, `unknown command "tokn"; did you mean token? (see 'certgate --help')`},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"; use account, approval, audit, backup, bench, ca, cert, completion, eab, init, notify, profile, ratelimit, report, restore, scan, serve, token, version (see 'certgate --help')`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"; use account, approval, audit, backup, bench, ca, cert, completion, db, eab, init, notify, profile, ratelimit, report, restore, scan, serve, token, version (see 'certgate --help')`},
 	} {
 		out, _, err := runCLI(t, nil, tc.args...)
 		if err == nil || err.Error() != tc.want || out != "" {
@@ -186,7 +186,7 @@ func TestUnknownCommandWithHelp(t *testing.T) {
 		want string
 	}{
 		{[]string{"serv", "--help"}, `unknown command "serv"; did you mean cert or serve? (see 'certgate --help')`},
-		{[]string{"frobnicate", "-h"}, `unknown command "frobnicate"; use account, approval, audit, backup, bench, ca, cert, completion, eab, init, notify, profile, ratelimit, report, restore, scan, serve, token, version (see 'certgate --help')`},
+		{[]string{"frobnicate", "-h"}, `unknown command "frobnicate"; use account, approval, audit, backup, bench, ca, cert, completion, db, eab, init, notify, profile, ratelimit, report, restore, scan, serve, token, version (see 'certgate --help')`},
 		{[]string{"cert", "lst", "--help"}, `cert: unknown command "lst"; use export, import, list, revoke, show, suggest-renewal (see 'certgate cert --help')`},
 		{[]string{"--", "serve"}, `"serve" after "--" is not read as a command: use 'certgate serve'`},
 	} {

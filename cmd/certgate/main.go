@@ -73,7 +73,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newCert(), newAccount(), newReport(), newScan())
 	root.AddCommand(newToken(), newAudit())
 	root.AddCommand(newRateLimit(), newNotify())
-	root.AddCommand(newBackup(), newRestore())
+	root.AddCommand(newBackup(), newRestore(), newDB())
 	root.InitDefaultCompletionCmd() // now, so that the walks below see it
 	root.SetHelpCommand(newHelp())
 	groupCommands(root)

@@ -228,33 +228,9 @@ func OpenExisting(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func openPostgres(ctx context.Context, dsn string, existing bool) (*Store, error) {
-	conns := DefaultPostgresConns
-	target := "PostgreSQL"
-	if u, err := url.Parse(dsn); err == nil && IsPostgresDSN(dsn) {
-		q := u.Query()
-		if v := q.Get("pool_max_conns"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return nil, fmt.Errorf("open postgres: pool_max_conns=%q is not a positive number", v)
-			}
-			conns = n
-			q.Del("pool_max_conns")
-			u.RawQuery = q.Encode()
-		}
-		dsn = u.String() // also lower-cases the scheme, as pgx expects
-		target = "PostgreSQL " + describeURL(u)
-	}
-	cfg, err := pgx.ParseConfig(dsn) // pgx redacts the password in its errors
+	db, cfg, target, err := connectPostgres(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", &parseDSNError{err: err})
-	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, &connectError{target: target, err: err}
+		return nil, err
 	}
 	if existing {
 		var found bool
@@ -282,6 +258,57 @@ func openPostgres(ctx context.Context, dsn string, existing bool) (*Store, error
 	adb.SetConnMaxIdleTime(5 * time.Minute)
 	p := newPool(db, true)
 	return &Store{engine: EnginePostgres, w: p, r: p, async: newPool(adb, true), chains: newChainCache(), recent: newRecentCerts()}, nil
+}
+
+// connectPostgres opens a pool on the PostgreSQL database named by dsn (see
+// OpenPostgres: pool_max_conns, else DefaultPostgresConns connections) and
+// checks that it answers. It returns the pool, pgx's configuration and the
+// database's name for messages (user, host and database, never the
+// password).
+func connectPostgres(ctx context.Context, dsn string) (*sql.DB, *pgx.ConnConfig, string, error) {
+	conns := DefaultPostgresConns
+	target := "PostgreSQL"
+	if u, err := url.Parse(dsn); err == nil && IsPostgresDSN(dsn) {
+		q := u.Query()
+		if v := q.Get("pool_max_conns"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, nil, "", fmt.Errorf("open postgres: pool_max_conns=%q is not a positive number", v)
+			}
+			conns = n
+			q.Del("pool_max_conns")
+			u.RawQuery = q.Encode()
+		}
+		dsn = u.String() // also lower-cases the scheme, as pgx expects
+		target = "PostgreSQL " + describeURL(u)
+	}
+	cfg, err := pgx.ParseConfig(dsn) // pgx redacts the password in its errors
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("open postgres: %w", &parseDSNError{err: err})
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, nil, "", &connectError{target: target, err: err}
+	}
+	return db, cfg, target, nil
+}
+
+// DescribeDSN names the database of dsn for messages: a SQLite path as it
+// is, a PostgreSQL URL without its password and parameters (which may
+// carry one).
+func DescribeDSN(dsn string) string {
+	if !IsPostgresDSN(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "PostgreSQL"
+	}
+	return describeURL(u)
 }
 
 // parseDSNError is a PostgreSQL connection string pgx refused. Its text is
