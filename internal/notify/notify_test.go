@@ -719,3 +719,59 @@ func TestSupersededDiscoveredNotAlerted(t *testing.T) {
 		}
 	})
 }
+
+// TestRemovedRuleSkipsPendingDelivery: on both engines, a delivery
+// recorded for a rule that the configuration no longer has is skipped,
+// naming the rule, not sent to its recipient nor retried; one recorded for
+// a rule whose recipient changed since is skipped too, and the new
+// recipient gets the certificate.
+func TestRemovedRuleSkipsPendingDelivery(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &clock{t: t0}
+		mb := startMailbox(t, false)
+		must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("p1", t0.Add(3*day), nil)}))
+		old := newNode(t, st, clk, rules(t, "name=ops to=ops@example.test days=7", "name=team to=team@example.test days=7"),
+			emailChannel(t, mb))
+		if _, err := old.n.Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// ops removed, team's address changed.
+		now := newNode(t, st, clk, rules(t, "name=team to=newteam@example.test days=7"), emailChannel(t, mb))
+		res := runOnce(t, now.n)
+		if res.Sent != 1 || res.Skipped != 2 || res.Failed != 0 {
+			t.Errorf("after the configuration changed: %+v, want 1 sent, 2 skipped", res)
+		}
+		var to []string
+		for _, m := range mb.messages() {
+			to = append(to, m.To)
+		}
+		if !slices.Equal(to, []string{"newteam@example.test"}) {
+			t.Errorf("messages to %v, want newteam@example.test only", to)
+		}
+		list, err := st.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
+		must(t, err)
+		for _, d := range list {
+			switch d.Recipient {
+			case "ops@example.test":
+				if d.Status != store.NotificationSkipped || !strings.Contains(d.LastError, "rule ops") {
+					t.Errorf("removed rule's delivery: %s %q, want skipped naming rule ops", d.Status, d.LastError)
+				}
+			case "team@example.test":
+				if d.Status != store.NotificationSkipped || !strings.Contains(d.LastError, "rule team") {
+					t.Errorf("changed recipient's delivery: %s %q, want skipped naming rule team", d.Status, d.LastError)
+				}
+			case "newteam@example.test":
+				if d.Status != store.NotificationSent {
+					t.Errorf("new recipient's delivery: %s, want sent", d.Status)
+				}
+			default:
+				t.Errorf("unexpected delivery to %s", d.Recipient)
+			}
+		}
+		clk.advance(day)
+		if res := runOnce(t, now.n); res.Sent+res.Skipped+res.Failed != 0 {
+			t.Errorf("a later round: %+v, want nothing", res)
+		}
+	})
+}
