@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -182,20 +181,13 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 }
 
 // writeRows prints rows as an aligned table (writeTable) or, for format
-// csv, as CSV whose header line is header in lower case with spaces as
-// underscores (e.g. "NOT AFTER" → not_after).
+// csv, as CSV (writeCSV) whose header line is header in lower case with
+// spaces as underscores (e.g. "NOT AFTER" → not_after).
 func writeRows(w io.Writer, format outputFormat, header []string, rows [][]string) error {
 	if format != "csv" {
 		return writeTable(w, header, rows)
 	}
-	cw := csv.NewWriter(w)
-	h := make([]string, len(header))
-	for i, s := range header {
-		h[i] = strings.ToLower(strings.ReplaceAll(s, " ", "_"))
-	}
-	_ = cw.Write(h)
-	_ = cw.WriteAll(rows)
-	return cw.Error()
+	return writeCSV(w, header, rows)
 }
 
 // printJSON prints v as indented JSON.

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,5 +44,47 @@ func TestWriteRowsCSV(t *testing.T) {
 	}
 	if want := "seq,created_by\n1,\"cli:ann, ops\"\n"; b.String() != want {
 		t.Errorf("csv = %q, want %q", b.String(), want)
+	}
+}
+
+// TestCSVGuardsFormulas: every CSV the CLI writes (listings through
+// writeRows, the violation report through writeCSV, and `cert list` end to
+// end) puts an apostrophe before a value a spreadsheet would run as a
+// formula (OWASP CSV injection): a certificate's names come from whoever
+// made the certificate.
+func TestCSVGuardsFormulas(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeRows(&b, "csv", []string{"A", "B", "C"}, [][]string{{"=1+2", "@SUM(A1)", "-3"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "a,b,c\n'=1+2,'@SUM(A1),'-3\n"; b.String() != want {
+		t.Errorf("writeRows csv = %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	if err := writeCSV(&b, nil, [][]string{{"+x", "\tx", "\rx", "ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "'+x,'\tx,\"'\rx\",ok\n"; b.String() != want {
+		t.Errorf("writeCSV = %q, want %q", b.String(), want)
+	}
+
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	files := t.TempDir()
+	writeSelfSigned(t, filepath.Join(files, "evil.pem"), 0x62, 10, 0, "=HYPERLINK(\"http://x\")")
+	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := runCLI(t, nil, "cert", "list", "--data", data, "--format", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("csv: %v\n%s", err, stdout)
+	}
+	col := slices.Index(recs[0], "names")
+	if col < 0 || recs[1][col] != "'=hyperlink(\"http://x\")" {
+		t.Errorf("names cell of cert list csv: %q", recs[1])
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/display"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
@@ -172,9 +172,11 @@ func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next
 }
 
 // writeCSV writes rows as CSV, after header (lower-case, underscores) when
-// header is not nil.
+// header is not nil: every CSV the CLI writes goes through it. Cells a
+// spreadsheet would read as a formula get a leading apostrophe
+// (display.CSVWriter).
 func writeCSV(w io.Writer, header []string, rows [][]string) error {
-	cw := csv.NewWriter(w)
+	cw := display.NewCSVWriter(w)
 	if header != nil {
 		h := make([]string, len(header))
 		for i, s := range header {

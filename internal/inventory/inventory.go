@@ -199,8 +199,10 @@ type Query struct {
 	// this duration from now (0: no expiry filter).
 	ExpiringWithin time.Duration
 	// NotRenewed leaves out certificates whose ARI replacement (RFC 9773
-	// "replaces") has been issued and is not revoked: they need no renewal
-	// (the expiring report sets it).
+	// "replaces") has been issued and is not revoked, and discovered
+	// certificates superseded at their endpoint by one not revoked
+	// (store.CertQuery.NotReplaced): they need no renewal (the expiring
+	// report sets it).
 	NotRenewed bool
 	// Weak selects RSA keys under 2048 bits or with the ROCA fingerprint
 	// (CVE-2017-15361), and SHA-1/MD5 signatures.

@@ -179,10 +179,14 @@ func (n *Notifier) RunOnce(ctx context.Context) (Result, error) {
 
 // Result counts what a round did.
 type Result struct {
-	Added   int // deliveries recorded by the scan
-	Sent    int // deliveries sent
-	Failed  int // failed attempts (retried later, or given up)
-	Skipped int // certificates revoked or renewed before their message went out
+	Added  int // deliveries recorded by the scan
+	Sent   int // deliveries sent
+	Failed int // failed attempts (retried later, or given up)
+	// Skipped counts deliveries not sent: their certificate was revoked,
+	// renewed or superseded before their message went out, or their rule
+	// no longer sends to their recipient (removed, channel or recipient
+	// changed, allow= narrowed).
+	Skipped int
 }
 
 // Scan records a pending delivery for each certificate that crossed a
@@ -387,17 +391,27 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	return nil
 }
 
-// disallowed says why the recipient of d, recorded by a scan from a
-// certificate attribute, is no longer one its rule may send to (the rule's
-// allow= narrowed since, or a row recorded by an older version): "" when
-// it may, or when its rule is not configured here.
+// disallowed says why d, recorded by a scan under the configuration of
+// then, may not be sent under this one ("" when it may): its rule is not
+// configured any more (removed or renamed), sends by another channel now,
+// or no longer sends to d's recipient (to= or fallback= changed); or d's
+// recipient, taken from a certificate attribute, is not allowed by the
+// rule's allow= (narrowed since, or a row recorded by an older version).
+// Such a delivery is skipped with this reason, never retried.
 func (n *Notifier) disallowed(d *store.Notification) string {
 	i := slices.IndexFunc(n.rules, func(r Rule) bool { return r.Name == d.Rule })
 	if i < 0 {
-		return ""
+		return "rule " + d.Rule + " is no longer configured"
 	}
 	r := &n.rules[i]
-	if r.Attribute() == "" || d.Recipient == r.Fallback || r.Channel != d.Channel {
+	switch {
+	case r.Channel != d.Channel:
+		return "rule " + r.Name + " now sends by " + r.Channel + ", not " + d.Channel
+	case d.Recipient == r.To && r.Attribute() == "":
+		return ""
+	case r.Attribute() == "":
+		return "the recipient is no longer that of rule " + r.Name + " (its to= changed)"
+	case d.Recipient == r.Fallback:
 		return ""
 	}
 	if CheckRecipient(r.Channel, d.Recipient) != nil || !r.AllowsRecipient(d.Recipient) {

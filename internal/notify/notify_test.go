@@ -656,3 +656,122 @@ func TestNarrowedAllowSkipsPendingDelivery(t *testing.T) {
 		t.Errorf("%d documents reached the URL no longer allowed", len(docs))
 	}
 }
+
+// TestSupersededDiscoveredNotAlerted: on both engines, a discovered
+// certificate whose endpoint now serves a newer certificate for its names
+// counts as renewed: it is not reported, and a delivery recorded before a
+// scan saw its successor is skipped, not sent; one whose endpoint still
+// serves it is reported.
+func TestSupersededDiscoveredNotAlerted(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &clock{t: t0}
+		mb := startMailbox(t, false)
+		discovered := func(serial, names string, notAfter time.Time) *store.Certificate {
+			c := certRec(serial, notAfter, nil)
+			c.Source, c.SANs = store.SourceDiscovered, []string{names + ".example.test"}
+			return c
+		}
+		must(t, st.InsertCertificates(ctx, []*store.Certificate{
+			discovered("old", "www", t0.Add(5*day)), discovered("new", "www", t0.Add(90*day)),
+			discovered("late", "api", t0.Add(5*day)), discovered("latenew", "api", t0.Add(90*day)),
+			discovered("kept", "mail", t0.Add(5*day)),
+		}))
+		scans := 0
+		serve := func(served map[string]string) {
+			t.Helper()
+			scans++
+			at := t0.Add(time.Duration(scans) * time.Second)
+			sc := &store.Scan{ID: store.NewID(at), Status: store.ScanRunning, StartedAt: at}
+			must(t, st.CreateScan(ctx, sc))
+			var fs []*store.Finding
+			for host, serial := range served {
+				fs = append(fs, &store.Finding{ScanID: sc.ID, Address: host, Port: 443, Fingerprint: "fp-" + serial, SeenAt: at})
+			}
+			sc.Status, sc.FinishedAt = store.ScanCompleted, at
+			must(t, st.FinishScan(ctx, sc, fs))
+		}
+		serve(map[string]string{"www": "old", "api": "late", "mail": "kept"})
+		serve(map[string]string{"www": "new"})
+
+		e := newNode(t, st, clk, rules(t, "to=ops@example.test source=discovered"), emailChannel(t, mb))
+		if _, err := e.n.Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		serve(map[string]string{"api": "latenew"}) // after the scan, before the send
+		res, err := e.n.Deliver(ctx)
+		must(t, err)
+		if res.Sent != 1 || res.Skipped != 1 {
+			t.Errorf("deliver: %+v, want kept sent and late skipped", res)
+		}
+		if got := thresholdsIn(mb.messages()); !slices.Equal(got, []string{"kept"}) {
+			t.Errorf("reported %v, want [kept]", got)
+		}
+		list, err := st.ListNotifications(ctx, store.NotificationFilter{Serial: "late", Limit: 5})
+		must(t, err)
+		if len(list) != 1 || list[0].Status != store.NotificationSkipped {
+			t.Errorf("late's delivery %+v, want skipped", list)
+		}
+		list, err = st.ListNotifications(ctx, store.NotificationFilter{Serial: "old", Limit: 5})
+		must(t, err)
+		if len(list) != 0 {
+			t.Errorf("old (superseded) got deliveries %+v", list)
+		}
+	})
+}
+
+// TestRemovedRuleSkipsPendingDelivery: on both engines, a delivery
+// recorded for a rule that the configuration no longer has is skipped,
+// naming the rule, not sent to its recipient nor retried; one recorded for
+// a rule whose recipient changed since is skipped too, and the new
+// recipient gets the certificate.
+func TestRemovedRuleSkipsPendingDelivery(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &clock{t: t0}
+		mb := startMailbox(t, false)
+		must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("p1", t0.Add(3*day), nil)}))
+		old := newNode(t, st, clk, rules(t, "name=ops to=ops@example.test days=7", "name=team to=team@example.test days=7"),
+			emailChannel(t, mb))
+		if _, err := old.n.Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// ops removed, team's address changed.
+		now := newNode(t, st, clk, rules(t, "name=team to=newteam@example.test days=7"), emailChannel(t, mb))
+		res := runOnce(t, now.n)
+		if res.Sent != 1 || res.Skipped != 2 || res.Failed != 0 {
+			t.Errorf("after the configuration changed: %+v, want 1 sent, 2 skipped", res)
+		}
+		var to []string
+		for _, m := range mb.messages() {
+			to = append(to, m.To)
+		}
+		if !slices.Equal(to, []string{"newteam@example.test"}) {
+			t.Errorf("messages to %v, want newteam@example.test only", to)
+		}
+		list, err := st.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
+		must(t, err)
+		for _, d := range list {
+			switch d.Recipient {
+			case "ops@example.test":
+				if d.Status != store.NotificationSkipped || !strings.Contains(d.LastError, "rule ops") {
+					t.Errorf("removed rule's delivery: %s %q, want skipped naming rule ops", d.Status, d.LastError)
+				}
+			case "team@example.test":
+				if d.Status != store.NotificationSkipped || !strings.Contains(d.LastError, "rule team") {
+					t.Errorf("changed recipient's delivery: %s %q, want skipped naming rule team", d.Status, d.LastError)
+				}
+			case "newteam@example.test":
+				if d.Status != store.NotificationSent {
+					t.Errorf("new recipient's delivery: %s, want sent", d.Status)
+				}
+			default:
+				t.Errorf("unexpected delivery to %s", d.Recipient)
+			}
+		}
+		clk.advance(day)
+		if res := runOnce(t, now.n); res.Sent+res.Skipped+res.Failed != 0 {
+			t.Errorf("a later round: %+v, want nothing", res)
+		}
+	})
+}

@@ -128,6 +128,12 @@ func (s *Store) FinishScan(ctx context.Context, sc *Scan, findings []*Finding) e
 				_, err = tx.ExecContext(ctx, `UPDATE discovered_endpoints SET last_scan_id = ?, last_error = ?, last_error_at = ?
 					WHERE address = ? AND port = ? AND sni = ?`, sc.ID, f.Error, ts(f.SeenAt), f.Address, f.Port, f.SNI)
 			} else {
+				var before string
+				err = tx.QueryRowContext(ctx, `SELECT fingerprint FROM discovered_endpoints WHERE address = ? AND port = ? AND sni = ?`,
+					f.Address, f.Port, f.SNI).Scan(&before)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("record endpoint: %w", err)
+				}
 				// first_seen starts again when the endpoint serves another
 				// certificate: SET sees the row's old values.
 				_, err = tx.ExecContext(ctx, `INSERT INTO discovered_endpoints (address, port, sni, fingerprint, first_seen, last_seen,
@@ -138,6 +144,9 @@ func (s *Store) FinishScan(ctx context.Context, sc *Scan, findings []*Finding) e
 					fingerprint = excluded.fingerprint, last_seen = excluded.last_seen,
 					last_scan_id = excluded.last_scan_id, last_error = '', last_error_at = 0`,
 					f.Address, f.Port, f.SNI, f.Fingerprint, ts(f.SeenAt), ts(f.SeenAt), sc.ID)
+				if err == nil && before != "" && before != f.Fingerprint {
+					err = supersede(ctx, tx, before, f.Fingerprint)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("record endpoint: %w", err)
@@ -145,6 +154,38 @@ func (s *Store) FinishScan(ctx context.Context, sc *Scan, findings []*Finding) e
 		}
 		return nil
 	})
+}
+
+// supersede records that an endpoint which served the certificate of
+// fingerprint before now serves the one of fingerprint now (in FinishScan's
+// transaction, after the endpoint's row): now's certificate is served, so
+// it is superseded no longer; before's, when it is a discovered
+// certificate that no endpoint serves any more, is superseded by now's
+// (superseded_by, migration 00036) when now's certificate expires later
+// and has every name of before's (which has at least one). A certificate
+// not in the inventory changes nothing.
+func supersede(ctx context.Context, tx txConn, before, now string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET superseded_by = '' WHERE fingerprint_sha256 = ? AND superseded_by <> ''`,
+		now); err != nil {
+		return err
+	}
+	var serial string
+	var notAfter int64
+	err := tx.QueryRowContext(ctx, `SELECT serial, not_after FROM certificates WHERE fingerprint_sha256 = ?`, now).Scan(&serial, &notAfter)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE certificates SET superseded_by = ?
+		WHERE fingerprint_sha256 = ? AND source = ? AND not_after < ?
+		AND NOT EXISTS (SELECT 1 FROM discovered_endpoints e WHERE e.fingerprint = certificates.fingerprint_sha256)
+		AND EXISTS (SELECT 1 FROM certificate_names o WHERE o.serial = certificates.serial)
+		AND NOT EXISTS (SELECT 1 FROM certificate_names o WHERE o.serial = certificates.serial
+			AND NOT EXISTS (SELECT 1 FROM certificate_names n WHERE n.serial = ? AND n.name = o.name))`,
+		serial, before, SourceDiscovered, notAfter, serial)
+	return err
 }
 
 const scanColumns = `id, status, targets, actor, started_at, finished_at, endpoints, served, failed, certificates, new_certificates`

@@ -105,12 +105,13 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 // every certificate's key_hash NULL, and the migrations after it (the Go
 // migration 18 that fills them, the indexes of 00019, 00021 and 00022,
 // the Go migration 23 that fills key_roca, NULL here; 00020 rebuilds the
-// ones it changes; the columns of 00024 and 00028, dropped here) not applied, so that
+// ones it changes; the columns of 00024, 00028 and 00036, dropped here)
+// not applied, so that
 // the next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
 		for _, q := range []string{`UPDATE certificates SET key_hash = NULL`, `DROP INDEX certificates_no_key`, `DROP INDEX certificates_replaced_not_after`, `DROP INDEX certificates_profile`,
-			`UPDATE certificates SET key_roca = NULL`, dropRetryRequested, dropProcessingNode} {
+			`UPDATE certificates SET key_roca = NULL`, dropRetryRequested, dropProcessingNode, dropSupersededIndex, dropSupersededBy} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -128,6 +129,14 @@ const dropRetryRequested = `ALTER TABLE challenges DROP COLUMN retry_requested_a
 // its table is created IF NOT EXISTS), as dropRetryRequested.
 const dropProcessingNode = `ALTER TABLE orders DROP COLUMN processing_node`
 
+// dropSupersededIndex and dropSupersededBy undo migration 00036
+// (certificates.superseded_by and its partial index; SQLite drops no
+// column an index names), as dropRetryRequested.
+const (
+	dropSupersededIndex = `DROP INDEX IF EXISTS certificates_superseded_not_after`
+	dropSupersededBy    = `ALTER TABLE certificates DROP COLUMN superseded_by`
+)
+
 // KeyHashBatch is how many rows migration 18 fills per transaction.
 const KeyHashBatch = keyHashBatch
 
@@ -135,10 +144,10 @@ const KeyHashBatch = keyHashBatch
 // the Go migration 23 (key_roca): every certificate's key_roca NULL and
 // the migration not applied, so that the next Open applies it (the column
 // is there already, as after an interrupted run). The migrations after it
-// are forgotten too: the columns of 00024 and 00028 are dropped.
+// are forgotten too: the columns of 00024, 00028 and 00036 are dropped.
 func ForgetKeyROCA(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
-		for _, q := range []string{`UPDATE certificates SET key_roca = NULL`, dropRetryRequested, dropProcessingNode} {
+		for _, q := range []string{`UPDATE certificates SET key_roca = NULL`, dropRetryRequested, dropProcessingNode, dropSupersededIndex, dropSupersededBy} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}

@@ -84,15 +84,17 @@ func (s *Store) CountPendingApprovals(ctx context.Context) (int, error) {
 // index from b[0] to b[n] that covers its count (no certificate row is
 // read), less the renewed ones in that range, found by the partial index
 // certificates_replaced_not_after (two primary-key lookups each, the order
-// and its certificate); so the cost grows with the certificates in the
-// window, not with the table.
+// and its certificate), and the discovered certificates superseded at their
+// endpoint by a valid certificate (FinishScan; partial index
+// certificates_superseded_not_after, one lookup each); so the cost grows
+// with the certificates in the window, not with the table.
 func (s *Store) CountCertificatesByExpiry(ctx context.Context, bounds []time.Time) ([]int64, error) {
 	if len(bounds) < 2 {
 		return nil, fmt.Errorf("count certificates by expiry: need at least two bounds")
 	}
 	n := len(bounds) - 1
-	args := make([]any, 0, 2*(n+3))
-	for range 2 {
+	args := make([]any, 0, 3*(n+3))
+	for range 3 {
 		for i := range n {
 			args = append(args, ts(bounds[i+1]))
 		}
@@ -119,8 +121,10 @@ func (s *Store) CountCertificatesByExpiry(ctx context.Context, bounds []time.Tim
 // expiryCountSQL is the statement of CountCertificatesByExpiry for n
 // windows. Column i counts notAfter < b[i+1] from b[0] on: all unrevoked
 // certificates (subquery t) less those whose replacement was issued and is
-// valid (subquery r; the complement of the report's NotReplaced condition).
-// Its arguments, twice (t, then r): b[1..n], "valid", b[0], b[n].
+// valid (subquery r) and those superseded at their endpoint by a valid
+// certificate (subquery s, partial index certificates_superseded_not_after;
+// r and s: the complement of the report's NotReplaced condition).
+// Its arguments, three times (t, r, then s): b[1..n], "valid", b[0], b[n].
 func (s *Store) expiryCountSQL(n int) string {
 	var q strings.Builder
 	sums := func() {
@@ -136,7 +140,7 @@ func (s *Store) expiryCountSQL(n int) string {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		fmt.Fprintf(&q, "t.n%d - r.n%d", i, i)
+		fmt.Fprintf(&q, "t.n%d - r.n%d - s.n%d", i, i, i)
 	}
 	q.WriteString(" FROM (SELECT ")
 	sums()
@@ -144,7 +148,14 @@ func (s *Store) expiryCountSQL(n int) string {
 	sums()
 	q.WriteString(" FROM certificates c" + s.indexedBy("certificates_replaced_not_after") +
 		` WHERE c.replaced_at <> 0 AND c.status = ? AND c.not_after >= ? AND c.not_after < ?
-		AND EXISTS (SELECT 1 FROM orders ro JOIN certificates rc ON rc.serial = ro.cert_serial WHERE ro.id = c.replaced_by AND rc.status = 'valid')) r`)
+		AND EXISTS (SELECT 1 FROM orders ro JOIN certificates rc ON rc.serial = ro.cert_serial WHERE ro.id = c.replaced_by AND rc.status = 'valid')) r, (SELECT `)
+	sums()
+	// Those counted in r already are left out of s.
+	q.WriteString(" FROM certificates c" + s.indexedBy("certificates_superseded_not_after") +
+		` WHERE c.superseded_by <> '' AND c.status = ? AND c.not_after >= ? AND c.not_after < ?
+		AND EXISTS (SELECT 1 FROM certificates sc WHERE sc.serial = c.superseded_by AND sc.status = 'valid')
+		AND NOT (c.replaced_at <> 0 AND EXISTS (SELECT 1 FROM orders ro JOIN certificates rc ON rc.serial = ro.cert_serial
+			WHERE ro.id = c.replaced_by AND rc.status = 'valid'))) s`)
 	return q.String()
 }
 

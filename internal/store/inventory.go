@@ -165,7 +165,9 @@ type CertQuery struct {
 	Weak bool
 	// NotReplaced leaves out certificates whose replacement (the
 	// certificate of the order naming them in "replaces", RFC 9773) has
-	// been issued and is not revoked.
+	// been issued and is not revoked, and discovered certificates
+	// superseded at their endpoint (FinishScan: it serves a newer
+	// certificate for their names) by a certificate that is not revoked.
 	NotReplaced bool
 	Now         time.Time // the time status is judged at
 	Sort        string    // SortNotAfter (default), SortNotAfterDesc or SortSerial
@@ -304,6 +306,7 @@ func (s *Store) searchQuery(ctx context.Context, q CertQuery) (string, []any, er
 		// Two primary-key lookups, only for rows whose replacement was issued.
 		add(`(c.replaced_at = 0 OR NOT EXISTS (SELECT 1 FROM orders ro JOIN certificates rc ON rc.serial = ro.cert_serial
 			WHERE ro.id = c.replaced_by AND rc.status = 'valid'))`)
+		add(`(c.superseded_by = '' OR NOT EXISTS (SELECT 1 FROM certificates sc WHERE sc.serial = c.superseded_by AND sc.status = 'valid'))`)
 	}
 	if q.Weak {
 		add(`((c.key_type LIKE 'RSA%' AND c.key_bits < 2048) OR c.key_roca = 1 OR c.signature_algorithm IN ('SHA1-RSA', 'ECDSA-SHA1', 'DSA-SHA1', 'MD5-RSA', 'MD2-RSA'))`)
