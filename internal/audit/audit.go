@@ -103,6 +103,7 @@ const (
 const (
 	actorCLIPrefix         = "cli:"
 	actorTokenPrefix       = "token:"
+	actorSSOPrefix         = "sso:"
 	actorACMEAccountPrefix = "acme-account:"
 	maxSnapshotBytes       = 64 << 10
 	defaultListLimit       = 100
@@ -129,6 +130,13 @@ func TokenActor(name, id string) string {
 	}
 	return actorTokenPrefix + name + "#" + id
 }
+
+// SSOActor names a person signed in to the web dashboard with OpenID
+// Connect as an actor: "sso:NAME#SUBJECT", name being what the ID token
+// calls them (email, preferred_username, name) and subject its sub claim
+// (OpenID Connect Core 1.0 §2), which the provider never reassigns. An
+// empty name gives "sso:#SUBJECT".
+func SSOActor(name, subject string) string { return actorSSOPrefix + name + "#" + subject }
 
 // ACMEAccountActor names an ACME account (RFC 8555 §7.1.2) as an actor.
 func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }

@@ -134,9 +134,25 @@ func (s *Sessions) SignIn(ctx context.Context, token string) (string, *Session, 
 }
 
 // sessionView is a session as the audit log records it: never its secret
-// or the secret's hash.
+// or the secret's hash. A token's session names its token, an SSO
+// session its issuer, subject and display name.
 func sessionView(rec *store.UISession, p *Principal) map[string]any {
+	if rec.IsSSO() {
+		return map[string]any{"sso_issuer": rec.SSOIssuer, "sso_subject": rec.SSOSubject, "name": rec.DisplayName, "role": string(p.Role),
+			"created_at": rec.CreatedAt, "expires_at": rec.ExpiresAt}
+	}
 	return map[string]any{"token_id": rec.TokenID, "role": string(p.Role), "created_at": rec.CreatedAt, "expires_at": rec.ExpiresAt}
+}
+
+// sessionPrincipal is who acts in session rec: its token (tok) with the
+// token's role, or for an SSO session (tok nil) the person with the role
+// mapped at sign-in.
+func sessionPrincipal(rec *store.UISession, tok *store.APIToken) *Principal {
+	if tok == nil {
+		return &Principal{TokenName: rec.DisplayName, Role: Role(rec.Role), SSOIssuer: rec.SSOIssuer, SSOSubject: rec.SSOSubject,
+			DisplayName: rec.DisplayName}
+	}
+	return &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
 }
 
 // Lookup returns the session whose secret is secret (the cookie's value)
@@ -159,15 +175,18 @@ func (s *Sessions) Lookup(ctx context.Context, secret string) (*Session, error) 
 	if !now.Before(rec.ExpiresAt) || now.Sub(rec.LastSeen) > s.idle {
 		return nil, ErrUnauthenticated
 	}
-	if !tok.RevokedAt.IsZero() || (!tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt)) {
+	if tok != nil && (!tok.RevokedAt.IsZero() || (!tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt))) {
 		return nil, ErrUnauthenticated
+	}
+	p := sessionPrincipal(rec, tok)
+	if _, err := ParseRole(string(p.Role)); err != nil {
+		return nil, ErrUnauthenticated // a row no sign-in writes
 	}
 	if now.Sub(rec.LastSeen) >= sessionTouchEvery {
 		if err := s.st.TouchUISession(ctx, h, now.UTC()); err != nil {
 			return nil, err
 		}
 	}
-	p := &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
 	return &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(secret)}, nil
 }
 
@@ -187,7 +206,7 @@ func (s *Sessions) SignOut(ctx context.Context, secret string) error {
 	if err != nil {
 		return err
 	}
-	p := &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
+	p := sessionPrincipal(rec, tok)
 	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignOut, ObjectType: audit.ObjectSession,
 		ObjectID: rec.ID, Before: sessionView(rec, p)})
 	if err != nil {
