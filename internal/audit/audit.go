@@ -82,6 +82,14 @@ const (
 	// (actor: the session's token; object: the session; before: as
 	// ActionSessionSignIn's after).
 	ActionSessionSignOut = "session.sign_out"
+	// ActionSessionSignInRefused: a person authenticated by the OpenID
+	// Provider of sso-issuer was refused sign-in to the web dashboard: no
+	// value of their role claim is mapped to a role, or their email is
+	// outside sso-allowed-email-domains or not verified (actor:
+	// SSOActor; object: a session, without an ID; after: sso_issuer,
+	// sso_subject, name, email, email_verified, role_claim_values,
+	// reason).
+	ActionSessionSignInRefused = "session.sign_in_refused"
 	// ObjectSession is a web dashboard session.
 	ObjectSession = "session"
 	// ActionCertificateUpstreamRefused: an upstream CA (issuer.Remote)
