@@ -1,9 +1,10 @@
 // Package web is certgate's web dashboard under /ui/ (docs/dashboard.md):
 // server-rendered HTML (html/template, templates and one stylesheet
 // embedded in the binary), no JavaScript. A person signs in with an admin
-// API token (auth.Sessions keeps the session in the database, so every
-// node of a cluster accepts it) and sees and does what the token's role
-// may according to auth.Table, the admin API's permission table: a page
+// API token, or with OpenID Connect when Deps.SSO is set (auth.Sessions
+// keeps the session in the database, so every node of a cluster accepts
+// it) and sees and does what the token's role, or the role mapped from
+// the ID token, may according to auth.Table, the admin API's permission table: a page
 // or action the role lacks is not shown, and answers 403 when requested.
 //
 // Every state-changing request is a POST that passes the cross-origin
