@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,7 +32,7 @@ import (
 // package (discovery, JWKS, authorization endpoint with PKCE, token
 // endpoint, signed ID tokens) over its example in-memory storage, on
 // loopback HTTPS. Only the person's login at the provider is automated:
-// the login page signs in the user the test names (opProvider.next).
+// the login page's form signs in the user the test names (opProvider.next).
 
 const (
 	opClientID     = "certgate-dashboard"
@@ -126,7 +128,15 @@ func startOP(t *testing.T, people map[string]opPerson) *opProvider {
 		t.Fatal(err)
 	}
 	login := func(w http.ResponseWriter, r *http.Request) {
-		id := r.URL.Query().Get("authRequestID")
+		if r.Method == http.MethodGet {
+			// The provider's login page: the person submits it, so the
+			// redirects back to certgate begin at the provider's site.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!DOCTYPE html><form method="post" action="/login/username"><input type="hidden" name="id" value="%s"><button id="login" type="submit">Log in</button></form>`,
+				html.EscapeString(r.URL.Query().Get("authRequestID")))
+			return
+		}
+		id := r.PostFormValue("id")
 		o.mu.Lock()
 		user := o.next
 		o.mu.Unlock()
@@ -227,7 +237,14 @@ func ssoFlow(t *testing.T, d *dash, b *browser, o *opProvider, user string) *url
 		if strings.HasPrefix(next.String(), d.env.BaseURL+"/") {
 			return next
 		}
-		resp, err := o.client.Get(next.String())
+		var resp *http.Response
+		var err error
+		if next.Path == "/login/username" {
+			// Submit the provider's login page.
+			resp, err = o.client.PostForm(o.issuer+"/login/username", url.Values{"id": {next.Query().Get("authRequestID")}})
+		} else {
+			resp, err = o.client.Get(next.String())
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
