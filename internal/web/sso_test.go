@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/testenv/tlstest"
 	"github.com/certgate/certgate/internal/web"
 )
 
@@ -388,4 +390,34 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestSSOUnavailable: without sso-issuer the sign-in page offers no SSO
+// and its paths answer 404; with a provider that cannot be reached (a
+// refused loopback port), starting a sign-in answers 502 saying so and
+// sets no state cookie.
+func TestSSOUnavailable(t *testing.T) {
+	off := newDash(t, store.EngineSQLite, "")
+	b := off.browser()
+	if p := b.get(web.Root + "sign-in"); byID(p.doc, "sso") != nil {
+		t.Error("the sign-in page offers SSO, which is not configured")
+	}
+	for _, path := range []string{"/ui/sso/start", "/ui/sso/callback?state=x&code=y"} {
+		if p := b.get(path); p.status != http.StatusNotFound || !strings.Contains(message(p.doc, "alert"), "not configured") {
+			t.Errorf("%s without SSO: %d %q", path, p.status, message(p.doc, "alert"))
+		}
+	}
+
+	down := newDashWith(t, store.EngineSQLite, "", func(opts *testenv.Options) {
+		opts.SSO = config.SSO{Issuer: "https://127.0.0.1:" + strconv.Itoa(tlstest.ClosedPort(t)), ClientID: opClientID, ClientSecret: opClientSecret,
+			Scopes: []string{"openid"}, RoleClaim: "groups", RoleMap: map[string]auth.Role{"pki-admins": auth.RoleAdmin}}
+	})
+	b = down.browser()
+	p := b.get("/ui/sso/start")
+	if p.status != http.StatusBadGateway || !strings.Contains(message(p.doc, "alert"), "identity provider could not be reached") {
+		t.Errorf("provider down: %d %q", p.status, message(p.doc, "alert"))
+	}
+	if p.header.Get("Set-Cookie") != "" {
+		t.Errorf("provider down, but a cookie is set: %s", p.header.Get("Set-Cookie"))
+	}
 }
