@@ -191,8 +191,9 @@ var ssoPeople = map[string]opPerson{
 // audited; one without a mapped group, with an email outside the allowed
 // domains, or with email_verified false is refused with a page saying
 // why and a session.sign_in_refused event; a callback whose state is not
-// the browser's, or that comes to a browser that started no sign-in, is
-// refused and signs no one in.
+// the browser's, that comes to a browser that started no sign-in, or
+// whose browser holds another nonce or PKCE verifier is refused and signs
+// no one in.
 func TestSSOSignIn(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -372,7 +373,32 @@ func testSSOBadState(t *testing.T, d *dash, o *opProvider) {
 	if p := callback(t, other, u); p.status != http.StatusBadRequest {
 		t.Errorf("callback in another browser: %d, want 400", p.status)
 	}
-	for _, br := range []*browser{b, other} {
+	// The state matches, but the browser's nonce or PKCE verifier is not
+	// the one of the request: the ID token's nonce differs, or the token
+	// endpoint refuses the code (RFC 7636 §4.6).
+	var tampered []*browser
+	for part, what := range []string{"nonce", "PKCE verifier"} {
+		br := d.browser()
+		u := ssoFlow(t, d, br, o, "erin")
+		base := mustURL(t, d.env.BaseURL)
+		var val string
+		for _, c := range br.c.Jar.Cookies(base) {
+			if c.Name == web.SSOCookieName {
+				val = c.Value
+			}
+		}
+		parts := strings.Split(val, ".")
+		if len(parts) != 3 {
+			t.Fatalf("SSO cookie %q: want state.nonce.verifier", val)
+		}
+		parts[part+1] = strings.Repeat("B", 43)
+		br.c.Jar.SetCookies(base, []*http.Cookie{{Name: web.SSOCookieName, Value: strings.Join(parts, "."), Path: "/", Secure: true}})
+		if p := callback(t, br, u); p.status != http.StatusBadGateway || !strings.Contains(message(p.doc, "alert"), "could not be verified") {
+			t.Errorf("another %s: %d %q, want 502", what, p.status, message(p.doc, "alert"))
+		}
+		tampered = append(tampered, br)
+	}
+	for _, br := range append([]*browser{b, other}, tampered...) {
 		if p := br.get(web.Root); p.status != http.StatusSeeOther {
 			t.Errorf("bad state, but the overview answers %d", p.status)
 		}
