@@ -26,8 +26,8 @@ func Actions() []string {
 // compares the list with the constants in the package's source). An array
 // returned by value: checking an action on every recorded event allocates
 // nothing.
-func actionNames() [32]string {
-	return [32]string{
+func actionNames() [33]string {
+	return [33]string{
 		ActionCertificateIssue, ActionCertificateRevoke, ActionCertificateImport, ActionCertificateSuggestRenewal, ActionCertificateStoreFailed,
 		ActionCertificateUpstreamRefused, ActionCertificateDiscover,
 		ActionTokenCreate, ActionTokenRevoke,
@@ -37,7 +37,7 @@ func actionNames() [32]string {
 		ActionApprovalRequest, ActionApprovalApprove, ActionApprovalReject, ActionApprovalEscalate,
 		ActionRateLimitSet, ActionRateLimitDelete,
 		ActionIntermediateRotate, ActionIntermediateRevoke, ActionIntermediatePrune,
-		ActionSessionSignIn, ActionSessionSignOut,
+		ActionSessionSignIn, ActionSessionSignOut, ActionSessionSignInRefused,
 		ActionNotificationSend, ActionNotificationFail,
 	}
 }

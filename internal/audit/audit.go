@@ -82,6 +82,14 @@ const (
 	// (actor: the session's token; object: the session; before: as
 	// ActionSessionSignIn's after).
 	ActionSessionSignOut = "session.sign_out"
+	// ActionSessionSignInRefused: a person authenticated by the OpenID
+	// Provider of sso-issuer was refused sign-in to the web dashboard: no
+	// value of their role claim is mapped to a role, or their email is
+	// outside sso-allowed-email-domains or not verified (actor:
+	// SSOActor; object: a session, without an ID; after: sso_issuer,
+	// sso_subject, name, email, email_verified, role_claim_values,
+	// reason).
+	ActionSessionSignInRefused = "session.sign_in_refused"
 	// ObjectSession is a web dashboard session.
 	ObjectSession = "session"
 	// ActionCertificateUpstreamRefused: an upstream CA (issuer.Remote)
@@ -103,6 +111,7 @@ const (
 const (
 	actorCLIPrefix         = "cli:"
 	actorTokenPrefix       = "token:"
+	actorSSOPrefix         = "sso:"
 	actorACMEAccountPrefix = "acme-account:"
 	maxSnapshotBytes       = 64 << 10
 	defaultListLimit       = 100
@@ -129,6 +138,13 @@ func TokenActor(name, id string) string {
 	}
 	return actorTokenPrefix + name + "#" + id
 }
+
+// SSOActor names a person signed in to the web dashboard with OpenID
+// Connect as an actor: "sso:NAME#SUBJECT", name being what the ID token
+// calls them (email, preferred_username, name) and subject its sub claim
+// (OpenID Connect Core 1.0 §2), which the provider never reassigns. An
+// empty name gives "sso:#SUBJECT".
+func SSOActor(name, subject string) string { return actorSSOPrefix + name + "#" + subject }
 
 // ACMEAccountActor names an ACME account (RFC 8555 §7.1.2) as an actor.
 func ACMEAccountActor(id string) string { return actorACMEAccountPrefix + id }

@@ -3,7 +3,8 @@
 // SHA-256 hashes, sent as "Authorization: Bearer", RFC 6750 §2.1), roles,
 // and the one permission table that both the API and docs/api.md use; and
 // the web dashboard's sign-in sessions (Sessions), which act with the role
-// of the token signed in with.
+// of the token signed in with, or, signed in with OpenID Connect (OIDC),
+// with the role mapped from the ID token's claims.
 package auth
 
 import (

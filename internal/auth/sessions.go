@@ -111,17 +111,11 @@ func (s *Sessions) SignIn(ctx context.Context, token string) (string, *Session, 
 	if _, err := s.st.PruneUISessions(ctx, now, now.Add(-s.idle)); err != nil {
 		return "", nil, err
 	}
-	secret := make([]byte, 32)
-	idb := make([]byte, 8)
-	if _, err := rand.Read(secret); err != nil {
-		return "", nil, fmt.Errorf("session secret: %w", err)
+	sec, rec, err := newSessionRecord(now, s.maxAge)
+	if err != nil {
+		return "", nil, err
 	}
-	if _, err := rand.Read(idb); err != nil {
-		return "", nil, fmt.Errorf("session id: %w", err)
-	}
-	sec := base64.RawURLEncoding.EncodeToString(secret)
-	rec := &store.UISession{SecretHash: hashToken(sec), ID: hex.EncodeToString(idb), TokenID: p.TokenID, CreatedAt: now, LastSeen: now,
-		ExpiresAt: now.Add(s.maxAge)}
+	rec.TokenID = p.TokenID
 	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignIn, ObjectType: audit.ObjectSession,
 		ObjectID: rec.ID, After: sessionView(rec, p)})
 	if err != nil {
@@ -133,10 +127,85 @@ func (s *Sessions) SignIn(ctx context.Context, token string) (string, *Session, 
 	return sec, &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(sec)}, nil
 }
 
+// SignInSSO starts a session for the person id (a verified ID token whose
+// claims mapped to id.Role, OIDC.Exchange), audited as session.sign_in
+// (actor sso:NAME#SUBJECT) in the same transaction. It returns the
+// session's secret (for the cookie) and the session, which acts with
+// id.Role until it ends (idle, maximum age, sign-out): a change of the
+// person's groups at the provider applies at their next sign-in. Ended
+// sessions are pruned first. Errors: ErrUnauthenticated for an identity
+// without a role; a storage error.
+func (s *Sessions) SignInSSO(ctx context.Context, id *Identity) (string, *Session, error) {
+	if id == nil || id.Subject == "" || id.Role == "" {
+		return "", nil, ErrUnauthenticated
+	}
+	p := &Principal{TokenName: id.Name, Role: id.Role, SSOIssuer: id.Issuer, SSOSubject: id.Subject, DisplayName: id.Name}
+	now := s.now().UTC()
+	if _, err := s.st.PruneUISessions(ctx, now, now.Add(-s.idle)); err != nil {
+		return "", nil, err
+	}
+	sec, rec, err := newSessionRecord(now, s.maxAge)
+	if err != nil {
+		return "", nil, err
+	}
+	rec.Role, rec.SSOIssuer, rec.SSOSubject, rec.DisplayName = string(id.Role), id.Issuer, id.Subject, id.Name
+	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignIn, ObjectType: audit.ObjectSession,
+		ObjectID: rec.ID, After: sessionView(rec, p)})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.st.CreateUISession(ctx, rec, ev); err != nil {
+		return "", nil, err
+	}
+	return sec, &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(sec)}, nil
+}
+
+// RecordSignInRefused audits a refused SSO sign-in as
+// session.sign_in_refused: actor the person (sso:NAME#SUBJECT), object
+// type session without an ID, after the issuer, subject, name, email,
+// the role claim's values and the reason (refused.Reason).
+func (s *Sessions) RecordSignInRefused(ctx context.Context, refused *SignInRefusedError) error {
+	id := refused.Identity
+	return s.log.Record(ctx, audit.Event{Actor: audit.SSOActor(id.Name, id.Subject), Action: audit.ActionSessionSignInRefused,
+		ObjectType: audit.ObjectSession, After: map[string]any{"sso_issuer": id.Issuer, "sso_subject": id.Subject, "name": id.Name,
+			"email": id.Email, "email_verified": id.EmailVerified, "role_claim_values": id.Values, "reason": refused.Reason}})
+}
+
+// newSessionRecord returns a new session secret and its row (no token or
+// SSO identity yet), created at now and ending maxAge later.
+func newSessionRecord(now time.Time, maxAge time.Duration) (string, *store.UISession, error) {
+	secret := make([]byte, 32)
+	idb := make([]byte, 8)
+	if _, err := rand.Read(secret); err != nil {
+		return "", nil, fmt.Errorf("session secret: %w", err)
+	}
+	if _, err := rand.Read(idb); err != nil {
+		return "", nil, fmt.Errorf("session id: %w", err)
+	}
+	sec := base64.RawURLEncoding.EncodeToString(secret)
+	return sec, &store.UISession{SecretHash: hashToken(sec), ID: hex.EncodeToString(idb), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(maxAge)}, nil
+}
+
 // sessionView is a session as the audit log records it: never its secret
-// or the secret's hash.
+// or the secret's hash. A token's session names its token, an SSO
+// session its issuer, subject and display name.
 func sessionView(rec *store.UISession, p *Principal) map[string]any {
+	if rec.IsSSO() {
+		return map[string]any{"sso_issuer": rec.SSOIssuer, "sso_subject": rec.SSOSubject, "name": rec.DisplayName, "role": string(p.Role),
+			"created_at": rec.CreatedAt, "expires_at": rec.ExpiresAt}
+	}
 	return map[string]any{"token_id": rec.TokenID, "role": string(p.Role), "created_at": rec.CreatedAt, "expires_at": rec.ExpiresAt}
+}
+
+// sessionPrincipal is who acts in session rec: its token (tok) with the
+// token's role, or for an SSO session (tok nil) the person with the role
+// mapped at sign-in.
+func sessionPrincipal(rec *store.UISession, tok *store.APIToken) *Principal {
+	if tok == nil {
+		return &Principal{TokenName: rec.DisplayName, Role: Role(rec.Role), SSOIssuer: rec.SSOIssuer, SSOSubject: rec.SSOSubject,
+			DisplayName: rec.DisplayName}
+	}
+	return &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
 }
 
 // Lookup returns the session whose secret is secret (the cookie's value)
@@ -159,15 +228,18 @@ func (s *Sessions) Lookup(ctx context.Context, secret string) (*Session, error) 
 	if !now.Before(rec.ExpiresAt) || now.Sub(rec.LastSeen) > s.idle {
 		return nil, ErrUnauthenticated
 	}
-	if !tok.RevokedAt.IsZero() || (!tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt)) {
+	if tok != nil && (!tok.RevokedAt.IsZero() || (!tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt))) {
 		return nil, ErrUnauthenticated
+	}
+	p := sessionPrincipal(rec, tok)
+	if _, err := ParseRole(string(p.Role)); err != nil {
+		return nil, ErrUnauthenticated // a row no sign-in writes
 	}
 	if now.Sub(rec.LastSeen) >= sessionTouchEvery {
 		if err := s.st.TouchUISession(ctx, h, now.UTC()); err != nil {
 			return nil, err
 		}
 	}
-	p := &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
 	return &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(secret)}, nil
 }
 
@@ -187,7 +259,7 @@ func (s *Sessions) SignOut(ctx context.Context, secret string) error {
 	if err != nil {
 		return err
 	}
-	p := &Principal{TokenID: tok.ID, TokenName: tok.Name, Role: Role(tok.Role)}
+	p := sessionPrincipal(rec, tok)
 	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignOut, ObjectType: audit.ObjectSession,
 		ObjectID: rec.ID, Before: sessionView(rec, p)})
 	if err != nil {

@@ -69,16 +69,30 @@ type Store interface {
 	RevokeAPIToken(ctx context.Context, id string, at time.Time, ev *store.AuditAppend) error
 }
 
-// Principal is an authenticated caller.
+// Principal is an authenticated caller: the holder of an API token, or a
+// person signed in to the dashboard with OpenID Connect (TokenID "",
+// SSOSubject set).
 type Principal struct {
-	TokenID   string // ID of the token the caller presented
-	TokenName string // its name (audit actors: TokenActor)
-	Role      Role   // its role
+	TokenID   string // ID of the token the caller presented; "" for SSO
+	TokenName string // its name (audit actors: TokenActor); for SSO, DisplayName
+	Role      Role   // its role (for SSO, mapped from the ID token at sign-in)
+	// SSOIssuer and SSOSubject are the ID token's iss and sub (OpenID
+	// Connect Core 1.0 §2) of a person signed in with SSO; "" otherwise.
+	SSOIssuer, SSOSubject string
+	// DisplayName names the person of an SSO sign-in (email,
+	// preferred_username, name or sub); "" otherwise.
+	DisplayName string
 }
 
 // Actor is the principal as an audit actor: "token:NAME#ID"
-// (audit.TokenActor), which tells apart tokens that had the same name.
-func (p *Principal) Actor() string { return audit.TokenActor(p.TokenName, p.TokenID) }
+// (audit.TokenActor), which tells apart tokens that had the same name; for
+// a person signed in with SSO "sso:NAME#SUBJECT" (audit.SSOActor).
+func (p *Principal) Actor() string {
+	if p.TokenID == "" && p.SSOSubject != "" {
+		return audit.SSOActor(p.DisplayName, p.SSOSubject)
+	}
+	return audit.TokenActor(p.TokenName, p.TokenID)
+}
 
 // Can reports whether the principal holds permission perm.
 func (p *Principal) Can(perm Permission) bool { return Allowed(p.Role, perm) }

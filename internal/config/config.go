@@ -117,6 +117,9 @@ type Serve struct {
 	ScanStartTLS []string
 	// Notify: expiry notifications (internal/notify).
 	Notify Notify
+	// SSO: dashboard sign-in with OpenID Connect (sso-*); off when
+	// SSO.Issuer is "".
+	SSO SSO
 }
 
 // MinScanInterval is the shortest scan-interval.
@@ -189,6 +192,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	checkNotify := notifyFlags(fs, &s.Notify)
+	checkSSO := ssoFlags(fs, &s.SSO)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
 		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
 	}
@@ -204,6 +208,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		if err := checkNotify(); err != nil {
+			return nil, err
+		}
+		if err := checkSSO(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {

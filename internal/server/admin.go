@@ -9,6 +9,7 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -41,11 +42,17 @@ func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time
 }
 
 // newDashboard builds the web dashboard (docs/dashboard.md) over the
-// server's services: sessions signed in with the admin API's tokens,
-// revocations through r, decisions and sign-ins audited in log.
-func newDashboard(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger) http.Handler {
+// server's services: sessions signed in with the admin API's tokens, or
+// with OpenID Connect when sso configures it, revocations through r,
+// decisions and sign-ins audited in log.
+func newDashboard(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, sso *config.SSO) http.Handler {
+	var oidc *auth.OIDC
+	if sso.Enabled() {
+		oidc = auth.NewOIDC(auth.OIDCConfig{Issuer: sso.Issuer, ClientID: sso.ClientID, ClientSecret: sso.ClientSecret, RedirectURL: sso.RedirectURL,
+			Scopes: sso.Scopes, RoleClaim: sso.RoleClaim, RoleMap: sso.RoleMap, AllowedEmailDomains: sso.AllowedEmailDomains, RootCAs: sso.RootCAs})
+	}
 	return web.New(web.Deps{Store: st, Inventory: inventory.New(st, now),
-		Sessions: auth.NewSessions(st, auth.NewTokens(st, log, now), log, now, 0, 0), Audit: log, Revoker: r, Now: now,
+		Sessions: auth.NewSessions(st, auth.NewTokens(st, log, now), log, now, 0, 0), Audit: log, Revoker: r, Now: now, SSO: oidc,
 		Log: l.With("component", "web")})
 }
 

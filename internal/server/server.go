@@ -418,7 +418,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
-	s.ui = newDashboard(st, r, auditLog, now, log)
+	s.ui = newDashboard(st, r, auditLog, now, log, &cfg.SSO)
 	if _, err := s.certificate(nil); err != nil {
 		return nil, err
 	}
@@ -1005,7 +1005,7 @@ func newNotifier(st *store.Store, cfg *config.Notify, now func() time.Time, log 
 
 // warnExposedSecrets logs one WARN for each file of cfg holding a secret
 // (tls-key, perspective-secret-file, notify-smtp-password-file,
-// notify-webhook-secret-file) that its group or others may read
+// notify-webhook-secret-file, sso-client-secret-file) that its group or others may read
 // (secretfile.WarnIfExposed); the issuers file's eabHmacFile is checked
 // by its connector. It refuses nothing.
 func warnExposedSecrets(ctx context.Context, cfg *config.Serve, log *slog.Logger) {
@@ -1014,6 +1014,7 @@ func warnExposedSecrets(ctx context.Context, cfg *config.Serve, log *slog.Logger
 		{"perspective-secret-file", cfg.Perspectives.SecretFile},
 		{"notify-smtp-password-file", cfg.Notify.SMTPPasswordFile},
 		{"notify-webhook-secret-file", cfg.Notify.WebhookSecretFile},
+		{"sso-client-secret-file", cfg.SSO.ClientSecretFile},
 	} {
 		secretfile.WarnIfExposed(ctx, log, f.setting, f.path)
 	}

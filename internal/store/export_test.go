@@ -105,8 +105,8 @@ func ACMEOrdersListCost(ctx context.Context, s *Store, accountID string, afterCr
 // every certificate's key_hash NULL, and the migrations after it (the Go
 // migration 18 that fills them, the indexes of 00019, 00021 and 00022,
 // the Go migration 23 that fills key_roca, NULL here; 00020 rebuilds the
-// ones it changes; the columns of 00024, 00028 and 00036, dropped here)
-// not applied, so that
+// ones it changes; the columns of 00024, 00028, 00035 and 00036, dropped
+// here) not applied, so that
 // the next Open applies them.
 func ForgetKeyHashes(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
@@ -115,6 +115,9 @@ func ForgetKeyHashes(ctx context.Context, s *Store) error {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
+		}
+		if err := dropUISessionsSSO(ctx, tx); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id >= ?`, keyHashMigration)
 		return err
@@ -137,6 +140,17 @@ const (
 	dropSupersededBy    = `ALTER TABLE certificates DROP COLUMN superseded_by`
 )
 
+// dropUISessionsSSO undoes migration 00035 (the SSO columns of
+// ui_sessions), as dropRetryRequested.
+func dropUISessionsSSO(ctx context.Context, tx txConn) error {
+	for _, c := range []string{"role", "sso_issuer", "sso_subject", "display_name"} {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE ui_sessions DROP COLUMN `+c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // KeyHashBatch is how many rows migration 18 fills per transaction.
 const KeyHashBatch = keyHashBatch
 
@@ -144,13 +158,17 @@ const KeyHashBatch = keyHashBatch
 // the Go migration 23 (key_roca): every certificate's key_roca NULL and
 // the migration not applied, so that the next Open applies it (the column
 // is there already, as after an interrupted run). The migrations after it
-// are forgotten too: the columns of 00024, 00028 and 00036 are dropped.
+// are forgotten too: the columns of 00024, 00028, 00035 and 00036 are
+// dropped.
 func ForgetKeyROCA(ctx context.Context, s *Store) error {
 	return s.tx(ctx, func(tx txConn) error {
 		for _, q := range []string{`UPDATE certificates SET key_roca = NULL`, dropRetryRequested, dropProcessingNode, dropSupersededIndex, dropSupersededBy} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
+		}
+		if err := dropUISessionsSSO(ctx, tx); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id >= ?`, keyROCAMigration)
 		return err

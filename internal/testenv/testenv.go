@@ -112,6 +112,10 @@ type Options struct {
 	// notifier runs); Interval may be under the minute the configuration
 	// accepts.
 	Notify config.Notify
+	// SSO is the server's dashboard sign-in with OpenID Connect (none by
+	// default); an empty RedirectURL becomes the server's
+	// https://localhost:PORT/ui/sso/callback.
+	SSO config.SSO
 }
 
 // New starts an environment for t with default options.
@@ -158,6 +162,10 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	}
 	e.Config.CACountry = o.CACountry
 	e.Config.Notify = o.Notify
+	e.Config.SSO = o.SSO
+	if e.Config.SSO.Enabled() && e.Config.SSO.RedirectURL == "" {
+		e.Config.SSO.RedirectURL = "https://localhost:" + strconv.Itoa(port) + config.SSOCallbackPath
+	}
 	if o.Metrics {
 		e.Config.MetricsListen = "127.0.0.1:0"
 	}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/auth"
+	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -86,5 +88,58 @@ func TestBrowserSearchAndRevoke(t *testing.T) {
 	c, err := d.st.GetCertificate(context.Background(), d.serial)
 	if err != nil || c.Status != store.StatusRevoked || c.RevocationReason != 1 {
 		t.Errorf("stored certificate: %v, want revoked with reason 1", certStatus(c, err))
+	}
+}
+
+// TestBrowserSSOSignIn drives chromium through a sign-in with SSO against
+// the real OpenID Provider of TestSSOSignIn on another site (127.0.0.1,
+// the dashboard being at localhost): a click on "Sign in with SSO", the
+// provider's login form submitted on its site, its redirects, the callback (whose SameSite=Lax state cookie the
+// browser must send along the cross-site redirect back) and the page
+// that goes on to the overview, where the browser must send the
+// SameSite=Strict session cookie: the overview shows the person and the
+// role their group maps to.
+func TestBrowserSSOSignIn(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: apt-get install chromium (.ci/run installs it)")
+	}
+	o := startOP(t, ssoPeople)
+	d := newDashWith(t, store.EngineSQLite, "", func(opts *testenv.Options) {
+		opts.SSO = config.SSO{Issuer: o.issuer, ClientID: opClientID, ClientSecret: opClientSecret, Scopes: []string{"openid", "email"},
+			RoleClaim: "groups", RoleMap: map[string]auth.Role{"pki-ops": auth.RoleOperator}, RootCAs: o.roots}
+	})
+	o.register(d.env.Config.SSO.RedirectURL)
+	o.signInAs("alice")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-dev-shm-usage", true), chromedp.IgnoreCertErrors)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.env.BaseURL+"/ui/sign-in")); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var who, hint string
+	err = chromedp.Do(tctx,
+		chromedp.Click(chromedp.CSS(`#sso`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login`)), // the provider's login page
+		chromedp.Click(chromedp.CSS(`#login`)),
+		chromedp.WaitVisible(chromedp.CSS(`nav`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
+			if who, err = chromedp.Text(chromedp.CSS(`.who`))(ctx, tg); err != nil {
+				return err
+			}
+			hint, err = chromedp.Text(chromedp.CSS(`p.hint`))(ctx, tg)
+			return err
+		}),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	if !strings.Contains(who, "alice@example.com (operator)") || !strings.Contains(hint, "sso:alice@example.com#alice") {
+		t.Errorf("signed in as %q (%q), want alice@example.com with role operator", who, hint)
 	}
 }

@@ -44,6 +44,13 @@ type dash struct {
 // store.EnginePostgres) and issues one certificate for name.
 func newDash(t testing.TB, engine, name string) *dash {
 	t.Helper()
+	return newDashWith(t, engine, name, nil)
+}
+
+// newDashWith is newDash with the environment's options changed by mod
+// (nil: none), e.g. to configure SSO.
+func newDashWith(t testing.TB, engine, name string, mod func(*testenv.Options)) *dash {
+	t.Helper()
 	d := &dash{t: t, tokens: map[auth.Role]string{}, ids: map[auth.Role]string{}}
 	// An upstream ACME CA that cannot be reached (a loopback port
 	// nothing listens on): revocations of its certificates fail.
@@ -60,6 +67,9 @@ func newDash(t testing.TB, engine, name string) *dash {
 	o := testenv.Options{Server: server.Options{Now: d.now, Issuers: []issuer.Issuer{up}}}
 	if engine == store.EnginePostgres {
 		o.DB = storetest.PostgresDSN(t)
+	}
+	if mod != nil {
+		mod(&o)
 	}
 	d.env = testenv.NewWithOptions(t, o)
 	d.st = d.env.Server.Store()

@@ -1,9 +1,10 @@
 // Package web is certgate's web dashboard under /ui/ (docs/dashboard.md):
 // server-rendered HTML (html/template, templates and one stylesheet
 // embedded in the binary), no JavaScript. A person signs in with an admin
-// API token (auth.Sessions keeps the session in the database, so every
-// node of a cluster accepts it) and sees and does what the token's role
-// may according to auth.Table, the admin API's permission table: a page
+// API token, or with OpenID Connect when Deps.SSO is set (auth.Sessions
+// keeps the session in the database, so every node of a cluster accepts
+// it) and sees and does what the token's role, or the role mapped from
+// the ID token, may according to auth.Table, the admin API's permission table: a page
 // or action the role lacks is not shown, and answers 403 when requested.
 //
 // Every state-changing request is a POST that passes the cross-origin
@@ -60,6 +61,7 @@ type Deps struct {
 	Sessions  *auth.Sessions     // sign-in sessions
 	Audit     *audit.Log         // the audit log: listed, and records decisions
 	Revoker   adminapi.Revoker   // revokes certificates (ra.RA)
+	SSO       *auth.OIDC         // sign-in with OpenID Connect; nil: none (API tokens only)
 	Now       func() time.Time   // nil: time.Now
 	Log       *slog.Logger       // nil: discard
 }
@@ -136,6 +138,8 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("GET "+Root+"sign-in", u.signInPage)
 	u.mux.HandleFunc("POST "+Root+"sign-in", u.signIn)
 	u.mux.HandleFunc("POST "+Root+"sign-out", u.signOut)
+	u.mux.HandleFunc("GET "+ssoStartPath, u.ssoStart)
+	u.mux.HandleFunc("GET "+ssoCallbackPath, u.ssoCallback)
 	for pattern, rt := range map[string]route{
 		"GET " + Root + "{$}":                           {"", u.overview},
 		"GET " + Root + "certificates":                  {auth.PermCertificatesRead, u.certificates},
@@ -217,6 +221,8 @@ type view struct {
 	Flash   string // a message about the last action
 	Error   string // a message about what failed
 	Data    any
+	SSO     bool // sign-in with SSO is configured (the sign-in page offers it)
+	Refresh bool // the page goes on to the overview at once (after an SSO sign-in)
 }
 
 // page wraps a route: a signed-in session (else, for a GET, to the
@@ -270,6 +276,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, page str
 	if v.P != nil {
 		setActor(r, v.P.Actor())
 	}
+	v.SSO = u.d.SSO != nil
 	t, ok := u.pages[page]
 	if !ok {
 		panic("web: no template " + page)
