@@ -117,6 +117,9 @@ type Serve struct {
 	ScanStartTLS []string
 	// Notify: expiry notifications (internal/notify).
 	Notify Notify
+	// PKCS11: the built-in CA's issuing key in a PKCS#11 token; Module ""
+	// for none (the key file in DATA/ca).
+	PKCS11 PKCS11
 }
 
 // MinScanInterval is the shortest scan-interval.
@@ -189,6 +192,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	checkRateLimits := rateLimitFlags(fs, &s.RateLimits)
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	checkNotify := notifyFlags(fs, &s.Notify)
+	checkPKCS11 := pkcs11Flags(fs, &s.PKCS11)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
 		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
 	}
@@ -204,6 +208,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		if err := checkNotify(); err != nil {
+			return nil, err
+		}
+		if err := checkPKCS11(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {
