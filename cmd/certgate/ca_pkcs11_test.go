@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certgate/certgate/internal/hsm"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/testenv/softhsm"
@@ -115,5 +116,66 @@ func TestCARotateIntoPKCS11Token(t *testing.T) {
 				t.Errorf("serve without the settings: %v, want them named", err)
 			}
 		})
+	}
+}
+
+// TestInitIntoPKCS11Token: `certgate init --pkcs11-...` makes the
+// intermediate's key (of --ca-key-type) in a real SoftHSM2 token, writes
+// no intermediate.key, and puts the pkcs11-* settings but the PIN in the
+// starter configuration, with which `certgate serve` starts. A second
+// init on the data directory is refused and makes no key.
+func TestInitIntoPKCS11Token(t *testing.T) {
+	softhsm.Token(t, "certgate-init")
+	dir := t.TempDir()
+	data, cfgFile, pinFile := filepath.Join(dir, "data"), filepath.Join(dir, "certgate.yaml"), filepath.Join(dir, "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsm.PIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p11 := func(label string) []string {
+		return []string{"--pkcs11-module", softhsm.Module, "--pkcs11-token-label", "certgate-init", "--pkcs11-pin-file", pinFile, "--pkcs11-key-label", label}
+	}
+	out, _, err := runCLI(t, nil, append([]string{"init", "--data", data, "--ca-key-type", "ecdsa-p384", "--config-out", cfgFile}, p11("issuing")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `the intermediate's key is pkcs11-key-label "issuing" in the token "certgate-init", not on disk`; !strings.Contains(out, want) {
+		t.Errorf("init printed %q, want %q", out, want)
+	}
+	caDir := server.CADir(data)
+	if _, err := os.Stat(filepath.Join(caDir, local.IntermediateKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s is on disk: %v", local.IntermediateKeyFile, err)
+	}
+	inter, err := local.ReadIntermediate(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kt := local.KeyTypeOf(inter.PublicKey); kt != "ecdsa-p384" {
+		t.Errorf("intermediate key %s, want ecdsa-p384", kt)
+	}
+	yaml, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`pkcs11-module: "` + softhsm.Module + `"`, `pkcs11-token-label: "certgate-init"`, `pkcs11-key-label: "issuing"`, `pkcs11-pin-file: "` + pinFile + `"`} {
+		if !strings.Contains(string(yaml), want) {
+			t.Errorf("the starter configuration lacks %q:\n%s", want, yaml)
+		}
+	}
+	if strings.Contains(string(yaml), "pkcs11-pin:") {
+		t.Errorf("the starter configuration holds the PIN:\n%s", yaml)
+	}
+	if err := serveCLI(t, "--config", cfgFile, "--listen", "127.0.0.1:0"); err != nil {
+		t.Fatalf("serve with the starter configuration: %v", err)
+	}
+	if _, _, err := runCLI(t, nil, append([]string{"init", "--data", data}, p11("second")...)...); err == nil || !strings.Contains(err.Error(), "certgate init never replaces it") {
+		t.Fatalf("a second init: %v, want refused", err)
+	}
+	tok, err := hsm.Open(hsm.Config{Module: softhsm.Module, TokenLabel: "certgate-init", Slot: -1, PIN: softhsm.PIN, KeyLabel: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if _, err := tok.Key(); err == nil {
+		t.Error("the refused init made a key in the token")
 	}
 }

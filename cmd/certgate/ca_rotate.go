@@ -146,7 +146,7 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 
 // newTokenKey makes the new intermediate's key in the PKCS#11 token p
 // names, of keyType or, when that is "", of the type of the current
-// intermediate in caDir. It returns the open token (the caller closes
+// intermediate in caDir (`ca rotate`; `init` gives its --ca-key-type). It returns the open token (the caller closes
 // it), the key and its name for messages.
 func newTokenKey(p *config.PKCS11, keyType, caDir string) (*hsm.Token, hsm.Signer, string, error) {
 	if keyType == "" {
