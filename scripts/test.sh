@@ -16,13 +16,14 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 failed=()
 step() { printf '\n==> %s\n' "$*"; }
 
-# --- tools the end-to-end tests (and the dashboard's browser test) need: fail
-# early and say what to install ---
+# --- tools the end-to-end tests (and the dashboard's browser test, and the
+# PKCS#11 tests: SoftHSM2, and gcc for cgo) need: fail early and say what
+# to install ---
 missing=()
 missing_pkgs=()
 for pair in certbot:certbot lego:lego uacme:uacme ualpn:uacme dehydrated:dehydrated \
 	acme-tiny:acme-tiny pebble-challtestsrv:pebble named:bind9 openssl:openssl curl:curl \
-	unshare:util-linux mount:mount chromium:chromium; do
+	unshare:util-linux mount:mount chromium:chromium softhsm2-util:softhsm2 gcc:gcc; do
 	bin=${pair%%:*} pkg=${pair#*:}
 	# named is in /usr/sbin, which not every user has in PATH.
 	if ! command -v "$bin" >/dev/null 2>&1 && ! [[ -x /usr/sbin/$bin ]]; then

@@ -15,6 +15,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/hsm"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ra"
@@ -44,6 +45,7 @@ func viewIntermediate(c *x509.Certificate, status string) intermediateView {
 func newCARotate() *cobra.Command {
 	var o storeOpts
 	var keyType, pkiURL string
+	var checkPKCS11 func() (*config.PKCS11, error)
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Make a new intermediate, signed by the root key, the one that signs from now on",
@@ -59,7 +61,13 @@ more, but keeps signing the CRL and the OCSP responses about the certificates it
 at the URLs they name, until they expire. Certificates of the new intermediate name
 /pki/ca/ID/intermediate.crt and /pki/ca/ID/crl. Run it with the server on this data
 directory stopped; then copy DATA/ca to every other node sharing the database
-(docs/pki.md#rotating-the-intermediate). Recorded in the audit log (intermediate.rotate).`,
+(docs/pki.md#rotating-the-intermediate). Recorded in the audit log (intermediate.rotate).
+
+With --pkcs11-module (and --pkcs11-token-label or --pkcs11-slot, --pkcs11-key-label
+and/or --pkcs11-key-id, and the PIN in CERTGATE_PKCS11_PIN, the config file or
+--pkcs11-pin-file) the new intermediate's key is made in that PKCS#11 token (an HSM),
+never on disk, and DATA/ca keeps no intermediate.key: start certgate serve with the
+same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keyType != "" && !slices.Contains(local.KeyTypes, keyType) {
@@ -80,13 +88,33 @@ directory stopped; then copy DATA/ca to every other node sharing the database
 			} else if inter, err := local.ReadIntermediate(server.CADir(o.data)); err == nil && len(inter.CRLDistributionPoints) == 0 {
 				return fmt.Errorf("the current intermediate names no CRL distribution point (it was made before certgate published a root CRL): give --pki-url http://HOST:PORT, where certgate serve publishes /pki (http:// with its --hostname and listen port), so that the new one names the root CRL and certificate")
 			}
+			p11, err := checkPKCS11()
+			if err != nil {
+				return err
+			}
 			st, err := openStore(cmd.Context(), cmd, &o)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			var tokenKey hsm.Signer
+			var keyName string
+			if p11.Module != "" {
+				var tok *hsm.Token
+				if tok, tokenKey, keyName, err = newTokenKey(p11, keyType, server.CADir(o.data)); err != nil {
+					return err
+				}
+				defer tok.Close()
+				ropts.Key = tokenKey
+			}
 			old, cur, err := local.Rotate(server.CADir(o.data), ropts)
 			if err != nil {
+				if tokenKey != nil {
+					// Nothing signs with it: not left in the token.
+					if derr := tokenKey.Delete(); derr != nil {
+						return fmt.Errorf("%w (and deleting the new key %s failed: %v)", err, keyName, derr)
+					}
+				}
 				return err
 			}
 			id := local.IntermediateID(cur)
@@ -102,13 +130,44 @@ directory stopped; then copy DATA/ca to every other node sharing the database
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "the intermediate %s (%s) signs from the next start on; %s (%s) is retired to %s and still signs the CRL and OCSP responses of its certificates\n",
 				id, cur.Subject.CommonName, local.IntermediateID(old), old.Subject.CommonName, server.CADir(o.data)+"/"+local.RetiredDir+"/"+local.IntermediateID(old))
+			if tokenKey != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "its key is %s (%s), not on disk: start certgate serve with the same pkcs11-* settings\n",
+					keyName, local.KeyTypeOf(tokenKey.Public()))
+			}
 			return nil
 		},
 	}
 	storeFlags(cmd, &o)
+	checkPKCS11 = config.PKCS11Flags(cmd.Flags())
 	cmd.Flags().StringVar(&keyType, "key-type", "", "key of the new intermediate: "+strings.Join(local.KeyTypes, ", ")+" (default: the current intermediate's type)")
 	cmd.Flags().StringVar(&pkiURL, "pki-url", "", "http://HOST:PORT where certgate serve publishes /pki: the new intermediate names the root certificate and root CRL there (default: the URLs the current intermediate names)")
 	return cmd
+}
+
+// newTokenKey makes the new intermediate's key in the PKCS#11 token p
+// names, of keyType or, when that is "", of the type of the current
+// intermediate in caDir (`ca rotate`; `init` gives its --ca-key-type). It returns the open token (the caller closes
+// it), the key and its name for messages.
+func newTokenKey(p *config.PKCS11, keyType, caDir string) (*hsm.Token, hsm.Signer, string, error) {
+	if keyType == "" {
+		cur, err := local.ReadIntermediate(caDir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		keyType = local.KeyTypeOf(cur.PublicKey)
+	}
+	cfg := hsm.Config{Module: p.Module, TokenLabel: p.TokenLabel, Slot: p.Slot, PIN: p.PIN, PINSetting: p.PINSetting(),
+		KeyLabel: p.KeyLabel, KeyID: p.KeyID}
+	tok, err := hsm.Open(cfg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	key, err := tok.GenerateKey(keyType)
+	if err != nil {
+		tok.Close()
+		return nil, nil, "", err
+	}
+	return tok, key, cfg.KeyName(), nil
 }
 
 // parsePKIURL checks `ca rotate --pki-url`: an http URL with a host and no

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/hsm"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
@@ -36,6 +38,7 @@ type initOpts struct {
 // creates one with the defaults).
 func newInit() *cobra.Command {
 	var o initOpts
+	var checkPKCS11 func() (*config.PKCS11, error)
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a data directory with the built-in CA (key types, names, validity, URLs) before the first serve",
@@ -52,13 +55,23 @@ http://HOSTNAME:PORT of --hostname and --listen, where serve publishes /pki. Wit
 'certgate serve --data DATA' then uses this CA. A data directory that holds a CA already is
 refused: rotate its intermediate with 'certgate ca rotate', or move DATA/ca aside and
 'certgate ca import' another. Refused too while a server runs on the data directory. The
-database is not touched: the first serve records the CA in it (docs/pki.md#creating-the-ca-before-the-first-start-certgate-init).`,
+database is not touched: the first serve records the CA in it (docs/pki.md#creating-the-ca-before-the-first-start-certgate-init).
+
+With --pkcs11-module (and --pkcs11-token-label or --pkcs11-slot, --pkcs11-key-label and/or
+--pkcs11-key-id, and the PIN in CERTGATE_PKCS11_PIN, the config file or --pkcs11-pin-file)
+the intermediate's key (--ca-key-type) is made in that PKCS#11 token (an HSM), never on disk;
+start certgate serve with the same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11).
+Needs a cgo build.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.Resolve(cmd.Flags()); err != nil {
 				return err
 			}
 			opts, err := o.caOptions()
+			if err != nil {
+				return err
+			}
+			p11, err := checkPKCS11()
 			if err != nil {
 				return err
 			}
@@ -80,7 +93,28 @@ database is not touched: the first serve records the CA in it (docs/pki.md#creat
 			if err != nil {
 				return err
 			}
+			var tokenKey hsm.Signer
+			if p11.Module != "" {
+				exists, err := local.Exists(dir)
+				if err != nil {
+					return err
+				}
+				if !exists { // else refused below, and no key is made
+					var tok *hsm.Token
+					if tok, tokenKey, opts.IntermediateKeyName, err = newTokenKey(p11, o.keyType, ""); err != nil {
+						return err
+					}
+					defer tok.Close()
+					opts.IntermediateKey = tokenKey
+				}
+			}
 			ca, err := local.Create(dir, opts)
+			if err != nil && tokenKey != nil {
+				// Nothing signs with it: not left in the token.
+				if derr := tokenKey.Delete(); derr != nil {
+					err = fmt.Errorf("%w (and deleting the new key %s failed: %v)", err, opts.IntermediateKeyName, derr)
+				}
+			}
 			if errors.Is(err, local.ErrCAExists) {
 				what := "a CA"
 				if b, rerr := local.ReadRootPEM(dir); rerr == nil {
@@ -100,9 +134,12 @@ database is not touched: the first serve records the CA in it (docs/pki.md#creat
 			fmt.Fprintf(out, "created the built-in CA in %s: root %q (%s, until %s, SHA-256 %s), intermediate %q (%s, until %s)\n",
 				dir, ca.Root().Subject.CommonName, keyName(ca.Root().PublicKey), ca.Root().NotAfter.UTC().Format(time.DateOnly), local.Fingerprint(ca.Root()),
 				ca.Intermediate().Subject.CommonName, keyName(ca.Intermediate().PublicKey), ca.Intermediate().NotAfter.UTC().Format(time.DateOnly))
+			if tokenKey != nil {
+				fmt.Fprintf(out, "the intermediate's key is %s, not on disk: start certgate serve with the same pkcs11-* settings\n", opts.IntermediateKeyName)
+			}
 			start := "certgate serve --data " + o.data
 			if o.cfgTo != "" {
-				if err := writeStarterConfig(o.cfgTo, o, opts.RootIssuerURL); err != nil {
+				if err := writeStarterConfig(o.cfgTo, o, opts.RootIssuerURL, p11); err != nil {
 					return fmt.Errorf("created the CA, but: %w", err)
 				}
 				fmt.Fprintf(out, "wrote the starter configuration %s\n", o.cfgTo)
@@ -126,6 +163,7 @@ database is not touched: the first serve records the CA in it (docs/pki.md#creat
 	f.StringVar(&o.listen, "listen", ":8443", "HTTPS listen address of the server (as serve's --listen): the default --pki-url's port, and the starter configuration's")
 	f.StringVar(&o.pkiURL, "pki-url", "", "http://HOST:PORT where certgate serve publishes /pki: the intermediate names the root certificate and root CRL there (default http://HOSTNAME:PORT of --hostname and --listen)")
 	f.StringVar(&o.cfgTo, "config-out", "", "also write a commented starter configuration file (YAML) for 'certgate serve --config FILE'; never overwrites")
+	checkPKCS11 = config.PKCS11Flags(f)
 	return cmd
 }
 
@@ -179,8 +217,9 @@ func (o *initOpts) caOptions() (local.Options, error) {
 // writeStarterConfig writes the commented starter configuration of o to
 // path (a new file, mode 0600: it may later hold a database password):
 // the serve settings init knows, and the common others commented out.
-// rootURL is the root certificate's URL the intermediate names.
-func writeStarterConfig(path string, o initOpts, rootURL string) error {
+// rootURL is the root certificate's URL the intermediate names; p11's
+// settings, but the PIN, are written when its Module is set.
+func writeStarterConfig(path string, o initOpts, rootURL string, p11 *config.PKCS11) error {
 	data, err := filepath.Abs(o.data)
 	if err != nil {
 		return err
@@ -228,5 +267,26 @@ ca-organization: ` + q(o.org) + `
 # The OCSP responder at /pki/ocsp, named in issued certificates (on by default):
 # ocsp: true
 `
+	if p11 != nil && p11.Module != "" {
+		text += "\n# The intermediate's key is in this PKCS#11 token (docs/pki.md#keys-in-an-hsm-pkcs11); the\n" +
+			"# PIN comes from CERTGATE_PKCS11_PIN, pkcs11-pin-file, or a pkcs11-pin key here.\n" +
+			"pkcs11-module: " + q(p11.Module) + "\n"
+		if p11.TokenLabel != "" {
+			text += "pkcs11-token-label: " + q(p11.TokenLabel) + "\n"
+		} else {
+			text += fmt.Sprintf("pkcs11-slot: %d\n", p11.Slot)
+		}
+		if p11.KeyLabel != "" {
+			text += "pkcs11-key-label: " + q(p11.KeyLabel) + "\n"
+		}
+		if len(p11.KeyID) > 0 {
+			text += "pkcs11-key-id: " + q(hex.EncodeToString(p11.KeyID)) + "\n"
+		}
+		if p11.PINFile != "" {
+			if abs, err := filepath.Abs(p11.PINFile); err == nil {
+				text += "pkcs11-pin-file: " + q(abs) + "\n"
+			}
+		}
+	}
 	return writeNew(path, []byte(text))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -507,8 +508,18 @@ func lintProfileWithCA(data string, p *policy.Profile) error {
 		defer os.RemoveAll(tmp)
 		dir = filepath.Join(tmp, "ca")
 	}
-	ca, err := local.LoadOrCreate(dir, local.Options{LintBeforeSign: true,
-		IssuerURL: "http://certgate.test/pki/intermediate.crt", CRLURL: "http://certgate.test/pki/crl"})
+	opts := local.Options{LintBeforeSign: true,
+		IssuerURL: "http://certgate.test/pki/intermediate.crt", CRLURL: "http://certgate.test/pki/crl"}
+	if ok {
+		if _, err := os.Stat(filepath.Join(dir, local.IntermediateKeyFile)); errors.Is(err, fs.ErrNotExist) {
+			// The key is in a PKCS#11 token: the lint signs with a
+			// throwaway key, so the intermediate's public key is enough.
+			if inter, err := local.ReadIntermediate(dir); err == nil {
+				opts.IntermediateKey, opts.IntermediateKeyName = local.PublicKeyOnly(inter.PublicKey), "in the PKCS#11 token"
+			}
+		}
+	}
+	ca, err := local.LoadOrCreate(dir, opts)
 	if err != nil {
 		return fmt.Errorf("load the CA to lint the profile: %w", err)
 	}

@@ -120,6 +120,9 @@ type Serve struct {
 	// SSO: dashboard sign-in with OpenID Connect (sso-*); off when
 	// SSO.Issuer is "".
 	SSO SSO
+	// PKCS11: the built-in CA's issuing key in a PKCS#11 token; Module ""
+	// for none (the key file in DATA/ca).
+	PKCS11 PKCS11
 }
 
 // MinScanInterval is the shortest scan-interval.
@@ -193,6 +196,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	checkPerspectives := perspectiveFlags(fs, &s.Perspectives)
 	checkNotify := notifyFlags(fs, &s.Notify)
 	checkSSO := ssoFlags(fs, &s.SSO)
+	checkPKCS11 := pkcs11Flags(fs, &s.PKCS11)
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
 		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
 	}
@@ -211,6 +215,9 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 			return nil, err
 		}
 		if err := checkSSO(); err != nil {
+			return nil, err
+		}
+		if err := checkPKCS11(); err != nil {
 			return nil, err
 		}
 		switch s.LogLevel {

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -32,6 +33,7 @@ import (
 	"github.com/certgate/certgate/internal/adminapi"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/hsm"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/metrics"
@@ -100,6 +102,7 @@ type Server struct {
 
 	notifier *notify.Notifier // expiry notifications; nil without notify-rules
 	audit    *audit.Log       // the audit log (the scheduled scan's certificate.discover events)
+	token    *hsm.Token       // the PKCS#11 token of the intermediate's key; nil without pkcs11-module
 	now      func() time.Time
 
 	// The HTTPS listeners' certificate (listencert.go): own, read from
@@ -182,11 +185,12 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	caDir := CADir(cfg.Data)
 	created.noteCA(caDir)
 	var (
-		st  *store.Store
-		ln  net.Listener
-		mln net.Listener
-		aln net.Listener
-		ok  bool
+		st    *store.Store
+		token *hsm.Token
+		ln    net.Listener
+		mln   net.Listener
+		aln   net.Listener
+		ok    bool
 	)
 	defer func() {
 		if ok {
@@ -203,6 +207,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 		if st != nil {
 			st.Close()
+		}
+		if token != nil {
+			token.Close()
 		}
 		// The lock file goes while the lock is held (LockDataDir checks that
 		// the file it locked is still the one at the path).
@@ -262,7 +269,27 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if caRoot != "" {
 		clusterCRL = clusterRootCRL(ctx, st)
 	}
+	// The intermediate's key in a PKCS#11 token: opened, logged in to and
+	// found before the CA is loaded, each failure one line naming its
+	// setting; the token stays open while the server runs.
+	var interKey crypto.Signer
+	var interKeyName string
+	if cfg.PKCS11.Module != "" {
+		p := cfg.PKCS11
+		hcfg := hsm.Config{Module: p.Module, TokenLabel: p.TokenLabel, Slot: p.Slot, PIN: p.PIN, PINSetting: p.PINSetting(),
+			KeyLabel: p.KeyLabel, KeyID: p.KeyID}
+		if token, err = hsm.Open(hcfg); err != nil {
+			token = nil
+			return nil, builtinCAError(err)
+		}
+		key, err := token.Key()
+		if err != nil {
+			return nil, builtinCAError(err)
+		}
+		interKey, interKeyName = key, hcfg.KeyName()
+	}
 	ca, err := local.LoadOrCreate(caDir, local.Options{Now: now, LintBeforeSign: true, Organization: cfg.CAOrganization, Country: cfg.CACountry, ClusterRootCRL: clusterCRL,
+		IntermediateKey: interKey, IntermediateKeyName: interKeyName,
 		IssuerURL: pkiBase + wfe.IntermediatePath, CRLURL: pkiBase + wfe.CRLPath,
 		RootIssuerURL: pkiBase + wfe.RootCertPath, RootCRLURL: pkiBase + wfe.RootCRLPath, RotatedURLs: func(id string) (string, string) {
 			return pkiBase + wfe.IntermediateCertPath(id), pkiBase + wfe.IntermediateCRLPath(id)
@@ -415,7 +442,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
-	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
+	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, token: token, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	s.ui = newDashboard(st, r, auditLog, now, log, &cfg.SSO)
@@ -743,6 +770,9 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.lock.Close()
 	defer s.store.Close()
+	if s.token != nil {
+		defer s.token.Close()
+	}
 	if err := s.ra.Start(ctx); err != nil {
 		// Nothing serves yet: free the addresses New bound, as a shutdown
 		// would.
@@ -1015,6 +1045,7 @@ func warnExposedSecrets(ctx context.Context, cfg *config.Serve, log *slog.Logger
 		{"notify-smtp-password-file", cfg.Notify.SMTPPasswordFile},
 		{"notify-webhook-secret-file", cfg.Notify.WebhookSecretFile},
 		{"sso-client-secret-file", cfg.SSO.ClientSecretFile},
+		{"pkcs11-pin-file", cfg.PKCS11.PINFile},
 	} {
 		secretfile.WarnIfExposed(ctx, log, f.setting, f.path)
 	}

@@ -61,7 +61,7 @@ func Restore(dir, from string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, _, err := load(tmp)
+	ca, _, err := load(tmp, extKey{})
 	if err != nil {
 		return nil, err
 	}

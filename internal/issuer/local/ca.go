@@ -18,13 +18,17 @@ import (
 	"bytes"
 	"cmp"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
@@ -147,6 +151,15 @@ type Options struct {
 	// that name it by its IntermediateID, since those of the intermediate
 	// created with the CA stay with it.
 	RotatedURLs func(id string) (issuerURL, crlURL string)
+	// IntermediateKey, when not nil, is the intermediate's key held outside
+	// the CA directory, in a PKCS#11 token (internal/hsm): the directory
+	// then holds no IntermediateKeyFile (one there is refused, ErrInvalidCA:
+	// the key would be on disk too), the key must match
+	// IntermediateCertFile, and a new CA's intermediate gets this key.
+	// IntermediateKeyName names it in errors (e.g. `pkcs11-key-label "ca"
+	// in the token "certgate"`).
+	IntermediateKey     crypto.Signer
+	IntermediateKeyName string
 
 	// afterWrite, when not nil, is called by create after it wrote each
 	// CA file into its temporary directory (tests kill the process there).
@@ -238,11 +251,19 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.IntermediateKey != nil {
+		if slices.Contains(present, IntermediateKeyFile) {
+			return nil, fmt.Errorf("%w: %s holds %s, but the intermediate's key is to be %s: remove the file (keep a copy offline) once the key is in the token, or unset the pkcs11-* settings",
+				ErrInvalidCA, dir, IntermediateKeyFile, opts.IntermediateKeyName)
+		}
+		missing = slices.DeleteFunc(missing, func(n string) bool { return n == IntermediateKeyFile })
+		present = slices.DeleteFunc(present, func(n string) bool { return n == IntermediateKeyFile })
+	}
 	var ca *CA
 	switch {
 	case len(missing) == 0:
 		if err = finishRotation(dir); err == nil {
-			ca, _, err = load(dir)
+			ca, _, err = load(dir, extKey{opts.IntermediateKey, opts.IntermediateKeyName})
 		}
 	case len(present) == 0:
 		ca, err = create(dir, opts)
@@ -303,6 +324,10 @@ func caFilesIn(dir string) (present, missing []string, err error) {
 }
 
 func partialErr(dir string, present, missing []string) error {
+	if len(missing) == 1 && missing[0] == IntermediateKeyFile {
+		return fmt.Errorf("%w: %s has %s but lacks %s; restore it, or, when the intermediate's key is in a PKCS#11 token, give the pkcs11-* settings (pkcs11-module, pkcs11-token-label, pkcs11-pin, pkcs11-key-label)",
+			ErrPartialCA, dir, strings.Join(present, ", "), IntermediateKeyFile)
+	}
 	return fmt.Errorf("%w: %s has %s but lacks %s; restore the missing files or empty the directory",
 		ErrPartialCA, dir, strings.Join(present, ", "), strings.Join(missing, ", "))
 }
@@ -453,9 +478,11 @@ func create(dir string, opts Options) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local CA: root key: %w", err)
 	}
-	interKey, err := generateKey(cmp.Or(opts.KeyType, "ecdsa-p256"))
-	if err != nil {
-		return nil, fmt.Errorf("local CA: intermediate key: %w", err)
+	var interKey crypto.Signer = opts.IntermediateKey
+	if interKey == nil {
+		if interKey, err = generateKey(cmp.Or(opts.KeyType, "ecdsa-p256")); err != nil {
+			return nil, fmt.Errorf("local CA: intermediate key: %w", err)
+		}
 	}
 	rootSig, err := sigAlgFor(rootKey.Public())
 	if err != nil {
@@ -531,13 +558,9 @@ func create(dir string, opts Options) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	interKeyPEM, err := keyPEM(interKey)
-	if err != nil {
-		return nil, err
-	}
 	sig, err := sigAlgFor(interKey.Public())
 	if err != nil {
-		return nil, fmt.Errorf("local CA: %w", err) // cannot happen: one of KeyTypes
+		return nil, fmt.Errorf("local CA: %w", err) // one of KeyTypes, or a token's key of another type
 	}
 	ca := &CA{
 		root:     root,
@@ -547,12 +570,16 @@ func create(dir string, opts Options) (*CA, error) {
 		rootPEM:  certPEM(rootDER),
 		interPEM: certPEM(interDER),
 	}
-	if err := install(dir, []caFile{
-		{RootKeyFile, rootKeyPEM, 0o600},
-		{IntermediateKeyFile, interKeyPEM, 0o600},
-		{RootCertFile, ca.rootPEM, 0o644},
-		{IntermediateCertFile, ca.interPEM, 0o644},
-	}, opts.afterWrite); err != nil {
+	files := []caFile{{RootKeyFile, rootKeyPEM, 0o600}}
+	if opts.IntermediateKey == nil { // else it stays in its token
+		interKeyPEM, err := keyPEM(interKey)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, caFile{IntermediateKeyFile, interKeyPEM, 0o600})
+	}
+	files = append(files, caFile{RootCertFile, ca.rootPEM, 0o644}, caFile{IntermediateCertFile, ca.interPEM, 0o644})
+	if err := install(dir, files, opts.afterWrite); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -678,10 +705,19 @@ func install(dir string, files []caFile, afterWrite func(name string)) error {
 	return nil
 }
 
+// extKey is the intermediate's key held outside the CA directory
+// (Options.IntermediateKey) and its name in errors; key nil: the key is
+// IntermediateKeyFile.
+type extKey struct {
+	key  crypto.Signer
+	name string
+}
+
 // load reads and cross-checks the CA files: the three required ones and
-// RootKeyFile when it exists. It also returns the root key, nil when its
-// file does not exist.
-func load(dir string) (*CA, crypto.Signer, error) {
+// RootKeyFile when it exists; the intermediate's key is ext's when that
+// is set, instead of IntermediateKeyFile. It also returns the root key,
+// nil when its file does not exist.
+func load(dir string, ext extKey) (*CA, crypto.Signer, error) {
 	rootPEM, root, err := readCert(filepath.Join(dir, RootCertFile))
 	if err != nil {
 		return nil, nil, err
@@ -696,9 +732,11 @@ func load(dir string) (*CA, crypto.Signer, error) {
 	} else if err != nil {
 		return nil, nil, err
 	}
-	interKey, err := readKey(filepath.Join(dir, IntermediateKeyFile))
-	if err != nil {
-		return nil, nil, err
+	interKey := ext.key
+	if interKey == nil {
+		if interKey, err = readKey(filepath.Join(dir, IntermediateKeyFile)); err != nil {
+			return nil, nil, err
+		}
 	}
 	upperPEM, upper, err := readChain(filepath.Join(dir, ChainFile))
 	if err != nil {
@@ -708,6 +746,10 @@ func load(dir string) (*CA, crypto.Signer, error) {
 		return nil, nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, RootKeyFile, RootCertFile)
 	}
 	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
+		if ext.key != nil {
+			return nil, nil, fmt.Errorf("%w: the key %s does not match %s (%s, the certificate's %s): name the key of this intermediate",
+				ErrInvalidCA, ext.name, filepath.Join(dir, IntermediateCertFile), describeKey(interKey.Public()), describeKey(inter.PublicKey))
+		}
 		return nil, nil, fmt.Errorf("%w: %s does not match %s", ErrInvalidCA, IntermediateKeyFile, IntermediateCertFile)
 	}
 	if !root.IsCA || !inter.IsCA {
@@ -814,6 +856,40 @@ func checkPath(root *x509.Certificate, upper []*x509.Certificate, inter *x509.Ce
 		}
 	}
 	return nil
+}
+
+// describeKey describes a public key for a message: its type and size,
+// and the first 8 hex digits of the SHA-256 of its SubjectPublicKeyInfo
+// ("ECDSA P-256 key 3fa1c2d0"), which tell two keys of one type apart.
+func describeKey(pub crypto.PublicKey) string {
+	kind := fmt.Sprintf("%T key", pub)
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		kind = "ECDSA " + k.Curve.Params().Name + " key"
+	case *rsa.PublicKey:
+		kind = fmt.Sprintf("RSA-%d key", k.N.BitLen())
+	}
+	if der, err := x509.MarshalPKIXPublicKey(pub); err == nil {
+		sum := sha256.Sum256(der)
+		kind += " " + hex.EncodeToString(sum[:4])
+	}
+	return kind
+}
+
+// PublicKeyOnly returns a crypto.Signer of pub that cannot sign (Sign
+// fails): the intermediate's key for a command that loads the CA but signs
+// nothing with it (linting a profile, whose certificate is signed by a
+// throwaway key), when the key is in a PKCS#11 token the command does not
+// open. Give it as Options.IntermediateKey.
+func PublicKeyOnly(pub crypto.PublicKey) crypto.Signer { return publicOnly{pub} }
+
+// publicOnly is PublicKeyOnly's signer.
+type publicOnly struct{ pub crypto.PublicKey }
+
+func (p publicOnly) Public() crypto.PublicKey { return p.pub }
+
+func (publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("local CA: the intermediate's key is in a PKCS#11 token that this command does not open")
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

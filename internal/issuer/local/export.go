@@ -215,7 +215,7 @@ func loadExisting(dir string) (*CA, crypto.Signer, error) {
 	if len(missing) > 0 {
 		return nil, nil, partialErr(dir, present, missing)
 	}
-	return load(dir)
+	return load(dir, extKey{})
 }
 
 // Import checks bundle (see Export) and writes it into dir as the CA files
@@ -277,7 +277,7 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 			return nil, err
 		}
 	}
-	ca, _, err := load(tmp)
+	ca, _, err := load(tmp, extKey{})
 	if err != nil {
 		return nil, bundleErr(tmp, err)
 	}
@@ -346,7 +346,7 @@ func importRetired(tmp string, ca *CA, bb bundleParts, now time.Time) error {
 			}
 		}
 	}
-	loaded, _, err := load(tmp)
+	loaded, _, err := load(tmp, extKey{})
 	if err != nil {
 		return bundleErr(tmp, err)
 	}

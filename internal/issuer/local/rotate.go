@@ -67,6 +67,18 @@ func finishRotation(dir string) error {
 		return nil
 	}
 	if fileExists(crtNew) {
+		// A rotation to a key in a PKCS#11 token (RotateOptions.Key) has no
+		// new key file: it removes the current key file before it renames
+		// the certificate. A current key file that does not match the new
+		// certificate is that rotation interrupted before it took effect.
+		if key, err := readKey(filepath.Join(dir, IntermediateKeyFile)); err == nil {
+			if _, c, err := readCert(crtNew); err == nil && !publicKeysEqual(key.Public(), c.PublicKey) {
+				if err := os.Remove(crtNew); err != nil {
+					return fmt.Errorf("local CA: undo an interrupted rotation: %w", err)
+				}
+				return nil
+			}
+		}
 		if err := os.Rename(crtNew, filepath.Join(dir, IntermediateCertFile)); err != nil {
 			return fmt.Errorf("local CA: complete an interrupted rotation: %w", err)
 		}
@@ -131,6 +143,12 @@ type RotateOptions struct {
 	// CRL, as Options.RootIssuerURL and Options.RootCRLURL); when empty
 	// the new intermediate has the current one's.
 	RootIssuerURL, RootCRLURL string
+	// Key, when not nil, is the new intermediate's key, made in a PKCS#11
+	// token (internal/hsm) by the caller: KeyType is then ignored, no key
+	// file is written, and the current IntermediateKeyFile is removed
+	// (after its copy to RetiredDir), so that the server loads the key
+	// from the token (Options.IntermediateKey).
+	Key crypto.Signer
 }
 
 // KeyTypes are the values RotateOptions.KeyType takes besides "", and
@@ -164,13 +182,17 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 	if len(present) == 0 {
 		return nil, nil, fmt.Errorf("%w: no CA in %s yet: `certgate serve` creates it on its first run%w", ErrRotate, dir, errNotExistQuiet{})
 	}
+	if len(missing) == 1 && missing[0] == IntermediateKeyFile {
+		return nil, nil, fmt.Errorf("%w: %s has no %s: the current intermediate's key is in a PKCS#11 token (or lost), and rotating away from a key in a token is not supported yet: the retired intermediate could not sign its CRL and OCSP responses",
+			ErrRotate, dir, IntermediateKeyFile)
+	}
 	if len(missing) > 0 {
 		return nil, nil, partialErr(dir, present, missing)
 	}
 	if err := finishRotation(dir); err != nil {
 		return nil, nil, err
 	}
-	ca, rootKey, err := load(dir)
+	ca, rootKey, err := load(dir, extKey{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,9 +206,13 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 		return nil, nil, fmt.Errorf("%w: %s has a %s: the intermediate was signed by %q, whose key certgate does not hold; have that CA issue the new intermediate and import it into a new data directory",
 			ErrRotate, dir, ChainFile, ca.inter.Issuer.String())
 	}
-	key, err := newIntermediateKey(opts.KeyType, ca.interKey.Public())
-	if err != nil {
-		return nil, nil, err
+	key := opts.Key
+	if key == nil {
+		if key, err = newIntermediateKey(opts.KeyType, ca.interKey.Public()); err != nil {
+			return nil, nil, err
+		}
+	} else if _, err := sigAlgFor(key.Public()); err != nil {
+		return nil, nil, fmt.Errorf("%w: the new %w", ErrRotate, err)
 	}
 	now := opts.Now().UTC().Truncate(time.Second)
 	notBefore := now.Add(-time.Hour)
@@ -227,9 +253,11 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 	if err != nil {
 		return nil, nil, fmt.Errorf("local CA: parse the new intermediate: %w", err)
 	}
-	keyPEMBytes, err := keyPEM(key)
-	if err != nil {
-		return nil, nil, err
+	var keyPEMBytes []byte
+	if opts.Key == nil {
+		if keyPEMBytes, err = keyPEM(key); err != nil {
+			return nil, nil, err
+		}
 	}
 	// The current intermediate first goes to RetiredDir, whole and synced,
 	// so that it is never lost; then the new one replaces it.
@@ -254,6 +282,26 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 		if err := writeReplace(filepath.Join(dir, RetiredDir, OriginalFile), []byte(IntermediateID(ca.inter)+"\n"), 0o644); err != nil {
 			return nil, nil, err
 		}
+	}
+	if opts.Key != nil {
+		// The key is in the token: the new certificate beside the current
+		// one, synced; the current key file (copied to RetiredDir above)
+		// removed; then the certificate renamed over the current one.
+		// finishRotation undoes a rotation interrupted before the removal
+		// (the key file does not match the new certificate) and completes
+		// one interrupted after it.
+		if err := writeReplace(filepath.Join(dir, IntermediateCertFile+newSuffix), certPEM(der), 0o644); err != nil {
+			return nil, nil, err
+		}
+		if err := os.Remove(filepath.Join(dir, IntermediateKeyFile)); err != nil {
+			return nil, nil, fmt.Errorf("local CA: %w", err)
+		}
+		syncDir(dir)
+		if err := os.Rename(filepath.Join(dir, IntermediateCertFile+newSuffix), filepath.Join(dir, IntermediateCertFile)); err != nil {
+			return nil, nil, fmt.Errorf("local CA: %w", err)
+		}
+		syncDir(dir)
+		return ca.inter, cur, nil
 	}
 	// The new key and certificate next to the current ones, synced, then
 	// renamed over them, key first: finishRotation completes or undoes a
@@ -294,16 +342,24 @@ func newCommonName(cn, tag string) string {
 	return base + " " + tag
 }
 
+// KeyTypeOf returns the key type of pub as KeyTypes name them
+// ("ecdsa-p256", "rsa-3072"; "rsa-BITS" for any RSA size), "" for a key
+// of another kind: what Rotate makes when RotateOptions.KeyType is "".
+func KeyTypeOf(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return "ecdsa-p" + strconv.Itoa(k.Curve.Params().BitSize)
+	case *rsa.PublicKey:
+		return "rsa-" + strconv.Itoa(k.N.BitLen())
+	}
+	return ""
+}
+
 // newIntermediateKey generates the key of a rotated intermediate: of the
 // type kt names, or of cur's type when kt is "".
 func newIntermediateKey(kt string, cur crypto.PublicKey) (crypto.Signer, error) {
 	if kt == "" {
-		switch k := cur.(type) {
-		case *ecdsa.PublicKey:
-			kt = "ecdsa-p" + strconv.Itoa(k.Curve.Params().BitSize)
-		case *rsa.PublicKey:
-			kt = "rsa-" + strconv.Itoa(k.N.BitLen())
-		}
+		kt = KeyTypeOf(cur)
 	}
 	k, err := generateKey(kt)
 	if kerr := (keyTypeError{}); errors.As(err, &kerr) {
@@ -590,13 +646,23 @@ func open(dir string, now func() time.Time) (*CA, error) {
 	if len(present) == 0 {
 		return nil, fmt.Errorf("%w: no CA in %s yet: `certgate serve` creates it on its first run%w", ErrRotate, dir, errNotExistQuiet{})
 	}
+	var ext extKey
+	if len(missing) == 1 && missing[0] == IntermediateKeyFile {
+		// The intermediate's key is in a PKCS#11 token: what open's callers
+		// sign, they sign with the root key or a retired intermediate's.
+		inter, err := ReadIntermediate(dir)
+		if err != nil {
+			return nil, err
+		}
+		ext, missing = extKey{key: PublicKeyOnly(inter.PublicKey), name: "in the PKCS#11 token"}, nil
+	}
 	if len(missing) > 0 {
 		return nil, partialErr(dir, present, missing)
 	}
 	if err := finishRotation(dir); err != nil {
 		return nil, err
 	}
-	ca, _, err := load(dir)
+	ca, _, err := load(dir, ext)
 	if err != nil {
 		return nil, err
 	}
