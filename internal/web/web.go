@@ -325,6 +325,11 @@ func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) {
 func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	tok := strings.TrimSpace(r.PostFormValue("token"))
+	// A token copied from a curl line or a header ("Bearer cgt_...") is
+	// the token after the scheme.
+	if scheme, rest, ok := strings.Cut(tok, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		tok = strings.TrimSpace(rest)
+	}
 	secret, sess, err := u.d.Sessions.SignIn(r.Context(), tok)
 	if err != nil {
 		if !errors.Is(err, auth.ErrUnauthenticated) {

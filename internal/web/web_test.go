@@ -143,6 +143,11 @@ func testSignIn(t *testing.T, d *dash) {
 	if err != nil || len(evs) != 1 || evs[0].Actor != "token:operator-person#"+d.ids[auth.RoleOperator] || evs[0].ObjectType != audit.ObjectSession {
 		t.Errorf("session.sign_in events: %v %+v, want one by the operator's token", err, evs)
 	}
+	// A token pasted with its scheme, as in a curl line, is the token.
+	withScheme := d.browser().post("/ui/sign-in", url.Values{"token": {"Bearer  " + d.tokens[auth.RoleOperator]}}, nil)
+	if withScheme.status != http.StatusSeeOther || withScheme.header.Get("Set-Cookie") == "" {
+		t.Errorf("sign-in with \"Bearer TOKEN\": %d %q, want 303 with a session", withScheme.status, message(withScheme.doc, "alert"))
+	}
 }
 
 // testRoles: each role's navigation shows the pages its permissions
