@@ -232,3 +232,17 @@ func TestHelpWithStrayArgument(t *testing.T) {
 		}
 	}
 }
+
+// TestOneLine: an error of several lines (errors.Join's, a library's) is
+// printed as one line, its lines joined by "; ", blank ones dropped.
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                             "plain",
+		"first\nsecond":                     "first; second",
+		"a: b\n\n  indented line  \nlast\n": "a: b; indented line; last",
+	} {
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -50,9 +50,22 @@ func main() {
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "certgate:", err)
+		fmt.Fprintln(os.Stderr, "certgate:", oneLine(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// oneLine joins the lines of an error's text (errors.Join's, or a
+// library's multi-line message) with "; ", so that the CLI's error is one
+// line that starts with "certgate: " however it was made.
+func oneLine(msg string) string {
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

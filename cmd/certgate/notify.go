@@ -72,12 +72,6 @@ func newNotifyTest() *cobra.Command {
 	return cmd
 }
 
-// oneLine joins the lines of s (an SMTP server's multi-line reply) with
-// "; ".
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ; ")), " ")
-}
-
 func newNotifyList() *cobra.Command {
 	var so storeOpts
 	var format outputFormat
