@@ -144,7 +144,9 @@ func parseSuggestBefore(s string, now time.Time) (time.Time, error) {
 	}
 	d, err := config.ParseDuration(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--before %q is not an RFC 3339 time (2026-12-01T00:00:00Z), a duration from now (24h, 7d) or now", s)
+		// The example is a week from now, a time one may give.
+		return time.Time{}, fmt.Errorf("--before %q is not an RFC 3339 time (%s), a duration from now (24h, 7d) or now", s,
+			now.Add(7*24*time.Hour).UTC().Truncate(24*time.Hour).Format(time.RFC3339))
 	}
 	return now.Add(d), nil
 }

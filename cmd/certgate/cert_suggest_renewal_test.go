@@ -157,7 +157,7 @@ func TestCertSuggestRenewal(t *testing.T) {
 		{"not hex", []string{"xyz", "--before", "24h"}, "is not a hexadecimal certificate serial"},
 		{"zero", []string{"00", "--before", "24h"}, "is not a hexadecimal certificate serial"},
 		{"unknown serial", []string{"abc123", "--before", "24h"}, `there is no certificate with serial "abc123" (see 'certgate cert list')`},
-		{"bad time", []string{serial, "--before", "tomorrow"}, "is not an RFC 3339 time (2026-12-01T00:00:00Z), a duration from now (24h, 7d) or now"},
+		{"bad time", []string{serial, "--before", "tomorrow"}, "is not an RFC 3339 time (" + time.Now().Add(7*24*time.Hour).UTC().Truncate(24*time.Hour).Format(time.RFC3339) + "), a duration from now (24h, 7d) or now"},
 		{"no --before", []string{serial}, `required flag(s) "before" not set`},
 		{"two serials", []string{serial, serial, "--before", "1h"}, "accepts 1 arg(s)"},
 	} {
