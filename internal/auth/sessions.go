@@ -107,24 +107,7 @@ func (s *Sessions) SignIn(ctx context.Context, token string) (string, *Session, 
 	if err != nil {
 		return "", nil, err
 	}
-	now := s.now().UTC()
-	if _, err := s.st.PruneUISessions(ctx, now, now.Add(-s.idle)); err != nil {
-		return "", nil, err
-	}
-	sec, rec, err := newSessionRecord(now, s.maxAge)
-	if err != nil {
-		return "", nil, err
-	}
-	rec.TokenID = p.TokenID
-	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignIn, ObjectType: audit.ObjectSession,
-		ObjectID: rec.ID, After: sessionView(rec, p)})
-	if err != nil {
-		return "", nil, err
-	}
-	if err := s.st.CreateUISession(ctx, rec, ev); err != nil {
-		return "", nil, err
-	}
-	return sec, &Session{ID: rec.ID, Principal: p, ExpiresAt: rec.ExpiresAt, CSRF: CSRFToken(sec)}, nil
+	return s.startSession(ctx, p, func(rec *store.UISession) { rec.TokenID = p.TokenID })
 }
 
 // SignInSSO starts a session for the person id (a verified ID token whose
@@ -140,6 +123,16 @@ func (s *Sessions) SignInSSO(ctx context.Context, id *Identity) (string, *Sessio
 		return "", nil, ErrUnauthenticated
 	}
 	p := &Principal{TokenName: id.Name, Role: id.Role, SSOIssuer: id.Issuer, SSOSubject: id.Subject, DisplayName: id.Name}
+	return s.startSession(ctx, p, func(rec *store.UISession) {
+		rec.Role, rec.SSOIssuer, rec.SSOSubject, rec.DisplayName = string(id.Role), id.Issuer, id.Subject, id.Name
+	})
+}
+
+// startSession prunes ended sessions, then stores a new session for p
+// (who fill sets on the row: its token, or its SSO identity) with its
+// session.sign_in audit event in one transaction. It returns the
+// session's secret (for the cookie; never stored) and the session.
+func (s *Sessions) startSession(ctx context.Context, p *Principal, fill func(*store.UISession)) (string, *Session, error) {
 	now := s.now().UTC()
 	if _, err := s.st.PruneUISessions(ctx, now, now.Add(-s.idle)); err != nil {
 		return "", nil, err
@@ -148,7 +141,7 @@ func (s *Sessions) SignInSSO(ctx context.Context, id *Identity) (string, *Sessio
 	if err != nil {
 		return "", nil, err
 	}
-	rec.Role, rec.SSOIssuer, rec.SSOSubject, rec.DisplayName = string(id.Role), id.Issuer, id.Subject, id.Name
+	fill(rec)
 	ev, err := s.log.Prepare(ctx, audit.Event{Actor: p.Actor(), Action: audit.ActionSessionSignIn, ObjectType: audit.ObjectSession,
 		ObjectID: rec.ID, After: sessionView(rec, p)})
 	if err != nil {
