@@ -284,17 +284,7 @@ func rebind(engine, q string) string {
 	if engine != EnginePostgres {
 		return q
 	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return rebindDollar(q)
 }
 
 // quoteIdent quotes a table or column name for both engines.
@@ -569,27 +559,8 @@ func copyOneTable(ctx context.Context, src, dst *sql.Tx, dstEngine string, t cop
 		if t.identity {
 			b.WriteString(` OVERRIDING SYSTEM VALUE`)
 		}
-		b.WriteString(` VALUES `)
-		p := 0
-		for i := range k {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('(')
-			for j := range cols {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				p++
-				if dstEngine == EnginePostgres {
-					fmt.Fprintf(&b, "$%d", p)
-				} else {
-					b.WriteByte('?')
-				}
-			}
-			b.WriteByte(')')
-		}
-		if _, err := dst.ExecContext(ctx, b.String(), batch...); err != nil {
+		b.WriteString(` VALUES ` + valueRows(k, len(cols)))
+		if _, err := dst.ExecContext(ctx, rebind(dstEngine, b.String()), batch...); err != nil {
 			return fmt.Errorf("target: write %s: %w", t.name, err)
 		}
 		n += int64(k)
