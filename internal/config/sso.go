@@ -200,7 +200,10 @@ func parseRoleMap(pairs []string) (map[string]auth.Role, error) {
 		// "a=admin; b=operator" or "a=admin b=operator" would map the
 		// value "a=admin; b" (the last "=" splits, for values such as
 		// LDAP DNs): refuse a value holding another VALUE=ROLE pair.
-		for _, f := range strings.FieldsFunc(v, func(c rune) bool { return c == ';' || unicode.IsSpace(c) }) {
+		// The last field is the pair's own value part ("cn=admin" in
+		// "cn=admin=operator" is a value, not a pair).
+		fields := strings.FieldsFunc(v, func(c rune) bool { return c == ';' || unicode.IsSpace(c) })
+		for _, f := range fields[:max(len(fields)-1, 0)] {
 			if j := strings.LastIndex(f, "="); j > 0 {
 				if _, err := auth.ParseRole(f[j+1:]); err == nil {
 					return nil, fmt.Errorf("%q holds more than one VALUE=ROLE pair: separate the pairs with commas (or give a list in the config file)", p)

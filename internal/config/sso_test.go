@@ -100,6 +100,13 @@ func TestSSOSettingsRefused(t *testing.T) {
 		}
 	}
 
+	// A value holding "=" or a space is still one value.
+	s, err := serveWith(t, "--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+		"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "cn=admin=operator,Domain Admins=auditor")
+	if err != nil || s.SSO.RoleMap["cn=admin"] != auth.RoleOperator || s.SSO.RoleMap["Domain Admins"] != auth.RoleAuditor {
+		t.Errorf("role map with '=' and spaces in values: %v, want cn=admin operator and Domain Admins auditor", err)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
