@@ -93,11 +93,18 @@ func TestCARotateIntoPKCS11Token(t *testing.T) {
 	if err := os.WriteFile(wrongPIN, []byte("9999\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	emptyPIN := filepath.Join(t.TempDir(), "empty-pin")
+	if err := os.WriteFile(emptyPIN, []byte("\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
 		want string
 	}{
+		// An empty pkcs11-pin-file is named, not reported as pkcs11-pin not set.
+		{"empty PIN file", []string{"--pkcs11-module", softhsm.Module, "--pkcs11-token-label", "certgate-ca", "--pkcs11-pin-file", emptyPIN, "--pkcs11-key-label", "issuing-1"},
+			`pkcs11-pin-file ` + emptyPIN + `: the file is empty`},
 		{"wrong PIN", []string{"--pkcs11-module", softhsm.Module, "--pkcs11-token-label", "certgate-ca", "--pkcs11-pin-file", wrongPIN, "--pkcs11-key-label", "issuing-1"},
 			`built-in CA: pkcs11-pin-file ` + wrongPIN + `: the token "certgate-ca" refused the PIN (CKR_PIN_INCORRECT)`},
 		{"key not in the token", []string{"--pkcs11-module", softhsm.Module, "--pkcs11-token-label", "certgate-ca", "--pkcs11-pin-file", pinFile, "--pkcs11-key-label", "issuing-2"},

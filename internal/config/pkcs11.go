@@ -91,6 +91,9 @@ func pkcs11Flags(fs *pflag.FlagSet, p *PKCS11) func() error {
 		if p.PIN, err = secretOf("pkcs11-pin", p.PIN, p.PINFile); err != nil {
 			return err
 		}
+		if p.PIN == "" && p.PINFile != "" {
+			return fmt.Errorf("pkcs11-pin-file %s: the file is empty: write the token's user PIN in it", p.PINFile)
+		}
 		if p.PIN == "" {
 			return fmt.Errorf("pkcs11-pin: not set: give the token's user PIN in %s, the config file's pkcs11-pin, or pkcs11-pin-file", EnvName("pkcs11-pin"))
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/pflag"
 
@@ -123,13 +124,21 @@ func ssoFlags(fs *pflag.FlagSet, s *SSO) func() error {
 			bad("sso-redirect-url: %q must have the path %s (the dashboard's callback), not %q", s.RedirectURL, SSOCallbackPath, u.Path)
 		}
 		var scopes []string
+		spaced := false
 		for _, sc := range s.Scopes {
-			if sc = strings.TrimSpace(sc); sc != "" && !slices.Contains(scopes, sc) {
+			if sc = strings.TrimSpace(sc); strings.ContainsFunc(sc, unicode.IsSpace) {
+				// A scope token has no space (RFC 6749 §3.3): "openid email"
+				// is two scopes given with the wrong separator.
+				bad("sso-scopes: %q holds a space: separate the scopes with commas (e.g. openid,email,profile)", sc)
+				spaced = true
+				continue
+			}
+			if sc != "" && !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
 			}
 		}
 		s.Scopes = scopes
-		if !slices.Contains(scopes, "openid") {
+		if !spaced && !slices.Contains(scopes, "openid") {
 			bad("sso-scopes: %q lacks openid, which OpenID Connect requires", strings.Join(scopes, ","))
 		}
 		if s.RoleClaim = strings.TrimSpace(s.RoleClaim); s.RoleClaim == "" {
@@ -156,7 +165,7 @@ func ssoFlags(fs *pflag.FlagSet, s *SSO) func() error {
 			domains = append(domains, d)
 		}
 		s.AllowedEmailDomains = domains
-		if len(domains) > 0 && !slices.Contains(scopes, "email") {
+		if !spaced && len(domains) > 0 && !slices.Contains(scopes, "email") {
 			bad("sso-scopes: sso-allowed-email-domains needs the email scope (the email and email_verified claims)")
 		}
 		s.RootCAs = nil
@@ -188,6 +197,19 @@ func parseRoleMap(pairs []string) (map[string]auth.Role, error) {
 			return nil, fmt.Errorf("%q is not VALUE=ROLE (e.g. pki-admins=admin)", p)
 		}
 		v, r := strings.TrimSpace(p[:i]), strings.TrimSpace(p[i+1:])
+		// "a=admin; b=operator" or "a=admin b=operator" would map the
+		// value "a=admin; b" (the last "=" splits, for values such as
+		// LDAP DNs): refuse a value holding another VALUE=ROLE pair.
+		// The last field is the pair's own value part ("cn=admin" in
+		// "cn=admin=operator" is a value, not a pair).
+		fields := strings.FieldsFunc(v, func(c rune) bool { return c == ';' || unicode.IsSpace(c) })
+		for _, f := range fields[:max(len(fields)-1, 0)] {
+			if j := strings.LastIndex(f, "="); j > 0 {
+				if _, err := auth.ParseRole(f[j+1:]); err == nil {
+					return nil, fmt.Errorf("%q holds more than one VALUE=ROLE pair: separate the pairs with commas (or give a list in the config file)", p)
+				}
+			}
+		}
 		role, err := auth.ParseRole(r)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", p, err)

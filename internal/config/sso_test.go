@@ -69,6 +69,10 @@ func TestSSOSettingsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, err := serveWith(t, "--sso-issuer", "http://idp.example.com", "--sso-client-secret-file", empty,
 		"--sso-redirect-url", "https://ca.example.com/callback", "--sso-scopes", "profile", "--sso-role-map", "pki-admins=root,ops",
 		"--sso-allowed-email-domains", "example.com,exa mple.com", "--sso-ca-file", notPEM)
@@ -96,6 +100,13 @@ func TestSSOSettingsRefused(t *testing.T) {
 		}
 	}
 
+	// A value holding "=" or a space is still one value.
+	s, err := serveWith(t, "--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+		"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "cn=admin=operator,Domain Admins=auditor")
+	if err != nil || s.SSO.RoleMap["cn=admin"] != auth.RoleOperator || s.SSO.RoleMap["Domain Admins"] != auth.RoleAuditor {
+		t.Errorf("role map with '=' and spaces in values: %v, want cn=admin operator and Domain Admins auditor", err)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
@@ -110,9 +121,21 @@ func TestSSOSettingsRefused(t *testing.T) {
 		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", notPEM,
 			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback"},
 			"sso-role-map: required with sso-issuer"},
+		// Pairs separated by ';' or spaces are refused, not read as the
+		// one value "pki-admins=admin; pki-ops" mapped to operator.
+		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "pki-admins=admin; pki-ops=operator"},
+			`sso-role-map: "pki-admins=admin; pki-ops=operator" holds more than one VALUE=ROLE pair: separate the pairs with commas`},
+		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "pki-admins=admin pki-ops=operator"},
+			`sso-role-map: "pki-admins=admin pki-ops=operator" holds more than one VALUE=ROLE pair`},
+		// Scopes separated by a space are named so, not as lacking openid.
+		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "a=admin", "--sso-scopes", "openid email"},
+			`sso-scopes: "openid email" holds a space: separate the scopes with commas`},
 	} {
 		_, err := serveWith(t, c.args...)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "lacks openid") {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
 		}
 	}

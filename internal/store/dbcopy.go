@@ -91,7 +91,8 @@ type copyTable struct {
 // a from on which a server holds a live node lease (ErrCopySourceInUse; a
 // SQLite server holds none: the caller takes its data directory's lock),
 // and a to that holds any row (ErrCopyTargetNotEmpty; the rows the
-// migrations seed do not count). It then migrates to as Open does (a new
+// migrations seed do not count), or that holds tables but no certgate
+// schema (ErrCopyTargetNotEmpty too). It then migrates to as Open does (a new
 // database gets the schema) and copies the tables in one transaction of
 // to, read from one snapshot of from: referenced tables first (the
 // schema's foreign keys), in multi-row INSERT batches, setting
@@ -499,7 +500,31 @@ func checkTargetEmpty(ctx context.Context, to string) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer db.Close()
-	return targetRows(ctx, db, engine, DescribeDSN(to))
+	if err := targetRows(ctx, db, engine, DescribeDSN(to)); err != nil {
+		return err
+	}
+	return targetSchema(ctx, db, engine, DescribeDSN(to))
+}
+
+// targetSchema refuses (ErrCopyTargetNotEmpty) a target, already found
+// without rows, whose tables are not a certgate schema: tables without
+// goose's version table, or a version table without versions (another
+// application's database). Migrating such a target would fail half-way
+// and leave tables behind.
+func targetSchema(ctx context.Context, db queryer, engine, name string) error {
+	tables, err := listTables(ctx, db, engine)
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	var version sql.NullInt64
+	gooseErr := db.QueryRowContext(ctx, `SELECT MAX(version_id) FROM goose_db_version`).Scan(&version)
+	switch {
+	case gooseErr != nil && len(tables) > 0:
+		return fmt.Errorf("%w: %s holds tables that are not certgate's (table %s); copy into a new, empty database", ErrCopyTargetNotEmpty, name, tables[0])
+	case gooseErr == nil && !version.Valid:
+		return fmt.Errorf("%w: %s holds a goose_db_version table without versions, not certgate's; copy into a new, empty database", ErrCopyTargetNotEmpty, name)
+	}
+	return nil
 }
 
 // targetRows is checkTargetEmpty on an open database (or transaction).

@@ -216,3 +216,45 @@ func TestCopyDatabaseRefusesSource(t *testing.T) {
 		t.Errorf("source whose lease ran out: %v", err)
 	}
 }
+
+// TestCopyDatabaseForeignTarget: a target that holds no rows but tables of
+// another application (an empty table named like one of certgate's, or a
+// goose version table without versions) is refused with
+// ErrCopyTargetNotEmpty in one line, on either engine, before anything is
+// written: no goose_db_version table and no certgate table appear in it.
+func TestCopyDatabaseForeignTarget(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			if e.Name == store.EnginePostgres {
+				storetest.RequirePostgres(t)
+			}
+			from := storetest.SQLiteDSN(t)
+			s := storetest.OpenDSN(t, from)
+			fillStore(t, s, 1)
+			s.Close()
+			for _, c := range []struct{ name, ddl string }{
+				{"table", `CREATE TABLE accounts (foo TEXT)`},
+				{"goose", `CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id BIGINT NOT NULL, is_applied BOOLEAN NOT NULL)`},
+			} {
+				to := e.NewDSN(t)
+				db := storetest.RawDB(t, to)
+				if _, err := db.Exec(c.ddl); err != nil {
+					t.Fatal(err)
+				}
+				before := storetest.Tables(t, db)
+				_, err := store.CopyDatabase(context.Background(), from, to, store.CopyOptions{})
+				if !errors.Is(err, store.ErrCopyTargetNotEmpty) || strings.Contains(err.Error(), "\n") {
+					t.Errorf("%s: copy into a foreign database: %v, want ErrCopyTargetNotEmpty in one line", c.name, err)
+				}
+				if after := storetest.Tables(t, db); !slices.Equal(before, after) {
+					t.Errorf("%s: the refused copy changed the target's tables from %v to %v", c.name, before, after)
+				}
+				if c.name == "table" {
+					if _, err := db.Exec(`SELECT 1 FROM goose_db_version`); err == nil {
+						t.Errorf("%s: the refused copy left a goose_db_version table in the target", c.name)
+					}
+				}
+			}
+		})
+	}
+}
