@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -230,6 +231,11 @@ func parseRoleMap(pairs []string) (map[string]auth.Role, error) {
 // issuer also without user information, OpenID Connect Discovery 1.0
 // §4.1); http only for a loopback host. "" when nothing does.
 func ssoURLFault(v string, issuer bool) string {
+	if strings.TrimSpace(v) != v {
+		// Both are compared by the provider as written: a space would
+		// not match what is registered there.
+		return "has spaces around it: remove them"
+	}
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return "is not an absolute https URL"
@@ -237,7 +243,12 @@ func ssoURLFault(v string, issuer bool) string {
 	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
 		return "must be https (http only on a loopback address, for tests)"
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil && issuer {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("has the port %s: a port is 1 to 65535", p)
+		}
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return "must have no query, fragment or user information"
 	}
 	return ""

@@ -129,6 +129,17 @@ func TestSSOSettingsRefused(t *testing.T) {
 		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
 			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "pki-admins=admin pki-ops=operator"},
 			`sso-role-map: "pki-admins=admin pki-ops=operator" holds more than one VALUE=ROLE pair`},
+		// A redirect URL the provider could not match: a space around it,
+		// a port out of range, user information.
+		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback ", "--sso-role-map", "a=admin"},
+			`sso-redirect-url: "https://ca.example.com/ui/sso/callback " has spaces around it: remove them`},
+		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+			"--sso-redirect-url", "https://ca.example.com:99999/ui/sso/callback", "--sso-role-map", "a=admin"},
+			`sso-redirect-url: "https://ca.example.com:99999/ui/sso/callback" has the port 99999: a port is 1 to 65535`},
+		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
+			"--sso-redirect-url", "https://u:p@ca.example.com/ui/sso/callback", "--sso-role-map", "a=admin"},
+			`sso-redirect-url: "https://u:p@ca.example.com/ui/sso/callback" must have no query, fragment or user information`},
 		// Scopes separated by a space are named so, not as lacking openid.
 		{[]string{"--sso-issuer", "https://idp.example.com", "--sso-client-id", "c", "--sso-client-secret-file", secret,
 			"--sso-redirect-url", "https://ca.example.com/ui/sso/callback", "--sso-role-map", "a=admin", "--sso-scopes", "openid email"},
