@@ -126,11 +126,12 @@ const (
 // not admit: Reason is one of the Refused* constants, Message says why in
 // a sentence for the person.
 type SignInRefusedError struct {
-	Identity *Identity
-	Reason   string
-	Message  string
+	Identity *Identity // the person the verified ID token names
+	Reason   string    // one of the Refused* constants, for the audit event
+	Message  string    // why, in a sentence for the person's page
 }
 
+// Error returns "sign-in refused: " and the Message.
 func (e *SignInRefusedError) Error() string { return "sign-in refused: " + e.Message }
 
 // Exchange redeems code (with the PKCE verifier) at the token endpoint,

@@ -19,7 +19,7 @@ type PKCS11 struct {
 	// pkcs11-pin (refused on the command line), or read from PINFile
 	// (pkcs11-pin-file, trimmed).
 	PIN      string
-	PINFile  string
+	PINFile  string // pkcs11-pin-file: file holding the user PIN ("": none)
 	KeyLabel string // pkcs11-key-label: CKA_LABEL of the key pair
 	KeyID    []byte // pkcs11-key-id: CKA_ID of the key pair (given in hex)
 }

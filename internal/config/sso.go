@@ -53,7 +53,7 @@ type SSO struct {
 	// provider's HTTPS certificate ("" for the system's roots); RootCAs
 	// holds them once checked.
 	CAFile  string
-	RootCAs *x509.CertPool
+	RootCAs *x509.CertPool // CAFile's certificates once checked (nil: the system's roots)
 }
 
 // Enabled reports whether sign-in with OpenID Connect is configured.

@@ -29,7 +29,7 @@ type Config struct {
 	// Slot selects it by slot ID instead (pkcs11-slot) when it is not
 	// negative. Exactly one of them is set.
 	TokenLabel string
-	Slot       int
+	Slot       int // the slot ID (pkcs11-slot), or negative for none
 	// PIN is the user PIN (CKU_USER) that logs in to the token.
 	// PINSetting names where it came from, for errors: "pkcs11-pin" or
 	// "pkcs11-pin-file FILE"; "" means "pkcs11-pin".
@@ -39,7 +39,7 @@ type Config struct {
 	// is its private key object and the public key object of the same
 	// CKA_ID (crypto11 finds only keys with a CKA_ID).
 	KeyLabel string
-	KeyID    []byte
+	KeyID    []byte // CKA_ID (pkcs11-key-id; nil: none)
 }
 
 // Signer is a key pair in the token: a crypto.Signer whose Sign runs in

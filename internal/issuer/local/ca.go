@@ -159,7 +159,7 @@ type Options struct {
 	// IntermediateKeyName names it in errors (e.g. `pkcs11-key-label "ca"
 	// in the token "certgate"`).
 	IntermediateKey     crypto.Signer
-	IntermediateKeyName string
+	IntermediateKeyName string // IntermediateKey's name in errors
 
 	// afterWrite, when not nil, is called by create after it wrote each
 	// CA file into its temporary directory (tests kill the process there).
