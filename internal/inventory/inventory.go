@@ -282,9 +282,9 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 		sq.Fingerprint = fp
 	}
 	switch q.Source {
-	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered:
+	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered, store.SourceListener:
 	default:
-		errs = append(errs, invalid("source", q.Source, "source %q (issued, imported or discovered)", q.Source))
+		errs = append(errs, invalid("source", q.Source, "source %q (issued, imported, discovered or listener)", q.Source))
 	}
 	switch q.Status {
 	case "", store.StatusValid, store.StatusRevoked, store.StatusExpired:
