@@ -570,7 +570,7 @@ func (s *Store) StoreListenerCertificate(ctx context.Context, c *Certificate, su
 // CurrentListenerCertificate returns the record of the listener
 // certificate (SourceListener) whose DER has SHA-256 fingerprint fp
 // (lower-case hex) when it is valid (not revoked) and not superseded
-// (superseded_by ”): one a restarted server may serve again. ErrNotFound
+// (superseded_by empty): one a restarted server may serve again. ErrNotFound
 // otherwise.
 func (s *Store) CurrentListenerCertificate(ctx context.Context, fp string) (*Certificate, error) {
 	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certSelect()+` WHERE c.fingerprint_sha256 = ? AND c.source = ? AND c.status = 'valid' AND c.superseded_by = ''`,
