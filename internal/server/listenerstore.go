@@ -180,18 +180,30 @@ func (s *Server) reusableListenerCert(ctx context.Context, path string) (*tls.Ce
 	if err != nil {
 		return nil, "", err.Error()
 	}
-	now := s.now()
-	c, err := parseOwnCert(path, path, b, b, now)
-	if err != nil {
-		return nil, "", err.Error()
+	// The record first: one expired, or whose key is lost, is superseded
+	// all the same.
+	var der []byte
+	for rest := b; der == nil; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			return nil, "", path + " holds no certificate"
+		}
+		if blk.Type == "CERTIFICATE" {
+			der = blk.Bytes
+		}
 	}
-	sum := sha256.Sum256(c.Leaf.Raw)
+	sum := sha256.Sum256(der)
 	rec, err := s.store.CurrentListenerCertificate(ctx, hex.EncodeToString(sum[:]))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, "", "not the current listener certificate of the inventory (revoked, superseded or not recorded)"
 	case err != nil:
 		return nil, "", err.Error()
+	}
+	now := s.now()
+	c, err := parseOwnCert(path, path, b, b, now)
+	if err != nil {
+		return nil, rec.Serial, err.Error()
 	}
 	names, ips := s.listenerNames()
 	switch {

@@ -234,12 +234,27 @@ func TestListenerCertRenewalSupersedes(t *testing.T) {
 		stop()
 
 		s, stop = startListenerServer(t, data, db, clock)
-		defer stop()
 		if s.tlsSerial != second {
 			t.Fatalf("restart after the renewal serves %s, want the renewed %s", s.tlsSerial, second)
 		}
 		if evs := issueEvents(t, s.store); len(evs) != 2 {
 			t.Fatalf("%d certificate.issue events after the restart, want 2", len(evs))
+		}
+		stop()
+
+		// A server stopped until its kept certificate expired: the start
+		// issues a new one, which supersedes the expired one (out of the
+		// expired-in-the-last-30-days count).
+		clock.add(serverCertValidity)
+		s, stop = startListenerServer(t, data, db, clock)
+		defer stop()
+		third := s.tlsSerial
+		if third == second || third == first {
+			t.Fatalf("an expired kept certificate served again (%s)", third)
+		}
+		cur = listenerCerts(t, s.store, clock.now(), true)
+		if len(cur) != 1 || cur[0].Serial != third {
+			t.Fatalf("current listener certificates after the expired one: %d, want the new one only", len(cur))
 		}
 	})
 }
