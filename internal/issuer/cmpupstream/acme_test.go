@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -216,5 +217,51 @@ func testCMPThroughACME(t *testing.T, dsn string) {
 	evs, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.ActionCertificateUpstreamRefused})
 	if err != nil || len(evs) != 1 || evs[0].ObjectID != wrongLeaf.SerialNumber.Text(16) || !strings.Contains(evs[0].After, `"revoked_upstream":true`) {
 		t.Fatalf("audit of the refused certificate: %+v, %v; want one event, revoked at the CA", evs, err)
+	}
+}
+
+// TestCMPSignedRequests: with a signer certificate and an encrypted key
+// (its pass phrase in keyPassFile) instead of a shared secret, and the
+// CA's signer certificate pinned (srvCert), the connector enrolls at
+// OpenSSL's mock CMP server, which checks the requests' signatures
+// against the test's root, and revokes there.
+func TestCMPSignedRequests(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	clientKey, srvKey, certKey := newKey(t), newKey(t), newKey(t)
+	clientCert := ca.file(t, "client.pem", ca.leaf(t, clientKey.Public(), "certgate-cmp-client"), ca.inter)
+	srvCert := ca.file(t, "srv.pem", ca.leaf(t, srvKey.Public(), "cmp-server"))
+	leaf := ca.leaf(t, certKey.Public(), "signed.example.test")
+	url := startMock(t, "-srv_cert", srvCert, "-srv_key", keyFile(t, filepath.Join(dir, "srv.key"), srvKey),
+		"-srv_trusted", ca.file(t, "root.pem", ca.root), "-srv_untrusted", ca.file(t, "inter.pem", ca.inter),
+		"-rsp_cert", ca.file(t, "leaf.pem", leaf), "-rsp_extracerts", ca.file(t, "inter2.pem", ca.inter))
+
+	pass := writeFile(t, filepath.Join(dir, "key.pass"), []byte("pass phrase of the test\n"))
+	plain := keyFile(t, filepath.Join(dir, "client.key"), clientKey)
+	encrypted := filepath.Join(dir, "client.enc.key")
+	if out, err := exec.Command("openssl", "pkey", "-in", plain, "-aes256", "-passout", "file:"+pass, "-out", encrypted).CombinedOutput(); err != nil {
+		t.Fatalf("encrypt the client key: %v\n%s", err, out)
+	}
+	is, err := cmpupstream.New(cmpupstream.Config{Name: "cmp-signed", Server: url, Cert: clientCert, Key: encrypted, KeyPassFile: pass, SrvCert: srvCert, Timeout: "1m"},
+		issuer.Env{Data: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"signed.example.test"}}, certKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := x509.ParseCertificateRequest(der)
+	ctx := context.Background()
+	out, err := is.Issue(ctx, issuer.IssueRequest{CSR: csr})
+	if err != nil {
+		t.Fatalf("enrollment with signed requests: %v", err)
+	}
+	if string(out.DER) != string(leaf.Raw) || strings.Count(string(out.ChainPEM), "BEGIN CERTIFICATE") != 2 {
+		t.Fatalf("enrolled certificate: not the CA's, or a chain without the intermediate:\n%s", out.ChainPEM)
+	}
+	if err := is.Revoke(ctx, leaf.Raw, 4); err != nil {
+		t.Fatalf("revocation with signed requests: %v", err)
 	}
 }
