@@ -457,6 +457,9 @@ func (is *Issuer) problem(what string, err error) error {
 		output = re.output
 	}
 	is.log.Error("CMP CA failed", "issuer", is.cfg.Name, "what", what, "err", err, "openssl_output", output)
+	if errors.Is(err, context.Canceled) {
+		return acme.NewProblem(acme.ServerInternal, "upstream CA %s (CMP) %s: it was cancelled (certgate stopping) before the CA answered; try again later", is.cfg.Name, what)
+	}
 	return acme.NewProblem(acme.ServerInternal, "upstream CA %s (CMP) %s: it could not be reached or did not answer within %s; try again later",
 		is.cfg.Name, what, is.timeout)
 }
