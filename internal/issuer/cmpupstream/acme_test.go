@@ -265,3 +265,42 @@ func TestCMPSignedRequests(t *testing.T) {
 		t.Fatalf("revocation with signed requests: %v", err)
 	}
 }
+
+// TestCMPRefusalTypes: a CA refusing with failInfo badCertTemplate gives
+// the client badCSR (it can change its CSR), with the CA's status string;
+// a CA answering an rr with failInfo certRevoked has the certificate
+// revoked already, which is no error.
+func TestCMPRefusalTypes(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	secret := writeFile(t, filepath.Join(dir, "secret"), []byte("s3cret-of-the-test\n"))
+	certKey := newKey(t)
+	leaf := ca.leaf(t, certKey.Public(), "refused.example.test")
+	connect := func(url string) *cmpupstream.Issuer {
+		is, err := cmpupstream.New(cmpupstream.Config{Name: "cmp-refusing", Server: url, Ref: "certgate-test", SecretFile: secret, Timeout: "1m"}, issuer.Env{Data: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return is
+	}
+	srvAuth := []string{"-srv_ref", "certgate-test", "-srv_secret", "file:" + secret, "-rsp_cert", ca.file(t, "leaf.pem", leaf), "-pkistatus", "2"}
+	badTemplate := connect(startMock(t, append(srvAuth, "-failure", "19", "-statusstring", "key usage not allowed")...))
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"refused.example.test"}}, certKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := x509.ParseCertificateRequest(der)
+	ctx := context.Background()
+	_, err = badTemplate.Issue(ctx, issuer.IssueRequest{CSR: csr})
+	if err == nil || !strings.Contains(err.Error(), "urn:ietf:params:acme:error:badCSR") || !strings.Contains(err.Error(), `PKIFailureInfo: badCertTemplate; StatusString: "key usage not allowed"`) {
+		t.Fatalf("Issue at a CA refusing the template: %v; want badCSR with the CA's status", err)
+	}
+	revoked := connect(startMock(t, append(srvAuth, "-failure", "10")...))
+	if err := revoked.Revoke(ctx, leaf.Raw, 1); err != nil {
+		t.Fatalf("Revoke of a certificate the CA revoked already: %v; want no error", err)
+	}
+	if err := badTemplate.Revoke(ctx, leaf.Raw, 1); err == nil || !strings.Contains(err.Error(), "did not revoke the certificate: the CA refused") {
+		t.Fatalf("Revoke refused by the CA: %v; want its refusal", err)
+	}
+}
