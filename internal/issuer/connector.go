@@ -158,9 +158,10 @@ func Names(path string) ([]string, error) {
 
 // DecodeEntry decodes the mapping n into v, a pointer to a struct,
 // refusing keys v has no field for (by their yaml tags): what a
-// Connector.New uses to decode its entry. Errors are one line naming the line of
-// the file (n's lines are the file's): "line 5: unknown key "hmac" (the
-// keys are ...)", "line 5: cannot unmarshal !!seq into string".
+// Connector.New uses to decode its entry. Errors are one line naming the
+// line of the file (n's lines are the file's): "line 5: unknown key
+// "hmac" (the keys are ...)", "line 5: cannot unmarshal !!seq into
+// string".
 func DecodeEntry(n *yaml.Node, v any) error {
 	var keys []string
 	t := reflect.TypeOf(v).Elem()
