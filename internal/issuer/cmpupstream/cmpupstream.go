@@ -222,7 +222,29 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 	if is.openssl, err = exec.LookPath(cmd); err != nil {
 		return nil, fmt.Errorf("openssl: %w (install OpenSSL 3, Debian's package openssl)", err)
 	}
+	if err := checkVersion(is.openssl); err != nil {
+		return nil, fmt.Errorf("openssl: %w", err)
+	}
 	return is, nil
+}
+
+// checkVersion runs `openssl version` and refuses an openssl without the
+// cmp command: one older than OpenSSL 3.0, or LibreSSL.
+func checkVersion(path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, path, "version")
+	c.WaitDelay = waitDelay
+	out, err := c.Output()
+	if err != nil {
+		return fmt.Errorf("%s version: %w", path, err)
+	}
+	v := strings.TrimSpace(string(out))
+	major, _, _ := strings.Cut(strings.TrimPrefix(v, "OpenSSL "), ".")
+	if n, err := strconv.Atoi(major); !strings.HasPrefix(v, "OpenSSL ") || err != nil || n < 3 {
+		return fmt.Errorf("%s is %q, which has no cmp command: OpenSSL 3.0 or later is needed", path, v)
+	}
+	return nil
 }
 
 // firstLine checks that the file at path, named by key, has a first line

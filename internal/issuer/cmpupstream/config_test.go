@@ -43,8 +43,9 @@ func testPEM(t *testing.T) string {
 func load(t *testing.T, body string) ([]issuer.Issuer, error) {
 	t.Helper()
 	dir, cert := t.TempDir(), testPEM(t)
-	for name, b := range map[string]string{"secret": "the-secret\n", "empty": "\nsecond line\n", "cert.pem": cert, "key.pem": "key", "ca.pem": cert, "junk.pem": "no certificate"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o600); err != nil {
+	for name, b := range map[string]string{"secret": "the-secret\n", "empty": "\nsecond line\n", "cert.pem": cert, "key.pem": "key", "ca.pem": cert, "junk.pem": "no certificate",
+		"openssl-1.1": "#!/bin/sh\necho 'OpenSSL 1.1.1w  11 Sep 2023'\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,6 +103,7 @@ func TestLoad(t *testing.T) {
 		"recipient":      {head + "    server: http://ca.example.test/\n    recipient: CN=CA\n" + pbm, `recipient: "CN=CA" is not a distinguished name in OpenSSL's form`},
 		"timeout":        {head + "    server: http://ca.example.test/\n    timeout: 10ms\n" + pbm, `timeout: "10ms" is not a duration of a second or more`},
 		"openssl":        {head + "    server: http://ca.example.test/\n    openssl: /nonexistent/openssl\n" + pbm, "openssl: exec: \"/nonexistent/openssl\""},
+		"openssl 1.1":    {head + "    server: http://ca.example.test/\n    openssl: DIR/openssl-1.1\n" + pbm, `openssl-1.1 is "OpenSSL 1.1.1w  11 Sep 2023", which has no cmp command: OpenSSL 3.0 or later is needed`},
 		"unknown key":    {head + "    server: http://ca.example.test/\n    secret: x\n", `line 5: unknown key "secret" (the keys are name, type, server, ref, secretFile, cert, key, keyPassFile, trusted, srvCert, recipient, tlsTrusted, timeout, openssl`},
 	} {
 		if _, err := load(t, tc.body); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
