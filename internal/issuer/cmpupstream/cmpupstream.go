@@ -474,11 +474,11 @@ func (is *Issuer) problem(what string, err error) error {
 		is.log.Warn("CMP CA refused", "issuer", is.cfg.Name, "detail", re.detail)
 		return acme.NewProblem(typ, "upstream CA %s (CMP) %s: the CA refused: %s", is.cfg.Name, what, re.status())
 	}
-	output := ""
-	if re != nil {
-		output = re.output
+	if re == nil { // openssl succeeded, its answer did not
+		is.log.Error("CMP CA answer unusable", "issuer", is.cfg.Name, "what", what, "err", err)
+		return acme.NewProblem(acme.ServerInternal, "upstream CA %s (CMP) %s; nothing was stored, try again later", is.cfg.Name, what)
 	}
-	is.log.Error("CMP CA failed", "issuer", is.cfg.Name, "what", what, "err", err, "openssl_output", output)
+	is.log.Error("CMP CA failed", "issuer", is.cfg.Name, "what", what, "err", err, "openssl_output", re.output)
 	if errors.Is(err, context.Canceled) {
 		return acme.NewProblem(acme.ServerInternal, "upstream CA %s (CMP) %s: it was cancelled (certgate stopping) before the CA answered; try again later", is.cfg.Name, what)
 	}
