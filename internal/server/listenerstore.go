@@ -108,12 +108,32 @@ func (s *Server) issueListenerCert(ctx context.Context, supersedes string) (*tls
 		events = append(events, ev)
 	}
 	if err := s.store.StoreListenerCertificate(ctx, rec, supersedes, events...); err != nil {
+		s.listenerCertLost(ctx, rec, err)
 		return nil, "", fmt.Errorf("certificate %s signed but not recorded in the inventory, so not served (its serial stays reserved): %w", hexSerial, err)
 	}
 	if err := writeListenerFile(ListenerCertFile(s.cfg.Data), &c); err != nil {
 		s.log.Warn("the listener certificate is served, but not kept for the next start: it will issue another", "err", err, "serial", hexSerial)
 	}
 	return &c, hexSerial, nil
+}
+
+// listenerCertLost records, as ACME issuance does, a certificate.store_failed
+// event for rec, a listener certificate signed but not stored (err), in a
+// transaction of its own when the database takes it; a failure is logged.
+func (s *Server) listenerCertLost(ctx context.Context, rec *store.Certificate, err error) {
+	s.log.Error("signed listener certificate lost: it could not be recorded, its serial stays reserved and it is not served",
+		"serial", rec.Serial, "not_after", rec.NotAfter, "fingerprint_sha256", rec.FingerprintSHA256, "err", err)
+	if s.audit == nil {
+		return
+	}
+	// ctx may be over (the cause): a few seconds of their own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if aerr := s.audit.Record(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionCertificateStoreFailed,
+		ObjectType: audit.ObjectCertificate, ObjectID: rec.Serial,
+		After: listenerIssued{Certificate: audit.CertificateOf(rec), Source: rec.Source, Profile: rec.Profile}}); aerr != nil {
+		s.log.Error("audit of a lost listener certificate", "serial", rec.Serial, "err", aerr)
+	}
 }
 
 // listenerRecord is the inventory record of c, a listener certificate of
