@@ -1,9 +1,11 @@
 package issuer
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -152,4 +154,31 @@ func Names(path string) ([]string, error) {
 		names = append(names, h.Name)
 	}
 	return names, nil
+}
+
+// DecodeStrict decodes the mapping n, one entry of the issuers file, into
+// v, a pointer to a connector's configuration struct, refusing keys v has
+// no field for (by their yaml tags). Errors are one line naming the line
+// of the file (n's lines are the file's): "line 5: unknown key "hmac"
+// (the keys are ...)", "line 5: cannot unmarshal !!seq into string".
+func DecodeStrict(n *yaml.Node, v any) error {
+	var keys []string
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(keys, k.Value) {
+				return fmt.Errorf("line %d: unknown key %q (the keys are %s; docs/issuers.md)", k.Line, k.Value, strings.Join(keys, ", "))
+			}
+		}
+	}
+	if err := n.Decode(v); err != nil {
+		t := strings.Join(strings.Fields(err.Error()), " ")
+		return errors.New(strings.TrimPrefix(strings.TrimPrefix(t, "yaml: "), "unmarshal errors: "))
+	}
+	return nil
 }

@@ -23,8 +23,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"reflect"
-	"slices"
 	"strings"
 	"time"
 
@@ -97,38 +95,12 @@ type Config struct {
 func Connector() issuer.Connector {
 	return issuer.Connector{Type: Type, New: func(name string, entry *yaml.Node, env issuer.Env) (issuer.Issuer, error) {
 		var c Config
-		if err := decodeStrict(entry, &c); err != nil {
+		if err := issuer.DecodeStrict(entry, &c); err != nil {
 			return nil, err
 		}
 		c.Name = name
 		return New(c, env)
 	}}
-}
-
-// decodeStrict decodes the mapping n into v, a pointer to a struct,
-// refusing keys v has no field for. Errors are one line naming the line of
-// the file (n's lines are the file's): "line 5: unknown key "hmac" (the
-// keys are ...)", "line 5: cannot unmarshal !!seq into string".
-func decodeStrict(n *yaml.Node, v any) error {
-	var keys []string
-	t := reflect.TypeOf(v).Elem()
-	for i := range t.NumField() {
-		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
-			keys = append(keys, k)
-		}
-	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !slices.Contains(keys, k.Value) {
-				return fmt.Errorf("line %d: unknown key %q (the keys are %s; docs/issuers.md)", k.Line, k.Value, strings.Join(keys, ", "))
-			}
-		}
-	}
-	if err := n.Decode(v); err != nil {
-		t := strings.Join(strings.Fields(err.Error()), " ")
-		return errors.New(strings.TrimPrefix(strings.TrimPrefix(t, "yaml: "), "unmarshal errors: "))
-	}
-	return nil
 }
 
 // Issuer forwards issuance to one upstream ACME CA. It implements
