@@ -282,7 +282,9 @@ func TestErrors(t *testing.T) {
 		p.Detail != "Vault issuer vault-test did not issue the certificate: sign answered HTTP 400: common name www.other.test not allowed by this role" {
 		t.Fatalf("name outside the role: %+v", p)
 	}
-	v.set(func(v *standIn) { v.fail = &vaultFail{429, []string{"request path \"pki/sign/web\": rate limit quota exceeded"}} })
+	v.set(func(v *standIn) {
+		v.fail = &vaultFail{429, []string{"request path \"pki/sign/web\": rate limit quota exceeded"}}
+	})
 	if p := issue("a.example.test"); p.Type != acme.RateLimited || !strings.Contains(p.Detail, "HTTP 429: request path \"pki/sign/web\": rate limit quota exceeded") {
 		t.Fatalf("rate limited: %+v", p)
 	}
