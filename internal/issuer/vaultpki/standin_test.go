@@ -60,6 +60,7 @@ type standIn struct {
 	namespaces   []string         // X-Vault-Namespace of every request
 	revoked      []string         // serial_number of accepted revocations
 	issued       map[string]bool  // serial_number of issued certificates
+	lastSerial   string           // serial_number of the last one
 	names        []string         // names to sign instead of the request's, when set
 	fail         *vaultFail       // the answer to the next sign requests, when set
 	revokeFail   *vaultFail       // the answer to revoke requests, when set
@@ -254,7 +255,7 @@ func (v *standIn) sign(w http.ResponseWriter, body map[string]any) {
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	sn := colonHex(leaf.SerialNumber)
-	v.issued[sn] = true
+	v.issued[sn], v.lastSerial = true, sn
 	pemOf := func(c []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})) }
 	certificate := strings.TrimSpace(pemOf(der))
 	if body["format"] == "pem_bundle" {
