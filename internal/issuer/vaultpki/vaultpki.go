@@ -331,7 +331,7 @@ func (is *Issuer) login(ctx context.Context) (string, time.Time, error) {
 	if s.Auth.LeaseDuration > 0 {
 		exp = start.Add(time.Duration(s.Auth.LeaseDuration) * time.Second * 2 / 3)
 	}
-	is.log.Info("Vault AppRole login", "issuer", is.cfg.Name, "accessor", s.Auth.Accessor, "lease_seconds", s.Auth.LeaseDuration)
+	is.log.Info("Vault AppRole login", "issuer", is.cfg.Name, "lease_seconds", s.Auth.LeaseDuration)
 	return s.Auth.ClientToken, exp, nil
 }
 
@@ -419,6 +419,9 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 	s, err := is.write(ctx, "sign", is.SignPath(), data)
 	if err != nil {
 		return nil, is.problem("did not issue the certificate", err)
+	}
+	if s != nil && len(s.Warnings) > 0 {
+		is.log.Warn("Vault signed with warnings", "issuer", is.cfg.Name, "warnings", s.Warnings)
 	}
 	chain, err := chainOf(s)
 	if err != nil {
