@@ -185,7 +185,9 @@ func testACMEThroughVault(t *testing.T, e storetest.Engine) {
 	v.set(func(v *standIn) { v.names = nil })
 
 	// Vault refuses: the order is invalid with Vault's message.
-	v.set(func(v *standIn) { v.fail = &vaultFail{400, []string{"subject alternate name y.vault.test not allowed by this role"}} })
+	v.set(func(v *standIn) {
+		v.fail = &vaultFail{400, []string{"subject alternate name y.vault.test not allowed by this role"}}
+	})
 	uri, _, err = order("y.vault.test")
 	var oe *acme.OrderError
 	if err == nil || (!errors.As(err, &oe) && !strings.Contains(err.Error(), "invalid")) {

@@ -58,6 +58,7 @@ type standIn struct {
 	signs        []map[string]any // the sign requests' bodies
 	signTokens   []string         // their X-Vault-Token
 	namespaces   []string         // X-Vault-Namespace of every request
+	wrapTTLs     []string         // X-Vault-Wrap-TTL of every request
 	revoked      []string         // serial_number of accepted revocations
 	issued       map[string]bool  // serial_number of issued certificates
 	lastSerial   string           // serial_number of the last one
@@ -139,6 +140,7 @@ func (v *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.namespaces = append(v.namespaces, r.Header.Get("X-Vault-Namespace"))
+	v.wrapTTLs = append(v.wrapTTLs, r.Header.Get("X-Vault-Wrap-TTL"))
 	if v.namespace != "" && r.Header.Get("X-Vault-Namespace") != v.namespace {
 		writeErr(w, http.StatusForbidden, "permission denied")
 		return

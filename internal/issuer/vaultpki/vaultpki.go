@@ -499,7 +499,7 @@ var passed = []struct {
 	typ   acme.ProblemType
 }{
 	{[]string{"not allowed by this role", "not allowed in this role", "subject alternate name", "common name", "ip sans", "wildcard"}, acme.RejectedIdentifier},
-	{[]string{"key type", "key bits", "key size", "public key", "rsa key", "ec key", "ed25519"}, acme.BadPublicKey},
+	{[]string{"key type", "keys of type", "key bits", "key size", "bits are unsafe", "public key", "rsa key", "ec key", "ed25519"}, acme.BadPublicKey},
 	{[]string{"csr", "certificate request"}, acme.BadCSR},
 }
 

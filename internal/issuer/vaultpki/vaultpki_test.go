@@ -338,3 +338,36 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("Resume: %v", err)
 	}
 }
+
+// TestEnvironmentIgnored: the VAULT_* variables Vault's client library
+// reads change nothing: not the address, the token, the namespace,
+// response wrapping nor the retries (a failed sign is sent once).
+func TestEnvironmentIgnored(t *testing.T) {
+	v := newStandIn(t)
+	t.Setenv("VAULT_ADDR", "https://127.0.0.2:1")
+	t.Setenv("VAULT_TOKEN", "s.env-token")
+	t.Setenv("VAULT_NAMESPACE", "env-ns")
+	t.Setenv("VAULT_WRAP_TTL", "5m")
+	t.Setenv("VAULT_MAX_RETRIES", "5")
+	is := newIssuer(t, v, vaultpki.Config{TokenFile: writeSecret(t, "s.static-token")}, nil)
+	_, req := csrFor(t, "a.example.test")
+	if _, err := is.Issue(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if toks := get(v, func(v *standIn) []string { return v.signTokens }); len(toks) != 1 || toks[0] != "s.static-token" {
+		t.Fatalf("sign tokens %v; want the token file's", toks)
+	}
+	for i, ns := range get(v, func(v *standIn) []string { return v.namespaces }) {
+		if ns != "" || get(v, func(v *standIn) string { return v.wrapTTLs[i] }) != "" {
+			t.Fatalf("request %d: namespace %q, wrap TTL %q from the environment", i, ns, v.wrapTTLs[i])
+		}
+	}
+	v.set(func(v *standIn) { v.fail = &vaultFail{503, []string{"Vault is sealed"}} })
+	_, req = csrFor(t, "b.example.test")
+	if _, err := is.Issue(context.Background(), req); err == nil {
+		t.Fatal("a sealed Vault issued")
+	}
+	if n := get(v, func(v *standIn) int { return len(v.signs) }); n != 2 {
+		t.Fatalf("%d sign requests; want 2 (the failed one not retried)", n)
+	}
+}
