@@ -371,3 +371,23 @@ func TestEnvironmentIgnored(t *testing.T) {
 		t.Fatalf("%d sign requests; want 2 (the failed one not retried)", n)
 	}
 }
+
+// TestIPOnly: an order of IP addresses only is sent without common_name
+// (the role needs require_cn=false), with ip_sans and no alt_names.
+func TestIPOnly(t *testing.T) {
+	v := newStandIn(t)
+	is := newIssuer(t, v, vaultpki.Config{TokenFile: writeSecret(t, "s.static-token")}, nil)
+	_, req := csrFor(t, "192.0.2.9", "2001:db8::9")
+	out, err := is.Issue(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := get(v, func(v *standIn) map[string]any { return v.signs[0] })
+	if _, ok := body["common_name"]; ok || body["alt_names"] != nil || body["ip_sans"] != "192.0.2.9,2001:db8::9" {
+		t.Fatalf("sign request %v; want ip_sans only", body)
+	}
+	leaf, _ := x509.ParseCertificate(out.DER)
+	if len(leaf.IPAddresses) != 2 || len(leaf.DNSNames) != 0 {
+		t.Fatalf("leaf SANs %v %v", leaf.IPAddresses, leaf.DNSNames)
+	}
+}
