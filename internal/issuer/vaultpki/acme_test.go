@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"path"
 	"slices"
 	"strings"
@@ -179,7 +180,8 @@ func testACMEThroughVault(t *testing.T, e storetest.Engine) {
 		t.Fatalf("Vault revoked %v; want the refused %s too", got, wrong)
 	}
 	evs, err := audit.New(st, nil).List(ctx, store.AuditFilter{Action: audit.ActionCertificateUpstreamRefused, Limit: 10})
-	if err != nil || len(evs) != 1 || evs[0].ObjectID != strings.ReplaceAll(wrong, ":", "") {
+	wrongHex, _ := new(big.Int).SetString(strings.ReplaceAll(wrong, ":", ""), 16)
+	if err != nil || len(evs) != 1 || wrongHex == nil || evs[0].ObjectID != wrongHex.Text(16) {
 		t.Fatalf("upstream_refused events %+v, %v; want one for %s", evs, err, wrong)
 	}
 	v.set(func(v *standIn) { v.names = nil })
@@ -202,5 +204,95 @@ func testACMEThroughVault(t *testing.T, e storetest.Engine) {
 	}
 	if n, err := st.CountCertificates(ctx); err != nil || n != 1 {
 		t.Fatalf("certificates stored: %d, %v; want the first only", n, err)
+	}
+}
+
+// TestShutdownWhileVaultSigns: certgate shuts down while Vault has the
+// sign request and does not answer; after the shutdown grace the order
+// is invalid (not stuck processing), its problem names the issuer and
+// says that Vault may have signed, and the sign request is recorded as
+// the order's remote order. A server started again on the same database
+// serves the order so.
+func TestShutdownWhileVaultSigns(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			v := newStandIn(t)
+			v.holdSign.Store(true)
+			o := testenv.Options{Data: t.TempDir(), Server: server.Options{ProfileTTL: time.Nanosecond}}
+			if e.Name == store.EnginePostgres {
+				o.DB = e.NewDSN(t)
+			}
+			var orderID string
+			t.Run("first", func(t *testing.T) {
+				is, err := vaultpki.New(vaultpki.Config{Name: "vault-test", Address: v.URL(), CABundle: v.CABundle, Role: "web",
+					TokenFile: writeSecret(t, "s.static-token")}, issuer.Env{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o := o
+				o.Server.Issuers = []issuer.Issuer{is}
+				env := testenv.NewWithOptions(t, o)
+				ctx, cancel := context.WithCancel(context.Background())
+				t.Cleanup(cancel)
+				prof := policy.Profile{Name: "vault", Issuer: "vault-test", Validity: policy.Duration(30 * 24 * time.Hour)}
+				spec, _ := json.Marshal(prof)
+				now := time.Now().UTC()
+				if err := env.Server.Store().PutProfile(ctx, &store.Profile{Name: prof.Name, Spec: spec, CreatedAt: now, UpdatedAt: now}, false); err != nil {
+					t.Fatal(err)
+				}
+				key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				c := &acme.Client{Key: key, DirectoryURL: env.BaseURL + "/acme/vault/directory", HTTPClient: env.HTTPClient}
+				if _, err := c.Register(ctx, &acme.Account{}, acme.AcceptTOS); err != nil {
+					t.Fatal(err)
+				}
+				ord, err := c.AuthorizeOrder(ctx, acme.DomainIDs("held.vault.test"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, u := range ord.AuthzURLs {
+					z, err := c.GetAuthorization(ctx, u)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, ch := range z.Challenges {
+						if ch.Type == "http-01" {
+							ka, _ := c.HTTP01ChallengeResponse(ch.Token)
+							env.SetHTTP01(ch.Token, ka)
+							if _, err := c.Accept(ctx, ch); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					if _, err := c.WaitAuthorization(ctx, u); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"held.vault.test"}}, ck)
+				go c.CreateOrderCert(ctx, ord.FinalizeURL, csr, true) // waits until cancelled
+				for v.held.Load() == 0 {
+					time.Sleep(10 * time.Millisecond)
+				}
+				orderID = path.Base(ord.URI)
+				if got, err := env.Server.Store().GetOrder(ctx, orderID); err != nil || got.Status != cgacme.StatusProcessing {
+					t.Fatalf("order while Vault signs: %+v, %v; want processing", got, err)
+				}
+				cancel() // the client gives up; the server stops when this subtest ends
+			})
+			env := testenv.NewWithOptions(t, o) // no issuer configured now
+			ctx := context.Background()
+			got, err := env.Server.Store().GetOrder(ctx, orderID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != cgacme.StatusInvalid || got.Error == nil ||
+				!strings.Contains(got.Error.Detail, "Vault issuer vault-test did not issue the certificate") ||
+				!strings.Contains(got.Error.Detail, "Vault may have signed a certificate that is not served") {
+				t.Fatalf("order after a shutdown while Vault signed: %s %+v", got.Status, got.Error)
+			}
+			if ro, err := env.Server.Store().GetRemoteOrder(ctx, orderID); err != nil || ro.UpstreamOrder != v.URL()+"/v1/pki/sign/web" {
+				t.Fatalf("remote order: %+v, %v", ro, err)
+			}
+		})
 	}
 }

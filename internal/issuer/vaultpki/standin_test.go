@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -50,6 +51,12 @@ type standIn struct {
 	mount, role, namespace string
 	roleID, secretID       string
 	allowed                []string // DNS suffixes the role allows ("" any)
+
+	// holdSign makes sign requests wait until their client goes away
+	// (Vault signing while certgate shuts down), counted in held.
+	holdSign atomic.Bool
+	held     atomic.Int32
+	release  chan struct{} // closed when the test ends: held requests fail
 
 	mu           sync.Mutex
 	tokens       map[string]bool // valid tokens
@@ -99,8 +106,10 @@ func newStandIn(t *testing.T, allowed ...string) *standIn {
 		t.Fatal(err)
 	}
 	v.inter, _ = x509.ParseCertificate(der)
+	v.release = make(chan struct{})
 	v.srv = httptest.NewTLSServer(http.HandlerFunc(v.serve))
 	t.Cleanup(v.srv.Close)
+	t.Cleanup(func() { close(v.release) }) // before Close, which waits for held requests
 	v.CABundle = filepath.Join(t.TempDir(), "vault-ca.pem")
 	if err := os.WriteFile(v.CABundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: v.srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -130,6 +139,15 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (v *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		writeErr(w, http.StatusMethodNotAllowed, "1 error occurred:\n\t* unsupported operation\n\n")
+		return
+	}
+	if v.holdSign.Load() && strings.Contains(r.URL.Path, "/sign/") {
+		v.held.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-v.release:
+			writeErr(w, http.StatusServiceUnavailable, "Vault is sealed")
+		}
 		return
 	}
 	var body map[string]any
