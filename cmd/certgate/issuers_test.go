@@ -12,7 +12,7 @@ import (
 )
 
 // TestIssuerConnectors: the binary builds entries of every connector type
-// of the issuers file, acme and cmp (docs/issuers.md).
+// of the issuers file, acme, cmp and vault (docs/issuers.md).
 func TestIssuerConnectors(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "cmp.secret")
