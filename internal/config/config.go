@@ -147,8 +147,10 @@ const (
 // ServeFlags registers the serve settings on fs with their defaults and
 // returns a function that resolves them after fs.Parse: flags given on the
 // command line win, then CERTGATE_* variables, then the YAML file named by
-// --config (or CERTGATE_CONFIG), then defaults. Errors name the setting
-// and its source.
+// --config (or CERTGATE_CONFIG), then defaults. Errors name the setting,
+// and the file when the refused value came from it (a malformed variable
+// is named too). The file's values that a flag or variable overrides are
+// checked as the file alone would set them (Resolve, overriddenError).
 func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	s := &Serve{}
 	fs.String("config", "", "YAML configuration file (keys are the flag names)")
@@ -334,7 +336,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		return nil
 	}
 	return func() (*Serve, error) {
-		path, overridden, err := resolve(fs)
+		r, err := resolve(fs)
 		if err != nil {
 			return nil, err
 		}
@@ -344,15 +346,15 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		// the settings as resolved, and the checked ones put back after.
 		resolved := *s
 		if err := check(); err != nil {
-			return nil, err
+			return nil, r.fileError(err)
 		}
-		if len(overridden) > 0 {
+		if len(r.overridden) > 0 {
 			inForce := *s
 			*s = resolved
-			err := withFileValues(overridden, check)
+			err := withFileValues(r.overridden, check)
 			*s = inForce
 			if err != nil {
-				return nil, overriddenError(path, overridden, err)
+				return nil, overriddenError(r.path, r.overridden, err)
 			}
 		}
 		return s, nil
@@ -629,7 +631,7 @@ const OtherKeysAnnotation = "certgate_other_config_keys"
 // setting and what overrides it, so a file that would not start the server
 // on its own does not pass unnoticed.
 func Resolve(fs *pflag.FlagSet) error {
-	_, _, err := resolve(fs)
+	_, err := resolve(fs)
 	return err
 }
 
@@ -641,10 +643,29 @@ type fileOverride struct {
 	by   string // what overrides it: "--NAME" or "CERTGATE_NAME"
 }
 
-// resolve is Resolve, also returning the configuration file's path and
-// the file settings of fs that a flag or variable overrides (each a value
-// the setting takes).
-func resolve(fs *pflag.FlagSet) (string, []fileOverride, error) {
+// resolution is what resolve found besides the values it set.
+type resolution struct {
+	path       string         // the configuration file, "" for none
+	overridden []fileOverride // its settings a flag or variable overrides (each a value the setting takes)
+	fromFile   map[string]bool
+}
+
+// fileError is err, an error of the checks of the resolved settings, with
+// the configuration file named before it when the setting the error
+// begins with ("va-http-port: ...", "metrics-listen ADDR and ...") took
+// its value from the file: a value from the file is reported as coming
+// from there, as a malformed one is.
+func (r resolution) fileError(err error) error {
+	name, _, _ := strings.Cut(err.Error(), ":")
+	name, _, _ = strings.Cut(name, " ")
+	if r.fromFile[name] {
+		return fmt.Errorf("config file %s: %w", r.path, err)
+	}
+	return err
+}
+
+// resolve is Resolve, also returning what it found (resolution).
+func resolve(fs *pflag.FlagSet) (resolution, error) {
 	serve := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	ServeFlags(serve)
 	other := map[string]bool{}
@@ -664,20 +685,20 @@ func resolve(fs *pflag.FlagSet) (string, []fileOverride, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return "", nil, fmt.Errorf("config file: %w", err)
+			return resolution{}, fmt.Errorf("config file: %w", err)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		var doc yaml.Node
 		if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-			return "", nil, fmt.Errorf("config file %s: not valid YAML: %s", path, yamlErrorText(err))
+			return resolution{}, fmt.Errorf("config file %s: not valid YAML: %s", path, yamlErrorText(err))
 		}
 		if err := decodeSettings(&doc, file); err != nil {
-			return "", nil, fmt.Errorf("config file %s: %w", path, err)
+			return resolution{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 		var more yaml.Node
 		if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 			// A second document ("---") would otherwise be ignored.
-			return "", nil, fmt.Errorf("config file %s: more than one YAML document (a second \"---\"): put every setting in one", path)
+			return resolution{}, fmt.Errorf("config file %s: more than one YAML document (a second \"---\"): put every setting in one", path)
 		}
 		for k := range file {
 			if !known(k) {
@@ -694,14 +715,15 @@ func resolve(fs *pflag.FlagSet) (string, []fileOverride, error) {
 				}
 				slices.Sort(names)
 				if s := suggest(k, names); s != "" {
-					return "", nil, fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
+					return resolution{}, fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
 				}
-				return "", nil, fmt.Errorf("config file %s: unknown setting %q", path, k)
+				return resolution{}, fmt.Errorf("config file %s: unknown setting %q", path, k)
 			}
 		}
 	}
 	var err error
 	var overridden []fileOverride
+	fromFile := map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Name == "config" {
 			return
@@ -723,21 +745,22 @@ func resolve(fs *pflag.FlagSet) (string, []fileOverride, error) {
 			return
 		}
 		if inFile {
+			fromFile[f.Name] = true
 			if e := setFromYAML(f, &n); e != nil {
 				err = fmt.Errorf("config file %s: %s: %w", path, f.Name, e)
 			}
 		}
 	})
 	if err != nil {
-		return "", nil, err
+		return resolution{}, err
 	}
 	// The overridden file values: each must be one its setting takes.
 	for _, o := range overridden {
 		if e := withFileValues([]fileOverride{o}, nil); e != nil {
-			return "", nil, fmt.Errorf("config file %s: %s: %w (%s overrides it; correct or remove it in the file)", path, o.flag.Name, e, o.by)
+			return resolution{}, fmt.Errorf("config file %s: %s: %w (%s overrides it; correct or remove it in the file)", path, o.flag.Name, e, o.by)
 		}
 	}
-	return path, overridden, nil
+	return resolution{path: path, overridden: overridden, fromFile: fromFile}, nil
 }
 
 // overriddenError is err, the refusal of the configuration file's values

@@ -152,3 +152,40 @@ func TestOverriddenFileWithPINFile(t *testing.T) {
 		t.Errorf("PIN %q, listen %q: want the PIN file's 1234 and the flag's 127.0.0.1:0", s.PKCS11.PIN, s.Listen)
 	}
 }
+
+// TestFileValueErrorNamesTheFile: a value from the configuration file that
+// the start checks refuse (a port out of range, two listeners on one
+// address) is reported after the file's name, as a malformed one is; it
+// named the setting only, and the reader looked for the flag. The same
+// value given as a flag is reported without the file.
+func TestFileValueErrorNamesTheFile(t *testing.T) {
+	for _, c := range []struct {
+		yaml   string
+		args   []string
+		inFile bool
+		want   string
+	}{
+		{"va-http-port: 99999\n", nil, true, "va-http-port: 99999 is not a port number"},
+		{"hostname: a.example\n", []string{"--va-http-port", "99999"}, false, "va-http-port: 99999 is not a port number"},
+		{"metrics-listen: 127.0.0.1:9464\n", []string{"--listen", "127.0.0.1:9464"}, true, "metrics-listen 127.0.0.1:9464 and listen 127.0.0.1:9464 are the same address"},
+		{"log-level: loud\n", nil, true, `log-level: "loud" is not one of`},
+	} {
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(c.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		resolve := ServeFlags(fs)
+		if err := fs.Parse(append([]string{"--config", file}, c.args...)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := resolve()
+		want := c.want
+		if c.inFile {
+			want = "config file " + file + ": " + c.want
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q %v: %v, want it to begin %q", c.yaml, c.args, err, want)
+		}
+	}
+}
