@@ -148,8 +148,7 @@ const (
 // returns a function that resolves them after fs.Parse: flags given on the
 // command line win, then CERTGATE_* variables, then the YAML file named by
 // --config (or CERTGATE_CONFIG), then defaults. Errors name the setting,
-// and the file when the refused value came from it (a malformed variable
-// is named too). The file's values that a flag or variable overrides are
+// and the file or the variable when the refused value came from one. The file's values that a flag or variable overrides are
 // checked as the file alone would set them (Resolve, overriddenError).
 func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	s := &Serve{}
@@ -346,7 +345,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		// the settings as resolved, and the checked ones put back after.
 		resolved := *s
 		if err := check(); err != nil {
-			return nil, r.fileError(err)
+			return nil, r.sourceError(err)
 		}
 		if len(r.overridden) > 0 {
 			inForce := *s
@@ -645,21 +644,25 @@ type fileOverride struct {
 
 // resolution is what resolve found besides the values it set.
 type resolution struct {
-	path       string         // the configuration file, "" for none
-	overridden []fileOverride // its settings a flag or variable overrides (each a value the setting takes)
-	fromFile   map[string]bool
+	path       string          // the configuration file, "" for none
+	overridden []fileOverride  // its settings a flag or variable overrides (each a value the setting takes)
+	fromFile   map[string]bool // settings whose value in force came from the file
+	fromEnv    map[string]bool // settings whose value in force came from a CERTGATE_* variable
 }
 
-// fileError is err, an error of the checks of the resolved settings, with
-// the configuration file named before it when the setting the error
-// begins with ("va-http-port: ...", "metrics-listen ADDR and ...") took
-// its value from the file: a value from the file is reported as coming
-// from there, as a malformed one is.
-func (r resolution) fileError(err error) error {
+// sourceError is err, an error of the checks of the resolved settings,
+// with the source named before it when the setting the error begins with
+// ("va-http-port: ...", "metrics-listen ADDR and ...") took its value from
+// the configuration file ("config file PATH: ") or a variable
+// ("CERTGATE_NAME=VALUE: "), as a malformed value from either is reported.
+func (r resolution) sourceError(err error) error {
 	name, _, _ := strings.Cut(err.Error(), ":")
 	name, _, _ = strings.Cut(name, " ")
-	if r.fromFile[name] {
+	switch {
+	case r.fromFile[name]:
 		return fmt.Errorf("config file %s: %w", r.path, err)
+	case r.fromEnv[name]:
+		return fmt.Errorf("%s=%q: %w", EnvName(name), os.Getenv(EnvName(name)), err)
 	}
 	return err
 }
@@ -723,7 +726,7 @@ func resolve(fs *pflag.FlagSet) (resolution, error) {
 	}
 	var err error
 	var overridden []fileOverride
-	fromFile := map[string]bool{}
+	fromFile, fromEnv := map[string]bool{}, map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Name == "config" {
 			return
@@ -736,6 +739,7 @@ func resolve(fs *pflag.FlagSet) (resolution, error) {
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			fromEnv[f.Name] = true
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueError(f, e))
 			}
@@ -760,7 +764,7 @@ func resolve(fs *pflag.FlagSet) (resolution, error) {
 			return resolution{}, fmt.Errorf("config file %s: %s: %w (%s overrides it; correct or remove it in the file)", path, o.flag.Name, e, o.by)
 		}
 	}
-	return resolution{path: path, overridden: overridden, fromFile: fromFile}, nil
+	return resolution{path: path, overridden: overridden, fromFile: fromFile, fromEnv: fromEnv}, nil
 }
 
 // overriddenError is err, the refusal of the configuration file's values

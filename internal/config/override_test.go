@@ -155,10 +155,30 @@ func TestOverriddenFileWithPINFile(t *testing.T) {
 
 // TestFileValueErrorNamesTheFile: a value from the configuration file that
 // the start checks refuse (a port out of range, two listeners on one
-// address) is reported after the file's name, as a malformed one is; it
-// named the setting only, and the reader looked for the flag. The same
-// value given as a flag is reported without the file.
+// address) is reported after the file's name, and one from a variable
+// after the variable, as a malformed one is; it named the setting only,
+// and the reader looked for the flag. The same value given as a flag is
+// reported without either.
 func TestFileValueErrorNamesTheFile(t *testing.T) {
+	run := func(yaml string, args []string, inFile bool, want string) {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		resolve := ServeFlags(fs)
+		if err := fs.Parse(append([]string{"--config", file}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := resolve()
+		if inFile {
+			want = "config file " + file + ": " + want
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q %v: %v, want one line beginning %q", yaml, args, err, want)
+		}
+	}
 	for _, c := range []struct {
 		yaml   string
 		args   []string
@@ -170,22 +190,9 @@ func TestFileValueErrorNamesTheFile(t *testing.T) {
 		{"metrics-listen: 127.0.0.1:9464\n", []string{"--listen", "127.0.0.1:9464"}, true, "metrics-listen 127.0.0.1:9464 and listen 127.0.0.1:9464 are the same address"},
 		{"log-level: loud\n", nil, true, `log-level: "loud" is not one of`},
 	} {
-		file := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(file, []byte(c.yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-		resolve := ServeFlags(fs)
-		if err := fs.Parse(append([]string{"--config", file}, c.args...)); err != nil {
-			t.Fatal(err)
-		}
-		_, err := resolve()
-		want := c.want
-		if c.inFile {
-			want = "config file " + file + ": " + c.want
-		}
-		if err == nil || !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("%q %v: %v, want it to begin %q", c.yaml, c.args, err, want)
-		}
+		run(c.yaml, c.args, c.inFile, c.want)
 	}
+	// From a variable: named as a malformed one is.
+	t.Setenv("CERTGATE_VA_HTTP_PORT", "99999")
+	run("", nil, false, `CERTGATE_VA_HTTP_PORT="99999": va-http-port: 99999 is not a port number`)
 }
