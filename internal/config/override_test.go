@@ -11,6 +11,27 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// serveWithFile resolves the serve settings of args with a configuration
+// file holding yaml (in dir, or a new temporary directory when dir is "")
+// given as --config before them; it returns the file's path.
+func serveWithFile(t *testing.T, dir, yaml string, args ...string) (*Serve, string, error) {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	resolve := ServeFlags(fs)
+	if err := fs.Parse(append([]string{"--config", file}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve()
+	return s, file, err
+}
+
 // TestOverriddenFileValueIsChecked: a configuration file value that a flag
 // or a CERTGATE_* variable overrides is still checked, both for its form
 // (a malformed duration, a list where one value goes) and as the file
@@ -42,19 +63,10 @@ func TestOverriddenFileValueIsChecked(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "c.yaml")
-			if err := os.WriteFile(file, []byte(c.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
 			for k, v := range c.env {
 				t.Setenv(k, v)
 			}
-			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-			resolve := ServeFlags(fs)
-			if err := fs.Parse(append([]string{"--config", file}, c.args...)); err != nil {
-				t.Fatal(err)
-			}
-			_, err := resolve()
+			_, file, err := serveWithFile(t, "", c.yaml, c.args...)
 			if err == nil {
 				t.Fatalf("file %q overridden by %v %v: accepted", c.yaml, c.args, c.env)
 			}
@@ -76,21 +88,11 @@ func TestOverriddenFileValueIsChecked(t *testing.T) {
 // pass, and the settings in force, with the fields derived from them, are
 // the overriding ones after the file's were checked.
 func TestOverriddenGoodFileValues(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "c.yaml")
 	yaml := "cert-validity: 30d\nva-http-port: 1111\nhostname: FILE.example\nva-deny-networks: [private]\n" +
 		"caa-identities: [file.example]\nlisten: 127.0.0.1:9464\nmetrics-listen: 127.0.0.1:9465\n"
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("CERTGATE_VA_HTTP_PORT", "2222")
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	resolve := ServeFlags(fs)
-	args := []string{"--config", file, "--cert-validity", "10d", "--hostname", "Flag.Example", "--va-deny-networks", "loopback",
-		"--caa-identities", "flag.example", "--listen", "127.0.0.1:9465", "--metrics-listen", "127.0.0.1:9464"}
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	s, err := resolve()
+	s, _, err := serveWithFile(t, "", yaml, "--cert-validity", "10d", "--hostname", "Flag.Example", "--va-deny-networks", "loopback",
+		"--caa-identities", "flag.example", "--listen", "127.0.0.1:9465", "--metrics-listen", "127.0.0.1:9464")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,17 +136,8 @@ func TestOverriddenFileWithPINFile(t *testing.T) {
 	if err := os.WriteFile(pin, []byte("1234\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(dir, "c.yaml")
 	yaml := "listen: 127.0.0.1:8443\npkcs11-module: /usr/lib/softhsm/libsofthsm2.so\npkcs11-token-label: t\npkcs11-key-label: k\npkcs11-pin-file: " + pin + "\n"
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	resolve := ServeFlags(fs)
-	if err := fs.Parse([]string{"--config", file, "--listen", "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := resolve()
+	s, _, err := serveWithFile(t, dir, yaml, "--listen", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,16 +155,7 @@ func TestOverriddenFileWithPINFile(t *testing.T) {
 func TestFileValueErrorNamesTheFile(t *testing.T) {
 	run := func(yaml string, args []string, inFile bool, want string) {
 		t.Helper()
-		file := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-		resolve := ServeFlags(fs)
-		if err := fs.Parse(append([]string{"--config", file}, args...)); err != nil {
-			t.Fatal(err)
-		}
-		_, err := resolve()
+		_, file, err := serveWithFile(t, "", yaml, args...)
 		if inFile {
 			want = "config file " + file + ": " + want
 		}
