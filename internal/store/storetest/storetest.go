@@ -68,6 +68,21 @@ func EachStore(t *testing.T, test func(t *testing.T, s *store.Store)) {
 	}
 }
 
+// EachEngine runs test once per engine of Engines, as a subtest named
+// after the engine (not parallel), after RequirePostgres for PostgreSQL;
+// test makes the databases it needs with e.NewDSN.
+func EachEngine(t *testing.T, test func(t *testing.T, e Engine)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			if e.Name == store.EnginePostgres {
+				RequirePostgres(t)
+			}
+			test(t, e)
+		})
+	}
+}
+
 // OpenDSN opens the store at dsn and closes it when t ends.
 func OpenDSN(t testing.TB, dsn string) *store.Store {
 	t.Helper()
