@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/spf13/cobra"
 )
 
@@ -50,7 +51,9 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	return m.Run()
+	// Stores of storetest's Engine.Open are cloned from a database
+	// migrated once rather than migrated for each test.
+	return storetest.Main(m)
 }
 
 // buildBinary returns the path of the certgate binary of this package,
