@@ -62,6 +62,11 @@ func newCARoot() *cobra.Command {
 func replaceFile(path string, b []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
+		// Not the temporary file's name, which the user never gave: the
+		// directory, which is what fails (missing, not writable).
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = fmt.Errorf("directory %s: %w", filepath.Dir(path), pe.Err)
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove

@@ -98,7 +98,7 @@ is left as it was: keep it until the new database has served.`,
 			if srcDir != "" {
 				data = srcDir
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: next: certgate serve --data %s --db TO, with TO the database given as --to (%s belongs to the copy); keep %s until the copy has served\n",
+			fmt.Fprintf(cmd.ErrOrStderr(), "next: certgate serve --data %s --db TO, with TO the database given as --to (%s belongs to the copy); keep %s until the copy has served\n",
 				data, server.CADir(data), store.DescribeDSN(src))
 			return nil
 		},

@@ -127,8 +127,8 @@ func TestDBCopySQLiteToPostgres(t *testing.T) {
 			t.Errorf("db copy printed no line %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stdout, "copied ") || !strings.Contains(stdout, "row count equals the source's") || !strings.Contains(stderr, "certgate serve --data") {
-		t.Errorf("db copy printed %q, %q", stdout, stderr)
+	if !strings.Contains(stdout, "copied ") || !strings.Contains(stdout, "row count equals the source's") || !strings.HasPrefix(stderr, "next: certgate serve --data") {
+		t.Errorf("db copy printed %q, %q (want the hint as \"next: ...\", not as an error \"certgate: ...\")", stdout, stderr)
 	}
 	storetest.CompareDumps(t, srcDump, storetest.Dump(t, pg))
 
@@ -143,6 +143,12 @@ func TestDBCopySQLiteToPostgres(t *testing.T) {
 	_, _, err = runCLI(t, nil, "db", "copy", "--from", data, "--to", pg)
 	if err == nil || !strings.Contains(err.Error(), "not empty") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("second copy: %v, want one line refusing a target that is not empty", err)
+	}
+
+	// The copy into itself through another URL of the database is named so.
+	_, _, err = runCLI(t, nil, "db", "copy", "--from", pg, "--to", pg+"&application_name=other")
+	if err == nil || !strings.Contains(err.Error(), "the same database") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("copy of %s into itself through another URL: %v, want one line naming the same database", pg, err)
 	}
 
 	env := testenv.NewWithOptions(t, testenv.Options{Data: data, DB: pg})

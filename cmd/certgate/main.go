@@ -31,6 +31,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/acmeupstream"
 	"github.com/certgate/certgate/internal/issuer/cmpupstream"
+	"github.com/certgate/certgate/internal/issuer/vaultpki"
 	"github.com/certgate/certgate/internal/server"
 	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/spf13/cobra"
@@ -711,7 +712,7 @@ func startCPUProfile(getenv func(string) string) (stop func(), err error) {
 // issuerConnectors are the issuer connectors this binary registers: the
 // types an entry of the issuers file may have (docs/issuers.md).
 func issuerConnectors() []issuer.Connector {
-	return []issuer.Connector{acmeupstream.Connector(), cmpupstream.Connector()}
+	return []issuer.Connector{acmeupstream.Connector(), cmpupstream.Connector(), vaultpki.Connector()}
 }
 
 // loadIssuers builds the issuers of cfg's issuers-file (none when unset)

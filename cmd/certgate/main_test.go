@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,20 +16,54 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/spf13/cobra"
 )
 
-// buildBinary compiles certgate once for the tests of this package.
+// binDir holds the certgate binary buildBinary builds; TestMain makes it
+// and removes it when the tests end.
+var binDir string
+
+// buildCertgate builds the binary once for all the tests that run it (five
+// of them; each used to link its own, some 4 s apiece on a 2-core machine).
+var buildCertgate = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "certgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "certgate-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	// Stores of storetest's Engine.Open are cloned from a database
+	// migrated once rather than migrated for each test.
+	return storetest.Main(m)
+}
+
+// buildBinary returns the path of the certgate binary of this package,
+// built on the first call (go build .) and shared by the tests after it,
+// which only run it.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "certgate")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bin, err := buildCertgate()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -91,7 +91,7 @@ func TestNotifyList(t *testing.T) {
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
-	if err := st.FinishNotification(ctx, claimed[0].ID, "node1", store.NotificationSent, "", now, now); err != nil {
+	if err := st.FinishNotification(ctx, claimed[0].ID, "node1", claimed[0].Rule, store.NotificationSent, "", now, now); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

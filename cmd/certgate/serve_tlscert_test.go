@@ -195,8 +195,9 @@ func TestServeTLSCertSIGHUP(t *testing.T) {
 }
 
 // TestServeTLSCertErrors: the start stops with one line for tls-cert
-// without tls-key (from the flag, the environment or the file) and for a
-// file that does not exist.
+// without tls-key (from the flag, the environment or the file; the
+// variable or the file is named before it) and for a file that does not
+// exist.
 func TestServeTLSCertErrors(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "certgate.yaml")
@@ -210,8 +211,8 @@ func TestServeTLSCertErrors(t *testing.T) {
 		want string
 	}{
 		{"flag without key", []string{"--tls-cert", filepath.Join(dir, "c.pem")}, "", "tls-cert: needs tls-key, the file with the certificate's private key (give both or neither)"},
-		{"env without cert", nil, "CERTGATE_TLS_KEY=" + filepath.Join(dir, "k.pem"), "tls-key: needs tls-cert, the file with the certificate chain (give both or neither)"},
-		{"file without cert", []string{"--config", cfgFile}, "", "tls-key: needs tls-cert"},
+		{"env without cert", nil, "CERTGATE_TLS_KEY=" + filepath.Join(dir, "k.pem"), `CERTGATE_TLS_KEY="` + filepath.Join(dir, "k.pem") + `": tls-key: needs tls-cert, the file with the certificate chain (give both or neither)`},
+		{"file without cert", []string{"--config", cfgFile}, "", "config file " + cfgFile + ": tls-key: needs tls-cert"},
 		{"missing file", []string{"--tls-cert", filepath.Join(dir, "c.pem"), "--tls-key", filepath.Join(dir, "k.pem")}, "",
 			"tls-cert: " + filepath.Join(dir, "c.pem") + " does not exist"},
 	} {

@@ -203,7 +203,17 @@ func build(d Deps) (http.Handler, *routeMux) {
 			writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
 			return
 		}
-		writeProblem(w, http.StatusNotFound, "no such API resource: "+r.Method+" "+r.URL.Path)
+		detail := "no such API resource: " + r.Method + " " + r.URL.Path
+		// A trailing slash is a common slip (ACME's 404 names the
+		// directory meant likewise): name the resource without it.
+		if p := strings.TrimRight(r.URL.Path, "/"); p != r.URL.Path && strings.HasPrefix(p, Prefix+"/") {
+			probe := r.Clone(r.Context())
+			probe.URL.Path, probe.URL.RawPath = p, ""
+			if len(mux.allowed(probe)) > 0 {
+				detail += " (the resource is " + p + ", without the trailing slash)"
+			}
+		}
+		writeProblem(w, http.StatusNotFound, detail)
 	})
 	serve := func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == Prefix {

@@ -147,8 +147,9 @@ const (
 // ServeFlags registers the serve settings on fs with their defaults and
 // returns a function that resolves them after fs.Parse: flags given on the
 // command line win, then CERTGATE_* variables, then the YAML file named by
-// --config (or CERTGATE_CONFIG), then defaults. Errors name the setting
-// and its source.
+// --config (or CERTGATE_CONFIG), then defaults. Errors name the setting,
+// and the file or the variable when the refused value came from one. The file's values that a flag or variable overrides are
+// checked as the file alone would set them (Resolve, overriddenError).
 func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	s := &Serve{}
 	fs.String("config", "", "YAML configuration file (keys are the flag names)")
@@ -200,136 +201,159 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	for _, name := range []string{"va-dns-resolver", "va-deny-networks", "perspectives"} {
 		_ = fs.SetAnnotation(name, listAnnotation, []string{"true"}) // the flags exist
 	}
-	return func() (*Serve, error) {
-		if err := Resolve(fs); err != nil {
-			return nil, err
-		}
-		s.CertValidityFollowsBR = !validitySet
+	// check checks the resolved settings as a whole; it sets the fields
+	// derived from them (VADenyNetworks, normalized names), so running it
+	// again after a setting changed brings them up to date.
+	check := func() error {
 		if err := checkRateLimits(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkPerspectives(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkNotify(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkSSO(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkPKCS11(); err != nil {
-			return nil, err
+			return err
 		}
 		switch s.LogLevel {
 		case "debug", "info", "warn", "error":
 		default:
-			return nil, fmt.Errorf("log-level: %q is not one of debug, info, warn, error", s.LogLevel)
+			return fmt.Errorf("log-level: %q is not one of debug, info, warn, error", s.LogLevel)
 		}
 		if s.LogFormat != "text" && s.LogFormat != "json" {
-			return nil, fmt.Errorf("log-format: %q is not text or json", s.LogFormat)
+			return fmt.Errorf("log-format: %q is not text or json", s.LogFormat)
 		}
 		for _, p := range []struct {
 			name string
 			v    int
 		}{{"va-http-port", s.VAHTTPPort}, {"va-tls-port", s.VATLSPort}} {
 			if p.v < 1 || p.v > 65535 {
-				return nil, fmt.Errorf("%s: %d is not a port number (1-65535)", p.name, p.v)
+				return fmt.Errorf("%s: %d is not a port number (1-65535)", p.name, p.v)
 			}
 		}
 		if s.CertValidity <= 0 {
-			return nil, fmt.Errorf("cert-validity: must be positive")
+			return fmt.Errorf("cert-validity: must be positive")
 		}
 		if s.ShutdownGrace < 0 {
-			return nil, fmt.Errorf("shutdown-grace: must not be negative")
+			return fmt.Errorf("shutdown-grace: must not be negative")
 		}
 		if s.AuthzReuse < 0 {
-			return nil, fmt.Errorf("authz-reuse: must not be negative (0 disables reuse)")
+			return fmt.Errorf("authz-reuse: must not be negative (0 disables reuse)")
 		}
 		if s.RevocationRefresh <= 0 || s.RevocationRefresh > MaxRevocationRefresh {
-			return nil, fmt.Errorf("revocation-refresh: must be positive and at most %s (half the 24h validity of CRLs and OCSP responses)", FormatDuration(MaxRevocationRefresh))
+			return fmt.Errorf("revocation-refresh: must be positive and at most %s (half the 24h validity of CRLs and OCSP responses)", FormatDuration(MaxRevocationRefresh))
 		}
 		if s.ARIRetryAfter < MinARIRetryAfter || s.ARIRetryAfter > MaxARIRetryAfter {
-			return nil, fmt.Errorf("ari-retry-after: must be between %s and %s (RFC 9773 §4.3.2: clients clamp to that range)", FormatDuration(MinARIRetryAfter), FormatDuration(MaxARIRetryAfter))
+			return fmt.Errorf("ari-retry-after: must be between %s and %s (RFC 9773 §4.3.2: clients clamp to that range)", FormatDuration(MinARIRetryAfter), FormatDuration(MaxARIRetryAfter))
 		}
 		if s.CAARecheckAfter < 0 {
-			return nil, fmt.Errorf("caa-recheck-after: must not be negative (0 checks at every finalize)")
+			return fmt.Errorf("caa-recheck-after: must not be negative (0 checks at every finalize)")
 		}
 		if s.ScanInterval != 0 && s.ScanInterval < MinScanInterval {
-			return nil, fmt.Errorf("scan-interval: must be 0 (no scheduled scan) or at least %s", FormatDuration(MinScanInterval))
+			return fmt.Errorf("scan-interval: must be 0 (no scheduled scan) or at least %s", FormatDuration(MinScanInterval))
 		}
 		if (s.ScanInterval == 0) != (len(s.ScanTargets) == 0) {
-			return nil, fmt.Errorf("scan-interval and scan-targets: set both for a scheduled scan, or neither")
+			return fmt.Errorf("scan-interval and scan-targets: set both for a scheduled scan, or neither")
 		}
 		ids, err := checkCAAIdentities(s.CAAIdentities)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.CAAIdentities = ids
 		if strings.TrimSpace(s.Data) == "" {
-			return nil, fmt.Errorf("data: must name a directory")
+			return fmt.Errorf("data: must name a directory")
 		}
 		if err := checkDB(s.DB); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkHostPort("listen", s.Listen); err != nil {
-			return nil, err
+			return err
 		}
 		if s.MetricsListen != "" {
 			if s.Perspectives.Roles == RoleVA {
-				return nil, fmt.Errorf("metrics-listen: a remote perspective (--roles va) serves no metrics")
+				return fmt.Errorf("metrics-listen: a remote perspective (--roles va) serves no metrics")
 			}
 			if err := checkHostPort("metrics-listen", s.MetricsListen); err != nil {
-				return nil, err
+				return err
 			}
 			if sameListenAddress(s.Listen, s.MetricsListen) {
-				return nil, fmt.Errorf("metrics-listen %s and listen %s are the same address: give metrics-listen a port of its own", s.MetricsListen, s.Listen)
+				return fmt.Errorf("metrics-listen %s and listen %s are the same address: give metrics-listen a port of its own", s.MetricsListen, s.Listen)
 			}
 		}
 		if s.AdminListen != "" {
 			if s.Perspectives.Roles == RoleVA {
-				return nil, fmt.Errorf("admin-listen: a remote perspective (--roles va) serves no admin API")
+				return fmt.Errorf("admin-listen: a remote perspective (--roles va) serves no admin API")
 			}
 			if err := checkHostPort("admin-listen", s.AdminListen); err != nil {
-				return nil, err
+				return err
 			}
 			for _, o := range []struct{ name, v string }{{"listen", s.Listen}, {"metrics-listen", s.MetricsListen}} {
 				if o.v != "" && sameListenAddress(s.AdminListen, o.v) {
-					return nil, fmt.Errorf("admin-listen %s and %s %s are the same address: give admin-listen a port of its own", s.AdminListen, o.name, o.v)
+					return fmt.Errorf("admin-listen %s and %s %s are the same address: give admin-listen a port of its own", s.AdminListen, o.name, o.v)
 				}
 			}
 		}
 		if err := checkTLSFiles(s); err != nil {
-			return nil, err
+			return err
 		}
 		for _, server := range va.SplitServers(s.VADNSResolver) {
 			if err := checkHostPort("va-dns-resolver", server); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if s.VADNSSEC && len(va.SplitServers(s.VADNSResolver)) == 0 {
-			return nil, fmt.Errorf("va-dnssec: needs va-dns-resolver (a validating resolver); the system resolver does not report DNSSEC status")
+			return fmt.Errorf("va-dnssec: needs va-dns-resolver (a validating resolver); the system resolver does not report DNSSEC status")
 		}
 		if s.VADNSTimeout <= 0 {
-			return nil, fmt.Errorf("va-dns-timeout: must be positive")
+			return fmt.Errorf("va-dns-timeout: must be positive")
 		}
 		deny, err := va.ParseDenyNetworks(denyNetworks)
 		if err != nil {
-			return nil, fmt.Errorf("va-deny-networks: %w", err)
+			return fmt.Errorf("va-deny-networks: %w", err)
 		}
 		s.VADenyNetworks = deny
 		if err := checkHostname(s.Hostname); err != nil {
-			return nil, err
+			return err
 		}
 		s.Hostname = NormalizeHostname(s.Hostname)
 		if s.CACountry, err = CheckCASubject(s.CAOrganization, s.CACountry); err != nil {
-			return nil, err
+			return err
 		}
 		for _, u := range []struct{ name, v string }{{"terms-of-service", s.TermsOfService}, {"website", s.Website}, {"approval-webhook", s.ApprovalWebhook}, {"ari-explanation-url", s.ARIExplanationURL}} {
 			if u.v == "" {
 				continue
 			}
 			if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-				return nil, fmt.Errorf("%s: %q is not an absolute http(s) URL", u.name, u.v)
+				return fmt.Errorf("%s: %q is not an absolute http(s) URL", u.name, u.v)
+			}
+		}
+		return nil
+	}
+	return func() (*Serve, error) {
+		r, err := resolve(fs)
+		if err != nil {
+			return nil, err
+		}
+		s.CertValidityFollowsBR = !validitySet
+		// check fills fields from others (a PIN read from its file, the
+		// parsed va-deny-networks): the file's values are checked from
+		// the settings as resolved, and the checked ones put back after.
+		resolved := *s
+		if err := check(); err != nil {
+			return nil, r.sourceError(err)
+		}
+		if len(r.overridden) > 0 {
+			inForce := *s
+			*s = resolved
+			err := withFileValues(r.overridden, check)
+			*s = inForce
+			if err != nil {
+				return nil, overriddenError(r.path, r.overridden, err)
 			}
 		}
 		return s, nil
@@ -599,7 +623,52 @@ const OtherKeysAnnotation = "certgate_other_config_keys"
 // serve`, of fs or of another command (OtherKeysAnnotation) are errors;
 // serve settings, and other commands' flags, that fs lacks are ignored, so
 // every command reads the server's file.
+//
+// A file setting that a flag or a CERTGATE_* variable overrides is still
+// read: a value the setting cannot take (a malformed duration or number,
+// a list or mapping where one value goes) is an error naming the file, the
+// setting and what overrides it, so a file that would not start the server
+// on its own does not pass unnoticed.
 func Resolve(fs *pflag.FlagSet) error {
+	_, err := resolve(fs)
+	return err
+}
+
+// fileOverride is a setting of the configuration file that a flag or a
+// CERTGATE_* variable overrides.
+type fileOverride struct {
+	flag *pflag.Flag
+	node yaml.Node
+	by   string // what overrides it: "--NAME" or "CERTGATE_NAME"
+}
+
+// resolution is what resolve found besides the values it set.
+type resolution struct {
+	path       string          // the configuration file, "" for none
+	overridden []fileOverride  // its settings a flag or variable overrides (each a value the setting takes)
+	fromFile   map[string]bool // settings whose value in force came from the file
+	fromEnv    map[string]bool // settings whose value in force came from a CERTGATE_* variable
+}
+
+// sourceError is err, an error of the checks of the resolved settings,
+// with the source named before it when the setting the error begins with
+// ("va-http-port: ...", "metrics-listen ADDR and ...") took its value from
+// the configuration file ("config file PATH: ") or a variable
+// ("CERTGATE_NAME=VALUE: "), as a malformed value from either is reported.
+func (r resolution) sourceError(err error) error {
+	name, _, _ := strings.Cut(err.Error(), ":")
+	name, _, _ = strings.Cut(name, " ")
+	switch {
+	case r.fromFile[name]:
+		return fmt.Errorf("config file %s: %w", r.path, err)
+	case r.fromEnv[name]:
+		return fmt.Errorf("%s=%q: %w", EnvName(name), os.Getenv(EnvName(name)), err)
+	}
+	return err
+}
+
+// resolve is Resolve, also returning what it found (resolution).
+func resolve(fs *pflag.FlagSet) (resolution, error) {
 	serve := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	ServeFlags(serve)
 	other := map[string]bool{}
@@ -619,20 +688,20 @@ func Resolve(fs *pflag.FlagSet) error {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return fmt.Errorf("config file: %w", err)
+			return resolution{}, fmt.Errorf("config file: %w", err)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		var doc yaml.Node
 		if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("config file %s: not valid YAML: %s", path, yamlErrorText(err))
+			return resolution{}, fmt.Errorf("config file %s: not valid YAML: %s", path, yamlErrorText(err))
 		}
 		if err := decodeSettings(&doc, file); err != nil {
-			return fmt.Errorf("config file %s: %w", path, err)
+			return resolution{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 		var more yaml.Node
 		if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 			// A second document ("---") would otherwise be ignored.
-			return fmt.Errorf("config file %s: more than one YAML document (a second \"---\"): put every setting in one", path)
+			return resolution{}, fmt.Errorf("config file %s: more than one YAML document (a second \"---\"): put every setting in one", path)
 		}
 		for k := range file {
 			if !known(k) {
@@ -649,30 +718,95 @@ func Resolve(fs *pflag.FlagSet) error {
 				}
 				slices.Sort(names)
 				if s := suggest(k, names); s != "" {
-					return fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
+					return resolution{}, fmt.Errorf("config file %s: unknown setting %q (did you mean %q?)", path, k, s)
 				}
-				return fmt.Errorf("config file %s: unknown setting %q", path, k)
+				return resolution{}, fmt.Errorf("config file %s: unknown setting %q", path, k)
 			}
 		}
 	}
 	var err error
+	var overridden []fileOverride
+	fromFile, fromEnv := map[string]bool{}, map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "config" {
+		if err != nil || f.Name == "config" {
 			return
 		}
-		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueError(f, e))
+		n, inFile := file[f.Name]
+		if f.Changed {
+			if inFile {
+				overridden = append(overridden, fileOverride{flag: f, node: n, by: "--" + f.Name})
 			}
 			return
 		}
-		if n, ok := file[f.Name]; ok {
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			fromEnv[f.Name] = true
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueError(f, e))
+			}
+			if inFile {
+				overridden = append(overridden, fileOverride{flag: f, node: n, by: EnvName(f.Name)})
+			}
+			return
+		}
+		if inFile {
+			fromFile[f.Name] = true
 			if e := setFromYAML(f, &n); e != nil {
 				err = fmt.Errorf("config file %s: %s: %w", path, f.Name, e)
 			}
 		}
 	})
-	return err
+	if err != nil {
+		return resolution{}, err
+	}
+	// The overridden file values: each must be one its setting takes.
+	for _, o := range overridden {
+		if e := withFileValues([]fileOverride{o}, nil); e != nil {
+			return resolution{}, fmt.Errorf("config file %s: %s: %w (%s overrides it; correct or remove it in the file)", path, o.flag.Name, e, o.by)
+		}
+	}
+	return resolution{path: path, overridden: overridden, fromFile: fromFile, fromEnv: fromEnv}, nil
+}
+
+// overriddenError is err, the refusal of the configuration file's values
+// of the overridden settings (the settings checked as the file alone
+// would set them), naming the file and what overrides them.
+func overriddenError(path string, overridden []fileOverride, err error) error {
+	by := make([]string, len(overridden))
+	for i, o := range overridden {
+		by[i] = o.by
+	}
+	return fmt.Errorf("config file %s: %w (checked as the file sets it, without the override by %s; correct or remove it in the file)", path, err, strings.Join(by, ", "))
+}
+
+// withFileValues sets each overridden flag to its file value, runs fn
+// (when not nil) and sets the flags back to the values they had, whatever
+// the outcome. It returns the first error of setting a file value or of
+// fn.
+func withFileValues(overridden []fileOverride, fn func() error) (err error) {
+	for _, o := range overridden {
+		f := o.flag
+		var restore func() error
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			old := slices.Clone(sv.GetSlice())
+			restore = func() error { return sv.Replace(old) }
+		} else {
+			old := f.Value.String()
+			restore = func() error { return f.Value.Set(old) }
+		}
+		defer func() {
+			if e := restore(); e != nil && err == nil {
+				err = fmt.Errorf("%s: restore %q: %w", f.Name, f.Value.String(), e)
+			}
+		}()
+		n := o.node
+		if e := setFromYAML(f, &n); e != nil {
+			return e
+		}
+	}
+	if fn != nil {
+		return fn()
+	}
+	return nil
 }
 
 // decodeSettings decodes doc, the configuration file's one YAML document,

@@ -39,6 +39,24 @@ type Connector struct {
 	New func(name string, entry *yaml.Node, env Env) (Issuer, error)
 }
 
+// NewConnector returns the Connector of type typ whose entries decode
+// strictly (DecodeEntry) into a configuration struct C, which build
+// checks and turns into the issuer named name. Errors: DecodeEntry's, or
+// build's.
+func NewConnector[C any, I Issuer](typ string, build func(name string, c C, env Env) (I, error)) Connector {
+	return Connector{Type: typ, New: func(name string, entry *yaml.Node, env Env) (Issuer, error) {
+		var c C
+		if err := DecodeEntry(entry, &c); err != nil {
+			return nil, err
+		}
+		is, err := build(name, c, env)
+		if err != nil {
+			return nil, err
+		}
+		return is, nil
+	}}
+}
+
 // nameRE is the syntax of an issuer name: that of a profile name
 // (internal/policy), so that it can appear in URLs and labels.
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

@@ -53,8 +53,9 @@ type Store interface {
 	AddNotifications(ctx context.Context, ns []*store.Notification, now time.Time) ([]*store.Notification, error)
 	// ClaimNotifications claims the deliveries due for a node.
 	ClaimNotifications(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.Notification, error)
-	// FinishNotification records the outcome of a claimed delivery.
-	FinishNotification(ctx context.Context, id, node, status, lastErr string, next, now time.Time, events ...*store.AuditAppend) error
+	// FinishNotification records the outcome of a claimed delivery and
+	// the rule it was sent or skipped under.
+	FinishNotification(ctx context.Context, id, node, rule, status, lastErr string, next, now time.Time, events ...*store.AuditAppend) error
 	// PruneNotifications deletes finished deliveries past their retention.
 	PruneNotifications(ctx context.Context, now time.Time) (int64, error)
 }
@@ -274,20 +275,27 @@ func (n *Notifier) scanRule(ctx context.Context, r *Rule, now time.Time) (int, e
 // of the channel or not allowed by r.Allow); "" when there is none
 // (logged).
 func (n *Notifier) recipient(r *Rule, c *store.Certificate) string {
-	attr := r.Attribute()
-	if attr == "" {
-		return r.To
-	}
-	v := c.Attributes[attr]
-	if v != "" && CheckRecipient(r.Channel, v) == nil && r.AllowsRecipient(v) {
-		return v
-	}
-	if r.Fallback != "" {
-		return r.Fallback
+	to, attr := recipientOf(r, c)
+	if to != "" || attr == "" {
+		return to
 	}
 	n.log.Warn("certificate expiring without a recipient: its attribute is missing, not a recipient or not allowed, and the rule has no fallback",
 		"rule", r.Name, "serial", c.Serial, "attribute", attr)
 	return ""
+}
+
+// recipientOf returns the recipient of c under r, as recipient does,
+// without logging; with "" it also returns the attribute that gave none.
+func recipientOf(r *Rule, c *store.Certificate) (to, attr string) {
+	attr = r.Attribute()
+	if attr == "" {
+		return r.To, ""
+	}
+	v := c.Attributes[attr]
+	if v != "" && CheckRecipient(r.Channel, v) == nil && r.AllowsRecipient(v) {
+		return v, ""
+	}
+	return r.Fallback, attr
 }
 
 // Deliver claims the deliveries due and sends them, one message per
@@ -326,17 +334,29 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 	m := &Message{Type: TypeExpiry, Time: now, Recipient: to}
 	var live []*store.Notification
 	for _, d := range group {
-		if why := n.disallowed(d); why != "" {
+		why := n.disallowed(d)
+		c, err := n.current(ctx, d.Serial, now)
+		if err != nil {
+			return err
+		}
+		if why != "" && c != nil {
+			// Another rule of this configuration may owe the very same
+			// message: d's rule renamed, or an unnamed rule whose
+			// position changed. It is sent under that rule; skipped, its
+			// row would keep the key and the message would never be
+			// recorded again.
+			if r := n.adopter(d, c); r != nil {
+				n.log.InfoContext(ctx, "notification taken over by another rule", "rule", r.Name, "recorded_by", d.Rule, "serial", d.Serial)
+				d.Rule, why = r.Name, ""
+			}
+		}
+		if why != "" {
 			res.Skipped++
 			n.log.WarnContext(ctx, "notification skipped", "rule", d.Rule, "serial", d.Serial, "recipient", Redact(d.Recipient), "reason", why)
 			if err := n.finish(ctx, d, store.NotificationSkipped, why, now, nil); err != nil {
 				return err
 			}
 			continue
-		}
-		c, err := n.current(ctx, d.Serial, now)
-		if err != nil {
-			return err
 		}
 		if c == nil {
 			res.Skipped++
@@ -403,7 +423,8 @@ func (n *Notifier) deliverGroup(ctx context.Context, group []*store.Notification
 // or no longer sends to d's recipient (to= or fallback= changed); or d's
 // recipient, taken from a certificate attribute, is not allowed by the
 // rule's allow= (narrowed since, or a row recorded by an older version).
-// Such a delivery is skipped with this reason, never retried.
+// Such a delivery is skipped with this reason, never retried, unless
+// another rule of this configuration owes the same message (adopter).
 func (n *Notifier) disallowed(d *store.Notification) string {
 	i := slices.IndexFunc(n.rules, func(r Rule) bool { return r.Name == d.Rule })
 	if i < 0 {
@@ -424,6 +445,24 @@ func (n *Notifier) disallowed(d *store.Notification) string {
 		return "the recipient, taken from the certificate's attribute " + r.Attribute() + ", is not allowed by the rule's allow="
 	}
 	return ""
+}
+
+// adopter returns a rule of this configuration that owes d's message
+// about c when d's own rule does not send it any more (disallowed): a
+// rule whose filters select c, which has d's threshold among its own, and
+// which sends by d's channel to d's recipient; nil when there is none.
+// The first such rule in configuration order is taken.
+func (n *Notifier) adopter(d *store.Notification, c *store.Certificate) *Rule {
+	for i := range n.rules {
+		r := &n.rules[i]
+		if r.Channel != d.Channel || !slices.Contains(r.Thresholds, d.ThresholdDays) || !r.selects(c) {
+			continue
+		}
+		if to, _ := recipientOf(r, c); to == d.Recipient {
+			return r
+		}
+	}
+	return nil
 }
 
 // finish records the outcome of d: status, or for a failure (final not
@@ -456,7 +495,7 @@ func (n *Notifier) finish(ctx context.Context, d *store.Notification, status, la
 		}
 		evs = append(evs, ev)
 	}
-	err := n.st.FinishNotification(ctx, d.ID, n.node, status, lastErr, next, now, evs...)
+	err := n.st.FinishNotification(ctx, d.ID, n.node, d.Rule, status, lastErr, next, now, evs...)
 	if errors.Is(err, store.ErrStale) {
 		// The claim ran out and another node took it: its outcome counts.
 		n.log.WarnContext(ctx, "notification claim lost", "id", d.ID)

@@ -776,6 +776,60 @@ func TestRemovedRuleSkipsPendingDelivery(t *testing.T) {
 	})
 }
 
+// TestRenamedRuleKeepsPendingDelivery: on both engines, a delivery
+// recorded by a rule that has since been renamed (here: unnamed rules,
+// named rule-N by position, shifted by a rule added before them) is sent
+// under the rule that now owes the same message (same channel,
+// recipient, threshold and a filter that selects the certificate), and
+// the delivery records that rule; one that no rule of the new
+// configuration owes (the only rule to its recipient filters on another
+// profile) is skipped. Without the take-over the skipped row would keep
+// its key and the message would never be recorded again.
+func TestRenamedRuleKeepsPendingDelivery(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &clock{t: t0}
+		mb := startMailbox(t, false)
+		must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("p1", t0.Add(3*day), nil)}))
+		before := newNode(t, st, clk, rules(t, "to=a@example.test days=7", "to=b@example.test days=7"), emailChannel(t, mb))
+		if k, err := before.n.Scan(ctx); err != nil || k != 2 {
+			t.Fatalf("scan: %d, %v; want 2 deliveries recorded", k, err)
+		}
+		after := newNode(t, st, clk, rules(t, "to=c@example.test days=7", "to=a@example.test days=7 profile=other",
+			"to=b@example.test days=7"), emailChannel(t, mb))
+		res := runOnce(t, after.n)
+		if res.Sent != 2 || res.Skipped != 1 || res.Failed != 0 {
+			t.Errorf("after a rule was added first: %+v, want 2 sent (b and the new c), 1 skipped (a)", res)
+		}
+		var to []string
+		for _, m := range mb.messages() {
+			to = append(to, m.To)
+		}
+		slices.Sort(to)
+		if !slices.Equal(to, []string{"b@example.test", "c@example.test"}) {
+			t.Errorf("messages to %v, want b@example.test and c@example.test", to)
+		}
+		list, err := st.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
+		must(t, err)
+		if len(list) != 3 {
+			t.Fatalf("%d deliveries, want 3: %+v", len(list), list)
+		}
+		for _, d := range list {
+			want := map[string]struct{ status, rule string }{
+				"a@example.test": {store.NotificationSkipped, "rule-1"}, // recorded by rule-1, no rule owes it now
+				"b@example.test": {store.NotificationSent, "rule-3"},    // recorded by rule-2, taken over by rule-3
+				"c@example.test": {store.NotificationSent, "rule-1"},
+			}[d.Recipient]
+			if d.Status != want.status || d.Rule != want.rule {
+				t.Errorf("delivery to %s: %s under %s, want %s under %s", d.Recipient, d.Status, d.Rule, want.status, want.rule)
+			}
+		}
+		if !strings.Contains(after.log.String(), "notification taken over by another rule") {
+			t.Errorf("the take-over was not logged:\n%s", after.log.String())
+		}
+	})
+}
+
 // TestListenerCertsOnlyBySource: on both engines, the server's own
 // listener certificates (source listener, renewed by the server itself)
 // are left out of a rule without source=, and reported by a rule with

@@ -318,3 +318,18 @@ func (r *Rule) threshold(daysLeft float64) (int, bool) {
 	}
 	return best, ok
 }
+
+// selects reports whether r's filters (profile, issuer, source,
+// attributes) select c, as the scan's certificate query does.
+func (r *Rule) selects(c *store.Certificate) bool {
+	if (r.Profile != "" && c.Profile != r.Profile) || (r.Issuer != "" && c.Issuer != r.Issuer) ||
+		(r.Source != "" && c.Source != r.Source) {
+		return false
+	}
+	for k, v := range r.Attributes {
+		if got, ok := c.Attributes[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}

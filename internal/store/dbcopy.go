@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +28,11 @@ var (
 	// ErrCopySourceInUse: a certgate server holds a live node lease on
 	// the source database.
 	ErrCopySourceInUse = errors.New("a certgate server is running on the source database")
+	// ErrCopySameDatabase: the source and the target are one database,
+	// named by the same DSN or, for PostgreSQL, reached through two
+	// URLs (another host name or address of the server, other
+	// parameters).
+	ErrCopySameDatabase = errors.New("the source and the target are the same database")
 )
 
 // copySeeded lists the tables the migrations themselves fill with rows
@@ -90,7 +97,9 @@ type copyTable struct {
 // is not the latest of this certgate's migrations (ErrCopySourceVersion),
 // a from on which a server holds a live node lease (ErrCopySourceInUse; a
 // SQLite server holds none: the caller takes its data directory's lock),
-// and a to that holds any row (ErrCopyTargetNotEmpty; the rows the
+// a to that is from itself (ErrCopySameDatabase: the same DSN, or two
+// postgres:// URLs that reach one database, as another host name of the
+// server does), and a to that holds any row (ErrCopyTargetNotEmpty; the rows the
 // migrations seed do not count), or that holds tables but no certgate
 // schema (ErrCopyTargetNotEmpty too). It then migrates to as Open does (a new
 // database gets the schema) and copies the tables in one transaction of
@@ -108,13 +117,23 @@ func CopyDatabase(ctx context.Context, from, to string, o CopyOptions) (CopyResu
 		now = time.Now()
 	}
 	if from == to {
-		return res, errors.New("copy database: the source and the target are the same database")
+		return res, fmt.Errorf("%w: %s", ErrCopySameDatabase, DescribeDSN(from))
 	}
 	src, srcEngine, err := openCopyDB(ctx, from, true)
 	if err != nil {
 		return res, fmt.Errorf("source: %w", err)
 	}
 	defer src.Close()
+	if srcEngine == EnginePostgres && IsPostgresDSN(to) {
+		same, err := samePostgresDatabase(ctx, src, to)
+		if err != nil {
+			return res, err
+		}
+		if same {
+			return res, fmt.Errorf("%w: %s and %s reach one PostgreSQL database; copy into a new, empty database",
+				ErrCopySameDatabase, DescribeDSN(from), DescribeDSN(to))
+		}
+	}
 	want, err := latestVersion(src, srcEngine)
 	if err != nil {
 		return res, err
@@ -483,6 +502,39 @@ func copyPlan(ctx context.Context, src *sql.DB, srcEngine string, dst *sql.DB, d
 		plan = append(plan, copyTable{name: name, cols: dc, identity: identity[name]})
 	}
 	return plan, nil
+}
+
+// samePostgresDatabase reports whether the PostgreSQL database at to is
+// the one src is connected to, however the two URLs name it (127.0.0.1
+// and localhost, another port forwarded to the same server, other
+// parameters). A connection of src takes a random application_name, which
+// every role sees in pg_stat_activity; to's connection looks for it there
+// in its own current_database(). Nothing is written.
+func samePostgresDatabase(ctx context.Context, src *sql.DB, to string) (bool, error) {
+	conn, err := src.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("source: %w", err)
+	}
+	defer conn.Close()
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return false, fmt.Errorf("same database check: %w", err)
+	}
+	marker := "certgate-db-copy-" + hex.EncodeToString(b[:])
+	if _, err := conn.ExecContext(ctx, `SELECT set_config('application_name', $1, false)`, marker); err != nil {
+		return false, fmt.Errorf("source: same database check: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `RESET application_name`) //nolint:errcheck // the connection is the copy's own
+	dst, _, err := openCopyDB(ctx, to, false)
+	if err != nil {
+		return false, fmt.Errorf("target: %w", err)
+	}
+	defer dst.Close()
+	var same bool
+	if err := dst.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database())`, marker).Scan(&same); err != nil {
+		return false, fmt.Errorf("target: same database check: %w", err)
+	}
+	return same, nil
 }
 
 // checkTargetEmpty refuses (ErrCopyTargetNotEmpty) a target database that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -19,31 +20,26 @@ import (
 // does not count as a target's rows: a migration that seeds a new table
 // fails here until the table is listed.
 func TestCopySeededTables(t *testing.T) {
-	for _, e := range storetest.Engines() {
-		t.Run(e.Name, func(t *testing.T) {
-			if e.Name == store.EnginePostgres {
-				storetest.RequirePostgres(t)
+	storetest.EachEngine(t, func(t *testing.T, e storetest.Engine) {
+		dsn := e.NewDSN(t)
+		s := storetest.OpenDSN(t, dsn)
+		s.Close()
+		db := storetest.RawDB(t, dsn)
+		var seeded []string
+		for _, table := range storetest.Tables(t, db) {
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM "` + table + `"`).Scan(&n); err != nil {
+				t.Fatal(err)
 			}
-			dsn := e.NewDSN(t)
-			s := storetest.OpenDSN(t, dsn)
-			s.Close()
-			db := storetest.RawDB(t, dsn)
-			var seeded []string
-			for _, table := range storetest.Tables(t, db) {
-				var n int
-				if err := db.QueryRow(`SELECT COUNT(*) FROM "` + table + `"`).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				if n > 0 {
-					seeded = append(seeded, table)
-				}
+			if n > 0 {
+				seeded = append(seeded, table)
 			}
-			want := slices.Sorted(slices.Values(store.CopySeeded))
-			if !slices.Equal(seeded, want) {
-				t.Errorf("a fresh database holds rows in %v; CopyDatabase counts %v as seeded: list the new ones in copySeeded", seeded, want)
-			}
-		})
-	}
+		}
+		want := slices.Sorted(slices.Values(store.CopySeeded))
+		if !slices.Equal(seeded, want) {
+			t.Errorf("a fresh database holds rows in %v; CopyDatabase counts %v as seeded: list the new ones in copySeeded", seeded, want)
+		}
+	})
 }
 
 // fillStore stores accounts, orders, authorizations with challenges,
@@ -69,6 +65,17 @@ func fillStore(t *testing.T, s *store.Store, n int) {
 	}
 }
 
+// filledSQLite is a new SQLite database filled by fillStore with n of each
+// kind of row, closed again.
+func filledSQLite(t *testing.T, n int) string {
+	t.Helper()
+	from := storetest.SQLiteDSN(t)
+	s := storetest.OpenDSN(t, from)
+	fillStore(t, s, n)
+	s.Close()
+	return from
+}
+
 // TestCopyDatabaseRoundTrip copies a SQLite database filled through the
 // store into PostgreSQL and back into a new SQLite file: every table's
 // rows are identical in all three, the copy into PostgreSQL moved its
@@ -79,10 +86,7 @@ func TestCopyDatabaseRoundTrip(t *testing.T) {
 	storetest.RequirePostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	from := storetest.SQLiteDSN(t)
-	s := storetest.OpenDSN(t, from)
-	fillStore(t, s, 12)
-	s.Close()
+	from := filledSQLite(t, 12)
 	pg := storetest.PostgresDSN(t)
 	res, err := store.CopyDatabase(ctx, from, pg, store.CopyOptions{})
 	if err != nil {
@@ -140,46 +144,38 @@ func TestCopyDatabaseRoundTrip(t *testing.T) {
 // commits nothing, on either target engine, and the next copy into the
 // same target completes.
 func TestCopyDatabaseCancelled(t *testing.T) {
-	for _, e := range storetest.Engines() {
-		t.Run(e.Name, func(t *testing.T) {
-			if e.Name == store.EnginePostgres {
-				storetest.RequirePostgres(t)
+	storetest.EachEngine(t, func(t *testing.T, e storetest.Engine) {
+		from := filledSQLite(t, 4)
+		to := e.NewDSN(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		var cancelledAt string
+		_, err := store.CopyDatabase(ctx, from, to, store.CopyOptions{Progress: func(table string, _ int64) {
+			if table == "certificates" {
+				cancelledAt = table
+				cancel()
 			}
-			from := storetest.SQLiteDSN(t)
-			s := storetest.OpenDSN(t, from)
-			fillStore(t, s, 4)
-			s.Close()
-			to := e.NewDSN(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			var cancelledAt string
-			_, err := store.CopyDatabase(ctx, from, to, store.CopyOptions{Progress: func(table string, _ int64) {
-				if table == "certificates" {
-					cancelledAt = table
-					cancel()
-				}
-			}})
-			cancel()
-			if err == nil || cancelledAt == "" {
-				t.Fatalf("cancelled copy: %v (cancelled at %q)", err, cancelledAt)
+		}})
+		cancel()
+		if err == nil || cancelledAt == "" {
+			t.Fatalf("cancelled copy: %v (cancelled at %q)", err, cancelledAt)
+		}
+		db := storetest.RawDB(t, to)
+		for _, table := range storetest.Tables(t, db) {
+			var n int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM "` + table + `"`).Scan(&n); err != nil {
+				t.Fatal(err)
 			}
-			db := storetest.RawDB(t, to)
-			for _, table := range storetest.Tables(t, db) {
-				var n int
-				if err := db.QueryRow(`SELECT COUNT(*) FROM "` + table + `"`).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				if n > 0 && !slices.Contains(store.CopySeeded, table) {
-					t.Errorf("after the cancelled copy the target holds %d rows in %s", n, table)
-				}
+			if n > 0 && !slices.Contains(store.CopySeeded, table) {
+				t.Errorf("after the cancelled copy the target holds %d rows in %s", n, table)
 			}
-			ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel2()
-			if _, err := store.CopyDatabase(ctx2, from, to, store.CopyOptions{}); err != nil {
-				t.Fatalf("copy after the cancelled one: %v", err)
-			}
-			storetest.CompareDumps(t, storetest.Dump(t, from), storetest.Dump(t, to))
-		})
-	}
+		}
+		ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel2()
+		if _, err := store.CopyDatabase(ctx2, from, to, store.CopyOptions{}); err != nil {
+			t.Fatalf("copy after the cancelled one: %v", err)
+		}
+		storetest.CompareDumps(t, storetest.Dump(t, from), storetest.Dump(t, to))
+	})
 }
 
 // TestCopyDatabaseRefusesSource: a source at another schema version than
@@ -223,38 +219,69 @@ func TestCopyDatabaseRefusesSource(t *testing.T) {
 // ErrCopyTargetNotEmpty in one line, on either engine, before anything is
 // written: no goose_db_version table and no certgate table appear in it.
 func TestCopyDatabaseForeignTarget(t *testing.T) {
-	for _, e := range storetest.Engines() {
-		t.Run(e.Name, func(t *testing.T) {
-			if e.Name == store.EnginePostgres {
-				storetest.RequirePostgres(t)
+	storetest.EachEngine(t, func(t *testing.T, e storetest.Engine) {
+		from := filledSQLite(t, 1)
+		for _, c := range []struct{ name, ddl string }{
+			{"table", `CREATE TABLE accounts (foo TEXT)`},
+			{"goose", `CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id BIGINT NOT NULL, is_applied BOOLEAN NOT NULL)`},
+		} {
+			to := e.NewDSN(t)
+			db := storetest.RawDB(t, to)
+			if _, err := db.Exec(c.ddl); err != nil {
+				t.Fatal(err)
 			}
-			from := storetest.SQLiteDSN(t)
-			s := storetest.OpenDSN(t, from)
-			fillStore(t, s, 1)
-			s.Close()
-			for _, c := range []struct{ name, ddl string }{
-				{"table", `CREATE TABLE accounts (foo TEXT)`},
-				{"goose", `CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id BIGINT NOT NULL, is_applied BOOLEAN NOT NULL)`},
-			} {
-				to := e.NewDSN(t)
-				db := storetest.RawDB(t, to)
-				if _, err := db.Exec(c.ddl); err != nil {
-					t.Fatal(err)
-				}
-				before := storetest.Tables(t, db)
-				_, err := store.CopyDatabase(context.Background(), from, to, store.CopyOptions{})
-				if !errors.Is(err, store.ErrCopyTargetNotEmpty) || strings.Contains(err.Error(), "\n") {
-					t.Errorf("%s: copy into a foreign database: %v, want ErrCopyTargetNotEmpty in one line", c.name, err)
-				}
-				if after := storetest.Tables(t, db); !slices.Equal(before, after) {
-					t.Errorf("%s: the refused copy changed the target's tables from %v to %v", c.name, before, after)
-				}
-				if c.name == "table" {
-					if _, err := db.Exec(`SELECT 1 FROM goose_db_version`); err == nil {
-						t.Errorf("%s: the refused copy left a goose_db_version table in the target", c.name)
-					}
+			before := storetest.Tables(t, db)
+			_, err := store.CopyDatabase(context.Background(), from, to, store.CopyOptions{})
+			if !errors.Is(err, store.ErrCopyTargetNotEmpty) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: copy into a foreign database: %v, want ErrCopyTargetNotEmpty in one line", c.name, err)
+			}
+			if after := storetest.Tables(t, db); !slices.Equal(before, after) {
+				t.Errorf("%s: the refused copy changed the target's tables from %v to %v", c.name, before, after)
+			}
+			if c.name == "table" {
+				if _, err := db.Exec(`SELECT 1 FROM goose_db_version`); err == nil {
+					t.Errorf("%s: the refused copy left a goose_db_version table in the target", c.name)
 				}
 			}
-		})
+		}
+	})
+}
+
+// TestCopyDatabaseSamePostgres: a PostgreSQL target that is the source
+// database reached through another URL (another host name of the server,
+// other parameters) is refused as the same database, not as a target that
+// is not empty, and the source keeps its rows.
+func TestCopyDatabaseSamePostgres(t *testing.T) {
+	storetest.RequirePostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pg := storetest.PostgresDSN(t)
+	if _, err := store.CopyDatabase(ctx, filledSQLite(t, 2), pg, store.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.Dump(t, pg)
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", "another-name")
+	u.RawQuery = q.Encode()
+	others := []string{pg, u.String()}
+	if h := u.Hostname(); h == "127.0.0.1" {
+		u.Host = strings.Replace(u.Host, h, "localhost", 1)
+		others = append(others, u.String())
+	}
+	for _, to := range others {
+		_, err := store.CopyDatabase(ctx, pg, to, store.CopyOptions{})
+		if !errors.Is(err, store.ErrCopySameDatabase) || errors.Is(err, store.ErrCopyTargetNotEmpty) ||
+			!strings.Contains(err.Error(), "same database") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("copy of %s into %s: %v, want ErrCopySameDatabase in one line", pg, to, err)
+		}
+	}
+	storetest.CompareDumps(t, before, storetest.Dump(t, pg))
+	// Another, empty database on the same server is not the same one.
+	if _, err := store.CopyDatabase(ctx, pg, storetest.PostgresDSN(t), store.CopyOptions{}); err != nil {
+		t.Errorf("copy into another database of the server: %v", err)
 	}
 }

@@ -202,11 +202,13 @@ func (s *Store) ClaimNotifications(ctx context.Context, node string, now, leaseU
 // FinishNotification ends node's claim on notification id (moved to
 // sending by ClaimNotifications) with status: NotificationSent (at now),
 // NotificationFailed or NotificationSkipped, or NotificationPending again
-// (a failed attempt to retry at next), recording lastErr ("" for none).
-// events are appended to the audit log in the same transaction. ErrStale
+// (a failed attempt to retry at next), recording lastErr ("" for none)
+// and rule, the alert rule it was sent or skipped under (the one that
+// recorded it, or another that took it over after a configuration
+// change). events are appended to the audit log in the same transaction. ErrStale
 // when node no longer holds the claim (its lease ran out and another node
 // claimed it).
-func (s *Store) FinishNotification(ctx context.Context, id, node, status, lastErr string, next, now time.Time, events ...*AuditAppend) error {
+func (s *Store) FinishNotification(ctx context.Context, id, node, rule, status, lastErr string, next, now time.Time, events ...*AuditAppend) error {
 	switch status {
 	case NotificationSent, NotificationFailed, NotificationSkipped, NotificationPending:
 	default:
@@ -217,8 +219,8 @@ func (s *Store) FinishNotification(ctx context.Context, id, node, status, lastEr
 		sent = ts(now)
 	}
 	return s.tx(ctx, func(tx txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, last_error = ?, next_attempt_at = ?, node = '', lease_until = 0, updated_at = ?, sent_at = ?
-			WHERE id = ? AND status = 'sending' AND node = ?`, status, lastErr, ts(next), ts(now), sent, id, node)
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET status = ?, last_error = ?, next_attempt_at = ?, node = '', lease_until = 0, updated_at = ?, sent_at = ?, rule = ?
+			WHERE id = ? AND status = 'sending' AND node = ?`, status, lastErr, ts(next), ts(now), sent, rule, id, node)
 		if err := checkOne(res, err, "finish notification "+id); err != nil {
 			return err
 		}

@@ -71,10 +71,10 @@ func TestNotificationClaimRunsOut(t *testing.T) {
 		if len(second) != 1 || second[0].Attempts != 2 || second[0].Node != "other" {
 			t.Fatalf("claim after the lease ran out: %+v", second)
 		}
-		if err := s.FinishNotification(ctx, first[0].ID, "dead", store.NotificationSent, "", later, later); !errors.Is(err, store.ErrStale) {
+		if err := s.FinishNotification(ctx, first[0].ID, "dead", first[0].Rule, store.NotificationSent, "", later, later); !errors.Is(err, store.ErrStale) {
 			t.Errorf("the dead node's outcome: %v, want ErrStale", err)
 		}
-		must(t, s.FinishNotification(ctx, second[0].ID, "other", store.NotificationSent, "", later, later))
+		must(t, s.FinishNotification(ctx, second[0].ID, "other", second[0].Rule, store.NotificationSent, "", later, later))
 		list, err := s.ListNotifications(ctx, store.NotificationFilter{Limit: 10})
 		must(t, err)
 		if len(list) != 1 || list[0].Status != store.NotificationSent || !list[0].SentAt.Equal(later) {
@@ -97,7 +97,7 @@ func TestPruneNotifications(t *testing.T) {
 		}
 		claimed, err := s.ClaimNotifications(ctx, "n", now, now.Add(time.Minute), 1)
 		must(t, err)
-		must(t, s.FinishNotification(ctx, claimed[0].ID, "n", store.NotificationSent, "", now, now))
+		must(t, s.FinishNotification(ctx, claimed[0].ID, "n", claimed[0].Rule, store.NotificationSent, "", now, now))
 		keep := now.Add(7*24*time.Hour + store.NotificationRetention)
 		if n, err := s.PruneNotifications(ctx, keep.Add(-time.Second)); err != nil || n != 0 {
 			t.Fatalf("prune before the retention: %d %v, want none", n, err)

@@ -32,7 +32,6 @@ import (
 	"github.com/go-acme/lego/v5/challenge/resolver"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/duration"
@@ -93,14 +92,10 @@ type Config struct {
 // Connector returns the connector the composition root registers for
 // entries of type acme.
 func Connector() issuer.Connector {
-	return issuer.Connector{Type: Type, New: func(name string, entry *yaml.Node, env issuer.Env) (issuer.Issuer, error) {
-		var c Config
-		if err := issuer.DecodeEntry(entry, &c); err != nil {
-			return nil, err
-		}
+	return issuer.NewConnector(Type, func(name string, c Config, env issuer.Env) (*Issuer, error) {
 		c.Name = name
 		return New(c, env)
-	}}
+	})
 }
 
 // Issuer forwards issuance to one upstream ACME CA. It implements

@@ -30,8 +30,6 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/duration"
 	"github.com/certgate/certgate/internal/issuer"
@@ -104,14 +102,10 @@ type Config struct {
 // Connector returns the connector the composition root registers for
 // entries of type cmp.
 func Connector() issuer.Connector {
-	return issuer.Connector{Type: Type, New: func(name string, entry *yaml.Node, env issuer.Env) (issuer.Issuer, error) {
-		var c Config
-		if err := issuer.DecodeEntry(entry, &c); err != nil {
-			return nil, err
-		}
+	return issuer.NewConnector(Type, func(name string, c Config, env issuer.Env) (*Issuer, error) {
 		c.Name = name
 		return New(c, env)
-	}}
+	})
 }
 
 // Issuer forwards issuance and revocation to one CMP CA. It implements

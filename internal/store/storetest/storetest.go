@@ -7,8 +7,6 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,9 +44,14 @@ func Engines() []Engine {
 	}
 }
 
-// Open opens a fresh store on engine e for t and closes it when t ends.
+// Open opens a fresh, empty store on engine e for t and closes it when t
+// ends: a copy of the template database when the package's TestMain runs
+// Main, else a new database that store.Open migrates.
 func (e Engine) Open(t testing.TB) *store.Store {
 	t.Helper()
+	if dsn, ok := clone(t, e.Name); ok {
+		return OpenDSN(t, dsn)
+	}
 	return OpenDSN(t, e.NewDSN(t))
 }
 
@@ -64,6 +67,21 @@ func EachStore(t *testing.T, test func(t *testing.T, s *store.Store)) {
 				RequirePostgres(t)
 			}
 			test(t, e.Open(t))
+		})
+	}
+}
+
+// EachEngine runs test once per engine of Engines, as a subtest named
+// after the engine (not parallel), after RequirePostgres for PostgreSQL;
+// test makes the databases it needs with e.NewDSN.
+func EachEngine(t *testing.T, test func(t *testing.T, e Engine)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			if e.Name == store.EnginePostgres {
+				RequirePostgres(t)
+			}
+			test(t, e)
 		})
 	}
 }
@@ -108,14 +126,24 @@ func PostgresDSN(t testing.TB) string {
 	if err != nil || !store.IsPostgresDSN(server) {
 		t.Fatalf("%s=%q is not a postgres:// URL", EnvPostgres, server)
 	}
+	return createDatabase(t, server, u, "")
+}
+
+// createDatabase creates the database certgate_test_<random> on server
+// (at u), a copy of template when that is not "" (CREATE DATABASE ...
+// TEMPLATE), and returns its URL; the database is dropped when t ends.
+func createDatabase(t testing.TB, server string, u *url.URL, template string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn := mustConnect(ctx, t, server, u)
 	defer conn.Close(ctx)
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "certgate_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	name := "certgate_test_" + randomHex()
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatalf("create test database on %s: %v", redact(u), err)
 	}
 	t.Cleanup(func() {
