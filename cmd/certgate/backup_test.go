@@ -170,7 +170,7 @@ func TestBackupWhileServing(t *testing.T) {
 			t.Errorf("certificate %s, recorded before the backup, is not in the restored database", s)
 		}
 	}
-	if out, _, err := runCLI(t, nil, "cert", "list", "--data", restored, "--limit", "1000"); err != nil || strings.Count(out, "example.test") < len(before) {
+	if out, _, err := runCLI(t, nil, "cert", "list", "--data", restored, "--limit", "1000"); err != nil || strings.Count(out, "example.test") < len(before)-1 { // before holds the listener certificate (localhost) too
 		t.Errorf("cert list on the restored data directory: %v\n%s", err, out)
 	}
 	for i := range 3 {

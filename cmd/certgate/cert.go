@@ -72,7 +72,7 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 		fl.StringVar(&f.fingerprint, "fingerprint", "", "SHA-256 fingerprint (hex, colons allowed), as the admin API's fingerprint filter")
 		fl.StringVar(&f.status, "status", "", "valid, revoked or expired")
 		fl.StringVar(&f.expiring, "expiring-within", "", "valid certificates expiring within this duration (e.g. 30d, 12h)")
-		fl.StringVar(&f.source, "source", "", "issued, imported or discovered")
+		fl.StringVar(&f.source, "source", "", "issued, imported, discovered or listener (the server's own HTTPS certificate)")
 	}
 	fl.StringVar(&f.profile, "profile", "", "profile name (defined, or carried by some certificate)")
 	fl.StringVar(&f.issuer, "issuer", "", `issuer name ("local") or issuer DN of imported certificates`)
@@ -500,7 +500,7 @@ func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service
 // that has a CA, it cannot tell, and says so conditionally. "" for a
 // certificate of this CA.
 func foreignRevocationNote(ctx context.Context, st *store.Store, svc *inventory.Service, c *inventory.Certificate, data string) string {
-	if c.Source == store.SourceIssued {
+	if c.Source == store.SourceIssued || c.Source == store.SourceListener {
 		return ""
 	}
 	inters, err := local.ReadIntermediates(server.CADir(data))

@@ -150,7 +150,7 @@ func TestResponseEnums(t *testing.T) {
 	}{
 		{"Certificate", "status", []string{store.StatusValid, store.StatusRevoked, store.StatusExpired}},
 		{"RevokedCertificate", "status", []string{store.StatusValid, store.StatusRevoked, store.StatusExpired}},
-		{"Certificate", "source", []string{store.SourceIssued, store.SourceImported, store.SourceDiscovered}},
+		{"Certificate", "source", store.Sources()},
 		{"ApprovalView", "status", []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalRejected}},
 		{"Order", "status", []string{acme.StatusPending, acme.StatusProcessing, store.OrderAwaitingApproval, acme.StatusValid, acme.StatusInvalid}},
 	} {

@@ -64,7 +64,7 @@ type listCertificatesIn struct {
 	Serial         string `query:"serial" doc:"serial number (hex, colons allowed)"`
 	Fingerprint    string `query:"fingerprint" doc:"SHA-256 fingerprint (hex, colons allowed)"`
 	Status         string `query:"status" enum:"valid,revoked,expired"`
-	Source         string `query:"source" enum:"issued,imported,discovered"`
+	Source         string `query:"source" enum:"issued,imported,discovered,listener"`
 	ExpiringWithin string `query:"expiring_within" doc:"valid certificates expiring within this duration, e.g. 30d or 12h"`
 }
 
@@ -269,7 +269,7 @@ func WithRenewal(ctx context.Context, st ra.RenewalStore, c *inventory.Certifica
 func certificateRoutes(a *API) {
 	Register(a, auth.PermCertificatesRead, huma.Operation{OperationID: "list-certificates", Method: http.MethodGet,
 		Path: Prefix + "/certificates", Summary: "List and search certificates", Tags: []string{"certificates"},
-		Description: "Every certificate of the inventory (issued, imported, discovered), filtered, sorted and paginated by cursor (keyset pagination).",
+		Description: "Every certificate of the inventory (issued, imported, discovered, and the server's own listener certificates), filtered, sorted and paginated by cursor (keyset pagination).",
 		Errors:      []int{422}},
 		func(ctx context.Context, _ *auth.Principal, in *listCertificatesIn) (*pageOut, error) {
 			q, bad := in.query()

@@ -228,7 +228,7 @@ type FindingView struct {
 	SeenAt       time.Time `json:"seen_at"`               // when the endpoint was tried, UTC
 	// The certificate's inventory record (absent for an error).
 	Serial   string     `json:"serial,omitempty"`
-	Source   string     `json:"source,omitempty" enum:"issued,imported,discovered"` // how the certificate entered the inventory
+	Source   string     `json:"source,omitempty" enum:"issued,imported,discovered,listener"` // how the certificate entered the inventory
 	Shadow   bool       `json:"shadow" doc:"discovered on the network, neither issued by certgate nor imported"`
 	Names    []string   `json:"names,omitempty"`     // the certificate's names
 	Issuer   string     `json:"issuer,omitempty"`    // issuer name or DN

@@ -127,27 +127,27 @@ func New(st Store, now func() time.Time) *Service {
 // Certificate is the inventory's view of one certificate (JSON field names
 // are those of the CLI's --format json and of the admin API).
 type Certificate struct {
-	Serial             string            `json:"serial"`                                   // lower-case hex
-	Issuer             string            `json:"issuer"`                                   // issuer name, or issuer DN for imported certificates
-	Profile            string            `json:"profile"`                                  // profile name; "" when none is recorded
-	Source             string            `json:"source" enum:"issued,imported,discovered"` // how it entered the inventory
-	Status             string            `json:"status" enum:"valid,revoked,expired"`      // judged when read
-	Names              []string          `json:"names"`                                    // subject alternative names
-	KeyType            string            `json:"key_type"`                                 // e.g. "ECDSA P-256", "RSA 2048" (KeyInfo)
-	KeyBits            int               `json:"key_bits"`                                 // key size in bits
-	KeyROCA            bool              `json:"key_roca,omitempty"`                       // RSA key with the ROCA fingerprint (CVE-2017-15361)
-	SignatureAlgorithm string            `json:"signature_algorithm"`                      // as crypto/x509 names it, e.g. "ECDSA-SHA256"
-	FingerprintSHA256  string            `json:"fingerprint_sha256"`                       // lower-case hex of the DER
-	NotBefore          time.Time         `json:"not_before"`                               // UTC
-	NotAfter           time.Time         `json:"not_after"`                                // UTC
-	RevokedAt          *time.Time        `json:"revoked_at,omitempty"`                     // nil while not revoked
-	RevocationReason   string            `json:"revocation_reason,omitempty"`              // RFC 5280 §5.3.1 name
-	AccountID          string            `json:"account_id,omitempty"`                     // ACME account; "" when not issued here
-	OrderID            string            `json:"order_id,omitempty"`                       // ACME order; "" when not issued here
-	Replaces           string            `json:"replaces,omitempty"`                       // serial of the certificate this one replaced
-	ReplacedBy         string            `json:"replaced_by,omitempty"`                    // ID of the order that replaces it (RFC 9773)
-	Attributes         map[string]string `json:"attributes"`                               // custom attributes, name to value
-	CreatedAt          time.Time         `json:"created_at"`                               // when the record was written
+	Serial             string            `json:"serial"`                                            // lower-case hex
+	Issuer             string            `json:"issuer"`                                            // issuer name, or issuer DN for imported certificates
+	Profile            string            `json:"profile"`                                           // profile name; "" when none is recorded
+	Source             string            `json:"source" enum:"issued,imported,discovered,listener"` // how it entered the inventory
+	Status             string            `json:"status" enum:"valid,revoked,expired"`               // judged when read
+	Names              []string          `json:"names"`                                             // subject alternative names
+	KeyType            string            `json:"key_type"`                                          // e.g. "ECDSA P-256", "RSA 2048" (KeyInfo)
+	KeyBits            int               `json:"key_bits"`                                          // key size in bits
+	KeyROCA            bool              `json:"key_roca,omitempty"`                                // RSA key with the ROCA fingerprint (CVE-2017-15361)
+	SignatureAlgorithm string            `json:"signature_algorithm"`                               // as crypto/x509 names it, e.g. "ECDSA-SHA256"
+	FingerprintSHA256  string            `json:"fingerprint_sha256"`                                // lower-case hex of the DER
+	NotBefore          time.Time         `json:"not_before"`                                        // UTC
+	NotAfter           time.Time         `json:"not_after"`                                         // UTC
+	RevokedAt          *time.Time        `json:"revoked_at,omitempty"`                              // nil while not revoked
+	RevocationReason   string            `json:"revocation_reason,omitempty"`                       // RFC 5280 §5.3.1 name
+	AccountID          string            `json:"account_id,omitempty"`                              // ACME account; "" when not issued here
+	OrderID            string            `json:"order_id,omitempty"`                                // ACME order; "" when not issued here
+	Replaces           string            `json:"replaces,omitempty"`                                // serial of the certificate this one replaced
+	ReplacedBy         string            `json:"replaced_by,omitempty"`                             // ID of the order that replaces it (RFC 9773)
+	Attributes         map[string]string `json:"attributes"`                                        // custom attributes, name to value
+	CreatedAt          time.Time         `json:"created_at"`                                        // when the record was written
 	// RenewalWindow is filled in by the one-certificate views only
 	// (`certgate cert show`, GET /api/v1/certificates/{ref}; not lists):
 	// ra.CertificateRenewal.
@@ -282,9 +282,9 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 		sq.Fingerprint = fp
 	}
 	switch q.Source {
-	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered:
+	case "", store.SourceIssued, store.SourceImported, store.SourceDiscovered, store.SourceListener:
 	default:
-		errs = append(errs, invalid("source", q.Source, "source %q (issued, imported or discovered)", q.Source))
+		errs = append(errs, invalid("source", q.Source, "source %q (issued, imported, discovered or listener)", q.Source))
 	}
 	switch q.Status {
 	case "", store.StatusValid, store.StatusRevoked, store.StatusExpired:

@@ -53,7 +53,7 @@ type CertSummary struct {
 	Rule          string            `json:"rule"`           // the alert rule
 	Profile       string            `json:"profile"`        // certificate profile
 	Issuer        string            `json:"issuer"`         // issuer name or DN
-	Source        string            `json:"source"`         // issued, imported or discovered
+	Source        string            `json:"source"`         // issued, imported, discovered or listener
 	Attributes    map[string]string `json:"attributes"`     // custom attributes
 	// DeliveryID is the store.Notification's ID.
 	DeliveryID string `json:"delivery_id"`

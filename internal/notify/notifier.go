@@ -231,6 +231,12 @@ func (n *Notifier) scanRule(ctx context.Context, r *Rule, now time.Time) (int, e
 	q := store.CertQuery{Status: store.StatusValid, NotReplaced: true, Now: now, NotAfterFrom: now,
 		NotAfterTo: now.Add(time.Duration(r.Thresholds[0]) * 24 * time.Hour),
 		Profile:    r.Profile, Issuer: r.Issuer, Source: r.Source, Attributes: r.Attributes, Sort: store.SortNotAfter, Limit: pageSize}
+	if r.Source == "" {
+		// The server renews its listener certificate itself, with a
+		// third of its life left (docs/pki.md): only a rule with
+		// source=listener hears of it.
+		q.NotSource = store.SourceListener
+	}
 	added := 0
 	for {
 		certs, err := n.st.SearchCertificates(ctx, q)

@@ -829,3 +829,28 @@ func TestRenamedRuleKeepsPendingDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestListenerCertsOnlyBySource: on both engines, the server's own
+// listener certificates (source listener, renewed by the server itself)
+// are left out of a rule without source=, and reported by a rule with
+// source=listener.
+func TestListenerCertsOnlyBySource(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &clock{t: t0}
+		mb := startMailbox(t, false)
+		lst := certRec("11", t0.Add(5*day), nil)
+		lst.Source, lst.Profile = store.SourceListener, store.ListenerProfile
+		must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("22", t0.Add(5*day), nil), lst}))
+		all := newNode(t, st, clk, rules(t, "name=all to=ops@example.test"), emailChannel(t, mb))
+		runOnce(t, all.n)
+		if got := thresholdsIn(mb.messages()); !slices.Equal(got, []string{"22"}) {
+			t.Fatalf("a rule without source= reported %v, want [22] (not the listener certificate)", got)
+		}
+		own := newNode(t, st, clk, rules(t, "name=own to=own@example.test source=listener"), emailChannel(t, mb))
+		runOnce(t, own.n)
+		if got := thresholdsIn(mb.messages()); !slices.Equal(got, []string{"22", "11"}) {
+			t.Fatalf("after a rule with source=listener: reported %v, want [22 11]", got)
+		}
+	})
+}

@@ -58,9 +58,13 @@ type Rule struct {
 	// Thresholds are days before notAfter, descending, each at least 1.
 	Thresholds []int
 	// Filters: empty fields do not filter.
-	Profile    string            // certificate profile
-	Issuer     string            // issuer name ("local") or, for imported certificates, issuer DN
-	Source     string            // store.SourceIssued, SourceImported or SourceDiscovered
+	Profile string // certificate profile
+	Issuer  string // issuer name ("local") or, for imported certificates, issuer DN
+	// Source is store.SourceIssued, SourceImported, SourceDiscovered or
+	// SourceListener; "" matches every source but SourceListener (the
+	// server renews its own listener certificate itself: a rule names
+	// source=listener to hear of one that is not renewed).
+	Source     string
 	Attributes map[string]string // custom attribute key = value, each one required
 }
 
@@ -114,8 +118,8 @@ func ParseRule(s string, index int) (Rule, error) {
 		case "issuer":
 			r.Issuer = v
 		case "source":
-			if !slices.Contains([]string{store.SourceIssued, store.SourceImported, store.SourceDiscovered}, v) {
-				return Rule{}, fmt.Errorf("source=%s: want issued, imported or discovered", v)
+			if !slices.Contains(store.Sources(), v) {
+				return Rule{}, fmt.Errorf("source=%s: want issued, imported, discovered or listener", v)
 			}
 			r.Source = v
 		case "attribute":

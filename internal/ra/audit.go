@@ -367,7 +367,7 @@ func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor 
 // this server's CA signed, neither the current one nor a retired one
 // (every such one when the issuer has no CA certificate).
 func (r *RA) anotherCAs(c *store.Certificate) bool {
-	if c.Source == "" || c.Source == store.SourceIssued {
+	if c.Source == "" || c.Source == store.SourceIssued || c.Source == store.SourceListener {
 		return false
 	}
 	scope := r.caScope()

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestTLSCA is a CA that issues tls-cert pairs in tests (exported for the
@@ -62,6 +63,13 @@ func NewTestTLSCA(t testing.TB) *TestTLSCA {
 // leaf.
 func (ca *TestTLSCA) Pair(t testing.TB, kind string, nb, na time.Time) (certPEM, keyPEM []byte, leaf *x509.Certificate) {
 	t.Helper()
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	return ca.pairSerial(t, kind, serial, nb, na)
+}
+
+// pairSerial is Pair with the leaf's serial given.
+func (ca *TestTLSCA) pairSerial(t testing.TB, kind string, serial *big.Int, nb, na time.Time) (certPEM, keyPEM []byte, leaf *x509.Certificate) {
+	t.Helper()
 	var key crypto.Signer
 	var keyBlock *pem.Block
 	var err error
@@ -92,7 +100,6 @@ func (ca *TestTLSCA) Pair(t testing.TB, kind string, nb, na time.Time) (certPEM,
 		}
 		keyBlock = &pem.Block{Type: "PRIVATE KEY", Bytes: b}
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "localhost"},
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		NotBefore: nb, NotAfter: na, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
@@ -236,17 +243,20 @@ func TestServerCertRenewalFailureKeepsCurrent(t *testing.T) {
 	clock := time.Now()
 	var fail bool
 	calls := 0
-	issue := func(dns []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
+	issue := func(_ context.Context, serial *big.Int, dns []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
 		calls++
 		if fail {
 			return tls.Certificate{}, errors.New("local CA: server certificate: the signing key is unavailable")
 		}
-		certPEM, keyPEM, _ := ca.Pair(t, "ecdsa-sec1", clock.Add(-time.Minute), clock.Add(validity-time.Minute))
+		certPEM, keyPEM, _ := ca.pairSerial(t, "ecdsa-sec1", serial, clock.Add(-time.Minute), clock.Add(validity-time.Minute))
 		return tls.X509KeyPair(certPEM, keyPEM)
 	}
 	var logs logBuffer
-	s := &Server{cfg: &config.Serve{Hostname: "localhost"}, log: slog.New(slog.NewTextHandler(&logs, nil)),
-		now: func() time.Time { return clock }, issueServerCert: issue}
+	s := &Server{cfg: &config.Serve{Hostname: "localhost", Data: t.TempDir()}, log: slog.New(slog.NewTextHandler(&logs, nil)),
+		store: storetest.Engines()[0].Open(t), now: func() time.Time { return clock }, issueServerCert: issue}
+	if err := s.startListenerCert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	first, err := s.certificate(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -106,14 +107,17 @@ type Server struct {
 	now      func() time.Time
 
 	// The HTTPS listeners' certificate (listencert.go): own, read from
-	// tls-cert and tls-key, when they are set; else tlsCert, issued by
-	// issueServerCert (the built-in CA) and renewed in memory, with a
-	// failed renewal tried again from renewRetry on.
+	// tls-cert and tls-key, when they are set; else tlsCert, signed by
+	// issueServerCert (the built-in CA) with a reserved serial, recorded
+	// in the inventory as tlsSerial (listenerstore.go) and renewed with a
+	// third of its life left, with a failed renewal tried again from
+	// renewRetry on.
 	certMu          sync.Mutex
 	own             *ownCert
 	tlsCert         *tls.Certificate
+	tlsSerial       string
 	renewRetry      time.Time
-	issueServerCert func(dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error)
+	issueServerCert func(ctx context.Context, serial *big.Int, dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error)
 }
 
 // CADir is where the built-in CA's files live below the data directory.
@@ -446,8 +450,10 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	s.ui = newDashboard(st, r, auditLog, now, log, &cfg.SSO)
-	if _, err := s.certificate(nil); err != nil {
-		return nil, err
+	if own == nil {
+		if err := s.startListenerCert(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !hadCA {
 		// Only now: a start that failed removed the CA it had made.
@@ -699,7 +705,7 @@ func (s *Server) Store() *store.Store { return s.store }
 // serverCertValidity is the life of the server's own HTTPS certificate:
 // 45 days, under the shortest TLS validity the CA/B Forum BR will allow
 // (47 days from 2029-03-15, ballot SC-081), so that the issuance lint keeps
-// passing it then. It is renewed in memory with a third of it left.
+// passing it then. It is renewed with a third of it left.
 const serverCertValidity = 45 * 24 * time.Hour
 
 // renewRetryDelay is how long the server serves its current certificate
@@ -708,8 +714,10 @@ const renewRetryDelay = time.Minute
 
 // certificate returns the HTTPS server certificate: the one of tls-cert
 // and tls-key when they are set; else the one of the built-in CA, renewed
-// when less than a third of its life (serverCertValidity) is left. It
-// covers the configured hostname, localhost, 127.0.0.1 and ::1. A failed
+// (issueListenerCert: recorded in the inventory, superseding the one it
+// renews) when less than a third of its life (serverCertValidity) is
+// left. It covers the configured hostname, localhost, 127.0.0.1 and ::1
+// (listenerNames). A failed
 // renewal is logged and the current certificate served while it is valid
 // (tried again after renewRetryDelay), rather than failing the handshake.
 func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -731,16 +739,9 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return nil, errors.New("server TLS certificate expired and not renewed")
 		}
 	}
-	names := []string{"localhost"}
-	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	if ip := net.ParseIP(s.cfg.Hostname); ip != nil {
-		if !ip.IsLoopback() {
-			ips = append(ips, ip)
-		}
-	} else if s.cfg.Hostname != "localhost" {
-		names = append([]string{s.cfg.Hostname}, names...)
-	}
-	c, err := s.issueServerCert(names, ips, serverCertValidity)
+	ctx, cancel := context.WithTimeout(context.Background(), listenerIssueTimeout)
+	defer cancel()
+	c, serial, err := s.issueListenerCert(ctx, s.tlsSerial)
 	if err != nil {
 		err = fmt.Errorf("server TLS certificate: %w", err)
 		if old == nil {
@@ -756,10 +757,11 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return old, nil
 	}
 	if old != nil {
-		s.log.Info("renewed the server TLS certificate", "not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		s.log.Info("renewed the server TLS certificate", "serial", serial, "supersedes", s.tlsSerial,
+			"not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
-	s.tlsCert = &c
-	return &c, nil
+	s.tlsCert, s.tlsSerial = c, serial
+	return c, nil
 }
 
 // Serve serves until ctx is done, then shuts down gracefully: it stops

@@ -387,8 +387,8 @@ func (s *Store) RevokeCertificateOf(ctx context.Context, serial string, reason i
 const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND revocation_reason <> 1))`
 
 // revokeKeyCertificates revokes in tx, for keyCompromise at at, the
-// certificates with key h but serial that this CA issued (source issued,
-// or stored under one of scope.DNs and accepted by scope.Signed), that are
+// certificates with key h but serial that this CA issued (source issued or
+// listener, or stored under one of scope.DNs and accepted by scope.Signed), that are
 // unexpired at at and valid or revoked for another reason
 // (keyCompromiseRevocable; index certificates_key), and returns the audit
 // events the Cascade hooks of events give for them (each with the row as
@@ -401,7 +401,7 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 	// or names the other CAs' (the loop below tells them apart).
 	ours := ""
 	if scope.Others == nil && (len(scope.DNs) == 0 || scope.Signed == nil) {
-		ours = ` AND c.source = 'issued'`
+		ours = ` AND c.source IN ('issued', 'listener')`
 	}
 	q := `SELECT ` + prefixCols("c.", certCols) + `, c.chain_id, ic.pem FROM certificates c` + s.indexedBy("certificates_key") +
 		` LEFT JOIN issuer_chains ic ON ic.id = c.chain_id
@@ -421,7 +421,7 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 			rows.Close()
 			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
 		}
-		if c.Source != SourceIssued && !scope.Holds(c) {
+		if c.Source != SourceIssued && c.Source != SourceListener && !scope.Holds(c) {
 			// Another CA's certificate (perhaps one that carries this
 			// CA's name): not this CA's to revoke.
 			if scope.Others != nil && c.Status == StatusValid {
@@ -532,4 +532,47 @@ func (s *Store) CountCertificates(ctx context.Context) (int, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM certificates`).Scan(&n)
 	return n, err
+}
+
+// StoreListenerCertificate stores c, a certificate the built-in CA issued
+// for certgate's own HTTPS listeners (Source SourceListener) with a serial
+// reserved before signing (ReserveSerial), and, when supersedes is not "",
+// marks the listener certificate of that serial superseded by c
+// (superseded_by, migration 00036), all in one durable transaction with
+// events (nil ones skipped) appended to the audit log. Only a valid
+// listener certificate not yet superseded is marked: an ACME, imported or
+// discovered certificate of that serial is left as it is. ErrConflict
+// wraps a duplicate serial or fingerprint; an error stores nothing.
+func (s *Store) StoreListenerCertificate(ctx context.Context, c *Certificate, supersedes string, events ...*AuditAppend) error {
+	if c.Source != SourceListener {
+		return fmt.Errorf("store listener certificate %s: source %q, want %q", c.Serial, c.Source, SourceListener)
+	}
+	ch := s.chainOf(c)
+	err := s.tx(ctx, func(tx txConn) error {
+		if err := s.insertCertificate(ctx, tx, c, ch); err != nil {
+			return err
+		}
+		if supersedes != "" && supersedes != c.Serial {
+			if _, err := tx.ExecContext(ctx, `UPDATE certificates SET superseded_by = ?
+				WHERE serial = ? AND source = ? AND status = 'valid' AND superseded_by = ''`,
+				c.Serial, supersedes, SourceListener); err != nil {
+				return fmt.Errorf("supersede listener certificate %s: %w", supersedes, err)
+			}
+		}
+		return appendAll(ctx, tx, events)
+	})
+	if err == nil {
+		s.learn(ch)
+	}
+	return err
+}
+
+// CurrentListenerCertificate returns the record of the listener
+// certificate (SourceListener) whose DER has SHA-256 fingerprint fp
+// (lower-case hex) when it is valid (not revoked) and not superseded
+// (superseded_by empty): one a restarted server may serve again. ErrNotFound
+// otherwise.
+func (s *Store) CurrentListenerCertificate(ctx context.Context, fp string) (*Certificate, error) {
+	return scanCert(s.r.QueryRowContext(ctx, `SELECT `+certSelect()+` WHERE c.fingerprint_sha256 = ? AND c.source = ? AND c.status = 'valid' AND c.superseded_by = ''`,
+		fp, SourceListener))
 }

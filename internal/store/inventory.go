@@ -147,15 +147,19 @@ type CertKey struct {
 // CertQuery selects certificates from the inventory. Empty fields do not
 // filter; all given filters must hold.
 type CertQuery struct {
-	Name        string            // a SAN equal to this lower-case name
-	Suffix      string            // a SAN ending with this lower-case suffix, e.g. ".example.com"
-	Serial      string            // lower-case hex; also finds imported certificates keyed SERIAL-FINGERPRINT16
-	Fingerprint string            // lower-case hex SHA-256 of the DER
-	Issuer      string            // issuer name ("local") or, for imported certificates, issuer DN
-	Profile     string            // profile name
-	Source      string            // issued | imported | discovered
-	Status      string            // StatusValid, StatusRevoked or StatusExpired, judged at Now
-	Attributes  map[string]string // custom attribute key = value, each one required
+	Name        string // a SAN equal to this lower-case name
+	Suffix      string // a SAN ending with this lower-case suffix, e.g. ".example.com"
+	Serial      string // lower-case hex; also finds imported certificates keyed SERIAL-FINGERPRINT16
+	Fingerprint string // lower-case hex SHA-256 of the DER
+	Issuer      string // issuer name ("local") or, for imported certificates, issuer DN
+	Profile     string // profile name
+	Source      string // issued | imported | discovered | listener
+	// NotSource leaves out the certificates of this source (e.g.
+	// SourceListener for the expiry notifications of a rule without
+	// source=); "" leaves out none.
+	NotSource  string
+	Status     string            // StatusValid, StatusRevoked or StatusExpired, judged at Now
+	Attributes map[string]string // custom attribute key = value, each one required
 	// NotAfterFrom and NotAfterTo bound NotAfter: NotAfterFrom < NotAfter <= NotAfterTo
 	// (zero: unbounded), e.g. "expiring within 30 days" is (now, now+30d].
 	NotAfterFrom, NotAfterTo time.Time
@@ -284,6 +288,9 @@ func (s *Store) searchQuery(ctx context.Context, q CertQuery) (string, []any, er
 	}
 	if q.Source != "" {
 		add(`c.source = ?`, q.Source)
+	}
+	if q.NotSource != "" {
+		add(`c.source <> ?`, q.NotSource)
 	}
 	switch q.Status {
 	case "":

@@ -153,7 +153,8 @@ type Certificate struct {
 	// crypto/x509 names it, e.g. "ECDSA-SHA256", "SHA1-RSA"; "" when unknown.
 	SignatureAlgorithm string
 	// Source is how the certificate entered the inventory: SourceIssued
-	// (default when empty), SourceImported or SourceDiscovered.
+	// (default when empty), SourceImported, SourceDiscovered or
+	// SourceListener.
 	Source string
 	// Attributes are custom key/value attributes, written with the
 	// certificate (nil stores an empty set).
@@ -179,7 +180,22 @@ const (
 	SourceIssued     = "issued"
 	SourceImported   = "imported"
 	SourceDiscovered = "discovered"
+	// SourceListener: the built-in CA issued it for certgate's own HTTPS
+	// listeners (listen, admin-listen) when tls-cert and tls-key are not
+	// set, under profile ListenerProfile; no ACME order, no account.
+	SourceListener = "listener"
 )
+
+// ListenerProfile is the profile recorded for the certificates of
+// SourceListener: not a stored ACME profile (a profile of that name
+// cannot issue them), only their mark in the inventory.
+const ListenerProfile = "certgate-listener"
+
+// Sources lists the certificate sources (Certificate.Source) in the order
+// the documentation names them.
+func Sources() []string {
+	return []string{SourceIssued, SourceImported, SourceDiscovered, SourceListener}
+}
 
 // DefaultProfile is the profile recorded when none is given.
 const DefaultProfile = "default"

@@ -168,7 +168,7 @@ func TestIntermediateKeyTypes(t *testing.T) {
 				t.Error("the lint-before-sign TBS differs from x509.CreateCertificate's")
 			}
 
-			srvCert, err := ca.ServerCertificate([]string{"localhost"}, nil, 0)
+			srvCert, err := ca.ServerCertificate(context.Background(), testSerial(t), []string{"localhost"}, nil, 0)
 			if err != nil {
 				t.Fatalf("ServerCertificate: %v", err)
 			}

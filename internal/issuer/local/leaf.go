@@ -264,13 +264,15 @@ func (ca *CA) ChainPEM(leafDER []byte) []byte {
 func (ca *CA) UpperChain() []*x509.Certificate { return slices.Clone(ca.upper) }
 
 // ServerCertificate issues a TLS server certificate for certgate's own
-// HTTPS listener: a fresh ECDSA P-256 key, the given names and IPs (at
-// least one), valid from one minute ago for validity (0 means
-// DefaultServerCertValidity), with Options.IssuerURL and Options.CRLURL,
-// signed like SignLeaf (including the lint when enabled). The returned
-// tls.Certificate holds the leaf, the intermediate and the CA certificates
-// above it (UpperChain), the key and the parsed Leaf.
-func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
+// HTTPS listener with serial, which the caller reserved durably before
+// (store.ReserveSerial: RFC 5280 §4.1.2.2, a serial is never used twice):
+// a fresh ECDSA P-256 key, the given names and IPs (at least one), valid
+// from one minute ago for validity (0 means DefaultServerCertValidity),
+// with Options.IssuerURL and Options.CRLURL, signed like SignLeaf
+// (including the lint when enabled). The returned tls.Certificate holds
+// the leaf, the intermediate and the CA certificates above it
+// (UpperChain), the key and the parsed Leaf. Errors are SignLeaf's.
+func (ca *CA) ServerCertificate(ctx context.Context, serial *big.Int, dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
 	if validity <= 0 {
 		validity = DefaultServerCertValidity
 	}
@@ -278,12 +280,8 @@ func (ca *CA) ServerCertificate(dnsNames []string, ips []net.IP, validity time.D
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("local CA: generate server key: %w", err)
 	}
-	serial, err := RandomSerial()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
 	notBefore := ca.now().UTC().Truncate(time.Second).Add(-time.Minute)
-	der, err := ca.SignLeaf(context.Background(), LeafRequest{
+	der, err := ca.SignLeaf(ctx, LeafRequest{
 		Serial:      serial,
 		PublicKey:   key.Public(),
 		DNSNames:    dnsNames,

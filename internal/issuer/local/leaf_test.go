@@ -376,11 +376,26 @@ func TestChainPEM(t *testing.T) {
 	}
 }
 
-func TestServerCertificate(t *testing.T) {
-	ca, _ := newTestCA(t, Options{LintBeforeSign: true, IssuerURL: testIssuerURL, CRLURL: testCRLURL})
-	cert, err := ca.ServerCertificate([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, 0)
+// testSerial returns a fresh serial (RandomSerial) for a test's
+// certificate.
+func testSerial(t testing.TB) *big.Int {
+	t.Helper()
+	serial, err := RandomSerial()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return serial
+}
+
+func TestServerCertificate(t *testing.T) {
+	serial := testSerial(t)
+	ca, _ := newTestCA(t, Options{LintBeforeSign: true, IssuerURL: testIssuerURL, CRLURL: testCRLURL})
+	cert, err := ca.ServerCertificate(context.Background(), serial, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.Leaf.SerialNumber.Cmp(serial) != 0 {
+		t.Errorf("serial %x, want the reserved %x", cert.Leaf.SerialNumber, serial)
 	}
 	if len(cert.Certificate) != 2 || !bytes.Equal(cert.Certificate[1], ca.Intermediate().Raw) {
 		t.Fatalf("chain has %d certificates, want leaf+intermediate", len(cert.Certificate))
@@ -410,7 +425,7 @@ func TestServerCertificate(t *testing.T) {
 		})
 	}
 
-	if _, err := ca.ServerCertificate(nil, nil, time.Hour); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := ca.ServerCertificate(context.Background(), testSerial(t), nil, nil, time.Hour); !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("no names: err = %v, want ErrInvalidRequest", err)
 	}
 }

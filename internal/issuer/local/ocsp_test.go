@@ -49,7 +49,7 @@ func TestLeafOCSPURL(t *testing.T) {
 	if cert, _ := x509.ParseCertificate(der); len(cert.OCSPServer) != 0 {
 		t.Fatalf("leaf without OCSPURL has AIA OCSP %q", cert.OCSPServer)
 	}
-	tc, err := ca.ServerCertificate([]string{"localhost"}, nil, 0)
+	tc, err := ca.ServerCertificate(context.Background(), testSerial(t), []string{"localhost"}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func TestImportThreeTier(t *testing.T) {
 			}
 			verifyChain(t, chain[0].Bytes, [][]byte{chain[1].Bytes, chain[2].Bytes}, root.cert, "www.example.test", testNow.Add(time.Hour))
 
-			srv, err := ca.ServerCertificate([]string{"acme.example.test"}, nil, 0)
+			srv, err := ca.ServerCertificate(context.Background(), testSerial(t), []string{"acme.example.test"}, nil, 0)
 			if err != nil {
 				t.Fatalf("ServerCertificate: %v", err)
 			}
