@@ -320,10 +320,11 @@ func (r *Rule) threshold(daysLeft float64) (int, bool) {
 }
 
 // selects reports whether r's filters (profile, issuer, source,
-// attributes) select c, as the scan's certificate query does.
+// attributes) select c, as the scan's certificate query does: a rule
+// without source= leaves out SourceListener.
 func (r *Rule) selects(c *store.Certificate) bool {
-	if (r.Profile != "" && c.Profile != r.Profile) || (r.Issuer != "" && c.Issuer != r.Issuer) ||
-		(r.Source != "" && c.Source != r.Source) {
+	source := r.Source == c.Source || (r.Source == "" && c.Source != store.SourceListener)
+	if (r.Profile != "" && c.Profile != r.Profile) || (r.Issuer != "" && c.Issuer != r.Issuer) || !source {
 		return false
 	}
 	for k, v := range r.Attributes {
