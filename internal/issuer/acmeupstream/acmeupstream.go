@@ -486,26 +486,11 @@ func (is *Issuer) problem(what string, err error) error {
 
 // parseChain parses the PEM bundle b (leaf first) the upstream served.
 func parseChain(b []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	out, err := issuer.ParsePEMCertificates(b)
+	if err == nil && len(out) == 0 {
+		err = errors.New("no certificate in the answer")
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no certificate in the answer")
-	}
-	return out, nil
+	return out, err
 }
 
 // encodeChain is chain as PEM, leaf first.

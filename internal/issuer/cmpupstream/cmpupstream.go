@@ -483,26 +483,11 @@ func (is *Issuer) problem(what string, err error) error {
 // parseCerts parses the PEM certificates in b, in order; none is an
 // error.
 func parseCerts(b []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	out, err := issuer.ParsePEMCertificates(b)
+	if err == nil && len(out) == 0 {
+		err = errors.New("no PEM certificate")
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
+	return out, err
 }
 
 // buildChain returns leaf followed by the certificates of pool that

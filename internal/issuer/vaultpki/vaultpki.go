@@ -588,7 +588,7 @@ func chainOf(s *vault.Secret) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	certs, err := parsePEM(leafPEM)
+	certs, err := issuer.ParsePEMCertificates([]byte(leafPEM))
 	if err != nil || len(certs) == 0 {
 		return nil, fmt.Errorf("data.certificate holds no certificate (%v)", err)
 	}
@@ -601,7 +601,7 @@ func chainOf(s *vault.Secret) ([]*x509.Certificate, error) {
 			return nil, err
 		}
 	}
-	more, err := parsePEM(cas)
+	more, err := issuer.ParsePEMCertificates([]byte(cas))
 	if err != nil {
 		return nil, err
 	}
@@ -617,27 +617,6 @@ func chainOf(s *vault.Secret) ([]*x509.Certificate, error) {
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-// parsePEM parses the CERTIFICATE blocks of b.
-func parsePEM(b string) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	rest := []byte(b)
-	for {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			return out, nil
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
 }
 
 // encodeChain is chain as PEM, leaf first.
