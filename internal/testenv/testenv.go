@@ -313,6 +313,56 @@ func (e *Env) startTLSALPN(t testing.TB) int {
 	return port
 }
 
+// AuthorizeHTTP01 answers every authorization of order o over http-01
+// from e's responder and returns the order once it is ready; see
+// AuthorizeHTTP01.
+func (e *Env) AuthorizeHTTP01(ctx context.Context, t testing.TB, c *acme.Client, o *acme.Order) *acme.Order {
+	t.Helper()
+	return AuthorizeHTTP01(ctx, t, c, o, e.SetHTTP01)
+}
+
+// AuthorizeHTTP01 answers every authorization of order o (RFC 8555 §7.5)
+// over http-01: for each it hands the challenge's token and key
+// authorization (§8.3) to answer, which must make the validation's fetch
+// of /.well-known/acme-challenge/TOKEN return it, then accepts the
+// challenge (§7.5.1) and waits for the authorization to be valid. It
+// returns the order once ready (§7.1.6). An authorization without an
+// http-01 challenge or any failure ends the test; ctx bounds the waits.
+func AuthorizeHTTP01(ctx context.Context, t testing.TB, c *acme.Client, o *acme.Order, answer func(token, keyAuth string)) *acme.Order {
+	t.Helper()
+	for _, u := range o.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatalf("authorization %s: %v", u, err)
+		}
+		var chal *acme.Challenge
+		for _, ch := range z.Challenges {
+			if ch.Type == "http-01" {
+				chal = ch
+			}
+		}
+		if chal == nil {
+			t.Fatalf("authorization %s offers no http-01 challenge", u)
+		}
+		ka, err := c.HTTP01ChallengeResponse(chal.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer(chal.Token, ka)
+		if _, err := c.Accept(ctx, chal); err != nil {
+			t.Fatalf("accept %s: %v", chal.URI, err)
+		}
+		if _, err := c.WaitAuthorization(ctx, u); err != nil {
+			t.Fatalf("authorization %s: %v", u, err)
+		}
+	}
+	ready, err := c.WaitOrder(ctx, o.URI)
+	if err != nil {
+		t.Fatalf("order %s: %v", o.URI, err)
+	}
+	return ready
+}
+
 // IssueHTTP01 registers a new account (P-256 key) and has a certificate
 // issued for name over http-01 with golang.org/x/crypto/acme, answering
 // the challenge from e's responder; it returns the client, the account and
@@ -332,28 +382,7 @@ func (e *Env) IssueHTTP01(t testing.TB, name string) (*acme.Client, *acme.Accoun
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type != "http-01" {
-				continue
-			}
-			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-			e.SetHTTP01(ch.Token, ka)
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
-		t.Fatal(err)
-	}
+	o = e.AuthorizeHTTP01(ctx, t, c, o)
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, ck)
 	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)

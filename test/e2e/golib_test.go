@@ -17,6 +17,8 @@ import (
 
 	xacme "golang.org/x/crypto/acme"
 
+	"github.com/certgate/certgate/internal/testenv"
+
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
@@ -110,35 +112,9 @@ func TestGoLibraries(t *testing.T) {
 		if !o.NotBefore.Equal(notBefore) || !o.NotAfter.Equal(notAfter) {
 			t.Errorf("order notBefore %v notAfter %v; want the requested %v and %v", o.NotBefore, o.NotAfter, notBefore, notAfter)
 		}
-		for _, u := range o.AuthzURLs {
-			z, err := c.GetAuthorization(ctx, u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var chal *xacme.Challenge
-			for _, ch := range z.Challenges {
-				if ch.Type == "http-01" {
-					chal = ch
-				}
-			}
-			if chal == nil {
-				t.Fatalf("authorization %s offers no http-01", u)
-			}
-			resp, err := c.HTTP01ChallengeResponse(chal.Token)
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, filepath.Join(chdir, chal.Token), []byte(resp))
-			if _, err := c.Accept(ctx, chal); err != nil {
-				t.Fatalf("accept: %v", err)
-			}
-			if _, err := c.WaitAuthorization(ctx, u); err != nil {
-				t.Fatalf("authorization: %v", err)
-			}
-		}
-		if _, err := c.WaitOrder(ctx, o.URI); err != nil {
-			t.Fatalf("order: %v", err)
-		}
+		testenv.AuthorizeHTTP01(ctx, t, c, o, func(token, keyAuth string) {
+			writeFile(t, filepath.Join(chdir, token), []byte(keyAuth))
+		})
 		certKey := newP256(t)
 		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, certKey)
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
+
+	"github.com/certgate/certgate/internal/testenv"
 )
 
 // TestUpstreamPebble runs certgate as a gateway in front of an upstream
@@ -260,24 +262,8 @@ func readyGatewayOrder(ctx context.Context, t *testing.T, s *acmeServer, gwDir, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type != "http-01" {
-				continue
-			}
-			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-			writeFile(t, filepath.Join(chdir, ch.Token), []byte(ka))
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	o = testenv.AuthorizeHTTP01(ctx, t, c, o, func(token, keyAuth string) {
+		writeFile(t, filepath.Join(chdir, token), []byte(keyAuth))
+	})
 	return c, o
 }

@@ -44,27 +44,7 @@ func order(t *testing.T, env *testenv.Env, dirURL, name string, certKey *ecdsa.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type == "http-01" {
-				ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-				env.SetHTTP01(ch.Token, ka)
-				if _, err := c.Accept(ctx, ch); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
-		t.Fatal(err)
-	}
+	o = env.AuthorizeHTTP01(ctx, t, c, o)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, certKey)
 	if err != nil {
 		t.Fatal(err)

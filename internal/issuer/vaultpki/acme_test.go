@@ -89,28 +89,7 @@ func testACMEThroughVault(t *testing.T, e storetest.Engine) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, u := range ord.AuthzURLs {
-			z, err := c.GetAuthorization(ctx, u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ch := range z.Challenges {
-				if ch.Type != "http-01" {
-					continue
-				}
-				ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-				env.SetHTTP01(ch.Token, ka)
-				if _, err := c.Accept(ctx, ch); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := c.WaitAuthorization(ctx, u); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if ord, err = c.WaitOrder(ctx, ord.URI); err != nil {
-			t.Fatal(err)
-		}
+		ord = env.AuthorizeHTTP01(ctx, t, c, ord)
 		ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, ck)
 		chain, _, err := c.CreateOrderCert(ctx, ord.FinalizeURL, csr, true)
@@ -250,24 +229,7 @@ func TestShutdownWhileVaultSigns(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, u := range ord.AuthzURLs {
-					z, err := c.GetAuthorization(ctx, u)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, ch := range z.Challenges {
-						if ch.Type == "http-01" {
-							ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-							env.SetHTTP01(ch.Token, ka)
-							if _, err := c.Accept(ctx, ch); err != nil {
-								t.Fatal(err)
-							}
-						}
-					}
-					if _, err := c.WaitAuthorization(ctx, u); err != nil {
-						t.Fatal(err)
-					}
-				}
+				ord = env.AuthorizeHTTP01(ctx, t, c, ord)
 				ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 				csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"held.vault.test"}}, ck)
 				go c.CreateOrderCert(ctx, ord.FinalizeURL, csr, true) // waits until cancelled
