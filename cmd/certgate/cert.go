@@ -114,10 +114,10 @@ func parseDurationFlag(param, s string) (time.Duration, error) {
 }
 
 // checkQuery is the error of a query whose filters the command refused
-// itself (bad): bad joined with the inventory's refusal of the others
+// itself (bad, nil when none): bad joined with the inventory's refusal of the others
 // (inventory.Service.Check), or the latter's storage error.
 func checkQuery(ctx context.Context, svc *inventory.Service, q inventory.Query, bad error) error {
-	if !errors.Is(bad, inventory.ErrInvalid) {
+	if bad != nil && !errors.Is(bad, inventory.ErrInvalid) {
 		return bad
 	}
 	return inventory.JoinInvalid(bad, svc.Check(ctx, q))
@@ -139,22 +139,36 @@ func checkLimit(limit int) error {
 // and prints the page (printPage).
 // Extra columns, if any, follow the certificate columns in tables and CSV.
 func pageCommand(cmd *cobra.Command, filters bool, list func(context.Context, *inventory.Service, inventory.Query) (*inventory.Page, error), extra ...pageColumn) *cobra.Command {
+	return pageCommandChecked(cmd, filters, nil, list, extra...)
+}
+
+// pageCommandChecked is pageCommand for a command with flags of its own:
+// check, when not nil, validates them before the inventory opens, and
+// its *inventory.InvalidError is named with those of the filters.
+func pageCommandChecked(cmd *cobra.Command, filters bool, check func() error, list func(context.Context, *inventory.Service, inventory.Query) (*inventory.Page, error), extra ...pageColumn) *cobra.Command {
 	var o storeOpts
 	var f listFlags
 	var format outputFormat
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		q, bad := f.query()
-		if bad != nil {
-			// The other bad filters are named too where the inventory
-			// opens; a bad filter is refused even where it does not.
+		if check != nil {
+			bad = errors.Join(bad, check())
+		}
+		if static := inventory.ValidateQuery(q); bad != nil || static != nil {
+			// Every bad filter is named where the inventory opens (the
+			// profile's existence needs it); where it does not (no
+			// database here), those that need no database still are.
 			err := withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 				return checkQuery(ctx, svc, q, bad)
 			})
 			if errors.Is(err, inventory.ErrInvalid) {
 				return err
 			}
-			return bad
+			if bad != nil && !errors.Is(bad, inventory.ErrInvalid) {
+				return bad
+			}
+			return errors.Join(bad, static)
 		}
 		return withInventory(cmd, &o, func(ctx context.Context, svc *inventory.Service) error {
 			p, err := list(ctx, svc, q)

@@ -119,3 +119,28 @@ func TestEmptyFlagIsDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestBadFilterNamedWithoutDatabase: a filter that needs no database to
+// be refused (--status, --sort, --within, --limit) is named even where no
+// certgate database is (a newcomer running `cert list` outside the data
+// directory), before "no certgate database"; one that needs the database
+// (--profile, whose existence is looked up) gets the database error.
+func TestBadFilterNamedWithoutDatabase(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "none")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cert", "list", "--status", "bogus"}, `--status: status "bogus" (valid, revoked or expired)`},
+		{[]string{"report", "expiring", "--within", "3x", "--sort", "x"},
+			`--within: invalid duration "3x" (use e.g. 30d, 2w, 12h); --sort: sort "x" (not_after, -not_after or serial)`},
+		{[]string{"cert", "list", "--source", "elsewhere"}, `--source: source "elsewhere" (issued, imported, discovered or listener)`},
+		{[]string{"cert", "list", "--limit", "0"}, `--limit 0: must be 1 to 1000`},
+		{[]string{"cert", "list", "--profile", "nosuch"}, `no certgate database`},
+	} {
+		_, _, err := runCLI(t, nil, append(tc.args, "--data", data)...)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

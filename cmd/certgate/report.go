@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/store"
@@ -21,18 +22,20 @@ func newReport() *cobra.Command {
 
 func newReportExpiring() *cobra.Command {
 	var within string
-	cmd := pageCommand(&cobra.Command{
-		Use:     "expiring",
-		Short:   "Valid certificates expiring within a duration, soonest first",
-		Example: `  certgate report expiring --within 30d --format csv`,
-	}, false, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
+	var d time.Duration
+	check := func() error {
 		if within == "" { // as GET /api/v1/reports/expiring?within=: the default
 			within = "30d"
 		}
-		d, err := parseDurationFlag("within", within)
-		if err != nil {
-			return nil, checkQuery(ctx, svc, q, err)
-		}
+		var err error
+		d, err = parseDurationFlag("within", within)
+		return err
+	}
+	cmd := pageCommandChecked(&cobra.Command{
+		Use:     "expiring",
+		Short:   "Valid certificates expiring within a duration, soonest first",
+		Example: `  certgate report expiring --within 30d --format csv`,
+	}, false, check, func(ctx context.Context, svc *inventory.Service, q inventory.Query) (*inventory.Page, error) {
 		return svc.Expiring(ctx, d, q)
 	})
 	cmd.Flags().StringVar(&within, "within", "30d", "expiry window (e.g. 30d, 2w, 12h)")

@@ -258,7 +258,7 @@ func decodeCursor(s, sort string) (*store.CertKey, error) {
 // storeQuery validates q and translates it for the store (without paging).
 // The error names every bad parameter: the *InvalidError of each, joined
 // (errors.Join; InvalidErrors lists them).
-func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
+func storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 	var errs []error
 	sq := store.CertQuery{Issuer: q.Issuer, Profile: q.Profile, Source: q.Source, Weak: q.Weak, NotReplaced: q.NotRenewed, Now: now, Attributes: q.Attributes}
 	if q.Name != "" {
@@ -324,7 +324,24 @@ func (s *Service) storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 // store, returning the page size. Its error names every bad parameter
 // (the joined *InvalidError of each), or is the profile lookup's.
 func (s *Service) pageQuery(ctx context.Context, q Query, now time.Time) (store.CertQuery, int, error) {
-	sq, err := s.storeQuery(q, now)
+	sq, limit, err := pageParams(q, now)
+	errs := []error{err}
+	if q.Profile != "" {
+		known, err := s.st.ProfileKnown(ctx, q.Profile)
+		if err != nil {
+			return sq, limit, err
+		}
+		if !known {
+			errs = append(errs, invalid("profile", q.Profile, "no profile %q (none is defined, and no certificate names it)", q.Profile))
+		}
+	}
+	return sq, limit, errors.Join(errs...)
+}
+
+// pageParams is pageQuery without the profile's lookup: what needs no
+// database.
+func pageParams(q Query, now time.Time) (store.CertQuery, int, error) {
+	sq, err := storeQuery(q, now)
 	errs := []error{err}
 	limit := q.Limit
 	if limit == 0 {
@@ -338,16 +355,16 @@ func (s *Service) pageQuery(ctx context.Context, q Query, now time.Time) (store.
 		errs = append(errs, err)
 		sq.After = after
 	}
-	if q.Profile != "" {
-		known, err := s.st.ProfileKnown(ctx, q.Profile)
-		if err != nil {
-			return sq, limit, err
-		}
-		if !known {
-			errs = append(errs, invalid("profile", q.Profile, "no profile %q (none is defined, and no certificate names it)", q.Profile))
-		}
-	}
 	return sq, limit, errors.Join(errs...)
+}
+
+// ValidateQuery checks the parameters of q that need no database (all but
+// Profile's existence, which Check also looks up): nil, or the joined
+// *InvalidError of each bad one (ErrInvalid). The CLI names them even
+// where it cannot open the inventory.
+func ValidateQuery(q Query) error {
+	_, _, err := pageParams(q, time.Now().UTC())
+	return err
 }
 
 // Check validates q as List does, without listing: nil, the joined
