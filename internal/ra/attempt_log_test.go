@@ -9,13 +9,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
-	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv/testlog"
 )
 
@@ -33,11 +32,7 @@ func (slowOKVA) Validate(context.Context, acme.Identifier, string, string, strin
 // 0 for most attempts on a local network).
 func TestAttemptLogMilliseconds(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	var logs testlog.Buffer

@@ -3,7 +3,6 @@ package ra
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // retryVA fails validations (a connection problem, as from a firewall)
@@ -44,11 +44,7 @@ func (v *retryVA) CheckCAA(context.Context, acme.Identifier, bool, string, []str
 func retryRA(t *testing.T, va Validator) (*RA, *store.Store, *store.Account, *store.Challenge) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	cfg := Config{ValidationAttempts: 3, RetryDelay: time.Hour, ResultWait: time.Hour, RateLimits: ratelimit.Config{
 		FailedValidationsPerAccount: ratelimit.Rate{Count: 2, Period: time.Hour},
 	}}

@@ -3,7 +3,6 @@ package ra_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // crlCountingStore counts the reads of a CRL's contents (on SQLite a job
@@ -33,11 +33,7 @@ func (s *crlCountingStore) CRLContents(ctx context.Context, issuer, issuerDN str
 func TestCRLContentsReadOncePerRefreshOrRevocation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	iss, reg := crlIssuer(t, st, dir)
 	var mu sync.Mutex
 	now := time.Now().UTC()

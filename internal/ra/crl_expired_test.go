@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/ra"
-	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestCRLKeepsExpiredRevocationOneValidity: RFC 5280 §5 ("an entry MUST
@@ -23,11 +22,7 @@ import (
 func TestCRLKeepsExpiredRevocationOneValidity(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	iss, reg := crlIssuer(t, st, dir)
 	var mu sync.Mutex
 	now := time.Now().UTC().Truncate(time.Second)

@@ -56,11 +56,7 @@ func insertIssuedRecord(t *testing.T, st *store.Store, iss *local.Issuer, serial
 func TestCRLNumberIncreasesWhenClockStepsBack(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	iss, reg := crlIssuer(t, st, dir)
 	number := func(at time.Time) *big.Int {
 		t.Helper()

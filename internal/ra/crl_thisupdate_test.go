@@ -4,12 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/ra"
-	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestCRLThisUpdateNotBeforeRevocation: a node whose clock runs behind
@@ -21,11 +20,7 @@ import (
 func TestCRLThisUpdateNotBeforeRevocation(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	iss, reg := crlIssuer(t, st, dir)
 	slow := time.Now().UTC().Truncate(time.Second)
 	ahead := slow.Add(7 * time.Minute) // the other node's clock

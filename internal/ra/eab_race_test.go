@@ -10,13 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -63,11 +63,7 @@ func eabBinding(t *testing.T, key *ecdsa.PrivateKey, kid string, hmacKey []byte,
 // Another account key with the spent key is still refused.
 func TestEABSingleUseSameKeyRace(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	hmacKey := []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 	if err := st.CreateEABKey(ctx, &store.EABKey{KID: "kid-once", HMACKey: hmacKey, Profile: "default", SingleUse: true,

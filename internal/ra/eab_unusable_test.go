@@ -7,12 +7,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestEABUnusableKeySaysWhy: newAccount with an EAB key that can no longer
@@ -22,11 +22,7 @@ import (
 // left the client's user to guess and the administrator to look it up.
 func TestEABUnusableKeySaysWhy(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	hmacKey := []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
 	for _, k := range []*store.EABKey{

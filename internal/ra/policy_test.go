@@ -29,6 +29,7 @@ import (
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv/testca"
 	"github.com/certgate/certgate/internal/testenv/testdns"
 	"github.com/certgate/certgate/internal/va"
@@ -77,13 +78,8 @@ func newPolicyEnv(t *testing.T, profiles ...policy.Profile) *policyEnv {
 
 func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *policyEnv {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	return newPolicyEnvOn(t, st, dir, cfg, profiles...)
 }
 

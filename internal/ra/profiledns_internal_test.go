@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/va"
 	"github.com/certgate/certgate/internal/va/mpic"
 )
@@ -23,11 +23,7 @@ import (
 // without a profile, use the RA's validator; a deleted profile is refused.
 func TestValidatorForProfile(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	now := time.Now().UTC()
 	for _, p := range []policy.Profile{
 		{Name: "alt", Validity: policy.Duration(time.Hour), Validation: &policy.Validation{DNSResolvers: []string{"127.0.0.9:5353"}}},

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/ratelimit"
-	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // errVA fails every validation with err.
@@ -56,11 +55,7 @@ func TestFailedValidationChargeIsClientAttributable(t *testing.T) {
 func failOneValidation(t *testing.T, va Validator) error {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	cfg := Config{ValidationAttempts: 1, RateLimits: ratelimit.Config{
 		FailedValidationsPerAccount: ratelimit.Rate{Count: 1, Period: time.Hour},
 	}}
@@ -75,6 +70,6 @@ func failOneValidation(t *testing.T, va Validator) error {
 	if cur, err := st.GetChallenge(ctx, c.ID); err != nil || cur.Status != acme.StatusInvalid {
 		t.Fatalf("challenge %+v, %v; want invalid", cur, err)
 	}
-	_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.one.test")})
+	_, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.one.test")})
 	return err
 }

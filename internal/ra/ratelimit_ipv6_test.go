@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // ipSelfSigner issues self-signed leaves for IP identifiers.
@@ -40,11 +40,7 @@ func (s ipSelfSigner) Issue(_ context.Context, req issuer.IssueRequest) (*issuer
 // /64 has a bucket of its own.
 func TestCertificatesPerDomainIPv6Per64(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cfg := Config{RateLimits: ratelimit.Config{CertificatesPerDomain: ratelimit.Rate{Count: 1, Period: 7 * 24 * time.Hour},
@@ -73,7 +69,7 @@ func TestCertificatesPerDomainIPv6Per64(t *testing.T) {
 		t.Fatalf("first certificate in 2001:db8:1:2::/64: %v", err)
 	}
 	rateLimitedAfter(t, finalize("2001:db8:1:2::2"), 7*24*time.Hour)
-	_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: []acme.Identifier{{Type: acme.IdentifierIP, Value: "2001:db8:1:2:ffff::9"}}})
+	_, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: []acme.Identifier{{Type: acme.IdentifierIP, Value: "2001:db8:1:2:ffff::9"}}})
 	rateLimitedAfter(t, err, 7*24*time.Hour)
 	if err := finalize("2001:db8:1:3::1"); err != nil {
 		t.Fatalf("another /64: %v", err)

@@ -3,13 +3,13 @@ package ra
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestNewOrderReportsLongestWait: when failed-validations-per-account and
@@ -17,11 +17,7 @@ import (
 // wait (docs/rate-limits.md "Refusals").
 func TestNewOrderReportsLongestWait(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	cfg := Config{RateLimits: ratelimit.Config{
 		FailedValidationsPerAccount: ratelimit.Rate{Count: 2, Period: time.Hour}, // one refills in 30 min
@@ -39,6 +35,6 @@ func TestNewOrderReportsLongestWait(t *testing.T) {
 	}
 	r.chargeFailedValidation(ctx, acct.ID)
 	r.chargeFailedValidation(ctx, acct.ID)
-	_, err = r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.test")})
+	_, err := r.NewOrder(ctx, acct, acme.NewOrderRequest{Identifiers: dnsIDs("b.test")})
 	rateLimitedAfter(t, err, 3*time.Hour)
 }

@@ -3,7 +3,6 @@ package ra
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // pendingLimitRA returns an RA over a fresh SQLite store with limits, its
@@ -18,11 +18,7 @@ import (
 func pendingLimitRA(t *testing.T, limits ratelimit.Config) (*RA, *testClock, *store.Account) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	limits.PolicyURL = "https://ca.test/limits"
 	r := New(Config{RateLimits: limits}, st, failVA{}, nil, clk.now, slog.New(slog.DiscardHandler))

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // failVA fails every validation.
@@ -79,11 +79,7 @@ func dnsIDs(names ...string) []acme.Identifier {
 // empty, and newOrder for the domain is refused too.
 func TestRateLimitsInRA(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cfg := Config{ValidationAttempts: 1, RateLimits: ratelimit.Config{
@@ -174,11 +170,7 @@ func TestRateLimitsInRA(t *testing.T) {
 // override wins over its key's.
 func TestRateLimitOverrideByEABKey(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	now := time.Now().UTC()
 	for _, o := range []store.RateLimitOverride{
 		{Limit: string(ratelimit.NewOrdersPerAccount), Subject: ratelimit.EABSubject("kid1"), Count: 1, Period: time.Hour, CreatedAt: now},

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // TestKeyCompromiseCascadeReachesOCSP: a keyCompromise revocation through
@@ -33,11 +33,7 @@ func TestKeyCompromiseCascadeReachesOCSP(t *testing.T) {
 	for _, withAudit := range []bool{true, false} {
 		t.Run(fmt.Sprintf("audit=%v", withAudit), func(t *testing.T) {
 			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := storetest.OpenSQLite(t)
 			now := time.Now().UTC()
 			insertKeyCerts(t, st, now, "c01", "c02", "c03")
 			var invalidated []string
@@ -104,11 +100,7 @@ func insertKeyCerts(t *testing.T, st *store.Store, now time.Time, serials ...str
 // superseded.
 func TestKeyCompromiseCascadeUpdatesReason(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	insertKeyCerts(t, st, now, "c01", "c02", "c03")
 	var invalidated []string

@@ -3,12 +3,12 @@ package ra
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 type nopVA struct{}
@@ -23,10 +23,7 @@ func (nopVA) CheckCAA(context.Context, acme.Identifier, bool, string, []string) 
 func TestExclusiveStartTakesOverAtOnce(t *testing.T) {
 	for _, exclusive := range []bool{true, false} {
 		ctx := context.Background()
-		st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := storetest.OpenSQLite(t)
 		now := time.Now().UTC()
 		must := func(err error) {
 			t.Helper()

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // okVA passes every validation.
@@ -109,11 +109,7 @@ func handedBackEqualsStored(t *testing.T, r *RA, st *store.Store, acct *store.Ac
 func gatedRA(t *testing.T, va Validator, now time.Time) (*RA, *store.Store, *store.Account) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	clk := &testClock{t: now}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	r := New(Config{ValidationAttempts: 1, ResultWait: time.Hour}, st, va, selfSigner{key: caKey}, clk.now, slog.New(slog.DiscardHandler))
@@ -211,11 +207,7 @@ func TestHandedBackAfterRetries(t *testing.T) {
 	}{{1, acme.StatusValid, 1}, {2, acme.StatusValid, 2}, {3, acme.StatusInvalid, 2}} {
 		t.Run(fmt.Sprintf("%d failures", tc.failures), func(t *testing.T) {
 			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := storetest.OpenSQLite(t)
 			clk := &testClock{t: time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.UTC)}
 			caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			gate := make(chan struct{})

@@ -7,13 +7,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // countingVA passes every validation and records how many run at once;
@@ -48,11 +48,7 @@ func (v *countingVA) Validate(ctx context.Context, id acme.Identifier, typ, toke
 func workersSetup(t *testing.T, va Validator, workers, n int) (*RA, *store.Store, *store.Account, []*store.Challenge) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenSQLite(t)
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	r := New(Config{ValidationAttempts: 1, ValidationWorkers: workers, ResultWait: time.Hour}, st, va, selfSigner{key: caKey}, nil, slog.New(slog.DiscardHandler))
 	acct := &store.Account{ID: "acct", KeyThumbprint: "tp", JWK: []byte("{}"), Status: acme.StatusValid, CreatedAt: time.Now()}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 // testServeConfig is a serve configuration on data with SQLite in it.
@@ -45,7 +46,9 @@ func TestMain(m *testing.M) {
 	if dsn := os.Getenv("CERTGATE_TEST_WRITER"); dsn != "" {
 		helperWriter(dsn)
 	}
-	os.Exit(m.Run())
+	// Stores, and the data directories of internal/testenv, start from a
+	// database migrated once (storetest.Main).
+	os.Exit(storetest.Main(m))
 }
 
 // helperWriter is another process beside a server (an administrative

@@ -27,6 +27,7 @@ import (
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv/testdns"
 	"golang.org/x/crypto/acme"
 )
@@ -149,6 +150,11 @@ func NewWithOptions(t testing.TB, o Options) *Env {
 	data := o.Data
 	if data == "" {
 		data = t.TempDir()
+		if o.DB == "" {
+			// A copy of the package's template database when its TestMain
+			// runs storetest.Main: the server opens it without migrating.
+			storetest.CopySQLiteTemplate(t, server.DSN(data, ""))
+		}
 	}
 	e.Config = &config.Serve{Data: data, Listen: ln.Addr().String(), Hostname: "localhost",
 		VAHTTPPort: e.HTTPPort, VATLSPort: e.TLSPort, VADNSResolver: dns.Addr(), CertValidity: 90 * 24 * time.Hour,

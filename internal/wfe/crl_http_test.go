@@ -16,6 +16,7 @@ import (
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/wfe"
 )
 
@@ -31,11 +32,7 @@ func crlFrontEndRA(t *testing.T, refresh time.Duration) (h http.Handler, set fun
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "certgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st = storetest.OpenSQLite(t)
 	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{})
 	if err != nil {
 		t.Fatal(err)

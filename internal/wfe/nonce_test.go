@@ -2,12 +2,11 @@ package wfe
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/store/storetest"
 )
 
 func TestNonceStoreSingleUse(t *testing.T) {
@@ -64,11 +63,7 @@ func TestNonceStoreExactString(t *testing.T) {
 // accept the other's nonce, and only once between them.
 func TestClusterNoncesAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.OpenSQLite(t)
 	now := time.Now()
 	clock := func() time.Time { return now }
 	key := []byte(strings.Repeat("k", 32))

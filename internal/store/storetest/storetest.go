@@ -55,6 +55,14 @@ func (e Engine) Open(t testing.TB) *store.Store {
 	return OpenDSN(t, e.NewDSN(t))
 }
 
+// OpenSQLite opens a fresh, empty SQLite store for t and closes it when t
+// ends: Engine.Open of SQLite, a copy of the template when the package's
+// TestMain runs Main.
+func OpenSQLite(t testing.TB) *store.Store {
+	t.Helper()
+	return Engines()[0].Open(t)
+}
+
 // EachStore runs test once per engine of Engines, as a parallel subtest
 // named after the engine, with a fresh store of that engine (closed when
 // the subtest ends). PostgreSQL must be reachable (RequirePostgres).

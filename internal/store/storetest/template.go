@@ -82,6 +82,15 @@ func clone(t testing.TB, engine string) (dsn string, ok bool) {
 
 func (ts *templateSet) cloneSQLite(t testing.TB) string {
 	t.Helper()
+	dst := SQLiteDSN(t)
+	ts.copySQLite(t, dst)
+	return dst
+}
+
+// copySQLite copies the SQLite template, migrating it on first use, to
+// the file dst.
+func (ts *templateSet) copySQLite(t testing.TB, dst string) {
+	t.Helper()
 	ts.sqliteOnce.Do(func() {
 		path := filepath.Join(ts.dir, "template.db")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -107,11 +116,24 @@ func (ts *templateSet) cloneSQLite(t testing.TB) string {
 			t.Fatalf("SQLite template %s has a %s file after Close", ts.sqlitePath, suffix)
 		}
 	}
-	dst := SQLiteDSN(t)
 	if err := copyFile(dst, ts.sqlitePath); err != nil {
 		t.Fatalf("copy the SQLite template: %v", err)
 	}
-	return dst
+}
+
+// CopySQLiteTemplate writes the SQLite template database (empty, fully
+// migrated) to the file path, which must not exist, and reports true;
+// it reports false and writes nothing when the package's TestMain does
+// not run Main. A server started on a data directory holding the copy
+// as certgate.db then opens it without migrating (internal/testenv).
+func CopySQLiteTemplate(t testing.TB, path string) bool {
+	t.Helper()
+	ts := templates
+	if ts == nil {
+		return false
+	}
+	ts.copySQLite(t, path)
+	return true
 }
 
 func copyFile(dst, src string) error {
