@@ -16,7 +16,7 @@ import (
 // that is not JSON 400 with a detail saying so. Both said only
 // "validation failed", which reads as a problem with the fields.
 func TestBodyProblemsSayWhatToSend(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	tok := f.tokens[auth.RoleAdmin]
 	detail := func(r response) string {
 		t.Helper()
@@ -62,7 +62,7 @@ func TestBodyProblemsSayWhatToSend(t *testing.T) {
 // own checks join theirs; it was "validation failed", which told a client
 // that shows only the detail nothing.
 func TestValidationDetailNamesFields(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	tok := f.tokens[auth.RoleAdmin]
 	for _, tc := range []struct {
 		name, method, path, body, want string
@@ -108,7 +108,7 @@ func TestValidationDetailNamesFields(t *testing.T) {
 // value", "json: cannot unmarshal number 1e400 into Go struct field
 // .reason of type float64"), which named Go's types and parser states.
 func TestMalformedJSONDetailPlain(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	tok := f.tokens[auth.RoleAdmin]
 	serial := f.certificate().Serial
 	for _, tc := range []struct {

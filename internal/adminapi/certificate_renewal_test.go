@@ -20,7 +20,7 @@ import (
 // of another CA has none (renewalInfo answers only for certificates issued
 // here), and the list leaves it out. The answer had no window at all.
 func TestCertificateRenewalWindow(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	tok := f.tokens[auth.RoleAuditor]
 	c := f.certificate()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

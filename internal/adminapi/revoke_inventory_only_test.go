@@ -19,7 +19,7 @@ import (
 // this CA's intermediate is this CA's: TestImportedCertificateOfThisCARevoked
 // in internal/ra.)
 func TestRevokeSaysInventoryOnly(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	admin := f.tokens[auth.RoleAdmin]
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	foreign := f.importedWithKey(key)

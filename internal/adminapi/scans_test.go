@@ -23,7 +23,7 @@ import (
 // errors=true), the certificate's endpoints name the server, the shadow
 // report lists it, and an unknown scan is a 404 problem.
 func TestScanReads(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rec := f.selfSigned(key, "shadow.example.net", store.SourceDiscovered)
 	port := tlstest.Serve(t, tls.Certificate{Certificate: [][]byte{rec.DER}, PrivateKey: key})

@@ -15,7 +15,7 @@ import (
 // the last (no certificate follows), has no next_cursor (it used to have
 // one leading to an empty page).
 func TestViolationsReport(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	c := f.certificate()
 	r := f.do("GET", "/api/v1/reports/violations?limit=1", f.tokens[auth.RoleAuditor], nil)
 	if r.status != 200 {

@@ -15,7 +15,7 @@ import (
 // permission carries error="insufficient_scope" with the permission as
 // scope (§3.1); the 403 had no WWW-Authenticate at all.
 func TestWWWAuthenticate(t *testing.T) {
-	f := newFixture(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)))
+	f := newFixture(t, storetest.OpenSQLite(t))
 	for _, tc := range []struct {
 		name, method, path, token, body string
 		status                          int

@@ -70,7 +70,7 @@ func stringConstants(t *testing.T, prefix string) []string {
 // nothing), naming the known actions; a known one is accepted by both.
 func TestUnknownActionRefused(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.OpenDSN(t, storetest.Engines()[0].NewDSN(t))
+	st := storetest.OpenSQLite(t)
 	l := audit.New(st, nil)
 	if err := l.Record(ctx, audit.Event{Actor: "cli:t", Action: "certificate.revoked", ObjectType: "certificate", ObjectID: "1"}); !errors.Is(err, audit.ErrUnknownAction) ||
 		!strings.Contains(err.Error(), "certificate.revoke, ") {
@@ -105,7 +105,7 @@ func TestObjectTypesListsEveryObjectConstant(t *testing.T) {
 // selects its events.
 func TestUnknownObjectTypeRefused(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.OpenDSN(t, storetest.Engines()[0].NewDSN(t))
+	st := storetest.OpenSQLite(t)
 	l := audit.New(st, nil)
 	if err := l.Record(ctx, audit.Event{Actor: "cli:t", Action: audit.ActionCertificateRevoke, ObjectType: audit.ObjectCertificate, ObjectID: "1"}); err != nil {
 		t.Fatal(err)

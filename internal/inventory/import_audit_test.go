@@ -32,7 +32,7 @@ func (refusingAuditor) Prepare(_ context.Context, ev audit.Event) (*store.AuditA
 // appended, nothing of the file is stored.
 func TestImportAuditsInItsTransaction(t *testing.T) {
 	p := newTestPKI(t)
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	clock := func() time.Time { return now }
 	ctx := context.Background()
 

@@ -17,7 +17,7 @@ import (
 func TestImportTrailingDotNames(t *testing.T) {
 	p := newTestPKI(t)
 	leaf := p.leaf(0, "WWW.Trail.Example.", "*.Trail.Example.")
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
 	res, err := svc.ImportCertificates(ctx, []*x509.Certificate{leaf})

@@ -38,7 +38,7 @@ func TestImportChainFromFilesBeside(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "chain.pem"), pemOf(p.inter), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "fullchain.pem"), pemOf(leaf, p.inter), 0o644))
 
-	svc := inventory.New(storetest.OpenDSN(t, storetest.SQLiteDSN(t)), func() time.Time { return now })
+	svc := inventory.New(storetest.OpenSQLite(t), func() time.Time { return now })
 	ctx := context.Background()
 	res, err := svc.Import(ctx, []string{dir})
 	must(t, err)

@@ -30,7 +30,7 @@ func TestImportFollowsFileSymlinks(t *testing.T) {
 	must(t, os.Symlink("../../archive/x/cert1.pem", filepath.Join(live, "cert.pem")))
 	must(t, os.Symlink("../../archive/x/privkey1.pem", filepath.Join(live, "privkey.pem")))
 	must(t, os.Symlink(archive, filepath.Join(live, "loop"))) // a directory: not followed
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
 
@@ -75,7 +75,7 @@ func TestImportFollowsFileSymlinks(t *testing.T) {
 // cert.pem after `dehydrated -r` renamed the certificate it names).
 func TestImportNamesDanglingLinkTarget(t *testing.T) {
 	ctx := context.Background()
-	svc := inventory.New(storetest.OpenDSN(t, storetest.SQLiteDSN(t)), func() time.Time { return now })
+	svc := inventory.New(storetest.OpenSQLite(t), func() time.Time { return now })
 	dir := t.TempDir()
 	link := filepath.Join(dir, "cert.pem")
 	must(t, os.Symlink("cert-1796094790.pem", link))

@@ -125,7 +125,7 @@ func TestImportMixedDirectory(t *testing.T) {
 		must(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755))
 		must(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
 	}
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
 	res, err := svc.Import(ctx, []string{filepath.Join(dir, "bad"), filepath.Join(dir, "good"), filepath.Join(dir, "keys"), filepath.Join(dir, "missing.pem")})
@@ -232,7 +232,7 @@ func TestImportSameSerialOtherIssuer(t *testing.T) {
 	if a.SerialNumber.Cmp(b.SerialNumber) != 0 {
 		t.Fatal("test PKIs should reuse serials")
 	}
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
 	r1, err := svc.ImportCertificates(ctx, []*x509.Certificate{a, p1.inter})

@@ -45,7 +45,7 @@ func TestImportDirectorySkipsTextFiles(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "README"), []byte(certbotREADME), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "text.example.com.json"),
 		[]byte(`{"domain": "text.example.com", "certUrl": "https://localhost:8443/acme/cert/1a", "certStableUrl": ""}`+"\n"), 0o600))
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
 

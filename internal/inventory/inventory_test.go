@@ -55,7 +55,7 @@ func fill(t *testing.T, st *store.Store, n int) {
 }
 
 func TestListPagesWithCursor(t *testing.T) {
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	fill(t, st, 9)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
@@ -90,7 +90,7 @@ func TestListPagesWithCursor(t *testing.T) {
 }
 
 func TestGetRevokeExpiring(t *testing.T) {
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	fill(t, st, 9)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()
@@ -243,7 +243,7 @@ func TestRevokeKeyCompromiseRevokedWith(t *testing.T) {
 // `certgate cert list --limit 1000` failed and GET
 // /api/v1/certificates?limit=1000 answered 500.
 func TestLargestPageSize(t *testing.T) {
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	fill(t, st, 3)
 	svc := inventory.New(st, func() time.Time { return now })
 	ctx := context.Background()

@@ -66,7 +66,7 @@ func makeRecord(t *testing.T, s certSpec) *store.Certificate {
 
 func violationsSetup(t *testing.T, specs []certSpec) (*inventory.Service, *policy.Registry) {
 	t.Helper()
-	return violationsSetupOn(t, storetest.OpenDSN(t, storetest.SQLiteDSN(t)), specs)
+	return violationsSetupOn(t, storetest.OpenSQLite(t), specs)
 }
 
 // violationsSetupOn is violationsSetup on the store st.

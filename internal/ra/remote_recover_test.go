@@ -213,7 +213,7 @@ func TestRemoteIssuanceRecovered(t *testing.T) {
 // revoked at the upstream.
 func TestRemoteRecoveryOutcomes(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.OpenDSN(t, storetest.SQLiteDSN(t))
+	st := storetest.OpenSQLite(t)
 	e := newHeldEnv(t, st)
 	a := e.account("gw", nil, nil)
 	refusedAt := func(o *upOrder) {
