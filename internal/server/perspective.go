@@ -83,9 +83,11 @@ func servePerspective(ctx context.Context, cfg *config.Serve, opts Options, log 
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return listenError("listen", cfg.Listen, err)
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return listenError("listen", cfg.Listen, err)
+		}
 	}
 	h := mpic.NewHandler(mpic.Local{Perspective: cfg.Perspectives.Name, VA: v}, secret, nil, log.With("component", "perspective"))
 	lim := opts.limits()

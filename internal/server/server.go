@@ -56,7 +56,8 @@ type Options struct {
 	RA ra.Config
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Listener, when set, is used instead of listening on cfg.Listen.
+	// Listener, when set, is used instead of listening on cfg.Listen (by
+	// the server and by a validation perspective, serve --roles va).
 	Listener net.Listener
 	// OrdersPerPage overrides the orders list page size.
 	OrdersPerPage int

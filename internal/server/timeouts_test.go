@@ -166,9 +166,9 @@ func serveForTest(t *testing.T, cfg *config.Serve, opts Options) *Server {
 }
 
 // perspectiveForTest starts a perspective (serve --roles va) with the
-// timeouts of opts on a free loopback port, stopped when the test ends, and
-// returns its address (host:port); it may still be starting when this
-// returns.
+// timeouts of opts on opts.Listener or a free loopback port, stopped when
+// the test ends, and returns its address (host:port); it may still be
+// starting when this returns.
 func perspectiveForTest(t *testing.T, opts Options) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -178,12 +178,16 @@ func perspectiveForTest(t *testing.T, opts Options) string {
 	if err := os.WriteFile(pcfg.Perspectives.SecretFile, []byte(strings.Repeat("s", 64)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if opts.Listener == nil {
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcfg.Listen = free.Addr().String()
+		free.Close()
+	} else {
+		pcfg.Listen = opts.Listener.Addr().String()
 	}
-	pcfg.Listen = free.Addr().String()
-	free.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- servePerspective(ctx, pcfg, opts, slog.New(slog.NewTextHandler(io.Discard, nil))) }()

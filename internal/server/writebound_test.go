@@ -226,6 +226,18 @@ func stallPipelined(c net.Conn, req string, wait time.Duration) (bool, error) {
 	}
 }
 
+// smallSendBuffer is a listener whose connections have a 16 KiB send
+// buffer (SO_SNDBUF), which the kernel then does not grow.
+type smallSendBuffer struct{ net.Listener }
+
+func (l smallSendBuffer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
+}
+
 // TestWriteBoundEveryListener: on a real server, every listener — listen
 // (HTTPS and plain HTTP), admin-listen (both), metrics-listen and a
 // validation perspective's — closes within the write bound the connection
@@ -244,7 +256,17 @@ func TestWriteBoundEveryListener(t *testing.T) {
 	cfg.MetricsListen = "127.0.0.1:0"
 	srv := serveForTest(t, cfg, opts)
 
-	perspective := perspectiveForTest(t, opts)
+	// The perspective's answers go out through a 16 KiB send buffer, so
+	// that its writes stall after a few hundred small answers rather than
+	// the tens of thousands the kernel's grown buffer holds: under -race
+	// on two loaded cores those took over 60 s to send.
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	popts := opts
+	popts.Listener = smallSendBuffer{pln}
+	perspective := perspectiveForTest(t, popts)
 
 	const openapi, healthz = "GET /api/v1/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 	for _, l := range []struct {
