@@ -67,7 +67,7 @@ func (f *listFlags) add(cmd *cobra.Command, filters bool) {
 	fl := cmd.Flags()
 	if filters {
 		fl.StringVar(&f.name, "name", "", "a subject alternative name, exactly (case-insensitive)")
-		fl.StringVar(&f.suffix, "suffix", "", "names under a domain: example.com, .example.com or *.example.com")
+		fl.StringVar(&f.suffix, "suffix", "", "a domain: example.com selects it and the names under it, .example.com or *.example.com only the names under it")
 		fl.StringVar(&f.serial, "serial", "", "serial number (hex)")
 		fl.StringVar(&f.fingerprint, "fingerprint", "", "SHA-256 fingerprint (hex, colons allowed), as the admin API's fingerprint filter")
 		fl.StringVar(&f.status, "status", "", "valid, revoked or expired")

@@ -60,7 +60,7 @@ func (a *API) invalidQuery(ctx context.Context, q inventory.Query, bad error) er
 type listCertificatesIn struct {
 	CertFilters
 	Name           string `query:"name" doc:"a subject alternative name, exactly (case-insensitive)"`
-	Suffix         string `query:"suffix" doc:"names under a domain: example.com, .example.com or *.example.com"`
+	Suffix         string `query:"suffix" doc:"a domain: example.com selects it and the names under it, .example.com or *.example.com only the names under it"`
 	Serial         string `query:"serial" doc:"serial number (hex, colons allowed)"`
 	Fingerprint    string `query:"fingerprint" doc:"SHA-256 fingerprint (hex, colons allowed)"`
 	Status         string `query:"status" enum:"valid,revoked,expired"`

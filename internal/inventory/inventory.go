@@ -187,7 +187,7 @@ func view(c *store.Certificate, now time.Time) Certificate {
 // Query selects and pages certificates. Empty fields do not filter.
 type Query struct {
 	Name        string            // exact SAN, case-insensitive
-	Suffix      string            // SANs under a domain: "example.com", ".example.com" and "*.example.com" all mean names ending in ".example.com"
+	Suffix      string            // a domain: "example.com" selects it and the SANs under it, ".example.com" and "*.example.com" only the SANs under it
 	Serial      string            // hex, colons and leading zeros allowed
 	Fingerprint string            // SHA-256 hex, colons allowed
 	Issuer      string            // issuer name ("local") or issuer DN of imported certificates
@@ -267,9 +267,9 @@ func storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 		sq.Name = name
 	}
 	if q.Suffix != "" {
-		sfx, err := NormalizeSuffix(q.Suffix)
+		sfx, apex, err := NormalizeSuffix(q.Suffix)
 		errs = append(errs, err)
-		sq.Suffix = sfx
+		sq.Suffix, sq.SuffixApex = sfx, apex
 	}
 	if q.Serial != "" {
 		serial, err := NormalizeSerial(q.Serial)

@@ -158,12 +158,15 @@ func TestParsers(t *testing.T) {
 			t.Errorf("ParseDuration(%q) accepted", bad)
 		}
 	}
-	for in, want := range map[string]string{"example.com": ".example.com", ".Example.com.": ".example.com", "*.example.com": ".example.com"} {
-		if got, err := inventory.NormalizeSuffix(in); err != nil || got != want {
-			t.Errorf("NormalizeSuffix(%q) = %q, %v", in, got, err)
+	for in, want := range map[string]struct {
+		suffix string
+		apex   bool
+	}{"example.com": {".example.com", true}, "Example.COM.": {".example.com", true}, ".Example.com.": {".example.com", false}, "*.example.com": {".example.com", false}} {
+		if got, apex, err := inventory.NormalizeSuffix(in); err != nil || got != want.suffix || apex != want.apex {
+			t.Errorf("NormalizeSuffix(%q) = %q, %v, %v; want %q, %v", in, got, apex, err, want.suffix, want.apex)
 		}
 	}
-	if _, err := inventory.NormalizeSuffix("*."); err == nil {
+	if _, _, err := inventory.NormalizeSuffix("*."); err == nil {
 		t.Error("empty suffix accepted")
 	}
 	if m, err := inventory.ParseAttributes([]string{"env=prod", "note=a=b"}); err != nil || m["env"] != "prod" || m["note"] != "a=b" {
@@ -262,5 +265,41 @@ func TestLargestPageSize(t *testing.T) {
 	}
 	if _, err := svc.List(ctx, inventory.Query{Limit: 1001}); !errors.Is(err, inventory.ErrInvalid) {
 		t.Fatalf("List with limit 1001: %v, want ErrInvalid", err)
+	}
+}
+
+// TestListByDomain: --suffix example.com (the CLI's, the admin API's
+// ?suffix= and the dashboard's domain search) selects the domain itself
+// and the names under it; .example.com and *.example.com only the names
+// under it; a name that only ends the same way never.
+func TestListByDomain(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	var cs []*store.Certificate
+	for i, name := range []string{"example.com", "www.example.com", "*.example.com", "my-example.com", "example.org"} {
+		serial := fmt.Sprintf("%x", 0x200+i)
+		cs = append(cs, &store.Certificate{Serial: serial, Issuer: "local", DER: []byte("der-" + serial), SANs: []string{name},
+			FingerprintSHA256: fmt.Sprintf("%064x", 0x200+i), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Duration(i+1) * 24 * time.Hour),
+			Status: store.StatusValid, CreatedAt: now, Source: store.SourceImported})
+	}
+	must(t, st.InsertCertificates(context.Background(), cs))
+	svc := inventory.New(st, func() time.Time { return now })
+	for in, want := range map[string]string{
+		"example.com":     "200 201 202",
+		"EXAMPLE.COM.":    "200 201 202",
+		".example.com":    "201 202",
+		"*.example.com":   "201 202",
+		"www.example.com": "201",
+		"my-example.com":  "203",
+		"com":             "200 201 202 203",
+	} {
+		p, err := svc.List(context.Background(), inventory.Query{Suffix: in})
+		must(t, err)
+		var got []string
+		for _, c := range p.Items {
+			got = append(got, c.Serial)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("--suffix %s: %v, want %s", in, got, want)
+		}
 	}
 }

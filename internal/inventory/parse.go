@@ -25,25 +25,29 @@ func NormalizeName(name string) (string, error) {
 	return strings.TrimSuffix(strings.ToLower(name), "."), nil
 }
 
-// NormalizeSuffix turns "example.com", ".example.com" or "*.example.com"
-// into ".example.com": the names under that domain. ErrInvalid for an
+// NormalizeSuffix turns a domain search into the store's terms: suffix is
+// ".example.com" for "example.com", ".example.com" or "*.example.com", the
+// names under that domain; apex is true for the bare form "example.com",
+// which also selects the domain itself (as a search box's "domain" is
+// read), false for ".example.com" and "*.example.com" (only the names
+// under it). Case and a trailing dot do not matter. ErrInvalid for an
 // empty domain, white space or a control character anywhere in s (refused
 // as NormalizeName refuses it), or non-ASCII characters (use the A-label).
-func NormalizeSuffix(s string) (string, error) {
+func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 	if err := spaceError("suffix", "name suffix", s, "give the domain alone"); err != nil {
-		return "", err
+		return "", false, err
 	}
 	n, _ := NormalizeName(s) // no white space: no error
 	d := strings.TrimPrefix(strings.TrimPrefix(n, "*"), ".")
 	if d == "" {
-		return "", invalid("suffix", s, "empty name suffix")
+		return "", false, invalid("suffix", s, "empty name suffix")
 	}
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x7f || d[i] < 0x20 {
-			return "", invalid("suffix", s, "name suffix %q is not ASCII (use the A-label, xn--...)", s)
+			return "", false, invalid("suffix", s, "name suffix %q is not ASCII (use the A-label, xn--...)", s)
 		}
 	}
-	return "." + d, nil
+	return "." + d, d == n, nil
 }
 
 // NormalizeSerial returns a serial number as stored: lower-case hex without

@@ -147,8 +147,12 @@ type CertKey struct {
 // CertQuery selects certificates from the inventory. Empty fields do not
 // filter; all given filters must hold.
 type CertQuery struct {
-	Name        string // a SAN equal to this lower-case name
-	Suffix      string // a SAN ending with this lower-case suffix, e.g. ".example.com"
+	Name   string // a SAN equal to this lower-case name
+	Suffix string // a SAN ending with this lower-case suffix, e.g. ".example.com"
+	// SuffixApex also selects the SAN equal to Suffix without its leading
+	// dot (the domain itself: "example.com" for ".example.com"). A name
+	// that only ends like it ("my-example.com") is never selected.
+	SuffixApex  bool
 	Serial      string // lower-case hex; also finds imported certificates keyed SERIAL-FINGERPRINT16
 	Fingerprint string // lower-case hex SHA-256 of the DER
 	Issuer      string // issuer name ("local") or, for imported certificates, issuer DN
@@ -202,6 +206,22 @@ func suffixBounds(suffix string) (lo, hi string) {
 	return lo, string(b)
 }
 
+// suffixFilter is the set filter of a suffix search (CertQuery.Suffix and
+// SuffixApex): one range of the reversed_name index. With the apex, the
+// range starts at the reversed domain, which sorts just before the names
+// under it; the only other names in between continue the domain with a
+// character below '.', i.e. '-' ("my-example.com"), and the second
+// condition drops them.
+func suffixFilter(suffix string, apex bool) setFilter {
+	lo, hi := suffixBounds(suffix)
+	if !apex || len(suffix) < 2 || suffix[0] != '.' {
+		return setFilter{"certificate_names", `reversed_name >= ? AND reversed_name < ?`, []any{lo, hi}}
+	}
+	domain := lo[:len(lo)-1]
+	return setFilter{"certificate_names", `reversed_name >= ? AND reversed_name < ? AND (reversed_name = ? OR reversed_name >= ?)`,
+		[]any{domain, hi, domain, lo}}
+}
+
 // setFilter is one filter answered by the names or attributes table.
 type setFilter struct {
 	table, cond string
@@ -226,8 +246,7 @@ func (s *Store) searchQuery(ctx context.Context, q CertQuery) (string, []any, er
 		sets = append(sets, setFilter{"certificate_names", `name = ?`, []any{q.Name}})
 	}
 	if q.Suffix != "" {
-		lo, hi := suffixBounds(q.Suffix)
-		sets = append(sets, setFilter{"certificate_names", `reversed_name >= ? AND reversed_name < ?`, []any{lo, hi}})
+		sets = append(sets, suffixFilter(q.Suffix, q.SuffixApex))
 	}
 	keys := make([]string, 0, len(q.Attributes))
 	for k := range q.Attributes {

@@ -235,10 +235,18 @@ func testSuffixSearch(t *testing.T, e storetest.Engine) {
 		invCert("05", 50, "*.example.com"),
 		invCert("06", 60, "a.example.org", "c.example.com"),
 		invCert("07", 70, "example.comm"),
+		invCert("08", 80, "my-example.com"),
+		invCert("09", 90, "example.com-x.com"),
 	}))
 	wantSerials(t, "suffix .example.com", search(t, s, store.CertQuery{Suffix: ".example.com"}), "01", "02", "05", "06")
+	// The domain itself too: the range then starts at "moc.elpmaxe", and
+	// "moc.elpmaxe-ym" (my-example.com) lies inside it but is not selected.
+	wantSerials(t, "domain example.com", search(t, s, store.CertQuery{Suffix: ".example.com", SuffixApex: true}), "01", "02", "03", "05", "06")
+	wantSerials(t, "domain x.example.com", search(t, s, store.CertQuery{Suffix: ".x.example.com", SuffixApex: true}), "02")
+	wantSerials(t, "domain example.comm", search(t, s, store.CertQuery{Suffix: ".example.comm", SuffixApex: true}), "07")
+	wantSerials(t, "domain example.com, latest first", search(t, s, store.CertQuery{Suffix: ".example.com", SuffixApex: true, Sort: store.SortNotAfterDesc}), "06", "05", "03", "02", "01")
 	wantSerials(t, "suffix .x.example.com", search(t, s, store.CertQuery{Suffix: ".x.example.com"}), "02")
-	wantSerials(t, "suffix .com", search(t, s, store.CertQuery{Suffix: ".com"}), "01", "02", "03", "04", "05", "06")
+	wantSerials(t, "suffix .com", search(t, s, store.CertQuery{Suffix: ".com"}), "01", "02", "03", "04", "05", "06", "08", "09")
 	wantSerials(t, "suffix .example.net", search(t, s, store.CertQuery{Suffix: ".example.net"}))
 	wantSerials(t, "exact example.com", search(t, s, store.CertQuery{Name: "example.com"}), "03")
 	wantSerials(t, "exact wildcard", search(t, s, store.CertQuery{Name: "*.example.com"}), "05")
@@ -263,26 +271,34 @@ func testSuffixSearchLarge(t *testing.T, e storetest.Engine) {
 		}
 		cs = append(cs, c)
 	}
-	cs = append(cs, invCert("ffff", 1, "small.test"))
+	cs = append(cs, invCert("ffff", 1, "small.test"), invCert("fffe", 50, "big.test"), invCert("fffd", 60, "my-big.test"))
 	must(t, s.InsertCertificates(ctx, cs))
-	var got []*store.Certificate
-	var after *store.CertKey
-	for {
-		page, err := s.SearchCertificates(ctx, store.CertQuery{Suffix: ".big.test", After: after, Limit: 500, Now: now})
-		must(t, err)
-		if len(page) == 0 {
-			break
+	paged := func(q store.CertQuery) []*store.Certificate {
+		var got []*store.Certificate
+		for {
+			q.Limit, q.Now = 500, now
+			page, err := s.SearchCertificates(ctx, q)
+			must(t, err)
+			if len(page) == 0 {
+				return got
+			}
+			got = append(got, page...)
+			q.After = &store.CertKey{NotAfter: page[len(page)-1].NotAfter, Serial: page[len(page)-1].Serial}
 		}
-		got = append(got, page...)
-		after = &store.CertKey{NotAfter: page[len(page)-1].NotAfter, Serial: page[len(page)-1].Serial}
 	}
-	if len(got) != n {
-		t.Fatalf("suffix .big.test paged %d certificates, want %d", len(got), n)
-	}
-	for i := 1; i < len(got); i++ {
-		a, b := got[i-1], got[i]
-		if a.NotAfter.After(b.NotAfter) || (a.NotAfter.Equal(b.NotAfter) && a.Serial >= b.Serial) {
-			t.Fatalf("rows %d and %d out of order: %s %v, %s %v", i-1, i, a.Serial, a.NotAfter, b.Serial, b.NotAfter)
+	for _, c := range []struct {
+		q    store.CertQuery
+		want int
+	}{{store.CertQuery{Suffix: ".big.test"}, n}, {store.CertQuery{Suffix: ".big.test", SuffixApex: true}, n + 1}} {
+		got := paged(c.q)
+		if len(got) != c.want {
+			t.Fatalf("%+v paged %d certificates, want %d", c.q, len(got), c.want)
+		}
+		for i := 1; i < len(got); i++ {
+			a, b := got[i-1], got[i]
+			if a.NotAfter.After(b.NotAfter) || (a.NotAfter.Equal(b.NotAfter) && a.Serial >= b.Serial) {
+				t.Fatalf("rows %d and %d out of order: %s %v, %s %v", i-1, i, a.Serial, a.NotAfter, b.Serial, b.NotAfter)
+			}
 		}
 	}
 	// Two large sets (suffix and attribute) combined.

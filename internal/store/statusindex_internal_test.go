@@ -194,3 +194,36 @@ func TestSQLitePlansApprovalsPage(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLitePlansSuffixSearch: on SQLite a suffix search reads one range of
+// certificate_names_reversed, with the domain itself (SuffixApex) as
+// without: the extra condition that drops "my-example.com" filters that
+// range and does not turn the search into a scan or a union.
+func TestSQLitePlansSuffixSearch(t *testing.T) {
+	s := openWriterTest(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	// One match, so that the search is planned (no match: no statement).
+	if err := s.InsertCertificates(ctx, []*Certificate{{Serial: "01", Issuer: "CN=Test CA", DER: []byte("der"), SANs: []string{"a.example.com"},
+		FingerprintSHA256: "fp", NotBefore: now, NotAfter: now.Add(time.Hour), Status: StatusValid, CreatedAt: now, Source: SourceImported}}); err != nil {
+		t.Fatal(err)
+	}
+	const want = "INDEX certificate_names_reversed (reversed_name>? AND reversed_name<?)"
+	for _, apex := range []bool{false, true} {
+		f := suffixFilter(".example.com", apex)
+		count := `SELECT COUNT(*) FROM (SELECT 1 FROM ` + f.table + ` WHERE ` + f.cond + ` LIMIT 2001) x`
+		search, _, err := s.searchQuery(ctx, CertQuery{Suffix: ".example.com", SuffixApex: apex, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, q := range map[string]string{"count": count, "search": search} {
+			p := strings.Join(queryPlan(ctx, t, s, name, q), "; ")
+			if !strings.Contains(p, want) {
+				t.Errorf("apex %v, %s: plan %q lacks %q", apex, name, p, want)
+			}
+			if strings.Contains(p, "SCAN certificate_names") || strings.Contains(p, "MULTI-INDEX OR") {
+				t.Errorf("apex %v, %s: plan %q", apex, name, p)
+			}
+		}
+	}
+}
