@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -255,6 +256,121 @@ func TestListenerCertRenewalSupersedes(t *testing.T) {
 		cur = listenerCerts(t, s.store, clock.now(), true)
 		if len(cur) != 1 || cur[0].Serial != third {
 			t.Fatalf("current listener certificates after the expired one: %d, want the new one only", len(cur))
+		}
+	})
+}
+
+// refuseListenerRecords makes the database refuse every new certificate
+// record of source listener (a trigger), as a full disk or a broken
+// connection would refuse the transaction that stores one.
+func refuseListenerRecords(t *testing.T, dsn string) {
+	t.Helper()
+	stmts := []string{`CREATE TRIGGER refuse_listener BEFORE INSERT ON certificates
+		WHEN NEW.source = 'listener' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
+	if store.IsPostgresDSN(dsn) {
+		stmts = []string{`CREATE FUNCTION refuse_listener() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.source = 'listener' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER refuse_listener BEFORE INSERT ON certificates FOR EACH ROW EXECUTE FUNCTION refuse_listener()`}
+	}
+	db := storetest.RawDB(t, dsn)
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// lostListenerCert checks that exactly one listener certificate was signed
+// but not recorded: one certificate.store_failed event by the system
+// naming its serial, source and fingerprint (no PEM), no certificate.issue
+// event and no inventory record of it, its serial still reserved. It
+// returns that serial.
+func lostListenerCert(t *testing.T, st *store.Store, now time.Time, issued int) string {
+	t.Helper()
+	ctx := context.Background()
+	lost, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.ActionCertificateStoreFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) != 1 || lost[0].Actor != audit.ActorSystem || !strings.Contains(lost[0].After, `"source":"listener"`) ||
+		!strings.Contains(lost[0].After, `"fingerprint_sha256":"`) || strings.Contains(lost[0].After, "CERTIFICATE-----") {
+		t.Fatalf("certificate.store_failed events: %+v; want one of the listener certificate", lost)
+	}
+	serial := lost[0].ObjectID
+	if _, err := st.GetCertificate(ctx, serial); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lost certificate %s: %v, want no record", serial, err)
+	}
+	if err := st.ReserveSerial(ctx, serial, now); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("serial %s of the lost certificate not reserved: %v", serial, err)
+	}
+	if evs := issueEvents(t, st); len(evs) != issued {
+		t.Errorf("%d certificate.issue events, want %d", len(evs), issued)
+	}
+	if res, err := audit.New(st, nil).Verify(ctx); err != nil || !res.OK {
+		t.Errorf("audit chain: %+v, %v", res, err)
+	}
+	return serial
+}
+
+// TestListenerCertNotRecorded: a listener certificate the database does
+// not take is never served. At start, New fails with an error that names
+// its serial, and nothing is kept in the data directory; at renewal, the
+// server keeps serving the certificate it has. Either way the loss is in
+// the audit log (certificate.store_failed, as for ACME issuance) and the
+// serial stays reserved.
+func TestListenerCertNotRecorded(t *testing.T) {
+	eachListenerEngine(t, func(t *testing.T, data, db string) {
+		dsn := DSN(data, db)
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		storetest.OpenDSN(t, dsn).Close() // the schema, for the trigger
+		refuseListenerRecords(t, dsn)
+		clock := &listenerClock{t: time.Now()}
+		cfg := &config.Serve{Data: data, DB: db, Listen: "127.0.0.1:0", Hostname: "localhost",
+			VAHTTPPort: 80, VATLSPort: 443, VADNSTimeout: time.Second, CertValidity: 90 * 24 * time.Hour,
+			RevocationRefresh: time.Minute, LogLevel: "error", LogFormat: "text", ShutdownGrace: 5 * time.Second}
+		s, err := New(context.Background(), cfg, Options{Now: clock.now}, slog.New(slog.DiscardHandler))
+		if err == nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			s.Serve(ctx)
+			t.Fatal("New started a server whose listener certificate was not recorded")
+		}
+		st := storetest.OpenDSN(t, dsn)
+		serial := lostListenerCert(t, st, clock.now(), 0)
+		if !strings.Contains(err.Error(), "certificate "+serial+" signed but not recorded") {
+			t.Errorf("New: %v; want the lost certificate's serial %s named", err, serial)
+		}
+		if _, err := os.Stat(ListenerCertFile(data)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("kept listener file of a lost certificate: %v", err)
+		}
+	})
+}
+
+// TestListenerCertRenewalNotRecorded: a renewal the database does not take
+// leaves the server serving the certificate it has (recorded, kept) and
+// records the loss (TestListenerCertNotRecorded).
+func TestListenerCertRenewalNotRecorded(t *testing.T) {
+	eachListenerEngine(t, func(t *testing.T, data, db string) {
+		clock := &listenerClock{t: time.Now()}
+		s, _ := startListenerServer(t, data, db, clock)
+		first := s.tlsSerial
+		refuseListenerRecords(t, DSN(data, db))
+		clock.add(serverCertValidity - serverCertValidity/3 + time.Hour)
+		c, err := s.certificate(nil)
+		if err != nil {
+			t.Fatalf("renewal refused by the database: %v; want the current certificate served", err)
+		}
+		if got := c.Leaf.SerialNumber.Text(16); got != first || s.tlsSerial != first {
+			t.Fatalf("serving %s (recorded serial %s), want the current %s", got, s.tlsSerial, first)
+		}
+		lost := lostListenerCert(t, s.store, clock.now(), 1)
+		if lost == first {
+			t.Fatalf("the store_failed event names the served certificate %s", first)
+		}
+		if cur := listenerCerts(t, s.store, clock.now(), true); len(cur) != 1 || cur[0].Serial != first {
+			t.Fatalf("current listener certificates: %d, want the one served", len(cur))
 		}
 	})
 }
