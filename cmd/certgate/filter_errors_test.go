@@ -79,9 +79,14 @@ func TestInventoryErrorsNameTheirFlag(t *testing.T) {
 		want string
 	}{
 		{[]string{"report", "issued", "--since", "x"}, `--since: invalid duration "x" (use e.g. 30d, 2w, 12h)`},
-		{[]string{"report", "issued", "--since", "0d"}, `--since: the report window must be positive`},
+		{[]string{"report", "issued", "--since", "0d"}, `--since: invalid duration "0d" (use a positive one, e.g. 30d, 2w, 12h)`},
 		{[]string{"report", "issued", "--by", "week"}, `--by: group by "week" (day, profile or issuer)`},
-		{[]string{"report", "expiring", "--within", "0s"}, `--within: the expiry window must be positive`},
+		{[]string{"report", "expiring", "--within", "0s"}, `--within: invalid duration "0s" (use a positive one, e.g. 30d, 2w, 12h)`},
+		// A zero window was read as "no window": --expiring-within 0
+		// listed every certificate.
+		{[]string{"cert", "list", "--expiring-within", "0"}, `--expiring-within: invalid duration "0" (use a positive one, e.g. 30d, 2w, 12h)`},
+		{[]string{"cert", "list", "--expiring-within", "-5d"}, `--expiring-within: invalid duration "-5d" (use a positive one, e.g. 30d, 2w, 12h)`},
+		{[]string{"cert", "list", "--expiring-within", "20000w"}, `--expiring-within: invalid duration "20000w" (use at most 100 years, e.g. 30d, 2w)`},
 		{[]string{"cert", "list", "--sort", "bogus"}, `--sort: sort "bogus" (not_after, -not_after or serial)`},
 		{[]string{"cert", "list", "--cursor", "zz"}, `--cursor: malformed cursor`},
 		{[]string{"cert", "list", "--attr", "nokey", "--suffix", "*.", "--serial", "xyz"},

@@ -168,29 +168,43 @@ func ParseAttributes(pairs []string) (map[string]string, error) {
 // of 365 days.
 const maxDuration = 100 * 365 * 24 * time.Hour
 
-// ParseDuration parses a non-negative duration of at most maxDuration as
+// ParseDuration parses the window of a filter or report (expiring within,
+// issued since): a positive duration of at most maxDuration (100 years) as
 // every setting takes it (duration.Parse: Go units plus whole weeks and
 // days, "2w", "30d", "1w3d", "1d12h", "12h"), or a fractional number of
-// days or weeks alone ("1.5d", "0.5w"). ErrInvalid otherwise.
+// days or weeks alone ("1.5d", "0.5w"). ErrInvalid otherwise, its message
+// saying which bound was crossed: a zero window selects nothing (read as
+// "no window", --expiring-within 0 listed every certificate), a negative
+// one is meaningless.
 func ParseDuration(s string) (time.Duration, error) {
-	if d, err := duration.Parse(s); err == nil {
-		if d < 0 || d > maxDuration {
-			return 0, fmt.Errorf("%w: invalid duration %q (use a number of days or weeks up to 100 years, e.g. 30d, 2w)", ErrInvalid, s)
-		}
-		return d, nil
-	}
-	for suffix, unit := range map[string]time.Duration{"d": duration.Day, "w": duration.Week} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.ParseFloat(n, 64)
-			// At most 100 years in either unit (a NaN fails both tests;
-			// a larger count would overflow time.Duration).
-			if err != nil || !(v >= 0 && v*float64(unit) <= float64(maxDuration)) {
-				return 0, fmt.Errorf("%w: invalid duration %q (use a number of days or weeks up to 100 years, e.g. 30d, 2w)", ErrInvalid, s)
+	d, err := duration.Parse(s)
+	if err != nil {
+		d = -1
+		for suffix, unit := range map[string]time.Duration{"d": duration.Day, "w": duration.Week} {
+			if n, ok := strings.CutSuffix(s, suffix); ok {
+				v, perr := strconv.ParseFloat(n, 64)
+				switch {
+				case perr != nil || v != v: // not a number, or NaN
+				case v > float64(maxDuration)/float64(unit): // would overflow time.Duration
+					d = maxDuration + 1
+				case v <= 0:
+					d = 0
+				default:
+					d = time.Duration(v * float64(unit))
+				}
 			}
-			return time.Duration(v * float64(unit)), nil
+		}
+		if d < 0 {
+			return 0, fmt.Errorf("%w: invalid duration %q (use e.g. 30d, 2w, 12h)", ErrInvalid, s)
 		}
 	}
-	return 0, fmt.Errorf("%w: invalid duration %q (use e.g. 30d, 2w, 12h)", ErrInvalid, s)
+	switch {
+	case d <= 0:
+		return 0, fmt.Errorf("%w: invalid duration %q (use a positive one, e.g. 30d, 2w, 12h)", ErrInvalid, s)
+	case d > maxDuration:
+		return 0, fmt.Errorf("%w: invalid duration %q (use at most 100 years, e.g. 30d, 2w)", ErrInvalid, s)
+	}
+	return d, nil
 }
 
 func encodePEM(der []byte) []byte {
