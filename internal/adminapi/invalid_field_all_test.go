@@ -49,6 +49,8 @@ func TestEvery422NamesField(t *testing.T) {
 		{"profile body names another", "PUT", "/api/v1/profiles/" + name, map[string]any{"name": "other", "validity": "30d"}, "body.name", "the body names profile other"},
 		{"certificates attr", "GET", "/api/v1/certificates?attr=noequals", nil, "query.attr", `attribute "noequals" is not key=value`},
 		{"certificates suffix", "GET", "/api/v1/certificates?suffix=*.", nil, "query.suffix", "empty name suffix"},
+		{"certificates suffix of an address", "GET", "/api/v1/certificates?suffix=0.0.1", nil, "query.suffix", "an IP address, not a domain"},
+		{"certificates malformed suffix", "GET", "/api/v1/certificates?suffix=ex*ample.com", nil, "query.suffix", "a wildcard is a whole leading label"},
 		{"certificates serial", "GET", "/api/v1/certificates?serial=xyz", nil, "query.serial", "not hexadecimal"},
 		{"certificates fingerprint", "GET", "/api/v1/certificates?fingerprint=ab", nil, "query.fingerprint", "not a SHA-256 fingerprint"},
 		{"certificates expiring_within", "GET", "/api/v1/certificates?expiring_within=soon", nil, "query.expiring_within", `duration "soon"`},

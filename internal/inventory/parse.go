@@ -30,24 +30,66 @@ func NormalizeName(name string) (string, error) {
 // names under that domain; apex is true for the bare form "example.com",
 // which also selects the domain itself (as a search box's "domain" is
 // read), false for ".example.com" and "*.example.com" (only the names
-// under it). Case and a trailing dot do not matter. ErrInvalid for an
-// empty domain, white space or a control character anywhere in s (refused
-// as NormalizeName refuses it), or non-ASCII characters (use the A-label).
+// under it). Case and a trailing dot do not matter.
+//
+// ErrInvalid (Param "suffix") for anything that is not a domain, rather
+// than a search that silently matches nothing or matches by text: white
+// space or a control character anywhere in s (refused as NormalizeName
+// refuses it); an empty domain or label ("..example.com"); a '*' other
+// than a leading "*." ("*example.com", "ex*ample.com"); non-ASCII
+// characters (use the A-label) or any but letters, digits, '-' and '_'; a
+// label longer than 63 octets or beginning or ending with '-' (RFC 1035
+// §2.3.1); a last label of digits alone, or a ':' — an IP address (or its
+// tail, "0.0.1"), whose text would match addresses, not domains
+// (`--name` finds an address).
 func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 	if err := spaceError("suffix", "name suffix", s, "give the domain alone"); err != nil {
 		return "", false, err
 	}
 	n, _ := NormalizeName(s) // no white space: no error
-	d := strings.TrimPrefix(strings.TrimPrefix(n, "*"), ".")
+	d, apex := n, true
+	if n == "*" { // "*." less its trailing dot
+		d, apex = "", false
+	} else if rest, ok := strings.CutPrefix(n, "*."); ok {
+		d, apex = rest, false
+	} else if rest, ok := strings.CutPrefix(n, "."); ok {
+		d, apex = rest, false
+	}
 	if d == "" {
 		return "", false, invalid("suffix", s, "empty name suffix")
 	}
-	for i := 0; i < len(d); i++ {
-		if d[i] >= 0x7f || d[i] < 0x20 {
-			return "", false, invalid("suffix", s, "name suffix %q is not ASCII (use the A-label, xn--...)", s)
+	bad := func(format string, a ...any) (string, bool, error) {
+		return "", false, invalid("suffix", s, "name suffix %q "+format, append([]any{s}, a...)...)
+	}
+	if strings.ContainsRune(d, ':') {
+		return bad("is an IP address, not a domain (find an address with --name or ?name=)")
+	}
+	labels := strings.Split(d, ".")
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return bad("has an empty label")
+		case strings.Contains(l, "*"):
+			return bad("has a '*' inside it: a wildcard is a whole leading label, as in *.example.com")
+		case len(l) > 63:
+			return bad("has a label longer than 63 characters")
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return bad("has a label beginning or ending with '-'")
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			switch {
+			case c >= 0x80:
+				return bad("is not ASCII (use the A-label, xn--...)")
+			case !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'):
+				return bad("holds %q: a domain has letters, digits, '-' and '_'", string(c))
+			}
 		}
 	}
-	return "." + d, d == n, nil
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return bad("ends in a number: an IP address, not a domain (find an address with --name or ?name=)")
+	}
+	return "." + d, apex, nil
 }
 
 // NormalizeSerial returns a serial number as stored: lower-case hex without
