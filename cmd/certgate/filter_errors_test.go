@@ -15,8 +15,12 @@ func TestUnknownProfileFlagRefused(t *testing.T) {
 	initDataDir(t, data)
 	for _, cmd := range [][]string{{"cert", "list"}, {"report", "expiring"}, {"report", "weak-keys"}, {"report", "violations"}} {
 		_, _, err := runCLI(t, nil, append(cmd, "--data", data, "--profile", "nosuch")...)
-		if err == nil || !strings.HasPrefix(err.Error(), `--profile: no profile "nosuch"`) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("%v --profile nosuch: err = %v, want one line naming --profile", cmd, err)
+		// The message said "(none is defined, ...)", which read as if
+		// no profile at all were defined.
+		const want = "--profile: no profile \"nosuch\" is defined and no certificate names it " +
+			"(profile names are case-sensitive; `certgate profile list` lists them)"
+		if err == nil || err.Error() != want {
+			t.Errorf("%v --profile nosuch: err = %v, want %q", cmd, err, want)
 		}
 		if _, _, err := runCLI(t, nil, append(cmd, "--data", data, "--profile", "default")...); err != nil {
 			t.Errorf("%v --profile default: %v", cmd, err)

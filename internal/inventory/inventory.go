@@ -332,7 +332,7 @@ func (s *Service) pageQuery(ctx context.Context, q Query, now time.Time) (store.
 			return sq, limit, err
 		}
 		if !known {
-			errs = append(errs, invalid("profile", q.Profile, "no profile %q (none is defined, and no certificate names it)", q.Profile))
+			errs = append(errs, invalid("profile", q.Profile, "no profile %q is defined and no certificate names it (profile names are case-sensitive; `certgate profile list` lists them)", q.Profile))
 		}
 	}
 	return sq, limit, errors.Join(errs...)
