@@ -68,8 +68,15 @@ func normalizeContact(c string) (string, error) {
 	}
 	for i := 0; i < len(addr); i++ {
 		if addr[i] < 0x21 || addr[i] > 0x7e {
-			return "", acme.NewProblem(acme.InvalidContact, "contact %q: the e-mail address must be printable ASCII (a domain name in its A-label form; RFC 5321)", c)
+			return "", acme.NewProblem(acme.InvalidContact, "contact %q: the e-mail address must be ASCII without spaces or control characters (a domain name in its A-label form; RFC 5321)", c)
 		}
+	}
+	// In a mailto: URI a '%' starts a percent-encoded octet (RFC 6068
+	// §2): "a%40b@example.com" is the address "a@b@example.com", which
+	// is refused when given as such. The address is taken as written,
+	// so an encoded one is refused rather than stored undecoded.
+	if strings.Contains(addr, "%") {
+		return "", acme.NewProblem(acme.InvalidContact, "contact %q: percent-encoded characters are not accepted; give the e-mail address as it is (RFC 6068 §2)", c)
 	}
 	parsed, err := mail.ParseAddress(addr)
 	if err != nil || parsed.Address != addr || parsed.Name != "" {

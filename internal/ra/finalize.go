@@ -779,7 +779,13 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	}
 	if rec == nil {
 		var p *acme.Problem
-		if scope := r.caScope(); scope.Signed != nil && !scope.Signed(req.CertDER) {
+		if cert.IsCA {
+			// One of this CA's own certificates (the intermediate)
+			// came out as "this server's CA did not issue that
+			// certificate (its issuer is <this server's root>)".
+			p = acme.NewProblem(acme.Malformed, "that is a CA certificate (%q), not one issued to an ACME account: "+
+				"a CA certificate is not revoked over ACME", cert.Subject.String())
+		} else if scope := r.caScope(); scope.Signed != nil && !scope.Signed(req.CertDER) {
 			p = acme.NewProblem(acme.Malformed, "this server's CA did not issue that certificate (its issuer is %q): "+
 				"revoke it with the CA that issued it", cert.Issuer.String())
 		} else {

@@ -59,9 +59,14 @@ func certKeyHash(der []byte) ([]byte, error) {
 // blocked key b, what naming it ("the CSR's public key", "the account
 // key"): when and by which certificate's revocation it was blocked.
 func BlockedKeyProblem(b *BlockedKey, what string) *acme.Problem {
-	return acme.NewProblem(acme.BadPublicKey, "%s is blocked: certificate %s with this key was revoked for %s on %s; "+
+	// BlockedAt is when the key was blocked, which is the revocation's
+	// time only when the certificate was revoked for keyCompromise at
+	// once: a revocation for another reason turned into keyCompromise
+	// later keeps its first time (RFC 5280 §5.3.1), so the message names
+	// the block's time as such, not as the revocation's.
+	return acme.NewProblem(acme.BadPublicKey, "%s is blocked since %s: certificate %s with this key is revoked for %s; "+
 		"this CA issues no further certificate for it (CA/B Forum BR 6.1.1.3): generate a new key",
-		what, b.Serial, acme.RevocationReasonName(b.Reason), b.BlockedAt.UTC().Format(time.RFC3339))
+		what, b.BlockedAt.UTC().Format(time.RFC3339), b.Serial, acme.RevocationReasonName(b.Reason))
 }
 
 // keyHashOf returns c.KeyHash, or certKeyHash of c.DER when it is nil;

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,10 @@ func TestBlockedKeys(t *testing.T) {
 			}
 			if b, err := s.GetBlockedKey(ctx, keyHash(t, k2.Public())); err != nil || b.Serial != "c3" || !b.BlockedAt.Equal(now.Add(time.Hour)) {
 				t.Errorf("key of c3 after keyCompromise = %+v, %v; want blocked by c3 at the second revocation", b, err)
+			} else if d := store.BlockedKeyProblem(b, "the key").Detail; !strings.Contains(d, "is blocked since "+now.Add(time.Hour).UTC().Format(time.RFC3339)+": certificate c3 with this key is revoked for keyCompromise") {
+				// It said "was revoked for keyCompromise on" the block's
+				// time, which is not c3's revocation time.
+				t.Errorf("blocked key problem %q: want the block's time named as such", d)
 			}
 			wantErr(t, "keyCompromise revocation of a certificate revoked for keyCompromise", s.RevokeCertificate(ctx, "c3", acme.ReasonKeyCompromise, now), store.ErrStale)
 			wantErr(t, "superseded after keyCompromise", s.RevokeCertificate(ctx, "c3", 4, now), store.ErrStale)

@@ -78,6 +78,9 @@ func (w *WFE) account(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return err
 	}
+	if id == "" { // "/acme/account/": no resource, as "/acme/order/"
+		return w.notFound(ctx, x)
+	}
 	if req.account.ID != id {
 		return acme.NewProblem(acme.Unauthorized, "the request is not signed by this account's key")
 	}

@@ -44,6 +44,7 @@ type hState struct {
 	otherOrderURL string     // a pending order of other
 	certURL       string     // a certificate of acct
 	certDER       []byte
+	interDER      []byte // the intermediate that signed certDER
 }
 
 var hReadyNames = []string{"a.hostile.test", "b.hostile.test"}
@@ -79,11 +80,12 @@ func hSetup(t *testing.T) *hState {
 	}
 	s.certURL = done.Certificate
 	pemChain := c.mustOK(t, http.StatusOK, s.acct, s.kid, s.certURL, nil).body
-	blk, _ := pem.Decode(pemChain)
-	if blk == nil {
-		t.Fatalf("certificate is not PEM: %q", pemChain)
+	blk, rest := pem.Decode(pemChain)
+	ib, _ := pem.Decode(rest)
+	if blk == nil || ib == nil {
+		t.Fatalf("certificate chain is not two PEM certificates: %q", pemChain)
 	}
-	s.certDER = blk.Bytes
+	s.certDER, s.interDER = blk.Bytes, ib.Bytes
 	return s
 }
 
@@ -234,6 +236,10 @@ func TestHostileRequests(t *testing.T) {
 			// the empty payload and the request answered.
 			return s.sendMap(t, s.kid, nil, func(m map[string]any) { m["payload"] = nil })
 		}, check: hWantDetail(`"payload" must be a string`)},
+		{name: "protected header nonce a number", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Was "not a JSON object with distinct member names".
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = 12345 })
+		}, check: hWantDetail(`member "nonce" has the wrong type`)},
 		{name: "protected null", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.sendMap(t, c.dir.NewOrder, []byte(validOrder), func(m map[string]any) { m["protected"] = nil })
 		}, check: hWantDetail(`"protected" must be a string`)},
@@ -585,6 +591,27 @@ func TestHostileRequests(t *testing.T) {
 		{name: "account update with an invalid contact", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, s.kid, []byte(`{"contact":["mailto:x@example.com?cc=y@example.com"]}`), nil)
 		}},
+		{name: "contact mailto percent-encoded", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
+			// "a%40b@example.com" is a@b@example.com (RFC 6068 §2); it was
+			// stored undecoded.
+			return s.send(t, s.kid, []byte(`{"contact":["mailto:a%40b@example.com"]}`), nil)
+		}, check: hWantDetail("percent-encoded characters are not accepted")},
+		{name: "contact mailto with a space", status: 400, ptype: acme.InvalidContact, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, s.kid, []byte(`{"contact":["mailto:\"a b\"@example.com"]}`), nil)
+		}, check: hWantDetail("ASCII without spaces or control characters")},
+		{name: "account update with a null payload", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// null was read as {} and answered as an update.
+			return s.send(t, s.kid, []byte(`null`), nil)
+		}, check: hWantDetail("must be a JSON object, not null")},
+		{name: "newOrder as POST-as-GET", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, nil, nil)
+		}, check: hWantDetail("takes a JSON object payload, not an empty one (POST-as-GET)")},
+		{name: "account URL without an account ID", status: 404, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Answered "not signed by this account's key" (403) where
+			// there is no resource, unlike /acme/order/.
+			u := s.kid[:strings.LastIndex(s.kid, "/")+1]
+			return s.send(t, u, nil, nil)
+		}},
 		{name: "account update to status revoked", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, s.kid, []byte(`{"status":"revoked"}`), nil)
 		}},
@@ -685,6 +712,11 @@ func TestHostileRequests(t *testing.T) {
 		}},
 
 		// ---- revokeCert (RFC 8555 §7.6) ----
+		{name: "revoke the intermediate", status: 404, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Told "this server's CA did not issue that certificate",
+			// naming this server's own root as its issuer.
+			return s.send(t, c.dir.RevokeCert, []byte(`{"certificate":"`+hB64(s.interDER)+`"}`), nil)
+		}, check: hWantDetail("is a CA certificate")},
 		{name: "revoke a garbage certificate", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.RevokeCert, []byte(`{"certificate":"`+hB64([]byte("not a certificate"))+`"}`), nil)
 		}},

@@ -158,6 +158,12 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	// last; encoding/json took the last).
 	var h protectedHeader
 	if err := josejson.Unmarshal(hb, &h); err != nil {
+		// encoding/json names the member of a type error ("nonce": 1),
+		// which go-jose's decoder does not.
+		var te *json.UnmarshalTypeError
+		if jerr := json.Unmarshal(hb, new(protectedHeader)); errors.As(jerr, &te) && te.Field != "" {
+			return nil, acme.NewProblem(acme.Malformed, "the JWS protected header member %q has the wrong type (RFC 7515 §4.1, RFC 8555 §6.2)", te.Field)
+		}
 		return nil, acme.NewProblem(acme.Malformed, "the JWS protected header is not a JSON object with distinct member names (RFC 7515 §4)")
 	}
 	if mode != innerJWKNo {

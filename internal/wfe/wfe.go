@@ -665,7 +665,17 @@ func (w *WFE) post(ctx context.Context, x *exchange, mode keyMode) (*request, er
 // the server read could differ from what another reader of the signed
 // payload would. A refusal's detail comes from encoding/json (which
 // names the field of a type error) when it refuses the payload too.
+//
+// An empty payload (POST-as-GET) and "null" are refused: each resource
+// that decodes a payload takes a JSON object (RFC 8555 §7.3–§7.6), and
+// "null" was decoded as {}.
 func decodePayload(payload []byte, v any) error {
+	switch string(bytes.TrimSpace(payload)) {
+	case "":
+		return acme.NewProblem(acme.Malformed, "this resource takes a JSON object payload, not an empty one (POST-as-GET)")
+	case "null":
+		return acme.NewProblem(acme.Malformed, "the request payload is not valid JSON for this resource: it must be a JSON object, not null")
+	}
 	if err := josejson.Unmarshal(payload, v); err != nil {
 		fresh := reflect.New(reflect.TypeOf(v).Elem()).Interface()
 		if jerr := json.Unmarshal(payload, fresh); jerr != nil {
