@@ -231,13 +231,16 @@ Recorded in the audit log (intermediate.revoke).`,
 		},
 	}
 	storeFlags(cmd, &o)
-	cmd.Flags().StringVar(&reason, "reason", "superseded", "RFC 5280 revocation reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise, or its code")
+	cmd.Flags().StringVar(&reason, "reason", "superseded", "RFC 5280 revocation reason: keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise, or its code (not unspecified: a CA certificate's CRL entry gives a reason, CA/B Forum BR §7.2.2)")
 	return cmd
 }
 
 // intermediateReason parses an RFC 5280 §5.3.1 reason for a CA
-// certificate: a name (case-insensitive) or a code, not 6 (certificateHold,
-// which CA/B Forum BR §7.2.2 forbids), 7 (unused) or 8 (removeFromCRL).
+// certificate: a name (case-insensitive) or a code, not 0 (unspecified:
+// the CRL entry of a certificate capable of issuance must carry a reason
+// code, and one of 0 is never encoded, CA/B Forum BR §7.2.2, so it would
+// be listed without a reason), 6 (certificateHold, which BR §7.2.2
+// forbids), 7 (unused) or 8 (removeFromCRL).
 func intermediateReason(s string) (int, error) {
 	code, err := strconv.Atoi(s)
 	if err != nil {
@@ -248,8 +251,11 @@ func intermediateReason(s string) (int, error) {
 			}
 		}
 	}
+	if code == 0 {
+		return 0, fmt.Errorf("--reason %q: a CA certificate's CRL entry must give a reason (CA/B Forum BR §7.2.2); use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged or privilegeWithdrawn", s)
+	}
 	if code < 0 || code > 10 || code == 6 || code == 7 || code == 8 {
-		return 0, fmt.Errorf("--reason %q is not a revocation reason for a CA certificate; use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged, privilegeWithdrawn or unspecified (RFC 5280 §5.3.1)", s)
+		return 0, fmt.Errorf("--reason %q is not a revocation reason for a CA certificate; use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged or privilegeWithdrawn (RFC 5280 §5.3.1)", s)
 	}
 	return code, nil
 }

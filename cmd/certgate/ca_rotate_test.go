@@ -59,6 +59,10 @@ func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
 	for _, tc := range []struct{ args []string }{
 		{[]string{newID}},
 		{[]string{oldID, "--reason", "certificateHold"}},
+		// BR §7.2.2: a CA certificate's CRL entry carries a reason
+		// code, never 0; it was listed with none.
+		{[]string{oldID, "--reason", "unspecified"}},
+		{[]string{oldID, "--reason", "0"}},
 		{[]string{"00ff"}},
 	} {
 		_, _, err := runCLI(t, nil, append([]string{"ca", "revoke-intermediate", "--data", data}, tc.args...)...)

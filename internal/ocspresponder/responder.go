@@ -215,6 +215,34 @@ func (r *Responder) Invalidate(serial string) {
 	}
 }
 
+// Disabled answers the responder's paths of a server started without OCSP
+// (`--ocsp=false`): certificates issued before still name its URL in
+// their AIA, so a request there gets an OCSP response, "unauthorized"
+// (RFC 6960 §2.3, RFC 5019 §2.2.3: this responder answers for no
+// certificate), with Content-Type application/ocsp-response and HTTP 200,
+// not the problem document of a path that is not OCSP's. Methods other
+// than GET, HEAD and POST get 405 as from the responder.
+type Disabled struct{}
+
+// ServeHTTP implements http.Handler.
+func (Disabled) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		rw.Header().Set("Allow", "GET, HEAD, POST")
+		writeProblem(rw, http.StatusMethodNotAllowed, "method "+req.Method+" is not allowed here (RFC 6960 Appendix A.1)")
+		return
+	}
+	h := rw.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(ocsp.UnauthorizedErrorResponse)))
+	rw.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		_, _ = rw.Write(ocsp.UnauthorizedErrorResponse)
+	}
+}
+
 // writeProblem answers status with an RFC 8555 §6.7 malformed problem
 // document saying detail, as the server's other paths answer a request
 // that is not for them (a method the path does not take: 405; a POST to

@@ -403,6 +403,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 		rcfg.OnRevoke = resp.Invalidate
 		ocspHandler = resp
+	} else {
+		// Certificates issued while it was on name the responder.
+		ocspHandler = ocspresponder.Disabled{}
 	}
 	auditLog := audit.New(st, now)
 	rcfg.Audit = auditLog
@@ -991,7 +994,7 @@ func (s *Server) plainHandler() http.Handler {
 		}
 		// OCSP (RFC 6960 Appendix A.1) is normally fetched over plain
 		// HTTP; its GET paths hold base64 that the mux would clean.
-		if s.cfg.OCSP && wfe.IsOCSPPath(r.URL.Path) {
+		if wfe.IsOCSPPath(r.URL.Path) { // ocspresponder.Disabled without OCSP
 			s.wfe.ServeHTTP(rw, r)
 			return
 		}

@@ -139,8 +139,11 @@ func TestOCSP(t *testing.T) {
 	}
 }
 
-// TestOCSPDisabled: with --ocsp=false leaves carry no OCSP URL and the
-// responder is not served.
+// TestOCSPDisabled: with --ocsp=false leaves carry no OCSP URL, and the
+// responder's paths, which certificates issued while it was on still
+// name, answer an OCSP "unauthorized" response (RFC 6960 §2.3) over HTTPS
+// and plain HTTP, by GET and POST; before, plain HTTP answered an ACME
+// problem saying "certgate serves ACME over HTTPS only".
 func TestOCSPDisabled(t *testing.T) {
 	t.Parallel()
 	env := testenv.NewWithOptions(t, testenv.Options{NoOCSP: true})
@@ -149,18 +152,46 @@ func TestOCSPDisabled(t *testing.T) {
 	if len(is.leaf.OCSPServer) != 0 {
 		t.Fatalf("leaf names OCSP responders %q with OCSP off", is.leaf.OCSPServer)
 	}
+	inter, err := x509.ParseCertificate(is.chain[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := ocsp.CreateRequest(is.leaf, inter, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	plainBase := "http://" + strings.TrimPrefix(env.BaseURL, "https://")
-	for _, u := range []struct {
+	for _, base := range []struct {
 		client *http.Client
 		url    string
 	}{{env.HTTPClient, env.BaseURL + wfe.OCSPPath}, {&http.Client{}, plainBase + wfe.OCSPPath}} {
-		res, err := u.client.Post(u.url, "application/ocsp-request", strings.NewReader("x"))
+		for _, r := range []struct{ method, url, body string }{
+			{http.MethodPost, base.url, string(req)},
+			{http.MethodGet, base.url + "/" + base64.StdEncoding.EncodeToString(req), ""},
+			{http.MethodPost, base.url, "x"},
+		} {
+			hr, _ := http.NewRequest(r.method, r.url, strings.NewReader(r.body))
+			hr.Header.Set("Content-Type", "application/ocsp-request")
+			res, err := base.client.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/ocsp-response" ||
+				!bytes.Equal(body, ocsp.UnauthorizedErrorResponse) || res.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s %s with OCSP off: %s %q %q %x; want 200, an OCSP unauthorized response, no-store",
+					r.method, r.url, res.Status, res.Header.Get("Content-Type"), res.Header.Get("Cache-Control"), body)
+			}
+		}
+		hr, _ := http.NewRequest(http.MethodPut, base.url, nil)
+		res, err := base.client.Do(hr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		if res.StatusCode == http.StatusOK || res.Header.Get("Content-Type") == "application/ocsp-response" {
-			t.Errorf("POST %s with OCSP off: %s %q", u.url, res.Status, res.Header.Get("Content-Type"))
+		if res.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("PUT %s with OCSP off: %s, want 405", base.url, res.Status)
 		}
 	}
 }
