@@ -427,13 +427,47 @@ func explainJSONError(body string) (location, msg string) {
 		line, col := textPosition(body, start)
 		return "body", fmt.Sprintf("unexpected character %s at line %d, column %d", quoteRune(r), line, col)
 	case errors.As(err, &typ):
+		// The number's place, found by certgate rather than read from
+		// typ.Field, which Go 1.26's encoding/json leaves empty when
+		// decoding into an interface (Go 1.27's fills it).
 		location = "body"
-		if f := strings.Trim(typ.Field, "."); f != "" {
-			location += "." + f
+		var n any
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.UseNumber()
+		if dec.Decode(&n) == nil {
+			if p, ok := outOfRangeNumber(n, ""); ok {
+				location += p
+			}
 		}
 		return location, typ.Value + " is out of range" // "number 1e400"
 	}
 	return "body", "it cannot be read as JSON"
+}
+
+// outOfRangeNumber returns the path below v (".reason", ".items[2].n",
+// after prefix) of a JSON number in v, decoded with UseNumber, that no
+// float64 holds, and whether there is one. Object members are visited in
+// key order, so which of several is named does not change between runs.
+func outOfRangeNumber(v any, prefix string) (string, bool) {
+	switch v := v.(type) {
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			return prefix, true
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if p, ok := outOfRangeNumber(v[k], prefix+"."+k); ok {
+				return p, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if p, ok := outOfRangeNumber(e, prefix+"["+strconv.Itoa(i)+"]"); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 // textPosition returns the line and column (both from 1, the column in
