@@ -841,14 +841,32 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	if req.Account != nil {
 		actor = audit.ACMEAccountActor(req.Account.ID)
 	}
-	if _, _, err := r.revoke(ctx, rec, reason, actor); err != nil {
+	for attempt := 0; ; attempt++ {
+		_, _, err := r.revoke(ctx, rec, reason, actor)
+		if err == nil {
+			return nil
+		}
 		if p, ok := acme.AsProblem(err); ok {
 			return p // the upstream CA of an upstream-issued certificate refused
 		}
-		if errors.Is(err, store.ErrStale) {
+		if !errors.Is(err, store.ErrStale) {
+			return r.internal(ctx, "revocation", err)
+		}
+		// The record changed since it was read: another revocation came
+		// first. A keyCompromise revocation still applies to a
+		// certificate revoked for another reason (the store turns the
+		// reason into keyCompromise and blocks the key), so it is tried
+		// again on the record as it is now; it was answered
+		// alreadyRevoked, while the same request a moment later
+		// succeeded. Anything else is already revoked.
+		if reason != acme.ReasonKeyCompromise || attempt == 2 {
 			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
 		}
-		return r.internal(ctx, "revocation", err)
+		if rec, err = r.certificateOfThisCA(ctx, cert); err != nil {
+			return r.internal(ctx, "certificate lookup", err)
+		}
+		if rec == nil || (rec.Status == acme.StatusRevoked && rec.RevocationReason == acme.ReasonKeyCompromise) {
+			return acme.NewProblem(acme.AlreadyRevoked, "the certificate is already revoked")
+		}
 	}
-	return nil
 }
