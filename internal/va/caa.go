@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -334,14 +336,10 @@ func authorizes(rec CAARecord, req caaRequest) string {
 	switch len(accountURIs) {
 	case 0:
 	case 1:
-		match := false
-		for _, u := range req.accountURIs {
-			if accountURIs[0] == u {
-				match = true
-				break
+		if !accountURIMatches(accountURIs[0], req.accountURIs) {
+			if len(req.accountURIs) > 0 {
+				return fmt.Sprintf("accounturi is not this account's URL (RFC 8657 §3; this account's is %s)", req.accountURIs[0])
 			}
-		}
-		if !match {
 			return "accounturi is not this account's URL (RFC 8657 §3)"
 		}
 	default:
@@ -450,4 +448,29 @@ func isCAAToken(s string, strict bool) bool {
 		}
 	}
 	return true
+}
+
+// accountURIMatches reports whether the accounturi value v (RFC 8657 §3)
+// names the account whose URLs are ours: one of them exactly, or an https
+// URL with the same path (/acme/account/ID) under another host. The front
+// end builds an account's URL from the Host a client connected to (an IP
+// address, another name of this server, a load balancer's name), which
+// `hostname` cannot know; the record names this CA's issuer domain besides,
+// and the path holds the account's ID, so the host adds nothing to which
+// account it is. A query, fragment or user part never matches.
+func accountURIMatches(v string, ours []string) bool {
+	if slices.Contains(ours, v) {
+		return true
+	}
+	u, err := url.Parse(v)
+	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return false
+	}
+	for _, o := range ours {
+		if ou, err := url.Parse(o); err == nil && ou.Path != "" && ou.Path == u.Path {
+			return true
+		}
+	}
+	return false
 }

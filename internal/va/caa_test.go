@@ -140,6 +140,27 @@ func TestCheckCAA(t *testing.T) {
 		// RFC 8657 parameters.
 		{name: "accounturi matches",
 			setup: func(s *testdns.Server) { s.SetCAA("www.example.com", issue(caaUs+"; accounturi="+caaAccount)) }},
+		{name: "accounturi under another host of this server",
+			// The URL a client reaching the server by IP address was
+			// given: never matched, as only hostname's URLs were ours.
+			setup: func(s *testdns.Server) {
+				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=https://127.0.0.1:14000/acme/account/42"))
+			}},
+		{name: "accounturi over http",
+			setup: func(s *testdns.Server) {
+				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=http://ca.test/acme/account/42"))
+			},
+			want: acme.CAA, details: []string{"accounturi is not this account's URL", "this account's is https://other.test/acct/42"}},
+		{name: "accounturi with a query",
+			setup: func(s *testdns.Server) {
+				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=https://ca.test/acme/account/42?x"))
+			},
+			want: acme.CAA, details: []string{"accounturi is not this account's URL"}},
+		{name: "accounturi of a path below the account",
+			setup: func(s *testdns.Server) {
+				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=https://ca.test/acme/account/42/orders"))
+			},
+			want: acme.CAA, details: []string{"accounturi is not this account's URL"}},
 		{name: "accounturi mismatch",
 			setup: func(s *testdns.Server) {
 				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=https://ca.test/acme/account/43"))

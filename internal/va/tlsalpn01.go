@@ -194,14 +194,18 @@ func countSANs(cert *x509.Certificate) (int, error) {
 
 // describeSANs lists the parsed SANs for a problem detail, truncated.
 func describeSANs(cert *x509.Certificate) string {
+	// Each with its type: a dNSName "127.0.0.1" for an ip identifier
+	// read "is not iPAddress 127.0.0.1 (got 127.0.0.1)".
 	var names []string
-	names = append(names, cert.DNSNames...)
+	for _, n := range cert.DNSNames {
+		names = append(names, "dNSName "+n)
+	}
 	for _, ip := range cert.IPAddresses {
 		if a, ok := netip.AddrFromSlice(ip); ok {
-			names = append(names, a.String()) // ::ffff:a.b.c.d stays as it is
+			names = append(names, "iPAddress "+a.String()) // ::ffff:a.b.c.d stays as it is
 			continue
 		}
-		names = append(names, ip.String())
+		names = append(names, "iPAddress "+ip.String())
 	}
 	if len(names) == 0 {
 		return "none"

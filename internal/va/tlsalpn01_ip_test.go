@@ -81,7 +81,20 @@ func TestTLSALPN01IPSANExact(t *testing.T) {
 				checkResult(t, err, id, acme.TLS, "failed to parse certificate", "IPv4-mapped")
 				return
 			}
-			checkResult(t, err, id, tc.want, "subjectAltName is not iPAddress 127.0.0.1 (got ::ffff:127.0.0.1)")
+			checkResult(t, err, id, tc.want, "subjectAltName is not iPAddress 127.0.0.1 (got iPAddress ::ffff:127.0.0.1)")
 		})
+	}
+}
+
+// TestDescribeSANsNamesTypes: the SANs a tls-alpn-01 refusal lists carry
+// their type, so that a dNSName "127.0.0.1" offered for the ip identifier
+// 127.0.0.1 does not read "is not iPAddress 127.0.0.1 (got 127.0.0.1)".
+func TestDescribeSANsNamesTypes(t *testing.T) {
+	c := &x509.Certificate{DNSNames: []string{"127.0.0.1", "a.example"}, IPAddresses: []net.IP{net.ParseIP("::1"), net.ParseIP("10.0.0.1").To4()}}
+	if got, want := describeSANs(c), "dNSName 127.0.0.1, dNSName a.example, iPAddress ::1, iPAddress 10.0.0.1"; got != want {
+		t.Errorf("describeSANs = %q, want %q", got, want)
+	}
+	if got := describeSANs(&x509.Certificate{}); got != "none" {
+		t.Errorf("describeSANs of no SAN = %q, want none", got)
 	}
 }
