@@ -231,7 +231,7 @@ Recorded in the audit log (intermediate.revoke).`,
 		},
 	}
 	storeFlags(cmd, &o)
-	cmd.Flags().StringVar(&reason, "reason", "superseded", "RFC 5280 revocation reason: keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise, or its code (not unspecified: a CA certificate's CRL entry gives a reason, CA/B Forum BR §7.2.2)")
+	cmd.Flags().StringVar(&reason, "reason", "superseded", "RFC 5280 revocation reason: keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, or its code (not unspecified: a CA certificate's CRL entry gives a reason, CA/B Forum BR §7.2.2)")
 	return cmd
 }
 
@@ -240,7 +240,8 @@ Recorded in the audit log (intermediate.revoke).`,
 // the CRL entry of a certificate capable of issuance must carry a reason
 // code, and one of 0 is never encoded, CA/B Forum BR §7.2.2, so it would
 // be listed without a reason), 6 (certificateHold, which BR §7.2.2
-// forbids), 7 (unused) or 8 (removeFromCRL).
+// forbids), 7 (unused), 8 (removeFromCRL) or 10 (aACompromise, of an
+// attribute authority, not a CA).
 func intermediateReason(s string) (int, error) {
 	code, err := strconv.Atoi(s)
 	if err != nil {
@@ -254,7 +255,7 @@ func intermediateReason(s string) (int, error) {
 	if code == 0 {
 		return 0, fmt.Errorf("--reason %q: a CA certificate's CRL entry must give a reason (CA/B Forum BR §7.2.2); use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged or privilegeWithdrawn", s)
 	}
-	if code < 0 || code > 10 || code == 6 || code == 7 || code == 8 {
+	if code < 0 || code > 9 || code == 6 || code == 7 || code == 8 {
 		return 0, fmt.Errorf("--reason %q is not a revocation reason for a CA certificate; use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged or privilegeWithdrawn (RFC 5280 §5.3.1)", s)
 	}
 	return code, nil

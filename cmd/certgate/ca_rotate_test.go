@@ -63,6 +63,7 @@ func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
 		// code, never 0; it was listed with none.
 		{[]string{oldID, "--reason", "unspecified"}},
 		{[]string{oldID, "--reason", "0"}},
+		{[]string{oldID, "--reason", "aACompromise"}},
 		{[]string{"00ff"}},
 	} {
 		_, _, err := runCLI(t, nil, append([]string{"ca", "revoke-intermediate", "--data", data}, tc.args...)...)

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -38,10 +40,12 @@ func NormalizeName(name string) (string, error) {
 // refuses it); an empty domain or label ("..example.com"); a '*' other
 // than a leading "*." ("*example.com", "ex*ample.com"); non-ASCII
 // characters (use the A-label) or any but letters, digits, '-' and '_'; a
-// label longer than 63 octets or beginning or ending with '-' (RFC 1035
-// §2.3.1); a last label of digits alone, or a ':' — an IP address (or its
-// tail, "0.0.1"), whose text would match addresses, not domains
-// (`--name` finds an address).
+// label longer than 63 octets (RFC 1035 §2.3.4; a label beginning or
+// ending with '-', which imported certificates may carry, is searchable);
+// an IP address ("::1") or a last label of digits alone (an IPv4
+// address's tail, "0.0.1"), whose text would match addresses, not domains
+// (a name search, `--name`, finds an address); a ':' otherwise
+// ("example.com:443") is a character a domain does not have.
 func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 	if err := spaceError("suffix", "name suffix", s, "give the domain alone"); err != nil {
 		return "", false, err
@@ -61,8 +65,8 @@ func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 	bad := func(format string, a ...any) (string, bool, error) {
 		return "", false, invalid("suffix", s, "name suffix %q "+format, append([]any{s}, a...)...)
 	}
-	if strings.ContainsRune(d, ':') {
-		return bad("is an IP address, not a domain (find an address with --name or ?name=)")
+	if _, err := netip.ParseAddr(d); err == nil {
+		return bad("is an IP address, not a domain (an address is found by a name search: --name, ?name=)")
 	}
 	labels := strings.Split(d, ".")
 	for _, l := range labels {
@@ -73,8 +77,6 @@ func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 			return bad("has a '*' inside it: a wildcard is a whole leading label, as in *.example.com")
 		case len(l) > 63:
 			return bad("has a label longer than 63 characters")
-		case l[0] == '-' || l[len(l)-1] == '-':
-			return bad("has a label beginning or ending with '-'")
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
@@ -87,7 +89,7 @@ func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 		}
 	}
 	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return bad("ends in a number: an IP address, not a domain (find an address with --name or ?name=)")
+		return bad("ends in a number: an IP address, not a domain (an address is found by a name search: --name, ?name=)")
 	}
 	return "." + d, apex, nil
 }
@@ -210,6 +212,14 @@ func ParseAttributes(pairs []string) (map[string]string, error) {
 // of 365 days.
 const maxDuration = 100 * 365 * 24 * time.Hour
 
+// decimalCount is the count of a fractional day or week window
+// ("1.5", ".5", "-2": the sign only to be told "use a positive one").
+var decimalCount = regexp.MustCompile(`^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+
+// goUnitCount is one count of a Go duration unit ("3650000h"), which
+// duration.Parse refuses only when it overflows time.Duration.
+var goUnitCount = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(h|m|s|ms|us|µs|ns)$`)
+
 // ParseDuration parses the window of a filter or report (expiring within,
 // issued since): a positive duration of at most maxDuration (100 years) as
 // every setting takes it (duration.Parse: Go units plus whole weeks and
@@ -222,11 +232,18 @@ func ParseDuration(s string) (time.Duration, error) {
 	d, err := duration.Parse(s)
 	if err != nil {
 		d = -1
+		if goUnitCount.MatchString(s) { // "3650000h": too many for time.Duration
+			d = maxDuration + 1
+		}
 		for suffix, unit := range map[string]time.Duration{"d": duration.Day, "w": duration.Week} {
 			if n, ok := strings.CutSuffix(s, suffix); ok {
+				// A plain decimal count alone: strconv.ParseFloat
+				// would take Go's number syntax besides ("1_0",
+				// "0x1p4", "1e3", "+5", "Inf"), which no other
+				// duration setting does.
 				v, perr := strconv.ParseFloat(n, 64)
 				switch {
-				case perr != nil || v != v: // not a number, or NaN
+				case !decimalCount.MatchString(n) || perr != nil:
 				case v > float64(maxDuration)/float64(unit): // would overflow time.Duration
 					d = maxDuration + 1
 				case v <= 0:

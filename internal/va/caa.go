@@ -462,6 +462,9 @@ func accountURIMatches(v string, ours []string) bool {
 	if slices.Contains(ours, v) {
 		return true
 	}
+	if strings.ContainsAny(v, "?#") { // even empty: "…/ID#" parses as "…/ID"
+		return false
+	}
 	u, err := url.Parse(v)
 	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil ||
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {

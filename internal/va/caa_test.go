@@ -151,9 +151,9 @@ func TestCheckCAA(t *testing.T) {
 				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=http://ca.test/acme/account/42"))
 			},
 			want: acme.CAA, details: []string{"accounturi is not this account's URL", "this account's is https://other.test/acct/42"}},
-		{name: "accounturi with a query",
+		{name: "accounturi with an empty fragment",
 			setup: func(s *testdns.Server) {
-				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=https://ca.test/acme/account/42?x"))
+				s.SetCAA("www.example.com", issue(caaUs+"; accounturi=https://ca.test/acme/account/42#"))
 			},
 			want: acme.CAA, details: []string{"accounturi is not this account's URL"}},
 		{name: "accounturi of a path below the account",

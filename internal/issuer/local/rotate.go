@@ -541,7 +541,8 @@ func fileExists(path string) bool {
 // (RFC 5280 §5.3.1 CRLReason; not 0, unspecified, which a CA
 // certificate's CRL entry may not give (CA/B Forum BR §7.2.2: a reason
 // code must be present, and 0 is never encoded), 6, certificateHold, 7,
-// unused, nor 8, removeFromCRL), at
+// unused, 8, removeFromCRL, nor 10, aACompromise, which is an attribute
+// authority's), at
 // now: it writes its RevokedFile and signs the root's CRL anew, listing
 // it (RootKeyFile must be there). The current intermediate cannot be
 // revoked: rotate first. Revoking one already revoked is refused. The
@@ -552,7 +553,7 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	if err != nil {
 		return nil, err
 	}
-	if reason <= 0 || reason > 10 || reason == 6 || reason == 7 || reason == 8 {
+	if reason <= 0 || reason > 9 || reason == 6 || reason == 7 || reason == 8 {
 		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRotate, reason)
 	}
 	match := intermediateMatcher(id)
