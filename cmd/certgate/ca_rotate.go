@@ -236,12 +236,8 @@ Recorded in the audit log (intermediate.revoke).`,
 }
 
 // intermediateReason parses an RFC 5280 §5.3.1 reason for a CA
-// certificate: a name (case-insensitive) or a code, not 0 (unspecified:
-// the CRL entry of a certificate capable of issuance must carry a reason
-// code, and one of 0 is never encoded, CA/B Forum BR §7.2.2, so it would
-// be listed without a reason), 6 (certificateHold, which BR §7.2.2
-// forbids), 7 (unused), 8 (removeFromCRL) or 10 (aACompromise, of an
-// attribute authority, not a CA).
+// certificate: a name (case-insensitive) or a code that
+// local.IntermediateReasonAllowed allows.
 func intermediateReason(s string) (int, error) {
 	code, err := strconv.Atoi(s)
 	if err != nil {
@@ -255,7 +251,7 @@ func intermediateReason(s string) (int, error) {
 	if code == 0 {
 		return 0, fmt.Errorf("--reason %q: a CA certificate's CRL entry must give a reason (CA/B Forum BR §7.2.2); use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged or privilegeWithdrawn", s)
 	}
-	if code < 0 || code > 9 || code == 6 || code == 7 || code == 8 {
+	if !local.IntermediateReasonAllowed(code) {
 		return 0, fmt.Errorf("--reason %q is not a revocation reason for a CA certificate; use cACompromise, keyCompromise, superseded, cessationOfOperation, affiliationChanged or privilegeWithdrawn (RFC 5280 §5.3.1)", s)
 	}
 	return code, nil

@@ -536,6 +536,16 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// IntermediateReasonAllowed reports whether reason, an RFC 5280 §5.3.1
+// CRLReason code, may be given for an intermediate: 1 to 5 and 9. Not 0
+// (unspecified: a CA certificate's CRL entry must carry a reason code and
+// one of 0 is never encoded, CA/B Forum BR §7.2.2), 6 (certificateHold,
+// which BR §7.2.2 forbids), 7 (unused), 8 (removeFromCRL) or 10
+// (aACompromise, an attribute authority's).
+func IntermediateReasonAllowed(reason int) bool {
+	return (reason >= 1 && reason <= 5) || reason == 9
+}
+
 // RevokeIntermediate revokes the retired intermediate of the CA in dir
 // whose IntermediateID is id (or whose serial, in hex, it is) for reason
 // (RFC 5280 §5.3.1 CRLReason; not 0, unspecified, which a CA
@@ -553,7 +563,7 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	if err != nil {
 		return nil, err
 	}
-	if reason <= 0 || reason > 9 || reason == 6 || reason == 7 || reason == 8 {
+	if !IntermediateReasonAllowed(reason) {
 		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRotate, reason)
 	}
 	match := intermediateMatcher(id)
