@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
 	"math/big"
 	"path/filepath"
@@ -335,6 +336,33 @@ func (e *policyEnv) readyOrder(a *store.Account, profile string, names ...string
 		e.t.Fatalf("order %s, want ready", st)
 	}
 	return o, azs
+}
+
+// issued finalizes a ready order of account a for name under profile with
+// a new P-256 key and returns the certificate (its leaf, read back from
+// the store's chain), that key and the order's authorizations.
+func (e *policyEnv) issued(a *store.Account, profile, name string) (*x509.Certificate, *ecdsa.PrivateKey, []*store.Authorization) {
+	e.t.Helper()
+	ctx := context.Background()
+	o, azs := e.readyOrder(a, profile, name)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(e.t, key, name), nil)
+	if err != nil || done.CertSerial == "" {
+		e.t.Fatalf("finalize %s: %+v, %v", name, done, err)
+	}
+	_, chain, err := e.st.CertificateChain(ctx, done.CertSerial)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	blk, _ := pem.Decode([]byte(chain))
+	if blk == nil {
+		e.t.Fatalf("chain of %s is not PEM", done.CertSerial)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cert, key, azs
 }
 
 // TestFinalizePolicy: key types (badCSR), EKUs and validity of issued

@@ -2,11 +2,6 @@ package ra_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"sync"
 	"testing"
@@ -33,21 +28,7 @@ func TestKeyCompromiseRevocationRacingAnother(t *testing.T) {
 	superseded := 4
 	for i := range 12 {
 		name := fmt.Sprintf("r%d.race.test", i)
-		o, azs := e.readyOrder(a, "pre", name)
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, name), nil)
-		if err != nil || done.CertSerial == "" {
-			t.Fatalf("finalize %s: %+v, %v", name, done, err)
-		}
-		_, chain, err := e.st.CertificateChain(ctx, done.CertSerial)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blk, _ := pem.Decode([]byte(chain))
-		cert, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cert, key, _ := e.issued(a, "pre", name)
 		var wg sync.WaitGroup
 		var byKey error
 		start := make(chan struct{})
@@ -67,7 +48,7 @@ func TestKeyCompromiseRevocationRacingAnother(t *testing.T) {
 		if byKey != nil {
 			t.Errorf("%s: revocation with the certificate's key beside the account's: %v, want success", name, byKey)
 		}
-		if rec, err := e.st.GetCertificate(ctx, done.CertSerial); err != nil || rec.Status != acme.StatusRevoked || rec.RevocationReason != acme.ReasonKeyCompromise {
+		if rec, err := e.st.GetCertificate(ctx, cert.SerialNumber.Text(16)); err != nil || rec.Status != acme.StatusRevoked || rec.RevocationReason != acme.ReasonKeyCompromise {
 			t.Errorf("%s after both revocations: %+v, %v; want revoked for keyCompromise", name, rec, err)
 		}
 	}

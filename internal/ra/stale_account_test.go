@@ -2,11 +2,6 @@ package ra_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"testing"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -25,21 +20,7 @@ func TestStaleAccountRefusedEverywhere(t *testing.T) {
 	e := newPolicyEnvWith(t, ra.Config{}, policy.Profile{Name: "pre", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30)})
 	ctx := context.Background()
 	a := e.account("pre", nil, nil)
-	o, azs := e.readyOrder(a, "pre", "s.pre.test")
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "s.pre.test"), nil)
-	if err != nil || done.CertSerial == "" {
-		t.Fatalf("finalize: %+v, %v", done, err)
-	}
-	_, chain, err := e.st.CertificateChain(ctx, done.CertSerial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode([]byte(chain))
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, _, azs := e.issued(a, "pre", "s.pre.test")
 	// A second order of the default profile: a pending authorization
 	// with challenges.
 	pending, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "pre", Identifiers: dnsIDs("p.test")})
@@ -62,7 +43,7 @@ func TestStaleAccountRefusedEverywhere(t *testing.T) {
 		}
 	}
 	want401("revocation", e.ra.Revoke(ctx, ra.RevokeRequest{CertDER: cert.Raw, Account: a}))
-	if rec, err := e.st.GetCertificate(ctx, done.CertSerial); err != nil || rec.Status != acme.StatusValid {
+	if rec, err := e.st.GetCertificate(ctx, cert.SerialNumber.Text(16)); err != nil || rec.Status != acme.StatusValid {
 		t.Errorf("certificate after the refused revocation: %+v, %v; want valid", rec, err)
 	}
 	_, _, err = e.ra.RespondChallengeID(ctx, a, paz.Challenges[0].ID)
