@@ -33,7 +33,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		{acme.Identifier{Type: "dns", Value: "co.uk"}, "co.uk"},
 		{acme.Identifier{Type: "dns", Value: "com.test"}, "com.test"},
 		{acme.Identifier{Type: "ip", Value: "127.0.0.1"}, "127.0.0.1"},
-		{acme.Identifier{Type: "ip", Value: "2001:DB8:0:0::1"}, "2001:db8::1"},
+		{acme.Identifier{Type: "ip", Value: "2001:db8::1"}, "2001:db8::1"},
 	}
 	for _, tt := range ok {
 		got, err := NormalizeIdentifiers([]acme.Identifier{tt.in})
@@ -46,6 +46,7 @@ func TestNormalizeIdentifiers(t *testing.T) {
 		want acme.ProblemType
 	}{
 		{acme.Identifier{Type: "email", Value: "a@b.c"}, acme.UnsupportedIdentifier},
+		{acme.Identifier{Type: "ip", Value: "2001:DB8:0:0::1"}, acme.Malformed}, // not RFC 5952 §4 text (RFC 8738 §3)
 		{acme.Identifier{Type: "dns", Value: ""}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "dns", Value: "a..b"}, acme.RejectedIdentifier},
 		{acme.Identifier{Type: "dns", Value: "-a.test"}, acme.RejectedIdentifier},

@@ -83,6 +83,13 @@ func normalizeIdentifier(id acme.Identifier) (acme.Identifier, *acme.Problem) {
 			// another iPAddress than the 4 of that address.
 			return id, acme.NewProblem(acme.RejectedIdentifier, "%s is an IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2): order %s as an ip identifier instead (RFC 8738)", id.Value, addr.Unmap())
 		}
+		if canon := addr.String(); canon != id.Value {
+			// RFC 8738 §3: the value MUST be the address's textual form of
+			// RFC 1123 §2.1 (IPv4) or RFC 5952 §4 (IPv6: lower case, no
+			// leading zeros, "::" for the longest run of zero groups).
+			// netip already refuses IPv4 text with leading zeros.
+			return id, acme.NewProblem(acme.Malformed, "IP address %q is not in its canonical text form (RFC 8738 §3, RFC 5952 §4): order it as %q", id.Value, canon)
+		}
 		if class, denied := va.AlwaysDenied(addr); denied {
 			return id, acme.NewProblem(acme.RejectedIdentifier, "%s is %s address, which validation never connects to: no challenge can validate it", addr.Unmap(), class)
 		}

@@ -33,3 +33,32 @@ func TestIPv4MappedIdentifierRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestNonCanonicalIPIdentifierMalformed: RFC 8738 §3 requires an ip
+// identifier's value in the address's canonical text form (RFC 5952 §4 for
+// IPv6), so another spelling of an address is malformed, its detail naming
+// the form to order; before, it was accepted and silently rewritten.
+func TestNonCanonicalIPIdentifierMalformed(t *testing.T) {
+	cases := map[string]string{
+		"::0001":               "::1",
+		"2001:DB8::1":          "2001:db8::1",
+		"2001:db8:0:0:0:0:0:1": "2001:db8::1",
+		"2001:0db8::1":         "2001:db8::1",
+		"2001:db8:0:1:0:0:0:1": "2001:db8:0:1::1",
+		"2001:db8::1:0:0:0:1":  "2001:db8:0:1::1",
+		"2001:db8:0:0:1:0:0:1": "2001:db8::1:0:0:1",
+		"fe80:0:0:0:0:0:0:1":   "fe80::1",
+	}
+	for in, canon := range cases {
+		_, err := NormalizeIdentifiers([]acme.Identifier{{Type: acme.IdentifierIP, Value: in}})
+		p, ok := acme.AsProblem(err)
+		if !ok || p.Type != acme.Malformed || p.Identifier == nil || p.Identifier.Value != in || !strings.Contains(p.Detail, "canonical") || !strings.Contains(p.Detail, `"`+canon+`"`) {
+			t.Errorf("%s: %v, want malformed naming %q", in, err, canon)
+		}
+	}
+	for _, v := range []string{"2001:db8::1", "2001:db8:0:1::1", "2001:db8::1:0:0:1", "192.0.2.1"} {
+		if got, err := NormalizeIdentifiers([]acme.Identifier{{Type: acme.IdentifierIP, Value: v}}); err != nil || got[0].Value != v {
+			t.Errorf("%s: %v, %v; want accepted as it is", v, got, err)
+		}
+	}
+}
