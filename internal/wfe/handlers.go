@@ -1,6 +1,7 @@
 package wfe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,7 +223,17 @@ func (w *WFE) keyChange(ctx context.Context, x *exchange) error {
 		return err
 	}
 	var kc acme.KeyChangeInner
+	if len(bytes.TrimSpace(inner.payload)) == 0 {
+		return acme.NewProblem(acme.Malformed, "inner JWS: the payload must be the key-change object (RFC 8555 §7.3.5), not empty")
+	}
 	if err := decodePayload(inner.payload, &kc); err != nil {
+		// As the inner JWS's own faults above: the client is told which
+		// of its two payloads is wrong.
+		if p, ok := acme.AsProblem(err); ok {
+			q := *p
+			q.Detail = "inner JWS: " + strings.Replace(p.Detail, "the request payload", "the payload", 1)
+			return &q
+		}
 		return err
 	}
 	var acctURL string

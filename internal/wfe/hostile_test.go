@@ -355,6 +355,13 @@ func TestHostileRequests(t *testing.T) {
 				h["jwk"] = priv
 			})
 		}},
+		{name: "jwk is a string", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Answered "the JWS cannot be parsed", naming no part.
+			return s.newAcct(t, hNewKey(t, "p256"), `{}`, func(h map[string]any) { h["jwk"] = "ES256" })
+		}, check: hWantDetail(`member "jwk" must be a JSON object, a public JWK`)},
+		{name: "jwk is an EC key without coordinates", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.newAcct(t, hNewKey(t, "p256"), `{}`, func(h map[string]any) { h["jwk"] = map[string]string{"kty": "EC", "crv": "P-256"} })
+		}, check: hWantDetail(`member "jwk" is not a valid JWK`)},
 
 		// ---- key references (RFC 8555 §6.2) ----
 		{name: "both jwk and kid", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
@@ -606,6 +613,11 @@ func TestHostileRequests(t *testing.T) {
 		{name: "newOrder as POST-as-GET", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, nil, nil)
 		}, check: hWantDetail("takes a JSON object payload, not an empty one (POST-as-GET)")},
+		{name: "newOrder with a white-space payload", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Not a POST-as-GET (its payload is not ""), which it was
+			// called.
+			return s.send(t, c.dir.NewOrder, []byte(" \n"), nil)
+		}, check: hWantDetail("it must be a JSON object, not white space")},
 		{name: "account URL without an account ID", status: 404, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			// Answered "not signed by this account's key" (403) where
 			// there is no resource, unlike /acme/order/.

@@ -217,6 +217,16 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 		// (jose.MaxRSAModulusBits; lego offers rsa8192) or another key type.
 		return nil, acme.NewProblem(acme.BadPublicKey, "the key in \"jwk\" is not supported: %s", ra.AcceptedAccountKeys)
 	}
+	if err != nil && hasJWK {
+		// Say which part is wrong when it is the key: "jwk" holds a
+		// string, a number, or an object that is no JWK.
+		var k jose.JSONWebKey
+		if t := bytes.TrimSpace(h.JWK); len(t) == 0 || t[0] != '{' {
+			return nil, acme.NewProblem(acme.Malformed, "the JWS protected header member \"jwk\" must be a JSON object, a public JWK (RFC 7515 §4.1.3, RFC 7517)")
+		} else if k.UnmarshalJSON(t) != nil {
+			return nil, acme.NewProblem(acme.Malformed, "the JWS protected header member \"jwk\" is not a valid JWK (RFC 7517)")
+		}
+	}
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, acme.NewProblem(acme.Malformed, "the JWS cannot be parsed")
 	}

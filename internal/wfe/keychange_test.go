@@ -75,7 +75,10 @@ func TestKeyChangeInnerChecks(t *testing.T) {
 		{"oldKey of another account", kcInner(t, nk, jwkHdr(nk), map[string]any{"account": kid, "oldKey": other.jwkJSON(t)}), 400, acme.Malformed},
 		{"oldKey missing", kcInner(t, nk, jwkHdr(nk), map[string]any{"account": kid}), 400, acme.Malformed},
 		{"oldKey with the private key", kcInner(t, nk, jwkHdr(nk), map[string]any{"account": kid, "oldKey": json.RawMessage(privJWK)}), 400, acme.Malformed},
-		{"payload not an object", kcInner(t, nk, jwkHdr(nk), []string{kid}), 400, acme.Malformed},
+		{"inner payload not an object", kcInner(t, nk, jwkHdr(nk), []string{kid}), 400, acme.Malformed},
+		{"inner payload syntax error", hBuild(t, nk, jwkHdr(nk), []byte(`{"account":`)).bytes(t), 400, acme.Malformed},
+		{"inner payload empty", hBuild(t, nk, jwkHdr(nk), nil).bytes(t), 400, acme.Malformed},
+		{"inner payload null", hBuild(t, nk, jwkHdr(nk), []byte("null")).bytes(t), 400, acme.Malformed},
 		{"new key held by another account", kcInner(t, other, jwkHdr(other), good), http.StatusConflict, acme.Malformed},
 		{"new key is the account's current key", kcInner(t, acct, jwkHdr(acct), good), 400, acme.Malformed},
 	}
@@ -91,6 +94,15 @@ func TestKeyChangeInnerChecks(t *testing.T) {
 			}
 			if row.name == "inner signed by a key other than its jwk" && r.problem.Detail != "inner JWS: the JWS signature does not verify" {
 				t.Errorf("detail %q, want the inner JWS's signature named", r.problem.Detail)
+			}
+			wantDetail := map[string]string{
+				"inner payload not an object": "inner JWS: the payload is not valid JSON for this resource: it must be a JSON object, not array",
+				"inner payload syntax error":  "inner JWS: the payload is not valid JSON for this resource: syntax error",
+				"inner payload empty":         "inner JWS: the payload must be the key-change object (RFC 8555 §7.3.5), not empty",
+				"inner payload null":          "inner JWS: the payload is not valid JSON for this resource: it must be a JSON object, not null",
+			}[row.name]
+			if wantDetail != "" && r.problem.Detail != wantDetail {
+				t.Errorf("detail %q, want %q", r.problem.Detail, wantDetail)
 			}
 			if r.header.Get("Replay-Nonce") == "" {
 				t.Error("no Replay-Nonce")

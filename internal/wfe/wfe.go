@@ -670,9 +670,12 @@ func (w *WFE) post(ctx context.Context, x *exchange, mode keyMode) (*request, er
 // that decodes a payload takes a JSON object (RFC 8555 §7.3–§7.6), and
 // "null" was decoded as {}.
 func decodePayload(payload []byte, v any) error {
+	if len(payload) == 0 {
+		return acme.NewProblem(acme.Malformed, "this resource takes a JSON object payload, not an empty one (POST-as-GET)")
+	}
 	switch string(bytes.TrimSpace(payload)) {
 	case "":
-		return acme.NewProblem(acme.Malformed, "this resource takes a JSON object payload, not an empty one (POST-as-GET)")
+		return acme.NewProblem(acme.Malformed, "the request payload is not valid JSON for this resource: it must be a JSON object, not white space")
 	case "null":
 		return acme.NewProblem(acme.Malformed, "the request payload is not valid JSON for this resource: it must be a JSON object, not null")
 	}
