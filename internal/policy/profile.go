@@ -634,6 +634,15 @@ func (p *Profile) ExtKeyUsages() []x509.ExtKeyUsage {
 	return out
 }
 
+// AllowsRSA reports whether the profile allows any RSA key (KeyTypes empty
+// allows every key type).
+func (p *Profile) AllowsRSA() bool {
+	if len(p.KeyTypes) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(p.KeyTypes, func(k string) bool { return strings.HasPrefix(k, "rsa") })
+}
+
 // KeyTypeName classifies pub as one of the KeyTypes names ("" when none fits).
 func KeyTypeName(pub crypto.PublicKey) string {
 	switch k := pub.(type) {

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"path/filepath"
@@ -388,32 +389,38 @@ func TestFinalizePolicy(t *testing.T) {
 		t.Fatalf("ECDSA finalize: %v", err)
 	}
 
+	// Each profile issues for an ECDSA and an RSA key: an RSA certificate
+	// has keyEncipherment only where its EKUs allow it (a clientAuth or
+	// codeSigning one with it failed the lint: serverInternal, the order
+	// invalid).
 	for _, p := range profiles[1:] {
-		t.Run(p.Name, func(t *testing.T) {
-			a := e.account(p.Name, nil, nil)
-			o, azs := e.readyOrder(a, p.Name, "c.pre.test")
-			done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, ec, "c.pre.test"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec, err := e.st.GetCertificate(ctx, done.CertSerial)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, _ := x509.ParseCertificate(rec.DER)
-			p.Validate()
-			if !slices.Equal(c.ExtKeyUsage, p.ExtKeyUsages()) {
-				t.Errorf("EKUs %v, want %v", c.ExtKeyUsage, p.ExtKeyUsages())
-			}
-			// The validity period counts the notAfter second (RFC 5280
-			// §4.1.2.5): exactly the profile's validity.
-			if got := c.NotAfter.Sub(c.NotBefore) + time.Second; got != time.Duration(p.Validity) {
-				t.Errorf("validity period %s, want the profile's %s", got, time.Duration(p.Validity))
-			}
-			if err := certlint.Check(rec.DER); err != nil {
-				t.Errorf("zlint: %v", err)
-			}
-		})
+		for _, key := range []crypto.Signer{ec, rk} {
+			t.Run(fmt.Sprintf("%s/%T", p.Name, key), func(t *testing.T) {
+				a := e.account(p.Name, nil, nil)
+				o, azs := e.readyOrder(a, p.Name, "c.pre.test")
+				done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "c.pre.test"), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec, err := e.st.GetCertificate(ctx, done.CertSerial)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, _ := x509.ParseCertificate(rec.DER)
+				p.Validate()
+				if !slices.Equal(c.ExtKeyUsage, p.ExtKeyUsages()) {
+					t.Errorf("EKUs %v, want %v", c.ExtKeyUsage, p.ExtKeyUsages())
+				}
+				// The validity period counts the notAfter second (RFC 5280
+				// §4.1.2.5): exactly the profile's validity.
+				if got := c.NotAfter.Sub(c.NotBefore) + time.Second; got != time.Duration(p.Validity) {
+					t.Errorf("validity period %s, want the profile's %s", got, time.Duration(p.Validity))
+				}
+				if err := certlint.Check(rec.DER); err != nil {
+					t.Errorf("zlint: %v", err)
+				}
+			})
+		}
 	}
 }
 

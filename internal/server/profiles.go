@@ -2,10 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -74,19 +78,55 @@ func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("preflight key: %w", err)
 	}
+	keys := []crypto.PublicKey{key.Public()}
+	if p.AllowsRSA() {
+		// An RSA certificate differs in its key usage (keyEncipherment
+		// where the EKUs allow it), so it is linted too.
+		rsaKey, err := samplePublicKey(sampleRSA2048)
+		if err != nil {
+			return fmt.Errorf("preflight RSA key: %w", err)
+		}
+		keys = append(keys, rsaKey)
+	}
 	nb := now.Add(-time.Minute)
 	validity, maxValidity := p.ValidityAt(nb)
-	for i, v := range []time.Duration{validity, maxValidity} {
-		serial, err := local.RandomSerial()
-		if err != nil {
-			return fmt.Errorf("preflight serial: %w", err)
-		}
-		err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: key.Public(), DNSNames: []string{"preflight.certgate.test"},
-			NotBefore: nb, NotAfter: nb.Add(v - time.Second), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
-		if err != nil {
-			setting := []string{"validity", "maxValidity"}[i]
-			return &policy.FieldError{Field: setting, Value: config.FormatDuration(v), Err: lintSettingError(p.Name, setting, v, err)}
+	for _, pub := range keys {
+		for i, v := range []time.Duration{validity, maxValidity} {
+			serial, err := local.RandomSerial()
+			if err != nil {
+				return fmt.Errorf("preflight serial: %w", err)
+			}
+			err = ca.CheckLeaf(local.LeafRequest{Serial: serial, PublicKey: pub, DNSNames: []string{"preflight.certgate.test"},
+				NotBefore: nb, NotAfter: nb.Add(v - time.Second), ExtKeyUsages: p.ExtKeyUsages(), Subject: p.Subject(sampleSubject())})
+			if err != nil {
+				setting := []string{"validity", "maxValidity"}[i]
+				return &policy.FieldError{Field: setting, Value: config.FormatDuration(v), Err: lintSettingError(p.Name, setting, v, err)}
+			}
 		}
 	}
 	return nil
+}
+
+// sampleRSA2048 is the public half of an RSA-2048 key made once for
+// LintProfile's sample certificates: the lint needs a key of the type,
+// never its private half, and making one at every profile check would
+// cost ~0.1 s.
+const sampleRSA2048 = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsYuZ2vvT29ZRcx4iddSi
+SoWZg1LFwu+B3BDgQAbIplK/NIgmzuK6MueeG93RcYRn5v3Qy/nEHP3HoV5Q0JJH
+vxBYk/uaXKJATsDPeIs7nCV4NMGL/ZTVmWerdZhJ0c/dEydLCf1TS6FfCrqc6aEn
+aOrlT3dfNwVnT8Ry0n8CFzaRXliRij9OsDMzc8+lZpTz4xas9aR1ceb/nVKus6qP
+u7jriEyhaKKY6oK/G09pVyCIXvEXX+Xea7kgFcT4NJ8t/JTf+/FoVcCz76eMq3bk
+aEYCcvFgBIIvie4OSFbazEaD02yE6zz/qOlE7hzebvydx+ffQVOQKEDVDdzuUfYh
+EwIDAQAB
+-----END PUBLIC KEY-----
+`
+
+// samplePublicKey parses a PEM "PUBLIC KEY" block (PKIX, RFC 5280 §4.1.2.7).
+func samplePublicKey(pemText string) (crypto.PublicKey, error) {
+	b, _ := pem.Decode([]byte(pemText))
+	if b == nil {
+		return nil, errors.New("no PEM block")
+	}
+	return x509.ParsePKIXPublicKey(b.Bytes)
 }

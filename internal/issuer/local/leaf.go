@@ -154,13 +154,26 @@ func leafTemplate(req LeafRequest, alg x509.SignatureAlgorithm) (*x509.Certifica
 		// DER prepends 0x00 when the top bit is set.
 		return nil, fmt.Errorf("%w: serial longer than %d octets in DER", ErrInvalidRequest, maxSerialOctets)
 	}
+	ekus := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if req.ClientAuth {
+		ekus = append(ekus, x509.ExtKeyUsageClientAuth)
+	}
+	if len(req.ExtKeyUsages) > 0 {
+		ekus = slices.Clone(req.ExtKeyUsages)
+	}
 	ku := x509.KeyUsageDigitalSignature
 	switch k := req.PublicKey.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
 			return nil, fmt.Errorf("%w: RSA key of %d bits, need >= 2048", ErrInvalidRequest, k.N.BitLen())
 		}
-		ku |= x509.KeyUsageKeyEncipherment
+		// keyEncipherment only where an EKU allows it (RFC 5280
+		// §4.2.1.12): TLS servers (RSA key exchange) and S/MIME. A
+		// clientAuth or codeSigning certificate with it is inconsistent
+		// and fails the lint.
+		if slices.Contains(ekus, x509.ExtKeyUsageServerAuth) || slices.Contains(ekus, x509.ExtKeyUsageEmailProtection) {
+			ku |= x509.KeyUsageKeyEncipherment
+		}
 	case *ecdsa.PublicKey:
 		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
 			return nil, fmt.Errorf("%w: ECDSA curve %s not allowed, need P-256 or P-384", ErrInvalidRequest, k.Curve.Params().Name)
@@ -202,13 +215,6 @@ func leafTemplate(req LeafRequest, alg x509.SignatureAlgorithm) (*x509.Certifica
 	}
 	if len(cn) > maxCNLength {
 		cn = ""
-	}
-	ekus := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	if req.ClientAuth {
-		ekus = append(ekus, x509.ExtKeyUsageClientAuth)
-	}
-	if len(req.ExtKeyUsages) > 0 {
-		ekus = slices.Clone(req.ExtKeyUsages)
 	}
 	var policies []x509.OID
 	if slices.Contains(ekus, x509.ExtKeyUsageServerAuth) {

@@ -611,3 +611,45 @@ func TestSignLeafSignerError(t *testing.T) {
 		t.Fatalf("SignLeaf = %d octets, %v; want the key's error, not a verification or lint error", len(der), err)
 	}
 }
+
+// TestRSAKeyUsageFollowsEKUs: an RSA leaf carries keyEncipherment only
+// where one of its EKUs allows it (RFC 5280 §4.2.1.12: serverAuth,
+// emailProtection); a clientAuth or codeSigning certificate with it was
+// refused by the pre-issuance lint (e_key_usage_and_extended_key_usage_inconsistent),
+// so such a profile could issue nothing for an RSA key. Each is signed
+// with the lint on and passes certlint.
+func TestRSAKeyUsageFollowsEKUs(t *testing.T) {
+	ds, ke := x509.KeyUsageDigitalSignature, x509.KeyUsageKeyEncipherment
+	for _, tc := range []struct {
+		ekus []x509.ExtKeyUsage
+		want x509.KeyUsage
+	}{
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, ds},
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}, ds},
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageCodeSigning}, ds},
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}, ds | ke},
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection}, ds | ke},
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, ds | ke},
+		{[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ds | ke},
+	} {
+		ca, _ := newTestCA(t, Options{LintBeforeSign: true})
+		req := goodRequest(t)
+		req.PublicKey = pub("rsa-2048")
+		req.ExtKeyUsages = tc.ekus
+		der, err := ca.SignLeaf(context.Background(), req)
+		if err != nil {
+			t.Errorf("EKUs %v: SignLeaf: %v", tc.ekus, err)
+			continue
+		}
+		if err := certlint.Check(der); err != nil {
+			t.Errorf("EKUs %v: certlint: %v", tc.ekus, err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cert.KeyUsage != tc.want {
+			t.Errorf("EKUs %v: key usage %b, want %b", tc.ekus, cert.KeyUsage, tc.want)
+		}
+	}
+}
