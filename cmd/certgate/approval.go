@@ -240,6 +240,10 @@ func newApprovalDecide(approve bool) *cobra.Command {
 				return fmt.Errorf("approval %s: its account is no longer valid, so it can no longer be approved (the server rejects it)", args[0])
 			case errors.Is(err, store.ErrOrderExpired):
 				return fmt.Errorf("approval %s: its order expired, so it can no longer be approved (the server rejects it; the client orders again)", args[0])
+			case errors.Is(err, store.ErrKeyBlocked):
+				return fmt.Errorf("approval %s: its CSR's key was blocked since (a certificate with it was revoked for keyCompromise), so it can no longer be approved (the server rejects it)", args[0])
+			case errors.Is(err, store.ErrProfileDeleted):
+				return fmt.Errorf("approval %s: its profile was deleted, so it can no longer be approved (the server rejects it)", args[0])
 			case err != nil:
 				return err
 			}

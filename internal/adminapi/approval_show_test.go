@@ -21,6 +21,7 @@ import (
 func (f *fixture) boundApproval() string {
 	f.t.Helper()
 	ctx := context.Background()
+	f.codeProfile()
 	f.n++
 	id := fmt.Sprintf("b%03d", f.n)
 	kid := "kid-" + id

@@ -644,6 +644,12 @@ func approvalRoutes(a *API) {
 				if errors.Is(err, store.ErrOrderExpired) {
 					return nil, huma.Error409Conflict("the approval's order expired (RFC 8555 §7.1.3): it can no longer be approved; the server rejects it")
 				}
+				if errors.Is(err, store.ErrKeyBlocked) {
+					return nil, huma.Error409Conflict("the approval's CSR key was blocked since it was requested (a certificate with that key was revoked for keyCompromise): it can no longer be approved; the server rejects it")
+				}
+				if errors.Is(err, store.ErrProfileDeleted) {
+					return nil, huma.Error409Conflict("the approval's profile was deleted: it can no longer be approved; the server rejects it")
+				}
 				return nil, a.storeError(ctx, "approval "+in.ID, err)
 			}
 			return &approvalOut{Body: ra.ApprovalSnapshot(ap)}, nil
@@ -651,7 +657,7 @@ func approvalRoutes(a *API) {
 	}
 	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "approve", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/approve",
 		Summary: "Approve a request", Tags: []string{"approvals"}, Errors: []int{404, 409},
-		Description: "The certificate is issued at the ACME client's next poll of its order (or by the server's sweep). 409 when already decided, or when its order expired or its account is no longer valid (it would issue nothing). Audited as approval.approve in the same transaction."},
+		Description: "The certificate is issued at the ACME client's next poll of its order (or by the server's sweep). 409 when already decided, or when its order expired, its account is no longer valid, its CSR's key was blocked or its profile deleted (it would issue nothing). Audited as approval.approve in the same transaction."},
 		decide(true))
 	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "reject", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/reject",
 		Summary: "Reject a request", Tags: []string{"approvals"}, Errors: []int{404, 409, 422},

@@ -38,10 +38,26 @@ func (f *fixture) eabKey() string {
 	return kid
 }
 
+// codeProfile stores the profile "code" the fixture's approvals name,
+// unless it is stored: approving an approval of a deleted profile is
+// refused (store.ErrProfileDeleted).
+func (f *fixture) codeProfile() {
+	f.t.Helper()
+	ctx := context.Background()
+	if _, err := f.st.GetProfile(ctx, "code"); err == nil {
+		return
+	}
+	spec := `{"name":"code","validity":"30d","approval":{"always":true}}`
+	if err := f.st.PutProfile(ctx, &store.Profile{Name: "code", Spec: []byte(spec), CreatedAt: f.now, UpdatedAt: f.now}, false); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // approval parks a new account's order for approval and returns the
 // approval's ID.
 func (f *fixture) approval() string {
 	f.t.Helper()
+	f.codeProfile()
 	acct, oid := f.account()
 	id := "ap-" + oid
 	if err := f.st.RequestApproval(context.Background(), &store.Approval{ID: id, OrderID: oid, AccountID: acct, Profile: "code",

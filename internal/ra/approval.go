@@ -16,6 +16,7 @@ import (
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/notify"
+	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -33,6 +34,9 @@ type ApprovalStore interface {
 	// ListApprovals returns at most limit approvals in status ("" for
 	// any), oldest request first; limit <= 0 returns them all.
 	ListApprovals(ctx context.Context, status string, limit int) ([]*store.Approval, error)
+	// ListApprovalsPage returns up to limit approvals in status after the
+	// keyset position after (nil: from the first), oldest request first.
+	ListApprovalsPage(ctx context.Context, status string, after *store.ApprovalKey, limit int) ([]*store.Approval, error)
 	// ApprovedAwaiting returns the IDs of orders whose approval was
 	// approved while issuance has not started yet.
 	ApprovedAwaiting(ctx context.Context, limit int) ([]string, error)
@@ -45,8 +49,9 @@ type ApprovalStore interface {
 	// (a rejection makes its order invalid with perr) with events, in one
 	// transaction, and returns the approval as decided. Errors:
 	// store.ErrNotFound, store.ErrStale when already decided,
-	// store.ErrOrderExpired or store.ErrAccountNotValid when approving
-	// what would issue nothing.
+	// store.ErrOrderExpired, store.ErrAccountNotValid,
+	// store.ErrKeyBlocked or store.ErrProfileDeleted when approving what
+	// would issue nothing.
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
 	// PendingApprovalsExpired returns at most limit pending approvals
 	// whose order expired by now (RFC 8555 §7.1.3), oldest request first.
@@ -286,10 +291,38 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 	// up the rest of the sweep for 10 s per escalated approval.
 	var escalated []Escalation
 	defer func() { r.notifyEscalations(ctx, escalated) }()
-	pending, err := r.store.ListApprovals(ctx, store.ApprovalPending, 1000)
-	if err != nil {
-		return fmt.Errorf("pending approvals: %w", err)
+	// Every pending approval, a page at a time: reading only the oldest
+	// 1,000 left every newer one unescalated and uncancelled for as long
+	// as 1,000 older ones waited.
+	var after *store.ApprovalKey
+	for {
+		pending, err := r.store.ListApprovalsPage(ctx, store.ApprovalPending, after, sweepApprovalsPage)
+		if err != nil {
+			return fmt.Errorf("pending approvals: %w", err)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if err := r.sweepPending(ctx, pending, now, &escalated); err != nil {
+			return err
+		}
+		if len(pending) < sweepApprovalsPage {
+			return nil
+		}
+		last := pending[len(pending)-1]
+		after = &store.ApprovalKey{RequestedAt: last.RequestedAt, ID: last.ID}
 	}
+}
+
+// sweepApprovalsPage is how many pending approvals one read of the sweep
+// takes (sweepPending reads their accounts and keys in one statement each).
+const sweepApprovalsPage = 1000
+
+// sweepPending cancels those of pending whose account is no longer valid,
+// whose CSR's key was blocked or whose profile was deleted, and escalates
+// those that waited longer than their profile's escalateAfter, appending
+// them to escalated.
+func (r *RA) sweepPending(ctx context.Context, pending []*store.Approval, now time.Time, escalated *[]Escalation) error {
 	// The accounts and the CSR keys of all pending approvals, each read in
 	// one statement (before: one read per approval, about 200 reads a
 	// second per node at 1,000 pending approvals).
@@ -345,8 +378,20 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			continue
 		}
 		p, err := r.profiles.Get(ctx, ap.Profile)
+		if errors.Is(err, policy.ErrUnknown) {
+			// Deleted (forced): the order could not be issued, as
+			// ResumeApproved would find (invalidProfile).
+			if err := r.cancelApproval(ctx, ap, fmt.Sprintf("the profile %s was deleted", ap.Profile),
+				acme.NewProblem(acme.InvalidProfile, "there is no profile %q", ap.Profile), now); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
-			continue // a deleted profile: nothing says when to escalate
+			// Unreadable now: escalated at a later sweep; the other
+			// approvals are not held up by it.
+			r.log.ErrorContext(ctx, "profile of a pending approval", "approval", ap.ID, "profile", ap.Profile, "err", err)
+			continue
 		}
 		after := p.EscalateAfter()
 		if after <= 0 || now.Sub(ap.RequestedAt) < after {
@@ -368,7 +413,7 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 			}
 			return fmt.Errorf("escalate approval %s: %w", ap.ID, err)
 		}
-		escalated = append(escalated, Escalation{Event: "approval.escalated", Approval: ap.ID, Order: ap.OrderID, Profile: p.Name,
+		*escalated = append(*escalated, Escalation{Event: "approval.escalated", Approval: ap.ID, Order: ap.OrderID, Profile: p.Name,
 			Identifiers: ap.Identifiers, Reason: ap.Reason, RequestedAt: ap.RequestedAt, EscalatedAt: now,
 			Waiting: now.Sub(ap.RequestedAt).Round(time.Second).String()})
 	}
@@ -464,8 +509,9 @@ type Decider interface {
 // not audited), and returns the approval as the decision left it. The
 // admin API and the web dashboard decide through it. Errors:
 // ErrNoRejectionComment, store.ErrNotFound, store.ErrStale (already
-// decided), store.ErrAccountNotValid and store.ErrOrderExpired (approving
-// what would issue nothing), or a storage error.
+// decided), store.ErrAccountNotValid, store.ErrOrderExpired,
+// store.ErrKeyBlocked and store.ErrProfileDeleted (approving what would
+// issue nothing), or a storage error.
 func Decide(ctx context.Context, st Decider, log *audit.Log, id string, approve bool, actor, comment string, now time.Time) (*store.Approval, error) {
 	if !approve && strings.TrimSpace(comment) == "" {
 		return nil, ErrNoRejectionComment

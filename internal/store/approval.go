@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -222,6 +223,37 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 		WHERE a.status = 'approved' AND o.status = ? LIMIT ?`, OrderAwaitingApproval, limit)
 }
 
+// approvable checks, for an approval about to be approved, what would make
+// its issuance fail at once: its CSR's key blocked since the request
+// (ErrKeyBlocked; ResumeApproved would refuse it with badPublicKey) or
+// its profile deleted (ErrProfileDeleted; invalidProfile). The default
+// profile ("" or DefaultProfile) always exists. A block or a deletion
+// committed after these reads is refused by ResumeApproved, which makes
+// the order invalid. Errors besides those two are the database's.
+func approvable(ctx context.Context, tx txConn, ap *Approval) error {
+	if csr, err := x509.ParseCertificateRequest(ap.CSR); err == nil {
+		if h, err := KeyHash(csr.PublicKey); err == nil {
+			switch _, err := blockedKeyIn(ctx, tx, h); {
+			case err == nil:
+				return fmt.Errorf("approve approval %s: its CSR's key: %w", ap.ID, ErrKeyBlocked)
+			case !errors.Is(err, ErrNotFound):
+				return fmt.Errorf("approve approval %s: %w", ap.ID, err)
+			}
+		}
+	}
+	if ap.Profile == "" || ap.Profile == DefaultProfile {
+		return nil
+	}
+	var one int
+	switch err := txQueryRow(ctx, tx, `SELECT 1 FROM profiles WHERE name = ?`, ap.Profile).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("approve approval %s: profile %s: %w", ap.ID, ap.Profile, ErrProfileDeleted)
+	case err != nil:
+		return fmt.Errorf("approve approval %s: profile: %w", ap.ID, err)
+	}
+	return nil
+}
+
 // DecideApproval records an approver's decision on pending approval id:
 // approved, or rejected, which in the same transaction makes its order
 // invalid with problem perr; events (optional audit appends) are recorded
@@ -231,8 +263,10 @@ func (s *Store) ApprovedAwaiting(ctx context.Context, limit int) ([]string, erro
 // the caller's last read). ErrNotFound when missing; ErrStale when
 // already decided; ErrOrderExpired when approving once its order expired
 // by now (or was deleted), ErrAccountNotValid when approving once its
-// account is no longer valid: it would issue nothing (RFC 8555 §7.1.3,
-// §7.3.6), so it stays pending, for a rejection (the sweep's).
+// account is no longer valid, ErrKeyBlocked when its CSR's key was blocked
+// since, ErrProfileDeleted when its profile was deleted since: it would
+// issue nothing (RFC 8555 §7.1.3, §7.3.6), so it stays pending, for a
+// rejection (the sweep's).
 func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) (*Approval, error) {
 	status := ApprovalApproved
 	if !approve {
@@ -277,6 +311,9 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 				return fmt.Errorf("approve approval %s: account status: %w", id, err)
 			case status != acme.StatusValid:
 				return fmt.Errorf("approve approval %s: account %s is %s: %w", id, old.AccountID, status, ErrAccountNotValid)
+			}
+			if err := approvable(ctx, tx, old); err != nil {
+				return err
 			}
 		}
 		if err := callReplaced(events, old); err != nil {

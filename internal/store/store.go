@@ -32,6 +32,13 @@ var (
 	// (StartIssuanceKey) or an approval would issue for (DecideApproval) is
 	// no longer valid (deactivated or revoked, RFC 8555 §7.3.6).
 	ErrAccountNotValid = errors.New("store: account not valid")
+	// ErrKeyBlocked: the CSR key an approval would issue for was blocked
+	// since it was requested (a certificate with that key revoked for
+	// keyCompromise, CA/B Forum BR §6.1.1.3; DecideApproval).
+	ErrKeyBlocked = errors.New("store: key blocked")
+	// ErrProfileDeleted: the profile an approval would issue under was
+	// deleted since it was requested (DecideApproval).
+	ErrProfileDeleted = errors.New("store: profile deleted")
 )
 
 // Account is a stored ACME account (RFC 8555 §7.1.2).

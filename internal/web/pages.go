@@ -341,6 +341,12 @@ func (u *UI) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	case errors.Is(err, store.ErrOrderExpired):
 		u.fail(w, r, v, http.StatusConflict, "The request's order expired, so it can no longer be approved; the server rejects it.")
 		return
+	case errors.Is(err, store.ErrKeyBlocked):
+		u.fail(w, r, v, http.StatusConflict, "The request's key was blocked since (a certificate with it was revoked for key compromise), so it can no longer be approved; the server rejects it.")
+		return
+	case errors.Is(err, store.ErrProfileDeleted):
+		u.fail(w, r, v, http.StatusConflict, "The request's profile was deleted, so it can no longer be approved; the server rejects it.")
+		return
 	case err != nil:
 		u.internal(w, r, v, "the approval", err)
 		return
