@@ -121,7 +121,9 @@ func startTLS(ctx context.Context, conn net.Conn, proto, host string) error {
 // handshake with its configuration, and the scan makes its own (every
 // version and suite, verification apart).
 func smtpStartTLS(conn net.Conn, host string) error {
-	c, err := smtp.NewClient(conn, host)
+	// net/smtp reads a reply of any length: a server sending an endless
+	// multi-line greeting would take the scanner's memory.
+	c, err := smtp.NewClient(&cappedConn{Conn: conn, left: startTLSReadLimit}, host)
 	if err != nil {
 		return smtpError("greeting", err)
 	}
@@ -141,6 +143,35 @@ func smtpStartTLS(conn net.Conn, host string) error {
 		return smtpError("STARTTLS", err)
 	}
 	return nil
+}
+
+// startTLSReadLimit bounds, in bytes, what a STARTTLS exchange reads
+// before the TLS handshake: an SMTP reply line is at most 512 octets (RFC
+// 5321 §4.5.3.1.5), and a greeting and an EHLO reply hold a few dozen.
+const startTLSReadLimit = 64 << 10
+
+// errStartTLSTooLong is the error of a server that sent more than
+// startTLSReadLimit bytes before the handshake.
+var errStartTLSTooLong = fmt.Errorf("the server sent more than %d KiB before the TLS handshake", startTLSReadLimit>>10)
+
+// cappedConn is a net.Conn whose reads end with errStartTLSTooLong once
+// left bytes were read.
+type cappedConn struct {
+	net.Conn
+	left int
+}
+
+// Read implements io.Reader within the cap.
+func (c *cappedConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errStartTLSTooLong
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= n
+	return n, err
 }
 
 // smtpError names the SMTP step that failed and what the server said.

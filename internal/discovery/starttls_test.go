@@ -100,6 +100,45 @@ func TestScanSMTPStartTLS(t *testing.T) {
 	}
 }
 
+// TestScanSMTPEndlessGreeting: a server that sends a multi-line SMTP
+// greeting without end is given up on once it has sent 64 KiB, with that
+// reason (net/smtp read it whole: gigabytes of memory within the scan's
+// timeout).
+func TestScanSMTPEndlessGreeting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	sent := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		line := []byte("220-" + strings.Repeat("a", 500) + "\r\n")
+		total := 0
+		for total < 64<<20 {
+			n, err := c.Write(line)
+			total += n
+			if err != nil {
+				break
+			}
+		}
+		sent <- total
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	sc := &discovery.Scanner{NoSystemRoots: true, Timeout: 10 * time.Second, StartTLS: map[int]string{port: discovery.StartTLSSMTP}}
+	res := sc.Scan(context.Background(), []discovery.Endpoint{{Host: "127.0.0.1", Port: port}}, nil)[0]
+	if !strings.Contains(res.Error, "sent more than 64 KiB before the TLS handshake") {
+		t.Errorf("endless greeting: %q, want the 64 KiB limit named", res.Error)
+	}
+	if n := <-sent; n >= 64<<20 {
+		t.Errorf("the scanner read all %d bytes the server sent", n)
+	}
+}
+
 // TestScanPostgresSSLRequest: port 5432 is scanned with PostgreSQL's
 // SSLRequest by default. Against the machine's real PostgreSQL the scan
 // collects the certificate of its ssl_cert_file when ssl is on, and says

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgate/certgate/internal/display"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -81,7 +82,7 @@ func (m *Message) Subject() string {
 		return "certgate: test notification"
 	case len(m.Certificates) == 1:
 		c := m.Certificates[0]
-		return fmt.Sprintf("certgate: certificate %s expires in %s (%s)", c.label(), days(c.DaysLeft), c.NotAfter.Format(time.DateOnly))
+		return fmt.Sprintf("certgate: certificate %s expires in %s (%s)", display.Escape(c.label()), days(c.DaysLeft), c.NotAfter.Format(time.DateOnly))
 	}
 	soonest := m.Certificates[0].DaysLeft
 	for _, c := range m.Certificates {
@@ -118,19 +119,23 @@ func (m *Message) Text() string {
 		return b.String()
 	}
 	b.WriteString("These certificates expire soon. Renew them (or revoke those no longer used) before they do.\n\n")
+	// Names, subjects and attributes come from certificates a scan
+	// reached or a client's order: a CR/LF in a SAN would otherwise start
+	// lines of its own in the message (display.Escape).
+	esc := display.Escape
 	for _, c := range m.Certificates {
-		fmt.Fprintf(&b, "%s\n", c.label())
+		fmt.Fprintf(&b, "%s\n", esc(c.label()))
 		fmt.Fprintf(&b, "  expires:    %s (in %s; threshold %s)\n", c.NotAfter.Format(time.RFC3339), days(c.DaysLeft), days(c.ThresholdDays))
 		if len(c.Names) > 0 {
-			fmt.Fprintf(&b, "  names:      %s\n", strings.Join(c.Names, ", "))
+			fmt.Fprintf(&b, "  names:      %s\n", esc(strings.Join(c.Names, ", ")))
 		}
 		if c.Subject != "" {
-			fmt.Fprintf(&b, "  subject:    %s\n", c.Subject)
+			fmt.Fprintf(&b, "  subject:    %s\n", esc(c.Subject))
 		}
 		fmt.Fprintf(&b, "  serial:     %s\n", c.Serial)
-		fmt.Fprintf(&b, "  profile:    %s\n  issuer:     %s\n  source:     %s\n  rule:       %s\n", c.Profile, c.Issuer, c.Source, c.Rule)
+		fmt.Fprintf(&b, "  profile:    %s\n  issuer:     %s\n  source:     %s\n  rule:       %s\n", esc(c.Profile), esc(c.Issuer), c.Source, esc(c.Rule))
 		for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
-			fmt.Fprintf(&b, "  attribute:  %s=%s\n", k, c.Attributes[k])
+			fmt.Fprintf(&b, "  attribute:  %s=%s\n", esc(k), esc(c.Attributes[k]))
 		}
 		b.WriteString("\n")
 	}

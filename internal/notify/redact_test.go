@@ -30,12 +30,36 @@ func TestRedactHidesWebhookSecrets(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://hooks.example.com/hook?token=QSECRET&x=1": "https://hooks.example.com/hook?token=…&x=… [sha256:",
 		"https://u:PSECRET@hooks.example.com/a":            "https://u:xxxxx@hooks.example.com/a [sha256:",
+		"https://USECRET@hooks.example.com/a":              "https://xxxxx@hooks.example.com/a [sha256:",
 		"https://hooks.example.com/certgate":               "https://hooks.example.com/certgate",
 		"ops@example.com":                                  "ops@example.com",
 	} {
 		if got := notify.Redact(in); !strings.HasPrefix(got, want) || strings.Contains(got, "SECRET") {
 			t.Errorf("Redact(%q) = %q, want %q…", in, got, want)
 		}
+	}
+}
+
+// TestMessageTextEscapesControlCharacters: names, subjects and
+// attributes a certificate brings (a scan reaches any server) are shown
+// with their control characters escaped, so a SAN holding CR LF cannot
+// start lines of its own in the email's text or subject.
+func TestMessageTextEscapesControlCharacters(t *testing.T) {
+	m := &notify.Message{Type: notify.TypeExpiry, Recipient: "ops@example.com", Certificates: []notify.CertSummary{{
+		Serial: "01", Subject: "CN=a\rb", Names: []string{"evil.example\r\nbcc: x@evil.example", "ok.example"},
+		NotAfter: time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC), DaysLeft: 5, ThresholdDays: 7, Rule: "ops", Profile: "default",
+		Issuer: "CN=Issuer\n", Source: "discovered", Attributes: map[string]string{"team": "a\nfrom: b"}}}}
+	text := m.Text()
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "bcc:") || strings.HasPrefix(line, "from:") || strings.Contains(line, "\r") {
+			t.Errorf("line %q in the text:\n%s", line, text)
+		}
+	}
+	if !strings.Contains(text, `names:      evil.example\r\nbcc: x@evil.example, ok.example`) || !strings.Contains(text, `attribute:  team=a\nfrom: b`) {
+		t.Errorf("text does not show the names and attribute escaped:\n%s", text)
+	}
+	if subj := m.Subject(); strings.ContainsAny(subj, "\r\n") {
+		t.Errorf("subject %q holds a line break", subj)
 	}
 }
 

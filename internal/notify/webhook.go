@@ -145,7 +145,9 @@ func Redact(recipient string) string {
 		if _, ok := u.User.Password(); ok {
 			b.WriteString(url.UserPassword(u.User.Username(), "xxxxx").String() + "@")
 		} else {
-			b.WriteString(u.User.String() + "@")
+			// A user name alone is a token as often as a name
+			// (https://TOKEN@host/…).
+			b.WriteString("xxxxx@")
 		}
 	}
 	b.WriteString(u.Host)
