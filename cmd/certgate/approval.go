@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/adminapi"
@@ -225,6 +227,9 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			if !approve && strings.TrimSpace(comment) == "" {
 				return errors.New("a rejection needs --comment saying why (the ACME client sees it)")
 			}
+			if strings.ContainsFunc(by, unicode.IsControl) || !utf8.ValidString(by) {
+				return fmt.Errorf("--by %q: a name without control characters, in UTF-8", by)
+			}
 			st, err := openStore(ctx, cmd, &so)
 			if err != nil {
 				return err
@@ -232,6 +237,8 @@ func newApprovalDecide(approve bool) *cobra.Command {
 			defer st.Close()
 			who := approver(by)
 			switch _, err := ra.Decide(ctx, st, audit.New(st, nil), args[0], approve, who, comment, time.Now().UTC()); {
+			case errors.Is(err, ra.ErrInvalidComment):
+				return fmt.Errorf("--comment: %s", strings.TrimPrefix(err.Error(), ra.ErrInvalidComment.Error()+": "))
 			case errors.Is(err, store.ErrNotFound):
 				return fmt.Errorf("there is no approval %q (see 'certgate approval list')", args[0])
 			case errors.Is(err, store.ErrStale):

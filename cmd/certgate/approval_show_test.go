@@ -86,6 +86,13 @@ func TestApprovalShowCLI(t *testing.T) {
 			t.Errorf("approval show lacks %q:\n%s", want, out)
 		}
 	}
+	// A decider's name or comment with control characters is refused
+	// (it was recorded as "cli:evil\nuser"), the approval left pending.
+	for _, args := range [][]string{{"--by", "evil\nuser", "--comment", "no"}, {"--by", "alice", "--comment", "a\x1bb"}} {
+		if _, _, err := runCLI(t, nil, append([]string{"approval", "reject", "ap1", "--data", data}, args...)...); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("approval reject %q: %v, want refused naming the control character", args, err)
+		}
+	}
 	if _, _, err := runCLI(t, nil, "approval", "reject", "ap1", "--by", "alice", "--comment", "wrong team", "--data", data); err != nil {
 		t.Fatal(err)
 	}

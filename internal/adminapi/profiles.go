@@ -635,6 +635,9 @@ func approvalRoutes(a *API) {
 				if errors.Is(err, ra.ErrNoRejectionComment) { // as certgate approval reject
 					return nil, invalidField("body.comment", "a rejection needs a comment saying why (the ACME client sees it)", in.Body.Comment)
 				}
+				if errors.Is(err, ra.ErrInvalidComment) {
+					return nil, invalidField("body.comment", strings.TrimPrefix(err.Error(), ra.ErrInvalidComment.Error()+": "), in.Body.Comment)
+				}
 				if errors.Is(err, store.ErrStale) {
 					return nil, huma.Error409Conflict("the approval was already decided")
 				}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
@@ -496,6 +498,33 @@ func DecisionSnapshots(approve bool, by, comment string, now time.Time) func(any
 // (Decide): the ACME client sees the comment, so it must say why.
 var ErrNoRejectionComment = errors.New("a rejection needs a comment saying why (the ACME client sees it)")
 
+// MaxDecisionComment is the longest comment a decision takes, in
+// characters (Unicode code points), as the admin API's schema says.
+const MaxDecisionComment = 1000
+
+// ErrInvalidComment wraps every refusal of CheckDecisionComment.
+var ErrInvalidComment = errors.New("invalid comment")
+
+// CheckDecisionComment returns an error wrapping ErrInvalidComment, saying
+// what is wrong, when comment is not valid UTF-8, holds a control
+// character other than line feed, carriage return or tab (NUL, which
+// PostgreSQL cannot store in text, ESC, …), or is longer than
+// MaxDecisionComment characters; nil otherwise. The admin API, the
+// dashboard and the CLI decide through Decide, which checks it.
+func CheckDecisionComment(comment string) error {
+	if !utf8.ValidString(comment) {
+		return fmt.Errorf("%w: the comment is not valid UTF-8", ErrInvalidComment)
+	}
+	if i := strings.IndexFunc(comment, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(comment[i:])
+		return fmt.Errorf("%w: the comment holds the control character %U", ErrInvalidComment, r)
+	}
+	if n := utf8.RuneCountInString(comment); n > MaxDecisionComment {
+		return fmt.Errorf("%w: the comment is %d characters long; at most %d", ErrInvalidComment, n, MaxDecisionComment)
+	}
+	return nil
+}
+
 // Decider is what Decide needs from storage; *store.Store implements it.
 type Decider interface {
 	// DecideApproval is ApprovalStore.DecideApproval.
@@ -508,13 +537,16 @@ type Decider interface {
 // approval.approve or approval.reject in the same transaction (log nil:
 // not audited), and returns the approval as the decision left it. The
 // admin API and the web dashboard decide through it. Errors:
-// ErrNoRejectionComment, store.ErrNotFound, store.ErrStale (already
+// ErrNoRejectionComment, ErrInvalidComment (CheckDecisionComment), store.ErrNotFound, store.ErrStale (already
 // decided), store.ErrAccountNotValid, store.ErrOrderExpired,
 // store.ErrKeyBlocked and store.ErrProfileDeleted (approving what would
 // issue nothing), or a storage error.
 func Decide(ctx context.Context, st Decider, log *audit.Log, id string, approve bool, actor, comment string, now time.Time) (*store.Approval, error) {
 	if !approve && strings.TrimSpace(comment) == "" {
 		return nil, ErrNoRejectionComment
+	}
+	if err := CheckDecisionComment(comment); err != nil {
+		return nil, err
 	}
 	action := audit.ActionApprovalReject
 	var perr *acme.Problem

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,4 +264,27 @@ func TestApproveRefusedWhenItWouldIssueNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCheckDecisionComment: a decision's comment is at most 1,000
+// characters of valid UTF-8 without control characters other than line
+// breaks and tabs, whichever front end sends it.
+func TestCheckDecisionComment(t *testing.T) {
+	for _, ok := range []string{"", "fine", "two\nlines\r\n\tindented", strings.Repeat("é", MaxDecisionComment)} {
+		if err := CheckDecisionComment(ok); err != nil {
+			t.Errorf("%.20q: %v", ok, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		strings.Repeat("x", MaxDecisionComment+1): "is 1001 characters long; at most 1000",
+		"a\x00b":    "control character U+0000",
+		"a\x1b[31m": "control character U+001B",
+		"a\u0085":   "control character U+0085",
+		"ab\xff":    "not valid UTF-8",
+	} {
+		err := CheckDecisionComment(bad)
+		if !errors.Is(err, ErrInvalidComment) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.20q: %v, want ErrInvalidComment saying %q", bad, err, want)
+		}
+	}
 }

@@ -329,6 +329,9 @@ func (u *UI) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	case errors.Is(err, ra.ErrNoRejectionComment):
 		u.fail(w, r, v, http.StatusBadRequest, "A rejection needs a comment saying why: the ACME client sees it.")
 		return
+	case errors.Is(err, ra.ErrInvalidComment):
+		u.fail(w, r, v, http.StatusBadRequest, "The comment cannot be recorded: "+strings.TrimPrefix(err.Error(), ra.ErrInvalidComment.Error()+": the comment ")+".")
+		return
 	case errors.Is(err, store.ErrNotFound):
 		u.fail(w, r, v, http.StatusNotFound, "There is no approval request "+id+".")
 		return

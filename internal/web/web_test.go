@@ -338,6 +338,18 @@ func testApprovals(t *testing.T, d *dash) {
 	if p.status != http.StatusBadRequest || !strings.Contains(message(p.doc, "alert"), "needs a comment") {
 		t.Errorf("reject without comment: %d %q", p.status, message(p.doc, "alert"))
 	}
+	// The comment is checked as the API checks it (it was stored as sent:
+	// 5,000 characters, NUL, invalid UTF-8; 500 on PostgreSQL for NUL).
+	for comment, want := range map[string]string{
+		strings.Repeat("x", 1001): "is 1001 characters long; at most 1000",
+		"a\x00b":                 "holds the control character U+0000",
+		"ab\xff":                 "is not valid UTF-8",
+	} {
+		p := b.post("/ui/approvals/"+no+"/reject", url.Values{"csrf": {b.csrf()}, "comment": {comment}}, nil)
+		if p.status != http.StatusBadRequest || !strings.Contains(message(p.doc, "alert"), want) {
+			t.Errorf("reject with comment %.20q: %d %q, want 400 saying it %s", comment, p.status, message(p.doc, "alert"), want)
+		}
+	}
 	if p := b.post("/ui/approvals/"+no+"/reject", url.Values{"csrf": {b.csrf()}, "comment": {"not ours"}}, nil); p.status != http.StatusSeeOther {
 		t.Fatalf("reject: %d %s", p.status, p.body)
 	}
