@@ -251,3 +251,52 @@ func TestApprovedOrderRecheckedWeakKey(t *testing.T) {
 	wantProblem(t, err, acme.BadCSR, "ROCA")
 	e.wantInvalidOrder(o.ID, acme.BadCSR)
 }
+
+// TestProfileAttributesTightenedAfterOrder: a profile whose attribute
+// rules changed after an order was created (a value no longer in the
+// enum, an attribute now required) refuses the order at finalize with
+// malformed saying that the profile changed, the order invalid; before,
+// the certificate was issued and its record broke the profile's rules
+// (notifications and searches rely on them). Under the unchanged profile
+// the same order issues with its attributes.
+func TestProfileAttributesTightenedAfterOrder(t *testing.T) {
+	base := policy.Profile{Name: "attrs", RequireEAB: true, PreAuthorized: []string{"*.pre.test"}, Validity: days(30),
+		Attributes: []policy.Attribute{{Name: "environment", Enum: []string{"prod", "dev"}}, {Name: "owner"}}}
+	e := newPolicyEnv(t, base)
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a := e.account("attrs", map[string]string{"environment": "prod"}, nil)
+	for _, c := range []struct {
+		name    string
+		tighten func(p *policy.Profile)
+		want    string
+	}{
+		{"value dropped from the enum", func(p *policy.Profile) { p.Attributes[0].Enum = []string{"dev"} }, "environment (one of dev)"},
+		{"attribute now required", func(p *policy.Profile) { p.Attributes[1].Required = true }, "owner"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.updateProfile(base)
+			o, azs := e.readyOrder(a, "attrs", "a.pre.test")
+			tight := base
+			tight.Attributes = append([]policy.Attribute(nil), base.Attributes...)
+			c.tighten(&tight)
+			e.updateProfile(tight)
+			_, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "a.pre.test"), nil)
+			p := wantProblem(t, err, acme.Malformed, "profile attrs changed after the order was created")
+			if !strings.Contains(p.Detail, c.want) {
+				t.Errorf("detail %q does not name %q", p.Detail, c.want)
+			}
+			e.wantInvalidOrder(o.ID, acme.Malformed)
+		})
+	}
+	e.updateProfile(base)
+	o, azs := e.readyOrder(a, "attrs", "ok.pre.test")
+	done, err := e.ra.Finalize(ctx, a, o, azs, csrFor(t, key, "ok.pre.test"), nil)
+	if err != nil {
+		t.Fatalf("unchanged profile: %v", err)
+	}
+	rec, err := e.st.GetCertificate(ctx, done.CertSerial)
+	if err != nil || rec.Attributes["environment"] != "prod" {
+		t.Errorf("certificate attributes %v (%v), want environment=prod", rec.Attributes, err)
+	}
+}

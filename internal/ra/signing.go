@@ -21,6 +21,9 @@ import (
 //     order was created. The error is the newOrder problem
 //     (rejectedIdentifier with subproblems, or externalAccountRequired)
 //     saying that the profile changed;
+//   - its custom attributes against the profile's declarations
+//     (recheckAttributes): an attribute may have become required, or a
+//     value no longer allowed;
 //   - its notBefore/notAfter against the signing time
 //     (checkSigningValidity);
 //   - a requested notAfter against the profile's maximum validity now
@@ -38,6 +41,9 @@ import (
 func (r *RA) recheckAtSigning(ctx context.Context, a *store.Account, o *store.Order, prof *policy.Profile, now time.Time) error {
 	final := true
 	err := r.recheckIdentifiers(ctx, a, o, prof)
+	if err == nil {
+		err = recheckAttributes(o, prof)
+	}
 	if err == nil {
 		final, err = checkSigningValidity(o, now)
 	}
@@ -68,6 +74,22 @@ func (r *RA) recheckIdentifiers(ctx context.Context, a *store.Account, o *store.
 	}
 	changed := *p
 	changed.Detail = "profile " + prof.Name + " changed after the order was created: " + p.Detail
+	return &changed
+}
+
+// recheckAttributes checks o's custom attributes, merged at newOrder,
+// against prof as it is now (policy.Profile.CheckAttributes), so that no
+// certificate record breaks its profile's attribute rules; the error is
+// the malformed problem saying that the profile changed and to create a
+// new order.
+func recheckAttributes(o *store.Order, prof *policy.Profile) error {
+	err := prof.CheckAttributes(o.Attributes)
+	p, ok := acme.AsProblem(err)
+	if !ok {
+		return err
+	}
+	changed := *p
+	changed.Detail = "profile " + prof.Name + " changed after the order was created: " + p.Detail + "; create a new order"
 	return &changed
 }
 
