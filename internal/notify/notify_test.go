@@ -717,7 +717,47 @@ func TestSupersededDiscoveredNotAlerted(t *testing.T) {
 		if len(list) != 0 {
 			t.Errorf("old (superseded) got deliveries %+v", list)
 		}
+
+		// The endpoint rolls back to late: it counts again, and its skipped
+		// delivery is recorded again and sent (it was taken as already
+		// reported, so nothing came until the next threshold).
+		serve(map[string]string{"api": "late"})
+		clk.advance(time.Hour)
+		if res := runOnce(t, e.n); res.Added != 1 || res.Sent != 1 {
+			t.Errorf("after the rollback: %+v, want late recorded again and sent", res)
+		}
+		if got := thresholdsIn(mb.messages()); !slices.Equal(got, []string{"kept", "late"}) {
+			t.Errorf("reported %v, want [kept late]", got)
+		}
+		list, err = st.ListNotifications(ctx, store.NotificationFilter{Serial: "late", Limit: 5})
+		must(t, err)
+		if len(list) != 1 || list[0].Status != store.NotificationSent {
+			t.Errorf("late's delivery after the rollback %+v, want one, sent", list)
+		}
 	})
+}
+
+// TestTwoRulesOneRecipientListOnce: on both engines, two rules to one
+// recipient whose thresholds a certificate crosses at once (30 and 7 days,
+// 5 days left) list it once, with the smaller threshold, whichever rule
+// comes first; before, the 30-day rule listed first made the message name
+// it twice.
+func TestTwoRulesOneRecipientListOnce(t *testing.T) {
+	for _, spec := range []string{"name=monthly to=ops@example.test days=30;name=weekly to=ops@example.test days=7",
+		"name=weekly to=ops@example.test days=7;name=monthly to=ops@example.test days=30"} {
+		storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+			ctx := context.Background()
+			clk := &clock{t: t0}
+			mb := startMailbox(t, false)
+			must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("a1", t0.Add(5*day), nil)}))
+			e := newNode(t, st, clk, rules(t, strings.Split(spec, ";")...), emailChannel(t, mb))
+			runOnce(t, e.n)
+			msgs := mb.messages()
+			if len(msgs) != 1 || strings.Count(msgs[0].Body, "serial:     a1") != 1 || !strings.Contains(msgs[0].Body, "threshold 7 days") {
+				t.Fatalf("rules %s: %d messages, want one listing a1 once at 7 days: %+v", spec, len(msgs), msgs)
+			}
+		})
+	}
 }
 
 // TestRemovedRuleSkipsPendingDelivery: on both engines, a delivery

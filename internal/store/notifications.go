@@ -104,28 +104,43 @@ func (s *Store) ReleaseJobLease(ctx context.Context, name, node string) error {
 // same serial, channel and recipient exists for the same threshold or a
 // lower one (a threshold already crossed later in the certificate's life:
 // a certificate first seen 5 days before expiry gets the 7-day message,
-// not the 30-, 14- and 7-day ones). It returns those it stored, in one
-// transaction.
+// not the 30-, 14- and 7-day ones) and was not skipped. A skipped one (its
+// certificate was revoked or renewed before it went out, and is in use
+// again: a rollback, its successor revoked) is recorded again in its
+// place, pending with a new ID. A stored notification makes pending ones
+// of the same message with a larger threshold skipped, so that a
+// certificate is listed once whatever the order of the rules. It returns
+// those it stored, in one transaction.
 func (s *Store) AddNotifications(ctx context.Context, ns []*Notification, now time.Time) ([]*Notification, error) {
 	var added []*Notification
 	err := s.tx(ctx, func(tx txConn) error {
 		added = added[:0]
 		for _, n := range ns {
 			id := NewID(now)
-			res, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, serial, threshold_days, channel, recipient, rule, status, next_attempt_at, created_at, updated_at)
-				SELECT ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM notifications
-				WHERE serial = ? AND channel = ? AND recipient = ? AND threshold_days <= ?) ON CONFLICT DO NOTHING`,
+			res, err := tx.ExecContext(ctx, addNotificationSQL,
 				id, n.Serial, n.ThresholdDays, n.Channel, n.Recipient, n.Rule, ts(n.NextAttemptAt), ts(now), ts(now),
 				n.Serial, n.Channel, n.Recipient, n.ThresholdDays)
 			if err != nil {
 				return fmt.Errorf("add notification: %w", err)
 			}
-			if k, err := res.RowsAffected(); err != nil {
+			k, err := res.RowsAffected()
+			if err != nil {
 				return fmt.Errorf("add notification: %w", err)
-			} else if k == 1 {
-				c := *n
-				c.ID, c.Status, c.CreatedAt, c.UpdatedAt = id, NotificationPending, now.UTC(), now.UTC()
-				added = append(added, &c)
+			}
+			if k != 1 {
+				continue
+			}
+			c := *n
+			c.ID, c.Status, c.CreatedAt, c.UpdatedAt = id, NotificationPending, now.UTC(), now.UTC()
+			added = append(added, &c)
+			// A larger threshold of the same message not sent yet (another
+			// rule's, recorded first in this scan) is superseded: the
+			// certificate is listed once, for the smallest threshold.
+			if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'skipped', last_error = ?, updated_at = ?
+				WHERE serial = ? AND channel = ? AND recipient = ? AND threshold_days > ? AND status = 'pending'`,
+				fmt.Sprintf("superseded by the %d-day threshold of rule %s", n.ThresholdDays, n.Rule), ts(now),
+				n.Serial, n.Channel, n.Recipient, n.ThresholdDays); err != nil {
+				return fmt.Errorf("add notification: supersede: %w", err)
 			}
 		}
 		return nil
@@ -135,6 +150,18 @@ func (s *Store) AddNotifications(ctx context.Context, ns []*Notification, now ti
 	}
 	return added, nil
 }
+
+// addNotificationSQL records one notification (AddNotifications): its
+// ten column values, then serial, channel, recipient and threshold of the
+// NOT EXISTS test. A conflict with a skipped row of the same key takes
+// that row over.
+const addNotificationSQL = `INSERT INTO notifications (id, serial, threshold_days, channel, recipient, rule, status, next_attempt_at, created_at, updated_at)
+	SELECT ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM notifications
+	WHERE serial = ? AND channel = ? AND recipient = ? AND threshold_days <= ? AND status <> 'skipped')
+	ON CONFLICT (serial, threshold_days, channel, recipient) DO UPDATE SET id = excluded.id, rule = excluded.rule, status = 'pending',
+		attempts = 0, last_error = '', node = '', lease_until = 0, next_attempt_at = excluded.next_attempt_at,
+		created_at = excluded.created_at, updated_at = excluded.updated_at, sent_at = 0
+	WHERE notifications.status = 'skipped'`
 
 // ClaimNotifications claims for node, until leaseUntil, up to limit
 // notifications due at now: pending ones whose NextAttemptAt has come, and
