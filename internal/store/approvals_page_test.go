@@ -23,6 +23,7 @@ func TestListApprovalsPage(t *testing.T) {
 		s := e.Open(t)
 		ctx := context.Background()
 		a := createAccount(t, s, "acct1")
+		storeCodeProfile(t, s) // approving needs its profile (ErrProfileDeleted)
 		for i := range 17 {
 			id := fmt.Sprintf("%02d", (i*7)%17) // IDs not in request order
 			o := &store.Order{ID: "ord-" + id, AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), Profile: "code",

@@ -124,6 +124,7 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 	s := e.Open(t)
 	ctx := context.Background()
 	a := createAccount(t, s, "acct1")
+	storeCodeProfile(t, s) // approving needs its profile (ErrProfileDeleted)
 	mk := func(id string) *store.Approval {
 		o := &store.Order{ID: "ord-" + id, AccountID: a.ID, Status: acme.StatusPending, Expires: now.Add(time.Hour), Profile: "code",
 			Identifiers: []acme.Identifier{{Type: "dns", Value: id + ".test"}}, AuthzIDs: []string{}, Attributes: map[string]string{"k": "v"},
@@ -191,3 +192,10 @@ func testApprovals(t *testing.T, e storetest.Engine) {
 
 // second returns the error of a (value, error) pair.
 func second[T any](_ T, err error) error { return err }
+
+// storeCodeProfile stores the profile "code" the approval tests' orders
+// name.
+func storeCodeProfile(t *testing.T, s *store.Store) {
+	t.Helper()
+	must(t, s.PutProfile(context.Background(), &store.Profile{Name: "code", Spec: []byte(`{"name":"code"}`), CreatedAt: now, UpdatedAt: now}, false))
+}
