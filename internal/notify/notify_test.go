@@ -894,3 +894,31 @@ func TestListenerCertsOnlyBySource(t *testing.T) {
 		}
 	})
 }
+
+// TestRuleQuotedValues: a rule's value holding spaces, commas or quotes is
+// written quoted as in a shell, so that issuer= can name a real issuer DN
+// (it was split at its spaces: "unknown field"); the rule then selects
+// that issuer's certificates and no other's. An unclosed quote is refused
+// saying how to quote.
+func TestRuleQuotedValues(t *testing.T) {
+	r, err := notify.ParseRule(`to=ops@example.test issuer="CN=R11,O=Let's Encrypt,C=US" attribute='team=Platform Security'`, 0)
+	if err != nil || r.Issuer != "CN=R11,O=Let's Encrypt,C=US" || r.Attributes["team"] != "Platform Security" {
+		t.Errorf("quoted values: %+v, %v", r, err)
+	}
+	if _, err := notify.ParseRule(`to=ops@example.test issuer="CN=Test CA`, 0); err == nil || !strings.Contains(err.Error(), "closing quote") || !strings.Contains(err.Error(), "is quoted") {
+		t.Errorf("unclosed quote: %v, want an error saying how to quote", err)
+	}
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := &clock{t: t0}
+		mb := startMailbox(t, false)
+		other := certRec("b1", t0.Add(5*day), nil)
+		other.Issuer = "CN=Other CA"
+		must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("a1", t0.Add(5*day), nil), other}))
+		e := newNode(t, st, clk, rules(t, `to=ops@example.test issuer="CN=Test CA"`), emailChannel(t, mb))
+		runOnce(t, e.n)
+		if got := thresholdsIn(mb.messages()); !slices.Equal(got, []string{"a1"}) {
+			t.Errorf("issuer=\"CN=Test CA\" reported %v, want [a1]", got)
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/certgate/certgate/internal/store"
+	"github.com/google/shlex"
 )
 
 // Channel names.
@@ -82,13 +83,23 @@ func (r *Rule) Attribute() string {
 //
 //	name=owners channel=email to=attribute:owner fallback=pki@example.com allow=example.com days=30,14,7,1 profile=web issuer=local source=issued attribute=team=payments
 //
+// A value holding spaces or quotes is quoted as in a POSIX shell
+// (github.com/google/shlex): issuer="CN=R11,O=Let's Encrypt,C=US",
+// attribute='team=Platform Security'; a backslash outside single quotes
+// escapes the next character.
+//
 // channel defaults to webhook when to is an http(s) URL, else email; days
 // to DefaultThresholds; name to "rule-N" with N = index+1. attribute= and
 // allow= may be given more than once. A webhook rule whose to= is an
 // attribute needs allow=. Errors name the field.
 func ParseRule(s string, index int) (Rule, error) {
 	r := Rule{Name: "rule-" + strconv.Itoa(index+1)}
-	for _, f := range strings.Fields(s) {
+	fields, err := shlex.Split(s)
+	if err != nil {
+		// shlex's words for it: "EOF found when expecting closing quote".
+		return Rule{}, fmt.Errorf("%s (a value with spaces or quotes is quoted: issuer=\"CN=R11,O=Let's Encrypt,C=US\")", strings.ToLower(err.Error()[:1])+err.Error()[1:])
+	}
+	for _, f := range fields {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || v == "" {
 			return Rule{}, fmt.Errorf("%q: want key=value", f)
