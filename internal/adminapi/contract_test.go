@@ -289,6 +289,9 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			{"GET", "/api/v1/certificates?issuer=%FF", "", 422},
 			{"GET", "/api/v1/certificates?attr=a%3D%00", "", 422},
 			{"GET", "/api/v1/audit/events?object_id=%00", "", 422},
+			{"GET", "/api/v1/audit/events?object_type=certificate&object_id=zz", "", 422}, // not a serial: matched nothing (200)
+			{"GET", "/api/v1/audit/events?object_type=certificate&object_id=0A:7f", "", 200},
+			{"GET", "/api/v1/audit/events?object_type=account&object_id=zz", "", 200},
 			{"GET", "/api/v1/reports/violations?profile=%00", "", 422},
 			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\u0000b"}`, 422},
 			{"POST", "/api/v1/eab-keys", `{"profile":"default","owner":"a\\\u0000b"}`, 422},

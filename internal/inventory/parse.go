@@ -142,10 +142,20 @@ func spaceError(param, what, s, hint string) error {
 // audit object ID that AuditObjectID takes for a serial — objectType
 // "certificate", or "" with a colon or an upper-case hex letter in id —
 // holding white space or a control character: the serial was trimmed,
-// and now is refused, as every other entry point taking a serial does.
+// and now is refused, as every other entry point taking a serial does;
+// and, for objectType "certificate", an id that is not hexadecimal.
 func CheckAuditObjectID(objectType, id string) error {
 	if objectType == "certificate" || (objectType == "" && strings.ContainsFunc(id, func(c rune) bool { return c == ':' || (c >= 'A' && c <= 'F') })) {
-		return spaceError("object_id", "serial", id, "give the hex digits alone (colons allowed)")
+		if err := spaceError("object_id", "serial", id, "give the hex digits alone (colons allowed)"); err != nil {
+			return err
+		}
+	}
+	if objectType == "certificate" && id != "" {
+		// A certificate's events are recorded under its serial: anything
+		// else matches none (docs/api.md promises the 422).
+		if _, err := NormalizeSerial(id); err != nil {
+			return invalid("object_id", id, "object_id %q is not a certificate serial (hexadecimal, colons allowed)", id)
+		}
 	}
 	return nil
 }
