@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,6 +183,7 @@ func build(d Deps) (http.Handler, *routeMux) {
 			hintFieldNames(ctx, schemas, e)
 			explainDurations(e)
 			explainBodyProblem(ctx, e)
+			placeDecodeError(e)
 			explainValidation(e)
 			redactProblem(e)
 		}
@@ -396,6 +398,63 @@ func explainBodyProblem(ctx huma.Context, e *huma.ErrorModel) {
 		e.Errors[0].Message = msg
 		e.Detail = "the request body is not valid JSON: " + msg
 	}
+}
+
+// placeDecodeError gives a 422 of a value the schema let through but the
+// decoder refused (a duration beyond ~292 years, "-1w": the field's
+// UnmarshalText, whose error names no field) the place of that value:
+// the first string member of the body equal to the text the message
+// quotes, as "body.approval.escalateAfter" with the value alone, where
+// huma gave "body" and the whole body. Errors it cannot place stay as
+// they are.
+func placeDecodeError(e *huma.ErrorModel) {
+	if e.Status != http.StatusUnprocessableEntity || len(e.Errors) != 1 || e.Errors[0].Location != "body" {
+		return
+	}
+	body, _ := e.Errors[0].Value.(string)
+	m := quotedText.FindString(e.Errors[0].Message)
+	if body == "" || m == "" {
+		return
+	}
+	want, err := strconv.Unquote(m)
+	if err != nil {
+		return
+	}
+	var v any
+	if json.Unmarshal([]byte(body), &v) != nil {
+		return
+	}
+	if p, ok := stringMember(v, "", want); ok {
+		e.Errors[0].Location = "body" + p
+		e.Errors[0].Value = want
+		e.Detail = "body" + p + ": " + e.Errors[0].Message
+	}
+}
+
+// quotedText matches the first Go-quoted string of a message.
+var quotedText = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// stringMember returns the path below v (after prefix) of the first JSON
+// string equal to want, in key order as outOfRangeNumber, and whether
+// there is one.
+func stringMember(v any, prefix, want string) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return prefix, v == want
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if p, ok := stringMember(v[k], prefix+"."+k, want); ok {
+				return p, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if p, ok := stringMember(e, prefix+"["+strconv.Itoa(i)+"]", want); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 // explainJSONError says in plain words where body, which huma could not

@@ -32,6 +32,18 @@ func TestMalformedDurationNamesField(t *testing.T) {
 	} {
 		checkInvalidField(t, tc.what, f.do(tc.method, tc.path, admin, tc.body), tc.location, "expected a duration such as 90d, 2w, 36h or 1d12h")
 	}
+	// Durations of the right form that the decoder refuses (beyond ~292
+	// years, a negative week count): the 422 named "body" with the whole
+	// body as its value.
+	for _, tc := range []struct{ value, msg string }{
+		{"9999999999h", `invalid duration "9999999999h"`},
+		{"300000w", `duration "300000w" is too long`},
+		{"-1w", `invalid duration "-1w"`},
+	} {
+		r := f.do("POST", "/api/v1/profiles", admin, map[string]any{"name": "web", "validity": "30d",
+			"approval": map[string]any{"always": true, "escalateAfter": tc.value}})
+		checkInvalidField(t, "escalateAfter "+tc.value, r, "body.approval.escalateAfter", tc.msg)
+	}
 	ok := map[string]any{"name": "web", "validity": "1d12h", "maxValidity": "2w", "authzReuse": "1w3d",
 		"approval": map[string]any{"always": true, "escalateAfter": "36h"}, "validation": map[string]any{"dnsTimeout": "1.5s"}}
 	if r := f.do("POST", "/api/v1/profiles", admin, ok); r.status != 201 {
