@@ -126,7 +126,16 @@ for endpoints that fail: those are findings.`,
 				if !withErrors {
 					v.Findings = served(v.Findings)
 				}
-				return printScan(cmd.OutOrStdout(), format, v)
+				if err := printScan(cmd.OutOrStdout(), format, v); err != nil {
+					return err
+				}
+				if v.Status == store.ScanCancelled {
+					// Stopped (Ctrl-C): what it found is recorded and
+					// printed, but a script must not take it for a whole
+					// scan.
+					return fmt.Errorf("scan %s was stopped before it ended: the findings above are those made before", v.ID)
+				}
+				return nil
 			})
 		},
 	}
@@ -226,7 +235,10 @@ func issues(f discovery.FindingView) string {
 	if f.SelfSigned {
 		why = append(why, "self-signed")
 	}
-	if !f.Trusted && len(why) == 0 {
+	// Expiry, a missing intermediate and a self-signed leaf each explain
+	// a chain that does not verify; a name mismatch does not (trust is
+	// judged names apart), so "untrusted" is shown beside it.
+	if !f.Trusted && !f.Expired && !f.Incomplete && !f.SelfSigned {
 		why = append(why, "untrusted")
 	}
 	if len(why) == 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"math/big"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,5 +135,63 @@ func TestScanCLI(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, nil, "scan", "show", "--data", data, "nope"); err == nil || err.Error() != `no scan "nope" (certgate scan list lists them)` {
 		t.Fatalf("show of an unknown scan: %v", err)
+	}
+}
+
+// TestScanChecksColumn: the CHECKS column names every fault of a finding;
+// "untrusted" is left out only where another fault explains it (expired,
+// incomplete chain, self-signed), not beside a name mismatch, which trust
+// (judged names apart) does not include.
+func TestScanChecksColumn(t *testing.T) {
+	for _, tc := range []struct {
+		f    discovery.FindingView
+		want string
+	}{
+		{discovery.FindingView{Trusted: true, TLSVersion: "TLS 1.3"}, "ok (TLS 1.3)"},
+		{discovery.FindingView{TLSVersion: "TLS 1.3"}, "untrusted (TLS 1.3)"},
+		{discovery.FindingView{NameMismatch: true, TLSVersion: "TLS 1.3"}, "name mismatch, untrusted (TLS 1.3)"},
+		{discovery.FindingView{Trusted: true, NameMismatch: true, TLSVersion: "TLS 1.2"}, "name mismatch (TLS 1.2)"},
+		{discovery.FindingView{SelfSigned: true, NameMismatch: true, TLSVersion: "TLS 1.3"}, "name mismatch, self-signed (TLS 1.3)"},
+		{discovery.FindingView{Expired: true, TLSVersion: "TLS 1.3"}, "expired (TLS 1.3)"},
+	} {
+		if got := issues(tc.f); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}
+
+// TestScanRunStoppedExitsNonZero: a scan stopped before it ends (Ctrl-C:
+// the command's context cancelled) prints what it found and fails, so a
+// script does not take it for a whole scan; it exited 0.
+func TestScanRunStoppedExitsNonZero(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() { // accepts and never answers the handshake
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-accepted; cancel() }()
+	var stdout, stderr bytes.Buffer
+	root := newRoot(&stdout, &stderr)
+	root.SetArgs([]string{"scan", "run", "--data", data, "--timeout", "30s", ln.Addr().String()})
+	err = root.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "was stopped before it ended") {
+		t.Fatalf("stopped scan: %v, want an error saying so\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "cancelled") {
+		t.Errorf("stopped scan printed:\n%s", stdout.String())
 	}
 }
