@@ -19,6 +19,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -294,7 +295,8 @@ var subjectFieldBounds = map[string]int{"O": 64, "OU": 64, "ST": 128, "L": 128, 
 // a zero-width character, which would make it display as another name);
 // or an O, OU, ST or L that holds no information (CA/B BR §7.1.4.3): no
 // letter or digit ("-", ".", " "), or a word saying the value is absent
-// or does not apply ("N/A", "none", "unknown").
+// or does not apply ("N/A", "none", "unknown"); or an attribute given more
+// than once.
 // Attributes the profile does not copy are not checked: they are dropped.
 func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 	sub := p.Subject(csrSubject)
@@ -313,6 +315,13 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 		name   string
 		values []string
 	}{{"O", sub.Organization}, {"OU", sub.OrganizationalUnit}, {"C", sub.Country}, {"ST", sub.Province}, {"L", sub.Locality}} {
+		if len(f.values) > 1 {
+			// The certificate would carry them as one multi-valued RDN
+			// (Go's encoding of a pkix.Name), a structure the CSR did not
+			// have; CA/B BR §7.1.4.2 allows one instance of an attribute.
+			return acme.NewProblem(acme.BadCSR, "the CSR's subject has %d %s attributes (%s); profile %s copies one: send a CSR with one %s",
+				len(f.values), f.name, quoteAll(f.values), p.Name, f.name)
+		}
 		for _, v := range f.values {
 			var why string
 			switch n := utf8.RuneCountInString(v); {
@@ -345,6 +354,15 @@ func (p *Profile) CheckSubject(csrSubject pkix.Name) error {
 		}
 	}
 	return nil
+}
+
+// quoteAll returns vs quoted and comma-separated.
+func quoteAll(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
 }
 
 // absentWords are the values, lower-cased and without white space and

@@ -61,6 +61,13 @@ func TestProfileSubjectFieldsNoInformation(t *testing.T) {
 			t.Fatalf("%s: the order is %s after the refused CSR, want ready", name, st)
 		}
 	}
+	// An attribute given twice (separate RDNs in the CSR) was copied as
+	// one multi-valued RDN, "O = A + O = B".
+	_, err := e.ra.Finalize(ctx, a, o, azs, csr(pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+		{Type: []int{2, 5, 4, 10}, Value: "Alpha"}, {Type: []int{2, 5, 4, 10}, Value: "Beta"}}}), nil)
+	if p, ok := acme.AsProblem(err); !ok || p.Type != acme.BadCSR || !strings.Contains(p.Detail, `2 O attributes ("Alpha", "Beta")`) {
+		t.Errorf("two O attributes: %v, want badCSR naming them", err)
+	}
 	done, err := e.ra.Finalize(ctx, a, o, azs, csr(pkix.Name{Organization: []string{"NASA"}, OrganizationalUnit: []string{"R&D"}, Locality: []string{"Köln"}}), nil)
 	if err != nil {
 		t.Fatalf("a CSR with information: %v", err)
