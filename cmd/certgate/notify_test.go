@@ -87,7 +87,7 @@ func TestNotifyList(t *testing.T) {
 	if err != nil || len(added) != 2 {
 		t.Fatalf("add: %v %v", added, err)
 	}
-	claimed, err := st.ClaimNotifications(ctx, "node1", now, now.Add(time.Minute), 1)
+	claimed, err := st.ClaimNotifications(ctx, "node1", now, now, now.Add(time.Minute), 1)
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}

@@ -52,7 +52,7 @@ type Store interface {
 	// AddNotifications records pending deliveries not recorded yet.
 	AddNotifications(ctx context.Context, ns []*store.Notification, now time.Time) ([]*store.Notification, error)
 	// ClaimNotifications claims the deliveries due for a node.
-	ClaimNotifications(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*store.Notification, error)
+	ClaimNotifications(ctx context.Context, node string, now, dueBy, leaseUntil time.Time, limit int) ([]*store.Notification, error)
 	// FinishNotification records the outcome of a claimed delivery and
 	// the rule it was sent or skipped under.
 	FinishNotification(ctx context.Context, id, node, rule, status, lastErr string, next, now time.Time, events ...*store.AuditAppend) error
@@ -150,13 +150,17 @@ func (n *Notifier) Run(ctx context.Context) {
 	defer t.Stop()
 	var lastScan time.Time
 	for {
-		if now := n.now(); lastScan.IsZero() || now.Sub(lastScan) >= n.cfg.Interval {
+		// Half a tick of slack: the ticks come an interval after the
+		// previous ones, a scan that started a moment after its tick
+		// would otherwise wait for the tick after next (a 1-minute
+		// interval scanned every 2 minutes, an hourly one every 61).
+		if now := n.now(); lastScan.IsZero() || now.Sub(lastScan) >= n.cfg.Interval-tick/2 {
 			lastScan = now
 			if _, err := n.Scan(ctx); err != nil && ctx.Err() == nil {
 				n.log.ErrorContext(ctx, "notification scan", "err", err)
 			}
 		}
-		if _, err := n.Deliver(ctx); err != nil && ctx.Err() == nil {
+		if _, err := n.deliver(ctx, tick/2); err != nil && ctx.Err() == nil {
 			n.log.ErrorContext(ctx, "notification delivery", "err", err)
 		}
 		select {
@@ -300,12 +304,17 @@ func recipientOf(r *Rule, c *store.Certificate) (to, attr string) {
 
 // Deliver claims the deliveries due and sends them, one message per
 // channel and recipient, until none is due (at most 100 batches).
-func (n *Notifier) Deliver(ctx context.Context) (Result, error) {
+func (n *Notifier) Deliver(ctx context.Context) (Result, error) { return n.deliver(ctx, 0) }
+
+// deliver is Deliver, also sending the deliveries due within early from
+// now (Run: half its poll interval, so that a retry due just after a poll
+// goes out at that poll, not a whole interval late).
+func (n *Notifier) deliver(ctx context.Context, early time.Duration) (Result, error) {
 	var res Result
 	for range 100 {
 		now := n.now()
 		leaseUntil := now.Add(n.cfg.Lease)
-		claimed, err := n.st.ClaimNotifications(ctx, n.node, now, leaseUntil, claimBatch)
+		claimed, err := n.st.ClaimNotifications(ctx, n.node, now, now.Add(early), leaseUntil, claimBatch)
 		if err != nil || len(claimed) == 0 {
 			return res, err
 		}

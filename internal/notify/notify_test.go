@@ -922,3 +922,39 @@ func TestRuleQuotedValues(t *testing.T) {
 		}
 	})
 }
+
+// scanCountingStore counts the scans a Notifier runs (its scan lease
+// takes).
+type scanCountingStore struct {
+	*store.Store
+	mu    sync.Mutex
+	scans int
+}
+
+func (s *scanCountingStore) TakeJobLease(ctx context.Context, name, node string, now, until time.Time) (bool, error) {
+	s.mu.Lock()
+	s.scans++
+	s.mu.Unlock()
+	return s.Store.TakeJobLease(ctx, name, node, now, until)
+}
+
+// TestRunScansEveryInterval: Run scans once per interval, not once per
+// two: its ticks come an interval after the previous ones, and a scan that
+// started a moment after its tick found less than an interval passed at
+// the next tick and waited for the one after (a 1-minute interval scanned
+// every 2 minutes). Over 3.1 s at an interval of 300 ms it scans about 11
+// times (the first at once); before, 6.
+func TestRunScansEveryInterval(t *testing.T) {
+	st := &scanCountingStore{Store: storetest.OpenSQLite(t)}
+	n, err := notify.New(st, notify.Config{Rules: rules(t, "to=ops@example.test"), Interval: 300 * time.Millisecond,
+		Channels: map[string]notify.Channel{"email": emailChannel(t, startMailbox(t, false))}, Log: slog.New(slog.DiscardHandler)})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3100*time.Millisecond)
+	defer cancel()
+	n.Run(ctx)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.scans < 8 {
+		t.Errorf("%d scans in 3.1 s at an interval of 300 ms, want about 11 (at least 8)", st.scans)
+	}
+}

@@ -164,13 +164,15 @@ const addNotificationSQL = `INSERT INTO notifications (id, serial, threshold_day
 	WHERE notifications.status = 'skipped'`
 
 // ClaimNotifications claims for node, until leaseUntil, up to limit
-// notifications due at now: pending ones whose NextAttemptAt has come, and
-// sending ones whose claim ran out (their node died). Each claimed one is
+// notifications due: pending ones whose NextAttemptAt is at dueBy or
+// before (dueBy is now, or a little later for a caller that polls and
+// would otherwise claim a row due just after its poll one poll late), and
+// sending ones whose claim ran out at now (their node died). Each claimed one is
 // moved to sending with its Attempts raised by one, and returned as
 // claimed. On PostgreSQL the candidates are locked with FOR UPDATE SKIP
 // LOCKED, so that nodes claiming at once claim different rows; every
 // claim is also a conditional UPDATE, so a row is never claimed twice.
-func (s *Store) ClaimNotifications(ctx context.Context, node string, now, leaseUntil time.Time, limit int) ([]*Notification, error) {
+func (s *Store) ClaimNotifications(ctx context.Context, node string, now, dueBy, leaseUntil time.Time, limit int) ([]*Notification, error) {
 	if node == "" {
 		return nil, fmt.Errorf("claim notifications: empty node ID")
 	}
@@ -182,11 +184,14 @@ func (s *Store) ClaimNotifications(ctx context.Context, node string, now, leaseU
 	err := s.tx(ctx, func(tx txConn) error {
 		out = out[:0]
 		var ids []string
-		for _, q := range []string{
-			`SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?` + lock,
-			`SELECT id FROM notifications WHERE status = 'sending' AND lease_until < ? ORDER BY next_attempt_at LIMIT ?` + lock,
+		for _, c := range []struct {
+			q  string
+			at time.Time
+		}{
+			{`SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?` + lock, dueBy},
+			{`SELECT id FROM notifications WHERE status = 'sending' AND lease_until < ? ORDER BY next_attempt_at LIMIT ?` + lock, now},
 		} {
-			rows, err := tx.QueryContext(ctx, q, ts(now), limit-len(ids))
+			rows, err := tx.QueryContext(ctx, c.q, ts(c.at), limit-len(ids))
 			if err != nil {
 				return fmt.Errorf("claim notifications: %w", err)
 			}
@@ -209,7 +214,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, node string, now, leaseU
 		for _, id := range ids {
 			n, err := scanNotification(tx.QueryRowContext(ctx, `UPDATE notifications SET status = 'sending', node = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
 				WHERE id = ? AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_until < ?)) RETURNING `+notificationCols,
-				node, ts(leaseUntil), ts(now), id, ts(now), ts(now)))
+				node, ts(leaseUntil), ts(now), id, ts(dueBy), ts(now)))
 			if errors.Is(err, ErrNotFound) {
 				continue // claimed by another node meanwhile
 			}

@@ -57,16 +57,21 @@ func TestNotificationClaimRunsOut(t *testing.T) {
 		if len(added) != 1 || added[0].ThresholdDays != 7 {
 			t.Fatalf("added %+v, want the 7-day one once (14 is above the 7 recorded)", added)
 		}
-		first, err := s.ClaimNotifications(ctx, "dead", now, now.Add(time.Minute), 10)
+		first, err := s.ClaimNotifications(ctx, "dead", now, now, now.Add(time.Minute), 10)
 		must(t, err)
 		if len(first) != 1 || first[0].Attempts != 1 || first[0].Status != store.NotificationSending {
 			t.Fatalf("claim: %+v", first)
 		}
-		if again, err := s.ClaimNotifications(ctx, "other", now.Add(30*time.Second), now.Add(time.Hour), 10); err != nil || len(again) != 0 {
+		if again, err := s.ClaimNotifications(ctx, "other", now.Add(30*time.Second), now.Add(30*time.Second), now.Add(time.Hour), 10); err != nil || len(again) != 0 {
 			t.Fatalf("claimed while the lease runs: %+v %v", again, err)
 		}
+		// dueBy looks ahead for pending deliveries only: a claim whose
+		// lease has not run out at now is not taken, however far dueBy.
+		if again, err := s.ClaimNotifications(ctx, "other", now.Add(30*time.Second), now.Add(time.Hour), now.Add(time.Hour), 10); err != nil || len(again) != 0 {
+			t.Fatalf("claimed a running lease with a later dueBy: %+v %v", again, err)
+		}
 		later := now.Add(2 * time.Minute)
-		second, err := s.ClaimNotifications(ctx, "other", later, later.Add(time.Minute), 10)
+		second, err := s.ClaimNotifications(ctx, "other", later, later, later.Add(time.Minute), 10)
 		must(t, err)
 		if len(second) != 1 || second[0].Attempts != 2 || second[0].Node != "other" {
 			t.Fatalf("claim after the lease ran out: %+v", second)
@@ -95,7 +100,7 @@ func TestPruneNotifications(t *testing.T) {
 			_, err := s.AddNotifications(ctx, []*store.Notification{{Serial: serial, ThresholdDays: 7, Channel: "email", Recipient: "a@example.test", Rule: "r", NextAttemptAt: now}}, now)
 			must(t, err)
 		}
-		claimed, err := s.ClaimNotifications(ctx, "n", now, now.Add(time.Minute), 1)
+		claimed, err := s.ClaimNotifications(ctx, "n", now, now, now.Add(time.Minute), 1)
 		must(t, err)
 		must(t, s.FinishNotification(ctx, claimed[0].ID, "n", claimed[0].Rule, store.NotificationSent, "", now, now))
 		keep := now.Add(7*24*time.Hour + store.NotificationRetention)
@@ -109,6 +114,27 @@ func TestPruneNotifications(t *testing.T) {
 		must(t, err)
 		if len(list) != 1 || list[0].Status != store.NotificationPending {
 			t.Errorf("left %+v, want the pending one", list)
+		}
+	})
+}
+
+// TestNotificationClaimDueBy: on both engines, a pending delivery due
+// after now is claimed by a claim whose dueBy reaches it (a poller taking
+// what falls due before its next poll) and not by one at now.
+func TestNotificationClaimDueBy(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{invCert("d1", 5)}))
+		due := now.Add(20 * time.Second)
+		_, err := s.AddNotifications(ctx, []*store.Notification{{Serial: "d1", ThresholdDays: 7, Channel: "email", Recipient: "a@example.test", Rule: "r", NextAttemptAt: due}}, now)
+		must(t, err)
+		if got, err := s.ClaimNotifications(ctx, "n", now, now, now.Add(time.Minute), 10); err != nil || len(got) != 0 {
+			t.Fatalf("claimed before it is due: %+v %v", got, err)
+		}
+		got, err := s.ClaimNotifications(ctx, "n", now, now.Add(30*time.Second), now.Add(time.Minute), 10)
+		if err != nil || len(got) != 1 || got[0].Serial != "d1" {
+			t.Fatalf("claim with dueBy past its due time: %+v %v, want d1", got, err)
 		}
 	})
 }

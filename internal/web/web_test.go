@@ -342,8 +342,8 @@ func testApprovals(t *testing.T, d *dash) {
 	// 5,000 characters, NUL, invalid UTF-8; 500 on PostgreSQL for NUL).
 	for comment, want := range map[string]string{
 		strings.Repeat("x", 1001): "is 1001 characters long; at most 1000",
-		"a\x00b":                 "holds the control character U+0000",
-		"ab\xff":                 "is not valid UTF-8",
+		"a\x00b":                  "holds the control character U+0000",
+		"ab\xff":                  "is not valid UTF-8",
 	} {
 		p := b.post("/ui/approvals/"+no+"/reject", url.Values{"csrf": {b.csrf()}, "comment": {comment}}, nil)
 		if p.status != http.StatusBadRequest || !strings.Contains(message(p.doc, "alert"), want) {
