@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,4 +74,41 @@ func TestServeSendsExpiryNotifications(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestServeWarnsOfUnknownRuleProfile: a notification rule whose profile=
+// names no defined profile and no certificate's (a typo: "Web" for
+// "web") is logged at start as selecting nothing, once, naming the rule;
+// a rule naming the default profile is not. It used to be accepted without
+// a word, and the rule never fired.
+func TestServeWarnsOfUnknownRuleProfile(t *testing.T) {
+	rules, err := notify.ParseRules([]string{"name=typo to=ops@example.com profile=Web", "name=ok to=ops@example.com profile=default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	testenv.NewWithOptions(t, testenv.Options{Log: &logs, Notify: config.Notify{Rules: rules, Interval: time.Hour,
+		SMTPServer: "127.0.0.1:1", SMTPFrom: "certgate@example.com"}})
+	out := logs.String()
+	if strings.Count(out, "notification rule names a profile that is not defined") != 1 || !strings.Contains(out, "rule=typo") || !strings.Contains(out, "profile=Web") {
+		t.Errorf("start log does not warn once of rule typo's profile Web:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's logging goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

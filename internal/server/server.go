@@ -413,6 +413,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	warnUnknownRuleProfiles(ctx, st, cfg.Notify.Rules, log)
 	nonces, err := clusterNonces(ctx, st, now)
 	if err != nil {
 		return nil, err
@@ -1024,6 +1025,27 @@ func (e *caError) Error() string {
 }
 
 func (e *caError) Unwrap() error { return e.err }
+
+// warnUnknownRuleProfiles logs one WARN for each notification rule whose
+// profile= names no profile that is defined or carried by a certificate
+// (store.ProfileKnown, as `certgate cert list --profile` refuses it): such
+// a rule selects nothing, most likely a typo, and the start goes on since
+// a profile may be created later. A failed lookup is logged too.
+func warnUnknownRuleProfiles(ctx context.Context, st *store.Store, rules []notify.Rule, log *slog.Logger) {
+	for _, r := range rules {
+		if r.Profile == "" {
+			continue
+		}
+		known, err := st.ProfileKnown(ctx, r.Profile)
+		switch {
+		case err != nil:
+			log.WarnContext(ctx, "notification rule's profile cannot be looked up", "rule", r.Name, "profile", r.Profile, "err", err)
+		case !known:
+			log.WarnContext(ctx, "notification rule names a profile that is not defined and that no certificate carries: it selects nothing until one does (profile names are case-sensitive)",
+				"rule", r.Name, "profile", r.Profile)
+		}
+	}
+}
 
 // newNotifier returns the expiry notifier of cfg (internal/notify), nil
 // when cfg has no rules.
