@@ -784,7 +784,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 
 // checkText refuses, before the operation runs, a query parameter the
 // operation does not take (422; a misspelt filter must not answer as if it
-// matched everything), and text that the storage
+// matched everything), one it takes once given several times (422; huma
+// read the first and dropped the others), and text that the storage
 // engines would not treat alike: a NUL character (PostgreSQL's text type
 // refuses it, so a lookup or an insert failed with 500 there while SQLite
 // stored it) or invalid UTF-8, in the path (404: no object has such an
@@ -822,6 +823,11 @@ func checkText(ctx huma.Context) (status int, detail, location string) {
 	for _, p := range op.Parameters {
 		if p.In != "query" {
 			continue
+		}
+		if n := len(q[p.Name]); n > 1 && (p.Schema == nil || p.Schema.Type != "array") {
+			// huma reads the first and drops the rest: ?limit=1&limit=5
+			// answered one item, ?status=all&status=pending all.
+			return http.StatusUnprocessableEntity, fmt.Sprintf("query parameter %s is given %d times: give it once", p.Name, n), "query." + p.Name
 		}
 		for _, v := range q[p.Name] {
 			if !store.PlainText(v) {
