@@ -290,7 +290,7 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			{"GET", "/api/v1/certificates?attr=a%3D%00", "", 422},
 			{"GET", "/api/v1/audit/events?object_id=%00", "", 422},
 			{"GET", "/api/v1/audit/events?object_type=certificate&object_id=zz", "", 422}, // not a serial: matched nothing (200)
-			{"GET", "/api/v1/approvals?limit=1&limit=5", "", 422}, // the first was taken, the second dropped
+			{"GET", "/api/v1/approvals?limit=1&limit=5", "", 422},                         // the first was taken, the second dropped
 			{"GET", "/api/v1/audit/events?action=token.create&action=token.revoke", "", 422},
 			{"GET", "/api/v1/audit/events?object_type=certificate&object_id=0A:7f", "", 200},
 			{"GET", "/api/v1/audit/events?object_type=account&object_id=zz", "", 200},

@@ -250,12 +250,12 @@ func TestApproveRefusedWhenItWouldIssueNothing(t *testing.T) {
 		})
 		blockKeyOf(t, st, keys[0], now)
 		for id, want := range map[string]error{"ap0000": store.ErrKeyBlocked, "ap0001": store.ErrProfileDeleted, "ap0002": nil} {
-			ap, err := st.DecideApproval(ctx, id, true, "user:alice", "", nil, now)
-			if !errors.Is(err, want) {
+			if _, err := st.DecideApproval(ctx, id, true, "user:alice", "", nil, now); !errors.Is(err, want) {
 				t.Errorf("approve %s: %v; want %v", id, err, want)
 			}
 			if want != nil {
-				if ap, err = st.GetApproval(ctx, id); err != nil {
+				ap, err := st.GetApproval(ctx, id)
+				if err != nil {
 					t.Fatal(err)
 				}
 				if ap.Status != store.ApprovalPending {
