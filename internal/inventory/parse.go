@@ -151,19 +151,42 @@ func CheckAuditObjectID(objectType, id string) error {
 		}
 	}
 	if objectType == "certificate" && id != "" {
-		// A certificate's events are recorded under its serial: anything
-		// else matches none (docs/api.md promises the 422).
-		if _, err := NormalizeSerial(id); err != nil {
-			return invalid("object_id", id, "object_id %q is not a certificate serial (hexadecimal, colons allowed)", id)
+		// A certificate's events are recorded under its inventory key,
+		// its serial or SERIAL-FINGERPRINT16: anything else matches none
+		// (docs/api.md promises the 422).
+		if _, ok := certificateKey(id); !ok {
+			return invalid("object_id", id, "object_id %q is not a certificate serial (hexadecimal, colons allowed) nor the SERIAL-FINGERPRINT16 key of an imported certificate", id)
 		}
 	}
 	return nil
 }
 
+// certificateKey returns the inventory key of a certificate as a user
+// wrote it — a serial (NormalizeSerial) or, for an imported certificate
+// whose serial was taken, SERIAL-FINGERPRINT16 (see Import: the serial, a
+// dash, the first 16 hex digits of its SHA-256 fingerprint) — as stored,
+// and whether id is one of those.
+func certificateKey(id string) (string, bool) {
+	serial, fp16, keyed := strings.Cut(id, "-")
+	n, err := NormalizeSerial(serial)
+	if err != nil {
+		return "", false
+	}
+	if !keyed {
+		return n, true
+	}
+	fp16 = strings.ToLower(fp16)
+	if len(fp16) != 16 || strings.Trim(fp16, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return n + "-" + fp16, true
+}
+
 // AuditObjectID returns the object ID to look up audit events of
 // objectType by (store.AuditFilter.ObjectID) for id as a user wrote it: a
 // certificate serial as openssl prints it (upper case, colons, a leading
-// zero byte: "01:A2:2E...") is the serial as stored (NormalizeSerial) when
+// zero byte: "01:A2:2E...") is the serial as stored (NormalizeSerial), and
+// an imported certificate's SERIAL-FINGERPRINT16 key in lower case, when
 // objectType is "certificate", and when objectType is "" and id has a
 // colon or an upper-case letter (forms no other object ID is written in:
 // token IDs are lower-case hex, account and approval IDs not hex). Any
@@ -178,7 +201,7 @@ func AuditObjectID(objectType, id string) string {
 	default:
 		return id
 	}
-	if n, err := NormalizeSerial(id); err == nil {
+	if n, ok := certificateKey(id); ok {
 		return n
 	}
 	return id

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,9 +68,19 @@ func TestAuditObjectID(t *testing.T) {
 		{"token", "0F3A", "0F3A"},                                     // another type: as given
 		{"", "AaIuXZc5mxybuly7wNUPzA", "AaIuXZc5mxybuly7wNUPzA"},      // an account ID
 		{"certificate", "77-0123456789abcdef", "77-0123456789abcdef"}, // an imported certificate's key
+		{"certificate", "0:77-0123456789ABCDEF", "77-0123456789abcdef"},
 	} {
 		if got := inventory.AuditObjectID(tc.typ, tc.id); got != tc.want {
 			t.Errorf("AuditObjectID(%q, %q) = %q, want %q", tc.typ, tc.id, got, tc.want)
+		}
+		// What AuditObjectID takes for a certificate's key is not refused.
+		if err := inventory.CheckAuditObjectID(tc.typ, tc.id); err != nil {
+			t.Errorf("CheckAuditObjectID(%q, %q): %v", tc.typ, tc.id, err)
+		}
+	}
+	for _, bad := range []string{"zz", "77-0123", "77-0123456789abcdeg", "-0123456789abcdef", "77-0123456789abcdef-1"} {
+		if err := inventory.CheckAuditObjectID("certificate", bad); err == nil || !strings.Contains(err.Error(), "is not a certificate serial") {
+			t.Errorf("CheckAuditObjectID(certificate, %q): %v, want refused", bad, err)
 		}
 	}
 }

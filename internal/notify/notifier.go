@@ -148,19 +148,20 @@ func (n *Notifier) Run(ctx context.Context) {
 	tick := min(n.cfg.Interval, time.Minute)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	// The ticks come an interval after the previous ones, and a scan or a
+	// retry due a moment after its tick would wait for the tick after next
+	// (a 1-minute interval scanned every 2 minutes, an hourly one every
+	// 61): a little slack, at most half a tick, takes them at their tick.
+	slack := min(tick/2, 5*time.Second)
 	var lastScan time.Time
 	for {
-		// Half a tick of slack: the ticks come an interval after the
-		// previous ones, a scan that started a moment after its tick
-		// would otherwise wait for the tick after next (a 1-minute
-		// interval scanned every 2 minutes, an hourly one every 61).
-		if now := n.now(); lastScan.IsZero() || now.Sub(lastScan) >= n.cfg.Interval-tick/2 {
+		if now := n.now(); lastScan.IsZero() || now.Sub(lastScan) >= n.cfg.Interval-slack {
 			lastScan = now
 			if _, err := n.Scan(ctx); err != nil && ctx.Err() == nil {
 				n.log.ErrorContext(ctx, "notification scan", "err", err)
 			}
 		}
-		if _, err := n.deliver(ctx, tick/2); err != nil && ctx.Err() == nil {
+		if _, err := n.deliver(ctx, slack); err != nil && ctx.Err() == nil {
 			n.log.ErrorContext(ctx, "notification delivery", "err", err)
 		}
 		select {
@@ -306,15 +307,21 @@ func recipientOf(r *Rule, c *store.Certificate) (to, attr string) {
 // channel and recipient, until none is due (at most 100 batches).
 func (n *Notifier) Deliver(ctx context.Context) (Result, error) { return n.deliver(ctx, 0) }
 
-// deliver is Deliver, also sending the deliveries due within early from
-// now (Run: half its poll interval, so that a retry due just after a poll
-// goes out at that poll, not a whole interval late).
+// deliver is Deliver, its first claim also taking the deliveries due
+// within early from now (Run's slack: a retry due a moment after a poll
+// goes out at that poll, not a whole poll late). Only the first: a
+// delivery that fails in this call is due again after its backoff, which
+// may be shorter than early, and must not be retried at once.
 func (n *Notifier) deliver(ctx context.Context, early time.Duration) (Result, error) {
 	var res Result
-	for range 100 {
+	for i := range 100 {
 		now := n.now()
 		leaseUntil := now.Add(n.cfg.Lease)
-		claimed, err := n.st.ClaimNotifications(ctx, n.node, now, now.Add(early), leaseUntil, claimBatch)
+		dueBy := now
+		if i == 0 {
+			dueBy = now.Add(early)
+		}
+		claimed, err := n.st.ClaimNotifications(ctx, n.node, now, dueBy, leaseUntil, claimBatch)
 		if err != nil || len(claimed) == 0 {
 			return res, err
 		}

@@ -895,18 +895,25 @@ func TestListenerCertsOnlyBySource(t *testing.T) {
 	})
 }
 
-// TestRuleQuotedValues: a rule's value holding spaces, commas or quotes is
-// written quoted as in a shell, so that issuer= can name a real issuer DN
-// (it was split at its spaces: "unknown field"); the rule then selects
-// that issuer's certificates and no other's. An unclosed quote is refused
-// saying how to quote.
+// TestRuleQuotedValues: a rule's value holding spaces is written in
+// double quotes, so that issuer= can name a real issuer DN (it was split
+// at its spaces: "unknown field"); the rule then selects that issuer's
+// certificates and no other's. An unclosed quote is refused saying how to
+// quote; other characters keep their meaning.
 func TestRuleQuotedValues(t *testing.T) {
-	r, err := notify.ParseRule(`to=ops@example.test issuer="CN=R11,O=Let's Encrypt,C=US" attribute='team=Platform Security'`, 0)
+	r, err := notify.ParseRule("to=ops@example.test  issuer=\"CN=R11,O=Let's Encrypt,C=US\"\t\"attribute=team=Platform Security\"", 0)
 	if err != nil || r.Issuer != "CN=R11,O=Let's Encrypt,C=US" || r.Attributes["team"] != "Platform Security" {
 		t.Errorf("quoted values: %+v, %v", r, err)
 	}
-	if _, err := notify.ParseRule(`to=ops@example.test issuer="CN=Test CA`, 0); err == nil || !strings.Contains(err.Error(), "closing quote") || !strings.Contains(err.Error(), "is quoted") {
+	if _, err := notify.ParseRule(`to=ops@example.test issuer="CN=Test CA`, 0); err == nil || !strings.Contains(err.Error(), "double quote is not closed") {
 		t.Errorf("unclosed quote: %v, want an error saying how to quote", err)
+	}
+	// Rules written before quoting keep their meaning: an apostrophe, a
+	// backslash and '#' are plain characters (a shell's splitter refused
+	// the first, dropped the second and cut the rule at the third).
+	r, err = notify.ParseRule(`to=o'brien@example.test issuer=CN=Acme\,Inc attribute=note=#1`, 0)
+	if err != nil || r.To != "o'brien@example.test" || r.Issuer != `CN=Acme\,Inc` || r.Attributes["note"] != "#1" {
+		t.Errorf("plain characters: %+v, %v", r, err)
 	}
 	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
@@ -956,5 +963,31 @@ func TestRunScansEveryInterval(t *testing.T) {
 	defer st.mu.Unlock()
 	if st.scans < 8 {
 		t.Errorf("%d scans in 3.1 s at an interval of 300 ms, want about 11 (at least 8)", st.scans)
+	}
+}
+
+// TestPollSlackDoesNotSkipBackoff: the slack of Run's polls (deliveries
+// due a moment after a poll are sent at it) does not shorten a retry's
+// backoff: a delivery failing in a poll whose slack exceeds its backoff is
+// tried once in that poll, not again at once until MaxAttempts (a
+// retry delay under the slack sent every attempt within milliseconds and
+// gave up).
+func TestPollSlackDoesNotSkipBackoff(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	h := startHook(t, hookSecret)
+	h.failNext(10)
+	must(t, st.InsertCertificates(ctx, []*store.Certificate{certRec("s1", t0.Add(5*day), nil)}))
+	e := newNode(t, st, clk, rules(t, "name=hook channel=webhook to="+h.url), webhookChannel(t, h.url))
+	if _, err := e.n.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.n.DeliverEarly(ctx, 24*time.Hour) // a slack beyond the 10-minute backoff
+	must(t, err)
+	list, err := st.ListNotifications(ctx, store.NotificationFilter{Serial: "s1", Limit: 5})
+	must(t, err)
+	if res.Failed != 1 || len(list) != 1 || list[0].Attempts != 1 || list[0].Status != store.NotificationPending {
+		t.Errorf("one poll: %+v, deliveries %+v; want one failed attempt, the delivery pending for its retry", res, list)
 	}
 }

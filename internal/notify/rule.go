@@ -16,9 +16,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/certgate/certgate/internal/store"
-	"github.com/google/shlex"
 )
 
 // Channel names.
@@ -79,14 +79,48 @@ func (r *Rule) Attribute() string {
 	return a
 }
 
+// ruleFields splits a rule into its fields: white space separates them,
+// except within double quotes, which are removed ("a b" is a b). Nothing
+// else is special — not single quotes, backslashes or '#' — so that rules
+// written before quoting existed (to=o'brien@example.com,
+// issuer=CN=Acme\,Inc, days=7 #weekly) keep their meaning; a POSIX shell splitter
+// (such as github.com/google/shlex) would have refused, changed or cut
+// them. An unclosed quote is an error saying how to quote.
+func ruleFields(s string) ([]string, error) {
+	var fields []string
+	var cur strings.Builder
+	inField, quoted := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted, inField = !quoted, true
+		case !quoted && unicode.IsSpace(r):
+			if inField {
+				fields = append(fields, cur.String())
+				cur.Reset()
+				inField = false
+			}
+		default:
+			cur.WriteRune(r)
+			inField = true
+		}
+	}
+	if quoted {
+		return nil, fmt.Errorf("%q: a double quote is not closed (a value with spaces is written in double quotes: issuer=\"CN=R11,O=Let's Encrypt,C=US\")", s)
+	}
+	if inField {
+		fields = append(fields, cur.String())
+	}
+	return fields, nil
+}
+
 // ParseRule reads a rule written as space-separated key=value fields:
 //
 //	name=owners channel=email to=attribute:owner fallback=pki@example.com allow=example.com days=30,14,7,1 profile=web issuer=local source=issued attribute=team=payments
 //
-// A value holding spaces or quotes is quoted as in a POSIX shell
-// (github.com/google/shlex): issuer="CN=R11,O=Let's Encrypt,C=US",
-// attribute='team=Platform Security'; a backslash outside single quotes
-// escapes the next character.
+// A value holding spaces is written within double quotes:
+// issuer="CN=R11,O=Let's Encrypt,C=US", attribute="team=Platform
+// Security" (ruleFields).
 //
 // channel defaults to webhook when to is an http(s) URL, else email; days
 // to DefaultThresholds; name to "rule-N" with N = index+1. attribute= and
@@ -94,10 +128,9 @@ func (r *Rule) Attribute() string {
 // attribute needs allow=. Errors name the field.
 func ParseRule(s string, index int) (Rule, error) {
 	r := Rule{Name: "rule-" + strconv.Itoa(index+1)}
-	fields, err := shlex.Split(s)
+	fields, err := ruleFields(s)
 	if err != nil {
-		// shlex's words for it: "EOF found when expecting closing quote".
-		return Rule{}, fmt.Errorf("%s (a value with spaces or quotes is quoted: issuer=\"CN=R11,O=Let's Encrypt,C=US\")", strings.ToLower(err.Error()[:1])+err.Error()[1:])
+		return Rule{}, err
 	}
 	for _, f := range fields {
 		k, v, ok := strings.Cut(f, "=")
