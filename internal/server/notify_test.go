@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/certgate/certgate/internal/notify"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv"
+	"github.com/certgate/certgate/internal/testenv/testlog"
 )
 
 // TestServeSendsExpiryNotifications: a server with a webhook rule reports
@@ -86,29 +86,11 @@ func TestServeWarnsOfUnknownRuleProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	testenv.NewWithOptions(t, testenv.Options{Log: &logs, Notify: config.Notify{Rules: rules, Interval: time.Hour,
 		SMTPServer: "127.0.0.1:1", SMTPFrom: "certgate@example.com"}})
 	out := logs.String()
 	if strings.Count(out, "notification rule names a profile that is not defined") != 1 || !strings.Contains(out, "rule=typo") || !strings.Contains(out, "profile=Web") {
 		t.Errorf("start log does not warn once of rule typo's profile Web:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's logging goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

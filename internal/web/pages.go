@@ -315,6 +315,26 @@ func (u *UI) approvals(w http.ResponseWriter, r *http.Request, v *view) {
 	u.render(w, r, http.StatusOK, "approvals", v)
 }
 
+// unissuable says why ra.Decide refused to approve a request that would
+// issue nothing ("ACME account is no longer valid"), or "" when err is
+// not such a refusal.
+func unissuable(err error) string {
+	for _, c := range []struct {
+		err error
+		why string
+	}{
+		{store.ErrAccountNotValid, "ACME account is no longer valid"},
+		{store.ErrOrderExpired, "order expired"},
+		{store.ErrKeyBlocked, "key was blocked since (a certificate with it was revoked for key compromise)"},
+		{store.ErrProfileDeleted, "profile was deleted"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.why
+		}
+	}
+	return ""
+}
+
 // decide approves or rejects an approval request (ra.Decide, as the admin
 // API).
 func (u *UI) decide(w http.ResponseWriter, r *http.Request, v *view) {
@@ -338,17 +358,8 @@ func (u *UI) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	case errors.Is(err, store.ErrStale):
 		u.fail(w, r, v, http.StatusConflict, "The request was already decided.")
 		return
-	case errors.Is(err, store.ErrAccountNotValid):
-		u.fail(w, r, v, http.StatusConflict, "The request's ACME account is no longer valid, so it can no longer be approved; the server rejects it.")
-		return
-	case errors.Is(err, store.ErrOrderExpired):
-		u.fail(w, r, v, http.StatusConflict, "The request's order expired, so it can no longer be approved; the server rejects it.")
-		return
-	case errors.Is(err, store.ErrKeyBlocked):
-		u.fail(w, r, v, http.StatusConflict, "The request's key was blocked since (a certificate with it was revoked for key compromise), so it can no longer be approved; the server rejects it.")
-		return
-	case errors.Is(err, store.ErrProfileDeleted):
-		u.fail(w, r, v, http.StatusConflict, "The request's profile was deleted, so it can no longer be approved; the server rejects it.")
+	case unissuable(err) != "":
+		u.fail(w, r, v, http.StatusConflict, "The request's "+unissuable(err)+", so it can no longer be approved; the server rejects it.")
 		return
 	case err != nil:
 		u.internal(w, r, v, "the approval", err)
