@@ -802,6 +802,17 @@ func checkText(ctx huma.Context) (status int, detail, location string) {
 		return http.StatusNotFound, "no such object: the path holds a NUL character or invalid UTF-8", ""
 	}
 	op := ctx.Operation()
+	if r.Method != http.MethodPut {
+		// An ID longer than any the operation's objects can have names
+		// none: 404, as for any unknown object (the schema's bound made it
+		// a 422 naming path.id). A PUT may create what it names: its
+		// schema check stands.
+		for _, p := range op.Parameters {
+			if p.In == "path" && p.Schema != nil && p.Schema.MaxLength != nil && utf8.RuneCountInString(ctx.Param(p.Name)) > *p.Schema.MaxLength {
+				return http.StatusNotFound, fmt.Sprintf("no such object: the %s in the path is longer than any (at most %d characters)", p.Name, *p.Schema.MaxLength), ""
+			}
+		}
+	}
 	q := r.URL.Query()
 	var takes []string
 	for _, p := range op.Parameters {

@@ -285,6 +285,14 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			{"POST", "/api/v1/tokens/%00/revoke", "", 404},
 			{"POST", "/api/v1/eab-keys/%FF/revoke", "", 404},
 			{"POST", "/api/v1/approvals/%00/approve", "", 404},
+			// An ID longer than the schema's bound names no object: 404
+			// (it was 422 path.id); a PUT, which may create, keeps the 422.
+			{"GET", "/api/v1/approvals/" + strings.Repeat("a", 65), "", 404},
+			{"POST", "/api/v1/approvals/" + strings.Repeat("a", 65) + "/approve", "", 404},
+			{"GET", "/api/v1/accounts/" + strings.Repeat("a", 65), "", 404},
+			{"GET", "/api/v1/certificates/" + strings.Repeat("a", 201), "", 404},
+			{"GET", "/api/v1/profiles/" + strings.Repeat("a", 64), "", 404},
+			{"PUT", "/api/v1/profiles/" + strings.Repeat("a", 64), `{"name":"` + strings.Repeat("a", 64) + `","validity":"30d"}`, 422},
 			{"GET", "/api/v1/certificates?name=a%00b", "", 422},
 			{"GET", "/api/v1/certificates?issuer=%FF", "", 422},
 			{"GET", "/api/v1/certificates?attr=a%3D%00", "", 422},
