@@ -424,7 +424,7 @@ func placeDecodeError(e *huma.ErrorModel) {
 	if json.Unmarshal([]byte(body), &v) != nil {
 		return
 	}
-	if p, ok := stringMember(v, "", want); ok {
+	if p, ok := memberPath(v, "", func(x any) bool { return x == want }); ok {
 		e.Errors[0].Location = "body" + p
 		e.Errors[0].Value = want
 		e.Detail = "body" + p + ": " + e.Errors[0].Message
@@ -433,29 +433,6 @@ func placeDecodeError(e *huma.ErrorModel) {
 
 // quotedText matches the first Go-quoted string of a message.
 var quotedText = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-
-// stringMember returns the path below v (after prefix) of the first JSON
-// string equal to want, in key order as outOfRangeNumber, and whether
-// there is one.
-func stringMember(v any, prefix, want string) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return prefix, v == want
-	case map[string]any:
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			if p, ok := stringMember(v[k], prefix+"."+k, want); ok {
-				return p, true
-			}
-		}
-	case []any:
-		for i, e := range v {
-			if p, ok := stringMember(e, prefix+"["+strconv.Itoa(i)+"]", want); ok {
-				return p, true
-			}
-		}
-	}
-	return "", false
-}
 
 // explainJSONError says in plain words where body, which huma could not
 // decode, goes wrong, for the 400 of explainBodyProblem: "unexpected
@@ -494,7 +471,7 @@ func explainJSONError(body string) (location, msg string) {
 		dec := json.NewDecoder(strings.NewReader(body))
 		dec.UseNumber()
 		if dec.Decode(&n) == nil {
-			if p, ok := outOfRangeNumber(n, ""); ok {
+			if p, ok := memberPath(n, "", outOfRange); ok {
 				location += p
 			}
 		}
@@ -503,30 +480,40 @@ func explainJSONError(body string) (location, msg string) {
 	return "body", "it cannot be read as JSON"
 }
 
-// outOfRangeNumber returns the path below v (".reason", ".items[2].n",
-// after prefix) of a JSON number in v, decoded with UseNumber, that no
-// float64 holds, and whether there is one. Object members are visited in
-// key order, so which of several is named does not change between runs.
-func outOfRangeNumber(v any, prefix string) (string, bool) {
+// memberPath returns the path below v (".reason", ".items[2].n", after
+// prefix) of the first value of v, decoded JSON, for which match holds,
+// and whether there is one. Object members are visited in key order, so
+// which of several is named does not change between runs.
+func memberPath(v any, prefix string, match func(any) bool) (string, bool) {
+	if match(v) {
+		return prefix, true
+	}
 	switch v := v.(type) {
-	case json.Number:
-		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
-			return prefix, true
-		}
 	case map[string]any:
 		for _, k := range slices.Sorted(maps.Keys(v)) {
-			if p, ok := outOfRangeNumber(v[k], prefix+"."+k); ok {
+			if p, ok := memberPath(v[k], prefix+"."+k, match); ok {
 				return p, true
 			}
 		}
 	case []any:
 		for i, e := range v {
-			if p, ok := outOfRangeNumber(e, prefix+"["+strconv.Itoa(i)+"]"); ok {
+			if p, ok := memberPath(e, prefix+"["+strconv.Itoa(i)+"]", match); ok {
 				return p, true
 			}
 		}
 	}
 	return "", false
+}
+
+// outOfRange reports whether v is a JSON number, decoded with UseNumber,
+// that no float64 holds.
+func outOfRange(v any) bool {
+	n, ok := v.(json.Number)
+	if !ok {
+		return false
+	}
+	_, err := strconv.ParseFloat(string(n), 64)
+	return err != nil
 }
 
 // textPosition returns the line and column (both from 1, the column in
