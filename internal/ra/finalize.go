@@ -712,11 +712,12 @@ func revocationIdentifiers(cert *x509.Certificate) []acme.Identifier {
 }
 
 // certificateOfThisCA returns the inventory record of cert when it is a
-// certificate of this server's CA: issued here, or imported and signed by
-// one of the CA's keys, the current intermediate's or a retired one's
-// (stored under that CA certificate's subject, with the key
-// serial or serial-FINGERPRINT16); nil when there is none (unknown, or
-// another CA's).
+// certificate of this server's CA: issued here (to an ACME account, or by
+// the built-in CA for certgate's own HTTPS listeners, source listener),
+// or imported and signed by one of the CA's keys, the current
+// intermediate's or a retired one's (stored under that CA certificate's
+// subject, with the key serial or serial-FINGERPRINT16); nil when there is
+// none (unknown, or another CA's).
 func (r *RA) certificateOfThisCA(ctx context.Context, cert *x509.Certificate) (*store.Certificate, error) {
 	recs, err := r.store.CertificatesWithSerial(ctx, cert.SerialNumber.Text(16))
 	if err != nil {
@@ -726,7 +727,7 @@ func (r *RA) certificateOfThisCA(ctx context.Context, cert *x509.Certificate) (*
 		if !bytes.Equal(rec.DER, cert.Raw) {
 			continue
 		}
-		if IssuedHere(rec) {
+		if IssuedHere(rec) || rec.Source == store.SourceListener {
 			return rec, nil
 		}
 		if r.caScope().Holds(rec) {
@@ -757,7 +758,8 @@ type RevokeRequest struct {
 // that entered the inventory by import (restored from a backup, issued
 // before a migration) is revoked like one issued here: by its key, or by
 // an account with valid authorizations for all its names (it has no
-// issuing account). Errors: malformed with status 404 (a certificate of
+// issuing account); so is the certificate of certgate's own HTTPS
+// listeners that the built-in CA issued (source listener). Errors: malformed with status 404 (a certificate of
 // another CA, or one this server has no record of), unauthorized (also
 // for an account no longer valid: req.Account may be a cached copy,
 // checkAccountStillValid), badRevocationReason, alreadyRevoked.
