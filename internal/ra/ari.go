@@ -64,7 +64,9 @@ func ParseCertID(s string) (CertID, error) {
 	}
 	// DER INTEGER content octets: minimal two's complement, positive.
 	switch {
-	case len(ser) > 21:
+	case len(ser) > 21 || (len(ser) == 21 && ser[0] != 0):
+		// 21 octets only as a 0x00 before a 20-octet serial whose
+		// first bit is set (RFC 5280 §4.1.2.2).
 		return bad("the serial is longer than 20 octets")
 	case ser[0]&0x80 != 0:
 		return bad("the serial is negative")

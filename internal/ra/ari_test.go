@@ -2,6 +2,7 @@ package ra
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,22 @@ func TestParseCertID(t *testing.T) {
 		id, err := ParseCertID(in)
 		if err != nil || id.Serial != want || string(id.AKI) != "\x01\x02\x03" {
 			t.Errorf("ParseCertID(%q) = %+v, %v; want serial %s", in, id, err, want)
+		}
+	}
+	// The longest serials: 20 octets, and 21 with the 0x00 a 20-octet
+	// serial whose first bit is set needs; 21 octets of value are too
+	// long, said so (it was "did not issue" at the lookup).
+	long := append([]byte{0x00, 0x80}, make([]byte, 19)...)
+	if id, err := ParseCertID(enc(long...)); err != nil || len(id.Serial) != 40 {
+		t.Errorf("ParseCertID(21 octets, 0x00 0x80 ...) = %+v, %v; want a 20-octet serial", id, err)
+	}
+	if _, err := ParseCertID(enc(long[1:]...)); err == nil {
+		t.Errorf("ParseCertID(20 octets, 0x80 ...) = nil error, want negative")
+	}
+	for _, b := range [][]byte{append([]byte{0x01}, make([]byte, 20)...), append([]byte{0x7f}, make([]byte, 20)...)} {
+		_, err := ParseCertID(enc(b...))
+		if p, ok := acme.AsProblem(err); !ok || p.Type != acme.Malformed || !strings.Contains(p.Detail, "longer than 20 octets") {
+			t.Errorf("ParseCertID(21 octets of value %x) = %v, want malformed: longer than 20 octets", b[0], err)
 		}
 	}
 	for _, in := range []string{"", ".", aki, aki + ".", "." + aki, enc(0x80), enc(0x00, 0x01), enc(1) + ".x", "a+b." + aki, aki + "=.AQ", enc(make([]byte, 22)...),
