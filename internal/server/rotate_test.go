@@ -184,6 +184,21 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 				}
 			}
 		}
+		// An intermediate's bare ID, with or without "/": its two paths are
+		// named (the "/" form was told "did you mean /pki/ca/ID?", itself a
+		// 404).
+		for _, p := range []string{"/pki/ca/" + newID, "/pki/ca/" + newID + "/"} {
+			res, err := http.Get("http://" + env.Server.Addr().String() + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			want := "the intermediate " + newID + " is at /pki/ca/" + newID + "/intermediate.crt, its CRL at /pki/ca/" + newID + "/crl"
+			if res.StatusCode != http.StatusNotFound || !bytes.Contains(b, []byte(want)) {
+				t.Errorf("GET %s: %d %s, want a 404 problem saying %q", p, res.StatusCode, b, want)
+			}
+		}
 		if p, _ := url.Parse(first.CRLDistributionPoints[0]); p.Path != "/pki/crl" {
 			t.Fatalf("first certificate's CRL DP %q", first.CRLDistributionPoints[0])
 		}

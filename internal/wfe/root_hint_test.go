@@ -17,7 +17,8 @@ import (
 // does; it said only "no ACME resource at /". Unknown paths under /acme/
 // keep the short detail, except the mistakes a newcomer makes with a
 // directory URL (a trailing slash, other letter case, a profile's name
-// without /directory) and a PKI path with doubled slashes.
+// without /directory), a PKI path with doubled slashes or a trailing
+// slash (only when the cleaned path is served), and an intermediate's ID.
 func TestUnknownPathNamesTheDirectory(t *testing.T) {
 	env := testenv.New(t)
 	putProfile(t, env, policy.Profile{Name: "web", Validity: policy.Duration(30 * 24 * time.Hour)})
@@ -34,6 +35,10 @@ func TestUnknownPathNamesTheDirectory(t *testing.T) {
 		"/acme/web/directory/": "no ACME resource at /acme/web/directory/; the directory of profile web is at " + webDir,
 		"/acme/web/new-orderx": "no ACME resource at /acme/web/new-orderx",
 		"//pki/root.pem":       "no ACME resource at //pki/root.pem; did you mean /pki/root.pem?",
+		"/pki/root.pem/":       "no ACME resource at /pki/root.pem/; did you mean /pki/root.pem?",
+		"/pki/ca/abc/":         "no ACME resource at /pki/ca/abc/; no intermediate of this CA has the ID abc",
+		// A cleaned path that is no PKI path is not suggested.
+		"/pki/nonesuch/": "no ACME resource at /pki/nonesuch/; the ACME directory is at " + env.DirectoryURL,
 	} {
 		resp, err := env.HTTPClient.Get(env.BaseURL + path)
 		if err != nil {

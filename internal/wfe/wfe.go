@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"path"
 	"reflect"
 	"slices"
@@ -499,14 +500,22 @@ func (w *WFE) notFound(ctx context.Context, x *exchange) error {
 // directory for the root, a guess outside /acme/ and a directory URL
 // with a trailing slash or in other letter case; a profile's directory
 // for /acme/NAME, /acme/NAME/ and /acme/NAME/directory/ when the profile
-// exists; the PKI path for one written with doubled slashes.
+// exists; the PKI path for one written with doubled slashes or a
+// trailing slash when that path is served; an intermediate's two paths for
+// its bare ID (/pki/ca/ID, /pki/ca/ID/).
 func (w *WFE) pathHint(ctx context.Context, base, p string) string {
 	clean := path.Clean("/" + p)
 	lower := strings.ToLower(clean)
 	rest, underACME := strings.CutPrefix(lower, "/acme/")
+	id, underCA := strings.CutPrefix(clean, IntermediatesPrefix)
 	switch {
-	case strings.HasPrefix(clean, "/pki/") && clean != p:
+	case strings.HasPrefix(clean, "/pki/") && clean != p && w.servesPKI(clean):
 		return "did you mean " + clean + "?"
+	case underCA && id != "" && !strings.Contains(id, "/"):
+		if _, ok := w.cfg.Intermediates[id]; !ok {
+			return "no intermediate of this CA has the ID " + id
+		}
+		return "the intermediate " + id + " is at " + IntermediateCertPath(id) + ", its CRL at " + IntermediateCRLPath(id)
 	case !underACME || rest == "directory":
 		// The root, a guess at the directory, or the directory
 		// mistyped: name the real one.
@@ -588,6 +597,19 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request, signer issuer.CRLSign
 	// the same second as the one before has the same thisUpdate (whole
 	// seconds); the ETag tells them apart.
 	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(c.DER))
+}
+
+// servesPKI reports whether a GET of the clean path p reaches one of the
+// PKI handlers (OCSP, a CA certificate, a CRL) rather than the catch-all.
+func (w *WFE) servesPKI(p string) bool {
+	if w.cfg.OCSP != nil && IsOCSPPath(p) {
+		return true
+	}
+	if w.mux == nil {
+		return false
+	}
+	_, pattern := w.mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: p}})
+	return pattern != "" && pattern != "/"
 }
 
 // intermediatesIndex answers IntermediatesPrefix itself: a 404 malformed
