@@ -258,7 +258,7 @@ func newCertShow() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if c.RenewalWindow, err = showRenewalWindow(ctx, st, c.Serial); err != nil {
+				if c.RenewalWindow, err = showRenewalWindow(ctx, st, o.data, c.Serial); err != nil {
 					return err
 				}
 				eps, err := discovery.New(st, svc, nil).Endpoints(ctx, c.FingerprintSHA256)
@@ -342,15 +342,22 @@ func renewalSourceText(source string) string {
 		return "the profile's renewalWindow"
 	case ra.WindowRevoked:
 		return "revoked: renew at once"
+	case ra.WindowIntermediateRevoked:
+		return "its intermediate is revoked: renew at once"
 	}
 	return source
 }
 
 // showRenewalWindow is the renewal window renewalInfo suggests now for the
 // certificate with serial (ra.CertificateRenewal), nil for one this server
-// did not issue.
-func showRenewalWindow(ctx context.Context, st *store.Store, serial string) (*inventory.RenewalSuggestion, error) {
-	w, source, ok, err := ra.CertificateRenewal(ctx, st, serial, time.Now())
+// did not issue; data is the server's data directory, whose CA names the
+// revoked intermediates (revokedIntermediates).
+func showRenewalWindow(ctx context.Context, st *store.Store, data, serial string) (*inventory.RenewalSuggestion, error) {
+	revoked, err := revokedIntermediates(data)
+	if err != nil {
+		return nil, err
+	}
+	w, source, ok, err := ra.CertificateRenewal(ctx, st, serial, revoked, time.Now())
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -650,4 +657,25 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// revokedIntermediates are the intermediates of the built-in CA in data
+// (server.CADir) revoked with `certgate ca revoke-intermediate`, whose
+// certificates renewalInfo asks to renew at once; none when data holds no
+// CA (a node run with --db only).
+func revokedIntermediates(data string) ([]*x509.Certificate, error) {
+	retired, err := local.RetiredIntermediates(server.CADir(data))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the CA's revoked intermediates: %w", err)
+	}
+	var out []*x509.Certificate
+	for _, r := range retired {
+		if r.Revoked {
+			out = append(out, r.Cert)
+		}
+	}
+	return out, nil
 }

@@ -75,9 +75,16 @@ request).`,
 			}
 			// The window renewalInfo serves now: the one set before, else the
 			// profile's renewalWindow, else the default.
-			cur, _, _, err := ra.CertificateRenewal(ctx, st, serial, now)
+			revoked, err := revokedIntermediates(o.data)
 			if err != nil {
 				return err
+			}
+			cur, source, _, err := ra.CertificateRenewal(ctx, st, serial, revoked, now)
+			if err != nil {
+				return err
+			}
+			if source == ra.WindowIntermediateRevoked {
+				return fmt.Errorf("certificate %s was signed by a revoked intermediate: renewalInfo already asks for its renewal at once", serial)
 			}
 			w, err := ra.EarlierWindow(cur, acme.TimeWindow{Start: rec.NotBefore, End: rec.NotAfter}, when, now)
 			if err != nil {

@@ -15,6 +15,7 @@ package adminapi
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,6 +84,11 @@ type Deps struct {
 	// create-eab-key prefixes to the key's profile directory; "" names
 	// the directory by its path only.
 	ACMEBase string
+	// RevokedIntermediates are the built-in CA's intermediates revoked
+	// with `certgate ca revoke-intermediate` (ra.RA.RevokedIntermediates):
+	// the certificates they signed show renewal window source
+	// intermediate-revoked.
+	RevokedIntermediates []*x509.Certificate
 }
 
 // ACMEBaseURL is the URL clients reach the ACME server at, as the server

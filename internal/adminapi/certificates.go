@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,10 +254,11 @@ func invalidDetail(err error) string {
 // WithRenewal sets c's RenewalWindow to the ACME Renewal Information
 // window (RFC 9773) the server serves for it at now (ra.CertificateRenewal;
 // none for a certificate not issued here), as GET
-// /api/v1/certificates/{ref} and the web dashboard show it. Errors are
+// /api/v1/certificates/{ref} and the web dashboard show it; revoked are
+// the CA's revoked intermediates (Deps.RevokedIntermediates). Errors are
 // the store's.
-func WithRenewal(ctx context.Context, st ra.RenewalStore, c *inventory.Certificate, now time.Time) error {
-	w, source, ok, err := ra.CertificateRenewal(ctx, st, c.Serial, now)
+func WithRenewal(ctx context.Context, st ra.RenewalStore, c *inventory.Certificate, revoked []*x509.Certificate, now time.Time) error {
+	w, source, ok, err := ra.CertificateRenewal(ctx, st, c.Serial, revoked, now)
 	if err != nil {
 		return err
 	}
@@ -294,7 +296,7 @@ func certificateRoutes(a *API) {
 			if err != nil {
 				return nil, err
 			}
-			if err := WithRenewal(ctx, a.d.Store, c, a.d.Now()); err != nil {
+			if err := WithRenewal(ctx, a.d.Store, c, a.d.RevokedIntermediates, a.d.Now()); err != nil {
 				return nil, a.storeError(ctx, "certificate "+in.Ref, err)
 			}
 			return &certificateOut{Body: c}, nil

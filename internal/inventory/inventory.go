@@ -159,7 +159,7 @@ type Certificate struct {
 type RenewalSuggestion struct {
 	Start  time.Time `json:"start" doc:"renew from (UTC)"`
 	End    time.Time `json:"end" doc:"renew by (UTC)"`
-	Source string    `json:"source" enum:"suggest-renewal,profile,default,revoked" doc:"suggest-renewal: set by certgate cert suggest-renewal; profile: the profile's renewalWindow; default: the server's (from 2/3 to 5/6 of the lifetime); revoked: renew at once"`
+	Source string    `json:"source" enum:"suggest-renewal,profile,default,revoked,intermediate-revoked" doc:"suggest-renewal: set by certgate cert suggest-renewal; profile: the profile's renewalWindow; default: the server's (from 2/3 to 5/6 of the lifetime); revoked: renew at once; intermediate-revoked: the intermediate that signed it was revoked (certgate ca revoke-intermediate), renew at once"`
 }
 
 // view converts a stored record, judging its status at now.

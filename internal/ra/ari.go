@@ -27,8 +27,9 @@ import (
 //     (= notAfter − L/6), so a renewal chosen anywhere in the window
 //     still leaves a sixth of the lifetime (15 days for 90-day
 //     certificates) to retry before expiry;
-//   - a revoked certificate: [now − 1h, now], entirely in the past, so
-//     RFC 9773 §4.2 clients renew immediately;
+//   - a revoked certificate, or one signed by an intermediate revoked
+//     with `certgate ca revoke-intermediate`: [now − 1h, now], entirely
+//     in the past, so RFC 9773 §4.2 clients renew immediately;
 //   - a window an administrator set (`certgate cert suggest-renewal`,
 //     RenewalWindow and EarlierWindow in ari_admin.go) replaces the
 //     default for a certificate that is not revoked.
@@ -88,6 +89,12 @@ func decodeCertIDPart(s string) ([]byte, error) {
 	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
+// revokedWindow is the window of a certificate to renew at once:
+// [now − RevokedWindowLead, now], entirely in the past (RFC 9773 §4.2).
+func revokedWindow(now time.Time) acme.TimeWindow {
+	return acme.TimeWindow{Start: now.Add(-RevokedWindowLead).UTC().Truncate(time.Second), End: now.UTC().Truncate(time.Second)}
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
@@ -137,7 +144,7 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := r.lookupCertID(ctx, id)
+	rec, cert, err := r.lookupCertID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +159,7 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 			pw = p.RenewalWindow
 		}
 	}
-	w, _ := SuggestedRenewal(rec, acme.TimeWindow{Start: start, End: end}, pw, r.now())
+	w, _ := SuggestedRenewal(rec, acme.TimeWindow{Start: start, End: end}, pw, SignedByRevoked(cert, r.cfg.RevokedIntermediates), r.now())
 	return &acme.RenewalInfo{SuggestedWindow: w}, nil
 }
 
@@ -160,7 +167,7 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 // package comment of ari.go for the policy).
 func SuggestedWindow(c *store.Certificate, now time.Time) acme.TimeWindow {
 	if c.Status == acme.StatusRevoked {
-		return acme.TimeWindow{Start: now.Add(-RevokedWindowLead).UTC().Truncate(time.Second), End: now.UTC().Truncate(time.Second)}
+		return revokedWindow(now)
 	}
 	life := c.NotAfter.Sub(c.NotBefore)
 	w := acme.TimeWindow{

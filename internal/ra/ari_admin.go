@@ -1,7 +1,9 @@
 package ra
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -17,18 +19,40 @@ const (
 	WindowProfile = "profile"         // the certificate's profile's renewalWindow
 	WindowDefault = "default"         // the server's default (SuggestedWindow)
 	WindowRevoked = "revoked"         // a revoked certificate's: renew at once
+	// WindowIntermediateRevoked: the intermediate that signed the
+	// certificate was revoked (certgate ca revoke-intermediate): renew at
+	// once.
+	WindowIntermediateRevoked = "intermediate-revoked"
 )
+
+// SignedByRevoked reports whether cert names one of revoked (intermediates
+// revoked with `certgate ca revoke-intermediate`) as its issuer: the same
+// subject and an authority key identifier equal to its subject key
+// identifier (RFC 5280 §4.2.1.1), so that a rotated intermediate of the
+// same name is told apart.
+func SignedByRevoked(cert *x509.Certificate, revoked []*x509.Certificate) bool {
+	for _, ic := range revoked {
+		if bytes.Equal(cert.RawIssuer, ic.RawSubject) && len(ic.SubjectKeyId) > 0 && bytes.Equal(cert.AuthorityKeyId, ic.SubjectKeyId) {
+			return true
+		}
+	}
+	return false
+}
 
 // SuggestedRenewal is the window renewalInfo serves for certificate c at
 // now (RFC 9773 §4.2) and where it comes from: a revoked certificate's
-// [now − 1h, now] (WindowRevoked); else the window an administrator stored
+// [now − 1h, now] (WindowRevoked); the same when the intermediate that
+// signed it is revoked (interRevoked, SignedByRevoked;
+// WindowIntermediateRevoked); else the window an administrator stored
 // (admin; a zero End means none; WindowSet); else the window of c's
 // profile (profile; nil: none; WindowProfile); else the default
 // SuggestedWindow (WindowDefault).
-func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *policy.RenewalWindow, now time.Time) (acme.TimeWindow, string) {
+func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *policy.RenewalWindow, interRevoked bool, now time.Time) (acme.TimeWindow, string) {
 	switch {
 	case c.Status == acme.StatusRevoked:
 		return SuggestedWindow(c, now), WindowRevoked
+	case interRevoked:
+		return revokedWindow(now), WindowIntermediateRevoked
 	case !admin.End.IsZero():
 		return RenewalWindow(c, admin, now), WindowSet
 	case profile != nil:
@@ -57,14 +81,24 @@ type RenewalStore interface {
 // certificate this server did not issue (imported or discovered), for
 // which renewalInfo answers nothing. The profile is read from st (a
 // stored profile; the built-in default has no renewalWindow); one that
-// no longer exists or does not parse counts as none.
-func CertificateRenewal(ctx context.Context, st RenewalStore, serial string, now time.Time) (w acme.TimeWindow, source string, ok bool, err error) {
+// no longer exists or does not parse counts as none. revoked are the
+// intermediates revoked with `certgate ca revoke-intermediate`
+// (Config.RevokedIntermediates; nil: none known).
+func CertificateRenewal(ctx context.Context, st RenewalStore, serial string, revoked []*x509.Certificate, now time.Time) (w acme.TimeWindow, source string, ok bool, err error) {
 	c, err := st.GetCertificate(ctx, serial)
 	if err != nil {
 		return acme.TimeWindow{}, "", false, fmt.Errorf("certificate %s: %w", serial, err)
 	}
 	if !IssuedHere(c) {
 		return acme.TimeWindow{}, "", false, nil
+	}
+	interRevoked := false
+	if len(revoked) > 0 {
+		cert, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			return acme.TimeWindow{}, "", false, fmt.Errorf("certificate %s: %w", serial, err)
+		}
+		interRevoked = SignedByRevoked(cert, revoked)
 	}
 	start, end, err := st.RenewalWindow(ctx, serial)
 	if err != nil {
@@ -86,7 +120,7 @@ func CertificateRenewal(ctx context.Context, st RenewalStore, serial string, now
 			return acme.TimeWindow{}, "", false, fmt.Errorf("profile %s: %w", name, err)
 		}
 	}
-	w, source = SuggestedRenewal(c, acme.TimeWindow{Start: start, End: end}, pw, now)
+	w, source = SuggestedRenewal(c, acme.TimeWindow{Start: start, End: end}, pw, interRevoked, now)
 	return w, source, true, nil
 }
 

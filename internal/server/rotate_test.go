@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +17,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/testenv"
 )
@@ -93,7 +96,7 @@ func verifies(leaf, inter, root *x509.Certificate) error {
 func TestRotateIntermediateEndToEnd(t *testing.T) {
 	data := t.TempDir()
 	caDir := server.CADir(data)
-	var first, oldInter *x509.Certificate
+	var first, kept, oldInter *x509.Certificate
 	var firstKey crypto.Signer
 	t.Run("before", func(t *testing.T) {
 		env := testenv.NewWithOptions(t, testenv.Options{Data: data})
@@ -103,9 +106,13 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 		if first, err = x509.ParseCertificate(chain[0]); err != nil {
 			t.Fatal(err)
 		}
+		_, _, chain = env.IssueHTTP01(t, "kept.example.test")
+		if kept, err = x509.ParseCertificate(chain[0]); err != nil {
+			t.Fatal(err)
+		}
 		oldInter = env.Server.CA().Intermediate()
 	})
-	if first == nil {
+	if first == nil || kept == nil {
 		t.FailNow()
 	}
 	old, cur, err := local.Rotate(caDir, local.RotateOptions{})
@@ -275,5 +282,42 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 		}
 		// The old intermediate's CRL is still served for its certificates.
 		pkiGet(t, "http://"+env.Server.Addr().String()+"/pki/crl")
+		// renewalInfo (RFC 9773) asks the holder of a certificate the
+		// revoked intermediate signed to renew at once: a window that has
+		// ended. It served the default window, two thirds into the
+		// lifetime.
+		res, err := env.HTTPClient.Get(env.BaseURL + "/acme/renewal-info/" + rotateCertID(kept))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var ri struct {
+			SuggestedWindow struct{ Start, End time.Time } `json:"suggestedWindow"`
+		}
+		if err := json.Unmarshal(b, &ri); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("renewalInfo of a certificate of the revoked intermediate: %d %s", res.StatusCode, b)
+		}
+		if w := ri.SuggestedWindow; w.End.After(time.Now()) || !w.Start.Before(w.End) {
+			t.Errorf("renewalInfo of a certificate of the revoked intermediate: %v .. %v, want a window in the past", w.Start, w.End)
+		}
+		// The admin's view shows the same window and says why.
+		var revoked []*x509.Certificate
+		for _, ri := range env.Server.CA().RevokedIntermediates() {
+			revoked = append(revoked, ri.Cert)
+		}
+		w, source, ok, err := ra.CertificateRenewal(t.Context(), env.Server.Store(), kept.SerialNumber.Text(16), revoked, time.Now())
+		if err != nil || !ok || source != ra.WindowIntermediateRevoked || w.End.After(time.Now()) {
+			t.Errorf("CertificateRenewal: %v .. %v %q %v %v, want %q in the past", w.Start, w.End, source, ok, err, ra.WindowIntermediateRevoked)
+		}
 	})
+}
+
+// rotateCertID is leaf's RFC 9773 §4.1 certificate identifier.
+func rotateCertID(leaf *x509.Certificate) string {
+	serial := leaf.SerialNumber.Bytes()
+	if serial[0]&0x80 != 0 {
+		serial = append([]byte{0}, serial...)
+	}
+	return base64.RawURLEncoding.EncodeToString(leaf.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
 }

@@ -385,6 +385,9 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 	}
 	rcfg.PrunedIntermediates = ca.Pruned()
+	for _, ri := range ca.RevokedIntermediates() {
+		rcfg.RevokedIntermediates = append(rcfg.RevokedIntermediates, ri.Cert)
+	}
 	rcfg.CRLRefresh = cfg.RevocationRefresh
 	rcfg.TermsOfService = cfg.TermsOfService
 	// One registry per server: the request path counts into it, the

@@ -169,7 +169,7 @@ func (u *UI) certificate(w http.ResponseWriter, r *http.Request, v *view) {
 	if !ok {
 		return
 	}
-	if err := adminapi.WithRenewal(r.Context(), u.d.Store, c, u.d.Now()); err != nil {
+	if err := adminapi.WithRenewal(r.Context(), u.d.Store, c, u.d.RevokedIntermediates, u.d.Now()); err != nil {
 		u.internal(w, r, v, "the certificate's renewal window", err)
 		return
 	}

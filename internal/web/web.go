@@ -18,6 +18,7 @@ package web
 
 import (
 	"context"
+	"crypto/x509"
 	"embed"
 	"errors"
 	"html/template"
@@ -64,6 +65,8 @@ type Deps struct {
 	SSO       *auth.OIDC         // sign-in with OpenID Connect; nil: none (API tokens only)
 	Now       func() time.Time   // nil: time.Now
 	Log       *slog.Logger       // nil: discard
+	// RevokedIntermediates: see adminapi.Deps.RevokedIntermediates.
+	RevokedIntermediates []*x509.Certificate
 }
 
 // UI is the dashboard's handler.
