@@ -649,7 +649,7 @@ func (r *RA) issuedRecord(ctx context.Context, a *store.Account, o *store.Order,
 	}
 	fp := sha256.Sum256(out.DER)
 	if _, remote := iss.(issuer.Remote); remote {
-		if hexSerial, err = r.checkRemoteLeaf(ctx, iss, leaf, csr, o.Identifiers, hex.EncodeToString(fp[:])); err != nil {
+		if hexSerial, err = r.checkRemoteLeaf(ctx, iss, leaf, out.ChainPEM, csr, o.Identifiers, hex.EncodeToString(fp[:])); err != nil {
 			r.refuseRemote(ctx, o, iss, leaf, hex.EncodeToString(fp[:]), err)
 			return nil, err
 		}

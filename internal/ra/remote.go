@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -305,14 +306,44 @@ func (r *RA) refuseRemote(ctx context.Context, o *store.Order, iss issuer.Issuer
 }
 
 // checkRemoteLeaf checks the certificate a CA elsewhere returned for csr
-// against what the client asked: the CSR's public key and exactly the
-// order's identifiers ids (RFC 8555 §7.4: the certificate has the
-// requested contents, or is not issued). It returns the key to store it
-// under (its serial, lower-case hex; store.RemoteSerialKey).
-func (r *RA) checkRemoteLeaf(ctx context.Context, iss issuer.Issuer, leaf *x509.Certificate, csr *x509.CertificateRequest, ids []acme.Identifier, fp string) (string, error) {
+// against what the client asked: the CSR's public key, exactly the
+// order's identifiers ids and nothing else (RFC 8555 §7.4: the
+// certificate has the requested contents, or is not issued), and what any
+// subscriber certificate must be (RemoteLeafFault: no CA, valid now, a
+// chain that signs it). chainPEM is the issuer's chain, leaf first. It
+// returns the key to store it under (its serial, lower-case hex;
+// store.RemoteSerialKey).
+func (r *RA) checkRemoteLeaf(ctx context.Context, iss issuer.Issuer, leaf *x509.Certificate, chainPEM []byte, csr *x509.CertificateRequest, ids []acme.Identifier, fp string) (string, error) {
 	if eq, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(csr.PublicKey) {
 		return "", acme.NewProblem(acme.ServerInternal, "upstream CA %s returned a certificate for another key than the CSR's; it is not served", iss.Name())
 	}
+	if fault := RemoteLeafFault(leaf, chainPEM, ids, r.now()); fault != "" {
+		return "", acme.NewProblem(acme.ServerInternal, "upstream CA %s returned %s; it is not served", iss.Name(), fault)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime) // issued: look up even during shutdown
+	defer cancel()
+	key, err := r.store.RemoteSerialKey(ctx, leaf.SerialNumber.Text(16), fp)
+	if err != nil {
+		return "", r.internal(ctx, "serial lookup", err)
+	}
+	return key, nil
+}
+
+// RemoteClockSkew is how far in the future a CA elsewhere may set a
+// certificate's notBefore (its clock ahead of ours) before
+// RemoteLeafFault calls the certificate not yet valid.
+const RemoteClockSkew = time.Hour
+
+// RemoteLeafFault says what is wrong with leaf, a certificate a CA
+// elsewhere returned for an order of ids with the PEM chain chainPEM (leaf
+// first, then its issuers), at now: "" when nothing, else a phrase that
+// follows "returned", e.g. "a CA certificate". Faults: names other than
+// exactly the order's (DNS and IP SANs), URI or email SANs, a subject
+// common name that is not one of the order's names, a CA certificate
+// (basicConstraints cA, or keyCertSign/cRLSign key usage), expired, not
+// valid before now+RemoteClockSkew, or a chain whose first certificate is
+// not leaf or in which a certificate is not signed by the next.
+func RemoteLeafFault(leaf *x509.Certificate, chainPEM []byte, ids []acme.Identifier, now time.Time) string {
 	var want, got []string
 	for _, id := range ids {
 		want = append(want, id.Value)
@@ -326,15 +357,50 @@ func (r *RA) checkRemoteLeaf(ctx context.Context, iss issuer.Issuer, leaf *x509.
 	}
 	slices.Sort(want)
 	slices.Sort(got)
-	if !slices.Equal(slices.Compact(want), slices.Compact(got)) {
-		return "", acme.NewProblem(acme.ServerInternal, "upstream CA %s returned a certificate for %s, not the order's %s; it is not served",
-			iss.Name(), strings.Join(got, ", "), strings.Join(want, ", "))
+	want, got = slices.Compact(want), slices.Compact(got)
+	switch {
+	case !slices.Equal(want, got):
+		return fmt.Sprintf("a certificate for %s, not the order's %s", strings.Join(got, ", "), strings.Join(want, ", "))
+	case len(leaf.URIs) > 0 || len(leaf.EmailAddresses) > 0:
+		var extra []string
+		for _, u := range leaf.URIs {
+			extra = append(extra, "URI "+u.String())
+		}
+		for _, e := range leaf.EmailAddresses {
+			extra = append(extra, "email "+e)
+		}
+		return fmt.Sprintf("a certificate that also names %s, beyond the order's %s", strings.Join(extra, ", "), strings.Join(want, ", "))
+	case leaf.Subject.CommonName != "" && !slices.Contains(want, strings.ToLower(leaf.Subject.CommonName)):
+		return fmt.Sprintf("a certificate whose subject common name %q is not one of the order's names %s", leaf.Subject.CommonName, strings.Join(want, ", "))
+	case leaf.IsCA || leaf.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0:
+		return "a CA certificate (basicConstraints cA or keyCertSign/cRLSign key usage), not a subscriber certificate"
+	case !now.Before(leaf.NotAfter):
+		return "a certificate that expired at " + leaf.NotAfter.UTC().Format(time.RFC3339)
+	case leaf.NotBefore.After(now.Add(RemoteClockSkew)):
+		return "a certificate not valid before " + leaf.NotBefore.UTC().Format(time.RFC3339)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteStoreTime) // issued: look up even during shutdown
-	defer cancel()
-	key, err := r.store.RemoteSerialKey(ctx, leaf.SerialNumber.Text(16), fp)
-	if err != nil {
-		return "", r.internal(ctx, "serial lookup", err)
+	var chain []*x509.Certificate
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return "a chain with a certificate that does not parse: " + err.Error()
+		}
+		chain = append(chain, c)
 	}
-	return key, nil
+	if len(chain) > 0 && !chain[0].Equal(leaf) {
+		return "a chain that does not start with the certificate"
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
+			return fmt.Sprintf("a chain whose certificate %d (%s) is not signed by the next (%s): %v", i+1, chain[i].Subject, chain[i+1].Subject, err)
+		}
+	}
+	return ""
 }
