@@ -20,9 +20,13 @@ const scanSchedule = "default"
 // scheduledScan returns the options of the scheduled scan of cfg
 // (scan-targets, each value split at white space), checked as `certgate
 // scan run` checks its targets; ok is false without one (scan-interval 0).
-// Errors wrap discovery.ErrInvalidTarget or discovery.ErrInvalidStartTLS
-// and name the setting.
+// scan-starttls is checked with or without a scheduled scan, as every
+// setting is. Errors wrap discovery.ErrInvalidTarget or
+// discovery.ErrInvalidStartTLS and name the setting.
 func scheduledScan(cfg *config.Serve) (opt discovery.Options, ok bool, err error) {
+	if _, err := scanStartTLS(cfg); err != nil {
+		return discovery.Options{}, false, err
+	}
 	if cfg.ScanInterval <= 0 {
 		return discovery.Options{}, false, nil
 	}
@@ -32,9 +36,6 @@ func scheduledScan(cfg *config.Serve) (opt discovery.Options, ok bool, err error
 	opt.Actor = "serve:scan-interval"
 	if _, err := discovery.Plan(opt); err != nil {
 		return discovery.Options{}, false, fmt.Errorf("scan-targets: %w", err)
-	}
-	if _, err := scanStartTLS(cfg); err != nil {
-		return discovery.Options{}, false, err
 	}
 	return opt, true, nil
 }

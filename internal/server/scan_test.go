@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,5 +129,23 @@ func TestScanStartTLSChecked(t *testing.T) {
 	if !errors.Is(err, discovery.ErrInvalidStartTLS) ||
 		err.Error() != `scan-starttls: invalid STARTTLS setting "25=imap": protocol "imap" is not one of smtp, postgres, none` {
 		t.Fatalf("New with a bad scan-starttls: %v", err)
+	}
+}
+
+// TestScanStartTLSCheckedWithoutSchedule: scan-starttls is checked at
+// start without a scheduled scan (scan-interval 0) too, as every setting
+// is checked even when unused.
+func TestScanStartTLSCheckedWithoutSchedule(t *testing.T) {
+	cfg := &config.Serve{Data: filepath.Join(t.TempDir(), "data"), Listen: "127.0.0.1:0", Hostname: "localhost",
+		VAHTTPPort: 80, VATLSPort: 443, VADNSTimeout: time.Second, CertValidity: 90 * 24 * time.Hour,
+		RevocationRefresh: time.Minute, LogLevel: "error", LogFormat: "text", ShutdownGrace: 5 * time.Second,
+		ScanStartTLS: []string{"25=bogus"}}
+	_, err := server.New(context.Background(), cfg, server.Options{}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, discovery.ErrInvalidStartTLS) ||
+		err.Error() != `scan-starttls: invalid STARTTLS setting "25=bogus": protocol "bogus" is not one of smtp, postgres, none` {
+		t.Fatalf("New with a bad scan-starttls and no scheduled scan: %v", err)
+	}
+	if _, err := os.Stat(cfg.Data); !os.IsNotExist(err) {
+		t.Fatalf("a refused start left the data directory: %v", err)
 	}
 }
