@@ -219,7 +219,7 @@ func newRateLimitSet() *cobra.Command {
 		Use:   "set LIMIT --rate COUNT/PERIOD (--account ID | --eab KID | --ip ADDR | --domain NAME)",
 		Short: "Set the rate of LIMIT for one subject (COUNT/PERIOD; 0 = unlimited; pending-authorizations-per-account takes a count)",
 		Long: `Set the rate of LIMIT for one subject: COUNT/PERIOD (e.g. 1000/1h), or for
-pending-authorizations-per-account a COUNT.
+pending-authorizations-per-account a COUNT alone (a period is refused).
 
 --rate 0 means unlimited: the subject is exempt from LIMIT (it does not block
 the subject). A count of 0 with a period (0/1h) is refused for that reason.
@@ -241,6 +241,9 @@ use 'certgate ratelimit delete LIMIT' with the same subject flag.`,
 			// ignores it.
 			rate := strings.TrimSpace(rate)
 			var r ratelimit.Rate
+			if err := checkCountRate(args[0], rate); err != nil {
+				return err
+			}
 			if args[0] == string(ratelimit.PendingAuthorizationsPerAccount) && !strings.Contains(rate, "/") {
 				n, err := strconv.Atoi(rate)
 				if err != nil || n < 0 {
@@ -298,6 +301,27 @@ use 'certgate ratelimit delete LIMIT' with the same subject flag.`,
 	cmd.Flags().StringVar(&comment, "comment", "", "why (shown by list)")
 	_ = cmd.MarkFlagRequired("rate")
 	return cmd
+}
+
+// checkCountRate refuses a COUNT/PERIOD rate (e.g. "5/1h") for a limit
+// that is a count, not a rate (pending-authorizations-per-account), as
+// serve refuses one for its setting: the period would be dropped without
+// a word. A count of 0 with a period passes, for the refusal that names
+// 'ratelimit delete'.
+func checkCountRate(limit, rate string) error {
+	if limit != string(ratelimit.PendingAuthorizationsPerAccount) {
+		return nil
+	}
+	c, _, ok := strings.Cut(rate, "/")
+	if !ok || strings.TrimSpace(c) == "0" {
+		return nil
+	}
+	eg := "500"
+	if n, err := strconv.Atoi(strings.TrimSpace(c)); err == nil && n > 0 {
+		eg = strconv.Itoa(n)
+	}
+	return fmt.Errorf("--rate %q: %s is a count of pending authorizations, not a rate: give the count alone, without a period (e.g. --rate %s; 0 = unlimited)",
+		rate, limit, eg)
 }
 
 // overrideView is an override as `ratelimit list --format json` prints it

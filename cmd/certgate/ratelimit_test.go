@@ -245,3 +245,30 @@ func hasKeyEmpty(m map[string]string, k string) bool {
 	v, ok := m[k]
 	return ok && v == ""
 }
+
+// TestRateLimitSetCountLimitRefusesPeriod: pending-authorizations-per-account
+// is a count, so `ratelimit set` refuses a COUNT/PERIOD for it in one line,
+// as serve refuses one for its setting, and stores nothing; it took 5/1h as
+// 5, dropping the period without a word.
+func TestRateLimitSetCountLimitRefusesPeriod(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	createOverrideSubjects(t, data, []string{"acct1"}, nil)
+	for _, c := range []struct{ rate, want string }{
+		{"5/1h", `--rate "5/1h": pending-authorizations-per-account is a count of pending authorizations, not a rate: give the count alone, without a period (e.g. --rate 5; 0 = unlimited)`},
+		{"x/1h", `--rate "x/1h": pending-authorizations-per-account is a count of pending authorizations, not a rate: give the count alone, without a period (e.g. --rate 500; 0 = unlimited)`},
+	} {
+		out, _, err := runCLI(t, nil, "ratelimit", "set", "pending-authorizations-per-account", "--account", "acct1", "--rate", c.rate, "--data", data)
+		if err == nil || err.Error() != c.want || out != "" {
+			t.Errorf("--rate %s: %q, %v; want the error %q", c.rate, out, err, c.want)
+		}
+	}
+	list, _, _ := runCLI(t, nil, "ratelimit", "list", "--data", data, "--format", "json")
+	if strings.Contains(list, "pending-authorizations") {
+		t.Errorf("a refused set stored an override:\n%s", list)
+	}
+	if out, _, err := runCLI(t, nil, "ratelimit", "set", "pending-authorizations-per-account", "--account", "acct1", "--rate", "5", "--data", data); err != nil ||
+		out != "pending-authorizations-per-account for account:acct1: 5\n" {
+		t.Errorf("--rate 5: %q, %v", out, err)
+	}
+}
