@@ -143,10 +143,21 @@ func TestCAPruneRetired(t *testing.T) {
 		}
 	}
 	for _, id := range []string{busy, recent} {
-		_, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, id)
-		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "cannot prune the intermediate "+id) {
-			t.Errorf("prune-retired %s: %v, want refused in one line", id, err)
+		// The refusal is the error alone: no "kept" line on stdout too.
+		out, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, id)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "cannot prune the intermediate "+id+": ") || out != "" {
+			t.Errorf("prune-retired %s: %q, %v, want refused in one line and nothing on stdout", id, out, err)
 		}
+	}
+	out, _, err = runCLI(t, nil, "ca", "prune-retired", "--data", data, busy, recent)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "cannot prune the intermediate "+busy+": ") ||
+		!strings.Contains(err.Error(), "; cannot prune the intermediate "+recent+": ") || out != "" {
+		t.Errorf("prune-retired %s %s: %q, %v, want both refusals in one line and nothing on stdout", busy, recent, out, err)
+	}
+	// revoke-intermediate names its own operation (it said "cannot rotate").
+	want := "local CA: cannot revoke the intermediate: no retired intermediate 0000 in " + filepath.Join(server.CADir(data), local.RetiredDir)
+	if _, _, err := runCLI(t, nil, "ca", "revoke-intermediate", "0000", "--data", data); err == nil || err.Error() != want {
+		t.Errorf("revoke-intermediate 0000: %v, want %q", err, want)
 	}
 	out, _, err = runCLI(t, nil, "ca", "prune-retired", "--data", data)
 	if err != nil {
@@ -240,5 +251,18 @@ func TestCAPruneRetiredRefusesOtherDatabase(t *testing.T) {
 	out, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, "--db", dsn, "--dry-run")
 	if err != nil || !strings.Contains(out, "kept ") || !strings.Contains(out, "certificate(s) it signed are unexpired") {
 		t.Errorf("prune-retired --db of the servers' database: %q, %v; want the retired intermediate judged, kept by the listener certificate it signed", out, err)
+	}
+}
+
+// TestCAPruneRetiredWithoutCA: prune-retired on a data directory without a
+// CA says it cannot prune, in one line; it said "cannot rotate".
+func TestCAPruneRetiredWithoutCA(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "nonexist")
+	for _, args := range [][]string{{"--dry-run"}, {}} {
+		out, _, err := runCLI(t, nil, append([]string{"ca", "prune-retired", "--data", data}, args...)...)
+		want := "local CA: cannot prune: no CA in " + server.CADir(data) + " yet: `certgate serve` creates it on its first run"
+		if err == nil || err.Error() != want || out != "" {
+			t.Errorf("prune-retired %v without a CA: %q, %v, want %q", args, out, err, want)
+		}
 	}
 }

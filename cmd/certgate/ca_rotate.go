@@ -272,7 +272,8 @@ CRL for one CRL validity (` + config.FormatDuration(ra.DefaultCRLValidity) + `) 
 more, so the key goes ` + config.FormatDuration(2*ra.DefaultCRLValidity) + ` after the last notAfter. Its certificate stays: the
 certificates it signed are still this CA's, but its CRL and OCSP are no longer served.
 One line per intermediate: pruned, or kept with how many certificates it signed are
-unexpired and until when. A named intermediate that cannot be pruned is an error. --dry-run
+unexpired and until when. A named intermediate that cannot be pruned is an error (the
+error alone says why, on one line; no "kept" line). --dry-run
 says what would be pruned and changes nothing (it also runs beside a server). Run it with
 the server on this data directory stopped; then copy DATA/ca to the other nodes as after a
 rotation. Recorded in the audit log (intermediate.prune).`,
@@ -307,16 +308,19 @@ rotation. Recorded in the audit log (intermediate.prune).`,
 				return nil
 			}
 			now := time.Now()
-			var refused error
+			// A named intermediate that cannot be pruned is an error, said
+			// once (on stderr), not also as a "kept" line.
+			var refused []string
 			for _, r := range targets {
 				c := r.Cert
 				id := local.IntermediateID(c)
 				if why, err := pruneBlocker(cmd.Context(), st, c, now); err != nil {
 					return err
 				} else if why != "" {
-					fmt.Fprintf(out, "kept %s (%s): %s\n", id, c.Subject.CommonName, why)
 					if len(args) > 0 {
-						refused = fmt.Errorf("cannot prune the intermediate %s: %s", id, why)
+						refused = append(refused, fmt.Sprintf("cannot prune the intermediate %s: %s", id, why))
+					} else {
+						fmt.Fprintf(out, "kept %s (%s): %s\n", id, c.Subject.CommonName, why)
 					}
 					continue
 				}
@@ -333,7 +337,10 @@ rotation. Recorded in the audit log (intermediate.prune).`,
 				}
 				fmt.Fprintf(out, "pruned %s (%s): its key is removed, its certificate stays in %s\n", id, c.Subject.CommonName, filepath.Join(dir, local.RetiredDir, id))
 			}
-			return refused
+			if len(refused) > 0 {
+				return errors.New(strings.Join(refused, "; "))
+			}
+			return nil
 		},
 	}
 	storeFlags(cmd, &o)

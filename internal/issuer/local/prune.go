@@ -25,10 +25,10 @@ type RetiredIntermediate struct {
 
 // RetiredIntermediates returns the retired intermediates of the CA in dir
 // (RetiredDir), oldest notBefore first, checked as LoadOrCreate checks
-// them; none is no error. The error wraps fs.ErrNotExist when dir holds no
-// CA.
+// them; none is no error. It serves `certgate ca prune-retired`: when dir
+// holds no CA, the error wraps ErrPrune and fs.ErrNotExist.
 func RetiredIntermediates(dir string) ([]RetiredIntermediate, error) {
-	ca, err := open(dir, time.Now)
+	ca, err := open(dir, time.Now, ErrPrune)
 	if err != nil {
 		return nil, err
 	}
@@ -58,10 +58,11 @@ func (ca *CA) Pruned() []*x509.Certificate { return slices.Clone(ca.pruned) }
 // as this CA's), but it signs no CRL or OCSP response any more: the
 // caller checks first that every certificate it signed has expired and
 // that its last CRL is past its nextUpdate. The intermediate that signs
-// now, an unknown one and one pruned already are refused (ErrPrune). The
-// caller holds the data directory's lock. It returns the intermediate.
+// now, an unknown one and one pruned already are refused (ErrPrune), as is
+// a dir without a CA (ErrPrune and fs.ErrNotExist). The caller holds the
+// data directory's lock. It returns the intermediate.
 func PruneRetired(dir, id string, now time.Time) (*x509.Certificate, error) {
-	ca, err := open(dir, func() time.Time { return now })
+	ca, err := open(dir, func() time.Time { return now }, ErrPrune)
 	if err != nil {
 		return nil, err
 	}

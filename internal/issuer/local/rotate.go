@@ -97,10 +97,28 @@ func originalID(dir string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// ErrRotate means Rotate or RevokeIntermediate refused: the CA cannot be
-// rotated (no root key, a CA of more than two tiers), or the intermediate
-// named is not one that can be revoked. Nothing was changed.
+// ErrRotate means Rotate refused: the CA cannot be rotated (no CA, no root
+// key, a CA of more than two tiers). Nothing was changed. A refusal of
+// RevokeIntermediate (ErrRevokeIntermediate) matches it too, as it did
+// when both shared it.
 var ErrRotate = errors.New("local CA: cannot rotate")
+
+// ErrRevokeIntermediate means RevokeIntermediate refused: no CA, or the
+// intermediate named is not one that can be revoked. Nothing was changed.
+// errors.Is matches ErrRotate for it too.
+var ErrRevokeIntermediate error = refusal{msg: "local CA: cannot revoke the intermediate", also: ErrRotate}
+
+// refusal is a sentinel error with a message of its own that matches
+// another sentinel too (errors.Is), for one split off from a shared one.
+type refusal struct {
+	msg  string
+	also error
+}
+
+func (r refusal) Error() string { return r.msg }
+
+// Is reports whether target is the sentinel r matches besides itself.
+func (r refusal) Is(target error) bool { return target == r.also }
 
 // IntermediateID returns the short name of an intermediate certificate in
 // URLs and in RetiredDir: the first 16 hex digits of the SHA-256 of its DER.
@@ -559,16 +577,16 @@ func IntermediateReasonAllowed(reason int) bool {
 // caller holds the data directory's lock. It returns the revoked
 // intermediate.
 func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certificate, error) {
-	ca, err := open(dir, func() time.Time { return now })
+	ca, err := open(dir, func() time.Time { return now }, ErrRevokeIntermediate)
 	if err != nil {
 		return nil, err
 	}
 	if !IntermediateReasonAllowed(reason) {
-		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRotate, reason)
+		return nil, fmt.Errorf("%w: reason %d is not a CRL reason code for a CA certificate", ErrRevokeIntermediate, reason)
 	}
 	match := intermediateMatcher(id)
 	if match(ca.inter) {
-		return nil, fmt.Errorf("%w: %s is the intermediate that signs now; run 'certgate ca rotate' first, then revoke it", ErrRotate, id)
+		return nil, fmt.Errorf("%w: %s is the intermediate that signs now; run 'certgate ca rotate' first, then revoke it", ErrRevokeIntermediate, id)
 	}
 	var target *CA
 	for _, r := range ca.retired {
@@ -577,16 +595,16 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 		}
 	}
 	if target == nil {
-		return nil, fmt.Errorf("%w: no retired intermediate %s in %s", ErrRotate, id, filepath.Join(dir, RetiredDir))
+		return nil, fmt.Errorf("%w: no retired intermediate %s in %s", ErrRevokeIntermediate, id, filepath.Join(dir, RetiredDir))
 	}
 	for _, r := range ca.revokedInters {
 		if r.Cert == target.inter {
-			return nil, fmt.Errorf("%w: the intermediate %s was revoked at %s already", ErrRotate, IntermediateID(target.inter), r.RevokedAt.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: the intermediate %s was revoked at %s already", ErrRevokeIntermediate, IntermediateID(target.inter), r.RevokedAt.Format(time.RFC3339))
 		}
 	}
 	key, err := readKey(filepath.Join(dir, RootKeyFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s has no %s: the root's CRL that lists the revocation is signed by the root key; put it back for the revocation", ErrRotate, dir, RootKeyFile)
+		return nil, fmt.Errorf("%w: %s has no %s: the root's CRL that lists the revocation is signed by the root key; put it back for the revocation", ErrRevokeIntermediate, dir, RootKeyFile)
 	}
 	if err != nil {
 		return nil, err
@@ -650,14 +668,16 @@ func (ca *CA) rootCRLListsAll(der []byte) bool {
 }
 
 // open loads the CA in dir, which must hold one, with its retired
-// intermediates and its root's CRL, without signing anything.
-func open(dir string, now func() time.Time) (*CA, error) {
+// intermediates and its root's CRL, without signing anything. Without a CA
+// in dir, the error wraps op (the refusal of the caller's operation, e.g.
+// ErrPrune) and fs.ErrNotExist.
+func open(dir string, now func() time.Time, op error) (*CA, error) {
 	present, missing, err := caFilesIn(dir)
 	if err != nil {
 		return nil, err
 	}
 	if len(present) == 0 {
-		return nil, fmt.Errorf("%w: no CA in %s yet: `certgate serve` creates it on its first run%w", ErrRotate, dir, errNotExistQuiet{})
+		return nil, fmt.Errorf("%w: no CA in %s yet: `certgate serve` creates it on its first run%w", op, dir, errNotExistQuiet{})
 	}
 	var ext extKey
 	if len(missing) == 1 && missing[0] == IntermediateKeyFile {

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -380,5 +381,54 @@ func TestBackupRestoreKeepsRetired(t *testing.T) {
 	}
 	if rev := got.RevokedIntermediates(); len(rev) != 1 || rev[0].Reason != 4 {
 		t.Fatalf("restored CA: revoked intermediates %+v, want the first (superseded)", rev)
+	}
+}
+
+// TestRefusalsNameTheirOperation: a refusal of RevokeIntermediate says it
+// cannot revoke the intermediate, and one of PruneRetired or
+// RetiredIntermediates that it cannot prune, for an unknown intermediate
+// and for a directory without a CA; each said "cannot rotate". errors.Is
+// still matches ErrRotate for RevokeIntermediate, ErrPrune for the others
+// and fs.ErrNotExist without a CA.
+func TestRefusalsNameTheirOperation(t *testing.T) {
+	_, dir := newTestCA(t, Options{})
+	if _, _, err := Rotate(dir, RotateOptions{Now: fixedClock}); err != nil {
+		t.Fatal(err)
+	}
+	none := filepath.Join(t.TempDir(), "ca")
+	retired := filepath.Join(dir, RetiredDir)
+	_, revokeUnknown := RevokeIntermediate(dir, "0000", 1, testNow)
+	_, revokeNoCA := RevokeIntermediate(none, "0000", 1, testNow)
+	_, pruneUnknown := PruneRetired(dir, "0000", testNow)
+	_, pruneNoCA := PruneRetired(none, "0000", testNow)
+	_, listNoCA := RetiredIntermediates(none)
+	for _, c := range []struct {
+		name     string
+		err      error
+		is       []error
+		want     string
+		notExist bool
+	}{
+		{"revoke unknown", revokeUnknown, []error{ErrRevokeIntermediate, ErrRotate}, "local CA: cannot revoke the intermediate: no retired intermediate 0000 in " + retired, false},
+		{"revoke without CA", revokeNoCA, []error{ErrRevokeIntermediate, ErrRotate}, "local CA: cannot revoke the intermediate: no CA in " + none + " yet: `certgate serve` creates it on its first run", true},
+		{"prune unknown", pruneUnknown, []error{ErrPrune}, "local CA: cannot prune: no retired intermediate 0000 in " + retired, false},
+		{"prune without CA", pruneNoCA, []error{ErrPrune}, "local CA: cannot prune: no CA in " + none + " yet: `certgate serve` creates it on its first run", true},
+		{"list without CA", listNoCA, []error{ErrPrune}, "local CA: cannot prune: no CA in " + none + " yet: `certgate serve` creates it on its first run", true},
+	} {
+		if c.err == nil || c.err.Error() != c.want {
+			t.Errorf("%s: %v, want %q", c.name, c.err, c.want)
+			continue
+		}
+		for _, target := range c.is {
+			if !errors.Is(c.err, target) {
+				t.Errorf("%s: %v does not match %v", c.name, c.err, target)
+			}
+		}
+		if errors.Is(c.err, fs.ErrNotExist) != c.notExist {
+			t.Errorf("%s: errors.Is(fs.ErrNotExist) = %v, want %v", c.name, !c.notExist, c.notExist)
+		}
+	}
+	if errors.Is(pruneUnknown, ErrRotate) || errors.Is(revokeUnknown, ErrPrune) {
+		t.Errorf("a refusal matches another operation's: %v; %v", pruneUnknown, revokeUnknown)
 	}
 }
