@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"regexp/syntax"
 	"strings"
 	"testing"
 
@@ -235,6 +236,33 @@ func TestCheckAllowWithin(t *testing.T) {
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.Field != "[1]" {
 				t.Errorf("%s: %v does not name [1]", tc.rule, err)
+			}
+		}
+	}
+}
+
+// TestParseRuleRegexpErrorQuotesRule: a /regexp/ rule that does not parse
+// is refused with the error of the pattern as written, not of the
+// anchored, case-insensitive rewrite ParseRule compiles ("(?i)^(?:...)$"),
+// which leaked into the message (`[)$`, `(?i)^(?:a()$`).
+func TestParseRuleRegexpErrorQuotesRule(t *testing.T) {
+	for rule, want := range map[string]string{
+		"/[/":   "identifier rule \"/[/\": error parsing regexp: missing closing ]: `[`",
+		"/a(/":  "identifier rule \"/a(/\": error parsing regexp: missing closing ): `a(`",
+		"/a)/":  "identifier rule \"/a)/\": error parsing regexp: unexpected ): `a)`",
+		"/x**/": "identifier rule \"/x**/\": error parsing regexp: invalid nested repetition operator: `**`",
+	} {
+		for name, check := range map[string]func(string) error{
+			"ParseRule": func(s string) error { _, err := ParseRule(s); return err },
+			"CheckRule": CheckRule,
+		} {
+			err := check(rule)
+			if err == nil || err.Error() != want {
+				t.Errorf("%s(%q): %v, want %q", name, rule, err, want)
+			}
+			var se *syntax.Error
+			if !errors.As(err, &se) {
+				t.Errorf("%s(%q): %v does not wrap the *syntax.Error", name, rule, err)
 			}
 		}
 	}

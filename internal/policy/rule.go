@@ -44,6 +44,11 @@ func ParseRule(s string) (Rule, error) {
 		// Case-insensitive, as DNS names are (RFC 4343) and as exact and
 		// suffix rules are: identifiers are lower-case, so a pattern
 		// written with upper-case letters would otherwise never match.
+		// The pattern alone first, so that an error quotes what the
+		// rule says, not the anchored, case-insensitive rewrite.
+		if _, err := regexp.Compile(s[1 : len(s)-1]); err != nil {
+			return r, fmt.Errorf("identifier rule %q: %w", s, err)
+		}
 		re, err := regexp.Compile("(?i)^(?:" + s[1:len(s)-1] + ")$")
 		if err != nil {
 			return r, fmt.Errorf("identifier rule %q: %w", s, err)
