@@ -153,7 +153,13 @@ func secretOf(name, value, file string) (string, error) {
 // channel is among them. Errors name the setting.
 func (n *Notify) Channels() (map[string]notify.Channel, error) {
 	out := map[string]notify.Channel{}
-	if n.SMTPServer != "" || n.SMTPFrom != "" {
+	if given := n.smtpWithoutServer(); len(given) > 0 {
+		// Blame the setting that is missing, not the one given ("":
+		// not host:port).
+		return nil, fmt.Errorf("notify-smtp-server: not set, but %s %s: set notify-smtp-server to send email, or remove %s",
+			strings.Join(given, ", "), plural(len(given), "is", "are"), plural(len(given), "it", "them"))
+	}
+	if n.SMTPServer != "" {
 		cfg := notify.SMTPConfig{Server: n.SMTPServer, From: n.SMTPFrom, Username: n.SMTPUsername, Password: n.SMTPPassword,
 			RequireTLS: n.SMTPRequireTLS, Timeout: n.SMTPTimeout}
 		if n.SMTPCAFile != "" {
@@ -186,6 +192,32 @@ func (n *Notify) Channels() (map[string]notify.Channel, error) {
 		return nil, fmt.Errorf("notify-rules: %w", err)
 	}
 	return out, nil
+}
+
+// smtpWithoutServer names the notify-smtp-* settings of the email channel
+// that are set while notify-smtp-server is not (none when it is set):
+// without a server they configure nothing.
+func (n *Notify) smtpWithoutServer() []string {
+	if n.SMTPServer != "" {
+		return nil
+	}
+	var given []string
+	for _, s := range []struct {
+		name string
+		set  bool
+	}{
+		{"notify-smtp-from", n.SMTPFrom != ""},
+		{"notify-smtp-username", n.SMTPUsername != ""},
+		{"notify-smtp-password", n.SMTPPassword != "" && n.SMTPPasswordFile == ""},
+		{"notify-smtp-password-file", n.SMTPPasswordFile != ""},
+		{"notify-smtp-starttls", n.SMTPRequireTLS},
+		{"notify-smtp-ca-file", n.SMTPCAFile != ""},
+	} {
+		if s.set {
+			given = append(given, s.name)
+		}
+	}
+	return given
 }
 
 // ruleSpecs is the value of notify-rules: rules separated by ';' or

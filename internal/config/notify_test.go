@@ -103,3 +103,47 @@ notify-webhook-secret: 0123456789abcdef0123
 		t.Errorf("rule with days=0: %v, want refused naming the rule", err)
 	}
 }
+
+// TestNotifySMTPSettingsWithoutServer: a notify-smtp-* setting given
+// without notify-smtp-server is refused in one line naming the settings
+// given and the one missing; notify-smtp-from alone was refused as
+// `notify-smtp-server: "" is not host:port`, blaming a setting not given,
+// and the others alone were ignored without a word.
+func TestNotifySMTPSettingsWithoutServer(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args  []string
+		given string
+	}{
+		{[]string{"--notify-smtp-from", "notanaddress"}, "notify-smtp-from is"},
+		{[]string{"--notify-smtp-from", "certgate@example.com"}, "notify-smtp-from is"},
+		{[]string{"--notify-smtp-username", "u"}, "notify-smtp-username is"},
+		{[]string{"--notify-smtp-starttls", "require"}, "notify-smtp-starttls is"},
+		{[]string{"--notify-smtp-ca-file", pw}, "notify-smtp-ca-file is"},
+		{[]string{"--notify-smtp-from", "c@example.com", "--notify-smtp-username", "u", "--notify-smtp-password-file", pw},
+			"notify-smtp-from, notify-smtp-username, notify-smtp-password-file are"},
+	} {
+		_, err := serveWith(t, c.args...)
+		pronoun := "them"
+		if strings.HasSuffix(c.given, " is") {
+			pronoun = "it"
+		}
+		want := "notify-smtp-server: not set, but " + c.given + ": set notify-smtp-server to send email, or remove " + pronoun
+		if err == nil || err.Error() != want {
+			t.Errorf("%v: %v, want %q", c.args, err, want)
+		}
+	}
+	t.Setenv("CERTGATE_NOTIFY_SMTP_PASSWORD", "from-the-environment")
+	_, err := serveWith(t, "--notify-smtp-username", "u")
+	if want := "notify-smtp-server: not set, but notify-smtp-username, notify-smtp-password are: set notify-smtp-server to send email, or remove them"; err == nil || err.Error() != want {
+		t.Errorf("username and password from the environment: %v, want %q", err, want)
+	}
+	// With the server, the sender is checked itself.
+	_, err = serveWith(t, "--notify-smtp-server", "127.0.0.1:25", "--notify-smtp-from", "notanaddress", "--notify-smtp-username", "u")
+	if err == nil || !strings.HasPrefix(err.Error(), `notify-smtp-from: "notanaddress": `) {
+		t.Errorf("a bad sender with the server: %v", err)
+	}
+}
