@@ -8,8 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/certgate/certgate/internal/config"
@@ -79,8 +81,16 @@ func openStore(ctx context.Context, _ *cobra.Command, o *storeOpts) (*store.Stor
 		return nil, store.ErrConninfo // the string is not repeated: it may hold a password
 	}
 	if !store.IsPostgresDSN(dsn) {
-		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no certgate database at %s: start `certgate serve --data DIR` once, or pass the server's --data/--db", dsn)
+		// ENOTDIR: a file on the way, such as --data naming the database
+		// file itself (certgate-data/certgate.db), which would otherwise
+		// fail as "create database directory: mkdir ...: not a directory".
+		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			hint := "start `certgate serve --data DIR` once, or pass the server's --data/--db"
+			if fi, err := os.Stat(o.data); o.db == "" && err == nil && !fi.IsDir() {
+				hint = fmt.Sprintf("--data %s is a file, not a directory: pass the server's data directory (the one that holds %s) as --data, or --db",
+					o.data, filepath.Base(dsn))
+			}
+			return nil, fmt.Errorf("no certgate database at %s: %s", dsn, hint)
 		}
 	}
 	st, err := store.OpenExisting(ctx, dsn)

@@ -65,6 +65,43 @@ func TestAdminCommandRefusesMissingDatabase(t *testing.T) {
 	}
 }
 
+// TestAdminCommandRefusesDataFile: --data naming a file (the database file
+// itself, or a path below one) is refused with the "no certgate database"
+// line docs/inventory.md shows, saying that --data is a file; it failed as
+// "open database: create database directory: mkdir ...: not a directory".
+// The file is left as it was.
+func TestAdminCommandRefusesDataFile(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	file := filepath.Join(data, "certgate.db")
+	before, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"cert", "list"},
+		{"account", "list"},
+		{"audit", "list"},
+		{"ratelimit", "list"},
+	} {
+		_, _, err := runCLI(t, nil, append(args, "--data", file)...)
+		want := "no certgate database at " + filepath.Join(file, "certgate.db") + ": --data " + file +
+			" is a file, not a directory: pass the server's data directory (the one that holds certgate.db) as --data, or --db"
+		if err == nil || err.Error() != want {
+			t.Errorf("%v --data FILE: %v, want %q", args, err, want)
+		}
+		below := filepath.Join(file, "sub")
+		_, _, err = runCLI(t, nil, append(args, "--data", below)...)
+		want = "no certgate database at " + filepath.Join(below, "certgate.db") + ": start `certgate serve --data DIR` once, or pass the server's --data/--db"
+		if err == nil || err.Error() != want {
+			t.Errorf("%v --data FILE/sub: %v, want %q", args, err, want)
+		}
+	}
+	if after, err := os.ReadFile(file); err != nil || string(after) != string(before) {
+		t.Errorf("the refused commands changed %s: %v", file, err)
+	}
+}
+
 // initDataDir creates the SQLite database of data directory data, as the
 // server's first run does, so that administrative commands find it.
 func initDataDir(t *testing.T, data string) {
