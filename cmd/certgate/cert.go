@@ -664,18 +664,12 @@ func plural(n int, one, many string) string {
 // certificates renewalInfo asks to renew at once; none when data holds no
 // CA (a node run with --db only).
 func revokedIntermediates(data string) ([]*x509.Certificate, error) {
-	retired, err := local.RetiredIntermediates(server.CADir(data))
+	revoked, err := local.RevokedIntermediateCerts(server.CADir(data))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the CA's revoked intermediates: %w", err)
 	}
-	var out []*x509.Certificate
-	for _, r := range retired {
-		if r.Revoked {
-			out = append(out, r.Cert)
-		}
-	}
-	return out, nil
+	return revoked, nil
 }

@@ -477,6 +477,33 @@ func retiredCerts(dir string) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
+// RevokedIntermediateCerts returns the certificates of the retired
+// intermediates of the CA in dir that RevokeIntermediate revoked, oldest
+// first, reading certificates and revocation marks only (no key): what a
+// command that shows renewal windows needs (ra.SignedByRevoked). None is
+// no error; the error wraps fs.ErrNotExist when dir holds no intermediate.
+func RevokedIntermediateCerts(dir string) ([]*x509.Certificate, error) {
+	cur, err := ReadIntermediate(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := readRetired(dir, cur)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, e := range entries {
+		rev, err := readRevoked(filepath.Join(e.sub, RevokedFile))
+		if err != nil {
+			return nil, err
+		}
+		if rev != nil {
+			out = append(out, e.cert)
+		}
+	}
+	return out, nil
+}
+
 // loadRetired reads the retired intermediates of the CA in dir (RetiredDir),
 // oldest notBefore first, each checked as load checks the current one: its
 // key matches it, and root signed it. One whose key PruneRetired removed

@@ -138,8 +138,19 @@ func TestRevokeIntermediateRootCRL(t *testing.T) {
 	if !old.Equal(ca.Intermediate()) {
 		t.Fatal("Rotate retired another intermediate")
 	}
+	if got, err := RevokedIntermediateCerts(dir); err != nil || len(got) != 0 {
+		t.Fatalf("RevokedIntermediateCerts before the revocation: %d, %v; want none", len(got), err)
+	}
 	if _, err := RevokeIntermediate(dir, IntermediateID(old), 1, testNow); err != nil {
 		t.Fatal(err)
+	}
+	// The revoked one's certificate, read without any key (renewal
+	// windows of `cert show`).
+	if got, err := RevokedIntermediateCerts(dir); err != nil || len(got) != 1 || !got[0].Equal(old) {
+		t.Fatalf("RevokedIntermediateCerts: %d, %v; want the revoked intermediate", len(got), err)
+	}
+	if _, err := RevokedIntermediateCerts(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("RevokedIntermediateCerts of a directory without a CA: %v, want fs.ErrNotExist", err)
 	}
 	if _, err := RevokeIntermediate(dir, IntermediateID(old), 1, testNow); !errors.Is(err, ErrRotate) {
 		t.Errorf("revoked twice: %v", err)
