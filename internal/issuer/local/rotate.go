@@ -459,14 +459,21 @@ func readRetired(dir string, cur *x509.Certificate) ([]retiredEntry, error) {
 	return out, nil
 }
 
-// retiredCerts returns the certificates of the retired intermediates of
-// the CA in dir, oldest first (readRetired), pruned ones included.
-func retiredCerts(dir string) ([]*x509.Certificate, error) {
+// retiredEntries reads the retired intermediates of the CA in dir beside
+// its current one (readRetired); the error wraps fs.ErrNotExist when dir
+// holds no intermediate.
+func retiredEntries(dir string) ([]retiredEntry, error) {
 	cur, err := ReadIntermediate(dir)
 	if err != nil {
 		return nil, err
 	}
-	entries, err := readRetired(dir, cur)
+	return readRetired(dir, cur)
+}
+
+// retiredCerts returns the certificates of the retired intermediates of
+// the CA in dir, oldest first (readRetired), pruned ones included.
+func retiredCerts(dir string) ([]*x509.Certificate, error) {
+	entries, err := retiredEntries(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -483,11 +490,7 @@ func retiredCerts(dir string) ([]*x509.Certificate, error) {
 // command that shows renewal windows needs (ra.SignedByRevoked). None is
 // no error; the error wraps fs.ErrNotExist when dir holds no intermediate.
 func RevokedIntermediateCerts(dir string) ([]*x509.Certificate, error) {
-	cur, err := ReadIntermediate(dir)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := readRetired(dir, cur)
+	entries, err := retiredEntries(dir)
 	if err != nil {
 		return nil, err
 	}
