@@ -342,7 +342,7 @@ const RemoteClockSkew = time.Hour
 // common name that is not one of the order's names, a CA certificate
 // (basicConstraints cA, or keyCertSign/cRLSign key usage), expired, not
 // valid before now+RemoteClockSkew, or a chain whose first certificate is
-// not leaf or in which a certificate is not signed by the next.
+// not leaf or whose second did not sign it.
 func RemoteLeafFault(leaf *x509.Certificate, chainPEM []byte, ids []acme.Identifier, now time.Time) string {
 	var want, got []string
 	for _, id := range ids {
@@ -370,7 +370,7 @@ func RemoteLeafFault(leaf *x509.Certificate, chainPEM []byte, ids []acme.Identif
 			extra = append(extra, "email "+e)
 		}
 		return fmt.Sprintf("a certificate that also names %s, beyond the order's %s", strings.Join(extra, ", "), strings.Join(want, ", "))
-	case leaf.Subject.CommonName != "" && !slices.Contains(want, strings.ToLower(leaf.Subject.CommonName)):
+	case leaf.Subject.CommonName != "" && !slices.Contains(want, cnName(leaf.Subject.CommonName)):
 		return fmt.Sprintf("a certificate whose subject common name %q is not one of the order's names %s", leaf.Subject.CommonName, strings.Join(want, ", "))
 	case leaf.IsCA || leaf.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0:
 		return "a CA certificate (basicConstraints cA or keyCertSign/cRLSign key usage), not a subscriber certificate"
@@ -397,10 +397,25 @@ func RemoteLeafFault(leaf *x509.Certificate, chainPEM []byte, ids []acme.Identif
 	if len(chain) > 0 && !chain[0].Equal(leaf) {
 		return "a chain that does not start with the certificate"
 	}
-	for i := 0; i+1 < len(chain); i++ {
-		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
-			return fmt.Sprintf("a chain whose certificate %d (%s) is not signed by the next (%s): %v", i+1, chain[i].Subject, chain[i+1].Subject, err)
+	// The issuer that signed it comes next (RFC 8555 §7.4.2); what follows
+	// may hold cross-signed copies, duplicates or roots, which clients
+	// sort out for themselves.
+	if len(chain) > 1 {
+		if err := leaf.CheckSignatureFrom(chain[1]); err != nil {
+			return fmt.Sprintf("a chain whose second certificate (%s) did not sign it: %v", chain[1].Subject, err)
 		}
 	}
 	return ""
+}
+
+// cnName is a subject common name as the order's identifiers are written:
+// an IP address in its canonical text (RFC 5952; an IPv4-mapped IPv6
+// address as IPv4), as finalize reads a CSR's common name; else lower
+// case in ASCII only (acme.LowerASCII: "\u212Aey.example" is not
+// "key.example").
+func cnName(cn string) string {
+	if addr, err := netip.ParseAddr(cn); err == nil {
+		return addr.Unmap().String()
+	}
+	return acme.LowerASCII(cn)
 }

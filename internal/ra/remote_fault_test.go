@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -84,6 +85,30 @@ func TestRemoteLeafFault(t *testing.T) {
 	if f := ra.RemoteLeafFault(ahead, pemOf(ahead, ca), ids, now); f != "" {
 		t.Fatalf("notBefore 10 minutes ahead: %q, want no fault", f)
 	}
+	// A common name written as finalize accepts it from a CSR: an IP
+	// address in another text form, a name in other letter case; a
+	// chain with a duplicate and another certificate after the issuer.
+	ipIDs := []acme.Identifier{{Type: "ip", Value: "2001:db8::1"}, {Type: "ip", Value: "192.0.2.1"}}
+	for _, cn := range []string{"2001:0db8::1", "2001:DB8:0:0:0:0:0:1", "::ffff:192.0.2.1", "192.0.2.1"} {
+		c := leaf(func(c *x509.Certificate) {
+			c.Subject, c.DNSNames, c.IPAddresses = pkix.Name{CommonName: cn}, nil, []net.IP{net.ParseIP("2001:db8::1"), net.ParseIP("192.0.2.1")}
+		})
+		if f := ra.RemoteLeafFault(c, nil, ipIDs, now); f != "" {
+			t.Errorf("common name %q for an IP order: %q, want no fault", cn, f)
+		}
+	}
+	upper := leaf(func(c *x509.Certificate) { c.Subject = pkix.Name{CommonName: "A.Example.TEST"} })
+	if f := ra.RemoteLeafFault(upper, pemOf(upper, ca, ca, other), ids, now); f != "" {
+		t.Errorf("upper-case common name, chain with a duplicate and another certificate after the issuer: %q, want no fault", f)
+	}
+	// Letter case is folded in ASCII only, as finalize does: the Kelvin
+	// sign is no "k".
+	kelvin := leaf(func(c *x509.Certificate) {
+		c.Subject, c.DNSNames = pkix.Name{CommonName: "\u212A.example.test"}, []string{"k.example.test"}
+	})
+	if f := ra.RemoteLeafFault(kelvin, nil, []acme.Identifier{{Type: "dns", Value: "k.example.test"}}, now); !strings.Contains(f, "is not one of the order's names") {
+		t.Errorf("common name with the Kelvin sign: %q, want it refused", f)
+	}
 	spiffe, _ := url.Parse("spiffe://evil.example/admin")
 	for name, tc := range map[string]struct {
 		leaf  *x509.Certificate
@@ -101,7 +126,7 @@ func TestRemoteLeafFault(t *testing.T) {
 			c.NotBefore = now.Add(100 * 24 * time.Hour)
 			c.NotAfter = now.Add(200 * 24 * time.Hour)
 		}), nil, "not valid before 2027-03-13T12:00:00Z"},
-		"unrelated chain":  {good, []*x509.Certificate{good, other}, "is not signed by the next (CN=Other CA)"},
+		"unrelated chain":  {good, []*x509.Certificate{good, other}, "a chain whose second certificate (CN=Other CA) did not sign it"},
 		"chain of another": {good, []*x509.Certificate{noCN, ca}, "a chain that does not start with the certificate"},
 	} {
 		chain := pemOf(tc.chain...)

@@ -206,6 +206,16 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 				t.Errorf("GET %s: %d %s, want a 404 problem saying %q", p, res.StatusCode, b, want)
 			}
 		}
+		// A doubled slash before a served intermediate's path: the path meant.
+		if res, err := http.Get("http://" + env.Server.Addr().String() + "/pki/ca//" + newID + "/crl"); err != nil {
+			t.Fatal(err)
+		} else {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if want := "did you mean /pki/ca/" + newID + "/crl?"; res.StatusCode != http.StatusNotFound || !bytes.Contains(b, []byte(want)) {
+				t.Errorf("GET /pki/ca//%s/crl: %d %s, want a 404 problem saying %q", newID, res.StatusCode, b, want)
+			}
+		}
 		if p, _ := url.Parse(first.CRLDistributionPoints[0]); p.Path != "/pki/crl" {
 			t.Fatalf("first certificate's CRL DP %q", first.CRLDistributionPoints[0])
 		}

@@ -36,7 +36,10 @@ func TestUnknownPathNamesTheDirectory(t *testing.T) {
 		"/acme/web/new-orderx": "no ACME resource at /acme/web/new-orderx",
 		"//pki/root.pem":       "no ACME resource at //pki/root.pem; did you mean /pki/root.pem?",
 		"/pki/root.pem/":       "no ACME resource at /pki/root.pem/; did you mean /pki/root.pem?",
-		"/pki/ca/abc/":         "no ACME resource at /pki/ca/abc/; no intermediate of this CA has the ID abc",
+		"/pki/ca/abc/":         "no ACME resource at /pki/ca/abc/; no intermediate is served under the ID abc (the CA's first intermediate is at /pki/intermediate.crt, its CRL at /pki/crl)",
+		// A path below an ID that names no intermediate: not suggested,
+		// though a pattern matches it.
+		"/pki/ca//abc/crl": "no ACME resource at /pki/ca//abc/crl; no intermediate is served under the ID abc (the CA's first intermediate is at /pki/intermediate.crt, its CRL at /pki/crl)",
 		// A cleaned path that is no PKI path is not suggested.
 		"/pki/nonesuch/": "no ACME resource at /pki/nonesuch/; the ACME directory is at " + env.DirectoryURL,
 	} {

@@ -508,12 +508,14 @@ func (w *WFE) pathHint(ctx context.Context, base, p string) string {
 	lower := strings.ToLower(clean)
 	rest, underACME := strings.CutPrefix(lower, "/acme/")
 	id, underCA := strings.CutPrefix(clean, IntermediatesPrefix)
+	id, _, _ = strings.Cut(id, "/")
 	switch {
 	case strings.HasPrefix(clean, "/pki/") && clean != p && w.servesPKI(clean):
 		return "did you mean " + clean + "?"
-	case underCA && id != "" && !strings.Contains(id, "/"):
+	case underCA && id != "":
 		if _, ok := w.cfg.Intermediates[id]; !ok {
-			return "no intermediate of this CA has the ID " + id
+			return "no intermediate is served under the ID " + id + " (the CA's first intermediate is at " + IntermediatePath +
+				", its CRL at " + CRLPath + ")"
 		}
 		return "the intermediate " + id + " is at " + IntermediateCertPath(id) + ", its CRL at " + IntermediateCRLPath(id)
 	case !underACME || rest == "directory":
@@ -600,10 +602,17 @@ func (w *WFE) crl(rw http.ResponseWriter, r *http.Request, signer issuer.CRLSign
 }
 
 // servesPKI reports whether a GET of the clean path p reaches one of the
-// PKI handlers (OCSP, a CA certificate, a CRL) rather than the catch-all.
+// PKI handlers (OCSP, a CA certificate, a CRL) rather than the catch-all,
+// and below IntermediatesPrefix names an intermediate served there.
 func (w *WFE) servesPKI(p string) bool {
 	if w.cfg.OCSP != nil && IsOCSPPath(p) {
 		return true
+	}
+	if rest, ok := strings.CutPrefix(p, IntermediatesPrefix); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		if _, known := w.cfg.Intermediates[id]; !known {
+			return false
+		}
 	}
 	if w.mux == nil {
 		return false
