@@ -400,7 +400,9 @@ func (is *Issuer) await(ctx context.Context, up *upstream, orderURL string, orde
 			}
 			chain, err := parseChain(raw.Cert)
 			if err != nil {
-				return nil, is.problem("returned an unusable certificate", err)
+				// It issued, but what it served is no certificate: the
+				// order is not retried (a new one would issue again).
+				return nil, is.problem("issued a certificate, but served one that does not parse", err)
 			}
 			return &issuer.Issued{DER: chain[0].Raw, ChainPEM: encodeChain(chain)}, nil
 		case legoacme.StatusInvalid:
@@ -463,7 +465,9 @@ var passedTypes = []acme.ProblemType{acme.BadCSR, acme.BadPublicKey, acme.CAA, a
 // problem turns err, from the upstream's answer or the way to it, into the
 // problem the client sees: "upstream CA NAME <what>: TYPE: DETAIL" when
 // the upstream answered with a problem document, else a detail without
-// internals (the cause goes to the log).
+// internals (the cause goes to the log) that tells an upstream not
+// reached (issuer.Unreachable) or too slow from an answer that could not
+// be used.
 func (is *Issuer) problem(what string, err error) error {
 	var pd *legoacme.ProblemDetails
 	if errors.As(err, &pd) {
@@ -477,11 +481,14 @@ func (is *Issuer) problem(what string, err error) error {
 		return acme.NewProblem(typ, "upstream CA %s %s: %s: %s", is.cfg.Name, what, strings.TrimPrefix(pd.Type, acme.ErrorNS), pd.Detail)
 	}
 	is.log.Error("upstream CA failed", "issuer", is.cfg.Name, "what", what, "err", err)
-	why := "it could not be reached or did not answer in time"
-	if errors.Is(err, context.DeadlineExceeded) {
+	why := "its answer could not be used (the server log has why)"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		why = fmt.Sprintf("it did not finish within %s", is.timeout)
+	case issuer.Unreachable(err):
+		why = "it could not be reached or did not answer in time"
 	}
-	return acme.NewProblem(acme.ServerInternal, "upstream CA %s %s: %s; the certificate was not issued, try again later", is.cfg.Name, what, why)
+	return acme.NewProblem(acme.ServerInternal, "upstream CA %s %s: %s; try again later", is.cfg.Name, what, why)
 }
 
 // parseChain parses the PEM bundle b (leaf first) the upstream served.

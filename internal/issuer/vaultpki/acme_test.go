@@ -167,7 +167,7 @@ func testACMEThroughVault(t *testing.T, e storetest.Engine) {
 
 	// Vault refuses: the order is invalid with Vault's message.
 	v.set(func(v *standIn) {
-		v.fail = &vaultFail{400, []string{"subject alternate name y.vault.test not allowed by this role"}}
+		v.fail = &vaultFail{status: 400, errors: []string{"subject alternate name y.vault.test not allowed by this role"}}
 	})
 	uri, _, err = order("y.vault.test")
 	var oe *acme.OrderError

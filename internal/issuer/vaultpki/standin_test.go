@@ -78,6 +78,7 @@ type standIn struct {
 type vaultFail struct {
 	status int
 	errors []string
+	raw    string // the body as it is, instead of errors, when set
 }
 
 // newStandIn starts a stand-in with mount "pki", role "web" allowing
@@ -202,6 +203,11 @@ func (v *standIn) serve(w http.ResponseWriter, r *http.Request) {
 // sign is the sign endpoint, called with v.mu held.
 func (v *standIn) sign(w http.ResponseWriter, body map[string]any) {
 	if f := v.fail; f != nil {
+		if f.raw != "" {
+			w.WriteHeader(f.status)
+			w.Write([]byte(f.raw))
+			return
+		}
 		writeErr(w, f.status, f.errors...)
 		return
 	}

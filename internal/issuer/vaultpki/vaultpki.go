@@ -540,12 +540,14 @@ func (is *Issuer) problem(what string, err error) error {
 		return acme.NewProblem(typ, "Vault issuer %s %s: %s answered HTTP %d: %s", is.cfg.Name, what, op, re.StatusCode, msg)
 	}
 	is.log.Error("Vault request failed", "issuer", is.cfg.Name, "what", what, "err", err)
-	why := "Vault could not be reached or did not answer in time"
+	why := "Vault's answer could not be used (the server log has why)"
 	switch {
 	case errors.Is(err, errNoToken):
 		why = "certgate could not read its Vault credentials (see the server log)"
 	case errors.Is(err, context.DeadlineExceeded):
 		why = fmt.Sprintf("Vault did not answer within %s", is.timeout)
+	case issuer.Unreachable(err):
+		why = "Vault could not be reached or did not answer in time"
 	}
 	var ve *vaultError
 	if errors.As(err, &ve) && ve.op == "sign" {

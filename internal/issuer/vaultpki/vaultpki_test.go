@@ -283,14 +283,22 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("name outside the role: %+v", p)
 	}
 	v.set(func(v *standIn) {
-		v.fail = &vaultFail{429, []string{"request path \"pki/sign/web\": rate limit quota exceeded"}}
+		v.fail = &vaultFail{status: 429, errors: []string{"request path \"pki/sign/web\": rate limit quota exceeded"}}
 	})
 	if p := issue("a.example.test"); p.Type != acme.RateLimited || !strings.Contains(p.Detail, "HTTP 429: request path \"pki/sign/web\": rate limit quota exceeded") {
 		t.Fatalf("rate limited: %+v", p)
 	}
-	v.set(func(v *standIn) { v.fail = &vaultFail{500, []string{"1 error occurred:\n\t* internal error\n\n"}} })
+	v.set(func(v *standIn) {
+		v.fail = &vaultFail{status: 500, errors: []string{"1 error occurred:\n\t* internal error\n\n"}}
+	})
 	if p := issue("a.example.test"); p.Type != acme.ServerInternal || !strings.Contains(p.Detail, "sign answered HTTP 500: 1 error occurred: * internal error") {
 		t.Fatalf("internal error: %+v", p)
+	}
+	// An answer that is no JSON: Vault was reached, its answer could
+	// not be used (it said "could not be reached").
+	v.set(func(v *standIn) { v.fail = &vaultFail{status: 200, raw: "<html>maintenance</html>"} })
+	if p := issue("a.example.test"); p.Type != acme.ServerInternal || !strings.Contains(p.Detail, "Vault's answer could not be used") {
+		t.Fatalf("an answer that is no JSON: %+v", p)
 	}
 	v.set(func(v *standIn) { v.fail = nil })
 
@@ -326,7 +334,7 @@ func TestErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.set(func(v *standIn) { v.revokeFail = &vaultFail{403, []string{"permission denied"}} })
+	v.set(func(v *standIn) { v.revokeFail = &vaultFail{status: 403, errors: []string{"permission denied"}} })
 	err = is.Revoke(context.Background(), out.DER, 1)
 	if p, ok := acme.AsProblem(err); !ok || p.Type != acme.ServerInternal || p.Detail != "Vault issuer vault-test did not revoke the certificate: revoke answered HTTP 403: permission denied" {
 		t.Fatalf("revocation refused: %v", err)
@@ -362,7 +370,7 @@ func TestEnvironmentIgnored(t *testing.T) {
 			t.Fatalf("request %d: namespace %q, wrap TTL %q from the environment", i, ns, v.wrapTTLs[i])
 		}
 	}
-	v.set(func(v *standIn) { v.fail = &vaultFail{503, []string{"Vault is sealed"}} })
+	v.set(func(v *standIn) { v.fail = &vaultFail{status: 503, errors: []string{"Vault is sealed"}} })
 	_, req = csrFor(t, "b.example.test")
 	if _, err := is.Issue(context.Background(), req); err == nil {
 		t.Fatal("a sealed Vault issued")
