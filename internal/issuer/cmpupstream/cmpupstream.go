@@ -10,8 +10,9 @@
 // Go has no well-kept CMP library, so the connector drives the
 // `openssl cmp` command of OpenSSL 3 (Debian's openssl package), one
 // process per request, started with exec.CommandContext and ended with the
-// request's context (the entry's timeout). Secrets reach it as file:PATH
-// password sources, never on its command line.
+// request's context (the entry's timeout) or, on Linux, with certgate
+// itself (parent-death signal). Secrets reach it as file:PATH password
+// sources, never on its command line.
 package cmpupstream
 
 import (
@@ -219,6 +220,12 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 	if err := checkVersion(is.openssl); err != nil {
 		return nil, fmt.Errorf("openssl: %w", err)
 	}
+	// What a certgate killed mid-enrollment left behind.
+	if n, err := removeStaleTempDirs(""); err != nil {
+		is.log.Warn("removing the working directories of openssl processes of a certgate that died", "err", err)
+	} else if n > 0 {
+		is.log.Info("removed the working directories of openssl processes of a certgate that died", "issuer", c.Name, "count", n)
+	}
 	return is, nil
 }
 
@@ -296,7 +303,7 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 	}
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "certgate-cmp-")
+	dir, err := makeTempDir("")
 	if err != nil {
 		return nil, fmt.Errorf("cmpupstream: %w", err)
 	}
@@ -354,7 +361,7 @@ func (is *Issuer) Resume(_ context.Context, o issuer.RemoteOrder) (*issuer.Issue
 func (is *Issuer) Revoke(ctx context.Context, der []byte, reason int) error {
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "certgate-cmp-")
+	dir, err := makeTempDir("")
 	if err != nil {
 		return fmt.Errorf("cmpupstream: %w", err)
 	}
@@ -429,6 +436,7 @@ func (is *Issuer) run(ctx context.Context, cmd string, more ...string) error {
 	args = append(append(args, is.auth...), more...)
 	c := exec.CommandContext(ctx, is.openssl, args...)
 	c.WaitDelay = waitDelay
+	c.SysProcAttr = childAttr()
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
