@@ -109,8 +109,13 @@ func readFile(path string) ([]entryHead, []yaml.Node, error) {
 	heads := make([]entryHead, len(f.Issuers))
 	for i := range f.Issuers {
 		h := &heads[i]
+		if n := &f.Issuers[i]; n.Kind != yaml.MappingNode {
+			return nil, nil, fmt.Errorf("issuers file %s: line %d: issuers[%d] is not a mapping: write each issuer as keys and values (\"- name: NAME\" then \"type: TYPE\" and its settings; docs/issuers.md)",
+				path, n.Line, i)
+		}
 		if err := f.Issuers[i].Decode(h); err != nil {
-			return nil, nil, fmt.Errorf("issuers file %s: issuers[%d]: %w", path, i, err)
+			t := strings.Join(strings.Fields(err.Error()), " ")
+			return nil, nil, fmt.Errorf("issuers file %s: issuers[%d]: %s", path, i, strings.TrimPrefix(strings.TrimPrefix(t, "yaml: "), "unmarshal errors: "))
 		}
 		switch {
 		case !nameRE.MatchString(h.Name):

@@ -52,8 +52,14 @@ func TestLoad(t *testing.T) {
 		"local":          {"issuers:\n  - name: local\n    type: acme\n", `"local" is the built-in CA`},
 		"twice":          {head + "    directory: https://a.example.test/dir\n  - name: up\n    type: acme\n    directory: https://b.example.test/dir\n", `"up" is given twice`},
 		"bad name":       {"issuers:\n  - name: Up CA\n    type: acme\n", `name "Up CA": use 1-63 lower-case letters`},
+		// An entry that is a plain string, or whose name is a list: no Go
+		// type name, no "unmarshal errors:;" (it was "cannot unmarshal !!str
+		// `up` into issuer.entryHead").
+		"string entry": {"issuers:\n  - up\n", "line 2: issuers[0] is not a mapping: write each issuer as keys and values"},
+		"list name":    {"issuers:\n  - name: [a]\n    type: acme\n", "issuers[0]: line 2: cannot unmarshal !!seq into string"},
 	} {
-		if _, err := load(t, tc.body); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+		if _, err := load(t, tc.body); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") ||
+			strings.Contains(err.Error(), "entryHead") || strings.Contains(err.Error(), ":;") {
 			t.Errorf("%s: %v; want one line containing %q", name, err, tc.want)
 		}
 	}
