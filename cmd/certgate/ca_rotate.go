@@ -26,19 +26,10 @@ import (
 )
 
 // intermediateView is an intermediate as the audit log records it.
-type intermediateView struct {
-	ID        string    `json:"id"`
-	Serial    string    `json:"serial"`
-	Subject   string    `json:"subject"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	Status    string    `json:"status"`           // signing, retired, revoked, pruned
-	Reason    string    `json:"reason,omitempty"` // for revoked
-}
+type intermediateView = audit.Intermediate
 
 func viewIntermediate(c *x509.Certificate, status string) intermediateView {
-	return intermediateView{ID: local.IntermediateID(c), Serial: c.SerialNumber.Text(16), Subject: c.Subject.String(),
-		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: status}
+	return audit.IntermediateOf(c, local.IntermediateID(c), status)
 }
 
 // newCARotate is `certgate ca rotate`: a new intermediate signs from now on.
@@ -121,7 +112,8 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 			// The database names the new intermediate: a node started with
 			// the old one (its DATA/ca not copied yet) is refused.
 			if _, err := st.ReplaceSetting(cmd.Context(), server.IntermediateSetting, local.IntermediateID(old), id); err != nil {
-				return fmt.Errorf("rotated the intermediate, but recording it in the database failed: %w", err)
+				return fmt.Errorf("rotated the intermediate to %s in %s, but recording it in the database failed (do not rotate again: "+
+					"the next certgate serve records it and its audit event): %w", id, server.CADir(o.data), err)
 			}
 			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRotate,
 				ObjectType: audit.ObjectIntermediate, ObjectID: id,

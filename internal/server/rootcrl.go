@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -154,8 +155,16 @@ func checkIntermediate(ctx context.Context, st *store.Store, ca *local.CA, caDir
 	}
 	for _, r := range ca.Retired() {
 		if local.IntermediateID(r.Intermediate()) == got {
+			// DATA/ca rotated, the database not told (the rotation's
+			// write failed, or it was killed): recorded now, with the
+			// audit event the rotation could not write.
 			if _, err := st.ReplaceSetting(ctx, IntermediateSetting, got, ours); err != nil {
 				return fmt.Errorf("built-in CA: %w", err)
+			}
+			if err := audit.New(st, nil).Record(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionIntermediateRotate,
+				ObjectType: audit.ObjectIntermediate, ObjectID: ours,
+				Before: audit.IntermediateOf(r.Intermediate(), got, "retired"), After: audit.IntermediateOf(ca.Intermediate(), ours, "signing")}); err != nil {
+				return fmt.Errorf("built-in CA: the audit event of the rotation to %s: %w", ours, err)
 			}
 			return nil
 		}

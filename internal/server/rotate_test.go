@@ -16,9 +16,11 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv"
 )
 
@@ -133,6 +135,12 @@ func TestRotateIntermediateEndToEnd(t *testing.T) {
 		root := ca.Root()
 		if !ca.Intermediate().Equal(cur) {
 			t.Fatalf("the server signs with %q, want the new intermediate %q", ca.Intermediate().Subject, cur.Subject)
+		}
+		// The rotation above did not tell the database (as one whose
+		// write failed): the start records it, with its audit event.
+		evs, err := audit.New(env.Server.Store(), nil).List(t.Context(), store.AuditFilter{Action: audit.ActionIntermediateRotate, Limit: 10})
+		if err != nil || len(evs) != 1 || evs[0].ObjectID != newID || evs[0].Actor != audit.ActorSystem {
+			t.Fatalf("intermediate.rotate events after the start: %+v, %v; want one by %s for %s", evs, err, audit.ActorSystem, newID)
 		}
 		client, _, chain := env.IssueHTTP01(t, "two.example.test")
 		second, err := x509.ParseCertificate(chain[0])
