@@ -235,10 +235,12 @@ func issues(f discovery.FindingView) string {
 	if f.SelfSigned {
 		why = append(why, "self-signed")
 	}
-	// Expiry, a missing intermediate and a self-signed leaf each explain
-	// a chain that does not verify; a name mismatch does not (trust is
-	// judged names apart), so "untrusted" is shown beside it.
-	if !f.Trusted && !f.Expired && !f.Incomplete && !f.SelfSigned {
+	// A missing intermediate and a self-signed leaf each explain a chain
+	// that does not verify, and so does expiry unless the chain reaches no
+	// root even inside the leaf's validity (trust_error: unknown
+	// authority); a name mismatch does not (trust is judged names apart),
+	// so "untrusted" is shown beside it.
+	if !f.Trusted && !f.Incomplete && !f.SelfSigned && (!f.Expired || discovery.UnknownAuthority(f.TrustError)) {
 		why = append(why, "untrusted")
 	}
 	if len(why) == 0 {

@@ -140,8 +140,9 @@ func TestScanCLI(t *testing.T) {
 
 // TestScanChecksColumn: the CHECKS column names every fault of a finding;
 // "untrusted" is left out only where another fault explains it (expired,
-// incomplete chain, self-signed), not beside a name mismatch, which trust
-// (judged names apart) does not include.
+// unless no root is reached even inside the leaf's validity; incomplete
+// chain; self-signed), not beside a name mismatch, which trust (judged
+// names apart) does not include.
 func TestScanChecksColumn(t *testing.T) {
 	for _, tc := range []struct {
 		f    discovery.FindingView
@@ -152,7 +153,10 @@ func TestScanChecksColumn(t *testing.T) {
 		{discovery.FindingView{NameMismatch: true, TLSVersion: "TLS 1.3"}, "name mismatch, untrusted (TLS 1.3)"},
 		{discovery.FindingView{Trusted: true, NameMismatch: true, TLSVersion: "TLS 1.2"}, "name mismatch (TLS 1.2)"},
 		{discovery.FindingView{SelfSigned: true, NameMismatch: true, TLSVersion: "TLS 1.3"}, "name mismatch, self-signed (TLS 1.3)"},
-		{discovery.FindingView{Expired: true, TLSVersion: "TLS 1.3"}, "expired (TLS 1.3)"},
+		{discovery.FindingView{Expired: true, TLSVersion: "TLS 1.3", TrustError: "certificate has expired or is not yet valid: ..."}, "expired (TLS 1.3)"},
+		// An expired leaf of a CA the trust store does not hold: both
+		// (it read "expired" alone).
+		{discovery.FindingView{Expired: true, TLSVersion: "TLS 1.3", TrustError: "certificate signed by unknown authority"}, "expired, untrusted (TLS 1.3)"},
 	} {
 		if got := issues(tc.f); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.f, got, tc.want)

@@ -74,7 +74,9 @@ type Result struct {
 type Checks struct {
 	// Trusted: the served chain verifies to a root of the pool at the
 	// scan's time (names apart). TrustError says why not (x509's text,
-	// without its prefix).
+	// without its prefix): "certificate signed by unknown authority" when
+	// the chain reaches no root even inside the leaf's validity, expired
+	// or not (UnknownAuthority), else the error at the scan's time.
 	Trusted    bool
 	TrustError string // why not Trusted; "" when trusted
 	// Incomplete: the server left out intermediates the leaf needs: the
@@ -300,15 +302,23 @@ func Check(chain []*x509.Certificate, sni string, pool *x509.CertPool, known []*
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		return err
 	}
+	// Completeness, and whether a root is reached at all, are judged
+	// inside the leaf's validity, apart from expiry.
+	mid := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+	midErr := verify(served, mid)
 	if err := verify(served, at); err != nil {
+		// An expired (or not yet valid) leaf whose chain reaches no root
+		// even inside its validity: that is the trust error, expiry has
+		// its own check.
+		var ua x509.UnknownAuthorityError
+		if errors.As(midErr, &ua) {
+			err = midErr
+		}
 		c.TrustError = strings.TrimPrefix(err.Error(), "x509: ")
 	} else {
 		c.Trusted = true
 	}
-	// Completeness is judged inside the leaf's validity, apart from
-	// expiry.
-	mid := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
-	if verify(served, mid) != nil {
+	if midErr != nil {
 		withKnown := served.Clone()
 		for _, k := range known {
 			withKnown.AddCert(k)
@@ -317,4 +327,12 @@ func Check(chain []*x509.Certificate, sni string, pool *x509.CertPool, known []*
 		c.Incomplete = (len(known) > 0 && verify(withKnown, mid) == nil) || (len(chain) == 1 && !selfIssued)
 	}
 	return c
+}
+
+// UnknownAuthority reports whether trustError, a Checks.TrustError or a
+// finding's trust_error, says that the served chain reaches no trusted
+// root (crypto/x509's UnknownAuthorityError), as opposed to expiry or
+// another fault.
+func UnknownAuthority(trustError string) bool {
+	return strings.HasPrefix(trustError, "certificate signed by unknown authority")
 }
