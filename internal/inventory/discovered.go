@@ -49,7 +49,7 @@ type discoveredEvent struct {
 // the transaction that stores it; one already there gets none. Errors
 // are the database's and the audit log's.
 func (s *Service) AddDiscovered(ctx context.Context, leaf *x509.Certificate, chain []*x509.Certificate, at Sighting) (Known, error) {
-	r := Record(leaf, chainPEM(leaf, chain, nil), store.SourceDiscovered)
+	r := Record(leaf, chainPEM(leaf, indexSubjects(chain), nil), store.SourceDiscovered)
 	for attempt := 0; ; attempt++ {
 		old, err := s.st.GetCertificateByFingerprint(ctx, r.FingerprintSHA256)
 		switch {

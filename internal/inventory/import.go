@@ -3,6 +3,7 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/json"
@@ -225,12 +226,17 @@ func (s *Service) importCertificates(ctx context.Context, certs []*x509.Certific
 	now := s.now().UTC()
 	var recs []*store.Certificate
 	seen, usedSerials := map[string]bool{}, map[string]bool{}
+	pool := indexSubjects(certs)
 	for _, c := range certs {
-		r := Record(c, chainPEM(c, certs, more), store.SourceImported)
-		if seen[r.FingerprintSHA256] {
+		// A certificate given twice is looked at once (a chain built,
+		// the database asked, for each copy made a file of N copies take
+		// time in N squared).
+		fp := sha256.Sum256(c.Raw)
+		if seen[string(fp[:])] {
 			continue
 		}
-		seen[r.FingerprintSHA256] = true
+		seen[string(fp[:])] = true
+		r := Record(c, chainPEM(c, pool, more), store.SourceImported)
 		old, err := s.st.GetCertificateByFingerprint(ctx, r.FingerprintSHA256)
 		switch {
 		case err == nil:
@@ -292,13 +298,30 @@ func (s *Service) keySerial(ctx context.Context, r *store.Certificate, used map[
 	return nil
 }
 
+// subjectIndex holds certificates by their raw subject, each name's in the
+// order given: what chainPEM looks an issuer up in.
+type subjectIndex map[string][]*x509.Certificate
+
+// indexSubjects is the subjectIndex of pool.
+func indexSubjects(pool []*x509.Certificate) subjectIndex {
+	idx := subjectIndex{}
+	for _, c := range pool {
+		idx[string(c.RawSubject)] = append(idx[string(c.RawSubject)], c)
+	}
+	return idx
+}
+
 // chainPEM returns leaf followed by the certificates of pool that issued
-// it, its issuer's issuer and so on (matching subject and issuer names, no
-// signature check), PEM-encoded. Where pool has no issuer, the chain goes
-// on with one from more (the certificates of the files beside leaf's; nil
-// for none), whose signature must verify: another file's certificate of
-// the same name is no proof.
-func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate, more func() []*x509.Certificate) string {
+// it, its issuer's issuer and so on, PEM-encoded. Of pool's certificates
+// named as the issuer, the first whose key verifies the signature is
+// taken, else (a signature Go does not verify, such as SHA-1) the first
+// whose subject key identifier does not contradict the authority key
+// identifier: so that of two CAs of one name in a file (an old and a new
+// intermediate in a key rollover) the one that signed is taken. Where
+// pool has no issuer, the chain goes on with one from more (the
+// certificates of the files beside leaf's; nil for none), whose signature
+// must verify: another file's certificate of the same name is no proof.
+func chainPEM(leaf *x509.Certificate, pool subjectIndex, more func() []*x509.Certificate) string {
 	var b bytes.Buffer
 	b.Write(encodePEM(leaf.Raw))
 	cur := leaf
@@ -307,20 +330,9 @@ func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate, more func() []*x
 		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
 			break // self-signed: the chain ends here
 		}
-		var next *x509.Certificate
-		for _, c := range pool {
-			if !used[string(c.Raw)] && bytes.Equal(c.RawSubject, cur.RawIssuer) {
-				next = c
-				break
-			}
-		}
+		next := issuerOf(cur, pool[string(cur.RawIssuer)], used, false)
 		if next == nil && more != nil {
-			for _, c := range more() {
-				if !used[string(c.Raw)] && bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
-					next = c
-					break
-				}
-			}
+			next = issuerOf(cur, more(), used, true)
 		}
 		if next == nil {
 			break
@@ -330,6 +342,30 @@ func chainPEM(leaf *x509.Certificate, pool []*x509.Certificate, more func() []*x
 		cur = next
 	}
 	return b.String()
+}
+
+// issuerOf is the certificate of candidates, not in used, that issued
+// cur: named as its issuer, with a key that verifies its signature; when
+// none verifies and mustVerify is false, the first named so whose subject
+// key identifier does not differ from cur's authority key identifier; nil
+// when there is none.
+func issuerOf(cur *x509.Certificate, candidates []*x509.Certificate, used map[string]bool, mustVerify bool) *x509.Certificate {
+	var fallback *x509.Certificate
+	for _, c := range candidates {
+		if used[string(c.Raw)] || !bytes.Equal(c.RawSubject, cur.RawIssuer) {
+			continue
+		}
+		if len(cur.AuthorityKeyId) > 0 && len(c.SubjectKeyId) > 0 && !bytes.Equal(cur.AuthorityKeyId, c.SubjectKeyId) {
+			continue // a CA of the same name with another key
+		}
+		if cur.CheckSignatureFrom(c) == nil {
+			return c
+		}
+		if fallback == nil && !mustVerify {
+			fallback = c
+		}
+	}
+	return fallback
 }
 
 // ParseCertificates parses a PEM, DER or DER PKCS#7 file into its

@@ -65,3 +65,29 @@ func TestImportChainFromFilesBeside(t *testing.T) {
 		t.Errorf("a file named by itself took a chain from the files beside it:\n%s", got)
 	}
 }
+
+// TestImportChainRolloverBundle: a file holding two intermediates of the
+// same name (an old and a new key, as in a key rollover) and a leaf the
+// second signed stores the leaf with the second as its chain. The issuer
+// was the first certificate of that name in the file, whatever key signed:
+// `cert export` printed a chain that does not verify.
+func TestImportChainRolloverBundle(t *testing.T) {
+	p := newTestPKI(t)
+	leaf := p.leaf(0, "rollover.example.com")
+	oldKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	old := p.sign(&x509.Certificate{Subject: pkix.Name{CommonName: "Import Test Intermediate"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}, p.root, p.rootKey, &oldKey.PublicKey, p.rootKey)
+	svc := inventory.New(storetest.OpenSQLite(t), func() time.Time { return now })
+	ctx := context.Background()
+	// The leaf given twice: looked at once.
+	res, err := svc.ImportCertificates(ctx, []*x509.Certificate{old, p.inter, leaf, leaf})
+	must(t, err)
+	if len(res.Imported) != 3 {
+		t.Fatalf("imported %d certificates, want 3 (two intermediates, the leaf once): %+v", len(res.Imported), res)
+	}
+	got, err := svc.PEM(ctx, leaf.SerialNumber.Text(16), true)
+	must(t, err)
+	if !strings.HasPrefix(string(got), string(pemOf(leaf, p.inter))) {
+		t.Errorf("the leaf's chain is not the leaf and the intermediate that signed it:\n%s", got)
+	}
+}
