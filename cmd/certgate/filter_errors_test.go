@@ -97,7 +97,7 @@ func TestInventoryErrorsNameTheirFlag(t *testing.T) {
 			`--attr: attribute "nokey" is not key=value; --suffix: empty name suffix; --serial: serial "xyz" is not hexadecimal`},
 		{[]string{"cert", "list", "--status", "revoked", "--expiring-within", "3d"}, `--status: an expiry window selects valid certificates, not revoked ones`},
 		{[]string{"cert", "list", "--suffix", "0.0.1"},
-			`--suffix: name suffix "0.0.1" ends in a number: an IP address, not a domain (an address is found by a name search: --name, ?name=)`},
+			`--suffix: name suffix "0.0.1" ends in a number: an IP address, not a domain (an address is found by a name search: --name, ?name=, or "name (exact)" in the dashboard)`},
 		{[]string{"cert", "list", "--suffix", "..example.com"}, `--suffix: name suffix "..example.com" has an empty label`},
 		{[]string{"cert", "show", "xyz"}, `serial "xyz" is not hexadecimal`},
 	} {

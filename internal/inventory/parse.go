@@ -66,7 +66,7 @@ func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 		return "", false, invalid("suffix", s, "name suffix %q "+format, append([]any{s}, a...)...)
 	}
 	if _, err := netip.ParseAddr(d); err == nil {
-		return bad("is an IP address, not a domain (an address is found by a name search: --name, ?name=)")
+		return bad("is an IP address, not a domain (an address is found by a name search: --name, ?name=, or \"name (exact)\" in the dashboard)")
 	}
 	labels := strings.Split(d, ".")
 	for _, l := range labels {
@@ -89,7 +89,7 @@ func NormalizeSuffix(s string) (suffix string, apex bool, err error) {
 		}
 	}
 	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return bad("ends in a number: an IP address, not a domain (an address is found by a name search: --name, ?name=)")
+		return bad("ends in a number: an IP address, not a domain (an address is found by a name search: --name, ?name=, or \"name (exact)\" in the dashboard)")
 	}
 	return "." + d, apex, nil
 }
