@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
@@ -44,10 +45,12 @@ func newBackup() *cobra.Command {
 OUT and everything in it are readable by their owner only (0700, 0600): the
 backup holds the CA's private keys, the EAB HMAC keys and the API token hashes.
 It is written into a temporary directory next to OUT and renamed to OUT when
-complete, so OUT holds a whole backup or nothing. An existing OUT is never
-replaced unless --force is given, and --force replaces only an earlier backup
-(or a symbolic link); OUT may not be or hold the data directory, the database
-or the CA directory. Restore it with 'certgate restore'.
+complete, so OUT holds a whole backup or nothing; what a backup killed before
+it finished left there (.OUT.backup-*) the next backup to OUT removes, and
+says so. An existing OUT is never replaced unless --force is given, and
+--force replaces only an earlier backup (or a symbolic link); OUT may not be
+or hold the data directory, the database or the CA directory. Restore it
+with 'certgate restore'.
 
 With PostgreSQL (--db postgres://...) back up the database with pg_dump and
 keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
@@ -75,11 +78,27 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 			if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
 				return fmt.Errorf("%s, the directory to hold --out, does not exist; create it first", filepath.Dir(out))
 			}
-			tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".backup-*")
+			// What a backup to out killed before its rename left (kill
+			// -9, OOM): temporary directories holding a copy of the
+			// database and the CA's keys.
+			reportLeftovers := func(removed []string) {
+				for _, p := range removed {
+					fmt.Fprintf(cmd.ErrOrStderr(), "removed %s, the leftover of an interrupted backup\n", p)
+				}
+			}
+			removed, err := removeBackupLeftovers(out)
+			reportLeftovers(removed)
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(tmp) // gone after the rename
+			tmp, unlockTmp, err := lockedBackupTemp(out)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				os.RemoveAll(tmp) // gone after the rename
+				unlockTmp()
+			}()
 			b, err := store.BackupSQLite(cmd.Context(), dsn, filepath.Join(tmp, backupDBFile))
 			if err != nil {
 				return err
@@ -89,10 +108,11 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 				return err
 			}
 			syncPath(tmp)
+			old := ""
 			if exists {
 				// --force: the old backup is moved aside, then removed
 				// once the new one is in place.
-				old := tmp + ".old"
+				old = tmp + ".old"
 				if err := os.Rename(out, old); err != nil {
 					return err
 				}
@@ -102,6 +122,16 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 				return err
 			}
 			syncPath(filepath.Dir(out))
+			if old != "" {
+				os.RemoveAll(old)
+			}
+			// A backup moved aside that an earlier run, killed
+			// between its two renames, kept while out was missing.
+			removed, err = removeBackupLeftovers(out)
+			reportLeftovers(removed)
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backed up %s (%d certificates, schema version %d, %d bytes) and %s (root SHA-256 %s) to %s\n",
 				dsn, b.Certificates, b.SchemaVersion, b.Size, server.CADir(so.data), local.Fingerprint(root), out)
 			fmt.Fprintf(cmd.ErrOrStderr(), "certgate: warning: %s holds the CA's private keys; keep it as secret as the keys\n", out)
@@ -177,6 +207,109 @@ backup (docs/operations.md).`,
 	cmd.Flags().StringVar(&from, "from", "", "directory written by 'certgate backup'")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
+}
+
+// backupTempPrefix starts the name of the temporary directory, next to
+// the backup directory OUT, in which `certgate backup` writes the backup
+// (".OUT.backup-" and os.MkdirTemp's digits), and of the earlier backup
+// that --force moves aside (the same name and ".old").
+func backupTempPrefix(out string) string { return "." + filepath.Base(out) + ".backup-" }
+
+// lockedBackupTemp creates the temporary directory next to out that
+// `certgate backup` writes into (mode 0700) and takes an exclusive flock
+// on it, held until unlock is called or the process ends, so that
+// removeBackupLeftovers in another backup to out leaves it alone. A
+// directory that such a backup removed after it was created, before it
+// was locked, is replaced by a new one.
+func lockedBackupTemp(out string) (tmp string, unlock func(), err error) {
+	for range 10 {
+		tmp, err := os.MkdirTemp(filepath.Dir(out), backupTempPrefix(out)+"*")
+		if err != nil {
+			return "", nil, fmt.Errorf("backup: %w", err)
+		}
+		f, err := os.Open(tmp)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return "", nil, fmt.Errorf("backup: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return "", nil, fmt.Errorf("backup: lock %s: %w", tmp, err)
+		}
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(tmp)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return tmp, func() { f.Close() }, nil
+		}
+		f.Close() // removed (or replaced) since it was created: make another
+	}
+	return "", nil, fmt.Errorf("backup: the temporary directories next to %s keep being removed", out)
+}
+
+// removeBackupLeftovers removes what a `certgate backup` to out killed
+// before it finished (kill -9, OOM, a timeout's SIGKILL) left next to
+// out: its temporary directory (mode 0700, holding a copy of the database
+// with the EAB HMAC keys and API token hashes, and of the CA's keys) and
+// the earlier backup --force moved aside. It returns the paths it removed.
+// A temporary directory whose backup still runs (it holds the directory's
+// flock: lockedBackupTemp) is left alone, as is the earlier backup moved
+// aside by such a backup; while out does not exist, an earlier backup
+// moved aside is kept too (the run that moved it was killed before its
+// new backup took out's place). Other names, even with the same start,
+// are never touched.
+func removeBackupLeftovers(out string) ([]string, error) {
+	parent, prefix := filepath.Dir(out), backupTempPrefix(out)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	_, err = os.Lstat(out)
+	outExists := err == nil
+	var removed []string
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		digits, old := strings.CutSuffix(rest, ".old")
+		if digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue
+		}
+		tmp := filepath.Join(parent, prefix+digits)
+		if old && !outExists {
+			continue
+		}
+		// The backup that made tmp (and moved out aside to tmp.old)
+		// runs while it holds tmp's lock.
+		f, err := os.Open(tmp)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("backup: %w", err)
+		}
+		if err == nil {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err != nil {
+				f.Close()
+				if errors.Is(err, syscall.EWOULDBLOCK) {
+					continue // a backup running
+				}
+				return removed, fmt.Errorf("backup: lock %s: %w", tmp, err)
+			}
+		}
+		path := filepath.Join(parent, e.Name())
+		err = os.RemoveAll(path)
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			return removed, fmt.Errorf("backup: remove the leftover of an interrupted backup: %w", err)
+		}
+		removed = append(removed, path)
+	}
+	return removed, nil
 }
 
 // syncPath syncs the directory at path (errors ignored: some file systems
