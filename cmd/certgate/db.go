@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/spf13/cobra"
@@ -49,9 +51,13 @@ again. It refuses:
     seen by its data directory's lock (give the data directory, or the
     certgate.db inside it, as --from); a PostgreSQL one by its node lease.
 
-Then start 'certgate serve' with the same --data (its ca/ directory belongs
-to the database) and --db naming the copy. The data directory's SQLite file
-is left as it was: keep it until the new database has served.`,
+Then serve the copy as the "next:" line printed last says. Into PostgreSQL or
+a SQLite file named otherwise than certgate.db: 'certgate serve' with the
+source's --data (its ca/ directory belongs to the database) and --db naming
+the copy. Into a data directory DIR (DIR/certgate.db): copy the CA there first
+('certgate ca export --data DATA --with-retired | certgate ca import --data
+DIR'), then 'certgate serve --data DIR'. The source is left as it was: keep
+it until the new database has served.`,
 		Example: `  certgate db copy --from ./certgate-data --to 'postgres://certgate@db.internal:5432/certgate?sslmode=verify-full'
   certgate serve --data ./certgate-data --db 'postgres://certgate@db.internal:5432/certgate?sslmode=verify-full'`,
 		Args: cobra.NoArgs,
@@ -94,12 +100,7 @@ is left as it was: keep it until the new database has served.`,
 			}
 			fmt.Fprintf(out, "copied %d rows of %d tables (schema version %d) from %s to %s; each table's row count equals the source's\n",
 				res.Rows, len(res.Tables), res.SchemaVersion, store.DescribeDSN(src), store.DescribeDSN(dst))
-			data := "DATA"
-			if srcDir != "" {
-				data = srcDir
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "next: certgate serve --data %s --db TO, with TO the database given as --to (%s belongs to the copy); keep %s until the copy has served\n",
-				data, server.CADir(data), store.DescribeDSN(src))
+			fmt.Fprintln(cmd.ErrOrStderr(), copyNextHint(src, srcDir, dst))
 			return nil
 		},
 	}
@@ -108,6 +109,80 @@ is left as it was: keep it until the new database has served.`,
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
+}
+
+// copyNextHint is the "next:" line of `db copy` from the database src to
+// dst (as copyDatabaseArg resolved them; srcDir is the source's data
+// directory, "" if unknown): the commands that serve the copy, to run as
+// printed. The copy needs the CA of the source's data directory (the
+// database names its root): a PostgreSQL target, or a SQLite file named
+// otherwise than certgate.db, is served with that data directory and --db;
+// a SQLite target DIR/certgate.db is served as the data directory DIR,
+// into which that CA is copied first (certgate ca export --with-retired
+// | certgate ca import, as a new node gets it) unless DIR holds a CA
+// already (serve refuses one the database does not name). Where the source's data
+// directory is not known (a PostgreSQL source, a SQLite file outside a
+// data directory), it is DATA, said so. A URL holding a password is not
+// repeated: TO stands for it.
+func copyNextHint(src, srcDir, dst string) string {
+	data, notes := "DATA", []string{}
+	switch {
+	case srcDir != "":
+		data = shellArg(srcDir)
+	case store.IsPostgresDSN(src):
+		notes = append(notes, "DATA the data directory of a node that served "+store.DescribeDSN(src)+" (its ca/ is the copy's CA)")
+	default:
+		notes = append(notes, "DATA the data directory that served "+src+" (its ca/ is the copy's CA)")
+	}
+	var line string
+	switch {
+	case store.IsPostgresDSN(dst):
+		db := shellArg(dst)
+		if urlHasPassword(dst) {
+			db = "TO"
+			notes = append(notes, "TO the URL given as --to")
+		}
+		line = "next: certgate serve --data " + data + " --db " + db
+	case filepath.Base(dst) == "certgate.db":
+		dir := shellArg(filepath.Dir(dst))
+		if ok, _ := local.Exists(server.CADir(filepath.Dir(dst))); ok {
+			// serve checks that it is the CA the database names.
+			line = "next: certgate serve --data " + dir
+			notes = nil
+			break
+		}
+		line = "next: certgate ca export --data " + data + " --with-retired | certgate ca import --data " + dir +
+			", then certgate serve --data " + dir
+	default:
+		line = "next: certgate serve --data " + data + " --db " + shellArg(dst)
+	}
+	if len(notes) > 0 {
+		line += ", with " + strings.Join(notes, " and ")
+	}
+	return line + "; keep " + store.DescribeDSN(src) + " until the copy has served"
+}
+
+// urlHasPassword reports whether the postgres:// URL dsn holds a password
+// (in its user information or as the password parameter).
+func urlHasPassword(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return true // not repeated
+	}
+	if _, ok := u.User.Password(); ok {
+		return true
+	}
+	return u.Query().Has("password")
+}
+
+// shellArg is s as one argument of a POSIX shell command line: as it is
+// when it holds only characters no shell treats specially, else in single
+// quotes.
+func shellArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // copyDatabaseArg resolves --from or --to (flag) of `db copy`: a

@@ -130,14 +130,22 @@ func TestDBCopySQLiteToPostgres(t *testing.T) {
 	if !strings.Contains(stdout, "copied ") || !strings.Contains(stdout, "row count equals the source's") || !strings.HasPrefix(stderr, "next: certgate serve --data") {
 		t.Errorf("db copy printed %q, %q (want the hint as \"next: ...\", not as an error \"certgate: ...\")", stdout, stderr)
 	}
+	// The server started below is the one this line names.
+	if want := "next: certgate serve --data " + data + " --db '" + pg + "'; keep " + src + " until the copy has served\n"; stderr != want {
+		t.Errorf("db copy to PostgreSQL: hint %q, want %q", stderr, want)
+	}
 	storetest.CompareDumps(t, srcDump, storetest.Dump(t, pg))
 
 	// Back into SQLite (a new data directory): the same rows again.
+	// Its hint, run as printed (DATA: the data directory that served
+	// PostgreSQL), serves it.
 	back := t.TempDir()
-	if _, stderr, err := runCLI(t, nil, "db", "copy", "--from", pg, "--to", back); err != nil {
+	_, stderr, err = runCLI(t, nil, "db", "copy", "--from", pg, "--to", back)
+	if err != nil {
 		t.Fatalf("db copy back: %v\n%s", err, stderr)
 	}
 	storetest.CompareDumps(t, srcDump, storetest.Dump(t, filepath.Join(back, "certgate.db")))
+	runCopyHint(t, stderr, data, oldRoot.Raw)
 
 	// A second copy into the same database is refused in one line.
 	_, _, err = runCLI(t, nil, "db", "copy", "--from", data, "--to", pg)
