@@ -21,10 +21,15 @@ const (
 	backupCADir  = "ca"          // the CA directory's copy
 )
 
-// postgresBackupLine is the one line of `certgate backup` and `certgate
-// restore` given a PostgreSQL database.
-const postgresBackupLine = "certgate backup copies a SQLite database; back up PostgreSQL with pg_dump " +
-	"(docs/operations.md), and keep each node's DATA/ca as well (certgate ca export): the dump holds no CA key"
+// postgresBackupLine is the one line of `certgate backup` given a
+// PostgreSQL database, postgresRestoreLine that of `certgate restore`.
+const (
+	postgresBackupLine = "certgate backup copies a SQLite database; back up PostgreSQL with pg_dump " +
+		"(docs/operations.md), and keep each node's DATA/ca as well (certgate ca export): the dump holds no CA key"
+	postgresRestoreLine = "certgate restore restores a SQLite backup of 'certgate backup'; restore PostgreSQL from its pg_dump " +
+		"with pg_restore into an empty database (psql for a plain-format dump; docs/operations.md), " +
+		"and each node's DATA/ca with certgate ca import: the dump holds no CA key"
+)
 
 // newBackup is `certgate backup`: a consistent copy of a SQLite data
 // directory (database and CA), taken while `certgate serve` runs.
@@ -156,19 +161,21 @@ func newRestore() *cobra.Command {
 		Long: `Copy a backup written by 'certgate backup' (--from DIR) into the data
 directory: the database to DATA/certgate.db (or --db, a SQLite path) with mode
 0600, the CA to DATA/ca (directory 0700, keys 0600). The backup is checked
-first (PRAGMA integrity_check, the CA loads). It refuses while a server runs on
-the data directory, and when the data directory already holds a database (or
-its -wal/-shm files) or a CA: move them aside first, so nothing is lost. Then
-start 'certgate serve' on it; it applies the migrations a backup of an older
-release needs.
+first (PRAGMA integrity_check, the CA loads; a --from without ca/ is not a
+whole backup), and a refused restore leaves no new data directory behind. It
+refuses while a server runs on the data directory, and when the data directory
+already holds a database (or its -wal/-shm files) or a CA: move them aside
+first, so nothing is lost. Then start 'certgate serve' on it; it applies the
+migrations a backup of an older release needs. A PostgreSQL database is
+restored from its pg_dump with pg_restore instead (docs/operations.md).
 
 What a restore loses: certificates issued and revocations made after the
 backup (docs/operations.md).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			dsn := server.DSN(so.data, so.db)
 			if store.IsPostgresDSN(dsn) || store.IsConninfo(dsn) {
-				return errors.New(postgresBackupLine)
+				return errors.New(postgresRestoreLine)
 			}
 			if _, err := os.Lstat(filepath.Join(from, server.LockFile)); err == nil {
 				return fmt.Errorf("%s is a data directory, not a backup of 'certgate backup': take one with 'certgate backup --data %s --out NEWDIR' and restore that", from, from)
@@ -177,11 +184,30 @@ backup (docs/operations.md).`,
 			if err != nil {
 				return fmt.Errorf("%s is not a backup of 'certgate backup': %w", from, err)
 			}
+			// The backup's CA too, before anything is written.
+			caFrom := filepath.Join(from, backupCADir)
+			if _, err := local.CheckBackup(caFrom); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%s is not a whole backup of 'certgate backup': it holds %s but no CA (%s); restore a backup that holds both", from, backupDBFile, caFrom)
+			} else if err != nil {
+				return fmt.Errorf("%s is not a backup of 'certgate backup': %w", from, err)
+			}
+			_, statErr := os.Lstat(so.data)
+			created := errors.Is(statErr, fs.ErrNotExist)
 			unlock, err := lockData(so.data, "restoring")
 			if err != nil {
 				return err
 			}
 			defer unlock()
+			defer func() {
+				if err != nil && created {
+					// Leave no data directory behind a refused restore
+					// (lockData created it and its lock file): removed
+					// while the lock is held; Remove keeps the directory
+					// if anything else is in it.
+					_ = os.Remove(filepath.Join(so.data, server.LockFile))
+					_ = os.Remove(so.data)
+				}
+			}()
 			caDir := server.CADir(so.data)
 			if ok, err := local.Exists(caDir); err != nil {
 				return err

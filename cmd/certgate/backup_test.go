@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,16 +203,73 @@ func intermediates(ders [][]byte) *x509.CertPool {
 
 // TestBackupPostgresOneLine: `certgate backup` and `certgate restore` given
 // a PostgreSQL database say in one line that pg_dump is the tool and that
-// DATA/ca must be kept beside the dump.
+// DATA/ca must be kept beside the dump. restore said what backup says
+// ("certgate backup copies a SQLite database; back up PostgreSQL with
+// pg_dump"): it names itself and pg_restore now.
 func TestBackupPostgresOneLine(t *testing.T) {
-	for _, cmd := range [][]string{
-		{"backup", "--out", filepath.Join(t.TempDir(), "b")},
-		{"restore", "--from", t.TempDir()},
+	for _, c := range []struct {
+		cmd       []string
+		want, not string
+	}{
+		{[]string{"backup", "--out", filepath.Join(t.TempDir(), "b")}, "certgate backup copies a SQLite database; back up PostgreSQL with pg_dump", "restore"},
+		{[]string{"restore", "--from", t.TempDir()}, "certgate restore restores a SQLite backup of 'certgate backup'; restore PostgreSQL from its pg_dump with pg_restore", "back up PostgreSQL"},
 	} {
-		_, _, err := runCLI(t, nil, append(cmd, "--data", t.TempDir(), "--db", "postgres://u@127.0.0.1:1/x")...)
-		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "pg_dump") || !strings.Contains(err.Error(), "DATA/ca") {
-			t.Errorf("%s with PostgreSQL: %v, want one line naming pg_dump and DATA/ca", cmd[0], err)
+		_, _, err := runCLI(t, nil, append(c.cmd, "--data", t.TempDir(), "--db", "postgres://u@127.0.0.1:1/x")...)
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) ||
+			!strings.Contains(err.Error(), "DATA/ca") {
+			t.Errorf("%s with PostgreSQL: %v, want one line saying %q and naming DATA/ca", c.cmd[0], err, c.want)
 		}
+	}
+}
+
+// TestRestoreRefusesBackupWithoutCA: a --from holding certgate.db but no
+// ca/ (not a whole backup) was refused as `local CA: directory is
+// partially initialised: DIR/ca has  but lacks root.crt, ...; restore the
+// missing files or empty the directory` (an empty list, of a directory
+// that does not exist, and advice that does not apply), and the refused
+// restore left the new --data directory behind with a certgate.lock in
+// it. It says the backup holds no CA now, and a refused restore (this one,
+// or one failing later, writing the database) leaves no new data
+// directory.
+func TestRestoreRefusesBackupWithoutCA(t *testing.T) {
+	env := testenv.New(t)
+	out := filepath.Join(t.TempDir(), "backup")
+	if _, stderr, err := runCLI(t, nil, "backup", "--data", env.Config.Data, "--out", out); err != nil {
+		t.Fatalf("backup: %v\n%s", err, stderr)
+	}
+	onlyDB := t.TempDir()
+	db, err := os.ReadFile(filepath.Join(out, "certgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(onlyDB, "certgate.db"), db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, emptyCA := range []bool{false, true} {
+		if emptyCA {
+			if err := os.Mkdir(filepath.Join(onlyDB, "ca"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		to := filepath.Join(t.TempDir(), "restored")
+		_, _, err := runCLI(t, nil, "restore", "--from", onlyDB, "--data", to)
+		want := onlyDB + " is not a whole backup of 'certgate backup': it holds certgate.db but no CA (" + filepath.Join(onlyDB, "ca") + ")"
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "partially") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("restore of a backup without a CA (ca/ there, empty: %v): %v, want one line starting %q", emptyCA, err, want)
+		}
+		if _, err := os.Lstat(to); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the refused restore left %s (%v)", to, err)
+		}
+	}
+
+	// Refused once the data directory is locked: the database cannot be
+	// written where --db names it.
+	to := filepath.Join(t.TempDir(), "restored")
+	if _, _, err := runCLI(t, nil, "restore", "--from", out, "--data", to, "--db", filepath.Join(t.TempDir(), "none", "x.db")); err == nil {
+		t.Error("restore to a database in a missing directory succeeded")
+	}
+	if _, err := os.Lstat(to); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused restore left %s (%v)", to, err)
 	}
 }
 

@@ -37,6 +37,18 @@ func CopyForBackup(dir, to string) (*x509.Certificate, error) {
 	return ca.root, nil
 }
 
+// CheckBackup checks the CA that CopyForBackup wrote in from as Restore
+// does before it writes anything (the CA loads), and returns its root
+// certificate; it writes nothing. A from that holds no CA file, or does
+// not exist, gives an error wrapping fs.ErrNotExist.
+func CheckBackup(from string) (*x509.Certificate, error) {
+	ca, _, err := loadExisting(from)
+	if err != nil {
+		return nil, err
+	}
+	return ca.root, nil
+}
+
 // Restore copies the CA that CopyForBackup wrote in from into dir, which
 // must hold no CA (else ErrCAExists), with the modes LoadOrCreate gives a
 // new CA (directory 0700, keys 0600, other files 0644). As Import, it

@@ -212,6 +212,10 @@ func loadExisting(dir string) (*CA, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(present) == 0 {
+		// Not "partially initialised": nothing is there (or no dir).
+		return nil, nil, fmt.Errorf("local CA: %s holds no CA (no %s)%w", dir, strings.Join(missing, ", "), errNotExistQuiet{})
+	}
 	if len(missing) > 0 {
 		return nil, nil, partialErr(dir, present, missing)
 	}
