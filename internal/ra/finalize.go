@@ -527,15 +527,23 @@ func checkCAAEach(azs []*store.Authorization, what string, check func(*store.Aut
 	}
 	wg.Wait()
 	var probs []acme.Problem
-	for _, err := range errs {
+	for i, err := range errs {
 		if err == nil {
 			continue
 		}
-		p, ok := acme.AsProblem(err)
-		if !ok || p.Type != acme.CAA {
+		pp, ok := acme.AsProblem(err)
+		if !ok || pp.Type != acme.CAA {
 			return err
 		}
-		probs = append(probs, *p)
+		p := *pp
+		if azs[i].Wildcard && p.Identifier != nil && !strings.HasPrefix(p.Identifier.Value, "*.") {
+			// The order's identifier, as the client asked for it
+			// (RFC 8555 §6.7.1), not the authorization's base name.
+			id := *p.Identifier
+			id.Value = "*." + id.Value
+			p.Identifier = &id
+		}
+		probs = append(probs, p)
 	}
 	switch len(probs) {
 	case 0:

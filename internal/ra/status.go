@@ -63,8 +63,13 @@ func OrderError(o *store.Order, authzs []*store.Authorization, now time.Time) *a
 	for _, a := range authzs {
 		switch st := AuthorizationStatus(a, now); st {
 		case acme.StatusInvalid, acme.StatusDeactivated, acme.StatusRevoked, acme.StatusExpired:
-			p := acme.NewProblem(acme.Unauthorized, "authorization for %s is %s", a.Identifier.Value, st)
+			// The order's identifier: "*." before a wildcard's name
+			// (RFC 8555 §7.1.3), as the client asked for it.
 			id := a.Identifier
+			if a.Wildcard {
+				id.Value = "*." + id.Value
+			}
+			p := acme.NewProblem(acme.Unauthorized, "authorization for %s is %s", id.Value, st)
 			p.Identifier = &id
 			return p
 		}
