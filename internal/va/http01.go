@@ -85,7 +85,7 @@ func (v *VA) validateHTTP01(ctx context.Context, t target, token, keyAuthorizati
 
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {
-		return failf(t.id, err, acme.Connection, "fetching %s: reading response: %s", final, connDetail(err))
+		return failf(t.id, err, acme.Connection, "fetching %s: reading response: %s", final, afterConnectDetail(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return failf(t.id, nil, acme.IncorrectResponse, "invalid response from %s: HTTP %d, body %s",
@@ -241,11 +241,13 @@ func httpFailure(id acme.Identifier, first string, err error) error {
 	case errors.As(err, &de):
 		return failf(id, err, acme.Connection, "fetching %s: %s (%s)", where, connDetail(de.err), de.addr)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return failf(id, err, acme.Connection, "fetching %s: %s", where, connDetail(err))
+		// Not a dial error: the connection was made (dialError covers
+		// connections that never opened).
+		return failf(id, err, acme.Connection, "fetching %s: %s", where, afterConnectDetail(err))
 	case errors.As(err, &he):
 		return failf(id, err, acme.TLS, "fetching %s: TLS handshake failed: %s", where, tlsErrorText(he.err))
 	default:
-		return failf(id, err, acme.Connection, "fetching %s: %s", where, connDetail(err))
+		return failf(id, err, acme.Connection, "fetching %s: %s", where, afterConnectDetail(err))
 	}
 }
 

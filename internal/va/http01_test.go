@@ -2,6 +2,7 @@ package va
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -198,8 +199,19 @@ func TestHTTP01(t *testing.T) {
 				case <-time.After(5 * time.Second):
 				}
 			},
+			want: acme.Connection,
+			// The server was reached: not "likely a firewall problem".
+			details: []string{"timeout after connecting", "slow or overloaded"},
+		},
+		{
+			name: "response headers over 16 KiB",
+			id:   dnsID("example.com"),
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Big", strings.Repeat("x", 20<<10))
+				io.WriteString(w, testKeyAuth)
+			},
 			want:    acme.Connection,
-			details: []string{"timeout"},
+			details: []string{"the response's headers exceed 16 KiB"},
 		},
 	}
 	for _, tc := range tests {

@@ -138,7 +138,7 @@ func TestHTTP01Wire(t *testing.T) {
 					fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(testKeyAuth), testKeyAuth)
 			},
 			want:    acme.Connection,
-			details: []string{"fetching http://example.com:", "connection failed"},
+			details: []string{"fetching http://example.com:", "the response's headers exceed 16 KiB"},
 		},
 		{
 			name:    "connection closed without an answer",

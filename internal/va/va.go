@@ -449,6 +449,22 @@ func connDetail(err error) string {
 	}
 }
 
+// afterConnectDetail describes, in client-safe words, a failure once the
+// connection to the applicant's server was made: a timeout there is the
+// server's slowness, not a firewall's silence (connDetail's words for a
+// connection that never opens); response headers over the 16 KiB limit
+// are named as such.
+func afterConnectDetail(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout after connecting (the server accepted the connection but did not answer in time: it may be slow or overloaded)"
+	case strings.Contains(err.Error(), "response headers exceeded"):
+		return "the response's headers exceed 16 KiB"
+	}
+	return connDetail(err)
+}
+
 // logMS is the "ms" attribute of a log line: d in milliseconds with
 // microsecond precision, as the request lines of the ACME front end and the
 // admin API give their time (a time.Duration attribute is written by the
