@@ -511,8 +511,13 @@ func floorDay(ns int64) int64 {
 	return d
 }
 
-// countByDay is CountCertificatesBy by day: from the UTC day of the first
-// certificate of [from, to) after the day after, limit days at most.
+// countByDay is CountCertificatesBy by day: the first limit UTC days
+// holding a certificate of [from, to) after the day after. Each round
+// seeks the first such certificate and counts the days of a window that
+// starts at its day and is as many days long as groups are still wanted,
+// so that sparse days do not end a page early (it ended after limit
+// calendar days, with a cursor, however few held a certificate): at most
+// limit rounds, each of at most limit days.
 func (s *Store) countByDay(ctx context.Context, from, to time.Time, after string, limit int) ([]CountRow, bool, error) {
 	lo, hi := ts(from), ts(to)
 	if after != "" {
@@ -522,34 +527,46 @@ func (s *Store) countByDay(ctx context.Context, from, to time.Time, after string
 		}
 		lo = max(lo, ts(d.Add(24*time.Hour)))
 	}
-	first, ok, err := s.firstNotBefore(ctx, lo, hi)
-	if err != nil || !ok {
-		return nil, false, err
+	var out []CountRow
+	for len(out) < limit {
+		first, ok, err := s.firstNotBefore(ctx, lo, hi)
+		if err != nil || !ok {
+			return out, false, err
+		}
+		end := min(hi, (floorDay(first)+int64(limit-len(out)))*dayNanos)
+		if out, err = s.countDays(ctx, out, first, end); err != nil {
+			return nil, false, err
+		}
+		if end >= hi {
+			return out, false, nil
+		}
+		lo = end
 	}
-	end := min(hi, (floorDay(first)+int64(limit))*dayNanos)
-	rs, err := s.r.QueryContext(ctx, countDaySQL, first, end)
+	_, more, err := s.firstNotBefore(ctx, lo, hi)
+	return out, more, err
+}
+
+// countDays appends to out the count of certificates of each UTC day with
+// not_before in [lo, hi) (nanoseconds), days in order.
+func (s *Store) countDays(ctx context.Context, out []CountRow, lo, hi int64) ([]CountRow, error) {
+	rs, err := s.r.QueryContext(ctx, countDaySQL, lo, hi)
 	if err != nil {
-		return nil, false, fmt.Errorf("count certificates: %w", err)
+		return nil, fmt.Errorf("count certificates: %w", err)
 	}
 	defer rs.Close()
-	var out []CountRow
 	for rs.Next() {
 		var day int64
 		var r CountRow
 		if err := rs.Scan(&day, &r.Count); err != nil {
-			return nil, false, fmt.Errorf("count certificates: %w", err)
+			return nil, fmt.Errorf("count certificates: %w", err)
 		}
 		r.Key = time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
 		out = append(out, r)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, false, fmt.Errorf("count certificates: %w", err)
+		return nil, fmt.Errorf("count certificates: %w", err)
 	}
-	if end >= hi {
-		return out, false, nil
-	}
-	_, more, err := s.firstNotBefore(ctx, end, hi)
-	return out, more, err
+	return out, nil
 }
 
 // firstNotBefore returns the least not_before in [lo, hi) (nanoseconds),
