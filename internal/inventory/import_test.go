@@ -253,6 +253,18 @@ func TestImportSameSerialOtherIssuer(t *testing.T) {
 	if len(page.Items) != 2 {
 		t.Fatalf("serial %s lists %d certificates, want 2", serial, len(page.Items))
 	}
+	// The key a listing shows as the second one's serial finds it alone,
+	// in any letter case (it was refused: "not hexadecimal").
+	for _, key := range []string{r2.Imported[0], strings.ToUpper(r2.Imported[0])} {
+		page, err = svc.List(ctx, inventory.Query{Serial: key})
+		must(t, err)
+		if len(page.Items) != 1 || page.Items[0].Serial != r2.Imported[0] {
+			t.Fatalf("serial %s lists %+v, want the certificate keyed %s alone", key, page.Items, r2.Imported[0])
+		}
+	}
+	if _, err := svc.List(ctx, inventory.Query{Serial: serial + "-xyz"}); !errors.Is(err, inventory.ErrInvalid) {
+		t.Fatalf("serial %s-xyz: %v, want ErrInvalid", serial, err)
+	}
 }
 
 // TestImportSharesIssuerChain: imported certificates with a chain store

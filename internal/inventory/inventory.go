@@ -188,7 +188,7 @@ func view(c *store.Certificate, now time.Time) Certificate {
 type Query struct {
 	Name        string            // exact SAN, case-insensitive
 	Suffix      string            // a domain: "example.com" selects it and the SANs under it, ".example.com" and "*.example.com" only the SANs under it
-	Serial      string            // hex, colons and leading zeros allowed
+	Serial      string            // hex, colons and leading zeros allowed; or an imported certificate's SERIAL-FINGERPRINT16 key (that one alone)
 	Fingerprint string            // SHA-256 hex, colons allowed
 	Issuer      string            // issuer name ("local") or issuer DN of imported certificates
 	Profile     string            // profile name
@@ -272,7 +272,13 @@ func storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 		sq.Suffix, sq.SuffixApex = sfx, apex
 	}
 	if q.Serial != "" {
+		// A serial, or the SERIAL-FINGERPRINT16 key an imported
+		// certificate is listed under (it was "not hexadecimal"): the
+		// store matches the key exactly, a serial with its keys.
 		serial, err := NormalizeSerial(q.Serial)
+		if key, ok := certificateKey(q.Serial); err != nil && ok && strings.Contains(key, "-") {
+			serial, err = key, nil
+		}
 		errs = append(errs, err)
 		sq.Serial = serial
 	}
