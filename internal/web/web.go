@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -250,6 +251,17 @@ func (u *UI) page(rt route) http.HandlerFunc {
 		if r.Method == http.MethodPost && !v.Session.CheckCSRF(r.PostFormValue(csrfField)) {
 			u.fail(w, r, v, http.StatusForbidden, "The form was refused: it did not come from this session's page (CSRF check). Reload the page and try again.")
 			return
+		}
+		// As the admin API refuses them (422): a search for invalid
+		// UTF-8 answered "no certificate matches".
+		for name, vals := range r.URL.Query() {
+			for _, val := range vals {
+				if !store.PlainText(name) || !store.PlainText(val) {
+					u.fail(w, r, v, http.StatusBadRequest, "The address holds a NUL character or invalid UTF-8 in its query (parameter "+
+						strconv.Quote(strings.ToValidUTF8(name, "\uFFFD"))+"): search with plain text.")
+					return
+				}
+			}
 		}
 		rt.h(w, r, v)
 	}

@@ -141,6 +141,11 @@ func testSignIn(t *testing.T, d *dash) {
 	if bad := b.get("/ui/certificates?q=zz&in=serial"); bad.status != 400 || !strings.Contains(message(bad.doc, "alert"), "not hexadecimal") {
 		t.Errorf("bad serial search: %d %q, want 400 with the inventory's message", bad.status, message(bad.doc, "alert"))
 	}
+	// Invalid UTF-8 in a search is refused as the admin API refuses it
+	// (it answered "no certificate matches").
+	if bad := b.get("/ui/certificates?q=%ff%fe&in=name"); bad.status != 400 || !strings.Contains(message(bad.doc, "alert"), "invalid UTF-8") {
+		t.Errorf("search for invalid UTF-8: %d %q, want 400 saying so", bad.status, message(bad.doc, "alert"))
+	}
 	evs, err := audit.New(d.st, nil).List(context.Background(), store.AuditFilter{Action: audit.ActionSessionSignIn})
 	if err != nil || len(evs) != 1 || evs[0].Actor != "token:operator-person#"+d.ids[auth.RoleOperator] || evs[0].ObjectType != audit.ObjectSession {
 		t.Errorf("session.sign_in events: %v %+v, want one by the operator's token", err, evs)
