@@ -110,6 +110,26 @@ func TestDNS01(t *testing.T) {
 			want:    acme.DNS,
 			details: []string{"SERVFAIL looking up TXT"},
 		},
+		// A failure at the end of a CNAME chain names where it happened:
+		// the name asked is an alias that resolves fine.
+		{
+			name: "CNAME to a missing name",
+			setup: func(s *testdns.Server) {
+				s.SetCNAME(rr, "nowhere.test")
+				s.SetRcode("nowhere.test", 3)
+			},
+			want:    acme.DNS,
+			details: []string{"NXDOMAIN looking up TXT for " + rr + " (at nowhere.test, where its CNAME chain leads)"},
+		},
+		{
+			name: "CNAME to a failing name",
+			setup: func(s *testdns.Server) {
+				s.SetCNAME(rr, "broken.test")
+				s.SetRcode("broken.test", 2)
+			},
+			want:    acme.DNS,
+			details: []string{"SERVFAIL looking up TXT for " + rr + " (at broken.test, where its CNAME chain leads)"},
+		},
 		{
 			name:    "timeout",
 			setup:   func(s *testdns.Server) { s.SetRcode(rr, testdns.Drop) },

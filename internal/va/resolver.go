@@ -68,6 +68,9 @@ type LookupError struct {
 	// Reason describes a failure that is not an rcode or timeout, e.g.
 	// "CNAME loop" or "no A or AAAA records".
 	Reason string
+	// Via is the name the failure came from when it is not Name but the
+	// end of the CNAME chain Name starts (no trailing dot), else "".
+	Via string
 	// NotFound is true for the system resolver's "not found": Go's
 	// resolver answers NXDOMAIN and a name without records of the type
 	// (NOERROR, no data) alike (a *net.DNSError with IsNotFound), so
@@ -99,6 +102,9 @@ func (e *LookupError) Detail() string {
 		what = e.Reason
 	default:
 		what = "networking error"
+	}
+	if e.Via != "" {
+		return fmt.Sprintf("%s looking up %s for %s (at %s, where its CNAME chain leads)", what, e.Type, e.Name, e.Via)
 	}
 	return fmt.Sprintf("%s looking up %s for %s", what, e.Type, e.Name)
 }
@@ -343,14 +349,21 @@ func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) ([]d
 // is 0 for other errors.
 func (r *dnsResolver) queryTTL(ctx context.Context, name string, qtype uint16) ([]dns.RR, uint32, error) {
 	typeName := dns.TypeToString[qtype]
-	fail := func(le LookupError) error {
+	cur := strings.ToLower(dns.Fqdn(name))
+	start := cur
+	// failAt is the error of a lookup that failed at name at (the end
+	// of a CNAME chain, or the name asked).
+	failAt := func(at string, le LookupError) error {
 		le.Name, le.Type = name, typeName
 		if le.Rcode == 0 {
 			le.Rcode = -1
 		}
+		if at != start {
+			le.Via = strings.TrimSuffix(at, ".")
+		}
 		return &le
 	}
-	cur := strings.ToLower(dns.Fqdn(name))
+	fail := func(le LookupError) error { return failAt(cur, le) }
 	seen := map[string]bool{cur: true}
 	hops := 0
 	ttl := uint32(math.MaxUint32)
@@ -369,7 +382,7 @@ func (r *dnsResolver) queryTTL(ctx context.Context, name string, qtype uint16) (
 				// answer (RFC 6604 §2): its SOA is of that name's zone,
 				// and the CNAMEs bound how long the answer holds.
 				end, cnameTTL := answerChainEnd(resp, cur)
-				return nil, min(ttl, cnameTTL, negativeTTL(resp, end)), fail(LookupError{Rcode: resp.Rcode})
+				return nil, min(ttl, cnameTTL, negativeTTL(resp, end)), failAt(strings.ToLower(end), LookupError{Rcode: resp.Rcode})
 			}
 			return nil, 0, fail(LookupError{Rcode: resp.Rcode})
 		}
