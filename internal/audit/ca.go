@@ -29,11 +29,11 @@ const (
 // Intermediate is an intermediate CA certificate as the events of
 // ObjectIntermediate record it (before and after).
 type Intermediate struct {
-	ID        string    `json:"id"` // local.IntermediateID
-	Serial    string    `json:"serial"`
-	Subject   string    `json:"subject"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
+	ID        string    `json:"id"`               // local.IntermediateID
+	Serial    string    `json:"serial"`           // lower-case hex
+	Subject   string    `json:"subject"`          // distinguished name (pkix.Name.String)
+	NotBefore time.Time `json:"not_before"`       // UTC
+	NotAfter  time.Time `json:"not_after"`        // UTC
 	Status    string    `json:"status"`           // signing, retired, revoked, pruned
 	Reason    string    `json:"reason,omitempty"` // for revoked
 }
