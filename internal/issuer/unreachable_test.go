@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// TestUnreachable: a failed dial or a connection closed early is
-// unreachable; an answer that does not decode is not.
+// TestUnreachable: a failed dial (net/http's *url.Error) is unreachable;
+// an answer that does not decode, truncated ones included (io.EOF from a
+// decoder), is not.
 func TestUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,9 +37,11 @@ func TestUnreachable(t *testing.T) {
 	for err, want := range map[error]bool{
 		dialErr:                          true,
 		fmt.Errorf("order: %w", dialErr): true,
-		fmt.Errorf("read: %w", io.ErrUnexpectedEOF): true,
-		fmt.Errorf("decode: %w", decodeErr):         false,
-		errors.New("no certificate in the answer"):  false,
+		// A body cut short, as a JSON decoder reports it: an answer.
+		fmt.Errorf("decode: %w", io.ErrUnexpectedEOF): false,
+		fmt.Errorf("decode: %w", io.EOF):              false,
+		fmt.Errorf("decode: %w", decodeErr):           false,
+		errors.New("no certificate in the answer"):    false,
 	} {
 		if got := Unreachable(err); got != want {
 			t.Errorf("Unreachable(%v) = %v, want %v", err, got, want)

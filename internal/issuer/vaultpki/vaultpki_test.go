@@ -296,9 +296,11 @@ func TestErrors(t *testing.T) {
 	}
 	// An answer that is no JSON: Vault was reached, its answer could
 	// not be used (it said "could not be reached").
-	v.set(func(v *standIn) { v.fail = &vaultFail{status: 200, raw: "<html>maintenance</html>"} })
-	if p := issue("a.example.test"); p.Type != acme.ServerInternal || !strings.Contains(p.Detail, "Vault's answer could not be used") {
-		t.Fatalf("an answer that is no JSON: %+v", p)
+	for _, raw := range []string{"<html>maintenance</html>", `{"data": {`, " \n"} {
+		v.set(func(v *standIn) { v.fail = &vaultFail{status: 200, raw: raw} })
+		if p := issue("a.example.test"); p.Type != acme.ServerInternal || !strings.Contains(p.Detail, "Vault's answer could not be used") {
+			t.Fatalf("an answer %q that is no JSON object: %+v", raw, p)
+		}
 	}
 	v.set(func(v *standIn) { v.fail = nil })
 
