@@ -146,29 +146,44 @@ const IntermediateSetting = "ca_intermediate"
 // rotated and this node's DATA/ca is behind).
 func checkIntermediate(ctx context.Context, st *store.Store, ca *local.CA, caDir, data string) error {
 	ours := local.IntermediateID(ca.Intermediate())
-	got, err := st.InitSetting(ctx, IntermediateSetting, ours)
-	if err != nil {
-		return fmt.Errorf("built-in CA: %w", err)
-	}
-	if got == ours {
-		return nil
-	}
-	for _, r := range ca.Retired() {
-		if local.IntermediateID(r.Intermediate()) == got {
-			// DATA/ca rotated, the database not told (the rotation's
-			// write failed, or it was killed): recorded now, with the
-			// audit event the rotation could not write.
-			if _, err := st.ReplaceSetting(ctx, IntermediateSetting, got, ours); err != nil {
-				return fmt.Errorf("built-in CA: %w", err)
-			}
-			if err := audit.New(st, nil).Record(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionIntermediateRotate,
-				ObjectType: audit.ObjectIntermediate, ObjectID: ours,
-				Before: audit.IntermediateOf(r.Intermediate(), got, "retired"), After: audit.IntermediateOf(ca.Intermediate(), ours, "signing")}); err != nil {
-				return fmt.Errorf("built-in CA: the audit event of the rotation to %s: %w", ours, err)
-			}
+	// A few rounds: another node may move the setting between the read
+	// and the compare-and-set.
+	for range 3 {
+		got, err := st.InitSetting(ctx, IntermediateSetting, ours)
+		if err != nil {
+			return fmt.Errorf("built-in CA: %w", err)
+		}
+		if got == ours {
 			return nil
 		}
+		var retired *local.CA
+		for _, r := range ca.Retired() {
+			if local.IntermediateID(r.Intermediate()) == got {
+				retired = r
+			}
+		}
+		if retired == nil {
+			return fmt.Errorf("the nodes of the database sign with the intermediate %s (certgate ca rotate), but %s signs with %s: "+
+				"copy the CA directory of the node that rotated to %s, its retired/ directory included (docs/pki.md#rotating-the-intermediate)", got, caDir, ours, data)
+		}
+		// DATA/ca rotated, the database not told (the rotation's write
+		// failed, or it was killed): recorded now, with the audit event
+		// the rotation could not write, by the node whose
+		// compare-and-set moved it (two nodes starting at once with the
+		// same copy of DATA/ca record one event).
+		moved, err := st.ReplaceSetting(ctx, IntermediateSetting, got, ours)
+		if err != nil {
+			return fmt.Errorf("built-in CA: %w", err)
+		}
+		if !moved {
+			continue // read it again
+		}
+		if err := audit.New(st, nil).Record(ctx, audit.Event{Actor: audit.ActorSystem, Action: audit.ActionIntermediateRotate,
+			ObjectType: audit.ObjectIntermediate, ObjectID: ours,
+			Before: audit.IntermediateOf(retired.Intermediate(), got, "retired"), After: audit.IntermediateOf(ca.Intermediate(), ours, "signing")}); err != nil {
+			return fmt.Errorf("built-in CA: the audit event of the rotation to %s: %w", ours, err)
+		}
+		return nil
 	}
-	return fmt.Errorf("the nodes of the database sign with the intermediate %s (certgate ca rotate), but %s signs with %s: "+
-		"copy the CA directory of the node that rotated to %s, its retired/ directory included (docs/pki.md#rotating-the-intermediate)", got, caDir, ours, data)
+	return fmt.Errorf("built-in CA: the database's intermediate (setting %s) kept changing while this node started; start it again", IntermediateSetting)
 }
