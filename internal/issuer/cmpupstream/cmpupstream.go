@@ -221,10 +221,12 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 		return nil, fmt.Errorf("openssl: %w", err)
 	}
 	// What a certgate killed mid-enrollment left behind.
-	if n, err := removeStaleTempDirs(""); err != nil {
-		is.log.Warn("removing the working directories of openssl processes of a certgate that died", "err", err)
-	} else if n > 0 {
+	n, err := removeStaleTempDirs("")
+	if n > 0 {
 		is.log.Info("removed the working directories of openssl processes of a certgate that died", "issuer", c.Name, "count", n)
+	}
+	if err != nil {
+		is.log.Warn("removing the working directories of openssl processes of a certgate that died", "err", err)
 	}
 	return is, nil
 }
@@ -303,11 +305,12 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 	}
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
-	dir, err := makeTempDir("")
+	td, err := makeTempDir("")
 	if err != nil {
-		return nil, fmt.Errorf("cmpupstream: %w", err)
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer td.remove()
+	dir := td.path
 	csrFile, certFile := filepath.Join(dir, "csr.der"), filepath.Join(dir, "cert.pem")
 	extraFile, caPubsFile := filepath.Join(dir, "extracerts.pem"), filepath.Join(dir, "capubs.pem")
 	if err := os.WriteFile(csrFile, req.CSR.Raw, 0o600); err != nil {
@@ -361,11 +364,12 @@ func (is *Issuer) Resume(_ context.Context, o issuer.RemoteOrder) (*issuer.Issue
 func (is *Issuer) Revoke(ctx context.Context, der []byte, reason int) error {
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
-	dir, err := makeTempDir("")
+	td, err := makeTempDir("")
 	if err != nil {
-		return fmt.Errorf("cmpupstream: %w", err)
+		return err
 	}
-	defer os.RemoveAll(dir)
+	defer td.remove()
+	dir := td.path
 	certFile := filepath.Join(dir, "oldcert.pem")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("cmpupstream: %w", err)

@@ -16,34 +16,45 @@ import (
 )
 
 // TestRemoveStaleTempDirs: the working directories of a certgate process
-// that no longer runs are removed; this process's, and names of another
-// form, are kept. A certgate killed mid-enrollment left its directory,
-// with the certificate openssl received, in /tmp for good.
+// that ended without removing them (its lock released) are removed; one
+// in use (locked) is kept whatever PID its process has, and so are a
+// directory without a lock file and names of another form. A certgate
+// killed mid-enrollment left its directory, with the certificate openssl
+// received, in /tmp for good.
 func TestRemoveStaleTempDirs(t *testing.T) {
 	dir := t.TempDir()
-	gone := exec.Command("true")
-	if err := gone.Run(); err != nil {
-		t.Fatal(err)
-	}
-	mine, err := makeTempDir(dir)
+	live, err := makeTempDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := filepath.Join(dir, fmt.Sprintf("%s%d-123", tempPrefix, gone.Process.Pid))
-	for _, d := range []string{stale, filepath.Join(dir, tempPrefix+"456"), filepath.Join(dir, "other")} {
+	defer live.remove()
+	dead, err := makeTempDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dead.path, "cert.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dead.lock.Close() // what the kernel does when its process is killed
+	noLock := filepath.Join(dir, tempPrefix+"nolock")
+	other := filepath.Join(dir, "other")
+	for _, d := range []string{noLock, other} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(stale, "cert.pem"), []byte("x"), 0o600); err != nil {
+	// A symlink named like one: not followed, not removed.
+	target := t.TempDir()
+	link := filepath.Join(dir, tempPrefix+"link")
+	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
 	n, err := removeStaleTempDirs(dir)
 	if err != nil || n != 1 {
 		t.Fatalf("removeStaleTempDirs = %d, %v; want 1", n, err)
 	}
-	for d, want := range map[string]bool{stale: false, mine: true, filepath.Join(dir, tempPrefix+"456"): true, filepath.Join(dir, "other"): true} {
-		if _, err := os.Stat(d); (err == nil) != want {
+	for d, want := range map[string]bool{dead.path: false, live.path: true, noLock: true, other: true, link: true, target: true} {
+		if _, err := os.Lstat(d); (err == nil) != want {
 			t.Errorf("%s exists: %v, want %v", d, err == nil, want)
 		}
 	}
