@@ -306,13 +306,16 @@ func RegisteredDomain(name string) string {
 type resolved struct {
 	Request
 	rate Rate
+	// override is the subject whose override set rate ("" for the
+	// configured rate): its bucket is its own (bucketKey).
+	override string
 }
 
 // resolve applies overrides and drops disabled limits.
 func (l *Limiter) resolve(ctx context.Context, reqs []Request) ([]resolved, error) {
 	out := make([]resolved, 0, len(reqs))
 	for _, r := range reqs {
-		rate := l.cfg.rate(r.Limit)
+		rate, override := l.cfg.rate(r.Limit), ""
 		if len(r.Subjects) > 0 {
 			ovs, err := l.loadOverrides(ctx)
 			if err != nil {
@@ -320,13 +323,13 @@ func (l *Limiter) resolve(ctx context.Context, reqs []Request) ([]resolved, erro
 			}
 			for _, sub := range r.Subjects {
 				if o, ok := ovs[string(r.Limit)+" "+sub]; ok {
-					rate = o
+					rate, override = o, sub
 					break
 				}
 			}
 		}
 		if rate.Enabled() {
-			out = append(out, resolved{Request: r, rate: rate})
+			out = append(out, resolved{Request: r, rate: rate, override: override})
 		}
 	}
 	return out, nil
@@ -356,7 +359,23 @@ func (l *Limiter) loadOverrides(ctx context.Context) (map[string]Rate, error) {
 	return m, nil
 }
 
-func bucketKey(r Request) string { return string(r.Limit) + ":" + r.Key }
+// bucketKey is the key of r's bucket: the limit and r.Key, the subject of
+// the override that applies, when one does, and the rate. An override's
+// subject spends its own bucket: an account's override of
+// certificates-per-domain throttles (or frees) that account only, not
+// every account ordering the domain. And a bucket belongs to one rate: a
+// rate set, changed (an override, or the configuration at a restart) or
+// removed starts from a bucket that no other rate filled, where the debt
+// of a slower rate (a day's, under 1/1d) held requests long after the new
+// rate admitted them. Buckets of a rate no longer used are full again
+// within its period and swept.
+func bucketKey(r resolved) string {
+	k := string(r.Limit) + ":" + r.Key
+	if r.override != "" {
+		k += "@" + r.override
+	}
+	return k + "#" + strconv.Itoa(r.rate.Count) + "/" + r.rate.Period.String()
+}
 
 // gcra is one GCRA step for an event of cost 1 at now on a bucket whose
 // theoretical arrival time is tat: the new TAT, and when refused the wait
@@ -425,7 +444,7 @@ type bucketUpdate struct {
 func (l *Limiter) newUpdate(rs []resolved, spend, force bool) *bucketUpdate {
 	u := &bucketUpdate{l: l, rs: rs, spend: spend, force: force, keys: make([]string, len(rs))}
 	for i, r := range rs {
-		u.keys[i] = bucketKey(r.Request)
+		u.keys[i] = bucketKey(r)
 	}
 	return u
 }
@@ -472,7 +491,7 @@ func (l *Limiter) update(ctx context.Context, reqs []Request, spend, force bool)
 	if spend && !force && len(rs) == 1 {
 		// One bucket: one statement, no lock held across round trips.
 		r, now := rs[0], l.now()
-		ok, tat, err := l.store.SpendRateBucket(ctx, bucketKey(r.Request), now, r.rate.interval(), r.rate.Period)
+		ok, tat, err := l.store.SpendRateBucket(ctx, bucketKey(r), now, r.rate.interval(), r.rate.Period)
 		if err != nil {
 			return fmt.Errorf("rate limits: %w", err)
 		}

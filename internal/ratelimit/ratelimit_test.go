@@ -440,3 +440,63 @@ func TestStartNewOrderChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestOverrideAndRateChangesOwnBuckets: an account's override of
+// certificates-per-domain spends that account's own bucket, so other
+// accounts ordering the domain keep the configured rate; and a rate set,
+// changed or removed (an override deleted, the configuration changed at a
+// restart) starts from a bucket no other rate filled. The bucket was one
+// per limit and key whatever the rate: a throttled account (1/1d) locked
+// the domain for every account for a day, and the day's debt held an
+// account after its override was deleted or the configured rate raised.
+func TestOverrideAndRateChangesOwnBuckets(t *testing.T) {
+	forEngine(t, func(t *testing.T, _ string, st *store.Store) {
+		ctx := context.Background()
+		clk := newClock()
+		day := ratelimit.Rate{Count: 1, Period: 24 * time.Hour}
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(st.SetRateLimitOverride(ctx, store.RateLimitOverride{Limit: string(ratelimit.CertificatesPerDomain),
+			Subject: ratelimit.AccountSubject("x"), Count: day.Count, Period: day.Period}))
+		cfg := ratelimit.Config{CertificatesPerDomain: ratelimit.Rate{Count: 2, Period: time.Hour}}
+		l := ratelimit.New(cfg, st, clk.now)
+		domain := func(acct string) ratelimit.Request {
+			return ratelimit.Request{Limit: ratelimit.CertificatesPerDomain, Key: "shared.org", Subjects: []string{ratelimit.AccountSubject(acct)}}
+		}
+		must(l.Spend(ctx, domain("x")))
+		if err := l.Spend(ctx, domain("x")); err == nil {
+			t.Fatal("the throttled account spent twice under 1/1d")
+		}
+		for i := range 2 {
+			if err := l.Spend(ctx, domain("y")); err != nil {
+				t.Fatalf("another account's certificate %d for the domain: %v (the throttled account's override held it)", i+1, err)
+			}
+		}
+		if err := l.Spend(ctx, domain("y")); err == nil {
+			t.Fatal("the configured rate 2/1h allowed a third")
+		}
+
+		// The override deleted: the configured rate applies to x again,
+		// from a bucket of its own rate.
+		must(st.SetRateLimitOverride(ctx, store.RateLimitOverride{Limit: string(ratelimit.NewOrdersPerAccount),
+			Subject: ratelimit.AccountSubject("v"), Count: day.Count, Period: day.Period}))
+		orders := ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: "v", Subjects: []string{ratelimit.AccountSubject("v")}}
+		ocfg := ratelimit.Config{NewOrdersPerAccount: ratelimit.Rate{Count: 5, Period: time.Hour}}
+		must(ratelimit.New(ocfg, st, clk.now).Spend(ctx, orders))
+		must(st.DeleteRateLimitOverride(ctx, string(ratelimit.NewOrdersPerAccount), ratelimit.AccountSubject("v")))
+		if err := ratelimit.New(ocfg, st, clk.now).Spend(ctx, orders); err != nil {
+			t.Fatalf("after the override was deleted, under 5/1h with one order: %v", err)
+		}
+
+		// The configuration changed at a restart: 1/1d, then 10/1m.
+		ip := ratelimit.Request{Limit: ratelimit.NewAccountsPerIP, Key: "192.0.2.7"}
+		must(ratelimit.New(ratelimit.Config{NewAccountsPerIP: day}, st, clk.now).Spend(ctx, ip))
+		if err := ratelimit.New(ratelimit.Config{NewAccountsPerIP: ratelimit.Rate{Count: 10, Period: time.Minute}}, st, clk.now).Spend(ctx, ip); err != nil {
+			t.Fatalf("under 10/1m after a restart that raised the rate from 1/1d: %v", err)
+		}
+	})
+}
