@@ -64,6 +64,11 @@ func perspectiveFlags(fs *pflag.FlagSet, p *Perspectives) func() error {
 		if (p.Roles == RoleVA || len(p.RemoteNames) > 0) && p.SecretFile == "" {
 			return fmt.Errorf("perspective-secret-file: required with --roles va and with --perspectives")
 		}
+		if p.Roles == RoleAll && len(p.RemoteNames) == 0 && p.SecretFile != "" {
+			// Read by nothing: a mistake the day perspectives are set
+			// would surface then (as sso-* without sso-issuer).
+			return fmt.Errorf("perspective-secret-file: given, but neither perspectives nor --roles va is set: set perspectives to use remote perspectives, or remove it")
+		}
 		if p.Unreachable != mpic.UnreachableFail && p.Unreachable != mpic.UnreachableIgnore {
 			return fmt.Errorf("perspective-unreachable: %q is not fail or ignore", p.Unreachable)
 		}

@@ -61,6 +61,9 @@ func TestRateLimitAndPerspectiveSettings(t *testing.T) {
 		{[]string{"--roles", "va", "--perspective", "eu1"}, "perspective-secret-file"},
 		{[]string{"--perspective", "eu1"}, "only with --roles va"},
 		{[]string{"--perspectives", "eu=https://x:1"}, "perspective-secret-file"},
+		// Given alone it is read by nothing: refused (it was accepted,
+		// whether the file exists or not).
+		{[]string{"--perspective-secret-file", "/nonexistent"}, "perspective-secret-file: given, but neither perspectives nor --roles va is set"},
 		{[]string{"--perspectives", "eu=http://x:1", "--perspective-secret-file", "/s"}, "NAME=https://HOST:PORT"},
 		{[]string{"--perspectives", "eu=https://x:1", "--perspective-secret-file", "/s", "--perspective-unreachable", "maybe"}, "perspective-unreachable"},
 		{[]string{"--perspective-max-disagree", "-2"}, "perspective-max-disagree"},
