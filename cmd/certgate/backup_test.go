@@ -265,8 +265,12 @@ func TestRestoreRefusesBackupWithoutCA(t *testing.T) {
 	// Refused once the data directory is locked: the database cannot be
 	// written where --db names it.
 	to := filepath.Join(t.TempDir(), "restored")
-	if _, _, err := runCLI(t, nil, "restore", "--from", out, "--data", to, "--db", filepath.Join(t.TempDir(), "none", "x.db")); err == nil {
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, _, err := runCLI(t, nil, "restore", "--from", out, "--data", to, "--db", filepath.Join(missing, "x.db")); err == nil {
 		t.Error("restore to a database in a missing directory succeeded")
+	} else if !strings.Contains(err.Error(), "the directory of "+filepath.Join(missing, "x.db")) || strings.Contains(err.Error(), ".restore-") {
+		// It named the temporary file made there: open .../.x.db.restore-NNN.
+		t.Errorf("restore to a database in a missing directory: %v, want the directory named", err)
 	}
 	if _, err := os.Lstat(to); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the refused restore left %s (%v)", to, err)

@@ -150,6 +150,10 @@ func CopySQLiteFile(from, to string) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer data.Close()
+	if fi, err := os.Stat(filepath.Dir(to)); err != nil || !fi.IsDir() {
+		// Named, not the temporary file made in it.
+		return fmt.Errorf("restore: the directory of %s: %w", to, notDir(filepath.Dir(to), err))
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".restore-*")
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -181,3 +185,12 @@ type errExistQuiet struct{}
 
 func (errExistQuiet) Error() string { return "" }
 func (errExistQuiet) Unwrap() error { return fs.ErrExist }
+
+// notDir is err, the error of a Stat of dir, or when there was none
+// (dir is a file) an error saying dir is not a directory.
+func notDir(dir string, err error) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s is not a directory", dir)
+}
