@@ -369,12 +369,19 @@ func (l *Limiter) loadOverrides(ctx context.Context) (map[string]Rate, error) {
 // of a slower rate (a day's, under 1/1d) held requests long after the new
 // rate admitted them. Buckets of a rate no longer used are full again
 // within its period and swept.
-func bucketKey(r resolved) string {
-	k := string(r.Limit) + ":" + r.Key
-	if r.override != "" {
-		k += "@" + r.override
+func bucketKey(r resolved) string { return BucketKey(r.Limit, r.Key, r.override, r.rate) }
+
+// BucketKey is the key in the store (table rate_buckets) of the bucket of
+// limit for key (an account ID, a registered domain, an IP key) under
+// rate, set by the override of subject (AccountSubject, EABSubject...;
+// "" for the configured rate): "LIMIT:KEY[@SUBJECT]#COUNT/PERIOD", e.g.
+// "new-orders-per-account:Aa1#300/3h0m0s".
+func BucketKey(limit Name, key, subject string, rate Rate) string {
+	k := string(limit) + ":" + key
+	if subject != "" {
+		k += "@" + subject
 	}
-	return k + "#" + strconv.Itoa(r.rate.Count) + "/" + r.rate.Period.String()
+	return k + "#" + strconv.Itoa(rate.Count) + "/" + rate.Period.String()
 }
 
 // gcra is one GCRA step for an event of cost 1 at now on a bucket whose

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/ratelimit"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
@@ -185,7 +186,7 @@ func TestClusterRateLimits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	acctRun.check(t, "new-accounts-per-ip 20/1h", 20, accounts, bucket("new-accounts-per-ip:127.0.0.1"), 3*time.Minute, time.Hour)
+	acctRun.check(t, "new-accounts-per-ip 20/1h", 20, accounts, bucket(ratelimit.BucketKey(ratelimit.NewAccountsPerIP, "127.0.0.1", "", ratelimit.Rate{Count: 20, Period: time.Hour})), 3*time.Minute, time.Hour)
 
 	// New orders of one account, from 16 concurrent copies of its client.
 	var owner *client
@@ -213,5 +214,5 @@ func TestClusterRateLimits(t *testing.T) {
 	}
 	wg.Wait()
 	acctID := owner.kid[strings.LastIndex(owner.kid, "/")+1:]
-	orderRun.check(t, "new-orders-per-account 10/1h", 10, orders, bucket("new-orders-per-account:"+acctID), 6*time.Minute, time.Hour)
+	orderRun.check(t, "new-orders-per-account 10/1h", 10, orders, bucket(ratelimit.BucketKey(ratelimit.NewOrdersPerAccount, acctID, "", ratelimit.Rate{Count: 10, Period: time.Hour})), 6*time.Minute, time.Hour)
 }
