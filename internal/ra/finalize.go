@@ -539,8 +539,7 @@ func checkCAAEach(azs []*store.Authorization, what string, check func(*store.Aut
 		if azs[i].Wildcard && p.Identifier != nil && !strings.HasPrefix(p.Identifier.Value, "*.") {
 			// The order's identifier, as the client asked for it
 			// (RFC 8555 §6.7.1), not the authorization's base name.
-			id := *p.Identifier
-			id.Value = "*." + id.Value
+			id := orderIdentifier(*p.Identifier, true)
 			p.Identifier = &id
 		}
 		probs = append(probs, p)

@@ -107,3 +107,13 @@ func authzIdentifier(id acme.Identifier) (acme.Identifier, bool) {
 	}
 	return id, false
 }
+
+// orderIdentifier is authzIdentifier's inverse: the order's identifier of
+// an authorization's identifier id, "*." before the name when wildcard
+// (RFC 8555 §7.1.3).
+func orderIdentifier(id acme.Identifier, wildcard bool) acme.Identifier {
+	if wildcard {
+		id.Value = "*." + id.Value
+	}
+	return id
+}

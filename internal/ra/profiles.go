@@ -196,10 +196,7 @@ func (op *orderPolicy) challengeTypes(id acme.Identifier, wildcard bool) []strin
 // identifier (policy.Profile.IsPreAuthorized: for a wildcard, the
 // wildcard name).
 func (op *orderPolicy) preAuthorized(id acme.Identifier, wildcard bool) bool {
-	if wildcard {
-		id.Value = "*." + id.Value
-	}
-	return op.bound && op.profile.IsPreAuthorized(id)
+	return op.bound && op.profile.IsPreAuthorized(orderIdentifier(id, wildcard))
 }
 
 // reusable reports whether a valid authorization az (with its challenges)

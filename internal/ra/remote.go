@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -379,20 +378,9 @@ func RemoteLeafFault(leaf *x509.Certificate, chainPEM []byte, ids []acme.Identif
 	case leaf.NotBefore.After(now.Add(RemoteClockSkew)):
 		return "a certificate not valid before " + leaf.NotBefore.UTC().Format(time.RFC3339)
 	}
-	var chain []*x509.Certificate
-	for rest := chainPEM; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return "a chain with a certificate that does not parse: " + err.Error()
-		}
-		chain = append(chain, c)
+	chain, err := issuer.ParsePEMCertificates(chainPEM)
+	if err != nil {
+		return "a chain with a certificate that does not parse: " + err.Error()
 	}
 	if len(chain) > 0 && !chain[0].Equal(leaf) {
 		return "a chain that does not start with the certificate"

@@ -65,10 +65,7 @@ func OrderError(o *store.Order, authzs []*store.Authorization, now time.Time) *a
 		case acme.StatusInvalid, acme.StatusDeactivated, acme.StatusRevoked, acme.StatusExpired:
 			// The order's identifier: "*." before a wildcard's name
 			// (RFC 8555 §7.1.3), as the client asked for it.
-			id := a.Identifier
-			if a.Wildcard {
-				id.Value = "*." + id.Value
-			}
+			id := orderIdentifier(a.Identifier, a.Wildcard)
 			p := acme.NewProblem(acme.Unauthorized, "authorization for %s is %s", id.Value, st)
 			p.Identifier = &id
 			return p
