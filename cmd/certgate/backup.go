@@ -113,22 +113,8 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 				return err
 			}
 			syncPath(tmp)
-			old := ""
-			if exists {
-				// --force: the old backup is moved aside, then removed
-				// once the new one is in place.
-				old = tmp + ".old"
-				if err := os.Rename(out, old); err != nil {
-					return err
-				}
-				defer os.RemoveAll(old)
-			}
-			if err := os.Rename(tmp, out); err != nil {
+			if err := putBackupInPlace(tmp, out, exists, os.Rename); err != nil {
 				return err
-			}
-			syncPath(filepath.Dir(out))
-			if old != "" {
-				os.RemoveAll(old)
 			}
 			// A backup moved aside that an earlier run, killed
 			// between its two renames, kept while out was missing.
@@ -336,6 +322,37 @@ func removeBackupLeftovers(out string) ([]string, error) {
 		removed = append(removed, path)
 	}
 	return removed, nil
+}
+
+// putBackupInPlace moves the finished backup directory tmp to out with
+// rename (os.Rename; a parameter so that tests can make it fail). When out
+// exists (--force), the earlier backup is first moved aside to tmp+".old"
+// and removed only once the new one is in place; if the new one cannot
+// take out's place, the earlier one is moved back, so that a failed
+// backup --force never leaves out without a backup. Errors: the rename's,
+// wrapped, naming where the earlier backup is when it could not be moved
+// back.
+func putBackupInPlace(tmp, out string, exists bool, rename func(oldpath, newpath string) error) error {
+	if !exists {
+		if err := rename(tmp, out); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		syncPath(filepath.Dir(out))
+		return nil
+	}
+	old := tmp + ".old"
+	if err := rename(out, old); err != nil {
+		return fmt.Errorf("backup: move the earlier backup aside: %w", err)
+	}
+	if err := rename(tmp, out); err != nil {
+		if err2 := rename(old, out); err2 != nil {
+			return fmt.Errorf("backup: %w; the earlier backup is kept at %s (moving it back to %s failed: %v)", err, old, out, err2)
+		}
+		return fmt.Errorf("backup: %w; the earlier backup at %s is unchanged", err, out)
+	}
+	syncPath(filepath.Dir(out))
+	os.RemoveAll(old)
+	return nil
 }
 
 // syncPath syncs the directory at path (errors ignored: some file systems

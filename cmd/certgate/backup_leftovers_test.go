@@ -109,3 +109,71 @@ func TestBackupRemovesLeftovers(t *testing.T) {
 		t.Errorf("left in %s: %s", dir, got)
 	}
 }
+
+// TestBackupForceRenameFails: when backup --force has moved the earlier
+// backup aside and the new one then cannot take OUT's place (the rename
+// fails: a full or read-only file system, another process creating OUT),
+// the earlier backup is moved back to OUT and the error says it is
+// unchanged. It used to be removed with the new one, leaving no backup.
+func TestBackupForceRenameFails(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b")
+	tmp := filepath.Join(dir, ".b.backup-1")
+	for _, d := range []string{out, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "certgate.db"), []byte("earlier"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "certgate.db"), []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	injected := errors.New("injected rename failure")
+	rename := func(oldpath, newpath string) error {
+		if oldpath == tmp {
+			return injected
+		}
+		return os.Rename(oldpath, newpath)
+	}
+	err := putBackupInPlace(tmp, out, true, rename)
+	if !errors.Is(err, injected) || !strings.Contains(err.Error(), "earlier backup at "+out+" is unchanged") {
+		t.Fatalf("putBackupInPlace: %v, want the injected error and that the earlier backup is unchanged", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "certgate.db")); err != nil || string(b) != "earlier" {
+		t.Fatalf("OUT after the failed rename: %q, %v; want the earlier backup back", b, err)
+	}
+	if _, err := os.Lstat(tmp + ".old"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s.old still there after it was moved back: %v", tmp, err)
+	}
+
+	// Moving the earlier backup back fails too: the error says where it is.
+	rename = func(oldpath, newpath string) error {
+		if oldpath == tmp || newpath == out {
+			return injected
+		}
+		return os.Rename(oldpath, newpath)
+	}
+	err = putBackupInPlace(tmp, out, true, rename)
+	if err == nil || !strings.Contains(err.Error(), "kept at "+tmp+".old") {
+		t.Fatalf("putBackupInPlace: %v, want the earlier backup's place named", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(tmp+".old", "certgate.db")); err != nil || string(b) != "earlier" {
+		t.Fatalf("earlier backup at %s.old: %q, %v", tmp, b, err)
+	}
+
+	// And the rename that works: the new backup in place, the earlier one gone.
+	if err := os.Rename(tmp+".old", out); err != nil {
+		t.Fatal(err)
+	}
+	if err := putBackupInPlace(tmp, out, true, os.Rename); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "certgate.db")); err != nil || string(b) != "new" {
+		t.Fatalf("OUT: %q, %v; want the new backup", b, err)
+	}
+	if _, err := os.Lstat(tmp + ".old"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("earlier backup not removed: %v", err)
+	}
+}
