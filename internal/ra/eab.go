@@ -134,10 +134,49 @@ func (r *RA) createdMeanwhile(ctx context.Context, tp string) (*store.Account, b
 	return a, true
 }
 
+// eabCompact checks that raw, an externalAccountBinding, is a flattened
+// JWS (RFC 7515 §7.2.2) as RFC 8555 §7.3.4 requires, with exactly the
+// members "protected", "payload" and "signature", each a string (no
+// "signatures", no unprotected "header", as the outer JWS, RFC 8555 §6.2),
+// and returns the same three values in the compact form
+// (PROTECTED.PAYLOAD.SIGNATURE). Members are matched by their exact
+// names: encoding/json's case-insensitive matching could otherwise let
+// "Protected" stand for "protected". Errors: a malformed problem.
+func eabCompact(raw json.RawMessage) (string, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		return "", acme.NewProblem(acme.Malformed, "externalAccountBinding must be a JSON object, a flattened JWS (RFC 8555 §7.3.4)")
+	}
+	if _, ok := members["signatures"]; ok {
+		return "", acme.NewProblem(acme.Malformed, "externalAccountBinding must be a flattened JWS, not the general serialization (\"signatures\")")
+	}
+	if _, ok := members["header"]; ok {
+		return "", acme.NewProblem(acme.Malformed, "externalAccountBinding must not have an unprotected header (\"header\"); put \"alg\", \"kid\" and \"url\" in the protected header")
+	}
+	parts := make([]string, 3)
+	for i, name := range [...]string{"protected", "payload", "signature"} {
+		m, ok := members[name]
+		if !ok {
+			return "", acme.NewProblem(acme.Malformed, "externalAccountBinding needs \"protected\", \"payload\" and \"signature\"")
+		}
+		if len(m) == 0 || m[0] != '"' || json.Unmarshal(m, &parts[i]) != nil {
+			return "", acme.NewProblem(acme.Malformed, "externalAccountBinding member %q must be a string", name)
+		}
+		if strings.Contains(parts[i], ".") {
+			return "", acme.NewProblem(acme.Malformed, "externalAccountBinding member %q is not base64url", name)
+		}
+	}
+	return strings.Join(parts, "."), nil
+}
+
 // verifyEAB checks an externalAccountBinding JWS (RFC 8555 §7.3.4) and
 // returns its stored key.
 func (r *RA) verifyEAB(ctx context.Context, raw json.RawMessage, url, tp string) (*store.EABKey, error) {
-	jws, err := jose.ParseSignedJSON(string(raw), eabAlgorithms)
+	compact, perr := eabCompact(raw)
+	if perr != nil {
+		return nil, perr
+	}
+	jws, err := jose.ParseSignedCompact(compact, eabAlgorithms)
 	if err != nil {
 		return nil, acme.NewProblem(acme.Malformed, "externalAccountBinding is not a flattened JWS with HS256, HS384 or HS512: %v", err)
 	}

@@ -354,7 +354,11 @@ func TestHostileRequests(t *testing.T) {
 				priv := jose.JSONWebKey{Key: k.priv, Algorithm: "ES256"}
 				h["jwk"] = priv
 			})
-		}},
+		}, check: hWantDetail(`member "jwk" must be a public key; it holds a private or symmetric key`)},
+		{name: "jwk is a symmetric key", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			// Answered "the JWS cannot be parsed", naming no part.
+			return s.newAcct(t, hNewKey(t, "p256"), `{}`, func(h map[string]any) { h["jwk"] = map[string]string{"kty": "oct", "k": "c2VjcmV0"} })
+		}, check: hWantDetail(`member "jwk" must be a public key; it holds a private or symmetric key`)},
 		{name: "jwk is a string", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
 			// Answered "the JWS cannot be parsed", naming no part.
 			return s.newAcct(t, hNewKey(t, "p256"), `{}`, func(h map[string]any) { h["jwk"] = "ES256" })

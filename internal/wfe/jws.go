@@ -225,6 +225,10 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 			return nil, acme.NewProblem(acme.Malformed, "the JWS protected header member \"jwk\" must be a JSON object, a public JWK (RFC 7515 §4.1.3, RFC 7517)")
 		} else if k.UnmarshalJSON(t) != nil {
 			return nil, acme.NewProblem(acme.Malformed, "the JWS protected header member \"jwk\" is not a valid JWK (RFC 7517)")
+		} else if !k.IsPublic() {
+			// go-jose takes only public keys in a JWS header: this one
+			// holds private parts ("d") or is a symmetric ("oct") key.
+			return nil, acme.NewProblem(acme.Malformed, "the JWS protected header member \"jwk\" must be a public key; it holds a private or symmetric key (send only the public part, RFC 8555 §6.2)")
 		}
 	}
 	if err != nil || len(jws.Signatures) != 1 {

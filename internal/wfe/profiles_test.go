@@ -221,6 +221,37 @@ func TestExternalAccountBinding(t *testing.T) {
 	if r.problem().Type != cgacme.Malformed {
 		t.Errorf("EAB for another URL: %s", r)
 	}
+
+	// Only the flattened JWS (RFC 8555 §7.3.4): the general serialization
+	// and an unprotected header were accepted (go-jose's ParseSignedJSON
+	// takes both), and a JSON string got Go's decoder's words.
+	rc = clNewRawClient(t, env, clEcKey(t, elliptic.P256()))
+	rc.dir.NewAccount = env.BaseURL + "/acme/partners/new-account"
+	var flat map[string]any
+	if err := json.Unmarshal(eabJWS(t, rc, "HS256", "kid-multi", hmacKey), &flat); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		eab    any
+		detail string
+	}{
+		{"general serialization", map[string]any{"payload": flat["payload"], "signatures": []any{map[string]any{"protected": flat["protected"], "signature": flat["signature"]}}}, `not the general serialization ("signatures")`},
+		{"unprotected header", map[string]any{"protected": flat["protected"], "payload": flat["payload"], "signature": flat["signature"], "header": map[string]any{"kid": "kid-multi"}}, `must not have an unprotected header`},
+		{"a JSON string", "abc", `must be a JSON object, a flattened JWS`},
+		{"protected a number", map[string]any{"protected": 1, "payload": flat["payload"], "signature": flat["signature"]}, `member "protected" must be a string`},
+		{"no signature", map[string]any{"protected": flat["protected"], "payload": flat["payload"]}, `needs "protected", "payload" and "signature"`},
+		{"Protected in another case", map[string]any{"Protected": flat["protected"], "payload": flat["payload"], "signature": flat["signature"]}, `needs "protected", "payload" and "signature"`},
+	} {
+		r := rc.post(rc.dir.NewAccount, map[string]any{"externalAccountBinding": c.eab})
+		if p := r.problem(); r.status != http.StatusBadRequest || p.Type != cgacme.Malformed || !strings.Contains(p.Detail, c.detail) || strings.Contains(p.Detail, "Go value") {
+			t.Errorf("EAB %s: %s, want 400 malformed with %q", c.name, r, c.detail)
+		}
+	}
+	// The flattened form itself still binds.
+	if r := rc.post(rc.dir.NewAccount, map[string]any{"externalAccountBinding": flat}); r.status != http.StatusCreated {
+		t.Errorf("flattened EAB after the refusals: %s", r)
+	}
 }
 
 // TestApprovalOverHTTP: x/crypto/acme's CreateOrderCert waits (polling
