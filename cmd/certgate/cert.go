@@ -406,7 +406,8 @@ func newCertRevoke() *cobra.Command {
 server re-signs its CRL at least every minute (sooner for revocations made
 through it), so the CRL lists the certificate within a minute.
 Reasons (RFC 5280 §5.3.1, by name or code, as the admin API takes them;
-ACME revokeCert takes the same reasons by code): ` + acme.AllowedRevocationReasons + `.
+ACME revokeCert takes the same reasons by code but privilegeWithdrawn, which
+is the CA's to give): ` + acme.AllowedRevocationReasons + `.
 keyCompromise also blocks the certificate's public key: certgate refuses to
 certify it again, or to accept it as an ACME account key, and revokes the
 other unexpired certificates of its CA with that key, including those of

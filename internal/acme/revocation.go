@@ -39,6 +39,21 @@ func RevocationReasonAllowed(code int) bool {
 	return false
 }
 
+// SubscriberRevocationReasons names the revocation reasons an ACME client
+// may give in revokeCert (RFC 8555 §7.6), for its error messages:
+// AllowedRevocationReasons without privilegeWithdrawn (9), which the
+// CA/Browser Forum Baseline Requirements (§7.2.2) say SHOULD NOT be made
+// available to the subscriber (the CA decides on it: the admin API and
+// `certgate cert revoke` take it).
+const SubscriberRevocationReasons = "unspecified (0), keyCompromise (1), affiliationChanged (3), superseded (4), " +
+	"cessationOfOperation (5)"
+
+// SubscriberRevocationReasonAllowed reports whether code is one of
+// SubscriberRevocationReasons.
+func SubscriberRevocationReasonAllowed(code int) bool {
+	return code != 9 && RevocationReasonAllowed(code)
+}
+
 // RevocationReasonName returns the RFC 5280 §5.3.1 CRLReason name of code
 // (e.g. 1 → "keyCompromise"), or its decimal number for an unassigned code.
 func RevocationReasonName(code int) string {

@@ -775,8 +775,11 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	if req.Reason != nil {
 		reason = *req.Reason
 	}
-	if !acme.RevocationReasonAllowed(reason) {
-		return acme.NewProblem(acme.BadRevocationReason, "reason %d is not accepted; use %s (RFC 5280 §5.3.1)", reason, acme.AllowedRevocationReasons)
+	if !acme.SubscriberRevocationReasonAllowed(reason) {
+		if reason == 9 {
+			return acme.NewProblem(acme.BadRevocationReason, "reason privilegeWithdrawn (9) is the CA's to give, not the subscriber's (CA/B BR §7.2.2); use %s", acme.SubscriberRevocationReasons)
+		}
+		return acme.NewProblem(acme.BadRevocationReason, "reason %d is not accepted; use %s (RFC 5280 §5.3.1)", reason, acme.SubscriberRevocationReasons)
 	}
 	cert, err := x509.ParseCertificate(req.CertDER)
 	if err != nil {

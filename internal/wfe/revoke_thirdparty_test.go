@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/acme"
@@ -93,11 +94,12 @@ func leafSerial(t *testing.T, der []byte) string {
 // has shown one thing only, that the subscriber no longer controls them,
 // for which the CRLReason is cessationOfOperation (Mozilla Root Store
 // Policy §6.1.1; Let's Encrypt's Boulder records it so). Whatever other
-// reason it asks (unspecified, affiliationChanged, superseded,
-// privilegeWithdrawn: statements about the subscriber or the CA's
-// decision it cannot make), the certificate is revoked with reason 5; the
-// former code recorded the reason asked. The subscriber's own reason is
-// kept.
+// reason it asks (unspecified, affiliationChanged, superseded:
+// statements about the subscriber it cannot make), the certificate is
+// revoked with reason 5; the former code recorded the reason asked. The
+// subscriber's own reason is kept. privilegeWithdrawn (9) is refused to
+// every ACME requester, the subscriber included: the CA decides on it
+// (CA/B BR §7.2.2); it was accepted.
 func TestThirdPartyRevocationIsCessationOfOperation(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)
@@ -113,7 +115,7 @@ func TestThirdPartyRevocationIsCessationOfOperation(t *testing.T) {
 		return c
 	}
 	for i, reason := range []acme.CRLReasonCode{acme.CRLReasonUnspecified, acme.CRLReasonAffiliationChanged,
-		acme.CRLReasonSuperseded, acme.CRLReasonPrivilegeWithdrawn} {
+		acme.CRLReasonSuperseded} {
 		ids := acme.DomainIDs(fmt.Sprintf("cessation-%d.example.test", i))
 		c := clIssue(t, env, subscriber, ids, "http-01")
 		clReadyOrder(t, env, other, ids, "http-01")
@@ -131,6 +133,18 @@ func TestThirdPartyRevocationIsCessationOfOperation(t *testing.T) {
 	}
 	if got := status(c.chain[0]); got.RevocationReason != 4 {
 		t.Errorf("subscriber asked superseded: reason %d, want 4", got.RevocationReason)
+	}
+	ids = acme.DomainIDs("privilege-withdrawn.example.test")
+	c = clIssue(t, env, subscriber, ids, "http-01")
+	clReadyOrder(t, env, other, ids, "http-01")
+	for who, cl := range map[string]*acme.Client{"subscriber": subscriber, "third party": other} {
+		err := cl.RevokeCert(ctx, nil, c.chain[0], acme.CRLReasonPrivilegeWithdrawn)
+		if e := clAsACMEError(t, err); e.ProblemType != string(cgacme.BadRevocationReason) || !strings.Contains(e.Detail, "CA/B BR §7.2.2") {
+			t.Errorf("%s asked privilegeWithdrawn: %+v, want badRevocationReason", who, e)
+		}
+	}
+	if got := status(c.chain[0]); got.Status != cgacme.StatusValid {
+		t.Errorf("after refused privilegeWithdrawn requests: %s", got.Status)
 	}
 }
 

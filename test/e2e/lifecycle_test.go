@@ -548,8 +548,9 @@ func TestLegoRefusals(t *testing.T) {
 	})
 }
 
-// TestLegoRevokeReason: Debian's lego 4.9.1 is refused reasons 6, 7 and 8
-// as badRevocationReason, revokes a certificate by its account with
+// TestLegoRevokeReason: Debian's lego 4.9.1 is refused reasons 6, 7, 8
+// and privilegeWithdrawn (9, the CA's to give: CA/B BR §7.2.2) as
+// badRevocationReason, revokes a certificate by its account with
 // reason keyCompromise (revoke --reason 1), and revoking it again is
 // refused as alreadyRevoked.
 func TestLegoRevokeReason(t *testing.T) {
@@ -569,8 +570,8 @@ func TestLegoRevokeReason(t *testing.T) {
 	run(t, cmdSpec{Name: "lego run", Env: env, Args: args("--http", "--http.port", "127.0.0.1:"+strconv.Itoa(s.HTTPPort), "run")})
 	c := checkIssued(t, s, filepath.Join(path, "certificates", name+".crt"), name)
 	// RFC 5280 reasons a subscriber may not ask for: certificateHold (6),
-	// the unused 7 and removeFromCRL (8).
-	for _, reason := range []string{"6", "7", "8"} {
+	// the unused 7, removeFromCRL (8) and privilegeWithdrawn (9).
+	for _, reason := range []string{"6", "7", "8", "9"} {
 		_, out, err := runErr(t, cmdSpec{Name: "lego revoke --reason " + reason, Env: env, Args: args("revoke", "--reason", reason, "--keep")})
 		if err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:badRevocationReason") {
 			t.Errorf("lego revoke --reason %s: err %v; want urn:ietf:params:acme:error:badRevocationReason", reason, err)
