@@ -2,9 +2,12 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/acme"
 )
@@ -71,6 +74,7 @@ func (p *Profile) MergeAttributes(sources ...AttributeSource) (map[string]string
 	}
 	ae := p.checkAttributes(out, true)
 	if ae == nil {
+		maps.DeleteFunc(out, func(_, v string) bool { return blank(v) }) // no value
 		return out, nil
 	}
 	detail := ae.Error()
@@ -127,8 +131,14 @@ func (p *Profile) checkAttributes(attrs map[string]string, final bool) *Attribut
 		switch {
 		case a == nil:
 			ae.Unknown = append(ae.Unknown, k)
-		case v == "" && !final:
+		case blank(v) && !final:
 			ae.Empty = append(ae.Empty, k)
+		case blank(v):
+			continue // no value: missing if required (below)
+		case !attributeText(v):
+			ae.Bad = append(ae.Bad, k+" (must be UTF-8 text without control characters or bidirectional formatting characters)")
+		case v != strings.TrimSpace(v):
+			ae.Bad = append(ae.Bad, k+" (must not start or end with white space)")
 		case len(a.Enum) > 0 && !slices.Contains(a.Enum, v):
 			ae.Bad = append(ae.Bad, k+" (one of "+strings.Join(a.Enum, ", ")+")")
 		case a.re != nil && !a.re.MatchString(v):
@@ -140,7 +150,7 @@ func (p *Profile) checkAttributes(attrs map[string]string, final bool) *Attribut
 	}
 	if final {
 		for _, a := range p.Attributes {
-			if v := attrs[a.Name]; a.Required && v == "" { // an empty value is no value
+			if v := attrs[a.Name]; a.Required && blank(v) { // an empty or blank value is no value
 				ae.Missing = append(ae.Missing, a.Name)
 			}
 		}
@@ -152,6 +162,32 @@ func (p *Profile) checkAttributes(attrs map[string]string, final bool) *Attribut
 	sort.Strings(ae.Empty)
 	sort.Strings(ae.Bad)
 	return ae
+}
+
+// blank reports whether an attribute value is empty or only white space:
+// no value (a required attribute with it is missing).
+func blank(v string) bool { return strings.TrimSpace(v) == "" }
+
+// attributeText reports whether v may be an attribute value: valid UTF-8
+// without control characters (Unicode Cc: NUL, which PostgreSQL's text
+// cannot store, line breaks, escapes) or bidirectional formatting
+// characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), which
+// would make a value look like another in reports, the dashboard and
+// notifications.
+func attributeText(v string) bool {
+	if !utf8.ValidString(v) {
+		return false
+	}
+	for _, r := range v {
+		switch {
+		case unicode.IsControl(r),
+			r == 0x061c, r == 0x200e, r == 0x200f,
+			r >= 0x202a && r <= 0x202e,
+			r >= 0x2066 && r <= 0x2069:
+			return false
+		}
+	}
+	return true
 }
 
 // ParseAttributeArgs parses command-line key=value custom attributes

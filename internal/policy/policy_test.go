@@ -196,6 +196,11 @@ func TestMergeAttributes(t *testing.T) {
 	if err != nil || got["owner"] != "team-a" || got["environment"] != "prod" || got["billing_code"] != "CC-42" {
 		t.Fatalf("merge: %v, %v", got, err)
 	}
+	// A blank value of an optional attribute is left out, like an empty one.
+	got, err = p.MergeAttributes(AttributeSource{Attrs: map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "  "}})
+	if _, ok := got["environment"]; err != nil || ok {
+		t.Errorf("blank optional attribute: %v, %v; want it left out", got, err)
+	}
 	for name, tc := range map[string]struct {
 		attrs map[string]string
 		want  string
@@ -205,6 +210,16 @@ func TestMergeAttributes(t *testing.T) {
 		"enum":           {map[string]string{"billing_code": "CC-1", "owner": "o", "environment": "staging"}, "environment (one of prod, test)"},
 		"regex":          {map[string]string{"billing_code": "cc1", "owner": "o"}, "billing_code (must match"},
 		"unknown":        {map[string]string{"billing_code": "CC-1", "owner": "o", "colour": "red"}, "not defined by the profile: colour"},
+		// A blank value is no value; control characters (NUL: PostgreSQL
+		// refused the certificate's record after it was signed),
+		// bidirectional formatting characters, invalid UTF-8 and
+		// surrounding white space are refused before anything is signed.
+		"blank required":    {map[string]string{"billing_code": "CC-1", "owner": " \t"}, "missing required attributes: owner"},
+		"NUL":               {map[string]string{"billing_code": "CC-1", "owner": "a\x00b"}, "owner (must be UTF-8 text without control characters"},
+		"line break":        {map[string]string{"billing_code": "CC-1", "owner": "a\nb"}, "owner (must be UTF-8 text without control characters"},
+		"bidi override":     {map[string]string{"billing_code": "CC-1", "owner": "a\u202eb"}, "owner (must be UTF-8 text without control characters"},
+		"invalid UTF-8":     {map[string]string{"billing_code": "CC-1", "owner": "a\xffb"}, "owner (must be UTF-8 text without control characters"},
+		"surrounding space": {map[string]string{"billing_code": "CC-1", "owner": " team-a"}, "owner (must not start or end with white space)"},
 	} {
 		_, err := p.MergeAttributes(AttributeSource{Attrs: tc.attrs})
 		pr, ok := acme.AsProblem(err)
@@ -255,6 +270,10 @@ func TestCheckPartialAttributes(t *testing.T) {
 	}
 	err := p.CheckPartialAttributes(map[string]string{"owner": "", "foo": "bar"})
 	if want := "profile partners: empty attribute values: owner; attributes not defined by the profile: foo"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	err = p.CheckPartialAttributes(map[string]string{"owner": "  ", "env": "x\x00"})
+	if want := "profile partners: empty attribute values: owner; invalid attribute values: env (must be UTF-8 text without control characters or bidirectional formatting characters)"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store/storetest"
 	"github.com/certgate/certgate/internal/testenv"
 	jose "github.com/go-jose/go-jose/v4"
@@ -20,11 +22,16 @@ import (
 func TestNULInACMETextFields(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
-			o := testenv.Options{}
+			o := testenv.Options{Server: server.Options{ProfileTTL: time.Nanosecond}}
 			if engine == "postgres" {
 				o.DB = storetest.PostgresDSN(t)
 			}
 			env := testenv.NewWithOptions(t, o)
+			// A declared attribute: NUL in its value was stored on SQLite
+			// and, on PostgreSQL, refused only by the certificate's
+			// record after the certificate was signed (lost, 500).
+			putProfile(t, env, policy.Profile{Name: "web", Validity: policy.Duration(30 * 24 * time.Hour), Attributes: []policy.Attribute{{Name: "owner"}}})
+			webNewOrder := env.BaseURL + "/acme/web/new-order"
 			c := hNewClient(t, env)
 			k := hNewKey(t, "p256")
 			kid := c.newAccount(t, k)
@@ -44,6 +51,7 @@ func TestNULInACMETextFields(t *testing.T) {
 				{"newOrder replaces", k, kid, c.dir.NewOrder, `{"identifiers":[{"type":"dns","value":"a.example.com"}],"replaces":"AAAA\u0000.AAAA"}`, []acme.ProblemType{acme.Malformed}},
 				{"newOrder profile", k, kid, c.dir.NewOrder, `{"identifiers":[{"type":"dns","value":"a.example.com"}],"profile":"web\u0000"}`, []acme.ProblemType{acme.InvalidProfile, acme.Malformed}},
 				{"newOrder attribute value", k, kid, c.dir.NewOrder, `{"identifiers":[{"type":"dns","value":"a.example.com"}],"certgate":{"attributes":{"env":"a\u0000"}}}`, []acme.ProblemType{acme.Malformed}},
+				{"newOrder declared attribute value", k, kid, webNewOrder, `{"identifiers":[{"type":"dns","value":"a.example.com"}],"certgate":{"attributes":{"owner":"a\u0000b"}}}`, []acme.ProblemType{acme.Malformed}},
 				{"newOrder attribute name", k, kid, c.dir.NewOrder, `{"identifiers":[{"type":"dns","value":"a.example.com"}],"certgate":{"attributes":{"e\u0000":"a"}}}`, []acme.ProblemType{acme.Malformed}},
 				{"eab kid", hNewKey(t, "p256"), "", c.dir.NewAccount, "EAB", []acme.ProblemType{acme.Unauthorized, acme.Malformed}},
 				{"kid", k, kid + "\u0000", c.dir.NewOrder, `{"identifiers":[{"type":"dns","value":"a.example.com"}]}`, []acme.ProblemType{acme.Malformed, acme.AccountDoesNotExist}},
