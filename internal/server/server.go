@@ -371,7 +371,6 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		id := local.IntermediateID(ca.Intermediate())
 		iss.IssuerURL, iss.CRLURL = pkiBase+wfe.IntermediateCertPath(id), pkiBase+wfe.IntermediateCRLPath(id)
 		pkiCfg.Intermediates[id] = wfe.Intermediate{DER: ca.Intermediate().Raw, CRL: iss}
-		pkiCfg.UpPath = wfe.IntermediateCertPath(id)
 	}
 	var retiredOCSP []issuer.OCSPSigner
 	for _, old := range ca.Retired() {
@@ -452,7 +451,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
-		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, UpPath: pkiCfg.UpPath, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
+		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
 	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, token: token, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -551,15 +552,28 @@ func (w *WFE) certificate(ctx context.Context, x *exchange) error {
 	if err != nil {
 		return w.internal(ctx, "certificate lookup", err)
 	}
-	up := w.cfg.UpPath
-	if up == "" {
-		up = IntermediatePath
+	if up, ok := w.upPath(chain); ok {
+		x.rw.Header().Add("Link", link(x.base+up, "up"))
 	}
-	x.rw.Header().Add("Link", link(x.base+up, "up"))
 	x.rw.Header().Set("Content-Type", "application/pem-certificate-chain")
 	x.rw.WriteHeader(http.StatusOK)
 	_, err = io.WriteString(x.rw, chain)
 	return err
+}
+
+// upPath returns the path at which this server serves the certificate
+// that issued the leaf of chainPEM (the chain's second certificate): the
+// certificate download's Link rel="up" (RFC 8555 §7.4.2). ok is false
+// when the chain has no second certificate or its issuer is not served
+// here (an upstream CA's).
+func (w *WFE) upPath(chainPEM string) (path string, ok bool) {
+	rest := []byte(chainPEM)
+	if b, r := pem.Decode(rest); b != nil {
+		if b, _ = pem.Decode(r); b != nil {
+			path, ok = w.upByIssuer[string(b.Bytes)]
+		}
+	}
+	return path, ok
 }
 
 // revokeCert revokes a certificate (RFC 8555 §7.6); signed either by an

@@ -144,11 +144,7 @@ type Config struct {
 	// Intermediates are served at IntermediateCertPath and
 	// IntermediateCRLPath by ID: those made by rotation.
 	Intermediates map[string]Intermediate
-	// UpPath is the path of the certificate download's Link rel="up"
-	// (RFC 8555 §7.4.2): the current intermediate's; "" is
-	// IntermediatePath.
-	UpPath  string
-	RootPEM []byte // the root certificate, PEM
+	RootPEM       []byte // the root certificate, PEM
 	// RootDER is served at RootCertPath.
 	RootDER []byte
 	// RootCRL returns the root's CRL served at RootCRLPath (nil: none, a
@@ -178,6 +174,24 @@ type WFE struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	unclean  http.HandlerFunc // a path ServeMux would redirect: 404 malformed
+	// upByIssuer maps the DER of each intermediate served here
+	// (IntermediateDER, Intermediates) to its path, for the certificate
+	// download's Link rel="up" (upPath).
+	upByIssuer map[string]string
+}
+
+// upByIssuer maps the DER of each intermediate cfg serves to its path:
+// IntermediateDER to IntermediatePath, each of Intermediates to its
+// IntermediateCertPath.
+func upByIssuer(cfg Config) map[string]string {
+	m := map[string]string{}
+	if len(cfg.IntermediateDER) > 0 {
+		m[string(cfg.IntermediateDER)] = IntermediatePath
+	}
+	for id, im := range cfg.Intermediates {
+		m[string(im.DER)] = IntermediateCertPath(id)
+	}
+	return m
 }
 
 // New returns the front end as an http.Handler.
@@ -200,7 +214,8 @@ func New(cfg Config, r *ra.RA, st Reader, log *slog.Logger) *WFE {
 	if cfg.Nonces == nil {
 		cfg.Nonces = NewNonceStore(cfg.MaxNonces, cfg.NonceLifetime, r.Now)
 	}
-	w := &WFE{cfg: cfg, ra: r, store: st, nonces: cfg.Nonces, accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log}
+	w := &WFE{cfg: cfg, ra: r, store: st, nonces: cfg.Nonces, accounts: newAccountCache(1<<14, cfg.AccountCacheTTL, r.Now), log: log,
+		upByIssuer: upByIssuer(cfg)}
 	m := http.NewServeMux()
 	m.HandleFunc(directoryPath, w.handle(metrics.EndpointDirectory, w.directory, http.MethodGet, http.MethodHead))
 	m.HandleFunc(newNoncePath, w.handle(metrics.EndpointNewNonce, w.newNonce, http.MethodGet, http.MethodHead))
