@@ -85,7 +85,7 @@ func newNotifyList() *cobra.Command {
 				return err
 			}
 			if f.Serial != "" {
-				s, err := inventory.NormalizeSerial(f.Serial)
+				s, err := inventory.NormalizeSerialOrKey(f.Serial)
 				if err != nil {
 					return fmt.Errorf("--serial: %w", err)
 				}
@@ -123,7 +123,9 @@ func newNotifyList() *cobra.Command {
 			header := []string{"CREATED", "SERIAL", "THRESHOLD", "CHANNEL", "RECIPIENT", "RULE", "STATUS", "ATTEMPTS", "LAST ERROR"}
 			rows := make([][]string, 0, len(list))
 			for _, n := range list {
-				rows = append(rows, []string{n.CreatedAt.Format(time.RFC3339), n.Serial, strconv.Itoa(n.ThresholdDays) + "d", n.Channel, n.Recipient,
+				// The recipient as JSON, the API and the audit log show it
+				// (notify.Redact): a webhook URL's path may hold a secret.
+				rows = append(rows, []string{n.CreatedAt.Format(time.RFC3339), n.Serial, strconv.Itoa(n.ThresholdDays) + "d", n.Channel, notify.Redact(n.Recipient),
 					n.Rule, n.Status, strconv.Itoa(n.Attempts), n.LastError})
 			}
 			if err := writeRows(cmd.OutOrStdout(), format, header, rows); err != nil {
@@ -136,7 +138,7 @@ func newNotifyList() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.Status, "status", "", "only this status: "+strings.Join(store.NotificationStatuses(), ", "))
-	cmd.Flags().StringVar(&f.Serial, "serial", "", "only this certificate's deliveries (serial, lower-case hex)")
+	cmd.Flags().StringVar(&f.Serial, "serial", "", "only this certificate's deliveries (serial in hex, which also matches the SERIAL-FINGERPRINT16 keys of imported or discovered certificates with that serial, or such a key)")
 	cmd.Flags().StringVar(&f.Before, "before", "", "list deliveries older than this delivery ID (paging: the next_before of --format json)")
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "how many deliveries (1..1000)")
 	formatFlag(cmd, &format, "table", "json", "csv")

@@ -136,4 +136,36 @@ func TestNotifyList(t *testing.T) {
 		strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `--before "nosuchdelivery": no delivery has that ID`) {
 		t.Errorf("notify list --before an unknown ID: %v, want refused in one line", err)
 	}
+
+	// A discovered certificate keyed SERIAL-FINGERPRINT16 (its serial a01
+	// is taken) with a webhook delivery whose URL holds a token: --serial
+	// takes the key ("not hexadecimal" before) and the serial matches both;
+	// the table and CSV show the recipient redacted, as JSON did (they
+	// printed the whole URL).
+	if st, err = store.Open(ctx, server.DSN(data, "")); err != nil {
+		t.Fatal(err)
+	}
+	const key, hook = "a01-0123456789abcdef", "https://hooks.example.test/services/T000/B000/SECRETTOKEN"
+	if err := st.InsertCertificates(ctx, []*store.Certificate{{Serial: key, Issuer: "CN=Other CA", DER: []byte("k"), ChainPEM: "k", KeyType: "ECDSA P-256", FingerprintSHA256: "fpk",
+		NotBefore: now, NotAfter: now.Add(5 * 24 * time.Hour), Status: acme.StatusValid, CreatedAt: now, Profile: store.DefaultProfile, Source: store.SourceDiscovered}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddNotifications(ctx, []*store.Notification{{Serial: key, ThresholdDays: 7, Channel: "webhook", Recipient: hook, Rule: "hooks", NextAttemptAt: now}}, now); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, format := range []string{"table", "csv"} {
+		stdout, _, err := runCLI(t, nil, "notify", "list", "--data", data, "--format", format)
+		if err != nil || strings.Contains(stdout, "SECRETTOKEN") || !strings.Contains(stdout, "https://hooks.example.test/services/…") {
+			t.Errorf("notify list --format %s: %v\n%s; want the webhook URL redacted", format, err, stdout)
+		}
+	}
+	stdout, _, err = runCLI(t, nil, "notify", "list", "--data", data, "--serial", strings.ToUpper(key), "--format", "csv")
+	if err != nil || strings.Count(stdout, "\n") != 2 || !strings.Contains(stdout, key+",7d,webhook,") {
+		t.Errorf("notify list --serial KEY: %v\n%s; want the keyed certificate's delivery alone", err, stdout)
+	}
+	stdout, _, err = runCLI(t, nil, "notify", "list", "--data", data, "--serial", "a01", "--format", "csv")
+	if err != nil || strings.Count(stdout, "\n") != 3 || !strings.Contains(stdout, key+",7d,webhook,") {
+		t.Errorf("notify list --serial a01: %v\n%s; want a01's delivery and its key's", err, stdout)
+	}
 }

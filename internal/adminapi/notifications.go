@@ -14,7 +14,7 @@ import (
 
 type listNotificationsIn struct {
 	Status string `query:"status" enum:"pending,sending,sent,failed,skipped" doc:"only deliveries in this status"`
-	Serial string `query:"serial" doc:"only the deliveries about this certificate (hex serial; colons, upper case and leading zeros as openssl prints it are accepted)"`
+	Serial string `query:"serial" doc:"only the deliveries about this certificate (hex serial; colons, upper case and leading zeros as openssl prints it are accepted; it also matches the SERIAL-FINGERPRINT16 keys made of it), or an imported or discovered certificate's SERIAL-FINGERPRINT16 key"`
 	Before string `query:"before" pattern:"^[A-Za-z0-9_-]*$" maxLength:"64" doc:"the next_before of the previous page (a delivery ID)"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
@@ -33,7 +33,7 @@ func notificationRoutes(a *API) {
 		func(ctx context.Context, _ *auth.Principal, in *listNotificationsIn) (*notificationsOut, error) {
 			f := store.NotificationFilter{Status: in.Status, Before: in.Before, Limit: in.Limit}
 			if in.Serial != "" {
-				s, err := inventory.NormalizeSerial(in.Serial)
+				s, err := inventory.NormalizeSerialOrKey(in.Serial)
 				if err != nil {
 					return nil, invalidInventory(err, "query.serial", in.Serial)
 				}

@@ -275,10 +275,7 @@ func storeQuery(q Query, now time.Time) (store.CertQuery, error) {
 		// A serial, or the SERIAL-FINGERPRINT16 key an imported
 		// certificate is listed under (it was "not hexadecimal"): the
 		// store matches the key exactly, a serial with its keys.
-		serial, err := NormalizeSerial(q.Serial)
-		if key, ok := certificateKey(q.Serial); err != nil && ok && strings.Contains(key, "-") {
-			serial, err = key, nil
-		}
+		serial, err := NormalizeSerialOrKey(q.Serial)
 		errs = append(errs, err)
 		sq.Serial = serial
 	}

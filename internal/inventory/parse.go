@@ -114,6 +114,21 @@ func NormalizeSerial(s string) (string, error) {
 	return h, nil
 }
 
+// NormalizeSerialOrKey returns a certificate serial as NormalizeSerial
+// does, or, for the SERIAL-FINGERPRINT16 key under which the inventory
+// keeps an imported or discovered certificate whose serial another
+// certificate has (see Import), that key normalized (lower-case hex).
+// A filter by serial matches the certificate of that serial and those
+// keyed by it; a key matches its certificate alone. Errors:
+// NormalizeSerial's, for anything that is neither.
+func NormalizeSerialOrKey(s string) (string, error) {
+	serial, err := NormalizeSerial(s)
+	if key, ok := certificateKey(s); err != nil && ok && strings.Contains(key, "-") {
+		serial, err = key, nil
+	}
+	return serial, err
+}
+
 // CheckRef refuses, with ErrInvalid (an *InvalidError of Param "ref"), a
 // certificate reference (Get's ref: serial, fingerprint or
 // SERIAL-FINGERPRINT16 key) holding white space or a control character

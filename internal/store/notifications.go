@@ -264,7 +264,7 @@ func (s *Store) FinishNotification(ctx context.Context, id, node, rule, status, 
 // fields do not filter.
 type NotificationFilter struct {
 	Status string // one of NotificationStatuses
-	Serial string // one certificate
+	Serial string // one certificate: its serial (also matching the SERIAL-FINGERPRINT16 keys made of it) or its key
 	// Before is the ID of the last row of the previous page ("" for the
 	// first): rows created before it (then by ID) follow.
 	Before string
@@ -300,8 +300,10 @@ func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]
 		args = append(args, f.Status)
 	}
 	if f.Serial != "" {
-		q += ` AND serial = ?`
-		args = append(args, f.Serial)
+		// A serial also matches the SERIAL-FINGERPRINT16 keys made of it
+		// (inventory.Import), as CertQuery.Serial does; a key only itself.
+		q += ` AND (serial = ? OR (serial > ? AND serial < ?))`
+		args = append(args, f.Serial, f.Serial+"-", f.Serial+".")
 	}
 	if f.Before != "" {
 		q += ` AND (created_at, id) < (SELECT created_at, id FROM notifications WHERE id = ?)`
