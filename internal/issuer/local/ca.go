@@ -93,6 +93,11 @@ var (
 	// certificate failed certlint; the wrapped error is a
 	// *certlint.LintError naming the failing lints.
 	ErrLint = errors.New("local CA: certificate failed lint")
+	// ErrIntermediateExpired means SignLeaf was asked for a certificate
+	// whose validity would start at or after the intermediate's notAfter,
+	// or the intermediate has expired: no certificate it signed could
+	// verify. A new intermediate (`certgate ca rotate`) is needed.
+	ErrIntermediateExpired = errors.New("local CA: the intermediate's validity has ended")
 )
 
 // Options configures LoadOrCreate. The zero value is usable.

@@ -60,7 +60,9 @@ type LeafRequest struct {
 	// IPAddresses become SAN iPAddress entries, in order.
 	IPAddresses []net.IP
 	// NotBefore and NotAfter are the validity bounds; both inclusive
-	// (RFC 5280 §4.1.2.5), NotAfter must be after NotBefore.
+	// (RFC 5280 §4.1.2.5), NotAfter must be after NotBefore. SignLeaf
+	// cuts a NotAfter after the intermediate's notAfter to it: a leaf
+	// never outlives the certificate that signs it.
 	NotBefore, NotAfter time.Time
 	// ClientAuth adds the id-kp-clientAuth EKU besides id-kp-serverAuth.
 	ClientAuth bool
@@ -108,15 +110,26 @@ type LeafRequest struct {
 // policy 2.23.140.1.2.1; the TLS Feature extension status_request when
 // MustStaple is set; signed ECDSA-SHA256.
 //
-// Errors wrap ErrInvalidRequest for requests rejected up front, ErrLint
-// (with the *certlint.LintError) when Options.LintBeforeSign refused it,
-// or ctx.Err() when ctx is done before signing.
+// The leaf's notAfter is at most the intermediate's (ClampToIntermediate):
+// a later req.NotAfter is cut to it, as Vault's
+// leaf_not_after_behavior=truncate does, since a leaf that outlives its
+// issuer stops verifying when the issuer expires.
+//
+// Errors wrap ErrInvalidRequest for requests rejected up front,
+// ErrIntermediateExpired when the intermediate has expired or expires
+// before req.NotBefore, ErrLint (with the *certlint.LintError) when
+// Options.LintBeforeSign refused it, or ctx.Err() when ctx is done before
+// signing.
 func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 	if ca.retiredOnly {
 		return nil, fmt.Errorf("%w: the intermediate %s is retired: it signs no certificate", ErrInvalidRequest, IntermediateID(ca.inter))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+	}
+	var err error
+	if req.NotAfter, err = ca.ClampToIntermediate(req.NotBefore, req.NotAfter); err != nil {
+		return nil, err
 	}
 	tmpl, err := ca.prepareLeaf(req)
 	if err != nil {
@@ -142,6 +155,28 @@ func (ca *CA) SignLeaf(ctx context.Context, req LeafRequest) ([]byte, error) {
 		return nil, fmt.Errorf("local CA: sign leaf: the signer returned a signature that does not verify: %w", err)
 	}
 	return nil, fmt.Errorf("local CA: sign leaf: %w", err)
+}
+
+// ClampToIntermediate returns notAfter, or the intermediate's notAfter
+// when notAfter is later: the notAfter SignLeaf gives a leaf valid from
+// notBefore. The error wraps ErrIntermediateExpired, naming the
+// intermediate, its notAfter and `certgate ca rotate`, when the
+// intermediate has expired (by the CA's clock) or expires before
+// notBefore: a leaf then could not verify at any time of its validity.
+func (ca *CA) ClampToIntermediate(notBefore, notAfter time.Time) (time.Time, error) {
+	end := ca.inter.NotAfter
+	now := ca.now()
+	switch {
+	case now.After(end):
+		return time.Time{}, fmt.Errorf("%w: the intermediate %s (%s) expired on %s: it signs no certificate; a new one is made with certgate ca rotate",
+			ErrIntermediateExpired, IntermediateID(ca.inter), ca.inter.Subject.CommonName, end.UTC().Format(time.RFC3339))
+	case !notBefore.IsZero() && !notBefore.Before(end):
+		return time.Time{}, fmt.Errorf("%w: the intermediate %s (%s) expires on %s, no later than the certificate's notBefore %s; a new one is made with certgate ca rotate",
+			ErrIntermediateExpired, IntermediateID(ca.inter), ca.inter.Subject.CommonName, end.UTC().Format(time.RFC3339), notBefore.UTC().Format(time.RFC3339))
+	case notAfter.After(end):
+		return end, nil
+	}
+	return notAfter, nil
 }
 
 // leafTemplate validates req and builds the x509 template, to be signed
@@ -275,9 +310,11 @@ func (ca *CA) UpperChain() []*x509.Certificate { return slices.Clone(ca.upper) }
 // a fresh ECDSA P-256 key, the given names and IPs (at least one), valid
 // from one minute ago for validity (0 means DefaultServerCertValidity),
 // with Options.IssuerURL and Options.CRLURL, signed like SignLeaf
-// (including the lint when enabled). The returned tls.Certificate holds
-// the leaf, the intermediate and the CA certificates above it
-// (UpperChain), the key and the parsed Leaf. Errors are SignLeaf's.
+// (including the lint when enabled, and the notAfter cut to the
+// intermediate's when validity would outlive it). The returned
+// tls.Certificate holds the leaf, the intermediate and the CA
+// certificates above it (UpperChain), the key and the parsed Leaf.
+// Errors are SignLeaf's.
 func (ca *CA) ServerCertificate(ctx context.Context, serial *big.Int, dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
 	if validity <= 0 {
 		validity = DefaultServerCertValidity
