@@ -127,6 +127,19 @@ type Revoker interface {
 	Revoke(ctx context.Context, der []byte, reason int) error
 }
 
+// NotAfterLimiter is implemented by issuers whose certificates cannot
+// outlive a CA certificate of theirs, which they know: the built-in CA,
+// whose leaves end at the latest with its intermediate (a leaf valid
+// after its issuer expired no longer verifies). The RA refuses a newOrder
+// that requests a later notAfter (RFC 8555 §7.1.3, §7.4: the certificate
+// would have another one than requested) and cuts the notAfter of one
+// that requested none.
+type NotAfterLimiter interface {
+	// MaxNotAfter is the latest notAfter of a certificate the issuer
+	// signs now: its signing CA certificate's notAfter.
+	MaxNotAfter() time.Time
+}
+
 // MustStapler is implemented by issuers that can issue OCSP Must-Staple
 // certificates (IssueRequest.MustStaple). A must-staple certificate must
 // name an OCSP responder (AIA id-ad-ocsp) that answers for it, or every

@@ -581,7 +581,8 @@ func (r *RA) recheckCAAOne(ctx context.Context, accountID string, az *store.Auth
 // issue has the issuer sign the certificate of order o with serial (which
 // the caller reserved: StartIssuance, or ReserveSerial after an approval)
 // under profile prof: the profile's validity (or the order's
-// notBefore/notAfter), never longer than its maximum, and its EKUs; OCSP
+// notBefore/notAfter), never longer than its maximum nor ending after
+// the intermediate (issuer.NotAfterLimiter), and its EKUs; OCSP
 // Must-Staple when the CSR asks for it (checkMustStaple, again: after an
 // approval the OCSP responder may have been turned off). iss signs; an
 // issuer.Remote is sent the CSR, serial and hexSerial are not used (nil,
@@ -621,6 +622,17 @@ func (r *RA) issue(ctx context.Context, a *store.Account, o *store.Order, csr *x
 		// gets the profile's validity as it is now (one that requested a
 		// notAfter beyond the maximum is refused by recheckAtSigning).
 		req.NotAfter = req.NotBefore.Add(maxValidity - time.Second)
+	}
+	if limit := notAfterLimit(iss); !limit.IsZero() && req.NotAfter.After(limit) && req.NotBefore.Before(limit) {
+		// Never after the intermediate's notAfter (the built-in CA would
+		// cut it so too): a leaf that outlives its issuer stops verifying
+		// with it. An order that requested a later notAfter was refused
+		// (recheckAtSigning); one whose notBefore is not before it is the
+		// issuer's to refuse.
+		r.log.WarnContext(ctx, "certificate validity cut to end with the intermediate, which expires before the profile's validity: make a new intermediate (certgate ca rotate)",
+			"order", o.ID, "serial", hexSerial, "profile", prof.Name, "not_after", limit.UTC().Format(time.RFC3339),
+			"profile_not_after", req.NotAfter.UTC().Format(time.RFC3339))
+		req.NotAfter = limit
 	}
 	for _, id := range o.Identifiers {
 		if id.Type == acme.IdentifierIP {

@@ -3,6 +3,7 @@ package ra
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -217,7 +218,47 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 	case start.After(now.Add(r.cfg.OrderLifetime)):
 		err = acme.NewProblem(acme.Malformed, "notBefore is too far in the future")
 	}
+	if err == nil {
+		if iss, ierr := r.issuerFor(p); ierr == nil {
+			err = checkIssuerNotAfter(iss, p, nb, na, "")
+		}
+	}
 	return
+}
+
+// notAfterLimit is the latest notAfter iss gives a certificate signed now
+// (issuer.NotAfterLimiter: the built-in CA's intermediate's notAfter);
+// zero when iss has no such limit.
+func notAfterLimit(iss issuer.Issuer) time.Time {
+	if l, ok := iss.(issuer.NotAfterLimiter); ok {
+		return l.MaxNotAfter()
+	}
+	return time.Time{}
+}
+
+// checkIssuerNotAfter refuses (malformed) a requested notAfter na after
+// the notAfter of the CA certificate that signs profile p's certificates
+// (notAfterLimit of iss), and a requested notBefore nb not before it
+// (zero: not requested): a certificate cannot outlive its issuer, and one
+// cut to end with it would not have the requested notAfter (RFC 8555
+// §7.4). The detail names the intermediate's notAfter and
+// `certgate ca rotate`; then is appended to it.
+func checkIssuerNotAfter(iss issuer.Issuer, p *policy.Profile, nb, na time.Time, then string) error {
+	limit := notAfterLimit(iss)
+	if limit.IsZero() {
+		return nil
+	}
+	const layout = time.RFC3339
+	what := fmt.Sprintf("the intermediate CA that signs the certificates of profile %s expires on %s, and a certificate cannot outlive its issuer", p.Name, limit.UTC().Format(layout))
+	switch {
+	case !na.IsZero() && na.Truncate(time.Second).After(limit):
+		return acme.NewProblem(acme.Malformed, "notAfter %s is too late: %s; request an earlier notAfter, or none (the certificate then ends with the intermediate), "+
+			"or ask the operator to make a new intermediate (certgate ca rotate)%s", na.UTC().Format(layout), what, then)
+	case !nb.IsZero() && !nb.Truncate(time.Second).Before(limit):
+		return acme.NewProblem(acme.Malformed, "notBefore %s is too late: %s; ask the operator to make a new intermediate (certgate ca rotate)%s",
+			nb.UTC().Format(layout), what, then)
+	}
+	return nil
 }
 
 // periodExceeds reports whether the period from start to end, in whole

@@ -28,11 +28,15 @@ import (
 //     (checkSigningValidity);
 //   - a requested notAfter against the profile's maximum validity now
 //     (checkProfileValidity): the maximum may have been lowered after
-//     the order was created.
+//     the order was created;
+//   - a requested notAfter (or notBefore) against the notAfter of the
+//     intermediate that signs now (checkIssuerNotAfter): a certificate
+//     never outlives its issuer.
 //
 // An order that can no longer be issued whatever CSR is sent — refused
 // identifiers, a notBefore now too far in the past, a passed notAfter, a
-// requested period longer than the profile now allows —
+// requested period longer than the profile now allows, a requested
+// notAfter after the intermediate's —
 // becomes invalid with the problem as its error (RFC 8555 §7.1.6: "the
 // certificate will not be issued"); at finalize (o stored pending) this
 // function makes it so, after an approval the caller does (failProcessing).
@@ -49,6 +53,12 @@ func (r *RA) recheckAtSigning(ctx context.Context, a *store.Account, o *store.Or
 	}
 	if err == nil {
 		final, err = true, checkProfileValidity(o, prof, now)
+	}
+	if err == nil {
+		// The intermediate as it is now: newOrder saw the one of its time.
+		if iss, ierr := r.issuerFor(prof); ierr == nil {
+			err = checkIssuerNotAfter(iss, prof, o.NotBefore, o.NotAfter, "; create a new order")
+		}
 	}
 	if err == nil || !final || o.Status != acme.StatusPending {
 		return err

@@ -40,6 +40,10 @@ func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Is
 	return &issuer.Issued{DER: der, ChainPEM: i.CA.ChainPEM(der)}, nil
 }
 
+// MaxNotAfter implements issuer.NotAfterLimiter: the intermediate's
+// notAfter, to which SignLeaf cuts a later one.
+func (i *Issuer) MaxNotAfter() time.Time { return i.CA.Intermediate().NotAfter }
+
 // CanMustStaple implements issuer.MustStapler: certificates name the
 // OCSP responder unless it is turned off (OCSPURL "", --ocsp=false).
 func (i *Issuer) CanMustStaple() error {
