@@ -30,7 +30,9 @@ import (
 // serves it again while its inventory record is valid and not superseded,
 // it names the hostname and loopback addresses the server needs, the
 // current intermediate signed it and more than a third of its life is
-// left; else it issues a new one, which supersedes it (docs/pki.md).
+// left (or it ends with the intermediate, which cut it to its own
+// notAfter, and has not expired); else it issues a new one, which
+// supersedes it (docs/pki.md).
 func ListenerCertFile(data string) string { return filepath.Join(data, "listener", "listener.pem") }
 
 // listenerIssueTimeout bounds the database writes and the signature of a
@@ -95,6 +97,10 @@ func (s *Server) issueListenerCert(ctx context.Context, supersedes string) (*tls
 	}
 	if c.Leaf == nil || c.Leaf.SerialNumber.Cmp(serial) != 0 {
 		return nil, "", fmt.Errorf("the built-in CA did not sign with the reserved serial %s", hexSerial)
+	}
+	if s.ca != nil && !c.Leaf.NotAfter.Before(s.ca.Intermediate().NotAfter) {
+		s.log.Warn("the listener certificate is cut to end with the built-in CA's intermediate, which expires within its validity: make a new intermediate with certgate ca rotate",
+			"serial", hexSerial, "not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	rec := listenerRecord(&c, hexSerial, now)
 	var events []*store.AuditAppend
@@ -182,10 +188,10 @@ func (s *Server) startListenerCert(ctx context.Context) error {
 // reusableListenerCert reads the listener certificate kept at path. It
 // returns it, with its serial, when it may be served again: the file has
 // mode 0600 (no access for group or others), its key is the leaf's, the
-// current intermediate signed it, it names exactly listenerNames, more
-// than a third of its life is left (else it would be renewed at once) and
-// the inventory records it as the current listener certificate (valid,
-// not superseded). Otherwise it returns nil, the serial of the recorded
+// current intermediate signed it, it names exactly listenerNames, it is
+// not due for renewal (listenerRenewalDue: else it would be renewed at
+// once) and the inventory records it as the current listener
+// certificate (valid, not superseded). Otherwise it returns nil, the serial of the recorded
 // current listener certificate it holds (to supersede; "" when none) and
 // why it is not served ("" when there is no file: the first start).
 func (s *Server) reusableListenerCert(ctx context.Context, path string) (*tls.Certificate, string, string) {
@@ -233,7 +239,7 @@ func (s *Server) reusableListenerCert(ctx context.Context, path string) (*tls.Ce
 		return nil, rec.Serial, "not signed by the current intermediate"
 	case !slices.Equal(c.Leaf.DNSNames, names) || !slices.EqualFunc(c.Leaf.IPAddresses, ips, func(a, b net.IP) bool { return a.Equal(b) }):
 		return nil, rec.Serial, "names other than the hostname and loopback addresses the server needs"
-	case !now.Before(c.Leaf.NotAfter.Add(-serverCertValidity / 3)):
+	case s.listenerRenewalDue(c.Leaf, now):
 		return nil, rec.Serial, "due for renewal"
 	}
 	return c, rec.Serial, ""

@@ -13,6 +13,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -317,6 +318,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err := preflight(ca, cfg, ocspURL, now()); err != nil {
 		return nil, err
 	}
+	warnIntermediateExpiry(log, ca, cfg, now())
 	rcfg := opts.RA
 	rcfg.CertValidity = cfg.CertValidity
 	rcfg.AuthzReuse = cfg.AuthzReuse
@@ -683,6 +685,28 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 	return nil
 }
 
+// warnIntermediateExpiry logs a warning when the intermediate of ca
+// expires within the validity of the certificates this configuration
+// issues (the default profile's, cert-validity, or the listener's,
+// serverCertValidity), or has expired: the built-in CA cuts a leaf's
+// notAfter to the intermediate's (local.CA.ClampToIntermediate) and signs
+// nothing once it has expired, until `certgate ca rotate` makes a new
+// intermediate.
+func warnIntermediateExpiry(log *slog.Logger, ca *local.CA, cfg *config.Serve, now time.Time) {
+	inter := ca.Intermediate()
+	def := ra.DefaultProfile(cfg.CertValidity, cfg.CertValidity, cfg.ClientAuth, cfg.CertValidityFollowsBR)
+	validity, _ := def.ValidityAt(now)
+	validity = max(validity, serverCertValidity)
+	attrs := []any{"intermediate", local.IntermediateID(inter), "not_after", inter.NotAfter.UTC().Format(time.RFC3339)}
+	switch {
+	case now.After(inter.NotAfter):
+		log.Warn("the built-in CA's intermediate has expired: it signs no certificate; make a new one with certgate ca rotate", attrs...)
+	case now.Add(validity).After(inter.NotAfter):
+		log.Warn("the built-in CA's intermediate expires within the validity of the certificates it issues: they are cut to end with it; make a new one with certgate ca rotate",
+			append(attrs, "validity", config.FormatDuration(validity))...)
+	}
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -715,6 +739,22 @@ func (s *Server) Store() *store.Store { return s.store }
 // passing it then. It is renewed with a third of it left.
 const serverCertValidity = 45 * 24 * time.Hour
 
+// listenerRenewalDue reports whether the listener certificate leaf is to
+// be renewed at now: when less than a third of serverCertValidity is
+// left, unless it ends with the built-in CA's intermediate (which cut it
+// to its own notAfter): a new one would end no later, so it is served
+// until it expires instead of issued anew at every handshake. An expired
+// one is always due (the renewal's error says why it fails).
+func (s *Server) listenerRenewalDue(leaf *x509.Certificate, now time.Time) bool {
+	switch {
+	case now.Before(leaf.NotAfter.Add(-serverCertValidity / 3)):
+		return false
+	case !now.Before(leaf.NotAfter):
+		return true
+	}
+	return s.ca == nil || leaf.NotAfter.Before(s.ca.Intermediate().NotAfter)
+}
+
 // renewRetryDelay is how long the server serves its current certificate
 // after a failed renewal before it tries again (at a handshake).
 const renewRetryDelay = time.Minute
@@ -723,10 +763,11 @@ const renewRetryDelay = time.Minute
 // and tls-key when they are set; else the one of the built-in CA, renewed
 // (issueListenerCert: recorded in the inventory, superseding the one it
 // renews) when less than a third of its life (serverCertValidity) is
-// left. It covers the configured hostname, localhost, 127.0.0.1 and ::1
-// (listenerNames). A failed
-// renewal is logged and the current certificate served while it is valid
-// (tried again after renewRetryDelay), rather than failing the handshake.
+// left, unless it ends with the intermediate (listenerRenewalDue). It
+// covers the configured hostname, localhost, 127.0.0.1 and ::1
+// (listenerNames). A failed renewal is logged and the current
+// certificate served while it is valid (tried again after
+// renewRetryDelay), rather than failing the handshake.
 func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s.certMu.Lock()
 	defer s.certMu.Unlock()
@@ -736,7 +777,7 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	now := s.now()
 	old := s.tlsCert
 	if old != nil {
-		if now.Before(old.Leaf.NotAfter.Add(-serverCertValidity / 3)) {
+		if !s.listenerRenewalDue(old.Leaf, now) {
 			return old, nil
 		}
 		if now.Before(s.renewRetry) { // a renewal failed less than renewRetryDelay ago
