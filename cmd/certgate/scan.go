@@ -63,6 +63,10 @@ for endpoints that fail: those are findings.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt := discovery.Options{Targets: args, SNI: sni, MaxEndpoints: maxEndpoints, Actor: cliActor()}
+			if cmd.Flags().Changed("ports") && strings.TrimSpace(ports) == "" {
+				// Not the default 443 in silence.
+				return errors.New("--ports: empty; give ports or ranges, e.g. 443,8443 or 8000-8010 (leave --ports out for 443)")
+			}
 			if ports != "" {
 				p, err := discovery.ParsePorts(ports)
 				if err != nil {

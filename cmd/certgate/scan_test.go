@@ -48,6 +48,8 @@ func TestScanCLI(t *testing.T) {
 	}
 	for flag, want := range map[string]string{
 		"--ports=0":          `--ports: port "0" is not a number from 1 to 65535`,
+		"--ports=":           `--ports: empty; give ports or ranges`, // scanned 443 in silence
+		"--ports= ":          `--ports: empty; give ports or ranges`,
 		"--concurrency=0":    "--concurrency 0: must be from 1 to 1024",
 		"--max-endpoints=0":  "--max-endpoints 0: must be at least 1",
 		"--timeout=0s":       "--timeout 0s: must be positive",

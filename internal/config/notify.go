@@ -98,6 +98,10 @@ func notifyFlags(fs *pflag.FlagSet, n *Notify) func() error {
 		if n.WebhookSecret, err = secretOf("notify-webhook-secret", n.WebhookSecret, n.WebhookSecretFile); err != nil {
 			return err
 		}
+		// The key is the secret without surrounding white space, wherever
+		// it comes from (docs/notifications.md): an environment variable
+		// set from a file or a YAML block scalar ends in a line feed.
+		n.WebhookSecret = strings.TrimSpace(n.WebhookSecret)
 		if n.WebhookSecretFile != "" && len(n.WebhookSecret) < notify.MinSecretBytes {
 			// Name the file: notify.NewWebhook's message names the setting.
 			return fmt.Errorf("notify-webhook-secret-file %s: %d bytes; at least %d are needed (e.g. openssl rand -hex 32 > %s)",

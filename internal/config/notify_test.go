@@ -147,3 +147,23 @@ func TestNotifySMTPSettingsWithoutServer(t *testing.T) {
 		t.Errorf("a bad sender with the server: %v", err)
 	}
 }
+
+// TestNotifyWebhookSecretTrimmedAndMissing: the webhook key is the secret
+// without surrounding white space whether it comes from a file, the
+// environment or the config file (docs/notifications.md; only the file's
+// was trimmed, so a receiver following the docs refused the signatures
+// of a secret set in CERTGATE_NOTIFY_WEBHOOK_SECRET with a line feed); a
+// webhook URL without any secret names the secret as not set (it said
+// "0 bytes; at least 16 are needed").
+func TestNotifyWebhookSecretTrimmedAndMissing(t *testing.T) {
+	t.Setenv("CERTGATE_NOTIFY_WEBHOOK_SECRET", " 0123456789abcdef\n")
+	s, err := serveWith(t, "--notify-webhook-url", "https://hooks.example.com/x")
+	if err != nil || s.Notify.WebhookSecret != "0123456789abcdef" {
+		t.Fatalf("secret from the environment: %v, %q; want it trimmed", err, s.Notify.WebhookSecret)
+	}
+	t.Setenv("CERTGATE_NOTIFY_WEBHOOK_SECRET", "")
+	_, err = serveWith(t, "--notify-webhook-url", "https://hooks.example.com/x")
+	if err == nil || !strings.Contains(err.Error(), "notify-webhook-secret: not set, but notify-webhook-url is") {
+		t.Errorf("webhook URL without a secret: %v, want the secret named as not set", err)
+	}
+}

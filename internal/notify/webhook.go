@@ -69,6 +69,10 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 			return nil, fmt.Errorf("notify-webhook-url: %w", err)
 		}
 	}
+	if len(cfg.Secret) == 0 {
+		return nil, fmt.Errorf("notify-webhook-secret: not set, but notify-webhook-url is: webhooks are signed; set %s, the config file's notify-webhook-secret or notify-webhook-secret-file (e.g. openssl rand -hex 32)",
+			"CERTGATE_NOTIFY_WEBHOOK_SECRET")
+	}
 	if len(cfg.Secret) < MinSecretBytes {
 		return nil, fmt.Errorf("notify-webhook-secret: %d bytes; at least %d are needed (e.g. openssl rand -hex 32)", len(cfg.Secret), MinSecretBytes)
 	}
