@@ -251,6 +251,8 @@ func newApprovalDecide(approve bool) *cobra.Command {
 				return fmt.Errorf("approval %s: its CSR's key was blocked since (a certificate with it was revoked for keyCompromise), so it can no longer be approved (the server rejects it)", args[0])
 			case errors.Is(err, store.ErrProfileDeleted):
 				return fmt.Errorf("approval %s: its profile was deleted, so it can no longer be approved (the server rejects it)", args[0])
+			case errors.Is(err, store.ErrAuthzNotValid):
+				return fmt.Errorf("approval %s: an authorization of its order was deactivated, revoked or expired since it was finalized, so it can no longer be approved and no certificate is issued (the server rejects it; the client orders again)", args[0])
 			case err != nil:
 				return err
 			}

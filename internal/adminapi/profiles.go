@@ -653,6 +653,9 @@ func approvalRoutes(a *API) {
 				if errors.Is(err, store.ErrProfileDeleted) {
 					return nil, huma.Error409Conflict("the approval's profile was deleted: it can no longer be approved; the server rejects it")
 				}
+				if errors.Is(err, store.ErrAuthzNotValid) {
+					return nil, huma.Error409Conflict("an authorization of the approval's order was deactivated, revoked or expired since it was finalized (RFC 8555 §7.1.6: the order is invalid): it can no longer be approved and no certificate is issued; the server rejects it")
+				}
 				return nil, a.storeError(ctx, "approval "+in.ID, err)
 			}
 			return &approvalOut{Body: ra.ApprovalSnapshot(ap)}, nil
@@ -660,7 +663,7 @@ func approvalRoutes(a *API) {
 	}
 	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "approve", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/approve",
 		Summary: "Approve a request", Tags: []string{"approvals"}, Errors: []int{404, 409},
-		Description: "The certificate is issued at the ACME client's next poll of its order (or by the server's sweep). 409 when already decided, or when its order expired, its account is no longer valid, its CSR's key was blocked or its profile deleted (it would issue nothing). Audited as approval.approve in the same transaction."},
+		Description: "The certificate is issued at the ACME client's next poll of its order (or by the server's sweep). 409 when already decided, or when its order expired, its account is no longer valid, its CSR's key was blocked, its profile deleted or an authorization of its order deactivated, revoked or expired (it would issue nothing). An authorization that stops being valid after the approval makes the order invalid instead of issued. Audited as approval.approve in the same transaction."},
 		decide(true))
 	Register(a, auth.PermApprovalsDecide, huma.Operation{OperationID: "reject", Method: http.MethodPost, Path: Prefix + "/approvals/{id}/reject",
 		Summary: "Reject a request", Tags: []string{"approvals"}, Errors: []int{404, 409, 422},

@@ -52,8 +52,8 @@ type ApprovalStore interface {
 	// transaction, and returns the approval as decided. Errors:
 	// store.ErrNotFound, store.ErrStale when already decided,
 	// store.ErrOrderExpired, store.ErrAccountNotValid,
-	// store.ErrKeyBlocked or store.ErrProfileDeleted when approving what
-	// would issue nothing.
+	// store.ErrKeyBlocked, store.ErrProfileDeleted or
+	// store.ErrAuthzNotValid when approving what would issue nothing.
 	DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*store.AuditAppend) (*store.Approval, error)
 	// PendingApprovalsExpired returns at most limit pending approvals
 	// whose order expired by now (RFC 8555 §7.1.3), oldest request first.
@@ -65,6 +65,10 @@ type ApprovalStore interface {
 	// (KeyHash: SHA-256 of a DER SubjectPublicKeyInfo, 32 bytes) that are
 	// blocked; a key that is not blocked is absent.
 	BlockedKeysAmong(ctx context.Context, hashes [][]byte) (map[string]*store.BlockedKey, error)
+	// UnusableAuthorizations returns, keyed by order ID, an authorization
+	// of each of orderIDs that makes it invalid at now (invalid,
+	// deactivated, revoked, expired); an order without one is absent.
+	UnusableAuthorizations(ctx context.Context, orderIDs []string, now time.Time) (map[string]*store.Authorization, error)
 }
 
 // ApprovalRetryAfter is the polling hint, in seconds, for orders waiting
@@ -188,6 +192,16 @@ func (r *RA) ResumeApproved(ctx context.Context, o *store.Order) (*store.Order, 
 	if err != nil {
 		return nil, r.failProcessing(ctx, o.ID, r.internal(ctx, "authorizations lookup", err))
 	}
+	// An authorization deactivated, revoked or expired while the order
+	// waited makes the order invalid (RFC 8555 §7.1.6), as OrderStatus
+	// does for an order not yet finalized: DecideApproval refuses to
+	// approve such an order and the sweep rejects its approval, but the
+	// authorization may have changed after the approval.
+	if p := authzsStillValid(authzs, now); p != nil {
+		r.log.WarnContext(ctx, "approved order not issued: an authorization is no longer valid", "order", o.ID, "approval", ap.ID,
+			"approved_by", ap.DecidedBy, "problem", p.Detail)
+		return nil, r.failProcessing(ctx, o.ID, p)
+	}
 	if err := r.recheckCAA(ctx, a.ID, authzs, now); err != nil {
 		return nil, r.failProcessing(ctx, o.ID, err)
 	}
@@ -257,13 +271,15 @@ func RejectionProblem(comment string) *acme.Problem {
 
 // sweepApprovals issues approved orders that no client fetched yet,
 // rejects the pending approvals whose order expired, whose account is no
-// longer valid or whose CSR's key was blocked (cancelApproval), and escalates pending approvals that waited
+// longer valid, whose CSR's key was blocked or one of whose order's
+// authorizations is no longer valid (cancelApproval), and escalates pending approvals that waited
 // longer than their profile's escalateAfter: once across the cluster, it
 // logs an "approval escalated" event and, with Config.ApprovalWebhook,
 // POSTs it as JSON there (notifyEscalations: the sweep's escalations at
 // once, after the others' changes). The accounts and the blocked CSR keys of all
-// pending approvals (up to 1,000) are read with one statement each
-// (AccountStatuses, BlockedKeysAmong), not one read per approval.
+// pending approvals (up to 1,000) and their orders' authorizations that
+// are no longer valid are read with one statement each (AccountStatuses,
+// BlockedKeysAmong, UnusableAuthorizations), not one read per approval.
 func (r *RA) sweepApprovals(ctx context.Context) error {
 	ids, err := r.store.ApprovedAwaiting(ctx, 100)
 	if err != nil {
@@ -321,7 +337,9 @@ func (r *RA) sweepApprovals(ctx context.Context) error {
 const sweepApprovalsPage = 1000
 
 // sweepPending cancels those of pending whose account is no longer valid,
-// whose CSR's key was blocked or whose profile was deleted, and escalates
+// whose CSR's key was blocked, one of whose order's authorizations is no
+// longer valid (deactivated, revoked, expired) or whose profile was
+// deleted, and escalates
 // those that waited longer than their profile's escalateAfter, appending
 // them to escalated.
 func (r *RA) sweepPending(ctx context.Context, pending []*store.Approval, now time.Time, escalated *[]Escalation) error {
@@ -329,11 +347,13 @@ func (r *RA) sweepPending(ctx context.Context, pending []*store.Approval, now ti
 	// one statement (before: one read per approval, about 200 reads a
 	// second per node at 1,000 pending approvals).
 	accountIDs := make([]string, 0, len(pending))
+	orderIDs := make([]string, 0, len(pending))
 	hashes := make([][]byte, 0, len(pending))
 	keyOf := make(map[string][]byte, len(pending)) // approval ID → KeyHash of its CSR's key
 	keyErr := make(map[string]error, len(pending)) // approval ID → why that key has no KeyHash
 	for _, ap := range pending {
 		accountIDs = append(accountIDs, ap.AccountID)
+		orderIDs = append(orderIDs, ap.OrderID)
 		csr, err := x509.ParseCertificateRequest(ap.CSR)
 		if err != nil {
 			continue // checked at finalize; nothing to look up
@@ -354,6 +374,10 @@ func (r *RA) sweepPending(ctx context.Context, pending []*store.Approval, now ti
 	if err != nil {
 		return fmt.Errorf("keys of pending approvals: %w", err)
 	}
+	unusable, err := r.store.UnusableAuthorizations(ctx, orderIDs, now)
+	if err != nil {
+		return fmt.Errorf("authorizations of pending approvals: %w", err)
+	}
 	for _, ap := range pending {
 		if st, ok := statuses[ap.AccountID]; ok && st != acme.StatusValid {
 			a := &store.Account{ID: ap.AccountID, Status: st}
@@ -372,6 +396,16 @@ func (r *RA) sweepPending(ctx context.Context, pending []*store.Approval, now ti
 		}
 		if kp != nil {
 			if err := r.cancelApproval(ctx, ap, "the CSR's public key is blocked", kp, now); err != nil {
+				return err
+			}
+			continue
+		}
+		// An authorization of the order deactivated (RFC 8555 §7.5.2),
+		// revoked or expired since finalize: the order is invalid (RFC
+		// 8555 §7.1.6), as ResumeApproved would find.
+		if az := unusable[ap.OrderID]; az != nil {
+			why := fmt.Sprintf("the order's authorization for %s is %s", orderIdentifier(az.Identifier, az.Wildcard).Value, AuthorizationStatus(az, now))
+			if err := r.cancelApproval(ctx, ap, why, authzsStillValid([]*store.Authorization{az}, now), now); err != nil {
 				return err
 			}
 			continue
@@ -433,7 +467,8 @@ func expiredAwaitingProblem() *acme.Problem {
 // comment, making its order invalid with problem perr: its account is no
 // longer valid (RFC 8555 §7.3.6 has the server cancel the pending
 // operations of a deactivated account), its CSR's key was blocked since
-// it was requested (CA/B Forum BR §6.1.1.3), or its order expired (RFC
+// it was requested (CA/B Forum BR §6.1.1.3), an authorization of its
+// order is no longer valid (RFC 8555 §7.1.6), or its order expired (RFC
 // 8555 §7.1.3). ResumeApproved would
 // refuse its certificate, so an approver should not be asked for it, nor
 // have it escalated. Audited as approval.reject; an approval decided
@@ -539,8 +574,8 @@ type Decider interface {
 // admin API and the web dashboard decide through it. Errors:
 // ErrNoRejectionComment, ErrInvalidComment (CheckDecisionComment), store.ErrNotFound, store.ErrStale (already
 // decided), store.ErrAccountNotValid, store.ErrOrderExpired,
-// store.ErrKeyBlocked and store.ErrProfileDeleted (approving what would
-// issue nothing), or a storage error.
+// store.ErrKeyBlocked, store.ErrProfileDeleted and store.ErrAuthzNotValid
+// (approving what would issue nothing), or a storage error.
 func Decide(ctx context.Context, st Decider, log *audit.Log, id string, approve bool, actor, comment string, now time.Time) (*store.Approval, error) {
 	if !approve && strings.TrimSpace(comment) == "" {
 		return nil, ErrNoRejectionComment

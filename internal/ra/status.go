@@ -60,16 +60,50 @@ func OrderError(o *store.Order, authzs []*store.Authorization, now time.Time) *a
 	if OrderStatus(o, authzs, now) != acme.StatusInvalid {
 		return nil
 	}
+	if p := unusableAuthz(authzs, now); p != nil {
+		return p
+	}
+	return acme.NewProblem(acme.Malformed, "order expired before it was finalized")
+}
+
+// unusableAuthz returns, for the first of authzs that is invalid,
+// deactivated, revoked or expired at now (RFC 8555 §7.1.6: its order is
+// then invalid), the unauthorized problem naming it with the order's
+// identifier ("authorization for *.example.com is deactivated"); nil when
+// none is. A pending one is not unusable.
+func unusableAuthz(authzs []*store.Authorization, now time.Time) *acme.Problem {
 	for _, a := range authzs {
 		switch st := AuthorizationStatus(a, now); st {
 		case acme.StatusInvalid, acme.StatusDeactivated, acme.StatusRevoked, acme.StatusExpired:
-			// The order's identifier: "*." before a wildcard's name
-			// (RFC 8555 §7.1.3), as the client asked for it.
-			id := orderIdentifier(a.Identifier, a.Wildcard)
-			p := acme.NewProblem(acme.Unauthorized, "authorization for %s is %s", id.Value, st)
-			p.Identifier = &id
+			return authzProblem(a, st)
+		}
+	}
+	return nil
+}
+
+// authzsStillValid returns nil when every one of authzs is valid at now;
+// otherwise the problem of the first that is not (authzProblem), its
+// detail completed with what it means for an order that was finalized
+// while they were valid and waits to be issued (an approved order): the
+// order becomes invalid (RFC 8555 §7.1.6) and no certificate is issued.
+func authzsStillValid(authzs []*store.Authorization, now time.Time) *acme.Problem {
+	for _, a := range authzs {
+		if st := AuthorizationStatus(a, now); st != acme.StatusValid {
+			p := authzProblem(a, st)
+			p.Detail += " (it became " + st + " after the order was finalized): no certificate is issued for the order; please create a new order"
 			return p
 		}
 	}
-	return acme.NewProblem(acme.Malformed, "order expired before it was finalized")
+	return nil
+}
+
+// authzProblem is the unauthorized problem of an order whose authorization
+// a is in status st (invalid, deactivated, revoked or expired).
+func authzProblem(a *store.Authorization, st string) *acme.Problem {
+	// The order's identifier: "*." before a wildcard's name (RFC 8555
+	// §7.1.3), as the client asked for it.
+	id := orderIdentifier(a.Identifier, a.Wildcard)
+	p := acme.NewProblem(acme.Unauthorized, "authorization for %s is %s", id.Value, st)
+	p.Identifier = &id
+	return p
 }

@@ -254,6 +254,35 @@ func approvable(ctx context.Context, tx txConn, ap *Approval) error {
 	return nil
 }
 
+// authzsValid checks, for approval id about to be approved, that no
+// authorization of its order orderID (authzIDs, the order's JSON list)
+// makes the order invalid at now (RFC 8555 §7.1.6): ErrAuthzNotValid
+// naming the first that is invalid, deactivated, revoked or expired, and
+// its status.
+func authzsValid(ctx context.Context, tx txConn, id, orderID, authzIDs string, now time.Time) error {
+	var ids []string
+	if err := json.Unmarshal([]byte(authzIDs), &ids); err != nil {
+		return fmt.Errorf("approve approval %s: authorizations of order %s: %w", id, orderID, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	azs, err := getAuthorizations(ctx, tx, ids)
+	if err != nil {
+		return fmt.Errorf("approve approval %s: %w", id, err)
+	}
+	for _, az := range azs {
+		st := az.Status
+		if (st == acme.StatusValid || st == acme.StatusPending) && !az.Expires.After(now) {
+			st = acme.StatusExpired
+		}
+		if st != acme.StatusValid && st != acme.StatusPending {
+			return fmt.Errorf("approve approval %s: order %s: authorization %s for %s is %s: %w", id, orderID, az.ID, az.Identifier.Value, st, ErrAuthzNotValid)
+		}
+	}
+	return nil
+}
+
 // DecideApproval records an approver's decision on pending approval id:
 // approved, or rejected, which in the same transaction makes its order
 // invalid with problem perr; events (optional audit appends) are recorded
@@ -264,7 +293,9 @@ func approvable(ctx context.Context, tx txConn, ap *Approval) error {
 // already decided; ErrOrderExpired when approving once its order expired
 // by now (or was deleted), ErrAccountNotValid when approving once its
 // account is no longer valid, ErrKeyBlocked when its CSR's key was blocked
-// since, ErrProfileDeleted when its profile was deleted since: it would
+// since, ErrProfileDeleted when its profile was deleted since,
+// ErrAuthzNotValid when an authorization of its order was deactivated,
+// revoked or expired since: it would
 // issue nothing (RFC 8555 §7.1.3, §7.3.6), so it stays pending, for a
 // rejection (the sweep's).
 func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by, comment string, perr *acme.Problem, now time.Time, events ...*AuditAppend) (*Approval, error) {
@@ -286,9 +317,11 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 			return fmt.Errorf("decide approval %s (%s): %w", id, old.Status, ErrStale)
 		}
 		if approve {
-			// An order's expiry never changes: no lock needed.
+			// An order's expiry and authorizations never change: no
+			// lock needed.
 			var exp int64
-			switch err := txQueryRow(ctx, tx, `SELECT expires_at FROM orders WHERE id = ?`, old.OrderID).Scan(&exp); {
+			var authzIDs string
+			switch err := txQueryRow(ctx, tx, `SELECT expires_at, authz_ids FROM orders WHERE id = ?`, old.OrderID).Scan(&exp, &authzIDs); {
 			case errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("approve approval %s: order %s is gone: %w", id, old.OrderID, ErrOrderExpired)
 			case err != nil:
@@ -313,6 +346,12 @@ func (s *Store) DecideApproval(ctx context.Context, id string, approve bool, by,
 				return fmt.Errorf("approve approval %s: account %s is %s: %w", id, old.AccountID, status, ErrAccountNotValid)
 			}
 			if err := approvable(ctx, tx, old); err != nil {
+				return err
+			}
+			// An authorization deactivated, revoked or expired since
+			// finalize makes the order invalid (RFC 8555 §7.1.6). One
+			// that changes after this read is refused by ResumeApproved.
+			if err := authzsValid(ctx, tx, id, old.OrderID, authzIDs, now); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // accountStatusesSQL and blockedKeysAmongSQL are the SQLite statements of
@@ -113,4 +114,70 @@ func (s *Store) readerRows(ctx context.Context, q string, arg any, row func(*sql
 		}
 	}
 	return errors.Join(rows.Err(), rows.Close())
+}
+
+// unusableAuthzsSQL is the SQLite statement of UnusableAuthorizations: the
+// order ids as one JSON array argument (json_each), each order's
+// authorizations by primary key from its authz_ids.
+var unusableAuthzsSQL = `SELECT o.id, ` + prefixCols("z.", authzCols) + ` FROM orders o, json_each(o.authz_ids) j
+	JOIN authorizations z ON z.id = j.value
+	WHERE o.id IN (SELECT value FROM json_each(?)) AND (z.status NOT IN ('pending', 'valid') OR z.expires_at <= ?)`
+
+// UnusableAuthorizations returns, in one statement, for each order of
+// orderIDs that has one, an authorization of the order that makes it
+// invalid at now (RFC 8555 §7.1.6): invalid, deactivated, revoked, or
+// pending or valid but expired by now, by order id; an order without such
+// an authorization, or that does not exist, is absent. For the approval sweep over many orders awaiting
+// approval (RA.sweepApprovals). Duplicates are read once; no ids, no
+// read.
+func (s *Store) UnusableAuthorizations(ctx context.Context, orderIDs []string, now time.Time) (map[string]*Authorization, error) {
+	out := make(map[string]*Authorization, len(orderIDs))
+	ids := slices.Compact(slices.Sorted(slices.Values(orderIDs)))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q, arg := unusableAuthzsSQL, any(nil)
+	if s.engine == EnginePostgres {
+		q = `SELECT o.id, ` + prefixCols("z.", authzCols) + ` FROM orders o
+			CROSS JOIN LATERAL json_array_elements_text(CASE WHEN json_typeof(o.authz_ids::json) = 'array' THEN o.authz_ids::json ELSE '[]' END) AS j(value)
+			JOIN authorizations z ON z.id = j.value
+			WHERE o.id = ANY(?::text[]) AND (z.status NOT IN ('pending', 'valid') OR z.expires_at <= ?)`
+		arg = ids
+	} else {
+		j, err := json.Marshal(ids)
+		if err != nil {
+			return nil, fmt.Errorf("unusable authorizations: %w", err)
+		}
+		arg = string(j)
+	}
+	rows, err := s.r.QueryContext(ctx, q, arg, ts(now))
+	if err != nil {
+		return nil, fmt.Errorf("unusable authorizations: %w", err)
+	}
+	for rows.Next() {
+		var orderID string
+		az, err := scanAuthz(prefixedRow{rows, &orderID})
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("unusable authorizations: %w", err)
+		}
+		if _, seen := out[orderID]; !seen {
+			out[orderID] = az
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("unusable authorizations: %w", err)
+	}
+	return out, nil
+}
+
+// prefixedRow scans a row whose first column is read into first and whose
+// other columns are those the caller's Scan asks for.
+type prefixedRow struct {
+	rows  *sql.Rows
+	first any
+}
+
+func (r prefixedRow) Scan(dest ...any) error {
+	return r.rows.Scan(append([]any{r.first}, dest...)...)
 }

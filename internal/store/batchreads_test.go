@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/store"
@@ -44,6 +45,41 @@ func TestBatchReads(t *testing.T) {
 		}
 		if got, err := s.BlockedKeysAmong(ctx, nil); err != nil || len(got) != 0 {
 			t.Errorf("BlockedKeysAmong(nil) = %v, %v", got, err)
+		}
+	})
+}
+
+// TestUnusableAuthorizations: on both engines, UnusableAuthorizations
+// names, for each order asked about, an authorization of it that is not
+// valid at now (deactivated; valid but expired by now) and leaves out
+// orders whose authorizations are all valid, unknown orders, and all when
+// no ids are given.
+func TestUnusableAuthorizations(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		a := createAccount(t, s, "acct1")
+		valid := func(id, name string, expires time.Time) *store.Authorization {
+			az := newAuthz(a.ID, id, name, false)
+			az.Status, az.ValidatedAt, az.Expires = acme.StatusValid, now, expires
+			return az
+		}
+		later := now.Add(24 * time.Hour)
+		createOrder(t, s, a.ID, "ok", valid("az-ok1", "ok1.test", later), valid("az-ok2", "ok2.test", later))
+		createOrder(t, s, a.ID, "deact", valid("az-d1", "d1.test", later), valid("az-d2", "d2.test", later))
+		createOrder(t, s, a.ID, "old", valid("az-old", "old.test", now.Add(time.Hour)))
+		must(t, s.DeactivateAuthorization(ctx, "az-d2", now))
+		got, err := s.UnusableAuthorizations(ctx, []string{"deact", "ok", "nope", "old", "deact"}, now.Add(2*time.Hour))
+		must(t, err)
+		if len(got) != 2 || got["deact"] == nil || got["deact"].ID != "az-d2" || got["deact"].Status != acme.StatusDeactivated ||
+			got["old"] == nil || got["old"].ID != "az-old" {
+			t.Errorf("UnusableAuthorizations = %+v; want deact (az-d2, deactivated) and old (az-old, expired)", got)
+		}
+		if got, err := s.UnusableAuthorizations(ctx, []string{"ok", "old"}, now); err != nil || len(got) != 0 {
+			t.Errorf("UnusableAuthorizations before the expiry = %v, %v; want none", got, err)
+		}
+		if got, err := s.UnusableAuthorizations(ctx, nil, now); err != nil || len(got) != 0 {
+			t.Errorf("UnusableAuthorizations(nil) = %v, %v", got, err)
 		}
 	})
 }

@@ -39,6 +39,11 @@ var (
 	// ErrProfileDeleted: the profile an approval would issue under was
 	// deleted since it was requested (DecideApproval).
 	ErrProfileDeleted = errors.New("store: profile deleted")
+	// ErrAuthzNotValid: an authorization of the order an approval would
+	// let issue was deactivated, revoked or expired since the order was
+	// finalized (RFC 8555 §7.1.6: the order is then invalid;
+	// DecideApproval).
+	ErrAuthzNotValid = errors.New("store: authorization not valid")
 )
 
 // Account is a stored ACME account (RFC 8555 §7.1.2).

@@ -327,6 +327,7 @@ func unissuable(err error) string {
 		{store.ErrOrderExpired, "order expired"},
 		{store.ErrKeyBlocked, "key was blocked since (a certificate with it was revoked for key compromise)"},
 		{store.ErrProfileDeleted, "profile was deleted"},
+		{store.ErrAuthzNotValid, "order has an authorization deactivated, revoked or expired since it was finalized"},
 	} {
 		if errors.Is(err, c.err) {
 			return c.why
