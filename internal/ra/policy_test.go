@@ -267,11 +267,11 @@ func TestNewOrderPolicy(t *testing.T) {
 		if err := e.st.SetAccountAttributes(ctx, acct.ID, map[string]string{"foo": "bar"}); err != nil {
 			t.Fatal(err)
 		}
-		acct.Attributes = map[string]string{"foo": "bar"}
+		acct.Attributes = map[string]string{"foo": "bar", "environment": "dev"}
 		_, err := e.ra.NewOrder(ctx, acct, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("a.test"),
 			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "X-1", "owner": "me"}}})
-		wantProblem(t, err, acme.Malformed, "attributes not defined by the profile: foo; foo from the account's attributes (certgate account set-attributes "+
-			acct.ID+" replaces them, --clear removes them all; or declare them in profile billing)")
+		wantProblem(t, err, acme.Malformed, "environment from the account's attributes (certgate account set-attributes "+
+			acct.ID+" replaces them, --clear removes them all)")
 		_, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("y.team-a.test"),
 			Certgate: &acme.OrderExtension{Attributes: map[string]string{"colour": "red"}}})
 		wantProblem(t, err, acme.Malformed, `colour from the order's "certgate" object (fix or leave them out of the newOrder payload`)

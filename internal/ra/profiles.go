@@ -73,7 +73,9 @@ type orderPolicy struct {
 
 // newOrderPolicy resolves the order's profile and checks the normalised
 // identifiers against it and the account's EAB key (allowlist), and
-// merges the custom attributes (EAB defaults, account, order). Errors are
+// merges the custom attributes (EAB defaults, account, order): of the
+// account's attributes, those the profile declares (declaredAttributes;
+// an account's attributes may be meant for another profile). Errors are
 // invalidProfile, rejectedIdentifier (with subproblems), malformed
 // (attributes) or unauthorized (an EAB key bound to another profile).
 func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewOrderRequest, ids []acme.Identifier) (*orderPolicy, error) {
@@ -92,8 +94,8 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 	if op.attrs, err = p.MergeAttributes(
 		policy.AttributeSource{Attrs: eabAttrs, From: "the EAB key " + a.EABKid + " bound to the account",
 			Fix: "the account's own attributes override the key's values: certgate account set-attributes " + a.ID + "; declare an undeclared one in profile " + p.Name},
-		policy.AttributeSource{Attrs: a.Attributes, From: "the account's attributes",
-			Fix: "certgate account set-attributes " + a.ID + " replaces them, --clear removes them all; or declare them in profile " + p.Name},
+		policy.AttributeSource{Attrs: declaredAttributes(p, a.Attributes), From: "the account's attributes",
+			Fix: "certgate account set-attributes " + a.ID + " replaces them, --clear removes them all"},
 		policy.AttributeSource{Attrs: orderAttrs, From: "the order's \"certgate\" object",
 			Fix: "fix or leave them out of the newOrder payload, or declare them in profile " + p.Name},
 	); err != nil {
@@ -103,6 +105,24 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 		return nil, err
 	}
 	return op, nil
+}
+
+// declaredAttributes returns those of attrs that profile p declares: an
+// account's attributes (certgate account set-attributes) apply to the
+// orders of the profiles that declare them and are left out of the
+// others', where they would be an error (the built-in default profile
+// declares none). nil when none is left.
+func declaredAttributes(p *policy.Profile, attrs map[string]string) map[string]string {
+	var out map[string]string
+	for _, at := range p.Attributes {
+		if v, ok := attrs[at.Name]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[at.Name] = v
+		}
+	}
+	return out
 }
 
 // identifierPolicy checks the normalised identifiers ids of account a
