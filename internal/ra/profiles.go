@@ -3,7 +3,9 @@ package ra
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -129,7 +131,9 @@ func declaredAttributes(p *policy.Profile, attrs map[string]string) map[string]s
 // against profile p as it is now: requireEAB (the account must be bound
 // to an EAB key of p), the identifier types, the wildcard flag, the deny
 // and allow rules, and the EAB key's allowlist. It returns the order
-// policy (profile, binding) and the EAB key's default attributes. Errors:
+// policy (profile, binding) and the EAB key's default attributes. The
+// key's allowlist applies under every profile, its binding (requireEAB,
+// default attributes, pre-authorization) only under the key's own. Errors:
 // externalAccountRequired, or rejectedIdentifier with one subproblem per
 // refused identifier (unsupportedIdentifier for a type, RFC 8555 §6.7.1).
 // newOrder runs it, and recheckAtSigning again before signing.
@@ -137,18 +141,27 @@ func (r *RA) identifierPolicy(ctx context.Context, a *store.Account, p *policy.P
 	op := &orderPolicy{profile: p}
 	var eabAttrs map[string]string
 	var allow []policy.Rule
+	var k *store.EABKey
 	if a.EABKid != "" {
-		k, err := r.store.GetEABKey(ctx, a.EABKid)
+		var err error
+		k, err = r.store.GetEABKey(ctx, a.EABKid)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, nil, r.internal(ctx, "EAB key lookup", err)
 		}
-		// The binding counts for the key's own profile: there it adds its
-		// default attributes, allowlist and pre-authorization.
-		if k != nil && k.Profile == p.Name {
-			op.bound = true
-			eabAttrs = k.Attributes
+		if k != nil {
+			// The key's allowlist bounds the bound account's names in
+			// every profile: the account is the key's, whichever
+			// directory it orders from (the built-in default always
+			// exists and requires no EAB).
 			if allow, err = policy.ParseRules(k.Allow); err != nil {
 				return nil, nil, r.internal(ctx, "EAB key allowlist", err)
+			}
+			// The binding itself counts for the key's own profile: there
+			// it satisfies requireEAB and adds its default attributes
+			// and pre-authorization.
+			if k.Profile == p.Name {
+				op.bound = true
+				eabAttrs = k.Attributes
 			}
 		}
 	}
@@ -157,9 +170,25 @@ func (r *RA) identifierPolicy(ctx context.Context, a *store.Account, p *policy.P
 			"profile %s only serves accounts created with an external account binding key of that profile", p.Name)
 	}
 	if err := p.CheckIdentifiers(ids, allow); err != nil {
-		return nil, nil, err
+		return nil, nil, eabAllowDetail(err, k)
 	}
 	return op, eabAttrs, nil
+}
+
+// eabAllowDetail adds to err, the rejectedIdentifier problem of
+// policy.Profile.CheckIdentifiers, which EAB key's allowlist refused
+// names when it did (k is the account's EAB key, nil for none): the
+// key's ID, profile and rules, and that they bound the account's orders
+// in every profile. Other errors are returned as they are.
+func eabAllowDetail(err error, k *store.EABKey) error {
+	p, ok := acme.AsProblem(err)
+	if !ok || k == nil || len(k.Allow) == 0 || !strings.Contains(p.Detail, "external account binding does not allow") {
+		return err
+	}
+	out := *p
+	out.Detail += fmt.Sprintf("; the allowlist of EAB key %s (profile %s) is %s, and it bounds the account's orders under every profile",
+		k.KID, k.Profile, strings.Join(k.Allow, ", "))
+	return &out
 }
 
 // checkChallenges refuses identifiers that are not pre-authorized and
