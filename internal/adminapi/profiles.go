@@ -405,7 +405,7 @@ type createEABIn struct {
 	Body struct {
 		Profile    string            `json:"profile" maxLength:"63" doc:"the profile the key is for"`
 		Owner      string            `json:"owner,omitempty" maxLength:"200"`
-		Attributes map[string]string `json:"attributes,omitempty" doc:"default custom attributes of the bound accounts' certificates"`
+		Attributes map[string]string `json:"attributes,omitempty" doc:"custom attributes of the bound accounts' certificates under the key's profile (the account's own override them; an order cannot)"`
 		Allow      []string          `json:"allow,omitempty" doc:"identifier rules the bound accounts may order"`
 		Expires    string            `json:"expires,omitempty" doc:"how long the key can bind accounts, e.g. 30d; empty: forever; 422 when it would end after 2262-04-11T23:47:16Z, the latest expiry stored" example:"30d"`
 		SingleUse  bool              `json:"single_use,omitempty"`

@@ -250,15 +250,19 @@ func TestNewOrderPolicy(t *testing.T) {
 		if stored.Attributes["billing_code"] != "X-1" || stored.Profile != "billing" {
 			t.Errorf("stored order %+v", stored)
 		}
-		// EAB defaults, overridden by the order; the key's allowlist applies.
+		// EAB defaults, which the order may repeat but not override; the
+		// key's allowlist applies.
 		o, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("x.team-a.test"),
-			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "ORD-2"}}})
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "EAB-1", "environment": "prod"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Attributes["owner"] != "team-a" || o.Attributes["billing_code"] != "ORD-2" {
+		if o.Attributes["owner"] != "team-a" || o.Attributes["billing_code"] != "EAB-1" || o.Attributes["environment"] != "prod" {
 			t.Errorf("merged attributes %v", o.Attributes)
 		}
+		_, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("x.team-a.test"),
+			Certgate: &acme.OrderExtension{Attributes: map[string]string{"billing_code": "ORD-2"}}})
+		wantProblem(t, err, acme.Malformed, `cannot override attributes set by the administrator: billing_code (set to "EAB-1" by the administrator, in the EAB key `+billingBound.EABKid)
 		_, err = e.ra.NewOrder(ctx, billingBound, acme.NewOrderRequest{Profile: "billing", Identifiers: dnsIDs("x.team-b.test")})
 		wantProblem(t, err, acme.RejectedIdentifier, "x.team-b.test")
 	})

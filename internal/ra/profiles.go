@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +77,8 @@ type orderPolicy struct {
 
 // newOrderPolicy resolves the order's profile and checks the normalised
 // identifiers against it and the account's EAB key (allowlist), and
-// merges the custom attributes (EAB defaults, account, order): of the
+// merges the custom attributes (EAB defaults, account, order; the order
+// may not change a value the first two set: checkPinnedAttributes): of the
 // account's attributes, those the profile declares (declaredAttributes;
 // an account's attributes may be meant for another profile). Errors are
 // invalidProfile, rejectedIdentifier (with subproblems), malformed
@@ -93,10 +96,14 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 	if req.Certgate != nil {
 		orderAttrs = req.Certgate.Attributes
 	}
+	acctAttrs := declaredAttributes(p, a.Attributes)
+	if err := checkPinnedAttributes(a, eabAttrs, acctAttrs, orderAttrs); err != nil {
+		return nil, err
+	}
 	if op.attrs, err = p.MergeAttributes(
 		policy.AttributeSource{Attrs: eabAttrs, From: "the EAB key " + a.EABKid + " bound to the account",
 			Fix: "the account's own attributes override the key's values: certgate account set-attributes " + a.ID + "; declare an undeclared one in profile " + p.Name},
-		policy.AttributeSource{Attrs: declaredAttributes(p, a.Attributes), From: "the account's attributes",
+		policy.AttributeSource{Attrs: acctAttrs, From: "the account's attributes",
 			Fix: "certgate account set-attributes " + a.ID + " replaces them, --clear removes them all"},
 		policy.AttributeSource{Attrs: orderAttrs, From: "the order's \"certgate\" object",
 			Fix: "fix or leave them out of the newOrder payload, or declare them in profile " + p.Name},
@@ -107,6 +114,34 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 		return nil, err
 	}
 	return op, nil
+}
+
+// checkPinnedAttributes refuses an order whose own attributes (orderAttrs,
+// its newOrder "certgate" object) give an attribute that the
+// administrator set, on the account (acctAttrs, as the profile sees them:
+// declaredAttributes) or on its EAB key (eabAttrs; the account's value
+// wins over the key's), another value: those values are the CA's, not the
+// client's to override (a billing code the EAB key supplies must tag every
+// certificate of the account). The same value is accepted. The error is a
+// malformed problem naming each such attribute, the value set and where.
+func checkPinnedAttributes(a *store.Account, eabAttrs, acctAttrs, orderAttrs map[string]string) error {
+	var bad []string
+	for _, k := range slices.Sorted(maps.Keys(orderAttrs)) {
+		v, ok := acctAttrs[k]
+		from := "the account's attributes"
+		if !ok {
+			v, ok = eabAttrs[k]
+			from = "the EAB key " + a.EABKid + " bound to the account"
+		}
+		if ok && orderAttrs[k] != v {
+			bad = append(bad, fmt.Sprintf("%s (set to %q by the administrator, in %s)", k, v, from))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return acme.NewProblem(acme.Malformed, "the order's \"certgate\" object cannot override attributes set by the administrator: %s; "+
+		"leave them out of the newOrder payload or send the same values", strings.Join(bad, "; "))
 }
 
 // declaredAttributes returns those of attrs that profile p declares: an
