@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -45,7 +46,9 @@ there), and make it the one that signs certificates from the next start on. Its 
 the current intermediate's type unless --key-type says otherwise; its profile, AIA and CRL
 distribution point are the current one's, or name the root certificate and root CRL under
 --pki-url (needed when the current intermediate names neither: one made before certgate
-published a root CRL).
+published a root CRL). Its EKUs are serverAuth and clientAuth, as of every intermediate
+certgate makes: a stored profile of the built-in CA with other EKUs (emailProtection,
+codeSigning; allowed by an imported intermediate) is named in a warning on stderr.
 
 The current intermediate is retired to DATA/ca/retired/ID: it signs no certificate any
 more, but keeps signing the CRL and the OCSP responses about the certificates it signed,
@@ -126,6 +129,7 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "its key is %s (%s), not on disk: start certgate serve with the same pkcs11-* settings\n",
 					keyName, local.KeyTypeOf(tokenKey.Public()))
 			}
+			warnProfileEKUs(cmd.Context(), st, server.CADir(o.data), cur, cmd.ErrOrStderr())
 			return nil
 		},
 	}
@@ -134,6 +138,39 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 	cmd.Flags().StringVar(&keyType, "key-type", "", "key of the new intermediate: "+strings.Join(local.KeyTypes, ", ")+" (default: the current intermediate's type)")
 	cmd.Flags().StringVar(&pkiURL, "pki-url", "", "http://HOST:PORT where certgate serve publishes /pki: the new intermediate names the root certificate and root CRL there (default: the URLs the current intermediate names)")
 	return cmd
+}
+
+// warnProfileEKUs writes a warning to w for each stored profile of the
+// built-in CA whose EKUs the chain of cur, the new intermediate in caDir,
+// does not allow (server.CheckProfileEKUs): an intermediate certgate
+// makes allows serverAuth and clientAuth only, so a rotation of an
+// imported CA whose intermediate allowed more (or any) leaves such a
+// profile with certificates that do not verify for those EKUs. The
+// rotation is done by then; what cannot be read is only a warning too.
+func warnProfileEKUs(ctx context.Context, st *store.Store, caDir string, cur *x509.Certificate, w io.Writer) {
+	rootPEM, err := local.ReadRootPEM(caDir)
+	if err != nil {
+		fmt.Fprintf(w, "certgate: warning: the stored profiles' EKUs were not checked against the new intermediate: %v\n", err)
+		return
+	}
+	roots, err := issuer.ParsePEMCertificates(rootPEM)
+	if err != nil || len(roots) == 0 {
+		fmt.Fprintf(w, "certgate: warning: the stored profiles' EKUs were not checked against the new intermediate: root certificate: %v\n", err)
+		return
+	}
+	profiles, err := loadProfiles(ctx, st)
+	if err != nil {
+		fmt.Fprintf(w, "certgate: warning: the stored profiles' EKUs were not checked against the new intermediate: %v\n", err)
+		return
+	}
+	for _, p := range profiles {
+		if p.Issuer != "" && p.Issuer != issuer.LocalName {
+			continue
+		}
+		if err := server.CheckProfileEKUs(local.Chain{cur, roots[0]}, p); err != nil {
+			fmt.Fprintf(w, "certgate: warning: from the next start on, %v\n", err)
+		}
+	}
 }
 
 // newTokenKey makes the new intermediate's key in the PKCS#11 token p

@@ -380,7 +380,7 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 				if p.Issuer != issuer.LocalName {
 					return nil // signed elsewhere: the built-in CA's lint says nothing about it
 				}
-				return lintProfileWithCA(so.data, p)
+				return lintProfileWithCA(so.data, p, cmd.ErrOrStderr())
 			}
 			name := ""
 			if update {
@@ -494,7 +494,14 @@ func updateStoredProfile(ctx context.Context, st *store.Store, name string, chan
 // administrator who gives only --db (a PostgreSQL cluster managed from
 // another host) must not store a profile whose certificates the lint
 // would refuse, which would make each of its orders fail at issuance.
-func lintProfileWithCA(data string, p *policy.Profile) error {
+//
+// The profile's EKUs are checked against the chain of the CA's current
+// intermediate (server.CheckProfileEKUs). A throwaway CA cannot tell them:
+// the server's CA may be an imported one allowing others than the
+// serverAuth and clientAuth of a CA certgate makes; so then an EKU such a
+// CA would refuse is only a warning on stderr, and the server checks it
+// (logged at start; newOrder refused when none of the EKUs verifies).
+func lintProfileWithCA(data string, p *policy.Profile, stderr io.Writer) error {
 	dir := server.CADir(data)
 	ok, err := local.Exists(dir)
 	if err != nil {
@@ -522,6 +529,13 @@ func lintProfileWithCA(data string, p *policy.Profile) error {
 	ca, err := local.LoadOrCreate(dir, opts)
 	if err != nil {
 		return fmt.Errorf("load the CA to lint the profile: %w", err)
+	}
+	if !ok {
+		if err := server.CheckProfileEKUs(ca, p); err != nil {
+			fmt.Fprintf(stderr, "certgate: warning: %s holds no CA, so the profile's EKUs were not checked against the server's CA; "+
+				"if it is one certgate made (not imported): %v\n", server.CADir(data), err)
+		}
+		return server.LintProfileSample(ca, p, time.Now())
 	}
 	return server.LintProfile(ca, p, time.Now())
 }

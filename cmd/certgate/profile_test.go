@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -18,6 +21,7 @@ import (
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
+	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
 // TestProfileCLI: create from flags and from a YAML file, list, show,
@@ -90,7 +94,12 @@ approval:
 
 // TestProfileCLILintsWithTheCA: with the server's CA in the data
 // directory, a profile whose certificates would fail zlint (validity over
-// the CA/B Forum limit, 199 days since 2026-03-15, with serverAuth) is refused.
+// the CA/B Forum limit, 199 days since 2026-03-15, with serverAuth) is
+// refused, and so is one with an EKU the CA's intermediate does not allow
+// (codeSigning, emailProtection: the CA certgate makes allows serverAuth
+// and clientAuth only), in one line saying why and what to do; its
+// certificates were issued and failed verification for that purpose.
+// A 365-day clientAuth profile (no TLS server limit) is stored.
 func TestProfileCLILintsWithTheCA(t *testing.T) {
 	data := t.TempDir()
 	if _, err := startNode(t, data, ""); err != nil {
@@ -100,8 +109,75 @@ func TestProfileCLILintsWithTheCA(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lint") {
 		t.Fatalf("500-day TLS profile: %v, want a lint refusal", err)
 	}
-	if _, _, err := runCLI(t, nil, "profile", "create", "year", "--data", data, "--validity", "365d", "--eku", "codeSigning"); err != nil {
-		t.Errorf("365-day code-signing profile: %v", err)
+	if _, _, err := runCLI(t, nil, "profile", "create", "year", "--data", data, "--validity", "365d", "--eku", "clientAuth"); err != nil {
+		t.Errorf("365-day clientAuth profile: %v", err)
+	}
+	for eku, want := range map[string]string{
+		"emailProtection": "profile smime: the built-in CA's intermediate allows only serverAuth, clientAuth (EKU); leaf certificates with emailProtection " +
+			"would not verify for that purpose; use an issuer whose CA allows emailProtection (an imported CA or an upstream issuer, docs/issuers.md)",
+		"codeSigning": "leaf certificates with codeSigning would not verify for that purpose",
+	} {
+		_, _, err := runCLI(t, nil, "profile", "create", "smime", "--data", data, "--validity", "365d", "--eku", eku)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("profile create --eku %s with the CA certgate made: %v, want one line containing %q", eku, err, want)
+		}
+	}
+	if _, _, err := runCLI(t, nil, "profile", "update", "year", "--data", data, "--eku", "clientAuth,emailProtection"); err == nil ||
+		!strings.Contains(err.Error(), "or leave emailProtection out of ekus") {
+		t.Errorf("profile update --eku clientAuth,emailProtection: %v, want the EKU refusal", err)
+	}
+	out, _, err := runCLI(t, nil, "profile", "list", "--data", data)
+	if err != nil || strings.Contains(out, "smime") || strings.Contains(out, "emailProtection") {
+		t.Errorf("profile list after the refusals: %v\n%s", err, out)
+	}
+}
+
+// TestProfileCLIEKUsOfAnImportedCA: with an imported CA whose intermediate
+// has no EKU extension (any purpose) in the data directory, S/MIME and
+// code-signing profiles, the examples of docs/profiles.md among them, are
+// stored; `ca rotate` then warns, naming each, that the new
+// intermediate (serverAuth and clientAuth, as every one certgate makes)
+// does not allow their EKUs. Without a CA in the data directory (a
+// throwaway CA lints) such a profile is stored with a warning: the
+// server's CA may be an imported one.
+func TestProfileCLIEKUsOfAnImportedCA(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	interKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	bundle := filepath.Join(t.TempDir(), "bundle.pem")
+	if err := os.WriteFile(bundle, testca.BundleEKUs(t, time.Now(), rootKey, interKey, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "ca", "import", "--data", data, "--in", bundle); err != nil {
+		t.Fatalf("ca import: %v", err)
+	}
+	initDataDir(t, data)
+	for _, f := range []string{"smime-ready.yaml", "code-signing.yaml"} {
+		if _, stderr, err := runCLI(t, nil, "profile", "create", "--file", "../../docs/examples/profiles/"+f, "--data", data); err != nil || stderr != "" {
+			t.Errorf("profile create --file %s with an imported CA without EKUs: %v %s", f, err, stderr)
+		}
+	}
+	_, stderr, err := runCLI(t, nil, "ca", "rotate", "--data", data, "--pki-url", "http://127.0.0.1:8080")
+	if err != nil {
+		t.Fatalf("ca rotate: %v", err)
+	}
+	for _, want := range []string{
+		"certgate: warning: from the next start on, profile smime-ready: the built-in CA's intermediate allows only serverAuth, clientAuth (EKU); " +
+			"leaf certificates with emailProtection would not verify for that purpose",
+		"certgate: warning: from the next start on, profile code-signing: the built-in CA's intermediate allows only serverAuth, clientAuth (EKU); " +
+			"leaf certificates with codeSigning would not verify for that purpose",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("ca rotate stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	bare := filepath.Join(t.TempDir(), "bare")
+	initDataDir(t, bare)
+	_, stderr, err = runCLI(t, nil, "profile", "create", "smime", "--data", bare, "--validity", "365d", "--eku", "emailProtection")
+	if err != nil || !strings.Contains(stderr, "certgate: warning: "+filepath.Join(bare, "ca")+" holds no CA, so the profile's EKUs were not checked") ||
+		!strings.Contains(stderr, "leaf certificates with emailProtection would not verify for that purpose") {
+		t.Errorf("profile create --eku emailProtection without a CA in --data: %v, stderr %q; want it stored with a warning", err, stderr)
 	}
 }
 

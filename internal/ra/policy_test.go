@@ -85,13 +85,28 @@ func newPolicyEnvWith(t *testing.T, cfg ra.Config, profiles ...policy.Profile) *
 	return newPolicyEnvOn(t, st, dir, cfg, profiles...)
 }
 
-// newPolicyEnvOn is newPolicyEnvWith over st, with its CA in dir.
+// newPolicyEnvOn is newPolicyEnvWith over st, with its CA in dir: the
+// one there, else the CA certgate makes or, when one of profiles has an
+// EKU its intermediate does not allow (emailProtection, codeSigning: the
+// RA refuses newOrder under such a profile), an imported one whose
+// intermediate has no EKU extension (an enterprise CA for any purpose).
 func newPolicyEnvOn(t *testing.T, st *store.Store, dir string, cfg ra.Config, profiles ...policy.Profile) *policyEnv {
 	t.Helper()
 	e := &policyEnv{t: t, st: st, now: time.Now().UTC()}
 	e.clock = func() time.Time { return e.now }
+	anyEKU := false
 	for _, p := range profiles {
 		e.putProfile(p)
+		anyEKU = anyEKU || slices.ContainsFunc(p.EKUs, func(e string) bool { return e != "serverAuth" && e != "clientAuth" })
+	}
+	if ok, err := local.Exists(filepath.Join(dir, "ca")); err != nil {
+		t.Fatal(err)
+	} else if !ok && anyEKU {
+		rootKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		interKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if _, err := local.Import(filepath.Join(dir, "ca"), testca.BundleEKUs(t, e.now, rootKey, interKey, nil)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ca, err := local.LoadOrCreate(filepath.Join(dir, "ca"), local.Options{LintBeforeSign: true,
 		IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"})

@@ -2,6 +2,7 @@ package ra
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -67,6 +69,46 @@ func (r *RA) Profiles(ctx context.Context) ([]*policy.Profile, error) {
 	return ps, nil
 }
 
+// ekuChecker is an issuer that can tell whether its CA's chain allows
+// leaves with given EKUs (local.Issuer: an error with the refused ones,
+// refusedEKUs, when not).
+type ekuChecker interface {
+	CheckExtKeyUsages(ekus []x509.ExtKeyUsage) error
+}
+
+// refusedEKUs is the error of ekuChecker (local.EKUError).
+type refusedEKUs interface {
+	error
+	Refused() []x509.ExtKeyUsage
+}
+
+// checkProfileEKUs refuses, with a serverInternal problem naming the
+// profile and the cause, a newOrder under profile p of the built-in
+// issuer when the chain of its CA's current intermediate allows none of
+// p's EKUs: every certificate would fail to verify for each purpose it
+// names (a profile stored before certgate checked this, or kept through a
+// CA rotation or import; the start logged it). A profile with some of its
+// EKUs allowed is served as before: its certificates verify for those.
+func (r *RA) checkProfileEKUs(p *policy.Profile) error {
+	if p.Issuer != "" && p.Issuer != issuer.LocalName {
+		return nil
+	}
+	c, ok := r.issuer.(ekuChecker)
+	if !ok {
+		return nil
+	}
+	ekus := p.ExtKeyUsages()
+	if len(ekus) == 0 {
+		ekus = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} // policy.Profile.Validate's default
+	}
+	var re refusedEKUs
+	if err := c.CheckExtKeyUsages(ekus); !errors.As(err, &re) || len(re.Refused()) < len(ekus) {
+		return nil
+	}
+	return acme.NewProblem(acme.ServerInternal, "profile %s cannot issue usable certificates: %v; ask the server's operator to give the profile an issuer whose CA allows them",
+		p.Name, re)
+}
+
 // orderPolicy is what a profile and the account's EAB binding decide about
 // a new order.
 type orderPolicy struct {
@@ -86,6 +128,9 @@ type orderPolicy struct {
 func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewOrderRequest, ids []acme.Identifier) (*orderPolicy, error) {
 	p, err := r.Profile(ctx, req.Profile)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkProfileEKUs(p); err != nil {
 		return nil, err
 	}
 	op, eabAttrs, err := r.identifierPolicy(ctx, a, p, ids)

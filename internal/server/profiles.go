@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
@@ -25,6 +26,13 @@ import (
 // The default profile failing stops the start; a stored profile failing
 // is logged as an error (its orders will fail at finalize) so that one
 // bad profile does not take every other one down.
+//
+// A profile whose EKUs the CA's chain does not allow (CheckProfileEKUs:
+// stored before certgate checked them, or the CA rotated or imported
+// since) is logged as an error and never stops the start, the default
+// profile's included: the server keeps issuing under its other profiles,
+// and ra refuses newOrder only for a profile whose certificates would
+// verify for none of their EKUs.
 //
 // A stored profile whose DNS settings the server cannot apply (DNSSEC
 // without any resolver: policy.Profile.CheckDNSSEC with vaResolver, the
@@ -51,7 +59,15 @@ func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, 
 		if p.Issuer != issuer.LocalName {
 			continue
 		}
-		if err := LintProfile(ca, p, now); err != nil {
+		if err := CheckProfileEKUs(ca, p); err != nil {
+			// Never a reason to refuse the start, not even for the
+			// default profile: a server upgraded with such a profile
+			// stored keeps serving the others (and the profile's EKUs
+			// the chain allows; ra refuses newOrder for a profile
+			// whose certificates would verify for none).
+			log.Error("profile's EKUs are not allowed by the built-in CA's chain; its certificates would not verify for them", "profile", p.Name, "err", err)
+		}
+		if err := LintProfileSample(ca, p, now); err != nil {
 			if p.Name == policy.DefaultName {
 				return err
 			}
@@ -61,6 +77,46 @@ func preflightProfiles(ctx context.Context, ca *local.CA, reg *policy.Registry, 
 	return nil
 }
 
+// EKUChecker tells whether a CA's chain allows leaves with some EKUs:
+// *local.CA and local.Chain (an *local.EKUError when not).
+type EKUChecker interface {
+	// CheckExtKeyUsages returns an *local.EKUError when the chain does
+	// not allow every one of ekus in a leaf it signs.
+	CheckExtKeyUsages(ekus []x509.ExtKeyUsage) error
+}
+
+// CheckProfileEKUs checks that the built-in CA's chain, from its current
+// intermediate up (local.CA.CheckExtKeyUsages), allows every EKU of
+// profile p, so that its certificates verify for the purposes they name:
+// certgate's own intermediates (made at the CA's creation and by `ca
+// rotate`) allow serverAuth and clientAuth only (CA/B BR 7.1.2.2), an
+// imported one whatever its EKU extension says (none: any). A refusal is
+// a *policy.FieldError at "ekus" wrapping the *local.EKUError, one line
+// naming the profile, why and what to do.
+//
+// ca is the *local.CA that signs, or the local.Chain of an intermediate
+// not loaded yet (`ca rotate`'s new one).
+func CheckProfileEKUs(ca EKUChecker, p *policy.Profile) error {
+	ekus := p.ExtKeyUsages()
+	if len(ekus) == 0 {
+		ekus = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} // Validate's default
+	}
+	err := ca.CheckExtKeyUsages(ekus)
+	var ee *local.EKUError
+	if !errors.As(err, &ee) {
+		return err
+	}
+	refused := make([]string, 0, len(ee.Refused()))
+	for _, u := range ee.Refused() {
+		refused = append(refused, local.EKUName(u))
+	}
+	fix := fmt.Sprintf("use an issuer whose CA allows %s (an imported CA or an upstream issuer, docs/issuers.md)", strings.Join(refused, ", "))
+	if len(refused) < len(ekus) {
+		fix += ", or leave " + strings.Join(refused, ", ") + " out of ekus"
+	}
+	return &policy.FieldError{Field: "ekus", Value: p.EKUs, Err: fmt.Errorf("profile %s: %w; %s", p.Name, err, fix)}
+}
+
 // sampleSubject fills every subject field a profile may allow, so that the
 // lint sees the fullest subject the profile can issue.
 func sampleSubject() pkix.Name {
@@ -68,12 +124,22 @@ func sampleSubject() pkix.Name {
 		Province: []string{"Berlin"}, Locality: []string{"Berlin"}}
 }
 
-// LintProfile lints the certificate the built-in CA would issue under p
+// LintProfile checks the profile p of the built-in CA before it is
+// stored: its EKUs against the CA's chain (CheckProfileEKUs), then the
+// lint of its sample certificates (LintProfileSample).
+func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
+	if err := CheckProfileEKUs(ca, p); err != nil {
+		return err
+	}
+	return LintProfileSample(ca, p, now)
+}
+
+// LintProfileSample lints the certificate the built-in CA would issue under p
 // for a sample name, for both its default and its maximum validity. Lint
 // failures are a *policy.FieldError at the field ("validity" or
 // "maxValidity") wrapping a *LintSettingError naming the profile and the
 // field.
-func LintProfile(ca *local.CA, p *policy.Profile, now time.Time) error {
+func LintProfileSample(ca *local.CA, p *policy.Profile, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("preflight key: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,13 +18,18 @@ import (
 // TestProfilesLint: zlint passes for the built-in default profile (with
 // and without clientAuth, at 90 and 180 days)
 // and for every example profile of docs/examples/profiles, which
-// docs/profiles.md presents.
+// docs/profiles.md presents: with the CA certgate makes those with
+// serverAuth or clientAuth only; those with emailProtection or
+// codeSigning, which its intermediate does not allow (docs/profiles.md
+// says so and names the alternatives), are refused at ekus by it and pass
+// with an imported CA whose intermediate has no EKU extension.
 func TestProfilesLint(t *testing.T) {
 	ca, err := local.LoadOrCreate(t.TempDir(), local.Options{LintBeforeSign: true,
 		IssuerURL: "http://ca.example.test/pki/intermediate.crt", CRLURL: "http://ca.example.test/pki/crl"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	anyEKU := importedCA(t, nil)
 	now := time.Now()
 	for _, tc := range []struct {
 		v          time.Duration
@@ -56,8 +62,18 @@ func TestProfilesLint(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if err := LintProfile(ca, &p, now); err != nil {
+		tlsOnly := !slices.ContainsFunc(p.EKUs, func(e string) bool { return e != "serverAuth" && e != "clientAuth" })
+		err = LintProfile(ca, &p, now)
+		var fe *policy.FieldError
+		var ee *local.EKUError
+		switch {
+		case tlsOnly && err != nil:
 			t.Errorf("%s: %v", f, err)
+		case !tlsOnly && (!errors.As(err, &fe) || fe.Field != "ekus" || !errors.As(err, &ee)):
+			t.Errorf("%s (ekus %v) with the CA certgate makes: %v, want a *policy.FieldError at ekus wrapping a *local.EKUError", f, p.EKUs, err)
+		}
+		if err := LintProfile(anyEKU, &p, now); err != nil {
+			t.Errorf("%s with an imported CA without EKUs: %v", f, err)
 		}
 	}
 	// Subject fields: fine for client certificates, refused by the lint

@@ -44,6 +44,13 @@ func (i *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Is
 // notAfter, to which SignLeaf cuts a later one.
 func (i *Issuer) MaxNotAfter() time.Time { return i.CA.Intermediate().NotAfter }
 
+// CheckExtKeyUsages reports whether the chain of the intermediate that
+// signs allows leaves with the EKUs ekus (CA.CheckExtKeyUsages: an
+// *EKUError when not).
+func (i *Issuer) CheckExtKeyUsages(ekus []x509.ExtKeyUsage) error {
+	return i.CA.CheckExtKeyUsages(ekus)
+}
+
 // CanMustStaple implements issuer.MustStapler: certificates name the
 // OCSP responder unless it is turned off (OCSPURL "", --ocsp=false).
 func (i *Issuer) CanMustStaple() error {

@@ -25,6 +25,14 @@ import (
 // and clientAuth, certificate policy 2.23.140.1.2.1 (domain validated).
 func Bundle(t testing.TB, now time.Time, rootKey, interKey crypto.Signer) []byte {
 	t.Helper()
+	return BundleEKUs(t, now, rootKey, interKey, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
+}
+
+// BundleEKUs is Bundle with an intermediate whose EKU extension holds
+// ekus, or that has none when ekus is empty (an enterprise issuing CA
+// for every purpose, which RFC 5280 §4.2.1.12 allows).
+func BundleEKUs(t testing.TB, now time.Time, rootKey, interKey crypto.Signer, ekus []x509.ExtKeyUsage) []byte {
+	t.Helper()
 	notBefore := now.Add(-24 * time.Hour)
 	rootTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -53,7 +61,7 @@ func Bundle(t testing.TB, now time.Time, rootKey, interKey crypto.Signer) []byte
 		NotBefore:             notBefore,
 		NotAfter:              notBefore.Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:           ekus,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
