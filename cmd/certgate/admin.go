@@ -95,6 +95,9 @@ func openStore(ctx context.Context, _ *cobra.Command, o *storeOpts) (*store.Stor
 	}
 	st, err := store.OpenExisting(ctx, dsn)
 	if errors.Is(err, store.ErrNoSchema) {
+		if !store.IsPostgresDSN(dsn) {
+			return nil, fmt.Errorf("%w: pass the server's --data/--db", err)
+		}
 		return nil, fmt.Errorf("%w: start `certgate serve --db URL` on it once, or pass the server's --db", err)
 	}
 	if err != nil {

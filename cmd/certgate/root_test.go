@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"io/fs"
@@ -156,5 +157,49 @@ func TestAdminCommandRefusesPostgresWithoutSchema(t *testing.T) {
 	st.Close()
 	if _, stderr, err := runCLI(t, nil, "cert", "list", "--data", data, "--db", dsn); err != nil || stderr != "" {
 		t.Errorf("cert list on a database with the schema: err %v, stderr %q", err, stderr)
+	}
+}
+
+// TestAdminCommandRefusesSQLiteWithoutSchema: an existing SQLite file
+// without certgate's schema given as --db (another application's
+// database, an empty file) is refused in one line and left unchanged, as
+// a PostgreSQL database without the schema is; every command, read-only
+// ones included, added certgate's 33 tables to it (an empty file grew to
+// 434 KB).
+func TestAdminCommandRefusesSQLiteWithoutSchema(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "app.db")
+	db, err := sql.Open("sqlite", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE users (id INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{other, empty} {
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"account", "list"},
+			{"token", "create", "--role", "admin", "--name", "ops"},
+			{"cert", "list"},
+		} {
+			_, _, err := runCLI(t, nil, append(args, "--db", path)...)
+			want := path + ": no certgate schema in the database (another application's database, or an empty file): pass the server's --data/--db"
+			if err == nil || err.Error() != want {
+				t.Errorf("%v --db %s: err = %v, want %q", args, filepath.Base(path), err, want)
+			}
+		}
+		after, err := os.ReadFile(path)
+		if err != nil || string(after) != string(before) {
+			t.Errorf("%s changed by refused commands (%d → %d bytes, %v)", filepath.Base(path), len(before), len(after), err)
+		}
 	}
 }

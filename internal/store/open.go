@@ -209,22 +209,47 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	return openPostgres(ctx, dsn, false)
 }
 
-// ErrNoSchema is returned by OpenExisting for a PostgreSQL database that
-// has no certgate schema (no goose_db_version table on its search_path).
+// ErrNoSchema is returned by OpenExisting for a PostgreSQL database or an
+// existing SQLite file that has no certgate schema (no goose_db_version
+// table: on its search_path, or in the file).
 var ErrNoSchema = errors.New("no certgate schema in the database")
 
 // OpenExisting opens the database named by dsn as Open does, applying
 // pending migrations, but creates no new certgate database: a PostgreSQL
-// database without certgate's schema is refused with ErrNoSchema before
-// anything is written to it. (A SQLite file that does not exist is the
-// caller's to refuse: OpenSQLite would create it.) For administrative
+// database or an existing SQLite file without certgate's schema (another
+// application's database, an empty file) is refused with ErrNoSchema
+// before anything is written to it. (A SQLite file that does not exist is
+// the caller's to refuse: OpenSQLite would create it.) For administrative
 // commands, which must not turn a mistyped --db into an empty certgate
 // database.
 func OpenExisting(ctx context.Context, dsn string) (*Store, error) {
 	if IsPostgresDSN(dsn) {
 		return openPostgres(ctx, dsn, true)
 	}
+	if fi, err := os.Stat(dsn); err == nil && fi.Mode().IsRegular() && !IsConninfo(dsn) {
+		if err := sqliteHasSchema(ctx, dsn); err != nil {
+			return nil, err
+		}
+	}
 	return Open(ctx, dsn)
+}
+
+// sqliteHasSchema returns ErrNoSchema, naming path, when the SQLite file
+// at path has no goose_db_version table; it opens the file read-only.
+func sqliteHasSchema(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", sqliteURI(path, "mode=ro"))
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`).Scan(&n); err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w (another application's database, or an empty file)", path, ErrNoSchema)
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, dsn string, existing bool) (*Store, error) {
