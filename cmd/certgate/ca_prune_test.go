@@ -177,6 +177,36 @@ func TestCAPruneRetired(t *testing.T) {
 	if _, _, err := runCLI(t, nil, "ca", "prune-retired", "--data", data, gone); err == nil || !strings.Contains(err.Error(), "pruned already") {
 		t.Errorf("pruning twice: %v, want refused", err)
 	}
+	// A pruned intermediate can still be revoked (its certificate is
+	// valid until its notAfter; the root key signs the root's CRL), and
+	// the revocation is audited with the intermediate's status before it.
+	// The former code said there was no such intermediate.
+	out, _, err = runCLI(t, nil, "ca", "revoke-intermediate", gone, "--data", data, "--reason", "cACompromise")
+	if err != nil {
+		t.Fatalf("revoke-intermediate of the pruned intermediate: %v", err)
+	}
+	if !strings.Contains(out, "revoked the intermediate "+gone) {
+		t.Errorf("revoke-intermediate printed %q", out)
+	}
+	revoked, err := local.RevokedIntermediateCerts(server.CADir(data))
+	if err != nil || len(revoked) != 1 || local.IntermediateID(revoked[0]) != gone {
+		t.Fatalf("RevokedIntermediateCerts: %d, %v; want %s", len(revoked), err, gone)
+	}
+	der, err := os.ReadFile(filepath.Join(server.CADir(data), local.RootCRLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crl, err := x509.ParseRevocationList(der); err != nil || len(crl.RevokedCertificateEntries) != 1 ||
+		crl.RevokedCertificateEntries[0].SerialNumber.Cmp(revoked[0].SerialNumber) != 0 || crl.RevokedCertificateEntries[0].ReasonCode != 2 {
+		t.Errorf("root CRL after revoking the pruned intermediate: %v, want it listed, cACompromise", err)
+	}
+	revs, err := audit.New(st, nil).List(ctx, store.AuditFilter{Action: audit.ActionIntermediateRevoke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 1 || revs[0].ObjectID != gone || !strings.Contains(revs[0].Before, `"status":"pruned"`) || !strings.Contains(revs[0].After, `"status":"revoked"`) {
+		t.Errorf("audit: %+v, want one intermediate.revoke of %s, before pruned, after revoked", revs, gone)
+	}
 	inters, err := local.ReadIntermediates(server.CADir(data))
 	if err != nil || len(inters) != 4 {
 		t.Errorf("ReadIntermediates after pruning: %d, %v; want all 4, the pruned one included", len(inters), err)

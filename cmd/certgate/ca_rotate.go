@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -220,7 +221,8 @@ func newCARevokeIntermediate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke-intermediate ID",
 		Short: "Revoke a retired intermediate: the root's CRL lists it",
-		Long: `Revoke a retired intermediate (one that 'certgate ca rotate' replaced), named by its ID
+		Long: `Revoke a retired intermediate (one that 'certgate ca rotate' replaced; pruned or not: its
+certificate stays valid until its notAfter), named by its ID
 (the directory name in DATA/ca/retired) or its serial number in hex: the root's CRL
 (/pki/root.crl), signed anew with the root key (DATA/ca/root.key must be there), lists it
 from now on, so relying parties that check it no longer accept the certificates it signed.
@@ -248,10 +250,14 @@ Recorded in the audit log (intermediate.revoke).`,
 				return err
 			}
 			id := local.IntermediateID(c)
+			status := "retired"
+			if _, err := os.Stat(filepath.Join(server.CADir(o.data), local.RetiredDir, id, local.PrunedFile)); err == nil {
+				status = "pruned"
+			}
 			after := viewIntermediate(c, "revoked")
 			after.Reason = acme.RevocationReasonName(code)
 			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRevoke,
-				ObjectType: audit.ObjectIntermediate, ObjectID: id, Before: viewIntermediate(c, "retired"), After: after}); err != nil {
+				ObjectType: audit.ObjectIntermediate, ObjectID: id, Before: viewIntermediate(c, status), After: after}); err != nil {
 				return fmt.Errorf("revoked the intermediate, but recording it in the audit log failed: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked the intermediate %s (%s, serial %s) for %s: the root's CRL lists it\n",

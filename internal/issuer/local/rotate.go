@@ -594,8 +594,8 @@ func IntermediateReasonAllowed(reason int) bool {
 	return (reason >= 1 && reason <= 5) || reason == 9
 }
 
-// RevokeIntermediate revokes the retired intermediate of the CA in dir
-// whose IntermediateID is id (or whose serial, in hex, it is) for reason
+// RevokeIntermediate revokes the retired intermediate of the CA in dir,
+// pruned (PruneRetired) or not, whose IntermediateID is id (or whose serial, in hex, it is) for reason
 // (RFC 5280 §5.3.1 CRLReason; not 0, unspecified, which a CA
 // certificate's CRL entry may not give (CA/B Forum BR §7.2.2: a reason
 // code must be present, and 0 is never encoded), 6, certificateHold, 7,
@@ -618,18 +618,26 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	if match(ca.inter) {
 		return nil, fmt.Errorf("%w: %s is the intermediate that signs now; run 'certgate ca rotate' first, then revoke it", ErrRevokeIntermediate, id)
 	}
-	var target *CA
+	// A pruned intermediate is one too: its key is gone, but its
+	// certificate is valid until its notAfter, and the root's CRL that
+	// revokes it is signed with the root key alone.
+	var target *x509.Certificate
 	for _, r := range ca.retired {
 		if match(r.inter) {
-			target = r
+			target = r.inter
+		}
+	}
+	for _, c := range ca.pruned {
+		if match(c) {
+			target = c
 		}
 	}
 	if target == nil {
 		return nil, fmt.Errorf("%w: no retired intermediate %s in %s", ErrRevokeIntermediate, id, filepath.Join(dir, RetiredDir))
 	}
 	for _, r := range ca.revokedInters {
-		if r.Cert == target.inter {
-			return nil, fmt.Errorf("%w: the intermediate %s was revoked at %s already", ErrRevokeIntermediate, IntermediateID(target.inter), r.RevokedAt.Format(time.RFC3339))
+		if r.Cert == target {
+			return nil, fmt.Errorf("%w: the intermediate %s was revoked at %s already", ErrRevokeIntermediate, IntermediateID(target), r.RevokedAt.Format(time.RFC3339))
 		}
 	}
 	key, err := readKey(filepath.Join(dir, RootKeyFile))
@@ -640,7 +648,7 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 		return nil, err
 	}
 	at := now.UTC().Truncate(time.Second)
-	ca.revokedInters = append(ca.revokedInters, RevokedIntermediate{Cert: target.inter, RevokedAt: at, Reason: reason})
+	ca.revokedInters = append(ca.revokedInters, RevokedIntermediate{Cert: target, RevokedAt: at, Reason: reason})
 	// The root's CRL first: were the RevokedFile written and the CRL not,
 	// the next start would sign one that lists it anyway (LoadOrCreate).
 	ca.rootCRL.mu.Lock()
@@ -651,10 +659,10 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	}
 	ca.rootCRL.cur = next
 	line := at.Format(time.RFC3339) + " " + strconv.Itoa(reason) + "\n"
-	if err := writeReplace(filepath.Join(dir, RetiredDir, IntermediateID(target.inter), RevokedFile), []byte(line), 0o644); err != nil {
+	if err := writeReplace(filepath.Join(dir, RetiredDir, IntermediateID(target), RevokedFile), []byte(line), 0o644); err != nil {
 		return nil, err
 	}
-	return target.inter, nil
+	return target, nil
 }
 
 // RevokedIntermediates returns the intermediates revoked by

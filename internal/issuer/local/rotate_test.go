@@ -443,3 +443,60 @@ func TestRefusalsNameTheirOperation(t *testing.T) {
 		t.Errorf("a refusal matches another operation's: %v; %v", pruneUnknown, revokeUnknown)
 	}
 }
+
+// TestRevokePrunedIntermediate: a pruned intermediate (its key removed by
+// PruneRetired) can still be revoked: its certificate is valid until its
+// notAfter, and the root's CRL that lists it is signed with the root key
+// alone. The revocation is kept at the next load (RetiredIntermediates,
+// the root's CRL), and revoking it twice is refused. The former code
+// looked among the retired intermediates that still have a key only, and
+// said there was no such intermediate.
+func TestRevokePrunedIntermediate(t *testing.T) {
+	_, dir := newTestCA(t, Options{})
+	old, _, err := Rotate(dir, RotateOptions{Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := IntermediateID(old)
+	if _, err := PruneRetired(dir, id, testNow); err != nil {
+		t.Fatal(err)
+	}
+	got, err := RevokeIntermediate(dir, id, 2, testNow.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("revoking the pruned intermediate: %v", err)
+	}
+	if !got.Equal(old) {
+		t.Errorf("revoked %s, want %s", IntermediateID(got), id)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RetiredDir, id, RevokedFile)); err != nil {
+		t.Errorf("no %s for the pruned intermediate: %v", RevokedFile, err)
+	}
+	if _, err := RevokeIntermediate(dir, id, 2, testNow.Add(time.Hour)); !errors.Is(err, ErrRevokeIntermediate) || !strings.Contains(err.Error(), "revoked at") {
+		t.Errorf("revoking the pruned intermediate twice: %v, want refused", err)
+	}
+	ret, err := RetiredIntermediates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ret) != 1 || !ret[0].Pruned || !ret[0].Revoked {
+		t.Errorf("RetiredIntermediates: %+v, want the one intermediate, pruned and revoked", ret)
+	}
+	loaded, err := LoadOrCreate(dir, Options{Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := loaded.RootCRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crl.CheckSignatureFrom(loaded.Root()); err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(old.SerialNumber) != 0 || crl.RevokedCertificateEntries[0].ReasonCode != 2 {
+		t.Errorf("root CRL lists %+v, want the pruned intermediate, cACompromise", crl.RevokedCertificateEntries)
+	}
+}
