@@ -227,7 +227,8 @@ certificate stays valid until its notAfter), named by its ID
 (/pki/root.crl), signed anew with the root key (DATA/ca/root.key must be there), lists it
 from now on, so relying parties that check it no longer accept the certificates it signed.
 The intermediate that signs now cannot be revoked: rotate first. Run it with the server on
-this data directory stopped, and copy DATA/ca to the other nodes as after a rotation.
+this data directory stopped. The new root CRL is published in the database (--db), from which
+the other nodes of a cluster serve it; copy DATA/ca to them all the same, as after a rotation.
 Recorded in the audit log (intermediate.revoke).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -245,20 +246,41 @@ Recorded in the audit log (intermediate.revoke).`,
 				return err
 			}
 			defer st.Close()
-			c, err := local.RevokeIntermediate(server.CADir(o.data), args[0], code, time.Now())
+			caDir := server.CADir(o.data)
+			// The root CRL the database publishes first (that of the
+			// cluster, which another node may have signed since this
+			// one's): the CRL signed now keeps every revocation it lists.
+			if ok, err := local.Exists(caDir); err == nil && ok {
+				if err := server.SyncRootCRL(cmd.Context(), st, caDir, time.Now); err != nil {
+					return fmt.Errorf("nothing revoked: the root's CRL of the database: %w", err)
+				}
+			}
+			c, err := local.RevokeIntermediate(caDir, args[0], code, time.Now())
 			if err != nil {
 				return err
 			}
 			id := local.IntermediateID(c)
 			status := "retired"
-			if _, err := os.Stat(filepath.Join(server.CADir(o.data), local.RetiredDir, id, local.PrunedFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(caDir, local.RetiredDir, id, local.PrunedFile)); err == nil {
 				status = "pruned"
+			}
+			// The new root CRL in the database, so that every node of a
+			// cluster serves it (as serve publishes the CRLs it signs).
+			var pubErr error
+			if err := server.SyncRootCRL(cmd.Context(), st, caDir, time.Now); err != nil {
+				pubErr = fmt.Errorf("revoked the intermediate %s, but publishing the root's CRL in the database failed (certgate serve on %s publishes it at its start): %w", id, o.data, err)
 			}
 			after := viewIntermediate(c, "revoked")
 			after.Reason = acme.RevocationReasonName(code)
 			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRevoke,
 				ObjectType: audit.ObjectIntermediate, ObjectID: id, Before: viewIntermediate(c, status), After: after}); err != nil {
+				if pubErr != nil {
+					return fmt.Errorf("revoked the intermediate, but recording it in the audit log failed: %w; %w", err, pubErr)
+				}
 				return fmt.Errorf("revoked the intermediate, but recording it in the audit log failed: %w", err)
+			}
+			if pubErr != nil {
+				return pubErr
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked the intermediate %s (%s, serial %s) for %s: the root's CRL lists it\n",
 				id, c.Subject.CommonName, c.SerialNumber.Text(16), acme.RevocationReasonName(code))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"os"
@@ -99,6 +100,12 @@ func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// The new root CRL is in the database too (setting ca_root_crl), as
+	// serve publishes the ones it signs; the former code left the one
+	// serve published before the revocation there.
+	if v, err := st.GetSetting(ctx, server.RootCRLSetting); err != nil || v != base64.StdEncoding.EncodeToString(der) {
+		t.Errorf("setting %s after the revocation: %v; want the root CRL that lists the revoked intermediate", server.RootCRLSetting, err)
+	}
 	for action, id := range map[string]string{audit.ActionIntermediateRotate: newID, audit.ActionIntermediateRevoke: oldID} {
 		evs, err := audit.New(st, nil).List(ctx, store.AuditFilter{Action: action})
 		if err != nil {
@@ -116,7 +123,7 @@ func TestCARotateAndRevokeIntermediateCLI(t *testing.T) {
 // before (other numbers, times and signature bytes). An intermediate
 // revoked on one node's data directory (stopped, then started again) is
 // listed on the root CRL the other node serves, without copying files: the
-// restarted node publishes its newer CRL, which the other adopts. A node
+// revocation publishes its newer CRL, which the other adopts. A node
 // whose CA directory predates the rotation is refused at its start.
 func TestClusterSharesOneRootCRL(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
@@ -160,8 +167,8 @@ func TestClusterSharesOneRootCRL(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	// Node 2, stopped: rotate and revoke the old intermediate; started
-	// again it publishes the root CRL that lists it, and node 1 serves it.
+	// Node 2, stopped: rotate and revoke the old intermediate; the
+	// revocation publishes the root CRL that lists it, node 1 serves it.
 	if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data2, "--db", dsn); err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +198,115 @@ func TestClusterSharesOneRootCRL(t *testing.T) {
 	}
 	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(oldInter.SerialNumber) != 0 {
 		t.Fatalf("node 1's root CRL lists %+v, want the revoked intermediate", crl.RevokedCertificateEntries)
+	}
+}
+
+// TestRevokeIntermediatePublishesRootCRL: in a cluster (PostgreSQL),
+// `ca revoke-intermediate --db` publishes the root CRL it signs in the
+// database in the same run, so that a running node serves it (within
+// revocation-refresh, 0 here) and a node started afterwards serves it at
+// once, without a restart of the node whose data directory revoked it;
+// and the CRL it signs keeps a revocation made on another node's data
+// directory that only the database's CRL lists. The former code published
+// nothing: the other nodes served the root CRL of before the revocation
+// until the revoking node's server was started again.
+func TestRevokeIntermediatePublishesRootCRL(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	data1 := filepath.Join(t.TempDir(), "node1")
+	t.Run("serve", func(t *testing.T) {
+		if _, err := startNode(t, data1, dsn); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Two rotations on node 1: two retired intermediates, a and b.
+	var retired []*x509.Certificate
+	for range 2 {
+		cur, err := local.ReadIntermediate(server.CADir(data1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data1, "--db", dsn); err != nil {
+			t.Fatal(err)
+		}
+		retired = append(retired, cur)
+	}
+	a, b := retired[0], retired[1]
+	bundle, _, err := runCLI(t, nil, "ca", "export", "--data", data1, "--with-retired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data2 := filepath.Join(t.TempDir(), "node2")
+	data3 := filepath.Join(t.TempDir(), "node3")
+	for _, d := range []string{data2, data3} {
+		if _, _, err := runCLI(t, []byte(bundle), "ca", "import", "--data", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a revoked on node 2's data directory: published, node 1's DATA/ca
+	// does not know it.
+	if _, _, err := runCLI(t, nil, "ca", "revoke-intermediate", local.IntermediateID(a), "--data", data2, "--db", dsn, "--reason", "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	node3, err := startNode(t, data3, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b revoked on node 1's data directory, node 3 running.
+	if _, _, err := runCLI(t, nil, "ca", "revoke-intermediate", local.IntermediateID(b), "--data", data1, "--db", dsn, "--reason", "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	lists := func(what string, der []byte) {
+		t.Helper()
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		reasons := map[string]int{}
+		for _, e := range crl.RevokedCertificateEntries {
+			reasons[e.SerialNumber.Text(16)] = e.ReasonCode
+		}
+		if len(reasons) != 2 || reasons[a.SerialNumber.Text(16)] != 4 || reasons[b.SerialNumber.Text(16)] != 1 {
+			t.Errorf("%s lists %v, want %s (superseded) and %s (keyCompromise)", what, reasons, a.SerialNumber.Text(16), b.SerialNumber.Text(16))
+		}
+	}
+	own, err := os.ReadFile(filepath.Join(server.CADir(data1), local.RootCRLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists("node 1's "+local.RootCRLFile, own)
+	ctx := context.Background()
+	st, err := store.OpenExisting(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if v, err := st.GetSetting(ctx, server.RootCRLSetting); err != nil || v != base64.StdEncoding.EncodeToString(own) {
+		t.Errorf("setting %s: %v; want node 1's new root CRL", server.RootCRLSetting, err)
+	}
+	get := func(srv *server.Server) []byte {
+		t.Helper()
+		res, err := http.Get("http://" + srv.Addr().String() + "/pki/root.crl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /pki/root.crl: %d %v", res.StatusCode, err)
+		}
+		return body
+	}
+	lists("the root CRL of node 3 (running)", get(node3))
+	node2, err := startNode(t, data2, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := get(node2)
+	lists("the root CRL of node 2 (started after)", got)
+	if !bytes.Equal(got, own) {
+		t.Error("node 2 serves another root CRL than the one node 1's revocation signed")
 	}
 }

@@ -65,7 +65,7 @@ func (r *rootCRLSync) get() ([]byte, error) {
 		switch {
 		case err == nil:
 			r.checked = now
-			r.adopt(v)
+			_ = r.adopt(v) // logged
 		case errors.Is(err, store.ErrNotFound):
 			r.checked = now
 		default:
@@ -74,62 +74,119 @@ func (r *rootCRLSync) get() ([]byte, error) {
 	}
 	der, err := r.ca.RootCRL()
 	if der != nil {
-		r.publish(ctx, der)
+		if err := r.publish(ctx, der); err != nil {
+			r.log.Warn("root CRL: publishing", "err", err)
+		}
 	}
 	return der, err
 }
 
 // adopt takes the setting's value v: the root CRL becomes this node's
-// when it is newer.
-func (r *rootCRLSync) adopt(v string) {
+// when it is newer. A value that is not base64 is logged and left to be
+// replaced by this node's CRL; the error (logged too) is a failure to
+// write the adopted CRL to the CA directory.
+func (r *rootCRLSync) adopt(v string) error {
 	if v == r.published {
-		return
+		return nil
 	}
 	r.published = v
 	der, err := base64.StdEncoding.DecodeString(v)
 	if err != nil {
 		r.log.Warn("root CRL: the cluster's is not base64", "setting", RootCRLSetting)
-		return
+		return nil
 	}
 	if _, err := r.ca.AdoptRootCRL(der); err != nil {
 		r.log.Warn("root CRL: adopting the cluster's", "err", err)
+		return fmt.Errorf("root CRL: adopting the cluster's: %w", err)
 	}
+	return nil
 }
 
 // publish writes der to RootCRLSetting unless it holds it: set when
 // unset, else replaced only if it still holds what this node last saw
-// (another node's newer CRL is read and compared at the next check).
-func (r *rootCRLSync) publish(ctx context.Context, der []byte) {
+// (another node's newer CRL is read and compared at the next check). The
+// error is the database's.
+func (r *rootCRLSync) publish(ctx context.Context, der []byte) error {
 	v := base64.StdEncoding.EncodeToString(der)
 	if v == r.published {
-		return
+		return nil
 	}
 	if r.published == "" {
 		got, err := r.st.InitSetting(ctx, RootCRLSetting, v)
 		if err != nil {
-			r.log.Warn("root CRL: publishing", "err", err)
-			return
+			return fmt.Errorf("root CRL: publishing: %w", err)
 		}
 		if got == v {
 			r.published = v
-			return
+			return nil
 		}
 		// Another node's was there: the newer of the two is the cluster's.
-		r.adopt(got)
+		_ = r.adopt(got) // logged; the adopted CRL is in use all the same
 		if v = base64.StdEncoding.EncodeToString(r.ca.CurrentRootCRL()); v == got {
-			return
+			return nil
 		}
 	}
 	ok, err := r.st.ReplaceSetting(ctx, RootCRLSetting, r.published, v)
 	if err != nil {
-		r.log.Warn("root CRL: publishing", "err", err)
-		return
+		return fmt.Errorf("root CRL: publishing: %w", err)
 	}
 	if ok {
 		r.published = v
 	} else {
 		r.checked = time.Time{}
 	}
+	return nil
+}
+
+// SyncRootCRL makes the root CRL of the CA in caDir (DATA/ca, of a
+// stopped server: the caller holds the data directory's lock) and the one
+// the database st publishes (RootCRLSetting) one, as a running server does
+// (rootCRLSync): the published one is adopted, into RootCRLFile too, when
+// the root signed it and its number is greater; the CA's is signed anew
+// when it lacks an intermediate revoked in caDir (the root key must be
+// there for that); and the CA's, when it is not the published one, is
+// published with a compare-and-set, read again and retried when another
+// node published meanwhile. `certgate ca revoke-intermediate` calls it
+// before the revocation, so that the root CRL it signs keeps the
+// revocations the cluster's lists, and after it, so that every node serves
+// the new one: at its start, and a running node within revocation-refresh.
+// A CA without a root CRL (no root key, no RootCRLFile) publishes nothing.
+// now is the CA's clock (nil: time.Now).
+func SyncRootCRL(ctx context.Context, st *store.Store, caDir string, now func() time.Time) error {
+	if now == nil {
+		now = time.Now
+	}
+	ca, err := local.Open(caDir, now)
+	if err != nil {
+		return err
+	}
+	r := &rootCRLSync{ca: ca, st: st, log: slog.New(slog.DiscardHandler), now: now}
+	for range 3 {
+		v, err := st.GetSetting(ctx, RootCRLSetting)
+		switch {
+		case err == nil:
+			if err := r.adopt(v); err != nil {
+				return err
+			}
+		case errors.Is(err, store.ErrNotFound):
+		default:
+			return fmt.Errorf("root CRL: reading the setting %s: %w", RootCRLSetting, err)
+		}
+		der, err := ca.RootCRL()
+		if err != nil {
+			return fmt.Errorf("root CRL: %w", err)
+		}
+		if der == nil {
+			return nil
+		}
+		if err := r.publish(ctx, der); err != nil {
+			return err
+		}
+		if r.published == base64.StdEncoding.EncodeToString(ca.CurrentRootCRL()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("root CRL: the setting %s kept changing while it was published; run the command again, or start the server, which publishes it", RootCRLSetting)
 }
 
 // IntermediateSetting is the database setting naming (local.IntermediateID)

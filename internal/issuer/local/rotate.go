@@ -705,6 +705,26 @@ func (ca *CA) rootCRLListsAll(der []byte) bool {
 	return true
 }
 
+// errOpen names the refusals of Open.
+var errOpen = errors.New("local CA")
+
+// Open loads the CA in dir, which must hold one, with its retired
+// intermediates and its root's CRL (RootCRLFile), as LoadOrCreate does but
+// without creating, signing or writing anything until a method is called:
+// for a command on the CA directory of a stopped server, such as
+// publishing the root's CRL (RootCRL signs it anew when it lacks a revoked
+// intermediate, AdoptRootCRL adopts another node's). When the
+// intermediate's key is in a PKCS#11 token, the CA has its public key
+// only and signs no leaf. now is its clock (nil: time.Now). Without a CA
+// in dir, the error wraps fs.ErrNotExist. The caller holds the data
+// directory's lock.
+func Open(dir string, now func() time.Time) (*CA, error) {
+	if now == nil {
+		now = time.Now
+	}
+	return open(dir, now, errOpen)
+}
+
 // open loads the CA in dir, which must hold one, with its retired
 // intermediates and its root's CRL, without signing anything. Without a CA
 // in dir, the error wraps op (the refusal of the caller's operation, e.g.
