@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,7 +56,8 @@ The current intermediate is retired to DATA/ca/retired/ID: it signs no certifica
 more, but keeps signing the CRL and the OCSP responses about the certificates it signed,
 at the URLs they name, until they expire. Certificates of the new intermediate name
 /pki/ca/ID/intermediate.crt and /pki/ca/ID/crl. Run it with the server on this data
-directory stopped; then copy DATA/ca to every other node sharing the database
+directory stopped (it also works before the first start, when there is no
+database yet: an imported intermediate that expired meanwhile); then copy DATA/ca to every other node sharing the database
 (docs/pki.md#rotating-the-intermediate). Recorded in the audit log (intermediate.rotate).
 
 With --pkcs11-module (and --pkcs11-token-label or --pkcs11-slot, --pkcs11-key-label
@@ -87,11 +89,18 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cmd, &o)
+			// No database yet (the first certgate serve never got far:
+			// its failed start removed the database it had made, e.g.
+			// refusing an expired intermediate): the rotation is only
+			// DATA/ca's, and that first start records the new
+			// intermediate.
+			st, err := openStoreIfAny(cmd.Context(), cmd, &o)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			if st != nil {
+				defer st.Close()
+			}
 			var tokenKey hsm.Signer
 			var keyName string
 			if p11.Module != "" {
@@ -113,6 +122,11 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 				return err
 			}
 			id := local.IntermediateID(cur)
+			if st == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "the intermediate %s (%s) signs from the first start on; %s (%s) is retired to %s (there is no database yet: certgate serve records the new intermediate when it creates it)\n",
+					id, cur.Subject.CommonName, local.IntermediateID(old), old.Subject.CommonName, server.CADir(o.data)+"/"+local.RetiredDir+"/"+local.IntermediateID(old))
+				return nil
+			}
 			// The database names the new intermediate: a node started with
 			// the old one (its DATA/ca not copied yet) is refused.
 			if _, err := st.ReplaceSetting(cmd.Context(), server.IntermediateSetting, local.IntermediateID(old), id); err != nil {
@@ -484,4 +498,21 @@ func pruneBlocker(ctx context.Context, st *store.Store, inter *x509.Certificate,
 			latest.UTC().Format(time.RFC3339), latest.Add(v).UTC().Format(time.RFC3339), latest.Add(2*v).UTC().Format(time.RFC3339)), nil
 	}
 	return "", nil
+}
+
+// openStoreIfAny is openStore, but returns a nil store and no error when
+// the server's database does not exist yet: no SQLite file at
+// server.DSN, or a PostgreSQL database without certgate's schema.
+func openStoreIfAny(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
+	dsn := server.DSN(o.data, o.db)
+	if !store.IsConninfo(dsn) && !store.IsPostgresDSN(dsn) {
+		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	st, err := openStore(ctx, cmd, o)
+	if errors.Is(err, store.ErrNoSchema) {
+		return nil, nil
+	}
+	return st, err
 }

@@ -315,6 +315,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if cfg.OCSP {
 		ocspURL = pkiBase + wfe.OCSPPath
 	}
+	// A CA whose intermediate (or a certificate above it) is not valid
+	// now signs nothing that verifies: refused with the way out.
+	if err := ca.CheckValidAt(now()); err != nil {
+		return nil, builtinCAError(err)
+	}
 	if err := preflight(ca, cfg, ocspURL, now()); err != nil {
 		return nil, err
 	}

@@ -245,7 +245,11 @@ type certChecker interface {
 //
 // When some file is present but a required one is missing it returns an
 // error wrapping ErrPartialCA and touches nothing. Unparsable or
-// inconsistent files give an error wrapping ErrInvalidCA.
+// inconsistent files give an error wrapping ErrInvalidCA, and so does a
+// loaded CA certificate whose keyUsage extension lacks keyCertSign, or an
+// intermediate whose lacks cRLSign (the error names it and the fix).
+// Validity is not checked here (CheckValidAt): SignLeaf refuses once the
+// intermediate has expired.
 //
 // When dir holds RootKeyFile, the root's CRL (RootCRL) is signed and
 // written to RootCRLFile unless the file holds one of this root that is
@@ -269,6 +273,9 @@ func LoadOrCreate(dir string, opts Options) (*CA, error) {
 	case len(missing) == 0:
 		if err = finishRotation(dir); err == nil {
 			ca, _, err = load(dir, extKey{opts.IntermediateKey, opts.IntermediateKeyName})
+		}
+		if err == nil {
+			err = checkLoaded(dir, ca)
 		}
 	case len(present) == 0:
 		ca, err = create(dir, opts)
@@ -759,6 +766,11 @@ func load(dir string, ext extKey) (*CA, crypto.Signer, error) {
 	}
 	if !root.IsCA || !inter.IsCA {
 		return nil, nil, fmt.Errorf("%w: root and intermediate must both be CA certificates", ErrInvalidCA)
+	}
+	// keyCertSign first: crypto/x509 checks it with the signatures, and
+	// would tell a root without it as not self-signed.
+	if err := checkKeyUsage(append(append([]*x509.Certificate{inter}, upper...), root), 1); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w; it must be issued again with keyCertSign (or without a keyUsage extension)", ErrInvalidCA, err)
 	}
 	if !selfSigned(root) {
 		return nil, nil, fmt.Errorf("%w: %s is not self-signed (issuer %q, subject %q); the root must be issued and signed by its own key",

@@ -234,7 +234,11 @@ func loadExisting(dir string) (*CA, crypto.Signer, error) {
 // each key matches its certificate, all are CA certificates, each is
 // signed by the one before it in the bundle, none has more CA certificates
 // below it than its path length constraint allows, the intermediate key is
-// one of AcceptedIntermediateKeys (else ErrInvalidCA). When dir holds any CA file
+// one of AcceptedIntermediateKeys; and the CA must be able to issue
+// certificates that verify: a CA certificate with a keyUsage extension
+// has keyCertSign, the intermediate's also cRLSign, and every certificate
+// is valid now (else ErrInvalidCA, naming the certificate and what it
+// lacks). When dir holds any CA file
 // Import returns ErrCAExists and touches nothing.
 //
 // The files are written into a temporary directory next to dir, loaded
@@ -284,6 +288,9 @@ func Import(dir string, bundle []byte) (*x509.Certificate, error) {
 	ca, _, err := load(tmp, extKey{})
 	if err != nil {
 		return nil, bundleErr(tmp, err)
+	}
+	if err := checkImported(ca, time.Now()); err != nil {
+		return nil, err
 	}
 	if err := importRetired(tmp, ca, bb, time.Now()); err != nil {
 		return nil, err
@@ -599,9 +606,13 @@ func bundleErr(tmp string, err error) error {
 }
 
 // selfSigned reports whether c is issued by its own subject and signed by
-// its own key, as a root is.
+// its own key, as a root is. Its keyUsage is not looked at here (a root
+// without keyCertSign is refused as such by load, checkKeyUsage, rather
+// than told as not self-signed).
 func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
+	signer := *c
+	signer.KeyUsage = 0
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(&signer) == nil
 }
 
 // rewritten carries a rewritten message while still matching err.

@@ -33,6 +33,15 @@ func Bundle(t testing.TB, now time.Time, rootKey, interKey crypto.Signer) []byte
 // for every purpose, which RFC 5280 §4.2.1.12 allows).
 func BundleEKUs(t testing.TB, now time.Time, rootKey, interKey crypto.Signer, ekus []x509.ExtKeyUsage) []byte {
 	t.Helper()
+	return BundleEdited(t, now, rootKey, interKey, func(_, inter *x509.Certificate) { inter.ExtKeyUsage = ekus })
+}
+
+// BundleEdited is Bundle with the root's and the intermediate's
+// templates changed by edit before they are signed (its key usage,
+// validity or name constraints, say): the CA certificates of an
+// enterprise's CA that certgate must refuse, or accept.
+func BundleEdited(t testing.TB, now time.Time, rootKey, interKey crypto.Signer, edit func(root, inter *x509.Certificate)) []byte {
+	t.Helper()
 	notBefore := now.Add(-24 * time.Hour)
 	rootTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -42,14 +51,6 @@ func BundleEKUs(t testing.TB, now time.Time, rootKey, interKey crypto.Signer, ek
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := x509.ParseCertificate(rootDER)
-	if err != nil {
-		t.Fatal(err)
 	}
 	dv, err := x509.OIDFromInts([]uint64{2, 23, 140, 1, 2, 1})
 	if err != nil {
@@ -61,11 +62,22 @@ func BundleEKUs(t testing.TB, now time.Time, rootKey, interKey crypto.Signer, ek
 		NotBefore:             notBefore,
 		NotAfter:              notBefore.Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           ekus,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 		Policies:              []x509.OID{dv},
+	}
+	if edit != nil {
+		edit(rootTmpl, interTmpl)
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := x509.ParseCertificate(rootDER)
+	if err != nil {
+		t.Fatal(err)
 	}
 	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, interKey.Public(), rootKey)
 	if err != nil {

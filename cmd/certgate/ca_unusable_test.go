@@ -1,0 +1,115 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgate/certgate/internal/issuer/local"
+	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/testenv/testca"
+)
+
+// editedBundle is a four-block `ca import` bundle of an enterprise CA
+// (testca.BundleEdited) whose certificate templates edit changed.
+func editedBundle(t *testing.T, edit func(root, inter *x509.Certificate)) []byte {
+	t.Helper()
+	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testca.BundleEdited(t, time.Now(), rootKey, interKey, edit)
+}
+
+// TestCAImportRefusesUnusableIntermediate: `certgate ca import` refuses,
+// in one line naming the intermediate and what it lacks, an intermediate
+// whose keyUsage lacks keyCertSign (its leaves fail `openssl verify`) or
+// cRLSign (every GET /pki/crl would fail), and one not valid now; it
+// leaves no data directory behind. The former code imported them all.
+func TestCAImportRefusesUnusableIntermediate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(root, inter *x509.Certificate)
+		want string
+	}{
+		{"no keyCertSign", func(_, inter *x509.Certificate) { inter.KeyUsage = x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature }, "without keyCertSign"},
+		{"no cRLSign", func(_, inter *x509.Certificate) { inter.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature }, "without cRLSign"},
+		{"expired", func(_, inter *x509.Certificate) { inter.NotAfter = time.Now().Add(-time.Hour) }, "expired on"},
+		{"not valid yet", func(_, inter *x509.Certificate) { inter.NotBefore = time.Now().Add(time.Hour) }, "is not valid yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			_, _, err := runCLI(t, editedBundle(t, tc.edit), "ca", "import", "--data", data)
+			if err == nil {
+				t.Fatal("ca import accepted it")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, `the bundle's intermediate "CN=Example Corp Issuing CA,O=Example Corp"`) || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("ca import: %q, want one line naming the intermediate and %q", msg, tc.want)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("ca import left %s (%v)", data, err)
+			}
+		})
+	}
+}
+
+// TestExpiredIntermediateWayOut: a data directory whose CA's intermediate
+// has expired before the first start (imported while valid, or DATA/ca
+// written by hand): certgate serve refuses, naming `certgate ca rotate`
+// and that it works before the first start; `certgate ca rotate`, with no
+// database yet, makes a new intermediate (the former code refused with
+// "no certgate database ... start certgate serve once", while serve
+// pointed at ca rotate); then serve starts with it and records it.
+func TestExpiredIntermediateWayOut(t *testing.T) {
+	data := t.TempDir()
+	caDir := server.CADir(data)
+	if err := os.MkdirAll(caDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	blocks := pemBlocks(editedBundle(t, func(_, inter *x509.Certificate) { inter.NotAfter = time.Now().Add(-time.Hour) }))
+	for i, name := range []string{local.RootCertFile, local.RootKeyFile, local.IntermediateCertFile, local.IntermediateKeyFile} {
+		if err := os.WriteFile(filepath.Join(caDir, name), pem.EncodeToMemory(blocks[i]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := startNode(t, data, "")
+	if !errors.Is(err, local.ErrIntermediateExpired) || !strings.Contains(err.Error(), "certgate ca rotate") || !strings.Contains(err.Error(), "before the first start") {
+		t.Fatalf("serve with an expired intermediate: %v, want ErrIntermediateExpired naming certgate ca rotate", err)
+	}
+	t.Logf("serve: %v", err)
+	if _, err := os.Stat(server.DSN(data, "")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the failed start left its database (%v): the test no longer covers a rotation without one", err)
+	}
+	out, _, err := runCLI(t, nil, "ca", "rotate", "--data", data, "--pki-url", "http://localhost:8443")
+	if err != nil {
+		t.Fatalf("ca rotate without a database: %v", err)
+	}
+	if !strings.Contains(out, "no database yet") {
+		t.Errorf("ca rotate printed %q, want it to say there is no database yet", out)
+	}
+	cur, err := local.ReadIntermediate(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startNode(t, data, "")
+	if err != nil {
+		t.Fatalf("serve after the rotation: %v", err)
+	}
+	if !srv.CA().Intermediate().Equal(cur) {
+		t.Error("the server does not sign with the new intermediate")
+	}
+}
