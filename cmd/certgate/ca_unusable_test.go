@@ -45,8 +45,12 @@ func TestCAImportRefusesUnusableIntermediate(t *testing.T) {
 		edit func(root, inter *x509.Certificate)
 		want string
 	}{
-		{"no keyCertSign", func(_, inter *x509.Certificate) { inter.KeyUsage = x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature }, "without keyCertSign"},
-		{"no cRLSign", func(_, inter *x509.Certificate) { inter.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature }, "without cRLSign"},
+		{"no keyCertSign", func(_, inter *x509.Certificate) {
+			inter.KeyUsage = x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+		}, "without keyCertSign"},
+		{"no cRLSign", func(_, inter *x509.Certificate) {
+			inter.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+		}, "without cRLSign"},
 		{"expired", func(_, inter *x509.Certificate) { inter.NotAfter = time.Now().Add(-time.Hour) }, "expired on"},
 		{"not valid yet", func(_, inter *x509.Certificate) { inter.NotBefore = time.Now().Add(time.Hour) }, "is not valid yet"},
 	} {

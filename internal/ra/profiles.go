@@ -109,6 +109,56 @@ func (r *RA) checkProfileEKUs(p *policy.Profile) error {
 		p.Name, re)
 }
 
+// nameConstraintChecker is an issuer whose CA's chain may have name
+// constraints (local.Issuer): CheckName returns an error naming the
+// constraint for a name outside them.
+type nameConstraintChecker interface {
+	CheckName(name string) error
+}
+
+// constrainedName is the error of nameConstraintChecker for a name
+// outside the constraints (local.NameConstraintError).
+type constrainedName interface {
+	error
+	ConstrainedName() string
+}
+
+// checkNameConstraints refuses, as rejectedIdentifier with one subproblem
+// per identifier (RFC 8555 §6.7.1), the identifiers of a newOrder under
+// profile p of the built-in issuer that are outside the name constraints
+// (RFC 5280 §4.2.1.10) of its CA's chain: a certificate naming them would
+// fail verification. Another issuer's profile is not checked.
+func (r *RA) checkNameConstraints(ctx context.Context, p *policy.Profile, ids []acme.Identifier) error {
+	if p.Issuer != "" && p.Issuer != issuer.LocalName {
+		return nil
+	}
+	c, ok := r.issuer.(nameConstraintChecker)
+	if !ok {
+		return nil
+	}
+	var subs []acme.Problem
+	for _, id := range ids {
+		err := c.CheckName(id.Value)
+		if err == nil {
+			continue
+		}
+		var nce constrainedName
+		if !errors.As(err, &nce) {
+			return r.internal(ctx, "name constraints check", err)
+		}
+		sp := acme.NewProblem(acme.RejectedIdentifier, "%v", err)
+		idc := id
+		sp.Identifier = &idc
+		subs = append(subs, *sp)
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	pr := acme.NewProblem(acme.RejectedIdentifier, "%d identifiers are outside the name constraints of the built-in CA; ask the server's operator for a CA that may issue for them", len(subs))
+	pr.Subproblems = subs
+	return pr
+}
+
 // orderPolicy is what a profile and the account's EAB binding decide about
 // a new order.
 type orderPolicy struct {
@@ -135,6 +185,9 @@ func (r *RA) newOrderPolicy(ctx context.Context, a *store.Account, req acme.NewO
 	}
 	op, eabAttrs, err := r.identifierPolicy(ctx, a, p, ids)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkNameConstraints(ctx, p, ids); err != nil {
 		return nil, err
 	}
 	var orderAttrs map[string]string

@@ -188,6 +188,9 @@ type CA struct {
 	// from inter's issuer up; upperPEM is them as PEM, in that order.
 	upper    []*x509.Certificate
 	upperPEM []byte
+	// nameCheck evaluates the name constraints of the chain (CheckName);
+	// nil when it has none.
+	nameCheck *nameChecker
 
 	// lint is the pre-issuance linter (a *certlint.Linter skipping
 	// certlint.PreIssuanceSkipped()) when Options.LintBeforeSign is set,
@@ -783,16 +786,21 @@ func load(dir string, ext extKey) (*CA, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCA, err)
 	}
+	nameCheck, err := newNameChecker(append(append([]*x509.Certificate{inter}, upper...), root))
+	if err != nil {
+		return nil, nil, fmt.Errorf("local CA: name constraints: %w", err)
+	}
 	return &CA{
-		root:     root,
-		inter:    inter,
-		interKey: interKey,
-		sig:      sig,
-		rootPEM:  rootPEM,
-		interPEM: interPEM,
-		upper:    upper,
-		upperPEM: upperPEM,
-		rotated:  originalID(dir) != "" && IntermediateID(inter) != originalID(dir),
+		nameCheck: nameCheck,
+		root:      root,
+		inter:     inter,
+		interKey:  interKey,
+		sig:       sig,
+		rootPEM:   rootPEM,
+		interPEM:  interPEM,
+		upper:     upper,
+		upperPEM:  upperPEM,
+		rotated:   originalID(dir) != "" && IntermediateID(inter) != originalID(dir),
 	}, rootKey, nil
 }
 

@@ -51,6 +51,11 @@ func (i *Issuer) CheckExtKeyUsages(ekus []x509.ExtKeyUsage) error {
 	return i.CA.CheckExtKeyUsages(ekus)
 }
 
+// CheckName reports whether the chain of the intermediate that signs
+// allows a leaf naming name (CA.CheckName: a *NameConstraintError when its
+// name constraints do not).
+func (i *Issuer) CheckName(name string) error { return i.CA.CheckName(name) }
+
 // CanMustStaple implements issuer.MustStapler: certificates name the
 // OCSP responder unless it is turned off (OCSPURL "", --ocsp=false).
 func (i *Issuer) CanMustStaple() error {
