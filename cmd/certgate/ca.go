@@ -178,7 +178,9 @@ Certificates are CERTIFICATE blocks, keys unencrypted PKCS#8 PRIVATE KEY
 blocks. The bundle is checked as the server checks its CA files (each key
 matches its certificate, all are CA certificates, the root is self-signed and
 each certificate signed the next within its path length constraint, the
-intermediate key is RSA of at least 2048 bits or ECDSA P-256 or P-384), and
+intermediate key is RSA of at least 2048 bits or ECDSA P-256 or P-384, a CA
+certificate with a keyUsage extension has keyCertSign, the intermediate's also
+cRLSign, and all are valid now), and
 written to DATA/ca with the modes the server gives a new CA (directory 0700,
 keys 0600; no root.key without the root key: the server never needs it). It
 refuses when DATA/ca already holds a CA, and while a server runs on the data
