@@ -57,8 +57,11 @@ more, but keeps signing the CRL and the OCSP responses about the certificates it
 at the URLs they name, until they expire. Certificates of the new intermediate name
 /pki/ca/ID/intermediate.crt and /pki/ca/ID/crl. Run it with the server on this data
 directory stopped (it also works before the first start, when there is no
-database yet: an imported intermediate that expired meanwhile); then copy DATA/ca to every other node sharing the database
-(docs/pki.md#rotating-the-intermediate). Recorded in the audit log (intermediate.rotate).
+database yet: an imported intermediate that expired meanwhile); then copy DATA/ca to every
+other node sharing the database (docs/pki.md#rotating-the-intermediate). Refused, changing
+nothing, when the database (--db) records another CA than DATA/ca's: another root, or
+another intermediate as the one the nodes sign with (DATA/ca is stale: rotate on the node
+that rotated last, or copy its CA here). Recorded in the audit log (intermediate.rotate).
 
 With --pkcs11-module (and --pkcs11-token-label or --pkcs11-slot, --pkcs11-key-label
 and/or --pkcs11-key-id, and the PIN in CERTGATE_PKCS11_PIN, the config file or
@@ -100,6 +103,9 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 			}
 			if st != nil {
 				defer st.Close()
+				if err := checkCADatabase(cmd.Context(), st, o.data, "rotate", "nothing rotated"); err != nil {
+					return err
+				}
 			}
 			var tokenKey hsm.Signer
 			var keyName string
@@ -129,9 +135,15 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 			}
 			// The database names the new intermediate: a node started with
 			// the old one (its DATA/ca not copied yet) is refused.
-			if _, err := st.ReplaceSetting(cmd.Context(), server.IntermediateSetting, local.IntermediateID(old), id); err != nil {
+			moved, err := st.ReplaceSetting(cmd.Context(), server.IntermediateSetting, local.IntermediateID(old), id)
+			if err != nil {
 				return fmt.Errorf("rotated the intermediate to %s in %s, but recording it in the database failed (do not rotate again: "+
 					"the next certgate serve records it and its audit event): %w", id, server.CADir(o.data), err)
+			}
+			if !moved {
+				if err := lostRotation(cmd.Context(), st, o.data, id); err != nil {
+					return err
+				}
 			}
 			if err := audit.New(st, nil).Record(cmd.Context(), audit.Event{Actor: cliActor(), Action: audit.ActionIntermediateRotate,
 				ObjectType: audit.ObjectIntermediate, ObjectID: id,
@@ -243,6 +255,7 @@ from now on, so relying parties that check it no longer accept the certificates 
 The intermediate that signs now cannot be revoked: rotate first. Run it with the server on
 this data directory stopped. The new root CRL is published in the database (--db), from which
 the other nodes of a cluster serve it; copy DATA/ca to them all the same, as after a rotation.
+Refused, changing nothing, when the database records another CA than DATA/ca's (as ca rotate).
 Recorded in the audit log (intermediate.revoke).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -261,6 +274,9 @@ Recorded in the audit log (intermediate.revoke).`,
 			}
 			defer st.Close()
 			caDir := server.CADir(o.data)
+			if err := checkCADatabase(cmd.Context(), st, o.data, "revoke-intermediate", "nothing revoked"); err != nil {
+				return err
+			}
 			// The root CRL the database publishes first (that of the
 			// cluster, which another node may have signed since this
 			// one's): the CRL signed now keeps every revocation it lists.
@@ -417,6 +433,90 @@ rotation. Recorded in the audit log (intermediate.prune).`,
 	storeFlags(cmd, &o)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be pruned, change nothing")
 	return cmd
+}
+
+// checkCADatabase refuses, before `certgate ca NAME` (name) changes the
+// CA in data's CA directory, a database that records another CA than that
+// directory holds, as certgate serve refuses it: another root
+// (server.CARootSetting: another CA's database, or a directory holding
+// another CA) or another intermediate as the one the nodes sign with
+// (server.IntermediateSetting: the directory is stale, another node having
+// rotated since it was copied; or the database is behind, a rotation of
+// the directory not recorded in it). The error is one line starting with
+// nothing ("nothing rotated"), saying what to do. A database that records
+// neither (no server has used it with a CA yet), or a directory without a
+// CA (the command then says so itself), is accepted.
+func checkCADatabase(ctx context.Context, st *store.Store, data, name, nothing string) error {
+	dir := server.CADir(data)
+	if ok, err := local.Exists(dir); err != nil || !ok {
+		return err
+	}
+	root, err := st.GetSetting(ctx, server.CARootSetting)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s: %w", nothing, err)
+	}
+	if root != "" {
+		rootPEM, err := local.ReadRootPEM(dir)
+		if err != nil {
+			return err
+		}
+		certs, err := issuer.ParsePEMCertificates(rootPEM)
+		if err != nil || len(certs) == 0 {
+			return fmt.Errorf("%s: %s: %w", nothing, filepath.Join(dir, local.RootCertFile), err)
+		}
+		if ours := local.Fingerprint(certs[0]); ours != root {
+			return fmt.Errorf("%s: the database belongs to the CA with root SHA-256 %s, but %s holds another CA (root SHA-256 %s): "+
+				"run certgate ca %s with the database of this CA's servers (--db, CERTGATE_DB or --config), or on a node whose CA is the database's", nothing, root, dir, ours, name)
+		}
+	}
+	cur, err := local.ReadIntermediate(dir)
+	if err != nil {
+		return err
+	}
+	ours := local.IntermediateID(cur)
+	got, err := st.GetSetting(ctx, server.IntermediateSetting)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", nothing, err)
+	case got == ours:
+		return nil
+	}
+	inters, err := local.ReadIntermediates(dir)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(inters[1:], func(c *x509.Certificate) bool { return local.IntermediateID(c) == got }) {
+		return fmt.Errorf("%s: the database records the intermediate %s as the one the nodes sign with, which %s has retired (a rotation the database did not record: "+
+			"its write failed or was interrupted): start certgate serve on %s once, which records it, then run certgate ca %s again", nothing, got, dir, data, name)
+	}
+	return fmt.Errorf("%s: the nodes of the database sign with the intermediate %s (certgate ca rotate), but %s signs with %s, so it is stale: "+
+		"run certgate ca %s on the node whose CA signs with %s, or move %s aside and copy that node's CA directory here, its retired/ directory included "+
+		"(certgate ca export --with-retired --data DIR | certgate ca import --data %s; docs/pki.md#rotating-the-intermediate)", nothing, got, dir, ours, name, got, dir, data)
+}
+
+// lostRotation is called when `certgate ca rotate` rotated the CA in data's
+// CA directory to the intermediate id but its compare-and-set of
+// server.IntermediateSetting moved nothing. When the database records no
+// intermediate (no server has used it with the CA yet), the next start
+// records id: nil. Otherwise another node rotated, or started with
+// another CA directory, between checkCADatabase and the compare-and-set:
+// the error says that this rotation is not the cluster's and what to do.
+func lostRotation(ctx context.Context, st *store.Store, data, id string) error {
+	dir := server.CADir(data)
+	got, err := st.GetSetting(ctx, server.IntermediateSetting)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("rotated the intermediate to %s in %s, but the database did not take it (setting %s) and reading it failed (do not rotate again; "+
+			"the next certgate serve on %s says whether the database names it): %w", id, dir, server.IntermediateSetting, data, err)
+	}
+	return fmt.Errorf("rotated the intermediate to %s in %s, but the database changed meanwhile: it names %s as the one the nodes sign with (another node rotated or started at the same time), "+
+		"so this rotation is not recorded, has no audit event, and certgate serve on %s refuses it: do not rotate again here; "+
+		"move %s aside and copy the CA directory of the node that signs with %s here, its retired/ directory included "+
+		"(certgate ca export --with-retired --data DIR | certgate ca import --data %s; docs/pki.md#rotating-the-intermediate)", id, dir, got, data, dir, got, data)
 }
 
 // checkPruneDatabase refuses to judge the retired intermediates of the CA
