@@ -8,12 +8,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/hsm"
@@ -75,16 +78,46 @@ Needs a cgo build.`,
 			if err != nil {
 				return err
 			}
+			// Everything that can be refused is refused before anything is
+			// made: the starter configuration's file is created (empty,
+			// exclusively) before the CA, and removed again, with a data
+			// directory init made, when init fails.
+			done := false
+			var cfgFile *os.File
 			if o.cfgTo != "" {
-				if _, err := os.Lstat(o.cfgTo); err == nil {
+				cfgFile, err = os.OpenFile(o.cfgTo, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if errors.Is(err, fs.ErrExist) {
 					return fmt.Errorf("--config-out %s exists; refusing to overwrite it (choose a new file)", o.cfgTo)
 				}
+				if err != nil {
+					return fmt.Errorf("--config-out: %w", err)
+				}
+				defer func() {
+					if cfgFile != nil {
+						cfgFile.Close()
+					}
+					if !done {
+						os.Remove(o.cfgTo)
+					}
+				}()
 			}
+			_, statErr := os.Lstat(o.data)
+			newData := errors.Is(statErr, fs.ErrNotExist)
 			unlock, err := lockData(o.data, "initialising it")
 			if err != nil {
+				if newData {
+					os.Remove(o.data)
+				}
 				return err
 			}
-			defer unlock()
+			defer func() {
+				if !done && newData { // leave no empty data directory behind
+					os.Remove(filepath.Join(o.data, server.LockFile))
+					os.Remove(server.CADir(o.data))
+					os.Remove(o.data)
+				}
+				unlock()
+			}()
 			dir := server.CADir(o.data)
 			removed, err := local.RemoveLeftovers(dir)
 			for _, p := range removed {
@@ -130,6 +163,7 @@ Needs a cgo build.`,
 			if err != nil {
 				return err
 			}
+			done = true // the CA exists: it and its directory stay
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "created the built-in CA in %s: root %q (%s, until %s, SHA-256 %s), intermediate %q (%s, until %s)\n",
 				dir, ca.Root().Subject.CommonName, keyName(ca.Root().PublicKey), ca.Root().NotAfter.UTC().Format(time.DateOnly), local.Fingerprint(ca.Root()),
@@ -139,7 +173,10 @@ Needs a cgo build.`,
 			}
 			start := "certgate serve --data " + o.data
 			if o.cfgTo != "" {
-				if err := writeStarterConfig(o.cfgTo, o, opts.RootIssuerURL, p11); err != nil {
+				err := writeStarterConfig(cfgFile, o, opts.RootIssuerURL, p11)
+				cfgFile = nil
+				if err != nil {
+					os.Remove(o.cfgTo)
 					return fmt.Errorf("created the CA, but: %w", err)
 				}
 				fmt.Fprintf(out, "wrote the starter configuration %s\n", o.cfgTo)
@@ -179,8 +216,20 @@ func keyName(pub crypto.PublicKey) string {
 func (o *initOpts) caOptions() (local.Options, error) {
 	for _, k := range []struct{ flag, v string }{{"ca-key-type", o.keyType}, {"ca-root-key-type", o.rootKeyType}} {
 		if !slices.Contains(local.KeyTypes, k.v) {
-			return local.Options{}, fmt.Errorf("--%s %q is not one of %s (the CA/B Forum BR allow no Ed25519 CA key)", k.flag, k.v, strings.Join(local.KeyTypes, ", "))
+			why := ""
+			if strings.EqualFold(k.v, "ed25519") {
+				why = " (the CA/B Forum BR allow no Ed25519 CA key)"
+			}
+			return local.Options{}, fmt.Errorf("--%s %q is not one of %s%s", k.flag, k.v, strings.Join(local.KeyTypes, ", "), why)
 		}
+	}
+	for _, n := range []struct{ flag, v string }{{"ca-root-cn", o.rootCN}, {"ca-intermediate-cn", o.interCN}} {
+		if n.v != "" && (strings.TrimSpace(n.v) != n.v || utf8.RuneCountInString(n.v) > 64 || strings.ContainsFunc(n.v, unicode.IsControl)) {
+			return local.Options{}, fmt.Errorf("--%s %q must be 1 to 64 characters without control characters or surrounding spaces (RFC 5280 ub-common-name)", n.flag, n.v)
+		}
+	}
+	if o.rootCN != "" && o.rootCN == o.interCN {
+		return local.Options{}, fmt.Errorf("--ca-root-cn and --ca-intermediate-cn are the same (%q): the root and the intermediate need different common names", o.rootCN)
 	}
 	country, err := config.CheckCASubject(o.org, o.country)
 	if err != nil {
@@ -215,13 +264,16 @@ func (o *initOpts) caOptions() (local.Options, error) {
 }
 
 // writeStarterConfig writes the commented starter configuration of o to
-// path (a new file, mode 0600: it may later hold a database password):
+// f (a new file, mode 0600: it may later hold a database password), and
+// closes it:
 // the serve settings init knows, and the common others commented out.
 // rootURL is the root certificate's URL the intermediate names; p11's
 // settings, but the PIN, are written when its Module is set.
-func writeStarterConfig(path string, o initOpts, rootURL string, p11 *config.PKCS11) error {
+func writeStarterConfig(f *os.File, o initOpts, rootURL string, p11 *config.PKCS11) error {
+	path := o.cfgTo
 	data, err := filepath.Abs(o.data)
 	if err != nil {
+		f.Close()
 		return err
 	}
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a YAML double-quoted scalar
@@ -288,5 +340,15 @@ ca-organization: ` + q(o.org) + `
 			}
 		}
 	}
-	return writeNew(path, []byte(text))
+	_, err = f.WriteString(text)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -113,3 +113,45 @@ func TestInitCreatesTheCAServeUses(t *testing.T) {
 		t.Errorf("serve signs with %q under %q, want init's intermediate and root", srv.CA().Intermediate().Subject, srv.CA().Root().Subject)
 	}
 }
+
+// TestInitRefusesBeforeMakingAnything: an --config-out that cannot be
+// created (its directory does not exist) and a root CN with a control
+// character are refused in one line before the CA is created, and a
+// data directory init would have made is not left behind (a re-run is
+// then not refused as "already holds the CA"); a key type other than
+// Ed25519 is refused without the note about Ed25519. The former code
+// created the CA and then failed writing the configuration, and took the
+// lock (making DATA/certgate.lock) before checking the name.
+func TestInitRefusesBeforeMakingAnything(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{
+		{"--config-out", filepath.Join(t.TempDir(), "nonexist", "x.yaml")},
+		{"--ca-root-cn", "a\nb"},
+		{"--ca-intermediate-cn", " x"},
+	} {
+		_, _, err := runCLI(t, nil, append([]string{"init", "--data", data}, args...)...)
+		if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "created the CA") {
+			t.Errorf("init %q: %v, want refused in one line", args, err)
+		}
+		if _, err := os.Lstat(data); err == nil {
+			t.Fatalf("init %q left %s behind", args, data)
+		}
+	}
+	_, _, err := runCLI(t, nil, "init", "--data", data, "--ca-root-key-type", "rsa-1024")
+	if err == nil || strings.Contains(err.Error(), "Ed25519") {
+		t.Errorf("init --ca-root-key-type rsa-1024: %v, want refused without the Ed25519 note", err)
+	}
+	if _, _, err := runCLI(t, nil, "init", "--data", data, "--ca-key-type", "ed25519"); err == nil || !strings.Contains(err.Error(), "Ed25519") {
+		t.Errorf("init --ca-key-type ed25519: %v, want refused naming Ed25519", err)
+	}
+	cfg := filepath.Join(t.TempDir(), "x.yaml")
+	if _, _, err := runCLI(t, nil, "init", "--data", data, "--config-out", cfg); err != nil {
+		t.Fatalf("init after the refusals: %v", err)
+	}
+	if ok, _ := local.Exists(server.CADir(data)); !ok {
+		t.Error("init created no CA")
+	}
+	if b, err := os.ReadFile(cfg); err != nil || !strings.Contains(string(b), "data:") {
+		t.Errorf("starter configuration %q, %v", b, err)
+	}
+}
