@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,10 +56,19 @@ type profileFlags struct {
 	dnsTimeout                                                     string
 	dnssec                                                         bool
 	issuer                                                         string
+	// names are the flags add defined: the profile's fields and --file.
+	names []string
 }
 
 func (f *profileFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	before := map[string]bool{}
+	fl.VisitAll(func(fl *pflag.Flag) { before[fl.Name] = true })
+	defer fl.VisitAll(func(fl *pflag.Flag) {
+		if !before[fl.Name] {
+			f.names = append(f.names, fl.Name)
+		}
+	})
 	fl.StringVar(&f.file, "file", "", "read the whole profile from this YAML or JSON file (flags then override its fields)")
 	fl.StringVar(&f.description, "description", "", "description shown in the ACME directory's meta.profiles")
 	fl.StringSliceVar(&f.types, "identifier-types", nil, "allowed identifier types: dns, ip (default both)")
@@ -326,6 +336,9 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 			if update && len(args) == 0 {
 				return errors.New("give the NAME of the profile to update")
 			}
+			if update && !slices.ContainsFunc(f.names, cmd.Flags().Changed) {
+				return errors.New("nothing to change: give a flag or --file")
+			}
 			base, err := serverURL(hostname, listen)
 			if err != nil {
 				return err
@@ -383,8 +396,9 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 				return lintProfileWithCA(so.data, p, cmd.ErrOrStderr())
 			}
 			name := ""
+			changed := true
 			if update {
-				if err := updateStoredProfile(ctx, st, args[0], build); err != nil {
+				if changed, err = updateStoredProfile(ctx, st, args[0], build); err != nil {
 					return err
 				}
 				name = args[0]
@@ -415,11 +429,16 @@ prints the stored profile, as profile show --format json and the admin API do.`,
 				// answer to POST or PUT /api/v1/profiles.
 				return printJSON(cmd.OutOrStdout(), written)
 			}
+			dir := adminapi.EABDirectory(base, name)
+			if !changed {
+				fmt.Fprintf(cmd.OutOrStdout(), "profile %s unchanged (it already is so; nothing written or audited): directory %s\n", name, dir)
+				return nil
+			}
 			verb := "created"
 			if update {
 				verb = "updated"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory %s\n", verb, name, adminapi.EABDirectory(base, name))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s profile %s: directory %s\n", verb, name, dir)
 			return nil
 		},
 	}
@@ -446,43 +465,52 @@ const profileUpdateAttempts = 5
 // reapplies change, so a concurrent change of another field is kept, not
 // overwritten. It gives up with a one-line error after
 // profileUpdateAttempts tries; change's own error is returned as it is.
-func updateStoredProfile(ctx context.Context, st *store.Store, name string, change func(*policy.Profile) error) error {
+// When the changed profile equals the stored one nothing is written or
+// audited, and changed is false.
+func updateStoredProfile(ctx context.Context, st *store.Store, name string, change func(*policy.Profile) error) (changed bool, err error) {
 	for attempt := 1; ; attempt++ {
 		rec, err := st.GetProfile(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
-			return noStoredProfile(name, "create it first", "'certgate profile create default' with the fields you want stores one in its place")
+			return false, noStoredProfile(name, "create it first", "'certgate profile create default' with the fields you want stores one in its place")
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		p := &policy.Profile{}
 		if err := json.Unmarshal(rec.Spec, p); err != nil {
-			return fmt.Errorf("stored profile %s: %w", name, err)
+			return false, fmt.Errorf("stored profile %s: %w", name, err)
+		}
+		old, err := json.Marshal(p) // the stored spec as written below
+		if err != nil {
+			return false, err
 		}
 		if err := change(p); err != nil {
-			return err
+			return false, err
 		}
 		spec, err := json.Marshal(p)
 		if err != nil {
-			return err
+			return false, err
+		}
+		if bytes.Equal(spec, old) {
+			return false, nil
 		}
 		ev, err := prepareAuditReplaced(ctx, st, audit.ActionProfileUpdate, audit.ObjectProfile, name,
 			audit.ReplacedRow(func(old *store.Profile) (any, any) { return json.RawMessage(old.Spec), json.RawMessage(spec) }))
 		if err != nil {
-			return err
+			return false, err
 		}
 		err = st.UpdateProfileIf(ctx, &store.Profile{Name: name, Spec: spec, UpdatedAt: time.Now().UTC()}, rec.Spec, ev)
 		switch {
 		case err == nil:
-			return nil
+			return true, nil
 		case errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("there is no stored profile %q (deleted meanwhile)", name)
+			return false, fmt.Errorf("there is no stored profile %q (deleted meanwhile)", name)
 		case errors.Is(err, store.ErrStale) && attempt < profileUpdateAttempts:
 			continue // changed since the read: apply the change to the new one
 		case errors.Is(err, store.ErrStale):
-			return fmt.Errorf("profile %s was changed by others %d times while this update was applied; nothing was changed, try again", name, attempt)
+			return false, fmt.Errorf("profile %s was changed by others %d times while this update was applied; nothing was changed, try again", name, attempt)
 		default:
-			return err
+			return false, err
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/policy"
+	"github.com/certgate/certgate/internal/server"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
@@ -46,14 +47,15 @@ func TestProfileUpdateKeepsConcurrentChange(t *testing.T) {
 		}
 
 		calls := 0
-		must(updateStoredProfile(ctx, st, "web", func(p *policy.Profile) error {
+		_, err := updateStoredProfile(ctx, st, "web", func(p *policy.Profile) error {
 			calls++
 			if calls == 1 {
 				put("meanwhile") // another admin changes the description
 			}
 			p.Validity = policy.Duration(10 * 24 * time.Hour) // --validity 10d
 			return nil
-		}))
+		})
+		must(err)
 		if p := stored(); p.Description != "meanwhile" || time.Duration(p.Validity) != 10*24*time.Hour {
 			t.Errorf("stored description %q validity %v, want the concurrent change kept (meanwhile) and 10d", p.Description, time.Duration(p.Validity))
 		}
@@ -68,7 +70,7 @@ func TestProfileUpdateKeepsConcurrentChange(t *testing.T) {
 		}
 
 		n := 0
-		err = updateStoredProfile(ctx, st, "web", func(p *policy.Profile) error {
+		_, err = updateStoredProfile(ctx, st, "web", func(p *policy.Profile) error {
 			n++
 			put(strings.Repeat("x", n)) // changed again before every write
 			p.Description = "mine"
@@ -86,9 +88,49 @@ func TestProfileUpdateKeepsConcurrentChange(t *testing.T) {
 			t.Errorf("%d profile.update events after the refused update, want still 1", len(evs))
 		}
 
-		if err := updateStoredProfile(ctx, st, "nope", func(*policy.Profile) error { return nil }); err == nil ||
+		if _, err := updateStoredProfile(ctx, st, "nope", func(*policy.Profile) error { return nil }); err == nil ||
 			err.Error() != `there is no stored profile "nope" (create it first)` {
 			t.Errorf("missing profile: %v", err)
 		}
 	})
+}
+
+// TestProfileUpdateWithoutChange: `profile update NAME` without a flag of
+// the profile's (the server's --hostname is none) is refused in one line,
+// as `account set-attributes ID` without pairs is; an update that leaves
+// the profile as it is says so and writes no audit event. The former code
+// printed "updated profile" and audited a profile.update whose before
+// and after were the same.
+func TestProfileUpdateWithoutChange(t *testing.T) {
+	data := t.TempDir()
+	initDataDir(t, data)
+	if _, _, err := runCLI(t, nil, "profile", "create", "web", "--data", data, "--validity", "30d"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{}, {"--hostname", "acme.example.test"}} {
+		out, _, err := runCLI(t, nil, append([]string{"profile", "update", "web", "--data", data}, args...)...)
+		if err == nil || err.Error() != "nothing to change: give a flag or --file" || out != "" {
+			t.Errorf("update %q: %q, %v; want refused: nothing to change", args, out, err)
+		}
+	}
+	out, _, err := runCLI(t, nil, "profile", "update", "web", "--data", data, "--validity", "30d")
+	if err != nil || !strings.Contains(out, "unchanged") || strings.Contains(out, "updated") {
+		t.Errorf("update to the same validity: %q, %v; want unchanged", out, err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.ListAudit(ctx, store.AuditFilter{Action: audit.ActionProfileUpdate, Limit: 10})
+	if err != nil || len(evs) != 0 {
+		t.Errorf("profile.update events %+v, %v; want none", evs, err)
+	}
+	if out, _, err := runCLI(t, nil, "profile", "update", "web", "--data", data, "--validity", "20d"); err != nil || !strings.Contains(out, "updated profile web") {
+		t.Errorf("update --validity 20d: %q, %v", out, err)
+	}
+	if evs, err = st.ListAudit(ctx, store.AuditFilter{Action: audit.ActionProfileUpdate, Limit: 10}); err != nil || len(evs) != 1 {
+		t.Errorf("%d profile.update events, %v; want 1", len(evs), err)
+	}
 }
