@@ -424,6 +424,12 @@ in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
 			if err != nil {
 				return err
 			}
+			// Read up front, as profile create reads it: a file that is
+			// missing or wrong is refused whatever certificate is revoked,
+			// not only one of an upstream CA.
+			if _, err := issuer.Names(issuersFile); err != nil {
+				return fmt.Errorf("--issuers-file: %w", err)
+			}
 			return withInventoryStore(cmd, &o, func(ctx context.Context, st *store.Store, svc *inventory.Service) error {
 				if code == acme.ReasonKeyCompromise {
 					// The built-in CA's intermediate names the imported

@@ -78,3 +78,26 @@ func TestSerialWhiteSpaceRefused(t *testing.T) {
 		t.Errorf("cert show 53: %v\n%s\nwant the certificate, not revoked", err, out)
 	}
 }
+
+// TestCertRevokeChecksIssuersFile: `cert revoke --issuers-file` with a
+// file that does not exist is refused in one line, and the certificate
+// (here an imported one, which no upstream issued) is not revoked, as
+// `profile create --issuers-file` refuses it. The former code read the
+// file only for a certificate of an upstream CA and ignored it otherwise.
+func TestCertRevokeChecksIssuersFile(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	initDataDir(t, data)
+	files := t.TempDir()
+	writeSelfSigned(t, filepath.Join(files, "c.pem"), 0x54, 20, 0, "plain.example.org")
+	if _, _, err := runCLI(t, nil, "cert", "import", "--data", data, files); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "nonexist.yaml")
+	_, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "54", "--issuers-file", missing)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "--issuers-file") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("revoke --issuers-file %s: %v, want refused in one line naming it", missing, err)
+	}
+	if out, _, err := runCLI(t, nil, "cert", "revoke", "--data", data, "54"); err != nil || !strings.Contains(out, "revoked 54") {
+		t.Errorf("revoke after the refusal: %q, %v; want revoked (the refusal revoked nothing)", out, err)
+	}
+}
