@@ -68,6 +68,9 @@ keep DATA/ca with 'certgate ca export' (docs/operations.md).`,
 			if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("no certgate database at %s: pass the server's --data/--db", dsn)
 			}
+			if out == "" {
+				return errors.New("--out is empty: give the new directory to write the backup to")
+			}
 			out = filepath.Clean(out)
 			_, err := os.Lstat(out)
 			exists := err == nil

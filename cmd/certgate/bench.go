@@ -243,7 +243,12 @@ func newJSONOutput(name string) (*jsonOutput, error) {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(o.path), "."+filepath.Base(o.path)+".*")
 	if err != nil {
-		return nil, err
+		// Not the temporary file's name, which the user never gave: the
+		// directory, which is what fails (missing, not writable).
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = fmt.Errorf("directory %s: %w", filepath.Dir(o.path), pe.Err)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	o.tmp = tmp
 	return o, nil
@@ -271,7 +276,10 @@ func (o *jsonOutput) write(b []byte) error {
 	if err := o.tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(o.tmp.Name(), o.path)
+	if err := os.Rename(o.tmp.Name(), o.path); err != nil {
+		return fmt.Errorf("%s: %w", o.name, renameError(err))
+	}
+	return nil
 }
 
 // writeJSON writes sum as indented JSON to stdout when out is nil (--json

@@ -13,6 +13,7 @@ import (
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/config"
+	"github.com/certgate/certgate/internal/duration"
 	"github.com/certgate/certgate/internal/inventory"
 	"github.com/certgate/certgate/internal/ra"
 	"github.com/certgate/certgate/internal/store"
@@ -66,6 +67,9 @@ request).`,
 			}
 			if err != nil {
 				return fmt.Errorf("certificate %s: %w", serial, err)
+			}
+			if rec.Source == store.SourceListener {
+				return fmt.Errorf("certificate %s is the server's listener certificate (the HTTPS listeners' own, issued by the built-in CA without ACME): the server renews it itself, no ARI client does", serial)
 			}
 			if !ra.IssuedHere(rec) {
 				return fmt.Errorf("certificate %s is %s (issuer %s), not issued by this server: renewalInfo answers only for certificates this server issued", serial, rec.Source, rec.Issuer)
@@ -150,6 +154,9 @@ func parseSuggestBefore(s string, now time.Time) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	d, err := config.ParseDuration(s)
+	if errors.Is(err, duration.ErrTooLong) {
+		return time.Time{}, fmt.Errorf("--before: %w", err)
+	}
 	if err != nil {
 		// The example is a week from now, a time one may give.
 		return time.Time{}, fmt.Errorf("--before %q is not an RFC 3339 time (%s), a duration from now (24h, 7d) or now", s,

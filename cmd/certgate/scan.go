@@ -284,6 +284,11 @@ func newScanList() *cobra.Command {
 					return err
 				}
 				p, err := svc.List(ctx, cursor, limit)
+				if errors.Is(err, discovery.ErrInvalid) {
+					// The limit is checked above: the cursor is wrong (as
+					// cert list and the admin API say).
+					return errors.New("--cursor: malformed cursor")
+				}
 				if err != nil {
 					return err
 				}

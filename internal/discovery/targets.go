@@ -173,6 +173,9 @@ func ParsePorts(s string) ([]int, error) {
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		lo, hi, isRange := strings.Cut(part, "-")
+		if isRange && (lo == "" || hi == "") {
+			lo = part // "-1", "80-": name it whole, not the empty side
+		}
 		a, err := port(lo)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@
 package duration
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -67,6 +68,10 @@ func invalid(s string) error {
 	return fmt.Errorf("invalid duration %q (use e.g. %s)", s, Syntax)
 }
 
+// ErrTooLong is the error (wrapped) of Parse for a duration longer than
+// time.Duration holds.
+var ErrTooLong = errors.New("too long")
+
 func tooLong(s string) error {
-	return fmt.Errorf("duration %q is too long (at most 106751d, about 292 years)", s)
+	return fmt.Errorf("duration %q is %w (at most 106751d, about 292 years)", s, ErrTooLong)
 }

@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -108,12 +109,18 @@ func ParseRate(s string) (Rate, error) {
 	}
 	c, p, ok := strings.Cut(s, "/")
 	n, err := strconv.Atoi(c)
+	if ok && errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(c, "-") {
+		return Rate{}, fmt.Errorf("invalid rate %q: count %s is too large (at most %d)", s, c, math.MaxInt)
+	}
 	if !ok || err != nil || n < 0 {
 		return Rate{}, fmt.Errorf("invalid rate %q (want COUNT/PERIOD, e.g. 300/3h or 50/7d; 0 = unlimited)", s)
 	}
 	// The period is a duration as every setting takes it (duration.Parse:
 	// "3h", "7d", "1w", "1d12h").
 	d, err := duration.Parse(p)
+	if errors.Is(err, duration.ErrTooLong) {
+		return Rate{}, fmt.Errorf("invalid rate %q: period %w", s, err)
+	}
 	if err != nil || d <= 0 {
 		return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h, 7d or 1w)", s, p)
 	}
