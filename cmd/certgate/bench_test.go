@@ -137,7 +137,7 @@ func TestBenchACMEErrorsAreOneLine(t *testing.T) {
 		{"bad key type", []string{"--key-type", "ed25519"}, "key type"},
 		{"missing ca file", []string{"--ca", "/nonexistent/root.pem"}, "--ca"},
 		{"json in a missing directory", []string{"-d", refused, "--json", "/nonexistent/dir/s.json"},
-			"--json: open /nonexistent/dir/.s.json."},
+			"--json: /nonexistent/dir/s.json: directory /nonexistent/dir: no such file or directory"},
 		{"negative flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "-1s"},
 			"certgate: --flow-timeout must be positive"},
 		{"zero flow timeout", []string{"-d", env.DirectoryURL, "--ca", root, "--flow-timeout", "0"},
