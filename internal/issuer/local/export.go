@@ -122,6 +122,13 @@ func export(dir string, retired bool) (bundle []byte, root *x509.Certificate, wi
 	if !ok {
 		return nil, nil, false, fmt.Errorf("no CA in %s to export%w", dir, errNotExistQuiet{})
 	}
+	if _, missing, err := caFilesIn(dir); err == nil && len(missing) == 1 && missing[0] == IntermediateKeyFile {
+		// The key in a PKCS#11 token (or lost): the pkcs11-* settings
+		// that partialErr suggests do not help here.
+		return nil, nil, false, fmt.Errorf("%w: %s has no %s: the intermediate's key is in a PKCS#11 token (or lost), and a key in a token cannot leave it, "+
+			"so this CA cannot be exported or backed up with its key; copy %s itself and give each node the token (docs/pki.md#keys-in-an-hsm-pkcs11)",
+			ErrPartialCA, dir, IntermediateKeyFile, dir)
+	}
 	ca, rootKey, err := loadExisting(dir)
 	if err != nil {
 		return nil, nil, false, err

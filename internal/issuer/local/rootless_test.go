@@ -224,3 +224,22 @@ func checkImportRefused(t *testing.T, bundle []byte, wantErr error, want string)
 		t.Errorf("a refused import left %d entries behind", len(entries))
 	}
 }
+
+// TestExportKeyInToken: a CA directory without intermediate.key (the key
+// in a PKCS#11 token) is refused by Export, and so by `ca export` and
+// `backup`, saying that a key in a token cannot leave it; the message
+// told the user to give the pkcs11-* settings, which those commands do
+// not take.
+func TestExportKeyInToken(t *testing.T) {
+	_, dir := newTestCA(t, Options{})
+	if err := os.Remove(filepath.Join(dir, IntermediateKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err := Export(dir)
+	if !errors.Is(err, ErrPartialCA) || !strings.Contains(err.Error(), "a key in a token cannot leave it") || strings.Contains(err.Error(), "give the pkcs11-* settings") {
+		t.Fatalf("Export with the key in a token = %v, want ErrPartialCA saying the key cannot leave the token", err)
+	}
+	if _, err := CopyForBackup(dir, filepath.Join(t.TempDir(), "b")); err == nil || !strings.Contains(err.Error(), "cannot be exported or backed up with its key") {
+		t.Fatalf("CopyForBackup with the key in a token = %v", err)
+	}
+}
