@@ -217,12 +217,14 @@ func Rotate(dir string, opts RotateOptions) (old, cur *x509.Certificate, err err
 	if err := loadRetired(dir, ca); err != nil {
 		return nil, nil, err
 	}
-	if rootKey == nil {
-		return nil, nil, fmt.Errorf("%w: %s has no %s: the new intermediate must be signed by the root key; put it back for the rotation", ErrRotate, dir, RootKeyFile)
-	}
+	// A chain.crt first: with one, the root key would not help (the
+	// intermediate's issuer is another CA), so asking for it misleads.
 	if len(ca.upper) > 0 {
 		return nil, nil, fmt.Errorf("%w: %s has a %s: the intermediate was signed by %q, whose key certgate does not hold; have that CA issue the new intermediate and import it into a new data directory",
 			ErrRotate, dir, ChainFile, ca.inter.Issuer.String())
+	}
+	if rootKey == nil {
+		return nil, nil, fmt.Errorf("%w: %s has no %s: the new intermediate must be signed by the root key; put it back for the rotation", ErrRotate, dir, RootKeyFile)
 	}
 	key := opts.Key
 	if key == nil {

@@ -123,6 +123,14 @@ func TestRotateRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(three, RetiredDir)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused rotation made %s", RetiredDir)
 	}
+	// Three tiers without the root key: the chain.crt is named, not the
+	// root key (asked for first, it was no use once put back).
+	if err := os.Remove(filepath.Join(three, RootKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Rotate(three, RotateOptions{}); !errors.Is(err, ErrRotate) || !strings.Contains(err.Error(), ChainFile) || strings.Contains(err.Error(), "put it back") {
+		t.Errorf("three tiers without the root key: %v, want the chain.crt refusal", err)
+	}
 }
 
 // TestRevokeIntermediateRootCRL: a revoked retired intermediate is listed
