@@ -39,6 +39,7 @@ func viewIntermediate(c *x509.Certificate, status string) intermediateView {
 func newCARotate() *cobra.Command {
 	var o storeOpts
 	var keyType, pkiURL string
+	var noDB bool
 	var checkPKCS11 func() (*config.PKCS11, error)
 	cmd := &cobra.Command{
 		Use:   "rotate",
@@ -56,8 +57,8 @@ The current intermediate is retired to DATA/ca/retired/ID: it signs no certifica
 more, but keeps signing the CRL and the OCSP responses about the certificates it signed,
 at the URLs they name, until they expire. Certificates of the new intermediate name
 /pki/ca/ID/intermediate.crt and /pki/ca/ID/crl. Run it with the server on this data
-directory stopped (it also works before the first start, when there is no
-database yet: an imported intermediate that expired meanwhile); then copy DATA/ca to every
+directory stopped (before the first successful start, when there is no database yet, e.g.
+for an imported intermediate that expired meanwhile, give --no-db); then copy DATA/ca to every
 other node sharing the database (docs/pki.md#rotating-the-intermediate). Refused, changing
 nothing, when the database (--db) records another CA than DATA/ca's: another root, or
 another intermediate as the one the nodes sign with (DATA/ca is stale: rotate on the node
@@ -92,14 +93,19 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 			if err != nil {
 				return err
 			}
-			// No database yet (the first certgate serve never got far:
-			// its failed start removed the database it had made, e.g.
-			// refusing an expired intermediate): the rotation is only
-			// DATA/ca's, and that first start records the new
-			// intermediate.
-			st, err := openStoreIfAny(cmd.Context(), cmd, &o)
-			if err != nil {
-				return err
+			// --no-db: no database yet (the first certgate serve never
+			// got far, e.g. refusing an expired intermediate): the
+			// rotation is only DATA/ca's, and that first start records
+			// the new intermediate. Only when asked for: a database not
+			// found (a mistyped --db, a cluster node's --db left out)
+			// must not let a stale DATA/ca rotate unchecked.
+			var st *store.Store
+			if noDB {
+				if err := checkNoDatabase(cmd.Context(), &o); err != nil {
+					return err
+				}
+			} else if st, err = openStore(cmd.Context(), cmd, &o); err != nil {
+				return fmt.Errorf("%w (before the first successful start, when there is no database yet, give --no-db to rotate %s alone)", err, server.CADir(o.data))
 			}
 			if st != nil {
 				defer st.Close()
@@ -163,6 +169,7 @@ same pkcs11-* settings (docs/pki.md#keys-in-an-hsm-pkcs11). Needs a cgo build.`,
 	storeFlags(cmd, &o)
 	checkPKCS11 = config.PKCS11Flags(cmd.Flags())
 	cmd.Flags().StringVar(&keyType, "key-type", "", "key of the new intermediate: "+strings.Join(local.KeyTypes, ", ")+" (default: the current intermediate's type)")
+	cmd.Flags().BoolVar(&noDB, "no-db", false, "rotate DATA/ca alone, before the first successful start, when there is no database yet (the first start records the new intermediate); refused when the database exists")
 	cmd.Flags().StringVar(&pkiURL, "pki-url", "", "http://HOST:PORT where certgate serve publishes /pki: the new intermediate names the root certificate and root CRL there (default: the URLs the current intermediate names)")
 	return cmd
 }
@@ -600,19 +607,27 @@ func pruneBlocker(ctx context.Context, st *store.Store, inter *x509.Certificate,
 	return "", nil
 }
 
-// openStoreIfAny is openStore, but returns a nil store and no error when
-// the server's database does not exist yet: no SQLite file at
-// server.DSN, or a PostgreSQL database without certgate's schema.
-func openStoreIfAny(ctx context.Context, cmd *cobra.Command, o *storeOpts) (*store.Store, error) {
+// checkNoDatabase is `ca rotate --no-db`'s check that the server's
+// database does not exist yet: no SQLite file at server.DSN, or a
+// PostgreSQL database without certgate's schema. Errors: one naming the
+// database that exists (leave out --no-db), or openStore's.
+func checkNoDatabase(ctx context.Context, o *storeOpts) error {
 	dsn := server.DSN(o.data, o.db)
-	if !store.IsConninfo(dsn) && !store.IsPostgresDSN(dsn) {
+	if store.IsConninfo(dsn) {
+		return store.ErrConninfo
+	}
+	if !store.IsPostgresDSN(dsn) {
 		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil
 		}
 	}
-	st, err := openStore(ctx, cmd, o)
+	st, err := store.OpenExisting(ctx, dsn)
 	if errors.Is(err, store.ErrNoSchema) {
-		return nil, nil
+		return nil
 	}
-	return st, err
+	if err != nil {
+		return fmt.Errorf("--no-db: open database: %w", err)
+	}
+	st.Close()
+	return fmt.Errorf("--no-db: %s holds the certgate database: rotate with it (leave out --no-db), so that the rotation is checked against it and recorded", store.DescribeDSN(dsn))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/server"
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/testenv/testca"
 )
 
@@ -91,16 +93,30 @@ func TestExpiredIntermediateWayOut(t *testing.T) {
 		}
 	}
 	_, err := startNode(t, data, "")
-	if !errors.Is(err, local.ErrIntermediateExpired) || !strings.Contains(err.Error(), "certgate ca rotate") || !strings.Contains(err.Error(), "before the first start") {
+	if !errors.Is(err, local.ErrIntermediateExpired) || !strings.Contains(err.Error(), "certgate ca rotate") || !strings.Contains(err.Error(), "before the first successful start, when there is no database yet, add --no-db") {
 		t.Fatalf("serve with an expired intermediate: %v, want ErrIntermediateExpired naming certgate ca rotate", err)
 	}
 	t.Logf("serve: %v", err)
 	if _, err := os.Stat(server.DSN(data, "")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the failed start left its database (%v): the test no longer covers a rotation without one", err)
 	}
-	out, _, err := runCLI(t, nil, "ca", "rotate", "--data", data, "--pki-url", "http://localhost:8443")
+	// Without --no-db a missing database is an error (it may be a
+	// mistyped --db, or a cluster node's --db left out), naming --no-db,
+	// and DATA/ca is left as it was.
+	interBefore, err := os.ReadFile(filepath.Join(caDir, local.IntermediateCertFile))
 	if err != nil {
-		t.Fatalf("ca rotate without a database: %v", err)
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, nil, "ca", "rotate", "--data", data, "--pki-url", "http://localhost:8443"); err == nil ||
+		!strings.Contains(err.Error(), "no certgate database at") || !strings.Contains(err.Error(), "give --no-db") {
+		t.Fatalf("ca rotate without a database and without --no-db: %v, want refused naming --no-db", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(caDir, local.IntermediateCertFile)); string(b) != string(interBefore) {
+		t.Fatal("a refused rotation changed the intermediate")
+	}
+	out, _, err := runCLI(t, nil, "ca", "rotate", "--data", data, "--no-db", "--pki-url", "http://localhost:8443")
+	if err != nil {
+		t.Fatalf("ca rotate --no-db without a database: %v", err)
 	}
 	if !strings.Contains(out, "no database yet") {
 		t.Errorf("ca rotate printed %q, want it to say there is no database yet", out)
@@ -115,5 +131,32 @@ func TestExpiredIntermediateWayOut(t *testing.T) {
 	}
 	if !srv.CA().Intermediate().Equal(cur) {
 		t.Error("the server does not sign with the new intermediate")
+	}
+}
+
+// TestCARotateNoDBRefusedWithDatabase: `ca rotate --no-db` is refused when
+// the database exists (a rotation is then checked against it and
+// recorded), and DATA/ca is left as it was.
+func TestCARotateNoDBRefusedWithDatabase(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if _, _, err := runCLI(t, nil, "init", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), server.DSN(data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	caDir := server.CADir(data)
+	before, err := os.ReadFile(filepath.Join(caDir, local.IntermediateCertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, nil, "ca", "rotate", "--data", data, "--no-db")
+	if err == nil || !strings.Contains(err.Error(), "--no-db: "+server.DSN(data, "")+" holds the certgate database: rotate with it (leave out --no-db)") {
+		t.Fatalf("ca rotate --no-db with a database: %v, want refused", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(caDir, local.IntermediateCertFile)); string(b) != string(before) {
+		t.Fatal("a refused rotation changed the intermediate")
 	}
 }

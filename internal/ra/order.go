@@ -249,14 +249,17 @@ func checkIssuerNotAfter(iss issuer.Issuer, p *policy.Profile, nb, na time.Time,
 		return nil
 	}
 	const layout = time.RFC3339
-	what := fmt.Sprintf("the intermediate CA that signs the certificates of profile %s expires on %s, and a certificate cannot outlive its issuer", p.Name, limit.UTC().Format(layout))
+	// Only for a refusal: this runs at every newOrder and finalize.
+	what := func() string {
+		return fmt.Sprintf("the intermediate CA that signs the certificates of profile %s expires on %s, and a certificate cannot outlive its issuer", p.Name, limit.UTC().Format(layout))
+	}
 	switch {
 	case !na.IsZero() && na.Truncate(time.Second).After(limit):
 		return acme.NewProblem(acme.Malformed, "notAfter %s is too late: %s; request an earlier notAfter, or none (the certificate then ends with the intermediate), "+
-			"or ask the operator to make a new intermediate (certgate ca rotate)%s", na.UTC().Format(layout), what, then)
+			"or ask the operator to make a new intermediate (certgate ca rotate)%s", na.UTC().Format(layout), what(), then)
 	case !nb.IsZero() && !nb.Truncate(time.Second).Before(limit):
 		return acme.NewProblem(acme.Malformed, "notBefore %s is too late: %s; ask the operator to make a new intermediate (certgate ca rotate)%s",
-			nb.UTC().Format(layout), what, then)
+			nb.UTC().Format(layout), what(), then)
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func (ca *CA) CheckValidAt(now time.Time) error {
 // that issued the current one.
 func newIntermediateHint(dir string, upper []*x509.Certificate) string {
 	if dir != "" && len(upper) == 0 && fileExists(filepath.Join(dir, RootKeyFile)) {
-		return "make a new intermediate with `certgate ca rotate` (same --data; with the server stopped; it needs no database, so it works before the first start too)"
+		return "make a new intermediate with `certgate ca rotate` (same --data and --db, with the server stopped; before the first successful start, when there is no database yet, add --no-db)"
 	}
 	return "have the CA that issued it issue a new intermediate (with keyCertSign and cRLSign, valid now) and import it with `certgate ca import` into a new data directory"
 }
