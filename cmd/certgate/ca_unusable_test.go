@@ -76,10 +76,11 @@ func TestCAImportRefusesUnusableIntermediate(t *testing.T) {
 // TestExpiredIntermediateWayOut: a data directory whose CA's intermediate
 // has expired before the first start (imported while valid, or DATA/ca
 // written by hand): certgate serve refuses, naming `certgate ca rotate`
-// and that it works before the first start; `certgate ca rotate`, with no
-// database yet, makes a new intermediate (the former code refused with
-// "no certgate database ... start certgate serve once", while serve
-// pointed at ca rotate); then serve starts with it and records it.
+// and --no-db for a start before the first; `certgate ca rotate` without
+// --no-db refuses a missing database naming --no-db, and `ca rotate
+// --no-db` makes a new intermediate (the former code refused with "no
+// certgate database ... start certgate serve once", while serve pointed at
+// ca rotate); then serve starts with it and records it.
 func TestExpiredIntermediateWayOut(t *testing.T) {
 	data := t.TempDir()
 	caDir := server.CADir(data)

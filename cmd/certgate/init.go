@@ -15,8 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/hsm"
@@ -224,8 +222,8 @@ func (o *initOpts) caOptions() (local.Options, error) {
 		}
 	}
 	for _, n := range []struct{ flag, v string }{{"ca-root-cn", o.rootCN}, {"ca-intermediate-cn", o.interCN}} {
-		if n.v != "" && (strings.TrimSpace(n.v) != n.v || utf8.RuneCountInString(n.v) > 64 || strings.ContainsFunc(n.v, unicode.IsControl)) {
-			return local.Options{}, fmt.Errorf("--%s %q must be 1 to 64 characters without control characters or surrounding spaces (RFC 5280 ub-common-name)", n.flag, n.v)
+		if err := local.CheckCommonName(n.v); n.v != "" && err != nil {
+			return local.Options{}, fmt.Errorf("--%s %w", n.flag, err)
 		}
 	}
 	if o.rootCN != "" && o.rootCN == o.interCN {

@@ -438,6 +438,18 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// CheckCommonName checks a CA certificate's common name given in Options
+// (RootCommonName, IntermediateCommonName; `certgate init --ca-root-cn`,
+// `--ca-intermediate-cn`): 1 to 64 characters (RFC 5280 ub-common-name)
+// without control characters or surrounding spaces. The error quotes cn
+// and says so, e.g. `"a\nb" must be 1 to 64 characters ...`.
+func CheckCommonName(cn string) error {
+	if cn == "" || strings.TrimSpace(cn) != cn || utf8.RuneCountInString(cn) > 64 || strings.ContainsFunc(cn, unicode.IsControl) {
+		return fmt.Errorf("%q must be 1 to 64 characters without control characters or surrounding spaces (RFC 5280 ub-common-name)", cn)
+	}
+	return nil
+}
+
 // checkNew checks the Options fields that only creation reads: key types
 // and common names (ErrInvalidRequest).
 func (o Options) checkNew() error {
@@ -447,8 +459,8 @@ func (o Options) checkNew() error {
 		}
 	}
 	for _, n := range []struct{ name, v string }{{"root", o.RootCommonName}, {"intermediate", o.IntermediateCommonName}} {
-		if n.v != "" && (strings.TrimSpace(n.v) != n.v || utf8.RuneCountInString(n.v) > 64 || strings.ContainsFunc(n.v, unicode.IsControl)) {
-			return fmt.Errorf("%w: %s common name %q must be 1 to 64 characters without control characters or surrounding spaces (RFC 5280 ub-common-name)", ErrInvalidRequest, n.name, n.v)
+		if err := CheckCommonName(n.v); n.v != "" && err != nil {
+			return fmt.Errorf("%w: %s common name %w", ErrInvalidRequest, n.name, err)
 		}
 	}
 	if o.RootCommonName != "" && o.RootCommonName == o.IntermediateCommonName {
