@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/display"
@@ -179,18 +178,42 @@ func (v *formatValue) Set(s string) error {
 	return fmt.Errorf("must be %s, not %q", list, s)
 }
 
-// writeTable prints rows under header as aligned columns.
+// writeTable prints rows under header (none when nil) as columns aligned
+// by their display width (display.Width: a CJK character takes two
+// cells), two spaces apart, every cell escaped (display.Escape).
 func writeTable(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	lines := make([][]string, 0, len(rows)+1)
+	if header != nil {
+		lines = append(lines, header)
+	}
 	for _, r := range rows {
 		cells := make([]string, len(r))
 		for i, c := range r {
 			cells[i] = display.Escape(c)
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		lines = append(lines, cells)
 	}
-	return tw.Flush()
+	var widths []int
+	for _, l := range lines {
+		for i, c := range l {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], display.Width(c))
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		for i, c := range l {
+			b.WriteString(c)
+			if i < len(l)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-display.Width(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // writeRows prints rows as an aligned table (writeTable) or, for format

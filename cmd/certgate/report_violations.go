@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/certgate/certgate/internal/config"
@@ -104,7 +103,6 @@ func violationRow(v inventory.Violation) []string {
 func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next func(cursor string) (*inventory.ViolationPage, error), cursor string) error {
 	first := true
 	scanned := 0
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for page := 0; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -146,16 +144,14 @@ func writeViolations(ctx context.Context, w io.Writer, format outputFormat, next
 			}
 			first = false
 		case "table":
-			if first {
-				fmt.Fprintln(tw, strings.Join(violationHeader, "\t"))
-				first = false
+			header := violationHeader
+			if !first {
+				header = nil
 			}
-			for _, r := range rows {
-				fmt.Fprintln(tw, strings.Join(r, "\t"))
-			}
-			if err := tw.Flush(); err != nil {
+			if err := writeTable(w, header, rows); err != nil {
 				return err
 			}
+			first = false
 		}
 		if p.NextCursor == "" {
 			break

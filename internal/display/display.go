@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/width"
 )
 
 // Escape returns s with control characters (in Go syntax, e.g. \x1b,
@@ -39,4 +41,23 @@ func escape(s string, keepLF bool) string {
 		}
 	}
 	return b.String()
+}
+
+// Width returns the number of terminal cells s takes: two for an East
+// Asian wide or fullwidth character (Unicode UAX #11, e.g. 日本), none for
+// a combining mark or a zero-width format character, one for others. For
+// aligning table columns: text/tabwriter counts one per character, so a
+// column after a wide value shifted.
+func Width(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r) || unicode.Is(unicode.Cf, r):
+		case width.LookupRune(r).Kind() == width.EastAsianWide || width.LookupRune(r).Kind() == width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }

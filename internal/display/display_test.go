@@ -27,3 +27,22 @@ func TestEscape(t *testing.T) {
 		t.Errorf("EscapeLines = %q, want %q", got, want)
 	}
 }
+
+// TestWidth: CJK characters take two cells, combining marks and
+// zero-width format characters none, others one.
+func TestWidth(t *testing.T) {
+	for s, want := range map[string]int{
+		"":             0,
+		"abc":          3,
+		"日本語テキスト":      14,
+		"ｆｕｌｌ":         8,
+		"e\u0301":      1, // e and a combining acute accent
+		"a\u200bb":     2, // a zero-width space between
+		"Ünïcödé":      7,
+		"attr=日本 team": 14,
+	} {
+		if got := display.Width(s); got != want {
+			t.Errorf("Width(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
