@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -46,8 +47,20 @@ func SignedByRevoked(cert *x509.Certificate, revoked []*x509.Certificate) bool {
 // WindowIntermediateRevoked); else the window an administrator stored
 // (admin; a zero End means none; WindowSet); else the window of c's
 // profile (profile; nil: none; WindowProfile); else the default
-// SuggestedWindow (WindowDefault).
+// SuggestedWindow (WindowDefault). The last two are taken over c's
+// validity ending at the latest with its issuer's (the chain's second
+// certificate, issuerEnd): a certificate that outlives the intermediate
+// that signed it (issued before certgate cut leaves to their
+// intermediate's notAfter) stops verifying then, so its window must come
+// before.
 func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *policy.RenewalWindow, interRevoked bool, now time.Time) (acme.TimeWindow, string) {
+	if c.Status != acme.StatusRevoked && !interRevoked && admin.End.IsZero() {
+		if end := issuerEnd(c); !end.IsZero() && c.NotAfter.After(end) && end.After(c.NotBefore) {
+			cut := *c
+			cut.NotAfter = end
+			c = &cut
+		}
+	}
 	switch {
 	case c.Status == acme.StatusRevoked:
 		return SuggestedWindow(c, now), WindowRevoked
@@ -60,6 +73,27 @@ func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *poli
 		return acme.TimeWindow{Start: s, End: e}, WindowProfile
 	}
 	return SuggestedWindow(c, now), WindowDefault
+}
+
+// issuerEnd returns the notAfter of the certificate that issued c: the
+// first certificate of c.ChainPEM that is not c itself; zero when the
+// chain holds none or it does not parse.
+func issuerEnd(c *store.Certificate) time.Time {
+	rest := []byte(c.ChainPEM)
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return time.Time{}
+		}
+		if b.Type != "CERTIFICATE" || bytes.Equal(b.Bytes, c.DER) {
+			continue
+		}
+		ic, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return time.Time{}
+		}
+		return ic.NotAfter
+	}
 }
 
 // RenewalStore is what CertificateRenewal reads: *store.Store.
