@@ -73,6 +73,9 @@ func TestLintProfileEKUs(t *testing.T) {
 			"leaf certificates with emailProtection would not verify for that purpose; use an issuer whose CA allows emailProtection " +
 			"(an imported CA or an upstream issuer, docs/issuers.md)"},
 		{"signing", builtin, []string{"codeSigning"}, "leaf certificates with codeSigning would not verify for that purpose"},
+		// Every EKU refused (a profile stored before the check, which then
+		// refuses every update): how to change or remove it is named.
+		{"legacy", builtin, []string{"emailProtection"}, "or give the profile EKUs the CA allows (certgate profile update legacy --eku ...) or remove it (certgate profile delete legacy)"},
 		{"mixed", builtin, []string{"serverAuth", "emailProtection"}, "profile mixed: the built-in CA's intermediate allows only serverAuth, clientAuth (EKU); " +
 			"leaf certificates with emailProtection would not verify for that purpose; use an issuer whose CA allows emailProtection " +
 			"(an imported CA or an upstream issuer, docs/issuers.md), or leave emailProtection out of ekus"},

@@ -113,6 +113,10 @@ func CheckProfileEKUs(ca EKUChecker, p *policy.Profile) error {
 	fix := fmt.Sprintf("use an issuer whose CA allows %s (an imported CA or an upstream issuer, docs/issuers.md)", strings.Join(refused, ", "))
 	if len(refused) < len(ekus) {
 		fix += ", or leave " + strings.Join(refused, ", ") + " out of ekus"
+	} else {
+		// A profile stored before this check (an upgrade): every
+		// change to it is refused until its EKUs are, so say how.
+		fix += fmt.Sprintf(", or give the profile EKUs the CA allows (certgate profile update %s --eku ...) or remove it (certgate profile delete %s)", p.Name, p.Name)
 	}
 	return &policy.FieldError{Field: "ekus", Value: p.EKUs, Err: fmt.Errorf("profile %s: %w; %s", p.Name, err, fix)}
 }
