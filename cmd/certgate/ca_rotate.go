@@ -476,12 +476,7 @@ func checkCADatabase(ctx context.Context, st *store.Store, data, name, nothing s
 				"run certgate ca %s with the database of this CA's servers (--db, CERTGATE_DB or --config), or on a node whose CA is the database's", nothing, root, dir, ours, name)
 		}
 	}
-	cur, err := local.ReadIntermediate(dir)
-	if err != nil {
-		return err
-	}
-	ours := local.IntermediateID(cur)
-	got, err := st.GetSetting(ctx, server.IntermediateSetting)
+	ours, got, err := signingIntermediates(ctx, st, dir)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil
@@ -501,6 +496,20 @@ func checkCADatabase(ctx context.Context, st *store.Store, data, name, nothing s
 	return fmt.Errorf("%s: the nodes of the database sign with the intermediate %s (certgate ca rotate), but %s signs with %s, so it is stale: "+
 		"run certgate ca %s on the node whose CA signs with %s, or move %s aside and copy that node's CA directory here, its retired/ directory included "+
 		"(certgate ca export --with-retired --data DIR | certgate ca import --data %s; docs/pki.md#rotating-the-intermediate)", nothing, got, dir, ours, name, got, dir, data)
+}
+
+// signingIntermediates returns the ID of the intermediate that signs in
+// the CA directory dir (ours) and the one the database records as the
+// nodes' (recorded, server.IntermediateSetting). Errors: reading dir's
+// intermediate, or the setting's (store.ErrNotFound when the database
+// records none: no server has used it with a CA yet).
+func signingIntermediates(ctx context.Context, st *store.Store, dir string) (ours, recorded string, err error) {
+	cur, err := local.ReadIntermediate(dir)
+	if err != nil {
+		return "", "", err
+	}
+	recorded, err = st.GetSetting(ctx, server.IntermediateSetting)
+	return local.IntermediateID(cur), recorded, err
 }
 
 // lostRotation is called when `certgate ca rotate` rotated the CA in data's
@@ -535,12 +544,7 @@ func lostRotation(ctx context.Context, st *store.Store, data, id string) error {
 // server.IntermediateSetting that every server start checks) the
 // intermediate that signs in dir; the error says which database to name.
 func checkPruneDatabase(ctx context.Context, st *store.Store, dir string) error {
-	cur, err := local.ReadIntermediate(dir)
-	if err != nil {
-		return err
-	}
-	ours := local.IntermediateID(cur)
-	got, err := st.GetSetting(ctx, server.IntermediateSetting)
+	ours, got, err := signingIntermediates(ctx, st, dir)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("this database has never been used by a server with the CA in %s (no signing intermediate recorded): "+
