@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/policy"
 	"github.com/certgate/certgate/internal/store"
 )
@@ -76,24 +76,19 @@ func SuggestedRenewal(c *store.Certificate, admin acme.TimeWindow, profile *poli
 }
 
 // issuerEnd returns the notAfter of the certificate that issued c: the
-// first certificate of c.ChainPEM that is not c itself; zero when the
-// chain holds none or it does not parse.
+// first certificate of c.ChainPEM (issuer.ParsePEMCertificates) that is
+// not c itself; zero when the chain holds none or does not parse.
 func issuerEnd(c *store.Certificate) time.Time {
-	rest := []byte(c.ChainPEM)
-	for {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			return time.Time{}
-		}
-		if b.Type != "CERTIFICATE" || bytes.Equal(b.Bytes, c.DER) {
-			continue
-		}
-		ic, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return time.Time{}
-		}
-		return ic.NotAfter
+	certs, err := issuer.ParsePEMCertificates([]byte(c.ChainPEM))
+	if err != nil {
+		return time.Time{}
 	}
+	for _, ic := range certs {
+		if !bytes.Equal(ic.Raw, c.DER) {
+			return ic.NotAfter
+		}
+	}
+	return time.Time{}
 }
 
 // RenewalStore is what CertificateRenewal reads: *store.Store.
