@@ -693,20 +693,17 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 // warnIntermediateExpiry logs a warning when the intermediate of ca
 // expires within the validity of the certificates this configuration
 // issues (the default profile's, cert-validity, or the listener's,
-// serverCertValidity), or has expired: the built-in CA cuts a leaf's
-// notAfter to the intermediate's (local.CA.ClampToIntermediate) and signs
-// nothing once it has expired, until `certgate ca rotate` makes a new
-// intermediate.
+// serverCertValidity): the built-in CA cuts a leaf's notAfter to the
+// intermediate's (local.CA.ClampToIntermediate) until `certgate ca
+// rotate` makes a new intermediate. An intermediate that has expired
+// never gets here: New refuses it first (local.CA.CheckValidAt).
 func warnIntermediateExpiry(log *slog.Logger, ca *local.CA, cfg *config.Serve, now time.Time) {
 	inter := ca.Intermediate()
 	def := ra.DefaultProfile(cfg.CertValidity, cfg.CertValidity, cfg.ClientAuth, cfg.CertValidityFollowsBR)
 	validity, _ := def.ValidityAt(now)
 	validity = max(validity, serverCertValidity)
 	attrs := []any{"intermediate", local.IntermediateID(inter), "not_after", inter.NotAfter.UTC().Format(time.RFC3339)}
-	switch {
-	case now.After(inter.NotAfter):
-		log.Warn("the built-in CA's intermediate has expired: it signs no certificate; make a new one with certgate ca rotate", attrs...)
-	case now.Add(validity).After(inter.NotAfter):
+	if now.Add(validity).After(inter.NotAfter) {
 		log.Warn("the built-in CA's intermediate expires within the validity of the certificates it issues: they are cut to end with it; make a new one with certgate ca rotate",
 			append(attrs, "validity", config.FormatDuration(validity))...)
 	}
