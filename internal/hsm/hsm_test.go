@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"io/fs"
@@ -215,5 +216,73 @@ func TestKeyNotMatchingCertificate(t *testing.T) {
 	_, err = local.LoadOrCreate(dir, local.Options{})
 	if !errors.Is(err, local.ErrPartialCA) || !strings.Contains(err.Error(), "give the pkcs11-* settings") {
 		t.Fatalf("no key file, no token: %v", err)
+	}
+}
+
+// TestTokenReopened: a token whose objects go away while it is open (its
+// store moved aside, as when an HSM restarts or a USB token is pulled)
+// fails Check and signatures, naming the key; once the token is back,
+// Check and the next signature reopen it and sign with the same key
+// again, without a new Open.
+func TestTokenReopened(t *testing.T) {
+	softhsm.Token(t, tokenLabel)
+	cfg := config("issuing")
+	tok := open(t, cfg)
+	if _, err := tok.GenerateKey("ecdsa-p256"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := tok.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("to be signed"))
+	sign := func() error {
+		sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err == nil && !ecdsa.VerifyASN1(key.Public().(*ecdsa.PublicKey), digest[:], sig) {
+			t.Fatal("the signature does not verify with the key's public key")
+		}
+		return err
+	}
+	if err := sign(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Check(); err != nil {
+		t.Fatalf("Check of a well token: %v", err)
+	}
+	stores, err := filepath.Glob(filepath.Join(filepath.Dir(os.Getenv("SOFTHSM2_CONF")), "tokens", "*"))
+	if err != nil || len(stores) != 1 {
+		t.Fatalf("token stores %v: %v", stores, err)
+	}
+	away := func(from, to string) {
+		t.Helper()
+		if err := os.Rename(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Out of the token directory: SoftHSM finds a token in any directory in it.
+	aside := filepath.Join(t.TempDir(), "aside")
+	away(stores[0], aside)
+	if err := sign(); err == nil || !strings.Contains(err.Error(), `pkcs11-key-label "issuing"`) {
+		t.Errorf("sign with the token gone: %v, want an error naming the key", err)
+	}
+	if err := tok.Check(); err == nil {
+		t.Error("Check with the token gone: no error")
+	}
+	away(aside, stores[0])
+	if err := sign(); err != nil {
+		t.Errorf("sign with the token back: %v", err)
+	}
+
+	// Once more, with Check (a readiness probe) noticing first.
+	away(stores[0], aside)
+	if err := tok.Check(); err == nil {
+		t.Error("Check with the token gone again: no error")
+	}
+	away(aside, stores[0])
+	if err := tok.Check(); err != nil {
+		t.Errorf("Check with the token back: %v", err)
+	}
+	if err := sign(); err != nil {
+		t.Errorf("sign after Check: %v", err)
 	}
 }

@@ -23,5 +23,8 @@ func (t *Token) Key() (Signer, error) { return nil, errNoCgo }
 // GenerateKey fails: PKCS#11 needs a cgo build.
 func (t *Token) GenerateKey(keyType string) (Signer, error) { return nil, errNoCgo }
 
+// Check fails: PKCS#11 needs a cgo build.
+func (t *Token) Check() error { return errNoCgo }
+
 // Close does nothing.
 func (t *Token) Close() error { return nil }

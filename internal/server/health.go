@@ -45,10 +45,12 @@ func (s *Server) serveHealth(rw http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// ready returns nil when the node can serve: it is not shutting down and
-// its database answers, within readyTimeout, a query that reads a table
-// page from the database (store.Ping; on SQLite from the file itself). The
-// error is fit for an unauthenticated client (the cause is logged).
+// ready returns nil when the node can serve: it is not shutting down, its
+// database answers, within readyTimeout, a query that reads a table page
+// from the database (store.Ping; on SQLite from the file itself), and,
+// with pkcs11-module, the token holds the CA's key (hsm.Token.Check, which
+// reopens a token that lost it). The error is fit for an unauthenticated
+// client (the cause is logged).
 func (s *Server) ready(ctx context.Context) error {
 	if s.stopping.Load() {
 		return fmt.Errorf("the server is shutting down")
@@ -62,6 +64,12 @@ func (s *Server) ready(ctx context.Context) error {
 		}
 		s.log.WarnContext(ctx, "not ready: the database could not be read", "err", err)
 		return fmt.Errorf("the database could not be read")
+	}
+	if s.token != nil {
+		if err := s.token.Check(); err != nil {
+			s.log.WarnContext(ctx, "not ready: the PKCS#11 token of the CA's key", "err", err)
+			return fmt.Errorf("the PKCS#11 token holding the CA's signing key cannot be used")
+		}
 	}
 	return nil
 }

@@ -5,9 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/certgate/certgate/internal/hsm"
 	"github.com/certgate/certgate/internal/store/storetest"
+	"github.com/certgate/certgate/internal/testenv/softhsm"
 )
 
 // TestReadyzWhileShuttingDown: once shutdown has begun, /readyz answers
@@ -43,5 +47,49 @@ func TestReadyzWhileShuttingDown(t *testing.T) {
 	}
 	if s.serveHealth(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/acme/directory", nil)) {
 		t.Error("serveHealth took /acme/directory")
+	}
+}
+
+// TestReadyzTokenGone: with the CA's key in a PKCS#11 token, /readyz
+// answers 503 while the token is gone (its store moved out of SoftHSM's
+// token directory) and 200 again once it is back, reopened by the probe.
+func TestReadyzTokenGone(t *testing.T) {
+	softhsm.Token(t, "readyz")
+	tok, err := hsm.Open(hsm.Config{Module: softhsm.Module, TokenLabel: "readyz", Slot: -1, PIN: softhsm.PIN, KeyLabel: "ca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	if _, err := tok.GenerateKey("ecdsa-p256"); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{store: storetest.Engines()[0].Open(t), log: slog.New(slog.DiscardHandler), token: tok}
+	readyz := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		s.serveHealth(rec, httptest.NewRequest(http.MethodGet, readyzPath, nil))
+		return rec
+	}
+	if rec := readyz(); rec.Code != http.StatusOK {
+		t.Fatalf("/readyz with the token = %d %s", rec.Code, rec.Body)
+	}
+	stores, err := filepath.Glob(filepath.Join(filepath.Dir(os.Getenv("SOFTHSM2_CONF")), "tokens", "*"))
+	if err != nil || len(stores) != 1 {
+		t.Fatalf("token stores %v: %v", stores, err)
+	}
+	aside := filepath.Join(t.TempDir(), "aside")
+	if err := os.Rename(stores[0], aside); err != nil {
+		t.Fatal(err)
+	}
+	rec := readyz()
+	var p httpProblem
+	if rec.Code != http.StatusServiceUnavailable || json.Unmarshal(rec.Body.Bytes(), &p) != nil ||
+		p.Detail != "the PKCS#11 token holding the CA's signing key cannot be used" {
+		t.Errorf("/readyz with the token gone = %d %s", rec.Code, rec.Body)
+	}
+	if err := os.Rename(aside, stores[0]); err != nil {
+		t.Fatal(err)
+	}
+	if rec := readyz(); rec.Code != http.StatusOK {
+		t.Errorf("/readyz with the token back = %d %s", rec.Code, rec.Body)
 	}
 }
