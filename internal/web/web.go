@@ -24,6 +24,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -173,7 +174,8 @@ func (u *UI) routes() {
 }
 
 // ServeHTTP serves the dashboard: security headers on every answer, the
-// cross-origin check on every POST, then the page.
+// cross-origin check and a small URL-encoded form (readForm) on every
+// POST, then the page.
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
@@ -198,8 +200,56 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.fail(sw, r, nil, http.StatusForbidden, "This request came from another site and was refused. Use the dashboard's own pages.")
 		return
 	}
+	if r.Method == http.MethodPost && !u.readForm(sw, r) {
+		return
+	}
 	u.mux.ServeHTTP(sw, r)
 }
+
+// maxFormBytes bounds the body of a dashboard form (a decision's comment
+// of MaxDecisionComment characters, percent-encoded, and the CSRF
+// token fit); maxSignInBytes the sign-in form's, a pasted token.
+const (
+	maxFormBytes   = 64 << 10
+	maxSignInBytes = 4096
+)
+
+// readForm reads the form of a POST into r.Form and r.PostForm before any
+// handler looks at it, and returns true; or answers and returns false. A
+// dashboard form is a small application/x-www-form-urlencoded body: any
+// other content type is a 415 page, read not at all (a multipart body
+// was parsed by PostFormValue, its large parts spilled to temporary files
+// that nothing removed, as the request had been copied), and a body over
+// maxFormBytes (maxSignInBytes for sign-in) a 413 page. A POST without a
+// body is an empty form.
+func (u *UI) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength != 0 {
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if ct != formType {
+			w.Header().Set("Accept", formType)
+			u.fail(w, r, nil, http.StatusUnsupportedMediaType, "The dashboard takes forms as "+formType+", as its pages send them, not as "+
+				strconv.Quote(r.Header.Get("Content-Type"))+". Use the dashboard's own pages.")
+			return false
+		}
+	}
+	limit := int64(maxFormBytes)
+	if r.URL.Path == Root+"sign-in" {
+		limit = maxSignInBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := r.ParseForm(); err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			u.fail(w, r, nil, http.StatusRequestEntityTooLarge, "The form is larger than any of the dashboard's ("+strconv.FormatInt(limit, 10)+" bytes at most).")
+			return false
+		}
+		u.fail(w, r, nil, http.StatusBadRequest, "The form could not be read: it is not a well-formed "+formType+" body. Use the dashboard's own pages.")
+		return false
+	}
+	return true
+}
+
+// formType is the content type of every dashboard form.
+const formType = "application/x-www-form-urlencoded"
 
 // logEntry is what the request log line says beyond the request: the
 // signed-in actor, once known.
@@ -338,8 +388,7 @@ func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) {
 
 // signIn starts a session for the pasted token and sets its cookie.
 func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	tok := strings.TrimSpace(r.PostFormValue("token"))
+	tok := strings.TrimSpace(r.PostFormValue("token")) // read by readForm, at most maxSignInBytes
 	// A token copied from a curl line or a header ("Bearer cgt_...") is
 	// the token after the scheme.
 	if scheme, rest, ok := strings.Cut(tok, " "); ok && strings.EqualFold(scheme, "Bearer") {
