@@ -280,8 +280,9 @@ type view struct {
 }
 
 // page wraps a route: a signed-in session (else, for a GET, to the
-// sign-in page; for a POST, 403), the route's permission (403), and for a
-// POST the session's CSRF token (403).
+// sign-in page; for a POST, 403), the route's permission (403), for a
+// POST the session's CSRF token (403), a path of plain text (404) and
+// query parameters of plain text (400; store.PlainText).
 func (u *UI) page(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := u.optionalSession(r)
@@ -300,6 +301,14 @@ func (u *UI) page(rt route) http.HandlerFunc {
 		}
 		if r.Method == http.MethodPost && !v.Session.CheckCSRF(r.PostFormValue(csrfField)) {
 			u.fail(w, r, v, http.StatusForbidden, "The form was refused: it did not come from this session's page (CSRF check). Reload the page and try again.")
+			return
+		}
+		// As the admin API refuses them (404): a path value ({id},
+		// {serial}) with a NUL character or invalid UTF-8 names no
+		// object, and PostgreSQL refused it (500) where SQLite found
+		// nothing.
+		if !store.PlainText(r.URL.Path) {
+			u.fail(w, r, v, http.StatusNotFound, "There is no such page: the address holds a NUL character or invalid UTF-8.")
 			return
 		}
 		// As the admin API refuses them (422): a search for invalid

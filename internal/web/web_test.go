@@ -49,6 +49,7 @@ func TestDashboard(t *testing.T) {
 			t.Run("approvals", func(t *testing.T) { testApprovals(t, d) })
 			t.Run("audit", func(t *testing.T) { testAuditPage(t, d) })
 			t.Run("pages", func(t *testing.T) { testPages(t, d) })
+			t.Run("path text", func(t *testing.T) { testPathText(t, d) })
 			t.Run("bidi escaped", func(t *testing.T) { testBidiEscaped(t, d) }) // after pages, which counts
 			t.Run("sign-out", func(t *testing.T) { testSignOut(t, d) })
 			t.Run("token revoked", func(t *testing.T) { testTokenRevoked(t, d) })
@@ -618,5 +619,26 @@ func testPages(t *testing.T, d *dash) {
 	}
 	if bad := b.get("/ui/approvals?cursor=%21"); bad.status != http.StatusBadRequest {
 		t.Errorf("malformed approvals cursor: %d, want 400", bad.status)
+	}
+}
+
+// testPathText: a path value ({id}, {serial}) with a NUL character or
+// invalid UTF-8 names nothing: 404 on either engine, as the admin API
+// answers it (PostgreSQL refused it with 500), and changes nothing.
+func testPathText(t *testing.T, d *dash) {
+	b := d.browser()
+	b.signIn(d.tokens[auth.RoleAdmin])
+	for _, bad := range []string{"%ff", "%00", "abc%00", "%C0%80", "ap-x%ff"} {
+		for _, path := range []string{"/ui/approvals/" + bad + "/approve", "/ui/approvals/" + bad + "/reject", "/ui/certificates/" + bad + "/revoke"} {
+			p := b.post(path, url.Values{"csrf": {b.csrf()}, "comment": {"no"}, "reason": {"0"}}, nil)
+			if p.status != http.StatusNotFound || !strings.Contains(message(p.doc, "alert"), "invalid UTF-8") {
+				t.Errorf("POST %s: %d %q, want the 404 page", path, p.status, message(p.doc, "alert"))
+			}
+		}
+		for _, path := range []string{"/ui/certificates/" + bad, "/ui/certificates/" + bad + "/pem"} {
+			if p := b.get(path); p.status != http.StatusNotFound {
+				t.Errorf("GET %s: %d, want 404", path, p.status)
+			}
+		}
 	}
 }
