@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -106,4 +107,40 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestMethodNotAllowed: a dashboard path asked with a method it does not
+// take is a 405 page whose Allow header lists the methods it takes (RFC
+// 9110 §15.5.6); an unknown path is a 404 without one.
+func TestMethodNotAllowed(t *testing.T) {
+	d := newDash(t, store.EngineSQLite, "")
+	b := d.browser()
+	b.signIn(d.tokens[auth.RoleAdmin])
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodGet, "/ui/sign-out", "POST"},
+		{http.MethodHead, "/ui/sign-out", "POST"},
+		{http.MethodPut, "/ui/certificates", "GET, HEAD"},
+		{http.MethodOptions, "/ui/", "GET, HEAD"},
+		{http.MethodDelete, "/ui/sign-in", "GET, HEAD, POST"},
+		{http.MethodPost, "/ui/audit", "GET, HEAD"},
+		{http.MethodGet, "/ui/approvals/ap-x/approve", "POST"},
+		{http.MethodPatch, "/ui/certificates/01/pem", "GET, HEAD"},
+	} {
+		req, err := http.NewRequest(tc.method, d.env.BaseURL+tc.path, strings.NewReader(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		p := b.do(req)
+		if p.status != http.StatusMethodNotAllowed || p.header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d, Allow %q; want 405 with Allow %q", tc.method, tc.path, p.status, p.header.Get("Allow"), tc.allow)
+		}
+		if tc.method != http.MethodHead && !strings.Contains(message(p.doc, "alert"), fmt.Sprintf("does not take a %s request; it takes %s", tc.method, tc.allow)) {
+			t.Errorf("%s %s: message %q, want it to name the methods", tc.method, tc.path, message(p.doc, "alert"))
+		}
+	}
+	if p := b.get("/ui/no-such-page"); p.status != http.StatusNotFound || p.header.Get("Allow") != "" {
+		t.Errorf("unknown path: %d, Allow %q; want 404 without Allow", p.status, p.header.Get("Allow"))
+	}
 }

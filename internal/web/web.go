@@ -159,18 +159,31 @@ func (u *UI) routes() {
 	}
 	u.mux.HandleFunc(Root, func(w http.ResponseWriter, r *http.Request) {
 		v := u.optionalSession(r)
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			probe := r.Clone(r.Context())
-			probe.Method = m
-			if _, pattern := u.mux.Handler(probe); m != r.Method && pattern != Root {
-				// Routed for another method only (a GET of
-				// /ui/sign-out, say).
-				u.fail(w, r, v, http.StatusMethodNotAllowed, "This page does not take a "+r.Method+" request.")
-				return
-			}
+		if allow := u.allowed(r); len(allow) > 0 {
+			// Routed for other methods only (a GET of /ui/sign-out,
+			// say): 405 with the Allow header RFC 9110 §15.5.6
+			// requires.
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			u.fail(w, r, v, http.StatusMethodNotAllowed, "This page does not take a "+r.Method+" request; it takes "+strings.Join(allow, ", ")+".")
+			return
 		}
 		u.fail(w, r, v, http.StatusNotFound, "There is no such page: "+r.URL.Path+".")
 	})
+}
+
+// allowed returns the methods that a route other than the fallback
+// (Root) serves at r's path, nil when none does (no such page). HEAD is
+// served wherever GET is.
+func (u *UI) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := u.mux.Handler(probe); pattern != Root && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // ServeHTTP serves the dashboard: security headers on every answer, the
