@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/certgate/certgate/internal/store"
 )
 
 // Health endpoints (docs/operations.md, "Metrics and health"), served
@@ -47,7 +50,8 @@ func (s *Server) serveHealth(rw http.ResponseWriter, r *http.Request) bool {
 
 // ready returns nil when the node can serve: it is not shutting down, its
 // database answers, within readyTimeout, a query that reads a table page
-// from the database (store.Ping; on SQLite from the file itself), and,
+// from the database (store.Ping; on SQLite from the file itself, which
+// must also still be written durably and have room), and,
 // with pkcs11-module, the token holds the CA's key (hsm.Token.Check, which
 // reopens a token that lost it). The error is fit for an unauthenticated
 // client (the cause is logged).
@@ -61,6 +65,14 @@ func (s *Server) ready(ctx context.Context) error {
 		if ctx.Err() != nil {
 			s.log.WarnContext(ctx, "not ready: the database did not answer", "err", err)
 			return fmt.Errorf("the database did not answer within %s", readyTimeout)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotDurable):
+			s.log.WarnContext(ctx, "not ready: the database is not written durably", "err", err)
+			return fmt.Errorf("a write of the database to disk failed: restart certgate once the disk is sound")
+		case errors.Is(err, store.ErrNoSpace):
+			s.log.WarnContext(ctx, "not ready: the database's file system is full", "err", err)
+			return fmt.Errorf("the database's file system is full")
 		}
 		s.log.WarnContext(ctx, "not ready: the database could not be read", "err", err)
 		return fmt.Errorf("the database could not be read")

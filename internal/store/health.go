@@ -33,10 +33,22 @@ const pingQuery = `SELECT EXISTS (SELECT 1 FROM settings)`
 // their caches and open file descriptors. Each Ping on SQLite costs one
 // connection open and a schema parse (about 0.5 ms on a 2-core machine). It fails
 // once the store is closed.
+//
+// On SQLite, Ping also fails, wrapping ErrNotDurable, once an fsync of the
+// WAL has failed (final for the process: see walSyncer.await), and,
+// wrapping ErrNoSpace, while the database's file system has less than
+// minFreeBytes free for the process (statfs(2)): the database answers
+// reads but stores nothing.
 func (s *Store) Ping(ctx context.Context) error {
 	db := s.r.db
 	if s.probe != nil {
 		if err := s.probe.check(); err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+		if err := s.wal.failure(); err != nil {
+			return fmt.Errorf("ping: %w: %w", ErrNotDurable, err)
+		}
+		if err := s.probe.checkSpace(); err != nil {
 			return fmt.Errorf("ping: %w", err)
 		}
 		db = s.probe.db
@@ -47,6 +59,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Errors Ping wraps when a SQLite database can be read but stores nothing.
+var (
+	// ErrNotDurable: an fsync of the WAL failed; nothing committed since is
+	// known to be on disk until the process restarts.
+	ErrNotDurable = errors.New("an fsync of the database's WAL failed: commits are not known durable until certgate restarts")
+	// ErrNoSpace: the database's file system is (nearly) full.
+	ErrNoSpace = errors.New("the database's file system is full")
+)
+
+// minFreeBytes is the free space below which Ping reports ErrNoSpace: room
+// for a few hundred WAL frames (pages of 4 KiB), more than an issuance
+// writes.
+const minFreeBytes = 1 << 20
 
 // Pools returns the store's database/sql connection pools by role, for
 // their statistics (sql.DB.Stats): "writer" and "reader" on SQLite;
@@ -175,10 +201,11 @@ func (s *Store) expiryCountSQL(n int) string {
 // which goes on with the deleted ones and no longer sees what the others
 // write (https://sqlite.org/howtocorrupt.html §2.2).
 type sqliteProbe struct {
-	path string
-	f    *os.File    // the database file, read by check; closed by close
-	file os.FileInfo // the file at path when the store opened it
-	db   *sql.DB
+	path   string
+	f      *os.File    // the database file, read by check; closed by close
+	file   os.FileInfo // the file at path when the store opened it
+	db     *sql.DB
+	statfs func(path string, st *unix.Statfs_t) error // unix.Statfs; tests replace it
 }
 
 func newSQLiteProbe(path string) (*sqliteProbe, error) {
@@ -199,7 +226,7 @@ func newSQLiteProbe(path string) (*sqliteProbe, error) {
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(0)
-	return &sqliteProbe{path: path, f: f, file: fi, db: db}, nil
+	return &sqliteProbe{path: path, f: f, file: fi, db: db, statfs: unix.Statfs}, nil
 }
 
 // close closes the probe's pool and then its descriptor of the database
@@ -208,6 +235,25 @@ func newSQLiteProbe(path string) (*sqliteProbe, error) {
 // sqliteProbe).
 func (p *sqliteProbe) close() error {
 	return errors.Join(p.db.Close(), p.f.Close())
+}
+
+// checkSpace returns an error wrapping ErrNoSpace when the file system of
+// the database has less than minFreeBytes free for this process: the
+// blocks available to unprivileged users, or, for root, which SQLite may
+// write into the reserved ones too, all free blocks.
+func (p *sqliteProbe) checkSpace() error {
+	var st unix.Statfs_t
+	if err := p.statfs(p.path, &st); err != nil {
+		return fmt.Errorf("database file %s: %w", p.path, &os.PathError{Op: "statfs", Path: p.path, Err: err})
+	}
+	blocks := st.Bavail
+	if os.Geteuid() == 0 {
+		blocks = st.Bfree
+	}
+	if free := blocks * uint64(st.Bsize); free < minFreeBytes {
+		return fmt.Errorf("%w: %d bytes free for %s", ErrNoSpace, free, p.path)
+	}
+	return nil
 }
 
 // sqliteMagic begins every SQLite database file (the header string,

@@ -90,6 +90,14 @@ func (s *walSyncer) syncFresh(ctx context.Context) error {
 	return s.await(ctx, func() bool { return s.ended > after })
 }
 
+// failure returns the error of the first fsync that failed (see await),
+// nil when none did.
+func (s *walSyncer) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
 // lost returns, once an fsync has failed (see await), an error for a row
 // created at created that may have been committed after the start of the
 // last fsync that succeeded, within window after its creation (the
