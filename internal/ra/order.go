@@ -159,7 +159,11 @@ func (r *RA) NewOrderAuthz(ctx context.Context, a *store.Account, req acme.NewOr
 const maxBackdate = 48 * time.Hour
 
 // orderValidity checks the requested notBefore/notAfter against profile
-// p's maximum validity.
+// p's maximum validity. A date is requested when its member is present
+// (not empty), whatever its value: 0001-01-01T00:00:00Z is time.Time's
+// zero, which the order keeps as "not requested", so a present date is
+// never tested with IsZero but checked like any other (a zero one is
+// refused as in the past).
 func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Profile) (nb, na time.Time, err error) {
 	parse := func(field, s string) (time.Time, error) {
 		if s == "" {
@@ -188,16 +192,17 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 	if na, err = parse("notAfter", req.NotAfter); err != nil {
 		return
 	}
+	hasNB, hasNA := req.NotBefore != "", req.NotAfter != ""
 	start, end := nb, na
-	if start.IsZero() {
+	if !hasNB {
 		start = now
 	}
 	validity, maxValidity := p.ValidityAt(start)
-	if end.IsZero() {
+	if !hasNA {
 		end = start.Add(validity - time.Second)
 	}
 	switch {
-	case nb.IsZero() && !end.After(now):
+	case !hasNB && !end.After(now):
 		// Without a notBefore the period starts now: say what is wrong
 		// with the one date the client sent.
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
@@ -213,7 +218,7 @@ func (r *RA) orderValidity(req acme.NewOrderRequest, now time.Time, p *policy.Pr
 			config.FormatDuration(maxValidity), p.Name, config.FormatDuration(maxValidity))
 	case !end.After(now):
 		err = acme.NewProblem(acme.Malformed, "notAfter is in the past")
-	case !nb.IsZero() && nb.Before(now.Add(-maxBackdate)):
+	case hasNB && nb.Before(now.Add(-maxBackdate)):
 		err = acme.NewProblem(acme.Malformed, "notBefore may be at most %s in the past (CA/B BR 7.1.2.7)", config.FormatDuration(maxBackdate))
 	case start.After(now.Add(r.cfg.OrderLifetime)):
 		err = acme.NewProblem(acme.Malformed, "notBefore is too far in the future")

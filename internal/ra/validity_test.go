@@ -39,3 +39,37 @@ func TestNotBeforeBackdating(t *testing.T) {
 		})
 	}
 }
+
+// TestZeroTimeRequested: a notBefore or notAfter that is time.Time's zero
+// (0001-01-01T00:00:00Z, in any offset) is a requested date like any other
+// and refused as malformed, as one second later is; it is not taken for an
+// absent member and the order created with the default validity (RFC 8555
+// §7.4).
+func TestZeroTimeRequested(t *testing.T) {
+	e := newPolicyEnv(t, policy.Profile{Name: "long", Validity: days(30), MaxValidity: days(90)})
+	ctx := context.Background()
+	a := e.account("", nil, nil)
+	soon := e.now.Add(24 * time.Hour).Format(time.RFC3339)
+	for _, tc := range []struct {
+		name, nb, na, detail string
+	}{
+		{"notAfter zero", "", "0001-01-01T00:00:00Z", "notAfter is in the past"},
+		{"notAfter zero in +01:00", "", "0001-01-01T01:00:00+01:00", "notAfter is in the past"},
+		{"notAfter one second after zero", "", "0001-01-01T00:00:01Z", "notAfter is in the past"},
+		// The default validity from a zero notBefore ends in the past.
+		{"notBefore zero", "0001-01-01T00:00:00Z", "", "in the past"},
+		{"notBefore zero in +01:00", "0001-01-01T01:00:00+01:00", "", "in the past"},
+		{"notBefore zero with notAfter", "0001-01-01T00:00:00Z", soon, "exceeds the maximum"},
+		{"notAfter zero with notBefore", e.now.Format(time.RFC3339), "0001-01-01T00:00:00Z", "later than notBefore"},
+		{"both zero", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "later than notBefore"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := e.ra.NewOrder(ctx, a, acme.NewOrderRequest{Profile: "long", Identifiers: dnsIDs("a.test"),
+				NotBefore: tc.nb, NotAfter: tc.na})
+			if err == nil {
+				t.Fatalf("order created (notBefore %v, notAfter %v)", o.NotBefore, o.NotAfter)
+			}
+			wantProblem(t, err, acme.Malformed, tc.detail)
+		})
+	}
+}
