@@ -46,9 +46,24 @@ type NonceStore struct {
 // nonceValue is a NonceStore nonce before base64url encoding.
 type nonceValue [16]byte
 
-// nonceEncoding decodes a nonce to its 16 bytes and back to the same
-// string only: Strict refuses the 22nd character's unused low bits set.
+// nonceEncoding is the nonces' encoding, unpadded base64url. Strict
+// refuses a last character with its unused low bits set; CR and LF it
+// still skips, which decodeNonce's length check excludes.
 var nonceEncoding = base64.RawURLEncoding.Strict()
+
+// decodeNonce decodes nonce into dst and reports whether nonce is the one
+// canonical spelling of len(dst) bytes: exactly EncodedLen(len(dst))
+// characters of the base64url alphabet, the last one's unused low bits
+// zero. Any other spelling of the same bytes (a CR or LF anywhere, which
+// the decoder skips, or other low bits) is refused, so that a nonce can
+// only be redeemed in the form it was issued in (RFC 8555 §6.5).
+func decodeNonce(dst []byte, nonce string) bool {
+	if len(nonce) != nonceEncoding.EncodedLen(len(dst)) {
+		return false
+	}
+	k, err := nonceEncoding.Decode(dst, []byte(nonce))
+	return err == nil && k == len(dst)
+}
 
 // NewNonceStore returns a store holding at most max nonces for lifetime each.
 func NewNonceStore(max int, lifetime time.Duration, now func() time.Time) *NonceStore {
@@ -87,10 +102,7 @@ func (s *NonceStore) Redeem(_ context.Context, n string) (bool, error) {
 
 func (s *NonceStore) redeem(n string) bool {
 	var v nonceValue
-	if len(n) != nonceEncoding.EncodedLen(len(v)) {
-		return false
-	}
-	if k, err := nonceEncoding.Decode(v[:], []byte(n)); err != nil || k != len(v) {
+	if !decodeNonce(v[:], n) {
 		return false
 	}
 	s.mu.Lock()
@@ -149,17 +161,20 @@ func (c *ClusterNonces) Issue() string {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
 	copy(b[16:], c.mac(b[:16]))
-	return base64.RawURLEncoding.EncodeToString(b)
+	return nonceEncoding.EncodeToString(b)
 }
 
-// Redeem implements Nonces: the nonce must carry a valid MAC, must not
-// have expired, and must not have been recorded before by any node.
+// Redeem implements Nonces: the nonce must be spelled exactly as Issue
+// spells it (decodeNonce; it is recorded in that one form, so another
+// spelling of the same bytes cannot be redeemed again), must carry a
+// valid MAC, must not have expired, and must not have been recorded
+// before by any node.
 func (c *ClusterNonces) Redeem(ctx context.Context, nonce string) (bool, error) {
-	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], c.mac(b[:16])) {
+	var b [32]byte
+	if !decodeNonce(b[:], nonce) || !hmac.Equal(b[16:], c.mac(b[:16])) {
 		return false, nil
 	}
-	exp := time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
+	exp := time.Unix(int64(binary.BigEndian.Uint64(b[:])), 0)
 	if !c.now().Before(exp) {
 		return false, nil
 	}

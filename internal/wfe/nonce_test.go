@@ -2,10 +2,13 @@ package wfe
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
@@ -99,4 +102,113 @@ func TestClusterNoncesAcrossNodes(t *testing.T) {
 	if _, err := NewClusterNonces([]byte("short"), time.Hour, clock, st); err == nil {
 		t.Fatal("a short key was accepted")
 	}
+}
+
+// respellings are other spellings of nonce n that a lax base64url decoder
+// reads as the same bytes: CR and LF inserted (the decoder skips them) and
+// the last character's unused low bits set.
+func respellings(t *testing.T, n string) []string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, n[len(n)-1])
+	unused := 4 // 16 bytes: 22 characters, 4 bits unused
+	if len(n)%4 == 3 {
+		unused = 2 // 32 bytes: 43 characters, 2 bits unused
+	}
+	if last < 0 || last%(1<<unused) != 0 {
+		t.Fatalf("nonce %q does not end in a canonical character", n)
+	}
+	vs := []string{n + "\n", "\r" + n, n + "\r\n", n[:10] + "\n" + n[10:], n[:10] + "\r\n" + n[10:],
+		n[:len(n)-1] + "\n" + n[len(n)-1:], "\n" + n[:len(n)-1] + "\n" + n[len(n)-1:]}
+	for low := 1; low < 1<<unused; low++ {
+		vs = append(vs, n[:len(n)-1]+string(alphabet[last+low]))
+	}
+	return vs
+}
+
+// mapRecorder is a NonceRecorder in memory that refuses a nonce recorded
+// before (store.ErrConflict), as the used-nonce table's unique key does.
+type mapRecorder struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (m *mapRecorder) RecordNonce(_ context.Context, nonce string, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen[nonce] {
+		return fmt.Errorf("nonce %q: %w", nonce, store.ErrConflict)
+	}
+	m.seen[nonce] = true
+	return nil
+}
+
+// TestNoncesRespelled: on both nonce stores a nonce is redeemed once only,
+// whatever its spelling (RFC 8555 §6.5): after it was redeemed no
+// respelling of it (CR or LF inserted, the last character's unused low
+// bits set) is accepted again, and before it was none is accepted in its
+// stead nor consumes it. ClusterNonces are tested with an in-memory
+// recorder and with the store of each engine (PostgreSQL with
+// CERTGATE_TEST_POSTGRES).
+func TestNoncesRespelled(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	check := func(t *testing.T, ns Nonces) {
+		t.Helper()
+		ctx := context.Background()
+		used := ns.Issue()
+		if ok, err := ns.Redeem(ctx, used); !ok || err != nil {
+			t.Fatalf("fresh nonce refused: %v", err)
+		}
+		for _, v := range respellings(t, used) {
+			if ok, err := ns.Redeem(ctx, v); ok || err != nil {
+				t.Errorf("respelling %q of the redeemed nonce %q: accepted %v, error %v", v, used, ok, err)
+			}
+		}
+		fresh := ns.Issue()
+		for _, v := range respellings(t, fresh) {
+			if ok, err := ns.Redeem(ctx, v); ok || err != nil {
+				t.Errorf("respelling %q of the fresh nonce %q: accepted %v, error %v", v, fresh, ok, err)
+			}
+		}
+		if ok, err := ns.Redeem(ctx, fresh); !ok || err != nil {
+			t.Fatalf("fresh nonce refused after its respellings: %v", err)
+		}
+	}
+	t.Run("NonceStore", func(t *testing.T) { check(t, NewNonceStore(8, time.Hour, nil)) })
+	t.Run("ClusterNonces/memory", func(t *testing.T) {
+		c, err := NewClusterNonces(key, time.Hour, time.Now, &mapRecorder{seen: map[string]bool{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, c)
+	})
+	t.Run("ClusterNonces", func(t *testing.T) {
+		storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+			c, err := NewClusterNonces(key, time.Hour, time.Now, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, c)
+		})
+	})
+}
+
+// FuzzDecodeNonce: decodeNonce accepts a string only when it is the
+// canonical encoding of the bytes it decodes to, so that no two strings
+// redeem the same nonce.
+func FuzzDecodeNonce(f *testing.F) {
+	for _, s := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAA\nAAAAAAAAAAA",
+		strings.Repeat("_", 43), strings.Repeat("_", 42) + "w", strings.Repeat("A", 42) + "\r"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, n := range []int{16, 32} {
+			dst := make([]byte, n)
+			if decodeNonce(dst, s) {
+				if c := nonceEncoding.EncodeToString(dst); c != s {
+					t.Fatalf("%q accepted as the %d bytes whose encoding is %q", s, n, c)
+				}
+			}
+		}
+	})
 }
