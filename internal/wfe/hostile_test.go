@@ -437,6 +437,34 @@ func TestHostileRequests(t *testing.T) {
 		{name: "nonce unknown", status: 400, ptype: badNonce, send: func(t *testing.T, s *hState) *hResp {
 			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = "bm90LWlzc3VlZC1ieS11cw" })
 		}},
+		// A nonce that is not base64url (RFC 7515 §2: no padding, line
+		// breaks, white space or other characters) is malformed, not
+		// badNonce (RFC 8555 §6.5.2).
+		{name: "nonce with characters outside base64url", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = "!!!!" })
+		}},
+		{name: "nonce with padding", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = "abc=" })
+		}},
+		{name: "nonce with a space", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = "a b" })
+		}},
+		{name: "nonce of a length no octet string encodes to", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = "abcde" })
+		}},
+		{name: "issued nonce with a line break", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { n := h["nonce"].(string); h["nonce"] = n[:10] + "\n" + n[10:] })
+		}},
+		{name: "issued nonce with a trailing CR LF", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) { h["nonce"] = h["nonce"].(string) + "\r\n" })
+		}},
+		{name: "issued nonce with the last character's unused bits set", status: 400, ptype: malformed, send: func(t *testing.T, s *hState) *hResp {
+			return s.send(t, c.dir.NewOrder, []byte(validOrder), func(h map[string]any) {
+				const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+				n := h["nonce"].(string)
+				h["nonce"] = n[:len(n)-1] + string(alphabet[strings.IndexByte(alphabet, n[len(n)-1])+1])
+			})
+		}},
 		{name: "nonce replayed after a successful request", status: 400, ptype: badNonce, send: func(t *testing.T, s *hState) *hResp {
 			n := c.nonce(t)
 			if r := c.post(t, s.kid, hBuild(t, s.acct, map[string]any{"nonce": n, "url": s.kid, "kid": s.kid}, nil).bytes(t)); r.status != 200 {

@@ -104,7 +104,11 @@ func (w *WFE) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) 
 // verify parses and checks a flattened JWS body (RFC 8555 §6.2–6.5): shape,
 // alg allowlist, key reference per mode, nonce (consumed even if a later
 // check fails), url equal to the request URL, signature; for kid it loads
-// the account, which must be valid.
+// the account, which must be valid. A missing nonce, or one that is unknown,
+// expired or used, is badNonce; one that is not base64url is malformed, as
+// RFC 8555 §6.5.2 requires: "If the value of a "nonce" header parameter is
+// not valid according to this encoding, then the verifier MUST reject the
+// JWS as malformed."
 func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode keyMode) (*request, error) {
 	// Decode into a map first: encoding/json matches member names
 	// case-insensitively and keeps duplicates' last value, while go-jose
@@ -169,6 +173,9 @@ func (w *WFE) verify(ctx context.Context, body []byte, base, url string, mode ke
 	if mode != innerJWKNo {
 		if h.Nonce == "" {
 			return nil, acme.NewProblem(acme.BadNonce, "the JWS has no nonce")
+		}
+		if !validBase64URL(h.Nonce) {
+			return nil, acme.NewProblem(acme.Malformed, "the JWS nonce is not base64url (RFC 8555 §6.5.2)")
 		}
 		ok, err := w.nonces.Redeem(ctx, h.Nonce)
 		if err != nil {
@@ -418,4 +425,18 @@ func thumbprint(k *jose.JSONWebKey) (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
+
+// validBase64URL reports whether s is valid base64url as RFC 7515 §2
+// defines it, the encoding of a JWS "nonce" (RFC 8555 §6.5.2): only the 64
+// characters of the URL- and filename-safe alphabet, no "=" padding, no
+// line breaks or white space (which the decoder would skip), a length no
+// octet string encodes to refused (1 more than a multiple of 4), and the
+// last character's unused low bits zero (RFC 4648 §3.5).
+func validBase64URL(s string) bool {
+	if strings.ContainsAny(s, "\r\n") {
+		return false
+	}
+	_, err := nonceEncoding.DecodeString(s)
+	return err == nil
 }
