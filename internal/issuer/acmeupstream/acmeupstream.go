@@ -23,12 +23,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
-	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/challenge/resolver"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
@@ -297,15 +297,15 @@ type noResponse struct{}
 func (noResponse) Present(context.Context, string, string, string) error { return nil }
 func (noResponse) CleanUp(context.Context, string, string, string) error { return nil }
 
-// Issue sends req.CSR to the upstream (a new order for its names, the
-// authorizations, finalize; RFC 8555 §7.4) and returns the certificate
-// with the chain the upstream serves. The upstream chooses the serial and
-// validity. The order is handed to req.Placed, when set, before finalize
-// (nothing is finalized when Placed fails). Errors are *acme.Problem
-// values naming the upstream: its problem type and detail when it
-// refused, a client-safe detail when it could not be reached (the cause
-// is logged); once finalize may have been sent, one that leaves the
-// outcome open (unreachable, timed out) also wraps
+// Issue sends req.CSR to the upstream (a new order for the order's names,
+// orderNames; the authorizations, finalize; RFC 8555 §7.4) and returns
+// the certificate with the chain the upstream serves. The upstream
+// chooses the serial and validity. The order is handed to req.Placed,
+// when set, before finalize (nothing is finalized when Placed fails).
+// Errors are *acme.Problem values naming the upstream: its problem type
+// and detail when it refused, a client-safe detail when it could not be
+// reached (the cause is logged); once finalize may have been sent, one
+// that leaves the outcome open (unreachable, timed out) also wraps
 // issuer.ErrRemoteProcessing: Resume finds it later.
 func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
 	if req.CSR == nil {
@@ -317,12 +317,13 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 	if err != nil {
 		return nil, is.problem("could not register its account", err)
 	}
-	order, err := up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
+	names := orderNames(req)
+	order, err := up.core.Orders.New(ctx, names, &api.OrderOptions{Profile: is.cfg.Profile})
 	if is.accountGone(ctx, up, err) {
 		if up, err = is.account(ctx); err != nil {
 			return nil, is.problem("could not register its account", err)
 		}
-		order, err = up.core.Orders.New(ctx, certcrypto.ExtractDomainsCSR(req.CSR), &api.OrderOptions{Profile: is.cfg.Profile})
+		order, err = up.core.Orders.New(ctx, names, &api.OrderOptions{Profile: is.cfg.Profile})
 	}
 	if err != nil {
 		return nil, is.problem("did not issue the certificate", err)
@@ -352,6 +353,22 @@ func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.I
 		return nil, fmt.Errorf("%w: %w", is.problem("did not issue the certificate", err), issuer.ErrRemoteProcessing)
 	}
 	return is.await(ctx, up, order.Location, final)
+}
+
+// orderNames are the identifiers of the upstream order: the order's
+// names as certgate wrote them (req.DNSNames in lower case, then
+// req.IPAddresses in their canonical text), never as the client spelt
+// them in the CSR. An upstream writes identifiers in its answer as it
+// normalizes them (RFC 8555 §7.1.4), and lego refuses an answer whose
+// identifiers differ from the request's (RFC 8555 §7.4: "order
+// identifiers have been modified"), so a CSR for Mx1.Example.Test would
+// never issue; the CSR itself goes to finalize as the client signed it.
+func orderNames(req issuer.IssueRequest) []string {
+	names := slices.Clone(req.DNSNames)
+	for _, ip := range req.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
 
 // Resume finds the outcome of the upstream order o (issuer.Remote): it

@@ -1,0 +1,65 @@
+package acmeupstream
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net"
+	"reflect"
+	"testing"
+
+	"github.com/certgate/certgate/internal/issuer"
+)
+
+// request is an IssueRequest as the RA makes it for an order of
+// dnsNames and ips (lower case, as certgate writes identifiers), with a
+// CSR that spells the names as csrNames (its common name the first).
+func request(t *testing.T, dnsNames []string, ips []net.IP, csrNames ...string) issuer.IssueRequest {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: csrNames[0]},
+		DNSNames: csrNames, IPAddresses: ips}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return issuer.IssueRequest{PublicKey: key.Public(), DNSNames: dnsNames, IPAddresses: ips, CSR: csr}
+}
+
+// TestOrderNamesNormalized: a CSR whose names differ from the order's
+// only in case (Mx1.Example.Test for the order's mx1.example.test) is
+// issued: the upstream order is placed for the order's names, in lower
+// case, with the IP address in its canonical text (not the CSR's
+// spelling, which an upstream answers in lower case and lego then refused
+// as "order identifiers have been modified"), and the CSR goes to
+// finalize as the client signed it.
+func TestOrderNamesNormalized(t *testing.T) {
+	f := newFakeACME(t)
+	is := f.issuer(t, "30s")
+	req := request(t, []string{"mx1.example.test", "www.example.test"}, []net.IP{net.ParseIP("2001:DB8:0:0::1")}, "Mx1.Example.Test", "WWW.example.TEST")
+	out, err := is.Issue(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Issue for a CSR of upper-case names: %v", err)
+	}
+	if leaf, err := x509.ParseCertificate(out.DER); err != nil || !reflect.DeepEqual(leaf.DNSNames, []string{"mx1.example.test", "www.example.test"}) {
+		t.Fatalf("issued certificate %v, %v", leaf, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := []fakeID{{"dns", "mx1.example.test"}, {"dns", "www.example.test"}, {"ip", "2001:db8::1"}}
+	if len(f.newOrders) != 1 || !reflect.DeepEqual(f.newOrders[0], want) {
+		t.Fatalf("upstream newOrder identifiers %v; want %v", f.newOrders, want)
+	}
+	if len(f.csrs) != 1 || f.csrs[0].Subject.CommonName != "Mx1.Example.Test" || string(f.csrs[0].Raw) != string(req.CSR.Raw) {
+		t.Fatalf("finalize did not send the client's CSR as it was: %v", f.csrs)
+	}
+}
