@@ -178,12 +178,16 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 		tlsCfg.RootCAs = pool
 	}
 	// Each request is bounded by the issuance's context (Timeout); the
-	// client's own timeouts bound the connection steps.
+	// client's own bounds of the connection steps and of the wait for an
+	// answer are the same timeout, never shorter: an upstream that takes
+	// longer than a fixed bound to answer one request, within the
+	// entry's timeout, is waited for, and one that takes longer is told
+	// by the timeout it exceeded.
 	is.http = &http.Client{Timeout: is.timeout, Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   30 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
+		DialContext:           (&net.Dialer{Timeout: is.timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   is.timeout,
+		ResponseHeaderTimeout: is.timeout,
 		TLSClientConfig:       tlsCfg,
 	}}
 	if env.Data == "" {

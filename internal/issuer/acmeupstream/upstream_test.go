@@ -10,6 +10,7 @@ import (
 	"net"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/certgate/certgate/internal/issuer"
 )
@@ -61,5 +62,27 @@ func TestOrderNamesNormalized(t *testing.T) {
 	}
 	if len(f.csrs) != 1 || f.csrs[0].Subject.CommonName != "Mx1.Example.Test" || string(f.csrs[0].Raw) != string(req.CSR.Raw) {
 		t.Fatalf("finalize did not send the client's CSR as it was: %v", f.csrs)
+	}
+}
+
+// TestSlowUpstreamWithinTimeout: an upstream that takes longer than 30
+// seconds to answer one request, within the entry's timeout of a minute,
+// is waited for and issues (a fixed 30-second bound on the wait for an
+// answer's headers failed the issuance, with a detail naming the
+// timeout it did not reach).
+func TestSlowUpstreamWithinTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 31 seconds for a slow upstream")
+	}
+	t.Parallel()
+	f := newFakeACME(t)
+	f.set(func(f *fakeACME) { f.delay = 31 * time.Second })
+	is := f.issuer(t, "1m")
+	start := time.Now()
+	if _, err := is.Issue(context.Background(), request(t, []string{"slow.example.test"}, nil, "slow.example.test")); err != nil {
+		t.Fatalf("Issue at an upstream answering newOrder after 31s, timeout 1m: %v", err)
+	}
+	if d := time.Since(start); d < 31*time.Second {
+		t.Fatalf("issued after %s; the upstream held newOrder 31s", d)
 	}
 }
