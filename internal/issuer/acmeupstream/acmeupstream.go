@@ -309,8 +309,8 @@ func (noResponse) CleanUp(context.Context, string, string, string) error { retur
 // Errors are *acme.Problem values naming the upstream: its problem type
 // and detail when it refused, a client-safe detail when it could not be
 // reached (the cause is logged); once finalize may have been sent, one
-// that leaves the outcome open (unreachable, timed out) also wraps
-// issuer.ErrRemoteProcessing: Resume finds it later.
+// that leaves the outcome open (unreachable, timed out, a 5xx) also
+// wraps issuer.ErrRemoteProcessing: Resume finds it later (orderFailed).
 func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
 	if req.CSR == nil {
 		return nil, errors.New("acmeupstream: the request carries no CSR")
@@ -379,7 +379,9 @@ func orderNames(req issuer.IssueRequest) []string {
 // fetches the order (POST-as-GET, RFC 8555 §6.3), waits while it is
 // processing until ctx or the entry's timeout ends, and downloads the
 // certificate once it is valid. The order is read with the account that
-// placed it (o.AccountURL, the same key).
+// placed it (o.AccountURL, the same key). An upstream that refuses for
+// good to read the order or serve its certificate (it lost them: see
+// orderFailed) gives a problem without issuer.ErrRemoteProcessing.
 func (is *Issuer) Resume(ctx context.Context, o issuer.RemoteOrder) (*issuer.Issued, error) {
 	ctx, cancel := context.WithTimeout(ctx, is.timeout)
 	defer cancel()
@@ -402,9 +404,50 @@ func (is *Issuer) Resume(ctx context.Context, o issuer.RemoteOrder) (*issuer.Iss
 	}
 	order, err := up.core.Orders.Get(ctx, o.OrderURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", is.problem("did not answer for its order", err), issuer.ErrRemoteProcessing)
+		return nil, is.orderFailed("did not answer for its order", o.OrderURL, err)
 	}
 	return is.await(ctx, up, o.OrderURL, order)
+}
+
+// orderFailed is err, from reading the upstream order at orderURL or
+// downloading its certificate after finalize (what failed, e.g. "did not
+// answer for its order"), as Issue and Resume return it. A refusal that asking
+// again cannot change (refusedForGood: the upstream lost the order or its
+// account, as a restarted Pebble does, or never had it) is a
+// serverInternal problem naming the upstream order and the upstream's
+// problem: the order becomes invalid at once rather than stay processing
+// until the RA's recovery window (a day) ends. Anything else
+// (unreachable, a 5xx, a rate limit, an answer that could not be used)
+// also wraps issuer.ErrRemoteProcessing: the order is asked for again.
+func (is *Issuer) orderFailed(what, orderURL string, err error) error {
+	var pd *legoacme.ProblemDetails
+	if !refusedForGood(err) || !errors.As(err, &pd) {
+		return fmt.Errorf("%w: %w", is.problem(what, err), issuer.ErrRemoteProcessing)
+	}
+	is.log.Warn("upstream CA refused for good to read its order: the order fails", "issuer", is.cfg.Name, "order", orderURL,
+		"what", what, "type", pd.Type, "detail", pd.Detail, "status", pd.HTTPStatus)
+	return acme.NewProblem(acme.ServerInternal, "upstream CA %s %s %s, and will not: HTTP %d %s: %s (it lost the order or the account that placed it); please create a new order",
+		is.cfg.Name, what, orderURL, pd.HTTPStatus, strings.TrimPrefix(pd.Type, acme.ErrorNS), pd.Detail)
+}
+
+// refusedForGood reports whether err is the upstream's problem document
+// (RFC 8555 §6.7) with a client-error status that a later request cannot
+// change: accountDoesNotExist, unauthorized, a 404 for an order it does
+// not know, and the like. A rate limit (429, rateLimited), a bad nonce
+// (lego tries those again itself), 408 and every 5xx are not, nor is an
+// error without a problem document (not reached, an unusable answer).
+func refusedForGood(err error) bool {
+	var pd *legoacme.ProblemDetails
+	if !errors.As(err, &pd) {
+		return false
+	}
+	switch {
+	case pd.Type == string(acme.RateLimited) || pd.Type == string(acme.BadNonce):
+		return false
+	case pd.HTTPStatus == http.StatusTooManyRequests || pd.HTTPStatus == http.StatusRequestTimeout:
+		return false
+	}
+	return pd.HTTPStatus >= 400 && pd.HTTPStatus < 500
 }
 
 // await waits for the upstream order at orderURL, last read as order, to
@@ -417,7 +460,7 @@ func (is *Issuer) await(ctx context.Context, up *upstream, orderURL string, orde
 		case legoacme.StatusValid:
 			raw, err := up.core.Certificates.Get(ctx, order.Certificate, true)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", is.problem("did not serve the certificate", err), issuer.ErrRemoteProcessing)
+				return nil, is.orderFailed("did not serve the certificate of its order", orderURL, err)
 			}
 			chain, err := parseChain(raw.Cert)
 			if err != nil {
@@ -444,7 +487,7 @@ func (is *Issuer) await(ctx context.Context, up *upstream, orderURL string, orde
 		}
 		var err error
 		if order, err = up.core.Orders.Get(ctx, orderURL); err != nil {
-			return nil, fmt.Errorf("%w: %w", is.problem("did not answer for its order", err), issuer.ErrRemoteProcessing)
+			return nil, is.orderFailed("did not answer for its order", orderURL, err)
 		}
 	}
 }

@@ -7,11 +7,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"net"
+	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/issuer"
 )
 
@@ -84,5 +88,80 @@ func TestSlowUpstreamWithinTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 31*time.Second {
 		t.Fatalf("issued after %s; the upstream held newOrder 31s", d)
+	}
+}
+
+// placeOne issues at f through is with the order read processing
+// (f.processing) and returns the upstream order Placed received and
+// Issue's outcome.
+func placeOne(t *testing.T, is *Issuer, name string) (issuer.RemoteOrder, *issuer.Issued, error) {
+	t.Helper()
+	var ro issuer.RemoteOrder
+	req := request(t, []string{name}, nil, name)
+	req.Placed = func(_ context.Context, o issuer.RemoteOrder) error { ro = o; return nil }
+	out, err := is.Issue(context.Background(), req)
+	if ro.OrderURL == "" {
+		t.Fatalf("Placed was not called (Issue: %v)", err)
+	}
+	return ro, out, err
+}
+
+// TestLostOrderFails: an upstream that refuses for good to read an order
+// (it lost its state: 404 for the order, accountDoesNotExist,
+// unauthorized) ends the order, from Resume and from Issue's polling
+// after finalize alike, with a serverInternal problem naming the
+// upstream order and its problem, not issuer.ErrRemoteProcessing (which
+// kept the order processing for a day); an upstream failing in a way
+// that may pass (503, 429 rateLimited, a connection closed) leaves it
+// processing.
+func TestLostOrderFails(t *testing.T) {
+	f := newFakeACME(t)
+	is := f.issuer(t, "10s")
+	ro, _, err := placeOne(t, is, "lost.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(status int, typ, detail string) func(http.ResponseWriter) bool {
+		return func(w http.ResponseWriter) bool { problem(w, status, typ, detail); return true }
+	}
+	for _, tc := range []struct {
+		name    string
+		read    func(http.ResponseWriter) bool
+		forGood string // the detail's end when the order fails; "" when it stays processing
+	}{
+		{"order gone", answer(http.StatusNotFound, "malformed", "No order for ID 1"), "HTTP 404 malformed: No order for ID 1"},
+		{"account gone", answer(http.StatusBadRequest, "accountDoesNotExist", "unable to find existing account"), "HTTP 400 accountDoesNotExist: unable to find existing account"},
+		{"unauthorized", answer(http.StatusForbidden, "unauthorized", "account does not own this order"), "HTTP 403 unauthorized: account does not own this order"},
+		{"unavailable", answer(http.StatusServiceUnavailable, "serverInternal", "down for maintenance"), ""},
+		{"rate limited", answer(http.StatusTooManyRequests, "rateLimited", "slow down"), ""},
+		{"connection closed", func(w http.ResponseWriter) bool {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return true
+		}, ""},
+	} {
+		f.set(func(f *fakeACME) { f.orderRead = tc.read })
+		_, err := is.Resume(context.Background(), ro)
+		p, ok := acme.AsProblem(err)
+		switch {
+		case tc.forGood == "" && (!ok || !errors.Is(err, issuer.ErrRemoteProcessing)):
+			t.Errorf("%s: Resume: %v; want a problem, still processing (ErrRemoteProcessing)", tc.name, err)
+		case tc.forGood != "" && (!ok || p.Type != acme.ServerInternal || errors.Is(err, issuer.ErrRemoteProcessing) ||
+			!strings.Contains(p.Detail, "upstream CA fake did not answer for its order "+ro.OrderURL+", and will not: "+tc.forGood) ||
+			!strings.HasSuffix(p.Detail, "please create a new order")):
+			t.Errorf("%s: Resume: %v; want the order failed with a detail naming it and %q", tc.name, err, tc.forGood)
+		}
+	}
+
+	// Issue's polling after finalize: the order processing, then gone.
+	f.set(func(f *fakeACME) {
+		f.processing = 5
+		f.orderRead = answer(http.StatusNotFound, "malformed", "No order for ID 2")
+	})
+	if _, _, err := placeOne(t, is, "lost2.example.test"); errors.Is(err, issuer.ErrRemoteProcessing) || err == nil ||
+		!strings.Contains(err.Error(), "and will not: HTTP 404 malformed: No order for ID 2") {
+		t.Fatalf("Issue whose order the upstream lost while processing: %v; want the order failed", err)
 	}
 }
