@@ -309,8 +309,9 @@ func (noResponse) CleanUp(context.Context, string, string, string) error { retur
 // Errors are *acme.Problem values naming the upstream: its problem type
 // and detail when it refused, a client-safe detail when it could not be
 // reached (the cause is logged); once finalize may have been sent, one
-// that leaves the outcome open (unreachable, timed out, a 5xx) also
-// wraps issuer.ErrRemoteProcessing: Resume finds it later (orderFailed).
+// that leaves the outcome open (unreachable, timed out, a 5xx, a
+// certificate download that does not parse) also wraps
+// issuer.ErrRemoteProcessing: Resume finds it later (orderFailed).
 func (is *Issuer) Issue(ctx context.Context, req issuer.IssueRequest) (*issuer.Issued, error) {
 	if req.CSR == nil {
 		return nil, errors.New("acmeupstream: the request carries no CSR")
@@ -464,9 +465,12 @@ func (is *Issuer) await(ctx context.Context, up *upstream, orderURL string, orde
 			}
 			chain, err := parseChain(raw.Cert)
 			if err != nil {
-				// It issued, but what it served is no certificate: the
-				// order is not retried (a new one would issue again).
-				return nil, is.problem("issued a certificate, but served one that does not parse", err)
+				// It issued, but what it served is no certificate (a
+				// proxy's page, a truncated answer): the download is
+				// tried again (Resume, no new order: that would issue
+				// twice) until the recovery window ends, rather than
+				// leave a certificate valid upstream and unknown here.
+				return nil, fmt.Errorf("%w: %w", is.problem("issued a certificate, but served one that does not parse", err), issuer.ErrRemoteProcessing)
 			}
 			return &issuer.Issued{DER: chain[0].Raw, ChainPEM: encodeChain(chain)}, nil
 		case legoacme.StatusInvalid:

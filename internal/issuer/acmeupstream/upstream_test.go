@@ -165,3 +165,31 @@ func TestLostOrderFails(t *testing.T) {
 		t.Fatalf("Issue whose order the upstream lost while processing: %v; want the order failed", err)
 	}
 }
+
+// TestUnparsableCertificateFetchedAgain: a certificate download answered
+// 200 with a body that is not PEM leaves the order processing
+// (issuer.ErrRemoteProcessing), since the upstream issued; Resume then
+// downloads the certificate of the same upstream order, without placing
+// or finalizing another (which would issue twice).
+func TestUnparsableCertificateFetchedAgain(t *testing.T) {
+	f := newFakeACME(t)
+	is := f.issuer(t, "10s")
+	f.set(func(f *fakeACME) { f.certBody = []byte("<html>502 Bad Gateway</html>") })
+	ro, _, err := placeOne(t, is, "garbled.example.test")
+	if !errors.Is(err, issuer.ErrRemoteProcessing) || !strings.Contains(err.Error(), "served one that does not parse") {
+		t.Fatalf("Issue whose certificate download is not PEM: %v; want it processing (ErrRemoteProcessing)", err)
+	}
+	f.set(func(f *fakeACME) { f.certBody = nil })
+	out, err := is.Resume(context.Background(), ro)
+	if err != nil {
+		t.Fatalf("Resume once the download is PEM: %v", err)
+	}
+	if leaf, err := x509.ParseCertificate(out.DER); err != nil || leaf.DNSNames[0] != "garbled.example.test" {
+		t.Fatalf("resumed certificate %v, %v", leaf, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.newOrders) != 1 || len(f.csrs) != 1 {
+		t.Fatalf("%d upstream orders, %d finalizes; want one of each (no second issuance)", len(f.newOrders), len(f.csrs))
+	}
+}
