@@ -90,7 +90,8 @@ type Config struct {
 	// subject of SrvCert, else the NULL-DN.
 	Recipient string `yaml:"recipient"`
 	// TLSTrusted is a PEM file of the CA certificates the CMP server's
-	// HTTPS certificate chains to; required with an https Server.
+	// HTTPS certificate chains to; required with an https Server (which
+	// openssl is told to reach over TLS with -tls_used).
 	TLSTrusted string `yaml:"tlsTrusted"`
 	// Timeout bounds one request to the CA (every message and the
 	// polling between them), e.g. "2m"; "" is DefaultTimeout.
@@ -116,7 +117,7 @@ type Issuer struct {
 	cfg     Config
 	timeout time.Duration
 	openssl string   // the command's path
-	auth    []string // openssl's options of authentication and trust
+	auth    []string // openssl's options of authentication, trust and TLS (-tls_used)
 	sender  string   // what remote_orders records as the account: ref or the signer's subject
 	log     *slog.Logger
 }
@@ -203,6 +204,12 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 			return nil, err
 		}
 		is.auth = append(is.auth, f.opt, f.path)
+	}
+	if u.Scheme == "https" {
+		// OpenSSL 3.0 and 3.1 refuse an https server without it ("missing
+		// -tls_used option since -server URL indicates https"); later
+		// versions imply it from the URL and take it all the same.
+		is.auth = append(is.auth, "-tls_used")
 	}
 	if c.Recipient != "" {
 		if !strings.HasPrefix(c.Recipient, "/") || !strings.Contains(c.Recipient, "=") {
