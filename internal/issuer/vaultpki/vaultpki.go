@@ -129,7 +129,8 @@ type Issuer struct {
 // New checks c and returns its issuer, reading the CA bundle; nothing is
 // contacted until the first Issue or Revoke, and the token and secret_id
 // files are read at use (a missing one is an error then, not now).
-// Errors name the key at fault.
+// Errors name the key at fault, or, when a VAULT_* environment variable
+// does not parse (Vault's library reads them), the library's reason.
 func New(c Config, env issuer.Env) (*Issuer, error) {
 	u, err := url.Parse(c.Address)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -201,6 +202,13 @@ func New(c Config, env issuer.Env) (*Issuer, error) {
 		// Vault's client follows Vault's redirects (a standby node to
 		// the active one) itself.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	// Vault's library reads the VAULT_* environment whenever it makes a
+	// client, and refuses to make one when a variable does not parse:
+	// refused here, naming the library's reason, rather than at every
+	// sign and revoke.
+	if _, err := is.newClient(""); err != nil {
+		return nil, fmt.Errorf("%w: correct or unset that VAULT_* environment variable of certgate's process (the entry's settings override the ones that name the address, token, namespace, TLS trust and retries)", err)
 	}
 	return is, nil
 }

@@ -401,3 +401,26 @@ func TestIPOnly(t *testing.T) {
 		t.Fatalf("leaf SANs %v %v", leaf.IPAddresses, leaf.DNSNames)
 	}
 }
+
+// TestMalformedEnvironment: a VAULT_* environment variable that Vault's
+// library cannot parse, which it reads whenever it makes a client, stops
+// New with the library's reason and the variable to correct, rather than
+// failing every sign and revoke later as "could not authenticate".
+func TestMalformedEnvironment(t *testing.T) {
+	v := newStandIn(t)
+	for name, value := range map[string]string{
+		"VAULT_CACERT":      "/nonexistent/ca.pem",
+		"VAULT_SKIP_VERIFY": "yes please",
+		"VAULT_MAX_RETRIES": "many",
+		"VAULT_RATE_LIMIT":  "fast",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, value)
+			_, err := vaultpki.New(vaultpki.Config{Name: "vault-test", Type: vaultpki.Type, Address: v.URL(), CABundle: v.CABundle,
+				Role: "web", TokenFile: writeSecret(t, "s.static-token")}, issuer.Env{Data: t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), "correct or unset that VAULT_* environment variable") {
+				t.Fatalf("New with %s=%q: %v", name, value, err)
+			}
+		})
+	}
+}
