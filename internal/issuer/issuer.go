@@ -113,7 +113,10 @@ type Remote interface {
 	// returns it); an error wrapping ErrRemoteProcessing when the CA is
 	// still issuing at the end, ErrRemoteNotFinalized when it was never
 	// asked to issue; the CA's problem (*acme.Problem) when the order is
-	// invalid; any other error when the CA could not be asked.
+	// invalid; an error without ErrRemoteProcessing when the CA answers for
+	// good that it no longer knows the order or its account (a 4xx
+	// problem such as accountDoesNotExist: the order fails); any other
+	// error when the CA could not be asked.
 	Resume(ctx context.Context, o RemoteOrder) (*Issued, error)
 }
 
