@@ -401,7 +401,9 @@ type tbsRequest struct {
 }
 
 // respond parses a DER OCSPRequest and returns the signed response and its
-// cache entry. A signed request is answered as the same request unsigned.
+// cache entry. A signed request, or one naming its requestor
+// (requestorName, optional, signed or not), is answered as the same request
+// unsigned and without that name.
 // Errors wrap errMalformed (and the parser's error, e.g.
 // encoding/asn1's) or are an unauthorizedError for
 // requests about another issuer; others are internal.
@@ -418,11 +420,12 @@ func (r *Responder) respond(ctx context.Context, der []byte) ([]byte, *entry, er
 		// RFC 5019 §2.1.1: one certificate per request.
 		return nil, nil, fmt.Errorf("%w: %d certificates in one request; ask about one at a time", errMalformed, n)
 	}
-	if len(outer.OptionalSignature.SignatureAlgorithm.Algorithm) > 0 {
+	if len(outer.OptionalSignature.SignatureAlgorithm.Algorithm) > 0 || len(outer.TBSRequest.RequestorName.FullBytes) > 0 {
 		// ocsp.ParseRequest refuses signed requests, and reads a
-		// requestorName as a Name where it is a GeneralName: give it the
-		// request unsigned, without the requestor's name, which only
-		// matters to a signature.
+		// requestorName as a Name where it is a GeneralName (any choice:
+		// directoryName, dNSName, rfc822Name, ...), so that it refuses
+		// one, signed or not: give it the request unsigned, without the
+		// requestor's name, which only matters to a signature.
 		tbs := outer.TBSRequest
 		tbs.RequestorName = asn1.RawValue{}
 		if der, err = asn1.Marshal(struct{ TBSRequest tbsRequest }{tbs}); err != nil {

@@ -758,6 +758,100 @@ func TestSignedRequestAnswered(t *testing.T) {
 	}
 }
 
+// TestRequestorNameAnswered: an unsigned request carrying the optional
+// requestorName (RFC 6960 §4.1.1: [1] EXPLICIT GeneralName) is answered
+// like the same request without it, whatever the GeneralName's choice, by
+// POST and by GET, and so is a signed one naming a dNSName; the former
+// code stripped the name only from signed requests, and x/crypto/ocsp,
+// which reads it as a Name, refused the others as malformedRequest.
+func TestRequestorNameAnswered(t *testing.T) {
+	f := newFixture(t, Config{})
+	cert := f.issue(t, "local")
+	var plain struct {
+		TBSRequest struct {
+			Version     int `asn1:"explicit,tag:0,default:0,optional"`
+			RequestList []asn1.RawValue
+		}
+	}
+	if _, err := asn1.Unmarshal(request(t, cert, f.ca.Intermediate(), crypto.SHA256), &plain); err != nil {
+		t.Fatal(err)
+	}
+	// withName builds the request's TBSRequest with requestorName [1]
+	// EXPLICIT wrapping the GeneralName gn, and the OCSPRequest around it,
+	// signed when sign is set.
+	withName := func(gn asn1.RawValue, sign bool) []byte {
+		t.Helper()
+		gnDER, err := asn1.Marshal(gn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbs, err := asn1.Marshal(struct {
+			RequestorName asn1.RawValue
+			RequestList   []asn1.RawValue
+		}{asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, IsCompound: true, Bytes: gnDER}, plain.TBSRequest.RequestList})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sign {
+			der, err := asn1.Marshal(struct{ TBSRequest asn1.RawValue }{asn1.RawValue{FullBytes: tbs}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return der
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := sha256.Sum256(tbs)
+		sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		type signature struct {
+			SignatureAlgorithm pkix.AlgorithmIdentifier
+			Signature          asn1.BitString
+		}
+		der, err := asn1.Marshal(struct {
+			TBSRequest asn1.RawValue
+			Signature  signature `asn1:"explicit,tag:0"`
+		}{asn1.RawValue{FullBytes: tbs}, signature{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
+			asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	dirName, err := asn1.Marshal(pkix.Name{CommonName: "x"}.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		gn   asn1.RawValue
+		sign bool
+	}{
+		// GeneralName choices (RFC 5280 §4.2.1.6): directoryName [4]
+		// EXPLICIT Name, dNSName [2] IA5String, rfc822Name [1] IA5String.
+		{"directoryName", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: dirName}, false},
+		{"dNSName", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("client.example.test")}, false},
+		{"rfc822Name", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: []byte("ops@example.test")}, false},
+		{"signed dNSName", asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("client.example.test")}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			der := withName(tc.gn, tc.sign)
+			resp, body := f.post(t, der)
+			if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good || r.IssuerHash != crypto.SHA256 {
+				t.Fatalf("POST: status %d, CertID hash %v; want good, SHA-256", r.Status, r.IssuerHash)
+			}
+			resp, body = f.get(t, path+"/"+url.PathEscape(base64.StdEncoding.EncodeToString(der)))
+			if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good {
+				t.Fatalf("GET: status %d; want good", r.Status)
+			}
+		})
+	}
+}
+
 // TestGETLastModifiedNotAfterDate: a certificate revoked by a node whose
 // clock runs ahead gets a response whose thisUpdate is that revocation
 // time, later than this node's clock. Its Last-Modified is then the
