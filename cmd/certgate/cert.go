@@ -350,10 +350,10 @@ func renewalSourceText(source string) string {
 
 // showRenewalWindow is the renewal window renewalInfo suggests now for the
 // certificate with serial (ra.CertificateRenewal), nil for one this server
-// did not issue; data is the server's data directory, whose CA names the
-// revoked intermediates (revokedIntermediates).
+// did not issue; data is the server's data directory, whose CA and the
+// database st name the revoked intermediates (revokedIntermediates).
 func showRenewalWindow(ctx context.Context, st *store.Store, data, serial string) (*inventory.RenewalSuggestion, error) {
-	revoked, err := revokedIntermediates(data)
+	revoked, err := revokedIntermediates(ctx, st, data)
 	if err != nil {
 		return nil, err
 	}
@@ -668,10 +668,13 @@ func plural(n int, one, many string) string {
 
 // revokedIntermediates are the intermediates of the built-in CA in data
 // (server.CADir) revoked with `certgate ca revoke-intermediate`, whose
-// certificates renewalInfo asks to renew at once; none when data holds no
-// CA (a node run with --db only).
-func revokedIntermediates(data string) ([]*x509.Certificate, error) {
-	revoked, err := local.RevokedIntermediateCerts(server.CADir(data))
+// certificates renewalInfo asks to renew at once: those revoked in data,
+// and those the root CRL of data or the one the cluster shares in st
+// (server.ClusterRootCRL) lists, as a server on data counts them
+// (local.CA.RevokedIntermediates); none when data holds no CA (a node run
+// with --db only).
+func revokedIntermediates(ctx context.Context, st *store.Store, data string) ([]*x509.Certificate, error) {
+	revoked, err := local.RevokedIntermediateCerts(server.CADir(data), server.ClusterRootCRL(ctx, st))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -79,7 +79,7 @@ request).`,
 			}
 			// The window renewalInfo serves now: the one set before, else the
 			// profile's renewalWindow, else the default.
-			revoked, err := revokedIntermediates(o.data)
+			revoked, err := revokedIntermediates(ctx, st, o.data)
 			if err != nil {
 				return err
 			}

@@ -84,11 +84,12 @@ type Deps struct {
 	// create-eab-key prefixes to the key's profile directory; "" names
 	// the directory by its path only.
 	ACMEBase string
-	// RevokedIntermediates are the built-in CA's intermediates revoked
-	// with `certgate ca revoke-intermediate` (ra.RA.RevokedIntermediates):
-	// the certificates they signed show renewal window source
-	// intermediate-revoked.
-	RevokedIntermediates []*x509.Certificate
+	// RevokedIntermediates returns the built-in CA's intermediates revoked
+	// with `certgate ca revoke-intermediate` (ra.RA.RevokedIntermediates),
+	// called for each certificate shown, so that a revocation the server
+	// learns while it runs counts: the certificates they signed show
+	// renewal window source intermediate-revoked. nil: none.
+	RevokedIntermediates func() []*x509.Certificate
 }
 
 // ACMEBaseURL is the URL clients reach the ACME server at, as the server

@@ -254,11 +254,15 @@ func invalidDetail(err error) string {
 // WithRenewal sets c's RenewalWindow to the ACME Renewal Information
 // window (RFC 9773) the server serves for it at now (ra.CertificateRenewal;
 // none for a certificate not issued here), as GET
-// /api/v1/certificates/{ref} and the web dashboard show it; revoked are
-// the CA's revoked intermediates (Deps.RevokedIntermediates). Errors are
-// the store's.
-func WithRenewal(ctx context.Context, st ra.RenewalStore, c *inventory.Certificate, revoked []*x509.Certificate, now time.Time) error {
-	w, source, ok, err := ra.CertificateRenewal(ctx, st, c.Serial, revoked, now)
+// /api/v1/certificates/{ref} and the web dashboard show it; revoked
+// returns the CA's revoked intermediates (Deps.RevokedIntermediates; nil:
+// none). Errors are the store's.
+func WithRenewal(ctx context.Context, st ra.RenewalStore, c *inventory.Certificate, revoked func() []*x509.Certificate, now time.Time) error {
+	var inters []*x509.Certificate
+	if revoked != nil {
+		inters = revoked()
+	}
+	w, source, ok, err := ra.CertificateRenewal(ctx, st, c.Serial, inters, now)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func (r *RA) RenewalInfo(ctx context.Context, certID string) (*acme.RenewalInfo,
 			pw = p.RenewalWindow
 		}
 	}
-	w, _ := SuggestedRenewal(rec, acme.TimeWindow{Start: start, End: end}, pw, SignedByRevoked(cert, r.cfg.RevokedIntermediates), r.now())
+	w, _ := SuggestedRenewal(rec, acme.TimeWindow{Start: start, End: end}, pw, SignedByRevoked(cert, r.RevokedIntermediates()), r.now())
 	return &acme.RenewalInfo{SuggestedWindow: w}, nil
 }
 

@@ -272,11 +272,14 @@ type Config struct {
 	// certificate they signed is still this CA's (not another CA's) when
 	// it enters the inventory by import.
 	PrunedIntermediates []*x509.Certificate
-	// RevokedIntermediates are the retired intermediates of the built-in
-	// CA revoked with `certgate ca revoke-intermediate`
-	// (local.CA.RevokedIntermediates): renewalInfo (RFC 9773) asks the
-	// holders of the certificates they signed to renew at once.
-	RevokedIntermediates []*x509.Certificate
+	// RevokedIntermediates returns the retired intermediates of the
+	// built-in CA revoked with `certgate ca revoke-intermediate`
+	// (local.CA.RevokedIntermediates: on this node's data directory, or on
+	// another node's, which the root's CRL this node serves lists):
+	// renewalInfo (RFC 9773) asks the holders of the certificates they
+	// signed to renew at once. It is called for each answer, so that a
+	// revocation the node learns while it runs counts; nil: none.
+	RevokedIntermediates func() []*x509.Certificate
 	// CRLRefresh bounds how long a signed CRL is served before a new one
 	// is signed, so that revocations made by other nodes appear within it
 	// (revocations through this node clear it at once); default 1 minute,
@@ -676,7 +679,13 @@ func (r *RA) internal(ctx context.Context, what string, err error) error {
 	return acme.Internal(ctx, r.log, what, err)
 }
 
-// RevokedIntermediates returns Config.RevokedIntermediates: the built-in
-// CA's intermediates revoked with `certgate ca revoke-intermediate`, for
-// the admin API's and the dashboard's renewal windows.
-func (r *RA) RevokedIntermediates() []*x509.Certificate { return r.cfg.RevokedIntermediates }
+// RevokedIntermediates returns what Config.RevokedIntermediates returns
+// now (none when it is nil): the built-in CA's intermediates revoked with
+// `certgate ca revoke-intermediate`, for the admin API's and the
+// dashboard's renewal windows.
+func (r *RA) RevokedIntermediates() []*x509.Certificate {
+	if r.cfg.RevokedIntermediates == nil {
+		return nil
+	}
+	return r.cfg.RevokedIntermediates()
+}

@@ -28,7 +28,7 @@ import (
 func newAdminAPI(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Time, l *slog.Logger, profiles *policy.Registry, ca *local.CA, issuers []string, acmeBase, vaResolver string) http.Handler {
 	return adminapi.New(adminapi.Deps{Store: st, Inventory: inventory.New(st, now), Tokens: auth.NewTokens(st, log, now), Audit: log, Revoker: r, Now: now,
 		Log: l.With("component", "adminapi"), DefaultProfile: profiles.Default(), ACMEBase: acmeBase, Issuers: issuers,
-		RevokedIntermediates: r.RevokedIntermediates(),
+		RevokedIntermediates: r.RevokedIntermediates,
 		LintProfile: func(p *policy.Profile) error {
 			// DNS settings this server cannot apply (DNSSEC without a
 			// resolver) first: every validation of the profile would fail.
@@ -54,7 +54,7 @@ func newDashboard(st *store.Store, r *ra.RA, log *audit.Log, now func() time.Tim
 	}
 	return web.New(web.Deps{Store: st, Inventory: inventory.New(st, now),
 		Sessions: auth.NewSessions(st, auth.NewTokens(st, log, now), log, now, 0, 0), Audit: log, Revoker: r, Now: now, SSO: oidc,
-		Log: l.With("component", "web"), RevokedIntermediates: r.RevokedIntermediates()})
+		Log: l.With("component", "web"), RevokedIntermediates: r.RevokedIntermediates})
 }
 
 // isUIPath reports whether path is the web dashboard's: /ui or below.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -39,9 +40,9 @@ type rootCRLSync struct {
 	checked   time.Time // when the setting was last read; zero: read it next
 }
 
-// clusterRootCRL returns the root CRL in RootCRLSetting (nil: none, or
-// unreadable: the node then signs or serves its own, and publishes it).
-func clusterRootCRL(ctx context.Context, st *store.Store) []byte {
+// ClusterRootCRL returns the root CRL in RootCRLSetting (DER; nil: none,
+// or unreadable: a node then signs or serves its own, and publishes it).
+func ClusterRootCRL(ctx context.Context, st *store.Store) []byte {
 	v, err := st.GetSetting(ctx, RootCRLSetting)
 	if err != nil {
 		return nil
@@ -60,18 +61,7 @@ func (r *rootCRLSync) get() ([]byte, error) {
 	defer cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := r.now(); r.checked.IsZero() || !now.Before(r.checked.Add(r.interval)) {
-		v, err := r.st.GetSetting(ctx, RootCRLSetting)
-		switch {
-		case err == nil:
-			r.checked = now
-			_ = r.adopt(v) // logged
-		case errors.Is(err, store.ErrNotFound):
-			r.checked = now
-		default:
-			r.log.Warn("root CRL: reading the cluster's", "err", err)
-		}
-	}
+	r.check(ctx)
 	der, err := r.ca.RootCRL()
 	if der != nil {
 		if err := r.publish(ctx, der); err != nil {
@@ -79,6 +69,47 @@ func (r *rootCRLSync) get() ([]byte, error) {
 		}
 	}
 	return der, err
+}
+
+// check reads RootCRLSetting when interval has passed since it was last
+// read (or it never was), and adopts the cluster's root CRL when it is
+// newer; a failure to read it is logged, and it is read again at the next
+// call. The caller holds r.mu.
+func (r *rootCRLSync) check(ctx context.Context) {
+	now := r.now()
+	if !r.checked.IsZero() && now.Before(r.checked.Add(r.interval)) {
+		return
+	}
+	v, err := r.st.GetSetting(ctx, RootCRLSetting)
+	switch {
+	case err == nil:
+		r.checked = now
+		_ = r.adopt(v) // logged
+	case errors.Is(err, store.ErrNotFound):
+		r.checked = now
+	default:
+		r.log.Warn("root CRL: reading the cluster's", "err", err)
+	}
+}
+
+// revokedIntermediates returns the certificates of the CA's revoked
+// intermediates (local.CA.RevokedIntermediates: those of its CA directory,
+// and those the root CRL it serves lists), after adopting the cluster's
+// root CRL when it is due (check, as get does): an intermediate revoked on
+// another node's data directory counts on this node, for renewalInfo, the
+// admin API and the dashboard, within revocation-refresh of the
+// publication of the CRL that lists it, as that CRL is served.
+func (r *rootCRLSync) revokedIntermediates() []*x509.Certificate {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	r.check(ctx)
+	r.mu.Unlock()
+	var out []*x509.Certificate
+	for _, ri := range r.ca.RevokedIntermediates() {
+		out = append(out, ri.Cert)
+	}
+	return out
 }
 
 // adopt takes the setting's value v: the root CRL becomes this node's

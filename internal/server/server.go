@@ -273,7 +273,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	// than a root CRL of this node's own (see rootCRLSync).
 	var clusterCRL []byte
 	if caRoot != "" {
-		clusterCRL = clusterRootCRL(ctx, st)
+		clusterCRL = ClusterRootCRL(ctx, st)
 	}
 	// The intermediate's key in a PKCS#11 token: opened, logged in to and
 	// found before the CA is loaded, each failure one line naming its
@@ -391,9 +391,6 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 	}
 	rcfg.PrunedIntermediates = ca.Pruned()
-	for _, ri := range ca.RevokedIntermediates() {
-		rcfg.RevokedIntermediates = append(rcfg.RevokedIntermediates, ri.Cert)
-	}
 	rcfg.CRLRefresh = cfg.RevocationRefresh
 	rcfg.TermsOfService = cfg.TermsOfService
 	// One registry per server: the request path counts into it, the
@@ -455,6 +452,10 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		// the next request.
 		log.Warn("root CRL", "err", err)
 	}
+	// The revoked intermediates: those of DATA/ca, and those the root CRL
+	// this node serves lists (another node's revocation, adopted from the
+	// database now or while it runs).
+	rcfg.RevokedIntermediates = rootCRL.revokedIntermediates
 	rv := corroborate(ctx, cfg, validator, secret, now, log.With("component", "va"))
 	r := ra.New(rcfg, st, rv, iss, now, log.With("component", "ra"))
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,

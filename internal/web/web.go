@@ -68,7 +68,7 @@ type Deps struct {
 	Now       func() time.Time   // nil: time.Now
 	Log       *slog.Logger       // nil: discard
 	// RevokedIntermediates: see adminapi.Deps.RevokedIntermediates.
-	RevokedIntermediates []*x509.Certificate
+	RevokedIntermediates func() []*x509.Certificate
 }
 
 // UI is the dashboard's handler.

@@ -20,7 +20,7 @@ var ErrPrune = errors.New("local CA: cannot prune")
 type RetiredIntermediate struct {
 	Cert    *x509.Certificate // the intermediate's certificate
 	Pruned  bool              // PruneRetired removed its key: it signs nothing any more
-	Revoked bool              // RevokeIntermediate revoked it: the root's CRL lists it
+	Revoked bool              // revoked (CA.RevokedIntermediates): the root's CRL lists it
 }
 
 // RetiredIntermediates returns the retired intermediates of the CA in dir
@@ -39,8 +39,9 @@ func RetiredIntermediates(dir string) ([]RetiredIntermediate, error) {
 	for _, c := range ca.pruned {
 		out = append(out, RetiredIntermediate{Cert: c, Pruned: true})
 	}
+	revoked := ca.RevokedIntermediates()
 	for i := range out {
-		out[i].Revoked = slices.ContainsFunc(ca.revokedInters, func(r RevokedIntermediate) bool { return r.Cert.Equal(out[i].Cert) })
+		out[i].Revoked = slices.ContainsFunc(revoked, func(r RevokedIntermediate) bool { return r.Cert.Equal(out[i].Cert) })
 	}
 	slices.SortFunc(out, func(a, b RetiredIntermediate) int { return a.Cert.NotBefore.Compare(b.Cert.NotBefore) })
 	return out, nil

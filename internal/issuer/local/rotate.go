@@ -487,24 +487,54 @@ func retiredCerts(dir string) ([]*x509.Certificate, error) {
 }
 
 // RevokedIntermediateCerts returns the certificates of the retired
-// intermediates of the CA in dir that RevokeIntermediate revoked, oldest
-// first, reading certificates and revocation marks only (no key): what a
-// command that shows renewal windows needs (ra.SignedByRevoked). None is
-// no error; the error wraps fs.ErrNotExist when dir holds no intermediate.
-func RevokedIntermediateCerts(dir string) ([]*x509.Certificate, error) {
+// intermediates of the CA in dir that are revoked, as
+// CA.RevokedIntermediates has them: those RevokeIntermediate revoked
+// (RevokedFile), oldest first, then those that a root CRL lists besides,
+// RootCRLFile or one of rootCRLs (DER; e.g. the one the nodes of a
+// cluster share, which this directory may not have adopted yet), each
+// counted only when the root signed it. It reads certificates, revocation
+// marks and CRLs only (no key): what a command that shows renewal windows
+// needs (ra.SignedByRevoked). None is no error; the error wraps
+// fs.ErrNotExist when dir holds no intermediate.
+func RevokedIntermediateCerts(dir string, rootCRLs ...[]byte) ([]*x509.Certificate, error) {
 	entries, err := retiredEntries(dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
+	var revoked []RevokedIntermediate
 	for _, e := range entries {
 		rev, err := readRevoked(filepath.Join(e.sub, RevokedFile))
 		if err != nil {
 			return nil, err
 		}
 		if rev != nil {
-			out = append(out, e.cert)
+			revoked = append(revoked, RevokedIntermediate{Cert: e.cert})
 		}
+	}
+	if len(entries) > 0 {
+		_, root, err := readCert(filepath.Join(dir, RootCertFile))
+		if err != nil {
+			return nil, err
+		}
+		var known []*x509.Certificate
+		for _, e := range entries {
+			if checkPath(root, nil, e.cert) == nil {
+				known = append(known, e.cert)
+			}
+		}
+		crls := []*rootCRL{readRootCRL(dir, root)}
+		for _, der := range rootCRLs {
+			crls = append(crls, parseRootCRL(der, root))
+		}
+		for _, c := range crls {
+			if c != nil {
+				revoked = appendListed(revoked, c.entries, known)
+			}
+		}
+	}
+	out := make([]*x509.Certificate, len(revoked))
+	for i, r := range revoked {
+		out[i] = r.Cert
 	}
 	return out, nil
 }
@@ -637,8 +667,10 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	if target == nil {
 		return nil, fmt.Errorf("%w: no retired intermediate %s in %s", ErrRevokeIntermediate, id, filepath.Join(dir, RetiredDir))
 	}
-	for _, r := range ca.revokedInters {
-		if r.Cert == target {
+	// Revoked already: in this directory, or on another node's, which
+	// the root's CRL adopted from the cluster lists.
+	for _, r := range ca.RevokedIntermediates() {
+		if r.Cert.Equal(target) {
 			return nil, fmt.Errorf("%w: the intermediate %s was revoked at %s already", ErrRevokeIntermediate, IntermediateID(target), r.RevokedAt.Format(time.RFC3339))
 		}
 	}
@@ -667,9 +699,49 @@ func RevokeIntermediate(dir, id string, reason int, now time.Time) (*x509.Certif
 	return target, nil
 }
 
-// RevokedIntermediates returns the intermediates revoked by
-// RevokeIntermediate, as the root's CRL lists them.
-func (ca *CA) RevokedIntermediates() []RevokedIntermediate { return slices.Clone(ca.revokedInters) }
+// RevokedIntermediates returns the retired intermediates, pruned or not,
+// that are revoked: those RevokeIntermediate revoked in this CA directory
+// (RevokedFile), then those that the root's CRL in use lists besides, with
+// the time and reason of their entry. That CRL is this CA's (RootCRL) or
+// one another node of the cluster signed, which the root signed too
+// (AdoptRootCRL, Options.ClusterRootCRL): an intermediate revoked on
+// another node's data directory counts as revoked here from the moment
+// this CA serves the CRL that lists it, without a RevokedFile.
+func (ca *CA) RevokedIntermediates() []RevokedIntermediate {
+	out := slices.Clone(ca.revokedInters)
+	if ca.rootCRL == nil {
+		return out
+	}
+	ca.rootCRL.mu.Lock()
+	cur := ca.rootCRL.cur // replaced, never modified
+	ca.rootCRL.mu.Unlock()
+	if cur == nil {
+		return out
+	}
+	known := slices.Clone(ca.pruned)
+	for _, r := range ca.retired {
+		known = append(known, r.inter)
+	}
+	return appendListed(out, cur.entries, known)
+}
+
+// appendListed appends to out the certificates of known, retired
+// intermediates of the root that signed the CRL whose entries these are,
+// that the entries list by serial and out lacks.
+func appendListed(out []RevokedIntermediate, entries []x509.RevocationListEntry, known []*x509.Certificate) []RevokedIntermediate {
+	for _, c := range known {
+		if slices.ContainsFunc(out, func(r RevokedIntermediate) bool { return r.Cert.Equal(c) }) {
+			continue
+		}
+		for _, e := range entries {
+			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				out = append(out, RevokedIntermediate{Cert: c, RevokedAt: e.RevocationTime.UTC(), Reason: e.ReasonCode})
+				break
+			}
+		}
+	}
+	return out
+}
 
 // rootCRLEntries are the entries of the root's next CRL: the revoked
 // intermediates of this CA directory, and those cur (the CRL in use, nil

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -506,5 +507,85 @@ func TestRevokePrunedIntermediate(t *testing.T) {
 	}
 	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(old.SerialNumber) != 0 || crl.RevokedCertificateEntries[0].ReasonCode != 2 {
 		t.Errorf("root CRL lists %+v, want the pruned intermediate, cACompromise", crl.RevokedCertificateEntries)
+	}
+}
+
+// TestRevokedIntermediatesFromRootCRL: an intermediate revoked on another
+// node's copy of the CA directory (no RevokedFile here) counts as revoked
+// once the root's CRL this CA serves lists it: adopted at the load
+// (Options.ClusterRootCRL) or later (AdoptRootCRL), with the entry's time
+// and reason; RevokedIntermediateCerts reads it from RootCRLFile or from a
+// CRL given (the cluster's), RetiredIntermediates marks it, and
+// RevokeIntermediate refuses it as revoked already. A CRL of another root
+// that lists it counts for nothing. The former code counted RevokedFile
+// alone: renewalInfo on such a node served the default window.
+func TestRevokedIntermediatesFromRootCRL(t *testing.T) {
+	_, dir1 := newTestCA(t, Options{})
+	old, _, err := Rotate(dir1, RotateOptions{Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Node 2's copy of the CA directory, made after the rotation.
+	dir2 := filepath.Join(t.TempDir(), "ca")
+	if err := os.CopyFS(dir2, os.DirFS(dir1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RevokeIntermediate(dir1, IntermediateID(old), 2, testNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	published, err := os.ReadFile(filepath.Join(dir1, RootCRLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A root CRL of another CA listing the same serial.
+	other, _ := newTestCA(t, Options{})
+	otherKey, err := readKey(filepath.Join(other.dir, RootKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(time.Now().UnixNano()), ThisUpdate: testNow, NextUpdate: testNow.Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: old.SerialNumber, RevocationTime: testNow, ReasonCode: 1}}}, other.Root(), otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOld := func(what string, got []RevokedIntermediate) {
+		t.Helper()
+		if len(got) != 1 || !got[0].Cert.Equal(old) || got[0].Reason != 2 || !got[0].RevokedAt.Equal(testNow.Add(time.Hour)) {
+			t.Errorf("%s: RevokedIntermediates %+v, want the old intermediate, revoked at %v, reason 2", what, got, testNow.Add(time.Hour))
+		}
+	}
+
+	if got, err := RevokedIntermediateCerts(dir2, forged); err != nil || len(got) != 0 {
+		t.Errorf("RevokedIntermediateCerts with another root's CRL: %d, %v; want none", len(got), err)
+	}
+	if got, err := RevokedIntermediateCerts(dir2, published); err != nil || len(got) != 1 || !got[0].Equal(old) {
+		t.Errorf("RevokedIntermediateCerts with the cluster's CRL: %d, %v; want the old intermediate", len(got), err)
+	}
+	// Running: the CRL adopted later.
+	running, err := LoadOrCreate(dir2, Options{Now: fixedClock, ClusterRootCRL: forged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := running.RevokedIntermediates(); len(got) != 0 {
+		t.Errorf("before the adoption: %+v, want none", got)
+	}
+	if ok, err := running.AdoptRootCRL(published); !ok || err != nil {
+		t.Fatalf("AdoptRootCRL: %v %v", ok, err)
+	}
+	wantOld("adopted while running", running.RevokedIntermediates())
+	// Restarted: adopted at the load; RootCRLFile has it now.
+	restarted, err := LoadOrCreate(dir2, Options{Now: fixedClock, ClusterRootCRL: published})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOld("adopted at the load", restarted.RevokedIntermediates())
+	if got, err := RevokedIntermediateCerts(dir2); err != nil || len(got) != 1 || !got[0].Equal(old) {
+		t.Errorf("RevokedIntermediateCerts after the adoption: %d, %v; want the old intermediate", len(got), err)
+	}
+	if ri, err := RetiredIntermediates(dir2); err != nil || len(ri) != 1 || !ri[0].Revoked {
+		t.Errorf("RetiredIntermediates: %+v, %v; want the old intermediate, revoked", ri, err)
+	}
+	if _, err := RevokeIntermediate(dir2, IntermediateID(old), 1, testNow.Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "revoked at") {
+		t.Errorf("revoking it again on node 2: %v, want refused as revoked already", err)
 	}
 }
