@@ -141,7 +141,9 @@ const CARootSetting = "ca_root_sha256"
 // directories it created (data directory, SQLite database, CA), never one
 // that existed before, and records a new CA in the database only once
 // every other check has passed, so that a failed start does not change
-// the next one.
+// the next one. A start that fails after that record (issuing its own
+// TLS certificate) keeps the new CA and the database recording it
+// together, with the serials it reserved: the next start uses both.
 func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger) (*Server, error) {
 	now := opts.Now
 	if now == nil {
@@ -427,13 +429,28 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	// Record the CA in the database only now: a start that failed before
 	// removed the CA it created, and left no database bound to it. From
 	// here on the CA stays even if this start fails, since the database may
-	// name it (also when InitSetting fails: the outcome is unknown) —
-	// unless the database names another CA, which a new CA of ours lost
-	// the race to (another node starting at the same moment); that CA has
-	// signed nothing and is removed rather than left as a second CA.
+	// name it (also when InitSetting fails: the outcome is unknown), and so
+	// does a database this start created: it records the CA, the serials
+	// reserved from here on and what was stored with them, and removing
+	// it would leave a CA whose next start begins a new database, its
+	// serials free again — unless the database names another CA, which a
+	// new CA of ours lost the race to (another node starting at the same
+	// moment); that CA has signed nothing and is removed rather than left
+	// as a second CA. The database is kept then too: another process wrote
+	// to it.
+	created.keepStore(dsn)
+	keepCA := func() {
+		created.keep(caDir)
+		if !hadCA {
+			// Said now, not once the start succeeds: the CA stays even if
+			// it fails, and the next start finds it made.
+			log.Info("created the built-in CA", "root_sha256", ours, "dir", caDir,
+				"trust", "clients trust its root: certgate ca root --data "+cfg.Data+" --out certgate-root.pem")
+		}
+	}
 	recorded, err := st.InitSetting(ctx, CARootSetting, ours)
 	if err != nil {
-		created.keep(caDir)
+		keepCA()
 		return nil, builtinCAError(err)
 	}
 	if recorded != ours {
@@ -442,7 +459,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		}
 		return nil, anotherCA(recorded)
 	}
-	created.keep(caDir)
+	keepCA()
 	if err := checkIntermediate(ctx, st, ca, caDir, cfg.Data); err != nil {
 		return nil, err
 	}
@@ -469,11 +486,6 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		if err := s.startListenerCert(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if !hadCA {
-		// Only now: a start that failed removed the CA it had made.
-		s.log.Info("created the built-in CA", "root_sha256", ours, "dir", caDir,
-			"trust", "clients trust its root: certgate ca root --data "+cfg.Data+" --out certgate-root.pem")
 	}
 	ok = true
 	return s, nil

@@ -95,6 +95,19 @@ func (c *createdPaths) noteStore(dsn string) {
 	c.file(dsn, dsn+"-wal", dsn+"-shm", dsn+"-journal")
 }
 
+// keepStore forgets the SQLite database files at dsn that noteStore
+// noted, so that they stay: a failed start keeps a database that records
+// the new CA (with the CA: New), and with it every serial the start
+// reserved and every record it made.
+func (c *createdPaths) keepStore(dsn string) {
+	c.keepFile(dsn, dsn+"-wal", dsn+"-shm", dsn+"-journal")
+}
+
+// keepFile forgets the noted files among paths, so that they stay.
+func (c *createdPaths) keepFile(paths ...string) {
+	c.files = slices.DeleteFunc(c.files, func(f string) bool { return slices.Contains(paths, f) })
+}
+
 // noteCA notes the built-in CA's directory and files.
 func (c *createdPaths) noteCA(dir string) {
 	c.dir(dir)
