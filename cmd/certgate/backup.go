@@ -197,6 +197,18 @@ backup (docs/operations.md).`,
 					_ = os.Remove(so.data)
 				}
 			}()
+			// A server on another data directory given this database
+			// with --db; the lock file goes with a refused restore that
+			// made it (before the data directory above).
+			dbLockMade := false
+			if p, _ := server.DatabaseLockFile(dsn); p != "" && !fileExists(p) {
+				dbLockMade = true
+			}
+			unlockDB, err := lockDatabase(dsn, so.data, "restoring")
+			if err != nil {
+				return err
+			}
+			defer func() { unlockDB(err != nil && dbLockMade) }()
 			caDir := server.CADir(so.data)
 			if ok, err := local.Exists(caDir); err != nil {
 				return err

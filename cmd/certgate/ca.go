@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/certgate/certgate/internal/config"
 	"github.com/certgate/certgate/internal/issuer/local"
@@ -284,4 +285,42 @@ func lockData(data, doing string) (func(), error) {
 		return nil, err
 	}
 	return func() { f.Close() }, nil
+}
+
+// lockDatabase takes the lock `certgate serve` holds beside its SQLite
+// database dsn (server.LockDatabase), writing data (the command's data
+// directory, "" for none) into it, so that a command that must be the
+// database's only user is refused while a server on any data directory
+// uses it (--db), as lockData refuses it while the server of its own data
+// directory runs. doing names the command's work in the refusal. Nothing
+// is locked for PostgreSQL, nor when the database's directory does not
+// exist (no server can use a database there; the command says what is
+// missing) or takes no new file from this user (a backup on a read-only
+// volume: copied as before). remove, when set, removes the lock file while
+// the lock is held, before releasing it (a command that leaves no database
+// there).
+func lockDatabase(dsn, data, doing string) (unlock func(remove bool), err error) {
+	if dir := filepath.Dir(dsn); !fileExists(dir) {
+		return func(bool) {}, nil
+	}
+	path, err := server.DatabaseLockFile(dsn)
+	if err != nil || path == "" {
+		return func(bool) {}, err
+	}
+	f, err := server.LockDatabase(dsn, data)
+	if errors.Is(err, server.ErrDatabaseInUse) {
+		return nil, fmt.Errorf("%w; stop it before %s", err, doing)
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return func(bool) {}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func(remove bool) {
+		if remove {
+			os.Remove(path)
+		}
+		f.Close()
+	}, nil
 }

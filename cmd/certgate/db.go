@@ -48,8 +48,8 @@ again. It refuses:
   - a --from at another schema version than this certgate's (start this
     version's 'certgate serve' on it once, which migrates it, then stop it);
   - a --from that a server is using: stop the server first. A SQLite server is
-    seen by its data directory's lock (give the data directory, or the
-    certgate.db inside it, as --from); a PostgreSQL one by its node lease.
+    seen by its database's lock (FILE-certgate.lock beside it) and its data
+    directory's; a PostgreSQL one by its node lease.
 
 Then serve the copy as the "next:" line printed last says. Into PostgreSQL or
 a SQLite file named otherwise than certgate.db: 'certgate serve' with the
@@ -86,6 +86,12 @@ it until the new database has served.`,
 				}
 				defer unlock()
 			}
+			// A server on another data directory given --from with --db.
+			unlockSrc, err := lockDatabase(src, srcDir, "copying its database")
+			if err != nil {
+				return err
+			}
+			defer unlockSrc(false)
 			res, err := store.CopyDatabase(cmd.Context(), src, dst, store.CopyOptions{})
 			if err != nil {
 				return err

@@ -76,6 +76,11 @@ func runSeed(ctx context.Context, progress io.Writer, f seedFlags) error {
 		return err
 	}
 	defer lock.Close()
+	unlockDB, err := lockDatabase(server.DSN(f.data, f.db), f.data, "seeding it")
+	if err != nil {
+		return err
+	}
+	defer unlockDB(false)
 	st, err := store.Open(ctx, server.DSN(f.data, f.db))
 	if err != nil {
 		return err

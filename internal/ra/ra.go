@@ -316,9 +316,9 @@ type Config struct {
 	// authorizations are kept before the sweep deletes them; default 7 days.
 	Retention time.Duration
 	// Exclusive says that no other process uses the same storage (SQLite,
-	// guarded by the data directory lock). Start then resumes every
-	// processing challenge and fails every processing order at once,
-	// without waiting for leases and StuckAfter to run out.
+	// guarded by the lock beside the database: server.LockDatabase). Start
+	// then resumes every processing challenge and fails every processing
+	// order at once, without waiting for leases and StuckAfter to run out.
 	Exclusive bool
 	// ResultWait is how long a request about a challenge being validated
 	// (the challenge response, an authorization fetch) may wait for the

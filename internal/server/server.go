@@ -101,7 +101,8 @@ type Server struct {
 	adminLn   net.Listener // admin-listen; nil when not set (the admin API is on ln)
 	stopping  atomic.Bool  // set when shutdown begins (/readyz answers 503)
 
-	lock *os.File // flock on the data directory, held while the server runs
+	lock   *os.File // flock on the data directory, held while the server runs
+	dbLock *os.File // flock beside a SQLite database (LockDatabase); nil for PostgreSQL
 
 	notifier *notify.Notifier // expiry notifications; nil without notify-rules
 	audit    *audit.Log       // the audit log (the scheduled scan's certificate.discover events)
@@ -186,19 +187,20 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, err
 	}
 	// With the lock held, no other start or CA import creates files in the
-	// data directory (administrative commands may open an existing
-	// database: see noteStore).
+	// data directory; the database is noted once its own lock is held
+	// (administrative commands may open an existing database: see
+	// noteStore).
 	dsn := DSN(cfg.Data, cfg.DB)
-	created.noteStore(dsn)
 	caDir := CADir(cfg.Data)
 	created.noteCA(caDir)
 	var (
-		st    *store.Store
-		token *hsm.Token
-		ln    net.Listener
-		mln   net.Listener
-		aln   net.Listener
-		ok    bool
+		st     *store.Store
+		token  *hsm.Token
+		ln     net.Listener
+		mln    net.Listener
+		aln    net.Listener
+		dbLock *os.File
+		ok     bool
 	)
 	defer func() {
 		if ok {
@@ -222,12 +224,34 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		// The lock file goes while the lock is held (LockDataDir checks that
 		// the file it locked is still the one at the path).
 		created.removeFiles()
+		if dbLock != nil {
+			dbLock.Close()
+		}
 		lock.Close()
 		created.removeDirs()
 	}()
 	if err := tidyDataDir(cfg.Data, caDir, dsn, os.Geteuid(), log); err != nil {
 		return nil, err
 	}
+	// A SQLite database serves this process alone (rcfg.Exclusive below):
+	// refused while a server on another data directory uses it (--db).
+	// Its lock file goes with a failed start that created it, removed
+	// while the lock is held; never when another process holds it.
+	if path, err := DatabaseLockFile(dsn); err != nil {
+		return nil, err
+	} else if path != "" {
+		created.file(path)
+		if dbLock, err = LockDatabase(dsn, cfg.Data); err != nil {
+			dbLock = nil
+			created.keepFile(path)
+			if errors.Is(err, ErrDatabaseInUse) {
+				return nil, fmt.Errorf("%w: a SQLite database serves one server at a time; stop that process first, "+
+					"or give each server its own database (nodes sharing one use PostgreSQL)", err)
+			}
+			return nil, err
+		}
+	}
+	created.noteStore(dsn)
 	ln = opts.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -350,7 +374,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if rcfg.RateLimits == (ratelimit.Config{}) {
 		rcfg.RateLimits = cfg.RateLimits
 	}
-	// SQLite serves this process alone (the data directory lock).
+	// SQLite serves this process alone (the database's lock, dbLock).
 	rcfg.Exclusive = st.Engine() == store.EngineSQLite
 	if rcfg.AuthzReuse == 0 {
 		rcfg.AuthzReuse = -1
@@ -478,7 +502,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
-	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, token: token, ra: r, wfe: w, ln: ln, now: now, lock: lock, metrics: m, metricsLn: mln, adminLn: aln,
+	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, token: token, ra: r, wfe: w, ln: ln, now: now, lock: lock, dbLock: dbLock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	s.ui = newDashboard(st, r, auditLog, now, log, &cfg.SSO)
@@ -545,7 +569,8 @@ const LockFile = "certgate.lock"
 var ErrDataDirInUse = errors.New("in use by another certgate process")
 
 // LockDataDir creates dir and takes an exclusive flock on dir/certgate.lock,
-// so that two processes never share one SQLite database and CA directory.
+// so that two processes never share one CA directory (nor the SQLite
+// database in it: LockDatabase guards one named by --db as well).
 // Closing the returned file releases the lock (so does the process's death).
 // A lock file that a failed start removed after this process opened it is
 // not held: LockDataDir locks the file at the path once it holds it.
@@ -554,14 +579,39 @@ func LockDataDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, LockFile)
+	f, err := lockFile(path)
+	switch {
+	case errors.Is(err, errLockHeld):
+		return nil, fmt.Errorf("data directory %s is %w (lock %s held)", dir, ErrDataDirInUse, path)
+	case errors.Is(err, errLockRemoved):
+		return nil, fmt.Errorf("data directory %s: lock %s keeps being removed", dir, path)
+	case err != nil:
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return f, nil
+}
+
+// errLockHeld and errLockRemoved are lockFile's errors when another
+// process holds the lock, and when the file keeps being removed.
+var (
+	errLockHeld    = errors.New("lock held")
+	errLockRemoved = errors.New("lock file keeps being removed")
+)
+
+// lockFile opens the file at path (created with mode 0600) and takes an
+// exclusive flock on it without waiting (errLockHeld when another process
+// holds it). A file removed after it was opened (a failed start removes
+// the lock file it created while it holds it) is not held: lockFile locks
+// the file at the path once it holds it (errLockRemoved after 10 tries).
+func lockFile(path string) (*os.File, error) {
 	for range 10 {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
+			return nil, err
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("data directory %s is %w (lock %s held)", dir, ErrDataDirInUse, path)
+			return nil, errLockHeld
 		}
 		held, err1 := f.Stat()
 		now, err2 := os.Stat(path)
@@ -570,7 +620,84 @@ func LockDataDir(dir string) (*os.File, error) {
 		}
 		f.Close() // removed (or replaced) since it was opened: lock the new one
 	}
-	return nil, fmt.Errorf("data directory %s: lock %s keeps being removed", dir, path)
+	return nil, errLockRemoved
+}
+
+// DatabaseLockSuffix ends the name of a SQLite database's lock file
+// (DatabaseLockFile): the database's path, then this. SQLite itself uses
+// the suffixes -wal, -shm and -journal, and POSIX locks on the database
+// file, never this file.
+const DatabaseLockSuffix = "-certgate.lock"
+
+// ErrDatabaseInUse is wrapped by LockDatabase's error when another process
+// holds the SQLite database's lock.
+var ErrDatabaseInUse = errors.New("in use by another certgate process")
+
+// DatabaseLockFile is the lock file of the SQLite database dsn (LockDatabase):
+// DatabaseLockSuffix appended to the path of the database with symbolic
+// links resolved (of the database file when it exists, else of its
+// directory), so that every name of one database gives one lock file; ""
+// for PostgreSQL. The database's directory must exist.
+func DatabaseLockFile(dsn string) (string, error) {
+	if store.IsPostgresDSN(dsn) || store.IsConninfo(dsn) {
+		return "", nil
+	}
+	path, err := filepath.EvalSymlinks(dsn)
+	if errors.Is(err, fs.ErrNotExist) {
+		dir, derr := filepath.EvalSymlinks(filepath.Dir(dsn))
+		if derr != nil {
+			return "", fmt.Errorf("db: %w", derr)
+		}
+		path, err = filepath.Join(dir, filepath.Base(dsn)), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("db: %w", err)
+	}
+	if path, err = filepath.Abs(path); err != nil {
+		return "", fmt.Errorf("db: %w", err)
+	}
+	return path + DatabaseLockSuffix, nil
+}
+
+// LockDatabase takes an exclusive flock on the lock file of the SQLite
+// database dsn (DatabaseLockFile) for the process whose data directory is
+// data, and writes data (made absolute) into it, so that a second process
+// refused names the first one's. The data directory's lock
+// (LockDataDir) guards the database in it against a second server on the
+// same directory, not against one on another directory given the same
+// database with --db: SQLite serves one process (ra.Config.Exclusive: its
+// start fails every order still processing, issuance that the other
+// server has in flight). Another holder gives an error wrapping
+// ErrDatabaseInUse that names the database, the holder's data directory
+// (when it wrote it) and the lock file. data "" writes none. Closing the
+// returned file releases the lock; for PostgreSQL it returns nil, nil.
+func LockDatabase(dsn, data string) (*os.File, error) {
+	path, err := DatabaseLockFile(dsn)
+	if path == "" || err != nil {
+		return nil, err
+	}
+	f, err := lockFile(path)
+	switch {
+	case errors.Is(err, errLockHeld):
+		holder := ""
+		if b, rerr := os.ReadFile(path); rerr == nil && len(b) < 4096 {
+			if d := strings.TrimSpace(string(b)); d != "" && !strings.ContainsAny(d, "\n\r") {
+				holder = "data directory " + d + "; "
+			}
+		}
+		return nil, fmt.Errorf("db %s is %w (%slock %s held)", dsn, ErrDatabaseInUse, holder, path)
+	case errors.Is(err, errLockRemoved):
+		return nil, fmt.Errorf("db %s: lock %s keeps being removed", dsn, path)
+	case err != nil:
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	// What a refused process names; the lock holds without it.
+	if f.Truncate(0) == nil && data != "" {
+		if abs, err := filepath.Abs(data); err == nil {
+			_, _ = f.WriteAt([]byte(abs+"\n"), 0)
+		}
+	}
+	return f, nil
 }
 
 // tidyDataDir, run at start with the data directory's lock held, restricts
@@ -834,6 +961,9 @@ func (s *Server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // serves (the RA's start), it closes the listeners New opened too.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.lock.Close()
+	if s.dbLock != nil {
+		defer s.dbLock.Close()
+	}
 	defer s.store.Close()
 	if s.token != nil {
 		defer s.token.Close()
