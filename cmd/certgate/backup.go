@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -154,7 +156,10 @@ first (PRAGMA integrity_check, the CA loads; a --from without ca/ is not a
 whole backup), and a refused restore leaves no new data directory behind. It
 refuses while a server runs on the data directory, and when the data directory
 already holds a database (or its -wal/-shm files) or a CA: move them aside
-first, so nothing is lost. Then start 'certgate serve' on it; it applies the
+first, so nothing is lost. A restore killed before it finished leaves
+DATA/restore-incomplete, and 'certgate serve' refuses to start until the same
+restore is run again, which finishes it (or undoes what the killed one wrote,
+and restores anew). Then start 'certgate serve' on it; it applies the
 migrations a backup of an older release needs. A PostgreSQL database is
 restored from its pg_dump with pg_restore instead (docs/operations.md).
 
@@ -175,10 +180,15 @@ backup (docs/operations.md).`,
 			}
 			// The backup's CA too, before anything is written.
 			caFrom := filepath.Join(from, backupCADir)
-			if _, err := local.CheckBackup(caFrom); errors.Is(err, fs.ErrNotExist) {
+			backupRoot, err := local.CheckBackup(caFrom)
+			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("%s is not a whole backup of 'certgate backup': it holds %s but no CA (%s); restore a backup that holds both", from, backupDBFile, caFrom)
 			} else if err != nil {
 				return fmt.Errorf("%s is not a backup of 'certgate backup': %w", from, err)
+			}
+			restored := func(root *x509.Certificate) {
+				fmt.Fprintf(cmd.OutOrStdout(), "restored %d certificates (schema version %d) to %s and the CA with root SHA-256 %s to %s\n",
+					b.Certificates, b.SchemaVersion, dsn, local.Fingerprint(root), server.CADir(so.data))
 			}
 			_, statErr := os.Lstat(so.data)
 			created := errors.Is(statErr, fs.ErrNotExist)
@@ -210,23 +220,61 @@ backup (docs/operations.md).`,
 			}
 			defer func() { unlockDB(err != nil && dbLockMade) }()
 			caDir := server.CADir(so.data)
+			// What an import or restore killed before its rename left
+			// next to DATA/ca: temporary directories holding private keys.
+			removed, err := local.RemoveLeftovers(caDir)
+			for _, p := range removed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "removed %s, the leftover of an interrupted CA import or restore\n", p)
+			}
+			if err != nil {
+				return err
+			}
+			marker := filepath.Join(so.data, server.RestoreMarkerFile)
+			if done, err := finishInterruptedRestore(cmd.ErrOrStderr(), marker, dsn, caDir, from); err != nil {
+				return err
+			} else if done {
+				restored(backupRoot)
+				return nil
+			}
 			if ok, err := local.Exists(caDir); err != nil {
 				return err
 			} else if ok {
 				return fmt.Errorf("%s already holds a CA; restore into a new data directory, or move it aside first", caDir)
 			}
-			if err := store.CopySQLiteFile(filepath.Join(from, backupDBFile), dsn); errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%s; restore into a new data directory, or move the database and its -wal and -shm files aside first", err)
-			} else if err != nil {
+			// Checked before the marker is written, so that the next
+			// restore never takes a database that was there for one it
+			// put there.
+			dbExists := func(p string) error {
+				return fmt.Errorf("%s exists; restore into a new data directory, or move the database and its -wal and -shm files aside first", p)
+			}
+			for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm", dsn + "-journal"} {
+				if _, err := os.Lstat(p); err == nil {
+					return dbExists(p)
+				}
+			}
+			// The marker is there until both the database and the CA are:
+			// a restore killed in between is finished by the next one
+			// (finishInterruptedRestore), and serve refuses to start.
+			if err := writeRestoreMarker(marker, from, dsn); err != nil {
 				return err
 			}
+			if err := store.CopySQLiteFile(filepath.Join(from, backupDBFile), dsn); err != nil {
+				removeRestoreMarker(marker)
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("%s; restore into a new data directory, or move the database and its -wal and -shm files aside first", err)
+				}
+				return err
+			}
+			afterRestoreStep("database")
 			root, err := local.Restore(caDir, filepath.Join(from, backupCADir))
 			if err != nil {
 				os.Remove(dsn) // this command created it: no database without its CA
+				removeRestoreMarker(marker)
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %d certificates (schema version %d) to %s and the CA with root SHA-256 %s to %s\n",
-				b.Certificates, b.SchemaVersion, dsn, local.Fingerprint(root), caDir)
+			afterRestoreStep("ca")
+			removeRestoreMarker(marker)
+			restored(root)
 			return nil
 		},
 	}
@@ -234,6 +282,121 @@ backup (docs/operations.md).`,
 	cmd.Flags().StringVar(&from, "from", "", "directory written by 'certgate backup'")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
+}
+
+// afterRestoreStep is called by `certgate restore` once a step is done
+// ("database": in place; "ca": in place too, before the marker is
+// removed); tests stop the restore there, as a kill would.
+var afterRestoreStep = func(step string) {}
+
+// writeRestoreMarker writes marker (server.RestoreMarkerFile) holding the
+// absolute paths of the backup from and of the database dsn it restores,
+// one a line, synced with its directory, before `certgate restore` writes
+// anything else.
+func writeRestoreMarker(marker, from, dsn string) error {
+	absFrom, err := filepath.Abs(from)
+	if err != nil {
+		return err
+	}
+	absDSN, err := filepath.Abs(dsn)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	_, err = f.WriteString(absFrom + "\n" + absDSN + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(marker)
+		return fmt.Errorf("restore: %w", err)
+	}
+	syncPath(filepath.Dir(marker))
+	return nil
+}
+
+// removeRestoreMarker removes marker once the restore is whole (or undone),
+// synced.
+func removeRestoreMarker(marker string) {
+	if os.Remove(marker) == nil {
+		syncPath(filepath.Dir(marker))
+	}
+}
+
+// finishInterruptedRestore deals with what a `certgate restore` killed
+// before it was whole left (its marker, server.RestoreMarkerFile, still
+// there), with the data directory's lock held and the CA's leftovers
+// removed. The database is put in place before the CA, each with one
+// rename, so either both are there — only the marker was not removed: it
+// is removed, and done is true when this restore, of from into dsn, is
+// the one that was interrupted — or the CA is not: the database that
+// restore put in place (the marker names it: dsn unless --db changed;
+// with its -wal, -shm and -journal files, and the temporary copy a kill
+// during the copy left) is removed, then the marker, and the restore goes
+// on as into a new data directory. A CA without its database is not what
+// a restore leaves: refused. Each step is said on w.
+func finishInterruptedRestore(w io.Writer, marker, dsn, caDir, from string) (done bool, err error) {
+	b, err := os.ReadFile(marker)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("restore: %w", err)
+	}
+	prev, restoredDSN, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	thisDSN := dsn
+	if restoredDSN = strings.TrimSpace(restoredDSN); restoredDSN != "" {
+		dsn = restoredDSN
+	}
+	hasCA, err := local.Exists(caDir)
+	if err != nil {
+		return false, err
+	}
+	_, dbErr := os.Lstat(dsn)
+	switch {
+	case hasCA && dbErr == nil:
+		removeRestoreMarker(marker)
+		fmt.Fprintf(w, "the interrupted restore from %s had put %s and %s in place; completed it\n", prev, dsn, caDir)
+		return sameFile(prev, from) && sameFile(dsn, thisDSN), nil
+	case hasCA:
+		return false, fmt.Errorf("%s holds a CA but %s is missing, after a restore from %s was interrupted: "+
+			"move %s aside and restore again", caDir, dsn, prev, caDir)
+	}
+	var undone []string
+	for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm", dsn + "-journal"} {
+		if err := os.Remove(p); err == nil {
+			undone = append(undone, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("restore: undo the interrupted restore: %w", err)
+		}
+	}
+	// store.CopySQLiteFile's temporary copy, next to the database.
+	entries, err := os.ReadDir(filepath.Dir(dsn))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("restore: undo the interrupted restore: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "."+filepath.Base(dsn)+".restore-") {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(dsn), e.Name())
+		if err := os.Remove(p); err != nil {
+			return false, fmt.Errorf("restore: undo the interrupted restore: %w", err)
+		}
+		undone = append(undone, p)
+	}
+	for _, p := range undone {
+		fmt.Fprintf(w, "removed %s, put there by the interrupted restore from %s\n", p, prev)
+	}
+	removeRestoreMarker(marker)
+	fmt.Fprintf(w, "undid the interrupted restore from %s; restoring from %s\n", prev, from)
+	return false, nil
 }
 
 // backupTempPrefix starts the name of the temporary directory, next to

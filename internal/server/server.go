@@ -233,6 +233,11 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if err := tidyDataDir(cfg.Data, caDir, dsn, os.Geteuid(), log); err != nil {
 		return nil, err
 	}
+	// After tidyDataDir, which removed the temporary CA directory (keys) a
+	// restore killed while it put the CA in place left.
+	if err := interruptedRestore(cfg); err != nil {
+		return nil, err
+	}
 	// A SQLite database serves this process alone (rcfg.Exclusive below):
 	// refused while a server on another data directory uses it (--db).
 	// Its lock file goes with a failed start that created it, removed
@@ -563,6 +568,42 @@ func DSN(data, db string) string {
 // LockFile is the name of the data directory's lock file (LockDataDir), in the data
 // directory.
 const LockFile = "certgate.lock"
+
+// RestoreMarkerFile is the file in the data directory that `certgate
+// restore` writes (holding the backup's path and the database's, one a
+// line) before it puts the database in place, and removes once the CA is
+// in place too: a restore killed between those steps leaves it, the next
+// restore into the directory undoes or completes what that one did, and
+// New refuses to start while it is there (interruptedRestore).
+const RestoreMarkerFile = "restore-incomplete"
+
+// interruptedRestore returns the error of a start on a data directory in
+// which a `certgate restore` was interrupted (RestoreMarkerFile there: the
+// restored database may be in place without its CA), naming the command
+// that completes it; nil when there is none.
+func interruptedRestore(cfg *config.Serve) error {
+	marker := filepath.Join(cfg.Data, RestoreMarkerFile)
+	b, err := os.ReadFile(marker)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	// The backup's path, then the database's (both absolute).
+	from, dsn, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if from = strings.TrimSpace(from); from == "" {
+		from = "BACKUP"
+	}
+	db := ""
+	if dsn = strings.TrimSpace(dsn); dsn != "" && !strings.ContainsAny(dsn, "\n\r") {
+		if def, err := filepath.Abs(DSN(cfg.Data, "")); err != nil || def != dsn {
+			db = " --db " + dsn
+		}
+	}
+	return fmt.Errorf("a certgate restore into %s was interrupted (%s is there), so its database and CA may not both be in place; "+
+		"run the restore again, which finishes it: certgate restore --data %s%s --from %s", cfg.Data, marker, cfg.Data, db, from)
+}
 
 // ErrDataDirInUse is wrapped by LockDataDir's error when another process
 // holds the data directory's lock.
