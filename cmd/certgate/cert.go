@@ -410,14 +410,16 @@ ACME revokeCert takes the same reasons by code but privilegeWithdrawn, which
 is the CA's to give): ` + acme.AllowedRevocationReasons + `.
 keyCompromise also blocks the certificate's public key: certgate refuses to
 certify it again, or to accept it as an ACME account key, and revokes the
-other unexpired certificates of its CA with that key, including those of
+other unexpired certificates of its CA with that key (not those of upstream
+CAs, which it names with other CAs' ones), including those of
 this CA imported into the inventory, which it tells by the CA's certificates
 in --data (DATA/ca/root.crt and intermediate.crt, no key): keyCompromise is
 refused when the database has a CA and --data does not hold it. Other
 reasons need no CA (docs/inventory.md, docs/pki.md).
 A certificate issued by an upstream CA (a profile's issuer from the server's
 --issuers-file) is revoked there first, with the server's upstream account
-in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
+in --data, and recorded only when the upstream accepted (docs/issuers.md);
+so is keyCompromise of one revoked before for another reason.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := acme.ParseRevocationReason(reason)
@@ -483,16 +485,26 @@ in --data, and recorded only when the upstream accepted (docs/issuers.md).`,
 
 // revokeUpstream sends the revocation of the certificate ref names, when
 // an upstream CA issued it (issued here under another issuer than local)
-// and it is valid, to that upstream, configured in the issuers file
-// issuersFile with its account in the data directory data. Nothing is sent
-// for another certificate; an upstream that the file lacks, or that
-// refuses, is an error (and the caller records nothing). lego's own
+// and it is valid, or revoked for another reason and code is
+// keyCompromise (its reason is raised upstream too), to that upstream,
+// configured in the issuers file issuersFile with its account in the data
+// directory data. Nothing is sent for another certificate; an upstream
+// that the file lacks, or that refuses, is an error (and the caller
+// records nothing). lego's own
 // warnings go to stderr; its progress lines, which it would print on
 // stdout, are dropped, so that stdout holds the command's answer alone.
 func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service, ref string, code int, issuersFile, data string, stderr io.Writer) error {
 	c, err := svc.Get(ctx, ref)
-	if err != nil || c.Source != store.SourceIssued || c.Issuer == issuer.LocalName || c.Status != acme.StatusValid {
+	if err != nil || c.Source != store.SourceIssued || c.Issuer == issuer.LocalName {
 		return nil // svc.Revoke says what is wrong, if anything
+	}
+	rec, err := st.GetCertificate(ctx, c.Serial)
+	if err != nil {
+		return err
+	}
+	raised := rec.Status == acme.StatusRevoked && code == acme.ReasonKeyCompromise && rec.RevocationReason != acme.ReasonKeyCompromise
+	if rec.Status != acme.StatusValid && !raised {
+		return nil // already revoked: svc.Revoke says so
 	}
 	iss, err := issuer.Load(issuersFile, issuer.Env{Data: data, Log: slog.New(slog.DiscardHandler)}, issuerConnectors()...)
 	if err != nil {
@@ -506,10 +518,6 @@ func revokeUpstream(ctx context.Context, st *store.Store, svc *inventory.Service
 	}
 	if !ok {
 		return fmt.Errorf("certificate %s was issued by upstream CA %s, which --issuers-file does not configure: run this command with the server's --issuers-file (flag, CERTGATE_ISSUERS_FILE or the --config file) so that the revocation reaches the upstream", c.Serial, c.Issuer)
-	}
-	rec, err := st.GetCertificate(ctx, c.Serial)
-	if err != nil {
-		return err
 	}
 	if err := rv.Revoke(ctx, rec.DER, code); err != nil {
 		if p, ok := acme.AsProblem(err); ok {

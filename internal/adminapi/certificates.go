@@ -86,8 +86,8 @@ type certificateOut struct {
 // the same transaction revoked (CA/B Forum BR §4.9.1.1).
 type revokedCertificate struct {
 	*inventory.Certificate
-	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates of this CA (issued here, or imported and signed by its intermediate), revoked with this one or, revoked before for another reason, changed to keyCompromise"`
-	OtherCAs    []string `json:"other_cas,omitempty" doc:"keyCompromise only: inventory keys (sorted) of the valid, unexpired certificates of other CAs (imported or discovered) with the key; they keep their status, only their CA can revoke them"`
+	RevokedWith []string `json:"revoked_with,omitempty" doc:"keyCompromise only: serials (lower-case hex, sorted) of the key's other unexpired certificates of this CA (issued by the built-in CA, or imported and signed by its intermediate), revoked with this one or, revoked before for another reason, changed to keyCompromise"`
+	OtherCAs    []string `json:"other_cas,omitempty" doc:"keyCompromise only: inventory keys (sorted) of the valid, unexpired certificates of other CAs (imported or discovered, or issued through an upstream CA) with the key; they keep their status, only their CA can revoke them (revoke one of an upstream CA here: it is sent there)"`
 	// InventoryOnly is ra.Revocation.InventoryOnly.
 	InventoryOnly bool `json:"inventory_only" doc:"true when another CA issued the certificate (imported or discovered, not signed by this server's CA): the revocation is recorded in the inventory only; that CA (see issuer) still answers it valid in its CRL and OCSP, and only it can revoke the certificate. false for a certificate of this CA, which is on its CRL and revoked in OCSP"`
 }
@@ -329,12 +329,16 @@ func certificateRoutes(a *API) {
 			"other nodes' within --revocation-refresh. Reason 1 (keyCompromise) also blocks the certificate's public key: " +
 			"no certificate or ACME account is accepted for it afterwards (CA/B Forum BR 6.1.1.3), the other unexpired certificates " +
 			"of this CA with that key (issued here, or imported and signed by its intermediate) are revoked with it (BR 4.9.1.1; " +
-			"imported certificates of other CAs keep their status; each audited; those revoked before for another reason get " +
+			"imported certificates of other CAs and those issued through an upstream CA keep their status and are listed in other_cas; " +
+			"each audited; those revoked before for another reason get " +
 			"reason keyCompromise, their revocation time stays, BR 7.2.2), and it applies to a certificate revoked " +
 			"before for another reason (its reason becomes keyCompromise). A certificate of another CA (imported or discovered, not signed by this CA) " +
-			"is revoked in the inventory only, which the answer's inventory_only says: that CA's CRL and OCSP still say valid. 409 when it is already revoked (for reason 1: for keyCompromise). " +
+			"is revoked in the inventory only, which the answer's inventory_only says: that CA's CRL and OCSP still say valid. " +
+			"A certificate issued through an upstream CA is revoked there first and recorded only when it accepted: 502 when it refused " +
+			"or could not be reached; nothing is recorded. " +
+			"409 when it is already revoked (for reason 1: for keyCompromise). " +
 			"Audited as certificate.revoke.",
-		Errors: []int{404, 409, 422}},
+		Errors: []int{404, 409, 422, 502}},
 		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*revokeOut, error) {
 			c, err := a.certificateByRef(ctx, in.Ref)
 			if err != nil {

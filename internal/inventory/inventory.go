@@ -503,7 +503,8 @@ func (s *Service) PEM(ctx context.Context, ref string, chain bool) ([]byte, erro
 // interval. A certificate revoked for another reason can be revoked again
 // for keyCompromise, which keeps its revocation time and blocks its key;
 // keyCompromise also revokes the key's other unexpired certificates
-// issued here (and, with WithCA, the imported ones of this CA), and changes the reason of those revoked before for another
+// the built-in CA issued (and, with WithCA, the imported ones of this CA;
+// not those issued through an upstream CA, which it names in OtherCAs), and changes the reason of those revoked before for another
 // reason to keyCompromise (their time stays; CA/B Forum BR §7.2.2), each
 // with its own audit event (store.RevokeCertificate).
 // With an audit log (WithAudit), the returned Revocation also lists the
@@ -582,8 +583,8 @@ type Revocation struct {
 	Certificate
 	RevokedWith []string // serials (lower-case hex, sorted) revoked with it for keyCompromise
 	// OtherCAs, for keyCompromise: the inventory keys (sorted) of the
-	// valid, unexpired certificates of other CAs (imported or discovered)
-	// with the key, which the revocation leaves as they are: only their CA
-	// can revoke them.
+	// valid, unexpired certificates of other CAs (imported or discovered,
+	// or issued through an upstream CA) with the key, which the revocation
+	// leaves as they are: only their CA can revoke them.
 	OtherCAs []string
 }

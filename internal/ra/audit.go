@@ -173,10 +173,14 @@ func keyChangeEvent(a *store.Account, newTP string) audit.Event {
 // revoke marks rec revoked with reason, audited as done by actor in the
 // same transaction, drops the cached CRL and calls OnRevoke (OCSP). For
 // keyCompromise it returns the serials (lower-case hex, sorted) of the
-// key's other certificates the same transaction revoked or, revoked before
-// for another reason, changed to keyCompromise (OnRevoke is called for
-// each), and the inventory keys (sorted) of the valid certificates of
-// other CAs with the key, left as they are (logged at WARN).
+// key's other certificates of this CA the same transaction revoked or,
+// revoked before for another reason, changed to keyCompromise (OnRevoke is
+// called for each), and the inventory keys (sorted) of the valid
+// certificates of other CAs with the key (those issued through an upstream
+// CA included), left as they are (logged at WARN).
+// A certificate issued through an upstream CA is revoked there first (its
+// reason raised to keyCompromise too), and recorded only when the
+// upstream accepted.
 // store.ErrStale when it is already revoked.
 func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) (revokedWith, otherCAs []string, err error) {
 	now := r.now()
@@ -214,9 +218,15 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return nil, nil
 		}}}
 	}
-	if rv, ok := r.issuers[rec.Issuer].(issuer.Revoker); ok && rec.Status != acme.StatusRevoked {
+	// What the store would change (a valid certificate, or one revoked
+	// for another reason raised to keyCompromise) goes to the upstream
+	// first; anything else is already revoked (store.ErrStale).
+	changes := rec.Status != acme.StatusRevoked || reason == acme.ReasonKeyCompromise && rec.RevocationReason != acme.ReasonKeyCompromise
+	if rv, ok := r.issuers[rec.Issuer].(issuer.Revoker); ok && changes {
 		// Issued by a CA elsewhere: revoked there first, recorded only
-		// when it was (a refusal is the caller's problem).
+		// when it was (a refusal is the caller's problem). So is a
+		// revocation for another reason raised to keyCompromise: the
+		// upstream is asked again with that reason.
 		if err := rv.Revoke(ctx, rec.DER, reason); err != nil {
 			return nil, nil, err
 		}
@@ -255,14 +265,20 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 	return others, elsewhere, nil
 }
 
-// caScope names the certificates of this server's CA that entered the
+// caScope names the certificates of this server's CA: those its built-in
+// issuer issued (stored under its name) and those that entered the
 // inventory by import (stored under the subject of one of its
 // intermediates, current or retired, and signed by its key): a
 // keyCompromise revocation revokes those with the key too
-// (store.RevokeCertificateOf). The zero scope for an issuer without a CA
-// certificate of its own (no CRL).
+// (store.RevokeCertificateOf), not those issued through an upstream CA.
+// No imported ones for an issuer without a CA certificate of its own (no
+// CRL).
 func (r *RA) caScope() store.CAScope {
-	return store.ScopeOf(r.caCertificates()...)
+	scope := store.ScopeOf(r.caCertificates()...)
+	if r.issuer != nil {
+		scope.Issuer = r.issuer.Name()
+	}
+	return scope
 }
 
 // caCertificates are the certificates of this server's CA: the issuer's
@@ -318,8 +334,10 @@ type Revocation struct {
 	// Forum BR §4.9.1.1).
 	RevokedWith []string
 	// OtherCAs, for keyCompromise: the inventory keys (sorted) of the
-	// valid, unexpired certificates of other CAs (imported or discovered)
-	// with the key, which stay as they are: only their CA can revoke them.
+	// valid, unexpired certificates of other CAs (imported or discovered,
+	// or issued through an upstream CA) with the key, which stay as they
+	// are: only their CA can revoke them (one issued through an upstream
+	// is revoked there by revoking it here, RevokeSerial).
 	OtherCAs []string
 	// InventoryOnly: the certificate is another CA's (imported or
 	// discovered, and not signed by this server's CA), so the revocation
@@ -332,8 +350,9 @@ type Revocation struct {
 // administrator (actor, e.g. "token:ops"), with an RFC 5280 §5.3.1 reason
 // code, audited in the same transaction. A certificate revoked for another
 // reason can be revoked again for keyCompromise (store.RevokeCertificate).
-// Errors: ErrUnknownCertificate, ErrAlreadyRevoked, ErrBadReason, or a
-// storage error.
+// A certificate issued through an upstream CA is revoked there first
+// (revoke). Errors: ErrUnknownCertificate, ErrAlreadyRevoked, ErrBadReason,
+// the upstream's *acme.Problem, or a storage error.
 func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*Revocation, error) {
 	if !acme.RevocationReasonAllowed(reason) {
 		return nil, ErrBadReason

@@ -127,7 +127,9 @@ func (r *RA) finishRemote(ctx context.Context, a *store.Account, o *store.Order,
 
 // storeRemote stores cert, issued by the CA elsewhere iss for order
 // orderID of account a, with its audit event, and makes the order valid
-// (storeIssued).
+// (storeIssued). When cert's key was blocked (keyCompromise) while the
+// CA issued it, cert is stored revoked and the CA is asked to revoke it
+// for keyCompromise too (revokeBlockedRemote).
 func (r *RA) storeRemote(ctx context.Context, a *store.Account, orderID string, prof *policy.Profile, iss issuer.Remote, cert *store.Certificate) {
 	done := r.now()
 	ev, err := r.auditEvent(ctx, issueEvent(a, cert, done))
@@ -137,11 +139,35 @@ func (r *RA) storeRemote(ctx context.Context, a *store.Account, orderID string, 
 		return
 	}
 	if err := r.storeIssued(ctx, orderID, cert, done, ev); err != nil {
+		if kb := (*store.KeyBlockedError)(nil); errors.As(err, &kb) {
+			r.revokeBlockedRemote(ctx, iss, cert)
+		}
 		_ = r.finishRefused(ctx, orderID, err)
 		return
 	}
 	r.cfg.Metrics.CertificateIssued(prof.Name, cert.Issuer)
 	r.log.InfoContext(ctx, "certificate issued by the upstream CA", "order", orderID, "issuer", iss.Name(), "serial", cert.Serial, "names", cert.SANs)
+}
+
+// revokeBlockedRemote asks the CA elsewhere iss to revoke cert for
+// keyCompromise: its key was blocked while the CA issued it, so
+// FinishRemoteOrder stored it revoked for keyCompromise, which the CA
+// must learn too (docs/issuers.md: certgate's record alone revokes
+// nothing there). A failure is logged at ERROR, naming the certificate
+// to revoke at the CA.
+func (r *RA) revokeBlockedRemote(ctx context.Context, iss issuer.Remote, cert *store.Certificate) {
+	rv, ok := iss.(issuer.Revoker)
+	if !ok {
+		r.log.ErrorContext(ctx, "certificate issued upstream for a key blocked meanwhile is recorded revoked, but the upstream cannot be asked to revoke it: revoke it there",
+			"issuer", iss.Name(), "serial", cert.Serial)
+		return
+	}
+	if err := rv.Revoke(ctx, cert.DER, acme.ReasonKeyCompromise); err != nil {
+		r.log.ErrorContext(ctx, "certificate issued upstream for a key blocked meanwhile is recorded revoked, but the upstream did not revoke it: revoke it there",
+			"issuer", iss.Name(), "serial", cert.Serial, "err", err)
+		return
+	}
+	r.log.InfoContext(ctx, "certificate issued upstream for a key blocked meanwhile revoked there for keyCompromise", "issuer", iss.Name(), "serial", cert.Serial)
 }
 
 // recordRemote records durably the upstream order ro that issues order

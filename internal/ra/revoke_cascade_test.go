@@ -67,8 +67,9 @@ func TestKeyCompromiseCascadeReachesOCSP(t *testing.T) {
 	}
 }
 
-// insertKeyCerts stores certificates issued here with serials, all with
-// one new key, valid from an hour before now for a day.
+// insertKeyCerts stores certificates the built-in CA issued (issuer local)
+// with serials, all with one new key, valid from an hour before now for a
+// day.
 func insertKeyCerts(t *testing.T, st *store.Store, now time.Time, serials ...string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -81,7 +82,7 @@ func insertKeyCerts(t *testing.T, st *store.Store, now time.Time, serials ...str
 		if err != nil {
 			t.Fatal(err)
 		}
-		certs = append(certs, &store.Certificate{Serial: serial, Issuer: "test", DER: der, ChainPEM: "chain", SANs: tmpl.DNSNames,
+		certs = append(certs, &store.Certificate{Serial: serial, Issuer: "local", DER: der, ChainPEM: "chain", SANs: tmpl.DNSNames,
 			KeyType: "ECDSA P-256", FingerprintSHA256: "fp-" + serial, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter,
 			Status: acme.StatusValid, CreatedAt: now, Source: store.SourceIssued})
 	}
@@ -131,7 +132,7 @@ func TestKeyCompromiseCascadeUpdatesReason(t *testing.T) {
 	if c.Status != store.StatusRevoked || c.RevocationReason != acme.ReasonKeyCompromise || !c.RevokedAt.Equal(now.Add(-time.Minute)) {
 		t.Errorf("c03 = %s reason %d at %v; want keyCompromise at its first revocation's time %v", c.Status, c.RevocationReason, c.RevokedAt, now.Add(-time.Minute))
 	}
-	entries, err := st.RevokedCertificates(ctx, "test", "", now)
+	entries, err := st.RevokedCertificates(ctx, "local", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -285,8 +285,9 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // only when it is revoked for keyCompromise already.
 //
 // In the same transaction it revokes, for keyCompromise at at, every other
-// certificate with that key (Certificate.KeyHash) that this CA issued
-// (source issued; imported and discovered ones only through
+// certificate with that key (Certificate.KeyHash) that the built-in CA
+// issued (source issued under issuer.LocalName, or listener; not those of
+// upstream CAs; imported and discovered ones only through
 // RevokeCertificateOf) and that
 // is unexpired at at and valid (BR §4.9.1.1: all of them within 24 hours)
 // or revoked before for another reason (BR §7.2.2: its reasonCode becomes
@@ -306,9 +307,12 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 // RevokeCertificateOf is RevokeCertificate for the certificates of the CA
 // scope names: for keyCompromise it also revokes the certificates with the
 // key that are stored under one of scope.DNs (imported or discovered) and that
-// scope.Signed accepts, as those of source issued. Certificates of the key
-// stored under another issuer (another CA's) keep their status: only
-// their CA can revoke them.
+// scope.Signed accepts, as those the built-in CA issued (CAScope.Ours).
+// Certificates of the key of another CA keep their status, only their CA
+// can revoke them: imported or discovered ones stored under another issuer,
+// and those issued through an upstream CA (source issued, another issuer
+// name than the built-in CA's), whose revocation must reach the upstream
+// first (docs/issuers.md).
 func (s *Store) RevokeCertificateOf(ctx context.Context, serial string, reason int, at time.Time, scope CAScope, events ...*AuditAppend) error {
 	const q = `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`
 	const qKeyCompromise = `UPDATE certificates SET status = 'revoked', revocation_reason = ?,
@@ -387,8 +391,9 @@ func (s *Store) RevokeCertificateOf(ctx context.Context, serial string, reason i
 const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND revocation_reason <> 1))`
 
 // revokeKeyCertificates revokes in tx, for keyCompromise at at, the
-// certificates with key h but serial that this CA issued (source issued or
-// listener, or stored under one of scope.DNs and accepted by scope.Signed), that are
+// certificates with key h but serial that this CA issued (scope.Ours:
+// source listener, source issued under the built-in CA's issuer name, or
+// stored under one of scope.DNs and accepted by scope.Signed), that are
 // unexpired at at and valid or revoked for another reason
 // (keyCompromiseRevocable; index certificates_key), and returns the audit
 // events the Cascade hooks of events give for them (each with the row as
@@ -398,7 +403,8 @@ const keyCompromiseRevocable = `(status = 'valid' OR (status = 'revoked' AND rev
 // the events describe.
 func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, serial string, at time.Time, scope CAScope, events []*AuditAppend) ([]*AuditAppend, error) {
 	// Every certificate of the key when the scope may take imported ones
-	// or names the other CAs' (the loop below tells them apart).
+	// or names the other CAs' (the loop below tells them apart, and the
+	// built-in CA's issued ones from those of upstream CAs).
 	ours := ""
 	if scope.Others == nil && (len(scope.DNs) == 0 || scope.Signed == nil) {
 		ours = ` AND c.source IN ('issued', 'listener')`
@@ -421,9 +427,10 @@ func (s *Store) revokeKeyCertificates(ctx context.Context, tx txConn, h []byte, 
 			rows.Close()
 			return nil, fmt.Errorf("certificates of the compromised key: %w", err)
 		}
-		if c.Source != SourceIssued && c.Source != SourceListener && !scope.Holds(c) {
+		if !scope.Ours(c) {
 			// Another CA's certificate (perhaps one that carries this
-			// CA's name): not this CA's to revoke.
+			// CA's name, or one issued through an upstream CA): not this
+			// CA's to revoke.
 			if scope.Others != nil && c.Status == StatusValid {
 				scope.Others(c.Serial)
 			}

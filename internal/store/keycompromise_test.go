@@ -5,22 +5,24 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
 	"github.com/certgate/certgate/internal/audit"
+	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/store"
 	"github.com/certgate/certgate/internal/store/storetest"
 )
 
-// issuedCert is a certificate issued here (source issued, no order) for
-// key k, valid for days from now.
+// issuedCert is a certificate the built-in CA issued (source issued under
+// issuer.LocalName, no order) for key k, valid for days from now.
 func issuedCert(t *testing.T, serial string, k *ecdsa.PrivateKey, days int) *store.Certificate {
 	t.Helper()
 	c := invCert(serial, days, serial+".example")
-	c.Source, c.DER = store.SourceIssued, certDER(t, k)
+	c.Source, c.DER, c.Issuer = store.SourceIssued, certDER(t, k), issuer.LocalName
 	return c
 }
 
@@ -101,7 +103,7 @@ func TestKeyCompromiseRevokesKeyCertificates(t *testing.T) {
 					want.status, want.reason, want.at)
 			}
 		}
-		crl, err := s.RevokedCertificates(ctx, "CN=Test CA", "", now)
+		crl, err := s.RevokedCertificates(ctx, issuer.LocalName, "", now)
 		must(t, err)
 		onCRL := map[string]store.RevokedEntry{}
 		for _, r := range crl {
@@ -163,6 +165,70 @@ func TestKeyCompromiseReRevocationAgrees(t *testing.T) {
 		// Everything of the key is keyCompromise now: again is stale.
 		if err := s.RevokeCertificate(ctx, "d2", acme.ReasonKeyCompromise, now); !errors.Is(err, store.ErrStale) {
 			t.Errorf("keyCompromise revocation of d2 again = %v; want ErrStale", err)
+		}
+	})
+}
+
+// TestKeyCompromiseLeavesUpstreamCertificates: on both engines, a
+// keyCompromise revocation of a certificate of the built-in CA leaves the
+// key's certificates issued through an upstream CA (source issued, stored
+// under the upstream's name, e.g. upstream-pebble) as they are, valid or
+// revoked for another reason, and names the valid ones to scope.Others
+// like another CA's: only their upstream can revoke them, and certgate
+// sends a revocation there first (docs/issuers.md), which a cascade does
+// not. Those of the built-in CA (issuer.LocalName, or the name
+// CAScope.Issuer gives) are revoked. The former code revoked every row of
+// source issued, so the upstream certificates were recorded revoked (and
+// further revocations refused) while the upstream never heard of it.
+func TestKeyCompromiseLeavesUpstreamCertificates(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e storetest.Engine) {
+		s := e.Open(t)
+		ctx := context.Background()
+		k := testKey(t)
+		ours, named := issuedCert(t, "e1", k, 30), issuedCert(t, "e2", k, 30)
+		standIn := issuedCert(t, "e3", k, 30)
+		standIn.Issuer = "test" // the RA's built-in issuer's name (CAScope.Issuer)
+		up, upSuperseded := issuedCert(t, "e4", k, 30), issuedCert(t, "e5", k, 30)
+		up.Issuer, upSuperseded.Issuer = "upstream-pebble", "upstream-pebble"
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{ours, named, standIn, up, upSuperseded}))
+		t1 := now.Add(-time.Minute)
+		must(t, s.RevokeCertificate(ctx, "e5", 4, t1)) // superseded (sent upstream by the RA)
+		var others []string
+		at := now.Add(time.Minute)
+		must(t, s.RevokeCertificateOf(ctx, "e1", acme.ReasonKeyCompromise, at,
+			store.CAScope{Issuer: "test", Others: func(serial string) { others = append(others, serial) }}, revokeEvent(t, s, "e1")))
+		for _, want := range []struct {
+			serial, status string
+			reason         int
+			at             time.Time
+		}{
+			{"e1", store.StatusRevoked, acme.ReasonKeyCompromise, at},
+			{"e2", store.StatusRevoked, acme.ReasonKeyCompromise, at},
+			{"e3", store.StatusRevoked, acme.ReasonKeyCompromise, at},
+			{"e4", store.StatusValid, 0, time.Time{}},
+			{"e5", store.StatusRevoked, 4, t1},
+		} {
+			c, err := s.GetCertificate(ctx, want.serial)
+			must(t, err)
+			if c.Status != want.status || c.RevocationReason != want.reason || !c.RevokedAt.Equal(want.at) {
+				t.Errorf("%s (issuer %s) = %s reason %d at %v; want %s reason %d at %v", want.serial, c.Issuer, c.Status, c.RevocationReason,
+					c.RevokedAt, want.status, want.reason, want.at)
+			}
+		}
+		if !slices.Equal(slices.Compact(slices.Sorted(slices.Values(others))), []string{"e4"}) {
+			t.Errorf("other CAs' certificates named: %v; want [e4], the valid upstream one", others)
+		}
+		// Without a scope (RevokeCertificate) the built-in CA is
+		// issuer.LocalName alone: the upstream's certificates stay too.
+		k2 := testKey(t)
+		f1, f2 := issuedCert(t, "f1", k2, 30), issuedCert(t, "f2", k2, 30)
+		f2.Issuer = "upstream-pebble"
+		must(t, s.InsertCertificates(ctx, []*store.Certificate{f1, f2}))
+		must(t, s.RevokeCertificate(ctx, "f1", acme.ReasonKeyCompromise, at))
+		c, err := s.GetCertificate(ctx, "f2")
+		must(t, err)
+		if c.Status != store.StatusValid {
+			t.Errorf("f2 (upstream-pebble) after the keyCompromise revocation of f1: %s reason %d; want valid", c.Status, c.RevocationReason)
 		}
 	})
 }

@@ -9,14 +9,23 @@ import (
 	"github.com/certgate/certgate/internal/issuer"
 )
 
-// CAScope names the imported and discovered certificates that are this
-// CA's (its key signed them) for a keyCompromise revocation, which revokes
-// every certificate of the CA with the compromised key (CA/B Forum BR
-// §4.9.1.1), not only those of source issued. The zero CAScope names none.
-// A rotated built-in CA has several intermediates (the current one and
-// the retired ones, revoked or not): a certificate any of them signed is
-// this CA's (ScopeOf).
+// CAScope names the certificates that are this CA's for a keyCompromise
+// revocation, which revokes every certificate of the CA with the
+// compromised key (CA/B Forum BR §4.9.1.1): those of source listener,
+// those of source issued stored under the built-in CA's issuer name
+// (issuer.LocalName, or Issuer), and the imported and discovered ones its
+// key signed. A certificate of source issued stored under another issuer
+// name was issued through an upstream CA (docs/issuers.md), which alone
+// can revoke it: it is another CA's. The zero CAScope names no imported
+// or discovered certificate. A rotated built-in CA has several
+// intermediates (the current one and the retired ones, revoked or not): a
+// certificate any of them signed is this CA's (ScopeOf).
 type CAScope struct {
+	// Issuer, when set, is a further issuer name (besides
+	// issuer.LocalName) under which the built-in CA's certificates of
+	// source issued are stored: the name of the RA's built-in issuer,
+	// which is LocalName but for a stand-in in tests.
+	Issuer string
 	// DNs are the CA certificates' subjects as the inventory stores an
 	// imported certificate's issuer (pkix.Name.String).
 	DNs []string
@@ -27,7 +36,8 @@ type CAScope struct {
 	Signed func(der []byte) bool
 	// Others, when set, is called with the inventory key of each valid,
 	// unexpired certificate with the compromised key that is not this
-	// CA's (imported or discovered, another CA issued it): the revocation
+	// CA's (imported or discovered, another CA issued it, or issued
+	// through an upstream CA): the revocation
 	// leaves it as it is, for the caller to name it (its CA alone can
 	// revoke it). It may be called again for a serial when the
 	// transaction runs again.
@@ -57,6 +67,20 @@ func ScopeOf(cas ...*x509.Certificate) CAScope {
 // Records of source issued are not judged here.
 func (s CAScope) Holds(c *Certificate) bool {
 	return s.Signed != nil && slices.Contains(s.DNs, c.Issuer) && s.Signed(c.DER)
+}
+
+// Ours reports whether the certificate record c is this CA's: the
+// built-in CA issued it (source listener, or source issued under
+// issuer.LocalName or s.Issuer), or it is this CA's by import (Holds). A
+// record of source issued under another issuer name is an upstream CA's.
+func (s CAScope) Ours(c *Certificate) bool {
+	switch c.Source {
+	case SourceListener:
+		return true
+	case SourceIssued:
+		return c.Issuer == issuer.LocalName || s.Issuer != "" && c.Issuer == s.Issuer
+	}
+	return s.Holds(c)
 }
 
 // certificatesWithSerialSQL reads the records keyed serial or
