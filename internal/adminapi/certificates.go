@@ -335,10 +335,10 @@ func certificateRoutes(a *API) {
 			"before for another reason (its reason becomes keyCompromise). A certificate of another CA (imported or discovered, not signed by this CA) " +
 			"is revoked in the inventory only, which the answer's inventory_only says: that CA's CRL and OCSP still say valid. " +
 			"A certificate issued through an upstream CA is revoked there first and recorded only when it accepted: 502 when it refused " +
-			"or could not be reached; nothing is recorded. " +
+			"or could not be reached, 503 when this server does not have that upstream configured (issuers-file); nothing is recorded. " +
 			"409 when it is already revoked (for reason 1: for keyCompromise). " +
 			"Audited as certificate.revoke.",
-		Errors: []int{404, 409, 422, 502}},
+		Errors: []int{404, 409, 422, 502, 503}},
 		func(ctx context.Context, p *auth.Principal, in *revokeIn) (*revokeOut, error) {
 			c, err := a.certificateByRef(ctx, in.Ref)
 			if err != nil {
@@ -358,6 +358,12 @@ func certificateRoutes(a *API) {
 				return nil, huma.Error409Conflict("certificate " + in.Ref + " is already revoked")
 			case errors.Is(err, ra.ErrBadReason):
 				return nil, invalidField("body.reason", err.Error(), reason)
+			case errors.As(err, new(*ra.IssuerNotConfiguredError)):
+				// Issued through an upstream CA this server does not have
+				// configured: it cannot be told, so nothing was recorded.
+				var nc *ra.IssuerNotConfiguredError
+				errors.As(err, &nc)
+				return nil, huma.Error503ServiceUnavailable(nc.Error())
 			case errors.As(err, new(*acme.Problem)):
 				// The upstream CA that issued it refused or could not
 				// be reached (docs/issuers.md): nothing was recorded.

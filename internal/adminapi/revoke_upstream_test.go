@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/certgate/certgate/internal/acme"
@@ -50,6 +52,42 @@ func TestRevokeKeyCompromiseLeavesUpstreamCertificates(t *testing.T) {
 		}
 		if c, err := f.st.GetCertificate(context.Background(), up.Serial); err != nil || c.Status != acme.StatusValid {
 			t.Errorf("upstream certificate after the keyCompromise revocation: %v, %v; want valid", c.Status, err)
+		}
+	})
+}
+
+// TestRevokeWithoutUpstreamIs503: on both engines, the revocation of a
+// certificate issued through an upstream CA that this server does not have
+// configured (started without the issuers file, as here, or a node missing
+// it) is a 503 problem (RFC 9457) whose detail names the upstream, and
+// records nothing, for any reason: the revocation cannot reach the
+// upstream. The former code answered 200 and recorded it in the inventory
+// only.
+func TestRevokeWithoutUpstreamIs503(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		up := f.upstreamCertificate(key)
+		for _, reason := range []string{"superseded", "keyCompromise"} {
+			r := f.do("POST", Prefix+"/certificates/"+up.Serial+"/revoke", f.tokens[auth.RoleAdmin], map[string]string{"reason": reason})
+			var p struct {
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
+			if err := json.Unmarshal(r.body, &p); err != nil || r.status != http.StatusServiceUnavailable || p.Status != http.StatusServiceUnavailable ||
+				!strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") ||
+				!strings.Contains(p.Detail, "upstream CA upstream-pebble, which this server does not have configured") {
+				t.Errorf("%s revocation without the upstream: %d %s %s; want a 503 problem naming upstream-pebble", reason, r.status, r.header.Get("Content-Type"), r.body)
+			}
+		}
+		c, err := f.st.GetCertificate(context.Background(), up.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Status != acme.StatusValid {
+			t.Errorf("certificate after refused revocations: %s; want valid", c.Status)
+		}
+		if _, err := f.st.GetBlockedKey(context.Background(), c.KeyHash); c.KeyHash == nil || !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("key hash %x: blocked key %v; want none (a refused keyCompromise revocation)", c.KeyHash, err)
 		}
 	})
 }

@@ -180,9 +180,20 @@ func keyChangeEvent(a *store.Account, newTP string) audit.Event {
 // CA included), left as they are (logged at WARN).
 // A certificate issued through an upstream CA is revoked there first (its
 // reason raised to keyCompromise too), and recorded only when the
-// upstream accepted.
+// upstream accepted; an *IssuerNotConfiguredError when this server does
+// not have that upstream, and nothing is recorded.
 // store.ErrStale when it is already revoked.
 func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, actor string) (revokedWith, otherCAs []string, err error) {
+	// What the store would change (a valid certificate, or one revoked
+	// for another reason raised to keyCompromise) goes to the upstream
+	// first; anything else is already revoked (store.ErrStale).
+	var rv issuer.Revoker
+	if rec.Status != acme.StatusRevoked || reason == acme.ReasonKeyCompromise && rec.RevocationReason != acme.ReasonKeyCompromise {
+		var err error
+		if rv, err = r.upstreamRevoker(rec); err != nil {
+			return nil, nil, err
+		}
+	}
 	now := r.now()
 	after := *rec
 	after.Status, after.RevokedAt, after.RevocationReason = "revoked", now, reason
@@ -218,11 +229,7 @@ func (r *RA) revoke(ctx context.Context, rec *store.Certificate, reason int, act
 			return nil, nil
 		}}}
 	}
-	// What the store would change (a valid certificate, or one revoked
-	// for another reason raised to keyCompromise) goes to the upstream
-	// first; anything else is already revoked (store.ErrStale).
-	changes := rec.Status != acme.StatusRevoked || reason == acme.ReasonKeyCompromise && rec.RevocationReason != acme.ReasonKeyCompromise
-	if rv, ok := r.issuers[rec.Issuer].(issuer.Revoker); ok && changes {
+	if rv != nil {
 		// Issued by a CA elsewhere: revoked there first, recorded only
 		// when it was (a refusal is the caller's problem). So is a
 		// revocation for another reason raised to keyCompromise: the
@@ -279,6 +286,41 @@ func (r *RA) caScope() store.CAScope {
 		scope.Issuer = r.issuer.Name()
 	}
 	return scope
+}
+
+// IssuerNotConfiguredError is the error of a revocation of a certificate
+// issued through an upstream CA (source issued, stored under an issuer
+// name other than the built-in CA's) that this server does not have
+// configured (its issuers-file lacks it: a server started without the
+// file, an upstream removed from it, a cluster node missing it): the
+// revocation cannot reach the upstream, so nothing is recorded
+// (docs/issuers.md). The admin API answers it 503, ACME serverInternal.
+type IssuerNotConfiguredError struct {
+	// Serial is the certificate's inventory key.
+	Serial string
+	// Issuer is the upstream's name, as the certificate is stored.
+	Issuer string
+}
+
+// Error says what was refused and what to do, in one line.
+func (e *IssuerNotConfiguredError) Error() string {
+	return fmt.Sprintf("certificate %s was issued by upstream CA %s, which this server does not have configured (issuers-file): "+
+		"the revocation cannot reach the upstream and is not recorded; revoke it on a server with that issuer configured", e.Serial, e.Issuer)
+}
+
+// upstreamRevoker returns the issuer that revokes rec at the CA elsewhere
+// that issued it (issuer.Revoker), or nil for a certificate of the
+// built-in CA or another CA's imported or discovered one. A certificate
+// issued through an upstream this server does not have configured, or
+// whose connector cannot revoke, is an *IssuerNotConfiguredError.
+func (r *RA) upstreamRevoker(rec *store.Certificate) (issuer.Revoker, error) {
+	if !IssuedHere(rec) || rec.Issuer == issuer.LocalName || r.issuer != nil && rec.Issuer == r.issuer.Name() {
+		return nil, nil
+	}
+	if rv, ok := r.issuers[rec.Issuer].(issuer.Revoker); ok {
+		return rv, nil
+	}
+	return nil, &IssuerNotConfiguredError{Serial: rec.Serial, Issuer: rec.Issuer}
 }
 
 // caCertificates are the certificates of this server's CA: the issuer's
@@ -352,7 +394,8 @@ type Revocation struct {
 // reason can be revoked again for keyCompromise (store.RevokeCertificate).
 // A certificate issued through an upstream CA is revoked there first
 // (revoke). Errors: ErrUnknownCertificate, ErrAlreadyRevoked, ErrBadReason,
-// the upstream's *acme.Problem, or a storage error.
+// the upstream's *acme.Problem, an *IssuerNotConfiguredError, or a
+// storage error.
 func (r *RA) RevokeSerial(ctx context.Context, serial string, reason int, actor string) (*Revocation, error) {
 	if !acme.RevocationReasonAllowed(reason) {
 		return nil, ErrBadReason

@@ -781,7 +781,10 @@ type RevokeRequest struct {
 // listeners that the built-in CA issued (source listener). Errors: malformed with status 404 (a certificate of
 // another CA, or one this server has no record of), unauthorized (also
 // for an account no longer valid: req.Account may be a cached copy,
-// checkAccountStillValid), badRevocationReason, alreadyRevoked.
+// checkAccountStillValid), badRevocationReason, alreadyRevoked; for a
+// certificate issued through an upstream CA, the upstream's problem, or
+// serverInternal when this server does not have that upstream configured
+// (nothing is recorded: IssuerNotConfiguredError).
 func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 	reason := 0
 	if req.Reason != nil {
@@ -872,6 +875,11 @@ func (r *RA) Revoke(ctx context.Context, req RevokeRequest) error {
 		}
 		if p, ok := acme.AsProblem(err); ok {
 			return p // the upstream CA of an upstream-issued certificate refused
+		}
+		if nc := (*IssuerNotConfiguredError)(nil); errors.As(err, &nc) {
+			// Not sent to the upstream, so not recorded: a server error,
+			// which the client may try again (at a server that has it).
+			return acme.NewProblem(acme.ServerInternal, "%s", nc.Error())
 		}
 		if !errors.Is(err, store.ErrStale) {
 			return r.internal(ctx, "revocation", err)

@@ -5,6 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certgate/certgate/internal/acme"
+	"github.com/certgate/certgate/internal/audit"
 	"github.com/certgate/certgate/internal/issuer"
 	"github.com/certgate/certgate/internal/issuer/local"
 	"github.com/certgate/certgate/internal/policy"
@@ -189,6 +192,89 @@ func TestUpstreamCertificatesInKeyCompromise(t *testing.T) {
 		}
 		if s, r := state(u2.Serial); r != acme.ReasonKeyCompromise || !slices.Equal(asked(), []int{superseded, acme.ReasonKeyCompromise, acme.ReasonKeyCompromise}) {
 			t.Errorf("%s: %s reason %d, upstream asked %v; want keyCompromise, asked upstream", u2.Serial, s, r, asked())
+		}
+	})
+}
+
+// TestRevocationWithoutUpstreamRefused: on both engines, a server that does
+// not have the upstream CA of a certificate configured (restarted without
+// the issuers file, the upstream removed from it, a cluster node missing
+// it) refuses its revocation and records nothing, not even the key's
+// block: RevokeSerial (admin API, dashboard) with an
+// *ra.IssuerNotConfiguredError naming the upstream, ACME revokeCert with
+// serverInternal (500) naming it, by the issuing account or the
+// certificate's key, for any reason, a keyCompromise raising an earlier
+// reason included; the upstream is not asked, and a server that has it
+// revokes it afterwards. The former code recorded such revocations in the
+// inventory only.
+func TestRevocationWithoutUpstreamRefused(t *testing.T) {
+	storetest.EachStore(t, func(t *testing.T, st *store.Store) {
+		e := newUpstreamEnv(t, st)
+		ctx := context.Background()
+		key3 := newP256Key(t)
+		u3 := e.issue(e.gw, "gw", "u3.pre.test", key3)
+		u4 := e.issue(e.gw, "gw", "u4.pre.test", newP256Key(t))
+		if _, err := e.ra.RevokeSerial(ctx, u4.Serial, superseded, "token:ops"); err != nil {
+			t.Fatal(err)
+		}
+		before := e.asked()
+		// A server without the upstream (restarted without the issuers file,
+		// or another node of the cluster missing it) over the same database.
+		bare := ra.New(ra.Config{Audit: audit.New(st, e.clock)}, st, nil, e.iss, e.clock, slog.New(slog.DiscardHandler))
+		t.Cleanup(func() { bare.Shutdown(context.Background()) })
+		for _, c := range []struct {
+			serial string
+			reason int
+		}{{u3.Serial, superseded}, {u3.Serial, acme.ReasonKeyCompromise}, {u4.Serial, acme.ReasonKeyCompromise}} {
+			_, err := bare.RevokeSerial(ctx, c.serial, c.reason, "token:ops")
+			var nc *ra.IssuerNotConfiguredError
+			if !errors.As(err, &nc) || nc.Issuer != "upstream-test" || nc.Serial != c.serial || !strings.Contains(err.Error(), "upstream CA upstream-test") {
+				t.Errorf("RevokeSerial(%s, %d) without the upstream: %v; want an IssuerNotConfiguredError naming upstream-test", c.serial, c.reason, err)
+			}
+		}
+		// A second superseded of u4 is already revoked, upstream or not.
+		if _, err := bare.RevokeSerial(ctx, u4.Serial, superseded, "token:ops"); !errors.Is(err, ra.ErrAlreadyRevoked) {
+			t.Errorf("superseded again of %s without the upstream: %v; want ErrAlreadyRevoked", u4.Serial, err)
+		}
+		for name, req := range map[string]ra.RevokeRequest{
+			"issuing account":     {CertDER: u3.DER, Account: e.gw},
+			"certificate's key":   {CertDER: u3.DER, CertKey: key3.Public()},
+			"raised, by account":  {CertDER: u4.DER, Account: e.gw, Reason: new(acme.ReasonKeyCompromise)},
+			"account, superseded": {CertDER: u3.DER, Account: e.gw, Reason: new(superseded)},
+		} {
+			err := bare.Revoke(ctx, req)
+			p, ok := acme.AsProblem(err)
+			if !ok || p.Type != acme.ServerInternal || p.HTTPStatus() != 500 || !strings.Contains(p.Detail, "upstream CA upstream-test, which this server does not have configured") {
+				t.Errorf("ACME revokeCert (%s) without the upstream: %v; want serverInternal naming upstream-test", name, err)
+			}
+		}
+		if s, _ := e.state(u3.Serial); s != acme.StatusValid {
+			t.Errorf("%s after revocations refused for want of its upstream: %s; want valid", u3.Serial, s)
+		}
+		if _, r := e.state(u4.Serial); r != superseded {
+			t.Errorf("%s after a keyCompromise refused for want of its upstream: reason %d; want superseded", u4.Serial, r)
+		}
+		if u3.KeyHash == nil {
+			t.Fatalf("certificate %s has no key hash", u3.Serial)
+		}
+		if _, err := st.GetBlockedKey(ctx, u3.KeyHash); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("key of %s blocked by a refused revocation: %v", u3.Serial, err)
+		}
+		if got := e.asked(); !slices.Equal(got, before) {
+			t.Errorf("upstream asked %v; want nothing more than %v", got, before)
+		}
+		for _, serial := range []string{u3.Serial, u4.Serial} {
+			evs, err := st.ListAudit(ctx, store.AuditFilter{ObjectID: serial, Action: audit.ActionCertificateRevoke, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]int{u3.Serial: 0, u4.Serial: 1}[serial]; len(evs) != want {
+				t.Errorf("%d revocation events of %s; want %d (none for the refused ones)", len(evs), serial, want)
+			}
+		}
+		// The server with the upstream still revokes it.
+		if _, err := e.ra.RevokeSerial(ctx, u3.Serial, superseded, "token:ops"); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

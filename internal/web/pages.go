@@ -242,6 +242,13 @@ func (u *UI) revoke(w http.ResponseWriter, r *http.Request, v *view) {
 	case errors.Is(err, ra.ErrBadReason):
 		u.fail(w, r, v, http.StatusBadRequest, err.Error())
 		return
+	case errors.As(err, new(*ra.IssuerNotConfiguredError)):
+		// Issued through an upstream CA this server does not have
+		// configured: nothing was recorded (as the admin API's 503).
+		var nc *ra.IssuerNotConfiguredError
+		errors.As(err, &nc)
+		u.fail(w, r, v, http.StatusServiceUnavailable, "Certificate "+c.Serial+" is not revoked: "+nc.Error())
+		return
 	case errors.As(err, new(*acme.Problem)):
 		// The upstream CA that issued it refused or could not be
 		// reached (docs/issuers.md): nothing was recorded. Its detail

@@ -327,6 +327,34 @@ func TestRevokeUpstreamDown(t *testing.T) {
 	}
 }
 
+// TestRevokeUpstreamNotConfigured: on SQLite, revoking a certificate that
+// an upstream CA this server does not have configured issued (the issuers
+// file lost it, or this node lacks it) answers 503 naming the upstream, as
+// the admin API does, and records nothing: the revocation cannot reach the
+// upstream. The former code revoked it in the inventory only.
+func TestRevokeUpstreamNotConfigured(t *testing.T) {
+	d := newDash(t, store.EngineSQLite, "gone.example.test")
+	ctx := context.Background()
+	c, err := d.st.GetCertificate(ctx, d.serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := *c
+	up.Serial, up.Issuer, up.FingerprintSHA256, up.OrderID, up.AccountID = "7e57"+d.serial[4:], "upstream-gone", strings.Repeat("7e", 32), "", ""
+	if err := d.st.InsertCertificates(ctx, []*store.Certificate{&up}); err != nil {
+		t.Fatal(err)
+	}
+	b := d.browser()
+	b.signIn(d.tokens[auth.RoleOperator])
+	p := b.post("/ui/certificates/"+up.Serial+"/revoke", url.Values{"csrf": {b.csrf()}, "reason": {"4"}}, nil)
+	if msg := message(p.doc, "alert"); p.status != http.StatusServiceUnavailable || !strings.Contains(msg, "upstream CA upstream-gone") || !strings.Contains(msg, "not revoked") {
+		t.Errorf("revoke of an unconfigured upstream's certificate: %d %q, want 503 naming the upstream", p.status, msg)
+	}
+	if got, err := d.st.GetCertificate(ctx, up.Serial); err != nil || got.Status == store.StatusRevoked {
+		t.Errorf("stored certificate: %v, want not revoked", certStatus(got, err))
+	}
+}
+
 // testApprovals: an approver approves one request and rejects another
 // (a rejection without a comment is refused with a readable message); the
 // store and the pending list show the decisions, each audited.
