@@ -108,7 +108,8 @@ type Serve struct {
 	ScanInterval time.Duration
 	// ScanTargets are the target specifications of the scheduled scan
 	// (discovery.ParseTarget), each value one or several separated by
-	// white space; server.New refuses invalid ones.
+	// white space (values that are empty or blank are dropped: none);
+	// server.New refuses invalid ones.
 	ScanTargets []string
 	// ScanStartTLS maps ports of the scheduled scan to the plain-text
 	// protocol spoken before the TLS handshake, as PORT=PROTOCOL words
@@ -257,8 +258,15 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if s.ScanInterval != 0 && s.ScanInterval < MinScanInterval {
 			return fmt.Errorf("scan-interval: must be 0 (no scheduled scan) or at least %s", FormatDuration(MinScanInterval))
 		}
-		if (s.ScanInterval == 0) != (len(s.ScanTargets) == 0) {
-			return fmt.Errorf("scan-interval and scan-targets: set both for a scheduled scan, or neither")
+		// A value with no target (empty, blank: "scan-targets:" in the
+		// file, CERTGATE_SCAN_TARGETS=) names none, as an empty
+		// scan-starttls, notify-rules or caa-identities does.
+		s.ScanTargets = nonBlank(s.ScanTargets)
+		switch {
+		case s.ScanInterval != 0 && len(s.ScanTargets) == 0:
+			return fmt.Errorf("scan-interval: set, but scan-targets is not: set both for a scheduled scan, or neither")
+		case s.ScanInterval == 0 && len(s.ScanTargets) > 0:
+			return fmt.Errorf("scan-targets: set, but scan-interval is not: set both for a scheduled scan, or neither")
 		}
 		ids, err := checkCAAIdentities(s.CAAIdentities)
 		if err != nil {
@@ -398,6 +406,29 @@ func checkTLSFiles(s *Serve) error {
 		return fmt.Errorf("tls-cert: a remote perspective (--roles va) serves its own self-signed certificate (the primary authenticates it by the shared secret)")
 	}
 	return nil
+}
+
+// nonBlank returns the values of vs that are not empty or white space
+// only: a list setting given an empty value ("" from a variable, a null
+// or "" in the file) has none.
+func nonBlank(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// hasValue reports whether setting f holds a value that is not empty or
+// white space only (for a list, one such element): a blank value is
+// none, as for tls-cert.
+func hasValue(f *pflag.Flag) bool {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return len(nonBlank(sv.GetSlice())) > 0
+	}
+	return strings.TrimSpace(f.Value.String()) != ""
 }
 
 // checkHostPort checks a host:port setting; the host may be empty (all

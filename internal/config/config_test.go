@@ -519,8 +519,8 @@ func TestScanSettings(t *testing.T) {
 		{nil, nil, 0, nil, ""},
 		{[]string{"--scan-interval", "6h", "--scan-targets", "10.0.0.0/28:443,8443", "--scan-targets", "www.example.com"}, nil,
 			6 * time.Hour, []string{"10.0.0.0/28:443,8443", "www.example.com"}, ""},
-		{[]string{"--scan-interval", "6h"}, nil, 0, nil, "scan-interval and scan-targets: set both"},
-		{[]string{"--scan-targets", "10.0.0.1"}, nil, 0, nil, "scan-interval and scan-targets: set both"},
+		{[]string{"--scan-interval", "6h"}, nil, 0, nil, "scan-interval: set, but scan-targets is not: set both"},
+		{[]string{"--scan-targets", "10.0.0.1"}, nil, 0, nil, "scan-targets: set, but scan-interval is not: set both"},
 		{[]string{"--scan-interval", "30s", "--scan-targets", "10.0.0.1"}, nil, 0, nil, "scan-interval: must be 0 (no scheduled scan) or at least 1m"},
 		// Last: t.Setenv lasts to the end of the test.
 		{nil, map[string]string{"CERTGATE_SCAN_INTERVAL": "1d", "CERTGATE_SCAN_TARGETS": "a.example.com b.example.com:8443"}, 24 * time.Hour,
@@ -547,5 +547,48 @@ func TestScanSettings(t *testing.T) {
 		if s.ScanInterval != tt.interval || strings.Join(s.ScanTargets, "|") != strings.Join(tt.targets, "|") {
 			t.Errorf("%v %v: scan-interval %v, scan-targets %q", tt.args, tt.env, s.ScanInterval, s.ScanTargets)
 		}
+	}
+}
+
+// TestEmptyListSettings: a list setting given an empty or blank value
+// (`scan-targets:`, `scan-targets: ""` or a list of blanks in the file,
+// CERTGATE_SCAN_TARGETS=) has none, as an empty scan-starttls,
+// notify-rules or caa-identities has: it was one empty target, so the
+// start failed "set both ... or neither" without scan-interval, in an
+// error that did not name the file. The SSO lists likewise count as not
+// given (they were "given" without sso-issuer). A refusal for scan
+// targets without scan-interval names the file it comes from.
+func TestEmptyListSettings(t *testing.T) {
+	lists := []string{"scan-targets", "scan-starttls", "caa-identities", "notify-rules", "va-dns-resolver", "va-deny-networks",
+		"perspectives", "sso-role-map", "sso-allowed-email-domains"}
+	for _, name := range lists {
+		for _, v := range []string{"", `""`, `" "`, "[]", `[""]`, `["", " "]`} {
+			s, _, err := serveWithFile(t, "", name+": "+v+"\n")
+			if err != nil {
+				t.Errorf("file %s: %s: %v, want none", name, v, err)
+				continue
+			}
+			if len(s.ScanTargets) != 0 {
+				t.Errorf("file %s: %s: scan targets %q, want none", name, v, s.ScanTargets)
+			}
+		}
+		for _, v := range []string{"", " "} {
+			t.Run(name, func(t *testing.T) {
+				t.Setenv(EnvName(name), v)
+				if _, _, err := serveWithFile(t, "", ""); err != nil {
+					t.Errorf("%s=%q: %v, want none", EnvName(name), v, err)
+				}
+			})
+		}
+	}
+	// Targets among blanks are kept; alone they need scan-interval, and
+	// the refusal names the file.
+	s, _, err := serveWithFile(t, "", "scan-interval: 1h\nscan-targets: [\"\", a.example]\n")
+	if err != nil || strings.Join(s.ScanTargets, "|") != "a.example" {
+		t.Errorf("targets among blanks: %q, %v; want a.example", s.ScanTargets, err)
+	}
+	_, file, err := serveWithFile(t, "", "scan-targets: a.example\n")
+	if want := "config file " + file + ": scan-targets: set, but scan-interval is not"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("scan-targets without scan-interval: %v, want %q", err, want)
 	}
 }

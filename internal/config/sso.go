@@ -91,7 +91,7 @@ func ssoFlags(fs *pflag.FlagSet, s *SSO) func() error {
 		if s.Issuer == "" {
 			var given []string
 			for _, name := range ssoSettings {
-				if f := fs.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "[]" {
+				if f := fs.Lookup(name); f != nil && hasValue(f) {
 					given = append(given, name)
 				}
 			}
