@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -337,7 +338,7 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 				continue
 			}
 			if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-				return fmt.Errorf("%s: %q is not an absolute http(s) URL", u.name, u.v)
+				return fmt.Errorf("%s: %q is not an absolute http(s) URL", u.name, redactPasswords(u.v))
 			}
 		}
 		return nil
@@ -678,24 +679,81 @@ type resolution struct {
 	path       string          // the configuration file, "" for none
 	overridden []fileOverride  // its settings a flag or variable overrides (each a value the setting takes)
 	fromFile   map[string]bool // settings whose value in force came from the file
-	fromEnv    map[string]bool // settings whose value in force came from a CERTGATE_* variable
+	// fromEnv maps the settings whose value in force came from a
+	// CERTGATE_* variable to the variable as errors name it (envSource).
+	fromEnv map[string]string
 }
 
 // sourceError is err, an error of the checks of the resolved settings,
 // with the source named before it when the setting the error begins with
 // ("va-http-port: ...", "metrics-listen ADDR and ...") took its value from
 // the configuration file ("config file PATH: ") or a variable
-// ("CERTGATE_NAME=VALUE: "), as a malformed value from either is reported.
+// ("CERTGATE_NAME=VALUE: ", or "CERTGATE_NAME: " for a secret: see
+// envSource), as a malformed value from either is reported.
 func (r resolution) sourceError(err error) error {
 	name, _, _ := strings.Cut(err.Error(), ":")
 	name, _, _ = strings.Cut(name, " ")
-	switch {
-	case r.fromFile[name]:
+	if r.fromFile[name] {
 		return fmt.Errorf("config file %s: %w", r.path, err)
-	case r.fromEnv[name]:
-		return fmt.Errorf("%s=%q: %w", EnvName(name), os.Getenv(EnvName(name)), err)
+	}
+	if src, ok := r.fromEnv[name]; ok {
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	return err
+}
+
+// secretAnnotation marks a setting whose value is a secret
+// (pkcs11-pin, notify-smtp-password, notify-webhook-secret,
+// sso-client-secret): refused on the command line, and never shown in an
+// error (envSource).
+const secretAnnotation = "certgate_secret"
+
+// markSecret marks the settings names of fs as secrets (secretAnnotation).
+func markSecret(fs *pflag.FlagSet, names ...string) {
+	for _, name := range names {
+		_ = fs.SetAnnotation(name, secretAnnotation, []string{"true"}) // the flags exist
+	}
+}
+
+// envSource names the CERTGATE_* variable of setting f, whose value is v,
+// as errors about the value show it: the variable alone for a secret
+// (secretAnnotation), else NAME="VALUE" with any password in the value
+// masked (redactPasswords), so that neither reaches the terminal or a log
+// that collects the server's output.
+func envSource(f *pflag.Flag, v string) string {
+	if len(f.Annotations[secretAnnotation]) > 0 {
+		return EnvName(f.Name)
+	}
+	return fmt.Sprintf("%s=%q", EnvName(f.Name), redactPasswords(v))
+}
+
+// passwordParam matches a password parameter of a URL's query or a
+// key=value connection string (password, sslpassword; a value quoted in
+// single quotes or running to the next separator).
+var passwordParam = regexp.MustCompile(`(?i)(^|[?&;\s])((?:ssl)?password)\s*=\s*('(?:[^'\\]|\\.)*'?|[^&#;\s]*)`)
+
+// redactPasswords returns v with the password of a URL's user information
+// ("postgres://USER:PASSWORD@HOST/DB") and the value of every password or
+// sslpassword parameter (of a URL's query or a key=value connection
+// string) replaced by xxxxx, as the database's errors mask them
+// ("postgres://u:xxxxx@..."). Anything else is kept as it is. A value
+// too malformed to tell where the password ends may lose more than it.
+func redactPasswords(v string) string {
+	if i := strings.Index(v, "://"); i >= 0 {
+		rest := v[i+3:]
+		end := len(rest)
+		if j := strings.IndexAny(rest, "?#"); j >= 0 {
+			end = j
+		}
+		// The user information ends at the authority's last "@" (a
+		// password may hold one, or a "/", unescaped).
+		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				v = v[:i+3] + rest[:colon] + ":xxxxx" + rest[at:]
+			}
+		}
+	}
+	return passwordParam.ReplaceAllString(v, "${1}${2}=xxxxx")
 }
 
 // resolve is Resolve, also returning what it found (resolution).
@@ -757,7 +815,7 @@ func resolve(fs *pflag.FlagSet) (resolution, error) {
 	}
 	var err error
 	var overridden []fileOverride
-	fromFile, fromEnv := map[string]bool{}, map[string]bool{}
+	fromFile, fromEnv := map[string]bool{}, map[string]string{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Name == "config" {
 			return
@@ -770,9 +828,9 @@ func resolve(fs *pflag.FlagSet) (resolution, error) {
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
-			fromEnv[f.Name] = true
+			fromEnv[f.Name] = envSource(f, v)
 			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueError(f, e))
+				err = fmt.Errorf("%s: %s", fromEnv[f.Name], valueError(f, e))
 			}
 			if inFile {
 				overridden = append(overridden, fileOverride{flag: f, node: n, by: EnvName(f.Name)})

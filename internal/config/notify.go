@@ -84,6 +84,7 @@ func notifyFlags(fs *pflag.FlagSet, n *Notify) func() error {
 	fs.StringVar(&n.WebhookSecret, "notify-webhook-secret", "", "HMAC-SHA256 key of the webhook signature (at least 16 bytes): from CERTGATE_NOTIFY_WEBHOOK_SECRET or the config file only, or use notify-webhook-secret-file")
 	fs.StringVar(&n.WebhookSecretFile, "notify-webhook-secret-file", "", "file holding the webhook signature key")
 	fs.Var(newDuration(&n.WebhookTimeout, 10*time.Second), "notify-webhook-timeout", "how long one webhook POST may take; an answer other than 2xx, or none in time, is a failure")
+	markSecret(fs, secretSettings...)
 	return func() error {
 		for _, name := range secretSettings {
 			if f := fs.Lookup(name); f != nil && f.Changed {

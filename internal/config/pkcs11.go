@@ -59,6 +59,7 @@ func pkcs11Flags(fs *pflag.FlagSet, p *PKCS11) func() error {
 	fs.StringVar(&p.PINFile, "pkcs11-pin-file", "", "file holding the user PIN of the PKCS#11 token")
 	fs.StringVar(&p.KeyLabel, "pkcs11-key-label", "", "CKA_LABEL of the issuing key pair in the PKCS#11 token")
 	fs.StringVar(&keyID, "pkcs11-key-id", "", "CKA_ID of the issuing key pair in the PKCS#11 token, in hex (with or without pkcs11-key-label)")
+	markSecret(fs, "pkcs11-pin")
 	return func() error {
 		if f := fs.Lookup("pkcs11-pin"); f != nil && f.Changed {
 			return fmt.Errorf("pkcs11-pin: not accepted on the command line (every user of the machine can read it): set %s, the config file's pkcs11-pin, or pkcs11-pin-file", EnvName("pkcs11-pin"))

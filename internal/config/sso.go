@@ -80,6 +80,7 @@ func ssoFlags(fs *pflag.FlagSet, s *SSO) func() error {
 	fs.StringSliceVar(&roleMap, "sso-role-map", nil, "VALUE=ROLE pairs, comma-separated, mapping values of sso-role-claim to dashboard roles (admin, approver, operator, auditor), e.g. pki-admins=admin,pki-ops=operator; a person with no mapped value is refused")
 	fs.StringSliceVar(&s.AllowedEmailDomains, "sso-allowed-email-domains", nil, "comma-separated email domains admitted (e.g. example.com); the ID token's email must be in one and email_verified true. Empty: any")
 	fs.StringVar(&s.CAFile, "sso-ca-file", "", "PEM file of the CA certificates that verify the identity provider's HTTPS certificate; empty: the system's roots")
+	markSecret(fs, "sso-client-secret")
 	return func() error {
 		var errs []error
 		bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
