@@ -48,7 +48,7 @@ func TestErrorsSayWhatIsWrong(t *testing.T) {
 		{[]string{"ratelimit", "set", "new-orders-per-account", "--account", "acct1", "--rate", "99999999999999999999/1h"},
 			`count 99999999999999999999 is too large`, "want COUNT/PERIOD"},
 		{[]string{"ratelimit", "set", "new-orders-per-account", "--account", "acct1", "--rate", "5/99999999d"},
-			`period duration "99999999d" is too long`, "want e.g."},
+			`period "99999999d" is too long (at most 36500d, 100 years)`, "want e.g."},
 	} {
 		_, _, err := runCLI(t, nil, append(tc.args, "--data", data)...)
 		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.dont) {

@@ -97,11 +97,19 @@ func formatPeriod(d time.Duration) string {
 // is no limit at all, so only "0" alone is taken for unlimited.
 var ErrZeroCount = errors.New("a count of 0 with a period does not block, it means unlimited (no limit)")
 
+// MaxPeriod is the longest period of a rate: 36500 days, 100 years. A
+// bucket's state is a time up to one period from now, stored in Unix
+// nanoseconds (which end in 2262) and compared as a time.Duration (at
+// most about 292 years); a longer period would be cut short there, the
+// bucket refusing longer than the Retry-After it gives. A period of this
+// length is exact until the year 2162.
+const MaxPeriod = 36500 * 24 * time.Hour
+
 // ParseRate reads "COUNT/PERIOD" (PERIOD a duration as duration.Parse
 // takes it: a Go duration, whole days or weeks, e.g. "300/3h", "50/7d",
 // "50/1w"), or "0" alone for unlimited (the limit disabled). Surrounding
-// space is ignored. Count must be positive and Period positive; a count
-// of 0 with a period is refused (ErrZeroCount).
+// space is ignored. Count must be positive and Period positive and at
+// most MaxPeriod; a count of 0 with a period is refused (ErrZeroCount).
 func ParseRate(s string) (Rate, error) {
 	s = strings.TrimSpace(s)
 	if s == "0" {
@@ -118,8 +126,8 @@ func ParseRate(s string) (Rate, error) {
 	// The period is a duration as every setting takes it (duration.Parse:
 	// "3h", "7d", "1w", "1d12h").
 	d, err := duration.Parse(p)
-	if errors.Is(err, duration.ErrTooLong) {
-		return Rate{}, fmt.Errorf("invalid rate %q: period %w", s, err)
+	if errors.Is(err, duration.ErrTooLong) || err == nil && d > MaxPeriod {
+		return Rate{}, fmt.Errorf("invalid rate %q: period %q is too long (at most %s, 100 years)", s, strings.TrimSpace(p), formatPeriod(MaxPeriod))
 	}
 	if err != nil || d <= 0 {
 		return Rate{}, fmt.Errorf("invalid rate %q: period %q (want e.g. 3h, 7d or 1w)", s, p)
@@ -335,6 +343,10 @@ func (l *Limiter) resolve(ctx context.Context, reqs []Request) ([]resolved, erro
 				}
 			}
 		}
+		// A longer period (an override stored by a version that took
+		// one, a Config not read by ParseRate) would not be counted
+		// exactly (MaxPeriod).
+		rate.Period = min(rate.Period, MaxPeriod)
 		if rate.Enabled() {
 			out = append(out, resolved{Request: r, rate: rate, override: override})
 		}

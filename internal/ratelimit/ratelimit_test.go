@@ -500,3 +500,59 @@ func TestOverrideAndRateChangesOwnBuckets(t *testing.T) {
 		}
 	})
 }
+
+// TestLongPeriod: a rate's period is at most ratelimit.MaxPeriod (100
+// years), refused beyond it in one line; within it the buckets count
+// exactly: the Retry-After of a refusal is when the next event is let
+// through. Periods up to 106751d were taken, and the bucket's time, cut
+// at the year 2262 where the store's Unix nanoseconds end, gave
+// "2/100000d" a Retry-After of 2045 while the server refused until 2125.
+// An override stored with a longer period (by an older version) counts as
+// MaxPeriod, so its Retry-After is true too.
+func TestLongPeriod(t *testing.T) {
+	for _, in := range []string{"2/100000d", "1/36501d", "1/5215w", "1/106751d", "1/106752d"} {
+		_, err := ratelimit.ParseRate(in)
+		if err == nil || !strings.Contains(err.Error(), "is too long (at most 36500d, 100 years)") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ParseRate(%q): %v, want one line refusing a period over 36500d", in, err)
+		}
+	}
+	if r, err := ratelimit.ParseRate("2/36500d"); err != nil || r.Period != ratelimit.MaxPeriod {
+		t.Errorf("ParseRate(2/36500d) = %v, %v", r, err)
+	}
+	ctx := context.Background()
+	half := ratelimit.MaxPeriod / 2
+	for _, c := range []struct {
+		name     string
+		override time.Duration // period of an override stored for the subject; 0 for none
+	}{{"configured 2/36500d", 0}, {"stored override 2/100000d", 100000 * 24 * time.Hour}} {
+		t.Run(c.name, func(t *testing.T) {
+			st := storetest.OpenSQLite(t)
+			clk := newClock()
+			if c.override != 0 {
+				if err := st.SetRateLimitOverride(ctx, store.RateLimitOverride{Limit: string(ratelimit.NewOrdersPerAccount), Subject: ratelimit.AccountSubject("acct"),
+					Count: 2, Period: c.override, CreatedAt: clk.now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l := ratelimit.New(ratelimit.Config{NewOrdersPerAccount: ratelimit.Rate{Count: 2, Period: ratelimit.MaxPeriod}}, st, clk.now)
+			req := ratelimit.Request{Limit: ratelimit.NewOrdersPerAccount, Key: "acct", Subjects: []string{ratelimit.AccountSubject("acct")}}
+			for i := range 2 {
+				if err := l.Spend(ctx, req); err != nil {
+					t.Fatalf("spend %d: %v", i+1, err)
+				}
+			}
+			if p := problem(t, l.Spend(ctx, req)); p.RetryAfter != half {
+				t.Fatalf("3rd spend: Retry-After %v (%s), want %v (%s)", p.RetryAfter, clk.now().Add(p.RetryAfter).Format(time.DateOnly),
+					half, clk.now().Add(half).Format(time.DateOnly))
+			}
+			clk.add(half - time.Second)
+			if p := problem(t, l.Spend(ctx, req)); p.RetryAfter != time.Second {
+				t.Fatalf("a second before: Retry-After %v, want 1s", p.RetryAfter)
+			}
+			clk.add(time.Second)
+			if err := l.Spend(ctx, req); err != nil {
+				t.Fatalf("at the Retry-After: %v", err)
+			}
+		})
+	}
+}
