@@ -37,7 +37,7 @@ func TestAttributeArgsValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.CreateAccountEAB(ctx, &store.Account{ID: "acct2", KeyThumbprint: "tp2", JWK: []byte(`{}`), Status: acme.StatusValid,
-		CreatedAt: now, EABKid: "kid-p"}, now); err != nil {
+		CreatedAt: now, EABKid: "kid-p"}, now, nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -90,7 +90,7 @@ func TestAuditBeforeUnderConcurrentChange(t *testing.T) {
 			kid := f.eabKey()
 			f.meanwhile = func() {
 				check(t, f.st.CreateAccountEAB(ctx, &store.Account{ID: "bound-" + kid, KeyThumbprint: "tp-bound-" + kid, JWK: []byte(`{}`),
-					Status: acme.StatusValid, CreatedAt: f.now, EABKid: kid}, f.now))
+					Status: acme.StatusValid, CreatedAt: f.now, EABKid: kid}, f.now, nil))
 			}
 			r := f.do("POST", "/api/v1/eab-keys/"+kid+"/revoke", admin, nil)
 			if r.status != 200 {
@@ -150,7 +150,7 @@ func TestEABRevokeAnswerWithoutAudit(t *testing.T) {
 		kid := f.eabKey()
 		f.meanwhile = func() {
 			if err := f.st.CreateAccountEAB(context.Background(), &store.Account{ID: "bound-" + kid, KeyThumbprint: "tp-bound-" + kid, JWK: []byte(`{}`),
-				Status: acme.StatusValid, CreatedAt: f.now, EABKid: kid}, f.now); err != nil {
+				Status: acme.StatusValid, CreatedAt: f.now, EABKid: kid}, f.now, nil); err != nil {
 				t.Error(err)
 			}
 		}

@@ -140,28 +140,34 @@ func (r *RA) checkTermsAgreed(req acme.NewAccountRequest) error {
 
 // admitNewAccount holds the checks every new account passes, with or
 // without external account binding, before it is stored: its contacts
-// (NormalizeContacts: invalidContact or unsupportedContact problems), its key
-// within the account key policy and not blocked (checkNewAccountKey:
-// badPublicKey), and the new-accounts rate limit (rateLimited);
-// the first refusal is returned as an *acme.Problem, or a storage error.
-// It returns the contacts normalised, as the account stores them.
-func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) ([]string, error) {
-	contact, err := NormalizeContacts(contact)
-	if err != nil {
-		return nil, err
+// (NormalizeContacts: invalidContact or unsupportedContact problems) and
+// its key within the account key policy and not blocked
+// (checkNewAccountKey: badPublicKey); the first refusal is returned as an
+// *acme.Problem, or a storage error. It returns the contacts normalised,
+// as the account stores them, and the spend of the new-accounts rate
+// limit for the write that creates the account, with the rateLimited
+// problem for when that write refuses it (limitNewAccount).
+func (r *RA) admitNewAccount(ctx context.Context, contact []string, jwk []byte) (_ []string, sp *store.RateSpend, refused func() error, err error) {
+	if contact, err = NormalizeContacts(contact); err != nil {
+		return nil, nil, nil, err
 	}
 	if err := r.checkNewAccountKey(ctx, jwk); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return contact, r.limitNewAccount(ctx)
+	sp, refused, err = r.limitNewAccount(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return contact, sp, refused, nil
 }
 
 // createAccount creates, without external account binding, the account
 // of a key that has none, requested at the directory of profile
-// (NewAccount, NewAccountIn), audited as account.create in the same
-// transaction.
+// (NewAccount, NewAccountIn), spending new-accounts-per-ip and audited as
+// account.create in the same transaction; a request that finds the
+// account created meanwhile gets it back and spends nothing.
 func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
-	contact, err := r.admitNewAccount(ctx, req.Contact, jwk)
+	contact, sp, refused, err := r.admitNewAccount(ctx, req.Contact, jwk)
 	if err != nil {
 		return nil, false, err
 	}
@@ -171,7 +177,10 @@ func (r *RA) createAccount(ctx context.Context, profile, tp string, jwk []byte, 
 	if err != nil {
 		return nil, false, r.internal(ctx, "audit event", err)
 	}
-	if err := r.store.CreateAccount(ctx, a, events...); err != nil {
+	if err := r.store.CreateAccountSpend(ctx, a, sp, events...); err != nil {
+		if p := rateRefusal(err, refused); p != nil {
+			return nil, false, p
+		}
 		if errors.Is(err, store.ErrConflict) { // created concurrently with the same key
 			if existing, err2 := r.store.GetAccountByThumbprint(ctx, tp); err2 == nil {
 				return existing, false, nil

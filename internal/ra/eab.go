@@ -45,9 +45,10 @@ const EABKeySize = 64
 //     another profile or a MAC that does not verify is unauthorized.
 //
 // The new account is bound to the EAB key (owner, default attributes,
-// allowlist, pre-authorization), a single-use key is spent, and the
-// creation is audited (account.create), in the same transaction; a
-// request that gets an existing account back records nothing.
+// allowlist, pre-authorization), a single-use key is spent,
+// new-accounts-per-ip is spent and the creation is audited
+// (account.create), in the same transaction; a request that gets an
+// existing account back records and spends nothing.
 func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []byte, req acme.NewAccountRequest) (*store.Account, bool, error) {
 	existing, err := r.store.GetAccountByThumbprint(ctx, tp)
 	switch {
@@ -87,7 +88,7 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	if profile != "" && k.Profile != p.Name {
 		return nil, false, acme.NewProblem(acme.Unauthorized, "EAB key %s is for profile %s; use that profile's directory", k.KID, k.Profile)
 	}
-	contact, err := r.admitNewAccount(ctx, req.Contact, jwk)
+	contact, sp, refused, err := r.admitNewAccount(ctx, req.Contact, jwk)
 	if err != nil {
 		return nil, false, err
 	}
@@ -97,7 +98,11 @@ func (r *RA) NewAccountIn(ctx context.Context, profile, url, tp string, jwk []by
 	if err != nil {
 		return nil, false, r.internal(ctx, "audit event", err)
 	}
-	switch err := r.store.CreateAccountEAB(ctx, a, r.now(), events...); {
+	err = r.store.CreateAccountEAB(ctx, a, r.now(), sp, events...)
+	if p := rateRefusal(err, refused); p != nil {
+		return nil, false, p
+	}
+	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrStale):
 		if a, ok := r.createdMeanwhile(ctx, tp); ok {

@@ -174,7 +174,7 @@ func (e *policyEnv) account(eabProfile string, attrs map[string]string, allow []
 		e.t.Fatal(err)
 	}
 	a.EABKid = k.KID
-	if err := e.st.CreateAccountEAB(ctx, a, e.now); err != nil {
+	if err := e.st.CreateAccountEAB(ctx, a, e.now, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return a

@@ -30,10 +30,12 @@ import (
 
 // Store is what the RA needs from storage; *store.Store implements it.
 type Store interface {
-	// CreateAccount stores a and appends events (nil ones skipped) in the
-	// same transaction; store.ErrConflict when a's key thumbprint is
-	// taken.
-	CreateAccount(ctx context.Context, a *store.Account, events ...*store.AuditAppend) error
+	// CreateAccountSpend stores a, makes spend (nil: none) and appends
+	// events (nil ones skipped) in the same transaction;
+	// store.ErrConflict when a's key thumbprint is taken,
+	// store.ErrRateLimited when the spend is refused, and then nothing is
+	// stored or spent.
+	CreateAccountSpend(ctx context.Context, a *store.Account, spend *store.RateSpend, events ...*store.AuditAppend) error
 	// GetAccount returns the account with id; store.ErrNotFound when none.
 	GetAccount(ctx context.Context, id string) (*store.Account, error)
 	// GetAccountByThumbprint returns the account whose key has the RFC
@@ -151,9 +153,10 @@ type Store interface {
 	GetEABKey(ctx context.Context, kid string) (*store.EABKey, error)
 	// CreateAccountEAB stores a bound to EAB key a.EABKid, which must be
 	// active and unexpired at now (a single-use key becomes used), with
-	// events, in one transaction; store.ErrStale when the key is no longer
-	// usable, store.ErrConflict when a's thumbprint is taken.
-	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time, events ...*store.AuditAppend) error
+	// spend (nil: none) and events, in one transaction; store.ErrStale
+	// when the key is no longer usable, store.ErrConflict when a's
+	// thumbprint is taken, store.ErrRateLimited when the spend is refused.
+	CreateAccountEAB(ctx context.Context, a *store.Account, now time.Time, spend *store.RateSpend, events ...*store.AuditAppend) error
 	ApprovalStore
 	// ReserveSerial records serial (lower-case hex) as used before
 	// anything is signed with it; store.ErrConflict when it was reserved

@@ -56,19 +56,24 @@ func rateLimitSubjects(a *store.Account) []string {
 	return subjects
 }
 
-// limitNewAccount spends the client address's new-accounts-per-ip bucket
-// (called only when an account is about to be created).
-func (r *RA) limitNewAccount(ctx context.Context) error {
+// limitNewAccount prepares the spend of the client address's
+// new-accounts-per-ip bucket for the write that creates the account
+// (store.CreateAccountSpend, CreateAccountEAB), so that it is spent only
+// when an account is created: not by a request that gets the account a
+// concurrent one with the same key created (on any node). See
+// limitNewOrder for sp and refused.
+func (r *RA) limitNewAccount(ctx context.Context) (sp *store.RateSpend, refused func() error, err error) {
 	if r.limits == nil {
-		return nil
+		return nil, nil, nil
 	}
 	addr, ok := clientAddr(ctx)
 	if !ok {
-		return nil
+		return nil, nil, nil
 	}
 	key := ratelimit.IPKey(addr)
-	return r.rateLimitErr(ctx, r.limits.Spend(ctx, ratelimit.Request{Limit: ratelimit.NewAccountsPerIP, Key: key,
-		Subjects: []string{ratelimit.IPSubject(key)}}))
+	sp, refused, err = r.limits.SpendIn(ctx, ratelimit.Request{Limit: ratelimit.NewAccountsPerIP, Key: key,
+		Subjects: []string{ratelimit.IPSubject(key)}})
+	return sp, refused, r.rateLimitErr(ctx, err)
 }
 
 // limitNewOrder guards newOrder: failed-validations-per-account and

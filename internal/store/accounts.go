@@ -19,6 +19,16 @@ import (
 // insert that succeeded. ErrConflict when its key thumbprint is taken
 // (nothing is appended then).
 func (s *Store) CreateAccount(ctx context.Context, a *Account, events ...*AuditAppend) error {
+	return s.CreateAccountSpend(ctx, a, nil, events...)
+}
+
+// CreateAccountSpend is CreateAccount making spend (nil: none) in the
+// same transaction, after the insert (see RateSpend), so that the buckets
+// are spent exactly when the account is created: not by a request that
+// finds the key's account created meanwhile (ErrConflict, nothing spent),
+// on this node or another. ErrRateLimited (nothing written) when the
+// spend is refused.
+func (s *Store) CreateAccountSpend(ctx context.Context, a *Account, spend *RateSpend, events ...*AuditAppend) error {
 	insert := func(_ sql.Result, err error) error {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("account key: %w", ErrConflict)
@@ -28,11 +38,14 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account, events ...*AuditA
 		}
 		return nil
 	}
-	if !anyAppend(events) {
+	if spend == nil && !anyAppend(events) {
 		return insert(s.pointExec(ctx, insertAccountSQL, accountArgs(a)...))
 	}
 	return s.pointTx(ctx, func(tx txConn) error {
 		if err := insert(tx.ExecContext(ctx, insertAccountSQL, accountArgs(a)...)); err != nil {
+			return err
+		}
+		if err := s.spendRates(ctx, tx, []*RateSpend{spend}); err != nil {
 			return err
 		}
 		return appendAll(ctx, tx, events)

@@ -73,7 +73,7 @@ func TestAuditReplacedRow(t *testing.T) {
 		}
 
 		must(t, s.CreateEABKey(ctx, &store.EABKey{KID: "k", HMACKey: []byte("k"), Profile: "default", Status: store.EABActive, CreatedAt: now}))
-		must(t, s.CreateAccountEAB(ctx, &store.Account{ID: "a", KeyThumbprint: "tp-a", JWK: []byte(`{}`), Status: "valid", CreatedAt: now, EABKid: "k"}, now))
+		must(t, s.CreateAccountEAB(ctx, &store.Account{ID: "a", KeyThumbprint: "tp-a", JWK: []byte(`{}`), Status: "valid", CreatedAt: now, EABKid: "k"}, now, nil))
 		var k *store.EABKey
 		_, err := s.RevokeEABKey(ctx, "k", replacedEvent(t, s, &k))
 		must(t, err)

@@ -165,7 +165,7 @@ func auditTxCases() []auditTxCase {
 			},
 			change: func(ctx context.Context, s *store.Store, ev *store.AuditAppend) error {
 				return s.CreateAccountEAB(ctx, &store.Account{ID: "acct1", KeyThumbprint: "tp-acct1", JWK: []byte(`{}`), Status: "valid",
-					CreatedAt: now, EABKid: "kid-1"}, now, ev)
+					CreatedAt: now, EABKid: "kid-1"}, now, nil, ev)
 			},
 			state: func(ctx context.Context, s *store.Store) string {
 				k, err := s.GetEABKey(ctx, "kid-1")

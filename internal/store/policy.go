@@ -383,11 +383,13 @@ func (s *Store) RevokeEABKey(ctx context.Context, kid string, events ...*AuditAp
 
 // CreateAccountEAB inserts account a bound to the EAB key a.EABKid in one
 // transaction: the key must be active and unexpired at now; it records the
-// binding and, when single-use, becomes used. Events (nil ones skipped)
-// are appended to the audit log in the same transaction, last. ErrStale
-// when the key is no longer usable (used, revoked, expired); ErrConflict
-// when a's key thumbprint is taken; nothing is stored or appended then.
-func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time, events ...*AuditAppend) error {
+// binding and, when single-use, becomes used. The spend (nil: none) is
+// made after the insert, as CreateAccountSpend makes it, and events (nil
+// ones skipped) are appended to the audit log in the same transaction,
+// last. ErrStale when the key is no longer usable (used, revoked,
+// expired); ErrConflict when a's key thumbprint is taken; ErrRateLimited
+// when the spend is refused; nothing is stored, spent or appended then.
+func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time, spend *RateSpend, events ...*AuditAppend) error {
 	return s.tx(ctx, func(tx txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE eab_keys SET used_at = ?, account_id = ?,
 			status = CASE WHEN single_use THEN 'used' ELSE status END
@@ -401,6 +403,9 @@ func (s *Store) CreateAccountEAB(ctx context.Context, a *Account, now time.Time,
 		}
 		if err != nil {
 			return fmt.Errorf("insert account: %w", err)
+		}
+		if err := s.spendRates(ctx, tx, []*RateSpend{spend}); err != nil {
+			return err
 		}
 		return appendAll(ctx, tx, events)
 	})

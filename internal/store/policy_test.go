@@ -80,7 +80,7 @@ func testEABKeys(t *testing.T, e storetest.Engine) {
 			defer wg.Done()
 			id := []string{"acct-a", "acct-b"}[i]
 			errs[i] = s.CreateAccountEAB(ctx, &store.Account{ID: id, KeyThumbprint: "tp-" + id, JWK: []byte(`{}`), Status: acme.StatusValid,
-				CreatedAt: now, EABKid: "kid-1", Attributes: map[string]string{"x": "y"}}, now)
+				CreatedAt: now, EABKid: "kid-1", Attributes: map[string]string{"x": "y"}}, now, nil)
 		}()
 	}
 	wg.Wait()
@@ -98,7 +98,7 @@ func testEABKeys(t *testing.T, e storetest.Engine) {
 	}
 	// Expired and revoked keys bind nothing.
 	must(t, s.CreateEABKey(ctx, &store.EABKey{KID: "kid-2", HMACKey: []byte("k"), Profile: "p", Status: store.EABActive, Expires: now.Add(time.Minute), CreatedAt: now}))
-	wantErr(t, "expired", s.CreateAccountEAB(ctx, &store.Account{ID: "c", KeyThumbprint: "tp-c", JWK: []byte(`{}`), Status: "valid", EABKid: "kid-2"}, now.Add(time.Hour)), store.ErrStale)
+	wantErr(t, "expired", s.CreateAccountEAB(ctx, &store.Account{ID: "c", KeyThumbprint: "tp-c", JWK: []byte(`{}`), Status: "valid", EABKid: "kid-2"}, now.Add(time.Hour), nil), store.ErrStale)
 	revoked, err := s.RevokeEABKey(ctx, "kid-2")
 	must(t, err)
 	if revoked.KID != "kid-2" || revoked.Status != store.EABRevoked || revoked.Profile != "p" || !revoked.Expires.Equal(now.Add(time.Minute)) {
@@ -107,7 +107,7 @@ func testEABKeys(t *testing.T, e storetest.Engine) {
 	revokeErr := func(kid string) error { _, err := s.RevokeEABKey(ctx, kid); return err }
 	wantErr(t, "revoke twice", revokeErr("kid-2"), store.ErrStale)
 	wantErr(t, "revoke missing", revokeErr("nope"), store.ErrNotFound)
-	wantErr(t, "revoked", s.CreateAccountEAB(ctx, &store.Account{ID: "c", KeyThumbprint: "tp-c", JWK: []byte(`{}`), Status: "valid", EABKid: "kid-2"}, now), store.ErrStale)
+	wantErr(t, "revoked", s.CreateAccountEAB(ctx, &store.Account{ID: "c", KeyThumbprint: "tp-c", JWK: []byte(`{}`), Status: "valid", EABKid: "kid-2"}, now, nil), store.ErrStale)
 	keys, err := s.ListEABKeys(ctx)
 	must(t, err)
 	if len(keys) != 2 {
