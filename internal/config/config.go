@@ -125,6 +125,39 @@ type Serve struct {
 	// PKCS11: the built-in CA's issuing key in a PKCS#11 token; Module ""
 	// for none (the key file in DATA/ca).
 	PKCS11 PKCS11
+	// fileOnly: the settings as the configuration file alone would set
+	// them, when a flag or variable overrides some of its values
+	// (CheckFileOnly); nil otherwise.
+	fileOnly *fileOnly
+}
+
+// fileOnly is Serve.fileOnly: the settings with the file's values in
+// place of the overriding ones, the file and its overridden settings.
+type fileOnly struct {
+	settings   *Serve
+	path       string
+	overridden []fileOverride
+}
+
+// CheckFileOnly runs check on the settings as the configuration file
+// alone would set them (those in force, with the file's values in place
+// of the ones a flag or CERTGATE_* variable overrides; ServeFlags has held
+// them to its own checks) and returns check's refusal, naming the file
+// and what overrides its values as ServeFlags names them. Without an
+// overridden file value it returns nil and does not call check. The
+// server runs the start checks of its own through it (server.New: the
+// files of tls-cert and tls-key, scan-targets, perspective-secret-file,
+// the issuance lint of cert-validity), so that a file that would not
+// start the server on its own is refused while an override hides the
+// value, not on the day the override is dropped.
+func (s *Serve) CheckFileOnly(check func(*Serve) error) error {
+	if s.fileOnly == nil {
+		return nil
+	}
+	if err := check(s.fileOnly.settings); err != nil {
+		return overriddenError(s.fileOnly.path, s.fileOnly.overridden, err)
+	}
+	return nil
 }
 
 // MinScanInterval is the shortest scan-interval.
@@ -151,7 +184,8 @@ const (
 // command line win, then CERTGATE_* variables, then the YAML file named by
 // --config (or CERTGATE_CONFIG), then defaults. Errors name the setting,
 // and the file or the variable when the refused value came from one. The file's values that a flag or variable overrides are
-// checked as the file alone would set them (Resolve, overriddenError).
+// checked as the file alone would set them (Resolve, overriddenError), and
+// kept for the server's own start checks (Serve.CheckFileOnly).
 func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 	s := &Serve{}
 	fs.String("config", "", "YAML configuration file (keys are the flag names)")
@@ -359,11 +393,17 @@ func ServeFlags(fs *pflag.FlagSet) func() (*Serve, error) {
 		if len(r.overridden) > 0 {
 			inForce := *s
 			*s = resolved
-			err := withFileValues(r.overridden, check)
+			var file Serve
+			err := withFileValues(r.overridden, func() error {
+				err := check()
+				file = *s // as checked, for CheckFileOnly
+				return err
+			})
 			*s = inForce
 			if err != nil {
 				return nil, overriddenError(r.path, r.overridden, err)
 			}
+			s.fileOnly = &fileOnly{settings: &file, path: r.path, overridden: r.overridden}
 		}
 		return s, nil
 	}

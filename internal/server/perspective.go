@@ -73,6 +73,14 @@ func servePerspective(ctx context.Context, cfg *config.Serve, opts Options, log 
 	if err != nil {
 		return err
 	}
+	// The configuration file's values that a flag or variable overrides
+	// pass the start checks that need no CA (as New runs them).
+	if err := cfg.CheckFileOnly(func(file *config.Serve) error {
+		_, _, err := checkSettings(file, time.Now())
+		return err
+	}); err != nil {
+		return err
+	}
 	v, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
 		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
 		CAAIdentities: cfg.CAAIdentities, DenyNetworks: cfg.VADenyNetworks}, log.With("component", "va"))

@@ -150,25 +150,20 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	if now == nil {
 		now = time.Now
 	}
-	// Settings checked without creating anything come first.
-	if _, _, err := scheduledScan(cfg); err != nil {
+	// Settings checked without creating anything come first, and the
+	// configuration file's values that a flag or variable overrides are
+	// held to the same checks (config.Serve.CheckFileOnly).
+	secret, own, err := checkSettings(cfg, now())
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckFileOnly(func(file *config.Serve) error {
+		_, _, err := checkSettings(file, now())
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	warnExposedSecrets(ctx, cfg, log)
-	var secret []byte
-	if len(cfg.Perspectives.RemoteNames) > 0 {
-		var err error
-		if secret, err = mpic.ReadSecret(cfg.Perspectives.SecretFile); err != nil {
-			return nil, err
-		}
-	}
-	var own *ownCert
-	if cfg.TLSCert != "" {
-		var err error
-		if own, err = loadOwnCert(cfg.TLSCert, cfg.TLSKey, now()); err != nil {
-			return nil, err
-		}
-	}
 	validator, err := va.New(va.Config{HTTPPort: cfg.VAHTTPPort, TLSPort: cfg.VATLSPort, DNSResolver: cfg.VADNSResolver,
 		DNSTimeout: cfg.VADNSTimeout, DNSSEC: cfg.VADNSSEC,
 		CAAIdentities: cfg.CAAIdentities,
@@ -352,6 +347,18 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 		return nil, builtinCAError(err)
 	}
 	if err := preflight(ca, cfg, ocspURL, now()); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckFileOnly(func(file *config.Serve) error {
+		if file.Perspectives.Roles == config.RoleVA {
+			return nil // a remote perspective issues nothing
+		}
+		fileOCSP := ""
+		if file.OCSP {
+			fileOCSP = "http://" + net.JoinHostPort(file.Hostname, port) + wfe.OCSPPath
+		}
+		return preflight(ca, file, fileOCSP, now())
+	}); err != nil {
 		return nil, err
 	}
 	warnIntermediateExpiry(log, ca, cfg, now())
@@ -869,6 +876,29 @@ func preflight(ca *local.CA, cfg *config.Serve, ocspURL string, now time.Time) e
 		return lintSettingError("", "cert-validity", validity, err)
 	}
 	return nil
+}
+
+// checkSettings runs the start checks of cfg that need nothing created
+// (no data directory, database or CA), each error one line naming its
+// setting: the scheduled scan's scan-targets and scan-starttls, the
+// perspective-secret-file of remote perspectives (returned as secret; a
+// remote perspective's own is read by ServePerspective), and the pair of
+// tls-cert and tls-key (returned as own; nil without tls-cert).
+func checkSettings(cfg *config.Serve, now time.Time) (secret []byte, own *ownCert, err error) {
+	if _, _, err := scheduledScan(cfg); err != nil {
+		return nil, nil, err
+	}
+	if len(cfg.Perspectives.RemoteNames) > 0 || cfg.Perspectives.Roles == config.RoleVA {
+		if secret, err = mpic.ReadSecret(cfg.Perspectives.SecretFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.TLSCert != "" {
+		if own, err = loadOwnCert(cfg.TLSCert, cfg.TLSKey, now); err != nil {
+			return nil, nil, err
+		}
+	}
+	return secret, own, nil
 }
 
 // warnIntermediateExpiry logs a warning when the intermediate of ca
