@@ -731,28 +731,7 @@ func TestSignedRequestAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := sha256.Sum256(tbs)
-	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	type signature struct {
-		SignatureAlgorithm pkix.AlgorithmIdentifier
-		Signature          asn1.BitString
-	}
-	signed, err := asn1.Marshal(struct {
-		TBSRequest asn1.RawValue
-		Signature  signature `asn1:"explicit,tag:0"`
-	}{asn1.RawValue{FullBytes: tbs}, signature{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
-		asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, body := f.post(t, signed)
+	resp, body := f.post(t, signedRequest(t, tbs))
 	if r := f.parse(t, resp, body, cert); r.Status != ocsp.Good || r.IssuerHash != crypto.SHA256 {
 		t.Fatalf("signed request: status %d, CertID hash %v; want good, SHA-256", r.Status, r.IssuerHash)
 	}
@@ -799,28 +778,7 @@ func TestRequestorNameAnswered(t *testing.T) {
 			}
 			return der
 		}
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		digest := sha256.Sum256(tbs)
-		sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		type signature struct {
-			SignatureAlgorithm pkix.AlgorithmIdentifier
-			Signature          asn1.BitString
-		}
-		der, err := asn1.Marshal(struct {
-			TBSRequest asn1.RawValue
-			Signature  signature `asn1:"explicit,tag:0"`
-		}{asn1.RawValue{FullBytes: tbs}, signature{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
-			asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der
+		return signedRequest(t, tbs)
 	}
 	dirName, err := asn1.Marshal(pkix.Name{CommonName: "x"}.ToRDNSequence())
 	if err != nil {
@@ -885,4 +843,33 @@ func TestGETLastModifiedNotAfterDate(t *testing.T) {
 	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=60, public, no-transform, must-revalidate" {
 		t.Errorf("Cache-Control %q, want max-age=60", cc)
 	}
+}
+
+// signedRequest is the OCSPRequest of the DER TBSRequest tbs with an
+// optionalSignature (RFC 6960 §4.1.1) by a throwaway ECDSA P-256 key
+// (ecdsa-with-SHA256), without certificates.
+func signedRequest(t *testing.T, tbs []byte) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(tbs)
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	type signature struct {
+		SignatureAlgorithm pkix.AlgorithmIdentifier
+		Signature          asn1.BitString
+	}
+	der, err := asn1.Marshal(struct {
+		TBSRequest asn1.RawValue
+		Signature  signature `asn1:"explicit,tag:0"`
+	}{asn1.RawValue{FullBytes: tbs}, signature{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
+		asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
