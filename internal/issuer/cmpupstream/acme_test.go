@@ -228,7 +228,15 @@ func TestCMPSignedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"signed.example.test"}}, certKey)
+	enrollAndRevoke(t, is, certKey, "signed.example.test", leaf, "with signed requests")
+}
+
+// enrollAndRevoke enrolls a CSR for name by certKey through is, checks that
+// the answer is leaf (the mock server's -rsp_cert) with one intermediate,
+// and revokes it (superseded); failures name how (e.g. "over https").
+func enrollAndRevoke(t *testing.T, is *cmpupstream.Issuer, certKey *ecdsa.PrivateKey, name string, leaf *x509.Certificate, how string) {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, certKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,13 +244,13 @@ func TestCMPSignedRequests(t *testing.T) {
 	ctx := context.Background()
 	out, err := is.Issue(ctx, issuer.IssueRequest{CSR: csr})
 	if err != nil {
-		t.Fatalf("enrollment with signed requests: %v", err)
+		t.Fatalf("enrollment %s: %v", how, err)
 	}
 	if string(out.DER) != string(leaf.Raw) || strings.Count(string(out.ChainPEM), "BEGIN CERTIFICATE") != 2 {
 		t.Fatalf("enrolled certificate: not the CA's, or a chain without the intermediate:\n%s", out.ChainPEM)
 	}
 	if err := is.Revoke(ctx, leaf.Raw, 4); err != nil {
-		t.Fatalf("revocation with signed requests: %v", err)
+		t.Fatalf("revocation %s: %v", how, err)
 	}
 }
 

@@ -1,9 +1,6 @@
 package cmpupstream_test
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -64,22 +61,7 @@ func TestCMPOverHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"tls.example.test"}}, certKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, _ := x509.ParseCertificateRequest(der)
-	ctx := context.Background()
-	out, err := is.Issue(ctx, issuer.IssueRequest{CSR: csr})
-	if err != nil {
-		t.Fatalf("enrollment over https: %v", err)
-	}
-	if string(out.DER) != string(leaf.Raw) || strings.Count(string(out.ChainPEM), "BEGIN CERTIFICATE") != 2 {
-		t.Fatalf("enrolled certificate: not the CA's, or a chain without the intermediate:\n%s", out.ChainPEM)
-	}
-	if err := is.Revoke(ctx, leaf.Raw, 4); err != nil {
-		t.Fatalf("revocation over https: %v", err)
-	}
+	enrollAndRevoke(t, is, certKey, "tls.example.test", leaf, "over https")
 	if n := requests.Load(); n < 3 { // p10cr, certConf, rr
 		t.Fatalf("%d requests through the TLS proxy; want the enrollment's and the revocation's", n)
 	}
