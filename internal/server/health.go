@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/certgate/certgate/internal/hsm"
 	"github.com/certgate/certgate/internal/store"
 )
 
@@ -77,13 +78,58 @@ func (s *Server) ready(ctx context.Context) error {
 		s.log.WarnContext(ctx, "not ready: the database could not be read", "err", err)
 		return fmt.Errorf("the database could not be read")
 	}
-	if s.token != nil {
-		if err := s.token.Check(); err != nil {
+	if s.tokenCheck != nil {
+		if err := s.checkToken(ctx); err != nil {
 			s.log.WarnContext(ctx, "not ready: the PKCS#11 token of the CA's key", "err", err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("the PKCS#11 token holding the CA's signing key did not answer within %s", readyTimeout)
+			}
 			return fmt.Errorf("the PKCS#11 token holding the CA's signing key cannot be used")
 		}
 	}
 	return nil
+}
+
+// tokenProbe is a run of Server.tokenCheck: err is set before done is
+// closed.
+type tokenProbe struct {
+	done chan struct{}
+	err  error
+}
+
+// tokenCheck returns token's Check, or nil for no token.
+func tokenCheck(token *hsm.Token) func() error {
+	if token == nil {
+		return nil
+	}
+	return token.Check
+}
+
+// checkToken runs s.tokenCheck, which takes no context (PKCS#11 calls
+// cannot be cancelled), in a goroutine, and waits for it until ctx ends.
+// Probes that come while one runs wait for that one, so that a token that
+// hangs holds one goroutine, not one per probe.
+func (s *Server) checkToken(ctx context.Context) error {
+	s.tokenMu.Lock()
+	p := s.tokenProbe
+	if p == nil {
+		p = &tokenProbe{done: make(chan struct{})}
+		s.tokenProbe = p
+		go func() {
+			p.err = s.tokenCheck()
+			s.tokenMu.Lock()
+			s.tokenProbe = nil
+			s.tokenMu.Unlock()
+			close(p.done)
+		}()
+	}
+	s.tokenMu.Unlock()
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return fmt.Errorf("check the token: %w", ctx.Err())
+	}
 }
 
 // httpProblem is an RFC 9457 problem document of type about:blank (§4.2.1:

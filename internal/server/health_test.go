@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/certgate/certgate/internal/hsm"
@@ -63,7 +64,7 @@ func TestReadyzTokenGone(t *testing.T) {
 	if _, err := tok.GenerateKey("ecdsa-p256"); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{store: storetest.Engines()[0].Open(t), log: slog.New(slog.DiscardHandler), token: tok}
+	s := &Server{store: storetest.Engines()[0].Open(t), log: slog.New(slog.DiscardHandler), token: tok, tokenCheck: tok.Check}
 	readyz := func() *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		s.serveHealth(rec, httptest.NewRequest(http.MethodGet, readyzPath, nil))
@@ -91,5 +92,31 @@ func TestReadyzTokenGone(t *testing.T) {
 	}
 	if rec := readyz(); rec.Code != http.StatusOK {
 		t.Errorf("/readyz with the token back = %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestReadyzTokenHangs: a token that does not answer (an HSM hung on the
+// network) makes /readyz answer 503 within readyTimeout, and probes that
+// come while the check hangs share it instead of starting one each.
+func TestReadyzTokenHangs(t *testing.T) {
+	release := make(chan struct{})
+	var started atomic.Int32
+	s := &Server{store: storetest.Engines()[0].Open(t), log: slog.New(slog.DiscardHandler), tokenCheck: func() error {
+		started.Add(1)
+		<-release
+		return nil
+	}}
+	defer close(release)
+	for range 2 {
+		rec := httptest.NewRecorder()
+		s.serveHealth(rec, httptest.NewRequest(http.MethodGet, readyzPath, nil))
+		var p httpProblem
+		if rec.Code != http.StatusServiceUnavailable || json.Unmarshal(rec.Body.Bytes(), &p) != nil ||
+			p.Detail != "the PKCS#11 token holding the CA's signing key did not answer within 1s" {
+			t.Errorf("/readyz with a hung token = %d %s", rec.Code, rec.Body)
+		}
+	}
+	if n := started.Load(); n != 1 {
+		t.Errorf("%d token checks started; want 1 shared by both probes", n)
 	}
 }

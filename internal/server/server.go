@@ -107,7 +107,12 @@ type Server struct {
 	notifier *notify.Notifier // expiry notifications; nil without notify-rules
 	audit    *audit.Log       // the audit log (the scheduled scan's certificate.discover events)
 	token    *hsm.Token       // the PKCS#11 token of the intermediate's key; nil without pkcs11-module
-	now      func() time.Time
+	// tokenCheck is token.Check (nil without a token), run by /readyz
+	// one at a time (tokenProbe): tests replace it.
+	tokenCheck func() error
+	tokenMu    sync.Mutex
+	tokenProbe *tokenProbe // the tokenCheck under way; nil when none runs
+	now        func() time.Time
 
 	// The HTTPS listeners' certificate (listencert.go): own, read from
 	// tls-cert and tls-key, when they are set; else tlsCert, signed by
@@ -514,7 +519,7 @@ func New(ctx context.Context, cfg *config.Serve, opts Options, log *slog.Logger)
 	w := wfe.New(wfe.Config{TermsOfService: cfg.TermsOfService, Website: cfg.Website, CAAIdentities: cfg.CAAIdentities, OrdersPerPage: opts.OrdersPerPage, AccountCacheTTL: 5 * time.Second, Nonces: nonces,
 		IntermediateDER: pkiCfg.IntermediateDER, CRL: pkiCfg.CRL, Intermediates: pkiCfg.Intermediates, RootPEM: ca.RootPEM(), RootDER: ca.Root().Raw, RootCRL: rootCRL.get, OCSP: ocspHandler, Metrics: m,
 		RenewalInfoRetryAfter: cfg.ARIRetryAfter, RenewalInfoExplanationURL: cfg.ARIExplanationURL}, r, st, log.With("component", "wfe"))
-	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, token: token, ra: r, wfe: w, ln: ln, now: now, lock: lock, dbLock: dbLock, metrics: m, metricsLn: mln, adminLn: aln,
+	s := &Server{opts: opts, cfg: cfg, log: log, store: st, ca: ca, token: token, tokenCheck: tokenCheck(token), ra: r, wfe: w, ln: ln, now: now, lock: lock, dbLock: dbLock, metrics: m, metricsLn: mln, adminLn: aln,
 		own: own, issueServerCert: ca.ServerCertificate, notifier: notifier, audit: auditLog}
 	s.api = newAdminAPI(st, r, auditLog, now, log, profiles, ca, issuerNames, adminapi.ACMEBaseURL(cfg.Hostname, port), cfg.VADNSResolver)
 	s.ui = newDashboard(st, r, auditLog, now, log, &cfg.SSO)
