@@ -306,14 +306,7 @@ func writeRestoreMarker(marker, from, dsn string) error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	_, err = f.WriteString(absFrom + "\n" + absDSN + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := writeSyncClose(f, []byte(absFrom+"\n"+absDSN+"\n")); err != nil {
 		os.Remove(marker)
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -540,6 +533,19 @@ func syncPath(path string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// writeSyncClose writes data to f, syncs it to disk and closes it,
+// returning the first error; f is closed whatever fails.
+func writeSyncClose(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // checkBackupOut refuses an --out that --force would make `certgate backup`
