@@ -51,7 +51,18 @@ func serveSMTP(t *testing.T, cert *tls.Certificate) int {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	// Shutdown, not Close: go-smtp v0.25/v0.26 Conn.Close reads the
+	// connection that a STARTTLS upgrade replaces without its lock, so
+	// closing the server while a scanned connection is still finishing its
+	// upgrade is a data race in the library. Shutdown waits for every
+	// connection's handler to end instead (the scanner has closed them).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("SMTP server shutdown: %v", err)
+		}
+	})
 	return ln.Addr().(*net.TCPAddr).Port
 }
 

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -66,7 +67,17 @@ func startMailbox(t *testing.T, withTLS bool) *mailbox {
 	}
 	mb.addr = ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	// Shutdown, not Close: go-smtp v0.25/v0.26 Conn.Close reads the
+	// connection that a STARTTLS upgrade replaces without its lock, a data
+	// race in the library when a connection is still upgrading. Shutdown
+	// waits for every connection's handler to end instead.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("SMTP server shutdown: %v", err)
+		}
+	})
 	return mb
 }
 
